@@ -1,0 +1,41 @@
+{
+  "targets": [
+    {
+      "target_name": "nfct",
+      "sources": [
+        "native/addon.cc",
+        "native/errors.cc",
+        "native/netns.cc",
+        "native/nl.cc",
+        "native/reader.cc",
+        "native/stream.cc",
+        "native/ct/request.cc",
+        "native/ct/flow.cc",
+        "native/ct/filter.cc",
+        "native/ct/conntrack.cc"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "native"
+      ],
+      "defines": [
+        "NAPI_VERSION=8",
+        "NAPI_DISABLE_CPP_EXCEPTIONS",
+        "NODE_ADDON_API_DISABLE_DEPRECATED"
+      ],
+      "cflags": ["-Wall", "-Wextra", "-fvisibility=hidden"],
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-fno-exceptions", "-fvisibility=hidden"],
+      "cflags_cc!": ["-fno-rtti"],
+      "libraries": [
+        "<!@(pkg-config --libs libnetfilter_conntrack libmnl)"
+      ],
+      "cflags+": [
+        "<!@(pkg-config --cflags libnetfilter_conntrack libmnl)"
+      ],
+      "ldflags": ["-pthread"],
+      "conditions": [
+        ["OS!='linux'", { "type": "none" }]
+      ]
+    }
+  ]
+}

@@ -1,0 +1,56 @@
+import { isIPv4, isIPv6 } from 'node:net';
+
+import { AF_INET, AF_INET6 } from './constants.js';
+
+export interface ParsedAddress {
+  family: typeof AF_INET | typeof AF_INET6;
+  bytes: Buffer;
+}
+
+export interface ParsedCidr extends ParsedAddress {
+  prefix: number;
+}
+
+function ipv4Bytes(text: string): Buffer {
+  return Buffer.from(text.split('.').map((p) => Number(p)));
+}
+
+function ipv6Bytes(text: string): Buffer {
+  let s = text;
+  const out = Buffer.alloc(16);
+  // An embedded IPv4 tail (::ffff:1.2.3.4) becomes two groups.
+  const lastColon = s.lastIndexOf(':');
+  const tail = s.slice(lastColon + 1);
+  if (tail.includes('.')) {
+    const v4 = ipv4Bytes(tail);
+    s = `${s.slice(0, lastColon + 1)}${v4.readUInt16BE(0).toString(16)}:${v4.readUInt16BE(2).toString(16)}`;
+  }
+  const [head, rest] = s.split('::') as [string, string | undefined];
+  const headGroups = head ? head.split(':') : [];
+  const restGroups = rest ? rest.split(':') : [];
+  const groups =
+    rest === undefined
+      ? headGroups
+      : [...headGroups, ...new Array<string>(8 - headGroups.length - restGroups.length).fill('0'), ...restGroups];
+  groups.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), i * 2));
+  return out;
+}
+
+/** Parses an IPv4 or IPv6 address; returns undefined when it is not one. */
+export function parseAddress(text: string): ParsedAddress | undefined {
+  if (isIPv4(text)) return { family: AF_INET, bytes: ipv4Bytes(text) };
+  if (isIPv6(text) && !text.includes('%')) return { family: AF_INET6, bytes: ipv6Bytes(text) };
+  return undefined;
+}
+
+/** Parses an address with an optional /prefix; returns undefined when malformed. */
+export function parseCidr(text: string): ParsedCidr | undefined {
+  const slash = text.indexOf('/');
+  const addr = parseAddress(slash < 0 ? text : text.slice(0, slash));
+  if (!addr) return undefined;
+  const max = addr.family === AF_INET ? 32 : 128;
+  if (slash < 0) return { ...addr, prefix: max };
+  const p = text.slice(slash + 1);
+  if (!/^\d{1,3}$/.test(p) || Number(p) > max) return undefined;
+  return { ...addr, prefix: Number(p) };
+}

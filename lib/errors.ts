@@ -1,0 +1,74 @@
+import { constants } from 'node:os';
+
+const errnoNames: Map<number, string> = new Map(
+  Object.entries(constants.errno).map(([name, value]) => [value, name]),
+);
+
+/** Hints that turn a bare errno into something a person can act on. */
+const hints: Record<string, string> = {
+  EPERM: 'this needs CAP_NET_ADMIN (run as root, or grant the capability)',
+  EACCES: 'permission denied: this needs CAP_NET_ADMIN',
+  ENOENT: 'no such entry or file',
+  EEXIST: 'the entry already exists',
+  ENOBUFS: 'the kernel dropped messages because the socket buffer was full',
+  EBUSY: 'the resource is busy or held by another socket',
+  EOPNOTSUPP: 'the running kernel does not support this operation',
+  ENOMEM: 'the kernel is out of memory or the table is full (nf_conntrack_max)',
+  EBADF: 'the handle was closed',
+};
+
+/**
+ * A failure reported by the kernel or the netlink libraries.
+ *
+ * `code` is the errno name ('EPERM', 'ENOENT', ...), `errno` its number, `syscall` the call
+ * or netlink exchange that failed.
+ */
+export class NfctError extends Error {
+  readonly code: string;
+  readonly errno: number;
+  readonly syscall: string;
+  readonly detail: string;
+
+  constructor(errno: number, syscall: string, detail = '', context = '') {
+    const code = errnoNames.get(errno) ?? `E${errno}`;
+    const hint = hints[code];
+    const parts = [context ? `${context}: ` : '', `${syscall} failed with ${code}`];
+    if (detail) parts.push(` (${detail})`);
+    if (hint) parts.push(`: ${hint}`);
+    super(parts.join(''));
+    this.name = 'NfctError';
+    this.code = code;
+    this.errno = errno;
+    this.syscall = syscall;
+    this.detail = detail;
+  }
+}
+
+/** Thrown by any call on a handle after close(). */
+export class ClosedError extends Error {
+  readonly code = 'ERR_NFCT_CLOSED';
+  constructor(what: string) {
+    super(`${what} is closed`);
+    this.name = 'ClosedError';
+  }
+}
+
+/**
+ * Captures the caller's stack before an asynchronous hop, so that an error produced later
+ * by native code points at the user's call, not at the event loop.
+ */
+export function callSite(fn: Function): { stack: string } {
+  const holder = { stack: '' };
+  Error.captureStackTrace(holder, fn);
+  return holder;
+}
+
+/** Grafts a captured call site onto an error and adds context to an NfctError's message. */
+export function withCallSite(err: unknown, site: { stack: string }, context?: string): unknown {
+  if (err instanceof NfctError) {
+    const e = context ? new NfctError(err.errno, err.syscall, err.detail, context) : err;
+    e.stack = `${e.name}: ${e.message}${site.stack.slice(site.stack.indexOf('\n'))}`;
+    return e;
+  }
+  return err;
+}

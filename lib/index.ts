@@ -1,0 +1,11 @@
+export { Conntrack, FlowStream } from './conntrack.js';
+export type { CpuStats, ListOptions, OpenOptions } from './conntrack.js';
+export { NfctError, ClosedError } from './errors.js';
+export type { FlowFilter } from './filter.js';
+export { jsonSafe } from './flow.js';
+export type { NetnsOption } from './netns.js';
+export type { ReaderStats } from './reader.js';
+export { Status, STATUS_NAMES } from './status.js';
+export type { TupleInput } from './tuple.js';
+export { PROTOCOLS, TCP_STATES } from './constants.js';
+export type * from './types.js';

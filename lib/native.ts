@@ -1,0 +1,96 @@
+// The only importer of the addon. Its whole surface is declared here.
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+
+import { NfctError } from './errors.js';
+
+/** Called by native code for each batch a Reader hands over. */
+export type OnBatch = (
+  buffer: ArrayBuffer,
+  strings: string,
+  count: number,
+  received: number,
+  overruns: number,
+  final: boolean,
+  error: NfctError | undefined,
+  malformed: number,
+  rcvbuf: number,
+) => void;
+
+export interface NativeStream {
+  release(): void;
+  close(): void;
+}
+
+export interface ReaderTuning {
+  maxBatch?: number;
+  credits?: number;
+  rcvbuf?: number;
+  rcvbufMax?: number;
+}
+
+/** A filter as lib/filter.ts normalises it (see native/ct/filter.h). */
+export interface NativeTupleFilter {
+  src?: Buffer;
+  srcPrefix?: number;
+  dst?: Buffer;
+  dstPrefix?: number;
+  srcPort?: number;
+  dstPort?: number;
+  zone?: number;
+}
+
+export interface NativeFilter {
+  family?: number;
+  protocol?: number;
+  orig?: NativeTupleFilter;
+  reply?: NativeTupleFilter;
+  mark?: number;
+  markMask?: number;
+  status?: number;
+  statusMask?: number;
+  zone?: number;
+  tcpStates?: number;
+  labels?: Uint32Array;
+  kernel?: boolean;
+}
+
+/** A tuple as lib/tuple.ts normalises it (see native/ct/request.h). */
+export interface NativeTuple {
+  family: number;
+  protocol: number;
+  src: Buffer;
+  dst: Buffer;
+  srcPort?: number;
+  dstPort?: number;
+  icmpType?: number;
+  icmpCode?: number;
+  icmpId?: number;
+  zone?: number;
+}
+
+/** Records of flows: the words buffer, the NUL-separated strings, the record count. */
+export type NativeRecords = [ArrayBuffer, string, number];
+
+export interface NativeConntrack {
+  dump(filter: NativeFilter, msgType: number, onBatch: OnBatch, tuning: ReaderTuning): NativeStream;
+  get(tuple: NativeTuple): Promise<NativeRecords>;
+  count(): Promise<[number, number]>;
+  stats(): Promise<Array<[number, Uint32Array]>>;
+  close(): void;
+}
+
+interface Addon {
+  setErrorFactory(fn: (errno: number, syscall: string, detail: string) => Error): void;
+  openConntrack(nsPath: string | null): Promise<NativeConntrack>;
+  FLOW_WORDS: number;
+  FLOW_LAYOUT_VERSION: number;
+}
+
+const requireHere = createRequire(__filename);
+const load = requireHere('node-gyp-build') as (dir: string) => unknown;
+
+/** lib/ and dist/ both sit one level below the package root. */
+export const addon = load(join(__dirname, '..')) as Addon;
+
+addon.setErrorFactory((errno, syscall, detail) => new NfctError(errno, syscall, detail));

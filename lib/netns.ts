@@ -1,0 +1,37 @@
+import { assertKnownKeys, describe, integer } from './validate.js';
+
+/**
+ * A network namespace: a name under /run/netns (as `ip netns add` makes), an absolute path to
+ * a namespace file (/proc/PID/ns/net, a bind mount), or a process whose namespace to use.
+ */
+export type NetnsOption = string | { pid: number } | { path: string } | { name: string };
+
+const NAME = /^[A-Za-z0-9_.-]+$/;
+
+/** Resolves the option to the namespace file path, or null for the caller's own. */
+export function netnsPath(value: NetnsOption | undefined, option = 'netns'): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value === 'string') {
+    if (value.startsWith('/')) return value;
+    if (!NAME.test(value) || value === '.' || value === '..') {
+      throw new TypeError(`${option} must be a namespace name (as in 'ip netns'), an absolute path or { pid }, got ${describe(value)}`);
+    }
+    return `/run/netns/${value}`;
+  }
+  if (typeof value === 'object') {
+    const obj = value as Record<string, unknown>;
+    assertKnownKeys(obj, ['pid', 'path', 'name'], option);
+    if (Object.keys(obj).length !== 1) {
+      throw new TypeError(`${option} must have exactly one of pid, path or name`);
+    }
+    if ('pid' in obj) return `/proc/${integer(obj.pid, `${option}.pid`, 1, 2 ** 31 - 1)}/ns/net`;
+    if ('path' in obj) {
+      if (typeof obj.path !== 'string' || !obj.path.startsWith('/')) {
+        throw new TypeError(`${option}.path must be an absolute path, got ${describe(obj.path)}`);
+      }
+      return obj.path;
+    }
+    return netnsPath(typeof obj.name === 'string' && !obj.name.startsWith('/') ? obj.name : '\0', `${option}.name`);
+  }
+  throw new TypeError(`${option} must be a namespace name, an absolute path or { pid }, got ${describe(value)}`);
+}

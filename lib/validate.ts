@@ -1,0 +1,63 @@
+// Argument checks shared by every public entry point: they name the option at fault and run
+// before any syscall.
+
+export function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object') return 'an object';
+  return String(value);
+}
+
+export function assertObject(value: unknown, name: string): asserts value is Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new TypeError(`${name} must be an object, got ${describe(value)}`);
+  }
+}
+
+/** Refuses keys that are not in `known`, suggesting the closest one. */
+export function assertKnownKeys(obj: Record<string, unknown>, known: readonly string[], name: string): void {
+  for (const key of Object.keys(obj)) {
+    if (known.includes(key)) continue;
+    const lower = key.toLowerCase();
+    const hint = known.find((k) => k.toLowerCase() === lower);
+    throw new TypeError(`${name}: unknown option '${key}'${hint ? `; did you mean '${hint}'?` : ''}`);
+  }
+}
+
+export function integer(value: unknown, name: string, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value)) {
+    throw new TypeError(`${name} must be an integer, got ${describe(value)}`);
+  }
+  if (value < min || value > max) {
+    throw new RangeError(`${name} must be between ${min} and ${max}, got ${value}`);
+  }
+  return value;
+}
+
+export function optionalInteger(value: unknown, name: string, min: number, max: number): number | undefined {
+  return value === undefined ? undefined : integer(value, name, min, max);
+}
+
+export function boolean(value: unknown, name: string): boolean | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'boolean') throw new TypeError(`${name} must be a boolean, got ${describe(value)}`);
+  return value;
+}
+
+export function oneOf<T extends string>(value: unknown, allowed: readonly T[], name: string): T {
+  if (typeof value !== 'string' || !allowed.includes(value as T)) {
+    throw new TypeError(`${name} must be one of ${allowed.map((a) => `'${a}'`).join(', ')}, got ${describe(value)}`);
+  }
+  return value as T;
+}
+
+/** A value or a non-empty array of values, as an array. */
+export function list<T>(value: T | readonly T[], name: string): readonly T[] {
+  if (Array.isArray(value)) {
+    if (value.length === 0) throw new TypeError(`${name} must not be an empty array`);
+    return value;
+  }
+  return [value as T];
+}

@@ -1,0 +1,40 @@
+// Module entry: per-environment state and the exported native surface (declared once, in
+// TypeScript, by lib/native.ts).
+#include <napi.h>
+
+#include "addon.h"
+#include "ct/conntrack.h"
+#include "stream.h"
+
+namespace nfct {
+
+AddonData* GetData(Napi::Env env) { return env.GetInstanceData<AddonData>(); }
+
+namespace {
+
+// setErrorFactory(fn): fn(errno, syscall, detail) builds the library's error objects.
+Napi::Value SetErrorFactory(const Napi::CallbackInfo& info) {
+  if (info.Length() != 1 || !info[0].IsFunction()) {
+    ThrowTypeError(info.Env(), "setErrorFactory(fn)");
+    return info.Env().Undefined();
+  }
+  GetData(info.Env())->make_error = Napi::Persistent(info[0].As<Napi::Function>());
+  return info.Env().Undefined();
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  env.SetInstanceData(new AddonData());
+  exports.Set("setErrorFactory", Napi::Function::New(env, SetErrorFactory, "setErrorFactory"));
+  Stream::Init(env, exports);
+  ct::Conntrack::Init(env, exports);
+  return exports;
+}
+
+}  // namespace
+}  // namespace nfct
+
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
+  return nfct::Init(env, exports);
+}
+
+NODE_API_MODULE(nfct, InitAddon)

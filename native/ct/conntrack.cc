@@ -1,0 +1,327 @@
+#include "ct/conntrack.h"
+
+#include <arpa/inet.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
+#include <unistd.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "addon.h"
+#include "ct/filter.h"
+#include "ct/flow.h"
+#include "ct/request.h"
+#include "errors.h"
+#include "netns.h"
+#include "nl.h"
+#include "stream.h"
+
+namespace nfct {
+namespace ct {
+
+namespace {
+
+// Appends one decoded flow to a batch: its words, then its strings.
+void AppendRecord(const Flow& flow, Batch* batch) {
+  batch->words.insert(batch->words.end(), flow.w, flow.w + FLOW_WORDS);
+  AppendFlowStrings(flow, &batch->strings);
+  batch->count++;
+}
+
+class FlowDecoder : public Decoder {
+ public:
+  explicit FlowDecoder(const FlowFilter& filter) : filter_(filter) {}
+  void OnMessage(const nlmsghdr* nlh, Batch* batch) override {
+    if (!DecodeFlowMessage(nlh, &flow_)) {
+      batch->malformed++;
+      return;
+    }
+    if (Matches(filter_, flow_)) AppendRecord(flow_, batch);
+  }
+
+ private:
+  FlowFilter filter_;
+  Flow flow_;
+};
+
+// A request/response exchange on the control socket, off the JS thread.
+class ControlWorker : public Napi::AsyncWorker {
+ public:
+  using Exec = std::function<void(int fd, Failure* f)>;
+  using Done = std::function<Napi::Value(Napi::Env env)>;
+
+  ControlWorker(Napi::Env env, std::shared_ptr<ControlSocket> sock, Exec exec, Done done)
+      : Napi::AsyncWorker(env, "nfct-control"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        sock_(std::move(sock)),
+        exec_(std::move(exec)),
+        done_(std::move(done)) {}
+
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    std::lock_guard<std::mutex> lock(sock_->mu);
+    if (sock_->fd < 0) {
+      failure_.set(EBADF, "netlink", "the handle was closed");
+      return;
+    }
+    exec_(sock_->fd, &failure_);
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (failure_.failed()) {
+      deferred_.Reject(MakeError(env, failure_));
+      return;
+    }
+    Napi::Value v = done_(env);
+    if (env.IsExceptionPending()) {
+      deferred_.Reject(env.GetAndClearPendingException().Value());
+      return;
+    }
+    deferred_.Resolve(v);
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::shared_ptr<ControlSocket> sock_;
+  Exec exec_;
+  Done done_;
+  Failure failure_;
+};
+
+// Opens the namespace and the control socket off the JS thread.
+class OpenWorker : public Napi::AsyncWorker {
+ public:
+  OpenWorker(Napi::Env env, std::string ns_path)
+      : Napi::AsyncWorker(env, "nfct-open"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        ns_path_(std::move(ns_path)) {}
+
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    sock_ = std::make_shared<ControlSocket>();
+    if (!ns_path_.empty()) {
+      sock_->nsfd = OpenNamespace(ns_path_, &failure_);
+      if (sock_->nsfd < 0) return;
+    }
+    sock_->fd = OpenNetlinkIn(sock_->nsfd, NETLINK_NETFILTER, &failure_);
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (failure_.failed()) {
+      deferred_.Reject(MakeError(env, failure_));
+      return;
+    }
+    auto* holder = new std::shared_ptr<ControlSocket>(std::move(sock_));
+    Napi::Object obj = GetData(env)->conntrack_ctor.New(
+        {Napi::External<std::shared_ptr<ControlSocket>>::New(env, holder)});
+    delete holder;
+    deferred_.Resolve(obj);
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::string ns_path_;
+  std::shared_ptr<ControlSocket> sock_;
+  Failure failure_;
+};
+
+Napi::Value RecordsToJs(Napi::Env env, const Batch& b) {
+  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, b.words.size() * sizeof(uint32_t));
+  if (!b.words.empty()) memcpy(ab.Data(), b.words.data(), b.words.size() * sizeof(uint32_t));
+  napi_value str;
+  napi_create_string_latin1(env, b.strings.data(), b.strings.size(), &str);
+  Napi::Array out = Napi::Array::New(env, 3);
+  out.Set(0u, ab);
+  out.Set(1u, Napi::Value(env, str));
+  out.Set(2u, Napi::Number::New(env, b.count));
+  return out;
+}
+
+uint16_t CtMsg(uint8_t type) { return static_cast<uint16_t>(type); }
+
+}  // namespace
+
+ControlSocket::~ControlSocket() { Close(); }
+
+void ControlSocket::Close() {
+  if (fd >= 0) close(fd);
+  if (nsfd >= 0) close(nsfd);
+  fd = -1;
+  nsfd = -1;
+}
+
+void Conntrack::Init(Napi::Env env, Napi::Object exports) {
+  Napi::Function ctor =
+      DefineClass(env, "Conntrack",
+                  {InstanceMethod<&Conntrack::Dump>("dump"), InstanceMethod<&Conntrack::Get>("get"),
+                   InstanceMethod<&Conntrack::Count>("count"),
+                   InstanceMethod<&Conntrack::Stats>("stats"),
+                   InstanceMethod<&Conntrack::Close>("close")});
+  GetData(env)->conntrack_ctor = Napi::Persistent(ctor);
+  exports.Set("Conntrack", ctor);
+  exports.Set("openConntrack", Napi::Function::New(env, &Conntrack::Open, "openConntrack"));
+  exports.Set("FLOW_WORDS", Napi::Number::New(env, FLOW_WORDS));
+  exports.Set("FLOW_LAYOUT_VERSION", Napi::Number::New(env, FLOW_LAYOUT_VERSION));
+}
+
+Conntrack::Conntrack(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Conntrack>(info) {
+  if (info.Length() != 1 || !info[0].IsExternal()) {
+    Napi::TypeError::New(info.Env(), "use openConntrack()").ThrowAsJavaScriptException();
+    return;
+  }
+  sock_ = *info[0].As<Napi::External<std::shared_ptr<ControlSocket>>>().Data();
+}
+
+// openConntrack(nsPath: string | null): Promise<Conntrack>
+Napi::Value Conntrack::Open(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path;
+  if (info.Length() > 0 && info[0].IsString()) path = info[0].As<Napi::String>().Utf8Value();
+  auto* w = new OpenWorker(env, path);
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+// dump(filter, msgType, onBatch, readerOptions): Stream
+Napi::Value Conntrack::Dump(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 4 || !info[1].IsNumber() || !info[2].IsFunction()) {
+    ThrowTypeError(env, "dump(filter, msgType, onBatch, options)");
+    return env.Undefined();
+  }
+  FlowFilter filter;
+  if (!ParseFilter(info[0], &filter)) return env.Undefined();
+  const uint8_t type = static_cast<uint8_t>(info[1].As<Napi::Number>().Uint32Value());
+
+  ReaderOptions opt;
+  ReadReaderOptions(info[3], &opt);
+  opt.protocol = NETLINK_NETFILTER;
+  opt.dump = true;
+  {
+    std::lock_guard<std::mutex> lock(sock_->mu);
+    if (sock_->fd < 0) {
+      Failure f;
+      f.set(EBADF, "netlink", "the handle was closed");
+      Napi::Error::New(env, "handle closed").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    opt.nsfd = sock_->nsfd >= 0 ? dup(sock_->nsfd) : -1;
+  }
+
+  NlRequest req(NFNL_SUBSYS_CTNETLINK, type, NLM_F_DUMP, filter.family);
+  const bool filtered = AddKernelFilter(filter, &req);
+  opt.request.assign(static_cast<const uint8_t*>(req.data()),
+                     static_cast<const uint8_t*>(req.data()) + req.size());
+  if (filtered) {
+    NlRequest plain(NFNL_SUBSYS_CTNETLINK, type, NLM_F_DUMP, filter.family);
+    opt.fallback.assign(static_cast<const uint8_t*>(plain.data()),
+                        static_cast<const uint8_t*>(plain.data()) + plain.size());
+  }
+  return Stream::Start(env, info[2].As<Napi::Function>(),
+                       std::make_unique<FlowDecoder>(filter), std::move(opt), FLOW_WORDS);
+}
+
+// get(tuple): Promise<[ArrayBuffer, strings, count]> (count 0: no such entry)
+Napi::Value Conntrack::Get(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  TupleSpec tuple;
+  if (info.Length() < 1 || !ParseTuple(info[0], &tuple)) return env.Undefined();
+  auto batch = std::make_shared<Batch>();
+  auto exec = [tuple, batch](int fd, Failure* f) {
+    NlRequest req(NFNL_SUBSYS_CTNETLINK, CtMsg(IPCTNL_MSG_CT_GET), 0, tuple.family);
+    PutTuple(req.header(), CTA_TUPLE_ORIG, tuple);
+    if (tuple.zone >= 0) mnl_attr_put_u16(req.header(), CTA_ZONE, htons(tuple.zone));
+    Flow flow;
+    Failure local;
+    NlTransact(fd, req, [&](const nlmsghdr* m) {
+      if (DecodeFlowMessage(m, &flow)) AppendRecord(flow, batch.get());
+    }, &local);
+    if (local.failed() && local.err != ENOENT) *f = local;
+  };
+  auto done = [batch](Napi::Env e) { return RecordsToJs(e, *batch); };
+  auto* w = new ControlWorker(env, sock_, exec, done);
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+// count(): Promise<[entries, maxEntries]> (maxEntries -1 when the kernel does not say)
+Napi::Value Conntrack::Count(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto result = std::make_shared<std::pair<double, double>>(-1, -1);
+  auto exec = [result](int fd, Failure* f) {
+    NlRequest req(NFNL_SUBSYS_CTNETLINK, CtMsg(IPCTNL_MSG_CT_GET_STATS), 0, AF_UNSPEC);
+    NlTransact(fd, req, [&](const nlmsghdr* m) {
+      NlForEachAttr(m, sizeof(nfgenmsg), [&](const nlattr* a) {
+        if (mnl_attr_get_payload_len(a) < 4) return;
+        uint32_t v = ntohl(mnl_attr_get_u32(a));
+        if (mnl_attr_get_type(a) == CTA_STATS_GLOBAL_ENTRIES) result->first = v;
+        if (mnl_attr_get_type(a) == CTA_STATS_GLOBAL_MAX_ENTRIES) result->second = v;
+      });
+    }, f);
+  };
+  auto done = [result](Napi::Env e) {
+    Napi::Array out = Napi::Array::New(e, 2);
+    out.Set(0u, Napi::Number::New(e, result->first));
+    out.Set(1u, Napi::Number::New(e, result->second));
+    return out;
+  };
+  auto* w = new ControlWorker(env, sock_, exec, done);
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+// stats(): Promise<Array<[cpu, Uint32Array of (type, value) pairs]>>
+Napi::Value Conntrack::Stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  using Row = std::pair<uint32_t, std::vector<uint32_t>>;
+  auto rows = std::make_shared<std::vector<Row>>();
+  auto exec = [rows](int fd, Failure* f) {
+    NlRequest req(NFNL_SUBSYS_CTNETLINK, CtMsg(IPCTNL_MSG_CT_GET_STATS_CPU), NLM_F_DUMP,
+                  AF_UNSPEC);
+    NlTransact(fd, req, [&](const nlmsghdr* m) {
+      const auto* nfg = static_cast<const nfgenmsg*>(mnl_nlmsg_get_payload(m));
+      Row row{ntohs(nfg->res_id), {}};
+      NlForEachAttr(m, sizeof(nfgenmsg), [&](const nlattr* a) {
+        if (mnl_attr_get_payload_len(a) < 4) return;
+        row.second.push_back(mnl_attr_get_type(a));
+        row.second.push_back(ntohl(mnl_attr_get_u32(a)));
+      });
+      rows->push_back(std::move(row));
+    }, f);
+  };
+  auto done = [rows](Napi::Env e) {
+    Napi::Array out = Napi::Array::New(e, rows->size());
+    for (size_t i = 0; i < rows->size(); i++) {
+      const Row& r = (*rows)[i];
+      Napi::Array pair = Napi::Array::New(e, 2);
+      pair.Set(0u, Napi::Number::New(e, r.first));
+      Napi::Uint32Array values = Napi::Uint32Array::New(e, r.second.size());
+      for (size_t j = 0; j < r.second.size(); j++) values[j] = r.second[j];
+      pair.Set(1u, values);
+      out.Set(static_cast<uint32_t>(i), pair);
+    }
+    return out;
+  };
+  auto* w = new ControlWorker(env, sock_, exec, done);
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+Napi::Value Conntrack::Close(const Napi::CallbackInfo& info) {
+  std::lock_guard<std::mutex> lock(sock_->mu);
+  sock_->Close();
+  return info.Env().Undefined();
+}
+
+}  // namespace ct
+}  // namespace nfct

@@ -1,0 +1,442 @@
+#include "ct/flow.h"
+
+#include <arpa/inet.h>
+#include <libmnl/libmnl.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
+
+#include <cstring>
+
+namespace nfct {
+namespace ct {
+
+namespace {
+
+// Newer than some system headers.
+constexpr uint16_t kCtaTimestampEvent = 27;  // CTA_TIMESTAMP_EVENT (6.x)
+
+inline uint32_t Be32(const nlattr* a) { return ntohl(mnl_attr_get_u32(a)); }
+inline uint16_t Be16(const nlattr* a) { return ntohs(mnl_attr_get_u16(a)); }
+inline uint64_t Be64(const nlattr* a) { return be64toh(mnl_attr_get_u64(a)); }
+
+inline bool Len(const nlattr* a, size_t want) { return mnl_attr_get_payload_len(a) >= want; }
+
+inline void Put64(uint32_t* w, uint64_t v) {
+  w[0] = static_cast<uint32_t>(v);
+  w[1] = static_cast<uint32_t>(v >> 32);
+}
+
+// Iterates the attributes nested in `nest` (or a bare run); false when one overruns.
+template <typename F>
+bool ForEach(const void* data, size_t len, F&& fn) {
+  const nlattr* a = static_cast<const nlattr*>(data);
+  int left = static_cast<int>(len);
+  while (left >= static_cast<int>(sizeof(nlattr))) {
+    if (!mnl_attr_ok(a, left)) return false;
+    if (!fn(a)) return false;
+    left -= MNL_ALIGN(a->nla_len);
+    a = mnl_attr_next(a);
+  }
+  return true;
+}
+
+template <typename F>
+bool ForEachNested(const nlattr* nest, F&& fn) {
+  return ForEach(mnl_attr_get_payload(nest), mnl_attr_get_payload_len(nest), fn);
+}
+
+bool DecodeTupleIp(const nlattr* nest, Flow* f, int which, uint32_t* meta) {
+  return ForEachNested(nest, [&](const nlattr* a) {
+    switch (mnl_attr_get_type(a)) {
+      case CTA_IP_V4_SRC:
+      case CTA_IP_V4_DST:
+        if (!Len(a, 4)) return false;
+        memcpy(f->addr[which][mnl_attr_get_type(a) == CTA_IP_V4_SRC ? 0 : 1],
+               mnl_attr_get_payload(a), 4);
+        *meta |= TP_ADDRS;
+        break;
+      case CTA_IP_V6_SRC:
+      case CTA_IP_V6_DST:
+        if (!Len(a, 16)) return false;
+        memcpy(f->addr[which][mnl_attr_get_type(a) == CTA_IP_V6_SRC ? 0 : 1],
+               mnl_attr_get_payload(a), 16);
+        *meta |= TP_ADDRS;
+        break;
+      default:
+        break;
+    }
+    return true;
+  });
+}
+
+bool DecodeTupleProto(const nlattr* nest, uint32_t* t) {
+  return ForEachNested(nest, [&](const nlattr* a) {
+    switch (mnl_attr_get_type(a)) {
+      case CTA_PROTO_NUM:
+        if (!Len(a, 1)) return false;
+        t[T_META] = (t[T_META] & ~0xffu) | mnl_attr_get_u8(a) | TP_PROTO;
+        break;
+      case CTA_PROTO_SRC_PORT:
+        if (!Len(a, 2)) return false;
+        t[T_PORTS] = (t[T_PORTS] & 0xffff0000u) | Be16(a);
+        t[T_META] |= TP_PORTS;
+        break;
+      case CTA_PROTO_DST_PORT:
+        if (!Len(a, 2)) return false;
+        t[T_PORTS] = (t[T_PORTS] & 0xffffu) | (static_cast<uint32_t>(Be16(a)) << 16);
+        t[T_META] |= TP_PORTS;
+        break;
+      case CTA_PROTO_ICMP_TYPE:
+      case CTA_PROTO_ICMPV6_TYPE:
+        if (!Len(a, 1)) return false;
+        t[T_ICMP] = (t[T_ICMP] & ~0xffu) | mnl_attr_get_u8(a);
+        t[T_META] |= TP_ICMP;
+        break;
+      case CTA_PROTO_ICMP_CODE:
+      case CTA_PROTO_ICMPV6_CODE:
+        if (!Len(a, 1)) return false;
+        t[T_ICMP] = (t[T_ICMP] & ~0xff00u) | (static_cast<uint32_t>(mnl_attr_get_u8(a)) << 8);
+        t[T_META] |= TP_ICMP;
+        break;
+      case CTA_PROTO_ICMP_ID:
+      case CTA_PROTO_ICMPV6_ID:
+        if (!Len(a, 2)) return false;
+        t[T_ICMP] = (t[T_ICMP] & 0xffffu) | (static_cast<uint32_t>(Be16(a)) << 16);
+        t[T_META] |= TP_ICMP;
+        break;
+      default:
+        break;
+    }
+    return true;
+  });
+}
+
+bool DecodeTuple(const nlattr* nest, Flow* f, int which) {
+  static const uint32_t kBase[3] = {W_ORIG, W_REPLY, W_MASTER};
+  uint32_t* t = &f->w[kBase[which]];
+  return ForEachNested(nest, [&](const nlattr* a) {
+    switch (mnl_attr_get_type(a)) {
+      case CTA_TUPLE_IP:
+        return DecodeTupleIp(a, f, which, &t[T_META]);
+      case CTA_TUPLE_PROTO:
+        return DecodeTupleProto(a, t);
+      case CTA_TUPLE_ZONE:
+        if (!Len(a, 2)) return false;
+        t[T_ZONE] = Be16(a);
+        t[T_META] |= TP_ZONE;
+        return true;
+      default:
+        return true;
+    }
+  });
+}
+
+bool DecodeCounters(const nlattr* nest, uint32_t* w) {
+  return ForEachNested(nest, [&](const nlattr* a) {
+    switch (mnl_attr_get_type(a)) {
+      case CTA_COUNTERS_PACKETS:
+        if (!Len(a, 8)) return false;
+        Put64(&w[0], Be64(a));
+        break;
+      case CTA_COUNTERS_BYTES:
+        if (!Len(a, 8)) return false;
+        Put64(&w[2], Be64(a));
+        break;
+      case CTA_COUNTERS32_PACKETS:
+        if (!Len(a, 4)) return false;
+        Put64(&w[0], Be32(a));
+        break;
+      case CTA_COUNTERS32_BYTES:
+        if (!Len(a, 4)) return false;
+        Put64(&w[2], Be32(a));
+        break;
+      default:
+        break;
+    }
+    return true;
+  });
+}
+
+bool DecodeTimestamp(const nlattr* nest, Flow* f) {
+  return ForEachNested(nest, [&](const nlattr* a) {
+    switch (mnl_attr_get_type(a)) {
+      case CTA_TIMESTAMP_START:
+        if (!Len(a, 8)) return false;
+        Put64(&f->w[W_TS_START], Be64(a));
+        f->w[W_PRESENT] |= P_TS_START;
+        break;
+      case CTA_TIMESTAMP_STOP:
+        if (!Len(a, 8)) return false;
+        Put64(&f->w[W_TS_STOP], Be64(a));
+        f->w[W_PRESENT] |= P_TS_STOP;
+        break;
+      default:
+        break;
+    }
+    return true;
+  });
+}
+
+bool DecodeProtoinfo(const nlattr* nest, Flow* f) {
+  uint32_t* p = &f->w[W_PROTO];
+  return ForEachNested(nest, [&](const nlattr* info) {
+    switch (mnl_attr_get_type(info)) {
+      case CTA_PROTOINFO_TCP:
+        f->w[W_PRESENT] |= P_TCP;
+        return ForEachNested(info, [&](const nlattr* a) {
+          switch (mnl_attr_get_type(a)) {
+            case CTA_PROTOINFO_TCP_STATE:
+              if (!Len(a, 1)) return false;
+              p[0] = mnl_attr_get_u8(a);
+              break;
+            case CTA_PROTOINFO_TCP_WSCALE_ORIGINAL:
+              if (!Len(a, 1)) return false;
+              p[1] = (p[1] & ~0xffu) | mnl_attr_get_u8(a);
+              break;
+            case CTA_PROTOINFO_TCP_WSCALE_REPLY:
+              if (!Len(a, 1)) return false;
+              p[1] = (p[1] & 0xffu) | (static_cast<uint32_t>(mnl_attr_get_u8(a)) << 8);
+              break;
+            case CTA_PROTOINFO_TCP_FLAGS_ORIGINAL:
+            case CTA_PROTOINFO_TCP_FLAGS_REPLY: {
+              if (!Len(a, 2)) return false;
+              const uint8_t* b = static_cast<const uint8_t*>(mnl_attr_get_payload(a));
+              p[mnl_attr_get_type(a) == CTA_PROTOINFO_TCP_FLAGS_ORIGINAL ? 2 : 3] =
+                  b[0] | (static_cast<uint32_t>(b[1]) << 8);
+              break;
+            }
+            default:
+              break;
+          }
+          return true;
+        });
+      case CTA_PROTOINFO_SCTP:
+        f->w[W_PRESENT] |= P_SCTP;
+        return ForEachNested(info, [&](const nlattr* a) {
+          switch (mnl_attr_get_type(a)) {
+            case CTA_PROTOINFO_SCTP_STATE:
+              if (!Len(a, 1)) return false;
+              p[0] = mnl_attr_get_u8(a);
+              break;
+            case CTA_PROTOINFO_SCTP_VTAG_ORIGINAL:
+              if (!Len(a, 4)) return false;
+              p[1] = Be32(a);
+              break;
+            case CTA_PROTOINFO_SCTP_VTAG_REPLY:
+              if (!Len(a, 4)) return false;
+              p[2] = Be32(a);
+              break;
+            default:
+              break;
+          }
+          return true;
+        });
+      case CTA_PROTOINFO_DCCP:
+        f->w[W_PRESENT] |= P_DCCP;
+        return ForEachNested(info, [&](const nlattr* a) {
+          switch (mnl_attr_get_type(a)) {
+            case CTA_PROTOINFO_DCCP_STATE:
+              if (!Len(a, 1)) return false;
+              p[0] = mnl_attr_get_u8(a);
+              break;
+            case CTA_PROTOINFO_DCCP_ROLE:
+              if (!Len(a, 1)) return false;
+              p[1] = mnl_attr_get_u8(a);
+              break;
+            case CTA_PROTOINFO_DCCP_HANDSHAKE_SEQ:
+              if (!Len(a, 8)) return false;
+              Put64(&p[2], Be64(a));
+              break;
+            default:
+              break;
+          }
+          return true;
+        });
+      default:
+        return true;
+    }
+  });
+}
+
+bool DecodeU32Triple(const nlattr* nest, uint32_t* w) {
+  // CTA_SEQADJ_* and CTA_SYNPROXY_* both number their three u32 attributes 1..3.
+  return ForEachNested(nest, [&](const nlattr* a) {
+    uint16_t type = mnl_attr_get_type(a);
+    if (type >= 1 && type <= 3) {
+      if (!Len(a, 4)) return false;
+      w[type - 1] = Be32(a);
+    }
+    return true;
+  });
+}
+
+bool DecodeString(const nlattr* a, std::string* out) {
+  const char* s = static_cast<const char*>(mnl_attr_get_payload(a));
+  size_t n = strnlen(s, mnl_attr_get_payload_len(a));
+  out->assign(s, n);
+  return true;
+}
+
+bool DecodeTop(const nlattr* a, Flow* f) {
+  uint32_t& present = f->w[W_PRESENT];
+  switch (mnl_attr_get_type(a)) {
+    case CTA_TUPLE_ORIG:
+      present |= P_ORIG;
+      return DecodeTuple(a, f, 0);
+    case CTA_TUPLE_REPLY:
+      present |= P_REPLY;
+      return DecodeTuple(a, f, 1);
+    case CTA_TUPLE_MASTER:
+      present |= P_MASTER;
+      return DecodeTuple(a, f, 2);
+    case CTA_STATUS:
+      if (!Len(a, 4)) return false;
+      f->w[W_STATUS] = Be32(a);
+      present |= P_STATUS;
+      return true;
+    case CTA_PROTOINFO:
+      return DecodeProtoinfo(a, f);
+    case CTA_HELP:
+      return ForEachNested(a, [&](const nlattr* h) {
+        if (mnl_attr_get_type(h) == CTA_HELP_NAME) {
+          present |= P_HELPER;
+          return DecodeString(h, &f->helper);
+        }
+        return true;
+      });
+    case CTA_TIMEOUT:
+      if (!Len(a, 4)) return false;
+      f->w[W_TIMEOUT] = Be32(a);
+      present |= P_TIMEOUT;
+      return true;
+    case CTA_MARK:
+      if (!Len(a, 4)) return false;
+      f->w[W_MARK] = Be32(a);
+      present |= P_MARK;
+      return true;
+    case CTA_COUNTERS_ORIG:
+      present |= P_COUNTERS_ORIG;
+      return DecodeCounters(a, &f->w[W_COUNTERS]);
+    case CTA_COUNTERS_REPLY:
+      present |= P_COUNTERS_REPLY;
+      return DecodeCounters(a, &f->w[W_COUNTERS + 4]);
+    case CTA_USE:
+      if (!Len(a, 4)) return false;
+      f->w[W_USE] = Be32(a);
+      present |= P_USE;
+      return true;
+    case CTA_ID:
+      if (!Len(a, 4)) return false;
+      f->w[W_ID] = Be32(a);
+      present |= P_ID;
+      return true;
+    case CTA_SEQ_ADJ_ORIG:
+      present |= P_SEQADJ_ORIG;
+      return DecodeU32Triple(a, &f->w[W_SEQADJ_ORIG]);
+    case CTA_SEQ_ADJ_REPLY:
+      present |= P_SEQADJ_REPLY;
+      return DecodeU32Triple(a, &f->w[W_SEQADJ_REPLY]);
+    case CTA_SECMARK:
+      if (!Len(a, 4)) return false;
+      f->w[W_SECMARK] = Be32(a);
+      present |= P_SECMARK;
+      return true;
+    case CTA_ZONE:
+      if (!Len(a, 2)) return false;
+      f->w[W_ZONE] = Be16(a);
+      present |= P_ZONE;
+      return true;
+    case CTA_SECCTX:
+      return ForEachNested(a, [&](const nlattr* s) {
+        if (mnl_attr_get_type(s) == CTA_SECCTX_NAME) {
+          present |= P_SECCTX;
+          return DecodeString(s, &f->secctx);
+        }
+        return true;
+      });
+    case CTA_TIMESTAMP:
+      return DecodeTimestamp(a, f);
+    case CTA_LABELS: {
+      size_t n = mnl_attr_get_payload_len(a);
+      if (n > 16) n = 16;
+      // The kernel sends the label bitmap as host-order unsigned longs; bit i is label i.
+      memcpy(&f->w[W_LABELS], mnl_attr_get_payload(a), n);
+      present |= P_LABELS;
+      return true;
+    }
+    case CTA_SYNPROXY:
+      present |= P_SYNPROXY;
+      return DecodeU32Triple(a, &f->w[W_SYNPROXY]);
+    case kCtaTimestampEvent:
+      if (!Len(a, 8)) return false;
+      Put64(&f->w[W_TS_EVENT], Be64(a));
+      present |= P_TS_EVENT;
+      return true;
+    default:
+      return true;  // unknown to this version: skipped, never fatal
+  }
+}
+
+void Reset(Flow* f, uint8_t family) {
+  memset(f->w, 0, sizeof(f->w));
+  memset(f->addr, 0, sizeof(f->addr));
+  f->helper.clear();
+  f->secctx.clear();
+  f->w[W_KIND] = family;
+}
+
+void SetL4FromTuple(Flow* f) {
+  uint32_t proto = f->w[W_ORIG + T_META] & 0xffu;
+  f->w[W_KIND] = (f->w[W_KIND] & ~0xff00u) | (proto << 8);
+}
+
+}  // namespace
+
+bool DecodeFlowAttrs(const void* data, size_t len, uint8_t family, Flow* out) {
+  Reset(out, family);
+  bool ok = ForEach(data, len, [&](const nlattr* a) { return DecodeTop(a, out); });
+  SetL4FromTuple(out);
+  return ok;
+}
+
+bool DecodeFlowMessage(const nlmsghdr* nlh, Flow* out) {
+  if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(nfgenmsg))) return false;
+  const auto* nfg = static_cast<const nfgenmsg*>(mnl_nlmsg_get_payload(nlh));
+  const size_t hdr = MNL_ALIGN(sizeof(nfgenmsg));
+  const char* attrs = static_cast<const char*>(mnl_nlmsg_get_payload(nlh)) + hdr;
+  size_t len = mnl_nlmsg_get_payload_len(nlh) - hdr;
+  if (!DecodeFlowAttrs(attrs, len, nfg->nfgen_family, out)) return false;
+  uint32_t type = nlh->nlmsg_type & 0xffu;
+  uint32_t flags = (nlh->nlmsg_flags & NLM_F_DUMP_INTR) ? static_cast<uint32_t>(K_DUMP_INTR) : 0u;
+  out->w[W_KIND] = (out->w[W_KIND] & 0xffffu) | (type << 16) | (flags << 24);
+  return true;
+}
+
+void AppendFlowStrings(const Flow& flow, std::string* out) {
+  static const uint32_t kTupleBits[3] = {P_ORIG, P_REPLY, P_MASTER};
+  static const uint32_t kBase[3] = {W_ORIG, W_REPLY, W_MASTER};
+  const int af = flow.family() == static_cast<uint8_t>(AF_INET6) ? static_cast<int>(AF_INET6)
+                                                                   : static_cast<int>(AF_INET);
+  char text[INET6_ADDRSTRLEN];
+  for (int t = 0; t < 3; t++) {
+    if (!flow.has(kTupleBits[t])) continue;
+    const bool addrs = (flow.w[kBase[t] + T_META] & TP_ADDRS) != 0;
+    for (int d = 0; d < 2; d++) {
+      if (addrs && inet_ntop(af, flow.addr[t][d], text, sizeof(text)) != nullptr) {
+        out->append(text);
+      }
+      out->push_back('\0');
+    }
+  }
+  if (flow.has(P_HELPER)) {
+    out->append(flow.helper);
+    out->push_back('\0');
+  }
+  if (flow.has(P_SECCTX)) {
+    out->append(flow.secctx);
+    out->push_back('\0');
+  }
+}
+
+}  // namespace ct
+}  // namespace nfct

@@ -1,0 +1,25 @@
+// Sockets inside other network namespaces.
+//
+// A socket belongs to the namespace its creating thread was in when socket() ran, and stays
+// there. So a socket for another namespace is made on a thread that entered it with setns();
+// the JS thread and libuv's pool never change namespace.
+#pragma once
+
+#include <string>
+
+#include "errors.h"
+
+namespace nfct {
+
+// Opens a namespace file (/run/netns/NAME, /proc/PID/ns/net, ...) for later setns().
+// Returns the fd or -1 with *f set.
+int OpenNamespace(const std::string& path, Failure* f);
+
+// Moves the calling thread into the namespace. Only for threads the addon owns.
+bool EnterNamespace(int nsfd, Failure* f);
+
+// Opens a netlink socket of the given protocol inside nsfd (or the process's own namespace
+// when nsfd < 0), from a short-lived helper thread. Returns the fd or -1 with *f set.
+int OpenNetlinkIn(int nsfd, int protocol, Failure* f);
+
+}  // namespace nfct

@@ -1,0 +1,235 @@
+#include "reader.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "netns.h"
+#include "nl.h"
+
+namespace nfct {
+
+namespace {
+constexpr size_t kRecvSize = 256 * 1024;
+}
+
+Reader::Reader(Napi::Env env, Napi::Function on_batch, std::unique_ptr<Decoder> decoder,
+               ReaderOptions options, uint32_t record_words)
+    : env_(env),
+      decoder_(std::move(decoder)),
+      opt_(std::move(options)),
+      record_words_(record_words),
+      credits_(opt_.credits) {
+  wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  tsfn_ = Tsfn::New(env, on_batch, "nfct-reader", 0, 1, this);
+  napi_add_env_cleanup_hook(env, &Reader::Cleanup, this);
+  thread_ = std::thread([this]() { Run(); });
+}
+
+Reader::~Reader() { Stop(); }
+
+void Reader::Cleanup(void* arg) {
+  auto* self = static_cast<Reader*>(arg);
+  self->in_cleanup_ = true;  // the hook is being run: it must not remove itself
+  self->Stop();
+}
+
+void Reader::Release() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    credits_++;
+  }
+  cv_.notify_one();
+}
+
+void Reader::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  stop_.store(true);
+  cv_.notify_all();
+  uint64_t one = 1;
+  if (wake_fd_ >= 0 && write(wake_fd_, &one, sizeof(one)) < 0) {
+    // The eventfd cannot be full after a single write; nothing to do.
+  }
+  if (thread_.joinable()) thread_.join();
+  if (wake_fd_ >= 0) close(wake_fd_);
+  wake_fd_ = -1;
+  if (!in_cleanup_) napi_remove_env_cleanup_hook(env_, &Reader::Cleanup, this);
+}
+
+std::unique_ptr<Batch> Reader::NewBatch() {
+  auto b = std::make_unique<Batch>();
+  b->words.reserve(static_cast<size_t>(opt_.max_batch) * record_words_);
+  return b;
+}
+
+bool Reader::WaitCredit() {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [this]() { return credits_ > 0 || stop_.load(); });
+  return !stop_.load();
+}
+
+bool Reader::Post(std::unique_ptr<Batch>& batch) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    credits_--;
+  }
+  Batch* raw = batch.release();
+  if (tsfn_.NonBlockingCall(raw) != napi_ok) {
+    delete raw;  // the environment is going away
+    return false;
+  }
+  return true;
+}
+
+bool Reader::Setup(Failure* f) {
+  // The reader owns its copy of the namespace fd; it is needed only to get in.
+  bool entered = EnterNamespace(opt_.nsfd, f);
+  if (opt_.nsfd >= 0) close(opt_.nsfd);
+  opt_.nsfd = -1;
+  if (!entered) return false;
+  fd_ = NlOpen(opt_.protocol, f);
+  if (fd_ < 0) return false;
+  if (opt_.rcvbuf > 0) NlSetRcvBuf(fd_, opt_.rcvbuf);
+  for (uint32_t g : opt_.groups) {
+    if (setsockopt(fd_, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &g, sizeof(g)) != 0) {
+      f->set(errno, "setsockopt", "NETLINK_ADD_MEMBERSHIP");
+      return false;
+    }
+  }
+  if (!opt_.request.empty() && !NlSend(fd_, opt_.request.data(), opt_.request.size(), f)) {
+    return false;
+  }
+  return true;
+}
+
+void Reader::Run() {
+  auto batch = NewBatch();
+  std::vector<uint8_t> buf(kRecvSize);
+  bool done = false;
+  bool got_data = false;
+  bool fallback_used = false;
+  Failure fail;
+
+  if (!Setup(&fail)) done = true;
+
+  while (!done && !stop_.load()) {
+    if (!WaitCredit()) break;
+    pollfd fds[2] = {{fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+    int pr = poll(fds, 2, -1);
+    if (pr < 0) {
+      if (errno == EINTR) continue;
+      fail.set(errno, "poll");
+      break;
+    }
+    if (stop_.load()) break;
+    if (!(fds[0].revents & (POLLIN | POLLERR))) continue;
+
+    // Drain what is queued, a batch at a time.
+    for (;;) {
+      ssize_t n = recv(fd_, buf.data(), buf.size(), MSG_DONTWAIT);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+        if (errno == ENOBUFS && !opt_.dump) {
+          batch->overruns++;
+          int cur = NlGetRcvBuf(fd_) / 2;  // the kernel reports twice what was asked
+          if (opt_.rcvbuf_max > 0 && cur < opt_.rcvbuf_max) {
+            int next = cur * 2 > opt_.rcvbuf_max ? opt_.rcvbuf_max : cur * 2;
+            batch->rcvbuf = NlSetRcvBuf(fd_, next) / 2;
+          }
+          // Report the loss in order, before anything read after it.
+          if (!Post(batch)) {
+            done = true;
+            break;
+          }
+          batch = NewBatch();
+          if (!WaitCredit()) {
+            done = true;
+            break;
+          }
+          continue;
+        }
+        fail.set(errno, "recv", opt_.dump ? "netlink dump" : "netlink stream");
+        done = true;
+        break;
+      }
+      int left = static_cast<int>(n);
+      const nlmsghdr* m = reinterpret_cast<const nlmsghdr*>(buf.data());
+      for (; mnl_nlmsg_ok(m, left); m = mnl_nlmsg_next(m, &left)) {
+        if (m->nlmsg_type == NLMSG_DONE) {
+          if (opt_.dump) done = true;
+          continue;
+        }
+        if (m->nlmsg_type == NLMSG_ERROR) {
+          std::string text;
+          int err = NlErrorOf(m, &text);
+          if (err == 0) continue;
+          if (!got_data && !fallback_used && !opt_.fallback.empty() &&
+              (err == EOPNOTSUPP || err == EINVAL)) {
+            // The kernel refused the filter: ask again without it, match in userspace.
+            fallback_used = true;
+            if (!NlSend(fd_, opt_.fallback.data(), opt_.fallback.size(), &fail)) done = true;
+            continue;
+          }
+          fail.set(err, "netlink", text);
+          done = true;
+          break;
+        }
+        if (m->nlmsg_type < NLMSG_MIN_TYPE) continue;
+        got_data = true;
+        batch->received++;
+        decoder_->OnMessage(m, batch.get());
+      }
+      if (done) break;
+      if (batch->count >= opt_.max_batch) {
+        if (!Post(batch)) {
+          done = true;
+          break;
+        }
+        batch = NewBatch();
+        if (!WaitCredit()) {
+          done = true;
+          break;
+        }
+      }
+      if (stop_.load()) break;
+    }
+    // A stream hands over what it has whenever the socket runs dry.
+    if (!done && !opt_.dump && (batch->count > 0 || batch->received > 0 || batch->malformed > 0)) {
+      if (!Post(batch)) break;
+      batch = NewBatch();
+    }
+  }
+
+  if (!stop_.load()) {
+    batch->final = true;
+    batch->failure = fail;
+    Post(batch);
+  }
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
+  tsfn_.Release();
+}
+
+void Reader::CallJs(Napi::Env env, Napi::Function fn, Reader* self, Batch* batch) {
+  std::unique_ptr<Batch> owned(batch);
+  (void)self;
+  if (env == nullptr || fn.IsEmpty()) return;
+  const size_t bytes = owned->words.size() * sizeof(uint32_t);
+  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, bytes);
+  if (bytes > 0) memcpy(ab.Data(), owned->words.data(), bytes);
+  napi_value str;
+  napi_create_string_latin1(env, owned->strings.data(), owned->strings.size(), &str);
+  Napi::Value err = env.Undefined();
+  if (owned->failure.failed()) err = MakeError(env, owned->failure);
+  fn.Call({ab, Napi::Value(env, str), Napi::Number::New(env, owned->count),
+           Napi::Number::New(env, owned->received), Napi::Number::New(env, owned->overruns),
+           Napi::Boolean::New(env, owned->final), err, Napi::Number::New(env, owned->malformed),
+           Napi::Number::New(env, owned->rcvbuf)});
+}
+
+}  // namespace nfct

@@ -1,0 +1,99 @@
+// The batching reader: one dedicated thread per netlink job (a dump, an event or packet
+// stream) that receives, decodes into plain records, and hands whole batches to JS, one
+// crossing per batch.
+//
+// Flow control is by credits: each batch in flight holds one; JS returns it (release()) once
+// it has consumed the batch. With no credit left the thread stops reading, so a slow consumer
+// slows a dump down (the kernel produces the next part only when asked) and, for a stream,
+// lets the kernel drop and report it (ENOBUFS), which is counted and reported in order.
+#pragma once
+
+#include <napi.h>
+#include <linux/netlink.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "errors.h"
+
+namespace nfct {
+
+struct Batch {
+  std::vector<uint32_t> words;  // count records of the decoder's record size
+  std::string strings;          // NUL-terminated strings, in record order
+  uint32_t count = 0;           // records
+  uint32_t received = 0;        // data messages read from the kernel, matched or not
+  uint32_t malformed = 0;       // messages that could not be decoded (skipped)
+  uint32_t overruns = 0;        // ENOBUFS seen before the records of this batch
+  int rcvbuf = 0;               // receive buffer size after the last growth, 0 if unchanged
+  bool final = false;           // nothing follows
+  Failure failure;              // set on the final batch when the job failed
+};
+
+// What a job does with each message; runs on the reader thread.
+class Decoder {
+ public:
+  virtual ~Decoder() = default;
+  // Decodes one data message into the batch (or skips it when it does not match).
+  virtual void OnMessage(const nlmsghdr* nlh, Batch* batch) = 0;
+};
+
+struct ReaderOptions {
+  int nsfd = -1;                     // namespace to open the socket in (the reader closes it);
+                                     // -1: the process's own
+  int protocol = 0;                  // NETLINK_*
+  std::vector<uint32_t> groups;      // multicast groups to join (streams)
+  std::vector<uint8_t> request;      // sent first, if not empty
+  std::vector<uint8_t> fallback;     // re-sent if the kernel refuses `request` before any data
+  bool dump = false;                 // ends at NLMSG_DONE
+  int rcvbuf = 0;                    // initial receive buffer (0: kernel default)
+  int rcvbuf_max = 0;                // grow up to this on ENOBUFS (0: never grow)
+  uint32_t max_batch = 1024;         // records per batch
+  int credits = 4;                   // batches in flight
+};
+
+class Reader {
+ public:
+  // on_batch(buffer, strings, count, received, overruns, final, error, malformed, rcvbuf)
+  Reader(Napi::Env env, Napi::Function on_batch, std::unique_ptr<Decoder> decoder,
+         ReaderOptions options, uint32_t record_words);
+  ~Reader();
+
+  void Release();  // one batch consumed: one credit back
+  void Stop();     // idempotent: ends the thread and releases the socket
+
+ private:
+  static void CallJs(Napi::Env env, Napi::Function fn, Reader* self, Batch* batch);
+  static void Cleanup(void* arg);
+
+  void Run();
+  bool Setup(Failure* f);
+  bool WaitCredit();
+  bool Post(std::unique_ptr<Batch>& batch);
+  std::unique_ptr<Batch> NewBatch();
+
+  using Tsfn = Napi::TypedThreadSafeFunction<Reader, Batch, &Reader::CallJs>;
+
+  Napi::Env env_;
+  Tsfn tsfn_;
+  std::unique_ptr<Decoder> decoder_;
+  ReaderOptions opt_;
+  uint32_t record_words_;
+  int fd_ = -1;
+  int wake_fd_ = -1;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int credits_;
+  std::atomic<bool> stop_{false};
+  bool stopped_ = false;
+  bool in_cleanup_ = false;
+  std::thread thread_;
+};
+
+}  // namespace nfct

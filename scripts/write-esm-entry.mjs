@@ -1,0 +1,16 @@
+// Writes dist/index.mjs: the ES module entry, re-exporting the CommonJS build's named exports
+// so `import { Conntrack } from '@x/nfct'` and `require('@x/nfct')` load the same code.
+import { createRequire } from 'node:module';
+import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const dist = fileURLToPath(new URL('../dist/', import.meta.url));
+const require = createRequire(dist);
+const names = Object.keys(require('./index.js')).filter((n) => n !== 'default' && n !== '__esModule');
+const body = [
+  "import cjs from './index.js';",
+  ...names.map((n) => `export const ${n} = cjs.${n};`),
+  'export default cjs;',
+  '',
+].join('\n');
+writeFileSync(`${dist}index.mjs`, body);
