@@ -1,0 +1,14 @@
+#!/bin/sh
+# Builds the bench C tools into bench/c/out/. Usage: bench/c/build.sh
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+out="$here/out"
+mkdir -p "$out"
+CC=${CC:-cc}
+CFLAGS=${CFLAGS:-"-std=c11 -O2 -Wall -Wextra"}
+libs=$(pkg-config --cflags --libs libmnl libnetfilter_conntrack)
+for tool in ct_fill ct_rawwalk ct_lnfct_parse runstat; do
+	# shellcheck disable=SC2086
+	$CC $CFLAGS -o "$out/$tool" "$here/$tool.c" $libs
+done
+echo "built: $(cd "$out" && echo ct_fill ct_rawwalk ct_lnfct_parse runstat) -> $out"

@@ -1,0 +1,360 @@
+// Helpers shared by the benchmarks in bench/*.mjs.
+//
+// Everything that touches conntrack happens inside a throwaway network
+// namespace made here and always removed again, on success, on an exception
+// and on SIGINT/SIGTERM/SIGHUP. The only root-namespace state ever changed is
+// net.netfilter.nf_conntrack_max (global, read-only inside a netns), and it
+// is restored the same way.
+
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, release, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const BENCH_DIR = dirname(dirname(fileURLToPath(import.meta.url)));
+export const REPO_DIR = dirname(BENCH_DIR);
+export const C_DIR = join(BENCH_DIR, 'c');
+export const C_OUT = join(C_DIR, 'out');
+export const RESULTS_FILE = join(BENCH_DIR, 'RESULTS.md');
+const CT_MAX = '/proc/sys/net/netfilter/nf_conntrack_max';
+const C_TOOLS = ['ct_fill', 'ct_rawwalk', 'ct_lnfct_parse', 'runstat'];
+
+/** Absolute path of a bench C tool (see bench/c/). */
+export function tool(name) {
+  return join(C_OUT, name);
+}
+
+export function log(...args) {
+  process.stderr.write(`[bench] ${args.join(' ')}\n`);
+}
+
+// ---------------------------------------------------------------------------
+// Cleanup on every way out
+
+const cleanups = new Map(); // id -> synchronous function
+let nextCleanupId = 1;
+let handlersInstalled = false;
+
+function runCleanupsSync() {
+  // Newest first: a netns is removed before the limit it needed is restored.
+  for (const id of [...cleanups.keys()].reverse()) {
+    const fn = cleanups.get(id);
+    cleanups.delete(id);
+    try {
+      fn();
+    } catch (err) {
+      process.stderr.write(`[bench] cleanup failed: ${err?.message ?? err}\n`);
+    }
+  }
+}
+
+function installHandlers() {
+  if (handlersInstalled) return;
+  handlersInstalled = true;
+  process.on('exit', runCleanupsSync);
+  for (const [sig, num] of [['SIGINT', 2], ['SIGTERM', 15], ['SIGHUP', 1]]) {
+    process.on(sig, () => {
+      process.stderr.write(`[bench] ${sig}: cleaning up\n`);
+      runCleanupsSync();
+      process.exit(128 + num);
+    });
+  }
+}
+
+function addCleanup(fn) {
+  installHandlers();
+  const id = nextCleanupId++;
+  cleanups.set(id, fn);
+  return () => {
+    if (!cleanups.has(id)) return;
+    cleanups.delete(id);
+    fn();
+  };
+}
+
+// ---------------------------------------------------------------------------
+// C tools
+
+/** Builds bench/c/out/* with bench/c/build.sh when a binary is missing or stale. */
+export function ensureBuilt() {
+  const newestSource = Math.max(
+    ...['common.h', 'build.sh', ...C_TOOLS.map((t) => `${t}.c`)].map(
+      (f) => statSync(join(C_DIR, f)).mtimeMs,
+    ),
+  );
+  const stale = C_TOOLS.some((t) => {
+    const bin = tool(t);
+    return !existsSync(bin) || statSync(bin).mtimeMs < newestSource;
+  });
+  if (stale) {
+    log('building C tools (bench/c/build.sh)');
+    execFileSync(join(C_DIR, 'build.sh'), { stdio: ['ignore', 'ignore', 'inherit'] });
+  }
+}
+
+/** Parses the "key value" lines printed by the C tools and runstat. */
+export function parseKeyValues(text) {
+  const out = {};
+  for (const line of text.split('\n')) {
+    const m = /^([a-z_]+) (-?[0-9.]+)$/.exec(line.trim());
+    if (m) out[m[1]] = Number(m[2]);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Namespaces and limits
+
+let netnsCounter = 0;
+
+/**
+ * Creates a uniquely named netns, runs `await fn(name)`, and deletes the netns
+ * afterwards whatever happens (exception, SIGINT, SIGTERM, process exit).
+ */
+export async function withNetns(fn) {
+  const name = `nfct-bench-${process.pid}-${++netnsCounter}-${randomBytes(3).toString('hex')}`;
+  execFileSync('ip', ['netns', 'add', name], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const remove = addCleanup(() => {
+    spawnSync('ip', ['netns', 'delete', name], { stdio: ['ignore', 'ignore', 'inherit'] });
+  });
+  try {
+    return await fn(name);
+  } finally {
+    remove();
+  }
+}
+
+/** Current value of the global nf_conntrack_max. */
+export function conntrackMax() {
+  return Number(readFileSync(CT_MAX, 'utf8').trim());
+}
+
+/**
+ * Raises the global nf_conntrack_max to at least n. Returns an idempotent
+ * function restoring the previous value; it also runs on SIGINT/exit.
+ */
+export function raiseConntrackMax(n) {
+  const previous = conntrackMax();
+  if (previous >= n) return () => {};
+  writeFileSync(CT_MAX, `${n}\n`);
+  log(`nf_conntrack_max ${previous} -> ${n}`);
+  return addCleanup(() => {
+    writeFileSync(CT_MAX, `${previous}\n`);
+    process.stderr.write(`[bench] nf_conntrack_max restored to ${previous}\n`);
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Running things
+
+function runChild(cmd, args, { stdout = 'pipe', stderr = 'pipe', cwd = REPO_DIR } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd, stdio: ['ignore', stdout, stderr] });
+    // If we are interrupted, do not leave the child running in a dying netns.
+    const forget = addCleanup(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    });
+    const out = [];
+    const err = [];
+    child.stdout?.on('data', (d) => out.push(d));
+    child.stderr?.on('data', (d) => err.push(d));
+    child.on('error', (err) => {
+      forget();
+      reject(err);
+    });
+    child.on('close', (code, signal) => {
+      forget();
+      resolve({
+        code: code ?? 128,
+        signal,
+        stdout: Buffer.concat(out).toString(),
+        stderr: Buffer.concat(err).toString(),
+      });
+    });
+  });
+}
+
+function nsArgv(ns, argv) {
+  return ns ? ['ip', ['netns', 'exec', ns, ...argv]] : [argv[0], argv.slice(1)];
+}
+
+/**
+ * Fills the conntrack table of netns `ns` with `n` entries using ct_fill.
+ * opts: { proto: 'udp'|'tcp'|'mix', mark, seed, base, timeout, batch (bytes per sendmsg) }.
+ * Returns { created, seconds, rate } (time measured inside ct_fill).
+ */
+export async function fill(ns, n, opts = {}) {
+  const argv = [tool('ct_fill'), String(n)];
+  if (opts.proto) argv.push('--proto', opts.proto);
+  if (opts.mark !== undefined) argv.push('--mark', String(opts.mark));
+  if (opts.seed !== undefined) argv.push('--seed', String(opts.seed));
+  if (opts.base) argv.push('--base', opts.base);
+  if (opts.timeout !== undefined) argv.push('--timeout', String(opts.timeout));
+  if (opts.batch !== undefined) argv.push('--batch', String(opts.batch));
+  const [cmd, args] = nsArgv(ns, argv);
+  const r = await runChild(cmd, args);
+  const kv = parseKeyValues(r.stdout);
+  if (r.code !== 0) {
+    throw new Error(`ct_fill ${n} in ${ns} failed (exit ${r.code}): ${r.stderr.trim()}`);
+  }
+  return { created: kv.created, seconds: kv.seconds, rate: n / kv.seconds };
+}
+
+/**
+ * Runs argv inside netns `ns` (or in the current netns when ns is null) under
+ * bench/c/out/runstat, which measures the command alone (not `ip netns exec`).
+ * options.stdout: 'ignore' sends stdout to /dev/null, 'pipe' captures it.
+ * options.check (default true): throw when the command exits non-zero.
+ * Returns { seconds, rssKb, userSeconds, sysSeconds, status, stdout, stderr }.
+ */
+export async function timeCommand(ns, argv, { stdout = 'pipe', check = true, cwd } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'nfct-bench-'));
+  const statFile = join(dir, 'stat');
+  try {
+    const [cmd, args] = nsArgv(ns, [tool('runstat'), '-o', statFile, '--', ...argv]);
+    const r = await runChild(cmd, args, { stdout, cwd });
+    if (!existsSync(statFile)) {
+      throw new Error(`${argv.join(' ')}: no measurement (exit ${r.code}): ${r.stderr.trim()}`);
+    }
+    const st = parseKeyValues(readFileSync(statFile, 'utf8'));
+    if (check && st.status !== 0) {
+      throw new Error(`${argv.join(' ')} exited with ${st.status}: ${r.stderr.trim()}`);
+    }
+    return {
+      seconds: st.wall_s,
+      rssKb: st.maxrss_kb,
+      userSeconds: st.user_s,
+      sysSeconds: st.sys_s,
+      status: st.status,
+      stdout: r.stdout,
+      stderr: r.stderr,
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Peak RSS (kB) of an idle `node -e 0`: the baseline for node rows (median of 3). */
+export async function idleNodeRssKb() {
+  const samples = [];
+  for (let i = 0; i < 3; i++) {
+    samples.push((await timeCommand(null, [process.execPath, '-e', '0'])).rssKb);
+  }
+  return median(samples);
+}
+
+// ---------------------------------------------------------------------------
+// Numbers and reporting
+
+export function median(values) {
+  const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return NaN;
+  const mid = v.length >> 1;
+  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+}
+
+/** 1234567 -> "1,234,567" */
+export function fmtInt(n) {
+  return Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a';
+}
+
+export function fmtFixed(n, digits = 3) {
+  return Number.isFinite(n) ? n.toFixed(digits) : 'n/a';
+}
+
+/**
+ * Formats rows as a markdown table. Either an array of objects (the first
+ * row's keys are the header) or an array of arrays whose first row is the
+ * header. Columns whose cells all look numeric are right-aligned.
+ */
+export function table(rows) {
+  if (rows.length === 0) return '';
+  let header;
+  let body;
+  if (Array.isArray(rows[0])) {
+    [header, ...body] = rows;
+  } else {
+    header = Object.keys(rows[0]);
+    body = rows.map((r) => header.map((k) => r[k]));
+  }
+  const cell = (v) => (v === undefined || v === null ? '' : String(v).replace(/\|/g, '\\|'));
+  const cells = body.map((r) => header.map((_, i) => cell(r[i])));
+  const numeric = header.map(
+    (_, i) => cells.length > 0 && cells.every((r) => /^[-+]?[0-9][0-9,.]*\s*[×x%]?$|^n\/a$|^$/.test(r[i])),
+  );
+  const widths = header.map((h, i) => Math.max(3, cell(h).length, ...cells.map((r) => r[i].length)));
+  const pad = (s, i) => (numeric[i] ? s.padStart(widths[i]) : s.padEnd(widths[i]));
+  const line = (r) => `| ${r.map(pad).join(' | ')} |`;
+  const sep = `|${widths.map((w, i) => (numeric[i] ? `${'-'.repeat(w + 1)}:` : `${'-'.repeat(w + 2)}`)).join('|')}|`;
+  return [line(header.map(cell)), sep, ...cells.map(line)].join('\n');
+}
+
+function cpuModel() {
+  const model = cpus()[0]?.model?.trim();
+  if (model) return model;
+  const m = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+  return m ? m[1].trim() : 'unknown';
+}
+
+/** A description of this machine and run, for the top of a results section. */
+export function machineInfo() {
+  let nproc = cpus().length;
+  try {
+    nproc = Number(execFileSync('nproc', { encoding: 'utf8' }).trim());
+  } catch {
+    // keep os.cpus()
+  }
+  return {
+    date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+    kernel: release(),
+    cpu: cpuModel(),
+    nproc,
+    node: process.version,
+  };
+}
+
+/**
+ * Writes `## sectionTitle` in bench/RESULTS.md: replaces the section with the
+ * same title, keeps every other section, appends when new. The section starts
+ * with the date, kernel, CPU model and nproc, then `markdown` (a table, or
+ * several tables and notes), then `notes` when given.
+ */
+export function writeResults(sectionTitle, markdown, notes = '') {
+  const m = machineInfo();
+  const section = [
+    `## ${sectionTitle}`,
+    '',
+    `- date: ${m.date}`,
+    `- kernel: ${m.kernel} (\`uname -r\`)`,
+    `- cpu: ${m.cpu}, nproc ${m.nproc}`,
+    `- node: ${m.node}`,
+    '',
+    markdown.trim(),
+    ...(notes.trim() ? ['', notes.trim()] : []),
+    '',
+  ].join('\n');
+
+  const preamble = [
+    '# Benchmark results',
+    '',
+    'Written by `npm run bench` (`node bench/index.mjs`); each section belongs to one',
+    'benchmark in `bench/` and is replaced when that benchmark runs again. Ratios are',
+    'against peers measured on the same machine in the same run.',
+    '',
+  ].join('\n');
+
+  const text = existsSync(RESULTS_FILE) ? readFileSync(RESULTS_FILE, 'utf8') : preamble;
+  // Split into the preamble and "## " sections (a heading starts a line).
+  const parts = text.split(/^(?=## )/m);
+  const head = parts[0].startsWith('## ') ? preamble : parts[0];
+  const sections = parts.filter((p) => p.startsWith('## '));
+  const title = (s) => s.slice(3, s.indexOf('\n') === -1 ? undefined : s.indexOf('\n')).trim();
+  const i = sections.findIndex((s) => title(s) === sectionTitle.trim());
+  if (i === -1) sections.push(section);
+  else sections[i] = section;
+  const body = sections.map((s) => `${s.trimEnd()}\n`).join('\n');
+  writeFileSync(RESULTS_FILE, `${head.trimEnd()}\n\n${body}`);
+  log(`wrote section "${sectionTitle}" to ${RESULTS_FILE}`);
+}
