@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Brings a Debian/Ubuntu machine (as root) to the point where the library builds and its tests
+# run: the system packages, the npm dependencies, the native addon and the TypeScript build.
+# Each step runs only when something is missing or stale, so calling it again is cheap.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(build-essential pkg-config python3 libnetfilter-conntrack-dev libnetfilter-log-dev
+  libmnl-dev libnftnl-dev conntrack iptables nftables iproute2 iputils-ping tcpdump)
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  [ "$(id -u)" = 0 ] || { log "missing packages (${missing[*]}); run as root"; exit 1; }
+  log "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
+  log "Node.js 20 or newer is required"; exit 1
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  log "npm ci"
+  npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+fi
+
+stale() { # stale TARGET SOURCES...: true when TARGET is missing or older than any source
+  local target=$1; shift
+  [ -e "$target" ] || return 0
+  [ -n "$(find "$@" -newer "$target" -type f 2>/dev/null | head -n 1)" ]
+}
+
+if stale build/Release/nfct.node native binding.gyp; then
+  log "building the native addon"
+  npx --no-install node-gyp rebuild -j "$(nproc)" --loglevel=error >/dev/null
+fi
+if stale dist/index.mjs lib tsconfig.json tsconfig.build.json scripts/write-esm-entry.mjs; then
+  log "building the TypeScript"
+  npm run --silent build:ts
+fi
