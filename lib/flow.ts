@@ -96,6 +96,8 @@ function big64(w: Uint32Array, at: number): bigint {
   return (BigInt(w[at + 1]!) << 32n) | BigInt(w[at]!);
 }
 
+const PORT_KINDS = new Set<ProtocolName>(['tcp', 'udp', 'udplite', 'sctp', 'dccp']);
+
 function makeTuple(
   w: Uint32Array,
   at: number,
@@ -106,7 +108,9 @@ function makeTuple(
   const meta = w[at]!;
   const protonum = meta & 0xff;
   const zone = meta & TP_ZONE ? w[at + 3]! : undefined;
-  if (meta & TP_PORTS) {
+  if (meta & TP_PORTS || PORT_KINDS.has(kind)) {
+    // A port protocol the kernel tracks generically (DCCP since Linux 6.16) sends no ports:
+    // they read as 0, as conntrack prints them.
     const ports = w[at + 1]!;
     if (kind === 'gre') {
       return { src, dst, protonum, srcKey: ports & 0xffff, dstKey: ports >>> 16, zone };

@@ -67,6 +67,7 @@ export interface NativeTuple {
   icmpCode?: number;
   icmpId?: number;
   zone?: number;
+  tupleZone?: number;
 }
 
 /** Records of flows: the words buffer, the NUL-separated strings, the record count. */

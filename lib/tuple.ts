@@ -19,11 +19,13 @@ export interface TupleInput {
   /** GRE keys. */
   srcKey?: number;
   dstKey?: number;
-  /** The entry's zone (default 0). */
+  /** The entry's zone, both directions (conntrack -w; default 0). */
   zone?: number;
+  /** The zone of the original direction only (conntrack --orig-zone). */
+  origZone?: number;
 }
 
-const TUPLE_KEYS = ['protocol', 'src', 'dst', 'srcPort', 'dstPort', 'type', 'code', 'id', 'srcKey', 'dstKey', 'zone'];
+const TUPLE_KEYS = ['protocol', 'src', 'dst', 'srcPort', 'dstPort', 'type', 'code', 'id', 'srcKey', 'dstKey', 'zone', 'origZone'];
 const PORT_PROTOCOLS = new Set<number>([PROTOCOLS.tcp, PROTOCOLS.udp, PROTOCOLS.udplite, PROTOCOLS.sctp, PROTOCOLS.dccp]);
 const ICMP_PROTOCOLS = new Set<number>([PROTOCOLS.icmp, PROTOCOLS.icmpv6]);
 
@@ -49,6 +51,7 @@ export function normalizeTuple(input: TupleInput | Flow, where: string): NativeT
         srcKey: o.srcKey as number | undefined,
         dstKey: o.dstKey as number | undefined,
         zone: input.zone,
+        origZone: input.original.zone,
       },
       where,
     );
@@ -86,6 +89,11 @@ export function normalizeTuple(input: TupleInput | Flow, where: string): NativeT
     if (input[k] !== undefined && !ICMP_PROTOCOLS.has(protocol)) throw new TypeError(`${where}.${k} does not apply to protocol ${describe(input.protocol)}`);
   }
   const zone = optionalInteger(input.zone, `${where}.zone`, 0, 65535);
+  const origZone = optionalInteger(input.origZone, `${where}.origZone`, 0, 65535);
+  if (zone !== undefined && origZone !== undefined) {
+    throw new TypeError(`${where}: give zone (both directions) or origZone, not both`);
+  }
   if (zone !== undefined) out.zone = zone;
+  if (origZone !== undefined) out.tupleZone = origZone;
   return out;
 }

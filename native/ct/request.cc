@@ -59,6 +59,7 @@ bool ParseTuple(const Napi::Value& v, TupleSpec* out) {
   Int(o, "icmpCode", &out->icmp_code);
   Int(o, "icmpId", &out->icmp_id);
   Int(o, "zone", &out->zone);
+  Int(o, "tupleZone", &out->tuple_zone);
   return true;
 }
 
@@ -87,6 +88,9 @@ void PutTuple(nlmsghdr* nlh, uint16_t type, const TupleSpec& t) {
                     static_cast<uint8_t>(t.icmp_code));
   }
   mnl_attr_nest_end(nlh, proto);
+  if (t.tuple_zone >= 0) {
+    mnl_attr_put_u16(nlh, CTA_TUPLE_ZONE, htons(static_cast<uint16_t>(t.tuple_zone)));
+  }
   mnl_attr_nest_end(nlh, tuple);
 }
 

@@ -18,7 +18,8 @@ struct TupleSpec {
   uint8_t dst[16] = {0};
   int32_t sport = -1, dport = -1;
   int32_t icmp_type = -1, icmp_code = -1, icmp_id = -1;
-  int32_t zone = -1;  // CTA_ZONE of the entry
+  int32_t zone = -1;        // CTA_ZONE: the entry's zone (both directions)
+  int32_t tuple_zone = -1;  // CTA_TUPLE_ZONE: the zone of this direction only
 };
 
 // Reads a normalised tuple object; false with a JS exception pending when malformed.
