@@ -215,7 +215,9 @@ Napi::Value Conntrack::Dump(const Napi::CallbackInfo& info) {
     opt.nsfd = sock_->nsfd >= 0 ? dup(sock_->nsfd) : -1;
   }
 
-  NlRequest req(NFNL_SUBSYS_CTNETLINK, type, NLM_F_DUMP, filter.family);
+  // The family in the header is a kernel-side filter too.
+  const uint8_t family = filter.kernel ? filter.family : 0;
+  NlRequest req(NFNL_SUBSYS_CTNETLINK, type, NLM_F_DUMP, family);
   const bool filtered = AddKernelFilter(filter, &req);
   opt.request.assign(static_cast<const uint8_t*>(req.data()),
                      static_cast<const uint8_t*>(req.data()) + req.size());

@@ -75,9 +75,11 @@ bool TupleMatches(const TupleMatch& m, const Flow& flow, uint32_t base, int whic
   return true;
 }
 
-// The kernel matches addresses exactly, so only a full-length prefix can go to it.
+// The kernel matches addresses exactly, so only a full-length prefix can go to it. IPv4 only:
+// the kernel's IPv6 comparison in ctnetlink_filter_match_tuple() is inverted (it drops the
+// entries whose address equals the filter's), so IPv6 addresses are matched here instead.
 bool KernelAddr(const AddrMatch& m, uint8_t family) {
-  return m.set && m.prefix == (family == AF_INET6 ? 128 : 32);
+  return m.set && family == AF_INET && m.prefix == 32;
 }
 
 uint32_t KernelTupleFlags(const FlowFilter& f, const TupleMatch& t) {
@@ -176,9 +178,10 @@ bool AddKernelFilter(const FlowFilter& f, NlRequest* req) {
     mnl_attr_put_u32(nlh, CTA_STATUS_MASK, htonl(f.status_mask));
     added = true;
   }
-  const uint32_t orig_flags = KernelTupleFlags(f, f.orig);
+  // The kernel parses a tuple filter only for a given family (else EOPNOTSUPP).
+  const uint32_t orig_flags = f.family != 0 ? KernelTupleFlags(f, f.orig) : 0;
   // A reply-direction protocol filter would repeat the original one; only send it with more.
-  uint32_t reply_flags = KernelTupleFlags(f, f.reply);
+  uint32_t reply_flags = f.family != 0 ? KernelTupleFlags(f, f.reply) : 0;
   if (reply_flags == kFilterProtoNum) reply_flags = 0;
   if (orig_flags != 0 || reply_flags != 0) {
     nlattr* nest = mnl_attr_nest_start(nlh, CTA_FILTER);
