@@ -78,11 +78,16 @@ bool Reader::Post(std::unique_ptr<Batch>& batch) {
     credits_--;
   }
   Batch* raw = batch.release();
+  batch = NewBatch();
   if (tsfn_.NonBlockingCall(raw) != napi_ok) {
     delete raw;  // the environment is going away
     return false;
   }
   return true;
+}
+
+bool Reader::PostAndWait(std::unique_ptr<Batch>& batch) {
+  return Post(batch) && WaitCredit();
 }
 
 bool Reader::Setup(Failure* f) {
@@ -142,12 +147,7 @@ void Reader::Run() {
             batch->rcvbuf = NlSetRcvBuf(fd_, next) / 2;
           }
           // Report the loss in order, before anything read after it.
-          if (!Post(batch)) {
-            done = true;
-            break;
-          }
-          batch = NewBatch();
-          if (!WaitCredit()) {
+          if (!PostAndWait(batch)) {
             done = true;
             break;
           }
@@ -183,25 +183,20 @@ void Reader::Run() {
         got_data = true;
         batch->received++;
         decoder_->OnMessage(m, batch.get());
+        if (batch->count >= opt_.max_batch) {
+          // A full batch goes now, even mid-buffer: batches never exceed max_batch.
+          if (!PostAndWait(batch)) {
+            done = true;
+            break;
+          }
+        }
       }
       if (done) break;
-      if (batch->count >= opt_.max_batch) {
-        if (!Post(batch)) {
-          done = true;
-          break;
-        }
-        batch = NewBatch();
-        if (!WaitCredit()) {
-          done = true;
-          break;
-        }
-      }
       if (stop_.load()) break;
     }
     // A stream hands over what it has whenever the socket runs dry.
     if (!done && !opt_.dump && (batch->count > 0 || batch->received > 0 || batch->malformed > 0)) {
       if (!Post(batch)) break;
-      batch = NewBatch();
     }
   }
 

@@ -75,7 +75,9 @@ class Reader {
   void Run();
   bool Setup(Failure* f);
   bool WaitCredit();
+  // Hands the batch to JS and starts a new one in its place.
   bool Post(std::unique_ptr<Batch>& batch);
+  bool PostAndWait(std::unique_ptr<Batch>& batch);
   std::unique_ptr<Batch> NewBatch();
 
   using Tsfn = Napi::TypedThreadSafeFunction<Reader, Batch, &Reader::CallJs>;
