@@ -31,7 +31,7 @@ export class NfctError extends Error {
 
   constructor(errno: number, syscall: string, detail = '', context = '') {
     const code = errnoNames.get(errno) ?? `E${errno}`;
-    const hint = hints[code];
+    const hint = syscall === 'setns' && code === 'EPERM' ? 'entering another network namespace needs CAP_SYS_ADMIN' : hints[code];
     const parts = [context ? `${context}: ` : '', `${syscall} failed with ${code}`];
     if (detail) parts.push(` (${detail})`);
     if (hint) parts.push(`: ${hint}`);

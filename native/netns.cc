@@ -30,7 +30,8 @@ int OpenNamespace(const std::string& path, Failure* f) {
 bool EnterNamespace(int nsfd, Failure* f) {
   if (nsfd < 0) return true;
   if (setns(nsfd, CLONE_NEWNET) != 0) {
-    f->set(errno, "setns", "not a network namespace, or no CAP_SYS_ADMIN");
+    const int err = errno;
+    f->set(err, "setns", err == EINVAL ? "not a network namespace" : "");
     return false;
   }
   return true;
