@@ -25,7 +25,7 @@ export interface ListOptions extends FlowFilter {
    * either way; false makes the kernel send every entry and matches them all in userspace.
    */
   kernelFilter?: boolean;
-  /** Most flows per batch crossing from native code (default 1024). */
+  /** Most flows per batch crossing from native code (default 2048). */
   batchSize?: number;
 }
 
@@ -186,7 +186,7 @@ export class Conntrack {
     const zero = boolean(query.zeroCounters, 'list() options.zeroCounters') ?? false;
     if (zero && table !== 'conntrack') throw new TypeError(`list() options.zeroCounters applies to the 'conntrack' table only`);
     const kernel = boolean(query.kernelFilter, 'list() options.kernelFilter') ?? true;
-    const maxBatch = optionalInteger(query.batchSize, 'list() options.batchSize', 1, 65536) ?? 1024;
+    const maxBatch = optionalInteger(query.batchSize, 'list() options.batchSize', 1, 65536) ?? 2048;
     filter.kernel = kernel;
     const msg =
       table === 'dying' ? CT_MSG.GET_DYING : table === 'unconfirmed' ? CT_MSG.GET_UNCONFIRMED : zero ? CT_MSG.GET_CTRZERO : CT_MSG.GET;

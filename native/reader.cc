@@ -60,9 +60,34 @@ void Reader::Stop() {
   if (!in_cleanup_) napi_remove_env_cleanup_hook(env_, &Reader::Cleanup, this);
 }
 
+std::unique_ptr<Batch> BatchPool::Take() {
+  std::lock_guard<std::mutex> lock(mu);
+  if (free.empty()) return nullptr;
+  std::unique_ptr<Batch> b = std::move(free.back());
+  free.pop_back();
+  return b;
+}
+
+void BatchPool::Give(std::unique_ptr<Batch> b) {
+  std::lock_guard<std::mutex> lock(mu);
+  if (free.size() < keep) free.push_back(std::move(b));
+}
+
 std::unique_ptr<Batch> Reader::NewBatch() {
-  auto b = std::make_unique<Batch>();
+  std::unique_ptr<Batch> b = pool_->Take();
+  if (b) {
+    b->words.clear();
+    b->strings.clear();
+    b->count = b->received = b->malformed = b->overruns = 0;
+    b->rcvbuf = 0;
+    b->final = false;
+    b->failure = Failure();
+    return b;
+  }
+  b = std::make_unique<Batch>();
+  b->pool = pool_;
   b->words.reserve(static_cast<size_t>(opt_.max_batch) * record_words_);
+  b->strings.reserve(static_cast<size_t>(opt_.max_batch) * 64);
   return b;
 }
 
@@ -210,9 +235,16 @@ void Reader::Run() {
   tsfn_.Release();
 }
 
-void Reader::CallJs(Napi::Env env, Napi::Function fn, Reader* self, Batch* batch) {
+void Reader::CallJs(Napi::Env env, Napi::Function fn, Reader* /*self: may be gone*/, Batch* batch) {
   std::unique_ptr<Batch> owned(batch);
-  (void)self;
+  std::shared_ptr<BatchPool> pool = owned->pool.lock();
+  struct Recycle {
+    std::shared_ptr<BatchPool>& pool;
+    std::unique_ptr<Batch>& batch;
+    ~Recycle() {
+      if (pool) pool->Give(std::move(batch));
+    }
+  } recycle{pool, owned};
   if (env == nullptr || fn.IsEmpty()) return;
   const size_t bytes = owned->words.size() * sizeof(uint32_t);
   Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, bytes);

@@ -24,7 +24,21 @@
 
 namespace nfct {
 
+struct Batch;
+
+// Spent batches come back here from the JS thread so the reader reuses their memory instead
+// of allocating (and page-faulting) a fresh buffer for every batch.
+struct BatchPool {
+  std::mutex mu;
+  std::vector<std::unique_ptr<Batch>> free;
+  size_t keep = 8;
+  std::unique_ptr<Batch> Take();
+  void Give(std::unique_ptr<Batch> b);
+};
+
 struct Batch {
+  std::weak_ptr<BatchPool> pool;  // where the batch goes once JS has it (if still there)
+
   std::vector<uint32_t> words;  // count records of the decoder's record size
   std::string strings;          // NUL-terminated strings, in record order
   uint32_t count = 0;           // records
@@ -87,6 +101,7 @@ class Reader {
   std::unique_ptr<Decoder> decoder_;
   ReaderOptions opt_;
   uint32_t record_words_;
+  std::shared_ptr<BatchPool> pool_ = std::make_shared<BatchPool>();
   int fd_ = -1;
   int wake_fd_ = -1;
   std::mutex mu_;

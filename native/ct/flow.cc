@@ -15,11 +15,30 @@ namespace {
 // Newer than some system headers.
 constexpr uint16_t kCtaTimestampEvent = 27;  // CTA_TIMESTAMP_EVENT (6.x)
 
-inline uint32_t Be32(const nlattr* a) { return ntohl(mnl_attr_get_u32(a)); }
-inline uint16_t Be16(const nlattr* a) { return ntohs(mnl_attr_get_u16(a)); }
-inline uint64_t Be64(const nlattr* a) { return be64toh(mnl_attr_get_u64(a)); }
+// Attribute access inlined here (the libmnl calls are not): this is the hot loop of a dump.
+inline uint16_t Type(const nlattr* a) { return a->nla_type & NLA_TYPE_MASK; }
+inline const void* Payload(const nlattr* a) {
+  return reinterpret_cast<const char*>(a) + NLA_HDRLEN;
+}
+inline size_t PayloadLen(const nlattr* a) { return a->nla_len - NLA_HDRLEN; }
+inline uint8_t U8(const nlattr* a) { return *static_cast<const uint8_t*>(Payload(a)); }
+inline uint16_t Be16(const nlattr* a) {
+  uint16_t v;
+  memcpy(&v, Payload(a), sizeof(v));
+  return ntohs(v);
+}
+inline uint32_t Be32(const nlattr* a) {
+  uint32_t v;
+  memcpy(&v, Payload(a), sizeof(v));
+  return ntohl(v);
+}
+inline uint64_t Be64(const nlattr* a) {
+  uint64_t v;
+  memcpy(&v, Payload(a), sizeof(v));
+  return be64toh(v);
+}
 
-inline bool Len(const nlattr* a, size_t want) { return mnl_attr_get_payload_len(a) >= want; }
+inline bool Len(const nlattr* a, size_t want) { return PayloadLen(a) >= want; }
 
 inline void Put64(uint32_t* w, uint64_t v) {
   w[0] = static_cast<uint32_t>(v);
@@ -29,37 +48,40 @@ inline void Put64(uint32_t* w, uint64_t v) {
 // Iterates the attributes nested in `nest` (or a bare run); false when one overruns.
 template <typename F>
 bool ForEach(const void* data, size_t len, F&& fn) {
-  const nlattr* a = static_cast<const nlattr*>(data);
-  int left = static_cast<int>(len);
-  while (left >= static_cast<int>(sizeof(nlattr))) {
-    if (!mnl_attr_ok(a, left)) return false;
+  const char* p = static_cast<const char*>(data);
+  size_t left = len;
+  while (left >= sizeof(nlattr)) {
+    const nlattr* a = reinterpret_cast<const nlattr*>(p);
+    if (a->nla_len < sizeof(nlattr) || a->nla_len > left) return false;
     if (!fn(a)) return false;
-    left -= MNL_ALIGN(a->nla_len);
-    a = mnl_attr_next(a);
+    const size_t step = NLA_ALIGN(a->nla_len);
+    if (step >= left) break;
+    left -= step;
+    p += step;
   }
   return true;
 }
 
 template <typename F>
 bool ForEachNested(const nlattr* nest, F&& fn) {
-  return ForEach(mnl_attr_get_payload(nest), mnl_attr_get_payload_len(nest), fn);
+  return ForEach(Payload(nest), PayloadLen(nest), fn);
 }
 
 bool DecodeTupleIp(const nlattr* nest, Flow* f, int which, uint32_t* meta) {
   return ForEachNested(nest, [&](const nlattr* a) {
-    switch (mnl_attr_get_type(a)) {
+    switch (Type(a)) {
       case CTA_IP_V4_SRC:
       case CTA_IP_V4_DST:
         if (!Len(a, 4)) return false;
-        memcpy(f->addr[which][mnl_attr_get_type(a) == CTA_IP_V4_SRC ? 0 : 1],
-               mnl_attr_get_payload(a), 4);
+        memcpy(f->addr[which][Type(a) == CTA_IP_V4_SRC ? 0 : 1],
+               Payload(a), 4);
         *meta |= TP_ADDRS;
         break;
       case CTA_IP_V6_SRC:
       case CTA_IP_V6_DST:
         if (!Len(a, 16)) return false;
-        memcpy(f->addr[which][mnl_attr_get_type(a) == CTA_IP_V6_SRC ? 0 : 1],
-               mnl_attr_get_payload(a), 16);
+        memcpy(f->addr[which][Type(a) == CTA_IP_V6_SRC ? 0 : 1],
+               Payload(a), 16);
         *meta |= TP_ADDRS;
         break;
       default:
@@ -71,10 +93,10 @@ bool DecodeTupleIp(const nlattr* nest, Flow* f, int which, uint32_t* meta) {
 
 bool DecodeTupleProto(const nlattr* nest, uint32_t* t) {
   return ForEachNested(nest, [&](const nlattr* a) {
-    switch (mnl_attr_get_type(a)) {
+    switch (Type(a)) {
       case CTA_PROTO_NUM:
         if (!Len(a, 1)) return false;
-        t[T_META] = (t[T_META] & ~0xffu) | mnl_attr_get_u8(a) | TP_PROTO;
+        t[T_META] = (t[T_META] & ~0xffu) | U8(a) | TP_PROTO;
         break;
       case CTA_PROTO_SRC_PORT:
         if (!Len(a, 2)) return false;
@@ -89,13 +111,13 @@ bool DecodeTupleProto(const nlattr* nest, uint32_t* t) {
       case CTA_PROTO_ICMP_TYPE:
       case CTA_PROTO_ICMPV6_TYPE:
         if (!Len(a, 1)) return false;
-        t[T_ICMP] = (t[T_ICMP] & ~0xffu) | mnl_attr_get_u8(a);
+        t[T_ICMP] = (t[T_ICMP] & ~0xffu) | U8(a);
         t[T_META] |= TP_ICMP;
         break;
       case CTA_PROTO_ICMP_CODE:
       case CTA_PROTO_ICMPV6_CODE:
         if (!Len(a, 1)) return false;
-        t[T_ICMP] = (t[T_ICMP] & ~0xff00u) | (static_cast<uint32_t>(mnl_attr_get_u8(a)) << 8);
+        t[T_ICMP] = (t[T_ICMP] & ~0xff00u) | (static_cast<uint32_t>(U8(a)) << 8);
         t[T_META] |= TP_ICMP;
         break;
       case CTA_PROTO_ICMP_ID:
@@ -115,7 +137,7 @@ bool DecodeTuple(const nlattr* nest, Flow* f, int which) {
   static const uint32_t kBase[3] = {W_ORIG, W_REPLY, W_MASTER};
   uint32_t* t = &f->w[kBase[which]];
   return ForEachNested(nest, [&](const nlattr* a) {
-    switch (mnl_attr_get_type(a)) {
+    switch (Type(a)) {
       case CTA_TUPLE_IP:
         return DecodeTupleIp(a, f, which, &t[T_META]);
       case CTA_TUPLE_PROTO:
@@ -133,7 +155,7 @@ bool DecodeTuple(const nlattr* nest, Flow* f, int which) {
 
 bool DecodeCounters(const nlattr* nest, uint32_t* w) {
   return ForEachNested(nest, [&](const nlattr* a) {
-    switch (mnl_attr_get_type(a)) {
+    switch (Type(a)) {
       case CTA_COUNTERS_PACKETS:
         if (!Len(a, 8)) return false;
         Put64(&w[0], Be64(a));
@@ -159,7 +181,7 @@ bool DecodeCounters(const nlattr* nest, uint32_t* w) {
 
 bool DecodeTimestamp(const nlattr* nest, Flow* f) {
   return ForEachNested(nest, [&](const nlattr* a) {
-    switch (mnl_attr_get_type(a)) {
+    switch (Type(a)) {
       case CTA_TIMESTAMP_START:
         if (!Len(a, 8)) return false;
         Put64(&f->w[W_TS_START], Be64(a));
@@ -180,28 +202,28 @@ bool DecodeTimestamp(const nlattr* nest, Flow* f) {
 bool DecodeProtoinfo(const nlattr* nest, Flow* f) {
   uint32_t* p = &f->w[W_PROTO];
   return ForEachNested(nest, [&](const nlattr* info) {
-    switch (mnl_attr_get_type(info)) {
+    switch (Type(info)) {
       case CTA_PROTOINFO_TCP:
         f->w[W_PRESENT] |= P_TCP;
         return ForEachNested(info, [&](const nlattr* a) {
-          switch (mnl_attr_get_type(a)) {
+          switch (Type(a)) {
             case CTA_PROTOINFO_TCP_STATE:
               if (!Len(a, 1)) return false;
-              p[0] = mnl_attr_get_u8(a);
+              p[0] = U8(a);
               break;
             case CTA_PROTOINFO_TCP_WSCALE_ORIGINAL:
               if (!Len(a, 1)) return false;
-              p[1] = (p[1] & ~0xffu) | mnl_attr_get_u8(a);
+              p[1] = (p[1] & ~0xffu) | U8(a);
               break;
             case CTA_PROTOINFO_TCP_WSCALE_REPLY:
               if (!Len(a, 1)) return false;
-              p[1] = (p[1] & 0xffu) | (static_cast<uint32_t>(mnl_attr_get_u8(a)) << 8);
+              p[1] = (p[1] & 0xffu) | (static_cast<uint32_t>(U8(a)) << 8);
               break;
             case CTA_PROTOINFO_TCP_FLAGS_ORIGINAL:
             case CTA_PROTOINFO_TCP_FLAGS_REPLY: {
               if (!Len(a, 2)) return false;
-              const uint8_t* b = static_cast<const uint8_t*>(mnl_attr_get_payload(a));
-              p[mnl_attr_get_type(a) == CTA_PROTOINFO_TCP_FLAGS_ORIGINAL ? 2 : 3] =
+              const uint8_t* b = static_cast<const uint8_t*>(Payload(a));
+              p[Type(a) == CTA_PROTOINFO_TCP_FLAGS_ORIGINAL ? 2 : 3] =
                   b[0] | (static_cast<uint32_t>(b[1]) << 8);
               break;
             }
@@ -213,10 +235,10 @@ bool DecodeProtoinfo(const nlattr* nest, Flow* f) {
       case CTA_PROTOINFO_SCTP:
         f->w[W_PRESENT] |= P_SCTP;
         return ForEachNested(info, [&](const nlattr* a) {
-          switch (mnl_attr_get_type(a)) {
+          switch (Type(a)) {
             case CTA_PROTOINFO_SCTP_STATE:
               if (!Len(a, 1)) return false;
-              p[0] = mnl_attr_get_u8(a);
+              p[0] = U8(a);
               break;
             case CTA_PROTOINFO_SCTP_VTAG_ORIGINAL:
               if (!Len(a, 4)) return false;
@@ -234,14 +256,14 @@ bool DecodeProtoinfo(const nlattr* nest, Flow* f) {
       case CTA_PROTOINFO_DCCP:
         f->w[W_PRESENT] |= P_DCCP;
         return ForEachNested(info, [&](const nlattr* a) {
-          switch (mnl_attr_get_type(a)) {
+          switch (Type(a)) {
             case CTA_PROTOINFO_DCCP_STATE:
               if (!Len(a, 1)) return false;
-              p[0] = mnl_attr_get_u8(a);
+              p[0] = U8(a);
               break;
             case CTA_PROTOINFO_DCCP_ROLE:
               if (!Len(a, 1)) return false;
-              p[1] = mnl_attr_get_u8(a);
+              p[1] = U8(a);
               break;
             case CTA_PROTOINFO_DCCP_HANDSHAKE_SEQ:
               if (!Len(a, 8)) return false;
@@ -261,7 +283,7 @@ bool DecodeProtoinfo(const nlattr* nest, Flow* f) {
 bool DecodeU32Triple(const nlattr* nest, uint32_t* w) {
   // CTA_SEQADJ_* and CTA_SYNPROXY_* both number their three u32 attributes 1..3.
   return ForEachNested(nest, [&](const nlattr* a) {
-    uint16_t type = mnl_attr_get_type(a);
+    uint16_t type = Type(a);
     if (type >= 1 && type <= 3) {
       if (!Len(a, 4)) return false;
       w[type - 1] = Be32(a);
@@ -271,15 +293,15 @@ bool DecodeU32Triple(const nlattr* nest, uint32_t* w) {
 }
 
 bool DecodeString(const nlattr* a, std::string* out) {
-  const char* s = static_cast<const char*>(mnl_attr_get_payload(a));
-  size_t n = strnlen(s, mnl_attr_get_payload_len(a));
+  const char* s = static_cast<const char*>(Payload(a));
+  size_t n = strnlen(s, PayloadLen(a));
   out->assign(s, n);
   return true;
 }
 
 bool DecodeTop(const nlattr* a, Flow* f) {
   uint32_t& present = f->w[W_PRESENT];
-  switch (mnl_attr_get_type(a)) {
+  switch (Type(a)) {
     case CTA_TUPLE_ORIG:
       present |= P_ORIG;
       return DecodeTuple(a, f, 0);
@@ -298,7 +320,7 @@ bool DecodeTop(const nlattr* a, Flow* f) {
       return DecodeProtoinfo(a, f);
     case CTA_HELP:
       return ForEachNested(a, [&](const nlattr* h) {
-        if (mnl_attr_get_type(h) == CTA_HELP_NAME) {
+        if (Type(h) == CTA_HELP_NAME) {
           present |= P_HELPER;
           return DecodeString(h, &f->helper);
         }
@@ -348,7 +370,7 @@ bool DecodeTop(const nlattr* a, Flow* f) {
       return true;
     case CTA_SECCTX:
       return ForEachNested(a, [&](const nlattr* s) {
-        if (mnl_attr_get_type(s) == CTA_SECCTX_NAME) {
+        if (Type(s) == CTA_SECCTX_NAME) {
           present |= P_SECCTX;
           return DecodeString(s, &f->secctx);
         }
@@ -357,10 +379,10 @@ bool DecodeTop(const nlattr* a, Flow* f) {
     case CTA_TIMESTAMP:
       return DecodeTimestamp(a, f);
     case CTA_LABELS: {
-      size_t n = mnl_attr_get_payload_len(a);
+      size_t n = PayloadLen(a);
       if (n > 16) n = 16;
       // The kernel sends the label bitmap as host-order unsigned longs; bit i is label i.
-      memcpy(&f->w[W_LABELS], mnl_attr_get_payload(a), n);
+      memcpy(&f->w[W_LABELS], Payload(a), n);
       present |= P_LABELS;
       return true;
     }
@@ -390,6 +412,27 @@ void SetL4FromTuple(Flow* f) {
   f->w[W_KIND] = (f->w[W_KIND] & ~0xff00u) | (proto << 8);
 }
 
+// Dotted-quad text without inet_ntop's generality: this runs four times per flow.
+void AppendIpv4(const uint8_t* a, std::string* out) {
+  char text[16];
+  char* p = text;
+  for (int i = 0; i < 4; i++) {
+    unsigned v = a[i];
+    if (v >= 100) {
+      *p++ = static_cast<char>('0' + v / 100);
+      v %= 100;
+      *p++ = static_cast<char>('0' + v / 10);
+      v %= 10;
+    } else if (v >= 10) {
+      *p++ = static_cast<char>('0' + v / 10);
+      v %= 10;
+    }
+    *p++ = static_cast<char>('0' + v);
+    *p++ = i < 3 ? '.' : '\0';
+  }
+  out->append(text, static_cast<size_t>(p - text));
+}
+
 }  // namespace
 
 bool DecodeFlowAttrs(const void* data, size_t len, uint8_t family, Flow* out) {
@@ -415,17 +458,20 @@ bool DecodeFlowMessage(const nlmsghdr* nlh, Flow* out) {
 void AppendFlowStrings(const Flow& flow, std::string* out) {
   static const uint32_t kTupleBits[3] = {P_ORIG, P_REPLY, P_MASTER};
   static const uint32_t kBase[3] = {W_ORIG, W_REPLY, W_MASTER};
-  const int af = flow.family() == static_cast<uint8_t>(AF_INET6) ? static_cast<int>(AF_INET6)
-                                                                   : static_cast<int>(AF_INET);
+  const bool v6 = flow.family() == static_cast<uint8_t>(AF_INET6);
   char text[INET6_ADDRSTRLEN];
   for (int t = 0; t < 3; t++) {
     if (!flow.has(kTupleBits[t])) continue;
     const bool addrs = (flow.w[kBase[t] + T_META] & TP_ADDRS) != 0;
     for (int d = 0; d < 2; d++) {
-      if (addrs && inet_ntop(af, flow.addr[t][d], text, sizeof(text)) != nullptr) {
-        out->append(text);
+      if (!addrs) {
+        out->push_back('\0');
+      } else if (!v6) {
+        AppendIpv4(flow.addr[t][d], out);  // ends with its NUL
+      } else {
+        if (inet_ntop(AF_INET6, flow.addr[t][d], text, sizeof(text)) != nullptr) out->append(text);
+        out->push_back('\0');
       }
-      out->push_back('\0');
     }
   }
   if (flow.has(P_HELPER)) {
