@@ -51,6 +51,6 @@ export function parseCidr(text: string): ParsedCidr | undefined {
   const max = addr.family === AF_INET ? 32 : 128;
   if (slash < 0) return { ...addr, prefix: max };
   const p = text.slice(slash + 1);
-  if (!/^\d{1,3}$/.test(p) || Number(p) > max) return undefined;
+  if (!/^(0|[1-9]\d{0,2})$/.test(p) || Number(p) > max) return undefined;
   return { ...addr, prefix: Number(p) };
 }

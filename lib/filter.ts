@@ -68,7 +68,7 @@ const U32 = 0xffffffff;
 
 function protocolNumber(value: unknown, name: string): number {
   if (typeof value === 'number') return integer(value, name, 0, 255);
-  if (typeof value === 'string' && value in PROTOCOLS) return PROTOCOLS[value as keyof typeof PROTOCOLS];
+  if (typeof value === 'string' && Object.hasOwn(PROTOCOLS, value)) return PROTOCOLS[value as keyof typeof PROTOCOLS];
   throw new TypeError(`${name} must be a protocol name (${Object.keys(PROTOCOLS).join(', ')}) or number, got ${describe(value)}`);
 }
 
@@ -99,7 +99,8 @@ export function normalizeFilter(
     const parsed = parseCidr(value);
     if (!parsed) throw new TypeError(`${where}.${key} is not an IPv4/IPv6 address or CIDR: ${describe(value)}`);
     if (family !== undefined && parsed.family !== family) {
-      throw new TypeError(`${where}.${key} ${describe(value)} does not match family '${filter.family}' (or another address in the filter)`);
+      const other = filter.family !== undefined ? `family '${filter.family}'` : 'the family of the other addresses';
+      throw new TypeError(`${where}.${key} ${describe(value)} does not match ${other}`);
     }
     family = parsed.family;
     return parsed;

@@ -10,7 +10,7 @@ const NAME = /^[A-Za-z0-9_.-]+$/;
 
 /** Resolves the option to the namespace file path, or null for the caller's own. */
 export function netnsPath(value: NetnsOption | undefined, option = 'netns'): string | null {
-  if (value === undefined || value === null) return null;
+  if (value === undefined) return null;
   if (typeof value === 'string') {
     if (value.startsWith('/')) return value;
     if (!NAME.test(value) || value === '.' || value === '..') {
@@ -31,7 +31,10 @@ export function netnsPath(value: NetnsOption | undefined, option = 'netns'): str
       }
       return obj.path;
     }
-    return netnsPath(typeof obj.name === 'string' && !obj.name.startsWith('/') ? obj.name : '\0', `${option}.name`);
+    if (typeof obj.name !== 'string' || !NAME.test(obj.name) || obj.name === '.' || obj.name === '..') {
+      throw new TypeError(`${option}.name must be a namespace name (as in 'ip netns'), got ${describe(obj.name)}`);
+    }
+    return `/run/netns/${obj.name}`;
   }
   throw new TypeError(`${option} must be a namespace name, an absolute path or { pid }, got ${describe(value)}`);
 }

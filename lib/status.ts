@@ -34,8 +34,9 @@ export function statusBit(name: string): number | undefined {
 export class Status {
   constructor(readonly bits: number) {}
 
-  has(name: StatusName): boolean {
-    const bit = bitOf.get(name);
+  /** Whether the named bit is set (any case: 'assured' works too). */
+  has(name: StatusName | Lowercase<StatusName>): boolean {
+    const bit = bitOf.get(name.toUpperCase());
     return bit !== undefined && (this.bits & (1 << bit)) !== 0;
   }
 

@@ -59,7 +59,7 @@ export function normalizeTuple(input: TupleInput | Flow, where: string): NativeT
   assertKnownKeys(input as unknown as Record<string, unknown>, TUPLE_KEYS, where);
   let protocol: number;
   if (typeof input.protocol === 'number') protocol = integer(input.protocol, `${where}.protocol`, 0, 255);
-  else if (typeof input.protocol === 'string' && input.protocol in PROTOCOLS) protocol = PROTOCOLS[input.protocol];
+  else if (typeof input.protocol === 'string' && Object.hasOwn(PROTOCOLS, input.protocol)) protocol = PROTOCOLS[input.protocol];
   else throw new TypeError(`${where}.protocol must be a protocol name or number, got ${describe(input.protocol)}`);
 
   const src = typeof input.src === 'string' ? parseAddress(input.src) : undefined;
@@ -84,6 +84,9 @@ export function normalizeTuple(input: TupleInput | Flow, where: string): NativeT
   }
   for (const k of ['srcPort', 'dstPort'] as const) {
     if (input[k] !== undefined && !PORT_PROTOCOLS.has(protocol)) throw new TypeError(`${where}.${k} does not apply to protocol ${describe(input.protocol)}`);
+  }
+  for (const k of ['srcKey', 'dstKey'] as const) {
+    if (input[k] !== undefined && protocol !== PROTOCOLS.gre) throw new TypeError(`${where}.${k} does not apply to protocol ${describe(input.protocol)}`);
   }
   for (const k of ['type', 'code', 'id'] as const) {
     if (input[k] !== undefined && !ICMP_PROTOCOLS.has(protocol)) throw new TypeError(`${where}.${k} does not apply to protocol ${describe(input.protocol)}`);

@@ -14,10 +14,14 @@ async function attempt(name: string, fn: () => Promise<unknown>): Promise<void> 
   }
 }
 
-const ct = await Conntrack.open();
-await attempt('list', () => ct.list().toArray());
-await attempt('get', () => ct.get({ protocol: 'udp', src: '10.0.0.1', dst: '10.0.0.2', srcPort: 1, dstPort: 2 }));
-await attempt('count', () => ct.count());
-await attempt('stats', () => ct.stats());
-ct.close();
-await attempt('open in another netns', () => Conntrack.open({ netns: nsPath }));
+async function main(): Promise<void> {
+  const ct = await Conntrack.open();
+  await attempt('list', () => ct.list().toArray());
+  await attempt('get', () => ct.get({ protocol: 'udp', src: '10.0.0.1', dst: '10.0.0.2', srcPort: 1, dstPort: 2 }));
+  await attempt('count', () => ct.count());
+  await attempt('stats', () => ct.stats());
+  ct.close();
+  await attempt('open in another netns', () => Conntrack.open({ netns: nsPath }));
+}
+
+void main();
