@@ -10,6 +10,7 @@
         "native/reader.cc",
         "native/stream.cc",
         "native/ct/request.cc",
+        "native/ct/control.cc",
         "native/ct/flow.cc",
         "native/ct/filter.cc",
         "native/ct/conntrack.cc"

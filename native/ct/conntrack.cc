@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "addon.h"
+#include "ct/control.h"
 #include "ct/filter.h"
 #include "ct/flow.h"
 #include "ct/request.h"
@@ -22,75 +23,6 @@ namespace nfct {
 namespace ct {
 
 namespace {
-
-// Appends one decoded flow to a batch: its words, then its strings.
-void AppendRecord(const Flow& flow, Batch* batch) {
-  batch->words.insert(batch->words.end(), flow.w, flow.w + FLOW_WORDS);
-  AppendFlowStrings(flow, &batch->strings);
-  batch->count++;
-}
-
-class FlowDecoder : public Decoder {
- public:
-  explicit FlowDecoder(const FlowFilter& filter) : filter_(filter) {}
-  void OnMessage(const nlmsghdr* nlh, Batch* batch) override {
-    if (!DecodeFlowMessage(nlh, &flow_)) {
-      batch->malformed++;
-      return;
-    }
-    if (Matches(filter_, flow_)) AppendRecord(flow_, batch);
-  }
-
- private:
-  FlowFilter filter_;
-  Flow flow_;
-};
-
-// A request/response exchange on the control socket, off the JS thread.
-class ControlWorker : public Napi::AsyncWorker {
- public:
-  using Exec = std::function<void(int fd, Failure* f)>;
-  using Done = std::function<Napi::Value(Napi::Env env)>;
-
-  ControlWorker(Napi::Env env, std::shared_ptr<ControlSocket> sock, Exec exec, Done done)
-      : Napi::AsyncWorker(env, "nfct-control"),
-        deferred_(Napi::Promise::Deferred::New(env)),
-        sock_(std::move(sock)),
-        exec_(std::move(exec)),
-        done_(std::move(done)) {}
-
-  Napi::Promise Promise() { return deferred_.Promise(); }
-
-  void Execute() override {
-    std::lock_guard<std::mutex> lock(sock_->mu);
-    if (sock_->fd < 0) {
-      failure_.set(EBADF, "netlink", "the handle was closed");
-      return;
-    }
-    exec_(sock_->fd, &failure_);
-  }
-
-  void OnOK() override {
-    Napi::Env env = Env();
-    if (failure_.failed()) {
-      deferred_.Reject(MakeError(env, failure_));
-      return;
-    }
-    Napi::Value v = done_(env);
-    if (env.IsExceptionPending()) {
-      deferred_.Reject(env.GetAndClearPendingException().Value());
-      return;
-    }
-    deferred_.Resolve(v);
-  }
-
- private:
-  Napi::Promise::Deferred deferred_;
-  std::shared_ptr<ControlSocket> sock_;
-  Exec exec_;
-  Done done_;
-  Failure failure_;
-};
 
 // Opens the namespace and the control socket off the JS thread.
 class OpenWorker : public Napi::AsyncWorker {
@@ -131,30 +63,9 @@ class OpenWorker : public Napi::AsyncWorker {
   Failure failure_;
 };
 
-Napi::Value RecordsToJs(Napi::Env env, const Batch& b) {
-  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, b.words.size() * sizeof(uint32_t));
-  if (!b.words.empty()) memcpy(ab.Data(), b.words.data(), b.words.size() * sizeof(uint32_t));
-  napi_value str;
-  napi_create_string_latin1(env, b.strings.data(), b.strings.size(), &str);
-  Napi::Array out = Napi::Array::New(env, 3);
-  out.Set(0u, ab);
-  out.Set(1u, Napi::Value(env, str));
-  out.Set(2u, Napi::Number::New(env, b.count));
-  return out;
-}
-
 uint16_t CtMsg(uint8_t type) { return static_cast<uint16_t>(type); }
 
 }  // namespace
-
-ControlSocket::~ControlSocket() { Close(); }
-
-void ControlSocket::Close() {
-  if (fd >= 0) close(fd);
-  if (nsfd >= 0) close(nsfd);
-  fd = -1;
-  nsfd = -1;
-}
 
 void Conntrack::Init(Napi::Env env, Napi::Object exports) {
   Napi::Function ctor =
@@ -248,10 +159,7 @@ Napi::Value Conntrack::Get(const Napi::CallbackInfo& info) {
     if (local.failed() && local.err != ENOENT) *f = local;
   };
   auto done = [batch](Napi::Env e) { return RecordsToJs(e, *batch); };
-  auto* w = new ControlWorker(env, sock_, exec, done);
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+  return QueueControl(env, sock_, exec, done);
 }
 
 // count(): Promise<[entries, maxEntries]> (maxEntries -1 when the kernel does not say)
@@ -275,10 +183,7 @@ Napi::Value Conntrack::Count(const Napi::CallbackInfo& info) {
     out.Set(1u, Napi::Number::New(e, result->second));
     return out;
   };
-  auto* w = new ControlWorker(env, sock_, exec, done);
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+  return QueueControl(env, sock_, exec, done);
 }
 
 // stats(): Promise<Array<[cpu, Uint32Array of (type, value) pairs]>>
@@ -313,10 +218,7 @@ Napi::Value Conntrack::Stats(const Napi::CallbackInfo& info) {
     }
     return out;
   };
-  auto* w = new ControlWorker(env, sock_, exec, done);
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+  return QueueControl(env, sock_, exec, done);
 }
 
 Napi::Value Conntrack::Close(const Napi::CallbackInfo& info) {

@@ -7,17 +7,10 @@
 #include <memory>
 #include <mutex>
 
+#include "ct/control.h"
+
 namespace nfct {
 namespace ct {
-
-// Shared by the handle and the workers running on it, so close() can run at any time.
-struct ControlSocket {
-  std::mutex mu;  // one exchange at a time on the socket
-  int fd = -1;
-  int nsfd = -1;  // -1: the process's own namespace
-  ~ControlSocket();
-  void Close();
-};
 
 class Conntrack : public Napi::ObjectWrap<Conntrack> {
  public:

@@ -1,0 +1,106 @@
+#include "ct/control.h"
+
+#include <unistd.h>
+
+#include <cstring>
+
+namespace nfct {
+namespace ct {
+
+namespace {
+
+// A request/response exchange on the control socket, off the JS thread.
+class ControlWorker : public Napi::AsyncWorker {
+ public:
+  using Exec = ControlExec;
+  using Done = ControlDone;
+
+  ControlWorker(Napi::Env env, std::shared_ptr<ControlSocket> sock, Exec exec, Done done)
+      : Napi::AsyncWorker(env, "nfct-control"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        sock_(std::move(sock)),
+        exec_(std::move(exec)),
+        done_(std::move(done)) {}
+
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    std::lock_guard<std::mutex> lock(sock_->mu);
+    if (sock_->fd < 0) {
+      failure_.set(EBADF, "netlink", "the handle was closed");
+      return;
+    }
+    exec_(sock_->fd, &failure_);
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (failure_.failed()) {
+      deferred_.Reject(MakeError(env, failure_));
+      return;
+    }
+    Napi::Value v = done_(env);
+    if (env.IsExceptionPending()) {
+      deferred_.Reject(env.GetAndClearPendingException().Value());
+      return;
+    }
+    deferred_.Resolve(v);
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::shared_ptr<ControlSocket> sock_;
+  Exec exec_;
+  Done done_;
+  Failure failure_;
+};
+
+}  // namespace
+
+ControlSocket::~ControlSocket() { Close(); }
+
+void ControlSocket::Close() {
+  if (fd >= 0) close(fd);
+  if (nsfd >= 0) close(nsfd);
+  fd = -1;
+  nsfd = -1;
+}
+
+// Appends one decoded flow to a batch: its words, then its strings.
+void AppendRecord(const Flow& flow, Batch* batch) {
+  batch->words.insert(batch->words.end(), flow.w, flow.w + FLOW_WORDS);
+  AppendFlowStrings(flow, &batch->strings);
+  batch->count++;
+}
+
+
+Napi::Value RecordsToJs(Napi::Env env, const Batch& b) {
+  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, b.words.size() * sizeof(uint32_t));
+  if (!b.words.empty()) memcpy(ab.Data(), b.words.data(), b.words.size() * sizeof(uint32_t));
+  napi_value str;
+  napi_create_string_latin1(env, b.strings.data(), b.strings.size(), &str);
+  Napi::Array out = Napi::Array::New(env, 3);
+  out.Set(0u, ab);
+  out.Set(1u, Napi::Value(env, str));
+  out.Set(2u, Napi::Number::New(env, b.count));
+  return out;
+}
+
+void FlowDecoder::OnMessage(const nlmsghdr* nlh, Batch* batch) {
+  if (!DecodeFlowMessage(nlh, &flow_)) {
+    batch->malformed++;
+    return;
+  }
+  if (Matches(filter_, flow_)) AppendRecord(flow_, batch);
+}
+
+Napi::Promise QueueControl(Napi::Env env, std::shared_ptr<ControlSocket> sock, ControlExec exec,
+                           ControlDone done) {
+  auto* w = new ControlWorker(env, std::move(sock), std::move(exec), std::move(done));
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+}  // namespace ct
+}  // namespace nfct

@@ -1,0 +1,54 @@
+// Shared by the conntrack operations: the control socket, the worker that runs one exchange
+// on it off the JS thread, and the plumbing that hands decoded flows to JS.
+#pragma once
+
+#include <napi.h>
+
+#include <functional>
+#include <memory>
+#include <mutex>
+
+#include "ct/filter.h"
+#include "ct/flow.h"
+#include "errors.h"
+#include "reader.h"
+
+namespace nfct {
+namespace ct {
+
+// Shared by the handle and the workers running on it, so close() can run at any time.
+struct ControlSocket {
+  std::mutex mu;  // one exchange at a time on the socket
+  int fd = -1;
+  int nsfd = -1;  // -1: the process's own namespace
+  ~ControlSocket();
+  void Close();
+};
+
+using ControlExec = std::function<void(int fd, Failure* f)>;
+using ControlDone = std::function<Napi::Value(Napi::Env env)>;
+
+// Runs exec on the control socket on libuv's pool (short exchanges only), then resolves the
+// returned promise with done() or rejects it with the failure.
+Napi::Promise QueueControl(Napi::Env env, std::shared_ptr<ControlSocket> sock, ControlExec exec,
+                           ControlDone done);
+
+// Appends one decoded flow to a batch: its words, then its strings.
+void AppendRecord(const Flow& flow, Batch* batch);
+
+// [ArrayBuffer of records, strings, count], as lib/flow.ts decodes them.
+Napi::Value RecordsToJs(Napi::Env env, const Batch& b);
+
+// Decodes dump or event messages into flow records, keeping those that match.
+class FlowDecoder : public Decoder {
+ public:
+  explicit FlowDecoder(const FlowFilter& filter) : filter_(filter) {}
+  void OnMessage(const nlmsghdr* nlh, Batch* batch) override;
+
+ private:
+  FlowFilter filter_;
+  Flow flow_;
+};
+
+}  // namespace ct
+}  // namespace nfct
