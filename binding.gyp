@@ -13,7 +13,8 @@
         "native/ct/control.cc",
         "native/ct/flow.cc",
         "native/ct/filter.cc",
-        "native/ct/conntrack.cc"
+        "native/ct/conntrack.cc",
+        "native/ct/mutate.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

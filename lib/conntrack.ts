@@ -1,8 +1,9 @@
 import { CPU_STAT_NAMES, CT_MSG } from './constants.js';
-import { ClosedError, callSite, withCallSite } from './errors.js';
+import { ClosedError, NfctError, callSite, withCallSite } from './errors.js';
 import { type FlowFilter, normalizeFilter } from './filter.js';
 import { decodeFlows } from './flow.js';
 import { addon, type NativeConntrack, type NativeFilter } from './native.js';
+import { type FlowChanges, type FlowInput, type NativeFlowSpec, normalizeChanges, normalizeFlowInput } from './flowspec.js';
 import { type NetnsOption, netnsPath } from './netns.js';
 import { BatchSource, type ReaderStats } from './reader.js';
 import { type TupleInput, normalizeTuple } from './tuple.js';
@@ -30,6 +31,23 @@ export interface ListOptions extends FlowFilter {
 }
 
 const LIST_KEYS = ['table', 'zeroCounters', 'kernelFilter', 'batchSize'] as const;
+
+/** Result of createMany(). */
+export interface CreateManyResult {
+  /** Entries created. */
+  created: number;
+  /** With `ifExists: 'skip'`: entries that were already there (left as they are). */
+  existed: number;
+  /** Entries the kernel refused, with their position in the input and the error. */
+  failed: Array<{ index: number; flow: FlowInput; error: NfctError }>;
+}
+
+export interface CreateManyOptions {
+  /** Entries per batch crossing into native code (default 1000). */
+  batchSize?: number;
+  /** 'fail' (default): an existing entry is a failure (EEXIST); 'skip': it is left as is. */
+  ifExists?: 'fail' | 'skip';
+}
 
 /** Per-CPU conntrack statistics, named as `conntrack -S` prints them. */
 export interface CpuStats {
@@ -168,6 +186,15 @@ export class Conntrack {
     return this.native;
   }
 
+  /** Awaits a native call, turning its failure into an error pointing at the caller. */
+  private async settle<T>(site: { stack: string }, context: string, work: Promise<T>): Promise<T> {
+    try {
+      return await work;
+    } catch (e) {
+      throw withCallSite(e, site, context);
+    }
+  }
+
   /** @internal */
   forget(source: BatchSource): void {
     this.sources.delete(source);
@@ -208,34 +235,22 @@ export class Conntrack {
   async get(tuple: TupleInput | Flow): Promise<Flow | null> {
     const native = this.handle('get()');
     const t = normalizeTuple(tuple, 'get() tuple');
-    const site = callSite(this.get);
-    try {
-      const [buffer, strings, count] = await native.get(t);
-      return count > 0 ? decodeFlows(buffer, strings, count)[0]! : null;
-    } catch (e) {
-      throw withCallSite(e, site, 'conntrack get');
-    }
+    const [buffer, strings, count] = await this.settle(callSite(this.get), 'conntrack get', native.get(t));
+    return count > 0 ? decodeFlows(buffer, strings, count)[0]! : null;
   }
 
   /** How many entries the table holds (in this namespace). */
   async count(): Promise<number> {
     const native = this.handle('count()');
-    const site = callSite(this.count);
-    try {
-      const [entries] = await native.count();
-      return entries;
-    } catch (e) {
-      throw withCallSite(e, site, 'conntrack count');
-    }
+    const [entries] = await this.settle(callSite(this.count), 'conntrack count', native.count());
+    return entries;
   }
 
   /** Per-CPU statistics (conntrack -S). */
   async stats(): Promise<CpuStats[]> {
     const native = this.handle('stats()');
-    const site = callSite(this.stats);
-    try {
-      const rows = await native.stats();
-      return rows.map(([cpu, values]) => {
+    const rows = await this.settle(callSite(this.stats), 'conntrack statistics', native.stats());
+    return rows.map(([cpu, values]) => {
         const row: Record<string, number> = { cpu };
         for (const name of ['found', 'invalid', 'insert', 'insert_failed', 'drop', 'early_drop', 'error', 'search_restart', 'clash_resolve', 'chaintoolong']) {
           row[name] = 0;
@@ -246,9 +261,146 @@ export class Conntrack {
         }
         return row as CpuStats;
       });
-    } catch (e) {
-      throw withCallSite(e, site, 'conntrack statistics');
+  }
+
+  /** Creates an entry; fails with NfctError EEXIST when it exists (conntrack -I). */
+  async create(flow: FlowInput): Promise<void> {
+    const native = this.handle('create()');
+    const spec = normalizeFlowInput(flow, 'create() flow');
+    await this.settle(callSite(this.create), 'conntrack create', native.create(spec, 0));
+  }
+
+  /** Creates an entry unless it exists (conntrack -A); resolves whether it created one. */
+  async add(flow: FlowInput): Promise<boolean> {
+    const native = this.handle('add()');
+    const spec = normalizeFlowInput(flow, 'add() flow');
+    return this.settle(callSite(this.add), 'conntrack add', native.create(spec, 1));
+  }
+
+  /**
+   * Changes an existing entry (conntrack -U): mark (with mask), timeout, status bits, labels,
+   * TCP state. Fails with NfctError ENOENT when there is no such entry.
+   */
+  async update(target: TupleInput | Flow, changes: FlowChanges): Promise<void> {
+    const native = this.handle('update()');
+    const spec = normalizeChanges(target, changes, 'update()');
+    await this.settle(callSite(this.update), 'conntrack update', native.create(spec, 2));
+  }
+
+  /**
+   * Deletes one entry, given by its original tuple, a Flow (its id must still match), or
+   * `{ id }` (found by a dump first). Fails with NfctError ENOENT when there is none.
+   */
+  async delete(target: TupleInput | Flow | { id: number }): Promise<void> {
+    const native = this.handle('delete()');
+    const site = callSite(this.delete);
+    assertObject(target, 'delete() target');
+    const keys = Object.keys(target);
+    if (keys.length === 1 && keys[0] === 'id') {
+      const id = optionalInteger((target as { id: number }).id, 'delete() target.id', 0, 0xffffffff)!;
+      let found: Flow | undefined;
+      for await (const f of this.list()) {
+        if (f.id === id) {
+          found = f;
+          break;
+        }
+      }
+      if (!found) throw withCallSite(new NfctError(2, 'netlink', `no entry with id ${id}`), site, 'conntrack delete');
+      return this.settle(site, 'conntrack delete', native.delete(normalizeTuple(found, 'delete() target'), id));
     }
+    const tuple = normalizeTuple(target as TupleInput | Flow, 'delete() target');
+    const id = 'status' in target && typeof (target as Flow).id === 'number' ? (target as Flow).id! : -1;
+    return this.settle(site, 'conntrack delete', native.delete(tuple, id));
+  }
+
+  /**
+   * Deletes every entry matching the filter (the same filters as list()) and resolves how
+   * many it deleted; with `dryRun`, how many it would delete. A filter of family, mark and
+   * status only is handed to the kernel's own flush; any other is a dump whose matches are
+   * deleted in batches as it goes. Entries that vanish in between are not counted, and are
+   * not errors.
+   */
+  async deleteWhere(filter: FlowFilter & { kernelFilter?: boolean }, options: { dryRun?: boolean } = {}): Promise<number> {
+    const native = this.handle('deleteWhere()');
+    const nf = normalizeFilter(filter, 'deleteWhere() filter', ['kernelFilter']);
+    nf.kernel = boolean(filter.kernelFilter, 'deleteWhere() filter.kernelFilter') ?? true;
+    const raw: unknown = options;
+    assertObject(raw, 'deleteWhere() options');
+    assertKnownKeys(raw, ['dryRun'], 'deleteWhere() options');
+    const dryRun = boolean(options.dryRun, 'deleteWhere() options.dryRun') ?? false;
+    const site = callSite(this.deleteWhere);
+    const source = new BatchSource((onBatch) => native.deleteWhere(nf, dryRun, onBatch), site, 'conntrack bulk delete');
+    this.sources.add(source);
+    try {
+      while ((await source.next()) !== null) source.release();
+    } finally {
+      source.close();
+      this.forget(source);
+    }
+    const [matched = 0, deleted = 0, , failed = 0] = source.tally ?? [];
+    if (failed > 0) {
+      throw withCallSite(new NfctError(5, 'netlink', `${failed} of ${matched} deletes failed`), site, 'conntrack bulk delete');
+    }
+    return dryRun ? matched : deleted;
+  }
+
+  /** Deletes every entry, or those of one family (conntrack -F). */
+  async flush(options: { family?: 'ipv4' | 'ipv6' } = {}): Promise<void> {
+    const native = this.handle('flush()');
+    const raw: unknown = options;
+    assertObject(raw, 'flush() options');
+    assertKnownKeys(raw, ['family'], 'flush() options');
+    const nf = normalizeFilter(options.family === undefined ? {} : { family: options.family }, 'flush() options');
+    await this.settle(callSite(this.flush), 'conntrack flush', native.flush(nf));
+  }
+
+  /**
+   * Creates many entries, many requests to a system call. Failures are reported per entry and
+   * do not stop the rest. Accepts any iterable or async iterable.
+   */
+  async createMany(flows: Iterable<FlowInput> | AsyncIterable<FlowInput>, options: CreateManyOptions = {}): Promise<CreateManyResult> {
+    const native = this.handle('createMany()');
+    const raw: unknown = options;
+    assertObject(raw, 'createMany() options');
+    assertKnownKeys(raw, ['batchSize', 'ifExists'], 'createMany() options');
+    const batchSize = optionalInteger(options.batchSize, 'createMany() options.batchSize', 1, 100000) ?? 1000;
+    const ifExists = options.ifExists ?? 'fail';
+    if (ifExists !== 'fail' && ifExists !== 'skip') throw new TypeError(`createMany() options.ifExists must be 'fail' or 'skip', got ${describe(ifExists)}`);
+    if (flows === null || typeof flows !== 'object' || (!(Symbol.iterator in flows) && !(Symbol.asyncIterator in flows))) {
+      throw new TypeError(`createMany() flows must be an iterable of flows, got ${describe(flows)}`);
+    }
+    const site = callSite(this.createMany);
+    const result: CreateManyResult = { created: 0, existed: 0, failed: [] };
+    let inflight: Promise<void> | undefined;
+    const send = (specs: NativeFlowSpec[], inputs: FlowInput[], first: number): Promise<void> =>
+      this.settle(site, 'conntrack createMany', native.createBatch(specs, ifExists === 'skip' ? 1 : 0)).then((errs) => {
+        for (let i = 0; i < errs.length; i++) {
+          const err = errs[i]!;
+          if (err === 0) result.created++;
+          else if (err === 17 && ifExists === 'skip') result.existed++;
+          else result.failed.push({ index: first + i, flow: inputs[i]!, error: new NfctError(err, 'netlink', '', `createMany entry ${first + i}`) });
+        }
+      });
+    let specs: NativeFlowSpec[] = [];
+    let inputs: FlowInput[] = [];
+    let index = 0;
+    let first = 0;
+    for await (const flow of flows as AsyncIterable<FlowInput>) {
+      specs.push(normalizeFlowInput(flow, `createMany() flows[${index}]`));
+      inputs.push(flow);
+      index++;
+      if (specs.length >= batchSize) {
+        await inflight;
+        this.handle('createMany()');
+        inflight = send(specs, inputs, first);
+        first = index;
+        specs = [];
+        inputs = [];
+      }
+    }
+    await inflight;
+    if (specs.length > 0) await send(specs, inputs, first);
+    return result;
   }
 
   /** Closes the handle and every dump still running on it. Idempotent. */

@@ -32,6 +32,8 @@ export class BatchSource {
   private ended = false;
   private closed = false;
   private error: unknown;
+  /** The decoder's totals, once the reader has ended (bulk deletes). */
+  tally: number[] | undefined;
 
   constructor(
     start: (onBatch: OnBatch) => NativeStream,
@@ -41,7 +43,7 @@ export class BatchSource {
     this.native = start(this.onBatch);
   }
 
-  private readonly onBatch: OnBatch = (buffer, strings, count, received, overruns, final, error, malformed, rcvbuf) => {
+  private readonly onBatch: OnBatch = (buffer, strings, count, received, overruns, final, error, malformed, rcvbuf, tally) => {
     if (this.closed) return;
     this.stats.received += received;
     this.stats.malformed += malformed;
@@ -50,6 +52,7 @@ export class BatchSource {
     if (final) {
       this.ended = true;
       this.native = undefined;
+      this.tally = tally;
       if (error) this.error = withCallSite(error, this.site, this.context);
     }
     if (count > 0 || overruns > 0 || rcvbuf > 0) {

@@ -10,7 +10,7 @@ export function describe(value: unknown): string {
   return String(value);
 }
 
-export function assertObject(value: unknown, name: string): asserts value is Record<string, unknown> {
+export function assertObject<T>(value: T, name: string): asserts value is T & Record<string, unknown> {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new TypeError(`${name} must be an object, got ${describe(value)}`);
   }

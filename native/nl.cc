@@ -64,6 +64,10 @@ NlRequest::NlRequest(uint8_t subsys, uint8_t type, uint16_t flags, uint8_t famil
   nfg->res_id = htons(res_id);
 }
 
+void NlRequest::set_version(uint8_t v) {
+  static_cast<nfgenmsg*>(mnl_nlmsg_get_payload(nlh_))->version = v;
+}
+
 bool NlSend(int fd, const void* data, size_t len, Failure* f) {
   sockaddr_nl kernel;
   memset(&kernel, 0, sizeof(kernel));
@@ -99,6 +103,43 @@ int NlErrorOf(const nlmsghdr* nlh, std::string* msg) {
   }
   return err;
 }
+
+bool NlSendMany(int fd, const std::vector<uint8_t>& msgs, size_t chunk,
+                const std::function<void(uint32_t seq, int err)>& on_error, Failure* f) {
+  std::vector<uint8_t> buf(64 * 1024);
+  size_t off = 0;
+  while (off < msgs.size()) {
+    // Cut at a message boundary.
+    size_t end = off;
+    while (end < msgs.size()) {
+      const auto* m = reinterpret_cast<const nlmsghdr*>(msgs.data() + end);
+      const size_t len = NLMSG_ALIGN(m->nlmsg_len);
+      if (end > off && end + len - off > chunk) break;
+      end += len;
+    }
+    if (!NlSend(fd, msgs.data() + off, end - off, f)) return false;
+    off = end;
+    for (;;) {
+      ssize_t n = recv(fd, buf.data(), buf.size(), MSG_DONTWAIT);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+        f->set(errno, "recv", errno == ENOBUFS ? "replies to a batch were lost" : "batch replies");
+        return false;
+      }
+      int left = static_cast<int>(n);
+      for (const nlmsghdr* m = reinterpret_cast<const nlmsghdr*>(buf.data()); mnl_nlmsg_ok(m, left);
+           m = mnl_nlmsg_next(m, &left)) {
+        if (m->nlmsg_type != NLMSG_ERROR) continue;
+        int err = NlErrorOf(m, nullptr);
+        if (err != 0) on_error(m->nlmsg_seq, err);
+      }
+    }
+  }
+  return true;
+}
+
+uint32_t NlNextSeq(uint32_t count) { return g_seq.fetch_add(count); }
 
 bool NlTransact(int fd, NlRequest& req, const std::function<void(const nlmsghdr*)>& on_msg,
                 Failure* f) {

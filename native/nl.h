@@ -25,6 +25,7 @@ class NlRequest {
   // subsys: NFNL_SUBSYS_*; type: the subsystem's message type; family: nfgen_family.
   NlRequest(uint8_t subsys, uint8_t type, uint16_t flags, uint8_t family, uint16_t res_id = 0);
   nlmsghdr* header() { return nlh_; }
+  void set_version(uint8_t v);
   size_t size() const { return nlh_->nlmsg_len; }
   const void* data() const { return buf_.data(); }
 
@@ -52,6 +53,16 @@ void NlForEachAttr(const nlmsghdr* nlh, size_t offset, F&& fn) {
     a = mnl_attr_next(a);
   }
 }
+
+// Sends a run of requests (each with its own sequence number, no ACK asked) in chunks of at
+// most `chunk` bytes, and after each chunk collects the errors the kernel queued for it:
+// on_error(seq, errno). The kernel handles a chunk inside sendmsg(), so its errors are all
+// queued when the call returns.
+bool NlSendMany(int fd, const std::vector<uint8_t>& msgs, size_t chunk,
+                const std::function<void(uint32_t seq, int err)>& on_error, Failure* f);
+
+// Reserves `count` consecutive sequence numbers; returns the first.
+uint32_t NlNextSeq(uint32_t count);
 
 // Reads the errno (positive, 0 for an ACK) and any extended-ack message of an NLMSG_ERROR.
 int NlErrorOf(const nlmsghdr* nlh, std::string* msg);

@@ -80,6 +80,7 @@ std::unique_ptr<Batch> Reader::NewBatch() {
     b->strings.clear();
     b->count = b->received = b->malformed = b->overruns = 0;
     b->rcvbuf = 0;
+    for (uint32_t& t : b->tally) t = 0;
     b->final = false;
     b->failure = Failure();
     return b;
@@ -227,6 +228,7 @@ void Reader::Run() {
 
   if (!stop_.load()) {
     batch->final = true;
+    if (!fail.failed()) decoder_->Finish(batch.get(), &fail);
     batch->failure = fail;
     Post(batch);
   }
@@ -253,10 +255,16 @@ void Reader::CallJs(Napi::Env env, Napi::Function fn, Reader* /*self: may be gon
   napi_create_string_latin1(env, owned->strings.data(), owned->strings.size(), &str);
   Napi::Value err = env.Undefined();
   if (owned->failure.failed()) err = MakeError(env, owned->failure);
+  Napi::Value tally = env.Undefined();
+  if (owned->final) {
+    Napi::Array t = Napi::Array::New(env, 4);
+    for (uint32_t i = 0; i < 4; i++) t.Set(i, Napi::Number::New(env, owned->tally[i]));
+    tally = t;
+  }
   fn.Call({ab, Napi::Value(env, str), Napi::Number::New(env, owned->count),
            Napi::Number::New(env, owned->received), Napi::Number::New(env, owned->overruns),
            Napi::Boolean::New(env, owned->final), err, Napi::Number::New(env, owned->malformed),
-           Napi::Number::New(env, owned->rcvbuf)});
+           Napi::Number::New(env, owned->rcvbuf), tally});
 }
 
 }  // namespace nfct

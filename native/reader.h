@@ -46,6 +46,7 @@ struct Batch {
   uint32_t malformed = 0;       // messages that could not be decoded (skipped)
   uint32_t overruns = 0;        // ENOBUFS seen before the records of this batch
   int rcvbuf = 0;               // receive buffer size after the last growth, 0 if unchanged
+  uint32_t tally[4] = {0, 0, 0, 0};  // the decoder's own totals, on the final batch
   bool final = false;           // nothing follows
   Failure failure;              // set on the final batch when the job failed
 };
@@ -56,6 +57,8 @@ class Decoder {
   virtual ~Decoder() = default;
   // Decodes one data message into the batch (or skips it when it does not match).
   virtual void OnMessage(const nlmsghdr* nlh, Batch* batch) = 0;
+  // Runs once, on the reader thread, before the final batch goes (not when stopped early).
+  virtual void Finish(Batch* /*final_batch*/, Failure* /*failure*/) {}
 };
 
 struct ReaderOptions {

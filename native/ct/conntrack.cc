@@ -73,7 +73,12 @@ void Conntrack::Init(Napi::Env env, Napi::Object exports) {
                   {InstanceMethod<&Conntrack::Dump>("dump"), InstanceMethod<&Conntrack::Get>("get"),
                    InstanceMethod<&Conntrack::Count>("count"),
                    InstanceMethod<&Conntrack::Stats>("stats"),
-                   InstanceMethod<&Conntrack::Close>("close")});
+                   InstanceMethod<&Conntrack::Close>("close"),
+                   InstanceMethod<&Conntrack::Create>("create"),
+                   InstanceMethod<&Conntrack::Delete>("delete"),
+                   InstanceMethod<&Conntrack::Flush>("flush"),
+                   InstanceMethod<&Conntrack::CreateBatch>("createBatch"),
+                   InstanceMethod<&Conntrack::DeleteWhere>("deleteWhere")});
   GetData(env)->conntrack_ctor = Napi::Persistent(ctor);
   exports.Set("Conntrack", ctor);
   exports.Set("openConntrack", Napi::Function::New(env, &Conntrack::Open, "openConntrack"));
@@ -115,16 +120,7 @@ Napi::Value Conntrack::Dump(const Napi::CallbackInfo& info) {
   ReadReaderOptions(info[3], &opt);
   opt.protocol = NETLINK_NETFILTER;
   opt.dump = true;
-  {
-    std::lock_guard<std::mutex> lock(sock_->mu);
-    if (sock_->fd < 0) {
-      Failure f;
-      f.set(EBADF, "netlink", "the handle was closed");
-      Napi::Error::New(env, "handle closed").ThrowAsJavaScriptException();
-      return env.Undefined();
-    }
-    opt.nsfd = sock_->nsfd >= 0 ? dup(sock_->nsfd) : -1;
-  }
+  if (!ReaderNamespace(env, &opt.nsfd)) return env.Undefined();
 
   // The family in the header is a kernel-side filter too.
   const uint8_t family = filter.kernel ? filter.family : 0;
@@ -219,6 +215,18 @@ Napi::Value Conntrack::Stats(const Napi::CallbackInfo& info) {
     return out;
   };
   return QueueControl(env, sock_, exec, done);
+}
+
+bool Conntrack::ReaderNamespace(Napi::Env env, int* nsfd) {
+  std::lock_guard<std::mutex> lock(sock_->mu);
+  if (sock_->fd < 0) {
+    Failure f;
+    f.set(EBADF, "netlink", "the handle was closed");
+    MakeError(env, f).As<Napi::Error>().ThrowAsJavaScriptException();
+    return false;
+  }
+  *nsfd = sock_->nsfd >= 0 ? dup(sock_->nsfd) : -1;
+  return true;
 }
 
 Napi::Value Conntrack::Close(const Napi::CallbackInfo& info) {

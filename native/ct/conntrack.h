@@ -25,6 +25,16 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
 
+  // Changing the table (mutate.cc).
+  Napi::Value Create(const Napi::CallbackInfo& info);
+  Napi::Value Delete(const Napi::CallbackInfo& info);
+  Napi::Value Flush(const Napi::CallbackInfo& info);
+  Napi::Value CreateBatch(const Napi::CallbackInfo& info);
+  Napi::Value DeleteWhere(const Napi::CallbackInfo& info);
+
+  // A copy of the namespace fd for a new reader (or -1); false with a JS error when closed.
+  bool ReaderNamespace(Napi::Env env, int* nsfd);
+
   std::shared_ptr<ControlSocket> sock_;
 };
 

@@ -27,6 +27,42 @@ bool Addr(const Napi::Object& o, const char* key, uint8_t* out, size_t want) {
   return true;
 }
 
+int64_t Int64(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  return v.IsNumber() ? v.As<Napi::Number>().Int64Value() : -1;
+}
+
+bool Words(const Napi::Object& o, const char* key, uint32_t* out) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsTypedArray()) return false;
+  auto arr = v.As<Napi::Uint32Array>();
+  for (size_t i = 0; i < 4 && i < arr.ElementLength(); i++) out[i] = arr[i];
+  return true;
+}
+
+void ReadNat(const Napi::Object& o, const char* key, size_t alen, NatSpec* out) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsObject()) return;
+  Napi::Object n = v.As<Napi::Object>();
+  if (!Addr(n, "address", out->addr, alen)) return;
+  out->set = true;
+  Int(n, "port", &out->port);
+}
+
+void PutNat(nlmsghdr* nlh, uint16_t type, const NatSpec& n, bool v6) {
+  nlattr* nest = mnl_attr_nest_start(nlh, type);
+  mnl_attr_put(nlh, v6 ? CTA_NAT_V6_MINIP : CTA_NAT_V4_MINIP, v6 ? 16 : 4, n.addr);
+  mnl_attr_put(nlh, v6 ? CTA_NAT_V6_MAXIP : CTA_NAT_V4_MAXIP, v6 ? 16 : 4, n.addr);
+  if (n.port >= 0) {
+    nlattr* proto = mnl_attr_nest_start(nlh, CTA_NAT_PROTO);
+    const uint16_t port = htons(static_cast<uint16_t>(n.port));
+    mnl_attr_put_u16(nlh, CTA_PROTONAT_PORT_MIN, port);
+    mnl_attr_put_u16(nlh, CTA_PROTONAT_PORT_MAX, port);
+    mnl_attr_nest_end(nlh, proto);
+  }
+  mnl_attr_nest_end(nlh, nest);
+}
+
 }  // namespace
 
 bool ParseTuple(const Napi::Value& v, TupleSpec* out) {
@@ -92,6 +128,85 @@ void PutTuple(nlmsghdr* nlh, uint16_t type, const TupleSpec& t) {
     mnl_attr_put_u16(nlh, CTA_TUPLE_ZONE, htons(static_cast<uint16_t>(t.tuple_zone)));
   }
   mnl_attr_nest_end(nlh, tuple);
+}
+
+bool ParseFlowSpec(const Napi::Value& v, FlowSpec* out) {
+  Napi::Env env = v.Env();
+  *out = FlowSpec();
+  if (!v.IsObject()) {
+    Napi::TypeError::New(env, "native flow: object expected").ThrowAsJavaScriptException();
+    return false;
+  }
+  Napi::Object o = v.As<Napi::Object>();
+  if (!ParseTuple(o.Get("orig"), &out->orig)) return false;
+  Napi::Value reply = o.Get("reply");
+  if (reply.IsObject()) {
+    if (!ParseTuple(reply, &out->reply)) return false;
+    out->has_reply = true;
+  }
+  out->timeout = Int64(o, "timeout");
+  out->status = Int64(o, "status");
+  out->mark = Int64(o, "mark");
+  out->mark_mask = Int64(o, "markMask");
+  out->zone = static_cast<int32_t>(Int64(o, "zone"));
+  out->tcp_state = static_cast<int32_t>(Int64(o, "tcpState"));
+  out->sctp_state = static_cast<int32_t>(Int64(o, "sctpState"));
+  out->vtag_orig = Int64(o, "vtagOriginal");
+  out->vtag_reply = Int64(o, "vtagReply");
+  out->labels_set = Words(o, "labels", out->labels);
+  out->labels_mask_set = Words(o, "labelsMask", out->labels_mask);
+  Napi::Value helper = o.Get("helper");
+  if (helper.IsString()) out->helper = helper.As<Napi::String>().Utf8Value();
+  const size_t alen = out->orig.family == AF_INET6 ? 16 : 4;
+  ReadNat(o, "snat", alen, &out->snat);
+  ReadNat(o, "dnat", alen, &out->dnat);
+  return true;
+}
+
+void PutFlowSpec(nlmsghdr* nlh, const FlowSpec& f) {
+  PutTuple(nlh, CTA_TUPLE_ORIG, f.orig);
+  if (f.has_reply) PutTuple(nlh, CTA_TUPLE_REPLY, f.reply);
+  if (f.zone >= 0) mnl_attr_put_u16(nlh, CTA_ZONE, htons(static_cast<uint16_t>(f.zone)));
+  if (f.timeout >= 0) mnl_attr_put_u32(nlh, CTA_TIMEOUT, htonl(static_cast<uint32_t>(f.timeout)));
+  if (f.status >= 0) mnl_attr_put_u32(nlh, CTA_STATUS, htonl(static_cast<uint32_t>(f.status)));
+  if (f.mark >= 0) {
+    mnl_attr_put_u32(nlh, CTA_MARK, htonl(static_cast<uint32_t>(f.mark)));
+    if (f.mark_mask >= 0) {
+      mnl_attr_put_u32(nlh, CTA_MARK_MASK, htonl(static_cast<uint32_t>(f.mark_mask)));
+    }
+  }
+  if (f.tcp_state >= 0) {
+    nlattr* info = mnl_attr_nest_start(nlh, CTA_PROTOINFO);
+    nlattr* tcp = mnl_attr_nest_start(nlh, CTA_PROTOINFO_TCP);
+    mnl_attr_put_u8(nlh, CTA_PROTOINFO_TCP_STATE, static_cast<uint8_t>(f.tcp_state));
+    mnl_attr_nest_end(nlh, tcp);
+    mnl_attr_nest_end(nlh, info);
+  } else if (f.sctp_state >= 0) {
+    nlattr* info = mnl_attr_nest_start(nlh, CTA_PROTOINFO);
+    nlattr* sctp = mnl_attr_nest_start(nlh, CTA_PROTOINFO_SCTP);
+    mnl_attr_put_u8(nlh, CTA_PROTOINFO_SCTP_STATE, static_cast<uint8_t>(f.sctp_state));
+    if (f.vtag_orig >= 0) {
+      mnl_attr_put_u32(nlh, CTA_PROTOINFO_SCTP_VTAG_ORIGINAL, htonl(static_cast<uint32_t>(f.vtag_orig)));
+    }
+    if (f.vtag_reply >= 0) {
+      mnl_attr_put_u32(nlh, CTA_PROTOINFO_SCTP_VTAG_REPLY, htonl(static_cast<uint32_t>(f.vtag_reply)));
+    }
+    mnl_attr_nest_end(nlh, sctp);
+    mnl_attr_nest_end(nlh, info);
+  }
+  if (f.labels_set) {
+    // The kernel's label bitmap is host-order words, as it sends it.
+    mnl_attr_put(nlh, CTA_LABELS, sizeof(f.labels), f.labels);
+    if (f.labels_mask_set) mnl_attr_put(nlh, CTA_LABELS_MASK, sizeof(f.labels_mask), f.labels_mask);
+  }
+  if (!f.helper.empty()) {
+    nlattr* help = mnl_attr_nest_start(nlh, CTA_HELP);
+    mnl_attr_put_strz(nlh, CTA_HELP_NAME, f.helper.c_str());
+    mnl_attr_nest_end(nlh, help);
+  }
+  const bool v6 = f.orig.family == AF_INET6;
+  if (f.snat.set) PutNat(nlh, CTA_NAT_SRC, f.snat, v6);
+  if (f.dnat.set) PutNat(nlh, CTA_NAT_DST, f.dnat, v6);
 }
 
 }  // namespace ct

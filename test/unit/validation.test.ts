@@ -12,6 +12,7 @@ import { type MockInstance, afterAll, afterEach, beforeAll, describe, expect, te
 
 import { ClosedError, Conntrack, FlowStream } from '../../lib/index.js';
 import { addon, type NativeConntrack, type NativeFilter, type NativeRecords, type NativeTuple } from '../../lib/native.js';
+import type { NativeFlowSpec } from '../../lib/flowspec.js';
 
 type ErrorClass = typeof TypeError | typeof RangeError;
 
@@ -28,6 +29,7 @@ interface Recorder {
   calls: string[];
   filters: NativeFilter[];
   tuples: NativeTuple[];
+  specs: NativeFlowSpec[];
 }
 
 /**
@@ -40,7 +42,7 @@ function instrument(ct: Conntrack): Recorder {
   const real = holder.native;
   // If the field is renamed this test must be updated, not silently pass.
   expect(typeof real?.close, 'Conntrack keeps its native handle in .native').toBe('function');
-  const rec: Recorder = { calls: [], filters: [], tuples: [] };
+  const rec: Recorder = { calls: [], filters: [], tuples: [], specs: [] };
   const fake: NativeConntrack = {
     dump(filter) {
       rec.calls.push('dump');
@@ -63,6 +65,31 @@ function instrument(ct: Conntrack): Recorder {
     close() {
       rec.calls.push('close');
       real!.close();
+    },
+    create(spec) {
+      rec.calls.push('create');
+      rec.specs.push(spec);
+      return Promise.resolve(true);
+    },
+    delete(tuple) {
+      rec.calls.push('delete');
+      rec.tuples.push(tuple);
+      return Promise.resolve();
+    },
+    flush(filter) {
+      rec.calls.push('flush');
+      rec.filters.push(filter);
+      return Promise.resolve();
+    },
+    createBatch(specs) {
+      rec.calls.push('createBatch');
+      rec.specs.push(...specs);
+      return Promise.resolve(new Int32Array(specs.length));
+    },
+    deleteWhere(filter) {
+      rec.calls.push('deleteWhere');
+      rec.filters.push(filter);
+      throw new Error('test recorder: deleteWhere() must not be reached');
     },
   };
   holder.native = fake;
@@ -99,6 +126,13 @@ describe('Conntrack.open options', () => {
     count: () => Promise.reject(new Error('unused')),
     stats: () => Promise.reject(new Error('unused')),
     close: () => {},
+    create: () => Promise.reject(new Error('unused')),
+    delete: () => Promise.reject(new Error('unused')),
+    flush: () => Promise.reject(new Error('unused')),
+    createBatch: () => Promise.reject(new Error('unused')),
+    deleteWhere: () => {
+      throw new Error('unused');
+    },
   });
   let spy: MockInstance<typeof addon.openConntrack>;
 

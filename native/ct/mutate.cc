@@ -1,0 +1,280 @@
+// Changing the table: create, add, update, delete, flush, batched creates and bulk deletes.
+#include <arpa/inet.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
+#include <linux/netfilter/nf_conntrack_common.h>
+#include <unistd.h>
+
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "ct/control.h"
+#include "ct/conntrack.h"
+#include "ct/filter.h"
+#include "ct/request.h"
+#include "stream.h"
+
+namespace nfct {
+namespace ct {
+
+namespace {
+
+enum CreateMode : uint32_t { kCreate = 0, kAdd = 1, kUpdate = 2 };
+
+uint16_t CreateFlags(uint32_t mode) {
+  return mode == kUpdate ? 0 : static_cast<uint16_t>(NLM_F_CREATE | NLM_F_EXCL);
+}
+
+// A new entry needs IPS_CONFIRMED or the kernel answers EBUSY.
+FlowSpec ForCreate(FlowSpec spec, uint32_t mode) {
+  if (mode != kUpdate) spec.status = (spec.status < 0 ? 0 : spec.status) | IPS_CONFIRMED;
+  return spec;
+}
+
+void PutDelete(nlmsghdr* nlh, const TupleSpec& t, int64_t id) {
+  PutTuple(nlh, CTA_TUPLE_ORIG, t);
+  if (t.zone >= 0) mnl_attr_put_u16(nlh, CTA_ZONE, htons(static_cast<uint16_t>(t.zone)));
+  if (id >= 0) mnl_attr_put_u32(nlh, CTA_ID, htonl(static_cast<uint32_t>(id)));
+}
+
+// Appends one message to a run of requests (NlSendMany), with its own sequence number.
+template <typename Fill>
+void AppendMessage(std::vector<uint8_t>* out, uint8_t type, uint16_t flags, uint8_t family,
+                   uint32_t seq, Fill&& fill) {
+  NlRequest req(NFNL_SUBSYS_CTNETLINK, type, flags, family);
+  req.header()->nlmsg_seq = seq;
+  fill(req.header());
+  const auto* p = static_cast<const uint8_t*>(req.data());
+  out->insert(out->end(), p, p + NLMSG_ALIGN(req.size()));
+}
+
+// The kernel-side filter of a flush: family, mark and status only.
+bool KernelFlushable(const FlowFilter& f) {
+  return f.kernel && f.l4proto < 0 && !f.orig.src.set && !f.orig.dst.set && f.orig.sport < 0 &&
+         f.orig.dport < 0 && f.orig.zone < 0 && !f.reply.src.set && !f.reply.dst.set &&
+         f.reply.sport < 0 && f.reply.dport < 0 && f.reply.zone < 0 && f.zone < 0 &&
+         f.tcp_states == 0 && !f.labels_set;
+}
+
+NlRequest FlushRequest(const FlowFilter& f) {
+  NlRequest req(NFNL_SUBSYS_CTNETLINK, IPCTNL_MSG_CT_DELETE, 0, f.family);
+  req.set_version(1);  // the kernel honours the family of a flush only with version 1
+  if (f.mark_set) {
+    mnl_attr_put_u32(req.header(), CTA_MARK, htonl(f.mark));
+    mnl_attr_put_u32(req.header(), CTA_MARK_MASK, htonl(f.mark_mask));
+  }
+  if (f.status_set) {
+    mnl_attr_put_u32(req.header(), CTA_STATUS, htonl(f.status));
+    mnl_attr_put_u32(req.header(), CTA_STATUS_MASK, htonl(f.status_mask));
+  }
+  return req;
+}
+
+// Bulk delete riding on a dump: every matching flow becomes a delete request, sent many to a
+// sendmsg() on a second socket while the dump goes on. With a filter the kernel can flush by
+// itself, the dump only counts and one flush request does the deleting.
+// Tally: matched, deleted, gone (ENOENT: vanished in between), failed.
+class DeleteDecoder : public Decoder {
+ public:
+  DeleteDecoder(const FlowFilter& filter, bool dry_run, bool kernel_flush)
+      : filter_(filter), dry_run_(dry_run), kernel_flush_(kernel_flush) {}
+  ~DeleteDecoder() override {
+    if (fd_ >= 0) close(fd_);
+  }
+
+  void OnMessage(const nlmsghdr* nlh, Batch* batch) override {
+    if (!DecodeFlowMessage(nlh, &flow_)) {
+      batch->malformed++;
+      return;
+    }
+    if (!Matches(filter_, flow_)) return;
+    matched_++;
+    if (dry_run_ || kernel_flush_) return;
+    TupleSpec t;
+    t.family = flow_.family();
+    t.protocol = flow_.l4proto();
+    const uint32_t* o = &flow_.w[W_ORIG];
+    memcpy(t.src, flow_.addr[0][0], 16);
+    memcpy(t.dst, flow_.addr[0][1], 16);
+    if (o[T_META] & TP_PORTS) {
+      t.sport = static_cast<int32_t>(o[T_PORTS] & 0xffff);
+      t.dport = static_cast<int32_t>(o[T_PORTS] >> 16);
+    }
+    if (o[T_META] & TP_ICMP) {
+      t.icmp_type = static_cast<int32_t>(o[T_ICMP] & 0xff);
+      t.icmp_code = static_cast<int32_t>((o[T_ICMP] >> 8) & 0xff);
+      t.icmp_id = static_cast<int32_t>(o[T_ICMP] >> 16);
+    }
+    if (o[T_META] & TP_ZONE) t.tuple_zone = static_cast<int32_t>(o[T_ZONE]);
+    if (flow_.has(P_ZONE)) t.zone = static_cast<int32_t>(flow_.w[W_ZONE]);
+    const int64_t id = flow_.has(P_ID) ? flow_.w[W_ID] : -1;
+    AppendMessage(&out_, IPCTNL_MSG_CT_DELETE, 0, t.family, seq_++, [&](nlmsghdr* m) { PutDelete(m, t, id); });
+    sent_++;
+    if (out_.size() >= kFlushAt && !SendDeletes(&pending_failure_)) dry_run_ = true;
+  }
+
+  void Finish(Batch* batch, Failure* f) override {
+    if (pending_failure_.failed()) *f = pending_failure_;
+    else if (!dry_run_ && kernel_flush_) Flush(f);
+    else if (!dry_run_) SendDeletes(f);
+    batch->tally[0] = matched_;
+    batch->tally[1] = kernel_flush_ && !dry_run_ && !f->failed() ? matched_ : sent_ - gone_ - failed_;
+    batch->tally[2] = gone_;
+    batch->tally[3] = failed_;
+    if (dry_run_) batch->tally[1] = 0;
+  }
+
+ private:
+  static constexpr size_t kFlushAt = 32 * 1024;
+
+  bool Socket(Failure* f) {
+    if (fd_ < 0) {
+      fd_ = NlOpen(NETLINK_NETFILTER, f);  // on the reader thread: inside the namespace
+      if (fd_ >= 0) NlSetRcvBuf(fd_, 4 << 20);
+    }
+    return fd_ >= 0;
+  }
+
+  bool SendDeletes(Failure* f) {
+    if (out_.empty()) return true;
+    if (!Socket(f)) return false;
+    bool ok = NlSendMany(fd_, out_, kFlushAt, [&](uint32_t, int err) {
+      if (err == ENOENT) gone_++;
+      else failed_++;
+    }, f);
+    out_.clear();
+    return ok;
+  }
+
+  void Flush(Failure* f) {
+    if (!Socket(f)) return;
+    NlRequest req = FlushRequest(filter_);
+    NlTransact(fd_, req, [](const nlmsghdr*) {}, f);
+  }
+
+  FlowFilter filter_;
+  bool dry_run_;
+  bool kernel_flush_;
+  Flow flow_;
+  int fd_ = -1;
+  std::vector<uint8_t> out_;
+  uint32_t seq_ = NlNextSeq(1u << 24);
+  uint32_t matched_ = 0, sent_ = 0, gone_ = 0, failed_ = 0;
+  Failure pending_failure_;
+};
+
+}  // namespace
+
+// create(spec, mode): Promise<boolean>; mode 0 create, 1 add (false when it existed), 2 update
+Napi::Value Conntrack::Create(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  FlowSpec spec;
+  if (info.Length() < 2 || !ParseFlowSpec(info[0], &spec)) return env.Undefined();
+  const uint32_t mode = info[1].As<Napi::Number>().Uint32Value();
+  auto created = std::make_shared<bool>(true);
+  FlowSpec s = ForCreate(spec, mode);
+  auto exec = [s, mode, created](int fd, Failure* f) {
+    NlRequest req(NFNL_SUBSYS_CTNETLINK, IPCTNL_MSG_CT_NEW, CreateFlags(mode), s.orig.family);
+    PutFlowSpec(req.header(), s);
+    Failure local;
+    NlTransact(fd, req, [](const nlmsghdr*) {}, &local);
+    if (mode == kAdd && local.err == EEXIST) *created = false;
+    else if (local.failed()) *f = local;
+  };
+  return QueueControl(env, sock_, exec, [created](Napi::Env e) { return Napi::Boolean::New(e, *created); });
+}
+
+// delete(tuple, id): Promise<void> (id -1: any entry with that tuple)
+Napi::Value Conntrack::Delete(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  TupleSpec tuple;
+  if (info.Length() < 2 || !ParseTuple(info[0], &tuple)) return env.Undefined();
+  const int64_t id = info[1].As<Napi::Number>().Int64Value();
+  auto exec = [tuple, id](int fd, Failure* f) {
+    NlRequest req(NFNL_SUBSYS_CTNETLINK, IPCTNL_MSG_CT_DELETE, 0, tuple.family);
+    PutDelete(req.header(), tuple, id);
+    NlTransact(fd, req, [](const nlmsghdr*) {}, f);
+  };
+  return QueueControl(env, sock_, exec, [](Napi::Env e) { return e.Undefined(); });
+}
+
+// flush(filter): Promise<void>; the filter holds family, mark and status only
+Napi::Value Conntrack::Flush(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  FlowFilter filter;
+  if (info.Length() < 1 || !ParseFilter(info[0], &filter)) return env.Undefined();
+  auto exec = [filter](int fd, Failure* f) {
+    NlRequest req = FlushRequest(filter);
+    NlTransact(fd, req, [](const nlmsghdr*) {}, f);
+  };
+  return QueueControl(env, sock_, exec, [](Napi::Env e) { return e.Undefined(); });
+}
+
+// createBatch(specs[], mode): Promise<Int32Array> of errno per spec (0: done; with mode add,
+// EEXIST stays EEXIST for lib/ to count as "already there")
+Napi::Value Conntrack::CreateBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsArray()) {
+    ThrowTypeError(env, "createBatch(specs, mode)");
+    return env.Undefined();
+  }
+  Napi::Array arr = info[0].As<Napi::Array>();
+  const uint32_t mode = info[1].As<Napi::Number>().Uint32Value();
+  const uint32_t n = arr.Length();
+  auto msgs = std::make_shared<std::vector<uint8_t>>();
+  msgs->reserve(static_cast<size_t>(n) * 160);
+  const uint32_t first = NlNextSeq(n);
+  for (uint32_t i = 0; i < n; i++) {
+    FlowSpec spec;
+    if (!ParseFlowSpec(arr.Get(i), &spec)) return env.Undefined();
+    FlowSpec s = ForCreate(spec, mode);
+    AppendMessage(msgs.get(), IPCTNL_MSG_CT_NEW, CreateFlags(mode), s.orig.family, first + i,
+                  [&](nlmsghdr* m) { PutFlowSpec(m, s); });
+  }
+  auto errs = std::make_shared<std::vector<int32_t>>(n, 0);
+  auto exec = [msgs, errs, first, n](int fd, Failure* f) {
+    NlSendMany(fd, *msgs, 32 * 1024, [&](uint32_t seq, int err) {
+      if (seq - first < n) (*errs)[seq - first] = err;
+    }, f);
+  };
+  auto done = [errs](Napi::Env e) {
+    Napi::Int32Array out = Napi::Int32Array::New(e, errs->size());
+    for (size_t i = 0; i < errs->size(); i++) out[i] = (*errs)[i];
+    return out;
+  };
+  return QueueControl(env, sock_, exec, done);
+}
+
+// deleteWhere(filter, dryRun, onBatch): Stream whose final batch tallies
+// [matched, deleted, gone, failed]
+Napi::Value Conntrack::DeleteWhere(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[2].IsFunction()) {
+    ThrowTypeError(env, "deleteWhere(filter, dryRun, onBatch)");
+    return env.Undefined();
+  }
+  FlowFilter filter;
+  if (!ParseFilter(info[0], &filter)) return env.Undefined();
+  const bool dry_run = info[1].ToBoolean().Value();
+  ReaderOptions opt;
+  opt.protocol = NETLINK_NETFILTER;
+  opt.dump = true;
+  if (!ReaderNamespace(env, &opt.nsfd)) return env.Undefined();
+  const bool kernel_flush = KernelFlushable(filter);
+  NlRequest req(NFNL_SUBSYS_CTNETLINK, IPCTNL_MSG_CT_GET, NLM_F_DUMP, filter.kernel ? filter.family : 0);
+  const bool filtered = AddKernelFilter(filter, &req);
+  opt.request.assign(static_cast<const uint8_t*>(req.data()),
+                     static_cast<const uint8_t*>(req.data()) + req.size());
+  if (filtered) {
+    NlRequest plain(NFNL_SUBSYS_CTNETLINK, IPCTNL_MSG_CT_GET, NLM_F_DUMP, filter.family);
+    opt.fallback.assign(static_cast<const uint8_t*>(plain.data()),
+                        static_cast<const uint8_t*>(plain.data()) + plain.size());
+  }
+  return Stream::Start(env, info[2].As<Napi::Function>(),
+                       std::make_unique<DeleteDecoder>(filter, dry_run, kernel_flush),
+                       std::move(opt), FLOW_WORDS);
+}
+
+}  // namespace ct
+}  // namespace nfct
