@@ -284,7 +284,15 @@ export class Conntrack {
   async update(target: TupleInput | Flow, changes: FlowChanges): Promise<void> {
     const native = this.handle('update()');
     const spec = normalizeChanges(target, changes, 'update()');
-    await this.settle(callSite(this.update), 'conntrack update', native.create(spec, 2));
+    const site = callSite(this.update);
+    if (spec.status !== undefined) {
+      // The kernel takes the whole status word and refuses to flip its fixed bits (EBUSY):
+      // the requested bits are added to the entry's current ones.
+      const [buffer, strings, count] = await this.settle(site, 'conntrack update', native.get(spec.orig));
+      if (count === 0) throw withCallSite(new NfctError(2, 'netlink', 'no such entry'), site, 'conntrack update');
+      spec.status = (spec.status | decodeFlows(buffer, strings, count)[0]!.status.bits) >>> 0;
+    }
+    await this.settle(site, 'conntrack update', native.create(spec, 2));
   }
 
   /**

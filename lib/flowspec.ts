@@ -128,24 +128,30 @@ function nat(value: NatInput | undefined, family: number, where: string): { addr
   return port === undefined ? { address: addr.bytes } : { address: addr.bytes, port };
 }
 
+/** The original swapped, as conntrack -I does; ICMP query types become their replies. */
+function swappedTuple(orig: NativeTuple): NativeTuple {
+  const out: NativeTuple = { family: orig.family, protocol: orig.protocol, src: orig.dst, dst: orig.src };
+  if (orig.srcPort !== undefined) out.srcPort = orig.dstPort;
+  if (orig.dstPort !== undefined) out.dstPort = orig.srcPort;
+  if (orig.icmpType !== undefined) {
+    const type = ICMP_REPLY[orig.protocol]?.[orig.icmpType];
+    Object.assign(out, { icmpType: type, icmpCode: orig.icmpCode, icmpId: orig.icmpId });
+  }
+  return out;
+}
+
 function replyTuple(orig: NativeTuple, input: FlowInput, where: string): NativeTuple {
   const r = input.reply;
+  const swapped = swappedTuple(orig);
   if (r === undefined) {
-    // The original swapped, as conntrack -I does; ICMP query types become their replies.
-    const out: NativeTuple = { family: orig.family, protocol: orig.protocol, src: orig.dst, dst: orig.src };
-    if (orig.srcPort !== undefined) out.srcPort = orig.dstPort;
-    if (orig.dstPort !== undefined) out.dstPort = orig.srcPort;
-    if (orig.icmpType !== undefined) {
-      const type = ICMP_REPLY[orig.protocol]?.[orig.icmpType];
-      if (type === undefined) throw new TypeError(`${where}: ICMP type ${orig.icmpType} has no reply type; give reply.type`);
-      Object.assign(out, { icmpType: type, icmpCode: orig.icmpCode, icmpId: orig.icmpId });
+    if (orig.icmpType !== undefined && swapped.icmpType === undefined) {
+      throw new TypeError(`${where}: ICMP type ${orig.icmpType} has no reply type; give reply.type`);
     }
     // With snat/dnat the kernel rewrites this swapped tuple itself; it needs both tuples.
-    return out;
+    return swapped;
   }
   assertObject(r, `${where}.reply`);
   assertKnownKeys(r, REPLY_KEYS, `${where}.reply`);
-  const swapped = replyTuple(orig, { ...input, reply: undefined }, where);
   const o = input as unknown as Record<string, unknown>;
   return normalizeTuple(
     {

@@ -1,5 +1,6 @@
 export { Conntrack, FlowStream } from './conntrack.js';
-export type { CpuStats, ListOptions, OpenOptions } from './conntrack.js';
+export type { CpuStats, CreateManyOptions, CreateManyResult, ListOptions, OpenOptions } from './conntrack.js';
+export type { FlowChanges, FlowInput, NatInput, ReplyInput } from './flowspec.js';
 export { NfctError, ClosedError } from './errors.js';
 export type { FlowFilter } from './filter.js';
 export { jsonSafe } from './flow.js';
