@@ -14,7 +14,9 @@
         "native/ct/flow.cc",
         "native/ct/filter.cc",
         "native/ct/conntrack.cc",
-        "native/ct/mutate.cc"
+        "native/ct/mutate.cc",
+        "native/ct/expect.cc",
+        "native/ct/expect_ops.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -1,11 +1,13 @@
 import { CPU_STAT_NAMES, CT_MSG } from './constants.js';
 import { ClosedError, NfctError, callSite, withCallSite } from './errors.js';
 import { type FlowFilter, normalizeFilter } from './filter.js';
+import { Expectations } from './expect.js';
 import { decodeFlows } from './flow.js';
 import { addon, type NativeConntrack, type NativeFilter } from './native.js';
 import { type FlowChanges, type FlowInput, type NativeFlowSpec, normalizeChanges, normalizeFlowInput } from './flowspec.js';
 import { type NetnsOption, netnsPath } from './netns.js';
-import { BatchSource, type ReaderStats } from './reader.js';
+import { BatchSource } from './reader.js';
+import { RecordStream } from './stream.js';
 import { type TupleInput, normalizeTuple } from './tuple.js';
 import type { Flow } from './types.js';
 import { assertKnownKeys, assertObject, boolean, describe, optionalInteger } from './validate.js';
@@ -66,93 +68,8 @@ export interface CpuStats {
   [name: string]: number;
 }
 
-/**
- * A streamed dump: iterate it with `for await`. The dump starts when iteration starts;
- * memory stays bounded by a few batches however large the table, and leaving the loop
- * (break, return, throw) ends the dump and frees its socket.
- */
-export class FlowStream implements AsyncIterable<Flow> {
-  private source: BatchSource | undefined;
-
-  constructor(
-    private readonly owner: Conntrack,
-    private readonly start: () => BatchSource,
-  ) {}
-
-  /** Counters of the dump: messages the kernel sent, flows matched, malformed messages. */
-  get stats(): ReaderStats {
-    return this.source?.stats ?? { received: 0, matched: 0, malformed: 0, overruns: 0 };
-  }
-
-  private open(): BatchSource {
-    if (this.source) throw new Error('a FlowStream can be iterated once; call list() again');
-    this.source = this.start();
-    return this.source;
-  }
-
-  [Symbol.asyncIterator](): AsyncIterator<Flow> {
-    const source = this.open();
-    const owner = this.owner;
-    let flows: Flow[] = [];
-    let i = 0;
-    const done: IteratorReturnResult<undefined> = { value: undefined, done: true };
-    const end = (): void => {
-      source.close();
-      owner.forget(source);
-    };
-    const fill = async (): Promise<IteratorResult<Flow>> => {
-      for (;;) {
-        let batch;
-        try {
-          batch = await source.next();
-        } catch (e) {
-          end();
-          throw e;
-        }
-        if (batch === null) {
-          end();
-          return done;
-        }
-        flows = decodeFlows(batch.buffer, batch.strings, batch.count);
-        source.release();
-        i = 0;
-        if (flows.length > 0) return { value: flows[i++]!, done: false };
-      }
-    };
-    return {
-      next: () => (i < flows.length ? Promise.resolve({ value: flows[i++]!, done: false }) : fill()),
-      return: () => {
-        flows = [];
-        end();
-        return Promise.resolve(done);
-      },
-    };
-  }
-
-  /** The same dump a batch at a time (an array of up to batchSize flows per step). */
-  async *batches(): AsyncGenerator<Flow[], void, undefined> {
-    const source = this.open();
-    try {
-      for (;;) {
-        const batch = await source.next();
-        if (batch === null) return;
-        const flows = decodeFlows(batch.buffer, batch.strings, batch.count);
-        source.release();
-        if (flows.length > 0) yield flows;
-      }
-    } finally {
-      source.close();
-      this.owner.forget(source);
-    }
-  }
-
-  /** Collects the whole dump (memory grows with the table: prefer iterating). */
-  async toArray(): Promise<Flow[]> {
-    const out: Flow[] = [];
-    for await (const batch of this.batches()) for (const f of batch) out.push(f);
-    return out;
-  }
-}
+/** A streamed dump of flows (see RecordStream). */
+export class FlowStream extends RecordStream<Flow> {}
 
 /** A handle on one namespace's conntrack table. */
 export class Conntrack {
@@ -184,6 +101,14 @@ export class Conntrack {
   private handle(what: string): NativeConntrack {
     if (!this.native) throw new ClosedError(`Conntrack handle (${what} after close())`);
     return this.native;
+  }
+
+  /** The expectation table of this namespace. */
+  readonly expectations = new Expectations(() => this.handle('expectations'), this);
+
+  /** @internal */
+  track(source: BatchSource): void {
+    this.sources.add(source);
   }
 
   /** Awaits a native call, turning its failure into an error pointing at the caller. */
@@ -218,7 +143,7 @@ export class Conntrack {
     const msg =
       table === 'dying' ? CT_MSG.GET_DYING : table === 'unconfirmed' ? CT_MSG.GET_UNCONFIRMED : zero ? CT_MSG.GET_CTRZERO : CT_MSG.GET;
     const site = callSite(this.list);
-    return new FlowStream(this, () => {
+    return new FlowStream(this, decodeFlows, () => {
       const live = this.handle('iterating list()');
       void native;
       const source = new BatchSource(

@@ -98,7 +98,7 @@ function big64(w: Uint32Array, at: number): bigint {
 
 const PORT_KINDS = new Set<ProtocolName>(['tcp', 'udp', 'udplite', 'sctp', 'dccp']);
 
-function makeTuple(
+export function makeTuple(
   w: Uint32Array,
   at: number,
   kind: ProtocolName,

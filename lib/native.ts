@@ -89,6 +89,11 @@ export interface NativeConntrack {
   createBatch(specs: NativeFlowSpec[], mode: number): Promise<Int32Array>;
   /** The final batch tallies [matched, deleted, gone, failed]. */
   deleteWhere(filter: NativeFilter, dryRun: boolean, onBatch: OnBatch): NativeStream;
+  expectDump(family: number, onBatch: OnBatch): NativeStream;
+  expectGet(tuple: NativeTuple): Promise<NativeRecords>;
+  expectCreate(spec: Record<string, unknown>): Promise<void>;
+  expectDelete(tuple: NativeTuple, id: number): Promise<void>;
+  expectFlush(family: number, helper: string): Promise<void>;
 }
 
 interface Addon {
@@ -96,6 +101,7 @@ interface Addon {
   openConntrack(nsPath: string | null): Promise<NativeConntrack>;
   FLOW_WORDS: number;
   FLOW_LAYOUT_VERSION: number;
+  EXPECT_WORDS: number;
 }
 
 const requireHere = createRequire(__filename);

@@ -64,6 +64,19 @@ bool NlSendMany(int fd, const std::vector<uint8_t>& msgs, size_t chunk,
 // Reserves `count` consecutive sequence numbers; returns the first.
 uint32_t NlNextSeq(uint32_t count);
 
+// Calls fn(attr) for each attribute nested in `nest`.
+template <typename F>
+void NlForEachNested(const nlattr* nest, F&& fn) {
+  const char* p = static_cast<const char*>(mnl_attr_get_payload(nest));
+  int left = static_cast<int>(mnl_attr_get_payload_len(nest));
+  const nlattr* a = reinterpret_cast<const nlattr*>(p);
+  while (mnl_attr_ok(a, left)) {
+    fn(a);
+    left -= static_cast<int>(MNL_ALIGN(a->nla_len));
+    a = mnl_attr_next(a);
+  }
+}
+
 // Reads the errno (positive, 0 for an ACK) and any extended-ack message of an NLMSG_ERROR.
 int NlErrorOf(const nlmsghdr* nlh, std::string* msg);
 

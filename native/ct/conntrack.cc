@@ -11,6 +11,7 @@
 
 #include "addon.h"
 #include "ct/control.h"
+#include "ct/expect.h"
 #include "ct/filter.h"
 #include "ct/flow.h"
 #include "ct/request.h"
@@ -78,12 +79,18 @@ void Conntrack::Init(Napi::Env env, Napi::Object exports) {
                    InstanceMethod<&Conntrack::Delete>("delete"),
                    InstanceMethod<&Conntrack::Flush>("flush"),
                    InstanceMethod<&Conntrack::CreateBatch>("createBatch"),
-                   InstanceMethod<&Conntrack::DeleteWhere>("deleteWhere")});
+                   InstanceMethod<&Conntrack::DeleteWhere>("deleteWhere"),
+                   InstanceMethod<&Conntrack::ExpectDump>("expectDump"),
+                   InstanceMethod<&Conntrack::ExpectGet>("expectGet"),
+                   InstanceMethod<&Conntrack::ExpectCreate>("expectCreate"),
+                   InstanceMethod<&Conntrack::ExpectDelete>("expectDelete"),
+                   InstanceMethod<&Conntrack::ExpectFlush>("expectFlush")});
   GetData(env)->conntrack_ctor = Napi::Persistent(ctor);
   exports.Set("Conntrack", ctor);
   exports.Set("openConntrack", Napi::Function::New(env, &Conntrack::Open, "openConntrack"));
   exports.Set("FLOW_WORDS", Napi::Number::New(env, FLOW_WORDS));
   exports.Set("FLOW_LAYOUT_VERSION", Napi::Number::New(env, FLOW_LAYOUT_VERSION));
+  exports.Set("EXPECT_WORDS", Napi::Number::New(env, EXPECT_WORDS));
 }
 
 Conntrack::Conntrack(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Conntrack>(info) {

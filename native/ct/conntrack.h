@@ -32,6 +32,13 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
   Napi::Value CreateBatch(const Napi::CallbackInfo& info);
   Napi::Value DeleteWhere(const Napi::CallbackInfo& info);
 
+  // The expectation table (expect_ops.cc).
+  Napi::Value ExpectDump(const Napi::CallbackInfo& info);
+  Napi::Value ExpectGet(const Napi::CallbackInfo& info);
+  Napi::Value ExpectCreate(const Napi::CallbackInfo& info);
+  Napi::Value ExpectDelete(const Napi::CallbackInfo& info);
+  Napi::Value ExpectFlush(const Napi::CallbackInfo& info);
+
   // A copy of the namespace fd for a new reader (or -1); false with a JS error when closed.
   bool ReaderNamespace(Napi::Env env, int* nsfd);
 

@@ -67,20 +67,20 @@ bool ForEachNested(const nlattr* nest, F&& fn) {
   return ForEach(Payload(nest), PayloadLen(nest), fn);
 }
 
-bool DecodeTupleIp(const nlattr* nest, Flow* f, int which, uint32_t* meta) {
+bool DecodeTupleIp(const nlattr* nest, uint8_t (*addr)[16], uint32_t* meta) {
   return ForEachNested(nest, [&](const nlattr* a) {
     switch (Type(a)) {
       case CTA_IP_V4_SRC:
       case CTA_IP_V4_DST:
         if (!Len(a, 4)) return false;
-        memcpy(f->addr[which][Type(a) == CTA_IP_V4_SRC ? 0 : 1],
+        memcpy(addr[Type(a) == CTA_IP_V4_SRC ? 0 : 1],
                Payload(a), 4);
         *meta |= TP_ADDRS;
         break;
       case CTA_IP_V6_SRC:
       case CTA_IP_V6_DST:
         if (!Len(a, 16)) return false;
-        memcpy(f->addr[which][Type(a) == CTA_IP_V6_SRC ? 0 : 1],
+        memcpy(addr[Type(a) == CTA_IP_V6_SRC ? 0 : 1],
                Payload(a), 16);
         *meta |= TP_ADDRS;
         break;
@@ -135,11 +135,16 @@ bool DecodeTupleProto(const nlattr* nest, uint32_t* t) {
 
 bool DecodeTuple(const nlattr* nest, Flow* f, int which) {
   static const uint32_t kBase[3] = {W_ORIG, W_REPLY, W_MASTER};
-  uint32_t* t = &f->w[kBase[which]];
+  return DecodeTupleInto(nest, &f->w[kBase[which]], f->addr[which]);
+}
+
+}  // namespace
+
+bool DecodeTupleInto(const nlattr* nest, uint32_t* t, uint8_t (*addr)[16]) {
   return ForEachNested(nest, [&](const nlattr* a) {
     switch (Type(a)) {
       case CTA_TUPLE_IP:
-        return DecodeTupleIp(a, f, which, &t[T_META]);
+        return DecodeTupleIp(a, addr, &t[T_META]);
       case CTA_TUPLE_PROTO:
         return DecodeTupleProto(a, t);
       case CTA_TUPLE_ZONE:
@@ -152,6 +157,8 @@ bool DecodeTuple(const nlattr* nest, Flow* f, int which) {
     }
   });
 }
+
+namespace {
 
 bool DecodeCounters(const nlattr* nest, uint32_t* w) {
   return ForEachNested(nest, [&](const nlattr* a) {
@@ -455,24 +462,27 @@ bool DecodeFlowMessage(const nlmsghdr* nlh, Flow* out) {
   return true;
 }
 
+void AppendTupleStrings(bool v6, const uint32_t* t, const uint8_t (*addr)[16], std::string* out) {
+  const bool addrs = (t[T_META] & TP_ADDRS) != 0;
+  char text[INET6_ADDRSTRLEN];
+  for (int d = 0; d < 2; d++) {
+    if (!addrs) {
+      out->push_back('\0');
+    } else if (!v6) {
+      AppendIpv4(addr[d], out);  // ends with its NUL
+    } else {
+      if (inet_ntop(AF_INET6, addr[d], text, sizeof(text)) != nullptr) out->append(text);
+      out->push_back('\0');
+    }
+  }
+}
+
 void AppendFlowStrings(const Flow& flow, std::string* out) {
   static const uint32_t kTupleBits[3] = {P_ORIG, P_REPLY, P_MASTER};
   static const uint32_t kBase[3] = {W_ORIG, W_REPLY, W_MASTER};
   const bool v6 = flow.family() == static_cast<uint8_t>(AF_INET6);
-  char text[INET6_ADDRSTRLEN];
   for (int t = 0; t < 3; t++) {
-    if (!flow.has(kTupleBits[t])) continue;
-    const bool addrs = (flow.w[kBase[t] + T_META] & TP_ADDRS) != 0;
-    for (int d = 0; d < 2; d++) {
-      if (!addrs) {
-        out->push_back('\0');
-      } else if (!v6) {
-        AppendIpv4(flow.addr[t][d], out);  // ends with its NUL
-      } else {
-        if (inet_ntop(AF_INET6, flow.addr[t][d], text, sizeof(text)) != nullptr) out->append(text);
-        out->push_back('\0');
-      }
-    }
+    if (flow.has(kTupleBits[t])) AppendTupleStrings(v6, &flow.w[kBase[t]], flow.addr[t], out);
   }
   if (flow.has(P_HELPER)) {
     out->append(flow.helper);

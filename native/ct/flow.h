@@ -113,6 +113,12 @@ bool DecodeFlowMessage(const nlmsghdr* nlh, Flow* out);
 // Decodes a bare run of CTA_* attributes (as nested in NFLOG's NFULA_CT).
 bool DecodeFlowAttrs(const void* data, size_t len, uint8_t family, Flow* out);
 
+// Decodes a CTA_TUPLE_* nest into a tuple block (TUPLE_WORDS) and its two addresses.
+bool DecodeTupleInto(const nlattr* nest, uint32_t* tuple, uint8_t (*addr)[16]);
+
+// Appends a tuple's two addresses as text, each followed by a NUL (empty when absent).
+void AppendTupleStrings(bool v6, const uint32_t* tuple, const uint8_t (*addr)[16], std::string* out);
+
 // Appends the flow's strings, each followed by a NUL, in the documented order.
 void AppendFlowStrings(const Flow& flow, std::string* out);
 

@@ -91,6 +91,28 @@ function instrument(ct: Conntrack): Recorder {
       rec.filters.push(filter);
       throw new Error('test recorder: deleteWhere() must not be reached');
     },
+    expectDump() {
+      rec.calls.push('expectDump');
+      throw new Error('test recorder: expectDump() must not be reached');
+    },
+    expectGet(tuple) {
+      rec.calls.push('expectGet');
+      rec.tuples.push(tuple);
+      return Promise.resolve([new ArrayBuffer(0), '', 0]);
+    },
+    expectCreate() {
+      rec.calls.push('expectCreate');
+      return Promise.resolve();
+    },
+    expectDelete(tuple) {
+      rec.calls.push('expectDelete');
+      rec.tuples.push(tuple);
+      return Promise.resolve();
+    },
+    expectFlush() {
+      rec.calls.push('expectFlush');
+      return Promise.resolve();
+    },
   };
   holder.native = fake;
   return rec;
@@ -133,6 +155,13 @@ describe('Conntrack.open options', () => {
     deleteWhere: () => {
       throw new Error('unused');
     },
+    expectDump: () => {
+      throw new Error('unused');
+    },
+    expectGet: () => Promise.reject(new Error('unused')),
+    expectCreate: () => Promise.reject(new Error('unused')),
+    expectDelete: () => Promise.reject(new Error('unused')),
+    expectFlush: () => Promise.reject(new Error('unused')),
   });
   let spy: MockInstance<typeof addon.openConntrack>;
 

@@ -1,0 +1,96 @@
+import type { BatchSource, ReaderStats } from './reader.js';
+
+/** Whoever started the stream and tracks its running readers (a handle). */
+export interface StreamOwner {
+  forget(source: BatchSource): void;
+}
+
+/**
+ * A streamed dump (flows, expectations): iterate it with `for await`. The dump starts when iteration starts;
+ * memory stays bounded by a few batches however large the table, and leaving the loop
+ * (break, return, throw) ends the dump and frees its socket.
+ */
+export class RecordStream<T> implements AsyncIterable<T> {
+  private source: BatchSource | undefined;
+
+  constructor(
+    private readonly owner: StreamOwner,
+    private readonly decode: (buffer: ArrayBuffer, strings: string, count: number) => T[],
+    private readonly start: () => BatchSource,
+  ) {}
+
+  /** Counters of the dump: messages the kernel sent, flows matched, malformed messages. */
+  get stats(): ReaderStats {
+    return this.source?.stats ?? { received: 0, matched: 0, malformed: 0, overruns: 0 };
+  }
+
+  private open(): BatchSource {
+    if (this.source) throw new Error('a stream can be iterated once; call list() again');
+    this.source = this.start();
+    return this.source;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<T> {
+    const source = this.open();
+    const owner = this.owner;
+    let flows: T[] = [];
+    let i = 0;
+    const done: IteratorReturnResult<undefined> = { value: undefined, done: true };
+    const end = (): void => {
+      source.close();
+      owner.forget(source);
+    };
+    const fill = async (): Promise<IteratorResult<T>> => {
+      for (;;) {
+        let batch;
+        try {
+          batch = await source.next();
+        } catch (e) {
+          end();
+          throw e;
+        }
+        if (batch === null) {
+          end();
+          return done;
+        }
+        flows = this.decode(batch.buffer, batch.strings, batch.count);
+        source.release();
+        i = 0;
+        if (flows.length > 0) return { value: flows[i++]!, done: false };
+      }
+    };
+    return {
+      next: () => (i < flows.length ? Promise.resolve({ value: flows[i++]!, done: false }) : fill()),
+      return: () => {
+        flows = [];
+        end();
+        return Promise.resolve(done);
+      },
+    };
+  }
+
+  /** The same dump a batch at a time (an array of up to batchSize items per step). */
+  async *batches(): AsyncGenerator<T[], void, undefined> {
+    const source = this.open();
+    try {
+      for (;;) {
+        const batch = await source.next();
+        if (batch === null) return;
+        const flows = this.decode(batch.buffer, batch.strings, batch.count);
+        source.release();
+        if (flows.length > 0) yield flows;
+      }
+    } finally {
+      source.close();
+      this.owner.forget(source);
+    }
+  }
+
+  /** Collects the whole dump (memory grows with the table: prefer iterating). */
+  async toArray(): Promise<T[]> {
+    const out: T[] = [];
+    for await (const batch of this.batches()) for (const f of batch) out.push(f);
+    return out;
+  }
+}
+

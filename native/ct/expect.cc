@@ -1,0 +1,164 @@
+#include "ct/expect.h"
+
+#include <arpa/inet.h>
+#include <libmnl/libmnl.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
+
+#include <cstring>
+
+namespace nfct {
+namespace ct {
+
+namespace {
+
+uint32_t Be32(const nlattr* a) { return ntohl(mnl_attr_get_u32(a)); }
+
+bool DecodeNat(const nlattr* nest, Expect* e) {
+  bool ok = true;
+  NlForEachNested(nest, [&](const nlattr* a) {
+    switch (mnl_attr_get_type(a)) {
+      case CTA_EXPECT_NAT_DIR:
+        if (mnl_attr_get_payload_len(a) >= 4) e->w[X_NAT_DIR] = Be32(a);
+        break;
+      case CTA_EXPECT_NAT_TUPLE:
+        ok = ok && DecodeTupleInto(a, &e->w[X_NAT], e->addr[3]);
+        break;
+      default:
+        break;
+    }
+  });
+  e->w[X_PRESENT] |= E_NAT;
+  return ok;
+}
+
+std::string Str(const nlattr* a) {
+  const char* s = static_cast<const char*>(mnl_attr_get_payload(a));
+  return std::string(s, strnlen(s, mnl_attr_get_payload_len(a)));
+}
+
+}  // namespace
+
+bool DecodeExpectMessage(const nlmsghdr* nlh, Expect* e) {
+  if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(nfgenmsg))) return false;
+  memset(e->w, 0, sizeof(e->w));
+  memset(e->addr, 0, sizeof(e->addr));
+  e->helper.clear();
+  e->fn.clear();
+  const auto* nfg = static_cast<const nfgenmsg*>(mnl_nlmsg_get_payload(nlh));
+  uint32_t& present = e->w[X_PRESENT];
+  bool ok = true;
+  NlForEachAttr(nlh, sizeof(nfgenmsg), [&](const nlattr* a) {
+    const size_t len = mnl_attr_get_payload_len(a);
+    switch (mnl_attr_get_type(a)) {
+      case CTA_EXPECT_MASTER:
+        present |= E_MASTER;
+        ok = ok && DecodeTupleInto(a, &e->w[X_MASTER], e->addr[0]);
+        break;
+      case CTA_EXPECT_TUPLE:
+        present |= E_TUPLE;
+        ok = ok && DecodeTupleInto(a, &e->w[X_TUPLE], e->addr[1]);
+        break;
+      case CTA_EXPECT_MASK:
+        present |= E_MASK;
+        ok = ok && DecodeTupleInto(a, &e->w[X_MASK], e->addr[2]);
+        break;
+      case CTA_EXPECT_NAT:
+        ok = ok && DecodeNat(a, e);
+        break;
+      case CTA_EXPECT_ID:
+        if (len >= 4) e->w[X_ID] = Be32(a), present |= E_ID;
+        break;
+      case CTA_EXPECT_TIMEOUT:
+        if (len >= 4) e->w[X_TIMEOUT] = Be32(a), present |= E_TIMEOUT;
+        break;
+      case CTA_EXPECT_ZONE:
+        if (len >= 2) e->w[X_ZONE] = ntohs(mnl_attr_get_u16(a)), present |= E_ZONE;
+        break;
+      case CTA_EXPECT_FLAGS:
+        if (len >= 4) e->w[X_FLAGS] = Be32(a), present |= E_FLAGS;
+        break;
+      case CTA_EXPECT_CLASS:
+        if (len >= 4) e->w[X_CLASS] = Be32(a), present |= E_CLASS;
+        break;
+      case CTA_EXPECT_HELP_NAME:
+        e->helper = Str(a);
+        present |= E_HELPER;
+        break;
+      case CTA_EXPECT_FN:
+        e->fn = Str(a);
+        present |= E_FN;
+        break;
+      default:
+        break;
+    }
+  });
+  const uint32_t l4 = e->w[X_TUPLE + T_META] & 0xffu;
+  e->w[X_KIND] = nfg->nfgen_family | (l4 << 8) | ((nlh->nlmsg_type & 0xffu) << 16);
+  return ok;
+}
+
+void AppendExpectStrings(const Expect& e, std::string* out) {
+  static const uint32_t kBits[4] = {E_MASTER, E_TUPLE, E_MASK, E_NAT};
+  static const uint32_t kBase[4] = {X_MASTER, X_TUPLE, X_MASK, X_NAT};
+  const bool v6 = (e.w[X_KIND] & 0xffu) == AF_INET6;
+  for (int t = 0; t < 4; t++) {
+    if (e.w[X_PRESENT] & kBits[t]) AppendTupleStrings(v6, &e.w[kBase[t]], e.addr[t], out);
+  }
+  if (e.w[X_PRESENT] & E_HELPER) out->append(e.helper).push_back('\0');
+  if (e.w[X_PRESENT] & E_FN) out->append(e.fn).push_back('\0');
+}
+
+bool ParseExpectSpec(const Napi::Value& v, ExpectSpec* out) {
+  *out = ExpectSpec();
+  if (!v.IsObject()) {
+    Napi::TypeError::New(v.Env(), "native expectation: object expected").ThrowAsJavaScriptException();
+    return false;
+  }
+  Napi::Object o = v.As<Napi::Object>();
+  if (!ParseTuple(o.Get("master"), &out->master) || !ParseTuple(o.Get("tuple"), &out->tuple) ||
+      !ParseTuple(o.Get("mask"), &out->mask)) {
+    return false;
+  }
+  auto num = [&](const char* key) -> int64_t {
+    Napi::Value x = o.Get(key);
+    return x.IsNumber() ? x.As<Napi::Number>().Int64Value() : -1;
+  };
+  out->timeout = num("timeout");
+  out->zone = static_cast<int32_t>(num("zone"));
+  out->flags = num("flags");
+  out->klass = num("class");
+  Napi::Value helper = o.Get("helper");
+  if (helper.IsString()) out->helper = helper.As<Napi::String>().Utf8Value();
+  Napi::Value fn = o.Get("fn");
+  if (fn.IsString()) out->fn = fn.As<Napi::String>().Utf8Value();
+  Napi::Value nat = o.Get("nat");
+  if (nat.IsObject()) {
+    Napi::Object n = nat.As<Napi::Object>();
+    if (!ParseTuple(n.Get("tuple"), &out->nat)) return false;
+    out->nat_dir = n.Get("dir").As<Napi::Number>().Uint32Value();
+    out->has_nat = true;
+  }
+  return true;
+}
+
+void PutExpectSpec(nlmsghdr* nlh, const ExpectSpec& e) {
+  PutTuple(nlh, CTA_EXPECT_MASTER, e.master);
+  PutTuple(nlh, CTA_EXPECT_TUPLE, e.tuple);
+  PutTuple(nlh, CTA_EXPECT_MASK, e.mask);
+  if (e.timeout >= 0) mnl_attr_put_u32(nlh, CTA_EXPECT_TIMEOUT, htonl(static_cast<uint32_t>(e.timeout)));
+  if (e.zone >= 0) mnl_attr_put_u16(nlh, CTA_EXPECT_ZONE, htons(static_cast<uint16_t>(e.zone)));
+  if (e.flags >= 0) mnl_attr_put_u32(nlh, CTA_EXPECT_FLAGS, htonl(static_cast<uint32_t>(e.flags)));
+  if (e.klass >= 0) mnl_attr_put_u32(nlh, CTA_EXPECT_CLASS, htonl(static_cast<uint32_t>(e.klass)));
+  if (!e.helper.empty()) mnl_attr_put_strz(nlh, CTA_EXPECT_HELP_NAME, e.helper.c_str());
+  if (!e.fn.empty()) mnl_attr_put_strz(nlh, CTA_EXPECT_FN, e.fn.c_str());
+  if (e.has_nat) {
+    nlattr* nest = mnl_attr_nest_start(nlh, CTA_EXPECT_NAT);
+    mnl_attr_put_u32(nlh, CTA_EXPECT_NAT_DIR, htonl(e.nat_dir));
+    PutTuple(nlh, CTA_EXPECT_NAT_TUPLE, e.nat);
+    mnl_attr_nest_end(nlh, nest);
+  }
+}
+
+}  // namespace ct
+}  // namespace nfct

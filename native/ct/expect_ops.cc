@@ -1,0 +1,124 @@
+// The expectation table: dump, get, create, delete, flush.
+#include <arpa/inet.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
+
+#include "ct/control.h"
+#include "ct/conntrack.h"
+#include "ct/expect.h"
+#include "stream.h"
+
+namespace nfct {
+namespace ct {
+
+namespace {
+
+void AppendExpect(const Expect& e, Batch* batch) {
+  batch->words.insert(batch->words.end(), e.w, e.w + EXPECT_WORDS);
+  AppendExpectStrings(e, &batch->strings);
+  batch->count++;
+}
+
+class ExpectDecoder : public Decoder {
+ public:
+  void OnMessage(const nlmsghdr* nlh, Batch* batch) override {
+    if (DecodeExpectMessage(nlh, &e_)) AppendExpect(e_, batch);
+    else batch->malformed++;
+  }
+
+ private:
+  Expect e_;
+};
+
+void PutExpectTarget(nlmsghdr* nlh, const TupleSpec& t, int64_t id) {
+  PutTuple(nlh, CTA_EXPECT_TUPLE, t);
+  if (t.zone >= 0) mnl_attr_put_u16(nlh, CTA_EXPECT_ZONE, htons(static_cast<uint16_t>(t.zone)));
+  if (id >= 0) mnl_attr_put_u32(nlh, CTA_EXPECT_ID, htonl(static_cast<uint32_t>(id)));
+}
+
+Napi::Value Done(Napi::Env env) { return env.Undefined(); }
+
+}  // namespace
+
+// expectDump(family, onBatch): Stream of expectation records
+Napi::Value Conntrack::ExpectDump(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[1].IsFunction()) {
+    ThrowTypeError(env, "expectDump(family, onBatch)");
+    return env.Undefined();
+  }
+  const uint8_t family = static_cast<uint8_t>(info[0].As<Napi::Number>().Uint32Value());
+  ReaderOptions opt;
+  opt.protocol = NETLINK_NETFILTER;
+  opt.dump = true;
+  if (!ReaderNamespace(env, &opt.nsfd)) return env.Undefined();
+  NlRequest req(NFNL_SUBSYS_CTNETLINK_EXP, IPCTNL_MSG_EXP_GET, NLM_F_DUMP, family);
+  const auto* p = static_cast<const uint8_t*>(req.data());
+  opt.request.assign(p, p + req.size());
+  return Stream::Start(env, info[1].As<Napi::Function>(), std::make_unique<ExpectDecoder>(),
+                       std::move(opt), EXPECT_WORDS);
+}
+
+// expectGet(tuple): Promise<[ArrayBuffer, strings, count]>
+Napi::Value Conntrack::ExpectGet(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  TupleSpec t;
+  if (info.Length() < 1 || !ParseTuple(info[0], &t)) return env.Undefined();
+  auto batch = std::make_shared<Batch>();
+  auto exec = [t, batch](int fd, Failure* f) {
+    NlRequest req(NFNL_SUBSYS_CTNETLINK_EXP, IPCTNL_MSG_EXP_GET, 0, t.family);
+    PutExpectTarget(req.header(), t, -1);
+    Expect e;
+    Failure local;
+    NlTransact(fd, req, [&](const nlmsghdr* m) {
+      if (DecodeExpectMessage(m, &e)) AppendExpect(e, batch.get());
+    }, &local);
+    if (local.failed() && local.err != ENOENT) *f = local;
+  };
+  return QueueControl(env, sock_, exec, [batch](Napi::Env e) { return RecordsToJs(e, *batch); });
+}
+
+// expectCreate(spec): Promise<void>
+Napi::Value Conntrack::ExpectCreate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ExpectSpec spec;
+  if (info.Length() < 1 || !ParseExpectSpec(info[0], &spec)) return env.Undefined();
+  auto exec = [spec](int fd, Failure* f) {
+    NlRequest req(NFNL_SUBSYS_CTNETLINK_EXP, IPCTNL_MSG_EXP_NEW, NLM_F_CREATE | NLM_F_EXCL,
+                  spec.tuple.family);
+    PutExpectSpec(req.header(), spec);
+    NlTransact(fd, req, [](const nlmsghdr*) {}, f);
+  };
+  return QueueControl(env, sock_, exec, Done);
+}
+
+// expectDelete(tuple, id): Promise<void>
+Napi::Value Conntrack::ExpectDelete(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  TupleSpec t;
+  if (info.Length() < 2 || !ParseTuple(info[0], &t)) return env.Undefined();
+  const int64_t id = info[1].As<Napi::Number>().Int64Value();
+  auto exec = [t, id](int fd, Failure* f) {
+    NlRequest req(NFNL_SUBSYS_CTNETLINK_EXP, IPCTNL_MSG_EXP_DELETE, 0, t.family);
+    PutExpectTarget(req.header(), t, id);
+    NlTransact(fd, req, [](const nlmsghdr*) {}, f);
+  };
+  return QueueControl(env, sock_, exec, Done);
+}
+
+// expectFlush(family, helper): Promise<void>; helper '' flushes every expectation
+Napi::Value Conntrack::ExpectFlush(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const uint8_t family = static_cast<uint8_t>(info[0].As<Napi::Number>().Uint32Value());
+  std::string helper = info.Length() > 1 && info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "";
+  auto exec = [family, helper](int fd, Failure* f) {
+    NlRequest req(NFNL_SUBSYS_CTNETLINK_EXP, IPCTNL_MSG_EXP_DELETE, 0, family);
+    req.set_version(1);
+    if (!helper.empty()) mnl_attr_put_strz(req.header(), CTA_EXPECT_HELP_NAME, helper.c_str());
+    NlTransact(fd, req, [](const nlmsghdr*) {}, f);
+  };
+  return QueueControl(env, sock_, exec, Done);
+}
+
+}  // namespace ct
+}  // namespace nfct
