@@ -7,7 +7,7 @@ import { makeTuple } from './flow.js';
 import { addon, type NativeConntrack, type NativeTuple } from './native.js';
 import { BatchSource } from './reader.js';
 import { RecordStream, type StreamOwner } from './stream.js';
-import { type TupleInput, normalizeTuple } from './tuple.js';
+import { type TupleInput, normalizeTuple, tupleToInput } from './tuple.js';
 import type { Family, ProtocolName, Tuple } from './types.js';
 import { assertKnownKeys, assertObject, describe, integer, list, optionalInteger } from './validate.js';
 
@@ -243,7 +243,7 @@ export class Expectations {
     const native = this.native();
     const isExpectation = typeof target === 'object' && target !== null && 'mask' in target && 'master' in target;
     const tuple = isExpectation
-      ? normalizeTuple({ ...(target as Expectation).tuple, protocol: (target as Expectation).protonum } as unknown as TupleInput, 'expectations.delete() target')
+      ? normalizeTuple({ ...tupleToInput((target as Expectation).tuple, (target as Expectation).protonum), zone: (target as Expectation).zone }, 'expectations.delete() target')
       : normalizeTuple(target as TupleInput, 'expectations.delete() target');
     const id = isExpectation && (target as Expectation).id !== undefined ? (target as Expectation).id! : -1;
     const site = callSite(this.delete);

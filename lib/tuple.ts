@@ -1,7 +1,7 @@
 import { parseAddress } from './address.js';
 import { PROTOCOLS } from './constants.js';
 import type { NativeTuple } from './native.js';
-import type { Flow, ProtocolName } from './types.js';
+import type { Flow, ProtocolName, Tuple } from './types.js';
 import { assertKnownKeys, assertObject, describe, integer, optionalInteger } from './validate.js';
 
 /** Identifies one entry by its original tuple, as conntrack -G -s -d -p --sport --dport does. */
@@ -33,28 +33,28 @@ function isFlow(value: object): value is Flow {
   return 'original' in value && 'status' in value;
 }
 
+/** The TupleInput that names a decoded tuple again. */
+export function tupleToInput(t: Tuple, protonum: number): TupleInput {
+  const o = t as unknown as Record<string, number | undefined>;
+  return {
+    protocol: protonum,
+    src: t.src,
+    dst: t.dst,
+    srcPort: o.srcPort,
+    dstPort: o.dstPort,
+    type: o.type,
+    code: o.code,
+    id: o.id,
+    srcKey: o.srcKey,
+    dstKey: o.dstKey,
+  };
+}
+
 /** Validates a tuple (or takes a Flow's original tuple) and normalises it for native code. */
 export function normalizeTuple(input: TupleInput | Flow, where: string): NativeTuple {
   assertObject(input, where);
   if (isFlow(input)) {
-    const o = input.original as unknown as Record<string, unknown>;
-    return normalizeTuple(
-      {
-        protocol: input.protonum,
-        src: o.src as string,
-        dst: o.dst as string,
-        srcPort: (o.srcPort ?? undefined) as number | undefined,
-        dstPort: (o.dstPort ?? undefined) as number | undefined,
-        type: o.type as number | undefined,
-        code: o.code as number | undefined,
-        id: o.id as number | undefined,
-        srcKey: o.srcKey as number | undefined,
-        dstKey: o.dstKey as number | undefined,
-        zone: input.zone,
-        origZone: input.original.zone,
-      },
-      where,
-    );
+    return normalizeTuple({ ...tupleToInput(input.original, input.protonum), zone: input.zone, origZone: input.original.zone }, where);
   }
   assertKnownKeys(input as unknown as Record<string, unknown>, TUPLE_KEYS, where);
   let protocol: number;
