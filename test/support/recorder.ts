@@ -1,0 +1,132 @@
+// Checks that bad input is refused before anything reaches the kernel: a Conntrack handle's
+// native half is swapped for a recorder that never forwards a query (only close()).
+import { expect } from 'vitest';
+
+import type { Conntrack } from '../../lib/index.js';
+import type { NativeFlowSpec } from '../../lib/flowspec.js';
+import type { NativeConntrack, NativeFilter, NativeRecords, NativeTuple } from '../../lib/native.js';
+
+export type ErrorClass = typeof TypeError | typeof RangeError;
+
+export interface BadCase {
+  name: string;
+  input: unknown;
+  error: ErrorClass;
+  /** Text the message must contain: the option's name as the caller wrote it. */
+  names: string | RegExp;
+}
+
+/** What reached the (fake) native handle. */
+export interface Recorder {
+  calls: string[];
+  filters: NativeFilter[];
+  tuples: NativeTuple[];
+  specs: NativeFlowSpec[];
+}
+
+/**
+ * Replaces the native half of `ct` with a recorder. Queries are recorded and never sent;
+ * get() resolves to "no entry" so that accepted tuples can be checked without the kernel.
+ * close() goes to the real socket.
+ */
+export function instrument(ct: Conntrack): Recorder {
+  const holder = ct as unknown as { native: NativeConntrack | undefined };
+  const real = holder.native;
+  // If the field is renamed this test must be updated, not silently pass.
+  expect(typeof real?.close, 'Conntrack keeps its native handle in .native').toBe('function');
+  const rec: Recorder = { calls: [], filters: [], tuples: [], specs: [] };
+  const fake: NativeConntrack = {
+    dump(filter) {
+      rec.calls.push('dump');
+      rec.filters.push(filter);
+      throw new Error('test recorder: dump() must not be reached');
+    },
+    get(tuple): Promise<NativeRecords> {
+      rec.calls.push('get');
+      rec.tuples.push(tuple);
+      return Promise.resolve([new ArrayBuffer(0), '', 0]);
+    },
+    count() {
+      rec.calls.push('count');
+      return Promise.reject(new Error('test recorder: count() must not be reached'));
+    },
+    stats() {
+      rec.calls.push('stats');
+      return Promise.reject(new Error('test recorder: stats() must not be reached'));
+    },
+    close() {
+      rec.calls.push('close');
+      real!.close();
+    },
+    create(spec) {
+      rec.calls.push('create');
+      rec.specs.push(spec);
+      return Promise.resolve(true);
+    },
+    delete(tuple) {
+      rec.calls.push('delete');
+      rec.tuples.push(tuple);
+      return Promise.resolve();
+    },
+    flush(filter) {
+      rec.calls.push('flush');
+      rec.filters.push(filter);
+      return Promise.resolve();
+    },
+    createBatch(specs) {
+      rec.calls.push('createBatch');
+      rec.specs.push(...specs);
+      return Promise.resolve(new Int32Array(specs.length));
+    },
+    deleteWhere(filter) {
+      rec.calls.push('deleteWhere');
+      rec.filters.push(filter);
+      throw new Error('test recorder: deleteWhere() must not be reached');
+    },
+    expectDump() {
+      rec.calls.push('expectDump');
+      throw new Error('test recorder: expectDump() must not be reached');
+    },
+    expectGet(tuple) {
+      rec.calls.push('expectGet');
+      rec.tuples.push(tuple);
+      return Promise.resolve([new ArrayBuffer(0), '', 0]);
+    },
+    expectCreate() {
+      rec.calls.push('expectCreate');
+      return Promise.resolve();
+    },
+    expectDelete(tuple) {
+      rec.calls.push('expectDelete');
+      rec.tuples.push(tuple);
+      return Promise.resolve();
+    },
+    expectFlush() {
+      rec.calls.push('expectFlush');
+      return Promise.resolve();
+    },
+  };
+  holder.native = fake;
+  return rec;
+}
+
+/** Runs fn (sync or async) and returns what it threw or rejected with. */
+export async function failure(fn: () => unknown): Promise<unknown> {
+  try {
+    await fn();
+  } catch (e) {
+    return e;
+  }
+  return undefined;
+}
+
+export function expectRefused(err: unknown, c: BadCase): void {
+  expect(err, `${c.name}: expected a ${c.error.name}, nothing was thrown`).toBeDefined();
+  expect(err, `${c.name}: ${String(err)}`).toBeInstanceOf(c.error);
+  // A RangeError is not a TypeError and vice versa: the class is exact.
+  expect((err as Error).constructor, `${c.name}: ${String(err)}`).toBe(c.error);
+  const message = (err as Error).message;
+  if (typeof c.names === 'string') expect(message).toContain(c.names);
+  else expect(message).toMatch(c.names);
+}
+
