@@ -8,7 +8,7 @@
 
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,7 +19,7 @@ export const C_DIR = join(BENCH_DIR, 'c');
 export const C_OUT = join(C_DIR, 'out');
 export const RESULTS_FILE = join(BENCH_DIR, 'RESULTS.md');
 const CT_MAX = '/proc/sys/net/netfilter/nf_conntrack_max';
-const C_TOOLS = ['ct_fill', 'ct_rawwalk', 'ct_lnfct_parse', 'runstat'];
+const C_TOOLS = ['ct_fill', 'ct_rawwalk', 'ct_lnfct_parse', 'ct_flush', 'runstat'];
 
 /** Absolute path of a bench C tool (see bench/c/). */
 export function tool(name) {
@@ -102,6 +102,31 @@ export function parseKeyValues(text) {
     if (m) out[m[1]] = Number(m[2]);
   }
   return out;
+}
+
+/**
+ * Runs `npm run build:ts` when dist/index.mjs (what bench/workers/ import) is missing or older
+ * than a file in lib/. The addon (build/Release) is not rebuilt here: a warning says when a
+ * native/ source is newer than it.
+ */
+export function ensureDist() {
+  const newest = (dir, re) => {
+    let t = 0;
+    for (const f of readdirSync(dir, { recursive: true })) {
+      if (re.test(String(f))) t = Math.max(t, statSync(join(dir, String(f))).mtimeMs);
+    }
+    return t;
+  };
+  const entry = join(REPO_DIR, 'dist', 'index.mjs');
+  if (!existsSync(entry) || statSync(entry).mtimeMs < newest(join(REPO_DIR, 'lib'), /\.ts$/)) {
+    log('dist/ is missing or older than lib/: npm run build:ts');
+    execFileSync('npm', ['run', '--silent', 'build:ts'], { cwd: REPO_DIR, stdio: ['ignore', 'ignore', 'inherit'] });
+  }
+  const addonFile = join(REPO_DIR, 'build', 'Release', 'nfct.node');
+  if (!existsSync(addonFile)) throw new Error(`${addonFile} is missing: npm run build:native`);
+  if (statSync(addonFile).mtimeMs < newest(join(REPO_DIR, 'native'), /\.(cc|h)$/)) {
+    log('warning: build/Release/nfct.node is older than native/: the addon measured may be stale');
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -234,6 +259,85 @@ export async function timeCommand(ns, argv, { stdout = 'pipe', check = true, cwd
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Runs a bench/workers/*.mjs script under runstat (in the current netns: the worker opens its
+ * socket inside the netns it is given) and parses the last line it prints as JSON.
+ * Returns { json, seconds (process wall), rssKb, userSeconds, sysSeconds }.
+ */
+export async function timeWorker(script, args) {
+  const r = await timeCommand(null, [process.execPath, script, ...args], { stdout: 'pipe' });
+  const line = r.stdout.trim().split('\n').pop() ?? '';
+  let json;
+  try {
+    json = JSON.parse(line);
+  } catch {
+    throw new Error(`${script} printed no JSON line: ${JSON.stringify(r.stdout.slice(-200))} ${r.stderr.trim()}`);
+  }
+  return { json, seconds: r.seconds, rssKb: r.rssKb, userSeconds: r.userSeconds, sysSeconds: r.sysSeconds };
+}
+
+/** Entries in the conntrack table of netns `ns` (`conntrack -C`). */
+export async function countEntries(ns) {
+  const [cmd, args] = nsArgv(ns, ['conntrack', '-C']);
+  const r = await runChild(cmd, args);
+  const n = Number(r.stdout.trim());
+  if (r.code !== 0 || !Number.isInteger(n)) throw new Error(`conntrack -C in ${ns} failed: ${r.stderr.trim()}`);
+  return n;
+}
+
+/**
+ * A dump walks the global conntrack hash, so entries of a netns deleted a moment ago (freed
+ * asynchronously) slow every other netns's dumps for a few hundred ms. Waits until an empty
+ * dump in netns `ns` (empty, or about to be filled) takes at most `maxSeconds` (default 6 ms),
+ * polling every 100 ms for at most `timeoutSeconds`. Returns the last empty-dump seconds.
+ */
+export async function settleHash(ns, { maxSeconds = 0.006, timeoutSeconds = 10 } = {}) {
+  const deadline = Date.now() + timeoutSeconds * 1000;
+  for (;;) {
+    const r = await timeCommand(ns, [tool('ct_rawwalk')]);
+    const kv = parseKeyValues(r.stdout);
+    if (kv.entries !== 0) throw new Error(`settleHash: netns ${ns} is not empty (${kv.entries} entries)`);
+    if (kv.seconds <= maxSeconds || Date.now() > deadline) {
+      if (kv.seconds > maxSeconds) log(`warning: empty dump still takes ${fmtFixed(kv.seconds, 4)} s`);
+      return kv.seconds;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/**
+ * The entries `ct_fill n --proto mix --base BASE --seed SEED --timeout T` creates, as @x/nfct
+ * FlowInput objects: entry i is udp (even i, dport 53) or tcp ESTABLISHED (odd i, dport 80),
+ * from BASE + i / 60000 port 1024 + i % 60000 to 192.168.(SEED >> 8 & 255).(SEED & 255).
+ */
+export function mixFlows(n, { base = '10.0.0.1', seed = 1, timeout = 3600 } = {}) {
+  const b = base.split('.').reduce((a, x) => a * 256 + Number(x), 0);
+  const dst = `192.168.${(seed >> 8) & 255}.${seed & 255}`;
+  const ip = (v) => `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
+  const flows = new Array(n);
+  let src = '';
+  let srcBlock = -1;
+  for (let i = 0; i < n; i++) {
+    const block = Math.floor(i / 60000);
+    if (block !== srcBlock) {
+      srcBlock = block;
+      src = ip(b + block);
+    }
+    const srcPort = 1024 + (i % 60000);
+    flows[i] =
+      i & 1
+        ? { protocol: 'tcp', src, dst, srcPort, dstPort: 80, timeout, state: 'ESTABLISHED' }
+        : { protocol: 'udp', src, dst, srcPort, dstPort: 53, timeout };
+  }
+  return flows;
+}
+
+/** One `conntrack -R` line (the arguments of `conntrack -I`) for a mixFlows() entry. */
+export function conntrackInsertLine(f) {
+  const state = f.state ? ` --state ${f.state}` : '';
+  return `-I -p ${f.protocol} -s ${f.src} -d ${f.dst} --sport ${f.srcPort} --dport ${f.dstPort}${state} -t ${f.timeout}`;
 }
 
 /** Peak RSS (kB) of an idle `node -e 0`: the baseline for node rows (median of 3). */
