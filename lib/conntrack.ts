@@ -34,6 +34,12 @@ export interface ListOptions extends FlowFilter {
 
 const LIST_KEYS = ['table', 'zeroCounters', 'kernelFilter', 'batchSize'] as const;
 
+/** Whether the kernel's flush can apply the whole filter (family, mark and status only). */
+function kernelFlushable(f: NativeFilter): boolean {
+  const allowed = new Set(['family', 'mark', 'markMask', 'status', 'statusMask', 'kernel']);
+  return f.kernel !== false && Object.keys(f).every((k) => allowed.has(k));
+}
+
 /** Result of createMany(). */
 export interface CreateManyResult {
   /** Entries created. */
@@ -248,10 +254,12 @@ export class Conntrack {
 
   /**
    * Deletes every entry matching the filter (the same filters as list()) and resolves how
-   * many it deleted; with `dryRun`, how many it would delete. A filter of family, mark and
-   * status only is handed to the kernel's own flush; any other is a dump whose matches are
-   * deleted in batches as it goes. Entries that vanish in between are not counted, and are
-   * not errors.
+   * many it deleted; with `dryRun`, how many it would delete. Any filter but one of family,
+   * mark and status only is a dump whose matches are deleted in batches as it goes; entries
+   * that vanish in between are not counted, and are not errors. A filter of family, mark and
+   * status only is handed to the kernel's own flush, which deletes without a dump and says
+   * nothing of how many: the count is then how much the table shrank meanwhile, exact unless
+   * something else changes the namespace's table at the same moment.
    */
   async deleteWhere(filter: FlowFilter & { kernelFilter?: boolean }, options: { dryRun?: boolean } = {}): Promise<number> {
     const native = this.handle('deleteWhere()');
@@ -262,6 +270,12 @@ export class Conntrack {
     assertKnownKeys(raw, ['dryRun'], 'deleteWhere() options');
     const dryRun = boolean(options.dryRun, 'deleteWhere() options.dryRun') ?? false;
     const site = callSite(this.deleteWhere);
+    if (!dryRun && kernelFlushable(nf)) {
+      const before = await this.settle(site, 'conntrack bulk delete', native.count());
+      await this.settle(site, 'conntrack bulk delete', native.flush(nf));
+      const after = await this.settle(site, 'conntrack bulk delete', native.count());
+      return Math.max(0, before[0] - after[0]);
+    }
     const source = new BatchSource((onBatch) => native.deleteWhere(nf, dryRun, onBatch), site, 'conntrack bulk delete');
     this.sources.add(source);
     try {

@@ -131,7 +131,7 @@ bool Reader::Setup(Failure* f) {
       return false;
     }
   }
-  if (!opt_.request.empty() && !NlSend(fd_, opt_.request.data(), opt_.request.size(), f)) {
+  if (!opt_.requests.empty() && !NlSend(fd_, opt_.requests[0].data(), opt_.requests[0].size(), f)) {
     return false;
   }
   return true;
@@ -143,6 +143,7 @@ void Reader::Run() {
   bool done = false;
   bool got_data = false;
   bool fallback_used = false;
+  size_t current = 0;  // the request being answered
   Failure fail;
 
   if (!Setup(&fail)) done = true;
@@ -187,18 +188,29 @@ void Reader::Run() {
       const nlmsghdr* m = reinterpret_cast<const nlmsghdr*>(buf.data());
       for (; mnl_nlmsg_ok(m, left); m = mnl_nlmsg_next(m, &left)) {
         if (m->nlmsg_type == NLMSG_DONE) {
-          if (opt_.dump) done = true;
+          if (current + 1 < opt_.requests.size()) {
+            current++;
+            got_data = fallback_used = false;
+            if (!NlSend(fd_, opt_.requests[current].data(), opt_.requests[current].size(), &fail)) {
+              done = true;
+              break;
+            }
+          } else if (opt_.dump) {
+            done = true;
+          }
           continue;
         }
         if (m->nlmsg_type == NLMSG_ERROR) {
           std::string text;
           int err = NlErrorOf(m, &text);
           if (err == 0) continue;
-          if (!got_data && !fallback_used && !opt_.fallback.empty() &&
+          const std::vector<uint8_t>* fallback =
+              current < opt_.fallbacks.size() ? &opt_.fallbacks[current] : nullptr;
+          if (!got_data && !fallback_used && fallback != nullptr && !fallback->empty() &&
               (err == EOPNOTSUPP || err == EINVAL)) {
             // The kernel refused the filter: ask again without it, match in userspace.
             fallback_used = true;
-            if (!NlSend(fd_, opt_.fallback.data(), opt_.fallback.size(), &fail)) done = true;
+            if (!NlSend(fd_, fallback->data(), fallback->size(), &fail)) done = true;
             continue;
           }
           fail.set(err, "netlink", text);

@@ -66,9 +66,12 @@ struct ReaderOptions {
                                      // -1: the process's own
   int protocol = 0;                  // NETLINK_*
   std::vector<uint32_t> groups;      // multicast groups to join (streams)
-  std::vector<uint8_t> request;      // sent first, if not empty
-  std::vector<uint8_t> fallback;     // re-sent if the kernel refuses `request` before any data
-  bool dump = false;                 // ends at NLMSG_DONE
+  // Requests sent one after the other: the next when the kernel has finished the previous
+  // (NLMSG_DONE). A request the kernel refuses (EINVAL, EOPNOTSUPP) before answering anything
+  // is sent again as its fallback (empty: none).
+  std::vector<std::vector<uint8_t>> requests;
+  std::vector<std::vector<uint8_t>> fallbacks;
+  bool dump = false;                 // ends at the last request's NLMSG_DONE
   int rcvbuf = 0;                    // initial receive buffer (0: kernel default)
   int rcvbuf_max = 0;                // grow up to this on ENOBUFS (0: never grow)
   uint32_t max_batch = 1024;         // records per batch

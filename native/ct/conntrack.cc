@@ -129,17 +129,7 @@ Napi::Value Conntrack::Dump(const Napi::CallbackInfo& info) {
   opt.dump = true;
   if (!ReaderNamespace(env, &opt.nsfd)) return env.Undefined();
 
-  // The family in the header is a kernel-side filter too.
-  const uint8_t family = filter.kernel ? filter.family : 0;
-  NlRequest req(NFNL_SUBSYS_CTNETLINK, type, NLM_F_DUMP, family);
-  const bool filtered = AddKernelFilter(filter, &req);
-  opt.request.assign(static_cast<const uint8_t*>(req.data()),
-                     static_cast<const uint8_t*>(req.data()) + req.size());
-  if (filtered) {
-    NlRequest plain(NFNL_SUBSYS_CTNETLINK, type, NLM_F_DUMP, filter.family);
-    opt.fallback.assign(static_cast<const uint8_t*>(plain.data()),
-                        static_cast<const uint8_t*>(plain.data()) + plain.size());
-  }
+  SetDumpRequests(filter, type, &opt);
   return Stream::Start(env, info[2].As<Napi::Function>(),
                        std::make_unique<FlowDecoder>(filter), std::move(opt), FLOW_WORDS);
 }

@@ -1,5 +1,7 @@
 #include "ct/control.h"
 
+#include <linux/netfilter/nfnetlink.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -84,6 +86,29 @@ Napi::Value RecordsToJs(Napi::Env env, const Batch& b) {
   out.Set(1u, Napi::Value(env, str));
   out.Set(2u, Napi::Number::New(env, b.count));
   return out;
+}
+
+namespace {
+std::vector<uint8_t> Bytes(const NlRequest& r) {
+  const auto* p = static_cast<const uint8_t*>(r.data());
+  return std::vector<uint8_t>(p, p + r.size());
+}
+}  // namespace
+
+void SetDumpRequests(const FlowFilter& filter, uint8_t msg_type, ReaderOptions* opt) {
+  std::vector<uint8_t> families;
+  if (!filter.kernel) families = {0};
+  else if (filter.family == 0 && filter.l4proto >= 0) families = {AF_INET, AF_INET6};
+  else families = {filter.family};
+  for (uint8_t family : families) {
+    FlowFilter f = filter;
+    if (filter.kernel) f.family = family;
+    NlRequest req(NFNL_SUBSYS_CTNETLINK, msg_type, NLM_F_DUMP, family);
+    const bool filtered = AddKernelFilter(f, &req);
+    opt->requests.push_back(Bytes(req));
+    opt->fallbacks.push_back(filtered ? Bytes(NlRequest(NFNL_SUBSYS_CTNETLINK, msg_type, NLM_F_DUMP, family))
+                                      : std::vector<uint8_t>());
+  }
 }
 
 void FlowDecoder::OnMessage(const nlmsghdr* nlh, Batch* batch) {

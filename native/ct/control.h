@@ -33,6 +33,11 @@ using ControlDone = std::function<Napi::Value(Napi::Env env)>;
 Napi::Promise QueueControl(Napi::Env env, std::shared_ptr<ControlSocket> sock, ControlExec exec,
                            ControlDone done);
 
+// Sets the dump requests of a reader for a filter: the kernel-side part of the filter in each
+// request, with a plain fallback. A protocol filter without a family becomes one dump per
+// family, since the kernel applies a tuple filter only within one.
+void SetDumpRequests(const FlowFilter& filter, uint8_t msg_type, ReaderOptions* opt);
+
 // Appends one decoded flow to a batch: its words, then its strings.
 void AppendRecord(const Flow& flow, Batch* batch);
 

@@ -54,7 +54,7 @@ Napi::Value Conntrack::ExpectDump(const Napi::CallbackInfo& info) {
   if (!ReaderNamespace(env, &opt.nsfd)) return env.Undefined();
   NlRequest req(NFNL_SUBSYS_CTNETLINK_EXP, IPCTNL_MSG_EXP_GET, NLM_F_DUMP, family);
   const auto* p = static_cast<const uint8_t*>(req.data());
-  opt.request.assign(p, p + req.size());
+  opt.requests.emplace_back(p, p + req.size());
   return Stream::Start(env, info[1].As<Napi::Function>(), std::make_unique<ExpectDecoder>(),
                        std::move(opt), EXPECT_WORDS);
 }

@@ -49,14 +49,6 @@ void AppendMessage(std::vector<uint8_t>* out, uint8_t type, uint16_t flags, uint
   out->insert(out->end(), p, p + NLMSG_ALIGN(req.size()));
 }
 
-// The kernel-side filter of a flush: family, mark and status only.
-bool KernelFlushable(const FlowFilter& f) {
-  return f.kernel && f.l4proto < 0 && !f.orig.src.set && !f.orig.dst.set && f.orig.sport < 0 &&
-         f.orig.dport < 0 && f.orig.zone < 0 && !f.reply.src.set && !f.reply.dst.set &&
-         f.reply.sport < 0 && f.reply.dport < 0 && f.reply.zone < 0 && f.zone < 0 &&
-         f.tcp_states == 0 && !f.labels_set;
-}
-
 NlRequest FlushRequest(const FlowFilter& f) {
   NlRequest req(NFNL_SUBSYS_CTNETLINK, IPCTNL_MSG_CT_DELETE, 0, f.family);
   req.set_version(1);  // the kernel honours the family of a flush only with version 1
@@ -72,13 +64,11 @@ NlRequest FlushRequest(const FlowFilter& f) {
 }
 
 // Bulk delete riding on a dump: every matching flow becomes a delete request, sent many to a
-// sendmsg() on a second socket while the dump goes on. With a filter the kernel can flush by
-// itself, the dump only counts and one flush request does the deleting.
+// sendmsg() on a second socket while the dump goes on. A dry run only counts.
 // Tally: matched, deleted, gone (ENOENT: vanished in between), failed.
 class DeleteDecoder : public Decoder {
  public:
-  DeleteDecoder(const FlowFilter& filter, bool dry_run, bool kernel_flush)
-      : filter_(filter), dry_run_(dry_run), kernel_flush_(kernel_flush) {}
+  DeleteDecoder(const FlowFilter& filter, bool dry_run) : filter_(filter), dry_run_(dry_run) {}
   ~DeleteDecoder() override {
     if (fd_ >= 0) close(fd_);
   }
@@ -90,7 +80,7 @@ class DeleteDecoder : public Decoder {
     }
     if (!Matches(filter_, flow_)) return;
     matched_++;
-    if (dry_run_ || kernel_flush_) return;
+    if (dry_run_ || stopped_) return;
     TupleSpec t;
     t.family = flow_.family();
     t.protocol = flow_.l4proto();
@@ -111,18 +101,17 @@ class DeleteDecoder : public Decoder {
     const int64_t id = flow_.has(P_ID) ? flow_.w[W_ID] : -1;
     AppendMessage(&out_, IPCTNL_MSG_CT_DELETE, 0, t.family, seq_++, [&](nlmsghdr* m) { PutDelete(m, t, id); });
     sent_++;
-    if (out_.size() >= kFlushAt && !SendDeletes(&pending_failure_)) dry_run_ = true;
+    // After a failed send the rest is only counted; the failure ends the job.
+    if (out_.size() >= kFlushAt && !SendDeletes(&pending_failure_)) stopped_ = true;
   }
 
   void Finish(Batch* batch, Failure* f) override {
     if (pending_failure_.failed()) *f = pending_failure_;
-    else if (!dry_run_ && kernel_flush_) Flush(f);
     else if (!dry_run_) SendDeletes(f);
     batch->tally[0] = matched_;
-    batch->tally[1] = kernel_flush_ && !dry_run_ && !f->failed() ? matched_ : sent_ - gone_ - failed_;
+    batch->tally[1] = sent_ - gone_ - failed_;
     batch->tally[2] = gone_;
     batch->tally[3] = failed_;
-    if (dry_run_) batch->tally[1] = 0;
   }
 
  private:
@@ -147,15 +136,9 @@ class DeleteDecoder : public Decoder {
     return ok;
   }
 
-  void Flush(Failure* f) {
-    if (!Socket(f)) return;
-    NlRequest req = FlushRequest(filter_);
-    NlTransact(fd_, req, [](const nlmsghdr*) {}, f);
-  }
-
   FlowFilter filter_;
   bool dry_run_;
-  bool kernel_flush_;
+  bool stopped_ = false;
   Flow flow_;
   int fd_ = -1;
   std::vector<uint8_t> out_;
@@ -247,7 +230,7 @@ Napi::Value Conntrack::CreateBatch(const Napi::CallbackInfo& info) {
 }
 
 // deleteWhere(filter, dryRun, onBatch): Stream whose final batch tallies
-// [matched, deleted, gone, failed]
+// [matched, deleted, gone, failed] (lib/ hands family/mark/status-only filters to flush())
 Napi::Value Conntrack::DeleteWhere(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 3 || !info[2].IsFunction()) {
@@ -261,18 +244,9 @@ Napi::Value Conntrack::DeleteWhere(const Napi::CallbackInfo& info) {
   opt.protocol = NETLINK_NETFILTER;
   opt.dump = true;
   if (!ReaderNamespace(env, &opt.nsfd)) return env.Undefined();
-  const bool kernel_flush = KernelFlushable(filter);
-  NlRequest req(NFNL_SUBSYS_CTNETLINK, IPCTNL_MSG_CT_GET, NLM_F_DUMP, filter.kernel ? filter.family : 0);
-  const bool filtered = AddKernelFilter(filter, &req);
-  opt.request.assign(static_cast<const uint8_t*>(req.data()),
-                     static_cast<const uint8_t*>(req.data()) + req.size());
-  if (filtered) {
-    NlRequest plain(NFNL_SUBSYS_CTNETLINK, IPCTNL_MSG_CT_GET, NLM_F_DUMP, filter.family);
-    opt.fallback.assign(static_cast<const uint8_t*>(plain.data()),
-                        static_cast<const uint8_t*>(plain.data()) + plain.size());
-  }
+  SetDumpRequests(filter, IPCTNL_MSG_CT_GET, &opt);
   return Stream::Start(env, info[2].As<Napi::Function>(),
-                       std::make_unique<DeleteDecoder>(filter, dry_run, kernel_flush),
+                       std::make_unique<DeleteDecoder>(filter, dry_run),
                        std::move(opt), FLOW_WORDS);
 }
 
