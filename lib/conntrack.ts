@@ -4,7 +4,7 @@ import { type FlowFilter, normalizeFilter } from './filter.js';
 import { Expectations } from './expect.js';
 import { decodeFlows } from './flow.js';
 import { addon, type NativeConntrack, type NativeFilter } from './native.js';
-import { type FlowChanges, type FlowInput, type NativeFlowSpec, normalizeChanges, normalizeFlowInput } from './flowspec.js';
+import { type FlowChanges, type FlowInput, type NativeFlowSpec, normalizeChanges, normalizeFlowInput, packFlowSpecs } from './flowspec.js';
 import { type NetnsOption, netnsPath } from './netns.js';
 import { BatchSource } from './reader.js';
 import { RecordStream } from './stream.js';
@@ -33,6 +33,11 @@ export interface ListOptions extends FlowFilter {
 }
 
 const LIST_KEYS = ['table', 'zeroCounters', 'kernelFilter', 'batchSize'] as const;
+
+function createBatch(native: NativeConntrack, specs: NativeFlowSpec[], mode: number): Promise<Int32Array> {
+  const { words, helpers } = packFlowSpecs(specs);
+  return native.createBatch(words, helpers, mode);
+}
 
 /** Whether the kernel's flush can apply the whole filter (family, mark and status only). */
 function kernelFlushable(f: NativeFilter): boolean {
@@ -111,6 +116,11 @@ export class Conntrack {
 
   /** The expectation table of this namespace. */
   readonly expectations = new Expectations(() => this.handle('expectations'), this);
+
+  private createOne(native: NativeConntrack, spec: NativeFlowSpec, mode: number): Promise<boolean> {
+    const { words, helpers } = packFlowSpecs([spec]);
+    return native.create(words, helpers, mode);
+  }
 
   /** @internal */
   track(source: BatchSource): void {
@@ -198,14 +208,14 @@ export class Conntrack {
   async create(flow: FlowInput): Promise<void> {
     const native = this.handle('create()');
     const spec = normalizeFlowInput(flow, 'create() flow');
-    await this.settle(callSite(this.create), 'conntrack create', native.create(spec, 0));
+    await this.settle(callSite(this.create), 'conntrack create', this.createOne(native, spec, 0));
   }
 
   /** Creates an entry unless it exists (conntrack -A); resolves whether it created one. */
   async add(flow: FlowInput): Promise<boolean> {
     const native = this.handle('add()');
     const spec = normalizeFlowInput(flow, 'add() flow');
-    return this.settle(callSite(this.add), 'conntrack add', native.create(spec, 1));
+    return this.settle(callSite(this.add), 'conntrack add', this.createOne(native, spec, 1));
   }
 
   /**
@@ -223,7 +233,7 @@ export class Conntrack {
       if (count === 0) throw withCallSite(new NfctError(2, 'netlink', 'no such entry'), site, 'conntrack update');
       spec.status = (spec.status | decodeFlows(buffer, strings, count)[0]!.status.bits) >>> 0;
     }
-    await this.settle(site, 'conntrack update', native.create(spec, 2));
+    await this.settle(site, 'conntrack update', this.createOne(native, spec, 2));
   }
 
   /**
@@ -320,7 +330,7 @@ export class Conntrack {
     const result: CreateManyResult = { created: 0, existed: 0, failed: [] };
     let inflight: Promise<void> | undefined;
     const send = (specs: NativeFlowSpec[], inputs: FlowInput[], first: number): Promise<void> =>
-      this.settle(site, 'conntrack createMany', native.createBatch(specs, ifExists === 'skip' ? 1 : 0)).then((errs) => {
+      this.settle(site, 'conntrack createMany', createBatch(native, specs, ifExists === 'skip' ? 1 : 0)).then((errs) => {
         for (let i = 0; i < errs.length; i++) {
           const err = errs[i]!;
           if (err === 0) result.created++;

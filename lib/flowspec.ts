@@ -88,6 +88,83 @@ export interface NativeFlowSpec {
 }
 
 const U32 = 0xffffffff;
+
+// The packed layout of native/ct/request.h (SpecWord, SpecFlags, SpecTupleWord).
+export const SPEC_WORDS = 52;
+export const SF = {
+  REPLY: 1 << 0, TIMEOUT: 1 << 1, STATUS: 1 << 2, MARK: 1 << 3, MARK_MASK: 1 << 4, ZONE: 1 << 5,
+  TCP_STATE: 1 << 6, SCTP_STATE: 1 << 7, VTAG: 1 << 8, LABELS: 1 << 9, LABELS_MASK: 1 << 10,
+  SNAT: 1 << 11, SNAT_PORT: 1 << 12, DNAT: 1 << 13, DNAT_PORT: 1 << 14, HELPER: 1 << 15,
+} as const;
+export const S = {
+  FLAGS: 0, KIND: 1, ORIG: 2, REPLY: 14, TIMEOUT: 26, STATUS: 27, MARK: 28, MARK_MASK: 29, ZONE: 30,
+  STATE: 31, VTAG_ORIG: 32, VTAG_REPLY: 33, LABELS: 34, LABELS_MASK: 38, SNAT: 42, DNAT: 47,
+} as const;
+export const ST = { SRC: 0, DST: 4, PORTS: 8, ICMP: 9, FLAGS: 10, ZONE: 11 } as const;
+const STF = { PORTS: 1, ICMP: 2, ZONE: 4 } as const;
+
+function packTuple(w: Uint32Array, b: Uint8Array, at: number, t: NativeTuple): void {
+  b.set(t.src, (at + ST.SRC) * 4);
+  b.set(t.dst, (at + ST.DST) * 4);
+  let flags = 0;
+  if (t.srcPort !== undefined) {
+    w[at + ST.PORTS] = (t.srcPort | (t.dstPort! << 16)) >>> 0;
+    flags |= STF.PORTS;
+  }
+  if (t.icmpType !== undefined) {
+    w[at + ST.ICMP] = (t.icmpType | (t.icmpCode! << 8) | (t.icmpId! << 16)) >>> 0;
+    flags |= STF.ICMP;
+  }
+  if (t.tupleZone !== undefined) {
+    w[at + ST.ZONE] = t.tupleZone;
+    flags |= STF.ZONE;
+  }
+  w[at + ST.FLAGS] = flags;
+}
+
+/** Packs normalised specs for native code: SPEC_WORDS words each, helper names aside. */
+export function packFlowSpecs(specs: readonly NativeFlowSpec[]): { words: Uint32Array; helpers: (string | undefined)[] | undefined } {
+  const words = new Uint32Array(specs.length * SPEC_WORDS);
+  const bytes = new Uint8Array(words.buffer);
+  let helpers: (string | undefined)[] | undefined;
+  for (let i = 0; i < specs.length; i++) {
+    const s = specs[i]!;
+    const b = i * SPEC_WORDS;
+    let f = 0;
+    words[b + S.KIND] = s.orig.family | (s.orig.protocol << 8);
+    packTuple(words, bytes, b + S.ORIG, s.orig);
+    if (s.reply) {
+      packTuple(words, bytes, b + S.REPLY, s.reply);
+      f |= SF.REPLY;
+    }
+    if (s.timeout !== undefined) (words[b + S.TIMEOUT] = s.timeout), (f |= SF.TIMEOUT);
+    if (s.status !== undefined) (words[b + S.STATUS] = s.status), (f |= SF.STATUS);
+    if (s.mark !== undefined) (words[b + S.MARK] = s.mark), (f |= SF.MARK);
+    if (s.markMask !== undefined) (words[b + S.MARK_MASK] = s.markMask), (f |= SF.MARK_MASK);
+    if (s.zone !== undefined) (words[b + S.ZONE] = s.zone), (f |= SF.ZONE);
+    if (s.tcpState !== undefined) (words[b + S.STATE] = s.tcpState), (f |= SF.TCP_STATE);
+    if (s.sctpState !== undefined) (words[b + S.STATE] = s.sctpState), (f |= SF.SCTP_STATE);
+    if (s.vtagOriginal !== undefined) {
+      words[b + S.VTAG_ORIG] = s.vtagOriginal;
+      words[b + S.VTAG_REPLY] = s.vtagReply!;
+      f |= SF.VTAG;
+    }
+    if (s.labels) (words.set(s.labels, b + S.LABELS), (f |= SF.LABELS));
+    if (s.labelsMask) (words.set(s.labelsMask, b + S.LABELS_MASK), (f |= SF.LABELS_MASK));
+    for (const [nat, at, set, port] of [[s.snat, S.SNAT, SF.SNAT, SF.SNAT_PORT], [s.dnat, S.DNAT, SF.DNAT, SF.DNAT_PORT]] as const) {
+      if (!nat) continue;
+      bytes.set(nat.address, (b + at) * 4);
+      f |= set;
+      if (nat.port !== undefined) (words[b + at + 4] = nat.port), (f |= port);
+    }
+    if (s.helper !== undefined) {
+      (helpers ??= new Array<string | undefined>(specs.length))[i] = s.helper;
+      f |= SF.HELPER;
+    }
+    words[b + S.FLAGS] = f;
+  }
+  return { words, helpers };
+}
 const TUPLE_KEYS = ['protocol', 'src', 'dst', 'srcPort', 'dstPort', 'type', 'code', 'id', 'srcKey', 'dstKey', 'zone', 'origZone'];
 const FLOW_KEYS = [...TUPLE_KEYS, 'timeout', 'reply', 'snat', 'dnat', 'status', 'mark', 'replyZone', 'labels', 'state', 'vtag', 'helper'];
 const REPLY_KEYS = ['src', 'dst', 'srcPort', 'dstPort', 'type', 'code', 'id', 'srcKey', 'dstKey'];

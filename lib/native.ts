@@ -3,7 +3,6 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
 import { NfctError } from './errors.js';
-import type { NativeFlowSpec } from './flowspec.js';
 
 /** Called by native code for each batch a Reader hands over. */
 export type OnBatch = (
@@ -81,12 +80,12 @@ export interface NativeConntrack {
   count(): Promise<[number, number]>;
   stats(): Promise<Array<[number, Uint32Array]>>;
   close(): void;
-  /** mode 0: create, 1: add (resolves false when it existed), 2: update. */
-  create(spec: NativeFlowSpec, mode: number): Promise<boolean>;
+  /** One packed spec (flowspec.ts). mode 0: create, 1: add (false when it existed), 2: update. */
+  create(specs: Uint32Array, helpers: (string | undefined)[] | undefined, mode: number): Promise<boolean>;
   delete(tuple: NativeTuple, id: number): Promise<void>;
   flush(filter: NativeFilter): Promise<void>;
-  /** errno per spec, 0 when done. */
-  createBatch(specs: NativeFlowSpec[], mode: number): Promise<Int32Array>;
+  /** Packed specs (flowspec.ts); errno per spec, 0 when done. */
+  createBatch(specs: Uint32Array, helpers: (string | undefined)[] | undefined, mode: number): Promise<Int32Array>;
   /** The final batch tallies [matched, deleted, gone, failed]. */
   deleteWhere(filter: NativeFilter, dryRun: boolean, onBatch: OnBatch): NativeStream;
   expectDump(family: number, onBatch: OnBatch): NativeStream;

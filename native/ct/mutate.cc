@@ -149,12 +149,51 @@ class DeleteDecoder : public Decoder {
 
 }  // namespace
 
-// create(spec, mode): Promise<boolean>; mode 0 create, 1 add (false when it existed), 2 update
+namespace {
+
+// Reads (Uint32Array of packed specs, helper names or undefined) from a call; false with a
+// JS error when the shapes are wrong.
+bool ReadSpecs(const Napi::CallbackInfo& info, std::vector<FlowSpec>* out) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsTypedArray() || !info[2].IsNumber()) {
+    ThrowTypeError(env, "(specs: Uint32Array, helpers, mode)");
+    return false;
+  }
+  auto words = info[0].As<Napi::Uint32Array>();
+  if (words.ElementLength() % SPEC_WORDS != 0) {
+    ThrowTypeError(env, "specs: a whole number of packed specs");
+    return false;
+  }
+  const size_t n = words.ElementLength() / SPEC_WORDS;
+  Napi::Array helpers = info[1].IsArray() ? info[1].As<Napi::Array>() : Napi::Array();
+  out->resize(n);
+  std::string none;
+  for (size_t i = 0; i < n; i++) {
+    const uint32_t* w = words.Data() + i * SPEC_WORDS;
+    std::string helper;
+    if ((w[S_FLAGS] & SF_HELPER) && !helpers.IsEmpty()) {
+      Napi::Value h = helpers.Get(static_cast<uint32_t>(i));
+      if (h.IsString()) helper = h.As<Napi::String>().Utf8Value();
+    }
+    UnpackFlowSpec(w, helper, &(*out)[i]);
+  }
+  return true;
+}
+
+}  // namespace
+
+// create(specs, helpers, mode): Promise<boolean>; one spec. mode 0 create, 1 add (false when
+// it existed), 2 update
 Napi::Value Conntrack::Create(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  FlowSpec spec;
-  if (info.Length() < 2 || !ParseFlowSpec(info[0], &spec)) return env.Undefined();
-  const uint32_t mode = info[1].As<Napi::Number>().Uint32Value();
+  std::vector<FlowSpec> specs;
+  if (!ReadSpecs(info, &specs)) return env.Undefined();
+  if (specs.size() != 1) {
+    ThrowTypeError(env, "create: one spec");
+    return env.Undefined();
+  }
+  const FlowSpec& spec = specs[0];
+  const uint32_t mode = info[2].As<Napi::Number>().Uint32Value();
   auto created = std::make_shared<bool>(true);
   FlowSpec s = ForCreate(spec, mode);
   auto exec = [s, mode, created](int fd, Failure* f) {
@@ -194,24 +233,19 @@ Napi::Value Conntrack::Flush(const Napi::CallbackInfo& info) {
   return QueueControl(env, sock_, exec, [](Napi::Env e) { return e.Undefined(); });
 }
 
-// createBatch(specs[], mode): Promise<Int32Array> of errno per spec (0: done; with mode add,
-// EEXIST stays EEXIST for lib/ to count as "already there")
+// createBatch(specs, helpers, mode): Promise<Int32Array> of errno per spec (0: done; with
+// mode add, EEXIST stays EEXIST for lib/ to count as "already there")
 Napi::Value Conntrack::CreateBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsArray()) {
-    ThrowTypeError(env, "createBatch(specs, mode)");
-    return env.Undefined();
-  }
-  Napi::Array arr = info[0].As<Napi::Array>();
-  const uint32_t mode = info[1].As<Napi::Number>().Uint32Value();
-  const uint32_t n = arr.Length();
+  std::vector<FlowSpec> specs;
+  if (!ReadSpecs(info, &specs)) return env.Undefined();
+  const uint32_t mode = info[2].As<Napi::Number>().Uint32Value();
+  const uint32_t n = static_cast<uint32_t>(specs.size());
   auto msgs = std::make_shared<std::vector<uint8_t>>();
   msgs->reserve(static_cast<size_t>(n) * 160);
   const uint32_t first = NlNextSeq(n);
   for (uint32_t i = 0; i < n; i++) {
-    FlowSpec spec;
-    if (!ParseFlowSpec(arr.Get(i), &spec)) return env.Undefined();
-    FlowSpec s = ForCreate(spec, mode);
+    FlowSpec s = ForCreate(specs[i], mode);
     AppendMessage(msgs.get(), IPCTNL_MSG_CT_NEW, CreateFlags(mode), s.orig.family, first + i,
                   [&](nlmsghdr* m) { PutFlowSpec(m, s); });
   }

@@ -27,27 +27,8 @@ bool Addr(const Napi::Object& o, const char* key, uint8_t* out, size_t want) {
   return true;
 }
 
-int64_t Int64(const Napi::Object& o, const char* key) {
-  Napi::Value v = o.Get(key);
-  return v.IsNumber() ? v.As<Napi::Number>().Int64Value() : -1;
-}
 
-bool Words(const Napi::Object& o, const char* key, uint32_t* out) {
-  Napi::Value v = o.Get(key);
-  if (!v.IsTypedArray()) return false;
-  auto arr = v.As<Napi::Uint32Array>();
-  for (size_t i = 0; i < 4 && i < arr.ElementLength(); i++) out[i] = arr[i];
-  return true;
-}
 
-void ReadNat(const Napi::Object& o, const char* key, size_t alen, NatSpec* out) {
-  Napi::Value v = o.Get(key);
-  if (!v.IsObject()) return;
-  Napi::Object n = v.As<Napi::Object>();
-  if (!Addr(n, "address", out->addr, alen)) return;
-  out->set = true;
-  Int(n, "port", &out->port);
-}
 
 void PutNat(nlmsghdr* nlh, uint16_t type, const NatSpec& n, bool v6) {
   nlattr* nest = mnl_attr_nest_start(nlh, type);
@@ -130,37 +111,65 @@ void PutTuple(nlmsghdr* nlh, uint16_t type, const TupleSpec& t) {
   mnl_attr_nest_end(nlh, tuple);
 }
 
-bool ParseFlowSpec(const Napi::Value& v, FlowSpec* out) {
-  Napi::Env env = v.Env();
-  *out = FlowSpec();
-  if (!v.IsObject()) {
-    Napi::TypeError::New(env, "native flow: object expected").ThrowAsJavaScriptException();
-    return false;
+namespace {
+
+void UnpackTuple(const uint32_t* t, uint8_t family, uint8_t protocol, TupleSpec* out) {
+  out->family = family;
+  out->protocol = protocol;
+  memcpy(out->src, &t[ST_SRC], 16);
+  memcpy(out->dst, &t[ST_DST], 16);
+  if (t[ST_FLAGS] & STF_PORTS) {
+    out->sport = static_cast<int32_t>(t[ST_PORTS] & 0xffff);
+    out->dport = static_cast<int32_t>(t[ST_PORTS] >> 16);
   }
-  Napi::Object o = v.As<Napi::Object>();
-  if (!ParseTuple(o.Get("orig"), &out->orig)) return false;
-  Napi::Value reply = o.Get("reply");
-  if (reply.IsObject()) {
-    if (!ParseTuple(reply, &out->reply)) return false;
+  if (t[ST_FLAGS] & STF_ICMP) {
+    out->icmp_type = static_cast<int32_t>(t[ST_ICMP] & 0xff);
+    out->icmp_code = static_cast<int32_t>((t[ST_ICMP] >> 8) & 0xff);
+    out->icmp_id = static_cast<int32_t>(t[ST_ICMP] >> 16);
+  }
+  if (t[ST_FLAGS] & STF_ZONE) out->tuple_zone = static_cast<int32_t>(t[ST_ZONE]);
+}
+
+void UnpackNat(const uint32_t* w, bool has_port, NatSpec* out) {
+  out->set = true;
+  memcpy(out->addr, w, 16);
+  if (has_port) out->port = static_cast<int32_t>(w[4] & 0xffff);
+}
+
+}  // namespace
+
+void UnpackFlowSpec(const uint32_t* w, const std::string& helper, FlowSpec* out) {
+  *out = FlowSpec();
+  const uint32_t f = w[S_FLAGS];
+  const uint8_t family = static_cast<uint8_t>(w[S_KIND] & 0xff);
+  const uint8_t protocol = static_cast<uint8_t>((w[S_KIND] >> 8) & 0xff);
+  UnpackTuple(&w[S_ORIG], family, protocol, &out->orig);
+  if (f & SF_REPLY) {
+    UnpackTuple(&w[S_REPLY], family, protocol, &out->reply);
     out->has_reply = true;
   }
-  out->timeout = Int64(o, "timeout");
-  out->status = Int64(o, "status");
-  out->mark = Int64(o, "mark");
-  out->mark_mask = Int64(o, "markMask");
-  out->zone = static_cast<int32_t>(Int64(o, "zone"));
-  out->tcp_state = static_cast<int32_t>(Int64(o, "tcpState"));
-  out->sctp_state = static_cast<int32_t>(Int64(o, "sctpState"));
-  out->vtag_orig = Int64(o, "vtagOriginal");
-  out->vtag_reply = Int64(o, "vtagReply");
-  out->labels_set = Words(o, "labels", out->labels);
-  out->labels_mask_set = Words(o, "labelsMask", out->labels_mask);
-  Napi::Value helper = o.Get("helper");
-  if (helper.IsString()) out->helper = helper.As<Napi::String>().Utf8Value();
-  const size_t alen = out->orig.family == AF_INET6 ? 16 : 4;
-  ReadNat(o, "snat", alen, &out->snat);
-  ReadNat(o, "dnat", alen, &out->dnat);
-  return true;
+  if (f & SF_TIMEOUT) out->timeout = w[S_TIMEOUT];
+  if (f & SF_STATUS) out->status = w[S_STATUS];
+  if (f & SF_MARK) out->mark = w[S_MARK];
+  if (f & SF_MARK_MASK) out->mark_mask = w[S_MARK_MASK];
+  if (f & SF_ZONE) out->zone = static_cast<int32_t>(w[S_ZONE]);
+  if (f & SF_TCP_STATE) out->tcp_state = static_cast<int32_t>(w[S_STATE]);
+  if (f & SF_SCTP_STATE) out->sctp_state = static_cast<int32_t>(w[S_STATE]);
+  if (f & SF_VTAG) {
+    out->vtag_orig = w[S_VTAG_ORIG];
+    out->vtag_reply = w[S_VTAG_REPLY];
+  }
+  if (f & SF_LABELS) {
+    memcpy(out->labels, &w[S_LABELS], sizeof(out->labels));
+    out->labels_set = true;
+  }
+  if (f & SF_LABELS_MASK) {
+    memcpy(out->labels_mask, &w[S_LABELS_MASK], sizeof(out->labels_mask));
+    out->labels_mask_set = true;
+  }
+  if (f & SF_SNAT) UnpackNat(&w[S_SNAT], (f & SF_SNAT_PORT) != 0, &out->snat);
+  if (f & SF_DNAT) UnpackNat(&w[S_DNAT], (f & SF_DNAT_PORT) != 0, &out->dnat);
+  if (f & SF_HELPER) out->helper = helper;
 }
 
 void PutFlowSpec(nlmsghdr* nlh, const FlowSpec& f) {

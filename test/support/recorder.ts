@@ -3,10 +3,51 @@
 import { expect } from 'vitest';
 
 import type { Conntrack } from '../../lib/index.js';
-import type { NativeFlowSpec } from '../../lib/flowspec.js';
+import { S, SF, SPEC_WORDS, ST } from '../../lib/flowspec.js';
 import type { NativeConntrack, NativeFilter, NativeRecords, NativeTuple } from '../../lib/native.js';
 
 export type ErrorClass = typeof TypeError | typeof RangeError;
+
+/** What the test reads back of a packed flow spec (lib/flowspec.ts packFlowSpecs). */
+export interface PackedSpec {
+  flags: number;
+  family: number;
+  protocol: number;
+  timeout?: number;
+  mark?: number;
+  status?: number;
+  tcpState?: number;
+  reply?: { src: number[]; dst: number[]; srcPort: number; dstPort: number };
+}
+
+function unpack(words: Uint32Array): PackedSpec[] {
+  const out: PackedSpec[] = [];
+  const bytes = new Uint8Array(words.buffer, words.byteOffset, words.byteLength);
+  for (let b = 0; b < words.length; b += SPEC_WORDS) {
+    const f = words[b + S.FLAGS]!;
+    const kind = words[b + S.KIND]!;
+    const len = (kind & 0xff) === 2 ? 4 : 16;
+    const r = b + S.REPLY;
+    out.push({
+      flags: f,
+      family: kind & 0xff,
+      protocol: (kind >>> 8) & 0xff,
+      timeout: f & SF.TIMEOUT ? words[b + S.TIMEOUT] : undefined,
+      mark: f & SF.MARK ? words[b + S.MARK] : undefined,
+      status: f & SF.STATUS ? words[b + S.STATUS] : undefined,
+      tcpState: f & SF.TCP_STATE ? words[b + S.STATE] : undefined,
+      reply: f & SF.REPLY
+        ? {
+            src: [...bytes.subarray((r + ST.SRC) * 4, (r + ST.SRC) * 4 + len)],
+            dst: [...bytes.subarray((r + ST.DST) * 4, (r + ST.DST) * 4 + len)],
+            srcPort: words[r + ST.PORTS]! & 0xffff,
+            dstPort: words[r + ST.PORTS]! >>> 16,
+          }
+        : undefined,
+    });
+  }
+  return out;
+}
 
 export interface BadCase {
   name: string;
@@ -21,7 +62,7 @@ export interface Recorder {
   calls: string[];
   filters: NativeFilter[];
   tuples: NativeTuple[];
-  specs: NativeFlowSpec[];
+  specs: PackedSpec[];
 }
 
 /**
@@ -58,9 +99,9 @@ export function instrument(ct: Conntrack): Recorder {
       rec.calls.push('close');
       real!.close();
     },
-    create(spec) {
+    create(words) {
       rec.calls.push('create');
-      rec.specs.push(spec);
+      rec.specs.push(...unpack(words));
       return Promise.resolve(true);
     },
     delete(tuple) {
@@ -73,8 +114,9 @@ export function instrument(ct: Conntrack): Recorder {
       rec.filters.push(filter);
       return Promise.resolve();
     },
-    createBatch(specs) {
+    createBatch(words) {
       rec.calls.push('createBatch');
+      const specs = unpack(words);
       rec.specs.push(...specs);
       return Promise.resolve(new Int32Array(specs.length));
     },
