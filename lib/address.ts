@@ -65,6 +65,15 @@ function fastIpv4(text: string): Buffer | undefined {
   return part === 4 ? out : undefined;
 }
 
+/** An address's bytes (4 for IPv4, 16 for IPv6), or undefined when it is not one. */
+export function addressBytes(text: string): Buffer | undefined {
+  const v4 = fastIpv4(text);
+  if (v4) return v4;
+  if (isIPv4(text)) return ipv4Bytes(text);
+  if (isIPv6(text) && !text.includes('%')) return ipv6Bytes(text);
+  return undefined;
+}
+
 /** Parses an IPv4 or IPv6 address; returns undefined when it is not one. */
 export function parseAddress(text: string): ParsedAddress | undefined {
   const v4 = fastIpv4(text);

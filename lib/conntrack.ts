@@ -342,18 +342,26 @@ export class Conntrack {
     let inputs: FlowInput[] = [];
     let index = 0;
     let first = 0;
-    for await (const flow of flows as AsyncIterable<FlowInput>) {
+    /** Takes one flow; true when a batch is full. */
+    const take = (flow: FlowInput): boolean => {
       specs.push(normalizeFlowInput(flow, `createMany() flows[${index}]`));
       inputs.push(flow);
       index++;
-      if (specs.length >= batchSize) {
-        await inflight;
-        this.handle('createMany()');
-        inflight = send(specs, inputs, first);
-        first = index;
-        specs = [];
-        inputs = [];
-      }
+      return specs.length >= batchSize;
+    };
+    const sendBatch = async (): Promise<void> => {
+      await inflight;
+      this.handle('createMany()');
+      inflight = send(specs, inputs, first);
+      first = index;
+      specs = [];
+      inputs = [];
+    };
+    // A plain iterable is walked synchronously between batches: no promise per entry.
+    if (Symbol.iterator in flows) {
+      for (const flow of flows as Iterable<FlowInput>) if (take(flow)) await sendBatch();
+    } else {
+      for await (const flow of flows as AsyncIterable<FlowInput>) if (take(flow)) await sendBatch();
     }
     await inflight;
     if (specs.length > 0) await send(specs, inputs, first);

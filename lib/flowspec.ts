@@ -5,9 +5,9 @@ import { AF_INET, PROTOCOLS, TCP_STATES } from './constants.js';
 import type { NativeTuple } from './native.js';
 import { SCTP_STATES } from './constants.js';
 import { statusBit } from './status.js';
-import { type TupleInput, normalizeTuple } from './tuple.js';
+import { type TupleInput, normalizeTuple, tupleOf } from './tuple.js';
 import type { Flow, SctpState, StatusName, TcpState } from './types.js';
-import { assertKnownKeys, assertObject, describe, integer, list, optionalInteger } from './validate.js';
+import { assertKnownKeys, assertObject, describe, int, integer, list, optionalInt, optionalInteger } from './validate.js';
 
 /** The reply direction, where it is not the original swapped. */
 export interface ReplyInput {
@@ -122,6 +122,14 @@ function packTuple(w: Uint32Array, b: Uint8Array, at: number, t: NativeTuple): v
   w[at + ST.FLAGS] = flags;
 }
 
+/** Packs a NAT address (and port); true when there is a port. */
+function packNat(w: Uint32Array, b: Uint8Array, at: number, nat: { address: Buffer; port?: number }): boolean {
+  b.set(nat.address, at * 4);
+  if (nat.port === undefined) return false;
+  w[at + 4] = nat.port;
+  return true;
+}
+
 /** Packs normalised specs for native code: SPEC_WORDS words each, helper names aside. */
 export function packFlowSpecs(specs: readonly NativeFlowSpec[]): { words: Uint32Array; helpers: (string | undefined)[] | undefined } {
   const words = new Uint32Array(specs.length * SPEC_WORDS);
@@ -151,12 +159,8 @@ export function packFlowSpecs(specs: readonly NativeFlowSpec[]): { words: Uint32
     }
     if (s.labels) (words.set(s.labels, b + S.LABELS), (f |= SF.LABELS));
     if (s.labelsMask) (words.set(s.labelsMask, b + S.LABELS_MASK), (f |= SF.LABELS_MASK));
-    for (const [nat, at, set, port] of [[s.snat, S.SNAT, SF.SNAT, SF.SNAT_PORT], [s.dnat, S.DNAT, SF.DNAT, SF.DNAT_PORT]] as const) {
-      if (!nat) continue;
-      bytes.set(nat.address, (b + at) * 4);
-      f |= set;
-      if (nat.port !== undefined) (words[b + at + 4] = nat.port), (f |= port);
-    }
+    if (s.snat) f |= packNat(words, bytes, b + S.SNAT, s.snat) ? SF.SNAT | SF.SNAT_PORT : SF.SNAT;
+    if (s.dnat) f |= packNat(words, bytes, b + S.DNAT, s.dnat) ? SF.DNAT | SF.DNAT_PORT : SF.DNAT;
     if (s.helper !== undefined) {
       (helpers ??= new Array<string | undefined>(specs.length))[i] = s.helper;
       f |= SF.HELPER;
@@ -247,36 +251,35 @@ function replyTuple(orig: NativeTuple, input: FlowInput, where: string): NativeT
   );
 }
 
-function stateNumber(input: FlowInput | FlowChanges, protocol: number, where: string): { tcpState?: number; sctpState?: number } {
-  if (input.state === undefined) return {};
+/** Sets the TCP or SCTP state of a spec from input.state. */
+function setState(spec: NativeFlowSpec, input: FlowInput | FlowChanges, protocol: number, where: string): void {
+  if (input.state === undefined) return;
   if (protocol === PROTOCOLS.tcp) {
     const n = TCP_STATES.indexOf(input.state as TcpState);
     if (n < 0) throw new TypeError(`${where}.state: unknown TCP state ${describe(input.state)} (one of ${TCP_STATES.join(', ')})`);
-    return { tcpState: n };
-  }
-  if (protocol === PROTOCOLS.sctp) {
+    spec.tcpState = n;
+  } else if (protocol === PROTOCOLS.sctp) {
     const n = SCTP_STATES.indexOf(input.state as SctpState);
     if (n < 0) throw new TypeError(`${where}.state: unknown SCTP state ${describe(input.state)}`);
-    return { sctpState: n };
+    spec.sctpState = n;
+  } else {
+    throw new TypeError(`${where}.state applies to TCP and SCTP only`);
   }
-  throw new TypeError(`${where}.state applies to TCP and SCTP only`);
 }
 
 /** Validates a new entry and normalises it. */
 export function normalizeFlowInput(input: FlowInput, where: string): NativeFlowSpec {
   assertObject(input, where);
   assertKnownKeys(input, FLOW_KEYS, where);
-  const tupleInput: Record<string, unknown> = {};
-  for (const k of TUPLE_KEYS) if ((input as unknown as Record<string, unknown>)[k] !== undefined) tupleInput[k] = (input as unknown as Record<string, unknown>)[k];
-  const orig = normalizeTuple(tupleInput as unknown as TupleInput, where);
-  const spec: NativeFlowSpec = { orig, timeout: integer(input.timeout, `${where}.timeout`, 0, U32) };
+  const orig = tupleOf(input, where);
+  const spec: NativeFlowSpec = { orig, timeout: int(input.timeout, where, 'timeout', 0, U32) };
   // The entry's zone travels as CTA_ZONE, not inside the tuple.
   if (orig.zone !== undefined) {
     spec.zone = orig.zone;
     delete orig.zone;
   }
   const reply = replyTuple(orig, input, where);
-  const replyZone = optionalInteger(input.replyZone, `${where}.replyZone`, 0, 65535);
+  const replyZone = optionalInt(input.replyZone, where, 'replyZone', 0, 65535);
   if (replyZone !== undefined) {
     if (spec.zone !== undefined) throw new TypeError(`${where}: give zone (both directions) or origZone/replyZone, not both`);
     if (orig.tupleZone !== undefined) throw new TypeError(`${where}: the kernel takes origZone or replyZone, not both`);
@@ -289,12 +292,12 @@ export function normalizeFlowInput(input: FlowInput, where: string): NativeFlowS
   if (snat) spec.snat = snat;
   if (dnat) spec.dnat = dnat;
   if (input.status !== undefined) spec.status = statusBits(input.status, `${where}.status`);
-  if (input.mark !== undefined) spec.mark = integer(input.mark, `${where}.mark`, 0, U32);
+  if (input.mark !== undefined) spec.mark = int(input.mark, where, 'mark', 0, U32);
   if (input.labels !== undefined) {
     spec.labels = labelWords(input.labels, `${where}.labels`);
     spec.labelsMask = spec.labels;
   }
-  Object.assign(spec, stateNumber(input, orig.protocol, where));
+  setState(spec, input, orig.protocol, where);
   if (input.vtag !== undefined) {
     if (orig.protocol !== PROTOCOLS.sctp) throw new TypeError(`${where}.vtag applies to SCTP only`);
     assertObject(input.vtag, `${where}.vtag`);
@@ -347,7 +350,7 @@ export function normalizeChanges(target: TupleInput | Flow, changes: FlowChanges
     spec.labels = add;
     spec.labelsMask = mask;
   }
-  Object.assign(spec, stateNumber(changes, orig.protocol, w));
+  setState(spec, changes, orig.protocol, w);
   if (Object.keys(spec).length === 1 + (spec.zone !== undefined ? 1 : 0)) {
     throw new TypeError(`${w}: nothing to change (give mark, timeout, status, labels or state)`);
   }

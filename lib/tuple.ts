@@ -1,8 +1,8 @@
-import { parseAddress } from './address.js';
-import { PROTOCOLS } from './constants.js';
+import { addressBytes } from './address.js';
+import { AF_INET, AF_INET6, PROTOCOLS } from './constants.js';
 import type { NativeTuple } from './native.js';
 import type { Flow, ProtocolName, Tuple } from './types.js';
-import { assertKnownKeys, assertObject, describe, integer, optionalInteger } from './validate.js';
+import { assertKnownKeys, assertObject, describe, int, optionalInt } from './validate.js';
 
 /** Identifies one entry by its original tuple, as conntrack -G -s -d -p --sport --dport does. */
 export interface TupleInput {
@@ -57,42 +57,55 @@ export function normalizeTuple(input: TupleInput | Flow, where: string): NativeT
     return normalizeTuple({ ...tupleToInput(input.original, input.protonum), zone: input.zone, origZone: input.original.zone }, where);
   }
   assertKnownKeys(input as unknown as Record<string, unknown>, TUPLE_KEYS, where);
+  return tupleOf(input, where);
+}
+
+const PORT_KEYS = ['srcPort', 'dstPort'] as const;
+const GRE_KEYS = ['srcKey', 'dstKey'] as const;
+const ICMP_KEYS = ['type', 'code', 'id'] as const;
+
+/** Refuses fields of another protocol. */
+function misplaced(input: TupleInput, keys: readonly (keyof TupleInput)[], where: string): void {
+  for (const k of keys) {
+    if (input[k] !== undefined) throw new TypeError(`${where}.${k} does not apply to protocol ${describe(input.protocol)}`);
+  }
+}
+
+/** The tuple part of an input whose keys were already checked (a tuple or a flow input). */
+export function tupleOf(input: TupleInput, where: string): NativeTuple {
   let protocol: number;
-  if (typeof input.protocol === 'number') protocol = integer(input.protocol, `${where}.protocol`, 0, 255);
+  if (typeof input.protocol === 'number') protocol = int(input.protocol, where, 'protocol', 0, 255);
   else if (typeof input.protocol === 'string' && Object.hasOwn(PROTOCOLS, input.protocol)) protocol = PROTOCOLS[input.protocol];
   else throw new TypeError(`${where}.protocol must be a protocol name or number, got ${describe(input.protocol)}`);
 
-  const src = typeof input.src === 'string' ? parseAddress(input.src) : undefined;
+  const src = typeof input.src === 'string' ? addressBytes(input.src) : undefined;
   if (!src) throw new TypeError(`${where}.src must be an IPv4 or IPv6 address, got ${describe(input.src)}`);
-  const dst = typeof input.dst === 'string' ? parseAddress(input.dst) : undefined;
+  const dst = typeof input.dst === 'string' ? addressBytes(input.dst) : undefined;
   if (!dst) throw new TypeError(`${where}.dst must be an IPv4 or IPv6 address, got ${describe(input.dst)}`);
-  if (src.family !== dst.family) throw new TypeError(`${where}: src and dst must be of the same family`);
-  if (protocol === PROTOCOLS.icmp && src.family !== 2) throw new TypeError(`${where}.protocol 'icmp' needs IPv4 addresses; use 'icmpv6'`);
-  if (protocol === PROTOCOLS.icmpv6 && src.family !== 10) throw new TypeError(`${where}.protocol 'icmpv6' needs IPv6 addresses; use 'icmp'`);
+  if (src.length !== dst.length) throw new TypeError(`${where}: src and dst must be of the same family`);
+  const family = src.length === 4 ? AF_INET : AF_INET6;
+  if (protocol === PROTOCOLS.icmp && family !== AF_INET) throw new TypeError(`${where}.protocol 'icmp' needs IPv4 addresses; use 'icmpv6'`);
+  if (protocol === PROTOCOLS.icmpv6 && family !== AF_INET6) throw new TypeError(`${where}.protocol 'icmpv6' needs IPv6 addresses; use 'icmp'`);
 
-  const out: NativeTuple = { family: src.family, protocol, src: src.bytes, dst: dst.bytes };
-  if (PORT_PROTOCOLS.has(protocol)) {
-    out.srcPort = integer(input.srcPort, `${where}.srcPort`, 0, 65535);
-    out.dstPort = integer(input.dstPort, `${where}.dstPort`, 0, 65535);
+  const out: NativeTuple = { family, protocol, src, dst };
+  const ports = PORT_PROTOCOLS.has(protocol);
+  const icmp = ICMP_PROTOCOLS.has(protocol);
+  if (ports) {
+    out.srcPort = int(input.srcPort, where, 'srcPort', 0, 65535);
+    out.dstPort = int(input.dstPort, where, 'dstPort', 0, 65535);
   } else if (protocol === PROTOCOLS.gre) {
-    out.srcPort = optionalInteger(input.srcKey, `${where}.srcKey`, 0, 65535) ?? 0;
-    out.dstPort = optionalInteger(input.dstKey, `${where}.dstKey`, 0, 65535) ?? 0;
-  } else if (ICMP_PROTOCOLS.has(protocol)) {
-    out.icmpType = integer(input.type, `${where}.type`, 0, 255);
-    out.icmpCode = integer(input.code, `${where}.code`, 0, 255);
-    out.icmpId = integer(input.id, `${where}.id`, 0, 65535);
+    out.srcPort = optionalInt(input.srcKey, where, 'srcKey', 0, 65535) ?? 0;
+    out.dstPort = optionalInt(input.dstKey, where, 'dstKey', 0, 65535) ?? 0;
+  } else if (icmp) {
+    out.icmpType = int(input.type, where, 'type', 0, 255);
+    out.icmpCode = int(input.code, where, 'code', 0, 255);
+    out.icmpId = int(input.id, where, 'id', 0, 65535);
   }
-  for (const k of ['srcPort', 'dstPort'] as const) {
-    if (input[k] !== undefined && !PORT_PROTOCOLS.has(protocol)) throw new TypeError(`${where}.${k} does not apply to protocol ${describe(input.protocol)}`);
-  }
-  for (const k of ['srcKey', 'dstKey'] as const) {
-    if (input[k] !== undefined && protocol !== PROTOCOLS.gre) throw new TypeError(`${where}.${k} does not apply to protocol ${describe(input.protocol)}`);
-  }
-  for (const k of ['type', 'code', 'id'] as const) {
-    if (input[k] !== undefined && !ICMP_PROTOCOLS.has(protocol)) throw new TypeError(`${where}.${k} does not apply to protocol ${describe(input.protocol)}`);
-  }
-  const zone = optionalInteger(input.zone, `${where}.zone`, 0, 65535);
-  const origZone = optionalInteger(input.origZone, `${where}.origZone`, 0, 65535);
+  if (!ports) misplaced(input, PORT_KEYS, where);
+  if (protocol !== PROTOCOLS.gre) misplaced(input, GRE_KEYS, where);
+  if (!icmp) misplaced(input, ICMP_KEYS, where);
+  const zone = optionalInt(input.zone, where, 'zone', 0, 65535);
+  const origZone = optionalInt(input.origZone, where, 'origZone', 0, 65535);
   if (zone !== undefined && origZone !== undefined) {
     throw new TypeError(`${where}: give zone (both directions) or origZone, not both`);
   }

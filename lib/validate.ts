@@ -16,14 +16,31 @@ export function assertObject<T>(value: T, name: string): asserts value is T & Re
   }
 }
 
+const keySets = new WeakMap<readonly string[], Set<string>>();
+
 /** Refuses keys that are not in `known`, suggesting the closest one. */
 export function assertKnownKeys(obj: Record<string, unknown>, known: readonly string[], name: string): void {
-  for (const key of Object.keys(obj)) {
-    if (known.includes(key)) continue;
+  let set = keySets.get(known);
+  if (!set) keySets.set(known, (set = new Set(known)));
+  for (const key in obj) {
+    if (set.has(key) || !Object.hasOwn(obj, key)) continue;
     const lower = key.toLowerCase();
     const hint = known.find((k) => k.toLowerCase() === lower);
     throw new TypeError(`${name}: unknown option '${key}'${hint ? `; did you mean '${hint}'?` : ''}`);
   }
+}
+
+/**
+ * integer() for hot paths: the option's name (`${where}.${key}`) is only built when the value
+ * is refused.
+ */
+export function int(value: unknown, where: string, key: string, min: number, max: number): number {
+  if (typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max) return value;
+  return integer(value, `${where}.${key}`, min, max);
+}
+
+export function optionalInt(value: unknown, where: string, key: string, min: number, max: number): number | undefined {
+  return value === undefined ? undefined : int(value, where, key, min, max);
 }
 
 export function integer(value: unknown, name: string, min: number, max: number): number {

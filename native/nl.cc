@@ -51,17 +51,23 @@ int NlSetRcvBuf(int fd, int bytes) {
   return NlGetRcvBuf(fd);
 }
 
+nlmsghdr* NlPutHeader(void* buf, uint8_t subsys, uint8_t type, uint16_t flags, uint8_t family,
+                      uint32_t seq) {
+  nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
+  nlh->nlmsg_type = static_cast<uint16_t>((subsys << 8) | type);
+  nlh->nlmsg_flags = static_cast<uint16_t>(NLM_F_REQUEST | flags);
+  nlh->nlmsg_seq = seq;
+  auto* nfg = static_cast<nfgenmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(nfgenmsg)));
+  nfg->nfgen_family = family;
+  nfg->version = NFNETLINK_V0;
+  return nlh;
+}
+
 NlRequest::NlRequest(uint8_t subsys, uint8_t type, uint16_t flags, uint8_t family,
                      uint16_t res_id)
     : buf_(MNL_SOCKET_BUFFER_SIZE) {
-  nlh_ = mnl_nlmsg_put_header(buf_.data());
-  nlh_->nlmsg_type = static_cast<uint16_t>((subsys << 8) | type);
-  nlh_->nlmsg_flags = static_cast<uint16_t>(NLM_F_REQUEST | flags);
-  nlh_->nlmsg_seq = g_seq.fetch_add(1);
-  auto* nfg = static_cast<nfgenmsg*>(mnl_nlmsg_put_extra_header(nlh_, sizeof(nfgenmsg)));
-  nfg->nfgen_family = family;
-  nfg->version = NFNETLINK_V0;
-  nfg->res_id = htons(res_id);
+  nlh_ = NlPutHeader(buf_.data(), subsys, type, flags, family, g_seq.fetch_add(1));
+  static_cast<nfgenmsg*>(mnl_nlmsg_get_payload(nlh_))->res_id = htons(res_id);
 }
 
 void NlRequest::set_version(uint8_t v) {

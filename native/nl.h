@@ -19,6 +19,11 @@ int NlOpen(int protocol, Failure* f);
 int NlSetRcvBuf(int fd, int bytes);
 int NlGetRcvBuf(int fd);
 
+// Writes a netfilter request header (nlmsghdr + nfgenmsg) at buf, which must be zeroed and
+// large enough for the whole message; returns it for attributes to be appended.
+nlmsghdr* NlPutHeader(void* buf, uint8_t subsys, uint8_t type, uint16_t flags, uint8_t family,
+                      uint32_t seq);
+
 // A netfilter netlink request under construction.
 class NlRequest {
  public:

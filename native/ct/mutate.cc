@@ -38,15 +38,17 @@ void PutDelete(nlmsghdr* nlh, const TupleSpec& t, int64_t id) {
   if (id >= 0) mnl_attr_put_u32(nlh, CTA_ID, htonl(static_cast<uint32_t>(id)));
 }
 
-// Appends one message to a run of requests (NlSendMany), with its own sequence number.
+// Appends one message to a run of requests (NlSendMany), built in place, with its own
+// sequence number. A ctnetlink create or delete stays well under kMaxMessage.
 template <typename Fill>
 void AppendMessage(std::vector<uint8_t>* out, uint8_t type, uint16_t flags, uint8_t family,
                    uint32_t seq, Fill&& fill) {
-  NlRequest req(NFNL_SUBSYS_CTNETLINK, type, flags, family);
-  req.header()->nlmsg_seq = seq;
-  fill(req.header());
-  const auto* p = static_cast<const uint8_t*>(req.data());
-  out->insert(out->end(), p, p + NLMSG_ALIGN(req.size()));
+  constexpr size_t kMaxMessage = 1024;
+  const size_t at = out->size();
+  out->resize(at + kMaxMessage);
+  nlmsghdr* nlh = NlPutHeader(out->data() + at, NFNL_SUBSYS_CTNETLINK, type, flags, family, seq);
+  fill(nlh);
+  out->resize(at + NLMSG_ALIGN(nlh->nlmsg_len));
 }
 
 NlRequest FlushRequest(const FlowFilter& f) {
@@ -234,24 +236,25 @@ Napi::Value Conntrack::Flush(const Napi::CallbackInfo& info) {
 }
 
 // createBatch(specs, helpers, mode): Promise<Int32Array> of errno per spec (0: done; with
-// mode add, EEXIST stays EEXIST for lib/ to count as "already there")
+// mode add, EEXIST stays EEXIST for lib/ to count as "already there"). The messages are built
+// on the worker thread, off the JS thread.
 Napi::Value Conntrack::CreateBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::vector<FlowSpec> specs;
-  if (!ReadSpecs(info, &specs)) return env.Undefined();
+  auto specs = std::make_shared<std::vector<FlowSpec>>();
+  if (!ReadSpecs(info, specs.get())) return env.Undefined();
   const uint32_t mode = info[2].As<Napi::Number>().Uint32Value();
-  const uint32_t n = static_cast<uint32_t>(specs.size());
-  auto msgs = std::make_shared<std::vector<uint8_t>>();
-  msgs->reserve(static_cast<size_t>(n) * 160);
-  const uint32_t first = NlNextSeq(n);
-  for (uint32_t i = 0; i < n; i++) {
-    FlowSpec s = ForCreate(specs[i], mode);
-    AppendMessage(msgs.get(), IPCTNL_MSG_CT_NEW, CreateFlags(mode), s.orig.family, first + i,
-                  [&](nlmsghdr* m) { PutFlowSpec(m, s); });
-  }
+  const uint32_t n = static_cast<uint32_t>(specs->size());
   auto errs = std::make_shared<std::vector<int32_t>>(n, 0);
-  auto exec = [msgs, errs, first, n](int fd, Failure* f) {
-    NlSendMany(fd, *msgs, 32 * 1024, [&](uint32_t seq, int err) {
+  auto exec = [specs, errs, mode, n](int fd, Failure* f) {
+    std::vector<uint8_t> msgs;
+    msgs.reserve(static_cast<size_t>(n) * 200);
+    const uint32_t first = NlNextSeq(n);
+    for (uint32_t i = 0; i < n; i++) {
+      const FlowSpec s = ForCreate((*specs)[i], mode);
+      AppendMessage(&msgs, IPCTNL_MSG_CT_NEW, CreateFlags(mode), s.orig.family, first + i,
+                    [&](nlmsghdr* m) { PutFlowSpec(m, s); });
+    }
+    NlSendMany(fd, msgs, 32 * 1024, [&](uint32_t seq, int err) {
       if (seq - first < n) (*errs)[seq - first] = err;
     }, f);
   };
