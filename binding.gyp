@@ -16,7 +16,8 @@
         "native/ct/conntrack.cc",
         "native/ct/mutate.cc",
         "native/ct/expect.cc",
-        "native/ct/expect_ops.cc"
+        "native/ct/expect_ops.cc",
+        "native/ct/events.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

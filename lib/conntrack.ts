@@ -1,6 +1,7 @@
 import { CPU_STAT_NAMES, CT_MSG } from './constants.js';
 import { ClosedError, NfctError, callSite, withCallSite } from './errors.js';
 import { type FlowFilter, normalizeFilter } from './filter.js';
+import { type EventOptions, EventStream, normalizeEventOptions } from './events.js';
 import { Expectations } from './expect.js';
 import { decodeFlows } from './flow.js';
 import { addon, type NativeConntrack, type NativeFilter } from './native.js';
@@ -202,6 +203,17 @@ export class Conntrack {
         }
         return row as CpuStats;
       });
+  }
+
+  /**
+   * Conntrack events as they happen: 'new', 'update', 'destroy' (and, when asked for in
+   * `types`, 'expect-new' / 'expect-destroy'), filtered as list() filters (in the kernel by a
+   * socket BPF program where it can). Overruns are items of the stream, never its end.
+   */
+  events(options: EventOptions = {}): EventStream {
+    const native = this.handle('events()');
+    const o = normalizeEventOptions(options);
+    return new EventStream(native, this, o.filter, o.nativeFilter, o.types, o.tuning, o.resync, o.signal);
   }
 
   /** Creates an entry; fails with NfctError EEXIST when it exists (conntrack -I). */

@@ -65,7 +65,7 @@ export interface ExpectationFilter {
 }
 
 // Must match native/ct/expect.h.
-export const EXPECT_WORDS = 24;
+export const EXPECT_WORDS = 26;
 const E_MASTER = 1 << 0;
 const E_TUPLE = 1 << 1;
 const E_MASK = 1 << 2;
@@ -83,6 +83,17 @@ if (addon.EXPECT_WORDS !== EXPECT_WORDS) {
 }
 
 const EMPTY_TUPLE: Tuple = { src: '', dst: '', protonum: 0 };
+
+/** An expectation event record's time of receipt, ns since the epoch. */
+export function expectationEventTime(words: Uint32Array, index: number): bigint {
+  const b = index * EXPECT_WORDS + 24;
+  return (BigInt(words[b + 1]!) << 32n) | BigInt(words[b]!);
+}
+
+/** An expectation event record's message type: 0 new, 2 destroy (IPCTNL_MSG_EXP_*). */
+export function expectationMsgType(words: Uint32Array, index: number): number {
+  return (words[index * EXPECT_WORDS + 1]! >>> 16) & 0xff;
+}
 
 export function decodeExpectations(buffer: ArrayBuffer, strings: string, count: number): Expectation[] {
   const w = new Uint32Array(buffer);

@@ -83,6 +83,18 @@ export function recordMsgType(words: Uint32Array, index: number): number {
   return (words[index * FLOW_WORDS + W_KIND]! >>> 16) & 0xff;
 }
 
+/** An event record's kind: 'destroy' for IPCTNL_MSG_CT_DELETE, else 'new' or 'update'. */
+export function recordEventType(words: Uint32Array, index: number): 'new' | 'update' | 'destroy' {
+  const kind = words[index * FLOW_WORDS + W_KIND]!;
+  if (((kind >>> 16) & 0xff) === 2) return 'destroy';
+  return (kind >>> 24) & 2 ? 'new' : 'update';
+}
+
+/** When an event happened: the kernel's event time if it sent one, else when it was received. */
+export function recordEventTime(words: Uint32Array, index: number): bigint {
+  return big64(words, index * FLOW_WORDS + W_TS_EVENT);
+}
+
 /** Whether the kernel flagged the record's dump as interrupted by a concurrent change. */
 export function recordDumpInterrupted(words: Uint32Array, index: number): boolean {
   return ((words[index * FLOW_WORDS + W_KIND]! >>> 24) & 1) !== 0;

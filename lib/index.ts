@@ -2,6 +2,8 @@ export { Conntrack, FlowStream } from './conntrack.js';
 export type { CpuStats, CreateManyOptions, CreateManyResult, ListOptions, OpenOptions } from './conntrack.js';
 export type { FlowChanges, FlowInput, NatInput, ReplyInput } from './flowspec.js';
 export { NfctError, ClosedError } from './errors.js';
+export { EventStream } from './events.js';
+export type { ConntrackEvent, EventOptions, EventType, ExpectationEvent, FlowEvent, OverrunEvent, ResyncEvent } from './events.js';
 export { Expectations } from './expect.js';
 export type { Expectation, ExpectationFilter, ExpectationFlag, ExpectationInput } from './expect.js';
 export { RecordStream } from './stream.js';

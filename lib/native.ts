@@ -93,6 +93,10 @@ export interface NativeConntrack {
   expectCreate(spec: Record<string, unknown>): Promise<void>;
   expectDelete(tuple: NativeTuple, id: number): Promise<void>;
   expectFlush(family: number, helper: string): Promise<void>;
+  /** groups: bit n set to join NFNLGRP n (1 new, 2 update, 3 destroy). */
+  events(filter: NativeFilter, groups: number, onBatch: OnBatch, tuning: ReaderTuning): NativeStream;
+  /** groups: bit 4 expectation new, bit 6 expectation destroy. */
+  expectEvents(groups: number, onBatch: OnBatch, tuning: ReaderTuning): NativeStream;
 }
 
 interface Addon {

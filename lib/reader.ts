@@ -1,9 +1,13 @@
-// The JS half of the batching reader (native/reader.h): queues the batches a native Stream
-// hands over, gives credits back as they are consumed, and ends with the stream's error.
+// The JS half of the batching reader (native/reader.h): queues the batches native Streams
+// hand over, gives credits back as they are consumed, and ends with a stream's error. One
+// source can merge several native streams (events of flows and of expectations); each batch
+// carries the index of the stream it came from.
 import { ClosedError, NfctError, withCallSite } from './errors.js';
 import type { NativeStream, OnBatch } from './native.js';
 
 export interface RawBatch {
+  /** Index of the native stream, in the order they were started. */
+  tag: number;
   buffer: ArrayBuffer;
   strings: string;
   count: number;
@@ -23,45 +27,59 @@ export interface ReaderStats {
   overruns: number;
 }
 
+type Start = (onBatch: OnBatch) => NativeStream;
+
 export class BatchSource {
   readonly stats: ReaderStats = { received: 0, matched: 0, malformed: 0, overruns: 0 };
   private readonly queue: RawBatch[] = [];
   private waiter: ((b: RawBatch | null) => void) | undefined;
   private failer: ((e: unknown) => void) | undefined;
-  private native: NativeStream | undefined;
-  private ended = false;
+  private readonly natives: (NativeStream | undefined)[] = [];
+  private running = 0;
   private closed = false;
   private error: unknown;
   /** The decoder's totals, once the reader has ended (bulk deletes). */
   tally: number[] | undefined;
 
   constructor(
-    start: (onBatch: OnBatch) => NativeStream,
+    start: Start | readonly Start[],
     private readonly site: { stack: string },
     private readonly context: string,
   ) {
-    this.native = start(this.onBatch);
+    const starts = Array.isArray(start) ? start : [start as Start];
+    this.running = starts.length;
+    starts.forEach((s, tag) => {
+      this.natives[tag] = s(this.onBatchOf(tag));
+    });
   }
 
-  private readonly onBatch: OnBatch = (buffer, strings, count, received, overruns, final, error, malformed, rcvbuf, tally) => {
-    if (this.closed) return;
-    this.stats.received += received;
-    this.stats.malformed += malformed;
-    this.stats.overruns += overruns;
-    this.stats.matched += count;
-    if (final) {
-      this.ended = true;
-      this.native = undefined;
-      this.tally = tally;
-      if (error) this.error = withCallSite(error, this.site, this.context);
-    }
-    if (count > 0 || overruns > 0 || rcvbuf > 0) {
-      this.push({ buffer, strings, count, overruns, rcvbuf });
-    } else if (!final) {
-      this.native?.release();
-    }
-    if (final && this.waiter) this.settle();
-  };
+  private onBatchOf(tag: number): OnBatch {
+    return (buffer, strings, count, received, overruns, final, error, malformed, rcvbuf, tally) => {
+      if (this.closed) return;
+      this.stats.received += received;
+      this.stats.malformed += malformed;
+      this.stats.overruns += overruns;
+      this.stats.matched += count;
+      if (final) {
+        this.running--;
+        this.natives[tag] = undefined;
+        this.tally = tally;
+        if (error && this.error === undefined) this.error = withCallSite(error, this.site, this.context);
+        // One stream failing ends them all.
+        if (error) for (const n of this.natives) n?.close();
+      }
+      if (count > 0 || overruns > 0 || rcvbuf > 0) {
+        this.push({ tag, buffer, strings, count, overruns, rcvbuf });
+      } else if (!final) {
+        this.natives[tag]?.release();
+      }
+      if (this.ended && this.waiter) this.settle();
+    };
+  }
+
+  private get ended(): boolean {
+    return this.running === 0 || this.error !== undefined;
+  }
 
   private push(b: RawBatch): void {
     if (this.waiter) {
@@ -95,19 +113,21 @@ export class BatchSource {
     });
   }
 
-  /** A consumed batch: lets the native reader read one more. */
-  release(): void {
-    this.native?.release();
+  /** A consumed batch: lets its native reader read one more. */
+  release(tag = 0): void {
+    this.natives[tag]?.release();
   }
 
-  /** Ends the reader and frees its socket; pending and later next() calls resolve to null. */
+  /** Ends the readers and frees their sockets; pending and later next() calls resolve to null. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
     this.queue.length = 0;
-    const n = this.native;
-    this.native = undefined;
-    n?.close();
+    for (let i = 0; i < this.natives.length; i++) {
+      const n = this.natives[i];
+      this.natives[i] = undefined;
+      n?.close();
+    }
     this.settle();
   }
 

@@ -125,6 +125,7 @@ bool Reader::Setup(Failure* f) {
   fd_ = NlOpen(opt_.protocol, f);
   if (fd_ < 0) return false;
   if (opt_.rcvbuf > 0) NlSetRcvBuf(fd_, opt_.rcvbuf);
+  if (!decoder_->Setup(fd_, f)) return false;
   for (uint32_t g : opt_.groups) {
     if (setsockopt(fd_, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &g, sizeof(g)) != 0) {
       f->set(errno, "setsockopt", "NETLINK_ADD_MEMBERSHIP");

@@ -57,6 +57,9 @@ class Decoder {
   virtual ~Decoder() = default;
   // Decodes one data message into the batch (or skips it when it does not match).
   virtual void OnMessage(const nlmsghdr* nlh, Batch* batch) = 0;
+  // Runs once on the reader thread, inside the namespace, once the socket is open and before
+  // it joins its groups or sends anything: checks and socket options (a BPF filter).
+  virtual bool Setup(int /*fd*/, Failure* /*failure*/) { return true; }
   // Runs once, on the reader thread, before the final batch goes (not when stopped early).
   virtual void Finish(Batch* /*final_batch*/, Failure* /*failure*/) {}
 };

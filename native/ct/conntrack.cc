@@ -84,7 +84,9 @@ void Conntrack::Init(Napi::Env env, Napi::Object exports) {
                    InstanceMethod<&Conntrack::ExpectGet>("expectGet"),
                    InstanceMethod<&Conntrack::ExpectCreate>("expectCreate"),
                    InstanceMethod<&Conntrack::ExpectDelete>("expectDelete"),
-                   InstanceMethod<&Conntrack::ExpectFlush>("expectFlush")});
+                   InstanceMethod<&Conntrack::ExpectFlush>("expectFlush"),
+                   InstanceMethod<&Conntrack::Events>("events"),
+                   InstanceMethod<&Conntrack::ExpectEvents>("expectEvents")});
   GetData(env)->conntrack_ctor = Napi::Persistent(ctor);
   exports.Set("Conntrack", ctor);
   exports.Set("openConntrack", Napi::Function::New(env, &Conntrack::Open, "openConntrack"));

@@ -32,6 +32,10 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
   Napi::Value CreateBatch(const Napi::CallbackInfo& info);
   Napi::Value DeleteWhere(const Napi::CallbackInfo& info);
 
+  // Events (events.cc).
+  Napi::Value Events(const Napi::CallbackInfo& info);
+  Napi::Value ExpectEvents(const Napi::CallbackInfo& info);
+
   // The expectation table (expect_ops.cc).
   Napi::Value ExpectDump(const Napi::CallbackInfo& info);
   Napi::Value ExpectGet(const Napi::CallbackInfo& info);

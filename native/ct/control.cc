@@ -116,7 +116,9 @@ void FlowDecoder::OnMessage(const nlmsghdr* nlh, Batch* batch) {
     batch->malformed++;
     return;
   }
-  if (Matches(filter_, flow_)) AppendRecord(flow_, batch);
+  if (!Matches(filter_, flow_)) return;
+  Stamp(&flow_);
+  AppendRecord(flow_, batch);
 }
 
 Napi::Promise QueueControl(Napi::Env env, std::shared_ptr<ControlSocket> sock, ControlExec exec,

@@ -50,6 +50,10 @@ class FlowDecoder : public Decoder {
   explicit FlowDecoder(const FlowFilter& filter) : filter_(filter) {}
   void OnMessage(const nlmsghdr* nlh, Batch* batch) override;
 
+ protected:
+  // Called on each matching flow before it is appended (events stamp their receive time).
+  virtual void Stamp(Flow* /*flow*/) {}
+
  private:
   FlowFilter filter_;
   Flow flow_;

@@ -6,6 +6,7 @@
 #include <linux/netfilter/nfnetlink_conntrack.h>
 
 #include <cstring>
+#include <ctime>
 
 namespace nfct {
 namespace ct {
@@ -96,6 +97,23 @@ bool DecodeExpectMessage(const nlmsghdr* nlh, Expect* e) {
   const uint32_t l4 = e->w[X_TUPLE + T_META] & 0xffu;
   e->w[X_KIND] = nfg->nfgen_family | (l4 << 8) | ((nlh->nlmsg_type & 0xffu) << 16);
   return ok;
+}
+
+void ExpectDecoder::OnMessage(const nlmsghdr* nlh, Batch* batch) {
+  if (!DecodeExpectMessage(nlh, &e_)) {
+    batch->malformed++;
+    return;
+  }
+  if (stamp_) {
+    timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    const uint64_t ns = static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+    e_.w[X_TIME] = static_cast<uint32_t>(ns);
+    e_.w[X_TIME + 1] = static_cast<uint32_t>(ns >> 32);
+  }
+  batch->words.insert(batch->words.end(), e_.w, e_.w + EXPECT_WORDS);
+  AppendExpectStrings(e_, &batch->strings);
+  batch->count++;
 }
 
 void AppendExpectStrings(const Expect& e, std::string* out) {

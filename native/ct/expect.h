@@ -11,6 +11,7 @@
 #include "ct/flow.h"
 #include "ct/request.h"
 #include "nl.h"
+#include "reader.h"
 
 namespace nfct {
 namespace ct {
@@ -44,7 +45,8 @@ enum ExpectWord : uint32_t {
   X_TUPLE = 12,
   X_MASK = 16,
   X_NAT = 20,
-  EXPECT_WORDS = 24,
+  X_TIME = 24,  // lo/hi: receive time of an event, ns since the epoch
+  EXPECT_WORDS = 26,
 };
 
 struct Expect {
@@ -55,6 +57,18 @@ struct Expect {
 };
 
 bool DecodeExpectMessage(const nlmsghdr* nlh, Expect* out);
+
+// Decodes dumped expectations or expectation events into records; events are stamped with
+// the time they were received (X_TIME).
+class ExpectDecoder : public Decoder {
+ public:
+  explicit ExpectDecoder(bool stamp = false) : stamp_(stamp) {}
+  void OnMessage(const nlmsghdr* nlh, Batch* batch) override;
+
+ private:
+  bool stamp_;
+  Expect e_;
+};
 void AppendExpectStrings(const Expect& e, std::string* out);
 
 // An expectation to create, as lib/expect.ts normalises it.

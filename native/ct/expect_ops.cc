@@ -13,23 +13,6 @@ namespace ct {
 
 namespace {
 
-void AppendExpect(const Expect& e, Batch* batch) {
-  batch->words.insert(batch->words.end(), e.w, e.w + EXPECT_WORDS);
-  AppendExpectStrings(e, &batch->strings);
-  batch->count++;
-}
-
-class ExpectDecoder : public Decoder {
- public:
-  void OnMessage(const nlmsghdr* nlh, Batch* batch) override {
-    if (DecodeExpectMessage(nlh, &e_)) AppendExpect(e_, batch);
-    else batch->malformed++;
-  }
-
- private:
-  Expect e_;
-};
-
 void PutExpectTarget(nlmsghdr* nlh, const TupleSpec& t, int64_t id) {
   PutTuple(nlh, CTA_EXPECT_TUPLE, t);
   if (t.zone >= 0) mnl_attr_put_u16(nlh, CTA_EXPECT_ZONE, htons(static_cast<uint16_t>(t.zone)));
@@ -71,7 +54,11 @@ Napi::Value Conntrack::ExpectGet(const Napi::CallbackInfo& info) {
     Expect e;
     Failure local;
     NlTransact(fd, req, [&](const nlmsghdr* m) {
-      if (DecodeExpectMessage(m, &e)) AppendExpect(e, batch.get());
+      if (DecodeExpectMessage(m, &e)) {
+        batch->words.insert(batch->words.end(), e.w, e.w + EXPECT_WORDS);
+        AppendExpectStrings(e, &batch->strings);
+        batch->count++;
+      }
     }, &local);
     if (local.failed() && local.err != ENOENT) *f = local;
   };

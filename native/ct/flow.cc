@@ -458,6 +458,7 @@ bool DecodeFlowMessage(const nlmsghdr* nlh, Flow* out) {
   if (!DecodeFlowAttrs(attrs, len, nfg->nfgen_family, out)) return false;
   uint32_t type = nlh->nlmsg_type & 0xffu;
   uint32_t flags = (nlh->nlmsg_flags & NLM_F_DUMP_INTR) ? static_cast<uint32_t>(K_DUMP_INTR) : 0u;
+  if (nlh->nlmsg_flags & (NLM_F_CREATE | NLM_F_EXCL)) flags |= K_CREATE;
   out->w[W_KIND] = (out->w[W_KIND] & 0xffffu) | (type << 16) | (flags << 24);
   return true;
 }

@@ -92,6 +92,8 @@ enum FlowWord : uint32_t {
 // Message-kind flags (top byte of W_KIND).
 enum FlowKindFlags : uint32_t {
   K_DUMP_INTR = 1u << 0,  // the kernel's dump was interrupted by a table change
+  K_CREATE = 1u << 1,     // an event for a new entry (NLM_F_CREATE): [NEW], not [UPDATE]
+  K_TS_RECEIVED = 1u << 2,  // W_TS_EVENT holds the receive time, the kernel sent none
 };
 
 // A decoded flow: the record words, the raw addresses (for matching), and its strings.

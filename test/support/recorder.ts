@@ -147,6 +147,15 @@ export function instrument(ct: Conntrack): Recorder {
       rec.calls.push('expectFlush');
       return Promise.resolve();
     },
+    events(filter) {
+      rec.calls.push('events');
+      rec.filters.push(filter);
+      throw new Error('test recorder: events() must not be reached');
+    },
+    expectEvents() {
+      rec.calls.push('expectEvents');
+      throw new Error('test recorder: expectEvents() must not be reached');
+    },
   };
   holder.native = fake;
   return rec;

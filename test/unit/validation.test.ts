@@ -38,6 +38,12 @@ describe('Conntrack.open options', () => {
     expectCreate: () => Promise.reject(new Error('unused')),
     expectDelete: () => Promise.reject(new Error('unused')),
     expectFlush: () => Promise.reject(new Error('unused')),
+    events: () => {
+      throw new Error('unused');
+    },
+    expectEvents: () => {
+      throw new Error('unused');
+    },
   });
   let spy: MockInstance<typeof addon.openConntrack>;
 
