@@ -113,3 +113,24 @@ describe('delete(), deleteWhere(), flush() and expectations', () => {
     expect(rec.calls).toEqual([]);
   });
 });
+
+describe('events() options', () => {
+  const cases: BadCase[] = [
+    { name: 'unknown type', input: { types: ['create'] }, error: TypeError, names: 'options.types' },
+    { name: 'empty types', input: { types: [] }, error: TypeError, names: 'options.types' },
+    { name: 'tiny buffer', input: { bufferSize: 100 }, error: RangeError, names: 'options.bufferSize' },
+    { name: 'max below start', input: { bufferSize: 1 << 20, maxBufferSize: 1 << 16 }, error: RangeError, names: 'maxBufferSize' },
+    { name: 'queue size', input: { queueSize: 0 }, error: RangeError, names: 'options.queueSize' },
+    { name: 'resync', input: { resync: 'yes' }, error: TypeError, names: 'options.resync' },
+    { name: 'signal', input: { signal: {} }, error: TypeError, names: 'options.signal' },
+    { name: 'filter field', input: { srcPort: 70000 }, error: RangeError, names: 'options.srcPort' },
+    { name: 'unknown key', input: { type: 'new' }, error: TypeError, names: "'type'" },
+  ];
+  for (const c of cases) {
+    test(c.name, async () => {
+      rec.calls.length = 0;
+      expectRefused(await failure(() => ct.events(c.input as never)), c);
+      expect(rec.calls).toEqual([]);
+    });
+  }
+});
