@@ -17,7 +17,8 @@
         "native/ct/mutate.cc",
         "native/ct/expect.cc",
         "native/ct/expect_ops.cc",
-        "native/ct/events.cc"
+        "native/ct/events.cc",
+        "native/log/nflog.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
@@ -32,10 +33,10 @@
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-fno-exceptions", "-fvisibility=hidden"],
       "cflags_cc!": ["-fno-rtti"],
       "libraries": [
-        "<!@(pkg-config --libs libnetfilter_conntrack libmnl)"
+        "<!@(pkg-config --libs libnetfilter_conntrack libnetfilter_log libmnl)"
       ],
       "cflags+": [
-        "<!@(pkg-config --cflags libnetfilter_conntrack libmnl)"
+        "<!@(pkg-config --cflags libnetfilter_conntrack libnetfilter_log libmnl)"
       ],
       "ldflags": ["-pthread"],
       "conditions": [

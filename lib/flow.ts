@@ -225,92 +225,102 @@ export function jsonSafe(value: unknown): unknown {
  */
 export function decodeFlows(buffer: ArrayBuffer, strings: string, count: number): Flow[] {
   const w = new Uint32Array(buffer);
-  const s = strings.split('\0');
-  let si = 0;
+  const cursor: StringCursor = { s: strings.split('\0'), i: 0 };
   const out: Flow[] = new Array(count);
-  for (let i = 0; i < count; i++) {
-    const b = i * FLOW_WORDS;
-    const present = w[b + W_PRESENT]!;
-    const kind = w[b + W_KIND]!;
-    const f = new FlowObject();
-    f.family = (kind & 0xff) === AF_INET6 ? 'ipv6' : 'ipv4';
-    const protonum = (kind >>> 8) & 0xff;
-    const proto = protocolName(protonum);
-    f.protocol = proto;
-    f.protonum = protonum;
-    if (present & P_ORIG) {
-      f.original = makeTuple(w, b + W_ORIG, proto, s[si]!, s[si + 1]!);
-      si += 2;
-    }
-    if (present & P_REPLY) {
-      f.reply = makeTuple(w, b + W_REPLY, proto, s[si]!, s[si + 1]!);
-      si += 2;
-    }
-    if (present & P_MASTER) {
-      const mproto = protocolName(w[b + W_MASTER]! & 0xff);
-      f.master = makeTuple(w, b + W_MASTER, mproto, s[si]!, s[si + 1]!);
-      si += 2;
-    }
-    f.status = new Status(present & P_STATUS ? w[b + W_STATUS]! : 0);
-    if (present & P_ID) f.id = w[b + W_ID];
-    if (present & P_TIMEOUT) f.timeout = w[b + W_TIMEOUT];
-    if (present & P_MARK) f.mark = w[b + W_MARK];
-    if (present & P_SECMARK) f.secmark = w[b + W_SECMARK];
-    if (present & P_USE) f.use = w[b + W_USE];
-    if (present & P_ZONE) f.zone = w[b + W_ZONE];
-    if (present & P_LABELS) f.labels = labelList(w, b + W_LABELS);
-    if (present & (P_COUNTERS_ORIG | P_COUNTERS_REPLY)) {
-      f.counters = { original: counters(w, b + W_COUNTERS), reply: counters(w, b + W_COUNTERS + 4) };
-    }
-    if (present & P_TS_START) {
-      f.timestamp = { start: big64(w, b + W_TS_START), stop: undefined };
-      if (present & P_TS_STOP) f.timestamp.stop = big64(w, b + W_TS_STOP);
-    }
-    if (present & P_TS_EVENT) f.eventTime = big64(w, b + W_TS_EVENT);
-    if (present & P_TCP) {
-      const p = b + W_PROTO;
-      const state = w[p]!;
-      f.tcp = {
-        state: TCP_STATES[state] ?? 'NONE',
-        stateNum: state,
-        wscaleOriginal: w[p + 1]! & 0xff,
-        wscaleReply: (w[p + 1]! >>> 8) & 0xff,
-        flagsOriginal: w[p + 2]! & 0xff,
-        maskOriginal: (w[p + 2]! >>> 8) & 0xff,
-        flagsReply: w[p + 3]! & 0xff,
-        maskReply: (w[p + 3]! >>> 8) & 0xff,
-      };
-    } else if (present & P_SCTP) {
-      const p = b + W_PROTO;
-      const state = w[p]!;
-      f.sctp = {
-        state: SCTP_STATES[state] ?? 'NONE',
-        stateNum: state,
-        vtagOriginal: w[p + 1]!,
-        vtagReply: w[p + 2]!,
-      };
-    } else if (present & P_DCCP) {
-      const p = b + W_PROTO;
-      const state = w[p]!;
-      f.dccp = {
-        state: DCCP_STATES[state] ?? 'NONE',
-        stateNum: state,
-        role: w[p + 1]!,
-        handshakeSeq: big64(w, p + 2),
-      };
-    }
-    if (present & P_HELPER) f.helper = s[si++];
-    if (present & P_SECCTX) f.secctx = s[si++];
-    if (present & P_SEQADJ_ORIG) f.seqAdjOriginal = seqAdj(w, b + W_SEQADJ_ORIG);
-    if (present & P_SEQADJ_REPLY) f.seqAdjReply = seqAdj(w, b + W_SEQADJ_REPLY);
-    if (present & P_SYNPROXY) {
-      const p = b + W_SYNPROXY;
-      f.synproxy = { isn: w[p]!, its: w[p + 1]!, tsoff: w[p + 2]! };
-    }
-    if ((present & (P_ORIG | P_REPLY)) === (P_ORIG | P_REPLY) && f.status.bits & 0x30) {
-      f.nat = natOf(f.original, f.reply);
-    }
-    out[i] = f as unknown as Flow;
-  }
+  for (let i = 0; i < count; i++) out[i] = decodeFlowAt(w, i * FLOW_WORDS, cursor);
   return out;
+}
+
+/** The strings of a batch and the index of the next one to take. */
+export interface StringCursor {
+  s: string[];
+  i: number;
+}
+
+/** Decodes the flow record at word `b`, taking its strings from the cursor. */
+export function decodeFlowAt(w: Uint32Array, b: number, cursor: StringCursor): Flow {
+  const s = cursor.s;
+  let si = cursor.i;
+  const present = w[b + W_PRESENT]!;
+  const kind = w[b + W_KIND]!;
+  const f = new FlowObject();
+  f.family = (kind & 0xff) === AF_INET6 ? 'ipv6' : 'ipv4';
+  const protonum = (kind >>> 8) & 0xff;
+  const proto = protocolName(protonum);
+  f.protocol = proto;
+  f.protonum = protonum;
+  if (present & P_ORIG) {
+    f.original = makeTuple(w, b + W_ORIG, proto, s[si]!, s[si + 1]!);
+    si += 2;
+  }
+  if (present & P_REPLY) {
+    f.reply = makeTuple(w, b + W_REPLY, proto, s[si]!, s[si + 1]!);
+    si += 2;
+  }
+  if (present & P_MASTER) {
+    const mproto = protocolName(w[b + W_MASTER]! & 0xff);
+    f.master = makeTuple(w, b + W_MASTER, mproto, s[si]!, s[si + 1]!);
+    si += 2;
+  }
+  f.status = new Status(present & P_STATUS ? w[b + W_STATUS]! : 0);
+  if (present & P_ID) f.id = w[b + W_ID];
+  if (present & P_TIMEOUT) f.timeout = w[b + W_TIMEOUT];
+  if (present & P_MARK) f.mark = w[b + W_MARK];
+  if (present & P_SECMARK) f.secmark = w[b + W_SECMARK];
+  if (present & P_USE) f.use = w[b + W_USE];
+  if (present & P_ZONE) f.zone = w[b + W_ZONE];
+  if (present & P_LABELS) f.labels = labelList(w, b + W_LABELS);
+  if (present & (P_COUNTERS_ORIG | P_COUNTERS_REPLY)) {
+    f.counters = { original: counters(w, b + W_COUNTERS), reply: counters(w, b + W_COUNTERS + 4) };
+  }
+  if (present & P_TS_START) {
+    f.timestamp = { start: big64(w, b + W_TS_START), stop: undefined };
+    if (present & P_TS_STOP) f.timestamp.stop = big64(w, b + W_TS_STOP);
+  }
+  if (present & P_TS_EVENT) f.eventTime = big64(w, b + W_TS_EVENT);
+  if (present & P_TCP) {
+    const p = b + W_PROTO;
+    const state = w[p]!;
+    f.tcp = {
+      state: TCP_STATES[state] ?? 'NONE',
+      stateNum: state,
+      wscaleOriginal: w[p + 1]! & 0xff,
+      wscaleReply: (w[p + 1]! >>> 8) & 0xff,
+      flagsOriginal: w[p + 2]! & 0xff,
+      maskOriginal: (w[p + 2]! >>> 8) & 0xff,
+      flagsReply: w[p + 3]! & 0xff,
+      maskReply: (w[p + 3]! >>> 8) & 0xff,
+    };
+  } else if (present & P_SCTP) {
+    const p = b + W_PROTO;
+    const state = w[p]!;
+    f.sctp = {
+      state: SCTP_STATES[state] ?? 'NONE',
+      stateNum: state,
+      vtagOriginal: w[p + 1]!,
+      vtagReply: w[p + 2]!,
+    };
+  } else if (present & P_DCCP) {
+    const p = b + W_PROTO;
+    const state = w[p]!;
+    f.dccp = {
+      state: DCCP_STATES[state] ?? 'NONE',
+      stateNum: state,
+      role: w[p + 1]!,
+      handshakeSeq: big64(w, p + 2),
+    };
+  }
+  if (present & P_HELPER) f.helper = s[si++];
+  if (present & P_SECCTX) f.secctx = s[si++];
+  if (present & P_SEQADJ_ORIG) f.seqAdjOriginal = seqAdj(w, b + W_SEQADJ_ORIG);
+  if (present & P_SEQADJ_REPLY) f.seqAdjReply = seqAdj(w, b + W_SEQADJ_REPLY);
+  if (present & P_SYNPROXY) {
+    const p = b + W_SYNPROXY;
+    f.synproxy = { isn: w[p]!, its: w[p + 1]!, tsoff: w[p + 2]! };
+  }
+  if ((present & (P_ORIG | P_REPLY)) === (P_ORIG | P_REPLY) && f.status.bits & 0x30) {
+    f.nat = natOf(f.original, f.reply);
+  }
+  cursor.i = si;
+  return f as unknown as Flow;
 }

@@ -5,6 +5,8 @@ export { NfctError, ClosedError } from './errors.js';
 export { EventStream } from './events.js';
 export type { ConntrackEvent, EventOptions, EventType, ExpectationEvent, FlowEvent, OverrunEvent, ResyncEvent } from './events.js';
 export { Expectations } from './expect.js';
+export { Nflog, PacketStream, decodePackets } from './nflog.js';
+export type { HookName, LogInterface, NflogEvent, NflogGap, NflogOverrun, NflogPacket, NflogPacketEvent, SubscribeOptions } from './nflog.js';
 export type { Expectation, ExpectationFilter, ExpectationFlag, ExpectationInput } from './expect.js';
 export { RecordStream } from './stream.js';
 export type { FlowFilter } from './filter.js';

@@ -16,6 +16,7 @@ export type OnBatch = (
   malformed: number,
   rcvbuf: number,
   tally: number[] | undefined,
+  bytes: ArrayBuffer | undefined,
 ) => void;
 
 export interface NativeStream {
@@ -99,12 +100,31 @@ export interface NativeConntrack {
   expectEvents(groups: number, onBatch: OnBatch, tuning: ReaderTuning): NativeStream;
 }
 
+/** How a group is bound (see native/log/nflog.cc GroupConfig). */
+export interface NativeGroupConfig {
+  group: number;
+  copyMode: number;
+  range: number;
+  nlbufsiz?: number;
+  timeout?: number;
+  qthreshold?: number;
+  flags: number;
+}
+
+export interface NativeNflog {
+  subscribe(config: NativeGroupConfig, onBatch: OnBatch, tuning: ReaderTuning): NativeStream;
+  close(): void;
+}
+
 interface Addon {
   setErrorFactory(fn: (errno: number, syscall: string, detail: string) => Error): void;
   openConntrack(nsPath: string | null): Promise<NativeConntrack>;
   FLOW_WORDS: number;
   FLOW_LAYOUT_VERSION: number;
   EXPECT_WORDS: number;
+  openNflog(nsPath: string | null): Promise<NativeNflog>;
+  PACKET_WORDS: number;
+  PACKET_LAYOUT_VERSION: number;
 }
 
 const requireHere = createRequire(__filename);

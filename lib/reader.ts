@@ -13,6 +13,8 @@ export interface RawBatch {
   count: number;
   overruns: number;
   rcvbuf: number;
+  /** Binary fields the records point into (packet payloads), when there are any. */
+  bytes: ArrayBuffer | undefined;
 }
 
 /** Counters of one reader, readable at any time. */
@@ -54,7 +56,7 @@ export class BatchSource {
   }
 
   private onBatchOf(tag: number): OnBatch {
-    return (buffer, strings, count, received, overruns, final, error, malformed, rcvbuf, tally) => {
+    return (buffer, strings, count, received, overruns, final, error, malformed, rcvbuf, tally, bytes) => {
       if (this.closed) return;
       this.stats.received += received;
       this.stats.malformed += malformed;
@@ -69,7 +71,7 @@ export class BatchSource {
         if (error) for (const n of this.natives) n?.close();
       }
       if (count > 0 || overruns > 0 || rcvbuf > 0) {
-        this.push({ tag, buffer, strings, count, overruns, rcvbuf });
+        this.push({ tag, buffer, strings, count, overruns, rcvbuf, bytes });
       } else if (!final) {
         this.natives[tag]?.release();
       }

@@ -4,6 +4,7 @@
 
 #include "addon.h"
 #include "ct/conntrack.h"
+#include "log/nflog.h"
 #include "stream.h"
 
 namespace nfct {
@@ -27,6 +28,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setErrorFactory", Napi::Function::New(env, SetErrorFactory, "setErrorFactory"));
   Stream::Init(env, exports);
   ct::Conntrack::Init(env, exports);
+  log::Nflog::Init(env, exports);
   return exports;
 }
 

@@ -10,6 +10,7 @@ struct AddonData {
   Napi::FunctionReference make_error;
   Napi::FunctionReference conntrack_ctor;
   Napi::FunctionReference stream_ctor;
+  Napi::FunctionReference nflog_ctor;
 };
 
 AddonData* GetData(Napi::Env env);

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 
 #include "netns.h"
 #include "nl.h"
@@ -78,6 +79,7 @@ std::unique_ptr<Batch> Reader::NewBatch() {
   if (b) {
     b->words.clear();
     b->strings.clear();
+    b->bytes.clear();
     b->count = b->received = b->malformed = b->overruns = 0;
     b->rcvbuf = 0;
     for (uint32_t& t : b->tally) t = 0;
@@ -261,9 +263,9 @@ void Reader::CallJs(Napi::Env env, Napi::Function fn, Reader* /*self: may be gon
     }
   } recycle{pool, owned};
   if (env == nullptr || fn.IsEmpty()) return;
-  const size_t bytes = owned->words.size() * sizeof(uint32_t);
-  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, bytes);
-  if (bytes > 0) memcpy(ab.Data(), owned->words.data(), bytes);
+  const size_t word_bytes = owned->words.size() * sizeof(uint32_t);
+  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, word_bytes);
+  if (word_bytes > 0) memcpy(ab.Data(), owned->words.data(), word_bytes);
   napi_value str;
   napi_create_string_latin1(env, owned->strings.data(), owned->strings.size(), &str);
   Napi::Value err = env.Undefined();
@@ -274,10 +276,16 @@ void Reader::CallJs(Napi::Env env, Napi::Function fn, Reader* /*self: may be gon
     for (uint32_t i = 0; i < 4; i++) t.Set(i, Napi::Number::New(env, owned->tally[i]));
     tally = t;
   }
+  Napi::Value bytes = env.Undefined();
+  if (!owned->bytes.empty()) {
+    Napi::ArrayBuffer bb = Napi::ArrayBuffer::New(env, owned->bytes.size());
+    memcpy(bb.Data(), owned->bytes.data(), owned->bytes.size());
+    bytes = bb;
+  }
   fn.Call({ab, Napi::Value(env, str), Napi::Number::New(env, owned->count),
            Napi::Number::New(env, owned->received), Napi::Number::New(env, owned->overruns),
            Napi::Boolean::New(env, owned->final), err, Napi::Number::New(env, owned->malformed),
-           Napi::Number::New(env, owned->rcvbuf), tally});
+           Napi::Number::New(env, owned->rcvbuf), tally, bytes});
 }
 
 }  // namespace nfct

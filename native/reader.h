@@ -41,6 +41,7 @@ struct Batch {
 
   std::vector<uint32_t> words;  // count records of the decoder's record size
   std::string strings;          // NUL-terminated strings, in record order
+  std::vector<uint8_t> bytes;   // binary fields records point into (packet payloads)
   uint32_t count = 0;           // records
   uint32_t received = 0;        // data messages read from the kernel, matched or not
   uint32_t malformed = 0;       // messages that could not be decoded (skipped)
