@@ -164,7 +164,7 @@ export class Conntrack {
       const live = this.handle('iterating list()');
       void native;
       const source = new BatchSource(
-        (onBatch) => live.dump(filter, msg, onBatch, { maxBatch, credits: 3 }),
+        (onBatch) => live.dump(filter, msg, onBatch, { maxBatch, credits: 3 * maxBatch }),
         site,
         'conntrack dump',
       );
@@ -301,7 +301,7 @@ export class Conntrack {
     const source = new BatchSource((onBatch) => native.deleteWhere(nf, dryRun, onBatch), site, 'conntrack bulk delete');
     this.sources.add(source);
     try {
-      while ((await source.next()) !== null) source.release();
+      for (let b = await source.next(); b !== null; b = await source.next()) source.release(b);
     } finally {
       source.close();
       this.forget(source);

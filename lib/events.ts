@@ -184,7 +184,7 @@ export class EventStream implements AsyncIterable<ConntrackEvent>, AsyncIterator
       }
       this.items = this.decode(batch);
       this.index = 0;
-      this.source.release(batch.tag);
+      this.source.release(batch);
     }
   }
 
@@ -230,7 +230,7 @@ export function normalizeEventOptions(options: EventOptions) {
     filter,
     nativeFilter: nf,
     types,
-    tuning: { rcvbuf, rcvbufMax, credits: Math.max(2, Math.ceil(queue / BATCH)) },
+    tuning: { rcvbuf, rcvbufMax, credits: queue },
     resync,
     signal,
   };

@@ -20,12 +20,14 @@ export type OnBatch = (
 ) => void;
 
 export interface NativeStream {
-  release(): void;
+  /** A batch of `count` records was consumed: its credits back. */
+  release(count: number): void;
   close(): void;
 }
 
 export interface ReaderTuning {
   maxBatch?: number;
+  /** Records in flight (at least one per batch) before the reader stops reading. */
   credits?: number;
   rcvbuf?: number;
   rcvbufMax?: number;

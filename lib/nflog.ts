@@ -236,7 +236,7 @@ export class PacketStream implements AsyncIterable<NflogEvent>, AsyncIterator<Nf
       }
       this.items = this.decode(batch);
       this.index = 0;
-      this.source.release();
+      this.source.release(batch);
     }
   }
 
@@ -286,7 +286,7 @@ function normalizeSubscribe(options: SubscribeOptions) {
     throw new TypeError(`subscribe() options.signal must be an AbortSignal, got ${describe(options.signal)}`);
   }
   const config: NativeGroupConfig = { group, copyMode: COPY[copy], range, nlbufsiz, qthreshold, timeout, flags };
-  return { config, tuning: { rcvbuf, rcvbufMax, credits: Math.max(2, Math.ceil(queue / BATCH)) }, signal: options.signal };
+  return { config, tuning: { rcvbuf, rcvbufMax, credits: queue }, signal: options.signal };
 }
 
 /** A handle on NFLOG in one network namespace. */

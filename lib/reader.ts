@@ -73,7 +73,7 @@ export class BatchSource {
       if (count > 0 || overruns > 0 || rcvbuf > 0) {
         this.push({ tag, buffer, strings, count, overruns, rcvbuf, bytes });
       } else if (!final) {
-        this.natives[tag]?.release();
+        this.natives[tag]?.release(1);
       }
       if (this.ended && this.waiter) this.settle();
     };
@@ -115,9 +115,9 @@ export class BatchSource {
     });
   }
 
-  /** A consumed batch: lets its native reader read one more. */
-  release(tag = 0): void {
-    this.natives[tag]?.release();
+  /** A consumed batch: its records' credits go back to its native reader. */
+  release(batch: RawBatch): void {
+    this.natives[batch.tag]?.release(Math.max(1, batch.count));
   }
 
   /** Ends the readers and frees their sockets; pending and later next() calls resolve to null. */

@@ -54,7 +54,7 @@ export class RecordStream<T> implements AsyncIterable<T> {
           return done;
         }
         flows = this.decode(batch.buffer, batch.strings, batch.count);
-        source.release();
+        source.release(batch);
         i = 0;
         if (flows.length > 0) return { value: flows[i++]!, done: false };
       }
@@ -77,7 +77,7 @@ export class RecordStream<T> implements AsyncIterable<T> {
         const batch = await source.next();
         if (batch === null) return;
         const flows = this.decode(batch.buffer, batch.strings, batch.count);
-        source.release();
+        source.release(batch);
         if (flows.length > 0) yield flows;
       }
     } finally {

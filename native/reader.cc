@@ -38,10 +38,10 @@ void Reader::Cleanup(void* arg) {
   self->Stop();
 }
 
-void Reader::Release() {
+void Reader::Release(int n) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    credits_++;
+    credits_ += n > 0 ? n : 1;
   }
   cv_.notify_one();
 }
@@ -103,7 +103,7 @@ bool Reader::WaitCredit() {
 bool Reader::Post(std::unique_ptr<Batch>& batch) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    credits_--;
+    credits_ -= batch->count > 0 ? static_cast<int>(batch->count) : 1;
   }
   Batch* raw = batch.release();
   batch = NewBatch();

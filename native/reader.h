@@ -2,10 +2,12 @@
 // stream) that receives, decodes into plain records, and hands whole batches to JS, one
 // crossing per batch.
 //
-// Flow control is by credits: each batch in flight holds one; JS returns it (release()) once
-// it has consumed the batch. With no credit left the thread stops reading, so a slow consumer
-// slows a dump down (the kernel produces the next part only when asked) and, for a stream,
-// lets the kernel drop and report it (ENOBUFS), which is counted and reported in order.
+// Flow control is by credits, one per record in flight (at least one per batch): JS returns a
+// batch's credits (release(n)) once it has consumed it. With none left the thread stops
+// reading, so a slow consumer slows a dump down (the kernel produces the next part only when
+// asked) and, for a stream, lets the kernel drop and report it (ENOBUFS), which is counted and
+// reported in order. Counting records, not batches, keeps the bound the same whether events
+// come in bursts (full batches) or trickle (a batch whenever the socket runs dry).
 #pragma once
 
 #include <napi.h>
@@ -79,7 +81,7 @@ struct ReaderOptions {
   int rcvbuf = 0;                    // initial receive buffer (0: kernel default)
   int rcvbuf_max = 0;                // grow up to this on ENOBUFS (0: never grow)
   uint32_t max_batch = 1024;         // records per batch
-  int credits = 4;                   // batches in flight
+  int credits = 4096;                // records in flight
 };
 
 class Reader {
@@ -89,7 +91,7 @@ class Reader {
          ReaderOptions options, uint32_t record_words);
   ~Reader();
 
-  void Release();  // one batch consumed: one credit back
+  void Release(int n);  // a batch of n records consumed: its credits back
   void Stop();     // idempotent: ends the thread and releases the socket
 
  private:

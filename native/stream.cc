@@ -40,8 +40,10 @@ Stream::Stream(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Stream>(info) 
                                      std::move(p->options), p->record_words);
 }
 
+// release(n): a batch of n records was consumed
 Napi::Value Stream::Release(const Napi::CallbackInfo& info) {
-  if (reader_) reader_->Release();
+  const int n = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 1;
+  if (reader_) reader_->Release(n);
   return info.Env().Undefined();
 }
 

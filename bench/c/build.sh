@@ -6,9 +6,9 @@ out="$here/out"
 mkdir -p "$out"
 CC=${CC:-cc}
 CFLAGS=${CFLAGS:-"-std=c11 -O2 -Wall -Wextra"}
-libs=$(pkg-config --cflags --libs libmnl libnetfilter_conntrack)
-for tool in ct_fill ct_rawwalk ct_lnfct_parse ct_flush runstat; do
+libs=$(pkg-config --cflags --libs libmnl libnetfilter_conntrack libnfnetlink)
+for tool in ct_fill ct_rawwalk ct_lnfct_parse ct_flush ct_churn ct_events runstat; do
 	# shellcheck disable=SC2086
 	$CC $CFLAGS -o "$out/$tool" "$here/$tool.c" $libs
 done
-echo "built: $(cd "$out" && echo ct_fill ct_rawwalk ct_lnfct_parse ct_flush runstat) -> $out"
+echo "built: $(cd "$out" && echo ct_fill ct_rawwalk ct_lnfct_parse ct_flush ct_churn ct_events runstat) -> $out"

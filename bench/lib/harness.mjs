@@ -19,7 +19,7 @@ export const C_DIR = join(BENCH_DIR, 'c');
 export const C_OUT = join(C_DIR, 'out');
 export const RESULTS_FILE = join(BENCH_DIR, 'RESULTS.md');
 const CT_MAX = '/proc/sys/net/netfilter/nf_conntrack_max';
-const C_TOOLS = ['ct_fill', 'ct_rawwalk', 'ct_lnfct_parse', 'ct_flush', 'runstat'];
+const C_TOOLS = ['ct_fill', 'ct_rawwalk', 'ct_lnfct_parse', 'ct_flush', 'ct_churn', 'ct_events', 'runstat'];
 
 /** Absolute path of a bench C tool (see bench/c/). */
 export function tool(name) {
@@ -139,7 +139,9 @@ let netnsCounter = 0;
  * afterwards whatever happens (exception, SIGINT, SIGTERM, process exit).
  */
 export async function withNetns(fn) {
-  const name = `nfct-bench-${process.pid}-${++netnsCounter}-${randomBytes(3).toString('hex')}`;
+  // `nfct-<prefix>-<pid>-<6 hex>`: the pid right before the suffix, as test/helpers/netns-core.ts
+  // expects; its leftover clean-up removes a namespace whose pid there is not alive.
+  const name = `nfct-bench-${++netnsCounter}-${process.pid}-${randomBytes(3).toString('hex')}`;
   execFileSync('ip', ['netns', 'add', name], { stdio: ['ignore', 'ignore', 'inherit'] });
   const remove = addCleanup(() => {
     spawnSync('ip', ['netns', 'delete', name], { stdio: ['ignore', 'ignore', 'inherit'] });
@@ -276,6 +278,148 @@ export async function timeWorker(script, args) {
     throw new Error(`${script} printed no JSON line: ${JSON.stringify(r.stdout.slice(-200))} ${r.stderr.trim()}`);
   }
   return { json, seconds: r.seconds, rssKb: r.rssKb, userSeconds: r.userSeconds, sysSeconds: r.sysSeconds };
+}
+
+/**
+ * Starts argv (inside netns `ns`, or here when ns is null) under bench/c/out/runstat and returns
+ * at once, for long-running receivers the benchmark talks to while they run.
+ * options.stdin: 'ignore' (default) or 'pipe' (then `write(text)` sends to it).
+ * options.onStdout(chunk): called with every stdout Buffer; without it stdout is kept and
+ * readable as `stdout()` (text so far). stderr is always kept.
+ * `pid` is runstat's: SIGINT/SIGTERM/SIGHUP sent to it reach the command; other signals
+ * (SIGSTOP, SIGCONT) have to go to the command's own pid. A pid given to `resumeOnKill(pid)`
+ * (a process the caller stopped) gets SIGCONT after every kill(), so a pending SIGTERM can
+ * end it. `done` resolves, once the command has exited, to { code, stdout, stderr, seconds,
+ * rssKb, userSeconds, sysSeconds, status }. The command is killed the same way if the
+ * benchmark exits first.
+ */
+export function startCommand(ns, argv, { stdin = 'ignore', onStdout, cwd = REPO_DIR } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'nfct-bench-'));
+  const statFile = join(dir, 'stat');
+  const [cmd, args] = nsArgv(ns, [tool('runstat'), '-o', statFile, '--', ...argv]);
+  const child = spawn(cmd, args, { cwd, stdio: [stdin, 'pipe', 'pipe'] });
+  const stopped = new Set();
+  const kill = (sig = 'SIGTERM') => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(sig);
+    for (const pid of stopped) {
+      try {
+        process.kill(pid, 'SIGCONT');
+      } catch {
+        stopped.delete(pid); // gone already
+      }
+    }
+  };
+  const forget = addCleanup(() => {
+    kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const out = [];
+  const err = [];
+  child.stdout.on('data', (d) => (onStdout ? onStdout(d) : out.push(d)));
+  child.stderr.on('data', (d) => err.push(d));
+  const done = new Promise((resolve, reject) => {
+    child.on('error', (e) => {
+      forget();
+      rmSync(dir, { recursive: true, force: true });
+      reject(e);
+    });
+    child.on('close', (code, signal) => {
+      forget();
+      const st = existsSync(statFile) ? parseKeyValues(readFileSync(statFile, 'utf8')) : {};
+      rmSync(dir, { recursive: true, force: true });
+      resolve({
+        code: code ?? 128,
+        signal,
+        stdout: Buffer.concat(out).toString(),
+        stderr: Buffer.concat(err).toString(),
+        seconds: st.wall_s,
+        rssKb: st.maxrss_kb,
+        userSeconds: st.user_s,
+        sysSeconds: st.sys_s,
+        status: st.status,
+      });
+    });
+  });
+  return {
+    child,
+    pid: child.pid,
+    done,
+    stdout: () => Buffer.concat(out).toString(),
+    write: (text) => child.stdin?.write(text),
+    kill,
+    resumeOnKill: (pid) => stopped.add(pid),
+  };
+}
+
+/**
+ * One bounded burst of conntrack events in netns `ns` with bench/c/ct_churn: `n` entries
+ * created and deleted in batches (2n events). opts: { rate (events/s; default as fast as it
+ * goes), batch (bytes per sendmsg, default 64 KiB), chunk, proto, seed, sentinel (one more
+ * entry, 10.255.255.254, after the burst) }.
+ * Returns { events, created, deleted, seconds, rate, createSeconds, deleteSeconds, sentinel }.
+ */
+export async function churn(ns, n, opts = {}) {
+  const argv = [tool('ct_churn'), String(n)];
+  if (opts.rate) argv.push('--rate', String(opts.rate));
+  if (opts.chunk) argv.push('--chunk', String(opts.chunk));
+  if (opts.batch) argv.push('--batch', String(opts.batch));
+  if (opts.proto) argv.push('--proto', opts.proto);
+  if (opts.seed !== undefined) argv.push('--seed', String(opts.seed));
+  if (opts.sentinel) argv.push('--sentinel');
+  const [cmd, args] = nsArgv(ns, argv);
+  const r = await runChild(cmd, args);
+  const kv = parseKeyValues(r.stdout);
+  if (r.code !== 0) throw new Error(`ct_churn ${n} in ${ns} failed (exit ${r.code}): ${r.stderr.trim()}`);
+  return {
+    events: kv.events,
+    created: kv.created,
+    deleted: kv.deleted,
+    seconds: kv.seconds,
+    rate: kv.rate,
+    createSeconds: kv.create_seconds,
+    deleteSeconds: kv.delete_seconds,
+    sentinel: kv.sentinel === 1,
+  };
+}
+
+/**
+ * Shows that an event receiver in netns `ns` is subscribed: creates ct_churn probe entries
+ * (10.255.0.1 port 1024 + k), one every `intervalMs`, until `isReady()` says the receiver saw
+ * one, at most `maxProbes` times (then throws). Returns the number of probes made.
+ */
+export async function probeUntilReady(ns, isReady, { intervalMs = 100, maxProbes = 100 } = {}) {
+  for (let k = 1; k <= maxProbes; k++) {
+    const [cmd, args] = nsArgv(ns, [tool('ct_churn'), '--probe', String(k)]);
+    const r = await runChild(cmd, args);
+    if (r.code !== 0) throw new Error(`ct_churn --probe ${k} in ${ns} failed: ${r.stderr.trim()}`);
+    const deadline = Date.now() + intervalMs;
+    while (Date.now() < deadline) {
+      if (isReady()) return k;
+      await sleep(10);
+    }
+  }
+  if (isReady()) return maxProbes;
+  throw new Error(`no receiver in ${ns} saw any of ${maxProbes} probe entries`);
+}
+
+export function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Bytes queued on the receive side of the NETLINK_NETFILTER sockets of netns `ns` that are
+ * subscribed to a multicast group (the Rmem column of /proc/net/netlink, which shows the
+ * sockets of the netns it is read in).
+ */
+export function netfilterRmem(ns) {
+  const text = execFileSync('ip', ['netns', 'exec', ns, 'cat', '/proc/net/netlink'], { encoding: 'utf8' });
+  let bytes = 0;
+  for (const line of text.split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    // sk Eth Pid Groups Rmem ...
+    if (f.length >= 5 && f[1] === '12' && !/^0+$/.test(f[3])) bytes += Number(f[4]);
+  }
+  return bytes;
 }
 
 /** Entries in the conntrack table of netns `ns` (`conntrack -C`). */
