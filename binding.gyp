@@ -18,7 +18,9 @@
         "native/ct/expect.cc",
         "native/ct/expect_ops.cc",
         "native/ct/events.cc",
-        "native/log/nflog.cc"
+        "native/log/nflog.cc",
+        "native/trace/nftrace.cc",
+        "native/nflog_backend.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
@@ -33,10 +35,10 @@
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-fno-exceptions", "-fvisibility=hidden"],
       "cflags_cc!": ["-fno-rtti"],
       "libraries": [
-        "<!@(pkg-config --libs libnetfilter_conntrack libnetfilter_log libmnl)"
+        "<!@(pkg-config --libs libnetfilter_conntrack libnetfilter_log libnftnl libmnl)"
       ],
       "cflags+": [
-        "<!@(pkg-config --cflags libnetfilter_conntrack libnetfilter_log libmnl)"
+        "<!@(pkg-config --cflags libnetfilter_conntrack libnetfilter_log libnftnl libmnl)"
       ],
       "ldflags": ["-pthread"],
       "conditions": [

@@ -125,6 +125,10 @@ interface Addon {
   FLOW_LAYOUT_VERSION: number;
   EXPECT_WORDS: number;
   openNflog(nsPath: string | null): Promise<NativeNflog>;
+  traceEvents(nsPath: string | null, onBatch: OnBatch, tuning: ReaderTuning): NativeStream;
+  TRACE_WORDS: number;
+  /** Reads (and with a value, sets) the nf_log backend of a family; resolves the previous one. */
+  nfLogBackend(nsPath: string | null, family: number, value: string | null): Promise<string>;
   PACKET_WORDS: number;
   PACKET_LAYOUT_VERSION: number;
 }

@@ -5,11 +5,14 @@
 #include "addon.h"
 #include "ct/conntrack.h"
 #include "log/nflog.h"
+#include "trace/nftrace.h"
 #include "stream.h"
 
 namespace nfct {
 
 AddonData* GetData(Napi::Env env) { return env.GetInstanceData<AddonData>(); }
+
+Napi::Value NfLogBackend(const Napi::CallbackInfo& info);  // nflog_backend.cc
 
 namespace {
 
@@ -29,6 +32,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Stream::Init(env, exports);
   ct::Conntrack::Init(env, exports);
   log::Nflog::Init(env, exports);
+  trace::Init(env, exports);
+  exports.Set("nfLogBackend", Napi::Function::New(env, NfLogBackend, "nfLogBackend"));
   return exports;
 }
 

@@ -429,6 +429,19 @@ export function protocolName(protocol: number): string | undefined {
   return PROTOCOL_NAMES[protocol];
 }
 
+/** The length an ICMP message of these types cannot be shorter than (RFC 792, 950). */
+const ICMP_MIN_LENGTH: Readonly<Record<number, number>> = {
+  3: 28,
+  4: 28,
+  5: 28,
+  11: 28,
+  12: 28,
+  13: 20,
+  14: 20,
+  17: 12,
+  18: 12,
+};
+
 const TCP_FLAG_BITS: ReadonlyArray<readonly [TcpFlagName, number]> = [
   ['AE', 0x100],
   ['CWR', 0x80],
@@ -980,8 +993,15 @@ function decodeTransport(
       const h = decodeIcmpHeader(view, off);
       if (!h) return cut(p, 'icmp');
       p.icmp = h;
-      if (nested && (h.type === 3 || h.type === 4 || h.type === 5 || h.type === 11 || h.type === 12) && view.length > off + 8) {
+      const isError = h.type === 3 || h.type === 4 || h.type === 5 || h.type === 11 || h.type === 12;
+      if (nested && isError && view.length > off + 8) {
         h.original = decodeAt(view.subarray(off + 8), 'ipv4', false);
+      }
+      // Shorter than its type's fixed part (an error must quote an IP header and 8 bytes).
+      const min = ICMP_MIN_LENGTH[h.type];
+      if (min !== undefined && view.length - off < min) {
+        finish(p, view, off + 8, ipEnd);
+        return cut(p, 'icmp');
       }
       return finish(p, view, off + 8, ipEnd);
     }

@@ -115,9 +115,13 @@ class Line {
     this.out += s;
   }
 
-  /** skb->len - offset: what the packet holds from `offset` on. */
+  /**
+   * skb->len - offset: what the packet holds from `offset` on, as the kernel's unsigned
+   * arithmetic has it (an offset past the end, after a header that claims more than is there,
+   * wraps around: `INCOMPLETE [4294967278 bytes]` is real kernel output).
+   */
   rest(offset: number): number {
-    return this.buf.length - offset;
+    return (this.buf.length - offset) >>> 0;
   }
 
   has(offset: number, n: number): boolean {
@@ -312,10 +316,27 @@ function dumpUdp(m: Line, proto: number, fragment: boolean, off: number): boolea
   return false;
 }
 
+/**
+ * Whether the socket NFLOG reported belongs to another namespace, in which case the LOG target
+ * leaves UID/GID out (it checks the socket's netns; NFLOG does not). NFLOG does not say which
+ * namespace the socket is in; this goes by the hook: a packet that still carries its socket at
+ * netdev ingress, prerouting or forward came through a veth from the sender's namespace (a
+ * local sender's packets reach these hooks through loopback, which drops the socket).
+ * Early demux attaches a local socket only after prerouting, so INPUT is not affected; a
+ * tproxy or socket-assign rule at prerouting would be, and is the known miss.
+ */
+function socketElsewhere(packet: NflogPacket): boolean {
+  const { hook, hookName } = packet;
+  if (hookName === 'INGRESS' || hookName === 'PREROUTING' || hookName === 'FORWARD') return true;
+  if (hookName !== undefined || hook === undefined) return false;
+  if (packet.family === 'netdev' || packet.family === 5) return hook === 0;
+  return hook === 0 || hook === 2;
+}
+
 /** UID/GID and MARK, written once, for the outer packet. */
 function dumpTail(m: Line): void {
   const { packet, flags } = m;
-  if (flags.uid && packet.uid !== undefined && packet.gid !== undefined) {
+  if (flags.uid && packet.uid !== undefined && packet.gid !== undefined && !socketElsewhere(packet)) {
     m.add(`UID=${packet.uid >>> 0} GID=${packet.gid >>> 0} `);
   }
   if (packet.mark) m.add(`MARK=0x${(packet.mark >>> 0).toString(16)} `);
