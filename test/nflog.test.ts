@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
-import { Nflog, type NflogEvent, type NflogPacketEvent, NfctError, type PacketStream } from '../lib/index.js';
+import { decodePacket, formatLogLine, Nflog, type NflogEvent, type NflogPacketEvent, NfctError, type PacketStream, parseLogLine } from '../lib/index.js';
 import { createNetns, type Netns } from './helpers/netns.js';
 import { tcpFlow, udpFlow } from './helpers/traffic.js';
 import { readNflogPcap } from './support/pcap-nflog.js';
@@ -91,7 +91,17 @@ describe('subscribe()', () => {
         expect(p.family).toBe('ipv4');
         expect(p.hookName).toBe('OUTPUT');
         expect(p.outdev).toEqual({ index: 1, name: 'lo' });
+        // The headers decode, and the LOG line reads them back the same.
+        const d = decodePacket(p.payload!, 'ipv4');
+        expect(d.ipv4?.dst).toBe('127.0.0.1');
+        const line = formatLogLine(p);
+        expect(line.startsWith('nft5: IN= OUT=lo SRC=127.0.0.1 DST=127.0.0.1 ')).toBe(true);
+        const parsed = parseLogLine(line);
+        expect(parsed.proto).toBe(d.udp ? 'UDP' : d.tcp ? 'TCP' : 'ICMP');
+        if (d.udp) expect(parsed.dpt).toBe(d.udp.dstPort);
+        if (d.tcp) expect(parsed.spt).toBe(d.tcp.srcPort);
       }
+      expect(got.some((p) => decodePacket(p.payload!, 'ipv4').tcp?.flags.includes('SYN'))).toBe(true);
     } finally {
       await ns.execOk('nft', ['delete', 'table', 'inet', 'logt']);
     }
