@@ -1,0 +1,60 @@
+// What `nfct --help` and `nfct COMMAND --help` print.
+export const HELP = `nfct: the conntrack table, NFLOG and TRACE, for people and scripts.
+
+Usage:
+  nfct COMMAND [TABLE] [options]     as conntrack(8), with the same options and output
+  nfct log --group N [options]       NFLOG packets as the kernel's LOG lines
+  nfct trace [options]               every rule a packet passes, grouped per packet
+
+Commands (conntrack syntax):
+  -L [table]    List the table (conntrack, expect, dying, unconfirmed)
+  -G            Get one entry (-p -s -d --sport --dport, or --icmp-type/-code/-id)
+  -D [table]    Delete the matching entries
+  -I / -A       Create an entry (-A: unless it exists); needs -p -s -d, ports, -t
+  -U            Update the matching entries: -m MARK[/MASK], -t, -u, --label-add/--label-del
+  -E            Show events until Ctrl-C (-e NEW,UPDATE,DESTROY)
+  -F [table]    Flush the table (-f ipv4|ipv6)
+  -C            Count the entries
+  -S            Per-CPU statistics
+
+Filters (-L -D -U -E):
+  -s -d -r -q ADDR[/PREFIX]   original/reply source/destination
+  -p PROTO  -f ipv4|ipv6      protocol, family
+  --sport --dport --reply-port-src --reply-port-dst PORT
+  -m MARK[/MASK]  -w ZONE  --orig-zone Z  --reply-zone Z  -u STATUS[,..]  --state STATE
+  -l LABEL[,..]  -n/-g/-j ADDR (source/destination/any NAT)  --icmp-type/--icmp-code/--icmp-id N
+
+Output:
+  -o extended,id,timestamp,ktimestamp,labels,save,xml    as conntrack
+  --json                                                 one JSON object per line (NDJSON)
+  -z                                                     zero the counters while listing
+
+Namespaces:
+  --netns NAME|PATH   work inside that network namespace (/run/netns/NAME or a path)
+  --pid PID           work inside the network namespace of that process
+
+Exit status: 0 done, 1 an operation failed, 2 a bad parameter.
+`;
+
+export const LOG_HELP = `Usage: nfct log --group N [--prefix-only] [--json] [--netns NAME|PATH] [--pid PID]
+
+Subscribes to NFLOG group N (as iptables -j NFLOG --nflog-group N, or nft log group N) and
+prints each packet as the kernel's LOG target would log it, after its time:
+  2024-06-13T19:58:21.123Z ssh: IN=eth0 OUT= MAC=... SRC=10.0.0.1 DST=10.0.0.2 LEN=60 ...
+  --prefix-only   only the time and the rule's prefix
+  --json          every attribute of each packet as one JSON object per line
+Ctrl-C ends it. A group another process holds cannot be read (EBUSY).
+`;
+
+export const TRACE_HELP = `Usage: nfct trace [--legacy | --nftables] [--json] [--bind-logger] [match] [--netns NAME|PATH]
+
+Shows every rule each traced packet passes, one block per packet, the final verdict last.
+  --nftables      only nftables / iptables-nft traces (meta nftrace set 1, iptables-nft -j TRACE)
+  --legacy        only legacy iptables TRACE (NFLOG group 0)
+  --bind-logger   bind the namespace's nf_log backend to nfnetlink_log (legacy; needs --netns),
+                  restored on exit
+  --json          one JSON object per packet
+Match options install a temporary 'meta nftrace set 1' rule for just those packets (removed on
+exit, Ctrl-C included):
+  -p tcp|udp|icmp|icmpv6|sctp   -s ADDR[/P]   -d ADDR[/P]   --sport N   --dport N   --port N   -f ipv4|ipv6
+`;
