@@ -19,7 +19,7 @@ export const C_DIR = join(BENCH_DIR, 'c');
 export const C_OUT = join(C_DIR, 'out');
 export const RESULTS_FILE = join(BENCH_DIR, 'RESULTS.md');
 const CT_MAX = '/proc/sys/net/netfilter/nf_conntrack_max';
-const C_TOOLS = ['ct_fill', 'ct_rawwalk', 'ct_lnfct_parse', 'ct_flush', 'ct_churn', 'ct_events', 'runstat'];
+const C_TOOLS = ['ct_fill', 'ct_rawwalk', 'ct_lnfct_parse', 'ct_flush', 'ct_churn', 'ct_events', 'runstat', 'udp_flood', 'nflog_recv'];
 
 /** Absolute path of a bench C tool (see bench/c/). */
 export function tool(name) {
@@ -324,8 +324,9 @@ export function startCommand(ns, argv, { stdin = 'ignore', onStdout, cwd = REPO_
       reject(e);
     });
     child.on('close', (code, signal) => {
-      forget();
+      // Read runstat's figures first: forget() runs the clean-up, which removes `dir`.
       const st = existsSync(statFile) ? parseKeyValues(readFileSync(statFile, 'utf8')) : {};
+      forget();
       rmSync(dir, { recursive: true, force: true });
       resolve({
         code: code ?? 128,
@@ -380,6 +381,76 @@ export async function churn(ns, n, opts = {}) {
     deleteSeconds: kv.delete_seconds,
     sentinel: kv.sentinel === 1,
   };
+}
+
+/**
+ * Loads an nftables ruleset (text for `nft -f -`) into netns `ns`, after bringing its loopback
+ * up (a new netns has `lo` down, so nothing reaches 127.0.0.1 until then).
+ */
+export function nftLoad(ns, ruleset) {
+  execFileSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], { input: ruleset, stdio: ['pipe', 'ignore', 'inherit'] });
+}
+
+/**
+ * A bounded UDP flood inside netns `ns` with bench/c/udp_flood: `n` datagrams of opts.size bytes
+ * (default 64) to opts.dst (default 127.0.0.1) port opts.port (default 9999), opts.batch per
+ * sendmmsg (default 64), paced to opts.rate datagrams/s when given, at most opts.maxSeconds
+ * (default 30); opts.sentinel: one more datagram to that port afterwards.
+ * Returns { sent, seconds, rate, calls, errors, sentinel }.
+ */
+export async function udpFlood(ns, n, opts = {}) {
+  const argv = [tool('udp_flood'), String(n)];
+  if (opts.dst) argv.push('--dst', opts.dst);
+  if (opts.port) argv.push('--port', String(opts.port));
+  if (opts.size) argv.push('--size', String(opts.size));
+  if (opts.batch) argv.push('--batch', String(opts.batch));
+  if (opts.rate) argv.push('--rate', String(opts.rate));
+  if (opts.maxSeconds) argv.push('--max-seconds', String(opts.maxSeconds));
+  if (opts.sentinel) argv.push('--sentinel', String(opts.sentinel));
+  const [cmd, args] = nsArgv(ns, argv);
+  const r = await runChild(cmd, args);
+  const kv = parseKeyValues(r.stdout);
+  if (r.code !== 0) throw new Error(`udp_flood ${n} in ${ns} failed (exit ${r.code}): ${r.stderr.trim()}`);
+  return { sent: kv.sent, seconds: kv.seconds, rate: kv.rate, calls: kv.calls, errors: kv.errors, sentinel: kv.sentinel === 1 };
+}
+
+/**
+ * The NFLOG instances (bound groups) of netns `ns`, from /proc/net/netfilter/nfnetlink_log:
+ * [{ group, portid, qlen (packets the kernel holds for the next batch), copyMode, copyRange,
+ * flushTimeout (1/100 s) }]. Empty when nfnetlink_log is not loaded or nothing is bound.
+ */
+export function nflogInstances(ns) {
+  let text = '';
+  try {
+    text = execFileSync('ip', ['netns', 'exec', ns, 'cat', '/proc/net/netfilter/nfnetlink_log'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+  } catch {
+    return [];
+  }
+  return text
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/).map(Number))
+    .filter((f) => f.length >= 6 && f.every(Number.isFinite))
+    .map(([group, portid, qlen, copyMode, copyRange, flushTimeout]) => ({ group, portid, qlen, copyMode, copyRange, flushTimeout }));
+}
+
+/**
+ * Bytes queued on the receive side of all netlink sockets of protocol `protocol` (default 12,
+ * NETLINK_NETFILTER) in netns `ns` (the Rmem column of /proc/net/netlink, read in the netns).
+ * Unlike netfilterRmem() it counts sockets without multicast groups too (NFLOG binds a group by
+ * a config message, not a membership).
+ */
+export function netlinkRmem(ns, protocol = 12) {
+  const text = execFileSync('ip', ['netns', 'exec', ns, 'cat', '/proc/net/netlink'], { encoding: 'utf8' });
+  let bytes = 0;
+  for (const line of text.split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length >= 5 && f[1] === String(protocol)) bytes += Number(f[4]);
+  }
+  return bytes;
 }
 
 /**
