@@ -20,7 +20,8 @@
         "native/ct/events.cc",
         "native/log/nflog.cc",
         "native/trace/nftrace.cc",
-        "native/nflog_backend.cc"
+        "native/nflog_backend.cc",
+        "native/fuzz.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

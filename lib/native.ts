@@ -129,6 +129,8 @@ interface Addon {
   TRACE_WORDS: number;
   /** Reads (and with a value, sets) the nf_log backend of a family; resolves the previous one. */
   nfLogBackend(nsPath: string | null, family: number, value: string | null): Promise<string>;
+  /** For the fuzz tests: runs a message decoder ('flow', 'expect', 'packet', 'trace') on any bytes. */
+  decodeForTest(kind: string, bytes: Buffer): [ArrayBuffer, string, number, number];
   PACKET_WORDS: number;
   PACKET_LAYOUT_VERSION: number;
 }
@@ -136,7 +138,10 @@ interface Addon {
 const requireHere = createRequire(__filename);
 const load = requireHere('node-gyp-build') as (dir: string) => unknown;
 
-/** lib/ and dist/ both sit one level below the package root. */
-export const addon = load(join(__dirname, '..')) as Addon;
+/**
+ * lib/ and dist/ both sit one level below the package root. NFCT_ADDON names another build of
+ * the addon to load instead (the AddressSanitizer build of scripts/asan.sh).
+ */
+export const addon = (process.env.NFCT_ADDON ? requireHere(process.env.NFCT_ADDON) : load(join(__dirname, '..'))) as Addon;
 
 addon.setErrorFactory((errno, syscall, detail) => new NfctError(errno, syscall, detail));

@@ -13,6 +13,7 @@ namespace nfct {
 AddonData* GetData(Napi::Env env) { return env.GetInstanceData<AddonData>(); }
 
 Napi::Value NfLogBackend(const Napi::CallbackInfo& info);  // nflog_backend.cc
+Napi::Value DecodeForTest(const Napi::CallbackInfo& info);  // fuzz.cc
 
 namespace {
 
@@ -34,6 +35,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   log::Nflog::Init(env, exports);
   trace::Init(env, exports);
   exports.Set("nfLogBackend", Napi::Function::New(env, NfLogBackend, "nfLogBackend"));
+  exports.Set("decodeForTest", Napi::Function::New(env, DecodeForTest, "decodeForTest"));
   return exports;
 }
 

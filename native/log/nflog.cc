@@ -252,6 +252,13 @@ class PacketDecoder : public Decoder {
   ct::Flow flow_;
 };
 
+}  // namespace
+
+// For the fuzz tests (fuzz.cc): the packet decoder without a group to bind.
+std::unique_ptr<Decoder> MakePacketDecoderForTest() { return std::make_unique<PacketDecoder>(GroupConfig()); }
+
+namespace {
+
 class OpenWorker : public Napi::AsyncWorker {
  public:
   OpenWorker(Napi::Env env, std::string path)
@@ -348,4 +355,7 @@ Napi::Value Nflog::Close(const Napi::CallbackInfo& info) {
 }
 
 }  // namespace log
+
+std::unique_ptr<Decoder> MakePacketDecoderForTest() { return log::MakePacketDecoderForTest(); }
+
 }  // namespace nfct

@@ -142,6 +142,8 @@ class TraceDecoder : public Decoder {
 
 }  // namespace
 
+std::unique_ptr<Decoder> MakeTraceDecoderForTest() { return std::make_unique<TraceDecoder>(); }
+
 Napi::Value TraceEvents(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 3 || !info[1].IsFunction()) {
@@ -170,4 +172,7 @@ void Init(Napi::Env env, Napi::Object exports) {
 }
 
 }  // namespace trace
+
+std::unique_ptr<Decoder> MakeTraceDecoderForTest() { return trace::MakeTraceDecoderForTest(); }
+
 }  // namespace nfct
