@@ -64,6 +64,8 @@ export class BatchSource {
       this.stats.matched += count;
       if (final) {
         this.running--;
+        // The thread is done: closing joins it and frees its wake-up fd now, not at GC.
+        this.natives[tag]?.close();
         this.natives[tag] = undefined;
         this.tally = tally;
         if (error && this.error === undefined) this.error = withCallSite(error, this.site, this.context);
