@@ -4,7 +4,7 @@ import { AF_INET, AF_INET6 } from './constants.js';
 import { callSite } from './errors.js';
 import { decodeExpectations, type Expectation, expectationEventTime, expectationMsgType } from './expect.js';
 import { type FlowFilter, normalizeFilter } from './filter.js';
-import { decodeFlows, FLOW_WORDS, recordEventTime, recordEventType } from './flow.js';
+import { decodeFlows, FLOW_WORDS, recordEventTime, recordEventType, recordPortId } from './flow.js';
 import type { NativeConntrack, NativeFilter } from './native.js';
 import { BatchSource, type RawBatch, type ReaderStats } from './reader.js';
 import type { Flow } from './types.js';
@@ -20,6 +20,11 @@ export interface FlowEvent {
   flow: Flow;
   /** Nanoseconds since the epoch: the kernel's event time where it sends one, else receipt. */
   timestamp: bigint;
+  /**
+   * When a process changed the entry over netlink (conntrack -I/-U/-D, this library): its
+   * netlink port id, usually its pid (conntrack -E prints it as [USERSPACE] portid=N).
+   */
+  portid?: number;
 }
 
 /** An expectation was created or destroyed. */
@@ -143,7 +148,10 @@ export class EventStream implements AsyncIterable<ConntrackEvent>, AsyncIterator
     if (this.kinds[batch.tag] === 'flow') {
       const flows = decodeFlows(batch.buffer, batch.strings, batch.count);
       for (let i = 0; i < flows.length; i++) {
-        out.push({ type: recordEventType(words, i), flow: flows[i]!, timestamp: recordEventTime(words, i) });
+        const portid = recordPortId(words, i);
+        const ev: FlowEvent = { type: recordEventType(words, i), flow: flows[i]!, timestamp: recordEventTime(words, i) };
+        if (portid !== 0) ev.portid = portid;
+        out.push(ev);
       }
     } else {
       const exps = decodeExpectations(batch.buffer, batch.strings, batch.count);

@@ -90,6 +90,11 @@ export function recordEventType(words: Uint32Array, index: number): 'new' | 'upd
   return (kind >>> 24) & 2 ? 'new' : 'update';
 }
 
+/** The netlink port id of the process whose request caused an event (0: the kernel itself). */
+export function recordPortId(words: Uint32Array, index: number): number {
+  return words[index * FLOW_WORDS + 53]!;
+}
+
 /** When an event happened: the kernel's event time if it sent one, else when it was received. */
 export function recordEventTime(words: Uint32Array, index: number): bigint {
   return big64(words, index * FLOW_WORDS + W_TS_EVENT);

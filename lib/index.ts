@@ -25,3 +25,18 @@ export { parseLogLine } from './decode/logline.js';
 export type { ParsedLogLine } from './decode/logline.js';
 export { formatLogLine } from './format/logline.js';
 export type { LogLineOptions } from './format/logline.js';
+export {
+  CONNTRACK_BANNER,
+  formatCount,
+  formatCpuStats,
+  formatEvent,
+  formatExpectation,
+  formatExpectationEvent,
+  formatFlow,
+  formatFlushMessage,
+  formatSave,
+  formatSummary,
+  formatXml,
+  formatXmlDocument,
+} from './format/conntrack.js';
+export type { EventFormatOptions, ExpectationFormatOptions, FlowFormatOptions, SaveFormatOptions, UserspaceOrigin, XmlFormatOptions } from './format/conntrack.js';

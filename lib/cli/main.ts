@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // nfct: conntrack-tools' command line over the library, plus NFLOG and TRACE streams, and
 // --json (NDJSON) for every command.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
 import { Conntrack, type ListOptions } from '../conntrack.js';
 import { NfctError } from '../errors.js';
@@ -58,6 +58,56 @@ function labelBits(text: string | undefined): number[] | undefined {
   if (text === undefined) return undefined;
   const names = labelNames();
   return text.split(',').map((n) => names.get(n) ?? fail(`unknown label \`${n}'`, 2));
+}
+
+function comm(pid: string | number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.indexOf('(') + 1, stat.indexOf(')'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** The process holding the netlink socket with this port id (any namespace), by its inode. */
+function ownerOf(portid: number): string | undefined {
+  let inode: string | undefined;
+  const pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  for (const pid of pids) {
+    try {
+      for (const line of readFileSync(`/proc/${pid}/net/netlink`, 'utf8').split('\n')) {
+        const f = line.trim().split(/\s+/);
+        if (f[2] === String(portid)) inode = f[9];
+      }
+    } catch {
+      // gone, or not ours to read
+    }
+    if (inode) break;
+  }
+  if (!inode) return undefined;
+  for (const pid of pids) {
+    try {
+      for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+        if (readlinkSync(`/proc/${pid}/fd/${fd}`) === `socket:[${inode}]`) return comm(pid);
+      }
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return undefined;
+}
+
+const origins = new Map<number, string | undefined>();
+
+/**
+ * Who made a change over netlink, as conntrack -E names it: the port id and the name of the
+ * process (the port id is its pid for its first socket, any number for others).
+ */
+function origin(portid: number | undefined): fmt.UserspaceOrigin | undefined {
+  if (!portid) return undefined;
+  if (!origins.has(portid)) origins.set(portid, comm(portid) ?? ownerOf(portid));
+  const progname = origins.get(portid);
+  return progname === undefined ? { portid } : { portid, progname };
 }
 
 function netns(p: Parsed): NetnsOption | undefined {
@@ -310,7 +360,7 @@ async function conntrackCommand(p: Parsed): Promise<void> {
           }
           if (ev.type === 'new' || ev.type === 'update' || ev.type === 'destroy') {
             if (!keep(ev.flow)) continue;
-            out(p.json ? JSON.stringify(jsonSafe(ev)) : fmt.formatEvent(ev, options));
+            out(p.json ? JSON.stringify(jsonSafe(ev)) : fmt.formatEvent(ev, { ...options, userspace: origin(ev.portid) }));
             shown++;
           }
         }

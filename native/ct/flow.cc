@@ -460,6 +460,7 @@ bool DecodeFlowMessage(const nlmsghdr* nlh, Flow* out) {
   uint32_t flags = (nlh->nlmsg_flags & NLM_F_DUMP_INTR) ? static_cast<uint32_t>(K_DUMP_INTR) : 0u;
   if (nlh->nlmsg_flags & (NLM_F_CREATE | NLM_F_EXCL)) flags |= K_CREATE;
   out->w[W_KIND] = (out->w[W_KIND] & 0xffffu) | (type << 16) | (flags << 24);
+  out->w[W_PORTID] = nlh->nlmsg_pid;
   return true;
 }
 

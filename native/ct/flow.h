@@ -86,6 +86,7 @@ enum FlowWord : uint32_t {
   W_SEQADJ_REPLY = 45,
   W_SYNPROXY = 48,      // isn, its, tsoff
   W_TS_EVENT = 51,      // lo/hi
+  W_PORTID = 53,        // events: the netlink port id of the process that made the change, 0: the kernel
   FLOW_WORDS = 56,
 };
 
