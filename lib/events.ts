@@ -5,8 +5,9 @@ import { callSite } from './errors.js';
 import { decodeExpectations, type Expectation, expectationEventTime, expectationMsgType } from './expect.js';
 import { type FlowFilter, normalizeFilter } from './filter.js';
 import { decodeFlows, FLOW_WORDS, recordEventTime, recordEventType, recordPortId } from './flow.js';
-import type { NativeConntrack, NativeFilter } from './native.js';
-import { BatchSource, type RawBatch, type ReaderStats } from './reader.js';
+import type { NativeConntrack, NativeFilter, NativeStream, OnBatch } from './native.js';
+import { BatchSource, type RawBatch } from './reader.js';
+import { LiveStream } from './stream.js';
 import type { Flow } from './types.js';
 import { assertObject, boolean, describe, list, optionalInteger } from './validate.js';
 
@@ -93,14 +94,10 @@ export interface EventOwner {
 }
 
 /** A live stream of events; iterate it once with `for await`. */
-export class EventStream implements AsyncIterable<ConntrackEvent>, AsyncIterator<ConntrackEvent> {
-  private readonly source: BatchSource;
-  private items: ConntrackEvent[] = [];
-  private index = 0;
+export class EventStream extends LiveStream<ConntrackEvent> {
   private overrunCount = 0;
   private resyncs = 0;
-  private done = false;
-  private readonly onAbort = (): void => this.close();
+  private readonly kinds: readonly ('flow' | 'expect')[];
 
   /** @internal */
   constructor(
@@ -111,38 +108,27 @@ export class EventStream implements AsyncIterable<ConntrackEvent>, AsyncIterator
     types: readonly EventType[],
     tuning: { rcvbuf: number; rcvbufMax: number; credits: number },
     private readonly resync: boolean,
-    private readonly signal: AbortSignal | undefined,
+    signal: AbortSignal | undefined,
   ) {
-    const flowGroups = types.filter((t) => !t.startsWith('expect')).reduce((m, t) => m | (1 << GROUP[t]), 0);
-    const expectGroups = types.filter((t) => t.startsWith('expect')).reduce((m, t) => m | (1 << GROUP[t]), 0);
-    const starts = [];
+    const groups = (expect: boolean) => types.filter((t) => t.startsWith('expect') === expect).reduce((m, t) => m | (1 << GROUP[t]), 0);
+    const flowGroups = groups(false);
+    const expectGroups = groups(true);
     const reader = { ...tuning, maxBatch: BATCH };
-    if (flowGroups) starts.push((onBatch: Parameters<NativeConntrack['events']>[2]) => native.events(nativeFilter, flowGroups, onBatch, reader));
-    if (expectGroups) starts.push((onBatch: Parameters<NativeConntrack['events']>[2]) => native.expectEvents(expectGroups, onBatch, reader));
+    const starts: ((onBatch: OnBatch) => NativeStream)[] = [];
+    if (flowGroups) starts.push((onBatch) => native.events(nativeFilter, flowGroups, onBatch, reader));
+    if (expectGroups) starts.push((onBatch) => native.expectEvents(expectGroups, onBatch, reader));
+    const source = new BatchSource(starts, callSite(owner.list), 'conntrack events');
+    owner.track(source);
+    super(source, signal, () => owner.forget(source));
     this.kinds = [...(flowGroups ? (['flow'] as const) : []), ...(expectGroups ? (['expect'] as const) : [])];
-    this.source = new BatchSource(starts, callSite(owner.list), 'conntrack events');
-    owner.track(this.source);
-    signal?.addEventListener('abort', this.onAbort, { once: true });
-    if (signal?.aborted) this.close();
   }
-
-  private readonly kinds: readonly ('flow' | 'expect')[];
 
   /** Times the kernel reported lost events on this stream. */
   get overruns(): number {
     return this.overrunCount;
   }
 
-  /** What the kernel sent, what matched, what could not be decoded. */
-  get stats(): ReaderStats {
-    return this.source.stats;
-  }
-
-  [Symbol.asyncIterator](): AsyncIterator<ConntrackEvent> {
-    return this;
-  }
-
-  private decode(batch: RawBatch): ConntrackEvent[] {
+  protected decode(batch: RawBatch): ConntrackEvent[] {
     const out: ConntrackEvent[] = [];
     const words = new Uint32Array(batch.buffer);
     if (this.kinds[batch.tag] === 'flow') {
@@ -169,47 +155,11 @@ export class EventStream implements AsyncIterable<ConntrackEvent>, AsyncIterator
     return out;
   }
 
-  async next(): Promise<IteratorResult<ConntrackEvent>> {
-    for (;;) {
-      if (this.index < this.items.length) return { value: this.items[this.index++]!, done: false };
-      if (this.resyncs > 0) {
-        this.resyncs = 0;
-        const flows = await this.owner.list(this.filter).toArray();
-        if (this.done) return { value: undefined, done: true };
-        return { value: { type: 'resync', flows }, done: false };
-      }
-      if (this.done) return { value: undefined, done: true };
-      let batch: RawBatch | null;
-      try {
-        batch = await this.source.next();
-      } catch (e) {
-        this.close();
-        throw e;
-      }
-      if (batch === null) {
-        this.close();
-        return { value: undefined, done: true };
-      }
-      this.items = this.decode(batch);
-      this.index = 0;
-      this.source.release(batch);
-    }
-  }
-
-  async return(): Promise<IteratorResult<ConntrackEvent>> {
-    this.close();
-    return { value: undefined, done: true };
-  }
-
-  /** Ends the stream and releases its sockets. Idempotent. */
-  close(): void {
-    if (this.done) return;
-    this.done = true;
-    this.items = [];
+  /** After an overrun, with `resync`: the table as it is now. */
+  protected override async between(): Promise<ConntrackEvent | undefined> {
+    if (this.resyncs === 0) return undefined;
     this.resyncs = 0;
-    this.signal?.removeEventListener('abort', this.onAbort);
-    this.source.close();
-    this.owner.forget(this.source);
+    return { type: 'resync', flows: await this.owner.list(this.filter).toArray() };
   }
 }
 

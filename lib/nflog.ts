@@ -6,7 +6,8 @@ import { decodeFlowAt, FLOW_WORDS, type StringCursor } from './flow.js';
 import { addon, type NativeGroupConfig, type NativeNflog } from './native.js';
 import { type NetnsOption, netnsPath } from './netns.js';
 import type { HookName, LogInterface, NflogPacket } from './nflog-types.js';
-import { BatchSource, type RawBatch, type ReaderStats } from './reader.js';
+import { BatchSource, type RawBatch } from './reader.js';
+import { LiveStream } from './stream.js';
 import { assertKnownKeys, assertObject, boolean, describe, integer, optionalInteger } from './validate.js';
 
 export type { HookName, LogInterface, NflogPacket } from './nflog-types.js';
@@ -156,29 +157,23 @@ export function decodePackets(batch: Pick<RawBatch, 'buffer' | 'strings' | 'coun
 }
 
 /** A live stream of logged packets; iterate it once with `for await`. */
-export class PacketStream implements AsyncIterable<NflogEvent>, AsyncIterator<NflogEvent> {
-  private readonly source: BatchSource;
-  private items: NflogEvent[] = [];
-  private index = 0;
+export class PacketStream extends LiveStream<NflogEvent> {
   private overrunCount = 0;
   private gapCount = 0;
   private lastSeq: number | undefined;
-  private done = false;
-  private readonly onAbort = (): void => this.close();
 
   /** @internal */
   constructor(
     native: NativeNflog,
     config: NativeGroupConfig,
     tuning: { rcvbuf: number; rcvbufMax: number; credits: number },
-    private readonly owner: Nflog,
-    private readonly signal: AbortSignal | undefined,
+    owner: Nflog,
+    signal: AbortSignal | undefined,
     site: { stack: string },
   ) {
-    this.source = new BatchSource((onBatch) => native.subscribe(config, onBatch, { ...tuning, maxBatch: BATCH }), site, `NFLOG group ${config.group}`);
+    const source = new BatchSource((onBatch) => native.subscribe(config, onBatch, { ...tuning, maxBatch: BATCH }), site, `NFLOG group ${config.group}`);
+    super(source, signal, () => owner.forget(this));
     owner.track(this);
-    signal?.addEventListener('abort', this.onAbort, { once: true });
-    if (signal?.aborted) this.close();
   }
 
   /** Times the kernel reported lost packets on this stream. */
@@ -191,15 +186,7 @@ export class PacketStream implements AsyncIterable<NflogEvent>, AsyncIterator<Nf
     return this.gapCount;
   }
 
-  get stats(): ReaderStats {
-    return this.source.stats;
-  }
-
-  [Symbol.asyncIterator](): AsyncIterator<NflogEvent> {
-    return this;
-  }
-
-  private decode(batch: RawBatch): NflogEvent[] {
+  protected decode(batch: RawBatch): NflogEvent[] {
     const out: NflogEvent[] = [];
     for (const pkt of decodePackets(batch)) {
       if (pkt.seq !== undefined) {
@@ -217,42 +204,6 @@ export class PacketStream implements AsyncIterable<NflogEvent>, AsyncIterator<Nf
       out.push({ type: 'overrun', overruns: this.overrunCount, bufferSize: batch.rcvbuf });
     }
     return out;
-  }
-
-  async next(): Promise<IteratorResult<NflogEvent>> {
-    for (;;) {
-      if (this.index < this.items.length) return { value: this.items[this.index++]!, done: false };
-      if (this.done) return { value: undefined, done: true };
-      let batch: RawBatch | null;
-      try {
-        batch = await this.source.next();
-      } catch (e) {
-        this.close();
-        throw e;
-      }
-      if (batch === null) {
-        this.close();
-        return { value: undefined, done: true };
-      }
-      this.items = this.decode(batch);
-      this.index = 0;
-      this.source.release(batch);
-    }
-  }
-
-  async return(): Promise<IteratorResult<NflogEvent>> {
-    this.close();
-    return { value: undefined, done: true };
-  }
-
-  /** Unbinds the group and releases the socket. Idempotent. */
-  close(): void {
-    if (this.done) return;
-    this.done = true;
-    this.items = [];
-    this.signal?.removeEventListener('abort', this.onAbort);
-    this.source.close();
-    this.owner.forget(this);
   }
 }
 

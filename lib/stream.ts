@@ -1,4 +1,4 @@
-import type { BatchSource, ReaderStats } from './reader.js';
+import type { BatchSource, RawBatch, ReaderStats } from './reader.js';
 
 /** Whoever started the stream and tracks its running readers (a handle). */
 export interface StreamOwner {
@@ -94,3 +94,81 @@ export class RecordStream<T> implements AsyncIterable<T> {
   }
 }
 
+
+/**
+ * A live stream of decoded items over one batching reader (events, NFLOG packets): iterate it
+ * once with `for await`. Items come a batch at a time; `break`, `return()`, `close()` and the
+ * AbortSignal end it and free its sockets.
+ */
+export abstract class LiveStream<T> implements AsyncIterable<T>, AsyncIterator<T> {
+  private items: T[] = [];
+  private index = 0;
+  protected done = false;
+  private readonly onAbort = (): void => this.close();
+
+  protected constructor(
+    protected readonly source: BatchSource,
+    private readonly signal: AbortSignal | undefined,
+    private readonly onClose: () => void,
+  ) {
+    signal?.addEventListener('abort', this.onAbort, { once: true });
+    // Already aborted: end it once the subclass is built.
+    if (signal?.aborted) queueMicrotask(this.onAbort);
+  }
+
+  /** What the kernel sent, what matched, what could not be decoded. */
+  get stats(): ReaderStats {
+    return this.source.stats;
+  }
+
+  /** The items of one batch, in order. */
+  protected abstract decode(batch: RawBatch): T[];
+
+  /** Runs when a batch's items are used up, before the next is read; may give one item. */
+  protected async between(): Promise<T | undefined> {
+    return undefined;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<T> {
+    return this;
+  }
+
+  async next(): Promise<IteratorResult<T>> {
+    for (;;) {
+      if (this.index < this.items.length) return { value: this.items[this.index++]!, done: false };
+      if (this.done) return { value: undefined, done: true };
+      const extra = await this.between();
+      if (this.done) return { value: undefined, done: true };
+      if (extra !== undefined) return { value: extra, done: false };
+      let batch: RawBatch | null;
+      try {
+        batch = await this.source.next();
+      } catch (e) {
+        this.close();
+        throw e;
+      }
+      if (batch === null) {
+        this.close();
+        return { value: undefined, done: true };
+      }
+      this.items = this.decode(batch);
+      this.index = 0;
+      this.source.release(batch);
+    }
+  }
+
+  async return(): Promise<IteratorResult<T>> {
+    this.close();
+    return { value: undefined, done: true };
+  }
+
+  /** Ends the stream and releases its sockets. Idempotent. */
+  close(): void {
+    if (this.done) return;
+    this.done = true;
+    this.items = [];
+    this.signal?.removeEventListener('abort', this.onAbort);
+    this.source.close();
+    this.onClose();
+  }
+}

@@ -52,6 +52,14 @@ struct Batch {
   uint32_t tally[4] = {0, 0, 0, 0};  // the decoder's own totals, on the final batch
   bool final = false;           // nothing follows
   Failure failure;              // set on the final batch when the job failed
+
+  // Appends binary data to `bytes` and writes its offset and length to where[0], where[1].
+  void AppendBytes(uint32_t* where, const void* data, size_t len) {
+    where[0] = static_cast<uint32_t>(bytes.size());
+    where[1] = static_cast<uint32_t>(len);
+    const auto* p = static_cast<const uint8_t*>(data);
+    bytes.insert(bytes.end(), p, p + len);
+  }
 };
 
 // What a job does with each message; runs on the reader thread.

@@ -68,12 +68,6 @@ class IfNames {
   std::chrono::steady_clock::time_point fresh_{};
 };
 
-void PutBytes(Batch* batch, uint32_t* where, const void* data, size_t len) {
-  where[0] = static_cast<uint32_t>(batch->bytes.size());
-  where[1] = static_cast<uint32_t>(len);
-  const auto* p = static_cast<const uint8_t*>(data);
-  batch->bytes.insert(batch->bytes.end(), p, p + len);
-}
 
 uint32_t Be32(const nlattr* a) { return ntohl(mnl_attr_get_u32(a)); }
 
@@ -206,7 +200,7 @@ class PacketDecoder : public Decoder {
     }
     auto bytes = [&](int type, uint32_t bit, uint32_t word) {
       if (const nlattr* a = attr[type]) {
-        PutBytes(batch, &w[word], mnl_attr_get_payload(a), mnl_attr_get_payload_len(a));
+        batch->AppendBytes(&w[word], mnl_attr_get_payload(a), mnl_attr_get_payload_len(a));
         p |= bit;
       }
     };
@@ -216,7 +210,7 @@ class PacketDecoder : public Decoder {
     if (const nlattr* a = attr[NFULA_HWADDR]; a != nullptr && mnl_attr_get_payload_len(a) >= sizeof(nfulnl_msg_packet_hw)) {
       const auto* hw = static_cast<const nfulnl_msg_packet_hw*>(mnl_attr_get_payload(a));
       const size_t len = std::min<size_t>(ntohs(hw->hw_addrlen), sizeof(hw->hw_addr));
-      PutBytes(batch, &w[L_HWADDR], hw->hw_addr, len);
+      batch->AppendBytes(&w[L_HWADDR], hw->hw_addr, len);
       p |= N_HWADDR;
     }
     bool has_ct = false;

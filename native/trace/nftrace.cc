@@ -23,12 +23,6 @@ namespace trace {
 
 namespace {
 
-void PutBytes(Batch* batch, uint32_t* where, const void* data, size_t len) {
-  where[0] = static_cast<uint32_t>(batch->bytes.size());
-  where[1] = static_cast<uint32_t>(len);
-  const auto* p = static_cast<const uint8_t*>(data);
-  batch->bytes.insert(batch->bytes.end(), p, p + len);
-}
 
 class TraceDecoder : public Decoder {
  public:
@@ -98,7 +92,7 @@ class TraceDecoder : public Decoder {
       uint32_t len = 0;
       const void* data = nftnl_trace_get_data(t_, attr, &len);
       if (data == nullptr) return;
-      PutBytes(batch, &w[word], data, len);
+      batch->AppendBytes(&w[word], data, len);
       p |= bit;
     };
     bytes(NFTNL_TRACE_LL_HEADER, T_LL, R_LL);
