@@ -36,10 +36,10 @@
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-fno-exceptions", "-fvisibility=hidden"],
       "cflags_cc!": ["-fno-rtti"],
       "libraries": [
-        "<!@(pkg-config --libs libnetfilter_conntrack libnetfilter_log libnftnl libmnl)"
+        "<!@(pkg-config --libs libnetfilter_conntrack libnetfilter_log libmnl)"
       ],
       "cflags+": [
-        "<!@(pkg-config --cflags libnetfilter_conntrack libnetfilter_log libnftnl libmnl)"
+        "<!@(pkg-config --cflags libnetfilter_conntrack libnetfilter_log libmnl)"
       ],
       "ldflags": ["-pthread"],
       "conditions": [

@@ -11,7 +11,7 @@ import { BatchSource } from './reader.js';
 import { RecordStream } from './stream.js';
 import { type TupleInput, normalizeTuple } from './tuple.js';
 import type { Flow } from './types.js';
-import { assertKnownKeys, assertObject, boolean, describe, optionalInteger } from './validate.js';
+import { assertKnownKeys, assertObject, boolean, describe, integer, optionalInteger } from './validate.js';
 
 export interface OpenOptions {
   /** The network namespace to work in (default: the caller's). */
@@ -148,7 +148,7 @@ export class Conntrack {
     const raw: unknown = query;
     assertObject(raw, 'list() options');
     const filter: NativeFilter = normalizeFilter(query, 'list() options', LIST_KEYS);
-    const table = query.table ?? 'conntrack';
+    const table = query.table === undefined ? 'conntrack' : query.table;
     if (table !== 'conntrack' && table !== 'dying' && table !== 'unconfirmed') {
       throw new TypeError(`list() options.table must be 'conntrack', 'dying' or 'unconfirmed', got ${describe(table)}`);
     }
@@ -213,7 +213,7 @@ export class Conntrack {
   events(options: EventOptions = {}): EventStream {
     const native = this.handle('events()');
     const o = normalizeEventOptions(options);
-    return new EventStream(native, this, o.filter, o.nativeFilter, o.types, o.tuning, o.resync, o.signal);
+    return new EventStream(native, this, o.filter, o.nativeFilter, o.types, o.tuning, o.resync, o.signal, callSite(this.events));
   }
 
   /** Creates an entry; fails with NfctError EEXIST when it exists (conntrack -I). */
@@ -258,7 +258,7 @@ export class Conntrack {
     assertObject(target, 'delete() target');
     const keys = Object.keys(target);
     if (keys.length === 1 && keys[0] === 'id') {
-      const id = optionalInteger((target as { id: number }).id, 'delete() target.id', 0, 0xffffffff)!;
+      const id = integer((target as { id: number }).id, 'delete() target.id', 0, 0xffffffff);
       let found: Flow | undefined;
       for await (const f of this.list()) {
         if (f.id === id) {
@@ -333,7 +333,7 @@ export class Conntrack {
     assertObject(raw, 'createMany() options');
     assertKnownKeys(raw, ['batchSize', 'ifExists'], 'createMany() options');
     const batchSize = optionalInteger(options.batchSize, 'createMany() options.batchSize', 1, 100000) ?? 1000;
-    const ifExists = options.ifExists ?? 'fail';
+    const ifExists = options.ifExists === undefined ? 'fail' : options.ifExists;
     if (ifExists !== 'fail' && ifExists !== 'skip') throw new TypeError(`createMany() options.ifExists must be 'fail' or 'skip', got ${describe(ifExists)}`);
     if (flows === null || typeof flows !== 'object' || (!(Symbol.iterator in flows) && !(Symbol.asyncIterator in flows))) {
       throw new TypeError(`createMany() flows must be an iterable of flows, got ${describe(flows)}`);

@@ -1,7 +1,6 @@
 // Conntrack events as an async iterator that survives load: overruns (ENOBUFS) are items in
 // the stream, the socket buffer grows after each, and with `resync` the current table follows.
 import { AF_INET, AF_INET6 } from './constants.js';
-import { callSite } from './errors.js';
 import { decodeExpectations, type Expectation, expectationEventTime, expectationMsgType } from './expect.js';
 import { type FlowFilter, normalizeFilter } from './filter.js';
 import { decodeFlows, FLOW_WORDS, recordEventTime, recordEventType, recordPortId } from './flow.js';
@@ -109,6 +108,7 @@ export class EventStream extends LiveStream<ConntrackEvent> {
     tuning: { rcvbuf: number; rcvbufMax: number; credits: number },
     private readonly resync: boolean,
     signal: AbortSignal | undefined,
+    site: { stack: string },
   ) {
     const groups = (expect: boolean) => types.filter((t) => t.startsWith('expect') === expect).reduce((m, t) => m | (1 << GROUP[t]), 0);
     const flowGroups = groups(false);
@@ -117,7 +117,7 @@ export class EventStream extends LiveStream<ConntrackEvent> {
     const starts: ((onBatch: OnBatch) => NativeStream)[] = [];
     if (flowGroups) starts.push((onBatch) => native.events(nativeFilter, flowGroups, onBatch, reader));
     if (expectGroups) starts.push((onBatch) => native.expectEvents(expectGroups, onBatch, reader));
-    const source = new BatchSource(starts, callSite(owner.list), 'conntrack events');
+    const source = new BatchSource(starts, site, 'conntrack events');
     owner.track(source);
     super(source, signal, () => owner.forget(source));
     this.kinds = [...(flowGroups ? (['flow'] as const) : []), ...(expectGroups ? (['expect'] as const) : [])];

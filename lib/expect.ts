@@ -148,7 +148,7 @@ function maskTuple(tuple: NativeTuple, mask: ExpectationInput['mask'], where: st
     if (!a || a.bytes.length !== len) throw new TypeError(`${where}.${key} must be an address mask of the tuple's family, got ${describe(value)}`);
     return a.bytes;
   };
-  const m = mask ?? {};
+  const m = mask === undefined ? {} : mask;
   assertObject(m, where);
   assertKnownKeys(m, ['src', 'dst', 'srcPort', 'dstPort', 'type', 'code', 'id'], where);
   const out: NativeTuple = { family: tuple.family, protocol: tuple.protocol, src: addr(m.src, 'src'), dst: addr(m.dst, 'dst') };
@@ -219,8 +219,10 @@ export class Expectations {
     }
     const family = filter.family === 'ipv4' ? AF_INET : filter.family === 'ipv6' ? AF_INET6 : 0;
     const site = callSite(this.list);
+    void native;
     return new RecordStream(this.owner, decodeExpectations, () => {
-      const source = new BatchSource((onBatch) => native.expectDump(family, onBatch), site, 'expectation dump');
+      const live = this.native(); // the handle may have been closed since list()
+      const source = new BatchSource((onBatch) => live.expectDump(family, onBatch), site, 'expectation dump');
       this.owner.track(source);
       return source;
     });
@@ -253,6 +255,9 @@ export class Expectations {
   async delete(target: TupleInput | Expectation): Promise<void> {
     const native = this.native();
     const isExpectation = typeof target === 'object' && target !== null && 'mask' in target && 'master' in target;
+    if (isExpectation && ((target as Expectation).tuple === null || typeof (target as Expectation).tuple !== 'object')) {
+      throw new TypeError(`expectations.delete() target.tuple must be the expectation's tuple, got ${describe((target as Expectation).tuple)}`);
+    }
     const tuple = isExpectation
       ? normalizeTuple({ ...tupleToInput((target as Expectation).tuple, (target as Expectation).protonum), zone: (target as Expectation).zone }, 'expectations.delete() target')
       : normalizeTuple(target as TupleInput, 'expectations.delete() target');

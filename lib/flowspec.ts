@@ -233,6 +233,9 @@ function replyTuple(orig: NativeTuple, input: FlowInput, where: string): NativeT
   }
   assertObject(r, `${where}.reply`);
   assertKnownKeys(r, REPLY_KEYS, `${where}.reply`);
+  for (const k of REPLY_KEYS) {
+    if ((r as Record<string, unknown>)[k] === null) throw new TypeError(`${where}.reply.${k} must not be null (leave it out to take the swapped original)`);
+  }
   const o = input as unknown as Record<string, unknown>;
   return normalizeTuple(
     {

@@ -18,7 +18,7 @@ export function netnsPath(value: NetnsOption | undefined, option = 'netns'): str
     }
     return `/run/netns/${value}`;
   }
-  if (typeof value === 'object') {
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
     const obj = value as Record<string, unknown>;
     assertKnownKeys(obj, ['pid', 'path', 'name'], option);
     if (Object.keys(obj).length !== 1) {

@@ -211,7 +211,7 @@ function normalizeSubscribe(options: SubscribeOptions) {
   assertObject(options, 'subscribe() options');
   assertKnownKeys(options, SUBSCRIBE_KEYS, 'subscribe() options');
   const group = integer(options.group, 'subscribe() options.group', 0, 65535);
-  const copy = options.copy ?? 'packet';
+  const copy = options.copy === undefined ? 'packet' : options.copy;
   if (!Object.hasOwn(COPY, copy)) throw new TypeError(`subscribe() options.copy must be 'none', 'meta' or 'packet', got ${describe(copy)}`);
   const range = optionalInteger(options.range, 'subscribe() options.range', 0, 0xffff) ?? 0xffff;
   const rcvbuf = optionalInteger(options.bufferSize, 'subscribe() options.bufferSize', 4096, 2 ** 31 - 1) ?? 8 << 20;
@@ -225,7 +225,7 @@ function normalizeSubscribe(options: SubscribeOptions) {
     if (options.timeout < 0 || options.timeout > 4e7) throw new RangeError(`subscribe() options.timeout must be between 0 and 40000000 seconds, got ${options.timeout}`);
     timeout = Math.round(options.timeout * 100);
   }
-  const seq = options.sequence ?? false;
+  const seq = options.sequence === undefined ? false : options.sequence;
   let flags = 0;
   if (seq === true || seq === 'local') flags |= F_SEQ;
   else if (seq === 'global') flags |= F_SEQ_GLOBAL;

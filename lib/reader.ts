@@ -38,7 +38,7 @@ export class BatchSource {
   private failer: ((e: unknown) => void) | undefined;
   private readonly natives: (NativeStream | undefined)[] = [];
   private running = 0;
-  private closed = false;
+  private closedFlag = false;
   private error: unknown;
   /** The decoder's totals, once the reader has ended (bulk deletes). */
   tally: number[] | undefined;
@@ -57,7 +57,7 @@ export class BatchSource {
 
   private onBatchOf(tag: number): OnBatch {
     return (buffer, strings, count, received, overruns, final, error, malformed, rcvbuf, tally, bytes) => {
-      if (this.closed) return;
+      if (this.closedFlag) return;
       this.stats.received += received;
       this.stats.malformed += malformed;
       this.stats.overruns += overruns;
@@ -109,7 +109,7 @@ export class BatchSource {
   next(): Promise<RawBatch | null> {
     const b = this.queue.shift();
     if (b) return Promise.resolve(b);
-    if (this.closed) return Promise.resolve(null);
+    if (this.closedFlag) return Promise.resolve(null);
     if (this.ended) return this.error !== undefined ? Promise.reject(this.error) : Promise.resolve(null);
     return new Promise<RawBatch | null>((resolve, reject) => {
       this.waiter = resolve;
@@ -124,8 +124,8 @@ export class BatchSource {
 
   /** Ends the readers and frees their sockets; pending and later next() calls resolve to null. */
   close(): void {
-    if (this.closed) return;
-    this.closed = true;
+    if (this.closedFlag) return;
+    this.closedFlag = true;
     this.queue.length = 0;
     for (let i = 0; i < this.natives.length; i++) {
       const n = this.natives[i];
@@ -135,8 +135,13 @@ export class BatchSource {
     this.settle();
   }
 
+  /** Whether close() was called (by the stream or by its handle). */
+  get closed(): boolean {
+    return this.closedFlag;
+  }
+
   get isClosed(): boolean {
-    return this.closed || (this.ended && this.queue.length === 0);
+    return this.closedFlag || (this.ended && this.queue.length === 0);
   }
 }
 

@@ -60,7 +60,8 @@ export class RecordStream<T> implements AsyncIterable<T> {
       }
     };
     return {
-      next: () => (i < flows.length ? Promise.resolve({ value: flows[i++]!, done: false }) : fill()),
+      // A handle closed in the middle of a batch ends the loop too, not after the batch.
+      next: () => (source.closed ? Promise.resolve(done) : i < flows.length ? Promise.resolve({ value: flows[i++]!, done: false }) : fill()),
       return: () => {
         flows = [];
         end();
@@ -135,6 +136,7 @@ export abstract class LiveStream<T> implements AsyncIterable<T>, AsyncIterator<T
 
   async next(): Promise<IteratorResult<T>> {
     for (;;) {
+      if (this.source.closed && !this.done) this.close(); // its handle was closed
       if (this.index < this.items.length) return { value: this.items[this.index++]!, done: false };
       if (this.done) return { value: undefined, done: true };
       const extra = await this.between();

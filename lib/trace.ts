@@ -1,9 +1,10 @@
 // TRACE: every rule a packet passes, from legacy iptables TRACE (nf_log -> NFLOG group 0) and
 // from nftables / iptables-nft (NFT_MSG_TRACE), as one stream of "this packet hit this rule".
 import { execFile } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 import { promisify } from 'node:util';
 
-import { callSite, ClosedError, withCallSite } from './errors.js';
+import { callSite, ClosedError, NfctError, withCallSite } from './errors.js';
 import { type DecodedPacket, decodePacket } from './decode/packet.js';
 import { parseLogLine } from './decode/logline.js';
 import { addon, type NativeStream, type OnBatch, type ReaderTuning } from './native.js';
@@ -106,7 +107,7 @@ const T = { TABLE: 1, CHAIN: 2, HANDLE: 4, VERDICT: 8, JUMP: 16, IIF: 32, OIF: 6
  */
 export function parseTracePrefix(prefix: string): { table: string; chain: string; kind: TraceKind; rule: number } | undefined {
   if (typeof prefix !== 'string') throw new TypeError(`parseTracePrefix() prefix must be a string, got ${describe(prefix)}`);
-  const m = /^TRACE: ([^:\s]+):(\S+):(rule|return|policy):(\d+) ?$/.exec(prefix.trimStart());
+  const m = /^TRACE: ([^:\s]+):(\S+):(rule|return|policy):(\d{1,10}) ?$/.exec(prefix.trimStart());
   if (!m) return undefined;
   return { table: m[1]!, chain: m[2]!, kind: m[3] as TraceKind, rule: Number(m[4]) };
 }
@@ -276,13 +277,24 @@ export class Trace implements AsyncDisposable {
   private restoreLogger: (() => Promise<void>) | undefined;
   private readonly live = new Set<{ close(): void }>();
   private tables = 0;
+  /** Temporary trace tables in place now. */
+  private readonly installed = new Set<string>();
 
   private constructor(
     readonly netnsPath: string | null,
+    private readonly nsfd: number | undefined,
     private readonly nflog: Nflog | undefined,
     private readonly nftables: boolean,
   ) {
-    this.rules = new RuleTexts(netnsPath);
+    this.rules = new RuleTexts(this.nsPath);
+  }
+
+  /**
+   * The namespace as this process holds it open (/proc/PID/fd/N): it stays reachable after
+   * `ip netns delete` removes its name, as Conntrack and Nflog handles keep theirs.
+   */
+  private get nsPath(): string | null {
+    return this.nsfd === undefined ? null : `/proc/${process.pid}/fd/${this.nsfd}`;
   }
 
   static async open(options: TraceOpenOptions = {}): Promise<Trace> {
@@ -298,12 +310,24 @@ export class Trace implements AsyncDisposable {
     }
     if (!nft && !legacy) throw new TypeError('Trace.open options: nftables and legacy are both off');
     const site = callSite(Trace.open);
-    const trace = new Trace(path, legacy ? await Nflog.open(path ? { netns: path } : {}) : undefined, nft);
+    let nsfd: number | undefined;
+    try {
+      if (path) nsfd = openSync(path, 'r');
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      throw withCallSite(new NfctError(-(err.errno ?? -2), 'open', path ?? ''), site, 'opening TRACE');
+    }
+    const nflog = legacy ? await Nflog.open(path ? { netns: path } : {}).catch((e: unknown) => {
+      if (nsfd !== undefined) closeSync(nsfd);
+      throw withCallSite(e, site, 'opening TRACE');
+    }) : undefined;
+    const trace = new Trace(path, nsfd, nflog, nft);
     if (bind) {
+      const ns = trace.nsPath;
       try {
-        const previous = await Promise.all([2, 10].map((pf) => addon.nfLogBackend(path, pf, 'nfnetlink_log')));
+        const previous = await Promise.all([2, 10].map((pf) => addon.nfLogBackend(ns, pf, 'nfnetlink_log')));
         trace.restoreLogger = async () => {
-          await Promise.all([2, 10].map((pf, i) => addon.nfLogBackend(path, pf, previous[i] === 'NONE' ? 'NONE' : previous[i]!)));
+          await Promise.all([2, 10].map((pf, i) => addon.nfLogBackend(ns, pf, previous[i]!)));
         };
       } catch (e) {
         trace.close();
@@ -317,7 +341,7 @@ export class Trace implements AsyncDisposable {
   events(options: TraceStreamOptions = {}): AsyncIterable<TraceEvent> & { close(): void } {
     if (this.closed) throw new ClosedError('Trace handle (events() after close())');
     const opts = this.normalize(options);
-    return this.stream(opts);
+    return this.stream(opts, callSite(this.events));
   }
 
   /** The same hops grouped per packet: all of one packet together, in order. */
@@ -325,7 +349,7 @@ export class Trace implements AsyncDisposable {
     if (this.closed) throw new ClosedError('Trace handle (packets() after close())');
     const idle = optionalInteger(options.idleMs, 'packets() options.idleMs', 1, 600000) ?? 250;
     const { idleMs: _drop, ...rest } = options;
-    const events = this.stream(this.normalize(rest));
+    const events = this.stream(this.normalize(rest), callSite(this.packets));
     const groups = new Map<string, { pkt: TracePacket; last: number }>();
     const ready: TracePacket[] = [];
     const finish = (key: string): void => {
@@ -385,9 +409,8 @@ export class Trace implements AsyncDisposable {
     return { match: options.match, resolve, signal: options.signal };
   }
 
-  private stream(opts: { match?: TraceMatch; resolve: boolean; signal?: AbortSignal }): AsyncIterable<TraceEvent> & { close(): void } {
+  private stream(opts: { match?: TraceMatch; resolve: boolean; signal?: AbortSignal }, site: { stack: string }): AsyncIterable<TraceEvent> & { close(): void } {
     const self = this;
-    const site = callSite(this.events);
     const closers: (() => void)[] = [];
     let table: string | undefined;
     let closed = false;
@@ -398,7 +421,7 @@ export class Trace implements AsyncDisposable {
     };
     async function* gen(): AsyncGenerator<TraceEvent, void, undefined> {
       const sources: AsyncIterator<Omit<TraceEvent, 'ruleText'>>[] = [];
-      if (self.nftables) sources.push(nftSource(self.netnsPath, site, closers));
+      if (self.nftables) sources.push(nftSource(self.nsPath, site, closers));
       if (self.nflog) {
         const s = self.nflog.subscribe({ group: 0, timeout: 0.05 });
         closers.push(() => s.close());
@@ -455,16 +478,18 @@ export class Trace implements AsyncDisposable {
       '}',
       '',
     ].join('\n');
-    const [cmd, args] = inNamespace(this.netnsPath, 'nft', ['-f', '-']);
+    const [cmd, args] = inNamespace(this.nsPath, 'nft', ['-f', '-']);
     await new Promise<void>((resolve, reject) => {
       const child = execFile(cmd, args, (err, _o, stderr) => (err ? reject(new Error(`installing the trace rule failed: ${stderr || err.message}`)) : resolve()));
       child.stdin!.end(script);
     });
+    this.installed.add(name);
     return name;
   }
 
   private async removeRule(table: string): Promise<void> {
-    const [cmd, args] = inNamespace(this.netnsPath, 'nft', ['delete', 'table', 'inet', table]);
+    if (!this.installed.delete(table)) return;
+    const [cmd, args] = inNamespace(this.nsPath, 'nft', ['delete', 'table', 'inet', table]);
     await run(cmd, args).catch(() => undefined);
   }
 
@@ -474,9 +499,16 @@ export class Trace implements AsyncDisposable {
     this.closed = true;
     for (const s of [...this.live]) s.close();
     this.nflog?.close();
+    // Temporary rules go before the namespace is let go (a stream ending now may not be
+    // through its own clean-up yet).
+    await Promise.all([...this.installed].map((t) => this.removeRule(t)));
     const restore = this.restoreLogger;
     this.restoreLogger = undefined;
-    await restore?.();
+    try {
+      await restore?.();
+    } finally {
+      if (this.nsfd !== undefined) closeSync(this.nsfd);
+    }
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

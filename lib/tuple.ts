@@ -54,6 +54,8 @@ export function tupleToInput(t: Tuple, protonum: number): TupleInput {
 export function normalizeTuple(input: TupleInput | Flow, where: string): NativeTuple {
   assertObject(input, where);
   if (isFlow(input)) {
+    const o: unknown = input.original;
+    if (o === null || typeof o !== 'object') throw new TypeError(`${where}.original must be a tuple object (a Flow's), got ${describe(o)}`);
     return normalizeTuple({ ...tupleToInput(input.original, input.protonum), zone: input.zone, origZone: input.original.zone }, where);
   }
   assertKnownKeys(input as unknown as Record<string, unknown>, TUPLE_KEYS, where);

@@ -12,9 +12,13 @@ Napi::Value MakeError(Napi::Env env, const Failure& f) {
   Napi::String call = Napi::String::New(env, f.syscall);
   Napi::String detail = Napi::String::New(env, f.detail);
   if (data != nullptr && !data->make_error.IsEmpty()) {
-    Napi::Value e = data->make_error.Call({err, call, detail});
-    if (!env.IsExceptionPending()) return e;
-    env.GetAndClearPendingException();
+    napi_value args[3] = {err, call, detail};
+    napi_value result;
+    if (napi_call_function(env, env.Undefined(), data->make_error.Value(), 3, args, &result) == napi_ok) {
+      return Napi::Value(env, result);
+    }
+    napi_value ignored;
+    napi_get_and_clear_last_exception(env, &ignored);
   }
   std::string msg = std::string(f.syscall) + ": " + strerror(f.err);
   if (!f.detail.empty()) msg += " (" + f.detail + ")";

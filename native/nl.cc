@@ -123,6 +123,8 @@ bool NlSendMany(int fd, const std::vector<uint8_t>& msgs, size_t chunk,
       if (end > off && end + len - off > chunk) break;
       end += len;
     }
+    const uint32_t first_seq = reinterpret_cast<const nlmsghdr*>(msgs.data() + off)->nlmsg_seq;
+    const size_t chunk_start = off;
     if (!NlSend(fd, msgs.data() + off, end - off, f)) return false;
     off = end;
     for (;;) {
@@ -138,7 +140,16 @@ bool NlSendMany(int fd, const std::vector<uint8_t>& msgs, size_t chunk,
            m = mnl_nlmsg_next(m, &left)) {
         if (m->nlmsg_type != NLMSG_ERROR) continue;
         int err = NlErrorOf(m, nullptr);
-        if (err != 0) on_error(m->nlmsg_seq, err);
+        if (err == 0) continue;
+        if (err == EPERM && m->nlmsg_seq == first_seq) {
+          // nfnetlink refuses a whole send without CAP_NET_ADMIN, answering its first message
+          // only: every message of the chunk failed.
+          for (size_t at = chunk_start; at < end; at += NLMSG_ALIGN(reinterpret_cast<const nlmsghdr*>(msgs.data() + at)->nlmsg_len)) {
+            on_error(reinterpret_cast<const nlmsghdr*>(msgs.data() + at)->nlmsg_seq, EPERM);
+          }
+          continue;
+        }
+        on_error(m->nlmsg_seq, err);
       }
     }
   }

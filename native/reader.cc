@@ -263,29 +263,41 @@ void Reader::CallJs(Napi::Env env, Napi::Function fn, Reader* /*self: may be gon
     }
   } recycle{pool, owned};
   if (env == nullptr || fn.IsEmpty()) return;
-  const size_t word_bytes = owned->words.size() * sizeof(uint32_t);
-  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, word_bytes);
-  if (word_bytes > 0) memcpy(ab.Data(), owned->words.data(), word_bytes);
-  napi_value str;
-  napi_create_string_latin1(env, owned->strings.data(), owned->strings.size(), &str);
-  Napi::Value err = env.Undefined();
-  if (owned->failure.failed()) err = MakeError(env, owned->failure);
-  Napi::Value tally = env.Undefined();
+  // Plain N-API calls whose failures are checked: while a worker thread is being terminated
+  // JS cannot run, every call fails, and node-addon-api's own error path would abort the
+  // process. The batch is then dropped quietly, as the stream is going away anyway.
+  napi_env e = env;
+  auto buffer = [&](const void* data, size_t len, napi_value* out) {
+    void* dest = nullptr;
+    if (napi_create_arraybuffer(e, len, &dest, out) != napi_ok) return false;
+    if (len > 0) memcpy(dest, data, len);
+    return true;
+  };
+  auto number = [&](double v, napi_value* out) { return napi_create_double(e, v, out) == napi_ok; };
+  napi_value args[11];
+  napi_value undefined;
+  if (napi_get_undefined(e, &undefined) != napi_ok) return;
+  bool ok = buffer(owned->words.data(), owned->words.size() * sizeof(uint32_t), &args[0]) &&
+            napi_create_string_latin1(e, owned->strings.data(), owned->strings.size(), &args[1]) == napi_ok &&
+            number(owned->count, &args[2]) && number(owned->received, &args[3]) &&
+            number(owned->overruns, &args[4]) && napi_get_boolean(e, owned->final, &args[5]) == napi_ok &&
+            number(owned->malformed, &args[7]) && number(owned->rcvbuf, &args[8]);
+  if (!ok) return;
+  args[6] = owned->failure.failed() ? static_cast<napi_value>(MakeError(env, owned->failure)) : undefined;
+  args[9] = undefined;
   if (owned->final) {
-    Napi::Array t = Napi::Array::New(env, 4);
-    for (uint32_t i = 0; i < 4; i++) t.Set(i, Napi::Number::New(env, owned->tally[i]));
-    tally = t;
+    napi_value t;
+    if (napi_create_array_with_length(e, 4, &t) != napi_ok) return;
+    for (uint32_t i = 0; i < 4; i++) {
+      napi_value v;
+      if (!number(owned->tally[i], &v) || napi_set_element(e, t, i, v) != napi_ok) return;
+    }
+    args[9] = t;
   }
-  Napi::Value bytes = env.Undefined();
-  if (!owned->bytes.empty()) {
-    Napi::ArrayBuffer bb = Napi::ArrayBuffer::New(env, owned->bytes.size());
-    memcpy(bb.Data(), owned->bytes.data(), owned->bytes.size());
-    bytes = bb;
-  }
-  fn.Call({ab, Napi::Value(env, str), Napi::Number::New(env, owned->count),
-           Napi::Number::New(env, owned->received), Napi::Number::New(env, owned->overruns),
-           Napi::Boolean::New(env, owned->final), err, Napi::Number::New(env, owned->malformed),
-           Napi::Number::New(env, owned->rcvbuf), tally, bytes});
+  args[10] = undefined;
+  if (!owned->bytes.empty() && !buffer(owned->bytes.data(), owned->bytes.size(), &args[10])) return;
+  napi_value result;
+  napi_call_function(e, undefined, fn, 11, args, &result);
 }
 
 }  // namespace nfct

@@ -374,6 +374,8 @@ class Walker {
               words.push(`[${p.incomplete}`, 'bytes]');
               continue;
             }
+            // The kernel nests no OPT group in another; hostile text may, without end.
+            if (w === 'OPT') continue;
             this.token(p, w, nested);
           }
           (p.ipv6Options ??= []).push(words.join(' '));
