@@ -181,8 +181,8 @@ function normalizeExpectation(input: ExpectationInput, where: string): Record<st
   if (input.flags !== undefined) {
     let bits = 0;
     for (const f of list(input.flags, `${where}.flags`)) {
-      const bit = FLAG_BITS[f as ExpectationFlag];
-      if (!Object.hasOwn(FLAG_BITS, f) || bit === undefined) throw new TypeError(`${where}.flags: unknown flag ${describe(f)} (PERMANENT, INACTIVE, USERSPACE)`);
+      const bit = typeof f === 'string' && Object.hasOwn(FLAG_BITS, f) ? FLAG_BITS[f as ExpectationFlag] : undefined;
+      if (bit === undefined) throw new TypeError(`${where}.flags: unknown flag ${describe(f)} (PERMANENT, INACTIVE, USERSPACE)`);
       bits |= bit;
     }
     spec.flags = bits;
@@ -276,8 +276,8 @@ export class Expectations {
     if (options.family !== undefined && options.family !== 'ipv4' && options.family !== 'ipv6') {
       throw new TypeError(`expectations.flush() options.family must be 'ipv4' or 'ipv6', got ${describe(options.family)}`);
     }
-    if (options.helper !== undefined && (typeof options.helper !== 'string' || options.helper === '')) {
-      throw new TypeError(`expectations.flush() options.helper must be a helper name, got ${describe(options.helper)}`);
+    if (options.helper !== undefined && (typeof options.helper !== 'string' || !/^[A-Za-z0-9_.-]{1,15}$/.test(options.helper))) {
+      throw new TypeError(`expectations.flush() options.helper must be a helper name such as 'ftp', got ${describe(options.helper)}`);
     }
     const family = options.family === 'ipv4' ? AF_INET : options.family === 'ipv6' ? AF_INET6 : 0;
     const site = callSite(this.flush);

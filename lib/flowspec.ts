@@ -343,6 +343,9 @@ export function normalizeChanges(target: TupleInput | Flow, changes: FlowChanges
   if (changes.labels !== undefined) {
     assertObject(changes.labels, `${w}.labels`);
     assertKnownKeys(changes.labels, ['add', 'remove'], `${w}.labels`);
+    if (changes.labels.add === undefined && changes.labels.remove === undefined) {
+      throw new TypeError(`${w}.labels: give add or remove`);
+    }
     const add = changes.labels.add !== undefined ? labelWords(changes.labels.add, `${w}.labels.add`) : new Uint32Array(4);
     const remove = changes.labels.remove !== undefined ? labelWords(changes.labels.remove, `${w}.labels.remove`) : new Uint32Array(4);
     const mask = new Uint32Array(4);

@@ -12,6 +12,7 @@ const NAME = /^[A-Za-z0-9_.-]+$/;
 export function netnsPath(value: NetnsOption | undefined, option = 'netns'): string | null {
   if (value === undefined) return null;
   if (typeof value === 'string') {
+    if (value.includes('\0')) throw new TypeError(`${option} must not contain a NUL byte`);
     if (value.startsWith('/')) return value;
     if (!NAME.test(value) || value === '.' || value === '..') {
       throw new TypeError(`${option} must be a namespace name (as in 'ip netns'), an absolute path or { pid }, got ${describe(value)}`);
@@ -26,7 +27,7 @@ export function netnsPath(value: NetnsOption | undefined, option = 'netns'): str
     }
     if ('pid' in obj) return `/proc/${integer(obj.pid, `${option}.pid`, 1, 2 ** 31 - 1)}/ns/net`;
     if ('path' in obj) {
-      if (typeof obj.path !== 'string' || !obj.path.startsWith('/')) {
+      if (typeof obj.path !== 'string' || !obj.path.startsWith('/') || obj.path.includes('\0')) {
         throw new TypeError(`${option}.path must be an absolute path, got ${describe(obj.path)}`);
       }
       return obj.path;

@@ -212,7 +212,7 @@ function normalizeSubscribe(options: SubscribeOptions) {
   assertKnownKeys(options, SUBSCRIBE_KEYS, 'subscribe() options');
   const group = integer(options.group, 'subscribe() options.group', 0, 65535);
   const copy = options.copy === undefined ? 'packet' : options.copy;
-  if (!Object.hasOwn(COPY, copy)) throw new TypeError(`subscribe() options.copy must be 'none', 'meta' or 'packet', got ${describe(copy)}`);
+  if (typeof copy !== 'string' || !Object.hasOwn(COPY, copy)) throw new TypeError(`subscribe() options.copy must be 'none', 'meta' or 'packet', got ${describe(copy)}`);
   const range = optionalInteger(options.range, 'subscribe() options.range', 0, 0xffff) ?? 0xffff;
   const rcvbuf = optionalInteger(options.bufferSize, 'subscribe() options.bufferSize', 4096, 2 ** 31 - 1) ?? 8 << 20;
   const rcvbufMax = optionalInteger(options.maxBufferSize, 'subscribe() options.maxBufferSize', 4096, 2 ** 31 - 1) ?? Math.max(rcvbuf, 256 << 20);

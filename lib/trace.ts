@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { callSite, ClosedError, NfctError, withCallSite } from './errors.js';
 import { type DecodedPacket, decodePacket } from './decode/packet.js';
 import { parseLogLine } from './decode/logline.js';
+import { parseCidr } from './address.js';
 import { addon, type NativeStream, type OnBatch, type ReaderTuning } from './native.js';
 import { type NetnsOption, netnsPath } from './netns.js';
 import { Nflog, type NflogPacketEvent } from './nflog.js';
@@ -347,6 +348,7 @@ export class Trace implements AsyncDisposable {
   /** The same hops grouped per packet: all of one packet together, in order. */
   packets(options: TraceStreamOptions & { idleMs?: number } = {}): AsyncIterable<TracePacket> & { close(): void } {
     if (this.closed) throw new ClosedError('Trace handle (packets() after close())');
+    assertObject(options, 'packets() options');
     const idle = optionalInteger(options.idleMs, 'packets() options.idleMs', 1, 600000) ?? 250;
     const { idleMs: _drop, ...rest } = options;
     const events = this.stream(this.normalize(rest), callSite(this.packets));
@@ -521,15 +523,20 @@ function matchExpression(m: TraceMatch): string {
   assertObject(m, 'trace options.match');
   assertKnownKeys(m, ['family', 'protocol', 'src', 'dst', 'port', 'srcPort', 'dstPort'], 'trace options.match');
   const parts: string[] = [];
-  const v6 = m.family === 'ipv6' || (m.src ?? m.dst ?? '').includes(':');
   if (m.family !== undefined && m.family !== 'ipv4' && m.family !== 'ipv6') throw new TypeError(`trace options.match.family must be 'ipv4' or 'ipv6', got ${describe(m.family)}`);
-  if (m.family) parts.push(`meta nfproto ${m.family}`);
+  let family: number | undefined = m.family === undefined ? undefined : m.family === 'ipv6' ? 10 : 2;
+  const addrs: string[] = [];
   for (const key of ['src', 'dst'] as const) {
     const value = m[key];
     if (value === undefined) continue;
-    if (typeof value !== 'string' || !/^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(value)) throw new TypeError(`trace options.match.${key} must be an address or CIDR, got ${describe(value)}`);
-    parts.push(`${v6 ? 'ip6' : 'ip'} ${key === 'src' ? 'saddr' : 'daddr'} ${value}`);
+    const parsed = typeof value === 'string' ? parseCidr(value) : undefined;
+    if (!parsed) throw new TypeError(`trace options.match.${key} must be an address or CIDR, got ${describe(value)}`);
+    if (family !== undefined && parsed.family !== family) throw new TypeError(`trace options.match.${key} ${describe(value)} is not of the family of the rest of the match`);
+    family = parsed.family;
+    addrs.push(`${parsed.family === 10 ? 'ip6' : 'ip'} ${key === 'src' ? 'saddr' : 'daddr'} ${value}`);
   }
+  if (m.family) parts.push(`meta nfproto ${m.family}`);
+  parts.push(...addrs);
   const protos = ['tcp', 'udp', 'icmp', 'icmpv6', 'sctp'];
   if (m.protocol !== undefined) {
     if (!protos.includes(m.protocol)) throw new TypeError(`trace options.match.protocol must be one of ${protos.join(', ')}, got ${describe(m.protocol)}`);

@@ -35,7 +35,9 @@ Napi::Value DecodeForTest(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   // The reader hands decoders only messages that mnl_nlmsg_ok() accepts: so does this.
+  // Padded to whole attribute alignment, as the reader's receive buffer always is.
   std::vector<uint8_t> copy(buf.Data(), buf.Data() + buf.Length());
+  copy.resize(NLMSG_ALIGN(copy.size()), 0);
   Batch batch;
   const auto* nlh = reinterpret_cast<const nlmsghdr*>(copy.data());
   if (copy.size() >= sizeof(nlmsghdr) && nlh->nlmsg_len >= sizeof(nlmsghdr) && nlh->nlmsg_len <= copy.size()) {

@@ -89,8 +89,13 @@ std::unique_ptr<Batch> Reader::NewBatch() {
   }
   b = std::make_unique<Batch>();
   b->pool = pool_;
-  b->words.reserve(static_cast<size_t>(opt_.max_batch) * record_words_);
-  b->strings.reserve(static_cast<size_t>(opt_.max_batch) * 64);
+  // A dump fills whole batches: room for one up front. A stream hands over a batch whenever
+  // the socket runs dry, mostly a few records: its buffers grow as needed, since big buffers
+  // made on this thread and freed on the JS thread fragment the allocator's arenas.
+  if (opt_.dump) {
+    b->words.reserve(static_cast<size_t>(opt_.max_batch) * record_words_);
+    b->strings.reserve(static_cast<size_t>(opt_.max_batch) * 64);
+  }
   return b;
 }
 

@@ -33,7 +33,7 @@ struct Batch;
 struct BatchPool {
   std::mutex mu;
   std::vector<std::unique_ptr<Batch>> free;
-  size_t keep = 8;
+  size_t keep = 64;
   std::unique_ptr<Batch> Take();
   void Give(std::unique_ptr<Batch> b);
 };

@@ -15,6 +15,7 @@ let overruns = 0;
 let nextSample = t0 + sampleEvery;
 
 function sample() {
+  if (process.env.NFCT_SOAK_GC && globalThis.gc) globalThis.gc();
   const rss = /^VmRSS:\s+(\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'));
   const line = {
     t: Math.round((Date.now() - t0) / 1000),

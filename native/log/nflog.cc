@@ -139,6 +139,10 @@ class PacketDecoder : public Decoder {
 
   void OnMessage(const nlmsghdr* nlh, Batch* batch) override {
     if ((nlh->nlmsg_type & 0xff) != NFULNL_MSG_PACKET) return;
+    if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(nfgenmsg))) {
+      batch->malformed++;
+      return;
+    }
     // By type; libnetfilter_log's parser stops at the attributes its headers know (no VLAN
     // or L2 header), so the table is filled here.
     const nlattr* attr[kAttrs] = {nullptr};
