@@ -395,6 +395,8 @@ export class Trace implements AsyncDisposable {
           yield* ready.splice(0);
         }
       } finally {
+        // Ends the hop stream first: a next() read ahead is pending, and return() waits for it.
+        events.close();
         await it.return?.();
       }
     }

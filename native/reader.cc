@@ -147,7 +147,9 @@ bool Reader::Setup(Failure* f) {
 
 void Reader::Run() {
   auto batch = NewBatch();
-  std::vector<uint8_t> buf(kRecvSize);
+  // NLMSG_ALIGNTO spare bytes past what recv() may fill: attribute walks round lengths up to
+  // 4, so a message whose length is not a multiple of 4 ending the datagram stays in bounds.
+  std::vector<uint8_t> buf(kRecvSize + NLMSG_ALIGNTO, 0);
   bool done = false;
   bool got_data = false;
   bool fallback_used = false;
@@ -170,7 +172,7 @@ void Reader::Run() {
 
     // Drain what is queued, a batch at a time.
     for (;;) {
-      ssize_t n = recv(fd_, buf.data(), buf.size(), MSG_DONTWAIT);
+      ssize_t n = recv(fd_, buf.data(), kRecvSize, MSG_DONTWAIT);
       if (n < 0) {
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) break;

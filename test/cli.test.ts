@@ -50,12 +50,12 @@ afterAll(async () => {
   await ns?.remove();
 });
 
-/** Lines with the timeout countdown and delta-time masked (they move between two reads). */
+/** Lines with the timeout countdown (`-t` in save lines) and delta-time masked (they move between two reads). */
 function masked(text: string): string[] {
   return text
     .split('\n')
     .filter(Boolean)
-    .map((l) => l.replace(/^(\S+\s+\d+\s+\S+\s+\d+\s+)\d+ /, '$1T ').replace(/^(\S+\s+\d+\s+)\d+ /, '$1T ').replace(/delta-time=\d+/, 'delta-time=D'))
+    .map((l) => l.replace(/^(\S+\s+\d+\s+\S+\s+\d+\s+)\d+ /, '$1T ').replace(/^(\S+\s+\d+\s+)\d+ /, '$1T ').replace(/delta-time=\d+/, 'delta-time=D').replace(/ -t \d+ /, ' -t T '))
     .sort();
 }
 

@@ -155,13 +155,15 @@ describe('overruns', () => {
       // The snapshot is the table as conntrack sees it (quiet since the burst).
       const table = (await listEntries(own)).entries.map((e) => `${e.orig.src}|${e.orig.dst}`).sort();
       expect(resync.type === 'resync' && resync.flows.map((f) => `${f.original.src}|${f.original.dst}`).sort()).toEqual(table);
-      // Events after the overrun still arrive.
+      // Events after the overrun still arrive: as an event, or, when the tail of the burst
+      // overruns the tiny buffer again, in the resync that follows that overrun.
       await c.create({ protocol: 'udp', src: '10.39.9.9', dst: '10.31.0.1', srcPort: 1, dstPort: 2, timeout: 60 });
       for (;;) {
         const r = await next;
         next = it.next();
         expect(r.done).toBe(false);
         if (isMarker('10.39.9.9')(r.value)) break;
+        if (r.value.type === 'resync' && r.value.flows.some((f) => f.original.src === '10.39.9.9')) break;
       }
       await it.return!();
     } finally {

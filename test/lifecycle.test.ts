@@ -323,28 +323,26 @@ describe('leaving a for await loop', () => {
 
   /**
    * Iterates a new stream of this kind and leaves the loop at the first item by `break` or by
-   * throwing `thrown`, triggering items until the loop is over. Resolves how it ended.
+   * throwing `thrown`, triggering items until the first arrives. Resolves how it ended.
    */
   async function leave(kind: Kind, how: 'break' | 'throw', thrown?: Error): Promise<unknown> {
     const stream = kind.stream();
-    let over = false;
+    let seen = false;
     const loop = (async () => {
-      try {
-        for await (const _ of stream) {
-          if (how === 'break') break;
-          throw thrown;
-        }
-        return 'ended';
-      } finally {
-        over = true;
+      for await (const _ of stream) {
+        seen = true;
+        if (how === 'break') break;
+        throw thrown;
       }
+      return 'ended';
     })().catch((e: unknown) => e);
-    for (let i = 0; i < 100 && !over; i++) {
+    for (let i = 0; i < 100 && !seen; i++) {
       await kind.trigger();
       await Promise.race([loop, sleep(50)]);
     }
-    expect(over, `${kind.name} never yielded`).toBe(true);
-    return loop;
+    expect(seen, `${kind.name} never yielded`).toBe(true);
+    // No more triggers: leaving must not wait for another item.
+    return Promise.race([loop, sleep(5000).then(() => 'still waiting for an item after leaving the loop')]);
   }
 
   test.each(KINDS.map((k) => [k.name, k] as const))('%s: break and an exception each end the stream and release it; the handle keeps working', async (_name, kind) => {

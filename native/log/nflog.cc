@@ -84,7 +84,9 @@ class PacketDecoder : public Decoder {
 
   // Binds the group on this socket and configures it; EBUSY when another socket holds it.
   bool Setup(int fd, Failure* f) override {
-    char buf[MNL_SOCKET_BUFFER_SIZE];
+    // Zeroed before each message: libmnl does not clear attribute padding, and what is sent
+    // must not carry bytes of this thread's stack.
+    char buf[MNL_SOCKET_BUFFER_SIZE] = {};
     auto exchange = [&](nlmsghdr* nlh, const char* what) {
       nlh->nlmsg_flags |= NLM_F_ACK;
       nlh->nlmsg_seq = NlNextSeq(1);
@@ -122,6 +124,7 @@ class PacketDecoder : public Decoder {
       }
       return false;
     }
+    memset(buf, 0, sizeof(buf));
     nlh = nflog_nlmsg_put_header(buf, NFULNL_MSG_CONFIG, AF_UNSPEC, cfg_.group);
     nflog_attr_put_cfg_mode(nlh, cfg_.copy_mode, cfg_.range);
     if (cfg_.nlbufsiz >= 0) mnl_attr_put_u32(nlh, NFULA_CFG_NLBUFSIZ, htonl(static_cast<uint32_t>(cfg_.nlbufsiz)));
