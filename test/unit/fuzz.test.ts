@@ -219,9 +219,9 @@ describe('native message decoders on hostile netlink messages', () => {
   });
 
   test('messages exactly as long as their nlmsghdr says, however short (no room for the nfgenmsg)', () => {
-    // Under the AddressSanitizer build these show reads past the message: the NFLOG decoder
-    // reads the nfgenmsg of a 16-19 byte message (native/log/nflog.cc OnMessage, before any
-    // length check). The normal build reads stray bytes and goes on, so here they only must return.
+    // A regression: the NFLOG decoder once read the nfgenmsg of a 16-19 byte message before
+    // checking its length. The normal build read stray bytes and went on, so only the
+    // AddressSanitizer build (npm run test:asan) sees a read past the message; here they must return.
     for (const kind of ['flow', 'expect', 'packet', 'trace'] as const) {
       for (const type of [...MSG_TYPES[kind]]) {
         for (let len = 16; len <= 24; len++) {
