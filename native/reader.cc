@@ -28,6 +28,11 @@ Reader::Reader(Napi::Env env, Napi::Function on_batch, std::unique_ptr<Decoder> 
   tsfn_ = Tsfn::New(env, on_batch, "nfct-reader", 0, 1, this);
   napi_add_env_cleanup_hook(env, &Reader::Cleanup, this);
   thread_ = std::thread([this]() { Run(); });
+  // The constructor returns once the socket is open, bound and subscribed (the thread entered
+  // the namespace and did it, or failed): whatever happens after events() or subscribe()
+  // returns is seen. This takes a few syscalls and at most one netlink exchange.
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [this]() { return set_up_; });
 }
 
 Reader::~Reader() { Stop(); }
@@ -157,6 +162,11 @@ void Reader::Run() {
   Failure fail;
 
   if (!Setup(&fail)) done = true;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    set_up_ = true;
+  }
+  cv_.notify_all();
 
   while (!done && !stop_.load()) {
     if (!WaitCredit()) break;

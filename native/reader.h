@@ -127,6 +127,7 @@ class Reader {
   std::mutex mu_;
   std::condition_variable cv_;
   int credits_;
+  bool set_up_ = false;  // Setup() has run (bound and subscribed, or failed): guarded by mu_
   std::atomic<bool> stop_{false};
   bool stopped_ = false;
   bool in_cleanup_ = false;

@@ -127,6 +127,19 @@ describe('events()', () => {
   });
 });
 
+describe('subscribed when events() returns', () => {
+  test('a change made right after events() returns, without waiting, is an event of the stream', async () => {
+    for (let i = 0; i < 30; i++) {
+      const src = `10.38.0.${i + 1}`;
+      const stream = ct.events({ src });
+      const got = collect(stream, isMarker(src), 5000);
+      await ct.create({ protocol: 'udp', src, dst: '10.31.0.1', srcPort: 1, dstPort: 2, timeout: 30 });
+      const events = await got.done;
+      expect(events.some(isMarker(src)), `round ${i}`).toBe(true);
+    }
+  });
+});
+
 describe('overruns', () => {
   test('a burst into a tiny buffer: an overrun item, the stream goes on, resync equals conntrack -L', async () => {
     const own = await createNetns('nfct-overrun');
