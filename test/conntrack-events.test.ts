@@ -131,7 +131,9 @@ describe('subscribed when events() returns', () => {
   test('a change made right after events() returns, without waiting, is an event of the stream', async () => {
     for (let i = 0; i < 30; i++) {
       const src = `10.38.0.${i + 1}`;
+      const before = socketFds();
       const stream = ct.events({ src });
+      expect(socketFds(), 'the stream has its socket when events() returns').toBe(before + 1);
       const got = collect(stream, isMarker(src), 5000);
       await ct.create({ protocol: 'udp', src, dst: '10.31.0.1', srcPort: 1, dstPort: 2, timeout: 30 });
       const events = await got.done;
