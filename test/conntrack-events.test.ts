@@ -178,7 +178,7 @@ describe('overruns', () => {
         next = it.next();
         expect(r.done).toBe(false);
         if (isMarker('10.39.9.9')(r.value)) break;
-        if (r.value.type === 'resync' && r.value.flows.some((f) => f.original.src === '10.39.9.9')) break;
+        if (r.value.type === 'resync' && r.value.flows.some((f: { original: { src: string } }) => f.original.src === '10.39.9.9')) break;
       }
       await it.return!();
     } finally {
