@@ -30,16 +30,8 @@ ADDON=$SRC/build/Release/nfct.node
 log() { printf '[valgrind] %s\n' "$*" >&2; }
 
 [ "$(id -u)" = 0 ] || { log "run as root (the driver makes a network namespace)"; exit 1; }
-# Namespaces a driver run made and could not remove (it crashed): nfct-memcheck-<pid>-<hex>
-# whose pid is gone.
-cleanup_netns() {
-  local n pid
-  for n in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^nfct-memcheck-[0-9]+-[0-9a-f]{6}$'); do
-    pid=${n#nfct-memcheck-}
-    pid=${pid%-*}
-    kill -0 "$pid" 2>/dev/null || ip netns delete "$n" 2>/dev/null || true
-  done
-}
+# shellcheck source=scripts/memcheck-common.sh
+source "$ROOT/scripts/memcheck-common.sh"
 trap cleanup_netns EXIT
 if ! command -v valgrind >/dev/null; then
   log "installing valgrind"
@@ -53,37 +45,8 @@ fi
 export CFLAGS="-O1 -g -fno-omit-frame-pointer"
 export CXXFLAGS="$CFLAGS"
 export LDFLAGS=""
-mkdir -p "$SRC"
-changed=0
-while IFS= read -r f; do
-  if ! cmp -s "$f" "$SRC/$f"; then
-    mkdir -p "$(dirname "$SRC/$f")"
-    cp "$f" "$SRC/$f"
-    changed=1
-  fi
-done < <(find binding.gyp native -type f)
-while IFS= read -r f; do
-  [ -e "$f" ] || { rm -f "$SRC/$f"; changed=1; }
-done < <(cd "$SRC" && find native -type f)
-flags_stamp="$SRC/build/.nfct-flags"
-want_flags="$CFLAGS|$CXXFLAGS|$LDFLAGS|$(cat binding.gyp)"
-t0=$(date +%s)
-if [ ! -f "$SRC/build/Makefile" ] || [ "$(cat "$flags_stamp" 2>/dev/null)" != "$want_flags" ]; then
-  log "configuring and building the addon (-O1 -g) in ${SRC#"$ROOT"/}"
-  npx --no-install node-gyp rebuild -C "$SRC" -j "$(nproc)" --loglevel=error >"$OUT/build.log" 2>&1 \
-    || { tail -n 40 "$OUT/build.log" >&2; log "build failed (full log: $OUT/build.log)"; exit 1; }
-  printf '%s' "$want_flags" >"$flags_stamp"
-elif [ "$changed" = 1 ] || [ ! -f "$ADDON" ]; then
-  log "rebuilding what changed in native/"
-  npx --no-install node-gyp build -C "$SRC" -j "$(nproc)" --loglevel=error >"$OUT/build.log" 2>&1 \
-    || { tail -n 40 "$OUT/build.log" >&2; log "build failed (full log: $OUT/build.log)"; exit 1; }
-fi
-log "addon: ${ADDON#"$ROOT"/} ($(( $(date +%s) - t0 )) s)"
-
-if [ ! -e dist/index.mjs ] || [ -n "$(find lib tsconfig.json tsconfig.build.json -newer dist/index.mjs -type f 2>/dev/null | head -n 1)" ]; then
-  log "building the TypeScript (npm run build:ts)"
-  npm run --silent build:ts
-fi
+build_addon "the addon (-O1 -g)"
+ensure_dist
 
 # ---- the runs -------------------------------------------------------------------------------
 rm -rf "$LOGS"
