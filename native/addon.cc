@@ -1,5 +1,5 @@
 // Module entry: per-environment state and the exported native surface (declared once, in
-// TypeScript, by lib/native.ts).
+// TypeScript, by lib/core/native.ts).
 #include <napi.h>
 
 #include "addon.h"

@@ -6,7 +6,7 @@
 namespace nfct {
 
 struct AddonData {
-  // Builds an NfctError from (errno, syscall, detail); handed over by lib/native.ts at load.
+  // Builds an NfctError from (errno, syscall, detail); handed over by lib/core/native.ts at load.
   Napi::FunctionReference make_error;
   Napi::FunctionReference conntrack_ctor;
   Napi::FunctionReference stream_ctor;

@@ -20,7 +20,7 @@ struct Failure {
   }
 };
 
-// Builds the JS error for a failure through the factory registered by lib/native.ts
+// Builds the JS error for a failure through the factory registered by lib/core/native.ts
 // (an NfctError); falls back to a plain Error with the same fields.
 Napi::Value MakeError(Napi::Env env, const Failure& f);
 

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # The addon under AddressSanitizer + UndefinedBehaviorSanitizer, with LeakSanitizer where a
 # leak check can mean something. As root, like the suite itself. Three runs:
-#   suite   the vitest suite (but test/package.test.ts), leak check off;
+#   suite   the vitest suite (but test/core/package.test.ts), leak check off;
 #   kernel  test/support/memcheck-driver.mjs kernel: every native path once, in a namespace of
 #           its own, then a normal node exit, with the leak check;
 #   fuzz    the same driver's decodeForTest() part, with the leak check, every distinct
 #           invalid access reported (halt_on_error=0) rather than only the first.
 #
 #   bash scripts/asan.sh                      # build if needed, then the three runs
-#   bash scripts/asan.sh test/nflog.test.ts   # arguments go to vitest (files, -t PATTERN)
+#   bash scripts/asan.sh test/nflog/nflog.test.ts   # arguments go to vitest (files, -t PATTERN)
 #   NFCT_ASAN_CONTINUE=1 bash scripts/asan.sh # suite: log address errors and go on instead of
 #                                             # aborting the worker (the whole suite runs)
 #   NFCT_ASAN_SKIP_SUITE=1 bash scripts/asan.sh   # only the driver runs (~15 s)
@@ -22,14 +22,14 @@
 # the repository's node_modules.
 #
 # The runs: node is not built with ASan, so its runtime is preloaded (LD_PRELOAD: it must come
-# before every other library) and lib/native.ts loads the sanitized addon from NFCT_ADDON. Every
+# before every other library) and lib/core/native.ts loads the sanitized addon from NFCT_ADDON. Every
 # process inherits the preload, the tools the tests call (ip, nft, conntrack, ...) included, so
 # the sanitizers never change an exit status by themselves (exitcode=0); an invalid access or
 # UB aborts the process that hit it (abort_on_error=1, halt_on_error=1), which fails its test.
 # ASan and LeakSanitizer reports go to build-memcheck/asan/logs/<run>/, one file per program and
 # pid; UBSan's go to stderr (it ignores log_path when loaded after startup), which is kept in
 # build-memcheck/asan/logs/<run>.out. quarantine_size_mb=16 (default 256): the suite's
-# memory-growth assertions (test/lifecycle.test.ts) would otherwise count freed memory held in
+# memory-growth assertions (test/core/lifecycle.test.ts) would otherwise count freed memory held in
 # ASan's quarantine.
 #
 # Why no leak check in the suite: vitest ends each worker with SIGTERM and SIGKILLs it a second
@@ -111,10 +111,10 @@ phase() {
 }
 
 # 1. The suite, every invalid access or UB aborting its worker; no leak check (see above).
-#    test/package.test.ts is left out: it packs and installs the package (a node-gyp build of
+#    test/core/package.test.ts is left out: it packs and installs the package (a node-gyp build of
 #    its own, npm, tsc: minutes under ASan) and tests what goes in the tarball, not memory.
 args=("$@")
-[ ${#args[@]} -gt 0 ] || args=(--exclude test/package.test.ts)
+[ ${#args[@]} -gt 0 ] || args=(--exclude test/core/package.test.ts)
 halt=1
 [ -n "${NFCT_ASAN_CONTINUE:-}" ] && halt=0
 [ -n "${NFCT_ASAN_SKIP_SUITE:-}" ] || phase suite "$halt" 0 600 node node_modules/vitest/vitest.mjs run "${args[@]}"

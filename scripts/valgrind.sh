@@ -10,7 +10,7 @@
 # The addon: binding.gyp and native/ are copied into build-memcheck/debug/src/ (only files
 # whose content changed are rewritten) and built there with -O1 -g, so reports carry file and
 # line, and so a rebuild of build/Release by someone else never pulls the addon out from under
-# the run; lib/native.ts loads it from NFCT_ADDON. The JavaScript: dist/, rebuilt with
+# the run; lib/core/native.ts loads it from NFCT_ADDON. The JavaScript: dist/, rebuilt with
 # `npm run build:ts` when lib/ is newer.
 #
 # Reported as failures: every memcheck error (invalid read/write, use of uninitialised values

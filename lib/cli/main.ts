@@ -3,18 +3,18 @@
 // --json (NDJSON) for every command.
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
-import { Conntrack, type ListOptions } from '../conntrack.js';
-import { NfctError } from '../errors.js';
-import type { EventType } from '../events.js';
-import type { FlowFilter } from '../filter.js';
-import type { FlowChanges, FlowInput } from '../flowspec.js';
-import { jsonSafe } from '../flow.js';
-import * as fmt from '../format/conntrack.js';
-import { formatLogLine } from '../format/logline.js';
-import { Nflog } from '../nflog.js';
-import type { NetnsOption } from '../netns.js';
-import { Trace, type TraceMatch } from '../trace.js';
-import type { Flow } from '../types.js';
+import { Conntrack, type ListOptions } from '../conntrack/handle.js';
+import { NfctError } from '../core/errors.js';
+import type { EventType } from '../conntrack/events.js';
+import type { FlowFilter } from '../conntrack/filter.js';
+import type { FlowChanges, FlowInput } from '../conntrack/flowspec.js';
+import { jsonSafe } from '../conntrack/flow.js';
+import * as fmt from '../conntrack/text.js';
+import { formatLogLine } from '../nflog/logline-format.js';
+import { Nflog } from '../nflog/handle.js';
+import type { NetnsOption } from '../core/netns.js';
+import { Trace, type TraceMatch } from '../trace/handle.js';
+import type { Flow } from '../conntrack/types.js';
 import { one, type Parsed, parseArgs, UsageError } from './args.js';
 import { HELP, LOG_HELP, TRACE_HELP } from './help.js';
 

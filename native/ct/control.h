@@ -41,7 +41,7 @@ void SetDumpRequests(const FlowFilter& filter, uint8_t msg_type, ReaderOptions* 
 // Appends one decoded flow to a batch: its words, then its strings.
 void AppendRecord(const Flow& flow, Batch* batch);
 
-// [ArrayBuffer of records, strings, count], as lib/flow.ts decodes them.
+// [ArrayBuffer of records, strings, count], as lib/conntrack/flow.ts decodes them.
 Napi::Value RecordsToJs(Napi::Env env, const Batch& b);
 
 // Decodes dump or event messages into flow records, keeping those that match.

@@ -1,5 +1,5 @@
 // The expectation codec: ctnetlink expectation messages (IPCTNL_MSG_EXP_*) decoded into
-// fixed-layout records (read by lib/expect.ts) and built from the plain values lib/ hands over.
+// fixed-layout records (read by lib/conntrack/expect.ts) and built from the plain values lib/ hands over.
 #pragma once
 
 #include <napi.h>
@@ -71,7 +71,7 @@ class ExpectDecoder : public Decoder {
 };
 void AppendExpectStrings(const Expect& e, std::string* out);
 
-// An expectation to create, as lib/expect.ts normalises it.
+// An expectation to create, as lib/conntrack/expect.ts normalises it.
 struct ExpectSpec {
   TupleSpec master, tuple, mask;
   int64_t timeout = -1;

@@ -1,5 +1,5 @@
 // The filter model on the native side: one normalised filter (built and validated by
-// lib/filter.ts) that is both sent to the kernel, as far as the running kernel can apply it,
+// lib/conntrack/filter.ts) that is both sent to the kernel, as far as the running kernel can apply it,
 // and matched here against every decoded flow, so the result never depends on which parts the
 // kernel honoured.
 #pragma once
@@ -43,7 +43,7 @@ struct FlowFilter {
   bool empty() const;
 };
 
-// Reads the normalised filter object lib/filter.ts produces. Returns false (with a JS
+// Reads the normalised filter object lib/conntrack/filter.ts produces. Returns false (with a JS
 // exception pending) when its shape is wrong.
 bool ParseFilter(const Napi::Value& v, FlowFilter* out);
 

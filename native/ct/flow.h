@@ -1,7 +1,7 @@
 // The flow codec: a ctnetlink message (dump reply, event, or the conntrack nest of an NFLOG
 // packet) decoded into a fixed-layout record of 32-bit words plus its strings.
 //
-// lib/flow.ts reads the same layout; FLOW_LAYOUT_VERSION guards the pair. A record holds
+// lib/conntrack/flow.ts reads the same layout; FLOW_LAYOUT_VERSION guards the pair. A record holds
 // FLOW_WORDS words; its strings (addresses as text, helper, security context) follow in the
 // batch's string list in a fixed order: original src/dst, reply src/dst, master src/dst (each
 // tuple only when present), helper, secctx.

@@ -11,7 +11,7 @@
 namespace nfct {
 namespace ct {
 
-// A tuple as lib/tuple.ts normalises it.
+// A tuple as lib/conntrack/tuple.ts normalises it.
 struct TupleSpec {
   uint8_t family = 0;  // AF_INET / AF_INET6
   uint8_t protocol = 0;
@@ -57,7 +57,7 @@ struct FlowSpec {
   NatSpec snat, dnat;
 };
 
-// Flow specs cross from lib/flowspec.ts packed, SPEC_WORDS 32-bit words each (reading JS
+// Flow specs cross from lib/conntrack/flowspec.ts packed, SPEC_WORDS 32-bit words each (reading JS
 // object properties one by one costs more than the kernel's whole create).
 enum SpecFlags : uint32_t {
   SF_REPLY = 1u << 0,

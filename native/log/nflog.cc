@@ -35,7 +35,7 @@ bool HasNetAdmin() {
   return (data[CAP_NET_ADMIN / 32].effective & (1u << (CAP_NET_ADMIN % 32))) != 0;
 }
 
-// How a group is to be bound, as lib/nflog.ts normalises it.
+// How a group is to be bound, as lib/nflog/handle.ts normalises it.
 struct GroupConfig {
   uint16_t group = 0;
   uint8_t copy_mode = NFULNL_COPY_PACKET;

@@ -1,5 +1,5 @@
 // NFLOG: packets logged by `-j NFLOG` / nft `log group N`, received from nfnetlink_log and
-// decoded into fixed-layout records (read by lib/nflog.ts).
+// decoded into fixed-layout records (read by lib/nflog/handle.ts).
 #pragma once
 
 #include <napi.h>

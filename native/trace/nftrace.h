@@ -1,5 +1,5 @@
 // nftables trace events (NFT_MSG_TRACE on NFNLGRP_NFTRACE, as `nft monitor trace` reads them),
-// decoded into fixed-layout records (read by lib/trace.ts).
+// decoded into fixed-layout records (read by lib/trace/handle.ts).
 #pragma once
 
 #include <napi.h>

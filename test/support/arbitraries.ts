@@ -1,4 +1,4 @@
-// fast-check arbitraries shared by test/unit/properties.test.ts and test/unit/fuzz.test.ts:
+// fast-check arbitraries shared by test/core/properties.unit.test.ts and test/core/fuzz.unit.test.ts:
 // wrong values of every kind, addresses in all their spellings, and netlink messages built
 // attribute by attribute.
 import { SocketAddress, isIPv4, isIPv6 } from 'node:net';

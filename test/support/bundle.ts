@@ -1,9 +1,9 @@
 // The library as one plain CommonJS file, built from lib/ at test time, for code that cannot go
 // through vitest's or vite-node's TypeScript transform: worker_threads scripts and children run
 // as another user. Laid out as a package (dist/ beside build/ and node_modules/, both linked to
-// the checkout's) so lib/native.ts finds the addon the way an installed package does, and
+// the checkout's) so lib/core/native.ts finds the addon the way an installed package does, and
 // world-readable so that an unprivileged child can load it.
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -27,6 +27,8 @@ export async function bundleLibrary(): Promise<LibraryBundle> {
     symlinkSync(join(ROOT, 'build'), join(pkg, 'build'));
     symlinkSync(join(ROOT, 'node_modules'), join(pkg, 'node_modules'));
     const entry = join(pkg, 'dist', 'index.js');
+    writeFileSync(join(pkg, 'package.json'), JSON.stringify({ name: '@x/nfct-bundle', private: true }));
+    chmodSync(join(pkg, 'package.json'), 0o644);
     await build({
       entryPoints: [join(ROOT, 'lib', 'index.ts')],
       bundle: true,

@@ -1,4 +1,4 @@
-// Run by test/lifecycle.test.ts with vite-node: opens a Conntrack, an Nflog and a Trace handle
+// Run by test/core/lifecycle.test.ts with vite-node: opens a Conntrack, an Nflog and a Trace handle
 // in a namespace, keeps an event stream, an NFLOG subscription, a TRACE stream and a slow dump
 // running, and then, in the middle of the dump, ends according to MODE:
 //   exit   process.exit(7) with everything still open and running

@@ -28,7 +28,7 @@ import { Worker } from 'node:worker_threads';
 const require = createRequire(import.meta.url);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const lib = require(`${ROOT}dist/index.js`);
-const { addon } = require(`${ROOT}dist/native.js`);
+const { addon } = require(`${ROOT}dist/core/native.js`);
 const { Conntrack, Nflog, Trace } = lib;
 
 const part = process.argv[2] ?? 'all';

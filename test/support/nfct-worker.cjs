@@ -1,4 +1,4 @@
-// A worker_threads script for test/lifecycle.test.ts: loads the library bundle (support/bundle.ts)
+// A worker_threads script for test/core/lifecycle.test.ts: loads the library bundle (support/bundle.ts)
 // and runs one job in a namespace, reporting to the parent with postMessage.
 //   workerData: { lib, ns, job }
 //   dump         open, dump the whole table, post { count, distinct }, close, end

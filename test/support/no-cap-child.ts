@@ -1,4 +1,4 @@
-// Run without CAP_NET_ADMIN/CAP_SYS_ADMIN (by test/errors.test.ts): tries each operation and
+// Run without CAP_NET_ADMIN/CAP_SYS_ADMIN (by test/core/errors.test.ts): tries each operation and
 // prints what it failed with, one JSON object per line.
 import { Conntrack, NfctError } from '../../lib/index.js';
 

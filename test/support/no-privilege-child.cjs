@@ -1,4 +1,4 @@
-// Run by test/privilege.test.ts as an unprivileged user (no capabilities at all), inside the
+// Run by test/core/privilege.test.ts as an unprivileged user (no capabilities at all), inside the
 // test's namespace, on the library bundle (support/bundle.ts):
 //   node no-privilege-child.cjs LIB NSPATH
 // Prints { identity } first (uid, gid, groups, capability sets), then tries every operation

@@ -3,12 +3,12 @@
 import { expect } from 'vitest';
 
 import type { Conntrack } from '../../lib/index.js';
-import { S, SF, SPEC_WORDS, ST } from '../../lib/flowspec.js';
-import type { NativeConntrack, NativeFilter, NativeRecords, NativeTuple } from '../../lib/native.js';
+import { S, SF, SPEC_WORDS, ST } from '../../lib/conntrack/flowspec.js';
+import type { NativeConntrack, NativeFilter, NativeRecords, NativeTuple } from '../../lib/core/native.js';
 
 export type ErrorClass = typeof TypeError | typeof RangeError;
 
-/** What the test reads back of a packed flow spec (lib/flowspec.ts packFlowSpecs). */
+/** What the test reads back of a packed flow spec (lib/conntrack/flowspec.ts packFlowSpecs). */
 export interface PackedSpec {
   flags: number;
   family: number;

@@ -1,4 +1,4 @@
-// Run by test/lifecycle.test.ts in a child process (a crash must not take the test runner
+// Run by test/core/lifecycle.test.ts in a child process (a crash must not take the test runner
 // down): starts workers (support/nfct-worker.cjs) in a namespace, terminates them in the middle
 // of their job, and reports on the main thread, one JSON object per line.
 //   node worker-terminate.cjs LIB NS SCENARIO ROUNDS

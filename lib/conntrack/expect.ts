@@ -1,0 +1,290 @@
+// The expectation table: connections a helper (ftp, sip, ...) expects, waiting to be related
+// to their master flow.
+import { parseAddress } from '../core/address.js';
+import { AF_INET, AF_INET6, protocolName } from '../core/constants.js';
+import { NfctError, callSite, withCallSite } from '../core/errors.js';
+import { makeTuple } from './flow.js';
+import { addon, type NativeConntrack, type NativeTuple } from '../core/native.js';
+import { BatchSource } from '../core/reader.js';
+import { RecordStream, type StreamOwner } from '../core/stream.js';
+import { type TupleInput, normalizeTuple, tupleToInput } from './tuple.js';
+import type { Family, ProtocolName, Tuple } from './types.js';
+import { assertKnownKeys, assertObject, describe, integer, list, optionalInteger } from '../core/validate.js';
+
+/** Expectation flags (NF_CT_EXPECT_*). */
+export type ExpectationFlag = 'PERMANENT' | 'INACTIVE' | 'USERSPACE';
+const FLAG_BITS: Record<ExpectationFlag, number> = { PERMANENT: 1, INACTIVE: 2, USERSPACE: 4 };
+
+export interface Expectation {
+  family: Family;
+  /** Layer-4 protocol of the expected connection. */
+  protocol: ProtocolName;
+  protonum: number;
+  id?: number;
+  /** Original tuple of the master flow. */
+  master: Tuple;
+  /** The expected connection's tuple... */
+  tuple: Tuple;
+  /** ...and which of its bits must match (addresses as masks, ports 0 = any). */
+  mask: Tuple;
+  /** Seconds left. */
+  timeout?: number;
+  zone?: number;
+  flags: ExpectationFlag[];
+  /** The raw flag bits. */
+  flagBits: number;
+  helper?: string;
+  class?: number;
+  /** The helper function that made it (e.g. 'ftp'). */
+  fn?: string;
+  /** Where NAT will rewrite the expected connection. */
+  nat?: { dir: 'original' | 'reply'; tuple: Tuple };
+}
+
+/** A new expectation. The master flow must exist and have a helper. */
+export interface ExpectationInput {
+  /** The master flow's original tuple. */
+  master: TupleInput;
+  /** The expected connection (protocol, addresses, ports). */
+  tuple: TupleInput;
+  /** Which bits of `tuple` must match; default: all of them. Ports of 0 match any port. */
+  mask?: { src?: string; dst?: string; srcPort?: number; dstPort?: number; type?: number; code?: number; id?: number };
+  /** Seconds until it expires. */
+  timeout: number;
+  zone?: number;
+  flags?: ExpectationFlag | readonly ExpectationFlag[];
+  class?: number;
+  /** Helper name; default: the master's helper. */
+  helper?: string;
+  nat?: { dir: 'original' | 'reply'; tuple: TupleInput };
+}
+
+/** Expectation filter for list(). */
+export interface ExpectationFilter {
+  family?: Family;
+}
+
+// Must match native/ct/expect.h.
+export const EXPECT_WORDS = 26;
+const E_MASTER = 1 << 0;
+const E_TUPLE = 1 << 1;
+const E_MASK = 1 << 2;
+const E_NAT = 1 << 3;
+const E_ID = 1 << 4;
+const E_TIMEOUT = 1 << 5;
+const E_ZONE = 1 << 6;
+const E_FLAGS = 1 << 7;
+const E_CLASS = 1 << 8;
+const E_HELPER = 1 << 9;
+const E_FN = 1 << 10;
+
+if (addon.EXPECT_WORDS !== EXPECT_WORDS) {
+  throw new Error('@x/nfct: the native addon does not match lib/conntrack/expect.ts; rebuild the addon');
+}
+
+const EMPTY_TUPLE: Tuple = { src: '', dst: '', protonum: 0 };
+
+/** An expectation event record's time of receipt, ns since the epoch. */
+export function expectationEventTime(words: Uint32Array, index: number): bigint {
+  const b = index * EXPECT_WORDS + 24;
+  return (BigInt(words[b + 1]!) << 32n) | BigInt(words[b]!);
+}
+
+/** An expectation event record's message type: 0 new, 2 destroy (IPCTNL_MSG_EXP_*). */
+export function expectationMsgType(words: Uint32Array, index: number): number {
+  return (words[index * EXPECT_WORDS + 1]! >>> 16) & 0xff;
+}
+
+export function decodeExpectations(buffer: ArrayBuffer, strings: string, count: number): Expectation[] {
+  const w = new Uint32Array(buffer);
+  const s = strings.split('\0');
+  let si = 0;
+  const out: Expectation[] = [];
+  for (let i = 0; i < count; i++) {
+    const b = i * EXPECT_WORDS;
+    const present = w[b]!;
+    const kind = w[b + 1]!;
+    const protonum = (kind >>> 8) & 0xff;
+    const tuple = (bit: number, at: number): Tuple | undefined => {
+      if (!(present & bit)) return undefined;
+      const t = makeTuple(w, b + at, protocolName(w[b + at]! & 0xff), s[si]!, s[si + 1]!);
+      si += 2;
+      return t;
+    };
+    const master = tuple(E_MASTER, 8) ?? EMPTY_TUPLE;
+    const exp = tuple(E_TUPLE, 12) ?? EMPTY_TUPLE;
+    const mask = tuple(E_MASK, 16) ?? EMPTY_TUPLE;
+    const natTuple = tuple(E_NAT, 20);
+    const flagBits = present & E_FLAGS ? w[b + 5]! : 0;
+    const e: Expectation = {
+      family: (kind & 0xff) === AF_INET6 ? 'ipv6' : 'ipv4',
+      protocol: protocolName(protonum),
+      protonum,
+      id: present & E_ID ? w[b + 2] : undefined,
+      master,
+      tuple: exp,
+      mask,
+      timeout: present & E_TIMEOUT ? w[b + 3] : undefined,
+      zone: present & E_ZONE ? w[b + 4] : undefined,
+      flags: (Object.keys(FLAG_BITS) as ExpectationFlag[]).filter((f) => flagBits & FLAG_BITS[f]),
+      flagBits,
+      helper: undefined,
+      class: present & E_CLASS ? w[b + 6] : undefined,
+      fn: undefined,
+      nat: natTuple ? { dir: w[b + 7] === 1 ? 'reply' : 'original', tuple: natTuple } : undefined,
+    };
+    if (present & E_HELPER) e.helper = s[si++];
+    if (present & E_FN) e.fn = s[si++];
+    out.push(e);
+  }
+  return out;
+}
+
+function maskTuple(tuple: NativeTuple, mask: ExpectationInput['mask'], where: string): NativeTuple {
+  const len = tuple.family === AF_INET ? 4 : 16;
+  const addr = (value: string | undefined, key: string): Buffer => {
+    if (value === undefined) return Buffer.alloc(len, 0xff);
+    const a = typeof value === 'string' ? parseAddress(value) : undefined;
+    if (!a || a.bytes.length !== len) throw new TypeError(`${where}.${key} must be an address mask of the tuple's family, got ${describe(value)}`);
+    return a.bytes;
+  };
+  const m = mask === undefined ? {} : mask;
+  assertObject(m, where);
+  assertKnownKeys(m, ['src', 'dst', 'srcPort', 'dstPort', 'type', 'code', 'id'], where);
+  const out: NativeTuple = { family: tuple.family, protocol: tuple.protocol, src: addr(m.src, 'src'), dst: addr(m.dst, 'dst') };
+  if (tuple.srcPort !== undefined) {
+    out.srcPort = optionalInteger(m.srcPort, `${where}.srcPort`, 0, 65535) ?? 0xffff;
+    out.dstPort = optionalInteger(m.dstPort, `${where}.dstPort`, 0, 65535) ?? 0xffff;
+  }
+  if (tuple.icmpType !== undefined) {
+    out.icmpType = optionalInteger(m.type, `${where}.type`, 0, 255) ?? 0xff;
+    out.icmpCode = optionalInteger(m.code, `${where}.code`, 0, 255) ?? 0xff;
+    out.icmpId = optionalInteger(m.id, `${where}.id`, 0, 65535) ?? 0xffff;
+  }
+  return out;
+}
+
+function normalizeExpectation(input: ExpectationInput, where: string): Record<string, unknown> {
+  assertObject(input, where);
+  assertKnownKeys(input, ['master', 'tuple', 'mask', 'timeout', 'zone', 'flags', 'class', 'helper', 'nat'], where);
+  const master = normalizeTuple(input.master, `${where}.master`);
+  const tuple = normalizeTuple(input.tuple, `${where}.tuple`);
+  if (master.family !== tuple.family) throw new TypeError(`${where}: master and tuple must be of the same family`);
+  const spec: Record<string, unknown> = {
+    master,
+    tuple,
+    mask: maskTuple(tuple, input.mask, `${where}.mask`),
+    timeout: integer(input.timeout, `${where}.timeout`, 0, 0xffffffff),
+  };
+  const zone = optionalInteger(input.zone, `${where}.zone`, 0, 65535);
+  if (zone !== undefined) spec.zone = zone;
+  if (input.flags !== undefined) {
+    let bits = 0;
+    for (const f of list(input.flags, `${where}.flags`)) {
+      const bit = typeof f === 'string' && Object.hasOwn(FLAG_BITS, f) ? FLAG_BITS[f as ExpectationFlag] : undefined;
+      if (bit === undefined) throw new TypeError(`${where}.flags: unknown flag ${describe(f)} (PERMANENT, INACTIVE, USERSPACE)`);
+      bits |= bit;
+    }
+    spec.flags = bits;
+  }
+  const cls = optionalInteger(input.class, `${where}.class`, 0, 0xffffffff);
+  if (cls !== undefined) spec.class = cls;
+  if (input.helper !== undefined) {
+    if (typeof input.helper !== 'string' || !/^[A-Za-z0-9_.-]{1,15}$/.test(input.helper)) throw new TypeError(`${where}.helper must be a helper name, got ${describe(input.helper)}`);
+    spec.helper = input.helper;
+  }
+  if (input.nat !== undefined) {
+    assertObject(input.nat, `${where}.nat`);
+    assertKnownKeys(input.nat, ['dir', 'tuple'], `${where}.nat`);
+    if (input.nat.dir !== 'original' && input.nat.dir !== 'reply') throw new TypeError(`${where}.nat.dir must be 'original' or 'reply', got ${describe(input.nat.dir)}`);
+    spec.nat = { dir: input.nat.dir === 'reply' ? 1 : 0, tuple: normalizeTuple(input.nat.tuple, `${where}.nat.tuple`) };
+  }
+  return spec;
+}
+
+/** The expectation table of a Conntrack handle (`ct.expectations`). */
+export class Expectations {
+  constructor(
+    private readonly native: () => NativeConntrack,
+    private readonly owner: StreamOwner & { track(source: BatchSource): void },
+  ) {}
+
+  /** Streams the expectations (conntrack -L expect). */
+  list(filter: ExpectationFilter = {}): RecordStream<Expectation> {
+    const native = this.native();
+    assertObject(filter, 'expectations.list() filter');
+    assertKnownKeys(filter, ['family'], 'expectations.list() filter');
+    if (filter.family !== undefined && filter.family !== 'ipv4' && filter.family !== 'ipv6') {
+      throw new TypeError(`expectations.list() filter.family must be 'ipv4' or 'ipv6', got ${describe(filter.family)}`);
+    }
+    const family = filter.family === 'ipv4' ? AF_INET : filter.family === 'ipv6' ? AF_INET6 : 0;
+    const site = callSite(this.list);
+    void native;
+    return new RecordStream(this.owner, decodeExpectations, () => {
+      const live = this.native(); // the handle may have been closed since list()
+      const source = new BatchSource((onBatch) => live.expectDump(family, onBatch), site, 'expectation dump');
+      this.owner.track(source);
+      return source;
+    });
+  }
+
+  /** The expectation with this expected tuple, or null. */
+  async get(tuple: TupleInput): Promise<Expectation | null> {
+    const native = this.native();
+    const t = normalizeTuple(tuple, 'expectations.get() tuple');
+    const site = callSite(this.get);
+    try {
+      const [buffer, strings, count] = await native.expectGet(t);
+      return count > 0 ? decodeExpectations(buffer, strings, count)[0]! : null;
+    } catch (e) {
+      throw withCallSite(e, site, 'expectation get');
+    }
+  }
+
+  /** Creates an expectation (conntrack -I expect); EEXIST when it exists. */
+  async create(input: ExpectationInput): Promise<void> {
+    const native = this.native();
+    const spec = normalizeExpectation(input, 'expectations.create()');
+    const site = callSite(this.create);
+    await native.expectCreate(spec).catch((e: unknown) => {
+      throw withCallSite(e, site, 'expectation create');
+    });
+  }
+
+  /** Deletes the expectation with this expected tuple (or this Expectation, id checked). */
+  async delete(target: TupleInput | Expectation): Promise<void> {
+    const native = this.native();
+    const isExpectation = typeof target === 'object' && target !== null && 'mask' in target && 'master' in target;
+    if (isExpectation && ((target as Expectation).tuple === null || typeof (target as Expectation).tuple !== 'object')) {
+      throw new TypeError(`expectations.delete() target.tuple must be the expectation's tuple, got ${describe((target as Expectation).tuple)}`);
+    }
+    const tuple = isExpectation
+      ? normalizeTuple({ ...tupleToInput((target as Expectation).tuple, (target as Expectation).protonum), zone: (target as Expectation).zone }, 'expectations.delete() target')
+      : normalizeTuple(target as TupleInput, 'expectations.delete() target');
+    const id = isExpectation && (target as Expectation).id !== undefined ? (target as Expectation).id! : -1;
+    const site = callSite(this.delete);
+    await native.expectDelete(tuple, id).catch((e: unknown) => {
+      throw withCallSite(e, site, 'expectation delete');
+    });
+  }
+
+  /** Deletes every expectation, or those of one family or helper (conntrack -F expect). */
+  async flush(options: { family?: Family; helper?: string } = {}): Promise<void> {
+    const native = this.native();
+    assertObject(options, 'expectations.flush() options');
+    assertKnownKeys(options, ['family', 'helper'], 'expectations.flush() options');
+    if (options.family !== undefined && options.family !== 'ipv4' && options.family !== 'ipv6') {
+      throw new TypeError(`expectations.flush() options.family must be 'ipv4' or 'ipv6', got ${describe(options.family)}`);
+    }
+    if (options.helper !== undefined && (typeof options.helper !== 'string' || !/^[A-Za-z0-9_.-]{1,15}$/.test(options.helper))) {
+      throw new TypeError(`expectations.flush() options.helper must be a helper name such as 'ftp', got ${describe(options.helper)}`);
+    }
+    const family = options.family === 'ipv4' ? AF_INET : options.family === 'ipv6' ? AF_INET6 : 0;
+    const site = callSite(this.flush);
+    await native.expectFlush(family, options.helper ?? '').catch((e: unknown) => {
+      throw withCallSite(e, site, 'expectation flush');
+    });
+  }
+}
+
+export { NfctError };

@@ -1,0 +1,366 @@
+// What create(), add(), createMany() and update() send, validated and normalised for native
+// code (native/ct/request.h FlowSpec).
+import { parseAddress } from '../core/address.js';
+import { AF_INET, PROTOCOLS, TCP_STATES } from '../core/constants.js';
+import type { NativeTuple } from '../core/native.js';
+import { SCTP_STATES } from '../core/constants.js';
+import { statusBit } from './status.js';
+import { type TupleInput, normalizeTuple, tupleOf } from './tuple.js';
+import type { Flow, SctpState, StatusName, TcpState } from './types.js';
+import { assertKnownKeys, assertObject, describe, int, integer, list, optionalInt, optionalInteger } from '../core/validate.js';
+
+/** The reply direction, where it is not the original swapped. */
+export interface ReplyInput {
+  src?: string;
+  dst?: string;
+  srcPort?: number;
+  dstPort?: number;
+  type?: number;
+  code?: number;
+  id?: number;
+  srcKey?: number;
+  dstKey?: number;
+}
+
+/** Where NAT rewrote an address (and port): conntrack's --src-nat / --dst-nat. */
+export interface NatInput {
+  address: string;
+  port?: number;
+}
+
+/** A new entry. Only the original tuple and the timeout are required, as for conntrack -I. */
+export interface FlowInput extends TupleInput {
+  /** Seconds until it expires. */
+  timeout: number;
+  /** The reply tuple, if not the original swapped (ICMP types inverted). */
+  reply?: ReplyInput;
+  /** The original source was rewritten to this (the kernel derives the reply tuple). */
+  snat?: NatInput;
+  /** The original destination was rewritten to this. */
+  dnat?: NatInput;
+  /** Status bits to set, e.g. ['ASSURED', 'SEEN_REPLY']; CONFIRMED is always added. */
+  status?: StatusName | readonly StatusName[];
+  mark?: number;
+  /** Zone of the reply direction only (conntrack --reply-zone). */
+  replyZone?: number;
+  /** Label bits (0-127) to set. */
+  labels?: number | readonly number[];
+  /** TCP or SCTP state. */
+  state?: TcpState | SctpState;
+  /** SCTP verification tags. */
+  vtag?: { original: number; reply: number };
+  /** A conntrack helper to attach ('ftp', ...); the helper module must be loaded. */
+  helper?: string;
+}
+
+/** What update() can change on an entry. */
+export interface FlowChanges {
+  /** New mark, or value/mask: the mark becomes (mark & ~mask) ^ value (conntrack -U -m V/M). */
+  mark?: number | { value: number; mask: number };
+  /** Seconds from now. */
+  timeout?: number;
+  /** Status bits to set (the kernel refuses to clear most of them). */
+  status?: StatusName | readonly StatusName[];
+  /** Labels to add and remove (bits 0-127). */
+  labels?: { add?: number | readonly number[]; remove?: number | readonly number[] };
+  /** New TCP state. */
+  state?: TcpState;
+}
+
+/** Native FlowSpec. */
+export interface NativeFlowSpec {
+  orig: NativeTuple;
+  reply?: NativeTuple;
+  timeout?: number;
+  status?: number;
+  mark?: number;
+  markMask?: number;
+  zone?: number;
+  tcpState?: number;
+  sctpState?: number;
+  vtagOriginal?: number;
+  vtagReply?: number;
+  labels?: Uint32Array;
+  labelsMask?: Uint32Array;
+  helper?: string;
+  snat?: { address: Buffer; port?: number };
+  dnat?: { address: Buffer; port?: number };
+}
+
+const U32 = 0xffffffff;
+
+// The packed layout of native/ct/request.h (SpecWord, SpecFlags, SpecTupleWord).
+export const SPEC_WORDS = 52;
+export const SF = {
+  REPLY: 1 << 0, TIMEOUT: 1 << 1, STATUS: 1 << 2, MARK: 1 << 3, MARK_MASK: 1 << 4, ZONE: 1 << 5,
+  TCP_STATE: 1 << 6, SCTP_STATE: 1 << 7, VTAG: 1 << 8, LABELS: 1 << 9, LABELS_MASK: 1 << 10,
+  SNAT: 1 << 11, SNAT_PORT: 1 << 12, DNAT: 1 << 13, DNAT_PORT: 1 << 14, HELPER: 1 << 15,
+} as const;
+export const S = {
+  FLAGS: 0, KIND: 1, ORIG: 2, REPLY: 14, TIMEOUT: 26, STATUS: 27, MARK: 28, MARK_MASK: 29, ZONE: 30,
+  STATE: 31, VTAG_ORIG: 32, VTAG_REPLY: 33, LABELS: 34, LABELS_MASK: 38, SNAT: 42, DNAT: 47,
+} as const;
+export const ST = { SRC: 0, DST: 4, PORTS: 8, ICMP: 9, FLAGS: 10, ZONE: 11 } as const;
+const STF = { PORTS: 1, ICMP: 2, ZONE: 4 } as const;
+
+function packTuple(w: Uint32Array, b: Uint8Array, at: number, t: NativeTuple): void {
+  b.set(t.src, (at + ST.SRC) * 4);
+  b.set(t.dst, (at + ST.DST) * 4);
+  let flags = 0;
+  if (t.srcPort !== undefined) {
+    w[at + ST.PORTS] = (t.srcPort | (t.dstPort! << 16)) >>> 0;
+    flags |= STF.PORTS;
+  }
+  if (t.icmpType !== undefined) {
+    w[at + ST.ICMP] = (t.icmpType | (t.icmpCode! << 8) | (t.icmpId! << 16)) >>> 0;
+    flags |= STF.ICMP;
+  }
+  if (t.tupleZone !== undefined) {
+    w[at + ST.ZONE] = t.tupleZone;
+    flags |= STF.ZONE;
+  }
+  w[at + ST.FLAGS] = flags;
+}
+
+/** Packs a NAT address (and port); true when there is a port. */
+function packNat(w: Uint32Array, b: Uint8Array, at: number, nat: { address: Buffer; port?: number }): boolean {
+  b.set(nat.address, at * 4);
+  if (nat.port === undefined) return false;
+  w[at + 4] = nat.port;
+  return true;
+}
+
+/** Packs normalised specs for native code: SPEC_WORDS words each, helper names aside. */
+export function packFlowSpecs(specs: readonly NativeFlowSpec[]): { words: Uint32Array; helpers: (string | undefined)[] | undefined } {
+  const words = new Uint32Array(specs.length * SPEC_WORDS);
+  const bytes = new Uint8Array(words.buffer);
+  let helpers: (string | undefined)[] | undefined;
+  for (let i = 0; i < specs.length; i++) {
+    const s = specs[i]!;
+    const b = i * SPEC_WORDS;
+    let f = 0;
+    words[b + S.KIND] = s.orig.family | (s.orig.protocol << 8);
+    packTuple(words, bytes, b + S.ORIG, s.orig);
+    if (s.reply) {
+      packTuple(words, bytes, b + S.REPLY, s.reply);
+      f |= SF.REPLY;
+    }
+    if (s.timeout !== undefined) (words[b + S.TIMEOUT] = s.timeout), (f |= SF.TIMEOUT);
+    if (s.status !== undefined) (words[b + S.STATUS] = s.status), (f |= SF.STATUS);
+    if (s.mark !== undefined) (words[b + S.MARK] = s.mark), (f |= SF.MARK);
+    if (s.markMask !== undefined) (words[b + S.MARK_MASK] = s.markMask), (f |= SF.MARK_MASK);
+    if (s.zone !== undefined) (words[b + S.ZONE] = s.zone), (f |= SF.ZONE);
+    if (s.tcpState !== undefined) (words[b + S.STATE] = s.tcpState), (f |= SF.TCP_STATE);
+    if (s.sctpState !== undefined) (words[b + S.STATE] = s.sctpState), (f |= SF.SCTP_STATE);
+    if (s.vtagOriginal !== undefined) {
+      words[b + S.VTAG_ORIG] = s.vtagOriginal;
+      words[b + S.VTAG_REPLY] = s.vtagReply!;
+      f |= SF.VTAG;
+    }
+    if (s.labels) (words.set(s.labels, b + S.LABELS), (f |= SF.LABELS));
+    if (s.labelsMask) (words.set(s.labelsMask, b + S.LABELS_MASK), (f |= SF.LABELS_MASK));
+    if (s.snat) f |= packNat(words, bytes, b + S.SNAT, s.snat) ? SF.SNAT | SF.SNAT_PORT : SF.SNAT;
+    if (s.dnat) f |= packNat(words, bytes, b + S.DNAT, s.dnat) ? SF.DNAT | SF.DNAT_PORT : SF.DNAT;
+    if (s.helper !== undefined) {
+      (helpers ??= new Array<string | undefined>(specs.length))[i] = s.helper;
+      f |= SF.HELPER;
+    }
+    words[b + S.FLAGS] = f;
+  }
+  return { words, helpers };
+}
+const TUPLE_KEYS = ['protocol', 'src', 'dst', 'srcPort', 'dstPort', 'type', 'code', 'id', 'srcKey', 'dstKey', 'zone', 'origZone'];
+const FLOW_KEYS = [...TUPLE_KEYS, 'timeout', 'reply', 'snat', 'dnat', 'status', 'mark', 'replyZone', 'labels', 'state', 'vtag', 'helper'];
+const REPLY_KEYS = ['src', 'dst', 'srcPort', 'dstPort', 'type', 'code', 'id', 'srcKey', 'dstKey'];
+
+/** ICMP/ICMPv6 query types and their replies, both ways. */
+const ICMP_REPLY: Record<number, Record<number, number>> = {
+  [PROTOCOLS.icmp]: { 8: 0, 0: 8, 13: 14, 14: 13, 15: 16, 16: 15, 17: 18, 18: 17 },
+  [PROTOCOLS.icmpv6]: { 128: 129, 129: 128, 130: 131, 131: 130 },
+};
+
+function statusBits(value: StatusName | readonly StatusName[], where: string): number {
+  let bits = 0;
+  for (const name of list(value, where)) {
+    const bit = typeof name === 'string' ? statusBit(name) : undefined;
+    if (bit === undefined) throw new TypeError(`${where}: unknown status ${describe(name)}`);
+    bits |= 1 << bit;
+  }
+  return bits >>> 0;
+}
+
+function labelWords(value: number | readonly number[], where: string): Uint32Array {
+  const words = new Uint32Array(4);
+  for (const bit of list(value, where)) {
+    const b = integer(bit, `${where}[]`, 0, 127);
+    words[b >>> 5]! |= 1 << (b & 31);
+  }
+  return words;
+}
+
+function nat(value: NatInput | undefined, family: number, where: string): { address: Buffer; port?: number } | undefined {
+  if (value === undefined) return undefined;
+  assertObject(value, where);
+  assertKnownKeys(value, ['address', 'port'], where);
+  const addr = typeof value.address === 'string' ? parseAddress(value.address) : undefined;
+  if (!addr) throw new TypeError(`${where}.address must be an IPv4 or IPv6 address, got ${describe(value.address)}`);
+  if (addr.family !== family) throw new TypeError(`${where}.address must be of the same family as the tuple`);
+  const port = optionalInteger(value.port, `${where}.port`, 0, 65535);
+  return port === undefined ? { address: addr.bytes } : { address: addr.bytes, port };
+}
+
+/** The original swapped, as conntrack -I does; ICMP query types become their replies. */
+function swappedTuple(orig: NativeTuple): NativeTuple {
+  const out: NativeTuple = { family: orig.family, protocol: orig.protocol, src: orig.dst, dst: orig.src };
+  if (orig.srcPort !== undefined) out.srcPort = orig.dstPort;
+  if (orig.dstPort !== undefined) out.dstPort = orig.srcPort;
+  if (orig.icmpType !== undefined) {
+    const type = ICMP_REPLY[orig.protocol]?.[orig.icmpType];
+    Object.assign(out, { icmpType: type, icmpCode: orig.icmpCode, icmpId: orig.icmpId });
+  }
+  return out;
+}
+
+function replyTuple(orig: NativeTuple, input: FlowInput, where: string): NativeTuple {
+  const r = input.reply;
+  const swapped = swappedTuple(orig);
+  if (r === undefined) {
+    if (orig.icmpType !== undefined && swapped.icmpType === undefined) {
+      throw new TypeError(`${where}: ICMP type ${orig.icmpType} has no reply type; give reply.type`);
+    }
+    // With snat/dnat the kernel rewrites this swapped tuple itself; it needs both tuples.
+    return swapped;
+  }
+  assertObject(r, `${where}.reply`);
+  assertKnownKeys(r, REPLY_KEYS, `${where}.reply`);
+  for (const k of REPLY_KEYS) {
+    if ((r as Record<string, unknown>)[k] === null) throw new TypeError(`${where}.reply.${k} must not be null (leave it out to take the swapped original)`);
+  }
+  const o = input as unknown as Record<string, unknown>;
+  return normalizeTuple(
+    {
+      protocol: orig.protocol,
+      src: r.src ?? (o.dst as string),
+      dst: r.dst ?? (o.src as string),
+      srcPort: r.srcPort ?? swapped.srcPort,
+      dstPort: r.dstPort ?? swapped.dstPort,
+      type: r.type ?? swapped.icmpType,
+      code: r.code ?? swapped.icmpCode,
+      id: r.id ?? swapped.icmpId,
+      srcKey: r.srcKey ?? (orig.protocol === PROTOCOLS.gre ? swapped.srcPort : undefined),
+      dstKey: r.dstKey ?? (orig.protocol === PROTOCOLS.gre ? swapped.dstPort : undefined),
+    },
+    `${where}.reply`,
+  );
+}
+
+/** Sets the TCP or SCTP state of a spec from input.state. */
+function setState(spec: NativeFlowSpec, input: FlowInput | FlowChanges, protocol: number, where: string): void {
+  if (input.state === undefined) return;
+  if (protocol === PROTOCOLS.tcp) {
+    const n = TCP_STATES.indexOf(input.state as TcpState);
+    if (n < 0) throw new TypeError(`${where}.state: unknown TCP state ${describe(input.state)} (one of ${TCP_STATES.join(', ')})`);
+    spec.tcpState = n;
+  } else if (protocol === PROTOCOLS.sctp) {
+    const n = SCTP_STATES.indexOf(input.state as SctpState);
+    if (n < 0) throw new TypeError(`${where}.state: unknown SCTP state ${describe(input.state)}`);
+    spec.sctpState = n;
+  } else {
+    throw new TypeError(`${where}.state applies to TCP and SCTP only`);
+  }
+}
+
+/** Validates a new entry and normalises it. */
+export function normalizeFlowInput(input: FlowInput, where: string): NativeFlowSpec {
+  assertObject(input, where);
+  assertKnownKeys(input, FLOW_KEYS, where);
+  const orig = tupleOf(input, where);
+  const spec: NativeFlowSpec = { orig, timeout: int(input.timeout, where, 'timeout', 0, U32) };
+  // The entry's zone travels as CTA_ZONE, not inside the tuple.
+  if (orig.zone !== undefined) {
+    spec.zone = orig.zone;
+    delete orig.zone;
+  }
+  const reply = replyTuple(orig, input, where);
+  const replyZone = optionalInt(input.replyZone, where, 'replyZone', 0, 65535);
+  if (replyZone !== undefined) {
+    if (spec.zone !== undefined) throw new TypeError(`${where}: give zone (both directions) or origZone/replyZone, not both`);
+    if (orig.tupleZone !== undefined) throw new TypeError(`${where}: the kernel takes origZone or replyZone, not both`);
+  }
+  spec.reply = reply;
+  if (replyZone !== undefined) reply.tupleZone = replyZone;
+  const snat = nat(input.snat, orig.family, `${where}.snat`);
+  const dnat = nat(input.dnat, orig.family, `${where}.dnat`);
+  if ((snat || dnat) && input.reply !== undefined) throw new TypeError(`${where}: give reply or snat/dnat, not both`);
+  if (snat) spec.snat = snat;
+  if (dnat) spec.dnat = dnat;
+  if (input.status !== undefined) spec.status = statusBits(input.status, `${where}.status`);
+  if (input.mark !== undefined) spec.mark = int(input.mark, where, 'mark', 0, U32);
+  if (input.labels !== undefined) {
+    spec.labels = labelWords(input.labels, `${where}.labels`);
+    spec.labelsMask = spec.labels;
+  }
+  setState(spec, input, orig.protocol, where);
+  if (input.vtag !== undefined) {
+    if (orig.protocol !== PROTOCOLS.sctp) throw new TypeError(`${where}.vtag applies to SCTP only`);
+    assertObject(input.vtag, `${where}.vtag`);
+    assertKnownKeys(input.vtag, ['original', 'reply'], `${where}.vtag`);
+    spec.vtagOriginal = integer(input.vtag.original, `${where}.vtag.original`, 0, U32);
+    spec.vtagReply = integer(input.vtag.reply, `${where}.vtag.reply`, 0, U32);
+  }
+  if (input.helper !== undefined) {
+    if (typeof input.helper !== 'string' || !/^[A-Za-z0-9_.-]{1,15}$/.test(input.helper)) {
+      throw new TypeError(`${where}.helper must be a helper name such as 'ftp', got ${describe(input.helper)}`);
+    }
+    spec.helper = input.helper;
+  }
+  return spec;
+}
+
+/** Validates the changes of an update for the entry `target`. */
+export function normalizeChanges(target: TupleInput | Flow, changes: FlowChanges, where: string): NativeFlowSpec {
+  const orig = normalizeTuple(target, `${where} target`);
+  assertObject(changes, `${where} changes`);
+  assertKnownKeys(changes, ['mark', 'timeout', 'status', 'labels', 'state'], `${where} changes`);
+  const spec: NativeFlowSpec = { orig };
+  if (orig.zone !== undefined) {
+    spec.zone = orig.zone;
+    delete orig.zone;
+  }
+  const w = `${where} changes`;
+  if (changes.timeout !== undefined) spec.timeout = integer(changes.timeout, `${w}.timeout`, 0, U32);
+  if (changes.status !== undefined) spec.status = statusBits(changes.status, `${w}.status`);
+  if (changes.mark !== undefined) {
+    const m = changes.mark;
+    if (typeof m === 'number') spec.mark = integer(m, `${w}.mark`, 0, U32);
+    else {
+      assertObject(m, `${w}.mark`);
+      assertKnownKeys(m, ['value', 'mask'], `${w}.mark`);
+      spec.mark = integer(m.value, `${w}.mark.value`, 0, U32);
+      spec.markMask = integer(m.mask, `${w}.mark.mask`, 0, U32);
+    }
+  }
+  if (changes.labels !== undefined) {
+    assertObject(changes.labels, `${w}.labels`);
+    assertKnownKeys(changes.labels, ['add', 'remove'], `${w}.labels`);
+    if (changes.labels.add === undefined && changes.labels.remove === undefined) {
+      throw new TypeError(`${w}.labels: give add or remove`);
+    }
+    const add = changes.labels.add !== undefined ? labelWords(changes.labels.add, `${w}.labels.add`) : new Uint32Array(4);
+    const remove = changes.labels.remove !== undefined ? labelWords(changes.labels.remove, `${w}.labels.remove`) : new Uint32Array(4);
+    const mask = new Uint32Array(4);
+    for (let i = 0; i < 4; i++) {
+      if (add[i]! & remove[i]!) throw new TypeError(`${w}.labels: a label cannot be both added and removed`);
+      mask[i] = add[i]! | remove[i]!;
+    }
+    spec.labels = add;
+    spec.labelsMask = mask;
+  }
+  setState(spec, changes, orig.protocol, w);
+  if (Object.keys(spec).length === 1 + (spec.zone !== undefined ? 1 : 0)) {
+    throw new TypeError(`${w}: nothing to change (give mark, timeout, status, labels or state)`);
+  }
+  return spec;
+}
+
+export { AF_INET };

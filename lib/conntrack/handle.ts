@@ -1,0 +1,400 @@
+import { CPU_STAT_NAMES, CT_MSG } from '../core/constants.js';
+import { ClosedError, NfctError, callSite, withCallSite } from '../core/errors.js';
+import { type FlowFilter, normalizeFilter } from './filter.js';
+import { type EventOptions, EventStream, normalizeEventOptions } from './events.js';
+import { Expectations } from './expect.js';
+import { decodeFlows } from './flow.js';
+import { addon, type NativeConntrack, type NativeFilter } from '../core/native.js';
+import { type FlowChanges, type FlowInput, type NativeFlowSpec, normalizeChanges, normalizeFlowInput, packFlowSpecs } from './flowspec.js';
+import { type NetnsOption, netnsPath } from '../core/netns.js';
+import { BatchSource } from '../core/reader.js';
+import { RecordStream } from '../core/stream.js';
+import { type TupleInput, normalizeTuple } from './tuple.js';
+import type { Flow } from './types.js';
+import { assertKnownKeys, assertObject, boolean, describe, integer, optionalInteger } from '../core/validate.js';
+
+export interface OpenOptions {
+  /** The network namespace to work in (default: the caller's). */
+  netns?: NetnsOption;
+}
+
+/** A filter plus how to read. */
+export interface ListOptions extends FlowFilter {
+  /** Which table: the main one, entries being destroyed, or not yet confirmed. */
+  table?: 'conntrack' | 'dying' | 'unconfirmed';
+  /** Reset the counters of every entry read (conntrack -L -z). */
+  zeroCounters?: boolean;
+  /**
+   * Send the parts of the filter the kernel can apply (default true). The result is the same
+   * either way; false makes the kernel send every entry and matches them all in userspace.
+   */
+  kernelFilter?: boolean;
+  /** Most flows per batch crossing from native code (default 2048). */
+  batchSize?: number;
+}
+
+const LIST_KEYS = ['table', 'zeroCounters', 'kernelFilter', 'batchSize'] as const;
+
+function createBatch(native: NativeConntrack, specs: NativeFlowSpec[], mode: number): Promise<Int32Array> {
+  const { words, helpers } = packFlowSpecs(specs);
+  return native.createBatch(words, helpers, mode);
+}
+
+/** Whether the kernel's flush can apply the whole filter (family, mark and status only). */
+function kernelFlushable(f: NativeFilter): boolean {
+  const allowed = new Set(['family', 'mark', 'markMask', 'status', 'statusMask', 'kernel']);
+  return f.kernel !== false && Object.keys(f).every((k) => allowed.has(k));
+}
+
+/** Result of createMany(). */
+export interface CreateManyResult {
+  /** Entries created. */
+  created: number;
+  /** With `ifExists: 'skip'`: entries that were already there (left as they are). */
+  existed: number;
+  /** Entries the kernel refused, with their position in the input and the error. */
+  failed: Array<{ index: number; flow: FlowInput; error: NfctError }>;
+}
+
+export interface CreateManyOptions {
+  /** Entries per batch crossing into native code (default 1000). */
+  batchSize?: number;
+  /** 'fail' (default): an existing entry is a failure (EEXIST); 'skip': it is left as is. */
+  ifExists?: 'fail' | 'skip';
+}
+
+/** Per-CPU conntrack statistics, named as `conntrack -S` prints them. */
+export interface CpuStats {
+  cpu: number;
+  found: number;
+  invalid: number;
+  insert: number;
+  insert_failed: number;
+  drop: number;
+  early_drop: number;
+  error: number;
+  search_restart: number;
+  clash_resolve: number;
+  chaintoolong: number;
+  /** Counters newer than this library, by their kernel name or as stat_N. */
+  [name: string]: number;
+}
+
+/** A streamed dump of flows (see RecordStream). */
+export class FlowStream extends RecordStream<Flow> {}
+
+/** A handle on one namespace's conntrack table. */
+export class Conntrack {
+  private native: NativeConntrack | undefined;
+  private readonly sources = new Set<BatchSource>();
+
+  private constructor(
+    native: NativeConntrack,
+    /** The namespace file this handle works in, or null for the caller's own. */
+    readonly netnsPath: string | null,
+  ) {
+    this.native = native;
+  }
+
+  /** Opens a handle; with `netns`, every socket it uses is opened inside that namespace. */
+  static async open(options: OpenOptions = {}): Promise<Conntrack> {
+    const raw: unknown = options;
+    assertObject(raw, 'Conntrack.open options');
+    assertKnownKeys(raw, ['netns'], 'Conntrack.open options');
+    const path = netnsPath(options.netns);
+    const site = callSite(Conntrack.open);
+    try {
+      return new Conntrack(await addon.openConntrack(path), path);
+    } catch (e) {
+      throw withCallSite(e, site, path ? `opening conntrack in network namespace ${path}` : 'opening conntrack');
+    }
+  }
+
+  private handle(what: string): NativeConntrack {
+    if (!this.native) throw new ClosedError(`Conntrack handle (${what} after close())`);
+    return this.native;
+  }
+
+  /** The expectation table of this namespace. */
+  readonly expectations = new Expectations(() => this.handle('expectations'), this);
+
+  private createOne(native: NativeConntrack, spec: NativeFlowSpec, mode: number): Promise<boolean> {
+    const { words, helpers } = packFlowSpecs([spec]);
+    return native.create(words, helpers, mode);
+  }
+
+  /** @internal */
+  track(source: BatchSource): void {
+    this.sources.add(source);
+  }
+
+  /** Awaits a native call, turning its failure into an error pointing at the caller. */
+  private async settle<T>(site: { stack: string }, context: string, work: Promise<T>): Promise<T> {
+    try {
+      return await work;
+    } catch (e) {
+      throw withCallSite(e, site, context);
+    }
+  }
+
+  /** @internal */
+  forget(source: BatchSource): void {
+    this.sources.delete(source);
+  }
+
+  /** Streams the table's flows that match the filter. */
+  list(query: ListOptions = {}): FlowStream {
+    const native = this.handle('list()');
+    const raw: unknown = query;
+    assertObject(raw, 'list() options');
+    const filter: NativeFilter = normalizeFilter(query, 'list() options', LIST_KEYS);
+    const table = query.table === undefined ? 'conntrack' : query.table;
+    if (table !== 'conntrack' && table !== 'dying' && table !== 'unconfirmed') {
+      throw new TypeError(`list() options.table must be 'conntrack', 'dying' or 'unconfirmed', got ${describe(table)}`);
+    }
+    const zero = boolean(query.zeroCounters, 'list() options.zeroCounters') ?? false;
+    if (zero && table !== 'conntrack') throw new TypeError(`list() options.zeroCounters applies to the 'conntrack' table only`);
+    const kernel = boolean(query.kernelFilter, 'list() options.kernelFilter') ?? true;
+    const maxBatch = optionalInteger(query.batchSize, 'list() options.batchSize', 1, 65536) ?? 2048;
+    filter.kernel = kernel;
+    const msg =
+      table === 'dying' ? CT_MSG.GET_DYING : table === 'unconfirmed' ? CT_MSG.GET_UNCONFIRMED : zero ? CT_MSG.GET_CTRZERO : CT_MSG.GET;
+    const site = callSite(this.list);
+    return new FlowStream(this, decodeFlows, () => {
+      const live = this.handle('iterating list()');
+      void native;
+      const source = new BatchSource(
+        (onBatch) => live.dump(filter, msg, onBatch, { maxBatch, credits: 3 * maxBatch }),
+        site,
+        'conntrack dump',
+      );
+      this.sources.add(source);
+      return source;
+    });
+  }
+
+  /** The entry with this original tuple (or a Flow's), or null when there is none. */
+  async get(tuple: TupleInput | Flow): Promise<Flow | null> {
+    const native = this.handle('get()');
+    const t = normalizeTuple(tuple, 'get() tuple');
+    const [buffer, strings, count] = await this.settle(callSite(this.get), 'conntrack get', native.get(t));
+    return count > 0 ? decodeFlows(buffer, strings, count)[0]! : null;
+  }
+
+  /** How many entries the table holds (in this namespace). */
+  async count(): Promise<number> {
+    const native = this.handle('count()');
+    const [entries] = await this.settle(callSite(this.count), 'conntrack count', native.count());
+    return entries;
+  }
+
+  /** Per-CPU statistics (conntrack -S). */
+  async stats(): Promise<CpuStats[]> {
+    const native = this.handle('stats()');
+    const rows = await this.settle(callSite(this.stats), 'conntrack statistics', native.stats());
+    return rows.map(([cpu, values]) => {
+        const row: Record<string, number> = { cpu };
+        for (const name of ['found', 'invalid', 'insert', 'insert_failed', 'drop', 'early_drop', 'error', 'search_restart', 'clash_resolve', 'chaintoolong']) {
+          row[name] = 0;
+        }
+        for (let i = 0; i + 1 < values.length; i += 2) {
+          const name = CPU_STAT_NAMES[values[i]!] ?? `stat_${values[i]}`;
+          row[name] = values[i + 1]!;
+        }
+        return row as CpuStats;
+      });
+  }
+
+  /**
+   * Conntrack events as they happen: 'new', 'update', 'destroy' (and, when asked for in
+   * `types`, 'expect-new' / 'expect-destroy'), filtered as list() filters (in the kernel by a
+   * socket BPF program where it can). Overruns are items of the stream, never its end.
+   */
+  events(options: EventOptions = {}): EventStream {
+    const native = this.handle('events()');
+    const o = normalizeEventOptions(options);
+    return new EventStream(native, this, o.filter, o.nativeFilter, o.types, o.tuning, o.resync, o.signal, callSite(this.events));
+  }
+
+  /** Creates an entry; fails with NfctError EEXIST when it exists (conntrack -I). */
+  async create(flow: FlowInput): Promise<void> {
+    const native = this.handle('create()');
+    const spec = normalizeFlowInput(flow, 'create() flow');
+    await this.settle(callSite(this.create), 'conntrack create', this.createOne(native, spec, 0));
+  }
+
+  /** Creates an entry unless it exists (conntrack -A); resolves whether it created one. */
+  async add(flow: FlowInput): Promise<boolean> {
+    const native = this.handle('add()');
+    const spec = normalizeFlowInput(flow, 'add() flow');
+    return this.settle(callSite(this.add), 'conntrack add', this.createOne(native, spec, 1));
+  }
+
+  /**
+   * Changes an existing entry (conntrack -U): mark (with mask), timeout, status bits, labels,
+   * TCP state. Fails with NfctError ENOENT when there is no such entry.
+   */
+  async update(target: TupleInput | Flow, changes: FlowChanges): Promise<void> {
+    const native = this.handle('update()');
+    const spec = normalizeChanges(target, changes, 'update()');
+    const site = callSite(this.update);
+    if (spec.status !== undefined) {
+      // The kernel takes the whole status word and refuses to flip its fixed bits (EBUSY):
+      // the requested bits are added to the entry's current ones.
+      const [buffer, strings, count] = await this.settle(site, 'conntrack update', native.get(spec.orig));
+      if (count === 0) throw withCallSite(new NfctError(2, 'netlink', 'no such entry'), site, 'conntrack update');
+      spec.status = (spec.status | decodeFlows(buffer, strings, count)[0]!.status.bits) >>> 0;
+    }
+    await this.settle(site, 'conntrack update', this.createOne(native, spec, 2));
+  }
+
+  /**
+   * Deletes one entry, given by its original tuple, a Flow (its id must still match), or
+   * `{ id }` (found by a dump first). Fails with NfctError ENOENT when there is none.
+   */
+  async delete(target: TupleInput | Flow | { id: number }): Promise<void> {
+    const native = this.handle('delete()');
+    const site = callSite(this.delete);
+    assertObject(target, 'delete() target');
+    const keys = Object.keys(target);
+    if (keys.length === 1 && keys[0] === 'id') {
+      const id = integer((target as { id: number }).id, 'delete() target.id', 0, 0xffffffff);
+      let found: Flow | undefined;
+      for await (const f of this.list()) {
+        if (f.id === id) {
+          found = f;
+          break;
+        }
+      }
+      if (!found) throw withCallSite(new NfctError(2, 'netlink', `no entry with id ${id}`), site, 'conntrack delete');
+      return this.settle(site, 'conntrack delete', native.delete(normalizeTuple(found, 'delete() target'), id));
+    }
+    const tuple = normalizeTuple(target as TupleInput | Flow, 'delete() target');
+    const id = 'status' in target && typeof (target as Flow).id === 'number' ? (target as Flow).id! : -1;
+    return this.settle(site, 'conntrack delete', native.delete(tuple, id));
+  }
+
+  /**
+   * Deletes every entry matching the filter (the same filters as list()) and resolves how
+   * many it deleted; with `dryRun`, how many it would delete. Any filter but one of family,
+   * mark and status only is a dump whose matches are deleted in batches as it goes; entries
+   * that vanish in between are not counted, and are not errors. A filter of family, mark and
+   * status only is handed to the kernel's own flush, which deletes without a dump and says
+   * nothing of how many: the count is then how much the table shrank meanwhile, exact unless
+   * something else changes the namespace's table at the same moment.
+   */
+  async deleteWhere(filter: FlowFilter & { kernelFilter?: boolean }, options: { dryRun?: boolean } = {}): Promise<number> {
+    const native = this.handle('deleteWhere()');
+    const nf = normalizeFilter(filter, 'deleteWhere() filter', ['kernelFilter']);
+    nf.kernel = boolean(filter.kernelFilter, 'deleteWhere() filter.kernelFilter') ?? true;
+    const raw: unknown = options;
+    assertObject(raw, 'deleteWhere() options');
+    assertKnownKeys(raw, ['dryRun'], 'deleteWhere() options');
+    const dryRun = boolean(options.dryRun, 'deleteWhere() options.dryRun') ?? false;
+    const site = callSite(this.deleteWhere);
+    if (!dryRun && kernelFlushable(nf)) {
+      const before = await this.settle(site, 'conntrack bulk delete', native.count());
+      await this.settle(site, 'conntrack bulk delete', native.flush(nf));
+      const after = await this.settle(site, 'conntrack bulk delete', native.count());
+      return Math.max(0, before[0] - after[0]);
+    }
+    const source = new BatchSource((onBatch) => native.deleteWhere(nf, dryRun, onBatch), site, 'conntrack bulk delete');
+    this.sources.add(source);
+    try {
+      for (let b = await source.next(); b !== null; b = await source.next()) source.release(b);
+    } finally {
+      source.close();
+      this.forget(source);
+    }
+    const [matched = 0, deleted = 0, , failed = 0] = source.tally ?? [];
+    if (failed > 0) {
+      throw withCallSite(new NfctError(5, 'netlink', `${failed} of ${matched} deletes failed`), site, 'conntrack bulk delete');
+    }
+    return dryRun ? matched : deleted;
+  }
+
+  /** Deletes every entry, or those of one family (conntrack -F). */
+  async flush(options: { family?: 'ipv4' | 'ipv6' } = {}): Promise<void> {
+    const native = this.handle('flush()');
+    const raw: unknown = options;
+    assertObject(raw, 'flush() options');
+    assertKnownKeys(raw, ['family'], 'flush() options');
+    const nf = normalizeFilter(options.family === undefined ? {} : { family: options.family }, 'flush() options');
+    await this.settle(callSite(this.flush), 'conntrack flush', native.flush(nf));
+  }
+
+  /**
+   * Creates many entries, many requests to a system call. Failures are reported per entry and
+   * do not stop the rest. Accepts any iterable or async iterable.
+   */
+  async createMany(flows: Iterable<FlowInput> | AsyncIterable<FlowInput>, options: CreateManyOptions = {}): Promise<CreateManyResult> {
+    const native = this.handle('createMany()');
+    const raw: unknown = options;
+    assertObject(raw, 'createMany() options');
+    assertKnownKeys(raw, ['batchSize', 'ifExists'], 'createMany() options');
+    const batchSize = optionalInteger(options.batchSize, 'createMany() options.batchSize', 1, 100000) ?? 1000;
+    const ifExists = options.ifExists === undefined ? 'fail' : options.ifExists;
+    if (ifExists !== 'fail' && ifExists !== 'skip') throw new TypeError(`createMany() options.ifExists must be 'fail' or 'skip', got ${describe(ifExists)}`);
+    if (flows === null || typeof flows !== 'object' || (!(Symbol.iterator in flows) && !(Symbol.asyncIterator in flows))) {
+      throw new TypeError(`createMany() flows must be an iterable of flows, got ${describe(flows)}`);
+    }
+    const site = callSite(this.createMany);
+    const result: CreateManyResult = { created: 0, existed: 0, failed: [] };
+    let inflight: Promise<void> | undefined;
+    const send = (specs: NativeFlowSpec[], inputs: FlowInput[], first: number): Promise<void> =>
+      this.settle(site, 'conntrack createMany', createBatch(native, specs, ifExists === 'skip' ? 1 : 0)).then((errs) => {
+        for (let i = 0; i < errs.length; i++) {
+          const err = errs[i]!;
+          if (err === 0) result.created++;
+          else if (err === 17 && ifExists === 'skip') result.existed++;
+          else result.failed.push({ index: first + i, flow: inputs[i]!, error: new NfctError(err, 'netlink', '', `createMany entry ${first + i}`) });
+        }
+      });
+    let specs: NativeFlowSpec[] = [];
+    let inputs: FlowInput[] = [];
+    let index = 0;
+    let first = 0;
+    /** Takes one flow; true when a batch is full. */
+    const take = (flow: FlowInput): boolean => {
+      specs.push(normalizeFlowInput(flow, `createMany() flows[${index}]`));
+      inputs.push(flow);
+      index++;
+      return specs.length >= batchSize;
+    };
+    const sendBatch = async (): Promise<void> => {
+      await inflight;
+      this.handle('createMany()');
+      inflight = send(specs, inputs, first);
+      first = index;
+      specs = [];
+      inputs = [];
+    };
+    // A plain iterable is walked synchronously between batches: no promise per entry.
+    if (Symbol.iterator in flows) {
+      for (const flow of flows as Iterable<FlowInput>) if (take(flow)) await sendBatch();
+    } else {
+      for await (const flow of flows as AsyncIterable<FlowInput>) if (take(flow)) await sendBatch();
+    }
+    await inflight;
+    if (specs.length > 0) await send(specs, inputs, first);
+    return result;
+  }
+
+  /** Closes the handle and every dump still running on it. Idempotent. */
+  close(): void {
+    const native = this.native;
+    if (!native) return;
+    this.native = undefined;
+    for (const s of this.sources) s.close();
+    this.sources.clear();
+    native.close();
+  }
+
+  get closed(): boolean {
+    return this.native === undefined;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+  }
+}

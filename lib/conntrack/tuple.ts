@@ -1,0 +1,117 @@
+import { addressBytes } from '../core/address.js';
+import { AF_INET, AF_INET6, PROTOCOLS } from '../core/constants.js';
+import type { NativeTuple } from '../core/native.js';
+import type { Flow, ProtocolName, Tuple } from './types.js';
+import { assertKnownKeys, assertObject, describe, int, optionalInt } from '../core/validate.js';
+
+/** Identifies one entry by its original tuple, as conntrack -G -s -d -p --sport --dport does. */
+export interface TupleInput {
+  protocol: Exclude<ProtocolName, 'unknown'> | number;
+  src: string;
+  dst: string;
+  /** TCP, UDP, UDP-Lite, SCTP, DCCP (required for them). */
+  srcPort?: number;
+  dstPort?: number;
+  /** ICMP/ICMPv6 type, code and id (required for them). */
+  type?: number;
+  code?: number;
+  id?: number;
+  /** GRE keys. */
+  srcKey?: number;
+  dstKey?: number;
+  /** The entry's zone, both directions (conntrack -w; default 0). */
+  zone?: number;
+  /** The zone of the original direction only (conntrack --orig-zone). */
+  origZone?: number;
+}
+
+const TUPLE_KEYS = ['protocol', 'src', 'dst', 'srcPort', 'dstPort', 'type', 'code', 'id', 'srcKey', 'dstKey', 'zone', 'origZone'];
+const PORT_PROTOCOLS = new Set<number>([PROTOCOLS.tcp, PROTOCOLS.udp, PROTOCOLS.udplite, PROTOCOLS.sctp, PROTOCOLS.dccp]);
+const ICMP_PROTOCOLS = new Set<number>([PROTOCOLS.icmp, PROTOCOLS.icmpv6]);
+
+function isFlow(value: object): value is Flow {
+  return 'original' in value && 'status' in value;
+}
+
+/** The TupleInput that names a decoded tuple again. */
+export function tupleToInput(t: Tuple, protonum: number): TupleInput {
+  const o = t as unknown as Record<string, number | undefined>;
+  return {
+    protocol: protonum,
+    src: t.src,
+    dst: t.dst,
+    srcPort: o.srcPort,
+    dstPort: o.dstPort,
+    type: o.type,
+    code: o.code,
+    id: o.id,
+    srcKey: o.srcKey,
+    dstKey: o.dstKey,
+  };
+}
+
+/** Validates a tuple (or takes a Flow's original tuple) and normalises it for native code. */
+export function normalizeTuple(input: TupleInput | Flow, where: string): NativeTuple {
+  assertObject(input, where);
+  if (isFlow(input)) {
+    const o: unknown = input.original;
+    if (o === null || typeof o !== 'object') throw new TypeError(`${where}.original must be a tuple object (a Flow's), got ${describe(o)}`);
+    return normalizeTuple({ ...tupleToInput(input.original, input.protonum), zone: input.zone, origZone: input.original.zone }, where);
+  }
+  assertKnownKeys(input as unknown as Record<string, unknown>, TUPLE_KEYS, where);
+  return tupleOf(input, where);
+}
+
+const PORT_KEYS = ['srcPort', 'dstPort'] as const;
+const GRE_KEYS = ['srcKey', 'dstKey'] as const;
+const ICMP_KEYS = ['type', 'code', 'id'] as const;
+
+/** Refuses fields of another protocol. */
+function misplaced(input: TupleInput, keys: readonly (keyof TupleInput)[], where: string): void {
+  for (const k of keys) {
+    if (input[k] !== undefined) throw new TypeError(`${where}.${k} does not apply to protocol ${describe(input.protocol)}`);
+  }
+}
+
+/** The tuple part of an input whose keys were already checked (a tuple or a flow input). */
+export function tupleOf(input: TupleInput, where: string): NativeTuple {
+  let protocol: number;
+  if (typeof input.protocol === 'number') protocol = int(input.protocol, where, 'protocol', 0, 255);
+  else if (typeof input.protocol === 'string' && Object.hasOwn(PROTOCOLS, input.protocol)) protocol = PROTOCOLS[input.protocol];
+  else throw new TypeError(`${where}.protocol must be a protocol name or number, got ${describe(input.protocol)}`);
+
+  const src = typeof input.src === 'string' ? addressBytes(input.src) : undefined;
+  if (!src) throw new TypeError(`${where}.src must be an IPv4 or IPv6 address, got ${describe(input.src)}`);
+  const dst = typeof input.dst === 'string' ? addressBytes(input.dst) : undefined;
+  if (!dst) throw new TypeError(`${where}.dst must be an IPv4 or IPv6 address, got ${describe(input.dst)}`);
+  if (src.length !== dst.length) throw new TypeError(`${where}: src and dst must be of the same family`);
+  const family = src.length === 4 ? AF_INET : AF_INET6;
+  if (protocol === PROTOCOLS.icmp && family !== AF_INET) throw new TypeError(`${where}.protocol 'icmp' needs IPv4 addresses; use 'icmpv6'`);
+  if (protocol === PROTOCOLS.icmpv6 && family !== AF_INET6) throw new TypeError(`${where}.protocol 'icmpv6' needs IPv6 addresses; use 'icmp'`);
+
+  const out: NativeTuple = { family, protocol, src, dst };
+  const ports = PORT_PROTOCOLS.has(protocol);
+  const icmp = ICMP_PROTOCOLS.has(protocol);
+  if (ports) {
+    out.srcPort = int(input.srcPort, where, 'srcPort', 0, 65535);
+    out.dstPort = int(input.dstPort, where, 'dstPort', 0, 65535);
+  } else if (protocol === PROTOCOLS.gre) {
+    out.srcPort = optionalInt(input.srcKey, where, 'srcKey', 0, 65535) ?? 0;
+    out.dstPort = optionalInt(input.dstKey, where, 'dstKey', 0, 65535) ?? 0;
+  } else if (icmp) {
+    out.icmpType = int(input.type, where, 'type', 0, 255);
+    out.icmpCode = int(input.code, where, 'code', 0, 255);
+    out.icmpId = int(input.id, where, 'id', 0, 65535);
+  }
+  if (!ports) misplaced(input, PORT_KEYS, where);
+  if (protocol !== PROTOCOLS.gre) misplaced(input, GRE_KEYS, where);
+  if (!icmp) misplaced(input, ICMP_KEYS, where);
+  const zone = optionalInt(input.zone, where, 'zone', 0, 65535);
+  const origZone = optionalInt(input.origZone, where, 'origZone', 0, 65535);
+  if (zone !== undefined && origZone !== undefined) {
+    throw new TypeError(`${where}: give zone (both directions) or origZone, not both`);
+  }
+  if (zone !== undefined) out.zone = zone;
+  if (origZone !== undefined) out.tupleZone = origZone;
+  return out;
+}

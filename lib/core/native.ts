@@ -1,0 +1,156 @@
+// The only importer of the addon. Its whole surface is declared here.
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+import { NfctError } from './errors.js';
+
+/** Called by native code for each batch a Reader hands over. */
+export type OnBatch = (
+  buffer: ArrayBuffer,
+  strings: string,
+  count: number,
+  received: number,
+  overruns: number,
+  final: boolean,
+  error: NfctError | undefined,
+  malformed: number,
+  rcvbuf: number,
+  tally: number[] | undefined,
+  bytes: ArrayBuffer | undefined,
+) => void;
+
+export interface NativeStream {
+  /** A batch of `count` records was consumed: its credits back. */
+  release(count: number): void;
+  close(): void;
+}
+
+export interface ReaderTuning {
+  maxBatch?: number;
+  /** Records in flight (at least one per batch) before the reader stops reading. */
+  credits?: number;
+  rcvbuf?: number;
+  rcvbufMax?: number;
+}
+
+/** A filter as lib/conntrack/filter.ts normalises it (see native/ct/filter.h). */
+export interface NativeTupleFilter {
+  src?: Buffer;
+  srcPrefix?: number;
+  dst?: Buffer;
+  dstPrefix?: number;
+  srcPort?: number;
+  dstPort?: number;
+  zone?: number;
+}
+
+export interface NativeFilter {
+  family?: number;
+  protocol?: number;
+  orig?: NativeTupleFilter;
+  reply?: NativeTupleFilter;
+  mark?: number;
+  markMask?: number;
+  status?: number;
+  statusMask?: number;
+  zone?: number;
+  tcpStates?: number;
+  labels?: Uint32Array;
+  kernel?: boolean;
+}
+
+/** A tuple as lib/conntrack/tuple.ts normalises it (see native/ct/request.h). */
+export interface NativeTuple {
+  family: number;
+  protocol: number;
+  src: Buffer;
+  dst: Buffer;
+  srcPort?: number;
+  dstPort?: number;
+  icmpType?: number;
+  icmpCode?: number;
+  icmpId?: number;
+  zone?: number;
+  tupleZone?: number;
+}
+
+/** Records of flows: the words buffer, the NUL-separated strings, the record count. */
+export type NativeRecords = [ArrayBuffer, string, number];
+
+export interface NativeConntrack {
+  dump(filter: NativeFilter, msgType: number, onBatch: OnBatch, tuning: ReaderTuning): NativeStream;
+  get(tuple: NativeTuple): Promise<NativeRecords>;
+  count(): Promise<[number, number]>;
+  stats(): Promise<Array<[number, Uint32Array]>>;
+  close(): void;
+  /** One packed spec (flowspec.ts). mode 0: create, 1: add (false when it existed), 2: update. */
+  create(specs: Uint32Array, helpers: (string | undefined)[] | undefined, mode: number): Promise<boolean>;
+  delete(tuple: NativeTuple, id: number): Promise<void>;
+  flush(filter: NativeFilter): Promise<void>;
+  /** Packed specs (flowspec.ts); errno per spec, 0 when done. */
+  createBatch(specs: Uint32Array, helpers: (string | undefined)[] | undefined, mode: number): Promise<Int32Array>;
+  /** The final batch tallies [matched, deleted, gone, failed]. */
+  deleteWhere(filter: NativeFilter, dryRun: boolean, onBatch: OnBatch): NativeStream;
+  expectDump(family: number, onBatch: OnBatch): NativeStream;
+  expectGet(tuple: NativeTuple): Promise<NativeRecords>;
+  expectCreate(spec: Record<string, unknown>): Promise<void>;
+  expectDelete(tuple: NativeTuple, id: number): Promise<void>;
+  expectFlush(family: number, helper: string): Promise<void>;
+  /** groups: bit n set to join NFNLGRP n (1 new, 2 update, 3 destroy). */
+  events(filter: NativeFilter, groups: number, onBatch: OnBatch, tuning: ReaderTuning): NativeStream;
+  /** groups: bit 4 expectation new, bit 6 expectation destroy. */
+  expectEvents(groups: number, onBatch: OnBatch, tuning: ReaderTuning): NativeStream;
+}
+
+/** How a group is bound (see native/log/nflog.cc GroupConfig). */
+export interface NativeGroupConfig {
+  group: number;
+  copyMode: number;
+  range: number;
+  nlbufsiz?: number;
+  timeout?: number;
+  qthreshold?: number;
+  flags: number;
+}
+
+export interface NativeNflog {
+  subscribe(config: NativeGroupConfig, onBatch: OnBatch, tuning: ReaderTuning): NativeStream;
+  close(): void;
+}
+
+interface Addon {
+  setErrorFactory(fn: (errno: number, syscall: string, detail: string) => Error): void;
+  openConntrack(nsPath: string | null): Promise<NativeConntrack>;
+  FLOW_WORDS: number;
+  FLOW_LAYOUT_VERSION: number;
+  EXPECT_WORDS: number;
+  openNflog(nsPath: string | null): Promise<NativeNflog>;
+  traceEvents(nsPath: string | null, onBatch: OnBatch, tuning: ReaderTuning): NativeStream;
+  TRACE_WORDS: number;
+  /** Reads (and with a value, sets) the nf_log backend of a family; resolves the previous one. */
+  nfLogBackend(nsPath: string | null, family: number, value: string | null): Promise<string>;
+  /** For the fuzz tests: runs a message decoder ('flow', 'expect', 'packet', 'trace') on any bytes. */
+  decodeForTest(kind: string, bytes: Buffer): [ArrayBuffer, string, number, number];
+  PACKET_WORDS: number;
+  PACKET_LAYOUT_VERSION: number;
+}
+
+const requireHere = createRequire(__filename);
+const load = requireHere('node-gyp-build') as (dir: string) => unknown;
+
+/** The package root: the nearest folder above this module that holds a package.json. */
+function packageRoot(): string {
+  let dir = __dirname;
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir);
+    if (up === dir) return join(__dirname, '..', '..');
+    dir = up;
+  }
+  return dir;
+}
+
+/** NFCT_ADDON names another build of the addon to load (the AddressSanitizer build of scripts/asan.sh). */
+export const addon = (process.env.NFCT_ADDON ? requireHere(process.env.NFCT_ADDON) : load(packageRoot())) as Addon;
+
+addon.setErrorFactory((errno, syscall, detail) => new NfctError(errno, syscall, detail));

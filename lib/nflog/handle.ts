@@ -1,0 +1,305 @@
+// NFLOG: the packets that `-j NFLOG --nflog-group N` and nft `log group N` rules log, as an
+// async iterator of decoded packets, in any network namespace.
+import { AF_INET, AF_INET6 } from '../core/constants.js';
+import { ClosedError, callSite, withCallSite } from '../core/errors.js';
+import { decodeFlowAt, FLOW_WORDS, type StringCursor } from '../conntrack/flow.js';
+import { addon, type NativeGroupConfig, type NativeNflog } from '../core/native.js';
+import { type NetnsOption, netnsPath } from '../core/netns.js';
+import type { HookName, LogInterface, NflogPacket } from './types.js';
+import { BatchSource, type RawBatch } from '../core/reader.js';
+import { LiveStream } from '../core/stream.js';
+import { assertKnownKeys, assertObject, boolean, describe, integer, optionalInteger } from '../core/validate.js';
+
+export type { HookName, LogInterface, NflogPacket } from './types.js';
+
+/** A logged packet, as an item of the stream. */
+export type NflogPacketEvent = NflogPacket & { type: 'packet' };
+
+/** The kernel dropped packets: the socket buffer was full (ENOBUFS). The stream goes on. */
+export interface NflogOverrun {
+  type: 'overrun';
+  /** Overruns so far on this stream. */
+  overruns: number;
+  /** The socket receive buffer now, in bytes (0 when it was not changed). */
+  bufferSize: number;
+}
+
+/** With sequence numbers on: packets missing between two that arrived. */
+export interface NflogGap {
+  type: 'gap';
+  /** How many sequence numbers were skipped. */
+  missing: number;
+  /** The last sequence number before the gap and the first after it. */
+  after: number;
+  before: number;
+}
+
+export type NflogEvent = NflogPacketEvent | NflogOverrun | NflogGap;
+
+export interface SubscribeOptions {
+  /** The NFLOG group (0-65535), as in --nflog-group / log group. */
+  group: number;
+  /** What to copy: 'none', 'meta' (no payload) or 'packet' (default). */
+  copy?: 'none' | 'meta' | 'packet';
+  /** Bytes of each packet to copy (default 65535: all of it). */
+  range?: number;
+  /** The socket receive buffer, bytes (default 8 MiB; root can exceed rmem_max). */
+  bufferSize?: number;
+  /** The most the buffer grows to after overruns (default 256 MiB). */
+  maxBufferSize?: number;
+  /** Bytes the kernel gathers packets into before sending them (default 128 KiB). */
+  nlbufsiz?: number;
+  /** Packets the kernel gathers before sending them (default 100). */
+  qthreshold?: number;
+  /** Seconds the kernel holds a partial batch (default 0.1; the kernel's own is 1). */
+  timeout?: number;
+  /** Sequence numbers: per group ('local' or true), across groups ('global'), or 'both'. */
+  sequence?: boolean | 'local' | 'global' | 'both';
+  /** Add the packet's conntrack entry (NflogPacket.conntrack, ctinfo). */
+  conntrack?: boolean;
+  /** Packets held in userspace while the consumer is busy (default 65536). */
+  queueSize?: number;
+  /** Ends the iteration (cleanly) when aborted. */
+  signal?: AbortSignal;
+}
+
+const SUBSCRIBE_KEYS = ['group', 'copy', 'range', 'bufferSize', 'maxBufferSize', 'nlbufsiz', 'qthreshold', 'timeout', 'sequence', 'conntrack', 'queueSize', 'signal'];
+const COPY = { none: 0, meta: 1, packet: 2 } as const;
+const F_SEQ = 1;
+const F_SEQ_GLOBAL = 2;
+const F_CONNTRACK = 4;
+const BATCH = 1024;
+
+// Must match native/log/nflog.h.
+const PACKET_WORDS = 25;
+const LAYOUT = 1;
+if (addon.PACKET_WORDS !== PACKET_WORDS || addon.PACKET_LAYOUT_VERSION !== LAYOUT) {
+  throw new Error('@x/nfct: the native addon does not match lib/nflog/handle.ts; rebuild the addon');
+}
+const N = {
+  HOOK: 1 << 0, MARK: 1 << 1, TIMESTAMP: 1 << 2, INDEV: 1 << 3, OUTDEV: 1 << 4, PHYSINDEV: 1 << 5,
+  PHYSOUTDEV: 1 << 6, HWADDR: 1 << 7, PAYLOAD: 1 << 8, PREFIX: 1 << 9, UID: 1 << 10, GID: 1 << 11,
+  SEQ: 1 << 12, SEQ_GLOBAL: 1 << 13, HWTYPE: 1 << 14, HWHEADER: 1 << 15, CT: 1 << 16, CTINFO: 1 << 17,
+  VLAN: 1 << 18, L2HDR: 1 << 19,
+} as const;
+const L = {
+  PRESENT: 0, KIND: 1, HWPROTO: 2, MARK: 3, UID: 4, GID: 5, SEQ: 6, SEQ_GLOBAL: 7, HWTYPE: 8, CTINFO: 9,
+  TIME: 10, INDEV: 12, OUTDEV: 13, PHYSINDEV: 14, PHYSOUTDEV: 15, VLAN: 16, PAYLOAD: 17, HWHEADER: 19,
+  HWADDR: 21, L2HDR: 23,
+} as const;
+
+const FAMILIES: Record<number, NflogPacket['family']> = { 1: 'inet', 2: 'ipv4', 3: 'arp', 5: 'netdev', 7: 'bridge', 10: 'ipv6' };
+const HOOKS: readonly HookName[] = ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'];
+
+/** Decodes a batch of packet records (native/log/nflog.h). */
+export function decodePackets(batch: Pick<RawBatch, 'buffer' | 'strings' | 'count' | 'bytes'>): NflogPacketEvent[] {
+  const w = new Uint32Array(batch.buffer);
+  const cursor: StringCursor = { s: batch.strings.split('\0'), i: 0 };
+  const bytes = batch.bytes;
+  const slice = (at: number): Buffer | undefined => (bytes ? Buffer.from(bytes, w[at]!, w[at + 1]!) : undefined);
+  const out: NflogPacketEvent[] = [];
+  let b = 0;
+  for (let n = 0; n < batch.count; n++) {
+    const p = w[b + L.PRESENT]!;
+    const kind = w[b + L.KIND]!;
+    const familyNum = kind & 0xff;
+    const hook = (kind >>> 8) & 0xff;
+    const pkt: NflogPacketEvent = {
+      type: 'packet',
+      group: kind >>> 16,
+      family: FAMILIES[familyNum] ?? familyNum,
+      hook: p & N.HOOK ? hook : undefined,
+      hookName: p & N.HOOK ? (familyNum === 5 ? 'INGRESS' : HOOKS[hook]) : undefined,
+      hwProtocol: p & N.HOOK ? w[b + L.HWPROTO] : undefined,
+      prefix: undefined,
+      indev: undefined,
+      outdev: undefined,
+      physindev: undefined,
+      physoutdev: undefined,
+      mark: p & N.MARK ? w[b + L.MARK] : undefined,
+      uid: p & N.UID ? w[b + L.UID] : undefined,
+      gid: p & N.GID ? w[b + L.GID] : undefined,
+      timestamp: p & N.TIMESTAMP ? (BigInt(w[b + L.TIME + 1]!) << 32n) | BigInt(w[b + L.TIME]!) : undefined,
+      hwType: p & N.HWTYPE ? w[b + L.HWTYPE] : undefined,
+      hwHeader: p & N.HWHEADER ? slice(b + L.HWHEADER) : undefined,
+      hwAddress: p & N.HWADDR ? slice(b + L.HWADDR) : undefined,
+      vlan: undefined,
+      l2Header: p & N.L2HDR ? slice(b + L.L2HDR) : undefined,
+      seq: p & N.SEQ ? w[b + L.SEQ] : undefined,
+      seqGlobal: p & N.SEQ_GLOBAL ? w[b + L.SEQ_GLOBAL] : undefined,
+      payload: p & N.PAYLOAD ? slice(b + L.PAYLOAD) : undefined,
+      conntrack: undefined,
+      ctinfo: p & N.CTINFO ? w[b + L.CTINFO] : undefined,
+    };
+    if (p & N.VLAN) {
+      const v = w[b + L.VLAN]!;
+      const tci = v >>> 16;
+      pkt.vlan = { protocol: v & 0xffff, tci, id: tci & 0xfff, priority: tci >>> 13 };
+    }
+    if (p & N.PREFIX) pkt.prefix = cursor.s[cursor.i++];
+    const dev = (bit: number, word: number): LogInterface | undefined => {
+      if (!(p & bit)) return undefined;
+      const name = cursor.s[cursor.i++];
+      return name ? { index: w[b + word]!, name } : { index: w[b + word]! };
+    };
+    pkt.indev = dev(N.INDEV, L.INDEV);
+    pkt.outdev = dev(N.OUTDEV, L.OUTDEV);
+    pkt.physindev = dev(N.PHYSINDEV, L.PHYSINDEV);
+    pkt.physoutdev = dev(N.PHYSOUTDEV, L.PHYSOUTDEV);
+    b += PACKET_WORDS;
+    if (p & N.CT) {
+      pkt.conntrack = decodeFlowAt(w, b, cursor);
+      b += FLOW_WORDS;
+    }
+    out.push(pkt);
+  }
+  return out;
+}
+
+/** A live stream of logged packets; iterate it once with `for await`. */
+export class PacketStream extends LiveStream<NflogEvent> {
+  private overrunCount = 0;
+  private gapCount = 0;
+  private lastSeq: number | undefined;
+
+  /** @internal */
+  constructor(
+    native: NativeNflog,
+    config: NativeGroupConfig,
+    tuning: { rcvbuf: number; rcvbufMax: number; credits: number },
+    owner: Nflog,
+    signal: AbortSignal | undefined,
+    site: { stack: string },
+  ) {
+    const source = new BatchSource((onBatch) => native.subscribe(config, onBatch, { ...tuning, maxBatch: BATCH }), site, `NFLOG group ${config.group}`);
+    super(source, signal, () => owner.forget(this));
+    owner.track(this);
+  }
+
+  /** Times the kernel reported lost packets on this stream. */
+  get overruns(): number {
+    return this.overrunCount;
+  }
+
+  /** Packets missing by their sequence numbers (with `sequence` on). */
+  get gaps(): number {
+    return this.gapCount;
+  }
+
+  protected decode(batch: RawBatch): NflogEvent[] {
+    const out: NflogEvent[] = [];
+    for (const pkt of decodePackets(batch)) {
+      if (pkt.seq !== undefined) {
+        if (this.lastSeq !== undefined && pkt.seq !== ((this.lastSeq + 1) >>> 0)) {
+          const missing = (pkt.seq - this.lastSeq - 1) >>> 0;
+          this.gapCount += missing;
+          out.push({ type: 'gap', missing, after: this.lastSeq, before: pkt.seq });
+        }
+        this.lastSeq = pkt.seq;
+      }
+      out.push(pkt);
+    }
+    if (batch.overruns > 0) {
+      this.overrunCount += batch.overruns;
+      out.push({ type: 'overrun', overruns: this.overrunCount, bufferSize: batch.rcvbuf });
+    }
+    return out;
+  }
+}
+
+function normalizeSubscribe(options: SubscribeOptions) {
+  assertObject(options, 'subscribe() options');
+  assertKnownKeys(options, SUBSCRIBE_KEYS, 'subscribe() options');
+  const group = integer(options.group, 'subscribe() options.group', 0, 65535);
+  const copy = options.copy === undefined ? 'packet' : options.copy;
+  if (typeof copy !== 'string' || !Object.hasOwn(COPY, copy)) throw new TypeError(`subscribe() options.copy must be 'none', 'meta' or 'packet', got ${describe(copy)}`);
+  const range = optionalInteger(options.range, 'subscribe() options.range', 0, 0xffff) ?? 0xffff;
+  const rcvbuf = optionalInteger(options.bufferSize, 'subscribe() options.bufferSize', 4096, 2 ** 31 - 1) ?? 8 << 20;
+  const rcvbufMax = optionalInteger(options.maxBufferSize, 'subscribe() options.maxBufferSize', 4096, 2 ** 31 - 1) ?? Math.max(rcvbuf, 256 << 20);
+  if (rcvbufMax < rcvbuf) throw new RangeError('subscribe() options.maxBufferSize must not be less than bufferSize');
+  const nlbufsiz = optionalInteger(options.nlbufsiz, 'subscribe() options.nlbufsiz', 4096, 1 << 22) ?? 128 << 10;
+  const qthreshold = optionalInteger(options.qthreshold, 'subscribe() options.qthreshold', 1, 1 << 20) ?? 100;
+  let timeout = 10;
+  if (options.timeout !== undefined) {
+    if (typeof options.timeout !== 'number' || !Number.isFinite(options.timeout)) throw new TypeError(`subscribe() options.timeout must be a number of seconds, got ${describe(options.timeout)}`);
+    if (options.timeout < 0 || options.timeout > 4e7) throw new RangeError(`subscribe() options.timeout must be between 0 and 40000000 seconds, got ${options.timeout}`);
+    timeout = Math.round(options.timeout * 100);
+  }
+  const seq = options.sequence === undefined ? false : options.sequence;
+  let flags = 0;
+  if (seq === true || seq === 'local') flags |= F_SEQ;
+  else if (seq === 'global') flags |= F_SEQ_GLOBAL;
+  else if (seq === 'both') flags |= F_SEQ | F_SEQ_GLOBAL;
+  else if (seq !== false) throw new TypeError(`subscribe() options.sequence must be a boolean, 'local', 'global' or 'both', got ${describe(seq)}`);
+  if (boolean(options.conntrack, 'subscribe() options.conntrack')) flags |= F_CONNTRACK;
+  const queue = optionalInteger(options.queueSize, 'subscribe() options.queueSize', 1, 2 ** 24) ?? 65536;
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
+    throw new TypeError(`subscribe() options.signal must be an AbortSignal, got ${describe(options.signal)}`);
+  }
+  const config: NativeGroupConfig = { group, copyMode: COPY[copy], range, nlbufsiz, qthreshold, timeout, flags };
+  return { config, tuning: { rcvbuf, rcvbufMax, credits: queue }, signal: options.signal };
+}
+
+/** A handle on NFLOG in one network namespace. */
+export class Nflog implements AsyncDisposable {
+  private native: NativeNflog | undefined;
+  private readonly streams = new Set<PacketStream>();
+
+  private constructor(native: NativeNflog, readonly netnsPath: string | null) {
+    this.native = native;
+  }
+
+  /** Opens a handle; with `netns`, groups are bound inside that namespace. */
+  static async open(options: { netns?: NetnsOption } = {}): Promise<Nflog> {
+    const raw: unknown = options;
+    assertObject(raw, 'Nflog.open options');
+    assertKnownKeys(raw, ['netns'], 'Nflog.open options');
+    const path = netnsPath(options.netns);
+    const site = callSite(Nflog.open);
+    try {
+      return new Nflog(await addon.openNflog(path), path);
+    } catch (e) {
+      throw withCallSite(e, site, path ? `opening NFLOG in network namespace ${path}` : 'opening NFLOG');
+    }
+  }
+
+  /**
+   * Binds a group and streams its packets. Binding fails (when iteration starts) with
+   * NfctError EBUSY if another socket holds the group. Several subscriptions may run at once,
+   * one per group.
+   */
+  subscribe(options: SubscribeOptions): PacketStream {
+    if (!this.native) throw new ClosedError('Nflog handle (subscribe() after close())');
+    const { config, tuning, signal } = normalizeSubscribe(options);
+    return new PacketStream(this.native, config, tuning, this, signal, callSite(this.subscribe));
+  }
+
+  /** @internal */
+  track(stream: PacketStream): void {
+    this.streams.add(stream);
+  }
+
+  /** @internal */
+  forget(stream: PacketStream): void {
+    this.streams.delete(stream);
+  }
+
+  /** Ends every subscription and closes the handle. Idempotent. */
+  close(): void {
+    const native = this.native;
+    if (!native) return;
+    this.native = undefined;
+    for (const s of [...this.streams]) s.close();
+    native.close();
+  }
+
+  get closed(): boolean {
+    return this.native === undefined;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+  }
+}
+
+export { AF_INET, AF_INET6 };

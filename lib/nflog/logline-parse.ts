@@ -1,0 +1,593 @@
+/**
+ * Parsing of the lines the kernel's LOG target writes (`-j LOG`, nft `log`), as found in dmesg,
+ * the journal or a syslog file: the reverse of lib/nflog/logline-format.ts.
+ *
+ * Accepted around the message: a printk level `<4>` (dmesg -r), a syslog header
+ * (`Jun 13 19:58:21 host kernel: `, or an RFC 3339 time instead), a kernel time stamp
+ * (`[ 1234.567890] `) or dmesg -T's `[Thu Jun 13 19:58:21 2024] `. The prefix is everything
+ * before `IN=` and is kept exactly (it may hold spaces, colons, brackets, or end without a
+ * space). Every field the kernel writes is read into a typed property; whatever is not
+ * understood is kept, KEY=VALUE pairs in `extra` and bare words in `unparsed`. Text never makes
+ * it throw.
+ */
+
+import { describe } from '../core/validate.js';
+
+/** The syslog header of a line from a syslog file or `journalctl -o short*`. */
+export interface SyslogHeader {
+  /** The time as written (`Jun 13 19:58:21`, `2024-06-13T19:58:21.123456+02:00`). */
+  time: string;
+  host: string;
+  /** The program tag, `kernel` for these lines. */
+  tag: string;
+  pid?: number;
+}
+
+/** ICMP or ICMPv6 fields of a LOG line. */
+export interface ParsedLogIcmp {
+  type?: number;
+  code?: number;
+  /** Echo identifier (`ID=` after `TYPE=`). */
+  id?: number;
+  /** Echo sequence (`SEQ=` after `TYPE=`). */
+  seq?: number;
+  /** ICMP parameter problem: `PARAMETER=`. */
+  parameter?: number;
+  /** ICMP redirect: `GATEWAY=`. */
+  gateway?: string;
+  /** ICMPv6 parameter problem: `POINTER=` (written in hex). */
+  pointer?: number;
+  /** Fragmentation needed / packet too big: `MTU=`. */
+  mtu?: number;
+}
+
+/** TCP fields of a LOG line. */
+export interface ParsedLogTcp {
+  /** `SEQ=` (with --log-tcp-sequence). */
+  seq?: number;
+  /** `ACK=` (with --log-tcp-sequence). */
+  ack?: number;
+  window?: number;
+  /** `RES=0x..`: the reserved bits as the kernel prints them. */
+  res?: number;
+  /** The flags written, in order: `['SYN']`, `['ACK', 'PSH']`, ... */
+  flags: string[];
+  /** `URGP=`. */
+  urgp?: number;
+  /** `OPT (...)` (with --log-tcp-options): the option bytes as hex, uppercase as written. */
+  options?: string;
+}
+
+/** ARP fields of a LOG line (`ARP HTYPE=1 PTYPE=0x0800 OPCODE=1 MACSRC=... IPSRC=...`). */
+export interface ParsedLogArp {
+  htype?: number;
+  ptype?: number;
+  opcode?: number;
+  macSrc?: string;
+  ipSrc?: string;
+  macDst?: string;
+  ipDst?: string;
+}
+
+/** The fields of one IP packet in a LOG line: the packet itself, or the one an ICMP error quotes. */
+export interface ParsedLogPacket {
+  src?: string;
+  dst?: string;
+  /** `LEN=` of the IP packet (IPv6: payload length + 40). */
+  len?: number;
+  /** IPv4 `TOS=` (the kernel masks it with 0x1E). */
+  tos?: number;
+  /** IPv4 `PREC=` (masked with 0xE0). */
+  prec?: number;
+  ttl?: number;
+  /** IPv4 identification. */
+  id?: number;
+  /** IPv6 `TC=`. */
+  tc?: number;
+  /** IPv6 `HOPLIMIT=`. */
+  hopLimit?: number;
+  /** IPv6 `FLOWLBL=`. */
+  flowLabel?: number;
+  /** IPv4 flag words in order: `CE`, `DF`, `MF`. */
+  ipFlags: Array<'CE' | 'DF' | 'MF'>;
+  /**
+   * `FRAG:n` as written: for IPv4 the fragment offset field (units of 8 bytes), for IPv6 the
+   * offset in bytes.
+   */
+  fragOffset?: number;
+  /** IPv6 fragment identification (`ID:` in hex). */
+  fragId?: number;
+  /** IPv6: `INCOMPLETE` after `FRAG:`, i.e. the M flag (more fragments follow). */
+  fragMore?: boolean;
+  /** IPv4 `OPT (...)` (with --log-ip-options): the option bytes as hex, uppercase as written. */
+  ipOptions?: string;
+  /** IPv6 `OPT ( ... )` groups (with --log-ip-options), one per extension header, inner text trimmed. */
+  ipv6Options?: string[];
+  /** `PROTO=` as written: 'TCP', 'UDP', 'UDPLITE', 'ICMP', 'ICMPv6', 'AH', 'ESP' or a number. */
+  proto?: string;
+  /** The protocol number `proto` stands for. */
+  protocol?: number;
+  spt?: number;
+  dpt?: number;
+  /** UDP `LEN=` (UDP-Lite: the checksum coverage). */
+  udpLen?: number;
+  tcp?: ParsedLogTcp;
+  icmp?: ParsedLogIcmp;
+  /** AH/ESP `SPI=`. */
+  spi?: number;
+  /** `INCOMPLETE [n bytes]`: the header did not fit in what the packet held. */
+  incomplete?: number;
+  /** `TRUNCATED` or `OPT (TRUNCATED)`: a header could not be read. */
+  truncated?: boolean;
+  /** The packet an ICMP error quotes, written between `[` and `]`. */
+  inner?: ParsedLogPacket;
+}
+
+/** A LOG line taken apart. */
+export interface ParsedLogLine extends ParsedLogPacket {
+  /** The line as given, less a trailing newline. */
+  line: string;
+  /** printk level from a leading `<n>` (dmesg -r). */
+  level?: number;
+  syslog?: SyslogHeader;
+  /** Seconds since boot from `[ 1234.567890]`. */
+  kernelTime?: number;
+  /** The wall-clock time of dmesg -T (`Thu Jun 13 19:58:21 2024`). */
+  dmesgTime?: string;
+  /** The kernel's message: from the prefix to the end (what formatLogLine returns). */
+  message: string;
+  /** The text before `IN=` (the rule's prefix), exactly; undefined when there is no `IN=`. */
+  prefix?: string;
+  in?: string;
+  out?: string;
+  physin?: string;
+  physout?: string;
+  /** `MAC=`: the link-layer header as colon-separated hex (may be empty). */
+  mac?: string;
+  /** `TUNNEL=a->b` of SIT devices. */
+  tunnel?: string;
+  /** With --log-macdecode: `MACSRC=`, `MACDST=`, `MACPROTO=`, `VPROTO=`, `VID=`. */
+  macSrc?: string;
+  macDst?: string;
+  macProto?: number;
+  vlanProto?: number;
+  vlanId?: number;
+  arp?: ParsedLogArp;
+  uid?: number;
+  gid?: number;
+  mark?: number;
+  /** KEY=VALUE pairs not understood (or whose value did not parse), in order. */
+  extra: Array<{ key: string; value: string }>;
+  /** Words not understood, in order. */
+  unparsed: string[];
+}
+
+const PROTO_NUMBERS: Readonly<Record<string, number>> = {
+  TCP: 6,
+  UDP: 17,
+  UDPLITE: 136,
+  ICMP: 1,
+  ICMPv6: 58,
+  AH: 51,
+  ESP: 50,
+};
+
+const TCP_FLAGS = new Set(['AE', 'CWR', 'ECE', 'URG', 'ACK', 'PSH', 'RST', 'SYN', 'FIN']);
+const IP_FLAGS = new Set(['CE', 'DF', 'MF']);
+
+function dec(v: string): number | undefined {
+  return /^\d{1,10}$/.test(v) ? Number(v) : undefined;
+}
+
+function hex0x(v: string): number | undefined {
+  return /^0x[0-9a-fA-F]{1,8}$/.test(v) ? parseInt(v.slice(2), 16) : undefined;
+}
+
+function hexBare(v: string): number | undefined {
+  return /^[0-9a-fA-F]{1,8}$/.test(v) ? parseInt(v, 16) : undefined;
+}
+
+const RE_LEVEL = /^<(\d{1,3})>/;
+const RE_SYSLOG_BSD = /^([A-Z][a-z]{2} {1,2}\d{1,2} \d{2}:\d{2}:\d{2}(?:\.\d+)?) (\S+) ([^\s:[\]]+)(?:\[(\d+)\])?: /;
+const RE_SYSLOG_ISO =
+  /^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?) (\S+) ([^\s:[\]]+)(?:\[(\d+)\])?: /;
+const RE_KTIME = /^\[\s*(\d+\.\d+)\] ?/;
+const RE_CTIME = /^\[([A-Z][a-z]{2} [A-Z][a-z]{2} {1,2}\d{1,2} \d{2}:\d{2}:\d{2} \d{4})\] ?/;
+const RE_MONO_HOST = /^(\S+) (kernel)(?:\[(\d+)\])?: /;
+const RE_IN_OUT = /IN=([^\s=]*) OUT=([^\s=]*)(?: |$)/;
+const RE_IN_ONLY = /IN=([^\s=]*)(?: |$)/;
+
+/**
+ * Takes a LOG line apart.
+ *
+ * @param line One line from dmesg, the journal or a syslog file (a trailing newline is allowed).
+ * @returns The fields found; `prefix` is undefined when the line has no `IN=` (not a LOG line).
+ *   Never throws on the text: what is not understood lands in `extra` or `unparsed`.
+ * @throws TypeError when `line` is not a string.
+ *
+ * @example
+ * parseLogLine('[12345.678901] [UFW BLOCK] IN=eth0 OUT= MAC=... SRC=10.0.0.1 DST=10.0.0.2 LEN=60 ... PROTO=TCP SPT=5000 DPT=22 ...')
+ * // { prefix: '[UFW BLOCK] ', in: 'eth0', out: '', src: '10.0.0.1', proto: 'TCP', dpt: 22, tcp: { flags: ['SYN'], ... }, ... }
+ */
+export function parseLogLine(line: string): ParsedLogLine {
+  if (typeof line !== 'string') throw new TypeError(`line must be a string, got ${describe(line)}`);
+  let text = line.replace(/\r?\n$/, '');
+  const r: ParsedLogLine = { line: text, message: '', ipFlags: [], extra: [], unparsed: [] };
+
+  let m = RE_LEVEL.exec(text);
+  if (m) {
+    r.level = Number(m[1]) & 7;
+    text = text.slice(m[0].length);
+  }
+  m = RE_SYSLOG_BSD.exec(text) ?? RE_SYSLOG_ISO.exec(text);
+  if (m) {
+    r.syslog = { time: m[1]!, host: m[2]!, tag: m[3]! };
+    if (m[4] !== undefined) r.syslog.pid = Number(m[4]);
+    text = text.slice(m[0].length);
+  }
+  m = RE_LEVEL.exec(text);
+  if (m && r.level === undefined) {
+    r.level = Number(m[1]) & 7;
+    text = text.slice(m[0].length);
+  }
+  m = RE_KTIME.exec(text);
+  if (m) {
+    r.kernelTime = Number(m[1]);
+    text = text.slice(m[0].length);
+    // journalctl -o short-monotonic: "[ 1234.567890] host kernel: ..."
+    const h = r.syslog ? null : RE_MONO_HOST.exec(text);
+    if (h) {
+      r.syslog = { time: m[1]!, host: h[1]!, tag: h[2]! };
+      if (h[3] !== undefined) r.syslog.pid = Number(h[3]);
+      text = text.slice(h[0].length);
+      const k = RE_KTIME.exec(text);
+      if (k) text = text.slice(k[0].length);
+    }
+  } else {
+    m = RE_CTIME.exec(text);
+    if (m) {
+      r.dmesgTime = m[1]!;
+      text = text.slice(m[0].length);
+    }
+  }
+  r.message = text;
+
+  let rest: string;
+  const io = RE_IN_OUT.exec(text);
+  if (io) {
+    r.prefix = text.slice(0, io.index);
+    r.in = io[1]!;
+    r.out = io[2]!;
+    rest = text.slice(io.index + io[0].length);
+  } else {
+    const i = RE_IN_ONLY.exec(text);
+    if (i) {
+      r.prefix = text.slice(0, i.index);
+      r.in = i[1]!;
+      rest = text.slice(i.index + i[0].length);
+    } else {
+      rest = text;
+    }
+  }
+  // The closing bracket of a quoted packet sticks to the last word when that word ends the
+  // kernel's text without a space ("TRUNCATED]", ")]" after an IPv6 ESP group): split it off.
+  const tokens: string[] = [];
+  for (const t of rest.split(' ')) {
+    if (t === '') continue;
+    if (t.length > 1 && t.endsWith(']') && t !== 'bytes]') tokens.push(t.slice(0, -1), ']');
+    else tokens.push(t);
+  }
+  new Walker(tokens, r).run();
+  return r;
+}
+
+/** Reads the tokens after `IN= OUT=` into the result, packet by packet. */
+class Walker {
+  private i = 0;
+  private arpMode = false;
+
+  constructor(
+    private readonly tokens: string[],
+    private readonly r: ParsedLogLine,
+  ) {}
+
+  run(): void {
+    this.packet(this.r, false);
+  }
+
+  private extra(key: string, value: string): void {
+    this.r.extra.push({ key, value });
+  }
+
+  private unparsed(tok: string): void {
+    this.r.unparsed.push(tok);
+  }
+
+  /**
+   * Reads one packet's fields into `p`. `nested`: inside `[ ... ]`, stops after the closing
+   * bracket.
+   */
+  private packet(p: ParsedLogPacket, nested: boolean): void {
+    const t = this.tokens;
+    while (this.i < t.length) {
+      const tok = t[this.i++]!;
+      if (nested && tok === ']') return;
+      if (!nested && !p.inner && (tok.startsWith('[SRC=') || tok === '[TRUNCATED')) {
+        // The packet an ICMP error quotes, up to the "]" token.
+        const inner: ParsedLogPacket = { ipFlags: [] };
+        p.inner = inner;
+        this.token(inner, tok.slice(1), true);
+        this.packet(inner, true);
+        continue;
+      }
+      this.token(p, tok, nested);
+    }
+  }
+
+  /** `INCOMPLETE [n bytes]`: reads the two tokens after INCOMPLETE when they are there. */
+  private incomplete(p: ParsedLogPacket): boolean {
+    const t = this.tokens;
+    const a = t[this.i];
+    const b = t[this.i + 1];
+    if (a !== undefined && b === 'bytes]' && /^\[\d{1,10}$/.test(a)) {
+      p.incomplete = Number(a.slice(1));
+      this.i += 2;
+      return true;
+    }
+    return false;
+  }
+
+  private token(p: ParsedLogPacket, tok: string, nested: boolean): void {
+    const r = this.r;
+    const t = this.tokens;
+    switch (tok) {
+      case 'INCOMPLETE':
+        if (this.incomplete(p)) return;
+        if (p.fragOffset !== undefined && !p.proto) {
+          p.fragMore = true;
+          return;
+        }
+        this.unparsed(tok);
+        return;
+      case 'TRUNCATED':
+        p.truncated = true;
+        return;
+      case 'ARP':
+        this.arpMode = true;
+        r.arp ??= {};
+        return;
+      case 'OPT': {
+        const next = t[this.i];
+        if (next === '(') {
+          // IPv6: "OPT ( ... )", ") " or ")" closes it.
+          this.i++;
+          const words: string[] = [];
+          while (this.i < t.length) {
+            const w = t[this.i++]!;
+            if (w === ')') break;
+            if (w === ']') {
+              this.i--;
+              break;
+            }
+            words.push(w);
+            if (w === 'INCOMPLETE' && this.incomplete(p)) {
+              words.push(`[${p.incomplete}`, 'bytes]');
+              continue;
+            }
+            // The kernel nests no OPT group in another; hostile text may, without end.
+            if (w === 'OPT') continue;
+            this.token(p, w, nested);
+          }
+          (p.ipv6Options ??= []).push(words.join(' '));
+          return;
+        }
+        if (next !== undefined && /^\(.*\)$/.test(next)) {
+          this.i++;
+          const body = next.slice(1, -1);
+          if (body === 'TRUNCATED') {
+            p.truncated = true;
+            if (p.tcp) p.tcp.options = undefined;
+            return;
+          }
+          if (p.proto === 'TCP' && p.tcp) p.tcp.options = body;
+          else p.ipOptions = body;
+          return;
+        }
+        this.unparsed(tok);
+        return;
+      }
+    }
+    if (IP_FLAGS.has(tok) && !p.proto) {
+      p.ipFlags.push(tok as 'CE' | 'DF' | 'MF');
+      return;
+    }
+    if (TCP_FLAGS.has(tok) && p.proto === 'TCP' && p.tcp) {
+      p.tcp.flags.push(tok);
+      return;
+    }
+    if (tok === 'AH' || tok === 'ESP') {
+      // inside an IPv6 OPT group: the header's name; SPI= follows
+      return;
+    }
+    if (tok.startsWith('FRAG:')) {
+      if (tok === 'FRAG:TRUNCATED') {
+        // an IPv6 fragment header cut short: the kernel writes "FRAG:" then "TRUNCATED "
+        p.truncated = true;
+        return;
+      }
+      const n = dec(tok.slice(5));
+      if (n !== undefined) p.fragOffset = n;
+      else this.unparsed(tok);
+      return;
+    }
+    if (tok.startsWith('ID:')) {
+      const n = hexBare(tok.slice(3));
+      if (n !== undefined) p.fragId = n;
+      else this.unparsed(tok);
+      return;
+    }
+    const eq = tok.indexOf('=');
+    if (eq <= 0) {
+      this.unparsed(tok);
+      return;
+    }
+    const key = tok.slice(0, eq);
+    const value = tok.slice(eq + 1);
+    if (!this.field(p, key, value, nested)) this.extra(key, value);
+  }
+
+  /** One KEY=VALUE; false when not understood. */
+  private field(p: ParsedLogPacket, key: string, value: string, nested: boolean): boolean {
+    const r = this.r;
+    if (this.arpMode && r.arp) {
+      const a = r.arp;
+      switch (key) {
+        case 'HTYPE':
+          return set(dec(value), (v) => (a.htype = v));
+        case 'PTYPE':
+          return set(hex0x(value), (v) => (a.ptype = v));
+        case 'OPCODE':
+          return set(dec(value), (v) => (a.opcode = v));
+        case 'MACSRC':
+          a.macSrc = value;
+          return true;
+        case 'IPSRC':
+          a.ipSrc = value;
+          return true;
+        case 'MACDST':
+          a.macDst = value;
+          return true;
+        case 'IPDST':
+          a.ipDst = value;
+          return true;
+      }
+    }
+    const l4 = p.proto !== undefined;
+    if (!nested) {
+      switch (key) {
+        case 'PHYSIN':
+          r.physin = value;
+          return true;
+        case 'PHYSOUT':
+          r.physout = value;
+          return true;
+        case 'MAC':
+          r.mac = value;
+          return true;
+        case 'TUNNEL':
+          r.tunnel = value;
+          return true;
+        case 'MACSRC':
+          r.macSrc = value;
+          return true;
+        case 'MACDST':
+          r.macDst = value;
+          return true;
+        case 'MACPROTO':
+          return set(hexBare(value), (v) => (r.macProto = v));
+        case 'VPROTO':
+          return set(hexBare(value), (v) => (r.vlanProto = v));
+        case 'VID':
+          return set(dec(value), (v) => (r.vlanId = v));
+        case 'UID':
+          return set(dec(value), (v) => (r.uid = v));
+        case 'GID':
+          return set(dec(value), (v) => (r.gid = v));
+        case 'MARK':
+          return set(hex0x(value), (v) => (r.mark = v));
+      }
+    }
+    switch (key) {
+      case 'SRC':
+        if (l4) return false;
+        p.src = value;
+        return true;
+      case 'DST':
+        if (l4) return false;
+        p.dst = value;
+        return true;
+      case 'LEN':
+        if (!l4) return set(dec(value), (v) => (p.len = v));
+        return set(dec(value), (v) => (p.udpLen = v));
+      case 'TOS':
+        return set(hex0x(value), (v) => (p.tos = v));
+      case 'PREC':
+        return set(hex0x(value), (v) => (p.prec = v));
+      case 'TTL':
+        return set(dec(value), (v) => (p.ttl = v));
+      case 'TC':
+        return set(dec(value), (v) => (p.tc = v));
+      case 'HOPLIMIT':
+        return set(dec(value), (v) => (p.hopLimit = v));
+      case 'FLOWLBL':
+        return set(dec(value), (v) => (p.flowLabel = v));
+      case 'ID':
+        if (!l4) return set(dec(value), (v) => (p.id = v));
+        if (p.icmp) return set(dec(value), (v) => (p.icmp!.id = v));
+        return false;
+      case 'PROTO': {
+        p.proto = value;
+        const n = PROTO_NUMBERS[value] ?? dec(value);
+        if (n !== undefined) p.protocol = n;
+        if (value === 'TCP') p.tcp = { flags: [] };
+        return true;
+      }
+    }
+    if (!l4) {
+      if (key === 'SPI') return set(hex0x(value), (v) => (p.spi = v));
+      return false;
+    }
+    switch (key) {
+      case 'SPT':
+        return set(dec(value), (v) => (p.spt = v));
+      case 'DPT':
+        return set(dec(value), (v) => (p.dpt = v));
+      case 'SPI':
+        return set(hex0x(value), (v) => (p.spi = v));
+    }
+    if (p.tcp) {
+      const tcp = p.tcp;
+      switch (key) {
+        case 'SEQ':
+          return set(dec(value), (v) => (tcp.seq = v));
+        case 'ACK':
+          return set(dec(value), (v) => (tcp.ack = v));
+        case 'WINDOW':
+          return set(dec(value), (v) => (tcp.window = v));
+        case 'RES':
+          return set(hex0x(value), (v) => (tcp.res = v));
+        case 'URGP':
+          return set(dec(value), (v) => (tcp.urgp = v));
+      }
+      return false;
+    }
+    switch (key) {
+      case 'TYPE':
+        return set(dec(value), (v) => ((p.icmp ??= {}).type = v));
+      case 'CODE':
+        return set(dec(value), (v) => ((p.icmp ??= {}).code = v));
+    }
+    const icmp = p.icmp;
+    if (!icmp) return false;
+    switch (key) {
+      case 'SEQ':
+        return set(dec(value), (v) => (icmp.seq = v));
+      case 'PARAMETER':
+        return set(dec(value), (v) => (icmp.parameter = v));
+      case 'GATEWAY':
+        icmp.gateway = value;
+        return true;
+      case 'POINTER':
+        return set(hexBare(value), (v) => (icmp.pointer = v));
+      case 'MTU':
+        return set(dec(value), (v) => (icmp.mtu = v));
+    }
+    return false;
+  }
+}
+
+function set(v: number | undefined, assign: (v: number) => void): boolean {
+  if (v === undefined) return false;
+  assign(v);
+  return true;
+}

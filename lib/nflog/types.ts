@@ -1,0 +1,58 @@
+import type { Flow } from '../conntrack/types.js';
+
+/** A network interface as NFLOG reports it: its index, and its name when it could be resolved. */
+export interface LogInterface {
+  index: number;
+  name?: string;
+}
+
+/** Netfilter hooks (NF_INET_*), as the LOG target names the chains. */
+export type HookName = 'PREROUTING' | 'INPUT' | 'FORWARD' | 'OUTPUT' | 'POSTROUTING' | 'INGRESS';
+
+/**
+ * One packet logged to an NFLOG group. Every attribute is optional: present only when the
+ * kernel sent it (which depends on the hook, the family and the group's settings).
+ */
+export interface NflogPacket {
+  /** The group it was logged to. */
+  group: number;
+  /** Protocol family of the hook: 'ipv4', 'ipv6', 'bridge', 'arp', 'netdev', or the number. */
+  family: 'ipv4' | 'ipv6' | 'bridge' | 'arp' | 'netdev' | 'inet' | number;
+  /** The netfilter hook number and its name. */
+  hook?: number;
+  hookName?: HookName;
+  /** Link-layer protocol of the packet (EtherType, e.g. 0x0800). */
+  hwProtocol?: number;
+  /** The rule's prefix (--nflog-prefix, log prefix "..."). */
+  prefix?: string;
+  indev?: LogInterface;
+  outdev?: LogInterface;
+  /** Bridge ports. */
+  physindev?: LogInterface;
+  physoutdev?: LogInterface;
+  mark?: number;
+  uid?: number;
+  gid?: number;
+  /** When the packet was logged (the skb's time), ns since the epoch. */
+  timestamp?: bigint;
+  /** ARPHRD_* link type of the input device (1 = Ethernet). */
+  hwType?: number;
+  /** The link-layer header (MAC=... in a LOG line). */
+  hwHeader?: Buffer;
+  /** The source hardware address. */
+  hwAddress?: Buffer;
+  /** 802.1Q tag. */
+  vlan?: { protocol: number; tci: number; id: number; priority: number };
+  /** The layer-2 header of bridged packets (NFULA_L2HDR). */
+  l2Header?: Buffer;
+  /** The group's own sequence number (with `sequence: 'local'` or 'both'). */
+  seq?: number;
+  /** The global sequence number across groups (with `sequence: 'global'` or 'both'). */
+  seqGlobal?: number;
+  /** The packet from its network header, up to the group's copy range. */
+  payload?: Buffer;
+  /** The conntrack entry of the packet (with `conntrack: true`). */
+  conntrack?: Flow;
+  /** IP_CT_* of the packet (0 established, 1 related, 2 new, 3 established reply, 4 related reply, 7 untracked). */
+  ctinfo?: number;
+}

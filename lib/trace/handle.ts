@@ -1,0 +1,602 @@
+// TRACE: every rule a packet passes, from legacy iptables TRACE (nf_log -> NFLOG group 0) and
+// from nftables / iptables-nft (NFT_MSG_TRACE), as one stream of "this packet hit this rule".
+import { execFile } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { promisify } from 'node:util';
+
+import { callSite, ClosedError, NfctError, withCallSite } from '../core/errors.js';
+import { type DecodedPacket, decodePacket } from '../packet/decode.js';
+import { parseLogLine } from '../nflog/logline-parse.js';
+import { parseCidr } from '../core/address.js';
+import { addon, type NativeStream, type OnBatch, type ReaderTuning } from '../core/native.js';
+import { type NetnsOption, netnsPath } from '../core/netns.js';
+import { Nflog, type NflogPacketEvent } from '../nflog/handle.js';
+import { BatchSource, type RawBatch } from '../core/reader.js';
+import { assertKnownKeys, assertObject, boolean, describe, optionalInteger } from '../core/validate.js';
+
+const run = promisify(execFile);
+
+export type TraceKind = 'rule' | 'return' | 'policy';
+
+/** One hop: the packet passed a rule (or a chain's return or policy). */
+export interface TraceEvent {
+  source: 'legacy' | 'nftables';
+  /** Which packet: the kernel's trace id (nftables), or one derived from the packet (legacy). */
+  id: number;
+  family: string;
+  table: string;
+  chain: string;
+  kind: TraceKind;
+  /** Legacy: the rule's position in its chain (1 = first). */
+  rule?: number;
+  /** nftables: the rule's handle. */
+  handle?: number;
+  /** accept, drop, continue, jump, goto, return, queue, stolen, repeat, break. */
+  verdict?: string;
+  /** The chain of a jump or goto. */
+  target?: string;
+  /** The rule as `nft -a list` / `iptables-save` prints it, when it could be resolved. */
+  ruleText?: string;
+  iif?: { index: number; name?: string };
+  oif?: { index: number; name?: string };
+  mark?: number;
+  /** The packet's headers (the first hop of an nftables trace carries them; later hops inherit). */
+  packet?: DecodedPacket;
+  /** When it was received, ns since the epoch. */
+  timestamp: bigint;
+}
+
+/** All hops of one packet, in order, and how its trip ended. */
+export interface TracePacket {
+  id: number;
+  source: 'legacy' | 'nftables';
+  family: string;
+  hops: TraceEvent[];
+  /** The last verdict seen: 'drop' ends a packet; otherwise what the last hop said. */
+  verdict?: string;
+  packet?: DecodedPacket;
+  /** false when the packet went quiet (idle timeout) rather than ending in a drop. */
+  dropped: boolean;
+}
+
+/** What to trace with a temporary `meta nftrace set 1` rule (see Trace.events). */
+export interface TraceMatch {
+  family?: 'ipv4' | 'ipv6';
+  protocol?: 'tcp' | 'udp' | 'icmp' | 'icmpv6' | 'sctp';
+  src?: string;
+  dst?: string;
+  /** Either port, source or destination. */
+  port?: number;
+  srcPort?: number;
+  dstPort?: number;
+}
+
+export interface TraceOpenOptions {
+  netns?: NetnsOption;
+  /** Read nftables / iptables-nft traces (default true). */
+  nftables?: boolean;
+  /** Read legacy iptables TRACE through NFLOG group 0 (default true). */
+  legacy?: boolean;
+  /**
+   * Point the ipv4/ipv6 nf_log backend of the namespace at nfnetlink_log, so legacy TRACE
+   * reaches NFLOG, and put back what was there on close(). Needs `netns`: the library never
+   * changes the caller's own namespace this way.
+   */
+  bindLogger?: boolean;
+}
+
+export interface TraceStreamOptions {
+  /** Install a temporary trace rule for these packets; removed when the stream ends. */
+  match?: TraceMatch;
+  /** Look up rule texts (default true). */
+  resolveRules?: boolean;
+  signal?: AbortSignal;
+}
+
+const NFT_TYPES: Record<number, TraceKind> = { 1: 'policy', 2: 'return', 3: 'rule' };
+const NFT_FAMILY: Record<number, string> = { 1: 'inet', 2: 'ip', 3: 'arp', 5: 'netdev', 7: 'bridge', 10: 'ip6' };
+const VERDICTS: Record<number, string> = { 0: 'drop', 1: 'accept', 2: 'stolen', 3: 'queue', 4: 'repeat', 5: 'stop', [-1 >>> 0]: 'continue', [-2 >>> 0]: 'break', [-3 >>> 0]: 'jump', [-4 >>> 0]: 'goto', [-5 >>> 0]: 'return' };
+
+// Must match native/trace/nftrace.h.
+const TRACE_WORDS = 21;
+if (addon.TRACE_WORDS !== TRACE_WORDS) throw new Error('@x/nfct: the native addon does not match lib/trace/handle.ts; rebuild the addon');
+const T = { TABLE: 1, CHAIN: 2, HANDLE: 4, VERDICT: 8, JUMP: 16, IIF: 32, OIF: 64, MARK: 128, NFPROTO: 256, POLICY: 512, LL: 1024, NETWORK: 2048, TRANSPORT: 4096 } as const;
+
+/**
+ * Parses a legacy TRACE prefix, `TRACE: raw:cali-PREROUTING:rule:1 ` (table, chain, kind,
+ * rule number; chain names may hold dashes and colons). Undefined when it is not one.
+ */
+export function parseTracePrefix(prefix: string): { table: string; chain: string; kind: TraceKind; rule: number } | undefined {
+  if (typeof prefix !== 'string') throw new TypeError(`parseTracePrefix() prefix must be a string, got ${describe(prefix)}`);
+  const m = /^TRACE: ([^:\s]+):(\S+):(rule|return|policy):(\d{1,10}) ?$/.exec(prefix.trimStart());
+  if (!m) return undefined;
+  return { table: m[1]!, chain: m[2]!, kind: m[3] as TraceKind, rule: Number(m[4]) };
+}
+
+/** Parses a TRACE line from dmesg or syslog: the hop, and the packet fields parseLogLine reads. */
+export function parseTraceLine(line: string): (ReturnType<typeof parseTracePrefix> & { log: ReturnType<typeof parseLogLine> }) | undefined {
+  const log = parseLogLine(line);
+  const hop = log.prefix !== undefined ? parseTracePrefix(log.prefix) : undefined;
+  return hop ? { ...hop, log } : undefined;
+}
+
+/** Commands in the trace's namespace (rule lookups, the temporary rule). */
+function inNamespace(path: string | null, cmd: string, args: string[]): [string, string[]] {
+  return path ? ['nsenter', [`--net=${path}`, cmd, ...args]] : [cmd, args];
+}
+
+/** Rule texts, looked up on demand and kept for a second. */
+class RuleTexts {
+  private readonly cache = new Map<string, { at: number; rules: Promise<Map<string, string>> }>();
+  constructor(private readonly ns: string | null) {}
+
+  private load(key: string, loader: () => Promise<Map<string, string>>): Promise<Map<string, string>> {
+    const hit = this.cache.get(key);
+    if (hit && Date.now() - hit.at < 1000) return hit.rules;
+    const rules = loader().catch(() => new Map<string, string>());
+    this.cache.set(key, { at: Date.now(), rules });
+    return rules;
+  }
+
+  /** nftables: the rule with this handle, as `nft -a list chain` prints it (without the handle comment). */
+  async nft(family: string, table: string, chain: string, handle: number): Promise<string | undefined> {
+    const rules = await this.load(`nft ${family} ${table} ${chain}`, async () => {
+      const [cmd, args] = inNamespace(this.ns, 'nft', ['-a', 'list', 'chain', family, table, chain]);
+      const { stdout } = await run(cmd, args);
+      const out = new Map<string, string>();
+      for (const line of stdout.split('\n')) {
+        const m = /^\s*(.*\S)\s+# handle (\d+)\s*$/.exec(line);
+        if (m && !m[1]!.startsWith('chain ') && !m[1]!.startsWith('type ')) out.set(m[2]!, m[1]!);
+      }
+      return out;
+    });
+    return rules.get(String(handle));
+  }
+
+  /** Legacy: the Nth rule of a chain, as iptables-legacy-save prints it. */
+  async legacy(family: string, table: string, chain: string, n: number): Promise<string | undefined> {
+    const tool = family === 'ipv6' ? 'ip6tables-legacy-save' : 'iptables-legacy-save';
+    const rules = await this.load(`${tool} ${table}`, async () => {
+      const [cmd, args] = inNamespace(this.ns, tool, ['-t', table]);
+      const { stdout } = await run(cmd, args);
+      const out = new Map<string, string>();
+      const count = new Map<string, number>();
+      for (const line of stdout.split('\n')) {
+        const m = /^-A (\S+) /.exec(line);
+        if (!m) continue;
+        const k = (count.get(m[1]!) ?? 0) + 1;
+        count.set(m[1]!, k);
+        out.set(`${m[1]} ${k}`, line);
+      }
+      return out;
+    });
+    return rules.get(`${chain} ${n}`);
+  }
+}
+
+/** Decodes nftables trace records (native/trace/nftrace.h). */
+function decodeTraceBatch(batch: RawBatch): Omit<TraceEvent, 'ruleText'>[] {
+  const w = new Uint32Array(batch.buffer);
+  const s = batch.strings.split('\0');
+  let si = 0;
+  const bytes = batch.bytes;
+  const slice = (at: number): Buffer => (bytes ? Buffer.from(bytes, w[at]!, w[at + 1]!) : Buffer.alloc(0));
+  const out: Omit<TraceEvent, 'ruleText'>[] = [];
+  for (let i = 0; i < batch.count; i++) {
+    const b = i * TRACE_WORDS;
+    const p = w[b]!;
+    const kind = w[b + 1]!;
+    const family = NFT_FAMILY[kind & 0xff] ?? String(kind & 0xff);
+    const table = p & T.TABLE ? s[si++]! : '';
+    const chain = p & T.CHAIN ? s[si++]! : '';
+    const target = p & T.JUMP ? s[si++] : undefined;
+    const iifName = p & T.IIF ? s[si++] : undefined;
+    const oifName = p & T.OIF ? s[si++] : undefined;
+    // A 'rule' event without a rule is the end of a chain: the packet returns to the caller.
+    const type = NFT_TYPES[(kind >>> 8) & 0xff] === 'rule' && !(p & T.HANDLE) ? 'return' : (NFT_TYPES[(kind >>> 8) & 0xff] ?? 'rule');
+    let packet: DecodedPacket | undefined;
+    if (p & T.NETWORK) {
+      const nfproto = w[b + 12]!;
+      const raw = Buffer.concat([slice(b + 15), p & T.TRANSPORT ? slice(b + 17) : Buffer.alloc(0)]);
+      packet = decodePacket(raw, nfproto === 10 ? 'ipv6' : 'ipv4');
+    }
+    const verdictCode = type === 'policy' && p & T.POLICY ? w[b + 6]! : p & T.VERDICT ? w[b + 5]! : undefined;
+    out.push({
+      source: 'nftables',
+      id: w[b + 2]!,
+      family,
+      table,
+      chain,
+      kind: type,
+      handle: p & T.HANDLE ? w[b + 4]! * 0x100000000 + w[b + 3]! : undefined,
+      verdict: verdictCode === undefined ? undefined : (VERDICTS[verdictCode] ?? String(verdictCode)),
+      target,
+      iif: p & T.IIF ? (iifName ? { index: w[b + 7]!, name: iifName } : { index: w[b + 7]! }) : undefined,
+      oif: p & T.OIF ? (oifName ? { index: w[b + 8]!, name: oifName } : { index: w[b + 8]! }) : undefined,
+      mark: p & T.MARK ? w[b + 11] : undefined,
+      packet,
+      timestamp: (BigInt(w[b + 20]!) << 32n) | BigInt(w[b + 19]!),
+    });
+  }
+  return out;
+}
+
+/** A legacy hop from an NFLOG packet of group 0, or undefined when it is not a TRACE. */
+function legacyHop(pkt: NflogPacketEvent): Omit<TraceEvent, 'ruleText'> | undefined {
+  const hop = pkt.prefix !== undefined ? parseTracePrefix(pkt.prefix) : undefined;
+  if (!hop) return undefined;
+  const family = pkt.family === 'ipv6' ? 'ipv6' : 'ipv4';
+  const packet = pkt.payload ? decodePacket(pkt.payload, family) : undefined;
+  return {
+    source: 'legacy',
+    id: legacyId(packet, pkt),
+    family,
+    table: hop.table,
+    chain: hop.chain,
+    kind: hop.kind,
+    rule: hop.rule,
+    verdict: hop.kind === 'return' ? 'return' : undefined,
+    iif: pkt.indev,
+    oif: pkt.outdev,
+    mark: pkt.mark,
+    packet,
+    timestamp: pkt.timestamp ?? BigInt(Date.now()) * 1_000_000n,
+  };
+}
+
+/** Legacy TRACE has no id: hops of one packet share its IP header (id, addresses, length). */
+function legacyId(packet: DecodedPacket | undefined, pkt: NflogPacketEvent): number {
+  const head = pkt.payload?.subarray(0, packet?.family === 'ipv6' ? 40 : 20) ?? Buffer.alloc(0);
+  let h = 0x811c9dc5;
+  for (const byte of head) h = Math.imul(h ^ byte, 0x01000193) >>> 0;
+  return h;
+}
+
+/** Merges async iterators: values in the order they arrive. */
+async function* merge<T>(its: AsyncIterator<T>[]): AsyncGenerator<T, void, undefined> {
+  const pending = new Map<number, Promise<{ i: number; r: IteratorResult<T> }>>();
+  const pull = (i: number) => pending.set(i, its[i]!.next().then((r) => ({ i, r })));
+  its.forEach((_, i) => pull(i));
+  try {
+    while (pending.size > 0) {
+      const { i, r } = await Promise.race(pending.values());
+      if (r.done) pending.delete(i);
+      else {
+        pull(i);
+        yield r.value;
+      }
+    }
+  } finally {
+    await Promise.all(its.map((it) => it.return?.()));
+  }
+}
+
+/** A handle on packet tracing in one network namespace. */
+export class Trace implements AsyncDisposable {
+  private closed = false;
+  private readonly rules: RuleTexts;
+  private restoreLogger: (() => Promise<void>) | undefined;
+  private readonly live = new Set<{ close(): void }>();
+  private tables = 0;
+  /** Temporary trace tables in place now. */
+  private readonly installed = new Set<string>();
+
+  private constructor(
+    readonly netnsPath: string | null,
+    private readonly nsfd: number | undefined,
+    private readonly nflog: Nflog | undefined,
+    private readonly nftables: boolean,
+  ) {
+    this.rules = new RuleTexts(this.nsPath);
+  }
+
+  /**
+   * The namespace as this process holds it open (/proc/PID/fd/N): it stays reachable after
+   * `ip netns delete` removes its name, as Conntrack and Nflog handles keep theirs.
+   */
+  private get nsPath(): string | null {
+    return this.nsfd === undefined ? null : `/proc/${process.pid}/fd/${this.nsfd}`;
+  }
+
+  static async open(options: TraceOpenOptions = {}): Promise<Trace> {
+    const raw: unknown = options;
+    assertObject(raw, 'Trace.open options');
+    assertKnownKeys(raw, ['netns', 'nftables', 'legacy', 'bindLogger'], 'Trace.open options');
+    const path = netnsPath(options.netns);
+    const nft = boolean(options.nftables, 'Trace.open options.nftables') ?? true;
+    const legacy = boolean(options.legacy, 'Trace.open options.legacy') ?? true;
+    const bind = boolean(options.bindLogger, 'Trace.open options.bindLogger') ?? false;
+    if (bind && path === null) {
+      throw new TypeError("Trace.open options.bindLogger needs options.netns: the nf_log backend of the caller's own namespace is never changed");
+    }
+    if (!nft && !legacy) throw new TypeError('Trace.open options: nftables and legacy are both off');
+    const site = callSite(Trace.open);
+    let nsfd: number | undefined;
+    try {
+      if (path) nsfd = openSync(path, 'r');
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      throw withCallSite(new NfctError(-(err.errno ?? -2), 'open', path ?? ''), site, 'opening TRACE');
+    }
+    const nflog = legacy ? await Nflog.open(path ? { netns: path } : {}).catch((e: unknown) => {
+      if (nsfd !== undefined) closeSync(nsfd);
+      throw withCallSite(e, site, 'opening TRACE');
+    }) : undefined;
+    const trace = new Trace(path, nsfd, nflog, nft);
+    if (bind) {
+      const ns = trace.nsPath;
+      try {
+        const previous = await Promise.all([2, 10].map((pf) => addon.nfLogBackend(ns, pf, 'nfnetlink_log')));
+        trace.restoreLogger = async () => {
+          await Promise.all([2, 10].map((pf, i) => addon.nfLogBackend(ns, pf, previous[i]!)));
+        };
+      } catch (e) {
+        trace.close();
+        throw withCallSite(e, site, 'binding the nf_log backend to nfnetlink_log');
+      }
+    }
+    return trace;
+  }
+
+  /** Every hop of every traced packet, as it happens. */
+  events(options: TraceStreamOptions = {}): AsyncIterable<TraceEvent> & { close(): void } {
+    if (this.closed) throw new ClosedError('Trace handle (events() after close())');
+    const opts = this.normalize(options);
+    return this.stream(opts, callSite(this.events));
+  }
+
+  /** The same hops grouped per packet: all of one packet together, in order. */
+  packets(options: TraceStreamOptions & { idleMs?: number } = {}): AsyncIterable<TracePacket> & { close(): void } {
+    if (this.closed) throw new ClosedError('Trace handle (packets() after close())');
+    assertObject(options, 'packets() options');
+    const idle = optionalInteger(options.idleMs, 'packets() options.idleMs', 1, 600000) ?? 250;
+    const { idleMs: _drop, ...rest } = options;
+    const events = this.stream(this.normalize(rest), callSite(this.packets));
+    const groups = new Map<string, { pkt: TracePacket; last: number }>();
+    const ready: TracePacket[] = [];
+    const finish = (key: string): void => {
+      const g = groups.get(key);
+      if (!g) return;
+      groups.delete(key);
+      ready.push(g.pkt);
+    };
+    async function* gen(): AsyncGenerator<TracePacket, void, undefined> {
+      const it = events[Symbol.asyncIterator]();
+      let next = it.next();
+      try {
+        for (;;) {
+          const soonest = Math.min(...[...groups.values()].map((g) => g.last + idle));
+          const wait = Number.isFinite(soonest) ? Math.max(0, soonest - Date.now()) : undefined;
+          const r = await (wait === undefined ? next : Promise.race([next, new Promise<undefined>((res) => setTimeout(() => res(undefined), wait))]));
+          if (r === undefined) {
+            for (const [k, g] of groups) if (Date.now() - g.last >= idle) finish(k);
+          } else if (r.done) {
+            for (const k of [...groups.keys()]) finish(k);
+            yield* ready.splice(0);
+            return;
+          } else {
+            next = it.next();
+            const e = r.value;
+            const key = `${e.source} ${e.id}`;
+            let g = groups.get(key);
+            if (!g) {
+              g = { pkt: { id: e.id, source: e.source, family: e.family, hops: [], packet: e.packet, dropped: false }, last: Date.now() };
+              groups.set(key, g);
+            }
+            g.pkt.hops.push(e);
+            g.last = Date.now();
+            if (e.verdict && e.verdict !== 'continue' && e.verdict !== 'jump' && e.verdict !== 'goto' && e.verdict !== 'return') g.pkt.verdict = e.verdict;
+            if (e.kind === 'policy' && e.verdict) g.pkt.verdict = e.verdict;
+            if (e.verdict === 'drop') {
+              g.pkt.dropped = true;
+              finish(key);
+            }
+          }
+          yield* ready.splice(0);
+        }
+      } finally {
+        // Ends the hop stream first: a next() read ahead is pending, and return() waits for it.
+        events.close();
+        await it.return?.();
+      }
+    }
+    const g = gen();
+    return Object.assign(g, { close: () => events.close() });
+  }
+
+  private normalize(options: TraceStreamOptions): { match?: TraceMatch; resolve: boolean; signal?: AbortSignal } {
+    assertObject(options, 'trace options');
+    assertKnownKeys(options, ['match', 'resolveRules', 'signal'], 'trace options');
+    const resolve = boolean(options.resolveRules, 'trace options.resolveRules') ?? true;
+    if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new TypeError(`trace options.signal must be an AbortSignal, got ${describe(options.signal)}`);
+    if (options.match !== undefined) matchExpression(options.match);
+    return { match: options.match, resolve, signal: options.signal };
+  }
+
+  private stream(opts: { match?: TraceMatch; resolve: boolean; signal?: AbortSignal }, site: { stack: string }): AsyncIterable<TraceEvent> & { close(): void } {
+    const self = this;
+    const closers: (() => void)[] = [];
+    let table: string | undefined;
+    let closed = false;
+    const close = (): void => {
+      if (closed) return;
+      closed = true;
+      for (const c of closers) c();
+    };
+    async function* gen(): AsyncGenerator<TraceEvent, void, undefined> {
+      const sources: AsyncIterator<Omit<TraceEvent, 'ruleText'>>[] = [];
+      if (self.nftables) sources.push(nftSource(self.nsPath, site, closers));
+      if (self.nflog) {
+        const s = self.nflog.subscribe({ group: 0, timeout: 0.05 });
+        closers.push(() => s.close());
+        sources.push(legacySource(s));
+      }
+      const entry = { close };
+      self.live.add(entry);
+      const onAbort = (): void => close();
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        if (opts.match) table = await self.installRule(opts.match);
+        let carried: DecodedPacket | undefined;
+        let carriedId: number | undefined;
+        for await (const hop of merge(sources)) {
+          if (closed) break;
+          // Headers come with the first hop of an nftables trace: later hops inherit them.
+          if (hop.source === 'nftables') {
+            if (hop.packet) {
+              carried = hop.packet;
+              carriedId = hop.id;
+            } else if (carriedId === hop.id) hop.packet = carried;
+          }
+          const e = hop as TraceEvent;
+          if (opts.resolve) e.ruleText = await self.ruleText(e);
+          yield e;
+        }
+      } finally {
+        opts.signal?.removeEventListener('abort', onAbort);
+        close();
+        self.live.delete(entry);
+        if (table) await self.removeRule(table);
+      }
+    }
+    const g = gen();
+    closers.push(() => void g.return(undefined));
+    return Object.assign(g, { close });
+  }
+
+  private async ruleText(e: TraceEvent): Promise<string | undefined> {
+    if (e.kind !== 'rule') return undefined;
+    if (e.source === 'nftables' && e.handle !== undefined) return this.rules.nft(e.family, e.table, e.chain, e.handle);
+    if (e.source === 'legacy' && e.rule !== undefined) return this.rules.legacy(e.family, e.table, e.chain, e.rule);
+    return undefined;
+  }
+
+  /** Installs `meta nftrace set 1` for the match in a table of the library's own. */
+  private async installRule(match: TraceMatch): Promise<string> {
+    const name = `nfct_trace_${process.pid}_${this.tables++}`;
+    const expr = matchExpression(match);
+    const script = [
+      `table inet ${name} {`,
+      `  chain pre { type filter hook prerouting priority -350; ${expr} meta nftrace set 1; }`,
+      `  chain out { type filter hook output priority -350; ${expr} meta nftrace set 1; }`,
+      '}',
+      '',
+    ].join('\n');
+    const [cmd, args] = inNamespace(this.nsPath, 'nft', ['-f', '-']);
+    await new Promise<void>((resolve, reject) => {
+      const child = execFile(cmd, args, (err, _o, stderr) => (err ? reject(new Error(`installing the trace rule failed: ${stderr || err.message}`)) : resolve()));
+      child.stdin!.end(script);
+    });
+    this.installed.add(name);
+    return name;
+  }
+
+  private async removeRule(table: string): Promise<void> {
+    if (!this.installed.delete(table)) return;
+    const [cmd, args] = inNamespace(this.nsPath, 'nft', ['delete', 'table', 'inet', table]);
+    await run(cmd, args).catch(() => undefined);
+  }
+
+  /** Ends every stream, removes temporary rules, restores the nf_log backend. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const s of [...this.live]) s.close();
+    this.nflog?.close();
+    // Temporary rules go before the namespace is let go (a stream ending now may not be
+    // through its own clean-up yet).
+    await Promise.all([...this.installed].map((t) => this.removeRule(t)));
+    const restore = this.restoreLogger;
+    this.restoreLogger = undefined;
+    try {
+      await restore?.();
+    } finally {
+      if (this.nsfd !== undefined) closeSync(this.nsfd);
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+/** The nft expression for a match; validates it. */
+function matchExpression(m: TraceMatch): string {
+  assertObject(m, 'trace options.match');
+  assertKnownKeys(m, ['family', 'protocol', 'src', 'dst', 'port', 'srcPort', 'dstPort'], 'trace options.match');
+  const parts: string[] = [];
+  if (m.family !== undefined && m.family !== 'ipv4' && m.family !== 'ipv6') throw new TypeError(`trace options.match.family must be 'ipv4' or 'ipv6', got ${describe(m.family)}`);
+  let family: number | undefined = m.family === undefined ? undefined : m.family === 'ipv6' ? 10 : 2;
+  const addrs: string[] = [];
+  for (const key of ['src', 'dst'] as const) {
+    const value = m[key];
+    if (value === undefined) continue;
+    const parsed = typeof value === 'string' ? parseCidr(value) : undefined;
+    if (!parsed) throw new TypeError(`trace options.match.${key} must be an address or CIDR, got ${describe(value)}`);
+    if (family !== undefined && parsed.family !== family) throw new TypeError(`trace options.match.${key} ${describe(value)} is not of the family of the rest of the match`);
+    family = parsed.family;
+    addrs.push(`${parsed.family === 10 ? 'ip6' : 'ip'} ${key === 'src' ? 'saddr' : 'daddr'} ${value}`);
+  }
+  if (m.family) parts.push(`meta nfproto ${m.family}`);
+  parts.push(...addrs);
+  const protos = ['tcp', 'udp', 'icmp', 'icmpv6', 'sctp'];
+  if (m.protocol !== undefined) {
+    if (!protos.includes(m.protocol)) throw new TypeError(`trace options.match.protocol must be one of ${protos.join(', ')}, got ${describe(m.protocol)}`);
+    parts.push(`meta l4proto ${m.protocol}`);
+  }
+  const port = (key: 'port' | 'srcPort' | 'dstPort', field: string): void => {
+    const value = optionalInteger(m[key], `trace options.match.${key}`, 0, 65535);
+    if (value === undefined) return;
+    if (m.protocol !== 'tcp' && m.protocol !== 'udp' && m.protocol !== 'sctp') throw new TypeError(`trace options.match.${key} needs protocol 'tcp', 'udp' or 'sctp'`);
+    parts.push(`${m.protocol} ${field} ${value}`);
+  };
+  port('srcPort', 'sport');
+  port('dstPort', 'dport');
+  if (m.port !== undefined) {
+    const value = optionalInteger(m.port, 'trace options.match.port', 0, 65535)!;
+    if (m.protocol !== 'tcp' && m.protocol !== 'udp' && m.protocol !== 'sctp') throw new TypeError(`trace options.match.port needs protocol 'tcp', 'udp' or 'sctp'`);
+    parts.push(`${m.protocol} sport . ${m.protocol} dport { ${value} . 0-65535, 0-65535 . ${value} }`);
+  }
+  return parts.join(' ');
+}
+
+function nftSource(ns: string | null, site: { stack: string }, closers: (() => void)[]): AsyncIterator<Omit<TraceEvent, 'ruleText'>> {
+  const tuning: ReaderTuning = { rcvbuf: 8 << 20, rcvbufMax: 64 << 20, credits: 65536, maxBatch: 1024 };
+  const source = new BatchSource((onBatch: OnBatch): NativeStream => addon.traceEvents(ns, onBatch, tuning), site, 'nftables trace');
+  closers.push(() => source.close());
+  let items: Omit<TraceEvent, 'ruleText'>[] = [];
+  return {
+    async next() {
+      while (items.length === 0) {
+        const b = await source.next();
+        if (b === null) return { value: undefined, done: true };
+        items = decodeTraceBatch(b);
+        source.release(b);
+      }
+      return { value: items.shift()!, done: false };
+    },
+    async return() {
+      source.close();
+      return { value: undefined, done: true };
+    },
+  };
+}
+
+function legacySource(stream: AsyncIterable<import('../nflog/handle.js').NflogEvent> & { close(): void }): AsyncIterator<Omit<TraceEvent, 'ruleText'>> {
+  const it = stream[Symbol.asyncIterator]();
+  return {
+    async next() {
+      for (;;) {
+        const r = await it.next();
+        if (r.done) return { value: undefined, done: true };
+        if (r.value.type !== 'packet') continue;
+        const hop = legacyHop(r.value);
+        if (hop) return { value: hop, done: false };
+      }
+    },
+    async return() {
+      stream.close();
+      return { value: undefined, done: true };
+    },
+  };
+}

@@ -1,0 +1,266 @@
+// nfct: the same output as conntrack for the same table, the same effects for the same
+// commands, the same event lines, and traces with the hops nft monitor trace prints.
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+
+import { main } from '../../lib/cli/main.js';
+import { createNetns, type Netns } from '../helpers/netns.js';
+import { tcpFlow, udpFlow } from '../helpers/traffic.js';
+import { type EntrySpec, insertEntry, listEntries, runConntrack } from '../oracle/conntrack-cli.js';
+
+let ns: Netns;
+
+/** Runs nfct in this process; returns what it printed and its exit code. */
+async function nfct(...argv: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+  let stdout = '';
+  let stderr = '';
+  const ow = process.stdout.write.bind(process.stdout);
+  const ew = process.stderr.write.bind(process.stderr);
+  process.stdout.write = ((s: string | Uint8Array) => ((stdout += String(s)), true)) as typeof process.stdout.write;
+  process.stderr.write = ((s: string | Uint8Array) => ((stderr += String(s)), true)) as typeof process.stderr.write;
+  try {
+    const code = await main(argv);
+    return { stdout, stderr, code };
+  } finally {
+    process.stdout.write = ow;
+    process.stderr.write = ew;
+  }
+}
+
+const specs: EntrySpec[] = [
+  { proto: 'tcp', src: '10.1.0.1', dst: '10.1.0.2', sport: 40001, dport: 80, state: 'ESTABLISHED', status: ['ASSURED'], mark: 5, timeout: 500 },
+  { proto: 'tcp', src: '2001:db8::1', dst: '2001:db8::2', sport: 40002, dport: 443, state: 'SYN_SENT', timeout: 400 },
+  { proto: 'udp', src: '10.1.0.1', dst: '10.1.0.3', sport: 40003, dport: 53, timeout: 300, zone: 7 },
+  { proto: 'udp', src: '10.1.0.9', dst: '10.1.0.10', sport: 40006, dport: 5000, timeout: 300, dnat: '192.168.7.7:6000' },
+  { proto: 'icmp', src: '10.1.0.1', dst: '10.1.0.2', icmpType: 8, icmpCode: 0, icmpId: 77, timeout: 30 },
+  { proto: 'icmpv6', src: '2001:db8::1', dst: '2001:db8::2', icmpType: 128, icmpCode: 0, icmpId: 99, timeout: 30 },
+  { proto: 'sctp', src: '10.1.0.1', dst: '10.1.0.2', sport: 40008, dport: 3868, state: 'ESTABLISHED', sctpOrigVtag: 11, sctpReplyVtag: 22, timeout: 300 },
+  { proto: 'gre', src: '10.1.0.1', dst: '10.1.0.2', greSrcKey: 0x1234, greDstKey: 0x5678, timeout: 300 },
+  { proto: 99, src: '10.1.0.1', dst: '10.1.0.2', timeout: 300 },
+];
+
+beforeAll(async () => {
+  ns = await createNetns('nfct-cli', { sysctls: { 'net.netfilter.nf_conntrack_acct': 1 } });
+  for (const s of specs) await insertEntry(ns, s);
+  await tcpFlow(ns, { family: 4 });
+  await udpFlow(ns, { family: 6, count: 2 });
+});
+afterAll(async () => {
+  await ns?.remove();
+});
+
+/** Lines with the timeout countdown (`-t` in save lines) and delta-time masked (they move between two reads). */
+function masked(text: string): string[] {
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.replace(/^(\S+\s+\d+\s+\S+\s+\d+\s+)\d+ /, '$1T ').replace(/^(\S+\s+\d+\s+)\d+ /, '$1T ').replace(/delta-time=\d+/, 'delta-time=D').replace(/ -t \d+ /, ' -t T '))
+    .sort();
+}
+
+describe('nfct -L as conntrack -L', () => {
+  for (const output of ['', 'extended', 'id', 'extended,id', 'save']) {
+    test(`-o ${output || '(default)'}`, async () => {
+      const args = output ? ['-L', '-o', output] : ['-L'];
+      const mine = await nfct(...args, '--netns', ns.name);
+      const theirs = await runConntrack(ns, args);
+      expect(mine.code).toBe(0);
+      expect(masked(mine.stdout)).toEqual(masked(theirs.stdout));
+      expect(mine.stderr).toBe(theirs.stderr);
+    });
+  }
+
+  test('filters: the same entries', async () => {
+    for (const args of [['-p', 'udp'], ['-f', 'ipv6'], ['-s', '10.1.0.0/24'], ['-m', '5'], ['-w', '7'], ['-p', 'tcp', '--state', 'ESTABLISHED'], ['-u', 'ASSURED']]) {
+      const mine = await nfct('-L', ...args, '--netns', ns.name);
+      const theirs = await runConntrack(ns, ['-L', ...args]);
+      expect(masked(mine.stdout), args.join(' ')).toEqual(masked(theirs.stdout));
+      expect(mine.stderr, args.join(' ')).toBe(theirs.stderr);
+    }
+  });
+
+  test('-C and -S', async () => {
+    expect((await nfct('-C', '--netns', ns.name)).stdout).toBe((await runConntrack(ns, ['-C'])).stdout);
+    expect((await nfct('-S', '--netns', ns.name)).stdout).toBe((await runConntrack(ns, ['-S'])).stdout);
+  });
+
+  test('--json: one object per line with the library field names', async () => {
+    const { stdout } = await nfct('-L', '--json', '-p', 'udp', '--netns', ns.name);
+    const rows = stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(rows.length).toBe((await listEntries(ns, ['-p', 'udp'])).entries.length);
+    expect(rows[0]).toHaveProperty('original.src');
+    expect(rows[0]).toHaveProperty('protocol', 'udp');
+  });
+});
+
+describe('changing the table: the same effects as conntrack', () => {
+  test('-I, -U, -D, -F', async () => {
+    const other = await createNetns('nfct-cli2', { sysctls: { 'net.netfilter.nf_conntrack_acct': 1 } });
+    try {
+      const tuple = ['-p', 'udp', '-s', '10.9.0.1', '-d', '10.9.0.2', '--sport', '1', '--dport', '2'];
+      const a = await nfct('-I', ...tuple, '-t', '100', '-m', '3', '--netns', ns.name);
+      const b = await runConntrack(other, ['-I', ...tuple, '-t', '100', '-m', '3']);
+      expect(a.stderr).toBe(b.stderr);
+      expect(a.code).toBe(0);
+      const dupA = await nfct('-I', ...tuple, '-t', '100', '--netns', ns.name);
+      const dupB = await runConntrack(other, ['-I', ...tuple, '-t', '100']);
+      expect([dupA.code, dupA.stderr]).toEqual([dupB.code, dupB.stderr]);
+      const ua = await nfct('-U', '-s', '10.9.0.1', '-m', '9', '--netns', ns.name);
+      const ub = await runConntrack(other, ['-U', '-s', '10.9.0.1', '-m', '9']);
+      expect(ua.stderr).toBe(ub.stderr);
+      expect(masked(ua.stdout)).toEqual(masked(ub.stdout));
+      const find = async (n: Netns) => (await listEntries(n, ['-s', '10.9.0.1'])).entries.map((e) => e.mark);
+      expect(await find(ns)).toEqual(await find(other));
+      const da = await nfct('-D', '-s', '10.9.0.1', '--netns', ns.name);
+      const db = await runConntrack(other, ['-D', '-s', '10.9.0.1']);
+      expect([da.code, da.stderr]).toEqual([db.code, db.stderr]);
+      expect(masked(da.stdout)).toEqual(masked(db.stdout));
+      const none = await nfct('-D', '-s', '10.9.0.1', '--netns', ns.name);
+      const noneB = await runConntrack(other, ['-D', '-s', '10.9.0.1']);
+      expect([none.code, none.stderr]).toEqual([noneB.code, noneB.stderr]);
+      const fa = await nfct('-F', '--netns', other.name);
+      expect(fa.stderr).toBe('conntrack v1.4.7 (conntrack-tools): connection tracking table has been emptied.\n');
+      expect((await listEntries(other)).entries).toEqual([]);
+    } finally {
+      await other.remove();
+    }
+  });
+});
+
+describe('errors as conntrack gives them', () => {
+  test('an unknown option and an illegal one: exit 2', async () => {
+    const a = await nfct('-L', '--bogus');
+    expect(a.code).toBe(2);
+    expect(a.stderr).toContain("unknown option `--bogus'");
+    const get = ['-G', '-p', 'udp', '-s', '10.1.0.1', '-d', '10.1.0.3', '--sport', '40003', '--dport', '53', '-w', '7'];
+    const b = await nfct(...get, '--netns', ns.name);
+    const c = await runConntrack(ns, get);
+    expect(b.code).toBe(c.code);
+    expect(b.stderr.split('\n')[0]).toBe(c.stderr.split('\n')[0]);
+  });
+
+  test('--help explains the commands', async () => {
+    const h = await nfct('--help');
+    expect(h.code).toBe(0);
+    for (const word of ['-L', '-E', '--json', '--netns', 'nfct log', 'nfct trace']) expect(h.stdout).toContain(word);
+    expect((await nfct('log', '--help')).stdout).toContain('--group');
+    expect((await nfct('trace', '--help')).stdout).toContain('--nftables');
+  });
+});
+
+describe('nfct -E as conntrack -E', () => {
+  test('the same lines for the same traffic and the same conntrack -I/-U/-D', async () => {
+    const watch = runConntrackEvents();
+    const mine = nfctEvents();
+    await sleep(500);
+    await tcpFlow(ns, { family: 4 });
+    await udpFlow(ns, { family: 4, count: 1 });
+    const tuple = ['-p', 'udp', '-s', '10.30.0.1', '-d', '10.30.0.2', '--sport', '1', '--dport', '2'];
+    await runConntrack(ns, ['-I', ...tuple, '-t', '50']);
+    await runConntrack(ns, ['-U', ...tuple, '-m', '4']);
+    await runConntrack(ns, ['-D', ...tuple]);
+    await sleep(500);
+    const [theirs, ours] = await Promise.all([watch.stop(), mine.stop()]);
+    expect(ours.length).toBeGreaterThan(3);
+    // The process name of a [USERSPACE] change is looked up while its process lives, which a
+    // short conntrack -U or -D may not outlive (conntrack -E misses it too then): compared
+    // without it, and present where the port id is the process's pid.
+    const strip = (l: string) => l.replace(/ progname=.*$/, '');
+    expect(ours.map(strip)).toEqual(theirs.map(strip));
+    expect(ours.some((l) => l.includes('[USERSPACE]') && l.endsWith('progname=conntrack'))).toBe(true);
+  });
+});
+
+function runConntrackEvents() {
+  const child = ns.spawn('conntrack', ['-E'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let text = '';
+  child.stdout!.on('data', (d: Buffer) => (text += d.toString()));
+  return {
+    async stop() {
+      child.kill('SIGINT');
+      await new Promise((r) => child.once('exit', r));
+      return text.split('\n').filter(Boolean);
+    },
+  };
+}
+
+function nfctEvents() {
+  const lines: string[] = [];
+  const ow = process.stdout.write.bind(process.stdout);
+  const ew = process.stderr.write.bind(process.stderr);
+  process.stdout.write = ((s: string | Uint8Array) => (lines.push(...String(s).split('\n').filter(Boolean)), true)) as typeof process.stdout.write;
+  process.stderr.write = (() => true) as typeof process.stderr.write;
+  const run = main(['-E', '--netns', ns.name]);
+  return {
+    async stop() {
+      process.emit('SIGINT');
+      await run;
+      process.stdout.write = ow;
+      process.stderr.write = ew;
+      return lines;
+    },
+  };
+}
+
+/** Runs a streaming nfct command until `act` is done, then Ctrl-C; returns its stdout lines. */
+async function streaming(argv: string[], act: () => Promise<unknown>): Promise<{ lines: string[]; stderr: string; code: number }> {
+  const lines: string[] = [];
+  let stderr = '';
+  const ow = process.stdout.write.bind(process.stdout);
+  const ew = process.stderr.write.bind(process.stderr);
+  process.stdout.write = ((s: string | Uint8Array) => (lines.push(...String(s).split('\n').filter(Boolean)), true)) as typeof process.stdout.write;
+  process.stderr.write = ((s: string | Uint8Array) => ((stderr += String(s)), true)) as typeof process.stderr.write;
+  try {
+    const run = main(argv);
+    await sleep(400);
+    await act();
+    await sleep(800);
+    process.emit('SIGINT');
+    const code = await run;
+    return { lines, stderr, code };
+  } finally {
+    process.stdout.write = ow;
+    process.stderr.write = ew;
+  }
+}
+
+describe('nfct log and nfct trace', () => {
+  test('nfct log prints the LOG line of each packet', async () => {
+    await ns.execOk('nft', ['-f', '-'], { input: 'table inet clilog {\n chain out { type filter hook output priority 0; icmp type echo-request log group 21 prefix "cli: "; }\n}\n' });
+    try {
+      const r = await streaming(['log', '--group', '21', '--netns', ns.name], () => ns.execOk('ping', ['-c', '2', '-i', '0.2', '127.0.0.1']));
+      expect(r.code).toBe(0);
+      expect(r.lines.length).toBe(2);
+      for (const l of r.lines) expect(l).toMatch(/^\d{4}-\d\d-\d\dT\S+Z cli: IN= OUT=lo SRC=127\.0\.0\.1 DST=127\.0\.0\.1 LEN=84 .* PROTO=ICMP TYPE=8 CODE=0 ID=\d+ SEQ=[12] $/);
+      expect(r.stderr).toContain('2 packets logged');
+    } finally {
+      await ns.execOk('nft', ['delete', 'table', 'inet', 'clilog']);
+    }
+  });
+
+  test('nfct trace prints the hops nft monitor trace prints, and removes its rule', async () => {
+    await ns.execOk('nft', ['-f', '-'], {
+      input: 'table ip clitr {\n chain c1 { ip protocol icmp counter; return; }\n chain output { type filter hook output priority 0; policy accept; jump c1; icmp type echo-reply drop; }\n}\n',
+    });
+    const monitor = ns.spawn('nft', ['-a', 'monitor', 'trace'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let text = '';
+    monitor.stdout!.on('data', (d: Buffer) => (text += d.toString()));
+    try {
+      const r = await streaming(['trace', '--nftables', '-p', 'icmp', '--netns', ns.name], () => ns.exec('ping', ['-c', '1', '-W', '1', '127.0.0.1']));
+      monitor.kill();
+      expect(r.code).toBe(0);
+      // Each rule hop nft printed (handle and verdict) is a line of ours.
+      const hops = [...text.matchAll(/ip clitr (\S+) rule .* # handle (\d+) \(verdict (\w+)/g)];
+      expect(hops.length).toBeGreaterThan(0);
+      for (const [, chain, handle, verdict] of hops) {
+        expect(r.lines.some((l) => l.includes(`ip clitr ${chain} rule handle ${handle}`) && l.includes(`(verdict ${verdict}`)), `${chain} #${handle}`).toBe(true);
+      }
+      expect(r.lines.some((l) => l.trim() === '=> drop')).toBe(true);
+      expect((await ns.execOk('nft', ['list', 'tables'])).stdout).not.toContain('nfct_trace');
+    } finally {
+      monitor.kill();
+      await ns.execOk('nft', ['delete', 'table', 'ip', 'clitr']);
+    }
+  });
+});

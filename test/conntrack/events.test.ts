@@ -1,0 +1,244 @@
+// Conntrack events: the same events in the same order as `conntrack -E` prints; the kernel-side
+// filter; overruns that do not end the stream; resync; the socket released on every way out.
+import { readdirSync, readlinkSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+
+import { type ConntrackEvent, Conntrack, type EventStream, type FlowEvent, NfctError } from '../../lib/index.js';
+import { createNetns, type Netns, setSysctl } from '../helpers/netns.js';
+import { tcpFlow, udpFlow } from '../helpers/traffic.js';
+import { type CtEntry, listEntries, runConntrackOk, watchEvents } from '../oracle/conntrack-cli.js';
+
+let ns: Netns;
+let ct: Conntrack;
+
+beforeAll(async () => {
+  ns = await createNetns('nfct-events');
+  ct = await Conntrack.open({ netns: ns.name });
+});
+afterAll(async () => {
+  ct?.close();
+  await ns?.remove();
+});
+
+function socketFds(): number {
+  let n = 0;
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      if (readlinkSync(`/proc/self/fd/${fd}`).startsWith('socket:')) n++;
+    } catch {
+      // closed while listing
+    }
+  }
+  return n;
+}
+
+/** Collects a stream's events in the background until `until` matches one. */
+function collect(stream: EventStream, until: (e: ConntrackEvent) => boolean, timeoutMs = 20_000) {
+  const events: ConntrackEvent[] = [];
+  const done = (async () => {
+    const timer = setTimeout(() => stream.close(), timeoutMs);
+    try {
+      for await (const e of stream) {
+        events.push(e);
+        if (until(e)) break;
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+    return events;
+  })();
+  return { events, done };
+}
+
+const isMarker = (src: string) => (e: ConntrackEvent) => e.type === 'new' && e.flow.original.src === src;
+const notSentinel = (e: ConntrackEvent) => !(e.type !== 'overrun' && e.type !== 'resync' && 'flow' in e && e.flow.original.src === '127.0.0.254');
+
+function key(type: string, proto: string, t: { src: string; dst: string; srcPort?: number; dstPort?: number; sport?: number; dport?: number }): string {
+  return `${type} ${proto} ${t.src} ${t.dst} ${t.srcPort ?? t.sport ?? ''} ${t.dstPort ?? t.dport ?? ''}`;
+}
+const ours = (e: FlowEvent) => key(e.type, e.flow.protocol, e.flow.original as never);
+const theirs = (e: CtEntry) => key(e.event!.toLowerCase(), e.l4proto, e.orig);
+
+describe('events()', () => {
+  test('a scripted sequence yields the events conntrack -E prints, in the same order', async () => {
+    const stream = ct.events();
+    const mine = collect(stream, isMarker('10.20.9.9'));
+    const watch = await watchEvents(ns);
+    try {
+      const udp = ['-p', 'udp', '-s', '10.20.0.1', '-d', '10.20.0.2', '--sport', '1000', '--dport', '53'];
+      await runConntrackOk(ns, ['-I', ...udp, '-t', '60']);
+      await runConntrackOk(ns, ['-U', ...udp, '-m', '7']);
+      await tcpFlow(ns, { family: 4 });
+      await udpFlow(ns, { family: 4, count: 2 });
+      await tcpFlow(ns, { family: 6 });
+      await runConntrackOk(ns, ['-D', ...udp]);
+      await ct.create({ protocol: 'tcp', src: '10.20.0.5', dst: '10.20.0.6', srcPort: 1, dstPort: 2, timeout: 60, state: 'ESTABLISHED' });
+      await ct.delete({ protocol: 'tcp', src: '10.20.0.5', dst: '10.20.0.6', srcPort: 1, dstPort: 2 });
+      await runConntrackOk(ns, ['-I', '-p', 'udp', '-s', '10.20.9.9', '-d', '10.20.9.8', '--sport', '1', '--dport', '2', '-t', '60']);
+      await watch.waitFor((e) => e.orig.src === '10.20.9.9');
+      const got = (await mine.done).filter(notSentinel) as FlowEvent[];
+      const want = watch.events.map(theirs);
+      expect(want.length).toBeGreaterThanOrEqual(10);
+      expect(got.map(ours)).toEqual(want);
+      // Marks, states and timestamps come along.
+      const update = got.find((e) => e.type === 'update' && e.flow.original.src === '10.20.0.1');
+      expect(update?.flow.mark).toBe(7);
+      expect(got.every((e) => typeof e.timestamp === 'bigint' && e.timestamp > 1_600_000_000_000_000_000n)).toBe(true);
+    } finally {
+      await watch.stop();
+      stream.close();
+    }
+  });
+
+  test('the filter runs in the kernel: unmatched events never reach userspace', async () => {
+    const filtered = ct.events({ protocol: 'udp', src: '10.21.0.0/16' });
+    const unfiltered = ct.events({ protocol: 'udp', src: '10.21.0.0/16', kernelFilter: false });
+    const a = collect(filtered, isMarker('10.21.9.9'));
+    const b = collect(unfiltered, isMarker('10.21.9.9'));
+    await sleep(100);
+    const flows = [];
+    for (let i = 0; i < 50; i++) flows.push({ protocol: 'tcp' as const, src: `10.21.1.${i}`, dst: '10.21.0.1', srcPort: 1, dstPort: 2, timeout: 60, state: 'ESTABLISHED' as const });
+    for (let i = 0; i < 50; i++) flows.push({ protocol: 'udp' as const, src: `10.22.1.${i}`, dst: '10.21.0.1', srcPort: 1, dstPort: 2, timeout: 60 });
+    for (let i = 0; i < 5; i++) flows.push({ protocol: 'udp' as const, src: `10.21.2.${i}`, dst: '10.21.0.1', srcPort: 1, dstPort: 2, timeout: 60 });
+    await ct.createMany(flows);
+    await ct.create({ protocol: 'udp', src: '10.21.9.9', dst: '10.21.0.1', srcPort: 1, dstPort: 2, timeout: 60 });
+    const [fa, fb] = await Promise.all([a.done, b.done]);
+    const srcs = (x: ConntrackEvent[]) => x.map((e) => (e as FlowEvent).flow.original.src);
+    expect(srcs(fa)).toEqual(['10.21.2.0', '10.21.2.1', '10.21.2.2', '10.21.2.3', '10.21.2.4', '10.21.9.9']);
+    expect(srcs(fb)).toEqual(srcs(fa));
+    // The BPF program dropped the TCP events and the UDP ones from elsewhere in the kernel.
+    expect(filtered.stats.received).toBe(6);
+    expect(unfiltered.stats.received).toBeGreaterThanOrEqual(106);
+  });
+
+  test('expectation events', async () => {
+    const stream = ct.events({ types: ['expect-new', 'expect-destroy'] });
+    const got = collect(stream, (e) => e.type === 'expect-destroy');
+    await sleep(100);
+    const master = { protocol: 'tcp' as const, src: '10.23.0.1', dst: '10.23.0.2', srcPort: 40000, dstPort: 21 };
+    await ct.create({ ...master, timeout: 60, state: 'ESTABLISHED', helper: 'ftp' });
+    await ct.expectations.create({ master, tuple: { protocol: 'tcp', src: '10.23.0.2', dst: '10.23.0.1', srcPort: 0, dstPort: 50000 }, mask: { srcPort: 0 }, timeout: 60 });
+    await ct.expectations.flush();
+    const events = await got.done;
+    expect(events.map((e) => e.type)).toEqual(['expect-new', 'expect-destroy']);
+    expect(events[0]!.type === 'expect-new' && events[0]!.expectation.master).toMatchObject({ srcPort: 40000, dstPort: 21 });
+  });
+});
+
+describe('subscribed when events() returns', () => {
+  test('a change made right after events() returns, without waiting, is an event of the stream', async () => {
+    for (let i = 0; i < 30; i++) {
+      const src = `10.38.0.${i + 1}`;
+      const before = socketFds();
+      const stream = ct.events({ src });
+      expect(socketFds(), 'the stream has its socket when events() returns').toBe(before + 1);
+      const got = collect(stream, isMarker(src), 5000);
+      await ct.create({ protocol: 'udp', src, dst: '10.31.0.1', srcPort: 1, dstPort: 2, timeout: 30 });
+      const events = await got.done;
+      expect(events.some(isMarker(src)), `round ${i}`).toBe(true);
+    }
+  });
+});
+
+describe('overruns', () => {
+  test('a burst into a tiny buffer: an overrun item, the stream goes on, resync equals conntrack -L', async () => {
+    const own = await createNetns('nfct-overrun');
+    const c = await Conntrack.open({ netns: own.name });
+    try {
+      const stream = c.events({ bufferSize: 4096, maxBufferSize: 4096, queueSize: 1024, resync: true });
+      const it = stream[Symbol.asyncIterator]();
+      const first = it.next(); // starts reading; the consumer then stays away
+      await sleep(100);
+      const flows = [];
+      for (let i = 0; i < 20000; i++) flows.push({ protocol: 'udp' as const, src: `10.30.${i >> 8}.${i & 255}`, dst: '10.31.0.1', srcPort: 1, dstPort: 2, timeout: 120 });
+      await c.createMany(flows);
+      await c.deleteWhere({ src: '10.30.0.0/24' });
+      let overrun = false;
+      let resync: ConntrackEvent | undefined;
+      let next = first;
+      while (!resync) {
+        const r = await next;
+        next = it.next();
+        expect(r.done).toBe(false);
+        if (r.value.type === 'overrun') overrun = true;
+        if (r.value.type === 'resync') resync = r.value;
+      }
+      expect(overrun).toBe(true);
+      expect(stream.overruns).toBeGreaterThan(0);
+      // The snapshot is the table as conntrack sees it (quiet since the burst).
+      const table = (await listEntries(own)).entries.map((e) => `${e.orig.src}|${e.orig.dst}`).sort();
+      expect(resync.type === 'resync' && resync.flows.map((f) => `${f.original.src}|${f.original.dst}`).sort()).toEqual(table);
+      // Events after the overrun still arrive: as an event, or, when the tail of the burst
+      // overruns the tiny buffer again, in the resync that follows that overrun.
+      await c.create({ protocol: 'udp', src: '10.39.9.9', dst: '10.31.0.1', srcPort: 1, dstPort: 2, timeout: 60 });
+      for (;;) {
+        const r = await next;
+        next = it.next();
+        expect(r.done).toBe(false);
+        if (isMarker('10.39.9.9')(r.value)) break;
+        if (r.value.type === 'resync' && r.value.flows.some((f: { original: { src: string } }) => f.original.src === '10.39.9.9')) break;
+      }
+      await it.return!();
+    } finally {
+      c.close();
+      await own.remove();
+    }
+  });
+});
+
+describe('ending a stream', () => {
+  test('break, return(), close() and an AbortSignal each end it and release the socket', async () => {
+    const before = socketFds();
+    const trigger = () => ct.create({ protocol: 'udp', src: '10.40.0.1', dst: '10.40.0.2', srcPort: Math.floor(Math.random() * 60000) + 1, dstPort: 2, timeout: 5 });
+    // break
+    const s1 = ct.events();
+    const loop = (async () => {
+      for await (const _ of s1) break;
+    })();
+    await sleep(50);
+    await trigger();
+    await loop;
+    expect(socketFds()).toBe(before);
+    // close() while waiting
+    const s2 = ct.events();
+    const waiting = s2[Symbol.asyncIterator]().next();
+    await sleep(50);
+    s2.close();
+    expect((await waiting).done).toBe(true);
+    // AbortSignal
+    const ac = new AbortController();
+    const s3 = ct.events({ signal: ac.signal });
+    const collected = collect(s3, () => false);
+    await sleep(50);
+    ac.abort();
+    await collected.done;
+    expect(socketFds()).toBe(before);
+    // Conntrack.close() ends its streams too.
+    const own = await Conntrack.open({ netns: ns.name });
+    const s4 = own.events();
+    const w4 = s4[Symbol.asyncIterator]().next();
+    await sleep(50);
+    own.close();
+    expect((await w4).done).toBe(true);
+    expect(socketFds()).toBe(before);
+  });
+
+  test('with net.netfilter.nf_conntrack_events=0 the stream fails at once, saying so', async () => {
+    const own = await createNetns('nfct-noevents');
+    try {
+      await setSysctl(own, 'net.netfilter.nf_conntrack_events', 0);
+      const c = await Conntrack.open({ netns: own.name });
+      const err = await (async () => {
+        for await (const _ of c.events()) return undefined;
+        return undefined;
+      })().catch((e: unknown) => e);
+      c.close();
+      expect(err).toBeInstanceOf(NfctError);
+      expect((err as NfctError).message).toContain('nf_conntrack_events');
+    } finally {
+      await own.remove();
+    }
+  });
+});

@@ -1,0 +1,153 @@
+// Streaming: a dump of 100k entries keeps memory bounded by a few batches, a slow consumer
+// slows the dump down instead of buffering the table, and leaving the loop frees the socket.
+import { readdirSync, readlinkSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+
+import { Conntrack } from '../../lib/index.js';
+import { createNetns, type Netns } from '../helpers/netns.js';
+import { type EntrySpec, loadEntries } from '../oracle/conntrack-cli.js';
+
+const N = 100_000;
+let ns: Netns;
+let ct: Conntrack;
+
+function socketFds(): number {
+  let n = 0;
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      if (readlinkSync(`/proc/self/fd/${fd}`).startsWith('socket:')) n++;
+    } catch {
+      // closed while listing
+    }
+  }
+  return n;
+}
+
+beforeAll(async () => {
+  ns = await createNetns('nfct-stream');
+  const specs: EntrySpec[] = [];
+  for (let i = 0; i < N; i++) {
+    specs.push({ proto: 'udp', src: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, dst: '10.255.0.1', sport: 1024 + (i % 60000), dport: 53, timeout: 900 });
+  }
+  await loadEntries(ns, specs);
+  ct = await Conntrack.open({ netns: ns.name });
+}, 180_000);
+
+afterAll(async () => {
+  ct?.close();
+  await ns?.remove();
+});
+
+describe('list() of 100k entries', () => {
+  test('yields every entry once', async () => {
+    const seen = new Set<string>();
+    let n = 0;
+    for await (const f of ct.list()) {
+      n++;
+      seen.add(f.original.src);
+    }
+    expect(n).toBe(N);
+    expect(seen.size).toBe(N);
+  });
+
+  test('a slow consumer holds the dump back: the reader never runs more than a few batches ahead', async () => {
+    const batchSize = 1000;
+    const stream = ct.list({ batchSize });
+    let consumed = 0;
+    let maxAhead = 0;
+    for await (const _ of stream) {
+      consumed++;
+      if (consumed % batchSize === 0) {
+        if (consumed <= 20 * batchSize) await sleep(10);
+        maxAhead = Math.max(maxAhead, stream.stats.received - consumed);
+      }
+    }
+    expect(consumed).toBe(N);
+    // Three batches in flight, the one being decoded, the one being read: never the table.
+    expect(maxAhead).toBeLessThanOrEqual(6 * batchSize);
+    expect(maxAhead).toBeGreaterThan(0);
+  });
+
+  test('memory stays bounded by the batch, not the table', async () => {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    gc?.();
+    const base = process.memoryUsage().heapUsed;
+    let peak = 0;
+    let n = 0;
+    for await (const _ of ct.list()) {
+      if (++n % 5000 === 0) {
+        gc?.();
+        peak = Math.max(peak, process.memoryUsage().heapUsed - base);
+      }
+    }
+    gc?.();
+    const all = await ct.list().toArray();
+    gc?.();
+    const held = process.memoryUsage().heapUsed - base;
+    expect(all.length).toBe(N);
+    // Holding the table costs far more than streaming it.
+    expect(held).toBeGreaterThan(4 * peak);
+    expect(peak).toBeLessThan(16 * 1024 * 1024);
+  });
+
+  test('break ends the dump and releases its socket', async () => {
+    const before = socketFds();
+    let during = 0;
+    let n = 0;
+    for await (const _ of ct.list({ batchSize: 100 })) {
+      if (++n === 10) {
+        during = socketFds();
+        break;
+      }
+    }
+    expect(during).toBe(before + 1);
+    expect(socketFds()).toBe(before);
+    // The handle keeps working.
+    expect(await ct.count()).toBe(N);
+  });
+
+  test('an exception inside the loop releases the socket too', async () => {
+    const before = socketFds();
+    await expect(
+      (async () => {
+        for await (const _ of ct.list()) throw new Error('consumer failed');
+      })(),
+    ).rejects.toThrow('consumer failed');
+    expect(socketFds()).toBe(before);
+  });
+
+  test('close() during a dump ends the iteration cleanly and frees everything', async () => {
+    const own = await Conntrack.open({ netns: ns.name });
+    const before = socketFds();
+    let n = 0;
+    for await (const _ of own.list({ batchSize: 500 })) {
+      if (++n === 1000) own.close();
+    }
+    expect(n).toBeGreaterThanOrEqual(1000);
+    expect(n).toBeLessThan(N);
+    expect(socketFds()).toBe(before - 1); // the dump's socket and the control socket are gone
+    own.close();
+  });
+
+  test('batches() yields arrays of at most batchSize flows', async () => {
+    let total = 0;
+    let max = 0;
+    for await (const batch of ct.list({ batchSize: 777 }).batches()) {
+      total += batch.length;
+      max = Math.max(max, batch.length);
+    }
+    expect(total).toBe(N);
+    expect(max).toBeLessThanOrEqual(777);
+  });
+
+  test('concurrent dumps on one handle each see the whole table', async () => {
+    const counts = await Promise.all([0, 1, 2].map(async () => {
+      let n = 0;
+      for await (const _ of ct.list()) n++;
+      return n;
+    }));
+    expect(counts).toEqual([N, N, N]);
+  });
+});

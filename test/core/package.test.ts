@@ -1,0 +1,254 @@
+/**
+ * The packaging contract: the package builds its prebuild and its JavaScript, packs into a
+ * tarball holding what a user needs (and none of the tests, benchmarks or build tree), installs
+ * into a fresh project without compiling, and loads both as an ES module and as CommonJS, with
+ * the same exports, from that project's node_modules.
+ *
+ * The build runs in a staging copy of the working tree, not in the working tree itself:
+ * prebuildify runs `node-gyp rebuild` and then *moves* build/Release/nfct.node into prebuilds/,
+ * which would pull the addon out from under every other test (and developer) using the tree.
+ * The copy holds everything but node_modules (a symlink), .git, and build outputs, so what is
+ * packed is decided by package.json's "files" exactly as it would be in the tree.
+ */
+import { type SpawnSyncReturns, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+
+const ROOT = resolve(__dirname, '..', '..');
+const PKG = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { name: string; version: string };
+const PLATFORM = `${process.platform}-${process.arch}`;
+const MINUTES = 60_000;
+
+/** Top-level entries of the tree that are not copied into the staging copy. */
+const NOT_STAGED = new Set(['node_modules', '.git', 'build', 'prebuilds', 'dist', '.vitest-report.json']);
+
+interface Run {
+  cmd: string;
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command to completion; throws with its output when it fails. */
+function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): Run {
+  const r: SpawnSyncReturns<string> = spawnSync(cmd, args, {
+    cwd,
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+    maxBuffer: 64 * 1024 * 1024,
+    timeout: 4 * MINUTES,
+  });
+  const out: Run = { cmd: `${cmd} ${args.join(' ')}`, status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+  if (r.error || r.status !== 0) {
+    throw new Error(
+      `${out.cmd} (in ${cwd}) failed: ${r.error?.message ?? `exit ${r.status}, signal ${r.signal}`}\n` +
+        `--- stdout\n${out.stdout.slice(-4000)}\n--- stderr\n${out.stderr.slice(-4000)}`,
+    );
+  }
+  return out;
+}
+
+const files = (dir: string, ext: string): string[] => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(ext)) : []);
+
+describe('package', () => {
+  let tmp = '';
+  let stage = '';
+  let consumer = '';
+  let tarball = '';
+  let entries: string[] = [];
+  let install: Run | undefined;
+  let esm: Record<string, unknown> = {};
+  let cjs: Record<string, unknown> = {};
+
+  beforeAll(() => {
+    tmp = mkdtempSync(join(tmpdir(), 'nfct-package-'));
+    stage = join(tmp, 'stage');
+    consumer = join(tmp, 'consumer');
+    const packDir = join(tmp, 'pack');
+    mkdirSync(packDir);
+
+    // 1. A staging copy of the working tree, with the tree's node_modules.
+    cpSync(ROOT, stage, {
+      recursive: true,
+      filter: (src) => {
+        const rel = relative(ROOT, src);
+        const top = rel.split('/')[0]!;
+        return !NOT_STAGED.has(top) && !rel.endsWith('.tgz');
+      },
+    });
+    symlinkSync(join(ROOT, 'node_modules'), join(stage, 'node_modules'), 'dir');
+
+    // 2. The prebuild (prebuildify --napi --strip) and the JavaScript.
+    run('npm', ['run', 'prebuild'], stage, { JOBS: 'max' });
+    run('npm', ['run', 'build:ts'], stage);
+
+    // 3. The tarball.
+    const pack = run('npm', ['pack', '--json', '--pack-destination', packDir], stage);
+    const json = JSON.parse(pack.stdout.slice(pack.stdout.indexOf('['))) as Array<{ filename: string }>;
+    tarball = join(packDir, json[0]!.filename);
+    entries = run('tar', ['-tzf', tarball], tmp)
+      .stdout.split('\n')
+      .filter(Boolean)
+      .map((e) => e.replace(/^package\//, ''));
+
+    // 4. A fresh project that installs the tarball.
+    mkdirSync(consumer);
+    run('npm', ['init', '-y'], consumer);
+    install = run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--foreground-scripts', tarball], consumer);
+
+    // 5. Load it both ways, in child processes, from the project's directory.
+    writeFileSync(
+      join(consumer, 'esm.mjs'),
+      `import * as mod from '${PKG.name}';
+import { Conntrack, NfctError } from '${PKG.name}';
+import { createRequire } from 'node:module';
+const require = createRequire(import.meta.url);
+const cjs = require('${PKG.name}');
+const ct = await Conntrack.open();
+const opened = ct.closed === false;
+ct.close();
+console.log(JSON.stringify({
+  open: typeof Conntrack.open,
+  nfctError: typeof NfctError,
+  keys: Object.keys(mod).filter((k) => k !== 'default').sort(),
+  sameClassAsRequire: cjs.Conntrack === Conntrack && cjs.NfctError === NfctError,
+  resolved: import.meta.resolve('${PKG.name}'),
+  opened,
+}));
+`,
+    );
+    writeFileSync(
+      join(consumer, 'cjs.cjs'),
+      `const mod = require('${PKG.name}');
+const { join, dirname } = require('node:path');
+const root = dirname(require.resolve('${PKG.name}/package.json'));
+console.log(JSON.stringify({
+  open: typeof mod.Conntrack.open,
+  nfctError: typeof mod.NfctError,
+  keys: Object.keys(mod).filter((k) => k !== '__esModule').sort(),
+  resolved: require.resolve('${PKG.name}'),
+  root,
+  binary: require('node-gyp-build').path(root),
+}));
+`,
+    );
+    esm = JSON.parse(run(process.execPath, ['esm.mjs'], consumer).stdout) as Record<string, unknown>;
+    cjs = JSON.parse(run(process.execPath, ['cjs.cjs'], consumer).stdout) as Record<string, unknown>;
+  }, 5 * MINUTES);
+
+  afterAll(() => {
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  test('npm run prebuild makes a prebuild for this platform', () => {
+    const built = files(join(stage, 'prebuilds', PLATFORM), '.node');
+    expect(built).toHaveLength(1);
+    expect(statSync(join(stage, 'prebuilds', PLATFORM, built[0]!)).size).toBeGreaterThan(10_000);
+  });
+
+  test('npm run build:ts makes the CommonJS, ES module and declaration entries', () => {
+    for (const f of ['index.js', 'index.mjs', 'index.d.ts']) expect(existsSync(join(stage, 'dist', f)), f).toBe(true);
+  });
+
+  test('the tarball holds the entries, the prebuild and what a fallback compile needs', () => {
+    expect(tarball).toMatch(/\.tgz$/);
+    for (const f of ['package.json', 'dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'binding.gyp']) {
+      expect(entries, f).toContain(f);
+    }
+    expect(entries.filter((e) => new RegExp(`^prebuilds/${PLATFORM}/[^/]+\\.node$`).test(e))).toHaveLength(1);
+    expect(entries.filter((e) => /^native\/[^/]+\.cc$/.test(e)).length).toBeGreaterThan(0);
+    // Every source binding.gyp names, and every header in the tree's native/, so that
+    // `node-gyp rebuild` works from the tarball on a platform without a prebuild.
+    const gyp = readFileSync(join(stage, 'binding.gyp'), 'utf8');
+    for (const src of gyp.match(/"native\/[^"]+\.cc"/g) ?? []) expect(entries, src).toContain(src.slice(1, -1));
+    const headers = (dir: string): string[] =>
+      readdirSync(join(stage, dir), { withFileTypes: true }).flatMap((d) =>
+        d.isDirectory() ? headers(`${dir}/${d.name}`) : d.name.endsWith('.h') ? [`${dir}/${d.name}`] : [],
+      );
+    for (const h of headers('native')) expect(entries, h).toContain(h);
+    // Every file dist/ declares or compiles to.
+    for (const f of readdirSync(join(stage, 'dist')).filter((f) => /\.(js|mjs|d\.ts)$/.test(f))) expect(entries, f).toContain(`dist/${f}`);
+  });
+
+  test('the tarball leaves out tests, benchmarks and the build tree', () => {
+    expect(existsSync(join(stage, 'test')), 'the staging copy has a test/ to leave out').toBe(true);
+    const bad = entries.filter((e) => /^(test|bench|build|node_modules|\.git)\//.test(e) || /\.tgz$/.test(e));
+    expect(bad).toEqual([]);
+  });
+
+  test('installing the tarball uses the prebuild, without compiling', () => {
+    const pkgDir = join(consumer, 'node_modules', ...PKG.name.split('/'));
+    expect(existsSync(join(pkgDir, 'package.json'))).toBe(true);
+    expect(existsSync(join(pkgDir, 'build')), 'node-gyp-build compiled the addon at install time').toBe(false);
+    expect(`${install?.stdout}\n${install?.stderr}`).not.toMatch(/gyp info (spawn|ok)|\bg\+\+ |\bc\+\+ /);
+    expect(cjs.binary).toBe(join(pkgDir, 'prebuilds', PLATFORM, files(join(pkgDir, 'prebuilds', PLATFORM), '.node')[0]!));
+  });
+
+  test('import and require both work and export the same names', () => {
+    expect(esm.open).toBe('function');
+    expect(cjs.open).toBe('function');
+    expect(esm.nfctError).toBe('function');
+    expect(cjs.nfctError).toBe('function');
+    expect(esm.keys).toEqual(cjs.keys);
+    expect(esm.keys).toEqual(expect.arrayContaining(['Conntrack', 'NfctError', 'ClosedError', 'Status', 'jsonSafe']));
+    // One implementation behind both entries (no dual-package hazard).
+    expect(esm.sameClassAsRequire).toBe(true);
+    // The addon loaded: a handle opened (in this process's own namespace) and closed.
+    expect(esm.opened).toBe(true);
+  });
+
+  test("both resolve into the fresh project's node_modules, not the working tree", () => {
+    const inProject = join(consumer, 'node_modules', ...PKG.name.split('/')) + '/';
+    expect(cjs.resolved).toBe(`${inProject}dist/index.js`);
+    expect(fileURLToPath(esm.resolved as string)).toBe(`${inProject}dist/index.mjs`);
+    for (const p of [cjs.resolved, fileURLToPath(esm.resolved as string), cjs.binary]) {
+      expect(p as string).not.toContain(ROOT + '/');
+      expect(p as string).not.toContain(stage);
+    }
+  });
+
+  test('the declarations type-check for ESM and CommonJS consumers (node16 resolution)', () => {
+    writeFileSync(
+      join(consumer, 'check.mts'),
+      `import { Conntrack, NfctError, ClosedError, type Flow, type FlowFilter } from '${PKG.name}';
+const filter: FlowFilter = { protocol: 'tcp', dstPort: 80 };
+export async function main(): Promise<Flow[]> {
+  const ct: Conntrack = await Conntrack.open({ netns: 'x' });
+  const err: NfctError | ClosedError | undefined = undefined;
+  void err;
+  return ct.list(filter).toArray();
+}
+`,
+    );
+    writeFileSync(
+      join(consumer, 'check.cts'),
+      `import { Conntrack, type Flow } from '${PKG.name}';
+import nfct = require('${PKG.name}');
+export async function main(): Promise<Flow | null> {
+  const ct: Conntrack = await nfct.Conntrack.open();
+  return ct.get({ protocol: 'udp', src: '::1', dst: '::1', srcPort: 1, dstPort: 2 });
+}
+`,
+    );
+    run(
+      process.execPath,
+      [
+        join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
+        '--noEmit',
+        '--strict',
+        '--module', 'node16',
+        '--moduleResolution', 'node16',
+        '--target', 'es2022',
+        '--lib', 'es2022,esnext.disposable',
+        '--typeRoots', join(ROOT, 'node_modules', '@types'),
+        '--types', 'node',
+        'check.mts',
+        'check.cts',
+      ],
+      consumer,
+    );
+  });
+});

@@ -1,0 +1,217 @@
+// TRACE: nftables traces equal what `nft monitor trace` prints hop for hop; legacy iptables
+// TRACE arrives through NFLOG group 0 with rule numbers and rule texts; iptables-nft TRACE
+// arrives through the nftables path; the temporary trace rule never outlives its stream.
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+
+import { Trace, type TraceEvent, type TracePacket, parseTraceLine, parseTracePrefix } from '../../lib/index.js';
+import { createNetns, type Netns } from '../helpers/netns.js';
+
+let ns: Netns;
+
+beforeAll(async () => {
+  ns = await createNetns('nfct-trace', { conntrack: false });
+});
+afterAll(async () => {
+  await ns?.remove();
+});
+
+/** Collects grouped packets while `act` runs, until `want` packets or a timeout. */
+async function tracePackets(trace: Trace, act: () => Promise<unknown>, want: number, options = {}): Promise<TracePacket[]> {
+  const stream = trace.packets({ idleMs: 300, ...options });
+  const got: TracePacket[] = [];
+  const done = (async () => {
+    for await (const p of stream) {
+      got.push(p);
+      if (got.length >= want) break;
+    }
+  })();
+  await sleep(200);
+  await act();
+  await Promise.race([done, sleep(4000)]);
+  stream.close();
+  await done;
+  return got;
+}
+
+describe('nftables', () => {
+  test('grouped traces equal nft monitor trace, hop for hop', async () => {
+    await ns.execOk('nft', ['-f', '-'], {
+      input: `table ip filt {
+  chain c1 { ip protocol icmp counter; return; }
+  chain c2 { icmp type echo-reply drop; }
+  chain c3 { udp dport 7777 accept; }
+  chain output { type filter hook output priority 0; policy accept; meta nftrace set 1; jump c1; ip daddr 127.0.0.1 jump c2; meta l4proto udp goto c3; }
+}
+`,
+    });
+    const monitor = ns.spawn('nft', ['-a', 'monitor', 'trace'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let text = '';
+    monitor.stdout!.on('data', (d: Buffer) => (text += d.toString()));
+    const trace = await Trace.open({ netns: ns.name, legacy: false });
+    try {
+      await sleep(200);
+      const packets = await tracePackets(
+        trace,
+        async () => {
+          await ns.exec('ping', ['-c', '1', '-W', '1', '127.0.0.1']);
+          await ns.execOk('node', ['-e', "const s=require('dgram').createSocket('udp4');s.send('x',7777,'127.0.0.1',()=>s.close())"]);
+        },
+        4, // the echo request and reply, the datagram and the port-unreachable answering it
+      );
+      await sleep(300);
+      monitor.kill();
+      // nft prints: trace id ID ip filt CHAIN rule TEXT # handle N (verdict V[ CHAIN]) / ... policy V
+      const theirs = new Map<string, string[]>();
+      for (const line of text.split('\n')) {
+        const m = /^trace id (\w+) ip (\S+) (\S+) (?:rule .* # handle (\d+) \(verdict (\w+)(?: (\S+))?\)|policy (\w+))/.exec(line.trim());
+        if (!m) continue;
+        const hop = m[7] ? `${m[2]} ${m[3]} policy ${m[7]}` : `${m[2]} ${m[3]} #${m[4]} ${m[5]}${m[6] ? ` ${m[6]}` : ''}`;
+        theirs.set(m[1]!, [...(theirs.get(m[1]!) ?? []), hop]);
+      }
+      const ours = new Map<string, string[]>();
+      for (const p of packets) {
+        const hops = p.hops
+          .filter((h) => (h.kind === 'rule' && h.handle !== undefined) || h.kind === 'policy')
+          .map((h) => (h.kind === 'policy' ? `${h.table} ${h.chain} policy ${h.verdict}` : `${h.table} ${h.chain} #${h.handle} ${h.verdict}${h.target ? ` ${h.target}` : ''}`));
+        ours.set(p.id.toString(16).padStart(8, '0'), hops);
+      }
+      expect(ours.size).toBe(4);
+      expect(ours).toEqual(theirs);
+      const dropped = packets.find((p) => p.dropped)!;
+      expect(dropped.verdict).toBe('drop');
+      expect(dropped.packet?.icmp?.type).toBe(0);
+      const udp = packets.find((p) => p.packet?.udp)!;
+      expect(udp.verdict).toBe('accept');
+      // Rule texts as nft -a list prints them.
+      const hop = udp.hops.find((h) => h.chain === 'c3' && h.kind === 'rule')!;
+      expect(hop.ruleText).toBe('udp dport 7777 accept');
+      // Every hop of a packet carries its headers.
+      expect(udp.hops.every((h) => h.packet?.udp?.dstPort === 7777)).toBe(true);
+    } finally {
+      monitor.kill();
+      await trace.close();
+      await ns.execOk('nft', ['delete', 'table', 'ip', 'filt']);
+    }
+  });
+
+  test('iptables-nft -j TRACE arrives through the nftables path', async () => {
+    await ns.execOk('iptables', ['-t', 'raw', '-A', 'OUTPUT', '-p', 'icmp', '-j', 'TRACE']);
+    const trace = await Trace.open({ netns: ns.name, legacy: false });
+    try {
+      const packets = await tracePackets(trace, () => ns.exec('ping', ['-c', '1', '-W', '1', '127.0.0.1']), 1);
+      expect(packets.length).toBeGreaterThan(0);
+      const hops = packets.flatMap((p) => p.hops);
+      expect(hops.every((h) => h.source === 'nftables')).toBe(true);
+      expect(hops.some((h) => h.table === 'raw' && h.chain === 'OUTPUT')).toBe(true);
+    } finally {
+      await trace.close();
+      await ns.execOk('iptables', ['-t', 'raw', '-F', 'OUTPUT']);
+    }
+  });
+
+  test('the temporary trace rule traces only the match and is gone after end, break and an exception', async () => {
+    await ns.execOk('nft', ['-f', '-'], { input: 'table ip plain {\n chain output { type filter hook output priority 0; counter; }\n}\n' });
+    const trace = await Trace.open({ netns: ns.name, legacy: false });
+    const tables = async () => (await ns.execOk('nft', ['list', 'tables'])).stdout;
+    try {
+      // Normal end (close), with only UDP to 7778 traced.
+      const packets = await tracePackets(
+        trace,
+        async () => {
+          await ns.exec('ping', ['-c', '1', '-W', '1', '127.0.0.1']);
+          await ns.execOk('node', ['-e', "const s=require('dgram').createSocket('udp4');s.send('x',7778,'127.0.0.1',()=>s.close())"]);
+        },
+        1,
+        { match: { protocol: 'udp', dstPort: 7778 } },
+      );
+      expect(packets.length).toBe(1);
+      expect(packets[0]!.packet?.udp?.dstPort).toBe(7778);
+      expect(packets[0]!.hops.some((h) => h.table === 'plain')).toBe(true);
+      await sleep(100);
+      expect(await tables()).not.toContain('nfct_trace');
+      // break
+      const s2 = trace.events({ match: { protocol: 'icmp' } });
+      const loop = (async () => {
+        for await (const _ of s2) break;
+      })();
+      await sleep(300);
+      expect(await tables()).toContain('nfct_trace');
+      await ns.exec('ping', ['-c', '1', '-W', '1', '127.0.0.1']);
+      await loop;
+      await sleep(100);
+      expect(await tables()).not.toContain('nfct_trace');
+      // an exception inside the loop
+      const s3 = trace.events({ match: { protocol: 'icmp' } });
+      const failing = (async () => {
+        for await (const _ of s3) throw new Error('consumer failed');
+      })();
+      await sleep(300);
+      await ns.exec('ping', ['-c', '1', '-W', '1', '127.0.0.1']);
+      await expect(failing).rejects.toThrow('consumer failed');
+      await sleep(100);
+      expect(await tables()).not.toContain('nfct_trace');
+    } finally {
+      await trace.close();
+      await ns.execOk('nft', ['delete', 'table', 'ip', 'plain']);
+    }
+  });
+});
+
+describe('legacy iptables TRACE', () => {
+  test('hops through NFLOG group 0 with rule numbers, policies and iptables-legacy-save texts', async () => {
+    const ipt = (...args: string[]) => ns.execOk('iptables-legacy', ['-t', 'raw', ...args]);
+    await ipt('-N', 'cali-OUTPUT');
+    await ipt('-N', 'cali-to-wl');
+    await ipt('-A', 'OUTPUT', '-p', 'icmp', '-j', 'TRACE');
+    await ipt('-A', 'OUTPUT', '-p', 'icmp', '-j', 'cali-OUTPUT');
+    await ipt('-A', 'cali-OUTPUT', '-p', 'icmp', '--icmp-type', 'echo-request', '-j', 'cali-to-wl');
+    await ipt('-A', 'cali-to-wl', '-p', 'icmp', '-j', 'RETURN');
+    const save = (await ns.execOk('iptables-legacy-save', ['-t', 'raw'])).stdout.split('\n').filter((l) => l.startsWith('-A '));
+    const backend = async () => (await ns.execOk('cat', ['/proc/sys/net/netfilter/nf_log/2'])).stdout.trim();
+    const before = await backend();
+    expect(before).not.toBe('nfnetlink_log');
+    const trace = await Trace.open({ netns: ns.name, nftables: false, bindLogger: true });
+    try {
+      expect(await backend()).toBe('nfnetlink_log');
+      const packets = await tracePackets(trace, () => ns.exec('ping', ['-c', '1', '-W', '1', '127.0.0.1']), 2);
+      const request = packets.find((p) => p.packet?.icmp?.type === 8)!;
+      expect(request).toBeDefined();
+      const hops = request.hops.filter((h) => h.table === 'raw').map((h) => `${h.chain}:${h.kind}:${h.rule}`);
+      // Out through raw OUTPUT, then in again over lo through raw PREROUTING (the same bytes:
+      // legacy TRACE has no id, so the two trips of one packet are one).
+      expect(hops).toEqual(['OUTPUT:rule:2', 'cali-OUTPUT:rule:1', 'cali-to-wl:rule:1', 'cali-OUTPUT:return:2', 'OUTPUT:policy:3', 'PREROUTING:policy:1']);
+      const texts = request.hops.filter((h) => h.table === 'raw' && h.kind === 'rule').map((h) => h.ruleText);
+      expect(texts).toEqual([save[1], save[2], save[3]]);
+      expect(request.hops.every((h: TraceEvent) => h.source === 'legacy')).toBe(true);
+    } finally {
+      await trace.close();
+    }
+    // The backend is put back.
+    expect(await backend()).toBe(before);
+    await ipt('-F');
+    await ipt('-X');
+  });
+
+  test('bindLogger is refused without a namespace', async () => {
+    await expect(Trace.open({ bindLogger: true })).rejects.toThrow(TypeError);
+  });
+});
+
+describe('parsing TRACE text', () => {
+  test('prefixes, chain names with dashes and colons', () => {
+    expect(parseTracePrefix('TRACE: raw:PREROUTING:rule:2 ')).toEqual({ table: 'raw', chain: 'PREROUTING', kind: 'rule', rule: 2 });
+    expect(parseTracePrefix('TRACE: raw:cali-PREROUTING:rule:1 ')).toEqual({ table: 'raw', chain: 'cali-PREROUTING', kind: 'rule', rule: 1 });
+    expect(parseTracePrefix('TRACE: filter:KUBE-SVC-X:Y:return:3 ')).toEqual({ table: 'filter', chain: 'KUBE-SVC-X:Y', kind: 'return', rule: 3 });
+    expect(parseTracePrefix('TRACE: raw:OUTPUT:policy:3 ')).toEqual({ table: 'raw', chain: 'OUTPUT', kind: 'policy', rule: 3 });
+    expect(parseTracePrefix('[UFW BLOCK] ')).toBeUndefined();
+  });
+
+  test('a line pasted from dmesg', () => {
+    const line = '[ 1234.567890] TRACE: raw:cali-PREROUTING:rule:1 IN=eth0 OUT= MAC=00:11:22:33:44:55:66:77:88:99:aa:bb:08:00 SRC=10.0.0.1 DST=10.0.0.2 LEN=84 TOS=0x00 PREC=0x00 TTL=64 ID=1 DF PROTO=ICMP TYPE=8 CODE=0 ID=5 SEQ=1';
+    const t = parseTraceLine(line)!;
+    expect(t).toMatchObject({ table: 'raw', chain: 'cali-PREROUTING', kind: 'rule', rule: 1 });
+    expect(t.log).toMatchObject({ src: '10.0.0.1', dst: '10.0.0.2' });
+  });
+});
