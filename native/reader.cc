@@ -1,5 +1,6 @@
 #include "reader.h"
 
+#include <malloc.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -15,6 +16,14 @@ namespace nfct {
 
 namespace {
 constexpr size_t kRecvSize = 256 * 1024;
+// Once a stream that held at least this much has drained, free heap pages go back to the
+// system (the decoded burst was spread over many allocations).
+constexpr uint64_t kTrimAfter = 16u << 20;
+// Layout of the counters array each batch carries into JS (lib/core/reader.ts reads it).
+enum Counter : uint32_t {
+  C_COUNT, C_RECEIVED, C_MALFORMED, C_OVERRUNS, C_RCVBUF, C_FINAL, C_COST,
+  C_TALLY, C_WORDS = C_TALLY + 4
+};
 }
 
 Reader::Reader(Napi::Env env, Napi::Function on_batch, std::unique_ptr<Decoder> decoder,
@@ -22,8 +31,7 @@ Reader::Reader(Napi::Env env, Napi::Function on_batch, std::unique_ptr<Decoder> 
     : env_(env),
       decoder_(std::move(decoder)),
       opt_(std::move(options)),
-      record_words_(record_words),
-      credits_(opt_.credits) {
+      record_words_(record_words) {
   wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   tsfn_ = Tsfn::New(env, on_batch, "nfct-reader", 0, 1, this);
   napi_add_env_cleanup_hook(env, &Reader::Cleanup, this);
@@ -43,12 +51,25 @@ void Reader::Cleanup(void* arg) {
   self->Stop();
 }
 
-void Reader::Release(int n) {
+void Reader::Release(uint64_t records, uint64_t bytes) {
+  bool trim = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    credits_ += n > 0 ? n : 1;
+    queue_.records -= records < queue_.records ? records : queue_.records;
+    queue_.bytes -= bytes < queue_.bytes ? bytes : queue_.bytes;
+    if (queue_.bytes == 0 && trim_after_ >= kTrimAfter) {
+      trim_after_ = 0;
+      trim = true;
+    }
   }
   cv_.notify_one();
+  // The consumer has caught up after a burst: give the freed pages back.
+  if (trim) malloc_trim(0);
+}
+
+QueueStats Reader::Stats() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return queue_;
 }
 
 void Reader::Stop() {
@@ -71,12 +92,17 @@ std::unique_ptr<Batch> BatchPool::Take() {
   if (free.empty()) return nullptr;
   std::unique_ptr<Batch> b = std::move(free.back());
   free.pop_back();
+  pooled -= b->Capacity();
   return b;
 }
 
 void BatchPool::Give(std::unique_ptr<Batch> b) {
+  const size_t cap = b->Capacity();
+  if (cap > kMaxPooledBatch) return;  // freed here
   std::lock_guard<std::mutex> lock(mu);
-  if (free.size() < keep) free.push_back(std::move(b));
+  if (pooled + cap > kMaxPooled) return;
+  pooled += cap;
+  free.push_back(std::move(b));
 }
 
 std::unique_ptr<Batch> Reader::NewBatch() {
@@ -89,6 +115,7 @@ std::unique_ptr<Batch> Reader::NewBatch() {
     b->rcvbuf = 0;
     for (uint32_t& t : b->tally) t = 0;
     b->final = false;
+    b->cost = 0;
     b->failure = Failure();
     return b;
   }
@@ -104,16 +131,26 @@ std::unique_ptr<Batch> Reader::NewBatch() {
   return b;
 }
 
+bool Reader::Full() const {
+  return (opt_.max_queue_records > 0 && queue_.records >= opt_.max_queue_records) ||
+         (opt_.max_queue_bytes > 0 && queue_.bytes >= opt_.max_queue_bytes);
+}
+
 bool Reader::WaitCredit() {
   std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [this]() { return credits_ > 0 || stop_.load(); });
+  cv_.wait(lock, [this]() { return !Full() || stop_.load(); });
   return !stop_.load();
 }
 
 bool Reader::Post(std::unique_ptr<Batch>& batch) {
+  batch->cost = batch->Size();
   {
     std::lock_guard<std::mutex> lock(mu_);
-    credits_ -= batch->count > 0 ? static_cast<int>(batch->count) : 1;
+    queue_.records += batch->count;
+    queue_.bytes += batch->cost;
+    trim_after_ += batch->cost;
+    if (queue_.records > queue_.peak_records) queue_.peak_records = queue_.records;
+    if (queue_.bytes > queue_.peak_bytes) queue_.peak_bytes = queue_.bytes;
   }
   Batch* raw = batch.release();
   batch = NewBatch();
@@ -290,31 +327,32 @@ void Reader::CallJs(Napi::Env env, Napi::Function fn, Reader* /*self: may be gon
     if (len > 0) memcpy(dest, data, len);
     return true;
   };
-  auto number = [&](double v, napi_value* out) { return napi_create_double(e, v, out) == napi_ok; };
-  napi_value args[11];
+  napi_value args[5];
   napi_value undefined;
   if (napi_get_undefined(e, &undefined) != napi_ok) return;
-  bool ok = buffer(owned->words.data(), owned->words.size() * sizeof(uint32_t), &args[0]) &&
-            napi_create_string_latin1(e, owned->strings.data(), owned->strings.size(), &args[1]) == napi_ok &&
-            number(owned->count, &args[2]) && number(owned->received, &args[3]) &&
-            number(owned->overruns, &args[4]) && napi_get_boolean(e, owned->final, &args[5]) == napi_ok &&
-            number(owned->malformed, &args[7]) && number(owned->rcvbuf, &args[8]);
-  if (!ok) return;
-  args[6] = owned->failure.failed() ? static_cast<napi_value>(MakeError(env, owned->failure)) : undefined;
-  args[9] = undefined;
-  if (owned->final) {
-    napi_value t;
-    if (napi_create_array_with_length(e, 4, &t) != napi_ok) return;
-    for (uint32_t i = 0; i < 4; i++) {
-      napi_value v;
-      if (!number(owned->tally[i], &v) || napi_set_element(e, t, i, v) != napi_ok) return;
-    }
-    args[9] = t;
+  // counters: see enum Counter.
+  napi_value counters_buf;
+  double* c = nullptr;
+  if (napi_create_arraybuffer(e, C_WORDS * sizeof(double), reinterpret_cast<void**>(&c), &counters_buf) != napi_ok ||
+      napi_create_typedarray(e, napi_float64_array, C_WORDS, counters_buf, 0, &args[3]) != napi_ok) {
+    return;
   }
-  args[10] = undefined;
-  if (!owned->bytes.empty() && !buffer(owned->bytes.data(), owned->bytes.size(), &args[10])) return;
+  c[C_COUNT] = owned->count;
+  c[C_RECEIVED] = owned->received;
+  c[C_MALFORMED] = owned->malformed;
+  c[C_OVERRUNS] = owned->overruns;
+  c[C_RCVBUF] = owned->rcvbuf;
+  c[C_FINAL] = owned->final ? 1 : 0;
+  c[C_COST] = static_cast<double>(owned->cost);
+  for (uint32_t i = 0; i < 4; i++) c[C_TALLY + i] = owned->tally[i];
+  bool ok = buffer(owned->words.data(), owned->words.size() * sizeof(uint32_t), &args[0]) &&
+            napi_create_string_latin1(e, owned->strings.data(), owned->strings.size(), &args[1]) == napi_ok;
+  if (!ok) return;
+  args[2] = undefined;
+  if (!owned->bytes.empty() && !buffer(owned->bytes.data(), owned->bytes.size(), &args[2])) return;
+  args[4] = owned->failure.failed() ? static_cast<napi_value>(MakeError(env, owned->failure)) : undefined;
   napi_value result;
-  napi_call_function(e, undefined, fn, 11, args, &result);
+  napi_call_function(e, undefined, fn, 5, args, &result);
 }
 
 }  // namespace nfct

@@ -2,12 +2,14 @@
 // stream) that receives, decodes into plain records, and hands whole batches to JS, one
 // crossing per batch.
 //
-// Flow control is by credits, one per record in flight (at least one per batch): JS returns a
-// batch's credits (release(n)) once it has consumed it. With none left the thread stops
-// reading, so a slow consumer slows a dump down (the kernel produces the next part only when
-// asked) and, for a stream, lets the kernel drop and report it (ENOBUFS), which is counted and
-// reported in order. Counting records, not batches, keeps the bound the same whether events
-// come in bursts (full batches) or trickle (a batch whenever the socket runs dry).
+// Flow control: every batch handed to JS is counted as queued (its records and its bytes) until
+// JS releases it (release(records, bytes)) once consumed. The thread stops reading only when a
+// bound is reached: a dump is bounded in records (a few batches: a slow consumer slows the
+// dump, as the kernel produces the next part only when asked); a live stream is bounded in
+// bytes (maxQueueBytes, hundreds of MiB), so that it drains the kernel as fast as the kernel
+// produces and holds a burst in compact decoded form (a few hundred bytes an event, against
+// ~1,280 in the socket buffer) while the consumer catches up. Past the bound the kernel drops
+// and reports it (ENOBUFS), which is counted and reported in order.
 #pragma once
 
 #include <napi.h>
@@ -30,10 +32,15 @@ struct Batch;
 
 // Spent batches come back here from the JS thread so the reader reuses their memory instead
 // of allocating (and page-faulting) a fresh buffer for every batch.
+// The pool is capped in bytes, so that after a burst a stream's memory returns to a small
+// steady state: a batch that grew past kMaxPooledBatch, or one that would take the pool past
+// kMaxPooled, is freed instead.
 struct BatchPool {
+  static constexpr size_t kMaxPooled = 4u << 20;
+  static constexpr size_t kMaxPooledBatch = 1u << 20;
   std::mutex mu;
   std::vector<std::unique_ptr<Batch>> free;
-  size_t keep = 64;
+  size_t pooled = 0;  // Capacity() of the batches in `free`
   std::unique_ptr<Batch> Take();
   void Give(std::unique_ptr<Batch> b);
 };
@@ -51,7 +58,15 @@ struct Batch {
   int rcvbuf = 0;               // receive buffer size after the last growth, 0 if unchanged
   uint32_t tally[4] = {0, 0, 0, 0};  // the decoder's own totals, on the final batch
   bool final = false;           // nothing follows
+  uint64_t cost = 0;            // bytes counted as queued while JS holds the batch
   Failure failure;              // set on the final batch when the job failed
+
+  // Bytes the batch's buffers hold (what it costs while queued).
+  size_t Size() const { return words.size() * sizeof(uint32_t) + strings.size() + bytes.size() + sizeof(Batch); }
+  // Bytes its buffers have reserved (what it costs while pooled).
+  size_t Capacity() const {
+    return words.capacity() * sizeof(uint32_t) + strings.capacity() + bytes.capacity() + sizeof(Batch);
+  }
 
   // Appends binary data to `bytes` and writes its offset and length to where[0], where[1].
   void AppendBytes(uint32_t* where, const void* data, size_t len) {
@@ -89,17 +104,28 @@ struct ReaderOptions {
   int rcvbuf = 0;                    // initial receive buffer (0: kernel default)
   int rcvbuf_max = 0;                // grow up to this on ENOBUFS (0: never grow)
   uint32_t max_batch = 1024;         // records per batch
-  int credits = 4096;                // records in flight
+  uint64_t max_queue_records = 4096; // records handed to JS and not yet released (0: no bound)
+  uint64_t max_queue_bytes = 0;      // their bytes (0: no bound)
+};
+
+// What a reader holds for JS now and at most so far (read at any time).
+struct QueueStats {
+  uint64_t records = 0;
+  uint64_t bytes = 0;
+  uint64_t peak_records = 0;
+  uint64_t peak_bytes = 0;
 };
 
 class Reader {
  public:
-  // on_batch(buffer, strings, count, received, overruns, final, error, malformed, rcvbuf)
+  // on_batch(records, strings, bytes, counters, error): see CallJs.
   Reader(Napi::Env env, Napi::Function on_batch, std::unique_ptr<Decoder> decoder,
          ReaderOptions options, uint32_t record_words);
   ~Reader();
 
-  void Release(int n);  // a batch of n records consumed: its credits back
+  // A batch of `records` records and `bytes` cost was consumed: no longer queued.
+  void Release(uint64_t records, uint64_t bytes);
+  QueueStats Stats();
   void Stop();     // idempotent: ends the thread and releases the socket
 
  private:
@@ -108,6 +134,7 @@ class Reader {
 
   void Run();
   bool Setup(Failure* f);
+  bool Full() const;  // a bound is reached (mu_ held)
   bool WaitCredit();
   // Hands the batch to JS and starts a new one in its place.
   bool Post(std::unique_ptr<Batch>& batch);
@@ -126,7 +153,8 @@ class Reader {
   int wake_fd_ = -1;
   std::mutex mu_;
   std::condition_variable cv_;
-  int credits_;
+  QueueStats queue_;          // guarded by mu_
+  uint64_t trim_after_ = 0;   // bytes queued since the heap was last trimmed (mu_)
   bool set_up_ = false;  // Setup() has run (bound and subscribed, or failed): guarded by mu_
   std::atomic<bool> stop_{false};
   bool stopped_ = false;

@@ -17,6 +17,7 @@ struct Pending {
 void Stream::Init(Napi::Env env, Napi::Object exports) {
   Napi::Function ctor = DefineClass(env, "Stream",
                                     {InstanceMethod<&Stream::Release>("release"),
+                                     InstanceMethod<&Stream::Stats>("stats"),
                                      InstanceMethod<&Stream::Close>("close")});
   GetData(env)->stream_ctor = Napi::Persistent(ctor);
   exports.Set("Stream", ctor);
@@ -40,11 +41,26 @@ Stream::Stream(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Stream>(info) 
                                      std::move(p->options), p->record_words);
 }
 
-// release(n): a batch of n records was consumed
+// release(records, bytes): a batch was consumed
 Napi::Value Stream::Release(const Napi::CallbackInfo& info) {
-  const int n = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 1;
-  if (reader_) reader_->Release(n);
+  auto arg = [&](size_t i) -> uint64_t {
+    if (info.Length() <= i || !info[i].IsNumber()) return 0;
+    const int64_t v = info[i].As<Napi::Number>().Int64Value();
+    return v > 0 ? static_cast<uint64_t>(v) : 0;
+  };
+  if (reader_) reader_->Release(arg(0), arg(1));
   return info.Env().Undefined();
+}
+
+// stats(): [queued records, queued bytes, peak records, peak bytes]
+Napi::Value Stream::Stats(const Napi::CallbackInfo& info) {
+  QueueStats q = reader_ ? reader_->Stats() : QueueStats();
+  Napi::Float64Array out = Napi::Float64Array::New(info.Env(), 4);
+  out[0] = static_cast<double>(q.records);
+  out[1] = static_cast<double>(q.bytes);
+  out[2] = static_cast<double>(q.peak_records);
+  out[3] = static_cast<double>(q.peak_bytes);
+  return out;
 }
 
 Napi::Value Stream::Close(const Napi::CallbackInfo& info) {
@@ -61,7 +77,8 @@ void ReadReaderOptions(const Napi::Value& v, ReaderOptions* out) {
                           x.As<Napi::Number>().Int64Value());
   };
   num("maxBatch", &out->max_batch);
-  num("credits", &out->credits);
+  num("maxQueueRecords", &out->max_queue_records);
+  num("maxQueueBytes", &out->max_queue_bytes);
   num("rcvbuf", &out->rcvbuf);
   num("rcvbufMax", &out->rcvbuf_max);
 }

@@ -1,4 +1,5 @@
-// The JS handle of a running Reader: release() hands a credit back, close() ends it.
+// The JS handle of a running Reader: release() returns a consumed batch's share of the queue,
+// stats() reads the queue, close() ends it.
 #pragma once
 
 #include <napi.h>
@@ -21,12 +22,14 @@ class Stream : public Napi::ObjectWrap<Stream> {
 
  private:
   Napi::Value Release(const Napi::CallbackInfo& info);
+  Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
 
   std::unique_ptr<Reader> reader_;
 };
 
-// Reads the reader tuning lib/ passes: { maxBatch, credits, rcvbuf, rcvbufMax }.
+// Reads the reader tuning lib/ passes: { maxBatch, maxQueueRecords, maxQueueBytes, rcvbuf,
+// rcvbufMax }.
 void ReadReaderOptions(const Napi::Value& v, ReaderOptions* out);
 
 }  // namespace nfct

@@ -1,14 +1,14 @@
 // Conntrack events as an async iterator that survives load: overruns (ENOBUFS) are items in
 // the stream, the socket buffer grows after each, and with `resync` the current table follows.
-import { AF_INET, AF_INET6 } from '../core/constants.js';
+import { JsonItem } from '../core/json.js';
 import { decodeExpectations, type Expectation, expectationEventTime, expectationMsgType } from './expect.js';
 import { type FlowFilter, normalizeFilter } from './filter.js';
-import { decodeFlows, FLOW_WORDS, recordEventTime, recordEventType, recordPortId } from './flow.js';
+import { decodeFlows, recordEventTime, recordEventType, recordPortId } from './flow.js';
 import type { NativeConntrack, NativeFilter, NativeStream, OnBatch } from '../core/native.js';
 import { BatchSource, type RawBatch } from '../core/reader.js';
-import { LiveStream } from '../core/stream.js';
+import { LIVE_STREAM_KEYS, type LiveStreamOptions, type LiveTuning, LiveStream, normalizeLiveOptions } from '../core/stream.js';
 import type { Flow } from './types.js';
-import { assertObject, boolean, describe, list, optionalInteger } from '../core/validate.js';
+import { assertObject, boolean, describe, list } from '../core/validate.js';
 
 export type FlowEventType = 'new' | 'update' | 'destroy';
 export type ExpectationEventType = 'expect-new' | 'expect-destroy';
@@ -36,8 +36,9 @@ export interface ExpectationEvent {
 }
 
 /**
- * The kernel dropped events because the socket buffer was full (ENOBUFS). How many is not
- * known; the buffer has been grown (up to maxBufferSize) and the stream goes on.
+ * The kernel dropped events because the socket buffer was full (ENOBUFS): the reader had
+ * reached maxQueueBytes, or the kernel outran it. How many is not known (the kernel does not
+ * say); the buffer has been grown (up to maxBufferSize) and the stream goes on.
  */
 export interface OverrunEvent {
   type: 'overrun';
@@ -45,6 +46,8 @@ export interface OverrunEvent {
   overruns: number;
   /** The socket receive buffer now, in bytes (0 when it was not changed). */
   bufferSize: number;
+  /** Events lost: never known for conntrack events (always undefined). */
+  lost?: number;
 }
 
 /**
@@ -59,27 +62,55 @@ export interface ResyncEvent {
 
 export type ConntrackEvent = FlowEvent | ExpectationEvent | OverrunEvent | ResyncEvent;
 
-export interface EventOptions extends FlowFilter {
+export interface EventOptions extends FlowFilter, LiveStreamOptions {
   /** Which events (default: 'new', 'update', 'destroy'). */
   types?: EventType | readonly EventType[];
-  /** The socket receive buffer to start with, in bytes (default 8 MiB; root can exceed rmem_max). */
-  bufferSize?: number;
-  /** The most the buffer grows to after overruns (default 256 MiB). */
-  maxBufferSize?: number;
-  /**
-   * Events held in userspace while the consumer is busy (default 65536). Past it the reader
-   * stops reading, the kernel drops, and that is reported as an overrun.
-   */
-  queueSize?: number;
   /** After an overrun, read the table again and yield it (see ResyncEvent). */
   resync?: boolean;
-  /** Ends the iteration (cleanly) and releases the socket when aborted. */
-  signal?: AbortSignal;
   /** Attach the filter's kernel-side part as a socket BPF program (default true). */
   kernelFilter?: boolean;
 }
 
-const EVENT_KEYS = ['types', 'bufferSize', 'maxBufferSize', 'queueSize', 'resync', 'signal', 'kernelFilter'];
+const EVENT_KEYS = ['types', 'resync', 'kernelFilter', ...LIVE_STREAM_KEYS];
+
+/** Items are instances of these: one shape each, and `JSON.stringify` works on them. */
+class FlowEventItem extends JsonItem implements FlowEvent {
+  portid?: number;
+  constructor(
+    public type: FlowEventType,
+    public flow: Flow,
+    public timestamp: bigint,
+  ) {
+    super();
+  }
+}
+
+class ExpectationEventItem extends JsonItem implements ExpectationEvent {
+  constructor(
+    public type: ExpectationEventType,
+    public expectation: Expectation,
+    public timestamp: bigint,
+  ) {
+    super();
+  }
+}
+
+class OverrunItem extends JsonItem implements OverrunEvent {
+  readonly type = 'overrun';
+  constructor(
+    public overruns: number,
+    public bufferSize: number,
+  ) {
+    super();
+  }
+}
+
+class ResyncItem extends JsonItem implements ResyncEvent {
+  readonly type = 'resync';
+  constructor(public flows: Flow[]) {
+    super();
+  }
+}
 const TYPES: readonly EventType[] = ['new', 'update', 'destroy', 'expect-new', 'expect-destroy'];
 // NFNLGRP_CONNTRACK_* group numbers.
 const GROUP: Record<EventType, number> = { new: 1, update: 2, destroy: 3, 'expect-new': 4, 'expect-destroy': 6 };
@@ -105,7 +136,7 @@ export class EventStream extends LiveStream<ConntrackEvent> {
     private readonly filter: FlowFilter,
     nativeFilter: NativeFilter,
     types: readonly EventType[],
-    tuning: { rcvbuf: number; rcvbufMax: number; credits: number },
+    tuning: LiveTuning,
     private readonly resync: boolean,
     signal: AbortSignal | undefined,
     site: { stack: string },
@@ -113,7 +144,7 @@ export class EventStream extends LiveStream<ConntrackEvent> {
     const groups = (expect: boolean) => types.filter((t) => t.startsWith('expect') === expect).reduce((m, t) => m | (1 << GROUP[t]), 0);
     const flowGroups = groups(false);
     const expectGroups = groups(true);
-    const reader = { ...tuning, maxBatch: BATCH };
+    const reader = { ...tuning, maxQueueRecords: 0, maxBatch: BATCH };
     const starts: ((onBatch: OnBatch) => NativeStream)[] = [];
     if (flowGroups) starts.push((onBatch) => native.events(nativeFilter, flowGroups, onBatch, reader));
     if (expectGroups) starts.push((onBatch) => native.expectEvents(expectGroups, onBatch, reader));
@@ -135,7 +166,7 @@ export class EventStream extends LiveStream<ConntrackEvent> {
       const flows = decodeFlows(batch.buffer, batch.strings, batch.count);
       for (let i = 0; i < flows.length; i++) {
         const portid = recordPortId(words, i);
-        const ev: FlowEvent = { type: recordEventType(words, i), flow: flows[i]!, timestamp: recordEventTime(words, i) };
+        const ev = new FlowEventItem(recordEventType(words, i), flows[i]!, recordEventTime(words, i));
         if (portid !== 0) ev.portid = portid;
         out.push(ev);
       }
@@ -143,13 +174,13 @@ export class EventStream extends LiveStream<ConntrackEvent> {
       const exps = decodeExpectations(batch.buffer, batch.strings, batch.count);
       for (let i = 0; i < exps.length; i++) {
         const type = expectationMsgType(words, i) === 2 ? 'expect-destroy' : 'expect-new';
-        out.push({ type, expectation: exps[i]!, timestamp: expectationEventTime(words, i) });
+        out.push(new ExpectationEventItem(type, exps[i]!, expectationEventTime(words, i)));
       }
     }
     // The records of a batch were read before the overrun that closed it.
     if (batch.overruns > 0) {
       this.overrunCount += batch.overruns;
-      out.push({ type: 'overrun', overruns: this.overrunCount, bufferSize: batch.rcvbuf });
+      out.push(new OverrunItem(this.overrunCount, batch.rcvbuf));
       if (this.resync) this.resyncs++;
     }
     return out;
@@ -159,7 +190,7 @@ export class EventStream extends LiveStream<ConntrackEvent> {
   protected override async between(): Promise<ConntrackEvent | undefined> {
     if (this.resyncs === 0) return undefined;
     this.resyncs = 0;
-    return { type: 'resync', flows: await this.owner.list(this.filter).toArray() };
+    return new ResyncItem(await this.owner.list(this.filter).toArray());
   }
 }
 
@@ -171,16 +202,9 @@ export function normalizeEventOptions(options: EventOptions) {
   for (const t of types) {
     if (!TYPES.includes(t)) throw new TypeError(`events() options.types: unknown event type ${describe(t)} (one of ${TYPES.join(', ')})`);
   }
-  const rcvbuf = optionalInteger(options.bufferSize, 'events() options.bufferSize', 4096, 2 ** 31 - 1) ?? 8 << 20;
-  const rcvbufMax = optionalInteger(options.maxBufferSize, 'events() options.maxBufferSize', 4096, 2 ** 31 - 1) ?? Math.max(rcvbuf, 256 << 20);
-  if (rcvbufMax < rcvbuf) throw new RangeError('events() options.maxBufferSize must not be less than bufferSize');
-  const queue = optionalInteger(options.queueSize, 'events() options.queueSize', 1, 2 ** 24) ?? 65536;
+  const { tuning, signal } = normalizeLiveOptions(options, 'events() options');
   const kernel = boolean(options.kernelFilter, 'events() options.kernelFilter') ?? true;
   const resync = boolean(options.resync, 'events() options.resync') ?? false;
-  const signal = options.signal;
-  if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw new TypeError(`events() options.signal must be an AbortSignal, got ${describe(signal)}`);
-  }
   nf.kernel = kernel;
   const filter: FlowFilter = {};
   for (const [k, v] of Object.entries(options)) if (!EVENT_KEYS.includes(k)) (filter as Record<string, unknown>)[k] = v;
@@ -188,10 +212,8 @@ export function normalizeEventOptions(options: EventOptions) {
     filter,
     nativeFilter: nf,
     types,
-    tuning: { rcvbuf, rcvbufMax, credits: queue },
+    tuning,
     resync,
     signal,
   };
 }
-
-export { AF_INET, AF_INET6, FLOW_WORDS };

@@ -1,4 +1,5 @@
 // Turns the native flow records (native/ct/flow.h) into Flow objects.
+import { jsonSafe, plainJson } from '../core/json.js';
 import { AF_INET6, DCCP_STATES, SCTP_STATES, TCP_STATES, protocolName } from '../core/constants.js';
 import { addon } from '../core/native.js';
 import { Status } from './status.js';
@@ -205,23 +206,8 @@ class FlowObject {
   nat: NatInfo | undefined = undefined;
 
   toJSON(): Record<string, unknown> {
-    return jsonSafe(this) as Record<string, unknown>;
+    return plainJson(this) as Record<string, unknown>;
   }
-}
-
-/** A copy with bigints as decimal strings, Status as its names, undefined fields left out. */
-export function jsonSafe(value: unknown): unknown {
-  if (typeof value === 'bigint') return value.toString();
-  if (value instanceof Status) return value.names();
-  if (Array.isArray(value)) return value.map(jsonSafe);
-  if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) {
-      if (v !== undefined) out[k] = jsonSafe(v);
-    }
-    return out;
-  }
-  return value;
 }
 
 /**
@@ -329,3 +315,5 @@ export function decodeFlowAt(w: Uint32Array, b: number, cursor: StringCursor): F
   cursor.i = si;
   return f as unknown as Flow;
 }
+
+export { jsonSafe };

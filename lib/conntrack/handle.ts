@@ -164,7 +164,7 @@ export class Conntrack {
       const live = this.handle('iterating list()');
       void native;
       const source = new BatchSource(
-        (onBatch) => live.dump(filter, msg, onBatch, { maxBatch, credits: 3 * maxBatch }),
+        (onBatch) => live.dump(filter, msg, onBatch, { maxBatch, maxQueueRecords: 3 * maxBatch }),
         site,
         'conntrack dump',
       );

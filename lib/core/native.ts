@@ -5,31 +5,36 @@ import { dirname, join } from 'node:path';
 
 import { NfctError } from './errors.js';
 
-/** Called by native code for each batch a Reader hands over. */
-export type OnBatch = (
-  buffer: ArrayBuffer,
-  strings: string,
-  count: number,
-  received: number,
-  overruns: number,
-  final: boolean,
-  error: NfctError | undefined,
-  malformed: number,
-  rcvbuf: number,
-  tally: number[] | undefined,
-  bytes: ArrayBuffer | undefined,
-) => void;
+/**
+ * Indexes into the counters each batch carries (native/reader.cc, enum Counter): records in
+ * the batch, messages read (matched or not), messages that could not be decoded, overruns
+ * (ENOBUFS) seen before this batch's records, the receive buffer after growing (0: unchanged),
+ * 1 on the final batch, the bytes the batch counts as queued, and the decoder's four totals (on
+ * the final batch).
+ */
+export const C = { COUNT: 0, RECEIVED: 1, MALFORMED: 2, OVERRUNS: 3, RCVBUF: 4, FINAL: 5, COST: 6, TALLY: 7 } as const;
+
+/**
+ * Called by native code for each batch a Reader hands over: the fixed-size records, their
+ * NUL-terminated strings, the binary fields they point into (packet payloads; undefined when
+ * none), the counters (see C), and on a final batch of a failed job, the error.
+ */
+export type OnBatch = (records: ArrayBuffer, strings: string, bytes: ArrayBuffer | undefined, counters: Float64Array, error: NfctError | undefined) => void;
 
 export interface NativeStream {
-  /** A batch of `count` records was consumed: its credits back. */
-  release(count: number): void;
+  /** A batch was consumed: its records and bytes are no longer queued. */
+  release(records: number, bytes: number): void;
+  /** [queued records, queued bytes, peak records, peak bytes] */
+  stats(): Float64Array;
   close(): void;
 }
 
 export interface ReaderTuning {
   maxBatch?: number;
-  /** Records in flight (at least one per batch) before the reader stops reading. */
-  credits?: number;
+  /** Records handed to JS and not yet released before the reader stops reading (0: no bound). */
+  maxQueueRecords?: number;
+  /** The same in bytes (0: no bound). */
+  maxQueueBytes?: number;
   rcvbuf?: number;
   rcvbufMax?: number;
 }

@@ -1,9 +1,9 @@
 // The JS half of the batching reader (native/reader.h): queues the batches native Streams
-// hand over, gives credits back as they are consumed, and ends with a stream's error. One
-// source can merge several native streams (events of flows and of expectations); each batch
-// carries the index of the stream it came from.
-import { ClosedError, NfctError, withCallSite } from './errors.js';
-import type { NativeStream, OnBatch } from './native.js';
+// hand over, releases each once consumed (so that the native reader counts it no longer), and
+// ends with a stream's error. One source can merge several native streams (events of flows and
+// of expectations); each batch carries the index of the stream it came from.
+import { withCallSite } from './errors.js';
+import { C, type NativeStream, type OnBatch } from './native.js';
 
 export interface RawBatch {
   /** Index of the native stream, in the order they were started. */
@@ -15,6 +15,8 @@ export interface RawBatch {
   rcvbuf: number;
   /** Binary fields the records point into (packet payloads), when there are any. */
   bytes: ArrayBuffer | undefined;
+  /** Bytes the native reader counts as queued until the batch is released. */
+  cost: number;
 }
 
 /** Counters of one reader, readable at any time. */
@@ -27,12 +29,23 @@ export interface ReaderStats {
   malformed: number;
   /** Times the kernel reported lost messages (ENOBUFS). */
   overruns: number;
+  /**
+   * Records decoded and waiting for the consumer now (read from the socket, not yet consumed),
+   * and the bytes they take in memory.
+   */
+  queuedRecords: number;
+  queuedBytes: number;
+  /** The most that waited at once so far. */
+  peakRecords: number;
+  peakBytes: number;
 }
 
 type Start = (onBatch: OnBatch) => NativeStream;
 
 export class BatchSource {
-  readonly stats: ReaderStats = { received: 0, matched: 0, malformed: 0, overruns: 0 };
+  private readonly counts = { received: 0, matched: 0, malformed: 0, overruns: 0 };
+  private peakRecords = 0;
+  private peakBytes = 0;
   private readonly queue: RawBatch[] = [];
   private waiter: ((b: RawBatch | null) => void) | undefined;
   private failer: ((e: unknown) => void) | undefined;
@@ -56,29 +69,67 @@ export class BatchSource {
   }
 
   private onBatchOf(tag: number): OnBatch {
-    return (buffer, strings, count, received, overruns, final, error, malformed, rcvbuf, tally, bytes) => {
+    return (buffer, strings, bytes, c, error) => {
       if (this.closedFlag) return;
-      this.stats.received += received;
-      this.stats.malformed += malformed;
-      this.stats.overruns += overruns;
-      this.stats.matched += count;
-      if (final) {
+      const count = c[C.COUNT]!;
+      const overruns = c[C.OVERRUNS]!;
+      const rcvbuf = c[C.RCVBUF]!;
+      const cost = c[C.COST]!;
+      const counts = this.counts;
+      counts.received += c[C.RECEIVED]!;
+      counts.malformed += c[C.MALFORMED]!;
+      counts.overruns += overruns;
+      counts.matched += count;
+      if (c[C.FINAL]) {
         this.running--;
         // The thread is done: closing joins it and frees its wake-up fd now, not at GC.
-        this.natives[tag]?.close();
-        this.natives[tag] = undefined;
-        this.tally = tally;
+        this.retire(tag);
+        this.tally = [c[C.TALLY]!, c[C.TALLY + 1]!, c[C.TALLY + 2]!, c[C.TALLY + 3]!];
         if (error && this.error === undefined) this.error = withCallSite(error, this.site, this.context);
         // One stream failing ends them all.
-        if (error) for (const n of this.natives) n?.close();
+        if (error) for (let i = 0; i < this.natives.length; i++) this.retire(i);
       }
       if (count > 0 || overruns > 0 || rcvbuf > 0) {
-        this.push({ tag, buffer, strings, count, overruns, rcvbuf, bytes });
-      } else if (!final) {
-        this.natives[tag]?.release(1);
+        this.push({ tag, buffer, strings, count, overruns, rcvbuf, bytes, cost });
+      } else {
+        this.natives[tag]?.release(0, cost);
       }
       if (this.ended && this.waiter) this.settle();
     };
+  }
+
+  /** Closes one native stream, keeping its peaks. */
+  private retire(tag: number): void {
+    const n = this.natives[tag];
+    if (!n) return;
+    this.natives[tag] = undefined;
+    const q = n.stats();
+    this.peakRecords = Math.max(this.peakRecords, q[2]!);
+    this.peakBytes = Math.max(this.peakBytes, q[3]!);
+    n.close();
+  }
+
+  /** Counters of the readers, read now. */
+  get stats(): ReaderStats {
+    let queuedRecords = 0;
+    let queuedBytes = 0;
+    let peakRecords = this.peakRecords;
+    let peakBytes = this.peakBytes;
+    for (const n of this.natives) {
+      if (!n) continue;
+      const q = n.stats();
+      queuedRecords += q[0]!;
+      queuedBytes += q[1]!;
+      peakRecords = Math.max(peakRecords, q[2]!);
+      peakBytes = Math.max(peakBytes, q[3]!);
+    }
+    // Batches of a finished reader still waiting here.
+    for (const b of this.queue) {
+      if (this.natives[b.tag]) continue;
+      queuedRecords += b.count;
+      queuedBytes += b.cost;
+    }
+    return { ...this.counts, queuedRecords, queuedBytes, peakRecords, peakBytes };
   }
 
   private get ended(): boolean {
@@ -117,9 +168,9 @@ export class BatchSource {
     });
   }
 
-  /** A consumed batch: its records' credits go back to its native reader. */
+  /** A consumed batch: no longer counted as queued by its native reader. */
   release(batch: RawBatch): void {
-    this.natives[batch.tag]?.release(Math.max(1, batch.count));
+    this.natives[batch.tag]?.release(batch.count, batch.cost);
   }
 
   /** Ends the readers and frees their sockets; pending and later next() calls resolve to null. */
@@ -127,11 +178,7 @@ export class BatchSource {
     if (this.closedFlag) return;
     this.closedFlag = true;
     this.queue.length = 0;
-    for (let i = 0; i < this.natives.length; i++) {
-      const n = this.natives[i];
-      this.natives[i] = undefined;
-      n?.close();
-    }
+    for (let i = 0; i < this.natives.length; i++) this.retire(i);
     this.settle();
   }
 
@@ -144,9 +191,3 @@ export class BatchSource {
     return this.closedFlag || (this.ended && this.queue.length === 0);
   }
 }
-
-export function closedError(what: string): ClosedError {
-  return new ClosedError(what);
-}
-
-export { NfctError };

@@ -1,4 +1,55 @@
 import type { BatchSource, RawBatch, ReaderStats } from './reader.js';
+import { describe, optionalInteger } from './validate.js';
+
+const MiB = 1 << 20;
+
+/** Options every live stream takes (events(), subscribe(), Trace streams). */
+export interface LiveStreamOptions {
+  /** The socket receive buffer to start with, in bytes (default 8 MiB; root can exceed rmem_max). */
+  bufferSize?: number;
+  /** The most the socket buffer grows to after overruns (default 256 MiB). */
+  maxBufferSize?: number;
+  /**
+   * The most memory decoded items may take while they wait for the consumer (default 256 MiB,
+   * about a million conntrack events or NFLOG packets of 100 bytes). The reader drains the
+   * kernel as fast as it produces until this bound is reached; only then does the kernel drop,
+   * which the stream reports as an overrun item.
+   */
+  maxQueueBytes?: number;
+  /** Ends the iteration (cleanly) and releases the socket when aborted. */
+  signal?: AbortSignal;
+}
+
+export const LIVE_STREAM_KEYS = ['bufferSize', 'maxBufferSize', 'maxQueueBytes', 'signal'] as const;
+
+/** What a live stream's native reader is given, from LiveStreamOptions. */
+export interface LiveTuning {
+  rcvbuf: number;
+  rcvbufMax: number;
+  maxQueueBytes: number;
+}
+
+/** Validates the LiveStreamOptions part of `options` (`where` names the call: 'events() options'). */
+export function normalizeLiveOptions(options: LiveStreamOptions, where: string): { tuning: LiveTuning; signal: AbortSignal | undefined } {
+  const rcvbuf = optionalInteger(options.bufferSize, `${where}.bufferSize`, 4096, 2 ** 31 - 1) ?? 8 * MiB;
+  const rcvbufMax = optionalInteger(options.maxBufferSize, `${where}.maxBufferSize`, 4096, 2 ** 31 - 1) ?? Math.max(rcvbuf, 256 * MiB);
+  if (rcvbufMax < rcvbuf) throw new RangeError(`${where}.maxBufferSize must not be less than bufferSize`);
+  const maxQueueBytes = optionalInteger(options.maxQueueBytes, `${where}.maxQueueBytes`, 64 * 1024, Number.MAX_SAFE_INTEGER) ?? 256 * MiB;
+  const signal = options.signal;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new TypeError(`${where}.signal must be an AbortSignal, got ${describe(signal)}`);
+  }
+  return { tuning: { rcvbuf, rcvbufMax, maxQueueBytes }, signal };
+}
+
+/** Counters of a live stream. */
+export interface StreamStats extends ReaderStats {
+  /**
+   * Items the kernel dropped, counted exactly: NFLOG with sequence numbers (the gaps). Undefined
+   * where the kernel only says that it dropped, not how many (see `overruns`).
+   */
+  lost: number | undefined;
+}
 
 /** Whoever started the stream and tracks its running readers (a handle). */
 export interface StreamOwner {
@@ -21,7 +72,7 @@ export class RecordStream<T> implements AsyncIterable<T> {
 
   /** Counters of the dump: messages the kernel sent, flows matched, malformed messages. */
   get stats(): ReaderStats {
-    return this.source?.stats ?? { received: 0, matched: 0, malformed: 0, overruns: 0 };
+    return this.source?.stats ?? { received: 0, matched: 0, malformed: 0, overruns: 0, queuedRecords: 0, queuedBytes: 0, peakRecords: 0, peakBytes: 0 };
   }
 
   private open(): BatchSource {
@@ -117,13 +168,26 @@ export abstract class LiveStream<T> implements AsyncIterable<T>, AsyncIterator<T
     if (signal?.aborted) queueMicrotask(this.onAbort);
   }
 
-  /** What the kernel sent, what matched, what could not be decoded. */
-  get stats(): ReaderStats {
-    return this.source.stats;
+  /**
+   * What the kernel sent, what matched, what could not be decoded, the overruns; what waits
+   * for the consumer now and at most so far; what was lost, where the kernel says how many.
+   */
+  get stats(): StreamStats {
+    return { ...this.source.stats, lost: this.lost() };
+  }
+
+  /** Items lost, counted exactly, where the kernel makes that knowable. */
+  protected lost(): number | undefined {
+    return undefined;
   }
 
   /** The items of one batch, in order. */
   protected abstract decode(batch: RawBatch): T[];
+
+  /** Items held back until the end of the stream (at most once, when the readers end). */
+  protected flush(): T[] {
+    return [];
+  }
 
   /** Runs when a batch's items are used up, before the next is read; may give one item. */
   protected async between(): Promise<T | undefined> {
@@ -150,6 +214,12 @@ export abstract class LiveStream<T> implements AsyncIterable<T>, AsyncIterator<T
         throw e;
       }
       if (batch === null) {
+        const rest = this.flush();
+        if (rest.length > 0) {
+          this.items = rest;
+          this.index = 0;
+          continue;
+        }
         this.close();
         return { value: undefined, done: true };
       }

@@ -1,13 +1,13 @@
 // NFLOG: the packets that `-j NFLOG --nflog-group N` and nft `log group N` rules log, as an
 // async iterator of decoded packets, in any network namespace.
-import { AF_INET, AF_INET6 } from '../core/constants.js';
+import { JsonItem } from '../core/json.js';
 import { ClosedError, callSite, withCallSite } from '../core/errors.js';
 import { decodeFlowAt, FLOW_WORDS, type StringCursor } from '../conntrack/flow.js';
 import { addon, type NativeGroupConfig, type NativeNflog } from '../core/native.js';
 import { type NetnsOption, netnsPath } from '../core/netns.js';
 import type { HookName, LogInterface, NflogPacket } from './types.js';
 import { BatchSource, type RawBatch } from '../core/reader.js';
-import { LiveStream } from '../core/stream.js';
+import { LIVE_STREAM_KEYS, type LiveStreamOptions, type LiveTuning, LiveStream, normalizeLiveOptions } from '../core/stream.js';
 import { assertKnownKeys, assertObject, boolean, describe, integer, optionalInteger } from '../core/validate.js';
 
 export type { HookName, LogInterface, NflogPacket } from './types.js';
@@ -15,16 +15,28 @@ export type { HookName, LogInterface, NflogPacket } from './types.js';
 /** A logged packet, as an item of the stream. */
 export type NflogPacketEvent = NflogPacket & { type: 'packet' };
 
-/** The kernel dropped packets: the socket buffer was full (ENOBUFS). The stream goes on. */
+/**
+ * The kernel dropped packets: the socket buffer was full (ENOBUFS), because the reader had
+ * reached maxQueueBytes or the kernel outran it. The stream goes on.
+ */
 export interface NflogOverrun {
   type: 'overrun';
   /** Overruns so far on this stream. */
   overruns: number;
   /** The socket receive buffer now, in bytes (0 when it was not changed). */
   bufferSize: number;
+  /**
+   * Packets lost, exactly, with sequence numbers on: the item then comes just before the
+   * first packet after the loss, which shows how many are missing. Undefined without sequence
+   * numbers (the kernel does not say how many), or when no packet came after the loss.
+   */
+  lost?: number;
 }
 
-/** With sequence numbers on: packets missing between two that arrived. */
+/**
+ * With sequence numbers on: packets missing between two that arrived, where no overrun was
+ * reported (an overrun with sequence numbers carries its own count in `lost`).
+ */
 export interface NflogGap {
   type: 'gap';
   /** How many sequence numbers were skipped. */
@@ -36,17 +48,13 @@ export interface NflogGap {
 
 export type NflogEvent = NflogPacketEvent | NflogOverrun | NflogGap;
 
-export interface SubscribeOptions {
+export interface SubscribeOptions extends LiveStreamOptions {
   /** The NFLOG group (0-65535), as in --nflog-group / log group. */
   group: number;
   /** What to copy: 'none', 'meta' (no payload) or 'packet' (default). */
   copy?: 'none' | 'meta' | 'packet';
   /** Bytes of each packet to copy (default 65535: all of it). */
   range?: number;
-  /** The socket receive buffer, bytes (default 8 MiB; root can exceed rmem_max). */
-  bufferSize?: number;
-  /** The most the buffer grows to after overruns (default 256 MiB). */
-  maxBufferSize?: number;
   /** Bytes the kernel gathers packets into before sending them (default 128 KiB). */
   nlbufsiz?: number;
   /** Packets the kernel gathers before sending them (default 100). */
@@ -57,13 +65,9 @@ export interface SubscribeOptions {
   sequence?: boolean | 'local' | 'global' | 'both';
   /** Add the packet's conntrack entry (NflogPacket.conntrack, ctinfo). */
   conntrack?: boolean;
-  /** Packets held in userspace while the consumer is busy (default 65536). */
-  queueSize?: number;
-  /** Ends the iteration (cleanly) when aborted. */
-  signal?: AbortSignal;
 }
 
-const SUBSCRIBE_KEYS = ['group', 'copy', 'range', 'bufferSize', 'maxBufferSize', 'nlbufsiz', 'qthreshold', 'timeout', 'sequence', 'conntrack', 'queueSize', 'signal'];
+const SUBSCRIBE_KEYS = ['group', 'copy', 'range', 'nlbufsiz', 'qthreshold', 'timeout', 'sequence', 'conntrack', ...LIVE_STREAM_KEYS];
 const COPY = { none: 0, meta: 1, packet: 2 } as const;
 const F_SEQ = 1;
 const F_SEQ_GLOBAL = 2;
@@ -91,6 +95,57 @@ const L = {
 const FAMILIES: Record<number, NflogPacket['family']> = { 1: 'inet', 2: 'ipv4', 3: 'arp', 5: 'netdev', 7: 'bridge', 10: 'ipv6' };
 const HOOKS: readonly HookName[] = ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'];
 
+/** Packets are instances of one class: one shape, and `JSON.stringify` gives hex for binary fields. */
+class PacketItem extends JsonItem implements NflogPacketEvent {
+  readonly type = 'packet';
+  group: number = 0;
+  family: NflogPacket['family'] = 0;
+  hook: NflogPacket['hook'] = undefined;
+  hookName: NflogPacket['hookName'] = undefined;
+  hwProtocol: NflogPacket['hwProtocol'] = undefined;
+  prefix: NflogPacket['prefix'] = undefined;
+  indev: NflogPacket['indev'] = undefined;
+  outdev: NflogPacket['outdev'] = undefined;
+  physindev: NflogPacket['physindev'] = undefined;
+  physoutdev: NflogPacket['physoutdev'] = undefined;
+  mark: NflogPacket['mark'] = undefined;
+  uid: NflogPacket['uid'] = undefined;
+  gid: NflogPacket['gid'] = undefined;
+  timestamp: NflogPacket['timestamp'] = undefined;
+  hwType: NflogPacket['hwType'] = undefined;
+  hwHeader: NflogPacket['hwHeader'] = undefined;
+  hwAddress: NflogPacket['hwAddress'] = undefined;
+  vlan: NflogPacket['vlan'] = undefined;
+  l2Header: NflogPacket['l2Header'] = undefined;
+  seq: NflogPacket['seq'] = undefined;
+  seqGlobal: NflogPacket['seqGlobal'] = undefined;
+  payload: NflogPacket['payload'] = undefined;
+  conntrack: NflogPacket['conntrack'] = undefined;
+  ctinfo: NflogPacket['ctinfo'] = undefined;
+}
+
+class OverrunItem extends JsonItem implements NflogOverrun {
+  readonly type = 'overrun';
+  lost: number | undefined = undefined;
+  constructor(
+    public overruns: number,
+    public bufferSize: number,
+  ) {
+    super();
+  }
+}
+
+class GapItem extends JsonItem implements NflogGap {
+  readonly type = 'gap';
+  constructor(
+    public missing: number,
+    public after: number,
+    public before: number,
+  ) {
+    super();
+  }
+}
+
 /** Decodes a batch of packet records (native/log/nflog.h). */
 export function decodePackets(batch: Pick<RawBatch, 'buffer' | 'strings' | 'count' | 'bytes'>): NflogPacketEvent[] {
   const w = new Uint32Array(batch.buffer);
@@ -104,33 +159,31 @@ export function decodePackets(batch: Pick<RawBatch, 'buffer' | 'strings' | 'coun
     const kind = w[b + L.KIND]!;
     const familyNum = kind & 0xff;
     const hook = (kind >>> 8) & 0xff;
-    const pkt: NflogPacketEvent = {
-      type: 'packet',
-      group: kind >>> 16,
-      family: FAMILIES[familyNum] ?? familyNum,
-      hook: p & N.HOOK ? hook : undefined,
-      hookName: p & N.HOOK ? (familyNum === 5 ? 'INGRESS' : HOOKS[hook]) : undefined,
-      hwProtocol: p & N.HOOK ? w[b + L.HWPROTO] : undefined,
-      prefix: undefined,
-      indev: undefined,
-      outdev: undefined,
-      physindev: undefined,
-      physoutdev: undefined,
-      mark: p & N.MARK ? w[b + L.MARK] : undefined,
-      uid: p & N.UID ? w[b + L.UID] : undefined,
-      gid: p & N.GID ? w[b + L.GID] : undefined,
-      timestamp: p & N.TIMESTAMP ? (BigInt(w[b + L.TIME + 1]!) << 32n) | BigInt(w[b + L.TIME]!) : undefined,
-      hwType: p & N.HWTYPE ? w[b + L.HWTYPE] : undefined,
-      hwHeader: p & N.HWHEADER ? slice(b + L.HWHEADER) : undefined,
-      hwAddress: p & N.HWADDR ? slice(b + L.HWADDR) : undefined,
-      vlan: undefined,
-      l2Header: p & N.L2HDR ? slice(b + L.L2HDR) : undefined,
-      seq: p & N.SEQ ? w[b + L.SEQ] : undefined,
-      seqGlobal: p & N.SEQ_GLOBAL ? w[b + L.SEQ_GLOBAL] : undefined,
-      payload: p & N.PAYLOAD ? slice(b + L.PAYLOAD) : undefined,
-      conntrack: undefined,
-      ctinfo: p & N.CTINFO ? w[b + L.CTINFO] : undefined,
-    };
+    const pkt = new PacketItem();
+    pkt.group = kind >>> 16;
+    pkt.family = FAMILIES[familyNum] ?? familyNum;
+    pkt.hook = p & N.HOOK ? hook : undefined;
+    pkt.hookName = p & N.HOOK ? (familyNum === 5 ? 'INGRESS' : HOOKS[hook]) : undefined;
+    pkt.hwProtocol = p & N.HOOK ? w[b + L.HWPROTO] : undefined;
+    pkt.prefix = undefined;
+    pkt.indev = undefined;
+    pkt.outdev = undefined;
+    pkt.physindev = undefined;
+    pkt.physoutdev = undefined;
+    pkt.mark = p & N.MARK ? w[b + L.MARK] : undefined;
+    pkt.uid = p & N.UID ? w[b + L.UID] : undefined;
+    pkt.gid = p & N.GID ? w[b + L.GID] : undefined;
+    pkt.timestamp = p & N.TIMESTAMP ? (BigInt(w[b + L.TIME + 1]!) << 32n) | BigInt(w[b + L.TIME]!) : undefined;
+    pkt.hwType = p & N.HWTYPE ? w[b + L.HWTYPE] : undefined;
+    pkt.hwHeader = p & N.HWHEADER ? slice(b + L.HWHEADER) : undefined;
+    pkt.hwAddress = p & N.HWADDR ? slice(b + L.HWADDR) : undefined;
+    pkt.vlan = undefined;
+    pkt.l2Header = p & N.L2HDR ? slice(b + L.L2HDR) : undefined;
+    pkt.seq = p & N.SEQ ? w[b + L.SEQ] : undefined;
+    pkt.seqGlobal = p & N.SEQ_GLOBAL ? w[b + L.SEQ_GLOBAL] : undefined;
+    pkt.payload = p & N.PAYLOAD ? slice(b + L.PAYLOAD) : undefined;
+    pkt.conntrack = undefined;
+    pkt.ctinfo = p & N.CTINFO ? w[b + L.CTINFO] : undefined;
     if (p & N.VLAN) {
       const v = w[b + L.VLAN]!;
       const tci = v >>> 16;
@@ -161,18 +214,22 @@ export class PacketStream extends LiveStream<NflogEvent> {
   private overrunCount = 0;
   private gapCount = 0;
   private lastSeq: number | undefined;
+  private readonly sequenced: boolean;
+  /** With sequence numbers: the overrun waiting for the next packet to say how many were lost. */
+  private pending: OverrunItem | undefined;
 
   /** @internal */
   constructor(
     native: NativeNflog,
     config: NativeGroupConfig,
-    tuning: { rcvbuf: number; rcvbufMax: number; credits: number },
+    tuning: LiveTuning,
     owner: Nflog,
     signal: AbortSignal | undefined,
     site: { stack: string },
   ) {
-    const source = new BatchSource((onBatch) => native.subscribe(config, onBatch, { ...tuning, maxBatch: BATCH }), site, `NFLOG group ${config.group}`);
+    const source = new BatchSource((onBatch) => native.subscribe(config, onBatch, { ...tuning, maxQueueRecords: 0, maxBatch: BATCH }), site, `NFLOG group ${config.group}`);
     super(source, signal, () => owner.forget(this));
+    this.sequenced = (config.flags & F_SEQ) !== 0;
     owner.track(this);
   }
 
@@ -186,14 +243,23 @@ export class PacketStream extends LiveStream<NflogEvent> {
     return this.gapCount;
   }
 
+  /** With sequence numbers on: every packet lost so far, exactly. */
+  protected override lost(): number | undefined {
+    return this.sequenced ? this.gapCount : undefined;
+  }
+
   protected decode(batch: RawBatch): NflogEvent[] {
     const out: NflogEvent[] = [];
     for (const pkt of decodePackets(batch)) {
-      if (pkt.seq !== undefined) {
-        if (this.lastSeq !== undefined && pkt.seq !== ((this.lastSeq + 1) >>> 0)) {
-          const missing = (pkt.seq - this.lastSeq - 1) >>> 0;
-          this.gapCount += missing;
-          out.push({ type: 'gap', missing, after: this.lastSeq, before: pkt.seq });
+      if (pkt.seq !== undefined && this.sequenced) {
+        const missing = this.lastSeq === undefined ? 0 : (pkt.seq - this.lastSeq - 1) >>> 0;
+        if (missing > 0) this.gapCount += missing;
+        if (this.pending) {
+          this.pending.lost = missing;
+          out.push(this.pending);
+          this.pending = undefined;
+        } else if (missing > 0) {
+          out.push(new GapItem(missing, this.lastSeq!, pkt.seq));
         }
         this.lastSeq = pkt.seq;
       }
@@ -201,9 +267,24 @@ export class PacketStream extends LiveStream<NflogEvent> {
     }
     if (batch.overruns > 0) {
       this.overrunCount += batch.overruns;
-      out.push({ type: 'overrun', overruns: this.overrunCount, bufferSize: batch.rcvbuf });
+      if (this.pending) {
+        // Several reports before the next packet: one item.
+        this.pending.overruns = this.overrunCount;
+        if (batch.rcvbuf > 0) this.pending.bufferSize = batch.rcvbuf;
+      } else {
+        const item = new OverrunItem(this.overrunCount, batch.rcvbuf);
+        if (this.sequenced) this.pending = item;
+        else out.push(item);
+      }
     }
     return out;
+  }
+
+  /** An overrun no packet followed: reported at the end, its count unknown. */
+  protected override flush(): NflogEvent[] {
+    const p = this.pending;
+    this.pending = undefined;
+    return p ? [p] : [];
   }
 }
 
@@ -214,9 +295,7 @@ function normalizeSubscribe(options: SubscribeOptions) {
   const copy = options.copy === undefined ? 'packet' : options.copy;
   if (typeof copy !== 'string' || !Object.hasOwn(COPY, copy)) throw new TypeError(`subscribe() options.copy must be 'none', 'meta' or 'packet', got ${describe(copy)}`);
   const range = optionalInteger(options.range, 'subscribe() options.range', 0, 0xffff) ?? 0xffff;
-  const rcvbuf = optionalInteger(options.bufferSize, 'subscribe() options.bufferSize', 4096, 2 ** 31 - 1) ?? 8 << 20;
-  const rcvbufMax = optionalInteger(options.maxBufferSize, 'subscribe() options.maxBufferSize', 4096, 2 ** 31 - 1) ?? Math.max(rcvbuf, 256 << 20);
-  if (rcvbufMax < rcvbuf) throw new RangeError('subscribe() options.maxBufferSize must not be less than bufferSize');
+  const { tuning, signal } = normalizeLiveOptions(options, 'subscribe() options');
   const nlbufsiz = optionalInteger(options.nlbufsiz, 'subscribe() options.nlbufsiz', 4096, 1 << 22) ?? 128 << 10;
   const qthreshold = optionalInteger(options.qthreshold, 'subscribe() options.qthreshold', 1, 1 << 20) ?? 100;
   let timeout = 10;
@@ -232,12 +311,8 @@ function normalizeSubscribe(options: SubscribeOptions) {
   else if (seq === 'both') flags |= F_SEQ | F_SEQ_GLOBAL;
   else if (seq !== false) throw new TypeError(`subscribe() options.sequence must be a boolean, 'local', 'global' or 'both', got ${describe(seq)}`);
   if (boolean(options.conntrack, 'subscribe() options.conntrack')) flags |= F_CONNTRACK;
-  const queue = optionalInteger(options.queueSize, 'subscribe() options.queueSize', 1, 2 ** 24) ?? 65536;
-  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
-    throw new TypeError(`subscribe() options.signal must be an AbortSignal, got ${describe(options.signal)}`);
-  }
   const config: NativeGroupConfig = { group, copyMode: COPY[copy], range, nlbufsiz, qthreshold, timeout, flags };
-  return { config, tuning: { rcvbuf, rcvbufMax, credits: queue }, signal: options.signal };
+  return { config, tuning, signal };
 }
 
 /** A handle on NFLOG in one network namespace. */
@@ -301,5 +376,3 @@ export class Nflog implements AsyncDisposable {
     this.close();
   }
 }
-
-export { AF_INET, AF_INET6 };

@@ -561,7 +561,7 @@ function matchExpression(m: TraceMatch): string {
 }
 
 function nftSource(ns: string | null, site: { stack: string }, closers: (() => void)[]): AsyncIterator<Omit<TraceEvent, 'ruleText'>> {
-  const tuning: ReaderTuning = { rcvbuf: 8 << 20, rcvbufMax: 64 << 20, credits: 65536, maxBatch: 1024 };
+  const tuning: ReaderTuning = { rcvbuf: 8 << 20, rcvbufMax: 64 << 20, maxQueueRecords: 0, maxQueueBytes: 256 << 20, maxBatch: 1024 };
   const source = new BatchSource((onBatch: OnBatch): NativeStream => addon.traceEvents(ns, onBatch, tuning), site, 'nftables trace');
   closers.push(() => source.close());
   let items: Omit<TraceEvent, 'ruleText'>[] = [];

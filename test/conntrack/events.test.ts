@@ -147,7 +147,7 @@ describe('overruns', () => {
     const own = await createNetns('nfct-overrun');
     const c = await Conntrack.open({ netns: own.name });
     try {
-      const stream = c.events({ bufferSize: 4096, maxBufferSize: 4096, queueSize: 1024, resync: true });
+      const stream = c.events({ bufferSize: 4096, maxBufferSize: 4096, maxQueueBytes: 256 << 10, resync: true });
       const it = stream[Symbol.asyncIterator]();
       const first = it.next(); // starts reading; the consumer then stays away
       await sleep(100);

@@ -120,7 +120,7 @@ describe('events() options', () => {
     { name: 'empty types', input: { types: [] }, error: TypeError, names: 'options.types' },
     { name: 'tiny buffer', input: { bufferSize: 100 }, error: RangeError, names: 'options.bufferSize' },
     { name: 'max below start', input: { bufferSize: 1 << 20, maxBufferSize: 1 << 16 }, error: RangeError, names: 'maxBufferSize' },
-    { name: 'queue size', input: { queueSize: 0 }, error: RangeError, names: 'options.queueSize' },
+    { name: 'queue bound', input: { maxQueueBytes: 1000 }, error: RangeError, names: 'options.maxQueueBytes' },
     { name: 'resync', input: { resync: 'yes' }, error: TypeError, names: 'options.resync' },
     { name: 'signal', input: { signal: {} }, error: TypeError, names: 'options.signal' },
     { name: 'filter field', input: { srcPort: 70000 }, error: RangeError, names: 'options.srcPort' },

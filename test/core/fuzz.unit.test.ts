@@ -29,7 +29,7 @@ import { decodeExpectations } from '../../lib/conntrack/expect.js';
 import { FLOW_WORDS, decodeFlows, jsonSafe } from '../../lib/conntrack/flow.js';
 import { formatLogLine } from '../../lib/nflog/logline-format.js';
 import { Conntrack, Nflog, Trace, decodePacket, decodePackets, parseTraceLine, parseTracePrefix } from '../../lib/index.js';
-import { type NativeConntrack, type OnBatch, addon } from '../../lib/core/native.js';
+import { C, type NativeConntrack, type NativeStream, type OnBatch, addon } from '../../lib/core/native.js';
 import type { NflogPacket } from '../../lib/nflog/types.js';
 import {
   MSG_TYPES,
@@ -300,12 +300,23 @@ describe('streams decode hostile batches without throwing', () => {
   }
 
   /** A native stream that hands over these batches, then ends. */
-  function feeding(batches: Batch[], onBatch: OnBatch): { release(n: number): void; close(): void } {
+  function feeding(batches: Batch[], onBatch: OnBatch): NativeStream {
+    // counters: C in lib/core/native.ts
+    const counters = (count: number, overruns: number, final: boolean, malformed: number, rcvbuf: number) => {
+      const c = new Float64Array(C.TALLY + 4);
+      c[C.COUNT] = count;
+      c[C.RECEIVED] = count;
+      c[C.OVERRUNS] = overruns;
+      c[C.FINAL] = final ? 1 : 0;
+      c[C.MALFORMED] = malformed;
+      c[C.RCVBUF] = rcvbuf;
+      return c;
+    };
     setImmediate(() => {
-      for (const b of batches) onBatch(b.buffer, b.strings, b.count, b.count, 0, false, undefined, 0, 0, undefined, b.bytes);
-      onBatch(new ArrayBuffer(0), '', 0, 0, 1, true, undefined, 1, 4096, undefined, undefined);
+      for (const b of batches) onBatch(b.buffer, b.strings, b.bytes, counters(b.count, 0, false, 0, 0), undefined);
+      onBatch(new ArrayBuffer(0), '', undefined, counters(0, 1, true, 1, 4096), undefined);
     });
-    return { release() {}, close() {} };
+    return { release() {}, stats: () => new Float64Array(4), close() {} };
   }
 
   /** Joins the records of single messages into one batch, moving their byte fields. */

@@ -249,7 +249,7 @@ describe('ENOBUFS', () => {
     try {
       const kept = Array.from({ length: 20_000 }, (_, i) => udp(`10.50.${i >> 8}.${i & 255}`));
       expect((await c.createMany(kept)).created).toBe(kept.length);
-      const stream = c.events({ bufferSize: 4096, maxBufferSize: 4096, queueSize: 64 });
+      const stream = c.events({ bufferSize: 4096, maxBufferSize: 4096, maxQueueBytes: 64 << 10 });
       const it = stream[Symbol.asyncIterator]();
       let next = it.next(); // starts reading; then nobody consumes for a while
       await sleep(100);

@@ -109,7 +109,7 @@ const fakeNflog = (): NativeNflog => ({
   subscribe(config, _onBatch, tuning) {
     nflogCalls.push('subscribe');
     subscribed.push({ config, tuning });
-    return { release() {}, close() {} };
+    return { release() {}, stats: () => new Float64Array(4), close() {} };
   },
   close() {
     nflogCalls.push('close');
@@ -318,7 +318,7 @@ const bufferOpts = (def: number): Opt[] => [
   { key: 'maxBufferSize', bad: badInteger(4096, 2 ** 31 - 1) },
   // below the buffer to start with (default 8 MiB)
   { key: 'maxBufferSize', bad: rangeErr(fc.integer({ min: 4096, max: def - 1 })) },
-  { key: 'queueSize', bad: badInteger(1, 2 ** 24) },
+  { key: 'maxQueueBytes', bad: badInteger(65536, Number.MAX_SAFE_INTEGER) },
   { key: 'signal', bad: badSignal },
 ];
 
@@ -641,10 +641,10 @@ interface Place {
 }
 
 const LIST_KEYS = ['table', 'zeroCounters', 'kernelFilter', 'batchSize'];
-const EVENT_KEYS = ['types', 'bufferSize', 'maxBufferSize', 'queueSize', 'resync', 'signal', 'kernelFilter'];
+const EVENT_KEYS = ['types', 'bufferSize', 'maxBufferSize', 'maxQueueBytes', 'resync', 'signal', 'kernelFilter'];
 const TUPLE_KEYS = ['protocol', 'src', 'dst', 'srcPort', 'dstPort', 'type', 'code', 'id', 'srcKey', 'dstKey', 'zone', 'origZone'];
 const FLOW_KEYS = [...TUPLE_KEYS, 'timeout', 'reply', 'snat', 'dnat', 'status', 'mark', 'replyZone', 'labels', 'state', 'vtag', 'helper'];
-const SUBSCRIBE_KEYS = ['group', 'copy', 'range', 'bufferSize', 'maxBufferSize', 'nlbufsiz', 'qthreshold', 'timeout', 'sequence', 'conntrack', 'queueSize', 'signal'];
+const SUBSCRIBE_KEYS = ['group', 'copy', 'range', 'bufferSize', 'maxBufferSize', 'nlbufsiz', 'qthreshold', 'timeout', 'sequence', 'conntrack', 'maxQueueBytes', 'signal'];
 
 const PLACES: Place[] = [
   { where: 'Conntrack.open options', known: ['netns'], base: {}, call: (o) => Conntrack.open(o as never), optional: true },
@@ -977,8 +977,8 @@ describe('valid input is accepted, and what reaches native code is what it says'
     const realEvents = holder.native.events;
     const realExpect = holder.native.expectEvents;
     const joined: number[][] = [];
-    holder.native.events = (_f, groups) => ((joined.at(-1)![0] = groups), { release() {}, close() {} });
-    holder.native.expectEvents = (groups) => ((joined.at(-1)![1] = groups), { release() {}, close() {} });
+    holder.native.events = (_f, groups) => ((joined.at(-1)![0] = groups), { release() {}, stats: () => new Float64Array(4), close() {} });
+    holder.native.expectEvents = (groups) => ((joined.at(-1)![1] = groups), { release() {}, stats: () => new Float64Array(4), close() {} });
     try {
       const TYPES = ['new', 'update', 'destroy', 'expect-new', 'expect-destroy'] as const;
       const GROUP = { new: 1, update: 2, destroy: 3, 'expect-new': 4, 'expect-destroy': 6 };

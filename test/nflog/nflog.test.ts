@@ -195,7 +195,7 @@ describe('errors and lifecycle', () => {
   test('a burst into a tiny buffer: overrun items and sequence gaps, the stream goes on', async () => {
     await ns.execOk('nft', ['-f', '-'], { input: 'table inet logb {\n chain out { type filter hook output priority 0; udp dport 9999 log group 13; }\n}\n' });
     try {
-      const s = nf.subscribe({ group: 13, bufferSize: 4096, maxBufferSize: 4096, queueSize: 256, qthreshold: 1, sequence: true });
+      const s = nf.subscribe({ group: 13, bufferSize: 4096, maxBufferSize: 4096, maxQueueBytes: 64 << 10, qthreshold: 1, sequence: true });
       const it = s[Symbol.asyncIterator]();
       const first = it.next();
       await sleep(100);
