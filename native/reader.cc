@@ -68,8 +68,14 @@ void Reader::Release(uint64_t records, uint64_t bytes) {
 }
 
 QueueStats Reader::Stats() {
-  std::lock_guard<std::mutex> lock(mu_);
-  return queue_;
+  QueueStats q;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    q = queue_;
+  }
+  std::lock_guard<std::mutex> lock(pool_->mu);
+  q.pooled_bytes = pool_->pooled;
+  return q;
 }
 
 void Reader::Stop() {

@@ -114,6 +114,7 @@ struct QueueStats {
   uint64_t bytes = 0;
   uint64_t peak_records = 0;
   uint64_t peak_bytes = 0;
+  uint64_t pooled_bytes = 0;  // spent batches kept for reuse
 };
 
 class Reader {

@@ -52,14 +52,15 @@ Napi::Value Stream::Release(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// stats(): [queued records, queued bytes, peak records, peak bytes]
+// stats(): [queued records, queued bytes, peak records, peak bytes, pooled bytes]
 Napi::Value Stream::Stats(const Napi::CallbackInfo& info) {
   QueueStats q = reader_ ? reader_->Stats() : QueueStats();
-  Napi::Float64Array out = Napi::Float64Array::New(info.Env(), 4);
+  Napi::Float64Array out = Napi::Float64Array::New(info.Env(), 5);
   out[0] = static_cast<double>(q.records);
   out[1] = static_cast<double>(q.bytes);
   out[2] = static_cast<double>(q.peak_records);
   out[3] = static_cast<double>(q.peak_bytes);
+  out[4] = static_cast<double>(q.pooled_bytes);
   return out;
 }
 

@@ -24,7 +24,7 @@ export type OnBatch = (records: ArrayBuffer, strings: string, bytes: ArrayBuffer
 export interface NativeStream {
   /** A batch was consumed: its records and bytes are no longer queued. */
   release(records: number, bytes: number): void;
-  /** [queued records, queued bytes, peak records, peak bytes] */
+  /** [queued records, queued bytes, peak records, peak bytes, pooled bytes] */
   stats(): Float64Array;
   close(): void;
 }

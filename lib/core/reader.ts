@@ -38,6 +38,8 @@ export interface ReaderStats {
   /** The most that waited at once so far. */
   peakRecords: number;
   peakBytes: number;
+  /** Memory the native readers keep for reuse (spent batches; capped at 4 MiB a reader). */
+  pooledBytes: number;
 }
 
 type Start = (onBatch: OnBatch) => NativeStream;
@@ -115,11 +117,13 @@ export class BatchSource {
     let queuedBytes = 0;
     let peakRecords = this.peakRecords;
     let peakBytes = this.peakBytes;
+    let pooledBytes = 0;
     for (const n of this.natives) {
       if (!n) continue;
       const q = n.stats();
       queuedRecords += q[0]!;
       queuedBytes += q[1]!;
+      pooledBytes += q[4]!;
       peakRecords = Math.max(peakRecords, q[2]!);
       peakBytes = Math.max(peakBytes, q[3]!);
     }
@@ -129,7 +133,7 @@ export class BatchSource {
       queuedRecords += b.count;
       queuedBytes += b.cost;
     }
-    return { ...this.counts, queuedRecords, queuedBytes, peakRecords, peakBytes };
+    return { ...this.counts, queuedRecords, queuedBytes, peakRecords, peakBytes, pooledBytes };
   }
 
   private get ended(): boolean {

@@ -26,9 +26,10 @@ export interface NflogOverrun {
   /** The socket receive buffer now, in bytes (0 when it was not changed). */
   bufferSize: number;
   /**
-   * Packets lost, exactly, with sequence numbers on: the item then comes just before the
-   * first packet after the loss, which shows how many are missing. Undefined without sequence
-   * numbers (the kernel does not say how many), or when no packet came after the loss.
+   * Packets lost, exactly, with sequence numbers on: the item then comes where the loss is,
+   * between the last packet before it and the first after it (after whatever the socket still
+   * held when the kernel reported it). Undefined without sequence numbers (the kernel does not
+   * say how many), or when no packet came after the loss.
    */
   lost?: number;
 }
@@ -215,7 +216,10 @@ export class PacketStream extends LiveStream<NflogEvent> {
   private gapCount = 0;
   private lastSeq: number | undefined;
   private readonly sequenced: boolean;
-  /** With sequence numbers: the overrun waiting for the next packet to say how many were lost. */
+  /**
+   * With sequence numbers: the overrun waiting for the jump in sequence numbers that says where
+   * and how many were lost (the socket first delivers what it held before the loss).
+   */
   private pending: OverrunItem | undefined;
 
   /** @internal */
@@ -253,13 +257,16 @@ export class PacketStream extends LiveStream<NflogEvent> {
     for (const pkt of decodePackets(batch)) {
       if (pkt.seq !== undefined && this.sequenced) {
         const missing = this.lastSeq === undefined ? 0 : (pkt.seq - this.lastSeq - 1) >>> 0;
-        if (missing > 0) this.gapCount += missing;
-        if (this.pending) {
-          this.pending.lost = missing;
-          out.push(this.pending);
-          this.pending = undefined;
-        } else if (missing > 0) {
-          out.push(new GapItem(missing, this.lastSeq!, pkt.seq));
+        if (missing > 0) {
+          this.gapCount += missing;
+          if (this.pending) {
+            // The loss the kernel reported: here, where the sequence numbers jump.
+            this.pending.lost = missing;
+            out.push(this.pending);
+            this.pending = undefined;
+          } else {
+            out.push(new GapItem(missing, this.lastSeq!, pkt.seq));
+          }
         }
         this.lastSeq = pkt.seq;
       }

@@ -316,7 +316,7 @@ describe('streams decode hostile batches without throwing', () => {
       for (const b of batches) onBatch(b.buffer, b.strings, b.bytes, counters(b.count, 0, false, 0, 0), undefined);
       onBatch(new ArrayBuffer(0), '', undefined, counters(0, 1, true, 1, 4096), undefined);
     });
-    return { release() {}, stats: () => new Float64Array(4), close() {} };
+    return { release() {}, stats: () => new Float64Array(5), close() {} };
   }
 
   /** Joins the records of single messages into one batch, moving their byte fields. */

@@ -109,7 +109,7 @@ const fakeNflog = (): NativeNflog => ({
   subscribe(config, _onBatch, tuning) {
     nflogCalls.push('subscribe');
     subscribed.push({ config, tuning });
-    return { release() {}, stats: () => new Float64Array(4), close() {} };
+    return { release() {}, stats: () => new Float64Array(5), close() {} };
   },
   close() {
     nflogCalls.push('close');
@@ -977,8 +977,8 @@ describe('valid input is accepted, and what reaches native code is what it says'
     const realEvents = holder.native.events;
     const realExpect = holder.native.expectEvents;
     const joined: number[][] = [];
-    holder.native.events = (_f, groups) => ((joined.at(-1)![0] = groups), { release() {}, stats: () => new Float64Array(4), close() {} });
-    holder.native.expectEvents = (groups) => ((joined.at(-1)![1] = groups), { release() {}, stats: () => new Float64Array(4), close() {} });
+    holder.native.events = (_f, groups) => ((joined.at(-1)![0] = groups), { release() {}, stats: () => new Float64Array(5), close() {} });
+    holder.native.expectEvents = (groups) => ((joined.at(-1)![1] = groups), { release() {}, stats: () => new Float64Array(5), close() {} });
     try {
       const TYPES = ['new', 'update', 'destroy', 'expect-new', 'expect-destroy'] as const;
       const GROUP = { new: 1, update: 2, destroy: 3, 'expect-new': 4, 'expect-destroy': 6 };
