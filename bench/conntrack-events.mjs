@@ -16,7 +16,11 @@
 //
 // Receivers, each in its own process, each alone with the burst in a fresh netns, started and
 // shown to be subscribed (it saw a probe entry) before the burst starts:
-//   nfct       node bench/workers/events.mjs NS: ct.events() with default options, `for await`
+//   nfct       node bench/workers/events.mjs NS: ct.events() with default options, `for await`,
+//              counting only
+//   nfct-cli   `nfct -E --netns NS > file`: every event formatted as conntrack -E text and
+//              written to a file (its lines counted at the end)
+//   nfct-json  `nfct -E --json --netns NS > file`: every event as NDJSON
 //   conntrack  `conntrack -E`, its stdout piped here and its lines counted (one line per event)
 //   conntrack-null  `conntrack -E > /dev/null`, counted by its own summary at SIGTERM ("N flow
 //              events have been shown"), so this process's reading costs it nothing; subscribed
@@ -42,6 +46,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import {
   BENCH_DIR,
+  REPO_DIR,
   churn,
   conntrackMax,
   ensureBuilt,
@@ -56,6 +61,9 @@ import {
   raiseConntrackMax,
   sleep,
   startCommand,
+  within,
+  startToFile,
+  waitForFileEnd,
   table,
   tool,
   withNetns,
@@ -64,8 +72,9 @@ import {
 
 const SECTION = 'Conntrack events';
 const EVENTS_WORKER = join(BENCH_DIR, 'workers', 'events.mjs');
-const RECEIVERS = ['nfct', 'conntrack', 'conntrack-null', 'c-default', 'c-large', 'none'];
-const DRAINERS = ['nfct', 'c'];
+const RECEIVERS = ['nfct', 'nfct-cli', 'nfct-json', 'conntrack', 'conntrack-null', 'c-default', 'c-large', 'none'];
+const DRAINERS = ['nfct', 'nfct-socket', 'c'];
+const CLI = join(REPO_DIR, 'dist', 'cli', 'main.js');
 const MiB = 1 << 20;
 // Receive buffer one queued conntrack event takes here (skb truesize; DESIGN.md, measured again
 // by the C drain row: socket bytes at release / events queued).
@@ -77,8 +86,8 @@ const { values: opts } = parseArgs({
     entries: { type: 'string', default: '200000' },
     rate: { type: 'string', default: '200000' },
     'paced-batch': { type: 'string', default: '8192' },
-    receivers: { type: 'string', default: 'nfct,conntrack,conntrack-null,c-default,c-large,none' },
-    drain: { type: 'string', default: 'nfct,c' },
+    receivers: { type: 'string', default: 'nfct,nfct-cli,nfct-json,conntrack,conntrack-null,c-default,c-large,none' },
+    drain: { type: 'string', default: 'nfct,nfct-socket,c' },
     'large-buffer': { type: 'string', default: String(64 * MiB) },
     'drain-buffer': { type: 'string', default: String(256 * MiB) },
     'quiet-ms': { type: 'string', default: '1000' },
@@ -114,22 +123,6 @@ const mib = (b) => `${fmtFixed(b / MiB, b % MiB ? 2 : 0)} MiB`;
 // afterReady(), beforeBurst(), afterBurst(), finish() -> { received, overruns, sentinel,
 // span (first to last burst event, s), drainSeconds, cpuSeconds, rssKb, extra }.
 
-/** Waits for `done`, killing the command if it takes more than `seconds`. */
-async function within(p, seconds, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => {
-      p.kill('SIGTERM');
-      reject(new Error(`${what} did not finish within ${seconds} s`));
-    }, seconds * 1000);
-  });
-  try {
-    return await Promise.race([p.done, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 function nfctReceiver({ options, pause = false } = {}) {
   return {
     async start(ns) {
@@ -159,6 +152,7 @@ function nfctReceiver({ options, pause = false } = {}) {
             received: j.received,
             overruns: j.overrunItems,
             sentinel: j.sentinel,
+            lastEpochMs: j.lastEpochMs,
             span: j.seconds,
             drainSeconds: j.drainSeconds ?? NaN,
             cpuSeconds: r.userSeconds + r.sysSeconds,
@@ -223,12 +217,54 @@ function conntrackReceiver() {
             received,
             overruns: enobufs,
             sentinel,
+            lastPerf: last,
             span: (last - first) / 1000,
             drainSeconds: NaN,
             cpuSeconds: r.userSeconds + r.sysSeconds,
             rssKb: r.rssKb,
             // conntrack's own count, less the probes and the sentinel, should equal the lines.
             extra: { shown: shown ? Number(shown[1]) - baseline - (sentinel ? 1 : 0) : NaN },
+          };
+        },
+      };
+    },
+  };
+}
+
+/**
+ * `nfct -E [--json] --netns NS > file`: the command a user runs. Ready once the probe's line is
+ * in the file; over once the sentinel's line is (or the file stopped growing for --quiet-ms);
+ * then SIGINT, and the file's lines less the probes' and the sentinel's are what it received.
+ */
+function cliReceiver({ json = false } = {}) {
+  const marker = json ? '"src":"10.255.' : 'src=10.255.';
+  const sentinelText = json ? '"src":"10.255.255.254"' : 'src=10.255.255.254 ';
+  return {
+    async start(ns) {
+      const out = startToFile([process.execPath, CLI, '-E', '--netns', ns, ...(json ? ['--json'] : [])]);
+      return {
+        p: out.p,
+        isReady: () => out.has(marker),
+        afterReady: () => sleep(200),
+        beforeBurst() {},
+        afterBurst() {},
+        async finish() {
+          const { sentinel, lastGrowth } = await waitForFileEnd(out, sentinelText, { quietMs, maxSeconds: MAX_SECONDS });
+          out.p.kill('SIGINT');
+          const r = await within(out.p, 10, `nfct -E${json ? ' --json' : ''}`);
+          const { lines, marked } = out.lines(marker);
+          out.remove();
+          const overruns = (r.stderr.match(/overrun/gi) ?? []).length;
+          return {
+            received: lines - marked,
+            overruns,
+            sentinel,
+            lastPerf: lastGrowth,
+            span: NaN,
+            drainSeconds: NaN,
+            cpuSeconds: r.userSeconds + r.sysSeconds,
+            rssKb: r.rssKb,
+            extra: { stderr: r.stderr.trim().split('\n').slice(-3).join(' | ') },
           };
         },
       };
@@ -360,9 +396,19 @@ function noReceiver() {
 
 const RECEIVER_DEFS = {
   nfct: {
-    label: '@x/nfct `ct.events()` (defaults)',
-    buffer: '8 MiB (bufferSize default; grows after overruns)',
+    label: '@x/nfct `ct.events()` (defaults), counting only',
+    buffer: '8 MiB (bufferSize default; grows after overruns); maxQueueBytes 256 MiB',
     make: () => nfctReceiver(),
+  },
+  'nfct-cli': {
+    label: '`nfct -E > file` (conntrack -E text)',
+    buffer: '8 MiB (default); maxQueueBytes 256 MiB',
+    make: () => cliReceiver(),
+  },
+  'nfct-json': {
+    label: '`nfct -E --json > file` (NDJSON)',
+    buffer: '8 MiB (default); maxQueueBytes 256 MiB',
+    make: () => cliReceiver({ json: true }),
   },
   conntrack: {
     label: '`conntrack -E` (stdout piped, lines counted)',
@@ -394,9 +440,14 @@ const RECEIVER_DEFS = {
 
 const DRAIN_DEFS = {
   nfct: {
-    label: '@x/nfct `ct.events({ bufferSize })`, JS thread blocked during the burst',
-    buffer: `${mib(drainBuffer)} (bufferSize, maxBufferSize)`,
+    label: '@x/nfct `ct.events({ bufferSize })`, JS thread blocked during the burst (the reader holds it)',
+    buffer: `${mib(drainBuffer)} (bufferSize, maxBufferSize); maxQueueBytes 256 MiB`,
     make: () => nfctReceiver({ options: { bufferSize: drainBuffer, maxBufferSize: drainBuffer }, pause: true }),
+  },
+  'nfct-socket': {
+    label: '@x/nfct, the same with maxQueueBytes 64 KiB (the socket holds it)',
+    buffer: `${mib(drainBuffer)} (bufferSize, maxBufferSize); maxQueueBytes 64 KiB`,
+    make: () => nfctReceiver({ options: { bufferSize: drainBuffer, maxBufferSize: drainBuffer, maxQueueBytes: 65536 }, pause: true }),
   },
   c: {
     label: 'C `nfct_catch` (ct_events), SIGSTOPped during the burst',
@@ -425,12 +476,16 @@ async function measure(def, burst, drain) {
       await rx.beforeBurst();
       seed = (seed % 60000) + 1;
       const gen = await churn(ns, entries, { rate: burst.rate, batch: burst.batch, sentinel: !rx.noSentinel, seed });
+      const endPerf = performance.now();
+      const endEpoch = Date.now();
       if (gen.events !== generated) throw new Error(`ct_churn made ${gen.events} events, not ${generated}`);
       // What waits in the kernel when a held receiver is let go.
       const queuedBytes = drain ? netfilterRmem(ns) : NaN;
       await rx.afterBurst();
       const res = await rx.finish();
-      return { gen, res, probes, queuedBytes };
+      // How long after the burst ended the receiver had its last event.
+      const lag = Number.isFinite(res.lastPerf) ? (res.lastPerf - endPerf) / 1000 : Number.isFinite(res.lastEpochMs) ? (res.lastEpochMs - endEpoch) / 1000 : NaN;
+      return { gen, res, probes, queuedBytes, lag };
     } finally {
       rx.p?.kill('SIGTERM');
       if (rx.p) await rx.p.done.catch(() => {});
@@ -454,6 +509,7 @@ function summarize(runs) {
     drainSeconds: median(runs.map((r) => r.res.drainSeconds)),
     drainRate: median(runs.map((r) => r.res.received / r.res.drainSeconds)),
     cpuSeconds: median(runs.map((r) => r.res.cpuSeconds)),
+    lag: median(runs.map((r) => r.lag)),
     rssKb: median(runs.map((r) => r.res.rssKb)),
     genEvents: median(runs.map((r) => r.gen.events)),
     genSeconds: median(runs.map((r) => r.gen.seconds)),
@@ -532,6 +588,7 @@ async function main() {
     'overruns',
     'sentinel seen',
     'receive span s',
+    'last event after burst end s',
     'receiver CPU s',
     'peak RSS kB',
   ]];
@@ -550,6 +607,7 @@ async function main() {
       none ? '' : fmtInt(s.overruns),
       none ? '' : c.def.noSentinel ? 'none sent' : `${s.sentinels}/${s.n}`,
       none ? '' : fmtFixed(s.span),
+      none || !Number.isFinite(s.lag) ? '' : fmtFixed(s.lag, 2),
       none ? '' : fmtFixed(s.cpuSeconds),
       none ? '' : fmtInt(s.rssKb),
     ]);
@@ -576,21 +634,36 @@ async function main() {
   }
 
   const targets = [['target (issue)', 'measured (median; lowest)', 'met']];
+  const consumers = [
+    ['nfct', 'events() with default options, counting only,'],
+    ['nfct-cli', '`nfct -E > file` (formats every event as conntrack -E text)'],
+    ['nfct-json', '`nfct -E --json > file` (JSON.stringify of every event)'],
+  ];
   for (const b of bursts) {
-    const s = find('receive', b.key, 'nfct');
-    if (!s) continue;
-    targets.push([
-      `events() with default options receives 100% of a ${fmtInt(generated)}-event burst (${b.label}: ${fmtInt(s.genRate)} events/s)`,
-      `${fmtFixed(s.pct, 2)}%; ${fmtFixed(s.pctMin, 2)}%`,
-      s.receivedMin === s.genEvents ? 'yes' : 'no',
-    ]);
+    for (const [key, what] of consumers) {
+      const s = find('receive', b.key, key);
+      if (!s) continue;
+      targets.push([
+        `${what} receives all ${fmtInt(generated)} events of the burst (${b.label}: ${fmtInt(s.genRate)} events/s); peak RSS within 256 MiB + a fixed overhead`,
+        `${fmtInt(s.received)} (${fmtFixed(s.pct, 2)}%; lowest ${fmtFixed(s.pctMin, 2)}%), done ${fmtFixed(s.lag, 2)} s after the burst, peak RSS ${fmtInt(s.rssKb / 1024)} MiB`,
+        s.receivedMin === s.genEvents && s.rssKb < (256 + 200) * 1024 ? 'yes' : 'no',
+      ]);
+    }
   }
   const nDrain = find('drain', 'full', 'nfct');
   if (nDrain) {
     targets.push([
-      'drains at least 300,000 events/s into JS objects',
+      'drains at least 1,100,000 events/s into JS objects (the figure before the byte-bounded queue)',
       `${fmtInt(nDrain.drainRate)} events/s`,
-      nDrain.drainRate >= 300000 && nDrain.pctMin === 100 ? 'yes' : nDrain.drainRate >= 300000 ? 'yes (rate), but events were lost' : 'no',
+      nDrain.drainRate >= 1100000 && nDrain.pctMin === 100 ? 'yes' : nDrain.drainRate >= 1100000 ? 'yes (rate), but events were lost' : 'no',
+    ]);
+  }
+  const sDrain = find('drain', 'full', 'nfct-socket');
+  if (sDrain) {
+    targets.push([
+      'from a full socket (maxQueueBytes 64 KiB: the reader drains the socket as JS consumes)',
+      `${fmtInt(sDrain.drainRate)} events/s`,
+      sDrain.drainRate >= 1100000 && sDrain.pctMin === 100 ? 'yes' : 'no',
     ]);
   }
 
@@ -667,9 +740,12 @@ async function main() {
     '(node start-up included) from `bench/c/runstat`. One queued event takes 1,280 bytes of receive',
     'buffer here; the kernel charges against twice the size asked for with SO_RCVBUF(FORCE), so',
     'the 8 MiB default of events() queues ~13,100 events in the kernel, the default socket buffer',
-    '(rmem_default) ~166; the @x/nfct reader thread also holds up to 64 batches in userspace (a',
-    'batch of at most 1,024 goes whenever the socket runs dry, so under a trickle they are small:',
-    'see the drain note). `conntrack -E` writes one line per event; piped here, its lines are',
+    '(rmem_default) ~166; the @x/nfct reader thread drains the socket into decoded records that',
+    'wait in memory for the consumer, up to maxQueueBytes (256 MiB: about a million events).',
+    '`nfct -E > file` and `nfct -E --json > file` are the command, its stdout a file; their rows',
+    'count the lines of the file at the end, less the probes\' and the sentinel\'s; "last event',
+    'after burst end" is when the file last grew (or the sentinel reached it), from the end of',
+    'the generator. `conntrack -E` writes one line per event; piped here, its lines are',
     'counted as they come (its own count at exit matched in every run unless listed below); with',
     'stdout on /dev/null only its own count at SIGTERM is known, so that row has no probe and no',
     'sentinel (subscribed once /proc/net/netlink shows its groups, over once its socket has stayed',
@@ -677,8 +753,10 @@ async function main() {
     '',
     `Drain: buffer ${mib(drainBuffer)} (queues ~${fmtInt((2 * drainBuffer) / 1280)} events). The node worker blocks its JS`,
     'thread in a synchronous read of stdin from the moment it saw the probe until the burst is',
-    'over; its native reader thread keeps reading until its credits (64 batches) are spent, then',
-    'the socket fills. The C receiver is SIGSTOPped for the burst. "drain s" runs from the release',
+    'over; its native reader thread keeps reading into memory (maxQueueBytes 256 MiB: the whole',
+    'burst), so at the release JS turns records already in memory into objects. With maxQueueBytes',
+    '64 KiB the reader stops at once and the socket holds the burst, as a reader bounded in records',
+    'did before. The C receiver is SIGSTOPped for the burst. "drain s" runs from the release',
     '(the end of the read; SIGCONT) to the last burst event, and the node figure includes turning',
     'every event into a JS object in `for await`.',
     ...drainNotes,

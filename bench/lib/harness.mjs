@@ -8,7 +8,7 @@
 
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -349,6 +349,96 @@ export function startCommand(ns, argv, { stdin = 'ignore', onStdout, cwd = REPO_
     write: (text) => child.stdin?.write(text),
     kill,
     resumeOnKill: (pid) => stopped.add(pid),
+  };
+}
+
+/** Waits for a startCommand's `done`, killing the command if it takes more than `seconds`. */
+export async function within(p, seconds, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => {
+      p.kill('SIGTERM');
+      reject(new Error(`${what} did not finish within ${seconds} s`));
+    }, seconds * 1000);
+  });
+  try {
+    return await Promise.race([p.done, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Waits until the file of a startToFile() command shows `sentinelText` in its tail, or has not
+ * grown for `quietMs`, or `maxSeconds` pass. Returns { sentinel, lastGrowth (performance.now()) }.
+ */
+export async function waitForFileEnd(out, sentinelText, { quietMs, maxSeconds }) {
+  const deadline = performance.now() + maxSeconds * 1000;
+  let size = out.size();
+  let grew = performance.now();
+  while (performance.now() < deadline) {
+    await sleep(20);
+    const now = out.size();
+    if (now !== size) {
+      size = now;
+      grew = performance.now();
+      if (out.tailHas(sentinelText)) return { sentinel: true, lastGrowth: grew };
+    } else if (performance.now() - grew >= quietMs) break;
+  }
+  return { sentinel: false, lastGrowth: grew };
+}
+
+/**
+ * A command whose stdout goes to a file, as `nfct -E > file` (run here, or in netns `ns`),
+ * under runstat (startCommand). The file is read only in pieces while it runs: `size()`,
+ * `has(text)` (anywhere; for the small file before a burst), `tailHas(text)` (its last 64 KiB),
+ * and at the end `lines(marker)`: { lines, marked } where marked counts the lines holding
+ * `marker`. `remove()` deletes the file.
+ */
+export function startToFile(argv, { ns = null } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'nfct-bench-out-'));
+  const file = join(dir, 'out');
+  const p = startCommand(ns, ['sh', '-c', 'exec "$@" > "$0"', file, ...argv]);
+  const forget = addCleanup(() => rmSync(dir, { recursive: true, force: true }));
+  const size = () => {
+    try {
+      return statSync(file).size;
+    } catch {
+      return 0;
+    }
+  };
+  const tail = (n) => {
+    const len = size();
+    const at = Math.max(0, len - n);
+    const buf = Buffer.alloc(len - at);
+    const fd = openSync(file, 'r');
+    try {
+      readSync(fd, buf, 0, buf.length, at);
+    } finally {
+      closeSync(fd);
+    }
+    return buf;
+  };
+  return {
+    p,
+    file,
+    size,
+    has: (text) => size() > 0 && readFileSync(file).includes(text),
+    tailHas: (text) => tail(64 * 1024).includes(text),
+    lines(marker) {
+      const buf = readFileSync(file);
+      let lines = 0;
+      for (let i = buf.indexOf(10); i !== -1; i = buf.indexOf(10, i + 1)) lines++;
+      let marked = 0;
+      for (let i = buf.indexOf(marker); i !== -1; ) {
+        marked++;
+        const end = buf.indexOf(10, i);
+        if (end === -1) break;
+        i = buf.indexOf(marker, end);
+      }
+      return { lines, marked };
+    },
+    remove: forget,
   };
 }
 

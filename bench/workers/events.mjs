@@ -110,6 +110,7 @@ process.stdout.write(
     overruns,
     stats,
     seconds: received ? (last - first) / 1000 : 0,
+    lastEpochMs: received ? Date.now() - (performance.now() - last) : null,
     drainSeconds: Number.isFinite(go) && received ? (last - go) / 1000 : null,
     sentinel,
     rssKb: hwm ? Number(hwm[1]) : 0,

@@ -120,6 +120,7 @@ process.stdout.write(
     gapItems,
     stats,
     seconds: received ? (last - first) / 1000 : 0,
+    lastEpochMs: received ? Date.now() - (performance.now() - last) : null,
     drainSeconds: Number.isFinite(go) && received ? (last - go) / 1000 : null,
     sentinel,
     payloadBytes,
