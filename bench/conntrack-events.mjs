@@ -72,7 +72,7 @@ import {
 
 const SECTION = 'Conntrack events';
 const EVENTS_WORKER = join(BENCH_DIR, 'workers', 'events.mjs');
-const RECEIVERS = ['nfct', 'nfct-cli', 'nfct-json', 'conntrack', 'conntrack-null', 'c-default', 'c-large', 'none'];
+const RECEIVERS = ['nfct', 'nfct-slow', 'nfct-cli', 'nfct-json', 'conntrack', 'conntrack-null', 'c-default', 'c-large', 'none'];
 const DRAINERS = ['nfct', 'nfct-socket', 'c'];
 const CLI = join(REPO_DIR, 'dist', 'cli', 'main.js');
 const MiB = 1 << 20;
@@ -86,7 +86,7 @@ const { values: opts } = parseArgs({
     entries: { type: 'string', default: '200000' },
     rate: { type: 'string', default: '200000' },
     'paced-batch': { type: 'string', default: '8192' },
-    receivers: { type: 'string', default: 'nfct,nfct-cli,nfct-json,conntrack,conntrack-null,c-default,c-large,none' },
+    receivers: { type: 'string', default: 'nfct,nfct-slow,nfct-cli,nfct-json,conntrack,conntrack-null,c-default,c-large,none' },
     drain: { type: 'string', default: 'nfct,nfct-socket,c' },
     'large-buffer': { type: 'string', default: String(64 * MiB) },
     'drain-buffer': { type: 'string', default: String(256 * MiB) },
@@ -123,13 +123,14 @@ const mib = (b) => `${fmtFixed(b / MiB, b % MiB ? 2 : 0)} MiB`;
 // afterReady(), beforeBurst(), afterBurst(), finish() -> { received, overruns, sentinel,
 // span (first to last burst event, s), drainSeconds, cpuSeconds, rssKb, extra }.
 
-function nfctReceiver({ options, pause = false } = {}) {
+function nfctReceiver({ options, pause = false, workUs = 0 } = {}) {
   return {
     async start(ns) {
       const args = [EVENTS_WORKER, ns, ...(options ? [JSON.stringify(options)] : [])];
       args.push('--quiet-ms', String(quietMs), '--max-seconds', String(MAX_SECONDS));
       if (pause) args.push('--pause');
-      const p = startCommand(null, [process.execPath, ...args], { stdin: pause ? 'pipe' : 'ignore' });
+      if (workUs) args.push('--work-us', String(workUs));
+      const p = startCommand(null, [process.execPath, '--expose-gc', ...args], { stdin: pause ? 'pipe' : 'ignore' });
       return {
         p,
         isReady: () => p.stdout().includes('ready\n'),
@@ -157,7 +158,12 @@ function nfctReceiver({ options, pause = false } = {}) {
             drainSeconds: j.drainSeconds ?? NaN,
             cpuSeconds: r.userSeconds + r.sysSeconds,
             rssKb: r.rssKb,
-            extra: { stats: j.stats, overrunCount: j.overruns, byType: { new: j.new, update: j.update, destroy: j.destroy } },
+            extra: {
+              stats: j.stats,
+              overrunCount: j.overruns,
+              byType: { new: j.new, update: j.update, destroy: j.destroy },
+              rss: { base: j.rssBase, peak: j.rssPeak, after: j.rssAfter, heapAfter: j.heapAfter },
+            },
           };
         },
       };
@@ -400,6 +406,11 @@ const RECEIVER_DEFS = {
     buffer: '8 MiB (bufferSize default; grows after overruns); maxQueueBytes 256 MiB',
     make: () => nfctReceiver(),
   },
+  'nfct-slow': {
+    label: '@x/nfct `ct.events()` (defaults), a consumer spending 10 µs on each event',
+    buffer: '8 MiB (default); maxQueueBytes 256 MiB',
+    make: () => nfctReceiver({ workUs: 10 }),
+  },
   'nfct-cli': {
     label: '`nfct -E > file` (conntrack -E text)',
     buffer: '8 MiB (default); maxQueueBytes 256 MiB',
@@ -636,6 +647,7 @@ async function main() {
   const targets = [['target (issue)', 'measured (median; lowest)', 'met']];
   const consumers = [
     ['nfct', 'events() with default options, counting only,'],
+    ['nfct-slow', 'events() with default options, 10 µs of work per event,'],
     ['nfct-cli', '`nfct -E > file` (formats every event as conntrack -E text)'],
     ['nfct-json', '`nfct -E --json > file` (JSON.stringify of every event)'],
   ];
@@ -766,6 +778,25 @@ async function main() {
     ...(problems.length ? ['', '**Failed checks:**', ...problems.map((p) => `- ${p}`)] : []),
   ].join('\n');
 
+  // Memory of the slow consumer: what the stream held at most, and the process before, at the
+  // peak and once it had caught up (after a GC).
+  const memRows = [['burst', 'consumer', 'received', 'peak queued', 'peak queued MiB', 'RSS at the first event MiB', 'RSS peak MiB', 'RSS after catching up MiB', 'of which JS heap MiB']];
+  for (const c of cases.filter((x) => x.kind === 'receive' && x.key === 'nfct-slow')) {
+    const runs = samples.get(c);
+    const m = (f) => median(runs.map(f));
+    memRows.push([
+      c.burst.label,
+      c.def.label,
+      fmtInt(m((r) => r.res.received)),
+      fmtInt(m((r) => r.res.extra.stats.peakRecords)),
+      fmtFixed(m((r) => r.res.extra.stats.peakBytes) / MiB, 1),
+      fmtFixed(m((r) => r.res.extra.rss.base) / 1024, 1),
+      fmtFixed(m((r) => r.res.extra.rss.peak) / 1024, 1),
+      fmtFixed(m((r) => r.res.extra.rss.after) / 1024, 1),
+      fmtFixed(m((r) => r.res.extra.rss.heapAfter) / 1024, 1),
+    ]);
+  }
+
   const markdown = [
     '### Against the targets',
     '',
@@ -782,6 +813,7 @@ async function main() {
     '### Drain rate (socket filled first, then timed until the last event)',
     '',
     table(drainRows),
+    ...(memRows.length > 1 ? ['', '### Memory of a consumer that falls behind, and after it caught up', '', table(memRows)] : []),
   ].join('\n');
   writeResults(SECTION, markdown, notes);
   process.stdout.write(`${markdown}\n\n${notes}\n`);

@@ -26,6 +26,7 @@ const { values: opt, positionals } = parseArgs({
   allowPositionals: true,
   options: {
     pause: { type: 'boolean', default: false },
+    'work-us': { type: 'string', default: '0' },
     'quiet-ms': { type: 'string', default: '1000' },
     'max-seconds': { type: 'string', default: '60' },
   },
@@ -36,6 +37,12 @@ if (!ns) {
   process.exit(2);
 }
 const quietMs = Number(opt['quiet-ms']);
+// --work-us N: the consumer spends N microseconds on each event (a busy loop standing for
+// formatting, writing or storing it), so that it falls behind a burst; RSS is sampled.
+const workUs = Number(opt['work-us']);
+const rssKb = () => Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0);
+let rssBase = 0;
+let rssPeak = 0;
 const maxMs = Number(opt['max-seconds']) * 1000;
 
 const ct = await Conntrack.open({ netns: ns });
@@ -92,8 +99,16 @@ for await (const ev of stream) {
     }
     continue;
   }
+  if (workUs > 0) {
+    const until = performance.now() + workUs / 1000;
+    while (performance.now() < until);
+    if (received % 4096 === 0) rssPeak = Math.max(rssPeak, rssKb());
+  }
   last = performance.now();
-  if (received++ === 0) first = last;
+  if (received++ === 0) {
+    first = last;
+    rssBase = rssKb();
+  }
   byType[ev.type]++;
 }
 clearInterval(timer);
@@ -101,6 +116,16 @@ const stats = { ...stream.stats };
 const overruns = stream.overruns;
 stream.close();
 ct.close();
+// Memory once the consumer has caught up: after a collection and a moment for the allocator.
+let rssAfter = 0;
+let heapAfter = 0;
+if (workUs > 0) {
+  globalThis.gc?.();
+  await new Promise((r) => setTimeout(r, 1000));
+  globalThis.gc?.();
+  rssAfter = rssKb();
+  heapAfter = Math.round(process.memoryUsage().heapTotal / 1024);
+}
 const hwm = /^VmHWM:\s+(\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'));
 process.stdout.write(
   `${JSON.stringify({
@@ -114,5 +139,9 @@ process.stdout.write(
     drainSeconds: Number.isFinite(go) && received ? (last - go) / 1000 : null,
     sentinel,
     rssKb: hwm ? Number(hwm[1]) : 0,
+    rssBase,
+    rssPeak,
+    rssAfter,
+    heapAfter,
   })}\n`,
 );
