@@ -21,7 +21,8 @@
         "native/log/nflog.cc",
         "native/trace/nftrace.cc",
         "native/nflog_backend.cc",
-        "native/fuzz.cc"
+        "native/fuzz.cc",
+        "native/layout/export.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include "addon.h"
+#include "layout/export.h"
 #include "ct/conntrack.h"
 #include "log/nflog.h"
 #include "trace/nftrace.h"
@@ -34,6 +35,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ct::Conntrack::Init(env, exports);
   log::Nflog::Init(env, exports);
   trace::Init(env, exports);
+  ExportLayouts(env, exports);
   exports.Set("nfLogBackend", Napi::Function::New(env, NfLogBackend, "nfLogBackend"));
   exports.Set("decodeForTest", Napi::Function::New(env, DecodeForTest, "decodeForTest"));
   return exports;

@@ -41,7 +41,7 @@ if stale build/Release/nfct.node native binding.gyp; then
   log "building the native addon"
   npx --no-install node-gyp rebuild -j "$(nproc)" --loglevel=error >/dev/null
 fi
-if stale dist/index.mjs lib tsconfig.json tsconfig.build.json scripts/write-esm-entry.mjs; then
+if stale dist/index.mjs lib tsconfig.json tsconfig.build.json scripts/write-esm-entry.mjs scripts/gen-layout.mjs native/layout; then
   log "building the TypeScript"
   npm run --silent build:ts
 fi

@@ -4,7 +4,8 @@ import { parseAddress } from '../core/address.js';
 import { AF_INET, AF_INET6, protocolName } from '../core/constants.js';
 import { NfctError, callSite, withCallSite } from '../core/errors.js';
 import { makeTuple } from './flow.js';
-import { addon, type NativeConntrack, type NativeTuple } from '../core/native.js';
+import { ExpectPresent, ExpectWord, TupleWord } from '../core/layout.js';
+import type { NativeConntrack, NativeTuple } from '../core/native.js';
 import { BatchSource } from '../core/reader.js';
 import { RecordStream, type StreamOwner } from '../core/stream.js';
 import { type TupleInput, normalizeTuple, tupleToInput } from './tuple.js';
@@ -64,35 +65,23 @@ export interface ExpectationFilter {
   family?: Family;
 }
 
-// Must match native/ct/expect.h.
-export const EXPECT_WORDS = 26;
-const E_MASTER = 1 << 0;
-const E_TUPLE = 1 << 1;
-const E_MASK = 1 << 2;
-const E_NAT = 1 << 3;
-const E_ID = 1 << 4;
-const E_TIMEOUT = 1 << 5;
-const E_ZONE = 1 << 6;
-const E_FLAGS = 1 << 7;
-const E_CLASS = 1 << 8;
-const E_HELPER = 1 << 9;
-const E_FN = 1 << 10;
-
-if (addon.EXPECT_WORDS !== EXPECT_WORDS) {
-  throw new Error('@x/nfct: the native addon does not match lib/conntrack/expect.ts; rebuild the addon');
-}
+// The record layout of native/layout/layouts.h (lib/core/layout.ts is generated from it).
+export const { EXPECT_WORDS } = ExpectWord;
+const { E_MASTER, E_TUPLE, E_MASK, E_NAT, E_ID, E_TIMEOUT, E_ZONE, E_FLAGS, E_CLASS, E_HELPER, E_FN } = ExpectPresent;
+const { T_META } = TupleWord;
+const { X_PRESENT, X_KIND, X_ID, X_TIMEOUT, X_ZONE, X_FLAGS, X_CLASS, X_NAT_DIR, X_MASTER, X_TUPLE, X_MASK, X_NAT, X_TIME } = ExpectWord;
 
 const EMPTY_TUPLE: Tuple = { src: '', dst: '', protonum: 0 };
 
 /** An expectation event record's time of receipt, ns since the epoch. */
 export function expectationEventTime(words: Uint32Array, index: number): bigint {
-  const b = index * EXPECT_WORDS + 24;
+  const b = index * EXPECT_WORDS + X_TIME;
   return (BigInt(words[b + 1]!) << 32n) | BigInt(words[b]!);
 }
 
 /** An expectation event record's message type: 0 new, 2 destroy (IPCTNL_MSG_EXP_*). */
 export function expectationMsgType(words: Uint32Array, index: number): number {
-  return (words[index * EXPECT_WORDS + 1]! >>> 16) & 0xff;
+  return (words[index * EXPECT_WORDS + X_KIND]! >>> 16) & 0xff;
 }
 
 export function decodeExpectations(buffer: ArrayBuffer, strings: string, count: number): Expectation[] {
@@ -102,36 +91,36 @@ export function decodeExpectations(buffer: ArrayBuffer, strings: string, count: 
   const out: Expectation[] = [];
   for (let i = 0; i < count; i++) {
     const b = i * EXPECT_WORDS;
-    const present = w[b]!;
-    const kind = w[b + 1]!;
+    const present = w[b + X_PRESENT]!;
+    const kind = w[b + X_KIND]!;
     const protonum = (kind >>> 8) & 0xff;
     const tuple = (bit: number, at: number): Tuple | undefined => {
       if (!(present & bit)) return undefined;
-      const t = makeTuple(w, b + at, protocolName(w[b + at]! & 0xff), s[si]!, s[si + 1]!);
+      const t = makeTuple(w, b + at, protocolName(w[b + at + T_META]! & 0xff), s[si]!, s[si + 1]!);
       si += 2;
       return t;
     };
-    const master = tuple(E_MASTER, 8) ?? EMPTY_TUPLE;
-    const exp = tuple(E_TUPLE, 12) ?? EMPTY_TUPLE;
-    const mask = tuple(E_MASK, 16) ?? EMPTY_TUPLE;
-    const natTuple = tuple(E_NAT, 20);
-    const flagBits = present & E_FLAGS ? w[b + 5]! : 0;
+    const master = tuple(E_MASTER, X_MASTER) ?? EMPTY_TUPLE;
+    const exp = tuple(E_TUPLE, X_TUPLE) ?? EMPTY_TUPLE;
+    const mask = tuple(E_MASK, X_MASK) ?? EMPTY_TUPLE;
+    const natTuple = tuple(E_NAT, X_NAT);
+    const flagBits = present & E_FLAGS ? w[b + X_FLAGS]! : 0;
     const e: Expectation = {
       family: (kind & 0xff) === AF_INET6 ? 'ipv6' : 'ipv4',
       protocol: protocolName(protonum),
       protonum,
-      id: present & E_ID ? w[b + 2] : undefined,
+      id: present & E_ID ? w[b + X_ID] : undefined,
       master,
       tuple: exp,
       mask,
-      timeout: present & E_TIMEOUT ? w[b + 3] : undefined,
-      zone: present & E_ZONE ? w[b + 4] : undefined,
+      timeout: present & E_TIMEOUT ? w[b + X_TIMEOUT] : undefined,
+      zone: present & E_ZONE ? w[b + X_ZONE] : undefined,
       flags: (Object.keys(FLAG_BITS) as ExpectationFlag[]).filter((f) => flagBits & FLAG_BITS[f]),
       flagBits,
       helper: undefined,
-      class: present & E_CLASS ? w[b + 6] : undefined,
+      class: present & E_CLASS ? w[b + X_CLASS] : undefined,
       fn: undefined,
-      nat: natTuple ? { dir: w[b + 7] === 1 ? 'reply' : 'original', tuple: natTuple } : undefined,
+      nat: natTuple ? { dir: w[b + X_NAT_DIR] === 1 ? 'reply' : 'original', tuple: natTuple } : undefined,
     };
     if (present & E_HELPER) e.helper = s[si++];
     if (present & E_FN) e.fn = s[si++];

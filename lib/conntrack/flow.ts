@@ -1,7 +1,7 @@
 // Turns the native flow records (native/ct/flow.h) into Flow objects.
 import { jsonSafe, plainJson } from '../core/json.js';
 import { AF_INET6, DCCP_STATES, SCTP_STATES, TCP_STATES, protocolName } from '../core/constants.js';
-import { addon } from '../core/native.js';
+import { FlowKindFlags, FlowPresent, FlowWord, TuplePresent, TupleWord } from '../core/layout.js';
 import { Status } from './status.js';
 import type {
   Counters,
@@ -17,67 +17,13 @@ import type {
   Tuple,
 } from './types.js';
 
-// Must match native/ct/flow.h.
-const LAYOUT_VERSION = 1;
-export const FLOW_WORDS = 56;
-
-const P_ORIG = 1 << 0;
-const P_REPLY = 1 << 1;
-const P_MASTER = 1 << 2;
-const P_ID = 1 << 3;
-const P_STATUS = 1 << 4;
-const P_TIMEOUT = 1 << 5;
-const P_MARK = 1 << 6;
-const P_SECMARK = 1 << 7;
-const P_USE = 1 << 8;
-const P_ZONE = 1 << 9;
-const P_LABELS = 1 << 10;
-const P_COUNTERS_ORIG = 1 << 11;
-const P_COUNTERS_REPLY = 1 << 12;
-const P_TS_START = 1 << 13;
-const P_TS_STOP = 1 << 14;
-const P_TCP = 1 << 15;
-const P_SCTP = 1 << 16;
-const P_DCCP = 1 << 17;
-const P_HELPER = 1 << 18;
-const P_SECCTX = 1 << 19;
-const P_SEQADJ_ORIG = 1 << 20;
-const P_SEQADJ_REPLY = 1 << 21;
-const P_SYNPROXY = 1 << 22;
-const P_TS_EVENT = 1 << 23;
-
-const TP_PORTS = 1 << 9;
-const TP_ICMP = 1 << 10;
-const TP_ZONE = 1 << 11;
-
-const W_PRESENT = 0;
-const W_KIND = 1;
-const W_ID = 2;
-const W_STATUS = 3;
-const W_TIMEOUT = 4;
-const W_MARK = 5;
-const W_SECMARK = 6;
-const W_USE = 7;
-const W_ZONE = 8;
-const W_LABELS = 9;
-const W_COUNTERS = 13;
-const W_TS_START = 21;
-const W_TS_STOP = 23;
-const W_PROTO = 25;
-const W_ORIG = 30;
-const W_REPLY = 34;
-const W_MASTER = 38;
-const W_SEQADJ_ORIG = 42;
-const W_SEQADJ_REPLY = 45;
-const W_SYNPROXY = 48;
-const W_TS_EVENT = 51;
-
-if (addon.FLOW_WORDS !== FLOW_WORDS || addon.FLOW_LAYOUT_VERSION !== LAYOUT_VERSION) {
-  throw new Error(
-    `@x/nfct: the native addon's flow layout (${addon.FLOW_LAYOUT_VERSION}/${addon.FLOW_WORDS}) ` +
-      `does not match this version of lib/conntrack/flow.ts (${LAYOUT_VERSION}/${FLOW_WORDS}); rebuild the addon`,
-  );
-}
+// The record layout of native/layout/layouts.h (lib/core/layout.ts is generated from it).
+export const { FLOW_WORDS } = FlowWord;
+const { P_ORIG, P_REPLY, P_MASTER, P_ID, P_STATUS, P_TIMEOUT, P_MARK, P_SECMARK, P_USE, P_ZONE, P_LABELS, P_COUNTERS_ORIG, P_COUNTERS_REPLY, P_TS_START, P_TS_STOP, P_TCP, P_SCTP, P_DCCP, P_HELPER, P_SECCTX, P_SEQADJ_ORIG, P_SEQADJ_REPLY, P_SYNPROXY, P_TS_EVENT } = FlowPresent;
+const { TP_PORTS, TP_ICMP, TP_ZONE } = TuplePresent;
+const { W_PRESENT, W_KIND, W_ID, W_STATUS, W_TIMEOUT, W_MARK, W_SECMARK, W_USE, W_ZONE, W_LABELS, W_COUNTERS, W_TS_START, W_TS_STOP, W_PROTO, W_ORIG, W_REPLY, W_MASTER, W_SEQADJ_ORIG, W_SEQADJ_REPLY, W_SYNPROXY, W_TS_EVENT, W_PORTID } = FlowWord;
+const { K_CREATE } = FlowKindFlags;
+const { T_META, T_PORTS, T_ICMP, T_ZONE } = TupleWord;
 
 /** Message type (IPCTNL_MSG_CT_*) of a record, for events. */
 export function recordMsgType(words: Uint32Array, index: number): number {
@@ -88,12 +34,12 @@ export function recordMsgType(words: Uint32Array, index: number): number {
 export function recordEventType(words: Uint32Array, index: number): 'new' | 'update' | 'destroy' {
   const kind = words[index * FLOW_WORDS + W_KIND]!;
   if (((kind >>> 16) & 0xff) === 2) return 'destroy';
-  return (kind >>> 24) & 2 ? 'new' : 'update';
+  return (kind >>> 24) & K_CREATE ? 'new' : 'update';
 }
 
 /** The netlink port id of the process whose request caused an event (0: the kernel itself). */
 export function recordPortId(words: Uint32Array, index: number): number {
-  return words[index * FLOW_WORDS + 53]!;
+  return words[index * FLOW_WORDS + W_PORTID]!;
 }
 
 /** When an event happened: the kernel's event time if it sent one, else when it was received. */
@@ -123,20 +69,20 @@ export function makeTuple(
   src: string,
   dst: string,
 ): Tuple {
-  const meta = w[at]!;
+  const meta = w[at + T_META]!;
   const protonum = meta & 0xff;
-  const zone = meta & TP_ZONE ? w[at + 3]! : undefined;
+  const zone = meta & TP_ZONE ? w[at + T_ZONE]! : undefined;
   if (meta & TP_PORTS || PORT_KINDS.has(kind)) {
     // A port protocol the kernel tracks generically (DCCP since Linux 6.16) sends no ports:
     // they read as 0, as conntrack prints them.
-    const ports = w[at + 1]!;
+    const ports = w[at + T_PORTS]!;
     if (kind === 'gre') {
       return { src, dst, protonum, srcKey: ports & 0xffff, dstKey: ports >>> 16, zone };
     }
     return { src, dst, protonum, srcPort: ports & 0xffff, dstPort: ports >>> 16, zone };
   }
   if (meta & TP_ICMP) {
-    const icmp = w[at + 2]!;
+    const icmp = w[at + T_ICMP]!;
     return { src, dst, protonum, type: icmp & 0xff, code: (icmp >>> 8) & 0xff, id: icmp >>> 16, zone };
   }
   return { src, dst, protonum, zone };

@@ -1,5 +1,6 @@
 // What create(), add(), createMany() and update() send, validated and normalised for native
 // code (native/ct/request.h FlowSpec).
+import { SpecFlags, SpecTupleFlags, SpecTupleWord, SpecWord } from '../core/layout.js';
 import { parseAddress } from '../core/address.js';
 import { AF_INET, PROTOCOLS, TCP_STATES } from '../core/constants.js';
 import type { NativeTuple } from '../core/native.js';
@@ -89,37 +90,30 @@ export interface NativeFlowSpec {
 
 const U32 = 0xffffffff;
 
-// The packed layout of native/ct/request.h (SpecWord, SpecFlags, SpecTupleWord).
-export const SPEC_WORDS = 52;
-export const SF = {
-  REPLY: 1 << 0, TIMEOUT: 1 << 1, STATUS: 1 << 2, MARK: 1 << 3, MARK_MASK: 1 << 4, ZONE: 1 << 5,
-  TCP_STATE: 1 << 6, SCTP_STATE: 1 << 7, VTAG: 1 << 8, LABELS: 1 << 9, LABELS_MASK: 1 << 10,
-  SNAT: 1 << 11, SNAT_PORT: 1 << 12, DNAT: 1 << 13, DNAT_PORT: 1 << 14, HELPER: 1 << 15,
-} as const;
-export const S = {
-  FLAGS: 0, KIND: 1, ORIG: 2, REPLY: 14, TIMEOUT: 26, STATUS: 27, MARK: 28, MARK_MASK: 29, ZONE: 30,
-  STATE: 31, VTAG_ORIG: 32, VTAG_REPLY: 33, LABELS: 34, LABELS_MASK: 38, SNAT: 42, DNAT: 47,
-} as const;
-export const ST = { SRC: 0, DST: 4, PORTS: 8, ICMP: 9, FLAGS: 10, ZONE: 11 } as const;
-const STF = { PORTS: 1, ICMP: 2, ZONE: 4 } as const;
+// The packed layout of native/layout/layouts.h (lib/core/layout.ts is generated from it).
+export const { SPEC_WORDS } = SpecWord;
+const { S_DNAT, S_FLAGS, S_KIND, S_LABELS, S_LABELS_MASK, S_MARK, S_MARK_MASK, S_ORIG, S_REPLY, S_SNAT, S_STATE, S_STATUS, S_TIMEOUT, S_VTAG_ORIG, S_VTAG_REPLY, S_ZONE } = SpecWord;
+const { SF_DNAT, SF_DNAT_PORT, SF_HELPER, SF_LABELS, SF_LABELS_MASK, SF_MARK, SF_MARK_MASK, SF_REPLY, SF_SCTP_STATE, SF_SNAT, SF_SNAT_PORT, SF_STATUS, SF_TCP_STATE, SF_TIMEOUT, SF_VTAG, SF_ZONE } = SpecFlags;
+const { ST_DST, ST_FLAGS, ST_ICMP, ST_PORTS, ST_SRC, ST_ZONE } = SpecTupleWord;
+const { STF_ICMP, STF_PORTS, STF_ZONE } = SpecTupleFlags;
 
 function packTuple(w: Uint32Array, b: Uint8Array, at: number, t: NativeTuple): void {
-  b.set(t.src, (at + ST.SRC) * 4);
-  b.set(t.dst, (at + ST.DST) * 4);
+  b.set(t.src, (at + ST_SRC) * 4);
+  b.set(t.dst, (at + ST_DST) * 4);
   let flags = 0;
   if (t.srcPort !== undefined) {
-    w[at + ST.PORTS] = (t.srcPort | (t.dstPort! << 16)) >>> 0;
-    flags |= STF.PORTS;
+    w[at + ST_PORTS] = (t.srcPort | (t.dstPort! << 16)) >>> 0;
+    flags |= STF_PORTS;
   }
   if (t.icmpType !== undefined) {
-    w[at + ST.ICMP] = (t.icmpType | (t.icmpCode! << 8) | (t.icmpId! << 16)) >>> 0;
-    flags |= STF.ICMP;
+    w[at + ST_ICMP] = (t.icmpType | (t.icmpCode! << 8) | (t.icmpId! << 16)) >>> 0;
+    flags |= STF_ICMP;
   }
   if (t.tupleZone !== undefined) {
-    w[at + ST.ZONE] = t.tupleZone;
-    flags |= STF.ZONE;
+    w[at + ST_ZONE] = t.tupleZone;
+    flags |= STF_ZONE;
   }
-  w[at + ST.FLAGS] = flags;
+  w[at + ST_FLAGS] = flags;
 }
 
 /** Packs a NAT address (and port); true when there is a port. */
@@ -139,33 +133,33 @@ export function packFlowSpecs(specs: readonly NativeFlowSpec[]): { words: Uint32
     const s = specs[i]!;
     const b = i * SPEC_WORDS;
     let f = 0;
-    words[b + S.KIND] = s.orig.family | (s.orig.protocol << 8);
-    packTuple(words, bytes, b + S.ORIG, s.orig);
+    words[b + S_KIND] = s.orig.family | (s.orig.protocol << 8);
+    packTuple(words, bytes, b + S_ORIG, s.orig);
     if (s.reply) {
-      packTuple(words, bytes, b + S.REPLY, s.reply);
-      f |= SF.REPLY;
+      packTuple(words, bytes, b + S_REPLY, s.reply);
+      f |= SF_REPLY;
     }
-    if (s.timeout !== undefined) (words[b + S.TIMEOUT] = s.timeout), (f |= SF.TIMEOUT);
-    if (s.status !== undefined) (words[b + S.STATUS] = s.status), (f |= SF.STATUS);
-    if (s.mark !== undefined) (words[b + S.MARK] = s.mark), (f |= SF.MARK);
-    if (s.markMask !== undefined) (words[b + S.MARK_MASK] = s.markMask), (f |= SF.MARK_MASK);
-    if (s.zone !== undefined) (words[b + S.ZONE] = s.zone), (f |= SF.ZONE);
-    if (s.tcpState !== undefined) (words[b + S.STATE] = s.tcpState), (f |= SF.TCP_STATE);
-    if (s.sctpState !== undefined) (words[b + S.STATE] = s.sctpState), (f |= SF.SCTP_STATE);
+    if (s.timeout !== undefined) (words[b + S_TIMEOUT] = s.timeout), (f |= SF_TIMEOUT);
+    if (s.status !== undefined) (words[b + S_STATUS] = s.status), (f |= SF_STATUS);
+    if (s.mark !== undefined) (words[b + S_MARK] = s.mark), (f |= SF_MARK);
+    if (s.markMask !== undefined) (words[b + S_MARK_MASK] = s.markMask), (f |= SF_MARK_MASK);
+    if (s.zone !== undefined) (words[b + S_ZONE] = s.zone), (f |= SF_ZONE);
+    if (s.tcpState !== undefined) (words[b + S_STATE] = s.tcpState), (f |= SF_TCP_STATE);
+    if (s.sctpState !== undefined) (words[b + S_STATE] = s.sctpState), (f |= SF_SCTP_STATE);
     if (s.vtagOriginal !== undefined) {
-      words[b + S.VTAG_ORIG] = s.vtagOriginal;
-      words[b + S.VTAG_REPLY] = s.vtagReply!;
-      f |= SF.VTAG;
+      words[b + S_VTAG_ORIG] = s.vtagOriginal;
+      words[b + S_VTAG_REPLY] = s.vtagReply!;
+      f |= SF_VTAG;
     }
-    if (s.labels) (words.set(s.labels, b + S.LABELS), (f |= SF.LABELS));
-    if (s.labelsMask) (words.set(s.labelsMask, b + S.LABELS_MASK), (f |= SF.LABELS_MASK));
-    if (s.snat) f |= packNat(words, bytes, b + S.SNAT, s.snat) ? SF.SNAT | SF.SNAT_PORT : SF.SNAT;
-    if (s.dnat) f |= packNat(words, bytes, b + S.DNAT, s.dnat) ? SF.DNAT | SF.DNAT_PORT : SF.DNAT;
+    if (s.labels) (words.set(s.labels, b + S_LABELS), (f |= SF_LABELS));
+    if (s.labelsMask) (words.set(s.labelsMask, b + S_LABELS_MASK), (f |= SF_LABELS_MASK));
+    if (s.snat) f |= packNat(words, bytes, b + S_SNAT, s.snat) ? SF_SNAT | SF_SNAT_PORT : SF_SNAT;
+    if (s.dnat) f |= packNat(words, bytes, b + S_DNAT, s.dnat) ? SF_DNAT | SF_DNAT_PORT : SF_DNAT;
     if (s.helper !== undefined) {
       (helpers ??= new Array<string | undefined>(specs.length))[i] = s.helper;
-      f |= SF.HELPER;
+      f |= SF_HELPER;
     }
-    words[b + S.FLAGS] = f;
+    words[b + S_FLAGS] = f;
   }
   return { words, helpers };
 }

@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 import { NfctError } from './errors.js';
+import * as generated from './layout.js';
 
 /**
  * Indexes into the counters each batch carries (native/reader.cc, enum Counter): records in
@@ -127,9 +128,6 @@ export interface NativeNflog {
 interface Addon {
   setErrorFactory(fn: (errno: number, syscall: string, detail: string) => Error): void;
   openConntrack(nsPath: string | null): Promise<NativeConntrack>;
-  FLOW_WORDS: number;
-  FLOW_LAYOUT_VERSION: number;
-  EXPECT_WORDS: number;
   openNflog(nsPath: string | null): Promise<NativeNflog>;
   traceEvents(nsPath: string | null, onBatch: OnBatch, tuning: ReaderTuning): NativeStream;
   TRACE_WORDS: number;
@@ -137,12 +135,26 @@ interface Addon {
   nfLogBackend(nsPath: string | null, family: number, value: string | null): Promise<string>;
   /** For the fuzz tests: runs a message decoder ('flow', 'expect', 'packet', 'trace') on any bytes. */
   decodeForTest(kind: string, bytes: Buffer): [ArrayBuffer, string, number, number];
-  PACKET_WORDS: number;
-  PACKET_LAYOUT_VERSION: number;
+  /** Every layout of native/layout/layouts.h, by C++ enum name (see lib/core/layout.ts). */
+  layouts: Record<string, Record<string, number>>;
 }
 
 const requireHere = createRequire(__filename);
 const load = requireHere('node-gyp-build') as (dir: string) => unknown;
+
+/**
+ * Refuses an addon built from other layouts than lib/core/layout.ts (a stale build next to a
+ * newer lib/): a record would be misread field by field, silently.
+ */
+export function checkLayouts(native: Record<string, Record<string, number>>): void {
+  for (const [type, fields] of Object.entries(generated as Record<string, Record<string, number>>)) {
+    for (const [name, value] of Object.entries(fields)) {
+      if (native[type]?.[name] !== value) {
+        throw new Error(`@x/nfct: the native addon's ${type}.${name} is ${native[type]?.[name]}, lib/ expects ${value}: rebuild the addon (npm run build)`);
+      }
+    }
+  }
+}
 
 /** The package root: the nearest folder above this module that holds a package.json. */
 function packageRoot(): string {
@@ -158,4 +170,5 @@ function packageRoot(): string {
 /** NFCT_ADDON names another build of the addon to load (the AddressSanitizer build of scripts/asan.sh). */
 export const addon = (process.env.NFCT_ADDON ? requireHere(process.env.NFCT_ADDON) : load(packageRoot())) as Addon;
 
+checkLayouts(addon.layouts);
 addon.setErrorFactory((errno, syscall, detail) => new NfctError(errno, syscall, detail));

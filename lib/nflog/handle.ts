@@ -4,6 +4,7 @@ import { JsonItem } from '../core/json.js';
 import { ClosedError, callSite, withCallSite } from '../core/errors.js';
 import { decodeFlowAt, FLOW_WORDS, type StringCursor } from '../conntrack/flow.js';
 import { addon, type NativeGroupConfig, type NativeNflog } from '../core/native.js';
+import { PacketPresent, PacketWord } from '../core/layout.js';
 import { type NetnsOption, netnsPath } from '../core/netns.js';
 import type { HookName, LogInterface, NflogPacket } from './types.js';
 import { BatchSource, type RawBatch } from '../core/reader.js';
@@ -75,23 +76,9 @@ const F_SEQ_GLOBAL = 2;
 const F_CONNTRACK = 4;
 const BATCH = 1024;
 
-// Must match native/log/nflog.h.
-const PACKET_WORDS = 25;
-const LAYOUT = 1;
-if (addon.PACKET_WORDS !== PACKET_WORDS || addon.PACKET_LAYOUT_VERSION !== LAYOUT) {
-  throw new Error('@x/nfct: the native addon does not match lib/nflog/handle.ts; rebuild the addon');
-}
-const N = {
-  HOOK: 1 << 0, MARK: 1 << 1, TIMESTAMP: 1 << 2, INDEV: 1 << 3, OUTDEV: 1 << 4, PHYSINDEV: 1 << 5,
-  PHYSOUTDEV: 1 << 6, HWADDR: 1 << 7, PAYLOAD: 1 << 8, PREFIX: 1 << 9, UID: 1 << 10, GID: 1 << 11,
-  SEQ: 1 << 12, SEQ_GLOBAL: 1 << 13, HWTYPE: 1 << 14, HWHEADER: 1 << 15, CT: 1 << 16, CTINFO: 1 << 17,
-  VLAN: 1 << 18, L2HDR: 1 << 19,
-} as const;
-const L = {
-  PRESENT: 0, KIND: 1, HWPROTO: 2, MARK: 3, UID: 4, GID: 5, SEQ: 6, SEQ_GLOBAL: 7, HWTYPE: 8, CTINFO: 9,
-  TIME: 10, INDEV: 12, OUTDEV: 13, PHYSINDEV: 14, PHYSOUTDEV: 15, VLAN: 16, PAYLOAD: 17, HWHEADER: 19,
-  HWADDR: 21, L2HDR: 23,
-} as const;
+// The record layout of native/layout/layouts.h (lib/core/layout.ts is generated from it).
+const { PACKET_WORDS, L_CTINFO, L_GID, L_HWADDR, L_HWHEADER, L_HWPROTO, L_HWTYPE, L_INDEV, L_KIND, L_L2HDR, L_MARK, L_OUTDEV, L_PAYLOAD, L_PHYSINDEV, L_PHYSOUTDEV, L_PRESENT, L_SEQ, L_SEQ_GLOBAL, L_TIME, L_UID, L_VLAN } = PacketWord;
+const { N_CT, N_CTINFO, N_GID, N_HOOK, N_HWADDR, N_HWHEADER, N_HWTYPE, N_INDEV, N_L2HDR, N_MARK, N_OUTDEV, N_PAYLOAD, N_PHYSINDEV, N_PHYSOUTDEV, N_PREFIX, N_SEQ, N_SEQ_GLOBAL, N_TIMESTAMP, N_UID, N_VLAN } = PacketPresent;
 
 const FAMILIES: Record<number, NflogPacket['family']> = { 1: 'inet', 2: 'ipv4', 3: 'arp', 5: 'netdev', 7: 'bridge', 10: 'ipv6' };
 const HOOKS: readonly HookName[] = ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'];
@@ -156,52 +143,52 @@ export function decodePackets(batch: Pick<RawBatch, 'buffer' | 'strings' | 'coun
   const out: NflogPacketEvent[] = [];
   let b = 0;
   for (let n = 0; n < batch.count; n++) {
-    const p = w[b + L.PRESENT]!;
-    const kind = w[b + L.KIND]!;
+    const p = w[b + L_PRESENT]!;
+    const kind = w[b + L_KIND]!;
     const familyNum = kind & 0xff;
     const hook = (kind >>> 8) & 0xff;
     const pkt = new PacketItem();
     pkt.group = kind >>> 16;
     pkt.family = FAMILIES[familyNum] ?? familyNum;
-    pkt.hook = p & N.HOOK ? hook : undefined;
-    pkt.hookName = p & N.HOOK ? (familyNum === 5 ? 'INGRESS' : HOOKS[hook]) : undefined;
-    pkt.hwProtocol = p & N.HOOK ? w[b + L.HWPROTO] : undefined;
+    pkt.hook = p & N_HOOK ? hook : undefined;
+    pkt.hookName = p & N_HOOK ? (familyNum === 5 ? 'INGRESS' : HOOKS[hook]) : undefined;
+    pkt.hwProtocol = p & N_HOOK ? w[b + L_HWPROTO] : undefined;
     pkt.prefix = undefined;
     pkt.indev = undefined;
     pkt.outdev = undefined;
     pkt.physindev = undefined;
     pkt.physoutdev = undefined;
-    pkt.mark = p & N.MARK ? w[b + L.MARK] : undefined;
-    pkt.uid = p & N.UID ? w[b + L.UID] : undefined;
-    pkt.gid = p & N.GID ? w[b + L.GID] : undefined;
-    pkt.timestamp = p & N.TIMESTAMP ? (BigInt(w[b + L.TIME + 1]!) << 32n) | BigInt(w[b + L.TIME]!) : undefined;
-    pkt.hwType = p & N.HWTYPE ? w[b + L.HWTYPE] : undefined;
-    pkt.hwHeader = p & N.HWHEADER ? slice(b + L.HWHEADER) : undefined;
-    pkt.hwAddress = p & N.HWADDR ? slice(b + L.HWADDR) : undefined;
+    pkt.mark = p & N_MARK ? w[b + L_MARK] : undefined;
+    pkt.uid = p & N_UID ? w[b + L_UID] : undefined;
+    pkt.gid = p & N_GID ? w[b + L_GID] : undefined;
+    pkt.timestamp = p & N_TIMESTAMP ? (BigInt(w[b + L_TIME + 1]!) << 32n) | BigInt(w[b + L_TIME]!) : undefined;
+    pkt.hwType = p & N_HWTYPE ? w[b + L_HWTYPE] : undefined;
+    pkt.hwHeader = p & N_HWHEADER ? slice(b + L_HWHEADER) : undefined;
+    pkt.hwAddress = p & N_HWADDR ? slice(b + L_HWADDR) : undefined;
     pkt.vlan = undefined;
-    pkt.l2Header = p & N.L2HDR ? slice(b + L.L2HDR) : undefined;
-    pkt.seq = p & N.SEQ ? w[b + L.SEQ] : undefined;
-    pkt.seqGlobal = p & N.SEQ_GLOBAL ? w[b + L.SEQ_GLOBAL] : undefined;
-    pkt.payload = p & N.PAYLOAD ? slice(b + L.PAYLOAD) : undefined;
+    pkt.l2Header = p & N_L2HDR ? slice(b + L_L2HDR) : undefined;
+    pkt.seq = p & N_SEQ ? w[b + L_SEQ] : undefined;
+    pkt.seqGlobal = p & N_SEQ_GLOBAL ? w[b + L_SEQ_GLOBAL] : undefined;
+    pkt.payload = p & N_PAYLOAD ? slice(b + L_PAYLOAD) : undefined;
     pkt.conntrack = undefined;
-    pkt.ctinfo = p & N.CTINFO ? w[b + L.CTINFO] : undefined;
-    if (p & N.VLAN) {
-      const v = w[b + L.VLAN]!;
+    pkt.ctinfo = p & N_CTINFO ? w[b + L_CTINFO] : undefined;
+    if (p & N_VLAN) {
+      const v = w[b + L_VLAN]!;
       const tci = v >>> 16;
       pkt.vlan = { protocol: v & 0xffff, tci, id: tci & 0xfff, priority: tci >>> 13 };
     }
-    if (p & N.PREFIX) pkt.prefix = cursor.s[cursor.i++];
+    if (p & N_PREFIX) pkt.prefix = cursor.s[cursor.i++];
     const dev = (bit: number, word: number): LogInterface | undefined => {
       if (!(p & bit)) return undefined;
       const name = cursor.s[cursor.i++];
       return name ? { index: w[b + word]!, name } : { index: w[b + word]! };
     };
-    pkt.indev = dev(N.INDEV, L.INDEV);
-    pkt.outdev = dev(N.OUTDEV, L.OUTDEV);
-    pkt.physindev = dev(N.PHYSINDEV, L.PHYSINDEV);
-    pkt.physoutdev = dev(N.PHYSOUTDEV, L.PHYSOUTDEV);
+    pkt.indev = dev(N_INDEV, L_INDEV);
+    pkt.outdev = dev(N_OUTDEV, L_OUTDEV);
+    pkt.physindev = dev(N_PHYSINDEV, L_PHYSINDEV);
+    pkt.physoutdev = dev(N_PHYSOUTDEV, L_PHYSOUTDEV);
     b += PACKET_WORDS;
-    if (p & N.CT) {
+    if (p & N_CT) {
       pkt.conntrack = decodeFlowAt(w, b, cursor);
       b += FLOW_WORDS;
     }

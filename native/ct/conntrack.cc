@@ -90,9 +90,6 @@ void Conntrack::Init(Napi::Env env, Napi::Object exports) {
   GetData(env)->conntrack_ctor = Napi::Persistent(ctor);
   exports.Set("Conntrack", ctor);
   exports.Set("openConntrack", Napi::Function::New(env, &Conntrack::Open, "openConntrack"));
-  exports.Set("FLOW_WORDS", Napi::Number::New(env, FLOW_WORDS));
-  exports.Set("FLOW_LAYOUT_VERSION", Napi::Number::New(env, FLOW_LAYOUT_VERSION));
-  exports.Set("EXPECT_WORDS", Napi::Number::New(env, EXPECT_WORDS));
 }
 
 Conntrack::Conntrack(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Conntrack>(info) {

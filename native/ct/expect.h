@@ -2,6 +2,8 @@
 // fixed-layout records (read by lib/conntrack/expect.ts) and built from the plain values lib/ hands over.
 #pragma once
 
+#include "layout/layouts.h"
+
 #include <napi.h>
 #include <linux/netlink.h>
 
@@ -17,36 +19,15 @@ namespace nfct {
 namespace ct {
 
 enum ExpectPresent : uint32_t {
-  E_MASTER = 1u << 0,
-  E_TUPLE = 1u << 1,
-  E_MASK = 1u << 2,
-  E_NAT = 1u << 3,
-  E_ID = 1u << 4,
-  E_TIMEOUT = 1u << 5,
-  E_ZONE = 1u << 6,
-  E_FLAGS = 1u << 7,
-  E_CLASS = 1u << 8,
-  E_HELPER = 1u << 9,
-  E_FN = 1u << 10,
+#define X(name, value) name = value,
+  NFCT_EXPECT_PRESENT(X)
+#undef X
 };
 
-// Strings follow in order: master src/dst, tuple src/dst, mask src/dst, nat src/dst (each
-// tuple only when present), helper, fn.
 enum ExpectWord : uint32_t {
-  X_PRESENT = 0,
-  X_KIND = 1,  // l3 family | l4 protocol << 8 | message type << 16
-  X_ID = 2,
-  X_TIMEOUT = 3,
-  X_ZONE = 4,
-  X_FLAGS = 5,
-  X_CLASS = 6,
-  X_NAT_DIR = 7,
-  X_MASTER = 8,  // tuple blocks of TUPLE_WORDS
-  X_TUPLE = 12,
-  X_MASK = 16,
-  X_NAT = 20,
-  X_TIME = 24,  // lo/hi: receive time of an event, ns since the epoch
-  EXPECT_WORDS = 26,
+#define X(name, value) name = value,
+  NFCT_EXPECT_WORD(X)
+#undef X
 };
 
 struct Expect {

@@ -1,6 +1,8 @@
 // Building ctnetlink requests from the plain values lib/ hands over.
 #pragma once
 
+#include "layout/layouts.h"
+
 #include <napi.h>
 
 #include <cstdint>
@@ -57,49 +59,27 @@ struct FlowSpec {
   NatSpec snat, dnat;
 };
 
-// Flow specs cross from lib/conntrack/flowspec.ts packed, SPEC_WORDS 32-bit words each (reading JS
-// object properties one by one costs more than the kernel's whole create).
 enum SpecFlags : uint32_t {
-  SF_REPLY = 1u << 0,
-  SF_TIMEOUT = 1u << 1,
-  SF_STATUS = 1u << 2,
-  SF_MARK = 1u << 3,
-  SF_MARK_MASK = 1u << 4,
-  SF_ZONE = 1u << 5,
-  SF_TCP_STATE = 1u << 6,
-  SF_SCTP_STATE = 1u << 7,
-  SF_VTAG = 1u << 8,
-  SF_LABELS = 1u << 9,
-  SF_LABELS_MASK = 1u << 10,
-  SF_SNAT = 1u << 11,
-  SF_SNAT_PORT = 1u << 12,
-  SF_DNAT = 1u << 13,
-  SF_DNAT_PORT = 1u << 14,
-  SF_HELPER = 1u << 15,  // the name is in the helpers array, at the spec's index
+#define X(name, value) name = value,
+  NFCT_SPEC_FLAGS(X)
+#undef X
 };
 
-// A packed tuple: src (4 words, the address bytes), dst (4), ports, ICMP, flags, tuple zone.
-enum SpecTupleWord : uint32_t { ST_SRC = 0, ST_DST = 4, ST_PORTS = 8, ST_ICMP = 9, ST_FLAGS = 10, ST_ZONE = 11, SPEC_TUPLE_WORDS = 12 };
-enum SpecTupleFlags : uint32_t { STF_PORTS = 1u << 0, STF_ICMP = 1u << 1, STF_ZONE = 1u << 2 };
+enum SpecTupleWord : uint32_t {
+#define X(name, value) name = value,
+  NFCT_SPEC_TUPLE_WORD(X)
+#undef X
+};
+enum SpecTupleFlags : uint32_t {
+#define X(name, value) name = value,
+  NFCT_SPEC_TUPLE_FLAGS(X)
+#undef X
+};
 
 enum SpecWord : uint32_t {
-  S_FLAGS = 0,
-  S_KIND = 1,  // family | protocol << 8
-  S_ORIG = 2,
-  S_REPLY = 14,
-  S_TIMEOUT = 26,
-  S_STATUS = 27,
-  S_MARK = 28,
-  S_MARK_MASK = 29,
-  S_ZONE = 30,
-  S_STATE = 31,
-  S_VTAG_ORIG = 32,
-  S_VTAG_REPLY = 33,
-  S_LABELS = 34,       // 4 words
-  S_LABELS_MASK = 38,  // 4 words
-  S_SNAT = 42,         // 4 words of address, then the port
-  S_DNAT = 47,
-  SPEC_WORDS = 52,
+#define X(name, value) name = value,
+  NFCT_SPEC_WORD(X)
+#undef X
 };
 
 // Reads one packed spec; `helper` is its helper name (used when SF_HELPER is set).

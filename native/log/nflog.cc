@@ -292,8 +292,6 @@ void Nflog::Init(Napi::Env env, Napi::Object exports) {
                                      InstanceMethod<&Nflog::Close>("close")});
   GetData(env)->nflog_ctor = Napi::Persistent(ctor);
   exports.Set("openNflog", Napi::Function::New(env, &Nflog::Open, "openNflog"));
-  exports.Set("PACKET_WORDS", Napi::Number::New(env, PACKET_WORDS));
-  exports.Set("PACKET_LAYOUT_VERSION", Napi::Number::New(env, PACKET_LAYOUT_VERSION));
 }
 
 Nflog::Nflog(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Nflog>(info) {

@@ -6,6 +6,7 @@
 import { describe, expect, test } from 'vitest';
 
 import { STATUS_NAMES, Status, jsonSafe } from '../../lib/index.js';
+import { FlowPresent, FlowWord, TuplePresent } from '../../lib/core/layout.js';
 import { FLOW_WORDS, decodeFlows, recordDumpInterrupted, recordMsgType } from '../../lib/conntrack/flow.js';
 import type { Flow, StatusName } from '../../lib/conntrack/types.js';
 
@@ -85,58 +86,12 @@ describe('Status', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// Flow records (native/ct/flow.h, layout version 1)
+// Flow records (native/layout/layouts.h)
 
-const P = {
-  ORIG: 1 << 0,
-  REPLY: 1 << 1,
-  MASTER: 1 << 2,
-  ID: 1 << 3,
-  STATUS: 1 << 4,
-  TIMEOUT: 1 << 5,
-  MARK: 1 << 6,
-  SECMARK: 1 << 7,
-  USE: 1 << 8,
-  ZONE: 1 << 9,
-  LABELS: 1 << 10,
-  COUNTERS_ORIG: 1 << 11,
-  COUNTERS_REPLY: 1 << 12,
-  TS_START: 1 << 13,
-  TS_STOP: 1 << 14,
-  TCP: 1 << 15,
-  SCTP: 1 << 16,
-  DCCP: 1 << 17,
-  HELPER: 1 << 18,
-  SECCTX: 1 << 19,
-  SEQADJ_ORIG: 1 << 20,
-  SEQADJ_REPLY: 1 << 21,
-  SYNPROXY: 1 << 22,
-  TS_EVENT: 1 << 23,
-} as const;
-const TP = { PROTO: 1 << 8, PORTS: 1 << 9, ICMP: 1 << 10, ZONE: 1 << 11, ADDRS: 1 << 12 } as const;
-const W = {
-  PRESENT: 0,
-  KIND: 1,
-  ID: 2,
-  STATUS: 3,
-  TIMEOUT: 4,
-  MARK: 5,
-  SECMARK: 6,
-  USE: 7,
-  ZONE: 8,
-  LABELS: 9,
-  COUNTERS: 13,
-  TS_START: 21,
-  TS_STOP: 23,
-  PROTO: 25,
-  ORIG: 30,
-  REPLY: 34,
-  MASTER: 38,
-  SEQADJ_ORIG: 42,
-  SEQADJ_REPLY: 45,
-  SYNPROXY: 48,
-  TS_EVENT: 51,
-} as const;
+// The layout as native/layout/layouts.h defines it (lib/core/layout.ts, generated).
+const { P_COUNTERS_ORIG, P_COUNTERS_REPLY, P_DCCP, P_HELPER, P_ID, P_LABELS, P_MARK, P_MASTER, P_ORIG, P_REPLY, P_SECCTX, P_SECMARK, P_SEQADJ_ORIG, P_SEQADJ_REPLY, P_STATUS, P_SYNPROXY, P_TCP, P_TIMEOUT, P_TS_EVENT, P_TS_START, P_TS_STOP, P_USE, P_ZONE } = FlowPresent;
+const { TP_ADDRS, TP_ICMP, TP_PORTS, TP_PROTO, TP_ZONE } = TuplePresent;
+const { W_COUNTERS, W_ID, W_KIND, W_LABELS, W_MARK, W_MASTER, W_ORIG, W_PRESENT, W_PROTO, W_REPLY, W_SECMARK, W_SEQADJ_ORIG, W_SEQADJ_REPLY, W_STATUS, W_SYNPROXY, W_TIMEOUT, W_TS_EVENT, W_TS_START, W_TS_STOP, W_USE, W_ZONE } = FlowWord;
 
 interface TupleSpec {
   proto: number;
@@ -172,40 +127,40 @@ function batch(records: RecordSpec[]): { buffer: ArrayBuffer; strings: string; c
   const strings: string[] = [];
   records.forEach((r, i) => {
     const w = all.subarray(i * FLOW_WORDS, (i + 1) * FLOW_WORDS);
-    let present = r.present | P.ORIG | P.REPLY;
-    w[W.KIND] = r.family | (r.proto << 8) | ((r.msgType ?? 0) << 16) | ((r.dumpInterrupted ? 1 : 0) << 24);
+    let present = r.present | P_ORIG | P_REPLY;
+    w[W_KIND] = r.family | (r.proto << 8) | ((r.msgType ?? 0) << 16) | ((r.dumpInterrupted ? 1 : 0) << 24);
     const tuple = (at: number, t: TupleSpec): void => {
-      w[at] = t.proto | TP.PROTO | TP.ADDRS;
+      w[at] = t.proto | TP_PROTO | TP_ADDRS;
       if (t.ports) {
-        w[at] |= TP.PORTS;
+        w[at] |= TP_PORTS;
         w[at + 1] = (t.ports[0] | (t.ports[1] << 16)) >>> 0;
       }
       if (t.icmp) {
-        w[at] |= TP.ICMP;
+        w[at] |= TP_ICMP;
         w[at + 2] = (t.icmp[0] | (t.icmp[1] << 8) | (t.icmp[2] << 16)) >>> 0;
       }
       if (t.zone !== undefined) {
-        w[at] |= TP.ZONE;
+        w[at] |= TP_ZONE;
         w[at + 3] = t.zone;
       }
       strings.push(t.src, t.dst);
     };
-    tuple(W.ORIG, r.orig);
-    tuple(W.REPLY, r.reply);
+    tuple(W_ORIG, r.orig);
+    tuple(W_REPLY, r.reply);
     if (r.master) {
-      present |= P.MASTER;
-      tuple(W.MASTER, r.master);
+      present |= P_MASTER;
+      tuple(W_MASTER, r.master);
     }
     if (r.helper !== undefined) {
-      present |= P.HELPER;
+      present |= P_HELPER;
       strings.push(r.helper);
     }
     if (r.secctx !== undefined) {
-      present |= P.SECCTX;
+      present |= P_SECCTX;
       strings.push(r.secctx);
     }
     for (const [k, v] of Object.entries(r.words ?? {})) w[Number(k)] = v;
-    w[W.PRESENT] = present;
+    w[W_PRESENT] = present;
   });
   return { buffer: all.buffer, strings: strings.map((s) => `${s}\0`).join(''), count: records.length };
 }
@@ -216,32 +171,32 @@ const TS_STOP = 1_700_000_060_987_654_321n;
 const TS_EVENT = 1_700_000_061_000_000_001n;
 const tcpRecord = (): RecordSpec => {
   const w = new Uint32Array(FLOW_WORDS);
-  w[W.ID] = 0xdeadbeef;
-  w[W.STATUS] = 0x2 | 0x4 | 0x8;
-  w[W.TIMEOUT] = 431_999;
-  w[W.MARK] = 0x80000001;
-  w[W.SECMARK] = 42;
-  w[W.USE] = 2;
-  w[W.ZONE] = 3;
+  w[W_ID] = 0xdeadbeef;
+  w[W_STATUS] = 0x2 | 0x4 | 0x8;
+  w[W_TIMEOUT] = 431_999;
+  w[W_MARK] = 0x80000001;
+  w[W_SECMARK] = 42;
+  w[W_USE] = 2;
+  w[W_ZONE] = 3;
   // labels 0, 31, 32, 127: bit i is bit (i % 32) of word (i / 32)
-  w[W.LABELS] = 0x80000001;
-  w[W.LABELS + 1] = 0x00000001;
-  w[W.LABELS + 2] = 0;
-  w[W.LABELS + 3] = 0x80000000;
-  put64(w, W.COUNTERS + 0, 2n ** 32n + 5n); // original packets
-  put64(w, W.COUNTERS + 2, 0x0012_3456_89ab_cdefn); // original bytes
-  put64(w, W.COUNTERS + 4, 0xffff_ffffn); // reply packets
-  put64(w, W.COUNTERS + 6, 0x1f_ffffn << 32n); // reply bytes
-  put64(w, W.TS_START, TS_START);
-  put64(w, W.TS_STOP, TS_STOP);
-  put64(w, W.TS_EVENT, TS_EVENT);
-  w[W.PROTO] = 3; // ESTABLISHED
-  w[W.PROTO + 1] = 7 | (9 << 8); // wscale original 7, reply 9
-  w[W.PROTO + 2] = 0x23 | (0x2b << 8); // flags original | mask << 8
-  w[W.PROTO + 3] = 0x33 | (0x3f << 8);
-  w.set([1000, 2, 3], W.SEQADJ_ORIG);
-  w.set([4000, 5, 6], W.SEQADJ_REPLY);
-  w.set([0xfffffff0, 8, 9], W.SYNPROXY);
+  w[W_LABELS] = 0x80000001;
+  w[W_LABELS + 1] = 0x00000001;
+  w[W_LABELS + 2] = 0;
+  w[W_LABELS + 3] = 0x80000000;
+  put64(w, W_COUNTERS + 0, 2n ** 32n + 5n); // original packets
+  put64(w, W_COUNTERS + 2, 0x0012_3456_89ab_cdefn); // original bytes
+  put64(w, W_COUNTERS + 4, 0xffff_ffffn); // reply packets
+  put64(w, W_COUNTERS + 6, 0x1f_ffffn << 32n); // reply bytes
+  put64(w, W_TS_START, TS_START);
+  put64(w, W_TS_STOP, TS_STOP);
+  put64(w, W_TS_EVENT, TS_EVENT);
+  w[W_PROTO] = 3; // ESTABLISHED
+  w[W_PROTO + 1] = 7 | (9 << 8); // wscale original 7, reply 9
+  w[W_PROTO + 2] = 0x23 | (0x2b << 8); // flags original | mask << 8
+  w[W_PROTO + 3] = 0x33 | (0x3f << 8);
+  w.set([1000, 2, 3], W_SEQADJ_ORIG);
+  w.set([4000, 5, 6], W_SEQADJ_REPLY);
+  w.set([0xfffffff0, 8, 9], W_SYNPROXY);
   const words: Record<number, number> = {};
   w.forEach((v, i) => {
     if (v !== 0) words[i] = v;
@@ -253,8 +208,8 @@ const tcpRecord = (): RecordSpec => {
     reply: { proto: 6, src: '10.0.0.2', dst: '10.0.0.1', ports: [80, 40000] },
     words,
     present:
-      P.ID | P.STATUS | P.TIMEOUT | P.MARK | P.SECMARK | P.USE | P.ZONE | P.LABELS | P.COUNTERS_ORIG | P.COUNTERS_REPLY |
-      P.TS_START | P.TS_STOP | P.TS_EVENT | P.TCP | P.SEQADJ_ORIG | P.SEQADJ_REPLY | P.SYNPROXY,
+      P_ID | P_STATUS | P_TIMEOUT | P_MARK | P_SECMARK | P_USE | P_ZONE | P_LABELS | P_COUNTERS_ORIG | P_COUNTERS_REPLY |
+      P_TS_START | P_TS_STOP | P_TS_EVENT | P_TCP | P_SEQADJ_ORIG | P_SEQADJ_REPLY | P_SYNPROXY,
     helper: 'ftp',
   };
 };
@@ -267,8 +222,8 @@ const icmpRecord = (): RecordSpec => ({
   dumpInterrupted: true,
   orig: { proto: 1, src: '192.0.2.1', dst: '198.51.100.7', icmp: [8, 5, 0xbeef] },
   reply: { proto: 1, src: '198.51.100.7', dst: '192.0.2.1', icmp: [0, 5, 0xbeef] },
-  words: { [W.STATUS]: 0x8, [W.TIMEOUT]: 29 },
-  present: P.STATUS | P.TIMEOUT,
+  words: { [W_STATUS]: 0x8, [W_TIMEOUT]: 29 },
+  present: P_STATUS | P_TIMEOUT,
 });
 
 // Record 3: IPv6 UDP with DNAT (reply source differs from the original destination), a
@@ -279,8 +234,8 @@ const dnatRecord = (): RecordSpec => ({
   orig: { proto: 17, src: '2001:db8::1', dst: '2001:db8::100', ports: [5353, 53] },
   reply: { proto: 17, src: '2001:db8::53', dst: '2001:db8::1', ports: [5300, 5353] },
   master: { proto: 6, src: '2001:db8::1', dst: '2001:db8::100', ports: [1021, 21] },
-  words: { [W.STATUS]: 0x8 | 0x20 | 0x100, [W.MARK]: 0 },
-  present: P.STATUS | P.MARK,
+  words: { [W_STATUS]: 0x8 | 0x20 | 0x100, [W_MARK]: 0 },
+  present: P_STATUS | P_MARK,
   secctx: 'system_u:object_r:unlabeled_t:s0',
 });
 
@@ -290,8 +245,8 @@ const snatRecord = (): RecordSpec => ({
   proto: 6,
   orig: { proto: 6, src: '192.168.1.10', dst: '93.184.216.34', ports: [5555, 443] },
   reply: { proto: 6, src: '93.184.216.34', dst: '203.0.113.5', ports: [443, 61000] },
-  words: { [W.STATUS]: 0x2 | 0x4 | 0x8 | 0x10 | 0x80 },
-  present: P.STATUS,
+  words: { [W_STATUS]: 0x2 | 0x4 | 0x8 | 0x10 | 0x80 },
+  present: P_STATUS,
 });
 
 // Record 5: GRE with a NAT bit set but tuples that are exact mirrors: no rewrite to report.
@@ -300,19 +255,19 @@ const greRecord = (): RecordSpec => ({
   proto: 47,
   orig: { proto: 47, src: '10.1.1.1', dst: '10.2.2.2', ports: [0x0001, 0xabcd] },
   reply: { proto: 47, src: '10.2.2.2', dst: '10.1.1.1', ports: [0xabcd, 0x0001] },
-  words: { [W.STATUS]: 0x8 | 0x20 },
-  present: P.STATUS,
+  words: { [W_STATUS]: 0x8 | 0x20 },
+  present: P_STATUS,
 });
 
 // Record 6: IPv6 DCCP with its protoinfo (a 64-bit handshake sequence) and start time only.
 const dccpRecord = (): RecordSpec => {
   const w = new Uint32Array(FLOW_WORDS);
-  w[W.STATUS] = 0x8;
-  w[W.PROTO] = 4; // OPEN
-  w[W.PROTO + 1] = 1;
-  put64(w, W.PROTO + 2, 2n ** 40n + 3n);
-  put64(w, W.TS_START, TS_START);
-  put64(w, W.TS_STOP, 999n); // not present: must be ignored
+  w[W_STATUS] = 0x8;
+  w[W_PROTO] = 4; // OPEN
+  w[W_PROTO + 1] = 1;
+  put64(w, W_PROTO + 2, 2n ** 40n + 3n);
+  put64(w, W_TS_START, TS_START);
+  put64(w, W_TS_STOP, 999n); // not present: must be ignored
   const words: Record<number, number> = {};
   w.forEach((v, i) => {
     if (v !== 0) words[i] = v;
@@ -323,7 +278,7 @@ const dccpRecord = (): RecordSpec => {
     orig: { proto: 33, src: '::1', dst: '::1', ports: [1, 2] },
     reply: { proto: 33, src: '::1', dst: '::1', ports: [2, 1] },
     words,
-    present: P.STATUS | P.DCCP | P.TS_START,
+    present: P_STATUS | P_DCCP | P_TS_START,
   };
 };
 

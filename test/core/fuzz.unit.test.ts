@@ -27,6 +27,7 @@ import { type MockInstance, afterEach, describe, expect, test, vi } from 'vitest
 import { parseLogLine } from '../../lib/nflog/logline-parse.js';
 import { decodeExpectations } from '../../lib/conntrack/expect.js';
 import { FLOW_WORDS, decodeFlows, jsonSafe } from '../../lib/conntrack/flow.js';
+import { ExpectWord, PacketPresent, PacketWord } from '../../lib/core/layout.js';
 import { formatLogLine } from '../../lib/nflog/logline-format.js';
 import { Conntrack, Nflog, Trace, decodePacket, decodePackets, parseTraceLine, parseTracePrefix } from '../../lib/index.js';
 import { C, type NativeConntrack, type NativeStream, type OnBatch, addon } from '../../lib/core/native.js';
@@ -46,8 +47,9 @@ import {
   traceMessage,
 } from '../support/arbitraries.js';
 
-const PACKET_WORDS = 25;
-const EXPECT_WORDS = 26;
+const { PACKET_WORDS, L_PAYLOAD, L_HWHEADER, L_HWADDR, L_L2HDR } = PacketWord;
+const { N_PAYLOAD, N_HWHEADER, N_HWADDR, N_L2HDR, N_CT } = PacketPresent;
+const { EXPECT_WORDS } = ExpectWord;
 const TRACE_WORDS = 21;
 const WORDS = { flow: FLOW_WORDS, expect: EXPECT_WORDS, trace: TRACE_WORDS } as const;
 
@@ -88,14 +90,14 @@ function decode(kind: Kind, bytes: Buffer): Records {
 
 /** Where the byte fields of packet records point, and how far the batch's bytes must reach. */
 const PACKET_BYTES: Array<[bit: number, word: number]> = [
-  [1 << 8, 17], // payload
-  [1 << 15, 19], // hwHeader
-  [1 << 7, 21], // hwAddress
-  [1 << 19, 23], // l2Header
+  [N_PAYLOAD, L_PAYLOAD],
+  [N_HWHEADER, L_HWHEADER],
+  [N_HWADDR, L_HWADDR],
+  [N_L2HDR, L_L2HDR],
 ];
 
 function packetRecordWords(w: Uint32Array, at: number): number {
-  return PACKET_WORDS + (w[at]! & (1 << 16) ? FLOW_WORDS : 0);
+  return PACKET_WORDS + (w[at]! & N_CT ? FLOW_WORDS : 0);
 }
 
 /** Makes the byte fields of packet records point into one bytes buffer, filled from `fill`. */
@@ -265,7 +267,7 @@ describe('JS record decoders on random records', () => {
   test('decodePackets: records laid out as native code lays them out, any contents', () => {
     const record = fc.tuple(words(PACKET_WORDS), words(FLOW_WORDS), fc.integer({ min: 0, max: 2000 })).map(([p, f, len]) => {
       for (const [, word] of PACKET_BYTES) p[word + 1] = len % (word + 50);
-      return p[0]! & (1 << 16) ? [...p, ...f] : [...p];
+      return p[0]! & N_CT ? [...p, ...f] : [...p];
     });
     fc.assert(
       fc.property(fc.array(record, { maxLength: 5 }), strings, fc.uint8Array({ maxLength: 300 }), (recs, s, fill) => {

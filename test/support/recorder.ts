@@ -3,7 +3,8 @@
 import { expect } from 'vitest';
 
 import type { Conntrack } from '../../lib/index.js';
-import { S, SF, SPEC_WORDS, ST } from '../../lib/conntrack/flowspec.js';
+import { SPEC_WORDS } from '../../lib/conntrack/flowspec.js';
+import { SpecFlags, SpecTupleWord, SpecWord } from '../../lib/core/layout.js';
 import type { NativeConntrack, NativeFilter, NativeRecords, NativeTuple } from '../../lib/core/native.js';
 
 export type ErrorClass = typeof TypeError | typeof RangeError;
@@ -20,28 +21,32 @@ export interface PackedSpec {
   reply?: { src: number[]; dst: number[]; srcPort: number; dstPort: number };
 }
 
+const { S_FLAGS, S_KIND, S_MARK, S_REPLY, S_STATE, S_STATUS, S_TIMEOUT } = SpecWord;
+const { SF_MARK, SF_REPLY, SF_STATUS, SF_TCP_STATE, SF_TIMEOUT } = SpecFlags;
+const { ST_DST, ST_PORTS, ST_SRC } = SpecTupleWord;
+
 function unpack(words: Uint32Array): PackedSpec[] {
   const out: PackedSpec[] = [];
   const bytes = new Uint8Array(words.buffer, words.byteOffset, words.byteLength);
   for (let b = 0; b < words.length; b += SPEC_WORDS) {
-    const f = words[b + S.FLAGS]!;
-    const kind = words[b + S.KIND]!;
+    const f = words[b + S_FLAGS]!;
+    const kind = words[b + S_KIND]!;
     const len = (kind & 0xff) === 2 ? 4 : 16;
-    const r = b + S.REPLY;
+    const r = b + S_REPLY;
     out.push({
       flags: f,
       family: kind & 0xff,
       protocol: (kind >>> 8) & 0xff,
-      timeout: f & SF.TIMEOUT ? words[b + S.TIMEOUT] : undefined,
-      mark: f & SF.MARK ? words[b + S.MARK] : undefined,
-      status: f & SF.STATUS ? words[b + S.STATUS] : undefined,
-      tcpState: f & SF.TCP_STATE ? words[b + S.STATE] : undefined,
-      reply: f & SF.REPLY
+      timeout: f & SF_TIMEOUT ? words[b + S_TIMEOUT] : undefined,
+      mark: f & SF_MARK ? words[b + S_MARK] : undefined,
+      status: f & SF_STATUS ? words[b + S_STATUS] : undefined,
+      tcpState: f & SF_TCP_STATE ? words[b + S_STATE] : undefined,
+      reply: f & SF_REPLY
         ? {
-            src: [...bytes.subarray((r + ST.SRC) * 4, (r + ST.SRC) * 4 + len)],
-            dst: [...bytes.subarray((r + ST.DST) * 4, (r + ST.DST) * 4 + len)],
-            srcPort: words[r + ST.PORTS]! & 0xffff,
-            dstPort: words[r + ST.PORTS]! >>> 16,
+            src: [...bytes.subarray((r + ST_SRC) * 4, (r + ST_SRC) * 4 + len)],
+            dst: [...bytes.subarray((r + ST_DST) * 4, (r + ST_DST) * 4 + len)],
+            srcPort: words[r + ST_PORTS]! & 0xffff,
+            dstPort: words[r + ST_PORTS]! >>> 16,
           }
         : undefined,
     });

@@ -1,0 +1,228 @@
+// Every fixed layout that crosses between native code and lib/ (record words, presence bits,
+// packed flow specs), defined once, as X-macro lists: X(name, value). The C++ enums are made
+// from them (ct/flow.h, ct/expect.h, log/nflog.h, ct/request.h, trace/nftrace.h), the addon
+// exports them at load (`layouts`, layout/export.cc), and scripts/gen-layout.mjs writes
+// lib/core/layout.ts from this file; test/core/layout.unit.test.ts fails when the two differ.
+#pragma once
+
+// The lists, by layout: name of the C++ enum, then its X-macro.
+#define NFCT_LAYOUTS(L) \
+  L(FlowPresent, NFCT_FLOW_PRESENT) \
+  L(TuplePresent, NFCT_TUPLE_PRESENT) \
+  L(TupleWord, NFCT_TUPLE_WORD) \
+  L(FlowWord, NFCT_FLOW_WORD) \
+  L(FlowKindFlags, NFCT_FLOW_KIND_FLAGS) \
+  L(ExpectPresent, NFCT_EXPECT_PRESENT) \
+  L(ExpectWord, NFCT_EXPECT_WORD) \
+  L(PacketPresent, NFCT_PACKET_PRESENT) \
+  L(PacketWord, NFCT_PACKET_WORD) \
+  L(SpecFlags, NFCT_SPEC_FLAGS) \
+  L(SpecTupleWord, NFCT_SPEC_TUPLE_WORD) \
+  L(SpecTupleFlags, NFCT_SPEC_TUPLE_FLAGS) \
+  L(SpecWord, NFCT_SPEC_WORD)
+
+// Presence bits (word W_PRESENT).
+#define NFCT_FLOW_PRESENT(X) \
+  X(P_ORIG, 1 << 0) \
+  X(P_REPLY, 1 << 1) \
+  X(P_MASTER, 1 << 2) \
+  X(P_ID, 1 << 3) \
+  X(P_STATUS, 1 << 4) \
+  X(P_TIMEOUT, 1 << 5) \
+  X(P_MARK, 1 << 6) \
+  X(P_SECMARK, 1 << 7) \
+  X(P_USE, 1 << 8) \
+  X(P_ZONE, 1 << 9) \
+  X(P_LABELS, 1 << 10) \
+  X(P_COUNTERS_ORIG, 1 << 11) \
+  X(P_COUNTERS_REPLY, 1 << 12) \
+  X(P_TS_START, 1 << 13) \
+  X(P_TS_STOP, 1 << 14) \
+  X(P_TCP, 1 << 15) \
+  X(P_SCTP, 1 << 16) \
+  X(P_DCCP, 1 << 17) \
+  X(P_HELPER, 1 << 18) \
+  X(P_SECCTX, 1 << 19) \
+  X(P_SEQADJ_ORIG, 1 << 20) \
+  X(P_SEQADJ_REPLY, 1 << 21) \
+  X(P_SYNPROXY, 1 << 22) \
+  X(P_TS_EVENT, 1 << 23)
+
+// Tuple presence bits (word T_META of a tuple block, above the l4 protocol byte).
+#define NFCT_TUPLE_PRESENT(X) \
+  X(TP_PROTO, 1 << 8) \
+  X(TP_PORTS, 1 << 9) \
+  X(TP_ICMP, 1 << 10) \
+  X(TP_ZONE, 1 << 11) \
+  X(TP_ADDRS, 1 << 12)
+
+// A tuple block: 4 words.
+#define NFCT_TUPLE_WORD(X) \
+  X(T_META, 0)  /* l4 protocol number | TP_* bits */ \
+  X(T_PORTS, 1)  /* source port | destination port << 16 (GRE: keys) */ \
+  X(T_ICMP, 2)  /* type | code << 8 | id << 16 */ \
+  X(T_ZONE, 3) \
+  X(TUPLE_WORDS, 4)
+
+#define NFCT_FLOW_WORD(X) \
+  X(W_PRESENT, 0) \
+  X(W_KIND, 1)  /* l3 family | l4 protocol << 8 | message type << 16 (IPCTNL_MSG_CT_*) | flags << 24 */ \
+  X(W_ID, 2) \
+  X(W_STATUS, 3) \
+  X(W_TIMEOUT, 4) \
+  X(W_MARK, 5) \
+  X(W_SECMARK, 6) \
+  X(W_USE, 7) \
+  X(W_ZONE, 8) \
+  X(W_LABELS, 9)  /* 4 words, bit i of the label set is bit (i % 32) of word (i / 32) */ \
+  X(W_COUNTERS, 13)  /* orig packets lo/hi, orig bytes lo/hi, reply packets lo/hi, reply bytes lo/hi */ \
+  X(W_TS_START, 21)  /* lo/hi, nanoseconds since the epoch */ \
+  X(W_TS_STOP, 23) \
+  X(W_PROTO, 25)  /* state, then 4 words: TCP wscale o|r<<8, flags o (flags|mask<<8), flags r; SCTP vtag o, vtag r; DCCP role, handshake seq lo/hi */ \
+  X(W_ORIG, 30) \
+  X(W_REPLY, 34) \
+  X(W_MASTER, 38) \
+  X(W_SEQADJ_ORIG, 42)  /* correction position, offset before, offset after */ \
+  X(W_SEQADJ_REPLY, 45) \
+  X(W_SYNPROXY, 48)  /* isn, its, tsoff */ \
+  X(W_TS_EVENT, 51)  /* lo/hi */ \
+  X(W_PORTID, 53)  /* events: the netlink port id of the process that made the change, 0: the kernel */ \
+  X(FLOW_WORDS, 56)
+
+// Message-kind flags (top byte of W_KIND).
+#define NFCT_FLOW_KIND_FLAGS(X) \
+  X(K_DUMP_INTR, 1 << 0)  /* the kernel's dump was interrupted by a table change */ \
+  X(K_CREATE, 1 << 1)  /* an event for a new entry (NLM_F_CREATE): [NEW], not [UPDATE] */ \
+  X(K_TS_RECEIVED, 1 << 2)  /* W_TS_EVENT holds the receive time, the kernel sent none */
+
+#define NFCT_EXPECT_PRESENT(X) \
+  X(E_MASTER, 1 << 0) \
+  X(E_TUPLE, 1 << 1) \
+  X(E_MASK, 1 << 2) \
+  X(E_NAT, 1 << 3) \
+  X(E_ID, 1 << 4) \
+  X(E_TIMEOUT, 1 << 5) \
+  X(E_ZONE, 1 << 6) \
+  X(E_FLAGS, 1 << 7) \
+  X(E_CLASS, 1 << 8) \
+  X(E_HELPER, 1 << 9) \
+  X(E_FN, 1 << 10)
+
+// Strings follow in order: master src/dst, tuple src/dst, mask src/dst, nat src/dst (each
+// tuple only when present), helper, fn.
+#define NFCT_EXPECT_WORD(X) \
+  X(X_PRESENT, 0) \
+  X(X_KIND, 1)  /* l3 family | l4 protocol << 8 | message type << 16 */ \
+  X(X_ID, 2) \
+  X(X_TIMEOUT, 3) \
+  X(X_ZONE, 4) \
+  X(X_FLAGS, 5) \
+  X(X_CLASS, 6) \
+  X(X_NAT_DIR, 7) \
+  X(X_MASTER, 8)  /* tuple blocks of TUPLE_WORDS */ \
+  X(X_TUPLE, 12) \
+  X(X_MASK, 16) \
+  X(X_NAT, 20) \
+  X(X_TIME, 24)  /* lo/hi: receive time of an event, ns since the epoch */ \
+  X(EXPECT_WORDS, 26)
+
+#define NFCT_PACKET_PRESENT(X) \
+  X(N_HOOK, 1 << 0)  /* NFULA_PACKET_HDR: hook and hardware protocol */ \
+  X(N_MARK, 1 << 1) \
+  X(N_TIMESTAMP, 1 << 2) \
+  X(N_INDEV, 1 << 3) \
+  X(N_OUTDEV, 1 << 4) \
+  X(N_PHYSINDEV, 1 << 5) \
+  X(N_PHYSOUTDEV, 1 << 6) \
+  X(N_HWADDR, 1 << 7) \
+  X(N_PAYLOAD, 1 << 8) \
+  X(N_PREFIX, 1 << 9) \
+  X(N_UID, 1 << 10) \
+  X(N_GID, 1 << 11) \
+  X(N_SEQ, 1 << 12) \
+  X(N_SEQ_GLOBAL, 1 << 13) \
+  X(N_HWTYPE, 1 << 14) \
+  X(N_HWHEADER, 1 << 15) \
+  X(N_CT, 1 << 16)  /* a flow record (ct/flow.h, FLOW_WORDS) follows this one */ \
+  X(N_CTINFO, 1 << 17) \
+  X(N_VLAN, 1 << 18) \
+  X(N_L2HDR, 1 << 19)
+
+// Strings follow in order: prefix, then the names of indev, outdev, physindev, physoutdev
+// (each only when present; empty when the index has no name in the namespace), then the flow's.
+#define NFCT_PACKET_WORD(X) \
+  X(L_PRESENT, 0) \
+  X(L_KIND, 1)  /* nfgen family | hook << 8 | group << 16 */ \
+  X(L_HWPROTO, 2) \
+  X(L_MARK, 3) \
+  X(L_UID, 4) \
+  X(L_GID, 5) \
+  X(L_SEQ, 6) \
+  X(L_SEQ_GLOBAL, 7) \
+  X(L_HWTYPE, 8) \
+  X(L_CTINFO, 9) \
+  X(L_TIME, 10)  /* lo/hi ns since the epoch */ \
+  X(L_INDEV, 12) \
+  X(L_OUTDEV, 13) \
+  X(L_PHYSINDEV, 14) \
+  X(L_PHYSOUTDEV, 15) \
+  X(L_VLAN, 16)  /* protocol | tci << 16 */ \
+  X(L_PAYLOAD, 17)  /* offset, length in the batch's bytes */ \
+  X(L_HWHEADER, 19) \
+  X(L_HWADDR, 21) \
+  X(L_L2HDR, 23) \
+  X(PACKET_WORDS, 25)
+
+// Flow specs cross from lib/conntrack/flowspec.ts packed, SPEC_WORDS 32-bit words each (reading JS
+// object properties one by one costs more than the kernel's whole create).
+#define NFCT_SPEC_FLAGS(X) \
+  X(SF_REPLY, 1 << 0) \
+  X(SF_TIMEOUT, 1 << 1) \
+  X(SF_STATUS, 1 << 2) \
+  X(SF_MARK, 1 << 3) \
+  X(SF_MARK_MASK, 1 << 4) \
+  X(SF_ZONE, 1 << 5) \
+  X(SF_TCP_STATE, 1 << 6) \
+  X(SF_SCTP_STATE, 1 << 7) \
+  X(SF_VTAG, 1 << 8) \
+  X(SF_LABELS, 1 << 9) \
+  X(SF_LABELS_MASK, 1 << 10) \
+  X(SF_SNAT, 1 << 11) \
+  X(SF_SNAT_PORT, 1 << 12) \
+  X(SF_DNAT, 1 << 13) \
+  X(SF_DNAT_PORT, 1 << 14) \
+  X(SF_HELPER, 1 << 15)  /* the name is in the helpers array, at the spec's index */
+
+// A packed tuple: src (4 words, the address bytes), dst (4), ports, ICMP, flags, tuple zone.
+#define NFCT_SPEC_TUPLE_WORD(X) \
+  X(ST_SRC, 0) \
+  X(ST_DST, 4) \
+  X(ST_PORTS, 8) \
+  X(ST_ICMP, 9) \
+  X(ST_FLAGS, 10) \
+  X(ST_ZONE, 11) \
+  X(SPEC_TUPLE_WORDS, 12)
+
+#define NFCT_SPEC_TUPLE_FLAGS(X) \
+  X(STF_PORTS, 1 << 0) \
+  X(STF_ICMP, 1 << 1) \
+  X(STF_ZONE, 1 << 2)
+
+#define NFCT_SPEC_WORD(X) \
+  X(S_FLAGS, 0) \
+  X(S_KIND, 1)  /* family | protocol << 8 */ \
+  X(S_ORIG, 2) \
+  X(S_REPLY, 14) \
+  X(S_TIMEOUT, 26) \
+  X(S_STATUS, 27) \
+  X(S_MARK, 28) \
+  X(S_MARK_MASK, 29) \
+  X(S_ZONE, 30) \
+  X(S_STATE, 31) \
+  X(S_VTAG_ORIG, 32) \
+  X(S_VTAG_REPLY, 33) \
+  X(S_LABELS, 34)  /* 4 words */ \
+  X(S_LABELS_MASK, 38)  /* 4 words */ \
+  X(S_SNAT, 42)  /* 4 words of address, then the port */ \
+  X(S_DNAT, 47) \
+  X(SPEC_WORDS, 52)
