@@ -1,3 +1,5 @@
+import { constants } from 'node:os';
+
 import { CPU_STAT_NAMES, CT_MSG } from '../core/constants.js';
 import { ClosedError, NfctError, callSite, withCallSite } from '../core/errors.js';
 import { type FlowFilter, normalizeFilter } from './filter.js';
@@ -34,6 +36,11 @@ export interface ListOptions extends FlowFilter {
 }
 
 const LIST_KEYS = ['table', 'zeroCounters', 'kernelFilter', 'batchSize'] as const;
+
+const { EEXIST, EIO, ENOENT } = constants.errno;
+
+/** What native create() and createBatch() do with an entry (see NativeConntrack.create). */
+const MODE = { CREATE: 0, ADD: 1, UPDATE: 2 } as const;
 
 function createBatch(native: NativeConntrack, specs: NativeFlowSpec[], mode: number): Promise<Int32Array> {
   const { words, helpers } = packFlowSpecs(specs);
@@ -144,7 +151,7 @@ export class Conntrack {
 
   /** Streams the table's flows that match the filter. */
   list(query: ListOptions = {}): FlowStream {
-    const native = this.handle('list()');
+    this.handle('list()');
     const raw: unknown = query;
     assertObject(raw, 'list() options');
     const filter: NativeFilter = normalizeFilter(query, 'list() options', LIST_KEYS);
@@ -162,7 +169,6 @@ export class Conntrack {
     const site = callSite(this.list);
     return new FlowStream(this, decodeFlows, () => {
       const live = this.handle('iterating list()');
-      void native;
       const source = new BatchSource(
         (onBatch) => live.dump(filter, msg, onBatch, { maxBatch, maxQueueRecords: 3 * maxBatch }),
         site,
@@ -220,14 +226,14 @@ export class Conntrack {
   async create(flow: FlowInput): Promise<void> {
     const native = this.handle('create()');
     const spec = normalizeFlowInput(flow, 'create() flow');
-    await this.settle(callSite(this.create), 'conntrack create', this.createOne(native, spec, 0));
+    await this.settle(callSite(this.create), 'conntrack create', this.createOne(native, spec, MODE.CREATE));
   }
 
   /** Creates an entry unless it exists (conntrack -A); resolves whether it created one. */
   async add(flow: FlowInput): Promise<boolean> {
     const native = this.handle('add()');
     const spec = normalizeFlowInput(flow, 'add() flow');
-    return this.settle(callSite(this.add), 'conntrack add', this.createOne(native, spec, 1));
+    return this.settle(callSite(this.add), 'conntrack add', this.createOne(native, spec, MODE.ADD));
   }
 
   /**
@@ -242,10 +248,10 @@ export class Conntrack {
       // The kernel takes the whole status word and refuses to flip its fixed bits (EBUSY):
       // the requested bits are added to the entry's current ones.
       const [buffer, strings, count] = await this.settle(site, 'conntrack update', native.get(spec.orig));
-      if (count === 0) throw withCallSite(new NfctError(2, 'netlink', 'no such entry'), site, 'conntrack update');
+      if (count === 0) throw withCallSite(new NfctError(ENOENT, 'netlink', 'no such entry'), site, 'conntrack update');
       spec.status = (spec.status | decodeFlows(buffer, strings, count)[0]!.status.bits) >>> 0;
     }
-    await this.settle(site, 'conntrack update', this.createOne(native, spec, 2));
+    await this.settle(site, 'conntrack update', this.createOne(native, spec, MODE.UPDATE));
   }
 
   /**
@@ -266,7 +272,7 @@ export class Conntrack {
           break;
         }
       }
-      if (!found) throw withCallSite(new NfctError(2, 'netlink', `no entry with id ${id}`), site, 'conntrack delete');
+      if (!found) throw withCallSite(new NfctError(ENOENT, 'netlink', `no entry with id ${id}`), site, 'conntrack delete');
       return this.settle(site, 'conntrack delete', native.delete(normalizeTuple(found, 'delete() target'), id));
     }
     const tuple = normalizeTuple(target as TupleInput | Flow, 'delete() target');
@@ -308,7 +314,7 @@ export class Conntrack {
     }
     const [matched = 0, deleted = 0, , failed = 0] = source.tally ?? [];
     if (failed > 0) {
-      throw withCallSite(new NfctError(5, 'netlink', `${failed} of ${matched} deletes failed`), site, 'conntrack bulk delete');
+      throw withCallSite(new NfctError(EIO, 'netlink', `${failed} of ${matched} deletes failed`), site, 'conntrack bulk delete');
     }
     return dryRun ? matched : deleted;
   }
@@ -342,11 +348,11 @@ export class Conntrack {
     const result: CreateManyResult = { created: 0, existed: 0, failed: [] };
     let inflight: Promise<void> | undefined;
     const send = (specs: NativeFlowSpec[], inputs: FlowInput[], first: number): Promise<void> =>
-      this.settle(site, 'conntrack createMany', createBatch(native, specs, ifExists === 'skip' ? 1 : 0)).then((errs) => {
+      this.settle(site, 'conntrack createMany', createBatch(native, specs, ifExists === 'skip' ? MODE.ADD : MODE.CREATE)).then((errs) => {
         for (let i = 0; i < errs.length; i++) {
           const err = errs[i]!;
           if (err === 0) result.created++;
-          else if (err === 17 && ifExists === 'skip') result.existed++;
+          else if (err === EEXIST && ifExists === 'skip') result.existed++;
           else result.failed.push({ index: first + i, flow: inputs[i]!, error: new NfctError(err, 'netlink', '', `createMany entry ${first + i}`) });
         }
       });

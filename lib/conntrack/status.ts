@@ -1,7 +1,5 @@
-import type { StatusName } from './types.js';
-
-/** IPS_* bit names in bit order (bit 0 = EXPECTED). */
-export const STATUS_NAMES: readonly StatusName[] = [
+/** IPS_* bit names in bit order (bit 0 = EXPECTED), as conntrack prints them. */
+export const STATUS_NAMES = [
   'EXPECTED',
   'SEEN_REPLY',
   'ASSURED',
@@ -18,7 +16,10 @@ export const STATUS_NAMES: readonly StatusName[] = [
   'HELPER',
   'OFFLOAD',
   'HW_OFFLOAD',
-];
+] as const;
+
+/** Names of the IPS_* status bits, as conntrack prints them. */
+export type StatusName = (typeof STATUS_NAMES)[number];
 
 const bitOf = new Map<string, number>(STATUS_NAMES.map((n, i) => [n, i]));
 

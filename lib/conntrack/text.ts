@@ -31,7 +31,8 @@
  * printed the way conntrack prints the attribute. Where the Flow cannot tell (see the notes on
  * formatSave), the common case is assumed.
  */
-import { STATUS_NAMES } from './status.js';
+import { AF_INET, AF_INET6, DCCP_STATES, SCTP_STATES, TCP_STATES, protocolName } from '../core/constants.js';
+import { STATUS_NAMES, type StatusName, statusBit } from './status.js';
 import type { CpuStats } from './handle.js';
 import type { ExpectationEvent, FlowEvent } from './events.js';
 import type { Expectation } from './expect.js';
@@ -107,38 +108,21 @@ export interface SaveFormatOptions {
   type?: 'new' | 'update' | 'destroy' | 'none';
 }
 
-const AF_INET = 2;
-const AF_INET6 = 10;
 const NS_PER_S = 1_000_000_000n;
 
-const L4_NAMES: Readonly<Record<number, string>> = {
-  1: 'icmp',
-  6: 'tcp',
-  17: 'udp',
-  33: 'dccp',
-  47: 'gre',
-  58: 'icmpv6',
-  132: 'sctp',
-  136: 'udplite',
-};
 const PORT_PROTOS = new Set([6, 17, 136, 132, 33]);
 
-const TCP_STATE_NAMES = ['NONE', 'SYN_SENT', 'SYN_RECV', 'ESTABLISHED', 'FIN_WAIT', 'CLOSE_WAIT', 'LAST_ACK', 'TIME_WAIT', 'CLOSE', 'SYN_SENT2'];
-const SCTP_STATE_NAMES = [
-  'NONE', 'CLOSED', 'COOKIE_WAIT', 'COOKIE_ECHOED', 'ESTABLISHED', 'SHUTDOWN_SENT', 'SHUTDOWN_RECD',
-  'SHUTDOWN_ACK_SENT', 'HEARTBEAT_SENT', 'HEARTBEAT_ACKED',
-];
-const DCCP_STATE_NAMES = ['NONE', 'REQUEST', 'RESPOND', 'PARTOPEN', 'OPEN', 'CLOSEREQ', 'CLOSING', 'TIMEWAIT', 'IGNORE', 'INVALID'];
 /** conntrack's own SCTP table for `-o save` stops at SHUTDOWN_ACK_SENT; glibc prints NULL as (null). */
-const SCTP_SAVE_NAMES = SCTP_STATE_NAMES.slice(0, 8);
+const SCTP_SAVE_NAMES = SCTP_STATES.slice(0, 8);
 const DCCP_ROLES = ['client', 'server'];
 
-const IPS_SEEN_REPLY = 1 << 1;
-const IPS_ASSURED = 1 << 2;
-const IPS_SRC_NAT_DONE = 1 << 7;
-const IPS_DST_NAT_DONE = 1 << 8;
-const IPS_OFFLOAD = 1 << 14;
-const IPS_HW_OFFLOAD = 1 << 15;
+const bit = (name: StatusName): number => 1 << statusBit(name)!;
+const IPS_SEEN_REPLY = bit('SEEN_REPLY');
+const IPS_ASSURED = bit('ASSURED');
+const IPS_SRC_NAT_DONE = bit('SRC_NAT_DONE');
+const IPS_DST_NAT_DONE = bit('DST_NAT_DONE');
+const IPS_OFFLOAD = bit('OFFLOAD');
+const IPS_HW_OFFLOAD = bit('HW_OFFLOAD');
 /** The status bits `-o save` names (`-u`), in bit order: EXPECTED, SEEN_REPLY, ASSURED, FIXED_TIMEOUT. */
 const SAVE_STATUS_BITS = [0, 1, 2, 10];
 
@@ -152,7 +136,7 @@ function l3num(flow: { family: string }): number {
 }
 
 function l4name(num: number): string {
-  return L4_NAMES[num] ?? 'unknown';
+  return protocolName(num);
 }
 
 function field<K extends string>(t: Tuple | undefined, key: K): number {
@@ -221,9 +205,9 @@ function flowItems(flow: Flow, o: FlowFormatOptions): string {
   s += `${left8(l4name(flow.protonum))} ${flow.protonum} `;
   if (flow.timeout !== undefined) s += `${flow.timeout} `;
   const { tcp, sctp, dccp } = protoInfo(flow);
-  if (tcp) s += `${TCP_STATE_NAMES[tcp.stateNum] ?? 'NONE'} `;
-  if (sctp) s += `${SCTP_STATE_NAMES[sctp.stateNum] ?? 'NONE'} `;
-  if (dccp) s += `${DCCP_STATE_NAMES[dccp.stateNum] ?? 'NONE'} `;
+  if (tcp) s += `${TCP_STATES[tcp.stateNum] ?? 'NONE'} `;
+  if (sctp) s += `${SCTP_STATES[sctp.stateNum] ?? 'NONE'} `;
+  if (dccp) s += `${DCCP_STATES[dccp.stateNum] ?? 'NONE'} `;
   s += tupleText(flow.original);
   if (flow.original.zone !== undefined) s += `zone-orig=${flow.original.zone} `;
   if (flow.counters) s += `packets=${flow.counters.original.packets} bytes=${flow.counters.original.bytes} `;
@@ -348,8 +332,8 @@ export function formatSave(flow: Flow, options: SaveFormatOptions = {}): string 
   opt(dnat ? '-g' : '-r', flow.reply.src);
   opt(snat ? '-n' : '-q', flow.reply.dst);
   const p = flow.protonum;
-  const name = L4_NAMES[p];
-  if (name === undefined) {
+  const name = protocolName(p);
+  if (name === 'unknown') {
     items.push('-p', String(p));
     return items.join(' ');
   }
@@ -366,14 +350,14 @@ export function formatSave(flow: Flow, options: SaveFormatOptions = {}): string 
       opt('--reply-port-dst', field(r, 'dstPort'));
     }
     const { tcp, sctp, dccp } = protoInfo(flow);
-    if (p === 6 && tcp) opt('--state', TCP_STATE_NAMES[tcp.stateNum] ?? '(null)');
+    if (p === 6 && tcp) opt('--state', TCP_STATES[tcp.stateNum] ?? '(null)');
     if (p === 132 && sctp) {
       opt('--state', SCTP_SAVE_NAMES[sctp.stateNum] ?? '(null)');
       opt('--orig-vtag', bswap32(sctp.vtagOriginal));
       opt('--reply-vtag', bswap32(sctp.vtagReply));
     }
     if (p === 33 && dccp) {
-      opt('--state', DCCP_STATE_NAMES[dccp.stateNum] ?? '(null)');
+      opt('--state', DCCP_STATES[dccp.stateNum] ?? '(null)');
       opt('--role', DCCP_ROLES[dccp.role] ?? '(null)');
     }
   } else if (p === 1 || p === 58) {
@@ -430,7 +414,7 @@ export function formatXml(flow: Flow, options: XmlFormatOptions = {}): string {
   // The state of SCTP and DCCP entries is looked up in the TCP names, as conntrack does.
   const info = protoInfo(flow);
   for (const i of [info.tcp, info.sctp, info.dccp]) {
-    if (i) s += `<state>${TCP_STATE_NAMES[i.stateNum] ?? 'NONE'}</state>`;
+    if (i) s += `<state>${TCP_STATES[i.stateNum] ?? 'NONE'}</state>`;
   }
   if (flow.timeout !== undefined) s += `<timeout>${flow.timeout}</timeout>`;
   if (flow.mark !== undefined) s += `<mark>${flow.mark}</mark>`;

@@ -1,3 +1,5 @@
+import type { Status } from './status.js';
+
 /** Address family of a flow. */
 export type Family = 'ipv4' | 'ipv6';
 
@@ -127,24 +129,7 @@ export interface Synproxy {
   tsoff: number;
 }
 
-/** Names of the IPS_* status bits, as conntrack prints them. */
-export type StatusName =
-  | 'EXPECTED'
-  | 'SEEN_REPLY'
-  | 'ASSURED'
-  | 'CONFIRMED'
-  | 'SRC_NAT'
-  | 'DST_NAT'
-  | 'SEQ_ADJUST'
-  | 'SRC_NAT_DONE'
-  | 'DST_NAT_DONE'
-  | 'DYING'
-  | 'FIXED_TIMEOUT'
-  | 'TEMPLATE'
-  | 'UNTRACKED'
-  | 'HELPER'
-  | 'OFFLOAD'
-  | 'HW_OFFLOAD';
+export type { StatusName } from './status.js';
 
 /** NAT as seen from the tuples: where the reply tuple differs from the swapped original. */
 export interface NatInfo {
@@ -160,7 +145,7 @@ interface FlowBase {
   protonum: number;
   /** The entry's id (CTA_ID); stable for its lifetime. */
   id?: number;
-  status: import('./status.js').Status;
+  status: Status;
   /** Seconds left before the entry expires. */
   timeout?: number;
   mark?: number;

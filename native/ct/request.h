@@ -38,7 +38,7 @@ struct NatSpec {
   int32_t port = -1;
 };
 
-// What a create or an update sends, as lib/mutate.ts normalises it. -1 / unset: not sent.
+// What a create or an update sends, as lib/conntrack/flowspec.ts packs it. -1 / unset: not sent.
 struct FlowSpec {
   TupleSpec orig;
   TupleSpec reply;  // reply.family == 0: not sent (the kernel inverts the original)
