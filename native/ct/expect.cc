@@ -8,19 +8,22 @@
 #include <cstring>
 #include <ctime>
 
+#include "attr.h"
+
 namespace nfct {
 namespace ct {
 
 namespace {
 
-uint32_t Be32(const nlattr* a) { return ntohl(mnl_attr_get_u32(a)); }
+using attr::Be32;
+using attr::Str;
 
 bool DecodeNat(const nlattr* nest, Expect* e) {
   bool ok = true;
   NlForEachNested(nest, [&](const nlattr* a) {
-    switch (mnl_attr_get_type(a)) {
+    switch (attr::Type(a)) {
       case CTA_EXPECT_NAT_DIR:
-        if (mnl_attr_get_payload_len(a) >= 4) e->w[X_NAT_DIR] = Be32(a);
+        if (attr::PayloadLen(a) >= 4) e->w[X_NAT_DIR] = Be32(a);
         break;
       case CTA_EXPECT_NAT_TUPLE:
         ok = ok && DecodeTupleInto(a, &e->w[X_NAT], e->addr[3]);
@@ -31,11 +34,6 @@ bool DecodeNat(const nlattr* nest, Expect* e) {
   });
   e->w[X_PRESENT] |= E_NAT;
   return ok;
-}
-
-std::string Str(const nlattr* a) {
-  const char* s = static_cast<const char*>(mnl_attr_get_payload(a));
-  return std::string(s, strnlen(s, mnl_attr_get_payload_len(a)));
 }
 
 }  // namespace
@@ -50,8 +48,8 @@ bool DecodeExpectMessage(const nlmsghdr* nlh, Expect* e) {
   uint32_t& present = e->w[X_PRESENT];
   bool ok = true;
   NlForEachAttr(nlh, sizeof(nfgenmsg), [&](const nlattr* a) {
-    const size_t len = mnl_attr_get_payload_len(a);
-    switch (mnl_attr_get_type(a)) {
+    const size_t len = attr::PayloadLen(a);
+    switch (attr::Type(a)) {
       case CTA_EXPECT_MASTER:
         present |= E_MASTER;
         ok = ok && DecodeTupleInto(a, &e->w[X_MASTER], e->addr[0]);
@@ -74,7 +72,7 @@ bool DecodeExpectMessage(const nlmsghdr* nlh, Expect* e) {
         if (len >= 4) e->w[X_TIMEOUT] = Be32(a), present |= E_TIMEOUT;
         break;
       case CTA_EXPECT_ZONE:
-        if (len >= 2) e->w[X_ZONE] = ntohs(mnl_attr_get_u16(a)), present |= E_ZONE;
+        if (len >= 2) e->w[X_ZONE] = attr::Be16(a), present |= E_ZONE;
         break;
       case CTA_EXPECT_FLAGS:
         if (len >= 4) e->w[X_FLAGS] = Be32(a), present |= E_FLAGS;

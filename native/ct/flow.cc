@@ -7,6 +7,8 @@
 
 #include <cstring>
 
+#include "attr.h"
+
 namespace nfct {
 namespace ct {
 
@@ -15,57 +17,17 @@ namespace {
 // Newer than some system headers.
 constexpr uint16_t kCtaTimestampEvent = 27;  // CTA_TIMESTAMP_EVENT (6.x)
 
-// Attribute access inlined here (the libmnl calls are not): this is the hot loop of a dump.
-inline uint16_t Type(const nlattr* a) { return a->nla_type & NLA_TYPE_MASK; }
-inline const void* Payload(const nlattr* a) {
-  return reinterpret_cast<const char*>(a) + NLA_HDRLEN;
-}
-inline size_t PayloadLen(const nlattr* a) { return a->nla_len - NLA_HDRLEN; }
-inline uint8_t U8(const nlattr* a) { return *static_cast<const uint8_t*>(Payload(a)); }
-inline uint16_t Be16(const nlattr* a) {
-  uint16_t v;
-  memcpy(&v, Payload(a), sizeof(v));
-  return ntohs(v);
-}
-inline uint32_t Be32(const nlattr* a) {
-  uint32_t v;
-  memcpy(&v, Payload(a), sizeof(v));
-  return ntohl(v);
-}
-inline uint64_t Be64(const nlattr* a) {
-  uint64_t v;
-  memcpy(&v, Payload(a), sizeof(v));
-  return be64toh(v);
-}
-
-inline bool Len(const nlattr* a, size_t want) { return PayloadLen(a) >= want; }
-
-inline void Put64(uint32_t* w, uint64_t v) {
-  w[0] = static_cast<uint32_t>(v);
-  w[1] = static_cast<uint32_t>(v >> 32);
-}
-
-// Iterates the attributes nested in `nest` (or a bare run); false when one overruns.
-template <typename F>
-bool ForEach(const void* data, size_t len, F&& fn) {
-  const char* p = static_cast<const char*>(data);
-  size_t left = len;
-  while (left >= sizeof(nlattr)) {
-    const nlattr* a = reinterpret_cast<const nlattr*>(p);
-    if (a->nla_len < sizeof(nlattr) || a->nla_len > left) return false;
-    if (!fn(a)) return false;
-    const size_t step = NLA_ALIGN(a->nla_len);
-    if (step >= left) break;
-    left -= step;
-    p += step;
-  }
-  return true;
-}
-
-template <typename F>
-bool ForEachNested(const nlattr* nest, F&& fn) {
-  return ForEach(Payload(nest), PayloadLen(nest), fn);
-}
+using attr::Be16;
+using attr::Be32;
+using attr::Be64;
+using attr::ForEach;
+using attr::ForEachNested;
+using attr::Len;
+using attr::Payload;
+using attr::PayloadLen;
+using attr::Put64;
+using attr::Type;
+using attr::U8;
 
 bool DecodeTupleIp(const nlattr* nest, uint8_t (*addr)[16], uint32_t* meta) {
   return ForEachNested(nest, [&](const nlattr* a) {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "addon.h"
+#include "attr.h"
 #include "ct/flow.h"
 #include "errors.h"
 #include "netns.h"
@@ -69,7 +70,7 @@ class IfNames {
 };
 
 
-uint32_t Be32(const nlattr* a) { return ntohl(mnl_attr_get_u32(a)); }
+using attr::Be32;
 
 // Attributes newer than libnetfilter_log's copy of the kernel header.
 constexpr int kNfulaVlan = 20;       // NFULA_VLAN
@@ -148,18 +149,18 @@ class PacketDecoder : public Decoder {
     }
     // By type; libnetfilter_log's parser stops at the attributes its headers know (no VLAN
     // or L2 header), so the table is filled here.
-    const nlattr* attr[kAttrs] = {nullptr};
+    const nlattr* by_type[kAttrs] = {nullptr};
     NlForEachAttr(nlh, sizeof(nfgenmsg), [&](const nlattr* a) {
-      const uint16_t type = mnl_attr_get_type(a);
-      if (type < kAttrs) attr[type] = a;
+      const uint16_t type = attr::Type(a);
+      if (type < kAttrs) by_type[type] = a;
     });
     const auto* nfg = static_cast<const nfgenmsg*>(mnl_nlmsg_get_payload(nlh));
     uint32_t w[PACKET_WORDS] = {0};
     uint32_t& p = w[L_PRESENT];
     uint32_t hook = 0;
-    if (const nlattr* a = attr[NFULA_PACKET_HDR]) {
-      if (mnl_attr_get_payload_len(a) >= sizeof(nfulnl_msg_packet_hdr)) {
-        const auto* h = static_cast<const nfulnl_msg_packet_hdr*>(mnl_attr_get_payload(a));
+    if (const nlattr* a = by_type[NFULA_PACKET_HDR]) {
+      if (attr::PayloadLen(a) >= sizeof(nfulnl_msg_packet_hdr)) {
+        const auto* h = static_cast<const nfulnl_msg_packet_hdr*>(attr::Payload(a));
         w[L_HWPROTO] = ntohs(h->hw_protocol);
         hook = h->hook;
         p |= N_HOOK;
@@ -167,8 +168,8 @@ class PacketDecoder : public Decoder {
     }
     w[L_KIND] = nfg->nfgen_family | (hook << 8) | (static_cast<uint32_t>(ntohs(nfg->res_id)) << 16);
     auto u32 = [&](int type, uint32_t bit, uint32_t word) {
-      const nlattr* a = attr[type];
-      if (a != nullptr && mnl_attr_get_payload_len(a) >= 4) {
+      const nlattr* a = by_type[type];
+      if (a != nullptr && attr::PayloadLen(a) >= 4) {
         w[word] = Be32(a);
         p |= bit;
       }
@@ -183,52 +184,52 @@ class PacketDecoder : public Decoder {
     u32(NFULA_IFINDEX_OUTDEV, N_OUTDEV, L_OUTDEV);
     u32(NFULA_IFINDEX_PHYSINDEV, N_PHYSINDEV, L_PHYSINDEV);
     u32(NFULA_IFINDEX_PHYSOUTDEV, N_PHYSOUTDEV, L_PHYSOUTDEV);
-    if (const nlattr* a = attr[NFULA_HWTYPE]; a != nullptr && mnl_attr_get_payload_len(a) >= 2) {
-      w[L_HWTYPE] = ntohs(mnl_attr_get_u16(a));
+    if (const nlattr* a = by_type[NFULA_HWTYPE]; a != nullptr && attr::PayloadLen(a) >= 2) {
+      w[L_HWTYPE] = attr::Be16(a);
       p |= N_HWTYPE;
     }
-    if (const nlattr* a = attr[NFULA_TIMESTAMP]; a != nullptr && mnl_attr_get_payload_len(a) >= 16) {
+    if (const nlattr* a = by_type[NFULA_TIMESTAMP]; a != nullptr && attr::PayloadLen(a) >= 16) {
       uint64_t sec, usec;
-      memcpy(&sec, mnl_attr_get_payload(a), 8);
-      memcpy(&usec, static_cast<const char*>(mnl_attr_get_payload(a)) + 8, 8);
+      memcpy(&sec, attr::Payload(a), 8);
+      memcpy(&usec, static_cast<const char*>(attr::Payload(a)) + 8, 8);
       const uint64_t ns = be64toh(sec) * 1000000000ull + be64toh(usec) * 1000ull;
       w[L_TIME] = static_cast<uint32_t>(ns);
       w[L_TIME + 1] = static_cast<uint32_t>(ns >> 32);
       p |= N_TIMESTAMP;
     }
-    if (const nlattr* a = attr[kNfulaVlan]) {
+    if (const nlattr* a = by_type[kNfulaVlan]) {
       NlForEachNested(a, [&](const nlattr* v) {
-        if (mnl_attr_get_payload_len(v) < 2) return;
-        const uint32_t value = ntohs(mnl_attr_get_u16(v));
-        if (mnl_attr_get_type(v) == kNfulaVlanProto) w[L_VLAN] = (w[L_VLAN] & 0xffff0000u) | value;
-        if (mnl_attr_get_type(v) == kNfulaVlanTci) w[L_VLAN] = (w[L_VLAN] & 0xffffu) | (value << 16);
+        if (attr::PayloadLen(v) < 2) return;
+        const uint32_t value = attr::Be16(v);
+        if (attr::Type(v) == kNfulaVlanProto) w[L_VLAN] = (w[L_VLAN] & 0xffff0000u) | value;
+        if (attr::Type(v) == kNfulaVlanTci) w[L_VLAN] = (w[L_VLAN] & 0xffffu) | (value << 16);
       });
       p |= N_VLAN;
     }
     auto bytes = [&](int type, uint32_t bit, uint32_t word) {
-      if (const nlattr* a = attr[type]) {
-        batch->AppendBytes(&w[word], mnl_attr_get_payload(a), mnl_attr_get_payload_len(a));
+      if (const nlattr* a = by_type[type]) {
+        batch->AppendBytes(&w[word], attr::Payload(a), attr::PayloadLen(a));
         p |= bit;
       }
     };
     bytes(NFULA_PAYLOAD, N_PAYLOAD, L_PAYLOAD);
     bytes(NFULA_HWHEADER, N_HWHEADER, L_HWHEADER);
     bytes(kNfulaL2hdr, N_L2HDR, L_L2HDR);
-    if (const nlattr* a = attr[NFULA_HWADDR]; a != nullptr && mnl_attr_get_payload_len(a) >= sizeof(nfulnl_msg_packet_hw)) {
-      const auto* hw = static_cast<const nfulnl_msg_packet_hw*>(mnl_attr_get_payload(a));
+    if (const nlattr* a = by_type[NFULA_HWADDR]; a != nullptr && attr::PayloadLen(a) >= sizeof(nfulnl_msg_packet_hw)) {
+      const auto* hw = static_cast<const nfulnl_msg_packet_hw*>(attr::Payload(a));
       const size_t len = std::min<size_t>(ntohs(hw->hw_addrlen), sizeof(hw->hw_addr));
       batch->AppendBytes(&w[L_HWADDR], hw->hw_addr, len);
       p |= N_HWADDR;
     }
     bool has_ct = false;
-    if (const nlattr* a = attr[NFULA_CT]) {
-      has_ct = ct::DecodeFlowAttrs(mnl_attr_get_payload(a), mnl_attr_get_payload_len(a), nfg->nfgen_family, &flow_);
+    if (const nlattr* a = by_type[NFULA_CT]) {
+      has_ct = ct::DecodeFlowAttrs(attr::Payload(a), attr::PayloadLen(a), nfg->nfgen_family, &flow_);
       if (has_ct) p |= N_CT;
     }
     // Strings: prefix, then interface names.
-    if (const nlattr* a = attr[NFULA_PREFIX]) {
-      const char* s = static_cast<const char*>(mnl_attr_get_payload(a));
-      batch->strings.append(s, strnlen(s, mnl_attr_get_payload_len(a)));
+    if (const nlattr* a = by_type[NFULA_PREFIX]) {
+      const char* s = static_cast<const char*>(attr::Payload(a));
+      batch->strings.append(s, strnlen(s, attr::PayloadLen(a)));
       batch->strings.push_back('\0');
       p |= N_PREFIX;
     }

@@ -17,6 +17,8 @@
 #include "nl.h"
 #include "stream.h"
 
+#include "attr.h"
+
 namespace nfct {
 namespace trace {
 
@@ -42,21 +44,18 @@ class TraceDecoder : public Decoder {
     const nlattr* network = nullptr;
     const nlattr* transport = nullptr;
     auto u32 = [&](const nlattr* a, uint32_t bit, uint32_t word) {
-      if (mnl_attr_get_payload_len(a) < 4) return;
-      w[word] = ntohl(mnl_attr_get_u32(a));
+      if (!attr::Len(a, 4)) return;
+      w[word] = attr::Be32(a);
       p |= bit;
     };
     auto u16 = [&](const nlattr* a, uint32_t bit, uint32_t word) {
-      if (mnl_attr_get_payload_len(a) < 2) return;
-      w[word] = ntohs(mnl_attr_get_u16(a));
+      if (!attr::Len(a, 2)) return;
+      w[word] = attr::Be16(a);
       p |= bit;
     };
-    auto str = [](const nlattr* a) {
-      const char* s = static_cast<const char*>(mnl_attr_get_payload(a));
-      return std::string(s, strnlen(s, mnl_attr_get_payload_len(a)));
-    };
+    const auto str = attr::Str;
     NlForEachAttr(nlh, sizeof(nfgenmsg), [&](const nlattr* a) {
-      switch (mnl_attr_get_type(a)) {
+      switch (attr::Type(a)) {
         case NFTA_TRACE_TABLE:
           table = str(a);
           p |= T_TABLE;
@@ -66,26 +65,22 @@ class TraceDecoder : public Decoder {
           p |= T_CHAIN;
           break;
         case NFTA_TRACE_RULE_HANDLE:
-          if (mnl_attr_get_payload_len(a) >= 8) {
-            uint64_t h;
-            memcpy(&h, mnl_attr_get_payload(a), 8);
-            h = be64toh(h);
-            w[R_HANDLE] = static_cast<uint32_t>(h);
-            w[R_HANDLE + 1] = static_cast<uint32_t>(h >> 32);
+          if (attr::Len(a, 8)) {
+            attr::Put64(&w[R_HANDLE], attr::Be64(a));
             p |= T_RULE_HANDLE;
           }
           break;
         case NFTA_TRACE_TYPE:
-          if (mnl_attr_get_payload_len(a) >= 4) type = ntohl(mnl_attr_get_u32(a));
+          if (attr::Len(a, 4)) type = attr::Be32(a);
           break;
         case NFTA_TRACE_VERDICT:
           NlForEachNested(a, [&](const nlattr* v) {
-            if (mnl_attr_get_type(v) == NFTA_VERDICT_CODE) u32(v, T_VERDICT, R_VERDICT);
-            if (mnl_attr_get_type(v) == NFTA_VERDICT_CHAIN) jump = str(v);
+            if (attr::Type(v) == NFTA_VERDICT_CODE) u32(v, T_VERDICT, R_VERDICT);
+            if (attr::Type(v) == NFTA_VERDICT_CHAIN) jump = str(v);
           });
           break;
         case NFTA_TRACE_ID:
-          if (mnl_attr_get_payload_len(a) >= 4) w[R_ID] = ntohl(mnl_attr_get_u32(a));
+          if (attr::Len(a, 4)) w[R_ID] = attr::Be32(a);
           break;
         case NFTA_TRACE_LL_HEADER:
           ll = a;
@@ -122,9 +117,9 @@ class TraceDecoder : public Decoder {
       }
     });
     w[R_KIND] = nfg->nfgen_family | ((type & 0xff) << 8);
-    if (ll) batch->AppendBytes(&w[R_LL], mnl_attr_get_payload(ll), mnl_attr_get_payload_len(ll)), p |= T_LL;
-    if (network) batch->AppendBytes(&w[R_NETWORK], mnl_attr_get_payload(network), mnl_attr_get_payload_len(network)), p |= T_NETWORK;
-    if (transport) batch->AppendBytes(&w[R_TRANSPORT], mnl_attr_get_payload(transport), mnl_attr_get_payload_len(transport)), p |= T_TRANSPORT;
+    if (ll) batch->AppendBytes(&w[R_LL], attr::Payload(ll), attr::PayloadLen(ll)), p |= T_LL;
+    if (network) batch->AppendBytes(&w[R_NETWORK], attr::Payload(network), attr::PayloadLen(network)), p |= T_NETWORK;
+    if (transport) batch->AppendBytes(&w[R_TRANSPORT], attr::Payload(transport), attr::PayloadLen(transport)), p |= T_TRANSPORT;
     timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     const uint64_t ns = static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
