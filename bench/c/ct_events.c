@@ -22,9 +22,6 @@
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
-#include <signal.h>
-#include <sys/time.h>
-#include <unistd.h>
 #include <libnetfilter_conntrack/libnetfilter_conntrack.h>
 #include "common.h"
 
@@ -33,21 +30,9 @@
 
 struct state {
 	unsigned long counts[4]; /* new, update, destroy, other */
-	unsigned long received;
-	double first, last;
-	int ready;
+	struct recv_clock clock;
 	int sentinel;
 };
-
-static volatile sig_atomic_t continued;
-static struct timespec cont_ts;
-
-static void on_sigcont(int sig)
-{
-	(void)sig;
-	clock_gettime(CLOCK_MONOTONIC, &cont_ts);
-	continued = 1;
-}
 
 static int on_event(enum nf_conntrack_msg_type type, struct nf_conntrack *ct, void *data)
 {
@@ -57,20 +42,14 @@ static int on_event(enum nf_conntrack_msg_type type, struct nf_conntrack *ct, vo
 	if (nfct_attr_is_set(ct, ATTR_ORIG_IPV4_SRC) > 0)
 		src = ntohl(nfct_get_attr_u32(ct, ATTR_ORIG_IPV4_SRC));
 	if ((src & 0xffff0000u) == CONTROL_NET) {
-		if (!st->ready) {
-			st->ready = 1;
-			printf("ready %ld\n", (long)getpid());
-			fflush(stdout);
-		}
+		recv_ready(&st->clock);
 		if (src == SENTINEL_SRC && type == NFCT_T_NEW) {
 			st->sentinel = 1;
 			return NFCT_CB_STOP;
 		}
 		return NFCT_CB_CONTINUE;
 	}
-	st->last = now_s();
-	if (st->received++ == 0)
-		st->first = st->last;
+	recv_count(&st->clock);
 	switch (type) {
 	case NFCT_T_NEW:
 		st->counts[0]++;
@@ -91,53 +70,33 @@ int main(int argc, char **argv)
 {
 	struct nfct_handle *h;
 	struct state st;
-	struct sigaction sa;
-	struct timeval tv = { .tv_sec = 0, .tv_usec = 100000 };
-	unsigned long rcvbuf = 0, enobufs = 0;
-	double quiet = 1.0, max_seconds = 60, start, drain = -1;
-	int actual = 0;
-	socklen_t alen = sizeof(actual);
+	struct recv_opts o = { .rcvbuf = 0, .quiet = 1.0, .max_seconds = 60 };
+	unsigned long enobufs = 0;
+	int actual;
 
 	refuse_init_netns(argc, argv);
 	for (int i = 1; i < argc; i++) {
-		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-		if (strcmp(argv[i], "--rcvbuf") == 0 && val) {
-			rcvbuf = strtoul(val, NULL, 0);
-			i++;
-		} else if (strcmp(argv[i], "--quiet-ms") == 0 && val) {
-			quiet = strtod(val, NULL) / 1000.0;
-			i++;
-		} else if (strcmp(argv[i], "--max-seconds") == 0 && val) {
-			max_seconds = strtod(val, NULL);
-			i++;
-		} else if (strcmp(argv[i], "--allow-init-netns") != 0) {
+		if (!recv_arg(argc, argv, &i, &o))
 			die("usage: ct_events [--rcvbuf BYTES] [--quiet-ms MS] [--max-seconds S]");
-		}
 	}
-	if (quiet <= 0 || max_seconds <= 0 || max_seconds > 600)
-		die("--quiet-ms must be > 0, --max-seconds in (0, 600]");
+	recv_check(&o);
 
 	memset(&st, 0, sizeof(st));
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_sigcont;
-	sigaction(SIGCONT, &sa, NULL);
+	recv_start(&st.clock);
 
 	h = nfct_open(CONNTRACK, NF_NETLINK_CONNTRACK_NEW | NF_NETLINK_CONNTRACK_UPDATE |
 				 NF_NETLINK_CONNTRACK_DESTROY);
 	if (!h)
 		die("nfct_open: %s", strerror(errno));
-	if (rcvbuf)
-		nfnl_rcvbufsiz(nfct_nfnlh(h), (unsigned int)rcvbuf);
-	getsockopt(nfct_fd(h), SOL_SOCKET, SO_RCVBUF, &actual, &alen);
+	if (o.rcvbuf)
+		nfnl_rcvbufsiz(nfct_nfnlh(h), (unsigned int)o.rcvbuf);
 	/* nfct_catch() returns with EAGAIN now and then so quiet periods can be noticed. */
-	if (setsockopt(nfct_fd(h), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0)
-		die("SO_RCVTIMEO: %s", strerror(errno));
+	actual = recv_socket(nfct_fd(h));
 	nfct_callback_register(h, NFCT_T_ALL, on_event, &st);
 
-	start = now_s();
+	st.clock.start = now_s();
 	while (!st.sentinel) {
 		int r = nfct_catch(h);
-		double t = now_s();
 
 		if (r == -1) {
 			if (errno == ENOBUFS) {
@@ -147,22 +106,16 @@ int main(int argc, char **argv)
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 				die("nfct_catch: %s", strerror(errno));
 		}
-		if (st.received > 0 && t - st.last >= quiet)
-			break;
-		if (t - start >= max_seconds)
+		if (recv_over(&st.clock, &o))
 			break;
 	}
-	if (continued && st.received > 0)
-		drain = st.last - ((double)cont_ts.tv_sec + (double)cont_ts.tv_nsec / 1e9);
 
-	printf("received %lu\n", st.received);
+	printf("received %lu\n", st.clock.received);
 	printf("new %lu\n", st.counts[0]);
 	printf("update %lu\n", st.counts[1]);
 	printf("destroy %lu\n", st.counts[2]);
 	printf("enobufs %lu\n", enobufs);
-	printf("seconds %.6f\n", st.received ? st.last - st.first : 0.0);
-	printf("drain_seconds %.6f\n", drain);
-	printf("sentinel %d\n", st.sentinel);
+	recv_print_times(&st.clock, st.sentinel);
 	printf("rcvbuf %d\n", actual);
 	printf("rss_kb %ld\n", vmhwm_kb());
 	nfct_close(h);

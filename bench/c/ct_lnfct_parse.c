@@ -42,49 +42,14 @@ static void on_msg(const struct nlmsghdr *nlh, void *data)
 	nfct_destroy(ct);
 }
 
-static void usage(void)
-{
-	fprintf(stderr, "usage: ct_lnfct_parse [--family ipv4|ipv6|all] [--buf BYTES] [--allow-init-netns]\n");
-	exit(2);
-}
-
 int main(int argc, char **argv)
 {
 	struct parse_state ps = { 0 };
-	uint8_t family = AF_INET;
-	size_t bufsz = 1 << 20;
-	struct dump_stats st;
-	struct mnl_socket *nl;
-	int err;
-	char *buf;
 
-	refuse_init_netns(argc, argv);
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--allow-init-netns") == 0)
-			continue;
-		if (strcmp(argv[i], "--family") == 0 && i + 1 < argc)
-			family = parse_family(argv[++i]);
-		else if (strcmp(argv[i], "--buf") == 0 && i + 1 < argc)
-			bufsz = strtoul(argv[++i], NULL, 0);
-		else
-			usage();
-	}
-	if (bufsz < 4096)
-		die("--buf must be at least 4096");
-	buf = malloc(bufsz);
-	if (!buf)
-		die("malloc(%zu) failed", bufsz);
-
-	nl = ct_socket_open(1 << 20);
-	err = ct_dump(nl, family, buf, bufsz, on_msg, &ps, &st);
-	if (err)
-		die("dump failed: %s", strerror(err));
-	print_dump_stats(&st);
+	dump_main(argc, argv, "ct_lnfct_parse", on_msg, &ps);
 	printf("checksum %llu\n", (unsigned long long)ps.checksum);
 	if (ps.failed)
 		printf("parse_failed %lu\n", ps.failed);
 	printf("rss_kb %ld\n", vmhwm_kb());
-	mnl_socket_close(nl);
-	free(buf);
 	return ps.failed ? 1 : 0;
 }

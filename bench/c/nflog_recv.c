@@ -27,9 +27,6 @@
  * kernel reports it), rss_kb.
  */
 #define _GNU_SOURCE
-#include <signal.h>
-#include <sys/time.h>
-#include <unistd.h>
 #include <libnetfilter_log/libnetfilter_log.h>
 #include <libnfnetlink/libnfnetlink.h>
 #include "common.h"
@@ -37,21 +34,10 @@
 #define RECV_SIZE (1 << 20)
 
 struct state {
-	unsigned long received, other;
-	double first, last;
-	int ready;
+	unsigned long other;
+	struct recv_clock clock;
 	int sentinel;
 };
-
-static volatile sig_atomic_t continued;
-static struct timespec cont_ts;
-
-static void on_sigcont(int sig)
-{
-	(void)sig;
-	clock_gettime(CLOCK_MONOTONIC, &cont_ts);
-	continued = 1;
-}
 
 static int on_packet(struct nflog_g_handle *gh, struct nfgenmsg *nfmsg, struct nflog_data *nfa,
 		     void *data)
@@ -62,19 +48,14 @@ static int on_packet(struct nflog_g_handle *gh, struct nfgenmsg *nfmsg, struct n
 	(void)gh;
 	(void)nfmsg;
 	if (prefix && strcmp(prefix, "flood") == 0) {
-		st->last = now_s();
-		if (st->received++ == 0)
-			st->first = st->last;
+		recv_count(&st->clock);
 		return 0;
 	}
 	st->other++;
-	if (prefix && strcmp(prefix, "probe") == 0 && !st->ready) {
-		st->ready = 1;
-		printf("ready %ld\n", (long)getpid());
-		fflush(stdout);
-	} else if (prefix && strcmp(prefix, "end") == 0) {
+	if (prefix && strcmp(prefix, "probe") == 0)
+		recv_ready(&st->clock);
+	else if (prefix && strcmp(prefix, "end") == 0)
 		st->sentinel = 1;
-	}
 	return 0;
 }
 
@@ -83,21 +64,18 @@ int main(int argc, char **argv)
 	struct nflog_handle *h;
 	struct nflog_g_handle *gh;
 	struct state st;
-	struct sigaction sa;
-	struct timeval tv = { .tv_sec = 0, .tv_usec = 100000 };
-	unsigned long rcvbuf = 0, enobufs = 0, recvs = 0, bytes = 0;
+	struct recv_opts o = { .rcvbuf = 0, .quiet = 1.5, .max_seconds = 60 };
+	unsigned long enobufs = 0, recvs = 0, bytes = 0;
 	long nlbufsiz = -1, qthresh = -1, timeout = -1, group = -1;
-	double quiet = 1.5, max_seconds = 60, start, drain = -1;
-	int fd, actual = 0;
-	socklen_t alen = sizeof(actual);
+	int fd, actual;
 	char *buf;
 
 	refuse_init_netns(argc, argv);
 	for (int i = 1; i < argc; i++) {
 		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-		if (strcmp(argv[i], "--rcvbuf") == 0 && val) {
-			rcvbuf = strtoul(val, NULL, 0);
-			i++;
+
+		if (recv_arg(argc, argv, &i, &o)) {
+			/* --rcvbuf, --quiet-ms, --max-seconds, --allow-init-netns */
 		} else if (strcmp(argv[i], "--nlbufsiz") == 0 && val) {
 			nlbufsiz = strtol(val, NULL, 0);
 			i++;
@@ -107,14 +85,6 @@ int main(int argc, char **argv)
 		} else if (strcmp(argv[i], "--timeout") == 0 && val) {
 			timeout = strtol(val, NULL, 0);
 			i++;
-		} else if (strcmp(argv[i], "--quiet-ms") == 0 && val) {
-			quiet = strtod(val, NULL) / 1000.0;
-			i++;
-		} else if (strcmp(argv[i], "--max-seconds") == 0 && val) {
-			max_seconds = strtod(val, NULL);
-			i++;
-		} else if (strcmp(argv[i], "--allow-init-netns") == 0) {
-			/* handled by refuse_init_netns() */
 		} else if (argv[i][0] != '-' && group < 0) {
 			group = strtol(argv[i], NULL, 0);
 		} else {
@@ -124,13 +94,10 @@ int main(int argc, char **argv)
 	}
 	if (group < 0 || group > 65535)
 		die("GROUP must be in 0..65535");
-	if (quiet <= 0 || max_seconds <= 0 || max_seconds > 600)
-		die("--quiet-ms must be > 0, --max-seconds in (0, 600]");
+	recv_check(&o);
 
 	memset(&st, 0, sizeof(st));
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_sigcont;
-	sigaction(SIGCONT, &sa, NULL);
+	recv_start(&st.clock);
 	buf = malloc(RECV_SIZE);
 	if (!buf)
 		die("out of memory");
@@ -149,19 +116,16 @@ int main(int argc, char **argv)
 		die("nflog_set_qthresh: %s", strerror(errno));
 	if (timeout >= 0 && nflog_set_timeout(gh, (uint32_t)timeout) < 0)
 		die("nflog_set_timeout: %s", strerror(errno));
-	if (rcvbuf)
-		nfnl_rcvbufsiz(nflog_nfnlh(h), (unsigned int)rcvbuf);
+	if (o.rcvbuf)
+		nfnl_rcvbufsiz(nflog_nfnlh(h), (unsigned int)o.rcvbuf);
 	fd = nflog_fd(h);
-	getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &actual, &alen);
 	/* recv() returns with EAGAIN now and then so quiet periods can be noticed. */
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0)
-		die("SO_RCVTIMEO: %s", strerror(errno));
+	actual = recv_socket(fd);
 	nflog_callback_register(gh, on_packet, &st);
 
-	start = now_s();
+	st.clock.start = now_s();
 	while (!st.sentinel) {
 		ssize_t n = recv(fd, buf, RECV_SIZE, 0);
-		double t;
 
 		if (n > 0) {
 			recvs++;
@@ -173,21 +137,14 @@ int main(int argc, char **argv)
 			else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 				die("recv: %s", strerror(errno));
 		}
-		t = now_s();
-		if (st.received > 0 && t - st.last >= quiet)
-			break;
-		if (t - start >= max_seconds)
+		if (recv_over(&st.clock, &o))
 			break;
 	}
-	if (continued && st.received > 0)
-		drain = st.last - ((double)cont_ts.tv_sec + (double)cont_ts.tv_nsec / 1e9);
 
-	printf("received %lu\n", st.received);
+	printf("received %lu\n", st.clock.received);
 	printf("other %lu\n", st.other);
 	printf("enobufs %lu\n", enobufs);
-	printf("seconds %.6f\n", st.received ? st.last - st.first : 0.0);
-	printf("drain_seconds %.6f\n", drain);
-	printf("sentinel %d\n", st.sentinel);
+	recv_print_times(&st.clock, st.sentinel);
 	printf("recvs %lu\n", recvs);
 	printf("bytes %lu\n", bytes);
 	printf("rcvbuf %d\n", actual);
