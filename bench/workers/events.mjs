@@ -16,54 +16,32 @@
 //
 // Prints one JSON line: {received, new, update, destroy, overrunItems, overruns, stats,
 // seconds (first to last burst event), drainSeconds (or null), sentinel, rssKb}.
-import { readFileSync, readSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
 
 import { Conntrack } from '../../dist/index.mjs';
+import { printResult, RunClock, statusKb, workerArgs } from '../lib/worker.mjs';
 
-const { values: opt, positionals } = parseArgs({
-  allowPositionals: true,
-  options: {
-    pause: { type: 'boolean', default: false },
-    'work-us': { type: 'string', default: '0' },
-    'quiet-ms': { type: 'string', default: '1000' },
-    'max-seconds': { type: 'string', default: '60' },
-  },
+const { opt, positionals, quietMs, maxMs } = workerArgs({
+  usage: 'node bench/workers/events.mjs NSNAME [OPTIONS_JSON] [--pause] [--quiet-ms MS] [--max-seconds S]',
+  quietMs: 1000,
+  options: { 'work-us': { type: 'string', default: '0' } },
 });
 const [ns, optionsJson] = positionals;
-if (!ns) {
-  process.stderr.write('usage: node bench/workers/events.mjs NSNAME [OPTIONS_JSON] [--pause] [--quiet-ms MS] [--max-seconds S]\n');
-  process.exit(2);
-}
-const quietMs = Number(opt['quiet-ms']);
 // --work-us N: the consumer spends N microseconds on each event (a busy loop standing for
 // formatting, writing or storing it), so that it falls behind a burst; RSS is sampled.
 const workUs = Number(opt['work-us']);
-const rssKb = () => Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0);
+const rssKb = () => statusKb('VmRSS');
 let rssBase = 0;
 let rssPeak = 0;
-const maxMs = Number(opt['max-seconds']) * 1000;
 
 const ct = await Conntrack.open({ netns: ns });
 const stream = optionsJson ? ct.events(JSON.parse(optionsJson)) : ct.events();
 
-let received = 0;
 const byType = { new: 0, update: 0, destroy: 0 };
 let overrunItems = 0;
-let ready = false;
 let sentinel = false;
-let first = 0;
-let last = 0;
-let go = NaN;
-const start = performance.now();
-
-// Ends the stream once the burst is over (a quiet period) or at the time limit; a blocked
-// event loop (--pause) runs no timers, so it cannot fire then.
-const timer = setInterval(() => {
-  const now = performance.now();
-  if ((received > 0 && now - last >= quietMs) || now - start >= maxMs) stream.close();
-}, 100);
+// Ends the stream once the burst is over (a quiet period) or at the time limit.
+const clock = new RunClock(stream, { quietMs, maxMs, pause: opt.pause });
 
 for await (const ev of stream) {
   if (ev.type === 'overrun') {
@@ -73,26 +51,8 @@ for await (const ev of stream) {
   if (ev.type !== 'new' && ev.type !== 'update' && ev.type !== 'destroy') continue;
   const src = ev.flow.original?.src ?? '';
   if (src.startsWith('10.255.')) {
-    if (!ready) {
-      ready = true;
-      process.stdout.write('ready\n');
-      if (opt.pause) {
-        // Block the JS thread until the harness says go (a line on stdin).
-        // (A busy retry if the pipe is non-blocking: the thread stays blocked either way.)
-        const buf = Buffer.alloc(64);
-        for (;;) {
-          let n;
-          try {
-            n = readSync(0, buf, 0, buf.length, null);
-          } catch (e) {
-            if (e.code === 'EAGAIN') continue;
-            throw e;
-          }
-          if (n === 0 || buf.subarray(0, n).includes(10)) break;
-        }
-        go = performance.now();
-      }
-    }
+    // A probe: "ready", then (--pause) the JS thread blocks until the harness says go.
+    clock.ready();
     if (src === '10.255.255.254' && ev.type === 'new') {
       sentinel = true;
       break;
@@ -102,16 +62,12 @@ for await (const ev of stream) {
   if (workUs > 0) {
     const until = performance.now() + workUs / 1000;
     while (performance.now() < until);
-    if (received % 4096 === 0) rssPeak = Math.max(rssPeak, rssKb());
+    if (clock.received % 4096 === 0) rssPeak = Math.max(rssPeak, rssKb());
   }
-  last = performance.now();
-  if (received++ === 0) {
-    first = last;
-    rssBase = rssKb();
-  }
+  if (clock.count()) rssBase = rssKb();
   byType[ev.type]++;
 }
-clearInterval(timer);
+clock.stop();
 const stats = { ...stream.stats };
 const overruns = stream.overruns;
 stream.close();
@@ -126,22 +82,17 @@ if (workUs > 0) {
   rssAfter = rssKb();
   heapAfter = Math.round(process.memoryUsage().heapTotal / 1024);
 }
-const hwm = /^VmHWM:\s+(\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'));
-process.stdout.write(
-  `${JSON.stringify({
-    received,
-    ...byType,
-    overrunItems,
-    overruns,
-    stats,
-    seconds: received ? (last - first) / 1000 : 0,
-    lastEpochMs: received ? Date.now() - (performance.now() - last) : null,
-    drainSeconds: Number.isFinite(go) && received ? (last - go) / 1000 : null,
-    sentinel,
-    rssKb: hwm ? Number(hwm[1]) : 0,
-    rssBase,
-    rssPeak,
-    rssAfter,
-    heapAfter,
-  })}\n`,
-);
+printResult({
+  received: clock.received,
+  ...byType,
+  overrunItems,
+  overruns,
+  stats,
+  ...clock.times(),
+  sentinel,
+  rssKb: statusKb('VmHWM'),
+  rssBase,
+  rssPeak,
+  rssAfter,
+  heapAfter,
+});
