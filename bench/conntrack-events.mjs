@@ -42,33 +42,49 @@
 
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import {
   BENCH_DIR,
   REPO_DIR,
+  checkBuffers,
+  checkQuietMs,
+  checkRepeat,
   churn,
   conntrackMax,
   ensureBuilt,
   ensureDist,
   fmtFixed,
   fmtInt,
+  listOption,
   log,
   median,
   netfilterRmem,
-  parseKeyValues,
   probeUntilReady,
   raiseConntrackMax,
   sleep,
   startCommand,
   within,
-  startToFile,
-  waitForFileEnd,
   table,
   tool,
   withNetns,
-  writeResults,
 } from './lib/harness.mjs';
+import {
+  cReceiver,
+  fileReceiver,
+  finishAfter,
+  loadEnded,
+  noReceiver,
+  processResult,
+  receiveCells,
+  drainCells,
+  summarizeCases,
+  summarizeRuns,
+  untilReady,
+  waitUntilIdle,
+  withReceiver,
+  workerReceiver,
+  writeReport,
+} from './lib/receivers.mjs';
 
 const SECTION = 'Conntrack events';
 const EVENTS_WORKER = join(BENCH_DIR, 'workers', 'events.mjs');
@@ -100,18 +116,14 @@ const pacedBatch = Number(opts['paced-batch']);
 const largeBuffer = Number(opts['large-buffer']);
 const drainBuffer = Number(opts['drain-buffer']);
 const quietMs = Number(opts['quiet-ms']);
-const receivers = opts.receivers.split(',').map((s) => s.trim()).filter(Boolean);
-const drainers = opts.drain.split(',').map((s) => s.trim()).filter(Boolean);
-if (!Number.isInteger(repeat) || repeat < 1) throw new RangeError('--repeat must be a positive integer');
+checkRepeat(repeat);
 if (!Number.isInteger(entries) || entries < 1 || entries > 2_000_000) throw new RangeError('--entries must be an integer in 1..2000000');
 if (!Number.isInteger(pacedRate) || pacedRate < 0) throw new RangeError('--rate must be a non-negative integer (0: no paced burst)');
 if (!Number.isInteger(pacedBatch) || pacedBatch < 1024 || pacedBatch > 4194304) throw new RangeError('--paced-batch must be an integer in 1024..4194304');
-for (const [name, v] of [['--large-buffer', largeBuffer], ['--drain-buffer', drainBuffer]]) {
-  if (!Number.isInteger(v) || v < 4096 || v > 2 ** 30) throw new RangeError(`${name} must be an integer in 4096..2^30`);
-}
-if (!Number.isFinite(quietMs) || quietMs < 100 || quietMs > 10000) throw new RangeError('--quiet-ms must be in 100..10000');
-for (const r of receivers) if (!RECEIVERS.includes(r)) throw new RangeError(`unknown receiver '${r}' (${RECEIVERS.join(', ')})`);
-for (const d of drainers) if (!DRAINERS.includes(d)) throw new RangeError(`unknown drain receiver '${d}' (${DRAINERS.join(', ')})`);
+checkBuffers([['--large-buffer', largeBuffer], ['--drain-buffer', drainBuffer]]);
+checkQuietMs(quietMs);
+const receivers = listOption(opts.receivers, RECEIVERS, 'receiver');
+const drainers = listOption(opts.drain, DRAINERS, 'drain receiver');
 const generated = 2 * entries;
 // A receiver gives up this long after the burst (it also bounds itself).
 const MAX_SECONDS = 60;
@@ -119,56 +131,31 @@ const MAX_SECONDS = 60;
 const mib = (b) => `${fmtFixed(b / MiB, b % MiB ? 2 : 0)} MiB`;
 
 // ---------------------------------------------------------------------------
-// Receivers. start(ns) launches one and returns hooks: isReady() (it saw a probe),
-// afterReady(), beforeBurst(), afterBurst(), finish() -> { received, overruns, sentinel,
-// span (first to last burst event, s), drainSeconds, cpuSeconds, rssKb, extra }.
+// Receivers (bench/lib/receivers.mjs): start(ns) launches one and returns hooks: isReady() (it
+// saw a probe), afterReady(), beforeLoad(), afterLoad() (around the burst), finish() ->
+// { received, overruns, sentinel, span (first to last burst event, s), drainSeconds,
+// cpuSeconds, rssKb, extra }.
 
 function nfctReceiver({ options, pause = false, workUs = 0 } = {}) {
-  return {
-    async start(ns) {
+  return workerReceiver({
+    argv(ns) {
       const args = [EVENTS_WORKER, ns, ...(options ? [JSON.stringify(options)] : [])];
       args.push('--quiet-ms', String(quietMs), '--max-seconds', String(MAX_SECONDS));
       if (pause) args.push('--pause');
       if (workUs) args.push('--work-us', String(workUs));
-      const p = startCommand(null, [process.execPath, '--expose-gc', ...args], { stdin: pause ? 'pipe' : 'ignore' });
-      return {
-        p,
-        isReady: () => p.stdout().includes('ready\n'),
-        afterReady() {},
-        beforeBurst() {},
-        afterBurst() {
-          if (pause) p.write('go\n');
-        },
-        async finish() {
-          const r = await within(p, MAX_SECONDS + 10, 'the @x/nfct events worker');
-          const line = r.stdout.trim().split('\n').pop() ?? '';
-          let j;
-          try {
-            j = JSON.parse(line);
-          } catch {
-            throw new Error(`events worker printed no JSON (exit ${r.code}): ${JSON.stringify(r.stdout.slice(-200))} ${r.stderr.trim()}`);
-          }
-          if (r.code !== 0) throw new Error(`events worker exited with ${r.code}: ${r.stderr.trim()}`);
-          return {
-            received: j.received,
-            overruns: j.overrunItems,
-            sentinel: j.sentinel,
-            lastEpochMs: j.lastEpochMs,
-            span: j.seconds,
-            drainSeconds: j.drainSeconds ?? NaN,
-            cpuSeconds: r.userSeconds + r.sysSeconds,
-            rssKb: r.rssKb,
-            extra: {
-              stats: j.stats,
-              overrunCount: j.overruns,
-              byType: { new: j.new, update: j.update, destroy: j.destroy },
-              rss: { base: j.rssBase, peak: j.rssPeak, after: j.rssAfter, heapAfter: j.heapAfter },
-            },
-          };
-        },
-      };
+      return [process.execPath, '--expose-gc', ...args];
     },
-  };
+    pause,
+    name: 'events worker',
+    what: 'the @x/nfct events worker',
+    maxSeconds: MAX_SECONDS,
+    extra: (j) => ({
+      stats: j.stats,
+      overrunCount: j.overruns,
+      byType: { new: j.new, update: j.update, destroy: j.destroy },
+      rss: { base: j.rssBase, peak: j.rssPeak, after: j.rssAfter, heapAfter: j.heapAfter },
+    }),
+  });
 }
 
 /** Counts `conntrack -E` lines as they arrive on its stdout (a pipe); no line is kept. */
@@ -205,8 +192,8 @@ function conntrackReceiver() {
           await sleep(200);
           baseline = lines;
         },
-        beforeBurst() {},
-        afterBurst() {},
+        beforeLoad() {},
+        afterLoad() {},
         async finish() {
           const deadline = performance.now() + MAX_SECONDS * 1000;
           // conntrack -E never ends by itself: the sentinel, or a quiet period, ends it.
@@ -219,18 +206,15 @@ function conntrackReceiver() {
           const shown = /(\d+) flow events have been shown/.exec(r.stderr);
           const enobufs = (r.stderr.match(/hit ENOBUFS/g) ?? []).length;
           const received = lines - baseline - (sentinel ? 1 : 0);
-          return {
+          return processResult(r, {
             received,
             overruns: enobufs,
             sentinel,
             lastPerf: last,
             span: (last - first) / 1000,
-            drainSeconds: NaN,
-            cpuSeconds: r.userSeconds + r.sysSeconds,
-            rssKb: r.rssKb,
             // conntrack's own count, less the probes and the sentinel, should equal the lines.
             extra: { shown: shown ? Number(shown[1]) - baseline - (sentinel ? 1 : 0) : NaN },
-          };
+          });
         },
       };
     },
@@ -244,38 +228,19 @@ function conntrackReceiver() {
  */
 function cliReceiver({ json = false } = {}) {
   const marker = json ? '"src":"10.255.' : 'src=10.255.';
-  const sentinelText = json ? '"src":"10.255.255.254"' : 'src=10.255.255.254 ';
-  return {
-    async start(ns) {
-      const out = startToFile([process.execPath, CLI, '-E', '--netns', ns, ...(json ? ['--json'] : [])]);
-      return {
-        p: out.p,
-        isReady: () => out.has(marker),
-        afterReady: () => sleep(200),
-        beforeBurst() {},
-        afterBurst() {},
-        async finish() {
-          const { sentinel, lastGrowth } = await waitForFileEnd(out, sentinelText, { quietMs, maxSeconds: MAX_SECONDS });
-          out.p.kill('SIGINT');
-          const r = await within(out.p, 10, `nfct -E${json ? ' --json' : ''}`);
-          const { lines, marked } = out.lines(marker);
-          out.remove();
-          const overruns = (r.stderr.match(/overrun/gi) ?? []).length;
-          return {
-            received: lines - marked,
-            overruns,
-            sentinel,
-            lastPerf: lastGrowth,
-            span: NaN,
-            drainSeconds: NaN,
-            cpuSeconds: r.userSeconds + r.sysSeconds,
-            rssKb: r.rssKb,
-            extra: { stderr: r.stderr.trim().split('\n').slice(-3).join(' | ') },
-          };
-        },
-      };
+  return fileReceiver({
+    argv: (ns) => [process.execPath, CLI, '-E', '--netns', ns, ...(json ? ['--json'] : [])],
+    readyMark: marker,
+    endMark: json ? '"src":"10.255.255.254"' : 'src=10.255.255.254 ',
+    count(out) {
+      const { lines, marked } = out.lines(marker);
+      return lines - marked;
     },
-  };
+    what: `nfct -E${json ? ' --json' : ''}`,
+    settleMs: 200,
+    quietMs,
+    maxSeconds: MAX_SECONDS,
+  });
 }
 
 /** `conntrack -E > /dev/null`: no output to read; its own count at exit. */
@@ -293,33 +258,16 @@ function conntrackNullReceiver() {
         noSentinel: true,
         isReady: subscribed,
         afterReady() {},
-        beforeBurst() {},
-        afterBurst() {},
+        beforeLoad() {},
+        afterLoad() {},
         async finish() {
-          const deadline = performance.now() + MAX_SECONDS * 1000;
-          let emptySince = NaN;
-          while (performance.now() < deadline) {
-            const now = performance.now();
-            if (netfilterRmem(ns) > 0) emptySince = NaN;
-            else if (!Number.isFinite(emptySince)) emptySince = now;
-            else if (now - emptySince >= 200) break;
-            await sleep(20);
-          }
+          await waitUntilIdle(() => netfilterRmem(ns) > 0, MAX_SECONDS);
           p.kill('SIGTERM');
           const r = await within(p, 10, 'conntrack -E > /dev/null');
           const shown = /(\d+) flow events have been shown/.exec(r.stderr);
           const enobufs = (r.stderr.match(/hit ENOBUFS/g) ?? []).length;
           if (!shown) throw new Error(`conntrack -E > /dev/null printed no count (exit ${r.code}): ${r.stderr.slice(-300)}`);
-          return {
-            received: Number(shown[1]),
-            overruns: enobufs,
-            sentinel: false,
-            span: NaN,
-            drainSeconds: NaN,
-            cpuSeconds: r.userSeconds + r.sysSeconds,
-            rssKb: r.rssKb,
-            extra: {},
-          };
+          return processResult(r, { received: Number(shown[1]), overruns: enobufs, sentinel: false, extra: {} });
         },
       };
     },
@@ -330,74 +278,16 @@ function netlinkTable(ns) {
   return execFileSync('ip', ['netns', 'exec', ns, 'cat', '/proc/net/netlink'], { encoding: 'utf8' });
 }
 
-function processState(pid) {
-  try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0];
-  } catch {
-    return '?';
-  }
-}
-
-function cReceiver({ rcvbuf = 0, stop = false } = {}) {
-  return {
-    async start(ns) {
-      const argv = [tool('ct_events'), '--quiet-ms', String(quietMs), '--max-seconds', String(MAX_SECONDS)];
-      if (rcvbuf) argv.push('--rcvbuf', String(rcvbuf));
-      const p = startCommand(ns, argv);
-      let pid = 0;
-      return {
-        p,
-        isReady() {
-          const m = /^ready (\d+)$/m.exec(p.stdout());
-          if (m) pid = Number(m[1]);
-          return pid > 0;
-        },
-        afterReady() {},
-        async beforeBurst() {
-          if (!stop) return;
-          p.resumeOnKill(pid); // a stopped process cannot act on SIGTERM
-          process.kill(pid, 'SIGSTOP');
-          for (let i = 0; i < 100 && processState(pid) !== 'T'; i++) await sleep(5);
-          if (processState(pid) !== 'T') throw new Error(`ct_events ${pid} did not stop`);
-        },
-        afterBurst() {
-          if (stop) process.kill(pid, 'SIGCONT');
-        },
-        async finish() {
-          const r = await within(p, MAX_SECONDS + 10, 'ct_events');
-          if (r.code !== 0) throw new Error(`ct_events exited with ${r.code}: ${r.stderr.trim()}`);
-          const kv = parseKeyValues(r.stdout);
-          return {
-            received: kv.received,
-            overruns: kv.enobufs,
-            sentinel: kv.sentinel === 1,
-            span: kv.seconds,
-            drainSeconds: kv.drain_seconds >= 0 ? kv.drain_seconds : NaN,
-            cpuSeconds: r.userSeconds + r.sysSeconds,
-            rssKb: r.rssKb,
-            extra: { rcvbuf: kv.rcvbuf, byType: { new: kv.new, update: kv.update, destroy: kv.destroy } },
-          };
-        },
-      };
-    },
-  };
-}
-
-function noReceiver() {
-  return {
-    async start() {
-      return {
-        p: null,
-        isReady: () => true,
-        afterReady() {},
-        beforeBurst() {},
-        afterBurst() {},
-        async finish() {
-          return { received: NaN, overruns: NaN, sentinel: false, span: NaN, drainSeconds: NaN, cpuSeconds: NaN, rssKb: NaN };
-        },
-      };
-    },
-  };
+function ctEventsReceiver({ rcvbuf = 0, stop = false } = {}) {
+  const argv = [tool('ct_events'), '--quiet-ms', String(quietMs), '--max-seconds', String(MAX_SECONDS)];
+  if (rcvbuf) argv.push('--rcvbuf', String(rcvbuf));
+  return cReceiver({
+    argv,
+    name: 'ct_events',
+    stop,
+    maxSeconds: MAX_SECONDS,
+    extra: (kv) => ({ rcvbuf: kv.rcvbuf, byType: { new: kv.new, update: kv.update, destroy: kv.destroy } }),
+  });
 }
 
 const RECEIVER_DEFS = {
@@ -435,12 +325,12 @@ const RECEIVER_DEFS = {
   'c-default': {
     label: 'C libnetfilter_conntrack `nfct_catch` (ct_events)',
     buffer: 'default (rmem_default)',
-    make: () => cReceiver(),
+    make: () => ctEventsReceiver(),
   },
   'c-large': {
     label: 'C libnetfilter_conntrack `nfct_catch` (ct_events)',
     buffer: `${mib(largeBuffer)} (nfnl_rcvbufsiz)`,
-    make: () => cReceiver({ rcvbuf: largeBuffer }),
+    make: () => ctEventsReceiver({ rcvbuf: largeBuffer }),
   },
   none: {
     label: 'none (no listener: the burst alone)',
@@ -463,7 +353,7 @@ const DRAIN_DEFS = {
   c: {
     label: 'C `nfct_catch` (ct_events), SIGSTOPped during the burst',
     buffer: `${mib(drainBuffer)} (nfnl_rcvbufsiz)`,
-    make: () => cReceiver({ rcvbuf: drainBuffer, stop: true }),
+    make: () => ctEventsReceiver({ rcvbuf: drainBuffer, stop: true }),
   },
 };
 
@@ -473,35 +363,22 @@ const DRAIN_DEFS = {
 let seed = 0;
 
 async function measure(def, burst, drain) {
-  return withNetns(async (ns) => {
-    const rx = await def.make().start(ns);
-    try {
-      let probes = 0;
-      if (rx.noProbe) {
-        for (let i = 0; i < 500 && !rx.isReady(); i++) await sleep(20);
-        if (!rx.isReady()) throw new Error(`the receiver in ${ns} did not subscribe within 10 s`);
-      } else {
-        probes = await probeUntilReady(ns, rx.isReady);
-      }
+  return withNetns((ns) =>
+    withReceiver(def, ns, async (rx) => {
+      const probes = await untilReady(rx, ns, probeUntilReady, 'subscribe');
       await rx.afterReady();
-      await rx.beforeBurst();
+      await rx.beforeLoad();
       seed = (seed % 60000) + 1;
       const gen = await churn(ns, entries, { rate: burst.rate, batch: burst.batch, sentinel: !rx.noSentinel, seed });
-      const endPerf = performance.now();
-      const endEpoch = Date.now();
+      const end = loadEnded();
       if (gen.events !== generated) throw new Error(`ct_churn made ${gen.events} events, not ${generated}`);
       // What waits in the kernel when a held receiver is let go.
       const queuedBytes = drain ? netfilterRmem(ns) : NaN;
-      await rx.afterBurst();
-      const res = await rx.finish();
-      // How long after the burst ended the receiver had its last event.
-      const lag = Number.isFinite(res.lastPerf) ? (res.lastPerf - endPerf) / 1000 : Number.isFinite(res.lastEpochMs) ? (res.lastEpochMs - endEpoch) / 1000 : NaN;
+      // lag: how long after the burst ended the receiver had its last event.
+      const { res, lag } = await finishAfter(rx, end);
       return { gen, res, probes, queuedBytes, lag };
-    } finally {
-      rx.p?.kill('SIGTERM');
-      if (rx.p) await rx.p.done.catch(() => {});
-    }
-  });
+    }),
+  );
 }
 
 // ---------------------------------------------------------------------------
@@ -509,23 +386,10 @@ async function measure(def, burst, drain) {
 function summarize(runs) {
   const pct = runs.map((r) => (100 * r.res.received) / r.gen.events);
   return {
-    n: runs.length,
-    received: median(runs.map((r) => r.res.received)),
-    receivedMin: Math.min(...runs.map((r) => r.res.received)),
+    ...summarizeRuns(runs),
     pct: median(pct),
     pctMin: Math.min(...pct),
-    overruns: median(runs.map((r) => r.res.overruns)),
-    sentinels: runs.filter((r) => r.res.sentinel).length,
-    span: median(runs.map((r) => r.res.span)),
-    drainSeconds: median(runs.map((r) => r.res.drainSeconds)),
-    drainRate: median(runs.map((r) => r.res.received / r.res.drainSeconds)),
-    cpuSeconds: median(runs.map((r) => r.res.cpuSeconds)),
-    lag: median(runs.map((r) => r.lag)),
-    rssKb: median(runs.map((r) => r.res.rssKb)),
     genEvents: median(runs.map((r) => r.gen.events)),
-    genSeconds: median(runs.map((r) => r.gen.seconds)),
-    genRate: median(runs.map((r) => r.gen.rate)),
-    queuedBytes: median(runs.map((r) => r.queuedBytes)),
   };
 }
 
@@ -581,7 +445,7 @@ async function main() {
   // -------------------------------------------------------------------------
   // Tables
 
-  const sum = new Map([...samples].map(([c, runs]) => [c, summarize(runs)]));
+  const sum = summarizeCases(samples, summarize);
   const find = (kind, burst, key) => {
     const c = cases.find((x) => x.kind === kind && x.burst.key === burst && x.key === key);
     return c ? sum.get(c) : undefined;
@@ -617,10 +481,7 @@ async function main() {
       none ? '' : `${fmtFixed(s.pctMin, 2)}%`,
       none ? '' : fmtInt(s.overruns),
       none ? '' : c.def.noSentinel ? 'none sent' : `${s.sentinels}/${s.n}`,
-      none ? '' : fmtFixed(s.span),
-      none || !Number.isFinite(s.lag) ? '' : fmtFixed(s.lag, 2),
-      none ? '' : fmtFixed(s.cpuSeconds),
-      none ? '' : fmtInt(s.rssKb),
+      ...receiveCells(s, none),
     ]);
   }
 
@@ -635,12 +496,7 @@ async function main() {
       `~${fmtInt(s.queuedBytes / EVENT_BYTES)} (${fmtFixed(s.queuedBytes / MiB, 1)} MiB)`,
       fmtInt(s.received),
       `${fmtFixed(s.pct, 2)}%`,
-      fmtInt(s.overruns),
-      fmtFixed(s.drainSeconds),
-      fmtInt(s.drainRate),
-      cDrain && c.key !== 'c' ? `${fmtFixed(s.drainRate / cDrain.drainRate, 2)}×` : '',
-      fmtFixed(s.cpuSeconds),
-      fmtInt(s.rssKb),
+      ...drainCells(s, cDrain, c.key === 'c'),
     ]);
   }
 
@@ -797,27 +653,18 @@ async function main() {
     ]);
   }
 
-  const markdown = [
-    '### Against the targets',
-    '',
-    table(targets),
-    '',
-    "### Against the issue's reference figures",
-    '',
-    table(refs),
-    '',
-    `### Receiving a burst of ${fmtInt(generated)} events`,
-    '',
-    table(recvRows),
-    '',
-    '### Drain rate (socket filled first, then timed until the last event)',
-    '',
-    table(drainRows),
-    ...(memRows.length > 1 ? ['', '### Memory of a consumer that falls behind, and after it caught up', '', table(memRows)] : []),
-  ].join('\n');
-  writeResults(SECTION, markdown, notes);
-  process.stdout.write(`${markdown}\n\n${notes}\n`);
-  if (problems.length) process.exitCode = 1;
+  writeReport({
+    section: SECTION,
+    targets,
+    refs,
+    receiveTitle: `Receiving a burst of ${fmtInt(generated)} events`,
+    receiveRows: recvRows,
+    drainTitle: 'Drain rate (socket filled first, then timed until the last event)',
+    drainRows,
+    more: memRows.length > 1 ? ['', '### Memory of a consumer that falls behind, and after it caught up', '', table(memRows)] : [],
+    notes,
+    problems,
+  });
 }
 
 await main();

@@ -46,34 +46,50 @@
 // Needs root. Every run gets a fresh netns (removed afterwards); nothing outside it changes.
 
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   BENCH_DIR,
   REPO_DIR,
+  checkBuffers,
+  checkQuietMs,
+  checkRepeat,
   ensureBuilt,
   ensureDist,
   fmtFixed,
   fmtInt,
+  listOption,
   log,
   median,
   netlinkRmem,
   nflogInstances,
   nftLoad,
-  parseKeyValues,
+  probeUntilReady,
   sleep,
   startCommand,
-  startToFile,
-  waitForFileEnd,
   within,
-  table,
   tool,
   udpFlood,
   withNetns,
-  writeResults,
 } from './lib/harness.mjs';
+import {
+  cReceiver,
+  fileReceiver,
+  finishAfter,
+  loadEnded,
+  noReceiver,
+  processResult,
+  receiveCells,
+  drainCells,
+  summarizeCases,
+  summarizeRuns,
+  untilReady,
+  waitUntilIdle,
+  withReceiver,
+  workerReceiver,
+  writeReport,
+} from './lib/receivers.mjs';
 
 const SECTION = 'NFLOG';
 const WORKER = join(BENCH_DIR, 'workers', 'nflog.mjs');
@@ -107,19 +123,15 @@ const group = Number(opts.group);
 const tunedBuffer = Number(opts['tuned-buffer']);
 const drainBuffer = Number(opts['drain-buffer']);
 const quietMs = Number(opts['quiet-ms']);
-let receivers = opts.receivers.split(',').map((s) => s.trim()).filter(Boolean);
-const drainers = opts.drain.split(',').map((s) => s.trim()).filter(Boolean);
-if (!Number.isInteger(repeat) || repeat < 1) throw new RangeError('--repeat must be a positive integer');
+checkRepeat(repeat);
 if (!Number.isInteger(packets) || packets < 1 || packets > 10_000_000) throw new RangeError('--packets must be an integer in 1..10000000');
 if (!Number.isInteger(pacedRate) || pacedRate < 0) throw new RangeError('--rate must be a non-negative integer (0: no paced flood)');
 if (!Number.isInteger(size) || size < 4 || size > 1400) throw new RangeError('--size must be an integer in 4..1400');
 if (!Number.isInteger(group) || group < 0 || group > 65535) throw new RangeError('--group must be an integer in 0..65535');
-for (const [name, v] of [['--tuned-buffer', tunedBuffer], ['--drain-buffer', drainBuffer]]) {
-  if (!Number.isInteger(v) || v < 4096 || v > 2 ** 30) throw new RangeError(`${name} must be an integer in 4096..2^30`);
-}
-if (!Number.isFinite(quietMs) || quietMs < 100 || quietMs > 10000) throw new RangeError('--quiet-ms must be in 100..10000');
-for (const r of receivers) if (!RECEIVERS.includes(r)) throw new RangeError(`unknown receiver '${r}' (${RECEIVERS.join(', ')})`);
-for (const d of drainers) if (!DRAINERS.includes(d)) throw new RangeError(`unknown drain receiver '${d}' (${DRAINERS.join(', ')})`);
+checkBuffers([['--tuned-buffer', tunedBuffer], ['--drain-buffer', drainBuffer]]);
+checkQuietMs(quietMs);
+let receivers = listOption(opts.receivers, RECEIVERS, 'receiver');
+const drainers = listOption(opts.drain, DRAINERS, 'drain receiver');
 // A receiver gives up this long after it started (it also bounds itself); so does the flood.
 const MAX_SECONDS = 60;
 const FLOOD_MAX_SECONDS = 30;
@@ -138,49 +150,24 @@ const RULESET = `table inet nfctbench {
 `;
 
 // ---------------------------------------------------------------------------
-// Receivers. start(ns) launches one and returns hooks: isReady(), beforeFlood(), afterFlood(),
-// finish() -> { received, overruns, sentinel, span (first to last flood packet, s),
-// drainSeconds, cpuSeconds, rssKb, extra }.
+// Receivers (bench/lib/receivers.mjs): start(ns) launches one and returns hooks: isReady(),
+// beforeLoad(), afterLoad() (around the flood), finish() -> { received, overruns, sentinel,
+// span (first to last flood packet, s), drainSeconds, cpuSeconds, rssKb, extra }.
 
 function nfctReceiver({ options, pause = false } = {}) {
-  return {
-    async start(ns) {
+  return workerReceiver({
+    argv(ns) {
       const args = [WORKER, ns, String(group), ...(options ? [JSON.stringify(options)] : [])];
       args.push('--quiet-ms', String(quietMs), '--max-seconds', String(MAX_SECONDS));
       if (pause) args.push('--pause');
-      const p = startCommand(null, [process.execPath, ...args], { stdin: pause ? 'pipe' : 'ignore' });
-      return {
-        p,
-        isReady: () => p.stdout().includes('ready\n'),
-        beforeFlood() {},
-        afterFlood() {
-          if (pause) p.write('go\n');
-        },
-        async finish() {
-          const r = await within(p, MAX_SECONDS + 10, 'the @x/nfct NFLOG worker');
-          const line = r.stdout.trim().split('\n').pop() ?? '';
-          let j;
-          try {
-            j = JSON.parse(line);
-          } catch {
-            throw new Error(`nflog worker printed no JSON (exit ${r.code}): ${JSON.stringify(r.stdout.slice(-200))} ${r.stderr.trim()}`);
-          }
-          if (r.code !== 0) throw new Error(`nflog worker exited with ${r.code}: ${r.stderr.trim()}`);
-          return {
-            received: j.received,
-            overruns: j.overrunItems,
-            sentinel: j.sentinel,
-            lastEpochMs: j.lastEpochMs,
-            span: j.seconds,
-            drainSeconds: j.drainSeconds ?? NaN,
-            cpuSeconds: r.userSeconds + r.sysSeconds,
-            rssKb: r.rssKb,
-            extra: { stats: j.stats, overrunCount: j.overruns, gaps: j.gaps, other: j.other },
-          };
-        },
-      };
+      return [process.execPath, ...args];
     },
-  };
+    pause,
+    name: 'nflog worker',
+    what: 'the @x/nfct NFLOG worker',
+    maxSeconds: MAX_SECONDS,
+    extra: (j) => ({ stats: j.stats, overrunCount: j.overruns, gaps: j.gaps, other: j.other }),
+  });
 }
 
 /**
@@ -190,37 +177,15 @@ function nfctReceiver({ options, pause = false } = {}) {
  */
 function cliReceiver({ json = false } = {}) {
   const mark = (prefix) => (json ? `"prefix":"${prefix}"` : `${prefix}IN=`);
-  return {
-    async start(ns) {
-      const out = startToFile([process.execPath, CLI, 'log', '--group', String(group), '--netns', ns, ...(json ? ['--json'] : [])]);
-      let lastGrowth = NaN;
-      return {
-        p: out.p,
-        isReady: () => out.has(mark('probe')),
-        beforeFlood() {},
-        afterFlood() {},
-        async finish() {
-          const end = await waitForFileEnd(out, mark('end'), { quietMs, maxSeconds: MAX_SECONDS });
-          lastGrowth = end.lastGrowth;
-          out.p.kill('SIGINT');
-          const r = await within(out.p, 10, `nfct log${json ? ' --json' : ''}`);
-          const { marked } = out.lines(mark('flood'));
-          out.remove();
-          return {
-            received: marked,
-            overruns: (r.stderr.match(/overrun/gi) ?? []).length,
-            sentinel: end.sentinel,
-            lastPerf: lastGrowth,
-            span: NaN,
-            drainSeconds: NaN,
-            cpuSeconds: r.userSeconds + r.sysSeconds,
-            rssKb: r.rssKb,
-            extra: { stderr: r.stderr.trim().split('\n').slice(-3).join(' | ') },
-          };
-        },
-      };
-    },
-  };
+  return fileReceiver({
+    argv: (ns) => [process.execPath, CLI, 'log', '--group', String(group), '--netns', ns, ...(json ? ['--json'] : [])],
+    readyMark: mark('probe'),
+    endMark: mark('end'),
+    count: (out) => out.lines(mark('flood')).marked,
+    what: `nfct log${json ? ' --json' : ''}`,
+    quietMs,
+    maxSeconds: MAX_SECONDS,
+  });
 }
 
 /** `tcpdump -i nflog:N -w /dev/null`: its own count at exit. */
@@ -235,28 +200,21 @@ function tcpdumpReceiver() {
         // The group is bound to a socket (the last step of libpcap's activation is setting the
         // copy mode, right after the bind; the kernel queues for the socket from the bind on).
         isReady: () => nflogInstances(ns).some((i) => i.group === group && i.portid !== 0),
-        beforeFlood() {},
-        afterFlood() {},
+        afterReady() {},
+        beforeLoad() {},
+        afterLoad() {},
         async finish() {
           // Over once the kernel holds no partial batch for the group (the default flush
           // timeout is 1 s) and the socket has stayed empty for 200 ms.
-          const deadline = performance.now() + MAX_SECONDS * 1000;
-          let emptySince = NaN;
-          while (performance.now() < deadline) {
-            const now = performance.now();
-            const held = nflogInstances(ns).find((i) => i.group === group)?.qlen ?? 0;
-            if (held > 0 || netlinkRmem(ns) > 0) emptySince = NaN;
-            else if (!Number.isFinite(emptySince)) emptySince = now;
-            else if (now - emptySince >= 200) break;
-            await sleep(20);
-          }
+          const held = () => nflogInstances(ns).find((i) => i.group === group)?.qlen ?? 0;
+          await waitUntilIdle(() => held() > 0 || netlinkRmem(ns) > 0, MAX_SECONDS);
           p.kill('SIGTERM');
           const r = await within(p, 10, 'tcpdump');
           const captured = /(\d+) packets? captured/.exec(r.stderr);
           const dropped = /(\d+) packets? dropped by kernel/.exec(r.stderr);
           if (!captured) throw new Error(`tcpdump printed no count (exit ${r.code}): ${r.stderr.slice(-300)}`);
           const drops = dropped ? Number(dropped[1]) : 0;
-          return {
+          return processResult(r, {
             received: Number(captured[1]),
             // libpcap counts ENOBUFS in "dropped by kernel", but tests a stale errno after every
             // recv(), so once one overrun happened every later recv() adds one: the figure says
@@ -264,94 +222,32 @@ function tcpdumpReceiver() {
             overruns: NaN,
             overrunSeen: drops > 0,
             sentinel: false,
-            span: NaN,
-            drainSeconds: NaN,
-            cpuSeconds: r.userSeconds + r.sysSeconds,
-            rssKb: r.rssKb,
             extra: { dropped: drops },
-          };
+          });
         },
       };
     },
   };
-}
-
-function processState(pid) {
-  try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0];
-  } catch {
-    return '?';
-  }
 }
 
 const TUNED = { nlbufsiz: 128 << 10, qthresh: 100, timeout: 10 };
 
-function cReceiver({ rcvbuf = 0, tuned = false, stop = false } = {}) {
-  return {
-    async start(ns) {
-      const argv = [tool('nflog_recv'), String(group), '--quiet-ms', String(quietMs), '--max-seconds', String(MAX_SECONDS)];
-      if (rcvbuf) argv.push('--rcvbuf', String(rcvbuf));
-      if (tuned) argv.push('--nlbufsiz', String(TUNED.nlbufsiz), '--qthresh', String(TUNED.qthresh), '--timeout', String(TUNED.timeout));
-      const p = startCommand(ns, argv);
-      let pid = 0;
-      return {
-        p,
-        isReady() {
-          const m = /^ready (\d+)$/m.exec(p.stdout());
-          if (m) pid = Number(m[1]);
-          return pid > 0;
-        },
-        async beforeFlood() {
-          if (!stop) return;
-          p.resumeOnKill(pid); // a stopped process cannot act on SIGTERM
-          process.kill(pid, 'SIGSTOP');
-          for (let i = 0; i < 100 && processState(pid) !== 'T'; i++) await sleep(5);
-          if (processState(pid) !== 'T') throw new Error(`nflog_recv ${pid} did not stop`);
-        },
-        afterFlood() {
-          if (stop) process.kill(pid, 'SIGCONT');
-        },
-        async finish() {
-          const r = await within(p, MAX_SECONDS + 10, 'nflog_recv');
-          if (r.code !== 0) throw new Error(`nflog_recv exited with ${r.code}: ${r.stderr.trim()}`);
-          const kv = parseKeyValues(r.stdout);
-          return {
-            received: kv.received,
-            overruns: kv.enobufs,
-            sentinel: kv.sentinel === 1,
-            span: kv.seconds,
-            drainSeconds: kv.drain_seconds >= 0 ? kv.drain_seconds : NaN,
-            cpuSeconds: r.userSeconds + r.sysSeconds,
-            rssKb: r.rssKb,
-            extra: { rcvbuf: kv.rcvbuf, recvs: kv.recvs, bytes: kv.bytes },
-          };
-        },
-      };
-    },
-  };
-}
-
-function noReceiver() {
-  return {
-    async start() {
-      return {
-        p: null,
-        noProbe: true,
-        noSentinel: true,
-        isReady: () => true,
-        beforeFlood() {},
-        afterFlood() {},
-        async finish() {
-          return { received: NaN, overruns: NaN, sentinel: false, span: NaN, drainSeconds: NaN, cpuSeconds: NaN, rssKb: NaN };
-        },
-      };
-    },
-  };
+function nflogRecvReceiver({ rcvbuf = 0, tuned = false, stop = false } = {}) {
+  const argv = [tool('nflog_recv'), String(group), '--quiet-ms', String(quietMs), '--max-seconds', String(MAX_SECONDS)];
+  if (rcvbuf) argv.push('--rcvbuf', String(rcvbuf));
+  if (tuned) argv.push('--nlbufsiz', String(TUNED.nlbufsiz), '--qthresh', String(TUNED.qthresh), '--timeout', String(TUNED.timeout));
+  return cReceiver({
+    argv,
+    name: 'nflog_recv',
+    stop,
+    maxSeconds: MAX_SECONDS,
+    extra: (kv) => ({ rcvbuf: kv.rcvbuf, recvs: kv.recvs, bytes: kv.bytes }),
+  });
 }
 
 const KERNEL_DEFAULTS = 'kernel defaults: rmem_default, nlbufsiz ~4 KiB, qthreshold 100, timeout 1 s';
 const RECEIVER_DEFS = {
-  none: { label: 'none (no receiver bound: the flood alone)', settings: '', make: () => noReceiver() },
+  none: { label: 'none (no receiver bound: the flood alone)', settings: '', make: () => noReceiver({ noProbe: true, noSentinel: true }) },
   nfct: {
     label: '@x/nfct `subscribe({ group })` (defaults)',
     settings: 'defaults: 8 MiB buffer, nlbufsiz 128 KiB, qthreshold 100, timeout 0.1 s, copy packet',
@@ -380,12 +276,12 @@ const RECEIVER_DEFS = {
   'c-default': {
     label: 'C libnetfilter_log (nflog_recv), defaults',
     settings: KERNEL_DEFAULTS,
-    make: () => cReceiver(),
+    make: () => nflogRecvReceiver(),
   },
   'c-tuned': {
     label: 'C libnetfilter_log (nflog_recv), tuned',
     settings: `${mib(tunedBuffer)} buffer (nfnl_rcvbufsiz), nlbufsiz 128 KiB, qthreshold 100, timeout 0.1 s`,
-    make: () => cReceiver({ rcvbuf: tunedBuffer, tuned: true }),
+    make: () => nflogRecvReceiver({ rcvbuf: tunedBuffer, tuned: true }),
   },
 };
 
@@ -403,42 +299,32 @@ const DRAIN_DEFS = {
   c: {
     label: 'C libnetfilter_log (nflog_recv), SIGSTOPped during the flood',
     settings: `${mib(drainBuffer)} buffer, nlbufsiz 128 KiB, qthreshold 100, timeout 0.1 s`,
-    make: () => cReceiver({ rcvbuf: drainBuffer, tuned: true, stop: true }),
+    make: () => nflogRecvReceiver({ rcvbuf: drainBuffer, tuned: true, stop: true }),
   },
 };
 
 // ---------------------------------------------------------------------------
 // One flood with one receiver, in a fresh netns.
 
-/** Sends a probe every `intervalMs` until the receiver saw one (at most 60: 6 s). */
-async function probeUntilReady(ns, isReady, { intervalMs = 100, maxProbes = 60 } = {}) {
-  for (let k = 1; k <= maxProbes; k++) {
-    await udpFlood(ns, 1, { port: PROBE_PORT, size });
-    const deadline = Date.now() + intervalMs;
-    while (Date.now() < deadline) {
-      if (isReady()) return k;
-      await sleep(5);
-    }
-  }
-  if (isReady()) return maxProbes;
-  throw new Error(`no receiver in ${ns} saw any of ${maxProbes} probe packets`);
+/** Sends a probe packet every 100 ms until the receiver saw one (at most 60: 6 s). */
+function probe(ns, isReady) {
+  return probeUntilReady(ns, isReady, {
+    maxProbes: 60,
+    pollMs: 5,
+    probe: () => udpFlood(ns, 1, { port: PROBE_PORT, size }),
+    what: 'probe packets',
+  });
 }
 
 async function measure(def, flood, drain) {
   return withNetns(async (ns) => {
     nftLoad(ns, RULESET);
-    const rx = await def.make().start(ns);
-    try {
-      let probes = 0;
+    return withReceiver(def, ns, async (rx) => {
       const t0 = performance.now();
-      if (rx.noProbe) {
-        for (let i = 0; i < 500 && !rx.isReady(); i++) await sleep(20);
-        if (!rx.isReady()) throw new Error(`the receiver in ${ns} did not bind group ${group} within 10 s`);
-      } else {
-        probes = await probeUntilReady(ns, rx.isReady);
-      }
+      const probes = await untilReady(rx, ns, probe, `bind group ${group}`);
       const readySeconds = (performance.now() - t0) / 1000;
-      await rx.beforeFlood();
+      await rx.afterReady();
+      await rx.beforeLoad();
       const gen = await udpFlood(ns, packets, {
         rate: flood.rate,
         size,
@@ -452,16 +338,9 @@ async function measure(def, flood, drain) {
         await sleep(300);
         queuedBytes = netlinkRmem(ns);
       }
-      const endPerf = performance.now();
-      const endEpoch = Date.now();
-      await rx.afterFlood();
-      const res = await rx.finish();
-      const lag = Number.isFinite(res.lastPerf) ? (res.lastPerf - endPerf) / 1000 : Number.isFinite(res.lastEpochMs) ? (res.lastEpochMs - endEpoch) / 1000 : NaN;
+      const { res, lag } = await finishAfter(rx, loadEnded());
       return { gen, res, probes, readySeconds, queuedBytes, lag };
-    } finally {
-      rx.p?.kill('SIGTERM');
-      if (rx.p) await rx.p.done.catch(() => {});
-    }
+    });
   });
 }
 
@@ -470,26 +349,13 @@ async function measure(def, flood, drain) {
 function summarize(runs) {
   const loss = runs.map((r) => (100 * (r.gen.sent - r.res.received)) / r.gen.sent);
   return {
-    n: runs.length,
-    received: median(runs.map((r) => r.res.received)),
-    receivedMin: Math.min(...runs.map((r) => r.res.received)),
+    ...summarizeRuns(runs),
     loss: median(loss),
     lossMax: Math.max(...loss),
     lossless: runs.filter((r) => r.res.received === r.gen.sent).length,
-    overruns: median(runs.map((r) => r.res.overruns)),
     overrunRuns: runs.filter((r) => r.res.overrunSeen).length,
-    sentinels: runs.filter((r) => r.res.sentinel).length,
-    span: median(runs.map((r) => r.res.span)),
     recvRate: median(runs.map((r) => r.res.received / r.res.span)),
-    drainSeconds: median(runs.map((r) => r.res.drainSeconds)),
-    drainRate: median(runs.map((r) => r.res.received / r.res.drainSeconds)),
-    cpuSeconds: median(runs.map((r) => r.res.cpuSeconds)),
-    lag: median(runs.map((r) => r.lag)),
-    rssKb: median(runs.map((r) => r.res.rssKb)),
     sent: median(runs.map((r) => r.gen.sent)),
-    genSeconds: median(runs.map((r) => r.gen.seconds)),
-    genRate: median(runs.map((r) => r.gen.rate)),
-    queuedBytes: median(runs.map((r) => r.queuedBytes)),
     readySeconds: median(runs.map((r) => r.readySeconds)),
   };
 }
@@ -554,7 +420,7 @@ async function main() {
   // -------------------------------------------------------------------------
   // Tables
 
-  const sum = new Map([...samples].map(([c, runs]) => [c, summarize(runs)]));
+  const sum = summarizeCases(samples, summarize);
   const find = (kind, flood, key) => {
     const c = cases.find((x) => x.kind === kind && x.flood.key === flood && x.key === key);
     return c ? sum.get(c) : undefined;
@@ -594,10 +460,7 @@ async function main() {
       none ? '' : `${s.lossless}/${s.n}`,
       none ? '' : overrunCell(c, s),
       none ? '' : c.key === 'tcpdump' ? 'none sent' : `${s.sentinels}/${s.n}`,
-      none ? '' : fmtFixed(s.span),
-      none || !Number.isFinite(s.lag) ? '' : fmtFixed(s.lag, 2),
-      none ? '' : fmtFixed(s.cpuSeconds),
-      none ? '' : fmtInt(s.rssKb),
+      ...receiveCells(s, none),
     ]);
   }
 
@@ -629,12 +492,7 @@ async function main() {
       inSocket,
       fmtInt(s.received),
       pct(s.loss),
-      fmtInt(s.overruns),
-      fmtFixed(s.drainSeconds),
-      fmtInt(s.drainRate),
-      cDrain && c.key !== 'c' ? `${fmtFixed(s.drainRate / cDrain.drainRate, 2)}×` : '',
-      fmtFixed(s.cpuSeconds),
-      fmtInt(s.rssKb),
+      ...drainCells(s, cDrain, c.key === 'c'),
     ]);
   }
 
@@ -779,26 +637,17 @@ async function main() {
     ...(problems.length ? ['', '**Failed checks:**', ...problems.map((p) => `- ${p}`)] : []),
   ].join('\n');
 
-  const markdown = [
-    '### Against the targets',
-    '',
-    table(targets),
-    '',
-    "### Against the issue's reference figures",
-    '',
-    table(refs),
-    '',
-    `### Receiving a flood of ${fmtInt(packets)} packets`,
-    '',
-    table(recvRows),
-    '',
-    '### Drain rate (socket filled first, then timed until the last packet)',
-    '',
-    table(drainRows),
-  ].join('\n');
-  writeResults(SECTION, markdown, notes);
-  process.stdout.write(`${markdown}\n\n${notes}\n`);
-  if (problems.length) process.exitCode = 1;
+  writeReport({
+    section: SECTION,
+    targets,
+    refs,
+    receiveTitle: `Receiving a flood of ${fmtInt(packets)} packets`,
+    receiveRows: recvRows,
+    drainTitle: 'Drain rate (socket filled first, then timed until the last packet)',
+    drainRows,
+    notes,
+    problems,
+  });
 }
 
 await main();

@@ -31,6 +31,32 @@ export function log(...args) {
 }
 
 // ---------------------------------------------------------------------------
+// Command-line options
+
+/** A comma-separated option: its trimmed names, each one of `allowed` (else a RangeError). */
+export function listOption(text, allowed, what) {
+  const names = text.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const n of names) if (!allowed.includes(n)) throw new RangeError(`unknown ${what} '${n}' (${allowed.join(', ')})`);
+  return names;
+}
+
+/** The option checks every receiver benchmark has: --repeat, --quiet-ms. */
+export function checkRepeat(repeat) {
+  if (!Number.isInteger(repeat) || repeat < 1) throw new RangeError('--repeat must be a positive integer');
+}
+
+export function checkQuietMs(quietMs) {
+  if (!Number.isFinite(quietMs) || quietMs < 100 || quietMs > 10000) throw new RangeError('--quiet-ms must be in 100..10000');
+}
+
+/** Socket buffer sizes given as [flag, bytes] pairs: integers in 4096..2^30. */
+export function checkBuffers(pairs) {
+  for (const [name, v] of pairs) {
+    if (!Number.isInteger(v) || v < 4096 || v > 2 ** 30) throw new RangeError(`${name} must be an integer in 4096..2^30`);
+  }
+}
+
+// ---------------------------------------------------------------------------
 // Cleanup on every way out
 
 const cleanups = new Map(); // id -> synchronous function
@@ -544,23 +570,30 @@ export function netlinkRmem(ns, protocol = 12) {
 }
 
 /**
- * Shows that an event receiver in netns `ns` is subscribed: creates ct_churn probe entries
- * (10.255.0.1 port 1024 + k), one every `intervalMs`, until `isReady()` says the receiver saw
- * one, at most `maxProbes` times (then throws). Returns the number of probes made.
+ * Shows that a receiver in netns `ns` is subscribed: sends a probe, one every `intervalMs`,
+ * until `isReady()` says the receiver saw one (polled every `pollMs`), at most `maxProbes`
+ * times (then throws). The probe is `probe(k)` (k = 1, 2, ...); by default a ct_churn probe
+ * entry (10.255.0.1 port 1024 + k), `what` naming them in the error. Returns the number of
+ * probes sent.
  */
-export async function probeUntilReady(ns, isReady, { intervalMs = 100, maxProbes = 100 } = {}) {
+export async function probeUntilReady(ns, isReady, { intervalMs = 100, maxProbes = 100, pollMs = 10, probe, what = 'probe entries' } = {}) {
+  const send =
+    probe ??
+    (async (k) => {
+      const [cmd, args] = nsArgv(ns, [tool('ct_churn'), '--probe', String(k)]);
+      const r = await runChild(cmd, args);
+      if (r.code !== 0) throw new Error(`ct_churn --probe ${k} in ${ns} failed: ${r.stderr.trim()}`);
+    });
   for (let k = 1; k <= maxProbes; k++) {
-    const [cmd, args] = nsArgv(ns, [tool('ct_churn'), '--probe', String(k)]);
-    const r = await runChild(cmd, args);
-    if (r.code !== 0) throw new Error(`ct_churn --probe ${k} in ${ns} failed: ${r.stderr.trim()}`);
+    await send(k);
     const deadline = Date.now() + intervalMs;
     while (Date.now() < deadline) {
       if (isReady()) return k;
-      await sleep(10);
+      await sleep(pollMs);
     }
   }
   if (isReady()) return maxProbes;
-  throw new Error(`no receiver in ${ns} saw any of ${maxProbes} probe entries`);
+  throw new Error(`no receiver in ${ns} saw any of ${maxProbes} ${what}`);
 }
 
 export function sleep(ms) {
