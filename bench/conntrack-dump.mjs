@@ -45,27 +45,24 @@ if (sizes.some((n) => !Number.isInteger(n) || n <= 0) || !Number.isInteger(repea
   throw new RangeError('--sizes must be positive integers, --repeat a positive integer');
 }
 
+/** A C dump tool of bench/c (ct_rawwalk, ct_lnfct_parse): its own timer and statistics. */
+function cDumpRunner(name, key, toolName) {
+  return {
+    name,
+    key,
+    async run(ns) {
+      const r = await timeCommand(ns, [tool(toolName)]);
+      const kv = parseKeyValues(r.stdout);
+      return { entries: kv.entries, seconds: kv.seconds, wall: r.seconds, rssKb: r.rssKb, extra: kv };
+    },
+  };
+}
+
 // Each runner measures one dump and returns
 // { entries, seconds (the dump itself), wall (the whole process), rssKb, extra }.
 const runners = [
-  {
-    name: 'raw netlink walk (C, no parsing)',
-    key: 'raw',
-    async run(ns) {
-      const r = await timeCommand(ns, [tool('ct_rawwalk')]);
-      const kv = parseKeyValues(r.stdout);
-      return { entries: kv.entries, seconds: kv.seconds, wall: r.seconds, rssKb: r.rssKb, extra: kv };
-    },
-  },
-  {
-    name: 'libnetfilter_conntrack parse (C)',
-    key: 'lnfct',
-    async run(ns) {
-      const r = await timeCommand(ns, [tool('ct_lnfct_parse')]);
-      const kv = parseKeyValues(r.stdout);
-      return { entries: kv.entries, seconds: kv.seconds, wall: r.seconds, rssKb: r.rssKb, extra: kv };
-    },
-  },
+  cDumpRunner('raw netlink walk (C, no parsing)', 'raw', 'ct_rawwalk'),
+  cDumpRunner('libnetfilter_conntrack parse (C)', 'lnfct', 'ct_lnfct_parse'),
   {
     name: '`conntrack -L > /dev/null`',
     key: 'conntrack',
