@@ -425,7 +425,7 @@ async function main() {
         if (c.key === 'conntrack' && Number.isFinite(res.extra?.shown) && res.extra.shown !== res.received) {
           problems.push(`${tag}: ${res.received} lines counted, conntrack says ${res.extra.shown}`);
         }
-        if (c.key === 'nfct' && res.extra?.overrunCount !== res.overruns) {
+        if ((c.key === 'nfct' || c.key === 'nfct-slow') && res.extra?.overrunCount !== res.overruns) {
           problems.push(`${tag}: ${res.overruns} overrun items, stream.overruns ${res.extra?.overrunCount}`);
         }
         log(
