@@ -1,0 +1,117 @@
+// Conntrack events under a consumer slower than the kernel: the reader drains the socket into
+// memory (bounded in bytes by maxQueueBytes) so a burst is held, not dropped; past the bound the
+// kernel drops and the stream says so, in order; once the consumer has caught up the stream's
+// memory is back to a small steady state. The oracle: the entries the burst made (each makes
+// one NEW and one DESTROY event).
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+
+import { type ConntrackEvent, Conntrack } from '../../lib/index.js';
+import { createNetns, type Netns } from '../helpers/netns.js';
+import { timedReader, udpEntries } from '../helpers/streams.js';
+
+const MiB = 1 << 20;
+
+let ns: Netns;
+let ct: Conntrack;
+
+beforeAll(async () => {
+  ns = await createNetns('nfct-ctbacklog');
+  ct = await Conntrack.open({ netns: ns.name });
+});
+afterAll(async () => {
+  ct?.close();
+  await ns?.remove();
+});
+
+describe('a consumer that waits 1 ms per event loses nothing of a burst, with default options', () => {
+  test('conntrack events: 50,000 events (25,000 entries created, then flushed)', async () => {
+    const stream = ct.events({ types: ['new', 'destroy'] });
+    const entries = 25_000;
+    let news = 0;
+    let destroys = 0;
+    let overruns = 0;
+    const consumer = (async () => {
+      for await (const e of stream) {
+        if (e.type === 'new') news++;
+        else if (e.type === 'destroy') destroys++;
+        else if (e.type === 'overrun') overruns++;
+        if (news + destroys === 2 * entries) break;
+        await sleep(1);
+      }
+    })();
+    const made = await ct.createMany(udpEntries(entries), { batchSize: 5000 });
+    expect(made.created).toBe(entries);
+    await ct.flush();
+    // The whole burst is out of the kernel long before the consumer is through it: it waits in
+    // the stream's queue.
+    await sleep(500);
+    const during = stream.stats;
+    expect(during.queuedRecords).toBeGreaterThan(10_000);
+    expect(during.queuedBytes).toBeGreaterThan(during.queuedRecords * 100);
+    const timer = setTimeout(() => stream.close(), 150_000);
+    await consumer;
+    clearTimeout(timer);
+    expect({ news, destroys, overruns }).toEqual({ news: entries, destroys: entries, overruns: 0 });
+    const after = stream.stats;
+    expect(after.overruns).toBe(0);
+    expect(after.peakRecords).toBeGreaterThanOrEqual(during.queuedRecords);
+    // Caught up: nothing queued, and what the reader keeps for reuse is capped.
+    expect(after.queuedRecords).toBe(0);
+    expect(after.queuedBytes).toBe(0);
+    expect(after.peakBytes).toBeGreaterThan(4 * MiB);
+    expect(after.pooledBytes).toBeLessThanOrEqual(4 * MiB);
+    stream.close();
+  }, 200_000);
+
+});
+
+describe('past maxQueueBytes the kernel drops; the stream reports it in order and goes on', () => {
+  test('conntrack events: with the reader at its bound the kernel drops; the overrun item comes, later events still arrive', async () => {
+    // 64 KiB of decoded events and the default 8 MiB socket buffer hold ~7,000 events; nobody
+    // reads while 20,000 entries are created.
+    const stream = ct.events({ types: 'new', maxQueueBytes: 64 << 10 });
+    const next = timedReader(stream[Symbol.asyncIterator]());
+    const made = await ct.createMany(udpEntries(20_000, 30_000), { batchSize: 5000 });
+    expect(made.created).toBe(20_000);
+    await sleep(200);
+    expect(stream.stats.queuedBytes).toBeGreaterThanOrEqual(64 << 10);
+    const items: ConntrackEvent[] = [];
+    const read = async (until: (e: ConntrackEvent) => boolean) => {
+      for (let e = await next(1000); e !== null; e = await next(1000)) {
+        items.push(e);
+        if (until(e)) return;
+      }
+    };
+    // Read what was held and what the socket kept; then a marker entry.
+    await read(() => false);
+    await ct.create({ protocol: 'udp', src: '10.97.0.1', dst: '10.98.0.1', srcPort: 5, dstPort: 53, timeout: 300 });
+    await read((e) => e.type === 'new' && e.flow.original.src === '10.97.0.1');
+    stream.close();
+    const overrunAt = items.findIndex((e) => e.type === 'overrun');
+    expect(overrunAt).toBeGreaterThan(0);
+    expect(items.at(-1)).toMatchObject({ type: 'new', flow: { original: { src: '10.97.0.1' } } });
+    expect(items.filter((e) => e.type === 'new').length).toBeLessThan(20_001);
+    expect(stream.stats.overruns).toBeGreaterThan(0);
+    await ct.flush();
+  }, 120_000);
+});
+
+describe('JSON of event items', () => {
+  test('every item type stringifies: bigints as decimal strings', async () => {
+    const events = ct.events();
+    const it = events[Symbol.asyncIterator]();
+    const next = it.next();
+    await ct.create({ protocol: 'tcp', src: '10.96.0.1', dst: '10.96.0.2', srcPort: 1, dstPort: 2, timeout: 60, state: 'ESTABLISHED' });
+    const ev = (await next).value as ConntrackEvent;
+    events.close();
+    expect(ev.type).toBe('new');
+    const j = JSON.parse(JSON.stringify(ev)) as { type: string; timestamp: string; flow: { status: string[]; original: { src: string } } };
+    expect(j.type).toBe('new');
+    if (ev.type === 'new') expect(j.timestamp).toBe(ev.timestamp.toString());
+    expect(j.flow.original.src).toBe('10.96.0.1');
+    expect(j.flow.status).toContain('CONFIRMED');
+    await ct.flush();
+  });
+});

@@ -1,0 +1,48 @@
+// Shared by the tests of live streams under load (test/conntrack/backlog.test.ts,
+// test/nflog/backlog.test.ts): bounded generators inside a test namespace and the oracles.
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import type { FlowInput } from '../../lib/index.js';
+import type { Netns } from './netns.js';
+
+/** `n` UDP entries 10.99.x.y:port -> 10.98.0.1:53 (one NEW event each, one DESTROY when flushed). */
+export function* udpEntries(n: number, base = 0): Generator<FlowInput> {
+  for (let i = base; i < base + n; i++) {
+    yield { protocol: 'udp', src: `10.99.${(i >> 8) & 0xff}.${i & 0xff}`, dst: '10.98.0.1', srcPort: 1024 + (i >> 16), dstPort: 53, timeout: 300 };
+  }
+}
+
+/** Sends `count` 64-byte UDP datagrams to 127.0.0.1:port from inside the namespace, as fast as a loop can. */
+export async function flood(ns: Netns, port: number, count: number): Promise<void> {
+  const script = `const s=require('dgram').createSocket('udp4');const b=Buffer.alloc(64);let n=0;
+(function go(){for(let i=0;i<200&&n<${count};i++,n++)s.send(b,${port},'127.0.0.1');if(n<${count})setImmediate(go);else setTimeout(()=>s.close(),200)})()`;
+  await ns.execOk('node', ['-e', script], { timeoutMs: 60_000 });
+}
+
+/** Packets the counter of the one rule in `table` (inet) has counted. */
+export async function nftCounter(ns: Netns, table: string): Promise<number> {
+  const r = await ns.execOk('nft', ['-j', 'list', 'table', 'inet', table]);
+  const rules = (JSON.parse(r.stdout) as { nftables: { rule?: { expr: { counter?: { packets: number } }[] } }[] }).nftables;
+  for (const item of rules) for (const e of item.rule?.expr ?? []) if (e.counter) return e.counter.packets;
+  throw new Error(`no counter in table ${table}`);
+}
+
+/**
+ * Reads an iterator with a time limit per item; a next() that timed out stays pending and
+ * gives the following call its item (a second next() beside it would take a later one).
+ */
+export function timedReader<T>(it: AsyncIterator<T>, first?: Promise<IteratorResult<T>>) {
+  let pending: Promise<IteratorResult<T>> | undefined = first;
+  return async (ms: number): Promise<T | null> => {
+    pending ??= it.next();
+    const r = await Promise.race([pending, sleep(ms).then(() => null)]);
+    if (r === null) return null;
+    pending = undefined;
+    return r.done ? null : r.value;
+  };
+}
+
+export async function logRule(ns: Netns, table: string, port: number, group: number): Promise<void> {
+  await ns.execOk('nft', ['-f', '-'], { input: `table inet ${table} {\n chain out { type filter hook output priority 0; udp dport ${port} counter log group ${group}; }\n}\n` });
+}
+

@@ -1,0 +1,127 @@
+// NFLOG under a consumer slower than the kernel: the reader drains the socket into memory
+// (bounded in bytes by maxQueueBytes) so a flood is held, not dropped; past the bound the kernel
+// drops and, with sequence numbers, the stream says exactly how many, where. The oracle: an nft
+// counter on the logging rule (the packets the kernel logged).
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+
+import { Nflog, type NflogEvent } from '../../lib/index.js';
+import { createNetns, type Netns } from '../helpers/netns.js';
+import { flood, logRule, nftCounter, timedReader } from '../helpers/streams.js';
+
+let ns: Netns;
+let nf: Nflog;
+
+beforeAll(async () => {
+  ns = await createNetns('nfct-nfbacklog');
+  nf = await Nflog.open({ netns: ns.name });
+});
+afterAll(async () => {
+  nf?.close();
+  await ns?.remove();
+});
+
+describe('a consumer that waits 1 ms per packet loses nothing of a flood, with default options', () => {
+  test('NFLOG: a 50,000-packet flood; every packet the kernel logged arrives', async () => {
+    await logRule(ns, 'backlog', 9901, 21);
+    try {
+      const stream = nf.subscribe({ group: 21 });
+      const sent = 50_000;
+      let packets = 0;
+      const other: NflogEvent[] = [];
+      let logged = Infinity;
+      const consumer = (async () => {
+        for await (const e of stream) {
+          if (e.type === 'packet') packets++;
+          else other.push(e);
+          if (packets >= logged) break;
+          await sleep(1);
+        }
+      })();
+      await flood(ns, 9901, sent);
+      logged = await nftCounter(ns, 'backlog');
+      expect(logged).toBeGreaterThan(sent * 0.99); // the sender's own socket may refuse a few
+      expect(stream.stats.queuedRecords).toBeGreaterThan(5_000);
+      const timer = setTimeout(() => stream.close(), 150_000);
+      await consumer;
+      clearTimeout(timer);
+      expect(other).toEqual([]);
+      expect(packets).toBe(logged);
+      expect(stream.stats.queuedRecords).toBe(0);
+      expect(stream.stats.peakRecords).toBeGreaterThan(5_000);
+      stream.close();
+    } finally {
+      await ns.execOk('nft', ['delete', 'table', 'inet', 'backlog']);
+    }
+  }, 200_000);
+});
+
+describe('past maxQueueBytes the kernel drops; the stream reports it in order and goes on', () => {
+  test('NFLOG with sequence numbers: the overrun comes in order and says exactly how many were lost', async () => {
+    await logRule(ns, 'bound', 9902, 22);
+    try {
+      // 64 KiB of decoded packets and a 256 KiB socket buffer hold a few thousand packets at
+      // most; nobody reads while 20,000 are logged.
+      const stream = nf.subscribe({ group: 22, sequence: true, maxQueueBytes: 64 << 10, bufferSize: 256 << 10, maxBufferSize: 256 << 10 });
+      const it = stream[Symbol.asyncIterator]();
+      const next = timedReader(it, it.next());
+      await flood(ns, 9902, 20_000);
+      const items: NflogEvent[] = [];
+      const readUntilQuiet = async () => {
+        for (let e = await next(1000); e !== null; e = await next(1000)) items.push(e);
+      };
+      await readUntilQuiet();
+      // Packets after the loss, once the socket has room again: they arrive, and show the loss.
+      await flood(ns, 9902, 10);
+      await readUntilQuiet();
+      const total = await nftCounter(ns, 'bound');
+      stream.close();
+      const seqs = items.flatMap((e) => (e.type === 'packet' ? [e.seq!] : []));
+      const overrunAt = items.findIndex((e) => e.type === 'overrun');
+      expect(overrunAt).toBeGreaterThan(0);
+      const overrun = items[overrunAt] as Extract<NflogEvent, { type: 'overrun' }>;
+      expect(overrun.lost).toBeGreaterThan(0);
+      // In order: where the loss is, the packet before the item and the one after it are `lost`
+      // sequence numbers apart.
+      const before = items[overrunAt - 1]!;
+      const after = items[overrunAt + 1]!;
+      expect(before.type).toBe('packet');
+      expect(after.type).toBe('packet');
+      if (before.type === 'packet' && after.type === 'packet') expect(after.seq! - before.seq! - 1).toBe(overrun.lost);
+      // Later packets arrived, and the loss the stream reports is exactly what did not arrive.
+      expect(items.slice(overrunAt + 1).filter((e) => e.type === 'packet').length).toBeGreaterThan(0);
+      expect(seqs.length + stream.stats.lost!).toBe(total);
+      const reported = items.reduce((n, e) => n + (e.type === 'overrun' ? (e.lost ?? 0) : e.type === 'gap' ? e.missing : 0), 0);
+      expect(reported).toBe(stream.stats.lost);
+      expect(stream.stats.peakBytes).toBeGreaterThanOrEqual(64 << 10);
+    } finally {
+      await ns.execOk('nft', ['delete', 'table', 'inet', 'bound']);
+    }
+  }, 120_000);
+
+});
+
+describe('JSON of packet items', () => {
+  test('every item type stringifies: bigints as decimal strings, binary fields as hex', async () => {
+    await logRule(ns, 'json', 9903, 23);
+    try {
+      const stream = nf.subscribe({ group: 23, sequence: true });
+      const it = stream[Symbol.asyncIterator]();
+      const first = it.next();
+      await flood(ns, 9903, 1);
+      const pkt = (await first).value as NflogEvent;
+      stream.close();
+      expect(pkt.type).toBe('packet');
+      const json = JSON.parse(JSON.stringify(pkt)) as Record<string, unknown>;
+      if (pkt.type !== 'packet') return;
+      expect(json.payload).toBe(pkt.payload!.toString('hex'));
+      if (pkt.timestamp !== undefined) expect(json.timestamp).toBe(pkt.timestamp.toString());
+      expect(json.seq).toBe(pkt.seq);
+      expect(json.type).toBe('packet');
+      expect(json).not.toHaveProperty('conntrack');
+    } finally {
+      await ns.execOk('nft', ['delete', 'table', 'inet', 'json']);
+    }
+  });
+});
