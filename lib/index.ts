@@ -10,6 +10,8 @@ export type { HookName, LogInterface, NflogEvent, NflogGap, NflogOverrun, NflogP
 export type { Expectation, ExpectationFilter, ExpectationFlag, ExpectationInput } from './conntrack/expect.js';
 export { RecordStream } from './core/stream.js';
 export type { FlowFilter } from './conntrack/filter.js';
+export { AGGREGATE_KEYS } from './conntrack/aggregate.js';
+export type { AggregateGroup, AggregateKey, AggregateKeyValues, AggregateOptions, AggregateResult, AggregateSort } from './conntrack/aggregate.js';
 export { jsonSafe } from './conntrack/flow.js';
 export type { NetnsOption } from './core/netns.js';
 export type { ReaderStats } from './core/reader.js';

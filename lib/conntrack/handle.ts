@@ -9,7 +9,8 @@ import { decodeFlows } from './flow.js';
 import { addon, type NativeConntrack, type NativeFilter } from '../core/native.js';
 import { type FlowChanges, type FlowInput, type NativeFlowSpec, normalizeChanges, normalizeFlowInput, packFlowSpecs } from './flowspec.js';
 import { type NetnsOption, netnsPath } from '../core/netns.js';
-import { BatchSource } from '../core/reader.js';
+import { BatchSource, type RawBatch } from '../core/reader.js';
+import { type AggregateOptions, type AggregateResult, decodeGroups, normalizeAggregate, sortNumber } from './aggregate.js';
 import { RecordStream } from '../core/stream.js';
 import { type TupleInput, normalizeTuple } from './tuple.js';
 import type { Flow } from './types.js';
@@ -305,18 +306,52 @@ export class Conntrack {
       return Math.max(0, before[0] - after[0]);
     }
     const source = new BatchSource((onBatch) => native.deleteWhere(nf, dryRun, onBatch), site, 'conntrack bulk delete');
-    this.sources.add(source);
-    try {
-      for (let b = await source.next(); b !== null; b = await source.next()) source.release(b);
-    } finally {
-      source.close();
-      this.forget(source);
-    }
+    await this.drain(source);
     const [matched = 0, deleted = 0, , failed = 0] = source.tally ?? [];
     if (failed > 0) {
       throw withCallSite(new NfctError(EIO, 'netlink', `${failed} of ${matched} deletes failed`), site, 'conntrack bulk delete');
     }
     return dryRun ? matched : deleted;
+  }
+
+  /** Runs a job whose result comes on its final batch to the end; resolves that batch. */
+  private async drain(source: BatchSource): Promise<RawBatch | null> {
+    this.sources.add(source);
+    let last: RawBatch | null = null;
+    try {
+      for (let b = await source.next(); b !== null; b = await source.next()) {
+        last = b;
+        source.release(b);
+      }
+    } finally {
+      source.close();
+      this.forget(source);
+    }
+    return last;
+  }
+
+  /**
+   * Groups the entries (those matching `filter`, or all) by one or more keys and resolves the
+   * top groups with their entry counts, and packet and byte sums where accounting is on. The
+   * grouping runs in native code over the dump as it arrives: no Flow is built, and memory
+   * grows with the number of groups, not of entries.
+   *
+   * ```ts
+   * const { groups } = await ct.aggregate({ by: ['src'], top: 5 });
+   * const stale = await ct.aggregate({ by: 'dnat', filter: { protocol: 'udp', status: 'DST_NAT' } });
+   * ```
+   */
+  async aggregate(options: AggregateOptions): Promise<AggregateResult> {
+    const native = this.handle('aggregate()');
+    const n = normalizeAggregate(options, 'aggregate()');
+    const nf = normalizeFilter(options.filter ?? {}, 'aggregate() options.filter');
+    nf.kernel = boolean(options.kernelFilter, 'aggregate() options.kernelFilter') ?? true;
+    const site = callSite(this.aggregate);
+    const sort = sortNumber(n.sort);
+    const source = new BatchSource((onBatch) => native.aggregate(nf, n.keys, sort, n.top, onBatch), site, 'conntrack aggregate');
+    const last = await this.drain(source);
+    const [, groups = 0] = source.tally ?? [];
+    return last ? decodeGroups(n, last.buffer, last.strings, last.count, groups) : decodeGroups(n, new ArrayBuffer(0), '', 0, 0);
   }
 
   /** Deletes every entry, or those of one family (conntrack -F). */

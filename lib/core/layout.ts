@@ -208,3 +208,47 @@ export const SpecWord = {
   S_DNAT: 47,
   SPEC_WORDS: 52,
 } as const;
+
+export const AggKey = {
+  AK_FAMILY: 0,
+  AK_PROTOCOL: 1,
+  AK_SRC: 2,
+  AK_DST: 3,
+  AK_SPORT: 4,
+  AK_DPORT: 5,
+  AK_STATE: 6,
+  AK_MARK: 7,
+  AK_ZONE: 8,
+  AK_STATUS: 9,
+  AK_DNAT: 10,
+  AK_SNAT: 11,
+  AK_REPLY_SRC: 12,
+  AK_COUNT_KEYS: 13,
+} as const;
+
+export const AggKeyWord = {
+  AKW_META: 0,
+  AKW_VALUE: 1,
+  AKW_ADDR: 2,
+  AGG_KEY_WORDS: 6,
+  AKM_PRESENT: 1,
+  AKM_PORT: 2,
+} as const;
+
+export const AggGroupWord = {
+  G_COUNT: 0,
+  G_COUNTERS: 1,
+  G_FLAGS: 9,
+  AGG_GROUP_TAIL: 10,
+  AGG_MAX_KEYS: 8,
+} as const;
+
+export const AggGroupFlags = {
+  GF_COUNTERS: 1,
+} as const;
+
+export const AggSort = {
+  AS_COUNT: 0,
+  AS_PACKETS: 1,
+  AS_BYTES: 2,
+} as const;

@@ -98,6 +98,8 @@ export interface NativeConntrack {
   createBatch(specs: Uint32Array, helpers: (string | undefined)[] | undefined, mode: number): Promise<Int32Array>;
   /** The final batch tallies [matched, deleted, gone, failed]. */
   deleteWhere(filter: NativeFilter, dryRun: boolean, onBatch: OnBatch): NativeStream;
+  /** Groups the dump (native/ct/aggregate.h); the final batch holds the total and the top groups and tallies [matched, groups]. */
+  aggregate(filter: NativeFilter, keys: number[], sort: number, top: number, onBatch: OnBatch): NativeStream;
   expectDump(family: number, onBatch: OnBatch): NativeStream;
   expectGet(tuple: NativeTuple): Promise<NativeRecords>;
   expectCreate(spec: Record<string, unknown>): Promise<void>;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "addon.h"
+#include "ct/aggregate.h"
 #include "ct/control.h"
 #include "ct/expect.h"
 #include "ct/filter.h"
@@ -80,6 +81,7 @@ void Conntrack::Init(Napi::Env env, Napi::Object exports) {
                    InstanceMethod<&Conntrack::Flush>("flush"),
                    InstanceMethod<&Conntrack::CreateBatch>("createBatch"),
                    InstanceMethod<&Conntrack::DeleteWhere>("deleteWhere"),
+                   InstanceMethod<&Conntrack::Aggregate>("aggregate"),
                    InstanceMethod<&Conntrack::ExpectDump>("expectDump"),
                    InstanceMethod<&Conntrack::ExpectGet>("expectGet"),
                    InstanceMethod<&Conntrack::ExpectCreate>("expectCreate"),

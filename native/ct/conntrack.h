@@ -32,6 +32,9 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
   Napi::Value CreateBatch(const Napi::CallbackInfo& info);
   Napi::Value DeleteWhere(const Napi::CallbackInfo& info);
 
+  // Grouping and counting the table (aggregate.cc).
+  Napi::Value Aggregate(const Napi::CallbackInfo& info);
+
   // Events (events.cc).
   Napi::Value Events(const Napi::CallbackInfo& info);
   Napi::Value ExpectEvents(const Napi::CallbackInfo& info);

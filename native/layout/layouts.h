@@ -19,7 +19,12 @@
   L(SpecFlags, NFCT_SPEC_FLAGS) \
   L(SpecTupleWord, NFCT_SPEC_TUPLE_WORD) \
   L(SpecTupleFlags, NFCT_SPEC_TUPLE_FLAGS) \
-  L(SpecWord, NFCT_SPEC_WORD)
+  L(SpecWord, NFCT_SPEC_WORD) \
+  L(AggKey, NFCT_AGG_KEY) \
+  L(AggKeyWord, NFCT_AGG_KEY_WORD) \
+  L(AggGroupWord, NFCT_AGG_GROUP_WORD) \
+  L(AggGroupFlags, NFCT_AGG_GROUP_FLAGS) \
+  L(AggSort, NFCT_AGG_SORT)
 
 // Presence bits (word W_PRESENT).
 #define NFCT_FLOW_PRESENT(X) \
@@ -226,3 +231,48 @@
   X(S_SNAT, 42)  /* 4 words of address, then the port */ \
   X(S_DNAT, 47) \
   X(SPEC_WORDS, 52)
+
+// Aggregation (ct/aggregate.h): what a group is keyed by, in lib/conntrack/aggregate.ts
+// AGGREGATE_KEYS order.
+#define NFCT_AGG_KEY(X) \
+  X(AK_FAMILY, 0)  /* value: AF_INET / AF_INET6 */ \
+  X(AK_PROTOCOL, 1)  /* value: l4 protocol number */ \
+  X(AK_SRC, 2)  /* original source address */ \
+  X(AK_DST, 3)  /* original destination address */ \
+  X(AK_SPORT, 4)  /* original source port (present for TCP, UDP, SCTP, DCCP, UDP-Lite) */ \
+  X(AK_DPORT, 5) \
+  X(AK_STATE, 6)  /* value: l4 protocol | state << 8 (present for TCP, SCTP, DCCP) */ \
+  X(AK_MARK, 7) \
+  X(AK_ZONE, 8) \
+  X(AK_STATUS, 9)  /* value: the status bits */ \
+  X(AK_DNAT, 10)  /* reply source address and port (present when destination-NATed) */ \
+  X(AK_SNAT, 11)  /* reply destination address and port (present when source-NATed) */ \
+  X(AK_REPLY_SRC, 12)  /* reply source address */ \
+  X(AK_COUNT_KEYS, 13)
+
+// One key of a group record: meta (AKM_* bits, family << 8 for addresses), a value, 16 bytes
+// of address.
+#define NFCT_AGG_KEY_WORD(X) \
+  X(AKW_META, 0) \
+  X(AKW_VALUE, 1) \
+  X(AKW_ADDR, 2) \
+  X(AGG_KEY_WORDS, 6) \
+  X(AKM_PRESENT, 1 << 0) \
+  X(AKM_PORT, 1 << 1)
+
+// After the key words of a group record.
+#define NFCT_AGG_GROUP_WORD(X) \
+  X(G_COUNT, 0) \
+  X(G_COUNTERS, 1)  /* orig packets lo/hi, orig bytes lo/hi, reply packets lo/hi, reply bytes lo/hi */ \
+  X(G_FLAGS, 9) \
+  X(AGG_GROUP_TAIL, 10) \
+  X(AGG_MAX_KEYS, 8)
+
+#define NFCT_AGG_GROUP_FLAGS(X) \
+  X(GF_COUNTERS, 1 << 0)  /* some flow of the group carried counters (nf_conntrack_acct=1) */
+
+// What groups are ranked by.
+#define NFCT_AGG_SORT(X) \
+  X(AS_COUNT, 0) \
+  X(AS_PACKETS, 1)  /* both directions */ \
+  X(AS_BYTES, 2)

@@ -31,6 +31,9 @@ describe('Conntrack.open options', () => {
     deleteWhere: () => {
       throw new Error('unused');
     },
+    aggregate: () => {
+      throw new Error('unused');
+    },
     expectDump: () => {
       throw new Error('unused');
     },

@@ -130,6 +130,11 @@ export function instrument(ct: Conntrack): Recorder {
       rec.filters.push(filter);
       throw new Error('test recorder: deleteWhere() must not be reached');
     },
+    aggregate(filter) {
+      rec.calls.push('aggregate');
+      rec.filters.push(filter);
+      throw new Error('test recorder: aggregate() must not be reached');
+    },
     expectDump() {
       rec.calls.push('expectDump');
       throw new Error('test recorder: expectDump() must not be reached');

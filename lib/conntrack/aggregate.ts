@@ -1,0 +1,220 @@
+// Grouping the table: the options of ct.aggregate(), checked here, and the groups native code
+// computed (native/ct/aggregate.h), decoded into plain objects.
+import { AF_INET6, DCCP_STATES, PROTOCOLS, SCTP_STATES, TCP_STATES, protocolName } from '../core/constants.js';
+import { AggGroupFlags, AggGroupWord, AggKey, AggKeyWord, AggSort } from '../core/layout.js';
+import { assertKnownKeys, assertObject, describe, list, optionalInteger } from '../core/validate.js';
+import type { FlowFilter } from './filter.js';
+import { STATUS_NAMES } from './status.js';
+import type { Counters, Family, StatusName } from './types.js';
+
+/** What a group can be keyed by (native/layout/layouts.h AggKey: 'replySrc' is AK_REPLY_SRC). */
+export const AGGREGATE_KEYS = [
+  'family',
+  'protocol',
+  'src',
+  'dst',
+  'sport',
+  'dport',
+  'state',
+  'mark',
+  'zone',
+  'status',
+  'dnat',
+  'snat',
+  'replySrc',
+] as const;
+
+export type AggregateKey = (typeof AGGREGATE_KEYS)[number];
+
+/** What groups are ranked by. */
+export type AggregateSort = 'count' | 'packets' | 'bytes';
+export const AGGREGATE_SORTS: readonly AggregateSort[] = ['count', 'packets', 'bytes'];
+
+/** The native number of a sort ('packets' is AS_PACKETS). */
+export function sortNumber(sort: AggregateSort): number {
+  return AggSort[`AS_${sort.toUpperCase()}` as keyof typeof AggSort];
+}
+
+/** A group's value for each key; null where the key does not apply to its flows. */
+export interface AggregateKeyValues {
+  /** 'ipv4' or 'ipv6'. */
+  family?: Family;
+  /** The layer-4 protocol by name ('tcp'), or its number when it has none. */
+  protocol?: string | number;
+  /** Original source address. */
+  src?: string | null;
+  /** Original destination address. */
+  dst?: string | null;
+  /** Original source port (TCP, UDP, SCTP, DCCP, UDP-Lite). */
+  sport?: number | null;
+  /** Original destination port. */
+  dport?: number | null;
+  /** Protocol state ('ESTABLISHED'), for TCP, SCTP and DCCP. */
+  state?: string | null;
+  mark?: number;
+  zone?: number;
+  /** Status bits set, by name (as conntrack prints them). */
+  status?: StatusName[];
+  /** Where the destination was rewritten to ('10.0.0.5:53', '[fd00::5]:53'); null: not destination-NATed. */
+  dnat?: string | null;
+  /** What the source was rewritten to; null: not source-NATed. */
+  snat?: string | null;
+  /** Who answers: the reply direction's source address. */
+  replySrc?: string | null;
+}
+
+/** One group: its key values, how many entries, and their counters when accounting is on. */
+export interface AggregateGroup {
+  key: AggregateKeyValues;
+  count: number;
+  /** Sums of the entries' counters; absent when none had any (nf_conntrack_acct=0). */
+  counters?: { original: Counters; reply: Counters };
+}
+
+export interface AggregateResult {
+  by: AggregateKey[];
+  sort: AggregateSort;
+  /** The top groups, best first (ties: more entries first, then by key). */
+  groups: AggregateGroup[];
+  /** Every matching entry, summed. */
+  total: { count: number; counters?: { original: Counters; reply: Counters } };
+  /** How many distinct groups there were (groups.length is at most `top`). */
+  groupCount: number;
+}
+
+/** Options of ct.aggregate(). */
+export interface AggregateOptions {
+  /** One key or several (a group per distinct combination). */
+  by: AggregateKey | readonly AggregateKey[];
+  /** How many groups to return, best first (default 10; 0: all). */
+  top?: number;
+  /** Rank by entries (default), or by packets or bytes of both directions (needs nf_conntrack_acct=1). */
+  sort?: AggregateSort;
+  /** Only the entries matching this filter (the filters of list()). */
+  filter?: FlowFilter;
+  /** Send the parts of the filter the kernel can apply (default true), as list(). */
+  kernelFilter?: boolean;
+}
+
+export interface NormalizedAggregate {
+  keys: number[];
+  by: AggregateKey[];
+  sort: AggregateSort;
+  top: number;
+}
+
+const { AKW_META, AKW_VALUE, AGG_KEY_WORDS, AKM_PRESENT, AKM_PORT } = AggKeyWord;
+const { G_COUNT, G_COUNTERS, G_FLAGS, AGG_GROUP_TAIL, AGG_MAX_KEYS } = AggGroupWord;
+
+/** The native number of a key: 'replySrc' is AK_REPLY_SRC. */
+function keyNumber(key: AggregateKey): number {
+  return AggKey[`AK_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}` as keyof typeof AggKey];
+}
+
+export function normalizeAggregate(options: AggregateOptions, where: string): NormalizedAggregate {
+  const raw: unknown = options;
+  assertObject(raw, `${where} options`);
+  assertKnownKeys(raw, ['by', 'top', 'sort', 'filter', 'kernelFilter'], `${where} options`);
+  if (options.by === undefined) throw new TypeError(`${where} options.by is required (one of ${AGGREGATE_KEYS.join(', ')})`);
+  const by = [...list(options.by, `${where} options.by`)];
+  if (by.length === 0 || by.length > AGG_MAX_KEYS) throw new RangeError(`${where} options.by must name 1 to ${AGG_MAX_KEYS} keys, got ${by.length}`);
+  const keys = by.map((k, i) => {
+    if (!AGGREGATE_KEYS.includes(k)) throw new TypeError(`${where} options.by[${i}] must be one of ${AGGREGATE_KEYS.join(', ')}, got ${describe(k)}`);
+    return keyNumber(k);
+  });
+  if (new Set(by).size !== by.length) throw new TypeError(`${where} options.by names a key twice`);
+  const top = optionalInteger(options.top, `${where} options.top`, 0, 0x7fffffff) ?? 10;
+  const sort = options.sort ?? 'count';
+  if (!AGGREGATE_SORTS.includes(sort)) throw new TypeError(`${where} options.sort must be one of ${AGGREGATE_SORTS.join(', ')}, got ${describe(sort)}`);
+  return { keys, by, sort, top };
+}
+
+function withPort(text: string, family: number, port: number | undefined): string {
+  if (port === undefined) return text;
+  return family === AF_INET6 ? `[${text}]:${port}` : `${text}:${port}`;
+}
+
+function stateName(value: number): string {
+  const proto = value & 0xff;
+  const state = value >>> 8;
+  const names: readonly string[] = proto === PROTOCOLS.tcp ? TCP_STATES : proto === PROTOCOLS.sctp ? SCTP_STATES : DCCP_STATES;
+  return names[state] ?? String(state);
+}
+
+function statusNames(bits: number): StatusName[] {
+  return STATUS_NAMES.filter((_, i) => (bits & (1 << i)) !== 0);
+}
+
+function keyValue(key: AggregateKey, w: Uint32Array, at: number, text: string): AggregateKeyValues[AggregateKey] {
+  const meta = w[at + AKW_META]!;
+  const value = w[at + AKW_VALUE]!;
+  const present = (meta & AKM_PRESENT) !== 0;
+  const family = (meta >>> 8) & 0xff;
+  if (!present) return null;
+  switch (key) {
+    case 'family':
+      return value === AF_INET6 ? 'ipv6' : 'ipv4';
+    case 'protocol': {
+      const name = protocolName(value);
+      return name === 'unknown' ? value : name;
+    }
+    case 'src':
+    case 'dst':
+    case 'replySrc':
+      return text;
+    case 'sport':
+    case 'dport':
+    case 'mark':
+    case 'zone':
+      return value;
+    case 'state':
+      return stateName(value);
+    case 'status':
+      return statusNames(value);
+    case 'dnat':
+    case 'snat':
+      return withPort(text, family, (meta & AKM_PORT) !== 0 ? value : undefined);
+  }
+}
+
+function counters(w: Uint32Array, at: number): { original: Counters; reply: Counters } | undefined {
+  if ((w[at + G_FLAGS]! & AggGroupFlags.GF_COUNTERS) === 0) return undefined;
+  const u64 = (i: number): number => w[at + G_COUNTERS + 2 * i]! + w[at + G_COUNTERS + 1 + 2 * i]! * 2 ** 32;
+  return { original: { packets: u64(0), bytes: u64(1) }, reply: { packets: u64(2), bytes: u64(3) } };
+}
+
+/** Decodes the final batch of an aggregation: the total, then the groups. */
+export function decodeGroups(n: NormalizedAggregate, buffer: ArrayBuffer, strings: string, count: number, groupCount: number): AggregateResult {
+  const w = new Uint32Array(buffer);
+  const size = n.keys.length * AGG_KEY_WORDS + AGG_GROUP_TAIL;
+  const texts = strings.split('\0');
+  const groups: AggregateGroup[] = [];
+  let total: AggregateResult['total'] = { count: 0 };
+  for (let r = 0; r < count; r++) {
+    const base = r * size;
+    const tail = base + n.keys.length * AGG_KEY_WORDS;
+    const c = counters(w, tail);
+    if (r === 0) {
+      total = c ? { count: w[tail + G_COUNT]!, counters: c } : { count: w[tail + G_COUNT]! };
+      continue;
+    }
+    const key: Record<string, unknown> = {};
+    n.by.forEach((k, i) => {
+      key[k] = keyValue(k, w, base + i * AGG_KEY_WORDS, texts[r * n.keys.length + i] ?? '');
+    });
+    const g: AggregateGroup = { key: key as AggregateKeyValues, count: w[tail + G_COUNT]! };
+    if (c) g.counters = c;
+    groups.push(g);
+  }
+  return { by: n.by, sort: n.sort, groups, total, groupCount };
+}
+
+/** A group's key values as short text, one per key ('10.0.0.1', 'tcp', 'ASSURED,CONFIRMED', '-'). */
+export function keyTexts(g: AggregateGroup, by: readonly AggregateKey[]): string[] {
+  return by.map((k) => {
+    const v = g.key[k];
+    if (v === null || v === undefined) return '-';
+    if (Array.isArray(v)) return v.length > 0 ? v.join(',') : '-';
+    return String(v);
+  });
+}

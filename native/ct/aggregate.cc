@@ -1,0 +1,222 @@
+// Grouping the table natively: a decoder that keys and counts each matching flow of a dump and
+// hands JS only the best groups, on the final batch.
+#include "ct/aggregate.h"
+
+#include <arpa/inet.h>
+#include <linux/netfilter/nf_conntrack_common.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "ct/conntrack.h"
+#include "ct/control.h"
+#include "ct/filter.h"
+#include "ct/flow.h"
+#include "stream.h"
+
+namespace nfct {
+namespace ct {
+
+namespace {
+
+struct Group {
+  uint64_t count = 0;
+  uint64_t counters[4] = {0, 0, 0, 0};  // orig packets, orig bytes, reply packets, reply bytes
+  uint32_t flags = 0;
+};
+
+uint64_t Word64(const uint32_t* w) { return static_cast<uint64_t>(w[0]) | (static_cast<uint64_t>(w[1]) << 32); }
+
+class AggregateDecoder : public Decoder {
+ public:
+  AggregateDecoder(const FlowFilter& filter, std::vector<uint32_t> keys, uint32_t sort, uint32_t top)
+      : filter_(filter), keys_(std::move(keys)), sort_(sort), top_(top) {
+    key_.resize(keys_.size() * AGG_KEY_WORDS * sizeof(uint32_t));
+  }
+
+  void OnMessage(const nlmsghdr* nlh, Batch* batch) override {
+    if (!DecodeFlowMessage(nlh, &flow_)) {
+      batch->malformed++;
+      return;
+    }
+    if (!Matches(filter_, flow_)) return;
+    auto* k = reinterpret_cast<uint32_t*>(&key_[0]);
+    for (uint32_t i = 0; i < keys_.size(); i++) KeyOf(keys_[i], k + i * AGG_KEY_WORDS);
+    Group& g = groups_[key_];
+    Add(&g);
+    Add(&total_);
+  }
+
+  void Finish(Batch* batch, Failure* /*failure*/) override {
+    std::vector<const std::pair<const std::string, Group>*> order;
+    order.reserve(groups_.size());
+    for (const auto& e : groups_) order.push_back(&e);
+    const size_t n = top_ == 0 ? order.size() : std::min<size_t>(top_, order.size());
+    auto better = [this](const std::pair<const std::string, Group>* a, const std::pair<const std::string, Group>* b) {
+      const uint64_t ma = Metric(a->second), mb = Metric(b->second);
+      if (ma != mb) return ma > mb;
+      if (a->second.count != b->second.count) return a->second.count > b->second.count;
+      return a->first < b->first;
+    };
+    std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(n), order.end(), better);
+    const std::string zero(key_.size(), '\0');
+    Append(zero, total_, batch);
+    for (size_t i = 0; i < n; i++) Append(order[i]->first, order[i]->second, batch);
+    batch->count = static_cast<uint32_t>(n + 1);
+    batch->tally[0] = static_cast<uint32_t>(total_.count);
+    batch->tally[1] = static_cast<uint32_t>(groups_.size());
+  }
+
+ private:
+  void Add(Group* g) const {
+    g->count++;
+    if (flow_.has(P_COUNTERS_ORIG) || flow_.has(P_COUNTERS_REPLY)) {
+      g->flags |= GF_COUNTERS;
+      for (int c = 0; c < 4; c++) g->counters[c] += Word64(&flow_.w[W_COUNTERS + 2 * c]);
+    }
+  }
+
+  uint64_t Metric(const Group& g) const {
+    if (sort_ == AS_PACKETS) return g.counters[0] + g.counters[2];
+    if (sort_ == AS_BYTES) return g.counters[1] + g.counters[3];
+    return g.count;
+  }
+
+  // Writes one key's words: meta (AKM_* bits, family << 8 for addresses), value, address.
+  void KeyOf(uint32_t key, uint32_t* k) const {
+    std::memset(k, 0, AGG_KEY_WORDS * sizeof(uint32_t));
+    const uint32_t family = flow_.family();
+    const uint32_t* orig = &flow_.w[W_ORIG];
+    const uint32_t* reply = &flow_.w[W_REPLY];
+    const bool ports = (orig[T_META] & TP_PORTS) != 0;
+    auto present = [&](uint32_t value) {
+      k[AKW_META] = AKM_PRESENT;
+      k[AKW_VALUE] = value;
+    };
+    // Only an address carries the family: tcp over IPv4 and over IPv6 are one protocol group.
+    auto address = [&](const uint8_t* a) {
+      k[AKW_META] |= family << 8;
+      std::memcpy(&k[AKW_ADDR], a, 16);
+    };
+    const uint32_t status = flow_.has(P_STATUS) ? flow_.w[W_STATUS] : 0;
+    switch (key) {
+      case AK_FAMILY: present(family); break;
+      case AK_PROTOCOL: present(flow_.l4proto()); break;
+      case AK_SRC:
+        if (orig[T_META] & TP_ADDRS) present(0), address(flow_.addr[0][0]);
+        break;
+      case AK_DST:
+        if (orig[T_META] & TP_ADDRS) present(0), address(flow_.addr[0][1]);
+        break;
+      case AK_REPLY_SRC:
+        if (flow_.has(P_REPLY) && (reply[T_META] & TP_ADDRS)) present(0), address(flow_.addr[1][0]);
+        break;
+      case AK_SPORT:
+        if (ports) present(orig[T_PORTS] & 0xffffu);
+        break;
+      case AK_DPORT:
+        if (ports) present(orig[T_PORTS] >> 16);
+        break;
+      case AK_STATE:
+        if (flow_.has(P_TCP) || flow_.has(P_SCTP) || flow_.has(P_DCCP)) {
+          present(flow_.l4proto() | (flow_.w[W_PROTO] << 8));
+        }
+        break;
+      case AK_MARK: present(flow_.has(P_MARK) ? flow_.w[W_MARK] : 0); break;
+      case AK_ZONE: present(flow_.has(P_ZONE) ? flow_.w[W_ZONE] : 0); break;
+      case AK_STATUS: present(status); break;
+      case AK_DNAT:
+      case AK_SNAT: {
+        const bool dnat = key == AK_DNAT;
+        if (!(status & (dnat ? IPS_DST_NAT : IPS_SRC_NAT)) || !flow_.has(P_REPLY)) break;
+        const bool rports = (reply[T_META] & TP_PORTS) != 0;
+        present(rports ? (dnat ? reply[T_PORTS] & 0xffffu : reply[T_PORTS] >> 16) : 0);
+        if (rports) k[AKW_META] |= AKM_PORT;
+        address(flow_.addr[1][dnat ? 0 : 1]);
+        break;
+      }
+      default: break;
+    }
+  }
+
+  void Append(const std::string& key, const Group& g, Batch* batch) const {
+    const auto* k = reinterpret_cast<const uint32_t*>(key.data());
+    const size_t words = keys_.size() * AGG_KEY_WORDS;
+    batch->words.insert(batch->words.end(), k, k + words);
+    batch->words.push_back(static_cast<uint32_t>(g.count));
+    for (uint64_t c : g.counters) {
+      batch->words.push_back(static_cast<uint32_t>(c));
+      batch->words.push_back(static_cast<uint32_t>(c >> 32));
+    }
+    batch->words.push_back(g.flags);
+    char text[INET6_ADDRSTRLEN];
+    for (uint32_t i = 0; i < keys_.size(); i++) {
+      const uint32_t* kw = k + i * AGG_KEY_WORDS;
+      const uint32_t family = (kw[AKW_META] >> 8) & 0xffu;
+      const bool addr = keys_[i] == AK_SRC || keys_[i] == AK_DST || keys_[i] == AK_REPLY_SRC ||
+                        keys_[i] == AK_DNAT || keys_[i] == AK_SNAT;
+      if (addr && (kw[AKW_META] & AKM_PRESENT) &&
+          inet_ntop(family == AF_INET6 ? AF_INET6 : AF_INET, &kw[AKW_ADDR], text, sizeof(text)) != nullptr) {
+        batch->strings.append(text);
+      }
+      batch->strings.push_back('\0');
+    }
+  }
+
+  FlowFilter filter_;
+  std::vector<uint32_t> keys_;
+  uint32_t sort_;
+  uint32_t top_;
+  Flow flow_;
+  std::string key_;  // the current flow's key, reused: a lookup of a known group allocates nothing
+  std::unordered_map<std::string, Group> groups_;
+  Group total_;
+};
+
+}  // namespace
+
+// aggregate(filter, keys: number[], sort, top, onBatch): Stream whose final batch holds the
+// total and the top groups (native/ct/aggregate.h), and tallies [matched, groups]
+Napi::Value Conntrack::Aggregate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 5 || !info[1].IsArray() || !info[2].IsNumber() || !info[3].IsNumber() ||
+      !info[4].IsFunction()) {
+    ThrowTypeError(env, "aggregate(filter, keys, sort, top, onBatch)");
+    return env.Undefined();
+  }
+  FlowFilter filter;
+  if (!ParseFilter(info[0], &filter)) return env.Undefined();
+  Napi::Array arr = info[1].As<Napi::Array>();
+  std::vector<uint32_t> keys;
+  for (uint32_t i = 0; i < arr.Length(); i++) {
+    Napi::Value v = arr.Get(i);
+    if (!v.IsNumber() || v.As<Napi::Number>().Uint32Value() >= AK_COUNT_KEYS) {
+      ThrowTypeError(env, "aggregate(): a key is out of range");
+      return env.Undefined();
+    }
+    keys.push_back(v.As<Napi::Number>().Uint32Value());
+  }
+  if (keys.empty() || keys.size() > AGG_MAX_KEYS) {
+    ThrowTypeError(env, "aggregate(): 1 to 8 keys");
+    return env.Undefined();
+  }
+  const uint32_t sort = info[2].As<Napi::Number>().Uint32Value();
+  const uint32_t top = info[3].As<Napi::Number>().Uint32Value();
+  ReaderOptions opt;
+  opt.protocol = NETLINK_NETFILTER;
+  opt.dump = true;
+  opt.max_batch = 1;  // records appear only on the final batch: nothing to reserve room for
+  if (!ReaderNamespace(env, &opt.nsfd)) return env.Undefined();
+  SetDumpRequests(filter, IPCTNL_MSG_CT_GET, &opt);
+  const uint32_t words = GroupWords(static_cast<uint32_t>(keys.size()));
+  return Stream::Start(env, info[4].As<Napi::Function>(),
+                       std::make_unique<AggregateDecoder>(filter, std::move(keys), sort, top),
+                       std::move(opt), words);
+}
+
+}  // namespace ct
+}  // namespace nfct

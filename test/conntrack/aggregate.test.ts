@@ -1,0 +1,140 @@
+// ct.aggregate(): the groups and counts match those a script makes from `conntrack -L` over the
+// same table of thousands of mixed entries (IPv4 and IPv6, TCP/UDP/ICMP, marks, zones, DNAT),
+// and one grouping matches a literal `conntrack -L | awk` pipeline.
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+
+import { Conntrack, type AggregateKey, type AggregateResult } from '../../lib/index.js';
+import { keyTexts } from '../../lib/conntrack/aggregate.js';
+import { createNetns, type Netns } from '../helpers/netns.js';
+import { type CtEntry, listEntries, loadEntries, runConntrack } from '../oracle/conntrack-cli.js';
+import { mixedEntries } from '../support/tables.js';
+
+let ns: Netns;
+let ct: Conntrack;
+let entries: CtEntry[];
+const specs = mixedEntries();
+
+beforeAll(async () => {
+  ns = await createNetns('nfct-agg');
+  ct = await Conntrack.open({ netns: ns.name });
+  await runConntrack(ns, ['-F']);
+  await loadEntries(ns, specs);
+  entries = (await listEntries(ns)).entries;
+  expect(entries.length).toBe(specs.length);
+});
+afterAll(async () => {
+  ct?.close();
+  await ns?.remove();
+});
+
+const hostPort = (addr: string, port: number | undefined): string =>
+  port === undefined ? addr : addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`;
+
+/** What each key is, read from a conntrack -L line: the oracle's side. */
+const oracleKey: Record<string, (e: CtEntry) => string> = {
+  family: (e) => (e.family === 6 ? 'ipv6' : 'ipv4'),
+  protocol: (e) => e.l4proto,
+  src: (e) => e.orig.src,
+  dst: (e) => e.orig.dst,
+  dport: (e) => (e.orig.dport === undefined ? '-' : String(e.orig.dport)),
+  state: (e) => e.state ?? '-',
+  mark: (e) => String(e.mark ?? 0),
+  zone: (e) => String(e.zone ?? 0),
+  // conntrack prints the reply tuple; a DNATed entry answers from somewhere else than its dst.
+  dnat: (e) => (e.reply.src !== e.orig.dst ? hostPort(e.reply.src, e.reply.sport) : '-'),
+  replySrc: (e) => e.reply.src,
+};
+
+function oracleCounts(by: readonly string[], list: readonly CtEntry[]): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const e of list) {
+    const k = by.map((b) => oracleKey[b]!(e)).join(' ');
+    m.set(k, (m.get(k) ?? 0) + 1);
+  }
+  return m;
+}
+
+function ours(r: AggregateResult): Map<string, number> {
+  return new Map(r.groups.map((g) => [keyTexts(g, r.by).join(' '), g.count]));
+}
+
+describe('aggregate() counts what conntrack -L shows', () => {
+  const cases: AggregateKey[][] = [
+    ['src'],
+    ['dst'],
+    ['protocol'],
+    ['family', 'protocol'],
+    ['dport'],
+    ['state'],
+    ['mark'],
+    ['zone'],
+    ['dnat'],
+    ['replySrc'],
+    ['protocol', 'dst', 'dport'],
+  ];
+  for (const by of cases) {
+    test(`by ${by.join(', ')}`, async () => {
+      const r = await ct.aggregate({ by, top: 0 });
+      expect(r.total.count).toBe(entries.length);
+      expect(r.groupCount).toBe(r.groups.length);
+      expect(ours(r)).toEqual(oracleCounts(by, entries));
+    });
+  }
+
+  test('a filter narrows the entries first, as conntrack -L with the same filter', async () => {
+    const r = await ct.aggregate({ by: ['dst'], top: 0, filter: { protocol: 'tcp', dstPort: 443 } });
+    const theirs = (await listEntries(ns, ['-p', 'tcp', '--dport', '443'])).entries;
+    expect(theirs.length).toBeGreaterThan(0);
+    expect(r.total.count).toBe(theirs.length);
+    expect(ours(r)).toEqual(oracleCounts(['dst'], theirs));
+  });
+
+  test('top N: the N biggest groups, biggest first, ties by key', async () => {
+    const all = await ct.aggregate({ by: 'src', top: 0 });
+    const top = await ct.aggregate({ by: 'src', top: 5 });
+    expect(top.groups).toHaveLength(5);
+    expect(top.groupCount).toBe(all.groups.length);
+    expect(top.groups).toEqual(all.groups.slice(0, 5));
+    const counts = all.groups.map((g) => g.count);
+    expect(counts).toEqual([...counts].sort((a, b) => b - a));
+    expect(all.groups.reduce((s, g) => s + g.count, 0)).toBe(entries.length);
+  });
+
+  test('status groups name their bits as conntrack does', async () => {
+    const r = await ct.aggregate({ by: 'status', top: 0 });
+    const assured = r.groups.filter((g) => g.key.status!.includes('ASSURED')).reduce((s, g) => s + g.count, 0);
+    expect(assured).toBe(entries.filter((e) => e.assured).length);
+  });
+
+  test('by src matches `conntrack -L | awk` grouping', async () => {
+    const script = `conntrack -L 2>/dev/null | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^src=/) { n[substr($i, 5)]++; break } } END { for (k in n) print n[k], k }'`;
+    const r = await ns.shOk(script);
+    const theirs = new Map<string, number>();
+    for (const line of r.stdout.trim().split('\n')) {
+      const [n, k] = line.split(' ');
+      theirs.set(k!, Number(n));
+    }
+    const mine = await ct.aggregate({ by: 'src', top: 0 });
+    expect(ours(mine)).toEqual(theirs);
+  });
+
+  test('empty table: a total of zero and no groups', async () => {
+    const r = await ct.aggregate({ by: 'src', filter: { src: '192.0.2.99' } });
+    expect(r).toEqual({ by: ['src'], sort: 'count', groups: [], total: { count: 0 }, groupCount: 0 });
+  });
+});
+
+describe('aggregate() refuses bad options before any syscall', () => {
+  test.each([
+    [{}, /options\.by is required/],
+    [{ by: 'nope' }, /options\.by\[0\] must be one of/],
+    [{ by: [] }, /options\.by must not be an empty array/],
+    [{ by: ['src', 'src'] }, /names a key twice/],
+    [{ by: 'src', top: -1 }, /options\.top/],
+    [{ by: 'src', sort: 'size' }, /options\.sort must be one of/],
+    [{ by: 'src', colour: 1 }, /colour/],
+    [{ by: 'src', filter: { src: 'x' } }, /options\.filter/],
+  ])('%o', async (opts, message) => {
+    await expect(ct.aggregate(opts as never)).rejects.toThrow(message);
+  });
+});
