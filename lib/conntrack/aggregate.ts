@@ -209,10 +209,10 @@ export function decodeGroups(n: NormalizedAggregate, buffer: ArrayBuffer, string
   return { by: n.by, sort: n.sort, groups, total, groupCount };
 }
 
-/** A group's key values as short text, one per key ('10.0.0.1', 'tcp', 'ASSURED,CONFIRMED', '-'). */
-export function keyTexts(g: AggregateGroup, by: readonly AggregateKey[]): string[] {
+/** A group's key values as short text, one per key ('10.0.0.1', 'tcp', 'ASSURED,CONFIRMED'; '-' where a key does not apply). */
+export function keyTexts(key: object, by: readonly string[]): string[] {
   return by.map((k) => {
-    const v = g.key[k];
+    const v = (key as Record<string, unknown>)[k];
     if (v === null || v === undefined) return '-';
     if (Array.isArray(v)) return v.length > 0 ? v.join(',') : '-';
     return String(v);

@@ -55,7 +55,7 @@ function oracleCounts(by: readonly string[], list: readonly CtEntry[]): Map<stri
 }
 
 function ours(r: AggregateResult): Map<string, number> {
-  return new Map(r.groups.map((g) => [keyTexts(g, r.by).join(' '), g.count]));
+  return new Map(r.groups.map((g) => [keyTexts(g.key, r.by).join(' '), g.count]));
 }
 
 describe('aggregate() counts what conntrack -L shows', () => {

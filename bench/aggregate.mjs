@@ -1,0 +1,179 @@
+// Aggregation benchmark: a table of N entries grouped by source address, by @x/nfct's
+// ct.aggregate() (bench/workers/aggregate.mjs) against the bare C netlink walk (the floor: the
+// kernel's dump with no parsing) and `conntrack -L | awk` doing the same grouping, side by
+// side in the same run, each repeated and reported as the median. Then the cost of one
+// `nfct top` frame over the same table (bench/workers/top-frame.mjs) and its RSS.
+//
+//   node bench/aggregate.mjs [--size 1000000] [--repeat 3] [--frames 5]
+//
+// Needs root. The table lives in a fresh netns (removed afterwards); a size above
+// nf_conntrack_max raises it for the run and restores it.
+
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  BENCH_DIR,
+  conntrackMax,
+  ensureBuilt,
+  ensureDist,
+  fill,
+  fmtFixed,
+  fmtInt,
+  idleNodeRssKb,
+  log,
+  median,
+  parseKeyValues,
+  raiseConntrackMax,
+  table,
+  timeCommand,
+  tool,
+  withNetns,
+  writeResults,
+} from './lib/harness.mjs';
+
+const SECTION = 'Aggregation and nfct top';
+const AGG_WORKER = join(BENCH_DIR, 'workers', 'aggregate.mjs');
+const TOP_WORKER = join(BENCH_DIR, 'workers', 'top-frame.mjs');
+const TARGET = 1.2;
+
+const { values: opts } = parseArgs({
+  options: {
+    size: { type: 'string', default: '1000000' },
+    repeat: { type: 'string', default: '3' },
+    frames: { type: 'string', default: '5' },
+  },
+});
+const size = Number(opts.size);
+const repeat = Number(opts.repeat);
+const frames = Number(opts.frames);
+if (![size, repeat, frames].every((n) => Number.isInteger(n) && n > 0)) {
+  throw new RangeError('--size, --repeat and --frames must be positive integers');
+}
+
+// The same grouping as ct.aggregate({ by: ['src'] }): count per original source address.
+const AWK = `conntrack -L 2>/dev/null | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^src=/) { n[substr($i, 5)]++; break } } END { for (k in n) print n[k], k }'`;
+
+function lastJson(stdout, who) {
+  const line = stdout.trim().split('\n').pop() ?? '';
+  try {
+    return JSON.parse(line);
+  } catch {
+    throw new Error(`${who} printed no JSON line: ${JSON.stringify(stdout.slice(-200))}`);
+  }
+}
+
+const runners = [
+  {
+    name: 'raw netlink walk (C, no parsing)',
+    key: 'raw',
+    async run(ns) {
+      const r = await timeCommand(ns, [tool('ct_rawwalk')]);
+      const kv = parseKeyValues(r.stdout);
+      return { entries: kv.entries, seconds: kv.seconds, rssKb: r.rssKb };
+    },
+  },
+  {
+    name: '`conntrack -L | awk` (count per src)',
+    key: 'awk',
+    async run(ns) {
+      const r = await timeCommand(ns, ['sh', '-c', AWK]);
+      const entries = r.stdout.trim().split('\n').reduce((s, l) => s + Number(l.split(' ')[0]), 0);
+      return { entries, seconds: r.seconds, rssKb: r.rssKb, groups: r.stdout.trim().split('\n').length };
+    },
+  },
+  {
+    name: "@x/nfct ct.aggregate({ by: ['src'] })",
+    key: 'node',
+    async run(ns) {
+      const r = await timeCommand(null, [process.execPath, AGG_WORKER, ns, 'src'], { stdout: 'pipe' });
+      const j = lastJson(r.stdout, 'bench/workers/aggregate.mjs');
+      return { entries: j.entries, seconds: j.seconds, rssKb: r.rssKb, groups: j.groups, wall: r.seconds };
+    },
+  },
+];
+
+async function main() {
+  ensureBuilt();
+  ensureDist();
+  const idleKb = await idleNodeRssKb();
+  const restore = size > conntrackMax() * 0.9 ? raiseConntrackMax(Math.ceil((size * 1.2) / 1000) * 1000) : () => {};
+  let rows;
+  let topRow;
+  try {
+    await withNetns(async (ns) => {
+      log(`${fmtInt(size)} entries: netns ${ns}`);
+      const f = await fill(ns, size, { proto: 'mix', mark: 1 });
+      if (f.created !== size) throw new Error(`ct_fill created ${f.created} of ${size}`);
+      const samples = Object.fromEntries(runners.map((r) => [r.key, []]));
+      for (let rep = 1; rep <= repeat; rep++) {
+        for (const runner of runners) {
+          const s = await runner.run(ns);
+          samples[runner.key].push(s);
+          log(`  [${rep}/${repeat}] ${runner.key}: ${fmtInt(s.entries)} entries, ${fmtFixed(s.seconds)} s, ${fmtInt(s.rssKb)} kB`);
+        }
+      }
+      rows = runners.map((runner) => {
+        const ss = samples[runner.key];
+        return {
+          runner,
+          entries: median(ss.map((s) => s.entries)),
+          seconds: median(ss.map((s) => s.seconds)),
+          rssKb: median(ss.map((s) => s.rssKb)),
+          groups: ss[0].groups,
+        };
+      });
+      const r = await timeCommand(null, [process.execPath, TOP_WORKER, ns, String(frames)], { stdout: 'pipe' });
+      topRow = { ...lastJson(r.stdout, 'bench/workers/top-frame.mjs'), rssKb: r.rssKb };
+      log(`  top: ${fmtFixed(topRow.msPerFrame, 1)} ms per frame, ${fmtInt(r.rssKb)} kB`);
+    });
+  } finally {
+    restore();
+  }
+
+  const raw = rows.find((r) => r.runner.key === 'raw');
+  const node = rows.find((r) => r.runner.key === 'node');
+  const header = ['reader', 'entries', 'groups', 'seconds', 'time vs raw walk', 'peak RSS kB'];
+  const aggRows = [header];
+  for (const row of rows) {
+    const ok = row.entries === size;
+    aggRows.push([
+      row.runner.name + (ok ? '' : ` — saw ${fmtInt(row.entries)} entries!`),
+      fmtInt(row.entries),
+      row.groups === undefined ? '' : fmtInt(row.groups),
+      fmtFixed(row.seconds),
+      `${fmtFixed(row.seconds / raw.seconds, 2)}×`,
+      fmtInt(row.rssKb),
+    ]);
+  }
+  const ratio = node.seconds / raw.seconds;
+  const awk = rows.find((r) => r.runner.key === 'awk');
+  const verdict = [
+    ['target', 'measured', 'met'],
+    [`ct.aggregate({ by: ['src'] }) ≤ ${TARGET}× the raw C walk`, `${fmtFixed(ratio, 2)}×`, ratio <= TARGET ? 'yes' : 'NO'],
+    ['against `conntrack -L | awk`', `${fmtFixed(awk.seconds / node.seconds, 1)}× faster`, ''],
+  ];
+  const topRows = [
+    ['what', 'value'],
+    ['entries in the table', fmtInt(topRow.entries)],
+    [`one \`nfct top\` frame (median of ${frames}: count, CPU statistics, aggregate by src, render)`, `${fmtFixed(topRow.msPerFrame, 1)} ms`],
+    ['  of which the aggregation', `${fmtFixed(topRow.aggregateMs, 1)} ms`],
+    ['peak RSS of the process', `${fmtInt(topRow.rssKb)} kB (idle node: ${fmtInt(idleKb)} kB)`],
+  ];
+  const markdown = [
+    '### Against the target', '', table(verdict), '',
+    `### Grouping ${fmtInt(size)} entries by source address`, '', table(aggRows), '',
+    '### `nfct top` refresh', '', table(topRows),
+  ].join('\n');
+  const notes = [
+    `Median of ${repeat} runs per reader, readers interleaved, in one netns filled by \`bench/c/ct_fill\``,
+    '(IPv4, alternating udp/tcp, one source address per 60,000 entries). "seconds" is the reader\'s own',
+    'timer where it has one (the raw walk: request to NLMSG_DONE; @x/nfct: the aggregate() call); the',
+    'awk pipeline has none, so its figure is the wall time of the pipeline. Peak RSS from wait4() of the',
+    'process (for the pipeline, its largest process). The top frame runs in a worker that opens the',
+    'namespace once and draws frames to a string as `nfct top` does, without a terminal.',
+  ].join('\n');
+  writeResults(SECTION, markdown, notes);
+  process.stdout.write(`${markdown}\n\n${notes}\n`);
+}
+
+await main();

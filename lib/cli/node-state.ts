@@ -1,0 +1,126 @@
+// What `nfct top` and `nfct doctor` read about a node besides the table: which namespaces to
+// look at, the netfilter sysctls of each (read inside it), and per-CPU statistics summed.
+import { execFile } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
+
+import type { CpuStats } from '../conntrack/handle.js';
+
+const run = promisify(execFile);
+
+/** A namespace to look at: a label for people and the path that opens it (null: our own). */
+export interface Target {
+  label: string;
+  path: string | null;
+}
+
+/**
+ * The namespaces of `--netns NAME`, `--pid PID`, `--all-netns` (every named namespace under
+ * /run/netns, and our own), or our own.
+ */
+export function resolveTargets(o: { netns?: string; pid?: number; allNetns?: boolean }): Target[] {
+  if (o.allNetns) {
+    let names: string[] = [];
+    try {
+      names = readdirSync('/run/netns').sort();
+    } catch {
+      // no named namespaces
+    }
+    return [{ label: 'host', path: null }, ...names.map((n) => ({ label: n, path: `/run/netns/${n}` }))];
+  }
+  if (o.netns !== undefined) return [{ label: o.netns, path: o.netns.startsWith('/') ? o.netns : `/run/netns/${o.netns}` }];
+  if (o.pid !== undefined) return [{ label: `pid:${o.pid}`, path: `/proc/${o.pid}/ns/net` }];
+  return [{ label: 'host', path: null }];
+}
+
+const NF = '/proc/sys/net/netfilter';
+/** The per-namespace and global settings the commands look at. */
+export const SYSCTLS = [
+  'nf_conntrack_max',
+  'nf_conntrack_buckets',
+  'nf_conntrack_count',
+  'nf_conntrack_acct',
+  'nf_conntrack_events',
+  'nf_conntrack_timestamp',
+  'nf_log_all_netns',
+] as const;
+
+/** Netfilter sysctls of a namespace, by name (`nf_log/2` for the nf_log backend of family 2). */
+export type Sysctls = Record<string, string>;
+
+function parseGrep(text: string): Sysctls {
+  const out: Sysctls = {};
+  for (const line of text.split('\n')) {
+    const at = line.indexOf(':');
+    if (at < 0) continue;
+    out[line.slice(0, at).replace(`${NF}/`, '')] = line.slice(at + 1).trim();
+  }
+  return out;
+}
+
+/** Reads the netfilter sysctls inside the namespace (nsenter for another one). */
+export async function readSysctls(path: string | null): Promise<Sysctls> {
+  const files = [...SYSCTLS.map((s) => `${NF}/${s}`), ...nfLogFiles()];
+  if (path === null) {
+    const out: Sysctls = {};
+    for (const f of files) {
+      try {
+        out[f.replace(`${NF}/`, '')] = readFileSync(f, 'utf8').trim();
+      } catch {
+        // not there on this kernel
+      }
+    }
+    return out;
+  }
+  try {
+    const r = await run('nsenter', [`--net=${path}`, '--', 'grep', '-H', '', ...files], { maxBuffer: 1 << 20 });
+    return parseGrep(r.stdout);
+  } catch (e) {
+    // grep exits 2 when one file is missing but prints the rest
+    const stdout = (e as { stdout?: string }).stdout;
+    return stdout ? parseGrep(stdout) : {};
+  }
+}
+
+function nfLogFiles(): string[] {
+  try {
+    return readdirSync(`${NF}/nf_log`).map((f) => `${NF}/nf_log/${f}`);
+  } catch {
+    return [];
+  }
+}
+
+/** A number from the sysctls, or undefined. */
+export function sysctlNumber(s: Sysctls, name: string): number | undefined {
+  const v = s[name];
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+/** The counters `nfct top` and `nfct doctor` follow, summed over the CPUs. */
+export const WATCHED_STATS = ['drop', 'early_drop', 'insert_failed', 'clash_resolve', 'chaintoolong'] as const;
+export type WatchedStat = (typeof WATCHED_STATS)[number];
+
+export function sumStats(rows: readonly CpuStats[]): Record<WatchedStat, number> {
+  const out = { drop: 0, early_drop: 0, insert_failed: 0, clash_resolve: 0, chaintoolong: 0 };
+  for (const r of rows) for (const k of WATCHED_STATS) out[k] += r[k] ?? 0;
+  return out;
+}
+
+/** Per-CPU increases between two samples, keeping only CPUs where something rose. */
+export function risingPerCpu(before: readonly CpuStats[], after: readonly CpuStats[]): Array<{ cpu: number } & Record<WatchedStat, number>> {
+  const prev = new Map(before.map((r) => [r.cpu, r]));
+  const out: Array<{ cpu: number } & Record<WatchedStat, number>> = [];
+  for (const r of after) {
+    const p = prev.get(r.cpu);
+    const d = { cpu: r.cpu, drop: 0, early_drop: 0, insert_failed: 0, clash_resolve: 0, chaintoolong: 0 };
+    let any = false;
+    for (const k of WATCHED_STATS) {
+      d[k] = Math.max(0, (r[k] ?? 0) - (p?.[k] ?? 0));
+      if (d[k] > 0) any = true;
+    }
+    if (any) out.push(d);
+  }
+  return out;
+}

@@ -1,0 +1,330 @@
+// `nfct top`: what fills the conntrack table, live. Each frame reads, per namespace, the entry
+// count against nf_conntrack_max, the new/destroy event rates (an event subscription counts
+// them between frames), the per-second increases of the per-CPU drop counters, and the table
+// grouped natively by the chosen key (ct.aggregate()); then draws it full-screen, as plain
+// lines when stdout is not a terminal, or as NDJSON.
+import { Conntrack } from '../conntrack/handle.js';
+import { AGGREGATE_KEYS, type AggregateKey, type AggregateResult } from '../conntrack/aggregate.js';
+import type { FlowFilter } from '../conntrack/filter.js';
+import { readSysctls, resolveTargets, sumStats, sysctlNumber, type Target } from './node-state.js';
+import { type NamespaceFigures, renderFrame, snapshotJson, type TopGroup, type TopKey, type TopSnapshot, type TopSort } from './top-view.js';
+
+export const TOP_HELP = `nfct top: what fills the conntrack table, live.
+
+Usage:
+  nfct top [--by KEY[,KEY..]] [--sort count|packets|bytes] [--interval SECS] [--top N]
+           [--netns NAME | --pid PID | --all-netns] [-p PROTO] [--once] [--json]
+
+  --by KEYS       group by (default src): ${[...AGGREGATE_KEYS, 'netns'].join(', ')}
+  --sort WHAT     rank groups by entries (default), or packets/bytes (nf_conntrack_acct=1)
+  --interval S    seconds between frames (default 2)
+  --top N         groups shown (default: as many as fit, 20 when not a terminal)
+  --all-netns     every named namespace and this one; netns becomes a group-by key
+  -p PROTO        only entries of this protocol
+  --once          one snapshot (rates measured over one interval), then exit
+  --json          NDJSON: one object per snapshot
+
+Keys while running: g/G next/previous group-by key, s sort, +/- interval, q quit.
+`;
+
+const SORTS: readonly TopSort[] = ['count', 'packets', 'bytes'];
+
+export interface TopOptions {
+  by: TopKey[];
+  sort: TopSort;
+  interval: number;
+  top: number | undefined;
+  targets: Target[];
+  filter: FlowFilter;
+  once: boolean;
+  json: boolean;
+  title: string;
+}
+
+export class TopUsage extends Error {}
+
+function numberArg(v: string | undefined, flag: string, min: number): number {
+  const n = Number(v);
+  if (v === undefined || !Number.isFinite(n) || n < min) throw new TopUsage(`nfct top: ${flag} needs a number of at least ${min}, got ${v === undefined ? 'nothing' : `'${v}'`}`);
+  return n;
+}
+
+function parseKeys(v: string | undefined): TopKey[] {
+  const keys = (v ?? '').split(',').filter((k) => k !== '');
+  if (keys.length === 0) throw new TopUsage('nfct top: --by needs a key');
+  for (const k of keys) {
+    if (k !== 'netns' && !(AGGREGATE_KEYS as readonly string[]).includes(k)) {
+      throw new TopUsage(`nfct top: --by: unknown key '${k}' (one of ${[...AGGREGATE_KEYS, 'netns'].join(', ')})`);
+    }
+  }
+  return keys as TopKey[];
+}
+
+/** Parses `nfct top` arguments; throws TopUsage for a bad one. */
+export function parseTopArgs(argv: readonly string[]): TopOptions | 'help' {
+  let by: TopKey[] | undefined;
+  let sort: TopSort = 'count';
+  let interval = 2;
+  let top: number | undefined;
+  let netns: string | undefined;
+  let pid: number | undefined;
+  let allNetns = false;
+  let once = false;
+  let json = false;
+  const filter: FlowFilter = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--by') by = parseKeys(argv[++i]);
+    else if (a === '--sort') {
+      const s = argv[++i];
+      if (!SORTS.includes(s as TopSort)) throw new TopUsage(`nfct top: --sort must be one of ${SORTS.join(', ')}`);
+      sort = s as TopSort;
+    } else if (a === '--interval' || a === '-i') interval = numberArg(argv[++i], '--interval', 0.1);
+    else if (a === '--top' || a === '-n') top = Math.floor(numberArg(argv[++i], '--top', 1));
+    else if (a === '--netns') netns = argv[++i];
+    else if (a === '--pid') pid = Math.floor(numberArg(argv[++i], '--pid', 1));
+    else if (a === '--all-netns') allNetns = true;
+    else if (a === '--once') once = true;
+    else if (a === '--json') json = true;
+    else if (a === '-p' || a === '--proto') filter.protocol = argv[++i] as FlowFilter['protocol'];
+    else if (a === '--help' || a === '-h') return 'help';
+    else throw new TopUsage(`nfct top: unknown option '${a}'`);
+  }
+  if (netns === '') throw new TopUsage('nfct top: --netns needs a name');
+  if ([netns !== undefined, pid !== undefined, allNetns].filter(Boolean).length > 1) {
+    throw new TopUsage('nfct top: use one of --netns, --pid, --all-netns');
+  }
+  const targets = resolveTargets({ netns, pid, allNetns });
+  const title = allNetns ? 'all namespaces' : targets[0]!.label;
+  return { by: by ?? (allNetns ? ['netns'] : ['src']), sort, interval, top, targets, filter, once, json, title };
+}
+
+/** One namespace followed from frame to frame: its handle, event counts and last statistics. */
+export class NamespaceSampler {
+  private events = { new: 0, destroy: 0, overruns: 0 };
+  private last: { time: number; events: { new: number; destroy: number }; stats: ReturnType<typeof sumStats> } | undefined;
+  private readonly abort = new AbortController();
+  private watching: Promise<void> | undefined;
+
+  private constructor(
+    readonly target: Target,
+    readonly ct: Conntrack,
+  ) {}
+
+  static async open(target: Target, withEvents: boolean): Promise<NamespaceSampler> {
+    const ct = await Conntrack.open(target.path === null ? {} : { netns: target.path });
+    const s = new NamespaceSampler(target, ct);
+    if (withEvents) s.watch();
+    return s;
+  }
+
+  /** Counts new and destroy events in the background until close(). */
+  private watch(): void {
+    const stream = this.ct.events({ types: ['new', 'destroy'], signal: this.abort.signal, bufferSize: 1 << 20 });
+    this.watching = (async () => {
+      try {
+        for await (const e of stream) {
+          if (e.type === 'new') this.events.new++;
+          else if (e.type === 'destroy') this.events.destroy++;
+          else if (e.type === 'overrun') this.events.overruns++;
+        }
+      } catch {
+        // the stream ends with the handle
+      }
+    })();
+  }
+
+  /** The header figures now, rates against the previous call. */
+  async figures(max: number): Promise<NamespaceFigures> {
+    const [entries, rows] = await Promise.all([this.ct.count(), this.ct.stats()]);
+    const stats = sumStats(rows);
+    const now = performance.now();
+    const prev = this.last;
+    this.last = { time: now, events: { new: this.events.new, destroy: this.events.destroy }, stats };
+    const secs = prev ? (now - prev.time) / 1000 : 0;
+    const per = (a: number, b: number): number | null => (prev && secs > 0 ? Math.max(0, a - b) / secs : null);
+    return {
+      netns: this.target.label,
+      entries,
+      max,
+      percent: max > 0 ? (100 * entries) / max : 0,
+      newPerSec: this.watching ? per(this.events.new, prev?.events.new ?? 0) : null,
+      destroyPerSec: this.watching ? per(this.events.destroy, prev?.events.destroy ?? 0) : null,
+      eventOverruns: this.events.overruns,
+      drop: per(stats.drop, prev?.stats.drop ?? 0),
+      early_drop: per(stats.early_drop, prev?.stats.early_drop ?? 0),
+      insert_failed: per(stats.insert_failed, prev?.stats.insert_failed ?? 0),
+    };
+  }
+
+  async close(): Promise<void> {
+    this.abort.abort();
+    await this.watching;
+    this.ct.close();
+  }
+}
+
+/** Merges per-namespace aggregations into one ranking (netns as a key when asked). */
+export function mergeGroups(parts: Array<{ netns: string; result: AggregateResult }>, by: readonly TopKey[], sort: TopSort, top: number): { groups: TopGroup[]; groupCount: number } {
+  const withNs = by.includes('netns');
+  const merged = new Map<string, TopGroup>();
+  for (const { netns, result } of parts) {
+    for (const g of result.groups) {
+      const key: TopGroup['key'] = {};
+      for (const k of by) (key as Record<string, unknown>)[k] = k === 'netns' ? netns : (g.key as Record<string, unknown>)[k];
+      const id = JSON.stringify(by.map((k) => (key as Record<string, unknown>)[k]));
+      const m = merged.get(id);
+      if (!m) {
+        merged.set(id, { key, count: g.count, ...(g.counters ? { counters: structuredClone(g.counters) } : {}) });
+        continue;
+      }
+      m.count += g.count;
+      if (g.counters) {
+        const c = (m.counters ??= { original: { packets: 0, bytes: 0 }, reply: { packets: 0, bytes: 0 } });
+        c.original.packets += g.counters.original.packets;
+        c.original.bytes += g.counters.original.bytes;
+        c.reply.packets += g.counters.reply.packets;
+        c.reply.bytes += g.counters.reply.bytes;
+      }
+    }
+  }
+  const metric = (g: TopGroup): number =>
+    sort === 'count' || !g.counters ? (sort === 'count' ? g.count : 0) : sort === 'packets' ? g.counters.original.packets + g.counters.reply.packets : g.counters.original.bytes + g.counters.reply.bytes;
+  const all = [...merged.values()].sort((a, b) => metric(b) - metric(a) || b.count - a.count);
+  // With one namespace, or netns a key, every group is whole; otherwise groupCount counts the merged ones.
+  const groupCount = parts.length === 1 && !withNs ? parts[0]!.result.groupCount : withNs ? parts.reduce((s, p) => s + p.result.groupCount, 0) : all.length;
+  return { groups: all.slice(0, top), groupCount };
+}
+
+/** One snapshot of every sampled namespace. */
+export async function snapshot(samplers: readonly NamespaceSampler[], o: Pick<TopOptions, 'by' | 'sort' | 'filter' | 'interval'>, top: number): Promise<TopSnapshot> {
+  const max = sysctlNumber(await readSysctls(null), 'nf_conntrack_max') ?? 0;
+  const aggKeys = o.by.filter((k): k is AggregateKey => k !== 'netns');
+  const withNs = o.by.includes('netns');
+  const parts = await Promise.all(
+    samplers.map(async (s) => {
+      const [figures, result] = await Promise.all([
+        s.figures(max),
+        // Exact merging across namespaces needs every group of each, unless netns is a key.
+        s.ct.aggregate({ by: aggKeys.length > 0 ? aggKeys : ['family'], sort: o.sort, top: samplers.length === 1 || withNs ? top : 0, filter: o.filter }),
+      ]);
+      if (aggKeys.length === 0) {
+        // netns alone: one group per namespace holding all its entries.
+        const whole = { ...result, groups: result.total.count > 0 ? [{ key: {}, count: result.total.count, ...(result.total.counters ? { counters: result.total.counters } : {}) }] : [], groupCount: result.total.count > 0 ? 1 : 0 };
+        return { figures, netns: s.target.label, result: whole };
+      }
+      return { figures, netns: s.target.label, result };
+    }),
+  );
+  const { groups, groupCount } = mergeGroups(parts, o.by, o.sort, top);
+  return {
+    time: new Date().toISOString(),
+    interval: o.interval,
+    by: [...o.by],
+    sort: o.sort,
+    namespaces: parts.map((p) => p.figures),
+    groups,
+    entries: parts.reduce((s, p) => s + p.result.total.count, 0),
+    groupCount,
+  };
+}
+
+const KEY_CYCLE = (all: boolean): TopKey[] => [...(all ? (['netns'] as TopKey[]) : []), 'src', 'dst', 'dport', 'protocol', 'state', 'dnat', 'snat', 'replySrc', 'sport', 'mark', 'zone', 'status', 'family'];
+
+const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(t);
+      resolve();
+    }, { once: true });
+  });
+
+/** Runs `nfct top`; resolves when the user quits (or after one snapshot with --once). */
+export async function runTop(o: TopOptions): Promise<void> {
+  const out = process.stdout;
+  const screen = out.isTTY === true && !o.json && !o.once;
+  const samplers: NamespaceSampler[] = [];
+  const quit = new AbortController();
+  let wake = new AbortController();
+  const onSignal = (): void => quit.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const stdin = process.stdin;
+  const keys = KEY_CYCLE(o.targets.length > 1);
+  const state = { by: [...o.by], sort: o.sort, interval: o.interval };
+  const onKey = (data: Buffer): void => {
+    for (const ch of data.toString('utf8')) {
+      if (ch === 'q' || ch === '\x03') quit.abort();
+      else if (ch === 'g' || ch === 'G') {
+        const at = keys.indexOf(state.by[0]!);
+        state.by = [keys[(at + (ch === 'g' ? 1 : keys.length - 1)) % keys.length]!];
+      } else if (ch === 's') state.sort = SORTS[(SORTS.indexOf(state.sort) + 1) % SORTS.length]!;
+      else if (ch === '+') state.interval = Math.min(60, state.interval * 2);
+      else if (ch === '-') state.interval = Math.max(0.25, state.interval / 2);
+      else continue;
+      wake.abort();
+    }
+  };
+  try {
+    for (const t of o.targets) samplers.push(await NamespaceSampler.open(t, true));
+    if (screen) {
+      out.write('\x1b[?1049h\x1b[?25l');
+      if (stdin.isTTY) {
+        stdin.setRawMode(true);
+        stdin.on('data', onKey);
+        stdin.resume();
+      }
+    }
+    if (o.once) {
+      // Rates need two samples one interval apart.
+      await snapshot(samplers, { ...o, by: state.by }, 1);
+      await sleep(o.interval * 1000, quit.signal);
+    }
+    for (;;) {
+      const rows = screen ? (out.rows ?? 24) : undefined;
+      const top = o.top ?? (screen ? Math.max(1, (rows ?? 24) - 6 - Math.min(5, samplers.length)) : 20);
+      const snap = await snapshot(samplers, { ...o, ...state }, top);
+      if (o.json) out.write(`${JSON.stringify(snapshotJson(snap))}\n`);
+      else {
+        const lines = renderFrame(snap, { colour: screen, columns: screen ? out.columns : undefined, rows, help: screen, title: o.title });
+        out.write(screen ? `\x1b[H\x1b[2J${lines.join('\n')}` : `${lines.join('\n')}\n\n`);
+      }
+      if (o.once || quit.signal.aborted) break;
+      wake = new AbortController();
+      const both = AbortSignal.any([quit.signal, wake.signal]);
+      await sleep(state.interval * 1000, both);
+      if (quit.signal.aborted) break;
+    }
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    if (screen) {
+      if (stdin.isTTY) {
+        stdin.off('data', onKey);
+        stdin.setRawMode(false);
+        stdin.pause();
+      }
+      out.write('\x1b[?25h\x1b[?1049l');
+    }
+    await Promise.all(samplers.map((s) => s.close()));
+  }
+}
+
+/** `nfct top ...`: resolves the exit status (2 for a bad argument). */
+export async function topCommand(argv: readonly string[]): Promise<number> {
+  let o: TopOptions | 'help';
+  try {
+    o = parseTopArgs(argv);
+  } catch (e) {
+    if (!(e instanceof TopUsage)) throw e;
+    process.stderr.write(`${e.message}\n`);
+    return 2;
+  }
+  if (o === 'help') {
+    process.stdout.write(TOP_HELP);
+    return 0;
+  }
+  await runTop(o);
+  return 0;
+}
