@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // nfct: conntrack-tools' command line over the library, plus NFLOG and TRACE streams, and
 // --json (NDJSON) for every command.
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 
 import { Conntrack, type ListOptions } from '../conntrack/handle.js';
 import { NfctError } from '../core/errors.js';
@@ -17,6 +17,7 @@ import { Trace, type TraceMatch } from '../trace/handle.js';
 import type { Flow } from '../conntrack/types.js';
 import { one, type Parsed, parseArgs, UsageError } from './args.js';
 import { HELP, LOG_HELP, TRACE_HELP } from './help.js';
+import { comm, ownerOf } from './procs.js';
 import { topCommand } from './top.js';
 
 const PREFIX = 'conntrack v1.4.7 (conntrack-tools): ';
@@ -59,43 +60,6 @@ function labelBits(text: string | undefined): number[] | undefined {
   if (text === undefined) return undefined;
   const names = labelNames();
   return text.split(',').map((n) => names.get(n) ?? fail(`unknown label \`${n}'`, 2));
-}
-
-function comm(pid: string | number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.indexOf('(') + 1, stat.indexOf(')'));
-  } catch {
-    return undefined;
-  }
-}
-
-/** The process holding the netlink socket with this port id (any namespace), by its inode. */
-function ownerOf(portid: number): string | undefined {
-  let inode: string | undefined;
-  const pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
-  for (const pid of pids) {
-    try {
-      for (const line of readFileSync(`/proc/${pid}/net/netlink`, 'utf8').split('\n')) {
-        const f = line.trim().split(/\s+/);
-        if (f[2] === String(portid)) inode = f[9];
-      }
-    } catch {
-      // gone, or not ours to read
-    }
-    if (inode) break;
-  }
-  if (!inode) return undefined;
-  for (const pid of pids) {
-    try {
-      for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-        if (readlinkSync(`/proc/${pid}/fd/${fd}`) === `socket:[${inode}]`) return comm(pid);
-      }
-    } catch {
-      // gone, or not ours to read
-    }
-  }
-  return undefined;
 }
 
 const origins = new Map<number, string | undefined>();
