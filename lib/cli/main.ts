@@ -17,6 +17,7 @@ import { Trace, type TraceMatch } from '../trace/handle.js';
 import type { Flow } from '../conntrack/types.js';
 import { one, type Parsed, parseArgs, UsageError } from './args.js';
 import { HELP, LOG_HELP, TRACE_HELP } from './help.js';
+import { doctorCommand } from './doctor.js';
 import { comm, ownerOf } from './procs.js';
 import { topCommand } from './top.js';
 
@@ -445,6 +446,7 @@ export async function main(argv: string[]): Promise<number> {
     if (argv[0] === 'log') return await logCommand(argv.slice(1)), 0;
     if (argv[0] === 'trace') return await traceCommand(argv.slice(1)), 0;
     if (argv[0] === 'top') return await topCommand(argv.slice(1));
+    if (argv[0] === 'doctor') return await doctorCommand(argv.slice(1));
     const parsed = parseArgs(argv);
     await conntrackCommand(parsed);
     return 0;

@@ -1,0 +1,183 @@
+// `nfct doctor`: reads what the checks of doctor-checks.ts need from each namespace (sysctls,
+// the entry count, per-CPU statistics and UDP NAT groups at both ends of a sampling interval,
+// leftover trace tables, NFLOG listeners), prints the findings, and exits 1 when one is an error.
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
+
+import { Conntrack } from '../conntrack/handle.js';
+import { type Finding, type NamespaceReport, diagnose } from './doctor-checks.js';
+import { readSysctls, resolveTargets, type Target } from './node-state.js';
+import { netlinkSockets, socketOwner } from './procs.js';
+
+const run = promisify(execFile);
+
+export const DOCTOR_HELP = `nfct doctor: what in the kernel's conntrack and logging state is wrong, and what to run.
+
+Usage:
+  nfct doctor [--netns NAME | --pid PID | --all-netns] [--interval SECS] [--json]
+
+  --interval S   how long counters are watched for rising (default 2)
+  --json         one JSON object per finding (NDJSON)
+
+Checks: table nearing nf_conntrack_max; hash table too small for the limit; per-CPU drop,
+early_drop, insert_failed, clash_resolve, chaintoolong rising; UDP entries towards a NAT target
+that never answers; settings hiding what you want to see (nf_conntrack_events, _acct,
+_timestamp, nf_log backends, nf_log_all_netns); trace tables left by dead processes, an nf_log
+binding nobody hears, NFLOG groups already held.
+Exit status: 0 no error found, 1 an error found, 2 a bad argument.
+`;
+
+export interface DoctorOptions {
+  targets: Target[];
+  interval: number;
+  json: boolean;
+}
+
+export class DoctorUsage extends Error {}
+
+export function parseDoctorArgs(argv: readonly string[]): DoctorOptions | 'help' {
+  let netns: string | undefined;
+  let pid: number | undefined;
+  let allNetns = false;
+  let interval = 2;
+  let json = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--netns') {
+      netns = argv[++i];
+      if (!netns) throw new DoctorUsage('nfct doctor: --netns needs a name');
+    } else if (a === '--pid') {
+      pid = Number(argv[++i]);
+      if (!Number.isInteger(pid) || pid < 1) throw new DoctorUsage('nfct doctor: --pid needs a process id');
+    } else if (a === '--all-netns') allNetns = true;
+    else if (a === '--interval') {
+      interval = Number(argv[++i]);
+      if (!Number.isFinite(interval) || interval < 0.1 || interval > 3600) throw new DoctorUsage('nfct doctor: --interval needs seconds between 0.1 and 3600');
+    } else if (a === '--json') json = true;
+    else if (a === '--help' || a === '-h') return 'help';
+    else throw new DoctorUsage(`nfct doctor: unknown option '${a}'`);
+  }
+  if ([netns !== undefined, pid !== undefined, allNetns].filter(Boolean).length > 1) {
+    throw new DoctorUsage('nfct doctor: use one of --netns, --pid, --all-netns');
+  }
+  return { targets: resolveTargets({ netns, pid, allNetns }), interval, json };
+}
+
+/** Reads a file inside the namespace (nsenter for another one); '' when it cannot be read. */
+async function readIn(path: string | null, file: string): Promise<string> {
+  try {
+    if (path === null) return readFileSync(file, 'utf8');
+    return (await run('nsenter', [`--net=${path}`, '--', 'cat', file], { maxBuffer: 16 << 20 })).stdout;
+  } catch {
+    return '';
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Temporary trace tables (`inet nfct_trace_<pid>_<n>`) of processes that no longer exist. */
+export async function findStaleTraceTables(path: string | null): Promise<string[]> {
+  const argv = ['nft', 'list', 'tables', 'inet'];
+  try {
+    const r = path === null ? await run(argv[0]!, argv.slice(1)) : await run('nsenter', [`--net=${path}`, '--', ...argv]);
+    return [...r.stdout.matchAll(/^table inet (nfct_trace_(\d+)_\d+)$/gm)].filter((m) => !alive(Number(m[2]))).map((m) => m[1]!);
+  } catch {
+    return []; // no nft, or no inet tables
+  }
+}
+
+/** NFLOG groups bound in the namespace (/proc/net/netfilter/nfnetlink_log) and their holders. */
+async function nflogGroups(path: string | null): Promise<NamespaceReport['nflogGroups']> {
+  const [groups, sockets] = await Promise.all([readIn(path, '/proc/net/netfilter/nfnetlink_log'), readIn(path, '/proc/net/netlink')]);
+  const socks = netlinkSockets(sockets).filter((s) => s.protocol === 12);
+  const out: NamespaceReport['nflogGroups'] = [];
+  for (const line of groups.split('\n')) {
+    const f = line.trim().split(/\s+/).map(Number);
+    if (f.length < 2 || !Number.isInteger(f[0]) || !Number.isInteger(f[1])) continue;
+    const [group, portid] = [f[0]!, f[1]!];
+    const inode = socks.find((s) => s.portid === portid)?.inode;
+    const owner = inode ? socketOwner(inode) : undefined;
+    out.push({ group, portid, ...(owner ?? {}) });
+  }
+  return out;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Reads one namespace over the sampling interval. */
+export async function examine(target: Target, interval: number): Promise<NamespaceReport> {
+  const ct = await Conntrack.open(target.path === null ? {} : { netns: target.path });
+  try {
+    const udp = () => ct.aggregate({ by: ['dnat', 'status'], top: 0, filter: { protocol: 'udp', status: 'DST_NAT' } });
+    const [sysctls, host, entries, statsBefore, udpDnatBefore, staleTraceTables, groups] = await Promise.all([
+      readSysctls(target.path),
+      // nf_log_all_netns exists only in the initial namespace (it is global).
+      target.path === null ? Promise.resolve<Record<string, string>>({}) : readSysctls(null),
+      ct.count(),
+      ct.stats(),
+      udp(),
+      findStaleTraceTables(target.path),
+      nflogGroups(target.path),
+    ]);
+    const t0 = performance.now();
+    await sleep(interval * 1000);
+    const [statsAfter, udpDnatAfter] = await Promise.all([ct.stats(), udp()]);
+    const seconds = (performance.now() - t0) / 1000;
+    const nsFlag = target.path === null ? '' : target.path.startsWith('/run/netns/') ? ` --netns ${target.label}` : ` --netns ${target.path}`;
+    const nsExec = target.path === null ? '' : target.path.startsWith('/run/netns/') ? `ip netns exec ${target.label} ` : `nsenter --net=${target.path} `;
+    if (sysctls.nf_log_all_netns === undefined && 'nf_log_all_netns' in host) sysctls.nf_log_all_netns = host.nf_log_all_netns!;
+    return { netns: target.label, nsFlag, nsExec, sysctls, entries, statsBefore, statsAfter, seconds, udpDnatBefore, udpDnatAfter, staleTraceTables, nflogGroups: groups };
+  } finally {
+    ct.close();
+  }
+}
+
+const LABEL = { error: 'ERROR  ', warning: 'WARNING', info: 'INFO   ' };
+const COLOUR = { error: '\x1b[1;31m', warning: '\x1b[1;33m', info: '\x1b[36m' };
+
+export function formatFinding(f: Finding, colour: boolean): string {
+  const label = colour ? `${COLOUR[f.severity]}${LABEL[f.severity]}\x1b[0m` : LABEL[f.severity];
+  return [`${label} [${f.netns}] ${f.title}`, `        why: ${f.why}`, `        run: ${f.fix}`, ''].join('\n');
+}
+
+/** `nfct doctor ...`: resolves the exit status. */
+export async function doctorCommand(argv: readonly string[]): Promise<number> {
+  let o: DoctorOptions | 'help';
+  try {
+    o = parseDoctorArgs(argv);
+  } catch (e) {
+    if (!(e instanceof DoctorUsage)) throw e;
+    process.stderr.write(`${e.message}\n`);
+    return 2;
+  }
+  if (o === 'help') {
+    process.stdout.write(DOCTOR_HELP);
+    return 0;
+  }
+  const opts = o;
+  const reports = await Promise.all(opts.targets.map(async (t) => {
+    try {
+      return await examine(t, opts.interval);
+    } catch (e) {
+      process.stderr.write(`nfct doctor: [${t.label}] ${e instanceof Error ? e.message : String(e)}\n`);
+      return undefined;
+    }
+  }));
+  const findings = reports.flatMap((r) => (r ? diagnose(r) : []));
+  const colour = process.stdout.isTTY === true && !opts.json;
+  for (const f of findings) process.stdout.write(opts.json ? `${JSON.stringify(f)}\n` : `${formatFinding(f, colour)}\n`);
+  const errors = findings.filter((f) => f.severity === 'error').length;
+  if (!opts.json) {
+    const examined = reports.filter(Boolean).length;
+    process.stderr.write(`nfct doctor: ${examined} namespace${examined === 1 ? '' : 's'} examined, ${findings.length} finding${findings.length === 1 ? '' : 's'}, ${errors} error${errors === 1 ? '' : 's'}.\n`);
+  }
+  return errors > 0 || reports.some((r) => r === undefined) ? 1 : 0;
+}
