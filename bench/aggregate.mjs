@@ -156,7 +156,7 @@ async function main() {
     ['what', 'value'],
     ['entries in the table', fmtInt(topRow.entries)],
     [`one \`nfct top\` frame (median of ${frames}: count, CPU statistics, aggregate by src, render)`, `${fmtFixed(topRow.msPerFrame, 1)} ms`],
-    ['  of which the aggregation', `${fmtFixed(topRow.aggregateMs, 1)} ms`],
+    ['  a bare ct.aggregate() by src in the same process', `${fmtFixed(topRow.aggregateMs, 1)} ms`],
     ['peak RSS of the process', `${fmtInt(topRow.rssKb)} kB (idle node: ${fmtInt(idleKb)} kB)`],
   ];
   const markdown = [

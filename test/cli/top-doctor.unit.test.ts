@@ -1,0 +1,106 @@
+// The pure halves of nfct top and nfct doctor on fixed inputs: the frame's colours and layout,
+// merging namespaces, and the thresholds of the doctor's checks.
+import { describe, expect, test } from 'vitest';
+
+import type { AggregateResult } from '../../lib/conntrack/aggregate.js';
+import type { CpuStats } from '../../lib/conntrack/handle.js';
+import { checkHashSize, checkStaleUdp, checkStatsRising, checkTableFull, diagnose, type NamespaceReport } from '../../lib/cli/doctor-checks.js';
+import { mergeGroups } from '../../lib/cli/top.js';
+import { renderFrame, type TopSnapshot } from '../../lib/cli/top-view.js';
+
+const empty: AggregateResult = { by: ['dnat', 'status'], sort: 'count', groups: [], total: { count: 0 }, groupCount: 0 };
+const cpu = (n: number, v: Partial<CpuStats> = {}): CpuStats =>
+  ({ cpu: n, found: 0, invalid: 0, insert: 0, insert_failed: 0, drop: 0, early_drop: 0, error: 0, search_restart: 0, clash_resolve: 0, chaintoolong: 0, ...v }) as CpuStats;
+
+function report(over: Partial<NamespaceReport> = {}): NamespaceReport {
+  return {
+    netns: 'ns1', nsFlag: ' --netns ns1', nsExec: 'ip netns exec ns1 ',
+    sysctls: { nf_conntrack_max: '1000', nf_conntrack_buckets: '1000', nf_conntrack_acct: '1', nf_conntrack_events: '1', nf_conntrack_timestamp: '1' },
+    entries: 0, statsBefore: [cpu(0), cpu(1)], statsAfter: [cpu(0), cpu(1)], seconds: 2,
+    udpDnatBefore: empty, udpDnatAfter: empty, staleTraceTables: [], nflogGroups: [], ...over,
+  };
+}
+
+describe('doctor checks', () => {
+  test.each([
+    [749, []],
+    [750, ['warning']],
+    [899, ['warning']],
+    [900, ['error']],
+  ])('table-full at %i of 1000 entries: %j', (entries, severities) => {
+    expect(checkTableFull(report({ entries })).map((f) => f.severity)).toEqual(severities);
+  });
+
+  test('hash-too-small past 8 entries per bucket', () => {
+    expect(checkHashSize(report({ sysctls: { nf_conntrack_max: '8000', nf_conntrack_buckets: '1000' } }))).toEqual([]);
+    const [f] = checkHashSize(report({ sysctls: { nf_conntrack_max: '8001', nf_conntrack_buckets: '1000' } }));
+    expect(f?.seen).toEqual({ buckets: 1000, max: 8001, entriesPerBucket: 8 });
+  });
+
+  test('stats-rising: per-CPU increases, one finding per counter, drop is an error', () => {
+    const r = report({ statsBefore: [cpu(0, { drop: 5 }), cpu(1, { insert_failed: 1 })], statsAfter: [cpu(0, { drop: 9 }), cpu(1, { insert_failed: 4, drop: 1 })] });
+    const f = checkStatsRising(r);
+    expect(f.map((x) => [x.seen.counter, x.severity, x.seen.increase, x.seen.perCpu])).toEqual([
+      ['drop', 'error', 5, { 0: 4, 1: 1 }],
+      ['insert_failed', 'warning', 3, { 1: 3 }],
+    ]);
+    expect(checkStatsRising(report())).toEqual([]);
+  });
+
+  const udp = (packets: number, status: string[]): AggregateResult => ({
+    ...empty,
+    groups: [{ key: { dnat: '10.0.0.9:53', status: status as never }, count: 2, counters: { original: { packets, bytes: 0 }, reply: { packets: 0, bytes: 0 } } }],
+  });
+  test('stale-udp-dnat: only unreplied groups whose packets grew', () => {
+    expect(checkStaleUdp(report({ udpDnatBefore: udp(10, ['DST_NAT']), udpDnatAfter: udp(10, ['DST_NAT']) }))).toEqual([]);
+    expect(checkStaleUdp(report({ udpDnatBefore: udp(10, ['SEEN_REPLY', 'DST_NAT']), udpDnatAfter: udp(30, ['SEEN_REPLY', 'DST_NAT']) }))).toEqual([]);
+    const [f] = checkStaleUdp(report({ udpDnatBefore: udp(10, ['DST_NAT']), udpDnatAfter: udp(30, ['DST_NAT']) }));
+    expect(f?.seen).toMatchObject({ target: '10.0.0.9:53', entries: 2, packetsInInterval: 20 });
+    expect(f?.fix).toBe('nfct -D --netns ns1 -p udp -r 10.0.0.9 --reply-port-src 53');
+  });
+
+  test('errors come first', () => {
+    const f = diagnose(report({ entries: 950, sysctls: { nf_conntrack_max: '1000', nf_conntrack_buckets: '1000', nf_conntrack_acct: '0' } }));
+    expect(f[0]?.severity).toBe('error');
+    expect(f.map((x) => x.check)).toContain('acct-off');
+  });
+});
+
+describe('top frame', () => {
+  const snap = (percent: number): TopSnapshot => ({
+    time: '2026-12-02T01:02:03.000Z', interval: 2, by: ['src'], sort: 'count', entries: 3, groupCount: 2,
+    namespaces: [{ netns: 'a', entries: 3, max: 4, percent, newPerSec: 1.5, destroyPerSec: 0, eventOverruns: 0, drop: 0, early_drop: 2, insert_failed: null }],
+    groups: [{ key: { src: '10.0.0.1' }, count: 2 }, { key: { src: null }, count: 1 }],
+  });
+
+  test('plain: header figures, groups with their share, "-" for a key that does not apply', () => {
+    const lines = renderFrame(snap(75), { colour: false, title: 'a' });
+    expect(lines[0]).toBe('nfct top - a  every 2s  by src  sort count  01:02:03 UTC');
+    expect(lines[1]).toBe('entries 3 / 4 (75.0% full)  new 1.5/s  destroy 0/s  drop 0/s  early_drop 2/s  insert_failed -/s');
+    expect(lines.slice(3)).toEqual(['COUNT     %  SRC', '    2  66.7  10.0.0.1', '    1  33.3  -']);
+  });
+
+  test.each([
+    [50, '\x1b[32m'],
+    [75, '\x1b[1;33m'],
+    [90, '\x1b[1;31m'],
+  ])('%i%% full is coloured %j', (percent, colour) => {
+    expect(renderFrame(snap(percent), { colour: true, title: 'a' })[1]).toContain(`${colour}${percent.toFixed(1)}% full\x1b[0m`);
+  });
+
+  test('cut to the terminal: rows keep the help line, columns cut the text', () => {
+    const lines = renderFrame(snap(10), { colour: false, title: 'a', rows: 5, columns: 20, help: true });
+    expect(lines).toHaveLength(5);
+    expect(lines[4]).toBe('g/G: group by next/p');
+    expect(lines.every((l) => l.length <= 20)).toBe(true);
+  });
+
+  test('merging namespaces: netns as a key keeps them apart, without it sums', () => {
+    const part = (netns: string, n: number) => ({ netns, result: { ...empty, by: ['src' as const], groups: [{ key: { src: '10.0.0.1' }, count: n }], groupCount: 1 } });
+    expect(mergeGroups([part('a', 2), part('b', 3)], ['netns', 'src'], 'count', 10).groups).toEqual([
+      { key: { netns: 'b', src: '10.0.0.1' }, count: 3 },
+      { key: { netns: 'a', src: '10.0.0.1' }, count: 2 },
+    ]);
+    expect(mergeGroups([part('a', 2), part('b', 3)], ['src'], 'count', 10)).toEqual({ groups: [{ key: { src: '10.0.0.1' }, count: 5 }], groupCount: 1 });
+  });
+});
