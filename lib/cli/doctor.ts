@@ -9,6 +9,7 @@ import { Conntrack } from '../conntrack/handle.js';
 import { type Finding, type NamespaceReport, diagnose } from './doctor-checks.js';
 import { readSysctls, resolveTargets, type Target } from './node-state.js';
 import { netlinkSockets, socketOwner } from './procs.js';
+import { CommandUsage, runSubcommand } from './subcommand.js';
 
 const run = promisify(execFile);
 
@@ -34,8 +35,6 @@ export interface DoctorOptions {
   json: boolean;
 }
 
-export class DoctorUsage extends Error {}
-
 export function parseDoctorArgs(argv: readonly string[]): DoctorOptions | 'help' {
   let netns: string | undefined;
   let pid: number | undefined;
@@ -46,20 +45,20 @@ export function parseDoctorArgs(argv: readonly string[]): DoctorOptions | 'help'
     const a = argv[i]!;
     if (a === '--netns') {
       netns = argv[++i];
-      if (!netns) throw new DoctorUsage('nfct doctor: --netns needs a name');
+      if (!netns) throw new CommandUsage('nfct doctor: --netns needs a name');
     } else if (a === '--pid') {
       pid = Number(argv[++i]);
-      if (!Number.isInteger(pid) || pid < 1) throw new DoctorUsage('nfct doctor: --pid needs a process id');
+      if (!Number.isInteger(pid) || pid < 1) throw new CommandUsage('nfct doctor: --pid needs a process id');
     } else if (a === '--all-netns') allNetns = true;
     else if (a === '--interval') {
       interval = Number(argv[++i]);
-      if (!Number.isFinite(interval) || interval < 0.1 || interval > 3600) throw new DoctorUsage('nfct doctor: --interval needs seconds between 0.1 and 3600');
+      if (!Number.isFinite(interval) || interval < 0.1 || interval > 3600) throw new CommandUsage('nfct doctor: --interval needs seconds between 0.1 and 3600');
     } else if (a === '--json') json = true;
     else if (a === '--help' || a === '-h') return 'help';
-    else throw new DoctorUsage(`nfct doctor: unknown option '${a}'`);
+    else throw new CommandUsage(`nfct doctor: unknown option '${a}'`);
   }
   if ([netns !== undefined, pid !== undefined, allNetns].filter(Boolean).length > 1) {
-    throw new DoctorUsage('nfct doctor: use one of --netns, --pid, --all-netns');
+    throw new CommandUsage('nfct doctor: use one of --netns, --pid, --all-netns');
   }
   return { targets: resolveTargets({ netns, pid, allNetns }), interval, json };
 }
@@ -149,20 +148,11 @@ export function formatFinding(f: Finding, colour: boolean): string {
 }
 
 /** `nfct doctor ...`: resolves the exit status. */
-export async function doctorCommand(argv: readonly string[]): Promise<number> {
-  let o: DoctorOptions | 'help';
-  try {
-    o = parseDoctorArgs(argv);
-  } catch (e) {
-    if (!(e instanceof DoctorUsage)) throw e;
-    process.stderr.write(`${e.message}\n`);
-    return 2;
-  }
-  if (o === 'help') {
-    process.stdout.write(DOCTOR_HELP);
-    return 0;
-  }
-  const opts = o;
+export function doctorCommand(argv: readonly string[]): Promise<number> {
+  return runSubcommand(argv, parseDoctorArgs, DOCTOR_HELP, runDoctor);
+}
+
+async function runDoctor(opts: DoctorOptions): Promise<number> {
   const reports = await Promise.all(opts.targets.map(async (t) => {
     try {
       return await examine(t, opts.interval);

@@ -5,6 +5,8 @@ Usage:
   nfct COMMAND [TABLE] [options]     as conntrack(8), with the same options and output
   nfct log --group N [options]       NFLOG packets as the kernel's LOG lines
   nfct trace [options]               every rule a packet passes, grouped per packet
+  nfct top [options]                 what fills the table, live (nfct top --help)
+  nfct doctor [options]              what is wrong, and what to run (nfct doctor --help)
 
 Commands (conntrack syntax):
   -L [table]    List the table (conntrack, expect, dying, unconfirmed)

@@ -6,6 +6,7 @@
 import { Conntrack } from '../conntrack/handle.js';
 import { AGGREGATE_KEYS, type AggregateKey, type AggregateResult } from '../conntrack/aggregate.js';
 import type { FlowFilter } from '../conntrack/filter.js';
+import { CommandUsage, runSubcommand } from './subcommand.js';
 import { readSysctls, resolveTargets, sumStats, sysctlNumber, type Target } from './node-state.js';
 import { type NamespaceFigures, renderFrame, snapshotJson, type TopGroup, type TopKey, type TopSnapshot, type TopSort } from './top-view.js';
 
@@ -41,26 +42,24 @@ export interface TopOptions {
   title: string;
 }
 
-export class TopUsage extends Error {}
-
 function numberArg(v: string | undefined, flag: string, min: number): number {
   const n = Number(v);
-  if (v === undefined || !Number.isFinite(n) || n < min) throw new TopUsage(`nfct top: ${flag} needs a number of at least ${min}, got ${v === undefined ? 'nothing' : `'${v}'`}`);
+  if (v === undefined || !Number.isFinite(n) || n < min) throw new CommandUsage(`nfct top: ${flag} needs a number of at least ${min}, got ${v === undefined ? 'nothing' : `'${v}'`}`);
   return n;
 }
 
 function parseKeys(v: string | undefined): TopKey[] {
   const keys = (v ?? '').split(',').filter((k) => k !== '');
-  if (keys.length === 0) throw new TopUsage('nfct top: --by needs a key');
+  if (keys.length === 0) throw new CommandUsage('nfct top: --by needs a key');
   for (const k of keys) {
     if (k !== 'netns' && !(AGGREGATE_KEYS as readonly string[]).includes(k)) {
-      throw new TopUsage(`nfct top: --by: unknown key '${k}' (one of ${[...AGGREGATE_KEYS, 'netns'].join(', ')})`);
+      throw new CommandUsage(`nfct top: --by: unknown key '${k}' (one of ${[...AGGREGATE_KEYS, 'netns'].join(', ')})`);
     }
   }
   return keys as TopKey[];
 }
 
-/** Parses `nfct top` arguments; throws TopUsage for a bad one. */
+/** Parses `nfct top` arguments; throws CommandUsage for a bad one. */
 export function parseTopArgs(argv: readonly string[]): TopOptions | 'help' {
   let by: TopKey[] | undefined;
   let sort: TopSort = 'count';
@@ -77,7 +76,7 @@ export function parseTopArgs(argv: readonly string[]): TopOptions | 'help' {
     if (a === '--by') by = parseKeys(argv[++i]);
     else if (a === '--sort') {
       const s = argv[++i];
-      if (!SORTS.includes(s as TopSort)) throw new TopUsage(`nfct top: --sort must be one of ${SORTS.join(', ')}`);
+      if (!SORTS.includes(s as TopSort)) throw new CommandUsage(`nfct top: --sort must be one of ${SORTS.join(', ')}`);
       sort = s as TopSort;
     } else if (a === '--interval' || a === '-i') interval = numberArg(argv[++i], '--interval', 0.1);
     else if (a === '--top' || a === '-n') top = Math.floor(numberArg(argv[++i], '--top', 1));
@@ -88,11 +87,11 @@ export function parseTopArgs(argv: readonly string[]): TopOptions | 'help' {
     else if (a === '--json') json = true;
     else if (a === '-p' || a === '--proto') filter.protocol = argv[++i] as FlowFilter['protocol'];
     else if (a === '--help' || a === '-h') return 'help';
-    else throw new TopUsage(`nfct top: unknown option '${a}'`);
+    else throw new CommandUsage(`nfct top: unknown option '${a}'`);
   }
-  if (netns === '') throw new TopUsage('nfct top: --netns needs a name');
+  if (netns === '') throw new CommandUsage('nfct top: --netns needs a name');
   if ([netns !== undefined, pid !== undefined, allNetns].filter(Boolean).length > 1) {
-    throw new TopUsage('nfct top: use one of --netns, --pid, --all-netns');
+    throw new CommandUsage('nfct top: use one of --netns, --pid, --all-netns');
   }
   const targets = resolveTargets({ netns, pid, allNetns });
   const title = allNetns ? 'all namespaces' : targets[0]!.label;
@@ -312,19 +311,9 @@ export async function runTop(o: TopOptions): Promise<void> {
 }
 
 /** `nfct top ...`: resolves the exit status (2 for a bad argument). */
-export async function topCommand(argv: readonly string[]): Promise<number> {
-  let o: TopOptions | 'help';
-  try {
-    o = parseTopArgs(argv);
-  } catch (e) {
-    if (!(e instanceof TopUsage)) throw e;
-    process.stderr.write(`${e.message}\n`);
-    return 2;
-  }
-  if (o === 'help') {
-    process.stdout.write(TOP_HELP);
+export function topCommand(argv: readonly string[]): Promise<number> {
+  return runSubcommand(argv, parseTopArgs, TOP_HELP, async (o) => {
+    await runTop(o);
     return 0;
-  }
-  await runTop(o);
-  return 0;
+  });
 }
