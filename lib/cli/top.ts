@@ -5,7 +5,7 @@
 // lines when stdout is not a terminal, or as NDJSON.
 import { Conntrack } from '../conntrack/handle.js';
 import { AGGREGATE_KEYS, type AggregateKey, type AggregateResult } from '../conntrack/aggregate.js';
-import type { FlowFilter } from '../conntrack/filter.js';
+import { type FlowFilter, normalizeFilter } from '../conntrack/filter.js';
 import { CommandUsage, runSubcommand } from './subcommand.js';
 import { readSysctls, resolveTargets, sumStats, sysctlNumber, type Target } from './node-state.js';
 import { type NamespaceFigures, renderFrame, snapshotJson, type TopGroup, type TopKey, type TopSnapshot, type TopSort } from './top-view.js';
@@ -92,6 +92,12 @@ export function parseTopArgs(argv: readonly string[]): TopOptions | 'help' {
   if (netns === '') throw new CommandUsage('nfct top: --netns needs a name');
   if ([netns !== undefined, pid !== undefined, allNetns].filter(Boolean).length > 1) {
     throw new CommandUsage('nfct top: use one of --netns, --pid, --all-netns');
+  }
+  try {
+    normalizeFilter(filter, 'nfct top -p');
+  } catch (e) {
+    if (e instanceof TypeError || e instanceof RangeError) throw new CommandUsage(e.message);
+    throw e;
   }
   const targets = resolveTargets({ netns, pid, allNetns });
   const title = allNetns ? 'all namespaces' : targets[0]!.label;

@@ -144,6 +144,7 @@ describe('nfct top off a terminal', () => {
     [['--interval', '0'], /--interval needs a number/],
     [['--netns', 'a', '--all-netns'], /use one of --netns, --pid, --all-netns/],
     [['--frobnicate'], /unknown option '--frobnicate'/],
+    [['-p', 'tcpp'], /nfct top -p.protocol must be a protocol name/],
   ])('%j is refused with exit status 2', async (args, message) => {
     const r = await nfct('top', ...args);
     expect(r.code).toBe(2);

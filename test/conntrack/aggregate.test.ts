@@ -118,6 +118,30 @@ describe('aggregate() counts what conntrack -L shows', () => {
     expect(ours(mine)).toEqual(theirs);
   });
 
+  test('by snat and by sport: source-NATed entries name what the source became', async () => {
+    const extra = [
+      { proto: 'tcp' as const, src: '10.77.0.1', dst: '10.78.0.1', sport: 1111, dport: 80, state: 'ESTABLISHED', timeout: 600, snat: '192.0.2.7:40000' },
+      { proto: 'tcp' as const, src: '10.77.0.2', dst: '10.78.0.1', sport: 1111, dport: 80, state: 'ESTABLISHED', timeout: 600, snat: '192.0.2.7:40001' },
+      { proto: 'udp' as const, src: 'fd00::1', dst: 'fd00::2', sport: 1111, dport: 53, timeout: 600, snat: '[fd00::99]:5000' },
+    ];
+    await loadEntries(ns, extra);
+    try {
+      const all = (await listEntries(ns)).entries;
+      const snat = (e: CtEntry): string => (e.reply.dst !== e.orig.src ? hostPort(e.reply.dst, e.reply.dport) : '-');
+      const theirs = new Map<string, number>();
+      for (const e of all) theirs.set(snat(e), (theirs.get(snat(e)) ?? 0) + 1);
+      const r = await ct.aggregate({ by: 'snat', top: 0 });
+      expect(ours(r)).toEqual(theirs);
+      expect(r.groups.map((g) => g.key.snat)).toContain('[fd00::99]:5000');
+      const sport = await ct.aggregate({ by: 'sport', top: 1, filter: { src: '10.77.0.0/16' } });
+      expect(sport.groups).toEqual([{ key: { sport: 1111 }, count: 2 }]);
+    } finally {
+      await runConntrack(ns, ['-D', '-s', '10.77.0.0/16']);
+      await runConntrack(ns, ['-D', '-f', 'ipv6', '-s', 'fd00::1']);
+    }
+    expect((await ct.aggregate({ by: 'src' })).total.count).toBe(entries.length);
+  });
+
   test('empty table: a total of zero and no groups', async () => {
     const r = await ct.aggregate({ by: 'src', filter: { src: '192.0.2.99' } });
     expect(r).toEqual({ by: ['src'], sort: 'count', groups: [], total: { count: 0 }, groupCount: 0 });
