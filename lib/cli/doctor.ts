@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 
 import { Conntrack } from '../conntrack/handle.js';
+import { NfctError } from '../core/errors.js';
 import { type Finding, type NamespaceReport, diagnose } from './doctor-checks.js';
 import { readSysctls, resolveTargets, type Target } from './node-state.js';
 import { netlinkSockets, socketOwner } from './procs.js';
@@ -153,11 +154,15 @@ export function doctorCommand(argv: readonly string[]): Promise<number> {
 }
 
 async function runDoctor(opts: DoctorOptions): Promise<number> {
+  let failed = false;
   const reports = await Promise.all(opts.targets.map(async (t) => {
     try {
       return await examine(t, opts.interval);
     } catch (e) {
-      process.stderr.write(`nfct doctor: [${t.label}] ${e instanceof Error ? e.message : String(e)}\n`);
+      // Among several, a namespace gone since it was listed is only mentioned.
+      const gone = opts.targets.length > 1 && e instanceof NfctError && (e.code === 'ENOENT' || e.code === 'EINVAL');
+      if (!gone) failed = true;
+      process.stderr.write(`nfct doctor: [${t.label}] ${gone ? 'left out: ' : ''}${e instanceof Error ? e.message : String(e)}\n`);
       return undefined;
     }
   }));
@@ -169,5 +174,5 @@ async function runDoctor(opts: DoctorOptions): Promise<number> {
     const examined = reports.filter(Boolean).length;
     process.stderr.write(`nfct doctor: ${examined} namespace${examined === 1 ? '' : 's'} examined, ${findings.length} finding${findings.length === 1 ? '' : 's'}, ${errors} error${errors === 1 ? '' : 's'}.\n`);
   }
-  return errors > 0 || reports.some((r) => r === undefined) ? 1 : 0;
+  return errors > 0 || failed ? 1 : 0;
 }

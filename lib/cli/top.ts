@@ -110,6 +110,8 @@ export class NamespaceSampler {
   private last: { time: number; events: { new: number; destroy: number }; stats: ReturnType<typeof sumStats> } | undefined;
   private readonly abort = new AbortController();
   private watching: Promise<void> | undefined;
+  /** The namespace could not be read (gone): left out from now on. */
+  failed = false;
 
   private constructor(
     readonly target: Target,
@@ -206,7 +208,7 @@ export async function snapshot(samplers: readonly NamespaceSampler[], o: Pick<To
   const max = sysctlNumber(await readSysctls(null), 'nf_conntrack_max') ?? 0;
   const aggKeys = o.by.filter((k): k is AggregateKey => k !== 'netns');
   const withNs = o.by.includes('netns');
-  const parts = await Promise.all(
+  const settled = await Promise.allSettled(
     samplers.map(async (s) => {
       const [figures, result] = await Promise.all([
         s.figures(max),
@@ -221,6 +223,15 @@ export async function snapshot(samplers: readonly NamespaceSampler[], o: Pick<To
       return { figures, netns: s.target.label, result };
     }),
   );
+  // With several namespaces, one that went away meanwhile is left out (and its sampler marked);
+  // with one, its failure is the command's.
+  const parts = [];
+  for (let i = 0; i < settled.length; i++) {
+    const r = settled[i]!;
+    if (r.status === 'fulfilled') parts.push(r.value);
+    else if (samplers.length === 1) throw r.reason;
+    else samplers[i]!.failed = true;
+  }
   const { groups, groupCount } = mergeGroups(parts, o.by, o.sort, top);
   return {
     time: new Date().toISOString(),
@@ -272,7 +283,15 @@ export async function runTop(o: TopOptions): Promise<void> {
     }
   };
   try {
-    for (const t of o.targets) samplers.push(await NamespaceSampler.open(t, true));
+    for (const t of o.targets) {
+      try {
+        samplers.push(await NamespaceSampler.open(t, true));
+      } catch (e) {
+        // A namespace listed a moment ago may be gone: skip it when looking at several.
+        if (o.targets.length === 1) throw e;
+        process.stderr.write(`nfct top: [${t.label}] left out: ${e instanceof Error ? e.message : String(e)}\n`);
+      }
+    }
     if (screen) {
       out.write('\x1b[?1049h\x1b[?25l');
       if (stdin.isTTY) {
@@ -290,6 +309,7 @@ export async function runTop(o: TopOptions): Promise<void> {
       const rows = screen ? (out.rows ?? 24) : undefined;
       const top = o.top ?? (screen ? Math.max(1, (rows ?? 24) - 6 - Math.min(5, samplers.length)) : 20);
       const snap = await snapshot(samplers, { ...o, ...state }, top);
+      for (let i = samplers.length - 1; i >= 0; i--) if (samplers[i]!.failed) void samplers.splice(i, 1)[0]!.close();
       if (o.json) out.write(`${JSON.stringify(snapshotJson(snap))}\n`);
       else {
         const lines = renderFrame(snap, { colour: screen, columns: screen ? out.columns : undefined, rows, help: screen, title: o.title });

@@ -6,7 +6,7 @@
 //
 // It loads the built dist/ (npm run build:ts), so NFCT_ADDON picks the addon build to check.
 // `kernel`: handles, dumps (with and without filters, early break, small batches), get, count,
-// stats, create/add/update/delete/createMany/deleteWhere/flush, expectations, events (kernel
+// stats, aggregate, create/add/update/delete/createMany/deleteWhere/flush, expectations, events (kernel
 // filter, expectation events, an overrun with resync), NFLOG with traffic, trace events (with
 // the nf_log backend bound), streams and handles dropped to the garbage collector, and a worker
 // thread terminated with readers running (the addon's per-environment cleanup hook).
@@ -258,6 +258,17 @@ async function kernelPart() {
     // Stopped after the first flow: the reader is torn down mid-dump.
     for await (const _ of ct.list({ batchSize: 1 })) break;
     return `flows per query ${counts.join(',')}`;
+  });
+
+  await step('aggregate: every key at once, each sort, a filter, all groups, an empty result', async () => {
+    const keys = ['family', 'protocol', 'src', 'dst', 'sport', 'dport', 'state', 'mark'];
+    const more = ['zone', 'status', 'dnat', 'snat', 'replySrc'];
+    const a = await ct.aggregate({ by: keys, top: 0 });
+    const b = await ct.aggregate({ by: more, top: 2, sort: 'bytes' });
+    const c = await ct.aggregate({ by: 'src', sort: 'packets', filter: { protocol: 'udp' } });
+    const d = await ct.aggregate({ by: 'dnat', filter: { src: '192.0.2.99' } });
+    if (a.total.count === 0 || d.groups.length !== 0) throw new Error('aggregate() totals');
+    return `groups ${a.groupCount},${b.groupCount},${c.groupCount},${d.groupCount}`;
   });
 
   await step('get (found, not found), count, stats', async () => {
