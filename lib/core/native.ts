@@ -96,6 +96,8 @@ export interface NativeConntrack {
   flush(filter: NativeFilter): Promise<void>;
   /** Packed specs (flowspec.ts); errno per spec, 0 when done. */
   createBatch(specs: Uint32Array, helpers: (string | undefined)[] | undefined, mode: number): Promise<Int32Array>;
+  /** Packed specs naming entries by original tuple (and zone), ids (-1: any); errno per spec. */
+  deleteBatch(specs: Uint32Array, helpers: undefined, mode: 0, ids: Float64Array): Promise<Int32Array>;
   /** The final batch tallies [matched, deleted, gone, failed]. */
   deleteWhere(filter: NativeFilter, dryRun: boolean, onBatch: OnBatch): NativeStream;
   expectDump(family: number, onBatch: OnBatch): NativeStream;

@@ -79,6 +79,7 @@ void Conntrack::Init(Napi::Env env, Napi::Object exports) {
                    InstanceMethod<&Conntrack::Delete>("delete"),
                    InstanceMethod<&Conntrack::Flush>("flush"),
                    InstanceMethod<&Conntrack::CreateBatch>("createBatch"),
+                   InstanceMethod<&Conntrack::DeleteBatch>("deleteBatch"),
                    InstanceMethod<&Conntrack::DeleteWhere>("deleteWhere"),
                    InstanceMethod<&Conntrack::ExpectDump>("expectDump"),
                    InstanceMethod<&Conntrack::ExpectGet>("expectGet"),

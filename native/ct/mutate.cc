@@ -266,6 +266,46 @@ Napi::Value Conntrack::CreateBatch(const Napi::CallbackInfo& info) {
   return QueueControl(env, sock_, exec, done);
 }
 
+// deleteBatch(specs, helpers, 0, ids): Promise<Int32Array> of errno per spec (0: deleted). Each
+// packed spec names an entry by its original tuple (and zone); ids[i] >= 0 also requires that
+// entry id, so an entry replaced since it was read is left alone. Many requests per sendmsg().
+Napi::Value Conntrack::DeleteBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto specs = std::make_shared<std::vector<FlowSpec>>();
+  if (!ReadSpecs(info, specs.get())) return env.Undefined();
+  if (info.Length() < 4 || !info[3].IsTypedArray() ||
+      info[3].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
+      info[3].As<Napi::Float64Array>().ElementLength() != specs->size()) {
+    ThrowTypeError(env, "deleteBatch(specs, helpers, mode, ids: Float64Array, one per spec)");
+    return env.Undefined();
+  }
+  Napi::Float64Array ids_in = info[3].As<Napi::Float64Array>();
+  auto ids = std::make_shared<std::vector<int64_t>>(specs->size());
+  for (size_t i = 0; i < specs->size(); i++) (*ids)[i] = static_cast<int64_t>(ids_in[i]);
+  const uint32_t n = static_cast<uint32_t>(specs->size());
+  auto errs = std::make_shared<std::vector<int32_t>>(n, 0);
+  auto exec = [specs, ids, errs, n](int fd, Failure* f) {
+    std::vector<uint8_t> msgs;
+    msgs.reserve(static_cast<size_t>(n) * 96);
+    const uint32_t first = NlNextSeq(n);
+    for (uint32_t i = 0; i < n; i++) {
+      TupleSpec t = (*specs)[i].orig;
+      if ((*specs)[i].zone >= 0) t.zone = (*specs)[i].zone;
+      AppendMessage(&msgs, IPCTNL_MSG_CT_DELETE, 0, t.family, first + i,
+                    [&](nlmsghdr* m) { PutDelete(m, t, (*ids)[i]); });
+    }
+    NlSendMany(fd, msgs, 32 * 1024, [&](uint32_t seq, int err) {
+      if (seq - first < n) (*errs)[seq - first] = err;
+    }, f);
+  };
+  auto done = [errs](Napi::Env e) {
+    Napi::Int32Array out = Napi::Int32Array::New(e, errs->size());
+    for (size_t i = 0; i < errs->size(); i++) out[i] = (*errs)[i];
+    return out;
+  };
+  return QueueControl(env, sock_, exec, done);
+}
+
 // deleteWhere(filter, dryRun, onBatch): Stream whose final batch tallies
 // [matched, deleted, gone, failed] (lib/ hands family/mark/status-only filters to flush())
 Napi::Value Conntrack::DeleteWhere(const Napi::CallbackInfo& info) {
