@@ -35,10 +35,12 @@ export interface Selection {
 }
 
 /**
- * The entries a -L/-D/-E command line selects. With `forUpdate`, as -U selects them: mark and
- * status are changes there, not filters.
+ * The entries a command line selects: -L/-E ('list'), -D ('delete': the status is matched
+ * without -L's negations), -U ('update': mark and status are changes there, not filters, and
+ * the TCP state is not looked at).
  */
-export function selection(r: CtRequest, forUpdate = false): Selection {
+export function selection(r: CtRequest, mode: 'list' | 'delete' | 'update'): Selection {
+  const forUpdate = mode === 'update';
   const filter: Record<string, unknown> = {};
   const checks: Match[] = [];
   if (r.family) filter.family = r.family === 4 ? 'ipv4' : 'ipv6';
@@ -66,7 +68,7 @@ export function selection(r: CtRequest, forUpdate = false): Selection {
     if (rsp !== undefined) filter.replySrcPort = rsp;
     if (rdp !== undefined) filter.replyDstPort = rdp;
     const state = l4(r, 'state');
-    if (state !== undefined && kind === 'tcp') filter.state = (state === 'LISTEN' ? 'SYN_SENT2' : state) as TcpState;
+    if (state !== undefined && kind === 'tcp' && !forUpdate) filter.state = (state === 'LISTEN' ? 'SYN_SENT2' : state) as TcpState;
     if (state !== undefined && kind === 'sctp') checks.push((f) => (f as { sctp?: { stateNum: number } }).sctp?.stateNum === SCTP_STATES.indexOf(state));
     if (state !== undefined && kind === 'dccp') checks.push((f) => (f as { dccp?: { stateNum: number } }).dccp?.stateNum === DCCP_STATES.indexOf(state));
     const role = l4(r, 'role');
@@ -104,7 +106,7 @@ export function selection(r: CtRequest, forUpdate = false): Selection {
     if (r.mark) filter.mark = r.mark.mask === 0xffffffff ? r.mark.value : r.mark;
     if (r.has('status')) {
       const { value, mask } = r.status;
-      const kmask = mask || value;
+      const kmask = mode === 'list' ? mask || value : value;
       checks.push((f) => (f.status.bits & kmask) === value && (f.status.bits & value) === value);
     }
   } else if (r.id !== undefined) {

@@ -62,6 +62,28 @@ export class Output {
     if (this.closed) throw new StdoutClosed();
   }
 
+  /**
+   * For live streams: writes the batch once the caller next waits for input (a stream's items
+   * of one batch come without a turn of the event loop, so this is one write per batch).
+   */
+  schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.flush().catch(() => undefined);
+    });
+  }
+
+  /** Resolves once stdout can take more (at once unless a write is waiting for 'drain'). */
+  async ready(): Promise<void> {
+    if (this.closed) throw new StdoutClosed();
+    if (this.waiting) await this.waiting;
+    if (this.closed) throw new StdoutClosed();
+  }
+
+  private scheduled = false;
+
   /** Writes what is left, without waiting; for signal handlers and the end. */
   flushSync(): void {
     if (this.closed || this.buffer.length === 0) return;
@@ -97,7 +119,7 @@ export function flowPrinter(r: CtRequest, kind: 'list' | 'delete' | 'update' | '
   const labels = kind !== 'delete' && r.labelNames ? Object.fromEntries(r.labelNames) : undefined;
   const ktimestamp = (kind === 'list' || kind === 'get') && o.has('ktimestamp');
   if (o.has('xml')) {
-    let opened = kind !== 'list';
+    let opened = kind !== 'list' && kind !== 'get';
     return {
       flow: (out, f) => {
         if (!opened) {
