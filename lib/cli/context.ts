@@ -28,6 +28,7 @@ export function makeContext(): { ctx: Context; dispose(): void } {
   return {
     ctx,
     dispose: () => {
+      ctx.out.close();
       for (const s of signals) process.off(s, onSignal);
     },
   };

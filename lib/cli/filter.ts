@@ -3,7 +3,8 @@
 import { parseAddress as addressBytes } from '../core/address.js';
 import type { FlowFilter } from '../conntrack/filter.js';
 import type { Flow, TcpState } from '../conntrack/types.js';
-import { cAtoi, cNumber, type CtRequest, l4, TCP_STATE_NAMES } from './parse.js';
+import { bswap32 } from './commands/create.js';
+import { cAtoi, cNumber, type CtRequest, l4 } from './parse.js';
 
 const SCTP_STATES = ['NONE', 'CLOSED', 'COOKIE_WAIT', 'COOKIE_ECHOED', 'ESTABLISHED', 'SHUTDOWN_SENT', 'SHUTDOWN_RECD', 'SHUTDOWN_ACK_SENT', 'HEARTBEAT_SENT', 'HEARTBEAT_ACKED'];
 const DCCP_STATES = ['NONE', 'REQUEST', 'RESPOND', 'PARTOPEN', 'OPEN', 'CLOSEREQ', 'CLOSING', 'TIMEWAIT', 'IGNORE', 'INVALID'];
@@ -75,7 +76,7 @@ export function selection(r: CtRequest, mode: 'list' | 'delete' | 'update'): Sel
     if (role !== undefined) checks.push((f) => (f as { dccp?: { role: number } }).dccp?.role === (role === 'client' ? 0 : 1));
     for (const [name, which] of [['orig-vtag', 'vtagOriginal'], ['reply-vtag', 'vtagReply']] as const) {
       const v = l4(r, name);
-      if (v !== undefined) checks.push((f) => (f as { sctp?: Record<string, number> }).sctp?.[which] === cAtoi(v) >>> 0);
+      if (v !== undefined) checks.push((f) => (f as { sctp?: Record<string, number> }).sctp?.[which] === bswap32(cAtoi(v)));
     }
   }
   if (kind === 'icmp' || kind === 'icmpv6') {

@@ -20,11 +20,18 @@ export class Output {
   /** Lines written so far. */
   lines = 0;
 
+  private readonly onError = (e: NodeJS.ErrnoException): void => {
+    if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') this.closed = true;
+    else throw e;
+  };
+
   constructor(private readonly stream: NodeJS.WritableStream = process.stdout) {
-    stream.on('error', (e: NodeJS.ErrnoException) => {
-      if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') this.closed = true;
-      else throw e;
-    });
+    stream.on('error', this.onError);
+  }
+
+  /** Stops listening to the stream (the writer is done). */
+  close(): void {
+    this.stream.off('error', this.onError);
   }
 
   /** Adds one line (without its newline) to the current batch. */

@@ -121,7 +121,8 @@ function changedFlow(f: Flow, spec: NativeFlowSpec, c: FlowChanges): Flow {
     const bits = new Set(f.labels ?? []);
     for (const b of [c.labels.add ?? []].flat()) bits.add(b);
     for (const b of [c.labels.remove ?? []].flat()) bits.delete(b);
-    out.labels = [...bits].sort((a, b) => a - b);
+    const labels = [...bits].sort((a, b) => a - b);
+    out.labels = labels.length > 0 ? labels : undefined;
   }
   return out;
 }

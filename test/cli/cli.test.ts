@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { main } from '../../lib/cli/main.js';
+import { BANNER, TRY_HELP } from '../../lib/cli/messages.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { tcpFlow, udpFlow } from '../helpers/traffic.js';
 import { type EntrySpec, insertEntry, listEntries, runConntrack } from '../oracle/conntrack-cli.js';
@@ -21,6 +22,8 @@ async function nfct(...argv: string[]): Promise<{ stdout: string; stderr: string
   process.stderr.write = ((s: string | Uint8Array) => ((stderr += String(s)), true)) as typeof process.stderr.write;
   try {
     const code = await main(argv);
+    // nfct signs its messages with its own name: compared here in conntrack's words.
+    stderr = stderr.replaceAll(BANNER, 'conntrack v1.4.7 (conntrack-tools): ').replaceAll(TRY_HELP, "Try `conntrack -h' or 'conntrack --help' for more information.");
     return { stdout, stderr, code };
   } finally {
     process.stdout.write = ow;

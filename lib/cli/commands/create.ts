@@ -60,7 +60,9 @@ export function flowInputOf(r: CtRequest): FlowInput {
   const input = tuple as unknown as FlowInput & Record<string, unknown>;
   input.timeout = r.timeout ?? 0;
   const { reply } = layer4(r);
-  if ((r.src || r.dst) && (r.replySrc || r.replyDst)) {
+  // With NAT the kernel derives the reply tuple from the NAT target (what -o save prints
+  // beside -n/-g is that derived tuple).
+  if ((r.src || r.dst) && (r.replySrc || r.replyDst) && !r.snat && !r.dnat) {
     input.reply = defined({ src: r.replySrc?.text, dst: r.replyDst?.text, ...reply });
   }
   if (r.status.value) {
@@ -76,7 +78,9 @@ export function flowInputOf(r: CtRequest): FlowInput {
   if (state !== undefined && r.proto?.kind === 'sctp') input.state = SCTP_STATES[SCTP_STATES.indexOf(state)] as FlowInput['state'];
   const ov = l4(r, 'orig-vtag');
   const rv = l4(r, 'reply-vtag');
-  if (ov !== undefined || rv !== undefined) input.vtag = { original: ov === undefined ? 0 : cAtoi(ov) >>> 0, reply: rv === undefined ? 0 : cAtoi(rv) >>> 0 };
+  // conntrack hands the kernel these tags byte-swapped (and reads them back the same way):
+  // swap them too, so the entry is the one conntrack would make.
+  if (ov !== undefined || rv !== undefined) input.vtag = { original: ov === undefined ? 0 : bswap32(cAtoi(ov)), reply: rv === undefined ? 0 : bswap32(cAtoi(rv)) };
   if (r.snat) input.snat = defined({ address: r.snat.address, port: r.snat.port });
   if (r.dnat) input.dnat = defined({ address: r.dnat.address, port: r.dnat.port });
   return input;
@@ -84,10 +88,16 @@ export function flowInputOf(r: CtRequest): FlowInput {
 
 void TCP_STATE_NAMES;
 
+export function bswap32(v: number): number {
+  return (((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | ((v >>> 24) & 0xff)) >>> 0;
+}
+
 export async function create(ct: Conntrack, r: CtRequest, ctx: Context): Promise<number> {
   const add = r.command === 'add';
   let made = 0;
   try {
+    // The kernel refuses a zone for each direction at once (EINVAL), as conntrack reports it.
+    if (r.origZone !== undefined && r.replyZone !== undefined) operationFailed(22, r.command);
     const input = flowInputOf(r);
     if (add) made = (await ct.add(input)) ? 1 : 0;
     else {

@@ -84,8 +84,7 @@ export function update(ct: Conntrack, r: CtRequest, ctx: Context): Promise<numbe
       else for (const b of r.labelDel!) now.delete(b);
       const next = [...now].sort((a, b) => a - b);
       const remove = (f.labels ?? []).filter((b) => !now.has(b));
-      c.labels = { add: next, ...(remove.length > 0 ? { remove } : {}) };
-      if (next.length === 0 && remove.length === 0) delete c.labels;
+      if (next.length > 0 || remove.length > 0) c.labels = { ...(next.length > 0 ? { add: next } : {}), ...(remove.length > 0 ? { remove } : {}) };
       if (!sameLabels(f.labels, next)) differs = true;
     }
     return differs && Object.keys(c).length > 0 ? c : null;
