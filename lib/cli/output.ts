@@ -1,7 +1,6 @@
 // The one way nfct writes to stdout: lines gather in memory and go out in one write per
 // batch; a full pipe makes the next batch wait for 'drain' (so memory stays flat whatever the
 // table size); a reader that went away (EPIPE: `nfct -L | head -1`) ends the command quietly.
-import { jsonSafe } from '../conntrack/flow.js';
 import * as fmt from '../conntrack/text.js';
 import type { Flow } from '../conntrack/types.js';
 import type { CtRequest } from './parse.js';
@@ -114,7 +113,7 @@ export type FlowPrinter = {
 
 export function flowPrinter(r: CtRequest, kind: 'list' | 'delete' | 'update' | 'get'): FlowPrinter {
   if (r.json) {
-    return { flow: (out, f) => out.line(JSON.stringify(jsonSafe(f))), end: () => undefined };
+    return { flow: (out, f) => out.line(JSON.stringify(f)), end: () => undefined };
   }
   const o = r.output;
   if (o.has('save')) {

@@ -226,6 +226,7 @@ export function cAtoi(text: string): number {
 
 /** inet_aton's forms (a, a.b, a.b.c, a.b.c.d, hex/octal parts) normalised to dotted quad. */
 function inetAton(text: string): string | undefined {
+  if (isIP(text) === 4) return text;
   if (!/^[0-9a-fA-FxX.]+$/.test(text)) return undefined;
   const parts = text.split('.');
   if (parts.length > 4 || parts.some((p) => p === '')) return undefined;

@@ -1,5 +1,5 @@
 // Turns the native flow records (native/ct/flow.h) into Flow objects.
-import { jsonSafe, plainJson } from '../core/json.js';
+import { jsonSafe } from '../core/json.js';
 import { AF_INET6, DCCP_STATES, SCTP_STATES, TCP_STATES, protocolName } from '../core/constants.js';
 import { FlowKindFlags, FlowPresent, FlowWord, TuplePresent, TupleWord } from '../core/layout.js';
 import { Status } from './status.js';
@@ -151,8 +151,18 @@ class FlowObject {
   synproxy: Synproxy | undefined = undefined;
   nat: NatInfo | undefined = undefined;
 
+  /** The same as jsonSafe(this), without walking the fields that cannot hold a bigint. */
   toJSON(): Record<string, unknown> {
-    return plainJson(this) as Record<string, unknown>;
+    const out: Record<string, unknown> = {};
+    const self = this as unknown as Record<string, unknown>;
+    for (const k of Object.keys(self)) {
+      const v = self[k];
+      if (v === undefined) continue;
+      if (k === 'status') out[k] = (v as Status).names();
+      else if (k === 'timestamp' || k === 'eventTime' || k === 'dccp') out[k] = jsonSafe(v);
+      else out[k] = v;
+    }
+    return out;
   }
 }
 

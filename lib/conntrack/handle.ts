@@ -8,11 +8,11 @@ import { Expectations } from './expect.js';
 import { decodeFlows } from './flow.js';
 import { Status } from './status.js';
 import { addon, type NativeConntrack, type NativeFilter } from '../core/native.js';
-import { type FlowChanges, type FlowInput, type NativeFlowSpec, normalizeChanges, normalizeFlowInput, packFlowSpecs } from './flowspec.js';
+import { changesFor, type FlowChanges, type FlowInput, type NativeFlowSpec, normalizeChanges, normalizeFlowInput, packFlowSpecs } from './flowspec.js';
 import { type NetnsOption, netnsPath } from '../core/netns.js';
 import { BatchSource } from '../core/reader.js';
 import { RecordStream } from '../core/stream.js';
-import { type TupleInput, normalizeTuple } from './tuple.js';
+import { type TupleInput, flowTuple, normalizeTuple } from './tuple.js';
 import type { Flow } from './types.js';
 import { assertKnownKeys, assertObject, boolean, describe, integer, optionalInteger } from '../core/validate.js';
 
@@ -111,20 +111,19 @@ function bulkOptions(
   return { match: options.match, batchSize, callback: cb as ((flows: Flow[]) => void | Promise<void>) | undefined };
 }
 
-/** The flow as an update leaves it (what the kernel would report for it next). */
+/** The flow as an update leaves it (what the kernel would report for it next); changed in place. */
 function changedFlow(f: Flow, spec: NativeFlowSpec, c: FlowChanges): Flow {
-  const out = Object.assign(Object.create(Object.getPrototypeOf(f) as object) as Flow, f);
-  if (spec.timeout !== undefined) out.timeout = spec.timeout;
-  if (spec.mark !== undefined) out.mark = spec.markMask === undefined ? spec.mark : (((f.mark ?? 0) & ~spec.markMask) ^ spec.mark) >>> 0;
-  if (spec.status !== undefined) out.status = new Status(spec.status);
+  if (spec.timeout !== undefined) f.timeout = spec.timeout;
+  if (spec.mark !== undefined) f.mark = spec.markMask === undefined ? spec.mark : (((f.mark ?? 0) & ~spec.markMask) ^ spec.mark) >>> 0;
+  if (spec.status !== undefined) f.status = new Status(spec.status);
   if (c.labels) {
     const bits = new Set(f.labels ?? []);
     for (const b of [c.labels.add ?? []].flat()) bits.add(b);
     for (const b of [c.labels.remove ?? []].flat()) bits.delete(b);
     const labels = [...bits].sort((a, b) => a - b);
-    out.labels = labels.length > 0 ? labels : undefined;
+    f.labels = labels.length > 0 ? labels : undefined;
   }
-  return out;
+  return f;
 }
 
 /** A streamed dump of flows (see RecordStream). */
@@ -381,7 +380,7 @@ export class Conntrack {
       const flows = o.match ? batch.filter(o.match) : batch;
       if (flows.length === 0) continue;
       const specs = flows.map((f) => {
-        const orig = normalizeTuple(f, 'deleteEach() flow');
+        const orig = flowTuple(f);
         const spec: NativeFlowSpec = { orig };
         if (orig.zone !== undefined) {
           spec.zone = orig.zone;
@@ -430,7 +429,7 @@ export class Conntrack {
         if (o.match && !o.match(f)) continue;
         const c = typeof changes === 'function' ? changes(f) : changes;
         if (c === null) continue;
-        const spec = normalizeChanges(f, c, 'updateWhere()');
+        const spec = changesFor(flowTuple(f), c, 'updateWhere()');
         if (spec.status !== undefined) spec.status = (spec.status | f.status.bits) >>> 0;
         flows.push(f);
         specs.push(spec);

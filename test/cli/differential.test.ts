@@ -42,6 +42,7 @@ export const DELIBERATE: Record<string, string> = {
   '-U -f ipv4 -p udp -m 5': 'nfct also updates the entries of non-zero zones',
   '-U -f ipv4 -p udp -m 3': 'nfct also updates the entries of non-zero zones',
   '-U -s 10.0.0.1 --mask-src 255.255.0.0 -m 4': 'nfct also updates the entries of non-zero zones',
+  '-U -s 10.0.0.0/24 -m 4': 'nfct also updates the entries of non-zero zones',
   "printf '%s\\n' '-U -s 10.0.0.1 -m 9' | CT -R -": 'nfct also updates the entries of non-zero zones',
   // conntrack 1.4.7 sends -U requests with the family of the command line, AF_UNSPEC when none
   // was given (no -f, no address), which the kernel refuses (EOPNOTSUPP).

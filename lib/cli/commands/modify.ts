@@ -21,7 +21,8 @@ async function bulk(r: CtRequest, ctx: Context, what: 'deleted' | 'updated', run
   const print = async (flows: Flow[]): Promise<void> => {
     for (const f of flows) {
       // -U prints the entry as a get returns it, while the get holds one more reference.
-      printer.flow(ctx.out, what === 'updated' && f.use !== undefined ? Object.assign(Object.create(Object.getPrototypeOf(f) as object) as Flow, f, { use: f.use + 1 }) : f);
+      if (what === 'updated' && f.use !== undefined) f.use += 1;
+      printer.flow(ctx.out, f);
     }
     n += flows.length;
     await ctx.out.flush();
@@ -48,7 +49,7 @@ async function bulk(r: CtRequest, ctx: Context, what: 'deleted' | 'updated', run
 export function remove(ct: Conntrack, r: CtRequest, ctx: Context): Promise<number> {
   checkMasks(r);
   const sel = selection(r, 'delete');
-  return bulk(r, ctx, 'deleted', (onDeleted) => ct.deleteEach(sel.filter, { match: sel.matchesAll ? undefined : sel.match, onDeleted }));
+  return bulk(r, ctx, 'deleted', (onDeleted) => ct.deleteEach(sel.filter, { match: sel.matchesAll ? undefined : sel.match, onDeleted, batchSize: 4096 }));
 }
 
 function sameLabels(a: readonly number[] | undefined, b: readonly number[]): boolean {
@@ -89,7 +90,7 @@ export function update(ct: Conntrack, r: CtRequest, ctx: Context): Promise<numbe
     }
     return differs && Object.keys(c).length > 0 ? c : null;
   };
-  return bulk(r, ctx, 'updated', (onUpdated) => ct.updateWhere(sel.filter, changesFor, { match: sel.matchesAll ? undefined : sel.match, onUpdated }));
+  return bulk(r, ctx, 'updated', (onUpdated) => ct.updateWhere(sel.filter, changesFor, { match: sel.matchesAll ? undefined : sel.match, onUpdated, batchSize: 4096 }));
 }
 
 const STATUS_BITS = { EXPECTED: 1, SEEN_REPLY: 2, ASSURED: 4, FIXED_TIMEOUT: 1 << 10, OFFLOAD: 1 << 14, HW_OFFLOAD: 1 << 15 } as const;
