@@ -374,6 +374,27 @@ export class Conntrack {
     const native = this.handle('deleteEach()');
     const o = bulkOptions(options as BulkOptions & { [key: string]: unknown }, 'deleteEach() options', 'onDeleted');
     const site = callSite(this.deleteEach);
+    if (!o.match) {
+      // The whole filter is native: the reader deletes as it dumps and hands over what it
+      // deleted, with no round trip through JS per batch.
+      const nf = normalizeFilter(filter, 'deleteEach() filter', ['kernelFilter']);
+      nf.kernel = boolean(filter.kernelFilter, 'deleteEach() filter.kernelFilter') ?? true;
+      const source = new BatchSource((onBatch) => native.deleteWhere(nf, false, onBatch, true), site, 'conntrack bulk delete');
+      this.sources.add(source);
+      try {
+        for (let b = await source.next(); b !== null; b = await source.next()) {
+          const flows = decodeFlows(b.buffer, b.strings, b.count);
+          source.release(b);
+          if (flows.length > 0 && o.callback) await o.callback(flows);
+        }
+      } finally {
+        source.close();
+        this.forget(source);
+      }
+      const [matched = 0, deleted = 0, , failed = 0] = source.tally ?? [];
+      if (failed > 0) throw withCallSite(new NfctError(5, 'netlink', `${failed} of ${matched} deletes failed`), site, 'conntrack bulk delete');
+      return deleted;
+    }
     const stream = this.list({ ...filter, batchSize: o.batchSize });
     let deleted = 0;
     for await (const batch of stream.batches()) {

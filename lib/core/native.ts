@@ -99,7 +99,8 @@ export interface NativeConntrack {
   /** Packed specs naming entries by original tuple (and zone), ids (-1: any); errno per spec. */
   deleteBatch(specs: Uint32Array, helpers: undefined, mode: 0, ids: Float64Array): Promise<Int32Array>;
   /** The final batch tallies [matched, deleted, gone, failed]. */
-  deleteWhere(filter: NativeFilter, dryRun: boolean, onBatch: OnBatch): NativeStream;
+  /** With report, each batch also carries the records of the matched flows. */
+  deleteWhere(filter: NativeFilter, dryRun: boolean, onBatch: OnBatch, report?: boolean): NativeStream;
   expectDump(family: number, onBatch: OnBatch): NativeStream;
   expectGet(tuple: NativeTuple): Promise<NativeRecords>;
   expectCreate(spec: Record<string, unknown>): Promise<void>;

@@ -70,7 +70,8 @@ NlRequest FlushRequest(const FlowFilter& f) {
 // Tally: matched, deleted, gone (ENOENT: vanished in between), failed.
 class DeleteDecoder : public Decoder {
  public:
-  DeleteDecoder(const FlowFilter& filter, bool dry_run) : filter_(filter), dry_run_(dry_run) {}
+  DeleteDecoder(const FlowFilter& filter, bool dry_run, bool report)
+      : filter_(filter), dry_run_(dry_run), report_(report) {}
   ~DeleteDecoder() override {
     if (fd_ >= 0) close(fd_);
   }
@@ -82,6 +83,8 @@ class DeleteDecoder : public Decoder {
     }
     if (!Matches(filter_, flow_)) return;
     matched_++;
+    // Reported: the entry as it was when the dump read it (its delete follows).
+    if (report_) AppendRecord(flow_, batch);
     if (dry_run_ || stopped_) return;
     TupleSpec t;
     t.family = flow_.family();
@@ -140,6 +143,7 @@ class DeleteDecoder : public Decoder {
 
   FlowFilter filter_;
   bool dry_run_;
+  bool report_;
   bool stopped_ = false;
   Flow flow_;
   int fd_ = -1;
@@ -306,8 +310,9 @@ Napi::Value Conntrack::DeleteBatch(const Napi::CallbackInfo& info) {
   return QueueControl(env, sock_, exec, done);
 }
 
-// deleteWhere(filter, dryRun, onBatch): Stream whose final batch tallies
-// [matched, deleted, gone, failed] (lib/ hands family/mark/status-only filters to flush())
+// deleteWhere(filter, dryRun, onBatch, report): Stream whose final batch tallies
+// [matched, deleted, gone, failed] (lib/ hands family/mark/status-only filters to flush());
+// with report, every batch also carries the matched flows' records.
 Napi::Value Conntrack::DeleteWhere(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 3 || !info[2].IsFunction()) {
@@ -317,13 +322,14 @@ Napi::Value Conntrack::DeleteWhere(const Napi::CallbackInfo& info) {
   FlowFilter filter;
   if (!ParseFilter(info[0], &filter)) return env.Undefined();
   const bool dry_run = info[1].ToBoolean().Value();
+  const bool report = info.Length() > 3 && info[3].ToBoolean().Value();
   ReaderOptions opt;
   opt.protocol = NETLINK_NETFILTER;
   opt.dump = true;
   if (!ReaderNamespace(env, &opt.nsfd)) return env.Undefined();
   SetDumpRequests(filter, IPCTNL_MSG_CT_GET, &opt);
   return Stream::Start(env, info[2].As<Napi::Function>(),
-                       std::make_unique<DeleteDecoder>(filter, dry_run),
+                       std::make_unique<DeleteDecoder>(filter, dry_run, report),
                        std::move(opt), FLOW_WORDS);
 }
 
