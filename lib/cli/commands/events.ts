@@ -98,6 +98,7 @@ export async function events(ct: Conntrack, r: CtRequest, ctx: Context): Promise
   if (xmlOpen) out.raw(fmt.XML_FOOTER);
   await out.flush();
   ctx.say(`${shown} flow events have been shown.`);
-  if (overruns > 0) ctx.err(`nfct: the kernel reported ${overruns} overruns: events were lost`);
+  const st = stream.stats;
+  if (overruns > 0) ctx.err(`nfct: events were lost: the kernel reported ${overruns} overruns (the number of events it dropped is not known); at most ${st.peakRecords} events waited in memory`);
   return 0;
 }

@@ -37,6 +37,7 @@ export async function log(argv: readonly string[], ctx: Context): Promise<number
   let n = 0;
   let lost = 0;
   let overruns = 0;
+  let unknownLoss = false;
   const { out } = ctx;
   try {
     for await (const item of nf.subscribe({ group, sequence: true, signal: ctx.stop })) {
@@ -46,6 +47,8 @@ export async function log(argv: readonly string[], ctx: Context): Promise<number
       }
       if (item.type === 'overrun') {
         overruns = item.overruns;
+        if (item.lost !== undefined) lost += item.lost;
+        else unknownLoss = true;
         continue;
       }
       n++;
@@ -60,7 +63,9 @@ export async function log(argv: readonly string[], ctx: Context): Promise<number
     await out.flush();
   } finally {
     nf.close();
-    const loss = overruns > 0 || lost > 0 ? `; ${lost} lost${overruns > 0 ? ` (${overruns} overruns)` : ''}` : '; none lost';
+    // With sequence numbers the kernel's losses are counted exactly; an overrun after the last
+    // packet cannot be (nothing came after it to compare with).
+    const loss = lost > 0 || overruns > 0 ? `; ${lost}${unknownLoss ? '+' : ''} lost (${overruns} overruns)` : '; none lost';
     ctx.err(`nfct: ${n} packets logged${loss}.`);
   }
   return 0;
