@@ -73,7 +73,6 @@ async function timeBoth(ns, label, ctArgs, nfArgs, { target, rss, runs = repeat,
   for (let i = 0; i < runs; i++) {
     for (const [argv, out] of [[['conntrack', ...ctArgs], ct], [[...NFCT, ...nfArgs], nf]]) {
       const where = setup ? await setup() : ns;
-      await settleHash(where.ns ?? where);
       const r = await timeCommand(where.ns ?? where, argv, { stdout: 'ignore', check: false });
       if (where.after) await where.after(r);
       out.push(r);
@@ -97,6 +96,37 @@ async function timeBoth(ns, label, ctArgs, nfArgs, { target, rss, runs = repeat,
   });
   log(`${label}: conntrack ${fmtFixed(c, 3)} s, nfct ${fmtFixed(n, 3)} s (${fmtFixed(ratio, 2)}x), RSS ${mb(crss)} / ${mb(nrss)} MB`);
   return { ct, nf };
+}
+
+/**
+ * A namespace of its own for one measurement: made, settled (see settleHash), prepared by
+ * `prepare(ns)`; `after()` runs `check(ns)` once the command is done, then removes it.
+ */
+async function freshNamespace(prepare, check) {
+  let release;
+  const ready = new Promise((resolve) => (release = resolve));
+  let ns;
+  const finished = withNetns(async (name) => {
+    ns = name;
+    await settleHash(name);
+    await prepare(name);
+    await new Promise((resolve) => release(resolve));
+  });
+  const done = await ready;
+  return {
+    ns,
+    after: async () => {
+      if (check) await check(ns);
+      done();
+      await finished;
+    },
+  };
+}
+
+/** Entries `conntrack -L ARGS` shows in ns. */
+async function shownWith(ns, args) {
+  const r = await timeCommand(ns, ['conntrack', '-L', ...args], { stdout: 'ignore' });
+  return Number(/(\d+) flow entries have been shown/.exec(r.stderr)?.[1] ?? NaN);
 }
 
 /** Seconds from start to the first stdout byte (stdout a pipe), then the command is stopped. */
@@ -142,49 +172,16 @@ if (cases.has('list') || cases.has('first')) {
 
 if (cases.has('delete')) {
   const left = [];
-  const setup = async () => {
-    let release;
-    const ready = new Promise((r) => (release = r));
-    let ns;
-    const finished = withNetns(async (name) => {
-      ns = name;
-      await fill(name, delN, { proto: 'mix' });
-      await new Promise((resolve) => release(resolve));
-    });
-    const resolveDone = await ready;
-    return {
-      ns,
-      after: async () => {
-        left.push(await countEntries(ns));
-        resolveDone();
-        await finished;
-      },
-    };
-  };
+  const setup = () => freshNamespace((ns) => fill(ns, delN, { proto: 'mix' }), async (ns) => left.push(await countEntries(ns)));
   await timeBoth(null, `-D -p udp, ${fmtInt(delN / 2)} of ${fmtInt(delN)} entries`, ['-D', '-p', 'udp'], ['-D', '-p', 'udp'], { target: 2.5, setup });
   if (left.some((n) => n !== delN / 2)) notes.push(`- -D left ${left.join(', ')} entries (expected ${delN / 2} each time)`);
 }
 
 if (cases.has('update')) {
-  const setup = async () => {
-    let release;
-    const ready = new Promise((r) => (release = r));
-    let ns;
-    const finished = withNetns(async (name) => {
-      ns = name;
-      await fill(name, updN, { proto: 'udp' });
-      await new Promise((resolve) => release(resolve));
-    });
-    const resolveDone = await ready;
-    return {
-      ns,
-      after: async () => {
-        resolveDone();
-        await finished;
-      },
-    };
-  };
+  const updated = [];
+  const setup = () => freshNamespace((ns) => fill(ns, updN, { proto: 'udp' }), async (ns) => updated.push(await shownWith(ns, ['-m', '5'])));
   await timeBoth(null, `-U -f ipv4 -p udp -m 5, ${fmtInt(updN)} entries`, ['-U', '-f', 'ipv4', '-p', 'udp', '-m', '5'], ['-U', '-f', 'ipv4', '-p', 'udp', '-m', '5'], { target: 2.5, setup });
+  notes.push(`- -U: entries with mark 5 afterwards, per run (conntrack, nfct alternating): ${updated.join(', ')}`);
 }
 
 if (cases.has('restore')) {
@@ -193,24 +190,7 @@ if (cases.has('restore')) {
     const file = join(dir, 'saved');
     writeFileSync(file, `${mixFlows(resN).map(conntrackInsertLine).join('\n')}\n`);
     const counts = [];
-    const setup = async () => {
-      let release;
-      const ready = new Promise((r) => (release = r));
-      let ns;
-      const finished = withNetns(async (name) => {
-        ns = name;
-        await new Promise((resolve) => release(resolve));
-      });
-      const resolveDone = await ready;
-      return {
-        ns,
-        after: async () => {
-          counts.push(await countEntries(ns));
-          resolveDone();
-          await finished;
-        },
-      };
-    };
+    const setup = () => freshNamespace(async () => undefined, async (ns) => counts.push(await countEntries(ns)));
     await timeBoth(null, `-R FILE, ${fmtInt(resN)} entries`, ['-R', file], ['-R', file], { target: 2, setup });
     if (counts.some((n) => n !== resN)) notes.push(`- -R made ${counts.join(', ')} entries (expected ${resN} each time)`);
   } finally {

@@ -157,6 +157,28 @@ class DeleteDecoder : public Decoder {
 
 namespace {
 
+// Sends n requests built by put(i, seq, &msgs), many per sendmsg(), and resolves an
+// Int32Array of the errno of each (0: done).
+template <typename Put>
+Napi::Value QueueMany(Napi::Env env, std::shared_ptr<ControlSocket> sock, uint32_t n, Put put) {
+  auto errs = std::make_shared<std::vector<int32_t>>(n, 0);
+  auto exec = [errs, n, put](int fd, Failure* f) {
+    std::vector<uint8_t> msgs;
+    msgs.reserve(static_cast<size_t>(n) * 200);
+    const uint32_t first = NlNextSeq(n);
+    for (uint32_t i = 0; i < n; i++) put(i, first + i, &msgs);
+    NlSendMany(fd, msgs, 32 * 1024, [&](uint32_t seq, int err) {
+      if (seq - first < n) (*errs)[seq - first] = err;
+    }, f);
+  };
+  auto done = [errs](Napi::Env e) {
+    Napi::Int32Array out = Napi::Int32Array::New(e, errs->size());
+    for (size_t i = 0; i < errs->size(); i++) out[i] = (*errs)[i];
+    return out;
+  };
+  return QueueControl(env, std::move(sock), exec, done);
+}
+
 // Reads (Uint32Array of packed specs, helper names or undefined) from a call; false with a
 // JS error when the shapes are wrong.
 bool ReadSpecs(const Napi::CallbackInfo& info, std::vector<FlowSpec>* out) {
@@ -247,27 +269,12 @@ Napi::Value Conntrack::CreateBatch(const Napi::CallbackInfo& info) {
   auto specs = std::make_shared<std::vector<FlowSpec>>();
   if (!ReadSpecs(info, specs.get())) return env.Undefined();
   const uint32_t mode = info[2].As<Napi::Number>().Uint32Value();
-  const uint32_t n = static_cast<uint32_t>(specs->size());
-  auto errs = std::make_shared<std::vector<int32_t>>(n, 0);
-  auto exec = [specs, errs, mode, n](int fd, Failure* f) {
-    std::vector<uint8_t> msgs;
-    msgs.reserve(static_cast<size_t>(n) * 200);
-    const uint32_t first = NlNextSeq(n);
-    for (uint32_t i = 0; i < n; i++) {
-      const FlowSpec s = ForCreate((*specs)[i], mode);
-      AppendMessage(&msgs, IPCTNL_MSG_CT_NEW, CreateFlags(mode), s.orig.family, first + i,
-                    [&](nlmsghdr* m) { PutFlowSpec(m, s); });
-    }
-    NlSendMany(fd, msgs, 32 * 1024, [&](uint32_t seq, int err) {
-      if (seq - first < n) (*errs)[seq - first] = err;
-    }, f);
-  };
-  auto done = [errs](Napi::Env e) {
-    Napi::Int32Array out = Napi::Int32Array::New(e, errs->size());
-    for (size_t i = 0; i < errs->size(); i++) out[i] = (*errs)[i];
-    return out;
-  };
-  return QueueControl(env, sock_, exec, done);
+  return QueueMany(env, sock_, static_cast<uint32_t>(specs->size()),
+                   [specs, mode](uint32_t i, uint32_t seq, std::vector<uint8_t>* msgs) {
+                     const FlowSpec s = ForCreate((*specs)[i], mode);
+                     AppendMessage(msgs, IPCTNL_MSG_CT_NEW, CreateFlags(mode), s.orig.family, seq,
+                                   [&](nlmsghdr* m) { PutFlowSpec(m, s); });
+                   });
 }
 
 // deleteBatch(specs, helpers, 0, ids): Promise<Int32Array> of errno per spec (0: deleted). Each
@@ -286,28 +293,13 @@ Napi::Value Conntrack::DeleteBatch(const Napi::CallbackInfo& info) {
   Napi::Float64Array ids_in = info[3].As<Napi::Float64Array>();
   auto ids = std::make_shared<std::vector<int64_t>>(specs->size());
   for (size_t i = 0; i < specs->size(); i++) (*ids)[i] = static_cast<int64_t>(ids_in[i]);
-  const uint32_t n = static_cast<uint32_t>(specs->size());
-  auto errs = std::make_shared<std::vector<int32_t>>(n, 0);
-  auto exec = [specs, ids, errs, n](int fd, Failure* f) {
-    std::vector<uint8_t> msgs;
-    msgs.reserve(static_cast<size_t>(n) * 96);
-    const uint32_t first = NlNextSeq(n);
-    for (uint32_t i = 0; i < n; i++) {
-      TupleSpec t = (*specs)[i].orig;
-      if ((*specs)[i].zone >= 0) t.zone = (*specs)[i].zone;
-      AppendMessage(&msgs, IPCTNL_MSG_CT_DELETE, 0, t.family, first + i,
-                    [&](nlmsghdr* m) { PutDelete(m, t, (*ids)[i]); });
-    }
-    NlSendMany(fd, msgs, 32 * 1024, [&](uint32_t seq, int err) {
-      if (seq - first < n) (*errs)[seq - first] = err;
-    }, f);
-  };
-  auto done = [errs](Napi::Env e) {
-    Napi::Int32Array out = Napi::Int32Array::New(e, errs->size());
-    for (size_t i = 0; i < errs->size(); i++) out[i] = (*errs)[i];
-    return out;
-  };
-  return QueueControl(env, sock_, exec, done);
+  return QueueMany(env, sock_, static_cast<uint32_t>(specs->size()),
+                   [specs, ids](uint32_t i, uint32_t seq, std::vector<uint8_t>* msgs) {
+                     TupleSpec t = (*specs)[i].orig;
+                     if ((*specs)[i].zone >= 0) t.zone = (*specs)[i].zone;
+                     AppendMessage(msgs, IPCTNL_MSG_CT_DELETE, 0, t.family, seq,
+                                   [&](nlmsghdr* m) { PutDelete(m, t, (*ids)[i]); });
+                   });
 }
 
 // deleteWhere(filter, dryRun, onBatch, report): Stream whose final batch tallies

@@ -64,7 +64,7 @@ const FLOW_REQUIRED = {
 const FLOW_OPTIONAL = {
   zone: num, secmark: num, labels: (v: unknown) => Array.isArray(v) && v.every(num), counters: obj,
   timestamp: (v: unknown) => obj(v) && decimal((v as { start: unknown }).start), helper: str, secctx: str,
-  tcp: obj, sctp: obj, dccp: obj, nat: obj, master: tuple,
+  tcp: obj, sctp: obj, dccp: obj, nat: obj, master: tuple, synproxy: obj, seqAdjOriginal: obj, seqAdjReply: obj,
 };
 const flowProblems = (row: Record<string, unknown>): string[] => conforms(row, FLOW_REQUIRED, FLOW_OPTIONAL);
 
