@@ -4,16 +4,16 @@
 // entries in different orders; the timeout countdown and entry ids masked), stderr (the
 // program's signature and name normalised) and the table each leaves behind. The lines whose
 // difference is deliberate (README, "Deliberate differences") are listed in DELIBERATE with the
-// reason, and for them the test checks that they still differ only in that way.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+// reason and left out of the comparison.
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
-import { main } from '../../lib/cli/main.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { runConntrack } from '../oracle/conntrack-cli.js';
+import { runNfct } from '../support/run-nfct.js';
 import { CORPUS, type CorpusLine, FIXTURE } from './corpus.js';
 
 const NFCT = `node ${resolve(__dirname, '../../dist/cli/main.js')}`;
@@ -92,30 +92,12 @@ async function reset(ns: Netns): Promise<void> {
   await runConntrack(ns, ['-R', fixtureFile]);
 }
 
-/** nfct in this process (fast): stdout and stderr captured, inside `ns` by --netns. */
-async function nfctInProcess(ns: Netns, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const ow = process.stdout.write.bind(process.stdout);
-  const ew = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: string | Uint8Array) => ((stdout += String(s)), true)) as typeof process.stdout.write;
-  process.stderr.write = ((s: string | Uint8Array) => ((stderr += String(s)), true)) as typeof process.stderr.write;
-  try {
-    const code = await main(['--netns', ns.name, ...args]);
-    return { code, stdout, stderr };
-  } finally {
-    process.stdout.write = ow;
-    process.stderr.write = ew;
-  }
-}
 
 /** A program in `ns` under a private /etc holding a connlabel.conf (both programs alike). */
 async function withLabels(ns: Netns, program: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   if (program === 'conntrack') return runConntrack(ns, args, { labelMap: LABELS });
   const upper = await mkdtemp(join(dir, 'upper-'));
   const work = await mkdtemp(join(dir, 'work-'));
-  await writeFile(join(upper, 'dummy'), '');
-  const { mkdir } = await import('node:fs/promises');
   await mkdir(join(upper, 'xtables'), { recursive: true });
   await writeFile(join(upper, 'xtables', 'connlabel.conf'), Object.entries(LABELS).map(([b, n]) => `${b} ${n}\n`).join(''));
   const script = 'mount -t overlay nfct-labels -o "lowerdir=/etc,upperdir=$1,workdir=$2" /etc || exit 97; shift 2; exec "$@"';
@@ -128,7 +110,7 @@ async function runLine(line: CorpusLine): Promise<{ peer: Outcome; ours: Outcome
     if (line.shell) r = await ns.sh(line.shell.replaceAll('CT', program === 'conntrack' ? 'conntrack' : NFCT));
     else if (line.labels) r = await withLabels(ns, program, line.args!);
     else if (program === 'conntrack') r = await runConntrack(ns, line.args!);
-    else r = await nfctInProcess(ns, line.args!);
+    else r = await runNfct(['--netns', ns.name, ...line.args!]);
     return { code: r.code, stdout: normaliseOut(r.stdout), stderr: normaliseErr(r.stderr), table: await table(ns) };
   };
   return { peer: await run(peer, 'conntrack'), ours: await run(ours, 'nfct') };

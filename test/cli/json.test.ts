@@ -2,27 +2,16 @@
 // for that command. Checked against the real kernel in a namespace of its own.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
-import { main } from '../../lib/cli/main.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { runConntrack } from '../oracle/conntrack-cli.js';
+import { runNfct } from '../support/run-nfct.js';
 
 let ns: Netns;
 
 async function nfct(...argv: string[]): Promise<{ code: number; rows: Record<string, unknown>[]; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const ow = process.stdout.write.bind(process.stdout);
-  const ew = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: string | Uint8Array) => ((stdout += String(s)), true)) as typeof process.stdout.write;
-  process.stderr.write = ((s: string | Uint8Array) => ((stderr += String(s)), true)) as typeof process.stderr.write;
-  try {
-    const code = await main(['--netns', ns.name, ...argv]);
-    const rows = stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
-    return { code, rows, stderr };
-  } finally {
-    process.stdout.write = ow;
-    process.stderr.write = ew;
-  }
+  const r = await runNfct(['--netns', ns.name, ...argv]);
+  const rows = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  return { code: r.code, rows, stderr: r.stderr };
 }
 
 type Check = (v: unknown) => boolean;
