@@ -2,7 +2,7 @@
 // SIGINT, SIGTERM and SIGHUP raise (commands end cleanly at the next batch and say how far
 // they got).
 import { BANNER } from './messages.js';
-import { Output } from './output.js';
+import { Output, type Sink } from './output.js';
 
 export interface Context {
   out: Output;
@@ -14,13 +14,13 @@ export interface Context {
   stop: AbortSignal;
 }
 
-export function makeContext(): { ctx: Context; dispose(): void } {
+export function makeContext(sink?: Sink): { ctx: Context; dispose(): void } {
   const ac = new AbortController();
   const onSignal = (): void => ac.abort();
   const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
   for (const s of signals) process.on(s, onSignal);
   const ctx: Context = {
-    out: new Output(),
+    out: new Output(sink, ac.signal),
     err: (line) => void process.stderr.write(`${line}\n`),
     say: (line) => void process.stderr.write(`${BANNER}${line}\n`),
     stop: ac.signal,

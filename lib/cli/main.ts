@@ -87,8 +87,12 @@ export function runRequest(r: CtRequest, ctx: Context): Promise<number> {
   });
 }
 
-export async function main(argv: string[]): Promise<number> {
-  const { ctx, dispose } = makeContext();
+/**
+ * Runs nfct with these arguments; resolves its exit status. Output goes to process.stdout, or
+ * with `stdoutFd` straight to that file descriptor (the command itself).
+ */
+export async function main(argv: string[], options: { stdoutFd?: number } = {}): Promise<number> {
+  const { ctx, dispose } = makeContext(options.stdoutFd === undefined ? undefined : { fd: options.stdoutFd });
   try {
     if (argv[0] === 'log') return await log(argv.slice(1), ctx);
     if (argv[0] === 'trace') return await trace(argv.slice(1), ctx);
@@ -120,9 +124,10 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (require.main === module) {
-  main(process.argv.slice(2)).then(
+  main(process.argv.slice(2), { stdoutFd: 1 }).then(
     (code) => {
-      process.exitCode = code;
+      // A write to a reader that stopped reading may still be pending: do not wait for it.
+      process.exit(code);
     },
     (e: unknown) => {
       process.stderr.write(`nfct: ${e instanceof Error ? e.stack : String(e)}\n`);

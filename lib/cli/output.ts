@@ -1,6 +1,9 @@
 // The one way nfct writes to stdout: lines gather in memory and go out in one write per
-// batch; a full pipe makes the next batch wait for 'drain' (so memory stays flat whatever the
-// table size); a reader that went away (EPIPE: `nfct -L | head -1`) ends the command quietly.
+// batch, one write in flight at a time (a full pipe holds the next batch back, so memory stays
+// flat whatever the table size); a reader that went away (EPIPE: `nfct -L | head -1`) ends the
+// command quietly; a signal ends the wait for a reader that does not read.
+import * as fs from 'node:fs';
+
 import * as fmt from '../conntrack/text.js';
 import type { Flow } from '../conntrack/types.js';
 import type { CtRequest } from './parse.js';
@@ -12,9 +15,13 @@ export class StdoutClosed extends Error {
   }
 }
 
+/** Where the batches go: a Writable (process.stdout, in tests) or a file descriptor. */
+export type Sink = NodeJS.WritableStream | { fd: number };
+
 export class Output {
   private buffer = '';
   private closed = false;
+  /** The write in flight: at most one, so memory holds at most one batch being written. */
   private waiting: Promise<void> | undefined;
   /** Lines written so far. */
   lines = 0;
@@ -24,13 +31,25 @@ export class Output {
     else throw e;
   };
 
-  constructor(private readonly stream: NodeJS.WritableStream = process.stdout) {
-    stream.on('error', this.onError);
+  /**
+   * With a file descriptor, each batch is one write(2) on a libuv worker thread: the next batch
+   * is formatted meanwhile, a full pipe holds nfct back without blocking its event loop (so a
+   * signal still ends it), and EPIPE comes back as the write's error.
+   */
+  constructor(
+    private readonly sink: Sink = process.stdout,
+    private readonly stop?: AbortSignal,
+  ) {
+    if (!('fd' in sink && typeof sink.fd === 'number' && !('write' in sink))) (sink as NodeJS.WritableStream).on('error', this.onError);
+  }
+
+  private get stream(): NodeJS.WritableStream | undefined {
+    return 'write' in this.sink ? (this.sink as NodeJS.WritableStream) : undefined;
   }
 
   /** Stops listening to the stream (the writer is done). */
   close(): void {
-    this.stream.off('error', this.onError);
+    this.stream?.off('error', this.onError);
   }
 
   /** Adds one line (without its newline) to the current batch. */
@@ -44,27 +63,77 @@ export class Output {
     this.buffer += text;
   }
 
-  /** Writes the batch: one write; waits while the stream is full. Throws StdoutClosed on EPIPE. */
+  /** Resolves when `work` does, or at once when the stop signal comes (SIGINT/SIGTERM/SIGHUP). */
+  private until(work: Promise<void>): Promise<void> {
+    const stop = this.stop;
+    if (!stop) return work;
+    if (stop.aborted) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        stop.removeEventListener('abort', done);
+        resolve();
+      };
+      stop.addEventListener('abort', done, { once: true });
+      work.then(done, done);
+    });
+  }
+
+  private send(text: string): Promise<void> | undefined {
+    const stream = this.stream;
+    if (!stream) {
+      const fd = (this.sink as { fd: number }).fd;
+      const data = Buffer.from(text);
+      return new Promise<void>((resolve) => {
+        const write = (offset: number): void => {
+          fs.write(fd, data, offset, data.length - offset, null, (err, n) => {
+            if (err) {
+              if (err.code === 'EPIPE') this.closed = true;
+              else if (err.code === 'EAGAIN') return void setTimeout(() => write(offset), 5);
+              else this.closed = true;
+              return resolve();
+            }
+            if (offset + n < data.length) write(offset + n);
+            else resolve();
+          });
+        };
+        write(0);
+      });
+    }
+    if (stream.write(text)) return undefined;
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        stream.off('drain', done);
+        stream.off('close', done);
+        resolve();
+      };
+      stream.on('drain', done);
+      stream.on('close', done);
+    });
+  }
+
+  /** Writes the batch: one write; waits while the one before is still going. Throws StdoutClosed on EPIPE. */
   async flush(): Promise<void> {
     if (this.closed) throw new StdoutClosed();
-    if (this.waiting) await this.waiting;
+    if (this.waiting) await this.until(this.waiting);
+    if (this.closed) throw new StdoutClosed();
     if (this.buffer.length === 0) return;
     const text = this.buffer;
     this.buffer = '';
-    if (!this.stream.write(text)) {
-      this.waiting = new Promise<void>((resolve) => {
-        const done = (): void => {
-          this.stream.off('drain', done);
-          this.stream.off('close', done);
-          this.waiting = undefined;
-          resolve();
-        };
-        this.stream.on('drain', done);
-        this.stream.on('close', done);
-      });
+    const pending = this.send(text);
+    this.waiting = pending?.then(() => {
+      if (this.waiting === pending) this.waiting = undefined;
+    });
+    if (this.stream) {
+      // An EPIPE is reported on the next tick: let it be seen before the next batch.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (this.closed) throw new StdoutClosed();
     }
-    // An EPIPE is reported on the next tick: let it be seen before the next batch.
-    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+
+  /** Waits for the last write (at the end of a command). */
+  async drain(): Promise<void> {
+    await this.flush();
+    if (this.waiting) await this.until(this.waiting);
     if (this.closed) throw new StdoutClosed();
   }
 
@@ -81,21 +150,29 @@ export class Output {
     });
   }
 
-  /** Resolves once stdout can take more (at once unless a write is waiting for 'drain'). */
+  /** Resolves once stdout can take more (at once unless a write is still going). */
   async ready(): Promise<void> {
     if (this.closed) throw new StdoutClosed();
-    if (this.waiting) await this.waiting;
+    if (this.waiting) await this.until(this.waiting);
     if (this.closed) throw new StdoutClosed();
   }
 
   private scheduled = false;
 
-  /** Writes what is left, without waiting; for signal handlers and the end. */
+  /** Writes what is left, without waiting; before an error message. */
   flushSync(): void {
     if (this.closed || this.buffer.length === 0) return;
     const text = this.buffer;
     this.buffer = '';
-    this.stream.write(text);
+    const stream = this.stream;
+    if (stream) stream.write(text);
+    else {
+      try {
+        fs.writeSync((this.sink as { fd: number }).fd, text);
+      } catch {
+        this.closed = true;
+      }
+    }
   }
 
   get broken(): boolean {

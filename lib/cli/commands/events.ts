@@ -96,7 +96,7 @@ export async function events(ct: Conntrack, r: CtRequest, ctx: Context): Promise
     }
   }
   if (xmlOpen) out.raw(fmt.XML_FOOTER);
-  await out.flush();
+  await out.drain();
   ctx.say(`${shown} flow events have been shown.`);
   const st = stream.stats;
   if (overruns > 0) ctx.err(`nfct: events were lost: the kernel reported ${overruns} overruns (the number of events it dropped is not known); at most ${st.peakRecords} events waited in memory`);

@@ -23,7 +23,7 @@ export async function expectations(ct: Conntrack, r: CtRequest, ctx: Context): P
         await out.flush();
       }
       if (xml && n > 0) out.raw(fmt.XML_EXPECT_FOOTER);
-      await out.flush();
+      await out.drain();
       ctx.say(`${n} expectations have been shown.`);
       return 0;
     }
@@ -31,7 +31,7 @@ export async function expectations(ct: Conntrack, r: CtRequest, ctx: Context): P
       const e = await ct.expectations.get(tupleOf(r));
       if (!e) operationFailed(2, 'get');
       out.line(r.json ? JSON.stringify(jsonSafe(e)) : fmt.formatExpectation(e!));
-      await out.flush();
+      await out.drain();
       return 0;
     }
     if (r.command === 'exp-delete') {

@@ -48,7 +48,7 @@ export async function list(ct: Conntrack, r: CtRequest, ctx: Context): Promise<n
     throw e;
   }
   printer.end(out);
-  await out.flush();
+  await out.drain();
   ctx.say(`${shown} flow entries have been shown.`);
   return 0;
 }
@@ -69,7 +69,7 @@ export async function get(ct: Conntrack, r: CtRequest, ctx: Context): Promise<nu
     printer.flow(ctx.out, flow);
     shown++;
   }
-  await ctx.out.flush();
+  await ctx.out.drain();
   ctx.say(`${shown} flow entries have been shown.`);
   return shown === 0 ? 1 : 0;
 }

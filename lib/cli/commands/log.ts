@@ -28,7 +28,7 @@ export async function log(argv: readonly string[], ctx: Context): Promise<number
     else if (a === '--pid') ns = { pid: count(argv[++i], '--pid') };
     else if (a === '--help' || a === '-h') {
       ctx.out.raw(LOG_HELP);
-      await ctx.out.flush();
+      await ctx.out.drain();
       return 0;
     } else throw new CliExit(2, `unknown option \`${a}'`, true);
   }
@@ -60,7 +60,7 @@ export async function log(argv: readonly string[], ctx: Context): Promise<number
       out.schedule();
       if ((n & 4095) === 0) await out.ready();
     }
-    await out.flush();
+    await out.drain();
   } finally {
     nf.close();
     // With sequence numbers the kernel's losses are counted exactly; an overrun after the last

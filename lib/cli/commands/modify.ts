@@ -33,7 +33,7 @@ async function bulk(r: CtRequest, ctx: Context, what: 'deleted' | 'updated', run
   } catch (e) {
     if (!(e instanceof Stopped)) {
       if (e instanceof NfctError) {
-        await ctx.out.flush();
+        await ctx.out.drain();
         ctx.say(`${n} flow entries have been ${what}.`);
         operationFailed(e.errno, what === 'deleted' ? 'delete' : 'update');
       }
@@ -41,7 +41,7 @@ async function bulk(r: CtRequest, ctx: Context, what: 'deleted' | 'updated', run
     }
   }
   printer.end(ctx.out);
-  await ctx.out.flush();
+  await ctx.out.drain();
   ctx.say(`${n} flow entries have been ${what}.`);
   return n === 0 ? 1 : 0;
 }

@@ -27,7 +27,7 @@ export async function count(ct: Conntrack, r: CtRequest, ctx: Context): Promise<
     for await (const batch of ct.expectations.list().batches()) n += batch.length;
   } else n = await ct.count();
   ctx.out.line(r.json ? JSON.stringify({ count: n }) : String(n));
-  await ctx.out.flush();
+  await ctx.out.drain();
   return 0;
 }
 
@@ -35,18 +35,18 @@ export async function stats(ct: Conntrack, r: CtRequest, ctx: Context): Promise<
   const rows = await ct.stats();
   if (r.json) for (const row of rows) ctx.out.line(JSON.stringify(row));
   else ctx.out.raw(fmt.formatCpuStats(rows));
-  await ctx.out.flush();
+  await ctx.out.drain();
   return 0;
 }
 
 export async function version(r: CtRequest, ctx: Context): Promise<number> {
   ctx.out.line(r.json ? JSON.stringify({ program: 'nfct', version: VERSION, compatible: `conntrack-tools ${fmt.CONNTRACK_VERSION}` }) : `nfct v${VERSION} (conntrack-tools compatible)`);
-  await ctx.out.flush();
+  await ctx.out.drain();
   return 0;
 }
 
 export async function help(ctx: Context): Promise<number> {
   ctx.out.raw(HELP);
-  await ctx.out.flush();
+  await ctx.out.drain();
   return 0;
 }

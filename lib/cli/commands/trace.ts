@@ -36,7 +36,7 @@ export async function trace(argv: readonly string[], ctx: Context): Promise<numb
     else if (a === '-f' || a === '--family') match.family = argv[++i];
     else if (a === '--help' || a === '-h') {
       ctx.out.raw(TRACE_HELP);
-      await ctx.out.flush();
+      await ctx.out.drain();
       return 0;
     } else throw new CliExit(2, `unknown option \`${a}'`, true);
   }
@@ -66,7 +66,7 @@ export async function trace(argv: readonly string[], ctx: Context): Promise<numb
       out.schedule();
       if ((packets & 1023) === 0) await out.ready();
     }
-    await out.flush();
+    await out.drain();
   } finally {
     await t.close();
     const overruns = (stream as { stats?: { overruns: number } } | undefined)?.stats?.overruns ?? 0;
