@@ -3,7 +3,8 @@
 import { describe, expect, test } from 'vitest';
 
 import { flowInputOf } from '../../lib/cli/commands/create.js';
-import { fastCreateLine, splitWords } from '../../lib/cli/commands/restore.js';
+import { splitWords } from '../../lib/cli/commands/restore.js';
+import { parseSave, parseSaveLine as fastCreateLine } from '../../lib/conntrack/save.js';
 import { parseCommandLine } from '../../lib/cli/parse.js';
 
 const SAME = [
@@ -35,6 +36,10 @@ describe('-R fast path', () => {
   });
   test.each(FULL_ONLY)('%s: left to the full parser', (line) => {
     expect(fastCreateLine(line)).toBeUndefined();
+  });
+  test('parseSave: the entries of the -I/-A lines; another line is a TypeError with its number', () => {
+    expect(parseSave(`# saved\n\n${SAME[0]}\n${SAME[1]}\n`)).toHaveLength(2);
+    expect(() => parseSave(`${SAME[0]}\n-U -s 10.0.0.1 -m 1\n`)).toThrow(/line 2 /);
   });
   test('splitWords: blanks separate, quotes group, backslash escapes inside quotes', () => {
     expect(splitWords('-L  -p\ttcp "a b" "x\\"y"\n')).toEqual(['-L', '-p', 'tcp', 'a b', 'x"y']);
