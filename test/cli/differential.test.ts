@@ -113,7 +113,9 @@ async function runLine(line: CorpusLine): Promise<{ peer: Outcome; ours: Outcome
     else r = await runNfct(['--netns', ns.name, ...line.args!]);
     return { code: r.code, stdout: normaliseOut(r.stdout), stderr: normaliseErr(r.stderr), table: await table(ns) };
   };
-  return { peer: await run(peer, 'conntrack'), ours: await run(ours, 'nfct') };
+  // The two namespaces are independent: both run at once.
+  const [p, o] = await Promise.all([run(peer, 'conntrack'), run(ours, 'nfct')]);
+  return { peer: p, ours: o };
 }
 
 let fixtureTable = '';
@@ -164,10 +166,7 @@ describe('nfct against conntrack, line by line', () => {
               p.table !== o.table ? `  table conntrack:\n${p.table}\n  table nfct:\n${o.table}` : ''].filter(Boolean).join('\n'),
           );
         }
-        if (p.table !== fixtureTable || o.table !== fixtureTable) {
-          await reset(peer);
-          await reset(ours);
-        }
+        if (p.table !== fixtureTable || o.table !== fixtureTable) await Promise.all([reset(peer), reset(ours)]);
       }
       if (process.env.NFCT_DIFF_REPORT) await writeFile(process.env.NFCT_DIFF_REPORT, differences.join('\n\n'));
       expect(differences.join('\n\n')).toBe('');
