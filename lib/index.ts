@@ -11,7 +11,7 @@ export type { HookName, LogInterface, NflogEvent, NflogGap, NflogOverrun, NflogP
 export type { Expectation, ExpectationFilter, ExpectationFlag, ExpectationInput } from './conntrack/expect.js';
 export { RecordStream } from './core/stream.js';
 export type { FlowFilter } from './conntrack/filter.js';
-export { jsonSafe } from './conntrack/flow.js';
+export { flowJson, jsonSafe } from './conntrack/flow.js';
 export type { NetnsOption } from './core/netns.js';
 export type { ReaderStats } from './core/reader.js';
 export { Status, STATUS_NAMES } from './conntrack/status.js';

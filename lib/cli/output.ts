@@ -4,6 +4,7 @@
 // command quietly; a signal ends the wait for a reader that does not read.
 import * as fs from 'node:fs';
 
+import { flowJson } from '../conntrack/flow.js';
 import * as fmt from '../conntrack/text.js';
 import type { Flow } from '../conntrack/types.js';
 import type { CtRequest } from './parse.js';
@@ -190,7 +191,7 @@ export type FlowPrinter = {
 
 export function flowPrinter(r: CtRequest, kind: 'list' | 'delete' | 'update' | 'get'): FlowPrinter {
   if (r.json) {
-    return { flow: (out, f) => out.line(JSON.stringify(f)), end: () => undefined };
+    return { flow: (out, f) => out.line(flowJson(f)), end: () => undefined };
   }
   const o = r.output;
   if (o.has('save')) {

@@ -2,6 +2,8 @@
 // for that command. Checked against the real kernel in a namespace of its own.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
+import { Conntrack } from '../../lib/conntrack/handle.js';
+import { flowJson } from '../../lib/conntrack/flow.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { runConntrack } from '../oracle/conntrack-cli.js';
 import { runNfct } from '../support/run-nfct.js';
@@ -120,6 +122,17 @@ describe('nfct --json: one object per line, one schema per command', () => {
     expect(r.rows).toHaveLength(1);
     expect(flowProblems(r.rows[0]!)).toEqual([]);
     expect((r.rows[0]!.original as Record<string, unknown>).type).toBe(8);
+  });
+
+  test('flowJson(flow) is JSON.stringify(flow), for every kind of entry here', async () => {
+    const ct = await Conntrack.open({ netns: ns.name });
+    try {
+      const flows = await ct.list().toArray();
+      expect(flows.length).toBeGreaterThan(2);
+      for (const f of flows) expect(flowJson(f)).toBe(JSON.stringify(f));
+    } finally {
+      ct.close();
+    }
   });
 
   test('-C, -S, -V', async () => {
