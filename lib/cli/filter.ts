@@ -4,10 +4,9 @@ import { parseAddress as addressBytes } from '../core/address.js';
 import type { FlowFilter } from '../conntrack/filter.js';
 import type { Flow, TcpState } from '../conntrack/types.js';
 import { bswap32 } from './commands/create.js';
+import { DCCP_STATE_NAMES, SCTP_STATE_NAMES } from './options.js';
 import { cAtoi, cNumber, type CtRequest, l4 } from './parse.js';
 
-const SCTP_STATES = ['NONE', 'CLOSED', 'COOKIE_WAIT', 'COOKIE_ECHOED', 'ESTABLISHED', 'SHUTDOWN_SENT', 'SHUTDOWN_RECD', 'SHUTDOWN_ACK_SENT', 'HEARTBEAT_SENT', 'HEARTBEAT_ACKED'];
-const DCCP_STATES = ['NONE', 'REQUEST', 'RESPOND', 'PARTOPEN', 'OPEN', 'CLOSEREQ', 'CLOSING', 'TIMEWAIT', 'IGNORE', 'INVALID'];
 
 type Match = (f: Flow) => boolean;
 type Ports = { srcPort?: number; dstPort?: number; type?: number; code?: number; id?: number; srcKey?: number; dstKey?: number };
@@ -70,8 +69,8 @@ export function selection(r: CtRequest, mode: 'list' | 'delete' | 'update'): Sel
     if (rdp !== undefined) filter.replyDstPort = rdp;
     const state = l4(r, 'state');
     if (state !== undefined && kind === 'tcp' && !forUpdate) filter.state = (state === 'LISTEN' ? 'SYN_SENT2' : state) as TcpState;
-    if (state !== undefined && kind === 'sctp') checks.push((f) => (f as { sctp?: { stateNum: number } }).sctp?.stateNum === SCTP_STATES.indexOf(state));
-    if (state !== undefined && kind === 'dccp') checks.push((f) => (f as { dccp?: { stateNum: number } }).dccp?.stateNum === DCCP_STATES.indexOf(state));
+    if (state !== undefined && kind === 'sctp') checks.push((f) => (f as { sctp?: { stateNum: number } }).sctp?.stateNum === SCTP_STATE_NAMES.indexOf(state));
+    if (state !== undefined && kind === 'dccp') checks.push((f) => (f as { dccp?: { stateNum: number } }).dccp?.stateNum === DCCP_STATE_NAMES.indexOf(state));
     const role = l4(r, 'role');
     if (role !== undefined) checks.push((f) => (f as { dccp?: { role: number } }).dccp?.role === (role === 'client' ? 0 : 1));
     for (const [name, which] of [['orig-vtag', 'vtagOriginal'], ['reply-vtag', 'vtagReply']] as const) {

@@ -8,9 +8,8 @@ import type { StatusName } from '../../conntrack/types.js';
 import { NfctError } from '../../core/errors.js';
 import type { Context } from '../context.js';
 import { CliExit, operationFailed } from '../messages.js';
-import { cAtoi, cNumber, type CtRequest, l4, TCP_STATE_NAMES } from '../parse.js';
+import { cAtoi, cNumber, type CtRequest, l4 } from '../parse.js';
 
-const SCTP_STATES = ['NONE', 'CLOSED', 'COOKIE_WAIT', 'COOKIE_ECHOED', 'ESTABLISHED', 'SHUTDOWN_SENT', 'SHUTDOWN_RECD', 'SHUTDOWN_ACK_SENT', 'HEARTBEAT_SENT', 'HEARTBEAT_ACKED'];
 const port = (t: string | undefined): number | undefined => (t === undefined ? undefined : cAtoi(t) & 0xffff);
 
 /** The layer-4 part of the original and reply tuples, as given (reply fields swapped in when only they are). */
@@ -75,7 +74,7 @@ export function flowInputOf(r: CtRequest): FlowInput {
   if (r.labelAdd) input.labels = r.labelAdd;
   const state = l4(r, 'state');
   if (state !== undefined && r.proto?.kind === 'tcp') input.state = (state === 'LISTEN' ? 'SYN_SENT2' : state) as FlowInput['state'];
-  if (state !== undefined && r.proto?.kind === 'sctp') input.state = SCTP_STATES[SCTP_STATES.indexOf(state)] as FlowInput['state'];
+  if (state !== undefined && r.proto?.kind === 'sctp') input.state = state as FlowInput['state'];
   const ov = l4(r, 'orig-vtag');
   const rv = l4(r, 'reply-vtag');
   // conntrack hands the kernel these tags byte-swapped (and reads them back the same way):
@@ -86,7 +85,6 @@ export function flowInputOf(r: CtRequest): FlowInput {
   return input;
 }
 
-void TCP_STATE_NAMES;
 
 export function bswap32(v: number): number {
   return (((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | ((v >>> 24) & 0xff)) >>> 0;
