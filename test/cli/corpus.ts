@@ -111,7 +111,7 @@ function build(): CorpusLine[] {
     L('-I -p udp -s 2001:db8::a -d 2001:db8::b --sport 10 --dport 20 -t 50'), L('-I -p udp -s 1.1.1.1 -d 2.2.2.2 --sport 10 --dport 20'),
     L('-I -p udp -s 1.1.1.1 -d 2.2.2.2 --sport 10 --dport 20 -t 50 -z'), L('-I -s 1.1.1.1 -d 2.2.2.2 -t 50'), L('-I -p 200 -s 1.1.1.1 -d 2.2.2.2 -t 50'),
     L('-I -p igmp -s 1.1.1.1 -d 224.0.0.2 -t 50'), L('-I -p icmp -s 1.1.1.1 -d 2.2.2.2 -t 50 --icmp-type 8 --icmp-code 0 --icmp-id 5'),
-    L('-I -p icmp -s 1.1.1.1 -d 2.2.2.2 -t 50 --icmp-type 8'), L('-I -p icmpv6 -s ::1 -d ::2 -t 50 --icmpv6-type 128 --icmpv6-code 0 --icmpv6-id 5'),
+    L('-I -p icmp -s 1.1.1.1 -d 2.2.2.2 -t 50 --icmp-type 8'), L('-I -p icmp -s 1.1.1.1 -d 2.2.2.2 -t 50 --icmp-type 8 --icmp-code 0'), L('-I -p icmpv6 -s ::1 -d ::2 -t 50 --icmpv6-type 128 --icmpv6-code 0 --icmpv6-id 5'),
     L('-I -p tcp -s 1.1.1.1 -d 2.2.2.2 --sport 10 --dport 20 -t 50 --state ESTABLISHED -o save'), L('-I -p tcp -s 1.1.1.1/24 -d 2.2.2.2 --sport 10 --dport 20 -t 50 --state ESTABLISHED'),
     L('-I -p sctp -s 1.1.1.1 -d 2.2.2.2 --sport 10 --dport 20 -t 50 --state ESTABLISHED --orig-vtag 1 --reply-vtag 2'),
     L('-I -p gre -s 1.1.1.1 -d 2.2.2.2 --srckey 1 --dstkey 2 -t 50'), L('-I -p udp -s 1.1.1.1 -d 2.2.2.2 --sport 70000 --dport 20 -t 50'),

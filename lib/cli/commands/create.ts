@@ -104,7 +104,9 @@ export async function create(ct: Conntrack, r: CtRequest, ctx: Context): Promise
     }
   } catch (e) {
     if (e instanceof NfctError) operationFailed(e.errno, r.command);
-    if (e instanceof TypeError || e instanceof RangeError) throw new CliExit(1, `Operation failed: ${e.message}`);
+    // What the library refuses before the kernel (an ICMP entry without --icmp-id...) is what
+    // the kernel refuses conntrack with: invalid parameters.
+    if (e instanceof TypeError || e instanceof RangeError) operationFailed(22, r.command);
     throw e;
   }
   ctx.say(`${made} flow entries have been ${add ? 'added' : 'created'}.`);

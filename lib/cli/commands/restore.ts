@@ -86,7 +86,14 @@ export async function restore(ct: Conntrack, file: string, ctx: Context): Promis
       const run: FlowInput[] = [];
       const kind = step.command;
       for (let s = steps[i]; s && s.command === kind; s = steps[++i]) run.push(s.flow);
-      const result = await ct.createMany(run, { ifExists: kind === 'add' ? 'skip' : 'fail', batchSize: 2000 });
+      let result;
+      try {
+        result = await ct.createMany(run, { ifExists: kind === 'add' ? 'skip' : 'fail', batchSize: 2000 });
+      } catch (e) {
+        // An entry the library refuses before the kernel: what the kernel answers conntrack.
+        if (e instanceof TypeError || e instanceof RangeError) operationFailed(22, kind);
+        throw e;
+      }
       const first = result.failed[0];
       if (first) operationFailed(first.error.errno, kind);
       continue;
