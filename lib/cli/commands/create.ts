@@ -7,7 +7,7 @@ import type { TupleInput } from '../../conntrack/tuple.js';
 import type { StatusName } from '../../conntrack/types.js';
 import { NfctError } from '../../core/errors.js';
 import type { Context } from '../context.js';
-import { CliExit, operationFailed } from '../messages.js';
+import { operationFailed } from '../messages.js';
 import { cAtoi, cNumber, type CtRequest, l4 } from '../parse.js';
 
 const port = (t: string | undefined): number | undefined => (t === undefined ? undefined : cAtoi(t) & 0xffff);
