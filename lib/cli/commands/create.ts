@@ -20,7 +20,7 @@ function layer4(r: CtRequest): { orig: Record<string, number | undefined>; reply
     const type = l4(r, `${p}-type`);
     const code = l4(r, `${p}-code`);
     const id = l4(r, `${p}-id`);
-    const t = { type: type === undefined ? undefined : cAtoi(type) & 0xff, code: code === undefined ? undefined : cAtoi(code) & 0xff, id: id === undefined ? undefined : cAtoi(id) & 0xffff };
+    const t = { type: type === undefined ? undefined : cAtoi(type) & 0xff, code: code === undefined ? undefined : cAtoi(code) & 0xff, id: id === undefined ? 0 : cAtoi(id) & 0xffff }; // no --icmp-id: 0, as conntrack sends it
     return { orig: t, reply: {} };
   }
   if (kind === 'gre') {
