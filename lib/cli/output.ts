@@ -44,6 +44,18 @@ export class Output {
     if (!('fd' in sink && typeof sink.fd === 'number' && !('write' in sink))) (sink as NodeJS.WritableStream).on('error', this.onError);
   }
 
+  /** Whether stdout is /dev/null (nobody will read what is written). */
+  get discarded(): boolean {
+    if (this.stream) return false;
+    try {
+      const out = fs.fstatSync((this.sink as { fd: number }).fd);
+      const nul = fs.statSync('/dev/null');
+      return out.isCharacterDevice() && out.rdev === nul.rdev;
+    } catch {
+      return false;
+    }
+  }
+
   private get stream(): NodeJS.WritableStream | undefined {
     return 'write' in this.sink ? (this.sink as NodeJS.WritableStream) : undefined;
   }
