@@ -12,11 +12,16 @@ export interface Context {
   say(line: string): void;
   /** Aborted by SIGINT, SIGTERM or SIGHUP. */
   stop: AbortSignal;
+  /** The signal that stopped the command, if one did. */
+  signal?: NodeJS.Signals;
 }
 
 export function makeContext(sink?: Sink): { ctx: Context; dispose(): void } {
   const ac = new AbortController();
-  const onSignal = (): void => ac.abort();
+  const onSignal = (signal: NodeJS.Signals): void => {
+    ctx.signal ??= signal;
+    ac.abort();
+  };
   const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
   for (const s of signals) process.on(s, onSignal);
   const ctx: Context = {
@@ -30,6 +35,9 @@ export function makeContext(sink?: Sink): { ctx: Context; dispose(): void } {
     dispose: () => {
       ctx.out.close();
       for (const s of signals) process.off(s, onSignal);
+      // A write to a reader that stopped reading cannot be taken back, and the process cannot
+      // exit while it waits: the command has said how far it got, now the signal ends it.
+      if (ctx.signal && ctx.out.pending && sink) process.kill(process.pid, ctx.signal);
     },
   };
 }

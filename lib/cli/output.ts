@@ -44,6 +44,11 @@ export class Output {
     if (!('fd' in sink && typeof sink.fd === 'number' && !('write' in sink))) (sink as NodeJS.WritableStream).on('error', this.onError);
   }
 
+  /** A write is still waiting for the reader. */
+  get pending(): boolean {
+    return this.waiting !== undefined;
+  }
+
   /** Whether stdout is /dev/null (nobody will read what is written). */
   get discarded(): boolean {
     if (this.stream) return false;
