@@ -101,6 +101,8 @@ export function selection(r: CtRequest, mode: 'list' | 'delete' | 'update'): Sel
   if (r.origZone !== undefined) filter.origZone = r.origZone;
   if (r.replyZone !== undefined) filter.replyZone = r.replyZone;
   if (r.secmark !== undefined) checks.push((f) => (f.secmark ?? 0) === r.secmark);
+  // -D -t N matches the entries whose timeout is N now (conntrack compares it exactly).
+  if (mode === 'delete' && r.timeout !== undefined) checks.push((f) => f.timeout === r.timeout);
   if (r.labels) filter.labels = r.labels;
   if (!forUpdate) {
     if (r.mark) filter.mark = r.mark.mask === 0xffffffff ? r.mark.value : r.mark;
