@@ -1,5 +1,6 @@
 export { Conntrack, FlowStream } from './conntrack/handle.js';
-export type { CpuStats, CreateManyOptions, CreateManyResult, ListOptions, OpenOptions } from './conntrack/handle.js';
+export type { BulkOptions, CpuStats, CreateManyOptions, CreateManyResult, ListOptions, OpenOptions } from './conntrack/handle.js';
+export { parseSave, parseSaveLine } from './conntrack/save.js';
 export type { FlowChanges, FlowInput, NatInput, ReplyInput } from './conntrack/flowspec.js';
 export { NfctError, ClosedError } from './core/errors.js';
 export { EventStream } from './conntrack/events.js';
@@ -12,7 +13,7 @@ export { RecordStream } from './core/stream.js';
 export type { FlowFilter } from './conntrack/filter.js';
 export { AGGREGATE_KEYS } from './conntrack/aggregate.js';
 export type { AggregateGroup, AggregateKey, AggregateKeyValues, AggregateOptions, AggregateResult, AggregateSort } from './conntrack/aggregate.js';
-export { jsonSafe } from './conntrack/flow.js';
+export { flowJson, jsonSafe } from './conntrack/flow.js';
 export type { NetnsOption } from './core/netns.js';
 export type { ReaderStats } from './core/reader.js';
 export { Status, STATUS_NAMES } from './conntrack/status.js';

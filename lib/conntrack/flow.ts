@@ -1,5 +1,5 @@
 // Turns the native flow records (native/ct/flow.h) into Flow objects.
-import { jsonSafe, plainJson } from '../core/json.js';
+import { jsonSafe } from '../core/json.js';
 import { AF_INET6, DCCP_STATES, SCTP_STATES, TCP_STATES, protocolName } from '../core/constants.js';
 import { FlowKindFlags, FlowPresent, FlowWord, TuplePresent, TupleWord } from '../core/layout.js';
 import { Status } from './status.js';
@@ -122,6 +122,53 @@ function natOf(orig: Tuple, reply: Tuple): NatInfo | undefined {
   return nat;
 }
 
+/** JSON.stringify of a tuple as makeTuple() builds it (addresses need no escaping). */
+function tupleJson(t: Tuple): string {
+  const x = t as Tuple & { srcPort?: number; dstPort?: number; srcKey?: number; dstKey?: number; type?: number; code?: number; id?: number };
+  let s = `{"src":"${t.src}","dst":"${t.dst}","protonum":${t.protonum}`;
+  if (x.srcPort !== undefined) s += `,"srcPort":${x.srcPort},"dstPort":${x.dstPort}`;
+  else if (x.srcKey !== undefined) s += `,"srcKey":${x.srcKey},"dstKey":${x.dstKey}`;
+  else if (x.type !== undefined) s += `,"type":${x.type},"code":${x.code},"id":${x.id}`;
+  if (t.zone !== undefined) s += `,"zone":${t.zone}`;
+  return `${s}}`;
+}
+
+/**
+ * `JSON.stringify(flow)`, the same text, built directly (a few times faster: no intermediate
+ * object per flow). For NDJSON writers of large tables.
+ */
+export function flowJson(f: Flow): string {
+  let s = `{"family":"${f.family}","protocol":"${f.protocol}","protonum":${f.protonum},"original":${tupleJson(f.original)},"reply":${tupleJson(f.reply)}`;
+  if (f.master !== undefined) s += `,"master":${JSON.stringify(f.master)}`;
+  if (f.id !== undefined) s += `,"id":${f.id}`;
+  s += `,"status":${JSON.stringify(f.status.names())}`;
+  if (f.timeout !== undefined) s += `,"timeout":${f.timeout}`;
+  if (f.mark !== undefined) s += `,"mark":${f.mark}`;
+  if (f.secmark !== undefined) s += `,"secmark":${f.secmark}`;
+  if (f.use !== undefined) s += `,"use":${f.use}`;
+  if (f.zone !== undefined) s += `,"zone":${f.zone}`;
+  if (f.labels !== undefined) s += `,"labels":${JSON.stringify(f.labels)}`;
+  if (f.counters !== undefined) s += `,"counters":${JSON.stringify(f.counters)}`;
+  if (f.timestamp !== undefined) {
+    s += `,"timestamp":{"start":"${f.timestamp.start}"${f.timestamp.stop !== undefined ? `,"stop":"${f.timestamp.stop}"` : ''}}`;
+  }
+  if (f.eventTime !== undefined) s += `,"eventTime":"${f.eventTime}"`;
+  if (f.helper !== undefined) s += `,"helper":${JSON.stringify(f.helper)}`;
+  if (f.secctx !== undefined) s += `,"secctx":${JSON.stringify(f.secctx)}`;
+  const p = f as { tcp?: TcpInfo; sctp?: SctpInfo; dccp?: DccpInfo };
+  const t = p.tcp;
+  if (t !== undefined) {
+    s += `,"tcp":{"state":"${t.state}","stateNum":${t.stateNum},"wscaleOriginal":${t.wscaleOriginal},"wscaleReply":${t.wscaleReply},"flagsOriginal":${t.flagsOriginal},"maskOriginal":${t.maskOriginal},"flagsReply":${t.flagsReply},"maskReply":${t.maskReply}}`;
+  }
+  if (p.sctp !== undefined) s += `,"sctp":${JSON.stringify(p.sctp)}`;
+  if (p.dccp !== undefined) s += `,"dccp":${JSON.stringify(jsonSafe(p.dccp))}`;
+  if (f.seqAdjOriginal !== undefined) s += `,"seqAdjOriginal":${JSON.stringify(f.seqAdjOriginal)}`;
+  if (f.seqAdjReply !== undefined) s += `,"seqAdjReply":${JSON.stringify(f.seqAdjReply)}`;
+  if (f.synproxy !== undefined) s += `,"synproxy":${JSON.stringify(f.synproxy)}`;
+  if (f.nat !== undefined) s += `,"nat":${JSON.stringify(f.nat)}`;
+  return `${s}}`;
+}
+
 /** Flow objects share one class so they have one shape; toJSON makes them JSON-safe. */
 class FlowObject {
   family: Family = 'ipv4';
@@ -151,8 +198,18 @@ class FlowObject {
   synproxy: Synproxy | undefined = undefined;
   nat: NatInfo | undefined = undefined;
 
+  /** The same as jsonSafe(this), without walking the fields that cannot hold a bigint. */
   toJSON(): Record<string, unknown> {
-    return plainJson(this) as Record<string, unknown>;
+    const out: Record<string, unknown> = {};
+    const self = this as unknown as Record<string, unknown>;
+    for (const k of Object.keys(self)) {
+      const v = self[k];
+      if (v === undefined) continue;
+      if (k === 'status') out[k] = (v as Status).names();
+      else if (k === 'timestamp' || k === 'eventTime' || k === 'dccp') out[k] = jsonSafe(v);
+      else out[k] = v;
+    }
+    return out;
   }
 }
 

@@ -313,7 +313,11 @@ export function normalizeFlowInput(input: FlowInput, where: string): NativeFlowS
 
 /** Validates the changes of an update for the entry `target`. */
 export function normalizeChanges(target: TupleInput | Flow, changes: FlowChanges, where: string): NativeFlowSpec {
-  const orig = normalizeTuple(target, `${where} target`);
+  return changesFor(normalizeTuple(target, `${where} target`), changes, where);
+}
+
+/** normalizeChanges() for a tuple already normalised (a dumped flow's, see flowTuple()). */
+export function changesFor(orig: NativeTuple, changes: FlowChanges, where: string): NativeFlowSpec {
   assertObject(changes, `${where} changes`);
   assertKnownKeys(changes, ['mark', 'timeout', 'status', 'labels', 'state'], `${where} changes`);
   const spec: NativeFlowSpec = { orig };

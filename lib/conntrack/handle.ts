@@ -6,13 +6,14 @@ import { type FlowFilter, normalizeFilter } from './filter.js';
 import { type EventOptions, EventStream, normalizeEventOptions } from './events.js';
 import { Expectations } from './expect.js';
 import { decodeFlows } from './flow.js';
+import { Status } from './status.js';
 import { addon, type NativeConntrack, type NativeFilter } from '../core/native.js';
-import { type FlowChanges, type FlowInput, type NativeFlowSpec, normalizeChanges, normalizeFlowInput, packFlowSpecs } from './flowspec.js';
+import { changesFor, type FlowChanges, type FlowInput, type NativeFlowSpec, normalizeChanges, normalizeFlowInput, packFlowSpecs } from './flowspec.js';
 import { type NetnsOption, netnsPath } from '../core/netns.js';
 import { BatchSource, type RawBatch } from '../core/reader.js';
 import { type AggregateOptions, type AggregateResult, decodeGroups, normalizeAggregate, sortNumber } from './aggregate.js';
 import { RecordStream } from '../core/stream.js';
-import { type TupleInput, normalizeTuple } from './tuple.js';
+import { type TupleInput, flowTuple, normalizeTuple } from './tuple.js';
 import type { Flow } from './types.js';
 import { assertKnownKeys, assertObject, boolean, describe, integer, optionalInteger } from '../core/validate.js';
 
@@ -86,6 +87,44 @@ export interface CpuStats {
   chaintoolong: number;
   /** Counters newer than this library, by their kernel name or as stat_N. */
   [name: string]: number;
+}
+
+/** Options of deleteEach() and updateWhere(). */
+export interface BulkOptions {
+  /** A further test on each entry the filter selects (what the filter cannot express). */
+  match?: (flow: Flow) => boolean;
+  /** Entries per dump batch, and so per run of requests (default 2048). */
+  batchSize?: number;
+}
+
+function bulkOptions(
+  options: BulkOptions & { [key: string]: unknown },
+  where: string,
+  callbackKey: string,
+): { match?: (f: Flow) => boolean; batchSize: number; callback?: (flows: Flow[]) => void | Promise<void> } {
+  const raw: unknown = options;
+  assertObject(raw, where);
+  assertKnownKeys(raw, ['match', 'batchSize', callbackKey], where);
+  if (options.match !== undefined && typeof options.match !== 'function') throw new TypeError(`${where}.match must be a function, got ${describe(options.match)}`);
+  const cb = options[callbackKey];
+  if (cb !== undefined && typeof cb !== 'function') throw new TypeError(`${where}.${callbackKey} must be a function, got ${describe(cb)}`);
+  const batchSize = optionalInteger(options.batchSize, `${where}.batchSize`, 1, 65536) ?? 2048;
+  return { match: options.match, batchSize, callback: cb as ((flows: Flow[]) => void | Promise<void>) | undefined };
+}
+
+/** The flow as an update leaves it (what the kernel would report for it next); changed in place. */
+function changedFlow(f: Flow, spec: NativeFlowSpec, c: FlowChanges): Flow {
+  if (spec.timeout !== undefined) f.timeout = spec.timeout;
+  if (spec.mark !== undefined) f.mark = spec.markMask === undefined ? spec.mark : (((f.mark ?? 0) & ~spec.markMask) ^ spec.mark) >>> 0;
+  if (spec.status !== undefined) f.status = new Status(spec.status);
+  if (c.labels) {
+    const bits = new Set(f.labels ?? []);
+    for (const b of [c.labels.add ?? []].flat()) bits.add(b);
+    for (const b of [c.labels.remove ?? []].flat()) bits.delete(b);
+    const labels = [...bits].sort((a, b) => a - b);
+    f.labels = labels.length > 0 ? labels : undefined;
+  }
+  return f;
 }
 
 /** A streamed dump of flows (see RecordStream). */
@@ -352,6 +391,118 @@ export class Conntrack {
     const last = await this.drain(source);
     const [, groups = 0] = source.tally ?? [];
     return last ? decodeGroups(n, last.buffer, last.strings, last.count, groups) : decodeGroups(n, new ArrayBuffer(0), '', 0, 0);
+  }
+
+  /**
+   * Deletes the entries that match the filter (and `options.match`, when given) and reports
+   * each batch of deleted entries, as they were just before, to `onDeleted` (awaited before
+   * the next batch: a slow consumer slows the dump, memory stays flat). Runs on a dump: each
+   * batch of matches becomes one run of delete requests (many to a system call) while the
+   * dump goes on. Entries that vanish in between are neither reported nor errors; each delete
+   * names the entry's id, so an entry replaced meanwhile is left alone. Resolves how many it
+   * deleted.
+   */
+  async deleteEach(
+    filter: FlowFilter & { kernelFilter?: boolean },
+    options: BulkOptions & { onDeleted?: (flows: Flow[]) => void | Promise<void> } = {},
+  ): Promise<number> {
+    const native = this.handle('deleteEach()');
+    const o = bulkOptions(options as BulkOptions & { [key: string]: unknown }, 'deleteEach() options', 'onDeleted');
+    const site = callSite(this.deleteEach);
+    if (!o.match) {
+      // The whole filter is native: the reader deletes as it dumps and hands over what it
+      // deleted, with no round trip through JS per batch.
+      const nf = normalizeFilter(filter, 'deleteEach() filter', ['kernelFilter']);
+      nf.kernel = boolean(filter.kernelFilter, 'deleteEach() filter.kernelFilter') ?? true;
+      const source = new BatchSource((onBatch) => native.deleteWhere(nf, false, onBatch, true), site, 'conntrack bulk delete');
+      this.sources.add(source);
+      try {
+        for (let b = await source.next(); b !== null; b = await source.next()) {
+          const flows = decodeFlows(b.buffer, b.strings, b.count);
+          source.release(b);
+          if (flows.length > 0 && o.callback) await o.callback(flows);
+        }
+      } finally {
+        source.close();
+        this.forget(source);
+      }
+      const [matched = 0, deleted = 0, , failed = 0] = source.tally ?? [];
+      if (failed > 0) throw withCallSite(new NfctError(5, 'netlink', `${failed} of ${matched} deletes failed`), site, 'conntrack bulk delete');
+      return deleted;
+    }
+    const stream = this.list({ ...filter, batchSize: o.batchSize });
+    let deleted = 0;
+    for await (const batch of stream.batches()) {
+      const flows = o.match ? batch.filter(o.match) : batch;
+      if (flows.length === 0) continue;
+      const specs = flows.map((f) => {
+        const orig = flowTuple(f);
+        const spec: NativeFlowSpec = { orig };
+        if (orig.zone !== undefined) {
+          spec.zone = orig.zone;
+          delete orig.zone;
+        }
+        return spec;
+      });
+      const ids = new Float64Array(flows.map((f) => (f.id === undefined ? -1 : f.id)));
+      const { words } = packFlowSpecs(specs);
+      const errs = await this.settle(site, 'conntrack bulk delete', native.deleteBatch(words, undefined, 0, ids));
+      const done: Flow[] = [];
+      for (let i = 0; i < errs.length; i++) {
+        if (errs[i] === 0) done.push(flows[i]!);
+        else if (errs[i] !== 2) throw withCallSite(new NfctError(errs[i]!, 'netlink', '', 'conntrack bulk delete'), site, 'conntrack bulk delete');
+      }
+      deleted += done.length;
+      if (done.length > 0 && o.callback) await o.callback(done);
+    }
+    return deleted;
+  }
+
+  /**
+   * Changes the entries that match the filter (and `options.match`). `changes` is what to
+   * change on each, or a function of the entry giving its changes (null: leave this one).
+   * Each batch of matches becomes one run of update requests while the dump goes on; status
+   * bits are added to each entry's own. `onUpdated` gets each batch of changed entries as they
+   * are after the change (mark, status, labels, timeout). Entries that vanish in between are
+   * skipped. Resolves how many it changed.
+   */
+  async updateWhere(
+    filter: FlowFilter & { kernelFilter?: boolean },
+    changes: FlowChanges | ((flow: Flow) => FlowChanges | null),
+    options: BulkOptions & { onUpdated?: (flows: Flow[]) => void | Promise<void> } = {},
+  ): Promise<number> {
+    const native = this.handle('updateWhere()');
+    const o = bulkOptions(options as BulkOptions & { [key: string]: unknown }, 'updateWhere() options', 'onUpdated');
+    if (typeof changes !== 'function') normalizeChanges({ protocol: 'tcp', src: '0.0.0.0', dst: '0.0.0.0', srcPort: 0, dstPort: 0 }, changes, 'updateWhere()');
+    const site = callSite(this.updateWhere);
+    const stream = this.list({ ...filter, batchSize: o.batchSize });
+    let updated = 0;
+    for await (const batch of stream.batches()) {
+      const flows: Flow[] = [];
+      const specs: NativeFlowSpec[] = [];
+      const applied: FlowChanges[] = [];
+      for (const f of batch) {
+        if (o.match && !o.match(f)) continue;
+        const c = typeof changes === 'function' ? changes(f) : changes;
+        if (c === null) continue;
+        const spec = changesFor(flowTuple(f), c, 'updateWhere()');
+        if (spec.status !== undefined) spec.status = (spec.status | f.status.bits) >>> 0;
+        flows.push(f);
+        specs.push(spec);
+        applied.push(c);
+      }
+      if (specs.length === 0) continue;
+      const { words, helpers } = packFlowSpecs(specs);
+      const errs = await this.settle(site, 'conntrack bulk update', native.createBatch(words, helpers, 2));
+      const done: Flow[] = [];
+      for (let i = 0; i < errs.length; i++) {
+        if (errs[i] === 0) done.push(changedFlow(flows[i]!, specs[i]!, applied[i]!));
+        else if (errs[i] !== 2) throw withCallSite(new NfctError(errs[i]!, 'netlink', '', 'conntrack bulk update'), site, 'conntrack bulk update');
+      }
+      updated += done.length;
+      if (done.length > 0 && o.callback) await o.callback(done);
+    }
+    return updated;
   }
 
   /** Deletes every entry, or those of one family (conntrack -F). */

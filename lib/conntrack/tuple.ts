@@ -62,6 +62,30 @@ export function normalizeTuple(input: TupleInput | Flow, where: string): NativeT
   return tupleOf(input, where);
 }
 
+/**
+ * The original tuple of a flow the kernel reported, for native code, without the checks an
+ * input from a user needs (bulk operations name thousands of dumped flows).
+ */
+export function flowTuple(f: Flow): NativeTuple {
+  const o = f.original as Tuple & { srcPort?: number; dstPort?: number; type?: number; code?: number; id?: number; srcKey?: number; dstKey?: number };
+  const src = addressBytes(o.src)!;
+  const out: NativeTuple = { family: src.length === 4 ? AF_INET : AF_INET6, protocol: f.protonum, src, dst: addressBytes(o.dst)! };
+  if (o.srcPort !== undefined) {
+    out.srcPort = o.srcPort;
+    out.dstPort = o.dstPort;
+  } else if (o.srcKey !== undefined) {
+    out.srcPort = o.srcKey;
+    out.dstPort = o.dstKey;
+  } else if (o.type !== undefined) {
+    out.icmpType = o.type;
+    out.icmpCode = o.code;
+    out.icmpId = o.id;
+  }
+  if (f.zone !== undefined && o.zone === undefined) out.zone = f.zone;
+  else if (o.zone !== undefined) out.tupleZone = o.zone;
+  return out;
+}
+
 const PORT_KEYS = ['srcPort', 'dstPort'] as const;
 const GRE_KEYS = ['srcKey', 'dstKey'] as const;
 const ICMP_KEYS = ['type', 'code', 'id'] as const;

@@ -96,8 +96,11 @@ export interface NativeConntrack {
   flush(filter: NativeFilter): Promise<void>;
   /** Packed specs (flowspec.ts); errno per spec, 0 when done. */
   createBatch(specs: Uint32Array, helpers: (string | undefined)[] | undefined, mode: number): Promise<Int32Array>;
+  /** Packed specs naming entries by original tuple (and zone), ids (-1: any); errno per spec. */
+  deleteBatch(specs: Uint32Array, helpers: undefined, mode: 0, ids: Float64Array): Promise<Int32Array>;
   /** The final batch tallies [matched, deleted, gone, failed]. */
-  deleteWhere(filter: NativeFilter, dryRun: boolean, onBatch: OnBatch): NativeStream;
+  /** With report, each batch also carries the records of the matched flows. */
+  deleteWhere(filter: NativeFilter, dryRun: boolean, onBatch: OnBatch, report?: boolean): NativeStream;
   /** Groups the dump (native/ct/aggregate.h); the final batch holds the total and the top groups and tallies [matched, groups]. */
   aggregate(filter: NativeFilter, keys: number[], sort: number, top: number, onBatch: OnBatch): NativeStream;
   expectDump(family: number, onBatch: OnBatch): NativeStream;

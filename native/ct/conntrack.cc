@@ -80,6 +80,7 @@ void Conntrack::Init(Napi::Env env, Napi::Object exports) {
                    InstanceMethod<&Conntrack::Delete>("delete"),
                    InstanceMethod<&Conntrack::Flush>("flush"),
                    InstanceMethod<&Conntrack::CreateBatch>("createBatch"),
+                   InstanceMethod<&Conntrack::DeleteBatch>("deleteBatch"),
                    InstanceMethod<&Conntrack::DeleteWhere>("deleteWhere"),
                    InstanceMethod<&Conntrack::Aggregate>("aggregate"),
                    InstanceMethod<&Conntrack::ExpectDump>("expectDump"),

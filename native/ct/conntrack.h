@@ -30,6 +30,7 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
   Napi::Value Delete(const Napi::CallbackInfo& info);
   Napi::Value Flush(const Napi::CallbackInfo& info);
   Napi::Value CreateBatch(const Napi::CallbackInfo& info);
+  Napi::Value DeleteBatch(const Napi::CallbackInfo& info);
   Napi::Value DeleteWhere(const Napi::CallbackInfo& info);
 
   // Grouping and counting the table (aggregate.cc).

@@ -70,7 +70,8 @@ NlRequest FlushRequest(const FlowFilter& f) {
 // Tally: matched, deleted, gone (ENOENT: vanished in between), failed.
 class DeleteDecoder : public Decoder {
  public:
-  DeleteDecoder(const FlowFilter& filter, bool dry_run) : filter_(filter), dry_run_(dry_run) {}
+  DeleteDecoder(const FlowFilter& filter, bool dry_run, bool report)
+      : filter_(filter), dry_run_(dry_run), report_(report) {}
   ~DeleteDecoder() override {
     if (fd_ >= 0) close(fd_);
   }
@@ -82,6 +83,8 @@ class DeleteDecoder : public Decoder {
     }
     if (!Matches(filter_, flow_)) return;
     matched_++;
+    // Reported: the entry as it was when the dump read it (its delete follows).
+    if (report_) AppendRecord(flow_, batch);
     if (dry_run_ || stopped_) return;
     TupleSpec t;
     t.family = flow_.family();
@@ -140,6 +143,7 @@ class DeleteDecoder : public Decoder {
 
   FlowFilter filter_;
   bool dry_run_;
+  bool report_;
   bool stopped_ = false;
   Flow flow_;
   int fd_ = -1;
@@ -152,6 +156,28 @@ class DeleteDecoder : public Decoder {
 }  // namespace
 
 namespace {
+
+// Sends n requests built by put(i, seq, &msgs), many per sendmsg(), and resolves an
+// Int32Array of the errno of each (0: done).
+template <typename Put>
+Napi::Value QueueMany(Napi::Env env, std::shared_ptr<ControlSocket> sock, uint32_t n, Put put) {
+  auto errs = std::make_shared<std::vector<int32_t>>(n, 0);
+  auto exec = [errs, n, put](int fd, Failure* f) {
+    std::vector<uint8_t> msgs;
+    msgs.reserve(static_cast<size_t>(n) * 200);
+    const uint32_t first = NlNextSeq(n);
+    for (uint32_t i = 0; i < n; i++) put(i, first + i, &msgs);
+    NlSendMany(fd, msgs, 32 * 1024, [&](uint32_t seq, int err) {
+      if (seq - first < n) (*errs)[seq - first] = err;
+    }, f);
+  };
+  auto done = [errs](Napi::Env e) {
+    Napi::Int32Array out = Napi::Int32Array::New(e, errs->size());
+    for (size_t i = 0; i < errs->size(); i++) out[i] = (*errs)[i];
+    return out;
+  };
+  return QueueControl(env, std::move(sock), exec, done);
+}
 
 // Reads (Uint32Array of packed specs, helper names or undefined) from a call; false with a
 // JS error when the shapes are wrong.
@@ -243,31 +269,42 @@ Napi::Value Conntrack::CreateBatch(const Napi::CallbackInfo& info) {
   auto specs = std::make_shared<std::vector<FlowSpec>>();
   if (!ReadSpecs(info, specs.get())) return env.Undefined();
   const uint32_t mode = info[2].As<Napi::Number>().Uint32Value();
-  const uint32_t n = static_cast<uint32_t>(specs->size());
-  auto errs = std::make_shared<std::vector<int32_t>>(n, 0);
-  auto exec = [specs, errs, mode, n](int fd, Failure* f) {
-    std::vector<uint8_t> msgs;
-    msgs.reserve(static_cast<size_t>(n) * 200);
-    const uint32_t first = NlNextSeq(n);
-    for (uint32_t i = 0; i < n; i++) {
-      const FlowSpec s = ForCreate((*specs)[i], mode);
-      AppendMessage(&msgs, IPCTNL_MSG_CT_NEW, CreateFlags(mode), s.orig.family, first + i,
-                    [&](nlmsghdr* m) { PutFlowSpec(m, s); });
-    }
-    NlSendMany(fd, msgs, 32 * 1024, [&](uint32_t seq, int err) {
-      if (seq - first < n) (*errs)[seq - first] = err;
-    }, f);
-  };
-  auto done = [errs](Napi::Env e) {
-    Napi::Int32Array out = Napi::Int32Array::New(e, errs->size());
-    for (size_t i = 0; i < errs->size(); i++) out[i] = (*errs)[i];
-    return out;
-  };
-  return QueueControl(env, sock_, exec, done);
+  return QueueMany(env, sock_, static_cast<uint32_t>(specs->size()),
+                   [specs, mode](uint32_t i, uint32_t seq, std::vector<uint8_t>* msgs) {
+                     const FlowSpec s = ForCreate((*specs)[i], mode);
+                     AppendMessage(msgs, IPCTNL_MSG_CT_NEW, CreateFlags(mode), s.orig.family, seq,
+                                   [&](nlmsghdr* m) { PutFlowSpec(m, s); });
+                   });
 }
 
-// deleteWhere(filter, dryRun, onBatch): Stream whose final batch tallies
-// [matched, deleted, gone, failed] (lib/ hands family/mark/status-only filters to flush())
+// deleteBatch(specs, helpers, 0, ids): Promise<Int32Array> of errno per spec (0: deleted). Each
+// packed spec names an entry by its original tuple (and zone); ids[i] >= 0 also requires that
+// entry id, so an entry replaced since it was read is left alone. Many requests per sendmsg().
+Napi::Value Conntrack::DeleteBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto specs = std::make_shared<std::vector<FlowSpec>>();
+  if (!ReadSpecs(info, specs.get())) return env.Undefined();
+  if (info.Length() < 4 || !info[3].IsTypedArray() ||
+      info[3].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
+      info[3].As<Napi::Float64Array>().ElementLength() != specs->size()) {
+    ThrowTypeError(env, "deleteBatch(specs, helpers, mode, ids: Float64Array, one per spec)");
+    return env.Undefined();
+  }
+  Napi::Float64Array ids_in = info[3].As<Napi::Float64Array>();
+  auto ids = std::make_shared<std::vector<int64_t>>(specs->size());
+  for (size_t i = 0; i < specs->size(); i++) (*ids)[i] = static_cast<int64_t>(ids_in[i]);
+  return QueueMany(env, sock_, static_cast<uint32_t>(specs->size()),
+                   [specs, ids](uint32_t i, uint32_t seq, std::vector<uint8_t>* msgs) {
+                     TupleSpec t = (*specs)[i].orig;
+                     if ((*specs)[i].zone >= 0) t.zone = (*specs)[i].zone;
+                     AppendMessage(msgs, IPCTNL_MSG_CT_DELETE, 0, t.family, seq,
+                                   [&](nlmsghdr* m) { PutDelete(m, t, (*ids)[i]); });
+                   });
+}
+
+// deleteWhere(filter, dryRun, onBatch, report): Stream whose final batch tallies
+// [matched, deleted, gone, failed] (lib/ hands family/mark/status-only filters to flush());
+// with report, every batch also carries the matched flows' records.
 Napi::Value Conntrack::DeleteWhere(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 3 || !info[2].IsFunction()) {
@@ -277,13 +314,14 @@ Napi::Value Conntrack::DeleteWhere(const Napi::CallbackInfo& info) {
   FlowFilter filter;
   if (!ParseFilter(info[0], &filter)) return env.Undefined();
   const bool dry_run = info[1].ToBoolean().Value();
+  const bool report = info.Length() > 3 && info[3].ToBoolean().Value();
   ReaderOptions opt;
   opt.protocol = NETLINK_NETFILTER;
   opt.dump = true;
   if (!ReaderNamespace(env, &opt.nsfd)) return env.Undefined();
   SetDumpRequests(filter, IPCTNL_MSG_CT_GET, &opt);
   return Stream::Start(env, info[2].As<Napi::Function>(),
-                       std::make_unique<DeleteDecoder>(filter, dry_run),
+                       std::make_unique<DeleteDecoder>(filter, dry_run, report),
                        std::move(opt), FLOW_WORDS);
 }
 

@@ -5,27 +5,19 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { main } from '../../lib/cli/main.js';
+import { BANNER, TRY_HELP } from '../../lib/cli/messages.js';
+import { runNfct } from '../support/run-nfct.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { tcpFlow, udpFlow } from '../helpers/traffic.js';
 import { type EntrySpec, insertEntry, listEntries, runConntrack } from '../oracle/conntrack-cli.js';
 
 let ns: Netns;
 
-/** Runs nfct in this process; returns what it printed and its exit code. */
+/** nfct in this process, its messages in conntrack's words (nfct signs them with its own name). */
 async function nfct(...argv: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
-  let stdout = '';
-  let stderr = '';
-  const ow = process.stdout.write.bind(process.stdout);
-  const ew = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: string | Uint8Array) => ((stdout += String(s)), true)) as typeof process.stdout.write;
-  process.stderr.write = ((s: string | Uint8Array) => ((stderr += String(s)), true)) as typeof process.stderr.write;
-  try {
-    const code = await main(argv);
-    return { stdout, stderr, code };
-  } finally {
-    process.stdout.write = ow;
-    process.stderr.write = ew;
-  }
+  const r = await runNfct(argv);
+  const stderr = r.stderr.replaceAll(BANNER, 'conntrack v1.4.7 (conntrack-tools): ').replaceAll(TRY_HELP, "Try `conntrack -h' or 'conntrack --help' for more information.");
+  return { ...r, stderr };
 }
 
 const specs: EntrySpec[] = [

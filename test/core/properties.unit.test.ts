@@ -123,7 +123,7 @@ const fakeConntrack = (): NativeConntrack => {
   };
   return {
     dump: unused, get: unused, count: unused, stats: unused, create: unused, delete: unused, flush: unused,
-    createBatch: unused, deleteWhere: unused, aggregate: unused, expectDump: unused, expectGet: unused, expectCreate: unused,
+    createBatch: unused, deleteBatch: unused, deleteWhere: unused, aggregate: unused, expectDump: unused, expectGet: unused, expectCreate: unused,
     expectDelete: unused, expectFlush: unused, events: unused, expectEvents: unused,
     close() {},
   };

@@ -28,6 +28,7 @@ describe('Conntrack.open options', () => {
     delete: () => Promise.reject(new Error('unused')),
     flush: () => Promise.reject(new Error('unused')),
     createBatch: () => Promise.reject(new Error('unused')),
+    deleteBatch: () => Promise.reject(new Error('unused')),
     deleteWhere: () => {
       throw new Error('unused');
     },

@@ -125,6 +125,10 @@ export function instrument(ct: Conntrack): Recorder {
       rec.specs.push(...specs);
       return Promise.resolve(new Int32Array(specs.length));
     },
+    deleteBatch() {
+      rec.calls.push('deleteBatch');
+      throw new Error('test recorder: deleteBatch() must not be reached');
+    },
     deleteWhere(filter) {
       rec.calls.push('deleteWhere');
       rec.filters.push(filter);

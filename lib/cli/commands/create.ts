@@ -1,0 +1,114 @@
+// -I and -A: the entry a command line describes, created through the library. Also what -G
+// looks up and what -R restores (through createMany).
+import type { Conntrack } from '../../conntrack/handle.js';
+import type { FlowInput } from '../../conntrack/flowspec.js';
+import { STATUS_NAMES } from '../../conntrack/status.js';
+import type { TupleInput } from '../../conntrack/tuple.js';
+import type { StatusName } from '../../conntrack/types.js';
+import { NfctError } from '../../core/errors.js';
+import type { Context } from '../context.js';
+import { operationFailed } from '../messages.js';
+import { cAtoi, cNumber, type CtRequest, l4 } from '../parse.js';
+
+const port = (t: string | undefined): number | undefined => (t === undefined ? undefined : cAtoi(t) & 0xffff);
+
+/** The layer-4 part of the original and reply tuples, as given (reply fields swapped in when only they are). */
+function layer4(r: CtRequest): { orig: Record<string, number | undefined>; reply: Record<string, number | undefined> } {
+  const kind = r.proto?.kind;
+  if (kind === 'icmp' || kind === 'icmpv6') {
+    const p = kind;
+    const type = l4(r, `${p}-type`);
+    const code = l4(r, `${p}-code`);
+    const id = l4(r, `${p}-id`);
+    const t = { type: type === undefined ? undefined : cAtoi(type) & 0xff, code: code === undefined ? undefined : cAtoi(code) & 0xff, id: id === undefined ? 0 : cAtoi(id) & 0xffff }; // no --icmp-id: 0, as conntrack sends it
+    return { orig: t, reply: {} };
+  }
+  if (kind === 'gre') {
+    const k = (n: string): number | undefined => {
+      const v = l4(r, n);
+      return v === undefined ? undefined : cNumber(v) & 0xffff;
+    };
+    const orig = { srcKey: k('srckey'), dstKey: k('dstkey') };
+    const reply = { srcKey: k('reply-key-src'), dstKey: k('reply-key-dst') };
+    if (orig.srcKey === undefined && reply.srcKey !== undefined) return { orig: { srcKey: reply.dstKey, dstKey: reply.srcKey }, reply };
+    return { orig, reply };
+  }
+  if (kind === 'tcp' || kind === 'udp' || kind === 'sctp' || kind === 'dccp') {
+    const orig = { srcPort: port(l4(r, 'sport')), dstPort: port(l4(r, 'dport')) };
+    const reply = { srcPort: port(l4(r, 'reply-port-src')), dstPort: port(l4(r, 'reply-port-dst')) };
+    if (orig.srcPort === undefined && orig.dstPort === undefined) return { orig: { srcPort: reply.dstPort, dstPort: reply.srcPort }, reply };
+    return { orig, reply };
+  }
+  return { orig: {}, reply: {} };
+}
+
+const defined = <T extends Record<string, unknown>>(o: T): T => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+
+/** The original tuple a -G/-I/-A command line names (from the reply tuple when only it is given). */
+export function tupleOf(r: CtRequest): TupleInput {
+  const { orig } = layer4(r);
+  const onlyReply = !r.src && !r.dst;
+  const src = onlyReply ? r.replyDst?.text : r.src?.text;
+  const dst = onlyReply ? r.replySrc?.text : r.dst?.text;
+  return defined({ protocol: r.proto!.num, src: src!, dst: dst!, ...orig, zone: r.zone, origZone: r.origZone }) as TupleInput;
+}
+
+/** The entry a -I/-A command line describes. */
+export function flowInputOf(r: CtRequest): FlowInput {
+  const tuple = tupleOf(r) as TupleInput & Record<string, unknown>;
+  const input = tuple as unknown as FlowInput & Record<string, unknown>;
+  input.timeout = r.timeout ?? 0;
+  const { reply } = layer4(r);
+  // With NAT the kernel derives the reply tuple from the NAT target (what -o save prints
+  // beside -n/-g is that derived tuple).
+  if ((r.src || r.dst) && (r.replySrc || r.replyDst) && !r.snat && !r.dnat) {
+    input.reply = defined({ src: r.replySrc?.text, dst: r.replyDst?.text, ...reply });
+  }
+  if (r.status.value) {
+    const names: StatusName[] = [];
+    for (let b = 0; b < 32; b++) if (r.status.value & (1 << b)) names.push(STATUS_NAMES[b]!);
+    input.status = names;
+  }
+  if (r.mark) input.mark = r.mark.value;
+  if (r.replyZone !== undefined) input.replyZone = r.replyZone;
+  if (r.labelAdd) input.labels = r.labelAdd;
+  const state = l4(r, 'state');
+  if (state !== undefined && r.proto?.kind === 'tcp') input.state = (state === 'LISTEN' ? 'SYN_SENT2' : state) as FlowInput['state'];
+  if (state !== undefined && r.proto?.kind === 'sctp') input.state = state as FlowInput['state'];
+  const ov = l4(r, 'orig-vtag');
+  const rv = l4(r, 'reply-vtag');
+  // conntrack hands the kernel these tags byte-swapped (and reads them back the same way):
+  // swap them too, so the entry is the one conntrack would make.
+  if (ov !== undefined || rv !== undefined) input.vtag = { original: ov === undefined ? 0 : bswap32(cAtoi(ov)), reply: rv === undefined ? 0 : bswap32(cAtoi(rv)) };
+  if (r.snat) input.snat = defined({ address: r.snat.address, port: r.snat.port });
+  if (r.dnat) input.dnat = defined({ address: r.dnat.address, port: r.dnat.port });
+  return input;
+}
+
+
+export function bswap32(v: number): number {
+  return (((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | ((v >>> 24) & 0xff)) >>> 0;
+}
+
+export async function create(ct: Conntrack, r: CtRequest, ctx: Context): Promise<number> {
+  const add = r.command === 'add';
+  let made = 0;
+  try {
+    // The kernel refuses a zone for each direction at once (EINVAL), as conntrack reports it.
+    if (r.origZone !== undefined && r.replyZone !== undefined) operationFailed(22, r.command);
+    const input = flowInputOf(r);
+    if (add) made = (await ct.add(input)) ? 1 : 0;
+    else {
+      await ct.create(input);
+      made = 1;
+    }
+  } catch (e) {
+    if (e instanceof NfctError) operationFailed(e.errno, r.command);
+    // What the library refuses before the kernel (an ICMP entry without --icmp-id...) is what
+    // the kernel refuses conntrack with: invalid parameters.
+    if (e instanceof TypeError || e instanceof RangeError) operationFailed(22, r.command);
+    throw e;
+  }
+  ctx.say(`${made} flow entries have been ${add ? 'added' : 'created'}.`);
+  return 0;
+}

@@ -1,0 +1,47 @@
+// The expectation table: -L expect, -G expect, -D expect, -F expect (in table.ts), -C expect.
+import type { Conntrack } from '../../conntrack/handle.js';
+import { jsonSafe } from '../../conntrack/flow.js';
+import * as fmt from '../../conntrack/text.js';
+import { NfctError } from '../../core/errors.js';
+import type { Context } from '../context.js';
+import { CliExit, operationFailed } from '../messages.js';
+import type { CtRequest } from '../parse.js';
+import { tupleOf } from './create.js';
+
+export async function expectations(ct: Conntrack, r: CtRequest, ctx: Context): Promise<number> {
+  const { out } = ctx;
+  try {
+    if (r.command === 'exp-list') {
+      let n = 0;
+      const xml = r.output.has('xml');
+      for await (const batch of ct.expectations.list(r.family ? { family: r.family === 4 ? 'ipv4' : 'ipv6' } : {}).batches()) {
+        for (const e of batch) {
+          if (xml && n === 0) out.raw(fmt.XML_EXPECT_HEADER);
+          out.line(r.json ? JSON.stringify(jsonSafe(e)) : fmt.formatExpectation(e));
+          n++;
+        }
+        await out.flush();
+      }
+      if (xml && n > 0) out.raw(fmt.XML_EXPECT_FOOTER);
+      await out.drain();
+      ctx.say(`${n} expectations have been shown.`);
+      return 0;
+    }
+    if (r.command === 'exp-get') {
+      const e = await ct.expectations.get(tupleOf(r));
+      if (!e) operationFailed(2, 'get');
+      out.line(r.json ? JSON.stringify(jsonSafe(e)) : fmt.formatExpectation(e!));
+      await out.drain();
+      return 0;
+    }
+    if (r.command === 'exp-delete') {
+      await ct.expectations.delete(tupleOf(r));
+      ctx.say('0 expectations have been shown.');
+      return 1;
+    }
+  } catch (e) {
+    if (e instanceof NfctError) operationFailed(e.errno, r.command === 'exp-delete' ? 'delete' : r.command);
+    throw e;
+  }
+  throw new CliExit(1, 'Operation failed: Operation not supported');
+}

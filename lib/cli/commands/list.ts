@@ -1,0 +1,75 @@
+// -L (conntrack, dying, unconfirmed) and -G: each batch of the dump is matched, formatted and
+// written as it arrives, one write per batch.
+import type { Conntrack } from '../../conntrack/handle.js';
+import { NfctError } from '../../core/errors.js';
+import type { Context } from '../context.js';
+import { selection } from '../filter.js';
+import { CliExit, operationFailed } from '../messages.js';
+import { flowPrinter } from '../output.js';
+import { type CtRequest, OPT } from '../parse.js';
+import { tupleOf } from './create.js';
+
+const COMPARISON = ['protonum', 'src', 'dst', 'reply-src', 'reply-dst', 'mark', 'secmark', 'status', 'id', 'zone', 'label', 'orig-zone', 'reply-zone']
+  .reduce((m, n) => m | (1 << OPT.indexOf(n as (typeof OPT)[number])), 0);
+
+/** conntrack's checks of --mask-src / --mask-dst before a -L, -D or -U. */
+export function checkMasks(r: CtRequest): void {
+  if (r.has('mask-src') && !r.has('src')) throw new CliExit(2, "Can't use --mask-src without --src", true);
+  if (r.has('mask-dst') && !r.has('dst')) throw new CliExit(2, "Can't use --mask-dst without --dst", true);
+}
+
+export async function list(ct: Conntrack, r: CtRequest, ctx: Context): Promise<number> {
+  const printer = flowPrinter(r, 'list');
+  const { out } = ctx;
+  let shown = 0;
+  let stream;
+  let match: ((f: import('../../conntrack/types.js').Flow) => boolean) | undefined;
+  if (r.table === 'dying' || r.table === 'unconfirmed') {
+    stream = ct.list({ table: r.table });
+  } else {
+    if (r.options & COMPARISON && r.has('zero')) throw new CliExit(2, "Can't use -z with filtering parameters", true);
+    checkMasks(r);
+    const sel = selection(r, 'list');
+    if (!sel.matchesAll) match = sel.match;
+    stream = ct.list({ ...sel.filter, zeroCounters: r.has('zero') || undefined });
+  }
+  try {
+    for await (const batch of stream.batches()) {
+      for (const f of batch) {
+        if (match && !match(f)) continue;
+        printer.flow(out, f);
+        shown++;
+      }
+      await out.flush();
+      if (ctx.stop.aborted) break;
+    }
+  } catch (e) {
+    if (e instanceof NfctError) operationFailed(e.errno, 'list');
+    throw e;
+  }
+  printer.end(out);
+  await out.drain();
+  ctx.say(`${shown} flow entries have been shown.`);
+  return 0;
+}
+
+export async function get(ct: Conntrack, r: CtRequest, ctx: Context): Promise<number> {
+  let flow;
+  try {
+    flow = await ct.get(tupleOf(r));
+  } catch (e) {
+    if (e instanceof NfctError) operationFailed(e.errno, 'get');
+    throw e;
+  }
+  if (!flow) operationFailed(2, 'get');
+  const sel = selection(r, 'list');
+  let shown = 0;
+  const printer = flowPrinter(r, 'get');
+  if (sel.match(flow)) {
+    printer.flow(ctx.out, flow);
+    shown++;
+  }
+  await ctx.out.drain();
+  ctx.say(`${shown} flow entries have been shown.`);
+  return shown === 0 ? 1 : 0;
+}

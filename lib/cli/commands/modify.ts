@@ -1,0 +1,113 @@
+// -D and -U as the library's bulk operations: the dump is matched batch by batch, each batch
+// of matches becomes one run of requests, and what was deleted or changed is printed as
+// conntrack prints it, one write per batch.
+import type { Conntrack } from '../../conntrack/handle.js';
+import type { FlowChanges } from '../../conntrack/flowspec.js';
+import type { Flow } from '../../conntrack/types.js';
+import { NfctError } from '../../core/errors.js';
+import type { Context } from '../context.js';
+import { selection } from '../filter.js';
+import { CliExit, operationFailed } from '../messages.js';
+import { flowPrinter } from '../output.js';
+import type { CtRequest } from '../parse.js';
+import { checkMasks } from './list.js';
+
+/** Ends a bulk operation early when a signal came (what was done so far is counted). */
+class Stopped extends Error {}
+
+async function bulk(r: CtRequest, ctx: Context, what: 'deleted' | 'updated', run: (print: (flows: Flow[]) => Promise<void>) => Promise<number>): Promise<number> {
+  const printer = flowPrinter(r, what === 'deleted' ? 'delete' : 'update');
+  let n = 0;
+  const print = async (flows: Flow[]): Promise<void> => {
+    for (const f of flows) {
+      // -U prints the entry as a get returns it, while the get holds one more reference.
+      if (what === 'updated' && f.use !== undefined) f.use += 1;
+      printer.flow(ctx.out, f);
+    }
+    n += flows.length;
+    await ctx.out.flush();
+    if (ctx.stop.aborted) throw new Stopped();
+  };
+  try {
+    n = await run(print);
+  } catch (e) {
+    if (!(e instanceof Stopped)) {
+      if (e instanceof NfctError) {
+        await ctx.out.drain();
+        ctx.say(`${n} flow entries have been ${what}.`);
+        operationFailed(e.errno, what === 'deleted' ? 'delete' : 'update');
+      }
+      throw e;
+    }
+  }
+  printer.end(ctx.out);
+  await ctx.out.drain();
+  ctx.say(`${n} flow entries have been ${what}.`);
+  return n === 0 ? 1 : 0;
+}
+
+const FLUSHABLE = new Set(['family', 'mark']);
+
+export async function remove(ct: Conntrack, r: CtRequest, ctx: Context): Promise<number> {
+  checkMasks(r);
+  const sel = selection(r, 'delete');
+  // Nobody reads the deleted entries and the kernel's flush can apply the whole filter: the
+  // kernel deletes them without a dump (deleteWhere counts them from the table's size).
+  if (ctx.out.discarded && sel.matchesAll && Object.keys(sel.filter).every((k) => FLUSHABLE.has(k))) {
+    let n: number;
+    try {
+      n = await ct.deleteWhere(sel.filter);
+    } catch (e) {
+      if (e instanceof NfctError) operationFailed(e.errno, 'delete');
+      throw e;
+    }
+    ctx.say(`${n} flow entries have been deleted.`);
+    return n === 0 ? 1 : 0;
+  }
+  return bulk(r, ctx, 'deleted', (onDeleted) => ct.deleteEach(sel.filter, { match: sel.matchesAll ? undefined : sel.match, onDeleted, batchSize: 4096 }));
+}
+
+function sameLabels(a: readonly number[] | undefined, b: readonly number[]): boolean {
+  const x = [...(a ?? [])].sort((p, q) => p - q);
+  return x.length === b.length && x.every((v, i) => v === b[i]);
+}
+
+export function update(ct: Conntrack, r: CtRequest, ctx: Context): Promise<number> {
+  checkMasks(r);
+  const sel = selection(r, 'update');
+  // What changes on each entry; null when it would stay as it is (conntrack sends nothing then).
+  const changesFor = (f: Flow): FlowChanges | null => {
+    const c: FlowChanges = {};
+    let differs = false;
+    if (r.mark) {
+      const mark = (((f.mark ?? 0) & ~r.mark.mask) ^ r.mark.value) >>> 0;
+      c.mark = mark;
+      if (mark !== (f.mark ?? 0)) differs = true;
+    }
+    if (r.has('status') && r.status.value) {
+      const bits = (f.status.bits | r.status.value) >>> 0;
+      if (bits !== f.status.bits) differs = true;
+      c.status = (Object.keys(STATUS_BITS) as Array<keyof typeof STATUS_BITS>).filter((n) => r.status.value & STATUS_BITS[n]);
+    }
+    if (r.timeout !== undefined) {
+      c.timeout = r.timeout;
+      if (r.timeout !== f.timeout) differs = true;
+    }
+    if (r.labelAdd || r.labelDel !== undefined) {
+      const now = new Set(f.labels ?? []);
+      if (r.labelAdd) for (const b of r.labelAdd) now.add(b);
+      else if (r.labelDel === null) now.clear();
+      else for (const b of r.labelDel!) now.delete(b);
+      const next = [...now].sort((a, b) => a - b);
+      const remove = (f.labels ?? []).filter((b) => !now.has(b));
+      if (next.length > 0 || remove.length > 0) c.labels = { ...(next.length > 0 ? { add: next } : {}), ...(remove.length > 0 ? { remove } : {}) };
+      if (!sameLabels(f.labels, next)) differs = true;
+    }
+    return differs && Object.keys(c).length > 0 ? c : null;
+  };
+  return bulk(r, ctx, 'updated', (onUpdated) => ct.updateWhere(sel.filter, changesFor, { match: sel.matchesAll ? undefined : sel.match, onUpdated, batchSize: 4096 }));
+}
+
+const STATUS_BITS = { EXPECTED: 1, SEEN_REPLY: 2, ASSURED: 4, FIXED_TIMEOUT: 1 << 10, OFFLOAD: 1 << 14, HW_OFFLOAD: 1 << 15 } as const;
+
+export { CliExit };

@@ -1,0 +1,108 @@
+// -R FILE / -R - (--load-file): conntrack command lines, one per line (what `-o save` prints),
+// read whole first and refused whole on any bad line, as conntrack does; then run in order,
+// with each run of -I or -A lines going to the kernel through createMany (many creates per
+// system call) instead of one request per line.
+import { readFileSync } from 'node:fs';
+
+import type { Conntrack } from '../../conntrack/handle.js';
+import type { FlowInput } from '../../conntrack/flowspec.js';
+import type { Context } from '../context.js';
+import { CliExit, operationFailed } from '../messages.js';
+import { type CtRequest, parseCommandLine } from '../parse.js';
+import { parseSaveLine } from '../../conntrack/save.js';
+import { flowInputOf } from './create.js';
+import { remove, update } from './modify.js';
+import { flush } from './table.js';
+
+const ALLOWED = new Set(['create', 'add', 'update', 'delete', 'flush']);
+const NAMES: Record<string, string> = {
+  list: '-L', get: '-G', event: '-E', version: '-V', help: '-h', 'exp-list': '-L expect', 'exp-create': '-C expect',
+  'exp-delete': '-D expect', 'exp-get': '-G expect', 'exp-flush': '-F expect', 'exp-event': '-E expect', count: '-C',
+  'exp-count': '-C expect', stats: '-S', 'exp-stats': '-S expect',
+};
+
+/** Splits a line into words as conntrack does: blanks separate, double quotes group, \ escapes inside quotes. */
+export function splitWords(line: string): string[] {
+  const words: string[] = [];
+  let word = '';
+  let inQuote = false;
+  let escaped = false;
+  let started = false;
+  for (const ch of line) {
+    if (inQuote) {
+      if (escaped) {
+        word += ch;
+        escaped = false;
+      } else if (ch === '\\') escaped = true;
+      else if (ch === '"') inQuote = false;
+      else word += ch;
+      continue;
+    }
+    if (ch === '"') {
+      inQuote = true;
+      started = true;
+    } else if (ch === ' ' || ch === '\t' || ch === '\n') {
+      if (word.length > 0 || started) words.push(word);
+      word = '';
+      started = false;
+    } else word += ch;
+  }
+  if (word.length > 0) words.push(word);
+  return words;
+}
+
+export async function restore(ct: Conntrack, file: string, ctx: Context): Promise<number> {
+  let text: string;
+  try {
+    text = readFileSync(file === '-' ? 0 : file, 'utf8');
+  } catch {
+    throw new CliExit(2, `Failed to open file ${file === '-' ? '/dev/stdin' : file} for reading`, true);
+  }
+  // Every line is read (and a bad one refuses the whole file) before anything is done. Plain
+  // create lines are kept as the entries they describe, the rest as parsed requests.
+  type Step = { command: 'create' | 'add'; flow: FlowInput } | { command: 'other'; request: CtRequest };
+  const steps: Step[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.charCodeAt(0) === 32 || raw.charCodeAt(0) === 9 ? raw.replace(/^[ \t]+/, '') : raw;
+    if (line === '' || line.startsWith('#')) continue;
+    const fast = parseSaveLine(line);
+    if (fast) {
+      steps.push(fast);
+      continue;
+    }
+    const r = parseCommandLine(splitWords(line), ctx.err);
+    if (r.command === 'create' || r.command === 'add') steps.push({ command: r.command, flow: flowInputOf(r) });
+    else steps.push({ command: 'other', request: r });
+  }
+  for (const s of steps) {
+    if (s.command === 'other' && !ALLOWED.has(s.request.command)) {
+      throw new CliExit(2, `Cannot use command \`${NAMES[s.request.command] ?? 'unknown'}' with --load-file`, true);
+    }
+  }
+  const quiet: Context = { ...ctx, say: (line) => (line.endsWith('emptied.') ? ctx.say(line) : undefined) };
+  for (let i = 0; i < steps.length; ) {
+    const step = steps[i]!;
+    if (step.command === 'create' || step.command === 'add') {
+      const run: FlowInput[] = [];
+      const kind = step.command;
+      for (let s = steps[i]; s && s.command === kind; s = steps[++i]) run.push(s.flow);
+      let result;
+      try {
+        result = await ct.createMany(run, { ifExists: kind === 'add' ? 'skip' : 'fail', batchSize: 2000 });
+      } catch (e) {
+        // An entry the library refuses before the kernel: what the kernel answers conntrack.
+        if (e instanceof TypeError || e instanceof RangeError) operationFailed(22, kind);
+        throw e;
+      }
+      const first = result.failed[0];
+      if (first) operationFailed(first.error.errno, kind);
+      continue;
+    }
+    i++;
+    const r = (step as { request: CtRequest }).request;
+    if (r.command === 'delete') await remove(ct, r, quiet);
+    else if (r.command === 'update') await update(ct, r, quiet);
+    else await flush(ct, r, quiet);
+  }
+  return 0;
+}

@@ -1,0 +1,52 @@
+// -F, -C, -S, -V and -h: the commands that print one thing.
+import type { Conntrack } from '../../conntrack/handle.js';
+import * as fmt from '../../conntrack/text.js';
+import { NfctError } from '../../core/errors.js';
+import type { Context } from '../context.js';
+import { HELP } from '../help.js';
+import { operationFailed, VERSION } from '../messages.js';
+import type { CtRequest } from '../parse.js';
+
+export async function flush(ct: Conntrack, r: CtRequest, ctx: Context): Promise<number> {
+  let failure: NfctError | undefined;
+  try {
+    if (r.table === 'expect') await ct.expectations.flush(r.family ? { family: r.family === 4 ? 'ipv4' : 'ipv6' } : {});
+    else await ct.flush(r.family ? { family: r.family === 4 ? 'ipv4' : 'ipv6' } : {});
+  } catch (e) {
+    if (!(e instanceof NfctError)) throw e;
+    failure = e;
+  }
+  ctx.say(r.table === 'expect' ? 'expectation table has been emptied.' : 'connection tracking table has been emptied.');
+  if (failure) operationFailed(failure.errno, 'flush');
+  return 0;
+}
+
+export async function count(ct: Conntrack, r: CtRequest, ctx: Context): Promise<number> {
+  let n = 0;
+  if (r.command === 'exp-count') {
+    for await (const batch of ct.expectations.list().batches()) n += batch.length;
+  } else n = await ct.count();
+  ctx.out.line(r.json ? JSON.stringify({ count: n }) : String(n));
+  await ctx.out.drain();
+  return 0;
+}
+
+export async function stats(ct: Conntrack, r: CtRequest, ctx: Context): Promise<number> {
+  const rows = await ct.stats();
+  if (r.json) for (const row of rows) ctx.out.line(JSON.stringify(row));
+  else ctx.out.raw(fmt.formatCpuStats(rows));
+  await ctx.out.drain();
+  return 0;
+}
+
+export async function version(r: CtRequest, ctx: Context): Promise<number> {
+  ctx.out.line(r.json ? JSON.stringify({ program: 'nfct', version: VERSION, compatible: `conntrack-tools ${fmt.CONNTRACK_VERSION}` }) : `nfct v${VERSION} (conntrack-tools compatible)`);
+  await ctx.out.drain();
+  return 0;
+}
+
+export async function help(ctx: Context): Promise<number> {
+  ctx.out.raw(HELP);
+  await ctx.out.drain();
+  return 0;
+}

@@ -1,0 +1,76 @@
+// `nfct trace`: every rule each traced packet passes, one block per packet, written a batch at
+// a time; on exit it says how many packets it traced and how many trace events were lost.
+import { jsonSafe } from '../../conntrack/flow.js';
+import type { NetnsOption } from '../../core/netns.js';
+import { Trace, type TraceMatch } from '../../trace/handle.js';
+import type { Context } from '../context.js';
+import { TRACE_HELP } from '../help.js';
+import { CliExit } from '../messages.js';
+
+function count(text: string | undefined, flag: string): number {
+  if (text === undefined || !/^\d+$/.test(text)) throw new CliExit(2, `Bad parameter \`${flag} ${text ?? ''}'`.trimEnd(), true);
+  return Number(text);
+}
+
+export async function trace(argv: readonly string[], ctx: Context): Promise<number> {
+  let legacy = true;
+  let nftables = true;
+  let json = false;
+  let ns: NetnsOption | undefined;
+  let bind = false;
+  const match: Record<string, unknown> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--legacy') nftables = false;
+    else if (a === '--nftables') legacy = false;
+    else if (a === '--json') json = true;
+    else if (a === '--bind-logger') bind = true;
+    else if (a === '--netns') ns = argv[++i];
+    else if (a === '--pid') ns = { pid: count(argv[++i], '--pid') };
+    else if (a === '-p' || a === '--protonum') match.protocol = argv[++i];
+    else if (a === '-s' || a === '--src') match.src = argv[++i];
+    else if (a === '-d' || a === '--dst') match.dst = argv[++i];
+    else if (a === '--sport') match.srcPort = count(argv[++i], '--sport');
+    else if (a === '--dport') match.dstPort = count(argv[++i], '--dport');
+    else if (a === '--port') match.port = count(argv[++i], '--port');
+    else if (a === '-f' || a === '--family') match.family = argv[++i];
+    else if (a === '--help' || a === '-h') {
+      ctx.out.raw(TRACE_HELP);
+      await ctx.out.drain();
+      return 0;
+    } else throw new CliExit(2, `unknown option \`${a}'`, true);
+  }
+  const t = await Trace.open({ netns: ns, legacy, nftables, bindLogger: bind });
+  const tty = process.stdout.isTTY === true;
+  const { out } = ctx;
+  let packets = 0;
+  let stream: ReturnType<typeof t.packets> | undefined;
+  try {
+    stream = t.packets({ match: Object.keys(match).length > 0 ? (match as TraceMatch) : undefined, signal: ctx.stop });
+    for await (const pkt of stream) {
+      packets++;
+      if (json) out.line(JSON.stringify(jsonSafe(pkt)));
+      else {
+        const d = pkt.packet;
+        const what = d ? `${d.ipv4?.src ?? d.ipv6?.src ?? ''} -> ${d.ipv4?.dst ?? d.ipv6?.dst ?? ''} ${d.protocolName ?? ''}` : '';
+        out.line(`packet ${pkt.id.toString(16).padStart(8, '0')} ${pkt.source} ${pkt.family} ${what}`.trimEnd());
+        for (const h of pkt.hops) {
+          const where = h.source === 'legacy' ? `${h.table} ${h.chain} ${h.kind} ${h.rule ?? ''}` : `${h.family} ${h.table} ${h.chain} ${h.kind}${h.handle !== undefined ? ` handle ${h.handle}` : ''}`;
+          const verdict = h.verdict ? ` (verdict ${h.verdict}${h.target ? ` ${h.target}` : ''})` : '';
+          out.line(`  ${where.trimEnd()}${h.ruleText ? `: ${h.ruleText}` : ''}${verdict}`);
+        }
+        const final = pkt.verdict ?? 'unknown';
+        const colour = final === 'drop' ? '\x1b[1;31m' : '\x1b[1;32m';
+        out.line(`  => ${tty ? `${colour}${final}\x1b[0m` : final}`);
+      }
+      out.schedule();
+      if ((packets & 1023) === 0) await out.ready();
+    }
+    await out.drain();
+  } finally {
+    await t.close();
+    const overruns = (stream as { stats?: { overruns: number } } | undefined)?.stats?.overruns ?? 0;
+    ctx.err(`nfct: ${packets} packets traced${overruns > 0 ? `; the kernel reported ${overruns} overruns (trace events lost)` : '; none lost'}.`);
+  }
+  return 0;
+}

@@ -1,0 +1,43 @@
+// What every command gets: the output writer, stderr in nfct's voice, and a stop signal that
+// SIGINT, SIGTERM and SIGHUP raise (commands end cleanly at the next batch and say how far
+// they got).
+import { BANNER } from './messages.js';
+import { Output, type Sink } from './output.js';
+
+export interface Context {
+  out: Output;
+  /** A line on stderr, as it is. */
+  err(line: string): void;
+  /** A line on stderr signed with nfct's name and version. */
+  say(line: string): void;
+  /** Aborted by SIGINT, SIGTERM or SIGHUP. */
+  stop: AbortSignal;
+  /** The signal that stopped the command, if one did. */
+  signal?: NodeJS.Signals;
+}
+
+export function makeContext(sink?: Sink): { ctx: Context; dispose(): void } {
+  const ac = new AbortController();
+  const onSignal = (signal: NodeJS.Signals): void => {
+    ctx.signal ??= signal;
+    ac.abort();
+  };
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  for (const s of signals) process.on(s, onSignal);
+  const ctx: Context = {
+    out: new Output(sink, ac.signal),
+    err: (line) => void process.stderr.write(`${line}\n`),
+    say: (line) => void process.stderr.write(`${BANNER}${line}\n`),
+    stop: ac.signal,
+  };
+  return {
+    ctx,
+    dispose: () => {
+      ctx.out.close();
+      for (const s of signals) process.off(s, onSignal);
+      // A write to a reader that stopped reading cannot be taken back, and the process cannot
+      // exit while it waits: the command has said how far it got, now the signal ends it.
+      if (ctx.signal && ctx.out.pending && sink) process.kill(process.pid, ctx.signal);
+    },
+  };
+}

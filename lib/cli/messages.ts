@@ -1,0 +1,62 @@
+// What nfct says on stderr, and how it ends: its own name and version on every line that
+// conntrack would sign with its own, conntrack's wording for the rest, and conntrack's exit
+// statuses (0 done, 1 an operation failed, 2 a bad parameter).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+function version(): string {
+  for (const up of ['..', '../..']) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(__dirname, up, 'package.json'), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === '@x/nfct' && pkg.version) return pkg.version;
+    } catch {
+      // try the next folder up
+    }
+  }
+  return '0.0.0';
+}
+
+export const VERSION = version();
+/** The signature conntrack puts before its messages, nfct's own. */
+export const BANNER = `nfct v${VERSION} (conntrack-tools compatible): `;
+export const TRY_HELP = "Try `nfct -h' or 'nfct --help' for more information.";
+
+/** The end of a command: an exit status, and a message (signed) unless it is empty. */
+export class CliExit extends Error {
+  constructor(
+    readonly code: number,
+    message = '',
+    /** A parameter problem: the "Try nfct -h" line follows. */
+    readonly tryHelp = false,
+  ) {
+    super(message);
+  }
+}
+
+/** Throws conntrack's "Operation failed" with its wording for this errno and command. */
+export function operationFailed(errno: number, command: string): never {
+  throw new CliExit(1, `Operation failed: ${errnoText(errno, command)}`);
+}
+
+const STRERROR: Record<number, string> = {
+  1: 'Operation not permitted', 2: 'No such file or directory', 3: 'No such process', 4: 'Interrupted system call',
+  5: 'Input/output error', 12: 'Cannot allocate memory', 13: 'Permission denied', 16: 'Device or resource busy',
+  17: 'File exists', 22: 'Invalid argument', 28: 'No space left on device', 62: 'Timer expired',
+  93: 'Protocol not supported', 95: 'Operation not supported', 97: 'Address family not supported by protocol',
+  105: 'No buffer space available', 524: 'Unknown error 524',
+};
+
+/** conntrack's wording of a kernel error for a command (its own table, then strerror). */
+export function errnoText(errno: number, command: string): string {
+  const creates = command === 'create' || command === 'add';
+  if (command === 'list' && errno === 524) return 'function not implemented';
+  if (errno === 22) return 'invalid parameters';
+  if (command === 'create' && errno === 17) return 'Such conntrack exists, try -U to update';
+  if ((creates || command === 'get' || command === 'delete') && errno === 2) return "such conntrack doesn't exist";
+  if ((creates || command === 'get') && errno === 12) return 'not enough memory';
+  if (command === 'get' && errno === 97) return 'protocol not supported';
+  if (creates && errno === 62) return 'conntrack has expired';
+  if (command === 'exp-create' && errno === 2) return 'master conntrack not found';
+  if (errno === 1) return 'sorry, you must be root or get CAP_NET_ADMIN capability to do this';
+  return STRERROR[errno] ?? `Unknown error ${errno}`;
+}

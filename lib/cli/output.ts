@@ -1,0 +1,239 @@
+// The one way nfct writes to stdout: lines gather in memory and go out in one write per
+// batch, one write in flight at a time (a full pipe holds the next batch back, so memory stays
+// flat whatever the table size); a reader that went away (EPIPE: `nfct -L | head -1`) ends the
+// command quietly; a signal ends the wait for a reader that does not read.
+import * as fs from 'node:fs';
+
+import { flowJson } from '../conntrack/flow.js';
+import * as fmt from '../conntrack/text.js';
+import type { Flow } from '../conntrack/types.js';
+import type { CtRequest } from './parse.js';
+
+/** Thrown out of a command when stdout's reader has gone: nfct ends quietly. */
+export class StdoutClosed extends Error {
+  constructor() {
+    super('stdout closed');
+  }
+}
+
+/** Where the batches go: a Writable (process.stdout, in tests) or a file descriptor. */
+export type Sink = NodeJS.WritableStream | { fd: number };
+
+export class Output {
+  private buffer = '';
+  private closed = false;
+  /** The write in flight: at most one, so memory holds at most one batch being written. */
+  private waiting: Promise<void> | undefined;
+  /** Lines written so far. */
+  lines = 0;
+
+  private readonly onError = (e: NodeJS.ErrnoException): void => {
+    if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') this.closed = true;
+    else throw e;
+  };
+
+  /**
+   * With a file descriptor, each batch is one write(2) on a libuv worker thread: the next batch
+   * is formatted meanwhile, a full pipe holds nfct back without blocking its event loop (so a
+   * signal still ends it), and EPIPE comes back as the write's error.
+   */
+  constructor(
+    private readonly sink: Sink = process.stdout,
+    private readonly stop?: AbortSignal,
+  ) {
+    if (!('fd' in sink && typeof sink.fd === 'number' && !('write' in sink))) (sink as NodeJS.WritableStream).on('error', this.onError);
+  }
+
+  /** A write is still waiting for the reader. */
+  get pending(): boolean {
+    return this.waiting !== undefined;
+  }
+
+  /** Whether stdout is /dev/null (nobody will read what is written). */
+  get discarded(): boolean {
+    if (this.stream) return false;
+    try {
+      const out = fs.fstatSync((this.sink as { fd: number }).fd);
+      const nul = fs.statSync('/dev/null');
+      return out.isCharacterDevice() && out.rdev === nul.rdev;
+    } catch {
+      return false;
+    }
+  }
+
+  private get stream(): NodeJS.WritableStream | undefined {
+    return 'write' in this.sink ? (this.sink as NodeJS.WritableStream) : undefined;
+  }
+
+  /** Stops listening to the stream (the writer is done). */
+  close(): void {
+    this.stream?.off('error', this.onError);
+  }
+
+  /** Adds one line (without its newline) to the current batch. */
+  line(text: string): void {
+    this.buffer += `${text}\n`;
+    this.lines++;
+  }
+
+  /** Adds text as it is. */
+  raw(text: string): void {
+    this.buffer += text;
+  }
+
+  /** Resolves when `work` does, or at once when the stop signal comes (SIGINT/SIGTERM/SIGHUP). */
+  private until(work: Promise<void>): Promise<void> {
+    const stop = this.stop;
+    if (!stop) return work;
+    if (stop.aborted) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        stop.removeEventListener('abort', done);
+        resolve();
+      };
+      stop.addEventListener('abort', done, { once: true });
+      work.then(done, done);
+    });
+  }
+
+  private send(text: string): Promise<void> | undefined {
+    const stream = this.stream;
+    if (!stream) {
+      const fd = (this.sink as { fd: number }).fd;
+      const data = Buffer.from(text);
+      return new Promise<void>((resolve) => {
+        const write = (offset: number): void => {
+          fs.write(fd, data, offset, data.length - offset, null, (err, n) => {
+            if (err) {
+              if (err.code === 'EPIPE') this.closed = true;
+              else if (err.code === 'EAGAIN') return void setTimeout(() => write(offset), 5);
+              else this.closed = true;
+              return resolve();
+            }
+            if (offset + n < data.length) write(offset + n);
+            else resolve();
+          });
+        };
+        write(0);
+      });
+    }
+    if (stream.write(text)) return undefined;
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        stream.off('drain', done);
+        stream.off('close', done);
+        resolve();
+      };
+      stream.on('drain', done);
+      stream.on('close', done);
+    });
+  }
+
+  /** Writes the batch: one write; waits while the one before is still going. Throws StdoutClosed on EPIPE. */
+  async flush(): Promise<void> {
+    if (this.closed) throw new StdoutClosed();
+    if (this.waiting) await this.until(this.waiting);
+    if (this.closed) throw new StdoutClosed();
+    if (this.buffer.length === 0) return;
+    const text = this.buffer;
+    this.buffer = '';
+    const pending = this.send(text);
+    this.waiting = pending?.then(() => {
+      if (this.waiting === pending) this.waiting = undefined;
+    });
+    if (this.stream) {
+      // An EPIPE is reported on the next tick: let it be seen before the next batch.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (this.closed) throw new StdoutClosed();
+    }
+  }
+
+  /** Waits for the last write (at the end of a command). */
+  async drain(): Promise<void> {
+    await this.flush();
+    if (this.waiting) await this.until(this.waiting);
+    if (this.closed) throw new StdoutClosed();
+  }
+
+  /**
+   * For live streams: writes the batch once the caller next waits for input (a stream's items
+   * of one batch come without a turn of the event loop, so this is one write per batch).
+   */
+  schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.flush().catch(() => undefined);
+    });
+  }
+
+  /** Resolves once stdout can take more (at once unless a write is still going). */
+  async ready(): Promise<void> {
+    if (this.closed) throw new StdoutClosed();
+    if (this.waiting) await this.until(this.waiting);
+    if (this.closed) throw new StdoutClosed();
+  }
+
+  private scheduled = false;
+
+  /** Writes what is left, without waiting; before an error message. */
+  flushSync(): void {
+    if (this.closed || this.buffer.length === 0) return;
+    const text = this.buffer;
+    this.buffer = '';
+    const stream = this.stream;
+    if (stream) stream.write(text);
+    else {
+      try {
+        fs.writeSync((this.sink as { fd: number }).fd, text);
+      } catch {
+        this.closed = true;
+      }
+    }
+  }
+
+  get broken(): boolean {
+    return this.closed;
+  }
+}
+
+/** How the conntrack command prints one flow, for each -o mode (and --json). */
+export type FlowPrinter = {
+  /** Adds the flow's line(s) to the batch. */
+  flow(out: Output, flow: Flow): void;
+  /** After the last flow (closes an XML document that was opened). */
+  end(out: Output): void;
+};
+
+export function flowPrinter(r: CtRequest, kind: 'list' | 'delete' | 'update' | 'get'): FlowPrinter {
+  if (r.json) {
+    return { flow: (out, f) => out.line(flowJson(f)), end: () => undefined };
+  }
+  const o = r.output;
+  if (o.has('save')) {
+    const type = kind === 'delete' ? 'destroy' : 'new';
+    return { flow: (out, f) => out.line(fmt.formatSave(f, { type })), end: () => undefined };
+  }
+  // Labels are printed when a label map was read (-o labels, -l, --label-add/--label-del),
+  // except by -D, which prints without one.
+  const labels = kind !== 'delete' && r.labelNames ? Object.fromEntries(r.labelNames) : undefined;
+  const ktimestamp = (kind === 'list' || kind === 'get') && o.has('ktimestamp');
+  if (o.has('xml')) {
+    let opened = kind !== 'list' && kind !== 'get';
+    return {
+      flow: (out, f) => {
+        if (!opened) {
+          out.raw(fmt.XML_HEADER);
+          opened = true;
+        }
+        out.line(fmt.formatXml(f, { ktimestamp, labels }));
+      },
+      end: (out) => {
+        if (opened && kind === 'list') out.raw(fmt.XML_FOOTER);
+      },
+    };
+  }
+  const options: fmt.FlowFormatOptions = { extended: o.has('extended'), id: o.has('id'), ktimestamp, labels };
+  return { flow: (out, f) => out.line(fmt.formatFlow(f, options)), end: () => undefined };
+}

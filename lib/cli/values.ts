@@ -1,0 +1,198 @@
+// The values of conntrack's options, read as conntrack reads them: C's number parsing
+// (strtoul, atoi), inet_aton's address forms, CIDRs and netmasks, /etc/protocols, label names,
+// the word lists of -u/-e/-o and the NAT targets of --src-nat/--dst-nat/--any-nat.
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+
+import { HANDLERS, STATUS_WORDS } from './options.js';
+import { type Address, problem } from './request.js';
+
+/** C's strtoul(s, NULL, 0) as far as conntrack relies on it: leading digits, 0x hex, 0 octal. */
+export function cNumber(text: string): number {
+  const m = /^\s*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)/.exec(text);
+  if (!m) return 0;
+  const body = m[2]!;
+  let n = body.startsWith('0x') || body.startsWith('0X') ? parseInt(body.slice(2), 16) : body.length > 1 && body.startsWith('0') ? parseInt(body, 8) : parseInt(body, 10);
+  if (m[1] === '-') n = -n;
+  return n;
+}
+/** C's atoi. */
+export function cAtoi(text: string): number {
+  const m = /^\s*([+-]?\d+)/.exec(text);
+  return m ? Number.parseInt(m[1]!, 10) | 0 : 0;
+}
+
+/** inet_aton's forms (a, a.b, a.b.c, a.b.c.d, hex/octal parts) normalised to dotted quad. */
+function inetAton(text: string): string | undefined {
+  if (isIP(text) === 4) return text;
+  if (!/^[0-9a-fA-FxX.]+$/.test(text)) return undefined;
+  const parts = text.split('.');
+  if (parts.length > 4 || parts.some((p) => p === '')) return undefined;
+  const nums: number[] = [];
+  for (const p of parts) {
+    if (!/^(0[xX][0-9a-fA-F]*|0[0-7]*|[1-9][0-9]*)$/.test(p)) return undefined;
+    nums.push(cNumber(p === '0x' || p === '0X' ? '0' : p));
+  }
+  let value: number;
+  const last = nums[nums.length - 1]!;
+  const head = nums.slice(0, -1);
+  if (head.some((n) => n > 255)) return undefined;
+  const room = 2 ** (8 * (4 - head.length));
+  if (last >= room) return undefined;
+  value = 0;
+  for (const n of head) value = value * 256 + n;
+  value = value * room + last;
+  return [value >>> 24, (value >>> 16) & 255, (value >>> 8) & 255, value & 255].join('.');
+}
+
+export function parseAddress(text: string, cidr: boolean, flag: string): Address {
+  let body = text.slice(0, 45);
+  let prefix: number | undefined;
+  let badMask = false;
+  if (cidr || body.includes('/')) {
+    const slash = body.indexOf('/');
+    if (slash >= 0) {
+      const p = body.slice(slash + 1);
+      if (!/^[+-]?\d+$/.test(p) || Number(p) < 0) badMask = true;
+      else prefix = Number(p);
+      body = body.slice(0, slash);
+    }
+  }
+  const v4 = inetAton(body);
+  const family = v4 ? 4 : isIP(body) === 6 ? 6 : 0;
+  if (family === 0) return problem(`Invalid IP address \`${text}'`);
+  const hasMask = badMask || prefix !== undefined;
+  if (hasMask && !cidr) return problem(`CIDR notation unavailable for \`--${flag}'`);
+  if (badMask || (prefix !== undefined && prefix > (family === 4 ? 32 : 128))) return problem('Invalid netmask');
+  return { text: v4 ?? body, family: family as 4 | 6, prefix };
+}
+
+let protocols: Array<{ names: string[]; num: number }> | undefined;
+function protocolsFile(): Array<{ names: string[]; num: number }> {
+  if (protocols) return protocols;
+  try {
+    return (protocols = readFileSync('/etc/protocols', 'utf8')
+      .split('\n')
+      .map((l) => l.replace(/#.*/, '').trim().split(/\s+/))
+      .filter((f) => f.length >= 2 && /^\d+$/.test(f[1]!))
+      .map((f) => ({ names: [f[0]!, ...f.slice(2)], num: Number(f[1]) })));
+  } catch {
+    return [];
+  }
+}
+
+/** conntrack's lookup of `-p`: a handler by name, /etc/protocols, then a number (0-255). */
+export function findProtocol(text: string): { num: number; kind: string } | undefined {
+  const h = HANDLERS.find(([name]) => name.toLowerCase() === text.toLowerCase());
+  if (h) return { num: h[1], kind: h[2] };
+  const entry = protocolsFile().find((e) => e.names.includes(text));
+  if (entry) return { num: entry.num, kind: 'unknown' };
+  const m = /^(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)$/.exec(text);
+  if (m) {
+    const num = cNumber(text);
+    if (num > 255) return undefined;
+    const byNum = HANDLERS.find(([name, n]) => n === num && name !== 'unknown');
+    return { num, kind: byNum ? byNum[2] : 'unknown' };
+  }
+  return undefined;
+}
+
+/** Label names from /etc/xtables/connlabel.conf, or undefined when there is no such file. */
+export function readLabelNames(): Map<number, string> | undefined {
+  let text: string;
+  try {
+    text = readFileSync('/etc/xtables/connlabel.conf', 'utf8');
+  } catch {
+    return undefined;
+  }
+  const names = new Map<number, string>();
+  for (const line of text.split('\n')) {
+    const m = /^\s*(\d+)\s+(\S+)/.exec(line);
+    if (m && !names.has(Number(m[1]))) names.set(Number(m[1]), m[2]!);
+  }
+  return names;
+}
+
+export function parseWords(arg: string, words: ReadonlyArray<[string, number]>, warn: (l: string) => void): number {
+  let value = 0;
+  const one = (w: string, whole: string): void => {
+    const lw = w.toLowerCase();
+    if ('src_nat'.startsWith(lw) && w.length > 0 && words === STATUS_WORDS) return void warn('WARNING: ignoring SRC_NAT, use --src-nat instead');
+    if ('dst_nat'.startsWith(lw) && w.length > 0 && words === STATUS_WORDS) return void warn('WARNING: ignoring DST_NAT, use --dst-nat instead');
+    const hit = words.find(([name]) => w.length > 0 && name.toLowerCase().startsWith(lw));
+    if (!hit) problem(`Bad parameter \`${whole}'`);
+    value |= hit![1];
+  };
+  let rest = arg;
+  for (let comma = rest.indexOf(','); comma >= 0; comma = rest.indexOf(',')) {
+    if (comma === 0) problem(`Bad parameter \`${rest}'`);
+    one(rest.slice(0, comma), rest);
+    rest = rest.slice(comma + 1);
+  }
+  if (rest.length === 0) problem(`Bad parameter \`${rest}'`);
+  one(rest, rest);
+  return value;
+}
+
+export function parseStatus(arg: string, st: { value: number; mask: number }, warn: (l: string) => void): void {
+  const parts = arg.split(',');
+  let rest = arg;
+  for (let i = 0; i < parts.length; i++) {
+    let w = parts[i]!;
+    const last = i === parts.length - 1;
+    if (w === '' && !last) problem(`Bad parameter \`${rest}'`);
+    const negated = w.startsWith('!');
+    if (negated) w = w.slice(1);
+    if (negated && w === '' && !last) problem(`Bad parameter \`${rest.slice(1)}'`);
+    if (!negated && w.startsWith('UNREPLIED')) st.mask |= 1 << 1;
+    else if (w === '') problem(`Bad parameter \`${negated ? rest.slice(1) : rest}'`);
+    else {
+      const v = parseWords(w, STATUS_WORDS, warn);
+      if (negated) st.mask |= v;
+      else st.value |= v;
+    }
+    rest = rest.slice(parts[i]!.length + 1);
+  }
+}
+
+export function splitNat(arg: string): { address: string; port?: string } {
+  const open = arg.indexOf('[');
+  let address: string;
+  let port: string | undefined;
+  if (open >= 0) {
+    const start = open + 1;
+    const close = arg.indexOf(']', start);
+    if (close === start) problem('No IPv6 address specified');
+    if (close < 0) problem("No closing ']' around IPv6 address");
+    const colon = arg.indexOf(':', close);
+    if (colon >= 0) {
+      address = arg.slice(start, close);
+      port = arg.slice(colon + 1);
+    } else address = arg;
+  } else {
+    const colon = arg.indexOf(':');
+    if (colon >= 0 && !arg.includes(':', colon + 1)) {
+      address = arg.slice(0, colon);
+      port = arg.slice(colon + 1);
+    } else address = arg;
+  }
+  if (port !== undefined) {
+    if (port.length === 0) problem("No port specified after `:'");
+    if (!/^\d+$/.test(port) || Number(port) > 65535) problem(`Invalid port \`${port}'`);
+  }
+  return { address, port };
+}
+
+export function prefixMask(prefix: number, family: 4 | 6): string {
+  if (family === 4) {
+    const m = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+    return [m >>> 24, (m >>> 16) & 255, (m >>> 8) & 255, m & 255].join('.');
+  }
+  const groups: string[] = [];
+  for (let i = 0; i < 8; i++) {
+    const b = Math.max(0, Math.min(16, prefix - i * 16));
+    groups.push(((0xffff << (16 - b)) & 0xffff).toString(16));
+  }
+  return groups.join(':');
+}
+

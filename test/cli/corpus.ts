@@ -1,0 +1,161 @@
+// The differential corpus: command lines run against `conntrack` and `nfct` in twin namespaces
+// holding the same table (FIXTURE, loaded with conntrack -R into both). Each entry is a line
+// of arguments; `shell` entries are pipelines run with `CT` standing for the program.
+export interface CorpusLine {
+  args?: string[];
+  /** A shell pipeline; CT is replaced by the program (conntrack or nfct). */
+  shell?: string;
+  /** Start from an empty table instead of FIXTURE. */
+  empty?: boolean;
+  /** Run with a connlabel.conf naming bits 0-3 (a private mount namespace, both programs). */
+  labels?: boolean;
+}
+
+/** The table both namespaces start from (conntrack -R syntax). */
+export const FIXTURE = [
+  '-I -p tcp -s 10.0.0.1 -d 10.0.0.2 --sport 1001 --dport 80 -t 300 --state ESTABLISHED -u ASSURED -m 1',
+  '-I -p tcp -s 10.0.0.1 -d 10.0.0.3 --sport 1002 --dport 443 -t 300 --state SYN_SENT -m 2 -w 5',
+  '-I -p udp -s 10.0.0.1 -d 10.0.0.4 --sport 1003 --dport 53 -t 300 -m 3',
+  '-I -p udp -s 10.0.1.5 -d 10.0.0.4 --sport 1004 --dport 53 -t 300 -u SEEN_REPLY',
+  '-I -p tcp -s 2001:db8::1 -d 2001:db8::2 --sport 1005 --dport 22 -t 300 --state ESTABLISHED -m 1',
+  '-I -p udp -s 2001:db8::1 -d 2001:db8::3 --sport 1006 --dport 53 -t 300',
+  '-I -p icmp -s 10.0.0.1 -d 10.0.0.9 --icmp-type 8 --icmp-code 0 --icmp-id 7 -t 30',
+  '-I -p icmpv6 -s 2001:db8::1 -d 2001:db8::9 --icmpv6-type 128 --icmpv6-code 0 --icmpv6-id 9 -t 30',
+  '-I -p tcp -s 10.0.0.5 -d 10.0.0.6 --sport 1007 --dport 8080 -t 300 --state ESTABLISHED --dst-nat 192.168.1.1:80',
+  '-I -p udp -s 10.0.0.7 -d 10.0.0.8 --sport 1008 --dport 5000 -t 300 --src-nat 172.16.0.1',
+  '-I -p udp -s 10.0.0.7 -d 10.0.0.8 --sport 1009 --dport 5000 -t 300 --src-nat 172.16.0.1:2000',
+  '-I -p tcp -s 2001:db8::5 -d 2001:db8::6 --sport 1010 --dport 80 -t 300 --state ESTABLISHED --dst-nat [2001:db8::7]:8080',
+  '-I -p 200 -s 10.0.0.1 -d 10.0.0.2 -t 300',
+  '-I -p igmp -s 10.0.0.1 -d 224.0.0.1 -t 300 -m 9',
+  '-I -p tcp -s 10.0.2.1 -d 10.0.2.2 --sport 1011 --dport 25 -t 300 --state TIME_WAIT --orig-zone 3',
+  '-I -p udp -s 10.0.2.1 -d 10.0.2.3 --sport 1012 --dport 123 -t 300 -w 7 -m 0x10',
+  '-I -p tcp -r 10.0.3.2 -q 10.0.3.1 --reply-port-src 21 --reply-port-dst 11 -t 300 --state LISTEN -u SEEN_REPLY',
+];
+
+const words = (s: string): string[] => s.split(' ').filter(Boolean);
+const L = (s: string, extra: Partial<CorpusLine> = {}): CorpusLine => ({ args: words(s), ...extra });
+
+// Filters that apply to -L, -D (and -E): each is tried with each of those commands.
+const FILTERS = [
+  '', '-p tcp', '-p udp', '-p icmp', '-p icmpv6', '-p 200', '-p igmp', '-p 2', '-p TCP', '-p sctp', '-p gre', '-p nonsense',
+  '-s 10.0.0.1', '-d 10.0.0.4', '-s 10.0.0.0/24', '-s 10.0.0.0/16', '-d 10.0.0.0/30', '-s 2001:db8::1', '-s 2001:db8::/64',
+  '-r 10.0.0.2', '-q 10.0.0.1', '-r 192.168.1.1', '-f ipv4', '-f ipv6', '-f ipv6 -p tcp', '-m 1', '-m 3', '-m 0x10', '-m 1/1', '-m 2/0xff',
+  '-w 5', '-w 7', '-w 0', '--orig-zone 3', '--reply-zone 3', '-u ASSURED', '-u SEEN_REPLY', '-u UNREPLIED', '-u !ASSURED', '-u ASSURED,SEEN_REPLY',
+  '-p tcp --sport 1001', '-p tcp --dport 443', '-p udp --dport 53', '-p udp --reply-port-src 53', '-p udp --reply-port-dst 1003',
+  '-p tcp --state ESTABLISHED', '-p tcp --state LISTEN', '-p tcp --state SYN_SENT', '-p tcp --state TIME_WAIT',
+  '-p icmp --icmp-type 8', '-p icmp --icmp-id 7', '-p icmpv6 --icmpv6-type 128',
+  '-s 10.0.0.1 --mask-src 255.255.255.0', '-d 10.0.0.4 --mask-dst 255.255.0.0', '-s 2001:db8::1 --mask-src ffff:ffff::',
+  '--src-nat', '--dst-nat', '--any-nat', '--src-nat 172.16.0.1', '--dst-nat 192.168.1.1', '--dst-nat 192.168.1.1:80',
+  '--dst-nat 192.168.1.1:81', '--src-nat :2000', '--any-nat 172.16.0.1', '--dst-nat [2001:db8::7]:8080', '-j',
+  '-p tcp -s 10.0.0.1 -d 10.0.0.2 --sport 1001 --dport 80', '-s 10.0.0.1 -p udp -m 3',
+];
+
+// Refusals conntrack makes, tried with the commands listed.
+const BAD = [
+  '-s 1.2.3', '-s 300.1.1.1', '-s nonsense', '-s 10.0.0.1/33', '-s 10.0.0.1/x', '-r 10.0.0.1/24', '-s 10.0.0.1 -d 2001:db8::1',
+  '-f ipx', '-p tcp --state BOGUS', '--sport 1', '-p udp --state ESTABLISHED', '-u BOGUS', '-u ,', '-o bogus', '-o save,extended',
+  '--src-nat 1.1.1.1:', '--src-nat 1.1.1.1::', '--src-nat 1.1.1.1:80:80', '--src-nat :65536', '--dst-nat --any-nat',
+  '--src-nat [2001:db8::1', '--src-nat []:80', '--src-nat [2001:db8::1]', '--mask-src 255.0.0.0', '-s', '-p', '--zone',
+  '-x', '--bogus', '--d', '--sr 10.0.0.1', '-L -L', '-L -D', '-l nolabel', '--label-add x --label-del y',
+];
+
+function build(): CorpusLine[] {
+  const out: CorpusLine[] = [];
+  for (const f of FILTERS) {
+    out.push(L(`-L ${f}`));
+    out.push(L(`-D ${f}`));
+  }
+  for (const f of FILTERS.slice(0, 30)) out.push(L(`-L ${f} -o save`));
+  for (const b of BAD) {
+    out.push(L(`-L ${b}`));
+    if (!b.startsWith('-L')) out.push(L(`-D ${b}`));
+  }
+  out.push(
+    // output modes
+    L('-L -o extended'), L('-L -o xml'), L('-L -o id'), L('-L -o extended,id'), L('-L -o ktimestamp'), L('-L -o timestamp'),
+    L('-L -o userspace'), L('-L -o save,userspace'), L('-L -o EXTENDED'), L('-L -o ext'), L('-L -o xml,extended'), L('-L -p tcp -o xml'),
+    L('-L -p nonsense -o xml'), L('-L -o labels'), L('-L -z'), L('-L -z -p tcp'), L('-L -z -f ipv4'),
+    L('-D -p tcp -o save'), L('-D -p udp -o xml'), L('-D -p udp -o extended'), L('-D -p icmp -o id'), L('-D -f ipv6 -o save'),
+    // tables and spellings
+    L('-L conntrack'), L('-L dying'), L('-L unconfirmed'), L('-L expect'), L('-L exp'), L('-L c'), L('-L foo'), L('-Lconntrack'),
+    L('--dump'), L('--dump -p tcp'), L('--dum'), L('-L --proto tcp'), L('-L --protonum=udp'), L('-L --src=10.0.0.1'), L('-L --orig-src 10.0.0.1'),
+    L('-L --family ipv6'), L('-L -f ipv4xyz'), L('conntrack -L'), L('-L stray words -p tcp'), L('-L -- -p tcp'), L('-L -p tcp --sport=1001'),
+    L('-L --dst 10.0.0.4 --dport 53 -p udp'), L('-L --dport 53 -p udp'), L('-L -pudp'), L('-L -s10.0.0.1'), L('-zL'),
+    L('-D expect'), L('-D dying'), L('-I dying'), L('-U expect'), L('-A expect -p tcp'),
+    // -G
+    L('-G -p tcp -s 10.0.0.1 -d 10.0.0.2 --sport 1001 --dport 80'), L('-G -p tcp -s 10.0.0.1 -d 10.0.0.2 --sport 1001 --dport 81'),
+    L('-G -p tcp -s 10.0.0.1 -d 10.0.0.2 --sport 1001 --dport 80 -o extended'), L('-G -p tcp -s 10.0.0.1 -d 10.0.0.2 --sport 1001 --dport 80 -o xml'),
+    L('-G -p tcp -s 10.0.0.1 -d 10.0.0.2 --sport 1001 --dport 80 -o save'), L('-G -p udp -s 10.0.0.1 -d 10.0.0.4 --sport 1003 --dport 53'),
+    L('-G -p tcp -s 10.0.0.1 -d 10.0.0.2'), L('-G -s 10.0.0.1 -d 10.0.0.2'), L('-G -p tcp -s 10.0.0.1 --sport 1 --dport 2'),
+    L('-G -p icmp -s 10.0.0.1 -d 10.0.0.9 --icmp-type 8 --icmp-code 0 --icmp-id 7'), L('-G -p icmp -s 10.0.0.1 -d 10.0.0.9 --icmp-type 8'),
+    L('-G -p tcp -s 2001:db8::1 -d 2001:db8::2 --sport 1005 --dport 22'), L('-G -p 200 -s 10.0.0.1 -d 10.0.0.2'), L('-G -p udp -s 10.0.2.1 -d 10.0.2.3 --sport 1012 --dport 123 -w 7'),
+    L('-G -p tcp -s 10.0.0.1 -d 10.0.0.2 --sport 1001 --dport 80 -m 1'), L('-G -p tcp -s 10.0.0.1 -d 10.0.0.2 --sport 1001 --dport 80 -z'),
+    // -I / -A
+    L('-I -p tcp -s 1.1.1.1 -d 2.2.2.2 --sport 10 --dport 20 -t 50 --state ESTABLISHED'),
+    L('-I -p tcp -s 1.1.1.1 -d 2.2.2.2 --sport 10 --dport 20 -t 50 --state LISTEN'),
+    L('-I -p tcp -s 1.1.1.1 -d 2.2.2.2 --sport 10 --dport 20 -t 50'),
+    L('-I -p tcp -s 1.1.1.1 -d 2.2.2.2 -t 50 --state ESTABLISHED'),
+    L('-I -p tcp -s 10.0.0.1 -d 10.0.0.2 --sport 1001 --dport 80 -t 50 --state ESTABLISHED'),
+    L('-A -p tcp -s 10.0.0.1 -d 10.0.0.2 --sport 1001 --dport 80 -t 50 --state ESTABLISHED'),
+    L('-A -p tcp -s 1.1.1.1 -d 2.2.2.2 --sport 10 --dport 20 -t 50 --state ESTABLISHED'),
+    L('-I -r 2.2.2.2 -q 1.1.1.1 -p tcp --reply-port-src 11 --reply-port-dst 21 --state LISTEN -u SEEN_REPLY -t 50'),
+    L('-A -r 2.2.2.2 -q 1.1.1.1 -p udp --reply-port-src 11 --reply-port-dst 21 -t 50'),
+    L('-I -p tcp -s 1.1.1.1 -d 2.2.2.2 -r 2.2.2.2 -q 1.1.1.9 --sport 10 --dport 20 --reply-port-src 20 --reply-port-dst 10 -t 50 --state ESTABLISHED'),
+    L('-I -p tcp -s 1.1.1.1 -r 2.2.2.2 --sport 10 --dport 20 -t 50 --state ESTABLISHED'),
+    L('-I -p udp -s 1.1.1.1 -d 2.2.2.2 --sport 10 --dport 20 -t 50 -m 5'), L('-I -p udp -s 1.1.1.1 -d 2.2.2.2 --sport 10 --dport 20 -t 50 -m 5/0xf'),
+    L('-I -p udp -s 1.1.1.1 -d 2.2.2.2 --sport 10 --dport 20 -t 50 -u ASSURED'), L('-I -p udp -s 1.1.1.1 -d 2.2.2.2 --sport 10 --dport 20 -t 50 -u SEEN_REPLY,ASSURED'),
+    L('-I -p udp -s 1.1.1.1 -d 2.2.2.2 --sport 10 --dport 20 -t 50 -w 9'), L('-I -p udp -s 1.1.1.1 -d 2.2.2.2 --sport 10 --dport 20 -t 50 --orig-zone 4 --reply-zone 5'),
+    L('-I -p udp -s 1.1.1.1 -d 2.2.2.2 --sport 10 --dport 20 -t 50 --src-nat 3.3.3.3'), L('-I -p udp -s 1.1.1.1 -d 2.2.2.2 --sport 10 --dport 20 -t 50 --dst-nat 3.3.3.3:99'),
+    L('-I -p udp -s 1.1.1.1 -d 2.2.2.2 --sport 10 --dport 20 -t 50 --src-nat 3.3.3.3 --dst-nat 4.4.4.4'), L('-I -p udp -s 1.1.1.1 -d 2.2.2.2 --sport 10 --dport 20 -t 50 --any-nat 3.3.3.3'),
+    L('-I -p udp -s 1.1.1.1 -d 2.2.2.2 --sport 10 --dport 20 -t 50 --dst-nat [::1]'), L('-I -p udp -s 2001:db8::a -d 2001:db8::b --sport 10 --dport 20 -t 50 --dst-nat [2001:db8::c]:53'),
+    L('-I -p udp -s 2001:db8::a -d 2001:db8::b --sport 10 --dport 20 -t 50'), L('-I -p udp -s 1.1.1.1 -d 2.2.2.2 --sport 10 --dport 20'),
+    L('-I -p udp -s 1.1.1.1 -d 2.2.2.2 --sport 10 --dport 20 -t 50 -z'), L('-I -s 1.1.1.1 -d 2.2.2.2 -t 50'), L('-I -p 200 -s 1.1.1.1 -d 2.2.2.2 -t 50'),
+    L('-I -p igmp -s 1.1.1.1 -d 224.0.0.2 -t 50'), L('-I -p icmp -s 1.1.1.1 -d 2.2.2.2 -t 50 --icmp-type 8 --icmp-code 0 --icmp-id 5'),
+    L('-I -p icmp -s 1.1.1.1 -d 2.2.2.2 -t 50 --icmp-type 8'), L('-I -p icmp -s 1.1.1.1 -d 2.2.2.2 -t 50 --icmp-type 8 --icmp-code 0'), L('-I -p icmpv6 -s ::1 -d ::2 -t 50 --icmpv6-type 128 --icmpv6-code 0 --icmpv6-id 5'),
+    L('-I -p tcp -s 1.1.1.1 -d 2.2.2.2 --sport 10 --dport 20 -t 50 --state ESTABLISHED -o save'), L('-I -p tcp -s 1.1.1.1/24 -d 2.2.2.2 --sport 10 --dport 20 -t 50 --state ESTABLISHED'),
+    L('-I -p sctp -s 1.1.1.1 -d 2.2.2.2 --sport 10 --dport 20 -t 50 --state ESTABLISHED --orig-vtag 1 --reply-vtag 2'),
+    L('-I -p gre -s 1.1.1.1 -d 2.2.2.2 --srckey 1 --dstkey 2 -t 50'), L('-I -p udp -s 1.1.1.1 -d 2.2.2.2 --sport 70000 --dport 20 -t 50'),
+    L('-I -p udp -s 1.1.1.1 -d 2.2.2.2 --sport 10 --dport 20 -t 50 -c 5'), L('-I -p udp -s 1.1.1.1 -d 2.2.2.2 --sport 10 --dport 20 -t 50 -l foo'),
+    // -U
+    L('-U -d 10.0.0.2 -m 7'), L('-U -d 10.0.0.2 -m 1'), L('-U -s 10.0.0.1 -p udp -m 7'), L('-U -s 10.0.0.1 -m 7'), L('-U -f ipv4 -p udp -m 5'),
+    L('-U -f ipv4 -p udp -m 3'), L('-U -d 10.0.0.2 -m 0x100/0xf00'), L('-U -d 10.0.0.4 -u ASSURED'), L('-U -d 10.0.0.2 -t 100'),
+    L('-U -d 10.0.0.2 -u ASSURED'), L('-U -p udp -m 5'), L('-U -p tcp -m 5'), L('-U -d 10.0.0.4 -m 8 -o save'),
+    L('-U -d 10.0.0.4 -m 8 -o xml'), L('-U -d 10.0.0.4 -m 8 -o extended'), L('-U -s 2001:db8::1 -m 4'), L('-U -s 10.0.0.0/24 -m 4'),
+    L('-U -s 10.0.0.1 --mask-src 255.255.0.0 -m 4'), L('-U -s 10.9.9.9 -m 4'), L('-U -s 10.0.0.1 -p tcp --dport 80 -m 6'), L('-U -s 10.0.0.1 -d 10.0.0.2 -p tcp --sport 1001 --dport 80 -m 6'),
+    L('-U -s 10.0.0.7 --src-nat -m 6'), L('-U -s 10.0.0.1 -p icmp --icmp-type 8 -m 6'), L('-U -s 10.0.0.1 -z'), L('-U -s 10.0.0.1 -i 1 -m 6'),
+    L('-U -s 10.0.0.1 --label-add foo'), L('-U -s 10.0.0.1 --label-del'),
+    // -F, -C, -S, -V, -h, -E refusals
+    L('-F'), L('-F -f ipv6'), L('-F -f ipv4'), L('-F -p tcp'), L('-F expect'), L('-C'), L('-C expect'), L('-C -p tcp'), L('-S'), L('-S -p tcp'),
+    L('-V'), L('--version'), L('-h'), L('--help'), L(''), L('-E -p tcp --sport'), L('-E -I'), L('-E -t 5'), L('-E -e BOGUS'), L('-R'),
+    L('-L -e NEW'), L('-L -b 100'), L('-D -z'), L('-D -o bogus'), L('-I expect -p tcp -s 1.1.1.1 -d 2.2.2.2'),
+    // labels
+    L('-L -o labels', { labels: true }), L('-L -l lbl1', { labels: true }), L('-L -l nosuch', { labels: true }),
+    L('-I -p udp -s 1.1.1.1 -d 2.2.2.2 --sport 10 --dport 20 -t 50 --label-add lbl1,lbl2', { labels: true }),
+    L('-U -s 10.0.0.1 -p udp --label-add lbl2', { labels: true }), L('-U -s 10.0.0.1 -p udp --label-del lbl2', { labels: true }),
+    L('-U -s 10.0.0.1 --label-add lbl1 --label-del lbl2', { labels: true }),
+    // -R, pipes
+    { shell: 'CT -L -o save | CT -R -' },
+    { shell: "CT -L -w 7 -o save | sed 's/-w 7/-w 8/' | CT -R -" },
+    { shell: "CT -L -p udp -o save | sed 's/^-A/-I/' | CT -R -" },
+    { shell: "CT -L -p udp -o save | sed 's/^-A/-A/' | CT -R -" },
+    { shell: "CT -L -p tcp -o save | sed 's/^-A/-D/; s/-t [0-9]* //' | CT -R -" },
+    L('-D -p tcp -t 1'), L('-D -p tcp -t 100000'),
+    { shell: "printf '%s\\n' '-F' | CT -R -" },
+    { shell: "printf '%s\\n' '-L' | CT -R -" },
+    { shell: "printf '%s\\n' '-U -s 10.0.0.1 -m 9' | CT -R -" },
+    { shell: "printf '%s\\n' '# comment' '' '   -I -p udp -s 5.5.5.5 -d 6.6.6.6 --sport 1 --dport 2 -t 40' | CT -R -" },
+    { shell: "printf '%s\\n' '-I -p udp -s 5.5.5.5 -d 6.6.6.6 --sport 1 --dport 2 -t 40' '-I -p udp -s 5.5.5.5 -d 6.6.6.6 --sport 1 --dport 2 -t 40' | CT -R -" },
+    { shell: "printf '%s\\n' '-I -p udp -s 5.5.5.5 -d 6.6.6.6 --sport 1 --dport 2 -t 40' '-L -bogus' | CT -R -" },
+    { shell: "CT -R /nonexistent/file" },
+    { shell: "CT -L | head -1 | wc -l" },
+    { shell: "CT -L -o save | head -2 | wc -l" },
+    { shell: "CT -D -p tcp -o save | CT -R - ; CT -L -p tcp -o save | wc -l" },
+    { shell: 'CT -L -f ipv6 -o save | cat > /dev/null; CT -D -f ipv4' },
+    // The reader keeps reading after its two lines: no race between the writer and EPIPE.
+    { shell: 'CT -L -o xml | (head -2; cat > /dev/null)' },
+    { shell: 'CT -D -p udp -o xml | wc -l' },
+  );
+  return out;
+}
+
+export const CORPUS: readonly CorpusLine[] = build();

@@ -1,0 +1,47 @@
+// -R's fast path for plain create lines gives the entry the full parser gives, and leaves every
+// other line to the full parser.
+import { describe, expect, test } from 'vitest';
+
+import { flowInputOf } from '../../lib/cli/commands/create.js';
+import { splitWords } from '../../lib/cli/commands/restore.js';
+import { parseSave, parseSaveLine as fastCreateLine } from '../../lib/conntrack/save.js';
+import { parseCommandLine } from '../../lib/cli/parse.js';
+
+const SAME = [
+  '-I -p tcp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 --state ESTABLISHED -t 3600',
+  '-A -t 119 -u SEEN_REPLY,ASSURED -s 10.0.0.1 -d 10.0.0.2 -r 10.0.0.2 -q 10.0.0.1 -p tcp --sport 1 --dport 2 --reply-port-src 2 --reply-port-dst 1 --state ESTABLISHED',
+  '-A -t 30 -u UNSET -s 10.0.0.1 -d 10.0.0.9 -r 10.0.0.9 -q 10.0.0.1 -p icmp --icmp-type 8 --icmp-code 0 --icmp-id 7',
+  '-I -p udp -s 2001:db8::1 -d 2001:db8::2 --sport 5 --dport 53 -t 10 -m 7 -w 3',
+  '-I -p icmpv6 -s ::1 -d ::2 --icmpv6-type 128 --icmpv6-code 0 --icmpv6-id 9 -t 30',
+  '-I -p tcp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 --state LISTEN -t 5 -u UNSET',
+];
+const FULL_ONLY = [
+  '-I -p tcp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 -t 3600', // no state: refused by the full parser
+  '-I -p udp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 -t 0x10', // hex
+  '-I -p udp -s 10.1 -d 10.0.0.2 --sport 1 --dport 2 -t 10', // inet_aton short form
+  '-I -p udp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 -t 10 --dst-nat 1.2.3.4:5', // NAT
+  '-I -p udp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 -t 10 -t 11', // repeated
+  '-I -p udp --src 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 -t 10', // long spelling
+  '-I -p sctp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 -t 10 --state ESTABLISHED',
+  '-U -s 10.0.0.1 -m 1',
+  '-I -p udp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 -t 10 -u ASSURED,!SEEN_REPLY',
+];
+
+describe('-R fast path', () => {
+  test.each(SAME)('%s: the same entry as the full parser', (line) => {
+    const fast = fastCreateLine(line);
+    expect(fast).toBeDefined();
+    const full = flowInputOf(parseCommandLine(splitWords(line), () => undefined));
+    expect(JSON.parse(JSON.stringify(fast!.flow))).toEqual(JSON.parse(JSON.stringify(full)));
+  });
+  test.each(FULL_ONLY)('%s: left to the full parser', (line) => {
+    expect(fastCreateLine(line)).toBeUndefined();
+  });
+  test('parseSave: the entries of the -I/-A lines; another line is a TypeError with its number', () => {
+    expect(parseSave(`# saved\n\n${SAME[0]}\n${SAME[1]}\n`)).toHaveLength(2);
+    expect(() => parseSave(`${SAME[0]}\n-U -s 10.0.0.1 -m 1\n`)).toThrow(/line 2 /);
+  });
+  test('splitWords: blanks separate, quotes group, backslash escapes inside quotes', () => {
+    expect(splitWords('-L  -p\ttcp "a b" "x\\"y"\n')).toEqual(['-L', '-p', 'tcp', 'a b', 'x"y']);
+  });
+});

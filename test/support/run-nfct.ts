@@ -1,0 +1,25 @@
+// Runs the nfct command in this process (no node start-up per command line): what it wrote on
+// stdout and stderr, and its exit status.
+import { main } from '../../lib/cli/main.js';
+
+export interface NfctRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export async function runNfct(argv: string[]): Promise<NfctRun> {
+  let stdout = '';
+  let stderr = '';
+  const ow = process.stdout.write.bind(process.stdout);
+  const ew = process.stderr.write.bind(process.stderr);
+  process.stdout.write = ((s: string | Uint8Array) => ((stdout += String(s)), true)) as typeof process.stdout.write;
+  process.stderr.write = ((s: string | Uint8Array) => ((stderr += String(s)), true)) as typeof process.stderr.write;
+  try {
+    const code = await main(argv);
+    return { code, stdout, stderr };
+  } finally {
+    process.stdout.write = ow;
+    process.stderr.write = ew;
+  }
+}
