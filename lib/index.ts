@@ -16,6 +16,9 @@ export { listNamespaces, namespaceLabel, parseCgroup } from './core/namespaces.j
 export type { ListNamespacesOptions, NamespaceProcess, NetworkNamespace } from './core/namespaces.js';
 export { mapSettled, DEFAULT_CONCURRENCY } from './core/concurrency.js';
 export type { Settled } from './core/concurrency.js';
+export { createExporter, CPU_STAT_COUNTERS } from './exporter/exporter.js';
+export type { Exporter, ExporterOptions } from './exporter/exporter.js';
+export { serveExporter, DEFAULT_EXPORTER_PORT } from './exporter/server.js';
 export type { ReaderStats } from './core/reader.js';
 export { Status, STATUS_NAMES } from './conntrack/status.js';
 export type { TupleInput } from './conntrack/tuple.js';
