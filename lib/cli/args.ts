@@ -11,6 +11,8 @@ export interface Parsed {
   json: boolean;
   netns?: string;
   pid?: number;
+  /** --all-netns: every network namespace of the node (-L, -C, -S, -E). */
+  allNetns: boolean;
 }
 
 /** A usage error: conntrack prints it and exits with 2 (PARAMETER_PROBLEM). */
@@ -47,7 +49,7 @@ const VALUED: Record<string, string> = {
   '--tuple-port-src': 'tuple-port-src', '--tuple-port-dst': 'tuple-port-dst', '--mask-port-src': 'mask-port-src',
   '--mask-port-dst': 'mask-port-dst', '--netns': 'netns', '--pid': 'pid',
 };
-const FLAGS: Record<string, string> = { '-z': 'zero', '--zero': 'zero', '--json': 'json' };
+const FLAGS: Record<string, string> = { '-z': 'zero', '--zero': 'zero', '--json': 'json', '--all-netns': 'all-netns' };
 
 /** Which options each command takes (conntrack refuses the others: "Illegal option"). */
 const ALLOWED: Record<Command, readonly string[]> = {
@@ -98,8 +100,12 @@ export function parseArgs(argv: readonly string[]): Parsed {
   if (!command) throw new UsageError('no command specified');
   const netns = options.get('netns')?.[0];
   const pidText = options.get('pid')?.[0];
+  const allNetns = options.has('all-netns');
   options.delete('netns');
   options.delete('pid');
+  options.delete('all-netns');
+  if (allNetns && !['L', 'C', 'S', 'E'].includes(command)) throw new UsageError("Illegal option `--all-netns' with this command (it takes -L, -C, -S and -E)");
+  if (allNetns && (netns !== undefined || pidText !== undefined)) throw new UsageError("`--all-netns' cannot be combined with `--netns' or `--pid'");
   for (const key of options.keys()) {
     if (!ALLOWED[command].includes(key)) throw new UsageError(`Illegal option \`${LONG_NAMES[key] ?? `--${key}`}' with this command`);
   }
@@ -108,7 +114,7 @@ export function parseArgs(argv: readonly string[]): Parsed {
     pid = Number(pidText);
     if (!Number.isInteger(pid) || pid < 1) throw new UsageError(`Bad parameter \`--pid ${pidText}'`);
   }
-  return { command, table, options, json, netns, pid };
+  return { command, table, options, json, netns, pid, allNetns };
 }
 
 /** The one value of an option, or undefined. */

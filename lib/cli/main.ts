@@ -17,13 +17,15 @@ import { Trace, type TraceMatch } from '../trace/handle.js';
 import type { Flow } from '../conntrack/types.js';
 import { one, type Parsed, parseArgs, UsageError } from './args.js';
 import { HELP, LOG_HELP, TRACE_HELP } from './help.js';
+import { allNetnsCommand } from './all-netns.js';
+import { exporterCommand } from './exporter.js';
 
 const PREFIX = 'conntrack v1.4.7 (conntrack-tools): ';
 const out = (line: string): void => void process.stdout.write(`${line}\n`);
-const say = (line: string): void => void process.stderr.write(`${PREFIX}${line}\n`);
+export const say = (line: string): void => void process.stderr.write(`${PREFIX}${line}\n`);
 
 /** Exit codes as conntrack's: 0 done, 1 an operation failed, 2 a parameter problem. */
-class Exit extends Error {
+export class Exit extends Error {
   constructor(readonly code: number) {
     super(`exit ${code}`);
   }
@@ -103,7 +105,7 @@ const origins = new Map<number, string | undefined>();
  * Who made a change over netlink, as conntrack -E names it: the port id and the name of the
  * process (the port id is its pid for its first socket, any number for others).
  */
-function origin(portid: number | undefined): fmt.UserspaceOrigin | undefined {
+export function origin(portid: number | undefined): fmt.UserspaceOrigin | undefined {
   if (!portid) return undefined;
   if (!origins.has(portid)) origins.set(portid, comm(portid) ?? ownerOf(portid));
   const progname = origins.get(portid);
@@ -116,7 +118,7 @@ function netns(p: Parsed): NetnsOption | undefined {
 }
 
 /** The filter a -L/-D/-E/-U command's options describe. */
-function filterOf(p: Parsed): FlowFilter {
+export function filterOf(p: Parsed): FlowFilter {
   const f: Record<string, unknown> = {};
   const set = (key: string, value: unknown): void => {
     if (value !== undefined) f[key] = value;
@@ -149,7 +151,7 @@ function filterOf(p: Parsed): FlowFilter {
 }
 
 /** What the library's filter cannot express, checked here: ICMP fields and NAT addresses. */
-function postFilter(p: Parsed): (f: Flow) => boolean {
+export function postFilter(p: Parsed): (f: Flow) => boolean {
   const type = num(one(p, 'icmp-type'), '--icmp-type');
   const code = num(one(p, 'icmp-code'), '--icmp-code');
   const id = num(one(p, 'icmp-id'), '--icmp-id');
@@ -168,7 +170,7 @@ function postFilter(p: Parsed): (f: Flow) => boolean {
   };
 }
 
-function outputOptions(p: Parsed) {
+export function outputOptions(p: Parsed) {
   const modes = new Set((one(p, 'output') ?? '').split(',').filter(Boolean));
   for (const m of modes) {
     if (!['extended', 'xml', 'id', 'timestamp', 'ktimestamp', 'labels', 'save', 'userspace'].includes(m)) fail(`Bad parameter \`-o ${m}'`, 2);
@@ -479,8 +481,9 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (argv[0] === 'log') return await logCommand(argv.slice(1)), 0;
     if (argv[0] === 'trace') return await traceCommand(argv.slice(1)), 0;
+    if (argv[0] === 'exporter') return await exporterCommand(argv.slice(1)), 0;
     const parsed = parseArgs(argv);
-    await conntrackCommand(parsed);
+    await (parsed.allNetns ? allNetnsCommand(parsed) : conntrackCommand(parsed));
     return 0;
   } catch (e) {
     if (e instanceof Exit) return e.code;
