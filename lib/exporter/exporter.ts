@@ -8,6 +8,7 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import { Conntrack, type CpuStats } from '../conntrack/handle.js';
 import { DEFAULT_CONCURRENCY, mapSettled } from '../core/concurrency.js';
 import { NfctError } from '../core/errors.js';
+import type { StreamStats } from '../core/stream.js';
 import { listNamespaces, namespaceLabel, type NetworkNamespace } from '../core/namespaces.js';
 import { assertKnownKeys, assertObject, boolean, describe, integer, optionalInteger } from '../core/validate.js';
 import { Nflog } from '../nflog/handle.js';
@@ -55,8 +56,8 @@ interface Tracked {
   ns: NetworkNamespace;
   label: string;
   ct?: Conntrack;
-  events?: { close(): void; counts: Record<string, number>; overruns: () => number; lost: () => number | undefined };
-  nflog?: { nf: Nflog; closers: (() => void)[]; packets: Map<string, number>; lost: Map<number, number>; overruns: Map<number, number> };
+  events?: { close(): void; counts: Record<string, number>; stats: () => StreamStats };
+  nflog?: { nf: Nflog; subs: Map<number, { close(): void; stats: StreamStats }>; packets: Map<string, number> };
   streamError?: string;
 }
 
@@ -107,12 +108,7 @@ export async function createExporter(options: ExporterOptions = {}): Promise<Exp
       const stream = t.ct.events();
       streams++;
       const counts: Record<string, number> = { new: 0, update: 0, destroy: 0 };
-      t.events = {
-        counts,
-        close: () => stream.close(),
-        overruns: () => stream.overruns,
-        lost: () => (stream.stats as { lost?: number }).lost,
-      };
+      t.events = { counts, close: () => stream.close(), stats: () => stream.stats };
       void (async () => {
         try {
           for await (const ev of stream) if (ev.type in counts) counts[ev.type]!++;
@@ -123,12 +119,12 @@ export async function createExporter(options: ExporterOptions = {}): Promise<Exp
     }
     if (groups.length > 0 && !t.nflog && streams + groups.length <= maxStreams) {
       const nf = await Nflog.open({ netns: t.ns.path });
-      const state = { nf, closers: [] as (() => void)[], packets: new Map<string, number>(), lost: new Map<number, number>(), overruns: new Map<number, number>() };
+      const state = { nf, subs: new Map<number, { close(): void; stats: StreamStats }>(), packets: new Map<string, number>() };
       t.nflog = state;
       for (const group of groups) {
         const sub = nf.subscribe({ group, copy: 'meta', sequence: true });
         streams++;
-        state.closers.push(() => sub.close());
+        state.subs.set(group, sub);
         const prefixes = new Set<string>();
         void (async () => {
           try {
@@ -141,10 +137,6 @@ export async function createExporter(options: ExporterOptions = {}): Promise<Exp
                 }
                 const key = `${group}\0${prefix}`;
                 state.packets.set(key, (state.packets.get(key) ?? 0) + 1);
-              } else if (item.type === 'gap') {
-                state.lost.set(group, (state.lost.get(group) ?? 0) + item.missing);
-              } else {
-                state.overruns.set(group, (state.overruns.get(group) ?? 0) + 1);
               }
             }
           } catch (e) {
@@ -161,8 +153,8 @@ export async function createExporter(options: ExporterOptions = {}): Promise<Exp
       streams--;
     }
     if (t.nflog) {
-      for (const c of t.nflog.closers) c();
-      streams -= t.nflog.closers.length;
+      for (const sub of t.nflog.subs.values()) sub.close();
+      streams -= t.nflog.subs.size;
       t.nflog.nf.close();
     }
     t.ct?.close();
@@ -287,14 +279,14 @@ export async function createExporter(options: ExporterOptions = {}): Promise<Exp
     counter('nfct_conntrack_events_total', 'Conntrack events received, by type (new, update, destroy).', ['netns', 'type'], (c, s) => {
       for (const { t } of s.rows) if (t.events) for (const [type, n] of Object.entries(t.events.counts)) c.inc({ netns: t.label, type }, n);
     });
-    counter('nfct_conntrack_event_overruns_total', 'Times the kernel dropped conntrack events for a full socket buffer (each one loses an unknown number).', nsLabels, (c, s) => {
-      for (const { t } of s.rows) if (t.events) c.inc({ netns: t.label }, t.events.overruns());
+    counter('nfct_conntrack_event_overruns_total', 'Times conntrack events were lost (a full socket buffer or queue); the kernel does not say how many each time.', nsLabels, (c, s) => {
+      for (const { t } of s.rows) if (t.events) c.inc({ netns: t.label }, t.events.stats().overruns);
     });
-    counter('nfct_conntrack_events_lost_total', 'Conntrack events known to be lost, where the stream can count them.', nsLabels, (c, s) => {
-      for (const { t } of s.rows) {
-        const lost = t.events?.lost();
-        if (lost !== undefined) c.inc({ netns: t.label }, lost);
-      }
+    gauge('nfct_conntrack_events_queued', 'Conntrack events read from the kernel and waiting for the exporter to count them.', nsLabels, (g, s) => {
+      for (const { t } of s.rows) if (t.events) g.set({ netns: t.label }, t.events.stats().queuedRecords);
+    });
+    gauge('nfct_conntrack_events_queued_bytes', 'Memory the waiting conntrack events take, in bytes.', nsLabels, (g, s) => {
+      for (const { t } of s.rows) if (t.events) g.set({ netns: t.label }, t.events.stats().queuedBytes);
     });
   }
   if (groups.length > 0) {
@@ -306,11 +298,11 @@ export async function createExporter(options: ExporterOptions = {}): Promise<Exp
         }
       }
     });
-    counter('nfct_nflog_packets_lost_total', 'NFLOG packets lost, counted from gaps in the sequence numbers.', ['netns', 'group'], (c, s) => {
-      for (const { t } of s.rows) for (const g of groups) if (t.nflog) c.inc({ netns: t.label, group: String(g) }, t.nflog.lost.get(g) ?? 0);
+    counter('nfct_nflog_packets_lost_total', 'NFLOG packets lost, counted exactly from the sequence numbers.', ['netns', 'group'], (c, s) => {
+      for (const { t } of s.rows) for (const [g, sub] of t.nflog?.subs ?? []) c.inc({ netns: t.label, group: String(g) }, sub.stats.lost ?? 0);
     });
-    counter('nfct_nflog_overruns_total', 'Times the kernel dropped NFLOG packets for a full socket buffer.', ['netns', 'group'], (c, s) => {
-      for (const { t } of s.rows) for (const g of groups) if (t.nflog) c.inc({ netns: t.label, group: String(g) }, t.nflog.overruns.get(g) ?? 0);
+    counter('nfct_nflog_overruns_total', 'Times NFLOG packets were lost (a full socket buffer or queue).', ['netns', 'group'], (c, s) => {
+      for (const { t } of s.rows) for (const [g, sub] of t.nflog?.subs ?? []) c.inc({ netns: t.label, group: String(g) }, sub.stats.overruns);
     });
   }
   gauge('nfct_exporter_namespaces', 'Network namespaces found on the node at this scrape.', [], (g, s) => g.set(s.discovered));
