@@ -113,7 +113,7 @@ async function soak() {
       await scrape(); // opens the event stream
       const churnN = Math.ceil((SOAK_SECONDS * SOAK_RATE) / 2);
       log(`soak: ${SOAK_SECONDS} s, ${fmtInt(SOAK_RATE)} events/s (${fmtInt(churnN)} entries created and deleted), a scrape every second`);
-      const churn = spawn('ip', ['netns', 'exec', ns, join(REPO_DIR, 'bench', 'c', 'out', 'ct_churn'), String(churnN), '--rate', String(SOAK_RATE), '--proto', 'udp'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const churn = spawn('ip', ['netns', 'exec', ns, join(REPO_DIR, 'bench', 'c', 'out', 'ct_churn'), String(churnN), '--rate', String(SOAK_RATE), '--chunk', '10000', '--proto', 'udp'], { stdio: ['ignore', 'pipe', 'inherit'] });
       let churnOut = '';
       churn.stdout.on('data', (d) => (churnOut += d));
       const churned = new Promise((r) => churn.once('exit', r));
@@ -136,13 +136,13 @@ async function soak() {
       await sleep(1500);
       text = await scrape();
       const counted = ['new', 'destroy'].reduce((s, t) => s + Number(new RegExp(`^nfct_conntrack_events_total\\{netns="${ns}",type="${t}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0), 0);
-      const events = Number(/^events=(\d+)$/m.exec(churnOut)?.[1] ?? 0);
+      const events = Number(/^events (\d+)$/m.exec(churnOut)?.[1] ?? 0);
       const seconds = xs.at(-1);
       const half = xs.findIndex((x) => x >= seconds / 2);
       return {
         seconds,
         samples: xs.length,
-        rate: events / Number(/^seconds=(\S+)$/m.exec(churnOut)?.[1] ?? seconds),
+        rate: events / Number(/^seconds (\S+)$/m.exec(churnOut)?.[1] ?? seconds),
         events,
         counted,
         overruns: Number(new RegExp(`^nfct_conntrack_event_overruns_total\\{netns="${ns}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN),

@@ -1,6 +1,6 @@
 // Discovery of every network namespace on the node: the names `ip netns` gives under /run/netns
 // and the namespace of every process, one entry per namespace, with what names it to a person.
-import { readdir, readFile, readlink, stat } from 'node:fs/promises';
+import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 
 import { assertKnownKeys, assertObject, boolean, describe } from './validate.js';
 
@@ -71,9 +71,9 @@ function gone(e: unknown): boolean {
   return code === 'ENOENT' || code === 'ESRCH' || code === 'EACCES' || code === 'EPERM' || code === 'EINVAL' || code === 'ENOTDIR';
 }
 
-async function readOrUndefined(path: string): Promise<string | undefined> {
+function readOrUndefined(path: string): string | undefined {
   try {
-    return await readFile(path, 'utf8');
+    return readFileSync(path, 'utf8');
   } catch (e) {
     if (gone(e)) return undefined;
     throw e;
@@ -108,89 +108,91 @@ export async function listNamespaces(options: ListNamespacesOptions = {}): Promi
     return f;
   };
 
+  // /proc and nsfs answer from memory: synchronous reads cost a few microseconds each, where a
+  // trip through libuv's thread pool per file costs far more.
   // Every namespace file lives on the one nsfs device: a name on another device is a leftover.
-  const self = await stat(`${procDir}/self/ns/net`);
+  const self = statSync(`${procDir}/self/ns/net`);
   const nsfsDev = self.dev;
   let names: string[] = [];
   try {
-    names = await readdir(netnsDir);
+    names = readdirSync(netnsDir);
   } catch (e) {
     if (!gone(e)) throw e;
   }
-  await Promise.all(
-    names.map(async (name) => {
-      try {
-        const st = await stat(`${netnsDir}/${name}`);
-        if (st.dev === nsfsDev) entry(st.ino).names.push(name);
-      } catch (e) {
-        if (!gone(e)) throw e;
-      }
-    }),
-  );
-
-  let initial: number | undefined;
-  const cgroups = new Map<number, Promise<string | undefined>>();
-  if (withProcesses) {
-    const pids = (await readdir(procDir)).filter((d) => /^\d+$/.test(d)).map(Number);
-    await Promise.all(
-      pids.map(async (pid) => {
-        let link: string;
-        try {
-          link = await readlink(`${procDir}/${pid}/ns/net`);
-        } catch (e) {
-          if (gone(e)) return;
-          throw e;
-        }
-        const m = NS_LINK.exec(link);
-        if (!m) return;
-        const inode = Number(m[1]);
-        if (pid === 1) initial = inode;
-        entry(inode).pids.push(pid);
-        cgroups.set(pid, readOrUndefined(`${procDir}/${pid}/cgroup`));
-      }),
-    );
-  } else {
+  for (const name of names) {
     try {
-      initial = Number(NS_LINK.exec(await readlink(`${procDir}/1/ns/net`))?.[1]);
+      const st = statSync(`${netnsDir}/${name}`);
+      if (st.dev === nsfsDev) entry(st.ino).names.push(name);
     } catch (e) {
       if (!gone(e)) throw e;
     }
   }
 
-  const result = await Promise.all(
-    [...found].map(async ([inode, f]): Promise<NetworkNamespace> => {
-      f.names.sort();
-      f.pids.sort((a, b) => a - b);
-      const processes: NamespaceProcess[] = [];
-      const containers = new Set<string>();
-      let podUid: string | undefined;
-      for (const pid of f.pids) {
-        const [commText, cgroupText] = await Promise.all([readOrUndefined(`${procDir}/${pid}/comm`), cgroups.get(pid)]);
-        const p: NamespaceProcess = { pid };
-        if (commText !== undefined) p.comm = commText.trimEnd();
-        if (cgroupText !== undefined) {
-          const c = parseCgroup(cgroupText);
-          if (c.containerId) {
-            p.containerId = c.containerId;
-            containers.add(c.containerId);
-          }
-          podUid ??= c.podUid;
-        }
-        processes.push(p);
+  let initial: number | undefined;
+  const initialLink = (): string | undefined => {
+    try {
+      return readlinkSync(`${procDir}/1/ns/net`);
+    } catch (e) {
+      if (gone(e)) return undefined;
+      throw e;
+    }
+  };
+  if (withProcesses) {
+    for (const dir of readdirSync(procDir)) {
+      if (!/^\d+$/.test(dir)) continue;
+      let link: string;
+      try {
+        link = readlinkSync(`${procDir}/${dir}/ns/net`);
+      } catch (e) {
+        if (gone(e)) continue;
+        throw e;
       }
-      const ns: NetworkNamespace = {
-        inode,
-        path: f.names.length > 0 ? `${netnsDir}/${f.names[0]}` : `${procDir}/${f.pids[0]}/ns/net`,
-        names: f.names,
-        processes,
-        containerIds: [...containers].sort(),
-        initial: inode === initial,
-        current: inode === self.ino,
-      };
-      if (podUid !== undefined) ns.podUid = podUid;
-      return ns;
-    }),
-  );
+      const m = NS_LINK.exec(link);
+      if (!m) continue;
+      const pid = Number(dir);
+      const inode = Number(m[1]);
+      if (pid === 1) initial = inode;
+      entry(inode).pids.push(pid);
+    }
+  } else {
+    const m = NS_LINK.exec(initialLink() ?? '');
+    if (m) initial = Number(m[1]);
+  }
+
+  const result: NetworkNamespace[] = [];
+  for (const [inode, f] of found) {
+    f.names.sort();
+    f.pids.sort((a, b) => a - b);
+    const processes: NamespaceProcess[] = [];
+    const containers = new Set<string>();
+    let podUid: string | undefined;
+    for (const pid of f.pids) {
+      const commText = readOrUndefined(`${procDir}/${pid}/comm`);
+      const cgroupText = readOrUndefined(`${procDir}/${pid}/cgroup`);
+      const p: NamespaceProcess = { pid };
+      if (commText !== undefined) p.comm = commText.trimEnd();
+      if (cgroupText !== undefined) {
+        const c = parseCgroup(cgroupText);
+        if (c.containerId) {
+          p.containerId = c.containerId;
+          containers.add(c.containerId);
+        }
+        podUid ??= c.podUid;
+      }
+      processes.push(p);
+    }
+    const ns: NetworkNamespace = {
+      inode,
+      path: f.names.length > 0 ? `${netnsDir}/${f.names[0]}` : `${procDir}/${f.pids[0]}/ns/net`,
+      names: f.names,
+      processes,
+      containerIds: [...containers].sort(),
+      initial: inode === initial,
+      current: inode === self.ino,
+    };
+    if (podUid !== undefined) ns.podUid = podUid;
+    result.push(ns);
+  }
   return result.sort((a, b) => Number(b.initial) - Number(a.initial) || Number(b.current) - Number(a.current) || a.inode - b.inode);
 }
 
