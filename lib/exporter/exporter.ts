@@ -231,32 +231,17 @@ export async function createExporter(options: ExporterOptions = {}): Promise<Exp
   const statLabels = perCpu ? (['netns', 'cpu'] as const) : nsLabels;
   const errorTotals = new Map<string, number>();
 
-  const gauge = (name: string, help: string, labelNames: readonly string[], fill: (g: Gauge<string>, s: Snapshot) => void): void => {
-    new Gauge({
-      name,
-      help,
-      labelNames,
-      registers: [registry],
-      async collect() {
-        const s = await snapshot();
-        this.reset();
-        if (s) fill(this, s);
-      },
-    });
-  };
-  const counter = (name: string, help: string, labelNames: readonly string[], fill: (c: Counter<string>, s: Snapshot) => void): void => {
-    new Counter({
-      name,
-      help,
-      labelNames,
-      registers: [registry],
-      async collect() {
-        const s = await snapshot();
-        this.reset();
-        if (s) fill(this, s);
-      },
-    });
-  };
+  /** A collect() that fills the metric afresh from this scrape's snapshot. */
+  const fromSnapshot = <M extends { reset(): void }>(fill: (m: M, s: Snapshot) => void) =>
+    async function collect(this: M): Promise<void> {
+      const s = await snapshot();
+      this.reset();
+      if (s) fill(this, s);
+    };
+  const gauge = (name: string, help: string, labelNames: readonly string[], fill: (g: Gauge<string>, s: Snapshot) => void): void =>
+    void new Gauge({ name, help, labelNames, registers: [registry], collect: fromSnapshot(fill) });
+  const counter = (name: string, help: string, labelNames: readonly string[], fill: (c: Counter<string>, s: Snapshot) => void): void =>
+    void new Counter({ name, help, labelNames, registers: [registry], collect: fromSnapshot(fill) });
 
   gauge('nfct_netns_info', 'A network namespace being exported: its inode, ip netns names and Kubernetes pod UID, always 1.', ['netns', 'inode', 'names', 'pod_uid'], (g, s) => {
     for (const { t } of s.rows) g.set({ netns: t.label, inode: String(t.ns.inode), names: t.ns.names.join(','), pod_uid: t.ns.podUid ?? '' }, 1);

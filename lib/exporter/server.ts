@@ -9,7 +9,7 @@ export const DEFAULT_EXPORTER_PORT = 9477;
 
 /** `host:port`, `:port`, `[v6]:port` or a bare port, as --listen takes it. */
 export function parseListen(text: string, option = '--listen'): { host: string | undefined; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:[\]]*))?:?(\d+)$/.exec(text);
+  const m = /^(?:(?:\[([^\]]+)\]|([^:[\]]*)):)?(\d+)$/.exec(text);
   if (!m) throw new TypeError(`${option} must be HOST:PORT, :PORT or PORT, got ${describe(text)}`);
   const host = m[1] ?? (m[2] || undefined);
   const port = Number(m[3]);

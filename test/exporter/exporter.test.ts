@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { Conntrack, createExporter, type Exporter, serveExporter } from '../../lib/index.js';
+import { parseListen } from '../../lib/exporter/server.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
 
 let a: Netns;
@@ -152,5 +153,14 @@ describe('createExporter()', () => {
     await expect(createExporter({ nflogGroups: [70000] })).rejects.toThrow(/options\.nflogGroups\[0\]/);
     await expect(createExporter({ namespaces: 'some' as never })).rejects.toThrow(/options\.namespaces must be 'all' or a function/);
     await expect(createExporter({ port: 1 } as never)).rejects.toThrow(/unknown option 'port'/);
+  });
+
+  test('--listen forms', () => {
+    expect(parseListen(':9477')).toEqual({ host: undefined, port: 9477 });
+    expect(parseListen('9477')).toEqual({ host: undefined, port: 9477 });
+    expect(parseListen('127.0.0.1:80')).toEqual({ host: '127.0.0.1', port: 80 });
+    expect(parseListen('[::1]:9')).toEqual({ host: '::1', port: 9 });
+    expect(() => parseListen('localhost')).toThrow(/--listen must be HOST:PORT/);
+    expect(() => parseListen(':70000')).toThrow(RangeError);
   });
 });
