@@ -122,6 +122,9 @@ async function soak() {
       const t0 = performance.now();
       const xs = [];
       const ys = [];
+      const heap = [];
+      const external = [];
+      const gauge = (text, name) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) / 2 ** 20;
       let scrapeMs = [];
       let text = '';
       while (running && performance.now() - t0 < (SOAK_SECONDS + 60) * 1000) {
@@ -130,6 +133,8 @@ async function soak() {
         scrapeMs.push(performance.now() - s0);
         xs.push((performance.now() - t0) / 1000);
         ys.push(rssKb(child.pid) / 1024);
+        heap.push(gauge(text, 'nodejs_heap_size_used_bytes'));
+        external.push(gauge(text, 'nodejs_external_memory_bytes'));
         await sleep(Math.max(0, 1000 - (performance.now() - s0)));
       }
       await churned;
@@ -152,6 +157,9 @@ async function soak() {
         min: Math.min(...ys),
         slopeAll: slope(xs, ys) * 60,
         slopeLate: slope(xs.slice(half), ys.slice(half)) * 60,
+        heapLate: slope(xs.slice(half), heap.slice(half)) * 60,
+        externalLate: slope(xs.slice(half), external.slice(half)) * 60,
+        heapRange: [Math.min(...heap), Math.max(...heap)],
         minutes: Array.from({ length: Math.floor(seconds / 60) }, (_, m) => median(ys.filter((_, i) => xs[i] >= m * 60 && xs[i] < (m + 1) * 60))),
         scrapeMedian: median(scrapeMs),
       };
@@ -188,6 +196,8 @@ ${table([
   ['least-squares slope, whole run', `${fmtFixed(s.slopeAll, 3)} MB/min`],
   ['least-squares slope, second half', `${fmtFixed(s.slopeLate, 3)} MB/min`],
   ['median per minute', s.minutes.map((m) => fmtFixed(m, 1)).join(', ')],
+  ['JS heap used: min / max; slope, second half', `${fmtFixed(s.heapRange[0], 1)} / ${fmtFixed(s.heapRange[1], 1)}; ${fmtFixed(s.heapLate, 3)} MB/min`],
+  ['external (Buffers, ArrayBuffers): slope, second half', `${fmtFixed(s.externalLate, 3)} MB/min`],
 ])}
 
 Events counted by the exporter: ${fmtInt(s.counted)} of ${fmtInt(s.events)} (overruns reported: ${s.overruns}); scrape median during the soak ${fmtFixed(s.scrapeMedian, 1)} ms.`;

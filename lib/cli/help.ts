@@ -67,7 +67,7 @@ export const EXPORTER_HELP = `Usage: nfct exporter [--listen [HOST]:PORT] [--eve
 
 Serves /metrics in the Prometheus text format: for every network namespace of the node, the
 conntrack entries, the table limit and the per-CPU statistics (as conntrack -S), read over
-netlink at each scrape, a few namespaces at once.
+netlink at each scrape, a few namespaces at once, and its own memory (process_resident_memory_bytes, nodejs_heap_size_used_bytes, ...).
   --listen [HOST]:PORT   where to listen (default :9477, every address)
   --events               count conntrack events by type in every namespace (a socket each)
   --nflog-group N        count NFLOG packets of group N by prefix (repeatable; the group must be free)
