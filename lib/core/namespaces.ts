@@ -101,6 +101,9 @@ export async function listNamespaces(options: ListNamespacesOptions = {}): Promi
   const netnsDir = absolute(options.netnsDir, 'netnsDir') ?? '/run/netns';
   const procDir = absolute(options.procDir, 'procDir') ?? '/proc';
 
+  // The reads below are synchronous: give the event loop its turn first, so that a caller
+  // polling in a loop does not starve timers and I/O.
+  await new Promise<void>((resolve) => setImmediate(resolve));
   const found = new Map<number, Found>();
   const entry = (inode: number): Found => {
     let f = found.get(inode);
