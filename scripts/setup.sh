@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(build-essential pkg-config python3 libnetfilter-conntrack-dev libnetfilter-log-dev
-  libmnl-dev libnftnl-dev conntrack iptables nftables iproute2 iputils-ping tcpdump tmux util-linux)
+  libmnl-dev libnftnl-dev conntrack iptables nftables iproute2 iputils-ping tcpdump tmux prometheus
+  util-linux)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 

@@ -12,7 +12,7 @@
 // (default 60).
 //
 // --pause: after "ready", blocks the JS thread (a synchronous read of stdin) until a line
-// arrives. The native reader thread goes on reading until queueSize records wait for JS, then
+// arrives. The native reader thread goes on reading until maxQueueBytes is reached, then
 // stops; the kernel socket buffer takes the rest. drainSeconds is from the end of the pause to
 // the last flood packet: how fast `for await` gets through everything queued.
 //

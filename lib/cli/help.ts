@@ -34,6 +34,10 @@ Output:
 Namespaces:
   --netns NAME|PATH   work inside that network namespace (/run/netns/NAME or a path)
   --pid PID           work inside the network namespace of that process
+  --all-netns         -L, -C, -S, -E in every network namespace of the node (a few at once);
+                      text lines start with [NAME] (or [pod:UID], [pid:N]), --json adds "netns"
+
+Prometheus: nfct exporter --help
 
 Exit status: 0 done, 1 an operation failed, 2 a bad parameter.
 `;
@@ -59,4 +63,21 @@ Shows every rule each traced packet passes, one block per packet, the final verd
 Match options install a temporary 'meta nftrace set 1' rule for just those packets (removed on
 exit, Ctrl-C included):
   -p tcp|udp|icmp|icmpv6|sctp   -s ADDR[/P]   -d ADDR[/P]   --sport N   --dport N   --port N   -f ipv4|ipv6
+`;
+
+export const EXPORTER_HELP = `Usage: nfct exporter [--listen [HOST]:PORT] [--events] [--nflog-group N]... [options]
+
+Serves /metrics in the Prometheus text format: for every network namespace of the node, the
+conntrack entries, the table limit and the per-CPU statistics (as conntrack -S), read over
+netlink at each scrape, a few namespaces at once, and its own memory (process_resident_memory_bytes, nodejs_heap_size_used_bytes, ...).
+  --listen [HOST]:PORT   where to listen (default :9477, every address)
+  --events               count conntrack events by type in every namespace (a socket each)
+  --nflog-group N        count NFLOG packets of group N by prefix (repeatable; the group must be free)
+  --max-prefixes N       distinct prefixes per namespace and group; the rest count as "other" (32)
+  --per-cpu              a cpu label on the statistics instead of their sum over CPUs
+  --netns-regex RE       only namespaces with an ip netns name or pod UID matching RE
+  --max-namespaces N     export at most N namespaces (512); the rest are counted as skipped
+  --concurrency N        namespaces read at once during a scrape (8)
+Needs CAP_NET_ADMIN and CAP_SYS_ADMIN (and CAP_SYS_PTRACE to find namespaces by process).
+Ctrl-C or SIGTERM stops it.
 `;

@@ -234,6 +234,16 @@ export class Conntrack {
     return entries;
   }
 
+  /**
+   * The entry count and the table's limit in one request: `max` is `nf_conntrack_max` as the
+   * kernel applies it to this namespace (null on kernels that do not report it).
+   */
+  async usage(): Promise<{ count: number; max: number | null }> {
+    const native = this.handle('usage()');
+    const [count, max] = await this.settle(callSite(this.usage), 'conntrack count', native.count());
+    return { count, max: max < 0 ? null : max };
+  }
+
   /** Per-CPU statistics (conntrack -S). */
   async stats(): Promise<CpuStats[]> {
     const native = this.handle('stats()');

@@ -350,7 +350,7 @@ async function kernelPart() {
   });
 
   await step('events: overrun into a tiny buffer, resync, stream goes on', async () => {
-    const stream = ct.events({ bufferSize: 4096, maxBufferSize: 16384, queueSize: 64, resync: true });
+    const stream = ct.events({ bufferSize: 4096, maxBufferSize: 16384, maxQueueBytes: 65536, resync: true });
     const it = stream[Symbol.asyncIterator]();
     let timer;
     const stalled = new Promise((_, reject) => {

@@ -1,0 +1,206 @@
+// The exporter: one scrape of 50 namespaces holding 1M entries between them (counts, limits
+// and per-CPU statistics), against `conntrack -C` + `conntrack -S` run once per namespace, in
+// the same run. With NFCT_BENCH_SOAK=1 (or --soak): the exporter's RSS over 10 minutes of
+// scrapes every second with an event stream counting 50k events/s (NFCT_SOAK_SECONDS to change).
+import { execFile, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+import {
+  REPO_DIR,
+  ensureBuilt,
+  ensureDist,
+  fill,
+  fmtFixed,
+  fmtInt,
+  log,
+  median,
+  sleep,
+  table,
+  withNetns,
+  writeResults,
+} from './lib/harness.mjs';
+
+const run = promisify(execFile);
+const NAMESPACES = Number(process.env.NFCT_BENCH_EXPORTER_NS ?? 50);
+const ENTRIES = Number(process.env.NFCT_BENCH_EXPORTER_ENTRIES ?? 1_000_000);
+const SCRAPES = 20;
+const SOAK = process.env.NFCT_BENCH_SOAK === '1' || process.argv.includes('--soak');
+const SOAK_SECONDS = Number(process.env.NFCT_SOAK_SECONDS ?? 600);
+const SOAK_RATE = 50_000;
+
+ensureBuilt();
+ensureDist();
+const { createExporter } = await import(join(REPO_DIR, 'dist', 'index.js'));
+
+/** Runs fn with n namespaces made by the harness (all removed afterwards, whatever happens). */
+async function withNamespaces(n, fn, acc = []) {
+  if (acc.length === n) return fn(acc);
+  return withNetns((name) => withNamespaces(n, fn, [...acc, name]));
+}
+
+/** One sample line's value from a scrape. */
+function sampleValue(text, name, netns) {
+  const m = new RegExp(`^${name}\\{netns="${netns}"\\} (\\S+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : undefined;
+}
+
+/** Least-squares slope of y over x. */
+function slope(xs, ys) {
+  const n = xs.length;
+  const mx = xs.reduce((a, b) => a + b, 0) / n;
+  const my = ys.reduce((a, b) => a + b, 0) / n;
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < n; i++) {
+    num += (xs[i] - mx) * (ys[i] - my);
+    den += (xs[i] - mx) ** 2;
+  }
+  return den === 0 ? 0 : num / den;
+}
+
+async function scrapeBench() {
+  return withNamespaces(NAMESPACES, async (names) => {
+    const per = Math.floor(ENTRIES / NAMESPACES);
+    log(`filling ${NAMESPACES} namespaces with ${fmtInt(per)} entries each`);
+    for (const [i, ns] of names.entries()) await fill(ns, per, { proto: 'udp', seed: i + 1, timeout: 3600 });
+    const mine = new Set(names);
+    const exporter = await createExporter({ namespaces: (ns) => ns.names.some((n) => mine.has(n)) });
+    try {
+      let t0 = performance.now();
+      const first = await exporter.metrics();
+      const cold = performance.now() - t0;
+      for (const ns of names) {
+        if (sampleValue(first, 'nfct_conntrack_entries', ns) !== per) throw new Error(`scrape says ${sampleValue(first, 'nfct_conntrack_entries', ns)} entries in ${ns}, expected ${per}`);
+      }
+      const times = [];
+      for (let i = 0; i < SCRAPES; i++) {
+        t0 = performance.now();
+        await exporter.metrics();
+        times.push(performance.now() - t0);
+      }
+      const peer = [];
+      for (let r = 0; r < 3; r++) {
+        t0 = performance.now();
+        for (const ns of names) {
+          await run('ip', ['netns', 'exec', ns, 'conntrack', '-C']);
+          await run('ip', ['netns', 'exec', ns, 'conntrack', '-S']);
+        }
+        peer.push(performance.now() - t0);
+      }
+      const warm = median(times);
+      const loop = median(peer);
+      return { per, cold, warm, loop, bytes: first.length };
+    } finally {
+      await exporter.close();
+    }
+  });
+}
+
+function rssKb(pid) {
+  const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : NaN;
+}
+
+async function soak() {
+  return withNetns(async (ns) => {
+    const port = 19000 + (process.pid % 20000);
+    const child = spawn(process.execPath, [join(REPO_DIR, 'dist', 'cli', 'main.js'), 'exporter', '--events', '--listen', `127.0.0.1:${port}`, '--netns-regex', `^${ns}$`], { stdio: ['ignore', 'ignore', 'inherit'] });
+    try {
+      await sleep(1000);
+      const scrape = async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      await scrape(); // opens the event stream
+      const churnN = Math.ceil((SOAK_SECONDS * SOAK_RATE) / 2);
+      log(`soak: ${SOAK_SECONDS} s, ${fmtInt(SOAK_RATE)} events/s (${fmtInt(churnN)} entries created and deleted), a scrape every second`);
+      const churn = spawn('ip', ['netns', 'exec', ns, join(REPO_DIR, 'bench', 'c', 'out', 'ct_churn'), String(churnN), '--rate', String(SOAK_RATE), '--chunk', '10000', '--proto', 'udp'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let churnOut = '';
+      churn.stdout.on('data', (d) => (churnOut += d));
+      const churned = new Promise((r) => churn.once('exit', r));
+      let running = true;
+      void churned.then(() => (running = false));
+      const t0 = performance.now();
+      const xs = [];
+      const ys = [];
+      const heap = [];
+      const external = [];
+      const gauge = (text, name) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) / 2 ** 20;
+      let scrapeMs = [];
+      let text = '';
+      while (running && performance.now() - t0 < (SOAK_SECONDS + 60) * 1000) {
+        const s0 = performance.now();
+        text = await scrape();
+        scrapeMs.push(performance.now() - s0);
+        xs.push((performance.now() - t0) / 1000);
+        ys.push(rssKb(child.pid) / 1024);
+        heap.push(gauge(text, 'nodejs_heap_size_used_bytes'));
+        external.push(gauge(text, 'nodejs_external_memory_bytes'));
+        await sleep(Math.max(0, 1000 - (performance.now() - s0)));
+      }
+      await churned;
+      await sleep(1500);
+      text = await scrape();
+      const counted = ['new', 'destroy'].reduce((s, t) => s + Number(new RegExp(`^nfct_conntrack_events_total\\{netns="${ns}",type="${t}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0), 0);
+      const events = Number(/^events (\d+)$/m.exec(churnOut)?.[1] ?? 0);
+      const seconds = xs.at(-1);
+      const half = xs.findIndex((x) => x >= seconds / 2);
+      return {
+        seconds,
+        samples: xs.length,
+        rate: events / Number(/^seconds (\S+)$/m.exec(churnOut)?.[1] ?? seconds),
+        events,
+        counted,
+        overruns: Number(new RegExp(`^nfct_conntrack_event_overruns_total\\{netns="${ns}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN),
+        first: ys[0],
+        last: ys.at(-1),
+        max: Math.max(...ys),
+        min: Math.min(...ys),
+        slopeAll: slope(xs, ys) * 60,
+        slopeLate: slope(xs.slice(half), ys.slice(half)) * 60,
+        heapLate: slope(xs.slice(half), heap.slice(half)) * 60,
+        externalLate: slope(xs.slice(half), external.slice(half)) * 60,
+        heapRange: [Math.min(...heap), Math.max(...heap)],
+        minutes: Array.from({ length: Math.floor(seconds / 60) }, (_, m) => median(ys.filter((_, i) => xs[i] >= m * 60 && xs[i] < (m + 1) * 60))),
+        scrapeMedian: median(scrapeMs),
+      };
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
+    }
+  });
+}
+
+const r = await scrapeBench();
+log(`scrape: cold ${fmtFixed(r.cold, 1)} ms, warm median ${fmtFixed(r.warm, 1)} ms; conntrack -C + -S loop ${fmtFixed(r.loop, 0)} ms`);
+let markdown = `${NAMESPACES} namespaces with ${fmtInt(r.per)} entries each (${fmtInt(r.per * NAMESPACES)} in all); one scrape reads each namespace's count, limit and per-CPU statistics (${fmtInt(r.bytes)} bytes of metrics). Median of ${SCRAPES} scrapes; the loop median of 3.
+
+${table([
+  ['what', 'ms', 'vs the loop'],
+  ['`conntrack -C` + `conntrack -S` in each namespace (`ip netns exec`), one after another', fmtFixed(r.loop, 0), '1.0×'],
+  ['`exporter.metrics()`, first scrape (namespaces found, handles opened)', fmtFixed(r.cold, 1), `${fmtFixed(r.loop / r.cold, 1)}×`],
+  ['`exporter.metrics()`, later scrapes (handles kept)', fmtFixed(r.warm, 1), `${fmtFixed(r.loop / r.warm, 1)}×`],
+])}`;
+
+if (SOAK) {
+  const s = await soak();
+  log(`soak: RSS ${fmtFixed(s.first, 1)} -> ${fmtFixed(s.last, 1)} MB, slope ${fmtFixed(s.slopeAll, 3)} MB/min (second half ${fmtFixed(s.slopeLate, 3)})`);
+  markdown += `
+
+Soak: \`nfct exporter --events\` in a process of its own, scraped every second for ${fmtFixed(s.seconds / 60, 1)} minutes while bench/c/ct_churn made ${fmtInt(s.events)} events (${fmtInt(Math.round(s.rate))}/s) in its namespace; ${s.samples} RSS samples (VmRSS, once a second).
+
+${table([
+  ['RSS', 'MB'],
+  ['first sample', fmtFixed(s.first, 1)],
+  ['last sample', fmtFixed(s.last, 1)],
+  ['min / max', `${fmtFixed(s.min, 1)} / ${fmtFixed(s.max, 1)}`],
+  ['least-squares slope, whole run', `${fmtFixed(s.slopeAll, 3)} MB/min`],
+  ['least-squares slope, second half', `${fmtFixed(s.slopeLate, 3)} MB/min`],
+  ['median per minute', s.minutes.map((m) => fmtFixed(m, 1)).join(', ')],
+  ['JS heap used: min / max; slope, second half', `${fmtFixed(s.heapRange[0], 1)} / ${fmtFixed(s.heapRange[1], 1)}; ${fmtFixed(s.heapLate, 3)} MB/min`],
+  ['external (Buffers, ArrayBuffers): slope, second half', `${fmtFixed(s.externalLate, 3)} MB/min`],
+])}
+
+Events counted by the exporter: ${fmtInt(s.counted)} of ${fmtInt(s.events)} (overruns reported: ${s.overruns}); scrape median during the soak ${fmtFixed(s.scrapeMedian, 1)} ms.`;
+}
+
+writeResults('Exporter: a scrape of every namespace', markdown, SOAK ? '' : 'The RSS soak runs with NFCT_BENCH_SOAK=1 (10 minutes); its last result is kept below when it ran.');

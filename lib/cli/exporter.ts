@@ -1,0 +1,73 @@
+// `nfct exporter`: the Prometheus exporter of every network namespace, served over HTTP.
+import { Gauge } from 'prom-client';
+
+import { createExporter } from '../exporter/exporter.js';
+import { DEFAULT_EXPORTER_PORT, parseListen, serveExporter } from '../exporter/server.js';
+import { EXPORTER_HELP } from './help.js';
+
+function count(text: string | undefined, flag: string, min: number, max: number): number {
+  const n = Number(text);
+  if (text === undefined || !/^\d+$/.test(text) || n < min || n > max) throw new RangeError(`${flag} must be a whole number from ${min} to ${max}, got ${JSON.stringify(text ?? '')}`);
+  return n;
+}
+
+/** `nfct exporter [--listen [HOST]:PORT] [--events] [--nflog-group N]... [--per-cpu] [--netns-regex RE] ...` */
+export async function exporterCommand(argv: string[]): Promise<void> {
+  let listen: { host: string | undefined; port: number } = { host: undefined, port: DEFAULT_EXPORTER_PORT };
+  let events = false;
+  let perCpu = false;
+  const nflogGroups: number[] = [];
+  let pattern: RegExp | undefined;
+  let concurrency: number | undefined;
+  let maxNamespaces: number | undefined;
+  let maxPrefixes: number | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--listen') listen = parseListen(argv[++i] ?? '', '--listen');
+    else if (a === '--events') events = true;
+    else if (a === '--per-cpu') perCpu = true;
+    else if (a === '--nflog-group') nflogGroups.push(count(argv[++i], '--nflog-group', 0, 65535));
+    else if (a === '--concurrency') concurrency = count(argv[++i], '--concurrency', 1, 1024);
+    else if (a === '--max-namespaces') maxNamespaces = count(argv[++i], '--max-namespaces', 1, 100_000);
+    else if (a === '--max-prefixes') maxPrefixes = count(argv[++i], '--max-prefixes', 1, 10_000);
+    else if (a === '--netns-regex') {
+      const text = argv[++i] ?? '';
+      try {
+        pattern = new RegExp(text);
+      } catch {
+        throw new TypeError(`--netns-regex must be a regular expression, got ${JSON.stringify(text)}`);
+      }
+    } else if (a === '--help' || a === '-h') return void process.stdout.write(EXPORTER_HELP);
+    else throw new TypeError(`nfct exporter: unknown option \`${a}'`);
+  }
+  const exporter = await createExporter({
+    events,
+    perCpu,
+    nflogGroups,
+    concurrency,
+    maxNamespaces,
+    maxPrefixes,
+    namespaces: pattern ? (ns) => ns.names.some((n) => pattern.test(n)) || (ns.podUid !== undefined && pattern.test(ns.podUid)) : 'all',
+  });
+  // The exporter's own memory, under the names Prometheus client libraries use. (prom-client's
+  // collectDefaultMetrics() is not used: promtool's linter refuses three of its names.)
+  for (const [name, help, read] of [
+    ['process_resident_memory_bytes', 'Resident memory size in bytes.', () => process.memoryUsage.rss()],
+    ['nodejs_heap_size_used_bytes', 'Process heap size used from Node.js in bytes.', () => process.memoryUsage().heapUsed],
+    ['nodejs_external_memory_bytes', 'Node.js external memory size in bytes.', () => process.memoryUsage().external],
+  ] as const) {
+    new Gauge({ name, help, registers: [exporter.registry], collect() {
+      this.set(read());
+    } });
+  }
+  const server = await serveExporter(exporter, listen);
+  const where = server.address();
+  process.stderr.write(`nfct exporter: serving /metrics on ${typeof where === 'object' && where ? `${where.address}:${where.port}` : String(where)}\n`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  server.closeAllConnections();
+  await new Promise((r) => server.close(r));
+  await exporter.close();
+}

@@ -1,0 +1,36 @@
+// Running one operation over many namespaces at once, with a bound on how many run together.
+import { integer } from './validate.js';
+
+/** Operations in flight at once by default: enough to overlap the kernel's work, few enough for a busy node. */
+export const DEFAULT_CONCURRENCY = 8;
+
+/** The outcome of one item: its value, or the error it failed with. */
+export type Settled<T, R> = { item: T; ok: true; value: R } | { item: T; ok: false; error: unknown };
+
+/**
+ * Runs `fn` on every item with at most `concurrency` calls in flight, and resolves the outcome
+ * of each, in the order of `items`. A failure of one item does not stop the others.
+ */
+export async function mapSettled<T, R>(
+  items: Iterable<T>,
+  fn: (item: T, index: number) => Promise<R>,
+  concurrency: number = DEFAULT_CONCURRENCY,
+): Promise<Settled<T, R>[]> {
+  const limit = integer(concurrency, 'concurrency', 1, 1024);
+  const list = [...items];
+  const out = new Array<Settled<T, R>>(list.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < list.length) {
+      const i = next++;
+      const item = list[i]!;
+      try {
+        out[i] = { item, ok: true, value: await fn(item, i) };
+      } catch (error) {
+        out[i] = { item, ok: false, error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, list.length) }, worker));
+  return out;
+}
