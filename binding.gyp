@@ -1,4 +1,7 @@
 {
+  "variables": {
+    "netfilter_static%": "<!(node -p \"process.env.NFCT_NETFILTER_STATIC || ''\")"
+  },
   "targets": [
     {
       "target_name": "nfct",
@@ -37,15 +40,26 @@
       "cflags": ["-Wall", "-Wextra", "-fvisibility=hidden"],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-fno-exceptions", "-fvisibility=hidden"],
       "cflags_cc!": ["-fno-rtti"],
-      "libraries": [
-        "<!@(pkg-config --libs libnetfilter_conntrack libnetfilter_log libmnl)"
-      ],
-      "cflags+": [
-        "<!@(pkg-config --cflags libnetfilter_conntrack libnetfilter_log libmnl)"
-      ],
       "ldflags": ["-pthread"],
       "conditions": [
-        ["OS!='linux'", { "type": "none" }]
+        ["OS!='linux'", { "type": "none" }],
+        ["netfilter_static==''", {
+          "libraries": [
+            "<!@(pkg-config --libs libnetfilter_conntrack libnetfilter_log libmnl)"
+          ],
+          "cflags+": [
+            "<!@(pkg-config --cflags libnetfilter_conntrack libnetfilter_log libmnl)"
+          ]
+        }, {
+          "include_dirs": ["<(netfilter_static)/include"],
+          "libraries": [
+            "<(netfilter_static)/lib/libnetfilter_conntrack.a",
+            "<(netfilter_static)/lib/libnetfilter_log.a",
+            "<(netfilter_static)/lib/libnfnetlink.a",
+            "<(netfilter_static)/lib/libmnl.a"
+          ],
+          "ldflags": ["-static-libstdc++", "-static-libgcc", "-Wl,--exclude-libs,ALL", "-Wl,--as-needed"]
+        }]
       ]
     }
   ]

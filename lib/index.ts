@@ -2,6 +2,7 @@ export { Conntrack, FlowStream } from './conntrack/handle.js';
 export type { CpuStats, CreateManyOptions, CreateManyResult, ListOptions, OpenOptions } from './conntrack/handle.js';
 export type { FlowChanges, FlowInput, NatInput, ReplyInput } from './conntrack/flowspec.js';
 export { NfctError, ClosedError } from './core/errors.js';
+export { NativeLoadError } from './core/load-error.js';
 export { EventStream } from './conntrack/events.js';
 export type { ConntrackEvent, EventOptions, EventType, ExpectationEvent, FlowEvent, OverrunEvent, ResyncEvent } from './conntrack/events.js';
 export { Expectations } from './conntrack/expect.js';

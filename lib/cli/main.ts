@@ -5,6 +5,8 @@ import { readFileSync } from 'node:fs';
 
 import { Conntrack, type ListOptions } from '../conntrack/handle.js';
 import { NfctError } from '../core/errors.js';
+import { NativeLoadError } from '../core/load-error.js';
+import { packageVersion } from '../core/package-info.js';
 import type { EventType } from '../conntrack/events.js';
 import type { FlowFilter } from '../conntrack/filter.js';
 import type { FlowChanges, FlowInput } from '../conntrack/flowspec.js';
@@ -443,6 +445,10 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(HELP);
       return argv.length === 0 ? 2 : 0;
     }
+    if (argv[0] === '--version' || argv[0] === '-V') {
+      process.stdout.write(`nfct v${packageVersion()} (@x/nfct)\n`);
+      return 0;
+    }
     if (argv[0] === 'log') return await logCommand(argv.slice(1)), 0;
     if (argv[0] === 'trace') return await traceCommand(argv.slice(1)), 0;
     if (argv[0] === 'top') return await topCommand(argv.slice(1));
@@ -463,6 +469,10 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (e instanceof NfctError) {
       say(`Operation failed: ${e.message}`);
+      return 1;
+    }
+    if (e instanceof NativeLoadError) {
+      say(e.message);
       return 1;
     }
     throw e;
