@@ -51,7 +51,7 @@
             "<!@(pkg-config --cflags libnetfilter_conntrack libnetfilter_log libmnl)"
           ]
         }, {
-          "include_dirs": ["<(netfilter_static)/include"],
+          "include_dirs": ["<(netfilter_static)/include", "<(netfilter_static)/include-arch"],
           "libraries": [
             "<(netfilter_static)/lib/libnetfilter_conntrack.a",
             "<(netfilter_static)/lib/libnetfilter_log.a",

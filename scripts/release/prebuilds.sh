@@ -4,56 +4,64 @@
 #
 #   prebuilds/linux-x64/@x+nfct.glibc.node     built in a $SUITE root (debootstrap)
 #   prebuilds/linux-arm64/@x+nfct.glibc.node   cross-compiled there (crossbuild-essential-arm64)
-#   prebuilds/sources/                         the Debian source packages of the libraries in them
+#   prebuilds/sources/                         which source the libraries in them came from
 #
-# libmnl, libnfnetlink, libnetfilter_conntrack and libnetfilter_log are built from their Debian
-# source packages (pinned below) as position-independent static archives and linked into the
-# addon, with libstdc++ and libgcc; scripts/release/check-binary.sh then refuses a binary that
-# asks for a GLIBC symbol newer than 2.28, any GLIBCXX symbol, or any shared library but libc's.
+# The static archives of libmnl, libnfnetlink, libnetfilter_conntrack and libnetfilter_log
+# (their Debian -dev packages, pinned below) are linked into the addon, with libstdc++ and
+# libgcc, their symbols hidden; scripts/release/check-binary.sh then refuses a binary that asks
+# for a GLIBC symbol newer than 2.28, any GLIBCXX symbol, an unversioned libc symbol, or any
+# shared library but libc's.
 # Takes ~10 minutes the first time (the root), ~3 minutes after.
 set -euo pipefail
 # shellcheck source=common.sh
 source "$(dirname "$0")/common.sh"
 
-# The library versions linked in: Debian 12's, the ones the test suite runs against.
-SOURCES=(libmnl=1.0.4-3 libnfnetlink=1.0.2-2 libnetfilter-conntrack=1.0.9-3 libnetfilter-log=1.0.2-3)
-SOURCE_SUITE=bookworm
+# The library versions linked in: Debian 12's, the ones the test suite runs against (source
+# package = version; the binary packages used are SOURCE-dev:amd64 and SOURCE-dev:arm64).
+LIBS=(libmnl=1.0.4-3 libnfnetlink=1.0.2-2 libnetfilter-conntrack=1.0.9-3 libnetfilter-log=1.0.2-3)
+LIB_SUITE=bookworm
 BUILD=$ROOTS/build-$SUITE
 OUT=$REPO/prebuilds
 
 make_root "$BUILD" --include=build-essential,python3,pkg-config,dpkg-dev,crossbuild-essential-arm64,ca-certificates
 
-# 1. The Debian source packages, checked by apt against the signed Sources index.
-if [ ! -e "$BUILD/opt/src/.done" ]; then
-  install -D -m 644 /usr/share/keyrings/debian-archive-keyring.gpg "$BUILD/etc/apt/keyrings/nfct-src.gpg"
-  echo "deb-src [signed-by=/etc/apt/keyrings/nfct-src.gpg] $MIRROR $SOURCE_SUITE main" >"$BUILD/etc/apt/sources.list.d/nfct-src.list"
-  chroot "$BUILD" apt-get update -qq
-  rm -rf "$BUILD/opt/src" && mkdir -p "$BUILD/opt/src"
-  chroot "$BUILD" sh -c "cd /opt/src && apt-get source -qq ${SOURCES[*]}" >/dev/null
-  touch "$BUILD/opt/src/.done"
+# 1. The libraries' Debian -dev packages for both architectures (their static archives and
+# headers), downloaded with apt (signatures and checksums checked) under a private apt state so
+# that the root itself stays on $SUITE; and their source package descriptions (.dsc: the exact
+# source, by checksum).
+APT=(-o Dir::Etc::SourceList=/etc/apt/nfct-libs.list -o Dir::Etc::SourceParts=/dev/null
+  -o Dir::State::Lists=/var/lib/apt/nfct-lists -o APT::Architectures::=amd64 -o APT::Architectures::=arm64)
+if [ ! -e "$BUILD/opt/nf/.done" ]; then
+  install -D -m 644 /usr/share/keyrings/debian-archive-keyring.gpg "$BUILD/etc/apt/keyrings/nfct-libs.gpg"
+  printf 'deb [arch=amd64,arm64 signed-by=/etc/apt/keyrings/nfct-libs.gpg] %s %s main\ndeb-src [signed-by=/etc/apt/keyrings/nfct-libs.gpg] %s %s main\n' \
+    "$MIRROR" "$LIB_SUITE" "$MIRROR" "$LIB_SUITE" >"$BUILD/etc/apt/nfct-libs.list"
+  mkdir -p "$BUILD/var/lib/apt/nfct-lists/partial"
+  chroot "$BUILD" apt-get "${APT[@]}" update -qq
+  rm -rf "$BUILD/opt/nf" && mkdir -p "$BUILD/opt/nf/debs" "$BUILD/opt/nf/sources"
+  debs=()
+  for s in "${LIBS[@]}"; do
+    for a in amd64 arm64; do debs+=("${s%%=*}-dev:$a=${s#*=}"); done
+  done
+  # The kernel's UAPI headers of the same release (the conntrack attributes of newer kernels).
+  debs+=(linux-libc-dev:amd64 linux-libc-dev:arm64)
+  chroot "$BUILD" sh -c "cd /opt/nf/debs && apt-get $(printf '%q ' "${APT[@]}") download -qq ${debs[*]}"
+  for s in "${LIBS[@]}"; do
+    chroot "$BUILD" sh -c "cd /opt/nf/sources && apt-get $(printf '%q ' "${APT[@]}") source --print-uris -qq ${s}" |
+      sed -n "s/^'\([^']*\.dsc\)' .*/\1/p" | while read -r uri; do
+        curl -fsS -o "$BUILD/opt/nf/sources/$(basename "$uri")" "$uri"
+      done
+  done
+  # Each architecture's static archives and headers under /opt/nf/<arch>/{lib,include}.
+  for pair in x64:amd64:x86_64-linux-gnu arm64:arm64:aarch64-linux-gnu; do
+    IFS=: read -r arch debarch triplet <<<"$pair"
+    mkdir -p "$BUILD/opt/nf/$arch/root"
+    for deb in "$BUILD"/opt/nf/debs/*_"$debarch".deb; do dpkg-deb -x "$deb" "$BUILD/opt/nf/$arch/root"; done
+    ln -s "root/usr/include" "$BUILD/opt/nf/$arch/include"
+    ln -s "root/usr/include/$triplet" "$BUILD/opt/nf/$arch/include-arch"
+    ln -s "root/usr/lib/$triplet" "$BUILD/opt/nf/$arch/lib"
+  done
+  touch "$BUILD/opt/nf/.done"
 fi
-
-# 2. The libraries, static and PIC, for each target (installed under /opt/nf/<arch>).
-build_libs() { # build_libs ARCH TRIPLET
-  local arch=$1 triplet=$2
-  [ -e "$BUILD/opt/nf/$arch/.done" ] && return
-  log "building the netfilter libraries for $arch ($triplet)"
-  chroot "$BUILD" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root bash -euo pipefail -c '
-    arch=$1 triplet=$2 prefix=/opt/nf/$1
-    export PKG_CONFIG_LIBDIR=$prefix/lib/pkgconfig PKG_CONFIG_PATH=
-    rm -rf "$prefix" /opt/build/$arch && mkdir -p /opt/build/$arch
-    for name in libmnl libnfnetlink libnetfilter-conntrack libnetfilter-log; do
-      src=$(find /opt/src -maxdepth 1 -type d -name "$name-[0-9]*" | head -n 1)
-      cp -a "$src" /opt/build/$arch/ && cd /opt/build/$arch/$(basename "$src")
-      ./configure -q --host="$triplet" --prefix="$prefix" --enable-static --disable-shared --with-pic \
-        CFLAGS="-O2 -fPIC -fvisibility=hidden" >/dev/null
-      make -s -j"$(nproc)" >/dev/null 2>&1 && make -s install >/dev/null
-    done
-    touch "$prefix/.done"
-  ' _ "$arch" "$triplet"
-}
-build_libs x64 x86_64-linux-gnu
-build_libs arm64 aarch64-linux-gnu
 
 # 3. The addon, with prebuildify, from a copy of the tree's native sources.
 rm -rf "$BUILD/src" && mkdir -p "$BUILD/src"
@@ -68,7 +76,7 @@ prebuild() { # prebuild ARCH [VAR=VALUE...]
   log "prebuildify for linux-$arch"
   chroot "$BUILD" env -i PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
     npm_config_nodedir=/usr JOBS=max NFCT_NETFILTER_STATIC=/opt/nf/$arch "$@" \
-    sh -c "cd /src && node node_modules/prebuildify/bin.js --napi --strip --tag-libc --arch $arch" >/dev/null
+    sh -c "cd /src && node node_modules/prebuildify/bin.js --napi --strip --tag-libc --arch $arch -t \$(node -p process.versions.node)" >/dev/null
 }
 prebuild x64
 prebuild arm64 CC=aarch64-linux-gnu-gcc CXX=aarch64-linux-gnu-g++ LINK=aarch64-linux-gnu-g++ \
@@ -81,12 +89,14 @@ for arch in x64 arm64; do
   cp "$BUILD/src/prebuilds/linux-$arch/"*.node "$OUT/linux-$arch/"
   bash "$REPO/scripts/release/check-binary.sh" "$OUT/linux-$arch/"*.node
 done
-find "$BUILD/opt/src" -maxdepth 1 -type f \( -name '*.dsc' -o -name '*.tar.*' \) -exec cp {} "$OUT/sources/" \;
+cp "$BUILD"/opt/nf/sources/*.dsc "$OUT/sources/"
 {
-  echo "The corresponding source of the libraries linked into the prebuilt binaries beside this"
-  echo "folder: Debian source packages (dpkg-source -x X.dsc unpacks one), built with"
-  echo "scripts/release/prebuilds.sh in a Debian $SUITE root."
+  echo "The libraries linked into the prebuilt binaries beside this folder are the static archives"
+  echo "of these Debian packages (SOURCE-dev, amd64 and arm64); each .dsc here names its source"
+  echo "tarballs by checksum. The source itself: see NOTICE (written offer) or"
+  echo "https://snapshot.debian.org/package/SOURCE/VERSION/. Built with scripts/release/prebuilds.sh"
+  echo "in a Debian $SUITE root."
   echo
-  for s in "${SOURCES[@]}"; do echo "  ${s%%=*} ${s#*=} ($SOURCE_SUITE)"; done
+  for s in "${LIBS[@]}"; do echo "  ${s%%=*} ${s#*=} ($LIB_SUITE)"; done
 } >"$OUT/sources/README"
 log "done: $(cd "$OUT" && find . -name '*.node' | sort | tr '\n' ' ')"
