@@ -1,6 +1,6 @@
 {
   "variables": {
-    "netfilter_static%": "<!(node -p \"process.env.NFCT_NETFILTER_STATIC || ''\")"
+    "netfilter_bundle%": "<!(node -p \"process.env.NFCT_NETFILTER_BUNDLE || ''\")"
   },
   "targets": [
     {
@@ -43,7 +43,7 @@
       "ldflags": ["-pthread"],
       "conditions": [
         ["OS!='linux'", { "type": "none" }],
-        ["netfilter_static==''", {
+        ["netfilter_bundle==''", {
           "libraries": [
             "<!@(pkg-config --libs libnetfilter_conntrack libnetfilter_log libmnl)"
           ],
@@ -51,14 +51,14 @@
             "<!@(pkg-config --cflags libnetfilter_conntrack libnetfilter_log libmnl)"
           ]
         }, {
-          "include_dirs": ["<(netfilter_static)/include", "<(netfilter_static)/include-arch"],
+          "include_dirs": ["<(netfilter_bundle)/include", "<(netfilter_bundle)/include-arch"],
           "libraries": [
-            "<(netfilter_static)/lib/libnetfilter_conntrack.a",
-            "<(netfilter_static)/lib/libnetfilter_log.a",
-            "<(netfilter_static)/lib/libnfnetlink.a",
-            "<(netfilter_static)/lib/libmnl.a"
+            "-L<(netfilter_bundle)/lib",
+            "-Wl,-rpath-link,<(netfilter_bundle)/lib",
+            "-Wl,--no-as-needed",
+            "-lnetfilter_conntrack", "-lnetfilter_log", "-lnfnetlink", "-lmnl"
           ],
-          "ldflags": ["-static-libstdc++", "-static-libgcc", "-Wl,--exclude-libs,ALL", "-Wl,--as-needed"]
+          "ldflags": ["-static-libstdc++", "-static-libgcc", "-Wl,--disable-new-dtags", "-Wl,-rpath,'$$ORIGIN'"]
         }]
       ]
     }
