@@ -41,7 +41,8 @@ const SKIPPED: Record<string, string> = {
   'npm install @x/nfct': 'installs from the registry; test/core/package.test.ts installs the packed tarball',
   'npm run release:prebuilds': 'a release check of several minutes (debootstrap roots), shown in the release notes',
   'npm run release:check': 'a release check of several minutes (debootstrap roots), shown in the release notes',
-  'npm rebuild @x/nfct': 'compiles from source: CI does (scripts/setup.sh)',
+  'apt-get install': 'installs system packages; scripts/setup.sh does that in CI',
+  'kill %1': 'the block runs its commands one by one, the service bounded by this test',
 };
 
 /** The names blocks use freely: type for the type-check, value for the run. */
@@ -198,7 +199,7 @@ describe('README.md', () => {
           if (Object.keys(SKIPPED).some((s) => line.startsWith(s))) continue;
           const cmd = line.replaceAll('my-pod-ns', ns.name).replaceAll('--pid 4242', `--pid ${sleeper.pid}`);
           await ns.execOk('conntrack', ['-I', '-p', 'udp', '-s', '10.244.1.5', '-d', '10.0.0.2', '--sport', '53', '--dport', '53', '-t', '60']).catch(() => undefined);
-          const stream = /\bnfct (-E|log|trace)\b/.test(cmd);
+          const stream = /\bnfct (-E|log|trace)\b|&$/.test(cmd);
           const out = await runFor('ip', ['netns', 'exec', ns.name, 'sh', '-c', cmd], ROOT, stream ? STREAM_MS : 90_000, stream);
           if (stream) expect(out.running, `${cmd} ended: ${out.stderr}`).toBe(true);
           else expect(out.code, `${cmd}:\n${out.stderr}`).toBe(0);
