@@ -130,7 +130,7 @@ const udp = Buffer.from('4500001c000040004011f8b80a0000010a000002138800350008000
 const p = decodePacket(udp, 'ipv4');
 console.log(`decodePacket: ${p.ipv4?.src} -> ${p.ipv4?.dst} udp ${p.udp?.srcPort} -> ${p.udp?.dstPort}`);
 const line = parseLogLine('IN=eth0 OUT= SRC=10.0.0.1 DST=10.0.0.2 LEN=28 PROTO=UDP SPT=5000 DPT=53 LEN=8');
-console.log(`parseLogLine: SRC=${line.src} DPT=${line.dstPort}`);
+console.log(`parseLogLine: SRC=${line.src} DPT=${line.dpt}`);
 console.log(`formatLogLine, formatFlow: ${typeof formatLogLine}, ${typeof formatFlow}`);
 EOF
   in_dynamic 'node pure.mjs' | sed 's/^/  /' | tee "$WORK/pure.out"
