@@ -183,10 +183,26 @@ function loadAddon(): Addon {
   return a;
 }
 
+/** Calls `name` of the loaded addon (loading it first). */
+const lazy =
+  <K extends keyof Addon>(name: K) =>
+  (...args: unknown[]): unknown =>
+    (loadAddon()[name] as (...a: unknown[]) => unknown)(...args);
+
 /**
- * The addon, loaded on first use: `import '@x/nfct'`, the CLI's --help and the pure helpers
- * (decodePacket, parseLogLine, the text formatters) work where it cannot load.
+ * The addon's functions, each loading it on first call: `import '@x/nfct'`, the CLI's --help and
+ * the pure helpers (decodePacket, parseLogLine, the text formatters) work where it cannot load.
+ * Plain properties, so tests can replace one (vi.spyOn).
  */
-export const addon: Addon = new Proxy({} as Addon, {
-  get: (_target, key) => Reflect.get(loadAddon(), key),
-});
+export const addon = {
+  setErrorFactory: lazy('setErrorFactory'),
+  openConntrack: lazy('openConntrack'),
+  openNflog: lazy('openNflog'),
+  traceEvents: lazy('traceEvents'),
+  nfLogBackend: lazy('nfLogBackend'),
+  decodeForTest: lazy('decodeForTest'),
+  /** The layouts the addon was built with (loads it). */
+  get layouts(): Addon['layouts'] {
+    return loadAddon().layouts;
+  },
+} as Pick<Addon, 'setErrorFactory' | 'openConntrack' | 'openNflog' | 'traceEvents' | 'nfLogBackend' | 'decodeForTest' | 'layouts'>;
