@@ -1,4 +1,7 @@
 {
+  "variables": {
+    "netfilter_bundle%": "<!(node -p \"process.env.NFCT_NETFILTER_BUNDLE || ''\")"
+  },
   "targets": [
     {
       "target_name": "nfct",
@@ -37,15 +40,26 @@
       "cflags": ["-Wall", "-Wextra", "-fvisibility=hidden"],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-fno-exceptions", "-fvisibility=hidden"],
       "cflags_cc!": ["-fno-rtti"],
-      "libraries": [
-        "<!@(pkg-config --libs libnetfilter_conntrack libnetfilter_log libmnl)"
-      ],
-      "cflags+": [
-        "<!@(pkg-config --cflags libnetfilter_conntrack libnetfilter_log libmnl)"
-      ],
       "ldflags": ["-pthread"],
       "conditions": [
-        ["OS!='linux'", { "type": "none" }]
+        ["OS!='linux'", { "type": "none" }],
+        ["netfilter_bundle==''", {
+          "libraries": [
+            "<!@(pkg-config --libs libnetfilter_conntrack libnetfilter_log libmnl)"
+          ],
+          "cflags+": [
+            "<!@(pkg-config --cflags libnetfilter_conntrack libnetfilter_log libmnl)"
+          ]
+        }, {
+          "include_dirs": ["<(netfilter_bundle)/include", "<(netfilter_bundle)/include-arch"],
+          "libraries": [
+            "-L<(netfilter_bundle)/lib",
+            "-Wl,-rpath-link,<(netfilter_bundle)/lib",
+            "-Wl,--no-as-needed",
+            "-lnetfilter_conntrack", "-lnetfilter_log", "-lnfnetlink", "-lmnl"
+          ],
+          "ldflags": ["-static-libstdc++", "-static-libgcc", "-Wl,--disable-new-dtags", "-Wl,-rpath,'$$ORIGIN'"]
+        }]
       ]
     }
   ]

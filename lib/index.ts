@@ -3,8 +3,9 @@ export type { BulkOptions, CpuStats, CreateManyOptions, CreateManyResult, ListOp
 export { parseSave, parseSaveLine } from './conntrack/save.js';
 export type { FlowChanges, FlowInput, NatInput, ReplyInput } from './conntrack/flowspec.js';
 export { NfctError, ClosedError } from './core/errors.js';
+export { NativeLoadError } from './core/load-error.js';
 export { EventStream } from './conntrack/events.js';
-export type { ConntrackEvent, EventOptions, EventType, ExpectationEvent, FlowEvent, OverrunEvent, ResyncEvent } from './conntrack/events.js';
+export type { ConntrackEvent, EventOptions, EventType, ExpectationEvent, ExpectationEventType, FlowEvent, FlowEventType, OverrunEvent, ResyncEvent } from './conntrack/events.js';
 export { Expectations } from './conntrack/expect.js';
 export { Nflog, PacketStream, decodePackets } from './nflog/handle.js';
 export type { HookName, LogInterface, NflogEvent, NflogGap, NflogOverrun, NflogPacket, NflogPacketEvent, SubscribeOptions } from './nflog/handle.js';
@@ -30,9 +31,33 @@ export type * from './conntrack/types.js';
 export { Trace, parseTraceLine, parseTracePrefix } from './trace/handle.js';
 export type { TraceEvent, TraceKind, TraceMatch, TraceOpenOptions, TracePacket, TraceStreamOptions } from './trace/handle.js';
 export { decodePacket } from './packet/decode.js';
-export type { DecodedPacket, Icmpv6Header, IcmpHeader, Ipv4Header, Ipv6Header, TcpHeader, UdpHeader } from './packet/decode.js';
+export type {
+  AhHeader,
+  DecodedPacket,
+  EspHeader,
+  FragmentInfo,
+  GreHeader,
+  Icmpv6Header,
+  IcmpHeader,
+  Ipv4Flags,
+  Ipv4Header,
+  Ipv6AhExtension,
+  Ipv6EspExtension,
+  Ipv6Extension,
+  Ipv6FragmentExtension,
+  Ipv6OptionsExtension,
+  Ipv6RoutingExtension,
+  Ipv6Header,
+  LayerName,
+  NoTransportReason,
+  SctpHeader,
+  TcpFlagName,
+  TcpHeader,
+  UdpHeader,
+  UdpLiteHeader,
+} from './packet/decode.js';
 export { parseLogLine } from './nflog/logline-parse.js';
-export type { ParsedLogLine } from './nflog/logline-parse.js';
+export type { ParsedLogArp, ParsedLogIcmp, ParsedLogLine, ParsedLogPacket, ParsedLogTcp, SyslogHeader } from './nflog/logline-parse.js';
 export { formatLogLine } from './nflog/logline-format.js';
 export type { LogLineOptions } from './nflog/logline-format.js';
 export {
@@ -49,4 +74,4 @@ export {
   formatXml,
   formatXmlDocument,
 } from './conntrack/text.js';
-export type { EventFormatOptions, ExpectationFormatOptions, FlowFormatOptions, SaveFormatOptions, UserspaceOrigin, XmlFormatOptions } from './conntrack/text.js';
+export type { EventFormatOptions, ExpectationFormatOptions, FlowFormatOptions, SaveFormatOptions, SummaryCommand, UserspaceOrigin, XmlFormatOptions } from './conntrack/text.js';

@@ -1,5 +1,7 @@
 // Writes dist/index.mjs: the ES module entry, re-exporting the CommonJS build's named exports
-// so `import { Conntrack } from '@x/nfct'` and `require('@x/nfct')` load the same code.
+// so `import { Conntrack } from '@x/nfct'` and `require('@x/nfct')` load the same code; and
+// dist/index.d.mts, its declarations, so that TypeScript under node16/nodenext resolution sees
+// an ES module (named exports and a default) where the import condition leads.
 import { createRequire } from 'node:module';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -14,3 +16,7 @@ const body = [
   '',
 ].join('\n');
 writeFileSync(`${dist}index.mjs`, body);
+writeFileSync(
+  `${dist}index.d.mts`,
+  ["export * from './index.js';", "import * as nfct from './index.js';", 'export default nfct;', ''].join('\n'),
+);

@@ -5,6 +5,7 @@
 import { Conntrack } from '../conntrack/handle.js';
 import type { NetnsOption } from '../core/netns.js';
 import { NfctError } from '../core/errors.js';
+import { NativeLoadError } from '../core/load-error.js';
 import { type Context, makeContext } from './context.js';
 import { create } from './commands/create.js';
 import { events } from './commands/events.js';
@@ -117,6 +118,10 @@ export async function main(argv: string[], options: { stdoutFd?: number } = {}):
     }
     if (e instanceof NfctError) {
       ctx.say(`Operation failed: ${errnoText(e.errno, '')}`);
+      return 1;
+    }
+    if (e instanceof NativeLoadError) {
+      ctx.say(e.message);
       return 1;
     }
     if (e instanceof TypeError || e instanceof RangeError) {

@@ -6,7 +6,7 @@ import { AF_INET, PROTOCOLS, TCP_STATES } from '../core/constants.js';
 import type { NativeTuple } from '../core/native.js';
 import { SCTP_STATES } from '../core/constants.js';
 import { statusBit } from './status.js';
-import { type TupleInput, normalizeTuple, tupleOf } from './tuple.js';
+import { type TupleInput, isFlow, normalizeTuple, tupleOf, tupleToInput } from './tuple.js';
 import type { Flow, SctpState, StatusName, TcpState } from './types.js';
 import { assertKnownKeys, assertObject, describe, int, integer, list, optionalInt, optionalInteger } from '../core/validate.js';
 
@@ -264,9 +264,59 @@ function setState(spec: NativeFlowSpec, input: FlowInput | FlowChanges, protocol
   }
 }
 
-/** Validates a new entry and normalises it. */
-export function normalizeFlowInput(input: FlowInput, where: string): NativeFlowSpec {
+/**
+ * The status bits of a Flow read from the table that a create carries over. The kernel sets
+ * CONFIRMED itself and the NAT bits from snat/dnat, and refuses EXPECTED, DYING and the rest.
+ */
+const COPIED_STATUS: readonly StatusName[] = ['SEEN_REPLY', 'ASSURED', 'FIXED_TIMEOUT'];
+
+/**
+ * The FlowInput that creates again an entry read from the table (in this or another
+ * namespace): its tuples (NAT as snat/dnat, so the kernel derives the same reply), timeout,
+ * status, mark, zones, labels, TCP/SCTP state and helper. Counters, ids and timestamps are the
+ * kernel's own and start afresh.
+ */
+export function flowToInput(flow: Flow, where: string): FlowInput {
+  const o: unknown = flow.original;
+  const r: unknown = flow.reply;
+  if (o === null || typeof o !== 'object') throw new TypeError(`${where}.original must be a tuple object (a Flow's), got ${describe(o)}`);
+  if (r === null || typeof r !== 'object') throw new TypeError(`${where}.reply must be a tuple object (a Flow's), got ${describe(r)}`);
+  if (flow.timeout === undefined) throw new TypeError(`${where}: the Flow has no timeout (an entry being destroyed); give one`);
+  const input: FlowInput = { ...tupleToInput(flow.original, flow.protonum), timeout: flow.timeout };
+  const set = (key: keyof FlowInput, value: unknown): void => {
+    if (value !== undefined) (input as unknown as Record<string, unknown>)[key] = value;
+  };
+  for (const k of Object.keys(input) as (keyof FlowInput)[]) if (input[k] === undefined) delete input[k];
+  if (flow.zone !== undefined) set('zone', flow.zone);
+  else {
+    set('origZone', flow.original.zone);
+    set('replyZone', flow.reply.zone);
+  }
+  if (flow.nat) {
+    set('snat', flow.nat.src);
+    set('dnat', flow.nat.dst);
+  } else {
+    const { protocol: _protocol, ...reply } = tupleToInput(flow.reply, flow.protonum);
+    for (const k of Object.keys(reply) as (keyof typeof reply)[]) if (reply[k] === undefined) delete reply[k];
+    input.reply = reply;
+  }
+  const status = COPIED_STATUS.filter((n) => flow.status.has(n));
+  if (status.length > 0) input.status = status;
+  if (flow.mark) input.mark = flow.mark;
+  if (flow.labels?.length) input.labels = flow.labels;
+  if (flow.protocol === 'tcp' && flow.tcp) input.state = flow.tcp.state;
+  if (flow.protocol === 'sctp' && flow.sctp) {
+    input.state = flow.sctp.state;
+    input.vtag = { original: flow.sctp.vtagOriginal, reply: flow.sctp.vtagReply };
+  }
+  set('helper', flow.helper);
+  return input;
+}
+
+/** Validates a new entry (or takes a Flow read from the table) and normalises it. */
+export function normalizeFlowInput(input: FlowInput | Flow, where: string): NativeFlowSpec {
   assertObject(input, where);
+  if (isFlow(input)) return normalizeFlowInput(flowToInput(input, where), where);
   assertKnownKeys(input, FLOW_KEYS, where);
   const orig = tupleOf(input, where);
   const spec: NativeFlowSpec = { orig, timeout: int(input.timeout, where, 'timeout', 0, U32) };

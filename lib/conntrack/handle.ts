@@ -62,7 +62,7 @@ export interface CreateManyResult {
   /** With `ifExists: 'skip'`: entries that were already there (left as they are). */
   existed: number;
   /** Entries the kernel refused, with their position in the input and the error. */
-  failed: Array<{ index: number; flow: FlowInput; error: NfctError }>;
+  failed: Array<{ index: number; flow: FlowInput | Flow; error: NfctError }>;
 }
 
 export interface CreateManyOptions {
@@ -273,14 +273,14 @@ export class Conntrack {
   }
 
   /** Creates an entry; fails with NfctError EEXIST when it exists (conntrack -I). */
-  async create(flow: FlowInput): Promise<void> {
+  async create(flow: FlowInput | Flow): Promise<void> {
     const native = this.handle('create()');
     const spec = normalizeFlowInput(flow, 'create() flow');
     await this.settle(callSite(this.create), 'conntrack create', this.createOne(native, spec, MODE.CREATE));
   }
 
   /** Creates an entry unless it exists (conntrack -A); resolves whether it created one. */
-  async add(flow: FlowInput): Promise<boolean> {
+  async add(flow: FlowInput | Flow): Promise<boolean> {
     const native = this.handle('add()');
     const spec = normalizeFlowInput(flow, 'add() flow');
     return this.settle(callSite(this.add), 'conntrack add', this.createOne(native, spec, MODE.ADD));
@@ -529,7 +529,7 @@ export class Conntrack {
    * Creates many entries, many requests to a system call. Failures are reported per entry and
    * do not stop the rest. Accepts any iterable or async iterable.
    */
-  async createMany(flows: Iterable<FlowInput> | AsyncIterable<FlowInput>, options: CreateManyOptions = {}): Promise<CreateManyResult> {
+  async createMany(flows: Iterable<FlowInput | Flow> | AsyncIterable<FlowInput | Flow>, options: CreateManyOptions = {}): Promise<CreateManyResult> {
     const native = this.handle('createMany()');
     const raw: unknown = options;
     assertObject(raw, 'createMany() options');
@@ -543,7 +543,7 @@ export class Conntrack {
     const site = callSite(this.createMany);
     const result: CreateManyResult = { created: 0, existed: 0, failed: [] };
     let inflight: Promise<void> | undefined;
-    const send = (specs: NativeFlowSpec[], inputs: FlowInput[], first: number): Promise<void> =>
+    const send = (specs: NativeFlowSpec[], inputs: (FlowInput | Flow)[], first: number): Promise<void> =>
       this.settle(site, 'conntrack createMany', createBatch(native, specs, ifExists === 'skip' ? MODE.ADD : MODE.CREATE)).then((errs) => {
         for (let i = 0; i < errs.length; i++) {
           const err = errs[i]!;
@@ -553,11 +553,11 @@ export class Conntrack {
         }
       });
     let specs: NativeFlowSpec[] = [];
-    let inputs: FlowInput[] = [];
+    let inputs: (FlowInput | Flow)[] = [];
     let index = 0;
     let first = 0;
     /** Takes one flow; true when a batch is full. */
-    const take = (flow: FlowInput): boolean => {
+    const take = (flow: FlowInput | Flow): boolean => {
       specs.push(normalizeFlowInput(flow, `createMany() flows[${index}]`));
       inputs.push(flow);
       index++;
@@ -573,9 +573,9 @@ export class Conntrack {
     };
     // A plain iterable is walked synchronously between batches: no promise per entry.
     if (Symbol.iterator in flows) {
-      for (const flow of flows as Iterable<FlowInput>) if (take(flow)) await sendBatch();
+      for (const flow of flows as Iterable<FlowInput | Flow>) if (take(flow)) await sendBatch();
     } else {
-      for await (const flow of flows as AsyncIterable<FlowInput>) if (take(flow)) await sendBatch();
+      for await (const flow of flows as AsyncIterable<FlowInput | Flow>) if (take(flow)) await sendBatch();
     }
     await inflight;
     if (specs.length > 0) await send(specs, inputs, first);

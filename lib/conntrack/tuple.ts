@@ -29,7 +29,8 @@ const TUPLE_KEYS = ['protocol', 'src', 'dst', 'srcPort', 'dstPort', 'type', 'cod
 const PORT_PROTOCOLS = new Set<number>([PROTOCOLS.tcp, PROTOCOLS.udp, PROTOCOLS.udplite, PROTOCOLS.sctp, PROTOCOLS.dccp]);
 const ICMP_PROTOCOLS = new Set<number>([PROTOCOLS.icmp, PROTOCOLS.icmpv6]);
 
-function isFlow(value: object): value is Flow {
+/** Whether an object is a Flow read from the table (list(), get(), events) rather than an input. */
+export function isFlow(value: object): value is Flow {
   return 'original' in value && 'status' in value;
 }
 

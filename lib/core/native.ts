@@ -1,10 +1,10 @@
 // The only importer of the addon. Its whole surface is declared here.
 import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 
 import { NfctError } from './errors.js';
 import * as generated from './layout.js';
+import { loadError } from './load-error.js';
+import { packageRoot } from './package-info.js';
 
 /**
  * Indexes into the counters each batch carries (native/reader.cc, enum Counter): records in
@@ -145,7 +145,6 @@ interface Addon {
 }
 
 const requireHere = createRequire(__filename);
-const load = requireHere('node-gyp-build') as (dir: string) => unknown;
 
 /**
  * Refuses an addon built from other layouts than lib/core/layout.ts (a stale build next to a
@@ -161,19 +160,52 @@ export function checkLayouts(native: Record<string, Record<string, number>>): vo
   }
 }
 
-/** The package root: the nearest folder above this module that holds a package.json. */
-function packageRoot(): string {
-  let dir = __dirname;
-  while (!existsSync(join(dir, 'package.json'))) {
-    const up = dirname(dir);
-    if (up === dir) return join(__dirname, '..', '..');
-    dir = up;
-  }
-  return dir;
+let loaded: Addon | undefined;
+const checks: Array<(a: Addon) => void> = [];
+
+/** Runs `check` on the addon when it loads (at once if it has): importing the package loads nothing native. */
+export function whenLoaded(check: (a: Addon) => void): void {
+  checks.push(check);
+  if (loaded) check(loaded);
 }
 
-/** NFCT_ADDON names another build of the addon to load (the AddressSanitizer build of scripts/asan.sh). */
-export const addon = (process.env.NFCT_ADDON ? requireHere(process.env.NFCT_ADDON) : load(packageRoot())) as Addon;
+function loadAddon(): Addon {
+  if (loaded) return loaded;
+  let a: Addon;
+  try {
+    // NFCT_ADDON names another build of the addon to load (the AddressSanitizer build of scripts/asan.sh).
+    const env = process.env.NFCT_ADDON;
+    a = (env ? requireHere(env) : (requireHere('node-gyp-build') as (dir: string) => unknown)(packageRoot())) as Addon;
+  } catch (err) {
+    throw loadError(err);
+  }
+  checkLayouts(a.layouts);
+  a.setErrorFactory((errno, syscall, detail) => new NfctError(errno, syscall, detail));
+  loaded = a;
+  for (const check of checks) check(a);
+  return a;
+}
 
-checkLayouts(addon.layouts);
-addon.setErrorFactory((errno, syscall, detail) => new NfctError(errno, syscall, detail));
+/** Calls `name` of the loaded addon (loading it first). */
+const lazy =
+  <K extends keyof Addon>(name: K) =>
+  (...args: unknown[]): unknown =>
+    (loadAddon()[name] as (...a: unknown[]) => unknown)(...args);
+
+/**
+ * The addon's functions, each loading it on first call: `import '@x/nfct'`, the CLI's --help and
+ * the pure helpers (decodePacket, parseLogLine, the text formatters) work where it cannot load.
+ * Plain properties, so tests can replace one (vi.spyOn).
+ */
+export const addon = {
+  setErrorFactory: lazy('setErrorFactory'),
+  openConntrack: lazy('openConntrack'),
+  openNflog: lazy('openNflog'),
+  traceEvents: lazy('traceEvents'),
+  nfLogBackend: lazy('nfLogBackend'),
+  decodeForTest: lazy('decodeForTest'),
+  /** The layouts the addon was built with (loads it). */
+  get layouts(): Addon['layouts'] {
+    return loadAddon().layouts;
+  },
+} as Pick<Addon, 'setErrorFactory' | 'openConntrack' | 'openNflog' | 'traceEvents' | 'nfLogBackend' | 'decodeForTest' | 'layouts'>;

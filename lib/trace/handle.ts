@@ -8,7 +8,7 @@ import { callSite, ClosedError, NfctError, withCallSite } from '../core/errors.j
 import { type DecodedPacket, decodePacket } from '../packet/decode.js';
 import { parseLogLine } from '../nflog/logline-parse.js';
 import { parseCidr } from '../core/address.js';
-import { addon, type NativeStream, type OnBatch, type ReaderTuning } from '../core/native.js';
+import { addon, whenLoaded, type NativeStream, type OnBatch, type ReaderTuning } from '../core/native.js';
 import { type NetnsOption, netnsPath } from '../core/netns.js';
 import { Nflog, type NflogPacketEvent } from '../nflog/handle.js';
 import { BatchSource, type RawBatch } from '../core/reader.js';
@@ -99,7 +99,9 @@ const VERDICTS: Record<number, string> = { 0: 'drop', 1: 'accept', 2: 'stolen', 
 
 // Must match native/trace/nftrace.h.
 const TRACE_WORDS = 21;
-if (addon.TRACE_WORDS !== TRACE_WORDS) throw new Error('@x/nfct: the native addon does not match lib/trace/handle.ts; rebuild the addon');
+whenLoaded((a) => {
+  if (a.TRACE_WORDS !== TRACE_WORDS) throw new Error('@x/nfct: the native addon does not match lib/trace/handle.ts; rebuild the addon');
+});
 const T = { TABLE: 1, CHAIN: 2, HANDLE: 4, VERDICT: 8, JUMP: 16, IIF: 32, OIF: 64, MARK: 128, NFPROTO: 256, POLICY: 512, LL: 1024, NETWORK: 2048, TRANSPORT: 4096 } as const;
 
 /**

@@ -81,9 +81,9 @@ describe('package', () => {
     });
     symlinkSync(join(ROOT, 'node_modules'), join(stage, 'node_modules'), 'dir');
 
-    // 2. The prebuild (prebuildify --napi --strip) and the JavaScript.
-    run('npm', ['run', 'prebuild'], stage, { JOBS: 'max' });
-    run('npm', ['run', 'build:ts'], stage);
+    // 2. The prebuild (prebuildify --napi --strip --tag-libc); npm pack builds the JavaScript
+    // itself (prepack).
+    run('npm', ['run', 'build:prebuild'], stage, { JOBS: 'max' });
 
     // 3. The tarball.
     const pack = run('npm', ['pack', '--json', '--pack-destination', packDir], stage);
@@ -143,19 +143,30 @@ console.log(JSON.stringify({
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
-  test('npm run prebuild makes a prebuild for this platform', () => {
+  test('npm run build:prebuild makes a prebuild for this platform, tagged glibc', () => {
     const built = files(join(stage, 'prebuilds', PLATFORM), '.node');
     expect(built).toHaveLength(1);
+    expect(built[0]).toMatch(/\.glibc\.node$/);
     expect(statSync(join(stage, 'prebuilds', PLATFORM, built[0]!)).size).toBeGreaterThan(10_000);
   });
 
-  test('npm run build:ts makes the CommonJS, ES module and declaration entries', () => {
-    for (const f of ['index.js', 'index.mjs', 'index.d.ts']) expect(existsSync(join(stage, 'dist', f)), f).toBe(true);
+  test('npm pack (prepack) builds the CommonJS, ES module and declaration entries', () => {
+    for (const f of ['index.js', 'index.mjs', 'index.d.ts', 'index.d.mts']) expect(existsSync(join(stage, 'dist', f)), f).toBe(true);
+  });
+
+  test('the licence files and NOTICE are in the tarball', () => {
+    for (const f of ['LICENSE', 'LICENSE.GPL-2.0', 'LICENSE.LGPL-2.1', 'NOTICE']) expect(entries, f).toContain(f);
+  });
+
+  test('arethetypeswrong finds no problem for node16 (CJS and ESM) and bundlers', () => {
+    const r = run(process.execPath, [join(ROOT, 'node_modules', '@arethetypeswrong', 'cli', 'dist', 'index.js'), tarball, '--profile', 'node16', '--format', 'json'], tmp);
+    const report = JSON.parse(r.stdout) as { analysis: { problems: unknown[] } };
+    expect(report.analysis.problems).toEqual([]);
   });
 
   test('the tarball holds the entries, the prebuild and what a fallback compile needs', () => {
     expect(tarball).toMatch(/\.tgz$/);
-    for (const f of ['package.json', 'dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'binding.gyp']) {
+    for (const f of ['package.json', 'dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'dist/index.d.mts', 'binding.gyp']) {
       expect(entries, f).toContain(f);
     }
     expect(entries.filter((e) => new RegExp(`^prebuilds/${PLATFORM}/[^/]+\\.node$`).test(e))).toHaveLength(1);
@@ -170,7 +181,7 @@ console.log(JSON.stringify({
       );
     for (const h of headers('native')) expect(entries, h).toContain(h);
     // Every file dist/ declares or compiles to.
-    for (const f of readdirSync(join(stage, 'dist')).filter((f) => /\.(js|mjs|d\.ts)$/.test(f))) expect(entries, f).toContain(`dist/${f}`);
+    for (const f of readdirSync(join(stage, 'dist')).filter((f) => /\.(js|mjs|d\.ts|d\.mts)$/.test(f))) expect(entries, f).toContain(`dist/${f}`);
   });
 
   test('the tarball leaves out tests, benchmarks and the build tree', () => {
