@@ -4,6 +4,7 @@
       "target_name": "nfct",
       "sources": [
         "native/addon.cc",
+        "native/async_op.cc",
         "native/errors.cc",
         "native/netns.cc",
         "native/nl.cc",
@@ -31,6 +32,7 @@
       "defines": [
         "NAPI_VERSION=8",
         "NAPI_DISABLE_CPP_EXCEPTIONS",
+        "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS",
         "NODE_ADDON_API_DISABLE_DEPRECATED"
       ],
       "cflags": ["-Wall", "-Wextra", "-fvisibility=hidden"],
