@@ -17,7 +17,7 @@ export { Status, STATUS_NAMES } from './conntrack/status.js';
 export type { TupleInput } from './conntrack/tuple.js';
 export { PROTOCOLS, TCP_STATES } from './core/constants.js';
 export type * from './conntrack/types.js';
-export { Trace, parseTraceLine, parseTracePrefix } from './trace/handle.js';
+export { Trace, TracePacketStream, TraceStream, parseTraceLine, parseTracePrefix } from './trace/handle.js';
 export type { TraceEvent, TraceKind, TraceMatch, TraceOpenOptions, TracePacket, TraceStreamOptions } from './trace/handle.js';
 export { decodePacket } from './packet/decode.js';
 export type { DecodedPacket, Icmpv6Header, IcmpHeader, Ipv4Header, Ipv6Header, TcpHeader, UdpHeader } from './packet/decode.js';

@@ -3,7 +3,10 @@
 // event socket that overflows (ENOBUFS, an item of the stream, never its end, never a dump's
 // failure). Each reaches the caller as an NfctError with code, errno, syscall, a message a
 // person can act on, and a stack that points at the call.
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -181,6 +184,31 @@ describe('ENOENT', () => {
       expect(err).toMatchObject({ code: 'ENOENT', syscall: 'open' });
       expect(err.message).toContain('/run/netns/nfct-kerr-none');
       expect(err.stack).toContain(HERE);
+    }
+  });
+});
+
+describe('EINVAL: a namespace path that is not a namespace file', () => {
+  // Issue 13: a FIFO hung Conntrack.open and Nflog.open for good (a libuv pool thread stuck in
+  // open()) and Trace.open blocked the event loop. Namespace files are now opened without
+  // blocking and kept only if they are nsfs files.
+  test('a FIFO, a regular file and a directory are refused at once by every kind of handle', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nfct-kerr-'));
+    try {
+      const fifo = join(dir, 'fifo');
+      execFileSync('mkfifo', [fifo]);
+      const file = join(dir, 'file');
+      writeFileSync(file, 'x');
+      for (const path of [fifo, file, dir]) {
+        for (const [kind, open] of [['Conntrack', () => Conntrack.open({ netns: path })], ['Nflog', () => Nflog.open({ netns: path })], ['Trace', () => Trace.open({ netns: path })]] as const) {
+          const err = await failure(within(open() as Promise<unknown>, 5000, `${kind}.open(${path})`));
+          expect(err, `${kind} ${path}`).toMatchObject({ code: 'EINVAL', syscall: 'open' });
+          expect(err.message).toContain(`${path}: not a namespace file`);
+          expect(err.stack).toContain(HERE);
+        }
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
