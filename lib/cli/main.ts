@@ -441,8 +441,8 @@ async function traceCommand(argv: string[]): Promise<void> {
   }
   const trace = await Trace.open({ netns: ns, legacy, nftables, bindLogger: bind });
   const ac = new AbortController();
-  process.once('SIGINT', () => ac.abort());
-  process.once('SIGTERM', () => ac.abort());
+  // A closed terminal (SIGHUP) ends it as Ctrl-C does: the temporary rule is removed.
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, () => ac.abort());
   const tty = process.stdout.isTTY === true;
   let packets = 0;
   try {
