@@ -494,11 +494,14 @@ export class Trace implements AsyncDisposable {
     } catch (e) {
       throw withCallSite(e, site, 'opening TRACE');
     }
-    const nflog = legacy ? await Nflog.open(path ? { netns: path } : {}).catch((e: unknown) => {
+    // Opening NFLOG enters the namespace, so a missing privilege fails here, not later; without
+    // legacy TRACE the handle is opened for that check alone.
+    const nflog = legacy || path ? await Nflog.open(path ? { netns: path } : {}).catch((e: unknown) => {
       if (nsfd !== undefined) closeSync(nsfd);
       throw withCallSite(e, site, 'opening TRACE');
     }) : undefined;
-    const trace = new Trace(path, nsfd, nflog, nft);
+    if (!legacy) nflog?.close();
+    const trace = new Trace(path, nsfd, legacy ? nflog : undefined, nft);
     const ns = trace.namespaceFile;
     // Tables left by processes that died without removing them would trace packets for no one.
     if (nft && onPath('nft') && (ns === null || onPath('nsenter'))) await removeStaleTables(ns).catch(() => undefined);

@@ -282,7 +282,14 @@ Napi::Value Nflog::Open(const Napi::CallbackInfo& info) {
   if (info.Length() > 0 && info[0].IsString()) path = info[0].As<Napi::String>().Utf8Value();
   auto nsfd = std::make_shared<OwnedFd>();
   auto exec = [path, nsfd](Failure* f) {
-    if (!path.empty()) nsfd->reset(OpenNamespace(path, f));
+    if (path.empty()) return;
+    nsfd->reset(OpenNamespace(path, f));
+    if (nsfd->get() < 0) return;
+    // Entering the namespace is what needs privilege: try it now, so that open() fails and
+    // not the first subscription.
+    const int sock = OpenNetlinkIn(nsfd->get(), NETLINK_NETFILTER, f);
+    if (sock >= 0) ::close(sock);
+    else nsfd->reset(-1);
   };
   auto done = [nsfd](Napi::Env e) -> Napi::Value {
     Napi::Object handle = GetData(e)->nflog_ctor.New({Napi::Number::New(e, nsfd->get())});
