@@ -1,5 +1,5 @@
 export { Conntrack, FlowStream } from './conntrack/handle.js';
-export type { CpuStats, CreateManyOptions, CreateManyResult, ListOptions, OpenOptions } from './conntrack/handle.js';
+export type { CpuStats, CreateManyOptions, CreateManyResult, CreateManyStop, ListOptions, OpenOptions } from './conntrack/handle.js';
 export type { FlowChanges, FlowInput, NatInput, ReplyInput } from './conntrack/flowspec.js';
 export { NfctError, ClosedError } from './core/errors.js';
 export { EventStream } from './conntrack/events.js';
