@@ -213,6 +213,28 @@ describe('EINVAL: a namespace path that is not a namespace file', () => {
   });
 });
 
+describe('ENOSPC and long input', () => {
+  test('labels on an entry of a namespace without a `ct label` rule: ENOSPC with a hint saying what is missing', async () => {
+    const t = { protocol: 'udp' as const, src: '10.31.0.1', dst: '10.31.0.2', srcPort: 1, dstPort: 2 };
+    await ct.create({ ...t, timeout: 60 });
+    try {
+      const err = await failure(ct.update(t, { labels: { add: [1] } }));
+      expect(err.code).toBe('ENOSPC');
+      expect(err.message).toContain('ct label set');
+    } finally {
+      await ct.delete(t);
+    }
+  });
+
+  test('a 100,000-character namespace path: the error keeps its start, not the whole path', async () => {
+    const path = `/${'a'.repeat(100_000)}`;
+    const err = await failure(Conntrack.open({ netns: path }));
+    expect(err.code).toBe('ENAMETOOLONG');
+    expect(err.message.length).toBeLessThan(1000);
+    expect(err.message).toContain('100001 characters');
+  });
+});
+
 describe('EBUSY', () => {
   test('an NFLOG group held by another subscription, on the same handle or another; the holder keeps receiving', async () => {
     await ns.execOk('nft', ['-f', '-'], {
