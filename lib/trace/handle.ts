@@ -277,7 +277,8 @@ export class TraceStream extends LiveStream<TraceEvent> {
     super(source, opts.signal, () => owner.forget(this));
     owner.track(this);
     const match = opts.signal?.aborted ? undefined : opts.match;
-    this.ready = match ? this.install(match) : Promise.resolve();
+    // From a microtask: a stream closed at once installs nothing.
+    this.ready = match ? Promise.resolve().then(() => (this.done ? undefined : this.install(match))) : Promise.resolve();
     this.ready.catch(() => undefined);
   }
 

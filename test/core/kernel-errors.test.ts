@@ -37,6 +37,17 @@ async function failure(p: Promise<unknown>): Promise<NfctError> {
   return r.error;
 }
 
+/** The NfctError a call throws synchronously (fails the test otherwise). */
+function thrown(fn: () => unknown): NfctError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof NfctError) return e;
+    throw e;
+  }
+  throw new Error('expected the call to throw');
+}
+
 const HERE = 'kernel-errors.test.ts';
 
 /** Resolves as `p` does, or rejects saying what was awaited once `ms` have passed. */
@@ -248,7 +259,8 @@ describe('EBUSY', () => {
       const firstPacket = it.next();
       await sleep(100);
       for (const h of [a, b]) {
-        const err = await failure(h.subscribe({ group: 41 })[Symbol.asyncIterator]().next());
+        // Thrown by subscribe() itself (issue 13: it used to come at the first next()).
+        const err = thrown(() => h.subscribe({ group: 41 }));
         expect(err).toMatchObject({ code: 'EBUSY', errno: 16 });
         expect(err.message).toContain('NFLOG group 41');
         expect(err.message).toContain('held by another socket');
@@ -280,7 +292,7 @@ describe('EBUSY', () => {
       const stream = trace.events({ resolveRules: false });
       const pending = stream[Symbol.asyncIterator]().next();
       await sleep(100);
-      const err = await failure(nf.subscribe({ group: 0 })[Symbol.asyncIterator]().next());
+      const err = thrown(() => nf.subscribe({ group: 0 }));
       expect(err.code).toBe('EBUSY');
       expect(err.message).toContain('NFLOG group 0');
       stream.close();
