@@ -7,6 +7,7 @@
       "target_name": "nfct",
       "sources": [
         "native/addon.cc",
+        "native/async_op.cc",
         "native/errors.cc",
         "native/netns.cc",
         "native/nl.cc",
@@ -35,6 +36,7 @@
       "defines": [
         "NAPI_VERSION=8",
         "NAPI_DISABLE_CPP_EXCEPTIONS",
+        "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS",
         "NODE_ADDON_API_DISABLE_DEPRECATED"
       ],
       "cflags": ["-Wall", "-Wextra", "-fvisibility=hidden"],

@@ -1,5 +1,5 @@
 export { Conntrack, FlowStream } from './conntrack/handle.js';
-export type { BulkOptions, CpuStats, CreateManyOptions, CreateManyResult, ListOptions, OpenOptions } from './conntrack/handle.js';
+export type { BulkOptions, CpuStats, CreateManyOptions, CreateManyResult, CreateManyStop, ListOptions, OpenOptions } from './conntrack/handle.js';
 export { parseSave, parseSaveLine } from './conntrack/save.js';
 export type { FlowChanges, FlowInput, NatInput, ReplyInput } from './conntrack/flowspec.js';
 export { NfctError, ClosedError } from './core/errors.js';
@@ -28,7 +28,7 @@ export { Status, STATUS_NAMES } from './conntrack/status.js';
 export type { TupleInput } from './conntrack/tuple.js';
 export { PROTOCOLS, TCP_STATES } from './core/constants.js';
 export type * from './conntrack/types.js';
-export { Trace, parseTraceLine, parseTracePrefix } from './trace/handle.js';
+export { Trace, TracePacketStream, TraceStream, parseTraceLine, parseTracePrefix } from './trace/handle.js';
 export type { TraceEvent, TraceKind, TraceMatch, TraceOpenOptions, TracePacket, TraceStreamOptions } from './trace/handle.js';
 export { decodePacket } from './packet/decode.js';
 export type {

@@ -20,12 +20,19 @@ Napi::Value MakeError(Napi::Env env, const Failure& f) {
     napi_value ignored;
     napi_get_and_clear_last_exception(env, &ignored);
   }
+  // A plain Error with the same fields, built with plain napi calls: this also runs while an
+  // environment goes away, where node-addon-api's throwing wrappers must not be used.
   std::string msg = std::string(f.syscall) + ": " + strerror(f.err);
   if (!f.detail.empty()) msg += " (" + f.detail + ")";
-  Napi::Error e = Napi::Error::New(env, msg);
-  e.Set("errno", err);
-  e.Set("syscall", call);
-  return e.Value();
+  napi_value text;
+  napi_value e = nullptr;
+  if (napi_create_string_utf8(env, msg.c_str(), msg.size(), &text) != napi_ok ||
+      napi_create_error(env, nullptr, text, &e) != napi_ok) {
+    return env.Undefined();
+  }
+  napi_set_named_property(env, e, "errno", err);
+  napi_set_named_property(env, e, "syscall", call);
+  return Napi::Value(env, e);
 }
 
 void ThrowTypeError(Napi::Env env, const char* what) {

@@ -2,7 +2,8 @@
 
 #include <fcntl.h>
 #include <sched.h>
-#include <sys/stat.h>
+#include <linux/magic.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -13,14 +14,21 @@
 namespace nfct {
 
 int OpenNamespace(const std::string& path, Failure* f) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // Non-blocking: a FIFO or a device at the path must not hang the open (it would hold one of
+  // libuv's pool threads for good); only an nsfs file is kept.
+  int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) {
     f->set(errno, "open", path);
     return -1;
   }
-  struct stat st;
-  if (fstat(fd, &st) != 0) {
-    f->set(errno, "fstat", path);
+  struct statfs st;
+  if (fstatfs(fd, &st) != 0) {
+    f->set(errno, "fstatfs", path);
+    close(fd);
+    return -1;
+  }
+  if (static_cast<unsigned long>(st.f_type) != NSFS_MAGIC) {
+    f->set(EINVAL, "open", path + ": not a namespace file");
     close(fd);
     return -1;
   }

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "addon.h"
+#include "async_op.h"
 #include "errors.h"
 #include "netns.h"
 
@@ -17,65 +18,40 @@ namespace nfct {
 
 namespace {
 
-class BackendWorker : public Napi::AsyncWorker {
- public:
-  BackendWorker(Napi::Env env, std::string ns, int family, bool set, std::string value)
-      : Napi::AsyncWorker(env, "nfct-nf-log"),
-        deferred_(Napi::Promise::Deferred::New(env)),
-        ns_(std::move(ns)),
-        family_(family),
-        set_(set),
-        value_(std::move(value)) {}
-
-  Napi::Promise Promise() { return deferred_.Promise(); }
-
-  void Execute() override {
-    int nsfd = -1;
-    if (!ns_.empty()) {
-      nsfd = OpenNamespace(ns_, &failure_);
-      if (nsfd < 0) return;
+// Reads the backend of a family in a namespace and, when value is given, sets it. Runs on
+// libuv's pool; the file is read and written from a helper thread inside the namespace.
+std::string Backend(const std::string& ns, int family, const std::string* value, Failure* f) {
+  OwnedFd nsfd;
+  if (!ns.empty()) {
+    nsfd.reset(OpenNamespace(ns, f));
+    if (nsfd.get() < 0) return "";
+  }
+  std::string previous;
+  std::thread helper([&]() {
+    if (!EnterNamespace(nsfd.get(), f)) return;
+    const std::string path = "/proc/sys/net/netfilter/nf_log/" + std::to_string(family);
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      f->set(errno, "open", path);
+      return;
     }
-    std::thread helper([&]() {
-      if (!EnterNamespace(nsfd, &failure_)) return;
-      const std::string path = "/proc/sys/net/netfilter/nf_log/" + std::to_string(family_);
-      int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-      if (fd < 0) {
-        failure_.set(errno, "open", path);
-        return;
-      }
-      char buf[64] = {0};
-      ssize_t n = read(fd, buf, sizeof(buf) - 1);
-      close(fd);
-      if (n < 0) {
-        failure_.set(errno, "read", path);
-        return;
-      }
-      previous_.assign(buf, static_cast<size_t>(n));
-      while (!previous_.empty() && (previous_.back() == '\n' || previous_.back() == ' ')) previous_.pop_back();
-      if (!set_) return;
-      fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
-      if (fd < 0 || write(fd, value_.data(), value_.size()) < 0) failure_.set(errno, "write", path + " = " + value_);
-      if (fd >= 0) close(fd);
-    });
-    helper.join();
-    if (nsfd >= 0) close(nsfd);
-  }
-
-  void OnOK() override {
-    Napi::Env env = Env();
-    if (failure_.failed()) deferred_.Reject(MakeError(env, failure_));
-    else deferred_.Resolve(Napi::String::New(env, previous_));
-  }
-
- private:
-  Napi::Promise::Deferred deferred_;
-  std::string ns_;
-  int family_;
-  bool set_;
-  std::string value_;
-  std::string previous_;
-  Failure failure_;
-};
+    char buf[64] = {0};
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n < 0) {
+      f->set(errno, "read", path);
+      return;
+    }
+    previous.assign(buf, static_cast<size_t>(n));
+    while (!previous.empty() && (previous.back() == '\n' || previous.back() == ' ')) previous.pop_back();
+    if (value == nullptr) return;
+    fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write(fd, value->data(), value->size()) < 0) f->set(errno, "write", path + " = " + *value);
+    if (fd >= 0) close(fd);
+  });
+  helper.join();
+  return previous;
+}
 
 }  // namespace
 
@@ -88,11 +64,14 @@ Napi::Value NfLogBackend(const Napi::CallbackInfo& info) {
   }
   std::string ns = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
   const bool set = info[2].IsString();
-  auto* w = new BackendWorker(env, ns, info[1].As<Napi::Number>().Int32Value(), set,
-                              set ? info[2].As<Napi::String>().Utf8Value() : "");
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+  const int family = info[1].As<Napi::Number>().Int32Value();
+  const std::string value = set ? info[2].As<Napi::String>().Utf8Value() : "";
+  auto previous = std::make_shared<std::string>();
+  auto exec = [ns, family, set, value, previous](Failure* f) {
+    *previous = Backend(ns, family, set ? &value : nullptr, f);
+  };
+  auto done = [previous](Napi::Env e) -> Napi::Value { return Napi::String::New(e, *previous); };
+  return QueueOp(env, "nfct-nf-log", std::move(exec), std::move(done));
 }
 
 }  // namespace nfct

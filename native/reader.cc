@@ -67,6 +67,11 @@ void Reader::Release(uint64_t records, uint64_t bytes) {
   if (trim) malloc_trim(0);
 }
 
+Failure Reader::SetupFailure() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return setup_failure_;
+}
+
 QueueStats Reader::Stats() {
   QueueStats q;
   {
@@ -208,6 +213,7 @@ void Reader::Run() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     set_up_ = true;
+    setup_failure_ = fail;
   }
   cv_.notify_all();
 

@@ -128,6 +128,8 @@ class Reader {
   void Release(uint64_t records, uint64_t bytes);
   QueueStats Stats();
   void Stop();     // idempotent: ends the thread and releases the socket
+  // Why the socket could not be set up (err 0 when it was): known once the constructor returned.
+  Failure SetupFailure();
 
  private:
   static void CallJs(Napi::Env env, Napi::Function fn, Reader* self, Batch* batch);
@@ -157,6 +159,7 @@ class Reader {
   QueueStats queue_;          // guarded by mu_
   uint64_t trim_after_ = 0;   // bytes queued since the heap was last trimmed (mu_)
   bool set_up_ = false;  // Setup() has run (bound and subscribed, or failed): guarded by mu_
+  Failure setup_failure_;  // what Setup() reported: guarded by mu_
   std::atomic<bool> stop_{false};
   bool stopped_ = false;
   bool in_cleanup_ = false;

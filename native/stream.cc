@@ -18,7 +18,8 @@ void Stream::Init(Napi::Env env, Napi::Object exports) {
   Napi::Function ctor = DefineClass(env, "Stream",
                                     {InstanceMethod<&Stream::Release>("release"),
                                      InstanceMethod<&Stream::Stats>("stats"),
-                                     InstanceMethod<&Stream::Close>("close")});
+                                     InstanceMethod<&Stream::Close>("close"),
+                                     InstanceMethod<&Stream::SetupError>("setupError")});
   GetData(env)->stream_ctor = Napi::Persistent(ctor);
   exports.Set("Stream", ctor);
 }
@@ -62,6 +63,14 @@ Napi::Value Stream::Stats(const Napi::CallbackInfo& info) {
   out[3] = static_cast<double>(q.peak_bytes);
   out[4] = static_cast<double>(q.pooled_bytes);
   return out;
+}
+
+// setupError(): the NfctError of a socket that could not be opened, bound or subscribed, or
+// undefined. Known as soon as the Stream exists, so the call that started it can fail.
+Napi::Value Stream::SetupError(const Napi::CallbackInfo& info) {
+  if (!reader_) return info.Env().Undefined();
+  const Failure f = reader_->SetupFailure();
+  return f.failed() ? MakeError(info.Env(), f) : info.Env().Undefined();
 }
 
 Napi::Value Stream::Close(const Napi::CallbackInfo& info) {

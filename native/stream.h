@@ -24,6 +24,7 @@ class Stream : public Napi::ObjectWrap<Stream> {
   Napi::Value Release(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value SetupError(const Napi::CallbackInfo& info);
 
   std::unique_ptr<Reader> reader_;
 };

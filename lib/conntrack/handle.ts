@@ -65,6 +65,17 @@ export interface CreateManyResult {
   failed: Array<{ index: number; flow: FlowInput | Flow; error: NfctError }>;
 }
 
+/**
+ * What an error thrown by createMany() carries when the input itself was bad (an invalid
+ * entry: TypeError/RangeError) or the iterable threw: where it stopped and what was done.
+ * Nothing is sent for an array with a bad entry (created 0); for other iterables, the
+ * batches before the one holding it were sent and `created` counts what they created.
+ */
+export interface CreateManyStop extends CreateManyResult {
+  /** The position of the entry that was invalid (or at which the iterable threw). */
+  index: number;
+}
+
 export interface CreateManyOptions {
   /** Entries per batch crossing into native code (default 1000). */
   batchSize?: number;
@@ -571,11 +582,38 @@ export class Conntrack {
       specs = [];
       inputs = [];
     };
-    // A plain iterable is walked synchronously between batches: no promise per entry.
-    if (Symbol.iterator in flows) {
-      for (const flow of flows as Iterable<FlowInput | Flow>) if (take(flow)) await sendBatch();
-    } else {
-      for await (const flow of flows as AsyncIterable<FlowInput | Flow>) if (take(flow)) await sendBatch();
+    /** Bad input stops it: the error says where, and what the batches sent before did. */
+    const stop = async (e: unknown): Promise<never> => {
+      await inflight;
+      if (e !== null && typeof e === 'object' && Object.isExtensible(e)) {
+        const stopped: CreateManyStop = { index, created: result.created, existed: result.existed, failed: result.failed };
+        Object.assign(e, stopped);
+      }
+      throw e;
+    };
+    try {
+      if (Array.isArray(flows)) {
+        // An array is checked whole before the first batch is sent: bad input creates nothing.
+        const all = (flows as (FlowInput | Flow)[]).map((flow, i) => {
+          index = i;
+          return normalizeFlowInput(flow, `createMany() flows[${i}]`);
+        });
+        index = 0;
+        for (let i = 0; i < all.length; i += batchSize) {
+          specs = all.slice(i, i + batchSize);
+          inputs = (flows as (FlowInput | Flow)[]).slice(i, i + batchSize);
+          index = i + specs.length;
+          await sendBatch();
+        }
+      } else if (Symbol.iterator in flows) {
+        // A plain iterable is walked synchronously between batches: no promise per entry. Each
+        // batch is checked whole before it is sent.
+        for (const flow of flows as Iterable<FlowInput | Flow>) if (take(flow)) await sendBatch();
+      } else {
+        for await (const flow of flows as AsyncIterable<FlowInput | Flow>) if (take(flow)) await sendBatch();
+      }
+    } catch (e) {
+      return stop(e);
     }
     await inflight;
     if (specs.length > 0) await send(specs, inputs, first);

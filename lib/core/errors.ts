@@ -15,7 +15,27 @@ const hints: Record<string, string> = {
   EOPNOTSUPP: 'the running kernel does not support this operation',
   ENOMEM: 'the kernel is out of memory or the table is full (nf_conntrack_max)',
   EBADF: 'the handle was closed',
+  ENOSPC: 'no room for conntrack labels: the namespace needs an nftables `ct label set` rule (or iptables -m connlabel --set) before labels can be stored',
 };
+
+const MAX_DETAIL = 300;
+
+/** Context and detail can echo user input (a 100k-character path): a message keeps its start. */
+function clip(text: string): string {
+  return text.length > MAX_DETAIL ? `${text.slice(0, MAX_DETAIL)}… (${text.length} characters)` : text;
+}
+
+/** Hints that depend on the call as well as the errno. */
+function contextHint(syscall: string, code: string, detail: string): string | undefined {
+  // The detail says it all (events are off in the namespace, not unsupported by the kernel).
+  if (syscall === 'nf_conntrack_events') return '';
+  if (syscall === 'setns' && code === 'EPERM') return 'entering another network namespace needs CAP_SYS_ADMIN';
+  if (syscall === 'open' && code === 'EACCES' && /^\/proc\/\d+\//.test(detail)) {
+    return "opening another process's namespace file is a ptrace access check: the caller must be allowed to ptrace that process (the same user and a dumpable process, or CAP_SYS_PTRACE)";
+  }
+  if (syscall === 'open' && code === 'EACCES') return 'permission denied opening the namespace file';
+  return undefined;
+}
 
 /**
  * A failure reported by the kernel or the netlink libraries.
@@ -31,9 +51,9 @@ export class NfctError extends Error {
 
   constructor(errno: number, syscall: string, detail = '', context = '') {
     const code = errnoNames.get(errno) ?? `E${errno}`;
-    const hint = syscall === 'setns' && code === 'EPERM' ? 'entering another network namespace needs CAP_SYS_ADMIN' : hints[code];
-    const parts = [context ? `${context}: ` : '', `${syscall} failed with ${code}`];
-    if (detail) parts.push(` (${detail})`);
+    const hint = contextHint(syscall, code, detail) ?? hints[code];
+    const parts = [context ? `${clip(context)}: ` : '', `${syscall} failed with ${code}`];
+    if (detail) parts.push(` (${clip(detail)})`);
     if (hint) parts.push(`: ${hint}`);
     super(parts.join(''));
     this.name = 'NfctError';

@@ -28,6 +28,8 @@ export interface NativeStream {
   /** [queued records, queued bytes, peak records, peak bytes, pooled bytes] */
   stats(): Float64Array;
   close(): void;
+  /** Why the socket could not be opened, bound or subscribed; undefined when it was. */
+  setupError?(): NfctError | undefined;
 }
 
 export interface ReaderTuning {

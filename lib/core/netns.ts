@@ -1,4 +1,35 @@
+import { closeSync, constants, openSync, statfsSync } from 'node:fs';
+
+import { NfctError } from './errors.js';
 import { assertKnownKeys, describe, integer } from './validate.js';
+
+const NSFS_MAGIC = 0x6e736673;
+const EINVAL = 22;
+
+/**
+ * Opens a namespace file on the JS thread without blocking (a FIFO at the path must not hang
+ * the event loop) and keeps it only if it is an nsfs file. Throws NfctError as native code does.
+ */
+export function openNamespaceSync(path: string): number {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new NfctError(Math.abs(err.errno ?? 2), 'open', path);
+  }
+  let type = 0;
+  try {
+    type = statfsSync(`/proc/self/fd/${fd}`).type;
+  } catch {
+    // unknown: refused below
+  }
+  if (type !== NSFS_MAGIC) {
+    closeSync(fd);
+    throw new NfctError(EINVAL, 'open', `${path}: not a namespace file`);
+  }
+  return fd;
+}
 
 /**
  * A network namespace: a name under /run/netns (as `ip netns add` makes), an absolute path to

@@ -68,6 +68,14 @@ export class BatchSource {
     starts.forEach((s, tag) => {
       this.natives[tag] = s(this.onBatchOf(tag));
     });
+    // A reader returns set up: one that could not bind (an NFLOG group another socket holds,
+    // no privilege, events switched off) fails the call that started it, not a later next().
+    for (const n of this.natives) {
+      const e = n?.setupError?.();
+      if (e === undefined) continue;
+      this.close();
+      throw withCallSite(e, site, context);
+    }
   }
 
   private onBatchOf(tag: number): OnBatch {

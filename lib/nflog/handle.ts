@@ -3,7 +3,7 @@
 import { JsonItem } from '../core/json.js';
 import { ClosedError, callSite, withCallSite } from '../core/errors.js';
 import { decodeFlowAt, FLOW_WORDS, type StringCursor } from '../conntrack/flow.js';
-import { addon, type NativeGroupConfig, type NativeNflog } from '../core/native.js';
+import { addon, type NativeGroupConfig, type NativeNflog, type NativeStream, type OnBatch } from '../core/native.js';
 import { PacketPresent, PacketWord } from '../core/layout.js';
 import { type NetnsOption, netnsPath } from '../core/netns.js';
 import type { HookName, LogInterface, NflogPacket } from './types.js';
@@ -341,6 +341,13 @@ export class Nflog implements AsyncDisposable {
     if (!this.native) throw new ClosedError('Nflog handle (subscribe() after close())');
     const { config, tuning, signal } = normalizeSubscribe(options);
     return new PacketStream(this.native, config, tuning, this, signal, callSite(this.subscribe));
+  }
+
+  /** @internal A group's native reader, for a source that merges it with others (Trace). */
+  startReader(options: SubscribeOptions, onBatch: OnBatch): NativeStream {
+    if (!this.native) throw new ClosedError('Nflog handle (subscribe() after close())');
+    const { config, tuning } = normalizeSubscribe(options);
+    return this.native.subscribe(config, onBatch, { ...tuning, maxQueueRecords: 0, maxBatch: BATCH });
   }
 
   /** @internal */

@@ -1,20 +1,19 @@
 // TRACE: every rule a packet passes, from legacy iptables TRACE (nf_log -> NFLOG group 0) and
 // from nftables / iptables-nft (NFT_MSG_TRACE), as one stream of "this packet hit this rule".
-import { execFile } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
-import { promisify } from 'node:util';
+import { closeSync, fstatSync } from 'node:fs';
 
-import { callSite, ClosedError, NfctError, withCallSite } from '../core/errors.js';
+import { callSite, ClosedError, withCallSite } from '../core/errors.js';
 import { type DecodedPacket, decodePacket } from '../packet/decode.js';
 import { parseLogLine } from '../nflog/logline-parse.js';
 import { parseCidr } from '../core/address.js';
 import { addon, whenLoaded, type NativeStream, type OnBatch, type ReaderTuning } from '../core/native.js';
-import { type NetnsOption, netnsPath } from '../core/netns.js';
-import { Nflog, type NflogPacketEvent } from '../nflog/handle.js';
+import { type NetnsOption, netnsPath, openNamespaceSync } from '../core/netns.js';
+import { decodePackets, Nflog, type NflogPacketEvent } from '../nflog/handle.js';
 import { BatchSource, type RawBatch } from '../core/reader.js';
+import { LiveStream } from '../core/stream.js';
 import { assertKnownKeys, assertObject, boolean, describe, optionalInteger } from '../core/validate.js';
-
-const run = promisify(execFile);
+import { inNamespace, onPath, requireCommands, runCommand } from './commands.js';
+import { holdLogger, installTable, removeStaleTables, removeTable, TABLE_PREFIX } from './state.js';
 
 export type TraceKind = 'rule' | 'return' | 'policy';
 
@@ -122,11 +121,6 @@ export function parseTraceLine(line: string): (ReturnType<typeof parseTracePrefi
   return hop ? { ...hop, log } : undefined;
 }
 
-/** Commands in the trace's namespace (rule lookups, the temporary rule). */
-function inNamespace(path: string | null, cmd: string, args: string[]): [string, string[]] {
-  return path ? ['nsenter', [`--net=${path}`, cmd, ...args]] : [cmd, args];
-}
-
 /** Rule texts, looked up on demand and kept for a second. */
 class RuleTexts {
   private readonly cache = new Map<string, { at: number; rules: Promise<Map<string, string>> }>();
@@ -144,7 +138,7 @@ class RuleTexts {
   async nft(family: string, table: string, chain: string, handle: number): Promise<string | undefined> {
     const rules = await this.load(`nft ${family} ${table} ${chain}`, async () => {
       const [cmd, args] = inNamespace(this.ns, 'nft', ['-a', 'list', 'chain', family, table, chain]);
-      const { stdout } = await run(cmd, args);
+      const stdout = await runCommand(cmd, args, undefined, 'reading rule texts');
       const out = new Map<string, string>();
       for (const line of stdout.split('\n')) {
         const m = /^\s*(.*\S)\s+# handle (\d+)\s*$/.exec(line);
@@ -160,7 +154,7 @@ class RuleTexts {
     const tool = family === 'ipv6' ? 'ip6tables-legacy-save' : 'iptables-legacy-save';
     const rules = await this.load(`${tool} ${table}`, async () => {
       const [cmd, args] = inNamespace(this.ns, tool, ['-t', table]);
-      const { stdout } = await run(cmd, args);
+      const stdout = await runCommand(cmd, args, undefined, 'reading rule texts');
       const out = new Map<string, string>();
       const count = new Map<string, number>();
       for (const line of stdout.split('\n')) {
@@ -254,34 +248,213 @@ function legacyId(packet: DecodedPacket | undefined, pkt: NflogPacketEvent): num
   return h;
 }
 
-/** Merges async iterators: values in the order they arrive. */
-async function* merge<T>(its: AsyncIterator<T>[]): AsyncGenerator<T, void, undefined> {
-  const pending = new Map<number, Promise<{ i: number; r: IteratorResult<T> }>>();
-  const pull = (i: number) => pending.set(i, its[i]!.next().then((r) => ({ i, r })));
-  its.forEach((_, i) => pull(i));
-  try {
-    while (pending.size > 0) {
-      const { i, r } = await Promise.race(pending.values());
-      if (r.done) pending.delete(i);
-      else {
-        pull(i);
-        yield r.value;
+type StreamOptions = { match?: TraceMatch; resolve: boolean; signal?: AbortSignal };
+
+/**
+ * Every hop of every traced packet, as it happens: the nftables trace reader and the legacy
+ * TRACE lines of NFLOG group 0 as one batching source, read as a LiveStream like conntrack
+ * events and NFLOG packets. Iterate it once with `for await`; `break`, `return()`, `close()`,
+ * the AbortSignal and the Trace handle's `close()` end it.
+ */
+export class TraceStream extends LiveStream<TraceEvent> {
+  /**
+   * Resolves once the stream traces: at once, or with `match` once the temporary rule is in
+   * place. Rejects as the first `next()` does when the rule cannot be installed.
+   */
+  readonly ready: Promise<void>;
+  /** Resolves when whatever the stream put in the kernel is gone again (after it ends). */
+  private removed: Promise<void> | undefined;
+  private failure: unknown;
+  private table: string | undefined;
+  private carried: DecodedPacket | undefined;
+  private carriedId: number | undefined;
+
+  /** @internal */
+  constructor(
+    private readonly owner: Trace,
+    private readonly kinds: readonly ('nftables' | 'legacy')[],
+    source: BatchSource,
+    private readonly opts: StreamOptions,
+  ) {
+    super(source, opts.signal, () => owner.forget(this));
+    owner.track(this);
+    const match = opts.signal?.aborted ? undefined : opts.match;
+    // From a microtask: a stream closed at once installs nothing.
+    this.ready = match ? Promise.resolve().then(() => (this.done ? undefined : this.install(match))) : Promise.resolve();
+    this.ready.catch(() => undefined);
+  }
+
+  /** @internal The batching source, shared with the per-packet view of packets(). */
+  get batches(): BatchSource {
+    return this.source;
+  }
+
+  private async install(match: TraceMatch): Promise<void> {
+    try {
+      const ns = this.owner.namespaceFile;
+      await removeStaleTables(ns).catch(() => undefined);
+      if (this.done) return;
+      this.table = this.owner.nextTableName();
+      await installTable(ns, this.table, ruleScript(this.table, matchExpression(match)));
+    } catch (e) {
+      this.table = undefined;
+      this.failure = e;
+      this.close();
+      throw e;
+    }
+  }
+
+  protected decode(batch: RawBatch): TraceEvent[] {
+    if (this.kinds[batch.tag] === 'legacy') {
+      const out: TraceEvent[] = [];
+      for (const pkt of decodePackets(batch)) {
+        const hop = legacyHop(pkt);
+        if (hop) out.push(hop);
+      }
+      return out;
+    }
+    const out = decodeTraceBatch(batch) as TraceEvent[];
+    // Headers come with the first hop of an nftables trace: later hops inherit them.
+    for (const hop of out) {
+      if (hop.packet) {
+        this.carried = hop.packet;
+        this.carriedId = hop.id;
+      } else if (this.carriedId === hop.id) hop.packet = this.carried;
+    }
+    return out;
+  }
+
+  override async next(): Promise<IteratorResult<TraceEvent>> {
+    await this.ready.catch(() => undefined);
+    if (this.failure !== undefined) {
+      const e = this.failure;
+      this.failure = undefined;
+      throw e;
+    }
+    const r = await super.next();
+    if (!r.done && this.opts.resolve) r.value.ruleText = await this.owner.ruleText(r.value);
+    return r;
+  }
+
+  override close(): void {
+    if (this.done) return;
+    // The temporary rule goes once its install is through (close() may come in the middle).
+    this.removed = this.ready.catch(() => undefined).then(() => (this.table ? removeTable(this.table) : undefined));
+    super.close();
+  }
+
+  /** @internal Resolves once the stream has ended and its rule is removed. */
+  get cleanedUp(): Promise<void> {
+    return this.removed ?? Promise.resolve();
+  }
+}
+
+/** The same hops grouped per packet: all of one packet together, in order. */
+export class TracePacketStream extends LiveStream<TracePacket> {
+  private readonly groups = new Map<string, { pkt: TracePacket; last: number }>();
+  private readonly finished: TracePacket[] = [];
+  private pending: Promise<IteratorResult<TraceEvent>> | undefined;
+  private ended = false;
+
+  /** @internal */
+  constructor(
+    private readonly hops: TraceStream,
+    private readonly idleMs: number,
+  ) {
+    super(hops.batches, undefined, () => hops.close());
+  }
+
+  /** As TraceStream.ready. */
+  get ready(): Promise<void> {
+    return this.hops.ready;
+  }
+
+  protected decode(): TracePacket[] {
+    return []; // items come from the hop stream (next() below)
+  }
+
+  private finish(key: string): void {
+    const g = this.groups.get(key);
+    if (!g) return;
+    this.groups.delete(key);
+    this.finished.push(g.pkt);
+  }
+
+  private add(e: TraceEvent): void {
+    const key = `${e.source} ${e.id}`;
+    let g = this.groups.get(key);
+    if (!g) {
+      g = { pkt: { id: e.id, source: e.source, family: e.family, hops: [], packet: e.packet, dropped: false }, last: Date.now() };
+      this.groups.set(key, g);
+    }
+    g.pkt.hops.push(e);
+    g.last = Date.now();
+    if (e.verdict && e.verdict !== 'continue' && e.verdict !== 'jump' && e.verdict !== 'goto' && e.verdict !== 'return') g.pkt.verdict = e.verdict;
+    if (e.kind === 'policy' && e.verdict) g.pkt.verdict = e.verdict;
+    if (e.verdict === 'drop') {
+      g.pkt.dropped = true;
+      this.finish(key);
+    }
+  }
+
+  override async next(): Promise<IteratorResult<TracePacket>> {
+    for (;;) {
+      if (this.done) return { value: undefined, done: true };
+      const out = this.finished.shift();
+      if (out) return { value: out, done: false };
+      if (this.ended) {
+        this.close();
+        return { value: undefined, done: true };
+      }
+      const soonest = Math.min(...[...this.groups.values()].map((g) => g.last + this.idleMs));
+      this.pending ??= this.hops.next();
+      let timer: NodeJS.Timeout | undefined;
+      let r: IteratorResult<TraceEvent> | undefined;
+      try {
+        r = await (Number.isFinite(soonest)
+          ? Promise.race([this.pending, new Promise<undefined>((res) => (timer = setTimeout(() => res(undefined), Math.max(0, soonest - Date.now()))))])
+          : this.pending);
+      } catch (e) {
+        this.pending = undefined;
+        this.close();
+        throw e;
+      } finally {
+        clearTimeout(timer);
+      }
+      if (r === undefined) {
+        for (const [k, g] of this.groups) if (Date.now() - g.last >= this.idleMs) this.finish(k);
+        continue;
+      }
+      this.pending = undefined;
+      if (r.done) {
+        for (const k of [...this.groups.keys()]) this.finish(k);
+        this.ended = true;
+      } else {
+        this.add(r.value);
       }
     }
-  } finally {
-    await Promise.all(its.map((it) => it.return?.()));
   }
+}
+
+/** The temporary table: `meta nftrace set 1` for the match, before raw and conntrack. */
+function ruleScript(name: string, expr: string): string {
+  return [
+    `table inet ${name} {`,
+    `  chain pre { type filter hook prerouting priority -350; ${expr} meta nftrace set 1; }`,
+    `  chain out { type filter hook output priority -350; ${expr} meta nftrace set 1; }`,
+    '}',
+    '',
+  ].join('\n');
 }
 
 /** A handle on packet tracing in one network namespace. */
 export class Trace implements AsyncDisposable {
   private closed = false;
   private readonly rules: RuleTexts;
-  private restoreLogger: (() => Promise<void>) | undefined;
-  private readonly live = new Set<{ close(): void }>();
+  private releaseLogger: (() => Promise<void>) | undefined;
+  private readonly live = new Set<TraceStream>();
+  private readonly ending = new Set<Promise<void>>();
   private tables = 0;
-  /** Temporary trace tables in place now. */
-  private readonly installed = new Set<string>();
 
   private constructor(
     readonly netnsPath: string | null,
@@ -289,15 +462,20 @@ export class Trace implements AsyncDisposable {
     private readonly nflog: Nflog | undefined,
     private readonly nftables: boolean,
   ) {
-    this.rules = new RuleTexts(this.nsPath);
+    this.rules = new RuleTexts(this.namespaceFile);
   }
 
   /**
-   * The namespace as this process holds it open (/proc/PID/fd/N): it stays reachable after
-   * `ip netns delete` removes its name, as Conntrack and Nflog handles keep theirs.
+   * @internal The namespace as this process holds it open (/proc/PID/fd/N): it stays
+   * reachable after `ip netns delete` removes its name, as Conntrack and Nflog handles keep theirs.
    */
-  private get nsPath(): string | null {
+  get namespaceFile(): string | null {
     return this.nsfd === undefined ? null : `/proc/${process.pid}/fd/${this.nsfd}`;
+  }
+
+  /** @internal */
+  nextTableName(): string {
+    return `${TABLE_PREFIX}${process.pid}_${this.tables++}`;
   }
 
   static async open(options: TraceOpenOptions = {}): Promise<Trace> {
@@ -315,25 +493,27 @@ export class Trace implements AsyncDisposable {
     const site = callSite(Trace.open);
     let nsfd: number | undefined;
     try {
-      if (path) nsfd = openSync(path, 'r');
+      if (path) nsfd = openNamespaceSync(path);
     } catch (e) {
-      const err = e as NodeJS.ErrnoException;
-      throw withCallSite(new NfctError(-(err.errno ?? -2), 'open', path ?? ''), site, 'opening TRACE');
+      throw withCallSite(e, site, 'opening TRACE');
     }
-    const nflog = legacy ? await Nflog.open(path ? { netns: path } : {}).catch((e: unknown) => {
+    // Opening NFLOG enters the namespace, so a missing privilege fails here, not later; without
+    // legacy TRACE the handle is opened for that check alone.
+    const nflog = legacy || path ? await Nflog.open(path ? { netns: path } : {}).catch((e: unknown) => {
       if (nsfd !== undefined) closeSync(nsfd);
       throw withCallSite(e, site, 'opening TRACE');
     }) : undefined;
-    const trace = new Trace(path, nsfd, nflog, nft);
-    if (bind) {
-      const ns = trace.nsPath;
+    if (!legacy) nflog?.close();
+    const trace = new Trace(path, nsfd, legacy ? nflog : undefined, nft);
+    const ns = trace.namespaceFile;
+    // Tables left by processes that died without removing them would trace packets for no one.
+    if (nft && onPath('nft') && (ns === null || onPath('nsenter'))) await removeStaleTables(ns).catch(() => undefined);
+    if (bind && ns !== null && nsfd !== undefined) {
       try {
-        const previous = await Promise.all([2, 10].map((pf) => addon.nfLogBackend(ns, pf, 'nfnetlink_log')));
-        trace.restoreLogger = async () => {
-          await Promise.all([2, 10].map((pf, i) => addon.nfLogBackend(ns, pf, previous[i]!)));
-        };
+        const st = fstatSync(nsfd);
+        trace.releaseLogger = await holdLogger(`${st.dev}:${st.ino}`, ns);
       } catch (e) {
-        trace.close();
+        await trace.close();
         throw withCallSite(e, site, 'binding the nf_log backend to nfnetlink_log');
       }
     }
@@ -341,72 +521,21 @@ export class Trace implements AsyncDisposable {
   }
 
   /** Every hop of every traced packet, as it happens. */
-  events(options: TraceStreamOptions = {}): AsyncIterable<TraceEvent> & { close(): void } {
+  events(options: TraceStreamOptions = {}): TraceStream {
     if (this.closed) throw new ClosedError('Trace handle (events() after close())');
-    const opts = this.normalize(options);
-    return this.stream(opts, callSite(this.events));
+    return this.stream(this.normalize(options), callSite(this.events));
   }
 
   /** The same hops grouped per packet: all of one packet together, in order. */
-  packets(options: TraceStreamOptions & { idleMs?: number } = {}): AsyncIterable<TracePacket> & { close(): void } {
+  packets(options: TraceStreamOptions & { idleMs?: number } = {}): TracePacketStream {
     if (this.closed) throw new ClosedError('Trace handle (packets() after close())');
     assertObject(options, 'packets() options');
     const idle = optionalInteger(options.idleMs, 'packets() options.idleMs', 1, 600000) ?? 250;
     const { idleMs: _drop, ...rest } = options;
-    const events = this.stream(this.normalize(rest), callSite(this.packets));
-    const groups = new Map<string, { pkt: TracePacket; last: number }>();
-    const ready: TracePacket[] = [];
-    const finish = (key: string): void => {
-      const g = groups.get(key);
-      if (!g) return;
-      groups.delete(key);
-      ready.push(g.pkt);
-    };
-    async function* gen(): AsyncGenerator<TracePacket, void, undefined> {
-      const it = events[Symbol.asyncIterator]();
-      let next = it.next();
-      try {
-        for (;;) {
-          const soonest = Math.min(...[...groups.values()].map((g) => g.last + idle));
-          const wait = Number.isFinite(soonest) ? Math.max(0, soonest - Date.now()) : undefined;
-          const r = await (wait === undefined ? next : Promise.race([next, new Promise<undefined>((res) => setTimeout(() => res(undefined), wait))]));
-          if (r === undefined) {
-            for (const [k, g] of groups) if (Date.now() - g.last >= idle) finish(k);
-          } else if (r.done) {
-            for (const k of [...groups.keys()]) finish(k);
-            yield* ready.splice(0);
-            return;
-          } else {
-            next = it.next();
-            const e = r.value;
-            const key = `${e.source} ${e.id}`;
-            let g = groups.get(key);
-            if (!g) {
-              g = { pkt: { id: e.id, source: e.source, family: e.family, hops: [], packet: e.packet, dropped: false }, last: Date.now() };
-              groups.set(key, g);
-            }
-            g.pkt.hops.push(e);
-            g.last = Date.now();
-            if (e.verdict && e.verdict !== 'continue' && e.verdict !== 'jump' && e.verdict !== 'goto' && e.verdict !== 'return') g.pkt.verdict = e.verdict;
-            if (e.kind === 'policy' && e.verdict) g.pkt.verdict = e.verdict;
-            if (e.verdict === 'drop') {
-              g.pkt.dropped = true;
-              finish(key);
-            }
-          }
-          yield* ready.splice(0);
-        }
-      } finally {
-        // Ends the hop stream first: a next() read ahead is pending, and return() waits for it.
-        events.close();
-        await it.return?.();
-      }
-    }
-    const g = gen();
-    return Object.assign(g, { close: () => events.close() });
+    return new TracePacketStream(this.stream(this.normalize(rest), callSite(this.packets)), idle);
   }
 
-  private normalize(options: TraceStreamOptions): { match?: TraceMatch; resolve: boolean; signal?: AbortSignal } {
+  private normalize(options: TraceStreamOptions): StreamOptions {
     assertObject(options, 'trace options');
     assertKnownKeys(options, ['match', 'resolveRules', 'signal'], 'trace options');
     const resolve = boolean(options.resolveRules, 'trace options.resolveRules') ?? true;
@@ -415,103 +544,65 @@ export class Trace implements AsyncDisposable {
     return { match: options.match, resolve, signal: options.signal };
   }
 
-  private stream(opts: { match?: TraceMatch; resolve: boolean; signal?: AbortSignal }, site: { stack: string }): AsyncIterable<TraceEvent> & { close(): void } {
-    const self = this;
-    const closers: (() => void)[] = [];
-    let table: string | undefined;
-    let closed = false;
-    const close = (): void => {
-      if (closed) return;
-      closed = true;
-      for (const c of closers) c();
-    };
-    async function* gen(): AsyncGenerator<TraceEvent, void, undefined> {
-      const sources: AsyncIterator<Omit<TraceEvent, 'ruleText'>>[] = [];
-      if (self.nftables) sources.push(nftSource(self.nsPath, site, closers));
-      if (self.nflog) {
-        const s = self.nflog.subscribe({ group: 0, timeout: 0.05 });
-        closers.push(() => s.close());
-        sources.push(legacySource(s));
+  private stream(opts: StreamOptions, site: { stack: string }): TraceStream {
+    const ns = this.namespaceFile;
+    if (opts.match && !opts.signal?.aborted) requireCommands(ns ? ['nft', 'nsenter'] : ['nft'], 'tracing with options.match');
+    const kinds: ('nftables' | 'legacy')[] = [];
+    const starts: ((onBatch: OnBatch) => NativeStream)[] = [];
+    // An already aborted signal: nothing is started, bound or installed.
+    if (!opts.signal?.aborted) {
+      if (this.nftables) {
+        const tuning: ReaderTuning = { rcvbuf: 8 << 20, rcvbufMax: 64 << 20, maxQueueRecords: 0, maxQueueBytes: 256 << 20, maxBatch: 1024 };
+        kinds.push('nftables');
+        starts.push((onBatch) => addon.traceEvents(ns, onBatch, tuning));
       }
-      const entry = { close };
-      self.live.add(entry);
-      const onAbort = (): void => close();
-      opts.signal?.addEventListener('abort', onAbort, { once: true });
-      try {
-        if (opts.match) table = await self.installRule(opts.match);
-        let carried: DecodedPacket | undefined;
-        let carriedId: number | undefined;
-        for await (const hop of merge(sources)) {
-          if (closed) break;
-          // Headers come with the first hop of an nftables trace: later hops inherit them.
-          if (hop.source === 'nftables') {
-            if (hop.packet) {
-              carried = hop.packet;
-              carriedId = hop.id;
-            } else if (carriedId === hop.id) hop.packet = carried;
-          }
-          const e = hop as TraceEvent;
-          if (opts.resolve) e.ruleText = await self.ruleText(e);
-          yield e;
-        }
-      } finally {
-        opts.signal?.removeEventListener('abort', onAbort);
-        close();
-        self.live.delete(entry);
-        if (table) await self.removeRule(table);
+      if (this.nflog) {
+        const nflog = this.nflog;
+        kinds.push('legacy');
+        starts.push((onBatch) => nflog.startReader({ group: 0, timeout: 0.05 }, onBatch));
       }
     }
-    const g = gen();
-    closers.push(() => void g.return(undefined));
-    return Object.assign(g, { close });
+    const source = new BatchSource(starts, site, kinds.includes('nftables') ? 'nftables trace' : 'TRACE (NFLOG group 0)');
+    return new TraceStream(this, kinds, source, opts);
   }
 
-  private async ruleText(e: TraceEvent): Promise<string | undefined> {
+  /** @internal */
+  track(stream: TraceStream): void {
+    this.live.add(stream);
+  }
+
+  /** @internal */
+  forget(stream: TraceStream): void {
+    this.live.delete(stream);
+    const done = stream.cleanedUp;
+    this.ending.add(done);
+    void done.finally(() => this.ending.delete(done));
+  }
+
+  /** @internal */
+  async ruleText(e: TraceEvent): Promise<string | undefined> {
     if (e.kind !== 'rule') return undefined;
     if (e.source === 'nftables' && e.handle !== undefined) return this.rules.nft(e.family, e.table, e.chain, e.handle);
     if (e.source === 'legacy' && e.rule !== undefined) return this.rules.legacy(e.family, e.table, e.chain, e.rule);
     return undefined;
   }
 
-  /** Installs `meta nftrace set 1` for the match in a table of the library's own. */
-  private async installRule(match: TraceMatch): Promise<string> {
-    const name = `nfct_trace_${process.pid}_${this.tables++}`;
-    const expr = matchExpression(match);
-    const script = [
-      `table inet ${name} {`,
-      `  chain pre { type filter hook prerouting priority -350; ${expr} meta nftrace set 1; }`,
-      `  chain out { type filter hook output priority -350; ${expr} meta nftrace set 1; }`,
-      '}',
-      '',
-    ].join('\n');
-    const [cmd, args] = inNamespace(this.nsPath, 'nft', ['-f', '-']);
-    await new Promise<void>((resolve, reject) => {
-      const child = execFile(cmd, args, (err, _o, stderr) => (err ? reject(new Error(`installing the trace rule failed: ${stderr || err.message}`)) : resolve()));
-      child.stdin!.end(script);
-    });
-    this.installed.add(name);
-    return name;
-  }
-
-  private async removeRule(table: string): Promise<void> {
-    if (!this.installed.delete(table)) return;
-    const [cmd, args] = inNamespace(this.nsPath, 'nft', ['delete', 'table', 'inet', table]);
-    await run(cmd, args).catch(() => undefined);
-  }
-
-  /** Ends every stream, removes temporary rules, restores the nf_log backend. Idempotent. */
+  /**
+   * Ends every stream, removes their temporary rules (also one still being installed), lets
+   * go of the nf_log binding (the backend found first is put back when no handle of this
+   * process holds it any more). Idempotent.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     for (const s of [...this.live]) s.close();
     this.nflog?.close();
-    // Temporary rules go before the namespace is let go (a stream ending now may not be
-    // through its own clean-up yet).
-    await Promise.all([...this.installed].map((t) => this.removeRule(t)));
-    const restore = this.restoreLogger;
-    this.restoreLogger = undefined;
+    // Temporary rules go before the namespace is let go.
+    await Promise.all([...this.ending]);
+    const release = this.releaseLogger;
+    this.releaseLogger = undefined;
     try {
-      await restore?.();
+      await release?.();
     } finally {
       if (this.nsfd !== undefined) closeSync(this.nsfd);
     }
@@ -562,43 +653,3 @@ function matchExpression(m: TraceMatch): string {
   return parts.join(' ');
 }
 
-function nftSource(ns: string | null, site: { stack: string }, closers: (() => void)[]): AsyncIterator<Omit<TraceEvent, 'ruleText'>> {
-  const tuning: ReaderTuning = { rcvbuf: 8 << 20, rcvbufMax: 64 << 20, maxQueueRecords: 0, maxQueueBytes: 256 << 20, maxBatch: 1024 };
-  const source = new BatchSource((onBatch: OnBatch): NativeStream => addon.traceEvents(ns, onBatch, tuning), site, 'nftables trace');
-  closers.push(() => source.close());
-  let items: Omit<TraceEvent, 'ruleText'>[] = [];
-  return {
-    async next() {
-      while (items.length === 0) {
-        const b = await source.next();
-        if (b === null) return { value: undefined, done: true };
-        items = decodeTraceBatch(b);
-        source.release(b);
-      }
-      return { value: items.shift()!, done: false };
-    },
-    async return() {
-      source.close();
-      return { value: undefined, done: true };
-    },
-  };
-}
-
-function legacySource(stream: AsyncIterable<import('../nflog/handle.js').NflogEvent> & { close(): void }): AsyncIterator<Omit<TraceEvent, 'ruleText'>> {
-  const it = stream[Symbol.asyncIterator]();
-  return {
-    async next() {
-      for (;;) {
-        const r = await it.next();
-        if (r.done) return { value: undefined, done: true };
-        if (r.value.type !== 'packet') continue;
-        const hop = legacyHop(r.value);
-        if (hop) return { value: hop, done: false };
-      }
-    },
-    async return() {
-      stream.close();
-      return { value: undefined, done: true };
-    },
-  };
-}

@@ -26,45 +26,6 @@ namespace ct {
 
 namespace {
 
-// Opens the namespace and the control socket off the JS thread.
-class OpenWorker : public Napi::AsyncWorker {
- public:
-  OpenWorker(Napi::Env env, std::string ns_path)
-      : Napi::AsyncWorker(env, "nfct-open"),
-        deferred_(Napi::Promise::Deferred::New(env)),
-        ns_path_(std::move(ns_path)) {}
-
-  Napi::Promise Promise() { return deferred_.Promise(); }
-
-  void Execute() override {
-    sock_ = std::make_shared<ControlSocket>();
-    if (!ns_path_.empty()) {
-      sock_->nsfd = OpenNamespace(ns_path_, &failure_);
-      if (sock_->nsfd < 0) return;
-    }
-    sock_->fd = OpenNetlinkIn(sock_->nsfd, NETLINK_NETFILTER, &failure_);
-  }
-
-  void OnOK() override {
-    Napi::Env env = Env();
-    if (failure_.failed()) {
-      deferred_.Reject(MakeError(env, failure_));
-      return;
-    }
-    auto* holder = new std::shared_ptr<ControlSocket>(std::move(sock_));
-    Napi::Object obj = GetData(env)->conntrack_ctor.New(
-        {Napi::External<std::shared_ptr<ControlSocket>>::New(env, holder)});
-    delete holder;
-    deferred_.Resolve(obj);
-  }
-
- private:
-  Napi::Promise::Deferred deferred_;
-  std::string ns_path_;
-  std::shared_ptr<ControlSocket> sock_;
-  Failure failure_;
-};
-
 uint16_t CtMsg(uint8_t type) { return static_cast<uint16_t>(type); }
 
 }  // namespace
@@ -108,10 +69,20 @@ Napi::Value Conntrack::Open(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path;
   if (info.Length() > 0 && info[0].IsString()) path = info[0].As<Napi::String>().Utf8Value();
-  auto* w = new OpenWorker(env, path);
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+  // Opens the namespace and the control socket off the JS thread.
+  auto sock = std::make_shared<ControlSocket>();
+  auto exec = [path, sock](Failure* f) {
+    if (!path.empty()) {
+      sock->nsfd = OpenNamespace(path, f);
+      if (sock->nsfd < 0) return;
+    }
+    sock->fd = OpenNetlinkIn(sock->nsfd, NETLINK_NETFILTER, f);
+  };
+  auto done = [sock](Napi::Env e) -> Napi::Value {
+    std::shared_ptr<ControlSocket> held = sock;
+    return GetData(e)->conntrack_ctor.New({Napi::External<std::shared_ptr<ControlSocket>>::New(e, &held)});
+  };
+  return QueueOp(env, "nfct-open", std::move(exec), std::move(done));
 }
 
 // dump(filter, msgType, onBatch, readerOptions): Stream

@@ -9,56 +9,6 @@
 namespace nfct {
 namespace ct {
 
-namespace {
-
-// A request/response exchange on the control socket, off the JS thread.
-class ControlWorker : public Napi::AsyncWorker {
- public:
-  using Exec = ControlExec;
-  using Done = ControlDone;
-
-  ControlWorker(Napi::Env env, std::shared_ptr<ControlSocket> sock, Exec exec, Done done)
-      : Napi::AsyncWorker(env, "nfct-control"),
-        deferred_(Napi::Promise::Deferred::New(env)),
-        sock_(std::move(sock)),
-        exec_(std::move(exec)),
-        done_(std::move(done)) {}
-
-  Napi::Promise Promise() { return deferred_.Promise(); }
-
-  void Execute() override {
-    std::lock_guard<std::mutex> lock(sock_->mu);
-    if (sock_->fd < 0) {
-      failure_.set(EBADF, "netlink", "the handle was closed");
-      return;
-    }
-    exec_(sock_->fd, &failure_);
-  }
-
-  void OnOK() override {
-    Napi::Env env = Env();
-    if (failure_.failed()) {
-      deferred_.Reject(MakeError(env, failure_));
-      return;
-    }
-    Napi::Value v = done_(env);
-    if (env.IsExceptionPending()) {
-      deferred_.Reject(env.GetAndClearPendingException().Value());
-      return;
-    }
-    deferred_.Resolve(v);
-  }
-
- private:
-  Napi::Promise::Deferred deferred_;
-  std::shared_ptr<ControlSocket> sock_;
-  Exec exec_;
-  Done done_;
-  Failure failure_;
-};
-
-}  // namespace
-
 ControlSocket::~ControlSocket() { Close(); }
 
 void ControlSocket::Close() {
@@ -121,12 +71,17 @@ void FlowDecoder::OnMessage(const nlmsghdr* nlh, Batch* batch) {
   AppendRecord(flow_, batch);
 }
 
-Napi::Promise QueueControl(Napi::Env env, std::shared_ptr<ControlSocket> sock, ControlExec exec,
-                           ControlDone done) {
-  auto* w = new ControlWorker(env, std::move(sock), std::move(exec), std::move(done));
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+Napi::Value QueueControl(Napi::Env env, std::shared_ptr<ControlSocket> sock, ControlExec exec,
+                         ControlDone done) {
+  auto run = [sock = std::move(sock), exec = std::move(exec)](Failure* f) {
+    std::lock_guard<std::mutex> lock(sock->mu);
+    if (sock->fd < 0) {
+      f->set(EBADF, "netlink", "the handle was closed");
+      return;
+    }
+    exec(sock->fd, f);
+  };
+  return QueueOp(env, "nfct-control", std::move(run), std::move(done));
 }
 
 }  // namespace ct

@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 
+#include "async_op.h"
 #include "ct/filter.h"
 #include "ct/flow.h"
 #include "errors.h"
@@ -26,12 +27,12 @@ struct ControlSocket {
 };
 
 using ControlExec = std::function<void(int fd, Failure* f)>;
-using ControlDone = std::function<Napi::Value(Napi::Env env)>;
+using ControlDone = OpDone;
 
-// Runs exec on the control socket on libuv's pool (short exchanges only), then resolves the
-// returned promise with done() or rejects it with the failure.
-Napi::Promise QueueControl(Napi::Env env, std::shared_ptr<ControlSocket> sock, ControlExec exec,
-                           ControlDone done);
+// Runs exec on the control socket on libuv's pool (short exchanges only), one at a time, then
+// resolves the returned promise with done() or rejects it with the failure (see async_op.h).
+Napi::Value QueueControl(Napi::Env env, std::shared_ptr<ControlSocket> sock, ControlExec exec,
+                         ControlDone done);
 
 // Sets the dump requests of a reader for a filter: the kernel-side part of the filter in each
 // request, with a plain fallback. A protocol filter without a family becomes one dump per

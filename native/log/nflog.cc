@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "addon.h"
+#include "async_op.h"
 #include "attr.h"
 #include "ct/flow.h"
 #include "errors.h"
@@ -259,34 +260,6 @@ class PacketDecoder : public Decoder {
 // For the fuzz tests (fuzz.cc): the packet decoder without a group to bind.
 std::unique_ptr<Decoder> MakePacketDecoderForTest() { return std::make_unique<PacketDecoder>(GroupConfig()); }
 
-namespace {
-
-class OpenWorker : public Napi::AsyncWorker {
- public:
-  OpenWorker(Napi::Env env, std::string path)
-      : Napi::AsyncWorker(env, "nfct-nflog-open"), deferred_(Napi::Promise::Deferred::New(env)), path_(std::move(path)) {}
-  Napi::Promise Promise() { return deferred_.Promise(); }
-  void Execute() override {
-    if (!path_.empty()) nsfd_ = OpenNamespace(path_, &failure_);
-  }
-  void OnOK() override {
-    Napi::Env env = Env();
-    if (failure_.failed()) {
-      deferred_.Reject(MakeError(env, failure_));
-      return;
-    }
-    deferred_.Resolve(GetData(env)->nflog_ctor.New({Napi::Number::New(env, nsfd_)}));
-  }
-
- private:
-  Napi::Promise::Deferred deferred_;
-  std::string path_;
-  int nsfd_ = -1;
-  Failure failure_;
-};
-
-}  // namespace
-
 void Nflog::Init(Napi::Env env, Napi::Object exports) {
   Napi::Function ctor = DefineClass(env, "Nflog",
                                     {InstanceMethod<&Nflog::Subscribe>("subscribe"),
@@ -307,10 +280,23 @@ Nflog::~Nflog() {
 Napi::Value Nflog::Open(const Napi::CallbackInfo& info) {
   std::string path;
   if (info.Length() > 0 && info[0].IsString()) path = info[0].As<Napi::String>().Utf8Value();
-  auto* w = new OpenWorker(info.Env(), path);
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+  auto nsfd = std::make_shared<OwnedFd>();
+  auto exec = [path, nsfd](Failure* f) {
+    if (path.empty()) return;
+    nsfd->reset(OpenNamespace(path, f));
+    if (nsfd->get() < 0) return;
+    // Entering the namespace is what needs privilege: try it now, so that open() fails and
+    // not the first subscription.
+    const int sock = OpenNetlinkIn(nsfd->get(), NETLINK_NETFILTER, f);
+    if (sock >= 0) ::close(sock);
+    else nsfd->reset(-1);
+  };
+  auto done = [nsfd](Napi::Env e) -> Napi::Value {
+    Napi::Object handle = GetData(e)->nflog_ctor.New({Napi::Number::New(e, nsfd->get())});
+    if (!handle.IsEmpty()) nsfd->release();  // the handle owns it now
+    return handle;
+  };
+  return QueueOp(info.Env(), "nfct-nflog-open", std::move(exec), std::move(done));
 }
 
 // subscribe(config, onBatch, tuning): Stream of packet records

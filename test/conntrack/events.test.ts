@@ -237,6 +237,9 @@ describe('ending a stream', () => {
       c.close();
       expect(err).toBeInstanceOf(NfctError);
       expect((err as NfctError).message).toContain('nf_conntrack_events');
+      // Issue 13: it also said "the running kernel does not support this operation".
+      expect((err as NfctError).message).toContain('set it to 1');
+      expect((err as NfctError).message).not.toContain('does not support');
     } finally {
       await own.remove();
     }

@@ -2,7 +2,7 @@
 // conntrack makes is seen by the library.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
-import { Conntrack, type FlowInput, NfctError } from '../../lib/index.js';
+import { Conntrack, type CreateManyStop, type FlowInput, NfctError } from '../../lib/index.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { insertEntry, listEntries, runConntrack, runConntrackOk } from '../oracle/conntrack-cli.js';
 
@@ -192,6 +192,77 @@ describe('createMany()', () => {
     const r = await ct.createMany(gen(), { batchSize: 16 });
     expect(r.created).toBe(50);
     expect((await listEntries(ns, ['-s', '10.8.0.1'])).entries.length).toBe(50);
+  });
+});
+
+// Issue 13: createMany applied part of its input and then only threw, without saying how much.
+describe('createMany() with bad input', () => {
+  const flow = (i: number): FlowInput => ({ protocol: 'udp', src: `10.40.${i >> 8}.${i & 255}`, dst: '10.41.0.1', srcPort: 1, dstPort: 2, timeout: 300 });
+  const many = (n: number): FlowInput[] => Array.from({ length: n }, (_, i) => flow(i));
+
+  async function stopped(p: Promise<unknown>): Promise<Error & CreateManyStop> {
+    const e = await p.then(() => undefined, (err: unknown) => err);
+    if (!(e instanceof Error)) throw new Error(`expected createMany to throw, got ${String(e)}`);
+    return e as Error & CreateManyStop;
+  }
+
+  async function inNs(fn: (c: Conntrack, count: () => Promise<number>) => Promise<void>): Promise<void> {
+    const own = await createNetns('nfct-manybad');
+    const c = await Conntrack.open({ netns: own.name });
+    try {
+      await fn(c, async () => Number((await runConntrackOk(own, ['-C'])).stdout.trim()));
+    } finally {
+      c.close();
+      await own.remove();
+    }
+  }
+
+  test('an array with an invalid entry at 3000 of 4000: a RangeError naming it, nothing created (checked by conntrack -C)', async () => {
+    await inNs(async (c, count) => {
+      const flows = many(4000);
+      flows[3000] = { ...flows[3000]!, dstPort: 70000 };
+      const e = await stopped(c.createMany(flows, { batchSize: 500 }));
+      expect(e).toBeInstanceOf(RangeError);
+      expect(e.message).toContain('createMany() flows[3000].dstPort');
+      expect(e).toMatchObject({ index: 3000, created: 0, existed: 0, failed: [] });
+      expect(await count()).toBe(0);
+    });
+  });
+
+  test('a generator yielding an invalid address at 3000: the batches before it were sent, and the error says how many were created', async () => {
+    await inNs(async (c, count) => {
+      function* gen() {
+        for (let i = 0; i < 4000; i++) yield i === 3000 ? { ...flow(i), src: '999.1.1.1' } : flow(i);
+      }
+      const e = await stopped(c.createMany(gen(), { batchSize: 500 }));
+      expect(e).toBeInstanceOf(TypeError);
+      expect(e.message).toContain('createMany() flows[3000].src');
+      expect(e.index).toBe(3000);
+      expect(e.created).toBe(3000); // six whole batches of 500; the seventh held the bad entry
+      expect(await count()).toBe(e.created);
+    });
+  });
+
+  test('a generator that throws at 3100, and an async one: the error is its own, with what was created', async () => {
+    await inNs(async (c, count) => {
+      function* gen() {
+        for (let i = 0; i < 4000; i++) {
+          if (i === 3100) throw new Error('source failed');
+          yield flow(i);
+        }
+      }
+      const e = await stopped(c.createMany(gen(), { batchSize: 500 }));
+      expect(e.message).toBe('source failed');
+      expect(e).toMatchObject({ index: 3100, created: 3000 });
+      expect(await count()).toBe(3000);
+      async function* agen() {
+        for (let i = 0; i < 1200; i++) yield i === 1100 ? { ...flow(5000 + i), timeout: -1 } : flow(5000 + i);
+      }
+      const e2 = await stopped(c.createMany(agen(), { batchSize: 500 }));
+      expect(e2).toBeInstanceOf(RangeError);
+      expect(e2).toMatchObject({ index: 1100, created: 1000 });
+      expect(await count()).toBe(4000);
+    });
   });
 });
 

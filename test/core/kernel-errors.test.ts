@@ -3,7 +3,10 @@
 // event socket that overflows (ENOBUFS, an item of the stream, never its end, never a dump's
 // failure). Each reaches the caller as an NfctError with code, errno, syscall, a message a
 // person can act on, and a stack that points at the call.
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -32,6 +35,17 @@ async function failure(p: Promise<unknown>): Promise<NfctError> {
   if (!('error' in r)) throw new Error(`expected a rejection, got ${JSON.stringify(r.value)}`);
   if (!(r.error instanceof NfctError)) throw r.error;
   return r.error;
+}
+
+/** The NfctError a call throws synchronously (fails the test otherwise). */
+function thrown(fn: () => unknown): NfctError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof NfctError) return e;
+    throw e;
+  }
+  throw new Error('expected the call to throw');
 }
 
 const HERE = 'kernel-errors.test.ts';
@@ -185,6 +199,53 @@ describe('ENOENT', () => {
   });
 });
 
+describe('EINVAL: a namespace path that is not a namespace file', () => {
+  // Issue 13: a FIFO hung Conntrack.open and Nflog.open for good (a libuv pool thread stuck in
+  // open()) and Trace.open blocked the event loop. Namespace files are now opened without
+  // blocking and kept only if they are nsfs files.
+  test('a FIFO, a regular file and a directory are refused at once by every kind of handle', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nfct-kerr-'));
+    try {
+      const fifo = join(dir, 'fifo');
+      execFileSync('mkfifo', [fifo]);
+      const file = join(dir, 'file');
+      writeFileSync(file, 'x');
+      for (const path of [fifo, file, dir]) {
+        for (const [kind, open] of [['Conntrack', () => Conntrack.open({ netns: path })], ['Nflog', () => Nflog.open({ netns: path })], ['Trace', () => Trace.open({ netns: path })]] as const) {
+          const err = await failure(within(open() as Promise<unknown>, 5000, `${kind}.open(${path})`));
+          expect(err, `${kind} ${path}`).toMatchObject({ code: 'EINVAL', syscall: 'open' });
+          expect(err.message).toContain(`${path}: not a namespace file`);
+          expect(err.stack).toContain(HERE);
+        }
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('ENOSPC and long input', () => {
+  test('labels on an entry of a namespace without a `ct label` rule: ENOSPC with a hint saying what is missing', async () => {
+    const t = { protocol: 'udp' as const, src: '10.31.0.1', dst: '10.31.0.2', srcPort: 1, dstPort: 2 };
+    await ct.create({ ...t, timeout: 60 });
+    try {
+      const err = await failure(ct.update(t, { labels: { add: [1] } }));
+      expect(err.code).toBe('ENOSPC');
+      expect(err.message).toContain('ct label set');
+    } finally {
+      await ct.delete(t);
+    }
+  });
+
+  test('a 100,000-character namespace path: the error keeps its start, not the whole path', async () => {
+    const path = `/${'a'.repeat(100_000)}`;
+    const err = await failure(Conntrack.open({ netns: path }));
+    expect(err.code).toBe('ENAMETOOLONG');
+    expect(err.message.length).toBeLessThan(1000);
+    expect(err.message).toContain('100001 characters');
+  });
+});
+
 describe('EBUSY', () => {
   test('an NFLOG group held by another subscription, on the same handle or another; the holder keeps receiving', async () => {
     await ns.execOk('nft', ['-f', '-'], {
@@ -198,7 +259,8 @@ describe('EBUSY', () => {
       const firstPacket = it.next();
       await sleep(100);
       for (const h of [a, b]) {
-        const err = await failure(h.subscribe({ group: 41 })[Symbol.asyncIterator]().next());
+        // Thrown by subscribe() itself (issue 13: it used to come at the first next()).
+        const err = thrown(() => h.subscribe({ group: 41 }));
         expect(err).toMatchObject({ code: 'EBUSY', errno: 16 });
         expect(err.message).toContain('NFLOG group 41');
         expect(err.message).toContain('held by another socket');
@@ -230,7 +292,7 @@ describe('EBUSY', () => {
       const stream = trace.events({ resolveRules: false });
       const pending = stream[Symbol.asyncIterator]().next();
       await sleep(100);
-      const err = await failure(nf.subscribe({ group: 0 })[Symbol.asyncIterator]().next());
+      const err = thrown(() => nf.subscribe({ group: 0 }));
       expect(err.code).toBe('EBUSY');
       expect(err.message).toContain('NFLOG group 0');
       stream.close();

@@ -539,7 +539,7 @@ describe('worker threads', () => {
   }, 30_000);
 
   /** Runs support/worker-terminate.cjs in a child process (a crash there cannot end this run). */
-  async function harness(scenario: 'paused' | 'inflight', rounds: number) {
+  async function harness(scenario: 'paused' | 'inflight' | 'control', rounds: number) {
     const r = await run(process.execPath, ['--expose-gc', HARNESS, bundle.entry, ns.name, scenario, String(rounds)], { timeoutMs: 30_000 });
     const lines = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
     return { ...r, lines, last: lines.at(-1) };
@@ -565,6 +565,19 @@ describe('worker threads', () => {
     expect(r.stderr).not.toContain('FATAL');
     expect(r.code).toBe(0);
     expect(r.last).toMatchObject({ done: true });
+  }, 60_000);
+
+  // Issue 13: this aborted the whole process (FATAL ERROR: Error::ThrowAsJavaScriptException
+  // napi_throw), as the promises of count() and co. settled while the worker was going away.
+  test('a worker terminated while it loops count(), stats(), get() and createMany() does not take the process down', async () => {
+    const r = await harness('control', 20);
+    expect(r.stderr).not.toContain('FATAL');
+    expect(r.signal).toBeNull();
+    expect(r.code).toBe(0);
+    expect(r.lines.filter((l) => l.label).map((l) => [l.label, l.code])).toEqual(Array.from({ length: 20 }, () => ['control loop', 1]));
+    expect(r.last).toMatchObject({ done: true, dump: N });
+    const last = r.last as { fds: [number, number]; threads: [number, number] };
+    expect(last.fds[1]).toBe(last.fds[0]);
   }, 60_000);
 });
 
@@ -681,7 +694,14 @@ describe('the namespace deleted by name (ip netns delete) while a handle and str
       const s6 = nf.subscribe({ group: 6 });
       const pending6 = s6[Symbol.asyncIterator]().next();
       await sleep(50);
-      const busy = await nf.subscribe({ group: 6 })[Symbol.asyncIterator]().next().catch((e: unknown) => e);
+      const busy = (() => {
+        try {
+          nf.subscribe({ group: 6 });
+        } catch (e) {
+          return e;
+        }
+        return undefined;
+      })();
       expect((busy as NfctError).code).toBe('EBUSY');
       s6.close();
       expect((await pending6).done).toBe(true);

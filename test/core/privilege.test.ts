@@ -2,7 +2,7 @@
 // inside a test namespace, every operation of every handle fails with an NfctError EPERM whose
 // message names the missing capability, and nothing crashes or hangs. The child runs the
 // library bundled from lib/ (support/bundle.ts) from a world-readable temporary directory.
-import { copyFileSync, chmodSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -38,7 +38,7 @@ const NET_ADMIN = [
   'expectations.list', 'expectations.get', 'expectations.create', 'expectations.delete', 'expectations.flush',
   'Nflog subscribe', 'Trace events', 'Trace packets', 'Trace events (nftables only)', 'Trace events (legacy only)',
 ];
-const SYS_ADMIN = ['Conntrack.open(netns)', 'Nflog subscribe in netns', 'Trace.open(netns, bindLogger)'];
+const SYS_ADMIN = ['Conntrack.open(netns)', 'Nflog subscribe in netns', 'Nflog.open(netns)', 'Trace.open(netns)', 'Trace.open(netns, bindLogger)'];
 /** Failures whose stack misses the caller (see the test marked as failing below). */
 const NO_CALLER = ['events', 'events (expectations)', 'Trace packets'];
 
@@ -77,6 +77,24 @@ const outcome = (name: string): Outcome => {
   return o;
 };
 
+describe('the library bundle the child loads', () => {
+  // Issue 13: the bundle linked the checkout's build/ and node_modules/, so the suite failed
+  // when the checkout was not world-readable (a clone under /root, mode 700).
+  test('is self-contained and world-readable: nothing in it is a link, every file and directory is readable by others', () => {
+    const walk = (p: string): string[] => {
+      const st = lstatSync(p);
+      const problems: string[] = [];
+      if (st.isSymbolicLink()) return [`${p} is a link`];
+      if ((st.mode & 0o004) === 0 || (st.isDirectory() && (st.mode & 0o001) === 0)) problems.push(`${p} is not readable by others`);
+      if (st.isDirectory()) for (const name of readdirSync(p)) problems.push(...walk(join(p, name)));
+      return problems;
+    };
+    expect(walk(bundle.dir)).toEqual([]);
+    expect(existsSync(join(bundle.dir, 'pkg', 'build', 'Release', 'nfct.node'))).toBe(true);
+    expect(existsSync(join(bundle.dir, 'pkg', 'node_modules', 'node-gyp-build', 'package.json'))).toBe(true);
+  });
+});
+
 describe('without CAP_NET_ADMIN', () => {
   test('the child ran as uid 65534 to the end: no crash, no hang, nothing on stderr', () => {
     expect(run.timedOut).toBe(false);
@@ -88,7 +106,7 @@ describe('without CAP_NET_ADMIN', () => {
     expect(outcomes[0]!.identity!.groups.filter((g) => g !== 65534)).toEqual([]); // getgroups() lists the egid
     expect(outcomes.at(-1)).toEqual({ done: true });
     expect(outcomes.filter((o) => o.name).map((o) => o.name)).toEqual([
-      ...NET_ADMIN.slice(0, 14), 'createMany', ...NET_ADMIN.slice(14), ...SYS_ADMIN,
+      ...NET_ADMIN.slice(0, 14), 'createMany', ...NET_ADMIN.slice(14), ...SYS_ADMIN.slice(0, 4), 'Conntrack.open({ pid: 1 })', ...SYS_ADMIN.slice(4),
     ]);
   });
 
@@ -118,6 +136,20 @@ describe('without CAP_NET_ADMIN', () => {
     const o = outcome(name);
     expect(o).toMatchObject({ ok: false, isNfct: true, code: 'EPERM', syscall: 'setns' });
     expect(o.message).toContain('CAP_SYS_ADMIN');
+  });
+
+  // Issue 13: Nflog.open and Trace.open in another namespace succeeded and failed later.
+  test('Nflog.open and Trace.open in another namespace fail at open, not at the first subscription', () => {
+    for (const name of ['Nflog.open(netns)', 'Trace.open(netns)']) expect(outcome(name), name).toMatchObject({ ok: false, code: 'EPERM', syscall: 'setns' });
+  });
+
+  // Issue 13: this said "needs CAP_NET_ADMIN".
+  test("another process's namespace file the caller may not ptrace: EACCES explained as the ptrace access check", () => {
+    const o = outcome('Conntrack.open({ pid: 1 })');
+    expect(o).toMatchObject({ ok: false, isNfct: true, code: 'EACCES', syscall: 'open' });
+    expect(o.message).toContain('/proc/1/ns/net');
+    expect(o.message).toContain('ptrace');
+    expect(o.message).not.toContain('CAP_NET_ADMIN');
   });
 
   test('failures point at the caller: the stack holds the line of the call', () => {

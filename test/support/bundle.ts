@@ -1,9 +1,10 @@
 // The library as one plain CommonJS file, built from lib/ at test time, for code that cannot go
 // through vitest's or vite-node's TypeScript transform: worker_threads scripts and children run
-// as another user. Laid out as a package (dist/ beside build/ and node_modules/, both linked to
-// the checkout's) so lib/core/native.ts finds the addon the way an installed package does, and
-// world-readable so that an unprivileged child can load it.
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+// as another user. Laid out as a package (dist/ beside build/Release/nfct.node and
+// node_modules/node-gyp-build, both copied in) so lib/core/native.ts finds the addon the way an
+// installed package does. Self-contained and world-readable: an unprivileged child loads it
+// whatever the checkout's permissions (a checkout under /root is mode 700).
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -19,13 +20,25 @@ export interface LibraryBundle {
   remove(): void;
 }
 
+/** Directories 0755, files 0644 (0755 when executable), all the way down. */
+function worldReadable(path: string): void {
+  const st = statSync(path);
+  if (st.isDirectory()) {
+    chmodSync(path, 0o755);
+    for (const name of readdirSync(path)) worldReadable(join(path, name));
+  } else {
+    chmodSync(path, st.mode & 0o111 ? 0o755 : 0o644);
+  }
+}
+
 export async function bundleLibrary(): Promise<LibraryBundle> {
   const dir = mkdtempSync(join(tmpdir(), 'nfct-bundle-'));
   try {
     const pkg = join(dir, 'pkg');
     mkdirSync(join(pkg, 'dist'), { recursive: true });
-    symlinkSync(join(ROOT, 'build'), join(pkg, 'build'));
-    symlinkSync(join(ROOT, 'node_modules'), join(pkg, 'node_modules'));
+    mkdirSync(join(pkg, 'build', 'Release'), { recursive: true });
+    cpSync(join(ROOT, 'build', 'Release', 'nfct.node'), join(pkg, 'build', 'Release', 'nfct.node'));
+    cpSync(join(ROOT, 'node_modules', 'node-gyp-build'), join(pkg, 'node_modules', 'node-gyp-build'), { recursive: true, dereference: true });
     const entry = join(pkg, 'dist', 'index.js');
     writeFileSync(join(pkg, 'package.json'), JSON.stringify({ name: '@x/nfct-bundle', private: true }));
     chmodSync(join(pkg, 'package.json'), 0o644);
@@ -38,8 +51,7 @@ export async function bundleLibrary(): Promise<LibraryBundle> {
       outfile: entry,
       logLevel: 'silent',
     });
-    for (const p of [dir, pkg, join(pkg, 'dist')]) chmodSync(p, 0o755);
-    chmodSync(entry, 0o644);
+    worldReadable(dir);
     return { dir, entry, remove: () => rmSync(dir, { recursive: true, force: true }) };
   } catch (e) {
     rmSync(dir, { recursive: true, force: true });

@@ -6,6 +6,8 @@
 //   dumps        dump the table again and again, posting { dumps } after each, until terminated
 //   events       post { ready }, then { event } for each event, until terminated
 //   nflog        subscribe to NFLOG group 30, post { ready }, then { packet } for each
+//   control      count(), stats(), get() and createMany() in a loop, posting { looping } once,
+//                until terminated (promises are settling when the worker goes)
 'use strict';
 const { parentPort, workerData } = require('node:worker_threads');
 
@@ -47,6 +49,13 @@ async function main() {
     const stream = nf.subscribe({ group: 30 });
     parentPort.postMessage({ ready: true });
     for await (const e of stream) parentPort.postMessage({ packet: e.type });
+  } else if (job === 'control') {
+    const tuple = { protocol: 'udp', src: '10.1.0.1', dst: '10.2.0.1', srcPort: 1, dstPort: 2 };
+    const flows = [{ ...tuple, src: '10.98.0.1', timeout: 30 }];
+    for (let i = 0; ; i++) {
+      await Promise.all([ct.count(), ct.stats(), ct.get(tuple), ct.createMany(flows, { ifExists: 'skip' })]);
+      if (i === 0) parentPort.postMessage({ looping: true });
+    }
   } else {
     throw new Error(`unknown job ${job}`);
   }

@@ -109,6 +109,15 @@ async function main() {
       h.close();
     }
   });
+  await attempt('Nflog.open(netns)', async () => {
+    (await Nflog.open({ netns: nsPath })).close();
+  });
+  await attempt('Trace.open(netns)', async () => {
+    await (await Trace.open({ netns: nsPath, legacy: false })).close();
+  });
+  await attempt('Conntrack.open({ pid: 1 })', async () => {
+    (await Conntrack.open({ netns: { pid: 1 } })).close();
+  });
   await attempt('Trace.open(netns, bindLogger)', async () => {
     await (await Trace.open({ netns: nsPath, bindLogger: true })).close();
   });

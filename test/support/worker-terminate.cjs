@@ -4,6 +4,7 @@
 //   node worker-terminate.cjs LIB NS SCENARIO ROUNDS
 //   paused    a dump paused mid-way, an idle event stream, an idle NFLOG subscription
 //   inflight  a worker dumping non-stop; a worker reading an event burst (batches in flight)
+//   control   a worker looping count(), stats(), get() and createMany() (promises settling)
 // The last line is { done: true, fds: [before, after], threads: [before, after], dump } where
 // dump counts the entries from 10.1.0.0/16 that a dump on the main thread sees at the end.
 'use strict';
@@ -94,6 +95,11 @@ async function main() {
       await terminate(e, 'event burst', round);
       await creating;
       await ct.deleteWhere({ dst: '10.99.0.1' });
+    } else if (scenario === 'control') {
+      const c = start('control');
+      await until(c, (m) => m.looping);
+      await sleep(round % 7);
+      await terminate(c, 'control loop', round);
     } else {
       throw new Error(`unknown scenario ${scenario}`);
     }

@@ -1,0 +1,47 @@
+// One promise-returning operation off the JS thread: the single pattern every asynchronous
+// native call uses (conntrack control exchanges, opening handles, the nf_log backend).
+//
+// exec runs on libuv's pool and touches only C++ data; done builds the result on the JS thread.
+// The completion is written against plain napi calls whose status is checked: when the
+// environment is going away (its worker_threads Worker is being terminated) nothing is called,
+// thrown or resolved, and whatever exec produced is freed by its own destructors.
+#pragma once
+
+#include <napi.h>
+
+#include <functional>
+
+#include "errors.h"
+
+namespace nfct {
+
+using OpExec = std::function<void(Failure* f)>;
+using OpDone = std::function<Napi::Value(Napi::Env env)>;
+
+// Queues exec; the promise resolves with done() or rejects with the failure exec reported (an
+// NfctError) or with what done() threw.
+Napi::Value QueueOp(Napi::Env env, const char* name, OpExec exec, OpDone done);
+
+// False once the environment can no longer run JavaScript (a worker being terminated).
+bool CanRunJs(napi_env env);
+
+// Owns a file descriptor until released: an fd made by exec is closed if done never runs.
+class OwnedFd {
+ public:
+  OwnedFd() = default;
+  OwnedFd(const OwnedFd&) = delete;
+  OwnedFd& operator=(const OwnedFd&) = delete;
+  ~OwnedFd();
+  void reset(int fd);
+  int get() const { return fd_; }
+  int release() {
+    const int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+}  // namespace nfct
