@@ -39,7 +39,7 @@ describe('an addon that cannot load', () => {
   test('nfct --version and --help work; a command says what is missing and exits 1', () => {
     const version = run(['--version']);
     expect(version.status).toBe(0);
-    expect(version.stdout).toMatch(/^nfct v\d+\.\d+\.\d+ \(@x\/nfct\)\n$/);
+    expect(version.stdout).toMatch(/^nfct v\d+\.\d+\.\d+ \(conntrack-tools compatible\)\n$/);
     const help = run(['--help']);
     expect(help.status).toBe(0);
     expect(help.stdout).toContain('-L');

@@ -59,6 +59,7 @@ const FREE: Array<{ name: string; type: string; value: string }> = [
   { name: 'dst', type: 'string', value: "'10.4.0.2'" },
   { name: 'handle', type: '(batch: __nfct.Flow[]) => void', value: '(batch) => void batch' },
   { name: 'rebuild', type: '(flows: __nfct.Flow[]) => void', value: '(flows) => void flows' },
+  { name: 'parseSave', type: 'typeof __nfct.parseSave', value: '__nfct.parseSave' },
 ];
 
 function prelude(code: string, mode: 'types' | 'run', ns: string): string {
@@ -66,6 +67,7 @@ function prelude(code: string, mode: 'types' | 'run', ns: string): string {
   const lines = ["import * as __nfct from '@x/nfct';"];
   if (mode === 'types') {
     for (const f of free) lines.push(`declare const ${f.name}: ${f.type};`);
+    if (uses(code, 'CreateManyStop')) lines.push('type CreateManyStop = __nfct.CreateManyStop;');
     return lines.join('\n');
   }
   lines.push(
@@ -81,7 +83,7 @@ function prelude(code: string, mode: 'types' | 'run', ns: string): string {
 }
 
 const where = (b: Block): string => `README.md:${b.line} (${b.heading})`;
-const isStream = (code: string): boolean => /for await[^\n]*\.(events|subscribe|packets)\(/.test(code);
+const isStream = (code: string): boolean => /for await[^\n]*\.(events|subscribe|packets)\(|serveExporter\(|\.listen\(/.test(code);
 
 let ns: Netns;
 let dir = '';
@@ -140,8 +142,8 @@ function runFor(cmd: string, args: string[], cwd: string, ms: number, stream: bo
 }
 
 describe('README.md', () => {
-  test('every code block is labelled ts or sh', () => {
-    expect(blocks.filter((b) => !['ts', 'sh'].includes(b.lang)).map(where)).toEqual([]);
+  test('every code block is labelled ts, sh, or text (a transcript shown, not run)', () => {
+    expect(blocks.filter((b) => !['ts', 'sh', 'text'].includes(b.lang)).map(where)).toEqual([]);
     expect(tsBlocks.length).toBeGreaterThan(5);
   });
 
@@ -199,7 +201,7 @@ describe('README.md', () => {
           if (Object.keys(SKIPPED).some((s) => line.startsWith(s))) continue;
           const cmd = line.replaceAll('my-pod-ns', ns.name).replaceAll('--pid 4242', `--pid ${sleeper.pid}`);
           await ns.execOk('conntrack', ['-I', '-p', 'udp', '-s', '10.244.1.5', '-d', '10.0.0.2', '--sport', '53', '--dport', '53', '-t', '60']).catch(() => undefined);
-          const stream = /\bnfct (-E|log|trace)\b|&$/.test(cmd);
+          const stream = /\bnfct (-E|log|trace|top|exporter)\b|&$/.test(cmd);
           const out = await runFor('ip', ['netns', 'exec', ns.name, 'sh', '-c', cmd], ROOT, stream ? STREAM_MS : 90_000, stream);
           if (stream) expect(out.running, `${cmd} ended: ${out.stderr}`).toBe(true);
           else expect(out.code, `${cmd}:\n${out.stderr}`).toBe(0);
