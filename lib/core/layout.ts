@@ -252,3 +252,41 @@ export const AggSort = {
   AS_PACKETS: 1,
   AS_BYTES: 2,
 } as const;
+
+export const TracePresent = {
+  T_TABLE: 1,
+  T_CHAIN: 2,
+  T_RULE_HANDLE: 4,
+  T_VERDICT: 8,
+  T_JUMP_TARGET: 16,
+  T_IIF: 32,
+  T_OIF: 64,
+  T_MARK: 128,
+  T_NFPROTO: 256,
+  T_POLICY: 512,
+  T_LL: 1024,
+  T_NETWORK: 2048,
+  T_TRANSPORT: 4096,
+  T_IIFTYPE: 8192,
+  T_OIFTYPE: 16384,
+} as const;
+
+export const TraceWord = {
+  R_PRESENT: 0,
+  R_KIND: 1,
+  R_ID: 2,
+  R_HANDLE: 3,
+  R_VERDICT: 5,
+  R_POLICY: 6,
+  R_IIF: 7,
+  R_OIF: 8,
+  R_IIFTYPE: 9,
+  R_OIFTYPE: 10,
+  R_MARK: 11,
+  R_NFPROTO: 12,
+  R_LL: 13,
+  R_NETWORK: 15,
+  R_TRANSPORT: 17,
+  R_TIME: 19,
+  TRACE_WORDS: 21,
+} as const;

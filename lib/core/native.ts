@@ -137,7 +137,6 @@ interface Addon {
   openConntrack(nsPath: string | null): Promise<NativeConntrack>;
   openNflog(nsPath: string | null): Promise<NativeNflog>;
   traceEvents(nsPath: string | null, onBatch: OnBatch, tuning: ReaderTuning): NativeStream;
-  TRACE_WORDS: number;
   /** Reads (and with a value, sets) the nf_log backend of a family; resolves the previous one. */
   nfLogBackend(nsPath: string | null, family: number, value: string | null): Promise<string>;
   /** For the fuzz tests: runs a message decoder ('flow', 'expect', 'packet', 'trace') on any bytes. */

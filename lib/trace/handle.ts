@@ -6,6 +6,7 @@ import { callSite, ClosedError, withCallSite } from '../core/errors.js';
 import { type DecodedPacket, decodePacket } from '../packet/decode.js';
 import { parseLogLine } from '../nflog/logline-parse.js';
 import { parseCidr } from '../core/address.js';
+import { TracePresent, TraceWord } from '../core/layout.js';
 import { addon, whenLoaded, type NativeStream, type OnBatch, type ReaderTuning } from '../core/native.js';
 import { type NetnsOption, netnsPath, openNamespaceSync } from '../core/netns.js';
 import { decodePackets, Nflog, type NflogPacketEvent } from '../nflog/handle.js';
@@ -96,12 +97,9 @@ const NFT_TYPES: Record<number, TraceKind> = { 1: 'policy', 2: 'return', 3: 'rul
 const NFT_FAMILY: Record<number, string> = { 1: 'inet', 2: 'ip', 3: 'arp', 5: 'netdev', 7: 'bridge', 10: 'ip6' };
 const VERDICTS: Record<number, string> = { 0: 'drop', 1: 'accept', 2: 'stolen', 3: 'queue', 4: 'repeat', 5: 'stop', [-1 >>> 0]: 'continue', [-2 >>> 0]: 'break', [-3 >>> 0]: 'jump', [-4 >>> 0]: 'goto', [-5 >>> 0]: 'return' };
 
-// Must match native/trace/nftrace.h.
-const TRACE_WORDS = 21;
-whenLoaded((a) => {
-  if (a.TRACE_WORDS !== TRACE_WORDS) throw new Error('@x/nfct: the native addon does not match lib/trace/handle.ts; rebuild the addon');
-});
-const T = { TABLE: 1, CHAIN: 2, HANDLE: 4, VERDICT: 8, JUMP: 16, IIF: 32, OIF: 64, MARK: 128, NFPROTO: 256, POLICY: 512, LL: 1024, NETWORK: 2048, TRANSPORT: 4096 } as const;
+// The record layout of native/layout/layouts.h (lib/core/layout.ts is generated from it).
+const { TRACE_WORDS, R_PRESENT, R_KIND, R_ID, R_HANDLE, R_VERDICT, R_POLICY, R_IIF, R_OIF, R_MARK, R_NFPROTO, R_NETWORK, R_TRANSPORT, R_TIME } = TraceWord;
+const { T_TABLE, T_CHAIN, T_RULE_HANDLE, T_VERDICT, T_JUMP_TARGET, T_IIF, T_OIF, T_MARK, T_POLICY, T_NETWORK, T_TRANSPORT } = TracePresent;
 
 /**
  * Parses a legacy TRACE prefix, `TRACE: raw:cali-PREROUTING:rule:1 ` (table, chain, kind,
@@ -180,38 +178,38 @@ function decodeTraceBatch(batch: RawBatch): Omit<TraceEvent, 'ruleText'>[] {
   const out: Omit<TraceEvent, 'ruleText'>[] = [];
   for (let i = 0; i < batch.count; i++) {
     const b = i * TRACE_WORDS;
-    const p = w[b]!;
-    const kind = w[b + 1]!;
+    const p = w[b + R_PRESENT]!;
+    const kind = w[b + R_KIND]!;
     const family = NFT_FAMILY[kind & 0xff] ?? String(kind & 0xff);
-    const table = p & T.TABLE ? s[si++]! : '';
-    const chain = p & T.CHAIN ? s[si++]! : '';
-    const target = p & T.JUMP ? s[si++] : undefined;
-    const iifName = p & T.IIF ? s[si++] : undefined;
-    const oifName = p & T.OIF ? s[si++] : undefined;
+    const table = p & T_TABLE ? s[si++]! : '';
+    const chain = p & T_CHAIN ? s[si++]! : '';
+    const target = p & T_JUMP_TARGET ? s[si++] : undefined;
+    const iifName = p & T_IIF ? s[si++] : undefined;
+    const oifName = p & T_OIF ? s[si++] : undefined;
     // A 'rule' event without a rule is the end of a chain: the packet returns to the caller.
-    const type = NFT_TYPES[(kind >>> 8) & 0xff] === 'rule' && !(p & T.HANDLE) ? 'return' : (NFT_TYPES[(kind >>> 8) & 0xff] ?? 'rule');
+    const type = NFT_TYPES[(kind >>> 8) & 0xff] === 'rule' && !(p & T_RULE_HANDLE) ? 'return' : (NFT_TYPES[(kind >>> 8) & 0xff] ?? 'rule');
     let packet: DecodedPacket | undefined;
-    if (p & T.NETWORK) {
-      const nfproto = w[b + 12]!;
-      const raw = Buffer.concat([slice(b + 15), p & T.TRANSPORT ? slice(b + 17) : Buffer.alloc(0)]);
+    if (p & T_NETWORK) {
+      const nfproto = w[b + R_NFPROTO]!;
+      const raw = Buffer.concat([slice(b + R_NETWORK), p & T_TRANSPORT ? slice(b + R_TRANSPORT) : Buffer.alloc(0)]);
       packet = decodePacket(raw, nfproto === 10 ? 'ipv6' : 'ipv4');
     }
-    const verdictCode = type === 'policy' && p & T.POLICY ? w[b + 6]! : p & T.VERDICT ? w[b + 5]! : undefined;
+    const verdictCode = type === 'policy' && p & T_POLICY ? w[b + R_POLICY]! : p & T_VERDICT ? w[b + R_VERDICT]! : undefined;
     out.push({
       source: 'nftables',
-      id: w[b + 2]!,
+      id: w[b + R_ID]!,
       family,
       table,
       chain,
       kind: type,
-      handle: p & T.HANDLE ? w[b + 4]! * 0x100000000 + w[b + 3]! : undefined,
+      handle: p & T_RULE_HANDLE ? w[b + R_HANDLE + 1]! * 0x100000000 + w[b + R_HANDLE]! : undefined,
       verdict: verdictCode === undefined ? undefined : (VERDICTS[verdictCode] ?? String(verdictCode)),
       target,
-      iif: p & T.IIF ? (iifName ? { index: w[b + 7]!, name: iifName } : { index: w[b + 7]! }) : undefined,
-      oif: p & T.OIF ? (oifName ? { index: w[b + 8]!, name: oifName } : { index: w[b + 8]! }) : undefined,
-      mark: p & T.MARK ? w[b + 11] : undefined,
+      iif: p & T_IIF ? (iifName ? { index: w[b + R_IIF]!, name: iifName } : { index: w[b + R_IIF]! }) : undefined,
+      oif: p & T_OIF ? (oifName ? { index: w[b + R_OIF]!, name: oifName } : { index: w[b + R_OIF]! }) : undefined,
+      mark: p & T_MARK ? w[b + R_MARK] : undefined,
       packet,
-      timestamp: (BigInt(w[b + 20]!) << 32n) | BigInt(w[b + 19]!),
+      timestamp: (BigInt(w[b + R_TIME + 1]!) << 32n) | BigInt(w[b + R_TIME]!),
     });
   }
   return out;

@@ -1,6 +1,6 @@
 // Every fixed layout that crosses between native code and lib/ (record words, presence bits,
 // packed flow specs), defined once, as X-macro lists: X(name, value). The C++ enums are made
-// from them (ct/flow.h, ct/expect.h, log/nflog.h, ct/request.h, trace/nftrace.h), the addon
+// from them (ct/flow.h, ct/expect.h, log/nflog.h, ct/request.h, ct/aggregate.h, trace/nftrace.h), the addon
 // exports them at load (`layouts`, layout/export.cc), and scripts/gen-layout.mjs writes
 // lib/core/layout.ts from this file; test/core/layout.unit.test.ts fails when the two differ.
 #pragma once
@@ -24,7 +24,9 @@
   L(AggKeyWord, NFCT_AGG_KEY_WORD) \
   L(AggGroupWord, NFCT_AGG_GROUP_WORD) \
   L(AggGroupFlags, NFCT_AGG_GROUP_FLAGS) \
-  L(AggSort, NFCT_AGG_SORT)
+  L(AggSort, NFCT_AGG_SORT) \
+  L(TracePresent, NFCT_TRACE_PRESENT) \
+  L(TraceWord, NFCT_TRACE_WORD)
 
 // Presence bits (word W_PRESENT).
 #define NFCT_FLOW_PRESENT(X) \
@@ -276,3 +278,40 @@
   X(AS_COUNT, 0) \
   X(AS_PACKETS, 1)  /* both directions */ \
   X(AS_BYTES, 2)
+
+#define NFCT_TRACE_PRESENT(X) \
+  X(T_TABLE, 1 << 0) \
+  X(T_CHAIN, 1 << 1) \
+  X(T_RULE_HANDLE, 1 << 2) \
+  X(T_VERDICT, 1 << 3) \
+  X(T_JUMP_TARGET, 1 << 4) \
+  X(T_IIF, 1 << 5) \
+  X(T_OIF, 1 << 6) \
+  X(T_MARK, 1 << 7) \
+  X(T_NFPROTO, 1 << 8) \
+  X(T_POLICY, 1 << 9) \
+  X(T_LL, 1 << 10) \
+  X(T_NETWORK, 1 << 11) \
+  X(T_TRANSPORT, 1 << 12) \
+  X(T_IIFTYPE, 1 << 13) \
+  X(T_OIFTYPE, 1 << 14)
+
+// Strings in order: table, chain, jump target, iif name, oif name (each when present).
+#define NFCT_TRACE_WORD(X) \
+  X(R_PRESENT, 0) \
+  X(R_KIND, 1)  /* table family | trace type << 8 */ \
+  X(R_ID, 2) \
+  X(R_HANDLE, 3)  /* lo/hi */ \
+  X(R_VERDICT, 5)  /* int32 */ \
+  X(R_POLICY, 6) \
+  X(R_IIF, 7) \
+  X(R_OIF, 8) \
+  X(R_IIFTYPE, 9) \
+  X(R_OIFTYPE, 10) \
+  X(R_MARK, 11) \
+  X(R_NFPROTO, 12) \
+  X(R_LL, 13)  /* offset, length in the batch's bytes */ \
+  X(R_NETWORK, 15) \
+  X(R_TRANSPORT, 17) \
+  X(R_TIME, 19)  /* lo/hi: receive time, ns since the epoch */ \
+  X(TRACE_WORDS, 21)

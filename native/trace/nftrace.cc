@@ -175,7 +175,6 @@ Napi::Value TraceEvents(const Napi::CallbackInfo& info) {
 
 void Init(Napi::Env env, Napi::Object exports) {
   exports.Set("traceEvents", Napi::Function::New(env, TraceEvents, "traceEvents"));
-  exports.Set("TRACE_WORDS", Napi::Number::New(env, TRACE_WORDS));
 }
 
 }  // namespace trace

@@ -27,7 +27,7 @@ import { type MockInstance, afterEach, describe, expect, test, vi } from 'vitest
 import { parseLogLine } from '../../lib/nflog/logline-parse.js';
 import { decodeExpectations } from '../../lib/conntrack/expect.js';
 import { FLOW_WORDS, decodeFlows, jsonSafe } from '../../lib/conntrack/flow.js';
-import { ExpectWord, PacketPresent, PacketWord } from '../../lib/core/layout.js';
+import { ExpectWord, PacketPresent, PacketWord, TraceWord } from '../../lib/core/layout.js';
 import { formatLogLine } from '../../lib/nflog/logline-format.js';
 import { Conntrack, Nflog, Trace, decodePacket, decodePackets, parseTraceLine, parseTracePrefix } from '../../lib/index.js';
 import { C, type NativeConntrack, type NativeStream, type OnBatch, addon } from '../../lib/core/native.js';
@@ -50,7 +50,7 @@ import {
 const { PACKET_WORDS, L_PAYLOAD, L_HWHEADER, L_HWADDR, L_L2HDR } = PacketWord;
 const { N_PAYLOAD, N_HWHEADER, N_HWADDR, N_L2HDR, N_CT } = PacketPresent;
 const { EXPECT_WORDS } = ExpectWord;
-const TRACE_WORDS = 21;
+const { TRACE_WORDS } = TraceWord;
 const WORDS = { flow: FLOW_WORDS, expect: EXPECT_WORDS, trace: TRACE_WORDS } as const;
 
 // ---- fixtures: real packets and the kernel's lines about them --------------------------------

@@ -30,6 +30,7 @@ describe('layouts', () => {
       [generated.SpecWord, 'S_', 'SPEC_WORDS'],
       [generated.TupleWord, 'T_', 'TUPLE_WORDS'],
       [generated.SpecTupleWord, 'ST_', 'SPEC_TUPLE_WORDS'],
+      [generated.TraceWord, 'R_', 'TRACE_WORDS'],
     ];
     for (const [fields, prefix, size] of records) {
       const words = fields[size]!;
@@ -38,7 +39,7 @@ describe('layouts', () => {
   });
 
   test('presence bits are distinct single bits', () => {
-    for (const bits of [generated.FlowPresent, generated.TuplePresent, generated.ExpectPresent, generated.PacketPresent, generated.SpecFlags, generated.SpecTupleFlags]) {
+    for (const bits of [generated.FlowPresent, generated.TuplePresent, generated.ExpectPresent, generated.PacketPresent, generated.SpecFlags, generated.SpecTupleFlags, generated.TracePresent]) {
       const values = Object.values(bits) as number[];
       expect(new Set(values).size).toBe(values.length);
       for (const v of values) expect(v & (v - 1)).toBe(0);
