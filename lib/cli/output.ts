@@ -138,10 +138,11 @@ export class Output {
     if (this.buffer.length === 0 || this.waiting) return;
     const text = this.buffer;
     this.buffer = '';
-    const pending = this.send(text);
-    this.waiting = pending?.then(() => {
-      if (this.waiting === pending) this.waiting = undefined;
+    const sent = this.send(text);
+    const waiting: Promise<void> | undefined = sent?.then(() => {
+      if (this.waiting === waiting) this.waiting = undefined;
     });
+    this.waiting = waiting;
     if (this.stream) {
       // An EPIPE is reported on the next tick: let it be seen before the next batch.
       await new Promise<void>((resolve) => setImmediate(resolve));
