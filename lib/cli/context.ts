@@ -2,10 +2,10 @@
 // SIGINT, SIGTERM and SIGHUP raise (commands end cleanly at the next batch and say how far
 // they got).
 import { BANNER } from './messages.js';
-import { Output, type Sink } from './output.js';
+import { Output, type Sink, type Writer } from './output.js';
 
 export interface Context {
-  out: Output;
+  out: Writer;
   /** A line on stderr, as it is. */
   err(line: string): void;
   /** A line on stderr signed with nfct's name and version. */

@@ -36,7 +36,7 @@ export interface DoctorOptions {
   json: boolean;
 }
 
-export function parseDoctorArgs(argv: readonly string[]): DoctorOptions | 'help' {
+export async function parseDoctorArgs(argv: readonly string[]): Promise<DoctorOptions | 'help'> {
   let netns: string | undefined;
   let pid: number | undefined;
   let allNetns = false;
@@ -61,7 +61,7 @@ export function parseDoctorArgs(argv: readonly string[]): DoctorOptions | 'help'
   if ([netns !== undefined, pid !== undefined, allNetns].filter(Boolean).length > 1) {
     throw new CommandUsage('nfct doctor: use one of --netns, --pid, --all-netns');
   }
-  return { targets: resolveTargets({ netns, pid, allNetns }), interval, json };
+  return { targets: await resolveTargets({ netns, pid, allNetns }), interval, json };
 }
 
 /** Reads a file inside the namespace (nsenter for another one); '' when it cannot be read. */

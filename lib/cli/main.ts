@@ -7,6 +7,7 @@ import type { NetnsOption } from '../core/netns.js';
 import { NfctError } from '../core/errors.js';
 import { NativeLoadError } from '../core/load-error.js';
 import { type Context, makeContext } from './context.js';
+import { type Command, inEveryNamespace } from './commands/all-netns.js';
 import { create } from './commands/create.js';
 import { events } from './commands/events.js';
 import { expectations } from './commands/expect.js';
@@ -52,6 +53,36 @@ async function withConntrack(ns: NetnsOption | undefined, run: (ct: Conntrack) =
   }
 }
 
+/** The module that runs a command in one namespace. */
+function commandOf(r: CtRequest): Command {
+  switch (r.command) {
+    case 'list':
+      return list;
+    case 'get':
+      return get;
+    case 'create':
+    case 'add':
+      return create;
+    case 'delete':
+      return remove;
+    case 'update':
+      return update;
+    case 'flush':
+    case 'exp-flush':
+      return flush;
+    case 'count':
+    case 'exp-count':
+      return count;
+    case 'stats':
+    case 'exp-stats':
+      return stats;
+    case 'event':
+      return events;
+    default:
+      return expectations;
+  }
+}
+
 /** Runs one conntrack command line. */
 export function runRequest(r: CtRequest, ctx: Context): Promise<number> {
   switch (r.command) {
@@ -61,34 +92,9 @@ export function runRequest(r: CtRequest, ctx: Context): Promise<number> {
       return help(ctx);
     default:
   }
-  return withConntrack(netnsOf(r), (ct) => {
-    switch (r.command) {
-      case 'list':
-        return list(ct, r, ctx);
-      case 'get':
-        return get(ct, r, ctx);
-      case 'create':
-      case 'add':
-        return create(ct, r, ctx);
-      case 'delete':
-        return remove(ct, r, ctx);
-      case 'update':
-        return update(ct, r, ctx);
-      case 'flush':
-      case 'exp-flush':
-        return flush(ct, r, ctx);
-      case 'count':
-      case 'exp-count':
-        return count(ct, r, ctx);
-      case 'stats':
-      case 'exp-stats':
-        return stats(ct, r, ctx);
-      case 'event':
-        return events(ct, r, ctx);
-      default:
-        return expectations(ct, r, ctx);
-    }
-  });
+  const command = commandOf(r);
+  if (r.allNetns) return inEveryNamespace(r, ctx, command);
+  return withConntrack(netnsOf(r), (ct) => command(ct, r, ctx));
 }
 
 /**

@@ -5,6 +5,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 
 import type { CpuStats } from '../conntrack/handle.js';
+import { listNamespaces, namespaceLabel, type NetworkNamespace } from '../core/namespaces.js';
 
 const run = promisify(execFile);
 
@@ -15,18 +16,18 @@ export interface Target {
 }
 
 /**
- * The namespaces of `--netns NAME`, `--pid PID`, `--all-netns` (every named namespace under
- * /run/netns, and our own), or our own.
+ * The namespaces of `--netns NAME`, `--pid PID`, `--all-netns` (every network namespace of the
+ * node, as listNamespaces() finds them, labelled as the rest of nfct labels them), or our own.
  */
-export function resolveTargets(o: { netns?: string; pid?: number; allNetns?: boolean }): Target[] {
+export async function resolveTargets(o: { netns?: string; pid?: number; allNetns?: boolean }): Promise<Target[]> {
   if (o.allNetns) {
-    let names: string[] = [];
-    try {
-      names = readdirSync('/run/netns').sort();
-    } catch {
-      // no named namespaces
-    }
-    return [{ label: 'host', path: null }, ...names.map((n) => ({ label: n, path: `/run/netns/${n}` }))];
+    const all = await listNamespaces();
+    // The host's first, then the rest by label.
+    const rank = (ns: NetworkNamespace): number => (ns.initial ? 0 : 1);
+    return all
+      .map((ns) => ({ ns, label: namespaceLabel(ns) }))
+      .sort((a, b) => rank(a.ns) - rank(b.ns) || a.label.localeCompare(b.label) || a.ns.inode - b.ns.inode)
+      .map(({ ns, label }) => ({ label, path: ns.current ? null : ns.path }));
   }
   if (o.netns !== undefined) return [{ label: o.netns, path: o.netns.startsWith('/') ? o.netns : `/run/netns/${o.netns}` }];
   if (o.pid !== undefined) return [{ label: `pid:${o.pid}`, path: `/proc/${o.pid}/ns/net` }];

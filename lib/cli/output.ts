@@ -132,15 +132,17 @@ export class Output {
   /** Writes the batch: one write; waits while the one before is still going. Throws StdoutClosed on EPIPE. */
   async flush(): Promise<void> {
     if (this.closed) throw new StdoutClosed();
-    if (this.waiting) await this.until(this.waiting);
+    // Several commands may share the writer (--all-netns): each waits until no write is in flight.
+    while (this.waiting && !this.stop?.aborted) await this.until(this.waiting);
     if (this.closed) throw new StdoutClosed();
-    if (this.buffer.length === 0) return;
+    if (this.buffer.length === 0 || this.waiting) return;
     const text = this.buffer;
     this.buffer = '';
-    const pending = this.send(text);
-    this.waiting = pending?.then(() => {
-      if (this.waiting === pending) this.waiting = undefined;
+    const sent = this.send(text);
+    const waiting: Promise<void> | undefined = sent?.then(() => {
+      if (this.waiting === waiting) this.waiting = undefined;
     });
+    this.waiting = waiting;
     if (this.stream) {
       // An EPIPE is reported on the next tick: let it be seen before the next batch.
       await new Promise<void>((resolve) => setImmediate(resolve));
@@ -196,14 +198,46 @@ export class Output {
   get broken(): boolean {
     return this.closed;
   }
+
+  /**
+   * The same writer for one of several commands writing at once (--all-netns): every line and
+   * every line of raw text goes through `mark` first; batching, waiting and EPIPE are shared.
+   */
+  marked(mark: (line: string) => string): Writer {
+    const each = (text: string): string => text.replace(/^.+$/gm, mark);
+    const base = this;
+    return {
+      line: (text) => this.line(mark(text)),
+      raw: (text) => this.raw(each(text)),
+      flush: () => this.flush(),
+      drain: () => this.drain(),
+      schedule: () => this.schedule(),
+      ready: () => this.ready(),
+      flushSync: () => this.flushSync(),
+      close: () => undefined,
+      marked: (inner) => base.marked((text) => mark(inner(text))),
+      get pending() {
+        return base.pending;
+      },
+      get discarded() {
+        return base.discarded;
+      },
+      get broken() {
+        return base.broken;
+      },
+    };
+  }
 }
+
+/** What a command writes with: the Output itself, or a marked view of it. */
+export type Writer = Pick<Output, 'line' | 'raw' | 'flush' | 'drain' | 'schedule' | 'ready' | 'flushSync' | 'close' | 'pending' | 'discarded' | 'broken' | 'marked'>;
 
 /** How the conntrack command prints one flow, for each -o mode (and --json). */
 export type FlowPrinter = {
   /** Adds the flow's line(s) to the batch. */
-  flow(out: Output, flow: Flow): void;
+  flow(out: Writer, flow: Flow): void;
   /** After the last flow (closes an XML document that was opened). */
-  end(out: Output): void;
+  end(out: Writer): void;
 };
 
 export function flowPrinter(r: CtRequest, kind: 'list' | 'delete' | 'update' | 'get'): FlowPrinter {

@@ -51,6 +51,7 @@ export function parseCommandLine(argv: readonly string[], warn: (line: string) =
     events: 0,
     output: new Set<OutputWord>(),
     json: false,
+    allNetns: false,
   } as unknown as CtRequest;
   let labelNames: Map<number, string> | undefined | null = null;
   const labelsInit = (): void => {
@@ -235,6 +236,9 @@ export function parseCommandLine(argv: readonly string[], warn: (line: string) =
       case 'netns':
         r.netns = v;
         break;
+      case 'all-netns':
+        r.allNetns = true;
+        break;
       case 'pid': {
         const pid = Number(v);
         if (!/^\d+$/.test(v) || pid < 1) problem(`Bad parameter \`--pid ${v}'`);
@@ -270,6 +274,7 @@ export function parseCommandLine(argv: readonly string[], warn: (line: string) =
     const res2 = optCheck(l4flags, legal.padEnd(kind.flags.length, '0'), kind.flags, [3, 12]);
     if (res2 !== true && kind.pairs) problem(`you have to specify ${kind.pairs[res2 === 1 ? 1 : 0]}`);
   }
+  if (r.allNetns) checkAllNetns(r, command);
   r.command = command;
   r.table = table;
   r.options = options;
@@ -277,6 +282,17 @@ export function parseCommandLine(argv: readonly string[], warn: (line: string) =
   r.has = (name: OptName): boolean => (options & bit(name)) !== 0;
   if (labelNames) r.labelNames = labelNames;
   return r;
+}
+
+/** Commands that --all-netns runs in every namespace. */
+export const ALL_NETNS_COMMANDS: readonly CommandName[] = ['list', 'count', 'stats', 'event'];
+
+/** --all-netns goes with -L, -C, -S and -E, alone of the namespace options, and not with -o xml. */
+function checkAllNetns(r: CtRequest, command: CommandName): void {
+  if (!ALL_NETNS_COMMANDS.includes(command)) problem("Illegal option `--all-netns' with this command");
+  if (r.netns !== undefined) problem("`--all-netns' cannot be combined with `--netns'");
+  if (r.pid !== undefined) problem("`--all-netns' cannot be combined with `--pid'");
+  if (r.output.has('xml')) problem("`--all-netns' cannot be combined with `-o xml'");
 }
 
 /** The protocol option value by its name (for the protocol given with -p). */

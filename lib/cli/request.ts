@@ -52,6 +52,8 @@ export interface CtRequest {
   json: boolean;
   netns?: string;
   pid?: number;
+  /** --all-netns: the command in every network namespace of the node. */
+  allNetns: boolean;
   labelNames?: Map<number, string>;
 }
 

@@ -7,13 +7,13 @@ export class CommandUsage extends Error {}
 /** Parses, prints the help or the usage error, runs; resolves the exit status. */
 export async function runSubcommand<O>(
   argv: readonly string[],
-  parse: (argv: readonly string[]) => O | 'help',
+  parse: (argv: readonly string[]) => O | 'help' | Promise<O | 'help'>,
   help: string,
   run: (options: O) => Promise<number>,
 ): Promise<number> {
   let o: O | 'help';
   try {
-    o = parse(argv);
+    o = await parse(argv);
   } catch (e) {
     if (!(e instanceof CommandUsage)) throw e;
     process.stderr.write(`${e.message}\n`);

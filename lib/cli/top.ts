@@ -20,7 +20,7 @@ Usage:
   --sort WHAT     rank groups by entries (default), or packets/bytes (nf_conntrack_acct=1)
   --interval S    seconds between frames (default 2)
   --top N         groups shown (default: as many as fit, 20 when not a terminal)
-  --all-netns     every named namespace and this one; netns becomes a group-by key
+  --all-netns     every network namespace of the node; netns becomes a group-by key
   -p PROTO        only entries of this protocol
   --once          one snapshot (rates measured over one interval), then exit
   --json          NDJSON: one object per snapshot
@@ -60,7 +60,7 @@ function parseKeys(v: string | undefined): TopKey[] {
 }
 
 /** Parses `nfct top` arguments; throws CommandUsage for a bad one. */
-export function parseTopArgs(argv: readonly string[]): TopOptions | 'help' {
+export async function parseTopArgs(argv: readonly string[]): Promise<TopOptions | 'help'> {
   let by: TopKey[] | undefined;
   let sort: TopSort = 'count';
   let interval = 2;
@@ -99,7 +99,7 @@ export function parseTopArgs(argv: readonly string[]): TopOptions | 'help' {
     if (e instanceof TypeError || e instanceof RangeError) throw new CommandUsage(e.message);
     throw e;
   }
-  const targets = resolveTargets({ netns, pid, allNetns });
+  const targets = await resolveTargets({ netns, pid, allNetns });
   const title = allNetns ? 'all namespaces' : targets[0]!.label;
   return { by: by ?? (allNetns ? ['netns'] : ['src']), sort, interval, top, targets, filter, once, json, title };
 }
