@@ -2,7 +2,7 @@
 // computed (native/ct/aggregate.h), decoded into plain objects.
 import { AF_INET6, DCCP_STATES, PROTOCOLS, SCTP_STATES, TCP_STATES, protocolName } from '../core/constants.js';
 import { AggGroupFlags, AggGroupWord, AggKey, AggKeyWord, AggSort } from '../core/layout.js';
-import { assertKnownKeys, assertObject, describe, list, optionalInteger } from '../core/validate.js';
+import { assertKnownKeys, assertObject, describeValue, list, optionalInteger } from '../core/validate.js';
 import type { FlowFilter } from './filter.js';
 import { STATUS_NAMES } from './status.js';
 import type { Counters, Family, StatusName } from './types.js';
@@ -119,13 +119,13 @@ export function normalizeAggregate(options: AggregateOptions, where: string): No
   const by = [...list(options.by, `${where} options.by`)];
   if (by.length === 0 || by.length > AGG_MAX_KEYS) throw new RangeError(`${where} options.by must name 1 to ${AGG_MAX_KEYS} keys, got ${by.length}`);
   const keys = by.map((k, i) => {
-    if (!AGGREGATE_KEYS.includes(k)) throw new TypeError(`${where} options.by[${i}] must be one of ${AGGREGATE_KEYS.join(', ')}, got ${describe(k)}`);
+    if (!AGGREGATE_KEYS.includes(k)) throw new TypeError(`${where} options.by[${i}] must be one of ${AGGREGATE_KEYS.join(', ')}, got ${describeValue(k)}`);
     return keyNumber(k);
   });
   if (new Set(by).size !== by.length) throw new TypeError(`${where} options.by names a key twice`);
   const top = optionalInteger(options.top, `${where} options.top`, 0, 0x7fffffff) ?? 10;
   const sort = options.sort ?? 'count';
-  if (!AGGREGATE_SORTS.includes(sort)) throw new TypeError(`${where} options.sort must be one of ${AGGREGATE_SORTS.join(', ')}, got ${describe(sort)}`);
+  if (!AGGREGATE_SORTS.includes(sort)) throw new TypeError(`${where} options.sort must be one of ${AGGREGATE_SORTS.join(', ')}, got ${describeValue(sort)}`);
   return { keys, by, sort, top };
 }
 

@@ -8,7 +8,7 @@ import type { NativeConntrack, NativeFilter, NativeStream, OnBatch } from '../co
 import { BatchSource, type RawBatch } from '../core/reader.js';
 import { LIVE_STREAM_KEYS, type LiveStreamOptions, type LiveTuning, LiveStream, normalizeLiveOptions } from '../core/stream.js';
 import type { Flow } from './types.js';
-import { assertObject, boolean, describe, list } from '../core/validate.js';
+import { assertObject, boolean, describeValue, list } from '../core/validate.js';
 
 export type FlowEventType = 'new' | 'update' | 'destroy';
 export type ExpectationEventType = 'expect-new' | 'expect-destroy';
@@ -200,7 +200,7 @@ export function normalizeEventOptions(options: EventOptions) {
   const nf = normalizeFilter(options, 'events() options', EVENT_KEYS);
   const types = options.types === undefined ? (['new', 'update', 'destroy'] as const) : list(options.types, 'events() options.types');
   for (const t of types) {
-    if (!TYPES.includes(t)) throw new TypeError(`events() options.types: unknown event type ${describe(t)} (one of ${TYPES.join(', ')})`);
+    if (!TYPES.includes(t)) throw new TypeError(`events() options.types: unknown event type ${describeValue(t)} (one of ${TYPES.join(', ')})`);
   }
   const { tuning, signal } = normalizeLiveOptions(options, 'events() options');
   const kernel = boolean(options.kernelFilter, 'events() options.kernelFilter') ?? true;

@@ -10,7 +10,7 @@ import { BatchSource } from '../core/reader.js';
 import { RecordStream, type StreamOwner } from '../core/stream.js';
 import { type TupleInput, normalizeTuple, tupleToInput } from './tuple.js';
 import type { Family, ProtocolName, Tuple } from './types.js';
-import { assertKnownKeys, assertObject, describe, integer, list, optionalInteger } from '../core/validate.js';
+import { assertKnownKeys, assertObject, describeValue, integer, list, optionalInteger } from '../core/validate.js';
 
 /** Expectation flags (NF_CT_EXPECT_*). */
 export type ExpectationFlag = 'PERMANENT' | 'INACTIVE' | 'USERSPACE';
@@ -134,7 +134,7 @@ function maskTuple(tuple: NativeTuple, mask: ExpectationInput['mask'], where: st
   const addr = (value: string | undefined, key: string): Buffer => {
     if (value === undefined) return Buffer.alloc(len, 0xff);
     const a = typeof value === 'string' ? parseAddress(value) : undefined;
-    if (!a || a.bytes.length !== len) throw new TypeError(`${where}.${key} must be an address mask of the tuple's family, got ${describe(value)}`);
+    if (!a || a.bytes.length !== len) throw new TypeError(`${where}.${key} must be an address mask of the tuple's family, got ${describeValue(value)}`);
     return a.bytes;
   };
   const m = mask === undefined ? {} : mask;
@@ -171,7 +171,7 @@ function normalizeExpectation(input: ExpectationInput, where: string): Record<st
     let bits = 0;
     for (const f of list(input.flags, `${where}.flags`)) {
       const bit = typeof f === 'string' && Object.hasOwn(FLAG_BITS, f) ? FLAG_BITS[f as ExpectationFlag] : undefined;
-      if (bit === undefined) throw new TypeError(`${where}.flags: unknown flag ${describe(f)} (PERMANENT, INACTIVE, USERSPACE)`);
+      if (bit === undefined) throw new TypeError(`${where}.flags: unknown flag ${describeValue(f)} (PERMANENT, INACTIVE, USERSPACE)`);
       bits |= bit;
     }
     spec.flags = bits;
@@ -179,13 +179,13 @@ function normalizeExpectation(input: ExpectationInput, where: string): Record<st
   const cls = optionalInteger(input.class, `${where}.class`, 0, 0xffffffff);
   if (cls !== undefined) spec.class = cls;
   if (input.helper !== undefined) {
-    if (typeof input.helper !== 'string' || !/^[A-Za-z0-9_.-]{1,15}$/.test(input.helper)) throw new TypeError(`${where}.helper must be a helper name, got ${describe(input.helper)}`);
+    if (typeof input.helper !== 'string' || !/^[A-Za-z0-9_.-]{1,15}$/.test(input.helper)) throw new TypeError(`${where}.helper must be a helper name, got ${describeValue(input.helper)}`);
     spec.helper = input.helper;
   }
   if (input.nat !== undefined) {
     assertObject(input.nat, `${where}.nat`);
     assertKnownKeys(input.nat, ['dir', 'tuple'], `${where}.nat`);
-    if (input.nat.dir !== 'original' && input.nat.dir !== 'reply') throw new TypeError(`${where}.nat.dir must be 'original' or 'reply', got ${describe(input.nat.dir)}`);
+    if (input.nat.dir !== 'original' && input.nat.dir !== 'reply') throw new TypeError(`${where}.nat.dir must be 'original' or 'reply', got ${describeValue(input.nat.dir)}`);
     spec.nat = { dir: input.nat.dir === 'reply' ? 1 : 0, tuple: normalizeTuple(input.nat.tuple, `${where}.nat.tuple`) };
   }
   return spec;
@@ -204,7 +204,7 @@ export class Expectations {
     assertObject(filter, 'expectations.list() filter');
     assertKnownKeys(filter, ['family'], 'expectations.list() filter');
     if (filter.family !== undefined && filter.family !== 'ipv4' && filter.family !== 'ipv6') {
-      throw new TypeError(`expectations.list() filter.family must be 'ipv4' or 'ipv6', got ${describe(filter.family)}`);
+      throw new TypeError(`expectations.list() filter.family must be 'ipv4' or 'ipv6', got ${describeValue(filter.family)}`);
     }
     const family = filter.family === 'ipv4' ? AF_INET : filter.family === 'ipv6' ? AF_INET6 : 0;
     const site = callSite(this.list);
@@ -245,7 +245,7 @@ export class Expectations {
     const native = this.native();
     const isExpectation = typeof target === 'object' && target !== null && 'mask' in target && 'master' in target;
     if (isExpectation && ((target as Expectation).tuple === null || typeof (target as Expectation).tuple !== 'object')) {
-      throw new TypeError(`expectations.delete() target.tuple must be the expectation's tuple, got ${describe((target as Expectation).tuple)}`);
+      throw new TypeError(`expectations.delete() target.tuple must be the expectation's tuple, got ${describeValue((target as Expectation).tuple)}`);
     }
     const tuple = isExpectation
       ? normalizeTuple({ ...tupleToInput((target as Expectation).tuple, (target as Expectation).protonum), zone: (target as Expectation).zone }, 'expectations.delete() target')
@@ -263,10 +263,10 @@ export class Expectations {
     assertObject(options, 'expectations.flush() options');
     assertKnownKeys(options, ['family', 'helper'], 'expectations.flush() options');
     if (options.family !== undefined && options.family !== 'ipv4' && options.family !== 'ipv6') {
-      throw new TypeError(`expectations.flush() options.family must be 'ipv4' or 'ipv6', got ${describe(options.family)}`);
+      throw new TypeError(`expectations.flush() options.family must be 'ipv4' or 'ipv6', got ${describeValue(options.family)}`);
     }
     if (options.helper !== undefined && (typeof options.helper !== 'string' || !/^[A-Za-z0-9_.-]{1,15}$/.test(options.helper))) {
-      throw new TypeError(`expectations.flush() options.helper must be a helper name such as 'ftp', got ${describe(options.helper)}`);
+      throw new TypeError(`expectations.flush() options.helper must be a helper name such as 'ftp', got ${describeValue(options.helper)}`);
     }
     const family = options.family === 'ipv4' ? AF_INET : options.family === 'ipv6' ? AF_INET6 : 0;
     const site = callSite(this.flush);

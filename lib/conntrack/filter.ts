@@ -5,7 +5,7 @@ import { AF_INET, AF_INET6, PROTOCOLS, TCP_STATES } from '../core/constants.js';
 import type { NativeFilter, NativeTupleFilter } from '../core/native.js';
 import { statusBit } from './status.js';
 import type { Family, ProtocolName, StatusName, TcpState } from './types.js';
-import { assertKnownKeys, assertObject, describe, integer, list } from '../core/validate.js';
+import { assertKnownKeys, assertObject, describeValue, integer, list } from '../core/validate.js';
 
 /** Which flows. Every field narrows; all must hold. */
 export interface FlowFilter {
@@ -69,7 +69,7 @@ const U32 = 0xffffffff;
 function protocolNumber(value: unknown, name: string): number {
   if (typeof value === 'number') return integer(value, name, 0, 255);
   if (typeof value === 'string' && Object.hasOwn(PROTOCOLS, value)) return PROTOCOLS[value as keyof typeof PROTOCOLS];
-  throw new TypeError(`${name} must be a protocol name (${Object.keys(PROTOCOLS).join(', ')}) or number, got ${describe(value)}`);
+  throw new TypeError(`${name} must be a protocol name (${Object.keys(PROTOCOLS).join(', ')}) or number, got ${describeValue(value)}`);
 }
 
 /**
@@ -87,7 +87,7 @@ export function normalizeFilter(
   let family: number | undefined;
   if (filter.family !== undefined) {
     if (filter.family !== 'ipv4' && filter.family !== 'ipv6') {
-      throw new TypeError(`${where}.family must be 'ipv4' or 'ipv6', got ${describe(filter.family)}`);
+      throw new TypeError(`${where}.family must be 'ipv4' or 'ipv6', got ${describeValue(filter.family)}`);
     }
     family = filter.family === 'ipv4' ? AF_INET : AF_INET6;
   }
@@ -95,12 +95,12 @@ export function normalizeFilter(
   const address = (key: 'src' | 'dst' | 'replySrc' | 'replyDst'): { bytes: Buffer; prefix: number } | undefined => {
     const value = filter[key];
     if (value === undefined) return undefined;
-    if (typeof value !== 'string') throw new TypeError(`${where}.${key} must be an address or CIDR string, got ${describe(value)}`);
+    if (typeof value !== 'string') throw new TypeError(`${where}.${key} must be an address or CIDR string, got ${describeValue(value)}`);
     const parsed = parseCidr(value);
-    if (!parsed) throw new TypeError(`${where}.${key} is not an IPv4/IPv6 address or CIDR: ${describe(value)}`);
+    if (!parsed) throw new TypeError(`${where}.${key} is not an IPv4/IPv6 address or CIDR: ${describeValue(value)}`);
     if (family !== undefined && parsed.family !== family) {
       const other = filter.family !== undefined ? `family '${filter.family}'` : 'the family of the other addresses';
-      throw new TypeError(`${where}.${key} ${describe(value)} does not match ${other}`);
+      throw new TypeError(`${where}.${key} ${describeValue(value)} does not match ${other}`);
     }
     family = parsed.family;
     return parsed;
@@ -163,7 +163,7 @@ export function normalizeFilter(
     let bits = 0;
     for (const name of list(filter.status, `${where}.status`)) {
       const bit = typeof name === 'string' ? statusBit(name) : undefined;
-      if (bit === undefined) throw new TypeError(`${where}.status: unknown status ${describe(name)}`);
+      if (bit === undefined) throw new TypeError(`${where}.status: unknown status ${describeValue(name)}`);
       bits |= 1 << bit;
     }
     out.status = bits >>> 0;
@@ -173,12 +173,12 @@ export function normalizeFilter(
     let states = 0;
     for (const s of list(filter.state, `${where}.state`)) {
       const idx = typeof s === 'string' ? TCP_STATES.indexOf(s.toUpperCase() as TcpState) : -1;
-      if (idx < 0) throw new TypeError(`${where}.state: unknown TCP state ${describe(s)} (one of ${TCP_STATES.join(', ')})`);
+      if (idx < 0) throw new TypeError(`${where}.state: unknown TCP state ${describeValue(s)} (one of ${TCP_STATES.join(', ')})`);
       states |= 1 << idx;
     }
     out.tcpStates = states;
     if (out.protocol === undefined) out.protocol = PROTOCOLS.tcp;
-    else if (out.protocol !== PROTOCOLS.tcp) throw new TypeError(`${where}.state applies to TCP only, but protocol is ${describe(filter.protocol)}`);
+    else if (out.protocol !== PROTOCOLS.tcp) throw new TypeError(`${where}.state applies to TCP only, but protocol is ${describeValue(filter.protocol)}`);
   }
   if (filter.labels !== undefined) {
     const words = new Uint32Array(4);

@@ -8,7 +8,7 @@ import { SCTP_STATES } from '../core/constants.js';
 import { statusBit } from './status.js';
 import { type TupleInput, isFlow, normalizeTuple, tupleOf, tupleToInput } from './tuple.js';
 import type { Flow, SctpState, StatusName, TcpState } from './types.js';
-import { assertKnownKeys, assertObject, describe, int, integer, list, optionalInt, optionalInteger } from '../core/validate.js';
+import { assertKnownKeys, assertObject, describeValue, int, integer, list, optionalInt, optionalInteger } from '../core/validate.js';
 
 /** The reply direction, where it is not the original swapped. */
 export interface ReplyInput {
@@ -177,7 +177,7 @@ function statusBits(value: StatusName | readonly StatusName[], where: string): n
   let bits = 0;
   for (const name of list(value, where)) {
     const bit = typeof name === 'string' ? statusBit(name) : undefined;
-    if (bit === undefined) throw new TypeError(`${where}: unknown status ${describe(name)}`);
+    if (bit === undefined) throw new TypeError(`${where}: unknown status ${describeValue(name)}`);
     bits |= 1 << bit;
   }
   return bits >>> 0;
@@ -197,7 +197,7 @@ function nat(value: NatInput | undefined, family: number, where: string): { addr
   assertObject(value, where);
   assertKnownKeys(value, ['address', 'port'], where);
   const addr = typeof value.address === 'string' ? parseAddress(value.address) : undefined;
-  if (!addr) throw new TypeError(`${where}.address must be an IPv4 or IPv6 address, got ${describe(value.address)}`);
+  if (!addr) throw new TypeError(`${where}.address must be an IPv4 or IPv6 address, got ${describeValue(value.address)}`);
   if (addr.family !== family) throw new TypeError(`${where}.address must be of the same family as the tuple`);
   const port = optionalInteger(value.port, `${where}.port`, 0, 65535);
   return port === undefined ? { address: addr.bytes } : { address: addr.bytes, port };
@@ -253,11 +253,11 @@ function setState(spec: NativeFlowSpec, input: FlowInput | FlowChanges, protocol
   if (input.state === undefined) return;
   if (protocol === PROTOCOLS.tcp) {
     const n = TCP_STATES.indexOf(input.state as TcpState);
-    if (n < 0) throw new TypeError(`${where}.state: unknown TCP state ${describe(input.state)} (one of ${TCP_STATES.join(', ')})`);
+    if (n < 0) throw new TypeError(`${where}.state: unknown TCP state ${describeValue(input.state)} (one of ${TCP_STATES.join(', ')})`);
     spec.tcpState = n;
   } else if (protocol === PROTOCOLS.sctp) {
     const n = SCTP_STATES.indexOf(input.state as SctpState);
-    if (n < 0) throw new TypeError(`${where}.state: unknown SCTP state ${describe(input.state)}`);
+    if (n < 0) throw new TypeError(`${where}.state: unknown SCTP state ${describeValue(input.state)}`);
     spec.sctpState = n;
   } else {
     throw new TypeError(`${where}.state applies to TCP and SCTP only`);
@@ -279,8 +279,8 @@ const COPIED_STATUS: readonly StatusName[] = ['SEEN_REPLY', 'ASSURED', 'FIXED_TI
 export function flowToInput(flow: Flow, where: string): FlowInput {
   const o: unknown = flow.original;
   const r: unknown = flow.reply;
-  if (o === null || typeof o !== 'object') throw new TypeError(`${where}.original must be a tuple object (a Flow's), got ${describe(o)}`);
-  if (r === null || typeof r !== 'object') throw new TypeError(`${where}.reply must be a tuple object (a Flow's), got ${describe(r)}`);
+  if (o === null || typeof o !== 'object') throw new TypeError(`${where}.original must be a tuple object (a Flow's), got ${describeValue(o)}`);
+  if (r === null || typeof r !== 'object') throw new TypeError(`${where}.reply must be a tuple object (a Flow's), got ${describeValue(r)}`);
   if (flow.timeout === undefined) throw new TypeError(`${where}: the Flow has no timeout (an entry being destroyed); give one`);
   const input: FlowInput = { ...tupleToInput(flow.original, flow.protonum), timeout: flow.timeout };
   const set = (key: keyof FlowInput, value: unknown): void => {
@@ -354,7 +354,7 @@ export function normalizeFlowInput(input: FlowInput | Flow, where: string): Nati
   }
   if (input.helper !== undefined) {
     if (typeof input.helper !== 'string' || !/^[A-Za-z0-9_.-]{1,15}$/.test(input.helper)) {
-      throw new TypeError(`${where}.helper must be a helper name such as 'ftp', got ${describe(input.helper)}`);
+      throw new TypeError(`${where}.helper must be a helper name such as 'ftp', got ${describeValue(input.helper)}`);
     }
     spec.helper = input.helper;
   }

@@ -15,7 +15,7 @@ import { type AggregateOptions, type AggregateResult, decodeGroups, normalizeAgg
 import { RecordStream } from '../core/stream.js';
 import { type TupleInput, flowTuple, normalizeTuple } from './tuple.js';
 import type { Flow } from './types.js';
-import { assertKnownKeys, assertObject, boolean, describe, integer, optionalInteger } from '../core/validate.js';
+import { assertKnownKeys, assertObject, boolean, describeValue, integer, optionalInteger } from '../core/validate.js';
 
 export interface OpenOptions {
   /** The network namespace to work in (default: the caller's). */
@@ -116,9 +116,9 @@ function bulkOptions(
   const raw: unknown = options;
   assertObject(raw, where);
   assertKnownKeys(raw, ['match', 'batchSize', callbackKey], where);
-  if (options.match !== undefined && typeof options.match !== 'function') throw new TypeError(`${where}.match must be a function, got ${describe(options.match)}`);
+  if (options.match !== undefined && typeof options.match !== 'function') throw new TypeError(`${where}.match must be a function, got ${describeValue(options.match)}`);
   const cb = options[callbackKey];
-  if (cb !== undefined && typeof cb !== 'function') throw new TypeError(`${where}.${callbackKey} must be a function, got ${describe(cb)}`);
+  if (cb !== undefined && typeof cb !== 'function') throw new TypeError(`${where}.${callbackKey} must be a function, got ${describeValue(cb)}`);
   const batchSize = optionalInteger(options.batchSize, `${where}.batchSize`, 1, 65536) ?? 2048;
   return { match: options.match, batchSize, callback: cb as ((flows: Flow[]) => void | Promise<void>) | undefined };
 }
@@ -208,7 +208,7 @@ export class Conntrack {
     const filter: NativeFilter = normalizeFilter(query, 'list() options', LIST_KEYS);
     const table = query.table === undefined ? 'conntrack' : query.table;
     if (table !== 'conntrack' && table !== 'dying' && table !== 'unconfirmed') {
-      throw new TypeError(`list() options.table must be 'conntrack', 'dying' or 'unconfirmed', got ${describe(table)}`);
+      throw new TypeError(`list() options.table must be 'conntrack', 'dying' or 'unconfirmed', got ${describeValue(table)}`);
     }
     const zero = boolean(query.zeroCounters, 'list() options.zeroCounters') ?? false;
     if (zero && table !== 'conntrack') throw new TypeError(`list() options.zeroCounters applies to the 'conntrack' table only`);
@@ -547,9 +547,9 @@ export class Conntrack {
     assertKnownKeys(raw, ['batchSize', 'ifExists'], 'createMany() options');
     const batchSize = optionalInteger(options.batchSize, 'createMany() options.batchSize', 1, 100000) ?? 1000;
     const ifExists = options.ifExists === undefined ? 'fail' : options.ifExists;
-    if (ifExists !== 'fail' && ifExists !== 'skip') throw new TypeError(`createMany() options.ifExists must be 'fail' or 'skip', got ${describe(ifExists)}`);
+    if (ifExists !== 'fail' && ifExists !== 'skip') throw new TypeError(`createMany() options.ifExists must be 'fail' or 'skip', got ${describeValue(ifExists)}`);
     if (flows === null || typeof flows !== 'object' || (!(Symbol.iterator in flows) && !(Symbol.asyncIterator in flows))) {
-      throw new TypeError(`createMany() flows must be an iterable of flows, got ${describe(flows)}`);
+      throw new TypeError(`createMany() flows must be an iterable of flows, got ${describeValue(flows)}`);
     }
     const site = callSite(this.createMany);
     const result: CreateManyResult = { created: 0, existed: 0, failed: [] };

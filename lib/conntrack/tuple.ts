@@ -2,7 +2,7 @@ import { addressBytes } from '../core/address.js';
 import { AF_INET, AF_INET6, PROTOCOLS } from '../core/constants.js';
 import type { NativeTuple } from '../core/native.js';
 import type { Flow, ProtocolName, Tuple } from './types.js';
-import { assertKnownKeys, assertObject, describe, int, optionalInt } from '../core/validate.js';
+import { assertKnownKeys, assertObject, describeValue, int, optionalInt } from '../core/validate.js';
 
 /** Identifies one entry by its original tuple, as conntrack -G -s -d -p --sport --dport does. */
 export interface TupleInput {
@@ -56,7 +56,7 @@ export function normalizeTuple(input: TupleInput | Flow, where: string): NativeT
   assertObject(input, where);
   if (isFlow(input)) {
     const o: unknown = input.original;
-    if (o === null || typeof o !== 'object') throw new TypeError(`${where}.original must be a tuple object (a Flow's), got ${describe(o)}`);
+    if (o === null || typeof o !== 'object') throw new TypeError(`${where}.original must be a tuple object (a Flow's), got ${describeValue(o)}`);
     return normalizeTuple({ ...tupleToInput(input.original, input.protonum), zone: input.zone, origZone: input.original.zone }, where);
   }
   assertKnownKeys(input as unknown as Record<string, unknown>, TUPLE_KEYS, where);
@@ -94,7 +94,7 @@ const ICMP_KEYS = ['type', 'code', 'id'] as const;
 /** Refuses fields of another protocol. */
 function misplaced(input: TupleInput, keys: readonly (keyof TupleInput)[], where: string): void {
   for (const k of keys) {
-    if (input[k] !== undefined) throw new TypeError(`${where}.${k} does not apply to protocol ${describe(input.protocol)}`);
+    if (input[k] !== undefined) throw new TypeError(`${where}.${k} does not apply to protocol ${describeValue(input.protocol)}`);
   }
 }
 
@@ -103,12 +103,12 @@ export function tupleOf(input: TupleInput, where: string): NativeTuple {
   let protocol: number;
   if (typeof input.protocol === 'number') protocol = int(input.protocol, where, 'protocol', 0, 255);
   else if (typeof input.protocol === 'string' && Object.hasOwn(PROTOCOLS, input.protocol)) protocol = PROTOCOLS[input.protocol];
-  else throw new TypeError(`${where}.protocol must be a protocol name or number, got ${describe(input.protocol)}`);
+  else throw new TypeError(`${where}.protocol must be a protocol name or number, got ${describeValue(input.protocol)}`);
 
   const src = typeof input.src === 'string' ? addressBytes(input.src) : undefined;
-  if (!src) throw new TypeError(`${where}.src must be an IPv4 or IPv6 address, got ${describe(input.src)}`);
+  if (!src) throw new TypeError(`${where}.src must be an IPv4 or IPv6 address, got ${describeValue(input.src)}`);
   const dst = typeof input.dst === 'string' ? addressBytes(input.dst) : undefined;
-  if (!dst) throw new TypeError(`${where}.dst must be an IPv4 or IPv6 address, got ${describe(input.dst)}`);
+  if (!dst) throw new TypeError(`${where}.dst must be an IPv4 or IPv6 address, got ${describeValue(input.dst)}`);
   if (src.length !== dst.length) throw new TypeError(`${where}: src and dst must be of the same family`);
   const family = src.length === 4 ? AF_INET : AF_INET6;
   if (protocol === PROTOCOLS.icmp && family !== AF_INET) throw new TypeError(`${where}.protocol 'icmp' needs IPv4 addresses; use 'icmpv6'`);

@@ -2,7 +2,7 @@
 // and the namespace of every process, one entry per namespace, with what names it to a person.
 import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 
-import { assertKnownKeys, assertObject, boolean, describe } from './validate.js';
+import { assertKnownKeys, assertObject, boolean, describeValue } from './validate.js';
 
 /** A process inside a network namespace. */
 export interface NamespaceProcess {
@@ -202,7 +202,7 @@ export async function listNamespaces(options: ListNamespacesOptions = {}): Promi
 function absolute(value: unknown, key: string): string | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'string' || !value.startsWith('/') || value.includes('\0')) {
-    throw new TypeError(`listNamespaces() options.${key} must be an absolute path, got ${describe(value)}`);
+    throw new TypeError(`listNamespaces() options.${key} must be an absolute path, got ${describeValue(value)}`);
   }
   return value.replace(/\/+$/, '') || '/';
 }

@@ -1,7 +1,7 @@
 import { closeSync, constants, openSync, statfsSync } from 'node:fs';
 
 import { NfctError } from './errors.js';
-import { assertKnownKeys, describe, integer } from './validate.js';
+import { assertKnownKeys, describeValue, integer } from './validate.js';
 
 const NSFS_MAGIC = 0x6e736673;
 const EINVAL = 22;
@@ -46,7 +46,7 @@ export function netnsPath(value: NetnsOption | undefined, option = 'netns'): str
     if (value.includes('\0')) throw new TypeError(`${option} must not contain a NUL byte`);
     if (value.startsWith('/')) return value;
     if (!NAME.test(value) || value === '.' || value === '..') {
-      throw new TypeError(`${option} must be a namespace name (as in 'ip netns'), an absolute path or { pid }, got ${describe(value)}`);
+      throw new TypeError(`${option} must be a namespace name (as in 'ip netns'), an absolute path or { pid }, got ${describeValue(value)}`);
     }
     return `/run/netns/${value}`;
   }
@@ -59,14 +59,14 @@ export function netnsPath(value: NetnsOption | undefined, option = 'netns'): str
     if ('pid' in obj) return `/proc/${integer(obj.pid, `${option}.pid`, 1, 2 ** 31 - 1)}/ns/net`;
     if ('path' in obj) {
       if (typeof obj.path !== 'string' || !obj.path.startsWith('/') || obj.path.includes('\0')) {
-        throw new TypeError(`${option}.path must be an absolute path, got ${describe(obj.path)}`);
+        throw new TypeError(`${option}.path must be an absolute path, got ${describeValue(obj.path)}`);
       }
       return obj.path;
     }
     if (typeof obj.name !== 'string' || !NAME.test(obj.name) || obj.name === '.' || obj.name === '..') {
-      throw new TypeError(`${option}.name must be a namespace name (as in 'ip netns'), got ${describe(obj.name)}`);
+      throw new TypeError(`${option}.name must be a namespace name (as in 'ip netns'), got ${describeValue(obj.name)}`);
     }
     return `/run/netns/${obj.name}`;
   }
-  throw new TypeError(`${option} must be a namespace name, an absolute path or { pid }, got ${describe(value)}`);
+  throw new TypeError(`${option} must be a namespace name, an absolute path or { pid }, got ${describeValue(value)}`);
 }

@@ -1,5 +1,5 @@
 import type { BatchSource, RawBatch, ReaderStats } from './reader.js';
-import { describe, optionalInteger } from './validate.js';
+import { describeValue, optionalInteger } from './validate.js';
 
 const MiB = 1 << 20;
 
@@ -37,7 +37,7 @@ export function normalizeLiveOptions(options: LiveStreamOptions, where: string):
   const maxQueueBytes = optionalInteger(options.maxQueueBytes, `${where}.maxQueueBytes`, 64 * 1024, Number.MAX_SAFE_INTEGER) ?? 256 * MiB;
   const signal = options.signal;
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw new TypeError(`${where}.signal must be an AbortSignal, got ${describe(signal)}`);
+    throw new TypeError(`${where}.signal must be an AbortSignal, got ${describeValue(signal)}`);
   }
   return { tuning: { rcvbuf, rcvbufMax, maxQueueBytes }, signal };
 }

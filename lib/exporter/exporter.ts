@@ -10,7 +10,7 @@ import { DEFAULT_CONCURRENCY, mapSettled } from '../core/concurrency.js';
 import { NfctError } from '../core/errors.js';
 import type { StreamStats } from '../core/stream.js';
 import { listNamespaces, namespaceLabel, type NetworkNamespace } from '../core/namespaces.js';
-import { assertKnownKeys, assertObject, boolean, describe, integer, optionalInteger } from '../core/validate.js';
+import { assertKnownKeys, assertObject, boolean, describeValue, integer, optionalInteger } from '../core/validate.js';
 import { Nflog } from '../nflog/handle.js';
 
 /** The per-CPU counters exported, in `conntrack -S` order. */
@@ -83,7 +83,7 @@ export async function createExporter(options: ExporterOptions = {}): Promise<Exp
   assertKnownKeys(raw, ['namespaces', 'concurrency', 'maxNamespaces', 'perCpu', 'events', 'nflogGroups', 'maxPrefixes', 'maxStreams', 'registry'], 'createExporter() options');
   const select = options.namespaces ?? 'all';
   if (select !== 'all' && typeof select !== 'function') {
-    throw new TypeError(`createExporter() options.namespaces must be 'all' or a function, got ${describe(select)}`);
+    throw new TypeError(`createExporter() options.namespaces must be 'all' or a function, got ${describeValue(select)}`);
   }
   const concurrency = optionalInteger(options.concurrency, 'createExporter() options.concurrency', 1, 1024) ?? DEFAULT_CONCURRENCY;
   const maxNamespaces = optionalInteger(options.maxNamespaces, 'createExporter() options.maxNamespaces', 1, 100_000) ?? 512;
@@ -92,7 +92,7 @@ export async function createExporter(options: ExporterOptions = {}): Promise<Exp
   const maxPrefixes = optionalInteger(options.maxPrefixes, 'createExporter() options.maxPrefixes', 1, 10_000) ?? 32;
   const maxStreams = optionalInteger(options.maxStreams, 'createExporter() options.maxStreams', 0, 100_000) ?? 256;
   const groups = options.nflogGroups ?? [];
-  if (!Array.isArray(groups)) throw new TypeError(`createExporter() options.nflogGroups must be an array, got ${describe(groups)}`);
+  if (!Array.isArray(groups)) throw new TypeError(`createExporter() options.nflogGroups must be an array, got ${describeValue(groups)}`);
   groups.forEach((g, i) => integer(g, `createExporter() options.nflogGroups[${i}]`, 0, 65535));
   const registry = options.registry ?? new Registry();
   if (!(registry instanceof Registry)) throw new TypeError('createExporter() options.registry must be a prom-client Registry');

@@ -1,7 +1,7 @@
 // Serving an exporter over HTTP on its own, as `nfct exporter` does.
 import { createServer, type Server } from 'node:http';
 
-import { describe, integer } from '../core/validate.js';
+import { describeValue, integer } from '../core/validate.js';
 import type { Exporter } from './exporter.js';
 
 /** The port `nfct exporter` listens on unless told otherwise. */
@@ -10,7 +10,7 @@ export const DEFAULT_EXPORTER_PORT = 9477;
 /** `host:port`, `:port`, `[v6]:port` or a bare port, as --listen takes it. */
 export function parseListen(text: string, option = '--listen'): { host: string | undefined; port: number } {
   const m = /^(?:(?:\[([^\]]+)\]|([^:[\]]*)):)?(\d+)$/.exec(text);
-  if (!m) throw new TypeError(`${option} must be HOST:PORT, :PORT or PORT, got ${describe(text)}`);
+  if (!m) throw new TypeError(`${option} must be HOST:PORT, :PORT or PORT, got ${describeValue(text)}`);
   const host = m[1] ?? (m[2] || undefined);
   const port = Number(m[3]);
   if (port > 65535) throw new RangeError(`${option} port must be between 0 and 65535, got ${port}`);

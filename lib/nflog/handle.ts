@@ -9,7 +9,7 @@ import { type NetnsOption, netnsPath } from '../core/netns.js';
 import type { HookName, LogInterface, NflogPacket } from './types.js';
 import { BatchSource, type RawBatch } from '../core/reader.js';
 import { LIVE_STREAM_KEYS, type LiveStreamOptions, type LiveTuning, LiveStream, normalizeLiveOptions } from '../core/stream.js';
-import { assertKnownKeys, assertObject, boolean, describe, integer, optionalInteger } from '../core/validate.js';
+import { assertKnownKeys, assertObject, boolean, describeValue, integer, optionalInteger } from '../core/validate.js';
 
 export type { HookName, LogInterface, NflogPacket } from './types.js';
 
@@ -287,14 +287,14 @@ function normalizeSubscribe(options: SubscribeOptions) {
   assertKnownKeys(options, SUBSCRIBE_KEYS, 'subscribe() options');
   const group = integer(options.group, 'subscribe() options.group', 0, 65535);
   const copy = options.copy === undefined ? 'packet' : options.copy;
-  if (typeof copy !== 'string' || !Object.hasOwn(COPY, copy)) throw new TypeError(`subscribe() options.copy must be 'none', 'meta' or 'packet', got ${describe(copy)}`);
+  if (typeof copy !== 'string' || !Object.hasOwn(COPY, copy)) throw new TypeError(`subscribe() options.copy must be 'none', 'meta' or 'packet', got ${describeValue(copy)}`);
   const range = optionalInteger(options.range, 'subscribe() options.range', 0, 0xffff) ?? 0xffff;
   const { tuning, signal } = normalizeLiveOptions(options, 'subscribe() options');
   const nlbufsiz = optionalInteger(options.nlbufsiz, 'subscribe() options.nlbufsiz', 4096, 1 << 22) ?? 128 << 10;
   const qthreshold = optionalInteger(options.qthreshold, 'subscribe() options.qthreshold', 1, 1 << 20) ?? 100;
   let timeout = 10;
   if (options.timeout !== undefined) {
-    if (typeof options.timeout !== 'number' || !Number.isFinite(options.timeout)) throw new TypeError(`subscribe() options.timeout must be a number of seconds, got ${describe(options.timeout)}`);
+    if (typeof options.timeout !== 'number' || !Number.isFinite(options.timeout)) throw new TypeError(`subscribe() options.timeout must be a number of seconds, got ${describeValue(options.timeout)}`);
     if (options.timeout < 0 || options.timeout > 4e7) throw new RangeError(`subscribe() options.timeout must be between 0 and 40000000 seconds, got ${options.timeout}`);
     timeout = Math.round(options.timeout * 100);
   }
@@ -303,7 +303,7 @@ function normalizeSubscribe(options: SubscribeOptions) {
   if (seq === true || seq === 'local') flags |= F_SEQ;
   else if (seq === 'global') flags |= F_SEQ_GLOBAL;
   else if (seq === 'both') flags |= F_SEQ | F_SEQ_GLOBAL;
-  else if (seq !== false) throw new TypeError(`subscribe() options.sequence must be a boolean, 'local', 'global' or 'both', got ${describe(seq)}`);
+  else if (seq !== false) throw new TypeError(`subscribe() options.sequence must be a boolean, 'local', 'global' or 'both', got ${describeValue(seq)}`);
   if (boolean(options.conntrack, 'subscribe() options.conntrack')) flags |= F_CONNTRACK;
   const config: NativeGroupConfig = { group, copyMode: COPY[copy], range, nlbufsiz, qthreshold, timeout, flags };
   return { config, tuning, signal };

@@ -23,7 +23,7 @@ import {
   formatIpv6Full,
 } from '../packet/decode.js';
 import type { LogInterface, NflogPacket } from './types.js';
-import { assertKnownKeys, assertObject, boolean, describe } from '../core/validate.js';
+import { assertKnownKeys, assertObject, boolean, describeValue } from '../core/validate.js';
 
 /**
  * Which optional parts to write, as the LOG target's flags select them. All default to false,
@@ -205,7 +205,7 @@ export function formatLogLine(packet: NflogPacket, options?: LogLineOptions): st
   if (payload === undefined) buf = Buffer.alloc(0);
   else if (Buffer.isBuffer(payload)) buf = payload;
   else if (payload instanceof Uint8Array) buf = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
-  else throw new TypeError(`packet.payload must be a Buffer or Uint8Array, got ${describe(payload)}`);
+  else throw new TypeError(`packet.payload must be a Buffer or Uint8Array, got ${describeValue(payload)}`);
 
   const m = new Line(buf, flags, packet);
   const kind = kindOf(packet, buf);

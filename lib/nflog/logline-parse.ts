@@ -11,7 +11,7 @@
  * it throw.
  */
 
-import { describe } from '../core/validate.js';
+import { describeValue } from '../core/validate.js';
 
 /** The syslog header of a line from a syslog file or `journalctl -o short*`. */
 export interface SyslogHeader {
@@ -210,7 +210,7 @@ const RE_IN_ONLY = /IN=([^\s=]*)(?: |$)/;
  * // { prefix: '[UFW BLOCK] ', in: 'eth0', out: '', src: '10.0.0.1', proto: 'TCP', dpt: 22, tcp: { flags: ['SYN'], ... }, ... }
  */
 export function parseLogLine(line: string): ParsedLogLine {
-  if (typeof line !== 'string') throw new TypeError(`line must be a string, got ${describe(line)}`);
+  if (typeof line !== 'string') throw new TypeError(`line must be a string, got ${describeValue(line)}`);
   let text = line.replace(/\r?\n$/, '');
   const r: ParsedLogLine = { line: text, message: '', ipFlags: [], extra: [], unparsed: [] };
 

@@ -12,7 +12,7 @@
  * formatter (lib/nflog/logline-format.ts) uses them to follow the kernel's own walk byte for byte.
  */
 
-import { describe } from '../core/validate.js';
+import { describeValue } from '../core/validate.js';
 
 // ---- types ---------------------------------------------------------------------------------
 
@@ -784,10 +784,10 @@ function cut(p: DecodedPacket, layer: LayerName): DecodedPacket {
  */
 export function decodePacket(buffer: Buffer | Uint8Array, family: 'ipv4' | 'ipv6' | number): DecodedPacket {
   const buf = asBuffer(buffer);
-  if (!buf) throw new TypeError(`buffer must be a Buffer or Uint8Array, got ${describe(buffer)}`);
+  if (!buf) throw new TypeError(`buffer must be a Buffer or Uint8Array, got ${describeValue(buffer)}`);
   const fam = familyOf(family);
   if (!fam) {
-    throw new TypeError(`family must be 'ipv4', 'ipv6', 2 (NFPROTO_IPV4) or 10 (NFPROTO_IPV6), got ${describe(family)}`);
+    throw new TypeError(`family must be 'ipv4', 'ipv6', 2 (NFPROTO_IPV4) or 10 (NFPROTO_IPV6), got ${describeValue(family)}`);
   }
   return decodeAt(buf, fam, true);
 }

@@ -12,7 +12,7 @@ import { type NetnsOption, netnsPath, openNamespaceSync } from '../core/netns.js
 import { decodePackets, Nflog, type NflogPacketEvent } from '../nflog/handle.js';
 import { BatchSource, type RawBatch } from '../core/reader.js';
 import { LiveStream } from '../core/stream.js';
-import { assertKnownKeys, assertObject, boolean, describe, optionalInteger } from '../core/validate.js';
+import { assertKnownKeys, assertObject, boolean, describeValue, optionalInteger } from '../core/validate.js';
 import { inNamespace, onPath, requireCommands, runCommand } from './commands.js';
 import { holdLogger, installTable, removeStaleTables, removeTable, TABLE_PREFIX } from './state.js';
 
@@ -106,7 +106,7 @@ const { T_TABLE, T_CHAIN, T_RULE_HANDLE, T_VERDICT, T_JUMP_TARGET, T_IIF, T_OIF,
  * rule number; chain names may hold dashes and colons). Undefined when it is not one.
  */
 export function parseTracePrefix(prefix: string): { table: string; chain: string; kind: TraceKind; rule: number } | undefined {
-  if (typeof prefix !== 'string') throw new TypeError(`parseTracePrefix() prefix must be a string, got ${describe(prefix)}`);
+  if (typeof prefix !== 'string') throw new TypeError(`parseTracePrefix() prefix must be a string, got ${describeValue(prefix)}`);
   const m = /^TRACE: ([^:\s]+):(\S+):(rule|return|policy):(\d{1,10}) ?$/.exec(prefix.trimStart());
   if (!m) return undefined;
   return { table: m[1]!, chain: m[2]!, kind: m[3] as TraceKind, rule: Number(m[4]) };
@@ -537,7 +537,7 @@ export class Trace implements AsyncDisposable {
     assertObject(options, 'trace options');
     assertKnownKeys(options, ['match', 'resolveRules', 'signal'], 'trace options');
     const resolve = boolean(options.resolveRules, 'trace options.resolveRules') ?? true;
-    if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new TypeError(`trace options.signal must be an AbortSignal, got ${describe(options.signal)}`);
+    if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new TypeError(`trace options.signal must be an AbortSignal, got ${describeValue(options.signal)}`);
     if (options.match !== undefined) matchExpression(options.match);
     return { match: options.match, resolve, signal: options.signal };
   }
@@ -616,15 +616,15 @@ function matchExpression(m: TraceMatch): string {
   assertObject(m, 'trace options.match');
   assertKnownKeys(m, ['family', 'protocol', 'src', 'dst', 'port', 'srcPort', 'dstPort'], 'trace options.match');
   const parts: string[] = [];
-  if (m.family !== undefined && m.family !== 'ipv4' && m.family !== 'ipv6') throw new TypeError(`trace options.match.family must be 'ipv4' or 'ipv6', got ${describe(m.family)}`);
+  if (m.family !== undefined && m.family !== 'ipv4' && m.family !== 'ipv6') throw new TypeError(`trace options.match.family must be 'ipv4' or 'ipv6', got ${describeValue(m.family)}`);
   let family: number | undefined = m.family === undefined ? undefined : m.family === 'ipv6' ? 10 : 2;
   const addrs: string[] = [];
   for (const key of ['src', 'dst'] as const) {
     const value = m[key];
     if (value === undefined) continue;
     const parsed = typeof value === 'string' ? parseCidr(value) : undefined;
-    if (!parsed) throw new TypeError(`trace options.match.${key} must be an address or CIDR, got ${describe(value)}`);
-    if (family !== undefined && parsed.family !== family) throw new TypeError(`trace options.match.${key} ${describe(value)} is not of the family of the rest of the match`);
+    if (!parsed) throw new TypeError(`trace options.match.${key} must be an address or CIDR, got ${describeValue(value)}`);
+    if (family !== undefined && parsed.family !== family) throw new TypeError(`trace options.match.${key} ${describeValue(value)} is not of the family of the rest of the match`);
     family = parsed.family;
     addrs.push(`${parsed.family === 10 ? 'ip6' : 'ip'} ${key === 'src' ? 'saddr' : 'daddr'} ${value}`);
   }
@@ -632,7 +632,7 @@ function matchExpression(m: TraceMatch): string {
   parts.push(...addrs);
   const protos = ['tcp', 'udp', 'icmp', 'icmpv6', 'sctp'];
   if (m.protocol !== undefined) {
-    if (!protos.includes(m.protocol)) throw new TypeError(`trace options.match.protocol must be one of ${protos.join(', ')}, got ${describe(m.protocol)}`);
+    if (!protos.includes(m.protocol)) throw new TypeError(`trace options.match.protocol must be one of ${protos.join(', ')}, got ${describeValue(m.protocol)}`);
     parts.push(`meta l4proto ${m.protocol}`);
   }
   const port = (key: 'port' | 'srcPort' | 'dstPort', field: string): void => {
