@@ -208,6 +208,8 @@ export class PacketStream extends LiveStream<NflogEvent> {
    * and how many were lost (the socket first delivers what it held before the loss).
    */
   private pending: OverrunItem | undefined;
+  /** A gap item went out since the last overrun report. */
+  private gapUnreported = false;
 
   /** @internal */
   constructor(
@@ -253,6 +255,7 @@ export class PacketStream extends LiveStream<NflogEvent> {
             this.pending = undefined;
           } else {
             out.push(new GapItem(missing, this.lastSeq!, pkt.seq));
+            this.gapUnreported = true;
           }
         }
         this.lastSeq = pkt.seq;
@@ -267,8 +270,11 @@ export class PacketStream extends LiveStream<NflogEvent> {
         if (batch.rcvbuf > 0) this.pending.bufferSize = batch.rcvbuf;
       } else {
         const item = new OverrunItem(this.overrunCount, batch.rcvbuf);
-        if (this.sequenced) this.pending = item;
+        // A jump already shown as a gap item was this loss: the overrun comes now (its count is
+        // in the gap item). Else it waits for the jump that says where and how many.
+        if (this.sequenced && !this.gapUnreported) this.pending = item;
         else out.push(item);
+        this.gapUnreported = false;
       }
     }
     return out;
