@@ -24,6 +24,7 @@ export { createExporter, CPU_STAT_COUNTERS } from './exporter/exporter.js';
 export type { Exporter, ExporterOptions } from './exporter/exporter.js';
 export { serveExporter, DEFAULT_EXPORTER_PORT } from './exporter/server.js';
 export type { ReaderStats } from './core/reader.js';
+export type { StreamStats } from './core/stream.js';
 export { Status, STATUS_NAMES } from './conntrack/status.js';
 export type { TupleInput } from './conntrack/tuple.js';
 export { PROTOCOLS, TCP_STATES } from './core/constants.js';
