@@ -2,6 +2,9 @@
 // native call uses (conntrack control exchanges, opening handles, the nf_log backend).
 //
 // exec runs on libuv's pool and touches only C++ data; done builds the result on the JS thread.
+// The environment can start going away while done runs (worker.terminate() comes from another
+// thread), so every napi call in done may fail: done checks each value it writes memory through
+// (a typed array or ArrayBuffer that failed to be made has no data) and returns an empty value.
 // The completion is written against plain napi calls whose status is checked: when the
 // environment is going away (its worker_threads Worker is being terminated) nothing is called,
 // thrown or resolved, and whatever exec produced is freed by its own destructors.

@@ -57,6 +57,7 @@ Napi::Value Stream::Release(const Napi::CallbackInfo& info) {
 Napi::Value Stream::Stats(const Napi::CallbackInfo& info) {
   QueueStats q = reader_ ? reader_->Stats() : QueueStats();
   Napi::Float64Array out = Napi::Float64Array::New(info.Env(), 5);
+  if (out.IsEmpty()) return info.Env().Undefined();  // the environment is going away
   out[0] = static_cast<double>(q.records);
   out[1] = static_cast<double>(q.bytes);
   out[2] = static_cast<double>(q.peak_records);

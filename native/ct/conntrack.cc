@@ -171,13 +171,14 @@ Napi::Value Conntrack::Stats(const Napi::CallbackInfo& info) {
       rows->push_back(std::move(row));
     }, f);
   };
-  auto done = [rows](Napi::Env e) {
+  auto done = [rows](Napi::Env e) -> Napi::Value {
     Napi::Array out = Napi::Array::New(e, rows->size());
     for (size_t i = 0; i < rows->size(); i++) {
       const Row& r = (*rows)[i];
       Napi::Array pair = Napi::Array::New(e, 2);
       pair.Set(0u, Napi::Number::New(e, r.first));
       Napi::Uint32Array values = Napi::Uint32Array::New(e, r.second.size());
+      if (values.IsEmpty()) return Napi::Value();  // the environment is going away
       for (size_t j = 0; j < r.second.size(); j++) values[j] = r.second[j];
       pair.Set(1u, values);
       out.Set(static_cast<uint32_t>(i), pair);

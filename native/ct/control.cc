@@ -28,6 +28,7 @@ void AppendRecord(const Flow& flow, Batch* batch) {
 
 Napi::Value RecordsToJs(Napi::Env env, const Batch& b) {
   Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, b.words.size() * sizeof(uint32_t));
+  if (ab.IsEmpty()) return Napi::Value();  // the environment is going away (see async_op.h)
   if (!b.words.empty()) memcpy(ab.Data(), b.words.data(), b.words.size() * sizeof(uint32_t));
   napi_value str;
   napi_create_string_latin1(env, b.strings.data(), b.strings.size(), &str);

@@ -171,8 +171,9 @@ Napi::Value QueueMany(Napi::Env env, std::shared_ptr<ControlSocket> sock, uint32
       if (seq - first < n) (*errs)[seq - first] = err;
     }, f);
   };
-  auto done = [errs](Napi::Env e) {
+  auto done = [errs](Napi::Env e) -> Napi::Value {
     Napi::Int32Array out = Napi::Int32Array::New(e, errs->size());
+    if (out.IsEmpty()) return Napi::Value();  // the environment is going away
     for (size_t i = 0; i < errs->size(); i++) out[i] = (*errs)[i];
     return out;
   };
