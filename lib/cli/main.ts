@@ -17,9 +17,6 @@ import { remove, update } from './commands/modify.js';
 import { restore } from './commands/restore.js';
 import { count, flush, help, stats, version } from './commands/table.js';
 import { trace } from './commands/trace.js';
-import { doctorCommand } from './doctor.js';
-import { exporterCommand } from './exporter.js';
-import { topCommand } from './top.js';
 import { BANNER, CliExit, errnoText, TRY_HELP } from './messages.js';
 import { StdoutClosed } from './output.js';
 import { type CtRequest, parseCommandLine } from './parse.js';
@@ -106,9 +103,11 @@ export async function main(argv: string[], options: { stdoutFd?: number } = {}):
   try {
     if (argv[0] === 'log') return await log(argv.slice(1), ctx);
     if (argv[0] === 'trace') return await trace(argv.slice(1), ctx);
-    if (argv[0] === 'top') return await topCommand(argv.slice(1));
-    if (argv[0] === 'doctor') return await doctorCommand(argv.slice(1));
-    if (argv[0] === 'exporter') return await exporterCommand(argv.slice(1)), 0;
+    // Loaded when used: the exporter brings prom-client, which takes longer to load than the
+    // rest of nfct; a conntrack command line should not wait for it.
+    if (argv[0] === 'top') return await (await import('./top.js')).topCommand(argv.slice(1));
+    if (argv[0] === 'doctor') return await (await import('./doctor.js')).doctorCommand(argv.slice(1));
+    if (argv[0] === 'exporter') return await (await import('./exporter.js')).exporterCommand(argv.slice(1)), 0;
     if (argv.length > 1 && (argv[0] === '-R' || argv[0] === '--load-file')) {
       const file = argv[1]!;
       return await withConntrack(netnsOf(restoreNetns(argv)), (ct) => restore(ct, file, ctx));

@@ -3,7 +3,7 @@
 // over netlink, many namespaces at once with a bound.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
-import { Counter, Gauge, Registry } from 'prom-client';
+import type { Counter, Gauge, Registry } from 'prom-client';
 
 import { Conntrack, type CpuStats } from '../conntrack/handle.js';
 import { DEFAULT_CONCURRENCY, mapSettled } from '../core/concurrency.js';
@@ -12,6 +12,15 @@ import type { StreamStats } from '../core/stream.js';
 import { listNamespaces, namespaceLabel, type NetworkNamespace } from '../core/namespaces.js';
 import { assertKnownKeys, assertObject, boolean, describeValue, integer, optionalInteger } from '../core/validate.js';
 import { Nflog } from '../nflog/handle.js';
+
+/**
+ * prom-client, loaded on the first createExporter(): it takes longer to load than the rest of
+ * the library, and most users of the library (and every nfct command but `exporter`) never need it.
+ */
+function promClient(): typeof import('prom-client') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('prom-client') as typeof import('prom-client');
+}
 
 /** The per-CPU counters exported, in `conntrack -S` order. */
 export const CPU_STAT_COUNTERS = ['found', 'invalid', 'insert', 'insert_failed', 'drop', 'early_drop', 'error', 'search_restart', 'clash_resolve', 'chaintoolong'] as const;
@@ -94,6 +103,7 @@ export async function createExporter(options: ExporterOptions = {}): Promise<Exp
   const groups = options.nflogGroups ?? [];
   if (!Array.isArray(groups)) throw new TypeError(`createExporter() options.nflogGroups must be an array, got ${describeValue(groups)}`);
   groups.forEach((g, i) => integer(g, `createExporter() options.nflogGroups[${i}]`, 0, 65535));
+  const { Counter, Gauge, Registry } = promClient();
   const registry = options.registry ?? new Registry();
   if (!(registry instanceof Registry)) throw new TypeError('createExporter() options.registry must be a prom-client Registry');
 
