@@ -1,5 +1,6 @@
-// The one way nfct writes to stdout: lines gather in memory and go out in one write per
-// batch, one write in flight at a time (a full pipe holds the next batch back, so memory stays
+// The one way nfct writes to stdout: lines are encoded into a byte buffer as they come (no
+// string of the whole batch is ever built) and go out in one write per batch, one write in
+// flight at a time (a full pipe holds the next batch back, so memory stays
 // flat whatever the table size); a reader that went away (EPIPE: `nfct -L | head -1`) ends the
 // command quietly; a signal ends the wait for a reader that does not read.
 import * as fs from 'node:fs';
@@ -19,8 +20,15 @@ export class StdoutClosed extends Error {
 /** Where the batches go: a Writable (process.stdout, in tests) or a file descriptor. */
 export type Sink = NodeJS.WritableStream | { fd: number };
 
+/** Bytes a batch buffer starts with; it grows for a larger batch and is reused. */
+const CHUNK_BYTES = 1 << 20;
+
 export class Output {
-  private buffer = '';
+  /** The batch being built: its bytes are chunk[0, used). */
+  private chunk = Buffer.allocUnsafeSlow(CHUNK_BYTES);
+  private used = 0;
+  /** The other buffer: the one the write in flight sends, free again once that write is done. */
+  private spare = Buffer.allocUnsafeSlow(CHUNK_BYTES);
   private closed = false;
   /** The write in flight: at most one, so memory holds at most one batch being written. */
   private waiting: Promise<void> | undefined;
@@ -72,13 +80,33 @@ export class Output {
 
   /** Adds one line (without its newline) to the current batch. */
   line(text: string): void {
-    this.buffer += `${text}\n`;
+    this.put(text);
+    this.chunk[this.used++] = 10;
     this.lines++;
   }
 
   /** Adds text as it is. */
   raw(text: string): void {
-    this.buffer += text;
+    this.put(text);
+  }
+
+  /** Encodes text (UTF-8) at the end of the batch, with room for one more byte after it. */
+  private put(text: string): void {
+    const most = text.length * 3 + 1;
+    if (this.used + most > this.chunk.length) {
+      const bigger = Buffer.allocUnsafeSlow(Math.max(this.chunk.length * 2, this.used + most));
+      this.chunk.copy(bigger, 0, 0, this.used);
+      this.chunk = bigger;
+    }
+    this.used += this.chunk.write(text, this.used, 'utf8');
+  }
+
+  /** Takes the batch's bytes out (the buffers swap: the next batch goes into the spare one). */
+  private take(): Buffer {
+    const data = this.chunk.subarray(0, this.used);
+    [this.chunk, this.spare] = [this.spare, this.chunk];
+    this.used = 0;
+    return data;
   }
 
   /** Resolves when `work` does, or at once when the stop signal comes (SIGINT/SIGTERM/SIGHUP). */
@@ -96,11 +124,10 @@ export class Output {
     });
   }
 
-  private send(text: string): Promise<void> | undefined {
+  private send(data: Buffer): Promise<void> | undefined {
     const stream = this.stream;
     if (!stream) {
       const fd = (this.sink as { fd: number }).fd;
-      const data = Buffer.from(text);
       return new Promise<void>((resolve) => {
         const write = (offset: number): void => {
           fs.write(fd, data, offset, data.length - offset, null, (err, n) => {
@@ -117,7 +144,8 @@ export class Output {
         write(0);
       });
     }
-    if (stream.write(text)) return undefined;
+    // A stream may keep the chunk queued after write() returns, and the chunk is reused: a copy.
+    if (stream.write(Buffer.from(data))) return undefined;
     return new Promise<void>((resolve) => {
       const done = (): void => {
         stream.off('drain', done);
@@ -135,10 +163,8 @@ export class Output {
     // Several commands may share the writer (--all-netns): each waits until no write is in flight.
     while (this.waiting && !this.stop?.aborted) await this.until(this.waiting);
     if (this.closed) throw new StdoutClosed();
-    if (this.buffer.length === 0 || this.waiting) return;
-    const text = this.buffer;
-    this.buffer = '';
-    const sent = this.send(text);
+    if (this.used === 0 || this.waiting) return;
+    const sent = this.send(this.take());
     const waiting: Promise<void> | undefined = sent?.then(() => {
       if (this.waiting === waiting) this.waiting = undefined;
     });
@@ -181,14 +207,14 @@ export class Output {
 
   /** Writes what is left, without waiting; before an error message. */
   flushSync(): void {
-    if (this.closed || this.buffer.length === 0) return;
-    const text = this.buffer;
-    this.buffer = '';
+    if (this.closed || this.used === 0) return;
+    const data = this.chunk.subarray(0, this.used);
+    this.used = 0;
     const stream = this.stream;
-    if (stream) stream.write(text);
+    if (stream) stream.write(Buffer.from(data));
     else {
       try {
-        fs.writeSync((this.sink as { fd: number }).fd, text);
+        for (let at = 0; at < data.length; ) at += fs.writeSync((this.sink as { fd: number }).fd, data, at);
       } catch {
         this.closed = true;
       }

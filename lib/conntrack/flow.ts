@@ -122,6 +122,18 @@ function natOf(orig: Tuple, reply: Tuple): NatInfo | undefined {
   return nat;
 }
 
+/** The JSON of each status seen so far, by its bits (a table holds a handful of them). */
+const STATUS_JSON = new Map<number, string>();
+
+function statusJson(status: Status): string {
+  let json = STATUS_JSON.get(status.bits);
+  if (json === undefined) {
+    json = JSON.stringify(status.names());
+    if (STATUS_JSON.size < 1024) STATUS_JSON.set(status.bits, json);
+  }
+  return json;
+}
+
 /** JSON.stringify of a tuple as makeTuple() builds it (addresses need no escaping). */
 function tupleJson(t: Tuple): string {
   const x = t as Tuple & { srcPort?: number; dstPort?: number; srcKey?: number; dstKey?: number; type?: number; code?: number; id?: number };
@@ -141,7 +153,7 @@ export function flowJson(f: Flow): string {
   let s = `{"family":"${f.family}","protocol":"${f.protocol}","protonum":${f.protonum},"original":${tupleJson(f.original)},"reply":${tupleJson(f.reply)}`;
   if (f.master !== undefined) s += `,"master":${JSON.stringify(f.master)}`;
   if (f.id !== undefined) s += `,"id":${f.id}`;
-  s += `,"status":${JSON.stringify(f.status.names())}`;
+  s += `,"status":${statusJson(f.status)}`;
   if (f.timeout !== undefined) s += `,"timeout":${f.timeout}`;
   if (f.mark !== undefined) s += `,"mark":${f.mark}`;
   if (f.secmark !== undefined) s += `,"secmark":${f.secmark}`;
