@@ -1,31 +1,131 @@
 // `nfct log --group N`: NFLOG packets as LOG lines (or NDJSON), written a batch at a time,
 // with kernel sequence numbers on so that losses are counted exactly; on exit it says how many
-// packets it logged and how many were lost.
+// packets it logged and how many were lost. With --all-netns: the group in every namespace of
+// the node, each line marked with its namespace, one summary for them all.
 import { jsonSafe } from '../../conntrack/flow.js';
-import { Nflog } from '../../nflog/handle.js';
-import { formatLogLine } from '../../nflog/logline-format.js';
+import { NfctError } from '../../core/errors.js';
+import { namespaceLabel, type NetworkNamespace } from '../../core/namespaces.js';
 import type { NetnsOption } from '../../core/netns.js';
+import { Nflog, type PacketStream } from '../../nflog/handle.js';
+import { formatLogLine } from '../../nflog/logline-format.js';
 import type { Context } from '../context.js';
 import { LOG_HELP } from '../help.js';
 import { CliExit } from '../messages.js';
+import { followNamespaces } from './all-netns.js';
 
 function count(text: string | undefined, flag: string): number {
   if (text === undefined || !/^\d+$/.test(text)) throw new CliExit(2, `Bad parameter \`${flag} ${text ?? ''}'`.trimEnd(), true);
   return Number(text);
 }
 
+interface LogOptions {
+  group: number;
+  prefixOnly: boolean;
+  json: boolean;
+}
+
+/** What the summary at exit says: packets logged and lost, over every subscription. */
+class Tally {
+  packets = 0;
+  lost = 0;
+  overruns = 0;
+  unknownLoss = false;
+  /** Namespaces subscribed (with --all-netns). */
+  namespaces = 0;
+
+  summary(allNetns: boolean): string {
+    // With sequence numbers the kernel's losses are counted exactly; an overrun after the last
+    // packet cannot be (nothing came after it to compare with).
+    const loss = this.lost > 0 || this.overruns > 0 ? `; ${this.lost}${this.unknownLoss ? '+' : ''} lost (${this.overruns} overruns)` : '; none lost';
+    const where = allNetns ? ` from ${this.namespaces} namespace${this.namespaces === 1 ? '' : 's'}` : '';
+    return `nfct: ${this.packets} packets logged${where}${loss}.`;
+  }
+}
+
+/** Writes one subscription's packets until it ends, a batch per write; counts them into `tally`. */
+async function write(stream: PacketStream, o: LogOptions, ctx: Context, tally: Tally): Promise<void> {
+  const { out } = ctx;
+  let n = 0;
+  let overruns = 0;
+  for await (const item of stream) {
+    if (item.type === 'gap') {
+      tally.lost += item.missing;
+      continue;
+    }
+    if (item.type === 'overrun') {
+      tally.overruns += item.overruns - overruns;
+      overruns = item.overruns;
+      if (item.lost !== undefined) tally.lost += item.lost;
+      else tally.unknownLoss = true;
+      continue;
+    }
+    n++;
+    tally.packets++;
+    if (o.json) out.line(JSON.stringify(jsonSafe(item)));
+    else {
+      const time = new Date(Number((item.timestamp ?? BigInt(Date.now()) * 1_000_000n) / 1_000_000n)).toISOString();
+      out.line(o.prefixOnly ? `${time} ${item.prefix ?? ''}` : `${time} ${formatLogLine(item)}`);
+    }
+    out.schedule();
+    if ((n & 4095) === 0) await out.ready();
+  }
+  await out.drain();
+}
+
+/**
+ * The group in every namespace, followed as namespaces come and go (as -E --all-netns): a
+ * namespace where another socket holds the group, or that goes away, is said once and skipped.
+ */
+async function logEveryNamespace(o: LogOptions, ctx: Context, tally: Tally): Promise<number> {
+  const say = (ns: NetworkNamespace, what: string): void => ctx.err(`nfct: [${namespaceLabel(ns)}] ${what}`);
+  return followNamespaces(ctx, {
+    json: o.json,
+    gone: (ns) => say(ns, 'the namespace is gone: no longer logged'),
+    open: async (ns) => {
+      const nf = await Nflog.open({ netns: ns.path });
+      let stream: PacketStream;
+      try {
+        stream = nf.subscribe({ group: o.group, sequence: true });
+      } catch (e) {
+        nf.close();
+        if (!(e instanceof NfctError && e.code === 'EBUSY')) throw e;
+        say(ns, `NFLOG group ${o.group} is held by another socket in this namespace (EBUSY): skipped`);
+        return null;
+      }
+      tally.namespaces++;
+      return {
+        run: async (c) => {
+          const end = (): void => stream.close();
+          c.stop.addEventListener('abort', end, { once: true });
+          if (c.stop.aborted) end();
+          try {
+            await write(stream, o, c, tally);
+          } finally {
+            c.stop.removeEventListener('abort', end);
+          }
+          return 0;
+        },
+        close: () => nf.close(),
+      };
+    },
+  });
+}
+
 export async function log(argv: readonly string[], ctx: Context): Promise<number> {
   let group: number | undefined;
   let prefixOnly = false;
   let json = false;
+  let allNetns = false;
   let ns: NetnsOption | undefined;
+  let nsFlag: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--group' || a === '-g') group = count(argv[++i], a);
     else if (a === '--prefix-only') prefixOnly = true;
     else if (a === '--json') json = true;
-    else if (a === '--netns') ns = argv[++i];
-    else if (a === '--pid') ns = { pid: count(argv[++i], '--pid') };
+    else if (a === '--all-netns') allNetns = true;
+    else if (a === '--netns') (ns = argv[++i]), (nsFlag = a);
+    else if (a === '--pid') (ns = { pid: count(argv[++i], '--pid') }), (nsFlag = a);
     else if (a === '--help' || a === '-h') {
       ctx.out.raw(LOG_HELP);
       await ctx.out.drain();
@@ -33,40 +133,22 @@ export async function log(argv: readonly string[], ctx: Context): Promise<number
     } else throw new CliExit(2, `unknown option \`${a}'`, true);
   }
   if (group === undefined) throw new CliExit(2, 'nfct log: --group is required', true);
-  const nf = await Nflog.open({ netns: ns });
-  let n = 0;
-  let lost = 0;
-  let overruns = 0;
-  let unknownLoss = false;
-  const { out } = ctx;
-  try {
-    for await (const item of nf.subscribe({ group, sequence: true, signal: ctx.stop })) {
-      if (item.type === 'gap') {
-        lost += item.missing;
-        continue;
-      }
-      if (item.type === 'overrun') {
-        overruns = item.overruns;
-        if (item.lost !== undefined) lost += item.lost;
-        else unknownLoss = true;
-        continue;
-      }
-      n++;
-      if (json) out.line(JSON.stringify(jsonSafe(item)));
-      else {
-        const time = new Date(Number((item.timestamp ?? BigInt(Date.now()) * 1_000_000n) / 1_000_000n)).toISOString();
-        out.line(prefixOnly ? `${time} ${item.prefix ?? ''}` : `${time} ${formatLogLine(item)}`);
-      }
-      out.schedule();
-      if ((n & 4095) === 0) await out.ready();
+  if (allNetns && nsFlag) throw new CliExit(2, `nfct log: --all-netns cannot be combined with ${nsFlag}`, true);
+  const o: LogOptions = { group, prefixOnly, json };
+  const tally = new Tally();
+  if (allNetns) {
+    try {
+      return await logEveryNamespace(o, ctx, tally);
+    } finally {
+      ctx.err(tally.summary(true));
     }
-    await out.drain();
+  }
+  const nf = await Nflog.open({ netns: ns });
+  try {
+    await write(nf.subscribe({ group, sequence: true, signal: ctx.stop }), o, ctx, tally);
   } finally {
     nf.close();
-    // With sequence numbers the kernel's losses are counted exactly; an overrun after the last
-    // packet cannot be (nothing came after it to compare with).
-    const loss = lost > 0 || overruns > 0 ? `; ${lost}${unknownLoss ? '+' : ''} lost (${overruns} overruns)` : '; none lost';
-    ctx.err(`nfct: ${n} packets logged${loss}.`);
+    ctx.err(tally.summary(false));
   }
   return 0;
 }

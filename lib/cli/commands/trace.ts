@@ -12,6 +12,13 @@ function count(text: string | undefined, flag: string): number {
   return Number(text);
 }
 
+/** Why `nfct trace --all-netns` is refused (README: "Why not `nfct trace --all-netns`"). */
+export const ALL_NETNS_REFUSED =
+  'nfct trace: --all-netns is refused: tracing changes the namespace it traces (a temporary nft table; ' +
+  'with --bind-logger its nf_log backends), and a process killed outright (SIGKILL, the OOM killer) ' +
+  'would leave that in every namespace of the node, each cleaned only by a later trace there. ' +
+  'Trace one namespace with --netns NAME or --pid PID (nfct log --all-netns or nfct -L --all-netns shows which).';
+
 export async function trace(argv: readonly string[], ctx: Context): Promise<number> {
   let legacy = true;
   let nftables = true;
@@ -25,6 +32,7 @@ export async function trace(argv: readonly string[], ctx: Context): Promise<numb
     else if (a === '--nftables') legacy = false;
     else if (a === '--json') json = true;
     else if (a === '--bind-logger') bind = true;
+    else if (a === '--all-netns') throw new CliExit(2, ALL_NETNS_REFUSED);
     else if (a === '--netns') ns = argv[++i];
     else if (a === '--pid') ns = { pid: count(argv[++i], '--pid') };
     else if (a === '-p' || a === '--protonum') match.protocol = argv[++i];
