@@ -34,7 +34,7 @@ Output:
 Namespaces:
   --netns NAME|PATH   work inside that network namespace (/run/netns/NAME or a path)
   --pid PID           work inside the network namespace of that process
-  --all-netns         -L, -C, -S, -E in every network namespace of the node (a few at once);
+  --all-netns         -L, -C, -S, -E (and nfct log) in every network namespace of the node;
                       text lines start with [NAME] (or [pod:UID], [pid:N]), --json adds "netns"
 
 Prometheus: nfct exporter --help
@@ -42,17 +42,21 @@ Prometheus: nfct exporter --help
 Exit status: 0 done, 1 an operation failed, 2 a bad parameter.
 `;
 
-export const LOG_HELP = `Usage: nfct log --group N [--prefix-only] [--json] [--netns NAME|PATH] [--pid PID]
+export const LOG_HELP = `Usage: nfct log --group N [--prefix-only] [--json] [--netns NAME|PATH | --pid PID | --all-netns]
 
 Subscribes to NFLOG group N (as iptables -j NFLOG --nflog-group N, or nft log group N) and
 prints each packet as the kernel's LOG target would log it, after its time:
   2024-06-13T19:58:21.123Z ssh: IN=eth0 OUT= MAC=... SRC=10.0.0.1 DST=10.0.0.2 LEN=60 ...
   --prefix-only   only the time and the rule's prefix
   --json          every attribute of each packet as one JSON object per line
-Ctrl-C ends it. A group another process holds cannot be read (EBUSY).
+  --all-netns     group N in every network namespace of the node, namespaces followed as they
+                  come and go; lines start with [NAME] (--json adds "netns"); a namespace where
+                  another process holds the group (EBUSY) or that goes away is said once, skipped
+Ctrl-C ends it and says how many packets were logged and lost (all namespaces together). A
+group another process holds cannot be read (EBUSY).
 `;
 
-export const TRACE_HELP = `Usage: nfct trace [--legacy | --nftables] [--json] [--bind-logger] [match] [--netns NAME|PATH]
+export const TRACE_HELP = `Usage: nfct trace [--legacy | --nftables] [--json] [--bind-logger] [match] [--netns NAME|PATH | --pid PID]
 
 Shows every rule each traced packet passes, one block per packet, the final verdict last.
   --nftables      only nftables / iptables-nft traces (meta nftrace set 1, iptables-nft -j TRACE)
@@ -63,6 +67,8 @@ Shows every rule each traced packet passes, one block per packet, the final verd
 Match options install a temporary 'meta nftrace set 1' rule for just those packets (removed on
 exit, Ctrl-C included):
   -p tcp|udp|icmp|icmpv6|sctp   -s ADDR[/P]   -d ADDR[/P]   --sport N   --dport N   --port N   -f ipv4|ipv6
+One namespace at a time: --all-netns is refused (what tracing installs must not be left behind in
+every namespace of the node by a process killed outright).
 `;
 
 export const EXPORTER_HELP = `Usage: nfct exporter [--listen [HOST]:PORT] [--events] [--nflog-group N]... [options]
