@@ -10,9 +10,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
-import { main } from '../../lib/cli/main.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { udpFlow } from '../helpers/traffic.js';
+import { runNfct } from '../support/run-nfct.js';
 
 const CLI = join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
 /** A group no other test uses. */
@@ -176,20 +176,15 @@ describe('nfct log --all-netns', () => {
   }, 60_000);
 
   test('refused: --all-netns with --netns or --pid (exit 2); nfct trace --all-netns, saying why and what instead', async () => {
-    const err: string[] = [];
-    const ew = process.stderr.write.bind(process.stderr);
-    process.stderr.write = ((s: string) => (err.push(String(s)), true)) as typeof process.stderr.write;
-    try {
-      expect(await main(['log', '--group', '1', '--all-netns', '--netns', a.name])).toBe(2);
-      expect(await main(['log', '--pid', '1', '--all-netns', '--group', '1'])).toBe(2);
-      expect(await main(['trace', '-p', 'udp', '--dport', String(PORT), '--all-netns'])).toBe(2);
-    } finally {
-      process.stderr.write = ew;
-    }
-    const text = err.join('');
-    expect(text).toContain('nfct log: --all-netns cannot be combined with --netns');
-    expect(text).toContain('nfct log: --all-netns cannot be combined with --pid');
-    expect(text).toMatch(/nfct trace: --all-netns is refused: .*killed outright.* --netns NAME or --pid PID/);
+    const runs = [
+      await runNfct(['log', '--group', '1', '--all-netns', '--netns', a.name]),
+      await runNfct(['log', '--pid', '1', '--all-netns', '--group', '1']),
+      await runNfct(['trace', '-p', 'udp', '--dport', String(PORT), '--all-netns']),
+    ];
+    expect(runs.map((r) => r.code)).toEqual([2, 2, 2]);
+    expect(runs[0]!.stderr).toContain('nfct log: --all-netns cannot be combined with --netns');
+    expect(runs[1]!.stderr).toContain('nfct log: --all-netns cannot be combined with --pid');
+    expect(runs[2]!.stderr).toMatch(/nfct trace: --all-netns is refused: .*killed outright.* --netns NAME or --pid PID/);
     // Refused before anything was installed.
     for (const ns of [a, b]) expect((await ns.execOk('nft', ['list', 'tables'])).stdout).not.toContain('nfct_trace_');
   });
