@@ -119,7 +119,6 @@ export async function inEveryNamespace(r: CtRequest, ctx: Context, command: Comm
   return code;
 }
 
-
 /** A command's stream in one namespace, once opened: it runs until its context's `stop`. */
 export interface NamespaceStream {
   run(ctx: Context): Promise<number>;
