@@ -44,10 +44,6 @@ const { EEXIST, EIO, ENOENT } = constants.errno;
 /** What native create() and createBatch() do with an entry (see NativeConntrack.create). */
 const MODE = { CREATE: 0, ADD: 1, UPDATE: 2 } as const;
 
-function createBatch(native: NativeConntrack, specs: NativeFlowSpec[], mode: number): Promise<Int32Array> {
-  const { words, helpers } = packFlowSpecs(specs);
-  return native.createBatch(words, helpers, mode);
-}
 
 /** Whether the kernel's flush can apply the whole filter (family, mark and status only). */
 function kernelFlushable(f: NativeFilter): boolean {
@@ -554,8 +550,8 @@ export class Conntrack {
     const site = callSite(this.createMany);
     const result: CreateManyResult = { created: 0, existed: 0, failed: [] };
     let inflight: Promise<void> | undefined;
-    const send = (specs: NativeFlowSpec[], inputs: (FlowInput | Flow)[], first: number): Promise<void> =>
-      this.settle(site, 'conntrack createMany', createBatch(native, specs, ifExists === 'skip' ? MODE.ADD : MODE.CREATE)).then((errs) => {
+    const send = (packed: ReturnType<typeof packFlowSpecs>, inputs: (FlowInput | Flow)[], first: number): Promise<void> =>
+      this.settle(site, 'conntrack createMany', native.createBatch(packed.words, packed.helpers, ifExists === 'skip' ? MODE.ADD : MODE.CREATE)).then((errs) => {
         for (let i = 0; i < errs.length; i++) {
           const err = errs[i]!;
           if (err === 0) result.created++;
@@ -574,13 +570,16 @@ export class Conntrack {
       index++;
       return specs.length >= batchSize;
     };
+    /** Packs the batch while the one before is still with the kernel, then sends it. */
     const sendBatch = async (): Promise<void> => {
-      await inflight;
-      this.handle('createMany()');
-      inflight = send(specs, inputs, first);
+      const packed = packFlowSpecs(specs);
+      const sent = { inputs, first };
       first = index;
       specs = [];
       inputs = [];
+      await inflight;
+      this.handle('createMany()');
+      inflight = send(packed, sent.inputs, sent.first);
     };
     /** Bad input stops it: the error says where, and what the batches sent before did. */
     const stop = async (e: unknown): Promise<never> => {
@@ -615,8 +614,8 @@ export class Conntrack {
     } catch (e) {
       return stop(e);
     }
+    if (specs.length > 0) await sendBatch();
     await inflight;
-    if (specs.length > 0) await send(specs, inputs, first);
     return result;
   }
 

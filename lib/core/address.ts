@@ -37,32 +37,44 @@ function ipv6Bytes(text: string): Buffer {
 }
 
 /**
- * Dotted-quad IPv4 in one pass (the common case, hot in createMany): four decimal parts of
- * 0-255 without leading zeros, as node's isIPv4 accepts them. Undefined for anything else.
+ * Dotted-quad IPv4 in one pass (the common case, hot in createMany and save files): four
+ * decimal parts of 0-255 without leading zeros, as node's isIPv4 accepts them. Writes the
+ * bytes into `out` when given; false for anything else.
  */
-function fastIpv4(text: string): Buffer | undefined {
+function dottedQuad(text: string, out?: Buffer): boolean {
   const n = text.length;
-  if (n < 7 || n > 15) return undefined;
-  const out = Buffer.allocUnsafe(4);
+  if (n < 7 || n > 15) return false;
   let part = 0;
   let value = 0;
   let digits = 0;
   for (let i = 0; i <= n; i++) {
     const c = i < n ? text.charCodeAt(i) : 46;
     if (c === 46) {
-      if (digits === 0 || part > 3 || value > 255) return undefined;
-      out[part++] = value;
+      if (digits === 0 || part > 3 || value > 255) return false;
+      if (out) out[part] = value;
+      part++;
       value = 0;
       digits = 0;
     } else if (c >= 48 && c <= 57) {
-      if (digits > 0 && value === 0) return undefined; // a leading zero
+      if (digits > 0 && value === 0) return false; // a leading zero
       value = value * 10 + (c - 48);
-      if (++digits > 3) return undefined;
+      if (++digits > 3) return false;
     } else {
-      return undefined;
+      return false;
     }
   }
-  return part === 4 ? out : undefined;
+  return part === 4;
+}
+
+function fastIpv4(text: string): Buffer | undefined {
+  const out = Buffer.allocUnsafe(4);
+  return dottedQuad(text, out) ? out : undefined;
+}
+
+/** 4 or 6 for an IPv4 or IPv6 address, 0 for anything else (node's isIP, quicker for IPv4). */
+export function ipFamily(text: string): 0 | 4 | 6 {
+  if (dottedQuad(text) || isIPv4(text)) return 4;
+  return isIPv6(text) ? 6 : 0;
 }
 
 /** An address's bytes (4 for IPv4, 16 for IPv6), or undefined when it is not one. */

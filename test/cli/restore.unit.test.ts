@@ -14,6 +14,7 @@ const SAME = [
   '-I -p udp -s 2001:db8::1 -d 2001:db8::2 --sport 5 --dport 53 -t 10 -m 7 -w 3',
   '-I -p icmpv6 -s ::1 -d ::2 --icmpv6-type 128 --icmpv6-code 0 --icmpv6-id 9 -t 30',
   '-I -p tcp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 --state LISTEN -t 5 -u UNSET',
+  '-I -p udp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 -t 10 \t ', // trailing blanks
 ];
 const FULL_ONLY = [
   '-I -p tcp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 -t 3600', // no state: refused by the full parser
@@ -25,6 +26,13 @@ const FULL_ONLY = [
   '-I -p sctp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 -t 10 --state ESTABLISHED',
   '-U -s 10.0.0.1 -m 1',
   '-I -p udp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 -t 10 -u ASSURED,!SEEN_REPLY',
+  '-I -p udp -s 10.0.0.1 -d 10.0.0.2  --sport 1 --dport 2 -t 10', // two blanks
+  '-I -p udp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 -t', // an option without its value
+  '-I -p udp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 -t 10 --reply-port-src 2 --reply-port-dst 1', // reply ports, no reply tuple
+  '-I -p udp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 -t 10 -r 10.0.0.2 -q 10.0.0.1 --reply-port-src 2', // one reply port
+  '-I -p icmp -s 10.0.0.1 -d 10.0.0.2 --icmpv6-type 8 --icmpv6-code 0 --icmpv6-id 7 -t 10', // ICMPv6 options on ICMP
+  '-I -p udp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 -t 10 --icmp-type 8', // ICMP option on UDP
+  '-I -p udp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 -t 10 -m 4294967295', // ten digits
 ];
 
 describe('-R fast path', () => {
