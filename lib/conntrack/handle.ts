@@ -494,23 +494,12 @@ export class Conntrack {
     const site = callSite(this.updateWhere);
     const stream = this.list({ ...filter, batchSize: o.batchSize });
     let updated = 0;
-    for await (const batch of stream.batches()) {
-      const flows: Flow[] = [];
-      const specs: NativeFlowSpec[] = [];
-      const applied: FlowChanges[] = [];
-      for (const f of batch) {
-        if (o.match && !o.match(f)) continue;
-        const c = typeof changes === 'function' ? changes(f) : changes;
-        if (c === null) continue;
-        const spec = changesFor(flowTuple(f), c, 'updateWhere()');
-        if (spec.status !== undefined) spec.status = (spec.status | f.status.bits) >>> 0;
-        flows.push(f);
-        specs.push(spec);
-        applied.push(c);
-      }
-      if (specs.length === 0) continue;
-      const { words, helpers } = packFlowSpecs(specs);
-      const errs = await this.settle(site, 'conntrack bulk update', native.createBatch(words, helpers, 2));
+    // One batch of updates is with the kernel while the next batch of the dump is matched and
+    // packed; its result is taken (and handed to onUpdated) before the next one is sent.
+    type Sent = { errs: Promise<Int32Array>; flows: Flow[]; specs: NativeFlowSpec[]; applied: FlowChanges[] };
+    let sent: Sent | undefined;
+    const finish = async ({ errs: pending, flows, specs, applied }: Sent): Promise<void> => {
+      const errs = await pending;
       const done: Flow[] = [];
       for (let i = 0; i < errs.length; i++) {
         if (errs[i] === 0) done.push(changedFlow(flows[i]!, specs[i]!, applied[i]!));
@@ -518,6 +507,41 @@ export class Conntrack {
       }
       updated += done.length;
       if (done.length > 0 && o.callback) await o.callback(done);
+    };
+    try {
+      for await (const batch of stream.batches()) {
+        const flows: Flow[] = [];
+        const specs: NativeFlowSpec[] = [];
+        const applied: FlowChanges[] = [];
+        for (const f of batch) {
+          if (o.match && !o.match(f)) continue;
+          const c = typeof changes === 'function' ? changes(f) : changes;
+          if (c === null) continue;
+          const spec = changesFor(flowTuple(f), c, 'updateWhere()');
+          if (spec.status !== undefined) spec.status = (spec.status | f.status.bits) >>> 0;
+          flows.push(f);
+          specs.push(spec);
+          applied.push(c);
+        }
+        if (specs.length === 0) continue;
+        const { words, helpers } = packFlowSpecs(specs);
+        if (sent) {
+          const previous = sent;
+          sent = undefined;
+          await finish(previous);
+        }
+        const errs = this.settle(site, 'conntrack bulk update', native.createBatch(words, helpers, 2));
+        errs.catch(() => undefined); // awaited in finish(); not unhandled meanwhile
+        sent = { errs, flows, specs, applied };
+      }
+      if (sent) {
+        const last = sent;
+        sent = undefined;
+        await finish(last);
+      }
+    } finally {
+      // Leaving early (an error, a throwing callback): the batch still with the kernel ends first.
+      if (sent) await sent.errs.catch(() => undefined);
     }
     return updated;
   }
