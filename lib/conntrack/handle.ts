@@ -617,16 +617,23 @@ export class Conntrack {
     try {
       if (Array.isArray(flows)) {
         // An array is checked whole before the first batch is sent: bad input creates nothing.
-        const all = (flows as (FlowInput | Flow)[]).map((flow, i) => {
-          index = i;
-          return normalizeFlowInput(flow, `createMany() flows[${i}]`);
-        });
+        // Each batch is packed as soon as it is checked, so only the packed words wait.
+        const list = flows as (FlowInput | Flow)[];
+        const packed: (ReturnType<typeof packFlowSpecs> | undefined)[] = [];
+        for (let i = 0; i < list.length; i += batchSize) {
+          const end = Math.min(i + batchSize, list.length);
+          for (index = i; index < end; index++) specs.push(normalizeFlowInput(list[index]!, `createMany() flows[${index}]`));
+          packed.push(packFlowSpecs(specs));
+          specs = [];
+        }
         index = 0;
-        for (let i = 0; i < all.length; i += batchSize) {
-          specs = all.slice(i, i + batchSize);
-          inputs = (flows as (FlowInput | Flow)[]).slice(i, i + batchSize);
-          index = i + specs.length;
-          await sendBatch();
+        for (let b = 0; b < packed.length; b++) {
+          const from = b * batchSize;
+          await inflight;
+          this.handle('createMany()');
+          inflight = send(packed[b]!, list.slice(from, from + batchSize), from);
+          packed[b] = undefined; // sent: its words may go
+          index = first = Math.min(from + batchSize, list.length);
         }
       } else if (Symbol.iterator in flows) {
         // A plain iterable is walked synchronously between batches: no promise per entry. Each
