@@ -6,6 +6,7 @@ import { type FlowFilter, normalizeFilter } from './filter.js';
 import { type EventOptions, EventStream, normalizeEventOptions } from './events.js';
 import { Expectations } from './expect.js';
 import { decodeFlows } from './flow.js';
+import { parseSaveLine } from './save.js';
 import { Status } from './status.js';
 import { addon, type NativeConntrack, type NativeFilter } from '../core/native.js';
 import { changesFor, type FlowChanges, type FlowInput, type NativeFlowSpec, normalizeChanges, normalizeFlowInput, packFlowSpecs } from './flowspec.js';
@@ -70,6 +71,22 @@ export interface CreateManyResult {
 export interface CreateManyStop extends CreateManyResult {
   /** The position of the entry that was invalid (or at which the iterable threw). */
   index: number;
+}
+
+/** Result of restore(). */
+export interface RestoreResult {
+  /** Entries created. */
+  created: number;
+  /** Entries of `-A` lines that were already there (left as they are). */
+  existed: number;
+  /** Lines whose entry the kernel refused: the line number (from 1), its command, the error. */
+  failed: Array<{ line: number; command: 'create' | 'add'; error: NfctError }>;
+}
+
+/** Options of restore(). */
+export interface RestoreOptions {
+  /** Entries per run of requests (default 2000). */
+  batchSize?: number;
 }
 
 export interface CreateManyOptions {
@@ -646,6 +663,77 @@ export class Conntrack {
       return stop(e);
     }
     if (specs.length > 0) await sendBatch();
+    await inflight;
+    return result;
+  }
+
+  /**
+   * Creates the entries of a save file (`conntrack -L -o save` output; what `conntrack -R`
+   * reads): `-I` lines create, `-A` lines add (an entry already there is counted in `existed`).
+   * Every line is read and checked before anything is sent, so a line it cannot read (see
+   * parseSaveLine(); blank lines and `#` comments are skipped) or whose entry is not one it
+   * can create is a TypeError carrying its `line` number, and nothing is created. The entries then go to the kernel many to a system
+   * call, one batch in flight while the next is packed. Quicker than parseSave() then
+   * createMany(): each entry is packed as soon as it is read, with no object kept per line.
+   */
+  async restore(text: string, options: RestoreOptions = {}): Promise<RestoreResult> {
+    const native = this.handle('restore()');
+    if (typeof text !== 'string') throw new TypeError(`restore() text must be a string, got ${describeValue(text)}`);
+    const raw: unknown = options;
+    assertObject(raw, 'restore() options');
+    assertKnownKeys(raw, ['batchSize'], 'restore() options');
+    const batchSize = optionalInteger(options.batchSize, 'restore() options.batchSize', 1, 100000) ?? 2000;
+    type Batch = { packed: ReturnType<typeof packFlowSpecs>; lines: number[]; add: boolean };
+    const batches: (Batch | undefined)[] = [];
+    let specs: NativeFlowSpec[] = [];
+    let lines: number[] = [];
+    let add = false;
+    const cut = (): void => {
+      if (specs.length > 0) batches.push({ packed: packFlowSpecs(specs), lines, add });
+      specs = [];
+      lines = [];
+    };
+    let n = 0;
+    for (let at = 0; at <= text.length; ) {
+      let end = text.indexOf('\n', at);
+      if (end < 0) end = text.length;
+      const line = text.slice(at, end).trim();
+      at = end + 1;
+      n++;
+      if (line === '' || line.charCodeAt(0) === 35) continue;
+      const parsed = parseSaveLine(line);
+      if (!parsed) {
+        throw Object.assign(new TypeError(`restore() line ${n} is not a -I/-A line it can read: ${JSON.stringify(line.slice(0, 200))}`), { line: n });
+      }
+      const isAdd = parsed.command === 'add';
+      if (isAdd !== add || specs.length >= batchSize) cut();
+      add = isAdd;
+      try {
+        specs.push(normalizeFlowInput(parsed.flow, `restore() line ${n}`));
+      } catch (e) {
+        if (e instanceof TypeError) Object.assign(e, { line: n });
+        throw e;
+      }
+      lines.push(n);
+    }
+    cut();
+    const site = callSite(this.restore);
+    const result: RestoreResult = { created: 0, existed: 0, failed: [] };
+    let inflight: Promise<void> | undefined;
+    for (let b = 0; b < batches.length; b++) {
+      const { packed, lines: numbers, add: isAdd } = batches[b]!;
+      batches[b] = undefined; // sent: its words may go
+      await inflight;
+      this.handle('restore()');
+      inflight = this.settle(site, 'conntrack restore', native.createBatch(packed.words, packed.helpers, isAdd ? MODE.ADD : MODE.CREATE)).then((errs) => {
+        for (let i = 0; i < errs.length; i++) {
+          const err = errs[i]!;
+          if (err === 0) result.created++;
+          else if (err === EEXIST && isAdd) result.existed++;
+          else result.failed.push({ line: numbers[i]!, command: isAdd ? 'add' : 'create', error: new NfctError(err, 'netlink', '', `restore line ${numbers[i]}`) });
+        }
+      });
+    }
     await inflight;
     return result;
   }

@@ -1,4 +1,4 @@
-// deleteEach(), updateWhere() and parseSave() against the kernel, with conntrack as the oracle:
+// deleteEach(), updateWhere(), parseSave() and restore() against the kernel, with conntrack as the oracle:
 // what they report is what changed in the table conntrack lists.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
@@ -101,6 +101,62 @@ describe('parseSave', () => {
       }
       const mask = (t: string): string[] => t.split('\n').filter(Boolean).map((l) => l.replace(/ -t \d+/, ' -t T')).sort();
       expect(mask((await runConntrack(other, ['-L', '-o', 'save'])).stdout)).toEqual(mask(saved));
+    } finally {
+      await other.remove();
+    }
+  });
+});
+
+describe('restore', () => {
+  test('conntrack -L -o save restored into another namespace lists the same table; -A lines of entries already there are counted, -I lines fail with their line number', async () => {
+    await load(10);
+    const saved = (await runConntrack(ns, ['-L', '-o', 'save'])).stdout;
+    const other = await createNetns('nfct-bulkrep3');
+    try {
+      const ct2 = await Conntrack.open({ netns: other.name });
+      try {
+        const first = await ct2.restore(`# a comment\n\n${saved}`);
+        expect(first).toEqual({ created: 10, existed: 0, failed: [] });
+        const mask = (t: string): string[] => t.split('\n').filter(Boolean).map((l) => l.replace(/ -t \d+/, ' -t T')).sort();
+        expect(mask((await runConntrack(other, ['-L', '-o', 'save'])).stdout)).toEqual(mask(saved));
+        // Again (-o save writes -A lines): the first two as they are (there already: existed),
+        // the rest as -I (EEXIST, by line).
+        const lines = saved.trim().split('\n');
+        expect(lines.every((l) => l.startsWith('-A '))).toBe(true);
+        const again = [...lines.slice(0, 2), ...lines.slice(2).map((l) => l.replace(/^-A /, '-I '))].join('\n');
+        const second = await ct2.restore(again, { batchSize: 3 });
+        expect(second.created).toBe(0);
+        expect(second.existed).toBe(2);
+        expect(second.failed.map((f) => [f.line, f.command, f.error.code])).toEqual(lines.slice(2).map((_, i) => [i + 3, 'create', 'EEXIST']));
+      } finally {
+        ct2.close();
+      }
+    } finally {
+      await other.remove();
+    }
+  });
+
+  test('a line it cannot read: a TypeError with its line number, before anything is created', async () => {
+    const other = await createNetns('nfct-bulkrep4');
+    try {
+      const ct2 = await Conntrack.open({ netns: other.name });
+      try {
+        const text = ['-I -p udp -s 10.9.0.1 -d 10.9.0.2 --sport 1 --dport 2 -t 60', '', '-D -p udp'].join('\n');
+        const e = await ct2.restore(text).catch((x: unknown) => x);
+        expect(e).toBeInstanceOf(TypeError);
+        expect((e as TypeError & { line: number }).line).toBe(3);
+        expect(String((e as Error).message)).toContain('line 3');
+        // An entry the save reader takes but that cannot be created as given (ICMP type 3 has no reply type).
+        const e2 = await ct2.restore('-I -p icmp -s 10.9.0.1 -d 10.9.0.2 --icmp-type 3 --icmp-code 0 --icmp-id 1 -t 60').catch((x: unknown) => x);
+        expect(e2).toBeInstanceOf(TypeError);
+        expect((e2 as TypeError & { line: number }).line).toBe(1);
+        expect(await ct2.count()).toBe(0);
+        await expect(ct2.restore(42 as unknown as string)).rejects.toThrow('restore() text must be a string');
+        await expect(ct2.restore('', { batchSize: 0 })).rejects.toThrow('restore() options.batchSize');
+      } finally {
+        ct2.close();
+      }
+      expect((await runConntrack(other, ['-C'])).stdout.trim()).toBe('0');
     } finally {
       await other.remove();
     }

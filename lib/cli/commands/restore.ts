@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { Conntrack } from '../../conntrack/handle.js';
 import type { FlowInput } from '../../conntrack/flowspec.js';
 import type { Context } from '../context.js';
+import { NfctError } from '../../core/errors.js';
 import { CliExit, operationFailed } from '../messages.js';
 import { type CtRequest, parseCommandLine } from '../parse.js';
 import { parseSaveLine } from '../../conntrack/save.js';
@@ -57,6 +58,21 @@ export async function restore(ct: Conntrack, file: string, ctx: Context): Promis
     text = readFileSync(file === '-' ? 0 : file, 'utf8');
   } catch {
     throw new CliExit(2, `Failed to open file ${file === '-' ? '/dev/stdin' : file} for reading`, true);
+  }
+  // The common file, only -I/-A lines the library's save reader takes: the library's restore()
+  // reads and checks all of them, then creates them in batches. A line it cannot read comes
+  // back (a TypeError with its number) before anything is sent, and the whole file takes the
+  // way below instead.
+  try {
+    const result = await ct.restore(text);
+    const first = result.failed[0];
+    if (first) operationFailed(first.error.errno, first.command);
+    return 0;
+  } catch (e) {
+    if (!(e instanceof TypeError && typeof (e as { line?: unknown }).line === 'number')) {
+      if (e instanceof NfctError) operationFailed(e.errno, 'create');
+      throw e;
+    }
   }
   // Every line is read (and a bad one refuses the whole file) before anything is done. Plain
   // create lines are kept as the entries they describe, the rest as parsed requests.
