@@ -1,5 +1,6 @@
 // nfct: the same output as conntrack for the same table, the same effects for the same
 // commands, the same event lines, and traces with the hops nft monitor trace prints.
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -10,6 +11,9 @@ import { runNfct } from '../support/run-nfct.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { tcpFlow, udpFlow } from '../helpers/traffic.js';
 import { type EntrySpec, insertEntry, listEntries, runConntrack } from '../oracle/conntrack-cli.js';
+
+/** The built library, for a child process. */
+const LIB = join(__dirname, '..', '..', 'dist', 'index.js');
 
 let ns: Netns;
 
@@ -152,15 +156,23 @@ describe('nfct -E as conntrack -E', () => {
     await runConntrack(ns, ['-I', ...tuple, '-t', '50']);
     await runConntrack(ns, ['-U', ...tuple, '-m', '4']);
     await runConntrack(ns, ['-D', ...tuple]);
+    // A change by a process that outlives the lookup of its name: a node process whose first
+    // netlink socket in the namespace has its pid as port id, and that waits a second to exit.
+    const script = `const { Conntrack } = require(${JSON.stringify(LIB)}); (async () => { const ct = await Conntrack.open(); await ct.create({ protocol: 'udp', src: '10.30.0.3', dst: '10.30.0.4', srcPort: 3, dstPort: 4, timeout: 50 }); console.log(process.pid); await new Promise((r) => setTimeout(r, 1000)); ct.close(); })();`;
+    const child = await ns.exec(process.execPath, ['-e', script]);
+    expect(child.code).toBe(0);
+    const pid = child.stdout.trim();
     await sleep(500);
     const [theirs, ours] = await Promise.all([watch.stop(), mine.stop()]);
     expect(ours.length).toBeGreaterThan(3);
     // The process name of a [USERSPACE] change is looked up while its process lives, which a
     // short conntrack -U or -D may not outlive (conntrack -E misses it too then): compared
-    // without it, and present where the port id is the process's pid.
+    // without it; the long-lived process's change carries its name in both.
     const strip = (l: string) => l.replace(/ progname=.*$/, '');
     expect(ours.map(strip)).toEqual(theirs.map(strip));
-    expect(ours.some((l) => l.includes('[USERSPACE]') && l.endsWith('progname=conntrack'))).toBe(true);
+    const named = (lines: string[]) => lines.filter((l) => l.includes('src=10.30.0.3') && l.includes(`[USERSPACE] portid=${pid} progname=node`));
+    expect(named(ours)).toHaveLength(1);
+    expect(named(theirs)).toHaveLength(1);
   });
 });
 
