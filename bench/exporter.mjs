@@ -2,9 +2,11 @@
 // and per-CPU statistics), against `conntrack -C` + `conntrack -S` run once per namespace, in
 // the same run. With NFCT_BENCH_SOAK=1 (or --soak): the exporter's RSS over 10 minutes of
 // scrapes every second with an event stream counting 50k events/s (NFCT_SOAK_SECONDS to change),
-// with the exporter's JS heap and external memory from its own metrics; the trend is reported
-// over the whole run and after the warm-up (the first NFCT_SOAK_WARMUP seconds, default 120).
-// Without the soak, the soak part of the last run is kept in bench/RESULTS.md.
+// with the exporter's JS heap and external memory from its own metrics. The trend is reported
+// over the whole run and after the warm-up: until V8's first full collection of the JS heap
+// (heap used falling by a third or more between two samples), the old generation keeps what
+// the scavenges promote and the process grows to its working size. Without the soak, the soak
+// part of the last run is kept in bench/RESULTS.md.
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -33,7 +35,6 @@ const SCRAPES = 20;
 const SOAK = process.env.NFCT_BENCH_SOAK === '1' || process.argv.includes('--soak');
 const SOAK_SECONDS = Number(process.env.NFCT_SOAK_SECONDS ?? 600);
 const SOAK_RATE = 50_000;
-const SOAK_WARMUP = Number(process.env.NFCT_SOAK_WARMUP ?? 120);
 const SECTION = 'Exporter: a scrape of every namespace';
 
 ensureBuilt();
@@ -153,12 +154,14 @@ async function soak() {
       const counted = ['new', 'destroy'].reduce((s, t) => s + Number(new RegExp(`^nfct_conntrack_events_total\\{netns="${ns}",type="${t}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0), 0);
       const events = Number(/^events (\d+)$/m.exec(churnOut)?.[1] ?? 0);
       const seconds = xs.at(-1);
-      const warm = Math.max(0, xs.findIndex((x) => x >= SOAK_WARMUP)); // a run shorter than the warm-up: all of it
+      // The warm-up ends at the first full collection (none seen: the whole run).
+      const warm = Math.max(0, heap.findIndex((h, i) => i > 0 && h < (2 / 3) * heap[i - 1]));
       const late = (v) => slope(xs.slice(warm), v.slice(warm)) * 60;
       const perMinute = (v, f) => Array.from({ length: Math.floor(seconds / 60) }, (_, m) => f(v.filter((_, i) => xs[i] >= m * 60 && xs[i] < (m + 1) * 60)));
       return {
         seconds,
         samples: xs.length,
+        warmSeconds: xs[warm],
         rate: events / Number(/^seconds (\S+)$/m.exec(churnOut)?.[1] ?? seconds),
         events,
         counted,
@@ -176,7 +179,8 @@ async function soak() {
         externalLate: late(external),
         arrayBuffersLate: late(arrayBuffers),
         minutes: perMinute(ys, median),
-        heapFloor: perMinute(heap, (v) => Math.min(...v)),
+        // Heap used right after each full collection: what the exporter really keeps.
+        collections: heap.flatMap((h, i) => (i > 0 && h < (2 / 3) * heap[i - 1] ? [[xs[i], h]] : [])),
         heapPeak: perMinute(heap, (v) => Math.max(...v)),
         heapTotalMinutes: perMinute(heapTotal, median),
         externalRange: [Math.min(...external), Math.max(...external)],
@@ -200,14 +204,14 @@ ${table([
   ['`exporter.metrics()`, later scrapes (handles kept)', fmtFixed(r.warm, 1), `${fmtFixed(r.loop / r.warm, 1)}×`],
 ])}`;
 
-const AFTER_WARMUP = `after the warm-up (from ${SOAK_WARMUP} s)`;
 if (SOAK) {
   const s = await soak();
+  const AFTER_WARMUP = `after the warm-up (from ${fmtFixed(s.warmSeconds, 0)} s)`;
   log(`soak: RSS ${fmtFixed(s.first, 1)} -> ${fmtFixed(s.last, 1)} MB, slope ${fmtFixed(s.slopeAll, 3)} MB/min (${AFTER_WARMUP} ${fmtFixed(s.slopeLate, 3)})`);
   const mb = (v) => v.map((m) => fmtFixed(m, 1)).join(', ');
   markdown += `
 
-Soak: \`nfct exporter --events\` in a process of its own, scraped every second for ${fmtFixed(s.seconds / 60, 1)} minutes while bench/c/ct_churn made ${fmtInt(s.events)} events (${fmtInt(Math.round(s.rate))}/s) in its namespace; ${s.samples} samples, once a second, of its RSS (VmRSS) and of the memory it reports in its own metrics (\`nodejs_heap_size_used_bytes\`, \`_total_bytes\`, \`nodejs_external_memory_bytes\`, \`nodejs_array_buffers_bytes\`). The first ${SOAK_WARMUP} s are the warm-up (the process's heaps and allocator arenas reach their working size); the trend is the least-squares slope.
+Soak: \`nfct exporter --events\` in a process of its own, scraped every second for ${fmtFixed(s.seconds / 60, 1)} minutes while bench/c/ct_churn made ${fmtInt(s.events)} events (${fmtInt(Math.round(s.rate))}/s) in its namespace; ${s.samples} samples, once a second, of its RSS (VmRSS) and of the memory it reports in its own metrics (\`nodejs_heap_size_used_bytes\`, \`_total_bytes\`, \`nodejs_external_memory_bytes\`, \`nodejs_array_buffers_bytes\`). The warm-up lasts until V8's first full collection of the JS heap (heap used falling by a third or more from one sample to the next), here at ${fmtFixed(s.warmSeconds, 0)} s: until then the old generation keeps what the scavenges promoted from each scrape, and the heap the process reserves grows to its working size; what survives a full collection does not grow. The trend is the least-squares slope.
 
 ${table([
   ['', 'MB'],
@@ -217,7 +221,7 @@ ${table([
   ['RSS slope, whole run', `${fmtFixed(s.slopeAll, 3)} MB/min`],
   [`RSS slope, ${AFTER_WARMUP}`, `${fmtFixed(s.slopeLate, 3)} MB/min`],
   ['RSS, median of each minute', mb(s.minutes)],
-  ['JS heap used, lowest of each minute (what survives collection)', mb(s.heapFloor)],
+  ['JS heap used after each full collection (what survives it), at', s.collections.map(([t, h]) => `${fmtFixed(h, 1)} (${fmtFixed(t, 0)} s)`).join(', ') || 'none seen'],
   ['JS heap used, highest of each minute', mb(s.heapPeak)],
   ['JS heap total (reserved by V8), median of each minute', mb(s.heapTotalMinutes)],
   [`slopes ${AFTER_WARMUP}: heap used / heap total`, `${fmtFixed(s.heapLate, 3)} / ${fmtFixed(s.heapTotalLate, 3)} MB/min`],
