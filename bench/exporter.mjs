@@ -1,14 +1,20 @@
 // The exporter: one scrape of 50 namespaces holding 1M entries between them (counts, limits
 // and per-CPU statistics), against `conntrack -C` + `conntrack -S` run once per namespace, in
 // the same run. With NFCT_BENCH_SOAK=1 (or --soak): the exporter's RSS over 10 minutes of
-// scrapes every second with an event stream counting 50k events/s (NFCT_SOAK_SECONDS to change).
+// scrapes every second with an event stream counting 50k events/s (NFCT_SOAK_SECONDS to change),
+// with the exporter's JS heap and external memory from its own metrics. The trend is reported
+// over the whole run and after the warm-up: until V8's first full collection of the JS heap
+// (heap used falling by a third or more between two samples), the old generation keeps what
+// the scavenges promote and the process grows to its working size. Without the soak, the soak
+// part of the last run is kept in bench/RESULTS.md.
 import { execFile, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 import {
   REPO_DIR,
+  RESULTS_FILE,
   ensureBuilt,
   ensureDist,
   fill,
@@ -29,6 +35,7 @@ const SCRAPES = 20;
 const SOAK = process.env.NFCT_BENCH_SOAK === '1' || process.argv.includes('--soak');
 const SOAK_SECONDS = Number(process.env.NFCT_SOAK_SECONDS ?? 600);
 const SOAK_RATE = 50_000;
+const SECTION = 'Exporter: a scrape of every namespace';
 
 ensureBuilt();
 ensureDist();
@@ -123,7 +130,9 @@ async function soak() {
       const xs = [];
       const ys = [];
       const heap = [];
+      const heapTotal = [];
       const external = [];
+      const arrayBuffers = [];
       const gauge = (text, name) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) / 2 ** 20;
       let scrapeMs = [];
       let text = '';
@@ -134,7 +143,9 @@ async function soak() {
         xs.push((performance.now() - t0) / 1000);
         ys.push(rssKb(child.pid) / 1024);
         heap.push(gauge(text, 'nodejs_heap_size_used_bytes'));
+        heapTotal.push(gauge(text, 'nodejs_heap_size_total_bytes'));
         external.push(gauge(text, 'nodejs_external_memory_bytes'));
+        arrayBuffers.push(gauge(text, 'nodejs_array_buffers_bytes'));
         await sleep(Math.max(0, 1000 - (performance.now() - s0)));
       }
       await churned;
@@ -143,10 +154,14 @@ async function soak() {
       const counted = ['new', 'destroy'].reduce((s, t) => s + Number(new RegExp(`^nfct_conntrack_events_total\\{netns="${ns}",type="${t}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0), 0);
       const events = Number(/^events (\d+)$/m.exec(churnOut)?.[1] ?? 0);
       const seconds = xs.at(-1);
-      const half = xs.findIndex((x) => x >= seconds / 2);
+      // The warm-up ends at the first full collection (none seen: the whole run).
+      const warm = Math.max(0, heap.findIndex((h, i) => i > 0 && h < (2 / 3) * heap[i - 1]));
+      const late = (v) => slope(xs.slice(warm), v.slice(warm)) * 60;
+      const perMinute = (v, f) => Array.from({ length: Math.floor(seconds / 60) }, (_, m) => f(v.filter((_, i) => xs[i] >= m * 60 && xs[i] < (m + 1) * 60)));
       return {
         seconds,
         samples: xs.length,
+        warmSeconds: xs[warm],
         rate: events / Number(/^seconds (\S+)$/m.exec(churnOut)?.[1] ?? seconds),
         events,
         counted,
@@ -155,12 +170,20 @@ async function soak() {
         last: ys.at(-1),
         max: Math.max(...ys),
         min: Math.min(...ys),
+        warmMin: Math.min(...ys.slice(warm)),
+        warmMax: Math.max(...ys.slice(warm)),
         slopeAll: slope(xs, ys) * 60,
-        slopeLate: slope(xs.slice(half), ys.slice(half)) * 60,
-        heapLate: slope(xs.slice(half), heap.slice(half)) * 60,
-        externalLate: slope(xs.slice(half), external.slice(half)) * 60,
-        heapRange: [Math.min(...heap), Math.max(...heap)],
-        minutes: Array.from({ length: Math.floor(seconds / 60) }, (_, m) => median(ys.filter((_, i) => xs[i] >= m * 60 && xs[i] < (m + 1) * 60))),
+        slopeLate: late(ys),
+        heapLate: late(heap),
+        heapTotalLate: late(heapTotal),
+        externalLate: late(external),
+        arrayBuffersLate: late(arrayBuffers),
+        minutes: perMinute(ys, median),
+        // Heap used right after each full collection: what the exporter really keeps.
+        collections: heap.flatMap((h, i) => (i > 0 && h < (2 / 3) * heap[i - 1] ? [[xs[i], h]] : [])),
+        heapPeak: perMinute(heap, (v) => Math.max(...v)),
+        heapTotalMinutes: perMinute(heapTotal, median),
+        externalRange: [Math.min(...external), Math.max(...external)],
         scrapeMedian: median(scrapeMs),
       };
     } finally {
@@ -183,24 +206,36 @@ ${table([
 
 if (SOAK) {
   const s = await soak();
-  log(`soak: RSS ${fmtFixed(s.first, 1)} -> ${fmtFixed(s.last, 1)} MB, slope ${fmtFixed(s.slopeAll, 3)} MB/min (second half ${fmtFixed(s.slopeLate, 3)})`);
+  const AFTER_WARMUP = `after the warm-up (from ${fmtFixed(s.warmSeconds, 0)} s)`;
+  log(`soak: RSS ${fmtFixed(s.first, 1)} -> ${fmtFixed(s.last, 1)} MB, slope ${fmtFixed(s.slopeAll, 3)} MB/min (${AFTER_WARMUP} ${fmtFixed(s.slopeLate, 3)})`);
+  const mb = (v) => v.map((m) => fmtFixed(m, 1)).join(', ');
   markdown += `
 
-Soak: \`nfct exporter --events\` in a process of its own, scraped every second for ${fmtFixed(s.seconds / 60, 1)} minutes while bench/c/ct_churn made ${fmtInt(s.events)} events (${fmtInt(Math.round(s.rate))}/s) in its namespace; ${s.samples} RSS samples (VmRSS, once a second).
+Soak: \`nfct exporter --events\` in a process of its own, scraped every second for ${fmtFixed(s.seconds / 60, 1)} minutes while bench/c/ct_churn made ${fmtInt(s.events)} events (${fmtInt(Math.round(s.rate))}/s) in its namespace; ${s.samples} samples, once a second, of its RSS (VmRSS) and of the memory it reports in its own metrics (\`nodejs_heap_size_used_bytes\`, \`_total_bytes\`, \`nodejs_external_memory_bytes\`, \`nodejs_array_buffers_bytes\`). The warm-up lasts until V8's first full collection of the JS heap (heap used falling by a third or more from one sample to the next), here at ${fmtFixed(s.warmSeconds, 0)} s: until then the old generation keeps what the scavenges promoted from each scrape, and the heap the process reserves grows to its working size; what survives a full collection does not grow. The trend is the least-squares slope.
 
 ${table([
-  ['RSS', 'MB'],
-  ['first sample', fmtFixed(s.first, 1)],
-  ['last sample', fmtFixed(s.last, 1)],
-  ['min / max', `${fmtFixed(s.min, 1)} / ${fmtFixed(s.max, 1)}`],
-  ['least-squares slope, whole run', `${fmtFixed(s.slopeAll, 3)} MB/min`],
-  ['least-squares slope, second half', `${fmtFixed(s.slopeLate, 3)} MB/min`],
-  ['median per minute', s.minutes.map((m) => fmtFixed(m, 1)).join(', ')],
-  ['JS heap used: min / max; slope, second half', `${fmtFixed(s.heapRange[0], 1)} / ${fmtFixed(s.heapRange[1], 1)}; ${fmtFixed(s.heapLate, 3)} MB/min`],
-  ['external (Buffers, ArrayBuffers): slope, second half', `${fmtFixed(s.externalLate, 3)} MB/min`],
+  ['', 'MB'],
+  ['RSS: first sample / last sample', `${fmtFixed(s.first, 1)} / ${fmtFixed(s.last, 1)}`],
+  ['RSS: min / max, whole run', `${fmtFixed(s.min, 1)} / ${fmtFixed(s.max, 1)}`],
+  [`RSS: min / max, ${AFTER_WARMUP}`, `${fmtFixed(s.warmMin, 1)} / ${fmtFixed(s.warmMax, 1)}`],
+  ['RSS slope, whole run', `${fmtFixed(s.slopeAll, 3)} MB/min`],
+  [`RSS slope, ${AFTER_WARMUP}`, `${fmtFixed(s.slopeLate, 3)} MB/min`],
+  ['RSS, median of each minute', mb(s.minutes)],
+  ['JS heap used after each full collection (what survives it), at', s.collections.map(([t, h]) => `${fmtFixed(h, 1)} (${fmtFixed(t, 0)} s)`).join(', ') || 'none seen'],
+  ['JS heap used, highest of each minute', mb(s.heapPeak)],
+  ['JS heap total (reserved by V8), median of each minute', mb(s.heapTotalMinutes)],
+  [`slopes ${AFTER_WARMUP}: heap used / heap total`, `${fmtFixed(s.heapLate, 3)} / ${fmtFixed(s.heapTotalLate, 3)} MB/min`],
+  [`external memory: min / max; slopes ${AFTER_WARMUP}: external / ArrayBuffers`, `${fmtFixed(s.externalRange[0], 1)} / ${fmtFixed(s.externalRange[1], 1)}; ${fmtFixed(s.externalLate, 3)} / ${fmtFixed(s.arrayBuffersLate, 3)} MB/min`],
 ])}
 
 Events counted by the exporter: ${fmtInt(s.counted)} of ${fmtInt(s.events)} (overruns reported: ${s.overruns}); scrape median during the soak ${fmtFixed(s.scrapeMedian, 1)} ms.`;
+} else if (existsSync(RESULTS_FILE)) {
+  // Keep the soak part of the last run that had one.
+  const text = readFileSync(RESULTS_FILE, 'utf8');
+  const at = text.indexOf(`## ${SECTION}\n`);
+  const section = at === -1 ? '' : text.slice(at).split(/^(?=## )/m)[0];
+  const soakAt = section.search(/^Soak: /m);
+  if (soakAt !== -1) markdown += `\n\n${section.slice(soakAt).replace(/\n*The RSS soak runs with[^\n]*\n*$/, '').trim()}`;
 }
 
-writeResults('Exporter: a scrape of every namespace', markdown, SOAK ? '' : 'The RSS soak runs with NFCT_BENCH_SOAK=1 (10 minutes); its last result is kept below when it ran.');
+writeResults(SECTION, markdown, SOAK ? '' : 'The RSS soak runs with NFCT_BENCH_SOAK=1 (10 minutes); the soak part above is from the last run that had it.');

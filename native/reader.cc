@@ -78,9 +78,23 @@ QueueStats Reader::Stats() {
     std::lock_guard<std::mutex> lock(mu_);
     q = queue_;
   }
+  for (size_t k = 0; k < kCountKinds; k++) q.counted[k] = counted_[k].load(std::memory_order_relaxed);
+  q.received = received_.load(std::memory_order_relaxed);
+  q.malformed = malformed_.load(std::memory_order_relaxed);
   std::lock_guard<std::mutex> lock(pool_->mu);
   q.pooled_bytes = pool_->pooled;
   return q;
+}
+
+void Reader::Count(Batch* batch) {
+  for (uint32_t i = 0; i < batch->count; i++) {
+    const int k = decoder_->Kind(&batch->words[static_cast<size_t>(i) * record_words_]);
+    if (k >= 0 && static_cast<size_t>(k) < kCountKinds) counted_[k].fetch_add(1, std::memory_order_relaxed);
+  }
+  batch->words.clear();
+  batch->strings.clear();
+  batch->bytes.clear();
+  batch->count = 0;
 }
 
 void Reader::Stop() {
@@ -290,6 +304,7 @@ void Reader::Run() {
         got_data = true;
         batch->received++;
         decoder_->OnMessage(m, batch.get());
+        if (opt_.count_only) Count(batch.get());
         if (batch->count >= opt_.max_batch) {
           // A full batch goes now, even mid-buffer: batches never exceed max_batch.
           if (!PostAndWait(batch)) {
@@ -300,6 +315,12 @@ void Reader::Run() {
       }
       if (done) break;
       if (stop_.load()) break;
+    }
+    // A counting stream keeps its counters here: Stats() reads them.
+    if (opt_.count_only) {
+      received_.fetch_add(batch->received, std::memory_order_relaxed);
+      malformed_.fetch_add(batch->malformed, std::memory_order_relaxed);
+      batch->received = batch->malformed = 0;
     }
     // A stream hands over what it has whenever the socket runs dry.
     if (!done && !opt_.dump && (batch->count > 0 || batch->received > 0 || batch->malformed > 0)) {

@@ -88,7 +88,12 @@ class Decoder {
   virtual bool Setup(int /*fd*/, Failure* /*failure*/) { return true; }
   // Runs once, on the reader thread, before the final batch goes (not when stopped early).
   virtual void Finish(Batch* /*final_batch*/, Failure* /*failure*/) {}
+  // For a counting reader: which of kCountKinds counters a decoded record adds to (-1: none).
+  virtual int Kind(const uint32_t* /*record*/) const { return -1; }
 };
+
+// Counters a counting reader keeps (event types: new, update, destroy; or expect-new, -destroy).
+constexpr size_t kCountKinds = 4;
 
 struct ReaderOptions {
   int nsfd = -1;                     // namespace to open the socket in (the reader closes it);
@@ -106,6 +111,10 @@ struct ReaderOptions {
   uint32_t max_batch = 1024;         // records per batch
   uint64_t max_queue_records = 4096; // records handed to JS and not yet released (0: no bound)
   uint64_t max_queue_bytes = 0;      // their bytes (0: no bound)
+  // A live stream that only counts: each decoded record adds to its Kind() counter and is
+  // dropped on the reader thread; batches go to JS only for overruns and at the end, and the
+  // counters are read with Stats(). Nothing per record crosses into JS.
+  bool count_only = false;
 };
 
 // What a reader holds for JS now and at most so far (read at any time).
@@ -115,6 +124,11 @@ struct QueueStats {
   uint64_t peak_records = 0;
   uint64_t peak_bytes = 0;
   uint64_t pooled_bytes = 0;  // spent batches kept for reuse
+  // Counting readers only (zero otherwise): records counted by Kind(), and the messages
+  // received and malformed that no batch carried to JS.
+  uint64_t counted[kCountKinds] = {0, 0, 0, 0};
+  uint64_t received = 0;
+  uint64_t malformed = 0;
 };
 
 class Reader {
@@ -143,6 +157,8 @@ class Reader {
   bool Post(std::unique_ptr<Batch>& batch);
   bool PostAndWait(std::unique_ptr<Batch>& batch);
   std::unique_ptr<Batch> NewBatch();
+  // count_only: counts the batch's records by Kind() and empties it.
+  void Count(Batch* batch);
 
   using Tsfn = Napi::TypedThreadSafeFunction<Reader, Batch, &Reader::CallJs>;
 
@@ -158,6 +174,10 @@ class Reader {
   std::condition_variable cv_;
   QueueStats queue_;          // guarded by mu_
   uint64_t trim_after_ = 0;   // bytes queued since the heap was last trimmed (mu_)
+  // count_only totals, written by the reader thread, read by Stats().
+  std::atomic<uint64_t> counted_[kCountKinds] = {};
+  std::atomic<uint64_t> received_{0};
+  std::atomic<uint64_t> malformed_{0};
   bool set_up_ = false;  // Setup() has run (bound and subscribed, or failed): guarded by mu_
   Failure setup_failure_;  // what Setup() reported: guarded by mu_
   std::atomic<bool> stop_{false};

@@ -53,16 +53,20 @@ Napi::Value Stream::Release(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// stats(): [queued records, queued bytes, peak records, peak bytes, pooled bytes]
+// stats(): [queued records, queued bytes, peak records, peak bytes, pooled bytes, received,
+// malformed, counted by kind (kCountKinds)]; the last ones are kept by counting readers only
 Napi::Value Stream::Stats(const Napi::CallbackInfo& info) {
   QueueStats q = reader_ ? reader_->Stats() : QueueStats();
-  Napi::Float64Array out = Napi::Float64Array::New(info.Env(), 5);
+  Napi::Float64Array out = Napi::Float64Array::New(info.Env(), 7 + kCountKinds);
   if (out.IsEmpty()) return info.Env().Undefined();  // the environment is going away
   out[0] = static_cast<double>(q.records);
   out[1] = static_cast<double>(q.bytes);
   out[2] = static_cast<double>(q.peak_records);
   out[3] = static_cast<double>(q.peak_bytes);
   out[4] = static_cast<double>(q.pooled_bytes);
+  out[5] = static_cast<double>(q.received);
+  out[6] = static_cast<double>(q.malformed);
+  for (size_t k = 0; k < kCountKinds; k++) out[7 + k] = static_cast<double>(q.counted[k]);
   return out;
 }
 
@@ -92,6 +96,7 @@ void ReadReaderOptions(const Napi::Value& v, ReaderOptions* out) {
   num("maxQueueBytes", &out->max_queue_bytes);
   num("rcvbuf", &out->rcvbuf);
   num("rcvbufMax", &out->rcvbuf_max);
+  num("countOnly", &out->count_only);
 }
 
 }  // namespace nfct

@@ -54,7 +54,9 @@ export async function exporterCommand(argv: string[]): Promise<void> {
   for (const [name, help, read] of [
     ['process_resident_memory_bytes', 'Resident memory size in bytes.', () => process.memoryUsage.rss()],
     ['nodejs_heap_size_used_bytes', 'Process heap size used from Node.js in bytes.', () => process.memoryUsage().heapUsed],
+    ['nodejs_heap_size_total_bytes', 'Process heap size from Node.js in bytes.', () => process.memoryUsage().heapTotal],
     ['nodejs_external_memory_bytes', 'Node.js external memory size in bytes.', () => process.memoryUsage().external],
+    ['nodejs_array_buffers_bytes', 'Memory of ArrayBuffers and Buffers in bytes (part of the external memory).', () => process.memoryUsage().arrayBuffers],
   ] as const) {
     new Gauge({ name, help, registers: [exporter.registry], collect() {
       this.set(read());

@@ -4,9 +4,9 @@ import { JsonItem } from '../core/json.js';
 import { decodeExpectations, type Expectation, expectationEventTime, expectationMsgType } from './expect.js';
 import { type FlowFilter, normalizeFilter } from './filter.js';
 import { decodeFlows, recordEventTime, recordEventType, recordPortId } from './flow.js';
-import type { NativeConntrack, NativeFilter, NativeStream, OnBatch } from '../core/native.js';
+import type { NativeConntrack, NativeFilter, NativeStream, OnBatch, ReaderTuning } from '../core/native.js';
 import { BatchSource, type RawBatch } from '../core/reader.js';
-import { LIVE_STREAM_KEYS, type LiveStreamOptions, type LiveTuning, LiveStream, normalizeLiveOptions } from '../core/stream.js';
+import { LIVE_STREAM_KEYS, type LiveStreamOptions, type LiveTuning, LiveStream, normalizeLiveOptions, type StreamStats } from '../core/stream.js';
 import type { Flow } from './types.js';
 import { assertObject, boolean, describeValue, list } from '../core/validate.js';
 
@@ -72,6 +72,11 @@ export interface EventOptions extends FlowFilter, LiveStreamOptions {
 }
 
 const EVENT_KEYS = ['types', 'resync', 'kernelFilter', ...LIVE_STREAM_KEYS];
+/** countEvents() takes events()'s options but `resync` (there is no stream to put the table in). */
+const COUNT_KEYS = EVENT_KEYS.filter((k) => k !== 'resync');
+
+/** Options of countEvents(): events()'s, without `resync`. */
+export type CountEventOptions = Omit<EventOptions, 'resync'>;
 
 /** Items are instances of these: one shape each, and `JSON.stringify` works on them. */
 class FlowEventItem extends JsonItem implements FlowEvent {
@@ -123,6 +128,84 @@ export interface EventOwner {
   forget(source: BatchSource): void;
 }
 
+/** Starts one native reader per kind of event asked for (flows, expectations), tracked by the owner. */
+function startEventReaders(native: NativeConntrack, owner: EventOwner, nativeFilter: NativeFilter, types: readonly EventType[], reader: ReaderTuning, site: { stack: string }) {
+  const groups = (expect: boolean) => types.filter((t) => t.startsWith('expect') === expect).reduce((m, t) => m | (1 << GROUP[t]), 0);
+  const flowGroups = groups(false);
+  const expectGroups = groups(true);
+  const starts: ((onBatch: OnBatch) => NativeStream)[] = [];
+  if (flowGroups) starts.push((onBatch) => native.events(nativeFilter, flowGroups, onBatch, reader));
+  if (expectGroups) starts.push((onBatch) => native.expectEvents(expectGroups, onBatch, reader));
+  const source = new BatchSource(starts, site, 'conntrack events');
+  owner.track(source);
+  const kinds = [...(flowGroups ? (['flow'] as const) : []), ...(expectGroups ? (['expect'] as const) : [])];
+  return { source, kinds };
+}
+
+/** What the native readers count, by kind (native/ct/events.cc Kind()). */
+const COUNTED: Record<'flow' | 'expect', readonly EventType[]> = { flow: ['new', 'update', 'destroy'], expect: ['expect-new', 'expect-destroy'] };
+
+/**
+ * Conntrack events counted by type, without an item per event: the reader thread decodes and
+ * filters each event as events() does, adds it to its type's count and drops it. Read `counts`
+ * whenever you like (a metrics scrape); memory does not depend on the event rate.
+ */
+export class EventCounter {
+  private readonly source: BatchSource;
+  private readonly kinds: readonly ('flow' | 'expect')[];
+  private readonly types: readonly EventType[];
+  private readonly onAbort = (): void => this.close();
+  /**
+   * Settles when the counter ends: resolves once it is closed (close(), its handle's close(),
+   * the signal), rejects with the NfctError of a reader that failed (the counter is then closed).
+   */
+  readonly done: Promise<void>;
+
+  /** @internal */
+  constructor(native: NativeConntrack, private readonly owner: EventOwner, nativeFilter: NativeFilter, types: readonly EventType[], tuning: LiveTuning, private readonly signal: AbortSignal | undefined, site: { stack: string }) {
+    const started = startEventReaders(native, owner, nativeFilter, types, { ...tuning, maxQueueRecords: 0, maxBatch: BATCH, countOnly: 1 }, site);
+    this.source = started.source;
+    this.kinds = started.kinds;
+    this.types = types;
+    signal?.addEventListener('abort', this.onAbort, { once: true });
+    if (signal?.aborted) queueMicrotask(this.onAbort);
+    // Only overruns and the end come as batches: take them as they come.
+    const source = this.source;
+    this.done = (async () => {
+      try {
+        for (let b = await source.next(); b !== null; b = await source.next()) source.release(b);
+      } finally {
+        this.close();
+      }
+    })();
+    this.done.catch(() => undefined); // a failure is for whoever awaits done; unawaited, it is not unhandled
+  }
+
+  /** Events counted so far, by type (every type asked for, from 0). */
+  get counts(): Partial<Record<EventType, number>> {
+    const out: Partial<Record<EventType, number>> = {};
+    for (const t of this.types) out[t] = 0;
+    this.source.counted().forEach((counted, tag) => {
+      COUNTED[this.kinds[tag]!].forEach((t, k) => {
+        if (t in out) out[t] = counted[k]!;
+      });
+    });
+    return out;
+  }
+
+  /** The stream's counters: `matched` is the events counted, `overruns` the times the kernel dropped. */
+  get stats(): StreamStats {
+    return { ...this.source.stats, lost: undefined };
+  }
+
+  /** Stops counting and releases the sockets; `counts` keeps the totals. Idempotent. */
+  close(): void {
+    this.signal?.removeEventListener('abort', this.onAbort);
+    this.source.close();
+    this.owner.forget(this.source);
+  }
+}
+
 /** A live stream of events; iterate it once with `for await`. */
 export class EventStream extends LiveStream<ConntrackEvent> {
   private overrunCount = 0;
@@ -141,17 +224,9 @@ export class EventStream extends LiveStream<ConntrackEvent> {
     signal: AbortSignal | undefined,
     site: { stack: string },
   ) {
-    const groups = (expect: boolean) => types.filter((t) => t.startsWith('expect') === expect).reduce((m, t) => m | (1 << GROUP[t]), 0);
-    const flowGroups = groups(false);
-    const expectGroups = groups(true);
-    const reader = { ...tuning, maxQueueRecords: 0, maxBatch: BATCH };
-    const starts: ((onBatch: OnBatch) => NativeStream)[] = [];
-    if (flowGroups) starts.push((onBatch) => native.events(nativeFilter, flowGroups, onBatch, reader));
-    if (expectGroups) starts.push((onBatch) => native.expectEvents(expectGroups, onBatch, reader));
-    const source = new BatchSource(starts, site, 'conntrack events');
-    owner.track(source);
+    const { source, kinds } = startEventReaders(native, owner, nativeFilter, types, { ...tuning, maxQueueRecords: 0, maxBatch: BATCH }, site);
     super(source, signal, () => owner.forget(source));
-    this.kinds = [...(flowGroups ? (['flow'] as const) : []), ...(expectGroups ? (['expect'] as const) : [])];
+    this.kinds = kinds;
   }
 
   /** Times the kernel reported lost events on this stream. */
@@ -194,20 +269,22 @@ export class EventStream extends LiveStream<ConntrackEvent> {
   }
 }
 
-/** Validates events() options; returns what EventStream needs. */
-export function normalizeEventOptions(options: EventOptions) {
-  assertObject(options, 'events() options');
-  const nf = normalizeFilter(options, 'events() options', EVENT_KEYS);
-  const types = options.types === undefined ? (['new', 'update', 'destroy'] as const) : list(options.types, 'events() options.types');
+/** Validates events() options (countEvents()'s with `call`); returns what EventStream needs. */
+export function normalizeEventOptions(options: EventOptions, call: 'events()' | 'countEvents()' = 'events()') {
+  const where = `${call} options`;
+  assertObject(options, where);
+  const keys = call === 'events()' ? EVENT_KEYS : COUNT_KEYS;
+  const nf = normalizeFilter(options, where, keys);
+  const types = options.types === undefined ? (['new', 'update', 'destroy'] as const) : list(options.types, `${where}.types`);
   for (const t of types) {
-    if (!TYPES.includes(t)) throw new TypeError(`events() options.types: unknown event type ${describeValue(t)} (one of ${TYPES.join(', ')})`);
+    if (!TYPES.includes(t)) throw new TypeError(`${where}.types: unknown event type ${describeValue(t)} (one of ${TYPES.join(', ')})`);
   }
-  const { tuning, signal } = normalizeLiveOptions(options, 'events() options');
-  const kernel = boolean(options.kernelFilter, 'events() options.kernelFilter') ?? true;
-  const resync = boolean(options.resync, 'events() options.resync') ?? false;
+  const { tuning, signal } = normalizeLiveOptions(options, where);
+  const kernel = boolean(options.kernelFilter, `${where}.kernelFilter`) ?? true;
+  const resync = boolean(options.resync, `${where}.resync`) ?? false;
   nf.kernel = kernel;
   const filter: FlowFilter = {};
-  for (const [k, v] of Object.entries(options)) if (!EVENT_KEYS.includes(k)) (filter as Record<string, unknown>)[k] = v;
+  for (const [k, v] of Object.entries(options)) if (!keys.includes(k)) (filter as Record<string, unknown>)[k] = v;
   return {
     filter,
     nativeFilter: nf,

@@ -3,7 +3,7 @@ import { constants } from 'node:os';
 import { CPU_STAT_NAMES, CT_MSG } from '../core/constants.js';
 import { ClosedError, NfctError, callSite, withCallSite } from '../core/errors.js';
 import { type FlowFilter, normalizeFilter } from './filter.js';
-import { type EventOptions, EventStream, normalizeEventOptions } from './events.js';
+import { type CountEventOptions, EventCounter, type EventOptions, EventStream, normalizeEventOptions } from './events.js';
 import { Expectations } from './expect.js';
 import { decodeFlows } from './flow.js';
 import { parseSaveLine } from './save.js';
@@ -294,6 +294,17 @@ export class Conntrack {
     const native = this.handle('events()');
     const o = normalizeEventOptions(options);
     return new EventStream(native, this, o.filter, o.nativeFilter, o.types, o.tuning, o.resync, o.signal, callSite(this.events));
+  }
+
+  /**
+   * Conntrack events counted by type instead of yielded (an exporter's rates): the same
+   * options and filter as events() but `resync`; no object is made per event, so memory stays
+   * the same at any event rate. Overruns are counted in `stats.overruns`.
+   */
+  countEvents(options: CountEventOptions = {}): EventCounter {
+    const native = this.handle('countEvents()');
+    const o = normalizeEventOptions(options, 'countEvents()');
+    return new EventCounter(native, this, o.nativeFilter, o.types, o.tuning, o.signal, callSite(this.countEvents));
   }
 
   /** Creates an entry; fails with NfctError EEXIST when it exists (conntrack -I). */

@@ -25,7 +25,10 @@ export type OnBatch = (records: ArrayBuffer, strings: string, bytes: ArrayBuffer
 export interface NativeStream {
   /** A batch was consumed: its records and bytes are no longer queued. */
   release(records: number, bytes: number): void;
-  /** [queued records, queued bytes, peak records, peak bytes, pooled bytes] */
+  /**
+   * [queued records, queued bytes, peak records, peak bytes, pooled bytes, received, malformed,
+   * counted by kind ×4]; the last six are kept by counting readers (tuning countOnly) only.
+   */
   stats(): Float64Array;
   close(): void;
   /** Why the socket could not be opened, bound or subscribed; undefined when it was. */
@@ -40,6 +43,8 @@ export interface ReaderTuning {
   maxQueueBytes?: number;
   rcvbuf?: number;
   rcvbufMax?: number;
+  /** 1: count the records by kind on the reader thread instead of handing them over (live streams). */
+  countOnly?: number;
 }
 
 /** A filter as lib/conntrack/filter.ts normalises it (see native/ct/filter.h). */

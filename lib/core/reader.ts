@@ -44,6 +44,9 @@ export interface ReaderStats {
 
 type Start = (onBatch: OnBatch) => NativeStream;
 
+/** Where NativeStream.stats() puts what (native/stream.cc). */
+const Q = { RECORDS: 0, BYTES: 1, PEAK_RECORDS: 2, PEAK_BYTES: 3, POOLED: 4, RECEIVED: 5, MALFORMED: 6, COUNTED: 7, KINDS: 4 } as const;
+
 export class BatchSource {
   private readonly counts = { received: 0, matched: 0, malformed: 0, overruns: 0 };
   private peakRecords = 0;
@@ -52,6 +55,8 @@ export class BatchSource {
   private waiter: ((b: RawBatch | null) => void) | undefined;
   private failer: ((e: unknown) => void) | undefined;
   private readonly natives: (NativeStream | undefined)[] = [];
+  /** The last stats() of each native stream once closed (its counters stay readable). */
+  private readonly retired: (Float64Array | undefined)[] = [];
   private running = 0;
   private closedFlag = false;
   private error: unknown;
@@ -113,10 +118,22 @@ export class BatchSource {
     const n = this.natives[tag];
     if (!n) return;
     this.natives[tag] = undefined;
+    n.close();
     const q = n.stats();
+    this.retired[tag] = q;
     this.peakRecords = Math.max(this.peakRecords, q[2]!);
     this.peakBytes = Math.max(this.peakBytes, q[3]!);
-    n.close();
+  }
+
+  /**
+   * What a counting reader (tuning `countOnly`) counted, by its decoder's kinds: one array per
+   * native stream, in the order they were started.
+   */
+  counted(): number[][] {
+    return this.natives.map((n, tag) => {
+      const q = n?.stats() ?? this.retired[tag];
+      return q ? Array.from(q.subarray(Q.COUNTED, Q.COUNTED + Q.KINDS)) : [0, 0, 0, 0];
+    });
   }
 
   /** Counters of the readers, read now. */
@@ -126,22 +143,28 @@ export class BatchSource {
     let peakRecords = this.peakRecords;
     let peakBytes = this.peakBytes;
     let pooledBytes = 0;
-    for (const n of this.natives) {
-      if (!n) continue;
-      const q = n.stats();
-      queuedRecords += q[0]!;
-      queuedBytes += q[1]!;
-      pooledBytes += q[4]!;
-      peakRecords = Math.max(peakRecords, q[2]!);
-      peakBytes = Math.max(peakBytes, q[3]!);
-    }
+    const counts = { ...this.counts };
+    this.natives.forEach((n, tag) => {
+      const q = n?.stats() ?? this.retired[tag];
+      if (!q) return;
+      // Kept natively by counting readers (zero for the others).
+      counts.received += q[Q.RECEIVED]!;
+      counts.malformed += q[Q.MALFORMED]!;
+      for (let k = 0; k < Q.KINDS; k++) counts.matched += q[Q.COUNTED + k]!;
+      if (!n) return;
+      queuedRecords += q[Q.RECORDS]!;
+      queuedBytes += q[Q.BYTES]!;
+      pooledBytes += q[Q.POOLED]!;
+      peakRecords = Math.max(peakRecords, q[Q.PEAK_RECORDS]!);
+      peakBytes = Math.max(peakBytes, q[Q.PEAK_BYTES]!);
+    });
     // Batches of a finished reader still waiting here.
     for (const b of this.queue) {
       if (this.natives[b.tag]) continue;
       queuedRecords += b.count;
       queuedBytes += b.cost;
     }
-    return { ...this.counts, queuedRecords, queuedBytes, peakRecords, peakBytes, pooledBytes };
+    return { ...counts, queuedRecords, queuedBytes, peakRecords, peakBytes, pooledBytes };
   }
 
   private get ended(): boolean {

@@ -98,6 +98,13 @@ class FlowEventDecoder : public FlowDecoder {
 
   bool Setup(int fd, Failure* f) override { return EventsEnabled(f) && AttachBpf(fd, filter_, f); }
 
+  // Counted as 0 new, 1 update, 2 destroy.
+  int Kind(const uint32_t* record) const override {
+    const uint32_t kind = record[W_KIND];
+    if (((kind >> 16) & 0xffu) == IPCTNL_MSG_CT_DELETE) return 2;
+    return ((kind >> 24) & K_CREATE) ? 0 : 1;
+  }
+
  protected:
   void Stamp(Flow* flow) override {
     if (flow->has(P_TS_EVENT)) return;
@@ -117,6 +124,10 @@ class ExpectEventDecoder : public ExpectDecoder {
  public:
   ExpectEventDecoder() : ExpectDecoder(true) {}
   bool Setup(int, Failure* f) override { return EventsEnabled(f); }
+  // Counted as 0 expect-new, 1 expect-destroy.
+  int Kind(const uint32_t* record) const override {
+    return ((record[X_KIND] >> 16) & 0xffu) == IPCTNL_MSG_EXP_DELETE ? 1 : 0;
+  }
 };
 
 uint32_t GroupsOf(const Napi::Value& v, std::vector<uint32_t>* out) {

@@ -22,6 +22,19 @@ afterAll(async () => {
   await ns?.remove();
 });
 
+function socketInodes(): Set<string> {
+  const out = new Set<string>();
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      const link = readlinkSync(`/proc/self/fd/${fd}`);
+      if (link.startsWith('socket:')) out.add(link);
+    } catch {
+      // closed while listing
+    }
+  }
+  return out;
+}
+
 function socketFds(): number {
   let n = 0;
   for (const fd of readdirSync('/proc/self/fd')) {
@@ -124,6 +137,78 @@ describe('events()', () => {
     const events = await got.done;
     expect(events.map((e) => e.type)).toEqual(['expect-new', 'expect-destroy']);
     expect(events[0]!.type === 'expect-new' && events[0]!.expectation.master).toMatchObject({ srcPort: 40000, dstPort: 21 });
+  });
+});
+
+describe('countEvents()', () => {
+  test('counts by type what conntrack -E prints, and ends with close(), releasing the socket', async () => {
+    const watch = await watchEvents(ns);
+    const before = socketInodes();
+    const counter = ct.countEvents({ src: '10.41.0.0/16', types: ['new', 'destroy', 'update'] });
+    const mine = [...socketInodes()].filter((s) => !before.has(s));
+    expect(mine, 'subscribed when countEvents() returns: one socket').toHaveLength(1);
+    try {
+      // In steps conntrack -E keeps up with (its socket buffer holds ~160 events).
+      const srcs = Array.from({ length: 64 }, (_, i) => `10.41.0.${i}`);
+      const seen = (type: string, chunk: string[]) => Promise.all(chunk.map((src) => watch.waitFor((e) => e.event === type && e.orig.src === src)));
+      for (let i = 0; i < 64; i += 16) {
+        const chunk = srcs.slice(i, i + 16);
+        await ct.createMany(chunk.map((src) => ({ protocol: 'udp' as const, src, dst: '10.41.200.1', srcPort: 1, dstPort: 2, timeout: 60 })));
+        await seen('NEW', chunk);
+      }
+      // Outside the filter: not counted.
+      await ct.create({ protocol: 'udp', src: '10.42.0.1', dst: '10.41.200.1', srcPort: 1, dstPort: 2, timeout: 60 });
+      for (let i = 0; i < 7; i++) await runConntrackOk(ns, ['-U', '-p', 'udp', '-s', srcs[i]!, '-d', '10.41.200.1', '--sport', '1', '--dport', '2', '-m', '9']);
+      for (let i = 0; i < 48; i += 16) {
+        await ct.deleteWhere({ src: `10.41.0.${i}/28` });
+        await seen('DESTROY', srcs.slice(i, i + 16));
+      }
+      await runConntrackOk(ns, ['-I', '-p', 'udp', '-s', '10.41.9.9', '-d', '10.41.200.1', '--sport', '1', '--dport', '2', '-t', '60']);
+      await watch.waitFor((e) => e.orig.src === '10.41.9.9');
+      const want: Record<string, number> = { new: 0, update: 0, destroy: 0 };
+      for (const e of watch.events) if (e.orig.src.startsWith('10.41.')) want[e.event!.toLowerCase()]!++;
+      expect(want).toEqual({ new: 65, update: 7, destroy: 48 });
+      for (let i = 0; i < 200 && counter.stats.matched < 120; i++) await sleep(25);
+      expect(counter.counts).toEqual(want);
+      expect(counter.stats).toMatchObject({ matched: 120, malformed: 0, overruns: 0, queuedRecords: 0 });
+      counter.close();
+      await counter.done;
+      expect(socketInodes().has(mine[0]!), 'its socket is closed').toBe(false);
+    } finally {
+      counter.close();
+      await watch.stop();
+    }
+    // The totals stay readable after close().
+    expect(counter.counts).toEqual({ new: 65, update: 7, destroy: 48 });
+  });
+
+  test('an overrun is counted and counting goes on; the handle closing ends it', async () => {
+    const own = await createNetns('nfct-count');
+    const c = await Conntrack.open({ netns: own.name });
+    try {
+      const counter = c.countEvents({ types: 'new', bufferSize: 4096, maxBufferSize: 4096 });
+      const flows = [];
+      for (let i = 0; i < 20000; i++) flows.push({ protocol: 'udp' as const, src: `10.30.${i >> 8}.${i & 255}`, dst: '10.31.0.1', srcPort: 1, dstPort: 2, timeout: 120 });
+      await c.createMany(flows);
+      for (let i = 0; i < 200 && counter.stats.overruns === 0; i++) await sleep(25);
+      expect(counter.stats.overruns).toBeGreaterThan(0);
+      const n = counter.counts.new!;
+      expect(n).toBeGreaterThan(0);
+      expect(n).toBeLessThanOrEqual(20000);
+      await c.create({ protocol: 'udp', src: '10.39.9.9', dst: '10.31.0.1', srcPort: 1, dstPort: 2, timeout: 60 });
+      for (let i = 0; i < 200 && counter.counts.new === n; i++) await sleep(25);
+      expect(counter.counts).toEqual({ new: n + 1 });
+      c.close();
+      await counter.done;
+    } finally {
+      c.close();
+      await own.remove();
+    }
+  });
+
+  test('bad options are refused naming countEvents()', () => {
+    expect(() => ct.countEvents({ resync: true } as never)).toThrow(/countEvents\(\) options.*resync/);
+    expect(() => ct.countEvents({ types: 'bogus' as never })).toThrow(/countEvents\(\) options\.types: unknown event type/);
   });
 });
 
