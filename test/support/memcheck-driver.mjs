@@ -324,7 +324,7 @@ async function kernelPart() {
     return `${all.length} listed, ${seen.length} events`;
   });
 
-  await step('events: filtered in the kernel and not, IPv6 and mark filters', async () => {
+  await step('events: filtered in the kernel and not, IPv6 and mark filters; counted (countEvents)', async () => {
     const streams = [
       ct.events({ protocol: 'udp', src: '10.21.0.0/16' }),
       ct.events({ protocol: 'udp', src: '10.21.0.0/16', kernelFilter: false }),
@@ -334,6 +334,8 @@ async function kernelPart() {
       ct.events({ types: 'update' }),
     ];
     const done = streams.map((s) => collect(s, (e) => e.type === 'new' && e.flow?.original?.src === '10.21.9.9', 120000));
+    // The counting reader (countEvents()): decoded, counted and dropped on the reader thread.
+    const counters = [ct.countEvents(), ct.countEvents({ protocol: 'udp', src: '10.21.0.0/16', types: ['new', 'update'] })];
     await sleep(200);
     const flows = [];
     for (let i = 0; i < 20; i++) flows.push({ protocol: 'udp', src: `10.21.1.${i}`, dst: '10.21.0.1', srcPort: 1, dstPort: 2, timeout: 3600, mark: i % 2 ? 5 : 0 });
@@ -345,8 +347,12 @@ async function kernelPart() {
     await Promise.all(done.slice(0, 2)); // these two see the marker
     await sleep(1000);
     for (const st of streams) st.close();
+    const counted = counters.map((c) => Object.values(c.counts).reduce((a, n) => a + n, 0));
+    for (const c of counters) c.close();
+    await Promise.all(counters.map((c) => c.done));
     const got = await Promise.all(done);
-    return `events per stream ${got.map((g) => g.length).join(',')}`;
+    if (counted[0] === 0 || counted[1] === 0) throw new Error(`countEvents() counted ${counted.join(', ')}`);
+    return `events per stream ${got.map((g) => g.length).join(',')}; counted ${counted.join(',')}`;
   });
 
   await step('events: overrun into a tiny buffer, resync, stream goes on', async () => {
