@@ -11,7 +11,7 @@ import { addon, whenLoaded, type NativeStream, type OnBatch, type ReaderTuning }
 import { type NetnsOption, netnsPath, openNamespaceSync } from '../core/netns.js';
 import { decodePackets, Nflog, type NflogPacketEvent } from '../nflog/handle.js';
 import { BatchSource, type RawBatch } from '../core/reader.js';
-import { LiveStream } from '../core/stream.js';
+import { LIVE_STREAM_KEYS, type LiveStreamOptions, type LiveTuning, LiveStream, normalizeLiveOptions } from '../core/stream.js';
 import { assertKnownKeys, assertObject, boolean, describeValue, optionalInteger } from '../core/validate.js';
 import { inNamespace, onPath, requireCommands, runCommand } from './commands.js';
 import { holdLogger, installTable, removeStaleTables, removeTable, TABLE_PREFIX } from './state.js';
@@ -85,12 +85,15 @@ export interface TraceOpenOptions {
   bindLogger?: boolean;
 }
 
-export interface TraceStreamOptions {
+/**
+ * Options of events() and packets(): what to trace, and the reader's buffers as for every live
+ * stream (`bufferSize`, `maxBufferSize`, `maxQueueBytes`, `signal`; see LiveStreamOptions).
+ */
+export interface TraceStreamOptions extends LiveStreamOptions {
   /** Install a temporary trace rule for these packets; removed when the stream ends. */
   match?: TraceMatch;
   /** Look up rule texts (default true). */
   resolveRules?: boolean;
-  signal?: AbortSignal;
 }
 
 const NFT_TYPES: Record<number, TraceKind> = { 1: 'policy', 2: 'return', 3: 'rule' };
@@ -246,7 +249,7 @@ function legacyId(packet: DecodedPacket | undefined, pkt: NflogPacketEvent): num
   return h;
 }
 
-type StreamOptions = { match?: TraceMatch; resolve: boolean; signal?: AbortSignal };
+type StreamOptions = { match?: TraceMatch; resolve: boolean; signal?: AbortSignal; tuning: LiveTuning };
 
 /**
  * Every hop of every traced packet, as it happens: the nftables trace reader and the legacy
@@ -535,11 +538,11 @@ export class Trace implements AsyncDisposable {
 
   private normalize(options: TraceStreamOptions): StreamOptions {
     assertObject(options, 'trace options');
-    assertKnownKeys(options, ['match', 'resolveRules', 'signal'], 'trace options');
+    assertKnownKeys(options, ['match', 'resolveRules', ...LIVE_STREAM_KEYS], 'trace options');
     const resolve = boolean(options.resolveRules, 'trace options.resolveRules') ?? true;
-    if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new TypeError(`trace options.signal must be an AbortSignal, got ${describeValue(options.signal)}`);
+    const { tuning, signal } = normalizeLiveOptions(options, 'trace options');
     if (options.match !== undefined) matchExpression(options.match);
-    return { match: options.match, resolve, signal: options.signal };
+    return { match: options.match, resolve, signal, tuning };
   }
 
   private stream(opts: StreamOptions, site: { stack: string }): TraceStream {
@@ -550,14 +553,15 @@ export class Trace implements AsyncDisposable {
     // An already aborted signal: nothing is started, bound or installed.
     if (!opts.signal?.aborted) {
       if (this.nftables) {
-        const tuning: ReaderTuning = { rcvbuf: 8 << 20, rcvbufMax: 64 << 20, maxQueueRecords: 0, maxQueueBytes: 256 << 20, maxBatch: 1024 };
+        const tuning: ReaderTuning = { ...opts.tuning, maxQueueRecords: 0, maxBatch: 1024 };
         kinds.push('nftables');
         starts.push((onBatch) => addon.traceEvents(ns, onBatch, tuning));
       }
       if (this.nflog) {
         const nflog = this.nflog;
         kinds.push('legacy');
-        starts.push((onBatch) => nflog.startReader({ group: 0, timeout: 0.05 }, onBatch));
+        const { rcvbuf, rcvbufMax, maxQueueBytes } = opts.tuning;
+        starts.push((onBatch) => nflog.startReader({ group: 0, timeout: 0.05, bufferSize: rcvbuf, maxBufferSize: rcvbufMax, maxQueueBytes }, onBatch));
       }
     }
     const source = new BatchSource(starts, site, kinds.includes('nftables') ? 'nftables trace' : 'TRACE (NFLOG group 0)');

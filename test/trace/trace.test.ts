@@ -59,6 +59,8 @@ describe('nftables', () => {
           await ns.execOk('node', ['-e', "const s=require('dgram').createSocket('udp4');s.send('x',7777,'127.0.0.1',()=>s.close())"]);
         },
         4, // the echo request and reply, the datagram and the port-unreachable answering it
+        // The reader's buffers are those of every live stream, tuned the same way.
+        { bufferSize: 1 << 20, maxBufferSize: 4 << 20, maxQueueBytes: 1 << 20 },
       );
       await sleep(300);
       monitor.kill();
@@ -196,6 +198,17 @@ describe('legacy iptables TRACE', () => {
 
   test('bindLogger is refused without a namespace', async () => {
     await expect(Trace.open({ bindLogger: true })).rejects.toThrow(TypeError);
+  });
+
+  test('the live stream options are checked as for events and NFLOG, before anything starts', async () => {
+    const trace = await Trace.open({ netns: ns.name, legacy: false });
+    try {
+      expect(() => trace.events({ maxQueueBytes: 0 })).toThrow(/trace options\.maxQueueBytes/);
+      expect(() => trace.packets({ bufferSize: 'big' as unknown as number })).toThrow(/trace options\.bufferSize/);
+      expect(() => trace.events({ queueSize: 10 } as never)).toThrow(/queueSize/);
+    } finally {
+      trace.close();
+    }
   });
 });
 
