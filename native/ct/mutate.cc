@@ -5,7 +5,11 @@
 #include <linux/netfilter/nf_conntrack_common.h>
 #include <unistd.h>
 
+#include <condition_variable>
+#include <deque>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -65,14 +69,101 @@ NlRequest FlushRequest(const FlowFilter& f) {
   return req;
 }
 
-// Bulk delete riding on a dump: every matching flow becomes a delete request, sent many to a
-// sendmsg() on a second socket while the dump goes on. A dry run only counts.
-// Tally: matched, deleted, gone (ENOENT: vanished in between), failed.
+// Sends runs of delete requests from a thread of its own, so that the kernel's deletes (in
+// sendmsg() here) and its dump (in the reader thread's recvmsg()) run on two cores at once. The
+// socket is made by the reader thread, inside the namespace; a socket keeps its namespace
+// whichever thread uses it. At most kMaxQueued runs wait: past that the dump waits for it.
+class DeleteSender {
+ public:
+  explicit DeleteSender(int fd) : fd_(fd), thread_([this] { Run(); }) {}
+  DeleteSender(const DeleteSender&) = delete;
+  DeleteSender& operator=(const DeleteSender&) = delete;
+  // Leaving early (the stream closed): what waits is dropped, the run being sent ends.
+  ~DeleteSender() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      queue_.clear();
+      closing_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  // Queues one run; false once a send has failed (nothing more is queued then).
+  bool Push(std::vector<uint8_t>&& run) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return queue_.size() < kMaxQueued || failed_send_; });
+    if (failed_send_) return false;
+    queue_.push_back(std::move(run));
+    cv_.notify_all();
+    return true;
+  }
+
+  // Waits until every queued run is sent; the counts are final then.
+  void Finish() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      closing_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  uint32_t gone() const { return gone_; }
+  uint32_t failed() const { return failed_; }
+  const Failure& failure() const { return failure_; }
+
+ private:
+  static constexpr size_t kMaxQueued = 8;
+
+  void Run() {
+    for (;;) {
+      std::vector<uint8_t> run;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [this] { return !queue_.empty() || closing_; });
+        if (queue_.empty()) return;
+        run = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      cv_.notify_all();
+      Failure f;
+      const bool ok = NlSendMany(fd_, run, run.size(), [&](uint32_t, int err) {
+        if (err == ENOENT) gone_++;
+        else failed_++;
+      }, &f);
+      if (!ok) {
+        std::lock_guard<std::mutex> lock(mu_);
+        failure_ = f;
+        failed_send_ = true;
+        queue_.clear();
+        cv_.notify_all();
+        return;
+      }
+    }
+  }
+
+  const int fd_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::vector<uint8_t>> queue_;
+  bool closing_ = false;
+  bool failed_send_ = false;
+  // Written by the sender thread only, read after it has ended.
+  uint32_t gone_ = 0, failed_ = 0;
+  Failure failure_;
+  std::thread thread_;
+};
+
+// Bulk delete riding on a dump: every matching flow becomes a delete request; runs of them go
+// many to a sendmsg() on a second socket, from a thread of their own, while the dump goes on.
+// A dry run only counts. Tally: matched, deleted, gone (ENOENT: vanished in between), failed.
 class DeleteDecoder : public Decoder {
  public:
   DeleteDecoder(const FlowFilter& filter, bool dry_run, bool report)
       : filter_(filter), dry_run_(dry_run), report_(report) {}
   ~DeleteDecoder() override {
+    sender_.reset();  // before the socket it sends on
     if (fd_ >= 0) close(fd_);
   }
 
@@ -111,8 +202,14 @@ class DeleteDecoder : public Decoder {
   }
 
   void Finish(Batch* batch, Failure* f) override {
+    if (!pending_failure_.failed() && !dry_run_) SendDeletes(&pending_failure_);
+    if (sender_) {
+      sender_->Finish();
+      gone_ += sender_->gone();
+      failed_ += sender_->failed();
+      if (!pending_failure_.failed() && sender_->failure().failed()) pending_failure_ = sender_->failure();
+    }
     if (pending_failure_.failed()) *f = pending_failure_;
-    else if (!dry_run_) SendDeletes(f);
     batch->tally[0] = matched_;
     batch->tally[1] = sent_ - gone_ - failed_;
     batch->tally[2] = gone_;
@@ -130,15 +227,17 @@ class DeleteDecoder : public Decoder {
     return fd_ >= 0;
   }
 
+  // Hands the run of deletes built so far to the sender thread (started on the first run).
   bool SendDeletes(Failure* f) {
     if (out_.empty()) return true;
     if (!Socket(f)) return false;
-    bool ok = NlSendMany(fd_, out_, kFlushAt, [&](uint32_t, int err) {
-      if (err == ENOENT) gone_++;
-      else failed_++;
-    }, f);
-    out_.clear();
-    return ok;
+    if (!sender_) sender_ = std::make_unique<DeleteSender>(fd_);
+    std::vector<uint8_t> run;
+    run.swap(out_);
+    out_.reserve(kFlushAt + 1024);
+    if (sender_->Push(std::move(run))) return true;
+    // A send failed: the sender has stopped; its failure is reported by Finish().
+    return false;
   }
 
   FlowFilter filter_;
@@ -148,6 +247,7 @@ class DeleteDecoder : public Decoder {
   Flow flow_;
   int fd_ = -1;
   std::vector<uint8_t> out_;
+  std::unique_ptr<DeleteSender> sender_;
   uint32_t seq_ = NlNextSeq(1u << 24);
   uint32_t matched_ = 0, sent_ = 0, gone_ = 0, failed_ = 0;
   Failure pending_failure_;
