@@ -11,6 +11,7 @@ import { type Finding, type NamespaceReport, diagnose } from './doctor-checks.js
 import { readSysctls, resolveTargets, type Target } from './node-state.js';
 import { netlinkSockets, socketOwner } from './procs.js';
 import { CommandUsage, runSubcommand } from './subcommand.js';
+import { findStaleTables } from '../trace/state.js';
 
 const run = promisify(execFile);
 
@@ -74,21 +75,10 @@ async function readIn(path: string | null, file: string): Promise<string> {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Temporary trace tables (`inet nfct_trace_<pid>_<n>`) of processes that no longer exist. */
 export async function findStaleTraceTables(path: string | null): Promise<string[]> {
-  const argv = ['nft', 'list', 'tables', 'inet'];
   try {
-    const r = path === null ? await run(argv[0]!, argv.slice(1)) : await run('nsenter', [`--net=${path}`, '--', ...argv]);
-    return [...r.stdout.matchAll(/^table inet (nfct_trace_(\d+)_\d+)$/gm)].filter((m) => !alive(Number(m[2]))).map((m) => m[1]!);
+    return await findStaleTables(path);
   } catch {
     return []; // no nft, or no inet tables
   }

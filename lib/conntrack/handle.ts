@@ -6,7 +6,7 @@ import { type FlowFilter, normalizeFilter } from './filter.js';
 import { type CountEventOptions, EventCounter, type EventOptions, EventStream, normalizeEventOptions } from './events.js';
 import { Expectations } from './expect.js';
 import { decodeFlows } from './flow.js';
-import { parseSaveLine } from './save.js';
+import { readSaveLine, saveLines } from './save.js';
 import { Status } from './status.js';
 import { addon, type NativeConntrack, type NativeFilter } from '../core/native.js';
 import { changesFor, type FlowChanges, type FlowInput, type NativeFlowSpec, normalizeChanges, normalizeFlowInput, packFlowSpecs } from './flowspec.js';
@@ -589,7 +589,7 @@ export class Conntrack {
    * do not stop the rest. Accepts any iterable or async iterable.
    */
   async createMany(flows: Iterable<FlowInput | Flow> | AsyncIterable<FlowInput | Flow>, options: CreateManyOptions = {}): Promise<CreateManyResult> {
-    const native = this.handle('createMany()');
+    this.handle('createMany()');
     const raw: unknown = options;
     assertObject(raw, 'createMany() options');
     assertKnownKeys(raw, ['batchSize', 'ifExists'], 'createMany() options');
@@ -603,13 +603,8 @@ export class Conntrack {
     const result: CreateManyResult = { created: 0, existed: 0, failed: [] };
     let inflight: Promise<void> | undefined;
     const send = (packed: ReturnType<typeof packFlowSpecs>, inputs: (FlowInput | Flow)[], first: number): Promise<void> =>
-      this.settle(site, 'conntrack createMany', native.createBatch(packed.words, packed.helpers, ifExists === 'skip' ? MODE.ADD : MODE.CREATE)).then((errs) => {
-        for (let i = 0; i < errs.length; i++) {
-          const err = errs[i]!;
-          if (err === 0) result.created++;
-          else if (err === EEXIST && ifExists === 'skip') result.existed++;
-          else result.failed.push({ index: first + i, flow: inputs[i]!, error: new NfctError(err, 'netlink', '', `createMany entry ${first + i}`) });
-        }
+      this.sendCreates('createMany()', site, packed, ifExists === 'skip', result, (i, err) => {
+        result.failed.push({ index: first + i, flow: inputs[i]!, error: new NfctError(err, 'netlink', '', `createMany entry ${first + i}`) });
       });
     let specs: NativeFlowSpec[] = [];
     let inputs: (FlowInput | Flow)[] = [];
@@ -630,7 +625,6 @@ export class Conntrack {
       specs = [];
       inputs = [];
       await inflight;
-      this.handle('createMany()');
       inflight = send(packed, sent.inputs, sent.first);
     };
     /** Bad input stops it: the error says where, and what the batches sent before did. */
@@ -658,7 +652,6 @@ export class Conntrack {
         for (let b = 0; b < packed.length; b++) {
           const from = b * batchSize;
           await inflight;
-          this.handle('createMany()');
           inflight = send(packed[b]!, list.slice(from, from + batchSize), from);
           packed[b] = undefined; // sent: its words may go
           index = first = Math.min(from + batchSize, list.length);
@@ -679,6 +672,30 @@ export class Conntrack {
   }
 
   /**
+   * Sends one packed batch of creates (adds when `add`: an entry already there counts in
+   * `existed`) and tallies the answers into `result`; `failed(i, errno)` gets each entry the
+   * kernel refused, by its position in the batch. The handle must still be open.
+   */
+  private sendCreates(
+    call: string,
+    site: { stack: string },
+    packed: ReturnType<typeof packFlowSpecs>,
+    add: boolean,
+    result: { created: number; existed: number },
+    failed: (i: number, errno: number) => void,
+  ): Promise<void> {
+    const native = this.handle(call);
+    return this.settle(site, `conntrack ${call.slice(0, -2)}`, native.createBatch(packed.words, packed.helpers, add ? MODE.ADD : MODE.CREATE)).then((errs) => {
+      for (let i = 0; i < errs.length; i++) {
+        const err = errs[i]!;
+        if (err === 0) result.created++;
+        else if (err === EEXIST && add) result.existed++;
+        else failed(i, err);
+      }
+    });
+  }
+
+  /**
    * Creates the entries of a save file (`conntrack -L -o save` output; what `conntrack -R`
    * reads): `-I` lines create, `-A` lines add (an entry already there is counted in `existed`).
    * Every line is read and checked before anything is sent, so a line it cannot read (see
@@ -688,7 +705,7 @@ export class Conntrack {
    * createMany(): each entry is packed as soon as it is read, with no object kept per line.
    */
   async restore(text: string, options: RestoreOptions = {}): Promise<RestoreResult> {
-    const native = this.handle('restore()');
+    this.handle('restore()');
     if (typeof text !== 'string') throw new TypeError(`restore() text must be a string, got ${describeValue(text)}`);
     const raw: unknown = options;
     assertObject(raw, 'restore() options');
@@ -704,18 +721,8 @@ export class Conntrack {
       specs = [];
       lines = [];
     };
-    let n = 0;
-    for (let at = 0; at <= text.length; ) {
-      let end = text.indexOf('\n', at);
-      if (end < 0) end = text.length;
-      const line = text.slice(at, end).trim();
-      at = end + 1;
-      n++;
-      if (line === '' || line.charCodeAt(0) === 35) continue;
-      const parsed = parseSaveLine(line);
-      if (!parsed) {
-        throw Object.assign(new TypeError(`restore() line ${n} is not a -I/-A line it can read: ${JSON.stringify(line.slice(0, 200))}`), { line: n });
-      }
+    for (const { n, line } of saveLines(text)) {
+      const parsed = readSaveLine(line, n, 'restore()');
       const isAdd = parsed.command === 'add';
       if (isAdd !== add || specs.length >= batchSize) cut();
       add = isAdd;
@@ -735,14 +742,8 @@ export class Conntrack {
       const { packed, lines: numbers, add: isAdd } = batches[b]!;
       batches[b] = undefined; // sent: its words may go
       await inflight;
-      this.handle('restore()');
-      inflight = this.settle(site, 'conntrack restore', native.createBatch(packed.words, packed.helpers, isAdd ? MODE.ADD : MODE.CREATE)).then((errs) => {
-        for (let i = 0; i < errs.length; i++) {
-          const err = errs[i]!;
-          if (err === 0) result.created++;
-          else if (err === EEXIST && isAdd) result.existed++;
-          else result.failed.push({ line: numbers[i]!, command: isAdd ? 'add' : 'create', error: new NfctError(err, 'netlink', '', `restore line ${numbers[i]}`) });
-        }
+      inflight = this.sendCreates('restore()', site, packed, isAdd, result, (i, err) => {
+        result.failed.push({ line: numbers[i]!, command: isAdd ? 'add' : 'create', error: new NfctError(err, 'netlink', '', `restore line ${numbers[i]}`) });
       });
     }
     await inflight;

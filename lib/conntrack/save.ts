@@ -172,13 +172,26 @@ export function parseSaveLine(text: string): { command: 'create' | 'add'; flow: 
 export function parseSave(text: string): FlowInput[] {
   if (typeof text !== 'string') throw new TypeError(`parseSave() text must be a string, got ${typeof text}`);
   const out: FlowInput[] = [];
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!.trim();
-    if (line === '' || line.startsWith('#')) continue;
-    const parsed = parseSaveLine(line);
-    if (!parsed) throw new TypeError(`parseSave() line ${i + 1} is not a -I/-A line it can read: ${JSON.stringify(line.slice(0, 200))}`);
-    out.push(parsed.flow);
-  }
+  for (const { n, line } of saveLines(text)) out.push(readSaveLine(line, n, 'parseSave()').flow);
   return out;
+}
+
+/** The lines of a save file that say something (blank lines and `#` comments skipped), numbered from 1. */
+export function* saveLines(text: string): Generator<{ n: number; line: string }> {
+  let n = 0;
+  for (let at = 0; at <= text.length; ) {
+    let end = text.indexOf('\n', at);
+    if (end < 0) end = text.length;
+    const line = text.slice(at, end).trim();
+    at = end + 1;
+    n++;
+    if (line !== '' && line.charCodeAt(0) !== 35) yield { n, line };
+  }
+}
+
+/** parseSaveLine(), or a TypeError carrying the `line` number for a line it cannot read (`where` names the call). */
+export function readSaveLine(line: string, n: number, where: string): { command: 'create' | 'add'; flow: FlowInput } {
+  const parsed = parseSaveLine(line);
+  if (!parsed) throw Object.assign(new TypeError(`${where} line ${n} is not a -I/-A line it can read: ${JSON.stringify(line.slice(0, 200))}`), { line: n });
+  return parsed;
 }

@@ -61,13 +61,18 @@ function alive(pid: number): boolean {
 }
 
 /**
- * Removes temporary tables whose process no longer exists (it was killed before it could
- * clean up). Resolves the names removed.
+ * The temporary tables in the namespace (null: this process's) whose process no longer exists
+ * (it was killed before it could clean up).
  */
-export async function removeStaleTables(ns: string | null): Promise<string[]> {
+export async function findStaleTables(ns: string | null): Promise<string[]> {
   const [cmd, args] = inNamespace(ns, 'nft', ['list', 'tables', 'inet']);
   const listing = await runCommand(cmd, args, undefined, 'listing trace tables');
-  const stale = [...listing.matchAll(STALE)].filter((m) => Number(m[2]) !== process.pid && !alive(Number(m[2]))).map((m) => m[1]!);
+  return [...listing.matchAll(STALE)].filter((m) => Number(m[2]) !== process.pid && !alive(Number(m[2]))).map((m) => m[1]!);
+}
+
+/** Removes the stale tables findStaleTables() finds. Resolves the names removed. */
+export async function removeStaleTables(ns: string | null): Promise<string[]> {
+  const stale = await findStaleTables(ns);
   await Promise.all(stale.map((name) => {
     const [c, a] = inNamespace(ns, 'nft', ['delete', 'table', 'inet', name]);
     return runCommand(c, a, undefined, `removing the stale trace table ${name}`).catch(() => undefined);
