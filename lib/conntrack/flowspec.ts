@@ -168,7 +168,7 @@ const FLOW_KEYS = [...TUPLE_KEYS, 'timeout', 'reply', 'snat', 'dnat', 'status', 
 const REPLY_KEYS = ['src', 'dst', 'srcPort', 'dstPort', 'type', 'code', 'id', 'srcKey', 'dstKey'];
 
 /** ICMP/ICMPv6 query types and their replies, both ways. */
-const ICMP_REPLY: Record<number, Record<number, number>> = {
+export const ICMP_REPLY: Record<number, Record<number, number>> = {
   [PROTOCOLS.icmp]: { 8: 0, 0: 8, 13: 14, 14: 13, 15: 16, 16: 15, 17: 18, 18: 17 },
   [PROTOCOLS.icmpv6]: { 128: 129, 129: 128, 130: 131, 131: 130 },
 };

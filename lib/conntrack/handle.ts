@@ -6,10 +6,10 @@ import { type FlowFilter, normalizeFilter } from './filter.js';
 import { type CountEventOptions, EventCounter, type EventOptions, EventStream, normalizeEventOptions } from './events.js';
 import { Expectations } from './expect.js';
 import { decodeFlows } from './flow.js';
-import { readSaveLine, saveLines } from './save.js';
+import { eachSaveLine, packSaveLine, unreadableLine } from './save.js';
 import { Status } from './status.js';
 import { addon, type NativeConntrack, type NativeFilter } from '../core/native.js';
-import { changesFor, type FlowChanges, type FlowInput, type NativeFlowSpec, normalizeChanges, normalizeFlowInput, packFlowSpecs } from './flowspec.js';
+import { SPEC_WORDS, changesFor, type FlowChanges, type FlowInput, type NativeFlowSpec, normalizeChanges, normalizeFlowInput, packFlowSpecs } from './flowspec.js';
 import { type NetnsOption, netnsPath } from '../core/netns.js';
 import { BatchSource, type RawBatch } from '../core/reader.js';
 import { type AggregateOptions, type AggregateResult, decodeGroups, normalizeAggregate, sortNumber } from './aggregate.js';
@@ -699,10 +699,10 @@ export class Conntrack {
    * Creates the entries of a save file (`conntrack -L -o save` output; what `conntrack -R`
    * reads): `-I` lines create, `-A` lines add (an entry already there is counted in `existed`).
    * Every line is read and checked before anything is sent, so a line it cannot read (see
-   * parseSaveLine(); blank lines and `#` comments are skipped) or whose entry is not one it
-   * can create is a TypeError carrying its `line` number, and nothing is created. The entries then go to the kernel many to a system
-   * call, one batch in flight while the next is packed. Quicker than parseSave() then
-   * createMany(): each entry is packed as soon as it is read, with no object kept per line.
+   * parseSaveLine(); blank lines and `#` comments are skipped) is a TypeError carrying its
+   * `line` number, and nothing is created. The entries then go to the kernel many to a system
+   * call, one batch in flight. Quicker than parseSave() then createMany(): each line is packed
+   * for the kernel as it is read (packSaveLine()), with no object made per line.
    */
   async restore(text: string, options: RestoreOptions = {}): Promise<RestoreResult> {
     this.handle('restore()');
@@ -711,38 +711,46 @@ export class Conntrack {
     assertObject(raw, 'restore() options');
     assertKnownKeys(raw, ['batchSize'], 'restore() options');
     const batchSize = optionalInteger(options.batchSize, 'restore() options.batchSize', 1, 100000) ?? 2000;
-    type Batch = { packed: ReturnType<typeof packFlowSpecs>; lines: number[]; add: boolean };
+    // Each line is packed where it is read, into chunks of batchSize entries; a batch is a run
+    // of one chunk's entries, all -I or all -A lines.
+    type Batch = { words: Uint32Array; lines: Int32Array; add: boolean };
     const batches: (Batch | undefined)[] = [];
-    let specs: NativeFlowSpec[] = [];
-    let lines: number[] = [];
+    let words = new Uint32Array(0);
+    let bytes = new Uint8Array(0);
+    let lines = new Int32Array(0);
+    let start = 0; // the batch being filled: chunk entries [start, start + count)
+    let count = 0;
     let add = false;
     const cut = (): void => {
-      if (specs.length > 0) batches.push({ packed: packFlowSpecs(specs), lines, add });
-      specs = [];
-      lines = [];
+      if (count > 0) batches.push({ words: words.subarray(start * SPEC_WORDS, (start + count) * SPEC_WORDS), lines: lines.subarray(start, start + count), add });
+      start += count;
+      count = 0;
     };
-    for (const { n, line } of saveLines(text)) {
-      const parsed = readSaveLine(line, n, 'restore()');
-      const isAdd = parsed.command === 'add';
-      if (isAdd !== add || specs.length >= batchSize) cut();
+    eachSaveLine(text, (from, to, n) => {
+      const isAdd = text.charCodeAt(from + 1) === 65;
+      if (isAdd !== add) cut();
       add = isAdd;
-      try {
-        specs.push(normalizeFlowInput(parsed.flow, `restore() line ${n}`));
-      } catch (e) {
-        if (e instanceof TypeError) Object.assign(e, { line: n });
-        throw e;
+      if (start + count === lines.length) {
+        cut();
+        words = new Uint32Array(batchSize * SPEC_WORDS);
+        bytes = new Uint8Array(words.buffer);
+        lines = new Int32Array(batchSize);
+        start = 0;
       }
-      lines.push(n);
-    }
+      const at = start + count;
+      if (packSaveLine(text, from, to, words, bytes, at * SPEC_WORDS) === 0) throw unreadableLine(text.slice(from, to), n, 'restore()');
+      lines[at] = n;
+      count++;
+    });
     cut();
     const site = callSite(this.restore);
     const result: RestoreResult = { created: 0, existed: 0, failed: [] };
     let inflight: Promise<void> | undefined;
     for (let b = 0; b < batches.length; b++) {
-      const { packed, lines: numbers, add: isAdd } = batches[b]!;
+      const { words: packed, lines: numbers, add: isAdd } = batches[b]!;
       batches[b] = undefined; // sent: its words may go
       await inflight;
-      inflight = this.sendCreates('restore()', site, packed, isAdd, result, (i, err) => {
+      inflight = this.sendCreates('restore()', site, { words: packed, helpers: undefined }, isAdd, result, (i, err) => {
         result.failed.push({ line: numbers[i]!, command: isAdd ? 'add' : 'create', error: new NfctError(err, 'netlink', '', `restore line ${numbers[i]}`) });
       });
     }

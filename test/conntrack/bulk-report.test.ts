@@ -146,7 +146,7 @@ describe('restore', () => {
         expect(e).toBeInstanceOf(TypeError);
         expect((e as TypeError & { line: number }).line).toBe(3);
         expect(String((e as Error).message)).toContain('line 3');
-        // An entry the save reader takes but that cannot be created as given (ICMP type 3 has no reply type).
+        // An ICMP type with no reply type (3): the reply tuple cannot be derived, so the line is not one it reads.
         const e2 = await ct2.restore('-I -p icmp -s 10.9.0.1 -d 10.9.0.2 --icmp-type 3 --icmp-code 0 --icmp-id 1 -t 60').catch((x: unknown) => x);
         expect(e2).toBeInstanceOf(TypeError);
         expect((e2 as TypeError & { line: number }).line).toBe(1);
