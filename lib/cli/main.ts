@@ -7,16 +7,12 @@ import type { NetnsOption } from '../core/netns.js';
 import { NfctError } from '../core/errors.js';
 import { NativeLoadError } from '../core/load-error.js';
 import { type Context, makeContext } from './context.js';
-import { type Command, inEveryNamespace } from './commands/all-netns.js';
+import type { Command } from './commands/all-netns.js';
 import { create } from './commands/create.js';
-import { events } from './commands/events.js';
-import { expectations } from './commands/expect.js';
 import { get, list } from './commands/list.js';
-import { log } from './commands/log.js';
 import { remove, update } from './commands/modify.js';
 import { restore } from './commands/restore.js';
 import { count, flush, help, stats, version } from './commands/table.js';
-import { trace } from './commands/trace.js';
 import { BANNER, CliExit, errnoText, TRY_HELP } from './messages.js';
 import { StdoutClosed } from './output.js';
 import { type CtRequest, parseCommandLine } from './parse.js';
@@ -50,8 +46,12 @@ async function withConntrack(ns: NetnsOption | undefined, run: (ct: Conntrack) =
   }
 }
 
-/** The module that runs a command in one namespace. */
-function commandOf(r: CtRequest): Command {
+/**
+ * The module that runs a command in one namespace. The table commands are loaded with nfct;
+ * events, expectations, log, trace and --all-netns when used, so that a -L, -D or -R starts
+ * without them.
+ */
+async function commandOf(r: CtRequest): Promise<Command> {
   switch (r.command) {
     case 'list':
       return list;
@@ -74,14 +74,14 @@ function commandOf(r: CtRequest): Command {
     case 'exp-stats':
       return stats;
     case 'event':
-      return events;
+      return (await import('./commands/events.js')).events;
     default:
-      return expectations;
+      return (await import('./commands/expect.js')).expectations;
   }
 }
 
 /** Runs one conntrack command line. */
-export function runRequest(r: CtRequest, ctx: Context): Promise<number> {
+export async function runRequest(r: CtRequest, ctx: Context): Promise<number> {
   switch (r.command) {
     case 'version':
       return version(r, ctx);
@@ -89,8 +89,8 @@ export function runRequest(r: CtRequest, ctx: Context): Promise<number> {
       return help(ctx);
     default:
   }
-  const command = commandOf(r);
-  if (r.allNetns) return inEveryNamespace(r, ctx, command);
+  const command = await commandOf(r);
+  if (r.allNetns) return (await import('./commands/all-netns.js')).inEveryNamespace(r, ctx, command);
   return withConntrack(netnsOf(r), (ct) => command(ct, r, ctx));
 }
 
@@ -101,10 +101,10 @@ export function runRequest(r: CtRequest, ctx: Context): Promise<number> {
 export async function main(argv: string[], options: { stdoutFd?: number } = {}): Promise<number> {
   const { ctx, dispose } = makeContext(options.stdoutFd === undefined ? undefined : { fd: options.stdoutFd });
   try {
-    if (argv[0] === 'log') return await log(argv.slice(1), ctx);
-    if (argv[0] === 'trace') return await trace(argv.slice(1), ctx);
-    // Loaded when used: the exporter brings prom-client, which takes longer to load than the
-    // rest of nfct; a conntrack command line should not wait for it.
+    // Loaded when used: a conntrack command line should not wait for them (the exporter brings
+    // prom-client, which takes longer to load than the rest of nfct).
+    if (argv[0] === 'log') return await (await import('./commands/log.js')).log(argv.slice(1), ctx);
+    if (argv[0] === 'trace') return await (await import('./commands/trace.js')).trace(argv.slice(1), ctx);
     if (argv[0] === 'top') return await (await import('./top.js')).topCommand(argv.slice(1));
     if (argv[0] === 'doctor') return await (await import('./doctor.js')).doctorCommand(argv.slice(1));
     if (argv[0] === 'exporter') return await (await import('./exporter.js')).exporterCommand(argv.slice(1)), 0;
