@@ -19,6 +19,7 @@
         "native/ct/filter.cc",
         "native/ct/conntrack.cc",
         "native/ct/mutate.cc",
+        "native/ct/save.cc",
         "native/ct/aggregate.cc",
         "native/ct/expect.cc",
         "native/ct/expect_ops.cc",

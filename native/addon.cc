@@ -33,6 +33,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setErrorFactory", Napi::Function::New(env, SetErrorFactory, "setErrorFactory"));
   Stream::Init(env, exports);
   ct::Conntrack::Init(env, exports);
+  ct::InitSave(env, exports);
   log::Nflog::Init(env, exports);
   trace::Init(env, exports);
   ExportLayouts(env, exports);

@@ -6,7 +6,7 @@ import { type FlowFilter, normalizeFilter } from './filter.js';
 import { type CountEventOptions, EventCounter, type EventOptions, EventStream, normalizeEventOptions } from './events.js';
 import { Expectations } from './expect.js';
 import { decodeFlows } from './flow.js';
-import { eachSaveLine, packSaveLine, unreadableLine } from './save.js';
+import { readSave, unreadableLine } from './save.js';
 import { Status } from './status.js';
 import { addon, type NativeConntrack, type NativeFilter } from '../core/native.js';
 import { SPEC_WORDS, changesFor, type FlowChanges, type FlowInput, type NativeFlowSpec, normalizeChanges, normalizeFlowInput, packFlowSpecs } from './flowspec.js';
@@ -701,8 +701,8 @@ export class Conntrack {
    * Every line is read and checked before anything is sent, so a line it cannot read (see
    * parseSaveLine(); blank lines and `#` comments are skipped) is a TypeError carrying its
    * `line` number, and nothing is created. The entries then go to the kernel many to a system
-   * call, one batch in flight. Quicker than parseSave() then createMany(): each line is packed
-   * for the kernel as it is read (packSaveLine()), with no object made per line.
+   * call, one batch in flight. Quicker than parseSave() then createMany(): the lines are packed
+   * for the kernel by the native reader (readSave()), with no object made per line.
    */
   async restore(text: string, options: RestoreOptions = {}): Promise<RestoreResult> {
     this.handle('restore()');
@@ -711,47 +711,26 @@ export class Conntrack {
     assertObject(raw, 'restore() options');
     assertKnownKeys(raw, ['batchSize'], 'restore() options');
     const batchSize = optionalInteger(options.batchSize, 'restore() options.batchSize', 1, 100000) ?? 2000;
-    // Each line is packed where it is read, into chunks of batchSize entries; a batch is a run
-    // of one chunk's entries, all -I or all -A lines.
-    type Batch = { words: Uint32Array; lines: Int32Array; add: boolean };
-    const batches: (Batch | undefined)[] = [];
-    let words = new Uint32Array(0);
-    let bytes = new Uint8Array(0);
-    let lines = new Int32Array(0);
-    let start = 0; // the batch being filled: chunk entries [start, start + count)
-    let count = 0;
-    let add = false;
-    const cut = (): void => {
-      if (count > 0) batches.push({ words: words.subarray(start * SPEC_WORDS, (start + count) * SPEC_WORDS), lines: lines.subarray(start, start + count), add });
-      start += count;
-      count = 0;
-    };
-    eachSaveLine(text, (from, to, n) => {
-      const isAdd = text.charCodeAt(from + 1) === 65;
-      if (isAdd !== add) cut();
-      add = isAdd;
-      if (start + count === lines.length) {
-        cut();
-        words = new Uint32Array(batchSize * SPEC_WORDS);
-        bytes = new Uint8Array(words.buffer);
-        lines = new Int32Array(batchSize);
-        start = 0;
-      }
-      const at = start + count;
-      if (packSaveLine(text, from, to, words, bytes, at * SPEC_WORDS) === 0) throw unreadableLine(text.slice(from, to), n, 'restore()');
-      lines[at] = n;
-      count++;
-    });
-    cut();
+    // Every line is packed (and so checked) before anything is sent; then each run of -I lines
+    // or of -A lines goes in batches of at most batchSize entries.
+    const { words, kinds, numbers, ranges, bad } = readSave(text);
+    const count = numbers.length;
+    if (bad >= 0) throw unreadableLine(text.slice(ranges[2 * bad], ranges[2 * bad + 1]), numbers[bad]!, 'restore()');
+    const batches: { words: Uint32Array; lines: Int32Array; add: boolean }[] = [];
+    for (let start = 0; start < count; ) {
+      const kind = kinds[start];
+      let end = start + 1;
+      while (end < count && end - start < batchSize && kinds[end] === kind) end++;
+      batches.push({ words: words.subarray(start * SPEC_WORDS, end * SPEC_WORDS), lines: numbers.subarray(start, end), add: kind === 2 });
+      start = end;
+    }
     const site = callSite(this.restore);
     const result: RestoreResult = { created: 0, existed: 0, failed: [] };
     let inflight: Promise<void> | undefined;
-    for (let b = 0; b < batches.length; b++) {
-      const { words: packed, lines: numbers, add: isAdd } = batches[b]!;
-      batches[b] = undefined; // sent: its words may go
+    for (const { words: packed, lines, add: isAdd } of batches) {
       await inflight;
       inflight = this.sendCreates('restore()', site, { words: packed, helpers: undefined }, isAdd, result, (i, err) => {
-        result.failed.push({ line: numbers[i]!, command: isAdd ? 'add' : 'create', error: new NfctError(err, 'netlink', '', `restore line ${numbers[i]}`) });
+        result.failed.push({ line: lines[i]!, command: isAdd ? 'add' : 'create', error: new NfctError(err, 'netlink', '', `restore line ${lines[i]}`) });
       });
     }
     await inflight;

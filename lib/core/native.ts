@@ -144,6 +144,15 @@ interface Addon {
   traceEvents(nsPath: string | null, onBatch: OnBatch, tuning: ReaderTuning): NativeStream;
   /** Reads (and with a value, sets) the nf_log backend of a family; resolves the previous one. */
   nfLogBackend(nsPath: string | null, family: number, value: string | null): Promise<string>;
+  /**
+   * The save-file reader (native/ct/save.cc): the lines of text that say something, trimmed,
+   * line i = text[ranges[2i], ranges[2i+1]), numbered numbers[i], packed into words
+   * (SPEC_WORDS each) with kinds[i] 1 (-I) or 2 (-A). bad: -1, or the index of the first line
+   * it does not read (the arrays end with it). With fields (Int32Array(9)), for the last line
+   * packed: 1 when it gave the reply addresses, | 2 when it gave the reply ports; then where
+   * its -s, -d, -r and -q values start and end.
+   */
+  readSave(text: string, fields?: Int32Array): [words: ArrayBuffer, kinds: Uint8Array, numbers: Int32Array, ranges: Int32Array, bad: number];
   /** For the fuzz tests: runs a message decoder ('flow', 'expect', 'packet', 'trace') on any bytes. */
   decodeForTest(kind: string, bytes: Buffer): [ArrayBuffer, string, number, number];
   /** Every layout of native/layout/layouts.h, by C++ enum name (see lib/core/layout.ts). */
@@ -210,8 +219,9 @@ export const addon = {
   traceEvents: lazy('traceEvents'),
   nfLogBackend: lazy('nfLogBackend'),
   decodeForTest: lazy('decodeForTest'),
+  readSave: lazy('readSave'),
   /** The layouts the addon was built with (loads it). */
   get layouts(): Addon['layouts'] {
     return loadAddon().layouts;
   },
-} as Pick<Addon, 'setErrorFactory' | 'openConntrack' | 'openNflog' | 'traceEvents' | 'nfLogBackend' | 'decodeForTest' | 'layouts'>;
+} as Pick<Addon, 'setErrorFactory' | 'openConntrack' | 'openNflog' | 'traceEvents' | 'nfLogBackend' | 'decodeForTest' | 'readSave' | 'layouts'>;

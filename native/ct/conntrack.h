@@ -12,6 +12,9 @@
 namespace nfct {
 namespace ct {
 
+// readSave(): the save-file reader (save.cc).
+void InitSave(Napi::Env env, Napi::Object exports);
+
 class Conntrack : public Napi::ObjectWrap<Conntrack> {
  public:
   static void Init(Napi::Env env, Napi::Object exports);

@@ -1,0 +1,364 @@
+// The save-file reader (`conntrack -L -o save` lines, what `conntrack -R` reads): the lines of
+// a file, each plain -I/-A line packed straight into a FlowSpec (layout/layouts.h), what
+// restore() sends and parseSave()/parseSaveLine() read their entries from. lib/conntrack/save.ts documents the lines it takes;
+// test/conntrack/save.unit.test.ts holds what it packs equal to normalizeFlowInput() +
+// packFlowSpecs() of that entry.
+#include <arpa/inet.h>
+#include <linux/netfilter/nf_conntrack_common.h>
+#include <napi.h>
+#include <netinet/in.h>
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "ct/conntrack.h"
+#include "ct/request.h"
+#include "errors.h"
+
+namespace nfct {
+namespace ct {
+namespace {
+
+// The options a plain line may carry, as bits of `seen`.
+enum Opt { P, T, S, D, R, Q, SPORT, DPORT, RSPORT, RDPORT, STATE, U, M, W, ITYPE, ICODE, IID, I6TYPE, I6CODE, I6ID };
+constexpr uint32_t Bit(Opt o) { return 1u << o; }
+constexpr uint32_t kRequired = Bit(P) | Bit(T) | Bit(S) | Bit(D);
+constexpr uint32_t kPorts = Bit(SPORT) | Bit(DPORT);
+constexpr uint32_t kReply = Bit(R) | Bit(Q);
+constexpr uint32_t kReplyPorts = Bit(RSPORT) | Bit(RDPORT);
+constexpr uint32_t kIcmp = Bit(ITYPE) | Bit(ICODE) | Bit(IID);
+constexpr uint32_t kIcmpv6 = Bit(I6TYPE) | Bit(I6CODE) | Bit(I6ID);
+constexpr int kOptions = I6ID + 1;
+
+struct Name {
+  template <size_t N>
+  constexpr Name(const char (&t)[N], int v) : text(t), length(N - 1), value(v) {}
+  const char* text;
+  size_t length;
+  int value;
+};
+
+const Name kLongOptions[] = {
+    {"--sport", SPORT}, {"--dport", DPORT}, {"--reply-port-src", RSPORT}, {"--reply-port-dst", RDPORT},
+    {"--state", STATE}, {"--icmp-type", ITYPE}, {"--icmp-code", ICODE}, {"--icmp-id", IID},
+    {"--icmpv6-type", I6TYPE}, {"--icmpv6-code", I6CODE}, {"--icmpv6-id", I6ID},
+};
+const Name kShortOptions[] = {{"-p", P}, {"-t", T}, {"-s", S}, {"-d", D}, {"-r", R},
+                              {"-q", Q}, {"-u", U}, {"-m", M}, {"-w", W}};
+// Status bits a line may set by name (UNSET: none).
+const Name kStatus[] = {{"UNSET", 0},
+                        {"ASSURED", IPS_ASSURED},
+                        {"SEEN_REPLY", IPS_SEEN_REPLY},
+                        {"FIXED_TIMEOUT", IPS_FIXED_TIMEOUT},
+                        {"EXPECTED", IPS_EXPECTED},
+                        {"OFFLOAD", IPS_OFFLOAD},
+                        {"HW_OFFLOAD", IPS_HW_OFFLOAD}};
+// TCP states as the kernel numbers them (enum tcp_conntrack); LISTEN is conntrack's name for SYN_SENT2.
+const Name kTcpStates[] = {{"NONE", 0},      {"SYN_SENT", 1},   {"SYN_RECV", 2},  {"ESTABLISHED", 3},
+                           {"FIN_WAIT", 4},  {"CLOSE_WAIT", 5}, {"LAST_ACK", 6},  {"TIME_WAIT", 7},
+                           {"CLOSE", 8},     {"SYN_SENT2", 9},  {"LISTEN", 9}};
+const Name kProtocols[] = {{"tcp", IPPROTO_TCP}, {"udp", IPPROTO_UDP}, {"udplite", IPPROTO_UDPLITE},
+                           {"icmp", IPPROTO_ICMP}, {"icmpv6", IPPROTO_ICMPV6}};
+
+// A line being read: the text and where each option's value is.
+struct Line {
+  const char16_t* text;
+  uint32_t seen = 0;
+  int32_t from[kOptions] = {};
+  int32_t to[kOptions] = {};
+};
+
+// The value of the name spelt by text[from, to), -1 for none.
+template <size_t N>
+int NameAt(const Name (&names)[N], const char16_t* text, int32_t from, int32_t to) {
+  const size_t n = static_cast<size_t>(to - from);
+  for (const Name& name : names) {
+    if (name.length != n) continue;
+    size_t i = 0;
+    while (i < n && text[from + i] == static_cast<char16_t>(name.text[i])) i++;
+    if (i == n) return name.value;
+  }
+  return -1;
+}
+
+// The decimal number in text[from, to): at most 9 digits and at most max (-1: not one).
+int64_t DecimalAt(const char16_t* text, int32_t from, int32_t to, int64_t max) {
+  if (to <= from || to - from > 9) return -1;
+  int64_t v = 0;
+  for (int32_t i = from; i < to; i++) {
+    const char16_t c = text[i];
+    if (c < u'0' || c > u'9') return -1;
+    v = v * 10 + (c - u'0');
+  }
+  return v <= max ? v : -1;
+}
+
+int64_t NumberOf(const Line& l, Opt o, int64_t max) {
+  return (l.seen & Bit(o)) ? DecimalAt(l.text, l.from[o], l.to[o], max) : -1;
+}
+
+// The address in text[from, to) written at out: 4 or 6 for its family, 0 when it is not one.
+// IPv4 is four decimal parts of 0-255 without leading zeros; IPv6 what inet_pton takes.
+int AddressAt(const char16_t* text, int32_t from, int32_t to, uint8_t* out) {
+  const int32_t n = to - from;
+  if (n < 2 || n > 45) return 0;
+  char ascii[46];
+  bool dotted = true;
+  for (int32_t i = 0; i < n; i++) {
+    const char16_t c = text[from + i];
+    if (c >= 0x80) return 0;
+    ascii[i] = static_cast<char>(c);
+    if (!(c == u'.' || (c >= u'0' && c <= u'9'))) dotted = false;
+  }
+  ascii[n] = '\0';
+  if (dotted) {
+    int part = 0, value = 0, digits = 0;
+    for (int32_t i = 0; i <= n; i++) {
+      const char c = i < n ? ascii[i] : '.';
+      if (c == '.') {
+        if (digits == 0 || part > 3 || value > 255) return 0;
+        out[part++] = static_cast<uint8_t>(value);
+        value = digits = 0;
+      } else {
+        if (digits > 0 && value == 0) return 0;  // a leading zero
+        value = value * 10 + (c - '0');
+        if (++digits > 3) return 0;
+      }
+    }
+    return part == 4 ? 4 : 0;
+  }
+  return inet_pton(AF_INET6, ascii, out) == 1 ? 6 : 0;
+}
+
+// Packs text[from, to) (no blank at either end) into words (zeroed): 1 for a -I line, 2 for a
+// -A line, 0 for a line it does not read.
+int PackLine(Line& l, int32_t from, int32_t to, uint32_t* words) {
+  const char16_t* t = l.text;
+  if (to - from < 3 || t[from] != u'-' || t[from + 2] != u' ') return 0;
+  const int command = t[from + 1] == u'I' ? 1 : t[from + 1] == u'A' ? 2 : 0;
+  if (command == 0) return 0;
+  uint32_t seen = 0;
+  for (int32_t i = from + 3; i < to;) {
+    int32_t key_end = i;
+    while (key_end < to && t[key_end] != u' ') key_end++;
+    if (key_end == i || key_end >= to) return 0;  // an empty word, or an option without a value
+    int32_t value_end = key_end + 1;
+    while (value_end < to && t[value_end] != u' ') value_end++;
+    if (value_end == key_end + 1) return 0;  // an empty word
+    const int o = key_end - i == 2 ? NameAt(kShortOptions, t, i, key_end) : NameAt(kLongOptions, t, i, key_end);
+    if (o < 0 || (seen & (1u << o))) return 0;
+    seen |= 1u << o;
+    l.from[o] = key_end + 1;
+    l.to[o] = value_end;
+    i = value_end + 1;
+    if (value_end == to - 1) return 0;  // a blank after the last value
+  }
+  l.seen = seen;
+  if ((seen & kRequired) != kRequired) return 0;
+  const int proto = NameAt(kProtocols, t, l.from[P], l.to[P]);
+  const int64_t timeout = NumberOf(l, T, 999999999);
+  if (proto < 0 || timeout < 0) return 0;
+  uint32_t* orig = words + S_ORIG;
+  uint32_t* reply = words + S_REPLY;
+  uint8_t* orig_src = reinterpret_cast<uint8_t*>(orig + ST_SRC);
+  uint8_t* orig_dst = reinterpret_cast<uint8_t*>(orig + ST_DST);
+  const int family = AddressAt(t, l.from[S], l.to[S], orig_src);
+  if (family == 0 || AddressAt(t, l.from[D], l.to[D], orig_dst) != family) return 0;
+  if ((proto == IPPROTO_ICMP && family != 4) || (proto == IPPROTO_ICMPV6 && family != 6)) return 0;
+  words[S_KIND] = static_cast<uint32_t>(family == 4 ? AF_INET : AF_INET6) | (static_cast<uint32_t>(proto) << 8);
+  // The ports or ICMP word of each direction; the reply's is the original's swapped.
+  uint32_t word, reply_word;
+  int tuple;
+  if (proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_UDPLITE) {
+    if (seen & (kIcmp | kIcmpv6)) return 0;
+    const int64_t sp = NumberOf(l, SPORT, 65535);
+    const int64_t dp = NumberOf(l, DPORT, 65535);
+    if (sp < 0 || dp < 0) return 0;
+    word = static_cast<uint32_t>(sp | (dp << 16));
+    reply_word = static_cast<uint32_t>(dp | (sp << 16));
+    tuple = ST_PORTS;
+  } else {
+    const bool v6 = proto == IPPROTO_ICMPV6;
+    if (seen & (kPorts | kReplyPorts | (v6 ? kIcmp : kIcmpv6))) return 0;
+    const int64_t type = NumberOf(l, v6 ? I6TYPE : ITYPE, 255);
+    const int64_t code = NumberOf(l, v6 ? I6CODE : ICODE, 255);
+    const int64_t id = NumberOf(l, v6 ? I6ID : IID, 65535);
+    if (type < 0 || code < 0 || id < 0) return 0;
+    // The query types and their replies, both ways; another type has no reply to derive.
+    static const int kIcmpPairs[][2] = {{8, 0}, {13, 14}, {15, 16}, {17, 18}};
+    static const int kIcmpv6Pairs[][2] = {{128, 129}, {130, 131}};
+    int64_t reply_type = -1;
+    const int(*pairs)[2] = v6 ? kIcmpv6Pairs : kIcmpPairs;
+    const size_t n = v6 ? sizeof(kIcmpv6Pairs) / sizeof(kIcmpv6Pairs[0]) : sizeof(kIcmpPairs) / sizeof(kIcmpPairs[0]);
+    for (size_t k = 0; k < n; k++) {
+      if (pairs[k][0] == type) reply_type = pairs[k][1];
+      if (pairs[k][1] == type) reply_type = pairs[k][0];
+    }
+    if (reply_type < 0) return 0;
+    word = static_cast<uint32_t>(type | (code << 8) | (id << 16));
+    reply_word = static_cast<uint32_t>(reply_type | (code << 8) | (id << 16));
+    tuple = ST_ICMP;
+  }
+  const size_t size = family == 4 ? 4 : 16;
+  if (seen & kReply) {
+    if ((seen & kReply) != kReply) return 0;
+    if (AddressAt(t, l.from[R], l.to[R], reinterpret_cast<uint8_t*>(reply + ST_SRC)) != family) return 0;
+    if (AddressAt(t, l.from[Q], l.to[Q], reinterpret_cast<uint8_t*>(reply + ST_DST)) != family) return 0;
+    if (seen & kReplyPorts) {
+      const int64_t rsp = NumberOf(l, RSPORT, 65535);
+      const int64_t rdp = NumberOf(l, RDPORT, 65535);
+      if (rsp < 0 || rdp < 0) return 0;
+      reply_word = static_cast<uint32_t>(rsp | (rdp << 16));
+    }
+  } else {
+    if (seen & kReplyPorts) return 0;
+    std::memcpy(reply + ST_SRC, orig_dst, size);
+    std::memcpy(reply + ST_DST, orig_src, size);
+  }
+  const uint32_t tuple_flags = tuple == ST_PORTS ? STF_PORTS : STF_ICMP;
+  orig[tuple] = word;
+  orig[ST_FLAGS] = tuple_flags;
+  reply[tuple] = reply_word;
+  reply[ST_FLAGS] = tuple_flags;
+  words[S_TIMEOUT] = static_cast<uint32_t>(timeout);
+  uint32_t flags = SF_REPLY | SF_TIMEOUT;
+  if (seen & Bit(U)) {
+    uint32_t bits = 0;
+    for (int32_t i = l.from[U], end = l.to[U]; i <= end;) {
+      int32_t comma = i;
+      while (comma < end && t[comma] != u',') comma++;
+      const int bit = NameAt(kStatus, t, i, comma);
+      if (bit < 0) return 0;
+      bits |= static_cast<uint32_t>(bit);
+      i = comma + 1;
+    }
+    if (bits != 0) {
+      words[S_STATUS] = bits;
+      flags |= SF_STATUS;
+    }
+  }
+  if (proto == IPPROTO_TCP) {
+    const int state = (seen & Bit(STATE)) ? NameAt(kTcpStates, t, l.from[STATE], l.to[STATE]) : -1;
+    if (state < 0) return 0;
+    words[S_STATE] = static_cast<uint32_t>(state);
+    flags |= SF_TCP_STATE;
+  } else if (seen & Bit(STATE)) {
+    return 0;
+  }
+  if (seen & Bit(M)) {
+    // Marks of ten digits take the full parser.
+    const int64_t m = NumberOf(l, M, 999999999);
+    if (m < 0) return 0;
+    words[S_MARK] = static_cast<uint32_t>(m);
+    flags |= SF_MARK;
+  }
+  if (seen & Bit(W)) {
+    const int64_t z = NumberOf(l, W, 65535);
+    if (z < 0) return 0;
+    words[S_ZONE] = static_cast<uint32_t>(z);
+    flags |= SF_ZONE;
+  }
+  words[S_FLAGS] = flags;
+  return command;
+}
+
+// ECMAScript white space and line terminators: what String.prototype.trim() cuts.
+bool Blank(char16_t c) {
+  if (c < 0x80) return c == u' ' || (c >= u'\t' && c <= u'\r');
+  return c == 0xa0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 ||
+         c == 0x202f || c == 0x205f || c == 0x3000 || c == 0xfeff;
+}
+
+// readSave(text, fields?): [words, kinds, numbers, ranges, bad]. The lines of text that say
+// something (white space at either end cut as trim() cuts it; blank lines and # comments left
+// out), numbered from 1: line i is text[ranges[2i], ranges[2i+1]), line number numbers[i],
+// packed into words (ArrayBuffer, SPEC_WORDS words each) with kinds[i] 1 (-I) or 2 (-A). bad
+// is -1 when every line was packed, else the index of the first line it does not read (the
+// arrays then end with that line). With fields (Int32Array(9)), for the last line packed: 1
+// when it gave the reply addresses, | 2 when it gave the reply ports; then where its -s, -d,
+// -r and -q values start and end.
+Napi::Value ReadSave(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) {
+    ThrowTypeError(env, "readSave(text: string, fields?: Int32Array)");
+    return env.Undefined();
+  }
+  const std::u16string text = info[0].As<Napi::String>().Utf16Value();
+  Napi::Int32Array fields;
+  if (info.Length() > 1 && info[1].IsTypedArray() &&
+      info[1].As<Napi::TypedArray>().TypedArrayType() == napi_int32_array &&
+      info[1].As<Napi::Int32Array>().ElementLength() >= 9) {
+    fields = info[1].As<Napi::Int32Array>();
+  }
+  const char16_t* t = text.data();
+  const int32_t length = static_cast<int32_t>(text.size());
+  std::vector<int32_t> ranges;
+  std::vector<int32_t> numbers;
+  int32_t n = 0;
+  for (int32_t at = 0; at <= length;) {
+    int32_t end = at;
+    while (end < length && t[end] != u'\n') end++;
+    int32_t from = at, to = end;
+    at = end + 1;
+    n++;
+    while (from < to && Blank(t[from])) from++;
+    while (to > from && Blank(t[to - 1])) to--;
+    if (from == to || t[from] == u'#') continue;
+    ranges.push_back(from);
+    ranges.push_back(to);
+    numbers.push_back(n);
+  }
+  size_t count = numbers.size();
+  Napi::ArrayBuffer words = Napi::ArrayBuffer::New(env, count * SPEC_WORDS * sizeof(uint32_t));
+  if (words.IsEmpty()) return env.Undefined();  // out of memory: the JS exception is pending
+  auto* w = static_cast<uint32_t*>(words.Data());
+  std::memset(w, 0, words.ByteLength());
+  std::vector<uint8_t> kinds(count);
+  Line line;
+  line.text = t;
+  int64_t bad = -1;
+  for (size_t i = 0; i < count; i++) {
+    const int kind = PackLine(line, ranges[2 * i], ranges[2 * i + 1], w + i * SPEC_WORDS);
+    if (kind == 0) {
+      bad = static_cast<int64_t>(i);
+      count = i + 1;
+      break;
+    }
+    kinds[i] = static_cast<uint8_t>(kind);
+  }
+  if (!fields.IsEmpty() && bad < 0 && count > 0) {
+    fields[0] = ((line.seen & kReply) ? 1 : 0) | ((line.seen & kReplyPorts) ? 2 : 0);
+    const Opt where[] = {S, D, R, Q};
+    for (int k = 0; k < 4; k++) {
+      fields[1 + 2 * k] = line.from[where[k]];
+      fields[2 + 2 * k] = line.to[where[k]];
+    }
+  }
+  Napi::Uint8Array kinds_out = Napi::Uint8Array::New(env, count);
+  Napi::Int32Array numbers_out = Napi::Int32Array::New(env, count);
+  Napi::Int32Array ranges_out = Napi::Int32Array::New(env, 2 * count);
+  if (kinds_out.IsEmpty() || numbers_out.IsEmpty() || ranges_out.IsEmpty()) return env.Undefined();
+  if (count > 0) {
+    std::memcpy(kinds_out.Data(), kinds.data(), count);
+    std::memcpy(numbers_out.Data(), numbers.data(), count * sizeof(int32_t));
+    std::memcpy(ranges_out.Data(), ranges.data(), 2 * count * sizeof(int32_t));
+  }
+  Napi::Array out = Napi::Array::New(env, 5);
+  out.Set(0u, words);
+  out.Set(1u, kinds_out);
+  out.Set(2u, numbers_out);
+  out.Set(3u, ranges_out);
+  out.Set(4u, Napi::Number::New(env, static_cast<double>(bad)));
+  return out;
+}
+
+}  // namespace
+
+void InitSave(Napi::Env env, Napi::Object exports) {
+  exports.Set("readSave", Napi::Function::New(env, ReadSave, "readSave"));
+}
+
+}  // namespace ct
+}  // namespace nfct
