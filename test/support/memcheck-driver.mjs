@@ -424,6 +424,12 @@ async function kernelPart() {
       for (let i = 0; i < 10; i++) yield { protocol: 'tcp', src: `10.42.0.${i}`, dst: '10.41.0.1', srcPort: 1, dstPort: 2, timeout: 3600, state: 'ESTABLISHED' };
     }
     await ct.createMany(gen(), { batchSize: 4 });
+    // restore(): the native save reader, then batched creates and adds (some already there).
+    const saved = flows.slice(0, 5).map((f) => `-A -p udp -s ${f.src} -d ${f.dst} --sport 1 --dport 2 -t 3600`);
+    saved.push('', '# comment', '-I -p tcp -s 2001:db8::1 -d 2001:db8::2 --sport 3 --dport 4 --state ESTABLISHED -t 60 -u SEEN_REPLY,ASSURED');
+    const restored = await ct.restore(saved.join('\n'), { batchSize: 2 });
+    if (restored.existed !== 5 || restored.created !== 1) throw new Error(`restore: ${JSON.stringify(restored)}`);
+    await rejects(ct.restore('-I -p udp -s 10.40.0.1\n'));
     const dry = await ct.deleteWhere({ src: '10.40.0.0/24' }, { dryRun: true });
     const del = await ct.deleteWhere({ src: '10.40.0.0/24' });
     await ct.deleteWhere({ protocol: 'tcp', src: '10.42.0.0/24', kernelFilter: false });
@@ -630,6 +636,47 @@ async function fuzzPart() {
       return `${iterations * 5} inputs, ${records} records, ${malformed} malformed`;
     });
   }
+  await step('readSave(): valid and mangled save lines, one at a time and as files', async () => {
+    const lines = mangledSave(iterations);
+    const fields = new Int32Array(9);
+    let read = 0;
+    for (const line of lines) if (addon.readSave(line, fields)[4] === -1) read++;
+    let files = 0;
+    for (let i = 0; i + 50 <= lines.length; i += 50) {
+      const [words, kinds, numbers, ranges, bad] = addon.readSave(lines.slice(i, i + 50).join('\n'));
+      if (words.byteLength < kinds.length * 52 * 4 || ranges.length !== 2 * numbers.length || bad >= kinds.length) throw new Error('readSave: arrays of the wrong length');
+      files++;
+    }
+    addon.readSave('');
+    addon.readSave('\n\n#\n');
+    return `${lines.length} lines (${read} read as entries), ${files} files`;
+  });
+}
+
+/** Save-file lines, valid and mangled (bytes changed, cut, spliced, any UTF-16), for readSave(). */
+function mangledSave(iterations) {
+  const base = [
+    '-A -t 119 -u SEEN_REPLY,ASSURED -s 10.0.0.1 -d 10.0.0.2 -r 10.0.0.2 -q 10.0.0.1 -p tcp --sport 1 --dport 2 --reply-port-src 2 --reply-port-dst 1 --state ESTABLISHED',
+    '-I -p icmpv6 -s fe80::1 -d fe80::2 -r fe80::2 -q fe80::1 --icmpv6-type 130 --icmpv6-code 3 --icmpv6-id 0 -t 30',
+    '-I -p udp -s 2001:db8::1 -d 2001:db8:0:0:0:0:0:2 --sport 5 --dport 53 -t 10 -m 7 -w 3',
+    '-A -t 30 -u UNSET -s 10.0.0.1 -d 10.0.0.9 -p icmp --icmp-type 8 --icmp-code 0 --icmp-id 7',
+  ];
+  const alphabet = ' -0123456789.:,abcdefIApdstruqmw#\n\t\u00a0\u0131\ud800\uffff\u2028';
+  const pick = (s) => s[Math.floor(Math.random() * s.length)];
+  const lines = [];
+  for (let i = 0; i < iterations; i++) {
+    let line = pick(base);
+    for (let k = Math.floor(Math.random() * 5); k >= 0; k--) {
+      const at = Math.floor(Math.random() * (line.length + 1));
+      const op = Math.floor(Math.random() * 4);
+      if (op === 0) line = line.slice(0, at) + pick(alphabet) + line.slice(at + 1);
+      else if (op === 1) line = line.slice(0, at);
+      else if (op === 2) line = line.slice(0, at) + line.slice(Math.floor(Math.random() * line.length));
+      else line = line.slice(0, at) + String.fromCharCode(Math.floor(Math.random() * 0x10000)) + line.slice(at);
+    }
+    lines.push(line);
+  }
+  return lines;
 }
 
 // ---- main ------------------------------------------------------------------------------------
