@@ -314,7 +314,7 @@ Napi::Value ReadSave(const Napi::CallbackInfo& info) {
   Napi::ArrayBuffer words = Napi::ArrayBuffer::New(env, count * SPEC_WORDS * sizeof(uint32_t));
   if (words.IsEmpty()) return env.Undefined();  // out of memory: the JS exception is pending
   auto* w = static_cast<uint32_t*>(words.Data());
-  std::memset(w, 0, words.ByteLength());
+  if (count > 0) std::memset(w, 0, words.ByteLength());
   std::vector<uint8_t> kinds(count);
   Line line;
   line.text = t;
