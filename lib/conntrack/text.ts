@@ -36,7 +36,7 @@ import { STATUS_NAMES, type StatusName, statusBit } from './status.js';
 import type { CpuStats } from './handle.js';
 import type { ExpectationEvent, FlowEvent } from './events.js';
 import type { Expectation } from './expect.js';
-import type { DccpInfo, Flow, SctpInfo, TcpInfo, Tuple } from './types.js';
+import type { DccpInfo, Flow, PortTuple, SctpInfo, TcpInfo, Tuple } from './types.js';
 
 /** The version this module reproduces. */
 export const CONNTRACK_VERSION = '1.4.7';
@@ -131,7 +131,14 @@ function left8(s: string): string {
   return s.length >= 8 ? s : s + ' '.repeat(8 - s.length);
 }
 
-function l3num(flow: { family: string }): number {
+/** `%-8s %u ` of each protocol number (its name, then the number), made once per number. */
+const PROTO_ITEMS: string[] = [];
+function protoItems(num: number): string {
+  return (PROTO_ITEMS[num] ??= `${left8(l4name(num))} ${num} `);
+}
+const FAMILY_ITEMS = { [AF_INET]: `${left8('ipv4')} ${AF_INET} `, [AF_INET6]: `${left8('ipv6')} ${AF_INET6} ` };
+
+function l3num(flow: { family: string }): typeof AF_INET | typeof AF_INET6 {
   return flow.family === 'ipv6' ? AF_INET6 : AF_INET;
 }
 
@@ -149,7 +156,8 @@ function tupleText(t: Tuple, srcTag = 'src', dstTag = 'dst'): string {
   let s = `${srcTag}=${t.src} ${dstTag}=${t.dst} `;
   const p = t.protonum;
   if (PORT_PROTOS.has(p)) {
-    s += `sport=${field(t, 'srcPort')} dport=${field(t, 'dstPort')} `;
+    const ports = t as Partial<PortTuple>;
+    s += `sport=${ports.srcPort ?? 0} dport=${ports.dstPort ?? 0} `;
   } else if (p === 47) {
     s += `srckey=0x${field(t, 'srcKey').toString(16)} dstkey=0x${field(t, 'dstKey').toString(16)} `;
   } else if (p === 1 || p === 58) {
@@ -198,11 +206,8 @@ function protoInfo(flow: Flow): { tcp?: TcpInfo; sctp?: SctpInfo; dccp?: DccpInf
 /** The body of a line (after any event tag), each item followed by one blank. */
 function flowItems(flow: Flow, o: FlowFormatOptions): string {
   let s = '';
-  if (o.extended) {
-    const n = l3num(flow);
-    s += `${left8(n === AF_INET ? 'ipv4' : 'ipv6')} ${n} `;
-  }
-  s += `${left8(l4name(flow.protonum))} ${flow.protonum} `;
+  if (o.extended) s += FAMILY_ITEMS[l3num(flow)];
+  s += protoItems(flow.protonum);
   if (flow.timeout !== undefined) s += `${flow.timeout} `;
   const { tcp, sctp, dccp } = protoInfo(flow);
   if (tcp) s += `${TCP_STATES[tcp.stateNum] ?? 'NONE'} `;
