@@ -119,21 +119,27 @@ export interface BulkOptions {
   match?: (flow: Flow) => boolean;
   /** Entries per dump batch, and so per run of requests (default 2048). */
   batchSize?: number;
+  /**
+   * Stops the operation once it is aborted: no batch is started after that (the one with the
+   * kernel finishes), and the promise resolves with how many entries were changed until then.
+   */
+  signal?: AbortSignal;
 }
 
 function bulkOptions(
   options: BulkOptions & { [key: string]: unknown },
   where: string,
   callbackKey: string,
-): { match?: (f: Flow) => boolean; batchSize: number; callback?: (flows: Flow[]) => void | Promise<void> } {
+): { match?: (f: Flow) => boolean; batchSize: number; signal?: AbortSignal; callback?: (flows: Flow[]) => void | Promise<void> } {
   const raw: unknown = options;
   assertObject(raw, where);
-  assertKnownKeys(raw, ['match', 'batchSize', callbackKey], where);
+  assertKnownKeys(raw, ['match', 'batchSize', 'signal', callbackKey], where);
   if (options.match !== undefined && typeof options.match !== 'function') throw new TypeError(`${where}.match must be a function, got ${describeValue(options.match)}`);
   const cb = options[callbackKey];
   if (cb !== undefined && typeof cb !== 'function') throw new TypeError(`${where}.${callbackKey} must be a function, got ${describeValue(cb)}`);
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new TypeError(`${where}.signal must be an AbortSignal, got ${describeValue(options.signal)}`);
   const batchSize = optionalInteger(options.batchSize, `${where}.batchSize`, 1, 65536) ?? 2048;
-  return { match: options.match, batchSize, callback: cb as ((flows: Flow[]) => void | Promise<void>) | undefined };
+  return { match: options.match, batchSize, signal: options.signal, callback: cb as ((flows: Flow[]) => void | Promise<void>) | undefined };
 }
 
 /** The flow as an update leaves it (what the kernel would report for it next); changed in place. */
@@ -459,22 +465,32 @@ export class Conntrack {
       // deleted, with no round trip through JS per batch.
       const nf = normalizeFilter(filter, 'deleteEach() filter', ['kernelFilter']);
       nf.kernel = boolean(filter.kernelFilter, 'deleteEach() filter.kernelFilter') ?? true;
+      // Without onDeleted, what was deleted is only counted: no Flow is made.
       const source = new BatchSource((onBatch) => native.deleteWhere(nf, false, onBatch, true), site, 'conntrack bulk delete');
       this.sources.add(source);
+      let reported = 0;
+      let stopped = o.signal?.aborted ?? false;
       try {
-        for (let b = await source.next(); b !== null; b = await source.next()) {
-          const flows = decodeFlows(b.buffer, b.strings, b.count);
+        for (let b = stopped ? null : await source.next(); b !== null; b = await source.next()) {
+          reported += b.count;
+          const flows = o.callback && b.count > 0 ? decodeFlows(b.buffer, b.strings, b.count) : undefined;
           source.release(b);
-          if (flows.length > 0 && o.callback) await o.callback(flows);
+          if (flows) await o.callback!(flows);
+          if (o.signal?.aborted) {
+            stopped = true;
+            break;
+          }
         }
       } finally {
         source.close();
         this.forget(source);
       }
+      if (stopped) return reported;
       const [matched = 0, deleted = 0, , failed = 0] = source.tally ?? [];
       if (failed > 0) throw withCallSite(new NfctError(5, 'netlink', `${failed} of ${matched} deletes failed`), site, 'conntrack bulk delete');
       return deleted;
     }
+    if (o.signal?.aborted) return 0;
     const stream = this.list({ ...filter, batchSize: o.batchSize });
     let deleted = 0;
     for await (const batch of stream.batches()) {
@@ -499,6 +515,7 @@ export class Conntrack {
       }
       deleted += done.length;
       if (done.length > 0 && o.callback) await o.callback(done);
+      if (o.signal?.aborted) break;
     }
     return deleted;
   }
@@ -520,6 +537,7 @@ export class Conntrack {
     const o = bulkOptions(options as BulkOptions & { [key: string]: unknown }, 'updateWhere() options', 'onUpdated');
     if (typeof changes !== 'function') normalizeChanges({ protocol: 'tcp', src: '0.0.0.0', dst: '0.0.0.0', srcPort: 0, dstPort: 0 }, changes, 'updateWhere()');
     const site = callSite(this.updateWhere);
+    if (o.signal?.aborted) return 0;
     const stream = this.list({ ...filter, batchSize: o.batchSize });
     let updated = 0;
     // One batch of updates is with the kernel while the next batch of the dump is matched and
@@ -561,6 +579,7 @@ export class Conntrack {
         const errs = this.settle(site, 'conntrack bulk update', native.createBatch(words, helpers, 2));
         errs.catch(() => undefined); // awaited in finish(); not unhandled meanwhile
         sent = { errs, flows, specs, applied };
+        if (o.signal?.aborted) break;
       }
       if (sent) {
         const last = sent;

@@ -154,6 +154,11 @@ function build(): CorpusLine[] {
     // The reader keeps reading after its two lines: no race between the writer and EPIPE.
     { shell: 'CT -L -o xml | (head -2; cat > /dev/null)' },
     { shell: 'CT -D -p udp -o xml | wc -l' },
+    // Deletes nobody reads (stdout /dev/null): counted, not printed; the same count and table.
+    { shell: 'CT -D -p udp > /dev/null' },
+    { shell: 'CT -D -s 10.0.0.1 -o extended > /dev/null' },
+    { shell: 'CT -D -p tcp --state ESTABLISHED > /dev/null' },
+    { shell: 'CT -D -p sctp > /dev/null' },
   );
   return out;
 }

@@ -107,6 +107,72 @@ describe('parseSave', () => {
   });
 });
 
+describe('signal: a bulk operation stops when it is aborted', () => {
+  /** n UDP entries (mark 0) made with createMany, checked with conntrack -C. */
+  async function many(n: number): Promise<void> {
+    await runConntrack(ns, ['-F']);
+    const flows = Array.from({ length: n }, (_, i) => ({ protocol: 'udp' as const, src: `10.8.${i >> 8}.${i & 255}`, dst: '10.9.0.1', srcPort: 1000, dstPort: 53, timeout: 300 }));
+    expect((await ct.createMany(flows)).created).toBe(n);
+    expect((await runConntrack(ns, ['-C'])).stdout.trim()).toBe(String(n));
+  }
+
+  test('deleteEach: aborted in onDeleted after the first batch, it resolves how many it reported, and conntrack lists the rest', async () => {
+    await many(3000);
+    const ac = new AbortController();
+    let reported = 0;
+    const n = await ct.deleteEach({ protocol: 'udp' }, {
+      batchSize: 100,
+      signal: ac.signal,
+      onDeleted: (flows) => {
+        reported += flows.length;
+        ac.abort();
+      },
+    });
+    expect(n).toBe(reported);
+    expect(n).toBeGreaterThan(0);
+    expect(n).toBeLessThan(3000);
+    // The deletes run a few batches ahead of what is reported: at most 3000 - n are left.
+    const left = Number((await runConntrack(ns, ['-C'])).stdout.trim());
+    expect(left).toBeLessThanOrEqual(3000 - n);
+    expect(left).toBeGreaterThan(0);
+  });
+
+  test('deleteEach without onDeleted: counts what it deleted (no entry decoded); aborted before it starts, it changes nothing', async () => {
+    await many(500);
+    const ac = new AbortController();
+    ac.abort();
+    expect(await ct.deleteEach({ protocol: 'udp' }, { signal: ac.signal })).toBe(0);
+    expect(await ct.updateWhere({ protocol: 'udp' }, { mark: 7 }, { signal: ac.signal })).toBe(0);
+    expect((await runConntrack(ns, ['-C'])).stdout.trim()).toBe('500');
+    expect(await ct.deleteEach({ protocol: 'udp' }, { batchSize: 64 })).toBe(500);
+    expect((await runConntrack(ns, ['-C'])).stdout.trim()).toBe('0');
+  });
+
+  test('updateWhere: aborted after the first batch, the batch with the kernel finishes; what it resolves is what conntrack lists changed', async () => {
+    await many(3000);
+    const ac = new AbortController();
+    let reported = 0;
+    const n = await ct.updateWhere({ protocol: 'udp' }, { mark: 7 }, {
+      batchSize: 100,
+      signal: ac.signal,
+      onUpdated: (flows) => {
+        reported += flows.length;
+        ac.abort();
+      },
+    });
+    expect(n).toBe(reported);
+    expect(n).toBeGreaterThan(0);
+    expect(n).toBeLessThan(3000);
+    const marked = await runConntrack(ns, ['-L', '-m', '7']);
+    expect(marked.stderr).toContain(`${n} flow entries have been shown`);
+  });
+
+  test('a signal that is not an AbortSignal: a TypeError naming the option', async () => {
+    await expect(ct.deleteEach({}, { signal: 'stop' as never })).rejects.toThrow(/deleteEach\(\) options\.signal must be an AbortSignal/);
+    await expect(ct.updateWhere({}, { mark: 1 }, { signal: {} as never })).rejects.toThrow(/updateWhere\(\) options\.signal must be an AbortSignal/);
+  });
+});
+
 describe('restore', () => {
   test('conntrack -L -o save restored into another namespace lists the same table; -A lines of entries already there are counted, -I lines fail with their line number', async () => {
     await load(10);

@@ -3,7 +3,7 @@
 // packed the general way, gives the same words. Whatever the text, the reader does not crash.
 import { describe, expect, test } from 'vitest';
 
-import { SPEC_WORDS, normalizeFlowInput, packFlowSpecs } from '../../lib/conntrack/flowspec.js';
+import { ICMP_REPLY, SPEC_WORDS, normalizeFlowInput, packFlowSpecs } from '../../lib/conntrack/flowspec.js';
 import { parseSave, parseSaveLine, readSave } from '../../lib/conntrack/save.js';
 
 /** Lines of every shape the reader takes: each protocol and family, given and derived reply tuples, status, state, mark, zone. */
@@ -87,6 +87,19 @@ describe('save reader', () => {
     expect(Array.from(r.words.subarray(0, SPEC_WORDS))).toEqual(Array.from(direct(READ[0]!) as Uint32Array));
     expect(() => parseSave(bad)).toThrow(/line 3 /);
     expect(parseSaveLine(`${READ[0]}\n${READ[1]}`)).toBeUndefined();
+  });
+
+  test('every ICMP and ICMPv6 type: read exactly when it has a reply type, and packed with it as the general way packs it', () => {
+    for (const [proto, name, pre, src, dst] of [[1, 'icmp', 'icmp', '10.0.0.1', '10.0.0.2'], [58, 'icmpv6', 'icmpv6', '::1', '::2']] as const) {
+      for (let type = 0; type < 256; type++) {
+        const line = `-I -p ${name} -s ${src} -d ${dst} --${pre}-type ${type} --${pre}-code 0 --${pre}-id 1 -t 30`;
+        const words = direct(line);
+        expect(words !== 0, line).toBe(ICMP_REPLY[proto]![type] !== undefined);
+        if (words === 0) continue;
+        const general = packFlowSpecs([normalizeFlowInput({ protocol: proto, src, dst, type, code: 0, id: 1, timeout: 30 }, 'entry')]).words;
+        expect(Array.from(words), line).toEqual(Array.from(general));
+      }
+    }
   });
 
   test('mangled lines (bytes changed, cut, repeated, any UTF-16) are read or refused without a crash; what is read packs as the general way does', () => {
