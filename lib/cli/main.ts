@@ -8,14 +8,9 @@ import { NfctError } from '../core/errors.js';
 import { NativeLoadError } from '../core/load-error.js';
 import { type Context, makeContext } from './context.js';
 import type { Command } from './commands/all-netns.js';
-import { create } from './commands/create.js';
-import { get, list } from './commands/list.js';
-import { remove, update } from './commands/modify.js';
-import { restore } from './commands/restore.js';
-import { count, flush, help, stats, version } from './commands/table.js';
 import { BANNER, CliExit, errnoText, TRY_HELP } from './messages.js';
 import { StdoutClosed } from './output.js';
-import { type CtRequest, parseCommandLine } from './parse.js';
+import type { CtRequest } from './parse.js';
 
 function netnsOf(r: { netns?: string; pid?: number }): NetnsOption | undefined {
   return r.pid !== undefined ? { pid: r.pid } : r.netns;
@@ -47,32 +42,31 @@ async function withConntrack(ns: NetnsOption | undefined, run: (ct: Conntrack) =
 }
 
 /**
- * The module that runs a command in one namespace. The table commands are loaded with nfct;
- * events, expectations, log, trace and --all-netns when used, so that a -L, -D or -R starts
- * without them.
+ * The module that runs a command in one namespace, loaded when it is used: a command starts
+ * without the modules of the others.
  */
 async function commandOf(r: CtRequest): Promise<Command> {
   switch (r.command) {
     case 'list':
-      return list;
+      return (await import('./commands/list.js')).list;
     case 'get':
-      return get;
+      return (await import('./commands/list.js')).get;
     case 'create':
     case 'add':
-      return create;
+      return (await import('./commands/create.js')).create;
     case 'delete':
-      return remove;
+      return (await import('./commands/modify.js')).remove;
     case 'update':
-      return update;
+      return (await import('./commands/modify.js')).update;
     case 'flush':
     case 'exp-flush':
-      return flush;
+      return (await import('./commands/table.js')).flush;
     case 'count':
     case 'exp-count':
-      return count;
+      return (await import('./commands/table.js')).count;
     case 'stats':
     case 'exp-stats':
-      return stats;
+      return (await import('./commands/table.js')).stats;
     case 'event':
       return (await import('./commands/events.js')).events;
     default:
@@ -84,9 +78,9 @@ async function commandOf(r: CtRequest): Promise<Command> {
 export async function runRequest(r: CtRequest, ctx: Context): Promise<number> {
   switch (r.command) {
     case 'version':
-      return version(r, ctx);
+      return (await import('./commands/table.js')).version(r, ctx);
     case 'help':
-      return help(ctx);
+      return (await import('./commands/table.js')).help(ctx);
     default:
   }
   const command = await commandOf(r);
@@ -110,8 +104,10 @@ export async function main(argv: string[], options: { stdoutFd?: number } = {}):
     if (argv[0] === 'exporter') return await (await import('./exporter.js')).exporterCommand(argv.slice(1)), 0;
     if (argv.length > 1 && (argv[0] === '-R' || argv[0] === '--load-file')) {
       const file = argv[1]!;
+      const { restore } = await import('./commands/restore.js');
       return await withConntrack(netnsOf(restoreNetns(argv)), (ct) => restore(ct, file, ctx));
     }
+    const { parseCommandLine } = await import('./parse.js');
     return await runRequest(parseCommandLine(argv, ctx.err), ctx);
   } catch (e) {
     if (e instanceof StdoutClosed) return 0;

@@ -313,8 +313,8 @@ Napi::Value ReadSave(const Napi::CallbackInfo& info) {
   size_t count = numbers.size();
   Napi::ArrayBuffer words = Napi::ArrayBuffer::New(env, count * SPEC_WORDS * sizeof(uint32_t));
   if (words.IsEmpty()) return env.Undefined();  // out of memory: the JS exception is pending
+  // A new ArrayBuffer is zero-filled (V8 allocates it so): the words packing leaves are 0.
   auto* w = static_cast<uint32_t*>(words.Data());
-  if (count > 0) std::memset(w, 0, words.ByteLength());
   std::vector<uint8_t> kinds(count);
   Line line;
   line.text = t;

@@ -10,11 +10,8 @@ import type { FlowInput } from '../../conntrack/flowspec.js';
 import type { Context } from '../context.js';
 import { NfctError } from '../../core/errors.js';
 import { CliExit, operationFailed } from '../messages.js';
-import { type CtRequest, parseCommandLine } from '../parse.js';
+import type { CtRequest } from '../parse.js';
 import { parseSaveLine } from '../../conntrack/save.js';
-import { flowInputOf } from './create.js';
-import { remove, update } from './modify.js';
-import { flush } from './table.js';
 
 const ALLOWED = new Set(['create', 'add', 'update', 'delete', 'flush']);
 const NAMES: Record<string, string> = {
@@ -79,7 +76,14 @@ export async function restore(ct: Conntrack, file: string, ctx: Context): Promis
     }
   }
   // Every line is read (and a bad one refuses the whole file) before anything is done. Plain
-  // create lines are kept as the entries they describe, the rest as parsed requests.
+  // create lines are kept as the entries they describe, the rest as parsed requests. The
+  // command-line parser and the other commands load only for such a file.
+  const [{ parseCommandLine }, { flowInputOf }, { remove, update }, { flush }] = await Promise.all([
+    import('../parse.js'),
+    import('./create.js'),
+    import('./modify.js'),
+    import('./table.js'),
+  ]);
   type Step = { command: 'create' | 'add'; flow: FlowInput } | { command: 'other'; request: CtRequest };
   const steps: Step[] = [];
   for (const raw of text.split('\n')) {
