@@ -33,6 +33,9 @@ const FULL_ONLY = [
   '-I -p icmp -s 10.0.0.1 -d 10.0.0.2 --icmpv6-type 8 --icmpv6-code 0 --icmpv6-id 7 -t 10', // ICMPv6 options on ICMP
   '-I -p udp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 -t 10 --icmp-type 8', // ICMP option on UDP
   '-I -p udp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 -t 10 -m 4294967295', // ten digits
+  '-I -p udp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 -t 10 -m 010', // octal, as conntrack reads it
+  '-I -p udp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 -t 10 -w 010',
+  '-I -p udp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 -t 10 -w 08', // 0, as conntrack reads it
 ];
 
 describe('-R fast path', () => {
@@ -44,6 +47,10 @@ describe('-R fast path', () => {
   });
   test.each(FULL_ONLY)('%s: left to the full parser', (line) => {
     expect(fastCreateLine(line)).toBeUndefined();
+  });
+  test('a mark or zone with a leading zero: the full parser reads it as conntrack does (octal)', () => {
+    const full = flowInputOf(parseCommandLine(splitWords('-I -p udp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 -t 10 -m 010 -w 010'), () => undefined));
+    expect([full.mark, full.zone]).toEqual([8, 8]);
   });
   test('parseSave: the entries of the -I/-A lines; another line is a TypeError with its number', () => {
     expect(parseSave(`# saved\n\n${SAME[0]}\n${SAME[1]}\n`)).toHaveLength(2);

@@ -42,6 +42,10 @@ const NOT_READ = [
   '-I -p udp -s fe80::1%eth0 -d fe80::2 --sport 1 --dport 2 -t 10', // a scoped address
   '-D -p udp -s 10.0.0.1',
   '-I',
+  '-I -p udp -s ::1\u0000x -d ::2 --sport 1 --dport 2 -t 10', // a NUL inside an address
+  '-I -p udp -s 2001:db8::1 -d 2001:db8::2\u0000:: --sport 1 --dport 2 -t 10',
+  '-I -p udp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 -t 10 -m 010', // a leading zero: octal to conntrack
+  '-I -p udp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 -t 10 -w 010',
 ];
 
 /** The packed spec readSave gives for a one-line file, or 0 for a line it does not read. */
@@ -87,6 +91,14 @@ describe('save reader', () => {
     expect(Array.from(r.words.subarray(0, SPEC_WORDS))).toEqual(Array.from(direct(READ[0]!) as Uint32Array));
     expect(() => parseSave(bad)).toThrow(/line 3 /);
     expect(parseSaveLine(`${READ[0]}\n${READ[1]}`)).toBeUndefined();
+  });
+
+  test('a text that is no save file: refused at its first line, with no words made for the lines after it', () => {
+    const r = readSave('x\n'.repeat(100000));
+    expect([r.bad, r.numbers.length]).toEqual([0, 1]);
+    expect(r.words.byteLength).toBeLessThanOrEqual(SPEC_WORDS * 4);
+    const s = readSave(`${READ[0]}\n${READ[1]}\n-L\n${READ[2]}\n`);
+    expect([s.bad, Array.from(s.numbers), Array.from(s.kinds.subarray(0, 2))]).toEqual([2, [1, 2, 3], [1, 2]]);
   });
 
   test('every ICMP and ICMPv6 type: read exactly when it has a reply type, and packed with it as the general way packs it', () => {
