@@ -99,6 +99,13 @@ int64_t NumberOf(const Line& l, Opt o, int64_t max) {
   return (l.seen & Bit(o)) ? DecimalAt(l.text, l.from[o], l.to[o], max) : -1;
 }
 
+// A mark or zone: conntrack reads these as C does (010 is octal 8, 08 is 0), so one written
+// with a leading zero is left to the full parser (-1).
+int64_t CNumberOf(const Line& l, Opt o, int64_t max) {
+  if ((l.seen & Bit(o)) && l.to[o] - l.from[o] > 1 && l.text[l.from[o]] == u'0') return -1;
+  return NumberOf(l, o, max);
+}
+
 // The address in text[from, to) written at out: 4 or 6 for its family, 0 when it is not one.
 // IPv4 is four decimal parts of 0-255 without leading zeros; IPv6 what inet_pton takes.
 int AddressAt(const char16_t* text, int32_t from, int32_t to, uint8_t* out) {
@@ -108,9 +115,11 @@ int AddressAt(const char16_t* text, int32_t from, int32_t to, uint8_t* out) {
   bool dotted = true;
   for (int32_t i = 0; i < n; i++) {
     const char16_t c = text[from + i];
-    if (c >= 0x80) return 0;
+    const bool digit = c >= u'0' && c <= u'9';
+    // Only what an address is written with: a NUL would end the string inet_pton() reads.
+    if (!(digit || c == u'.' || c == u':' || (c >= u'a' && c <= u'f') || (c >= u'A' && c <= u'F'))) return 0;
     ascii[i] = static_cast<char>(c);
-    if (!(c == u'.' || (c >= u'0' && c <= u'9'))) dotted = false;
+    if (!(c == u'.' || digit)) dotted = false;
   }
   ascii[n] = '\0';
   if (dotted) {
@@ -132,12 +141,21 @@ int AddressAt(const char16_t* text, int32_t from, int32_t to, uint8_t* out) {
   return inet_pton(AF_INET6, ascii, out) == 1 ? 6 : 0;
 }
 
+// Fewer characters than any line PackLine() reads (the shortest,
+// `-I -p udp -s :: -d :: --sport 0 --dport 0 -t 0`, has 46).
+constexpr int32_t kShortestLine = 40;
+
+// 1 when text[from, to) may be a -I line, 2 a -A line, 0 when it cannot be either.
+int CommandOf(const char16_t* t, int32_t from, int32_t to) {
+  if (to - from < kShortestLine || t[from] != u'-' || t[from + 2] != u' ') return 0;
+  return t[from + 1] == u'I' ? 1 : t[from + 1] == u'A' ? 2 : 0;
+}
+
 // Packs text[from, to) (no blank at either end) into words (zeroed): 1 for a -I line, 2 for a
 // -A line, 0 for a line it does not read.
 int PackLine(Line& l, int32_t from, int32_t to, uint32_t* words) {
   const char16_t* t = l.text;
-  if (to - from < 3 || t[from] != u'-' || t[from + 2] != u' ') return 0;
-  const int command = t[from + 1] == u'I' ? 1 : t[from + 1] == u'A' ? 2 : 0;
+  const int command = CommandOf(t, from, to);
   if (command == 0) return 0;
   uint32_t seen = 0;
   for (int32_t i = from + 3; i < to;) {
@@ -248,14 +266,14 @@ int PackLine(Line& l, int32_t from, int32_t to, uint32_t* words) {
     return 0;
   }
   if (seen & Bit(M)) {
-    // Marks of ten digits take the full parser.
-    const int64_t m = NumberOf(l, M, 999999999);
+    // Marks of ten digits take the full parser, as do marks and zones with a leading zero.
+    const int64_t m = CNumberOf(l, M, 999999999);
     if (m < 0) return 0;
     words[S_MARK] = static_cast<uint32_t>(m);
     flags |= SF_MARK;
   }
   if (seen & Bit(W)) {
-    const int64_t z = NumberOf(l, W, 65535);
+    const int64_t z = CNumberOf(l, W, 65535);
     if (z < 0) return 0;
     words[S_ZONE] = static_cast<uint32_t>(z);
     flags |= SF_ZONE;
@@ -309,6 +327,10 @@ Napi::Value ReadSave(const Napi::CallbackInfo& info) {
     ranges.push_back(from);
     ranges.push_back(to);
     numbers.push_back(n);
+    // A line that cannot be a -I/-A line is the bad one: the lines past it are not read, and no
+    // words are made for them (a file of short lines that is no save file would otherwise take
+    // 208 bytes a line before its first line is refused).
+    if (CommandOf(t, from, to) == 0) break;
   }
   size_t count = numbers.size();
   Napi::ArrayBuffer words = Napi::ArrayBuffer::New(env, count * SPEC_WORDS * sizeof(uint32_t));
