@@ -45,7 +45,8 @@ const FIELDS = new Int32Array(9);
  * The entry of one plain `-I`/`-A` line (what `conntrack -L -o save` prints for TCP, UDP,
  * UDP-Lite, ICMP and ICMPv6 entries without NAT, what scripts write): options `-t -u -s -d -r
  * -q -p --sport --dport --reply-port-src --reply-port-dst --state --icmp[v6]-type/-code/-id -m
- * -w`, each once, decimal numbers, canonical addresses, everything a create needs. Undefined
+ * -w`, each once, decimal numbers (a mark or zone without a leading zero: conntrack reads
+ * `010` as octal), canonical addresses, everything a create needs. Undefined
  * for any other line (nfct -R reads those with its full conntrack parser; for the lines read
  * here both give the same entry: test/cli/restore.unit.test.ts).
  */
