@@ -112,6 +112,19 @@ void Reader::Stop() {
   if (!in_cleanup_) napi_remove_env_cleanup_hook(env_, &Reader::Cleanup, this);
 }
 
+void Reader::EndEarly() {
+  if (stopped_) return;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    end_early_.store(true);
+  }
+  cv_.notify_all();
+  uint64_t one = 1;
+  if (wake_fd_ >= 0 && write(wake_fd_, &one, sizeof(one)) < 0) {
+    // The eventfd cannot be full after a single write; nothing to do.
+  }
+}
+
 std::unique_ptr<Batch> BatchPool::Take() {
   std::lock_guard<std::mutex> lock(mu);
   if (free.empty()) return nullptr;
@@ -163,8 +176,8 @@ bool Reader::Full() const {
 
 bool Reader::WaitCredit() {
   std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [this]() { return !Full() || stop_.load(); });
-  return !stop_.load();
+  cv_.wait(lock, [this]() { return !Full() || Ending(); });
+  return !Ending();
 }
 
 bool Reader::Post(std::unique_ptr<Batch>& batch) {
@@ -231,7 +244,7 @@ void Reader::Run() {
   }
   cv_.notify_all();
 
-  while (!done && !stop_.load()) {
+  while (!done && !Ending()) {
     if (!WaitCredit()) break;
     pollfd fds[2] = {{fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
     int pr = poll(fds, 2, -1);
@@ -240,7 +253,7 @@ void Reader::Run() {
       fail.set(errno, "poll");
       break;
     }
-    if (stop_.load()) break;
+    if (Ending()) break;
     if (!(fds[0].revents & (POLLIN | POLLERR))) continue;
 
     // Drain what is queued, a batch at a time.
@@ -314,7 +327,7 @@ void Reader::Run() {
         }
       }
       if (done) break;
-      if (stop_.load()) break;
+      if (Ending()) break;
     }
     // A counting stream keeps its counters here: Stats() reads them.
     if (opt_.count_only) {

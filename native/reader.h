@@ -142,6 +142,9 @@ class Reader {
   void Release(uint64_t records, uint64_t bytes);
   QueueStats Stats();
   void Stop();     // idempotent: ends the thread and releases the socket
+  // Stops reading, without dropping anything: the decoder finishes (a bulk delete sends the
+  // deletes it has built) and the final batch, with what was read so far, goes to JS.
+  void EndEarly();
   // Why the socket could not be set up (err 0 when it was): known once the constructor returned.
   Failure SetupFailure();
 
@@ -181,6 +184,8 @@ class Reader {
   bool set_up_ = false;  // Setup() has run (bound and subscribed, or failed): guarded by mu_
   Failure setup_failure_;  // what Setup() reported: guarded by mu_
   std::atomic<bool> stop_{false};
+  std::atomic<bool> end_early_{false};
+  bool Ending() const { return stop_.load() || end_early_.load(); }
   bool stopped_ = false;
   bool in_cleanup_ = false;
   std::thread thread_;

@@ -19,6 +19,7 @@ void Stream::Init(Napi::Env env, Napi::Object exports) {
                                     {InstanceMethod<&Stream::Release>("release"),
                                      InstanceMethod<&Stream::Stats>("stats"),
                                      InstanceMethod<&Stream::Close>("close"),
+                                     InstanceMethod<&Stream::EndEarly>("endEarly"),
                                      InstanceMethod<&Stream::SetupError>("setupError")});
   GetData(env)->stream_ctor = Napi::Persistent(ctor);
   exports.Set("Stream", ctor);
@@ -80,6 +81,12 @@ Napi::Value Stream::SetupError(const Napi::CallbackInfo& info) {
 
 Napi::Value Stream::Close(const Napi::CallbackInfo& info) {
   if (reader_) reader_->Stop();
+  return info.Env().Undefined();
+}
+
+// endEarly(): stops reading; what was read and the decoder's final word still come (FINAL).
+Napi::Value Stream::EndEarly(const Napi::CallbackInfo& info) {
+  if (reader_) reader_->EndEarly();
   return info.Env().Undefined();
 }
 

@@ -1,5 +1,5 @@
 // The JS handle of a running Reader: release() returns a consumed batch's share of the queue,
-// stats() reads the queue, close() ends it.
+// stats() reads the queue, close() ends it, endEarly() ends it with its final batch.
 #pragma once
 
 #include <napi.h>
@@ -24,6 +24,7 @@ class Stream : public Napi::ObjectWrap<Stream> {
   Napi::Value Release(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value EndEarly(const Napi::CallbackInfo& info);
   Napi::Value SetupError(const Napi::CallbackInfo& info);
 
   std::unique_ptr<Reader> reader_;

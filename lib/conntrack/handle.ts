@@ -122,6 +122,9 @@ export interface BulkOptions {
   /**
    * Stops the operation once it is aborted: no batch is started after that (the one with the
    * kernel finishes), and the promise resolves with how many entries were changed until then.
+   * deleteEach() without `match` deletes as the kernel's dump goes: aborted, the dump stops and
+   * the deletes already asked for are sent; onDeleted gets those entries, and they are what it
+   * resolves.
    */
   signal?: AbortSignal;
 }
@@ -465,27 +468,25 @@ export class Conntrack {
       // deleted, with no round trip through JS per batch.
       const nf = normalizeFilter(filter, 'deleteEach() filter', ['kernelFilter']);
       nf.kernel = boolean(filter.kernelFilter, 'deleteEach() filter.kernelFilter') ?? true;
+      if (o.signal?.aborted) return 0;
       // Without onDeleted, what was deleted is only counted: no Flow is made.
       const source = new BatchSource((onBatch) => native.deleteWhere(nf, false, onBatch, true), site, 'conntrack bulk delete');
       this.sources.add(source);
-      let reported = 0;
-      let stopped = o.signal?.aborted ?? false;
+      // Aborted: the dump stops, and the deletes asked for so far are sent (each was already
+      // in a batch, or is in the final one): what is reported and counted is what went.
+      const abort = (): void => source.endEarly();
+      o.signal?.addEventListener('abort', abort, { once: true });
       try {
-        for (let b = stopped ? null : await source.next(); b !== null; b = await source.next()) {
-          reported += b.count;
+        for (let b = await source.next(); b !== null; b = await source.next()) {
           const flows = o.callback && b.count > 0 ? decodeFlows(b.buffer, b.strings, b.count) : undefined;
           source.release(b);
           if (flows) await o.callback!(flows);
-          if (o.signal?.aborted) {
-            stopped = true;
-            break;
-          }
         }
       } finally {
+        o.signal?.removeEventListener('abort', abort);
         source.close();
         this.forget(source);
       }
-      if (stopped) return reported;
       const [matched = 0, deleted = 0, , failed = 0] = source.tally ?? [];
       if (failed > 0) throw withCallSite(new NfctError(5, 'netlink', `${failed} of ${matched} deletes failed`), site, 'conntrack bulk delete');
       return deleted;
@@ -494,6 +495,7 @@ export class Conntrack {
     const stream = this.list({ ...filter, batchSize: o.batchSize });
     let deleted = 0;
     for await (const batch of stream.batches()) {
+      if (o.signal?.aborted) break;
       const flows = o.match ? batch.filter(o.match) : batch;
       if (flows.length === 0) continue;
       const specs = flows.map((f) => {
@@ -515,7 +517,6 @@ export class Conntrack {
       }
       deleted += done.length;
       if (done.length > 0 && o.callback) await o.callback(done);
-      if (o.signal?.aborted) break;
     }
     return deleted;
   }
@@ -556,6 +557,7 @@ export class Conntrack {
     };
     try {
       for await (const batch of stream.batches()) {
+        if (o.signal?.aborted) break;
         const flows: Flow[] = [];
         const specs: NativeFlowSpec[] = [];
         const applied: FlowChanges[] = [];
@@ -575,11 +577,12 @@ export class Conntrack {
           const previous = sent;
           sent = undefined;
           await finish(previous);
+          // Aborted meanwhile (in onUpdated, say): this batch is not sent.
+          if (o.signal?.aborted) break;
         }
         const errs = this.settle(site, 'conntrack bulk update', native.createBatch(words, helpers, 2));
         errs.catch(() => undefined); // awaited in finish(); not unhandled meanwhile
         sent = { errs, flows, specs, applied };
-        if (o.signal?.aborted) break;
       }
       if (sent) {
         const last = sent;

@@ -31,6 +31,8 @@ export interface NativeStream {
    */
   stats(): Float64Array;
   close(): void;
+  /** Stops reading without dropping anything: the final batch (FINAL, with the tally) still comes. */
+  endEarly?(): void;
   /** Why the socket could not be opened, bound or subscribed; undefined when it was. */
   setupError?(): NfctError | undefined;
 }

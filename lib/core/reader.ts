@@ -209,6 +209,11 @@ export class BatchSource {
   }
 
   /** Ends the readers and frees their sockets; pending and later next() calls resolve to null. */
+  /** Stops the native readers reading; what they read and their final batches still come. */
+  endEarly(): void {
+    for (const n of this.natives) n?.endEarly?.();
+  }
+
   close(): void {
     if (this.closedFlag) return;
     this.closedFlag = true;
