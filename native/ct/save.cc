@@ -334,7 +334,7 @@ Napi::Value ReadSave(const Napi::CallbackInfo& info) {
   }
   size_t count = numbers.size();
   Napi::ArrayBuffer words = Napi::ArrayBuffer::New(env, count * SPEC_WORDS * sizeof(uint32_t));
-  if (words.IsEmpty()) return env.Undefined();  // out of memory: the JS exception is pending
+  if (words.IsEmpty()) return env.Undefined();  // could not be made: a JS exception is pending
   // A new ArrayBuffer is zero-filled (V8 allocates it so): the words packing leaves are 0.
   auto* w = static_cast<uint32_t*>(words.Data());
   std::vector<uint8_t> kinds(count);
