@@ -229,6 +229,8 @@ int PackLine(Line& l, int32_t from, int32_t to, uint32_t* words) {
       const int64_t rdp = NumberOf(l, RDPORT, 65535);
       if (rsp < 0 || rdp < 0) return 0;
       reply_word = static_cast<uint32_t>(rsp | (rdp << 16));
+    } else if (tuple == ST_PORTS) {
+      return 0;  // a reply tuple without its ports: the full parser (the kernel refuses it)
     }
   } else {
     if (seen & kReplyPorts) return 0;

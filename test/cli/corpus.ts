@@ -154,6 +154,14 @@ function build(): CorpusLine[] {
     // The reader keeps reading after its two lines: no race between the writer and EPIPE.
     { shell: 'CT -L -o xml | (head -2; cat > /dev/null)' },
     { shell: 'CT -D -p udp -o xml | wc -l' },
+    // Both tuples given: each as given, a port not given is 0; a reply tuple without any port
+    // (or GRE key) is refused by the kernel, on -I and when its turn comes in -R.
+    L('-I -p udp -s 7.1.1.1 -d 7.2.2.2 -r 7.2.2.2 -q 7.1.1.1 --sport 1 --dport 2 -t 50'),
+    L('-I -p tcp -s 7.1.1.1 -d 7.2.2.2 -r 7.2.2.2 -q 7.1.1.1 --sport 1 --dport 2 --state ESTABLISHED -t 50'),
+    L('-I -p udp -s 7.1.1.3 -d 7.2.2.2 -r 7.2.2.2 -q 7.1.1.3 --sport 1 --dport 2 --reply-port-src 2 -t 50'),
+    L('-I -p udp -s 7.1.1.4 -d 7.2.2.2 -r 7.2.2.2 -q 7.1.1.4 --reply-port-src 2 --reply-port-dst 1 -t 50'),
+    L('-I -p gre -s 7.1.1.5 -d 7.2.2.2 -r 7.2.2.2 -q 7.1.1.5 --srckey 1 --dstkey 2 -t 50'),
+    { shell: "printf '%s\\n' '-I -p udp -s 7.1.1.6 -d 7.2.2.2 --sport 1 --dport 2 -t 40' '-I -p udp -s 7.1.1.7 -d 7.2.2.2 -r 7.2.2.2 -q 7.1.1.7 --sport 1 --dport 2 -t 40' '-I -p udp -s 7.1.1.8 -d 7.2.2.2 --sport 1 --dport 2 -t 40' | CT -R -" },
     // Deletes nobody reads (stdout /dev/null): counted, not printed; the same count and table.
     { shell: 'CT -D -p udp > /dev/null' },
     { shell: 'CT -D -s 10.0.0.1 -o extended > /dev/null' },

@@ -11,12 +11,11 @@ const READ = [
   '-I -p tcp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 --state ESTABLISHED -t 3600',
   '-A -t 119 -u SEEN_REPLY,ASSURED -s 10.0.0.1 -d 10.0.0.2 -r 10.0.0.2 -q 10.0.0.1 -p tcp --sport 1 --dport 2 --reply-port-src 2 --reply-port-dst 1 --state ESTABLISHED',
   '-A -t 119 -s 10.0.0.1 -d 10.0.0.2 -r 10.0.9.9 -q 10.0.0.1 -p udp --sport 1 --dport 2 --reply-port-src 4000 --reply-port-dst 65535',
-  '-I -p udp -s 10.0.0.1 -d 10.0.0.2 -r 10.0.9.9 -q 10.0.0.1 --sport 1 --dport 2 -t 5', // reply addresses, ports swapped
   '-A -t 30 -u UNSET -s 10.0.0.1 -d 10.0.0.9 -r 10.0.0.9 -q 10.0.0.1 -p icmp --icmp-type 8 --icmp-code 0 --icmp-id 7',
   '-I -p icmp -s 10.0.0.1 -d 10.0.0.9 --icmp-type 13 --icmp-code 0 --icmp-id 65535 -t 30',
   '-I -p udp -s 2001:db8::1 -d 2001:db8::2 --sport 5 --dport 53 -t 10 -m 7 -w 3',
   '-I -p udplite -s 2001:db8::1 -d 2001:db8:0:0:0:0:0:2 --sport 5 --dport 53 -t 10 -w 65535',
-  '-I -p tcp -s ::ffff:10.0.0.1 -d ::1 -r ::1 -q ::ffff:10.0.0.1 --sport 80 --dport 81 --state TIME_WAIT -t 7',
+  '-I -p tcp -s ::ffff:10.0.0.1 -d ::1 -r ::1 -q ::ffff:10.0.0.1 --sport 80 --dport 81 --reply-port-src 81 --reply-port-dst 80 --state TIME_WAIT -t 7',
   '-I -p icmpv6 -s ::1 -d ::2 --icmpv6-type 128 --icmpv6-code 0 --icmpv6-id 9 -t 30',
   '-I -p icmpv6 -s fe80::1 -d fe80::2 -r fe80::2 -q fe80::1 --icmpv6-type 130 --icmpv6-code 3 --icmpv6-id 0 -t 30',
   '-I -p tcp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 --state LISTEN -t 5 -u UNSET',
@@ -26,6 +25,7 @@ const READ = [
 
 /** Lines it leaves to the full parser (0, nothing it can read). */
 const NOT_READ = [
+  '-I -p udp -s 10.0.0.1 -d 10.0.0.2 -r 10.0.9.9 -q 10.0.0.1 --sport 1 --dport 2 -t 5', // a reply tuple without its ports (the kernel refuses it)
   '-I -p icmp -s 10.0.0.1 -d 10.0.0.2 --icmp-type 3 --icmp-code 0 --icmp-id 1 -t 60', // no reply type to derive
   '-I -p icmp -s 10.0.0.1 -d 10.0.0.2 -r 10.0.0.2 -q 10.0.0.1 --icmp-type 3 --icmp-code 0 --icmp-id 1 -t 60',
   '-I -p udp -s 10.0.0.1 -d 2001:db8::2 --sport 1 --dport 2 -t 10', // families differ

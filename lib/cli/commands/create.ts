@@ -53,6 +53,29 @@ export function tupleOf(r: CtRequest): TupleInput {
   return defined({ protocol: r.proto!.num, src: src!, dst: dst!, ...orig, zone: r.zone, origZone: r.origZone }) as TupleInput;
 }
 
+/** Both tuples given (-s/-d and -r/-q, no NAT): conntrack sends each as it was given. */
+function bothTuples(r: CtRequest): boolean {
+  return Boolean((r.src || r.dst) && (r.replySrc || r.replyDst) && !r.snat && !r.dnat);
+}
+
+/** The layer-4 fields of each tuple, conntrack's way, when a port or GRE line gives both tuples. */
+const BOTH: Record<string, { orig: [string, string]; reply: [string, string]; keys: [string, string] }> = {
+  tcp: { orig: ['sport', 'dport'], reply: ['reply-port-src', 'reply-port-dst'], keys: ['srcPort', 'dstPort'] },
+  udp: { orig: ['sport', 'dport'], reply: ['reply-port-src', 'reply-port-dst'], keys: ['srcPort', 'dstPort'] },
+  sctp: { orig: ['sport', 'dport'], reply: ['reply-port-src', 'reply-port-dst'], keys: ['srcPort', 'dstPort'] },
+  dccp: { orig: ['sport', 'dport'], reply: ['reply-port-src', 'reply-port-dst'], keys: ['srcPort', 'dstPort'] },
+  gre: { orig: ['srckey', 'dstkey'], reply: ['reply-key-src', 'reply-key-dst'], keys: ['srcKey', 'dstKey'] },
+};
+
+/**
+ * A -I/-A line giving both tuples of a port (or GRE) entry but no reply port (key): conntrack
+ * sends that reply tuple without its protocol, and the kernel refuses it (invalid parameters).
+ */
+export function replyWithoutPorts(r: CtRequest): boolean {
+  const both = r.proto && BOTH[r.proto.kind];
+  return Boolean(both && bothTuples(r) && l4(r, both.reply[0]) === undefined && l4(r, both.reply[1]) === undefined);
+}
+
 /** The entry a -I/-A command line describes. */
 export function flowInputOf(r: CtRequest): FlowInput {
   const tuple = tupleOf(r) as TupleInput & Record<string, unknown>;
@@ -61,8 +84,21 @@ export function flowInputOf(r: CtRequest): FlowInput {
   const { reply } = layer4(r);
   // With NAT the kernel derives the reply tuple from the NAT target (what -o save prints
   // beside -n/-g is that derived tuple).
-  if ((r.src || r.dst) && (r.replySrc || r.replyDst) && !r.snat && !r.dnat) {
+  if (bothTuples(r)) {
     input.reply = defined({ src: r.replySrc?.text, dst: r.replyDst?.text, ...reply });
+    // Each tuple as given: a port (key) it does not give is 0, as conntrack sends it.
+    const both = r.proto && BOTH[r.proto.kind];
+    if (both) {
+      const [a, b] = both.keys;
+      const value = (n: string): number => {
+        const v = l4(r, n);
+        return v === undefined ? 0 : r.proto!.kind === 'gre' ? cNumber(v) & 0xffff : cAtoi(v) & 0xffff;
+      };
+      input[a] = value(both.orig[0]);
+      input[b] = value(both.orig[1]);
+      (input.reply as Record<string, unknown>)[a] = value(both.reply[0]);
+      (input.reply as Record<string, unknown>)[b] = value(both.reply[1]);
+    }
   }
   if (r.status.value) {
     const names: StatusName[] = [];
@@ -94,8 +130,10 @@ export async function create(ct: Conntrack, r: CtRequest, ctx: Context): Promise
   const add = r.command === 'add';
   let made = 0;
   try {
-    // The kernel refuses a zone for each direction at once (EINVAL), as conntrack reports it.
+    // The kernel refuses a zone for each direction at once (EINVAL), as conntrack reports it,
+    // and a reply tuple without its ports.
     if (r.origZone !== undefined && r.replyZone !== undefined) operationFailed(22, r.command);
+    if (replyWithoutPorts(r)) operationFailed(22, r.command);
     const input = flowInputOf(r);
     if (add) made = (await ct.add(input)) ? 1 : 0;
     else {

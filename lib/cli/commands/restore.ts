@@ -78,13 +78,14 @@ export async function restore(ct: Conntrack, file: string, ctx: Context): Promis
   // Every line is read (and a bad one refuses the whole file) before anything is done. Plain
   // create lines are kept as the entries they describe, the rest as parsed requests. The
   // command-line parser and the other commands load only for such a file.
-  const [{ parseCommandLine }, { flowInputOf }, { remove, update }, { flush }] = await Promise.all([
+  const [{ parseCommandLine }, { flowInputOf, replyWithoutPorts }, { remove, update }, { flush }] = await Promise.all([
     import('../parse.js'),
     import('./create.js'),
     import('./modify.js'),
     import('./table.js'),
   ]);
-  type Step = { command: 'create' | 'add'; flow: FlowInput } | { command: 'other'; request: CtRequest };
+  // `refused`: a line the kernel refuses as conntrack sends it (invalid parameters, when its turn comes).
+  type Step = { command: 'create' | 'add'; flow: FlowInput; refused?: boolean } | { command: 'other'; request: CtRequest };
   const steps: Step[] = [];
   for (const raw of text.split('\n')) {
     const line = raw.charCodeAt(0) === 32 || raw.charCodeAt(0) === 9 ? raw.replace(/^[ \t]+/, '') : raw;
@@ -95,7 +96,7 @@ export async function restore(ct: Conntrack, file: string, ctx: Context): Promis
       continue;
     }
     const r = parseCommandLine(splitWords(line), ctx.err);
-    if (r.command === 'create' || r.command === 'add') steps.push({ command: r.command, flow: flowInputOf(r) });
+    if (r.command === 'create' || r.command === 'add') steps.push({ command: r.command, flow: flowInputOf(r), refused: replyWithoutPorts(r) });
     else steps.push({ command: 'other', request: r });
   }
   for (const s of steps) {
@@ -109,7 +110,14 @@ export async function restore(ct: Conntrack, file: string, ctx: Context): Promis
     if (step.command === 'create' || step.command === 'add') {
       const run: FlowInput[] = [];
       const kind = step.command;
-      for (let s = steps[i]; s && s.command === kind; s = steps[++i]) run.push(s.flow);
+      let refused = false;
+      for (let s = steps[i]; s && s.command === kind; s = steps[++i]) {
+        if (s.refused) {
+          refused = true;
+          break;
+        }
+        run.push(s.flow);
+      }
       let result;
       try {
         result = await ct.createMany(run, { ifExists: kind === 'add' ? 'skip' : 'fail', batchSize: 2000 });
@@ -120,6 +128,7 @@ export async function restore(ct: Conntrack, file: string, ctx: Context): Promis
       }
       const first = result.failed[0];
       if (first) operationFailed(first.error.errno, kind);
+      if (refused) operationFailed(22, kind);
       continue;
     }
     i++;
