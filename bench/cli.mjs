@@ -9,6 +9,8 @@
 //   node bench/cli.mjs [--size 1000000] [--delete 200000] [--update 100000] [--restore 100000]
 //                      [--repeat 3] [--cases list,first,delete,update,restore]
 //
+// -D and -R, quick but the noisiest on a shared machine, take at least 5 runs.
+//
 // Every measurement runs in a namespace of its own (removed afterwards); nf_conntrack_max is
 // raised for the run when needed and restored. Figures are medians; ratios are conntrack's
 // time over nfct's (above 1: nfct is faster).
@@ -195,7 +197,7 @@ if (cases.has('delete')) {
   // /dev/null (nobody reads it: nfct then only counts what it deletes).
   const dir = mkdtempSync(join(tmpdir(), 'nfct-bench-cli-'));
   try {
-    await timeBoth(null, `-D -p udp > FILE, ${fmtInt(delN / 2)} of ${fmtInt(delN)} entries`, ['-D', '-p', 'udp'], ['-D', '-p', 'udp'], { target: 2.5, setup, toFile: join(dir, 'out') });
+    await timeBoth(null, `-D -p udp > FILE, ${fmtInt(delN / 2)} of ${fmtInt(delN)} entries`, ['-D', '-p', 'udp'], ['-D', '-p', 'udp'], { target: 2.5, setup, toFile: join(dir, 'out'), runs: Math.max(repeat, 5) });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -204,7 +206,7 @@ if (cases.has('delete')) {
   const dry = "require('./dist/index.js').Conntrack.open().then((c) => c.deleteWhere({ protocol: 'udp' }, { dryRun: true }))";
   const floor = { label: '-D floor: node and the same dump alone (deleteWhere dry run: nothing deleted or printed)', argv: [process.execPath, '-e', dry] };
   const before = left.length;
-  await timeBoth(null, `-D -p udp > /dev/null, ${fmtInt(delN / 2)} of ${fmtInt(delN)} entries`, ['-D', '-p', 'udp'], ['-D', '-p', 'udp'], { target: 2.5, setup, floor });
+  await timeBoth(null, `-D -p udp > /dev/null, ${fmtInt(delN / 2)} of ${fmtInt(delN)} entries`, ['-D', '-p', 'udp'], ['-D', '-p', 'udp'], { target: 2.5, setup, floor, runs: Math.max(repeat, 5) });
   // Every third run of the second series is the floor, which deletes nothing.
   const deleting = left.filter((_, i) => i < before || (i - before) % 3 !== 2);
   if (deleting.some((n) => n !== delN / 2)) notes.push(`- -D left ${deleting.join(', ')} entries (expected ${delN / 2} each time)`);
@@ -231,7 +233,7 @@ if (cases.has('restore')) {
     writeFileSync(file, `${mixFlows(resN).map(conntrackInsertLine).join('\n')}\n`);
     const counts = [];
     const setup = () => freshNamespace(async () => undefined, async (ns) => counts.push(await countEntries(ns)));
-    await timeBoth(null, `-R FILE, ${fmtInt(resN)} entries`, ['-R', file], ['-R', file], { target: 2, setup });
+    await timeBoth(null, `-R FILE, ${fmtInt(resN)} entries`, ['-R', file], ['-R', file], { target: 2, setup, runs: Math.max(repeat, 5) });
     if (counts.some((n) => n !== resN)) notes.push(`- -R made ${counts.join(', ')} entries (expected ${resN} each time)`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
