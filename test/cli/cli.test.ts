@@ -3,9 +3,11 @@
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 
 import { main } from '../../lib/cli/main.js';
+import { Conntrack } from '../../lib/conntrack/handle.js';
+import { NfctError } from '../../lib/core/errors.js';
 import { BANNER, TRY_HELP } from '../../lib/cli/messages.js';
 import { runNfct } from '../support/run-nfct.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
@@ -120,6 +122,22 @@ describe('changing the table: the same effects as conntrack', () => {
       expect((await listEntries(other)).entries).toEqual([]);
     } finally {
       await other.remove();
+    }
+  });
+
+  test('a kernel error in the middle of -U or -D: only the failure, as conntrack says it (no count line), exit status 1', async () => {
+    // conntrack -U over thousands of entries ends so: its dump socket overflows (ENOBUFS).
+    const spies = [
+      vi.spyOn(Conntrack.prototype, 'updateWhere').mockRejectedValueOnce(new NfctError(105, 'recv')),
+      vi.spyOn(Conntrack.prototype, 'deleteEach').mockRejectedValueOnce(new NfctError(105, 'recv')),
+    ];
+    try {
+      const u = await nfct('-U', '-p', 'udp', '-m', '5', '--netns', ns.name);
+      expect([u.code, u.stderr]).toEqual([1, 'conntrack v1.4.7 (conntrack-tools): Operation failed: No buffer space available\n']);
+      const d = await nfct('-D', '-p', 'udp', '--netns', ns.name);
+      expect([d.code, d.stderr]).toEqual([1, 'conntrack v1.4.7 (conntrack-tools): Operation failed: No buffer space available\n']);
+    } finally {
+      for (const s of spies) s.mockRestore();
     }
   });
 });

@@ -33,8 +33,8 @@ async function bulk(r: CtRequest, ctx: Context, what: 'deleted' | 'updated', run
     n = await run(print);
   } catch (e) {
     if (e instanceof NfctError) {
+      // What was printed stays; as conntrack, no count then, only the failure.
       await ctx.out.drain();
-      ctx.say(`${n} flow entries have been ${what}.`);
       operationFailed(e.errno, what === 'deleted' ? 'delete' : 'update');
     }
     throw e;
