@@ -205,7 +205,12 @@ describe('README.md', () => {
           const stream = /\bnfct (-E|log|trace|top|exporter)\b|&$/.test(cmd);
           const out = await runFor('ip', ['netns', 'exec', ns.name, 'sh', '-c', cmd], ROOT, stream ? STREAM_MS : 90_000, stream);
           if (stream) expect(out.running, `${cmd} ended: ${out.stderr}`).toBe(true);
-          else expect(out.code, `${cmd}:\n${out.stderr}`).toBe(0);
+          else if (/\bnfct doctor\b.*--all-netns/.test(cmd)) {
+            // Every namespace of the node, other tests' among them: exit status 1 is an error
+            // found in one of those (what doctor is for), not a failure of the command.
+            expect(out.code, `${cmd}:\n${out.stderr}`).toBeLessThanOrEqual(1);
+            expect(out.stderr).toMatch(/nfct doctor: \d+ namespaces? examined/);
+          } else expect(out.code, `${cmd}:\n${out.stderr}`).toBe(0);
         }
       } finally {
         sleeper.kill();
