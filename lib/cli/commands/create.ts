@@ -58,13 +58,15 @@ function bothTuples(r: CtRequest): boolean {
   return Boolean((r.src || r.dst) && (r.replySrc || r.replyDst) && !r.snat && !r.dnat);
 }
 
-/** The layer-4 fields of each tuple, conntrack's way, when a port or GRE line gives both tuples. */
-const BOTH: Record<string, { orig: [string, string]; reply: [string, string]; keys: [string, string] }> = {
-  tcp: { orig: ['sport', 'dport'], reply: ['reply-port-src', 'reply-port-dst'], keys: ['srcPort', 'dstPort'] },
-  udp: { orig: ['sport', 'dport'], reply: ['reply-port-src', 'reply-port-dst'], keys: ['srcPort', 'dstPort'] },
-  sctp: { orig: ['sport', 'dport'], reply: ['reply-port-src', 'reply-port-dst'], keys: ['srcPort', 'dstPort'] },
-  dccp: { orig: ['sport', 'dport'], reply: ['reply-port-src', 'reply-port-dst'], keys: ['srcPort', 'dstPort'] },
-  gre: { orig: ['srckey', 'dstkey'], reply: ['reply-key-src', 'reply-key-dst'], keys: ['srcKey', 'dstKey'] },
+/** The layer-4 options of each tuple of a port (or GRE) entry, the FlowInput keys, and how the values read. */
+type Fields = { orig: [string, string]; reply: [string, string]; keys: [string, string]; read: (v: string) => number };
+const PORT_FIELDS: Fields = { orig: ['sport', 'dport'], reply: ['reply-port-src', 'reply-port-dst'], keys: ['srcPort', 'dstPort'], read: (v) => cAtoi(v) & 0xffff };
+const BOTH: Record<string, Fields> = {
+  tcp: PORT_FIELDS,
+  udp: PORT_FIELDS,
+  sctp: PORT_FIELDS,
+  dccp: PORT_FIELDS,
+  gre: { orig: ['srckey', 'dstkey'], reply: ['reply-key-src', 'reply-key-dst'], keys: ['srcKey', 'dstKey'], read: (v) => cNumber(v) & 0xffff },
 };
 
 /**
@@ -92,7 +94,7 @@ export function flowInputOf(r: CtRequest): FlowInput {
       const [a, b] = both.keys;
       const value = (n: string): number => {
         const v = l4(r, n);
-        return v === undefined ? 0 : r.proto!.kind === 'gre' ? cNumber(v) & 0xffff : cAtoi(v) & 0xffff;
+        return v === undefined ? 0 : both.read(v);
       };
       input[a] = value(both.orig[0]);
       input[b] = value(both.orig[1]);
