@@ -20,6 +20,7 @@
         "native/ct/conntrack.cc",
         "native/ct/mutate.cc",
         "native/ct/save.cc",
+        "native/ct/text.cc",
         "native/ct/aggregate.cc",
         "native/ct/expect.cc",
         "native/ct/expect_ops.cc",

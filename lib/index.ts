@@ -1,5 +1,5 @@
 export { Conntrack, FlowStream } from './conntrack/handle.js';
-export type { BulkOptions, CpuStats, CreateManyOptions, CreateManyResult, CreateManyStop, ListOptions, OpenOptions, RestoreOptions, RestoreResult } from './conntrack/handle.js';
+export type { BulkOptions, CpuStats, CreateManyOptions, CreateManyResult, CreateManyStop, DeleteEachOptions, LineFormat, ListOptions, ListTextOptions, OpenOptions, RestoreOptions, RestoreResult } from './conntrack/handle.js';
 export { parseSave, parseSaveLine } from './conntrack/save.js';
 export type { FlowChanges, FlowInput, NatInput, ReplyInput } from './conntrack/flowspec.js';
 export { NfctError, ClosedError } from './core/errors.js';

@@ -90,11 +90,18 @@ export interface NativeTuple {
   tupleZone?: number;
 }
 
+/** The -o flags of lines the native reader formats (native/ct/text.h). */
+export interface NativeLineFormat {
+  extended: boolean;
+  id: boolean;
+}
+
 /** Records of flows: the words buffer, the NUL-separated strings, the record count. */
 export type NativeRecords = [ArrayBuffer, string, number];
 
 export interface NativeConntrack {
-  dump(filter: NativeFilter, msgType: number, onBatch: OnBatch, tuning: ReaderTuning): NativeStream;
+  /** With `text`, each batch carries `conntrack -L` lines in its bytes instead of records. */
+  dump(filter: NativeFilter, msgType: number, onBatch: OnBatch, tuning: ReaderTuning, text?: NativeLineFormat): NativeStream;
   get(tuple: NativeTuple): Promise<NativeRecords>;
   count(): Promise<[number, number]>;
   stats(): Promise<Array<[number, Uint32Array]>>;
@@ -108,8 +115,8 @@ export interface NativeConntrack {
   /** Packed specs naming entries by original tuple (and zone), ids (-1: any); errno per spec. */
   deleteBatch(specs: Uint32Array, helpers: undefined, mode: 0, ids: Float64Array): Promise<Int32Array>;
   /** The final batch tallies [matched, deleted, gone, failed]. */
-  /** With report, each batch also carries the records of the matched flows. */
-  deleteWhere(filter: NativeFilter, dryRun: boolean, onBatch: OnBatch, report?: boolean): NativeStream;
+  /** With report, each batch also carries the records of the matched flows (or with line options, their -L lines in its bytes). */
+  deleteWhere(filter: NativeFilter, dryRun: boolean, onBatch: OnBatch, report?: boolean | NativeLineFormat): NativeStream;
   /** Groups the dump (native/ct/aggregate.h); the final batch holds the total and the top groups and tallies [matched, groups]. */
   aggregate(filter: NativeFilter, keys: number[], sort: number, top: number, onBatch: OnBatch): NativeStream;
   expectDump(family: number, onBatch: OnBatch): NativeStream;

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { Conntrack } from '../../lib/conntrack/handle.js';
 import { parseSave } from '../../lib/conntrack/save.js';
+import { formatFlow } from '../../lib/conntrack/text.js';
 import type { Flow } from '../../lib/conntrack/types.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { listEntries, runConntrack } from '../oracle/conntrack-cli.js';
@@ -52,6 +53,45 @@ describe('deleteEach', () => {
     const left = (await listEntries(ns)).entries;
     expect(left).toHaveLength(12 - n);
     expect(left.some((e) => e.l4proto === 'tcp' && e.mark === 1)).toBe(false);
+  });
+
+  test('onDeletedText: the deleted entries as conntrack -D prints them, native or after match', async () => {
+    for (const match of [undefined, (f: Flow) => f.mark !== 2]) {
+      await load(12);
+      const before = new Map((await ct.list().toArray()).map((f) => [key(f), f]));
+      const chunks: string[] = [];
+      let counted = 0;
+      const n = await ct.deleteEach({ protocol: 'udp' }, {
+        match,
+        batchSize: 4,
+        lineFormat: { extended: true, id: true },
+        onDeletedText: (lines, count) => {
+          chunks.push(lines.toString('latin1'));
+          counted += count;
+        },
+      });
+      const text = chunks.join('');
+      expect(text.endsWith('\n')).toBe(true);
+      const lines = text.slice(0, -1).split('\n');
+      expect(lines).toHaveLength(n);
+      expect(counted).toBe(n);
+      expect(n).toBe(match ? 4 : 6);
+      // Each line is the entry as it was, formatted as formatFlow() does with these flags.
+      for (const line of lines) {
+        const src = /src=(\S+)/.exec(line)![1]!;
+        expect(line).toBe(formatFlow(before.get(src)!, { extended: true, id: true }));
+      }
+      const left = (await listEntries(ns)).entries;
+      expect(left).toHaveLength(12 - n);
+    }
+  });
+
+  test('onDeletedText: refused with onDeleted, or with a format option it does not know', async () => {
+    await load(2);
+    await expect(ct.deleteEach({}, { onDeleted: () => undefined, onDeletedText: () => undefined })).rejects.toThrow(/deleteEach\(\) options: onDeleted and onDeletedText cannot both be given/);
+    await expect(ct.deleteEach({}, { onDeletedText: () => undefined, lineFormat: { labels: true } as never })).rejects.toThrow(/deleteEach\(\) options\.lineFormat.*labels/);
+    await expect(ct.deleteEach({}, { onDeletedText: 'x' as never })).rejects.toThrow(/deleteEach\(\) options\.onDeletedText must be a function/);
+    expect((await listEntries(ns)).entries).toHaveLength(2);
   });
 
   test('bad options: a TypeError naming the option, before any change', async () => {

@@ -223,6 +223,34 @@ describe('conntrack -L', () => {
     });
   }
 
+  // listText(): the same lines, formatted by the native reader (no Flow made).
+  for (const mode of modes.filter((m) => m.o === null || ['extended', 'id', 'extended,id'].includes(m.o))) {
+    test(`listText() equals conntrack -L${mode.o ? ` -o ${mode.o}` : ''} and formatFlow()`, async () => {
+      const chunks = await ct.listText({ extended: mode.opts.extended, id: mode.opts.id, batchSize: 7 }).toArray();
+      const flows = await ct.list().toArray();
+      const r = await runConntrackOk(ns, ['-L', ...(mode.o ? ['-o', mode.o] : [])]);
+      // Batches of at most 7 whole lines.
+      expect(chunks.length).toBeGreaterThan(1);
+      for (const c of chunks) {
+        expect(c.at(-1)).toBe(10);
+        expect(c.toString('latin1').split('\n').length - 1).toBeLessThanOrEqual(7);
+      }
+      const mine = lines(Buffer.concat(chunks).toString('latin1'));
+      const theirs = lines(r.stdout);
+      expect(theirs.length).toBe(specs.length + 11);
+      expectMatched(matchLines(mine, theirs, TEXT_MOVING), theirs.length);
+      expectMatched(matchLines(mine, flows.map((f) => formatFlow(f, mode.opts)), TEXT_MOVING), theirs.length);
+    });
+  }
+
+  test('listText() takes list()\'s filter, and refuses what is not an option', async () => {
+    const text = Buffer.concat(await ct.listText({ protocol: 'udp', family: 'ipv4' }).toArray()).toString('latin1');
+    const r = await runConntrackOk(ns, ['-L', '-p', 'udp', '-f', 'ipv4']);
+    expectMatched(matchLines(lines(text), lines(r.stdout), TEXT_MOVING), lines(r.stdout).length);
+    expect(() => ct.listText({ extended: 'yes' as never })).toThrow(/listText\(\) options\.extended must be a boolean/);
+    expect(() => ct.listText({ labels: true } as never)).toThrow(/listText\(\) options.*labels/);
+  });
+
   test('the table has what the modes must show', async () => {
     const { stdout } = await both(['-o', 'extended,id,ktimestamp,labels'], { labelMap: LIST_LABELS });
     for (const needle of [
