@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 
 import { flowJson } from '../conntrack/flow.js';
 import * as fmt from '../conntrack/text.js';
+import type { LineFormat } from '../conntrack/handle.js';
 import type { Flow } from '../conntrack/types.js';
 import type { CtRequest } from './parse.js';
 
@@ -88,6 +89,17 @@ export class Output {
   /** Adds text as it is. */
   raw(text: string): void {
     this.put(text);
+  }
+
+  /** Adds `count` whole lines already encoded (each with its newline), as they are. */
+  bytes(data: Buffer, count: number): void {
+    if (this.used + data.length > this.chunk.length) {
+      const bigger = Buffer.allocUnsafeSlow(Math.max(this.chunk.length * 2, this.used + data.length));
+      this.chunk.copy(bigger, 0, 0, this.used);
+      this.chunk = bigger;
+    }
+    this.used += data.copy(this.chunk, this.used);
+    this.lines += count;
   }
 
   /** Encodes text (UTF-8) at the end of the batch, with room for one more byte after it. */
@@ -235,6 +247,10 @@ export class Output {
     return {
       line: (text) => this.line(mark(text)),
       raw: (text) => this.raw(each(text)),
+      bytes: (data, count) => {
+        this.raw(each(data.toString('latin1')));
+        this.lines += count;
+      },
       flush: () => this.flush(),
       drain: () => this.drain(),
       schedule: () => this.schedule(),
@@ -256,7 +272,7 @@ export class Output {
 }
 
 /** What a command writes with: the Output itself, or a marked view of it. */
-export type Writer = Pick<Output, 'line' | 'raw' | 'flush' | 'drain' | 'schedule' | 'ready' | 'flushSync' | 'close' | 'pending' | 'discarded' | 'broken' | 'marked'>;
+export type Writer = Pick<Output, 'line' | 'raw' | 'bytes' | 'flush' | 'drain' | 'schedule' | 'ready' | 'flushSync' | 'close' | 'pending' | 'discarded' | 'broken' | 'marked'>;
 
 /** How the conntrack command prints one flow, for each -o mode (and --json). */
 export type FlowPrinter = {
@@ -264,6 +280,12 @@ export type FlowPrinter = {
   flow(out: Writer, flow: Flow): void;
   /** After the last flow (closes an XML document that was opened). */
   end(out: Writer): void;
+  /**
+   * Set when the library's native reader can print these lines itself (listText(),
+   * deleteEach()'s onDeletedText): the -o flags to hand it. Plain lines only: not --json,
+   * save, xml, labels or ktimestamp.
+   */
+  native?: LineFormat;
 };
 
 export function flowPrinter(r: CtRequest, kind: 'list' | 'delete' | 'update' | 'get'): FlowPrinter {
@@ -295,5 +317,6 @@ export function flowPrinter(r: CtRequest, kind: 'list' | 'delete' | 'update' | '
     };
   }
   const options: fmt.FlowFormatOptions = { extended: o.has('extended'), id: o.has('id'), ktimestamp, labels };
-  return { flow: (out, f) => out.line(fmt.formatFlow(f, options)), end: () => undefined };
+  const native = ktimestamp || labels ? undefined : { extended: options.extended, id: options.id };
+  return { flow: (out, f) => out.line(fmt.formatFlow(f, options)), end: () => undefined, native };
 }

@@ -226,7 +226,7 @@ describe('conntrack -L', () => {
   // listText(): the same lines, formatted by the native reader (no Flow made).
   for (const mode of modes.filter((m) => m.o === null || ['extended', 'id', 'extended,id'].includes(m.o))) {
     test(`listText() equals conntrack -L${mode.o ? ` -o ${mode.o}` : ''} and formatFlow()`, async () => {
-      const chunks = await ct.listText({ extended: mode.opts.extended, id: mode.opts.id, batchSize: 7 }).toArray();
+      const chunks = await ct.listText({ extended: mode.opts?.extended, id: mode.opts?.id, batchSize: 7 }).toArray();
       const flows = await ct.list().toArray();
       const r = await runConntrackOk(ns, ['-L', ...(mode.o ? ['-o', mode.o] : [])]);
       // Batches of at most 7 whole lines.

@@ -1,6 +1,7 @@
 // -L (conntrack, dying, unconfirmed) and -G: each batch of the dump is matched, formatted and
 // written as it arrives, one write per batch.
-import type { Conntrack } from '../../conntrack/handle.js';
+import type { Conntrack, ListOptions } from '../../conntrack/handle.js';
+import type { Flow } from '../../conntrack/types.js';
 import { NfctError } from '../../core/errors.js';
 import type { Context } from '../context.js';
 import { selection } from '../filter.js';
@@ -18,30 +19,48 @@ export function checkMasks(r: CtRequest): void {
   if (r.has('mask-dst') && !r.has('dst')) throw new CliExit(2, "Can't use --mask-dst without --dst", true);
 }
 
+/** Lines in a chunk of whole lines. */
+function lineCount(chunk: Buffer): number {
+  let n = 0;
+  for (let at = chunk.indexOf(10); at !== -1; at = chunk.indexOf(10, at + 1)) n++;
+  return n;
+}
+
 export async function list(ct: Conntrack, r: CtRequest, ctx: Context): Promise<number> {
   const printer = flowPrinter(r, 'list');
   const { out } = ctx;
   let shown = 0;
-  let stream;
-  let match: ((f: import('../../conntrack/types.js').Flow) => boolean) | undefined;
+  let query: ListOptions;
+  let match: ((f: Flow) => boolean) | undefined;
   if (r.table === 'dying' || r.table === 'unconfirmed') {
-    stream = ct.list({ table: r.table });
+    query = { table: r.table };
   } else {
     if (r.options & COMPARISON && r.has('zero')) throw new CliExit(2, "Can't use -z with filtering parameters", true);
     checkMasks(r);
     const sel = selection(r, 'list');
     if (!sel.matchesAll) match = sel.match;
-    stream = ct.list({ ...sel.filter, zeroCounters: r.has('zero') || undefined });
+    query = { ...sel.filter, zeroCounters: r.has('zero') || undefined };
   }
   try {
-    for await (const batch of stream.batches()) {
-      for (const f of batch) {
-        if (match && !match(f)) continue;
-        printer.flow(out, f);
-        shown++;
+    if (printer.native && !match) {
+      // Plain lines and a filter the library applies whole: its native reader prints them.
+      for await (const chunk of ct.listText({ ...query, ...printer.native })) {
+        const n = lineCount(chunk);
+        out.bytes(chunk, n);
+        shown += n;
+        await out.flush();
+        if (ctx.stop.aborted) break;
       }
-      await out.flush();
-      if (ctx.stop.aborted) break;
+    } else {
+      for await (const batch of ct.list(query).batches()) {
+        for (const f of batch) {
+          if (match && !match(f)) continue;
+          printer.flow(out, f);
+          shown++;
+        }
+        await out.flush();
+        if (ctx.stop.aborted) break;
+      }
     }
   } catch (e) {
     if (e instanceof NfctError) operationFailed(e.errno, 'list');

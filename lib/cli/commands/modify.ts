@@ -64,9 +64,24 @@ export async function remove(ct: Conntrack, r: CtRequest, ctx: Context): Promise
     return n === 0 ? 1 : 0;
   }
   const match = sel.matchesAll ? undefined : sel.match;
+  const options = { match, batchSize: 4096, signal: ctx.stop };
   // Nobody reads the deleted entries: the library only counts them (no entry is decoded).
-  const discarded = ctx.out.discarded;
-  return bulk(r, ctx, 'deleted', (onDeleted) => ct.deleteEach(sel.filter, { match, onDeleted: discarded ? undefined : onDeleted, batchSize: 4096, signal: ctx.stop }));
+  if (ctx.out.discarded) return bulk(r, ctx, 'deleted', () => ct.deleteEach(sel.filter, options));
+  // Plain lines: the library's native reader prints them as it deletes.
+  const native = flowPrinter(r, 'delete').native;
+  if (native) {
+    return bulk(r, ctx, 'deleted', () =>
+      ct.deleteEach(sel.filter, {
+        ...options,
+        lineFormat: native,
+        onDeletedText: (lines, count) => {
+          ctx.out.bytes(lines, count);
+          return ctx.out.flush();
+        },
+      }),
+    );
+  }
+  return bulk(r, ctx, 'deleted', (onDeleted) => ct.deleteEach(sel.filter, { ...options, onDeleted }));
 }
 
 function sameLabels(a: readonly number[] | undefined, b: readonly number[]): boolean {
