@@ -5,6 +5,7 @@
 #include "addon.h"
 #include "layout/export.h"
 #include "ct/conntrack.h"
+#include "ct/text.h"
 #include "log/nflog.h"
 #include "trace/nftrace.h"
 #include "stream.h"
@@ -34,6 +35,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Stream::Init(env, exports);
   ct::Conntrack::Init(env, exports);
   ct::InitSave(env, exports);
+  ct::InitText(env, exports);
   log::Nflog::Init(env, exports);
   trace::Init(env, exports);
   ExportLayouts(env, exports);

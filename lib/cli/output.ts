@@ -281,7 +281,7 @@ export type FlowPrinter = {
   /** After the last flow (closes an XML document that was opened). */
   end(out: Writer): void;
   /**
-   * Set when the library's native reader can print these lines itself (listText(),
+   * Set when the library can format these lines in native code (listText(),
    * deleteEach()'s onDeletedText): the -o flags to hand it. Plain lines only: not --json,
    * save, xml, labels or ktimestamp.
    */

@@ -42,7 +42,7 @@ export interface ListOptions extends FlowFilter {
 const LIST_KEYS = ['table', 'zeroCounters', 'kernelFilter', 'batchSize'] as const;
 
 /**
- * The `-o` flags of the lines the native reader formats (listText(), deleteEach()'s
+ * The `-o` flags of the lines native code formats (listText(), deleteEach()'s
  * onDeletedText): the text is what formatFlow() makes of each entry with these options.
  */
 export interface LineFormat {
@@ -61,9 +61,9 @@ function lineFormat(o: LineFormat, where: string): NativeLineFormat {
   return { extended: boolean(o.extended, `${where}.extended`) ?? false, id: boolean(o.id, `${where}.id`) ?? false };
 }
 
-/** The lines of a text batch (whole lines, each with its newline). */
-function textChunk(_buffer: ArrayBuffer, _strings: string, count: number, bytes: ArrayBuffer | undefined): Buffer[] {
-  return count > 0 && bytes ? [Buffer.from(bytes)] : [];
+/** A batch of records as one chunk of -L lines (formatted by native code, on this thread). */
+function textChunk(format: NativeLineFormat): (buffer: ArrayBuffer, strings: string, count: number) => Buffer[] {
+  return (buffer, strings, count) => (count > 0 ? [addon.formatFlows(buffer, strings, count, format)] : []);
 }
 
 const { EEXIST, EIO, ENOENT } = constants.errno;
@@ -145,8 +145,8 @@ export interface DeleteEachOptions extends BulkOptions {
   onDeleted?: (flows: Flow[]) => void | Promise<void>;
   /**
    * Each batch of deleted entries as `conntrack -D` prints them instead: whole lines, each
-   * ending in a newline, and how many. Without `match` the native reader formats them as it
-   * deletes, and no Flow is made. Not with onDeleted.
+   * ending in a newline, and how many. Without `match` they are formatted by native code
+   * straight from the reader's records, and no Flow is made. Not with onDeleted.
    */
   onDeletedText?: (lines: Buffer, count: number) => void | Promise<void>;
   /** The -o flags of onDeletedText's lines. */
@@ -265,14 +265,15 @@ export class Conntrack {
 
   /** Streams the table's flows that match the filter. */
   list(query: ListOptions = {}): FlowStream {
-    return this.dump(query, 'list()', LIST_KEYS, (start) => new FlowStream(this, decodeFlows, start));
+    return this.dump(query, 'list()', LIST_KEYS, (start) => new FlowStream(this, decodeFlows, start), callSite(this.list));
   }
 
   /**
    * The table as `conntrack -L` prints it, for writing it out: each item is a Buffer of whole
-   * lines, each ending in a newline (one batch of the dump, up to `batchSize` lines). The
-   * native reader formats them as the dump arrives, so no Flow is made: for large tables,
-   * several times quicker than formatFlow() of each entry of list(), and the same text.
+   * lines, each ending in a newline (one batch of the dump, up to `batchSize` lines). Native
+   * code formats each batch straight from the reader's records (on this thread, while the
+   * reader goes on with the dump), so no Flow is made: for large tables, several times less
+   * work than formatFlow() of each entry of list(), and the same text.
    * Takes list()'s options, and `extended` and `id` (conntrack's `-o extended`, `-o id`).
    *
    * ```ts
@@ -281,11 +282,11 @@ export class Conntrack {
    */
   listText(query: ListTextOptions = {}): RecordStream<Buffer> {
     const text = lineFormat(query, 'listText() options');
-    return this.dump(query, 'listText()', [...LIST_KEYS, ...LINE_FORMAT_KEYS], (start) => new RecordStream(this, textChunk, start), text);
+    return this.dump(query, 'listText()', [...LIST_KEYS, ...LINE_FORMAT_KEYS], (start) => new RecordStream(this, textChunk(text), start), callSite(this.listText));
   }
 
   /** list() and listText(): checks the options, and makes the stream that dumps on iteration. */
-  private dump<S>(query: ListOptions, call: string, keys: readonly string[], make: (start: () => BatchSource) => S, text?: NativeLineFormat): S {
+  private dump<S>(query: ListOptions, call: string, keys: readonly string[], make: (start: () => BatchSource) => S, site: { stack: string }): S {
     this.handle(call);
     const where = `${call} options`;
     const raw: unknown = query;
@@ -302,11 +303,10 @@ export class Conntrack {
     filter.kernel = kernel;
     const msg =
       table === 'dying' ? CT_MSG.GET_DYING : table === 'unconfirmed' ? CT_MSG.GET_UNCONFIRMED : zero ? CT_MSG.GET_CTRZERO : CT_MSG.GET;
-    const site = callSite(text ? this.listText : this.list);
     return make(() => {
       const live = this.handle(`iterating ${call}`);
       const source = new BatchSource(
-        (onBatch) => live.dump(filter, msg, onBatch, { maxBatch, maxQueueRecords: 3 * maxBatch }, text),
+        (onBatch) => live.dump(filter, msg, onBatch, { maxBatch, maxQueueRecords: 3 * maxBatch }),
         site,
         'conntrack dump',
       );
@@ -545,7 +545,7 @@ export class Conntrack {
       nf.kernel = boolean(filter.kernelFilter, 'deleteEach() filter.kernelFilter') ?? true;
       if (o.signal?.aborted) return 0;
       // Without onDeleted, what was deleted is only counted: no Flow is made.
-      const source = new BatchSource((onBatch) => native.deleteWhere(nf, false, onBatch, onText ? format : true), site, 'conntrack bulk delete');
+      const source = new BatchSource((onBatch) => native.deleteWhere(nf, false, onBatch, true), site, 'conntrack bulk delete');
       this.sources.add(source);
       // Aborted: the dump stops, and the deletes asked for so far are sent (each was already
       // in a batch, or is in the final one): what is reported and counted is what went.
@@ -556,7 +556,7 @@ export class Conntrack {
           const flows = o.callback && b.count > 0 ? decodeFlows(b.buffer, b.strings, b.count) : undefined;
           source.release(b);
           if (flows) await o.callback!(flows);
-          else if (onText && b.count > 0 && b.bytes) await onText(Buffer.from(b.bytes), b.count);
+          else if (onText && b.count > 0) await onText(addon.formatFlows(b.buffer, b.strings, b.count, format), b.count);
         }
       } finally {
         o.signal?.removeEventListener('abort', abort);

@@ -90,7 +90,7 @@ export interface NativeTuple {
   tupleZone?: number;
 }
 
-/** The -o flags of lines the native reader formats (native/ct/text.h). */
+/** The -o flags of the lines formatFlows() makes (native/ct/text.h). */
 export interface NativeLineFormat {
   extended: boolean;
   id: boolean;
@@ -100,8 +100,7 @@ export interface NativeLineFormat {
 export type NativeRecords = [ArrayBuffer, string, number];
 
 export interface NativeConntrack {
-  /** With `text`, each batch carries `conntrack -L` lines in its bytes instead of records. */
-  dump(filter: NativeFilter, msgType: number, onBatch: OnBatch, tuning: ReaderTuning, text?: NativeLineFormat): NativeStream;
+  dump(filter: NativeFilter, msgType: number, onBatch: OnBatch, tuning: ReaderTuning): NativeStream;
   get(tuple: NativeTuple): Promise<NativeRecords>;
   count(): Promise<[number, number]>;
   stats(): Promise<Array<[number, Uint32Array]>>;
@@ -115,8 +114,8 @@ export interface NativeConntrack {
   /** Packed specs naming entries by original tuple (and zone), ids (-1: any); errno per spec. */
   deleteBatch(specs: Uint32Array, helpers: undefined, mode: 0, ids: Float64Array): Promise<Int32Array>;
   /** The final batch tallies [matched, deleted, gone, failed]. */
-  /** With report, each batch also carries the records of the matched flows (or with line options, their -L lines in its bytes). */
-  deleteWhere(filter: NativeFilter, dryRun: boolean, onBatch: OnBatch, report?: boolean | NativeLineFormat): NativeStream;
+  /** With report, each batch also carries the records of the matched flows. */
+  deleteWhere(filter: NativeFilter, dryRun: boolean, onBatch: OnBatch, report?: boolean): NativeStream;
   /** Groups the dump (native/ct/aggregate.h); the final batch holds the total and the top groups and tallies [matched, groups]. */
   aggregate(filter: NativeFilter, keys: number[], sort: number, top: number, onBatch: OnBatch): NativeStream;
   expectDump(family: number, onBatch: OnBatch): NativeStream;
@@ -162,6 +161,8 @@ interface Addon {
    * its -s, -d, -r and -q values start and end.
    */
   readSave(text: string, fields?: Int32Array): [words: ArrayBuffer, kinds: Uint8Array, numbers: Int32Array, ranges: Int32Array, bad: number];
+  /** `conntrack -L` lines of `count` flow records (as a reader hands them over), each with its newline. */
+  formatFlows(records: ArrayBuffer, strings: string, count: number, format: NativeLineFormat): Buffer;
   /** For the fuzz tests: runs a message decoder ('flow', 'expect', 'packet', 'trace') on any bytes. */
   decodeForTest(kind: string, bytes: Buffer): [ArrayBuffer, string, number, number];
   /** Every layout of native/layout/layouts.h, by C++ enum name (see lib/core/layout.ts). */
@@ -229,8 +230,9 @@ export const addon = {
   nfLogBackend: lazy('nfLogBackend'),
   decodeForTest: lazy('decodeForTest'),
   readSave: lazy('readSave'),
+  formatFlows: lazy('formatFlows'),
   /** The layouts the addon was built with (loads it). */
   get layouts(): Addon['layouts'] {
     return loadAddon().layouts;
   },
-} as Pick<Addon, 'setErrorFactory' | 'openConntrack' | 'openNflog' | 'traceEvents' | 'nfLogBackend' | 'decodeForTest' | 'readSave' | 'layouts'>;
+} as Pick<Addon, 'setErrorFactory' | 'openConntrack' | 'openNflog' | 'traceEvents' | 'nfLogBackend' | 'decodeForTest' | 'readSave' | 'formatFlows' | 'layouts'>;

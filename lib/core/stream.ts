@@ -66,7 +66,7 @@ export class RecordStream<T> implements AsyncIterable<T> {
 
   constructor(
     private readonly owner: StreamOwner,
-    private readonly decode: (buffer: ArrayBuffer, strings: string, count: number, bytes: ArrayBuffer | undefined) => T[],
+    private readonly decode: (buffer: ArrayBuffer, strings: string, count: number) => T[],
     private readonly start: () => BatchSource,
   ) {}
 
@@ -104,7 +104,7 @@ export class RecordStream<T> implements AsyncIterable<T> {
           end();
           return done;
         }
-        flows = this.decode(batch.buffer, batch.strings, batch.count, batch.bytes);
+        flows = this.decode(batch.buffer, batch.strings, batch.count);
         source.release(batch);
         i = 0;
         if (flows.length > 0) return { value: flows[i++]!, done: false };
@@ -128,7 +128,7 @@ export class RecordStream<T> implements AsyncIterable<T> {
       for (;;) {
         const batch = await source.next();
         if (batch === null) return;
-        const flows = this.decode(batch.buffer, batch.strings, batch.count, batch.bytes);
+        const flows = this.decode(batch.buffer, batch.strings, batch.count);
         source.release(batch);
         if (flows.length > 0) yield flows;
       }

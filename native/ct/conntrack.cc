@@ -85,8 +85,7 @@ Napi::Value Conntrack::Open(const Napi::CallbackInfo& info) {
   return QueueOp(env, "nfct-open", std::move(exec), std::move(done));
 }
 
-// dump(filter, msgType, onBatch, readerOptions, text?): Stream; with text ({extended, id}),
-// each batch carries -L lines in its bytes instead of records
+// dump(filter, msgType, onBatch, readerOptions): Stream
 Napi::Value Conntrack::Dump(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 4 || !info[1].IsNumber() || !info[2].IsFunction()) {
@@ -103,12 +102,9 @@ Napi::Value Conntrack::Dump(const Napi::CallbackInfo& info) {
   opt.dump = true;
   if (!ReaderNamespace(env, &opt.nsfd)) return env.Undefined();
 
-  FlowOutput output;
-  if (info.Length() > 4 && !ParseFlowOutput(info[4], &output)) return env.Undefined();
-
   SetDumpRequests(filter, type, &opt);
   return Stream::Start(env, info[2].As<Napi::Function>(),
-                       std::make_unique<FlowDecoder>(filter, output), std::move(opt), FLOW_WORDS);
+                       std::make_unique<FlowDecoder>(filter), std::move(opt), FLOW_WORDS);
 }
 
 // get(tuple): Promise<[ArrayBuffer, strings, count]> (count 0: no such entry)

@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <cstring>
-#include <ctime>
 
 namespace nfct {
 namespace ct {
@@ -24,20 +23,6 @@ void AppendRecord(const Flow& flow, Batch* batch) {
   batch->words.insert(batch->words.end(), flow.w, flow.w + FLOW_WORDS);
   AppendFlowStrings(flow, &batch->strings);
   batch->count++;
-}
-
-void FlowOutput::Emit(const Flow& flow, Batch* batch) const {
-  if (!text) return AppendRecord(flow, batch);
-  timespec now;
-  clock_gettime(CLOCK_REALTIME, &now);
-  AppendFlowLine(flow, options, now.tv_sec, &batch->bytes);
-  batch->count++;
-}
-
-bool ParseFlowOutput(const Napi::Value& v, FlowOutput* out) {
-  if (v.IsUndefined()) return true;
-  out->text = true;
-  return ParseTextOptions(v, &out->options);
 }
 
 
@@ -84,7 +69,7 @@ void FlowDecoder::OnMessage(const nlmsghdr* nlh, Batch* batch) {
   }
   if (!Matches(filter_, flow_)) return;
   Stamp(&flow_);
-  output_.Emit(flow_, batch);
+  AppendRecord(flow_, batch);
 }
 
 Napi::Value QueueControl(Napi::Env env, std::shared_ptr<ControlSocket> sock, ControlExec exec,

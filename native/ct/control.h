@@ -11,7 +11,6 @@
 #include "async_op.h"
 #include "ct/filter.h"
 #include "ct/flow.h"
-#include "ct/text.h"
 #include "errors.h"
 #include "reader.h"
 
@@ -43,26 +42,13 @@ void SetDumpRequests(const FlowFilter& filter, uint8_t msg_type, ReaderOptions* 
 // Appends one decoded flow to a batch: its words, then its strings.
 void AppendRecord(const Flow& flow, Batch* batch);
 
-// What a reader hands over for each flow it keeps: its record (lib/ makes a Flow of it), or,
-// with `text`, its `conntrack -L` line (text.h) in the batch's bytes. Either way it counts as
-// one record of the batch.
-struct FlowOutput {
-  bool text = false;
-  TextOptions options;
-  void Emit(const Flow& flow, Batch* batch) const;
-};
-
-// Reads a FlowOutput from JS: undefined for records, else the text options; false with a JS
-// error when it is neither.
-bool ParseFlowOutput(const Napi::Value& v, FlowOutput* out);
-
 // [ArrayBuffer of records, strings, count], as lib/conntrack/flow.ts decodes them.
 Napi::Value RecordsToJs(Napi::Env env, const Batch& b);
 
 // Decodes dump or event messages into flow records, keeping those that match.
 class FlowDecoder : public Decoder {
  public:
-  explicit FlowDecoder(const FlowFilter& filter, FlowOutput output = {}) : filter_(filter), output_(output) {}
+  explicit FlowDecoder(const FlowFilter& filter) : filter_(filter) {}
   void OnMessage(const nlmsghdr* nlh, Batch* batch) override;
 
  protected:
@@ -71,7 +57,6 @@ class FlowDecoder : public Decoder {
 
  private:
   FlowFilter filter_;
-  FlowOutput output_;
   Flow flow_;
 };
 

@@ -160,8 +160,8 @@ class DeleteSender {
 // A dry run only counts. Tally: matched, deleted, gone (ENOENT: vanished in between), failed.
 class DeleteDecoder : public Decoder {
  public:
-  DeleteDecoder(const FlowFilter& filter, bool dry_run, bool report, FlowOutput output)
-      : filter_(filter), dry_run_(dry_run), report_(report), output_(output) {}
+  DeleteDecoder(const FlowFilter& filter, bool dry_run, bool report)
+      : filter_(filter), dry_run_(dry_run), report_(report) {}
   ~DeleteDecoder() override {
     sender_.reset();  // before the socket it sends on
     if (fd_ >= 0) close(fd_);
@@ -175,7 +175,7 @@ class DeleteDecoder : public Decoder {
     if (!Matches(filter_, flow_)) return;
     matched_++;
     // Reported: the entry as it was when the dump read it (its delete follows).
-    if (report_) output_.Emit(flow_, batch);
+    if (report_) AppendRecord(flow_, batch);
     if (dry_run_ || stopped_) return;
     TupleSpec t;
     t.family = flow_.family();
@@ -243,7 +243,6 @@ class DeleteDecoder : public Decoder {
   FlowFilter filter_;
   bool dry_run_;
   bool report_;
-  FlowOutput output_;
   bool stopped_ = false;
   Flow flow_;
   int fd_ = -1;
@@ -406,8 +405,7 @@ Napi::Value Conntrack::DeleteBatch(const Napi::CallbackInfo& info) {
 
 // deleteWhere(filter, dryRun, onBatch, report): Stream whose final batch tallies
 // [matched, deleted, gone, failed] (lib/ hands family/mark/status-only filters to flush());
-// with report, every batch also carries the matched flows' records, or with report an object
-// of text options ({extended, id}), their -L lines in its bytes.
+// with report, every batch also carries the matched flows' records.
 Napi::Value Conntrack::DeleteWhere(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 3 || !info[2].IsFunction()) {
@@ -417,16 +415,14 @@ Napi::Value Conntrack::DeleteWhere(const Napi::CallbackInfo& info) {
   FlowFilter filter;
   if (!ParseFilter(info[0], &filter)) return env.Undefined();
   const bool dry_run = info[1].ToBoolean().Value();
-  FlowOutput output;
-  const bool report = info.Length() > 3 && (info[3].IsObject() ? ParseFlowOutput(info[3], &output) : info[3].ToBoolean().Value());
-  if (env.IsExceptionPending()) return env.Undefined();
+  const bool report = info.Length() > 3 && info[3].ToBoolean().Value();
   ReaderOptions opt;
   opt.protocol = NETLINK_NETFILTER;
   opt.dump = true;
   if (!ReaderNamespace(env, &opt.nsfd)) return env.Undefined();
   SetDumpRequests(filter, IPCTNL_MSG_CT_GET, &opt);
   return Stream::Start(env, info[2].As<Napi::Function>(),
-                       std::make_unique<DeleteDecoder>(filter, dry_run, report, output),
+                       std::make_unique<DeleteDecoder>(filter, dry_run, report),
                        std::move(opt), FLOW_WORDS);
 }
 

@@ -1,11 +1,17 @@
 // `conntrack -L` lines of decoded flows (see text.h).
 #include "ct/text.h"
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 
+#include <cstdint>
 #include <cstring>
-#include <iterator>
+#include <ctime>
+#include <string>
+#include <vector>
+
+#include "ct/flow.h"
+#include "errors.h"
 
 namespace nfct {
 namespace ct {
@@ -51,6 +57,30 @@ bool HasPorts(uint32_t proto) {
          proto == IPPROTO_DCCP;
 }
 
+// One of a record's strings: where it starts in the batch's strings and its length.
+struct Text {
+  const char* data = "";
+  size_t size = 0;
+};
+
+// The strings of one record, in the order flow.h gives them; Next() moves past them.
+class RecordStrings {
+ public:
+  RecordStrings(const char* at, const char* end) : at_(at), end_(end) {}
+  Text Next() {
+    Text t;
+    t.data = at_;
+    const void* nul = memchr(at_, 0, static_cast<size_t>(end_ - at_));
+    t.size = nul ? static_cast<size_t>(static_cast<const char*>(nul) - at_) : static_cast<size_t>(end_ - at_);
+    at_ += t.size + (nul ? 1 : 0);
+    return t;
+  }
+
+ private:
+  const char* at_;
+  const char* end_;
+};
+
 // Appends to a byte buffer; every item is followed by one blank, as conntrack writes them.
 class Line {
  public:
@@ -58,6 +88,7 @@ class Line {
 
   void Bytes(const char* s, size_t n) { out_->insert(out_->end(), s, s + n); }
   void Cstr(const char* s) { Bytes(s, strlen(s)); }
+  void Str(const Text& t) { Bytes(t.data, t.size); }
   void Char(char c) { out_->push_back(static_cast<uint8_t>(c)); }
   void Dec(uint64_t v) {
     char buf[20];
@@ -100,15 +131,12 @@ class Line {
 uint64_t Get64(const uint32_t* w) { return (static_cast<uint64_t>(w[1]) << 32) | w[0]; }
 
 // `src=A dst=B ` and the layer-4 fields of one tuple (0 where the kernel sent none).
-void Tuple(Line* l, bool v6, const uint32_t* t, const uint8_t (*addr)[16]) {
-  char text[INET6_ADDRSTRLEN];
-  const bool addrs = (t[T_META] & TP_ADDRS) != 0;
-  static const char* const kTags[2] = {"src=", "dst="};
-  for (int d = 0; d < 2; d++) {
-    l->Cstr(kTags[d]);
-    if (addrs && inet_ntop(v6 ? AF_INET6 : AF_INET, addr[d], text, sizeof(text)) != nullptr) l->Cstr(text);
-    l->Char(' ');
-  }
+void Tuple(Line* l, const uint32_t* t, const Text& src, const Text& dst) {
+  l->Cstr("src=");
+  l->Str(src);
+  l->Cstr(" dst=");
+  l->Str(dst);
+  l->Char(' ');
   const uint32_t proto = t[T_META] & 0xff;
   const uint32_t ports = (t[T_META] & TP_PORTS) ? t[T_PORTS] : 0;
   if (HasPorts(proto)) {
@@ -128,45 +156,55 @@ void Tuple(Line* l, bool v6, const uint32_t* t, const uint8_t (*addr)[16]) {
   }
 }
 
-}  // namespace
+struct TextOptions {
+  bool extended = false;  // -o extended: the layer-3 name and number first
+  bool id = false;        // -o id: id= at the end
+};
 
-bool ParseTextOptions(const Napi::Value& v, TextOptions* out) {
-  if (!v.IsObject()) {
-    Napi::TypeError::New(v.Env(), "text options: an object").ThrowAsJavaScriptException();
-    return false;
+// Appends the line of the record at w (its strings next in `strings`) and its newline. `now_s`:
+// seconds since the epoch, for delta-time= of an entry that has not ended.
+void AppendFlowLine(const uint32_t* w, RecordStrings* strings, const TextOptions& o, int64_t now_s, Line* line) {
+  Line& l = *line;
+  const uint32_t present = w[W_PRESENT];
+  auto has = [present](uint32_t bit) { return (present & bit) != 0; };
+  const uint32_t l4proto = (w[W_KIND] >> 8) & 0xff;
+  const bool v6 = (w[W_KIND] & 0xff) == AF_INET6;
+  // The tuples' addresses, then the master's (not printed), the helper, the security context.
+  Text addr[2][2];
+  static const uint32_t kTupleBits[3] = {P_ORIG, P_REPLY, P_MASTER};
+  for (int t = 0; t < 3; t++) {
+    if (!has(kTupleBits[t])) continue;
+    Text src = strings->Next();
+    Text dst = strings->Next();
+    if (t < 2) {
+      addr[t][0] = src;
+      addr[t][1] = dst;
+    }
   }
-  Napi::Object o = v.As<Napi::Object>();
-  out->extended = o.Get("extended").ToBoolean().Value();
-  out->id = o.Get("id").ToBoolean().Value();
-  return true;
-}
-
-void AppendFlowLine(const Flow& f, const TextOptions& o, int64_t now_s, std::vector<uint8_t>* out) {
-  Line l(out);
-  const bool v6 = f.family() == AF_INET6;
-  const uint32_t* w = f.w;
+  const Text helper = has(P_HELPER) ? strings->Next() : Text();
+  const Text secctx = has(P_SECCTX) ? strings->Next() : Text();
   if (o.extended) l.Cstr(v6 ? "ipv6     10 " : "ipv4     2 ");
-  const char* name = ProtoName(f.l4proto());
+  const char* name = ProtoName(l4proto);
   l.Cstr(name);
   for (size_t n = strlen(name); n < 8; n++) l.Char(' ');
   l.Char(' ');
-  l.Dec(f.l4proto());
+  l.Dec(l4proto);
   l.Char(' ');
-  if (f.has(P_TIMEOUT)) {
+  if (has(P_TIMEOUT)) {
     l.Dec(w[W_TIMEOUT]);
     l.Char(' ');
   }
-  if (f.has(P_TCP)) l.Word(StateName(kTcpStates, w[W_PROTO]));
-  if (f.has(P_SCTP)) l.Word(StateName(kSctpStates, w[W_PROTO]));
-  if (f.has(P_DCCP)) l.Word(StateName(kDccpStates, w[W_PROTO]));
-  const bool counters = f.has(P_COUNTERS_ORIG | P_COUNTERS_REPLY);
-  const uint32_t status = f.has(P_STATUS) ? w[W_STATUS] : 0;
+  if (has(P_TCP)) l.Word(StateName(kTcpStates, w[W_PROTO]));
+  if (has(P_SCTP)) l.Word(StateName(kSctpStates, w[W_PROTO]));
+  if (has(P_DCCP)) l.Word(StateName(kDccpStates, w[W_PROTO]));
+  const bool counters = has(P_COUNTERS_ORIG | P_COUNTERS_REPLY);
+  const uint32_t status = has(P_STATUS) ? w[W_STATUS] : 0;
   static const uint32_t kBase[2] = {W_ORIG, W_REPLY};
   static const char* const kZone[2] = {"zone-orig=", "zone-reply="};
   for (int d = 0; d < 2; d++) {
     const uint32_t* t = &w[kBase[d]];
     if (d == 1 && !(status & kSeenReply)) l.Word("[UNREPLIED]");
-    Tuple(&l, v6, t, f.addr[d]);
+    Tuple(&l, t, addr[d][0], addr[d][1]);
     if (t[T_META] & TP_ZONE) l.Field(kZone[d], t[T_ZONE]);
     if (counters) {
       l.Field("packets=", Get64(&w[W_COUNTERS + 4 * d]));
@@ -176,29 +214,69 @@ void AppendFlowLine(const Flow& f, const TextOptions& o, int64_t now_s, std::vec
   if (status & kHwOffload) l.Word("[HW_OFFLOAD]");
   else if (status & kOffload) l.Word("[OFFLOAD]");
   else if (status & kAssured) l.Word("[ASSURED]");
-  if (f.has(P_MARK)) l.Field("mark=", w[W_MARK]);
-  if (f.has(P_SECMARK)) l.Field("secmark=", w[W_SECMARK]);
-  if (f.has(P_SECCTX)) {
+  if (has(P_MARK)) l.Field("mark=", w[W_MARK]);
+  if (has(P_SECMARK)) l.Field("secmark=", w[W_SECMARK]);
+  if (has(P_SECCTX)) {
     l.Cstr("secctx=");
-    l.Bytes(f.secctx.data(), f.secctx.size());
+    l.Str(secctx);
     l.Char(' ');
   }
-  if (f.has(P_ZONE)) l.Field("zone=", w[W_ZONE]);
-  if (f.has(P_TS_START)) {
+  if (has(P_ZONE)) l.Field("zone=", w[W_ZONE]);
+  if (has(P_TS_START)) {
     // Whole seconds each, then the difference (a negative one wraps, as %llu prints it).
     const uint64_t start = Get64(&w[W_TS_START]) / 1000000000u;
-    const uint64_t stop = f.has(P_TS_STOP) ? Get64(&w[W_TS_STOP]) : 0;
+    const uint64_t stop = has(P_TS_STOP) ? Get64(&w[W_TS_STOP]) : 0;
     const uint64_t end = stop != 0 ? stop / 1000000000u : static_cast<uint64_t>(now_s);
     l.Field("delta-time=", end - start);
   }
-  if (f.has(P_HELPER)) {
+  if (has(P_HELPER)) {
     l.Cstr("helper=");
-    l.Bytes(f.helper.data(), f.helper.size());
+    l.Str(helper);
     l.Char(' ');
   }
-  if (f.has(P_USE)) l.Field("use=", w[W_USE]);
-  if (o.id && f.has(P_ID)) l.Field("id=", w[W_ID]);
+  if (has(P_USE)) l.Field("use=", w[W_USE]);
+  if (o.id && has(P_ID)) l.Field("id=", w[W_ID]);
   l.End();
+}
+
+Napi::Value FormatFlows(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 4 || !info[0].IsArrayBuffer() || !info[1].IsString() || !info[2].IsNumber() || !info[3].IsObject()) {
+    ThrowTypeError(env, "formatFlows(records: ArrayBuffer, strings: string, count: number, options: object)");
+    return env.Undefined();
+  }
+  Napi::ArrayBuffer records = info[0].As<Napi::ArrayBuffer>();
+  const size_t count = info[2].As<Napi::Number>().Uint32Value();
+  if (records.ByteLength() < count * FLOW_WORDS * sizeof(uint32_t)) {
+    ThrowTypeError(env, "formatFlows: fewer records than count");
+    return env.Undefined();
+  }
+  Napi::Object opts = info[3].As<Napi::Object>();
+  TextOptions o;
+  o.extended = opts.Get("extended").ToBoolean().Value();
+  o.id = opts.Get("id").ToBoolean().Value();
+  // The strings are latin1 (one byte a character), as the reader made them.
+  size_t len = 0;
+  napi_get_value_string_latin1(env, info[1], nullptr, 0, &len);
+  thread_local std::string strings;
+  strings.resize(len + 1);
+  napi_get_value_string_latin1(env, info[1], &strings[0], len + 1, &len);
+  thread_local std::vector<uint8_t> out;
+  out.clear();
+  out.reserve(count * 160);
+  timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  RecordStrings cursor(strings.data(), strings.data() + len);
+  Line line(&out);
+  const auto* w = static_cast<const uint32_t*>(records.Data());
+  for (size_t i = 0; i < count; i++) AppendFlowLine(w + i * FLOW_WORDS, &cursor, o, now.tv_sec, &line);
+  return Napi::Buffer<uint8_t>::Copy(env, out.data(), out.size());
+}
+
+}  // namespace
+
+void InitText(Napi::Env env, Napi::Object exports) {
+  exports.Set("formatFlows", Napi::Function::New(env, FormatFlows, "formatFlows"));
 }
 
 }  // namespace ct

@@ -43,7 +43,7 @@ export async function list(ct: Conntrack, r: CtRequest, ctx: Context): Promise<n
   }
   try {
     if (printer.native && !match) {
-      // Plain lines and a filter the library applies whole: its native reader prints them.
+      // Plain lines and a filter the library applies whole: its native formatter makes them.
       for await (const chunk of ct.listText({ ...query, ...printer.native })) {
         const n = lineCount(chunk);
         out.bytes(chunk, n);

@@ -67,7 +67,7 @@ export async function remove(ct: Conntrack, r: CtRequest, ctx: Context): Promise
   const options = { match, batchSize: 4096, signal: ctx.stop };
   // Nobody reads the deleted entries: the library only counts them (no entry is decoded).
   if (ctx.out.discarded) return bulk(r, ctx, 'deleted', () => ct.deleteEach(sel.filter, options));
-  // Plain lines: the library's native reader prints them as it deletes.
+  // Plain lines: the library formats them in native code as it deletes.
   const native = flowPrinter(r, 'delete').native;
   if (native) {
     return bulk(r, ctx, 'deleted', () =>
