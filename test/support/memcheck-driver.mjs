@@ -257,7 +257,13 @@ async function kernelPart() {
     counts.push(n);
     // Stopped after the first flow: the reader is torn down mid-dump.
     for await (const _ of ct.list({ batchSize: 1 })) break;
-    return `flows per query ${counts.join(',')}`;
+    // The same flows as -L lines, formatted natively from the records, in every -o mode taken.
+    let bytes = 0;
+    for (const format of [{}, { extended: true }, { id: true }, { extended: true, id: true }]) {
+      for (const chunk of await ct.listText({ ...format, batchSize: 3 }).toArray()) bytes += chunk.length;
+    }
+    for (const f of filters) await ct.listText(f).toArray();
+    return `flows per query ${counts.join(',')}, text ${bytes > 0}`;
   });
 
   await step('aggregate: every key at once, each sort, a filter, all groups, an empty result', async () => {
@@ -430,6 +436,11 @@ async function kernelPart() {
     const restored = await ct.restore(saved.join('\n'), { batchSize: 2 });
     if (restored.existed !== 5 || restored.created !== 1) throw new Error(`restore: ${JSON.stringify(restored)}`);
     await rejects(ct.restore('-I -p udp -s 10.40.0.1\n'));
+    // deleteEach() with its deletes printed as -L lines (natively; through match, in JS).
+    let lines = 0;
+    await ct.deleteEach({ src: '10.40.0.32/30' }, { batchSize: 2, lineFormat: { id: true }, onDeletedText: (_, n) => void (lines += n) });
+    await ct.deleteEach({ src: '10.40.0.36/30' }, { match: () => true, onDeletedText: (_, n) => void (lines += n) });
+    if (lines !== 8) throw new Error(`deleteEach onDeletedText: ${lines} lines`);
     const dry = await ct.deleteWhere({ src: '10.40.0.0/24' }, { dryRun: true });
     const del = await ct.deleteWhere({ src: '10.40.0.0/24' });
     await ct.deleteWhere({ protocol: 'tcp', src: '10.42.0.0/24', kernelFilter: false });
