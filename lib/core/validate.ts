@@ -16,14 +16,14 @@ export function assertObject<T>(value: T, name: string): asserts value is T & Re
   }
 }
 
-const keySets = new WeakMap<readonly string[], Set<string>>();
-
-/** Refuses keys that are not in `known`, suggesting the closest one. */
+/**
+ * Refuses keys that are not in `known`, suggesting the closest one. Lists are short: a plain
+ * search, with nothing allocated or cached per call (callers on hot paths pass a new array
+ * literal each time).
+ */
 export function assertKnownKeys(obj: Record<string, unknown>, known: readonly string[], name: string): void {
-  let set = keySets.get(known);
-  if (!set) keySets.set(known, (set = new Set(known)));
   for (const key in obj) {
-    if (set.has(key) || !Object.hasOwn(obj, key)) continue;
+    if (known.includes(key) || !Object.hasOwn(obj, key)) continue;
     const lower = key.toLowerCase();
     const hint = known.find((k) => k.toLowerCase() === lower);
     throw new TypeError(`${name}: unknown option '${key}'${hint ? `; did you mean '${hint}'?` : ''}`);

@@ -122,7 +122,7 @@ export function update(ct: Conntrack, r: CtRequest, ctx: Context): Promise<numbe
     }
     return differs && Object.keys(c).length > 0 ? c : null;
   };
-  return bulk(r, ctx, 'updated', (onUpdated) => ct.updateWhere(sel.filter, changesFor, { match: sel.matchesAll ? undefined : sel.match, onUpdated, batchSize: 4096, signal: ctx.stop }));
+  return bulk(r, ctx, 'updated', (onUpdated) => ct.updateWhere(sel.filter, changesFor, { match: sel.matchesAll ? undefined : sel.match, onUpdated, signal: ctx.stop }));
 }
 
 const STATUS_BITS = { EXPECTED: 1, SEEN_REPLY: 2, ASSURED: 4, FIXED_TIMEOUT: 1 << 10, OFFLOAD: 1 << 14, HW_OFFLOAD: 1 << 15 } as const;
