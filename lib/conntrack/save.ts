@@ -3,7 +3,7 @@
 import { addon } from '../core/native.js';
 import { TCP_STATES } from '../core/constants.js';
 import { SpecFlags, SpecTupleFlags, SpecTupleWord, SpecWord } from '../core/layout.js';
-import type { FlowInput } from './flowspec.js';
+import { SPEC_WORDS, type FlowInput } from './flowspec.js';
 import { STATUS_NAMES } from './status.js';
 import type { StatusName } from './types.js';
 
@@ -24,7 +24,14 @@ export interface SaveRead {
   ranges: Int32Array;
   /** -1, or the index of the first line it cannot read (the arrays end with that line). */
   bad: number;
+  /**
+   * With readSave(text, true), per line packed, FIELD_WORDS numbers: reply given (1, | 2 with
+   * its ports), then where its -s, -d, -r and -q values start and end in the text.
+   */
+  fields?: Int32Array;
 }
+
+const FIELD_WORDS = 9;
 
 /**
  * Reads a save file: the lines that say something (white space at either end cut, as trim()
@@ -32,14 +39,45 @@ export interface SaveRead {
  * normalizeFlowInput() then packFlowSpecs() pack the entry parseSaveLine() reads from it
  * (test/conntrack/save.unit.test.ts holds the two ways equal). The reader is native
  * (native/ct/save.cc): a restore reads a hundred thousand lines, with no object made per line.
+ * With `withFields`, also where each line's addresses are (entryAt() reads entries from that).
  */
-export function readSave(text: string): SaveRead {
-  const [buffer, kinds, numbers, ranges, bad] = addon.readSave(text);
-  return { words: new Uint32Array(buffer), kinds, numbers, ranges, bad };
+export function readSave(text: string, withFields = false): SaveRead {
+  const [buffer, kinds, numbers, ranges, bad, fields] = addon.readSave(text, withFields);
+  return { words: new Uint32Array(buffer), kinds, numbers, ranges, bad, fields };
 }
 
-/** What the reader says of the line it packed last: reply given (1 | 2 with ports), then where -s, -d, -r, -q are. */
-const FIELDS = new Int32Array(9);
+/** The entry of line i of a save file readSave(text, true) read: from its packed words, and its addresses from the text. */
+function entryAt(text: string, r: SaveRead, i: number): { command: 'create' | 'add'; flow: FlowInput } {
+  const w = r.words.subarray(i * SPEC_WORDS, (i + 1) * SPEC_WORDS);
+  const f = r.fields!.subarray(i * FIELD_WORDS, (i + 1) * FIELD_WORDS);
+  const value = (k: number): string => text.slice(f[1 + 2 * k], f[2 + 2 * k]);
+  const flow: Record<string, unknown> = { protocol: w[S_KIND]! >>> 8, src: value(0), dst: value(1), timeout: w[S_TIMEOUT] };
+  const word = w[S_ORIG + ST_PORTS]!;
+  if (w[S_ORIG + ST_FLAGS]! & STF_PORTS) {
+    flow.srcPort = word & 0xffff;
+    flow.dstPort = word >>> 16;
+  } else {
+    const icmp = w[S_ORIG + ST_ICMP]!;
+    flow.type = icmp & 0xff;
+    flow.code = (icmp >>> 8) & 0xff;
+    flow.id = icmp >>> 16;
+  }
+  if (f[0]! & 1) {
+    const reply: Record<string, unknown> = { src: value(2), dst: value(3) };
+    if (f[0]! & 2) {
+      const rp = w[S_REPLY + ST_PORTS]!;
+      reply.srcPort = rp & 0xffff;
+      reply.dstPort = rp >>> 16;
+    }
+    flow.reply = reply;
+  }
+  const flags = w[S_FLAGS]!;
+  if (flags & SF_STATUS) flow.status = STATUS_NAMES.filter((_, bit) => (w[S_STATUS]! >>> bit) & 1) as StatusName[];
+  if (flags & SF_TCP_STATE) flow.state = TCP_STATES[w[S_STATE]!];
+  if (flags & SF_MARK) flow.mark = w[S_MARK];
+  if (flags & SF_ZONE) flow.zone = w[S_ZONE];
+  return { command: r.kinds[i] === 1 ? 'create' : 'add', flow: flow as unknown as FlowInput };
+}
 
 /**
  * The entry of one plain `-I`/`-A` line (what `conntrack -L -o save` prints for TCP, UDP,
@@ -52,36 +90,9 @@ const FIELDS = new Int32Array(9);
  */
 export function parseSaveLine(text: string): { command: 'create' | 'add'; flow: FlowInput } | undefined {
   if (text.includes('\n')) return undefined;
-  const [buffer, kinds, , , bad] = addon.readSave(text, FIELDS);
-  if (bad !== -1 || kinds.length !== 1) return undefined;
-  const w = new Uint32Array(buffer);
-  const value = (k: number): string => text.slice(FIELDS[1 + 2 * k], FIELDS[2 + 2 * k]);
-  const flow: Record<string, unknown> = { protocol: w[S_KIND]! >>> 8, src: value(0), dst: value(1), timeout: w[S_TIMEOUT] };
-  const word = w[S_ORIG + ST_PORTS]!;
-  if (w[S_ORIG + ST_FLAGS]! & STF_PORTS) {
-    flow.srcPort = word & 0xffff;
-    flow.dstPort = word >>> 16;
-  } else {
-    const icmp = w[S_ORIG + ST_ICMP]!;
-    flow.type = icmp & 0xff;
-    flow.code = (icmp >>> 8) & 0xff;
-    flow.id = icmp >>> 16;
-  }
-  if (FIELDS[0]! & 1) {
-    const reply: Record<string, unknown> = { src: value(2), dst: value(3) };
-    if (FIELDS[0]! & 2) {
-      const r = w[S_REPLY + ST_PORTS]!;
-      reply.srcPort = r & 0xffff;
-      reply.dstPort = r >>> 16;
-    }
-    flow.reply = reply;
-  }
-  const flags = w[S_FLAGS]!;
-  if (flags & SF_STATUS) flow.status = STATUS_NAMES.filter((_, bit) => (w[S_STATUS]! >>> bit) & 1) as StatusName[];
-  if (flags & SF_TCP_STATE) flow.state = TCP_STATES[w[S_STATE]!];
-  if (flags & SF_MARK) flow.mark = w[S_MARK];
-  if (flags & SF_ZONE) flow.zone = w[S_ZONE];
-  return { command: kinds[0] === 1 ? 'create' : 'add', flow: flow as unknown as FlowInput };
+  const r = readSave(text, true);
+  if (r.bad !== -1 || r.kinds.length !== 1) return undefined;
+  return entryAt(text, r, 0);
 }
 
 /**
@@ -92,17 +103,12 @@ export function parseSaveLine(text: string): { command: 'create' | 'add'; flow: 
  */
 export function parseSave(text: string): FlowInput[] {
   if (typeof text !== 'string') throw new TypeError(`parseSave() text must be a string, got ${typeof text}`);
-  const out: FlowInput[] = [];
-  const { ranges, numbers } = readSave(text);
-  for (let i = 0; i < numbers.length; i++) out.push(readSaveLine(text.slice(ranges[2 * i], ranges[2 * i + 1]), numbers[i]!, 'parseSave()').flow);
+  // One pass of the native reader over the whole text; each entry is read from its words.
+  const r = readSave(text, true);
+  if (r.bad >= 0) throw unreadableLine(text.slice(r.ranges[2 * r.bad], r.ranges[2 * r.bad + 1]), r.numbers[r.bad]!, 'parseSave()');
+  const out: FlowInput[] = new Array(r.numbers.length);
+  for (let i = 0; i < out.length; i++) out[i] = entryAt(text, r, i).flow;
   return out;
-}
-
-/** parseSaveLine(), or a TypeError carrying the `line` number for a line it cannot read (`where` names the call). */
-export function readSaveLine(line: string, n: number, where: string): { command: 'create' | 'add'; flow: FlowInput } {
-  const parsed = parseSaveLine(line);
-  if (!parsed) throw unreadableLine(line, n, where);
-  return parsed;
 }
 
 /** The TypeError, carrying the `line` number, for a save line the reader cannot read (`where` names the call). */

@@ -156,11 +156,11 @@ interface Addon {
    * The save-file reader (native/ct/save.cc): the lines of text that say something, trimmed,
    * line i = text[ranges[2i], ranges[2i+1]), numbered numbers[i], packed into words
    * (SPEC_WORDS each) with kinds[i] 1 (-I) or 2 (-A). bad: -1, or the index of the first line
-   * it does not read (the arrays end with it). With fields (Int32Array(9)), for the last line
+   * it does not read (the arrays end with it). With withFields, fields: 9 numbers per line
    * packed: 1 when it gave the reply addresses, | 2 when it gave the reply ports; then where
-   * its -s, -d, -r and -q values start and end.
+   * its -s, -d, -r and -q values start and end in text.
    */
-  readSave(text: string, fields?: Int32Array): [words: ArrayBuffer, kinds: Uint8Array, numbers: Int32Array, ranges: Int32Array, bad: number];
+  readSave(text: string, withFields?: boolean): [words: ArrayBuffer, kinds: Uint8Array, numbers: Int32Array, ranges: Int32Array, bad: number, fields?: Int32Array];
   /** `conntrack -L` lines of `count` flow records (as a reader hands them over), each with its newline. */
   formatFlows(records: ArrayBuffer, strings: string, count: number, format: NativeLineFormat): Buffer;
   /** For the fuzz tests: runs a message decoder ('flow', 'expect', 'packet', 'trace') on any bytes. */

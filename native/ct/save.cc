@@ -296,22 +296,18 @@ bool Blank(char16_t c) {
 // out), numbered from 1: line i is text[ranges[2i], ranges[2i+1]), line number numbers[i],
 // packed into words (ArrayBuffer, SPEC_WORDS words each) with kinds[i] 1 (-I) or 2 (-A). bad
 // is -1 when every line was packed, else the index of the first line it does not read (the
-// arrays then end with that line). With fields (Int32Array(9)), for the last line packed: 1
-// when it gave the reply addresses, | 2 when it gave the reply ports; then where its -s, -d,
-// -r and -q values start and end.
+// arrays then end with that line). With withFields, a sixth array: for each line packed, 9
+// numbers: 1 when it gave the reply addresses, | 2 when it gave the reply ports; then where
+// its -s, -d, -r and -q values start and end in text.
 Napi::Value ReadSave(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) {
-    ThrowTypeError(env, "readSave(text: string, fields?: Int32Array)");
+    ThrowTypeError(env, "readSave(text: string, withFields?: boolean)");
     return env.Undefined();
   }
   const std::u16string text = info[0].As<Napi::String>().Utf16Value();
-  Napi::Int32Array fields;
-  if (info.Length() > 1 && info[1].IsTypedArray() &&
-      info[1].As<Napi::TypedArray>().TypedArrayType() == napi_int32_array &&
-      info[1].As<Napi::Int32Array>().ElementLength() >= 9) {
-    fields = info[1].As<Napi::Int32Array>();
-  }
+  const bool with_fields = info.Length() > 1 && info[1].ToBoolean().Value();
+  std::vector<int32_t> fields;
   const char16_t* t = text.data();
   const int32_t length = static_cast<int32_t>(text.size());
   std::vector<int32_t> ranges;
@@ -351,13 +347,12 @@ Napi::Value ReadSave(const Napi::CallbackInfo& info) {
       break;
     }
     kinds[i] = static_cast<uint8_t>(kind);
-  }
-  if (!fields.IsEmpty() && bad < 0 && count > 0) {
-    fields[0] = ((line.seen & kReply) ? 1 : 0) | ((line.seen & kReplyPorts) ? 2 : 0);
-    const Opt where[] = {S, D, R, Q};
-    for (int k = 0; k < 4; k++) {
-      fields[1 + 2 * k] = line.from[where[k]];
-      fields[2 + 2 * k] = line.to[where[k]];
+    if (with_fields) {
+      fields.push_back(((line.seen & kReply) ? 1 : 0) | ((line.seen & kReplyPorts) ? 2 : 0));
+      for (Opt o : {S, D, R, Q}) {
+        fields.push_back(line.from[o]);
+        fields.push_back(line.to[o]);
+      }
     }
   }
   Napi::Uint8Array kinds_out = Napi::Uint8Array::New(env, count);
@@ -369,12 +364,18 @@ Napi::Value ReadSave(const Napi::CallbackInfo& info) {
     std::memcpy(numbers_out.Data(), numbers.data(), count * sizeof(int32_t));
     std::memcpy(ranges_out.Data(), ranges.data(), 2 * count * sizeof(int32_t));
   }
-  Napi::Array out = Napi::Array::New(env, 5);
+  Napi::Array out = Napi::Array::New(env, with_fields ? 6 : 5);
   out.Set(0u, words);
   out.Set(1u, kinds_out);
   out.Set(2u, numbers_out);
   out.Set(3u, ranges_out);
   out.Set(4u, Napi::Number::New(env, static_cast<double>(bad)));
+  if (with_fields) {
+    Napi::Int32Array fields_out = Napi::Int32Array::New(env, fields.size());
+    if (fields_out.IsEmpty()) return env.Undefined();
+    if (!fields.empty()) std::memcpy(fields_out.Data(), fields.data(), fields.size() * sizeof(int32_t));
+    out.Set(5u, fields_out);
+  }
   return out;
 }
 

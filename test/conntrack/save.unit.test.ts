@@ -114,6 +114,24 @@ describe('save reader', () => {
     }
   });
 
+  test('parseSave() of a whole file (one pass) gives each line\'s parseSaveLine() entry, in order; with blanks, comments and indents', () => {
+    let seed = 99;
+    const random = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      return seed % n;
+    };
+    for (let round = 0; round < 50; round++) {
+      const lines: string[] = [];
+      for (let i = random(40); i >= 0; i--) {
+        const pick = random(10);
+        lines.push(pick === 0 ? '' : pick === 1 ? '# a comment' : `${' '.repeat(random(3))}${READ[random(READ.length)]!}\t`);
+      }
+      const text = lines.join('\n');
+      const expected = lines.map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#')).map((l) => parseSaveLine(l)!.flow);
+      expect(parseSave(text)).toEqual(expected);
+    }
+  });
+
   test('mangled lines (bytes changed, cut, repeated, any UTF-16) are read or refused without a crash; what is read packs as the general way does', () => {
     let seed = 12345;
     const random = (n: number): number => {
