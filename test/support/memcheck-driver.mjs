@@ -623,10 +623,19 @@ async function fuzzPart() {
     await step(`decodeForTest('${kind}'): random, structured, truncated`, async () => {
       let records = 0;
       let malformed = 0;
+      let lines = 0;
       const run = (buf) => {
-        const [, , count, bad] = addon.decodeForTest(kind, buf);
+        const [records_, strings, count, bad] = addon.decodeForTest(kind, buf);
         records += count;
         malformed += bad;
+        // A flow record, whatever it holds, formatted as an -L line (listText()), with its
+        // strings, without them, and cut short.
+        if (kind === 'flow' && count > 0) {
+          const format = { extended: lines % 2 === 0, id: true };
+          lines += addon.formatFlows(records_, strings, count, format).length > 0 ? 1 : 0;
+          addon.formatFlows(records_, '', count, format);
+          addon.formatFlows(records_, strings.slice(0, lines % 7), count, format);
+        }
       };
       for (let i = 0; i < iterations; i++) {
         const type = types[i % types.length];
@@ -644,7 +653,7 @@ async function fuzzPart() {
       }
       // The edge cases by hand: a bare header, and each length up to a whole nfgenmsg.
       for (const type of types) for (let extra = 0; extra <= 4; extra++) run(message(type, Buffer.alloc(extra, 2)));
-      return `${iterations * 5} inputs, ${records} records, ${malformed} malformed`;
+      return `${iterations * 5} inputs, ${records} records, ${malformed} malformed${kind === 'flow' ? `, ${lines} formatted` : ''}`;
     });
   }
   await step('readSave(): valid and mangled save lines, one at a time and as files', async () => {
