@@ -1,6 +1,7 @@
 // `conntrack -L` lines of decoded flows (see text.h).
 #include "ct/text.h"
 
+#include <linux/netfilter/nf_conntrack_common.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -18,9 +19,7 @@ namespace ct {
 
 namespace {
 
-constexpr uint32_t kSeenReply = 1u << 1;
-constexpr uint32_t kAssured = 1u << 2;
-constexpr uint32_t kOffload = 1u << 14;
+// IPS_HW_OFFLOAD, which kernel headers before Linux 5.13 do not name.
 constexpr uint32_t kHwOffload = 1u << 15;
 
 // The state names of the kernel's enums, in order (lib/core/constants.ts has the same lists).
@@ -203,7 +202,7 @@ void AppendFlowLine(const uint32_t* w, RecordStrings* strings, const TextOptions
   static const char* const kZone[2] = {"zone-orig=", "zone-reply="};
   for (int d = 0; d < 2; d++) {
     const uint32_t* t = &w[kBase[d]];
-    if (d == 1 && !(status & kSeenReply)) l.Word("[UNREPLIED]");
+    if (d == 1 && !(status & IPS_SEEN_REPLY)) l.Word("[UNREPLIED]");
     Tuple(&l, t, addr[d][0], addr[d][1]);
     if (t[T_META] & TP_ZONE) l.Field(kZone[d], t[T_ZONE]);
     if (counters) {
@@ -212,8 +211,8 @@ void AppendFlowLine(const uint32_t* w, RecordStrings* strings, const TextOptions
     }
   }
   if (status & kHwOffload) l.Word("[HW_OFFLOAD]");
-  else if (status & kOffload) l.Word("[OFFLOAD]");
-  else if (status & kAssured) l.Word("[ASSURED]");
+  else if (status & IPS_OFFLOAD) l.Word("[OFFLOAD]");
+  else if (status & IPS_ASSURED) l.Word("[ASSURED]");
   if (has(P_MARK)) l.Field("mark=", w[W_MARK]);
   if (has(P_SECMARK)) l.Field("secmark=", w[W_SECMARK]);
   if (has(P_SECCTX)) {
