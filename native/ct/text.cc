@@ -250,10 +250,21 @@ Napi::Value FormatFlows(const Napi::CallbackInfo& info) {
     ThrowTypeError(env, "formatFlows: fewer records than count");
     return env.Undefined();
   }
-  Napi::Object opts = info[3].As<Napi::Object>();
+  // Plain N-API calls, each checked: a getter or Proxy trap that throws leaves its exception
+  // pending, and node-addon-api's ToBoolean()/Value() of the empty result would abort.
+  napi_value opts = info[3];
   TextOptions o;
-  o.extended = opts.Get("extended").ToBoolean().Value();
-  o.id = opts.Get("id").ToBoolean().Value();
+  bool* const flags[2] = {&o.extended, &o.id};
+  const char* const names[2] = {"extended", "id"};
+  for (int i = 0; i < 2; i++) {
+    napi_value v;
+    napi_value b;
+    if (napi_get_named_property(env, opts, names[i], &v) != napi_ok || napi_coerce_to_bool(env, v, &b) != napi_ok ||
+        napi_get_value_bool(env, b, flags[i]) != napi_ok) {
+      if (!env.IsExceptionPending()) ThrowTypeError(env, "formatFlows: options could not be read");
+      return env.Undefined();
+    }
+  }
   // The strings are latin1 (one byte a character), as the reader made them.
   size_t len = 0;
   napi_get_value_string_latin1(env, info[1], nullptr, 0, &len);

@@ -166,4 +166,18 @@ describe('formatFlows() (native) equals formatFlow() of the decoded Flow', () =>
     expect(addon.formatFlows(buffer, strings.slice(0, 3), 1, fmt)).toBeInstanceOf(Buffer);
     expect(addon.formatFlows(new ArrayBuffer(0), '', 0, fmt)).toHaveLength(0);
   });
+
+  test('options whose reading throws: that exception, no abort', () => {
+    const [buffer, strings] = addon.decodeForTest('flow', fc.sample(flowMessage, { seed: 2, numRuns: 1 })[0]!);
+    const getter = {
+      get extended(): boolean {
+        throw new Error('extended getter');
+      },
+    };
+    expect(() => addon.formatFlows(buffer, strings, 1, getter as never)).toThrow('extended getter');
+    const trap = new Proxy({}, { get: () => { throw new RangeError('trap'); } });
+    expect(() => addon.formatFlows(buffer, strings, 1, trap as never)).toThrow(RangeError);
+    // The formatter still works after them.
+    expect(addon.formatFlows(buffer, strings, 1, { extended: true, id: false })).toBeInstanceOf(Buffer);
+  });
 });
