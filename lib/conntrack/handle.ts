@@ -286,6 +286,9 @@ export class Conntrack {
    * ```
    */
   listText(query: ListTextOptions = {}): RecordStream<Buffer> {
+    this.handle('listText()');
+    const raw: unknown = query;
+    assertObject(raw, 'listText() options');
     const text = lineFormat(query, 'listText() options');
     return this.dump(query, 'listText()', [...LIST_KEYS, ...LINE_FORMAT_KEYS], (start) => new RecordStream(this, textChunk(text), start), callSite(this.listText));
   }

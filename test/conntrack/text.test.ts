@@ -249,6 +249,8 @@ describe('conntrack -L', () => {
     expectMatched(matchLines(lines(text), lines(r.stdout), TEXT_MOVING), lines(r.stdout).length);
     expect(() => ct.listText({ extended: 'yes' as never })).toThrow(/listText\(\) options\.extended must be a boolean/);
     expect(() => ct.listText({ labels: true } as never)).toThrow(/listText\(\) options.*labels/);
+    // Not an object: said as list() says it (was "Cannot read properties of null").
+    expect(() => ct.listText(null as never)).toThrow(/^listText\(\) options must be an object, got null$/);
   });
 
   test('the table has what the modes must show', async () => {
