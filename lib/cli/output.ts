@@ -242,14 +242,16 @@ export class Output {
    * every line of raw text goes through `mark` first; batching, waiting and EPIPE are shared.
    */
   marked(mark: (line: string) => string): Writer {
-    const each = (text: string): string => text.replace(/^.+$/gm, mark);
+    // Lines end at '\n' only (a '\r' inside a line is part of it).
+    const each = (text: string): string => text.split('\n').map((line) => (line === '' ? line : mark(line))).join('\n');
     const base = this;
     return {
       line: (text) => this.line(mark(text)),
       raw: (text) => this.raw(each(text)),
       bytes: (data, count) => {
-        this.raw(each(data.toString('latin1')));
-        this.lines += count;
+        // Byte for byte: the lines are latin1 text (a helper or security context may hold any
+        // byte), and go out as they came, marked.
+        this.bytes(Buffer.from(each(data.toString('latin1')), 'latin1'), count);
       },
       flush: () => this.flush(),
       drain: () => this.drain(),

@@ -537,7 +537,7 @@ export class Conntrack {
     const onText = options.onDeletedText;
     if (onText !== undefined && typeof onText !== 'function') throw new TypeError(`${where}.onDeletedText must be a function, got ${describeValue(onText)}`);
     if (onText && o.callback) throw new TypeError(`${where}: onDeleted and onDeletedText cannot both be given`);
-    const rawFormat: unknown = options.lineFormat ?? {};
+    const rawFormat: unknown = options.lineFormat === undefined ? {} : options.lineFormat;
     assertObject(rawFormat, `${where}.lineFormat`);
     assertKnownKeys(rawFormat, LINE_FORMAT_KEYS, `${where}.lineFormat`);
     const format = lineFormat(rawFormat, `${where}.lineFormat`);

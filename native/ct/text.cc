@@ -245,7 +245,12 @@ Napi::Value FormatFlows(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   Napi::ArrayBuffer records = info[0].As<Napi::ArrayBuffer>();
-  const size_t count = info[2].As<Napi::Number>().Uint32Value();
+  const double wanted = info[2].As<Napi::Number>().DoubleValue();
+  if (!(wanted >= 0 && wanted <= 4294967295.0 && wanted == static_cast<double>(static_cast<uint64_t>(wanted)))) {
+    ThrowTypeError(env, "formatFlows: count must be a whole number from 0 to 2^32-1");
+    return env.Undefined();
+  }
+  const size_t count = static_cast<size_t>(wanted);
   if (records.ByteLength() < count * FLOW_WORDS * sizeof(uint32_t)) {
     ThrowTypeError(env, "formatFlows: fewer records than count");
     return env.Undefined();

@@ -91,6 +91,7 @@ describe('deleteEach', () => {
     await expect(ct.deleteEach({}, { onDeleted: () => undefined, onDeletedText: () => undefined })).rejects.toThrow(/deleteEach\(\) options: onDeleted and onDeletedText cannot both be given/);
     await expect(ct.deleteEach({}, { onDeletedText: () => undefined, lineFormat: { labels: true } as never })).rejects.toThrow(/deleteEach\(\) options\.lineFormat.*labels/);
     await expect(ct.deleteEach({}, { onDeletedText: 'x' as never })).rejects.toThrow(/deleteEach\(\) options\.onDeletedText must be a function/);
+    await expect(ct.deleteEach({}, { onDeletedText: () => undefined, lineFormat: null as never })).rejects.toThrow(/deleteEach\(\) options\.lineFormat must be an object/);
     expect((await listEntries(ns)).entries).toHaveLength(2);
   });
 

@@ -160,6 +160,7 @@ describe('formatFlows() (native) equals formatFlow() of the decoded Flow', () =>
     expect(() => addon.formatFlows(new ArrayBuffer(4), '', 1, fmt)).toThrow(TypeError);
     expect(() => addon.formatFlows(new ArrayBuffer(0), '', 0, undefined as never)).toThrow(TypeError);
     expect(() => addon.formatFlows('x' as never, '', 0, fmt)).toThrow(TypeError);
+    for (const count of [2 ** 32 + 1, -1, 1.5, NaN, Infinity]) expect(() => addon.formatFlows(new ArrayBuffer(0), '', count, fmt), String(count)).toThrow(/count must be a whole number/);
     // Strings shorter than the records need: empty addresses, not a read past the end.
     const [buffer, strings] = addon.decodeForTest('flow', fc.sample(flowMessage, { seed: 1, numRuns: 1 })[0]!);
     expect(addon.formatFlows(buffer, '', 1, fmt).toString()).toMatch(/src= dst= /);
