@@ -2,6 +2,7 @@
 // the kernel) can apply, and the rest, matched on each flow as conntrack matches it.
 import { parseAddress as addressBytes } from '../core/address.js';
 import type { FlowFilter } from '../conntrack/filter.js';
+import type { Conntrack } from '../conntrack/handle.js';
 import type { Flow, TcpState } from '../conntrack/types.js';
 import { bswap32 } from './commands/create.js';
 import { DCCP_STATE_NAMES, SCTP_STATE_NAMES } from './options.js';
@@ -147,4 +148,23 @@ function natMatch(r: CtRequest): Match | undefined {
   if (any) return (f) => s(f) || d(f);
   if (wantS && wantD) return (f) => s(f) && d(f);
   return wantS ? s : d;
+}
+
+/**
+ * The filter to dump with so that entries come in the kernel's table order, as conntrack's one
+ * dump gives them. The kernel applies a protocol (or port) filter only within one family, so
+ * without -f the library dumps IPv4 then IPv6, which reorders a table of both. Where only one
+ * family holds matching entries (the first of each is looked for, a dump stopped there) that
+ * family's filtered dump is the same list in the same order; where both do, one unfiltered
+ * dump, matched in userspace, is.
+ */
+export async function inKernelOrder(ct: Conntrack, filter: FlowFilter): Promise<FlowFilter & { kernelFilter?: boolean }> {
+  if (filter.family !== undefined || filter.protocol === undefined) return filter;
+  const holds = async (family: 'ipv4' | 'ipv6'): Promise<boolean> => {
+    for await (const _ of ct.list({ ...filter, family, batchSize: 1 })) return true;
+    return false;
+  };
+  if (!(await holds('ipv6'))) return { ...filter, family: 'ipv4' };
+  if (!(await holds('ipv4'))) return { ...filter, family: 'ipv6' };
+  return { ...filter, kernelFilter: false };
 }

@@ -69,6 +69,28 @@ describe('nfct -L as conntrack -L', () => {
     });
   }
 
+  test('a protocol filter without -f over a table of both families: the kernel\'s order, as conntrack lists it', async () => {
+    const inOrder = (text: string): string[] => text.split('\n').filter(Boolean).map((l) => l.replace(/^(\S+\s+\d+\s+)\d+ /, '$1T '));
+    const families = new Set<string>();
+    for (const args of [['-p', 'tcp'], ['-p', 'udp'], ['-p', 'tcp', '-o', 'extended'], ['-p', 'udp', '-o', 'save']]) {
+      const mine = await nfct('-L', ...args, '--netns', ns.name);
+      const theirs = await runConntrack(ns, ['-L', ...args]);
+      expect(inOrder(mine.stdout).map((l) => l.replace(/ -t \d+ /, ' -t T ')), args.join(' ')).toEqual(inOrder(theirs.stdout).map((l) => l.replace(/ -t \d+ /, ' -t T ')));
+      for (const l of inOrder(theirs.stdout)) families.add(l.includes(':') ? '6' : '4');
+    }
+    // The table holds both families for these filters (or the test shows nothing).
+    expect([...families].sort()).toEqual(['4', '6']);
+  });
+
+  test('-u UNSET: the kernel refuses a status filter that tests no bit, as it refuses conntrack\'s', async () => {
+    for (const args of [['-u', 'UNSET'], ['-u', 'UNSET', '-p', 'tcp']]) {
+      const mine = await nfct('-L', ...args, '--netns', ns.name);
+      const theirs = await runConntrack(ns, ['-L', ...args]);
+      expect([mine.code, mine.stdout, mine.stderr], args.join(' ')).toEqual([theirs.code, theirs.stdout, theirs.stderr]);
+      expect(mine.code).toBe(1);
+    }
+  });
+
   test('filters: the same entries', async () => {
     for (const args of [['-p', 'udp'], ['-f', 'ipv6'], ['-s', '10.1.0.0/24'], ['-m', '5'], ['-w', '7'], ['-p', 'tcp', '--state', 'ESTABLISHED'], ['-u', 'ASSURED']]) {
       const mine = await nfct('-L', ...args, '--netns', ns.name);

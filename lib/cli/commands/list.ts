@@ -4,7 +4,7 @@ import type { Conntrack, ListOptions } from '../../conntrack/handle.js';
 import type { Flow } from '../../conntrack/types.js';
 import { NfctError } from '../../core/errors.js';
 import type { Context } from '../context.js';
-import { selection } from '../filter.js';
+import { inKernelOrder, selection } from '../filter.js';
 import { CliExit, operationFailed } from '../messages.js';
 import { flowPrinter } from '../output.js';
 import { type CtRequest, OPT } from '../parse.js';
@@ -37,11 +37,16 @@ export async function list(ct: Conntrack, r: CtRequest, ctx: Context): Promise<n
   } else {
     if (r.options & COMPARISON && r.has('zero')) throw new CliExit(2, "Can't use -z with filtering parameters", true);
     checkMasks(r);
+    // conntrack sends -u as the kernel's status filter, and the kernel refuses one that tests
+    // no bit (-u UNSET alone): nothing is listed.
+    if (r.has('status') && (r.status.mask || r.status.value) === 0) operationFailed(22, 'list');
     const sel = selection(r, 'list');
     if (!sel.matchesAll) match = sel.match;
     query = { ...sel.filter, zeroCounters: r.has('zero') || undefined };
   }
   try {
+    // In the kernel's order, as conntrack lists (a -z read resets counters: no probe first).
+    if (!query.zeroCounters && query.table === undefined) query = await inKernelOrder(ct, query);
     if (printer.native && !match) {
       // Plain lines and a filter the library applies whole: its native formatter makes them.
       for await (const chunk of ct.listText({ ...query, ...printer.native })) {

@@ -3,10 +3,11 @@
 // conntrack prints it, one write per batch.
 import type { Conntrack } from '../../conntrack/handle.js';
 import type { FlowChanges } from '../../conntrack/flowspec.js';
+import type { FlowFilter } from '../../conntrack/filter.js';
 import type { Flow } from '../../conntrack/types.js';
 import { NfctError } from '../../core/errors.js';
 import type { Context } from '../context.js';
-import { selection } from '../filter.js';
+import { inKernelOrder, selection } from '../filter.js';
 import { CliExit, operationFailed } from '../messages.js';
 import { flowPrinter } from '../output.js';
 import type { CtRequest } from '../parse.js';
@@ -67,11 +68,13 @@ export async function remove(ct: Conntrack, r: CtRequest, ctx: Context): Promise
   const options = { match, batchSize: 4096, signal: ctx.stop };
   // Nobody reads the deleted entries: the library only counts them (no entry is decoded).
   if (ctx.out.discarded) return bulk(r, ctx, 'deleted', () => ct.deleteEach(sel.filter, options));
+  // Printed in the kernel's order, as conntrack prints them.
+  const ordered = (): Promise<FlowFilter> => inKernelOrder(ct, sel.filter);
   // Plain lines: the library formats them in native code as it deletes.
   const native = flowPrinter(r, 'delete').native;
   if (native) {
-    return bulk(r, ctx, 'deleted', () =>
-      ct.deleteEach(sel.filter, {
+    return bulk(r, ctx, 'deleted', async () =>
+      ct.deleteEach(await ordered(), {
         ...options,
         lineFormat: native,
         onDeletedText: (lines, count) => {
@@ -81,7 +84,7 @@ export async function remove(ct: Conntrack, r: CtRequest, ctx: Context): Promise
       }),
     );
   }
-  return bulk(r, ctx, 'deleted', (onDeleted) => ct.deleteEach(sel.filter, { ...options, onDeleted }));
+  return bulk(r, ctx, 'deleted', async (onDeleted) => ct.deleteEach(await ordered(), { ...options, onDeleted }));
 }
 
 function sameLabels(a: readonly number[] | undefined, b: readonly number[]): boolean {
@@ -122,7 +125,7 @@ export function update(ct: Conntrack, r: CtRequest, ctx: Context): Promise<numbe
     }
     return differs && Object.keys(c).length > 0 ? c : null;
   };
-  return bulk(r, ctx, 'updated', (onUpdated) => ct.updateWhere(sel.filter, changesFor, { match: sel.matchesAll ? undefined : sel.match, onUpdated, signal: ctx.stop }));
+  return bulk(r, ctx, 'updated', async (onUpdated) => ct.updateWhere(await inKernelOrder(ct, sel.filter), changesFor, { match: sel.matchesAll ? undefined : sel.match, onUpdated, signal: ctx.stop }));
 }
 
 const STATUS_BITS = { EXPECTED: 1, SEEN_REPLY: 2, ASSURED: 4, FIXED_TIMEOUT: 1 << 10, OFFLOAD: 1 << 14, HW_OFFLOAD: 1 << 15 } as const;
