@@ -10,7 +10,7 @@
  * The copy holds everything but node_modules (a symlink), .git, and build outputs, so what is
  * packed is decided by package.json's "files" exactly as it would be in the tree.
  */
-import { type SpawnSyncReturns, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
@@ -32,23 +32,32 @@ interface Run {
   stderr: string;
 }
 
-/** Runs a command to completion; throws with its output when it fails. */
-function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): Run {
-  const r: SpawnSyncReturns<string> = spawnSync(cmd, args, {
-    cwd,
-    encoding: 'utf8',
-    env: { ...process.env, ...env },
-    maxBuffer: 64 * 1024 * 1024,
-    timeout: 4 * MINUTES,
+/**
+ * Runs a command to completion; throws with its output when it fails. Asynchronous: a build
+ * takes minutes on a busy machine, and a worker whose event loop is blocked that long misses
+ * the test runner's calls (vitest reports "Timeout calling onTaskUpdate").
+ */
+function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(cmd, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => err.push(d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 4 * MINUTES);
+    const fail = (why: string, r: Run): void =>
+      reject(new Error(`${r.cmd} (in ${cwd}) failed: ${why}\n--- stdout\n${r.stdout.slice(-4000)}\n--- stderr\n${r.stderr.slice(-4000)}`));
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      fail(e.message, { cmd: `${cmd} ${args.join(' ')}`, status: null, stdout: '', stderr: '' });
+    });
+    child.on('close', (status, signal) => {
+      clearTimeout(timer);
+      const r: Run = { cmd: `${cmd} ${args.join(' ')}`, status, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
+      if (status !== 0) fail(`exit ${status}, signal ${signal}`, r);
+      else resolvePromise(r);
+    });
   });
-  const out: Run = { cmd: `${cmd} ${args.join(' ')}`, status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
-  if (r.error || r.status !== 0) {
-    throw new Error(
-      `${out.cmd} (in ${cwd}) failed: ${r.error?.message ?? `exit ${r.status}, signal ${r.signal}`}\n` +
-        `--- stdout\n${out.stdout.slice(-4000)}\n--- stderr\n${out.stderr.slice(-4000)}`,
-    );
-  }
-  return out;
 }
 
 const files = (dir: string, ext: string): string[] => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(ext)) : []);
@@ -63,7 +72,7 @@ describe('package', () => {
   let esm: Record<string, unknown> = {};
   let cjs: Record<string, unknown> = {};
 
-  beforeAll(() => {
+  beforeAll(async () => {
     tmp = mkdtempSync(join(tmpdir(), 'nfct-package-'));
     stage = join(tmp, 'stage');
     consumer = join(tmp, 'consumer');
@@ -83,21 +92,21 @@ describe('package', () => {
 
     // 2. The prebuild (prebuildify --napi --strip --tag-libc); npm pack builds the JavaScript
     // itself (prepack).
-    run('npm', ['run', 'build:prebuild'], stage, { JOBS: 'max' });
+    await run('npm', ['run', 'build:prebuild'], stage, { JOBS: 'max' });
 
     // 3. The tarball.
-    const pack = run('npm', ['pack', '--json', '--pack-destination', packDir], stage);
+    const pack = await run('npm', ['pack', '--json', '--pack-destination', packDir], stage);
     const json = JSON.parse(pack.stdout.slice(pack.stdout.indexOf('['))) as Array<{ filename: string }>;
     tarball = join(packDir, json[0]!.filename);
-    entries = run('tar', ['-tzf', tarball], tmp)
+    entries = (await run('tar', ['-tzf', tarball], tmp))
       .stdout.split('\n')
       .filter(Boolean)
       .map((e) => e.replace(/^package\//, ''));
 
     // 4. A fresh project that installs the tarball.
     mkdirSync(consumer);
-    run('npm', ['init', '-y'], consumer);
-    install = run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--foreground-scripts', tarball], consumer);
+    await run('npm', ['init', '-y'], consumer);
+    install = await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--foreground-scripts', tarball], consumer);
 
     // 5. Load it both ways, in child processes, from the project's directory.
     writeFileSync(
@@ -135,8 +144,8 @@ console.log(JSON.stringify({
 }));
 `,
     );
-    esm = JSON.parse(run(process.execPath, ['esm.mjs'], consumer).stdout) as Record<string, unknown>;
-    cjs = JSON.parse(run(process.execPath, ['cjs.cjs'], consumer).stdout) as Record<string, unknown>;
+    esm = JSON.parse((await run(process.execPath, ['esm.mjs'], consumer)).stdout) as Record<string, unknown>;
+    cjs = JSON.parse((await run(process.execPath, ['cjs.cjs'], consumer)).stdout) as Record<string, unknown>;
   }, 5 * MINUTES);
 
   afterAll(() => {
@@ -158,8 +167,8 @@ console.log(JSON.stringify({
     for (const f of ['LICENSE', 'LICENSE.GPL-2.0', 'LICENSE.LGPL-2.1', 'NOTICE']) expect(entries, f).toContain(f);
   });
 
-  test('arethetypeswrong finds no problem for node16 (CJS and ESM) and bundlers', () => {
-    const r = run(process.execPath, [join(ROOT, 'node_modules', '@arethetypeswrong', 'cli', 'dist', 'index.js'), tarball, '--profile', 'node16', '--format', 'json'], tmp);
+  test('arethetypeswrong finds no problem for node16 (CJS and ESM) and bundlers', async () => {
+    const r = await run(process.execPath, [join(ROOT, 'node_modules', '@arethetypeswrong', 'cli', 'dist', 'index.js'), tarball, '--profile', 'node16', '--format', 'json'], tmp);
     const report = JSON.parse(r.stdout) as { analysis: { problems: unknown[] } };
     expect(report.analysis.problems).toEqual([]);
   });
@@ -221,7 +230,7 @@ console.log(JSON.stringify({
     }
   });
 
-  test('the declarations type-check for ESM and CommonJS consumers (node16 resolution)', () => {
+  test('the declarations type-check for ESM and CommonJS consumers (node16 resolution)', async () => {
     writeFileSync(
       join(consumer, 'check.mts'),
       `import { Conntrack, NfctError, ClosedError, type Flow, type FlowFilter } from '${PKG.name}';
@@ -244,7 +253,7 @@ export async function main(): Promise<Flow | null> {
 }
 `,
     );
-    run(
+    await run(
       process.execPath,
       [
         join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
