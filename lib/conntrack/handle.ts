@@ -286,11 +286,8 @@ export class Conntrack {
    * ```
    */
   listText(query: ListTextOptions = {}): RecordStream<Buffer> {
-    this.handle('listText()');
-    const raw: unknown = query;
-    assertObject(raw, 'listText() options');
-    const text = lineFormat(query, 'listText() options');
-    return this.dump(query, 'listText()', [...LIST_KEYS, ...LINE_FORMAT_KEYS], (start) => new RecordStream(this, textChunk(text), start), callSite(this.listText));
+    // dump() checks the handle and the options first; the -o flags are read once they are known to be there.
+    return this.dump(query, 'listText()', [...LIST_KEYS, ...LINE_FORMAT_KEYS], (start) => new RecordStream(this, textChunk(lineFormat(query, 'listText() options')), start), callSite(this.listText));
   }
 
   /** list() and listText(): checks the options, and makes the stream that dumps on iteration. */

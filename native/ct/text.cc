@@ -285,7 +285,12 @@ Napi::Value FormatFlows(const Napi::CallbackInfo& info) {
   Line line(&out);
   const auto* w = static_cast<const uint32_t*>(records.Data());
   for (size_t i = 0; i < count; i++) AppendFlowLine(w + i * FLOW_WORDS, &cursor, o, now.tv_sec, &line);
-  return Napi::Buffer<uint8_t>::Copy(env, out.data(), out.size());
+  Napi::Value result = Napi::Buffer<uint8_t>::Copy(env, out.data(), out.size());
+  // Kept for the next batch, but not after an unusually large one.
+  constexpr size_t kKeep = 4u << 20;
+  if (out.capacity() > kKeep) std::vector<uint8_t>().swap(out);
+  if (strings.capacity() > kKeep) std::string().swap(strings);
+  return result;
 }
 
 }  // namespace
