@@ -495,6 +495,19 @@ describe('conntrack -E', () => {
       await collecting;
       const deadline = Date.now() + 5000;
       while (watches.some((w) => !w.all.some((l) => l.includes('10.39.9.9'))) && Date.now() < deadline) await sleep(20);
+      // conntrack's SIGTERM handler prints its summary with stdio and exits from inside the
+      // handler: an event that arrives as it is stopped can be printed but not counted, or
+      // printed twice. Entries with 1 s timeouts expire at any moment, so the table is emptied
+      // first and each watcher left to go quiet: then nothing can arrive while it stops.
+      await ect.flush();
+      const quietUntil = Date.now() + 10_000;
+      let sizes = watches.map((w) => w.all.length);
+      for (;;) {
+        await sleep(300);
+        const now = watches.map((w) => w.all.length);
+        if (now.every((n, i) => n === sizes[i]) || Date.now() > quietUntil) break;
+        sizes = now;
+      }
     } finally {
       for (const w of watches) await w.stop();
       stream.close();
