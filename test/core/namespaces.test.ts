@@ -78,7 +78,12 @@ afterAll(async () => {
 
 describe('listNamespaces()', () => {
   test('one entry per namespace: names, processes, container and pod, as ip netns and lsns see them', async () => {
+    // Other test files add and remove namespaces meanwhile: the names checked against `ip netns
+    // list` are those it shows both before and after the listing.
+    const ipNetnsNames = async () => (await runOk('ip', ['netns', 'list'])).stdout.split('\n').map((l) => l.split(' ')[0]!).filter(Boolean);
+    const ipBefore = await ipNetnsNames();
     const all = await listNamespaces();
+    const ipAfter = new Set(await ipNetnsNames());
     const inodes = all.map((n) => n.inode);
     expect(new Set(inodes).size).toBe(inodes.length);
 
@@ -106,7 +111,8 @@ describe('listNamespaces()', () => {
     }
 
     // Oracle 1: every name `ip netns list` shows is listed, under the namespace `ip netns identify` gives.
-    const ipNames = (await runOk('ip', ['netns', 'list'])).stdout.split('\n').map((l) => l.split(' ')[0]!).filter(Boolean);
+    const ipNames = ipBefore.filter((name) => ipAfter.has(name));
+    expect(ipNames).toContain(named.name);
     const byName = new Map(all.flatMap((n) => n.names.map((name) => [name, n] as const)));
     for (const name of ipNames) {
       let ok = true;
