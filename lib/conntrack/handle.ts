@@ -1,3 +1,4 @@
+import { Buffer, isAscii } from 'node:buffer';
 import { constants } from 'node:os';
 
 import { CPU_STAT_NAMES, CT_MSG } from '../core/constants.js';
@@ -806,19 +807,29 @@ export class Conntrack {
    * `line` number, and nothing is created. The entries then go to the kernel many to a system
    * call, one batch in flight. Quicker than parseSave() then createMany(): the lines are packed
    * for the kernel by the native reader (readSave()), with no object made per line.
+   *
+   * `text` is the file's text, or its bytes (UTF-8) as read from the file: bytes that are all
+   * ASCII, as every save file is, are read where they are, with no string made of them.
    */
-  async restore(text: string, options: RestoreOptions = {}): Promise<RestoreResult> {
+  async restore(text: string | Uint8Array, options: RestoreOptions = {}): Promise<RestoreResult> {
     this.handle('restore()');
-    if (typeof text !== 'string') throw new TypeError(`restore() text must be a string, got ${describeValue(text)}`);
+    let input: string | Uint8Array;
+    if (typeof text === 'string') input = text;
+    else if (text instanceof Uint8Array) input = isAscii(text) ? text : Buffer.from(text.buffer, text.byteOffset, text.byteLength).toString('utf8');
+    else throw new TypeError(`restore() text must be a string or a Uint8Array (the bytes of a save file), got ${describeValue(text)}`);
     const raw: unknown = options;
     assertObject(raw, 'restore() options');
     assertKnownKeys(raw, ['batchSize'], 'restore() options');
     const batchSize = optionalInteger(options.batchSize, 'restore() options.batchSize', 1, 100000) ?? 2000;
     // Every line is packed (and so checked) before anything is sent; then each run of -I lines
     // or of -A lines goes in batches of at most batchSize entries.
-    const { words, kinds, numbers, ranges, bad } = readSave(text);
+    const { words, kinds, numbers, ranges, bad } = readSave(input);
     const count = numbers.length;
-    if (bad >= 0) throw unreadableLine(text.slice(ranges[2 * bad], ranges[2 * bad + 1]), numbers[bad]!, 'restore()');
+    if (bad >= 0) {
+      const [from, to] = [ranges[2 * bad]!, ranges[2 * bad + 1]!];
+      const line = typeof input === 'string' ? input.slice(from, to) : Buffer.from(input.buffer, input.byteOffset + from, to - from).toString('latin1');
+      throw unreadableLine(line, numbers[bad]!, 'restore()');
+    }
     const batches: { words: Uint32Array; lines: Int32Array; add: boolean }[] = [];
     for (let start = 0; start < count; ) {
       const kind = kinds[start];

@@ -40,8 +40,9 @@ const FIELD_WORDS = 9;
  * (test/conntrack/save.unit.test.ts holds the two ways equal). The reader is native
  * (native/ct/save.cc): a restore reads a hundred thousand lines, with no object made per line.
  * With `withFields`, also where each line's addresses are (entryAt() reads entries from that).
+ * `text` may be a save file's bytes when they are all ASCII (each byte a character).
  */
-export function readSave(text: string, withFields = false): SaveRead {
+export function readSave(text: string | Uint8Array, withFields = false): SaveRead {
   const [buffer, kinds, numbers, ranges, bad, fields] = addon.readSave(text, withFields);
   return { words: new Uint32Array(buffer), kinds, numbers, ranges, bad, fields };
 }

@@ -160,7 +160,7 @@ interface Addon {
    * packed: 1 when it gave the reply addresses, | 2 when it gave the reply ports; then where
    * its -s, -d, -r and -q values start and end in text.
    */
-  readSave(text: string, withFields?: boolean): [words: ArrayBuffer, kinds: Uint8Array, numbers: Int32Array, ranges: Int32Array, bad: number, fields?: Int32Array];
+  readSave(text: string | Uint8Array, withFields?: boolean): [words: ArrayBuffer, kinds: Uint8Array, numbers: Int32Array, ranges: Int32Array, bad: number, fields?: Int32Array];
   /** `conntrack -L` lines of `count` flow records (as a reader hands them over), each with its newline. */
   formatFlows(records: ArrayBuffer, strings: string, count: number, format: NativeLineFormat): Buffer;
   /** For the fuzz tests: runs a message decoder ('flow', 'expect', 'packet', 'trace') on any bytes. */

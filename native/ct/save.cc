@@ -45,8 +45,6 @@ const Name kLongOptions[] = {
     {"--state", STATE}, {"--icmp-type", ITYPE}, {"--icmp-code", ICODE}, {"--icmp-id", IID},
     {"--icmpv6-type", I6TYPE}, {"--icmpv6-code", I6CODE}, {"--icmpv6-id", I6ID},
 };
-const Name kShortOptions[] = {{"-p", P}, {"-t", T}, {"-s", S}, {"-d", D}, {"-r", R},
-                              {"-q", Q}, {"-u", U}, {"-m", M}, {"-w", W}};
 // Status bits a line may set by name (UNSET: none).
 const Name kStatus[] = {{"UNSET", 0},
                         {"ASSURED", IPS_ASSURED},
@@ -62,83 +60,108 @@ const Name kTcpStates[] = {{"NONE", 0},      {"SYN_SENT", 1},   {"SYN_RECV", 2},
 const Name kProtocols[] = {{"tcp", IPPROTO_TCP}, {"udp", IPPROTO_UDP}, {"udplite", IPPROTO_UDPLITE},
                            {"icmp", IPPROTO_ICMP}, {"icmpv6", IPPROTO_ICMPV6}};
 
-// A line being read: the text and where each option's value is.
+// A line being read: the text and where each option's value is. The text is a JS string's
+// UTF-16 code units (char16_t) or the bytes of an ASCII file (uint8_t).
+template <typename C>
 struct Line {
-  const char16_t* text;
+  const C* text;
   uint32_t seen = 0;
   int32_t from[kOptions] = {};
   int32_t to[kOptions] = {};
 };
 
 // The value of the name spelt by text[from, to), -1 for none.
-template <size_t N>
-int NameAt(const Name (&names)[N], const char16_t* text, int32_t from, int32_t to) {
+template <size_t N, typename C>
+int NameAt(const Name (&names)[N], const C* text, int32_t from, int32_t to) {
   const size_t n = static_cast<size_t>(to - from);
   for (const Name& name : names) {
     if (name.length != n) continue;
     size_t i = 0;
-    while (i < n && text[from + i] == static_cast<char16_t>(name.text[i])) i++;
+    while (i < n && static_cast<uint32_t>(text[from + i]) == static_cast<unsigned char>(name.text[i])) i++;
     if (i == n) return name.value;
   }
   return -1;
 }
 
 // The decimal number in text[from, to): at most 9 digits and at most max (-1: not one).
-int64_t DecimalAt(const char16_t* text, int32_t from, int32_t to, int64_t max) {
+template <typename C>
+int64_t DecimalAt(const C* text, int32_t from, int32_t to, int64_t max) {
   if (to <= from || to - from > 9) return -1;
   int64_t v = 0;
   for (int32_t i = from; i < to; i++) {
-    const char16_t c = text[i];
+    const uint32_t c = text[i];
     if (c < u'0' || c > u'9') return -1;
     v = v * 10 + (c - u'0');
   }
   return v <= max ? v : -1;
 }
 
-int64_t NumberOf(const Line& l, Opt o, int64_t max) {
+template <typename C>
+int64_t NumberOf(const Line<C>& l, Opt o, int64_t max) {
   return (l.seen & Bit(o)) ? DecimalAt(l.text, l.from[o], l.to[o], max) : -1;
 }
 
 // A mark or zone: conntrack reads these as C does (010 is octal 8, 08 is 0), so one written
 // with a leading zero is left to the full parser (-1).
-int64_t CNumberOf(const Line& l, Opt o, int64_t max) {
+template <typename C>
+int64_t CNumberOf(const Line<C>& l, Opt o, int64_t max) {
   if ((l.seen & Bit(o)) && l.to[o] - l.from[o] > 1 && l.text[l.from[o]] == u'0') return -1;
   return NumberOf(l, o, max);
 }
 
 // The address in text[from, to) written at out: 4 or 6 for its family, 0 when it is not one.
 // IPv4 is four decimal parts of 0-255 without leading zeros; IPv6 what inet_pton takes.
-int AddressAt(const char16_t* text, int32_t from, int32_t to, uint8_t* out) {
+template <typename C>
+int AddressAt(const C* text, int32_t from, int32_t to, uint8_t* out) {
   const int32_t n = to - from;
   if (n < 2 || n > 45) return 0;
+  // Dotted IPv4 (no leading zeros), read as it goes; where it stops being that before any dot,
+  // IPv6.
+  int part = 0, value = 0, digits = 0;
+  int32_t i = 0;
+  for (; i <= n; i++) {
+    const uint32_t c = i < n ? static_cast<uint32_t>(text[from + i]) : u'.';
+    if (c == u'.') {
+      if (digits == 0 || part > 3 || value > 255) return 0;
+      out[part++] = static_cast<uint8_t>(value);
+      value = digits = 0;
+    } else if (c >= u'0' && c <= u'9' && !(digits > 0 && value == 0) && digits < 3) {
+      value = value * 10 + static_cast<int>(c - u'0');
+      digits++;
+    } else {  // not IPv4 from here (a fourth digit or a leading zero is, before any dot, IPv6 text)
+      break;
+    }
+  }
+  if (i > n) return part == 4 ? 4 : 0;
+  if (part > 0) return 0;  // a dot before any colon: not IPv6 either
   char ascii[46];
-  bool dotted = true;
-  for (int32_t i = 0; i < n; i++) {
-    const char16_t c = text[from + i];
-    const bool digit = c >= u'0' && c <= u'9';
+  for (i = 0; i < n; i++) {
+    const uint32_t c = text[from + i];
     // Only what an address is written with: a NUL would end the string inet_pton() reads.
-    if (!(digit || c == u'.' || c == u':' || (c >= u'a' && c <= u'f') || (c >= u'A' && c <= u'F'))) return 0;
+    if (!((c >= u'0' && c <= u'9') || c == u'.' || c == u':' || (c >= u'a' && c <= u'f') || (c >= u'A' && c <= u'F'))) return 0;
     ascii[i] = static_cast<char>(c);
-    if (!(c == u'.' || digit)) dotted = false;
   }
   ascii[n] = '\0';
-  if (dotted) {
-    int part = 0, value = 0, digits = 0;
-    for (int32_t i = 0; i <= n; i++) {
-      const char c = i < n ? ascii[i] : '.';
-      if (c == '.') {
-        if (digits == 0 || part > 3 || value > 255) return 0;
-        out[part++] = static_cast<uint8_t>(value);
-        value = digits = 0;
-      } else {
-        if (digits > 0 && value == 0) return 0;  // a leading zero
-        value = value * 10 + (c - '0');
-        if (++digits > 3) return 0;
-      }
-    }
-    return part == 4 ? 4 : 0;
-  }
   return inet_pton(AF_INET6, ascii, out) == 1 ? 6 : 0;
+}
+
+// The option spelt by the two characters at text[at]: -p, -t, -s, -d, -r, -q, -u, -m or -w
+// (-1: another).
+template <typename C>
+int ShortOption(const C* text, int32_t at) {
+  if (text[at] != u'-') return -1;
+  switch (static_cast<uint32_t>(text[at + 1])) {
+    case u'p': return P;
+    case u't': return T;
+    case u's': return S;
+    case u'd': return D;
+    case u'r': return R;
+    case u'q': return Q;
+    case u'u': return U;
+    case u'm': return M;
+    case u'w': return W;
+    default: return -1;
+  }
 }
 
 // Fewer characters than any line PackLine() reads (the shortest,
@@ -146,15 +169,17 @@ int AddressAt(const char16_t* text, int32_t from, int32_t to, uint8_t* out) {
 constexpr int32_t kShortestLine = 40;
 
 // 1 when text[from, to) may be a -I line, 2 a -A line, 0 when it cannot be either.
-int CommandOf(const char16_t* t, int32_t from, int32_t to) {
+template <typename C>
+int CommandOf(const C* t, int32_t from, int32_t to) {
   if (to - from < kShortestLine || t[from] != u'-' || t[from + 2] != u' ') return 0;
   return t[from + 1] == u'I' ? 1 : t[from + 1] == u'A' ? 2 : 0;
 }
 
 // Packs text[from, to) (no blank at either end) into words (zeroed): 1 for a -I line, 2 for a
 // -A line, 0 for a line it does not read.
-int PackLine(Line& l, int32_t from, int32_t to, uint32_t* words) {
-  const char16_t* t = l.text;
+template <typename C>
+int PackLine(Line<C>& l, int32_t from, int32_t to, uint32_t* words) {
+  const C* t = l.text;
   const int command = CommandOf(t, from, to);
   if (command == 0) return 0;
   uint32_t seen = 0;
@@ -165,7 +190,7 @@ int PackLine(Line& l, int32_t from, int32_t to, uint32_t* words) {
     int32_t value_end = key_end + 1;
     while (value_end < to && t[value_end] != u' ') value_end++;
     if (value_end == key_end + 1) return 0;  // an empty word
-    const int o = key_end - i == 2 ? NameAt(kShortOptions, t, i, key_end) : NameAt(kLongOptions, t, i, key_end);
+    const int o = key_end - i == 2 ? ShortOption(t, i) : NameAt(kLongOptions, t, i, key_end);
     if (o < 0 || (seen & (1u << o))) return 0;
     seen |= 1u << o;
     l.from[o] = key_end + 1;
@@ -285,31 +310,17 @@ int PackLine(Line& l, int32_t from, int32_t to, uint32_t* words) {
 }
 
 // ECMAScript white space and line terminators: what String.prototype.trim() cuts.
+bool Blank(uint8_t c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
 bool Blank(char16_t c) {
   if (c < 0x80) return c == u' ' || (c >= u'\t' && c <= u'\r');
   return c == 0xa0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 ||
          c == 0x202f || c == 0x205f || c == 0x3000 || c == 0xfeff;
 }
 
-// readSave(text, fields?): [words, kinds, numbers, ranges, bad]. The lines of text that say
-// something (white space at either end cut as trim() cuts it; blank lines and # comments left
-// out), numbered from 1: line i is text[ranges[2i], ranges[2i+1]), line number numbers[i],
-// packed into words (ArrayBuffer, SPEC_WORDS words each) with kinds[i] 1 (-I) or 2 (-A). bad
-// is -1 when every line was packed, else the index of the first line it does not read (the
-// arrays then end with that line). With withFields, a sixth array: for each line packed, 9
-// numbers: 1 when it gave the reply addresses, | 2 when it gave the reply ports; then where
-// its -s, -d, -r and -q values start and end in text.
-Napi::Value ReadSave(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsString()) {
-    ThrowTypeError(env, "readSave(text: string, withFields?: boolean)");
-    return env.Undefined();
-  }
-  const std::u16string text = info[0].As<Napi::String>().Utf16Value();
-  const bool with_fields = info.Length() > 1 && info[1].ToBoolean().Value();
+// The lines of t[0, length) read as readSave() describes (below).
+template <typename C>
+Napi::Value ReadLines(Napi::Env env, const C* t, int32_t length, bool with_fields) {
   std::vector<int32_t> fields;
-  const char16_t* t = text.data();
-  const int32_t length = static_cast<int32_t>(text.size());
   std::vector<int32_t> ranges;
   std::vector<int32_t> numbers;
   int32_t n = 0;
@@ -336,7 +347,7 @@ Napi::Value ReadSave(const Napi::CallbackInfo& info) {
   // A new ArrayBuffer is zero-filled (V8 allocates it so): the words packing leaves are 0.
   auto* w = static_cast<uint32_t*>(words.Data());
   std::vector<uint8_t> kinds(count);
-  Line line;
+  Line<C> line;
   line.text = t;
   int64_t bad = -1;
   for (size_t i = 0; i < count; i++) {
@@ -377,6 +388,35 @@ Napi::Value ReadSave(const Napi::CallbackInfo& info) {
     out.Set(5u, fields_out);
   }
   return out;
+}
+
+// readSave(text, fields?): [words, kinds, numbers, ranges, bad]. text is a string, or a
+// Uint8Array of ASCII bytes (restore() hands a file's bytes over only when they are all ASCII,
+// where a byte is the character). The lines of text that say something (white space at either
+// end cut as trim() cuts it; blank lines and # comments left out), numbered from 1: line i is
+// text[ranges[2i], ranges[2i+1]), line number numbers[i], packed into words (ArrayBuffer,
+// SPEC_WORDS words each) with kinds[i] 1 (-I) or 2 (-A). bad is -1 when every line was packed,
+// else the index of the first line it does not read (the arrays then end with that line). With
+// withFields, a sixth array: for each line packed, 9 numbers: 1 when it gave the reply
+// addresses, | 2 when it gave the reply ports; then where its -s, -d, -r and -q values start and
+// end in text.
+Napi::Value ReadSave(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const bool with_fields = info.Length() > 1 && info[1].ToBoolean().Value();
+  if (info.Length() >= 1 && info[0].IsString()) {
+    const std::u16string text = info[0].As<Napi::String>().Utf16Value();
+    return ReadLines(env, text.data(), static_cast<int32_t>(text.size()), with_fields);
+  }
+  if (info.Length() >= 1 && info[0].IsTypedArray() && info[0].As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array) {
+    auto bytes = info[0].As<Napi::Uint8Array>();
+    if (bytes.ElementLength() > static_cast<size_t>(INT32_MAX)) {
+      Napi::RangeError::New(env, "readSave(): text of 2 GiB or more").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    return ReadLines(env, bytes.Data(), static_cast<int32_t>(bytes.ElementLength()), with_fields);
+  }
+  ThrowTypeError(env, "readSave(text: string | Uint8Array, withFields?: boolean)");
+  return env.Undefined();
 }
 
 }  // namespace

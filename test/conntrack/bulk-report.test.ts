@@ -232,6 +232,12 @@ describe('restore', () => {
         expect(second.created).toBe(0);
         expect(second.existed).toBe(2);
         expect(second.failed.map((f) => [f.line, f.command, f.error.code])).toEqual(lines.slice(2).map((_, i) => [i + 3, 'create', 'EEXIST']));
+        // From the file's bytes: ASCII ones read where they are, others (UTF-8) as their text.
+        for (const bytes of [Buffer.from(`# ascii\n${saved}`), new TextEncoder().encode(`# caf\u00e9\n${saved.replace('\n', '\u00a0\n')}`)]) {
+          await ct2.flush();
+          expect(await ct2.restore(bytes)).toEqual({ created: 10, existed: 0, failed: [] });
+          expect(mask((await runConntrack(other, ['-L', '-o', 'save'])).stdout)).toEqual(mask(saved));
+        }
       } finally {
         ct2.close();
       }
@@ -255,7 +261,12 @@ describe('restore', () => {
         expect(e2).toBeInstanceOf(TypeError);
         expect((e2 as TypeError & { line: number }).line).toBe(1);
         expect(await ct2.count()).toBe(0);
-        await expect(ct2.restore(42 as unknown as string)).rejects.toThrow('restore() text must be a string');
+        const e3 = await ct2.restore(Buffer.from(`  ${text}`)).catch((x: unknown) => x);
+        expect(e3).toBeInstanceOf(TypeError);
+        expect((e3 as TypeError & { line: number }).line).toBe(3);
+        expect((e3 as Error).message).toBe((e as Error).message);
+        expect((e as Error).message).toContain('-D -p udp');
+        await expect(ct2.restore(42 as unknown as string)).rejects.toThrow('restore() text must be a string or a Uint8Array (the bytes of a save file), got 42');
         await expect(ct2.restore('', { batchSize: 0 })).rejects.toThrow('restore() options.batchSize');
       } finally {
         ct2.close();

@@ -21,6 +21,7 @@ const READ = [
   '-I -p tcp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 --state LISTEN -t 5 -u UNSET',
   '-I -p tcp -s 255.255.255.255 -d 0.0.0.0 --sport 0 --dport 65535 --state SYN_SENT2 -t 999999999 -m 999999999 -u ASSURED,FIXED_TIMEOUT,SEEN_REPLY',
   '-I -p udp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 -t 10 \t ', // trailing blanks
+  '-I -p udp -s 01:0::1 -d 1234::5 --sport 1 --dport 2 -t 10', // IPv6 groups that begin as IPv4 parts cannot
 ];
 
 /** Lines it leaves to the full parser (0, nothing it can read). */
@@ -46,7 +47,20 @@ const NOT_READ = [
   '-I -p udp -s 2001:db8::1 -d 2001:db8::2\u0000:: --sport 1 --dport 2 -t 10',
   '-I -p udp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 -t 10 -m 010', // a leading zero: octal to conntrack
   '-I -p udp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 -t 10 -w 010',
+  '-I -p udp -s 010.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 -t 10', // IPv4 parts: no leading zero, at most 255, four
+  '-I -p udp -s 10.0.0.1 -d 10.0.0.256 --sport 1 --dport 2 -t 10',
+  '-I -p udp -s 10.0.0.1.1 -d 10.0.0.2 --sport 1 --dport 2 -t 10',
+  '-I -p udp -s 10.0.1 -d 10.0.0.2 --sport 1 --dport 2 -t 10',
+  '-I -p udp -s 10.0.0.1: -d 10.0.0.2 --sport 1 --dport 2 -t 10',
+  '-I -p udp -s 1.2::3 -d ::2 --sport 1 --dport 2 -t 10',
 ];
+
+/** Whether two readSave() results hold the same lines, packed the same. */
+function sameRead(a: ReturnType<typeof readSave>, b: ReturnType<typeof readSave>): boolean {
+  const same = (x: ArrayLike<number> | undefined, y: ArrayLike<number> | undefined): boolean =>
+    x === y || (x !== undefined && y !== undefined && x.length === y.length && Array.from(x).every((v, i) => v === y[i]));
+  return a.bad === b.bad && same(a.words, b.words) && same(a.kinds, b.kinds) && same(a.numbers, b.numbers) && same(a.ranges, b.ranges) && same(a.fields, b.fields);
+}
 
 /** The packed spec readSave gives for a one-line file, or 0 for a line it does not read. */
 function direct(line: string): Uint32Array | 0 {
@@ -81,6 +95,16 @@ describe('save reader', () => {
     });
     expect(readSave('').numbers).toHaveLength(0);
     expect(readSave('\n# only a comment\n').words).toHaveLength(0);
+  });
+
+  test('an ASCII file read from its bytes (restore() of a Buffer) reads as its text does, wherever the bytes sit in their buffer', () => {
+    const text = `# saved\n\n  ${READ[0]}  \n${READ[1]}\r\n\t${READ[6]}\v\n${READ.join('\n')}\n${NOT_READ[0]}\n${READ[2]}`;
+    const fromText = readSave(text, true);
+    expect(fromText.bad).toBe(READ.length + 3);
+    const padded = Buffer.from(`xyz${text}xyz`, 'latin1').subarray(3, 3 + text.length);
+    expect(sameRead(readSave(padded, true), fromText)).toBe(true);
+    expect(sameRead(readSave(new Uint8Array(0)), readSave(''))).toBe(true);
+    expect(() => readSave(new Uint16Array(4) as unknown as Uint8Array)).toThrow(TypeError);
   });
 
   test('the first line it cannot read: its index, the lines before it packed; parseSave names its line number', () => {
@@ -149,6 +173,8 @@ describe('save reader', () => {
         else if (op === 1) line = line.slice(0, at);
         else line = line.slice(0, at) + line.slice(random(line.length));
       }
+      // The bytes of an ASCII line read as the line does.
+      if (/^[\x00-\x7f]*$/.test(line)) expect(sameRead(readSave(Buffer.from(line, 'latin1'), true), readSave(line, true)), JSON.stringify(line)).toBe(true);
       const parsed = parseSaveLine(line);
       if (!parsed) continue;
       read++;

@@ -659,16 +659,25 @@ async function fuzzPart() {
   await step('readSave(): valid and mangled save lines, one at a time and as files', async () => {
     const lines = mangledSave(iterations);
     let read = 0;
-    for (const line of lines) if (addon.readSave(line, true)[4] === -1) read++;
+    // Bytes in an ArrayBuffer of their own (exactly their length), so reading past them is seen.
+    const bytesOf = (text) => new Uint8Array(Buffer.from(text, 'latin1'));
+    for (const line of lines) {
+      if (addon.readSave(line, true)[4] === -1) read++;
+      addon.readSave(bytesOf(line), true);
+    }
     let files = 0;
     for (let i = 0; i + 50 <= lines.length; i += 50) {
-      const [words, kinds, numbers, ranges, bad] = addon.readSave(lines.slice(i, i + 50).join("\n"), i % 100 === 0);
-      if (words.byteLength < kinds.length * 52 * 4 || ranges.length !== 2 * numbers.length || bad >= kinds.length) throw new Error('readSave: arrays of the wrong length');
+      const text = lines.slice(i, i + 50).join("\n");
+      for (const input of [text, bytesOf(text)]) {
+        const [words, kinds, numbers, ranges, bad] = addon.readSave(input, i % 100 === 0);
+        if (words.byteLength < kinds.length * 52 * 4 || ranges.length !== 2 * numbers.length || bad >= kinds.length) throw new Error('readSave: arrays of the wrong length');
+      }
       files++;
     }
     addon.readSave('');
     addon.readSave('\n\n#\n');
-    return `${lines.length} lines (${read} read as entries), ${files} files`;
+    addon.readSave(new Uint8Array(0));
+    return `${lines.length} lines (${read} read as entries), ${files} files, each also as bytes`;
   });
 }
 

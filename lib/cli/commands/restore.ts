@@ -57,15 +57,12 @@ export async function restore(ct: Conntrack, file: string, ctx: Context): Promis
   } catch {
     throw new CliExit(2, `Failed to open file ${file === '-' ? '/dev/stdin' : file} for reading`, true);
   }
-  // A file of ASCII (every save file conntrack writes) is the same text in latin1, which is a
-  // plain copy; UTF-8 decoding would take several times as long.
-  const text = isAscii(bytes) ? bytes.toString('latin1') : bytes.toString('utf8');
   // The common file, only -I/-A lines the library's save reader takes: the library's restore()
-  // reads and checks all of them, then creates them in batches. A line it cannot read comes
-  // back (a TypeError with its number) before anything is sent, and the whole file takes the
-  // way below instead.
+  // reads and checks all of them (from the bytes as read), then creates them in batches. A line
+  // it cannot read comes back (a TypeError with its number) before anything is sent, and the
+  // whole file takes the way below instead.
   try {
-    const result = await ct.restore(text);
+    const result = await ct.restore(bytes);
     const first = result.failed[0];
     if (first) operationFailed(first.error.errno, first.command);
     return 0;
@@ -75,6 +72,9 @@ export async function restore(ct: Conntrack, file: string, ctx: Context): Promis
       throw e;
     }
   }
+  // A file of ASCII (every save file conntrack writes) is the same text in latin1, which is a
+  // plain copy; UTF-8 decoding would take several times as long.
+  const text = isAscii(bytes) ? bytes.toString('latin1') : bytes.toString('utf8');
   // Every line is read (and a bad one refuses the whole file) before anything is done. Plain
   // create lines are kept as the entries they describe, the rest as parsed requests. The
   // command-line parser and the other commands load only for such a file.
