@@ -5,7 +5,7 @@ import type { FlowFilter } from '../conntrack/filter.js';
 import type { Conntrack } from '../conntrack/handle.js';
 import type { Flow, TcpState } from '../conntrack/types.js';
 import { bswap32 } from './commands/create.js';
-import { DCCP_STATE_NAMES, SCTP_STATE_NAMES } from './options.js';
+import { DCCP_STATE_NAMES, OPT, SCTP_STATE_NAMES } from './options.js';
 import { cAtoi, cNumber, type CtRequest, l4 } from './parse.js';
 
 
@@ -34,6 +34,13 @@ export interface Selection {
   /** Whether `match` checks anything (when false, every flow the library gives matches). */
   matchesAll: boolean;
 }
+
+/**
+ * The options conntrack compares each entry against (its CT_COMPARISON): -z is refused with
+ * them, and -D compares the timeout (-t) only when one of them is given.
+ */
+export const COMPARISON = ['protonum', 'src', 'dst', 'reply-src', 'reply-dst', 'mark', 'secmark', 'status', 'id', 'zone', 'label', 'orig-zone', 'reply-zone']
+  .reduce((m, n) => m | (1 << OPT.indexOf(n as (typeof OPT)[number])), 0);
 
 /**
  * The entries a command line selects: -L/-E ('list'), -D ('delete': the status is matched
@@ -76,7 +83,9 @@ export function selection(r: CtRequest, mode: 'list' | 'delete' | 'update'): Sel
     if (role !== undefined) checks.push((f) => (f as { dccp?: { role: number } }).dccp?.role === (role === 'client' ? 0 : 1));
     for (const [name, which] of [['orig-vtag', 'vtagOriginal'], ['reply-vtag', 'vtagReply']] as const) {
       const v = l4(r, name);
-      if (v !== undefined) checks.push((f) => (f as { sctp?: Record<string, number> }).sctp?.[which] === bswap32(cAtoi(v)));
+      if (v === undefined) continue;
+      const vtag = bswap32(cAtoi(v));
+      checks.push((f) => (f as { sctp?: Record<string, number> }).sctp?.[which] === vtag);
     }
   }
   if (kind === 'icmp' || kind === 'icmpv6') {
@@ -84,14 +93,25 @@ export function selection(r: CtRequest, mode: 'list' | 'delete' | 'update'): Sel
     const t = l4(r, `${p}-type`);
     const c = l4(r, `${p}-code`);
     const i = l4(r, `${p}-id`);
-    if (t !== undefined) checks.push((f) => (f.original as Ports).type === (cAtoi(t) & 0xff));
-    if (c !== undefined) checks.push((f) => (f.original as Ports).code === (cAtoi(c) & 0xff));
-    if (i !== undefined) checks.push((f) => (f.original as Ports).id === (cAtoi(i) & 0xffff));
+    if (t !== undefined) {
+      const type = cAtoi(t) & 0xff;
+      checks.push((f) => (f.original as Ports).type === type);
+    }
+    if (c !== undefined) {
+      const code = cAtoi(c) & 0xff;
+      checks.push((f) => (f.original as Ports).code === code);
+    }
+    if (i !== undefined) {
+      const id = cAtoi(i) & 0xffff;
+      checks.push((f) => (f.original as Ports).id === id);
+    }
   }
   if (kind === 'gre') {
     const key = (name: string, tuple: 'original' | 'reply', field: 'srcKey' | 'dstKey'): void => {
       const v = l4(r, name);
-      if (v !== undefined) checks.push((f) => (f[tuple] as Ports)[field] === (cNumber(v) & 0xffff));
+      if (v === undefined) return;
+      const want = cNumber(v) & 0xffff;
+      checks.push((f) => (f[tuple] as Ports)[field] === want);
     };
     key('srckey', 'original', 'srcKey');
     key('dstkey', 'original', 'dstKey');
@@ -101,9 +121,11 @@ export function selection(r: CtRequest, mode: 'list' | 'delete' | 'update'): Sel
   if (r.zone !== undefined) filter.zone = r.zone;
   if (r.origZone !== undefined) filter.origZone = r.origZone;
   if (r.replyZone !== undefined) filter.replyZone = r.replyZone;
-  if (r.secmark !== undefined) checks.push((f) => (f.secmark ?? 0) === r.secmark);
-  // -D -t N matches the entries whose timeout is N now (conntrack compares it exactly).
-  if (mode === 'delete' && r.timeout !== undefined) checks.push((f) => f.timeout === r.timeout);
+  // An entry without a secmark (the kernel sends none while it is 0) is not compared on it.
+  if (r.secmark !== undefined) checks.push((f) => f.secmark === undefined || f.secmark === r.secmark);
+  // -D -t N matches the entries whose timeout is N now (conntrack compares it exactly), when
+  // the entries are compared at all: -t alone is no filter.
+  if (mode === 'delete' && r.timeout !== undefined && r.options & COMPARISON) checks.push((f) => f.timeout === r.timeout);
   if (r.labels) filter.labels = r.labels;
   if (!forUpdate) {
     if (r.mark) filter.mark = r.mark.mask === 0xffffffff ? r.mark.value : r.mark;

@@ -169,7 +169,9 @@ export function parseCommandLine(argv: readonly string[], warn: (line: string) =
         break;
       case 'n': case 'g': case 'j': {
         options |= bit(LETTER_OPT[key]!);
-        const text = item.value ?? scanner.optionalNext();
+        // conntrack takes the address from the next word only: a value attached to the option
+        // (`--src-nat=ADDR`, `-nADDR`) is ignored.
+        const text = scanner.optionalNext();
         if (text === undefined) break;
         const { address: addr, port } = splitNat(text);
         const a = address(key, addr, false);
@@ -261,7 +263,11 @@ export function parseCommandLine(argv: readonly string[], warn: (line: string) =
     }
   }
 
-  if (!command) return Object.assign(r, { command: 'help' as const, table, options, family, has: () => false, bare: true });
+  if (!command) {
+    // Options without a command: each is illegal with none (the first, in option order, is named).
+    if (options !== 0) optCheck(options, '0'.repeat(OPT.length), OPT);
+    return Object.assign(r, { command: 'help' as const, table, options, family, has: () => false, bare: true });
+  }
   if (family === 0 && !['list', 'update', 'delete', 'get', 'flush', 'event'].includes(command)) family = 4;
   if ((options & bit('any-nat')) && (options & (bit('src-nat') | bit('dst-nat')))) {
     problem("cannot specify `--src-nat' or `--dst-nat' with `--any-nat'");

@@ -7,19 +7,36 @@ import { isIP } from 'node:net';
 import { HANDLERS, STATUS_WORDS } from './options.js';
 import { type Address, problem } from './request.js';
 
-/** C's strtoul(s, NULL, 0) as far as conntrack relies on it: leading digits, 0x hex, 0 octal. */
-export function cNumber(text: string): number {
+const ULONG_MAX = 2n ** 64n - 1n;
+const LONG_MAX = 2n ** 63n - 1n;
+
+/**
+ * C's strtoul(s, NULL, 0) on a 64-bit machine, exactly: leading blanks, a sign, 0x hex, 0 octal
+ * or decimal digits; a value past 2^64 - 1 is 2^64 - 1, and a minus sign negates modulo 2^64.
+ */
+export function cULong(text: string): bigint {
   const m = /^\s*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)/.exec(text);
-  if (!m) return 0;
+  if (!m) return 0n;
   const body = m[2]!;
-  let n = body.startsWith('0x') || body.startsWith('0X') ? parseInt(body.slice(2), 16) : body.length > 1 && body.startsWith('0') ? parseInt(body, 8) : parseInt(body, 10);
-  if (m[1] === '-') n = -n;
-  return n;
+  const v = body.startsWith('0x') || body.startsWith('0X') ? BigInt(body) : body.length > 1 && body.startsWith('0') ? BigInt(`0o${body.slice(1)}`) : BigInt(body);
+  if (v > ULONG_MAX) return ULONG_MAX;
+  return m[1] === '-' ? BigInt.asUintN(64, -v) : v;
 }
-/** C's atoi. */
+
+/** strtoul(s, NULL, 0) stored in 32 bits (or fewer, masked by the caller), as conntrack stores it. */
+export function cNumber(text: string): number {
+  return Number(BigInt.asUintN(32, cULong(text)));
+}
+
+/** C's atoi, exactly: (int) strtol(s, NULL, 10), the long clamped on overflow, then cut to 32 bits. */
 export function cAtoi(text: string): number {
-  const m = /^\s*([+-]?\d+)/.exec(text);
-  return m ? Number.parseInt(m[1]!, 10) | 0 : 0;
+  const m = /^\s*([+-]?)(\d+)/.exec(text);
+  if (!m) return 0;
+  let v = BigInt(m[2]!);
+  if (m[1] === '-') v = -v;
+  if (v > LONG_MAX) v = LONG_MAX;
+  else if (v < -LONG_MAX - 1n) v = -LONG_MAX - 1n;
+  return Number(BigInt.asIntN(32, v));
 }
 
 /** inet_aton's forms (a, a.b, a.b.c, a.b.c.d, hex/octal parts) normalised to dotted quad. */
@@ -52,14 +69,17 @@ export function parseAddress(text: string, cidr: boolean, flag: string): Address
   if (cidr || body.includes('/')) {
     const slash = body.indexOf('/');
     if (slash >= 0) {
+      // Read as strtol() reads it, the whole of it: blanks and a sign first; nothing at all is 0.
       const p = body.slice(slash + 1);
-      if (!/^[+-]?\d+$/.test(p) || Number(p) < 0) badMask = true;
+      if (p === '') prefix = 0;
+      else if (!/^[ \t\n\v\f\r]*[+-]?\d+$/.test(p) || Number(p) < 0) badMask = true;
       else prefix = Number(p);
       body = body.slice(0, slash);
     }
   }
   const v4 = inetAton(body);
-  const family = v4 ? 4 : isIP(body) === 6 ? 6 : 0;
+  // inet_pton() takes no scope (`%eth0`), where isIP() does.
+  const family = v4 ? 4 : isIP(body) === 6 && !body.includes('%') ? 6 : 0;
   if (family === 0) return problem(`Invalid IP address \`${text}'`);
   const hasMask = badMask || prefix !== undefined;
   if (hasMask && !cidr) return problem(`CIDR notation unavailable for \`--${flag}'`);
@@ -89,8 +109,8 @@ export function findProtocol(text: string): { num: number; kind: string } | unde
   if (entry) return { num: entry.num, kind: 'unknown' };
   const m = /^(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)$/.exec(text);
   if (m) {
+    if (cULong(text) > 255n) return undefined;
     const num = cNumber(text);
-    if (num > 255) return undefined;
     const byNum = HANDLERS.find(([name, n]) => n === num && name !== 'unknown');
     return { num, kind: byNum ? byNum[2] : 'unknown' };
   }

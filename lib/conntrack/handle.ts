@@ -1,7 +1,7 @@
 import { Buffer, isAscii } from 'node:buffer';
 import { constants } from 'node:os';
 
-import { CPU_STAT_NAMES, CT_MSG } from '../core/constants.js';
+import { CPU_STAT_NAMES, CT_MSG, TCP_STATES } from '../core/constants.js';
 import { ClosedError, NfctError, callSite, withCallSite } from '../core/errors.js';
 import { type FlowFilter, normalizeFilter } from './filter.js';
 import { type CountEventOptions, EventCounter, type EventOptions, EventStream, normalizeEventOptions } from './events.js';
@@ -197,6 +197,7 @@ function changedFlow(f: Flow, spec: NativeFlowSpec, c: FlowChanges): Flow {
   if (spec.timeout !== undefined) f.timeout = spec.timeout;
   if (spec.mark !== undefined) f.mark = spec.markMask === undefined ? spec.mark : (((f.mark ?? 0) & ~spec.markMask) ^ spec.mark) >>> 0;
   if (spec.status !== undefined) f.status = new Status(spec.status);
+  if (spec.tcpState !== undefined && f.protocol === 'tcp' && f.tcp) f.tcp = { ...f.tcp, state: TCP_STATES[spec.tcpState]!, stateNum: spec.tcpState };
   if (c.labels) {
     const bits = new Set(f.labels ?? []);
     for (const b of [c.labels.add ?? []].flat()) bits.add(b);

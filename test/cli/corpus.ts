@@ -124,6 +124,26 @@ function build(): CorpusLine[] {
     L('-U -s 10.0.0.1 --mask-src 255.255.0.0 -m 4'), L('-U -s 10.9.9.9 -m 4'), L('-U -s 10.0.0.1 -p tcp --dport 80 -m 6'), L('-U -s 10.0.0.1 -d 10.0.0.2 -p tcp --sport 1001 --dport 80 -m 6'),
     L('-U -s 10.0.0.7 --src-nat -m 6'), L('-U -s 10.0.0.1 -p icmp --icmp-type 8 -m 6'), L('-U -s 10.0.0.1 -z'), L('-U -s 10.0.0.1 -i 1 -m 6'),
     L('-U -s 10.0.0.1 --label-add foo'), L('-U -s 10.0.0.1 --label-del'),
+    // -U --state sets the TCP state; -D -t alone is no filter; -c is not compared on entries
+    // without a secmark; options without a command are illegal.
+    // (Entries of zone 0: -U of one in another zone is a deliberate difference, see README.)
+    L('-U -s 10.0.0.5 -p tcp --state TIME_WAIT'), L('-U -d 10.0.0.2 -p tcp --state ESTABLISHED -m 4'), L('-U -d 10.0.0.2 -p tcp --state ESTABLISHED'),
+    L('-U -d 10.0.0.2 -p tcp --state LISTEN'), L('-U -d 10.0.0.2 -p tcp --state CLOSE -o save'),
+    L('-D -t 299'), L('-D -t 299 -f ipv4'), L('-D -t 299 -p udp'), L('-L -c 1'), L('-D -c 1 -p icmp'),
+    L('-p tcp'), L('-s 10.0.0.1 -m 1'), L('-m 1 -p tcp -s 1.1.1.1'), L('-f ipv4'), L('-o xml'), L('-z'), L('-n'),
+    // A value attached to --src-nat/--dst-nat/--any-nat is ignored (only the next word counts).
+    L('-L --src-nat=172.16.0.99'), L('-L -n172.16.0.99'), L('-L --dst-nat=10.9.9.9'), L('-L -g10.9.9.9'), L('-L --any-nat=10.9.9.9'),
+    L('-L --src-nat='), L('-L --src-nat=1.2.3.4%x'), L('-I -p udp -s 1.1.1.1 -d 2.2.2.2 --sport 10 --dport 20 -t 50 --dst-nat=3.3.3.3', { empty: true }),
+    L('-I -p udp -s 1.1.1.1 -d 2.2.2.2 --sport 10 --dport 20 -t 50 -n3.3.3.3', { empty: true }),
+    // Addresses and prefixes as inet_pton() and strtol() read them.
+    L('-L -s 2001:db8::1%1'), L('-D -s 2001:db8::1%1'), L('-L -f ipv6 -s ::1 --mask-src ffff::%1'),
+    L('-I -p udp -s 2001:db8::1%1 -d 2001:db8::2 --sport 1 --dport 2 -t 5'), L('-L -s 10.0.0.1/'), L('-L -d 10.0.0.4/'),
+    L('-L -s 2001:db8::1/'), L('-D -s 10.0.0.1/'), L('-L -s 10.0.0.1/+'), L('-L -s 10.0.0.1/+8'), L('-L -s 10.0.0.1/-0'),
+    // Numbers past 2^53 and 2^64, as strtoul() and atoi() read them.
+    ...['-m 18446744073709551615', '-m 99999999999999999999', '-m -1', '-t 18446744073709551615', '-t 4294967301', '-w 18446744073709551615', '-w 65537',
+      '--sport 18446744073709551615', '--sport 4294967297', '-m 0x1ffffffff', '-m 0777777777777777777777'].map((x) =>
+      L(`-I -p udp -s 5.5.5.5 -d 6.6.6.6 --sport 1 --dport 2 -t 40 ${x}`, { empty: true })),
+    L('-L -p 4294967302'), L('-L -p 18446744073709551615'), L('-L -m 4294967297'), L('-L -p udp --dport 4294967349'),
     // -F, -C, -S, -V, -h, -E refusals
     L('-F'), L('-F -f ipv6'), L('-F -f ipv4'), L('-F -p tcp'), L('-F expect'), L('-C'), L('-C expect'), L('-C -p tcp'), L('-S'), L('-S -p tcp'),
     L('-V'), L('--version'), L('-h'), L('--help'), L(''), L('-E -p tcp --sport'), L('-E -I'), L('-E -t 5'), L('-E -e BOGUS'), L('-R'),

@@ -82,9 +82,10 @@ function normaliseErr(text: string): string {
     .replace(/nfct: cannot read label names: \/etc\/xtables\/connlabel\.conf: No such file or directory/g, 'NO-LABEL-FILE');
 }
 
+/** The table as conntrack saves it, and as it lists it (the listing has the marks and zones save leaves out). */
 async function table(ns: Netns): Promise<string> {
-  const r = await runConntrack(ns, ['-L', '-o', 'save']);
-  return normaliseOut(r.stdout);
+  const [saved, listed] = await Promise.all([runConntrack(ns, ['-L', '-o', 'save']), runConntrack(ns, ['-L', '-o', 'extended'])]);
+  return `${normaliseOut(saved.stdout)}\n${normaliseOut(listed.stdout)}`;
 }
 
 async function reset(ns: Netns): Promise<void> {

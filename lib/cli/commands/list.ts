@@ -4,14 +4,12 @@ import type { Conntrack, ListOptions } from '../../conntrack/handle.js';
 import type { Flow } from '../../conntrack/types.js';
 import { NfctError } from '../../core/errors.js';
 import type { Context } from '../context.js';
-import { inKernelOrder, selection } from '../filter.js';
+import { COMPARISON, inKernelOrder, selection } from '../filter.js';
 import { CliExit, operationFailed } from '../messages.js';
 import { flowPrinter } from '../output.js';
-import { type CtRequest, OPT } from '../parse.js';
+import type { CtRequest } from '../parse.js';
 import { tupleOf } from './create.js';
 
-const COMPARISON = ['protonum', 'src', 'dst', 'reply-src', 'reply-dst', 'mark', 'secmark', 'status', 'id', 'zone', 'label', 'orig-zone', 'reply-zone']
-  .reduce((m, n) => m | (1 << OPT.indexOf(n as (typeof OPT)[number])), 0);
 
 /** conntrack's checks of --mask-src / --mask-dst before a -L, -D or -U. */
 export function checkMasks(r: CtRequest): void {

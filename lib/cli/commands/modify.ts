@@ -4,13 +4,13 @@
 import type { Conntrack } from '../../conntrack/handle.js';
 import type { FlowChanges } from '../../conntrack/flowspec.js';
 import type { FlowFilter } from '../../conntrack/filter.js';
-import type { Flow } from '../../conntrack/types.js';
+import type { Flow, TcpState } from '../../conntrack/types.js';
 import { NfctError } from '../../core/errors.js';
 import type { Context } from '../context.js';
 import { inKernelOrder, selection } from '../filter.js';
 import { CliExit, operationFailed } from '../messages.js';
 import { flowPrinter } from '../output.js';
-import type { CtRequest } from '../parse.js';
+import { type CtRequest, l4 } from '../parse.js';
 import { checkMasks } from './list.js';
 
 /**
@@ -112,6 +112,12 @@ export function update(ct: Conntrack, r: CtRequest, ctx: Context): Promise<numbe
     if (r.timeout !== undefined) {
       c.timeout = r.timeout;
       if (r.timeout !== f.timeout) differs = true;
+    }
+    // --state on -U sets the TCP state (LISTEN is conntrack's name for SYN_SENT2).
+    const state = r.proto?.kind === 'tcp' ? l4(r, 'state') : undefined;
+    if (state !== undefined && f.protocol === 'tcp') {
+      c.state = (state === 'LISTEN' ? 'SYN_SENT2' : state) as TcpState;
+      if (c.state !== f.tcp?.state) differs = true;
     }
     if (r.labelAdd || r.labelDel !== undefined) {
       const now = new Set(f.labels ?? []);
