@@ -10,6 +10,8 @@ export interface LongOption {
   arg: 0 | 1 | 2;
   /** What the scanner reports for it (short options report their letter). */
   key: string;
+  /** One of nfct's own options (not conntrack's): an abbreviation goes to conntrack's first. */
+  own?: boolean;
 }
 
 export type ScanItem =
@@ -73,7 +75,10 @@ export class Scanner {
     const attached = eq >= 0 ? arg.slice(eq + 1) : undefined;
     let found = this.longs.find((o) => o.name === name);
     if (!found) {
-      const prefixed = this.longs.filter((o) => o.name.startsWith(name));
+      let prefixed = this.longs.filter((o) => o.name.startsWith(name));
+      // An abbreviation of conntrack's options reads as conntrack reads it, whatever nfct adds.
+      const theirs = prefixed.filter((o) => !o.own);
+      if (theirs.length > 0) prefixed = theirs;
       if (prefixed.length === 0) return { kind: 'unknown', text: arg };
       const first = prefixed[0]!;
       if (prefixed.some((o) => o.key !== first.key || o.arg !== first.arg)) return { kind: 'unknown', text: arg };

@@ -131,7 +131,7 @@ export const BASE_LONGS: LongOption[] = [
   ['label-add', 1, '<'], ['label-del', 2, '>'], ['orig-zone', 1, '('], ['reply-zone', 1, ')'],
   // nfct's own
   ['json', 0, 'json'], ['netns', 1, 'netns'], ['pid', 1, 'pid'], ['all-netns', 0, 'all-netns'],
-].map(([name, arg, key]) => ({ name: name as string, arg: arg as 0 | 1 | 2, key: key as string }));
+].map(([name, arg, key]) => ({ name: name as string, arg: arg as 0 | 1 | 2, key: key as string, own: (key as string).length > 1 }));
 export const SHORTS: Record<string, 0 | 1 | 2> = {
   L: 2, I: 2, U: 2, D: 2, G: 2, E: 2, F: 2, A: 2, h: 0, V: 0, s: 1, d: 1, r: 1, q: 1, p: 1, t: 1, u: 1, e: 1, a: 1, z: 0,
   '[': 1, ']': 1, '{': 1, '}': 1, m: 1, i: 1, f: 1, o: 1, n: 2, g: 2, c: 1, b: 1, C: 2, S: 0, j: 2, w: 1, l: 1, '<': 1,

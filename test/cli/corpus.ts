@@ -144,6 +144,15 @@ function build(): CorpusLine[] {
       '--sport 18446744073709551615', '--sport 4294967297', '-m 0x1ffffffff', '-m 0777777777777777777777'].map((x) =>
       L(`-I -p udp -s 5.5.5.5 -d 6.6.6.6 --sport 1 --dport 2 -t 40 ${x}`, { empty: true })),
     L('-L -p 4294967302'), L('-L -p 18446744073709551615'), L('-L -m 4294967297'), L('-L -p udp --dport 4294967349'),
+    // -G: -i must be the entry's id; a reply tuple alone is refused by the kernel.
+    L('-G -s 10.0.0.1 -d 10.0.0.4 -p udp --sport 1003 --dport 53 -i 5'),
+    { shell: "CT -G -s 10.0.0.1 -d 10.0.0.4 -p udp --sport 1003 --dport 53 -i $(CT -G -s 10.0.0.1 -d 10.0.0.4 -p udp --sport 1003 --dport 53 -o id 2>/dev/null | sed 's/.* id=//') | sed 's/ id=.*//'" },
+    L('-G -r 10.0.0.4 -q 10.0.0.1 -p udp --reply-port-src 53 --reply-port-dst 1003'),
+    // -U -t 0: the entries expire as they change; none is read back, printed or counted.
+    L('-U -d 10.0.0.4 -t 0'), L('-U -d 10.0.0.4 -t 4294967296'),
+    L('-U -s 10.0.0.5 --dst-nat 192.168.1.1 -m 7'),
+    // Abbreviated long options: conntrack's own first (--p is --protonum, not nfct's --pid).
+    L('-L --p tcp'), L('-L --pr udp'), L('-L --orig-s 10.0.0.1'), L('-L --re 10.0.0.4'),
     // -F, -C, -S, -V, -h, -E refusals
     L('-F'), L('-F -f ipv6'), L('-F -f ipv4'), L('-F -p tcp'), L('-F expect'), L('-C'), L('-C expect'), L('-C -p tcp'), L('-S'), L('-S -p tcp'),
     L('-V'), L('--version'), L('-h'), L('--help'), L(''), L('-E -p tcp --sport'), L('-E -I'), L('-E -t 5'), L('-E -e BOGUS'), L('-R'),

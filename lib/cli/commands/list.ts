@@ -76,6 +76,8 @@ export async function list(ct: Conntrack, r: CtRequest, ctx: Context): Promise<n
 }
 
 export async function get(ct: Conntrack, r: CtRequest, ctx: Context): Promise<number> {
+  // conntrack's request for an entry by its reply tuple alone is one the kernel refuses.
+  if (!r.src && !r.dst) operationFailed(22, 'get');
   let flow;
   try {
     flow = await ct.get(tupleOf(r));
@@ -87,7 +89,8 @@ export async function get(ct: Conntrack, r: CtRequest, ctx: Context): Promise<nu
   const sel = selection(r, 'list');
   let shown = 0;
   const printer = flowPrinter(r, 'get');
-  if (sel.match(flow)) {
+  // -i: the entry of that tuple is shown only when it has that id.
+  if (sel.match(flow) && (r.id === undefined || flow.id === r.id)) {
     printer.flow(ctx.out, flow);
     shown++;
   }

@@ -94,6 +94,9 @@ function sameLabels(a: readonly number[] | undefined, b: readonly number[]): boo
 
 export function update(ct: Conntrack, r: CtRequest, ctx: Context): Promise<number> {
   checkMasks(r);
+  // A NAT address on -U goes into each update, and the kernel changes no NAT of an existing
+  // entry: every update is refused (EOPNOTSUPP). Nothing is changed (README: deliberate differences).
+  if (r.snat || r.dnat) operationFailed(95, 'update');
   const sel = selection(r, 'update');
   // What changes on each entry; null when it would stay as it is (conntrack sends nothing then).
   const changesFor = (f: Flow): FlowChanges | null => {
@@ -131,7 +134,13 @@ export function update(ct: Conntrack, r: CtRequest, ctx: Context): Promise<numbe
     }
     return differs && Object.keys(c).length > 0 ? c : null;
   };
-  return bulk(r, ctx, 'updated', async (onUpdated) => ct.updateWhere(await inKernelOrder(ct, sel.filter), changesFor, { match: sel.matchesAll ? undefined : sel.match, onUpdated, signal: ctx.stop }));
+  // -t 0: the entries expire as they are changed. conntrack reads each back after its update,
+  // finds none, and prints and counts none.
+  const expire = r.timeout === 0;
+  return bulk(r, ctx, 'updated', async (onUpdated) => {
+    const n = await ct.updateWhere(await inKernelOrder(ct, sel.filter), changesFor, { match: sel.matchesAll ? undefined : sel.match, onUpdated: expire ? undefined : onUpdated, signal: ctx.stop });
+    return expire ? 0 : n;
+  });
 }
 
 const STATUS_BITS = { EXPECTED: 1, SEEN_REPLY: 2, ASSURED: 4, FIXED_TIMEOUT: 1 << 10, OFFLOAD: 1 << 14, HW_OFFLOAD: 1 << 15 } as const;
