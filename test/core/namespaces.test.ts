@@ -81,8 +81,11 @@ describe('listNamespaces()', () => {
     // Other test files add and remove namespaces meanwhile: the names checked against `ip netns
     // list` are those it shows both before and after the listing.
     const ipNetnsNames = async () => (await runOk('ip', ['netns', 'list'])).stdout.split('\n').map((l) => l.split(' ')[0]!).filter(Boolean);
+    const lsnsPairs = async () => (await runOk('lsns', ['-t', 'net', '-n', '-r', '-o', 'NS,PID'])).stdout.trim().split('\n');
     const ipBefore = await ipNetnsNames();
+    const lsnsBefore = await lsnsPairs();
     const all = await listNamespaces();
+    const lsnsAfter = new Set(await lsnsPairs());
     const ipAfter = new Set(await ipNetnsNames());
     const inodes = all.map((n) => n.inode);
     expect(new Set(inodes).size).toBe(inodes.length);
@@ -127,8 +130,9 @@ describe('listNamespaces()', () => {
     expect(identified.length).toBeGreaterThan(0);
     for (const name of identified) expect(mine.names).toContain(name);
 
-    // Oracle 2: every namespace lsns finds a process in is listed, with that process.
-    const lsns = (await runOk('lsns', ['-t', 'net', '-n', '-r', '-o', 'NS,PID'])).stdout.trim().split('\n');
+    // Oracle 2: every namespace lsns finds a process in is listed, with that process (lsns as it
+    // stood both before and after the listing: processes start and end meanwhile).
+    const lsns = lsnsBefore.filter((line) => lsnsAfter.has(line));
     const byInode = new Map(all.map((n) => [n.inode, n]));
     let compared = 0;
     for (const line of lsns) {
