@@ -162,6 +162,22 @@ function build(): CorpusLine[] {
     L('-I -p udp -s 7.1.1.4 -d 7.2.2.2 -r 7.2.2.2 -q 7.1.1.4 --reply-port-src 2 --reply-port-dst 1 -t 50'),
     L('-I -p gre -s 7.1.1.5 -d 7.2.2.2 -r 7.2.2.2 -q 7.1.1.5 --srckey 1 --dstkey 2 -t 50'),
     { shell: "printf '%s\\n' '-I -p udp -s 7.1.1.6 -d 7.2.2.2 --sport 1 --dport 2 -t 40' '-I -p udp -s 7.1.1.7 -d 7.2.2.2 -r 7.2.2.2 -q 7.1.1.7 --sport 1 --dport 2 -t 40' '-I -p udp -s 7.1.1.8 -d 7.2.2.2 --sport 1 --dport 2 -t 40' | CT -R -" },
+    // -R's line reader: at most 253 words a line (a longer line refuses the whole file before
+    // anything is done), at most 1023 bytes a word, and a line longer than 10239 bytes read as
+    // several lines; a comment line is not split at all.
+    { shell: "{ printf '%s' '-I -p udp -s 7.3.3.1 -d 7.2.2.2 --sport 1 --dport 2 -t 40'; for i in $(seq 120); do printf ' -m 1'; done; echo; } | CT -R -" },
+    { shell: "{ echo '-I -p udp -s 7.3.3.2 -d 7.2.2.2 --sport 1 --dport 2 -t 40'; printf '%s' '-I -p udp -s 7.3.3.3 -d 7.2.2.2 --sport 1 --dport 2 -t 40'; for i in $(seq 120); do printf ' -m 1'; done; echo ' -z'; } | CT -R -" },
+    { shell: "{ printf '%s' '-I -p udp -s 7.3.3.4 -d 7.2.2.2 --sport 1 --dport 2 -t 40 -m \"'; for i in $(seq 300); do printf ' '; done; echo '\"'; } | CT -R -" },
+    { shell: "{ printf '#'; for i in $(seq 300); do printf ' x'; done; echo; echo '-I -p udp -s 7.3.3.5 -d 7.2.2.2 --sport 1 --dport 2 -t 40'; } | CT -R -" },
+    { shell: "printf '%s -m %s\\n' '-I -p udp -s 7.3.3.6 -d 7.2.2.2 --sport 1 --dport 2 -t 40' \"$(head -c 5000 /dev/zero | tr '\\0' 1)\" | CT -R -" },
+    { shell: "printf '%s -m %s1\\n' '-I -p udp -s 7.3.3.7 -d 7.2.2.2 --sport 1 --dport 2 -t 40' \"$(head -c 1022 /dev/zero | tr '\\0' 0)\" | CT -R -" },
+    { shell: "printf '%s -m %s1\\n' '-I -p udp -s 7.3.3.8 -d 7.2.2.2 --sport 1 --dport 2 -t 40' \"$(head -c 1023 /dev/zero | tr '\\0' 0)\" | CT -R -" },
+    { shell: "printf '%s%s%s\\n' '-I -p udp -s 7.3.3.9 -d 7.2.2.2 --sport 1 --dport 2 -t 40' \"$(head -c 10300 /dev/zero | tr '\\0' ' ')\" '-I -p udp -s 7.3.3.10 -d 7.2.2.2 --sport 1 --dport 2 -t 40' | CT -R -" },
+    // A file conntrack opens but cannot read (a directory) is an empty file; a standard input
+    // that is closed, one it cannot open.
+    { shell: 'CT -R /tmp' },
+    { shell: 'CT -R - <&-' },
+    { shell: 'CT --load-file /tmp' },
     // Deletes nobody reads (stdout /dev/null): counted, not printed; the same count and table.
     { shell: 'CT -D -p udp > /dev/null' },
     { shell: 'CT -D -s 10.0.0.1 -o extended > /dev/null' },
