@@ -178,6 +178,15 @@ function build(): CorpusLine[] {
     { shell: 'CT -R /tmp' },
     { shell: 'CT -R - <&-' },
     { shell: 'CT --load-file /tmp' },
+    // A write error other than EPIPE (ENOSPC): the output is lost, the command goes on to its
+    // summary and exit status.
+    { shell: 'CT -L > /dev/full' },
+    { shell: 'CT -L -o xml > /dev/full' },
+    { shell: 'CT -L -o save -p tcp > /dev/full' },
+    { shell: 'CT -G -p tcp -s 10.0.0.1 -d 10.0.0.2 --sport 1001 --dport 80 > /dev/full' },
+    { shell: 'CT -D -p udp > /dev/full' },
+    { shell: 'CT -D -p tcp -o xml > /dev/full' },
+    { shell: 'CT -C > /dev/full' },
     // Deletes nobody reads (stdout /dev/null): counted, not printed; the same count and table.
     { shell: 'CT -D -p udp > /dev/null' },
     { shell: 'CT -D -s 10.0.0.1 -o extended > /dev/null' },
