@@ -187,6 +187,16 @@ function build(): CorpusLine[] {
     { shell: 'CT -D -p udp > /dev/full' },
     { shell: 'CT -D -p tcp -o xml > /dev/full' },
     { shell: 'CT -C > /dev/full' },
+    // An unknown option is named as glibc's getopt leaves argv[optind - 1]: the word itself
+    // when the letter ends it, else the word before it (the last word skipped, or the
+    // program's own name); a missing value names its whole word.
+    { shell: 'CT -R/tmp/f' },
+    { shell: 'CT -R=/tmp/f' },
+    { shell: 'CT -xL' },
+    L('-L -zx'), L('-L -zxq'), L('-L -zp'), L('-L -s 10.0.0.1 -xs'), L('-L -z a -p tcp -xq'), L('-L -p tcp a b -xq'),
+    L('-L -p tcp - -xq'), L('-D -p tcp y -s 10.0.0.1 -xq'), L('-L -p tcp -xy --sport 1'),
+    // a table name in capitals is no table
+    L('-L EXPECT'), L('-F EXPECT'), L('-D EXPECT'),
     // Deletes nobody reads (stdout /dev/null): counted, not printed; the same count and table.
     { shell: 'CT -D -p udp > /dev/null' },
     { shell: 'CT -D -s 10.0.0.1 -o extended > /dev/null' },
