@@ -173,6 +173,8 @@ function build(): CorpusLine[] {
     { shell: "printf '%s -m %s1\\n' '-I -p udp -s 7.3.3.7 -d 7.2.2.2 --sport 1 --dport 2 -t 40' \"$(head -c 1022 /dev/zero | tr '\\0' 0)\" | CT -R -" },
     { shell: "printf '%s -m %s1\\n' '-I -p udp -s 7.3.3.8 -d 7.2.2.2 --sport 1 --dport 2 -t 40' \"$(head -c 1023 /dev/zero | tr '\\0' 0)\" | CT -R -" },
     { shell: "printf '%s%s%s\\n' '-I -p udp -s 7.3.3.9 -d 7.2.2.2 --sport 1 --dport 2 -t 40' \"$(head -c 10300 /dev/zero | tr '\\0' ' ')\" '-I -p udp -s 7.3.3.10 -d 7.2.2.2 --sport 1 --dport 2 -t 40' | CT -R -" },
+    // A closing quote ends its word: `"1"2` is mark 1 and a stray 2, `""5` an empty mark.
+    { shell: "printf '%s\\n' '-I -p udp -s 7.3.4.1 -d 7.2.2.2 --sport 1 --dport 2 -t 40 -m \"1\"2' '-I -p udp -s 7.3.4.2 -d 7.2.2.2 --sport 1 --dport 2 -t 40 -m \"\"5' '-I -p udp -s 7.3.4.3 -d 7.2.2.2 --sport 1 --dport 2 -t 40 -m 3\"4\"' | CT -R - && CT -L -d 7.2.2.2" },
     // A file conntrack opens but cannot read (a directory) is an empty file; a standard input
     // that is closed, one it cannot open.
     { shell: 'CT -R /tmp' },

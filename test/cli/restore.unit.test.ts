@@ -58,6 +58,8 @@ describe('-R fast path', () => {
   });
   test('splitWords: blanks separate, quotes group, backslash escapes inside quotes', () => {
     expect(splitWords('-L  -p\ttcp "a b" "x\\"y"\n')).toEqual(['-L', '-p', 'tcp', 'a b', 'x"y']);
+    // a closing quote ends the word; an opening quote inside a word goes on with it
+    expect(splitWords('-m "1"2 ""5 3"4" ""')).toEqual(['-m', '1', '2', '', '5', '34', '']);
   });
 });
 

@@ -20,7 +20,10 @@ const NAMES: Record<string, string> = {
   'exp-count': '-C expect', stats: '-S', 'exp-stats': '-S expect',
 };
 
-/** Splits a line into words as conntrack does: blanks separate, double quotes group, \ escapes inside quotes. */
+/**
+ * Splits a line into words as conntrack does: blanks separate, double quotes group, \ escapes
+ * inside quotes, and a closing quote ends its word (`"1"2` is two words, `""` an empty one).
+ */
 export function splitWords(line: string): string[] {
   const words: string[] = [];
   let word = '';
@@ -33,8 +36,12 @@ export function splitWords(line: string): string[] {
         word += ch;
         escaped = false;
       } else if (ch === '\\') escaped = true;
-      else if (ch === '"') inQuote = false;
-      else word += ch;
+      else if (ch === '"') {
+        inQuote = false;
+        words.push(word);
+        word = '';
+        started = false;
+      } else word += ch;
       continue;
     }
     if (ch === '"') {
