@@ -152,14 +152,14 @@ export function asConntrackReads(bytes: Buffer): { bytes: Buffer; broken?: { lin
 
 /**
  * Whether this process started with its standard input closed: Node then opens /dev/null on
- * fd 0 itself, read-write and close-on-exec (an inherited descriptor cannot be close-on-exec).
+ * fd 0 itself, read-write. (A shell's `<>/dev/null` looks the same, and is taken as closed.)
  */
 function stdinWasClosed(): boolean {
   try {
     const flags = /^flags:\s+([0-7]+)$/m.exec(readFileSync('/proc/self/fdinfo/0', 'latin1'))?.[1];
     const st = fstatSync(0);
-    // O_CLOEXEC (02000000) and O_RDWR (2) on /dev/null (character device 1:3).
-    return flags !== undefined && (parseInt(flags, 8) & 0o2000003) === 0o2000002 && st.isCharacterDevice() && st.rdev === 0x103;
+    // O_RDWR (2) on /dev/null (character device 1:3).
+    return flags !== undefined && (parseInt(flags, 8) & 3) === 2 && st.isCharacterDevice() && st.rdev === 0x103;
   } catch {
     return false;
   }
