@@ -81,6 +81,7 @@ QueueStats Reader::Stats() {
   for (size_t k = 0; k < kCountKinds; k++) q.counted[k] = counted_[k].load(std::memory_order_relaxed);
   q.received = received_.load(std::memory_order_relaxed);
   q.malformed = malformed_.load(std::memory_order_relaxed);
+  q.socket_rcvbuf = socket_rcvbuf_.load(std::memory_order_relaxed);
   std::lock_guard<std::mutex> lock(pool_->mu);
   q.pooled_bytes = pool_->pooled;
   return q;
@@ -211,7 +212,8 @@ bool Reader::Setup(Failure* f) {
   if (!entered) return false;
   fd_ = NlOpen(opt_.protocol, f);
   if (fd_ < 0) return false;
-  if (opt_.rcvbuf > 0) NlSetRcvBuf(fd_, opt_.rcvbuf);
+  const int rcvbuf = opt_.rcvbuf > 0 ? NlSetRcvBuf(fd_, opt_.rcvbuf) : NlGetRcvBuf(fd_);
+  socket_rcvbuf_.store(rcvbuf > 0 ? rcvbuf : 0, std::memory_order_relaxed);
   if (!decoder_->Setup(fd_, f)) return false;
   for (uint32_t g : opt_.groups) {
     if (setsockopt(fd_, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &g, sizeof(g)) != 0) {
@@ -267,7 +269,9 @@ void Reader::Run() {
           int cur = NlGetRcvBuf(fd_) / 2;  // the kernel reports twice what was asked
           if (opt_.rcvbuf_max > 0 && cur < opt_.rcvbuf_max) {
             int next = cur * 2 > opt_.rcvbuf_max ? opt_.rcvbuf_max : cur * 2;
-            batch->rcvbuf = NlSetRcvBuf(fd_, next) / 2;
+            const int now = NlSetRcvBuf(fd_, next);
+            if (now > 0) socket_rcvbuf_.store(now, std::memory_order_relaxed);
+            batch->rcvbuf = now / 2;
           }
           // Report the loss in order, before anything read after it.
           if (!PostAndWait(batch)) {

@@ -129,6 +129,9 @@ struct QueueStats {
   uint64_t counted[kCountKinds] = {0, 0, 0, 0};
   uint64_t received = 0;
   uint64_t malformed = 0;
+  // The socket's receive buffer as getsockopt(SO_RCVBUF) reports it (the kernel's doubled
+  // figure), after setup and after each growth; 0 before setup or when it could not be read.
+  int64_t socket_rcvbuf = 0;
 };
 
 class Reader {
@@ -181,6 +184,7 @@ class Reader {
   std::atomic<uint64_t> counted_[kCountKinds] = {};
   std::atomic<uint64_t> received_{0};
   std::atomic<uint64_t> malformed_{0};
+  std::atomic<int> socket_rcvbuf_{0};  // see QueueStats::socket_rcvbuf
   bool set_up_ = false;  // Setup() has run (bound and subscribed, or failed): guarded by mu_
   Failure setup_failure_;  // what Setup() reported: guarded by mu_
   std::atomic<bool> stop_{false};

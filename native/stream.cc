@@ -55,10 +55,11 @@ Napi::Value Stream::Release(const Napi::CallbackInfo& info) {
 }
 
 // stats(): [queued records, queued bytes, peak records, peak bytes, pooled bytes, received,
-// malformed, counted by kind (kCountKinds)]; the last ones are kept by counting readers only
+// malformed, counted by kind (kCountKinds), socket receive buffer (SO_RCVBUF)]; received,
+// malformed and the counts by kind are kept by counting readers only
 Napi::Value Stream::Stats(const Napi::CallbackInfo& info) {
   QueueStats q = reader_ ? reader_->Stats() : QueueStats();
-  Napi::Float64Array out = Napi::Float64Array::New(info.Env(), 7 + kCountKinds);
+  Napi::Float64Array out = Napi::Float64Array::New(info.Env(), 8 + kCountKinds);
   if (out.IsEmpty()) return info.Env().Undefined();  // the environment is going away
   out[0] = static_cast<double>(q.records);
   out[1] = static_cast<double>(q.bytes);
@@ -68,6 +69,7 @@ Napi::Value Stream::Stats(const Napi::CallbackInfo& info) {
   out[5] = static_cast<double>(q.received);
   out[6] = static_cast<double>(q.malformed);
   for (size_t k = 0; k < kCountKinds; k++) out[7 + k] = static_cast<double>(q.counted[k]);
+  out[7 + kCountKinds] = static_cast<double>(q.socket_rcvbuf);
   return out;
 }
 

@@ -2,7 +2,8 @@
 // abbreviated to any unique prefix, `--name=value` and `--name value` are the same, short
 // options group (`-zL`) and take attached values (`-s1.1.1.1`), words that are not options are
 // skipped, `--` ends the options, and options may be added while scanning (protocol options
-// become known once `-p` has been read).
+// become known once `-p` has been read). An unknown option or a missing value is reported with
+// the word glibc's getopt leaves at argv[optind - 1], which conntrack prints (see `culprit`).
 
 export interface LongOption {
   name: string;
@@ -17,11 +18,15 @@ export interface LongOption {
 export type ScanItem =
   | { kind: 'option'; key: string; value: string | undefined; text: string }
   | { kind: 'missing'; text: string }
+  /** `text`: the word conntrack names in its message (see Scanner's `culprit`). */
   | { kind: 'unknown'; text: string };
 
 export class Scanner {
   private i = 0;
-  private group: { text: string; at: number } | undefined;
+  /** The word of grouped short options being read, where in it, and its index in argv. */
+  private group: { text: string; at: number; index: number } | undefined;
+  /** The last word skipped as not an option (glibc moves these before the next option). */
+  private stray: string | undefined;
   readonly longs: LongOption[];
 
   constructor(
@@ -29,8 +34,20 @@ export class Scanner {
     /** Short letters: `x` none, `x:` required, `x::` optional (attached only). */
     private readonly shorts: Record<string, 0 | 1 | 2>,
     longs: readonly LongOption[],
+    /** What stands for argv[0] (conntrack's own name in its messages). */
+    private readonly program = 'nfct',
   ) {
     this.longs = [...longs];
+  }
+
+  /**
+   * The word before the one being read, as glibc's getopt has argv then: it moves the words it
+   * skipped (not options) to just before the word it reads, so the last of them when there is
+   * one, else the word before, else the program. conntrack names it for an unknown letter
+   * inside a group (`-xq`: getopt has not yet moved past the group).
+   */
+  private culprit(index: number): string {
+    return this.stray ?? (index > 0 ? this.argv[index - 1]! : this.program);
   }
 
   addLongs(more: readonly LongOption[]): void {
@@ -60,11 +77,12 @@ export class Scanner {
       }
       if (!arg.startsWith('-') || arg === '-') {
         this.i++; // a stray word: skipped, as conntrack does
+        this.stray = arg;
         continue;
       }
       this.i++;
       if (arg.startsWith('--')) return this.long(arg);
-      this.group = { text: arg, at: 1 };
+      this.group = { text: arg, at: 1, index: this.i - 1 };
       return this.short();
     }
   }
@@ -106,8 +124,9 @@ export class Scanner {
     };
     const arg = this.shorts[letter];
     if (arg === undefined) {
+      // The last letter of its word: getopt has moved past the word, and names it whole.
       done();
-      return { kind: 'unknown', text: `-${letter}` };
+      return { kind: 'unknown', text: this.group ? this.culprit(g.index) : g.text };
     }
     if (arg === 0) {
       done();
@@ -117,7 +136,7 @@ export class Scanner {
     if (rest.length > 0) return { kind: 'option', key: letter, value: rest, text: `-${letter}` };
     if (arg === 2) return { kind: 'option', key: letter, value: undefined, text: `-${letter}` };
     const value = this.argv[this.i];
-    if (value === undefined) return { kind: 'missing', text: `-${letter}` };
+    if (value === undefined) return { kind: 'missing', text: g.text };
     this.i++;
     return { kind: 'option', key: letter, value, text: `-${letter}` };
   }

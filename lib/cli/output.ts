@@ -2,7 +2,9 @@
 // string of the whole batch is ever built) and go out in one write per batch, one write in
 // flight at a time (a full pipe holds the next batch back, so memory stays
 // flat whatever the table size); a reader that went away (EPIPE: `nfct -L | head -1`) ends the
-// command quietly; a signal ends the wait for a reader that does not read.
+// command quietly; any other write error (ENOSPC on /dev/full, EIO) loses that batch and the
+// command carries on, as conntrack's stdio does; a signal ends the wait for a reader that does
+// not read.
 import * as fs from 'node:fs';
 
 import { flowJson } from '../conntrack/flow.js';
@@ -37,8 +39,8 @@ export class Output {
   lines = 0;
 
   private readonly onError = (e: NodeJS.ErrnoException): void => {
+    // Another write error: what the write held is lost, and the command goes on.
     if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') this.closed = true;
-    else throw e;
   };
 
   /**
@@ -144,9 +146,9 @@ export class Output {
         const write = (offset: number): void => {
           fs.write(fd, data, offset, data.length - offset, null, (err, n) => {
             if (err) {
+              if (err.code === 'EAGAIN') return void setTimeout(() => write(offset), 5);
+              // EPIPE ends the command; another error loses the rest of this batch only.
               if (err.code === 'EPIPE') this.closed = true;
-              else if (err.code === 'EAGAIN') return void setTimeout(() => write(offset), 5);
-              else this.closed = true;
               return resolve();
             }
             if (offset + n < data.length) write(offset + n);
@@ -227,8 +229,8 @@ export class Output {
     else {
       try {
         for (let at = 0; at < data.length; ) at += fs.writeSync((this.sink as { fd: number }).fd, data, at);
-      } catch {
-        this.closed = true;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EPIPE') this.closed = true;
       }
     }
   }

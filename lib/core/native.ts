@@ -27,7 +27,8 @@ export interface NativeStream {
   release(records: number, bytes: number): void;
   /**
    * [queued records, queued bytes, peak records, peak bytes, pooled bytes, received, malformed,
-   * counted by kind ×4]; the last six are kept by counting readers (tuning countOnly) only.
+   * counted by kind ×4, socket receive buffer (SO_RCVBUF)]; received, malformed and the counts
+   * by kind are kept by counting readers (tuning countOnly) only.
    */
   stats(): Float64Array;
   close(): void;

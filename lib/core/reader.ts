@@ -40,12 +40,21 @@ export interface ReaderStats {
   peakBytes: number;
   /** Memory the native readers keep for reuse (spent batches; capped at 4 MiB a reader). */
   pooledBytes: number;
+  /**
+   * The receive buffer of the reader's netlink socket, in bytes, as the kernel reports it
+   * (getsockopt SO_RCVBUF): set up when the stream started (from `bufferSize`, or the kernel's
+   * default), and again after each growth. The kernel reports twice the size it was asked for
+   * (the rest is its bookkeeping); a size asked past net.core.rmem_max without CAP_NET_ADMIN is
+   * cut to it. The largest over the stream's sockets; its last value once they are closed; 0
+   * when it could not be read.
+   */
+  socketBuffer: number;
 }
 
 type Start = (onBatch: OnBatch) => NativeStream;
 
 /** Where NativeStream.stats() puts what (native/stream.cc). */
-const Q = { RECORDS: 0, BYTES: 1, PEAK_RECORDS: 2, PEAK_BYTES: 3, POOLED: 4, RECEIVED: 5, MALFORMED: 6, COUNTED: 7, KINDS: 4 } as const;
+const Q = { RECORDS: 0, BYTES: 1, PEAK_RECORDS: 2, PEAK_BYTES: 3, POOLED: 4, RECEIVED: 5, MALFORMED: 6, COUNTED: 7, KINDS: 4, SOCKET_BUFFER: 11 } as const;
 
 export class BatchSource {
   private readonly counts = { received: 0, matched: 0, malformed: 0, overruns: 0 };
@@ -143,6 +152,7 @@ export class BatchSource {
     let peakRecords = this.peakRecords;
     let peakBytes = this.peakBytes;
     let pooledBytes = 0;
+    let socketBuffer = 0;
     const counts = { ...this.counts };
     this.natives.forEach((n, tag) => {
       const q = n?.stats() ?? this.retired[tag];
@@ -151,6 +161,7 @@ export class BatchSource {
       counts.received += q[Q.RECEIVED]!;
       counts.malformed += q[Q.MALFORMED]!;
       for (let k = 0; k < Q.KINDS; k++) counts.matched += q[Q.COUNTED + k]!;
+      socketBuffer = Math.max(socketBuffer, q[Q.SOCKET_BUFFER] ?? 0);
       if (!n) return;
       queuedRecords += q[Q.RECORDS]!;
       queuedBytes += q[Q.BYTES]!;
@@ -164,7 +175,7 @@ export class BatchSource {
       queuedRecords += b.count;
       queuedBytes += b.cost;
     }
-    return { ...counts, queuedRecords, queuedBytes, peakRecords, peakBytes, pooledBytes };
+    return { ...counts, queuedRecords, queuedBytes, peakRecords, peakBytes, pooledBytes, socketBuffer };
   }
 
   private get ended(): boolean {

@@ -72,7 +72,7 @@ export class RecordStream<T> implements AsyncIterable<T> {
 
   /** Counters of the dump: messages the kernel sent, flows matched, malformed messages. */
   get stats(): ReaderStats {
-    return this.source?.stats ?? { received: 0, matched: 0, malformed: 0, overruns: 0, queuedRecords: 0, queuedBytes: 0, peakRecords: 0, peakBytes: 0, pooledBytes: 0 };
+    return this.source?.stats ?? { received: 0, matched: 0, malformed: 0, overruns: 0, queuedRecords: 0, queuedBytes: 0, peakRecords: 0, peakBytes: 0, pooledBytes: 0, socketBuffer: 0 };
   }
 
   private open(): BatchSource {

@@ -217,6 +217,36 @@ describe('nfct -E as conntrack -E', () => {
   });
 });
 
+describe('nfct -E -b', () => {
+  /** The NOTICE line a program prints for -E -b SIZE, once it is watching; then Ctrl-C. */
+  async function notice(program: string[], size: string): Promise<string> {
+    const child = ns.spawn(program[0]!, [...program.slice(1), '-E', '-b', size], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let text = '';
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`no NOTICE line from ${program.join(' ')}: ${text}`)), 20_000);
+        child.stderr!.on('data', (d: Buffer) => {
+          text += d.toString();
+          if (text.includes('\n')) {
+            clearTimeout(t);
+            resolve();
+          }
+        });
+      });
+    } finally {
+      child.kill('SIGINT');
+      await new Promise((r) => child.once('exit', r));
+    }
+    return text.split('\n')[0]!;
+  }
+
+  test.each(['2000000', '300000000', '1200000000'])('-b %s: the size the kernel set, as conntrack says it', async (size) => {
+    const theirs = await notice(['conntrack'], size);
+    expect(theirs).toMatch(/^NOTICE: Netlink socket buffer size has been set to \d+ bytes\.$/);
+    expect(await notice([process.execPath, join(__dirname, '..', '..', 'dist', 'cli', 'main.js')], size)).toBe(theirs);
+  });
+});
+
 function runConntrackEvents() {
   const child = ns.spawn('conntrack', ['-E'], { stdio: ['ignore', 'pipe', 'ignore'] });
   let text = '';

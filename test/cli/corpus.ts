@@ -191,6 +191,43 @@ function build(): CorpusLine[] {
     L('-I -p udp -s 7.1.1.4 -d 7.2.2.2 -r 7.2.2.2 -q 7.1.1.4 --reply-port-src 2 --reply-port-dst 1 -t 50'),
     L('-I -p gre -s 7.1.1.5 -d 7.2.2.2 -r 7.2.2.2 -q 7.1.1.5 --srckey 1 --dstkey 2 -t 50'),
     { shell: "printf '%s\\n' '-I -p udp -s 7.1.1.6 -d 7.2.2.2 --sport 1 --dport 2 -t 40' '-I -p udp -s 7.1.1.7 -d 7.2.2.2 -r 7.2.2.2 -q 7.1.1.7 --sport 1 --dport 2 -t 40' '-I -p udp -s 7.1.1.8 -d 7.2.2.2 --sport 1 --dport 2 -t 40' | CT -R -" },
+    // -R's line reader: at most 253 words a line (a longer line refuses the whole file before
+    // anything is done), at most 1023 bytes a word, and a line longer than 10239 bytes read as
+    // several lines; a comment line is not split at all.
+    { shell: "{ printf '%s' '-I -p udp -s 7.3.3.1 -d 7.2.2.2 --sport 1 --dport 2 -t 40'; for i in $(seq 120); do printf ' -m 1'; done; echo; } | CT -R -" },
+    { shell: "{ echo '-I -p udp -s 7.3.3.2 -d 7.2.2.2 --sport 1 --dport 2 -t 40'; printf '%s' '-I -p udp -s 7.3.3.3 -d 7.2.2.2 --sport 1 --dport 2 -t 40'; for i in $(seq 120); do printf ' -m 1'; done; echo ' -z'; } | CT -R -" },
+    { shell: "{ printf '%s' '-I -p udp -s 7.3.3.4 -d 7.2.2.2 --sport 1 --dport 2 -t 40 -m \"'; for i in $(seq 300); do printf ' '; done; echo '\"'; } | CT -R -" },
+    { shell: "{ printf '#'; for i in $(seq 300); do printf ' x'; done; echo; echo '-I -p udp -s 7.3.3.5 -d 7.2.2.2 --sport 1 --dport 2 -t 40'; } | CT -R -" },
+    { shell: "printf '%s -m %s\\n' '-I -p udp -s 7.3.3.6 -d 7.2.2.2 --sport 1 --dport 2 -t 40' \"$(head -c 5000 /dev/zero | tr '\\0' 1)\" | CT -R -" },
+    { shell: "printf '%s -m %s1\\n' '-I -p udp -s 7.3.3.7 -d 7.2.2.2 --sport 1 --dport 2 -t 40' \"$(head -c 1022 /dev/zero | tr '\\0' 0)\" | CT -R -" },
+    { shell: "printf '%s -m %s1\\n' '-I -p udp -s 7.3.3.8 -d 7.2.2.2 --sport 1 --dport 2 -t 40' \"$(head -c 1023 /dev/zero | tr '\\0' 0)\" | CT -R -" },
+    { shell: "printf '%s%s%s\\n' '-I -p udp -s 7.3.3.9 -d 7.2.2.2 --sport 1 --dport 2 -t 40' \"$(head -c 10300 /dev/zero | tr '\\0' ' ')\" '-I -p udp -s 7.3.3.10 -d 7.2.2.2 --sport 1 --dport 2 -t 40' | CT -R -" },
+    // A closing quote ends its word: `"1"2` is mark 1 and a stray 2, `""5` an empty mark.
+    { shell: "printf '%s\\n' '-I -p udp -s 7.3.4.1 -d 7.2.2.2 --sport 1 --dport 2 -t 40 -m \"1\"2' '-I -p udp -s 7.3.4.2 -d 7.2.2.2 --sport 1 --dport 2 -t 40 -m \"\"5' '-I -p udp -s 7.3.4.3 -d 7.2.2.2 --sport 1 --dport 2 -t 40 -m 3\"4\"' | CT -R - && CT -L -d 7.2.2.2" },
+    // A file conntrack opens but cannot read (a directory) is an empty file; a standard input
+    // that is closed, one it cannot open.
+    { shell: 'CT -R /tmp' },
+    { shell: 'CT -R - <&-' },
+    { shell: 'CT --load-file /tmp' },
+    // A write error other than EPIPE (ENOSPC): the output is lost, the command goes on to its
+    // summary and exit status.
+    { shell: 'CT -L > /dev/full' },
+    { shell: 'CT -L -o xml > /dev/full' },
+    { shell: 'CT -L -o save -p tcp > /dev/full' },
+    { shell: 'CT -G -p tcp -s 10.0.0.1 -d 10.0.0.2 --sport 1001 --dport 80 > /dev/full' },
+    { shell: 'CT -D -p udp > /dev/full' },
+    { shell: 'CT -D -p tcp -o xml > /dev/full' },
+    { shell: 'CT -C > /dev/full' },
+    // An unknown option is named as glibc's getopt leaves argv[optind - 1]: the word itself
+    // when the letter ends it, else the word before it (the last word skipped, or the
+    // program's own name); a missing value names its whole word.
+    { shell: 'CT -R/tmp/f' },
+    { shell: 'CT -R=/tmp/f' },
+    { shell: 'CT -xL' },
+    L('-L -zx'), L('-L -zxq'), L('-L -zp'), L('-L -s 10.0.0.1 -xs'), L('-L -z a -p tcp -xq'), L('-L -p tcp a b -xq'),
+    L('-L -p tcp - -xq'), L('-D -p tcp y -s 10.0.0.1 -xq'), L('-L -p tcp -xy --sport 1'),
+    // a table name in capitals is no table
+    L('-L EXPECT'), L('-F EXPECT'), L('-D EXPECT'),
     // Deletes nobody reads (stdout /dev/null): counted, not printed; the same count and table.
     { shell: 'CT -D -p udp > /dev/null' },
     { shell: 'CT -D -s 10.0.0.1 -o extended > /dev/null' },

@@ -82,6 +82,8 @@ function normaliseErr(text: string): string {
     .replace(/conntrack v1\.4\.7 \(conntrack-tools\): /g, 'SIGNED: ')
     .replace(/nfct v\d+\.\d+\.\d+ \(conntrack-tools compatible\): /g, 'SIGNED: ')
     .replace(/Try `(conntrack|nfct) -h' or '(conntrack|nfct) --help' for more information\./g, 'TRY-HELP')
+    // conntrack names its own program (argv[0]) for an unknown letter starting the first word
+    .replace(/unknown option `(conntrack|nfct)'/g, 'unknown option `PROGRAM\'')
     .replace(/nfct_labelmap_new: No such file or directory/g, 'NO-LABEL-FILE')
     .replace(/nfct: cannot read label names: \/etc\/xtables\/connlabel\.conf: No such file or directory/g, 'NO-LABEL-FILE');
 }

@@ -3,7 +3,7 @@
 import { describe, expect, test } from 'vitest';
 
 import { flowInputOf } from '../../lib/cli/commands/create.js';
-import { splitWords } from '../../lib/cli/commands/restore.js';
+import { asConntrackReads, splitWords } from '../../lib/cli/commands/restore.js';
 import { parseSave, parseSaveLine as fastCreateLine } from '../../lib/conntrack/save.js';
 import { parseCommandLine } from '../../lib/cli/parse.js';
 
@@ -58,5 +58,31 @@ describe('-R fast path', () => {
   });
   test('splitWords: blanks separate, quotes group, backslash escapes inside quotes', () => {
     expect(splitWords('-L  -p\ttcp "a b" "x\\"y"\n')).toEqual(['-L', '-p', 'tcp', 'a b', 'x"y']);
+    // a closing quote ends the word; an opening quote inside a word goes on with it
+    expect(splitWords('-m "1"2 ""5 3"4" ""')).toEqual(['-m', '1', '2', '', '5', '34', '']);
+  });
+});
+
+describe("-R: conntrack's line reader", () => {
+  const line = (words: number): string => ['-I', ...Array.from({ length: words - 1 }, () => 'x')].join(' ');
+  test('253 words a line, 1023 bytes a word; the first line past either is found, with its message', () => {
+    expect(asConntrackReads(Buffer.from(`${line(253)}\n-m ${'1'.repeat(1023)}\n`)).broken).toBeUndefined();
+    expect(asConntrackReads(Buffer.from(`-F\n${line(253)}\n${line(254)}\n`)).broken).toEqual({ line: 2, message: 'too many arguments' });
+    expect(asConntrackReads(Buffer.from(`-F\n-m ${'1'.repeat(1024)}\n${line(300)}`)).broken).toEqual({ line: 1, message: 'Parameter too long!' });
+    // in the line, whichever conntrack meets first
+    expect(asConntrackReads(Buffer.from(`${line(253)} ${'1'.repeat(1024)}\n`)).broken?.message).toBe('Parameter too long!');
+  });
+  test('quotes make one word (a closing quote ends it); comments and blank lines are not split', () => {
+    expect(asConntrackReads(Buffer.from(`-m "${' '.repeat(600)}"\n`)).broken).toBeUndefined();
+    expect(asConntrackReads(Buffer.from(`${'""'.repeat(254)}\n`)).broken?.message).toBe('too many arguments');
+    expect(asConntrackReads(Buffer.from(`  # ${'x '.repeat(400)}\n${' '.repeat(2000)}\n`)).broken).toBeUndefined();
+  });
+  test('a line longer than 10239 bytes is read as several', () => {
+    const text = `-F${' '.repeat(10237)}-F\n-F\n`;
+    const r = asConntrackReads(Buffer.from(text));
+    expect(r.bytes.toString()).toBe(`-F${' '.repeat(10237)}\n-F\n-F\n`);
+    expect(asConntrackReads(Buffer.from(`${' '.repeat(10238)}\n`)).bytes.length).toBe(10239);
+    // the line count goes on from the pieces
+    expect(asConntrackReads(Buffer.from(`${' '.repeat(10300)}\n${line(254)}`)).broken).toEqual({ line: 2, message: 'too many arguments' });
   });
 });

@@ -234,6 +234,22 @@ describe('subscribed when events() returns', () => {
   });
 });
 
+describe('stats.socketBuffer', () => {
+  test("the socket's receive buffer as the kernel reports it (twice what was asked), known when events() returns and kept once closed", async () => {
+    const asked = ct.events({ bufferSize: 1_000_000 });
+    const byDefault = ct.events();
+    try {
+      // root: SO_RCVBUFFORCE, past net.core.rmem_max
+      expect(asked.stats.socketBuffer).toBe(2_000_000);
+      expect(byDefault.stats.socketBuffer).toBe(16 << 20);
+    } finally {
+      asked.close();
+      byDefault.close();
+    }
+    expect(asked.stats.socketBuffer).toBe(2_000_000);
+  });
+});
+
 describe('overruns', () => {
   test('a burst into a tiny buffer: an overrun item, the stream goes on, resync equals conntrack -L', async () => {
     const own = await createNetns('nfct-overrun');

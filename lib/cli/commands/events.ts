@@ -27,12 +27,16 @@ export async function events(ct: Conntrack, r: CtRequest, ctx: Context): Promise
   const o = r.output;
   const labels = r.labelNames ? Object.fromEntries(r.labelNames) : undefined;
   const options: fmt.EventFormatOptions = { extended: o.has('extended'), id: o.has('id'), timestamp: o.has('timestamp'), ktimestamp: o.has('ktimestamp'), labels, xml: o.has('xml'), save: o.has('save') };
-  if (r.bufferSize !== undefined) ctx.err(`NOTICE: Netlink socket buffer size has been set to ${r.bufferSize} bytes.`);
   const { out } = ctx;
   let shown = 0;
   let overruns = 0;
   let xmlOpen = false;
-  const stream = ct.events({ ...sel.filter, types, signal: ctx.stop, bufferSize: r.bufferSize && r.bufferSize >= 4096 ? r.bufferSize : undefined });
+  // -b: the size asked, within what the library takes (4096 bytes to 2 GiB); the notice says
+  // what the kernel then reports for the socket (SO_RCVBUF, twice the size asked), as
+  // conntrack's says.
+  const bufferSize = r.bufferSize === undefined ? undefined : Math.min(Math.max(r.bufferSize, 4096), 2 ** 31 - 1);
+  const stream = ct.events({ ...sel.filter, types, signal: ctx.stop, bufferSize });
+  if (bufferSize !== undefined) ctx.err(`NOTICE: Netlink socket buffer size has been set to ${stream.stats.socketBuffer} bytes.`);
   // Items arrive a batch at a time; the writer sends them once the loop waits for the next.
   let pending = 0;
   for await (const ev of stream) {
