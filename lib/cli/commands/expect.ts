@@ -8,16 +8,28 @@ import { CliExit, operationFailed } from '../messages.js';
 import type { CtRequest } from '../parse.js';
 import { tupleOf } from './create.js';
 
+// The wall clock in microseconds (Date.now() has milliseconds only).
+const HRTIME_ORIGIN = process.hrtime.bigint();
+const EPOCH_ORIGIN = BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000)) * 1000n;
+
 export async function expectations(ct: Conntrack, r: CtRequest, ctx: Context): Promise<number> {
   const { out } = ctx;
   try {
     if (r.command === 'exp-list') {
       let n = 0;
       const xml = r.output.has('xml');
+      const timestamp = r.output.has('timestamp');
       for await (const batch of ct.expectations.list(r.family ? { family: r.family === 4 ? 'ipv4' : 'ipv6' } : {}).batches()) {
         for (const e of batch) {
-          if (xml && n === 0) out.raw(fmt.XML_EXPECT_HEADER);
-          out.line(r.json ? JSON.stringify(jsonSafe(e)) : fmt.formatExpectation(e));
+          if (r.json) out.line(JSON.stringify(jsonSafe(e)));
+          else if (xml) {
+            // -o xml,timestamp: a <when> element of the time each line is printed.
+            if (n === 0) out.raw(fmt.XML_EXPECT_HEADER);
+            out.line(fmt.formatExpectationXml(e, { when: timestamp ? BigInt(Date.now()) * 1_000_000n : undefined }));
+          } else if (timestamp) {
+            // -o timestamp: `[sec.usec]\t` of the time each line is printed.
+            out.line(fmt.expectationTimePrefix(process.hrtime.bigint() - HRTIME_ORIGIN + EPOCH_ORIGIN) + fmt.formatExpectation(e));
+          } else out.line(fmt.formatExpectation(e));
           n++;
         }
         await out.flush();
