@@ -1,7 +1,8 @@
-// nfct against conntrack on the expectation table: -L expect in every -o mode.
+// nfct against conntrack on the expectation table: -L expect in every -o mode, -E expect.
 // Both programs read the same namespace, whose expectations the library makes on masters
 // that have the ftp helper.
 import { resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
@@ -68,4 +69,80 @@ describe('-L expect', () => {
     if (o.includes('xml')) expect(mine.stdout).toMatch(/^<\?xml version="1.0" encoding="utf-8"\?>\n<expect>\n<flow>.*<meta><helper-name>ftp<\/helper-name>/);
     if (o.includes('timestamp')) expect(theirs.stdout).toMatch(o.includes('xml') ? /<when>/ : /^\[\d+\.[\d ]+\]\t/);
   });
+});
+
+interface Watch {
+  lines: string[];
+  all: string[];
+  out: string;
+  err: string;
+  stop(): Promise<number | null>;
+}
+
+function watch(program: 'conntrack' | 'nfct', output: string): Watch {
+  const args = ['-E', 'expect', ...(output ? ['-o', output] : [])];
+  const child = program === 'conntrack' ? ns.spawn('conntrack', args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TZ: 'UTC' } }) : ns.spawn('node', [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TZ: 'UTC' } });
+  const w: Watch & { buf: string } = { lines: [], all: [], out: '', err: '', buf: '', stop: async () => null };
+  const exited = new Promise<number | null>((res) => child.on('close', (code) => res(code)));
+  child.stdout!.setEncoding('utf8');
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (d: string) => (w.err += d));
+  child.stdout!.on('data', (d: string) => {
+    w.out += d;
+    w.buf += d;
+    for (let i = w.buf.indexOf('\n'); i >= 0; i = w.buf.indexOf('\n')) {
+      const line = w.buf.slice(0, i);
+      w.buf = w.buf.slice(i + 1);
+      w.all.push(line);
+      if (!line.includes(SENTINEL)) w.lines.push(line);
+    }
+  });
+  w.stop = async () => {
+    child.kill('SIGTERM');
+    return exited;
+  };
+  return w;
+}
+
+/** Pokes (a sentinel expectation each) until every watcher has shown one: they listen. */
+async function ready(watches: Watch[], from: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (let port = from; ; port++) {
+    if (Date.now() > deadline) throw new Error(`no sentinel event within 10 s: ${watches.map((w) => w.err).join(' ')}`);
+    await ct.expectations.create(expected(master(SENTINEL, 9), port));
+    const until = Date.now() + 200;
+    while (Date.now() < until && !watches.every((w) => w.all.some((l) => l.includes(SENTINEL) && l.includes(String(port))))) await sleep(10);
+    if (watches.every((w) => w.all.some((l) => l.includes(SENTINEL) && l.includes(String(port))))) return;
+  }
+}
+
+describe('-E expect', () => {
+  test.each(['', 'xml', 'timestamp', 'xml,timestamp', 'id'])('-o %s: the same events, the same summary on SIGTERM', async (o) => {
+    await ct.expectations.flush();
+    const watches = [watch('conntrack', o), watch('nfct', o)];
+    let codes: Array<number | null> = [];
+    try {
+      await ready(watches, 1000);
+      await ct.expectations.create(expected(master('10.70.0.1', 40000), 50000));
+      await ct.expectations.create(expected(master('10.70.0.3', 40001), 50001, { flags: ['PERMANENT'] }));
+      await ct.expectations.delete({ protocol: 'tcp', src: '10.70.0.2', dst: '10.70.0.1', srcPort: 0, dstPort: 50000 });
+      await ct.expectations.create(expected(master('10.70.0.4', 40002), 50002));
+      const deadline = Date.now() + 5000;
+      while (watches.some((w) => !w.lines.some((l) => l.includes('50002'))) && Date.now() < deadline) await sleep(20);
+      // The last sentinel's end: the table is emptied, and each watcher shows that too.
+      await ct.expectations.flush();
+      while (watches.some((w) => w.lines.filter((l) => /DESTROY|destroy/.test(l)).length < 3) && Date.now() < deadline) await sleep(20);
+      await sleep(200);
+    } finally {
+      codes = await Promise.all(watches.map((w) => w.stop()));
+    }
+    const [theirs, mine] = watches as [Watch, Watch];
+    expect(codes).toEqual([0, 0]);
+    expect(theirs.lines.filter((l) => l.includes('10.70.0.')).length).toBe(6);
+    expect(mask(mine.lines.join('\n'))).toBe(mask(theirs.lines.join('\n')));
+    const shown = (w: Watch) => w.all.filter((l) => !l.startsWith('<?xml') && l !== '<expect>' && l !== '</expect>').length;
+    expect(mask(mine.err)).toBe(`SIGNED: ${shown(mine)} expectation events have been shown.\n`);
+    expect(mask(theirs.err)).toBe(`SIGNED: ${shown(theirs)} expectation events have been shown.\n`);
+    if (o.includes('xml')) expect(mine.out.endsWith('</expect>\n')).toBe(theirs.out.endsWith('</expect>\n'));
+  }, 60_000);
 });
