@@ -35,7 +35,7 @@ import { AF_INET, AF_INET6, DCCP_STATES, SCTP_STATES, TCP_STATES, protocolName }
 import { STATUS_NAMES, type StatusName, statusBit } from './status.js';
 import type { CpuStats } from './handle.js';
 import type { ExpectationEvent, FlowEvent } from './events.js';
-import type { Expectation } from './expect.js';
+import type { Expectation, ExpectationCpuStats } from './expect.js';
 import type { DccpInfo, Flow, PortTuple, SctpInfo, TcpInfo, Tuple } from './types.js';
 
 /** The version this module reproduces. */
@@ -597,6 +597,22 @@ export function formatCpuStatsLine(row: CpuStats): string {
 /** What `conntrack -S` prints on stdout: one line per CPU, each with its newline. */
 export function formatCpuStats(rows: readonly CpuStats[]): string {
   return rows.map((r) => `${formatCpuStatsLine(r)}\n`).join('');
+}
+
+/**
+ * What `conntrack -S expect` prints on stdout: one line per CPU (`cpu=0   \texpect_new=0
+ * expect_create=1 expect_delete=0 `, trailing blank included), each with its newline.
+ */
+export function formatExpectationCpuStats(rows: readonly ExpectationCpuStats[]): string {
+  let s = '';
+  for (const row of rows) {
+    s += `cpu=${String(row.cpu).padEnd(4)}\t`;
+    for (const name of ['expect_new', 'expect_create', 'expect_delete']) {
+      if (Object.hasOwn(row, name)) s += `${name}=${row[name]! >>> 0} `;
+    }
+    s += '\n';
+  }
+  return s;
 }
 
 /** What `conntrack -C` prints (without the newline). */

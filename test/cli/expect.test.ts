@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
-import { Conntrack, type ExpectationInput } from '../../lib/index.js';
+import { Conntrack, type ExpectationInput, formatExpectationCpuStats } from '../../lib/index.js';
 import { createNetns, type Netns, setSysctl } from '../helpers/netns.js';
 import { runConntrack } from '../oracle/conntrack-cli.js';
 
@@ -68,6 +68,22 @@ describe('-L expect', () => {
     expect(mask(mine.stderr)).toBe(mask(theirs.stderr));
     if (o.includes('xml')) expect(mine.stdout).toMatch(/^<\?xml version="1.0" encoding="utf-8"\?>\n<expect>\n<flow>.*<meta><helper-name>ftp<\/helper-name>/);
     if (o.includes('timestamp')) expect(theirs.stdout).toMatch(o.includes('xml') ? /<when>/ : /^\[\d+\.[\d ]+\]\t/);
+  });
+});
+
+describe('-S expect', () => {
+  test('the per-CPU expectation counters, as conntrack prints them; the library reads the same', async () => {
+    await ct.expectations.flush();
+    await ct.expectations.create(expected(master('10.70.0.1', 40000), 50000));
+    await ct.expectations.create(expected(master('10.70.0.1', 40000), 50001)); // replaces the first
+    const theirs = await runConntrack(ns, ['-S', 'expect']);
+    const mine = await nfct(['-S', 'expect']);
+    expect(theirs.stdout).toMatch(/^cpu=0   \texpect_new=\d+ expect_create=\d+ expect_delete=\d+ \n/);
+    expect(mine).toEqual({ ...theirs, stderr: '' });
+    const rows = await ct.expectations.stats();
+    expect(formatExpectationCpuStats(rows)).toBe(theirs.stdout);
+    expect(rows.reduce((n, r) => n + r.expect_create, 0)).toBeGreaterThanOrEqual(2);
+    expect(rows.reduce((n, r) => n + r.expect_delete, 0)).toBeGreaterThanOrEqual(1);
   });
 });
 
