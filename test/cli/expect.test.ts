@@ -87,6 +87,52 @@ describe('-S expect', () => {
   });
 });
 
+describe('-G, -D and -I expect: the options conntrack takes and needs', () => {
+  const E = '-s 10.70.0.2 -d 10.70.0.1';
+  const M = '-s 10.70.0.1 -d 10.70.0.2 -r 10.70.0.2 -q 10.70.0.1';
+  const I = `-I expect ${M} -t 100 --tuple-src 10.70.0.2 --tuple-dst 10.70.0.1 --mask-src 255.255.255.255 --mask-dst 255.255.255.255`;
+  const LINES = [
+    `-G expect ${E} -p tcp`,
+    `-G expect ${E} -p tcp --sport 0 --dport 50000`,
+    `-G expect ${E} -p tcp --sport 0 --dport 50000 --reply-port-src 21 --reply-port-dst 40000`,
+    `-G expect ${E} -p tcp --sport 0 --dport 50009 --reply-port-src 21 --reply-port-dst 40000`,
+    `-G expect ${E} -p tcp --orig-port-src 0 --orig-port-dst 50000 --reply-port-src 1 --reply-port-dst 2`,
+    `-G expect ${E} -p tcp --sport 0 --dport 50000 --reply-port-src 21 --reply-port-dst 40000 --state ESTABLISHED`,
+    `-G expect ${E} -p tcp --sport 0 --dport 50000 --reply-port-src 21 --reply-port-dst 40000 --mask-port-src 0`,
+    `-G expect ${E} -p udp --sport 0 --dport 50000 --reply-port-src 21 --reply-port-dst 40000`,
+    `-G expect ${E} -p icmp --icmp-type 8`,
+    `-G expect ${E} -p gre --srckey 1`,
+    `-D expect ${E} -p tcp`,
+    `-D expect ${E} -p tcp --sport 0 --dport 50000`,
+    `-D expect ${E} -p tcp --sport 0 --dport 50000 --reply-port-src 21 --reply-port-dst 40000`,
+    `-D expect ${E} -p tcp --sport 0 --dport 50009 --reply-port-src 21 --reply-port-dst 40000`,
+    `-D expect ${E} -p sctp --sport 0 --dport 50000 --reply-port-src 21 --reply-port-dst 40000 --orig-vtag 1`,
+    `-D expect ${E} -p dccp --sport 0 --dport 50000 --reply-port-src 21 --reply-port-dst 40000 --role client`,
+    `${I} -p tcp`,
+    `${I} -p tcp --sport 40000 --dport 21`,
+    `${I} -p tcp --sport 40000 --dport 21 --mask-port-src 0 --mask-port-dst 65535 --tuple-port-src 0`,
+    `${I} -p tcp --sport 40000 --dport 21 --mask-port-src 0 --mask-port-dst 65535 --tuple-port-src 0 --tuple-port-dst 50001 --reply-port-src 21`,
+    `${I} -p tcp --sport 40000 --dport 21 --mask-port-src 0 --mask-port-dst 65535 --tuple-port-src 0 --tuple-port-dst 50001 --state ESTABLISHED`,
+    `${I} -p udp --sport 40000 --dport 21 --mask-port-src 0 --mask-port-dst 65535 --tuple-port-src 0`,
+    `${I} -p dccp --sport 40000 --dport 21 --mask-port-src 0 --mask-port-dst 65535 --tuple-port-src 0 --tuple-port-dst 1`,
+    `${I} -p gre --srckey 1 --dstkey 2 --reply-key-src 2 --reply-key-dst 1 --mask-key-src 0`,
+    `${I} -p icmp --icmp-type 8`,
+  ];
+  const table = async () => mask((await runConntrack(ns, ['-L', 'expect'])).stdout);
+  test.each(LINES)('%s', async (line) => {
+    const args = line.split(' ');
+    const outcome = async (run: () => Promise<{ code: number | null; stdout: string; stderr: string }>) => {
+      await ct.expectations.flush();
+      await ct.expectations.create(expected(master('10.70.0.1', 40000), 50000));
+      const r = await run();
+      return { code: r.code, stdout: mask(r.stdout), stderr: mask(r.stderr).replace(/Try `(conntrack|nfct) -h' or '(conntrack|nfct) --help'/, 'TRY'), table: await table() };
+    };
+    const theirs = await outcome(() => runConntrack(ns, args));
+    const mine = await outcome(() => nfct(args));
+    expect(mine).toEqual(theirs);
+  });
+});
+
 interface Watch {
   lines: string[];
   all: string[];

@@ -41,7 +41,7 @@ export async function expectations(ct: Conntrack, r: CtRequest, ctx: Context): P
     }
     if (r.command === 'exp-get') {
       const e = await ct.expectations.get(tupleOf(r));
-      if (!e) operationFailed(2, 'get');
+      if (!e) operationFailed(2, 'exp-get');
       out.line(r.json ? JSON.stringify(jsonSafe(e)) : fmt.formatExpectation(e!));
       await out.drain();
       return 0;
@@ -52,7 +52,7 @@ export async function expectations(ct: Conntrack, r: CtRequest, ctx: Context): P
       return 1;
     }
   } catch (e) {
-    if (e instanceof NfctError) operationFailed(e.errno, r.command === 'exp-delete' ? 'delete' : r.command);
+    if (e instanceof NfctError) operationFailed(e.errno, r.command);
     throw e;
   }
   throw new CliExit(1, 'Operation failed: Operation not supported');
