@@ -7,6 +7,33 @@ import type { Context } from '../context.js';
 import { CliExit, operationFailed } from '../messages.js';
 import type { CtRequest } from '../parse.js';
 import { tupleOf } from './create.js';
+import type { ExpectationInput } from '../../conntrack/expect.js';
+import type { TupleInput } from '../../conntrack/tuple.js';
+import { cAtoi, cNumber, l4 } from '../parse.js';
+
+/**
+ * The expectation a -I expect line describes: the master's original tuple (-s, -d, --sport,
+ * --dport), the expected tuple (--tuple-src, --tuple-dst, --tuple-port-*), its mask
+ * (--mask-src, --mask-dst, --mask-port-*) and -t.
+ */
+function expectationOf(r: CtRequest): ExpectationInput {
+  const num = (name: string, read: (v: string) => number): number | undefined => {
+    const v = l4(r, name);
+    return v === undefined ? undefined : read(v) & 0xffff;
+  };
+  const tuple: TupleInput = { protocol: r.proto!.num, src: r.tupleSrc!.text, dst: r.tupleDst!.text };
+  const mask: NonNullable<ExpectationInput['mask']> = { src: r.maskSrc!.text, dst: r.maskDst!.text };
+  if (r.proto!.kind === 'gre') {
+    tuple.srcKey = num('tuple-key-src', cNumber);
+    tuple.dstKey = num('tuple-key-dst', cNumber);
+  } else if (r.proto!.kind !== 'icmp' && r.proto!.kind !== 'icmpv6' && r.proto!.kind !== 'unknown') {
+    tuple.srcPort = num('tuple-port-src', cAtoi);
+    tuple.dstPort = num('tuple-port-dst', cAtoi);
+    mask.srcPort = num('mask-port-src', cAtoi);
+    mask.dstPort = num('mask-port-dst', cAtoi);
+  }
+  return { master: tupleOf(r), tuple, mask, timeout: r.timeout ?? 0 };
+}
 
 // The wall clock in microseconds (Date.now() has milliseconds only).
 const HRTIME_ORIGIN = process.hrtime.bigint();
@@ -44,6 +71,10 @@ export async function expectations(ct: Conntrack, r: CtRequest, ctx: Context): P
       if (!e) operationFailed(2, 'exp-get');
       out.line(r.json ? JSON.stringify(jsonSafe(e)) : fmt.formatExpectation(e!));
       await out.drain();
+      return 0;
+    }
+    if (r.command === 'exp-create') {
+      await ct.expectations.create(expectationOf(r));
       return 0;
     }
     if (r.command === 'exp-delete') {
