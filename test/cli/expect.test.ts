@@ -1,6 +1,7 @@
 // nfct against conntrack on the expectation table: -L expect in every -o mode, -E expect.
 // Both programs read the same namespace, whose expectations the library makes on masters
 // that have the ftp helper.
+import type { SpawnOptions } from 'node:child_process';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -167,7 +168,8 @@ interface Watch {
 
 function watch(program: 'conntrack' | 'nfct', output: string): Watch {
   const args = ['-E', 'expect', ...(output ? ['-o', output] : [])];
-  const child = program === 'conntrack' ? ns.spawn('conntrack', args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TZ: 'UTC' } }) : ns.spawn('node', [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TZ: 'UTC' } });
+  const options: SpawnOptions = { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TZ: 'UTC' } };
+  const child = program === 'conntrack' ? ns.spawn('conntrack', args, options) : ns.spawn('node', [MAIN, ...args], options);
   const w: Watch & { buf: string } = { lines: [], all: [], out: '', err: '', buf: '', stop: async () => null };
   const exited = new Promise<number | null>((res) => child.on('close', (code) => res(code)));
   child.stdout!.setEncoding('utf8');
