@@ -26,6 +26,8 @@ const expected = (m: ReturnType<typeof master>, dport: number, extra: Partial<Ex
   ...extra,
 });
 
+const V6_MASTER = { protocol: 'tcp' as const, src: '2001:db8::1', dst: '2001:db8::2', srcPort: 40003, dstPort: 21 };
+
 async function nfct(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return ns.exec('node', [MAIN, ...args]);
 }
@@ -46,7 +48,7 @@ beforeAll(async () => {
   // Every master gets the event extension, whoever listened when it was made.
   await setSysctl(ns, 'net.netfilter.nf_conntrack_events', 1);
   ct = await Conntrack.open({ netns: ns.name });
-  for (const m of [master(SENTINEL, 9), master('10.70.0.1', 40000), master('10.70.0.3', 40001), master('10.70.0.4', 40002)]) {
+  for (const m of [master(SENTINEL, 9), master('10.70.0.1', 40000), master('10.70.0.3', 40001), master('10.70.0.4', 40002), V6_MASTER]) {
     await ct.create({ ...m, timeout: 600, state: 'ESTABLISHED', helper: 'ftp' });
   }
 }, 60_000);
@@ -57,16 +59,21 @@ afterAll(async () => {
 });
 
 describe('-L expect', () => {
-  test.each(['', 'xml', 'xml,id', 'xml,timestamp', 'timestamp', 'id', 'extended'])('-o %s: same stdout, stderr and exit status as conntrack', async (o) => {
+  const MODES = ['', 'xml', 'xml,id', 'xml,timestamp', 'timestamp', 'id', 'extended'];
+  test.each(MODES.flatMap((o) => [[o, ''], [o, 'ipv6']]))('-o %s (-f %s): same stdout, stderr and exit status as conntrack', async (o, family) => {
     await ct.expectations.flush();
     await ct.expectations.create(expected(master('10.70.0.1', 40000), 50000));
     await ct.expectations.create(expected(master('10.70.0.3', 40001), 50001, { flags: ['PERMANENT'] }));
-    const args = ['-L', 'expect', ...(o ? ['-o', o] : [])];
+    await ct.expectations.create({ ...expected(V6_MASTER, 50002), mask: { srcPort: 0, src: 'ffff:ffff::' } });
+    const args = ['-L', 'expect', ...(o ? ['-o', o] : []), ...(family ? ['-f', family] : [])];
     const [theirs, mine] = [await runConntrack(ns, args, { env: { ...process.env, TZ: 'UTC' } }), await nfct(args)];
     expect(mine.code).toBe(theirs.code);
     const sorted = (s: string) => mask(s).split('\n').sort().join('\n');
     expect(sorted(mine.stdout)).toBe(sorted(theirs.stdout));
     expect(mask(mine.stderr)).toBe(mask(theirs.stderr));
+    // IPv4 by default (conntrack's -L expect asks for AF_INET), IPv6 with -f ipv6.
+    if (family) expect(theirs.stdout).toMatch(o.includes('xml') ? /<layer3 protonum="10" protoname="ipv6"><expected><src>2001:db8::2<\/src>/ : /src=2001:db8::2 /);
+    else expect(theirs.stdout).not.toContain('2001:db8::');
     if (o.includes('xml')) expect(mine.stdout).toMatch(/^<\?xml version="1.0" encoding="utf-8"\?>\n<expect>\n<flow>.*<meta><helper-name>ftp<\/helper-name>/);
     if (o.includes('timestamp')) expect(theirs.stdout).toMatch(o.includes('xml') ? /<when>/ : /^\[\d+\.[\d ]+\]\t/);
   });
