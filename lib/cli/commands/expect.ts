@@ -1,15 +1,15 @@
-// The expectation table: -L expect, -G expect, -D expect, -F expect (in table.ts), -C expect.
+// The expectation table: -L expect, -G expect, -D expect, -I expect; -F, -C and -S expect are
+// in table.ts, -E expect in events.ts.
+import type { ExpectationInput } from '../../conntrack/expect.js';
 import type { Conntrack } from '../../conntrack/handle.js';
 import { jsonSafe } from '../../conntrack/flow.js';
 import * as fmt from '../../conntrack/text.js';
+import type { TupleInput } from '../../conntrack/tuple.js';
 import { NfctError } from '../../core/errors.js';
 import type { Context } from '../context.js';
 import { CliExit, operationFailed } from '../messages.js';
-import type { CtRequest } from '../parse.js';
+import { cAtoi, cNumber, type CtRequest, l4 } from '../parse.js';
 import { tupleOf } from './create.js';
-import type { ExpectationInput } from '../../conntrack/expect.js';
-import type { TupleInput } from '../../conntrack/tuple.js';
-import { cAtoi, cNumber, l4 } from '../parse.js';
 
 /**
  * The expectation a -I expect line describes: the master's original tuple (-s, -d, --sport,
