@@ -9,7 +9,7 @@ export type { ConntrackEvent, CountEventOptions, EventOptions, EventType, Expect
 export { Expectations } from './conntrack/expect.js';
 export { Nflog, PacketStream, decodePackets } from './nflog/handle.js';
 export type { HookName, LogInterface, NflogEvent, NflogGap, NflogOverrun, NflogPacket, NflogPacketEvent, SubscribeOptions } from './nflog/handle.js';
-export type { Expectation, ExpectationFilter, ExpectationFlag, ExpectationInput } from './conntrack/expect.js';
+export type { Expectation, ExpectationCpuStats, ExpectationFilter, ExpectationFlag, ExpectationInput } from './conntrack/expect.js';
 export { RecordStream } from './core/stream.js';
 export type { FlowFilter } from './conntrack/filter.js';
 export { AGGREGATE_KEYS } from './conntrack/aggregate.js';
@@ -67,7 +67,10 @@ export {
   formatCpuStats,
   formatEvent,
   formatExpectation,
+  formatExpectationCpuStats,
   formatExpectationEvent,
+  formatExpectationXml,
+  expectationTimePrefix,
   formatFlow,
   formatFlushMessage,
   formatSave,
@@ -75,4 +78,4 @@ export {
   formatXml,
   formatXmlDocument,
 } from './conntrack/text.js';
-export type { EventFormatOptions, ExpectationFormatOptions, FlowFormatOptions, SaveFormatOptions, SummaryCommand, UserspaceOrigin, XmlFormatOptions } from './conntrack/text.js';
+export type { EventFormatOptions, ExpectationFormatOptions, ExpectationXmlOptions, FlowFormatOptions, SaveFormatOptions, SummaryCommand, UserspaceOrigin, XmlFormatOptions } from './conntrack/text.js';

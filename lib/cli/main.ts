@@ -69,6 +69,8 @@ async function commandOf(r: CtRequest): Promise<Command> {
       return (await import('./commands/table.js')).stats;
     case 'event':
       return (await import('./commands/events.js')).events;
+    case 'exp-event':
+      return (await import('./commands/events.js')).expectEvents;
     default:
       return (await import('./commands/expect.js')).expectations;
   }

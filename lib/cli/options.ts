@@ -104,6 +104,14 @@ export const KINDS: Record<string, ProtoKind> = {
   },
   unknown: { opts: [], flags: [], legal: {} },
 };
+// The expectation commands (conntrack 1.4.7's extensions): -I expect needs the master's ports,
+// the expected tuple's and the mask's; -D/-G expect the ports of both of the master's tuples.
+Object.assign(KINDS.tcp!.legal, { 'exp-create': '110011011', 'exp-delete': '111100000', 'exp-get': '111100000' });
+Object.assign(KINDS.udp!.legal, { 'exp-create': '11001111', 'exp-delete': '11110000', 'exp-get': '11110000' });
+Object.assign(KINDS.sctp!.legal, { 'exp-create': '11001101111', 'exp-delete': '11110000000', 'exp-get': '11110000000' });
+Object.assign(KINDS.dccp!.legal, { 'exp-create': '1100110111', 'exp-delete': '1111000000', 'exp-get': '1111000000' });
+Object.assign(KINDS.gre!.legal, { 'exp-create': '11111111', 'exp-delete': '11110000', 'exp-get': '11110000' });
+
 /** Protocols conntrack handles by name, with their option set. */
 export const HANDLERS: Array<[string, number, string]> = [
   ['tcp', 6, 'tcp'], ['udp', 17, 'udp'], ['udplite', 136, 'udp'], ['sctp', 132, 'sctp'], ['dccp', 33, 'dccp'],

@@ -194,6 +194,20 @@ export class Output {
   async drain(): Promise<void> {
     await this.flush();
     if (this.waiting) await this.until(this.waiting);
+    // Stopped by a signal while a write is still going (the last one: the end of an XML
+    // document written after the signal), or with more to write behind it: the rest goes out
+    // if the writes end soon; a reader that does not read is not waited for longer than that.
+    if (this.stop?.aborted && (this.waiting || this.used > 0)) {
+      const deadline = Date.now() + 250;
+      const inFlight = (): Promise<void> | undefined => this.waiting; // changes while awaiting
+      for (let w = inFlight(); (w || this.used > 0) && !this.closed && Date.now() < deadline; w = inFlight()) {
+        if (w) {
+          let timer: NodeJS.Timeout | undefined;
+          await Promise.race([w, new Promise<void>((resolve) => (timer = setTimeout(resolve, deadline - Date.now())))]);
+          clearTimeout(timer);
+        } else await this.flush();
+      }
+    }
     if (this.closed) throw new StdoutClosed();
   }
 

@@ -60,6 +60,21 @@ export interface ExpectationInput {
   nat?: { dir: 'original' | 'reply'; tuple: TupleInput };
 }
 
+/** Per-CPU counters of the expectation table (`conntrack -S expect`, CTA_STATS_EXP_*). */
+export interface ExpectationCpuStats {
+  cpu: number;
+  /** Connections that arrived as an expectation said they would. */
+  expect_new: number;
+  /** Expectations made. */
+  expect_create: number;
+  /** Expectations removed (matched, timed out, deleted, replaced). */
+  expect_delete: number;
+  /** Counters newer than this library, as stat_N. */
+  [counter: string]: number;
+}
+
+const EXP_STAT_NAMES: Record<number, string> = { 1: 'expect_new', 2: 'expect_create', 3: 'expect_delete' };
+
 /** Expectation filter for list(). */
 export interface ExpectationFilter {
   family?: Family;
@@ -228,6 +243,20 @@ export class Expectations {
     } catch (e) {
       throw withCallSite(e, site, 'expectation get');
     }
+  }
+
+  /** Per-CPU counters of the expectation table (conntrack -S expect), one object per CPU. */
+  async stats(): Promise<ExpectationCpuStats[]> {
+    const native = this.native();
+    const site = callSite(this.stats);
+    const rows = await native.stats(true).catch((e: unknown) => {
+      throw withCallSite(e, site, 'expectation statistics');
+    });
+    return rows.map(([cpu, values]) => {
+      const row: Record<string, number> = { cpu, expect_new: 0, expect_create: 0, expect_delete: 0 };
+      for (let i = 0; i + 1 < values.length; i += 2) row[EXP_STAT_NAMES[values[i]!] ?? `stat_${values[i]}`] = values[i + 1]!;
+      return row as ExpectationCpuStats;
+    });
   }
 
   /** Creates an expectation (conntrack -I expect); EEXIST when it exists. */

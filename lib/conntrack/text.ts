@@ -35,7 +35,7 @@ import { AF_INET, AF_INET6, DCCP_STATES, SCTP_STATES, TCP_STATES, protocolName }
 import { STATUS_NAMES, type StatusName, statusBit } from './status.js';
 import type { CpuStats } from './handle.js';
 import type { ExpectationEvent, FlowEvent } from './events.js';
-import type { Expectation } from './expect.js';
+import type { Expectation, ExpectationCpuStats } from './expect.js';
 import type { DccpInfo, Flow, PortTuple, SctpInfo, TcpInfo, Tuple } from './types.js';
 
 /** The version this module reproduces. */
@@ -496,19 +496,66 @@ export function formatExpectation(e: Expectation, options: ExpectationFormatOpti
   return s.endsWith(' ') ? s.slice(0, -1) : s;
 }
 
+/** `[%-8ld.%-6ld]\t`, the prefix of `-L expect` / `-E expect` lines with `-o timestamp`. */
+export function expectationTimePrefix(ns: bigint): string {
+  const sec = (ns / NS_PER_S).toString();
+  const usec = ((ns % NS_PER_S) / 1000n).toString();
+  return `[${sec.padEnd(8)}.${usec.padEnd(6)}]\t`;
+}
+
+export interface ExpectationXmlOptions {
+  /** Events print `<flow type="new|destroy">`; listed ones `<flow>`. */
+  type?: 'new' | 'update' | 'destroy';
+  /** With `-o xml,timestamp`: a `<when>` element in `<meta>` for this time (ns since the epoch). */
+  when?: bigint;
+}
+
+/** The layer-4 fields of one expectation tuple (`<sport>`/`<dport>`, GRE keys; none for ICMP). */
+function xmlExpectL4(t: Tuple): string {
+  if (PORT_PROTOS.has(t.protonum)) return `<sport>${field(t, 'srcPort')}</sport><dport>${field(t, 'dstPort')}</dport>`;
+  if (t.protonum === 47) return `<srckey>0x${field(t, 'srcKey').toString(16)}</srckey><dstkey>0x${field(t, 'dstKey').toString(16)}</dstkey>`;
+  return '';
+}
+
+/**
+ * One `<flow>...</flow>` line of `conntrack -L expect -o xml` (or of `-E expect -o xml` with
+ * `type`): layer 3 and layer 4 each with `<expected>`, `<mask>`, `<master>`, then `<meta>` with
+ * `<helper-name>`, `<timeout>`, `<class>`, `<zone>`, `<when>` and the flags as empty elements.
+ */
+export function formatExpectationXml(e: Expectation, options: ExpectationXmlOptions = {}): string {
+  const n = e.family === 'ipv6' ? AF_INET6 : AF_INET;
+  let s = options.type ? `<flow type="${options.type}">` : '<flow>';
+  s += `<layer3 protonum="${n}" protoname="${n === AF_INET ? 'ipv4' : 'ipv6'}">`;
+  s += `<expected><src>${e.tuple.src}</src><dst>${e.tuple.dst}</dst></expected>`;
+  s += `<mask><src>${e.mask.src}</src><dst>${e.mask.dst}</dst></mask>`;
+  s += `<master><src>${e.master.src}</src><dst>${e.master.dst}</dst></master></layer3>`;
+  s += `<layer4 protonum="${e.tuple.protonum}" protoname="${l4name(e.tuple.protonum)}">`;
+  s += `<expected>${xmlExpectL4(e.tuple)}</expected>`;
+  s += `<mask>${xmlExpectL4(e.mask)}</mask>`;
+  s += `<master>${xmlExpectL4(e.master)}</master></layer4>`;
+  s += '<meta>';
+  if (e.helper !== undefined) s += `<helper-name>${e.helper}</helper-name>`;
+  if (e.timeout !== undefined) s += `<timeout>${e.timeout}</timeout>`;
+  if (e.class !== undefined) s += `<class>${e.class}</class>`;
+  if (e.zone !== undefined) s += `<zone>${e.zone}</zone>`;
+  if (options.when !== undefined) s += xmlWhen(options.when);
+  if (e.flagBits & 1) s += '<permanent/>';
+  if (e.flagBits & 2) s += '<inactive/>';
+  if (e.flagBits & 4) s += '<userspace/>';
+  return `${s}</meta></flow>`;
+}
+
 /**
  * One line of `conntrack -E expect`. With `timestamp`, the prefix that command prints, whose
  * format differs from the flow events' (`[%-8ld.%-6ld]`: microseconds padded with blanks on
- * the right, not zeros on the left).
+ * the right, not zeros on the left). With `xml`, the `<flow type="...">` line instead (and
+ * with `timestamp`, its `<when>` element).
  */
-export function formatExpectationEvent(event: ExpectationEvent, options: { timestamp?: boolean } = {}): string {
-  let prefix = '';
-  if (options.timestamp) {
-    const sec = (event.timestamp / NS_PER_S).toString();
-    const usec = ((event.timestamp % NS_PER_S) / 1000n).toString();
-    prefix = `[${sec.padEnd(8)}.${usec.padEnd(6)}]\t`;
-  }
-  return prefix + formatExpectation(event.expectation, { type: event.type === 'expect-destroy' ? 'destroy' : 'new' });
+export function formatExpectationEvent(event: ExpectationEvent, options: { timestamp?: boolean; xml?: boolean } = {}): string {
+  const type = event.type === 'expect-destroy' ? 'destroy' : 'new';
+  if (options.xml) return formatExpectationXml(event.expectation, { type, when: options.timestamp ? event.timestamp : undefined });
+  const prefix = options.timestamp ? expectationTimePrefix(event.timestamp) : '';
+  return prefix + formatExpectation(event.expectation, { type });
 }
 
 // ---- -S, -C and the messages on stderr ---------------------------------------------------
@@ -550,6 +597,22 @@ export function formatCpuStatsLine(row: CpuStats): string {
 /** What `conntrack -S` prints on stdout: one line per CPU, each with its newline. */
 export function formatCpuStats(rows: readonly CpuStats[]): string {
   return rows.map((r) => `${formatCpuStatsLine(r)}\n`).join('');
+}
+
+/**
+ * What `conntrack -S expect` prints on stdout: one line per CPU (`cpu=0   \texpect_new=0
+ * expect_create=1 expect_delete=0 `, trailing blank included), each with its newline.
+ */
+export function formatExpectationCpuStats(rows: readonly ExpectationCpuStats[]): string {
+  let s = '';
+  for (const row of rows) {
+    s += `cpu=${String(row.cpu).padEnd(4)}\t`;
+    for (const name of ['expect_new', 'expect_create', 'expect_delete']) {
+      if (Object.hasOwn(row, name)) s += `${name}=${row[name]! >>> 0} `;
+    }
+    s += '\n';
+  }
+  return s;
 }
 
 /** What `conntrack -C` prints (without the newline). */

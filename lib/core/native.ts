@@ -104,7 +104,8 @@ export interface NativeConntrack {
   dump(filter: NativeFilter, msgType: number, onBatch: OnBatch, tuning: ReaderTuning): NativeStream;
   get(tuple: NativeTuple): Promise<NativeRecords>;
   count(): Promise<[number, number]>;
-  stats(): Promise<Array<[number, Uint32Array]>>;
+  /** Per-CPU counters: (CTA_STATS_* type, value) pairs; with `expect`, the expectation table's (CTA_STATS_EXP_*). */
+  stats(expect?: boolean): Promise<Array<[number, Uint32Array]>>;
   close(): void;
   /** One packed spec (flowspec.ts). mode 0: create, 1: add (false when it existed), 2: update. */
   create(specs: Uint32Array, helpers: (string | undefined)[] | undefined, mode: number): Promise<boolean>;

@@ -152,14 +152,18 @@ Napi::Value Conntrack::Count(const Napi::CallbackInfo& info) {
   return QueueControl(env, sock_, exec, done);
 }
 
-// stats(): Promise<Array<[cpu, Uint32Array of (type, value) pairs]>>
+// stats(expect?): Promise<Array<[cpu, Uint32Array of (type, value) pairs]>>: the connection
+// table's per-CPU counters (CTA_STATS_*), or with expect true the expectation table's
+// (IPCTNL_MSG_EXP_GET_STATS_CPU: CTA_STATS_EXP_*).
 Napi::Value Conntrack::Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  const bool expect = info.Length() > 0 && info[0].IsBoolean() && info[0].As<Napi::Boolean>().Value();
   using Row = std::pair<uint32_t, std::vector<uint32_t>>;
   auto rows = std::make_shared<std::vector<Row>>();
-  auto exec = [rows](int fd, Failure* f) {
-    NlRequest req(NFNL_SUBSYS_CTNETLINK, CtMsg(IPCTNL_MSG_CT_GET_STATS_CPU), NLM_F_DUMP,
-                  AF_UNSPEC);
+  auto exec = [rows, expect](int fd, Failure* f) {
+    NlRequest req(expect ? NFNL_SUBSYS_CTNETLINK_EXP : NFNL_SUBSYS_CTNETLINK,
+                  expect ? CtMsg(IPCTNL_MSG_EXP_GET_STATS_CPU) : CtMsg(IPCTNL_MSG_CT_GET_STATS_CPU),
+                  NLM_F_DUMP, AF_UNSPEC);
     NlTransact(fd, req, [&](const nlmsghdr* m) {
       const auto* nfg = static_cast<const nfgenmsg*>(mnl_nlmsg_get_payload(m));
       Row row{ntohs(nfg->res_id), {}};

@@ -98,6 +98,24 @@ describe('expectations', () => {
     expect((missing as NfctError).code).toBe('ENOENT');
   });
 
+  test('stats(): the per-CPU counters conntrack -S expect prints, counting what was made and removed', async () => {
+    const parse = (text: string) =>
+      text
+        .trim()
+        .split('\n')
+        .map((line) => Object.fromEntries(line.trim().split(/\s+/).map((kv) => kv.split('=')).map(([k, v]) => [k, Number(v)])));
+    const before = await ct.expectations.stats();
+    expect(parse((await runConntrackOk(ns, ['-S', 'expect'])).stdout)).toEqual(before.map((r) => ({ ...r })));
+    await ct.expectations.create(expected(50010));
+    await ct.expectations.delete({ protocol: 'tcp', src: '10.0.0.2', dst: '10.0.0.1', srcPort: 0, dstPort: 50010 });
+    const after = await ct.expectations.stats();
+    expect(parse((await runConntrackOk(ns, ['-S', 'expect'])).stdout)).toEqual(after.map((r) => ({ ...r })));
+    const sum = (rows: typeof after, k: 'expect_create' | 'expect_delete') => rows.reduce((n, r) => n + r[k], 0);
+    expect(sum(after, 'expect_create') - sum(before, 'expect_create')).toBe(1);
+    expect(sum(after, 'expect_delete') - sum(before, 'expect_delete')).toBe(1);
+    expect(Object.keys(after[0]!)).toEqual(['cpu', 'expect_new', 'expect_create', 'expect_delete']);
+  });
+
   test('conntrack -F expect is seen by the library; flush({ helper }) empties it too', async () => {
     await ct.expectations.create(expected(50003));
     await runConntrackOk(ns, ['-F', 'expect']);

@@ -69,3 +69,45 @@ export async function events(ct: Conntrack, r: CtRequest, ctx: Context): Promise
   if (overruns > 0) ctx.err(`nfct: events were lost: the kernel reported ${overruns} overruns (the number of events it dropped is not known); at most ${st.peakRecords} events waited in memory`);
   return 0;
 }
+
+/**
+ * -E expect: the expectation events ([NEW], [DESTROY]), written as -E writes flow events; on
+ * SIGINT/SIGTERM/SIGHUP it says how many it showed.
+ */
+export async function expectEvents(ct: Conntrack, r: CtRequest, ctx: Context): Promise<number> {
+  const o = r.output;
+  const options = { timestamp: o.has('timestamp'), xml: o.has('xml') };
+  const { out } = ctx;
+  let shown = 0;
+  let overruns = 0;
+  let xmlOpen = false;
+  const stream = ct.events({ types: ['expect-new', 'expect-destroy'], signal: ctx.stop });
+  let pending = 0;
+  for await (const ev of stream) {
+    if (ev.type === 'overrun') {
+      overruns = ev.overruns;
+      ctx.err(`WARNING: the kernel dropped events (${ev.overruns} overruns so far); raise --buffer-size`);
+      continue;
+    }
+    if (ev.type !== 'expect-new' && ev.type !== 'expect-destroy') continue;
+    if (r.json) out.line(JSON.stringify(jsonSafe(ev)));
+    else {
+      if (options.xml && !xmlOpen) {
+        out.raw(fmt.XML_EXPECT_HEADER);
+        xmlOpen = true;
+      }
+      out.line(fmt.formatExpectationEvent(ev, options));
+    }
+    shown++;
+    out.schedule();
+    if (++pending >= 4096) {
+      pending = 0;
+      await out.ready();
+    }
+  }
+  if (xmlOpen) out.raw(fmt.XML_EXPECT_FOOTER);
+  await out.drain();
+  ctx.say(`${shown} expectation events have been shown.`);
+  if (overruns > 0) ctx.err(`nfct: events were lost: the kernel reported ${overruns} overruns (the number of events it dropped is not known); at most ${stream.stats.peakRecords} events waited in memory`);
+  return 0;
+}

@@ -32,6 +32,13 @@ export async function count(ct: Conntrack, r: CtRequest, ctx: Context): Promise<
 }
 
 export async function stats(ct: Conntrack, r: CtRequest, ctx: Context): Promise<number> {
+  if (r.command === 'exp-stats') {
+    const rows = await ct.expectations.stats();
+    if (r.json) for (const row of rows) ctx.out.line(JSON.stringify(row));
+    else ctx.out.raw(fmt.formatExpectationCpuStats(rows));
+    await ctx.out.drain();
+    return 0;
+  }
   const rows = await ct.stats();
   if (r.json) for (const row of rows) ctx.out.line(JSON.stringify(row));
   else ctx.out.raw(fmt.formatCpuStats(rows));
