@@ -143,6 +143,7 @@ function build(): CorpusLine[] {
     ...['-m 18446744073709551615', '-m 99999999999999999999', '-m -1', '-t 18446744073709551615', '-t 4294967301', '-w 18446744073709551615', '-w 65537',
       '--sport 18446744073709551615', '--sport 4294967297', '-m 0x1ffffffff', '-m 0777777777777777777777'].map((x) =>
       L(`-I -p udp -s 5.5.5.5 -d 6.6.6.6 --sport 1 --dport 2 -t 40 ${x}`, { empty: true })),
+    { shell: "printf '%s\\n' '-m 2' | CT -R -" }, { shell: "printf '%s\\n' '-p tcp -s 1.1.1.1' | CT -R -" },
     L('-L -p 4294967302'), L('-L -p 18446744073709551615'), L('-L -m 4294967297'), L('-L -p udp --dport 4294967349'),
     // -G: -i must be the entry's id; a reply tuple alone is refused by the kernel.
     L('-G -s 10.0.0.1 -d 10.0.0.4 -p udp --sport 1003 --dport 53 -i 5'),
