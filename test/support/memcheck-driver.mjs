@@ -327,7 +327,10 @@ async function kernelPart() {
     await ex.flush();
     await ex.flush({ family: 'ipv6' });
     const seen = await got;
-    return `${all.length} listed, ${seen.length} events`;
+    const expStats = await ex.stats();
+    if (expStats.length === 0) throw new Error('expectations.stats(): no cpu');
+    if (!(events.stats.socketBuffer > 0)) throw new Error('events().stats.socketBuffer not read');
+    return `${all.length} listed, ${seen.length} events, expectation stats of ${expStats.length} cpus`;
   });
 
   await step('events: filtered in the kernel and not, IPv6 and mark filters; counted (countEvents)', async () => {
