@@ -36,6 +36,26 @@ export interface Selection {
 }
 
 /**
+ * Whether an entry holds what a selection's library filter asks beyond the tuple -G fetches it
+ * by: the reply addresses and ports, the TCP state and the mark (conntrack compares the entry it
+ * gets against every option given).
+ */
+export function getHolds(f: Flow, filter: FlowFilter): boolean {
+  const q = filter as FlowFilter & Record<string, unknown>;
+  const same = (address: string, text: unknown): boolean => typeof text !== 'string' || bytesOf(address).equals(bytesOf(text));
+  if (!same(f.reply.src, q.replySrc) || !same(f.reply.dst, q.replyDst)) return false;
+  const reply = f.reply as { srcPort?: number; dstPort?: number };
+  if (q.replySrcPort !== undefined && reply.srcPort !== q.replySrcPort) return false;
+  if (q.replyDstPort !== undefined && reply.dstPort !== q.replyDstPort) return false;
+  if (q.state !== undefined && !(f.protocol === 'tcp' && f.tcp?.state === q.state)) return false;
+  if (q.mark !== undefined) {
+    const { value, mask } = typeof q.mark === 'number' ? { value: q.mark, mask: 0xffffffff } : (q.mark as { value: number; mask: number });
+    if ((((f.mark ?? 0) & mask) >>> 0) !== value >>> 0) return false;
+  }
+  return true;
+}
+
+/**
  * The options conntrack compares each entry against (its CT_COMPARISON): -z is refused with
  * them, and -D compares the timeout (-t) only when one of them is given.
  */
@@ -134,9 +154,9 @@ export function selection(r: CtRequest, mode: 'list' | 'delete' | 'update'): Sel
       const kmask = mode === 'list' ? mask || value : value;
       checks.push((f) => (f.status.bits & kmask) === value && (f.status.bits & value) === value);
     }
-  } else if (r.id !== undefined) {
-    checks.push((f) => f.id === undefined || f.id === r.id);
   }
+  // -i: the entry's id is compared (-D -i deletes only that entry, -G -i shows it only then).
+  if (r.id !== undefined) checks.push((f) => f.id === undefined || f.id === r.id);
   const nat = natMatch(r);
   if (nat) checks.push(nat);
   const match: Match = checks.length === 0 ? () => true : (f) => checks.every((c) => c(f));

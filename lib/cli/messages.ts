@@ -39,11 +39,19 @@ export function operationFailed(errno: number, command: string): never {
 }
 
 const STRERROR: Record<number, string> = {
-  1: 'Operation not permitted', 2: 'No such file or directory', 3: 'No such process', 4: 'Interrupted system call',
-  5: 'Input/output error', 12: 'Cannot allocate memory', 13: 'Permission denied', 16: 'Device or resource busy',
-  17: 'File exists', 22: 'Invalid argument', 28: 'No space left on device', 62: 'Timer expired',
-  93: 'Protocol not supported', 95: 'Operation not supported', 97: 'Address family not supported by protocol',
-  105: 'No buffer space available', 524: 'Unknown error 524',
+  1: 'Operation not permitted', 2: 'No such file or directory', 3: 'No such process',
+  4: 'Interrupted system call', 5: 'Input/output error', 6: 'No such device or address',
+  7: 'Argument list too long', 9: 'Bad file descriptor', 11: 'Resource temporarily unavailable',
+  12: 'Cannot allocate memory', 13: 'Permission denied', 14: 'Bad address',
+  16: 'Device or resource busy', 17: 'File exists', 19: 'No such device', 22: 'Invalid argument',
+  24: 'Too many open files', 28: 'No space left on device', 34: 'Numerical result out of range',
+  61: 'No data available', 62: 'Timer expired', 71: 'Protocol error', 74: 'Bad message',
+  75: 'Value too large for defined data type', 90: 'Message too long', 92: 'Protocol not available',
+  93: 'Protocol not supported', 95: 'Operation not supported',
+  97: 'Address family not supported by protocol', 98: 'Address already in use',
+  99: 'Cannot assign requested address', 100: 'Network is down', 101: 'Network is unreachable',
+  105: 'No buffer space available', 110: 'Connection timed out', 111: 'Connection refused',
+  113: 'No route to host', 524: 'Unknown error 524',
 };
 
 /** conntrack's wording of a kernel error for a command (its own table, then strerror). */

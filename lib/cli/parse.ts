@@ -254,10 +254,16 @@ export function parseCommandLine(argv: readonly string[], warn: (line: string) =
         const name = kind!.opts.find(([, i]) => i === index)![0];
         if (name === 'state') {
           const states = k === 'tcp' ? TCP_STATE_NAMES : k === 'sctp' ? SCTP_STATE_NAMES : DCCP_STATE_NAMES;
-          if (!(states.includes(v) || (k === 'tcp' && v === 'LISTEN'))) problem(`unknown ${k.toUpperCase()} state \`${v}'`);
+          // conntrack's DCCP extension says `Unknown`, its TCP and SCTP ones `unknown`.
+          if (!(states.includes(v) || (k === 'tcp' && v === 'LISTEN'))) problem(`${k === 'dccp' ? 'Unknown' : 'unknown'} ${k.toUpperCase()} state \`${v}'`);
         }
-        if (name === 'role' && v !== 'client' && v !== 'server') problem(`unknown DCCP role \`${v}'`);
-        r.l4.set(index, v);
+        let value = v;
+        if (name === 'role') {
+          // As conntrack reads it: any case, and any beginning of the word.
+          const lv = v.toLowerCase();
+          value = 'client'.startsWith(lv) ? 'client' : 'server'.startsWith(lv) ? 'server' : problem(`Unknown DCCP role \`${v}'`);
+        }
+        r.l4.set(index, value);
         l4flags |= 1 << index;
       }
     }

@@ -133,7 +133,8 @@ export function readLabelNames(): Map<number, string> | undefined {
   return names;
 }
 
-export function parseWords(arg: string, words: ReadonlyArray<[string, number]>, warn: (l: string) => void): number {
+/** `named`: the text a bad last word is named by (parseStatus: the list from that word on). */
+export function parseWords(arg: string, words: ReadonlyArray<[string, number]>, warn: (l: string) => void, named?: string): number {
   let value = 0;
   const one = (w: string, whole: string): void => {
     const lw = w.toLowerCase();
@@ -150,7 +151,7 @@ export function parseWords(arg: string, words: ReadonlyArray<[string, number]>, 
     rest = rest.slice(comma + 1);
   }
   if (rest.length === 0) problem(`Bad parameter \`${rest}'`);
-  one(rest, rest);
+  one(rest, named ?? rest);
   return value;
 }
 
@@ -167,7 +168,8 @@ export function parseStatus(arg: string, st: { value: number; mask: number }, wa
     if (!negated && w.startsWith('UNREPLIED')) st.mask |= 1 << 1;
     else if (w === '') problem(`Bad parameter \`${negated ? rest.slice(1) : rest}'`);
     else {
-      const v = parseWords(w, STATUS_WORDS, warn);
+      // A bad word is named with the rest of the list after it, as conntrack names it.
+      const v = parseWords(w, STATUS_WORDS, warn, negated ? rest.slice(1) : rest);
       if (negated) st.mask |= v;
       else st.value |= v;
     }

@@ -152,6 +152,15 @@ function build(): CorpusLine[] {
     // -U -t 0: the entries expire as they change; none is read back, printed or counted.
     L('-U -d 10.0.0.4 -t 0'), L('-U -d 10.0.0.4 -t 4294967296'),
     L('-U -s 10.0.0.5 --dst-nat 192.168.1.1 -m 7'),
+    // -D -i deletes only the entry with that id; -G compares state, reply tuple and id.
+    L('-D -i 1'), L('-D -i 1 -p tcp'), L('-D -f ipv4 -i 1'), L('-D -p tcp -s 10.0.0.1 -d 10.0.0.2 --sport 1001 --dport 80 -i 1'),
+    { shell: "CT -D -p udp -i $(CT -G -p udp -s 10.0.0.1 -d 10.0.0.4 --sport 1003 --dport 53 -o id 2>/dev/null | sed 's/.* id=//') | sed 's/ id=.*//'" },
+    ...['--state LISTEN', '--state ESTABLISHED', '--reply-port-src 80', '-q 10.0.0.9', '-r 10.0.0.2 -q 10.0.0.1', '-r 10.0.0.2 -q 10.0.0.1 --reply-port-src 80 --reply-port-dst 1001',
+      '-r 10.0.0.2 -q 10.0.0.1 --reply-port-src 81 --reply-port-dst 1001'].map((x) => L(`-G -s 10.0.0.1 -d 10.0.0.2 -p tcp --sport 1001 --dport 80 ${x}`)),
+    // -u names a bad word with the rest of its list; DCCP's messages and roles.
+    L('-L -u FOO,ASSURED'), L('-L -u ASSURED,FOO,SEEN_REPLY'), L('-L -u FOO,'), L('-L -u !FOO,ASSURED'), L('-U -d 10.0.0.4 -u BAR,ASSURED'),
+    L('-L -p dccp --state BOGUS'), L('-L -p dccp --role bogus'), L('-L -p dccp --role CLIENT'),
+    ...['CLIENT', 'Server', 'c', 's', 'x'].map((role) => L(`-I -p dccp -s 1.1.1.1 -d 2.2.2.2 --sport 10 --dport 20 -t 50 --state OPEN --role ${role}`, { empty: true })),
     // Abbreviated long options: conntrack's own first (--p is --protonum, not nfct's --pid).
     L('-L --p tcp'), L('-L --pr udp'), L('-L --orig-s 10.0.0.1'), L('-L --re 10.0.0.4'),
     // -F, -C, -S, -V, -h, -E refusals

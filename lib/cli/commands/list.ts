@@ -4,10 +4,10 @@ import type { Conntrack, ListOptions } from '../../conntrack/handle.js';
 import type { Flow } from '../../conntrack/types.js';
 import { NfctError } from '../../core/errors.js';
 import type { Context } from '../context.js';
-import { COMPARISON, inKernelOrder, selection } from '../filter.js';
+import { COMPARISON, getHolds, inKernelOrder, selection } from '../filter.js';
 import { CliExit, operationFailed } from '../messages.js';
 import { flowPrinter } from '../output.js';
-import type { CtRequest } from '../parse.js';
+import { type CtRequest, l4 } from '../parse.js';
 import { tupleOf } from './create.js';
 
 
@@ -76,8 +76,10 @@ export async function list(ct: Conntrack, r: CtRequest, ctx: Context): Promise<n
 }
 
 export async function get(ct: Conntrack, r: CtRequest, ctx: Context): Promise<number> {
-  // conntrack's request for an entry by its reply tuple alone is one the kernel refuses.
+  // conntrack's request for an entry by its reply tuple alone is one the kernel refuses; reply
+  // ports without the reply addresses make a reply tuple the kernel cannot read (ENODATA).
   if (!r.src && !r.dst) operationFailed(22, 'get');
+  if ((r.l4.size > 0 && !r.replySrc && !r.replyDst) && ['reply-port-src', 'reply-port-dst'].some((n) => l4(r, n) !== undefined)) operationFailed(61, 'get');
   let flow;
   try {
     flow = await ct.get(tupleOf(r));
@@ -89,8 +91,7 @@ export async function get(ct: Conntrack, r: CtRequest, ctx: Context): Promise<nu
   const sel = selection(r, 'list');
   let shown = 0;
   const printer = flowPrinter(r, 'get');
-  // -i: the entry of that tuple is shown only when it has that id.
-  if (sel.match(flow) && (r.id === undefined || flow.id === r.id)) {
+  if (sel.match(flow) && getHolds(flow, sel.filter)) {
     printer.flow(ctx.out, flow);
     shown++;
   }
