@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { Conntrack, type ExpectationInput, formatExpectationCpuStats } from '../../lib/index.js';
 import { createNetns, type Netns, setSysctl } from '../helpers/netns.js';
+import { type CollectedOutput, collectOutput } from '../helpers/output.js';
 import { runConntrack } from '../oracle/conntrack-cli.js';
 
 const MAIN = resolve(__dirname, '../../dist/cli/main.js');
@@ -165,11 +166,7 @@ describe('-G, -D and -I expect: the options conntrack takes and needs', () => {
   });
 });
 
-interface Watch {
-  lines: string[];
-  all: string[];
-  out: string;
-  err: string;
+interface Watch extends CollectedOutput {
   stop(): Promise<number | null>;
 }
 
@@ -177,24 +174,10 @@ function watch(program: 'conntrack' | 'nfct', output: string): Watch {
   const args = ['-E', 'expect', ...(output ? ['-o', output] : [])];
   const options: SpawnOptions = { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TZ: 'UTC' } };
   const child = program === 'conntrack' ? ns.spawn('conntrack', args, options) : ns.spawn('node', [MAIN, ...args], options);
-  const w: Watch & { buf: string } = { lines: [], all: [], out: '', err: '', buf: '', stop: async () => null };
-  const exited = new Promise<number | null>((res) => child.on('close', (code) => res(code)));
-  child.stdout!.setEncoding('utf8');
-  child.stderr!.setEncoding('utf8');
-  child.stderr!.on('data', (d: string) => (w.err += d));
-  child.stdout!.on('data', (d: string) => {
-    w.out += d;
-    w.buf += d;
-    for (let i = w.buf.indexOf('\n'); i >= 0; i = w.buf.indexOf('\n')) {
-      const line = w.buf.slice(0, i);
-      w.buf = w.buf.slice(i + 1);
-      w.all.push(line);
-      if (!line.includes(SENTINEL)) w.lines.push(line);
-    }
-  });
+  const w: Watch = Object.assign(collectOutput(child, SENTINEL), { stop: async (): Promise<number | null> => null });
   w.stop = async () => {
     child.kill('SIGTERM');
-    return exited;
+    return w.closed;
   };
   return w;
 }

@@ -28,6 +28,7 @@ import {
   formatXmlDocument,
 } from '../../lib/conntrack/text.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
+import { collectOutput } from '../helpers/output.js';
 import { dnatFlow, ping, tcpFlow, udpFlow } from '../helpers/traffic.js';
 import { type EntrySpec, type LabelMap, buildEntryArgs, insertEntry, runConntrack, runConntrackOk } from '../oracle/conntrack-cli.js';
 
@@ -378,26 +379,10 @@ async function watchRaw(ns: Netns, output: string | null, opts: WatchOptions = {
   } else {
     child = ns.spawn('conntrack', args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TZ: 'UTC' } });
   }
-  const w = { all: [] as string[], lines: [] as string[], out: '', err: '', buf: '' };
-  // 'close': the process has exited and its output has been read to the end.
-  const exited = new Promise<void>((res) => child.on('close', () => res()));
-  child.stdout!.setEncoding('utf8');
-  child.stderr!.setEncoding('utf8');
-  child.stderr!.on('data', (d: string) => (w.err += d));
-  child.stdout!.on('data', (d: string) => {
-    w.out += d;
-    w.buf += d;
-    let i: number;
-    while ((i = w.buf.indexOf('\n')) >= 0) {
-      const line = w.buf.slice(0, i);
-      w.buf = w.buf.slice(i + 1);
-      w.all.push(line);
-      if (!line.includes(SENTINEL)) w.lines.push(line);
-    }
-  });
+  const w = collectOutput(child, SENTINEL);
   const stop = async () => {
     child.kill('SIGTERM');
-    await exited;
+    await w.closed;
     if (dir) await rm(dir, { recursive: true, force: true });
   };
   const base = 1 + Math.floor(Math.random() * 60_000);

@@ -3,7 +3,7 @@
 // events it showed and how many the kernel dropped.
 
 import type { Conntrack } from '../../conntrack/handle.js';
-import type { EventType } from '../../conntrack/events.js';
+import type { ConntrackEvent, EventType } from '../../conntrack/events.js';
 import { jsonSafe } from '../../conntrack/flow.js';
 import * as fmt from '../../conntrack/text.js';
 import type { Context } from '../context.js';
@@ -19,24 +19,22 @@ function origin(portid: number | undefined): fmt.UserspaceOrigin | undefined {
   return progname === undefined ? { portid } : { portid, progname };
 }
 
-export async function events(ct: Conntrack, r: CtRequest, ctx: Context): Promise<number> {
-  const types: EventType[] | undefined = r.events
-    ? (['new', 'update', 'destroy'] as const).filter((_, i) => r.events & (1 << i))
-    : undefined;
-  const sel = selection(r, 'list');
-  const o = r.output;
-  const labels = r.labelNames ? Object.fromEntries(r.labelNames) : undefined;
-  const options: fmt.EventFormatOptions = { extended: o.has('extended'), id: o.has('id'), timestamp: o.has('timestamp'), ktimestamp: o.has('ktimestamp'), labels, xml: o.has('xml'), save: o.has('save') };
+/**
+ * Writes the events of a stream as -E does: each one `show` turns into a line (undefined: not
+ * shown), the XML header before the first when `xml` is given and its footer at the end, a batch
+ * per write; overruns are warned of as they come. Resolves how many events it showed and the
+ * kernel's last overrun count, once the stream has ended (ctx.stop ends it).
+ */
+async function writeEvents(
+  stream: AsyncIterable<ConntrackEvent> & { stats: { peakRecords: number } },
+  ctx: Context,
+  show: (ev: ConntrackEvent) => string | undefined,
+  xml: { header: string; footer: string } | undefined,
+): Promise<{ shown: number; overruns: number }> {
   const { out } = ctx;
   let shown = 0;
   let overruns = 0;
   let xmlOpen = false;
-  // -b: the size asked, within what the library takes (4096 bytes to 2 GiB); the notice says
-  // what the kernel then reports for the socket (SO_RCVBUF, twice the size asked), as
-  // conntrack's says.
-  const bufferSize = r.bufferSize === undefined ? undefined : Math.min(Math.max(r.bufferSize, 4096), 2 ** 31 - 1);
-  const stream = ct.events({ ...sel.filter, types, signal: ctx.stop, bufferSize });
-  if (bufferSize !== undefined) ctx.err(`NOTICE: Netlink socket buffer size has been set to ${stream.stats.socketBuffer} bytes.`);
   // Items arrive a batch at a time; the writer sends them once the loop waits for the next.
   let pending = 0;
   for await (const ev of stream) {
@@ -45,16 +43,13 @@ export async function events(ct: Conntrack, r: CtRequest, ctx: Context): Promise
       ctx.err(`WARNING: the kernel dropped events (${ev.overruns} overruns so far); raise --buffer-size`);
       continue;
     }
-    if (ev.type !== 'new' && ev.type !== 'update' && ev.type !== 'destroy') continue;
-    if (!sel.match(ev.flow)) continue;
-    if (r.json) out.line(JSON.stringify(jsonSafe(ev)));
-    else {
-      if (options.xml && !xmlOpen) {
-        out.raw(fmt.XML_HEADER);
-        xmlOpen = true;
-      }
-      out.line(fmt.formatEvent(ev, { ...options, userspace: origin(ev.portid) }));
+    const line = show(ev);
+    if (line === undefined) continue;
+    if (xml && !xmlOpen) {
+      out.raw(xml.header);
+      xmlOpen = true;
     }
+    out.line(line);
     shown++;
     out.schedule();
     if (++pending >= 4096) {
@@ -62,11 +57,37 @@ export async function events(ct: Conntrack, r: CtRequest, ctx: Context): Promise
       await out.ready();
     }
   }
-  if (xmlOpen) out.raw(fmt.XML_FOOTER);
+  if (xml && xmlOpen) out.raw(xml.footer);
   await out.drain();
+  return { shown, overruns };
+}
+
+/** After the summary: that events were lost, when the kernel reported overruns. */
+function reportLoss(ctx: Context, stream: { stats: { peakRecords: number } }, overruns: number): void {
+  if (overruns > 0) ctx.err(`nfct: events were lost: the kernel reported ${overruns} overruns (the number of events it dropped is not known); at most ${stream.stats.peakRecords} events waited in memory`);
+}
+
+export async function events(ct: Conntrack, r: CtRequest, ctx: Context): Promise<number> {
+  const types: EventType[] | undefined = r.events
+    ? (['new', 'update', 'destroy'] as const).filter((_, i) => r.events & (1 << i))
+    : undefined;
+  const sel = selection(r, 'list');
+  const o = r.output;
+  const labels = r.labelNames ? Object.fromEntries(r.labelNames) : undefined;
+  const options: fmt.EventFormatOptions = { extended: o.has('extended'), id: o.has('id'), timestamp: o.has('timestamp'), ktimestamp: o.has('ktimestamp'), labels, xml: o.has('xml'), save: o.has('save') };
+  // -b: the size asked, within what the library takes (4096 bytes to 2 GiB); the notice says
+  // what the kernel then reports for the socket (SO_RCVBUF, twice the size asked), as
+  // conntrack's says.
+  const bufferSize = r.bufferSize === undefined ? undefined : Math.min(Math.max(r.bufferSize, 4096), 2 ** 31 - 1);
+  const stream = ct.events({ ...sel.filter, types, signal: ctx.stop, bufferSize });
+  if (bufferSize !== undefined) ctx.err(`NOTICE: Netlink socket buffer size has been set to ${stream.stats.socketBuffer} bytes.`);
+  const { shown, overruns } = await writeEvents(stream, ctx, (ev) => {
+    if (ev.type !== 'new' && ev.type !== 'update' && ev.type !== 'destroy') return undefined;
+    if (!sel.match(ev.flow)) return undefined;
+    return r.json ? JSON.stringify(jsonSafe(ev)) : fmt.formatEvent(ev, { ...options, userspace: origin(ev.portid) });
+  }, options.xml && !r.json ? { header: fmt.XML_HEADER, footer: fmt.XML_FOOTER } : undefined);
   ctx.say(`${shown} flow events have been shown.`);
-  const st = stream.stats;
-  if (overruns > 0) ctx.err(`nfct: events were lost: the kernel reported ${overruns} overruns (the number of events it dropped is not known); at most ${st.peakRecords} events waited in memory`);
+  reportLoss(ctx, stream, overruns);
   return 0;
 }
 
@@ -77,37 +98,12 @@ export async function events(ct: Conntrack, r: CtRequest, ctx: Context): Promise
 export async function expectEvents(ct: Conntrack, r: CtRequest, ctx: Context): Promise<number> {
   const o = r.output;
   const options = { timestamp: o.has('timestamp'), xml: o.has('xml') };
-  const { out } = ctx;
-  let shown = 0;
-  let overruns = 0;
-  let xmlOpen = false;
   const stream = ct.events({ types: ['expect-new', 'expect-destroy'], signal: ctx.stop });
-  let pending = 0;
-  for await (const ev of stream) {
-    if (ev.type === 'overrun') {
-      overruns = ev.overruns;
-      ctx.err(`WARNING: the kernel dropped events (${ev.overruns} overruns so far); raise --buffer-size`);
-      continue;
-    }
-    if (ev.type !== 'expect-new' && ev.type !== 'expect-destroy') continue;
-    if (r.json) out.line(JSON.stringify(jsonSafe(ev)));
-    else {
-      if (options.xml && !xmlOpen) {
-        out.raw(fmt.XML_EXPECT_HEADER);
-        xmlOpen = true;
-      }
-      out.line(fmt.formatExpectationEvent(ev, options));
-    }
-    shown++;
-    out.schedule();
-    if (++pending >= 4096) {
-      pending = 0;
-      await out.ready();
-    }
-  }
-  if (xmlOpen) out.raw(fmt.XML_EXPECT_FOOTER);
-  await out.drain();
+  const { shown, overruns } = await writeEvents(stream, ctx, (ev) => {
+    if (ev.type !== 'expect-new' && ev.type !== 'expect-destroy') return undefined;
+    return r.json ? JSON.stringify(jsonSafe(ev)) : fmt.formatExpectationEvent(ev, options);
+  }, options.xml && !r.json ? { header: fmt.XML_EXPECT_HEADER, footer: fmt.XML_EXPECT_FOOTER } : undefined);
   ctx.say(`${shown} expectation events have been shown.`);
-  if (overruns > 0) ctx.err(`nfct: events were lost: the kernel reported ${overruns} overruns (the number of events it dropped is not known); at most ${stream.stats.peakRecords} events waited in memory`);
+  reportLoss(ctx, stream, overruns);
   return 0;
 }
