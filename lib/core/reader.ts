@@ -53,8 +53,8 @@ export interface ReaderStats {
 
 type Start = (onBatch: OnBatch) => NativeStream;
 
-/** Where NativeStream.stats() puts what (native/stream.cc). */
-const Q = { RECORDS: 0, BYTES: 1, PEAK_RECORDS: 2, PEAK_BYTES: 3, POOLED: 4, RECEIVED: 5, MALFORMED: 6, COUNTED: 7, KINDS: 4, SOCKET_BUFFER: 11 } as const;
+/** Where NativeStream.stats() puts what (native/stream.cc): the socket buffer follows the KINDS counts. */
+const Q = { RECORDS: 0, BYTES: 1, PEAK_RECORDS: 2, PEAK_BYTES: 3, POOLED: 4, RECEIVED: 5, MALFORMED: 6, COUNTED: 7, KINDS: 4, SOCKET_BUFFER: 7 + 4 } as const;
 
 export class BatchSource {
   private readonly counts = { received: 0, matched: 0, malformed: 0, overruns: 0 };

@@ -35,9 +35,10 @@ function expectationOf(r: CtRequest): ExpectationInput {
   return { master: tupleOf(r), tuple, mask, timeout: r.timeout ?? 0 };
 }
 
-// The wall clock in microseconds (Date.now() has milliseconds only).
+// The wall clock in nanoseconds since the epoch, to the microsecond (Date.now() has milliseconds only).
 const HRTIME_ORIGIN = process.hrtime.bigint();
 const EPOCH_ORIGIN = BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000)) * 1000n;
+const wallClock = (): bigint => process.hrtime.bigint() - HRTIME_ORIGIN + EPOCH_ORIGIN;
 
 export async function expectations(ct: Conntrack, r: CtRequest, ctx: Context): Promise<number> {
   const { out } = ctx;
@@ -52,10 +53,10 @@ export async function expectations(ct: Conntrack, r: CtRequest, ctx: Context): P
           else if (xml) {
             // -o xml,timestamp: a <when> element of the time each line is printed.
             if (n === 0) out.raw(fmt.XML_EXPECT_HEADER);
-            out.line(fmt.formatExpectationXml(e, { when: timestamp ? BigInt(Date.now()) * 1_000_000n : undefined }));
+            out.line(fmt.formatExpectationXml(e, { when: timestamp ? wallClock() : undefined }));
           } else if (timestamp) {
             // -o timestamp: `[sec.usec]\t` of the time each line is printed.
-            out.line(fmt.expectationTimePrefix(process.hrtime.bigint() - HRTIME_ORIGIN + EPOCH_ORIGIN) + fmt.formatExpectation(e));
+            out.line(fmt.expectationTimePrefix(wallClock()) + fmt.formatExpectation(e));
           } else out.line(fmt.formatExpectation(e));
           n++;
         }
