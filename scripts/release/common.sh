@@ -44,6 +44,7 @@ make_root() {
   if [ -e "$dir/.nfct-root-done" ]; then return; fi
   command -v debootstrap >/dev/null || apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
   rm -rf "$dir"
+  mkdir -p "$(dirname "$dir")"
   log "debootstrap --variant=minbase $* $SUITE $dir"
   debootstrap --variant=minbase "$@" "$SUITE" "$dir" "$MIRROR" >"$dir.log" 2>&1 ||
     die "debootstrap failed (see $dir.log)"
