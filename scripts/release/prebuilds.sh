@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Release check, step 1: the prebuilt binaries, made in an old Debian root so that they load on
-# any glibc from 2.28 on, with nothing but the C library needed at run time.
+# any glibc from 2.17 on, with nothing but the C library needed at run time.
 #
 #   prebuilds/linux-x64/@x+nfct.glibc.node     built in a $SUITE root (debootstrap)
 #   prebuilds/linux-arm64/@x+nfct.glibc.node   cross-compiled there (crossbuild-essential-arm64)
@@ -10,9 +10,9 @@
 #   prebuilds/sources/                         which source those libraries came from
 #
 # libstdc++ and libgcc are linked in; scripts/release/check-binary.sh then refuses any file
-# that asks for a GLIBC symbol newer than 2.28, any GLIBCXX symbol, or a shared library that
+# that asks for a GLIBC symbol newer than 2.17, any GLIBCXX symbol, or a shared library that
 # is neither libc's nor bundled.
-# Takes ~10 minutes the first time (the root), ~3 minutes after.
+# Takes ~4 minutes the first time (the root), ~2 minutes after.
 set -euo pipefail
 # shellcheck source=common.sh
 source "$(dirname "$0")/common.sh"
@@ -26,6 +26,7 @@ LIB_SUITE=bookworm
 BUILD=$ROOTS/build-$SUITE
 OUT=$REPO/prebuilds
 
+need debootstrap curl binutils debian-archive-keyring
 make_root "$BUILD" --include=build-essential,python3,pkg-config,dpkg-dev,crossbuild-essential-arm64,ca-certificates
 
 # 1. The libraries' Debian packages for both architectures (the shared libraries, their -dev

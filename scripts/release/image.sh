@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Release check, step 3: the exporter image, deploy/Dockerfile built with Debian's podman.
+#
+#   bash scripts/release/image.sh [TAG]      (default localhost/nfct-exporter:ci)
+#
+# No base image is pulled. The Dockerfile's FROM, node:20-bookworm-slim, is made here as that
+# image is made: a Debian bookworm minbase root (debootstrap) with this machine's node and npm
+# in /usr/local, imported with `podman import` and tagged docker.io/library/node:20-bookworm-slim,
+# so that the Dockerfile stays the one anyone builds elsewhere (`podman build --pull=never`
+# then finds the base locally). The build's RUN steps use the host's network (apt-get, npm ci);
+# nothing is changed in the host's rules. podman runs with runc: Debian's default, crun, fails
+# on this kernel's hybrid cgroups. test/release/image.test.ts then runs the image as the
+# DaemonSet would. Root only; ~5 minutes with no root made yet.
+set -euo pipefail
+# shellcheck source=common.sh
+source "$(dirname "$0")/common.sh"
+
+TAG=${1:-localhost/nfct-exporter:ci}
+BASE_ROOT=$ROOTS/base-bookworm
+need podman runc debootstrap
+PODMAN=(podman --runtime runc)
+
+from=$(sed -n 's/^FROM \([^ ]*\).*/\1/p' "$REPO/deploy/Dockerfile" | sort -u)
+[ "$from" = node:20-bookworm-slim ] || die "deploy/Dockerfile builds FROM $from; this script makes node:20-bookworm-slim only"
+[ "$(node -p 'process.versions.node.split(".")[0]')" = 20 ] || die "node:20-bookworm-slim needs this machine's node to be 20.x"
+
+# 1. The base: bookworm minbase with node and npm, as the official slim image has them.
+ROOT_SUITE=bookworm make_root "$BASE_ROOT"
+copy_node "$BASE_ROOT"
+rm -f "$BASE_ROOT/etc/resolv.conf"
+log "podman import $BASE_ROOT as docker.io/library/node:20-bookworm-slim"
+tar -C "$BASE_ROOT" --exclude=./proc --exclude=./.nfct-root-done -c . |
+  "${PODMAN[@]}" import --change 'CMD ["node"]' --change 'ENV NODE_VERSION='"$(node -p process.versions.node)" \
+    - docker.io/library/node:20-bookworm-slim >/dev/null
+
+# 2. The image, from this tree (.dockerignore keeps node_modules, builds and roots out).
+log "podman build -f deploy/Dockerfile -t $TAG"
+"${PODMAN[@]}" build --pull=never --network host --layers=false -f "$REPO/deploy/Dockerfile" -t "$TAG" "$REPO" >"$ROOTS/image-build.log" 2>&1 ||
+  { tail -n 40 "$ROOTS/image-build.log" >&2; die "podman build failed (see $ROOTS/image-build.log)"; }
+"${PODMAN[@]}" image inspect --format '{{.Id}} {{.Size}}' "$TAG" | {
+  read -r id size
+  log "built $TAG: ${id:0:12}, $((size / 1048576)) MiB"
+}
