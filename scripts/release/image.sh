@@ -28,10 +28,22 @@ from=$(sed -n 's/^FROM \([^ ]*\).*/\1/p' "$REPO/deploy/Dockerfile" | sort -u)
 ROOT_SUITE=bookworm make_root "$BASE_ROOT"
 copy_node "$BASE_ROOT"
 rm -f "$BASE_ROOT/etc/resolv.conf"
+# Node's headers where the official tarball has them. node-gyp would download them from
+# nodejs.org, which is not reachable here: npm_config_nodedir points it at these instead.
+headers=$(dirname "$(readlink -f "$(command -v node)")")/../include/node
+[ -e "$headers/node_api.h" ] || headers=/usr/include/node
+rm -rf "$BASE_ROOT/usr/local/include/node" && mkdir -p "$BASE_ROOT/usr/local/include"
+cp -a "$headers" "$BASE_ROOT/usr/local/include/node"
+changes=(--change 'CMD ["node"]' --change "ENV NODE_VERSION=$(node -p process.versions.node)" --change 'ENV npm_config_nodedir=/usr/local')
+# Where this machine's node trusts extra certificate authorities (a TLS-inspecting proxy in
+# front of the npm registry), the base's node trusts them too, as the machine's own node does.
+if [ -n "${NODE_EXTRA_CA_CERTS:-}" ] && [ -r "$NODE_EXTRA_CA_CERTS" ]; then
+  install -D -m 644 "$NODE_EXTRA_CA_CERTS" "$BASE_ROOT/usr/local/share/ca-certificates/host-extra.crt"
+  changes+=(--change 'ENV NODE_EXTRA_CA_CERTS=/usr/local/share/ca-certificates/host-extra.crt')
+fi
 log "podman import $BASE_ROOT as docker.io/library/node:20-bookworm-slim"
 tar -C "$BASE_ROOT" --exclude=./proc --exclude=./.nfct-root-done -c . |
-  "${PODMAN[@]}" import --change 'CMD ["node"]' --change 'ENV NODE_VERSION='"$(node -p process.versions.node)" \
-    - docker.io/library/node:20-bookworm-slim >/dev/null
+  "${PODMAN[@]}" import "${changes[@]}" - docker.io/library/node:20-bookworm-slim >/dev/null
 
 # 2. The image, from this tree (.dockerignore keeps node_modules, builds and roots out).
 log "podman build -f deploy/Dockerfile -t $TAG"
