@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Release check, step 1: the prebuilt binaries, made in an old Debian root so that they load on
-# any glibc from 2.17 on, with nothing but the C library needed at run time.
+# any glibc from 2.17 on (Node 20 itself needs 2.28), with nothing but the C library needed at
+# run time.
 #
 #   prebuilds/linux-x64/@x+nfct.glibc.node     built in a $SUITE root (debootstrap)
 #   prebuilds/linux-arm64/@x+nfct.glibc.node   cross-compiled there (crossbuild-essential-arm64)
@@ -81,7 +82,8 @@ prebuild() { # prebuild ARCH [VAR=VALUE...]
   log "prebuildify for linux-$arch"
   chroot "$BUILD" env -i PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
     npm_config_nodedir=/usr JOBS=max NFCT_NETFILTER_BUNDLE=/opt/nf/$arch "$@" \
-    sh -c "cd /src && node node_modules/prebuildify/bin.js --napi --strip --tag-libc --arch $arch -t \$(node -p process.versions.node)" >/dev/null
+    sh -c "cd /src && node node_modules/prebuildify/bin.js --napi --strip --tag-libc --arch $arch -t \$(node -p process.versions.node)" \
+    >"$ROOTS/prebuild-$arch.log" 2>&1 || { tail -n 40 "$ROOTS/prebuild-$arch.log" >&2; die "prebuildify for linux-$arch failed (see $ROOTS/prebuild-$arch.log)"; }
 }
 prebuild x64
 prebuild arm64 CC=aarch64-linux-gnu-gcc CXX=aarch64-linux-gnu-g++ LINK=aarch64-linux-gnu-g++ \
