@@ -290,18 +290,27 @@ export class FlowRecordStream implements AsyncIterableIterator<FlowItem> {
   private raceDump(): Promise<Awaited<ReturnType<BatchSource['next']>> | undefined> {
     const p = (this.pendingBatch ??= this.source.next());
     return new Promise((resolve, reject) => {
+      // Whichever comes first settles this call; a batch that comes after a dump stays
+      // pending for the next call.
+      let over = false;
       this.wake = () => {
+        if (over) return;
+        over = true;
         this.wake = undefined;
         resolve(undefined);
       };
       p.then(
         (b) => {
-          if (this.pendingBatch !== p) return;
-          this.pendingBatch = undefined;
+          if (over) return;
+          over = true;
           this.wake = undefined;
+          this.pendingBatch = undefined;
           resolve(b);
         },
         (e: unknown) => {
+          if (over) return;
+          over = true;
+          this.wake = undefined;
           this.pendingBatch = undefined;
           reject(e);
         },
