@@ -99,6 +99,16 @@ if (mode === 'tcp') {
   const s = net.connect(port, host, () => { sport = s.localPort; s.end(Buffer.alloc(size, 0x61)); });
   let got = 0; s.on('data', (d) => (got += d.length));
   s.on('close', () => console.log(JSON.stringify({ sport, received: got })));
+} else if (mode === 'udp-many') {
+  // count flows of one datagram each, size + i bytes for the i-th, one after the other.
+  const sports = [];
+  const one = (i) => {
+    if (i === count) return console.log(JSON.stringify({ sport: sports[0], sports, received: count }));
+    const u = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
+    u.on('message', () => { u.close(); one(i + 1); });
+    u.bind(0, () => { sports.push(u.address().port); u.send(Buffer.alloc(size + i, 0x61), port, host); });
+  };
+  one(0);
 } else {
   const u = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
   let got = 0;
@@ -124,7 +134,7 @@ export async function startServer(t: Topology, replyBytes: number): Promise<{ st
 }
 
 /** One exchange from the client to the service address; resolves the client's source port. */
-export async function exchange(t: Topology, mode: 'tcp' | 'udp', size: number, count = 1, family: 4 | 6 = 4, gapMs = 0): Promise<{ sport: number; received: number }> {
+export async function exchange(t: Topology, mode: 'tcp' | 'udp' | 'udp-many', size: number, count = 1, family: 4 | 6 = 4, gapMs = 0): Promise<{ sport: number; received: number; sports?: number[] }> {
   const r = await t.client.execOk(process.execPath, ['-e', CLIENT, mode, family === 6 ? ADDR.vip6 : ADDR.vip, mode === 'tcp' ? '8080' : '5353', String(size), String(count), String(gapMs)], { timeoutMs: 25_000 });
-  return JSON.parse(r.stdout.trim()) as { sport: number; received: number };
+  return JSON.parse(r.stdout.trim()) as { sport: number; received: number; sports?: number[] };
 }
