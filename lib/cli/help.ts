@@ -106,6 +106,7 @@ addresses before and after NAT, packets and bytes each way, start, end, duration
   --netns NAME|PATH | --pid PID | --all-netns
                          the namespace to watch, or every namespace of the node (each its own
                          IPFIX observation domain: the namespace's inode)
+  --netns-regex RE       with --all-netns: only namespaces with an ip netns name or pod UID matching RE
 Filter: -p PROTO  -f ipv4|ipv6  -s ADDR[/P]  -d ADDR[/P]  --sport N  --dport N  -m MARK  -w ZONE
 Ctrl-C or SIGTERM ends it; it then says how many records it wrote and exported, the overruns
 (DESTROY events the kernel dropped) and what each collector lost.

@@ -29,6 +29,8 @@ interface FlowsArgs {
   activeTimeout?: number;
   mtu?: number;
   templateRefresh?: number;
+  /** --all-netns: only namespaces with a name or pod UID matching it. */
+  pattern?: RegExp;
   filter: FlowFilter;
 }
 
@@ -79,6 +81,15 @@ export function parseFlowsArgs(argv: readonly string[]): FlowsArgs | 'help' {
         a.netns = { pid: whole(value(), arg, 1, 2 ** 31 - 1) };
         a.nsFlag = arg;
         break;
+      case '--netns-regex': {
+        const text = value();
+        try {
+          a.pattern = new RegExp(text);
+        } catch {
+          bad(`--netns-regex must be a regular expression, got ${JSON.stringify(text)}`);
+        }
+        break;
+      }
       case '--enable-sysctls':
         a.enable = true;
         break;
@@ -135,6 +146,7 @@ export function parseFlowsArgs(argv: readonly string[]): FlowsArgs | 'help' {
     }
   }
   if (a.allNetns && a.nsFlag) bad(`--all-netns cannot be combined with ${a.nsFlag}`);
+  if (a.pattern && !a.allNetns) bad('--netns-regex needs --all-netns');
   if (a.collectors.length === 0 || a.json) a.print = true;
   return a;
 }
@@ -231,6 +243,8 @@ export async function flows(argv: readonly string[], ctx: Context): Promise<numb
         json: a.json,
         gone: (ns: NetworkNamespace) => ctx.err(`nfct: [${namespaceLabel(ns)}] the namespace is gone: no longer followed`),
         open: async (ns) => {
+          const re = a.pattern;
+          if (re && !ns.names.some((n) => re.test(n)) && !(ns.podUid !== undefined && re.test(ns.podUid))) return null;
           const ct = await Conntrack.open({ netns: ns.path });
           const stop = new AbortController();
           let stream: FlowRecordStream;
@@ -238,6 +252,7 @@ export async function flows(argv: readonly string[], ctx: Context): Promise<numb
             stream = ct.flows(options(a, stop.signal));
             const ready = await stream.ready;
             warnMissing(ctx, `[${namespaceLabel(ns)}] `, ready.missing);
+            ctx.err(`nfct flows: [${namespaceLabel(ns)}] watching (IPFIX observation domain ${ready.netns.inode})`);
           } catch (e) {
             ct.close();
             throw e;
@@ -275,6 +290,7 @@ export async function flows(argv: readonly string[], ctx: Context): Promise<numb
         const ready = await stream.ready;
         netns = ready.netns;
         warnMissing(ctx, '', ready.missing);
+        ctx.err(`nfct flows: watching ${netns.label} (IPFIX observation domain ${netns.inode})${exporter ? `; exporting to ${a.collectors.length} collector${a.collectors.length === 1 ? '' : 's'}` : ''}`);
         await pump(stream, a, ctx.out, exporter, tally);
       } finally {
         await stream.closeAndRestore();
