@@ -82,6 +82,9 @@ netlink at each scrape, a few namespaces at once, and its own memory (process_re
   --nflog-group N        count NFLOG packets of group N by prefix (repeatable; the group must be free)
   --max-prefixes N       distinct prefixes per namespace and group; the rest count as "other" (32)
   --per-cpu              a cpu label on the statistics instead of their sum over CPUs
+  --ipfix COLLECTOR      also send a flow record per finished connection of every namespace as
+                         IPFIX to HOST:PORT (UDP) or tcp://HOST:PORT (repeatable; nfct flows --help)
+  --enable-sysctls       with --ipfix: turn on nf_conntrack_acct/timestamp where off, until exit
   --netns-regex RE       only namespaces with an ip netns name or pod UID matching RE
   --max-namespaces N     export at most N namespaces (512); the rest are counted as skipped
   --concurrency N        namespaces read at once during a scrape (8)
