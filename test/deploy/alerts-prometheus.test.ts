@@ -101,7 +101,9 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'nfct-alerts-prometheus-'));
   exporterPort = await freePort();
   promPort = await freePort();
-  exporter = start(process.execPath, [CLI, 'exporter', '--listen', `127.0.0.1:${exporterPort}`, '--netns-regex', `^(${full.name}|${calm.name})$`, '--events', '--nflog-group', String(GROUP)]);
+  // Every kind of stream, so that every metric the rules and the dashboard name is served: events,
+  // an NFLOG group, and flow records sent as IPFIX to a UDP port of this machine (no flow ends).
+  exporter = start(process.execPath, [CLI, 'exporter', '--listen', `127.0.0.1:${exporterPort}`, '--netns-regex', `^(${full.name}|${calm.name})$`, '--events', '--nflog-group', String(GROUP), '--ipfix', `127.0.0.1:${await freePort()}`]);
   writeFileSync(join(dir, 'rules.yml'), rulesNow());
   writeFileSync(join(dir, 'prometheus.yml'), stringify({
     global: { scrape_interval: '1s', scrape_timeout: '1s', evaluation_interval: '1s' },
@@ -139,7 +141,7 @@ test(`NfctConntrackTableNearlyFull fires for the namespace filled past 90% (${FU
 }, 120_000);
 
 test('every dashboard query runs; those of the tables and the exporter return series', async () => {
-  const wantData = new Set(['Table fill, fullest namespaces', 'Entries, largest tables', 'Namespaces', 'Scrape duration', 'CPU and memory', 'Versions']);
+  const wantData = new Set(['Table fill, fullest namespaces', 'Entries, largest tables', 'Collectors up', 'Namespaces', 'Scrape duration', 'CPU and memory', 'Versions']);
   for (const panel of dashboard.panels) {
     for (const t of panel.targets ?? []) {
       const result = await query(grafanaToProm(t.expr));

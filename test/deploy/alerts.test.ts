@@ -38,14 +38,14 @@ test('the alerts asked for exist, each with a severity', () => {
   const rules = spec().groups.flatMap((g) => g.rules);
   expect(rules.map((r) => r.alert).sort()).toEqual([
     'NfctConntrackDropping', 'NfctConntrackInsertFailing', 'NfctConntrackTableNearlyFull',
-    'NfctEventsLost', 'NfctExporterDown', 'NfctExporterNamespacesSkipped',
+    'NfctEventsLost', 'NfctExporterDown', 'NfctExporterNamespacesSkipped', 'NfctIpfixRecordsLost',
   ]);
   for (const r of rules) expect(['warning', 'info'], r.alert).toContain(r.labels?.severity);
 });
 
 test('promtool check rules accepts them', () => {
   writeFileSync(join(dir, 'rules.yml'), stringify(spec()));
-  expect(execFileSync('promtool', ['check', 'rules', join(dir, 'rules.yml')], { encoding: 'utf8' })).toContain('SUCCESS: 6 rules found');
+  expect(execFileSync('promtool', ['check', 'rules', join(dir, 'rules.yml')], { encoding: 'utf8' })).toContain('SUCCESS: 7 rules found');
 });
 
 test('promtool test rules: every alert has a case where it fires and one where it does not, and all pass', () => {
