@@ -91,7 +91,7 @@ async function listening(): Promise<string> {
   for (let i = 0; i < 300; i++) {
     const state = podman('inspect', '--format', '{{.State.Status}}', name);
     const log = containerLog();
-    if (/nfct exporter: serving \/metrics on/.test(log)) return log;
+    if (/nfct exporter: serving (https? )?\/metrics on/.test(log)) return log;
     if (state !== 'running') throw new Error(`the container is ${state}: ${log}`);
     await new Promise((r) => setTimeout(r, 100));
   }
