@@ -21,7 +21,7 @@ source "$(dirname "$0")/common.sh"
 
 tarball=$1 deps=$2
 NS=${NFCT_NS:?the namespace bare-root-check.sh made} WORK=${NFCT_WORK:?its work folder}
-ARM=$ROOTS/bare-$SUITE-arm64
+ARM=$(root_dir arm64)
 PROBE=$REPO/scripts/release/probe
 fail() { echo "FAIL: $*"; exit 1; }
 section() { printf '\n== %s\n' "$*"; }
@@ -29,13 +29,7 @@ need qemu-user-static debootstrap file python3 conntrack
 QEMU=$(readlink -f "$(command -v qemu-aarch64-static)")
 
 section "linux-arm64 under qemu-user ($("$QEMU" --version | head -n 1))"
-if [ ! -e "$ARM/.nfct-root-done" ]; then
-  rm -rf "$ARM" && mkdir -p "$ROOTS"
-  log "debootstrap --variant=minbase --foreign --arch=arm64 $SUITE $ARM"
-  debootstrap --variant=minbase --foreign --arch=arm64 "$SUITE" "$ARM" "$MIRROR" >"$ARM.log" 2>&1 ||
-    die "debootstrap (arm64) failed (see $ARM.log)"
-  touch "$ARM/.nfct-root-done"
-fi
+make_named_root arm64
 node_version=$(node -p process.versions.node)
 if [ ! -x "$ARM/usr/local/bin/node" ] || [ "$("$QEMU" -L "$ARM" "$ARM/usr/local/bin/node" --version)" != "v$node_version" ]; then
   mkdir -p "$WORK/arm-node"

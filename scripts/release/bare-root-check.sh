@@ -18,7 +18,7 @@ set -euo pipefail
 # shellcheck source=common.sh
 source "$(dirname "$0")/common.sh"
 
-BARE=$ROOTS/bare-$SUITE
+BARE=$(root_dir bare)
 NS=nfct-bare-$$-$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
 WORK=$(mktemp -d /tmp/nfct-bare-XXXXXX)
 PROBE=$REPO/scripts/release/probe
@@ -49,7 +49,7 @@ for arch in x64 arm64; do
 done
 
 # 1. The bare root.
-make_root "$BARE"
+make_named_root bare
 section "bare root: Debian $SUITE minbase, $(du -sh --exclude=proc "$BARE" | cut -f1)"
 echo "  C library: $(chroot "$BARE" /usr/bin/ldd --version | head -n 1)"
 for tool in cc gcc g++ c++ make python3 pkg-config; do

@@ -65,6 +65,31 @@ make_root() {
   touch "$dir/.nfct-root-done"
 }
 
+# The roots the release scripts use, by name, and how each is made (make_roots NAME...: at once).
+root_dir() {
+  case $1 in
+    build) echo "$ROOTS/build-$SUITE" ;;          # prebuilds.sh: compilers, cross-compilers
+    bare) echo "$ROOTS/bare-$SUITE" ;;            # bare-root-check.sh: nothing but the base
+    arm64) echo "$ROOTS/bare-$SUITE-arm64" ;;     # arm64-check.sh: debootstrap's first stage
+    base) echo "$ROOTS/base-bookworm" ;;          # image.sh: the Dockerfile's FROM
+    *) die "no root named $1" ;;
+  esac
+}
+make_named_root() {
+  case $1 in
+    build) make_root "$(root_dir build)" --include=build-essential,python3,pkg-config,dpkg-dev,crossbuild-essential-arm64,ca-certificates ;;
+    bare) make_root "$(root_dir bare)" ;;
+    arm64) make_root "$(root_dir arm64)" --foreign --arch=arm64 ;;
+    base) ROOT_SUITE=bookworm make_root "$(root_dir base)" ;;
+  esac
+}
+make_roots() {
+  local name pids=() rc=0
+  for name in "$@"; do make_named_root "$name" & pids+=($!); done
+  for name in "${pids[@]}"; do wait "$name" || rc=1; done
+  return "$rc"
+}
+
 # copy_node ROOT: this machine's node and npm into ROOT/usr/local (nothing else of Node's).
 copy_node() {
   local root=$1 npm_dir

@@ -16,7 +16,7 @@ set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
 TAG=${1:-localhost/nfct-exporter:ci}
-BASE_ROOT=$ROOTS/base-bookworm
+BASE_ROOT=$(root_dir base)
 need podman runc debootstrap
 PODMAN=(podman --runtime runc)
 
@@ -25,7 +25,7 @@ from=$(sed -n 's/^FROM \([^ ]*\).*/\1/p' "$REPO/deploy/Dockerfile" | sort -u)
 [ "$(node -p 'process.versions.node.split(".")[0]')" = 20 ] || die "node:20-bookworm-slim needs this machine's node to be 20.x"
 
 # 1. The base: bookworm minbase with node and npm, as the official slim image has them.
-ROOT_SUITE=bookworm make_root "$BASE_ROOT"
+make_named_root base
 copy_node "$BASE_ROOT"
 rm -f "$BASE_ROOT/etc/resolv.conf"
 # Node's headers where the official tarball has them. node-gyp would download them from

@@ -24,11 +24,11 @@ LIBS=(libmnl:libmnl0=1.0.4-3 libnfnetlink:libnfnetlink0=1.0.2-2
   libnetfilter-conntrack:libnetfilter-conntrack3=1.0.9-3 libnetfilter-log:libnetfilter-log1=1.0.2-3)
 SONAMES=(libmnl.so.0 libnfnetlink.so.0 libnetfilter_conntrack.so.3 libnetfilter_log.so.1)
 LIB_SUITE=bookworm
-BUILD=$ROOTS/build-$SUITE
+BUILD=$(root_dir build)
 OUT=$REPO/prebuilds
 
 need debootstrap curl binutils debian-archive-keyring
-make_root "$BUILD" --include=build-essential,python3,pkg-config,dpkg-dev,crossbuild-essential-arm64,ca-certificates
+make_named_root build
 
 # 1. The libraries' Debian packages for both architectures (the shared libraries, their -dev
 # packages to link against, the kernel's UAPI headers of the same release), downloaded with apt
