@@ -144,14 +144,14 @@ export function doctorCommand(argv: readonly string[]): Promise<number> {
 }
 
 async function runDoctor(opts: DoctorOptions): Promise<number> {
-  let failed = false;
+  let failed = 0;
   const reports = await Promise.all(opts.targets.map(async (t) => {
     try {
       return await examine(t, opts.interval);
     } catch (e) {
       // Among several, a namespace gone since it was listed is only mentioned.
       const gone = opts.targets.length > 1 && e instanceof NfctError && (e.code === 'ENOENT' || e.code === 'EINVAL');
-      if (!gone) failed = true;
+      if (!gone) failed++;
       process.stderr.write(`nfct doctor: [${t.label}] ${gone ? 'left out: ' : ''}${e instanceof Error ? e.message : String(e)}\n`);
       return undefined;
     }
@@ -160,9 +160,11 @@ async function runDoctor(opts: DoctorOptions): Promise<number> {
   const colour = process.stdout.isTTY === true && !opts.json;
   for (const f of findings) process.stdout.write(opts.json ? `${JSON.stringify(f)}\n` : `${formatFinding(f, colour)}\n`);
   const errors = findings.filter((f) => f.severity === 'error').length;
-  if (!opts.json) {
-    const examined = reports.filter(Boolean).length;
-    process.stderr.write(`nfct doctor: ${examined} namespace${examined === 1 ? '' : 's'} examined, ${findings.length} finding${findings.length === 1 ? '' : 's'}, ${errors} error${errors === 1 ? '' : 's'}.\n`);
+  const examined = reports.filter(Boolean).length;
+  // Nothing could be examined (no privilege: EPERM): the error said it all, no summary of nothing.
+  if (!opts.json && (examined > 0 || failed === 0)) {
+    const unread = failed > 0 ? `, ${failed} could not be read` : '';
+    process.stderr.write(`nfct doctor: ${examined} namespace${examined === 1 ? '' : 's'} examined${unread}, ${findings.length} finding${findings.length === 1 ? '' : 's'}, ${errors} error${errors === 1 ? '' : 's'}.\n`);
   }
-  return errors > 0 || failed ? 1 : 0;
+  return errors > 0 || failed > 0 ? 1 : 0;
 }

@@ -52,6 +52,7 @@ export async function trace(argv: readonly string[], ctx: Context): Promise<numb
   const tty = process.stdout.isTTY === true;
   const { out } = ctx;
   let packets = 0;
+  let failed = false;
   let stream: ReturnType<typeof t.packets> | undefined;
   try {
     stream = t.packets({ match: Object.keys(match).length > 0 ? (match as TraceMatch) : undefined, signal: ctx.stop });
@@ -75,10 +76,17 @@ export async function trace(argv: readonly string[], ctx: Context): Promise<numb
       if ((packets & 1023) === 0) await out.ready();
     }
     await out.drain();
+  } catch (e) {
+    failed = true;
+    throw e;
   } finally {
     await t.close();
-    const overruns = (stream as { stats?: { overruns: number } } | undefined)?.stats?.overruns ?? 0;
-    ctx.err(`nfct: ${packets} packets traced${overruns > 0 ? `; the kernel reported ${overruns} overruns (trace events lost)` : '; none lost'}.`);
+    // A stream that failed before its first packet (no privilege: EPERM) traced nothing: its
+    // error alone is said.
+    if (!failed || packets > 0) {
+      const overruns = (stream as { stats?: { overruns: number } } | undefined)?.stats?.overruns ?? 0;
+      ctx.err(`nfct: ${packets} packets traced${overruns > 0 ? `; the kernel reported ${overruns} overruns (trace events lost)` : '; none lost'}.`);
+    }
   }
   return 0;
 }
