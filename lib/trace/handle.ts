@@ -14,7 +14,7 @@ import { BatchSource, type RawBatch } from '../core/reader.js';
 import { LIVE_STREAM_KEYS, type LiveStreamOptions, type LiveTuning, LiveStream, normalizeLiveOptions } from '../core/stream.js';
 import { assertKnownKeys, assertObject, boolean, describeValue, optionalInteger } from '../core/validate.js';
 import { inNamespace, onPath, requireCommands, runCommand } from './commands.js';
-import { holdLogger, installTable, removeStaleTables, removeTable, TABLE_PREFIX } from './state.js';
+import { holdLogger, installTable, newTableName, removeStaleTables, removeTable } from './state.js';
 
 export type TraceKind = 'rule' | 'return' | 'policy';
 
@@ -455,7 +455,6 @@ export class Trace implements AsyncDisposable {
   private releaseLogger: (() => Promise<void>) | undefined;
   private readonly live = new Set<TraceStream>();
   private readonly ending = new Set<Promise<void>>();
-  private tables = 0;
 
   private constructor(
     readonly netnsPath: string | null,
@@ -476,7 +475,7 @@ export class Trace implements AsyncDisposable {
 
   /** @internal */
   nextTableName(): string {
-    return `${TABLE_PREFIX}${process.pid}_${this.tables++}`;
+    return newTableName();
   }
 
   static async open(options: TraceOpenOptions = {}): Promise<Trace> {

@@ -19,7 +19,7 @@ afterAll(async () => {
 });
 
 const unprivileged = (args: string[]) =>
-  ns.exec('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', process.execPath, bundle.cli!, ...args], { timeout: 20_000 });
+  ns.exec('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', process.execPath, bundle.cli!, ...args], { timeoutMs: 20_000 });
 
 const CAP = "Operation failed: sorry, you must be root or get CAP_NET_ADMIN capability to do this\n";
 
