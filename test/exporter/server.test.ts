@@ -148,7 +148,7 @@ describe('nfct exporter over HTTP', () => {
     expect((await get(port, '/healthz')).status).toBe(200);
   });
 
-  test('request headers past 8 KiB (Node's own bound is 16 KiB): 431', async () => {
+  test('request headers past 8 KiB (Node itself allows 16 KiB): 431', async () => {
     const { port } = await exporter([]);
     expect((await get(port, '/metrics', { headers: { 'x-big': 'x'.repeat(10 << 10) } })).status).toBe(431);
   });
