@@ -58,7 +58,7 @@ Napi::Value Stream::Release(const Napi::CallbackInfo& info) {
 // malformed, counted by kind (kCountKinds), socket receive buffer (SO_RCVBUF)]; received,
 // malformed and the counts by kind are kept by counting readers only
 Napi::Value Stream::Stats(const Napi::CallbackInfo& info) {
-  QueueStats q = reader_ ? reader_->Stats() : final_;
+  QueueStats q = reader_ ? reader_->Stats() : QueueStats();
   Napi::Float64Array out = Napi::Float64Array::New(info.Env(), 8 + kCountKinds);
   if (out.IsEmpty()) return info.Env().Undefined();  // the environment is going away
   out[0] = static_cast<double>(q.records);
@@ -81,16 +81,8 @@ Napi::Value Stream::SetupError(const Napi::CallbackInfo& info) {
   return f.failed() ? MakeError(info.Env(), f) : info.Env().Undefined();
 }
 
-// close(): stops the reader and frees it at once, with its decoder and its pooled batches (up
-// to BatchPool::kMaxPooled), keeping its last figures for stats(). Left to the garbage
-// collector, a closed stream's native memory, which V8 does not see, waited for a major
-// collection: an exporter opening streams for namespaces that come and go grew by it.
 Napi::Value Stream::Close(const Napi::CallbackInfo& info) {
-  if (reader_) {
-    reader_->Stop();
-    final_ = reader_->Stats();
-    reader_.reset();
-  }
+  if (reader_) reader_->Stop();
   return info.Env().Undefined();
 }
 

@@ -1,6 +1,5 @@
 // The JS handle of a running Reader: release() returns a consumed batch's share of the queue,
-// stats() reads the queue, close() ends it and frees it (its figures stay readable),
-// endEarly() ends it with its final batch.
+// stats() reads the queue, close() ends it, endEarly() ends it with its final batch.
 #pragma once
 
 #include <napi.h>
@@ -29,8 +28,6 @@ class Stream : public Napi::ObjectWrap<Stream> {
   Napi::Value SetupError(const Napi::CallbackInfo& info);
 
   std::unique_ptr<Reader> reader_;
-  // What stats() says once close() has freed the reader.
-  QueueStats final_;
 };
 
 // Reads the reader tuning lib/ passes: { maxBatch, maxQueueRecords, maxQueueBytes, rcvbuf,
