@@ -5,7 +5,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 
 import type { CpuStats } from '../conntrack/handle.js';
-import { listNamespaces, namespaceLabel, type NetworkNamespace } from '../core/namespaces.js';
+import { listNamespaces, namespaceLabel, type NetworkNamespace } from '../core/netns-discovery.js';
 
 const run = promisify(execFile);
 

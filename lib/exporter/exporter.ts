@@ -10,7 +10,7 @@ import { Conntrack, type CpuStats } from '../conntrack/handle.js';
 import { DEFAULT_CONCURRENCY, mapSettled } from '../core/concurrency.js';
 import { NfctError } from '../core/errors.js';
 import type { StreamStats } from '../core/stream.js';
-import { listNamespaces, namespaceLabel, type NetworkNamespace } from '../core/namespaces.js';
+import { listNamespaces, namespaceLabel, type NetworkNamespace } from '../core/netns-discovery.js';
 import { assertKnownKeys, assertObject, boolean, describeValue, integer, optionalInteger } from '../core/validate.js';
 import { Nflog } from '../nflog/handle.js';
 
