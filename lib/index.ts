@@ -29,8 +29,10 @@ export { Status, STATUS_NAMES } from './conntrack/status.js';
 export type { TupleInput } from './conntrack/tuple.js';
 export { PROTOCOLS, TCP_STATES } from './core/constants.js';
 export type * from './conntrack/types.js';
-export { Trace, TracePacketStream, TraceStream, parseTraceLine, parseTracePrefix } from './trace/handle.js';
-export type { TraceEvent, TraceKind, TraceMatch, TraceOpenOptions, TracePacket, TraceStreamOptions } from './trace/handle.js';
+export { Trace } from './trace/handle.js';
+export { TracePacketStream, TraceStream } from './trace/streams.js';
+export { parseTraceLine, parseTracePrefix } from './trace/decode.js';
+export type { TraceEvent, TraceKind, TraceMatch, TraceOpenOptions, TracePacket, TraceStreamOptions } from './trace/types.js';
 export { decodePacket } from './packet/decode.js';
 export type {
   AhHeader,

@@ -288,17 +288,28 @@ export class PacketStream extends LiveStream<NflogEvent> {
   }
 }
 
+/** What subscribe() asks of the kernel when an option is not given (timeout in 1/100 s). */
+const DEFAULTS = { copyMode: COPY.packet, range: 0xffff, nlbufsiz: 128 << 10, qthreshold: 100, timeout: 10, flags: 0 } as const;
+
+/**
+ * @internal A group's configuration with subscribe()'s defaults but the flush timeout (in
+ * 1/100 s): for a reader another source starts with options it has checked itself (Trace).
+ */
+export function groupConfig(group: number, timeout: number): NativeGroupConfig {
+  return { ...DEFAULTS, group, timeout };
+}
+
 function normalizeSubscribe(options: SubscribeOptions) {
   assertObject(options, 'subscribe() options');
   assertKnownKeys(options, SUBSCRIBE_KEYS, 'subscribe() options');
   const group = integer(options.group, 'subscribe() options.group', 0, 65535);
   const copy = options.copy === undefined ? 'packet' : options.copy;
   if (typeof copy !== 'string' || !Object.hasOwn(COPY, copy)) throw new TypeError(`subscribe() options.copy must be 'none', 'meta' or 'packet', got ${describeValue(copy)}`);
-  const range = optionalInteger(options.range, 'subscribe() options.range', 0, 0xffff) ?? 0xffff;
+  const range = optionalInteger(options.range, 'subscribe() options.range', 0, 0xffff) ?? DEFAULTS.range;
   const { tuning, signal } = normalizeLiveOptions(options, 'subscribe() options');
-  const nlbufsiz = optionalInteger(options.nlbufsiz, 'subscribe() options.nlbufsiz', 4096, 1 << 22) ?? 128 << 10;
-  const qthreshold = optionalInteger(options.qthreshold, 'subscribe() options.qthreshold', 1, 1 << 20) ?? 100;
-  let timeout = 10;
+  const nlbufsiz = optionalInteger(options.nlbufsiz, 'subscribe() options.nlbufsiz', 4096, 1 << 22) ?? DEFAULTS.nlbufsiz;
+  const qthreshold = optionalInteger(options.qthreshold, 'subscribe() options.qthreshold', 1, 1 << 20) ?? DEFAULTS.qthreshold;
+  let timeout: number = DEFAULTS.timeout;
   if (options.timeout !== undefined) {
     if (typeof options.timeout !== 'number' || !Number.isFinite(options.timeout)) throw new TypeError(`subscribe() options.timeout must be a number of seconds, got ${describeValue(options.timeout)}`);
     if (options.timeout < 0 || options.timeout > 4e7) throw new RangeError(`subscribe() options.timeout must be between 0 and 40000000 seconds, got ${options.timeout}`);
@@ -349,10 +360,12 @@ export class Nflog implements AsyncDisposable {
     return new PacketStream(this.native, config, tuning, this, signal, callSite(this.subscribe));
   }
 
-  /** @internal A group's native reader, for a source that merges it with others (Trace). */
-  startReader(options: SubscribeOptions, onBatch: OnBatch): NativeStream {
+  /**
+   * @internal A group's native reader, for a source that merges it with others (Trace), with a
+   * configuration (groupConfig()) and buffers its caller has already checked.
+   */
+  startReader(config: NativeGroupConfig, tuning: LiveTuning, onBatch: OnBatch): NativeStream {
     if (!this.native) throw new ClosedError('Nflog handle (subscribe() after close())');
-    const { config, tuning } = normalizeSubscribe(options);
     return this.native.subscribe(config, onBatch, { ...tuning, maxQueueRecords: 0, maxBatch: BATCH });
   }
 

@@ -1,0 +1,113 @@
+// Decoding of TRACE hops: nftables trace records (native/trace/nftrace.cc) and legacy TRACE
+// prefixes, from NFLOG group 0 or from a dmesg / syslog line.
+import { TracePresent, TraceWord } from '../core/layout.js';
+import type { RawBatch } from '../core/reader.js';
+import { describeValue } from '../core/validate.js';
+import type { NflogPacketEvent } from '../nflog/handle.js';
+import { parseLogLine } from '../nflog/logline-parse.js';
+import { type DecodedPacket, decodePacket } from '../packet/decode.js';
+import type { TraceEvent, TraceKind } from './types.js';
+
+const NFT_TYPES: Record<number, TraceKind> = { 1: 'policy', 2: 'return', 3: 'rule' };
+const NFT_FAMILY: Record<number, string> = { 1: 'inet', 2: 'ip', 3: 'arp', 5: 'netdev', 7: 'bridge', 10: 'ip6' };
+const VERDICTS: Record<number, string> = { 0: 'drop', 1: 'accept', 2: 'stolen', 3: 'queue', 4: 'repeat', 5: 'stop', [-1 >>> 0]: 'continue', [-2 >>> 0]: 'break', [-3 >>> 0]: 'jump', [-4 >>> 0]: 'goto', [-5 >>> 0]: 'return' };
+
+// The record layout of native/layout/layouts.h (lib/core/layout.ts is generated from it).
+const { TRACE_WORDS, R_PRESENT, R_KIND, R_ID, R_HANDLE, R_VERDICT, R_POLICY, R_IIF, R_OIF, R_MARK, R_NFPROTO, R_NETWORK, R_TRANSPORT, R_TIME } = TraceWord;
+const { T_TABLE, T_CHAIN, T_RULE_HANDLE, T_VERDICT, T_JUMP_TARGET, T_IIF, T_OIF, T_MARK, T_POLICY, T_NETWORK, T_TRANSPORT } = TracePresent;
+
+/**
+ * Parses a legacy TRACE prefix, `TRACE: raw:cali-PREROUTING:rule:1 ` (table, chain, kind,
+ * rule number; chain names may hold dashes and colons). Undefined when it is not one.
+ */
+export function parseTracePrefix(prefix: string): { table: string; chain: string; kind: TraceKind; rule: number } | undefined {
+  if (typeof prefix !== 'string') throw new TypeError(`parseTracePrefix() prefix must be a string, got ${describeValue(prefix)}`);
+  const m = /^TRACE: ([^:\s]+):(\S+):(rule|return|policy):(\d{1,10}) ?$/.exec(prefix.trimStart());
+  if (!m) return undefined;
+  return { table: m[1]!, chain: m[2]!, kind: m[3] as TraceKind, rule: Number(m[4]) };
+}
+
+/** Parses a TRACE line from dmesg or syslog: the hop, and the packet fields parseLogLine reads. */
+export function parseTraceLine(line: string): (ReturnType<typeof parseTracePrefix> & { log: ReturnType<typeof parseLogLine> }) | undefined {
+  const log = parseLogLine(line);
+  const hop = log.prefix !== undefined ? parseTracePrefix(log.prefix) : undefined;
+  return hop ? { ...hop, log } : undefined;
+}
+
+/** Decodes nftables trace records (native/trace/nftrace.h). */
+export function decodeTraceBatch(batch: RawBatch): Omit<TraceEvent, 'ruleText'>[] {
+  const w = new Uint32Array(batch.buffer);
+  const s = batch.strings.split('\0');
+  let si = 0;
+  const bytes = batch.bytes;
+  const slice = (at: number): Buffer => (bytes ? Buffer.from(bytes, w[at]!, w[at + 1]!) : Buffer.alloc(0));
+  const out: Omit<TraceEvent, 'ruleText'>[] = [];
+  for (let i = 0; i < batch.count; i++) {
+    const b = i * TRACE_WORDS;
+    const p = w[b + R_PRESENT]!;
+    const kind = w[b + R_KIND]!;
+    const family = NFT_FAMILY[kind & 0xff] ?? String(kind & 0xff);
+    const table = p & T_TABLE ? s[si++]! : '';
+    const chain = p & T_CHAIN ? s[si++]! : '';
+    const target = p & T_JUMP_TARGET ? s[si++] : undefined;
+    const iifName = p & T_IIF ? s[si++] : undefined;
+    const oifName = p & T_OIF ? s[si++] : undefined;
+    // A 'rule' event without a rule is the end of a chain: the packet returns to the caller.
+    const type = NFT_TYPES[(kind >>> 8) & 0xff] === 'rule' && !(p & T_RULE_HANDLE) ? 'return' : (NFT_TYPES[(kind >>> 8) & 0xff] ?? 'rule');
+    let packet: DecodedPacket | undefined;
+    if (p & T_NETWORK) {
+      const nfproto = w[b + R_NFPROTO]!;
+      const raw = Buffer.concat([slice(b + R_NETWORK), p & T_TRANSPORT ? slice(b + R_TRANSPORT) : Buffer.alloc(0)]);
+      packet = decodePacket(raw, nfproto === 10 ? 'ipv6' : 'ipv4');
+    }
+    const verdictCode = type === 'policy' && p & T_POLICY ? w[b + R_POLICY]! : p & T_VERDICT ? w[b + R_VERDICT]! : undefined;
+    out.push({
+      source: 'nftables',
+      id: w[b + R_ID]!,
+      family,
+      table,
+      chain,
+      kind: type,
+      handle: p & T_RULE_HANDLE ? w[b + R_HANDLE + 1]! * 0x100000000 + w[b + R_HANDLE]! : undefined,
+      verdict: verdictCode === undefined ? undefined : (VERDICTS[verdictCode] ?? String(verdictCode)),
+      target,
+      iif: p & T_IIF ? (iifName ? { index: w[b + R_IIF]!, name: iifName } : { index: w[b + R_IIF]! }) : undefined,
+      oif: p & T_OIF ? (oifName ? { index: w[b + R_OIF]!, name: oifName } : { index: w[b + R_OIF]! }) : undefined,
+      mark: p & T_MARK ? w[b + R_MARK] : undefined,
+      packet,
+      timestamp: (BigInt(w[b + R_TIME + 1]!) << 32n) | BigInt(w[b + R_TIME]!),
+    });
+  }
+  return out;
+}
+
+/** A legacy hop from an NFLOG packet of group 0, or undefined when it is not a TRACE. */
+export function legacyHop(pkt: NflogPacketEvent): Omit<TraceEvent, 'ruleText'> | undefined {
+  const hop = pkt.prefix !== undefined ? parseTracePrefix(pkt.prefix) : undefined;
+  if (!hop) return undefined;
+  const family = pkt.family === 'ipv6' ? 'ipv6' : 'ipv4';
+  const packet = pkt.payload ? decodePacket(pkt.payload, family) : undefined;
+  return {
+    source: 'legacy',
+    id: legacyId(packet, pkt),
+    family,
+    table: hop.table,
+    chain: hop.chain,
+    kind: hop.kind,
+    rule: hop.rule,
+    verdict: hop.kind === 'return' ? 'return' : undefined,
+    iif: pkt.indev,
+    oif: pkt.outdev,
+    mark: pkt.mark,
+    packet,
+    timestamp: pkt.timestamp ?? BigInt(Date.now()) * 1_000_000n,
+  };
+}
+
+/** Legacy TRACE has no id: hops of one packet share its IP header (id, addresses, length). */
+function legacyId(packet: DecodedPacket | undefined, pkt: NflogPacketEvent): number {
+  const head = pkt.payload?.subarray(0, packet?.family === 'ipv6' ? 40 : 20) ?? Buffer.alloc(0);
+  let h = 0x811c9dc5;
+  for (const byte of head) h = Math.imul(h ^ byte, 0x01000193) >>> 0;
+  return h;
+}
