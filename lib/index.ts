@@ -1,5 +1,8 @@
 export { Conntrack, FlowStream } from './conntrack/handle.js';
-export type { BulkOptions, CpuStats, CreateManyOptions, CreateManyResult, CreateManyStop, DeleteEachOptions, LineFormat, ListOptions, ListTextOptions, OpenOptions, RestoreOptions, RestoreResult } from './conntrack/handle.js';
+export type { ListOptions, ListTextOptions, OpenOptions } from './conntrack/handle.js';
+export type { BulkOptions, DeleteEachOptions } from './conntrack/bulk.js';
+export type { CreateManyOptions, CreateManyResult, CreateManyStop, RestoreOptions, RestoreResult } from './conntrack/create-many.js';
+export type { LineFormat } from './conntrack/line-format.js';
 export { parseSave, parseSaveLine } from './conntrack/save.js';
 export type { FlowChanges, FlowInput, NatInput, ReplyInput } from './conntrack/flowspec.js';
 export { NfctError, ClosedError } from './core/errors.js';

@@ -2,7 +2,7 @@
 // to their master flow.
 import { parseAddress } from '../core/address.js';
 import { AF_INET, AF_INET6, protocolName } from '../core/constants.js';
-import { NfctError, callSite, withCallSite } from '../core/errors.js';
+import { NfctError, callSite, settle } from '../core/errors.js';
 import { makeTuple } from './flow.js';
 import { ExpectPresent, ExpectWord, TupleWord } from '../core/layout.js';
 import type { NativeConntrack, NativeTuple } from '../core/native.js';
@@ -237,21 +237,15 @@ export class Expectations {
     const native = this.native();
     const t = normalizeTuple(tuple, 'expectations.get() tuple');
     const site = callSite(this.get);
-    try {
-      const [buffer, strings, count] = await native.expectGet(t);
-      return count > 0 ? decodeExpectations(buffer, strings, count)[0]! : null;
-    } catch (e) {
-      throw withCallSite(e, site, 'expectation get');
-    }
+    const [buffer, strings, count] = await settle(site, 'expectation get', native.expectGet(t));
+    return count > 0 ? decodeExpectations(buffer, strings, count)[0]! : null;
   }
 
   /** Per-CPU counters of the expectation table (conntrack -S expect), one object per CPU. */
   async stats(): Promise<ExpectationCpuStats[]> {
     const native = this.native();
     const site = callSite(this.stats);
-    const rows = await native.stats(true).catch((e: unknown) => {
-      throw withCallSite(e, site, 'expectation statistics');
-    });
+    const rows = await settle(site, 'expectation statistics', native.stats(true));
     return rows.map(([cpu, values]) => {
       const row: Record<string, number> = { cpu, expect_new: 0, expect_create: 0, expect_delete: 0 };
       for (let i = 0; i + 1 < values.length; i += 2) row[EXP_STAT_NAMES[values[i]!] ?? `stat_${values[i]}`] = values[i + 1]!;
@@ -264,9 +258,7 @@ export class Expectations {
     const native = this.native();
     const spec = normalizeExpectation(input, 'expectations.create()');
     const site = callSite(this.create);
-    await native.expectCreate(spec).catch((e: unknown) => {
-      throw withCallSite(e, site, 'expectation create');
-    });
+    await settle(site, 'expectation create', native.expectCreate(spec));
   }
 
   /** Deletes the expectation with this expected tuple (or this Expectation, id checked). */
@@ -281,9 +273,7 @@ export class Expectations {
       : normalizeTuple(target as TupleInput, 'expectations.delete() target');
     const id = isExpectation && (target as Expectation).id !== undefined ? (target as Expectation).id! : -1;
     const site = callSite(this.delete);
-    await native.expectDelete(tuple, id).catch((e: unknown) => {
-      throw withCallSite(e, site, 'expectation delete');
-    });
+    await settle(site, 'expectation delete', native.expectDelete(tuple, id));
   }
 
   /** Deletes every expectation, or those of one family or helper (conntrack -F expect). */
@@ -299,9 +289,7 @@ export class Expectations {
     }
     const family = options.family === 'ipv4' ? AF_INET : options.family === 'ipv6' ? AF_INET6 : 0;
     const site = callSite(this.flush);
-    await native.expectFlush(family, options.helper ?? '').catch((e: unknown) => {
-      throw withCallSite(e, site, 'expectation flush');
-    });
+    await settle(site, 'expectation flush', native.expectFlush(family, options.helper ?? ''));
   }
 }
 

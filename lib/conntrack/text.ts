@@ -33,10 +33,9 @@
  */
 import { AF_INET, AF_INET6, DCCP_STATES, SCTP_STATES, TCP_STATES, protocolName } from '../core/constants.js';
 import { STATUS_NAMES, type StatusName, statusBit } from './status.js';
-import type { CpuStats } from './handle.js';
 import type { ExpectationEvent, FlowEvent } from './events.js';
 import type { Expectation, ExpectationCpuStats } from './expect.js';
-import type { DccpInfo, Flow, PortTuple, SctpInfo, TcpInfo, Tuple } from './types.js';
+import type { CpuStats, DccpInfo, Flow, PortTuple, SctpInfo, TcpInfo, Tuple } from './types.js';
 
 /** The version this module reproduces. */
 export const CONNTRACK_VERSION = '1.4.7';

@@ -215,3 +215,20 @@ export interface OtherFlow extends FlowBase {
 
 /** A conntrack entry, discriminated on `protocol`. */
 export type Flow = TcpFlow | UdpFlow | SctpFlow | DccpFlow | IcmpFlow | GreFlow | OtherFlow;
+
+/** Per-CPU conntrack statistics, named as `conntrack -S` prints them. */
+export interface CpuStats {
+  cpu: number;
+  found: number;
+  invalid: number;
+  insert: number;
+  insert_failed: number;
+  drop: number;
+  early_drop: number;
+  error: number;
+  search_restart: number;
+  clash_resolve: number;
+  chaintoolong: number;
+  /** Counters newer than this library, by their kernel name or as stat_N. */
+  [name: string]: number;
+}

@@ -6,7 +6,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Counter, Gauge, Registry } from 'prom-client';
 
 import type { EventCounter } from '../conntrack/events.js';
-import { Conntrack, type CpuStats } from '../conntrack/handle.js';
+import { Conntrack } from '../conntrack/handle.js';
+import type { CpuStats } from '../conntrack/types.js';
 import { DEFAULT_CONCURRENCY, mapSettled } from '../core/concurrency.js';
 import { NfctError } from '../core/errors.js';
 import type { StreamStats } from '../core/stream.js';

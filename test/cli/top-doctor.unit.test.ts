@@ -3,7 +3,7 @@
 import { describe, expect, test } from 'vitest';
 
 import type { AggregateResult } from '../../lib/conntrack/aggregate.js';
-import type { CpuStats } from '../../lib/conntrack/handle.js';
+import type { CpuStats } from '../../lib/conntrack/types.js';
 import { checkHashSize, checkStaleUdp, checkStatsRising, checkTableFull, diagnose, type NamespaceReport } from '../../lib/cli/commands/doctor-checks.js';
 import { mergeGroups } from '../../lib/cli/commands/top.js';
 import { renderFrame, type TopSnapshot } from '../../lib/cli/commands/top-view.js';

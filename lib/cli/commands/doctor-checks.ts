@@ -2,7 +2,7 @@
 // was seen, why it matters, what to run). Pure functions over a NamespaceReport, so they are
 // tested on fixed inputs as well as against the kernel.
 import type { AggregateResult } from '../../conntrack/aggregate.js';
-import type { CpuStats } from '../../conntrack/handle.js';
+import type { CpuStats } from '../../conntrack/types.js';
 import { risingPerCpu, type Sysctls, sysctlNumber, WATCHED_STATS, type WatchedStat } from '../node-state.js';
 
 export type Severity = 'error' | 'warning' | 'info';
