@@ -30,7 +30,8 @@ export type { ReaderStats } from './core/reader.js';
 export type { StreamStats } from './core/stream.js';
 export { Status, STATUS_NAMES } from './conntrack/status.js';
 export type { TupleInput } from './conntrack/tuple.js';
-export { PROTOCOLS, TCP_STATES } from './core/constants.js';
+export { PROTOCOLS } from './core/protocols.js';
+export { TCP_STATES } from './conntrack/constants.js';
 export type * from './conntrack/types.js';
 export { Trace } from './trace/handle.js';
 export { TracePacketStream, TraceStream } from './trace/streams.js';
@@ -61,7 +62,7 @@ export type {
   TcpHeader,
   UdpHeader,
   UdpLiteHeader,
-} from './packet/decode.js';
+} from './packet/types.js';
 export { parseLogLine } from './nflog/logline-parse.js';
 export type { ParsedLogArp, ParsedLogIcmp, ParsedLogLine, ParsedLogPacket, ParsedLogTcp, SyslogHeader } from './nflog/logline-parse.js';
 export { formatLogLine } from './nflog/logline-format.js';

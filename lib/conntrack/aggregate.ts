@@ -1,6 +1,7 @@
 // Grouping the table: the options of ct.aggregate(), checked here, and the groups native code
 // computed (native/ct/aggregate.h), decoded into plain objects.
-import { AF_INET6, DCCP_STATES, PROTOCOLS, SCTP_STATES, TCP_STATES, protocolName } from '../core/constants.js';
+import { AF_INET6, PROTOCOLS, protocolName } from '../core/protocols.js';
+import { DCCP_STATES, SCTP_STATES, TCP_STATES } from './constants.js';
 import { AggGroupFlags, AggGroupWord, AggKey, AggKeyWord, AggSort } from '../core/layout.js';
 import { assertKnownKeys, assertObject, describeValue, list, optionalInteger } from '../core/validate.js';
 import type { FlowFilter } from './filter.js';

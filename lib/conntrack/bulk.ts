@@ -4,7 +4,7 @@
 import { Buffer } from 'node:buffer';
 import { constants } from 'node:os';
 
-import { TCP_STATES } from '../core/constants.js';
+import { TCP_STATES } from './constants.js';
 import { type CallSite, NfctError, settle, withCallSite } from '../core/errors.js';
 import { addon, type NativeConntrack, type NativeFilter } from '../core/native.js';
 import { BatchSource, type RawBatch } from '../core/reader.js';

@@ -1,7 +1,7 @@
 // The expectation table: connections a helper (ftp, sip, ...) expects, waiting to be related
 // to their master flow.
 import { parseAddress } from '../core/address.js';
-import { AF_INET, AF_INET6, protocolName } from '../core/constants.js';
+import { AF_INET, AF_INET6, protocolName } from '../core/protocols.js';
 import { NfctError, callSite, settle } from '../core/errors.js';
 import { makeTuple } from './flow.js';
 import { ExpectPresent, ExpectWord, TupleWord } from '../core/layout.js';

@@ -1,6 +1,7 @@
 // Turns the native flow records (native/ct/flow.h) into Flow objects.
 import { jsonSafe } from '../core/json.js';
-import { AF_INET6, DCCP_STATES, SCTP_STATES, TCP_STATES, protocolName } from '../core/constants.js';
+import { AF_INET6, protocolName } from '../core/protocols.js';
+import { DCCP_STATES, SCTP_STATES, TCP_STATES } from './constants.js';
 import { FlowKindFlags, FlowPresent, FlowWord, TuplePresent, TupleWord } from '../core/layout.js';
 import { Status } from './status.js';
 import type {

@@ -2,9 +2,9 @@
 // code (native/ct/request.h FlowSpec).
 import { SpecFlags, SpecTupleFlags, SpecTupleWord, SpecWord } from '../core/layout.js';
 import { parseAddress } from '../core/address.js';
-import { AF_INET, PROTOCOLS, TCP_STATES } from '../core/constants.js';
+import { AF_INET, PROTOCOLS } from '../core/protocols.js';
+import { SCTP_STATES, TCP_STATES } from './constants.js';
 import type { NativeTuple } from '../core/native.js';
-import { SCTP_STATES } from '../core/constants.js';
 import { statusBit } from './status.js';
 import { type TupleInput, isFlow, normalizeTuple, tupleOf, tupleToInput } from './tuple.js';
 import type { Flow, SctpState, StatusName, TcpState } from './types.js';

@@ -2,7 +2,7 @@
 // bulk operations of bulk.ts.
 import { constants } from 'node:os';
 
-import { CPU_STAT_NAMES, CT_MSG } from '../core/constants.js';
+import { CPU_STAT_NAMES, CT_MSG } from './constants.js';
 import { ClosedError, NfctError, callSite, settle, withCallSite } from '../core/errors.js';
 import { addon, type NativeConntrack, type NativeFilter } from '../core/native.js';
 import { type NetnsOption, netnsPath } from '../core/netns.js';

@@ -1,7 +1,7 @@
 // conntrack-tools' save format (`conntrack -L -o save`, the input of `conntrack -R`) read into
 // entries for create()/createMany(), or packed straight for the kernel (restore()).
 import { addon } from '../core/native.js';
-import { TCP_STATES } from '../core/constants.js';
+import { TCP_STATES } from './constants.js';
 import { SpecFlags, SpecTupleFlags, SpecTupleWord, SpecWord } from '../core/layout.js';
 import { SPEC_WORDS, type FlowInput } from './flowspec.js';
 import { STATUS_NAMES } from './status.js';

@@ -31,7 +31,8 @@
  * printed the way conntrack prints the attribute. Where the Flow cannot tell (see the notes on
  * formatSave), the common case is assumed.
  */
-import { AF_INET, AF_INET6, DCCP_STATES, SCTP_STATES, TCP_STATES, protocolName } from '../core/constants.js';
+import { AF_INET, AF_INET6, protocolName } from '../core/protocols.js';
+import { DCCP_STATES, SCTP_STATES, TCP_STATES } from './constants.js';
 import { STATUS_NAMES, type StatusName, statusBit } from './status.js';
 import type { ExpectationEvent, FlowEvent } from './events.js';
 import type { Expectation, ExpectationCpuStats } from './expect.js';

@@ -4,16 +4,7 @@ import type { Status } from './status.js';
 export type Family = 'ipv4' | 'ipv6';
 
 /** Layer-4 protocols the library names; anything else is 'unknown' with its number. */
-export type ProtocolName =
-  | 'tcp'
-  | 'udp'
-  | 'udplite'
-  | 'sctp'
-  | 'dccp'
-  | 'icmp'
-  | 'icmpv6'
-  | 'gre'
-  | 'unknown';
+export type { ProtocolName } from '../core/protocols.js';
 
 /** What every tuple has: the addresses and, with zones per direction, the tuple's zone. */
 export interface TupleBase {

@@ -21,7 +21,10 @@ import {
   decodeTcpHeader,
   formatIpv4,
   formatIpv6Full,
-} from '../packet/decode.js';
+  ICMP_MIN_LENGTH,
+  u16,
+  u32,
+} from '../packet/headers.js';
 import type { LogInterface, NflogPacket } from './types.js';
 import { assertKnownKeys, assertObject, boolean, describeValue } from '../core/validate.js';
 
@@ -61,32 +64,9 @@ const ETH_P_IPV6 = 0x86dd;
 const ETH_P_ARP = 0x0806;
 const ETH_P_RARP = 0x8035;
 
-/** ICMP types whose fixed part the kernel wants whole before decoding them (NR_ICMP_TYPES = 18). */
-const ICMP_REQUIRED_LEN: Readonly<Record<number, number>> = {
-  0: 4,
-  3: 28,
-  4: 28,
-  5: 28,
-  8: 4,
-  11: 28,
-  12: 28,
-  13: 20,
-  14: 20,
-  17: 12,
-  18: 12,
-};
-
 const hex2 = (v: number): string => v.toString(16).padStart(2, '0');
 const HEX2 = (v: number): string => hex2(v).toUpperCase();
 const hex4 = (v: number): string => v.toString(16).padStart(4, '0');
-
-function u16(b: Uint8Array, o: number): number {
-  return (b[o]! << 8) | b[o + 1]!;
-}
-
-function u32(b: Uint8Array, o: number): number {
-  return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
-}
 
 /** `%pM`: six bytes as lowercase colon-separated hex. */
 function mac(b: Uint8Array, o: number): string {
@@ -388,7 +368,7 @@ function dumpIpv4(m: Line, iphoff: number): void {
       const type = buf[l4]!;
       const code = buf[l4 + 1]!;
       m.add(`TYPE=${type} CODE=${code} `);
-      const required = ICMP_REQUIRED_LEN[type];
+      const required = ICMP_MIN_LENGTH[type];
       if (required !== undefined && m.rest(l4) < required) {
         m.add(`INCOMPLETE [${m.rest(l4)} bytes] `);
         break;

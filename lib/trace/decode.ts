@@ -5,7 +5,8 @@ import type { RawBatch } from '../core/reader.js';
 import { describeValue } from '../core/validate.js';
 import type { NflogPacketEvent } from '../nflog/handle.js';
 import { parseLogLine } from '../nflog/logline-parse.js';
-import { type DecodedPacket, decodePacket } from '../packet/decode.js';
+import { decodePacket } from '../packet/decode.js';
+import type { DecodedPacket } from '../packet/types.js';
 import type { TraceEvent, TraceKind } from './types.js';
 
 const NFT_TYPES: Record<number, TraceKind> = { 1: 'policy', 2: 'return', 3: 'rule' };

@@ -3,7 +3,7 @@
 import type { BatchSource, RawBatch } from '../core/reader.js';
 import { LiveStream, type LiveTuning } from '../core/stream.js';
 import { decodePackets } from '../nflog/handle.js';
-import type { DecodedPacket } from '../packet/decode.js';
+import type { DecodedPacket } from '../packet/types.js';
 import { decodeTraceBatch, legacyHop } from './decode.js';
 import { ruleScript } from './rules.js';
 import { installTable, removeStaleTables, removeTable } from './state.js';

@@ -2,7 +2,7 @@
 // and the options of Trace.open() and of its streams.
 import type { NetnsOption } from '../core/netns.js';
 import type { LiveStreamOptions } from '../core/stream.js';
-import type { DecodedPacket } from '../packet/decode.js';
+import type { DecodedPacket } from '../packet/types.js';
 
 export type TraceKind = 'rule' | 'return' | 'policy';
 

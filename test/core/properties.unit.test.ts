@@ -15,7 +15,7 @@
 import fc from 'fast-check';
 import { type MockInstance, afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 
-import { SCTP_STATES } from '../../lib/core/constants.js';
+import { SCTP_STATES } from '../../lib/conntrack/constants.js';
 import { FILTER_KEYS } from '../../lib/conntrack/filter.js';
 import {
   Conntrack,
