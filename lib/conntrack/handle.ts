@@ -5,7 +5,7 @@ import { constants } from 'node:os';
 import { CPU_STAT_NAMES, CT_MSG } from './constants.js';
 import { ClosedError, NfctError, callSite, settle, withCallSite } from '../core/errors.js';
 import { addon, type NativeConntrack, type NativeFilter } from '../core/native.js';
-import { type NetnsOption, netnsPath } from '../core/netns.js';
+import { type NetnsOption, openInNamespace } from '../core/netns.js';
 import { BatchSource } from '../core/reader.js';
 import { RecordStream } from '../core/stream.js';
 import { assertKnownKeys, assertObject, boolean, describeValue, integer, optionalInteger } from '../core/validate.js';
@@ -66,16 +66,8 @@ export class Conntrack {
 
   /** Opens a handle; with `netns`, every socket it uses is opened inside that namespace. */
   static async open(options: OpenOptions = {}): Promise<Conntrack> {
-    const raw: unknown = options;
-    assertObject(raw, 'Conntrack.open options');
-    assertKnownKeys(raw, ['netns'], 'Conntrack.open options');
-    const path = netnsPath(options.netns);
-    const site = callSite(Conntrack.open);
-    try {
-      return new Conntrack(await addon.openConntrack(path), path);
-    } catch (e) {
-      throw withCallSite(e, site, path ? `opening conntrack in network namespace ${path}` : 'opening conntrack');
-    }
+    const { native, path } = await openInNamespace(options, 'Conntrack.open', 'conntrack', callSite(Conntrack.open), (p) => addon.openConntrack(p));
+    return new Conntrack(native, path);
   }
 
   private handle(what: string): NativeConntrack {

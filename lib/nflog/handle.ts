@@ -1,11 +1,11 @@
 // NFLOG: the packets that `-j NFLOG --nflog-group N` and nft `log group N` rules log, as an
 // async iterator of decoded packets, in any network namespace.
 import { JsonItem } from '../core/json.js';
-import { ClosedError, callSite, withCallSite } from '../core/errors.js';
+import { ClosedError, callSite } from '../core/errors.js';
 import { decodeFlowAt, FLOW_WORDS, type StringCursor } from '../conntrack/flow.js';
 import { addon, type NativeGroupConfig, type NativeNflog, type NativeStream, type OnBatch } from '../core/native.js';
 import { PacketPresent, PacketWord } from '../core/layout.js';
-import { type NetnsOption, netnsPath } from '../core/netns.js';
+import { type NetnsOption, openInNamespace } from '../core/netns.js';
 import type { HookName, LogInterface, NflogPacket } from './types.js';
 import { BatchSource, type RawBatch } from '../core/reader.js';
 import { LIVE_STREAM_KEYS, type LiveStreamOptions, type LiveTuning, LiveStream, normalizeLiveOptions } from '../core/stream.js';
@@ -337,16 +337,8 @@ export class Nflog implements AsyncDisposable {
 
   /** Opens a handle; with `netns`, groups are bound inside that namespace. */
   static async open(options: { netns?: NetnsOption } = {}): Promise<Nflog> {
-    const raw: unknown = options;
-    assertObject(raw, 'Nflog.open options');
-    assertKnownKeys(raw, ['netns'], 'Nflog.open options');
-    const path = netnsPath(options.netns);
-    const site = callSite(Nflog.open);
-    try {
-      return new Nflog(await addon.openNflog(path), path);
-    } catch (e) {
-      throw withCallSite(e, site, path ? `opening NFLOG in network namespace ${path}` : 'opening NFLOG');
-    }
+    const { native, path } = await openInNamespace(options, 'Nflog.open', 'NFLOG', callSite(Nflog.open), (p) => addon.openNflog(p));
+    return new Nflog(native, path);
   }
 
   /**
