@@ -77,8 +77,8 @@ const F_CONNTRACK = 4;
 const BATCH = 1024;
 
 // The record layout of native/layout/layouts.h (lib/core/layout.ts is generated from it).
-const { PACKET_WORDS, L_CTINFO, L_GID, L_HWADDR, L_HWHEADER, L_HWPROTO, L_HWTYPE, L_INDEV, L_KIND, L_L2HDR, L_MARK, L_OUTDEV, L_PAYLOAD, L_PHYSINDEV, L_PHYSOUTDEV, L_PRESENT, L_SEQ, L_SEQ_GLOBAL, L_TIME, L_UID, L_VLAN } = PacketWord;
-const { N_CT, N_CTINFO, N_GID, N_HOOK, N_HWADDR, N_HWHEADER, N_HWTYPE, N_INDEV, N_L2HDR, N_MARK, N_OUTDEV, N_PAYLOAD, N_PHYSINDEV, N_PHYSOUTDEV, N_PREFIX, N_SEQ, N_SEQ_GLOBAL, N_TIMESTAMP, N_UID, N_VLAN } = PacketPresent;
+const { PACKET_WORDS, PACKET_CTINFO, PACKET_GID, PACKET_HWADDR, PACKET_HWHEADER, PACKET_HWPROTO, PACKET_HWTYPE, PACKET_INDEV, PACKET_KIND, PACKET_L2HDR, PACKET_MARK, PACKET_OUTDEV, PACKET_PAYLOAD, PACKET_PHYSINDEV, PACKET_PHYSOUTDEV, PACKET_PRESENT, PACKET_SEQ, PACKET_SEQ_GLOBAL, PACKET_TIME, PACKET_UID, PACKET_VLAN } = PacketWord;
+const { PACKET_HAS_CT, PACKET_HAS_CTINFO, PACKET_HAS_GID, PACKET_HAS_HOOK, PACKET_HAS_HWADDR, PACKET_HAS_HWHEADER, PACKET_HAS_HWTYPE, PACKET_HAS_INDEV, PACKET_HAS_L2HDR, PACKET_HAS_MARK, PACKET_HAS_OUTDEV, PACKET_HAS_PAYLOAD, PACKET_HAS_PHYSINDEV, PACKET_HAS_PHYSOUTDEV, PACKET_HAS_PREFIX, PACKET_HAS_SEQ, PACKET_HAS_SEQ_GLOBAL, PACKET_HAS_TIMESTAMP, PACKET_HAS_UID, PACKET_HAS_VLAN } = PacketPresent;
 
 const FAMILIES: Record<number, NflogPacket['family']> = { 1: 'inet', 2: 'ipv4', 3: 'arp', 5: 'netdev', 7: 'bridge', 10: 'ipv6' };
 const HOOKS: readonly HookName[] = ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'];
@@ -143,52 +143,52 @@ export function decodePackets(batch: Pick<RawBatch, 'buffer' | 'strings' | 'coun
   const out: NflogPacketEvent[] = [];
   let b = 0;
   for (let n = 0; n < batch.count; n++) {
-    const p = w[b + L_PRESENT]!;
-    const kind = w[b + L_KIND]!;
+    const p = w[b + PACKET_PRESENT]!;
+    const kind = w[b + PACKET_KIND]!;
     const familyNum = kind & 0xff;
     const hook = (kind >>> 8) & 0xff;
     const pkt = new PacketItem();
     pkt.group = kind >>> 16;
     pkt.family = FAMILIES[familyNum] ?? familyNum;
-    pkt.hook = p & N_HOOK ? hook : undefined;
-    pkt.hookName = p & N_HOOK ? (familyNum === 5 ? 'INGRESS' : HOOKS[hook]) : undefined;
-    pkt.hwProtocol = p & N_HOOK ? w[b + L_HWPROTO] : undefined;
+    pkt.hook = p & PACKET_HAS_HOOK ? hook : undefined;
+    pkt.hookName = p & PACKET_HAS_HOOK ? (familyNum === 5 ? 'INGRESS' : HOOKS[hook]) : undefined;
+    pkt.hwProtocol = p & PACKET_HAS_HOOK ? w[b + PACKET_HWPROTO] : undefined;
     pkt.prefix = undefined;
     pkt.indev = undefined;
     pkt.outdev = undefined;
     pkt.physindev = undefined;
     pkt.physoutdev = undefined;
-    pkt.mark = p & N_MARK ? w[b + L_MARK] : undefined;
-    pkt.uid = p & N_UID ? w[b + L_UID] : undefined;
-    pkt.gid = p & N_GID ? w[b + L_GID] : undefined;
-    pkt.timestamp = p & N_TIMESTAMP ? (BigInt(w[b + L_TIME + 1]!) << 32n) | BigInt(w[b + L_TIME]!) : undefined;
-    pkt.hwType = p & N_HWTYPE ? w[b + L_HWTYPE] : undefined;
-    pkt.hwHeader = p & N_HWHEADER ? slice(b + L_HWHEADER) : undefined;
-    pkt.hwAddress = p & N_HWADDR ? slice(b + L_HWADDR) : undefined;
+    pkt.mark = p & PACKET_HAS_MARK ? w[b + PACKET_MARK] : undefined;
+    pkt.uid = p & PACKET_HAS_UID ? w[b + PACKET_UID] : undefined;
+    pkt.gid = p & PACKET_HAS_GID ? w[b + PACKET_GID] : undefined;
+    pkt.timestamp = p & PACKET_HAS_TIMESTAMP ? (BigInt(w[b + PACKET_TIME + 1]!) << 32n) | BigInt(w[b + PACKET_TIME]!) : undefined;
+    pkt.hwType = p & PACKET_HAS_HWTYPE ? w[b + PACKET_HWTYPE] : undefined;
+    pkt.hwHeader = p & PACKET_HAS_HWHEADER ? slice(b + PACKET_HWHEADER) : undefined;
+    pkt.hwAddress = p & PACKET_HAS_HWADDR ? slice(b + PACKET_HWADDR) : undefined;
     pkt.vlan = undefined;
-    pkt.l2Header = p & N_L2HDR ? slice(b + L_L2HDR) : undefined;
-    pkt.seq = p & N_SEQ ? w[b + L_SEQ] : undefined;
-    pkt.seqGlobal = p & N_SEQ_GLOBAL ? w[b + L_SEQ_GLOBAL] : undefined;
-    pkt.payload = p & N_PAYLOAD ? slice(b + L_PAYLOAD) : undefined;
+    pkt.l2Header = p & PACKET_HAS_L2HDR ? slice(b + PACKET_L2HDR) : undefined;
+    pkt.seq = p & PACKET_HAS_SEQ ? w[b + PACKET_SEQ] : undefined;
+    pkt.seqGlobal = p & PACKET_HAS_SEQ_GLOBAL ? w[b + PACKET_SEQ_GLOBAL] : undefined;
+    pkt.payload = p & PACKET_HAS_PAYLOAD ? slice(b + PACKET_PAYLOAD) : undefined;
     pkt.conntrack = undefined;
-    pkt.ctinfo = p & N_CTINFO ? w[b + L_CTINFO] : undefined;
-    if (p & N_VLAN) {
-      const v = w[b + L_VLAN]!;
+    pkt.ctinfo = p & PACKET_HAS_CTINFO ? w[b + PACKET_CTINFO] : undefined;
+    if (p & PACKET_HAS_VLAN) {
+      const v = w[b + PACKET_VLAN]!;
       const tci = v >>> 16;
       pkt.vlan = { protocol: v & 0xffff, tci, id: tci & 0xfff, priority: tci >>> 13 };
     }
-    if (p & N_PREFIX) pkt.prefix = cursor.s[cursor.i++];
+    if (p & PACKET_HAS_PREFIX) pkt.prefix = cursor.s[cursor.i++];
     const dev = (bit: number, word: number): LogInterface | undefined => {
       if (!(p & bit)) return undefined;
       const name = cursor.s[cursor.i++];
       return name ? { index: w[b + word]!, name } : { index: w[b + word]! };
     };
-    pkt.indev = dev(N_INDEV, L_INDEV);
-    pkt.outdev = dev(N_OUTDEV, L_OUTDEV);
-    pkt.physindev = dev(N_PHYSINDEV, L_PHYSINDEV);
-    pkt.physoutdev = dev(N_PHYSOUTDEV, L_PHYSOUTDEV);
+    pkt.indev = dev(PACKET_HAS_INDEV, PACKET_INDEV);
+    pkt.outdev = dev(PACKET_HAS_OUTDEV, PACKET_OUTDEV);
+    pkt.physindev = dev(PACKET_HAS_PHYSINDEV, PACKET_PHYSINDEV);
+    pkt.physoutdev = dev(PACKET_HAS_PHYSOUTDEV, PACKET_PHYSOUTDEV);
     b += PACKET_WORDS;
-    if (p & N_CT) {
+    if (p & PACKET_HAS_CT) {
       pkt.conntrack = decodeFlowAt(w, b, cursor);
       b += FLOW_WORDS;
     }

@@ -14,8 +14,8 @@ const NFT_FAMILY: Record<number, string> = { 1: 'inet', 2: 'ip', 3: 'arp', 5: 'n
 const VERDICTS: Record<number, string> = { 0: 'drop', 1: 'accept', 2: 'stolen', 3: 'queue', 4: 'repeat', 5: 'stop', [-1 >>> 0]: 'continue', [-2 >>> 0]: 'break', [-3 >>> 0]: 'jump', [-4 >>> 0]: 'goto', [-5 >>> 0]: 'return' };
 
 // The record layout of native/layout/layouts.h (lib/core/layout.ts is generated from it).
-const { TRACE_WORDS, R_PRESENT, R_KIND, R_ID, R_HANDLE, R_VERDICT, R_POLICY, R_IIF, R_OIF, R_MARK, R_NFPROTO, R_NETWORK, R_TRANSPORT, R_TIME } = TraceWord;
-const { T_TABLE, T_CHAIN, T_RULE_HANDLE, T_VERDICT, T_JUMP_TARGET, T_IIF, T_OIF, T_MARK, T_POLICY, T_NETWORK, T_TRANSPORT } = TracePresent;
+const { TRACE_WORDS, TRACE_PRESENT, TRACE_KIND, TRACE_ID, TRACE_HANDLE, TRACE_VERDICT, TRACE_POLICY, TRACE_IIF, TRACE_OIF, TRACE_MARK, TRACE_NFPROTO, TRACE_NETWORK, TRACE_TRANSPORT, TRACE_TIME } = TraceWord;
+const { TRACE_HAS_TABLE, TRACE_HAS_CHAIN, TRACE_HAS_RULE_HANDLE, TRACE_HAS_VERDICT, TRACE_HAS_JUMP_TARGET, TRACE_HAS_IIF, TRACE_HAS_OIF, TRACE_HAS_MARK, TRACE_HAS_POLICY, TRACE_HAS_NETWORK, TRACE_HAS_TRANSPORT } = TracePresent;
 
 /**
  * Parses a legacy TRACE prefix, `TRACE: raw:cali-PREROUTING:rule:1 ` (table, chain, kind,
@@ -45,38 +45,38 @@ export function decodeTraceBatch(batch: RawBatch): Omit<TraceEvent, 'ruleText'>[
   const out: Omit<TraceEvent, 'ruleText'>[] = [];
   for (let i = 0; i < batch.count; i++) {
     const b = i * TRACE_WORDS;
-    const p = w[b + R_PRESENT]!;
-    const kind = w[b + R_KIND]!;
+    const p = w[b + TRACE_PRESENT]!;
+    const kind = w[b + TRACE_KIND]!;
     const family = NFT_FAMILY[kind & 0xff] ?? String(kind & 0xff);
-    const table = p & T_TABLE ? s[si++]! : '';
-    const chain = p & T_CHAIN ? s[si++]! : '';
-    const target = p & T_JUMP_TARGET ? s[si++] : undefined;
-    const iifName = p & T_IIF ? s[si++] : undefined;
-    const oifName = p & T_OIF ? s[si++] : undefined;
+    const table = p & TRACE_HAS_TABLE ? s[si++]! : '';
+    const chain = p & TRACE_HAS_CHAIN ? s[si++]! : '';
+    const target = p & TRACE_HAS_JUMP_TARGET ? s[si++] : undefined;
+    const iifName = p & TRACE_HAS_IIF ? s[si++] : undefined;
+    const oifName = p & TRACE_HAS_OIF ? s[si++] : undefined;
     // A 'rule' event without a rule is the end of a chain: the packet returns to the caller.
-    const type = NFT_TYPES[(kind >>> 8) & 0xff] === 'rule' && !(p & T_RULE_HANDLE) ? 'return' : (NFT_TYPES[(kind >>> 8) & 0xff] ?? 'rule');
+    const type = NFT_TYPES[(kind >>> 8) & 0xff] === 'rule' && !(p & TRACE_HAS_RULE_HANDLE) ? 'return' : (NFT_TYPES[(kind >>> 8) & 0xff] ?? 'rule');
     let packet: DecodedPacket | undefined;
-    if (p & T_NETWORK) {
-      const nfproto = w[b + R_NFPROTO]!;
-      const raw = Buffer.concat([slice(b + R_NETWORK), p & T_TRANSPORT ? slice(b + R_TRANSPORT) : Buffer.alloc(0)]);
+    if (p & TRACE_HAS_NETWORK) {
+      const nfproto = w[b + TRACE_NFPROTO]!;
+      const raw = Buffer.concat([slice(b + TRACE_NETWORK), p & TRACE_HAS_TRANSPORT ? slice(b + TRACE_TRANSPORT) : Buffer.alloc(0)]);
       packet = decodePacket(raw, nfproto === 10 ? 'ipv6' : 'ipv4');
     }
-    const verdictCode = type === 'policy' && p & T_POLICY ? w[b + R_POLICY]! : p & T_VERDICT ? w[b + R_VERDICT]! : undefined;
+    const verdictCode = type === 'policy' && p & TRACE_HAS_POLICY ? w[b + TRACE_POLICY]! : p & TRACE_HAS_VERDICT ? w[b + TRACE_VERDICT]! : undefined;
     out.push({
       source: 'nftables',
-      id: w[b + R_ID]!,
+      id: w[b + TRACE_ID]!,
       family,
       table,
       chain,
       kind: type,
-      handle: p & T_RULE_HANDLE ? w[b + R_HANDLE + 1]! * 0x100000000 + w[b + R_HANDLE]! : undefined,
+      handle: p & TRACE_HAS_RULE_HANDLE ? w[b + TRACE_HANDLE + 1]! * 0x100000000 + w[b + TRACE_HANDLE]! : undefined,
       verdict: verdictCode === undefined ? undefined : (VERDICTS[verdictCode] ?? String(verdictCode)),
       target,
-      iif: p & T_IIF ? (iifName ? { index: w[b + R_IIF]!, name: iifName } : { index: w[b + R_IIF]! }) : undefined,
-      oif: p & T_OIF ? (oifName ? { index: w[b + R_OIF]!, name: oifName } : { index: w[b + R_OIF]! }) : undefined,
-      mark: p & T_MARK ? w[b + R_MARK] : undefined,
+      iif: p & TRACE_HAS_IIF ? (iifName ? { index: w[b + TRACE_IIF]!, name: iifName } : { index: w[b + TRACE_IIF]! }) : undefined,
+      oif: p & TRACE_HAS_OIF ? (oifName ? { index: w[b + TRACE_OIF]!, name: oifName } : { index: w[b + TRACE_OIF]! }) : undefined,
+      mark: p & TRACE_HAS_MARK ? w[b + TRACE_MARK] : undefined,
       packet,
-      timestamp: (BigInt(w[b + R_TIME + 1]!) << 32n) | BigInt(w[b + R_TIME]!),
+      timestamp: (BigInt(w[b + TRACE_TIME + 1]!) << 32n) | BigInt(w[b + TRACE_TIME]!),
     });
   }
   return out;
