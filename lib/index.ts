@@ -64,7 +64,7 @@ export type {
   UdpLiteHeader,
 } from './packet/types.js';
 export { parseLogLine } from './nflog/logline-parse.js';
-export type { ParsedLogArp, ParsedLogIcmp, ParsedLogLine, ParsedLogPacket, ParsedLogTcp, SyslogHeader } from './nflog/logline-parse.js';
+export type { ParsedLogArp, ParsedLogIcmp, ParsedLogLine, ParsedLogPacket, ParsedLogTcp, SyslogHeader } from './nflog/logline-types.js';
 export { formatLogLine } from './nflog/logline-format.js';
 export type { LogLineOptions } from './nflog/logline-format.js';
 export {
