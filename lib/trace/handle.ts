@@ -12,11 +12,11 @@ import { groupConfig, Nflog } from '../nflog/handle.js';
 import { onPath, requireCommands } from './commands.js';
 import { matchExpression, RuleTexts } from './rules.js';
 import { holdLogger, removeStaleTables, TABLE_PREFIX } from './state.js';
-import { type StreamOptions, TracePacketStream, TraceStream, type TraceStreamOwner } from './streams.js';
+import { type StreamOptions, TracePacketStream, TraceStream } from './streams.js';
 import type { TraceEvent, TraceOpenOptions, TraceStreamOptions } from './types.js';
 
 /** A handle on packet tracing in one network namespace. */
-export class Trace implements AsyncDisposable, TraceStreamOwner {
+export class Trace implements AsyncDisposable {
   private closed = false;
   private readonly rules: RuleTexts;
   private releaseLogger: (() => Promise<void>) | undefined;
