@@ -15,6 +15,7 @@ import { type CreateManyOptions, type CreateManyResult, MODE, type RestoreOption
 import { type CountEventOptions, EventCounter, type EventOptions, EventStream, normalizeEventOptions } from './events.js';
 import { Expectations } from './expect.js';
 import { type FlowFilter, normalizeFilter } from './filter.js';
+import { FlowRecordStream, type FlowsOptions, normalizeFlowsOptions } from '../flows/stream.js';
 import { decodeFlows } from './flow.js';
 import { type FlowChanges, type FlowInput, type NativeFlowSpec, normalizeChanges, normalizeFlowInput, packFlowSpecs } from './flowspec.js';
 import { LINE_FORMAT_KEYS, type LineFormat, lineFormat, textChunk } from './line-format.js';
@@ -207,6 +208,12 @@ export class Conntrack {
     const native = this.handle('countEvents()');
     const o = normalizeEventOptions(options, 'countEvents()');
     return new EventCounter(native, this, o.nativeFilter, o.types, o.tuning, o.signal, callSite(this.countEvents));
+  }
+
+  /** Flow records: one per finished connection, from DESTROY events (see lib/flows/stream.ts). */
+  flows(options: FlowsOptions = {}): FlowRecordStream {
+    const native = this.handle('flows()');
+    return new FlowRecordStream(native, this, normalizeFlowsOptions(options), callSite(this.flows));
   }
 
   /** Creates an entry; fails with NfctError EEXIST when it exists (conntrack -I). */
