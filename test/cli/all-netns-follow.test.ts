@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { followNamespaces, type NamespaceStream } from '../../lib/cli/commands/all-netns.js';
 import { type Context, makeContext } from '../../lib/cli/context.js';
-import type { NetworkNamespace } from '../../lib/core/namespaces.js';
+import type { NetworkNamespace } from '../../lib/core/netns-discovery.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
 
 const CLI = join(__dirname, '..', '..', 'dist', 'cli', 'main.js');

@@ -3,7 +3,8 @@
 import { jsonSafe } from '../../conntrack/flow.js';
 import { NfctError } from '../../core/errors.js';
 import { type NetnsOption, netnsPath } from '../../core/netns.js';
-import { Trace, type TraceMatch, type TraceOpenOptions } from '../../trace/handle.js';
+import { Trace } from '../../trace/handle.js';
+import type { TraceMatch, TraceOpenOptions } from '../../trace/types.js';
 import type { Context } from '../context.js';
 import { TRACE_HELP } from '../help.js';
 import { CliExit } from '../messages.js';

@@ -2,13 +2,13 @@
 // the entry count, per-CPU statistics and UDP NAT groups at both ends of a sampling interval,
 // trace tables and whether their tracer lives, NFLOG listeners), prints the findings, and
 // exits 1 when one is an error.
-import { Conntrack } from '../conntrack/handle.js';
-import { NfctError } from '../core/errors.js';
+import { Conntrack } from '../../conntrack/handle.js';
+import { NfctError } from '../../core/errors.js';
 import { type Finding, type NamespaceReport, diagnose } from './doctor-checks.js';
-import { readSysctls, resolveTargets, type Target } from './node-state.js';
-import { abstractSocketOwner, nflogGroups } from './procs.js';
-import { CommandUsage, runSubcommand } from './subcommand.js';
-import { tableOwnerName, traceTables } from '../trace/state.js';
+import { readSysctls, resolveTargets, type Target } from '../node-state.js';
+import { abstractSocketOwner, nflogGroups } from '../procs.js';
+import { CommandUsage, runSubcommand } from '../subcommand.js';
+import { tableOwnerName, traceTables } from '../../trace/state.js';
 
 export const DOCTOR_HELP = `nfct doctor: what in the kernel's conntrack and logging state is wrong, and what to run.
 
