@@ -7,29 +7,17 @@ import { loadError } from './load-error.js';
 import { packageRoot } from './package-info.js';
 
 /**
- * Indexes into the counters each batch carries (native/reader.cc, enum Counter): records in
- * the batch, messages read (matched or not), messages that could not be decoded, overruns
- * (ENOBUFS) seen before this batch's records, the receive buffer after growing (0: unchanged),
- * 1 on the final batch, the bytes the batch counts as queued, and the decoder's four totals (on
- * the final batch).
- */
-export const C = { COUNT: 0, RECEIVED: 1, MALFORMED: 2, OVERRUNS: 3, RCVBUF: 4, FINAL: 5, COST: 6, TALLY: 7 } as const;
-
-/**
  * Called by native code for each batch a Reader hands over: the fixed-size records, their
  * NUL-terminated strings, the binary fields they point into (packet payloads; undefined when
- * none), the counters (see C), and on a final batch of a failed job, the error.
+ * none), the counters (the BatchCounter layout of lib/core/layout.ts), and on a final batch of a
+ * failed job, the error.
  */
 export type OnBatch = (records: ArrayBuffer, strings: string, bytes: ArrayBuffer | undefined, counters: Float64Array, error: NfctError | undefined) => void;
 
 export interface NativeStream {
   /** A batch was consumed: its records and bytes are no longer queued. */
   release(records: number, bytes: number): void;
-  /**
-   * [queued records, queued bytes, peak records, peak bytes, pooled bytes, received, malformed,
-   * counted by kind ×4, socket receive buffer (SO_RCVBUF)]; received, malformed and the counts
-   * by kind are kept by counting readers (tuning countOnly) only.
-   */
+  /** The reader's counters, in the StreamStat layout (lib/core/layout.ts). */
   stats(): Float64Array;
   close(): void;
   /** Stops reading without dropping anything: the final batch (FINAL, with the tally) still comes. */
@@ -155,6 +143,12 @@ interface Addon {
   /** Reads (and with a value, sets) the nf_log backend of a family; resolves the previous one. */
   nfLogBackend(nsPath: string | null, family: number, value: string | null): Promise<string>;
   /**
+   * A name in the namespace's abstract unix socket space (native/owner_lock.cc). hold: binds it
+   * and resolves the socket's fd (held until that fd is closed or the process ends; EADDRINUSE
+   * when another holds it). Not hold: resolves 1 when another socket holds it, 0 when none does.
+   */
+  ownerLock(nsPath: string | null, name: string, hold: boolean): Promise<number>;
+  /**
    * The save-file reader (native/ct/save.cc): the lines of text that say something, trimmed,
    * line i = text[ranges[2i], ranges[2i+1]), numbered numbers[i], packed into words
    * (SPEC_WORDS each) with kinds[i] 1 (-I) or 2 (-A). bad: -1, or the index of the first line
@@ -230,6 +224,7 @@ export const addon = {
   openNflog: lazy('openNflog'),
   traceEvents: lazy('traceEvents'),
   nfLogBackend: lazy('nfLogBackend'),
+  ownerLock: lazy('ownerLock'),
   decodeForTest: lazy('decodeForTest'),
   readSave: lazy('readSave'),
   formatFlows: lazy('formatFlows'),
@@ -237,4 +232,4 @@ export const addon = {
   get layouts(): Addon['layouts'] {
     return loadAddon().layouts;
   },
-} as Pick<Addon, 'setErrorFactory' | 'openConntrack' | 'openNflog' | 'traceEvents' | 'nfLogBackend' | 'decodeForTest' | 'readSave' | 'formatFlows' | 'layouts'>;
+} as Pick<Addon, 'setErrorFactory' | 'openConntrack' | 'openNflog' | 'traceEvents' | 'nfLogBackend' | 'ownerLock' | 'decodeForTest' | 'readSave' | 'formatFlows' | 'layouts'>;

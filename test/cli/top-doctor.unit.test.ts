@@ -3,10 +3,10 @@
 import { describe, expect, test } from 'vitest';
 
 import type { AggregateResult } from '../../lib/conntrack/aggregate.js';
-import type { CpuStats } from '../../lib/conntrack/handle.js';
-import { checkHashSize, checkStaleUdp, checkStatsRising, checkTableFull, diagnose, type NamespaceReport } from '../../lib/cli/doctor-checks.js';
-import { mergeGroups } from '../../lib/cli/top.js';
-import { renderFrame, type TopSnapshot } from '../../lib/cli/top-view.js';
+import type { CpuStats } from '../../lib/conntrack/types.js';
+import { checkHashSize, checkStaleUdp, checkStatsRising, checkTableFull, diagnose, type NamespaceReport } from '../../lib/cli/commands/doctor-checks.js';
+import { mergeGroups } from '../../lib/cli/commands/top.js';
+import { renderFrame, type TopSnapshot } from '../../lib/cli/commands/top-view.js';
 
 const empty: AggregateResult = { by: ['dnat', 'status'], sort: 'count', groups: [], total: { count: 0 }, groupCount: 0 };
 const cpu = (n: number, v: Partial<CpuStats> = {}): CpuStats =>
@@ -17,7 +17,7 @@ function report(over: Partial<NamespaceReport> = {}): NamespaceReport {
     netns: 'ns1', nsFlag: ' --netns ns1', nsExec: 'ip netns exec ns1 ',
     sysctls: { nf_conntrack_max: '1000', nf_conntrack_buckets: '1000', nf_conntrack_acct: '1', nf_conntrack_events: '1', nf_conntrack_timestamp: '1' },
     entries: 0, statsBefore: [cpu(0), cpu(1)], statsAfter: [cpu(0), cpu(1)], seconds: 2,
-    udpDnatBefore: empty, udpDnatAfter: empty, staleTraceTables: [], nflogGroups: [], ...over,
+    udpDnatBefore: empty, udpDnatAfter: empty, traceTables: [], nflogGroups: [], ...over,
   };
 }
 
