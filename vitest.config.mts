@@ -3,8 +3,7 @@ import { configDefaults, defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    // test/release/ needs the exporter image or the machine to itself: scripts/release/ci.sh runs
-    // it (vitest.release.config.mts).
+    // test/release/ needs the exporter image: scripts/release/ci.sh runs it (vitest.release.config.mts).
     exclude: [...configDefaults.exclude, 'test/release/**'],
     globalSetup: ['test/helpers/global-setup.ts'],
     // Integration tests make their own network namespaces; two workers match the two cores.

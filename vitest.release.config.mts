@@ -1,7 +1,5 @@
-// The release checks: those that need what scripts/release/ made (the exporter image), and those
-// that must run alone (a table filled to 90% of nf_conntrack_max slows conntrack's garbage
-// collection machine-wide). Run by scripts/release/ci.sh, one file at a time, not by
-// `npx vitest run`.
+// The release checks that need what scripts/release/ made (the exporter image): run by
+// scripts/release/ci.sh, not by `npx vitest run`.
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({

@@ -4,8 +4,7 @@
 #   npm run release:prebuilds   the linux-x64 and linux-arm64 binaries (scripts/release/prebuilds.sh)
 #   npm run release:check       npm pack, then the tarball in bare Debian roots (bare-root-check.sh)
 #   npm run release:image       the exporter image from deploy/Dockerfile (image.sh)
-#   test/release/               that image run as the DaemonSet runs it, scraped from outside;
-#                               the alert rules fired by a real Prometheus
+#   test/release/               that image run as the DaemonSet runs it, scraped from outside
 #
 # then removes what it made: the Debian roots (unless NFCT_ROOTS named a folder to keep them
 # in), the images, the containers. Every root is made afresh in a new folder, as on a fresh
@@ -57,8 +56,7 @@ built=$?
 step "other roots (made meanwhile)" wait "$roots" || cat "$NFCT_ROOTS/roots.log"
 [ "$built" != 0 ] || step "bare-root check" npm run --silent release:check
 step image npm run --silent release:image -- "$TAG"
-# test/release/: the image run as the DaemonSet runs it, and the alert rules fired by a real
-# Prometheus against a table filled to 92% (alone: see alerts-prometheus.test.ts).
+# test/release/: the image run as the DaemonSet runs it.
 step "test/release" env NFCT_IMAGE="$TAG" npx --no-install vitest run --config vitest.release.config.mts \
   --reporter=default ${NFCT_RELEASE_REPORT:+--reporter=json --outputFile.json="$NFCT_RELEASE_REPORT"}
 

@@ -5,7 +5,7 @@
 // so that an unknown or misspelt field fails. The pieces fit each other (selectors, port names,
 // the service account), the image is a kustomize parameter, the probes are cheap, and the
 // DaemonSet asks for what the exporter needs and no more. The image itself is built and run by
-// test/release/image.test.ts; the rules are tested by alerts.test.ts and test/release/alerts-prometheus.test.ts.
+// test/release/image.test.ts; the rules are tested by alerts.test.ts and test/deploy/alerts-prometheus.test.ts.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';

@@ -6,12 +6,7 @@
 // series; every metric the rules and the dashboard name must be one the exporter serves.
 // The rules' `for` durations are set to 0s here (promtool test rules checks them, alerts.test.ts):
 // their expressions and labels are the shipped ones.
-//
-// Run with the release checks (scripts/release/ci.sh, alone), not in the suite: filling a table
-// to 90% of nf_conntrack_max slows the whole machine's conntrack garbage collector, which runs
-// as rarely as once a minute while the table's entries are long-lived (the kernel schedules it
-// by their average timeout), so entries of other namespaces expire late meanwhile. The fill's
-// entries therefore live 60 s at most, and are flushed as soon as the exporter is done.
+// The full table's entries live 60 s at most and are flushed once the exporter is done with them.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -179,8 +174,7 @@ test('every metric the rules and the dashboard name is one the exporter serves',
 test('NfctExporterDown fires once the exporter is gone', async () => {
   exporter.kill('SIGTERM');
   await new Promise((r) => (running(exporter) ? exporter.once('exit', r) : r(undefined)));
-  // Done with the full table (nothing counts its DESTROY events any more): flushed now, see the
-  // top of this file.
+  // Done with the full table (nothing counts its DESTROY events any more).
   await full.execOk('conntrack', ['-F']);
   const down = await until(60, async () => {
     const a = await firing('NfctExporterDown');
