@@ -149,8 +149,8 @@ if [ $xt = 1 ]; then
   if has iptables-nft-save; then out=$(iptables-nft-save 2>&1); rc=$?; sec iptables-nft-ipv4 $rc; printf '%s' "$out"; fi
   if has ip6tables-nft-save; then out=$(ip6tables-nft-save 2>&1); rc=$?; sec iptables-nft-ipv6 $rc; printf '%s' "$out"; fi
 fi
-if [ -s /proc/net/ip_tables_names ] && has iptables-legacy-save; then out=$(iptables-legacy-save 2>&1); rc=$?; sec iptables-legacy-ipv4 $rc; printf '%s' "$out"; fi
-if [ -s /proc/net/ip6_tables_names ] && has ip6tables-legacy-save; then out=$(ip6tables-legacy-save 2>&1); rc=$?; sec iptables-legacy-ipv6 $rc; printf '%s' "$out"; fi
+if grep -q . /proc/net/ip_tables_names 2>/dev/null && has iptables-legacy-save; then out=$(iptables-legacy-save 2>&1); rc=$?; sec iptables-legacy-ipv4 $rc; printf '%s' "$out"; fi
+if grep -q . /proc/net/ip6_tables_names 2>/dev/null && has ip6tables-legacy-save; then out=$(ip6tables-legacy-save 2>&1); rc=$?; sec iptables-legacy-ipv6 $rc; printf '%s' "$out"; fi
 sec end 0
 `;
 

@@ -18,9 +18,11 @@ setTimeout(() => {
   emit({ event: 'error', message: `timeout after ${limit} ms` });
   process.exit(2);
 }, limit).unref();
-process.stdin.on('end', () => process.exit(0));
-process.stdin.on('error', () => process.exit(0));
-process.stdin.resume();
+if (spec.mode !== 'ask') {
+  process.stdin.on('end', () => process.exit(0));
+  process.stdin.on('error', () => process.exit(0));
+  process.stdin.resume();
+}
 
 if (spec.mode === 'serve') {
   const waits = [];
