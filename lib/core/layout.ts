@@ -269,6 +269,10 @@ export const TracePresent = {
   T_TRANSPORT: 4096,
   T_IIFTYPE: 8192,
   T_OIFTYPE: 16384,
+  T_CT_ID: 32768,
+  T_CT_DIRECTION: 65536,
+  T_CT_STATUS: 131072,
+  T_CT_STATE: 262144,
 } as const;
 
 export const TraceWord = {
@@ -288,5 +292,9 @@ export const TraceWord = {
   R_NETWORK: 15,
   R_TRANSPORT: 17,
   R_TIME: 19,
-  TRACE_WORDS: 21,
+  R_CT_ID: 21,
+  R_CT_DIRECTION: 22,
+  R_CT_STATUS: 23,
+  R_CT_STATE: 24,
+  TRACE_WORDS: 25,
 } as const;

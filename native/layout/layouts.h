@@ -294,7 +294,11 @@
   X(T_NETWORK, 1 << 11) \
   X(T_TRANSPORT, 1 << 12) \
   X(T_IIFTYPE, 1 << 13) \
-  X(T_OIFTYPE, 1 << 14)
+  X(T_OIFTYPE, 1 << 14) \
+  X(T_CT_ID, 1 << 15)  /* the conntrack attributes: Linux 6.8 and later */ \
+  X(T_CT_DIRECTION, 1 << 16) \
+  X(T_CT_STATUS, 1 << 17) \
+  X(T_CT_STATE, 1 << 18)
 
 // Strings in order: table, chain, jump target, iif name, oif name (each when present).
 #define NFCT_TRACE_WORD(X) \
@@ -314,4 +318,8 @@
   X(R_NETWORK, 15) \
   X(R_TRANSPORT, 17) \
   X(R_TIME, 19)  /* lo/hi: receive time, ns since the epoch */ \
-  X(TRACE_WORDS, 21)
+  X(R_CT_ID, 21) \
+  X(R_CT_DIRECTION, 22) \
+  X(R_CT_STATUS, 23) \
+  X(R_CT_STATE, 24)  /* nft's ct state bits: invalid 1, established 2, related 4, new 8, untracked 64 */ \
+  X(TRACE_WORDS, 25)
