@@ -27,6 +27,8 @@ export interface SaveText {
 export interface RulesetTexts {
   /** What `nft -j list ruleset` printed. */
   nftJson?: string;
+  /** What `nft -a list ruleset` printed (read for traces, which print nft rules as nft does). */
+  nftText?: string;
   /** What the iptables-save tools printed. */
   iptablesSave?: SaveText[];
 }
@@ -37,6 +39,8 @@ export interface Ruleset {
   nft?: NftRuleset;
   /** iptables-save tables per tool: `iptables-nft ipv4` -> tables. */
   saved: Map<string, SavedTables>;
+  /** `nft -a list ruleset` as printed, when read. */
+  nftText?: string;
 }
 
 /** The Service ports of a namespace's ruleset, looked up by destination. */
@@ -92,7 +96,7 @@ export class Services {
 /** The Services of the ruleset texts. A malformed text is an NfctError EINVAL saying where. */
 export function parseRuleset(texts: RulesetTexts): Ruleset {
   assertObject(texts, 'parseServices() texts');
-  assertKnownKeys(texts, ['nftJson', 'iptablesSave'], 'parseServices() texts');
+  assertKnownKeys(texts, ['nftJson', 'nftText', 'iptablesSave'], 'parseServices() texts');
   const tables: NatTable[] = [];
   const saved = new Map<string, SavedTables>();
   let nft: NftRuleset | undefined;
@@ -129,6 +133,7 @@ export function parseRuleset(texts: RulesetTexts): Ruleset {
   const ports = tables.flatMap((t) => servicesOfTable(t, chainNames));
   const out: Ruleset = { services: new Services(ports, chainNames), saved };
   if (nft) out.nft = nft;
+  if (texts.nftText !== undefined) out.nftText = texts.nftText;
   return out;
 }
 
@@ -144,7 +149,8 @@ sec() { printf '\\n@@nfct-section %s %s\\n' "$1" "$2"; }
 has() { command -v "$1" >/dev/null 2>&1; }
 xt=0
 if has nft; then out=$(nft -j list ruleset 2>&1); rc=$?; sec nft $rc; printf '%s' "$out"
-  case "$out" in *'"xt"'*) xt=1;; esac; fi
+  case "$out" in *'"xt"'*) xt=1;; esac
+  if [ "$1" = text ]; then out=$(nft -a list ruleset 2>&1); rc=$?; sec nft-text $rc; printf '%s' "$out"; fi; fi
 if [ $xt = 1 ]; then
   if has iptables-nft-save; then out=$(iptables-nft-save 2>&1); rc=$?; sec iptables-nft-ipv4 $rc; printf '%s' "$out"; fi
   if has ip6tables-nft-save; then out=$(ip6tables-nft-save 2>&1); rc=$?; sec iptables-nft-ipv6 $rc; printf '%s' "$out"; fi
@@ -157,17 +163,19 @@ sec end 0
 export interface ReadServicesOptions {
   /** The namespace whose rules to read (default: the caller's). */
   netns?: NetnsOption;
+  /** @internal Also read `nft -a list ruleset` (for trace). */
+  nftText?: boolean;
 }
 
 /** The raw texts of a namespace's ruleset (one shell run inside it). */
 export async function readRulesetTexts(options: ReadServicesOptions = {}): Promise<RulesetTexts> {
   assertObject(options, 'readServices() options');
-  assertKnownKeys(options, ['netns'], 'readServices() options');
+  assertKnownKeys(options, ['netns', 'nftText'], 'readServices() options');
   const path = netnsPath(options.netns, 'readServices() options.netns');
   if (!onPath('sh') || (path !== null && !onPath('nsenter'))) {
     throw new NfctError(ENOENT, 'spawn', path !== null ? 'sh and nsenter are needed on PATH' : 'sh is needed on PATH', 'reading Services from the ruleset');
   }
-  const [cmd, args] = inNamespace(path, 'sh', ['-c', SCRIPT]);
+  const [cmd, args] = inNamespace(path, 'sh', ['-c', SCRIPT, 'sh', options.nftText ? 'text' : '']);
   const stdout = await runCommand(cmd, args, undefined, 'reading Services from the ruleset');
   const texts: RulesetTexts = {};
   const parts = stdout.split(/\n@@nfct-section /);
@@ -178,12 +186,13 @@ export async function readRulesetTexts(options: ReadServicesOptions = {}): Promi
     const body = nl < 0 ? '' : part.slice(nl + 1);
     if (name === 'end') continue;
     if (rc !== '0') {
-      const tool = name === 'nft' ? 'nft -j list ruleset' : `${name.endsWith('ipv6') ? 'ip6tables' : 'iptables'}-${name.includes('legacy') ? 'legacy' : 'nft'}-save`;
+      const tool = name === 'nft' ? 'nft -j list ruleset' : name === 'nft-text' ? 'nft -a list ruleset' : `${name.endsWith('ipv6') ? 'ip6tables' : 'iptables'}-${name.includes('legacy') ? 'legacy' : 'nft'}-save`;
       const errno = /Operation not permitted|Permission denied/.test(body) ? 1 : EINVAL;
       throw new NfctError(errno, tool, `exited with status ${rc}: ${body.trim().slice(0, 300)}`, 'reading Services from the ruleset');
     }
     any = true;
     if (name === 'nft') texts.nftJson = body;
+    else if (name === 'nft-text') texts.nftText = body;
     else {
       const m = /^iptables-(nft|legacy)-(ipv4|ipv6)$/.exec(name);
       if (m) (texts.iptablesSave ??= []).push({ ruleset: m[1] === 'nft' ? 'iptables-nft' : 'iptables-legacy', family: m[2] as 'ipv4' | 'ipv6', text: body });
