@@ -300,7 +300,7 @@ export function parseCommandLine(argv: readonly string[], warn: (line: string) =
   }
   if (r.allNetns) checkAllNetns(r, command);
   if (r.pod !== undefined && (r.netns !== undefined || r.pid !== undefined)) problem("`--pod' cannot be combined with `--netns' or `--pid'");
-  if (r.services && command !== 'list' && command !== 'event') problem("Illegal option `--services' with this command");
+  if (r.services && command !== 'list') problem("Illegal option `--services' with this command");
   if (r.services && (r.output.has('xml') || r.output.has('save'))) problem("`--services' cannot be combined with `-o xml' or `-o save'");
   r.command = command;
   r.table = table;
