@@ -21,6 +21,7 @@
         "native/ct/mutate.cc",
         "native/ct/save.cc",
         "native/ct/text.cc",
+        "native/ct/service_table.cc",
         "native/ct/aggregate.cc",
         "native/ct/expect.cc",
         "native/ct/expect_ops.cc",

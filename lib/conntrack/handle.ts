@@ -13,6 +13,7 @@ import { Status } from './status.js';
 import { addon, type NativeConntrack, type NativeFilter, type NativeLineFormat } from '../core/native.js';
 import { SPEC_WORDS, changesFor, type FlowChanges, type FlowInput, type NativeFlowSpec, normalizeChanges, normalizeFlowInput, packFlowSpecs } from './flowspec.js';
 import { type NetnsOption, netnsPath } from '../core/netns.js';
+import { Services } from '../k8s/services.js';
 import { BatchSource, type RawBatch } from '../core/reader.js';
 import { type AggregateOptions, type AggregateResult, decodeGroups, normalizeAggregate, sortNumber } from './aggregate.js';
 import { RecordStream } from '../core/stream.js';
@@ -51,15 +52,26 @@ export interface LineFormat {
   extended?: boolean;
   /** `-o id`: `id=` of the entry at the end. */
   id?: boolean;
+  /**
+   * ` service=NAME endpoint=IP:PORT` at the end of each entry whose original destination is a
+   * Service port of these (readServices()), ` stale` after it when the endpoint is no longer one
+   * of the Service's (the text of lib/k8s/stale.ts flowServiceText()).
+   */
+  services?: Services;
 }
 
-const LINE_FORMAT_KEYS = ['extended', 'id'] as const;
+const LINE_FORMAT_KEYS = ['extended', 'id', 'services'] as const;
 
 /** Options of listText(): list()'s, and the -o flags of the lines. */
 export interface ListTextOptions extends ListOptions, LineFormat {}
 
 function lineFormat(o: LineFormat, where: string): NativeLineFormat {
-  return { extended: boolean(o.extended, `${where}.extended`) ?? false, id: boolean(o.id, `${where}.id`) ?? false };
+  const f: NativeLineFormat = { extended: boolean(o.extended, `${where}.extended`) ?? false, id: boolean(o.id, `${where}.id`) ?? false };
+  if (o.services !== undefined) {
+    if (!(o.services instanceof Services)) throw new TypeError(`${where}.services must be a Services object (readServices()), got ${describeValue(o.services)}`);
+    f.services = o.services.nativeTable();
+  }
+  return f;
 }
 
 /** A batch of records as one chunk of -L lines (formatted by native code, on this thread). */

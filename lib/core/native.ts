@@ -95,6 +95,8 @@ export interface NativeTuple {
 export interface NativeLineFormat {
   extended: boolean;
   id: boolean;
+  /** A table serviceTable() made: each line gets the Service of its original destination. */
+  services?: object;
 }
 
 /** Records of flows: the words buffer, the NUL-separated strings, the record count. */
@@ -165,6 +167,8 @@ interface Addon {
   readSave(text: string | Uint8Array, withFields?: boolean): [words: ArrayBuffer, kinds: Uint8Array, numbers: Int32Array, ranges: Int32Array, bad: number, fields?: Int32Array];
   /** `conntrack -L` lines of `count` flow records (as a reader hands them over), each with its newline. */
   formatFlows(records: ArrayBuffer, strings: string, count: number, format: NativeLineFormat): Buffer;
+  /** A lookup table for formatFlows() from lines `protonum|*\taddress\tport|*\tname\tendpoints` (native/ct/service_table.h). */
+  serviceTable(text: string): object;
   /** For the fuzz tests: runs a message decoder ('flow', 'expect', 'packet', 'trace') on any bytes. */
   decodeForTest(kind: string, bytes: Buffer): [ArrayBuffer, string, number, number];
   /** Every layout of native/layout/layouts.h, by C++ enum name (see lib/core/layout.ts). */
@@ -233,8 +237,9 @@ export const addon = {
   decodeForTest: lazy('decodeForTest'),
   readSave: lazy('readSave'),
   formatFlows: lazy('formatFlows'),
+  serviceTable: lazy('serviceTable'),
   /** The layouts the addon was built with (loads it). */
   get layouts(): Addon['layouts'] {
     return loadAddon().layouts;
   },
-} as Pick<Addon, 'setErrorFactory' | 'openConntrack' | 'openNflog' | 'traceEvents' | 'nfLogBackend' | 'decodeForTest' | 'readSave' | 'formatFlows' | 'layouts'>;
+} as Pick<Addon, 'setErrorFactory' | 'openConntrack' | 'openNflog' | 'traceEvents' | 'nfLogBackend' | 'decodeForTest' | 'readSave' | 'formatFlows' | 'serviceTable' | 'layouts'>;

@@ -4,6 +4,7 @@
 import { NfctError } from '../core/errors.js';
 import { type NetnsOption, netnsPath } from '../core/netns.js';
 import { assertKnownKeys, assertObject } from '../core/validate.js';
+import { addon } from '../core/native.js';
 import { inNamespace, onPath, runCommand } from '../trace/commands.js';
 import { natTableOfSave, parseSaveTables, RulesetSyntaxError, type SavedTables } from './iptables-save.js';
 import { type NftRuleset, parseNftJson, RulesetJsonError } from './nft-json.js';
@@ -90,6 +91,23 @@ export class Services {
 
   get size(): number {
     return this.index.size;
+  }
+
+  private table: object | undefined;
+
+  /** @internal The native lookup table formatFlows() appends ` service=...` from (made once). */
+  nativeTable(): object {
+    if (this.table) return this.table;
+    const lines: string[] = [];
+    for (const [key, p] of this.index) {
+      const [proto, address, port] = key.split('|') as [string, string, string];
+      const num = proto === 'tcp' ? '6' : proto === 'udp' ? '17' : proto === 'sctp' ? '132' : '*';
+      // Names and endpoints hold no tab or newline (they come from rule comments: kept safe here).
+      const name = p.name.replace(/[\t\n]/g, ' ');
+      lines.push(`${num}\t${address}\t${port}\t${name}\t${p.endpoints.map(endpointText).join(' ')}`);
+    }
+    this.table = addon.serviceTable(lines.join('\n'));
+    return this.table;
   }
 }
 

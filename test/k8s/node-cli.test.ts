@@ -1,0 +1,50 @@
+// nfct on a node fixture, as an operator uses it: entries named by their Service, namespaces by
+// their pod. conntrack -L and the fixture's own traffic are the oracles.
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+
+import { NODE_PODS, NODE_SERVICES, NodeFixture } from '../helpers/k8s-node.js';
+import { runNfct } from '../support/run-nfct.js';
+
+const CLIENT = 'default/client-7c9d8-abcde';
+
+describe('nfct on a node (kube-proxy in iptables-nft mode)', () => {
+  let node: NodeFixture;
+  beforeAll(async () => {
+    node = await NodeFixture.create('iptables-nft', NODE_PODS, NODE_SERVICES);
+    expect(await node.ask(CLIENT, '10.96.0.10', 53, 42001)).toBe('coredns-5d78c9869d-x2v7q');
+    // A second endpoint, then the first dropped from the rules: the entry above is now stale.
+    await node.setEndpoints('kube-system/kube-dns', ['kube-system/coredns-5d78c9869d-h8k2p']);
+    expect(await node.ask(CLIENT, '10.96.0.10', 53, 42002)).toBe('coredns-5d78c9869d-h8k2p');
+  }, 60000);
+  afterAll(async () => {
+    await node?.remove();
+  });
+
+  test('-L --services: each entry with its Service and endpoint, a stale one marked; the rest as -L prints it', async () => {
+    const plain = await runNfct(['-L', '-p', 'udp', '--netns', node.node.name]);
+    const r = await runNfct(['-L', '-p', 'udp', '--services', '--netns', node.node.name]);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    const plainLines = plain.stdout.trim().split('\n');
+    expect(lines.length).toBe(plainLines.length);
+    const stale = lines.find((l) => l.includes('sport=42001 '))!;
+    const fresh = lines.find((l) => l.includes('sport=42002 '))!;
+    expect(stale).toMatch(/ service=kube-system\/kube-dns:dns endpoint=10\.244\.1\.7:53 stale$/);
+    expect(fresh).toMatch(/ service=kube-system\/kube-dns:dns endpoint=10\.244\.1\.8:53$/);
+    // The line before the annotation is -L's line, as conntrack prints it.
+    const ct = (await node.node.execOk('conntrack', ['-L', '-p', 'udp'])).stdout.trim().split('\n');
+    const base = fresh.replace(/ service=.*$/, '');
+    expect(ct.map((l) => l.replace(/ +$/, ''))).toContain(base);
+
+    const j = await runNfct(['-L', '--services', '--json', '--netns', node.node.name]);
+    const objs = j.stdout.trim().split('\n').map((l) => JSON.parse(l) as { original: { srcPort?: number }; service?: Record<string, unknown> });
+    const s1 = objs.find((o) => o.original.srcPort === 42001)!;
+    expect(s1.service).toEqual({ name: 'kube-system/kube-dns:dns', address: '10.96.0.10', port: 53, protocol: 'udp', endpoint: '10.244.1.7:53', endpoints: ['10.244.1.8:53'], stale: true });
+  });
+
+  test('--services is refused where it has no meaning, before anything runs', async () => {
+    const r = await runNfct(['-D', '--services', '-p', 'udp', '--netns', node.node.name]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/Illegal option `--services' with this command/);
+  });
+});
