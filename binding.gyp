@@ -28,6 +28,7 @@
         "native/ct/events.cc",
         "native/log/nflog.cc",
         "native/trace/nftrace.cc",
+        "native/trace/ruleset.cc",
         "native/nflog_backend.cc",
         "native/fuzz.cc",
         "native/layout/export.cc"

@@ -38,6 +38,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ct::InitText(env, exports);
   log::Nflog::Init(env, exports);
   trace::Init(env, exports);
+  trace::InitRuleset(env, exports);
   ExportLayouts(env, exports);
   exports.Set("nfLogBackend", Napi::Function::New(env, NfLogBackend, "nfLogBackend"));
   exports.Set("decodeForTest", Napi::Function::New(env, DecodeForTest, "decodeForTest"));

@@ -1,13 +1,14 @@
 // Services and their endpoints as a namespace's NAT rules define them, read once and looked up
 // by hash: `readServices()` runs `nft -j list ruleset` and the iptables-save tools in the
 // namespace (one process for all of them), `parseServices()` reads their texts.
-import { NfctError } from '../core/errors.js';
+import { callSite, NfctError, withCallSite } from '../core/errors.js';
 import { type NetnsOption, netnsPath } from '../core/netns.js';
 import { assertKnownKeys, assertObject } from '../core/validate.js';
 import { addon } from '../core/native.js';
 import { inNamespace, onPath, runCommand } from '../trace/commands.js';
 import { natTableOfSave, parseSaveTables, RulesetSyntaxError, type SavedTables } from './iptables-save.js';
 import { type NftRuleset, parseNftJson, RulesetJsonError } from './nft-json.js';
+import { type NativeRuleset, parseNftNative } from './nft-native.js';
 import { type Endpoint, endpointText, type NatTable, type RulesetKind, type ServicePort, servicesOfTable } from './rules.js';
 
 export type { Endpoint, KubernetesServiceName, L4, RulesetKind, ServicePort } from './rules.js';
@@ -115,8 +116,6 @@ export class Services {
 export function parseRuleset(texts: RulesetTexts): Ruleset {
   assertObject(texts, 'parseServices() texts');
   assertKnownKeys(texts, ['nftJson', 'nftText', 'iptablesSave'], 'parseServices() texts');
-  const tables: NatTable[] = [];
-  const saved = new Map<string, SavedTables>();
   let nft: NftRuleset | undefined;
   if (texts.nftJson !== undefined && texts.nftJson.trim() !== '') {
     try {
@@ -125,33 +124,39 @@ export function parseRuleset(texts: RulesetTexts): Ruleset {
       if (e instanceof RulesetJsonError) throw new NfctError(EINVAL, 'nft -j list ruleset', e.message, 'reading Services from the ruleset');
       throw e;
     }
-    tables.push(...nft.tables);
   }
-  for (const s of texts.iptablesSave ?? []) {
-    let parsed: SavedTables;
+  return buildRuleset(nft, texts.iptablesSave ?? [], texts.nftText, false);
+}
+
+const toolName = (s: SaveText): string => `${s.family === 'ipv6' ? 'ip6tables' : 'iptables'}-${s.ruleset === 'iptables-nft' ? 'nft' : 'legacy'}-save`;
+
+/**
+ * The Ruleset of an nf_tables reading and iptables-save texts. `nftHasIptables`: the nf_tables
+ * reading already holds iptables-nft's rules (the native one decodes them), so their
+ * iptables-save text is kept for printing only.
+ */
+function buildRuleset(nft: NftRuleset | undefined, saves: readonly SaveText[], nftText: string | undefined, nftHasIptables: boolean): Ruleset {
+  const tables: NatTable[] = [...(nft?.tables ?? [])];
+  const saved = new Map<string, SavedTables>();
+  for (const s of saves) {
     try {
-      parsed = parseSaveTables(s.text);
-    } catch (e) {
-      if (e instanceof RulesetSyntaxError) throw new NfctError(EINVAL, `${s.family === 'ipv6' ? 'ip6tables' : 'iptables'}-${s.ruleset === 'iptables-nft' ? 'nft' : 'legacy'}-save`, e.message, 'reading Services from the ruleset');
-      throw e;
-    }
-    saved.set(`${s.ruleset} ${s.family}`, parsed);
-    for (const name of ['nat', 'filter']) {
-      let t: NatTable | undefined;
-      try {
-        t = natTableOfSave(parsed, s.ruleset, s.family, name);
-      } catch (e) {
-        if (e instanceof RulesetSyntaxError) throw new NfctError(EINVAL, `${s.family === 'ipv6' ? 'ip6tables' : 'iptables'}-${s.ruleset === 'iptables-nft' ? 'nft' : 'legacy'}-save`, e.message, 'reading Services from the ruleset');
-        throw e;
+      const parsed = parseSaveTables(s.text);
+      saved.set(`${s.ruleset} ${s.family}`, parsed);
+      if (nftHasIptables && s.ruleset === 'iptables-nft') continue;
+      for (const name of ['nat', 'filter']) {
+        const t = natTableOfSave(parsed, s.ruleset, s.family, name);
+        if (t) tables.push(t);
       }
-      if (t) tables.push(t);
+    } catch (e) {
+      if (e instanceof RulesetSyntaxError) throw new NfctError(EINVAL, toolName(s), e.message, 'reading Services from the ruleset');
+      throw e;
     }
   }
   const chainNames = new Map<string, Set<string>>();
   const ports = tables.flatMap((t) => servicesOfTable(t, chainNames));
   const out: Ruleset = { services: new Services(ports, chainNames), saved };
   if (nft) out.nft = nft;
-  if (texts.nftText !== undefined) out.nftText = texts.nftText;
+  if (nftText !== undefined) out.nftText = nftText;
   return out;
 }
 
@@ -160,69 +165,93 @@ export function parseServices(texts: RulesetTexts): Services {
   return parseRuleset(texts).services;
 }
 
-// One process reads everything: nft's JSON, then the iptables-nft tools when nft shows tables
-// of theirs, then the legacy tools when the kernel holds legacy tables in the namespace.
+// The tools one process runs, each section named by its argument: nft's text (for traces),
+// the iptables-save tools of the tables the kernel holds.
 const SCRIPT = `
-sec() { printf '\\n@@nfct-section %s %s\\n' "$1" "$2"; }
-has() { command -v "$1" >/dev/null 2>&1; }
-xt=0
-if has nft; then out=$(nft -j list ruleset 2>&1); rc=$?; sec nft $rc; printf '%s' "$out"
-  case "$out" in *'"xt"'*) xt=1;; esac
-  if [ "$1" = text ]; then out=$(nft -a list ruleset 2>&1); rc=$?; sec nft-text $rc; printf '%s' "$out"; fi; fi
-if [ $xt = 1 ]; then
-  if has iptables-nft-save; then out=$(iptables-nft-save 2>&1); rc=$?; sec iptables-nft-ipv4 $rc; printf '%s' "$out"; fi
-  if has ip6tables-nft-save; then out=$(ip6tables-nft-save 2>&1); rc=$?; sec iptables-nft-ipv6 $rc; printf '%s' "$out"; fi
-fi
-if grep -q . /proc/net/ip_tables_names 2>/dev/null && has iptables-legacy-save; then out=$(iptables-legacy-save 2>&1); rc=$?; sec iptables-legacy-ipv4 $rc; printf '%s' "$out"; fi
-if grep -q . /proc/net/ip6_tables_names 2>/dev/null && has ip6tables-legacy-save; then out=$(ip6tables-legacy-save 2>&1); rc=$?; sec iptables-legacy-ipv6 $rc; printf '%s' "$out"; fi
-sec end 0
+for s in "$@"; do
+  case "$s" in
+    nft-text) out=$(nft -a list ruleset 2>&1);;
+    iptables-nft-ipv4) out=$(iptables-nft-save 2>&1);;
+    iptables-nft-ipv6) out=$(ip6tables-nft-save 2>&1);;
+    iptables-legacy-ipv4) out=$(iptables-legacy-save 2>&1);;
+    iptables-legacy-ipv6) out=$(ip6tables-legacy-save 2>&1);;
+    *) continue;;
+  esac
+  rc=$?
+  printf '\n@@nfct-section %s %s\n%s' "$s" "$rc" "$out"
+done
 `;
+
+const SECTION_TOOL: Record<string, string> = {
+  'nft-text': 'nft',
+  'iptables-nft-ipv4': 'iptables-nft-save',
+  'iptables-nft-ipv6': 'ip6tables-nft-save',
+  'iptables-legacy-ipv4': 'iptables-legacy-save',
+  'iptables-legacy-ipv6': 'ip6tables-legacy-save',
+};
 
 export interface ReadServicesOptions {
   /** The namespace whose rules to read (default: the caller's). */
   netns?: NetnsOption;
-  /** @internal Also read `nft -a list ruleset` (for trace). */
+  /** @internal Also read what a trace prints rules with (`nft -a list ruleset`, iptables-nft-save). */
   nftText?: boolean;
 }
 
-/** The raw texts of a namespace's ruleset (one shell run inside it). */
-export async function readRulesetTexts(options: ReadServicesOptions = {}): Promise<RulesetTexts> {
-  assertObject(options, 'readServices() options');
-  assertKnownKeys(options, ['netns', 'nftText'], 'readServices() options');
-  const path = netnsPath(options.netns, 'readServices() options.netns');
+/** Runs the tools of these sections in the namespace (one process); their outputs by section. */
+async function runSections(path: string | null, sections: string[]): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  const wanted = sections.filter((s) => onPath(SECTION_TOOL[s]!));
+  if (wanted.length === 0) return out;
   if (!onPath('sh') || (path !== null && !onPath('nsenter'))) {
-    throw new NfctError(ENOENT, 'spawn', path !== null ? 'sh and nsenter are needed on PATH' : 'sh is needed on PATH', 'reading Services from the ruleset');
+    throw new NfctError(ENOENT, 'spawn', path !== null ? 'sh and nsenter are needed on PATH' : 'sh is needed on PATH', 'reading the ruleset');
   }
-  const [cmd, args] = inNamespace(path, 'sh', ['-c', SCRIPT, 'sh', options.nftText ? 'text' : '']);
-  const stdout = await runCommand(cmd, args, undefined, 'reading Services from the ruleset');
-  const texts: RulesetTexts = {};
-  const parts = stdout.split(/\n@@nfct-section /);
-  let any = false;
-  for (const part of parts.slice(1)) {
+  const [cmd, args] = inNamespace(path, 'sh', ['-c', SCRIPT, 'sh', ...wanted]);
+  const stdout = await runCommand(cmd, args, undefined, 'reading the ruleset');
+  for (const part of stdout.split(/\n@@nfct-section /).slice(1)) {
     const nl = part.indexOf('\n');
     const [name, rc] = (nl < 0 ? part : part.slice(0, nl)).split(' ') as [string, string];
     const body = nl < 0 ? '' : part.slice(nl + 1);
-    if (name === 'end') continue;
     if (rc !== '0') {
-      const tool = name === 'nft' ? 'nft -j list ruleset' : name === 'nft-text' ? 'nft -a list ruleset' : `${name.endsWith('ipv6') ? 'ip6tables' : 'iptables'}-${name.includes('legacy') ? 'legacy' : 'nft'}-save`;
       const errno = /Operation not permitted|Permission denied/.test(body) ? 1 : EINVAL;
-      throw new NfctError(errno, tool, `exited with status ${rc}: ${body.trim().slice(0, 300)}`, 'reading Services from the ruleset');
+      throw new NfctError(errno, SECTION_TOOL[name] ?? name, `exited with status ${rc}: ${body.trim().slice(0, 300)}`, 'reading the ruleset');
     }
-    any = true;
-    if (name === 'nft') texts.nftJson = body;
-    else if (name === 'nft-text') texts.nftText = body;
-    else {
-      const m = /^iptables-(nft|legacy)-(ipv4|ipv6)$/.exec(name);
-      if (m) (texts.iptablesSave ??= []).push({ ruleset: m[1] === 'nft' ? 'iptables-nft' : 'iptables-legacy', family: m[2] as 'ipv4' | 'ipv6', text: body });
-    }
+    out.set(name, body);
   }
-  if (!any && !onPath('nft')) throw new NfctError(ENOENT, 'spawn', 'nft is not on PATH: install the nftables package', 'reading Services from the ruleset');
-  return texts;
+  return out;
 }
 
-/** Reads a namespace's NAT rules once: its Services, and the rule texts a trace prints. */
+/**
+ * Reads a namespace's NAT rules once: nf_tables over netlink (kube-proxy's nftables mode, plain
+ * nft rules, and iptables-nft's rules with their comments), the legacy iptables tables with
+ * iptables-legacy-save when the kernel holds any there; with `nftText`, also the texts a trace
+ * prints rules with.
+ */
 export async function readRuleset(options: ReadServicesOptions = {}): Promise<Ruleset> {
-  return parseRuleset(await readRulesetTexts(options));
+  assertObject(options, 'readServices() options');
+  assertKnownKeys(options, ['netns', 'nftText'], 'readServices() options');
+  const path = netnsPath(options.netns, 'readServices() options.netns');
+  const site = callSite(readRuleset);
+  let nft: NativeRuleset;
+  try {
+    nft = parseNftNative(await addon.nftRuleset(path));
+  } catch (e) {
+    throw withCallSite(e, site, 'reading the nf_tables ruleset');
+  }
+  const sections: string[] = [];
+  if (nft.legacy.ipv4.length > 0) sections.push('iptables-legacy-ipv4');
+  if (nft.legacy.ipv6.length > 0) sections.push('iptables-legacy-ipv6');
+  if (options.nftText) {
+    sections.push('nft-text');
+    if (nft.iptablesTables.some((t) => t.startsWith('ip '))) sections.push('iptables-nft-ipv4');
+    if (nft.iptablesTables.some((t) => t.startsWith('ip6 '))) sections.push('iptables-nft-ipv6');
+  }
+  const texts = sections.length > 0 ? await runSections(path, sections) : new Map<string, string>();
+  const saves: SaveText[] = [];
+  for (const [name, text] of texts) {
+    const m = /^iptables-(nft|legacy)-(ipv4|ipv6)$/.exec(name);
+    if (m) saves.push({ ruleset: m[1] === 'nft' ? 'iptables-nft' : 'iptables-legacy', family: m[2] as 'ipv4' | 'ipv6', text });
+  }
+  return buildRuleset(nft, saves, texts.get('nft-text'), true);
 }
 
 /**

@@ -47,6 +47,17 @@ describe.each(MODES)('readServices() with kube-proxy in %s mode', (mode) => {
     await node.setEndpoints('kube-system/kube-dns', ['kube-system/coredns-5d78c9869d-x2v7q', 'kube-system/coredns-5d78c9869d-h8k2p']);
     const both = await readServices({ netns: node.node.path });
     expect(both.lookup('udp', '10.96.0.10', 53)!.endpoints.map((e) => e.address).sort()).toEqual(['10.244.1.7', '10.244.1.8']);
+    // The tools' own listings read the same Services as the netlink reading (nft -j for nf_tables,
+    // iptables-save for iptables-nft's and legacy tables).
+    const tool = async (cmd: string, args: string[]): Promise<string> => (await node.node.exec(cmd, args)).stdout;
+    const nftJson = await tool('nft', ['-j', 'list', 'ruleset']);
+    const saves = mode === 'nftables' ? [] : [{ ruleset: mode, family: 'ipv4' as const, text: await tool(mode === 'iptables-nft' ? 'iptables-nft-save' : 'iptables-legacy-save', []) }];
+    const byTools = parseServices({ nftJson, iptablesSave: saves });
+    const key = (p: { protocol?: string; address: string; port?: number }): string => `${p.protocol} ${p.address} ${p.port}`;
+    const norm = (ports: readonly { protocol?: string; address: string; port?: number; name: string; endpoints: unknown[]; ruleset: string }[]) =>
+      [...ports].sort((a, b) => key(a).localeCompare(key(b))).map((p) => ({ key: key(p), name: p.name, endpoints: [...p.endpoints].map((e) => JSON.stringify(e)).sort(), ruleset: p.ruleset }));
+    expect(norm(both.ports)).toEqual(norm(byTools.ports));
+    expect(both.ports.length).toBe(3);
     // Chains name their Service (what trace prints beside a jump).
     const rs = await readRuleset({ netns: node.node.path });
     const sp = rs.services.lookup('udp', '10.96.0.10', 53)!;
