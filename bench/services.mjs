@@ -17,7 +17,7 @@
 // has at the time: the table says how many it examined.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -46,6 +46,24 @@ const cases = new Set(opts.cases.split(','));
 const clusterIp = (i) => `10.96.${(i >> 8) & 255}.${i & 255}`;
 const endpointIp = (i) => `10.245.${(i >> 8) & 255}.${i & 255}`;
 
+/** kube-proxy's chain hash: sha256, base32, the first 8 characters. */
+function hash8(text) {
+  const abc = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  const buf = createHash('sha256').update(text).digest();
+  let bits = 0;
+  let value = 0;
+  let out = '';
+  for (const byte of buf) {
+    value = ((value << 8) | byte) & 0xffff;
+    bits += 8;
+    while (bits >= 5 && out.length < 8) {
+      out += abc[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  return out;
+}
+
 /** kube-proxy's nftables-mode table for n Services with one endpoint each (chain names as its own). */
 function kubeProxyNft(n) {
   const lines = [
@@ -58,11 +76,11 @@ function kubeProxyNft(n) {
     'add rule ip kube-proxy nat-output jump services',
     'add rule ip kube-proxy services ip daddr . meta l4proto . th dport vmap @service-ips',
   ];
-  const hash = (i) => i.toString(32).toUpperCase().padStart(8, 'A').replace(/[01]/g, 'Q');
   for (let i = 0; i < n; i++) {
     const base = `bench-${i % 50}/svc-${i}/udp/dns`;
-    const svc = `service-${hash(i)}-${base}`;
-    const ep = `endpoint-${hash(i + n)}-${base}__${endpointIp(i)}/53`;
+    const svc = `service-${hash8(base)}-${base}`;
+    const epBase = `${base}__${endpointIp(i)}/53`;
+    const ep = `endpoint-${hash8(epBase)}-${epBase}`;
     lines.push(`add chain ip kube-proxy ${svc}`, `add chain ip kube-proxy ${ep}`);
     lines.push(`add rule ip kube-proxy ${svc} numgen random mod 1 vmap { 0 : goto ${ep} }`);
     lines.push(`add rule ip kube-proxy ${ep} meta l4proto udp dnat to ${endpointIp(i)}:53`);

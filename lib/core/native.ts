@@ -170,7 +170,7 @@ interface Addon {
   /** A lookup table for formatFlows() from lines `protonum|*\taddress\tport|*\tname\tendpoints` (native/ct/service_table.h). */
   serviceTable(text: string): object;
   /** The NAT-relevant rules and verdict maps of a namespace's nf_tables ruleset, as JSON (native/trace/ruleset.cc). */
-  nftRuleset(nsPath: string | null): Promise<string>;
+  nftRuleset(nsPath: string | null, skipAnonymousMaps?: string[]): Promise<string>;
   /** For the fuzz tests: runs a message decoder ('flow', 'expect', 'packet', 'trace') on any bytes. */
   decodeForTest(kind: string, bytes: Buffer): [ArrayBuffer, string, number, number];
   /** Every layout of native/layout/layouts.h, by C++ enum name (see lib/core/layout.ts). */

@@ -36,6 +36,9 @@ export interface NativeRuleset extends NftRuleset {
   legacy: { ipv4: string[]; ipv6: string[] };
 }
 
+/** Tables whose anonymous maps are not read: kube-proxy's chain names link service to endpoint chains. */
+export const KUBE_PROXY_TABLES = ['ip kube-proxy', 'ip6 kube-proxy'];
+
 const FAMILIES: Record<string, 'ipv4' | 'ipv6' | 'inet'> = { ip: 'ipv4', ip6: 'ipv6', inet: 'inet' };
 
 export function parseNftNative(text: string): NativeRuleset {
@@ -54,11 +57,30 @@ export function parseNftNative(text: string): NativeRuleset {
     const family = FAMILIES[t.family];
     if (!family) continue;
     if (t.xt) iptablesTables.push(key);
+    // kube-proxy's service chains pick an endpoint chain through an anonymous numgen map, not
+    // read (see KUBE_PROXY_TABLES): its endpoint chains carry the service chain's name.
+    const endpointChains = new Map<string, string[]>();
+    if (t.name === 'kube-proxy') {
+      for (const r of t.rules) {
+        const m = /^endpoint-[A-Z2-7]{8}-(.*)__[^_]+$/.exec(r.chain);
+        if (!m) continue;
+        const list = endpointChains.get(m[1]!) ?? [];
+        if (!list.includes(r.chain)) list.push(r.chain);
+        endpointChains.set(m[1]!, list);
+      }
+    }
     const rules: NatRule[] = t.rules.map((r) => {
       const out: NatRule = { chain: r.chain, jumps: [...r.jumps], dnat: r.dnat };
       if (r.dst) out.dst = r.dst;
       if (r.comment !== undefined) out.comment = r.comment;
-      if (r.anonymousMap) for (const el of t.maps[r.anonymousMap] ?? []) if (el.chain) out.jumps.push(el.chain);
+      if (r.anonymousMap) {
+        const elements = t.maps[r.anonymousMap];
+        if (elements) for (const el of elements) if (el.chain) out.jumps.push(el.chain);
+        else {
+          const m = /^service-[A-Z2-7]{8}-(.*)$/.exec(r.chain);
+          if (m) out.jumps.push(...(endpointChains.get(m[1]!) ?? []));
+        }
+      }
       if (r.vmap) {
         out.vmap = (t.maps[r.vmap] ?? []).filter((el) => el.address !== undefined).map((el) => ({
           address: el.address!,

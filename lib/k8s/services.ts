@@ -8,7 +8,7 @@ import { addon } from '../core/native.js';
 import { inNamespace, onPath, runCommand } from '../trace/commands.js';
 import { natTableOfSave, parseSaveTables, RulesetSyntaxError, type SavedTables } from './iptables-save.js';
 import { type NftRuleset, parseNftJson, RulesetJsonError } from './nft-json.js';
-import { type NativeRuleset, parseNftNative } from './nft-native.js';
+import { KUBE_PROXY_TABLES, type NativeRuleset, parseNftNative } from './nft-native.js';
 import { type Endpoint, endpointText, type NatTable, type RulesetKind, type ServicePort, servicesOfTable } from './rules.js';
 
 export type { Endpoint, KubernetesServiceName, L4, RulesetKind, ServicePort } from './rules.js';
@@ -233,7 +233,7 @@ export async function readRuleset(options: ReadServicesOptions = {}): Promise<Ru
   const site = callSite(readRuleset);
   let nft: NativeRuleset;
   try {
-    nft = parseNftNative(await addon.nftRuleset(path));
+    nft = parseNftNative(await addon.nftRuleset(path, KUBE_PROXY_TABLES));
   } catch (e) {
     throw withCallSite(e, site, 'reading the nf_tables ruleset');
   }

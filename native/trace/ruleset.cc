@@ -362,7 +362,7 @@ void ReadElements(int fd, uint8_t family, const std::string& table, const std::s
   *out += ":[" + list + "]";
 }
 
-std::string ReadRuleset(int fd, Failure* f) {
+std::string ReadRuleset(int fd, const std::vector<std::string>& skip_anonymous, Failure* f) {
   std::map<std::string, Table> tables;
   NlRequest rules(NFNL_SUBSYS_NFTABLES, NFT_MSG_GETRULE, NLM_F_DUMP, NFPROTO_UNSPEC);
   if (!NlTransact(fd, rules, [&](const nlmsghdr* nlh) {
@@ -378,7 +378,12 @@ std::string ReadRuleset(int fd, Failure* f) {
     const uint8_t family = t.family == "ip" ? NFPROTO_IPV4 : t.family == "ip6" ? NFPROTO_IPV6 : t.family == "inet" ? NFPROTO_INET : t.family == "bridge" ? NFPROTO_BRIDGE : t.family == "arp" ? NFPROTO_ARP : NFPROTO_NETDEV;
     std::string elements;
     std::vector<std::string> done;
+    bool skip = false;
+    for (const auto& k : skip_anonymous) skip = skip || k == key;
     for (const auto& m : t.maps) {
+      // One dump per map, and the kernel finds a set by walking its table's list: thousands of
+      // anonymous maps cost seconds. The caller names the tables whose chains tell it instead.
+      if (skip && m.compare(0, 2, "__") == 0) continue;
       bool seen = false;
       for (const auto& d : done) seen = seen || d == m;
       if (seen) continue;
@@ -409,13 +414,22 @@ std::string ReadFile(const char* path) {
 
 }  // namespace
 
-// nftRuleset(nsPath | null): Promise<string>, the JSON described above, with the names of the
+// nftRuleset(nsPath | null, skipAnonymousMaps?: string[] ('ip kube-proxy', ...)): Promise<string>,
+// the JSON described above, with the names of the
 // legacy iptables tables present in the namespace ({"legacy":{"ipv4":"nat\n...","ipv6":""}}).
 Napi::Value NftRuleset(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const std::string ns = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+  std::vector<std::string> skip;
+  if (info.Length() > 1 && info[1].IsArray()) {
+    Napi::Array a = info[1].As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); i++) {
+      Napi::Value v = a.Get(i);
+      if (v.IsString()) skip.push_back(v.As<Napi::String>().Utf8Value());
+    }
+  }
   auto result = std::make_shared<std::string>();
-  auto exec = [ns, result](Failure* f) {
+  auto exec = [ns, skip, result](Failure* f) {
     OwnedFd nsfd;
     if (!ns.empty()) {
       nsfd.reset(OpenNamespace(ns, f));
@@ -426,7 +440,7 @@ Napi::Value NftRuleset(const Napi::CallbackInfo& info) {
       if (!EnterNamespace(nsfd.get(), f)) return;
       const int fd = NlOpen(NETLINK_NETFILTER, f);
       if (fd < 0) return;
-      std::string json = ReadRuleset(fd, f);
+      std::string json = ReadRuleset(fd, skip, f);
       close(fd);
       if (json.empty()) return;
       json += ",\"legacy\":{\"ipv4\":";
