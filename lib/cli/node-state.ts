@@ -5,7 +5,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 
 import type { CpuStats } from '../conntrack/handle.js';
-import { listNamespaces, namespaceLabel, type NetworkNamespace } from '../core/namespaces.js';
+import { listNamespaces, namespaceLabel, type NetworkNamespace, ownNamespaceLabel } from '../core/namespaces.js';
+import { findPodNamespace } from '../k8s/node.js';
 
 const run = promisify(execFile);
 
@@ -19,9 +20,9 @@ export interface Target {
  * The namespaces of `--netns NAME`, `--pid PID`, `--all-netns` (every network namespace of the
  * node, as listNamespaces() finds them, labelled as the rest of nfct labels them), or our own.
  */
-export async function resolveTargets(o: { netns?: string; pid?: number; allNetns?: boolean }): Promise<Target[]> {
+export async function resolveTargets(o: { netns?: string; pid?: number; pod?: string; podLogDir?: string; allNetns?: boolean }): Promise<Target[]> {
   if (o.allNetns) {
-    const all = await listNamespaces();
+    const all = await listNamespaces({ podLogDir: o.podLogDir });
     // The host's first, then the rest by label.
     const rank = (ns: NetworkNamespace): number => (ns.initial ? 0 : 1);
     return all
@@ -31,7 +32,11 @@ export async function resolveTargets(o: { netns?: string; pid?: number; allNetns
   }
   if (o.netns !== undefined) return [{ label: o.netns, path: o.netns.startsWith('/') ? o.netns : `/run/netns/${o.netns}` }];
   if (o.pid !== undefined) return [{ label: `pid:${o.pid}`, path: `/proc/${o.pid}/ns/net` }];
-  return [{ label: 'host', path: null }];
+  if (o.pod !== undefined) {
+    const ns = await findPodNamespace(o.pod, { podLogDir: o.podLogDir });
+    return [{ label: o.pod, path: ns.path }];
+  }
+  return [{ label: await ownNamespaceLabel({ podLogDir: o.podLogDir }), path: null }];
 }
 
 const NF = '/proc/sys/net/netfilter';

@@ -234,3 +234,24 @@ export function namespaceLabel(ns: NetworkNamespace): string {
   const first = ns.processes[0];
   return first ? `pid:${first.pid}` : `inode:${ns.inode}`;
 }
+
+/**
+ * The label of the caller's own network namespace, as namespaceLabel() would give it: `host`
+ * for the initial one, its `ip netns` name (found by comparing inodes with /run/netns/*, so
+ * that `ip netns exec NAME nfct ...` says NAME), its pod, else `inode:N`.
+ */
+export async function ownNamespaceLabel(options: Pick<ListNamespacesOptions, 'podLogDir' | 'netnsDir' | 'procDir'> = {}): Promise<string> {
+  const all = await listNamespaces({ ...options, processes: false });
+  const own = all.find((n) => n.current);
+  if (!own) return 'host';
+  if (own.initial) return 'host';
+  if (own.names.length > 0) return own.names[0]!;
+  const procDir = options.procDir ?? '/proc';
+  const uid = parseCgroup(readOrUndefined(`${procDir}/self/cgroup`) ?? '').podUid;
+  if (uid !== undefined) {
+    const dir = options.podLogDir === false ? undefined : (options.podLogDir ?? '/var/log/pods');
+    const pod = dir === undefined ? undefined : (await readPodLogDirs(dir)).get(uid);
+    return pod ? podText(pod) : `pod:${uid}`;
+  }
+  return `inode:${own.inode}`;
+}
