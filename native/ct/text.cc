@@ -164,14 +164,13 @@ struct TextOptions {
 
 // ` service=NAME endpoint=IP:PORT` (and ` stale` when that endpoint is no longer the Service's).
 void AppendService(const uint32_t* w, const Text addr[2][2], uint32_t l4proto, bool v6, const ServiceTable& st, Line* l) {
-  thread_local std::string scratch;
   const uint32_t* o = &w[W_ORIG];
   const uint32_t* r = &w[W_REPLY];
   const bool ports = HasPorts(l4proto);
   const uint32_t oports = (o[T_META] & TP_PORTS) ? o[T_PORTS] : 0;
   const uint32_t rports = (r[T_META] & TP_PORTS) ? r[T_PORTS] : 0;
   const unsigned dport = ports ? oports >> 16 : 0;
-  const ServicePortEntry* e = st.Find(l4proto, addr[0][1].data, addr[0][1].size, dport, &scratch);
+  const ServicePortEntry* e = st.Find(l4proto, addr[0][1].data, addr[0][1].size, dport);
   if (e == nullptr) return;
   l->Cstr("service=");
   l->Bytes(e->name.data(), e->name.size());
@@ -189,7 +188,7 @@ void AppendService(const uint32_t* w, const Text addr[2][2], uint32_t l4proto, b
     l->Dec(rsport);
   }
   l->Char(' ');
-  if (!st.IsEndpoint(*e, rsrc.data, rsrc.size, rsport, v6, &scratch)) l->Word("stale");
+  if (!ServiceTable::IsEndpoint(*e, rsrc.data, rsrc.size, rsport)) l->Word("stale");
 }
 
 // Appends the line of the record at w (its strings next in `strings`) and its newline. `now_s`:

@@ -17,11 +17,11 @@ import { flowServiceJson, flowServiceText, serviceOfFlow } from '../../k8s/stale
  * With --services: the namespace's Services, read once, and a printer that adds each entry's
  * Service (native lines get it from native code; JSON a `service` object).
  */
-async function servicePrinter(ct: Conntrack, r: CtRequest, printer: FlowPrinter): Promise<FlowPrinter> {
-  if (!r.services) return printer;
+async function servicePrinter(pending: Promise<Services> | undefined, r: CtRequest, printer: FlowPrinter): Promise<FlowPrinter> {
+  if (!pending) return printer;
   let services: Services;
   try {
-    services = await readServices(ct.netnsPath === null ? {} : { netns: ct.netnsPath });
+    services = await pending;
   } catch (e) {
     throw new CliExit(1, `--services: ${(e as Error).message}`);
   }
@@ -57,7 +57,11 @@ function lineCount(chunk: Buffer): number {
 }
 
 export async function list(ct: Conntrack, r: CtRequest, ctx: Context): Promise<number> {
-  const printer = await servicePrinter(ct, r, flowPrinter(r, 'list'));
+  // The ruleset is read while the listing is prepared.
+  const pending = r.services ? readServices(ct.netnsPath === null ? {} : { netns: ct.netnsPath }) : undefined;
+  pending?.catch(() => undefined);
+  const base = flowPrinter(r, 'list');
+  let printer = base;
   const { out } = ctx;
   let shown = 0;
   let query: ListOptions;
@@ -77,6 +81,7 @@ export async function list(ct: Conntrack, r: CtRequest, ctx: Context): Promise<n
   try {
     // In the kernel's order, as conntrack lists (a -z read resets counters: no probe first).
     if (!query.zeroCounters && query.table === undefined) query = await inKernelOrder(ct, query);
+    printer = await servicePrinter(pending, r, base);
     if (printer.native && !match) {
       // Plain lines and a filter the library applies whole: its native formatter makes them.
       for await (const chunk of ct.listText({ ...query, ...printer.native })) {
