@@ -42,6 +42,27 @@ describe('nfct on a node (kube-proxy in iptables-nft mode)', () => {
     expect(s1.service).toEqual({ name: 'kube-system/kube-dns:dns', address: '10.96.0.10', port: 53, protocol: 'udp', endpoint: '10.244.1.7:53', endpoints: ['10.244.1.8:53'], stale: true });
   });
 
+  test('top --by service: entries counted per Service, the rest as -', async () => {
+    // One more entry that is no Service's: a TCP connection straight to the web pod.
+    const direct = await node.hold(CLIENT, '10.244.1.9', 8080);
+    try {
+      const r = await runNfct(['top', '--netns', node.node.name, '--by', 'service', '--once', '--json']);
+      expect(r.code).toBe(0);
+      const snap = JSON.parse(r.stdout.trim().split('\n').pop()!) as { by: string[]; groups: Array<{ key: { service: string }; count: number }> };
+      expect(snap.by).toEqual(['service']);
+      const count = (name: string): number | undefined => snap.groups.find((g) => g.key.service === name)?.count;
+      // The oracle: conntrack -L counted by original destination.
+      const ct = (await node.node.execOk('conntrack', ['-L'])).stdout;
+      const towards = (dst: string, proto: string): number => ct.split('\n').filter((l) => l.startsWith(proto) && l.includes(` dst=${dst} `) && l.indexOf(` dst=${dst} `) < l.indexOf(' src=', l.indexOf(' dst='))).length;
+      expect(count('kube-system/kube-dns:dns')).toBe(towards('10.96.0.10', 'udp'));
+      expect(count('kube-system/kube-dns:dns')).toBe(2);
+      expect(count('-')).toBeGreaterThanOrEqual(1);
+      expect(Object.keys(snap.groups[0]!.key)).toEqual(['service']);
+    } finally {
+      direct.close();
+    }
+  });
+
   test('--services is refused where it has no meaning, before anything runs', async () => {
     const r = await runNfct(['-D', '--services', '-p', 'udp', '--netns', node.node.name]);
     expect(r.code).toBe(2);
