@@ -21,6 +21,7 @@ export async function exporterCommand(argv: string[]): Promise<void> {
   let concurrency: number | undefined;
   let maxNamespaces: number | undefined;
   let maxPrefixes: number | undefined;
+  let podLogDir: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--listen') listen = parseListen(argv[++i] ?? '', '--listen');
@@ -30,6 +31,10 @@ export async function exporterCommand(argv: string[]): Promise<void> {
     else if (a === '--concurrency') concurrency = count(argv[++i], '--concurrency', 1, 1024);
     else if (a === '--max-namespaces') maxNamespaces = count(argv[++i], '--max-namespaces', 1, 100_000);
     else if (a === '--max-prefixes') maxPrefixes = count(argv[++i], '--max-prefixes', 1, 10_000);
+    else if (a === '--pod-log-dir') {
+      podLogDir = argv[++i] ?? '';
+      if (!podLogDir.startsWith('/')) throw new TypeError(`--pod-log-dir must be an absolute path, got ${JSON.stringify(podLogDir)}`);
+    }
     else if (a === '--netns-regex') {
       const text = argv[++i] ?? '';
       try {
@@ -47,7 +52,10 @@ export async function exporterCommand(argv: string[]): Promise<void> {
     concurrency,
     maxNamespaces,
     maxPrefixes,
-    namespaces: pattern ? (ns) => ns.names.some((n) => pattern.test(n)) || (ns.podUid !== undefined && pattern.test(ns.podUid)) : 'all',
+    ...(podLogDir !== undefined ? { podLogDir } : {}),
+    namespaces: pattern
+      ? (ns) => ns.names.some((n) => pattern.test(n)) || (ns.podUid !== undefined && pattern.test(ns.podUid)) || (ns.pod !== undefined && pattern.test(`${ns.pod.namespace}/${ns.pod.name}`))
+      : 'all',
   });
   // The exporter's own memory, under the names Prometheus client libraries use. (prom-client's
   // collectDefaultMetrics() is not used: promtool's linter refuses three of its names.)

@@ -81,7 +81,8 @@ netlink at each scrape, a few namespaces at once, and its own memory (process_re
   --nflog-group N        count NFLOG packets of group N by prefix (repeatable; the group must be free)
   --max-prefixes N       distinct prefixes per namespace and group; the rest count as "other" (32)
   --per-cpu              a cpu label on the statistics instead of their sum over CPUs
-  --netns-regex RE       only namespaces with an ip netns name or pod UID matching RE
+  --netns-regex RE       only namespaces with an ip netns name, pod UID or NAMESPACE/NAME matching RE
+  --pod-log-dir DIR      the kubelet's pod log directories, which name the pods (/var/log/pods)
   --max-namespaces N     export at most N namespaces (512); the rest are counted as skipped
   --concurrency N        namespaces read at once during a scrape (8)
 Needs CAP_NET_ADMIN and CAP_SYS_ADMIN (and CAP_SYS_PTRACE to find namespaces by process).

@@ -222,15 +222,15 @@ function absolute(value: unknown, key: string): string | undefined {
 
 /**
  * A short label for a namespace, as the CLI and the exporter print it: its pod
- * (`default/coredns-5d78c9869d-x2v7q`), else its first `ip netns` name, else `host` for the
- * initial namespace, `pod:<uid>` for a pod whose log directory is missing, `pid:<first pid>`;
- * all of them unique per namespace only together with the inode.
+ * (`default/coredns-5d78c9869d-x2v7q`), else `pod:<uid>` for a pod whose log directory is
+ * missing, else its first `ip netns` name, `host` for the initial one, `pid:<first pid>`; all of
+ * them unique per namespace only together with the inode.
  */
 export function namespaceLabel(ns: NetworkNamespace): string {
   if (ns.pod) return podText(ns.pod);
+  if (ns.podUid) return `pod:${ns.podUid}`;
   if (ns.names.length > 0) return ns.names[0]!;
   if (ns.initial) return 'host';
-  if (ns.podUid) return `pod:${ns.podUid}`;
   const first = ns.processes[0];
   return first ? `pid:${first.pid}` : `inode:${ns.inode}`;
 }

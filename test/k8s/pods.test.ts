@@ -2,7 +2,9 @@
 // `ip` (addresses) and the directory listing as the oracles.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
-import { listNamespaces } from '../../lib/index.js';
+import { statSync } from 'node:fs';
+
+import { createExporter, listNamespaces, namespaceLabel } from '../../lib/index.js';
 import { parseFibTrie, parseIfInet6, readNamespaceAddresses, readPodLogDirs } from '../../lib/k8s/pods.js';
 import { NODE_PODS, NODE_SERVICES, NodeFixture } from '../helpers/k8s-node.js';
 
@@ -28,6 +30,30 @@ describe('pods of a node', () => {
       expect(ns?.podUid, p.spec.name).toBe(p.uid);
     }
     expect(await readPodLogDirs('/nonexistent/pods')).toEqual(new Map());
+  });
+
+  test('listNamespaces() items carry the pod; labels and exporter labels name it; a pod without a log directory stays its UID', async () => {
+    const all = await listNamespaces({ podLogDir: node.podLogDir });
+    const coredns = node.pod('kube-system/coredns-5d78c9869d-x2v7q');
+    const ns = all.find((n) => n.inode === statSync(`/proc/${coredns.pid}/ns/net`).ino)!;
+    expect(ns.pod).toEqual({ namespace: 'kube-system', name: 'coredns-5d78c9869d-x2v7q', uid: coredns.uid, containers: ['coredns'] });
+    expect(namespaceLabel(ns)).toBe('kube-system/coredns-5d78c9869d-x2v7q');
+    const orphan = node.pod('team-a/orphan-1');
+    const orphanNs = all.find((n) => n.inode === statSync(`/proc/${orphan.pid}/ns/net`).ino)!;
+    expect(orphanNs.pod).toBeUndefined();
+    expect(namespaceLabel(orphanNs)).toBe(`pod:${orphan.uid}`);
+    const inodes = new Set([ns.inode, orphanNs.inode]);
+    const exporter = await createExporter({ podLogDir: node.podLogDir, namespaces: (n) => inodes.has(n.inode) });
+    try {
+      const text = await exporter.metrics();
+      const info = text.split('\n').filter((l) => l.startsWith('nfct_netns_info{'));
+      expect(info).toContain(`nfct_netns_info{netns="kube-system/coredns-5d78c9869d-x2v7q",inode="${ns.inode}",names="${ns.names.join(',')}",pod="coredns-5d78c9869d-x2v7q",pod_namespace="kube-system",pod_uid="${coredns.uid}"} 1`);
+      expect(info.some((l) => l.includes(`pod="",pod_namespace="",pod_uid="${orphan.uid}"`))).toBe(true);
+      expect(text).toMatch(/nfct_conntrack_entries\{netns="kube-system\/coredns-5d78c9869d-x2v7q"\} \d+/);
+    } finally {
+      await exporter.close();
+    }
+    await expect(listNamespaces({ podLogDir: 'relative' })).rejects.toThrow(/podLogDir must be an absolute path/);
   });
 
   test('a namespace\'s addresses, as ip shows them', async () => {
