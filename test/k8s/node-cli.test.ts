@@ -63,6 +63,23 @@ describe('nfct on a node (kube-proxy in iptables-nft mode)', () => {
     }
   });
 
+  test('--pod NAMESPACE/NAME selects that pod\'s namespace; an unknown pod says which there are', async () => {
+    const web = node.pod('default/web-6b7f9c-q4z8m');
+    await web.netns.execOk('conntrack', ['-I', '-p', 'tcp', '-s', '10.9.9.1', '-d', '10.9.9.2', '--sport', '1', '--dport', '2', '--state', 'ESTABLISHED', '-t', '60']);
+    const r = await runNfct(['-L', '--pod', 'default/web-6b7f9c-q4z8m', '--pod-log-dir', node.podLogDir]);
+    expect(r.code).toBe(0);
+    // The oracle: conntrack -L inside that namespace.
+    const ct = (await web.netns.execOk('conntrack', ['-L'])).stdout.trim().split('\n').map((l) => l.trimEnd());
+    expect(r.stdout.trim().split('\n')).toEqual(ct);
+    expect(ct.some((l) => l.includes('src=10.9.9.1'))).toBe(true);
+    const none = await runNfct(['-L', '--pod', 'default/nosuch-1', '--pod-log-dir', node.podLogDir]);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/--pod default\/nosuch-1: no network namespace of pod default\/nosuch-1: pods on this node: .*default\/web-6b7f9c-q4z8m/);
+    const bad = await runNfct(['-L', '--pod', 'web-6b7f9c-q4z8m']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/Bad parameter `--pod web-6b7f9c-q4z8m' \(NAMESPACE\/NAME\)/);
+  });
+
   test('--services is refused where it has no meaning, before anything runs', async () => {
     const r = await runNfct(['-D', '--services', '-p', 'udp', '--netns', node.node.name]);
     expect(r.code).toBe(2);
