@@ -75,8 +75,9 @@ export function parseNftNative(text: string): NativeRuleset {
       if (r.comment !== undefined) out.comment = r.comment;
       if (r.anonymousMap) {
         const elements = t.maps[r.anonymousMap];
-        if (elements) for (const el of elements) if (el.chain) out.jumps.push(el.chain);
-        else {
+        if (elements) {
+          for (const el of elements) if (el.chain) out.jumps.push(el.chain);
+        } else {
           const m = /^service-[A-Z2-7]{8}-(.*)$/.exec(r.chain);
           if (m) out.jumps.push(...(endpointChains.get(m[1]!) ?? []));
         }

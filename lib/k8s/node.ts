@@ -38,9 +38,11 @@ export async function addressOwners(namespaces: readonly (NetworkNamespace & { p
       const owner: AddressOwner = { label: label(ns), inode: ns.inode };
       if (ns.pod) owner.pod = ns.pod;
       if (ns.podUid) owner.podUid = ns.podUid;
-      // A pod's address is its own: keep the pod's entry over a host-network namespace's.
+      // A pod's address is its own: a named pod's entry wins over a pod known by UID only, which
+      // wins over a namespace of no pod.
+      const rank = (o: AddressOwner): number => (o.pod ? 2 : o.podUid ? 1 : 0);
       const prev = out.get(a);
-      if (!prev || (!prev.podUid && owner.podUid)) out.set(a, owner);
+      if (!prev || rank(owner) > rank(prev)) out.set(a, owner);
     }
   }));
   return out;

@@ -134,3 +134,51 @@ export function staleDeleteArgs(g: StaleGroup): string[] {
   if (g.oldEndpoint.port !== undefined) args.push('--reply-port-src', String(g.oldEndpoint.port));
   return args;
 }
+
+/** UDP entries towards one DNAT target that never answered ([UNREPLIED]). */
+export interface UnansweredGroup {
+  target: Endpoint;
+  /** The Service whose endpoint it is (still), when the ruleset names one. */
+  service?: ServicePort;
+  entries: number;
+  clients: Map<string, number>;
+  withCounters: number;
+  growing: number;
+  packetsInInterval: number;
+}
+
+/**
+ * UDP entries DNATed to a target that never answered, grouped by target (stale ones left to
+ * findStaleEntries()); counters compared per entry between the samples.
+ */
+export function findUnanswered(before: readonly Flow[], after: readonly Flow[], services: Services | undefined): UnansweredGroup[] {
+  const earlier = new Map<string, Flow>();
+  for (const f of before) earlier.set(f.id !== undefined ? `id ${f.id}` : key(f as unknown as PortFlow), f);
+  const groups = new Map<string, UnansweredGroup>();
+  for (const flow of after) {
+    if (flow.protocol !== 'udp' || flow.status.seenReply || !flow.status.dstNat) continue;
+    const f = flow as unknown as PortFlow;
+    const s = services ? serviceOfFlow(flow, services) : undefined;
+    if (s?.stale) continue;
+    const target: Endpoint = f.reply.srcPort === undefined ? { address: f.reply.src } : { address: f.reply.src, port: f.reply.srcPort };
+    const k = endpointText(target);
+    let g = groups.get(k);
+    if (!g) {
+      g = { target, entries: 0, clients: new Map(), withCounters: 0, growing: 0, packetsInInterval: 0 };
+      const sp = s && services ? services.lookup(flow.protonum, f.original.dst, f.original.dstPort) : undefined;
+      if (sp) g.service = sp;
+      groups.set(k, g);
+    }
+    g.entries++;
+    g.clients.set(f.original.src, (g.clients.get(f.original.src) ?? 0) + 1);
+    if (!flow.counters) continue;
+    g.withCounters++;
+    const prev = earlier.get(flow.id !== undefined ? `id ${flow.id}` : key(f));
+    const grew = prev?.counters ? flow.counters.original.packets - prev.counters.original.packets : 0;
+    if (grew > 0) {
+      g.growing++;
+      g.packetsInInterval += grew;
+    }
+  }
+  return [...groups.values()];
+}

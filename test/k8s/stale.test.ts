@@ -82,7 +82,16 @@ describe.each([['iptables-nft', 1], ['nftables', 0]] as [ProxyMode, number][])('
     expect(await node.ask(CLIENT, '10.96.0.10', 53, 40099)).toBe(NEW.split('/')[1]);
     const args = staleDeleteArgs(udp);
     expect(args).toEqual(['-D', '-p', 'udp', '-d', '10.96.0.10', '--dport', '53', '-r', '10.244.1.7', '--reply-port-src', '53']);
-    const r = await runNfct([...args, '--netns', node.node.name]);
+    // nfct doctor says the same, in the operator's terms, with the command to run.
+    const doc = await runNfct(['doctor', '--netns', node.node.name, '--pod-log-dir', node.podLogDir, '--interval', '0.2', '--json']);
+    const findings = doc.stdout.trim().split('\n').map((l) => JSON.parse(l) as { check: string; title: string; seen: Record<string, unknown>; fix: string });
+    const f = findings.find((x) => x.check === 'stale-dnat' && x.seen.protocol === 'udp')!;
+    expect(f.title).toBe(`UDP to kube-system/kube-dns:dns (10.96.0.10:53) still DNATed to 10.244.1.7:53, no longer one of its endpoints: 1 entry (1 [ASSURED]) from default/client-7c9d8-abcde (10.244.1.5)`);
+    expect(f.seen).toMatchObject({ service: 'kube-system/kube-dns:dns', oldEndpoint: '10.244.1.7:53', endpoints: ['10.244.1.8:53'], clients: [{ address: '10.244.1.5', entries: 1, pod: 'default/client-7c9d8-abcde' }] });
+    const t = findings.find((x) => x.check === 'stale-dnat' && x.seen.protocol === 'tcp')!;
+    expect(t.title).toMatch(/^TCP to kube-system\/kube-dns:dns-tcp \(10\.96\.0\.10:53\) still DNATed to 10\.244\.1\.7:53/);
+    expect(f.fix).toBe(`nfct -D --netns ${node.node.name} ${args.slice(1).join(' ')}`);
+    const r = await runNfct(f.fix.split(' ').slice(1));
     expect(r.stderr).toMatch(/1 flow entries have been deleted/);
     // Only the stale entry went: the fresh one towards B is still there.
     const left = (await node.node.execOk('conntrack', ['-L', '-p', 'udp'])).stdout;
