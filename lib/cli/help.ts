@@ -56,14 +56,19 @@ Ctrl-C ends it and says how many packets were logged and lost (all namespaces to
 group another process holds cannot be read (EBUSY).
 `;
 
-export const TRACE_HELP = `Usage: nfct trace [--legacy | --nftables] [--json] [--bind-logger] [match] [--netns NAME|PATH | --pid PID]
+export const TRACE_HELP = `Usage: nfct trace [--legacy | --nftables] [--json] [--bind-logger] [--show-own-hops] [match]
+                  [--netns NAME|PATH | --pid PID | --pod NAMESPACE/NAME [--pod-log-dir DIR]]
 
-Shows every rule each traced packet passes, one block per packet, the final verdict last.
+Shows every rule each traced packet passes, one block per packet, the final verdict last: the
+packet (ports, interfaces, hook, conntrack state), each rule as its own tool prints it
+(iptables-save form for iptables and iptables-nft rules, nft form for nft rules) with the Service
+a jump leads to, the packet again when a NAT rewrote it, and its fate.
   --nftables      only nftables / iptables-nft traces (meta nftrace set 1, iptables-nft -j TRACE)
   --legacy        only legacy iptables TRACE (NFLOG group 0)
   --bind-logger   bind the namespace's nf_log backend to nfnetlink_log (legacy; needs --netns),
                   restored on exit
   --json          one JSON object per packet
+  --show-own-hops also the hops of nfct's own marking table (nfct_trace_*), hidden by default
 Match options install a temporary 'meta nftrace set 1' rule for just those packets (removed on
 exit, Ctrl-C included):
   -p tcp|udp|icmp|icmpv6|sctp   -s ADDR[/P]   -d ADDR[/P]   --sport N   --dport N   --port N   -f ipv4|ipv6

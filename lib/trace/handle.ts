@@ -13,8 +13,9 @@ import { decodePackets, Nflog, type NflogPacketEvent } from '../nflog/handle.js'
 import { BatchSource, type RawBatch } from '../core/reader.js';
 import { LIVE_STREAM_KEYS, type LiveStreamOptions, type LiveTuning, LiveStream, normalizeLiveOptions } from '../core/stream.js';
 import { assertKnownKeys, assertObject, boolean, describeValue, optionalInteger } from '../core/validate.js';
-import { inNamespace, onPath, requireCommands, runCommand } from './commands.js';
+import { onPath, requireCommands } from './commands.js';
 import { holdLogger, installTable, removeStaleTables, removeTable, TABLE_PREFIX } from './state.js';
+import { TraceDescriber } from './ruleset-words.js';
 
 export type TraceKind = 'rule' | 'return' | 'policy';
 
@@ -35,8 +36,20 @@ export interface TraceEvent {
   verdict?: string;
   /** The chain of a jump or goto. */
   target?: string;
-  /** The rule as `nft -a list` / `iptables-save` prints it, when it could be resolved. */
+  /**
+   * The rule as its own tool prints it, when it could be resolved: `iptables-save` form for
+   * rules written by iptables (legacy, or iptables-nft: `-A KUBE-SVC-... -m comment --comment
+   * "..." -j ...`), `nft list` form for nft rules.
+   */
   ruleText?: string;
+  /** Which form ruleText is in. */
+  ruleSyntax?: 'iptables' | 'nft';
+  /** The Service a jump or goto leads to (kube-proxy's chains, a plain DNAT rule's chain). */
+  service?: string;
+  /** The hook of the base chain the packet is in (prerouting, input, forward, output, postrouting). */
+  hook?: string;
+  /** The packet's conntrack entry as the kernel saw it at this hop (nftables traces, Linux 6.8). */
+  ct?: TraceConntrack;
   iif?: { index: number; name?: string };
   oif?: { index: number; name?: string };
   mark?: number;
@@ -44,6 +57,18 @@ export interface TraceEvent {
   packet?: DecodedPacket;
   /** When it was received, ns since the epoch. */
   timestamp: bigint;
+}
+
+/** The conntrack part of an nftables trace event. */
+export interface TraceConntrack {
+  /** new, established, related, invalid or untracked. */
+  state?: string;
+  /** The entry's status bits (see Status). */
+  status?: number;
+  /** The entry's id (as conntrack -o id prints it). */
+  id?: number;
+  /** Which way the packet goes through its entry. */
+  direction?: 'original' | 'reply';
 }
 
 /** All hops of one packet, in order, and how its trip ended. */
@@ -92,8 +117,13 @@ export interface TraceOpenOptions {
 export interface TraceStreamOptions extends LiveStreamOptions {
   /** Install a temporary trace rule for these packets; removed when the stream ends. */
   match?: TraceMatch;
-  /** Look up rule texts (default true). */
+  /** Look up rule texts, the Services jumps lead to, and the hook of each hop (default true). */
   resolveRules?: boolean;
+  /**
+   * Leave out the hops of the library's own marking tables (`inet nfct_trace_*`, installed for
+   * `match`); default false: every hop the kernel reports.
+   */
+  hideOwnHops?: boolean;
 }
 
 const NFT_TYPES: Record<number, TraceKind> = { 1: 'policy', 2: 'return', 3: 'rule' };
@@ -101,8 +131,28 @@ const NFT_FAMILY: Record<number, string> = { 1: 'inet', 2: 'ip', 3: 'arp', 5: 'n
 const VERDICTS: Record<number, string> = { 0: 'drop', 1: 'accept', 2: 'stolen', 3: 'queue', 4: 'repeat', 5: 'stop', [-1 >>> 0]: 'continue', [-2 >>> 0]: 'break', [-3 >>> 0]: 'jump', [-4 >>> 0]: 'goto', [-5 >>> 0]: 'return' };
 
 // The record layout of native/layout/layouts.h (lib/core/layout.ts is generated from it).
-const { TRACE_WORDS, R_PRESENT, R_KIND, R_ID, R_HANDLE, R_VERDICT, R_POLICY, R_IIF, R_OIF, R_MARK, R_NFPROTO, R_NETWORK, R_TRANSPORT, R_TIME } = TraceWord;
-const { T_TABLE, T_CHAIN, T_RULE_HANDLE, T_VERDICT, T_JUMP_TARGET, T_IIF, T_OIF, T_MARK, T_POLICY, T_NETWORK, T_TRANSPORT } = TracePresent;
+const { TRACE_WORDS, R_PRESENT, R_KIND, R_ID, R_HANDLE, R_VERDICT, R_POLICY, R_IIF, R_OIF, R_MARK, R_NFPROTO, R_NETWORK, R_TRANSPORT, R_TIME, R_CT_ID, R_CT_DIRECTION, R_CT_STATUS, R_CT_STATE } = TraceWord;
+const { T_TABLE, T_CHAIN, T_RULE_HANDLE, T_VERDICT, T_JUMP_TARGET, T_IIF, T_OIF, T_MARK, T_POLICY, T_NETWORK, T_TRANSPORT, T_CT_ID, T_CT_DIRECTION, T_CT_STATUS, T_CT_STATE } = TracePresent;
+
+/** nft's ct state bits (NF_CT_STATE_BIT of the ctinfo, untracked and invalid apart). */
+function ctStateName(bits: number): string {
+  if (bits & 64) return 'untracked';
+  if (bits & 1) return 'invalid';
+  if (bits & 8) return 'new';
+  if (bits & 4) return 'related';
+  if (bits & 2) return 'established';
+  return String(bits);
+}
+
+function traceConntrack(w: Uint32Array, b: number, p: number): TraceConntrack | undefined {
+  if (!(p & (T_CT_ID | T_CT_DIRECTION | T_CT_STATUS | T_CT_STATE))) return undefined;
+  const ct: TraceConntrack = {};
+  if (p & T_CT_STATE) ct.state = ctStateName(w[b + R_CT_STATE]!);
+  if (p & T_CT_STATUS) ct.status = w[b + R_CT_STATUS]!;
+  if (p & T_CT_ID) ct.id = w[b + R_CT_ID]!;
+  if (p & T_CT_DIRECTION) ct.direction = w[b + R_CT_DIRECTION] === 1 ? 'reply' : 'original';
+  return ct;
+}
 
 /**
  * Parses a legacy TRACE prefix, `TRACE: raw:cali-PREROUTING:rule:1 ` (table, chain, kind,
@@ -120,55 +170,6 @@ export function parseTraceLine(line: string): (ReturnType<typeof parseTracePrefi
   const log = parseLogLine(line);
   const hop = log.prefix !== undefined ? parseTracePrefix(log.prefix) : undefined;
   return hop ? { ...hop, log } : undefined;
-}
-
-/** Rule texts, looked up on demand and kept for a second. */
-class RuleTexts {
-  private readonly cache = new Map<string, { at: number; rules: Promise<Map<string, string>> }>();
-  constructor(private readonly ns: string | null) {}
-
-  private load(key: string, loader: () => Promise<Map<string, string>>): Promise<Map<string, string>> {
-    const hit = this.cache.get(key);
-    if (hit && Date.now() - hit.at < 1000) return hit.rules;
-    const rules = loader().catch(() => new Map<string, string>());
-    this.cache.set(key, { at: Date.now(), rules });
-    return rules;
-  }
-
-  /** nftables: the rule with this handle, as `nft -a list chain` prints it (without the handle comment). */
-  async nft(family: string, table: string, chain: string, handle: number): Promise<string | undefined> {
-    const rules = await this.load(`nft ${family} ${table} ${chain}`, async () => {
-      const [cmd, args] = inNamespace(this.ns, 'nft', ['-a', 'list', 'chain', family, table, chain]);
-      const stdout = await runCommand(cmd, args, undefined, 'reading rule texts');
-      const out = new Map<string, string>();
-      for (const line of stdout.split('\n')) {
-        const m = /^\s*(.*\S)\s+# handle (\d+)\s*$/.exec(line);
-        if (m && !m[1]!.startsWith('chain ') && !m[1]!.startsWith('type ')) out.set(m[2]!, m[1]!);
-      }
-      return out;
-    });
-    return rules.get(String(handle));
-  }
-
-  /** Legacy: the Nth rule of a chain, as iptables-legacy-save prints it. */
-  async legacy(family: string, table: string, chain: string, n: number): Promise<string | undefined> {
-    const tool = family === 'ipv6' ? 'ip6tables-legacy-save' : 'iptables-legacy-save';
-    const rules = await this.load(`${tool} ${table}`, async () => {
-      const [cmd, args] = inNamespace(this.ns, tool, ['-t', table]);
-      const stdout = await runCommand(cmd, args, undefined, 'reading rule texts');
-      const out = new Map<string, string>();
-      const count = new Map<string, number>();
-      for (const line of stdout.split('\n')) {
-        const m = /^-A (\S+) /.exec(line);
-        if (!m) continue;
-        const k = (count.get(m[1]!) ?? 0) + 1;
-        count.set(m[1]!, k);
-        out.set(`${m[1]} ${k}`, line);
-      }
-      return out;
-    });
-    return rules.get(`${chain} ${n}`);
-  }
 }
 
 /** Decodes nftables trace records (native/trace/nftrace.h). */
@@ -212,6 +213,7 @@ function decodeTraceBatch(batch: RawBatch): Omit<TraceEvent, 'ruleText'>[] {
       oif: p & T_OIF ? (oifName ? { index: w[b + R_OIF]!, name: oifName } : { index: w[b + R_OIF]! }) : undefined,
       mark: p & T_MARK ? w[b + R_MARK] : undefined,
       packet,
+      ct: traceConntrack(w, b, p),
       timestamp: (BigInt(w[b + R_TIME + 1]!) << 32n) | BigInt(w[b + R_TIME]!),
     });
   }
@@ -249,7 +251,7 @@ function legacyId(packet: DecodedPacket | undefined, pkt: NflogPacketEvent): num
   return h;
 }
 
-type StreamOptions = { match?: TraceMatch; resolve: boolean; signal?: AbortSignal; tuning: LiveTuning };
+type StreamOptions = { match?: TraceMatch; resolve: boolean; hideOwn: boolean; signal?: AbortSignal; tuning: LiveTuning };
 
 /**
  * Every hop of every traced packet, as it happens: the nftables trace reader and the legacy
@@ -332,9 +334,12 @@ export class TraceStream extends LiveStream<TraceEvent> {
       this.failure = undefined;
       throw e;
     }
-    const r = await super.next();
-    if (!r.done && this.opts.resolve) r.value.ruleText = await this.owner.ruleText(r.value);
-    return r;
+    for (;;) {
+      const r = await super.next();
+      if (!r.done && this.opts.hideOwn && r.value.table.startsWith(TABLE_PREFIX)) continue;
+      if (!r.done && this.opts.resolve) await this.owner.describe(r.value);
+      return r;
+    }
   }
 
   override close(): void {
@@ -451,7 +456,7 @@ function ruleScript(name: string, expr: string): string {
 /** A handle on packet tracing in one network namespace. */
 export class Trace implements AsyncDisposable {
   private closed = false;
-  private readonly rules: RuleTexts;
+  private readonly describer: TraceDescriber;
   private releaseLogger: (() => Promise<void>) | undefined;
   private readonly live = new Set<TraceStream>();
   private readonly ending = new Set<Promise<void>>();
@@ -463,7 +468,8 @@ export class Trace implements AsyncDisposable {
     private readonly nflog: Nflog | undefined,
     private readonly nftables: boolean,
   ) {
-    this.rules = new RuleTexts(this.namespaceFile);
+    const ns = this.namespaceFile;
+    this.describer = new TraceDescriber(ns === null ? undefined : ns);
   }
 
   /**
@@ -538,11 +544,12 @@ export class Trace implements AsyncDisposable {
 
   private normalize(options: TraceStreamOptions): StreamOptions {
     assertObject(options, 'trace options');
-    assertKnownKeys(options, ['match', 'resolveRules', ...LIVE_STREAM_KEYS], 'trace options');
+    assertKnownKeys(options, ['match', 'resolveRules', 'hideOwnHops', ...LIVE_STREAM_KEYS], 'trace options');
     const resolve = boolean(options.resolveRules, 'trace options.resolveRules') ?? true;
+    const hideOwn = boolean(options.hideOwnHops, 'trace options.hideOwnHops') ?? false;
     const { tuning, signal } = normalizeLiveOptions(options, 'trace options');
     if (options.match !== undefined) matchExpression(options.match);
-    return { match: options.match, resolve, signal, tuning };
+    return { match: options.match, resolve, hideOwn, signal, tuning };
   }
 
   private stream(opts: StreamOptions, site: { stack: string }): TraceStream {
@@ -581,12 +588,9 @@ export class Trace implements AsyncDisposable {
     void done.finally(() => this.ending.delete(done));
   }
 
-  /** @internal */
-  async ruleText(e: TraceEvent): Promise<string | undefined> {
-    if (e.kind !== 'rule') return undefined;
-    if (e.source === 'nftables' && e.handle !== undefined) return this.rules.nft(e.family, e.table, e.chain, e.handle);
-    if (e.source === 'legacy' && e.rule !== undefined) return this.rules.legacy(e.family, e.table, e.chain, e.rule);
-    return undefined;
+  /** @internal The hop's rule in its ruleset's words, the Service of a jump, the hook. */
+  async describe(e: TraceEvent): Promise<void> {
+    await this.describer.describe(e);
   }
 
   /**

@@ -121,3 +121,67 @@ export class RulesetWords {
     if (service) out.service = service;
   }
 }
+
+/** The fields describe() sets on a hop. */
+export interface DescribedHop {
+  family: string;
+  source: 'legacy' | 'nftables';
+  id: number;
+  table: string;
+  chain: string;
+  kind: string;
+  handle?: number;
+  rule?: number;
+  target?: string;
+  ruleText?: string;
+  ruleSyntax?: 'iptables' | 'nft';
+  service?: string;
+  hook?: string;
+}
+
+/**
+ * Describes hops in their ruleset's words: reads the ruleset once and again at most once a
+ * second when a hop names a rule it does not know (the rules changed); carries each packet's
+ * hook from its base-chain hops to the chains they jump to.
+ */
+export class TraceDescriber {
+  private words: { at: number; value: Promise<RulesetWords | undefined> } | undefined;
+  private readonly hooks = new Map<string, string>();
+
+  constructor(private readonly netns: NetnsOption | undefined) {}
+
+  private read(fresh: boolean): Promise<RulesetWords | undefined> {
+    if (!this.words || (fresh && Date.now() - this.words.at > 1000)) {
+      this.words = { at: Date.now(), value: RulesetWords.read(this.netns).catch(() => undefined) };
+    }
+    return this.words.value;
+  }
+
+  async describe(h: DescribedHop): Promise<void> {
+    let words = await this.read(false);
+    const legacy = h.source === 'legacy';
+    const family = legacy ? (h.family === 'ipv6' ? 'ipv6' : 'ipv4') : h.family;
+    const look = (w: RulesetWords | undefined): HopWords | undefined =>
+      w && (legacy ? w.legacy(family as 'ipv4' | 'ipv6', h.table, h.chain, h.rule, h.target) : w.nft(family, h.table, h.chain, h.handle, h.target));
+    let found = h.kind === 'rule' ? look(words) : undefined;
+    if (h.kind === 'rule' && !found?.text) {
+      words = await this.read(true);
+      found = look(words);
+    }
+    if (found?.text) {
+      h.ruleText = found.text;
+      h.ruleSyntax = found.syntax!;
+    }
+    if (found?.service) h.service = found.service;
+    const key = `${h.source} ${h.id}`;
+    const hook = words?.hook(family, h.table, h.chain, legacy);
+    if (hook) {
+      h.hook = hook;
+      this.hooks.set(key, hook);
+      if (this.hooks.size > 4096) this.hooks.delete(this.hooks.keys().next().value!);
+    } else {
+      const carried = this.hooks.get(key);
+      if (carried) h.hook = carried;
+    }
+  }
+}
