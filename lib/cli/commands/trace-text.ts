@@ -6,17 +6,7 @@
 import type { DecodedPacket } from '../../packet/decode.js';
 import type { TraceEvent, TracePacket } from '../../trace/handle.js';
 
-/** What the packet line and the hop lines read beyond TraceEvent's own fields. */
-export interface HopExtras {
-  /** The hook of the base chain the hop belongs to (prerouting, input, forward, output, postrouting). */
-  hook?: string;
-  /** The conntrack state the kernel gave the packet at this hop (new, established, related, invalid, untracked). */
-  ct?: string;
-  /** The Service a jump or goto leads to. */
-  service?: string;
-}
-
-type Hop = TraceEvent & HopExtras;
+type Hop = TraceEvent;
 
 function ports(d: DecodedPacket): { sport?: number; dport?: number } {
   const l4 = d.tcp ?? d.udp ?? d.udplite ?? d.sctp;
@@ -42,7 +32,7 @@ function whereText(h: Hop): string {
   if (h.iif) parts.push(`iif ${h.iif.name || h.iif.index}`);
   if (h.oif) parts.push(`oif ${h.oif.name || h.oif.index}`);
   if (h.hook) parts.push(`hook ${h.hook}`);
-  if (h.ct) parts.push(`ct ${h.ct}`);
+  if (h.ct?.state) parts.push(`ct ${h.ct.state}`);
   return parts.length > 0 ? ` ${parts.join(' ')}` : '';
 }
 
