@@ -10,7 +10,7 @@
  * go with its namespaces (nfct-... names, removed by the global setup).
  */
 import { type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -162,7 +162,8 @@ export class NodeFixture {
     const uid = podUid();
     const netns = await createNetns('nfct-k8s-pod', { conntrack: false });
     const index = this.pods.size + this.pauses.length;
-    const hostIf = `cali${randomBytes(5).toString('hex')}`.slice(0, 15);
+    // As Calico names it: a hash of the pod's name, the same in every run.
+    const hostIf = `cali${createHash('sha1').update(`${spec.namespace}.${spec.name}`).digest('hex').slice(0, 11)}`;
     await runOk('ip', ['-n', this.node.name, 'link', 'add', hostIf, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', netns.name]);
     await runOk('ip', ['-n', this.node.name, 'link', 'set', hostIf, 'up']);
     await runOk('ip', ['-n', this.node.name, 'addr', 'add', '169.254.1.1/32', 'dev', hostIf]);
