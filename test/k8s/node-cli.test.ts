@@ -1,11 +1,14 @@
 // nfct on a node fixture, as an operator uses it: entries named by their Service, namespaces by
 // their pod. conntrack -L and the fixture's own traffic are the oracles.
+import { join, resolve } from 'node:path';
+
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { NODE_PODS, NODE_SERVICES, NodeFixture } from '../helpers/k8s-node.js';
 import { runNfct } from '../support/run-nfct.js';
 
 const CLIENT = 'default/client-7c9d8-abcde';
+const CLI = join(resolve(__dirname, '..', '..'), 'dist', 'cli', 'main.js');
 
 describe('nfct on a node (kube-proxy in iptables-nft mode)', () => {
   let node: NodeFixture;
@@ -78,6 +81,16 @@ describe('nfct on a node (kube-proxy in iptables-nft mode)', () => {
     const bad = await runNfct(['-L', '--pod', 'web-6b7f9c-q4z8m']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/Bad parameter `--pod web-6b7f9c-q4z8m' \(NAMESPACE\/NAME\)/);
+  });
+
+  test('under ip netns exec NAME, doctor calls the namespace NAME, not host', async () => {
+    const r = await node.node.exec(process.execPath, [CLI, 'doctor', '--interval', '0.1', '--json']);
+    const findings = r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { netns: string });
+    expect(findings.length).toBeGreaterThan(0);
+    for (const f of findings) expect(f.netns).toBe(node.node.name);
+    const text = await node.node.exec(process.execPath, [CLI, 'doctor', '--interval', '0.1']);
+    expect(text.stdout).toContain(`[${node.node.name}] `);
+    expect(text.stdout).not.toContain('[host]');
   });
 
   test('--services is refused where it has no meaning, before anything runs', async () => {
