@@ -30,6 +30,7 @@
         "native/trace/nftrace.cc",
         "native/trace/ruleset.cc",
         "native/nflog_backend.cc",
+        "native/ns_files.cc",
         "native/fuzz.cc",
         "native/layout/export.cc"
       ],

@@ -8,10 +8,11 @@ import { promisify } from 'node:util';
 import { Conntrack } from '../conntrack/handle.js';
 import { NfctError } from '../core/errors.js';
 import { type Finding, type NamespaceReport, diagnose } from './doctor-checks.js';
-import { readSysctls, resolveTargets, type Target } from './node-state.js';
+import { readSysctls, resolveTargets, type Sysctls, sysctlPaths, type Target } from './node-state.js';
+import { addon } from '../core/native.js';
 import { netlinkSockets, socketOwner } from './procs.js';
 import { CommandUsage, runSubcommand } from './subcommand.js';
-import { findStaleTables } from '../trace/state.js';
+import { findStaleTables, staleTablesAmong } from '../trace/state.js';
 import type { Flow } from '../conntrack/types.js';
 import { listNamespaces, namespaceLabel } from '../core/namespaces.js';
 import { addressOwners } from '../k8s/node.js';
@@ -111,6 +112,10 @@ export async function findStaleTraceTables(path: string | null): Promise<string[
 /** NFLOG groups bound in the namespace (/proc/net/netfilter/nfnetlink_log) and their holders. */
 async function nflogGroups(path: string | null): Promise<NamespaceReport['nflogGroups']> {
   const [groups, sockets] = await Promise.all([readIn(path, '/proc/net/netfilter/nfnetlink_log'), readIn(path, '/proc/net/netlink')]);
+  return nflogGroupsOf(groups, sockets);
+}
+
+function nflogGroupsOf(groups: string, sockets: string): NamespaceReport['nflogGroups'] {
   const socks = netlinkSockets(sockets).filter((s) => s.protocol === 12);
   const out: NamespaceReport['nflogGroups'] = [];
   for (const line of groups.split('\n')) {
@@ -126,6 +131,10 @@ async function nflogGroups(path: string | null): Promise<NamespaceReport['nflogG
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** The host's sysctls, read once for every namespace of a run. */
+let hostRead: Promise<Sysctls> | undefined;
+const hostSysctls = (): Promise<Sysctls> => (hostRead ??= readSysctls(null));
+
 /** Reads one namespace over the sampling interval. */
 export async function examine(target: Target, interval: number): Promise<NamespaceReport> {
   const ct = await Conntrack.open(target.path === null ? {} : { netns: target.path });
@@ -135,15 +144,26 @@ export async function examine(target: Target, interval: number): Promise<Namespa
       for await (const batch of ct.list({ status: 'DST_NAT' }).batches()) for (const f of batch) out.push(f);
       return out;
     };
-    const [sysctls, host, entries, statsBefore, dnatBefore, staleTraceTables, groups] = await Promise.all([
-      readSysctls(target.path),
+    // Another namespace's files and tables are read by a thread inside it: no process per file.
+    const inside = async (): Promise<[Sysctls, string[], NamespaceReport['nflogGroups']]> => {
+      if (target.path === null) return Promise.all([readSysctls(null), findStaleTraceTables(null), nflogGroups(null)]);
+      const sysctlFiles = sysctlPaths();
+      const [texts, tables] = await addon.readInNamespace(target.path, [...sysctlFiles, '/proc/thread-self/net/netfilter/nfnetlink_log', '/proc/thread-self/net/netlink'], true);
+      const sysctls: Sysctls = {};
+      sysctlFiles.forEach((f, i) => {
+        const t = texts[i];
+        if (t !== null && t !== undefined) sysctls[f.replace('/proc/sys/net/netfilter/', '')] = t.trim();
+      });
+      const n = sysctlFiles.length;
+      return [sysctls, staleTablesAmong(tables ?? []), nflogGroupsOf(texts[n] ?? '', texts[n + 1] ?? '')];
+    };
+    const [[sysctls, staleTraceTables, groups], host, entries, statsBefore, dnatBefore] = await Promise.all([
+      inside(),
       // nf_log_all_netns exists only in the initial namespace (it is global).
-      target.path === null ? Promise.resolve<Record<string, string>>({}) : readSysctls(null),
+      target.path === null ? Promise.resolve<Record<string, string>>({}) : hostSysctls(),
       ct.count(),
       ct.stats(),
       dnat(),
-      findStaleTraceTables(target.path),
-      nflogGroups(target.path),
     ]);
     const t0 = performance.now();
     await sleep(interval * 1000);
@@ -185,6 +205,7 @@ export function doctorCommand(argv: readonly string[]): Promise<number> {
 }
 
 async function runDoctor(opts: DoctorOptions): Promise<number> {
+  hostRead = undefined;
   let failed = false;
   const reports = await Promise.all(opts.targets.map(async (t) => {
     try {

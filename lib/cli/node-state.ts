@@ -64,9 +64,14 @@ function parseGrep(text: string): Sysctls {
   return out;
 }
 
+/** The files of the sysctls commands look at. */
+export function sysctlPaths(): string[] {
+  return [...SYSCTLS.map((s) => `${NF}/${s}`), ...nfLogFiles()];
+}
+
 /** Reads the netfilter sysctls inside the namespace (nsenter for another one). */
 export async function readSysctls(path: string | null): Promise<Sysctls> {
-  const files = [...SYSCTLS.map((s) => `${NF}/${s}`), ...nfLogFiles()];
+  const files = sysctlPaths();
   if (path === null) {
     const out: Sysctls = {};
     for (const f of files) {

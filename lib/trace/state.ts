@@ -142,3 +142,13 @@ export async function holdLogger(key: string, ns: string): Promise<() => Promise
     });
   };
 }
+
+/** The stale trace tables among `family name` table names (as a table listing gives them). */
+export function staleTablesAmong(tables: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const t of tables) {
+    const m = /^inet (nfct_trace_(\d+)_\d+)$/.exec(t);
+    if (m && Number(m[2]) !== process.pid && !alive(Number(m[2]))) out.push(m[1]!);
+  }
+  return out;
+}

@@ -86,7 +86,7 @@ describe('doctor checks', () => {
     expect(checkUnansweredUdp(report({ dnatBefore: [entry(1, 40001, '10.244.1.8', 10, false)], dnatAfter: [entry(1, 40001, '10.244.1.8', 10, false)], services }))).toEqual([]);
     const [f] = checkUnansweredUdp(report({ dnatBefore: [entry(1, 40001, '10.244.1.8', 10, false)], dnatAfter: [entry(1, 40001, '10.244.1.8', 30, false)], services }));
     expect(f?.seen).toMatchObject({ target: '10.244.1.8:53', service: 'kube-system/kube-dns:dns', entries: 1, packetsInInterval: 20 });
-    expect(f?.fix).toMatch(/^nfct -D --netns ns1 -p udp -r 10\.244\.1\.8 --reply-port-src 53 /);
+    expect(f?.fix).toBe('nfct -D --netns ns1 -p udp -r 10.244.1.8 --reply-port-src 53');
     const [g] = checkUnansweredUdp(report({ dnatAfter: [entry(1, 40001, '10.0.0.9', undefined, false)] }));
     expect(g?.title).toContain('packet growth unknown: these entries carry no counters');
   });
