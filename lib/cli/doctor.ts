@@ -136,10 +136,21 @@ let hostRead: Promise<Sysctls> | undefined;
 const hostSysctls = (): Promise<Sysctls> => (hostRead ??= readSysctls(null));
 
 /** Reads one namespace over the sampling interval. */
-export async function examine(target: Target, interval: number): Promise<NamespaceReport> {
+export async function examine(target: Target, interval: number, podLogDir?: string): Promise<NamespaceReport> {
   const ct = await Conntrack.open(target.path === null ? {} : { netns: target.path });
   try {
+    // The Services first: where the rules DNAT nothing there is no entry to judge, and the DNAT
+    // dumps are left out (each walks the kernel's whole hash table, whatever the namespace holds).
+    let services: Services | undefined;
+    let servicesError: string | undefined;
+    try {
+      services = await readServices(target.path === null ? {} : { netns: target.path });
+    } catch (e) {
+      servicesError = e instanceof Error ? e.message : String(e);
+    }
+    const judged = services === undefined || services.size > 0;
     const dnat = async (): Promise<Flow[]> => {
+      if (!judged) return [];
       const out: Flow[] = [];
       for await (const batch of ct.list({ status: 'DST_NAT' }).batches()) for (const f of batch) out.push(f);
       return out;
@@ -168,18 +179,9 @@ export async function examine(target: Target, interval: number): Promise<Namespa
     const t0 = performance.now();
     await sleep(interval * 1000);
     const [statsAfter, dnatAfter] = await Promise.all([ct.stats(), dnat()]);
-    // The Services, to judge the DNATed entries by (only where there are some).
-    let services: Services | undefined;
-    let servicesError: string | undefined;
-    if (dnatAfter.length > 0) {
-      try {
-        services = await readServices(target.path === null ? {} : { netns: target.path });
-      } catch (e) {
-        servicesError = e instanceof Error ? e.message : String(e);
-      }
-    }
     const seconds = (performance.now() - t0) / 1000;
-    const nsFlag = target.path === null ? '' : target.path.startsWith('/run/netns/') ? ` --netns ${target.label}` : ` --netns ${target.path}`;
+    const pod = /^[a-z0-9][a-z0-9-]*\/[a-z0-9][a-z0-9.-]*$/.test(target.label);
+    const nsFlag = target.path === null ? '' : pod ? ` --pod ${target.label}${podLogDir !== undefined ? ` --pod-log-dir ${podLogDir}` : ''}` : target.path.startsWith('/run/netns/') ? ` --netns ${target.label}` : ` --netns ${target.path}`;
     const nsExec = target.path === null ? '' : target.path.startsWith('/run/netns/') ? `ip netns exec ${target.label} ` : `nsenter --net=${target.path} `;
     if (sysctls.nf_log_all_netns === undefined && 'nf_log_all_netns' in host) sysctls.nf_log_all_netns = host.nf_log_all_netns!;
     const report: NamespaceReport = { netns: target.label, nsFlag, nsExec, sysctls, entries, statsBefore, statsAfter, seconds, dnatBefore, dnatAfter, owners: new Map(), staleTraceTables, nflogGroups: groups };
@@ -209,7 +211,7 @@ async function runDoctor(opts: DoctorOptions): Promise<number> {
   let failed = false;
   const reports = await Promise.all(opts.targets.map(async (t) => {
     try {
-      return await examine(t, opts.interval);
+      return await examine(t, opts.interval, opts.podLogDir);
     } catch (e) {
       // Among several, a namespace gone since it was listed is only mentioned.
       const gone = opts.targets.length > 1 && e instanceof NfctError && (e.code === 'ENOENT' || e.code === 'EINVAL');
