@@ -1,7 +1,7 @@
 // The pods of a node as its network namespaces: which namespace is which pod, which pod an
 // address belongs to, and the namespace of `--pod NAMESPACE/NAME`.
 import { NfctError } from '../core/errors.js';
-import { listNamespaces, type NetworkNamespace } from '../core/namespaces.js';
+import { listNamespaces, type NetworkNamespace } from '../core/netns-discovery.js';
 import { describeValue } from '../core/validate.js';
 import { type PodIdentity, podText, readNamespaceAddresses } from './pods.js';
 

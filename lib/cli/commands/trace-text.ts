@@ -3,8 +3,8 @@
 // (iptables-save form for iptables rules, nft form for nft rules, the Service a jump leads to),
 // a line whenever the packet shows up rewritten (after a DNAT: its new destination), and its
 // fate.
-import type { DecodedPacket } from '../../packet/decode.js';
-import type { TraceEvent, TracePacket } from '../../trace/handle.js';
+import type { DecodedPacket } from '../../packet/types.js';
+import type { TraceEvent, TracePacket } from '../../trace/types.js';
 
 type Hop = TraceEvent;
 

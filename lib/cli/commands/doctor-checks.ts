@@ -1,14 +1,13 @@
 // The checks of `nfct doctor`: each turns what was read from one namespace into findings (what
 // was seen, why it matters, what to run). Pure functions over a NamespaceReport, so they are
 // tested on fixed inputs as well as against the kernel.
-import type { CpuStats } from '../conntrack/handle.js';
-import type { Flow } from '../conntrack/types.js';
-import type { AddressOwner } from '../k8s/node.js';
-import { endpointText } from '../k8s/rules.js';
-import type { Services } from '../k8s/services.js';
-import { findStaleEntries, findUnanswered } from '../k8s/stale.js';
-import { clientText, staleFindings } from './commands/doctor-stale.js';
-import { risingPerCpu, type Sysctls, sysctlNumber, WATCHED_STATS, type WatchedStat } from './node-state.js';
+import type { CpuStats, Flow } from '../../conntrack/types.js';
+import type { AddressOwner } from '../../k8s/node.js';
+import { endpointText } from '../../k8s/rules.js';
+import type { Services } from '../../k8s/services.js';
+import { findStaleEntries, findUnanswered } from '../../k8s/stale.js';
+import { clientText, staleFindings } from './doctor-stale.js';
+import { risingPerCpu, type Sysctls, sysctlNumber, WATCHED_STATS, type WatchedStat } from '../node-state.js';
 
 export type Severity = 'error' | 'warning' | 'info';
 

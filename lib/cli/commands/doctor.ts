@@ -5,18 +5,18 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 
-import { Conntrack } from '../conntrack/handle.js';
-import { NfctError } from '../core/errors.js';
+import { Conntrack } from '../../conntrack/handle.js';
+import { NfctError } from '../../core/errors.js';
 import { type Finding, type NamespaceReport, diagnose } from './doctor-checks.js';
-import { readSysctls, resolveTargets, type Sysctls, sysctlPaths, type Target } from './node-state.js';
-import { addon } from '../core/native.js';
-import { netlinkSockets, socketOwner } from './procs.js';
-import { CommandUsage, runSubcommand } from './subcommand.js';
-import { findStaleTables, staleTablesAmong } from '../trace/state.js';
-import type { Flow } from '../conntrack/types.js';
-import { listNamespaces, namespaceLabel } from '../core/namespaces.js';
-import { addressOwners } from '../k8s/node.js';
-import { readServices, type Services } from '../k8s/services.js';
+import { readSysctls, resolveTargets, type Sysctls, sysctlPaths, type Target } from '../node-state.js';
+import { addon } from '../../core/native.js';
+import { netlinkSockets, socketOwner } from '../procs.js';
+import { CommandUsage, runSubcommand } from '../subcommand.js';
+import { findStaleTables, staleTablesAmong } from '../../trace/state.js';
+import type { Flow } from '../../conntrack/types.js';
+import { listNamespaces, namespaceLabel } from '../../core/netns-discovery.js';
+import { addressOwners } from '../../k8s/node.js';
+import { readServices, type Services } from '../../k8s/services.js';
 
 const run = promisify(execFile);
 
