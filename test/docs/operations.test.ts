@@ -45,6 +45,8 @@ function mask(text: string): string {
     // The table's size follows nf_conntrack_max, which differs between machines.
     .replace(/\b\d{1,3}(?:,\d{3})+\b/g, '<n>')
     .replace(/nf_conntrack_max=\d+/g, 'nf_conntrack_max=<n>')
+    // Columns are as wide as their numbers.
+    .replace(/ {2,}/g, ' ')
     .replace(/\d\d:\d\d:\d\d UTC/g, '<time> UTC')
     .replace(/[\d,.]+\/s\b/g, '<n>/s')
     .replace(/\bid=\d+/g, 'id=<n>')
