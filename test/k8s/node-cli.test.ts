@@ -75,6 +75,12 @@ describe('nfct on a node (kube-proxy in iptables-nft mode)', () => {
     const ct = (await web.netns.execOk('conntrack', ['-L'])).stdout.trim().split('\n').map((l) => l.trimEnd());
     expect(r.stdout.trim().split('\n')).toEqual(ct);
     expect(ct.some((l) => l.includes('src=10.9.9.1'))).toBe(true);
+    // --all-netns: the pod's lines carry its name, its NDJSON lines a pod object.
+    const all = await runNfct(['-L', '--all-netns', '--pod-log-dir', node.podLogDir, '-s', '10.9.9.1']);
+    expect(all.stdout).toMatch(/^\[default\/web-6b7f9c-q4z8m\] tcp +6 \d+ ESTABLISHED src=10\.9\.9\.1 /m);
+    const allJson = await runNfct(['-L', '--all-netns', '--json', '--pod-log-dir', node.podLogDir, '-s', '10.9.9.1']);
+    const line = allJson.stdout.trim().split('\n').map((l) => JSON.parse(l) as { netns: { label: string; pod?: unknown } }).find((o) => o.netns.label === 'default/web-6b7f9c-q4z8m');
+    expect(line?.netns.pod).toEqual({ namespace: 'default', name: 'web-6b7f9c-q4z8m', uid: web.uid, containers: ['nginx'] });
     const none = await runNfct(['-L', '--pod', 'default/nosuch-1', '--pod-log-dir', node.podLogDir]);
     expect(none.code).toBe(1);
     expect(none.stderr).toMatch(/--pod default\/nosuch-1: no network namespace of pod default\/nosuch-1: pods on this node: .*default\/web-6b7f9c-q4z8m/);
