@@ -156,7 +156,6 @@ void DecodeRule(const nlmsghdr* nlh, std::map<std::string, Table>* tables) {
   std::map<uint32_t, Reg> regs;
   std::string dst, proto, jumps, dnat, vmap, anon;
   int port = -1;
-  bool dst6 = false;
   if (exprs != nullptr) {
     attr::ForEachNested(exprs, [&](const nlattr* elem) {
       std::string name;
@@ -212,7 +211,6 @@ void DecodeRule(const nlmsghdr* nlh, std::map<std::string, Table>* tables) {
           dst = AddrText(p, 4);
         } else if (r.kind == Reg::kPayload && r.base == NFT_PAYLOAD_NETWORK_HEADER && r.offset == 24 && r.len == 16 && d.value.size() == 16 && nfg->nfgen_family != NFPROTO_IPV4) {
           dst = AddrText(p, 16);
-          dst6 = true;
         } else if (r.kind == Reg::kPayload && r.base == NFT_PAYLOAD_TRANSPORT_HEADER && r.offset == 2 && r.len == 2 && d.value.size() == 2) {
           port = (p[0] << 8) | p[1];
         } else if (r.kind == Reg::kMeta && r.key == NFT_META_L4PROTO && d.value.size() == 1 && L4Name(p[0])) {
@@ -280,8 +278,6 @@ void DecodeRule(const nlmsghdr* nlh, std::map<std::string, Table>* tables) {
             if (!dnat.empty()) dnat.push_back(',');
             dnat += ep;
           }
-        } else if (name == "target" && !xt.empty() && xt != "DNAT") {
-          // A compat jump target is a built-in (MARK, MASQUERADE, ...): no chain.
         }
       }
       return true;
@@ -297,7 +293,6 @@ void DecodeRule(const nlmsghdr* nlh, std::map<std::string, Table>* tables) {
     if (!proto.empty()) o += ",\"protocol\":\"" + proto + "\"";
     o += "}";
   }
-  (void)dst6;
   if (!comment.empty()) {
     o += ",\"comment\":";
     JsonStr(&o, comment);
