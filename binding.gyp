@@ -31,6 +31,7 @@
         "native/trace/ruleset.cc",
         "native/nflog_backend.cc",
         "native/ns_files.cc",
+        "native/owner_lock.cc",
         "native/fuzz.cc",
         "native/layout/export.cc"
       ],

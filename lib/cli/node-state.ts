@@ -1,14 +1,12 @@
 // What `nfct top` and `nfct doctor` read about a node besides the table: which namespaces to
 // look at, the netfilter sysctls of each (read inside it), and per-CPU statistics summed.
-import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { promisify } from 'node:util';
 
 import type { CpuStats } from '../conntrack/types.js';
 import { listNamespaces, namespaceLabel, type NetworkNamespace, ownNamespaceLabel } from '../core/netns-discovery.js';
 import { findPodNamespace } from '../k8s/node.js';
+import { addon } from '../core/native.js';
 
-const run = promisify(execFile);
 
 /** A namespace to look at: a label for people and the path that opens it (null: our own). */
 export interface Target {
@@ -54,15 +52,6 @@ export const SYSCTLS = [
 /** Netfilter sysctls of a namespace, by name (`nf_log/2` for the nf_log backend of family 2). */
 export type Sysctls = Record<string, string>;
 
-function parseGrep(text: string): Sysctls {
-  const out: Sysctls = {};
-  for (const line of text.split('\n')) {
-    const at = line.indexOf(':');
-    if (at < 0) continue;
-    out[line.slice(0, at).replace(`${NF}/`, '')] = line.slice(at + 1).trim();
-  }
-  return out;
-}
 
 /** The files of the sysctls commands look at. */
 export function sysctlPaths(): string[] {
@@ -83,13 +72,17 @@ export async function readSysctls(path: string | null): Promise<Sysctls> {
     }
     return out;
   }
+  // Read by a thread inside the namespace (/proc/sys/net shows the reader's): no process each.
   try {
-    const r = await run('nsenter', [`--net=${path}`, '--', 'grep', '-H', '', ...files], { maxBuffer: 1 << 20 });
-    return parseGrep(r.stdout);
-  } catch (e) {
-    // grep exits 2 when one file is missing but prints the rest
-    const stdout = (e as { stdout?: string }).stdout;
-    return stdout ? parseGrep(stdout) : {};
+    const [texts] = await addon.readInNamespace(path, files, false);
+    const out: Sysctls = {};
+    files.forEach((f, i) => {
+      const t = texts[i];
+      if (t !== null && t !== undefined) out[f.replace(`${NF}/`, '')] = t.trim();
+    });
+    return out;
+  } catch {
+    return {};
   }
 }
 

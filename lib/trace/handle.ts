@@ -12,7 +12,7 @@ import { groupConfig, Nflog } from '../nflog/handle.js';
 import { onPath, requireCommands } from './commands.js';
 import { matchExpression } from './rules.js';
 import { TraceDescriber } from './ruleset-words.js';
-import { holdLogger, removeStaleTables, TABLE_PREFIX } from './state.js';
+import { holdLogger, newTableName, removeStaleTables } from './state.js';
 import { type StreamOptions, TracePacketStream, TraceStream } from './streams.js';
 import type { TraceEvent, TraceOpenOptions, TraceStreamOptions } from './types.js';
 
@@ -23,7 +23,6 @@ export class Trace implements AsyncDisposable {
   private releaseLogger: (() => Promise<void>) | undefined;
   private readonly live = new Set<TraceStream>();
   private readonly ending = new Set<Promise<void>>();
-  private tables = 0;
 
   private constructor(
     readonly netnsPath: string | null,
@@ -45,7 +44,7 @@ export class Trace implements AsyncDisposable {
 
   /** @internal */
   nextTableName(): string {
-    return `${TABLE_PREFIX}${process.pid}_${this.tables++}`;
+    return newTableName();
   }
 
   static async open(options: TraceOpenOptions = {}): Promise<Trace> {
