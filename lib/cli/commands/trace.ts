@@ -68,16 +68,11 @@ export async function trace(argv: readonly string[], ctx: Context): Promise<numb
     const { findPodNamespace } = await import('../../k8s/node.js');
     ns = { path: (await findPodNamespace(pod, { podLogDir })).path };
   }
-  const matching = Object.keys(match).length > 0;
-  const where = pod ?? (typeof ns === 'string' ? ns : ns && 'pid' in ns ? `pid ${ns.pid}` : 'this namespace');
-  // What it waits for: without a match, only packets something else marks for tracing.
-  ctx.err(matching
-    ? `nfct: tracing ${Object.entries(match).map(([k, v]) => `${k}=${String(v)}`).join(' ')} in ${where}; Ctrl-C ends it.`
-    : `nfct: no -p/-s/-d/--sport/--dport/--port given: waiting for packets already marked for tracing in ${where} (nft 'meta nftrace set 1', iptables -j TRACE${legacy ? ', legacy TRACE through NFLOG group 0' : ''}); give a match to trace packets of your choice.`);
+  const where = pod ?? (typeof ns === 'string' ? ns : ns && 'pid' in ns ? `pid ${ns.pid}` : ns && 'path' in ns ? ns.path : 'this namespace');
   const opts = { netns: ns, legacy, nftables, bindLogger: bind };
   const m = Object.keys(match).length > 0 ? (match as TraceMatch) : undefined;
   try {
-    return await traceOnce(opts, m, json, ctx, showOwn);
+    return await traceOnce(opts, m, json, ctx, showOwn, where);
   } catch (e) {
     if (!(e instanceof NfctError && e.code === 'EBUSY' && legacy)) throw e;
     // NFLOG group 0 is held (another tracer, ulogd, tcpdump -i nflog): who holds it is said;
@@ -87,13 +82,17 @@ export async function trace(argv: readonly string[], ctx: Context): Promise<numb
     const who = holder?.pid !== undefined ? `pid ${holder.pid}${holder.comm ? ` (${holder.comm})` : ''}` : holder ? `netlink port ${holder.portid}` : 'another socket';
     if (!nftables) throw new CliExit(1, `NFLOG group 0, where legacy TRACE goes, is held in this namespace by ${who}: stop it, or trace nftables alone (--nftables)`);
     ctx.err(`nfct trace: NFLOG group 0 (legacy TRACE) is held in this namespace by ${who}: tracing nftables alone`);
-    return traceOnce({ ...opts, legacy: false, bindLogger: false }, m, json, ctx, showOwn);
+    return traceOnce({ ...opts, legacy: false, bindLogger: false }, m, json, ctx, showOwn, where);
   }
 }
 
 /** One trace run: opens the handle, writes every packet until the stream ends, says the count. */
-async function traceOnce(opts: TraceOpenOptions, match: TraceMatch | undefined, json: boolean, ctx: Context, showOwn: boolean): Promise<number> {
+async function traceOnce(opts: TraceOpenOptions, match: TraceMatch | undefined, json: boolean, ctx: Context, showOwn: boolean, where: string): Promise<number> {
   const t = await Trace.open(opts);
+  // What it waits for: without a match, only packets something else marks for tracing.
+  ctx.err(match
+    ? `nfct: tracing ${Object.entries(match).map(([k, v]) => `${k}=${String(v)}`).join(' ')} in ${where}; Ctrl-C ends it.`
+    : `nfct: no -p/-s/-d/--sport/--dport/--port given: waiting for packets already marked for tracing in ${where} (nft 'meta nftrace set 1', iptables -j TRACE${opts.legacy ? ', legacy TRACE through NFLOG group 0' : ''}); give a match to trace packets of your choice.`);
   const tty = process.stdout.isTTY === true;
   const { out } = ctx;
   let packets = 0;
