@@ -120,7 +120,10 @@ async function traceOnce(opts: TraceOpenOptions, match: TraceMatch | undefined, 
     // error alone is said.
     if (!failed || packets > 0) {
       const overruns = (stream as { stats?: { overruns: number } } | undefined)?.stats?.overruns ?? 0;
-      ctx.err(`nfct: ${packets} packets traced${overruns > 0 ? `; the kernel reported ${overruns} overruns (trace events lost)` : '; none lost'}.`);
+      // Traces whose marking hop was lost cannot be told ours: left out, and said.
+      const unattributed = stream?.leftOut.unattributed ?? 0;
+      const untold = unattributed > 0 ? `, ${unattributed} traces left out whose first hops were among them` : '';
+      ctx.err(`nfct: ${packets} packets traced${overruns > 0 ? `; the kernel reported ${overruns} overruns (trace events lost${untold})` : '; none lost'}.`);
     }
   }
   return 0;
