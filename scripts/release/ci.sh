@@ -21,7 +21,7 @@ if [ -z "$keep_roots" ]; then
   NFCT_ROOTS=$(mktemp -d /var/tmp/nfct-ci-roots-XXXXXX)
 fi
 export NFCT_ROOTS
-TAG=localhost/nfct-exporter:ci-$$
+TAG=localhost/nfct-exporter:ci   # release:image's default tag; removed again at the end
 BASE=docker.io/library/node:20-bookworm-slim
 status=0
 times=()
@@ -51,14 +51,17 @@ step() { # step NAME COMMAND...: runs it, records its time, a failure fails the 
 # run without CI.
 ( make_roots bare arm64 base ) >"$NFCT_ROOTS/roots.log" 2>&1 &
 roots=$!
-step prebuilds npm run --silent release:prebuilds
+# Each step's command is the one docs/development.md and docs/operations.md give, word for word
+# ("$TAG" for the image's tag, "${report[@]}" added): test/docs/shipping.test.ts
+# holds the documents to these lines.
+report=(--reporter=default ${NFCT_RELEASE_REPORT:+--reporter=json --outputFile.json="$NFCT_RELEASE_REPORT"})
+step prebuilds npm run release:prebuilds
 built=$?
 step "other roots (made meanwhile)" wait "$roots" || cat "$NFCT_ROOTS/roots.log"
-[ "$built" != 0 ] || step "bare-root check" npm run --silent release:check
-step image npm run --silent release:image -- "$TAG"
+[ "$built" != 0 ] || step "bare-root check" npm run release:check
+step image npm run release:image
 # test/release/: the image run as the DaemonSet runs it.
-step "test/release" env NFCT_IMAGE="$TAG" npx --no-install vitest run --config vitest.release.config.mts \
-  --reporter=default ${NFCT_RELEASE_REPORT:+--reporter=json --outputFile.json="$NFCT_RELEASE_REPORT"}
+step "test/release" env NFCT_IMAGE="$TAG" npx vitest run --config vitest.release.config.mts "${report[@]}"
 
 printf '\n==== release steps\n'
 printf '  %s\n' "${times[@]}"

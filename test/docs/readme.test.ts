@@ -11,7 +11,9 @@
  * Shell blocks: each command runs inside the namespace, from the root of this tree, `nfct`
  * being its CLI; commands
  * that follow a stream likewise. The few commands that cannot run here are listed in SKIPPED
- * with the reason, and each entry there must match a command of the README.
+ * with the reason, and each entry there must match a command of the README. The release and
+ * deployment commands (README "Releasing", "Running it across a cluster", and the docs/ sections
+ * they point to) are held to what CI runs by test/docs/shipping.test.ts.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
