@@ -21,6 +21,7 @@ if [ -z "$keep_roots" ]; then
   NFCT_ROOTS=$(mktemp -d /var/tmp/nfct-ci-roots-XXXXXX)
 fi
 export NFCT_ROOTS
+ROOTS=$NFCT_ROOTS   # common.sh read NFCT_ROOTS when sourced, before it was set here
 TAG=localhost/nfct-exporter:ci   # release:image's default tag; removed again at the end
 BASE=docker.io/library/node:20-bookworm-slim
 status=0
