@@ -1,6 +1,8 @@
 // Runs the nfct command in this process (no node start-up per command line): what it wrote on
-// stdout and stderr, and its exit status.
+// stdout and stderr, and its exit status. Its JSON lines are validated against schema/*.json
+// (test/helpers/schema.ts) before the test sees them.
 import { main } from '../../lib/cli/main.js';
+import { checkOutput, wantsJson } from '../helpers/schema.js';
 
 export interface NfctRun {
   code: number;
@@ -15,11 +17,13 @@ export async function runNfct(argv: string[]): Promise<NfctRun> {
   const ew = process.stderr.write.bind(process.stderr);
   process.stdout.write = ((s: string | Uint8Array) => ((stdout += String(s)), true)) as typeof process.stdout.write;
   process.stderr.write = ((s: string | Uint8Array) => ((stderr += String(s)), true)) as typeof process.stderr.write;
+  let code: number;
   try {
-    const code = await main(argv);
-    return { code, stdout, stderr };
+    code = await main(argv);
   } finally {
     process.stdout.write = ow;
     process.stderr.write = ew;
   }
+  checkOutput(stdout, wantsJson(argv), `nfct ${argv.join(' ')}`);
+  return { code, stdout, stderr };
 }

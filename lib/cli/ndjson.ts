@@ -1,0 +1,169 @@
+// The NDJSON contract of nfct (schema/*.json, documented in docs/cli.md): every line is one
+// object that starts with `type`, `time` (ISO 8601: the kernel's time of the item where it gives
+// one, else when nfct received it) and `timeSource` (which of the two), then the item's own
+// fields; lines of a namespace named on the command line (or one of --all-netns) end with its
+// `netns` object. Each command builds its lines with these.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { jsonSafe } from '../core/json.js';
+import { type DecodedPacket, decodePacket } from '../packet/decode.js';
+import type { NflogPacketEvent } from '../nflog/handle.js';
+import type { TracePacket } from '../trace/handle.js';
+
+/** Where a line's `time` came from. */
+export type TimeSource = 'kernel' | 'received';
+
+/** ISO 8601 (milliseconds) of nanoseconds since the epoch. */
+export function isoOfNs(ns: bigint): string {
+  return new Date(Number(ns / 1_000_000n)).toISOString();
+}
+
+let lastMs = -1;
+let lastIso = '';
+/** Now, as ISO 8601; made once per millisecond (the lines of one batch share it). */
+export function receivedNow(): string {
+  const ms = Date.now();
+  if (ms !== lastMs) {
+    lastMs = ms;
+    lastIso = new Date(ms).toISOString();
+  }
+  return lastIso;
+}
+
+/** The start of a line, `{"type":"T","time":"...","timeSource":"..."`: append `,...}` or `}`. */
+export function lineHead(type: string, time: string, source: string): string {
+  return `{"type":"${type}","time":"${time}","timeSource":"${source}"`;
+}
+
+/** An object's JSON text with a line head in front of its fields. */
+export function withHead(head: string, json: string): string {
+  return json.length <= 2 ? `${head}}` : `${head},${json.slice(1)}`;
+}
+
+/** A line: the head, then the object's fields (`undefined` ones left out, bigints as strings). */
+export function line(type: string, time: string, source: TimeSource, fields: object): string {
+  return withHead(lineHead(type, time, source), JSON.stringify(jsonSafe(fields)));
+}
+
+/**
+ * A decoded packet as NDJSON fields: `ip` (the IPv4 or IPv6 header, `version` 4 or 6), the
+ * protocol, the transport header under its name (`tcp`, `udp`, `udplite`, `sctp`, `icmp`,
+ * `icmpv6`, `gre`, `esp`, `ah`; an ICMP error's quoted packet decoded the same way), and what
+ * could not be decoded (`fragment`, `noTransport`, `truncated`, `malformed`).
+ */
+export function packetJson(d: DecodedPacket): Record<string, unknown> {
+  const o: Record<string, unknown> = {};
+  if (d.ipv4) o.ip = jsonSafe(d.ipv4);
+  else if (d.ipv6) o.ip = jsonSafe(d.ipv6);
+  if (d.protocol !== undefined) o.protocol = d.protocol;
+  if (d.protocolName !== undefined) o.protocolName = d.protocolName;
+  if (d.fragment) o.fragment = d.fragment;
+  if (d.noTransport) o.noTransport = d.noTransport;
+  if (d.tcp) o.tcp = jsonSafe(d.tcp);
+  if (d.udp) o.udp = d.udp;
+  if (d.udplite) o.udplite = d.udplite;
+  if (d.sctp) o.sctp = d.sctp;
+  for (const k of ['icmp', 'icmpv6'] as const) {
+    const h = d[k];
+    if (!h) continue;
+    const { original, ...rest } = h;
+    o[k] = original ? { ...rest, original: packetJson(original) } : rest;
+  }
+  if (d.gre) o.gre = d.gre;
+  if (d.esp) o.esp = d.esp;
+  if (d.ah) o.ah = d.ah;
+  if (d.payloadLength !== undefined) o.payloadLength = d.payloadLength;
+  if (d.truncated) o.truncated = true;
+  if (d.truncatedLayer) o.truncatedLayer = d.truncatedLayer;
+  if (d.malformed !== undefined) o.malformed = d.malformed;
+  return o;
+}
+
+/** The network protocol of a logged packet's payload, when it is IP. */
+function payloadFamily(p: NflogPacketEvent): 'ipv4' | 'ipv6' | undefined {
+  if (p.family === 'ipv4' || p.family === 'ipv6') return p.family;
+  if (p.hwProtocol === 0x0800) return 'ipv4';
+  if (p.hwProtocol === 0x86dd) return 'ipv6';
+  return undefined;
+}
+
+/**
+ * `nfct log --json`: the NFLOG packet's fields, its payload as hex and decoded; `time` the
+ * kernel's (NFULA_TIMESTAMP) where it sent one, which it does not for locally generated packets.
+ */
+export function packetLine(p: NflogPacketEvent): string {
+  const kernel = p.timestamp !== undefined;
+  const { type: _type, ...fields } = jsonSafe(p) as Record<string, unknown>;
+  const family = payloadFamily(p);
+  const decoded = family && p.payload ? packetJson(decodePacket(p.payload, family)) : {};
+  const head = lineHead('packet', kernel ? isoOfNs(p.timestamp!) : receivedNow(), kernel ? 'kernel' : 'received');
+  return withHead(`${head},"source":"nflog"`, JSON.stringify({ ...fields, ...decoded }));
+}
+
+/** A trace id as the text output prints it. */
+export function traceId(id: number): string {
+  return id.toString(16).padStart(8, '0');
+}
+
+/**
+ * `nfct trace --json`: the packet once; the rules it passed (and the chains of a policy or
+ * return) once each, in the order first met; each hop naming its rule by index.
+ */
+export function traceLine(p: TracePacket): string {
+  const rules: Array<Record<string, unknown>> = [];
+  const index = new Map<string, number>();
+  const hops = p.hops.map((h) => {
+    const isRule = h.kind === 'rule';
+    const key = [h.family, h.table, h.chain, isRule ? (h.handle ?? h.rule ?? '') : h.kind].join('\0');
+    let at = index.get(key);
+    if (at === undefined) {
+      at = rules.length;
+      index.set(key, at);
+      const r: Record<string, unknown> = { family: h.family, table: h.table, chain: h.chain };
+      if (isRule && h.handle !== undefined) r.handle = h.handle;
+      if (isRule && h.handle === undefined && h.rule !== undefined) r.position = h.rule;
+      if (h.ruleText !== undefined) r.text = h.ruleText;
+      rules.push(r);
+    }
+    const hop: Record<string, unknown> = { kind: h.kind, rule: at };
+    if (h.verdict !== undefined) hop.verdict = h.verdict;
+    if (h.target !== undefined) hop.target = h.target;
+    if (h.iif !== undefined) hop.iif = h.iif;
+    if (h.oif !== undefined) hop.oif = h.oif;
+    if (h.mark !== undefined) hop.mark = h.mark;
+    return hop;
+  });
+  const first = p.hops[0]?.timestamp;
+  const body: Record<string, unknown> = { id: traceId(p.id), source: p.source, family: p.family };
+  if (p.packet) body.packet = packetJson(p.packet);
+  body.rules = rules;
+  body.hops = hops;
+  if (p.verdict !== undefined) body.verdict = p.verdict;
+  body.dropped = p.dropped;
+  return line('trace', first !== undefined ? isoOfNs(first) : receivedNow(), 'received', body);
+}
+
+let versions: Record<string, number> | undefined;
+
+/** The version of each schema shipped with this package (schema/NAME.json), by name. */
+export function schemaVersions(): Record<string, number> {
+  if (versions) return versions;
+  versions = {};
+  for (const up of ['..', '../..']) {
+    const dir = join(__dirname, up, 'schema');
+    let files: string[];
+    try {
+      files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+    } catch {
+      continue;
+    }
+    for (const f of files) {
+      const id = (JSON.parse(readFileSync(join(dir, f), 'utf8')) as { $id?: string }).$id ?? '';
+      const m = /\/v(\d+)\/[^/]+\.json$/.exec(id);
+      if (m) versions[f.slice(0, -5)] = Number(m[1]);
+    }
+    break;
+  }
+  return versions;
+}
