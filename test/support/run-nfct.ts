@@ -10,20 +10,65 @@ export interface NfctRun {
   stderr: string;
 }
 
-export async function runNfct(argv: string[]): Promise<NfctRun> {
-  let stdout = '';
-  let stderr = '';
+/** A command running in this process: its output so far, and its end. */
+export interface RunningNfct {
+  /** The whole stdout lines so far. */
+  readonly lines: string[];
+  readonly stdout: string;
+  readonly stderr: string;
+  /** Its end (stop it with process.emit('SIGINT') or 'SIGTERM'); rejects on a line that breaks the schema. */
+  done: Promise<NfctRun>;
+}
+
+let running = false;
+
+/**
+ * Starts nfct with these arguments in this process, its stdout and stderr captured until it
+ * ends (one at a time: they share the process's streams).
+ */
+export function startNfct(argv: string[]): RunningNfct {
+  if (running) throw new Error('startNfct: another nfct is running in this process');
+  running = true;
+  const r = { lines: [] as string[], stdout: '', stderr: '' };
+  let partial = '';
   const ow = process.stdout.write.bind(process.stdout);
   const ew = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: string | Uint8Array) => ((stdout += String(s)), true)) as typeof process.stdout.write;
-  process.stderr.write = ((s: string | Uint8Array) => ((stderr += String(s)), true)) as typeof process.stderr.write;
-  let code: number;
-  try {
-    code = await main(argv);
-  } finally {
-    process.stdout.write = ow;
-    process.stderr.write = ew;
-  }
-  checkOutput(stdout, wantsJson(argv), `nfct ${argv.join(' ')}`);
-  return { code, stdout, stderr };
+  process.stdout.write = ((s: string | Uint8Array) => {
+    const text = String(s);
+    r.stdout += text;
+    const parts = (partial + text).split('\n');
+    partial = parts.pop()!;
+    r.lines.push(...parts);
+    return true;
+  }) as typeof process.stdout.write;
+  process.stderr.write = ((s: string | Uint8Array) => ((r.stderr += String(s)), true)) as typeof process.stderr.write;
+  const done = (async (): Promise<NfctRun> => {
+    let code: number;
+    try {
+      code = await main(argv);
+    } finally {
+      process.stdout.write = ow;
+      process.stderr.write = ew;
+      running = false;
+    }
+    checkOutput(r.stdout, wantsJson(argv), `nfct ${argv.join(' ')}`);
+    return { code, stdout: r.stdout, stderr: r.stderr };
+  })();
+  return {
+    get lines() {
+      return r.lines;
+    },
+    get stdout() {
+      return r.stdout;
+    },
+    get stderr() {
+      return r.stderr;
+    },
+    done,
+  };
+}
+
+/** Runs nfct with these arguments in this process to its end. */
+export function runNfct(argv: string[]): Promise<NfctRun> {
+  return startNfct(argv).done;
 }
