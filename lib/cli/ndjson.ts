@@ -7,9 +7,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { jsonSafe } from '../core/json.js';
-import { type DecodedPacket, decodePacket } from '../packet/decode.js';
+import { decodePacket } from '../packet/decode.js';
+import type { DecodedPacket } from '../packet/types.js';
 import type { NflogPacketEvent } from '../nflog/handle.js';
-import type { TracePacket } from '../trace/handle.js';
+import type { TracePacket } from '../trace/types.js';
 
 /** Where a line's `time` came from. */
 export type TimeSource = 'kernel' | 'received';

@@ -4,8 +4,8 @@
 import { describe, expect, test } from 'vitest';
 
 import { normalizeFilter } from '../../lib/conntrack/filter.js';
-import { filterGroups, groupFilter, parsePrefixKey, pressKeys, splitKeys, type TopUiState } from '../../lib/cli/top-keys.js';
-import type { TopGroup, TopKey } from '../../lib/cli/top-view.js';
+import { filterGroups, groupFilter, parsePrefixKey, pressKeys, splitKeys, type TopUiState } from '../../lib/cli/commands/top-keys.js';
+import type { TopGroup, TopKey } from '../../lib/cli/commands/top-view.js';
 import { keyTexts } from '../../lib/conntrack/aggregate.js';
 
 const CYCLE: TopKey[] = ['src', 'dst', 'dport', 'protocol'];

@@ -2,7 +2,7 @@
 // bytes of stdin (keys, arrows, a filter being typed, a delete being confirmed), and the one
 // thing a key can ask of the command beyond redrawing: deleting a group's entries, with the
 // filter (deleteWhere's) that selects exactly them.
-import type { FlowFilter } from '../conntrack/filter.js';
+import type { FlowFilter } from '../../conntrack/filter.js';
 import type { TopGroup, TopKey, TopSort } from './top-view.js';
 
 /** What the screen shows: the table, the key help, the filter being typed, a question. */
