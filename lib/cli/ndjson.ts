@@ -3,10 +3,17 @@
 // one, else when nfct received it) and `timeSource` (which of the two), then the item's own
 // fields; lines of a namespace named on the command line (or one of --all-netns) end with its
 // `netns` object. Each command builds its lines with these.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
+import type { ExpectationEvent, FlowEvent } from '../conntrack/events.js';
+import type { Expectation } from '../conntrack/expect.js';
+import { flowJson, flowJsonAfter } from '../conntrack/flow.js';
+import type { Flow } from '../conntrack/types.js';
+import { NfctError } from '../core/errors.js';
 import { jsonSafe } from '../core/json.js';
+import { listNamespaces, namespaceLabel, type NetworkNamespace } from '../core/netns-discovery.js';
+import { type NetnsOption, netnsPath } from '../core/netns.js';
 import { decodePacket } from '../packet/decode.js';
 import type { DecodedPacket } from '../packet/types.js';
 import type { NflogPacketEvent } from '../nflog/handle.js';
@@ -45,6 +52,61 @@ export function withHead(head: string, json: string): string {
 /** A line: the head, then the object's fields (`undefined` ones left out, bigints as strings). */
 export function line(type: string, time: string, source: TimeSource, fields: object): string {
   return withHead(lineHead(type, time, source), JSON.stringify(jsonSafe(fields)));
+}
+
+/** -L, -G, -D, -U: an entry, its fields after the line's head; `time` when it was read. */
+export function entryLine(f: Flow): string {
+  return flowJsonAfter(`${lineHead('entry', receivedNow(), 'received')},`, f);
+}
+
+/** -E: an event; `time` the kernel's where it sent one (nf_conntrack_timestamp=1). */
+export function eventLine(ev: FlowEvent): string {
+  const head = lineHead(ev.type, isoOfNs(ev.timestamp), ev.flow.eventTime !== undefined ? 'kernel' : 'received');
+  return `${head},"timestamp":"${ev.timestamp}"${ev.portid !== undefined ? `,"portid":${ev.portid}` : ''},"flow":${flowJson(ev.flow)}}`;
+}
+
+/** -L expect, -G expect: an expectation as read. */
+export function expectationLine(e: Expectation): string {
+  return line('expectation', receivedNow(), 'received', e);
+}
+
+/** -E expect: an expectation created or removed; `time` when it was received. */
+export function expectationEventLine(ev: ExpectationEvent): string {
+  return line(ev.type, isoOfNs(ev.timestamp), 'received', { timestamp: ev.timestamp, expectation: ev.expectation });
+}
+
+/** The `netns` object of the lines of a namespace. */
+export function netnsJson(ns: NetworkNamespace, label = namespaceLabel(ns)): Record<string, unknown> {
+  const o: Record<string, unknown> = { label, inode: ns.inode, names: ns.names, path: ns.path };
+  if (ns.podUid) o.podUid = ns.podUid;
+  if (ns.containerIds.length > 0) o.containerIds = ns.containerIds;
+  return o;
+}
+
+/**
+ * The `netns` object of a namespace named on the command line (`--netns NAME|PATH`, `--pid
+ * PID`): what listNamespaces() knows of it, labelled as the user named it.
+ */
+export async function netnsJsonOf(option: NetnsOption): Promise<Record<string, unknown>> {
+  const path = netnsPath(option)!;
+  const pid = typeof option === 'object' && 'pid' in option ? option.pid : undefined;
+  const name = /^\/run\/netns\/([^/]+)$/.exec(path)?.[1];
+  const label = pid !== undefined ? `pid:${pid}` : name;
+  let inode: number;
+  try {
+    inode = statSync(path).ino;
+  } catch (e) {
+    throw new NfctError(Math.abs((e as NodeJS.ErrnoException).errno ?? 2), 'open', path);
+  }
+  const found = (await listNamespaces()).find((n) => n.inode === inode);
+  if (found) return netnsJson({ ...found, path }, label ?? namespaceLabel(found));
+  return { label: label ?? `inode:${inode}`, inode, names: [], path };
+}
+
+/** Puts `,"netns":{...}` at the end of a JSON line (other lines as they are). */
+export function withNetns(netns: Record<string, unknown>): (line: string) => string {
+  const field = `,"netns":${JSON.stringify(netns)}}`;
+  return (l) => (l.endsWith('}') ? l.slice(0, -1) + field : l);
 }
 
 /**
@@ -116,7 +178,8 @@ export function traceLine(p: TracePacket): string {
   const index = new Map<string, number>();
   const hops = p.hops.map((h) => {
     const isRule = h.kind === 'rule';
-    const key = [h.family, h.table, h.chain, isRule ? (h.handle ?? h.rule ?? '') : h.kind].join('\0');
+    // A rule by its handle (legacy: its position); a policy or return by its chain alone.
+    const key = [h.family, h.table, h.chain, isRule ? `rule ${h.handle ?? h.rule ?? ''}` : 'chain'].join('\0');
     let at = index.get(key);
     if (at === undefined) {
       at = rules.length;

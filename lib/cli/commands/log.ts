@@ -2,15 +2,15 @@
 // with kernel sequence numbers on so that losses are counted exactly; on exit it says how many
 // packets it logged and how many were lost. With --all-netns: the group in every namespace of
 // the node, each line marked with its namespace, one summary for them all.
-import { jsonSafe } from '../../conntrack/flow.js';
 import { NfctError } from '../../core/errors.js';
 import { namespaceLabel, type NetworkNamespace } from '../../core/netns-discovery.js';
 import type { NetnsOption } from '../../core/netns.js';
 import { Nflog, type PacketStream } from '../../nflog/handle.js';
 import { formatLogLine } from '../../nflog/logline-format.js';
-import type { Context } from '../context.js';
+import { type Context, withWriter } from '../context.js';
 import { LOG_HELP } from '../help.js';
 import { CliExit } from '../messages.js';
+import { netnsJsonOf, packetLine, withNetns } from '../ndjson.js';
 import { followNamespaces } from './all-netns.js';
 
 function count(text: string | undefined, flag: string): number {
@@ -61,7 +61,7 @@ async function write(stream: PacketStream, o: LogOptions, ctx: Context, tally: T
     }
     n++;
     tally.packets++;
-    if (o.json) out.line(JSON.stringify(jsonSafe(item)));
+    if (o.json) out.line(packetLine(item));
     else {
       const time = new Date(Number((item.timestamp ?? BigInt(Date.now()) * 1_000_000n) / 1_000_000n)).toISOString();
       out.line(o.prefixOnly ? `${time} ${item.prefix ?? ''}` : `${time} ${formatLogLine(item)}`);
@@ -145,7 +145,8 @@ export async function log(argv: readonly string[], ctx: Context): Promise<number
   }
   const nf = await Nflog.open({ netns: ns });
   try {
-    await write(nf.subscribe({ group, sequence: true, signal: ctx.stop }), o, ctx, tally);
+    const c = json && ns !== undefined ? withWriter(ctx, ctx.out.marked(withNetns(await netnsJsonOf(ns)))) : ctx;
+    await write(nf.subscribe({ group, sequence: true, signal: ctx.stop }), o, c, tally);
   } finally {
     nf.close();
     ctx.err(tally.summary(false));

@@ -1,12 +1,12 @@
 // `nfct trace`: every rule each traced packet passes, one block per packet, written a batch at
 // a time; on exit it says how many packets it traced and how many trace events were lost.
-import { jsonSafe } from '../../conntrack/flow.js';
 import type { NetnsOption } from '../../core/netns.js';
 import { Trace } from '../../trace/handle.js';
 import type { TraceMatch } from '../../trace/types.js';
-import type { Context } from '../context.js';
+import { type Context, withWriter } from '../context.js';
 import { TRACE_HELP } from '../help.js';
 import { CliExit } from '../messages.js';
+import { netnsJsonOf, traceId, traceLine, withNetns } from '../ndjson.js';
 
 function count(text: string | undefined, flag: string): number {
   if (text === undefined || !/^\d+$/.test(text)) throw new CliExit(2, `Bad parameter \`${flag} ${text ?? ''}'`.trimEnd(), true);
@@ -49,20 +49,21 @@ export async function trace(argv: readonly string[], ctx: Context): Promise<numb
       return 0;
     } else throw new CliExit(2, `unknown option \`${a}'`, true);
   }
+  // Lines of a namespace named here end with its netns object (read before tracing starts).
+  const { out } = json && ns !== undefined ? withWriter(ctx, ctx.out.marked(withNetns(await netnsJsonOf(ns)))) : ctx;
   const t = await Trace.open({ netns: ns, legacy, nftables, bindLogger: bind });
   const tty = process.stdout.isTTY === true;
-  const { out } = ctx;
   let packets = 0;
   let stream: ReturnType<typeof t.packets> | undefined;
   try {
     stream = t.packets({ match: Object.keys(match).length > 0 ? (match as TraceMatch) : undefined, signal: ctx.stop });
     for await (const pkt of stream) {
       packets++;
-      if (json) out.line(JSON.stringify(jsonSafe(pkt)));
+      if (json) out.line(traceLine(pkt));
       else {
         const d = pkt.packet;
         const what = d ? `${d.ipv4?.src ?? d.ipv6?.src ?? ''} -> ${d.ipv4?.dst ?? d.ipv6?.dst ?? ''} ${d.protocolName ?? ''}` : '';
-        out.line(`packet ${pkt.id.toString(16).padStart(8, '0')} ${pkt.source} ${pkt.family} ${what}`.trimEnd());
+        out.line(`packet ${traceId(pkt.id)} ${pkt.source} ${pkt.family} ${what}`.trimEnd());
         for (const h of pkt.hops) {
           const where = h.source === 'legacy' ? `${h.table} ${h.chain} ${h.kind} ${h.rule ?? ''}` : `${h.family} ${h.table} ${h.chain} ${h.kind}${h.handle !== undefined ? ` handle ${h.handle}` : ''}`;
           const verdict = h.verdict ? ` (verdict ${h.verdict}${h.target ? ` ${h.target}` : ''})` : '';
