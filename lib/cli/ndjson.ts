@@ -85,22 +85,25 @@ export function netnsJson(ns: NetworkNamespace, label = namespaceLabel(ns)): Rec
 
 /**
  * The `netns` object of a namespace named on the command line (`--netns NAME|PATH`, `--pid
- * PID`): what listNamespaces() knows of it, labelled as the user named it.
+ * PID`; `{ path: '/proc/self/ns/net' }` for our own): what listNamespaces() knows of it,
+ * labelled as the user named it (or `label`).
  */
-export async function netnsJsonOf(option: NetnsOption): Promise<Record<string, unknown>> {
-  const path = netnsPath(option)!;
+export async function netnsJsonOf(option: NetnsOption, label?: string): Promise<Record<string, unknown>> {
+  const given = netnsPath(option)!;
   const pid = typeof option === 'object' && 'pid' in option ? option.pid : undefined;
-  const name = /^\/run\/netns\/([^/]+)$/.exec(path)?.[1];
-  const label = pid !== undefined ? `pid:${pid}` : name;
+  const name = /^\/run\/netns\/([^/]+)$/.exec(given)?.[1];
+  const named = label ?? (pid !== undefined ? `pid:${pid}` : name);
   let inode: number;
   try {
-    inode = statSync(path).ino;
+    inode = statSync(given).ino;
   } catch (e) {
-    throw new NfctError(Math.abs((e as NodeJS.ErrnoException).errno ?? 2), 'open', path);
+    throw new NfctError(Math.abs((e as NodeJS.ErrnoException).errno ?? 2), 'open', given);
   }
   const found = (await listNamespaces()).find((n) => n.inode === inode);
-  if (found) return netnsJson({ ...found, path }, label ?? namespaceLabel(found));
-  return { label: label ?? `inode:${inode}`, inode, names: [], path };
+  // Our own namespace is named by a path that opens it from anywhere.
+  const path = given.startsWith('/proc/self/') && found ? found.path : given;
+  if (found) return netnsJson({ ...found, path }, named ?? namespaceLabel(found));
+  return { label: named ?? `inode:${inode}`, inode, names: [], path };
 }
 
 /** Puts `,"netns":{...}` at the end of a JSON line (other lines as they are). */

@@ -3,14 +3,15 @@
 // thing a key can ask of the command beyond redrawing: deleting a group's entries, with the
 // filter (deleteWhere's) that selects exactly them.
 import type { FlowFilter } from '../../conntrack/filter.js';
-import type { TopGroup, TopKey, TopSort } from './top-view.js';
+import type { TopGroup, TopSort } from './top-view.js';
 
 /** What the screen shows: the table, the key help, the filter being typed, a question. */
 export type TopMode = 'view' | 'help' | 'filter' | 'confirm';
 
 export interface TopUiState {
   mode: TopMode;
-  by: TopKey[];
+  /** The --by keys ('src/16'). */
+  by: string[];
   sort: TopSort;
   interval: number;
   /** Only groups whose key text holds this (case-insensitive). */
@@ -67,7 +68,7 @@ const DOWN = new Set(['\x1b[B', '\x1bOB', 'j']);
  * Applies the keys to the state; `shown` are the groups on screen now, `cycle` the group-by
  * keys g/G go through. Returns what the command must do (in order).
  */
-export function pressKeys(s: TopUiState, data: string, shown: readonly TopGroup[], cycle: readonly TopKey[]): TopAction[] {
+export function pressKeys(s: TopUiState, data: string, shown: readonly TopGroup[], cycle: readonly string[]): TopAction[] {
   const actions: TopAction[] = [];
   for (const key of splitKeys(data)) {
     if (key === '\x03') {
