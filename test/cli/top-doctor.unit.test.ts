@@ -60,7 +60,7 @@ describe('doctor checks', () => {
   });
 
   test('errors come first', () => {
-    const f = diagnose(report({ entries: 950, sysctls: { nf_conntrack_max: '1000', nf_conntrack_buckets: '1000', nf_conntrack_acct: '0' } }));
+    const f = diagnose([report({ entries: 950, sysctls: { nf_conntrack_max: '1000', nf_conntrack_buckets: '1000', nf_conntrack_acct: '0' } })]);
     expect(f[0]?.severity).toBe('error');
     expect(f.map((x) => x.check)).toContain('acct-off');
   });

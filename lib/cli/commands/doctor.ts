@@ -7,7 +7,9 @@ import { promisify } from 'node:util';
 
 import { Conntrack } from '../../conntrack/handle.js';
 import { NfctError } from '../../core/errors.js';
-import { type Finding, type NamespaceReport, diagnose } from './doctor-checks.js';
+import { atLeast, CHECK_LIST, diagnose, type Finding, type NamespaceReport, type Severity } from './doctor-checks.js';
+import { namespaceFailure } from '../messages.js';
+import { line, netnsJsonOf, receivedNow } from '../ndjson.js';
 import { readSysctls, resolveTargets, type Target } from '../node-state.js';
 import { netlinkSockets, socketOwner } from '../procs.js';
 import { CommandUsage, runSubcommand } from '../subcommand.js';
@@ -18,23 +20,28 @@ const run = promisify(execFile);
 export const DOCTOR_HELP = `nfct doctor: what in the kernel's conntrack and logging state is wrong, and what to run.
 
 Usage:
-  nfct doctor [--netns NAME | --pid PID | --all-netns] [--interval SECS] [--json]
+  nfct doctor [--netns NAME | --pid PID | --all-netns] [--interval SECS]
+              [--min-severity error|warning|info] [--json]
 
-  --interval S   how long counters are watched for rising (default 2)
-  --json         one JSON object per finding (NDJSON)
+  --interval S       how long counters are watched for rising (default 2)
+  --min-severity L   only findings this severe or more (default info: all of them)
+  --json             one JSON object per finding (NDJSON, schema/finding.json)
 
-Checks: table nearing nf_conntrack_max; hash table too small for the limit; per-CPU drop,
-early_drop, insert_failed, clash_resolve, chaintoolong rising; UDP entries towards a NAT target
-that never answers; settings hiding what you want to see (nf_conntrack_events, _acct,
-_timestamp, nf_log backends, nf_log_all_netns); trace tables left by dead processes, an nf_log
-binding nobody hears, NFLOG groups already held.
-Exit status: 0 no error found, 1 an error found, 2 a bad argument.
+Checks (the id each finding carries):
+${CHECK_LIST.map(([id, severity, what]) => `  ${id.padEnd(21)}${severity.padEnd(14)}${what}`).join('\n')}
+A node-wide finding (a global setting) comes once, as [node], however many namespaces show it.
+Exit status: 0 no error found, 1 an error found or a namespace that could not be examined
+(the summary on stderr counts both), 2 a bad argument.
 `;
+
+const SEVERITIES: readonly Severity[] = ['error', 'warning', 'info'];
 
 export interface DoctorOptions {
   targets: Target[];
   interval: number;
   json: boolean;
+  /** Findings less severe than this are counted, not shown. */
+  minSeverity: Severity;
 }
 
 export async function parseDoctorArgs(argv: readonly string[]): Promise<DoctorOptions | 'help'> {
@@ -43,6 +50,7 @@ export async function parseDoctorArgs(argv: readonly string[]): Promise<DoctorOp
   let allNetns = false;
   let interval = 2;
   let json = false;
+  let minSeverity: Severity = 'info';
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--netns') {
@@ -55,6 +63,10 @@ export async function parseDoctorArgs(argv: readonly string[]): Promise<DoctorOp
     else if (a === '--interval') {
       interval = Number(argv[++i]);
       if (!Number.isFinite(interval) || interval < 0.1 || interval > 3600) throw new CommandUsage('nfct doctor: --interval needs seconds between 0.1 and 3600');
+    } else if (a === '--min-severity') {
+      const v = argv[++i];
+      if (!SEVERITIES.includes(v as Severity)) throw new CommandUsage(`nfct doctor: --min-severity must be one of ${SEVERITIES.join(', ')}, got ${v === undefined ? 'nothing' : `'${v}'`}`);
+      minSeverity = v as Severity;
     } else if (a === '--json') json = true;
     else if (a === '--help' || a === '-h') return 'help';
     else throw new CommandUsage(`nfct doctor: unknown option '${a}'`);
@@ -62,7 +74,7 @@ export async function parseDoctorArgs(argv: readonly string[]): Promise<DoctorOp
   if ([netns !== undefined, pid !== undefined, allNetns].filter(Boolean).length > 1) {
     throw new CommandUsage('nfct doctor: use one of --netns, --pid, --all-netns');
   }
-  return { targets: await resolveTargets({ netns, pid, allNetns }), interval, json };
+  return { targets: await resolveTargets({ netns, pid, allNetns }), interval, json, minSeverity };
 }
 
 /** Reads a file inside the namespace (nsenter for another one); '' when it cannot be read. */
@@ -144,25 +156,40 @@ export function doctorCommand(argv: readonly string[]): Promise<number> {
 }
 
 async function runDoctor(opts: DoctorOptions): Promise<number> {
-  let failed = false;
-  const reports = await Promise.all(opts.targets.map(async (t) => {
+  let failed = 0;
+  const examined = await Promise.all(opts.targets.map(async (t) => {
     try {
-      return await examine(t, opts.interval);
+      // What NDJSON says of the namespace, and what was read in it.
+      const netns = opts.json ? await netnsJsonOf({ path: t.path ?? '/proc/self/ns/net' }, t.label) : undefined;
+      return { report: await examine(t, opts.interval), netns };
     } catch (e) {
       // Among several, a namespace gone since it was listed is only mentioned.
       const gone = opts.targets.length > 1 && e instanceof NfctError && (e.code === 'ENOENT' || e.code === 'EINVAL');
-      if (!gone) failed = true;
-      process.stderr.write(`nfct doctor: [${t.label}] ${gone ? 'left out: ' : ''}${e instanceof Error ? e.message : String(e)}\n`);
+      if (!gone) failed++;
+      const why = e instanceof NfctError ? (namespaceFailure(e) ?? e.message) : e instanceof Error ? e.message : String(e);
+      process.stderr.write(`nfct doctor: [${t.label}] ${gone ? 'left out: ' : ''}${why}\n`);
       return undefined;
     }
   }));
-  const findings = reports.flatMap((r) => (r ? diagnose(r) : []));
+  const done = examined.filter((x) => x !== undefined);
+  const netnsOf = new Map(done.map((x) => [x.report.netns, x.netns]));
+  const findings = diagnose(done.map((x) => x.report));
+  const shown = findings.filter((f) => atLeast(f, opts.minSeverity));
   const colour = process.stdout.isTTY === true && !opts.json;
-  for (const f of findings) process.stdout.write(opts.json ? `${JSON.stringify(f)}\n` : `${formatFinding(f, colour)}\n`);
-  const errors = findings.filter((f) => f.severity === 'error').length;
-  if (!opts.json) {
-    const examined = reports.filter(Boolean).length;
-    process.stderr.write(`nfct doctor: ${examined} namespace${examined === 1 ? '' : 's'} examined, ${findings.length} finding${findings.length === 1 ? '' : 's'}, ${errors} error${errors === 1 ? '' : 's'}.\n`);
-  }
-  return errors > 0 || failed ? 1 : 0;
+  for (const f of shown) process.stdout.write(`${opts.json ? findingLine(f, netnsOf.get(f.netns)) : formatFinding(f, colour)}\n`);
+  // A namespace that could not be examined is an error as much as an error found in one.
+  const errors = findings.filter((f) => f.severity === 'error').length + failed;
+  const hidden = findings.length - shown.length;
+  const n = (count: number, word: string): string => `${count} ${word}${count === 1 ? '' : 's'}`;
+  process.stderr.write(
+    `nfct doctor: ${n(done.length, 'namespace')} examined${failed > 0 ? `, ${failed} could not be` : ''}; ` +
+      `${n(shown.length, 'finding')}${hidden > 0 ? ` (${hidden} below ${opts.minSeverity} not shown)` : ''}; ${n(errors, 'error')}.\n`,
+  );
+  return errors > 0 ? 1 : 0;
+}
+
+/** A finding as an NDJSON line (schema/finding.json). */
+function findingLine(f: Finding, netns: Record<string, unknown> | undefined): string {
+  const { severity, check, scope, title, seen, why, fix } = f;
+  return line('finding', receivedNow(), 'received', { severity, check, scope, ...(scope === 'namespace' && netns ? { netns } : {}), title, seen, why, fix });
 }
