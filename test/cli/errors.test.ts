@@ -108,7 +108,7 @@ describe('an NFLOG group someone else holds', () => {
       await bound(0);
       const r = await execNfct(['trace', '--legacy', '--netns', ns.name, '-p', 'udp', '--dport', '9']);
       expect(r.code).toBe(1);
-      expect(r.stderr).toBe(`nfct trace: NFLOG group 0, where legacy TRACE goes, is held by pid ${holder.child.pid} (nfct trace): stop it, or trace nftables alone (--nftables)\n`);
+      expect(r.stderr).toBe(`nfct trace: NFLOG group 0, where legacy TRACE goes, is held in this namespace by pid ${holder.child.pid} (nfct trace): stop it, or trace nftables alone (--nftables)\n`);
     } finally {
       await stop(holder);
     }
@@ -126,7 +126,7 @@ describe('a full table', () => {
     try {
       function* fill() {
         for (let i = 0; i < max - 10; i++) {
-          yield { protocol: 'tcp' as const, src: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, dst: '10.255.0.1', srcPort: 1000, dstPort: 80, timeout: 600, status: ['ASSURED' as const], tcp: { state: 'ESTABLISHED' as const } };
+          yield { protocol: 'tcp' as const, src: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, dst: '10.255.0.1', srcPort: 1000, dstPort: 80, timeout: 600, status: ['ASSURED' as const], state: 'ESTABLISHED' as const };
         }
       }
       await ct.createMany(fill(), { batchSize: 4000 });

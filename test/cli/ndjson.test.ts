@@ -203,7 +203,7 @@ describe('nfct trace --json', () => {
       }
       await until(() => ids.json.concat(ids.text).every((id) => monitored.includes(`trace id ${id} `)), 'nft monitor trace printed both ids');
       expect(ids.json[0]).toMatch(/^[0-9a-f]{8}$/);
-      expect(ids.text).toHaveLength(1);
+      expect(ids.text.length).toBeGreaterThan(0);
       const p = packet!;
       expect(p).toMatchObject({ type: 'trace', timeSource: 'received', source: 'nftables', packet: { ip: { version: 4, dst: '127.0.0.1' }, udp: { dstPort: 9412 } }, netns: { label: ns.name } });
       const rules = p.rules as Row[];

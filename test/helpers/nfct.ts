@@ -13,6 +13,13 @@ import { checkOutput, wantsJson } from './schema.js';
 /** The CLI as it is built and shipped. */
 export const CLI = join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
 
+/**
+ * nfct as a shell command, for the lines a test runs through a shell to check pipes or text
+ * against conntrack's; what they print is not checked against the schemas (use execNfct or
+ * spawnNfct for --json).
+ */
+export const NFCT_SHELL = `${process.execPath} ${CLI}`;
+
 export interface NfctResult {
   stdout: string;
   stderr: string;

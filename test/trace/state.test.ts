@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { Nflog, NfctError, Trace } from '../../lib/index.js';
-import { main } from '../../lib/cli/main.js';
+import { startNfct } from '../support/run-nfct.js';
 import { createNetns, type Netns, run } from '../helpers/netns.js';
 
 let ns: Netns;
@@ -58,21 +58,16 @@ describe('temporary trace tables', () => {
   }, 40_000);
 
   test('SIGHUP to `nfct trace` ends it like SIGINT: the rule is removed, the count printed', async () => {
-    let stderr = '';
-    const ow = process.stdout.write.bind(process.stdout);
-    const ew = process.stderr.write.bind(process.stderr);
-    process.stdout.write = (() => true) as typeof process.stdout.write;
-    process.stderr.write = ((s: string | Uint8Array) => ((stderr += String(s)), true)) as typeof process.stderr.write;
+    const running = startNfct(['trace', '--netns', ns.name, '--nftables', '-p', 'udp', '--dport', '9412']);
     try {
-      const running = main(['trace', '--netns', ns.name, '--nftables', '-p', 'udp', '--dport', '9412']);
       for (let i = 0; i < 100 && !(await tables()).includes('nfct_trace'); i++) await sleep(20);
       expect(await tables()).toContain('nfct_trace');
-      process.emit('SIGHUP');
-      expect(await settledWithin(running, 5000)).toBe(0);
     } finally {
-      process.stdout.write = ow;
-      process.stderr.write = ew;
+      process.emit('SIGHUP');
     }
+    const code = await settledWithin(running.done.then((r) => r.code), 5000);
+    expect(code).toBe(0);
+    const { stderr } = await running.done;
     expect(stderr).toContain('0 packets traced');
     expect(await tables()).not.toContain('nfct_trace');
   });

@@ -1,21 +1,15 @@
 // `nfct doctor`: reads what the checks of doctor-checks.ts need from each namespace (sysctls,
 // the entry count, per-CPU statistics and UDP NAT groups at both ends of a sampling interval,
 // leftover trace tables, NFLOG listeners), prints the findings, and exits 1 when one is an error.
-import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { promisify } from 'node:util';
-
 import { Conntrack } from '../../conntrack/handle.js';
 import { NfctError } from '../../core/errors.js';
 import { atLeast, CHECK_LIST, diagnose, type Finding, type NamespaceReport, type Severity } from './doctor-checks.js';
 import { namespaceFailure } from '../messages.js';
 import { line, netnsJsonOf, receivedNow } from '../ndjson.js';
 import { readSysctls, resolveTargets, type Target } from '../node-state.js';
-import { netlinkSockets, socketOwner } from '../procs.js';
+import { nflogGroups, processName } from '../procs.js';
 import { CommandUsage, runSubcommand } from '../subcommand.js';
 import { findStaleTables } from '../../trace/state.js';
-
-const run = promisify(execFile);
 
 export const DOCTOR_HELP = `nfct doctor: what in the kernel's conntrack and logging state is wrong, and what to run.
 
@@ -77,16 +71,6 @@ export async function parseDoctorArgs(argv: readonly string[]): Promise<DoctorOp
   return { targets: await resolveTargets({ netns, pid, allNetns }), interval, json, minSeverity };
 }
 
-/** Reads a file inside the namespace (nsenter for another one); '' when it cannot be read. */
-async function readIn(path: string | null, file: string): Promise<string> {
-  try {
-    if (path === null) return readFileSync(file, 'utf8');
-    return (await run('nsenter', [`--net=${path}`, '--', 'cat', file], { maxBuffer: 16 << 20 })).stdout;
-  } catch {
-    return '';
-  }
-}
-
 /** Temporary trace tables (`inet nfct_trace_<pid>_<n>`) of processes that no longer exist. */
 export async function findStaleTraceTables(path: string | null): Promise<string[]> {
   try {
@@ -94,22 +78,6 @@ export async function findStaleTraceTables(path: string | null): Promise<string[
   } catch {
     return []; // no nft, or no inet tables
   }
-}
-
-/** NFLOG groups bound in the namespace (/proc/net/netfilter/nfnetlink_log) and their holders. */
-async function nflogGroups(path: string | null): Promise<NamespaceReport['nflogGroups']> {
-  const [groups, sockets] = await Promise.all([readIn(path, '/proc/net/netfilter/nfnetlink_log'), readIn(path, '/proc/net/netlink')]);
-  const socks = netlinkSockets(sockets).filter((s) => s.protocol === 12);
-  const out: NamespaceReport['nflogGroups'] = [];
-  for (const line of groups.split('\n')) {
-    const f = line.trim().split(/\s+/).map(Number);
-    if (f.length < 2 || !Number.isInteger(f[0]) || !Number.isInteger(f[1])) continue;
-    const [group, portid] = [f[0]!, f[1]!];
-    const inode = socks.find((s) => s.portid === portid)?.inode;
-    const owner = inode ? socketOwner(inode) : undefined;
-    out.push({ group, portid, ...(owner ?? {}) });
-  }
-  return out;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -127,7 +95,8 @@ export async function examine(target: Target, interval: number): Promise<Namespa
       ct.stats(),
       udp(),
       findStaleTraceTables(target.path),
-      nflogGroups(target.path),
+      // Holders named as an operator knows them (`nfct log`, not node).
+      nflogGroups(target.path).then((gs) => gs.map((g) => (g.pid !== undefined ? { ...g, comm: processName(g.pid, g.comm) } : g))),
     ]);
     const t0 = performance.now();
     await sleep(interval * 1000);

@@ -4,13 +4,14 @@
 // the node, each line marked with its namespace, one summary for them all.
 import { NfctError } from '../../core/errors.js';
 import { namespaceLabel, type NetworkNamespace } from '../../core/netns-discovery.js';
-import type { NetnsOption } from '../../core/netns.js';
+import { type NetnsOption, netnsPath } from '../../core/netns.js';
 import { Nflog, type PacketStream } from '../../nflog/handle.js';
 import { formatLogLine } from '../../nflog/logline-format.js';
 import { type Context, withWriter } from '../context.js';
 import { LOG_HELP } from '../help.js';
 import { CliExit } from '../messages.js';
 import { netnsJsonOf, packetLine, withNetns } from '../ndjson.js';
+import { groupHolder } from '../procs.js';
 import { followNamespaces } from './all-netns.js';
 
 function count(text: string | undefined, flag: string): number {
@@ -89,7 +90,7 @@ async function logEveryNamespace(o: LogOptions, ctx: Context, tally: Tally): Pro
       } catch (e) {
         nf.close();
         if (!(e instanceof NfctError && e.code === 'EBUSY')) throw e;
-        say(ns, `NFLOG group ${o.group} is held by another socket in this namespace (EBUSY): skipped`);
+        say(ns, `NFLOG group ${o.group} is held by ${await groupHolder(ns.path, o.group)}: skipped`);
         return null;
       }
       tally.namespaces++;
@@ -144,9 +145,18 @@ export async function log(argv: readonly string[], ctx: Context): Promise<number
     }
   }
   const nf = await Nflog.open({ netns: ns });
+  let stream: PacketStream;
+  try {
+    stream = nf.subscribe({ group, sequence: true, signal: ctx.stop });
+  } catch (e) {
+    nf.close();
+    // One socket per group and namespace: who has it, so that the operator can act.
+    if (e instanceof NfctError && e.code === 'EBUSY') throw new CliExit(1, `NFLOG group ${group} is held by ${await groupHolder(netnsPath(ns), group)}: stop it, or log to another --group`);
+    throw e;
+  }
   try {
     const c = json && ns !== undefined ? withWriter(ctx, ctx.out.marked(withNetns(await netnsJsonOf(ns)))) : ctx;
-    await write(nf.subscribe({ group, sequence: true, signal: ctx.stop }), o, c, tally);
+    await write(stream, o, c, tally);
   } finally {
     nf.close();
     ctx.err(tally.summary(false));
