@@ -18,7 +18,7 @@ function report(netns: string, over: Partial<NamespaceReport> = {}): NamespaceRe
     netns, nsFlag: host ? '' : ` --netns ${netns}`, nsExec: host ? '' : `ip netns exec ${netns} `,
     sysctls: { nf_conntrack_max: '1000', nf_conntrack_buckets: '100', nf_conntrack_acct: '0', nf_conntrack_events: '1', nf_conntrack_timestamp: '1', nf_log_all_netns: '0' },
     entries: 0, statsBefore: [cpu(0)], statsAfter: [cpu(0)], seconds: 2,
-    udpDnatBefore: empty, udpDnatAfter: empty, staleTraceTables: [], nflogGroups: [{ group: 3, portid: 9, pid: 42, comm: 'ulogd' }], ...over,
+    udpDnatBefore: empty, udpDnatAfter: empty, traceTables: [], nflogGroups: [{ group: 3, portid: 9, pid: 42, comm: 'ulogd' }], ...over,
   };
 }
 
@@ -71,7 +71,7 @@ describe('--help', () => {
     // Findings of every kind these inputs make: each one's check is in the list.
     const made = diagnose([
       report('host', { entries: 990, sysctls: { nf_conntrack_max: '1000', nf_conntrack_buckets: '10', nf_conntrack_acct: '0', nf_conntrack_events: '0', nf_conntrack_timestamp: '0', 'nf_log/2': 'NONE' } }),
-      report('b', { staleTraceTables: ['nfct_trace_1_0'], sysctls: { nf_conntrack_max: '1000', nf_log_all_netns: '0', 'nf_log/2': 'nfnetlink_log' }, statsAfter: [cpu(0, { drop: 5 })] }),
+      report('b', { traceTables: [{ name: 'nfct_trace_1_0', owner: 'dead', pid: 1 }], sysctls: { nf_conntrack_max: '1000', nf_log_all_netns: '0', 'nf_log/2': 'nfnetlink_log' }, statsAfter: [cpu(0, { drop: 5 })] }),
     ]);
     const checks = new Set(made.map((f) => f.check));
     expect(checks.size).toBeGreaterThanOrEqual(10);

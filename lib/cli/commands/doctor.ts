@@ -1,15 +1,16 @@
 // `nfct doctor`: reads what the checks of doctor-checks.ts need from each namespace (sysctls,
 // the entry count, per-CPU statistics and UDP NAT groups at both ends of a sampling interval,
-// leftover trace tables, NFLOG listeners), prints the findings, and exits 1 when one is an error.
+// trace tables and whether their tracer lives, NFLOG listeners), prints the findings, and
+// exits 1 when one is an error.
 import { Conntrack } from '../../conntrack/handle.js';
 import { NfctError } from '../../core/errors.js';
 import { atLeast, CHECK_LIST, diagnose, type Finding, type NamespaceReport, type Severity } from './doctor-checks.js';
 import { namespaceFailure } from '../messages.js';
 import { line, netnsJsonOf, receivedNow } from '../ndjson.js';
 import { readSysctls, resolveTargets, type Target } from '../node-state.js';
-import { nflogGroups, processName } from '../procs.js';
+import { abstractSocketOwner, nflogGroups, processName } from '../procs.js';
 import { CommandUsage, runSubcommand } from '../subcommand.js';
-import { findStaleTables } from '../../trace/state.js';
+import { tableOwnerName, traceTables } from '../../trace/state.js';
 
 export const DOCTOR_HELP = `nfct doctor: what in the kernel's conntrack and logging state is wrong, and what to run.
 
@@ -71,13 +72,19 @@ export async function parseDoctorArgs(argv: readonly string[]): Promise<DoctorOp
   return { targets: await resolveTargets({ netns, pid, allNetns }), interval, json, minSeverity };
 }
 
-/** Temporary trace tables (`inet nfct_trace_<pid>_<n>`) of processes that no longer exist. */
-export async function findStaleTraceTables(path: string | null): Promise<string[]> {
+/** The temporary trace tables in the namespace, each judged, with who holds a live one. */
+export async function traceTablesIn(path: string | null): Promise<NamespaceReport['traceTables']> {
+  let found;
   try {
-    return await findStaleTables(path);
+    found = await traceTables(path);
   } catch {
     return []; // no nft, or no inet tables
   }
+  return Promise.all(found.map(async (t) => {
+    const name = t.owner === 'alive' ? tableOwnerName(t.name) : undefined;
+    const holder = name ? await abstractSocketOwner(path, name) : undefined;
+    return holder ? { ...t, holder } : t;
+  }));
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -87,14 +94,14 @@ export async function examine(target: Target, interval: number): Promise<Namespa
   const ct = await Conntrack.open(target.path === null ? {} : { netns: target.path });
   try {
     const udp = () => ct.aggregate({ by: ['dnat', 'status'], top: 0, filter: { protocol: 'udp', status: 'DST_NAT' } });
-    const [sysctls, host, entries, statsBefore, udpDnatBefore, staleTraceTables, groups] = await Promise.all([
+    const [sysctls, host, entries, statsBefore, udpDnatBefore, traceTables, groups] = await Promise.all([
       readSysctls(target.path),
       // nf_log_all_netns exists only in the initial namespace (it is global).
       target.path === null ? Promise.resolve<Record<string, string>>({}) : readSysctls(null),
       ct.count(),
       ct.stats(),
       udp(),
-      findStaleTraceTables(target.path),
+      traceTablesIn(target.path),
       // Holders named as an operator knows them (`nfct log`, not node).
       nflogGroups(target.path).then((gs) => gs.map((g) => (g.pid !== undefined ? { ...g, comm: processName(g.pid, g.comm) } : g))),
     ]);
@@ -105,7 +112,7 @@ export async function examine(target: Target, interval: number): Promise<Namespa
     const nsFlag = target.path === null ? '' : target.path.startsWith('/run/netns/') ? ` --netns ${target.label}` : ` --netns ${target.path}`;
     const nsExec = target.path === null ? '' : target.path.startsWith('/run/netns/') ? `ip netns exec ${target.label} ` : `nsenter --net=${target.path} `;
     if (sysctls.nf_log_all_netns === undefined && 'nf_log_all_netns' in host) sysctls.nf_log_all_netns = host.nf_log_all_netns!;
-    return { netns: target.label, nsFlag, nsExec, sysctls, entries, statsBefore, statsAfter, seconds, udpDnatBefore, udpDnatAfter, staleTraceTables, nflogGroups: groups };
+    return { netns: target.label, nsFlag, nsExec, sysctls, entries, statsBefore, statsAfter, seconds, udpDnatBefore, udpDnatAfter, traceTables, nflogGroups: groups };
   } finally {
     ct.close();
   }
@@ -150,7 +157,9 @@ async function runDoctor(opts: DoctorOptions): Promise<number> {
   const errors = findings.filter((f) => f.severity === 'error').length + failed;
   const hidden = findings.length - shown.length;
   const n = (count: number, word: string): string => `${count} ${word}${count === 1 ? '' : 's'}`;
-  process.stderr.write(
+  // Nothing could be examined (no privilege: EPERM; no such namespace): the error said it all,
+  // no summary of nothing.
+  if (done.length > 0 || failed === 0) process.stderr.write(
     `nfct doctor: ${n(done.length, 'namespace')} examined${failed > 0 ? `, ${failed} could not be` : ''}; ` +
       `${n(shown.length, 'finding')}${hidden > 0 ? ` (${hidden} below ${opts.minSeverity} not shown)` : ''}; ${n(errors, 'error')}.\n`,
   );

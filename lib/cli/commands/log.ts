@@ -138,10 +138,14 @@ export async function log(argv: readonly string[], ctx: Context): Promise<number
   const o: LogOptions = { group, prefixOnly, json };
   const tally = new Tally();
   if (allNetns) {
+    let failed = false;
     try {
       return await logEveryNamespace(o, ctx, tally);
+    } catch (e) {
+      failed = true;
+      throw e;
     } finally {
-      ctx.err(tally.summary(true));
+      if (!failed || tally.namespaces > 0) ctx.err(tally.summary(true));
     }
   }
   const nf = await Nflog.open({ netns: ns });
@@ -154,12 +158,18 @@ export async function log(argv: readonly string[], ctx: Context): Promise<number
     if (e instanceof NfctError && e.code === 'EBUSY') throw new CliExit(1, `NFLOG group ${group} is held by ${await groupHolder(netnsPath(ns), group)}: stop it, or log to another --group`);
     throw e;
   }
+  let failed = false;
   try {
     const c = json && ns !== undefined ? withWriter(ctx, ctx.out.marked(withNetns(await netnsJsonOf(ns)))) : ctx;
     await write(stream, o, c, tally);
+  } catch (e) {
+    failed = true;
+    throw e;
   } finally {
     nf.close();
-    ctx.err(tally.summary(false));
+    // A subscription that failed before its first packet (no privilege: EPERM; the group held
+    // by another socket: EBUSY) logged nothing: its error alone is said.
+    if (!failed || tally.packets > 0) ctx.err(tally.summary(false));
   }
   return 0;
 }

@@ -45,6 +45,14 @@ export async function runTop(o: TopOptions): Promise<void> {
   const onSignal = (): void => quit.abort();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  // The reader of stdout went away (`nfct top | head -1`): nfct ends quietly, as -L does; any
+  // other write error also ends it, since nothing written could be seen.
+  let closed = false;
+  const onError = (): void => {
+    closed = true;
+    quit.abort();
+  };
+  out.on('error', onError);
   const stdin = process.stdin;
   const cycle = KEY_CYCLE(o.targets.length > 1);
   const ui: TopUiState = { mode: 'view', by: [...o.by], sort: o.sort, interval: o.interval, filter: '', draft: '', selected: 0, status: '' };
@@ -102,9 +110,11 @@ export async function runTop(o: TopOptions): Promise<void> {
       last = snap;
       ui.selected = Math.min(ui.selected, Math.max(0, snap.groups.length - 1));
       for (let i = samplers.length - 1; i >= 0; i--) if (samplers[i]!.failed) void samplers.splice(i, 1)[0]!.close();
+      if (closed) break;
       if (o.json) out.write(`${topLine(snap, filterText)}\n`);
       else if (screen) {
         draw = () => {
+          if (closed) return;
           const prompt = ui.mode === 'filter' ? `/${ui.draft}_` : ui.mode === 'confirm' && ui.pending ? `delete the ${ui.pending.count.toLocaleString('en-US')} entries of ${describeGroup(ui.pending, snap.keys)}? y/N` : undefined;
           const lines = renderFrame(snap, { colour: true, columns: out.columns, rows, help: true, title: o.title, screen: { selected: ui.selected, help: ui.mode === 'help', prompt, status: ui.status || undefined, keys: KEY_HELP } });
           out.write(`\x1b[H\x1b[2J${lines.join('\n')}`);
@@ -126,8 +136,10 @@ export async function runTop(o: TopOptions): Promise<void> {
         stdin.setRawMode(false);
         stdin.pause();
       }
-      out.write('\x1b[?25h\x1b[?1049l');
+      if (!closed) out.write('\x1b[?25h\x1b[?1049l');
     }
     await Promise.all(samplers.map((s) => s.close()));
+    // Errors of writes still queued when the reader left come later: still not unhandled.
+    if (!closed) out.off('error', onError);
   }
 }
