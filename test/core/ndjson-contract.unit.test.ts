@@ -114,6 +114,7 @@ describe('tests run nfct only through the validating helpers', () => {
     'test/helpers/nfct.ts': 'the helper: validates what nfct prints',
     'test/support/run-nfct.ts': 'the in-process helper: validates what nfct prints',
     'test/core/ndjson-contract.unit.test.ts': 'this test',
+    'test/support/bundle.ts': 'builds the bundled CLI test/cli/no-privilege.test.ts runs, which checks its output',
   };
   const PATTERNS = [/dist\/cli\/main\.js/, /'dist',\s*'cli',\s*'main\.js'/, /lib\/cli\/main\.js/];
 

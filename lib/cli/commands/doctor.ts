@@ -12,6 +12,8 @@ import { abstractSocketOwner, nflogGroups, processName } from '../procs.js';
 import { CommandUsage, runSubcommand } from '../subcommand.js';
 import { tableOwnerName, traceTables } from '../../trace/state.js';
 
+const ID_WIDTH = Math.max(...CHECK_LIST.map(([id]) => id.length)) + 2;
+
 export const DOCTOR_HELP = `nfct doctor: what in the kernel's conntrack and logging state is wrong, and what to run.
 
 Usage:
@@ -23,7 +25,7 @@ Usage:
   --json             one JSON object per finding (NDJSON, schema/finding.json)
 
 Checks (the id each finding carries):
-${CHECK_LIST.map(([id, severity, what]) => `  ${id.padEnd(21)}${severity.padEnd(14)}${what}`).join('\n')}
+${CHECK_LIST.map(([id, severity, what]) => `  ${id.padEnd(ID_WIDTH)}${severity.padEnd(14)}${what}`).join('\n')}
 A node-wide finding (a global setting) comes once, as [node], however many namespaces show it.
 Exit status: 0 no error found, 1 an error found or a namespace that could not be examined
 (the summary on stderr counts both), 2 a bad argument.
