@@ -28,8 +28,9 @@ const expected = (m: ReturnType<typeof master>, dport: number, extra: Partial<Ex
 
 const V6_MASTER = { protocol: 'tcp' as const, src: '2001:db8::1', dst: '2001:db8::2', srcPort: 40003, dstPort: 21 };
 
-async function nfct(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return execNfct(args, { ns });
+async function nfct(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; signal: NodeJS.Signals | null; timedOut: boolean }> {
+  const { code, stdout, stderr, signal } = await execNfct(args, { ns });
+  return { code, stdout, stderr, signal, timedOut: false };
 }
 
 /** What may differ between two runs a moment apart: timeouts, times, the program's name. */

@@ -8,7 +8,8 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { createNetns, type Netns } from '../helpers/netns.js';
-import { CLI, execNfct } from '../helpers/nfct.js';
+import { CLI, execNfct, NFCT_SHELL } from '../helpers/nfct.js';
+import { checkOutput } from '../helpers/schema.js';
 import { type EntrySpec, loadEntries } from '../oracle/conntrack-cli.js';
 
 const run = promisify(execFile);
@@ -125,9 +126,10 @@ describe('nfct top off a terminal', () => {
 
   for (const json of [false, true]) {
     test(`live${json ? ' --json' : ''} into | head -1: one line, then a quiet end with exit 0 at the next frame`, async () => {
-      const r = await run('bash', ['-c', `node ${CLI} top --netns ${ns.name} --interval 0.2${json ? ' --json' : ''} | head -1; echo "status \${PIPESTATUS[0]}" >&2`], { timeout: 20000 });
+      const r = await run('bash', ['-c', `${NFCT_SHELL} top --netns ${ns.name} --interval 0.2${json ? ' --json' : ''} | head -1; echo "status \${PIPESTATUS[0]}" >&2`], { timeout: 20000 });
       expect(r.stdout.split('\n').filter(Boolean)).toHaveLength(1);
-      expect(r.stdout).toMatch(json ? /^\{"time":/ : /^nfct top - /);
+      checkOutput(r.stdout, json, 'nfct top | head -1');
+      expect(r.stdout).toMatch(json ? /^\{"type":"top","time":/ : /^nfct top - /);
       expect(r.stderr).toBe('status 0\n');
     });
   }

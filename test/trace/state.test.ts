@@ -172,7 +172,7 @@ describe('temporary trace tables', () => {
 
   test('two tracers in one namespace, the first in a PID namespace of its own (its pid unknown here): the second leaves its table, says who holds NFLOG group 0, and both trace', async () => {
     const first = await startTracer(9422, { pidns: true });
-    const said = /^nfct trace: NFLOG group 0 \(legacy TRACE\) is held in this namespace by pid \d+ \(node\): tracing nftables alone\n/;
+    const said = /^nfct trace: NFLOG group 0 \(legacy TRACE\) is held in this namespace by pid \d+ \(nfct trace\): tracing nftables alone\n/;
     const second = await startTracer(9423, { said });
     try {
       expect(await tables()).toContain(first.table);
