@@ -88,8 +88,20 @@ export async function runRequest(r: CtRequest, ctx: Context): Promise<number> {
   }
   const command = await commandOf(r);
   if (r.allNetns) return (await import('./commands/all-netns.js')).inEveryNamespace(r, ctx, command);
-  const ns = netnsOf(r);
-  return withConntrack(ns, async (ct) => command(ct, r, r.json && ns !== undefined ? withWriter(ctx, ctx.out.marked(withNetns(await netnsJsonOf(ns)))) : ctx));
+  let ns = netnsOf(r);
+  if (r.pod !== undefined) {
+    // --pod NAMESPACE/NAME: the namespace of that pod of the node.
+    const { findPodNamespace } = await import('../k8s/node.js');
+    try {
+      ns = (await findPodNamespace(r.pod, { podLogDir: r.podLogDir })).path;
+    } catch (e) {
+      if (e instanceof NfctError) throw new CliExit(1, `--pod ${r.pod}: ${e.detail}`);
+      throw e;
+    }
+  }
+  // NDJSON lines of a namespace named on the command line end with its netns object.
+  const where = ns;
+  return withConntrack(where, async (ct) => command(ct, r, r.json && where !== undefined ? withWriter(ctx, ctx.out.marked(withNetns(await netnsJsonOf(where)))) : ctx));
 }
 
 /** nfct's own commands: their messages start `nfct NAME: `, not with conntrack's signature. */

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { ExpectationEvent, FlowEvent } from '../conntrack/events.js';
 import type { Expectation } from '../conntrack/expect.js';
 import { flowJson, flowJsonAfter } from '../conntrack/flow.js';
+import { Status } from '../conntrack/status.js';
 import type { Flow } from '../conntrack/types.js';
 import { NfctError } from '../core/errors.js';
 import { jsonSafe } from '../core/json.js';
@@ -79,6 +80,7 @@ export function expectationEventLine(ev: ExpectationEvent): string {
 export function netnsJson(ns: NetworkNamespace, label = namespaceLabel(ns)): Record<string, unknown> {
   const o: Record<string, unknown> = { label, inode: ns.inode, names: ns.names, path: ns.path };
   if (ns.podUid) o.podUid = ns.podUid;
+  if (ns.pod) o.pod = { namespace: ns.pod.namespace, name: ns.pod.name, uid: ns.pod.uid, containers: ns.pod.containers };
   if (ns.containerIds.length > 0) o.containerIds = ns.containerIds;
   return o;
 }
@@ -173,12 +175,15 @@ export function traceId(id: number): string {
 }
 
 /**
- * `nfct trace --json`: the packet once; the rules it passed (and the chains of a policy or
- * return) once each, in the order first met; each hop naming its rule by index.
+ * `nfct trace --json`: the packet once (and again at the hop where a NAT rewrote it); the rules
+ * it passed (and the chains of a policy or return) once each, in the order first met; each hop
+ * naming its rule by index.
  */
 export function traceLine(p: TracePacket): string {
   const rules: Array<Record<string, unknown>> = [];
   const index = new Map<string, number>();
+  const first = p.packet ? JSON.stringify(packetJson(p.packet)) : undefined;
+  let seen = first;
   const hops = p.hops.map((h) => {
     const isRule = h.kind === 'rule';
     // A rule by its handle (legacy: its position); a policy or return by its chain alone.
@@ -191,24 +196,37 @@ export function traceLine(p: TracePacket): string {
       if (isRule && h.handle !== undefined) r.handle = h.handle;
       if (isRule && h.handle === undefined && h.rule !== undefined) r.position = h.rule;
       if (h.ruleText !== undefined) r.text = h.ruleText;
+      if (h.ruleSyntax !== undefined) r.syntax = h.ruleSyntax;
+      if (h.service !== undefined) r.service = h.service;
       rules.push(r);
     }
     const hop: Record<string, unknown> = { kind: h.kind, rule: at };
     if (h.verdict !== undefined) hop.verdict = h.verdict;
     if (h.target !== undefined) hop.target = h.target;
+    if (h.hook !== undefined) hop.hook = h.hook;
     if (h.iif !== undefined) hop.iif = h.iif;
     if (h.oif !== undefined) hop.oif = h.oif;
     if (h.mark !== undefined) hop.mark = h.mark;
+    if (h.ct !== undefined) {
+      const { status, ...ct } = h.ct;
+      hop.ct = status === undefined ? ct : { ...ct, status: new Status(status).names() };
+    }
+    // The packet again only where it changed (a NAT rewrote it).
+    if (h.packet) {
+      const now = JSON.stringify(packetJson(h.packet));
+      if (now !== seen) hop.packet = JSON.parse(now) as unknown;
+      seen = now;
+    }
     return hop;
   });
-  const first = p.hops[0]?.timestamp;
+  const t = p.hops[0]?.timestamp;
   const body: Record<string, unknown> = { id: traceId(p.id), source: p.source, family: p.family };
-  if (p.packet) body.packet = packetJson(p.packet);
+  if (first !== undefined) body.packet = JSON.parse(first) as unknown;
   body.rules = rules;
   body.hops = hops;
   if (p.verdict !== undefined) body.verdict = p.verdict;
   body.dropped = p.dropped;
-  return line('trace', first !== undefined ? isoOfNs(first) : receivedNow(), 'received', body);
+  return line('trace', t !== undefined ? isoOfNs(t) : receivedNow(), 'received', body);
 }
 
 let versions: Record<string, number> | undefined;

@@ -3,12 +3,10 @@
 // --min-severity; --help names every check a finding can carry.
 import { describe, expect, test } from 'vitest';
 
-import type { AggregateResult } from '../../lib/conntrack/aggregate.js';
 import type { CpuStats } from '../../lib/conntrack/types.js';
 import { atLeast, CHECK_LIST, checkTableFull, diagnose, type NamespaceReport } from '../../lib/cli/commands/doctor-checks.js';
 import { DOCTOR_HELP } from '../../lib/cli/commands/doctor.js';
 
-const empty: AggregateResult = { by: ['dnat', 'status'], sort: 'count', groups: [], total: { count: 0 }, groupCount: 0 };
 const cpu = (n: number, v: Partial<CpuStats> = {}): CpuStats =>
   ({ cpu: n, found: 0, invalid: 0, insert: 0, insert_failed: 0, drop: 0, early_drop: 0, error: 0, search_restart: 0, clash_resolve: 0, chaintoolong: 0, ...v }) as CpuStats;
 
@@ -18,7 +16,7 @@ function report(netns: string, over: Partial<NamespaceReport> = {}): NamespaceRe
     netns, nsFlag: host ? '' : ` --netns ${netns}`, nsExec: host ? '' : `ip netns exec ${netns} `,
     sysctls: { nf_conntrack_max: '1000', nf_conntrack_buckets: '100', nf_conntrack_acct: '0', nf_conntrack_events: '1', nf_conntrack_timestamp: '1', nf_log_all_netns: '0' },
     entries: 0, statsBefore: [cpu(0)], statsAfter: [cpu(0)], seconds: 2,
-    udpDnatBefore: empty, udpDnatAfter: empty, traceTables: [], nflogGroups: [{ group: 3, portid: 9, pid: 42, comm: 'ulogd' }], ...over,
+    dnatBefore: [], dnatAfter: [], owners: new Map(), traceTables: [], nflogGroups: [{ group: 3, portid: 9, pid: 42, comm: 'ulogd' }], ...over,
   };
 }
 

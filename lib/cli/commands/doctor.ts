@@ -11,18 +11,24 @@ import { readSysctls, resolveTargets, type Target } from '../node-state.js';
 import { abstractSocketOwner, nflogGroups, processName } from '../procs.js';
 import { CommandUsage, runSubcommand } from '../subcommand.js';
 import { tableOwnerName, traceTables } from '../../trace/state.js';
+import type { Flow } from '../../conntrack/types.js';
+import { listNamespaces, namespaceLabel } from '../../core/netns-discovery.js';
+import { addressOwners } from '../../k8s/node.js';
+import { readServices, type Services } from '../../k8s/services.js';
 
 const ID_WIDTH = Math.max(...CHECK_LIST.map(([id]) => id.length)) + 2;
 
 export const DOCTOR_HELP = `nfct doctor: what in the kernel's conntrack and logging state is wrong, and what to run.
 
 Usage:
-  nfct doctor [--netns NAME | --pid PID | --all-netns] [--interval SECS]
-              [--min-severity error|warning|info] [--json]
+  nfct doctor [--netns NAME | --pid PID | --pod NS/NAME | --all-netns] [--pod-log-dir DIR]
+              [--interval SECS] [--min-severity error|warning|info] [--json]
 
   --interval S       how long counters are watched for rising (default 2)
   --min-severity L   only findings this severe or more (default info: all of them)
   --json             one JSON object per finding (NDJSON, schema/finding.json)
+  --pod NS/NAME      the namespace of that pod (pods are named from the kubelet's pod log
+                     directories, --pod-log-dir, default /var/log/pods)
 
 Checks (the id each finding carries):
 ${CHECK_LIST.map(([id, severity, what]) => `  ${id.padEnd(ID_WIDTH)}${severity.padEnd(14)}${what}`).join('\n')}
@@ -39,11 +45,14 @@ export interface DoctorOptions {
   json: boolean;
   /** Findings less severe than this are counted, not shown. */
   minSeverity: Severity;
+  podLogDir?: string;
 }
 
 export async function parseDoctorArgs(argv: readonly string[]): Promise<DoctorOptions | 'help'> {
   let netns: string | undefined;
   let pid: number | undefined;
+  let pod: string | undefined;
+  let podLogDir: string | undefined;
   let allNetns = false;
   let interval = 2;
   let json = false;
@@ -56,6 +65,12 @@ export async function parseDoctorArgs(argv: readonly string[]): Promise<DoctorOp
     } else if (a === '--pid') {
       pid = Number(argv[++i]);
       if (!Number.isInteger(pid) || pid < 1) throw new CommandUsage('nfct doctor: --pid needs a process id');
+    } else if (a === '--pod') {
+      pod = argv[++i];
+      if (!pod || !/^[a-z0-9][a-z0-9-]*\/[a-z0-9][a-z0-9.-]*$/.test(pod)) throw new CommandUsage('nfct doctor: --pod needs NAMESPACE/NAME');
+    } else if (a === '--pod-log-dir') {
+      podLogDir = argv[++i];
+      if (!podLogDir || !podLogDir.startsWith('/')) throw new CommandUsage('nfct doctor: --pod-log-dir needs an absolute path');
     } else if (a === '--all-netns') allNetns = true;
     else if (a === '--interval') {
       interval = Number(argv[++i]);
@@ -68,10 +83,17 @@ export async function parseDoctorArgs(argv: readonly string[]): Promise<DoctorOp
     else if (a === '--help' || a === '-h') return 'help';
     else throw new CommandUsage(`nfct doctor: unknown option '${a}'`);
   }
-  if ([netns !== undefined, pid !== undefined, allNetns].filter(Boolean).length > 1) {
-    throw new CommandUsage('nfct doctor: use one of --netns, --pid, --all-netns');
+  if ([netns !== undefined, pid !== undefined, pod !== undefined, allNetns].filter(Boolean).length > 1) {
+    throw new CommandUsage('nfct doctor: use one of --netns, --pid, --pod, --all-netns');
   }
-  return { targets: await resolveTargets({ netns, pid, allNetns }), interval, json, minSeverity };
+  let targets: Target[];
+  try {
+    targets = await resolveTargets({ netns, pid, pod, podLogDir, allNetns });
+  } catch (e) {
+    if (e instanceof NfctError && pod !== undefined) throw new CommandUsage(`nfct doctor: --pod ${pod}: ${e.detail}`);
+    throw e;
+  }
+  return { targets, interval, json, minSeverity, ...(podLogDir !== undefined ? { podLogDir } : {}) };
 }
 
 /** The temporary trace tables in the namespace, each judged, with who holds a live one. */
@@ -91,30 +113,51 @@ export async function traceTablesIn(path: string | null): Promise<NamespaceRepor
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+
+
 /** Reads one namespace over the sampling interval. */
-export async function examine(target: Target, interval: number): Promise<NamespaceReport> {
+export async function examine(target: Target, interval: number, podLogDir?: string): Promise<NamespaceReport> {
   const ct = await Conntrack.open(target.path === null ? {} : { netns: target.path });
   try {
-    const udp = () => ct.aggregate({ by: ['dnat', 'status'], top: 0, filter: { protocol: 'udp', status: 'DST_NAT' } });
-    const [sysctls, host, entries, statsBefore, udpDnatBefore, traceTables, groups] = await Promise.all([
+    // The Services first: where the rules DNAT nothing there is no entry to judge, and the DNAT
+    // dumps are left out (each walks the kernel's whole hash table, whatever the namespace holds).
+    let services: Services | undefined;
+    let servicesError: string | undefined;
+    try {
+      services = await readServices(target.path === null ? {} : { netns: target.path });
+    } catch (e) {
+      servicesError = e instanceof Error ? e.message : String(e);
+    }
+    const judged = services === undefined || services.size > 0;
+    const dnat = async (): Promise<Flow[]> => {
+      if (!judged) return [];
+      const out: Flow[] = [];
+      for await (const batch of ct.list({ status: 'DST_NAT' }).batches()) for (const f of batch) out.push(f);
+      return out;
+    };
+    const [sysctls, host, entries, statsBefore, dnatBefore, traceTables, groups] = await Promise.all([
       readSysctls(target.path),
       // nf_log_all_netns exists only in the initial namespace (it is global).
       target.path === null ? Promise.resolve<Record<string, string>>({}) : readSysctls(null),
       ct.count(),
       ct.stats(),
-      udp(),
+      dnat(),
       traceTablesIn(target.path),
       // Holders named as an operator knows them (`nfct log`, not node).
       nflogGroups(target.path).then((gs) => gs.map((g) => (g.pid !== undefined ? { ...g, comm: processName(g.pid, g.comm) } : g))),
     ]);
     const t0 = performance.now();
     await sleep(interval * 1000);
-    const [statsAfter, udpDnatAfter] = await Promise.all([ct.stats(), udp()]);
+    const [statsAfter, dnatAfter] = await Promise.all([ct.stats(), dnat()]);
     const seconds = (performance.now() - t0) / 1000;
-    const nsFlag = target.path === null ? '' : target.path.startsWith('/run/netns/') ? ` --netns ${target.label}` : ` --netns ${target.path}`;
+    const pod = /^[a-z0-9][a-z0-9-]*\/[a-z0-9][a-z0-9.-]*$/.test(target.label);
+    const nsFlag = target.path === null ? '' : pod ? ` --pod ${target.label}${podLogDir !== undefined ? ` --pod-log-dir ${podLogDir}` : ''}` : target.path.startsWith('/run/netns/') ? ` --netns ${target.label}` : ` --netns ${target.path}`;
     const nsExec = target.path === null ? '' : target.path.startsWith('/run/netns/') ? `ip netns exec ${target.label} ` : `nsenter --net=${target.path} `;
     if (sysctls.nf_log_all_netns === undefined && 'nf_log_all_netns' in host) sysctls.nf_log_all_netns = host.nf_log_all_netns!;
-    return { netns: target.label, nsFlag, nsExec, sysctls, entries, statsBefore, statsAfter, seconds, udpDnatBefore, udpDnatAfter, traceTables, nflogGroups: groups };
+    const report: NamespaceReport = { netns: target.label, nsFlag, nsExec, sysctls, entries, statsBefore, statsAfter, seconds, dnatBefore, dnatAfter, owners: new Map(), traceTables, nflogGroups: groups };
+    if (services) report.services = services;
+    if (servicesError !== undefined) report.servicesError = servicesError;
+    return report;
   } finally {
     ct.close();
   }
@@ -139,7 +182,7 @@ async function runDoctor(opts: DoctorOptions): Promise<number> {
     try {
       // What NDJSON says of the namespace, and what was read in it.
       const netns = opts.json ? await netnsJsonOf({ path: t.path ?? '/proc/self/ns/net' }, t.label) : undefined;
-      return { report: await examine(t, opts.interval), netns };
+      return { report: await examine(t, opts.interval, opts.podLogDir), netns };
     } catch (e) {
       // Among several, a namespace gone since it was listed is only mentioned.
       const gone = opts.targets.length > 1 && e instanceof NfctError && (e.code === 'ENOENT' || e.code === 'EINVAL');
@@ -150,6 +193,11 @@ async function runDoctor(opts: DoctorOptions): Promise<number> {
     }
   }));
   const done = examined.filter((x) => x !== undefined);
+  // Clients of DNATed entries are named by the pod holding their address.
+  if (done.some((x) => x.report.dnatAfter.length > 0)) {
+    const owners = await addressOwners(await listNamespaces(opts.podLogDir !== undefined ? { podLogDir: opts.podLogDir } : {}), namespaceLabel).catch(() => new Map());
+    for (const x of done) x.report.owners = owners;
+  }
   const netnsOf = new Map(done.map((x) => [x.report.netns, x.netns]));
   const findings = diagnose(done.map((x) => x.report));
   const shown = findings.filter((f) => atLeast(f, opts.minSeverity));

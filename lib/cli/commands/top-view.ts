@@ -6,7 +6,7 @@ import type { Counters } from '../../conntrack/types.js';
 import { lineHead, withHead } from '../ndjson.js';
 
 /** A group-by key of `nfct top`: any of ct.aggregate()'s, or the namespace. */
-export type TopKey = AggregateKey | 'netns';
+export type TopKey = AggregateKey | 'netns' | 'service';
 export type TopSort = 'count' | 'packets' | 'bytes';
 
 export interface NamespaceFigures {
@@ -34,7 +34,7 @@ export interface NamespaceFigures {
 }
 
 export interface TopGroup {
-  key: AggregateKeyValues & { netns?: string };
+  key: AggregateKeyValues & { netns?: string; service?: string };
   count: number;
   /** Entries more (or fewer) than in the previous frame; null when that is not known. */
   change?: number | null;
