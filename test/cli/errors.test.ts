@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { Conntrack } from '../../lib/index.js';
+import { groupHolder } from '../../lib/cli/procs.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { execNfct, spawnNfct, type SpawnedNfct } from '../helpers/nfct.js';
 import { countEntries } from '../oracle/conntrack-cli.js';
@@ -65,14 +66,13 @@ describe('a namespace that does not exist', () => {
   });
 });
 
-/** Waits until the namespace's /proc/net/netfilter/nfnetlink_log shows the group bound. */
-async function bound(group: number): Promise<void> {
+/** Waits until NFLOG group `group` of the namespace is held by process `pid` (as nfct will name it). */
+async function heldBy(group: number, pid: number | undefined): Promise<void> {
   for (let i = 0; i < 200; i++) {
-    const text = (await ns.execOk('cat', ['/proc/net/netfilter/nfnetlink_log'])).stdout;
-    if (text.split('\n').some((l) => Number(l.trim().split(/\s+/)[0]) === group)) return;
+    if ((await groupHolder(ns.path, group)).startsWith(`pid ${pid} `)) return;
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`NFLOG group ${group} never bound`);
+  throw new Error(`NFLOG group ${group} never held by pid ${pid}`);
 }
 
 async function stop(h: SpawnedNfct): Promise<void> {
@@ -84,7 +84,7 @@ describe('an NFLOG group someone else holds', () => {
   test('nfct log --group 5 while another nfct log holds it: the holder by pid and name, exit 1', async () => {
     const holder = spawnNfct(['log', '--group', '5', '--netns', ns.name]);
     try {
-      await bound(5);
+      await heldBy(5, holder.child.pid);
       const r = await execNfct(['log', '--group', '5', '--netns', ns.name]);
       expect(r.code).toBe(1);
       expect(lines(r.stderr)).toEqual([`nfct log: NFLOG group 5 is held by pid ${holder.child.pid} (nfct log): stop it, or log to another --group`]);
@@ -96,7 +96,7 @@ describe('an NFLOG group someone else holds', () => {
   test('held by tcpdump -i nflog:6: named as tcpdump', async () => {
     const dump = ns.spawn('tcpdump', ['-i', 'nflog:6', '-w', '/dev/null'], { stdio: 'ignore' });
     try {
-      await bound(6);
+      await heldBy(6, dump.pid);
       const r = await execNfct(['log', '--group', '6', '--netns', ns.name]);
       expect(r.code).toBe(1);
       expect(r.stderr).toBe(`nfct log: NFLOG group 6 is held by pid ${dump.pid} (tcpdump): stop it, or log to another --group\n`);
@@ -109,10 +109,10 @@ describe('an NFLOG group someone else holds', () => {
   test('nfct trace --legacy while another trace holds group 0: the holder, exit 1', async () => {
     const holder = spawnNfct(['trace', '--legacy', '--netns', ns.name, '-p', 'udp', '--dport', '9']);
     try {
-      await bound(0);
+      await heldBy(0, holder.child.pid);
       const r = await execNfct(['trace', '--legacy', '--netns', ns.name, '-p', 'udp', '--dport', '9']);
       expect(r.code).toBe(1);
-      expect(r.stderr).toBe(`nfct trace: NFLOG group 0, where legacy TRACE goes, is held in this namespace by pid ${holder.child.pid} (nfct trace): stop it, or trace nftables alone (--nftables)\n`);
+      expect(lines(r.stderr).at(-1)).toBe(`nfct trace: NFLOG group 0, where legacy TRACE goes, is held in this namespace by pid ${holder.child.pid} (nfct trace): stop it, or trace nftables alone (--nftables)`);
     } finally {
       await stop(holder);
     }

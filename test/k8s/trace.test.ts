@@ -5,38 +5,20 @@ import type { ChildProcess } from 'node:child_process';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
-import { main } from '../../lib/cli/main.js';
 import { NODE_PODS, NODE_SERVICES, NodeFixture, type ProxyMode } from '../helpers/k8s-node.js';
+import { startNfct } from '../support/run-nfct.js';
 
 const CLIENT = 'default/client-7c9d8-abcde';
 
 /** nfct trace running in this process, its stdout lines and stderr collected, until stop(). */
 function startTrace(argv: string[]): { lines: string[]; stderr: () => string; stop: () => Promise<number> } {
-  const lines: string[] = [];
-  let err = '';
-  let partial = '';
-  const ow = process.stdout.write.bind(process.stdout);
-  const ew = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: string | Uint8Array) => {
-    partial += String(s);
-    const parts = partial.split('\n');
-    partial = parts.pop()!;
-    lines.push(...parts);
-    return true;
-  }) as typeof process.stdout.write;
-  process.stderr.write = ((s: string | Uint8Array) => ((err += String(s)), true)) as typeof process.stderr.write;
-  const run = main(argv);
+  const run = startNfct(argv);
   return {
-    lines,
-    stderr: () => err,
+    lines: run.lines,
+    stderr: () => run.stderr,
     stop: async () => {
       process.emit('SIGINT');
-      try {
-        return await run;
-      } finally {
-        process.stdout.write = ow;
-        process.stderr.write = ew;
-      }
+      return (await run.done).code;
     },
   };
 }
