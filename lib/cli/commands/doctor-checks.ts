@@ -302,7 +302,7 @@ export function checkLogAllNetns(reports: readonly NamespaceReport[]): Finding[]
     check: 'nf-log-all-netns-off',
     scope: 'node',
     netns: 'node',
-    title: `LOG messages of ${hidden.length === 1 ? 'namespace' : `${hidden.length} namespaces`} other than the initial one do not reach the kernel log (nf_log_all_netns=0)`,
+    title: `LOG messages of ${hidden.length === 1 ? 'a namespace' : `${hidden.length} namespaces`} other than the initial one do not reach the kernel log (nf_log_all_netns=0)`,
     seen: { nf_log_all_netns: 0, namespaces: hidden.map((r) => r.netns) },
     why: 'Outside the initial namespace, LOG rules write to the kernel log only when nf_log_all_netns=1, one setting for the whole node: dmesg shows nothing of them. NFLOG (nfct log) is not affected.',
     fix: INITIAL('sysctl -w net.netfilter.nf_log_all_netns=1   # global: every namespace'),
