@@ -156,7 +156,8 @@ describe.each(['iptables-nft', 'nftables'] as ProxyMode[])('nfct trace, kube-pro
     let found: Line | undefined;
     let code: number | undefined;
     try {
-      await until('the trace table', async () => ((await node.node.exec('nft', ['list', 'tables'])).stdout.includes('nfct_trace_') ? true : undefined));
+      // The notice comes once the stream listens and its rule is in place.
+      await until('the notice of what is traced', () => (trace.stderr().includes(`nfct: tracing protocol=udp dstPort=53 in ${node.node.name}; Ctrl-C ends it.`) ? true : undefined));
       let sport = 44000;
       found = await until(() => `a packet both tracers saw; ours: ${trace.lines.slice(-5).join('\n')}; theirs: ${oracleText().slice(-1500)}`, async () => {
         sport++;
