@@ -13,6 +13,7 @@
         "native/nl.cc",
         "native/reader.cc",
         "native/stream.cc",
+        "native/source.cc",
         "native/ct/request.cc",
         "native/ct/control.cc",
         "native/ct/flow.cc",
@@ -27,6 +28,8 @@
         "native/ct/events.cc",
         "native/log/nflog.cc",
         "native/trace/nftrace.cc",
+        "native/kmsg/line.cc",
+        "native/kmsg/sources.cc",
         "native/nflog_backend.cc",
         "native/fuzz.cc",
         "native/layout/export.cc"

@@ -30,7 +30,9 @@ export type { TupleInput } from './conntrack/tuple.js';
 export { PROTOCOLS, TCP_STATES } from './core/constants.js';
 export type * from './conntrack/types.js';
 export { Trace, TracePacketStream, TraceStream, parseTraceLine, parseTracePrefix } from './trace/handle.js';
-export type { TraceEvent, TraceKind, TraceMatch, TraceOpenOptions, TracePacket, TraceStreamOptions } from './trace/handle.js';
+export type { TraceEvent, TraceKind, TraceMatch, TraceOpenOptions, TracePacket, TraceSource, TraceStreamOptions } from './trace/handle.js';
+export { KernelLog, KernelLogStream } from './kmsg/handle.js';
+export type { KernelLogFileOptions, KernelLogFilter, KernelLogItem, KernelLogLine, KernelLogLoss, KernelLogOptions, KernelLogPacket, KernelLogSource, KmsgOptions } from './kmsg/handle.js';
 export { decodePacket } from './packet/decode.js';
 export type {
   AhHeader,

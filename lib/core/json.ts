@@ -30,3 +30,11 @@ export class JsonItem {
     return plainJson(this) as Record<string, unknown>;
   }
 }
+
+/**
+ * Wall-clock ns (a bigint, as items carry their timestamps) as an ISO 8601 time: the `time`
+ * every NDJSON line carries; now when there is none.
+ */
+export function isoTime(ns: bigint | undefined): string {
+  return new Date(ns === undefined ? Date.now() : Number(ns / 1_000_000n)).toISOString();
+}

@@ -10,6 +10,8 @@ import { TracePresent, TraceWord } from '../core/layout.js';
 import { addon, whenLoaded, type NativeStream, type OnBatch, type ReaderTuning } from '../core/native.js';
 import { type NetnsOption, netnsPath, openNamespaceSync } from '../core/netns.js';
 import { decodePackets, Nflog, type NflogPacketEvent } from '../nflog/handle.js';
+import type { LogInterface } from '../nflog/types.js';
+import type { KernelLogPacket } from '../kmsg/types.js';
 import { BatchSource, type RawBatch } from '../core/reader.js';
 import { LIVE_STREAM_KEYS, type LiveStreamOptions, type LiveTuning, LiveStream, normalizeLiveOptions } from '../core/stream.js';
 import { assertKnownKeys, assertObject, boolean, describeValue, optionalInteger } from '../core/validate.js';
@@ -18,9 +20,15 @@ import { holdLogger, installTable, removeStaleTables, removeTable, TABLE_PREFIX 
 
 export type TraceKind = 'rule' | 'return' | 'policy';
 
+/**
+ * Where a hop was read: nftables trace events, legacy TRACE through NFLOG group 0, or legacy
+ * TRACE lines of the kernel log (/dev/kmsg or a file, see KernelLog).
+ */
+export type TraceSource = 'legacy' | 'nftables' | 'kmsg' | 'file';
+
 /** One hop: the packet passed a rule (or a chain's return or policy). */
 export interface TraceEvent {
-  source: 'legacy' | 'nftables';
+  source: TraceSource;
   /** Which packet: the kernel's trace id (nftables), or one derived from the packet (legacy). */
   id: number;
   family: string;
@@ -37,19 +45,22 @@ export interface TraceEvent {
   target?: string;
   /** The rule as `nft -a list` / `iptables-save` prints it, when it could be resolved. */
   ruleText?: string;
-  iif?: { index: number; name?: string };
-  oif?: { index: number; name?: string };
+  iif?: LogInterface;
+  oif?: LogInterface;
   mark?: number;
   /** The packet's headers (the first hop of an nftables trace carries them; later hops inherit). */
   packet?: DecodedPacket;
+  /** Kernel log hops: the TRACE line and its fields as the kernel wrote them (instead of `packet`). */
+  log?: KernelLogPacket;
   /** When it was received, ns since the epoch. */
   timestamp: bigint;
 }
 
 /** All hops of one packet, in order, and how its trip ended. */
 export interface TracePacket {
+  type: 'trace';
   id: number;
-  source: 'legacy' | 'nftables';
+  source: TraceSource;
   family: string;
   hops: TraceEvent[];
   /** The last verdict seen: 'drop' ends a packet; otherwise what the last hop said. */
@@ -122,8 +133,8 @@ export function parseTraceLine(line: string): (ReturnType<typeof parseTracePrefi
   return hop ? { ...hop, log } : undefined;
 }
 
-/** Rule texts, looked up on demand and kept for a second. */
-class RuleTexts {
+/** @internal Rule texts, looked up on demand and kept for a second. */
+export class RuleTexts {
   private readonly cache = new Map<string, { at: number; rules: Promise<Map<string, string>> }>();
   constructor(private readonly ns: string | null) {}
 
@@ -385,7 +396,7 @@ export class TracePacketStream extends LiveStream<TracePacket> {
     const key = `${e.source} ${e.id}`;
     let g = this.groups.get(key);
     if (!g) {
-      g = { pkt: { id: e.id, source: e.source, family: e.family, hops: [], packet: e.packet, dropped: false }, last: Date.now() };
+      g = { pkt: { type: 'trace', id: e.id, source: e.source, family: e.family, hops: [], packet: e.packet, dropped: false }, last: Date.now() };
       this.groups.set(key, g);
     }
     g.pkt.hops.push(e);

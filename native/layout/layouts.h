@@ -26,7 +26,12 @@
   L(AggGroupFlags, NFCT_AGG_GROUP_FLAGS) \
   L(AggSort, NFCT_AGG_SORT) \
   L(TracePresent, NFCT_TRACE_PRESENT) \
-  L(TraceWord, NFCT_TRACE_WORD)
+  L(TraceWord, NFCT_TRACE_WORD) \
+  L(KlogKind, NFCT_KLOG_KIND) \
+  L(KlogPresent, NFCT_KLOG_PRESENT) \
+  L(KlogPresent2, NFCT_KLOG_PRESENT2) \
+  L(KlogFresh, NFCT_KLOG_FRESH) \
+  L(KlogWord, NFCT_KLOG_WORD)
 
 // Presence bits (word W_PRESENT).
 #define NFCT_FLOW_PRESENT(X) \
@@ -315,3 +320,150 @@
   X(R_TRANSPORT, 17) \
   X(R_TIME, 19)  /* lo/hi: receive time, ns since the epoch */ \
   X(TRACE_WORDS, 21)
+
+// Kernel log records (kmsg/line.h): one per netfilter LOG line, legacy TRACE line, loss of
+// /dev/kmsg records, or other line (on request), from /dev/kmsg or a file.
+#define NFCT_KLOG_KIND(X) \
+  X(KK_PACKET, 0)  /* a LOG line */ \
+  X(KK_HOP, 1)  /* a legacy TRACE line: table and chain strings, KL_RULE, hop kind in KL_KIND */ \
+  X(KK_LOSS, 2)  /* /dev/kmsg records overwritten before they were read: KL_LOST, KL_SEQ the next */ \
+  X(KK_LINE, 3)  /* another line, its message only */ \
+  X(KK_RULE, 1)  /* hop kinds (KL_KIND >> 4 & 15) */ \
+  X(KK_RETURN, 2) \
+  X(KK_POLICY, 3)
+
+// Presence bits of KL_PRESENT. KP_COMPLEX: the line holds more than the record carries (an
+// ICMP error's quoted packet, IPv6 extension groups, ARP, words not understood...): the fields
+// are read from the message by lib/nflog/logline-parse.ts instead.
+#define NFCT_KLOG_PRESENT(X) \
+  X(KP_TIME, 1 << 0)  /* wall clock */ \
+  X(KP_KTIME, 1 << 1)  /* the kernel's time since boot */ \
+  X(KP_SEQ, 1 << 2) \
+  X(KP_LEVEL, 1 << 3) \
+  X(KP_COMPLEX, 1 << 4) \
+  X(KP_IN, 1 << 5) \
+  X(KP_OUT, 1 << 6) \
+  X(KP_PHYSIN, 1 << 7) \
+  X(KP_PHYSOUT, 1 << 8) \
+  X(KP_MAC, 1 << 9)  /* MAC= as bytes */ \
+  X(KP_MACSRC, 1 << 10) \
+  X(KP_MACDST, 1 << 11) \
+  X(KP_MACPROTO, 1 << 12) \
+  X(KP_VPROTO, 1 << 13) \
+  X(KP_VID, 1 << 14) \
+  X(KP_SRC, 1 << 15) \
+  X(KP_DST, 1 << 16) \
+  X(KP_LEN, 1 << 17) \
+  X(KP_TOS, 1 << 18) \
+  X(KP_PREC, 1 << 19) \
+  X(KP_TTL, 1 << 20) \
+  X(KP_ID, 1 << 21) \
+  X(KP_TC, 1 << 22) \
+  X(KP_HOPLIMIT, 1 << 23) \
+  X(KP_FLOWLBL, 1 << 24) \
+  X(KP_FRAG, 1 << 25) \
+  X(KP_IPOPT, 1 << 26) \
+  X(KP_PROTO, 1 << 27) \
+  X(KP_MARK, 1 << 28) \
+  X(KP_UID, 1 << 29) \
+  X(KP_GID, 1 << 30)
+
+// Presence bits of KL_PRESENT2.
+#define NFCT_KLOG_PRESENT2(X) \
+  X(KQ_PROTONUM, 1 << 0) \
+  X(KQ_SPT, 1 << 1) \
+  X(KQ_DPT, 1 << 2) \
+  X(KQ_UDPLEN, 1 << 3) \
+  X(KQ_TCP, 1 << 4) \
+  X(KQ_TCPSEQ, 1 << 5) \
+  X(KQ_TCPACK, 1 << 6) \
+  X(KQ_WINDOW, 1 << 7) \
+  X(KQ_RES, 1 << 8) \
+  X(KQ_URGP, 1 << 9) \
+  X(KQ_TCPOPT, 1 << 10) \
+  X(KQ_ICMP, 1 << 11) \
+  X(KQ_ICMPTYPE, 1 << 12) \
+  X(KQ_ICMPCODE, 1 << 13) \
+  X(KQ_ICMPID, 1 << 14) \
+  X(KQ_ICMPSEQ, 1 << 15) \
+  X(KQ_ICMPMTU, 1 << 16) \
+  X(KQ_FACILITY, 1 << 17) \
+  X(KQ_HOST, 1 << 18) \
+  X(KQ_INNER, 1 << 19)  /* the packet an ICMP error quotes: a block of KLOG_WORDS follows */ \
+  X(KQ_INCOMPLETE, 1 << 20)  /* `INCOMPLETE [n bytes]` */
+
+// The strings a stream's lines repeat (prefix, interface names, protocol, host, table, chain)
+// are numbered per stream (KL_*ID words): a string is sent once, in the record that uses it
+// first (its KF_ bit set in KL_FRESH); JS keeps the table. KF_RESET: the table starts over
+// (it holds at most a few thousand strings) before this record's strings.
+#define NFCT_KLOG_FRESH(X) \
+  X(KF_PREFIX, 1 << 0) \
+  X(KF_IN, 1 << 1) \
+  X(KF_OUT, 1 << 2) \
+  X(KF_PHYSIN, 1 << 3) \
+  X(KF_PHYSOUT, 1 << 4) \
+  X(KF_PROTO, 1 << 5) \
+  X(KF_HOST, 1 << 6) \
+  X(KF_TABLE, 1 << 7) \
+  X(KF_CHAIN, 1 << 8) \
+  X(KF_RESET, 1 << 9)
+
+// Strings follow in order: the message; for packets and hops the prefix, for hops then table
+// and chain; then in, out, physin, physout (those only when fresh), macSrc, macDst, src, dst,
+// ipOptions, proto (when fresh), tcpOptions; the quoted packet's src, dst, ipOptions, proto,
+// tcpOptions; host (when fresh); each when present. The quoted packet's block has the same
+// layout, its IP and transport words only.
+#define NFCT_KLOG_WORD(X) \
+  X(KL_PRESENT, 0) \
+  X(KL_PRESENT2, 1) \
+  X(KL_KIND, 2)  /* kind | hop kind << 4 | level << 8 | facility << 16 */ \
+  X(KL_SEQ, 3)  /* lo/hi: /dev/kmsg sequence number, or line number of a file */ \
+  X(KL_TIME, 5)  /* lo/hi ns since the epoch */ \
+  X(KL_KTIME, 7)  /* lo/hi microseconds since boot */ \
+  X(KL_LOST, 9)  /* lo/hi */ \
+  X(KL_HOPID, 11)  /* a hash of the packet's header fields: the hops of one packet share it */ \
+  X(KL_RULE, 12) \
+  X(KL_LEN, 13) \
+  X(KL_TOS, 14) \
+  X(KL_PREC, 15) \
+  X(KL_TTL, 16) \
+  X(KL_IPID, 17) \
+  X(KL_TC, 18) \
+  X(KL_HOPLIMIT, 19) \
+  X(KL_FLOWLBL, 20) \
+  X(KL_FRAG, 21) \
+  X(KL_IPFLAGS, 22)  /* CE 1, DF 2, MF 4 */ \
+  X(KL_PROTO, 23) \
+  X(KL_SPT, 24) \
+  X(KL_DPT, 25) \
+  X(KL_UDPLEN, 26) \
+  X(KL_TCPSEQ, 27) \
+  X(KL_TCPACK, 28) \
+  X(KL_WINDOW, 29) \
+  X(KL_RES, 30) \
+  X(KL_TCPFLAGS, 31)  /* FIN 1, SYN 2, RST 4, PSH 8, ACK 16, URG 32, ECE 64, CWR 128, AE 256 */ \
+  X(KL_URGP, 32) \
+  X(KL_ICMPTYPE, 33) \
+  X(KL_ICMPCODE, 34) \
+  X(KL_ICMPID, 35) \
+  X(KL_ICMPSEQ, 36) \
+  X(KL_ICMPMTU, 37) \
+  X(KL_MARK, 38) \
+  X(KL_UID, 39) \
+  X(KL_GID, 40) \
+  X(KL_MACPROTO, 41) \
+  X(KL_VPROTO, 42) \
+  X(KL_VID, 43) \
+  X(KL_MAC, 44)  /* offset, length in the batch's bytes */ \
+  X(KL_INCOMPLETE, 46) \
+  X(KL_PREFIXID, 47) \
+  X(KL_INID, 48) \
+  X(KL_OUTID, 49) \
+  X(KL_PHYSINID, 50) \
+  X(KL_PHYSOUTID, 51) \
+  X(KL_PROTOID, 52) \
+  X(KL_HOSTID, 53) \
+  X(KL_TABLEID, 54) \
+  X(KL_CHAINID, 55) \
+  X(KL_FRESH, 56)  /* KF_* bits */ \
+  X(KLOG_WORDS, 57)
