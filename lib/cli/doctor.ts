@@ -2,7 +2,7 @@
 // the entry count, per-CPU statistics and UDP NAT groups at both ends of a sampling interval,
 // leftover trace tables, NFLOG listeners), prints the findings, and exits 1 when one is an error.
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { promisify } from 'node:util';
 
 import { Conntrack } from '../conntrack/handle.js';
@@ -11,6 +11,7 @@ import { type Finding, type NamespaceReport, diagnose } from './doctor-checks.js
 import { readSysctls, resolveTargets, type Target } from './node-state.js';
 import { netlinkSockets, socketOwner } from './procs.js';
 import { CommandUsage, runSubcommand } from './subcommand.js';
+import { isInitialNetns } from '../core/namespaces.js';
 import { findStaleTables } from '../trace/state.js';
 
 const run = promisify(execFile);
@@ -26,7 +27,8 @@ Usage:
 Checks: table nearing nf_conntrack_max; hash table too small for the limit; per-CPU drop,
 early_drop, insert_failed, clash_resolve, chaintoolong rising; UDP entries towards a NAT target
 that never answers; settings hiding what you want to see (nf_conntrack_events, _acct,
-_timestamp, nf_log backends, nf_log_all_netns); trace tables left by dead processes, an nf_log
+_timestamp, nf_log backends, nf_log_all_netns); LOG rules whose lines the kernel does not write
+(nf_log_all_netns=0 outside the host namespace); trace tables left by dead processes, an nf_log
 binding nobody hears, NFLOG groups already held.
 Exit status: 0 no error found, 1 an error found, 2 a bad argument.
 `;
@@ -100,6 +102,46 @@ async function nflogGroups(path: string | null): Promise<NamespaceReport['nflogG
   return out;
 }
 
+/** Runs a command inside the namespace (nsenter for another one); its stdout, '' when it fails. */
+async function runIn(path: string | null, cmd: string, args: string[]): Promise<string> {
+  try {
+    const [c, a] = path === null ? [cmd, args] : ['nsenter', [`--net=${path}`, '--', cmd, ...args]];
+    return (await run(c, a, { maxBuffer: 64 << 20 })).stdout;
+  } catch {
+    return ''; // not installed, or nothing to list
+  }
+}
+
+/**
+ * Rules that write to the kernel log: nft `log` statements without `group` (iptables-nft -j LOG
+ * is one), iptables-legacy / ip6tables-legacy -j LOG, and legacy -j TRACE rules.
+ */
+export async function countLogRules(path: string | null): Promise<NonNullable<NamespaceReport['logRules']>> {
+  const [ruleset, v4, v6] = await Promise.all([runIn(path, 'nft', ['list', 'ruleset']), runIn(path, 'iptables-legacy-save', []), runIn(path, 'ip6tables-legacy-save', [])]);
+  let nft = 0;
+  for (const line of ruleset.split('\n')) {
+    const bare = line.replace(/"(?:[^"\\]|\\.)*"/g, '""');
+    if (/(?:^|\s)log(?:\s|$)/.test(bare) && !/(?:^|\s)log(?:\s+\S+)*?\s+group\s/.test(bare)) nft++;
+  }
+  let legacy = 0;
+  let trace = 0;
+  for (const line of `${v4}\n${v6}`.split('\n')) {
+    if (!line.startsWith('-A ')) continue;
+    if (/\s-j LOG(?:\s|$)/.test(line)) legacy++;
+    else if (/\s-j TRACE(?:\s|$)/.test(line)) trace++;
+  }
+  return { nft, legacy, trace };
+}
+
+/** Whether the namespace (null: ours) is the initial one; undefined when that cannot be told. */
+function isInitial(path: string | null): boolean | undefined {
+  try {
+    return isInitialNetns(statSync(path ?? '/proc/self/ns/net').ino);
+  } catch {
+    return undefined;
+  }
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Reads one namespace over the sampling interval. */
@@ -107,7 +149,7 @@ export async function examine(target: Target, interval: number): Promise<Namespa
   const ct = await Conntrack.open(target.path === null ? {} : { netns: target.path });
   try {
     const udp = () => ct.aggregate({ by: ['dnat', 'status'], top: 0, filter: { protocol: 'udp', status: 'DST_NAT' } });
-    const [sysctls, host, entries, statsBefore, udpDnatBefore, staleTraceTables, groups] = await Promise.all([
+    const [sysctls, host, entries, statsBefore, udpDnatBefore, staleTraceTables, groups, logRules] = await Promise.all([
       readSysctls(target.path),
       // nf_log_all_netns exists only in the initial namespace (it is global).
       target.path === null ? Promise.resolve<Record<string, string>>({}) : readSysctls(null),
@@ -116,6 +158,7 @@ export async function examine(target: Target, interval: number): Promise<Namespa
       udp(),
       findStaleTraceTables(target.path),
       nflogGroups(target.path),
+      countLogRules(target.path),
     ]);
     const t0 = performance.now();
     await sleep(interval * 1000);
@@ -124,7 +167,7 @@ export async function examine(target: Target, interval: number): Promise<Namespa
     const nsFlag = target.path === null ? '' : target.path.startsWith('/run/netns/') ? ` --netns ${target.label}` : ` --netns ${target.path}`;
     const nsExec = target.path === null ? '' : target.path.startsWith('/run/netns/') ? `ip netns exec ${target.label} ` : `nsenter --net=${target.path} `;
     if (sysctls.nf_log_all_netns === undefined && 'nf_log_all_netns' in host) sysctls.nf_log_all_netns = host.nf_log_all_netns!;
-    return { netns: target.label, nsFlag, nsExec, sysctls, entries, statsBefore, statsAfter, seconds, udpDnatBefore, udpDnatAfter, staleTraceTables, nflogGroups: groups };
+    return { netns: target.label, nsFlag, nsExec, sysctls, entries, statsBefore, statsAfter, seconds, udpDnatBefore, udpDnatAfter, staleTraceTables, nflogGroups: groups, initial: isInitial(target.path), logRules };
   } finally {
     ct.close();
   }

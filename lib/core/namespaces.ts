@@ -219,3 +219,14 @@ export function namespaceLabel(ns: NetworkNamespace): string {
   const first = ns.processes[0];
   return first ? `pid:${first.pid}` : `inode:${ns.inode}`;
 }
+
+/**
+ * The inode number the kernel gives the initial network namespace (PROC_NET_INIT_INO,
+ * 0xEFFFFFF9, fixed since Linux 3.8): whether a namespace is the host's, told without reading
+ * /proc/1 (which a sandbox may refuse).
+ */
+export const INITIAL_NETNS_INODE = 0xeffffff9;
+
+export function isInitialNetns(inode: number): boolean {
+  return inode === INITIAL_NETNS_INODE;
+}

@@ -6,6 +6,7 @@
 import { readFileSync, statSync } from 'node:fs';
 
 import { callSite } from '../core/errors.js';
+import { isInitialNetns } from '../core/namespaces.js';
 import { addon, type NativeKernelLogConfig } from '../core/native.js';
 import { type NetnsOption, netnsPath } from '../core/netns.js';
 import { BatchSource, type RawBatch } from '../core/reader.js';
@@ -100,7 +101,7 @@ function normalize(o: KernelLogOptions, where: string, extra: readonly string[])
 function ownNamespaceOnly(): boolean {
   try {
     if (readFileSync('/proc/sys/net/netfilter/nf_log_all_netns', 'utf8').trim() !== '0') return false;
-    return statSync('/proc/self/ns/net').ino === statSync('/proc/1/ns/net').ino;
+    return isInitialNetns(statSync('/proc/self/ns/net').ino);
   } catch {
     return false;
   }

@@ -1,9 +1,12 @@
 // `nfct trace`: every rule each traced packet passes, one block per packet, written a batch at
 // a time; on exit it says how many packets it traced and how many trace events were lost.
+// `--kmsg` / `--file` read legacy TRACE lines of the kernel log instead (./kernel-log.ts).
 import { jsonSafe } from '../../conntrack/flow.js';
 import type { NetnsOption } from '../../core/netns.js';
-import { Trace, type TraceMatch } from '../../trace/handle.js';
+import { isoTime } from '../../core/json.js';
+import { Trace, type TraceMatch, type TracePacket } from '../../trace/handle.js';
 import type { Context } from '../context.js';
+import type { Writer } from '../output.js';
 import { TRACE_HELP } from '../help.js';
 import { CliExit } from '../messages.js';
 
@@ -19,7 +22,31 @@ export const ALL_NETNS_REFUSED =
   'would leave that in every namespace of the node, each cleaned only by a later trace there. ' +
   'Trace one namespace with --netns NAME or --pid PID (nfct log --all-netns or nfct -L --all-netns shows which).';
 
+/**
+ * One traced packet: a block of its hops and the final verdict, or (json) one JSON object with
+ * `type` and `time` (its first hop's). The same for every source of hops.
+ */
+export function writeTracePacket(out: Writer, pkt: TracePacket, json: boolean, tty: boolean): void {
+  if (json) {
+    out.line(JSON.stringify({ type: pkt.type, time: isoTime(pkt.hops[0]?.timestamp), ...(jsonSafe(pkt) as object) }));
+    return;
+  }
+  const d = pkt.packet;
+  const l = pkt.hops[0]?.log;
+  const what = d ? `${d.ipv4?.src ?? d.ipv6?.src ?? ''} -> ${d.ipv4?.dst ?? d.ipv6?.dst ?? ''} ${d.protocolName ?? ''}` : l ? `${l.src ?? ''} -> ${l.dst ?? ''} ${l.proto ?? ''}` : '';
+  out.line(`packet ${pkt.id.toString(16).padStart(8, '0')} ${pkt.source} ${pkt.family} ${what}`.trimEnd());
+  for (const h of pkt.hops) {
+    const where = h.source !== 'nftables' ? `${h.table} ${h.chain} ${h.kind} ${h.rule ?? ''}` : `${h.family} ${h.table} ${h.chain} ${h.kind}${h.handle !== undefined ? ` handle ${h.handle}` : ''}`;
+    const verdict = h.verdict ? ` (verdict ${h.verdict}${h.target ? ` ${h.target}` : ''})` : '';
+    out.line(`  ${where.trimEnd()}${h.ruleText ? `: ${h.ruleText}` : ''}${verdict}`);
+  }
+  const final = pkt.verdict ?? 'unknown';
+  const colour = final === 'drop' ? '\x1b[1;31m' : '\x1b[1;32m';
+  out.line(`  => ${tty ? `${colour}${final}\x1b[0m` : final}`);
+}
+
 export async function trace(argv: readonly string[], ctx: Context): Promise<number> {
+  if (argv.includes('--kmsg') || argv.includes('--file')) return (await import('./kernel-log.js')).kernelLogCommand('trace', argv, ctx);
   let legacy = true;
   let nftables = true;
   let json = false;
@@ -57,20 +84,7 @@ export async function trace(argv: readonly string[], ctx: Context): Promise<numb
     stream = t.packets({ match: Object.keys(match).length > 0 ? (match as TraceMatch) : undefined, signal: ctx.stop });
     for await (const pkt of stream) {
       packets++;
-      if (json) out.line(JSON.stringify(jsonSafe(pkt)));
-      else {
-        const d = pkt.packet;
-        const what = d ? `${d.ipv4?.src ?? d.ipv6?.src ?? ''} -> ${d.ipv4?.dst ?? d.ipv6?.dst ?? ''} ${d.protocolName ?? ''}` : '';
-        out.line(`packet ${pkt.id.toString(16).padStart(8, '0')} ${pkt.source} ${pkt.family} ${what}`.trimEnd());
-        for (const h of pkt.hops) {
-          const where = h.source === 'legacy' ? `${h.table} ${h.chain} ${h.kind} ${h.rule ?? ''}` : `${h.family} ${h.table} ${h.chain} ${h.kind}${h.handle !== undefined ? ` handle ${h.handle}` : ''}`;
-          const verdict = h.verdict ? ` (verdict ${h.verdict}${h.target ? ` ${h.target}` : ''})` : '';
-          out.line(`  ${where.trimEnd()}${h.ruleText ? `: ${h.ruleText}` : ''}${verdict}`);
-        }
-        const final = pkt.verdict ?? 'unknown';
-        const colour = final === 'drop' ? '\x1b[1;31m' : '\x1b[1;32m';
-        out.line(`  => ${tty ? `${colour}${final}\x1b[0m` : final}`);
-      }
+      writeTracePacket(out, pkt, json, tty);
       out.schedule();
       if ((packets & 1023) === 0) await out.ready();
     }
