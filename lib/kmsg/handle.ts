@@ -152,8 +152,8 @@ export class KernelLogStream extends LiveStream<KernelLogItem> {
   }
 
   /**
-   * File inputs, once the stream has ended: lines skipped for being longer than maxLineBytes,
-   * rotations followed, truncations followed.
+   * File inputs, so far: lines skipped for being longer than maxLineBytes, rotations followed,
+   * truncations followed.
    */
   get fileTally(): { oversized: number; rotations: number; truncations: number } | undefined {
     const t = this.source.tally;

@@ -550,6 +550,11 @@ int64_t Clock::Local(int year, int mon, int day, int hour, int min, int sec) {
 
 bool LineDecoder::Message(const Envelope& env, const char* msg, size_t len, Batch* batch) {
   const sv text(msg, len);
+  // Strings cross into JS NUL-separated: a line holding a NUL byte is not read (counted).
+  if (text.find('\0') != sv::npos || env.host.find('\0') != sv::npos) {
+    batch->malformed++;
+    return false;
+  }
   const InOut io = env.kernel ? FindInOut(text) : InOut();
   Hop hop;
   uint32_t kind = KK_LINE;
@@ -1030,7 +1035,9 @@ bool LineDecoder::KmsgRecord(const char* rec, size_t len, int64_t offset_ns, Bat
   if (text.find('\\') != sv::npos) {
     scratch_.clear();
     for (size_t k = 0; k < text.size(); k++) {
-      if (text[k] == '\\' && k + 3 < text.size() && text[k + 1] == 'x' && HexVal(text[k + 2]) >= 0 && HexVal(text[k + 3]) >= 0) {
+      // (\x00 stays as it is: strings cross into JS NUL-separated.)
+      if (text[k] == '\\' && k + 3 < text.size() && text[k + 1] == 'x' && HexVal(text[k + 2]) >= 0 && HexVal(text[k + 3]) >= 0 &&
+          (HexVal(text[k + 2]) | HexVal(text[k + 3])) != 0) {
         scratch_.push_back(static_cast<char>(HexVal(text[k + 2]) << 4 | HexVal(text[k + 3])));
         k += 3;
       } else {

@@ -163,8 +163,15 @@ class FileSource : public Source {
           skipping_ = false;  // the end of a line too long to read
           continue;
         }
+        if (len > max_line_) {
+          batch->received++;
+          batch->malformed++;
+          oversized_++;
+          continue;
+        }
         Line(start, len, batch);
       }
+      Tally(batch);
       if (batch->count >= max) return Step::kMore;
       if (pos_ > 0) {
         memmove(buf_.data(), buf_.data() + pos_, end_ - pos_);
@@ -173,6 +180,7 @@ class FileSource : public Source {
       }
       if (end_ > max_line_) {
         // A line longer than the bound: counted, skipped to its end.
+        batch->received++;
         batch->malformed++;
         oversized_++;
         skipping_ = true;
@@ -235,11 +243,7 @@ class FileSource : public Source {
     }
   }
 
-  void Finish(Batch* final_batch, Failure* /*failure*/) override {
-    final_batch->tally[0] = static_cast<uint32_t>(oversized_);
-    final_batch->tally[1] = static_cast<uint32_t>(rotations_);
-    final_batch->tally[2] = static_cast<uint32_t>(truncations_);
-  }
+  void Finish(Batch* final_batch, Failure* /*failure*/) override { Tally(final_batch); }
 
   void Close() override {
     if (fd_ >= 0) close(fd_);
@@ -273,6 +277,13 @@ class FileSource : public Source {
     } else {
       dec_.TextLine(start, len, batch);
     }
+  }
+
+  // What every batch carries (so far): lines skipped for their length, rotations, truncations.
+  void Tally(Batch* batch) const {
+    batch->tally[0] = static_cast<uint32_t>(oversized_);
+    batch->tally[1] = static_cast<uint32_t>(rotations_);
+    batch->tally[2] = static_cast<uint32_t>(truncations_);
   }
 
   // The last line of an input that does not end with a newline.
