@@ -347,7 +347,8 @@ void Walk(sv rest, Fields* f) {
 }
 
 // FNV-1a of the packet's header words from SRC= on, less those a hop may change (TTL and hop
-// limit fall on forwarding, TOS and MARK may be rewritten): the hops of one packet share it.
+// limit fall on forwarding, TOS and MARK may be rewritten, UID and GID are there on the way
+// out only): the hops of one packet share it.
 uint32_t HopId(sv rest) {
   uint32_t h = 0x811c9dc5u;
   const size_t src = rest.find("SRC=");
@@ -359,7 +360,8 @@ uint32_t HopId(sv rest) {
     const sv tok = rest.substr(i, e - i);
     i = e + 1;
     if (tok.empty() || StartsWith(tok, "TTL=") || StartsWith(tok, "HOPLIMIT=") || StartsWith(tok, "MARK=") ||
-        StartsWith(tok, "TOS=") || StartsWith(tok, "PREC=") || StartsWith(tok, "TC=")) {
+        StartsWith(tok, "TOS=") || StartsWith(tok, "PREC=") || StartsWith(tok, "TC=") || StartsWith(tok, "UID=") ||
+        StartsWith(tok, "GID=")) {
       continue;
     }
     for (unsigned char c : tok) h = (h ^ c) * 0x01000193u;
