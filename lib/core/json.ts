@@ -36,5 +36,13 @@ export class JsonItem {
  * every NDJSON line carries; now when there is none.
  */
 export function isoTime(ns: bigint | undefined): string {
-  return new Date(ns === undefined ? Date.now() : Number(ns / 1_000_000n)).toISOString();
+  const ms = ns === undefined ? Date.now() : Number(ns / 1_000_000n);
+  // Lines of a burst share their millisecond (of a syslog file, their second): formatted once.
+  if (ms !== lastMs) {
+    lastMs = ms;
+    lastIso = new Date(ms).toISOString();
+  }
+  return lastIso;
 }
+let lastMs = NaN;
+let lastIso = '';

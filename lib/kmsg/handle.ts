@@ -44,9 +44,10 @@ export interface KernelLogOptions extends KernelLogFilter {
   /** The namespace whose rules TRACE hops are looked up in (`resolveRules`). */
   netns?: NetnsOption;
   /**
-   * The most memory decoded items may take while they wait for the consumer (default 256 MiB).
-   * Past it the reader stops reading: /dev/kmsg's ring buffer then overwrites records, which the
-   * stream reports as a `loss` item; a file simply waits.
+   * /dev/kmsg: the most memory decoded items may take while they wait for the consumer
+   * (default 256 MiB). Past it the reader stops reading, and the ring buffer overwrites
+   * records, which the stream reports as a `loss` item. A file is read a few batches ahead of
+   * the consumer whatever this is (it loses nothing by waiting).
    */
   maxQueueBytes?: number;
   /** Ends the iteration (cleanly) and stops the reader when aborted. */
@@ -204,10 +205,15 @@ export class KernelLogStream extends LiveStream<KernelLogItem> {
     return out;
   }
 
-  override async next(): Promise<IteratorResult<KernelLogItem>> {
-    const r = await super.next();
+  override next(): Promise<IteratorResult<KernelLogItem>> {
     const rules = this.rules;
-    if (!r.done && r.value.type === 'trace' && rules) {
+    // (No promise more per item unless rule texts are looked up.)
+    return rules ? super.next().then((r) => this.withRules(r, rules)) : super.next();
+  }
+
+  /** A trace item's rule texts (iptables-legacy-save, cached for a second). */
+  private async withRules(r: IteratorResult<KernelLogItem>, rules: RuleTexts): Promise<IteratorResult<KernelLogItem>> {
+    if (!r.done && r.value.type === 'trace') {
       for (const h of r.value.hops) {
         if (h.kind === 'rule' && h.rule !== undefined) h.ruleText = await rules.legacy(h.family, h.table, h.chain, h.rule);
       }
@@ -217,8 +223,8 @@ export class KernelLogStream extends LiveStream<KernelLogItem> {
 }
 
 function tuning(live: boolean, maxQueueBytes: number) {
-  // A file not followed is read as fast as it is consumed (a few batches ahead, as a dump);
-  // a live input is drained into memory up to maxQueueBytes, as the kernel produces it.
+  // A file is read as fast as it is consumed (a few batches ahead, as a dump); /dev/kmsg is
+  // drained into memory up to maxQueueBytes as the kernel writes it (its ring buffer overwrites).
   return live ? { maxBatch: MAX_BATCH, maxQueueRecords: 0, maxQueueBytes } : { maxBatch: MAX_BATCH, maxQueueRecords: 4 * MAX_BATCH, maxQueueBytes: 0 };
 }
 
@@ -273,7 +279,8 @@ export class KernelLog {
     const config: NativeKernelLogConfig = { kind: 'file', follow, fromEnd: from === 'end', maxLine, filter: o.filter };
     if (typeof path === 'number') config.fd = path;
     else config.path = path;
-    return start(config, 'file', o, follow, callSite(KernelLog.file), typeof path === 'number' ? `file descriptor ${path}` : path);
+    // A file loses nothing when its reader waits (followed or not): read a few batches ahead.
+    return start(config, 'file', o, false, callSite(KernelLog.file), typeof path === 'number' ? `file descriptor ${path}` : path);
   }
 }
 
