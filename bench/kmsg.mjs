@@ -15,7 +15,9 @@
 //   KernelLog.file()      bench/workers/kmsg-file.mjs: `for await` over every item (packets,
 //                         TRACE packets), a field of each read; and with traces: false
 //   nfct log --file       the CLI, text and --json, to /dev/null
-// The same reader over a quarter of the file shows whether memory grows with the file.
+// The same reader over a quarter of the file shows whether memory grows with the file; the
+// TypeScript parser (parseLogLine() on the JS thread) over it is the alternative to the native
+// decoder, measured.
 //
 // Follow: in a throwaway netns, `udp dport 9999 counter log prefix "<P>flood "` (and a
 // sentinel rule on 9997); bench/c/udp_flood sends --flood datagrams at full speed, then paced
@@ -85,6 +87,7 @@ const readers = [
   { name: '`nfct log --file` > /dev/null', argv: [process.execPath, CLI, 'log', '--file', file], stdout: 'ignore' },
   { name: '`nfct log --file --json` > /dev/null', argv: [process.execPath, CLI, 'log', '--file', file, '--json'], stdout: 'ignore' },
   { name: '@x/nfct KernelLog.file(), a quarter of the lines', argv: [process.execPath, FILE_WORKER, small], lines: Math.floor(lines / 4) },
+  { name: 'parseLogLine() on the JS thread, a quarter of the lines (the alternative)', argv: [process.execPath, FILE_WORKER, small, '--ts-parser'], lines: Math.floor(lines / 4) },
 ];
 const runs = readers.map(() => []);
 for (let r = 0; r < repeat; r++) {
@@ -100,7 +103,7 @@ readers.forEach((reader, i) => {
   const wall = median(runs[i].map((x) => x.seconds));
   const cpu = median(runs[i].map((x) => x.userSeconds + x.sysSeconds));
   const n = reader.lines ?? lines;
-  const ours = reader.name.includes('nfct');
+  const ours = reader.name.includes('nfct') && !reader.name.includes('alternative');
   fileRows.push([reader.name, fmtInt(n / wall), ours ? `≥ ${fmtInt(TARGET)}` : '', fmtFixed(wall), fmtFixed(cpu), reader.peer ? '1.00×' : `${fmtFixed(wall / peerSeconds, 2)}×`, fmtInt(median(runs[i].map((x) => x.rssKb)))]);
 });
 
