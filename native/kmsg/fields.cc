@@ -134,6 +134,7 @@ void Walk(sv rest, Fields* f) {
     }
     if (!nested && !f->has_inner && StartsWith(tok, "[SRC=")) {
       f->has_inner = nested = true;
+      f->inner.Clear();
       l = &f->inner;
       tok.remove_prefix(1);
     } else if (tok[0] == '[' || (tok.size() > 1 && tok.back() == ']')) {

@@ -17,12 +17,16 @@ struct Level {
   bool l4 = false, tcp = false, icmp = false;
   uint32_t ip_flags_last = 0, tcp_flags_last = 0;
   sv src, dst, ipopt, proto, tcpopt;
-  Level() { memset(w, 0, sizeof(w)); }
+  // The words start cleared (the quoted packet's only once there is one: most lines have none).
+  explicit Level(bool clear = true) {
+    if (clear) Clear();
+  }
+  void Clear() { memset(w, 0, sizeof(w)); }
 };
 
 // The fields of one LOG line, as far as a record carries them.
 struct Fields {
-  Level top, inner;
+  Level top, inner{false};
   bool has_inner = false;
   bool complex = false;
   sv in, out, physin, physout, macsrc, macdst, mac;
