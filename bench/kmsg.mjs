@@ -98,19 +98,29 @@ for (let r = 0; r < repeat; r++) {
   }
 }
 const peerSeconds = median(runs[readers.findIndex((r) => r.peer)].map((x) => x.seconds));
-const fileRows = [['reader', 'lines/s', 'target', 'wall s', 'user+sys s', 'time vs awk', 'peak RSS kB']];
+/** The reader's own time where it has one (a worker's, without node's start-up), else the process's. */
+const readSeconds = (x) => {
+  const last = x.stdout?.trim().split('\n').pop() ?? '';
+  try {
+    return last.startsWith('{') ? JSON.parse(last).seconds : x.seconds;
+  } catch {
+    return x.seconds;
+  }
+};
+const fileRows = [['reader', 'lines/s', 'target', 'read s', 'process wall s', 'user+sys s', 'time vs awk', 'peak RSS kB']];
 readers.forEach((reader, i) => {
+  const read = median(runs[i].map(readSeconds));
   const wall = median(runs[i].map((x) => x.seconds));
   const cpu = median(runs[i].map((x) => x.userSeconds + x.sysSeconds));
   const n = reader.lines ?? lines;
   const ours = reader.name.includes('nfct') && !reader.name.includes('alternative');
-  fileRows.push([reader.name, fmtInt(n / wall), ours ? `≥ ${fmtInt(TARGET)}` : '', fmtFixed(wall), fmtFixed(cpu), reader.peer ? '1.00×' : `${fmtFixed(wall / peerSeconds, 2)}×`, fmtInt(median(runs[i].map((x) => x.rssKb)))]);
+  fileRows.push([reader.name, fmtInt(n / read), ours ? `≥ ${fmtInt(TARGET)}` : '', fmtFixed(read), fmtFixed(wall), fmtFixed(cpu), reader.peer ? '1.00×' : `${fmtFixed(wall / peerSeconds, 2)}×`, fmtInt(median(runs[i].map((x) => x.rssKb)))]);
 });
 
 // ---- following /dev/kmsg under a flood ---------------------------------------------------------
 
-const P = `kb${process.pid.toString(36)}`;
-const ruleset = `table inet kmsgbench {
+/** The flood's rules, their prefix this run's own (dmesg -w prints what the ring buffer holds first). */
+const ruleset = (P) => `table inet kmsgbench {
   chain out {
     type filter hook output priority 0;
     udp dport 9999 counter log prefix "${P}flood "
@@ -118,6 +128,7 @@ const ruleset = `table inet kmsgbench {
   }
 }
 `;
+let runNumber = 0;
 
 /** Lines `dmesg -w` printed holding `text`, counted as they come. */
 function dmesgFollower(text) {
@@ -138,9 +149,9 @@ function dmesgFollower(text) {
 }
 
 async function followRun(label, floodRate) {
+  const P = `kb${process.pid.toString(36)}r${++runNumber}`;
   return withNetns(async (ns) => {
-    await timeCommand(null, ['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
-    await nftLoad(ns, ruleset);
+    nftLoad(ns, ruleset(P)); // (brings lo up first)
     const worker = startCommand(null, [process.execPath, FOLLOW_WORKER, P, '{}', '--max-seconds', '120']);
     for (let i = 0; i < 500 && !worker.stdout().includes('ready'); i++) await sleep(10);
     const dmesg = dmesgFollower(P);
@@ -178,7 +189,7 @@ writeResults(
     '',
     table(fileRows),
     '',
-    `${fmtInt(counts.log)} LOG lines, ${fmtInt(counts.trace)} TRACE lines (${fmtInt(counts.tracePackets)} packets), ${fmtInt(counts.other)} other lines; median of ${repeat} runs, readers interleaved; load average at the start: ${load} (the machine is shared: compare the ratios, not the seconds).`,
+    `${fmtInt(counts.log)} LOG lines, ${fmtInt(counts.trace)} TRACE lines (${fmtInt(counts.tracePackets)} packets), ${fmtInt(counts.other)} other lines; median of ${repeat} runs, readers interleaved. "read s" is the worker's own timer (open to last item) where it has one, else the process's wall time, from which lines/s is computed; "time vs awk" compares process wall times. Load average at the start: ${load} (the machine is shared: compare the ratios, not the seconds).`,
     '',
     `### Following /dev/kmsg: ${fmtInt(flood)} LOG lines`,
     '',

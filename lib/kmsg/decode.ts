@@ -99,8 +99,21 @@ export class KernelPacketItem extends JsonItem implements KernelLogPacket {
     super();
   }
 
+  /**
+   * `type`, `time`, then the fields that are there (`timestamp` as a decimal string, `hwHeader`
+   * as hex): what jsonSafe() gives, without walking every field generically (NDJSON of a
+   * million lines).
+   */
   override toJSON(): Record<string, unknown> {
-    return jsonWithTime(this);
+    const o: Record<string, unknown> = { type: this.type, time: isoTime(this.timestamp) };
+    for (const k in this) {
+      const v = this[k];
+      if (v === undefined) continue;
+      if (typeof v === 'bigint') o[k] = v.toString();
+      else if (v instanceof Uint8Array) o[k] = Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex');
+      else o[k] = v;
+    }
+    return o;
   }
 }
 
