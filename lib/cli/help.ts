@@ -4,7 +4,9 @@ export const HELP = `nfct: the conntrack table, NFLOG and TRACE, for people and 
 Usage:
   nfct COMMAND [TABLE] [options]     as conntrack(8), with the same options and output
   nfct log --group N [options]       NFLOG packets as the kernel's LOG lines
+  nfct log --kmsg | --file PATH      the LOG lines of the kernel log (nfct log --kmsg --help)
   nfct trace [options]               every rule a packet passes, grouped per packet
+  nfct trace --kmsg | --file PATH    legacy TRACE lines of the kernel log, grouped per packet
   nfct top [options]                 what fills the table, live (nfct top --help)
   nfct doctor [options]              what is wrong, and what to run (nfct doctor --help)
   nfct flows [options]               a record per finished connection; IPFIX export (nfct flows --help)
