@@ -2,7 +2,7 @@
 // file in the same run, with its memory; and how much of a flood of LOG lines it reads as it
 // follows /dev/kmsg, against `dmesg -w` following the same flood, with the kernel's own count.
 //
-//   node bench/kmsg.mjs [--lines 2000000] [--repeat 3] [--flood 200000] [--rate 50000]
+//   node bench/kmsg.mjs [--lines 2000000] [--repeat 3] [--flood 200000] [--rate 50000] [--parts file,follow]
 //
 // File: bench/lib/kern-log.mjs writes --lines lines as rsyslog writes kern.log (`Jun 13
 // 19:58:21 fw1 kernel: [ 4000.001254] ...`): about half LOG lines (TCP, UDP, ICMP over IPv4 and
@@ -54,8 +54,11 @@ const { values: opts } = parseArgs({
     repeat: { type: 'string', default: '3' },
     flood: { type: 'string', default: '200000' },
     rate: { type: 'string', default: '50000' },
+    parts: { type: 'string', default: 'file,follow' },
   },
 });
+const parts = new Set(opts.parts.split(','));
+if ([...parts].some((p) => p !== 'file' && p !== 'follow')) throw new RangeError('--parts is a list of file, follow');
 const lines = Number(opts.lines);
 const repeat = Number(opts.repeat);
 const flood = Number(opts.flood);
@@ -71,12 +74,15 @@ const load = loadavg().map((x) => x.toFixed(2)).join(' ');
 
 // ---- reading a file ----------------------------------------------------------------------------
 
+let fileRows = [];
+let counts;
+if (parts.has('file')) {
 const dir = mkdtempSync(join(tmpdir(), 'nfct-bench-kmsg-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 const file = join(dir, 'kern.log');
 const small = join(dir, 'kern-quarter.log');
 log(`writing ${fmtInt(lines)} lines to ${file}`);
-const counts = writeKernLog(file, lines, { seed: 28 });
+counts = writeKernLog(file, lines, { seed: 28 });
 writeKernLog(small, Math.floor(lines / 4), { seed: 28 });
 
 const readers = [
@@ -107,7 +113,7 @@ const readSeconds = (x) => {
     return x.seconds;
   }
 };
-const fileRows = [['reader', 'lines/s', 'target', 'read s', 'process wall s', 'user+sys s', 'time vs awk', 'peak RSS kB']];
+fileRows = [['reader', 'lines/s', 'target', 'read s', 'process wall s', 'user+sys s', 'time vs awk', 'peak RSS kB']];
 readers.forEach((reader, i) => {
   const read = median(runs[i].map(readSeconds));
   const wall = median(runs[i].map((x) => x.seconds));
@@ -116,6 +122,7 @@ readers.forEach((reader, i) => {
   const ours = reader.name.includes('nfct') && !reader.name.includes('alternative');
   fileRows.push([reader.name, fmtInt(n / read), ours ? `≥ ${fmtInt(TARGET)}` : '', fmtFixed(read), fmtFixed(wall), fmtFixed(cpu), reader.peer ? '1.00×' : `${fmtFixed(wall / peerSeconds, 2)}×`, fmtInt(median(runs[i].map((x) => x.rssKb)))]);
 });
+}
 
 // ---- following /dev/kmsg under a flood ---------------------------------------------------------
 
@@ -168,33 +175,38 @@ async function followRun(label, floodRate) {
   });
 }
 
-const release = holdSysctl('net.netfilter.nf_log_all_netns', '1');
-let follows;
-try {
-  follows = [await followRun('full speed', 0)];
-  if (rate > 0) follows.push(await followRun(`paced to ${fmtInt(rate)}/s`, rate));
-} finally {
-  release();
-}
 const pct = (a, b) => `${fmtFixed((100 * a) / b, 1)}%`;
-const followRows = [['flood', 'sent/s', 'lines the kernel wrote', '@x/nfct read', 'records @x/nfct says were lost', 'read + lost − written', '`dmesg -w` read', '@x/nfct user+sys s', '@x/nfct peak RSS kB']];
-for (const f of follows) {
-  followRows.push([f.label, fmtInt(f.sent.rate), fmtInt(f.counter), `${fmtInt(f.json.received)} (${pct(f.json.received, f.counter)})`, fmtInt(f.json.lost), fmtInt(f.json.received + f.json.lost - f.counter), `${fmtInt(f.dmesg)} (${pct(f.dmesg, f.counter)})`, fmtFixed(f.result.userSeconds + f.result.sysSeconds), fmtInt(f.result.rssKb)]);
+const followRows = [['flood', 'run', 'sent/s', 'lines the kernel wrote', '@x/nfct read', 'records @x/nfct says were lost', 'read + lost − written', '`dmesg -w` read', '@x/nfct user+sys s', '@x/nfct peak RSS kB']];
+if (parts.has('follow')) {
+  const release = holdSysctl('net.netfilter.nf_log_all_netns', '1');
+  try {
+    const cases = [['full speed', 0], ...(rate > 0 ? [[`paced to ${fmtInt(rate)}/s`, rate]] : [])];
+    for (let r = 1; r <= repeat; r++) {
+      for (const [label, floodRate] of cases) {
+        const f = await followRun(label, floodRate);
+        followRows.push([f.label, String(r), fmtInt(f.sent.rate), fmtInt(f.counter), `${fmtInt(f.json.received)} (${pct(f.json.received, f.counter)})`, fmtInt(f.json.lost), fmtInt(f.json.received + f.json.lost - f.counter), `${fmtInt(f.dmesg)} (${pct(f.dmesg, f.counter)})`, fmtFixed(f.result.userSeconds + f.result.sysSeconds), fmtInt(f.result.rssKb)]);
+      }
+    }
+  } finally {
+    release();
+  }
 }
 
 writeResults(
   SECTION,
   [
+    ...(fileRows.length === 0 ? [] : [
     `### Reading a kern.log of ${fmtInt(lines)} lines`,
     '',
     table(fileRows),
     '',
     `${fmtInt(counts.log)} LOG lines, ${fmtInt(counts.trace)} TRACE lines (${fmtInt(counts.tracePackets)} packets), ${fmtInt(counts.other)} other lines; median of ${repeat} runs, readers interleaved. "read s" is the worker's own timer (open to last item) where it has one, else the process's wall time, from which lines/s is computed; "time vs awk" compares process wall times. Load average at the start: ${load} (the machine is shared: compare the ratios, not the seconds).`,
-    '',
+    '']),
+    ...(followRows.length === 1 ? [] : [
     `### Following /dev/kmsg: ${fmtInt(flood)} LOG lines`,
     '',
     table(followRows),
     '',
-    'The kernel writes a LOG line per packet into its ring buffer (log_buf_len) and overwrites the oldest when a reader is behind; `read + lost − written` is 0 when every line was either read or counted as lost (other messages written meanwhile make it positive). `dmesg -w` loses the same way without saying so.',
+    'The kernel writes a LOG line per packet into its ring buffer (log_buf_len) and overwrites the oldest when a reader is behind; `read + lost − written` is 0 when every line was either read or counted as lost (other messages written meanwhile make it positive). `dmesg -w` loses the same way without saying so. @x/nfct\'s reader thread raises its priority (nice -10) when it may.']),
   ].join('\n'),
 );
