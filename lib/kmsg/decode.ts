@@ -1,18 +1,19 @@
 // Kernel log records (native/kmsg/line.h, KLOG_WORDS each) to items: LOG packets of one class
 // (one shape, whichever path built them), TRACE hops, losses, other lines. A record the native
-// reader could not carry whole (KP_COMPLEX) is read from its message by parseLogLine's walker.
+// reader could not carry whole (KLOG_HAS_COMPLEX) is read from its message by parseLogLine's walker.
 import { isoTime, JsonItem, plainJson } from '../core/json.js';
 import { KlogFresh, KlogKind, KlogPresent, KlogPresent2, KlogWord } from '../core/layout.js';
-import { type ParsedLogLine, readMessage } from '../nflog/logline-parse.js';
+import { readMessage } from '../nflog/logline-parse.js';
+import type { ParsedLogLine } from '../nflog/logline-types.js';
 import type { LogInterface } from '../nflog/types.js';
-import type { TraceEvent, TraceKind } from '../trace/handle.js';
+import type { TraceEvent, TraceKind } from '../trace/types.js';
 import type { KernelLogLine, KernelLogLoss, KernelLogPacket, KernelLogSource } from './types.js';
 
-const { KLOG_WORDS, KL_PRESENT, KL_PRESENT2, KL_KIND, KL_SEQ, KL_TIME, KL_KTIME, KL_LOST, KL_HOPID, KL_RULE, KL_LEN, KL_TOS, KL_PREC, KL_TTL, KL_IPID, KL_TC, KL_HOPLIMIT, KL_FLOWLBL, KL_FRAG, KL_IPFLAGS, KL_PROTO, KL_SPT, KL_DPT, KL_UDPLEN, KL_TCPSEQ, KL_TCPACK, KL_WINDOW, KL_RES, KL_TCPFLAGS, KL_URGP, KL_ICMPTYPE, KL_ICMPCODE, KL_ICMPID, KL_ICMPSEQ, KL_ICMPMTU, KL_MARK, KL_UID, KL_GID, KL_MACPROTO, KL_VPROTO, KL_VID, KL_MAC, KL_INCOMPLETE, KL_PREFIXID, KL_INID, KL_OUTID, KL_PHYSINID, KL_PHYSOUTID, KL_PROTOID, KL_HOSTID, KL_TABLEID, KL_CHAINID, KL_FRESH } = KlogWord;
-const { KF_PREFIX, KF_IN, KF_OUT, KF_PHYSIN, KF_PHYSOUT, KF_PROTO, KF_HOST, KF_TABLE, KF_CHAIN, KF_RESET } = KlogFresh;
-const { KP_TIME, KP_KTIME, KP_SEQ, KP_LEVEL, KP_COMPLEX, KP_IN, KP_OUT, KP_PHYSIN, KP_PHYSOUT, KP_MAC, KP_MACSRC, KP_MACDST, KP_MACPROTO, KP_VPROTO, KP_VID, KP_SRC, KP_DST, KP_LEN, KP_TOS, KP_PREC, KP_TTL, KP_ID, KP_TC, KP_HOPLIMIT, KP_FLOWLBL, KP_FRAG, KP_IPOPT, KP_PROTO, KP_MARK, KP_UID, KP_GID } = KlogPresent;
-const { KQ_INNER, KQ_INCOMPLETE, KQ_PROTONUM, KQ_SPT, KQ_DPT, KQ_UDPLEN, KQ_TCP, KQ_TCPSEQ, KQ_TCPACK, KQ_WINDOW, KQ_RES, KQ_URGP, KQ_TCPOPT, KQ_ICMP, KQ_ICMPTYPE, KQ_ICMPCODE, KQ_ICMPID, KQ_ICMPSEQ, KQ_ICMPMTU, KQ_FACILITY, KQ_HOST } = KlogPresent2;
-const { KK_PACKET, KK_HOP, KK_LOSS, KK_RULE, KK_RETURN } = KlogKind;
+const { KLOG_WORDS, KLOG_PRESENT, KLOG_PRESENT2, KLOG_KIND, KLOG_SEQ, KLOG_TIME, KLOG_KTIME, KLOG_LOST, KLOG_HOPID, KLOG_RULE, KLOG_LEN, KLOG_TOS, KLOG_PREC, KLOG_TTL, KLOG_IPID, KLOG_TC, KLOG_HOPLIMIT, KLOG_FLOWLBL, KLOG_FRAG, KLOG_IPFLAGS, KLOG_PROTO, KLOG_SPT, KLOG_DPT, KLOG_UDPLEN, KLOG_TCPSEQ, KLOG_TCPACK, KLOG_WINDOW, KLOG_RES, KLOG_TCPFLAGS, KLOG_URGP, KLOG_ICMPTYPE, KLOG_ICMPCODE, KLOG_ICMPID, KLOG_ICMPSEQ, KLOG_ICMPMTU, KLOG_MARK, KLOG_UID, KLOG_GID, KLOG_MACPROTO, KLOG_VPROTO, KLOG_VID, KLOG_MAC, KLOG_INCOMPLETE, KLOG_PREFIXID, KLOG_INID, KLOG_OUTID, KLOG_PHYSINID, KLOG_PHYSOUTID, KLOG_PROTOID, KLOG_HOSTID, KLOG_TABLEID, KLOG_CHAINID, KLOG_FRESH } = KlogWord;
+const { KLOG_FRESH_PREFIX, KLOG_FRESH_IN, KLOG_FRESH_OUT, KLOG_FRESH_PHYSIN, KLOG_FRESH_PHYSOUT, KLOG_FRESH_PROTO, KLOG_FRESH_HOST, KLOG_FRESH_TABLE, KLOG_FRESH_CHAIN, KLOG_FRESH_RESET } = KlogFresh;
+const { KLOG_HAS_TIME, KLOG_HAS_KTIME, KLOG_HAS_SEQ, KLOG_HAS_LEVEL, KLOG_HAS_COMPLEX, KLOG_HAS_IN, KLOG_HAS_OUT, KLOG_HAS_PHYSIN, KLOG_HAS_PHYSOUT, KLOG_HAS_MAC, KLOG_HAS_MACSRC, KLOG_HAS_MACDST, KLOG_HAS_MACPROTO, KLOG_HAS_VPROTO, KLOG_HAS_VID, KLOG_HAS_SRC, KLOG_HAS_DST, KLOG_HAS_LEN, KLOG_HAS_TOS, KLOG_HAS_PREC, KLOG_HAS_TTL, KLOG_HAS_ID, KLOG_HAS_TC, KLOG_HAS_HOPLIMIT, KLOG_HAS_FLOWLBL, KLOG_HAS_FRAG, KLOG_HAS_IPOPT, KLOG_HAS_PROTO, KLOG_HAS_MARK, KLOG_HAS_UID, KLOG_HAS_GID } = KlogPresent;
+const { KLOG_HAS2_INNER, KLOG_HAS2_INCOMPLETE, KLOG_HAS2_PROTONUM, KLOG_HAS2_SPT, KLOG_HAS2_DPT, KLOG_HAS2_UDPLEN, KLOG_HAS2_TCP, KLOG_HAS2_TCPSEQ, KLOG_HAS2_TCPACK, KLOG_HAS2_WINDOW, KLOG_HAS2_RES, KLOG_HAS2_URGP, KLOG_HAS2_TCPOPT, KLOG_HAS2_ICMP, KLOG_HAS2_ICMPTYPE, KLOG_HAS2_ICMPCODE, KLOG_HAS2_ICMPID, KLOG_HAS2_ICMPSEQ, KLOG_HAS2_ICMPMTU, KLOG_HAS2_FACILITY, KLOG_HAS2_HOST } = KlogPresent2;
+const { KLOG_KIND_PACKET, KLOG_KIND_HOP, KLOG_KIND_LOSS, KLOG_HOP_RULE, KLOG_HOP_RETURN } = KlogKind;
 
 const IP_FLAGS = [[1, 'CE'], [2, 'DF'], [4, 'MF']] as const;
 const TCP_FLAGS = [[256, 'AE'], [128, 'CWR'], [64, 'ECE'], [32, 'URG'], [16, 'ACK'], [8, 'PSH'], [4, 'RST'], [2, 'SYN'], [1, 'FIN']] as const;
@@ -156,7 +157,7 @@ class LineItem extends JsonItem implements KernelLogLine {
 
 const dev = (name: string | undefined): LogInterface | undefined => (name ? { name } : undefined);
 
-/** The fields the TypeScript parser read from a message, into an item (a record KP_COMPLEX). */
+/** The fields the TypeScript parser read from a message, into an item (a record KLOG_HAS_COMPLEX). */
 export function fillFromParsed(item: KernelPacketItem, r: ParsedLogLine): void {
   item.prefix = r.prefix ?? '';
   item.indev = dev(r.in);
@@ -257,50 +258,50 @@ type Level = Pick<KernelLogPacket, 'src' | 'dst' | 'len' | 'tos' | 'prec' | 'ttl
  * tcpOptions. Only fields that are there are written (a quoted packet has no others).
  */
 function readLevel(t: Level, w: Uint32Array, b: number, c: Cursor): void {
-  const p = w[b + KL_PRESENT]!;
-  const q = w[b + KL_PRESENT2]!;
+  const p = w[b + KLOG_PRESENT]!;
+  const q = w[b + KLOG_PRESENT2]!;
   const s = c.s;
-  if (p & KP_SRC) t.src = s[c.i++];
-  if (p & KP_DST) t.dst = s[c.i++];
-  const ipOptions = p & KP_IPOPT ? s[c.i++] : undefined;
-  if (p & KP_PROTO) t.proto = name(c, w[b + KL_PROTOID]!, w[b + KL_FRESH]!, KF_PROTO);
-  const tcpOptions = q & KQ_TCPOPT ? s[c.i++] : undefined;
-  if (p & KP_LEN) t.len = w[b + KL_LEN];
-  if (p & KP_TOS) t.tos = w[b + KL_TOS];
-  if (p & KP_PREC) t.prec = w[b + KL_PREC];
-  if (p & KP_TTL) t.ttl = w[b + KL_TTL];
-  if (p & KP_ID) t.id = w[b + KL_IPID];
-  if (p & KP_TC) t.tc = w[b + KL_TC];
-  if (p & KP_HOPLIMIT) t.hopLimit = w[b + KL_HOPLIMIT];
-  if (p & KP_FLOWLBL) t.flowLabel = w[b + KL_FLOWLBL];
-  const ipf = w[b + KL_IPFLAGS]!;
+  if (p & KLOG_HAS_SRC) t.src = s[c.i++];
+  if (p & KLOG_HAS_DST) t.dst = s[c.i++];
+  const ipOptions = p & KLOG_HAS_IPOPT ? s[c.i++] : undefined;
+  if (p & KLOG_HAS_PROTO) t.proto = name(c, w[b + KLOG_PROTOID]!, w[b + KLOG_FRESH]!, KLOG_FRESH_PROTO);
+  const tcpOptions = q & KLOG_HAS2_TCPOPT ? s[c.i++] : undefined;
+  if (p & KLOG_HAS_LEN) t.len = w[b + KLOG_LEN];
+  if (p & KLOG_HAS_TOS) t.tos = w[b + KLOG_TOS];
+  if (p & KLOG_HAS_PREC) t.prec = w[b + KLOG_PREC];
+  if (p & KLOG_HAS_TTL) t.ttl = w[b + KLOG_TTL];
+  if (p & KLOG_HAS_ID) t.id = w[b + KLOG_IPID];
+  if (p & KLOG_HAS_TC) t.tc = w[b + KLOG_TC];
+  if (p & KLOG_HAS_HOPLIMIT) t.hopLimit = w[b + KLOG_HOPLIMIT];
+  if (p & KLOG_HAS_FLOWLBL) t.flowLabel = w[b + KLOG_FLOWLBL];
+  const ipf = w[b + KLOG_IPFLAGS]!;
   if (ipf) t.ipFlags = flagList(ipFlagLists, IP_FLAGS, ipf) as Array<'CE' | 'DF' | 'MF'>;
-  if (p & KP_FRAG) t.fragOffset = w[b + KL_FRAG];
+  if (p & KLOG_HAS_FRAG) t.fragOffset = w[b + KLOG_FRAG];
   if (ipOptions !== undefined) t.ipOptions = ipOptions;
-  if (q & KQ_PROTONUM) t.protocol = w[b + KL_PROTO];
-  if (q & KQ_SPT) t.spt = w[b + KL_SPT];
-  if (q & KQ_DPT) t.dpt = w[b + KL_DPT];
-  if (q & KQ_UDPLEN) t.udpLen = w[b + KL_UDPLEN];
-  if (q & KQ_TCP) {
-    const tcp: NonNullable<KernelLogPacket['tcp']> = { flags: flagList(tcpFlagLists, TCP_FLAGS, w[b + KL_TCPFLAGS]!) as string[] };
-    if (q & KQ_TCPSEQ) tcp.seq = w[b + KL_TCPSEQ];
-    if (q & KQ_TCPACK) tcp.ack = w[b + KL_TCPACK];
-    if (q & KQ_WINDOW) tcp.window = w[b + KL_WINDOW];
-    if (q & KQ_RES) tcp.res = w[b + KL_RES];
-    if (q & KQ_URGP) tcp.urgp = w[b + KL_URGP];
+  if (q & KLOG_HAS2_PROTONUM) t.protocol = w[b + KLOG_PROTO];
+  if (q & KLOG_HAS2_SPT) t.spt = w[b + KLOG_SPT];
+  if (q & KLOG_HAS2_DPT) t.dpt = w[b + KLOG_DPT];
+  if (q & KLOG_HAS2_UDPLEN) t.udpLen = w[b + KLOG_UDPLEN];
+  if (q & KLOG_HAS2_TCP) {
+    const tcp: NonNullable<KernelLogPacket['tcp']> = { flags: flagList(tcpFlagLists, TCP_FLAGS, w[b + KLOG_TCPFLAGS]!) as string[] };
+    if (q & KLOG_HAS2_TCPSEQ) tcp.seq = w[b + KLOG_TCPSEQ];
+    if (q & KLOG_HAS2_TCPACK) tcp.ack = w[b + KLOG_TCPACK];
+    if (q & KLOG_HAS2_WINDOW) tcp.window = w[b + KLOG_WINDOW];
+    if (q & KLOG_HAS2_RES) tcp.res = w[b + KLOG_RES];
+    if (q & KLOG_HAS2_URGP) tcp.urgp = w[b + KLOG_URGP];
     if (tcpOptions !== undefined) tcp.options = tcpOptions;
     t.tcp = tcp;
   }
-  if (q & KQ_ICMP) {
+  if (q & KLOG_HAS2_ICMP) {
     const icmp: NonNullable<KernelLogPacket['icmp']> = {};
-    if (q & KQ_ICMPTYPE) icmp.type = w[b + KL_ICMPTYPE];
-    if (q & KQ_ICMPCODE) icmp.code = w[b + KL_ICMPCODE];
-    if (q & KQ_ICMPID) icmp.id = w[b + KL_ICMPID];
-    if (q & KQ_ICMPSEQ) icmp.seq = w[b + KL_ICMPSEQ];
-    if (q & KQ_ICMPMTU) icmp.mtu = w[b + KL_ICMPMTU];
+    if (q & KLOG_HAS2_ICMPTYPE) icmp.type = w[b + KLOG_ICMPTYPE];
+    if (q & KLOG_HAS2_ICMPCODE) icmp.code = w[b + KLOG_ICMPCODE];
+    if (q & KLOG_HAS2_ICMPID) icmp.id = w[b + KLOG_ICMPID];
+    if (q & KLOG_HAS2_ICMPSEQ) icmp.seq = w[b + KLOG_ICMPSEQ];
+    if (q & KLOG_HAS2_ICMPMTU) icmp.mtu = w[b + KLOG_ICMPMTU];
     t.icmp = icmp;
   }
-  if (q & KQ_INCOMPLETE) t.incomplete = w[b + KL_INCOMPLETE];
+  if (q & KLOG_HAS2_INCOMPLETE) t.incomplete = w[b + KLOG_INCOMPLETE];
 }
 
 /** Decodes a batch of kernel log records. */
@@ -313,63 +314,63 @@ export function decodeRecords(batch: { buffer: ArrayBuffer; strings: string; cou
   const parsed = new Set<KernelPacketItem>();
   for (let n = 0, b = 0; n < batch.count; n++, b += KLOG_WORDS) {
     const o = b;
-    const p = w[o + KL_PRESENT]!;
-    const q = w[o + KL_PRESENT2]!;
-    const kindWord = w[o + KL_KIND]!;
+    const p = w[o + KLOG_PRESENT]!;
+    const q = w[o + KLOG_PRESENT2]!;
+    const kindWord = w[o + KLOG_KIND]!;
     const kind = kindWord & 15;
-    const fresh = w[o + KL_FRESH]!;
-    if (fresh & KF_RESET) names.length = 0;
+    const fresh = w[o + KLOG_FRESH]!;
+    if (fresh & KLOG_FRESH_RESET) names.length = 0;
     const message = s[c.i++]!;
-    const timestamp = p & KP_TIME ? u64n(w, o + KL_TIME) : undefined;
-    if (kind === KK_LOSS) {
-      const lost = u64(w, o + KL_LOST);
-      const before = u64(w, o + KL_SEQ);
+    const timestamp = p & KLOG_HAS_TIME ? u64n(w, o + KLOG_TIME) : undefined;
+    if (kind === KLOG_KIND_LOSS) {
+      const lost = u64(w, o + KLOG_LOST);
+      const before = u64(w, o + KLOG_SEQ);
       const known = lost !== UNKNOWN_LOSS;
       items.push(new LossItem(known ? lost : undefined, known ? before - lost - 1 : undefined, before, BigInt(Date.now()) * 1_000_000n));
       continue;
     }
-    const kernelTime = p & KP_KTIME ? u64(w, o + KL_KTIME) / 1e6 : undefined;
-    const seq = p & KP_SEQ ? u64(w, o + KL_SEQ) : undefined;
-    const level = p & KP_LEVEL ? (kindWord >>> 8) & 7 : undefined;
-    if (kind !== KK_PACKET && kind !== KK_HOP) {
+    const kernelTime = p & KLOG_HAS_KTIME ? u64(w, o + KLOG_KTIME) / 1e6 : undefined;
+    const seq = p & KLOG_HAS_SEQ ? u64(w, o + KLOG_SEQ) : undefined;
+    const level = p & KLOG_HAS_LEVEL ? (kindWord >>> 8) & 7 : undefined;
+    if (kind !== KLOG_KIND_PACKET && kind !== KLOG_KIND_HOP) {
       const line = new LineItem(source, message);
       line.seq = seq;
       line.level = level;
-      line.facility = q & KQ_FACILITY ? kindWord >>> 16 : undefined;
+      line.facility = q & KLOG_HAS2_FACILITY ? kindWord >>> 16 : undefined;
       line.timestamp = timestamp;
       line.kernelTime = kernelTime;
-      line.host = q & KQ_HOST ? name(c, w[o + KL_HOSTID]!, fresh, KF_HOST) : undefined;
+      line.host = q & KLOG_HAS2_HOST ? name(c, w[o + KLOG_HOSTID]!, fresh, KLOG_FRESH_HOST) : undefined;
       items.push(line);
       continue;
     }
     const item = new KernelPacketItem(source);
     item.message = message;
-    item.prefix = name(c, w[o + KL_PREFIXID]!, fresh, KF_PREFIX);
+    item.prefix = name(c, w[o + KLOG_PREFIXID]!, fresh, KLOG_FRESH_PREFIX);
     let table = '';
     let chain = '';
-    if (kind === KK_HOP) {
-      table = name(c, w[o + KL_TABLEID]!, fresh, KF_TABLE);
-      chain = name(c, w[o + KL_CHAINID]!, fresh, KF_CHAIN);
+    if (kind === KLOG_KIND_HOP) {
+      table = name(c, w[o + KLOG_TABLEID]!, fresh, KLOG_FRESH_TABLE);
+      chain = name(c, w[o + KLOG_CHAINID]!, fresh, KLOG_FRESH_CHAIN);
     }
-    const inName = p & KP_IN ? name(c, w[o + KL_INID]!, fresh, KF_IN) : undefined;
-    const outName = p & KP_OUT ? name(c, w[o + KL_OUTID]!, fresh, KF_OUT) : undefined;
-    const physin = p & KP_PHYSIN ? name(c, w[o + KL_PHYSINID]!, fresh, KF_PHYSIN) : undefined;
-    const physout = p & KP_PHYSOUT ? name(c, w[o + KL_PHYSOUTID]!, fresh, KF_PHYSOUT) : undefined;
-    item.macSrc = p & KP_MACSRC ? s[c.i++] : undefined;
-    item.macDst = p & KP_MACDST ? s[c.i++] : undefined;
+    const inName = p & KLOG_HAS_IN ? name(c, w[o + KLOG_INID]!, fresh, KLOG_FRESH_IN) : undefined;
+    const outName = p & KLOG_HAS_OUT ? name(c, w[o + KLOG_OUTID]!, fresh, KLOG_FRESH_OUT) : undefined;
+    const physin = p & KLOG_HAS_PHYSIN ? name(c, w[o + KLOG_PHYSINID]!, fresh, KLOG_FRESH_PHYSIN) : undefined;
+    const physout = p & KLOG_HAS_PHYSOUT ? name(c, w[o + KLOG_PHYSOUTID]!, fresh, KLOG_FRESH_PHYSOUT) : undefined;
+    item.macSrc = p & KLOG_HAS_MACSRC ? s[c.i++] : undefined;
+    item.macDst = p & KLOG_HAS_MACDST ? s[c.i++] : undefined;
     readLevel(item, w, o, c);
-    if (q & KQ_INNER) {
+    if (q & KLOG_HAS2_INNER) {
       b += KLOG_WORDS;
       const inner: Level = { ipFlags: NONE as never };
       readLevel(inner, w, b, c);
       item.inner = inner;
     }
-    item.host = q & KQ_HOST ? name(c, w[o + KL_HOSTID]!, fresh, KF_HOST) : undefined;
+    item.host = q & KLOG_HAS2_HOST ? name(c, w[o + KLOG_HOSTID]!, fresh, KLOG_FRESH_HOST) : undefined;
     item.timestamp = timestamp;
     item.kernelTime = kernelTime;
     item.seq = seq;
     item.level = level;
-    if (p & KP_COMPLEX) {
+    if (p & KLOG_HAS_COMPLEX) {
       fillFromParsed(item, parseMessage(message));
       parsed.add(item);
     } else {
@@ -377,29 +378,29 @@ export function decodeRecords(batch: { buffer: ArrayBuffer; strings: string; cou
       item.outdev = dev(outName);
       item.physindev = dev(physin);
       item.physoutdev = dev(physout);
-      if (p & KP_MAC && bytes && w[o + KL_MAC + 1]! > 0) item.hwHeader = Buffer.from(bytes, w[o + KL_MAC]!, w[o + KL_MAC + 1]!);
-      if (p & KP_MACPROTO) item.macProto = w[o + KL_MACPROTO];
-      if (p & KP_VPROTO) item.vlanProto = w[o + KL_VPROTO];
-      if (p & KP_VID) item.vlanId = w[o + KL_VID];
-      if (p & KP_MARK) item.mark = w[o + KL_MARK];
-      if (p & KP_UID) item.uid = w[o + KL_UID];
-      if (p & KP_GID) item.gid = w[o + KL_GID];
+      if (p & KLOG_HAS_MAC && bytes && w[o + KLOG_MAC + 1]! > 0) item.hwHeader = Buffer.from(bytes, w[o + KLOG_MAC]!, w[o + KLOG_MAC + 1]!);
+      if (p & KLOG_HAS_MACPROTO) item.macProto = w[o + KLOG_MACPROTO];
+      if (p & KLOG_HAS_VPROTO) item.vlanProto = w[o + KLOG_VPROTO];
+      if (p & KLOG_HAS_VID) item.vlanId = w[o + KLOG_VID];
+      if (p & KLOG_HAS_MARK) item.mark = w[o + KLOG_MARK];
+      if (p & KLOG_HAS_UID) item.uid = w[o + KLOG_UID];
+      if (p & KLOG_HAS_GID) item.gid = w[o + KLOG_GID];
       item.family = item.src === undefined ? undefined : item.src.includes(':') ? 'ipv6' : 'ipv4';
     }
-    if (kind === KK_PACKET) {
+    if (kind === KLOG_KIND_PACKET) {
       items.push(item);
       continue;
     }
     const hopKind = (kindWord >>> 4) & 15;
-    const k: TraceKind = hopKind === KK_RULE ? 'rule' : hopKind === KK_RETURN ? 'return' : 'policy';
+    const k: TraceKind = hopKind === KLOG_HOP_RULE ? 'rule' : hopKind === KLOG_HOP_RETURN ? 'return' : 'policy';
     items.push({
       source,
-      id: w[o + KL_HOPID]!,
+      id: w[o + KLOG_HOPID]!,
       family: item.family === 'ipv6' ? 'ipv6' : 'ipv4',
       table,
       chain,
       kind: k,
-      rule: w[o + KL_RULE]!,
+      rule: w[o + KLOG_RULE]!,
       verdict: k === 'return' ? 'return' : undefined,
       iif: item.indev,
       oif: item.outdev,

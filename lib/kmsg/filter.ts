@@ -2,9 +2,9 @@
 // object is made (native/kmsg/line.cc), and here only for the rare line the native reader
 // leaves to the TypeScript parser (an ICMP error's quoted packet, IPv6 extension groups...).
 import { parseCidr } from '../core/address.js';
-import { AF_INET, PROTOCOLS } from '../core/constants.js';
+import { AF_INET, PROTOCOLS } from '../core/protocols.js';
 import { assertKnownKeys, assertObject, describeValue, optionalInteger } from '../core/validate.js';
-import type { ParsedLogPacket } from '../nflog/logline-parse.js';
+import type { ParsedLogPacket } from '../nflog/logline-types.js';
 
 /** Which LOG and TRACE lines to keep. Every condition must hold. */
 export interface KernelLogFilter {

@@ -6,13 +6,14 @@
 import { readFileSync, statSync } from 'node:fs';
 
 import { callSite } from '../core/errors.js';
-import { isInitialNetns } from '../core/namespaces.js';
+import { isInitialNetns } from '../core/netns-discovery.js';
 import { addon, type NativeKernelLogConfig } from '../core/native.js';
 import { type NetnsOption, netnsPath } from '../core/netns.js';
 import { BatchSource, type RawBatch } from '../core/reader.js';
 import { LiveStream, normalizeLiveOptions } from '../core/stream.js';
 import { boolean, describeValue, optionalInteger } from '../core/validate.js';
-import { RuleTexts, type TracePacket } from '../trace/handle.js';
+import { RuleTexts } from '../trace/rules.js';
+import type { TracePacket } from '../trace/types.js';
 import { decodeRecords, KernelPacketItem } from './decode.js';
 import { checkKeys, type KernelLogFilter, type LineMatch, matchesLine, normalizeFilter } from './filter.js';
 import { HopGroups } from './traces.js';

@@ -1,8 +1,8 @@
 // Legacy TRACE lines of the kernel log grouped per packet, into the TracePacket items Trace
 // yields. A line has no trace id: the hops of one packet share the hash of its header fields
-// (KL_HOPID), and a packet's trace ends when no hop of it came for `idleMs`, by the kernel's
+// (KLOG_HOPID), and a packet's trace ends when no hop of it came for `idleMs`, by the kernel's
 // clock while lines come, by the wall clock while none do, or when the stream ends.
-import type { TracePacket } from '../trace/handle.js';
+import type { TracePacket } from '../trace/types.js';
 import type { KernelHop } from './decode.js';
 
 /** Open packets at most: past it the one idle longest is ended (memory stays flat). */

@@ -1,6 +1,6 @@
-import type { ParsedLogArp, ParsedLogPacket } from '../nflog/logline-parse.js';
+import type { ParsedLogArp, ParsedLogPacket } from '../nflog/logline-types.js';
 import type { LogInterface } from '../nflog/types.js';
-import type { TracePacket } from '../trace/handle.js';
+import type { TracePacket } from '../trace/types.js';
 
 /** Where a kernel log item was read: /dev/kmsg, or a file (a syslog file, a journal export, stdin). */
 export type KernelLogSource = 'kmsg' | 'file';

@@ -9,7 +9,7 @@ namespace {
 
 const struct { const char* name; uint32_t number; } kProtoNames[] = {
     {"TCP", 6}, {"UDP", 17}, {"UDPLITE", 136}, {"ICMP", 1}, {"ICMPv6", 58}, {"AH", 51}, {"ESP", 50}};
-// The LOG target's order of the TCP flags; each is a bit of KL_TCPFLAGS.
+// The LOG target's order of the TCP flags; each is a bit of KLOG_TCPFLAGS.
 const struct { const char* name; uint32_t bit; } kTcpFlags[] = {
     {"AE", 256}, {"CWR", 128}, {"ECE", 64}, {"URG", 32}, {"ACK", 16}, {"PSH", 8}, {"RST", 4}, {"SYN", 2}, {"FIN", 1}};
 
@@ -24,8 +24,8 @@ bool LineField(Fields* f, sv key, sv value, bool* handled) {
   Level* l = &f->top;
   uint32_t& p = l->p;
   *handled = true;
-  if (key == "PHYSIN") return f->physin = value, p |= KP_PHYSIN, true;
-  if (key == "PHYSOUT") return f->physout = value, p |= KP_PHYSOUT, true;
+  if (key == "PHYSIN") return f->physin = value, p |= KLOG_HAS_PHYSIN, true;
+  if (key == "PHYSOUT") return f->physout = value, p |= KLOG_HAS_PHYSOUT, true;
   if (key == "MAC") {
     // Colon-separated pairs of hex digits, or nothing.
     for (size_t i = 0; i < value.size(); i += 3) {
@@ -34,17 +34,17 @@ bool LineField(Fields* f, sv key, sv value, bool* handled) {
       if (i + 2 == value.size() - 1) return false;  // a trailing colon
     }
     f->mac = value;
-    p |= KP_MAC;
+    p |= KLOG_HAS_MAC;
     return true;
   }
-  if (key == "MACSRC") return f->macsrc = value, p |= KP_MACSRC, true;
-  if (key == "MACDST") return f->macdst = value, p |= KP_MACDST, true;
-  if (key == "MACPROTO") return Num(value, l, KL_MACPROTO, &p, KP_MACPROTO, HexDigits);
-  if (key == "VPROTO") return Num(value, l, KL_VPROTO, &p, KP_VPROTO, HexDigits);
-  if (key == "VID") return Num(value, l, KL_VID, &p, KP_VID, Dec);
-  if (key == "UID") return Num(value, l, KL_UID, &p, KP_UID, Dec);
-  if (key == "GID") return Num(value, l, KL_GID, &p, KP_GID, Dec);
-  if (key == "MARK") return Num(value, l, KL_MARK, &p, KP_MARK, Hex0x);
+  if (key == "MACSRC") return f->macsrc = value, p |= KLOG_HAS_MACSRC, true;
+  if (key == "MACDST") return f->macdst = value, p |= KLOG_HAS_MACDST, true;
+  if (key == "MACPROTO") return Num(value, l, KLOG_MACPROTO, &p, KLOG_HAS_MACPROTO, HexDigits);
+  if (key == "VPROTO") return Num(value, l, KLOG_VPROTO, &p, KLOG_HAS_VPROTO, HexDigits);
+  if (key == "VID") return Num(value, l, KLOG_VID, &p, KLOG_HAS_VID, Dec);
+  if (key == "UID") return Num(value, l, KLOG_UID, &p, KLOG_HAS_UID, Dec);
+  if (key == "GID") return Num(value, l, KLOG_GID, &p, KLOG_HAS_GID, Dec);
+  if (key == "MARK") return Num(value, l, KLOG_MARK, &p, KLOG_HAS_MARK, Hex0x);
   *handled = false;
   return false;
 }
@@ -53,58 +53,58 @@ bool LineField(Fields* f, sv key, sv value, bool* handled) {
 bool Field(Level* l, sv key, sv value) {
   uint32_t& p = l->p;
   uint32_t& q = l->q;
-  if (key == "SRC") return !l->l4 && (l->src = value, p |= KP_SRC, true);
-  if (key == "DST") return !l->l4 && (l->dst = value, p |= KP_DST, true);
-  if (key == "LEN") return l->l4 ? Num(value, l, KL_UDPLEN, &q, KQ_UDPLEN, Dec) : Num(value, l, KL_LEN, &p, KP_LEN, Dec);
-  if (key == "TOS") return Num(value, l, KL_TOS, &p, KP_TOS, Hex0x);
-  if (key == "PREC") return Num(value, l, KL_PREC, &p, KP_PREC, Hex0x);
-  if (key == "TTL") return Num(value, l, KL_TTL, &p, KP_TTL, Dec);
-  if (key == "TC") return Num(value, l, KL_TC, &p, KP_TC, Dec);
-  if (key == "HOPLIMIT") return Num(value, l, KL_HOPLIMIT, &p, KP_HOPLIMIT, Dec);
-  if (key == "FLOWLBL") return Num(value, l, KL_FLOWLBL, &p, KP_FLOWLBL, Dec);
+  if (key == "SRC") return !l->l4 && (l->src = value, p |= KLOG_HAS_SRC, true);
+  if (key == "DST") return !l->l4 && (l->dst = value, p |= KLOG_HAS_DST, true);
+  if (key == "LEN") return l->l4 ? Num(value, l, KLOG_UDPLEN, &q, KLOG_HAS2_UDPLEN, Dec) : Num(value, l, KLOG_LEN, &p, KLOG_HAS_LEN, Dec);
+  if (key == "TOS") return Num(value, l, KLOG_TOS, &p, KLOG_HAS_TOS, Hex0x);
+  if (key == "PREC") return Num(value, l, KLOG_PREC, &p, KLOG_HAS_PREC, Hex0x);
+  if (key == "TTL") return Num(value, l, KLOG_TTL, &p, KLOG_HAS_TTL, Dec);
+  if (key == "TC") return Num(value, l, KLOG_TC, &p, KLOG_HAS_TC, Dec);
+  if (key == "HOPLIMIT") return Num(value, l, KLOG_HOPLIMIT, &p, KLOG_HAS_HOPLIMIT, Dec);
+  if (key == "FLOWLBL") return Num(value, l, KLOG_FLOWLBL, &p, KLOG_HAS_FLOWLBL, Dec);
   if (key == "ID") {
-    if (!l->l4) return Num(value, l, KL_IPID, &p, KP_ID, Dec);
-    return l->icmp && Num(value, l, KL_ICMPID, &q, KQ_ICMPID, Dec);
+    if (!l->l4) return Num(value, l, KLOG_IPID, &p, KLOG_HAS_ID, Dec);
+    return l->icmp && Num(value, l, KLOG_ICMPID, &q, KLOG_HAS2_ICMPID, Dec);
   }
   if (key == "PROTO") {
     if (l->l4) return false;  // a second one: left to the parser
     l->l4 = true;
     l->proto = value;
-    p |= KP_PROTO;
+    p |= KLOG_HAS_PROTO;
     for (const auto& n : kProtoNames) {
       if (value == n.name) {
-        l->w[KL_PROTO] = n.number;
-        q |= KQ_PROTONUM;
+        l->w[KLOG_PROTO] = n.number;
+        q |= KLOG_HAS2_PROTONUM;
       }
     }
-    if (!(q & KQ_PROTONUM) && Dec(value, &l->w[KL_PROTO])) q |= KQ_PROTONUM;
+    if (!(q & KLOG_HAS2_PROTONUM) && Dec(value, &l->w[KLOG_PROTO])) q |= KLOG_HAS2_PROTONUM;
     if (value == "TCP") {
       l->tcp = true;
-      q |= KQ_TCP;
+      q |= KLOG_HAS2_TCP;
     }
     return true;
   }
   if (!l->l4) return false;
-  if (key == "SPT") return Num(value, l, KL_SPT, &q, KQ_SPT, Dec);
-  if (key == "DPT") return Num(value, l, KL_DPT, &q, KQ_DPT, Dec);
+  if (key == "SPT") return Num(value, l, KLOG_SPT, &q, KLOG_HAS2_SPT, Dec);
+  if (key == "DPT") return Num(value, l, KLOG_DPT, &q, KLOG_HAS2_DPT, Dec);
   if (l->tcp) {
-    if (key == "SEQ") return Num(value, l, KL_TCPSEQ, &q, KQ_TCPSEQ, Dec);
-    if (key == "ACK") return Num(value, l, KL_TCPACK, &q, KQ_TCPACK, Dec);
-    if (key == "WINDOW") return Num(value, l, KL_WINDOW, &q, KQ_WINDOW, Dec);
-    if (key == "RES") return Num(value, l, KL_RES, &q, KQ_RES, Hex0x);
-    if (key == "URGP") return Num(value, l, KL_URGP, &q, KQ_URGP, Dec);
+    if (key == "SEQ") return Num(value, l, KLOG_TCPSEQ, &q, KLOG_HAS2_TCPSEQ, Dec);
+    if (key == "ACK") return Num(value, l, KLOG_TCPACK, &q, KLOG_HAS2_TCPACK, Dec);
+    if (key == "WINDOW") return Num(value, l, KLOG_WINDOW, &q, KLOG_HAS2_WINDOW, Dec);
+    if (key == "RES") return Num(value, l, KLOG_RES, &q, KLOG_HAS2_RES, Hex0x);
+    if (key == "URGP") return Num(value, l, KLOG_URGP, &q, KLOG_HAS2_URGP, Dec);
     return false;
   }
   if (key == "TYPE" || key == "CODE") {
     const bool type = key == "TYPE";
-    if (!Num(value, l, type ? KL_ICMPTYPE : KL_ICMPCODE, &q, type ? KQ_ICMPTYPE : KQ_ICMPCODE, Dec)) return false;
+    if (!Num(value, l, type ? KLOG_ICMPTYPE : KLOG_ICMPCODE, &q, type ? KLOG_HAS2_ICMPTYPE : KLOG_HAS2_ICMPCODE, Dec)) return false;
     l->icmp = true;
-    q |= KQ_ICMP;
+    q |= KLOG_HAS2_ICMP;
     return true;
   }
   if (!l->icmp) return false;
-  if (key == "SEQ") return Num(value, l, KL_ICMPSEQ, &q, KQ_ICMPSEQ, Dec);
-  if (key == "MTU") return Num(value, l, KL_ICMPMTU, &q, KQ_ICMPMTU, Dec);
+  if (key == "SEQ") return Num(value, l, KLOG_ICMPSEQ, &q, KLOG_HAS2_ICMPSEQ, Dec);
+  if (key == "MTU") return Num(value, l, KLOG_ICMPMTU, &q, KLOG_HAS2_ICMPMTU, Dec);
   return false;
 }
 
@@ -145,8 +145,8 @@ void Walk(sv rest, Fields* f) {
       // `INCOMPLETE [n bytes]`: the header did not fit in what the packet held.
       sv a, b;
       const size_t save = i;
-      if (next(&a) && next(&b) && b == "bytes]" && a.size() > 1 && a[0] == '[' && Dec(a.substr(1), &l->w[KL_INCOMPLETE])) {
-        l->q |= KQ_INCOMPLETE;
+      if (next(&a) && next(&b) && b == "bytes]" && a.size() > 1 && a[0] == '[' && Dec(a.substr(1), &l->w[KLOG_INCOMPLETE])) {
+        l->q |= KLOG_HAS2_INCOMPLETE;
         continue;
       }
       i = save;
@@ -160,8 +160,8 @@ void Walk(sv rest, Fields* f) {
           body.find_first_of("\r\n") == sv::npos) {
         body = body.substr(1, body.size() - 2);
         if (body == "TRUNCATED") f->complex = true;
-        else if (l->tcp) l->tcpopt = body, l->q |= KQ_TCPOPT;
-        else l->ipopt = body, l->p |= KP_IPOPT;
+        else if (l->tcp) l->tcpopt = body, l->q |= KLOG_HAS2_TCPOPT;
+        else l->ipopt = body, l->p |= KLOG_HAS_IPOPT;
         continue;
       }
       i = save;
@@ -171,7 +171,7 @@ void Walk(sv rest, Fields* f) {
     if (!l->l4 && (tok == "CE" || tok == "DF" || tok == "MF")) {
       const uint32_t bit = tok == "CE" ? 1 : tok == "DF" ? 2 : 4;
       if (bit <= l->ip_flags_last) f->complex = true;  // out of the kernel's order: left to the parser
-      l->w[KL_IPFLAGS] |= bit;
+      l->w[KLOG_IPFLAGS] |= bit;
       l->ip_flags_last = bit;
       continue;
     }
@@ -181,14 +181,14 @@ void Walk(sv rest, Fields* f) {
       if (bit != 0) {
         // Highest bit first, each once.
         if (l->tcp_flags_last != 0 && bit >= l->tcp_flags_last) f->complex = true;
-        l->w[KL_TCPFLAGS] |= bit;
+        l->w[KLOG_TCPFLAGS] |= bit;
         l->tcp_flags_last = bit;
         continue;
       }
     }
     if (StartsWith(tok, "FRAG:")) {
-      if (!Dec(tok.substr(5), &l->w[KL_FRAG])) f->complex = true;
-      l->p |= KP_FRAG;
+      if (!Dec(tok.substr(5), &l->w[KLOG_FRAG])) f->complex = true;
+      l->p |= KLOG_HAS_FRAG;
       continue;
     }
     const size_t eq = tok.find('=');
@@ -252,16 +252,16 @@ bool AddrIn(const Filter::Net& net, sv text) {
 
 bool Matches(const Filter& f, const Level& x) {
   if (f.family != 0) {
-    if (!(x.p & KP_SRC)) return false;
+    if (!(x.p & KLOG_HAS_SRC)) return false;
     if ((x.src.find(':') != sv::npos ? 6 : 4) != f.family) return false;
   }
-  if (f.protocol >= 0 && (!(x.q & KQ_PROTONUM) || x.w[KL_PROTO] != f.protocol)) return false;
-  if (f.src.set && (!(x.p & KP_SRC) || !AddrIn(f.src, x.src))) return false;
-  if (f.dst.set && (!(x.p & KP_DST) || !AddrIn(f.dst, x.dst))) return false;
-  const bool spt = x.q & KQ_SPT, dpt = x.q & KQ_DPT;
-  if (f.sport >= 0 && (!spt || x.w[KL_SPT] != static_cast<uint32_t>(f.sport))) return false;
-  if (f.dport >= 0 && (!dpt || x.w[KL_DPT] != static_cast<uint32_t>(f.dport))) return false;
-  if (f.port >= 0 && !((spt && x.w[KL_SPT] == static_cast<uint32_t>(f.port)) || (dpt && x.w[KL_DPT] == static_cast<uint32_t>(f.port)))) {
+  if (f.protocol >= 0 && (!(x.q & KLOG_HAS2_PROTONUM) || x.w[KLOG_PROTO] != f.protocol)) return false;
+  if (f.src.set && (!(x.p & KLOG_HAS_SRC) || !AddrIn(f.src, x.src))) return false;
+  if (f.dst.set && (!(x.p & KLOG_HAS_DST) || !AddrIn(f.dst, x.dst))) return false;
+  const bool spt = x.q & KLOG_HAS2_SPT, dpt = x.q & KLOG_HAS2_DPT;
+  if (f.sport >= 0 && (!spt || x.w[KLOG_SPT] != static_cast<uint32_t>(f.sport))) return false;
+  if (f.dport >= 0 && (!dpt || x.w[KLOG_DPT] != static_cast<uint32_t>(f.dport))) return false;
+  if (f.port >= 0 && !((spt && x.w[KLOG_SPT] == static_cast<uint32_t>(f.port)) || (dpt && x.w[KLOG_DPT] == static_cast<uint32_t>(f.port)))) {
     return false;
   }
   return true;

@@ -76,9 +76,9 @@ bool ParseHop(sv prefix, Hop* hop) {
   const size_t kind_start = s.rfind(':', kind_end - 1);
   if (kind_start == sv::npos) return false;
   const sv kind = s.substr(kind_start + 1, kind_end - kind_start - 1);
-  if (kind == "rule") hop->kind = KK_RULE;
-  else if (kind == "return") hop->kind = KK_RETURN;
-  else if (kind == "policy") hop->kind = KK_POLICY;
+  if (kind == "rule") hop->kind = KLOG_HOP_RULE;
+  else if (kind == "return") hop->kind = KLOG_HOP_RETURN;
+  else if (kind == "policy") hop->kind = KLOG_HOP_POLICY;
   else return false;
   const size_t colon = s.find(':');
   if (colon == 0 || colon >= kind_start) return false;
@@ -93,29 +93,29 @@ bool ParseHop(sv prefix, Hop* hop) {
 
 void PutEnvelope(const Envelope& env, uint32_t* w, uint32_t* p, uint32_t* q) {
   if (env.has_seq) {
-    w[KL_SEQ] = static_cast<uint32_t>(env.seq);
-    w[KL_SEQ + 1] = static_cast<uint32_t>(env.seq >> 32);
-    *p |= KP_SEQ;
+    w[KLOG_SEQ] = static_cast<uint32_t>(env.seq);
+    w[KLOG_SEQ + 1] = static_cast<uint32_t>(env.seq >> 32);
+    *p |= KLOG_HAS_SEQ;
   }
   if (env.has_time) {
-    w[KL_TIME] = static_cast<uint32_t>(env.time_ns);
-    w[KL_TIME + 1] = static_cast<uint32_t>(env.time_ns >> 32);
-    *p |= KP_TIME;
+    w[KLOG_TIME] = static_cast<uint32_t>(env.time_ns);
+    w[KLOG_TIME + 1] = static_cast<uint32_t>(env.time_ns >> 32);
+    *p |= KLOG_HAS_TIME;
   }
   if (env.has_ktime) {
-    w[KL_KTIME] = static_cast<uint32_t>(env.ktime_us);
-    w[KL_KTIME + 1] = static_cast<uint32_t>(env.ktime_us >> 32);
-    *p |= KP_KTIME;
+    w[KLOG_KTIME] = static_cast<uint32_t>(env.ktime_us);
+    w[KLOG_KTIME + 1] = static_cast<uint32_t>(env.ktime_us >> 32);
+    *p |= KLOG_HAS_KTIME;
   }
   if (env.level >= 0) {
-    w[KL_KIND] |= static_cast<uint32_t>(env.level & 7) << 8;
-    *p |= KP_LEVEL;
+    w[KLOG_KIND] |= static_cast<uint32_t>(env.level & 7) << 8;
+    *p |= KLOG_HAS_LEVEL;
   }
   if (env.facility >= 0) {
-    w[KL_KIND] |= static_cast<uint32_t>(env.facility & 0xffff) << 16;
-    *q |= KQ_FACILITY;
+    w[KLOG_KIND] |= static_cast<uint32_t>(env.facility & 0xffff) << 16;
+    *q |= KLOG_HAS2_FACILITY;
   }
-  if (!env.host.empty()) *q |= KQ_HOST;
+  if (!env.host.empty()) *q |= KLOG_HAS2_HOST;
 }
 
 }  // namespace
@@ -151,94 +151,94 @@ bool LineDecoder::Message(const Envelope& env, const char* msg, size_t len, Batc
   }
   const InOut io = env.kernel ? FindInOut(text) : InOut();
   Hop hop;
-  uint32_t kind = KK_LINE;
+  uint32_t kind = KLOG_KIND_LINE;
   const sv prefix = io.found ? text.substr(0, io.at) : sv();
-  if (io.found) kind = f_.hops && ParseHop(prefix, &hop) ? KK_HOP : KK_PACKET;
-  if (kind == KK_PACKET && !f_.packets) return false;
-  if (kind == KK_LINE && !f_.lines) return false;
-  if (kind == KK_PACKET && f_.has_prefix && !StartsWith(prefix, f_.prefix)) return false;
+  if (io.found) kind = f_.hops && ParseHop(prefix, &hop) ? KLOG_KIND_HOP : KLOG_KIND_PACKET;
+  if (kind == KLOG_KIND_PACKET && !f_.packets) return false;
+  if (kind == KLOG_KIND_LINE && !f_.lines) return false;
+  if (kind == KLOG_KIND_PACKET && f_.has_prefix && !StartsWith(prefix, f_.prefix)) return false;
 
   Fields x;
   Level& top = x.top;
-  if (kind != KK_LINE) {
+  if (kind != KLOG_KIND_LINE) {
     x.in = io.in;
-    top.p |= KP_IN;
-    if (io.has_out) x.out = io.out, top.p |= KP_OUT;
+    top.p |= KLOG_HAS_IN;
+    if (io.has_out) x.out = io.out, top.p |= KLOG_HAS_OUT;
     else x.complex = true;  // the older form without OUT=
     const sv rest = text.substr(io.rest);
     Walk(rest, &x);
     if (!x.complex && !Matches(f_, top)) return false;
-    if (kind == KK_HOP) top.w[KL_HOPID] = HopId(rest);
+    if (kind == KLOG_KIND_HOP) top.w[KLOG_HOPID] = HopId(rest);
   }
   uint32_t* w = top.w;
-  w[KL_KIND] = kind | hop.kind << 4;
+  w[KLOG_KIND] = kind | hop.kind << 4;
   PutEnvelope(env, w, &top.p, &top.q);
-  if (x.complex) top.p |= KP_COMPLEX;
-  else if (x.has_inner) top.q |= KQ_INNER;
+  if (x.complex) top.p |= KLOG_HAS_COMPLEX;
+  else if (x.has_inner) top.q |= KLOG_HAS2_INNER;
   // Numbers for the strings lines repeat; a new one is sent with this record.
-  uint32_t fresh = names_.ResetIfFull() ? static_cast<uint32_t>(KF_RESET) : 0u;
+  uint32_t fresh = names_.ResetIfFull() ? static_cast<uint32_t>(KLOG_FRESH_RESET) : 0u;
   auto name = [&](sv s, uint32_t* word, uint32_t bit) {
     bool is_new = false;
     *word = names_.Id(s, &is_new);
     if (is_new) fresh |= bit;
   };
   PutString(batch, text);
-  if (kind != KK_LINE) {
-    name(prefix, &w[KL_PREFIXID], KF_PREFIX);
-    if (fresh & KF_PREFIX) PutString(batch, prefix);
-    if (kind == KK_HOP) {
-      name(hop.table, &w[KL_TABLEID], KF_TABLE);
-      if (fresh & KF_TABLE) PutString(batch, hop.table);
-      name(hop.chain, &w[KL_CHAINID], KF_CHAIN);
-      if (fresh & KF_CHAIN) PutString(batch, hop.chain);
-      w[KL_RULE] = hop.rule;
+  if (kind != KLOG_KIND_LINE) {
+    name(prefix, &w[KLOG_PREFIXID], KLOG_FRESH_PREFIX);
+    if (fresh & KLOG_FRESH_PREFIX) PutString(batch, prefix);
+    if (kind == KLOG_KIND_HOP) {
+      name(hop.table, &w[KLOG_TABLEID], KLOG_FRESH_TABLE);
+      if (fresh & KLOG_FRESH_TABLE) PutString(batch, hop.table);
+      name(hop.chain, &w[KLOG_CHAINID], KLOG_FRESH_CHAIN);
+      if (fresh & KLOG_FRESH_CHAIN) PutString(batch, hop.chain);
+      w[KLOG_RULE] = hop.rule;
     }
     const struct { uint32_t bit; const sv* s; uint32_t word; uint32_t fresh; } devs[] = {
-        {KP_IN, &x.in, KL_INID, KF_IN}, {KP_OUT, &x.out, KL_OUTID, KF_OUT},
-        {KP_PHYSIN, &x.physin, KL_PHYSINID, KF_PHYSIN}, {KP_PHYSOUT, &x.physout, KL_PHYSOUTID, KF_PHYSOUT}};
+        {KLOG_HAS_IN, &x.in, KLOG_INID, KLOG_FRESH_IN}, {KLOG_HAS_OUT, &x.out, KLOG_OUTID, KLOG_FRESH_OUT},
+        {KLOG_HAS_PHYSIN, &x.physin, KLOG_PHYSINID, KLOG_FRESH_PHYSIN}, {KLOG_HAS_PHYSOUT, &x.physout, KLOG_PHYSOUTID, KLOG_FRESH_PHYSOUT}};
     for (const auto& d : devs) {
       if (!(top.p & d.bit)) continue;
       name(*d.s, &w[d.word], d.fresh);
       if (fresh & d.fresh) PutString(batch, *d.s);
     }
-    if (top.p & KP_MACSRC) PutString(batch, x.macsrc);
-    if (top.p & KP_MACDST) PutString(batch, x.macdst);
+    if (top.p & KLOG_HAS_MACSRC) PutString(batch, x.macsrc);
+    if (top.p & KLOG_HAS_MACDST) PutString(batch, x.macdst);
     auto level = [&](Level& l) {
-      if (l.p & KP_SRC) PutString(batch, l.src);
-      if (l.p & KP_DST) PutString(batch, l.dst);
-      if (l.p & KP_IPOPT) PutString(batch, l.ipopt);
-      if (l.p & KP_PROTO) {
+      if (l.p & KLOG_HAS_SRC) PutString(batch, l.src);
+      if (l.p & KLOG_HAS_DST) PutString(batch, l.dst);
+      if (l.p & KLOG_HAS_IPOPT) PutString(batch, l.ipopt);
+      if (l.p & KLOG_HAS_PROTO) {
         bool is_new = false;
-        l.w[KL_PROTOID] = names_.Id(l.proto, &is_new);
+        l.w[KLOG_PROTOID] = names_.Id(l.proto, &is_new);
         if (is_new) {
-          l.w[KL_FRESH] |= KF_PROTO;
+          l.w[KLOG_FRESH] |= KLOG_FRESH_PROTO;
           PutString(batch, l.proto);
         }
       }
-      if (l.q & KQ_TCPOPT) PutString(batch, l.tcpopt);
+      if (l.q & KLOG_HAS2_TCPOPT) PutString(batch, l.tcpopt);
     };
     level(top);
-    if (top.q & KQ_INNER) level(x.inner);
-    if (top.p & KP_MAC) {
-      w[KL_MAC] = static_cast<uint32_t>(batch->bytes.size());
+    if (top.q & KLOG_HAS2_INNER) level(x.inner);
+    if (top.p & KLOG_HAS_MAC) {
+      w[KLOG_MAC] = static_cast<uint32_t>(batch->bytes.size());
       for (size_t i = 0; i + 1 < x.mac.size(); i += 3) {
         batch->bytes.push_back(static_cast<uint8_t>(HexVal(x.mac[i]) << 4 | HexVal(x.mac[i + 1])));
       }
-      w[KL_MAC + 1] = static_cast<uint32_t>(batch->bytes.size()) - w[KL_MAC];
+      w[KLOG_MAC + 1] = static_cast<uint32_t>(batch->bytes.size()) - w[KLOG_MAC];
     }
   }
-  if (top.q & KQ_HOST) {
-    name(env.host, &w[KL_HOSTID], KF_HOST);
-    if (fresh & KF_HOST) PutString(batch, env.host);
+  if (top.q & KLOG_HAS2_HOST) {
+    name(env.host, &w[KLOG_HOSTID], KLOG_FRESH_HOST);
+    if (fresh & KLOG_FRESH_HOST) PutString(batch, env.host);
   }
-  w[KL_FRESH] |= fresh;
-  w[KL_PRESENT] = top.p;
-  w[KL_PRESENT2] = top.q;
+  w[KLOG_FRESH] |= fresh;
+  w[KLOG_PRESENT] = top.p;
+  w[KLOG_PRESENT2] = top.q;
   batch->words.insert(batch->words.end(), w, w + KLOG_WORDS);
-  if (top.q & KQ_INNER) {
+  if (top.q & KLOG_HAS2_INNER) {
     Level& in = x.inner;
-    in.w[KL_PRESENT] = in.p;
-    in.w[KL_PRESENT2] = in.q;
+    in.w[KLOG_PRESENT] = in.p;
+    in.w[KLOG_PRESENT2] = in.q;
     batch->words.insert(batch->words.end(), in.w, in.w + KLOG_WORDS);
   }
   batch->count++;
@@ -247,12 +247,12 @@ bool LineDecoder::Message(const Envelope& env, const char* msg, size_t len, Batc
 
 void LineDecoder::Loss(uint64_t lost, uint64_t before, Batch* batch) {
   uint32_t w[KLOG_WORDS] = {};
-  w[KL_KIND] = KK_LOSS;
-  w[KL_PRESENT] = KP_SEQ;
-  w[KL_SEQ] = static_cast<uint32_t>(before);
-  w[KL_SEQ + 1] = static_cast<uint32_t>(before >> 32);
-  w[KL_LOST] = static_cast<uint32_t>(lost);
-  w[KL_LOST + 1] = static_cast<uint32_t>(lost >> 32);
+  w[KLOG_KIND] = KLOG_KIND_LOSS;
+  w[KLOG_PRESENT] = KLOG_HAS_SEQ;
+  w[KLOG_SEQ] = static_cast<uint32_t>(before);
+  w[KLOG_SEQ + 1] = static_cast<uint32_t>(before >> 32);
+  w[KLOG_LOST] = static_cast<uint32_t>(lost);
+  w[KLOG_LOST + 1] = static_cast<uint32_t>(lost >> 32);
   PutString(batch, sv());
   batch->words.insert(batch->words.end(), w, w + KLOG_WORDS);
   batch->count++;

@@ -1,7 +1,7 @@
 // The kernel log's lines decoded into fixed-layout records (read by lib/kmsg/decode.ts): the
 // LOG target's lines (-j LOG, nft log without group) and legacy TRACE lines, as /dev/kmsg, a
 // syslog file, dmesg or a journal export hold them. The fields follow lib/nflog/logline-parse.ts
-// token for token; a line holding more than a record carries (KP_COMPLEX) is left to it.
+// token for token; a line holding more than a record carries (KLOG_HAS_COMPLEX) is left to it.
 #pragma once
 
 #include <cstdint>
@@ -17,38 +17,8 @@
 namespace nfct {
 namespace klog {
 
-enum KlogKind : uint32_t {
-#define X(name, value) name = value,
-  NFCT_KLOG_KIND(X)
-#undef X
-};
-
-enum KlogPresent : uint32_t {
-#define X(name, value) name = value,
-  NFCT_KLOG_PRESENT(X)
-#undef X
-};
-
-enum KlogPresent2 : uint32_t {
-#define X(name, value) name = value,
-  NFCT_KLOG_PRESENT2(X)
-#undef X
-};
-
-enum KlogFresh : uint32_t {
-#define X(name, value) name = value,
-  NFCT_KLOG_FRESH(X)
-#undef X
-};
-
-enum KlogWord : uint32_t {
-#define X(name, value) name = value,
-  NFCT_KLOG_WORD(X)
-#undef X
-};
-
 // What to keep, as lib/kmsg/filter.ts normalises it. Address and port conditions apply to the
-// packet's outer header; a line the record cannot carry (KP_COMPLEX) passes them here and is
+// packet's outer header; a line the record cannot carry (KLOG_HAS_COMPLEX) passes them here and is
 // matched by lib/ once parsed.
 struct Filter {
   bool packets = true;   // LOG lines
@@ -105,7 +75,7 @@ class Interner {
  public:
   // Its number; *fresh when it is new (the record that uses it first carries it).
   uint32_t Id(std::string_view s, bool* fresh);
-  // Starts over when full; true when it did (the next record says so: KF_RESET).
+  // Starts over when full; true when it did (the next record says so: KLOG_FRESH_RESET).
   bool ResetIfFull();
 
  private:

@@ -10,8 +10,8 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
-import { checkLogSuppressed, type NamespaceReport } from '../../lib/cli/doctor-checks.js';
-import { countLogRules } from '../../lib/cli/doctor.js';
+import { checkLogSuppressed, type NamespaceReport } from '../../lib/cli/commands/doctor-checks.js';
+import { countLogRules } from '../../lib/cli/commands/doctor.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { collectOutput } from '../helpers/output.js';
 import { holdSysctl } from '../helpers/sysctl-hold.js';

@@ -15,7 +15,7 @@ import { addon } from '../../lib/core/native.js';
 import { decodeRecords, fillFromParsed, KernelPacketItem, type KernelHop } from '../../lib/kmsg/decode.js';
 import { matchesLine, normalizeFilter, type KernelLogFilter } from '../../lib/kmsg/filter.js';
 import { parseLogLine } from '../../lib/nflog/logline-parse.js';
-import { parseTracePrefix } from '../../lib/trace/handle.js';
+import { parseTracePrefix } from '../../lib/trace/decode.js';
 import { params } from '../support/arbitraries.js';
 
 interface FixturePacket {

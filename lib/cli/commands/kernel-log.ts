@@ -5,7 +5,7 @@
 // overwrote before they were read) are said on stderr as they happen, and are NDJSON lines of
 // their own with --json.
 import { parseCidr } from '../../core/address.js';
-import { PROTOCOLS } from '../../core/constants.js';
+import { PROTOCOLS } from '../../core/protocols.js';
 import { isoTime } from '../../core/json.js';
 import type { NetnsOption } from '../../core/netns.js';
 import { KernelLog, type KernelLogOptions, type KernelLogStream } from '../../kmsg/handle.js';

@@ -5,7 +5,7 @@
 // read the kernel log's LOG lines instead (./kernel-log.ts).
 import { jsonSafe } from '../../conntrack/flow.js';
 import { NfctError } from '../../core/errors.js';
-import { namespaceLabel, type NetworkNamespace } from '../../core/namespaces.js';
+import { namespaceLabel, type NetworkNamespace } from '../../core/netns-discovery.js';
 import type { NetnsOption } from '../../core/netns.js';
 import { Nflog, type PacketStream } from '../../nflog/handle.js';
 import { formatLogLine } from '../../nflog/logline-format.js';

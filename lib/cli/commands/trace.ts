@@ -4,7 +4,8 @@
 import { jsonSafe } from '../../conntrack/flow.js';
 import type { NetnsOption } from '../../core/netns.js';
 import { isoTime } from '../../core/json.js';
-import { Trace, type TraceMatch, type TracePacket } from '../../trace/handle.js';
+import { Trace } from '../../trace/handle.js';
+import type { TraceMatch, TracePacket } from '../../trace/types.js';
 import type { Context } from '../context.js';
 import type { Writer } from '../output.js';
 import { TRACE_HELP } from '../help.js';
