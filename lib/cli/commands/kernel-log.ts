@@ -152,6 +152,7 @@ export async function kernelLogCommand(mode: Mode, argv: readonly string[], ctx:
   const { out } = ctx;
   const tty = process.stdout.isTTY === true;
   let n = 0;
+  let lines = 0;
   try {
     for await (const item of stream) {
       switch (item.type) {
@@ -174,7 +175,10 @@ export async function kernelLogCommand(mode: Mode, argv: readonly string[], ctx:
           break;
       }
       out.schedule();
-      if ((n & 1023) === 0) await out.ready();
+      // A file's batches are there as soon as asked for: the loop may never yield to the event
+      // loop, where schedule() writes. Every 1024 lines, write (and wait for the write before):
+      // memory holds two batches of output at most.
+      if (++lines % 1024 === 0) await out.flush();
     }
     await out.drain();
   } finally {
