@@ -22,6 +22,7 @@
         "native/ct/mutate.cc",
         "native/ct/save.cc",
         "native/ct/text.cc",
+        "native/ct/service_table.cc",
         "native/ct/aggregate.cc",
         "native/ct/expect.cc",
         "native/ct/expect_ops.cc",
@@ -33,7 +34,10 @@
         "native/kmsg/heads.cc",
         "native/kmsg/journal.cc",
         "native/kmsg/sources.cc",
+        "native/trace/ruleset.cc",
         "native/nflog_backend.cc",
+        "native/ns_files.cc",
+        "native/owner_lock.cc",
         "native/fuzz.cc",
         "native/layout/export.cc"
       ],

@@ -12,7 +12,7 @@ import { type NetnsOption, netnsPath } from '../core/netns.js';
 import { BatchSource, type RawBatch } from '../core/reader.js';
 import { LiveStream, normalizeLiveOptions } from '../core/stream.js';
 import { boolean, describeValue, optionalInteger } from '../core/validate.js';
-import { RuleTexts } from '../trace/rules.js';
+import { TraceDescriber } from '../trace/ruleset-words.js';
 import type { TracePacket } from '../trace/types.js';
 import { decodeRecords, KernelPacketItem } from './decode.js';
 import { checkKeys, type KernelLogFilter, type LineMatch, matchesLine, normalizeFilter } from './filter.js';
@@ -36,7 +36,8 @@ export interface KernelLogOptions extends KernelLogFilter {
   /** A packet's trace ends when no hop of it came for this long, ms (default 250). */
   idleMs?: number;
   /**
-   * Look up each TRACE rule's text (`ruleText`) with iptables-legacy-save. The lines do not say
+   * Describe each TRACE hop in its ruleset's words as Trace does (`ruleText` as iptables-save
+   * prints the rule, `hook`, the `service` of a jump). The lines do not say
    * which namespace wrote them: the rules are those of `netns` when given; else, for /dev/kmsg,
    * those of this process's namespace when it is the initial one and nf_log_all_netns is 0
    * (then every line comes from it). Default true for /dev/kmsg, false for files.
@@ -115,7 +116,7 @@ function ownNamespaceOnly(): boolean {
  */
 export class KernelLogStream extends LiveStream<KernelLogItem> {
   private readonly groups: HopGroups | undefined;
-  private readonly rules: RuleTexts | undefined;
+  private readonly rules: TraceDescriber | undefined;
   private recordsLost = 0;
   private lossesUnknown = 0;
   private losses = 0;
@@ -133,8 +134,8 @@ export class KernelLogStream extends LiveStream<KernelLogItem> {
     this.groups = o.traces ? new HopGroups(o.idleMs) : undefined;
     const resolve = o.resolve ?? kind === 'kmsg';
     if (resolve && o.traces) {
-      if (o.netns !== undefined) this.rules = new RuleTexts(o.netns);
-      else if (kind === 'kmsg' ? ownNamespaceOnly() : o.resolve === true) this.rules = new RuleTexts(null);
+      if (o.netns !== undefined) this.rules = new TraceDescriber(o.netns ?? undefined);
+      else if (kind === 'kmsg' ? ownNamespaceOnly() : o.resolve === true) this.rules = new TraceDescriber(undefined);
     }
   }
 
@@ -212,12 +213,10 @@ export class KernelLogStream extends LiveStream<KernelLogItem> {
     return rules ? super.next().then((r) => this.withRules(r, rules)) : super.next();
   }
 
-  /** A trace item's rule texts (iptables-legacy-save, cached for a second). */
-  private async withRules(r: IteratorResult<KernelLogItem>, rules: RuleTexts): Promise<IteratorResult<KernelLogItem>> {
+  /** A trace item's hops in the ruleset's words (iptables-save form, the hook, the Service of a jump), as Trace's. */
+  private async withRules(r: IteratorResult<KernelLogItem>, rules: TraceDescriber): Promise<IteratorResult<KernelLogItem>> {
     if (!r.done && r.value.type === 'trace') {
-      for (const h of r.value.hops) {
-        if (h.kind === 'rule' && h.rule !== undefined) h.ruleText = await rules.legacy(h.family, h.table, h.chain, h.rule);
-      }
+      for (const h of r.value.hops) await rules.describe(h);
     }
     return r;
   }

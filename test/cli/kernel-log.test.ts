@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { checkLogSuppressed, type NamespaceReport } from '../../lib/cli/commands/doctor-checks.js';
-import { countLogRules } from '../../lib/cli/commands/doctor.js';
+import { countLogRules } from '../../lib/cli/commands/doctor-logrules.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { collectOutput } from '../helpers/output.js';
 import { holdSysctl } from '../helpers/sysctl-hold.js';
@@ -113,7 +113,7 @@ describe('nfct trace --file', () => {
     const r = await runNfct(['trace', '--file', file]);
     expect(r.code).toBe(0);
     const id = r.stdout.split('\n')[0]!.split(' ')[1];
-    expect(r.stdout).toBe([`packet ${id} file ipv4 10.0.0.1 -> 10.0.0.2 TCP`, '  raw PREROUTING rule 1', '  filter INPUT policy 2', '  => unknown', ''].join('\n'));
+    expect(r.stdout).toBe([`packet ${id} file ipv4 tcp 10.0.0.1:40000 -> 10.0.0.2:3 iif eth0`, '  ipv4 raw PREROUTING rule 1', '  ipv4 filter INPUT policy 2', '  => unknown', ''].join('\n'));
     expect(r.stderr).toBe(`nfct: 1 packet traced from ${file}; none lost.\n`);
     const j = await runNfct(['trace', '--file', file, '--json']);
     const obj = JSON.parse(j.stdout) as { type: string; time: string; hops: Array<{ log: { message: string } }> };
@@ -171,7 +171,7 @@ describe('nfct log --kmsg', () => {
 });
 
 describe('nfct trace --kmsg', () => {
-  test('--follow --netns: blocks with the rule texts of iptables-legacy-save', async () => {
+  test('--follow --netns: blocks with the rules as iptables-legacy-save prints them, and the hook', async () => {
     const dport = 35000 + (process.pid % 1000);
     await ns.execOk('iptables-legacy', ['-t', 'raw', '-A', 'OUTPUT', '-p', 'udp', '--dport', String(dport), '-j', 'TRACE']);
     await ns.execOk('iptables-legacy', ['-t', 'raw', '-A', 'OUTPUT', '-p', 'udp', '--dport', String(dport), '-j', 'ACCEPT']);
@@ -181,8 +181,8 @@ describe('nfct trace --kmsg', () => {
     expect(await run.out.closed).toBe(0);
     const rule = (await ns.execOk('iptables-legacy-save', ['-t', 'raw'])).stdout.split('\n').filter((l) => l.startsWith('-A OUTPUT '))[1];
     const block = run.out.all.slice(0, run.out.all.indexOf('  => unknown') + 1);
-    expect(block[0]).toMatch(/^packet [0-9a-f]{8} kmsg ipv4 127\.0\.0\.1 -> 127\.0\.0\.1 UDP$/);
-    expect(block[1]).toBe(`  raw OUTPUT rule 2: ${rule}`);
+    expect(block[0]).toMatch(new RegExp(`^packet [0-9a-f]{8} kmsg ipv4 udp 127\\.0\\.0\\.1:\\d+ -> 127\\.0\\.0\\.1:${dport} oif lo hook output$`));
+    expect(block[1]).toBe(`  ipv4 raw OUTPUT rule 2: ${rule}`);
     expect(run.out.err).toMatch(/^nfct: \d+ packets? traced; none lost\.\n$/);
   });
 });
@@ -205,8 +205,8 @@ describe('nfct doctor: rules that write to the kernel log', () => {
   test('said for a namespace other than the host one while nf_log_all_netns=0, and only then', () => {
     const report = (over: Partial<NamespaceReport>): NamespaceReport => ({
       netns: 'ns1', nsFlag: ' --netns ns1', nsExec: 'ip netns exec ns1 ', sysctls: { nf_log_all_netns: '0', 'nf_log/2': 'nf_log_ipv4', 'nf_log/10': 'nf_log_ipv6' },
-      entries: 0, statsBefore: [], statsAfter: [], seconds: 1, udpDnatBefore: { total: 0, groups: [] } as never, udpDnatAfter: { total: 0, groups: [] } as never,
-      staleTraceTables: [], nflogGroups: [], initial: false, logRules: { nft: 1, legacy: 2, trace: 1 }, ...over,
+      entries: 0, statsBefore: [], statsAfter: [], seconds: 1, dnatBefore: [], dnatAfter: [], owners: new Map(),
+      traceTables: [], nflogGroups: [], initial: false, logRules: { nft: 1, legacy: 2, trace: 1 }, ...over,
     });
     expect(checkLogSuppressed(report({}))).toEqual([expect.objectContaining({ severity: 'warning', check: 'log-lines-suppressed', seen: { nftLog: 1, iptablesLegacyLog: 2, legacyTrace: 1, nf_log_all_netns: 0 } })]);
     expect(checkLogSuppressed(report({}))[0]!.title).toMatch(/^4 rules here log to the kernel log/);

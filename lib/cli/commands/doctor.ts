@@ -1,34 +1,41 @@
 // `nfct doctor`: reads what the checks of doctor-checks.ts need from each namespace (sysctls,
 // the entry count, per-CPU statistics and UDP NAT groups at both ends of a sampling interval,
-// leftover trace tables, NFLOG listeners), prints the findings, and exits 1 when one is an error.
-import { execFile } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
-import { promisify } from 'node:util';
+// trace tables and whether their tracer lives, NFLOG listeners, rules writing to the kernel
+// log), prints the findings, and
+// exits 1 when one is an error.
+import { statSync } from 'node:fs';
 
 import { Conntrack } from '../../conntrack/handle.js';
 import { NfctError } from '../../core/errors.js';
 import { type Finding, type NamespaceReport, diagnose } from './doctor-checks.js';
-import { readSysctls, resolveTargets, type Target } from '../node-state.js';
-import { netlinkSockets, socketOwner } from '../procs.js';
+import { readSysctls, resolveTargets, type Sysctls, sysctlPaths, sysctlsOf, type Target } from '../node-state.js';
+import { abstractSocketOwner, NFLOG_FILES, nflogGroupsOf, threadNet } from '../procs.js';
 import { CommandUsage, runSubcommand } from '../subcommand.js';
-import { findStaleTables } from '../../trace/state.js';
-import { isInitialNetns } from '../../core/netns-discovery.js';
-
-const run = promisify(execFile);
+import { judgeTables, tableOwnerName, traceTableNames, traceTables } from '../../trace/state.js';
+import { addon } from '../../core/native.js';
+import type { Flow } from '../../conntrack/types.js';
+import { isInitialNetns, listNamespaces, namespaceLabel } from '../../core/netns-discovery.js';
+import { addressOwners } from '../../k8s/node.js';
+import { readServices, type Services } from '../../k8s/services.js';
+import { countLogRules, LEGACY_TABLE_FILES } from './doctor-logrules.js';
 
 export const DOCTOR_HELP = `nfct doctor: what in the kernel's conntrack and logging state is wrong, and what to run.
 
 Usage:
-  nfct doctor [--netns NAME | --pid PID | --all-netns] [--interval SECS] [--json]
+  nfct doctor [--netns NAME | --pid PID | --pod NS/NAME | --all-netns] [--pod-log-dir DIR]
+              [--interval SECS] [--json]
 
   --interval S   how long counters are watched for rising (default 2)
   --json         one JSON object per finding (NDJSON)
+  --pod NS/NAME  the namespace of that pod (pods are named from the kubelet's pod log
+                 directories, --pod-log-dir, default /var/log/pods)
 
 Checks: table nearing nf_conntrack_max; hash table too small for the limit; per-CPU drop,
-early_drop, insert_failed, clash_resolve, chaintoolong rising; UDP entries towards a NAT target
-that never answers; settings hiding what you want to see (nf_conntrack_events, _acct,
+early_drop, insert_failed, clash_resolve, chaintoolong rising; entries still DNATed to an
+endpoint the Service's rules no longer name (stale, with the clients' pods and the nfct -D that
+removes them); UDP entries towards a NAT target that never answers; settings hiding what you want to see (nf_conntrack_events, _acct,
 _timestamp, nf_log backends, nf_log_all_netns); LOG rules whose lines the kernel does not write
-(nf_log_all_netns=0 outside the host namespace); trace tables left by dead processes, an nf_log
+(nf_log_all_netns=0 outside the host namespace); trace tables left by ended tracers, an nf_log
 binding nobody hears, NFLOG groups already held.
 Exit status: 0 no error found, 1 an error found, 2 a bad argument.
 `;
@@ -37,11 +44,14 @@ export interface DoctorOptions {
   targets: Target[];
   interval: number;
   json: boolean;
+  podLogDir?: string;
 }
 
 export async function parseDoctorArgs(argv: readonly string[]): Promise<DoctorOptions | 'help'> {
   let netns: string | undefined;
   let pid: number | undefined;
+  let pod: string | undefined;
+  let podLogDir: string | undefined;
   let allNetns = false;
   let interval = 2;
   let json = false;
@@ -53,6 +63,12 @@ export async function parseDoctorArgs(argv: readonly string[]): Promise<DoctorOp
     } else if (a === '--pid') {
       pid = Number(argv[++i]);
       if (!Number.isInteger(pid) || pid < 1) throw new CommandUsage('nfct doctor: --pid needs a process id');
+    } else if (a === '--pod') {
+      pod = argv[++i];
+      if (!pod || !/^[a-z0-9][a-z0-9-]*\/[a-z0-9][a-z0-9.-]*$/.test(pod)) throw new CommandUsage('nfct doctor: --pod needs NAMESPACE/NAME');
+    } else if (a === '--pod-log-dir') {
+      podLogDir = argv[++i];
+      if (!podLogDir || !podLogDir.startsWith('/')) throw new CommandUsage('nfct doctor: --pod-log-dir needs an absolute path');
     } else if (a === '--all-netns') allNetns = true;
     else if (a === '--interval') {
       interval = Number(argv[++i]);
@@ -61,76 +77,32 @@ export async function parseDoctorArgs(argv: readonly string[]): Promise<DoctorOp
     else if (a === '--help' || a === '-h') return 'help';
     else throw new CommandUsage(`nfct doctor: unknown option '${a}'`);
   }
-  if ([netns !== undefined, pid !== undefined, allNetns].filter(Boolean).length > 1) {
-    throw new CommandUsage('nfct doctor: use one of --netns, --pid, --all-netns');
+  if ([netns !== undefined, pid !== undefined, pod !== undefined, allNetns].filter(Boolean).length > 1) {
+    throw new CommandUsage('nfct doctor: use one of --netns, --pid, --pod, --all-netns');
   }
-  return { targets: await resolveTargets({ netns, pid, allNetns }), interval, json };
-}
-
-/** Reads a file inside the namespace (nsenter for another one); '' when it cannot be read. */
-async function readIn(path: string | null, file: string): Promise<string> {
+  let targets: Target[];
   try {
-    if (path === null) return readFileSync(file, 'utf8');
-    return (await run('nsenter', [`--net=${path}`, '--', 'cat', file], { maxBuffer: 16 << 20 })).stdout;
-  } catch {
-    return '';
+    targets = await resolveTargets({ netns, pid, pod, podLogDir, allNetns });
+  } catch (e) {
+    if (e instanceof NfctError && pod !== undefined) throw new CommandUsage(`nfct doctor: --pod ${pod}: ${e.detail}`);
+    throw e;
   }
+  return { targets, interval, json, ...(podLogDir !== undefined ? { podLogDir } : {}) };
 }
 
-/** Temporary trace tables (`inet nfct_trace_<pid>_<n>`) of processes that no longer exist. */
-export async function findStaleTraceTables(path: string | null): Promise<string[]> {
+/** The temporary trace tables in the namespace, each judged, with who holds a live one. */
+export async function traceTablesIn(path: string | null, names?: readonly string[]): Promise<NamespaceReport['traceTables']> {
+  let found;
   try {
-    return await findStaleTables(path);
+    found = names === undefined ? await traceTables(path) : await judgeTables(path, names);
   } catch {
-    return []; // no nft, or no inet tables
+    return []; // no nf_tables
   }
-}
-
-/** NFLOG groups bound in the namespace (/proc/net/netfilter/nfnetlink_log) and their holders. */
-async function nflogGroups(path: string | null): Promise<NamespaceReport['nflogGroups']> {
-  const [groups, sockets] = await Promise.all([readIn(path, '/proc/net/netfilter/nfnetlink_log'), readIn(path, '/proc/net/netlink')]);
-  const socks = netlinkSockets(sockets).filter((s) => s.protocol === 12);
-  const out: NamespaceReport['nflogGroups'] = [];
-  for (const line of groups.split('\n')) {
-    const f = line.trim().split(/\s+/).map(Number);
-    if (f.length < 2 || !Number.isInteger(f[0]) || !Number.isInteger(f[1])) continue;
-    const [group, portid] = [f[0]!, f[1]!];
-    const inode = socks.find((s) => s.portid === portid)?.inode;
-    const owner = inode ? socketOwner(inode) : undefined;
-    out.push({ group, portid, ...(owner ?? {}) });
-  }
-  return out;
-}
-
-/** Runs a command inside the namespace (nsenter for another one); its stdout, '' when it fails. */
-async function runIn(path: string | null, cmd: string, args: string[]): Promise<string> {
-  try {
-    const [c, a] = path === null ? [cmd, args] : ['nsenter', [`--net=${path}`, '--', cmd, ...args]];
-    return (await run(c, a, { maxBuffer: 64 << 20 })).stdout;
-  } catch {
-    return ''; // not installed, or nothing to list
-  }
-}
-
-/**
- * Rules that write to the kernel log: nft `log` statements without `group` (iptables-nft -j LOG
- * is one), iptables-legacy / ip6tables-legacy -j LOG, and legacy -j TRACE rules.
- */
-export async function countLogRules(path: string | null): Promise<NonNullable<NamespaceReport['logRules']>> {
-  const [ruleset, v4, v6] = await Promise.all([runIn(path, 'nft', ['list', 'ruleset']), runIn(path, 'iptables-legacy-save', []), runIn(path, 'ip6tables-legacy-save', [])]);
-  let nft = 0;
-  for (const line of ruleset.split('\n')) {
-    const bare = line.replace(/"(?:[^"\\]|\\.)*"/g, '""');
-    if (/(?:^|\s)log(?:\s|$)/.test(bare) && !/(?:^|\s)log(?:\s+\S+)*?\s+group\s/.test(bare)) nft++;
-  }
-  let legacy = 0;
-  let trace = 0;
-  for (const line of `${v4}\n${v6}`.split('\n')) {
-    if (!line.startsWith('-A ')) continue;
-    if (/\s-j LOG(?:\s|$)/.test(line)) legacy++;
-    else if (/\s-j TRACE(?:\s|$)/.test(line)) trace++;
-  }
-  return { nft, legacy, trace };
+  return Promise.all(found.map(async (t) => {
+    const name = t.owner === 'alive' ? tableOwnerName(t.name) : undefined;
+    const holder = name ? await abstractSocketOwner(path, name) : undefined;
+    return holder ? { ...t, holder } : t;
+  }));
 }
 
 /** Whether the namespace (null: ours) is the initial one; undefined when that cannot be told. */
@@ -144,30 +116,90 @@ function isInitial(path: string | null): boolean | undefined {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+type Inside = Pick<NamespaceReport, 'sysctls' | 'traceTables' | 'nflogGroups'> & {
+  /** What tells which tables exist (for counting the rules that log): nf_tables, legacy iptables. */
+  nftTables: string[] | Error | null;
+  legacyTables: Array<string | null>;
+};
+
+/**
+ * What the checks read inside the namespace, in one visit of a thread there (no process per
+ * namespace): the sysctls, the NFLOG groups and netlink sockets, the nf_tables tables, the
+ * legacy iptables tables.
+ */
+async function readInside(path: string | null): Promise<Inside> {
+  const files = sysctlPaths();
+  let texts: Array<string | null>;
+  let tables: string[] | Error | null;
+  try {
+    [texts, tables] = await addon.readInNamespace(path, [...files, ...NFLOG_FILES.map(threadNet), ...LEGACY_TABLE_FILES.map(threadNet)], true);
+  } catch {
+    return { sysctls: {}, traceTables: [], nflogGroups: [], nftTables: null, legacyTables: [] };
+  }
+  let names: string[] = [];
+  try {
+    names = traceTableNames(tables, path);
+  } catch {
+    // no nf_tables: no trace table either
+  }
+  const n = files.length;
+  return {
+    sysctls: sysctlsOf(files, texts),
+    traceTables: await traceTablesIn(path, names),
+    nflogGroups: nflogGroupsOf(texts[n] ?? '', texts[n + 1] ?? ''),
+    nftTables: tables,
+    legacyTables: texts.slice(n + NFLOG_FILES.length),
+  };
+}
+
+/** The initial namespace's sysctls, read once for every namespace of a run. */
+let hostRead: Promise<Sysctls> | undefined;
+const hostSysctls = (): Promise<Sysctls> => (hostRead ??= readSysctls(null));
+
 /** Reads one namespace over the sampling interval. */
-export async function examine(target: Target, interval: number): Promise<NamespaceReport> {
+export async function examine(target: Target, interval: number, podLogDir?: string): Promise<NamespaceReport> {
   const ct = await Conntrack.open(target.path === null ? {} : { netns: target.path });
   try {
-    const udp = () => ct.aggregate({ by: ['dnat', 'status'], top: 0, filter: { protocol: 'udp', status: 'DST_NAT' } });
-    const [sysctls, host, entries, statsBefore, udpDnatBefore, staleTraceTables, groups, logRules] = await Promise.all([
-      readSysctls(target.path),
+    // The Services first: where the rules DNAT nothing there is no entry to judge, and the DNAT
+    // dumps are left out (each walks the kernel's whole hash table, whatever the namespace holds).
+    let services: Services | undefined;
+    let servicesError: string | undefined;
+    try {
+      services = await readServices(target.path === null ? {} : { netns: target.path });
+    } catch (e) {
+      servicesError = e instanceof Error ? e.message : String(e);
+    }
+    const judged = services === undefined || services.size > 0;
+    const dnat = async (): Promise<Flow[]> => {
+      if (!judged) return [];
+      const out: Flow[] = [];
+      for await (const batch of ct.list({ status: 'DST_NAT' }).batches()) for (const f of batch) out.push(f);
+      return out;
+    };
+    const [{ sysctls, traceTables, nflogGroups: groups, nftTables, legacyTables }, host, entries, statsBefore, dnatBefore] = await Promise.all([
+      readInside(target.path),
       // nf_log_all_netns exists only in the initial namespace (it is global).
-      target.path === null ? Promise.resolve<Record<string, string>>({}) : readSysctls(null),
+      target.path === null ? Promise.resolve<Record<string, string>>({}) : hostSysctls(),
       ct.count(),
       ct.stats(),
-      udp(),
-      findStaleTraceTables(target.path),
-      nflogGroups(target.path),
-      countLogRules(target.path),
+      dnat(),
     ]);
     const t0 = performance.now();
     await sleep(interval * 1000);
-    const [statsAfter, udpDnatAfter] = await Promise.all([ct.stats(), udp()]);
+    const [statsAfter, dnatAfter] = await Promise.all([ct.stats(), dnat()]);
     const seconds = (performance.now() - t0) / 1000;
-    const nsFlag = target.path === null ? '' : target.path.startsWith('/run/netns/') ? ` --netns ${target.label}` : ` --netns ${target.path}`;
+    const pod = /^[a-z0-9][a-z0-9-]*\/[a-z0-9][a-z0-9.-]*$/.test(target.label);
+    const nsFlag = target.path === null ? '' : pod ? ` --pod ${target.label}${podLogDir !== undefined ? ` --pod-log-dir ${podLogDir}` : ''}` : target.path.startsWith('/run/netns/') ? ` --netns ${target.label}` : ` --netns ${target.path}`;
     const nsExec = target.path === null ? '' : target.path.startsWith('/run/netns/') ? `ip netns exec ${target.label} ` : `nsenter --net=${target.path} `;
     if (sysctls.nf_log_all_netns === undefined && 'nf_log_all_netns' in host) sysctls.nf_log_all_netns = host.nf_log_all_netns!;
-    return { netns: target.label, nsFlag, nsExec, sysctls, entries, statsBefore, statsAfter, seconds, udpDnatBefore, udpDnatAfter, staleTraceTables, nflogGroups: groups, initial: isInitial(target.path), logRules };
+    const initial = isInitial(target.path);
+    const report: NamespaceReport = { netns: target.label, nsFlag, nsExec, sysctls, entries, statsBefore, statsAfter, seconds, dnatBefore, dnatAfter, owners: new Map(), traceTables, nflogGroups: groups };
+    if (initial !== undefined) report.initial = initial;
+    // The rules that log matter only where the kernel mutes them (checkLogSuppressed).
+    if (initial === false && Number(sysctls.nf_log_all_netns) === 0 && sysctls.nf_log_all_netns !== undefined) report.logRules = await countLogRules(target.path, { nftTables, legacyTables });
+    if (services) report.services = services;
+    if (servicesError !== undefined) report.servicesError = servicesError;
+    return report;
   } finally {
     ct.close();
   }
@@ -187,25 +219,33 @@ export function doctorCommand(argv: readonly string[]): Promise<number> {
 }
 
 async function runDoctor(opts: DoctorOptions): Promise<number> {
-  let failed = false;
+  hostRead = undefined;
+  let failed = 0;
   const reports = await Promise.all(opts.targets.map(async (t) => {
     try {
-      return await examine(t, opts.interval);
+      return await examine(t, opts.interval, opts.podLogDir);
     } catch (e) {
       // Among several, a namespace gone since it was listed is only mentioned.
       const gone = opts.targets.length > 1 && e instanceof NfctError && (e.code === 'ENOENT' || e.code === 'EINVAL');
-      if (!gone) failed = true;
+      if (!gone) failed++;
       process.stderr.write(`nfct doctor: [${t.label}] ${gone ? 'left out: ' : ''}${e instanceof Error ? e.message : String(e)}\n`);
       return undefined;
     }
   }));
+  // Clients of DNATed entries are named by the pod holding their address.
+  if (reports.some((r) => r && r.dnatAfter.length > 0)) {
+    const owners = await addressOwners(await listNamespaces(opts.podLogDir !== undefined ? { podLogDir: opts.podLogDir } : {}), namespaceLabel).catch(() => new Map());
+    for (const r of reports) if (r) r.owners = owners;
+  }
   const findings = reports.flatMap((r) => (r ? diagnose(r) : []));
   const colour = process.stdout.isTTY === true && !opts.json;
   for (const f of findings) process.stdout.write(opts.json ? `${JSON.stringify(f)}\n` : `${formatFinding(f, colour)}\n`);
   const errors = findings.filter((f) => f.severity === 'error').length;
-  if (!opts.json) {
-    const examined = reports.filter(Boolean).length;
-    process.stderr.write(`nfct doctor: ${examined} namespace${examined === 1 ? '' : 's'} examined, ${findings.length} finding${findings.length === 1 ? '' : 's'}, ${errors} error${errors === 1 ? '' : 's'}.\n`);
+  const examined = reports.filter(Boolean).length;
+  // Nothing could be examined (no privilege: EPERM): the error said it all, no summary of nothing.
+  if (!opts.json && (examined > 0 || failed === 0)) {
+    const unread = failed > 0 ? `, ${failed} could not be read` : '';
+    process.stderr.write(`nfct doctor: ${examined} namespace${examined === 1 ? '' : 's'} examined${unread}, ${findings.length} finding${findings.length === 1 ? '' : 's'}, ${errors} error${errors === 1 ? '' : 's'}.\n`);
   }
-  return errors > 0 || failed ? 1 : 0;
+  return errors > 0 || failed > 0 ? 1 : 0;
 }
