@@ -55,6 +55,13 @@ export interface NamespaceReport {
   traceTables: Array<TraceTable & { holder?: { pid: number; comm?: string } }>;
   /** NFLOG groups bound in the namespace, with who holds them. */
   nflogGroups: Array<{ group: number; portid: number; pid?: number; comm?: string }>;
+  /** Whether it is the initial (host) namespace; undefined when that could not be told. */
+  initial?: boolean;
+  /**
+   * Rules that write to the kernel log: nft `log` statements without `group` (iptables-nft
+   * -j LOG among them), iptables-legacy/ip6tables-legacy -j LOG, and legacy -j TRACE rules.
+   */
+  logRules?: { nft: number; legacy: number; trace: number };
 }
 
 const int = (n: number): string => Math.round(n).toLocaleString('en-US');
@@ -72,6 +79,7 @@ export const CHECK_LIST: ReadonlyArray<readonly [id: string, severity: string, w
   ['timestamp-off', 'info', 'nf_conntrack_timestamp=0: no start times'],
   ['nf-log-none', 'info', 'no nf_log backend: LOG and legacy TRACE rules log nothing'],
   ['nf-log-all-netns-off', 'info', "nf_log_all_netns=0: other namespaces' LOG lines never reach the kernel log (node-wide)"],
+  ['log-lines-suppressed', 'warning', 'LOG rules in a namespace other than the initial one while nf_log_all_netns=0'],
   ['stale-trace-table', 'warning', 'a trace table left by a tracer that has ended'],
   ['trace-table-owner-unknown', 'warning', 'a trace table whose tracer cannot be told alive or gone'],
   ['trace-running', 'info', 'a trace table in use by a running tracer, and by whom'],
@@ -293,9 +301,38 @@ export function checkTraceLeftovers(r: NamespaceReport): Finding[] {
   return out;
 }
 
+/** Rules of the namespace whose lines go to the kernel log (TRACE only with a syslog backend). */
+function logRuleCount(r: NamespaceReport): number {
+  const l = r.logRules;
+  if (!l) return 0;
+  const syslogTrace = ['2', '10'].some((pf) => /^nf_log_ipv[46]$/.test(r.sysctls[`nf_log/${pf}`] ?? ''));
+  return l.nft + l.legacy + (syslogTrace ? l.trace : 0);
+}
+
+/**
+ * LOG rules in a namespace other than the initial one while nf_log_all_netns=0: the kernel
+ * writes none of their lines, so dmesg, the journal and nfct log --kmsg see nothing of them.
+ */
+export function checkLogSuppressed(r: NamespaceReport): Finding[] {
+  const n = logRuleCount(r);
+  if (n === 0 || r.initial !== false || sysctlNumber(r.sysctls, 'nf_log_all_netns') !== 0) return [];
+  const l = r.logRules!;
+  return [{
+    severity: 'warning',
+    check: 'log-lines-suppressed',
+    scope: 'namespace',
+    netns: r.netns,
+    title: `${n} rule${n === 1 ? '' : 's'} here log${n === 1 ? 's' : ''} to the kernel log, which writes none of ${n === 1 ? 'its' : 'their'} lines (nf_log_all_netns=0)`,
+    seen: { nftLog: l.nft, iptablesLegacyLog: l.legacy, legacyTrace: n - l.nft - l.legacy, nf_log_all_netns: 0 },
+    why: 'The kernel writes LOG and TRACE lines of a namespace other than the initial one only when net.netfilter.nf_log_all_netns=1 (global). These rules match packets and log nothing: dmesg, the journal and nfct log --kmsg see none of their lines. NFLOG (-j NFLOG, log group N) is not affected.',
+    fix: `${INITIAL('sysctl -w net.netfilter.nf_log_all_netns=1')}   # global: every namespace; or log to NFLOG and read it with nfct log${r.nsFlag} --group N`,
+  }];
+}
+
 /** nf_log_all_netns=0 with namespaces other than the initial one examined: said once for the node. */
 export function checkLogAllNetns(reports: readonly NamespaceReport[]): Finding[] {
-  const hidden = reports.filter((r) => r.nsExec !== '' && sysctlNumber(r.sysctls, 'nf_log_all_netns') === 0);
+  // A namespace with rules that log there is told so by log-lines-suppressed, a warning of its own.
+  const hidden = reports.filter((r) => r.nsExec !== '' && sysctlNumber(r.sysctls, 'nf_log_all_netns') === 0 && logRuleCount(r) === 0);
   if (hidden.length === 0) return [];
   return [{
     severity: 'info',
@@ -310,7 +347,7 @@ export function checkLogAllNetns(reports: readonly NamespaceReport[]): Finding[]
 }
 
 /** The checks of one namespace. */
-export const CHECKS = [checkTableFull, checkStatsRising, checkStaleDnat, checkUnansweredUdp, checkSettings, checkTraceLeftovers];
+export const CHECKS = [checkTableFull, checkStatsRising, checkStaleDnat, checkUnansweredUdp, checkSettings, checkLogSuppressed, checkTraceLeftovers];
 
 const ORDER: Record<Severity, number> = { error: 0, warning: 1, info: 2 };
 

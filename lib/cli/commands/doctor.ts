@@ -1,7 +1,10 @@
 // `nfct doctor`: reads what the checks of doctor-checks.ts need from each namespace (sysctls,
 // the entry count, per-CPU statistics and UDP NAT groups at both ends of a sampling interval,
-// trace tables and whether their tracer lives, NFLOG listeners), prints the findings, and
+// trace tables and whether their tracer lives, NFLOG listeners, rules writing to the kernel
+// log), prints the findings, and
 // exits 1 when one is an error.
+import { statSync } from 'node:fs';
+
 import { Conntrack } from '../../conntrack/handle.js';
 import { NfctError } from '../../core/errors.js';
 import { atLeast, CHECK_LIST, diagnose, type Finding, type NamespaceReport, type Severity } from './doctor-checks.js';
@@ -13,9 +16,10 @@ import { CommandUsage, runSubcommand } from '../subcommand.js';
 import { judgeTables, tableOwnerName, traceTableNames, traceTables } from '../../trace/state.js';
 import { addon } from '../../core/native.js';
 import type { Flow } from '../../conntrack/types.js';
-import { listNamespaces, namespaceLabel } from '../../core/netns-discovery.js';
+import { isInitialNetns, listNamespaces, namespaceLabel } from '../../core/netns-discovery.js';
 import { addressOwners } from '../../k8s/node.js';
 import { readServices, type Services } from '../../k8s/services.js';
+import { countLogRules, LEGACY_TABLE_FILES } from './doctor-logrules.js';
 
 const ID_WIDTH = Math.max(...CHECK_LIST.map(([id]) => id.length)) + 2;
 
@@ -112,22 +116,36 @@ export async function traceTablesIn(path: string | null, names?: readonly string
   }));
 }
 
+/** Whether the namespace (null: ours) is the initial one; undefined when that cannot be told. */
+function isInitial(path: string | null): boolean | undefined {
+  try {
+    return isInitialNetns(statSync(path ?? '/proc/self/ns/net').ino);
+  } catch {
+    return undefined;
+  }
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-type Inside = Pick<NamespaceReport, 'sysctls' | 'traceTables' | 'nflogGroups'>;
+type Inside = Pick<NamespaceReport, 'sysctls' | 'traceTables' | 'nflogGroups'> & {
+  /** What tells which tables exist (for counting the rules that log): nf_tables, legacy iptables. */
+  nftTables: string[] | Error | null;
+  legacyTables: Array<string | null>;
+};
 
 /**
  * What the checks read inside the namespace, in one visit of a thread there (no process per
- * namespace): the sysctls, the NFLOG groups and netlink sockets, the nf_tables tables.
+ * namespace): the sysctls, the NFLOG groups and netlink sockets, the nf_tables tables, the
+ * legacy iptables tables.
  */
 async function readInside(path: string | null): Promise<Inside> {
   const files = sysctlPaths();
   let texts: Array<string | null>;
   let tables: string[] | Error | null;
   try {
-    [texts, tables] = await addon.readInNamespace(path, [...files, ...NFLOG_FILES.map(threadNet)], true);
+    [texts, tables] = await addon.readInNamespace(path, [...files, ...NFLOG_FILES.map(threadNet), ...LEGACY_TABLE_FILES.map(threadNet)], true);
   } catch {
-    return { sysctls: {}, traceTables: [], nflogGroups: [] };
+    return { sysctls: {}, traceTables: [], nflogGroups: [], nftTables: null, legacyTables: [] };
   }
   let names: string[] = [];
   try {
@@ -141,6 +159,8 @@ async function readInside(path: string | null): Promise<Inside> {
     traceTables: await traceTablesIn(path, names),
     // Holders named as an operator knows them (`nfct log`, not node).
     nflogGroups: nflogGroupsOf(texts[n] ?? '', texts[n + 1] ?? '').map((g) => (g.pid !== undefined ? { ...g, comm: processName(g.pid, g.comm) } : g)),
+    nftTables: tables,
+    legacyTables: texts.slice(n + NFLOG_FILES.length),
   };
 }
 
@@ -168,7 +188,7 @@ export async function examine(target: Target, interval: number, podLogDir?: stri
       for await (const batch of ct.list({ status: 'DST_NAT' }).batches()) for (const f of batch) out.push(f);
       return out;
     };
-    const [{ sysctls, traceTables, nflogGroups: groups }, host, entries, statsBefore, dnatBefore] = await Promise.all([
+    const [{ sysctls, traceTables, nflogGroups: groups, nftTables, legacyTables }, host, entries, statsBefore, dnatBefore] = await Promise.all([
       readInside(target.path),
       // nf_log_all_netns exists only in the initial namespace (it is global).
       target.path === null ? Promise.resolve<Record<string, string>>({}) : hostSysctls(),
@@ -184,7 +204,11 @@ export async function examine(target: Target, interval: number, podLogDir?: stri
     const nsFlag = target.path === null ? '' : pod ? ` --pod ${target.label}${podLogDir !== undefined ? ` --pod-log-dir ${podLogDir}` : ''}` : target.path.startsWith('/run/netns/') ? ` --netns ${target.label}` : ` --netns ${target.path}`;
     const nsExec = target.path === null ? '' : target.path.startsWith('/run/netns/') ? `ip netns exec ${target.label} ` : `nsenter --net=${target.path} `;
     if (sysctls.nf_log_all_netns === undefined && 'nf_log_all_netns' in host) sysctls.nf_log_all_netns = host.nf_log_all_netns!;
+    const initial = isInitial(target.path);
     const report: NamespaceReport = { netns: target.label, nsFlag, nsExec, sysctls, entries, statsBefore, statsAfter, seconds, dnatBefore, dnatAfter, owners: new Map(), traceTables, nflogGroups: groups };
+    if (initial !== undefined) report.initial = initial;
+    // The rules that log matter only where the kernel mutes them (checkLogSuppressed).
+    if (initial === false && Number(sysctls.nf_log_all_netns) === 0 && sysctls.nf_log_all_netns !== undefined) report.logRules = await countLogRules(target.path, { nftTables, legacyTables });
     if (services) report.services = services;
     if (servicesError !== undefined) report.servicesError = servicesError;
     return report;
