@@ -18,10 +18,11 @@ import { type NetnsOption, netnsPath } from '../core/netns.js';
 import { decodePacket } from '../packet/decode.js';
 import type { DecodedPacket } from '../packet/types.js';
 import type { NflogPacketEvent } from '../nflog/handle.js';
+import type { KernelLogLine, KernelLogLoss, KernelLogPacket } from '../kmsg/types.js';
 import type { TracePacket } from '../trace/types.js';
 
-/** Where a line's `time` came from. */
-export type TimeSource = 'kernel' | 'received';
+/** Where a line's `time` came from (`log`: the time a log file gives the line). */
+export type TimeSource = 'kernel' | 'log' | 'received';
 
 /** ISO 8601 (milliseconds) of nanoseconds since the epoch. */
 export function isoOfNs(ns: bigint): string {
@@ -169,6 +170,22 @@ export function packetLine(p: NflogPacketEvent): string {
   return withHead(`${head},"source":"nflog"`, JSON.stringify({ ...fields, ...decoded }));
 }
 
+/** A kernel log item's JSON fields (what its toJSON gives) without `type` and `time`. */
+function kernelLogFields(item: KernelLogPacket | KernelLogLine | KernelLogLoss): Record<string, unknown> {
+  const { type: _type, time: _time, ...fields } = (typeof (item as { toJSON?: unknown }).toJSON === 'function' ? (item as unknown as { toJSON(): Record<string, unknown> }).toJSON() : jsonSafe(item)) as Record<string, unknown>;
+  return fields;
+}
+
+/**
+ * `nfct log --kmsg|--file --json`: a LOG line as a packet, another line of the log, a loss;
+ * `time` the kernel's (kmsg) or the log file's (file) time of the line.
+ */
+export function kernelLogLine(item: KernelLogPacket | KernelLogLine | KernelLogLoss): string {
+  const ts = item.timestamp;
+  const source: TimeSource = ts === undefined ? 'received' : item.source === 'file' ? 'log' : 'kernel';
+  return withHead(lineHead(item.type, ts === undefined ? receivedNow() : isoOfNs(ts), source), JSON.stringify(kernelLogFields(item)));
+}
+
 /** A trace id as the text output prints it. */
 export function traceId(id: number): string {
   return id.toString(16).padStart(8, '0');
@@ -207,6 +224,7 @@ export function traceLine(p: TracePacket): string {
     if (h.iif !== undefined) hop.iif = h.iif;
     if (h.oif !== undefined) hop.oif = h.oif;
     if (h.mark !== undefined) hop.mark = h.mark;
+    if (h.log !== undefined) hop.log = kernelLogFields(h.log);
     if (h.ct !== undefined) {
       const { status, ...ct } = h.ct;
       hop.ct = status === undefined ? ct : { ...ct, status: new Status(status).names() };
@@ -226,7 +244,9 @@ export function traceLine(p: TracePacket): string {
   body.hops = hops;
   if (p.verdict !== undefined) body.verdict = p.verdict;
   body.dropped = p.dropped;
-  return line('trace', t !== undefined ? isoOfNs(t) : receivedNow(), 'received', body);
+  // The kernel log's lines have a time of their own; trace events have none.
+  const source: TimeSource = t === undefined ? 'received' : p.source === 'file' ? 'log' : p.source === 'kmsg' ? 'kernel' : 'received';
+  return line('trace', t !== undefined ? isoOfNs(t) : receivedNow(), source, body);
 }
 
 let versions: Record<string, number> | undefined;

@@ -3,7 +3,6 @@
 // packets it logged and how many were lost. With --all-netns: the group in every namespace of
 // the node, each line marked with its namespace, one summary for them all. `--kmsg` / `--file`
 // read the kernel log's LOG lines instead (./kernel-log.ts).
-import { jsonSafe } from '../../conntrack/flow.js';
 import { NfctError } from '../../core/errors.js';
 import { namespaceLabel, type NetworkNamespace } from '../../core/netns-discovery.js';
 import { type NetnsOption, netnsPath } from '../../core/netns.js';
