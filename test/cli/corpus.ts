@@ -9,6 +9,11 @@ export interface CorpusLine {
   empty?: boolean;
   /** Run with a connlabel.conf naming bits 0-3 (a private mount namespace, both programs). */
   labels?: boolean;
+  /**
+   * Standard output is /dev/null: conntrack through a shell redirection, nfct in the test's
+   * own process writing to a descriptor open on /dev/null (so its code is measured too).
+   */
+  devnull?: boolean;
 }
 
 /** The table both namespaces start from (conntrack -R syntax). */
@@ -243,6 +248,12 @@ function build(): CorpusLine[] {
     { shell: 'CT -D -s 10.0.0.1 -o extended > /dev/null' },
     { shell: 'CT -D -p tcp --state ESTABLISHED > /dev/null' },
     { shell: 'CT -D -p sctp > /dev/null' },
+    // ...and whose filter is only the family and the mark: the kernel's flush deletes them (no
+    // dump); the count and the exit status (1 when none matched) are conntrack's all the same.
+    ...['', '-f ipv4', '-f ipv6', '-m 1', '-m 0x10', '-m 99', '-m 0', '-m 2/0xff', '-m 1/0', '-f ipv6 -m 1', '-f ipv4 -m 99', '-f ipv6 -m 9']
+      .map((f) => L(`-D ${f}`, { devnull: true })),
+    { shell: 'CT -D -f ipv4 > /dev/null' }, { shell: 'CT -D -m 1 > /dev/null' }, { shell: 'CT -D -m 99 > /dev/null' },
+    { shell: 'CT -D -f ipv6 -m 98 > /dev/null; CT -D -f ipv6 > /dev/null' },
   );
   return out;
 }

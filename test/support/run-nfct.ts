@@ -8,7 +8,11 @@ export interface NfctRun {
   stderr: string;
 }
 
-export async function runNfct(argv: string[]): Promise<NfctRun> {
+/**
+ * With `stdoutFd` the command writes its output straight to that descriptor (as the nfct
+ * program does with fd 1), e.g. one open on /dev/null; `stdout` is then empty.
+ */
+export async function runNfct(argv: string[], options: { stdoutFd?: number } = {}): Promise<NfctRun> {
   let stdout = '';
   let stderr = '';
   const ow = process.stdout.write.bind(process.stdout);
@@ -16,7 +20,7 @@ export async function runNfct(argv: string[]): Promise<NfctRun> {
   process.stdout.write = ((s: string | Uint8Array) => ((stdout += String(s)), true)) as typeof process.stdout.write;
   process.stderr.write = ((s: string | Uint8Array) => ((stderr += String(s)), true)) as typeof process.stderr.write;
   try {
-    const code = await main(argv);
+    const code = await main(argv, options);
     return { code, stdout, stderr };
   } finally {
     process.stdout.write = ow;
