@@ -13,6 +13,7 @@ import { runNfct } from '../support/run-nfct.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { tcpFlow, udpFlow } from '../helpers/traffic.js';
 import { type EntrySpec, insertEntry, listEntries, runConntrack } from '../oracle/conntrack-cli.js';
+import { compareJson, parseConntrackXml } from '../oracle/conntrack-xml.js';
 
 /** The built library, for a child process. */
 const LIB = join(__dirname, '..', '..', 'dist', 'index.js');
@@ -106,12 +107,19 @@ describe('nfct -L as conntrack -L', () => {
     expect((await nfct('-S', '--netns', ns.name)).stdout).toBe((await runConntrack(ns, ['-S'])).stdout);
   });
 
-  test('--json: one object per line with the library field names', async () => {
-    const { stdout } = await nfct('-L', '--json', '-p', 'udp', '--netns', ns.name);
-    const rows = stdout.trim().split('\n').map((l) => JSON.parse(l));
-    expect(rows.length).toBe((await listEntries(ns, ['-p', 'udp'])).entries.length);
-    expect(rows[0]).toHaveProperty('original.src');
-    expect(rows[0]).toHaveProperty('protocol', 'udp');
+  test('--json: one object per entry, each with the values conntrack -L -o xml shows for it', async () => {
+    const { stdout } = await nfct('-L', '--json', '--netns', ns.name);
+    const rows = stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const xml = new Map(parseConntrackXml((await runConntrack(ns, ['-L', '-o', 'xml,id'])).stdout).map((f) => [f.id, f]));
+    const text = new Map((await listEntries(ns)).entries.map((e) => [e.id, e]));
+    expect(rows.length).toBe(xml.size);
+    const nowNs = BigInt(Date.now()) * 1_000_000n;
+    const problems = rows.flatMap((row) => {
+      const x = xml.get(row.id as number);
+      return x ? compareJson(row, x, text.get(row.id as number), { nowNs }).map((p) => `${row.protocol} ${row.id}: ${p}`) : [`${row.id}: not listed by conntrack`];
+    });
+    expect(problems).toEqual([]);
+    expect(new Set(rows.map((r) => r.protocol))).toEqual(new Set(['tcp', 'udp', 'icmp', 'icmpv6', 'sctp', 'gre', 'unknown']));
   });
 });
 
