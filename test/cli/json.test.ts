@@ -1,10 +1,11 @@
 // --json: every command prints one JSON object per line, each of the schema the README gives
 // for that command. Checked against the real kernel in a namespace of its own.
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 
 import { Conntrack } from '../../lib/conntrack/handle.js';
 import { flowJson } from '../../lib/conntrack/flow.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
+import { until } from '../helpers/sentinel.js';
 import { listEntries, runConntrack, runConntrackOk } from '../oracle/conntrack-cli.js';
 import { compareJson, parseConntrackXml, type XmlFlow } from '../oracle/conntrack-xml.js';
 import { ping, tcpFlow, udpFlow } from '../helpers/traffic.js';
@@ -13,7 +14,11 @@ import { runNfct } from '../support/run-nfct.js';
 let ns: Netns;
 
 async function nfct(...argv: string[]): Promise<{ code: number; rows: Record<string, unknown>[]; stderr: string }> {
-  const r = await runNfct(['--netns', ns.name, ...argv]);
+  return nfctWatching(() => undefined, ...argv);
+}
+
+async function nfctWatching(onStdout: (text: string) => void, ...argv: string[]): Promise<{ code: number; rows: Record<string, unknown>[]; stderr: string }> {
+  const r = await runNfct(['--netns', ns.name, ...argv], { onStdout });
   const rows = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
   return { code: r.code, rows, stderr: r.stderr };
 }
@@ -105,10 +110,19 @@ describe('nfct --json: one object per line, one schema per command', () => {
   });
 
   test('-E: one event object per event', async () => {
-    const done = nfct('-E', '--json', '-p', 'udp');
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    await runConntrack(ns, ['-I', '-p', 'udp', '-s', '10.5.0.7', '-d', '10.5.0.8', '--sport', '7', '--dport', '8', '-t', '50']);
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Watching once its event stream is made (events() returns subscribed); done once the
+    // event is written (runNfct gathers stdout as it is written).
+    const events = vi.spyOn(Conntrack.prototype, 'events');
+    let out = '';
+    let done: ReturnType<typeof nfct>;
+    try {
+      done = nfctWatching((t) => (out += t), '-E', '--json', '-p', 'udp');
+      await until(() => events.mock.results.some((x) => x.type === 'return'), 'nfct -E to subscribe');
+      await runConntrack(ns, ['-I', '-p', 'udp', '-s', '10.5.0.7', '-d', '10.5.0.8', '--sport', '7', '--dport', '8', '-t', '50']);
+      await until(() => out.includes('10.5.0.7'), 'nfct -E to write the event');
+    } finally {
+      events.mockRestore();
+    }
     process.emit('SIGTERM', 'SIGTERM');
     const r = await done;
     expect(r.code).toBe(0);
