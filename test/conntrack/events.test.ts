@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type ConntrackEvent, Conntrack, type EventStream, type FlowEvent, NfctError } from '../../lib/index.js';
 import { createNetns, type Netns, setSysctl } from '../helpers/netns.js';
 import { until } from '../helpers/sentinel.js';
+import { eventDrops } from '../helpers/streams.js';
 import { tcpFlow, udpFlow } from '../helpers/traffic.js';
 import { type CtEntry, listEntries, runConntrackOk, watchEvents } from '../oracle/conntrack-cli.js';
 
@@ -63,13 +64,6 @@ function collect(stream: EventStream, until: (e: ConntrackEvent) => boolean, tim
     return events;
   })();
   return { events, done };
-}
-
-/** Messages the kernel dropped on the sockets of `netns` subscribed to conntrack events (/proc/net/netlink). */
-async function netlinkDrops(netns: Netns): Promise<number> {
-  const rows = (await netns.execOk('cat', ['/proc/net/netlink'])).stdout.trim().split('\n').slice(1).map((l) => l.trim().split(/\s+/));
-  // Columns: sk Eth Pid Groups Rmem Wmem Dump Locks Drops Inode; NETLINK_NETFILTER is 12.
-  return rows.filter((f) => f[1] === '12' && parseInt(f[3]!, 16) !== 0).reduce((n, f) => n + Number(f[8]), 0);
 }
 
 const isMarker = (src: string) => (e: ConntrackEvent) => e.type === 'new' && e.flow.original.src === src;
@@ -198,14 +192,14 @@ describe('countEvents()', () => {
       await c.createMany(flows);
       // The kernel counts what it dropped on the counter's socket (the only one in the
       // namespace subscribed to events): every event is either counted or dropped.
-      const dropped = await netlinkDrops(own);
+      const dropped = await eventDrops(own);
       expect(dropped).toBeGreaterThan(0);
       const n = 20000 - dropped;
       await until(() => counter.counts.new === n && counter.stats.overruns > 0, `the counter to count ${n} events and an overrun`, { detail: () => JSON.stringify({ counts: counter.counts, stats: counter.stats }) });
       await c.create({ protocol: 'udp', src: '10.39.9.9', dst: '10.31.0.1', srcPort: 1, dstPort: 2, timeout: 60 });
       await until(() => counter.counts.new === n + 1, 'the counter to count one more event');
       expect(counter.counts).toEqual({ new: n + 1 });
-      expect(await netlinkDrops(own)).toBe(dropped);
+      expect(await eventDrops(own)).toBe(dropped);
       c.close();
       await counter.done;
     } finally {

@@ -16,7 +16,7 @@ import { Conntrack } from '../../lib/index.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { countEntries } from '../oracle/conntrack-cli.js';
 import { stderrLine, until } from '../helpers/sentinel.js';
-import { flood, nftCounter, udpEntries } from '../helpers/streams.js';
+import { flood, netlinkSockets, nftCounter, udpEntries } from '../helpers/streams.js';
 
 const NFCT = resolve(__dirname, '../../dist/cli/main.js');
 const GROUP = 17;
@@ -61,24 +61,6 @@ function total(text: string, name: string, labels: Record<string, string>): numb
   return sum;
 }
 
-interface NetlinkSocket {
-  protocol: number;
-  portid: number;
-  groups: number;
-  drops: number;
-}
-
-/** The namespace's netlink sockets as the kernel lists them (/proc/net/netlink read inside it). */
-async function netlinkSockets(): Promise<NetlinkSocket[]> {
-  const r = await ns.execOk('cat', ['/proc/net/netlink']);
-  return r.stdout
-    .trim()
-    .split('\n')
-    .slice(1)
-    .map((l) => l.trim().split(/\s+/))
-    .map((f) => ({ protocol: Number(f[1]), portid: Number(f[2]), groups: parseInt(f[3]!, 16), drops: Number(f[8]) }));
-}
-
 const NETLINK_NETFILTER = 12;
 
 describe('nfct exporter, stopped while the kernel produces: the loss metrics equal the kernel\'s counts', () => {
@@ -103,7 +85,7 @@ describe('nfct exporter, stopped while the kernel produces: the loss metrics equ
       const t = await scrape(port);
       return lost(t) === 0 && overruns(t) === 0;
     }, 'the exporter to report the namespace\'s streams');
-    const events = await until(async () => (await netlinkSockets()).find((s) => s.protocol === NETLINK_NETFILTER && s.groups !== 0), 'the exporter\'s event socket');
+    const events = await until(async () => (await netlinkSockets(ns)).find((s) => s.protocol === NETLINK_NETFILTER && s.groups !== 0), 'the exporter\'s event socket');
 
     exporter.kill('SIGSTOP');
     try {
@@ -122,7 +104,7 @@ describe('nfct exporter, stopped while the kernel produces: the loss metrics equ
     // Every entry in the table made one NEW event (the flood's own flow too).
     const made = await countEntries(ns);
     expect(made).toBe(ENTRIES + 1);
-    const sockets = await netlinkSockets();
+    const sockets = await netlinkSockets(ns);
     const dropped = sockets.find((s) => s.portid === events.portid)!.drops;
     expect(dropped).toBeGreaterThan(0);
     expect(sockets.filter((s) => s.protocol === NETLINK_NETFILTER && s.groups === 0).reduce((n, s) => n + s.drops, 0)).toBeGreaterThan(0);

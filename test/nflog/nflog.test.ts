@@ -266,12 +266,12 @@ describe('errors and lifecycle', () => {
         if (r === undefined) {
           await marker();
           markers++;
+          logged = await nftCounter(ns, 'logb');
         } else {
           expect(r.done, state()).toBe(false);
           seen.push(r.value);
           pending = it.next();
         }
-        logged = await nftCounter(ns, 'logb');
       }
       s.close();
       const kinds: Record<string, number> = {};
