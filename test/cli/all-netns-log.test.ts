@@ -154,11 +154,17 @@ describe('nfct log --all-netns', () => {
       await udpFlow(a, { count: 4, listenPort: PORT });
       await udpFlow(b, { count: 2, listenPort: PORT });
       // c is deleted while nfct follows it; the next look at the node's namespaces finds it gone
-      // (and a second look, 5 s later, says nothing more of b or c).
+      // (and a later look says nothing more of b or c: it happened once nfct has bound the
+      // group in a namespace made after the first).
       await c.remove();
       const gone = `nfct: [${c.name}] the namespace is gone: no longer logged`;
       await until('the namespace gone', () => run.stderr().includes(gone));
-      await sleep(5500);
+      const d = await createNetns('nfct-allnsd');
+      try {
+        await until(`a later look at the node's namespaces (NFLOG group ${GROUP} bound in ${d.name})`, () => bound(d));
+      } finally {
+        await d.remove();
+      }
       const code = await run.stop();
       expect(code).toBe(0);
       const busy = `nfct: [${b.name}] NFLOG group ${GROUP} is held by another socket in this namespace (EBUSY): skipped`;
