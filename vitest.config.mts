@@ -1,9 +1,13 @@
 import { defineConfig } from 'vitest/config';
 
+// Under Stryker (npm run test:mutation) children of a test run the mutated code too.
+const mutation = process.env.STRYKER_MUTATOR_WORKER !== undefined;
+
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/helpers/global-setup.ts'],
+    setupFiles: mutation ? ['test/mutation/setup.ts'] : [],
     // Integration tests make their own network namespaces; two workers match the two cores.
     pool: 'forks',
     poolOptions: { forks: { maxForks: 2, minForks: 1, execArgv: ['--expose-gc'] } },
