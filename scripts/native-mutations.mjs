@@ -25,9 +25,9 @@ try {
   const files = spawnSync('git', ['ls-files', '-z'], { cwd: ROOT, encoding: 'utf8' }).stdout.split('\0').filter(Boolean);
   for (const f of files) {
     mkdirSync(dirname(join(work, f)), { recursive: true });
-    cpSync(join(ROOT, f), join(work, f));
+    cpSync(join(ROOT, f), join(work, f), { preserveTimestamps: true });
   }
-  for (const d of ['build', 'dist']) cpSync(join(ROOT, d), join(work, d), { recursive: true });
+  for (const d of ['build', 'dist']) cpSync(join(ROOT, d), join(work, d), { recursive: true, preserveTimestamps: true });
   symlinkSync(join(ROOT, 'node_modules'), join(work, 'node_modules'), 'dir');
 
   for (const m of mutants) {
