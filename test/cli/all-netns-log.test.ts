@@ -161,7 +161,9 @@ describe('nfct log --all-netns', () => {
       await until('the namespace gone', () => run.stderr().includes(gone));
       const d = await createNetns('nfct-allnsd');
       try {
-        await until(`a later look at the node's namespaces (NFLOG group ${GROUP} bound in ${d.name})`, () => bound(d));
+        // (A look lists every namespace of the node and opens the new ones: on a busy node, or
+        // with the code instrumented for mutation testing, one may take a while.)
+        await until(`a later look at the node's namespaces (NFLOG group ${GROUP} bound in ${d.name})`, () => bound(d), 60_000);
       } finally {
         await d.remove();
       }
@@ -179,7 +181,7 @@ describe('nfct log --all-netns', () => {
       holder.kill('SIGINT');
       if (!c.removed) await c.remove();
     }
-  }, 60_000);
+  }, 120_000);
 
   test('refused: --all-netns with --netns or --pid (exit 2); nfct trace --all-netns, saying why and what instead', async () => {
     const runs = [
