@@ -79,3 +79,13 @@ export {
   formatXmlDocument,
 } from './conntrack/text.js';
 export type { EventFormatOptions, ExpectationFormatOptions, ExpectationXmlOptions, FlowFormatOptions, SaveFormatOptions, SummaryCommand, UserspaceOrigin, XmlFormatOptions } from './conntrack/text.js';
+export { FlowRecordStream } from './flows/stream.js';
+export type { FlowItem, FlowOverrun, FlowsOptions } from './flows/stream.js';
+export { flowRecordJson, formatFlowRecord } from './flows/record.js';
+export type { Endpoints, FlowEndReason, FlowNamespace, FlowRecord, FlowTimeSource } from './flows/record.js';
+export { FLOW_SYSCTLS } from './flows/settings.js';
+export type { FlowSysctl } from './flows/settings.js';
+export { IpfixExporter } from './flows/exporter.js';
+export type { IpfixExporterOptions, IpfixExporterStats } from './flows/exporter.js';
+export type { CollectorSpec, CollectorStats, Transport } from './flows/collector.js';
+export type { FlowExportOptions } from './exporter/flows.js';

@@ -3,6 +3,7 @@ import { Gauge } from 'prom-client';
 
 import { createExporter } from '../exporter/exporter.js';
 import { DEFAULT_EXPORTER_PORT, parseListen, serveExporter } from '../exporter/server.js';
+import { parseCollector } from '../flows/collector.js';
 import { EXPORTER_HELP } from './help.js';
 
 function count(text: string | undefined, flag: string, min: number, max: number): number {
@@ -21,11 +22,15 @@ export async function exporterCommand(argv: string[]): Promise<void> {
   let concurrency: number | undefined;
   let maxNamespaces: number | undefined;
   let maxPrefixes: number | undefined;
+  const ipfix: string[] = [];
+  let enableSysctls = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--listen') listen = parseListen(argv[++i] ?? '', '--listen');
     else if (a === '--events') events = true;
     else if (a === '--per-cpu') perCpu = true;
+    else if (a === '--ipfix') ipfix.push(parseCollector(argv[++i], '--ipfix') && argv[i]!);
+    else if (a === '--enable-sysctls') enableSysctls = true;
     else if (a === '--nflog-group') nflogGroups.push(count(argv[++i], '--nflog-group', 0, 65535));
     else if (a === '--concurrency') concurrency = count(argv[++i], '--concurrency', 1, 1024);
     else if (a === '--max-namespaces') maxNamespaces = count(argv[++i], '--max-namespaces', 1, 100_000);
@@ -47,6 +52,7 @@ export async function exporterCommand(argv: string[]): Promise<void> {
     concurrency,
     maxNamespaces,
     maxPrefixes,
+    flows: ipfix.length > 0 ? { collectors: ipfix, sysctls: enableSysctls ? 'enable' : 'keep' } : undefined,
     namespaces: pattern ? (ns) => ns.names.some((n) => pattern.test(n)) || (ns.podUid !== undefined && pattern.test(ns.podUid)) : 'all',
   });
   // The exporter's own memory, under the names Prometheus client libraries use. (prom-client's

@@ -7,6 +7,7 @@ Usage:
   nfct trace [options]               every rule a packet passes, grouped per packet
   nfct top [options]                 what fills the table, live (nfct top --help)
   nfct doctor [options]              what is wrong, and what to run (nfct doctor --help)
+  nfct flows [options]               a record per finished connection; IPFIX export (nfct flows --help)
 
 Commands (conntrack syntax):
   -L [table]    List the table (conntrack, expect, dying, unconfirmed)
@@ -81,9 +82,35 @@ netlink at each scrape, a few namespaces at once, and its own memory (process_re
   --nflog-group N        count NFLOG packets of group N by prefix (repeatable; the group must be free)
   --max-prefixes N       distinct prefixes per namespace and group; the rest count as "other" (32)
   --per-cpu              a cpu label on the statistics instead of their sum over CPUs
+  --ipfix COLLECTOR      also send a flow record per finished connection of every namespace as
+                         IPFIX to HOST:PORT (UDP) or tcp://HOST:PORT (repeatable; nfct flows --help)
+  --enable-sysctls       with --ipfix: turn on nf_conntrack_acct/timestamp where off, until exit
   --netns-regex RE       only namespaces with an ip netns name or pod UID matching RE
   --max-namespaces N     export at most N namespaces (512); the rest are counted as skipped
   --concurrency N        namespaces read at once during a scrape (8)
 Needs CAP_NET_ADMIN and CAP_SYS_ADMIN (and CAP_SYS_PTRACE to find namespaces by process).
 Ctrl-C or SIGTERM stops it.
+`;
+
+export const FLOWS_HELP = `Usage: nfct flows [--json] [--ipfix [udp://|tcp://]HOST:PORT]... [filter] [options]
+
+A record per finished connection, from the kernel's DESTROY events: original and reply
+addresses before and after NAT, packets and bytes each way, start, end, duration, why it ended
+(end-of-flow, idle-timeout, forced-end, active-timeout), the TCP state, mark and zone.
+  --json                 one JSON object per line (NDJSON); a "summary" line at exit
+  --ipfix COLLECTOR      send IPFIX to HOST:PORT (UDP), udp://HOST:PORT or tcp://HOST:PORT
+                         (repeatable); records are then not printed unless --print or --json
+  --print                print the records too when exporting
+  --active-timeout S     also a record every S seconds for connections still open (counter deltas)
+  --enable-sysctls       turn on nf_conntrack_acct and nf_conntrack_timestamp where they are off,
+                         until nfct exits (they take effect for connections created afterwards)
+  --ipfix-mtu N          largest IPFIX message in bytes (1400)
+  --template-refresh S   UDP: send the IPFIX templates again every S seconds (60)
+  --netns NAME|PATH | --pid PID | --all-netns
+                         the namespace to watch, or every namespace of the node (each its own
+                         IPFIX observation domain: the namespace's inode)
+  --netns-regex RE       with --all-netns: only namespaces with an ip netns name or pod UID matching RE
+Filter: -p PROTO  -f ipv4|ipv6  -s ADDR[/P]  -d ADDR[/P]  --sport N  --dport N  -m MARK  -w ZONE
+Ctrl-C or SIGTERM ends it; it then says how many records it wrote and exported, the overruns
+(DESTROY events the kernel dropped) and what each collector lost.
 `;

@@ -102,6 +102,7 @@ export async function main(argv: string[], options: { stdoutFd?: number } = {}):
     if (argv[0] === 'log') return await (await import('./commands/log.js')).log(argv.slice(1), ctx);
     if (argv[0] === 'trace') return await (await import('./commands/trace.js')).trace(argv.slice(1), ctx);
     if (argv[0] === 'top') return await (await import('./top.js')).topCommand(argv.slice(1));
+    if (argv[0] === 'flows') return await (await import('./commands/flows.js')).flows(argv.slice(1), ctx);
     if (argv[0] === 'doctor') return await (await import('./doctor.js')).doctorCommand(argv.slice(1));
     if (argv[0] === 'exporter') return await (await import('./exporter.js')).exporterCommand(argv.slice(1)), 0;
     if (argv.length > 1 && (argv[0] === '-R' || argv[0] === '--load-file')) {

@@ -6,6 +6,7 @@ import { ClosedError, NfctError, callSite, withCallSite } from '../core/errors.j
 import { type FlowFilter, normalizeFilter } from './filter.js';
 import { type CountEventOptions, EventCounter, type EventOptions, EventStream, normalizeEventOptions } from './events.js';
 import { Expectations } from './expect.js';
+import { FlowRecordStream, type FlowsOptions, normalizeFlowsOptions } from '../flows/stream.js';
 import { decodeFlows } from './flow.js';
 import { formatFlow } from './text.js';
 import { readSave, unreadableLine } from './save.js';
@@ -384,6 +385,12 @@ export class Conntrack {
     const native = this.handle('countEvents()');
     const o = normalizeEventOptions(options, 'countEvents()');
     return new EventCounter(native, this, o.nativeFilter, o.types, o.tuning, o.signal, callSite(this.countEvents));
+  }
+
+  /** Flow records: one per finished connection, from DESTROY events (see lib/flows/stream.ts). */
+  flows(options: FlowsOptions = {}): FlowRecordStream {
+    const native = this.handle('flows()');
+    return new FlowRecordStream(native, this, normalizeFlowsOptions(options), callSite(this.flows));
   }
 
   /** Creates an entry; fails with NfctError EEXIST when it exists (conntrack -I). */

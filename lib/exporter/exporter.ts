@@ -13,6 +13,7 @@ import type { StreamStats } from '../core/stream.js';
 import { listNamespaces, namespaceLabel, type NetworkNamespace } from '../core/namespaces.js';
 import { assertKnownKeys, assertObject, boolean, describeValue, integer, optionalInteger } from '../core/validate.js';
 import { Nflog } from '../nflog/handle.js';
+import { type FlowExportOptions, startFlowExport } from './flows.js';
 
 /**
  * prom-client, loaded on the first createExporter(): it takes longer to load than the rest of
@@ -48,6 +49,8 @@ export interface ExporterOptions {
   maxStreams?: number;
   /** Register into this registry instead of a new one. */
   registry?: Registry;
+  /** Flow records of every namespace sent as IPFIX (a flow stream per namespace; see lib/exporter/flows.ts). */
+  flows?: FlowExportOptions;
 }
 
 /** A running exporter: mount `handler`, or read `registry` in a service of your own. */
@@ -90,7 +93,7 @@ function errorCode(e: unknown): string {
 export async function createExporter(options: ExporterOptions = {}): Promise<Exporter> {
   const raw: unknown = options;
   assertObject(raw, 'createExporter() options');
-  assertKnownKeys(raw, ['namespaces', 'concurrency', 'maxNamespaces', 'perCpu', 'events', 'nflogGroups', 'maxPrefixes', 'maxStreams', 'registry'], 'createExporter() options');
+  assertKnownKeys(raw, ['namespaces', 'concurrency', 'maxNamespaces', 'perCpu', 'events', 'nflogGroups', 'maxPrefixes', 'maxStreams', 'registry', 'flows'], 'createExporter() options');
   const select = options.namespaces ?? 'all';
   if (select !== 'all' && typeof select !== 'function') {
     throw new TypeError(`createExporter() options.namespaces must be 'all' or a function, got ${describeValue(select)}`);
@@ -107,6 +110,7 @@ export async function createExporter(options: ExporterOptions = {}): Promise<Exp
   const { Counter, Gauge, Registry } = promClient();
   const registry = options.registry ?? new Registry();
   if (!(registry instanceof Registry)) throw new TypeError('createExporter() options.registry must be a prom-client Registry');
+  const flows = options.flows === undefined ? undefined : await startFlowExport(options.flows, registry, promClient());
 
   const tracked = new Map<number, Tracked>();
   let closed = false;
@@ -124,6 +128,10 @@ export async function createExporter(options: ExporterOptions = {}): Promise<Exp
       counter.done.catch((e: unknown) => {
         t.streamError = errorCode(e);
       });
+    }
+    if (flows && t.ct && !flows.has(t.ns.inode) && streams < maxStreams) {
+      flows.start(t.ns.inode, t.label, t.ct);
+      streams++;
     }
     if (groups.length > 0 && !t.nflog && streams + groups.length <= maxStreams) {
       const nf = await Nflog.open({ netns: t.ns.path });
@@ -156,6 +164,7 @@ export async function createExporter(options: ExporterOptions = {}): Promise<Exp
   };
 
   const forget = (t: Tracked): void => {
+    if (flows?.stop(t.ns.inode)) streams--;
     if (t.events) {
       t.events.close();
       streams--;
@@ -336,6 +345,7 @@ export async function createExporter(options: ExporterOptions = {}): Promise<Exp
     await pending?.catch(() => undefined);
     for (const t of tracked.values()) forget(t);
     tracked.clear();
+    await flows?.close();
   };
 
   return { registry, handler, metrics, close };

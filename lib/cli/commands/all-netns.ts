@@ -2,6 +2,8 @@
 // once, each namespace run by the command's own module through a marked view of the one writer
 // (text lines start with `[label] `, NDJSON objects get a `netns` object). -E and `nfct log`
 // follow namespaces as they come and go, up to MAX_STREAMS streams (a reader thread each).
+import { setMaxListeners } from 'node:events';
+
 import { Conntrack } from '../../conntrack/handle.js';
 import { DEFAULT_CONCURRENCY, mapSettled } from '../../core/concurrency.js';
 import { NfctError } from '../../core/errors.js';
@@ -147,6 +149,8 @@ export interface FollowOptions {
 export async function followNamespaces(ctx: Context, o: FollowOptions): Promise<number> {
   const shown = new Shown();
   const quit = new AbortController();
+  // One listener per namespace followed.
+  setMaxListeners(MAX_STREAMS + 16, quit.signal);
   const onStop = (): void => quit.abort();
   ctx.stop.addEventListener('abort', onStop, { once: true });
   if (ctx.stop.aborted) quit.abort();

@@ -1,0 +1,133 @@
+// `nfct flows` as a user runs it: text and NDJSON lines of traffic through DNAT and SNAT, the
+// summary at SIGTERM, IPFIX to nfcapd with --all-netns (each namespace its own observation
+// domain), sysctls restored at exit, and clear errors for bad options and collectors.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { resolve } from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+
+import { sysctl } from '../helpers/netns-core.js';
+import { collectOutput, type CollectedOutput } from '../helpers/output.js';
+import { startNfcapd } from './collectors.js';
+import { ADDR, createTopology, exchange, startServer, type Topology } from './topology.js';
+
+const MAIN = resolve(__dirname, '../../dist/cli/main.js');
+let t: Topology;
+let server: { stop(): void };
+
+beforeAll(async () => {
+  t = await createTopology();
+  server = await startServer(t, 10);
+}, 60_000);
+
+afterAll(async () => {
+  server?.stop();
+  await t?.remove();
+});
+
+function nfct(args: string[]): { child: ChildProcess; out: CollectedOutput } {
+  const child = t.router.spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  return { child, out: collectOutput(child, '\0') };
+}
+
+async function until(cond: () => boolean, what: string, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** SIGTERM, and the exit status; it must come within a second. */
+async function term(c: { child: ChildProcess; out: CollectedOutput }): Promise<number | null> {
+  const sent = Date.now();
+  c.child.kill('SIGTERM');
+  const code = await c.out.closed;
+  expect(Date.now() - sent).toBeLessThan(1500);
+  return code;
+}
+
+describe('nfct flows', () => {
+  test('--json: a record per connection, then a summary line; sysctls enabled and put back', async () => {
+    expect(await sysctl(t.router, 'net.netfilter.nf_conntrack_acct')).toBe('0');
+    const c = nfct(['flows', '--json', '--enable-sysctls']);
+    await until(() => /watching/.test(c.out.err), 'the readiness line');
+    expect(await sysctl(t.router, 'net.netfilter.nf_conntrack_acct')).toBe('1');
+    const { sport } = await exchange(t, 'udp', 100, 2);
+    await t.router.execOk('conntrack', ['-D', '-p', 'udp', '--orig-port-src', String(sport)]);
+    await until(() => c.out.lines.some((l) => l.includes(`"srcPort":${sport}`)), 'the record');
+    expect(await term(c)).toBe(0);
+    const lines = c.out.lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    const rec = lines.find((l) => l.type === 'flow' && JSON.stringify(l).includes(`"srcPort":${sport}`))!;
+    expect(rec).toMatchObject({
+      type: 'flow',
+      reason: 'forced-end',
+      packets: { original: 2, reply: 2 },
+      bytes: { original: 256, reply: 256 },
+      nat: { original: { pre: { src: ADDR.client, srcPort: sport, dst: ADDR.vip, dstPort: 5353 }, post: { src: ADDR.routerOut, dst: ADDR.server, dstPort: 53 } } },
+      netns: { names: [t.router.name] },
+    });
+    expect(rec.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    const summary = lines.at(-1)!;
+    expect(summary).toMatchObject({ type: 'summary', records: 1, overruns: 0, netns: { names: [t.router.name] } });
+    expect(summary.time).toMatch(/Z$/);
+    expect(c.out.err).toMatch(/1 flow records; no overruns/);
+    expect(await sysctl(t.router, 'net.netfilter.nf_conntrack_acct')).toBe('0');
+    expect(await sysctl(t.router, 'net.netfilter.nf_conntrack_timestamp')).toBe('0');
+  });
+
+  test('text lines say what a person needs; without counters it says why', async () => {
+    const c = nfct(['flows', '-p', 'udp']);
+    await until(() => /watching/.test(c.out.err), 'the readiness line');
+    expect(c.out.err).toMatch(/nf_conntrack_acct is 0: records have no packet and byte counters; --enable-sysctls/);
+    const { sport } = await exchange(t, 'udp', 20, 1);
+    await t.router.execOk('conntrack', ['-D', '-p', 'udp', '--orig-port-src', String(sport)]);
+    await until(() => c.out.lines.length > 0, 'a line');
+    expect(await term(c)).toBe(0);
+    expect(c.out.lines[0]).toMatch(new RegExp(`^\\S+Z forced-end udp ${ADDR.client}:${sport} > ${ADDR.vip}:5353 => ${ADDR.routerOut}:\\d+ > ${ADDR.server}:53 \\(no counters: nf_conntrack_acct off\\)$`));
+  });
+
+  test('--ipfix with --all-netns: nfcapd gets the router namespace as its own observation domain', async () => {
+    const nfcapd = await startNfcapd();
+    // From the test's own namespace (where nfcapd listens), watching only this file's namespaces.
+    const only = `^(${t.router.name}|${t.client.name})$`;
+    const c = { child: spawn(process.execPath, [MAIN, 'flows', '--all-netns', '--netns-regex', only, '--ipfix', `127.0.0.1:${nfcapd.port}`, '--enable-sysctls', '-p', 'udp'], { stdio: ['ignore', 'pipe', 'pipe'] }), out: undefined as unknown as CollectedOutput };
+    c.out = collectOutput(c.child, '\0');
+    try {
+      await until(() => c.out.err.includes(`[${t.router.name}] watching`), 'the router namespace to be watched', 30_000);
+      const inode = Number(new RegExp(`\\[${t.router.name}\\] watching \\(IPFIX observation domain (\\d+)\\)`).exec(c.out.err)![1]);
+      const { sport } = await exchange(t, 'udp', 100, 3);
+      await t.router.execOk('conntrack', ['-D', '-p', 'udp', '--orig-port-src', String(sport)]);
+      // Nothing on stdout when exporting; the summary says what was sent.
+      await new Promise((r) => setTimeout(r, 500));
+      expect(await term(c)).toBe(0);
+      expect(c.out.out).toBe('');
+      expect(c.out.err).toContain(`[${t.client.name}] watching`);
+      expect(c.out.err).toMatch(/flow records from 2 namespaces; no overruns; udp:\/\/127\.0\.0\.1:\d+: [1-9]\d* sent, 0 lost/);
+      const { flows, log } = await nfcapd.stop();
+      expect(log).toContain(`Observation domain ${inode} from: 127.0.0.1`);
+      expect(flows.find((f) => f.src_port === sport)).toMatchObject({ src4_addr: ADDR.client, dst4_xlt_ip: ADDR.server, in_packets: 3, in_bytes: 384, out_packets: 3, out_bytes: 384 });
+    } finally {
+      if (c.child.exitCode === null) c.child.kill('SIGKILL');
+      nfcapd.kill();
+    }
+  }, 60_000);
+});
+
+describe('nfct flows: bad input', () => {
+  test.each([
+    [['flows', '--ipfix', 'nohost'], 2, /--ipfix must be HOST:PORT/],
+    [['flows', '--ipfix', '127.0.0.1:70000'], 2, /--ipfix port must be between 1 and 65535/],
+    [['flows', '--active-timeout', '0'], 2, /--active-timeout must be a whole number from 1 to 86400/],
+    [['flows', '--all-netns', '--netns', 'x'], 2, /--all-netns cannot be combined with --netns/],
+    [['flows', '-p', 'tcpx'], 2, /-p must be one of tcp, udp/],
+    [['flows', '--bogus'], 2, /unknown option `--bogus'/],
+    [['flows', '--netns-regex', 'x'], 2, /--netns-regex needs --all-netns/],
+    [['flows', '--all-netns', '--netns-regex', '('], 2, /--netns-regex must be a regular expression/],
+    [['flows', '--ipfix', 'no-such-host.invalid:4739'], 1, /cannot resolve "no-such-host.invalid"/],
+  ])('%j exits %i with a message naming the flag', async (args, code, message) => {
+    const c = nfct(args);
+    expect(await c.out.closed).toBe(code);
+    expect(c.out.err).toMatch(message);
+  });
+});
