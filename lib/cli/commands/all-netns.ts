@@ -190,7 +190,9 @@ export async function followNamespaces(ctx: Context, o: FollowOptions): Promise<
   const rescan = async (): Promise<void> => {
     const all = await listNamespaces();
     const live = new Set(all.map((n) => n.inode));
-    for (const inode of ended) if (!live.has(inode) && !running.has(inode)) ended.delete(inode);
+    // A namespace gone is forgotten: the kernel gives its inode number to the next namespace
+    // made once it is freed, and that one is new.
+    for (const inode of ended) if (!live.has(inode)) ended.delete(inode);
     // A namespace gone: its stream ends (and closing the handle frees the namespace).
     for (const [inode, s] of running) {
       if (live.has(inode) || s.stop.signal.aborted) continue;
