@@ -8,6 +8,9 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/helpers/global-setup.ts'],
     setupFiles: mutation ? ['test/mutation/setup.ts'] : [],
+    // A mutation run is hours of tests on a shared machine: one flaky failure would stop it
+    // (the first run must pass whole) or count as a kill; a mutant's failure fails twice.
+    retry: mutation ? 1 : 0,
     // Integration tests make their own network namespaces; two workers match the two cores.
     pool: 'forks',
     poolOptions: { forks: { maxForks: 2, minForks: 1, execArgv: ['--expose-gc'] } },
