@@ -19,11 +19,6 @@ constexpr size_t kRecvSize = 256 * 1024;
 // Once a stream that held at least this much has drained, free heap pages go back to the
 // system (the decoded burst was spread over many allocations).
 constexpr uint64_t kTrimAfter = 16u << 20;
-// Layout of the counters array each batch carries into JS (lib/core/reader.ts reads it).
-enum Counter : uint32_t {
-  C_COUNT, C_RECEIVED, C_MALFORMED, C_OVERRUNS, C_RCVBUF, C_FINAL, C_COST,
-  C_TALLY, C_WORDS = C_TALLY + 4
-};
 }
 
 Reader::Reader(Napi::Env env, Napi::Function on_batch, std::unique_ptr<Decoder> decoder,
@@ -175,6 +170,17 @@ bool Reader::Full() const {
          (opt_.max_queue_bytes > 0 && queue_.bytes >= opt_.max_queue_bytes);
 }
 
+bool Reader::Fits(uint64_t extra) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return queue_.bytes + extra <= opt_.max_queue_bytes;
+}
+
+bool Reader::WaitRoom(uint64_t extra) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&]() { return queue_.bytes + extra <= opt_.max_queue_bytes || queue_.bytes == 0 || Ending(); });
+  return !Ending();
+}
+
 bool Reader::WaitCredit() {
   std::unique_lock<std::mutex> lock(mu_);
   cv_.wait(lock, [this]() { return !Full() || Ending(); });
@@ -319,8 +325,31 @@ void Reader::Run() {
         }
         if (m->nlmsg_type < NLMSG_MIN_TYPE) continue;
         got_data = true;
+        // The byte bound is kept exactly: a batch goes before the next record could take the
+        // queue past it, and the reader waits for room for that record (the kernel holds or
+        // drops meanwhile). A record larger than any before waits, decoded, until it fits.
+        const bool bounded = opt_.max_queue_bytes > 0 && !opt_.count_only && !opt_.dump;
+        if (bounded && !Fits(batch->Size() + record_cost_)) {
+          if (batch->count > 0 && !Post(batch)) {
+            done = true;
+            break;
+          }
+          if (!WaitRoom(batch->Size() + record_cost_)) {
+            done = true;
+            break;
+          }
+        }
+        const size_t before = batch->Size();
         batch->received++;
         decoder_->OnMessage(m, batch.get());
+        if (bounded) {
+          const uint64_t cost = batch->Size() - before;
+          if (cost > record_cost_) record_cost_ = cost;
+          if (!Fits(batch->Size()) && !WaitRoom(batch->Size())) {
+            done = true;
+            break;
+          }
+        }
         if (opt_.count_only) Count(batch.get());
         if (batch->count >= opt_.max_batch) {
           // A full batch goes now, even mid-buffer: batches never exceed max_batch.
@@ -380,21 +409,21 @@ void Reader::CallJs(Napi::Env env, Napi::Function fn, Reader* /*self: may be gon
   napi_value args[5];
   napi_value undefined;
   if (napi_get_undefined(e, &undefined) != napi_ok) return;
-  // counters: see enum Counter.
+  // counters: the BatchCounter layout (layout/layouts.h).
   napi_value counters_buf;
   double* c = nullptr;
-  if (napi_create_arraybuffer(e, C_WORDS * sizeof(double), reinterpret_cast<void**>(&c), &counters_buf) != napi_ok ||
-      napi_create_typedarray(e, napi_float64_array, C_WORDS, counters_buf, 0, &args[3]) != napi_ok) {
+  if (napi_create_arraybuffer(e, BATCH_COUNTERS * sizeof(double), reinterpret_cast<void**>(&c), &counters_buf) != napi_ok ||
+      napi_create_typedarray(e, napi_float64_array, BATCH_COUNTERS, counters_buf, 0, &args[3]) != napi_ok) {
     return;
   }
-  c[C_COUNT] = owned->count;
-  c[C_RECEIVED] = owned->received;
-  c[C_MALFORMED] = owned->malformed;
-  c[C_OVERRUNS] = owned->overruns;
-  c[C_RCVBUF] = owned->rcvbuf;
-  c[C_FINAL] = owned->final ? 1 : 0;
-  c[C_COST] = static_cast<double>(owned->cost);
-  for (uint32_t i = 0; i < 4; i++) c[C_TALLY + i] = owned->tally[i];
+  c[BATCH_COUNT] = owned->count;
+  c[BATCH_RECEIVED] = owned->received;
+  c[BATCH_MALFORMED] = owned->malformed;
+  c[BATCH_OVERRUNS] = owned->overruns;
+  c[BATCH_RCVBUF] = owned->rcvbuf;
+  c[BATCH_FINAL] = owned->final ? 1 : 0;
+  c[BATCH_COST] = static_cast<double>(owned->cost);
+  for (uint32_t i = 0; i < BATCH_TALLY_WORDS; i++) c[BATCH_TALLY + i] = owned->tally[i];
   bool ok = buffer(owned->words.data(), owned->words.size() * sizeof(uint32_t), &args[0]) &&
             napi_create_string_latin1(e, owned->strings.data(), owned->strings.size(), &args[1]) == napi_ok;
   if (!ok) return;

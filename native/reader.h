@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "errors.h"
+#include "layout/layouts.h"
 
 namespace nfct {
 
@@ -56,7 +57,7 @@ struct Batch {
   uint32_t malformed = 0;       // messages that could not be decoded (skipped)
   uint32_t overruns = 0;        // ENOBUFS seen before the records of this batch
   int rcvbuf = 0;               // receive buffer size after the last growth, 0 if unchanged
-  uint32_t tally[4] = {0, 0, 0, 0};  // the decoder's own totals, on the final batch
+  uint32_t tally[BATCH_TALLY_WORDS] = {0, 0, 0, 0};  // the decoder's own totals, on the final batch
   bool final = false;           // nothing follows
   uint64_t cost = 0;            // bytes counted as queued while JS holds the batch
   Failure failure;              // set on the final batch when the job failed
@@ -93,7 +94,7 @@ class Decoder {
 };
 
 // Counters a counting reader keeps (event types: new, update, destroy; or expect-new, -destroy).
-constexpr size_t kCountKinds = 4;
+constexpr size_t kCountKinds = STAT_COUNT_KINDS;
 
 struct ReaderOptions {
   int nsfd = -1;                     // namespace to open the socket in (the reader closes it);
@@ -159,6 +160,11 @@ class Reader {
   bool Setup(Failure* f);
   bool Full() const;  // a bound is reached (mu_ held)
   bool WaitCredit();
+  // Byte bound: true when `extra` more bytes queued would not pass max_queue_bytes.
+  bool Fits(uint64_t extra);
+  // Waits until `extra` more bytes fit beside what is queued (or nothing is queued); false
+  // when the reader is ending.
+  bool WaitRoom(uint64_t extra);
   // Hands the batch to JS and starts a new one in its place.
   bool Post(std::unique_ptr<Batch>& batch);
   bool PostAndWait(std::unique_ptr<Batch>& batch);
@@ -180,6 +186,9 @@ class Reader {
   std::condition_variable cv_;
   QueueStats queue_;          // guarded by mu_
   uint64_t trim_after_ = 0;   // bytes queued since the heap was last trimmed (mu_)
+  // The most one decoded record has added to a batch so far (reader thread): room for one more
+  // is kept, so that the queue never passes max_queue_bytes.
+  uint64_t record_cost_ = 0;
   // count_only totals, written by the reader thread, read by Stats().
   std::atomic<uint64_t> counted_[kCountKinds] = {};
   std::atomic<uint64_t> received_{0};

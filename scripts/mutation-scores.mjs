@@ -24,6 +24,8 @@ export const GROUPS = [
   { name: 'lib/trace', match: (f) => f.startsWith('lib/trace/') },
   { name: 'lib/packet', match: (f) => f.startsWith('lib/packet/') },
   { name: 'lib/exporter', match: (f) => f.startsWith('lib/exporter/') },
+  { name: 'lib/flows', match: (f) => f.startsWith('lib/flows/') },
+  { name: 'lib/k8s', match: (f) => f.startsWith('lib/k8s/') },
   { name: 'lib (other)', match: () => true },
 ];
 export const OVERALL_TARGET = 70;

@@ -87,6 +87,18 @@ export async function runRequest(r: CtRequest, ctx: Context): Promise<number> {
   }
   const command = await commandOf(r);
   if (r.allNetns) return (await import('./commands/all-netns.js')).inEveryNamespace(r, ctx, command);
+  if (r.pod !== undefined) {
+    // --pod NAMESPACE/NAME: the namespace of that pod of the node.
+    const { findPodNamespace } = await import('../k8s/node.js');
+    let path: string;
+    try {
+      path = (await findPodNamespace(r.pod, { podLogDir: r.podLogDir })).path;
+    } catch (e) {
+      if (e instanceof NfctError) throw new CliExit(1, `--pod ${r.pod}: ${e.detail}`);
+      throw e;
+    }
+    return withConntrack(path, (ct) => command(ct, r, ctx));
+  }
   return withConntrack(netnsOf(r), (ct) => command(ct, r, ctx));
 }
 
@@ -101,10 +113,10 @@ export async function main(argv: string[], options: { stdoutFd?: number } = {}):
     // prom-client, which takes longer to load than the rest of nfct).
     if (argv[0] === 'log') return await (await import('./commands/log.js')).log(argv.slice(1), ctx);
     if (argv[0] === 'trace') return await (await import('./commands/trace.js')).trace(argv.slice(1), ctx);
-    if (argv[0] === 'top') return await (await import('./top.js')).topCommand(argv.slice(1));
+    if (argv[0] === 'top') return await (await import('./commands/top.js')).topCommand(argv.slice(1));
     if (argv[0] === 'flows') return await (await import('./commands/flows.js')).flows(argv.slice(1), ctx);
-    if (argv[0] === 'doctor') return await (await import('./doctor.js')).doctorCommand(argv.slice(1));
-    if (argv[0] === 'exporter') return await (await import('./exporter.js')).exporterCommand(argv.slice(1)), 0;
+    if (argv[0] === 'doctor') return await (await import('./commands/doctor.js')).doctorCommand(argv.slice(1));
+    if (argv[0] === 'exporter') return await (await import('./commands/exporter.js')).exporterCommand(argv.slice(1)), 0;
     if (argv.length > 1 && (argv[0] === '-R' || argv[0] === '--load-file')) {
       const file = argv[1]!;
       const { restore } = await import('./commands/restore.js');

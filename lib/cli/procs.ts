@@ -1,6 +1,31 @@
-// Which process holds a netlink socket: by its port id (conntrack -E's [USERSPACE] origin) or by
-// its inode (nfct doctor naming an NFLOG group's listener).
+// Which process holds a socket: a netlink socket by its port id (conntrack -E's [USERSPACE]
+// origin) or by its inode (nfct doctor and nfct trace naming an NFLOG group's listener), an
+// abstract unix socket by its name (the owner of a trace table).
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+
+import { addon } from '../core/native.js';
+
+/**
+ * Reads files inside the namespace (null: our own) by a thread there, no process each:
+ * `/proc/net/...` is read as the thread's own (`/proc/thread-self/net/...`). '' for a file
+ * that cannot be read, or when the namespace cannot be entered.
+ */
+export async function readManyIn(path: string | null, files: readonly string[]): Promise<string[]> {
+  try {
+    const [texts] = await addon.readInNamespace(path, files.map(threadNet), false);
+    return files.map((_, i) => texts[i] ?? '');
+  } catch {
+    return files.map(() => '');
+  }
+}
+
+/** `/proc/net/X` as the reading thread's namespace shows it. */
+export const threadNet = (file: string): string => file.replace(/^\/proc\/net\//, '/proc/thread-self/net/');
+
+/** Reads a file inside the namespace; '' when it cannot be read. */
+export async function readIn(path: string | null, file: string): Promise<string> {
+  return (await readManyIn(path, [file]))[0]!;
+}
 
 /** A process's command name, while it lives. */
 export function comm(pid: string | number): string | undefined {
@@ -53,4 +78,38 @@ export function ownerOf(portid: number): string | undefined {
     if (inode) break;
   }
   return inode ? socketOwner(inode)?.comm : undefined;
+}
+
+/** The files nflogGroupsOf() reads. */
+export const NFLOG_FILES = ['/proc/net/netfilter/nfnetlink_log', '/proc/net/netlink'] as const;
+
+/** NFLOG groups bound in the namespace (/proc/net/netfilter/nfnetlink_log) and who holds each. */
+export async function nflogGroups(path: string | null): Promise<Array<{ group: number; portid: number; pid?: number; comm?: string }>> {
+  const [groups, sockets] = await readManyIn(path, NFLOG_FILES);
+  return nflogGroupsOf(groups!, sockets!);
+}
+
+/** NFLOG groups and their holders from the texts of NFLOG_FILES. */
+export function nflogGroupsOf(groups: string, sockets: string): Array<{ group: number; portid: number; pid?: number; comm?: string }> {
+  const socks = netlinkSockets(sockets).filter((s) => s.protocol === 12);
+  const out: Array<{ group: number; portid: number; pid?: number; comm?: string }> = [];
+  for (const line of groups.split('\n')) {
+    const f = line.trim().split(/\s+/).map(Number);
+    if (f.length < 2 || !Number.isInteger(f[0]) || !Number.isInteger(f[1])) continue;
+    const [group, portid] = [f[0]!, f[1]!];
+    const inode = socks.find((s) => s.portid === portid)?.inode;
+    const owner = inode ? socketOwner(inode) : undefined;
+    out.push({ group, portid, ...(owner ?? {}) });
+  }
+  return out;
+}
+
+/** The process holding an abstract unix socket name (without its leading NUL) in the namespace, if it can be seen. */
+export async function abstractSocketOwner(path: string | null, name: string): Promise<{ pid: number; comm?: string } | undefined> {
+  const text = await readIn(path, '/proc/net/unix');
+  for (const line of text.split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length >= 8 && f[7] === `@${name}`) return socketOwner(f[6]!);
+  }
+  return undefined;
 }

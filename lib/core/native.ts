@@ -7,29 +7,17 @@ import { loadError } from './load-error.js';
 import { packageRoot } from './package-info.js';
 
 /**
- * Indexes into the counters each batch carries (native/reader.cc, enum Counter): records in
- * the batch, messages read (matched or not), messages that could not be decoded, overruns
- * (ENOBUFS) seen before this batch's records, the receive buffer after growing (0: unchanged),
- * 1 on the final batch, the bytes the batch counts as queued, and the decoder's four totals (on
- * the final batch).
- */
-export const C = { COUNT: 0, RECEIVED: 1, MALFORMED: 2, OVERRUNS: 3, RCVBUF: 4, FINAL: 5, COST: 6, TALLY: 7 } as const;
-
-/**
  * Called by native code for each batch a Reader hands over: the fixed-size records, their
  * NUL-terminated strings, the binary fields they point into (packet payloads; undefined when
- * none), the counters (see C), and on a final batch of a failed job, the error.
+ * none), the counters (the BatchCounter layout of lib/core/layout.ts), and on a final batch of a
+ * failed job, the error.
  */
 export type OnBatch = (records: ArrayBuffer, strings: string, bytes: ArrayBuffer | undefined, counters: Float64Array, error: NfctError | undefined) => void;
 
 export interface NativeStream {
   /** A batch was consumed: its records and bytes are no longer queued. */
   release(records: number, bytes: number): void;
-  /**
-   * [queued records, queued bytes, peak records, peak bytes, pooled bytes, received, malformed,
-   * counted by kind ×4, socket receive buffer (SO_RCVBUF)]; received, malformed and the counts
-   * by kind are kept by counting readers (tuning countOnly) only.
-   */
+  /** The reader's counters, in the StreamStat layout (lib/core/layout.ts). */
   stats(): Float64Array;
   close(): void;
   /** Stops reading without dropping anything: the final batch (FINAL, with the tally) still comes. */
@@ -95,6 +83,8 @@ export interface NativeTuple {
 export interface NativeLineFormat {
   extended: boolean;
   id: boolean;
+  /** A table serviceTable() made: each line gets the Service of its original destination. */
+  services?: object;
 }
 
 /** Records of flows: the words buffer, the NUL-separated strings, the record count. */
@@ -155,6 +145,12 @@ interface Addon {
   /** Reads (and with a value, sets) the nf_log backend of a family; resolves the previous one. */
   nfLogBackend(nsPath: string | null, family: number, value: string | null): Promise<string>;
   /**
+   * A name in the namespace's abstract unix socket space (native/owner_lock.cc). hold: binds it
+   * and resolves the socket's fd (held until that fd is closed or the process ends; EADDRINUSE
+   * when another holds it). Not hold: resolves 1 when another socket holds it, 0 when none does.
+   */
+  ownerLock(nsPath: string | null, name: string, hold: boolean): Promise<number>;
+  /**
    * The save-file reader (native/ct/save.cc): the lines of text that say something, trimmed,
    * line i = text[ranges[2i], ranges[2i+1]), numbered numbers[i], packed into words
    * (SPEC_WORDS each) with kinds[i] 1 (-I) or 2 (-A). bad: -1, or the index of the first line
@@ -165,6 +161,16 @@ interface Addon {
   readSave(text: string | Uint8Array, withFields?: boolean): [words: ArrayBuffer, kinds: Uint8Array, numbers: Int32Array, ranges: Int32Array, bad: number, fields?: Int32Array];
   /** `conntrack -L` lines of `count` flow records (as a reader hands them over), each with its newline. */
   formatFlows(records: ArrayBuffer, strings: string, count: number, format: NativeLineFormat): Buffer;
+  /** A lookup table for formatFlows() from lines `protonum|*\taddress\tport|*\tname\tendpoints` (native/ct/service_table.h). */
+  serviceTable(text: string): object;
+  /** The NAT-relevant rules and verdict maps of a namespace's nf_tables ruleset, as JSON (native/trace/ruleset.cc). */
+  nftRuleset(nsPath: string | null, skipAnonymousMaps?: string[]): Promise<string>;
+  /**
+   * Files read by a thread inside the namespace (null: unreadable), and with withTables its
+   * nf_tables tables ("family name"), or the NfctError that kept them from being listed
+   * (native/ns_files.cc).
+   */
+  readInNamespace(nsPath: string | null, paths: string[], withTables: boolean): Promise<[Array<string | null>, string[] | Error | null]>;
   /** For the fuzz tests: runs a message decoder ('flow', 'expect', 'packet', 'trace') on any bytes. */
   decodeForTest(kind: string, bytes: Buffer): [ArrayBuffer, string, number, number];
   /** Every layout of native/layout/layouts.h, by C++ enum name (see lib/core/layout.ts). */
@@ -230,11 +236,15 @@ export const addon = {
   openNflog: lazy('openNflog'),
   traceEvents: lazy('traceEvents'),
   nfLogBackend: lazy('nfLogBackend'),
+  ownerLock: lazy('ownerLock'),
   decodeForTest: lazy('decodeForTest'),
   readSave: lazy('readSave'),
   formatFlows: lazy('formatFlows'),
+  serviceTable: lazy('serviceTable'),
+  nftRuleset: lazy('nftRuleset'),
+  readInNamespace: lazy('readInNamespace'),
   /** The layouts the addon was built with (loads it). */
   get layouts(): Addon['layouts'] {
     return loadAddon().layouts;
   },
-} as Pick<Addon, 'setErrorFactory' | 'openConntrack' | 'openNflog' | 'traceEvents' | 'nfLogBackend' | 'decodeForTest' | 'readSave' | 'formatFlows' | 'layouts'>;
+} as Pick<Addon, 'setErrorFactory' | 'openConntrack' | 'openNflog' | 'traceEvents' | 'nfLogBackend' | 'ownerLock' | 'decodeForTest' | 'readSave' | 'formatFlows' | 'serviceTable' | 'nftRuleset' | 'readInNamespace' | 'layouts'>;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "ct/flow.h"
+#include "ct/service_table.h"
 #include "errors.h"
 
 namespace nfct {
@@ -136,8 +137,8 @@ void Tuple(Line* l, const uint32_t* t, const Text& src, const Text& dst) {
   l->Cstr(" dst=");
   l->Str(dst);
   l->Char(' ');
-  const uint32_t proto = t[T_META] & 0xff;
-  const uint32_t ports = (t[T_META] & TP_PORTS) ? t[T_PORTS] : 0;
+  const uint32_t proto = t[TUPLE_META] & 0xff;
+  const uint32_t ports = (t[TUPLE_META] & TUPLE_HAS_PORTS) ? t[TUPLE_PORTS] : 0;
   if (HasPorts(proto)) {
     l->Field("sport=", ports & 0xffff);
     l->Field("dport=", ports >> 16);
@@ -148,7 +149,7 @@ void Tuple(Line* l, const uint32_t* t, const Text& src, const Text& dst) {
     l->Hex(ports >> 16);
     l->Char(' ');
   } else if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) {
-    const uint32_t icmp = (t[T_META] & TP_ICMP) ? t[T_ICMP] : 0;
+    const uint32_t icmp = (t[TUPLE_META] & TUPLE_HAS_ICMP) ? t[TUPLE_ICMP] : 0;
     l->Field("type=", icmp & 0xff);
     l->Field("code=", (icmp >> 8) & 0xff);
     l->Field("id=", icmp >> 16);
@@ -158,19 +159,49 @@ void Tuple(Line* l, const uint32_t* t, const Text& src, const Text& dst) {
 struct TextOptions {
   bool extended = false;  // -o extended: the layer-3 name and number first
   bool id = false;        // -o id: id= at the end
+  const ServiceTable* services = nullptr;  // --services: the Service of the original destination
 };
+
+// ` service=NAME endpoint=IP:PORT` (and ` stale` when that endpoint is no longer the Service's).
+void AppendService(const uint32_t* w, const Text addr[2][2], uint32_t l4proto, bool v6, const ServiceTable& st, Line* l) {
+  const uint32_t* o = &w[FLOW_ORIG];
+  const uint32_t* r = &w[FLOW_REPLY];
+  const bool ports = HasPorts(l4proto);
+  const uint32_t oports = (o[TUPLE_META] & TUPLE_HAS_PORTS) ? o[TUPLE_PORTS] : 0;
+  const uint32_t rports = (r[TUPLE_META] & TUPLE_HAS_PORTS) ? r[TUPLE_PORTS] : 0;
+  const unsigned dport = ports ? oports >> 16 : 0;
+  const ServicePortEntry* e = st.Find(l4proto, addr[0][1].data, addr[0][1].size, dport);
+  if (e == nullptr) return;
+  l->Cstr("service=");
+  l->Bytes(e->name.data(), e->name.size());
+  l->Char(' ');
+  const Text& rsrc = addr[1][0];
+  const unsigned rsport = ports ? rports & 0xffff : 0;
+  const bool dnat = rsrc.size != addr[0][1].size || memcmp(rsrc.data, addr[0][1].data, rsrc.size) != 0 || rsport != dport;
+  if (!dnat) return;
+  l->Cstr("endpoint=");
+  if (v6) l->Char('[');
+  l->Str(rsrc);
+  if (v6) l->Char(']');
+  if (ports) {
+    l->Char(':');
+    l->Dec(rsport);
+  }
+  l->Char(' ');
+  if (!ServiceTable::IsEndpoint(*e, rsrc.data, rsrc.size, rsport)) l->Word("stale");
+}
 
 // Appends the line of the record at w (its strings next in `strings`) and its newline. `now_s`:
 // seconds since the epoch, for delta-time= of an entry that has not ended.
 void AppendFlowLine(const uint32_t* w, RecordStrings* strings, const TextOptions& o, int64_t now_s, Line* line) {
   Line& l = *line;
-  const uint32_t present = w[W_PRESENT];
+  const uint32_t present = w[FLOW_PRESENT];
   auto has = [present](uint32_t bit) { return (present & bit) != 0; };
-  const uint32_t l4proto = (w[W_KIND] >> 8) & 0xff;
-  const bool v6 = (w[W_KIND] & 0xff) == AF_INET6;
+  const uint32_t l4proto = (w[FLOW_KIND] >> 8) & 0xff;
+  const bool v6 = (w[FLOW_KIND] & 0xff) == AF_INET6;
   // The tuples' addresses, then the master's (not printed), the helper, the security context.
   Text addr[2][2];
-  static const uint32_t kTupleBits[3] = {P_ORIG, P_REPLY, P_MASTER};
+  static const uint32_t kTupleBits[3] = {FLOW_HAS_ORIG, FLOW_HAS_REPLY, FLOW_HAS_MASTER};
   for (int t = 0; t < 3; t++) {
     if (!has(kTupleBits[t])) continue;
     Text src = strings->Next();
@@ -180,8 +211,8 @@ void AppendFlowLine(const uint32_t* w, RecordStrings* strings, const TextOptions
       addr[t][1] = dst;
     }
   }
-  const Text helper = has(P_HELPER) ? strings->Next() : Text();
-  const Text secctx = has(P_SECCTX) ? strings->Next() : Text();
+  const Text helper = has(FLOW_HAS_HELPER) ? strings->Next() : Text();
+  const Text secctx = has(FLOW_HAS_SECCTX) ? strings->Next() : Text();
   if (o.extended) l.Cstr(v6 ? "ipv6     10 " : "ipv4     2 ");
   const char* name = ProtoName(l4proto);
   l.Cstr(name);
@@ -189,52 +220,53 @@ void AppendFlowLine(const uint32_t* w, RecordStrings* strings, const TextOptions
   l.Char(' ');
   l.Dec(l4proto);
   l.Char(' ');
-  if (has(P_TIMEOUT)) {
-    l.Dec(w[W_TIMEOUT]);
+  if (has(FLOW_HAS_TIMEOUT)) {
+    l.Dec(w[FLOW_TIMEOUT]);
     l.Char(' ');
   }
-  if (has(P_TCP)) l.Word(StateName(kTcpStates, w[W_PROTO]));
-  if (has(P_SCTP)) l.Word(StateName(kSctpStates, w[W_PROTO]));
-  if (has(P_DCCP)) l.Word(StateName(kDccpStates, w[W_PROTO]));
-  const bool counters = has(P_COUNTERS_ORIG | P_COUNTERS_REPLY);
-  const uint32_t status = has(P_STATUS) ? w[W_STATUS] : 0;
-  static const uint32_t kBase[2] = {W_ORIG, W_REPLY};
+  if (has(FLOW_HAS_TCP)) l.Word(StateName(kTcpStates, w[FLOW_PROTO]));
+  if (has(FLOW_HAS_SCTP)) l.Word(StateName(kSctpStates, w[FLOW_PROTO]));
+  if (has(FLOW_HAS_DCCP)) l.Word(StateName(kDccpStates, w[FLOW_PROTO]));
+  const bool counters = has(FLOW_HAS_COUNTERS_ORIG | FLOW_HAS_COUNTERS_REPLY);
+  const uint32_t status = has(FLOW_HAS_STATUS) ? w[FLOW_STATUS] : 0;
+  static const uint32_t kBase[2] = {FLOW_ORIG, FLOW_REPLY};
   static const char* const kZone[2] = {"zone-orig=", "zone-reply="};
   for (int d = 0; d < 2; d++) {
     const uint32_t* t = &w[kBase[d]];
     if (d == 1 && !(status & IPS_SEEN_REPLY)) l.Word("[UNREPLIED]");
     Tuple(&l, t, addr[d][0], addr[d][1]);
-    if (t[T_META] & TP_ZONE) l.Field(kZone[d], t[T_ZONE]);
+    if (t[TUPLE_META] & TUPLE_HAS_ZONE) l.Field(kZone[d], t[TUPLE_ZONE]);
     if (counters) {
-      l.Field("packets=", Get64(&w[W_COUNTERS + 4 * d]));
-      l.Field("bytes=", Get64(&w[W_COUNTERS + 4 * d + 2]));
+      l.Field("packets=", Get64(&w[FLOW_COUNTERS + 4 * d]));
+      l.Field("bytes=", Get64(&w[FLOW_COUNTERS + 4 * d + 2]));
     }
   }
   if (status & kHwOffload) l.Word("[HW_OFFLOAD]");
   else if (status & IPS_OFFLOAD) l.Word("[OFFLOAD]");
   else if (status & IPS_ASSURED) l.Word("[ASSURED]");
-  if (has(P_MARK)) l.Field("mark=", w[W_MARK]);
-  if (has(P_SECMARK)) l.Field("secmark=", w[W_SECMARK]);
-  if (has(P_SECCTX)) {
+  if (has(FLOW_HAS_MARK)) l.Field("mark=", w[FLOW_MARK]);
+  if (has(FLOW_HAS_SECMARK)) l.Field("secmark=", w[FLOW_SECMARK]);
+  if (has(FLOW_HAS_SECCTX)) {
     l.Cstr("secctx=");
     l.Str(secctx);
     l.Char(' ');
   }
-  if (has(P_ZONE)) l.Field("zone=", w[W_ZONE]);
-  if (has(P_TS_START)) {
+  if (has(FLOW_HAS_ZONE)) l.Field("zone=", w[FLOW_ZONE]);
+  if (has(FLOW_HAS_TS_START)) {
     // Whole seconds each, then the difference (a negative one wraps, as %llu prints it).
-    const uint64_t start = Get64(&w[W_TS_START]) / 1000000000u;
-    const uint64_t stop = has(P_TS_STOP) ? Get64(&w[W_TS_STOP]) : 0;
+    const uint64_t start = Get64(&w[FLOW_TS_START]) / 1000000000u;
+    const uint64_t stop = has(FLOW_HAS_TS_STOP) ? Get64(&w[FLOW_TS_STOP]) : 0;
     const uint64_t end = stop != 0 ? stop / 1000000000u : static_cast<uint64_t>(now_s);
     l.Field("delta-time=", end - start);
   }
-  if (has(P_HELPER)) {
+  if (has(FLOW_HAS_HELPER)) {
     l.Cstr("helper=");
     l.Str(helper);
     l.Char(' ');
   }
-  if (has(P_USE)) l.Field("use=", w[W_USE]);
-  if (o.id && has(P_ID)) l.Field("id=", w[W_ID]);
+  if (has(FLOW_HAS_USE)) l.Field("use=", w[FLOW_USE]);
+  if (o.id && has(FLOW_HAS_ID)) l.Field("id=", w[FLOW_ID]);
+  if (o.services != nullptr && has(FLOW_HAS_ORIG) && has(FLOW_HAS_REPLY)) AppendService(w, addr, l4proto, v6, *o.services, &l);
   l.End();
 }
 
@@ -270,6 +302,15 @@ Napi::Value FormatFlows(const Napi::CallbackInfo& info) {
       return env.Undefined();
     }
   }
+  {
+    napi_value v;
+    bool present = false;
+    if (napi_has_named_property(env, opts, "services", &present) == napi_ok && present &&
+        napi_get_named_property(env, opts, "services", &v) == napi_ok) {
+      o.services = ServiceTableOf(env, v);
+    }
+    if (env.IsExceptionPending()) return env.Undefined();
+  }
   // The strings are latin1 (one byte a character), as the reader made them.
   size_t len = 0;
   napi_get_value_string_latin1(env, info[1], nullptr, 0, &len);
@@ -297,6 +338,7 @@ Napi::Value FormatFlows(const Napi::CallbackInfo& info) {
 
 void InitText(Napi::Env env, Napi::Object exports) {
   exports.Set("formatFlows", Napi::Function::New(env, FormatFlows, "formatFlows"));
+  InitServiceTable(env, exports);
 }
 
 }  // namespace ct

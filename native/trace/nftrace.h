@@ -11,22 +11,13 @@
 namespace nfct {
 namespace trace {
 
-enum TracePresent : uint32_t {
-#define X(name, value) name = value,
-  NFCT_TRACE_PRESENT(X)
-#undef X
-};
-
-enum TraceWord : uint32_t {
-#define X(name, value) name = value,
-  NFCT_TRACE_WORD(X)
-#undef X
-};
-
 // traceEvents(nsPath | null, onBatch, tuning): Stream of trace records.
 Napi::Value TraceEvents(const Napi::CallbackInfo& info);
 
 void Init(Napi::Env env, Napi::Object exports);
+
+// nftRuleset(nsPath | null): the NAT-relevant rules and verdict maps of a namespace (ruleset.cc).
+void InitRuleset(Napi::Env env, Napi::Object exports);
 
 }  // namespace trace
 }  // namespace nfct

@@ -4,7 +4,7 @@
 // the node, each line marked with its namespace, one summary for them all.
 import { jsonSafe } from '../../conntrack/flow.js';
 import { NfctError } from '../../core/errors.js';
-import { namespaceLabel, type NetworkNamespace } from '../../core/namespaces.js';
+import { namespaceLabel, type NetworkNamespace } from '../../core/netns-discovery.js';
 import type { NetnsOption } from '../../core/netns.js';
 import { Nflog, type PacketStream } from '../../nflog/handle.js';
 import { formatLogLine } from '../../nflog/logline-format.js';
@@ -118,6 +118,8 @@ export async function log(argv: readonly string[], ctx: Context): Promise<number
   let allNetns = false;
   let ns: NetnsOption | undefined;
   let nsFlag: string | undefined;
+  let pod: string | undefined;
+  let podLogDir: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--group' || a === '-g') group = count(argv[++i], a);
@@ -126,6 +128,8 @@ export async function log(argv: readonly string[], ctx: Context): Promise<number
     else if (a === '--all-netns') allNetns = true;
     else if (a === '--netns') (ns = argv[++i]), (nsFlag = a);
     else if (a === '--pid') (ns = { pid: count(argv[++i], '--pid') }), (nsFlag = a);
+    else if (a === '--pod') (pod = argv[++i]), (nsFlag = a);
+    else if (a === '--pod-log-dir') podLogDir = argv[++i];
     else if (a === '--help' || a === '-h') {
       ctx.out.raw(LOG_HELP);
       await ctx.out.drain();
@@ -137,18 +141,33 @@ export async function log(argv: readonly string[], ctx: Context): Promise<number
   const o: LogOptions = { group, prefixOnly, json };
   const tally = new Tally();
   if (allNetns) {
+    let failed = false;
     try {
       return await logEveryNamespace(o, ctx, tally);
+    } catch (e) {
+      failed = true;
+      throw e;
     } finally {
-      ctx.err(tally.summary(true));
+      if (!failed || tally.namespaces > 0) ctx.err(tally.summary(true));
     }
   }
+  if (pod !== undefined) {
+    if (!/^[a-z0-9][a-z0-9-]*\/[a-z0-9][a-z0-9.-]*$/.test(pod)) throw new CliExit(2, `Bad parameter \`--pod ${pod}' (NAMESPACE/NAME)`, true);
+    const { findPodNamespace } = await import('../../k8s/node.js');
+    ns = { path: (await findPodNamespace(pod, { podLogDir })).path };
+  }
   const nf = await Nflog.open({ netns: ns });
+  let failed = false;
   try {
     await write(nf.subscribe({ group, sequence: true, signal: ctx.stop }), o, ctx, tally);
+  } catch (e) {
+    failed = true;
+    throw e;
   } finally {
     nf.close();
-    ctx.err(tally.summary(false));
+    // A subscription that failed before its first packet (no privilege: EPERM; the group held
+    // by another socket: EBUSY) logged nothing: its error alone is said.
+    if (!failed || tally.packets > 0) ctx.err(tally.summary(false));
   }
   return 0;
 }
