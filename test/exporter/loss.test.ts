@@ -76,7 +76,7 @@ describe('nfct exporter, stopped while the kernel produces: the loss metrics equ
     exporter = spawn(process.execPath, [NFCT, 'exporter', '--listen', '127.0.0.1:0', '--events', '--nflog-group', String(GROUP), '--netns-regex', `^${ns.name}$`], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
-    const ready = await stderrLine(exporter, /serving \/metrics on 127\.0\.0\.1:(\d+)/, 'the exporter to listen');
+    const ready = await stderrLine(exporter, /serving https? \/metrics on 127\.0\.0\.1:(\d+)/, 'the exporter to listen');
     const port = Number(/:(\d+)$/.exec(ready)![1]);
     const lost = (t: string) => total(t, 'nfct_nflog_packets_lost_total', { netns: ns.name, group: String(GROUP) });
     const overruns = (t: string) => total(t, 'nfct_conntrack_event_overruns_total', { netns: ns.name });
