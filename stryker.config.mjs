@@ -7,6 +7,9 @@
 // (`ignoreStatic`: every test would have to run for each). Results are kept in the committed
 // incremental file, so a run re-tests only the mutants whose code or covering tests changed.
 const scope = process.env.NFCT_MUTATE;
+// Some test files only (scripts/mutation.sh --tests): results kept apart from the committed ones,
+// which are always the whole suite's.
+const partial = process.env.NFCT_MUTATION_TESTS !== undefined;
 
 export default {
   $schema: './node_modules/@stryker-mutator/core/schema/stryker-schema.json',
@@ -33,7 +36,7 @@ export default {
   timeoutFactor: 2,
   dryRunTimeoutMinutes: 60,
   incremental: true,
-  incrementalFile: 'test/mutation/stryker-incremental.json',
+  incrementalFile: partial ? 'reports/mutation/stryker-incremental-partial.json' : 'test/mutation/stryker-incremental.json',
   reporters: ['html', 'json', 'clear-text', 'progress'],
   htmlReporter: { fileName: 'reports/mutation/index.html' },
   jsonReporter: { fileName: 'reports/mutation/mutation.json' },

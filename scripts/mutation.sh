@@ -8,6 +8,10 @@
 #                                                 since test/mutation/stryker-incremental.json
 #   bash scripts/mutation.sh lib/a.ts lib/b/      the same for those files only (the results of
 #                                                 the others are kept in the incremental file)
+#   bash scripts/mutation.sh --tests 'test/nflog/*.test.ts' lib/nflog/logline-format.ts
+#                                                 a quick look: those test files only (a lower
+#                                                 bound of the score), results kept apart in
+#                                                 reports/mutation/, never in the committed file
 #   bash scripts/mutation.sh --refresh            the incremental run over lib/, under the heavy
 #                                                 lock: brings the committed file up to date
 #   bash scripts/mutation.sh --full               every mutant again (--force), under the lock
@@ -24,8 +28,12 @@ cd "$(dirname "$0")/.."
 
 mode=run
 files=()
-for a in "$@"; do
+tests=
+while [ $# -gt 0 ]; do
+  a=$1
+  shift
   case "$a" in
+    --tests) tests=${1:?--tests needs test file globs, comma-separated}; shift ;;
     --refresh) mode=refresh ;;
     --full) mode=full ;;
     --ci) mode=ci ;;
@@ -33,6 +41,10 @@ for a in "$@"; do
     *) files+=("$a") ;;
   esac
 done
+if [ -n "$tests" ]; then
+  [ "$mode" = run ] || { echo "mutation.sh: --tests is for a quick look, not with --$mode" >&2; exit 2; }
+  export NFCT_MUTATION_TESTS=$tests
+fi
 
 [ "$mode" = ci ] && exec node scripts/mutation-check.mjs
 
@@ -61,4 +73,5 @@ case "$mode" in
 esac
 [ "$status" -eq 0 ] || { echo "stryker failed (exit status $status)" >&2; exit "$status"; }
 
+[ -n "$tests" ] && echo "mutation scores with $tests only: a lower bound of what the whole suite kills"
 node scripts/mutation-scores.mjs reports/mutation/mutation.json test/mutation/equivalent.json reports/mutation/scores.md
