@@ -54,7 +54,9 @@ try {
         failed = report.testResults.flatMap((f) => f.assertionResults.filter((a) => a.status === 'failed').map((a) => `${f.name.replace(`${work}/`, '')} > ${a.title}`));
         if (failed.length === 0 && report.numFailedTestSuites > 0) failed = ['a test file failed to run'];
       } catch {
-        failed = t.status === 0 ? [] : [`vitest exited with ${t.status}`];
+        // No report: say why (a crash of the test process is a catch too, but it must be seen).
+        const why = `${t.stdout}\n${t.stderr}`.split('\n').filter((l) => /Error|error:|FAIL|Abort|Segmentation|signal/.test(l)).slice(0, 2).map((l) => l.trim()).join(' / ');
+        failed = t.status === 0 ? [] : [`vitest exited with ${t.status ?? t.signal}${why ? `: ${why}` : ''}`];
       }
       const detail = failed.slice(0, 3).join('; ') + (failed.length > 3 ? `; and ${failed.length - 3} more` : '');
       // A mutation listed as equivalent (with the reason) is expected to survive.
