@@ -1,4 +1,4 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 // Under Stryker (npm run test:mutation) children of a test run the mutated code too.
 const mutation = process.env.STRYKER_MUTATOR_WORKER !== undefined;
@@ -8,6 +8,8 @@ const only = mutation ? process.env.NFCT_MUTATION_TESTS : undefined;
 export default defineConfig({
   test: {
     include: only ? only.split(',') : ['test/**/*.test.ts'],
+    // test/release/ needs the exporter image: scripts/release/ci.sh runs it (vitest.release.config.mts).
+    exclude: [...configDefaults.exclude, 'test/release/**'],
     globalSetup: ['test/helpers/global-setup.ts'],
     setupFiles: mutation ? ['test/mutation/setup.ts'] : [],
     // A mutation run is hours of tests on a shared machine: one flaky failure would stop it
