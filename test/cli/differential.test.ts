@@ -16,7 +16,8 @@ import { runConntrack } from '../oracle/conntrack-cli.js';
 import { runNfct } from '../support/run-nfct.js';
 import { CORPUS, type CorpusLine, FIXTURE } from './corpus.js';
 
-const NFCT = `node ${resolve(__dirname, '../../dist/cli/main.js')}`;
+// The installed command: the bundle, run by its loader.
+const NFCT = `node ${resolve(__dirname, '../../dist/cli/bin.js')}`;
 const LABELS = { 0: 'lbl0', 1: 'lbl1', 2: 'lbl2', 3: 'lbl3' };
 
 let peer: Netns;

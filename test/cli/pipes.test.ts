@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { runConntrack } from '../oracle/conntrack-cli.js';
 
-const MAIN = resolve(__dirname, '../../dist/cli/main.js');
+// The installed command: the bundle, run by its loader.
+const MAIN = resolve(__dirname, '../../dist/cli/bin.js');
 const N = 50_000;
 let ns: Netns;
 let dir: string;

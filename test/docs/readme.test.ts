@@ -98,7 +98,7 @@ beforeAll(async () => {
   symlinkSync(ROOT, join(dir, 'node_modules', '@x', 'nfct'), 'dir');
   bin = join(dir, 'bin');
   mkdirSync(bin);
-  writeFileSync(join(bin, 'nfct'), `#!/bin/sh\nexec ${process.execPath} ${join(ROOT, 'dist', 'cli', 'main.js')} "$@"\n`);
+  writeFileSync(join(bin, 'nfct'), `#!/bin/sh\nexec ${process.execPath} ${join(ROOT, 'dist', 'cli', 'bin.js')} "$@"\n`);
   chmodSync(join(bin, 'nfct'), 0o755);
 });
 afterAll(async () => {
