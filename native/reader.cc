@@ -2,7 +2,10 @@
 
 #include <malloc.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -16,6 +19,10 @@ namespace nfct {
 
 namespace {
 constexpr size_t kRecvSize = 256 * 1024;
+// What a stream of small datagrams reads in one recvmmsg() at most (ReaderOptions::datagram).
+constexpr size_t kStreamRead = 512 * 1024;
+// The nice value of a live stream's reader thread (see Run()).
+constexpr int kStreamNice = -10;
 // Once a stream that held at least this much has drained, free heap pages go back to the
 // system (the decoded burst was spread over many allocations).
 constexpr uint64_t kTrimAfter = 16u << 20;
@@ -233,18 +240,101 @@ bool Reader::Setup(Failure* f) {
   return true;
 }
 
-void Reader::Run() {
-  auto batch = NewBatch();
-  // NLMSG_ALIGNTO spare bytes past what recv() may fill: attribute walks round lengths up to
-  // 4, so a message whose length is not a multiple of 4 ending the datagram stays in bounds.
-  std::vector<uint8_t> buf(kRecvSize + NLMSG_ALIGNTO, 0);
-  bool done = false;
+// What the reader has asked the kernel and what it has answered so far (reader thread).
+struct Reader::Exchange {
+  size_t current = 0;   // the request being answered
   bool got_data = false;
   bool fallback_used = false;
-  size_t current = 0;  // the request being answered
+  bool done = false;
+};
+
+bool Reader::Consume(const uint8_t* data, int n, Exchange* x, std::unique_ptr<Batch>& batch, Failure* fail) {
+  int left = n;
+  const nlmsghdr* m = reinterpret_cast<const nlmsghdr*>(data);
+  for (; mnl_nlmsg_ok(m, left); m = mnl_nlmsg_next(m, &left)) {
+    if (m->nlmsg_type == NLMSG_DONE) {
+      if (x->current + 1 < opt_.requests.size()) {
+        x->current++;
+        x->got_data = x->fallback_used = false;
+        if (!NlSend(fd_, opt_.requests[x->current].data(), opt_.requests[x->current].size(), fail)) return false;
+      } else if (opt_.dump) {
+        x->done = true;
+      }
+      continue;
+    }
+    if (m->nlmsg_type == NLMSG_ERROR) {
+      std::string text;
+      int err = NlErrorOf(m, &text);
+      if (err == 0) continue;
+      const std::vector<uint8_t>* fallback = x->current < opt_.fallbacks.size() ? &opt_.fallbacks[x->current] : nullptr;
+      if (!x->got_data && !x->fallback_used && fallback != nullptr && !fallback->empty() &&
+          (err == EOPNOTSUPP || err == EINVAL)) {
+        // The kernel refused the filter: ask again without it, match in userspace.
+        x->fallback_used = true;
+        if (!NlSend(fd_, fallback->data(), fallback->size(), fail)) return false;
+        continue;
+      }
+      fail->set(err, "netlink", text);
+      return false;
+    }
+    if (m->nlmsg_type < NLMSG_MIN_TYPE) continue;
+    x->got_data = true;
+    // The byte bound is kept exactly: a batch goes before the next record could take the
+    // queue past it, and the reader waits for room for that record (the kernel holds or
+    // drops meanwhile). A record larger than any before waits, decoded, until it fits.
+    const bool bounded = opt_.max_queue_bytes > 0 && !opt_.count_only && !opt_.dump;
+    if (bounded && !Fits(batch->Size() + record_cost_)) {
+      if (batch->count > 0 && !Post(batch)) return false;
+      if (!WaitRoom(batch->Size() + record_cost_)) return false;
+    }
+    const size_t before = batch->Size();
+    batch->received++;
+    decoder_->OnMessage(m, batch.get());
+    if (bounded) {
+      const uint64_t cost = batch->Size() - before;
+      if (cost > record_cost_) record_cost_ = cost;
+      if (!Fits(batch->Size()) && !WaitRoom(batch->Size())) return false;
+    }
+    if (opt_.count_only) Count(batch.get());
+    // A full batch goes now, even mid-buffer: batches never exceed max_batch.
+    if (batch->count >= opt_.max_batch && !PostAndWait(batch)) return false;
+  }
+  return true;
+}
+
+void Reader::Run() {
+  auto batch = NewBatch();
+  // A live stream whose datagrams are small (one event each) drains the socket with
+  // recvmmsg(), many datagrams a call, into slots of the largest datagram it can get; a dump,
+  // or a stream of large datagrams (NFLOG batches), reads one at a time.
+  const bool many = !opt_.dump && opt_.datagram > 0 && opt_.datagram < kRecvSize;
+  const size_t slot = many ? opt_.datagram : kRecvSize;
+  const unsigned vlen = many ? static_cast<unsigned>(kStreamRead / slot) : 1u;
+  // NLMSG_ALIGNTO spare bytes past what recv() may fill: attribute walks round lengths up to
+  // 4, so a message whose length is not a multiple of 4 ending the datagram stays in bounds.
+  std::vector<uint8_t> buf(slot * vlen + NLMSG_ALIGNTO, 0);
+  std::vector<iovec> iov(vlen);
+  std::vector<mmsghdr> msgs(vlen);
+  for (unsigned i = 0; i < vlen; i++) {
+    iov[i].iov_base = buf.data() + i * slot;
+    iov[i].iov_len = slot;
+    memset(&msgs[i], 0, sizeof(msgs[i]));
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+  }
+  Exchange x;
   Failure fail;
 
-  if (!Setup(&fail)) done = true;
+  // A live stream's thread runs before other threads of its weight (the JS thread formatting
+  // what it read, other work on the machine): while it waits for a core, the kernel queues
+  // ~1,280 bytes a conntrack event in the socket and drops past its buffer. It needs little
+  // CPU, and its queue is bounded (max_queue_bytes), so it cannot take more than it drains.
+  // Lowering a nice value needs CAP_SYS_NICE; without it the thread keeps the process's.
+  // Named for `top -H` and ps: which threads are nfct's readers.
+  pthread_setname_np(pthread_self(), opt_.dump ? "nfct-dump" : "nfct-stream");
+  if (!opt_.dump) setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), kStreamNice);
+
+  if (!Setup(&fail)) x.done = true;
   {
     std::lock_guard<std::mutex> lock(mu_);
     set_up_ = true;
@@ -252,7 +342,7 @@ void Reader::Run() {
   }
   cv_.notify_all();
 
-  while (!done && !Ending()) {
+  while (!x.done && !Ending()) {
     if (!WaitCredit()) break;
     pollfd fds[2] = {{fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
     int pr = poll(fds, 2, -1);
@@ -266,8 +356,9 @@ void Reader::Run() {
 
     // Drain what is queued, a batch at a time.
     for (;;) {
-      ssize_t n = recv(fd_, buf.data(), kRecvSize, MSG_DONTWAIT);
-      if (n < 0) {
+      const int got = many ? recvmmsg(fd_, msgs.data(), vlen, MSG_DONTWAIT, nullptr)
+                           : static_cast<int>(recv(fd_, buf.data(), kRecvSize, MSG_DONTWAIT));
+      if (got < 0) {
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) break;
         if (errno == ENOBUFS && !opt_.dump) {
@@ -281,86 +372,32 @@ void Reader::Run() {
           }
           // Report the loss in order, before anything read after it.
           if (!PostAndWait(batch)) {
-            done = true;
+            x.done = true;
             break;
           }
           continue;
         }
         fail.set(errno, "recv", opt_.dump ? "netlink dump" : "netlink stream");
-        done = true;
+        x.done = true;
         break;
       }
-      int left = static_cast<int>(n);
-      const nlmsghdr* m = reinterpret_cast<const nlmsghdr*>(buf.data());
-      for (; mnl_nlmsg_ok(m, left); m = mnl_nlmsg_next(m, &left)) {
-        if (m->nlmsg_type == NLMSG_DONE) {
-          if (current + 1 < opt_.requests.size()) {
-            current++;
-            got_data = fallback_used = false;
-            if (!NlSend(fd_, opt_.requests[current].data(), opt_.requests[current].size(), &fail)) {
-              done = true;
-              break;
-            }
-          } else if (opt_.dump) {
-            done = true;
-          }
-          continue;
-        }
-        if (m->nlmsg_type == NLMSG_ERROR) {
-          std::string text;
-          int err = NlErrorOf(m, &text);
-          if (err == 0) continue;
-          const std::vector<uint8_t>* fallback =
-              current < opt_.fallbacks.size() ? &opt_.fallbacks[current] : nullptr;
-          if (!got_data && !fallback_used && fallback != nullptr && !fallback->empty() &&
-              (err == EOPNOTSUPP || err == EINVAL)) {
-            // The kernel refused the filter: ask again without it, match in userspace.
-            fallback_used = true;
-            if (!NlSend(fd_, fallback->data(), fallback->size(), &fail)) done = true;
+      if (!many) {
+        if (!Consume(buf.data(), got, &x, batch, &fail)) x.done = true;
+      } else {
+        for (int i = 0; i < got && !x.done; i++) {
+          // A datagram larger than its slot was cut short: what is left of it cannot be read.
+          if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+            batch->malformed++;
             continue;
           }
-          fail.set(err, "netlink", text);
-          done = true;
-          break;
-        }
-        if (m->nlmsg_type < NLMSG_MIN_TYPE) continue;
-        got_data = true;
-        // The byte bound is kept exactly: a batch goes before the next record could take the
-        // queue past it, and the reader waits for room for that record (the kernel holds or
-        // drops meanwhile). A record larger than any before waits, decoded, until it fits.
-        const bool bounded = opt_.max_queue_bytes > 0 && !opt_.count_only && !opt_.dump;
-        if (bounded && !Fits(batch->Size() + record_cost_)) {
-          if (batch->count > 0 && !Post(batch)) {
-            done = true;
-            break;
-          }
-          if (!WaitRoom(batch->Size() + record_cost_)) {
-            done = true;
-            break;
-          }
-        }
-        const size_t before = batch->Size();
-        batch->received++;
-        decoder_->OnMessage(m, batch.get());
-        if (bounded) {
-          const uint64_t cost = batch->Size() - before;
-          if (cost > record_cost_) record_cost_ = cost;
-          if (!Fits(batch->Size()) && !WaitRoom(batch->Size())) {
-            done = true;
-            break;
-          }
-        }
-        if (opt_.count_only) Count(batch.get());
-        if (batch->count >= opt_.max_batch) {
-          // A full batch goes now, even mid-buffer: batches never exceed max_batch.
-          if (!PostAndWait(batch)) {
-            done = true;
-            break;
+          if (!Consume(static_cast<const uint8_t*>(iov[i].iov_base), static_cast<int>(msgs[i].msg_len), &x, batch, &fail)) {
+            x.done = true;
           }
         }
       }
-      if (done) break;
-      if (Ending()) break;
+      if (x.done || Ending()) break;
+      // Fewer datagrams than slots: the socket is empty for now.
+      if (many && static_cast<unsigned>(got) < vlen) break;
     }
     // A counting stream keeps its counters here: Stats() reads them.
     if (opt_.count_only) {
@@ -369,7 +406,7 @@ void Reader::Run() {
       batch->received = batch->malformed = 0;
     }
     // A stream hands over what it has whenever the socket runs dry.
-    if (!done && !opt_.dump && (batch->count > 0 || batch->received > 0 || batch->malformed > 0)) {
+    if (!x.done && !opt_.dump && (batch->count > 0 || batch->received > 0 || batch->malformed > 0)) {
       if (!Post(batch)) break;
     }
   }

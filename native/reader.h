@@ -107,6 +107,10 @@ struct ReaderOptions {
   std::vector<std::vector<uint8_t>> requests;
   std::vector<std::vector<uint8_t>> fallbacks;
   bool dump = false;                 // ends at the last request's NLMSG_DONE
+  // The largest datagram the kernel sends this stream, when it sends one record per datagram
+  // (conntrack and trace events): the socket is then drained with recvmmsg(), many datagrams a
+  // call. 0: datagrams are read one at a time (dumps; NFLOG batches many packets into one).
+  size_t datagram = 0;
   int rcvbuf = 0;                    // initial receive buffer (0: kernel default)
   int rcvbuf_max = 0;                // grow up to this on ENOBUFS (0: never grow)
   uint32_t max_batch = 1024;         // records per batch
@@ -156,8 +160,11 @@ class Reader {
   static void CallJs(Napi::Env env, Napi::Function fn, Reader* self, Batch* batch);
   static void Cleanup(void* arg);
 
+  struct Exchange;
   void Run();
   bool Setup(Failure* f);
+  // Decodes the messages of one datagram; false when the job is over (failure set when it failed).
+  bool Consume(const uint8_t* data, int n, Exchange* x, std::unique_ptr<Batch>& batch, Failure* fail);
   bool Full() const;  // a bound is reached (mu_ held)
   bool WaitCredit();
   // Byte bound: true when `extra` more bytes queued would not pass max_queue_bytes.
