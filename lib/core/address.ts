@@ -1,11 +1,9 @@
 import { AF_INET, AF_INET6 } from './protocols.js';
 
-/** node:net, loaded on first use: dotted quads need none of it, and loading it costs a CLI start ~2 ms. */
-let netModule: typeof import('node:net') | undefined;
-function net(): typeof import('node:net') {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return (netModule ??= require('node:net') as typeof import('node:net'));
-}
+import { builtin } from './builtins.js';
+
+/** node:net, loaded on first use: dotted quads need none of it (see builtins.ts). */
+const net = (): typeof import('node:net') => builtin('node:net');
 
 export interface ParsedAddress {
   family: typeof AF_INET | typeof AF_INET6;

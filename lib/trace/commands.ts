@@ -4,13 +4,8 @@
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
+import { builtin } from '../core/builtins.js';
 import { NfctError } from '../core/errors.js';
-
-/** node:child_process, loaded when a command first runs (loading it costs every CLI start ~2 ms). */
-function childProcess(): typeof import('node:child_process') {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require('node:child_process') as typeof import('node:child_process');
-}
 
 /** The Debian package that provides each command. */
 const PACKAGES: Record<string, string> = {
@@ -66,7 +61,7 @@ function shortText(text: string): string {
  */
 export function runCommand(cmd: string, args: string[], input: string | undefined, context: string): Promise<string> {
   return new Promise<string>((resolve, reject) => {
-    const child = childProcess().execFile(cmd, args, { maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+    const child = builtin('node:child_process').execFile(cmd, args, { maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
       if (!err) return resolve(stdout);
       const e = err as Omit<NodeJS.ErrnoException, 'code'> & { code?: string | number };
       // Spawning failed (errno set), or the command ran and failed: then its own words say
@@ -85,7 +80,7 @@ export function runCommand(cmd: string, args: string[], input: string | undefine
 /** The same, synchronously, for process exit; never throws. */
 export function runCommandSync(cmd: string, args: string[]): boolean {
   try {
-    childProcess().execFileSync(cmd, args, { stdio: 'ignore', timeout: 5000 });
+    builtin('node:child_process').execFileSync(cmd, args, { stdio: 'ignore', timeout: 5000 });
     return true;
   } catch {
     return false;

@@ -4,6 +4,7 @@
 // grouped natively by the chosen key (ct.aggregate()); then draws it full-screen, as plain
 // lines when stdout is not a terminal, or as NDJSON.
 import { Conntrack } from '../../conntrack/handle.js';
+import type { EventCounter } from '../../conntrack/events.js';
 import { AGGREGATE_KEYS, type AggregateKey, type AggregateResult } from '../../conntrack/aggregate.js';
 import { type FlowFilter, normalizeFilter } from '../../conntrack/filter.js';
 import { CommandUsage, runSubcommand } from '../subcommand.js';
@@ -106,10 +107,9 @@ export async function parseTopArgs(argv: readonly string[]): Promise<TopOptions 
 
 /** One namespace followed from frame to frame: its handle, event counts and last statistics. */
 export class NamespaceSampler {
-  private events = { new: 0, destroy: 0, overruns: 0 };
   private last: { time: number; events: { new: number; destroy: number }; stats: ReturnType<typeof sumStats> } | undefined;
   private readonly abort = new AbortController();
-  private watching: Promise<void> | undefined;
+  private counter: EventCounter | undefined;
   /** The namespace could not be read (gone): left out from now on. */
   failed = false;
 
@@ -125,20 +125,20 @@ export class NamespaceSampler {
     return s;
   }
 
-  /** Counts new and destroy events in the background until close(). */
+  /**
+   * Counts new and destroy events in the background until close(): natively, on the reader
+   * thread (countEvents()), so that a churn costs no JS object per event.
+   */
   private watch(): void {
-    const stream = this.ct.events({ types: ['new', 'destroy'], signal: this.abort.signal, bufferSize: 1 << 20 });
-    this.watching = (async () => {
-      try {
-        for await (const e of stream) {
-          if (e.type === 'new') this.events.new++;
-          else if (e.type === 'destroy') this.events.destroy++;
-          else if (e.type === 'overrun') this.events.overruns++;
-        }
-      } catch {
-        // the stream ends with the handle
-      }
-    })();
+    this.counter = this.ct.countEvents({ types: ['new', 'destroy'], signal: this.abort.signal, bufferSize: 1 << 20 });
+  }
+
+  /** Events counted so far. */
+  private get events(): { new: number; destroy: number; overruns: number } {
+    const c = this.counter;
+    if (!c) return { new: 0, destroy: 0, overruns: 0 };
+    const counts = c.counts;
+    return { new: counts.new ?? 0, destroy: counts.destroy ?? 0, overruns: c.stats.overruns };
   }
 
   /** The header figures now, rates against the previous call. */
@@ -147,7 +147,8 @@ export class NamespaceSampler {
     const stats = sumStats(rows);
     const now = performance.now();
     const prev = this.last;
-    this.last = { time: now, events: { new: this.events.new, destroy: this.events.destroy }, stats };
+    const events = this.events;
+    this.last = { time: now, events: { new: events.new, destroy: events.destroy }, stats };
     const secs = prev ? (now - prev.time) / 1000 : 0;
     const per = (a: number, b: number): number | null => (prev && secs > 0 ? Math.max(0, a - b) / secs : null);
     return {
@@ -155,9 +156,9 @@ export class NamespaceSampler {
       entries,
       max,
       percent: max > 0 ? (100 * entries) / max : 0,
-      newPerSec: this.watching ? per(this.events.new, prev?.events.new ?? 0) : null,
-      destroyPerSec: this.watching ? per(this.events.destroy, prev?.events.destroy ?? 0) : null,
-      eventOverruns: this.events.overruns,
+      newPerSec: this.counter ? per(events.new, prev?.events.new ?? 0) : null,
+      destroyPerSec: this.counter ? per(events.destroy, prev?.events.destroy ?? 0) : null,
+      eventOverruns: events.overruns,
       drop: per(stats.drop, prev?.stats.drop ?? 0),
       early_drop: per(stats.early_drop, prev?.stats.early_drop ?? 0),
       insert_failed: per(stats.insert_failed, prev?.stats.insert_failed ?? 0),
@@ -166,7 +167,7 @@ export class NamespaceSampler {
 
   async close(): Promise<void> {
     this.abort.abort();
-    await this.watching;
+    await this.counter?.done.catch(() => undefined);
     this.ct.close();
   }
 }
@@ -203,23 +204,52 @@ export function mergeGroups(parts: Array<{ netns: string; result: AggregateResul
   return { groups: all.slice(0, top), groupCount };
 }
 
-/** One snapshot of every sampled namespace. */
-export async function snapshot(samplers: readonly NamespaceSampler[], o: Pick<TopOptions, 'by' | 'sort' | 'filter' | 'interval'>, top: number): Promise<TopSnapshot> {
-  const max = sysctlNumber(await readSysctls(null), 'nf_conntrack_max') ?? 0;
+type FrameOptions = Pick<TopOptions, 'by' | 'sort' | 'filter' | 'interval'>;
+
+/** nf_conntrack_max (global): what the header measures each namespace's count against. */
+async function conntrackMax(): Promise<number> {
+  return sysctlNumber(await readSysctls(null), 'nf_conntrack_max') ?? 0;
+}
+
+/**
+ * Takes the header figures of every namespace without dumping anything: the first sample of
+ * the rates (`--once` takes it, then the frame one interval later).
+ */
+export async function sampleFigures(samplers: readonly NamespaceSampler[]): Promise<void> {
+  const max = await conntrackMax();
+  await Promise.allSettled(samplers.map((s) => s.figures(max)));
+}
+
+/**
+ * Starts the one dump of a frame in every namespace (ct.aggregate()): a promise per sampler, to
+ * hand to snapshot(). A failure is snapshot()'s to report; unclaimed (the user quit first), it
+ * is not an unhandled rejection.
+ */
+export function startGroups(samplers: readonly NamespaceSampler[], o: FrameOptions, top: number): Promise<AggregateResult>[] {
   const aggKeys = o.by.filter((k): k is AggregateKey => k !== 'netns');
   const withNs = o.by.includes('netns');
+  return samplers.map((s) => {
+    // Exact merging across namespaces needs every group of each, unless netns is a key.
+    const p = s.ct.aggregate({ by: aggKeys.length > 0 ? aggKeys : ['family'], sort: o.sort, top: samplers.length === 1 || withNs ? top : 0, filter: o.filter }).then((result) => {
+      if (aggKeys.length > 0) return result;
+      // netns alone: one group per namespace holding all its entries.
+      return { ...result, groups: result.total.count > 0 ? [{ key: {}, count: result.total.count, ...(result.total.counters ? { counters: result.total.counters } : {}) }] : [], groupCount: result.total.count > 0 ? 1 : 0 };
+    });
+    p.catch(() => undefined);
+    return p;
+  });
+}
+
+/**
+ * One snapshot of every sampled namespace: its figures, and its groups from one dump (started
+ * here, or already running: `groups`, from startGroups()).
+ */
+export async function snapshot(samplers: readonly NamespaceSampler[], o: FrameOptions, top: number, groups?: Promise<AggregateResult>[]): Promise<TopSnapshot> {
+  const max = await conntrackMax();
+  const dumps = groups ?? startGroups(samplers, o, top);
   const settled = await Promise.allSettled(
-    samplers.map(async (s) => {
-      const [figures, result] = await Promise.all([
-        s.figures(max),
-        // Exact merging across namespaces needs every group of each, unless netns is a key.
-        s.ct.aggregate({ by: aggKeys.length > 0 ? aggKeys : ['family'], sort: o.sort, top: samplers.length === 1 || withNs ? top : 0, filter: o.filter }),
-      ]);
-      if (aggKeys.length === 0) {
-        // netns alone: one group per namespace holding all its entries.
-        const whole = { ...result, groups: result.total.count > 0 ? [{ key: {}, count: result.total.count, ...(result.total.counters ? { counters: result.total.counters } : {}) }] : [], groupCount: result.total.count > 0 ? 1 : 0 };
-        return { figures, netns: s.target.label, result: whole };
-      }
+    samplers.map(async (s, i) => {
+      const [figures, result] = await Promise.all([s.figures(max), dumps[i]!]);
       return { figures, netns: s.target.label, result };
     }),
   );
@@ -232,16 +262,16 @@ export async function snapshot(samplers: readonly NamespaceSampler[], o: Pick<To
     else if (samplers.length === 1) throw r.reason;
     else samplers[i]!.failed = true;
   }
-  const { groups, groupCount } = mergeGroups(parts, o.by, o.sort, top);
+  const merged = mergeGroups(parts, o.by, o.sort, top);
   return {
     time: new Date().toISOString(),
     interval: o.interval,
     by: [...o.by],
     sort: o.sort,
     namespaces: parts.map((p) => p.figures),
-    groups,
+    groups: merged.groups,
     entries: parts.reduce((s, p) => s + p.result.total.count, 0),
-    groupCount,
+    groupCount: merged.groupCount,
   };
 }
 
@@ -308,15 +338,19 @@ export async function runTop(o: TopOptions): Promise<void> {
         stdin.resume();
       }
     }
+    const topOf = (rows: number | undefined): number => o.top ?? (screen ? Math.max(1, (rows ?? 24) - 6 - Math.min(5, samplers.length)) : 20);
+    // --once: rates need two samples one interval apart. The first takes only the figures; the
+    // one dump of the frame runs during the interval.
+    let pending: Promise<AggregateResult>[] | undefined;
     if (o.once) {
-      // Rates need two samples one interval apart.
-      await snapshot(samplers, { ...o, by: state.by }, 1);
+      await sampleFigures(samplers);
+      pending = startGroups(samplers, { ...o, ...state }, topOf(undefined));
       await sleep(o.interval * 1000, quit.signal);
     }
     for (;;) {
       const rows = screen ? (out.rows ?? 24) : undefined;
-      const top = o.top ?? (screen ? Math.max(1, (rows ?? 24) - 6 - Math.min(5, samplers.length)) : 20);
-      const snap = await snapshot(samplers, { ...o, ...state }, top);
+      const snap = await snapshot(samplers, { ...o, ...state }, topOf(rows), pending);
+      pending = undefined;
       for (let i = samplers.length - 1; i >= 0; i--) if (samplers[i]!.failed) void samplers.splice(i, 1)[0]!.close();
       if (closed) break;
       if (o.json) out.write(`${JSON.stringify(snapshotJson(snap))}\n`);
