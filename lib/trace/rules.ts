@@ -1,59 +1,10 @@
 // The rules of TRACE: the temporary nft table that marks the packets to trace, the nft
 // expression of a TraceMatch, and the text of the rule each hop names (`nft -a list chain`,
 // `iptables-legacy-save`), looked up on demand.
-import { parseCidr } from '../core/address.js';
+import { parseAddress, parseCidr } from '../core/address.js';
 import { assertKnownKeys, assertObject, describeValue, optionalInteger } from '../core/validate.js';
-import { inNamespace, runCommand } from './commands.js';
+import type { DecodedPacket } from '../packet/types.js';
 import type { TraceMatch } from './types.js';
-
-/** Rule texts, looked up on demand and kept for a second. */
-export class RuleTexts {
-  private readonly cache = new Map<string, { at: number; rules: Promise<Map<string, string>> }>();
-  constructor(private readonly ns: string | null) {}
-
-  private load(key: string, loader: () => Promise<Map<string, string>>): Promise<Map<string, string>> {
-    const hit = this.cache.get(key);
-    if (hit && Date.now() - hit.at < 1000) return hit.rules;
-    const rules = loader().catch(() => new Map<string, string>());
-    this.cache.set(key, { at: Date.now(), rules });
-    return rules;
-  }
-
-  /** nftables: the rule with this handle, as `nft -a list chain` prints it (without the handle comment). */
-  async nft(family: string, table: string, chain: string, handle: number): Promise<string | undefined> {
-    const rules = await this.load(`nft ${family} ${table} ${chain}`, async () => {
-      const [cmd, args] = inNamespace(this.ns, 'nft', ['-a', 'list', 'chain', family, table, chain]);
-      const stdout = await runCommand(cmd, args, undefined, 'reading rule texts');
-      const out = new Map<string, string>();
-      for (const line of stdout.split('\n')) {
-        const m = /^\s*(.*\S)\s+# handle (\d+)\s*$/.exec(line);
-        if (m && !m[1]!.startsWith('chain ') && !m[1]!.startsWith('type ')) out.set(m[2]!, m[1]!);
-      }
-      return out;
-    });
-    return rules.get(String(handle));
-  }
-
-  /** Legacy: the Nth rule of a chain, as iptables-legacy-save prints it. */
-  async legacy(family: string, table: string, chain: string, n: number): Promise<string | undefined> {
-    const tool = family === 'ipv6' ? 'ip6tables-legacy-save' : 'iptables-legacy-save';
-    const rules = await this.load(`${tool} ${table}`, async () => {
-      const [cmd, args] = inNamespace(this.ns, tool, ['-t', table]);
-      const stdout = await runCommand(cmd, args, undefined, 'reading rule texts');
-      const out = new Map<string, string>();
-      const count = new Map<string, number>();
-      for (const line of stdout.split('\n')) {
-        const m = /^-A (\S+) /.exec(line);
-        if (!m) continue;
-        const k = (count.get(m[1]!) ?? 0) + 1;
-        count.set(m[1]!, k);
-        out.set(`${m[1]} ${k}`, line);
-      }
-      return out;
-    });
-    return rules.get(`${chain} ${n}`);
-  }
-}
 
 /** The temporary table: `meta nftrace set 1` for the match, before raw and conntrack. */
 export function ruleScript(name: string, expr: string): string {
@@ -104,4 +55,36 @@ export function matchExpression(m: TraceMatch): string {
     parts.push(`${m.protocol} sport . ${m.protocol} dport { ${value} . 0-65535, 0-65535 . ${value} }`);
   }
   return parts.join(' ');
+}
+
+const PROTOCOLS: Record<string, number> = { tcp: 6, udp: 17, icmp: 1, icmpv6: 58, sctp: 132 };
+
+/**
+ * Whether decoded headers are of a packet the match selects, as its nft expression
+ * (matchExpression()) would judge them. For a match matchExpression() accepted.
+ */
+export function matchSelects(m: TraceMatch): (p: DecodedPacket) => boolean {
+  const cidrs = (['src', 'dst'] as const).flatMap((key) => (m[key] === undefined ? [] : [{ key, cidr: parseCidr(m[key])! }]));
+  const proto = m.protocol === undefined ? undefined : PROTOCOLS[m.protocol];
+  return (p) => {
+    if (m.family !== undefined && p.family !== m.family) return false;
+    const ip = p.ipv4 ?? p.ipv6;
+    for (const { key, cidr } of cidrs) {
+      const a = ip ? parseAddress(ip[key]) : undefined;
+      if (!a || a.family !== cidr.family || !samePrefix(a.bytes, cidr.bytes, cidr.prefix)) return false;
+    }
+    if (proto !== undefined && p.protocol !== proto) return false;
+    const l4 = p.tcp ?? p.udp ?? p.sctp;
+    if (m.srcPort !== undefined && l4?.srcPort !== m.srcPort) return false;
+    if (m.dstPort !== undefined && l4?.dstPort !== m.dstPort) return false;
+    if (m.port !== undefined && l4?.srcPort !== m.port && l4?.dstPort !== m.port) return false;
+    return true;
+  };
+}
+
+function samePrefix(a: Buffer, b: Buffer, bits: number): boolean {
+  const whole = bits >> 3;
+  if (a.compare(b, 0, whole, 0, whole) !== 0) return false;
+  const rest = bits & 7;
+  return rest === 0 || ((a[whole]! ^ b[whole]!) & (0xff << (8 - rest)) & 0xff) === 0;
 }

@@ -6,14 +6,19 @@ import { decodePackets } from '../nflog/handle.js';
 import type { DecodedPacket } from '../packet/types.js';
 import { decodeTraceBatch, legacyHop } from './decode.js';
 import { ruleScript } from './rules.js';
-import { installTable, removeStaleTables, removeTable } from './state.js';
+import { TraceSelection, type TraceSelectionStats } from './selection.js';
+import { installTable, removeStaleTables, removeTable, TABLE_PREFIX } from './state.js';
 import type { TraceEvent, TracePacket } from './types.js';
 
 /** @internal What a stream's options become once checked (Trace.events() and packets()). */
 export type StreamOptions = {
   /** The nft expression of options.match (matchExpression()), when there is one. */
   match?: string;
+  /** Whether headers are of a packet options.match selects (matchSelects()), with match. */
+  selects?: (packet: DecodedPacket) => boolean;
   resolve: boolean;
+  /** Leave out the hops of the library's own marking tables. */
+  hideOwn: boolean;
   signal?: AbortSignal;
   tuning: LiveTuning;
 };
@@ -25,7 +30,8 @@ export interface TraceStreamOwner {
   nextTableName(): string;
   track(stream: TraceStream): void;
   forget(stream: TraceStream): void;
-  ruleText(e: TraceEvent): Promise<string | undefined>;
+  /** Sets the hop's rule text in its ruleset's words, the Service of a jump, the hook. */
+  describe(e: TraceEvent): Promise<void>;
 }
 
 /**
@@ -46,6 +52,8 @@ export class TraceStream extends LiveStream<TraceEvent> {
   private table: string | undefined;
   private carried: DecodedPacket | undefined;
   private carriedId: number | undefined;
+  /** With a match: keeps the traces its own rule selected (the kernel sends every tracer's). */
+  private readonly selection: TraceSelection | undefined;
 
   /** @internal */
   constructor(
@@ -57,6 +65,7 @@ export class TraceStream extends LiveStream<TraceEvent> {
     super(source, opts.signal, () => owner.forget(this));
     owner.track(this);
     const match = opts.signal?.aborted ? undefined : opts.match;
+    if (match && opts.selects) this.selection = new TraceSelection(() => this.table, opts.selects);
     // From a microtask: a stream closed at once installs nothing.
     this.ready = match ? Promise.resolve().then(() => (this.done ? undefined : this.install(match))) : Promise.resolve();
     this.ready.catch(() => undefined);
@@ -91,15 +100,28 @@ export class TraceStream extends LiveStream<TraceEvent> {
       }
       return out;
     }
-    const out = decodeTraceBatch(batch) as TraceEvent[];
+    const hops = decodeTraceBatch(batch) as TraceEvent[];
+    const out: TraceEvent[] = this.selection ? [] : hops;
     // Headers come with the first hop of an nftables trace: later hops inherit them.
-    for (const hop of out) {
-      if (hop.packet) {
-        this.carried = hop.packet;
+    for (const hop of hops) {
+      const sent = hop.packet;
+      if (sent) {
+        this.carried = sent;
         this.carriedId = hop.id;
       } else if (this.carriedId === hop.id) hop.packet = this.carried;
+      if (this.selection) for (const h of this.selection.admit(hop, sent)) out.push(h);
     }
     return out;
+  }
+
+  /**
+   * With a match: the traces left out because the stream's own rule did not select them
+   * (another tracer's in the same namespace, whatever else set nftrace), and those whose
+   * marking hop was lost and whose headers could not be judged. Zero without a match: then
+   * every trace of the namespace is the stream's.
+   */
+  get leftOut(): TraceSelectionStats {
+    return { ...(this.selection?.stats ?? { others: 0, unattributed: 0 }) };
   }
 
   override async next(): Promise<IteratorResult<TraceEvent>> {
@@ -109,9 +131,12 @@ export class TraceStream extends LiveStream<TraceEvent> {
       this.failure = undefined;
       throw e;
     }
-    const r = await super.next();
-    if (!r.done && this.opts.resolve) r.value.ruleText = await this.owner.ruleText(r.value);
-    return r;
+    for (;;) {
+      const r = await super.next();
+      if (!r.done && this.opts.hideOwn && r.value.table.startsWith(TABLE_PREFIX)) continue;
+      if (!r.done && this.opts.resolve) await this.owner.describe(r.value);
+      return r;
+    }
   }
 
   override close(): void {
@@ -145,6 +170,11 @@ export class TracePacketStream extends LiveStream<TracePacket> {
   /** As TraceStream.ready. */
   get ready(): Promise<void> {
     return this.hops.ready;
+  }
+
+  /** As TraceStream.leftOut. */
+  get leftOut(): TraceSelectionStats {
+    return this.hops.leftOut;
   }
 
   protected decode(): TracePacket[] {
