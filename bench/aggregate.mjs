@@ -96,7 +96,7 @@ const runners = [
     async run(ns) {
       const r = await timeCommand(ns, [...NFCT, ...TOP_ARGS]);
       // The header names the entries of the table; a frame without it was no frame.
-      const m = /([0-9][0-9,]*) entries/.exec(r.stdout);
+      const m = /^entries ([0-9][0-9,]*) \//m.exec(r.stdout);
       const entries = m ? Number(m[1].replace(/,/g, '')) : NaN;
       return { entries, seconds: r.seconds, rssKb: r.rssKb, wall: r.seconds };
     },
