@@ -30,6 +30,23 @@ constexpr size_t kDumpChunks = 8;
 std::unique_ptr<Batch> Reader::RunDump(Exchange* x, Failure* fail) {
   auto batch = NewBatch();
   if (x->done || Ending()) return batch;
+  auto first = std::make_unique<Chunk>();
+  first->data.reset(new uint8_t[kDumpRecvSize + NLMSG_ALIGNTO]);
+  // The first datagram is read here: a dump that fits in it (a small table, a filtered one)
+  // ends without a second thread.
+  for (;;) {
+    if (!WaitReadable(fail)) return batch;
+    const ssize_t n = recv(fd_, first->data.get(), kDumpRecvSize, MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
+      fail->set(errno, "recv", "netlink dump");
+      return batch;
+    }
+    std::memset(first->data.get() + n, 0, NLMSG_ALIGNTO);
+    if (!Consume(first->data.get(), static_cast<int>(n), x, batch, fail)) x->done = true;
+    break;
+  }
+  if (x->done || Ending()) return batch;
   // Tells the receiving thread to end (the dump is over or failed); wake_fd_ tells it to stop.
   const int over_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (over_fd < 0) {
@@ -38,7 +55,9 @@ std::unique_ptr<Batch> Reader::RunDump(Exchange* x, Failure* fail) {
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (size_t i = 0; i < kDumpChunks; i++) {
+    free_chunks_.push_back(first.get());
+    chunks_.push_back(std::move(first));
+    for (size_t i = 1; i < kDumpChunks; i++) {
       auto c = std::make_unique<Chunk>();
       c->data.reset(new uint8_t[kDumpRecvSize + NLMSG_ALIGNTO]);
       free_chunks_.push_back(c.get());
