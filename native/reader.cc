@@ -14,6 +14,7 @@
 
 #include "netns.h"
 #include "nl.h"
+#include "source.h"
 
 namespace nfct {
 
@@ -308,6 +309,7 @@ bool Reader::Consume(const uint8_t* data, int n, Exchange* x, std::unique_ptr<Ba
 }
 
 void Reader::Run() {
+  if (Source* src = decoder_->AsSource()) return RunSource(src);
   Exchange x;
   Failure fail;
   // Named for `top -H` and ps: which threads are nfct's readers.

@@ -31,6 +31,7 @@
 namespace nfct {
 
 struct Batch;
+class Source;
 
 // Spent batches come back here from the JS thread so the reader reuses their memory instead
 // of allocating (and page-faulting) a fresh buffer for every batch.
@@ -92,6 +93,8 @@ class Decoder {
   virtual void Finish(Batch* /*final_batch*/, Failure* /*failure*/) {}
   // For a counting reader: which of kCountKinds counters a decoded record adds to (-1: none).
   virtual int Kind(const uint32_t* /*record*/) const { return -1; }
+  // A decoder that reads its own input (source.h) instead of a netlink socket.
+  virtual Source* AsSource() { return nullptr; }
 };
 
 // Counters a counting reader keeps (event types: new, update, destroy; or expect-new, -destroy).
@@ -177,6 +180,7 @@ class Reader {
   };
 
   void Run();
+  void RunSource(Source* src);  // source.cc
   bool Setup(Failure* f);
   // Reads a live stream until it ends; returns the batch that becomes the final one.
   std::unique_ptr<Batch> RunStream(Exchange* x, Failure* fail);

@@ -2,13 +2,21 @@
 // and the options of Trace.open() and of its streams.
 import type { NetnsOption } from '../core/netns.js';
 import type { LiveStreamOptions } from '../core/stream.js';
+import type { KernelLogPacket } from '../kmsg/types.js';
+import type { LogInterface } from '../nflog/types.js';
 import type { DecodedPacket } from '../packet/types.js';
 
 export type TraceKind = 'rule' | 'return' | 'policy';
 
+/**
+ * Where a hop was read: nftables trace events, legacy TRACE through NFLOG group 0, or legacy
+ * TRACE lines of the kernel log (/dev/kmsg or a file, see KernelLog).
+ */
+export type TraceSource = 'legacy' | 'nftables' | 'kmsg' | 'file';
+
 /** One hop: the packet passed a rule (or a chain's return or policy). */
 export interface TraceEvent {
-  source: 'legacy' | 'nftables';
+  source: TraceSource;
   /** Which packet: the kernel's trace id (nftables), or one derived from the packet (legacy). */
   id: number;
   family: string;
@@ -37,11 +45,13 @@ export interface TraceEvent {
   hook?: string;
   /** The packet's conntrack entry as the kernel saw it at this hop (nftables traces, Linux 6.8). */
   ct?: TraceConntrack;
-  iif?: { index: number; name?: string };
-  oif?: { index: number; name?: string };
+  iif?: LogInterface;
+  oif?: LogInterface;
   mark?: number;
   /** The packet's headers (the first hop of an nftables trace carries them; later hops inherit). */
   packet?: DecodedPacket;
+  /** Kernel log hops: the TRACE line and its fields as the kernel wrote them (instead of `packet`). */
+  log?: KernelLogPacket;
   /** When it was received, ns since the epoch. */
   timestamp: bigint;
 }
@@ -60,8 +70,9 @@ export interface TraceConntrack {
 
 /** All hops of one packet, in order, and how its trip ended. */
 export interface TracePacket {
+  type: 'trace';
   id: number;
-  source: 'legacy' | 'nftables';
+  source: TraceSource;
   family: string;
   hops: TraceEvent[];
   /** The last verdict seen: 'drop' ends a packet; otherwise what the last hop said. */
