@@ -2,34 +2,26 @@
 // (a table filled to the limit with new connections arriving, a DNAT to an address that never
 // answers with traffic going to it, a stale trace table, an nf_log binding nobody hears, an
 // NFLOG group held, events off, a hash table too small for the limit).
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { Conntrack, Nflog, Trace } from '../../lib/index.js';
 import type { Finding } from '../../lib/cli/commands/doctor-checks.js';
 import { createNetns, enableConntrack, type Netns, setSysctl } from '../helpers/netns.js';
+import { until } from '../helpers/sentinel.js';
 import { listEntries } from '../oracle/conntrack-cli.js';
+import { execNfct } from '../helpers/nfct.js';
 
-const run = promisify(execFile);
-const CLI = join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
 const CT_MAX = '/proc/sys/net/netfilter/nf_conntrack_max';
 
-async function doctor(...args: string[]): Promise<{ findings: Finding[]; code: number; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  let code = 0;
-  try {
-    ({ stdout, stderr } = await run(process.execPath, [CLI, 'doctor', '--json', ...args], { timeout: 60000, maxBuffer: 16 << 20 }));
-  } catch (e) {
-    const x = e as { stdout: string; stderr: string; code: number };
-    ({ stdout, stderr, code } = x);
-  }
-  const findings = stdout.trim() === '' ? [] : stdout.trim().split('\n').map((l) => JSON.parse(l) as Finding);
-  return { findings, code, stderr };
+/** A finding as --json prints it: its netns object instead of the label. */
+type JsonFinding = Omit<Finding, 'netns'> & { netns?: { label: string; inode: number } };
+
+async function doctor(...args: string[]): Promise<{ findings: JsonFinding[]; code: number; stderr: string }> {
+  const r = await execNfct(['doctor', '--json', ...args], { timeout: 60000 });
+  return { findings: r.rows as unknown as JsonFinding[], code: r.code ?? -1, stderr: r.stderr };
 }
 
 /** A bounded traffic generator inside the namespace, running until stopped. */
@@ -81,7 +73,7 @@ describe('table full: entries against nf_conntrack_max, early drops while connec
     const full = res.findings.find((f) => f.check === 'table-full');
     expect(full, JSON.stringify(res.findings)).toBeDefined();
     expect(full!.severity).toBe('error');
-    expect(full!.netns).toBe(ns.name);
+    expect(full!.netns?.label).toBe(ns.name);
     expect(full!.seen.max).toBe(max);
     expect(full!.seen.entries as number).toBeGreaterThan(max * 0.9);
     expect(full!.fix).toContain(`nfct top --netns ${ns.name}`);
@@ -115,12 +107,14 @@ describe('stale UDP: a DNAT to an address that never answers, with traffic going
 
   // One socket (one source port), as a resolver that keeps retrying: one entry, its packets growing.
   const client = 'exec 3>/dev/udp/10.96.0.10/53; for i in $(seq 1 400); do echo q >&3; sleep 0.02; done';
+  // The sentinel: the client's entry is in the table (conntrack -L), so it is sending.
+  const clientEntry = () => until(async () => (await listEntries(ns, ['-p', 'udp', '-d', '10.96.0.10'])).entries.length > 0, "the client's entry towards 10.96.0.10", { every: 50 });
 
   test('a warning naming the target, the packets sent to it, and the delete that clears it', async () => {
     const gen = background(ns, client);
     let res;
     try {
-      await new Promise((r) => setTimeout(r, 300));
+      await clientEntry();
       res = await doctor('--netns', ns.name, '--interval', '1.5');
     } finally {
       await stop(gen);
@@ -137,7 +131,7 @@ describe('stale UDP: a DNAT to an address that never answers, with traffic going
 
     // The command it gives does clear the entry (conntrack -L as the judge).
     expect((await listEntries(ns, ['-p', 'udp', '-r', '10.98.0.99'])).entries).toHaveLength(1);
-    await run(process.execPath, [CLI, ...stale!.fix.split(' ').slice(1)]);
+    await execNfct(stale!.fix.split(' ').slice(1));
     expect((await listEntries(ns, ['-p', 'udp', '-r', '10.98.0.99'])).entries).toHaveLength(0);
   });
 
@@ -146,7 +140,7 @@ describe('stale UDP: a DNAT to an address that never answers, with traffic going
     const gen = background(ns, client);
     let res;
     try {
-      await new Promise((r) => setTimeout(r, 300));
+      await clientEntry();
       res = await doctor('--netns', ns.name, '--interval', '0.5');
     } finally {
       await stop(gen);
@@ -190,7 +184,8 @@ describe('leftovers of tracing and settings that hide things', () => {
     })();
     let res;
     try {
-      await new Promise((r) => setTimeout(r, 200));
+      // The sentinel: the kernel lists group 7 as bound (/proc/net/netfilter/nfnetlink_log).
+      await until(async () => (await ns.execOk('cat', ['/proc/net/netfilter/nfnetlink_log'])).stdout.split('\n').some((l) => /^\s*7\s/.test(l)), 'NFLOG group 7 bound', { every: 50 });
       res = await doctor('--netns', ns.name, '--interval', '0.2');
     } finally {
       ac.abort();

@@ -16,8 +16,10 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { Nflog, NfctError, Trace } from '../../lib/index.js';
 import { addon } from '../../lib/core/native.js';
-import { main } from '../../lib/cli/main.js';
+import { until } from '../helpers/sentinel.js';
+import { startNfct } from '../support/run-nfct.js';
 import { createNetns, type Netns, run } from '../helpers/netns.js';
+import { CLI } from '../helpers/nfct.js';
 
 let ns: Netns;
 const VITE_NODE = join(__dirname, '..', '..', 'node_modules', '.bin', 'vite-node');
@@ -36,7 +38,6 @@ afterAll(async () => {
 const tables = async (): Promise<string> => (await ns.execOk('nft', ['list', 'tables'])).stdout;
 const backend = async (pf = 2): Promise<string> => (await ns.execOk('cat', [`/proc/sys/net/netfilter/nf_log/${pf}`])).stdout.trim();
 
-const CLI = join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
 
 interface Tracer {
   /** Its temporary table (in place once startTracer resolved). */
@@ -129,21 +130,15 @@ describe('temporary trace tables', () => {
   }, 40_000);
 
   test('SIGHUP to `nfct trace` ends it like SIGINT: the rule is removed, the count printed', async () => {
-    let stderr = '';
-    const ow = process.stdout.write.bind(process.stdout);
-    const ew = process.stderr.write.bind(process.stderr);
-    process.stdout.write = (() => true) as typeof process.stdout.write;
-    process.stderr.write = ((s: string | Uint8Array) => ((stderr += String(s)), true)) as typeof process.stderr.write;
+    const running = startNfct(['trace', '--netns', ns.name, '--nftables', '-p', 'udp', '--dport', '9412']);
     try {
-      const running = main(['trace', '--netns', ns.name, '--nftables', '-p', 'udp', '--dport', '9412']);
-      for (let i = 0; i < 100 && !(await tables()).includes('nfct_trace'); i++) await sleep(20);
-      expect(await tables()).toContain('nfct_trace');
-      process.emit('SIGHUP');
-      expect(await settledWithin(running, 5000)).toBe(0);
+      await until(async () => (await tables()).includes('nfct_trace'), 'nfct trace to install its rule');
     } finally {
-      process.stdout.write = ow;
-      process.stderr.write = ew;
+      process.emit('SIGHUP');
     }
+    const code = await settledWithin(running.done.then((r) => r.code), 5000);
+    expect(code).toBe(0);
+    const { stderr } = await running.done;
     expect(stderr).toContain('0 packets traced');
     expect(await tables()).not.toContain('nfct_trace');
   });
@@ -178,7 +173,7 @@ describe('temporary trace tables', () => {
 
   test('two tracers in one namespace, the first in a PID namespace of its own (its pid unknown here): the second leaves its table, says who holds NFLOG group 0, and both trace', async () => {
     const first = await startTracer(9422, { pidns: true });
-    const said = /nfct trace: NFLOG group 0 \(legacy TRACE\) is held in this namespace by pid \d+ \(node\): tracing nftables alone\n/;
+    const said = /nfct trace: NFLOG group 0 \(legacy TRACE\) is held in this namespace by pid \d+ \(nfct trace\): tracing nftables alone\n/;
     const second = await startTracer(9423, { said });
     try {
       expect(await tables()).toContain(first.table);
@@ -241,17 +236,25 @@ describe('an already aborted signal', () => {
     const nf = await Nflog.open({ netns: ns.name });
     try {
       const signal = AbortSignal.abort();
-      for (const stream of [trace.events({ signal, match: { protocol: 'icmp' } }), trace.packets({ signal, match: { protocol: 'icmp' } })]) {
+      const streams = [trace.events({ signal, match: { protocol: 'icmp' } }), trace.packets({ signal, match: { protocol: 'icmp' } })];
+      for (const stream of streams) {
         expect(await settledWithin<unknown>(stream.next(), 2000)).toEqual({ value: undefined, done: true });
+        // ready resolves once a rule would be in place.
+        await stream.ready;
       }
-      await sleep(200);
       expect(await tables()).not.toContain('nfct_trace');
-      // Group 0 is free: a subscription binds it and waits for packets (no EBUSY).
+      // Group 0 is free: a subscription binds it (no EBUSY) and gets what is logged to it.
       const sub = nf.subscribe({ group: 0 });
       const pending = sub.next();
-      expect(await settledWithin(pending.then(() => 'settled', (e: unknown) => String(e)), 300)).toBe('pending');
-      sub.close();
-      expect((await pending).done).toBe(true);
+      await ns.execOk('nft', ['-f', '-'], { input: 'table inet g0 {\n chain out { type filter hook output priority 0; udp dport 9415 log group 0; }\n}\n' });
+      try {
+        await ns.execOk('bash', ['-c', 'echo x > /dev/udp/127.0.0.1/9415']);
+        const r = await settledWithin(pending, 5000);
+        expect(r !== 'pending' && !r.done && r.value.type).toBe('packet');
+      } finally {
+        sub.close();
+        await ns.execOk('nft', ['delete', 'table', 'inet', 'g0']);
+      }
     } finally {
       nf.close();
       await trace.close();
@@ -292,7 +295,9 @@ describe('external commands', () => {
         expect((r as Error).message).toContain('Operation not permitted');
         expect(await stream.next()).toEqual({ value: undefined, done: true });
       }
-      await sleep(300);
+      // The fake nsenter closed its input at once and exited 0.2 s later: a write error on that
+      // input came before the failure it reported, so anything thrown elsewhere has been by now.
+      await new Promise(setImmediate);
     } finally {
       process.env.PATH = path;
       process.off('uncaughtException', onUncaught);
