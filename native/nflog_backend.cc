@@ -58,10 +58,7 @@ std::string Backend(const std::string& ns, int family, const std::string* value,
 // nfLogBackend(nsPath | null, family, value | null): Promise<previous backend> ("NONE" if none)
 Napi::Value NfLogBackend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 3 || !info[1].IsNumber()) {
-    ThrowTypeError(env, "nfLogBackend(nsPath, family, value)");
-    return env.Undefined();
-  }
+  if (info.Length() < 3 || !info[1].IsNumber()) return ThrowTypeError(env, "nfLogBackend(nsPath, family, value)");
   std::string ns = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
   const bool set = info[2].IsString();
   const int family = info[1].As<Napi::Number>().Int32Value();
