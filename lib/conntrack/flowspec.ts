@@ -10,18 +10,8 @@ import { type TupleInput, isFlow, normalizeTuple, tupleOf, tupleToInput } from '
 import type { Flow, SctpState, StatusName, TcpState } from './types.js';
 import { assertKnownKeys, assertObject, describeValue, int, integer, list, optionalInt, optionalInteger } from '../core/validate.js';
 
-/** The reply direction, where it is not the original swapped. */
-export interface ReplyInput {
-  src?: string;
-  dst?: string;
-  srcPort?: number;
-  dstPort?: number;
-  type?: number;
-  code?: number;
-  id?: number;
-  srcKey?: number;
-  dstKey?: number;
-}
+/** The reply direction, where it is not the original swapped: a tuple's addresses and layer-4 fields. */
+export type ReplyInput = Partial<Pick<TupleInput, 'src' | 'dst' | 'srcPort' | 'dstPort' | 'type' | 'code' | 'id' | 'srcKey' | 'dstKey'>>;
 
 /** Where NAT rewrote an address (and port): conntrack's --src-nat / --dst-nat. */
 export interface NatInput {
@@ -84,8 +74,14 @@ export interface NativeFlowSpec {
   labels?: Uint32Array;
   labelsMask?: Uint32Array;
   helper?: string;
-  snat?: { address: Buffer; port?: number };
-  dnat?: { address: Buffer; port?: number };
+  snat?: NativeNat;
+  dnat?: NativeNat;
+}
+
+/** What a NAT rewrites in a packed spec: the address (4 or 16 bytes), and the port. */
+export interface NativeNat {
+  address: Buffer;
+  port?: number;
 }
 
 const U32 = 0xffffffff;

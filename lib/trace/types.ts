@@ -1,6 +1,7 @@
 // The shapes of TRACE: a hop (one rule a packet passed), a packet's whole trip, what to trace,
 // and the options of Trace.open() and of its streams.
 import type { NetnsOption } from '../core/netns.js';
+import type { LogInterface } from '../nflog/types.js';
 import type { LiveStreamOptions } from '../core/stream.js';
 import type { DecodedPacket } from '../packet/types.js';
 
@@ -25,8 +26,9 @@ export interface TraceEvent {
   target?: string;
   /** The rule as `nft -a list` / `iptables-save` prints it, when it could be resolved. */
   ruleText?: string;
-  iif?: { index: number; name?: string };
-  oif?: { index: number; name?: string };
+  /** The interfaces the packet came in on and goes out on (index, and name where there is one). */
+  iif?: LogInterface;
+  oif?: LogInterface;
   mark?: number;
   /** The packet's headers (the first hop of an nftables trace carries them; later hops inherit). */
   packet?: DecodedPacket;
