@@ -245,7 +245,7 @@ writeResults(
   SECTION,
   table(rows),
   [
-    '`conntrack -U` runs with `-f ipv4`: without a family conntrack 1.4.7 sends its updates with AF_UNSPEC and the kernel refuses them (see README, deliberate differences).',
+    '`conntrack -U` runs with `-f ipv4`: without a family conntrack 1.4.7 sends its updates with AF_UNSPEC and the kernel refuses them (see docs/cli.md, deliberate differences).',
     'The `--json` row compares against plain `conntrack -L` (conntrack has no JSON); its target is nfct at most 1.25× conntrack\'s time, a ratio of at least 0.8.',
     ...notes,
   ].join('\n'),

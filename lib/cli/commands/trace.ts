@@ -13,7 +13,7 @@ function count(text: string | undefined, flag: string): number {
   return Number(text);
 }
 
-/** Why `nfct trace --all-netns` is refused (README: "Why not `nfct trace --all-netns`"). */
+/** Why `nfct trace --all-netns` is refused (docs/cli.md, "`--all-netns`"). */
 export const ALL_NETNS_REFUSED =
   'nfct trace: --all-netns is refused: tracing changes the namespace it traces (a temporary nft table; ' +
   'with --bind-logger its nf_log backends), and a process killed outright (SIGKILL, the OOM killer) ' +
