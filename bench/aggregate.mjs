@@ -10,39 +10,16 @@
 // nf_conntrack_max raises it for the run and restores it.
 
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import {
-  BENCH_DIR,
-  conntrackMax,
-  ensureBuilt,
-  ensureDist,
-  fill,
-  fmtFixed,
-  fmtInt,
-  idleNodeRssKb,
-  log,
-  median,
-  parseKeyValues,
-  raiseConntrackMax,
-  table,
-  timeCommand,
-  tool,
-  withNetns,
-  writeResults,
-} from './lib/harness.mjs';
+import { benchArgs, BENCH_DIR, conntrackMax, ensureBuilt, ensureDist, fill, fmtFixed, fmtInt } from './lib/harness.mjs';
+import { idleNodeRssKb, log, median, parseKeyValues, raiseConntrackMax, table, timeCommand } from './lib/harness.mjs';
+import { tool, withNetns, writeResults } from './lib/harness.mjs';
 
 const SECTION = 'Aggregation and nfct top';
 const AGG_WORKER = join(BENCH_DIR, 'workers', 'aggregate.mjs');
 const TOP_WORKER = join(BENCH_DIR, 'workers', 'top-frame.mjs');
 const TARGET = 1.2;
 
-const { values: opts } = parseArgs({
-  options: {
-    size: { type: 'string', default: '1000000' },
-    repeat: { type: 'string', default: '3' },
-    frames: { type: 'string', default: '5' },
-  },
-});
+const opts = benchArgs({ size: 1000000, repeat: 3, frames: 5 });
 const size = Number(opts.size);
 const repeat = Number(opts.repeat);
 const frames = Number(opts.frames);

@@ -18,41 +18,14 @@
 import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import {
-  REPO_DIR,
-  conntrackInsertLine,
-  countEntries,
-  ensureBuilt,
-  ensureDist,
-  fill,
-  fmtFixed,
-  fmtInt,
-  log,
-  median,
-  mixFlows,
-  raiseConntrackMax,
-  settleHash,
-  startCommand,
-  table,
-  timeCommand,
-  withNetns,
-  writeResults,
-} from './lib/harness.mjs';
+import { benchArgs, REPO_DIR, conntrackInsertLine, countEntries, ensureBuilt, ensureDist, fill } from './lib/harness.mjs';
+import { fmtFixed, fmtInt, log, median, mixFlows, raiseConntrackMax, settleHash } from './lib/harness.mjs';
+import { startCommand, table, timeCommand, withNetns, writeResults } from './lib/harness.mjs';
 
 const SECTION = 'nfct command line against conntrack';
 const NFCT = [process.execPath, join(REPO_DIR, 'dist', 'cli', 'main.js')];
 
-const { values: opts } = parseArgs({
-  options: {
-    size: { type: 'string', default: '1000000' },
-    delete: { type: 'string', default: '200000' },
-    update: { type: 'string', default: '100000' },
-    restore: { type: 'string', default: '100000' },
-    repeat: { type: 'string', default: '3' },
-    cases: { type: 'string', default: 'list,first,delete,update,restore' },
-  },
-});
+const opts = benchArgs({ size: 1000000, delete: 200000, update: 100000, restore: 100000, repeat: 3, cases: 'list,first,delete,update,restore' });
 const size = Number(opts.size);
 const delN = Number(opts.delete);
 const updN = Number(opts.update);

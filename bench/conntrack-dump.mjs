@@ -10,35 +10,14 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import {
-  BENCH_DIR,
-  conntrackMax,
-  ensureBuilt,
-  fill,
-  fmtFixed,
-  fmtInt,
-  idleNodeRssKb,
-  log,
-  median,
-  parseKeyValues,
-  raiseConntrackMax,
-  table,
-  timeCommand,
-  tool,
-  withNetns,
-  writeResults,
-} from './lib/harness.mjs';
+import { benchArgs, BENCH_DIR, conntrackMax, ensureBuilt, fill, fmtFixed, fmtInt, idleNodeRssKb, log } from './lib/harness.mjs';
+import { median, parseKeyValues, raiseConntrackMax, table, timeCommand, tool, withNetns } from './lib/harness.mjs';
+import { writeResults } from './lib/harness.mjs';
 
 const SECTION = 'Conntrack dump';
 const WORKER = join(BENCH_DIR, 'workers', 'list.mjs');
 
-const { values: opts } = parseArgs({
-  options: {
-    sizes: { type: 'string', default: '100000,1000000' },
-    repeat: { type: 'string', default: '3' },
-  },
-});
+const opts = benchArgs({ sizes: '100000,1000000', repeat: 3 });
 const sizes = opts.sizes.split(',').map((s) => Number(s.trim()));
 const repeat = Number(opts.repeat);
 if (sizes.some((n) => !Number.isInteger(n) || n <= 0) || !Number.isInteger(repeat) || repeat < 1) {

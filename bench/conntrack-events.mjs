@@ -42,49 +42,13 @@
 
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import {
-  BENCH_DIR,
-  REPO_DIR,
-  checkBuffers,
-  checkQuietMs,
-  checkRepeat,
-  churn,
-  conntrackMax,
-  ensureBuilt,
-  ensureDist,
-  fmtFixed,
-  fmtInt,
-  listOption,
-  log,
-  median,
-  netfilterRmem,
-  probeUntilReady,
-  raiseConntrackMax,
-  sleep,
-  startCommand,
-  within,
-  table,
-  tool,
-  withNetns,
-} from './lib/harness.mjs';
-import {
-  cReceiver,
-  fileReceiver,
-  finishAfter,
-  loadEnded,
-  noReceiver,
-  processResult,
-  receiveCells,
-  drainCells,
-  summarizeCases,
-  summarizeRuns,
-  untilReady,
-  waitUntilIdle,
-  withReceiver,
-  workerReceiver,
-  writeReport,
-} from './lib/receivers.mjs';
+import { benchArgs, BENCH_DIR, REPO_DIR, checkBuffers, checkQuietMs, checkRepeat, churn, conntrackMax } from './lib/harness.mjs';
+import { ensureBuilt, ensureDist, fmtFixed, fmtInt, listOption, log, median, netfilterRmem } from './lib/harness.mjs';
+import { probeUntilReady, raiseConntrackMax, sleep, startCommand, within, table, tool } from './lib/harness.mjs';
+import { withNetns } from './lib/harness.mjs';
+import { receiveColumns, unlessNone, cReceiver, fileReceiver, finishAfter, loadEnded, noReceiver, processResult } from './lib/receivers.mjs';
+import { receiveCells, drainCells, summarizeCases, summarizeRuns, untilReady } from './lib/receivers.mjs';
+import { waitUntilIdle, withReceiver, workerReceiver, writeReport } from './lib/receivers.mjs';
 
 const SECTION = 'Conntrack events';
 const EVENTS_WORKER = join(BENCH_DIR, 'workers', 'events.mjs');
@@ -96,19 +60,7 @@ const MiB = 1 << 20;
 // by the C drain row: socket bytes at release / events queued).
 const EVENT_BYTES = 1280;
 
-const { values: opts } = parseArgs({
-  options: {
-    repeat: { type: 'string', default: '3' },
-    entries: { type: 'string', default: '200000' },
-    rate: { type: 'string', default: '200000' },
-    'paced-batch': { type: 'string', default: '8192' },
-    receivers: { type: 'string', default: 'nfct,nfct-slow,nfct-cli,nfct-json,conntrack,conntrack-null,c-default,c-large,none' },
-    drain: { type: 'string', default: 'nfct,nfct-socket,c' },
-    'large-buffer': { type: 'string', default: String(64 * MiB) },
-    'drain-buffer': { type: 'string', default: String(256 * MiB) },
-    'quiet-ms': { type: 'string', default: '1000' },
-  },
-});
+const opts = benchArgs({ repeat: 3, entries: 200000, rate: 200000, 'paced-batch': 8192, receivers: 'nfct,nfct-slow,nfct-cli,nfct-json,conntrack,conntrack-null,c-default,c-large,none', drain: 'nfct,nfct-socket,c', 'large-buffer': 64 * MiB, 'drain-buffer': 256 * MiB, 'quiet-ms': 1000 });
 const repeat = Number(opts.repeat);
 const entries = Number(opts.entries);
 const pacedRate = Number(opts.rate);
@@ -451,38 +403,13 @@ async function main() {
     return c ? sum.get(c) : undefined;
   };
 
-  const recvRows = [[
-    'burst',
-    'receiver',
-    'socket buffer',
-    'generated',
-    'generator events/s',
-    'received',
-    '% of generated',
-    'lowest %',
-    'overruns',
-    'sentinel seen',
-    'receive span s',
-    'last event after burst end s',
-    'receiver CPU s',
-    'peak RSS kB',
-  ]];
+  const head = 'burst|receiver|socket buffer|generated|generator events/s|received|% of generated|lowest %|overruns';
+  const recvRows = [[...head.split('|'), ...receiveColumns('event', 'burst')]];
   for (const c of cases.filter((x) => x.kind === 'receive')) {
     const s = sum.get(c);
     const none = c.key === 'none';
-    recvRows.push([
-      c.burst.label,
-      c.def.label,
-      c.def.buffer,
-      fmtInt(s.genEvents),
-      fmtInt(s.genRate),
-      none ? '' : fmtInt(s.received),
-      none ? '' : `${fmtFixed(s.pct, 2)}%`,
-      none ? '' : `${fmtFixed(s.pctMin, 2)}%`,
-      none ? '' : fmtInt(s.overruns),
-      none ? '' : c.def.noSentinel ? 'none sent' : `${s.sentinels}/${s.n}`,
-      ...receiveCells(s, none),
-    ]);
+    const counts = unlessNone(none, [fmtInt(s.received), `${fmtFixed(s.pct, 2)}%`, `${fmtFixed(s.pctMin, 2)}%`, fmtInt(s.overruns)]);
+    recvRows.push([c.burst.label, c.def.label, c.def.buffer, fmtInt(s.genEvents), fmtInt(s.genRate), ...counts, ...receiveCells(s, none, c.def.noSentinel)]);
   }
 
   const cDrain = find('drain', 'full', 'c');

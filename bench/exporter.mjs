@@ -12,21 +12,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
-import {
-  REPO_DIR,
-  RESULTS_FILE,
-  ensureBuilt,
-  ensureDist,
-  fill,
-  fmtFixed,
-  fmtInt,
-  log,
-  median,
-  sleep,
-  table,
-  withNetns,
-  writeResults,
-} from './lib/harness.mjs';
+import { REPO_DIR, RESULTS_FILE, ensureBuilt, ensureDist, fill, fmtFixed, fmtInt, log } from './lib/harness.mjs';
+import { median, sleep, table, withNetns, writeResults } from './lib/harness.mjs';
 
 const run = promisify(execFile);
 const NAMESPACES = Number(process.env.NFCT_BENCH_EXPORTER_NS ?? 50);

@@ -48,48 +48,13 @@
 import { execFileSync } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import {
-  BENCH_DIR,
-  REPO_DIR,
-  checkBuffers,
-  checkQuietMs,
-  checkRepeat,
-  ensureBuilt,
-  ensureDist,
-  fmtFixed,
-  fmtInt,
-  listOption,
-  log,
-  median,
-  netlinkRmem,
-  nflogInstances,
-  nftLoad,
-  probeUntilReady,
-  sleep,
-  startCommand,
-  within,
-  tool,
-  udpFlood,
-  withNetns,
-} from './lib/harness.mjs';
-import {
-  cReceiver,
-  fileReceiver,
-  finishAfter,
-  loadEnded,
-  noReceiver,
-  processResult,
-  receiveCells,
-  drainCells,
-  summarizeCases,
-  summarizeRuns,
-  untilReady,
-  waitUntilIdle,
-  withReceiver,
-  workerReceiver,
-  writeReport,
-} from './lib/receivers.mjs';
+import { benchArgs, BENCH_DIR, REPO_DIR, checkBuffers, checkQuietMs, checkRepeat, ensureBuilt } from './lib/harness.mjs';
+import { ensureDist, fmtFixed, fmtInt, listOption, log, median, netlinkRmem } from './lib/harness.mjs';
+import { nflogInstances, nftLoad, probeUntilReady, sleep, startCommand, within, tool } from './lib/harness.mjs';
+import { udpFlood, withNetns } from './lib/harness.mjs';
+import { receiveColumns, unlessNone, cReceiver, fileReceiver, finishAfter, loadEnded, noReceiver, processResult } from './lib/receivers.mjs';
+import { receiveCells, drainCells, summarizeCases, summarizeRuns, untilReady } from './lib/receivers.mjs';
+import { waitUntilIdle, withReceiver, workerReceiver, writeReport } from './lib/receivers.mjs';
 
 const SECTION = 'NFLOG';
 const WORKER = join(BENCH_DIR, 'workers', 'nflog.mjs');
@@ -101,20 +66,7 @@ const FLOOD_PORT = 9999;
 const PROBE_PORT = 9998;
 const SENTINEL_PORT = 9997;
 
-const { values: opts } = parseArgs({
-  options: {
-    repeat: { type: 'string', default: '3' },
-    packets: { type: 'string', default: '1000000' },
-    rate: { type: 'string', default: '250000' },
-    size: { type: 'string', default: '64' },
-    group: { type: 'string', default: '7' },
-    receivers: { type: 'string', default: RECEIVERS.join(',') },
-    drain: { type: 'string', default: DRAINERS.join(',') },
-    'tuned-buffer': { type: 'string', default: String(64 * MiB) },
-    'drain-buffer': { type: 'string', default: String(512 * MiB) },
-    'quiet-ms': { type: 'string', default: '1500' },
-  },
-});
+const opts = benchArgs({ repeat: 3, packets: 1000000, rate: 250000, size: 64, group: 7, receivers: RECEIVERS.join(','), drain: DRAINERS.join(','), 'tuned-buffer': 64 * MiB, 'drain-buffer': 512 * MiB, 'quiet-ms': 1500 });
 const repeat = Number(opts.repeat);
 const packets = Number(opts.packets);
 const pacedRate = Number(opts.rate);
@@ -428,60 +380,20 @@ async function main() {
   const overrunCell = (c, s) =>
     c.key === 'tcpdump' ? (s.overrunRuns ? `≥1 in ${s.overrunRuns}/${s.n} runs` : '0') : fmtInt(s.overruns);
 
-  const recvRows = [[
-    'flood',
-    'receiver',
-    'settings',
-    'sent',
-    'send rate pkt/s',
-    'received',
-    'loss',
-    'worst loss',
-    'lossless runs',
-    'overruns',
-    'sentinel seen',
-    'receive span s',
-    'last packet after flood end s',
-    'receiver CPU s',
-    'peak RSS kB',
-  ]];
+  const head = 'flood|receiver|settings|sent|send rate pkt/s|received|loss|worst loss|lossless runs|overruns';
+  const recvRows = [[...head.split('|'), ...receiveColumns('packet', 'flood')]];
   for (const c of cases.filter((x) => x.kind === 'receive')) {
     const s = sum.get(c);
     const none = c.key === 'none';
-    recvRows.push([
-      c.flood.label,
-      c.def.label,
-      c.def.settings,
-      fmtInt(s.sent),
-      fmtInt(s.genRate),
-      none ? '' : fmtInt(s.received),
-      none ? '' : pct(s.loss),
-      none ? '' : pct(s.lossMax),
-      none ? '' : `${s.lossless}/${s.n}`,
-      none ? '' : overrunCell(c, s),
-      none ? '' : c.key === 'tcpdump' ? 'none sent' : `${s.sentinels}/${s.n}`,
-      ...receiveCells(s, none),
-    ]);
+    const counts = unlessNone(none, [fmtInt(s.received), pct(s.loss), pct(s.lossMax), `${s.lossless}/${s.n}`, overrunCell(c, s)]);
+    recvRows.push([c.flood.label, c.def.label, c.def.settings, fmtInt(s.sent), fmtInt(s.genRate), ...counts, ...receiveCells(s, none, c.key === 'tcpdump')]);
   }
 
   const cDrain = find('drain', 'full', 'c');
   // Socket bytes per queued packet: the stopped C receiver's socket holds the whole flood and
   // the sentinel (the probes were read before it stopped).
   const perPacket = cDrain && cDrain.received === cDrain.sent ? cDrain.queuedBytes / (cDrain.sent + 1) : NaN;
-  const drainRows = [[
-    'receiver',
-    'settings',
-    'sent',
-    'in the socket at release',
-    'received',
-    'loss',
-    'overruns',
-    'drain s',
-    'packets/s',
-    'vs C',
-    'receiver CPU s',
-    'peak RSS kB',
-  ]];
+  const drainRows = [['receiver', 'settings', 'sent', 'in the socket at release', 'received', 'loss', 'overruns', 'drain s', 'packets/s', 'vs C', 'receiver CPU s', 'peak RSS kB']];
   for (const c of cases.filter((x) => x.kind === 'drain')) {
     const s = sum.get(c);
     const inSocket = Number.isFinite(perPacket) ? `~${fmtInt(s.queuedBytes / perPacket)} (${fmtFixed(s.queuedBytes / MiB, 1)} MiB)` : `${fmtFixed(s.queuedBytes / MiB, 1)} MiB`;

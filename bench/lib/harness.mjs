@@ -12,6 +12,7 @@ import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync
 import { cpus, release, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 
 export const BENCH_DIR = dirname(dirname(fileURLToPath(import.meta.url)));
 export const REPO_DIR = dirname(BENCH_DIR);
@@ -29,6 +30,18 @@ for (const name of UNSET_ENV) delete process.env[name];
 const C_TOOLS = ['ct_fill', 'ct_rawwalk', 'ct_lnfct_parse', 'ct_flush', 'ct_churn', 'ct_events', 'runstat', 'udp_flood', 'nflog_recv'];
 
 /** Absolute path of a bench C tool (see bench/c/). */
+/**
+ * The command line of a benchmark: `--NAME VALUE` for each key of `values` (a string, its
+ * default the value given), and `--NAME` for each key of `flags` (a boolean, its default the
+ * value given). Anything else is refused, naming the option.
+ */
+export function benchArgs(values, flags = {}) {
+  const options = {};
+  for (const [name, value] of Object.entries(values)) options[name] = { type: 'string', default: String(value) };
+  for (const [name, value] of Object.entries(flags)) options[name] = { type: 'boolean', default: value };
+  return parseArgs({ options }).values;
+}
+
 export function tool(name) {
   return join(C_OUT, name);
 }

@@ -14,23 +14,9 @@
 
 import { IPPROTO, protocolLabel } from '../core/protocols.js';
 import { describeValue } from '../core/validate.js';
-import {
-  decodeAhHeader,
-  decodeEspHeader,
-  decodeGreHeader,
-  decodeIcmpHeader,
-  decodeIcmpv6Header,
-  decodeIpv4Header,
-  decodeIpv6Header,
-  decodeSctpHeader,
-  decodeTcpHeader,
-  decodeUdpHeader,
-  decodeUdpLiteHeader,
-  copy,
-  ICMP_MIN_LENGTH,
-  u16,
-  u32,
-} from './headers.js';
+import { decodeAhHeader, decodeEspHeader, decodeGreHeader, decodeIcmpHeader, decodeIcmpv6Header } from './headers.js';
+import { decodeIpv4Header, decodeIpv6Header, decodeSctpHeader, decodeTcpHeader, decodeUdpHeader } from './headers.js';
+import { decodeUdpLiteHeader, copy, ICMP_MIN_LENGTH, u16, u32 } from './headers.js';
 import type { DecodedPacket, Ipv4Header, Ipv6FragmentExtension, Ipv6Header, LayerName } from './types.js';
 
 // ---- the whole packet ----------------------------------------------------------------------

@@ -12,21 +12,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { Conntrack, type ConntrackEvent, type Expectation, type ExpectationEvent, type Flow, type FlowEvent, Status } from '../../lib/index.js';
-import {
-  XML_FOOTER,
-  XML_HEADER,
-  formatCount,
-  formatCpuStats,
-  formatEvent,
-  formatExpectation,
-  formatExpectationEvent,
-  formatFlow,
-  formatFlushMessage,
-  formatSave,
-  formatSummary,
-  formatXml,
-  formatXmlDocument,
-} from '../../lib/conntrack/text.js';
+import { XML_FOOTER, XML_HEADER, formatCount, formatCpuStats, formatEvent } from '../../lib/conntrack/text.js';
+import { formatExpectation, formatExpectationEvent, formatFlow } from '../../lib/conntrack/text.js';
+import { formatFlushMessage, formatSave, formatSummary, formatXml } from '../../lib/conntrack/text.js';
+import { formatXmlDocument } from '../../lib/conntrack/text.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { collectOutput } from '../helpers/output.js';
 import { dnatFlow, ping, tcpFlow, udpFlow } from '../helpers/traffic.js';
