@@ -5,25 +5,17 @@
 // one NEW and one DESTROY event).
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 
 import { type ConntrackEvent, Conntrack } from '../../lib/index.js';
-import { createNetns, type Netns } from '../helpers/netns.js';
+import { useNetnsWith } from '../helpers/netns.js';
 import { timedReader, udpEntries } from '../helpers/streams.js';
 
 const MiB = 1 << 20;
 
-let ns: Netns;
 let ct: Conntrack;
 
-beforeAll(async () => {
-  ns = await createNetns('nfct-ctbacklog');
-  ct = await Conntrack.open({ netns: ns.name });
-});
-afterAll(async () => {
-  ct?.close();
-  await ns?.remove();
-});
+useNetnsWith('nfct-ctbacklog', async (n) => (ct = await Conntrack.open({ netns: n.name })));
 
 describe('a consumer that waits 1 ms per event loses nothing of a burst, with default options', () => {
   test('conntrack events: 20,000 events (10,000 entries created, then flushed)', async () => {

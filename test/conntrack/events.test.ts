@@ -3,24 +3,18 @@
 import { readdirSync, readlinkSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 
 import { type ConntrackEvent, Conntrack, type EventStream, type FlowEvent, NfctError } from '../../lib/index.js';
-import { createNetns, type Netns, setSysctl } from '../helpers/netns.js';
+import { createNetns, type Netns, setSysctl, useNetnsWith } from '../helpers/netns.js';
 import { tcpFlow, udpFlow } from '../helpers/traffic.js';
 import { type CtEntry, listEntries, runConntrackOk, watchEvents } from '../oracle/conntrack-cli.js';
+import { fdCounts } from '../support/fds.js';
 
 let ns: Netns;
 let ct: Conntrack;
 
-beforeAll(async () => {
-  ns = await createNetns('nfct-events');
-  ct = await Conntrack.open({ netns: ns.name });
-});
-afterAll(async () => {
-  ct?.close();
-  await ns?.remove();
-});
+useNetnsWith('nfct-events', async (n) => ((ns = n), (ct = await Conntrack.open({ netns: n.name }))));
 
 function socketInodes(): Set<string> {
   const out = new Set<string>();
@@ -33,18 +27,6 @@ function socketInodes(): Set<string> {
     }
   }
   return out;
-}
-
-function socketFds(): number {
-  let n = 0;
-  for (const fd of readdirSync('/proc/self/fd')) {
-    try {
-      if (readlinkSync(`/proc/self/fd/${fd}`).startsWith('socket:')) n++;
-    } catch {
-      // closed while listing
-    }
-  }
-  return n;
 }
 
 /** Collects a stream's events in the background until `until` matches one. */
@@ -223,9 +205,9 @@ describe('subscribed when events() returns', () => {
   test('a change made right after events() returns, without waiting, is an event of the stream', async () => {
     for (let i = 0; i < 30; i++) {
       const src = `10.38.0.${i + 1}`;
-      const before = socketFds();
+      const before = fdCounts().socket;
       const stream = ct.events({ src });
-      expect(socketFds(), 'the stream has its socket when events() returns').toBe(before + 1);
+      expect(fdCounts().socket, 'the stream has its socket when events() returns').toBe(before + 1);
       const got = collect(stream, isMarker(src), 5000);
       await ct.create({ protocol: 'udp', src, dst: '10.31.0.1', srcPort: 1, dstPort: 2, timeout: 30 });
       const events = await got.done;
@@ -298,7 +280,7 @@ describe('overruns', () => {
 
 describe('ending a stream', () => {
   test('break, return(), close() and an AbortSignal each end it and release the socket', async () => {
-    const before = socketFds();
+    const before = fdCounts().socket;
     const trigger = () => ct.create({ protocol: 'udp', src: '10.40.0.1', dst: '10.40.0.2', srcPort: Math.floor(Math.random() * 60000) + 1, dstPort: 2, timeout: 5 });
     // break
     const s1 = ct.events();
@@ -308,7 +290,7 @@ describe('ending a stream', () => {
     await sleep(50);
     await trigger();
     await loop;
-    expect(socketFds()).toBe(before);
+    expect(fdCounts().socket).toBe(before);
     // close() while waiting
     const s2 = ct.events();
     const waiting = s2[Symbol.asyncIterator]().next();
@@ -322,7 +304,7 @@ describe('ending a stream', () => {
     await sleep(50);
     ac.abort();
     await collected.done;
-    expect(socketFds()).toBe(before);
+    expect(fdCounts().socket).toBe(before);
     // Conntrack.close() ends its streams too.
     const own = await Conntrack.open({ netns: ns.name });
     const s4 = own.events();
@@ -330,7 +312,7 @@ describe('ending a stream', () => {
     await sleep(50);
     own.close();
     expect((await w4).done).toBe(true);
-    expect(socketFds()).toBe(before);
+    expect(fdCounts().socket).toBe(before);
   });
 
   test('with net.netfilter.nf_conntrack_events=0 the stream fails at once, saying so', async () => {

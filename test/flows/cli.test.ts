@@ -4,26 +4,16 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 
 import { sysctl } from '../helpers/netns-core.js';
 import { collectOutput, type CollectedOutput } from '../helpers/output.js';
 import { startNfcapd } from './collectors.js';
-import { ADDR, createTopology, exchange, startServer, type Topology } from './topology.js';
+import { ADDR, exchange, type Topology, useTopology } from './topology.js';
 
 const MAIN = resolve(__dirname, '../../dist/cli/main.js');
 let t: Topology;
-let server: { stop(): void };
-
-beforeAll(async () => {
-  t = await createTopology();
-  server = await startServer(t, 10);
-}, 60_000);
-
-afterAll(async () => {
-  server?.stop();
-  await t?.remove();
-});
+useTopology(10, (topology) => (t = topology));
 
 function nfct(args: string[]): { child: ChildProcess; out: CollectedOutput } {
   const child = t.router.spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });

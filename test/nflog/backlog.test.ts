@@ -4,23 +4,16 @@
 // counter on the logging rule (the packets the kernel logged).
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 
 import { Nflog, type NflogEvent } from '../../lib/index.js';
-import { createNetns, type Netns } from '../helpers/netns.js';
+import { type Netns, useNetnsWith } from '../helpers/netns.js';
 import { flood, logRule, nftCounter, timedReader } from '../helpers/streams.js';
 
 let ns: Netns;
 let nf: Nflog;
 
-beforeAll(async () => {
-  ns = await createNetns('nfct-nfbacklog');
-  nf = await Nflog.open({ netns: ns.name });
-});
-afterAll(async () => {
-  nf?.close();
-  await ns?.remove();
-});
+useNetnsWith('nfct-nfbacklog', async (n) => ((ns = n), (nf = await Nflog.open({ netns: n.name }))));
 
 describe('a consumer that waits 1 ms per packet loses nothing of a flood, with default options', () => {
   test('NFLOG: a 20,000-packet flood; every packet the kernel logged arrives', async () => {
