@@ -7,6 +7,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync }
 
 import { NfctError } from '../core/errors.js';
 import { inNamespace, runCommand, runCommandSync } from '../trace/commands.js';
+import { processAlive, restoreAtExit } from '../core/exit.js';
 
 /** The sysctls flow records depend on, and what is missing without them. */
 export const FLOW_SYSCTLS = {
@@ -60,15 +61,6 @@ function writeValueSync(ns: string | null, name: FlowSysctl, value: string): voi
   runCommandSync(cmd, args);
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** The registry directory of one sysctl of one namespace. */
 function dirOf(inode: number, name: FlowSysctl): string {
   return `${REGISTRY}/${inode}.${name}`;
@@ -85,7 +77,7 @@ function otherHolders(dir: string): number {
   }
   for (const e of entries) {
     if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
-    if (alive(Number(e))) n++;
+    if (processAlive(Number(e))) n++;
     else rmSync(`${dir}/${e}`, { force: true });
   }
   return n;
@@ -102,15 +94,10 @@ interface Held {
 }
 const held = new Map<number, Held>();
 
-let hooked = false;
-function hookExit(): void {
-  if (hooked) return;
-  hooked = true;
-  process.on('exit', () => {
-    for (const [inode, h] of held) for (const name of h.names) releaseSync(inode, h.ns, name);
-    held.clear();
-  });
-}
+const hookExit = restoreAtExit(() => {
+  for (const [inode, h] of held) for (const name of h.names) releaseSync(inode, h.ns, name);
+  held.clear();
+});
 
 /** Drops this process's holder file; the last live holder puts the value back. */
 function releaseSync(inode: number, ns: string | null, name: FlowSysctl): void {

@@ -3,6 +3,7 @@
 // process exit, and, when a process died without either, by the next Trace use in that
 // namespace), and the nf_log backend binding (counted per namespace: the backend found by the
 // first holder is put back when the last one lets go, or at process exit).
+import { processAlive, restoreAtExit } from '../core/exit.js';
 import { addon } from '../core/native.js';
 import { inNamespace, runCommand, runCommandSync } from './commands.js';
 
@@ -24,13 +25,8 @@ interface Binding {
 }
 const bindings = new Map<string, Binding>();
 
-let exitHook = false;
-function hookExit(): void {
-  if (exitHook) return;
-  exitHook = true;
-  // 'exit' handlers must be synchronous: the commands run to completion one by one.
-  process.on('exit', restoreAllSync);
-}
+// At exit the commands run to completion one by one ('exit' handlers must be synchronous).
+const hookExit = restoreAtExit(restoreAllSync);
 
 /** What process exit does: removes every temporary table, puts back every bound backend. */
 function restoreAllSync(): void {
@@ -50,16 +46,6 @@ function restoreAllSync(): void {
   bindings.clear();
 }
 
-/** Whether a process of that pid exists (in this process's pid namespace). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * The temporary tables in the namespace (null: this process's) whose process no longer exists
  * (it was killed before it could clean up).
@@ -67,7 +53,7 @@ function alive(pid: number): boolean {
 export async function findStaleTables(ns: string | null): Promise<string[]> {
   const [cmd, args] = inNamespace(ns, 'nft', ['list', 'tables', 'inet']);
   const listing = await runCommand(cmd, args, undefined, 'listing trace tables');
-  return [...listing.matchAll(STALE)].filter((m) => Number(m[2]) !== process.pid && !alive(Number(m[2]))).map((m) => m[1]!);
+  return [...listing.matchAll(STALE)].filter((m) => Number(m[2]) !== process.pid && !processAlive(Number(m[2]))).map((m) => m[1]!);
 }
 
 /** Removes the stale tables findStaleTables() finds. Resolves the names removed. */

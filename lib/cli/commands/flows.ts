@@ -259,15 +259,12 @@ export async function flows(argv: readonly string[], ctx: Context): Promise<numb
           }
           tally.namespaces++;
           return {
+            end: () => stop.abort(),
             run: async (c) => {
-              const end = (): void => stop.abort();
-              c.stop.addEventListener('abort', end, { once: true });
-              if (c.stop.aborted) end();
               try {
                 // NDJSON lines carry their namespace already: they go out unmarked.
                 await pump(stream, a, a.json ? ctx.out : c.out, exporter, tally);
               } finally {
-                c.stop.removeEventListener('abort', end);
                 await stream.closeAndRestore();
               }
               return 0;

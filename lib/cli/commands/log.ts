@@ -94,15 +94,9 @@ async function logEveryNamespace(o: LogOptions, ctx: Context, tally: Tally): Pro
       }
       tally.namespaces++;
       return {
+        end: () => stream.close(),
         run: async (c) => {
-          const end = (): void => stream.close();
-          c.stop.addEventListener('abort', end, { once: true });
-          if (c.stop.aborted) end();
-          try {
-            await write(stream, o, c, tally);
-          } finally {
-            c.stop.removeEventListener('abort', end);
-          }
+          await write(stream, o, c, tally);
           return 0;
         },
         close: () => nf.close(),
