@@ -34,3 +34,18 @@ export async function mapSettled<T, R>(
   await Promise.all(Array.from({ length: Math.min(limit, list.length) }, worker));
   return out;
 }
+
+/**
+ * Operations run one after the other, each once the one before has settled (a failure does not
+ * stop the next): the changes of one piece of shared state, made in order.
+ */
+export class Sequence {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  /** Runs `fn` after every operation queued before it; resolves or rejects as it does. */
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.tail.then(fn);
+    this.tail = p.catch(() => undefined);
+    return p;
+  }
+}

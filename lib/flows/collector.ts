@@ -69,6 +69,15 @@ interface Domain {
   templatesAt: number;
 }
 
+/** A message of the templates of every record shape a domain has used so far. */
+function templateMessage(d: Domain, domain: number, exportTime: number): Buffer {
+  const t = templateSet(shapesOf(d.used));
+  const msg = Buffer.allocUnsafe(MESSAGE_HEADER + t.length);
+  t.copy(msg, MESSAGE_HEADER);
+  writeHeader(msg, exportTime, d.sequence, domain);
+  return msg;
+}
+
 export interface CollectorOptions {
   templateRefresh: number;
   maxQueueBytes: number;
@@ -121,11 +130,7 @@ export abstract class Collector {
     for (const c of chunks) {
       d.used |= c.shapes;
       if ((c.shapes & ~d.announced) !== 0 || this.refreshDue(d, now)) {
-        const t = templateSet(shapesOf(d.used));
-        const msg = Buffer.allocUnsafe(MESSAGE_HEADER + t.length);
-        t.copy(msg, MESSAGE_HEADER);
-        writeHeader(msg, exportTime, d.sequence, domain);
-        this.put(msg, 0);
+        this.put(templateMessage(d, domain, exportTime), 0);
         d.announced = d.used;
         d.templatesAt = now;
       }
@@ -272,11 +277,7 @@ export class TcpCollector extends Collector {
     const exportTime = Math.floor(Date.now() / 1000);
     for (const [domain, d] of this.domains) {
       if (d.used === 0) continue;
-      const t = templateSet(shapesOf(d.used));
-      const msg = Buffer.allocUnsafe(MESSAGE_HEADER + t.length);
-      t.copy(msg, MESSAGE_HEADER);
-      writeHeader(msg, exportTime, d.sequence, domain);
-      this.write(msg, 0);
+      this.write(templateMessage(d, domain, exportTime), 0);
       d.announced = d.used;
     }
   }

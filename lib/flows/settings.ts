@@ -8,6 +8,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync }
 import { NfctError } from '../core/errors.js';
 import { inNamespace, runCommand, runCommandSync } from '../trace/commands.js';
 import { processAlive, restoreAtExit } from '../core/exit.js';
+import { Sequence } from '../core/concurrency.js';
 
 /** The sysctls flow records depend on, and what is missing without them. */
 export const FLOW_SYSCTLS = {
@@ -90,7 +91,8 @@ interface Held {
   count: number;
   /** The sysctls this process registered as a holder of. */
   names: FlowSysctl[];
-  chain: Promise<unknown>;
+  /** Its changes, one at a time. */
+  chain: Sequence;
 }
 const held = new Map<number, Held>();
 
@@ -136,15 +138,11 @@ export async function holdFlowSysctls(ns: string | null, enable: boolean): Promi
   if (!enable || (off.length === 0 && !h)) return { missing: off, enabled: [], release: async () => undefined };
   hookExit();
   if (!h) {
-    h = { ns, count: 0, names: [], chain: Promise.resolve() };
+    h = { ns, count: 0, names: [], chain: new Sequence() };
     held.set(inode, h);
   }
   const holder = h;
-  const step = <T>(fn: () => Promise<T>): Promise<T> => {
-    const p = holder.chain.then(fn);
-    holder.chain = p.catch(() => undefined);
-    return p;
-  };
+  const step = <T>(fn: () => Promise<T>): Promise<T> => holder.chain.run(fn);
   const enabled: FlowSysctl[] = [];
   await step(async () => {
     for (const name of NAMES) {

@@ -3,6 +3,7 @@
 // process exit, and, when a process died without either, by the next Trace use in that
 // namespace), and the nf_log backend binding (counted per namespace: the backend found by the
 // first holder is put back when the last one lets go, or at process exit).
+import { Sequence } from '../core/concurrency.js';
 import { processAlive, restoreAtExit } from '../core/exit.js';
 import { addon } from '../core/native.js';
 import { inNamespace, runCommand, runCommandSync } from './commands.js';
@@ -21,7 +22,7 @@ interface Binding {
   /** The backends found before binding, per family; undefined while not yet read. */
   previous: string[] | undefined;
   /** Operations on this namespace's binding, one after the other. */
-  chain: Promise<unknown>;
+  chain: Sequence;
 }
 const bindings = new Map<string, Binding>();
 
@@ -98,15 +99,11 @@ export async function holdLogger(key: string, ns: string): Promise<() => Promise
   hookExit();
   let b = bindings.get(key);
   if (!b) {
-    b = { holders: new Map(), previous: undefined, chain: Promise.resolve() };
+    b = { holders: new Map(), previous: undefined, chain: new Sequence() };
     bindings.set(key, b);
   }
   const binding = b;
-  const step = <T>(fn: () => Promise<T>): Promise<T> => {
-    const p = binding.chain.then(fn);
-    binding.chain = p.catch(() => undefined);
-    return p;
-  };
+  const step = <T>(fn: () => Promise<T>): Promise<T> => binding.chain.run(fn);
   const holder = {};
   await step(async () => {
     if (binding.holders.size === 0) {
