@@ -10,7 +10,7 @@
 // nf_conntrack_max raises it for the run and restores it.
 
 import { join } from 'node:path';
-import { benchArgs, BENCH_DIR, conntrackMax, ensureBuilt, ensureDist, fill, fmtFixed, fmtInt } from './lib/harness.mjs';
+import { benchArgs, sampleRunners, BENCH_DIR, conntrackMax, ensureBuilt, ensureDist, fill, fmtFixed, fmtInt } from './lib/harness.mjs';
 import { idleNodeRssKb, log, median, parseKeyValues, raiseConntrackMax, table, timeCommand } from './lib/harness.mjs';
 import { tool, withNetns, writeResults } from './lib/harness.mjs';
 
@@ -81,24 +81,7 @@ async function main() {
       log(`${fmtInt(size)} entries: netns ${ns}`);
       const f = await fill(ns, size, { proto: 'mix', mark: 1 });
       if (f.created !== size) throw new Error(`ct_fill created ${f.created} of ${size}`);
-      const samples = Object.fromEntries(runners.map((r) => [r.key, []]));
-      for (let rep = 1; rep <= repeat; rep++) {
-        for (const runner of runners) {
-          const s = await runner.run(ns);
-          samples[runner.key].push(s);
-          log(`  [${rep}/${repeat}] ${runner.key}: ${fmtInt(s.entries)} entries, ${fmtFixed(s.seconds)} s, ${fmtInt(s.rssKb)} kB`);
-        }
-      }
-      rows = runners.map((runner) => {
-        const ss = samples[runner.key];
-        return {
-          runner,
-          entries: median(ss.map((s) => s.entries)),
-          seconds: median(ss.map((s) => s.seconds)),
-          rssKb: median(ss.map((s) => s.rssKb)),
-          groups: ss[0].groups,
-        };
-      });
+      rows = (await sampleRunners(ns, runners, repeat)).map((row) => ({ ...row, groups: row.samples[0].groups }));
       const r = await timeCommand(null, [process.execPath, TOP_WORKER, ns, String(frames)], { stdout: 'pipe' });
       topRow = { ...lastJson(r.stdout, 'bench/workers/top-frame.mjs'), rssKb: r.rssKb };
       log(`  top: ${fmtFixed(topRow.msPerFrame, 1)} ms per frame, ${fmtInt(r.rssKb)} kB`);

@@ -10,7 +10,7 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { benchArgs, BENCH_DIR, conntrackMax, ensureBuilt, fill, fmtFixed, fmtInt, idleNodeRssKb, log } from './lib/harness.mjs';
+import { benchArgs, sampleRunners, BENCH_DIR, conntrackMax, ensureBuilt, fill, fmtFixed, fmtInt, idleNodeRssKb, log } from './lib/harness.mjs';
 import { median, parseKeyValues, raiseConntrackMax, table, timeCommand, tool, withNetns } from './lib/harness.mjs';
 import { writeResults } from './lib/harness.mjs';
 
@@ -91,25 +91,9 @@ async function measureSize(size, idleKb) {
     if (result.fill.created !== size) throw new Error(`ct_fill created ${result.fill.created} of ${size}`);
     log(`  filled ${fmtInt(size)} in ${fmtFixed(result.fill.seconds)} s (${fmtInt(result.fill.rate)}/s)`);
 
-    const samples = Object.fromEntries(runners.map((r) => [r.key, []]));
-    for (let rep = 1; rep <= repeat; rep++) {
-      for (const runner of runners) {
-        const s = await runner.run(ns);
-        samples[runner.key].push(s);
-        log(`  [${rep}/${repeat}] ${runner.key}: ${fmtInt(s.entries)} entries, ${fmtFixed(s.seconds)} s, ${fmtInt(s.rssKb)} kB`);
-      }
-    }
-    result.rows = runners.map((runner) => {
-      const ss = samples[runner.key];
-      return {
-        runner,
-        entries: median(ss.map((s) => s.entries)),
-        seconds: median(ss.map((s) => s.seconds)),
-        wall: median(ss.map((s) => s.wall)),
-        rssKb: median(ss.map((s) => s.rssKb)),
-        placeholder: ss.some((s) => s.extra?.placeholder),
-        extra: ss[0].extra,
-      };
+    result.rows = (await sampleRunners(ns, runners, repeat)).map((row) => {
+      const ss = row.samples;
+      return { ...row, wall: median(ss.map((s) => s.wall)), placeholder: ss.some((s) => s.extra?.placeholder), extra: ss[0].extra };
     });
   });
   const raw = result.rows.find((r) => r.runner.key === 'raw');

@@ -42,11 +42,11 @@
 
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { benchArgs, BENCH_DIR, REPO_DIR, checkBuffers, checkQuietMs, checkRepeat, churn, conntrackMax } from './lib/harness.mjs';
+import { benchArgs, checkRange, BENCH_DIR, REPO_DIR, checkBuffers, checkQuietMs, checkRepeat, churn, conntrackMax } from './lib/harness.mjs';
 import { ensureBuilt, ensureDist, fmtFixed, fmtInt, listOption, log, median, netfilterRmem } from './lib/harness.mjs';
 import { probeUntilReady, raiseConntrackMax, sleep, startCommand, within, table, tool } from './lib/harness.mjs';
 import { withNetns } from './lib/harness.mjs';
-import { receiveColumns, unlessNone, cReceiver, fileReceiver, finishAfter, loadEnded, noReceiver, processResult } from './lib/receivers.mjs';
+import { receiveColumns, receiverCases, unlessNone, cReceiver, fileReceiver, finishAfter, loadEnded, noReceiver, processResult } from './lib/receivers.mjs';
 import { receiveCells, drainCells, summarizeCases, summarizeRuns, untilReady } from './lib/receivers.mjs';
 import { waitUntilIdle, withReceiver, workerReceiver, writeReport } from './lib/receivers.mjs';
 
@@ -61,17 +61,12 @@ const MiB = 1 << 20;
 const EVENT_BYTES = 1280;
 
 const opts = benchArgs({ repeat: 3, entries: 200000, rate: 200000, 'paced-batch': 8192, receivers: 'nfct,nfct-slow,nfct-cli,nfct-json,conntrack,conntrack-null,c-default,c-large,none', drain: 'nfct,nfct-socket,c', 'large-buffer': 64 * MiB, 'drain-buffer': 256 * MiB, 'quiet-ms': 1000 });
-const repeat = Number(opts.repeat);
-const entries = Number(opts.entries);
-const pacedRate = Number(opts.rate);
-const pacedBatch = Number(opts['paced-batch']);
-const largeBuffer = Number(opts['large-buffer']);
-const drainBuffer = Number(opts['drain-buffer']);
-const quietMs = Number(opts['quiet-ms']);
+const numbers = ['repeat', 'entries', 'rate', 'paced-batch', 'large-buffer', 'drain-buffer', 'quiet-ms'].map((k) => Number(opts[k]));
+const [repeat, entries, pacedRate, pacedBatch, largeBuffer, drainBuffer, quietMs] = numbers;
 checkRepeat(repeat);
-if (!Number.isInteger(entries) || entries < 1 || entries > 2_000_000) throw new RangeError('--entries must be an integer in 1..2000000');
-if (!Number.isInteger(pacedRate) || pacedRate < 0) throw new RangeError('--rate must be a non-negative integer (0: no paced burst)');
-if (!Number.isInteger(pacedBatch) || pacedBatch < 1024 || pacedBatch > 4194304) throw new RangeError('--paced-batch must be an integer in 1024..4194304');
+checkRange('--entries', entries, 1, 2_000_000);
+checkRange('--rate', pacedRate, 0, undefined, '0: no paced burst');
+checkRange('--paced-batch', pacedBatch, 1024, 4194304);
 checkBuffers([['--large-buffer', largeBuffer], ['--drain-buffer', drainBuffer]]);
 checkQuietMs(quietMs);
 const receivers = listOption(opts.receivers, RECEIVERS, 'receiver');
@@ -352,14 +347,7 @@ async function main() {
 
   const bursts = [{ key: 'full', label: 'full speed', rate: 0 }];
   if (pacedRate > 0) bursts.push({ key: 'paced', label: `paced ${fmtInt(pacedRate)}/s`, rate: pacedRate, batch: pacedBatch });
-  const cases = [];
-  for (const b of bursts) {
-    for (const r of receivers) {
-      if (r === 'none' && b.key !== 'full') continue;
-      cases.push({ kind: 'receive', burst: b, key: r, def: RECEIVER_DEFS[r] });
-    }
-  }
-  for (const d of drainers) cases.push({ kind: 'drain', burst: bursts[0], key: d, def: DRAIN_DEFS[d] });
+  const cases = receiverCases(bursts, 'burst', receivers, RECEIVER_DEFS, drainers, DRAIN_DEFS);
 
   const samples = new Map(cases.map((c) => [c, []]));
   const problems = [];

@@ -48,11 +48,11 @@
 import { execFileSync } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { benchArgs, BENCH_DIR, REPO_DIR, checkBuffers, checkQuietMs, checkRepeat, ensureBuilt } from './lib/harness.mjs';
+import { benchArgs, checkRange, BENCH_DIR, REPO_DIR, checkBuffers, checkQuietMs, checkRepeat, ensureBuilt } from './lib/harness.mjs';
 import { ensureDist, fmtFixed, fmtInt, listOption, log, median, netlinkRmem } from './lib/harness.mjs';
 import { nflogInstances, nftLoad, probeUntilReady, sleep, startCommand, within, tool } from './lib/harness.mjs';
 import { udpFlood, withNetns } from './lib/harness.mjs';
-import { receiveColumns, unlessNone, cReceiver, fileReceiver, finishAfter, loadEnded, noReceiver, processResult } from './lib/receivers.mjs';
+import { receiveColumns, receiverCases, unlessNone, cReceiver, fileReceiver, finishAfter, loadEnded, noReceiver, processResult } from './lib/receivers.mjs';
 import { receiveCells, drainCells, summarizeCases, summarizeRuns, untilReady } from './lib/receivers.mjs';
 import { waitUntilIdle, withReceiver, workerReceiver, writeReport } from './lib/receivers.mjs';
 
@@ -67,19 +67,13 @@ const PROBE_PORT = 9998;
 const SENTINEL_PORT = 9997;
 
 const opts = benchArgs({ repeat: 3, packets: 1000000, rate: 250000, size: 64, group: 7, receivers: RECEIVERS.join(','), drain: DRAINERS.join(','), 'tuned-buffer': 64 * MiB, 'drain-buffer': 512 * MiB, 'quiet-ms': 1500 });
-const repeat = Number(opts.repeat);
-const packets = Number(opts.packets);
-const pacedRate = Number(opts.rate);
-const size = Number(opts.size);
-const group = Number(opts.group);
-const tunedBuffer = Number(opts['tuned-buffer']);
-const drainBuffer = Number(opts['drain-buffer']);
-const quietMs = Number(opts['quiet-ms']);
+const numbers = ['repeat', 'packets', 'rate', 'size', 'group', 'tuned-buffer', 'drain-buffer', 'quiet-ms'].map((k) => Number(opts[k]));
+const [repeat, packets, pacedRate, size, group, tunedBuffer, drainBuffer, quietMs] = numbers;
 checkRepeat(repeat);
-if (!Number.isInteger(packets) || packets < 1 || packets > 10_000_000) throw new RangeError('--packets must be an integer in 1..10000000');
-if (!Number.isInteger(pacedRate) || pacedRate < 0) throw new RangeError('--rate must be a non-negative integer (0: no paced flood)');
-if (!Number.isInteger(size) || size < 4 || size > 1400) throw new RangeError('--size must be an integer in 4..1400');
-if (!Number.isInteger(group) || group < 0 || group > 65535) throw new RangeError('--group must be an integer in 0..65535');
+checkRange('--packets', packets, 1, 10_000_000);
+checkRange('--rate', pacedRate, 0, undefined, '0: no paced flood');
+checkRange('--size', size, 4, 1400);
+checkRange('--group', group, 0, 65535);
 checkBuffers([['--tuned-buffer', tunedBuffer], ['--drain-buffer', drainBuffer]]);
 checkQuietMs(quietMs);
 let receivers = listOption(opts.receivers, RECEIVERS, 'receiver');
@@ -334,14 +328,7 @@ async function main() {
 
   const floods = [{ key: 'full', label: 'full speed', rate: 0 }];
   if (pacedRate > 0) floods.push({ key: 'paced', label: `paced ${fmtInt(pacedRate)}/s`, rate: pacedRate });
-  const cases = [];
-  for (const f of floods) {
-    for (const r of receivers) {
-      if (r === 'none' && f.key !== 'full') continue;
-      cases.push({ kind: 'receive', flood: f, key: r, def: RECEIVER_DEFS[r] });
-    }
-  }
-  for (const d of drainers) cases.push({ kind: 'drain', flood: floods[0], key: d, def: DRAIN_DEFS[d] });
+  const cases = receiverCases(floods, 'flood', receivers, RECEIVER_DEFS, drainers, DRAIN_DEFS);
 
   const samples = new Map(cases.map((c) => [c, []]));
   const problems = [];

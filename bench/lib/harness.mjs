@@ -61,6 +61,13 @@ export function listOption(text, allowed, what) {
 }
 
 /** The option checks every receiver benchmark has: --repeat, --quiet-ms. */
+/** Refuses `n`, the value of `flag`, unless it is an integer in min..max (`note` says what a value means). */
+export function checkRange(flag, n, min, max = Number.MAX_SAFE_INTEGER, note = '') {
+  if (Number.isInteger(n) && n >= min && n <= max) return;
+  const range = max === Number.MAX_SAFE_INTEGER ? `${min} or more` : `in ${min}..${max}`;
+  throw new RangeError(`${flag} must be an integer ${range}${note ? ` (${note})` : ''}`);
+}
+
 export function checkRepeat(repeat) {
   if (!Number.isInteger(repeat) || repeat < 1) throw new RangeError('--repeat must be a positive integer');
 }
@@ -709,6 +716,27 @@ export async function idleNodeRssKb() {
 
 // ---------------------------------------------------------------------------
 // Numbers and reporting
+
+/**
+ * Runs every runner `repeat` times in turn on namespace `ns` (`runner.run(ns)` gives a sample
+ * with entries, seconds and rssKb), logging each; resolves a row per runner: the runner, the
+ * medians of entries, seconds and rssKb, and its `samples`.
+ */
+export async function sampleRunners(ns, runners, repeat) {
+  const samples = Object.fromEntries(runners.map((r) => [r.key, []]));
+  for (let rep = 1; rep <= repeat; rep++) {
+    for (const runner of runners) {
+      const s = await runner.run(ns);
+      samples[runner.key].push(s);
+      log(`  [${rep}/${repeat}] ${runner.key}: ${fmtInt(s.entries)} entries, ${fmtFixed(s.seconds)} s, ${fmtInt(s.rssKb)} kB`);
+    }
+  }
+  return runners.map((runner) => {
+    const ss = samples[runner.key];
+    const m = (field) => median(ss.map((s) => s[field]));
+    return { runner, entries: m('entries'), seconds: m('seconds'), rssKb: m('rssKb'), samples: ss };
+  });
+}
 
 export function median(values) {
   const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);

@@ -265,6 +265,20 @@ export function summarizeRuns(runs) {
   };
 }
 
+/**
+ * The cases of a receiver benchmark: each receiver under each load (the row without a receiver,
+ * `none`, under the first load only), then each drainer under the first load. `name` is what a
+ * case calls its load ('burst', 'flood').
+ */
+export function receiverCases(loads, name, receivers, receiverDefs, drainers, drainDefs) {
+  const cases = [];
+  for (const load of loads) {
+    for (const r of receivers) if (r !== 'none' || load === loads[0]) cases.push({ kind: 'receive', [name]: load, key: r, def: receiverDefs[r] });
+  }
+  for (const d of drainers) cases.push({ kind: 'drain', [name]: loads[0], key: d, def: drainDefs[d] });
+  return cases;
+}
+
 /** The medians of every case's runs (`samples`: case -> runs) by `summarize`: case -> summary. */
 export function summarizeCases(samples, summarize) {
   return new Map([...samples].map(([c, runs]) => [c, summarize(runs)]));
