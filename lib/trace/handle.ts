@@ -11,7 +11,7 @@ import { assertKnownKeys, assertObject, boolean, optionalInteger } from '../core
 import { groupConfig, Nflog } from '../nflog/handle.js';
 import { onPath, requireCommands } from './commands.js';
 import { matchExpression, RuleTexts } from './rules.js';
-import { holdLogger, removeStaleTables, TABLE_PREFIX } from './state.js';
+import { holdLogger, newTableName, removeStaleTables } from './state.js';
 import { type StreamOptions, TracePacketStream, TraceStream } from './streams.js';
 import type { TraceEvent, TraceOpenOptions, TraceStreamOptions } from './types.js';
 
@@ -22,7 +22,6 @@ export class Trace implements AsyncDisposable {
   private releaseLogger: (() => Promise<void>) | undefined;
   private readonly live = new Set<TraceStream>();
   private readonly ending = new Set<Promise<void>>();
-  private tables = 0;
 
   private constructor(
     readonly netnsPath: string | null,
@@ -43,7 +42,7 @@ export class Trace implements AsyncDisposable {
 
   /** @internal */
   nextTableName(): string {
-    return `${TABLE_PREFIX}${process.pid}_${this.tables++}`;
+    return newTableName();
   }
 
   static async open(options: TraceOpenOptions = {}): Promise<Trace> {
