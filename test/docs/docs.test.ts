@@ -12,13 +12,15 @@
  * Shell blocks: each command runs inside the namespace, from the root of this tree, `nfct`
  * being its CLI; commands that follow a stream likewise. The few commands that cannot run here
  * are listed in SKIPPED with the reason, and each entry there must match a command of a
- * document. `text` blocks are transcripts and formats, shown and not run.
+ * document. `yaml` blocks (configuration files) must parse; `text` blocks are transcripts and
+ * formats, shown and not run.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import ts from 'typescript';
+import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { createNetns, type Netns } from '../helpers/netns.js';
@@ -149,9 +151,13 @@ function runFor(cmd: string, args: string[], cwd: string, ms: number, stream: bo
 }
 
 describe('the documentation', () => {
-  test('every code block is labelled ts, sh, or text (a transcript shown, not run)', () => {
-    expect(blocks.filter((b) => !['ts', 'sh', 'text'].includes(b.lang)).map(where)).toEqual([]);
+  test('every code block is labelled ts, sh, yaml (a file to copy) or text (a transcript shown, not run)', () => {
+    expect(blocks.filter((b) => !['ts', 'sh', 'yaml', 'text'].includes(b.lang)).map(where)).toEqual([]);
     expect(tsBlocks.length).toBeGreaterThan(5);
+  });
+
+  test('every yaml block is YAML (the files it shows parse)', () => {
+    for (const b of blocks.filter((x) => x.lang === 'yaml')) expect(() => parseYaml(b.code), where(b)).not.toThrow();
   });
 
   test('every skipped command is in a document', () => {
