@@ -10,7 +10,8 @@ import { LIVE_STREAM_KEYS, normalizeLiveOptions } from '../core/stream.js';
 import { assertKnownKeys, assertObject, boolean, optionalInteger } from '../core/validate.js';
 import { groupConfig, Nflog } from '../nflog/handle.js';
 import { onPath, requireCommands } from './commands.js';
-import { matchExpression, RuleTexts } from './rules.js';
+import { matchExpression } from './rules.js';
+import { TraceDescriber } from './ruleset-words.js';
 import { holdLogger, newTableName, removeStaleTables } from './state.js';
 import { type StreamOptions, TracePacketStream, TraceStream } from './streams.js';
 import type { TraceEvent, TraceOpenOptions, TraceStreamOptions } from './types.js';
@@ -18,7 +19,7 @@ import type { TraceEvent, TraceOpenOptions, TraceStreamOptions } from './types.j
 /** A handle on packet tracing in one network namespace. */
 export class Trace implements AsyncDisposable {
   private closed = false;
-  private readonly rules: RuleTexts;
+  private readonly describer: TraceDescriber;
   private releaseLogger: (() => Promise<void>) | undefined;
   private readonly live = new Set<TraceStream>();
   private readonly ending = new Set<Promise<void>>();
@@ -29,7 +30,8 @@ export class Trace implements AsyncDisposable {
     private readonly nflog: Nflog | undefined,
     private readonly nftables: boolean,
   ) {
-    this.rules = new RuleTexts(this.namespaceFile);
+    const ns = this.namespaceFile;
+    this.describer = new TraceDescriber(ns === null ? undefined : ns);
   }
 
   /**
@@ -104,11 +106,12 @@ export class Trace implements AsyncDisposable {
 
   private normalize(options: TraceStreamOptions): StreamOptions {
     assertObject(options, 'trace options');
-    assertKnownKeys(options, ['match', 'resolveRules', ...LIVE_STREAM_KEYS], 'trace options');
+    assertKnownKeys(options, ['match', 'resolveRules', 'hideOwnHops', ...LIVE_STREAM_KEYS], 'trace options');
     const resolve = boolean(options.resolveRules, 'trace options.resolveRules') ?? true;
+    const hideOwn = boolean(options.hideOwnHops, 'trace options.hideOwnHops') ?? false;
     const { tuning, signal } = normalizeLiveOptions(options, 'trace options');
     const match = options.match === undefined ? undefined : matchExpression(options.match);
-    return { match, resolve, signal, tuning };
+    return { match, resolve, hideOwn, signal, tuning };
   }
 
   private stream(opts: StreamOptions, site: { stack: string }): TraceStream {
@@ -147,12 +150,9 @@ export class Trace implements AsyncDisposable {
     void done.finally(() => this.ending.delete(done));
   }
 
-  /** @internal */
-  async ruleText(e: TraceEvent): Promise<string | undefined> {
-    if (e.kind !== 'rule') return undefined;
-    if (e.source === 'nftables' && e.handle !== undefined) return this.rules.nft(e.family, e.table, e.chain, e.handle);
-    if (e.source === 'legacy' && e.rule !== undefined) return this.rules.legacy(e.family, e.table, e.chain, e.rule);
-    return undefined;
+  /** @internal The hop's rule in its ruleset's words, the Service of a jump, the hook. */
+  async describe(e: TraceEvent): Promise<void> {
+    await this.describer.describe(e);
   }
 
   /**

@@ -247,3 +247,4 @@ export async function holdLogger(key: string, ns: string): Promise<() => Promise
     });
   };
 }
+

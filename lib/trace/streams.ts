@@ -6,7 +6,7 @@ import { decodePackets } from '../nflog/handle.js';
 import type { DecodedPacket } from '../packet/types.js';
 import { decodeTraceBatch, legacyHop } from './decode.js';
 import { ruleScript } from './rules.js';
-import { installTable, removeStaleTables, removeTable } from './state.js';
+import { installTable, removeStaleTables, removeTable, TABLE_PREFIX } from './state.js';
 import type { TraceEvent, TracePacket } from './types.js';
 
 /** @internal What a stream's options become once checked (Trace.events() and packets()). */
@@ -14,6 +14,8 @@ export type StreamOptions = {
   /** The nft expression of options.match (matchExpression()), when there is one. */
   match?: string;
   resolve: boolean;
+  /** Leave out the hops of the library's own marking tables. */
+  hideOwn: boolean;
   signal?: AbortSignal;
   tuning: LiveTuning;
 };
@@ -25,7 +27,8 @@ export interface TraceStreamOwner {
   nextTableName(): string;
   track(stream: TraceStream): void;
   forget(stream: TraceStream): void;
-  ruleText(e: TraceEvent): Promise<string | undefined>;
+  /** Sets the hop's rule text in its ruleset's words, the Service of a jump, the hook. */
+  describe(e: TraceEvent): Promise<void>;
 }
 
 /**
@@ -109,9 +112,12 @@ export class TraceStream extends LiveStream<TraceEvent> {
       this.failure = undefined;
       throw e;
     }
-    const r = await super.next();
-    if (!r.done && this.opts.resolve) r.value.ruleText = await this.owner.ruleText(r.value);
-    return r;
+    for (;;) {
+      const r = await super.next();
+      if (!r.done && this.opts.hideOwn && r.value.table.startsWith(TABLE_PREFIX)) continue;
+      if (!r.done && this.opts.resolve) await this.owner.describe(r.value);
+      return r;
+    }
   }
 
   override close(): void {

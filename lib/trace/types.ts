@@ -24,8 +24,20 @@ export interface TraceEvent {
   verdict?: string;
   /** The chain of a jump or goto. */
   target?: string;
-  /** The rule as `nft -a list` / `iptables-save` prints it, when it could be resolved. */
+  /**
+   * The rule as its own tool prints it, when it could be resolved: `iptables-save` form for
+   * rules written by iptables (legacy, or iptables-nft: `-A KUBE-SVC-... -m comment --comment
+   * "..." -j ...`), `nft list` form for nft rules.
+   */
   ruleText?: string;
+  /** Which form ruleText is in. */
+  ruleSyntax?: 'iptables' | 'nft';
+  /** The Service a jump or goto leads to (kube-proxy's chains, a plain DNAT rule's chain). */
+  service?: string;
+  /** The hook of the base chain the packet is in (prerouting, input, forward, output, postrouting). */
+  hook?: string;
+  /** The packet's conntrack entry as the kernel saw it at this hop (nftables traces, Linux 6.8). */
+  ct?: TraceConntrack;
   /** The interfaces the packet came in on and goes out on (index, and name where there is one). */
   iif?: LogInterface;
   oif?: LogInterface;
@@ -34,6 +46,18 @@ export interface TraceEvent {
   packet?: DecodedPacket;
   /** When it was received, ns since the epoch. */
   timestamp: bigint;
+}
+
+/** The conntrack part of an nftables trace event. */
+export interface TraceConntrack {
+  /** new, established, related, invalid or untracked. */
+  state?: string;
+  /** The entry's status bits (see Status). */
+  status?: number;
+  /** The entry's id (as conntrack -o id prints it). */
+  id?: number;
+  /** Which way the packet goes through its entry. */
+  direction?: 'original' | 'reply';
 }
 
 /** All hops of one packet, in order, and how its trip ended. */
@@ -84,4 +108,9 @@ export interface TraceStreamOptions extends LiveStreamOptions {
   match?: TraceMatch;
   /** Look up rule texts (default true). */
   resolveRules?: boolean;
+  /**
+   * Leave out the hops of the library's own marking tables (`inet nfct_trace_*`, installed for
+   * `match`); default false: every hop the kernel reports.
+   */
+  hideOwnHops?: boolean;
 }

@@ -19,14 +19,19 @@
 
 #include "attr.h"
 
+// The conntrack attributes of a trace (Linux 6.8), numbered here for older headers.
+enum : uint16_t {
+  kTraceCtId = 18,
+  kTraceCtDirection = 19,
+  kTraceCtStatus = 20,
+  kTraceCtState = 21,
+};
+
 namespace nfct {
 namespace trace {
 
 namespace {
 
-
-// Parses NFT_MSG_TRACE itself, checking every length: libnftnl's parser calls exit(1) on a
-// message it finds malformed ("nf_tables kernel ABI is broken"), which no library may do.
 // The attributes that are one value in one word of the record.
 constexpr attr::Scalar kScalars[] = {
     {NFTA_TRACE_IIF, 4, TRACE_IIF, TRACE_HAS_IIF},
@@ -36,7 +41,14 @@ constexpr attr::Scalar kScalars[] = {
     {NFTA_TRACE_MARK, 4, TRACE_MARK, TRACE_HAS_MARK},
     {NFTA_TRACE_NFPROTO, 4, TRACE_NFPROTO, TRACE_HAS_NFPROTO},
     {NFTA_TRACE_POLICY, 4, TRACE_POLICY, TRACE_HAS_POLICY},
+    {kTraceCtId, 4, TRACE_CT_ID, TRACE_HAS_CT_ID},
+    {kTraceCtDirection, 1, TRACE_CT_DIRECTION, TRACE_HAS_CT_DIRECTION},
+    {kTraceCtStatus, 4, TRACE_CT_STATUS, TRACE_HAS_CT_STATUS},
+    {kTraceCtState, 4, TRACE_CT_STATE, TRACE_HAS_CT_STATE},
 };
+
+// Parses NFT_MSG_TRACE itself, checking every length: libnftnl's parser calls exit(1) on a
+// message it finds malformed ("nf_tables kernel ABI is broken"), which no library may do.
 
 class TraceDecoder : public Decoder {
  public:
