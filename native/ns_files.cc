@@ -10,7 +10,6 @@
 
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "addon.h"
@@ -86,13 +85,7 @@ Napi::Value ReadInNamespace(const Napi::CallbackInfo& info) {
   };
   auto result = std::make_shared<Result>();
   auto exec = [ns, paths, with_tables, result](Failure* f) {
-    OwnedFd nsfd;
-    if (!ns.empty()) {
-      nsfd.reset(OpenNamespace(ns, f));
-      if (nsfd.get() < 0) return;
-    }
-    std::thread helper([&]() {
-      if (!EnterNamespace(nsfd.get(), f)) return;
+    RunInNamespace(ns, f, [&]() {
       result->texts.resize(paths.size());
       result->read.resize(paths.size());
       for (size_t i = 0; i < paths.size(); i++) result->read[i] = ReadWhole(paths[i], &result->texts[i]);
@@ -102,7 +95,6 @@ Napi::Value ReadInNamespace(const Napi::CallbackInfo& info) {
         result->tables_read = !tf.failed();
       }
     });
-    helper.join();
   };
   auto done = [result](Napi::Env e) -> Napi::Value {
     Napi::Array texts = Napi::Array::New(e, result->texts.size());

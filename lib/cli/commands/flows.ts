@@ -17,6 +17,7 @@ import type { Context } from '../context.js';
 import { FLOWS_HELP } from '../help.js';
 import { CliExit } from '../messages.js';
 import { followNamespaces } from './all-netns.js';
+import { POD_NAME } from '../subcommand.js';
 
 interface FlowsArgs {
   json: boolean;
@@ -86,7 +87,7 @@ export function parseFlowsArgs(argv: readonly string[]): FlowsArgs | 'help' {
         break;
       case '--pod': {
         const pod = value();
-        if (!/^[a-z0-9][a-z0-9-]*\/[a-z0-9][a-z0-9.-]*$/.test(pod)) bad(`--pod must be NAMESPACE/NAME, got ${JSON.stringify(pod)}`);
+        if (!POD_NAME.test(pod)) bad(`--pod must be NAMESPACE/NAME, got ${JSON.stringify(pod)}`);
         a.pod = pod;
         a.nsFlag = arg;
         break;

@@ -12,6 +12,7 @@ import type { Context } from '../context.js';
 import { LOG_HELP } from '../help.js';
 import { CliExit } from '../messages.js';
 import { followNamespaces } from './all-netns.js';
+import { POD_NAME } from '../subcommand.js';
 
 function count(text: string | undefined, flag: string): number {
   if (text === undefined || !/^\d+$/.test(text)) throw new CliExit(2, `Bad parameter \`${flag} ${text ?? ''}'`.trimEnd(), true);
@@ -146,7 +147,7 @@ export async function log(argv: readonly string[], ctx: Context): Promise<number
     }
   }
   if (pod !== undefined) {
-    if (!/^[a-z0-9][a-z0-9-]*\/[a-z0-9][a-z0-9.-]*$/.test(pod)) throw new CliExit(2, `Bad parameter \`--pod ${pod}' (NAMESPACE/NAME)`, true);
+    if (!POD_NAME.test(pod)) throw new CliExit(2, `Bad parameter \`--pod ${pod}' (NAMESPACE/NAME)`, true);
     const { findPodNamespace } = await import('../../k8s/node.js');
     ns = { path: (await findPodNamespace(pod, { podLogDir })).path };
   }

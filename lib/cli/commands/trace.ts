@@ -10,6 +10,7 @@ import { TRACE_HELP } from '../help.js';
 import { CliExit } from '../messages.js';
 import { tracePacketLines } from './trace-text.js';
 import { nflogGroups } from '../procs.js';
+import { POD_NAME } from '../subcommand.js';
 
 function count(text: string | undefined, flag: string): number {
   if (text === undefined || !/^\d+$/.test(text)) throw new CliExit(2, `Bad parameter \`${flag} ${text ?? ''}'`.trimEnd(), true);
@@ -42,7 +43,7 @@ export async function trace(argv: readonly string[], ctx: Context): Promise<numb
     else if (a === '--show-own-hops') showOwn = true;
     else if (a === '--pod') {
       pod = argv[++i];
-      if (!pod || !/^[a-z0-9][a-z0-9-]*\/[a-z0-9][a-z0-9.-]*$/.test(pod)) throw new CliExit(2, `Bad parameter \`--pod ${pod ?? ''}' (NAMESPACE/NAME)`, true);
+      if (!pod || !POD_NAME.test(pod)) throw new CliExit(2, `Bad parameter \`--pod ${pod ?? ''}' (NAMESPACE/NAME)`, true);
     } else if (a === '--pod-log-dir') {
       podLogDir = argv[++i];
       if (!podLogDir || !podLogDir.startsWith('/')) throw new CliExit(2, `Bad parameter \`--pod-log-dir ${podLogDir ?? ''}' (an absolute path)`, true);
