@@ -2,7 +2,7 @@
 // and the namespace of every process, one entry per namespace, with what names it to a person.
 import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 
-import { type PodIdentity, podLogDirOption, podText, readPodLogDirs } from '../k8s/pods.js';
+import { type PodIdentity, podLogDirOption, podText, readPodLogDirs } from './pods.js';
 import { assertKnownKeys, assertObject, boolean, describeValue } from './validate.js';
 
 /** A process inside a network namespace. */

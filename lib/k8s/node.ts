@@ -3,7 +3,7 @@
 import { NfctError } from '../core/errors.js';
 import { listNamespaces, type NetworkNamespace } from '../core/netns-discovery.js';
 import { describeValue } from '../core/validate.js';
-import { type PodIdentity, podText, readNamespaceAddresses } from './pods.js';
+import { type PodIdentity, podText, readNamespaceAddresses } from '../core/pods.js';
 
 const ENOENT = 2;
 
