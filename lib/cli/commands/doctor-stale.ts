@@ -6,7 +6,7 @@ import type { AddressOwner } from '../../k8s/node.js';
 import { podText } from '../../core/pods.js';
 import { endpointText } from '../../k8s/rules.js';
 import { type StaleGroup, staleDeleteArgs } from '../../k8s/stale.js';
-import type { Finding } from './doctor-checks.js';
+import type { Finding } from './doctor-finding.js';
 
 const int = (n: number): string => Math.round(n).toLocaleString('en-US');
 const plural = (n: number, one: string, many = `${one}s`): string => `${int(n)} ${n === 1 ? one : many}`;
