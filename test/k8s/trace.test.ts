@@ -5,41 +5,10 @@ import type { ChildProcess } from 'node:child_process';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
-import { main } from '../../lib/cli/main.js';
+import { startNfct } from '../helpers/in-process.js';
 import { NODE_PODS, NODE_SERVICES, NodeFixture, type ProxyMode } from '../helpers/k8s-node.js';
 
 const CLIENT = 'default/client-7c9d8-abcde';
-
-/** nfct trace running in this process, its stdout lines and stderr collected, until stop(). */
-function startTrace(argv: string[]): { lines: string[]; stderr: () => string; stop: () => Promise<number> } {
-  const lines: string[] = [];
-  let err = '';
-  let partial = '';
-  const ow = process.stdout.write.bind(process.stdout);
-  const ew = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: string | Uint8Array) => {
-    partial += String(s);
-    const parts = partial.split('\n');
-    partial = parts.pop()!;
-    lines.push(...parts);
-    return true;
-  }) as typeof process.stdout.write;
-  process.stderr.write = ((s: string | Uint8Array) => ((err += String(s)), true)) as typeof process.stderr.write;
-  const run = main(argv);
-  return {
-    lines,
-    stderr: () => err,
-    stop: async () => {
-      process.emit('SIGINT');
-      try {
-        return await run;
-      } finally {
-        process.stdout.write = ow;
-        process.stderr.write = ew;
-      }
-    },
-  };
-}
 
 function collect(child: ChildProcess): () => string {
   let text = '';
@@ -83,7 +52,7 @@ describe.each(['iptables-nft', 'nftables'] as ProxyMode[])('nfct trace, kube-pro
       ? node.node.spawn('nft', ['-a', 'monitor', 'trace'], { stdio: ['ignore', 'pipe', 'ignore'] })
       : node.node.spawn('xtables-monitor', ['--trace'], { stdio: ['ignore', 'pipe', 'ignore'] });
     const oracleText = collect(oracle);
-    const trace = startTrace(['trace', '-p', 'udp', '--dport', '53', '--netns', node.node.name]);
+    const trace = startNfct(['trace', '-p', 'udp', '--dport', '53', '--netns', node.node.name]);
     let code: number | undefined;
     try {
       await until('the trace table', async () => ((await node.node.exec('nft', ['list', 'tables'])).stdout.includes('nfct_trace_') ? true : undefined));
@@ -159,7 +128,7 @@ describe('nfct trace without a match', () => {
   });
 
   test('says what it waits for: packets something else marks', async () => {
-    const trace = startTrace(['trace', '--nftables', '--netns', node.node.name]);
+    const trace = startNfct(['trace', '--nftables', '--netns', node.node.name]);
     await until('the message', () => (trace.stderr().includes('waiting for') ? true : undefined));
     const code = await trace.stop();
     expect(code).toBe(0);
