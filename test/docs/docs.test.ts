@@ -13,18 +13,18 @@
  * being its CLI; commands that follow a stream likewise. The few commands that cannot run here
  * are listed in SKIPPED with the reason, and each entry there must match a command of a
  * document. `yaml` blocks (configuration files) must parse; `text` blocks are transcripts and
- * formats, shown and not run.
+ * formats, shown and not run. Links to files of the tree must find the file and the heading.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import ts from 'typescript';
 import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { createNetns, type Netns } from '../helpers/netns.js';
-import { type Block, codeBlocks, declares, shellCommands, uses } from './blocks.js';
+import { type Block, codeBlocks, declares, headingAnchors, localLinks, shellCommands, uses } from './blocks.js';
 
 const ROOT = resolve(__dirname, '..', '..');
 /** The documents whose blocks run, in this order. */
@@ -158,6 +158,21 @@ describe('the documentation', () => {
 
   test('every yaml block is YAML (the files it shows parse)', () => {
     for (const b of blocks.filter((x) => x.lang === 'yaml')) expect(() => parseYaml(b.code), where(b)).not.toThrow();
+  });
+
+  test('every link to a file of this tree finds the file, and the heading it names', () => {
+    const broken: string[] = [];
+    let count = 0;
+    for (const file of [...DOCS, 'CHANGELOG.md', 'CONTRIBUTING.md']) {
+      for (const { path, anchor } of localLinks(readFileSync(join(ROOT, file), 'utf8'))) {
+        count++;
+        const target = path ? join(dirname(join(ROOT, file)), path) : join(ROOT, file);
+        if (!existsSync(target)) broken.push(`${file}: ${path}: no such file`);
+        else if (anchor && target.endsWith('.md') && !headingAnchors(readFileSync(target, 'utf8')).has(anchor)) broken.push(`${file}: ${path}#${anchor}: no such heading`);
+      }
+    }
+    expect(broken).toEqual([]);
+    expect(count).toBeGreaterThan(20);
   });
 
   test('every skipped command is in a document', () => {
