@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { listNamespaces, mapSettled, namespaceLabel, parseCgroup } from '../../lib/index.js';
-import { createNetns, deleteNetnsSync, isPidAlive, type Netns, runOk } from '../helpers/netns.js';
+import { createNetns, deleteNetnsSync, enteredNamespace, isPidAlive, type Netns, runOk } from '../helpers/netns.js';
 
 const CGROUP_ROOT = '/sys/fs/cgroup/unified';
 const POD_UID = '3f1c2d4e-5a6b-4c7d-8e9f-0a1b2c3d4e5f';
@@ -37,26 +37,14 @@ function removeCgroups(dir: string): void {
   rmdirSync(dir);
 }
 
-async function started(child: ChildProcess): Promise<number> {
-  await new Promise<void>((resolve, reject) => {
-    child.once('spawn', resolve);
-    child.once('error', reject);
-  });
-  // `ip netns exec` and `unshare` exec the command: the pid stays, the namespace is entered first.
-  const pid = child.pid!;
-  const own = statSync('/proc/self/ns/net').ino;
-  for (let i = 0; i < 200 && statSync(`/proc/${pid}/ns/net`).ino === own; i++) await new Promise((r) => setTimeout(r, 10));
-  return pid;
-}
-
 beforeAll(async () => {
   named = await createNetns('nfct-nslist');
   alias = `nfct-nsalias-${process.pid}-${Math.floor(Math.random() * 0xffffff).toString(16).padStart(6, '0')}`;
   namedProc = named.spawn('sleep', ['600'], { stdio: 'ignore' });
-  const namedPid = await started(namedProc);
+  const namedPid = await enteredNamespace(namedProc);
   await runOk('ip', ['netns', 'attach', alias, String(namedPid)]);
   unnamedProc = spawn('unshare', ['--net', 'sleep', '600'], { stdio: 'ignore' });
-  const unnamedPid = await started(unnamedProc);
+  const unnamedPid = await enteredNamespace(unnamedProc);
   try {
     cgroupDir = join(CGROUP_ROOT, `nfct-nslist-${process.pid}`);
     mkdirSync(cgroupDir);

@@ -3,10 +3,10 @@
 // its nftables mode, hop for hop for the same packet (same trace id).
 import type { ChildProcess } from 'node:child_process';
 
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 
 import { startNfct } from '../helpers/in-process.js';
-import { NODE_PODS, NODE_SERVICES, NodeFixture, type ProxyMode } from '../helpers/k8s-node.js';
+import { NODE_PODS, NODE_SERVICES, type ProxyMode, useNodeFixture } from '../helpers/k8s-node.js';
 
 const CLIENT = 'default/client-7c9d8-abcde';
 
@@ -39,29 +39,23 @@ function ourBlock(lines: readonly string[], sport: number): { id: string; lines:
 }
 
 describe.each(['iptables-nft', 'nftables'] as ProxyMode[])('nfct trace, kube-proxy in %s mode', (mode) => {
-  let node: NodeFixture;
-  beforeAll(async () => {
-    node = await NodeFixture.create(mode, NODE_PODS, NODE_SERVICES);
-  }, 60000);
-  afterAll(async () => {
-    await node?.remove();
-  });
+  const node = useNodeFixture(mode);
 
   test('every hop as its tool prints it, the Service named on the jump, the packet rewritten by DNAT; the kernel\'s tracer agrees hop for hop', async () => {
     const oracle = mode === 'nftables'
-      ? node.node.spawn('nft', ['-a', 'monitor', 'trace'], { stdio: ['ignore', 'pipe', 'ignore'] })
-      : node.node.spawn('xtables-monitor', ['--trace'], { stdio: ['ignore', 'pipe', 'ignore'] });
+      ? node().node.spawn('nft', ['-a', 'monitor', 'trace'], { stdio: ['ignore', 'pipe', 'ignore'] })
+      : node().node.spawn('xtables-monitor', ['--trace'], { stdio: ['ignore', 'pipe', 'ignore'] });
     const oracleText = collect(oracle);
-    const trace = startNfct(['trace', '-p', 'udp', '--dport', '53', '--netns', node.node.name]);
+    const trace = startNfct(['trace', '-p', 'udp', '--dport', '53', '--netns', node().node.name]);
     let code: number | undefined;
     try {
-      await until('the trace table', async () => ((await node.node.exec('nft', ['list', 'tables'])).stdout.includes('nfct_trace_') ? true : undefined));
-      expect(trace.stderr()).toContain(`nfct: tracing protocol=udp dstPort=53 in ${node.node.name}; Ctrl-C ends it.`);
+      await until('the trace table', async () => ((await node().node.exec('nft', ['list', 'tables'])).stdout.includes('nfct_trace_') ? true : undefined));
+      expect(trace.stderr()).toContain(`nfct: tracing protocol=udp dstPort=53 in ${node().node.name}; Ctrl-C ends it.`);
       // Ask until both tracers have shown one packet whole (each from a port of its own).
       let sport = 43000;
       const found = await until(() => `a packet both tracers saw; ours: ${trace.lines.slice(-30).join('\n')}; theirs: ${oracleText().slice(-1500)}; stderr ${trace.stderr()}`, async () => {
         sport++;
-        await node.ask(CLIENT, '10.96.0.10', 53, sport);
+        await node().ask(CLIENT, '10.96.0.10', 53, sport);
         const deadline = Date.now() + 2000;
         while (Date.now() < deadline) {
           const ours = ourBlock(trace.lines, sport);
@@ -114,24 +108,18 @@ describe.each(['iptables-nft', 'nftables'] as ProxyMode[])('nfct trace, kube-pro
       oracle.kill();
     }
     expect(code).toBe(0);
-    expect((await node.node.execOk('nft', ['list', 'tables'])).stdout).not.toContain('nfct_trace');
+    expect((await node().node.execOk('nft', ['list', 'tables'])).stdout).not.toContain('nfct_trace');
   });
 });
 
 describe('nfct trace without a match', () => {
-  let node: NodeFixture;
-  beforeAll(async () => {
-    node = await NodeFixture.create('nftables', NODE_PODS.slice(0, 2), NODE_SERVICES.slice(0, 1));
-  }, 60000);
-  afterAll(async () => {
-    await node?.remove();
-  });
+  const node = useNodeFixture('nftables', NODE_PODS.slice(0, 2), NODE_SERVICES.slice(0, 1));
 
   test('says what it waits for: packets something else marks', async () => {
-    const trace = startNfct(['trace', '--nftables', '--netns', node.node.name]);
+    const trace = startNfct(['trace', '--nftables', '--netns', node().node.name]);
     await until('the message', () => (trace.stderr().includes('waiting for') ? true : undefined));
     const code = await trace.stop();
     expect(code).toBe(0);
-    expect(trace.stderr()).toContain(`nfct: no -p/-s/-d/--sport/--dport/--port given: waiting for packets already marked for tracing in ${node.node.name} (nft 'meta nftrace set 1', iptables -j TRACE); give a match to trace packets of your choice.`);
+    expect(trace.stderr()).toContain(`nfct: no -p/-s/-d/--sport/--dport/--port given: waiting for packets already marked for tracing in ${node().node.name} (nft 'meta nftrace set 1', iptables -j TRACE); give a match to trace packets of your choice.`);
   });
 });
