@@ -6,6 +6,7 @@
 /** Where a ruleset was read from. */
 export type RulesetKind = 'iptables-nft' | 'iptables-legacy' | 'nftables';
 
+/** The transport protocol of a Service port. */
 export type L4 = 'tcp' | 'udp' | 'sctp';
 
 export interface Endpoint {
