@@ -5,7 +5,23 @@ import { integer } from './validate.js';
 export const DEFAULT_CONCURRENCY = 8;
 
 /** The outcome of one item: its value, or the error it failed with. */
-export type Settled<T, R> = { item: T; ok: true; value: R } | { item: T; ok: false; error: unknown };
+export type Settled<T, R> =
+  | {
+    /** The item, as given. */
+    item: T;
+    /** It succeeded. */
+    ok: true;
+    /** What `fn` resolved for it. */
+    value: R;
+  }
+  | {
+    /** The item, as given. */
+    item: T;
+    /** It failed. */
+    ok: false;
+    /** What `fn` threw or rejected with for it. */
+    error: unknown;
+  };
 
 /**
  * Runs `fn` on every item with at most `concurrency` calls in flight, and resolves the outcome

@@ -11,7 +11,9 @@ import { describeValue } from './validate.js';
 export interface PodIdentity {
   /** The pod's Kubernetes namespace. */
   namespace: string;
+  /** The pod's name. */
   name: string;
+  /** The pod's UID, as its cgroup path and its log directory name it. */
   uid: string;
   /** Its containers' names, sorted (the directories under its log directory). */
   containers: string[];
