@@ -15,7 +15,9 @@ export type ReplyInput = Partial<Pick<TupleInput, 'src' | 'dst' | 'srcPort' | 'd
 
 /** Where NAT rewrote an address (and port): conntrack's --src-nat / --dst-nat. */
 export interface NatInput {
+  /** The address it was rewritten to. */
   address: string;
+  /** The port it was rewritten to, when NAT changed the port too. */
   port?: number;
 }
 
@@ -31,6 +33,7 @@ export interface FlowInput extends TupleInput {
   dnat?: NatInput;
   /** Status bits to set, e.g. ['ASSURED', 'SEEN_REPLY']; CONFIRMED is always added. */
   status?: StatusName | readonly StatusName[];
+  /** The entry's mark (conntrack -m). */
   mark?: number;
   /** Zone of the reply direction only (conntrack --reply-zone). */
   replyZone?: number;
@@ -39,7 +42,12 @@ export interface FlowInput extends TupleInput {
   /** TCP or SCTP state. */
   state?: TcpState | SctpState;
   /** SCTP verification tags. */
-  vtag?: { original: number; reply: number };
+  vtag?: {
+    /** The tag of the original direction. */
+    original: number;
+    /** The tag of the reply direction. */
+    reply: number;
+  };
   /** A conntrack helper to attach ('ftp', ...); the helper module must be loaded. */
   helper?: string;
 }
@@ -47,13 +55,25 @@ export interface FlowInput extends TupleInput {
 /** What update() can change on an entry. */
 export interface FlowChanges {
   /** New mark, or value/mask: the mark becomes (mark & ~mask) ^ value (conntrack -U -m V/M). */
-  mark?: number | { value: number; mask: number };
+  mark?:
+    | number
+    | {
+      /** The bits to set (after the mask's bits are cleared). */
+      value: number;
+      /** The bits of the mark to change. */
+      mask: number;
+    };
   /** Seconds from now. */
   timeout?: number;
   /** Status bits to set (the kernel refuses to clear most of them). */
   status?: StatusName | readonly StatusName[];
   /** Labels to add and remove (bits 0-127). */
-  labels?: { add?: number | readonly number[]; remove?: number | readonly number[] };
+  labels?: {
+    /** Label bits to set. */
+    add?: number | readonly number[];
+    /** Label bits to clear. */
+    remove?: number | readonly number[];
+  };
   /** New TCP state. */
   state?: TcpState;
 }
