@@ -50,6 +50,8 @@ const SKIPPED: Record<string, string> = {
   'nfct log --group 5 --all-netns': 'binds group 5 in every namespace of the machine, where other tests bind theirs; test/cli/all-netns-log.test.ts runs it with a group of its own',
   'npm run lint': 'minutes of type-checked linting over the whole tree; it is a step of its own, not a test',
   'npm run format': 'rewrites the files of this tree in place',
+  'bash scripts/tidy.sh': 'rewrites the files of this tree in place',
+  'bash scripts/undocumented.sh': 'rewrites scripts/lint-undocumented.txt',
   'ip netns add nfct-bench-x': 'the by-hand benchmark runs in this test\'s own namespace instead (nfct-bench-x is replaced by its name)',
   'ip netns del nfct-bench-x': 'the namespace is this test\'s, removed when it ends',
 };
