@@ -11,11 +11,16 @@ import { NfctError } from '../core/errors.js';
 import { describeValue } from '../core/validate.js';
 import { type Chunk, MESSAGE_HEADER, TEMPLATE_COUNT, templateSet, writeHeader } from './ipfix.js';
 
+/** How records reach a collector. */
 export type Transport = 'udp' | 'tcp';
 
+/** An IPFIX collector: where to send, and over what. */
 export interface CollectorSpec {
+  /** Its host name or address. */
   host: string;
+  /** Its port (4739 is IPFIX's). */
   port: number;
+  /** UDP or TCP. */
   transport: Transport;
 }
 
@@ -37,7 +42,9 @@ export function collectorName(c: CollectorSpec): string {
 
 /** What one collector was sent and lost. */
 export interface CollectorStats {
+  /** The collector, as `udp://HOST:PORT` or `tcp://HOST:PORT`. */
   collector: string;
+  /** UDP or TCP. */
   transport: Transport;
   /** UDP: the socket is set up; TCP: a connection is open. */
   connected: boolean;

@@ -12,9 +12,12 @@ import { Sequence } from '../core/concurrency.js';
 
 /** The sysctls flow records depend on, and what is missing without them. */
 export const FLOW_SYSCTLS = {
+  /** Counts packets and bytes per entry. */
   nf_conntrack_acct: 'packet and byte counters',
+  /** Stamps each entry's start and stop. */
   nf_conntrack_timestamp: 'start times (and the kernel stop time)',
 } as const;
+/** A sysctl flow records depend on (under /proc/sys/net/netfilter/). */
 export type FlowSysctl = keyof typeof FLOW_SYSCTLS;
 const NAMES = Object.keys(FLOW_SYSCTLS) as FlowSysctl[];
 
