@@ -5,16 +5,22 @@ import type { LogInterface } from '../nflog/types.js';
 import type { LiveStreamOptions } from '../core/stream.js';
 import type { DecodedPacket } from '../packet/types.js';
 
+/** What a hop is: a rule the packet matched, the end of a chain it returned from, or a chain's policy. */
 export type TraceKind = 'rule' | 'return' | 'policy';
 
 /** One hop: the packet passed a rule (or a chain's return or policy). */
 export interface TraceEvent {
+  /** Where the hop came from: nftables' trace events (nftables, iptables-nft) or legacy iptables TRACE. */
   source: 'legacy' | 'nftables';
   /** Which packet: the kernel's trace id (nftables), or one derived from the packet (legacy). */
   id: number;
+  /** The table's family as nft names it ('ip', 'ip6', 'inet', 'bridge', ...). */
   family: string;
+  /** The table the rule is in. */
   table: string;
+  /** The chain the rule is in. */
   chain: string;
+  /** A rule, the chain's return, or its policy. */
   kind: TraceKind;
   /** Legacy: the rule's position in its chain (1 = first). */
   rule?: number;
@@ -40,7 +46,9 @@ export interface TraceEvent {
   ct?: TraceConntrack;
   /** The interfaces the packet came in on and goes out on (index, and name where there is one). */
   iif?: LogInterface;
+  /** The interface the packet goes out on, once routed. */
   oif?: LogInterface;
+  /** The packet's mark at this hop, when not zero. */
   mark?: number;
   /** The packet's headers (the first hop of an nftables trace carries them; later hops inherit). */
   packet?: DecodedPacket;
@@ -62,12 +70,17 @@ export interface TraceConntrack {
 
 /** All hops of one packet, in order, and how its trip ended. */
 export interface TracePacket {
+  /** The packet's trace id, as its hops carry it. */
   id: number;
+  /** Where its hops came from. */
   source: 'legacy' | 'nftables';
+  /** The family of the first hop's table. */
   family: string;
+  /** Every rule it passed, in order. */
   hops: TraceEvent[];
   /** The last verdict seen: 'drop' ends a packet; otherwise what the last hop said. */
   verdict?: string;
+  /** The packet's headers, from the first hop that carried them. */
   packet?: DecodedPacket;
   /** false when the packet went quiet (idle timeout) rather than ending in a drop. */
   dropped: boolean;
@@ -75,17 +88,25 @@ export interface TracePacket {
 
 /** What to trace with a temporary `meta nftrace set 1` rule (see Trace.events). */
 export interface TraceMatch {
+  /** Only IPv4 or only IPv6 packets (default both). */
   family?: 'ipv4' | 'ipv6';
+  /** Only packets of this layer-4 protocol. */
   protocol?: 'tcp' | 'udp' | 'icmp' | 'icmpv6' | 'sctp';
+  /** Only packets from this address, or from this CIDR ('10.0.0.0/8'). */
   src?: string;
+  /** Only packets to this address or CIDR. */
   dst?: string;
   /** Either port, source or destination. */
   port?: number;
+  /** Only packets from this port (TCP, UDP, SCTP). */
   srcPort?: number;
+  /** Only packets to this port. */
   dstPort?: number;
 }
 
+/** Options of Trace.open(): where to trace, and which tracers to read. */
 export interface TraceOpenOptions {
+  /** The network namespace to trace in (default: the caller's own). */
   netns?: NetnsOption;
   /** Read nftables / iptables-nft traces (default true). */
   nftables?: boolean;
