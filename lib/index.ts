@@ -46,6 +46,7 @@ export { Trace } from './trace/handle.js';
 export { TracePacketStream, TraceStream } from './trace/streams.js';
 export { parseTraceLine, parseTracePrefix } from './trace/decode.js';
 export type { TraceConntrack, TraceEvent, TraceKind, TraceMatch, TraceOpenOptions, TracePacket, TraceStreamOptions } from './trace/types.js';
+export type { TraceSelectionStats } from './trace/selection.js';
 export { decodePacket } from './packet/decode.js';
 export type {
   AhHeader,

@@ -6,6 +6,7 @@ import { decodePackets } from '../nflog/handle.js';
 import type { DecodedPacket } from '../packet/types.js';
 import { decodeTraceBatch, legacyHop } from './decode.js';
 import { ruleScript } from './rules.js';
+import { TraceSelection, type TraceSelectionStats } from './selection.js';
 import { installTable, removeStaleTables, removeTable, TABLE_PREFIX } from './state.js';
 import type { TraceEvent, TracePacket } from './types.js';
 
@@ -13,6 +14,8 @@ import type { TraceEvent, TracePacket } from './types.js';
 export type StreamOptions = {
   /** The nft expression of options.match (matchExpression()), when there is one. */
   match?: string;
+  /** Whether headers are of a packet options.match selects (matchSelects()), with match. */
+  selects?: (packet: DecodedPacket) => boolean;
   resolve: boolean;
   /** Leave out the hops of the library's own marking tables. */
   hideOwn: boolean;
@@ -49,6 +52,8 @@ export class TraceStream extends LiveStream<TraceEvent> {
   private table: string | undefined;
   private carried: DecodedPacket | undefined;
   private carriedId: number | undefined;
+  /** With a match: keeps the traces its own rule selected (the kernel sends every tracer's). */
+  private readonly selection: TraceSelection | undefined;
 
   /** @internal */
   constructor(
@@ -60,6 +65,7 @@ export class TraceStream extends LiveStream<TraceEvent> {
     super(source, opts.signal, () => owner.forget(this));
     owner.track(this);
     const match = opts.signal?.aborted ? undefined : opts.match;
+    if (match && opts.selects) this.selection = new TraceSelection(() => this.table, opts.selects);
     // From a microtask: a stream closed at once installs nothing.
     this.ready = match ? Promise.resolve().then(() => (this.done ? undefined : this.install(match))) : Promise.resolve();
     this.ready.catch(() => undefined);
@@ -94,15 +100,28 @@ export class TraceStream extends LiveStream<TraceEvent> {
       }
       return out;
     }
-    const out = decodeTraceBatch(batch) as TraceEvent[];
+    const hops = decodeTraceBatch(batch) as TraceEvent[];
+    const out: TraceEvent[] = this.selection ? [] : hops;
     // Headers come with the first hop of an nftables trace: later hops inherit them.
-    for (const hop of out) {
-      if (hop.packet) {
-        this.carried = hop.packet;
+    for (const hop of hops) {
+      const sent = hop.packet;
+      if (sent) {
+        this.carried = sent;
         this.carriedId = hop.id;
       } else if (this.carriedId === hop.id) hop.packet = this.carried;
+      if (this.selection) for (const h of this.selection.admit(hop, sent)) out.push(h);
     }
     return out;
+  }
+
+  /**
+   * With a match: the traces left out because the stream's own rule did not select them
+   * (another tracer's in the same namespace, whatever else set nftrace), and those whose
+   * marking hop was lost and whose headers could not be judged. Zero without a match: then
+   * every trace of the namespace is the stream's.
+   */
+  get leftOut(): TraceSelectionStats {
+    return { ...(this.selection?.stats ?? { others: 0, unattributed: 0 }) };
   }
 
   override async next(): Promise<IteratorResult<TraceEvent>> {
@@ -151,6 +170,11 @@ export class TracePacketStream extends LiveStream<TracePacket> {
   /** As TraceStream.ready. */
   get ready(): Promise<void> {
     return this.hops.ready;
+  }
+
+  /** As TraceStream.leftOut. */
+  get leftOut(): TraceSelectionStats {
+    return this.hops.leftOut;
   }
 
   protected decode(): TracePacket[] {
