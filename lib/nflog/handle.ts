@@ -336,15 +336,14 @@ function normalizeSubscribe(options: SubscribeOptions) {
 
 /** A handle on NFLOG in one network namespace. */
 export class Nflog implements AsyncDisposable {
+  /** The namespace file the handle was opened in; null for this process's own namespace. */
+  readonly netnsPath: string | null;
   private native: NativeNflog | undefined;
   private readonly streams = new Set<PacketStream>();
 
-  private constructor(
-    native: NativeNflog,
-    /** The namespace file the handle was opened in; null for this process's own namespace. */
-    readonly netnsPath: string | null,
-  ) {
+  private constructor(native: NativeNflog, netnsPath: string | null) {
     this.native = native;
+    this.netnsPath = netnsPath;
   }
 
   /** Opens a handle; with `netns`, groups are bound inside that namespace. */
