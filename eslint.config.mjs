@@ -29,6 +29,9 @@ export default tseslint.config(
       // another callback changed), for callers in JavaScript and for the order of events: the
       // rule calls every such check unnecessary.
       '@typescript-eslint/no-unnecessary-condition': 'off',
+      // For the same reason: `seq !== false` after the valid values refuses null and 0; the
+      // rule's fix, `seq`, lets them through.
+      '@typescript-eslint/no-unnecessary-boolean-literal-compare': 'off',
       // callSite(this.method) hands a method over as the anchor of an error's stack, never to
       // be called.
       '@typescript-eslint/unbound-method': 'off',
