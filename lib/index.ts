@@ -45,8 +45,10 @@ export type * from './conntrack/types.js';
 export { Trace } from './trace/handle.js';
 export { TracePacketStream, TraceStream } from './trace/streams.js';
 export { parseTraceLine, parseTracePrefix } from './trace/decode.js';
-export type { TraceConntrack, TraceEvent, TraceKind, TraceMatch, TraceOpenOptions, TracePacket, TraceStreamOptions } from './trace/types.js';
+export type { TraceConntrack, TraceEvent, TraceKind, TraceMatch, TraceOpenOptions, TracePacket, TraceSource, TraceStreamOptions } from './trace/types.js';
 export type { TraceSelectionStats } from './trace/selection.js';
+export { KernelLog, KernelLogStream } from './kmsg/handle.js';
+export type { KernelLogFileOptions, KernelLogFilter, KernelLogItem, KernelLogLine, KernelLogLoss, KernelLogOptions, KernelLogPacket, KernelLogSource, KmsgOptions } from './kmsg/handle.js';
 export { decodePacket } from './packet/decode.js';
 export type {
   AhHeader,

@@ -4,7 +4,9 @@ export const HELP = `nfct: the conntrack table, NFLOG and TRACE, for people and 
 Usage:
   nfct COMMAND [TABLE] [options]     as conntrack(8), with the same options and output
   nfct log --group N [options]       NFLOG packets as the kernel's LOG lines
+  nfct log --kmsg | --file PATH      the LOG lines of the kernel log (nfct log --kmsg --help)
   nfct trace [options]               every rule a packet passes, grouped per packet
+  nfct trace --kmsg | --file PATH    legacy TRACE lines of the kernel log, grouped per packet
   nfct top [options]                 what fills the table, live (nfct top --help)
   nfct doctor [options]              what is wrong, and what to run (nfct doctor --help)
   nfct flows [options]               a record per finished connection; IPFIX export (nfct flows --help)
@@ -55,6 +57,28 @@ prints each packet as the kernel's LOG target would log it, after its time:
                   another process holds the group (EBUSY) or that goes away is said once, skipped
 Ctrl-C ends it and says how many packets were logged and lost (all namespaces together). A
 group another process holds cannot be read (EBUSY).
+The lines existing -j LOG and nft log rules (without group) write to the kernel log:
+  nfct log --kmsg [--follow] | --file PATH [--follow]    (nfct log --kmsg --help)
+`;
+
+export const KERNEL_LOG_HELP = `Usage: nfct log --kmsg [--follow [--from-start]] [filters] [--json | --prefix-only] [--lines]
+       nfct log --file PATH|- [--follow] [--from-end] [filters] [--json | --prefix-only] [--lines]
+
+Reads the lines the LOG target (iptables -j LOG, nft log without group) writes to the kernel
+log and prints each packet as NFLOG's path does, the kernel's text after its time:
+  --kmsg          /dev/kmsg: what its ring buffer holds, then ends
+  --follow, -F    keep reading: /dev/kmsg from now (--from-start: the ring buffer first);
+                  a file as tail -F does, through rotation by rename and truncation
+  --file PATH     a syslog file, dmesg or journalctl -k output (-o short-precise, -o json...);
+                  - is standard input; --from-end: only lines written from now on
+  --json          one JSON object per packet (NDJSON; losses are lines of their own)
+  --lines         the kernel log's other lines too
+Filters (checked as each line is read): --prefix TEXT (the rule's prefix starts with TEXT)
+  -p PROTO   -s ADDR[/P]   -d ADDR[/P]   --sport N   --dport N   --port N   -f ipv4|ipv6
+Ctrl-C ends it and says how many packets were logged and how many kernel log records were lost
+(overwritten in the ring buffer before they were read). LOG lines of a network namespace other
+than the host's are written only when net.netfilter.nf_log_all_netns is 1 (nfct doctor says
+so), and a line does not say which namespace wrote it.
 `;
 
 export const TRACE_HELP = `Usage: nfct trace [--legacy | --nftables] [--json] [--bind-logger] [--show-own-hops] [match]
@@ -75,6 +99,23 @@ exit, Ctrl-C included):
   -p tcp|udp|icmp|icmpv6|sctp   -s ADDR[/P]   -d ADDR[/P]   --sport N   --dport N   --port N   -f ipv4|ipv6
 One namespace at a time: --all-netns is refused (what tracing installs must not be left behind in
 every namespace of the node by a process killed outright).
+Legacy TRACE lines the syslog logger writes to the kernel log: nfct trace --kmsg | --file PATH
+(nfct trace --kmsg --help).
+`;
+
+export const KERNEL_TRACE_HELP = `Usage: nfct trace --kmsg [--follow [--from-start]] [filters] [--json] [--netns NAME|PATH | --pid PID] [--no-rules]
+       nfct trace --file PATH|- [--follow] [--from-end] [filters] [--json] [--netns NAME|PATH | --pid PID]
+
+Reads legacy iptables TRACE lines (-j TRACE with the nf_log backend nf_log_ipv4/nf_log_ipv6)
+from the kernel log and shows each packet's hops as one block, as nfct trace does:
+  --kmsg, --file, --follow, --from-start, --from-end, --json   as for nfct log --kmsg
+  --netns, --pid   the namespace whose rules (iptables-legacy-save) the hops are shown with; the
+                   lines do not say which namespace wrote them. Without it, /dev/kmsg's hops are
+                   shown with this namespace's rules when it is the host's and nf_log_all_netns=0
+                   (then every line is the host's); a file's hops without rule texts
+  --no-rules       no rule texts
+Filters: -p PROTO   -s ADDR[/P]   -d ADDR[/P]   --sport N   --dport N   --port N   -f ipv4|ipv6
+A packet's trace ends when no hop of it came for 250 ms.
 `;
 
 export const EXPORTER_HELP = `Usage: nfct exporter [--listen [HOST]:PORT] [--web-config FILE] [--events] [--nflog-group N]... [options]

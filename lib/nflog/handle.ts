@@ -1,6 +1,6 @@
 // NFLOG: the packets that `-j NFLOG --nflog-group N` and nft `log group N` rules log, as an
 // async iterator of decoded packets, in any network namespace.
-import { JsonItem } from '../core/json.js';
+import { isoTime, JsonItem } from '../core/json.js';
 import { ClosedError, callSite } from '../core/errors.js';
 import { decodeFlowAt, FLOW_WORDS, type StringCursor } from '../conntrack/flow.js';
 import { addon, type NativeGroupConfig, type NativeNflog, type NativeStream, type OnBatch } from '../core/native.js';
@@ -13,10 +13,15 @@ import { assertKnownKeys, assertObject, boolean, describeValue, integer, optiona
 
 export type { HookName, LogInterface, NflogPacket } from './types.js';
 
-/** A logged packet, as an item of the stream. */
+/**
+ * A logged packet, as an item of the stream. `source` tells it from a packet of the kernel log
+ * (KernelLog, 'kmsg' or 'file'). Its JSON also has `time`, the timestamp in ISO 8601.
+ */
 export type NflogPacketEvent = NflogPacket & {
   /** Tells a packet from the notices of losses. */
   type: 'packet';
+  /** Tells a packet read from NFLOG from one of the kernel log. */
+  source: 'nflog';
 };
 
 /**
@@ -94,6 +99,7 @@ const HOOKS: readonly HookName[] = ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 
 /** Packets are instances of one class: one shape, and `JSON.stringify` gives hex for binary fields. */
 class PacketItem extends JsonItem implements NflogPacketEvent {
   readonly type = 'packet';
+  readonly source = 'nflog';
   group: number = 0;
   family: NflogPacket['family'] = 0;
   hook: NflogPacket['hook'] = undefined;
@@ -118,6 +124,10 @@ class PacketItem extends JsonItem implements NflogPacketEvent {
   payload: NflogPacket['payload'] = undefined;
   conntrack: NflogPacket['conntrack'] = undefined;
   ctinfo: NflogPacket['ctinfo'] = undefined;
+
+  override toJSON(): Record<string, unknown> {
+    return { type: this.type, time: isoTime(this.timestamp), ...super.toJSON() };
+  }
 }
 
 class OverrunItem extends JsonItem implements NflogOverrun {

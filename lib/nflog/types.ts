@@ -1,9 +1,12 @@
 import type { Flow } from '../conntrack/types.js';
 
-/** A network interface as NFLOG reports it: its index, and its name when it could be resolved. */
+/**
+ * A network interface as a log reports it. NFLOG gives its index, and its name when it could
+ * be resolved; a kernel log line (KernelLog) gives its name only.
+ */
 export interface LogInterface {
-  /** The interface's index in the namespace the packet was logged in. */
-  index: number;
+  /** The interface's index in the namespace the packet was logged in (NFLOG; a kernel log line has none). */
+  index?: number;
   /** Its name (`eth0`), when the interface still existed to be named. */
   name?: string;
 }

@@ -192,7 +192,7 @@ export class TracePacketStream extends LiveStream<TracePacket> {
     const key = `${e.source} ${e.id}`;
     let g = this.groups.get(key);
     if (!g) {
-      g = { pkt: { id: e.id, source: e.source, family: e.family, hops: [], packet: e.packet, dropped: false }, last: Date.now() };
+      g = { pkt: { type: 'trace', id: e.id, source: e.source, family: e.family, hops: [], packet: e.packet, dropped: false }, last: Date.now() };
       this.groups.set(key, g);
     }
     g.pkt.hops.push(e);

@@ -1,17 +1,24 @@
 // The shapes of TRACE: a hop (one rule a packet passed), a packet's whole trip, what to trace,
 // and the options of Trace.open() and of its streams.
 import type { NetnsOption } from '../core/netns.js';
-import type { LogInterface } from '../nflog/types.js';
 import type { LiveStreamOptions } from '../core/stream.js';
+import type { KernelLogPacket } from '../kmsg/types.js';
+import type { LogInterface } from '../nflog/types.js';
 import type { DecodedPacket } from '../packet/types.js';
 
 /** What a hop is: a rule the packet matched, the end of a chain it returned from, or a chain's policy. */
 export type TraceKind = 'rule' | 'return' | 'policy';
 
+/**
+ * Where a hop was read: nftables trace events, legacy TRACE through NFLOG group 0, or legacy
+ * TRACE lines of the kernel log (/dev/kmsg or a file, see KernelLog).
+ */
+export type TraceSource = 'legacy' | 'nftables' | 'kmsg' | 'file';
+
 /** One hop: the packet passed a rule (or a chain's return or policy). */
 export interface TraceEvent {
-  /** Where the hop came from: nftables' trace events (nftables, iptables-nft) or legacy iptables TRACE. */
-  source: 'legacy' | 'nftables';
+  /** Where the hop came from: nftables' trace events, legacy iptables TRACE, or a kernel log. */
+  source: TraceSource;
   /** Which packet: the kernel's trace id (nftables), or one derived from the packet (legacy). */
   id: number;
   /** The table's family as nft names it ('ip', 'ip6', 'inet', 'bridge', ...). */
@@ -52,6 +59,8 @@ export interface TraceEvent {
   mark?: number;
   /** The packet's headers (the first hop of an nftables trace carries them; later hops inherit). */
   packet?: DecodedPacket;
+  /** Kernel log hops: the TRACE line and its fields as the kernel wrote them (instead of `packet`). */
+  log?: KernelLogPacket;
   /** When it was received, ns since the epoch. */
   timestamp: bigint;
 }
@@ -70,10 +79,12 @@ export interface TraceConntrack {
 
 /** All hops of one packet, in order, and how its trip ended. */
 export interface TracePacket {
+  /** Tells a traced packet from the other items of a kernel log stream. */
+  type: 'trace';
   /** The packet's trace id, as its hops carry it. */
   id: number;
   /** Where its hops came from. */
-  source: 'legacy' | 'nftables';
+  source: TraceSource;
   /** The family of the first hop's table. */
   family: string;
   /** Every rule it passed, in order. */

@@ -39,6 +39,13 @@ export interface NamespaceReport {
   traceTables: Array<TraceTable & { holder?: { pid: number; comm?: string } }>;
   /** NFLOG groups bound in the namespace, with who holds them. */
   nflogGroups: Array<{ group: number; portid: number; pid?: number; comm?: string }>;
+  /** Whether it is the initial (host) namespace; undefined when that could not be told. */
+  initial?: boolean;
+  /**
+   * Rules that write to the kernel log: nft `log` statements without `group` (iptables-nft
+   * -j LOG among them), iptables-legacy/ip6tables-legacy -j LOG, and legacy -j TRACE rules.
+   */
+  logRules?: { nft: number; legacy: number; trace: number };
 }
 
 const int = (n: number): string => Math.round(n).toLocaleString('en-US');
@@ -173,7 +180,7 @@ export function checkSettings(r: NamespaceReport): Finding[] {
     add('info', 'nf-log-none', `no nf_log backend for ${none.map((pf) => (pf === '2' ? 'IPv4' : 'IPv6')).join(' and ')}`, Object.fromEntries(none.map((pf) => [`nf_log/${pf}`, 'NONE'])),
       'LOG rules and legacy iptables TRACE rules log nothing in this namespace until a backend is bound (nfct trace --bind-logger binds nfnetlink_log for its run).', `${r.nsExec}sh -c 'echo nf_log_ipv4 > /proc/sys/net/netfilter/nf_log/2'   # or nfct trace --bind-logger`);
   }
-  if (r.nsExec !== '' && sysctlNumber(s, 'nf_log_all_netns') === 0) {
+  if (r.nsExec !== '' && sysctlNumber(s, 'nf_log_all_netns') === 0 && logRuleCount(r) === 0) {
     add('info', 'nf-log-all-netns-off', 'LOG messages of this namespace do not reach the kernel log (nf_log_all_netns=0)', { nf_log_all_netns: 0 },
       'Outside the host namespace, LOG rules write to the kernel log only when nf_log_all_netns=1 (global): dmesg shows nothing of them. NFLOG (nfct log) is not affected.', 'sysctl -w net.netfilter.nf_log_all_netns=1   # global, from the host namespace');
   }
@@ -245,7 +252,34 @@ export function checkTraceLeftovers(r: NamespaceReport): Finding[] {
   return out;
 }
 
-export const CHECKS = [checkTableFull, checkHashSize, checkStatsRising, checkStaleDnat, checkUnansweredUdp, checkSettings, checkTraceLeftovers];
+/** Rules of the namespace whose lines go to the kernel log (TRACE only with a syslog backend). */
+function logRuleCount(r: NamespaceReport): number {
+  const l = r.logRules;
+  if (!l) return 0;
+  const syslogTrace = ['2', '10'].some((pf) => /^nf_log_ipv[46]$/.test(r.sysctls[`nf_log/${pf}`] ?? ''));
+  return l.nft + l.legacy + (syslogTrace ? l.trace : 0);
+}
+
+/**
+ * LOG rules in a namespace other than the initial one while nf_log_all_netns=0: the kernel
+ * writes none of their lines, so dmesg, the journal and nfct log --kmsg see nothing of them.
+ */
+export function checkLogSuppressed(r: NamespaceReport): Finding[] {
+  const n = logRuleCount(r);
+  if (n === 0 || r.initial !== false || sysctlNumber(r.sysctls, 'nf_log_all_netns') !== 0) return [];
+  const l = r.logRules!;
+  return [{
+    severity: 'warning',
+    check: 'log-lines-suppressed',
+    netns: r.netns,
+    title: `${n} rule${n === 1 ? '' : 's'} here log${n === 1 ? 's' : ''} to the kernel log, which writes none of ${n === 1 ? 'its' : 'their'} lines (nf_log_all_netns=0)`,
+    seen: { nftLog: l.nft, iptablesLegacyLog: l.legacy, legacyTrace: n - l.nft - l.legacy, nf_log_all_netns: 0 },
+    why: 'The kernel writes LOG and TRACE lines of a namespace other than the initial one only when net.netfilter.nf_log_all_netns=1 (global). These rules match packets and log nothing: dmesg, the journal and nfct log --kmsg see none of their lines. NFLOG (-j NFLOG, log group N) is not affected.',
+    fix: `sysctl -w net.netfilter.nf_log_all_netns=1   # global, from the host namespace; or log to NFLOG and read it with nfct log${r.nsFlag} --group N`,
+  }];
+}
+
+export const CHECKS = [checkTableFull, checkHashSize, checkStatsRising, checkStaleDnat, checkUnansweredUdp, checkSettings, checkLogSuppressed, checkTraceLeftovers];
 
 const ORDER: Record<Severity, number> = { error: 0, warning: 1, info: 2 };
 

@@ -1,7 +1,10 @@
 // `nfct doctor`: reads what the checks of doctor-checks.ts need from each namespace (sysctls,
 // the entry count, per-CPU statistics and UDP NAT groups at both ends of a sampling interval,
-// trace tables and whether their tracer lives, NFLOG listeners), prints the findings, and
+// trace tables and whether their tracer lives, NFLOG listeners, rules writing to the kernel
+// log), prints the findings, and
 // exits 1 when one is an error.
+import { statSync } from 'node:fs';
+
 import { Conntrack } from '../../conntrack/handle.js';
 import { NfctError } from '../../core/errors.js';
 import { type Finding, type NamespaceReport, diagnose } from './doctor-checks.js';
@@ -11,9 +14,10 @@ import { CommandUsage, runSubcommand, podFlag, POD_NAME } from '../subcommand.js
 import { judgeTables, tableOwnerName, traceTableNames, traceTables } from '../../trace/state.js';
 import { addon } from '../../core/native.js';
 import type { Flow } from '../../conntrack/types.js';
-import { listNamespaces, namespaceLabel } from '../../core/netns-discovery.js';
+import { isInitialNetns, listNamespaces, namespaceLabel } from '../../core/netns-discovery.js';
 import { addressOwners } from '../../k8s/node.js';
 import { readServices, type Services } from '../../k8s/services.js';
+import { countLogRules, LEGACY_TABLE_FILES } from './doctor-logrules.js';
 
 export const DOCTOR_HELP = `nfct doctor: what in the kernel's conntrack and logging state is wrong, and what to run.
 
@@ -30,7 +34,8 @@ Checks: table nearing nf_conntrack_max; hash table too small for the limit; per-
 early_drop, insert_failed, clash_resolve, chaintoolong rising; entries still DNATed to an
 endpoint the Service's rules no longer name (stale, with the clients' pods and the nfct -D that
 removes them); UDP entries towards a NAT target that never answers; settings hiding what you want to see (nf_conntrack_events, _acct,
-_timestamp, nf_log backends, nf_log_all_netns); trace tables left by ended tracers, an nf_log
+_timestamp, nf_log backends, nf_log_all_netns); LOG rules whose lines the kernel does not write
+(nf_log_all_netns=0 outside the host namespace); trace tables left by ended tracers, an nf_log
 binding nobody hears, NFLOG groups already held.
 Exit status: 0 no error found, 1 an error found, 2 a bad argument.
 `;
@@ -98,22 +103,36 @@ export async function traceTablesIn(path: string | null, names?: readonly string
   }));
 }
 
+/** Whether the namespace (null: ours) is the initial one; undefined when that cannot be told. */
+function isInitial(path: string | null): boolean | undefined {
+  try {
+    return isInitialNetns(statSync(path ?? '/proc/self/ns/net').ino);
+  } catch {
+    return undefined;
+  }
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-type Inside = Pick<NamespaceReport, 'sysctls' | 'traceTables' | 'nflogGroups'>;
+type Inside = Pick<NamespaceReport, 'sysctls' | 'traceTables' | 'nflogGroups'> & {
+  /** What tells which tables exist (for counting the rules that log): nf_tables, legacy iptables. */
+  nftTables: string[] | Error | null;
+  legacyTables: Array<string | null>;
+};
 
 /**
  * What the checks read inside the namespace, in one visit of a thread there (no process per
- * namespace): the sysctls, the NFLOG groups and netlink sockets, the nf_tables tables.
+ * namespace): the sysctls, the NFLOG groups and netlink sockets, the nf_tables tables, the
+ * legacy iptables tables.
  */
 async function readInside(path: string | null): Promise<Inside> {
   const files = sysctlPaths();
   let texts: Array<string | null>;
   let tables: string[] | Error | null;
   try {
-    [texts, tables] = await addon.readInNamespace(path, [...files, ...NFLOG_FILES.map(threadNet)], true);
+    [texts, tables] = await addon.readInNamespace(path, [...files, ...NFLOG_FILES.map(threadNet), ...LEGACY_TABLE_FILES.map(threadNet)], true);
   } catch {
-    return { sysctls: {}, traceTables: [], nflogGroups: [] };
+    return { sysctls: {}, traceTables: [], nflogGroups: [], nftTables: null, legacyTables: [] };
   }
   let names: string[] = [];
   try {
@@ -126,6 +145,8 @@ async function readInside(path: string | null): Promise<Inside> {
     sysctls: sysctlsOf(files, texts),
     traceTables: await traceTablesIn(path, names),
     nflogGroups: nflogGroupsOf(texts[n] ?? '', texts[n + 1] ?? ''),
+    nftTables: tables,
+    legacyTables: texts.slice(n + NFLOG_FILES.length),
   };
 }
 
@@ -153,7 +174,7 @@ export async function examine(target: Target, interval: number, podLogDir?: stri
       for await (const batch of ct.list({ status: 'DST_NAT' }).batches()) for (const f of batch) out.push(f);
       return out;
     };
-    const [{ sysctls, traceTables, nflogGroups: groups }, host, entries, statsBefore, dnatBefore] = await Promise.all([
+    const [{ sysctls, traceTables, nflogGroups: groups, nftTables, legacyTables }, host, entries, statsBefore, dnatBefore] = await Promise.all([
       readInside(target.path),
       // nf_log_all_netns exists only in the initial namespace (it is global).
       target.path === null ? Promise.resolve<Record<string, string>>({}) : hostSysctls(),
@@ -169,7 +190,11 @@ export async function examine(target: Target, interval: number, podLogDir?: stri
     const nsFlag = target.path === null ? '' : pod ? ` --pod ${target.label}${podLogDir !== undefined ? ` --pod-log-dir ${podLogDir}` : ''}` : target.path.startsWith('/run/netns/') ? ` --netns ${target.label}` : ` --netns ${target.path}`;
     const nsExec = target.path === null ? '' : target.path.startsWith('/run/netns/') ? `ip netns exec ${target.label} ` : `nsenter --net=${target.path} `;
     if (sysctls.nf_log_all_netns === undefined && 'nf_log_all_netns' in host) sysctls.nf_log_all_netns = host.nf_log_all_netns!;
+    const initial = isInitial(target.path);
     const report: NamespaceReport = { netns: target.label, nsFlag, nsExec, sysctls, entries, statsBefore, statsAfter, seconds, dnatBefore, dnatAfter, owners: new Map(), traceTables, nflogGroups: groups };
+    if (initial !== undefined) report.initial = initial;
+    // The rules that log matter only where the kernel mutes them (checkLogSuppressed).
+    if (initial === false && Number(sysctls.nf_log_all_netns) === 0 && sysctls.nf_log_all_netns !== undefined) report.logRules = await countLogRules(target.path, { nftTables, legacyTables });
     if (services) report.services = services;
     if (servicesError !== undefined) report.servicesError = servicesError;
     return report;

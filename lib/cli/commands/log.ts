@@ -1,7 +1,8 @@
 // `nfct log --group N`: NFLOG packets as LOG lines (or NDJSON), written a batch at a time,
 // with kernel sequence numbers on so that losses are counted exactly; on exit it says how many
 // packets it logged and how many were lost. With --all-netns: the group in every namespace of
-// the node, each line marked with its namespace, one summary for them all.
+// the node, each line marked with its namespace, one summary for them all. `--kmsg` / `--file`
+// read the kernel log's LOG lines instead (./kernel-log.ts).
 import { jsonSafe } from '../../conntrack/flow.js';
 import { NfctError } from '../../core/errors.js';
 import { namespaceLabel, type NetworkNamespace } from '../../core/netns-discovery.js';
@@ -107,6 +108,7 @@ async function logEveryNamespace(o: LogOptions, ctx: Context, tally: Tally): Pro
 }
 
 export async function log(argv: readonly string[], ctx: Context): Promise<number> {
+  if (argv.includes('--kmsg') || argv.includes('--file')) return (await import('./kernel-log.js')).kernelLogCommand('log', argv, ctx);
   let group: number | undefined;
   let prefixOnly = false;
   let json = false;

@@ -1,11 +1,14 @@
 // `nfct trace`: every rule each traced packet passes, one block per packet, written a batch at
 // a time; on exit it says how many packets it traced and how many trace events were lost.
+// `--kmsg` / `--file` read legacy TRACE lines of the kernel log instead (./kernel-log.ts).
 import { jsonSafe } from '../../conntrack/flow.js';
 import { NfctError } from '../../core/errors.js';
+import { isoTime } from '../../core/json.js';
 import { type NetnsOption, netnsPath } from '../../core/netns.js';
 import { Trace } from '../../trace/handle.js';
-import type { TraceMatch, TraceOpenOptions } from '../../trace/types.js';
+import type { TraceMatch, TraceOpenOptions, TracePacket } from '../../trace/types.js';
 import type { Context } from '../context.js';
+import type { Writer } from '../output.js';
 import { TRACE_HELP } from '../help.js';
 import { CliExit } from '../messages.js';
 import { tracePacketLines } from './trace-text.js';
@@ -24,7 +27,21 @@ export const ALL_NETNS_REFUSED =
   'would leave that in every namespace of the node, each cleaned only by a later trace there. ' +
   'Trace one namespace with --netns NAME or --pid PID (nfct log --all-netns or nfct -L --all-netns shows which).';
 
+/**
+ * One traced packet: a block of its hops and the final verdict, or (json) one JSON object with
+ * `type` and `time` (its first hop's). The same for every source of hops.
+ */
+export function writeTracePacket(out: Writer, pkt: TracePacket, json: boolean, tty: boolean): void {
+  if (json) {
+    out.line(JSON.stringify({ type: pkt.type, time: isoTime(pkt.hops[0]?.timestamp), ...(jsonSafe(pkt) as object) }));
+    return;
+  }
+  const colour = (fate: string): string => (tty ? `${fate === 'drop' ? '\x1b[1;31m' : '\x1b[1;32m'}${fate}\x1b[0m` : fate);
+  for (const line of tracePacketLines(pkt, colour)) out.line(line);
+}
+
 export async function trace(argv: readonly string[], ctx: Context): Promise<number> {
+  if (argv.includes('--kmsg') || argv.includes('--file')) return (await import('./kernel-log.js')).kernelLogCommand('trace', argv, ctx);
   let legacy = true;
   let nftables = true;
   let json = false;
@@ -104,11 +121,7 @@ async function traceOnce(opts: TraceOpenOptions, match: TraceMatch | undefined, 
       : `nfct: no -p/-s/-d/--sport/--dport/--port given: waiting for packets already marked for tracing in ${where} (nft 'meta nftrace set 1', iptables -j TRACE${opts.legacy ? ', legacy TRACE through NFLOG group 0' : ''}); give a match to trace packets of your choice.`);
     for await (const pkt of stream) {
       packets++;
-      if (json) out.line(JSON.stringify(jsonSafe(pkt)));
-      else {
-        const colour = (fate: string): string => (tty ? `${fate === 'drop' ? '\x1b[1;31m' : '\x1b[1;32m'}${fate}\x1b[0m` : fate);
-        for (const line of tracePacketLines(pkt, colour)) out.line(line);
-      }
+      writeTracePacket(out, pkt, json, tty);
       out.schedule();
       if ((packets & 1023) === 0) await out.ready();
     }
