@@ -94,7 +94,7 @@ function prelude(code: string, mode: 'types' | 'run', ns: string): string {
 }
 
 const where = (b: Block & { file: string }): string => `${b.file}:${b.line} (${b.heading})`;
-const isStream = (code: string): boolean => /for await[^\n]*\.(events|subscribe|packets)\(|\.flows\(|serveExporter\(|\.listen\(/.test(code);
+const isStream = (code: string): boolean => /for await[^\n]*\.(events|subscribe|packets|follow)\(|\.flows\(|serveExporter\(|\.listen\(/.test(code);
 
 let ns: Netns;
 let dir = '';
