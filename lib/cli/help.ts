@@ -31,7 +31,7 @@ Filters (-L -D -U -E):
 
 Output:
   -o extended,id,timestamp,ktimestamp,labels,save,xml    as conntrack
-  --json                                                 one JSON object per line (NDJSON)
+  --json                                                 one JSON object per line (NDJSON, schema/*.json)
   -z                                                     zero the counters while listing
 
 Namespaces:
@@ -51,12 +51,13 @@ Subscribes to NFLOG group N (as iptables -j NFLOG --nflog-group N, or nft log gr
 prints each packet as the kernel's LOG target would log it, after its time:
   2024-06-13T19:58:21.123Z ssh: IN=eth0 OUT= MAC=... SRC=10.0.0.1 DST=10.0.0.2 LEN=60 ...
   --prefix-only   only the time and the rule's prefix
-  --json          every attribute of each packet as one JSON object per line
+  --json          each packet as one JSON object per line: every attribute, the payload in
+                  hex and decoded (ip, tcp, udp, icmp, ...); schema/packet.json
   --all-netns     group N in every network namespace of the node, namespaces followed as they
                   come and go; lines start with [NAME] (--json adds "netns"); a namespace where
                   another process holds the group (EBUSY) or that goes away is said once, skipped
 Ctrl-C ends it and says how many packets were logged and lost (all namespaces together). A
-group another process holds cannot be read (EBUSY).
+group another process holds cannot be read (EBUSY): nfct says which process holds it.
 The lines existing -j LOG and nft log rules (without group) write to the kernel log:
   nfct log --kmsg [--follow] | --file PATH [--follow]    (nfct log --kmsg --help)
 `;
@@ -92,7 +93,8 @@ a jump leads to, the packet again when a NAT rewrote it, and its fate.
   --legacy        only legacy iptables TRACE (NFLOG group 0)
   --bind-logger   bind the namespace's nf_log backend to nfnetlink_log (legacy; needs --netns),
                   restored on exit
-  --json          one JSON object per packet
+  --json          one JSON object per packet: the packet once, the rules it passed once,
+                  its hops by rule; schema/trace.json
   --show-own-hops also the hops of nfct's own marking table (nfct_trace_*), hidden by default
 Match options install a temporary 'meta nftrace set 1' rule for just those packets (removed on
 exit, Ctrl-C included):

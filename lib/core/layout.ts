@@ -224,6 +224,9 @@ export const AggKey = {
   AGG_BY_SNAT: 11,
   AGG_BY_REPLY_SRC: 12,
   AGG_KEYS: 13,
+  AGG_BY_KEY_MASK: 255,
+  AGG_BY_PREFIX4: 8,
+  AGG_BY_PREFIX6: 16,
 } as const;
 
 export const AggKeyWord = {

@@ -263,7 +263,13 @@
   X(AGG_BY_DNAT, 10)  /* reply source address and port (present when destination-NATed) */ \
   X(AGG_BY_SNAT, 11)  /* reply destination address and port (present when source-NATed) */ \
   X(AGG_BY_REPLY_SRC, 12)  /* reply source address */ \
-  X(AGG_KEYS, 13)
+  X(AGG_KEYS, 13) \
+  /* A key as JS hands it: the key above in the low byte; for an address key, the prefix its */ \
+  /* groups are cut at, (IPv4 length + 1) << AGG_BY_PREFIX4 and (IPv6 length + 1) << */ \
+  /* AGG_BY_PREFIX6 (0: the whole address). */ \
+  X(AGG_BY_KEY_MASK, 255) \
+  X(AGG_BY_PREFIX4, 8) \
+  X(AGG_BY_PREFIX6, 16)
 
 // One key of a group record: meta (AKM_* bits, family << 8 for addresses), a value, 16 bytes
 // of address.

@@ -14,10 +14,10 @@ import { checkLogSuppressed, type NamespaceReport } from '../../lib/cli/commands
 import { countLogRules } from '../../lib/cli/commands/doctor-logrules.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { collectOutput } from '../helpers/output.js';
+import { NFCT_SHELL, spawnNfct } from '../helpers/nfct.js';
 import { holdSysctl } from '../helpers/sysctl-hold.js';
 import { runNfct } from '../support/run-nfct.js';
 
-const CLI = join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
 const TAG = `nc${process.pid.toString(36)}${randomBytes(2).toString('hex')}`;
 const dir = mkdtempSync(join(tmpdir(), 'nfct-kmsg-cli-'));
 let ns: Netns;
@@ -76,12 +76,13 @@ describe('nfct log --file', () => {
     const objs = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(objs).toHaveLength(2);
     expect(objs[0]).toMatchObject({ type: 'packet', time: '2024-06-13T19:58:21.000Z', source: 'file', prefix: 'fw: ', indev: { name: 'eth0' }, hwHeader: '525400123456525400654321' + '0800', src: '10.0.0.1', dpt: 1, tcp: { flags: ['SYN'] }, host: 'gw', timestamp: '1718308701000001000' });
-    expect(Object.keys(objs[0]!).slice(0, 2)).toEqual(['type', 'time']);
+    expect(Object.keys(objs[0]!).slice(0, 3)).toEqual(['type', 'time', 'timeSource']);
+    expect(objs[0]!.timeSource).toBe('log');
   });
 
   test('- reads standard input', async () => {
     const { file, lines } = kernLog();
-    const child = spawn('sh', ['-c', `cat ${file} | ${process.execPath} ${CLI} log --file - --prefix other`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('sh', ['-c', `cat ${file} | ${NFCT_SHELL} log --file - --prefix other`], { stdio: ['ignore', 'pipe', 'pipe'] });
     const out = collectOutput(child, '\0');
     expect(await out.closed).toBe(0);
     expect(out.all).toEqual([`2024-06-13T19:58:21.000Z ${lines[5]!.slice(lines[5]!.indexOf('other: '))}`]);
@@ -124,8 +125,8 @@ describe('nfct trace --file', () => {
 
 /** `nfct ARGS` in its own process, its output collected as it comes. */
 function nfct(args: string[]) {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const out = collectOutput(child, '\0');
+  // Its JSON lines are checked against schema/*.json as they come.
+  const { child, out } = spawnNfct(args);
   const guard = setTimeout(() => child.kill('SIGKILL'), 60_000);
   void out.closed.then(() => clearTimeout(guard));
   return { child, out };

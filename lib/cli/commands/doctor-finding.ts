@@ -5,9 +5,11 @@ export type Severity = 'error' | 'warning' | 'info';
 
 export interface Finding {
   severity: Severity;
-  /** A stable name for the check ('table-full', 'stats-rising', ...). */
+  /** A stable name for the check ('table-full', 'stats-rising', ...): CHECK_LIST. */
   check: string;
-  /** The namespace it concerns. */
+  /** Whether it concerns one namespace, or the whole node (a global setting: said once). */
+  scope: 'namespace' | 'node';
+  /** The namespace it concerns ('node' for the node). */
   netns: string;
   /** One line: what is wrong. */
   title: string;

@@ -7,9 +7,11 @@ import { statSync } from 'node:fs';
 
 import { Conntrack } from '../../conntrack/handle.js';
 import { NfctError } from '../../core/errors.js';
-import { type Finding, type NamespaceReport, diagnose } from './doctor-checks.js';
+import { atLeast, CHECK_LIST, diagnose, type Finding, type NamespaceReport, type Severity } from './doctor-checks.js';
+import { namespaceFailure } from '../messages.js';
+import { line, netnsJsonOf, receivedNow } from '../ndjson.js';
 import { readSysctls, resolveTargets, type Sysctls, sysctlPaths, sysctlsOf, type Target } from '../node-state.js';
-import { abstractSocketOwner, NFLOG_FILES, nflogGroupsOf, threadNet } from '../procs.js';
+import { abstractSocketOwner, NFLOG_FILES, nflogGroupsOf, processName, threadNet } from '../procs.js';
 import { CommandUsage, runSubcommand, podFlag, POD_NAME } from '../subcommand.js';
 import { judgeTables, tableOwnerName, traceTableNames, traceTables } from '../../trace/state.js';
 import { addon } from '../../core/native.js';
@@ -19,31 +21,35 @@ import { addressOwners } from '../../k8s/node.js';
 import { readServices, type Services } from '../../k8s/services.js';
 import { countLogRules, LEGACY_TABLE_FILES } from './doctor-logrules.js';
 
+const ID_WIDTH = Math.max(...CHECK_LIST.map(([id]) => id.length)) + 2;
+
 export const DOCTOR_HELP = `nfct doctor: what in the kernel's conntrack and logging state is wrong, and what to run.
 
 Usage:
   nfct doctor [--netns NAME | --pid PID | --pod NS/NAME | --all-netns] [--pod-log-dir DIR]
-              [--interval SECS] [--json]
+              [--interval SECS] [--min-severity error|warning|info] [--json]
 
-  --interval S   how long counters are watched for rising (default 2)
-  --json         one JSON object per finding (NDJSON)
-  --pod NS/NAME  the namespace of that pod (pods are named from the kubelet's pod log
-                 directories, --pod-log-dir, default /var/log/pods)
+  --interval S       how long counters are watched for rising (default 2)
+  --min-severity L   only findings this severe or more (default info: all of them)
+  --json             one JSON object per finding (NDJSON, schema/finding.json)
+  --pod NS/NAME      the namespace of that pod (pods are named from the kubelet's pod log
+                     directories, --pod-log-dir, default /var/log/pods)
 
-Checks: table nearing nf_conntrack_max; hash table too small for the limit; per-CPU drop,
-early_drop, insert_failed, clash_resolve, chaintoolong rising; entries still DNATed to an
-endpoint the Service's rules no longer name (stale, with the clients' pods and the nfct -D that
-removes them); UDP entries towards a NAT target that never answers; settings hiding what you want to see (nf_conntrack_events, _acct,
-_timestamp, nf_log backends, nf_log_all_netns); LOG rules whose lines the kernel does not write
-(nf_log_all_netns=0 outside the host namespace); trace tables left by ended tracers, an nf_log
-binding nobody hears, NFLOG groups already held.
-Exit status: 0 no error found, 1 an error found, 2 a bad argument.
+Checks (the id each finding carries):
+${CHECK_LIST.map(([id, severity, what]) => `  ${id.padEnd(ID_WIDTH)}${severity.padEnd(14)}${what}`).join('\n')}
+A node-wide finding (a global setting) comes once, as [node], however many namespaces show it.
+Exit status: 0 no error found, 1 an error found or a namespace that could not be examined
+(the summary on stderr counts both), 2 a bad argument.
 `;
+
+const SEVERITIES: readonly Severity[] = ['error', 'warning', 'info'];
 
 export interface DoctorOptions {
   targets: Target[];
   interval: number;
   json: boolean;
+  /** Findings less severe than this are counted, not shown. */
+  minSeverity: Severity;
   podLogDir?: string;
 }
 
@@ -55,6 +61,7 @@ export async function parseDoctorArgs(argv: readonly string[]): Promise<DoctorOp
   let allNetns = false;
   let interval = 2;
   let json = false;
+  let minSeverity: Severity = 'info';
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--netns') {
@@ -71,6 +78,10 @@ export async function parseDoctorArgs(argv: readonly string[]): Promise<DoctorOp
     else if (a === '--interval') {
       interval = Number(argv[++i]);
       if (!Number.isFinite(interval) || interval < 0.1 || interval > 3600) throw new CommandUsage('nfct doctor: --interval needs seconds between 0.1 and 3600');
+    } else if (a === '--min-severity') {
+      const v = argv[++i];
+      if (!SEVERITIES.includes(v as Severity)) throw new CommandUsage(`nfct doctor: --min-severity must be one of ${SEVERITIES.join(', ')}, got ${v === undefined ? 'nothing' : `'${v}'`}`);
+      minSeverity = v as Severity;
     } else if (a === '--json') json = true;
     else if (a === '--help' || a === '-h') return 'help';
     else throw new CommandUsage(`nfct doctor: unknown option '${a}'`);
@@ -85,7 +96,7 @@ export async function parseDoctorArgs(argv: readonly string[]): Promise<DoctorOp
     if (e instanceof NfctError && pod !== undefined) throw new CommandUsage(`nfct doctor: --pod ${pod}: ${e.detail}`);
     throw e;
   }
-  return { targets, interval, json, ...(podLogDir !== undefined ? { podLogDir } : {}) };
+  return { targets, interval, json, minSeverity, ...(podLogDir !== undefined ? { podLogDir } : {}) };
 }
 
 /** The temporary trace tables in the namespace, each judged, with who holds a live one. */
@@ -144,7 +155,8 @@ async function readInside(path: string | null): Promise<Inside> {
   return {
     sysctls: sysctlsOf(files, texts),
     traceTables: await traceTablesIn(path, names),
-    nflogGroups: nflogGroupsOf(texts[n] ?? '', texts[n + 1] ?? ''),
+    // Holders named as an operator knows them (`nfct log`, not node).
+    nflogGroups: nflogGroupsOf(texts[n] ?? '', texts[n + 1] ?? '').map((g) => (g.pid !== undefined ? { ...g, comm: processName(g.pid, g.comm) } : g)),
     nftTables: tables,
     legacyTables: texts.slice(n + NFLOG_FILES.length),
   };
@@ -219,31 +231,46 @@ export function doctorCommand(argv: readonly string[]): Promise<number> {
 async function runDoctor(opts: DoctorOptions): Promise<number> {
   hostRead = undefined;
   let failed = 0;
-  const reports = await Promise.all(opts.targets.map(async (t) => {
+  const examined = await Promise.all(opts.targets.map(async (t) => {
     try {
-      return await examine(t, opts.interval, opts.podLogDir);
+      // What NDJSON says of the namespace, and what was read in it.
+      const netns = opts.json ? await netnsJsonOf({ path: t.path ?? '/proc/self/ns/net' }, t.label) : undefined;
+      return { report: await examine(t, opts.interval, opts.podLogDir), netns };
     } catch (e) {
       // Among several, a namespace gone since it was listed is only mentioned.
       const gone = opts.targets.length > 1 && e instanceof NfctError && (e.code === 'ENOENT' || e.code === 'EINVAL');
       if (!gone) failed++;
-      process.stderr.write(`nfct doctor: [${t.label}] ${gone ? 'left out: ' : ''}${e instanceof Error ? e.message : String(e)}\n`);
+      const why = e instanceof NfctError ? (namespaceFailure(e) ?? e.message) : e instanceof Error ? e.message : String(e);
+      process.stderr.write(`nfct doctor: [${t.label}] ${gone ? 'left out: ' : ''}${why}\n`);
       return undefined;
     }
   }));
+  const done = examined.filter((x) => x !== undefined);
   // Clients of DNATed entries are named by the pod holding their address.
-  if (reports.some((r) => r && r.dnatAfter.length > 0)) {
+  if (done.some((x) => x.report.dnatAfter.length > 0)) {
     const owners = await addressOwners(await listNamespaces(opts.podLogDir !== undefined ? { podLogDir: opts.podLogDir } : {}), namespaceLabel).catch(() => new Map());
-    for (const r of reports) if (r) r.owners = owners;
+    for (const x of done) x.report.owners = owners;
   }
-  const findings = reports.flatMap((r) => (r ? diagnose(r) : []));
+  const netnsOf = new Map(done.map((x) => [x.report.netns, x.netns]));
+  const findings = diagnose(done.map((x) => x.report));
+  const shown = findings.filter((f) => atLeast(f, opts.minSeverity));
   const colour = process.stdout.isTTY === true && !opts.json;
-  for (const f of findings) process.stdout.write(opts.json ? `${JSON.stringify(f)}\n` : `${formatFinding(f, colour)}\n`);
-  const errors = findings.filter((f) => f.severity === 'error').length;
-  const examined = reports.filter(Boolean).length;
-  // Nothing could be examined (no privilege: EPERM): the error said it all, no summary of nothing.
-  if (!opts.json && (examined > 0 || failed === 0)) {
-    const unread = failed > 0 ? `, ${failed} could not be read` : '';
-    process.stderr.write(`nfct doctor: ${examined} namespace${examined === 1 ? '' : 's'} examined${unread}, ${findings.length} finding${findings.length === 1 ? '' : 's'}, ${errors} error${errors === 1 ? '' : 's'}.\n`);
-  }
-  return errors > 0 || failed > 0 ? 1 : 0;
+  for (const f of shown) process.stdout.write(`${opts.json ? findingLine(f, netnsOf.get(f.netns)) : formatFinding(f, colour)}\n`);
+  // A namespace that could not be examined is an error as much as an error found in one.
+  const errors = findings.filter((f) => f.severity === 'error').length + failed;
+  const hidden = findings.length - shown.length;
+  const n = (count: number, word: string): string => `${count} ${word}${count === 1 ? '' : 's'}`;
+  // Nothing could be examined (no privilege: EPERM; no such namespace): the error said it all,
+  // no summary of nothing.
+  if (done.length > 0 || failed === 0) process.stderr.write(
+    `nfct doctor: ${n(done.length, 'namespace')} examined${failed > 0 ? `, ${failed} could not be` : ''}; ` +
+      `${n(shown.length, 'finding')}${hidden > 0 ? ` (${hidden} below ${opts.minSeverity} not shown)` : ''}; ${n(errors, 'error')}.\n`,
+  );
+  return errors > 0 ? 1 : 0;
+}
+
+/** A finding as an NDJSON line (schema/finding.json). */
+function findingLine(f: Finding, netns: Record<string, unknown> | undefined): string {
+  const { severity, check, scope, title, seen, why, fix } = f;
+  return line('finding', receivedNow(), 'received', { severity, check, scope, ...(scope === 'namespace' && netns ? { netns } : {}), title, seen, why, fix });
 }

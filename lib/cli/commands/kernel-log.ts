@@ -7,6 +7,7 @@
 import { parseCidr } from '../../core/address.js';
 import { PROTOCOLS } from '../../core/protocols.js';
 import { isoTime } from '../../core/json.js';
+import { kernelLogLine } from '../ndjson.js';
 import type { NetnsOption } from '../../core/netns.js';
 import { KernelLog, type KernelLogOptions, type KernelLogStream } from '../../kmsg/handle.js';
 import type { Context } from '../context.js';
@@ -158,7 +159,7 @@ export async function kernelLogCommand(mode: Mode, argv: readonly string[], ctx:
       switch (item.type) {
         case 'packet':
           n++;
-          if (o.json) out.line(JSON.stringify(item));
+          if (o.json) out.line(kernelLogLine(item));
           else out.line(`${isoTime(item.timestamp)} ${o.prefixOnly ? item.prefix : item.message}`);
           break;
         case 'trace':
@@ -166,11 +167,11 @@ export async function kernelLogCommand(mode: Mode, argv: readonly string[], ctx:
           writeTracePacket(out, item, o.json, tty);
           break;
         case 'line':
-          if (o.json) out.line(JSON.stringify(item));
+          if (o.json) out.line(kernelLogLine(item));
           else out.line(`${isoTime(item.timestamp)} ${item.message}`);
           break;
         case 'loss':
-          if (o.json) out.line(JSON.stringify(item));
+          if (o.json) out.line(kernelLogLine(item));
           ctx.err(`nfct: ${item.lost ?? 'an unknown number of'} kernel log records lost: the ring buffer overwrote them before they were read`);
           break;
       }

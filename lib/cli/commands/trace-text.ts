@@ -6,6 +6,7 @@
 import type { KernelLogPacket } from '../../kmsg/types.js';
 import type { DecodedPacket } from '../../packet/types.js';
 import type { TraceEvent, TracePacket } from '../../trace/types.js';
+import { traceId } from '../ndjson.js';
 
 type Hop = TraceEvent;
 
@@ -57,7 +58,7 @@ export function tracePacketLines(pkt: TracePacket, colour?: (fate: string) => st
   const first = hops[0];
   const d = pkt.packet;
   const what = d ? ` ${packetText(d)}` : first?.log ? ` ${logPacketText(first.log)}` : '';
-  const head = `packet ${pkt.id.toString(16).padStart(8, '0')} ${pkt.source} ${pkt.family}${what}${first ? whereText(first) : ''}`;
+  const head = `packet ${traceId(pkt.id)} ${pkt.source} ${pkt.family}${what}${first ? whereText(first) : ''}`;
   const out = [head];
   let shown = d ? packetText(d) : undefined;
   let seen = first?.packet;
