@@ -132,7 +132,9 @@ const PREFIX_KEYS: readonly PrefixKey[] = ['src', 'dst', 'replySrc'];
 
 /** Prefix lengths, per family. */
 export interface AddressPrefix {
+  /** The prefix length for IPv4 addresses (0-32). */
   ipv4?: number;
+  /** The prefix length for IPv6 addresses (0-128). */
   ipv6?: number;
 }
 
