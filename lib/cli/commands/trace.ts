@@ -12,7 +12,6 @@ import { CliExit } from '../messages.js';
 import { netnsJsonOf, traceLine, withNetns } from '../ndjson.js';
 import { groupHolder } from '../procs.js';
 import { tracePacketLines } from './trace-text.js';
-import { nflogGroups } from '../procs.js';
 import { POD_NAME } from '../subcommand.js';
 
 function count(text: string | undefined, flag: string): number {
