@@ -53,6 +53,7 @@ const SKIPPED: Record<string, string> = {
   'npm run lint': 'minutes of type-checked linting over the whole tree; it is a step of its own, not a test',
   'npm run format': 'rewrites the files of this tree in place',
   'bash scripts/tidy.sh': 'rewrites the files of this tree in place',
+  'npm run test:mutation': 'mutation testing: hours over lib/, minutes for one file; CI scores the committed results (.ci/run)',
   'bash scripts/undocumented.sh': 'rewrites scripts/lint-undocumented.txt',
   'ip netns add nfct-bench-x': 'the by-hand benchmark runs in this test\'s own namespace instead (nfct-bench-x is replaced by its name)',
   'ip netns del nfct-bench-x': 'the namespace is this test\'s, removed when it ends',
