@@ -10,25 +10,9 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import {
-  BENCH_DIR,
-  conntrackMax,
-  ensureBuilt,
-  fill,
-  fmtFixed,
-  fmtInt,
-  idleNodeRssKb,
-  log,
-  median,
-  parseKeyValues,
-  raiseConntrackMax,
-  table,
-  timeCommand,
-  tool,
-  withNetns,
-  writeResults,
-} from './lib/harness.mjs';
+import { benchArgs, sampleRunners, BENCH_DIR, conntrackMax, ensureBuilt, fill, fmtFixed, fmtInt, idleNodeRssKb, log } from './lib/harness.mjs';
+import { median, parseKeyValues, raiseConntrackMax, table, timeCommand, tool, withNetns } from './lib/harness.mjs';
+import { writeResults } from './lib/harness.mjs';
 
 const SECTION = 'Conntrack dump';
 // list() at the largest size: time at most this many times the raw walk, RSS above the idle
@@ -37,12 +21,7 @@ const TARGET_RATIO = 1.05;
 const TARGET_ABOVE_IDLE_MIB = 30;
 const WORKER = join(BENCH_DIR, 'workers', 'list.mjs');
 
-const { values: opts } = parseArgs({
-  options: {
-    sizes: { type: 'string', default: '100000,1000000' },
-    repeat: { type: 'string', default: '3' },
-  },
-});
+const opts = benchArgs({ sizes: '100000,1000000', repeat: 3 });
 const sizes = opts.sizes.split(',').map((s) => Number(s.trim()));
 const repeat = Number(opts.repeat);
 if (sizes.some((n) => !Number.isInteger(n) || n <= 0) || !Number.isInteger(repeat) || repeat < 1) {
@@ -116,25 +95,9 @@ async function measureSize(size, idleKb) {
     if (result.fill.created !== size) throw new Error(`ct_fill created ${result.fill.created} of ${size}`);
     log(`  filled ${fmtInt(size)} in ${fmtFixed(result.fill.seconds)} s (${fmtInt(result.fill.rate)}/s)`);
 
-    const samples = Object.fromEntries(runners.map((r) => [r.key, []]));
-    for (let rep = 1; rep <= repeat; rep++) {
-      for (const runner of runners) {
-        const s = await runner.run(ns);
-        samples[runner.key].push(s);
-        log(`  [${rep}/${repeat}] ${runner.key}: ${fmtInt(s.entries)} entries, ${fmtFixed(s.seconds)} s, ${fmtInt(s.rssKb)} kB`);
-      }
-    }
-    result.rows = runners.map((runner) => {
-      const ss = samples[runner.key];
-      return {
-        runner,
-        entries: median(ss.map((s) => s.entries)),
-        seconds: median(ss.map((s) => s.seconds)),
-        wall: median(ss.map((s) => s.wall)),
-        rssKb: median(ss.map((s) => s.rssKb)),
-        placeholder: ss.some((s) => s.extra?.placeholder),
-        extra: ss[0].extra,
-      };
+    result.rows = (await sampleRunners(ns, runners, repeat)).map((row) => {
+      const ss = row.samples;
+      return { ...row, wall: median(ss.map((s) => s.wall)), placeholder: ss.some((s) => s.extra?.placeholder), extra: ss[0].extra };
     });
   });
   const raw = result.rows.find((r) => r.runner.key === 'raw');

@@ -21,45 +21,16 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import {
-  BENCH_DIR,
-  conntrackInsertLine,
-  conntrackMax,
-  countEntries,
-  ensureBuilt,
-  ensureDist,
-  fill,
-  fmtFixed,
-  fmtInt,
-  log,
-  median,
-  mixFlows,
-  parseKeyValues,
-  raiseConntrackMax,
-  settleHash,
-  table,
-  timeCommand,
-  timeWorker,
-  tool,
-  withNetns,
-  writeResults,
-} from './lib/harness.mjs';
+import { benchArgs, BENCH_DIR, conntrackInsertLine, conntrackMax, countEntries, ensureBuilt } from './lib/harness.mjs';
+import { ensureDist, fill, fmtFixed, fmtInt, log, median, mixFlows, parseKeyValues } from './lib/harness.mjs';
+import { raiseConntrackMax, settleHash, table, timeCommand, timeWorker, tool, withNetns } from './lib/harness.mjs';
+import { writeResults } from './lib/harness.mjs';
 
 const SECTION = 'Conntrack changes';
 const DELETE_WORKER = join(BENCH_DIR, 'workers', 'delete-where.mjs');
 const CREATE_WORKER = join(BENCH_DIR, 'workers', 'create-many.mjs');
 
-const { values: opts } = parseArgs({
-  options: {
-    repeat: { type: 'string', default: '3' },
-    size: { type: 'string', default: '200000' },
-    create: { type: 'string', default: '100000' },
-    cases: { type: 'string', default: 'proto,mark,create' },
-    diagnose: { type: 'boolean', default: true },
-    'no-diagnose': { type: 'boolean', default: false },
-  },
-});
+const opts = benchArgs({ repeat: 3, size: 200000, create: 100000, cases: 'proto,mark,create' }, { diagnose: true, 'no-diagnose': false });
 const repeat = Number(opts.repeat);
 const size = Number(opts.size);
 const createN = Number(opts.create);

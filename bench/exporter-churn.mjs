@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { promisify } from 'node:util';
 
-import { REPO_DIR, ensureBuilt, ensureDist, log, table, writeResults } from './lib/harness.mjs';
+import { slope, REPO_DIR, ensureBuilt, ensureDist, log, table, writeResults } from './lib/harness.mjs';
 
 const run = promisify(execFile);
 const { values: opts } = parseArgs({
@@ -41,20 +41,6 @@ async function freePort() {
   const { port } = s.address();
   await new Promise((r) => s.close(r));
   return port;
-}
-
-/** Least-squares slope of y over x. */
-function slope(xs, ys) {
-  const n = xs.length;
-  const mx = xs.reduce((a, b) => a + b, 0) / n;
-  const my = ys.reduce((a, b) => a + b, 0) / n;
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < n; i++) {
-    num += (xs[i] - mx) * (ys[i] - my);
-    den += (xs[i] - mx) ** 2;
-  }
-  return den === 0 ? 0 : num / den;
 }
 
 const port = await freePort();

@@ -12,21 +12,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
-import {
-  REPO_DIR,
-  RESULTS_FILE,
-  ensureBuilt,
-  ensureDist,
-  fill,
-  fmtFixed,
-  fmtInt,
-  log,
-  median,
-  sleep,
-  table,
-  withNetns,
-  writeResults,
-} from './lib/harness.mjs';
+import { slope, REPO_DIR, RESULTS_FILE, ensureBuilt, ensureDist, fill, fmtFixed, fmtInt, log } from './lib/harness.mjs';
+import { median, sleep, table, withNetns, writeResults } from './lib/harness.mjs';
 
 const run = promisify(execFile);
 const NAMESPACES = Number(process.env.NFCT_BENCH_EXPORTER_NS ?? 50);
@@ -51,20 +38,6 @@ async function withNamespaces(n, fn, acc = []) {
 function sampleValue(text, name, netns) {
   const m = new RegExp(`^${name}\\{netns="${netns}"\\} (\\S+)$`, 'm').exec(text);
   return m ? Number(m[1]) : undefined;
-}
-
-/** Least-squares slope of y over x. */
-function slope(xs, ys) {
-  const n = xs.length;
-  const mx = xs.reduce((a, b) => a + b, 0) / n;
-  const my = ys.reduce((a, b) => a + b, 0) / n;
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < n; i++) {
-    num += (xs[i] - mx) * (ys[i] - my);
-    den += (xs[i] - mx) ** 2;
-  }
-  return den === 0 ? 0 : num / den;
 }
 
 async function scrapeBench() {

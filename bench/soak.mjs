@@ -9,17 +9,10 @@
 //   node bench/soak.mjs [--minutes 10] [--rate 100000] [--sample 10]
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 
-import { BENCH_DIR, REPO_DIR, churn, ensureBuilt, ensureDist, fill, fmtInt, log, table, withNetns, writeResults } from './lib/harness.mjs';
+import { benchArgs, BENCH_DIR, REPO_DIR, churn, ensureBuilt, ensureDist, fill, fmtInt, log, table, withNetns, writeResults } from './lib/harness.mjs';
 
-const { values: opts } = parseArgs({
-  options: {
-    minutes: { type: 'string', default: '10' },
-    rate: { type: 'string', default: '100000' },
-    sample: { type: 'string', default: '10' },
-  },
-});
+const opts = benchArgs({ minutes: 10, rate: 100000, sample: 10 });
 const seconds = Math.round(Number(opts.minutes) * 60);
 const rate = Number(opts.rate);
 const sampleS = Number(opts.sample);

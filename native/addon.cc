@@ -24,10 +24,7 @@ namespace {
 
 // setErrorFactory(fn): fn(errno, syscall, detail) builds the library's error objects.
 Napi::Value SetErrorFactory(const Napi::CallbackInfo& info) {
-  if (info.Length() != 1 || !info[0].IsFunction()) {
-    ThrowTypeError(info.Env(), "setErrorFactory(fn)");
-    return info.Env().Undefined();
-  }
+  if (info.Length() != 1 || !info[0].IsFunction()) return ThrowTypeError(info.Env(), "setErrorFactory(fn)");
   GetData(info.Env())->make_error = Napi::Persistent(info[0].As<Napi::Function>());
   return info.Env().Undefined();
 }

@@ -47,6 +47,69 @@ inline void Put64(uint32_t* w, uint64_t v) {
   w[1] = static_cast<uint32_t>(v >> 32);
 }
 
+// Checked reads into record words, for decoders that answer false on a malformed message:
+// false when the payload is shorter than `bytes` (1, 2, 4 or 8, big-endian).
+inline bool Read(const nlattr* a, size_t bytes, uint64_t* v) {
+  if (!Len(a, bytes)) return false;
+  if (bytes == 1) *v = U8(a);
+  else if (bytes == 2) *v = Be16(a);
+  else if (bytes == 4) *v = Be32(a);
+  else *v = Be64(a);
+  return true;
+}
+// The value as the whole word *w.
+inline bool Get(const nlattr* a, size_t bytes, uint32_t* w) {
+  uint64_t v = 0;
+  if (!Read(a, bytes, &v)) return false;
+  *w = static_cast<uint32_t>(v);
+  return true;
+}
+// The value as the two words of a 64-bit one (Put64), whatever its size on the wire.
+inline bool Get64(const nlattr* a, size_t bytes, uint32_t* w) {
+  uint64_t v = 0;
+  if (!Read(a, bytes, &v)) return false;
+  Put64(w, v);
+  return true;
+}
+// The value (1 or 2 bytes) into the bits of *w from `shift` on; the other bits are kept.
+inline bool GetAt(const nlattr* a, size_t bytes, uint32_t* w, unsigned shift) {
+  uint64_t v = 0;
+  if (!Read(a, bytes, &v)) return false;
+  const uint32_t mask = (bytes == 1 ? 0xffu : 0xffffu) << shift;
+  *w = (*w & ~mask) | (static_cast<uint32_t>(v) << shift);
+  return true;
+}
+// Sets `bit` in a presence word; true, so that it chains after a read: GetAt(...) && Mark(...).
+inline bool Mark(uint32_t* present, uint32_t bit) {
+  *present |= bit;
+  return true;
+}
+// The value as the whole word *w, and `bit` in *present; neither when it is short (false).
+inline bool GetField(const nlattr* a, size_t bytes, uint32_t* w, uint32_t* present, uint32_t bit) {
+  return Get(a, bytes, w) && Mark(present, bit);
+}
+
+// An attribute that is one value in one word of a record: its type, its size on the wire, the
+// word, and the record's presence bit for it.
+struct Scalar {
+  uint16_t type;
+  uint8_t bytes;
+  uint32_t word;
+  uint32_t bit;
+};
+
+// When `a` is one of `table`'s attributes: its value into its word of `w`, its bit into
+// *present (a short value is skipped), and true. False when it is none of them.
+template <size_t N>
+bool GetScalar(const nlattr* a, const Scalar (&table)[N], uint32_t* w, uint32_t* present) {
+  for (const Scalar& s : table) {
+    if (s.type != Type(a)) continue;
+    GetField(a, s.bytes, &w[s.word], present, s.bit);
+    return true;
+  }
+  return false;
+}
+
 // Calls fn(attr) for each attribute of a run (a message's payload after its header, or a
 // nest's payload); fn returns false to stop. False when an attribute overruns the run.
 template <typename F>

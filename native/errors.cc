@@ -35,8 +35,9 @@ Napi::Value MakeError(Napi::Env env, const Failure& f) {
   return Napi::Value(env, e);
 }
 
-void ThrowTypeError(Napi::Env env, const char* what) {
+Napi::Value ThrowTypeError(Napi::Env env, const char* what) {
   Napi::TypeError::New(env, what).ThrowAsJavaScriptException();
+  return env.Undefined();
 }
 
 }  // namespace nfct

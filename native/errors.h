@@ -25,7 +25,7 @@ struct Failure {
 Napi::Value MakeError(Napi::Env env, const Failure& f);
 
 // Throws a TypeError for a malformed native call (lib/ validates user input first,
-// so this means a bug in lib/, not bad user input).
-void ThrowTypeError(Napi::Env env, const char* what);
+// so this means a bug in lib/, not bad user input); returns undefined, for `return ThrowTypeError(...)`.
+Napi::Value ThrowTypeError(Napi::Env env, const char* what);
 
 }  // namespace nfct

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <thread>
 
+#include "async_op.h"
 #include "nl.h"
 
 namespace nfct {
@@ -33,6 +34,22 @@ int OpenNamespace(const std::string& path, Failure* f) {
     return -1;
   }
   return fd;
+}
+
+bool RunInNamespace(const std::string& ns, Failure* f, const std::function<void()>& fn) {
+  OwnedFd nsfd;
+  if (!ns.empty()) {
+    nsfd.reset(OpenNamespace(ns, f));
+    if (nsfd.get() < 0) return false;
+  }
+  bool entered = false;
+  std::thread helper([&]() {
+    if (!EnterNamespace(nsfd.get(), f)) return;
+    entered = true;
+    fn();
+  });
+  helper.join();
+  return entered;
 }
 
 bool EnterNamespace(int nsfd, Failure* f) {

@@ -7,7 +7,6 @@
 
 #include <cerrno>
 #include <string>
-#include <thread>
 
 #include "addon.h"
 #include "async_op.h"
@@ -21,14 +20,8 @@ namespace {
 // Reads the backend of a family in a namespace and, when value is given, sets it. Runs on
 // libuv's pool; the file is read and written from a helper thread inside the namespace.
 std::string Backend(const std::string& ns, int family, const std::string* value, Failure* f) {
-  OwnedFd nsfd;
-  if (!ns.empty()) {
-    nsfd.reset(OpenNamespace(ns, f));
-    if (nsfd.get() < 0) return "";
-  }
   std::string previous;
-  std::thread helper([&]() {
-    if (!EnterNamespace(nsfd.get(), f)) return;
+  RunInNamespace(ns, f, [&]() {
     const std::string path = "/proc/sys/net/netfilter/nf_log/" + std::to_string(family);
     int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -49,7 +42,6 @@ std::string Backend(const std::string& ns, int family, const std::string* value,
     if (fd < 0 || write(fd, value->data(), value->size()) < 0) f->set(errno, "write", path + " = " + *value);
     if (fd >= 0) close(fd);
   });
-  helper.join();
   return previous;
 }
 
@@ -58,10 +50,7 @@ std::string Backend(const std::string& ns, int family, const std::string* value,
 // nfLogBackend(nsPath | null, family, value | null): Promise<previous backend> ("NONE" if none)
 Napi::Value NfLogBackend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 3 || !info[1].IsNumber()) {
-    ThrowTypeError(env, "nfLogBackend(nsPath, family, value)");
-    return env.Undefined();
-  }
+  if (info.Length() < 3 || !info[1].IsNumber()) return ThrowTypeError(env, "nfLogBackend(nsPath, family, value)");
   std::string ns = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
   const bool set = info[2].IsString();
   const int family = info[1].As<Napi::Number>().Int32Value();

@@ -10,7 +10,6 @@
 
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "addon.h"
@@ -87,19 +86,12 @@ Napi::Value ReadInNamespace(const Napi::CallbackInfo& info) {
   };
   auto result = std::make_shared<Result>();
   auto exec = [ns, paths, with_tables, result](Failure* f) {
-    OwnedFd nsfd;
-    if (!ns.empty()) {
-      nsfd.reset(OpenNamespace(ns, f));
-      if (nsfd.get() < 0) return;
-    }
-    std::thread helper([&]() {
-      if (!EnterNamespace(nsfd.get(), f)) return;
+    RunInNamespace(ns, f, [&]() {
       result->texts.resize(paths.size());
       result->read.resize(paths.size());
       for (size_t i = 0; i < paths.size(); i++) result->read[i] = ReadWhole(paths[i], &result->texts[i]);
       if (with_tables) ListTables(&result->tables, &result->tables_failure);
     });
-    helper.join();
   };
   auto done = [result, with_tables](Napi::Env e) -> Napi::Value {
     Napi::Array texts = Napi::Array::New(e, result->texts.size());

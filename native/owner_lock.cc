@@ -12,7 +12,6 @@
 #include <cstring>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "addon.h"
 #include "async_op.h"
@@ -26,14 +25,8 @@ namespace {
 // Binds "\0name" in the namespace (ns empty: the process's own). Returns the socket's fd (bound),
 // or -1 with *f set (EADDRINUSE: another socket holds the name).
 int BindName(const std::string& ns, const std::string& name, Failure* f) {
-  OwnedFd nsfd;
-  if (!ns.empty()) {
-    nsfd.reset(OpenNamespace(ns, f));
-    if (nsfd.get() < 0) return -1;
-  }
   int fd = -1;
-  std::thread helper([&]() {
-    if (!EnterNamespace(nsfd.get(), f)) return;
+  RunInNamespace(ns, f, [&]() {
     const int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
     if (s < 0) {
       f->set(errno, "socket", "AF_UNIX");
@@ -50,7 +43,6 @@ int BindName(const std::string& ns, const std::string& name, Failure* f) {
     }
     fd = s;
   });
-  helper.join();
   return fd;
 }
 

@@ -12,6 +12,7 @@ import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync
 import { cpus, release, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 
 export const BENCH_DIR = dirname(dirname(fileURLToPath(import.meta.url)));
 export const REPO_DIR = dirname(BENCH_DIR);
@@ -29,6 +30,18 @@ for (const name of UNSET_ENV) delete process.env[name];
 const C_TOOLS = ['ct_fill', 'ct_rawwalk', 'ct_lnfct_parse', 'ct_flush', 'ct_churn', 'ct_events', 'runstat', 'udp_flood', 'nflog_recv'];
 
 /** Absolute path of a bench C tool (see bench/c/). */
+/**
+ * The command line of a benchmark: `--NAME VALUE` for each key of `values` (a string, its
+ * default the value given), and `--NAME` for each key of `flags` (a boolean, its default the
+ * value given). Anything else is refused, naming the option.
+ */
+export function benchArgs(values, flags = {}) {
+  const options = {};
+  for (const [name, value] of Object.entries(values)) options[name] = { type: 'string', default: String(value) };
+  for (const [name, value] of Object.entries(flags)) options[name] = { type: 'boolean', default: value };
+  return parseArgs({ options }).values;
+}
+
 export function tool(name) {
   return join(C_OUT, name);
 }
@@ -48,6 +61,13 @@ export function listOption(text, allowed, what) {
 }
 
 /** The option checks every receiver benchmark has: --repeat, --quiet-ms. */
+/** Refuses `n`, the value of `flag`, unless it is an integer in min..max (`note` says what a value means). */
+export function checkRange(flag, n, min, max = Number.MAX_SAFE_INTEGER, note = '') {
+  if (Number.isInteger(n) && n >= min && n <= max) return;
+  const range = max === Number.MAX_SAFE_INTEGER ? `${min} or more` : `in ${min}..${max}`;
+  throw new RangeError(`${flag} must be an integer ${range}${note ? ` (${note})` : ''}`);
+}
+
 export function checkRepeat(repeat) {
   if (!Number.isInteger(repeat) || repeat < 1) throw new RangeError('--repeat must be a positive integer');
 }
@@ -696,6 +716,41 @@ export async function idleNodeRssKb() {
 
 // ---------------------------------------------------------------------------
 // Numbers and reporting
+
+/**
+ * Runs every runner `repeat` times in turn on namespace `ns` (`runner.run(ns)` gives a sample
+ * with entries, seconds and rssKb), logging each; resolves a row per runner: the runner, the
+ * medians of entries, seconds and rssKb, and its `samples`.
+ */
+export async function sampleRunners(ns, runners, repeat) {
+  const samples = Object.fromEntries(runners.map((r) => [r.key, []]));
+  for (let rep = 1; rep <= repeat; rep++) {
+    for (const runner of runners) {
+      const s = await runner.run(ns);
+      samples[runner.key].push(s);
+      log(`  [${rep}/${repeat}] ${runner.key}: ${fmtInt(s.entries)} entries, ${fmtFixed(s.seconds)} s, ${fmtInt(s.rssKb)} kB`);
+    }
+  }
+  return runners.map((runner) => {
+    const ss = samples[runner.key];
+    const m = (field) => median(ss.map((s) => s[field]));
+    return { runner, entries: m('entries'), seconds: m('seconds'), rssKb: m('rssKb'), samples: ss };
+  });
+}
+
+/** Least-squares slope of y over x. */
+export function slope(xs, ys) {
+  const n = xs.length;
+  const mx = xs.reduce((a, b) => a + b, 0) / n;
+  const my = ys.reduce((a, b) => a + b, 0) / n;
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < n; i++) {
+    num += (xs[i] - mx) * (ys[i] - my);
+    den += (xs[i] - mx) ** 2;
+  }
+  return den === 0 ? 0 : num / den;
+}
 
 export function median(values) {
   const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);

@@ -13,19 +13,8 @@
 //                  drainSeconds, cpuSeconds, rssKb, lastPerf or lastEpochMs, extra }
 
 import { readFileSync } from 'node:fs';
-import {
-  fmtFixed,
-  fmtInt,
-  median,
-  parseKeyValues,
-  sleep,
-  startCommand,
-  startToFile,
-  table,
-  waitForFileEnd,
-  within,
-  writeResults,
-} from './harness.mjs';
+import { fmtFixed, fmtInt, median, parseKeyValues, sleep, startCommand, startToFile, table } from './harness.mjs';
+import { waitForFileEnd, within, writeResults } from './harness.mjs';
 
 /** The state letter of process `pid` (/proc/PID/stat: R, S, T...), '?' when it is gone. */
 export function processState(pid) {
@@ -276,22 +265,44 @@ export function summarizeRuns(runs) {
   };
 }
 
+/**
+ * The cases of a receiver benchmark: each receiver under each load (the row without a receiver,
+ * `none`, under the first load only), then each drainer under the first load. `name` is what a
+ * case calls its load ('burst', 'flood').
+ */
+export function receiverCases(loads, name, receivers, receiverDefs, drainers, drainDefs) {
+  const cases = [];
+  for (const load of loads) {
+    for (const r of receivers) if (r !== 'none' || load === loads[0]) cases.push({ kind: 'receive', [name]: load, key: r, def: receiverDefs[r] });
+  }
+  for (const d of drainers) cases.push({ kind: 'drain', [name]: loads[0], key: d, def: drainDefs[d] });
+  return cases;
+}
+
 /** The medians of every case's runs (`samples`: case -> runs) by `summarize`: case -> summary. */
 export function summarizeCases(samples, summarize) {
   return new Map([...samples].map(([c, runs]) => [c, summarize(runs)]));
 }
 
+/** The titles of receiveCells()'s columns: `item` is what is received, `load` what sends it. */
+export function receiveColumns(item, load) {
+  return ['sentinel seen', 'receive span s', `last ${item} after ${load} end s`, 'receiver CPU s', 'peak RSS kB'];
+}
+
+/** `cells` as they are, or as many empty cells for the row without a receiver (`none`). */
+export function unlessNone(none, cells) {
+  return none ? cells.map(() => '') : cells;
+}
+
 /**
- * The last cells of a row of the receive table: receive span, last item after the load's end,
- * receiver CPU and peak RSS, from summary `s`; empty for the row without a receiver (`none`).
+ * The last cells of a row of the receive table: sentinels seen (`none sent` for a receiver that
+ * is sent none), receive span, last item after the load's end, receiver CPU and peak RSS, from
+ * summary `s`; empty for the row without a receiver (`none`).
  */
-export function receiveCells(s, none) {
-  return [
-    none ? '' : fmtFixed(s.span),
-    none || !Number.isFinite(s.lag) ? '' : fmtFixed(s.lag, 2),
-    none ? '' : fmtFixed(s.cpuSeconds),
-    none ? '' : fmtInt(s.rssKb),
-  ];
+export function receiveCells(s, none, noSentinel) {
+  const lag = Number.isFinite(s.lag) ? fmtFixed(s.lag, 2) : '';
+  const sentinels = noSentinel ? 'none sent' : `${s.sentinels}/${s.n}`;
+  return unlessNone(none, [sentinels, fmtFixed(s.span), lag, fmtFixed(s.cpuSeconds), fmtInt(s.rssKb)]);
 }
 
 /**

@@ -47,34 +47,16 @@ async function withConntrack(ns: NetnsOption | undefined, run: (ct: Conntrack) =
  * without the modules of the others.
  */
 async function commandOf(r: CtRequest): Promise<Command> {
-  switch (r.command) {
-    case 'list':
-      return (await import('./commands/list.js')).list;
-    case 'get':
-      return (await import('./commands/list.js')).get;
-    case 'create':
-    case 'add':
-      return (await import('./commands/create.js')).create;
-    case 'delete':
-      return (await import('./commands/modify.js')).remove;
-    case 'update':
-      return (await import('./commands/modify.js')).update;
-    case 'flush':
-    case 'exp-flush':
-      return (await import('./commands/table.js')).flush;
-    case 'count':
-    case 'exp-count':
-      return (await import('./commands/table.js')).count;
-    case 'stats':
-    case 'exp-stats':
-      return (await import('./commands/table.js')).stats;
-    case 'event':
-      return (await import('./commands/events.js')).events;
-    case 'exp-event':
-      return (await import('./commands/events.js')).expectEvents;
-    default:
-      return (await import('./commands/expect.js')).expectations;
-  }
+  const c = r.command;
+  if (c === 'list' || c === 'get') return (await import('./commands/list.js'))[c];
+  if (c === 'create' || c === 'add') return (await import('./commands/create.js')).create;
+  if (c === 'delete' || c === 'update') return (await import('./commands/modify.js'))[c === 'delete' ? 'remove' : 'update'];
+  if (c === 'event') return (await import('./commands/events.js')).events;
+  if (c === 'exp-event') return (await import('./commands/events.js')).expectEvents;
+  // flush, count and stats of either table (exp-flush: the expectation table's)
+  const table = c.replace(/^exp-/, '');
+  if (table === 'flush' || table === 'count' || table === 'stats') return (await import('./commands/table.js'))[table];
+  return (await import('./commands/expect.js')).expectations;
 }
 
 /** Runs one conntrack command line. */

@@ -9,6 +9,7 @@ import {
 } from './options.js';
 import { type Address, type CtRequest, type NatTarget, otherProblem, problem } from './request.js';
 import { cAtoi, cNumber, findProtocol, parseAddress, parseStatus, parseWords, prefixMask, readLabelNames, splitNat } from './values.js';
+import { POD_NAME } from './subcommand.js';
 
 export { cAtoi, cNumber, findProtocol, readLabelNames } from './values.js';
 export { COMMANDS, OPT, OUTPUT_WORDS, TCP_STATE_NAMES } from './options.js';
@@ -243,7 +244,7 @@ export function parseCommandLine(argv: readonly string[], warn: (line: string) =
         r.allNetns = true;
         break;
       case 'pod':
-        if (!/^[a-z0-9][a-z0-9-]*\/[a-z0-9][a-z0-9.-]*$/.test(v)) problem(`Bad parameter \`--pod ${v}' (NAMESPACE/NAME)`);
+        if (!POD_NAME.test(v)) problem(`Bad parameter \`--pod ${v}' (NAMESPACE/NAME)`);
         r.pod = v;
         break;
       case 'pod-log-dir':

@@ -25,6 +25,7 @@ export const AGGREGATE_KEYS = [
   'replySrc',
 ] as const;
 
+/** What ct.aggregate() can group entries by: a field of the entry ('src', 'dport', 'state', ...). */
 export type AggregateKey = (typeof AGGREGATE_KEYS)[number];
 
 /** What groups are ranked by. */
@@ -52,7 +53,9 @@ export interface AggregateKeyValues {
   dport?: number | null;
   /** Protocol state ('ESTABLISHED'), for TCP, SCTP and DCCP. */
   state?: string | null;
+  /** The entries' mark. */
   mark?: number;
+  /** The entries' conntrack zone. */
   zone?: number;
   /** Status bits set, by name (as conntrack prints them). */
   status?: StatusName[];
@@ -66,19 +69,39 @@ export interface AggregateKeyValues {
 
 /** One group: its key values, how many entries, and their counters when accounting is on. */
 export interface AggregateGroup {
+  /** The values that define the group, one per key of `by`. */
   key: AggregateKeyValues;
+  /** How many entries it holds. */
   count: number;
   /** Sums of the entries' counters; absent when none had any (nf_conntrack_acct=0). */
-  counters?: { original: Counters; reply: Counters };
+  counters?: {
+    /** Packets and bytes from the initiator. */
+    original: Counters;
+    /** Packets and bytes from the responder. */
+    reply: Counters;
+  };
 }
 
+/** What ct.aggregate() found: the top groups, and the whole table's sums. */
 export interface AggregateResult {
+  /** The keys the entries were grouped by, in order. */
   by: AggregateKey[];
+  /** What the groups are ranked by. */
   sort: AggregateSort;
   /** The top groups, best first (ties: more entries first, then by key). */
   groups: AggregateGroup[];
   /** Every matching entry, summed. */
-  total: { count: number; counters?: { original: Counters; reply: Counters } };
+  total: {
+    /** Matching entries. */
+    count: number;
+    /** Their counters, summed; absent when none had any. */
+    counters?: {
+      /** Packets and bytes from the initiators. */
+      original: Counters;
+      /** Packets and bytes from the responders. */
+      reply: Counters;
+    };
+  };
   /** How many distinct groups there were (groups.length is at most `top`). */
   groupCount: number;
 }
@@ -109,7 +132,9 @@ const PREFIX_KEYS: readonly PrefixKey[] = ['src', 'dst', 'replySrc'];
 
 /** Prefix lengths, per family. */
 export interface AddressPrefix {
+  /** The prefix length for IPv4 addresses (0-32). */
   ipv4?: number;
+  /** The prefix length for IPv6 addresses (0-128). */
   ipv6?: number;
 }
 

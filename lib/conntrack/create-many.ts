@@ -22,7 +22,14 @@ export interface CreateManyResult {
   /** With `ifExists: 'skip'`: entries that were already there (left as they are). */
   existed: number;
   /** Entries the kernel refused, with their position in the input and the error. */
-  failed: Array<{ index: number; flow: FlowInput | Flow; error: NfctError }>;
+  failed: Array<{
+    /** The entry's position in the input, from 0. */
+    index: number;
+    /** The entry, as given. */
+    flow: FlowInput | Flow;
+    /** Why the kernel refused it. */
+    error: NfctError;
+  }>;
 }
 
 /**
@@ -43,7 +50,14 @@ export interface RestoreResult {
   /** Entries of `-A` lines that were already there (left as they are). */
   existed: number;
   /** Lines whose entry the kernel refused: the line number (from 1), its command, the error. */
-  failed: Array<{ line: number; command: 'create' | 'add'; error: NfctError }>;
+  failed: Array<{
+    /** The line number, from 1. */
+    line: number;
+    /** Its command: 'create' (`-I`) or 'add' (`-A`). */
+    command: 'create' | 'add';
+    /** Why the kernel refused the entry. */
+    error: NfctError;
+  }>;
 }
 
 /** Options of restore(). */
@@ -52,6 +66,7 @@ export interface RestoreOptions {
   batchSize?: number;
 }
 
+/** Options of createMany(). */
 export interface CreateManyOptions {
   /** Entries per batch crossing into native code (default 1000). */
   batchSize?: number;

@@ -10,13 +10,20 @@ import { LIVE_STREAM_KEYS, type LiveStreamOptions, type LiveTuning, LiveStream, 
 import type { Flow } from './types.js';
 import { assertObject, boolean, describeValue, list } from '../core/validate.js';
 
+/**
+ * What happened to a conntrack entry: created ('new'), changed ('update') or removed ('destroy').
+ */
 export type FlowEventType = 'new' | 'update' | 'destroy';
+/** What happened to an expectation: created or removed. */
 export type ExpectationEventType = 'expect-new' | 'expect-destroy';
+/** The event types ct.events() can follow (its `types` option). */
 export type EventType = FlowEventType | ExpectationEventType;
 
 /** A conntrack entry was created, changed, or destroyed. */
 export interface FlowEvent {
+  /** What happened to the entry. */
   type: FlowEventType;
+  /** The entry as the kernel sent it with the event (a 'destroy' carries the final counters). */
   flow: Flow;
   /** Nanoseconds since the epoch: the kernel's event time where it sends one, else receipt. */
   timestamp: bigint;
@@ -29,7 +36,9 @@ export interface FlowEvent {
 
 /** An expectation was created or destroyed. */
 export interface ExpectationEvent {
+  /** What happened to the expectation. */
   type: ExpectationEventType;
+  /** The expectation, as the kernel sent it. */
   expectation: Expectation;
   /** Nanoseconds since the epoch, at receipt. */
   timestamp: bigint;
@@ -41,6 +50,7 @@ export interface ExpectationEvent {
  * say); the buffer has been grown (up to maxBufferSize) and the stream goes on.
  */
 export interface OverrunEvent {
+  /** Tells this notice from an event. */
   type: 'overrun';
   /** Overruns so far on this stream. */
   overruns: number;
@@ -56,10 +66,16 @@ export interface OverrunEvent {
  * by a little, so apply them as upserts and deletes.
  */
 export interface ResyncEvent {
+  /** Tells this notice from an event. */
   type: 'resync';
+  /** The whole table as dumped after the overrun. */
   flows: Flow[];
 }
 
+/**
+ * An item of ct.events(): an event, or a notice that events were lost (an overrun) and the table
+ * read again (a resync).
+ */
 export type ConntrackEvent = FlowEvent | ExpectationEvent | OverrunEvent | ResyncEvent;
 
 export interface EventOptions extends FlowFilter, LiveStreamOptions {

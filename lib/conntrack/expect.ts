@@ -16,11 +16,15 @@ import { assertKnownKeys, assertObject, describeValue, integer, list, optionalIn
 export type ExpectationFlag = 'PERMANENT' | 'INACTIVE' | 'USERSPACE';
 const FLAG_BITS: Record<ExpectationFlag, number> = { PERMANENT: 1, INACTIVE: 2, USERSPACE: 4 };
 
+/** An entry of the expectation table: a connection a helper expects, to relate it to its master. */
 export interface Expectation {
+  /** 'ipv4' or 'ipv6'. */
   family: Family;
   /** Layer-4 protocol of the expected connection. */
   protocol: ProtocolName;
+  /** The same protocol, by number. */
   protonum: number;
+  /** The kernel's id of the expectation. */
   id?: number;
   /** Original tuple of the master flow. */
   master: Tuple;
@@ -30,16 +34,25 @@ export interface Expectation {
   mask: Tuple;
   /** Seconds left. */
   timeout?: number;
+  /** The conntrack zone it belongs to. */
   zone?: number;
+  /** Its flags, by name. */
   flags: ExpectationFlag[];
   /** The raw flag bits. */
   flagBits: number;
+  /** The helper that made it ('ftp', 'sip'). */
   helper?: string;
+  /** The helper's expectation class (a helper may keep several kinds). */
   class?: number;
   /** The helper function that made it (e.g. 'ftp'). */
   fn?: string;
   /** Where NAT will rewrite the expected connection. */
-  nat?: { dir: 'original' | 'reply'; tuple: Tuple };
+  nat?: {
+    /** The direction of the master flow whose addresses NAT uses. */
+    dir: 'original' | 'reply';
+    /** The addresses and ports the expected connection is rewritten to. */
+    tuple: Tuple;
+  };
 }
 
 /** A new expectation. The master flow must exist and have a helper. */
@@ -49,19 +62,44 @@ export interface ExpectationInput {
   /** The expected connection (protocol, addresses, ports). */
   tuple: TupleInput;
   /** Which bits of `tuple` must match; default: all of them. Ports of 0 match any port. */
-  mask?: { src?: string; dst?: string; srcPort?: number; dstPort?: number; type?: number; code?: number; id?: number };
+  mask?: {
+    /** The source address mask ('255.255.255.0', 'ffff:ffff::'). */
+    src?: string;
+    /** The destination address mask. */
+    dst?: string;
+    /** The source port's mask (0: any port). */
+    srcPort?: number;
+    /** The destination port's mask (0: any port). */
+    dstPort?: number;
+    /** The ICMP type's mask. */
+    type?: number;
+    /** The ICMP code's mask. */
+    code?: number;
+    /** The ICMP id's mask. */
+    id?: number;
+  };
   /** Seconds until it expires. */
   timeout: number;
+  /** The conntrack zone (default 0). */
   zone?: number;
+  /** Flags to set (default none). */
   flags?: ExpectationFlag | readonly ExpectationFlag[];
+  /** The helper's expectation class (default 0). */
   class?: number;
   /** Helper name; default: the master's helper. */
   helper?: string;
-  nat?: { dir: 'original' | 'reply'; tuple: TupleInput };
+  /** NAT for the expected connection: rewrite it to `tuple`, using the master's `dir` direction. */
+  nat?: {
+    /** The direction of the master flow whose addresses NAT uses. */
+    dir: 'original' | 'reply';
+    /** The addresses and ports to rewrite the expected connection to. */
+    tuple: TupleInput;
+  };
 }
 
 /** Per-CPU counters of the expectation table (`conntrack -S expect`, CTA_STATS_EXP_*). */
 export interface ExpectationCpuStats {
+  /** The CPU the counters are of. */
   cpu: number;
   /** Connections that arrived as an expectation said they would. */
   expect_new: number;
@@ -77,6 +115,7 @@ const EXP_STAT_NAMES: Record<number, string> = { 1: 'expect_new', 2: 'expect_cre
 
 /** Expectation filter for list(). */
 export interface ExpectationFilter {
+  /** Only 'ipv4' or only 'ipv6' expectations (default both). */
   family?: Family;
 }
 

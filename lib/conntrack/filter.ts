@@ -10,6 +10,7 @@ import { assertKnownKeys, assertObject, describeValue, integer, list } from '../
 
 /** Which flows. Every field narrows; all must hold. */
 export interface FlowFilter {
+  /** Only 'ipv4' or only 'ipv6' entries (default both). */
   family?: Family;
   /** Layer-4 protocol by name or number. */
   protocol?: Exclude<ProtocolName, 'unknown'> | number;
@@ -30,7 +31,14 @@ export interface FlowFilter {
   /** Reply destination port (conntrack --reply-port-dst). */
   replyDstPort?: number;
   /** Mark, or mark/mask: matches when (mark & mask) === value (conntrack -m VALUE/MASK). */
-  mark?: number | { value: number; mask: number };
+  mark?:
+    | number
+    | {
+      /** The mark to match, after the mask. */
+      value: number;
+      /** The bits of the mark that count. */
+      mask: number;
+    };
   /** The entry's zone (conntrack -w). */
   zone?: number;
   /** Zone of the original direction (conntrack --orig-zone). */

@@ -293,9 +293,10 @@ export function decodeFlowAt(w: Uint32Array, b: number, cursor: StringCursor): F
     if (present & FLOW_HAS_TS_STOP) f.timestamp.stop = big64(w, b + FLOW_TS_STOP);
   }
   if (present & FLOW_HAS_TS_EVENT) f.eventTime = big64(w, b + FLOW_TS_EVENT);
+  // The protocol's state and its words (FLOW_PROTO), for whichever protocol info the kernel sent.
+  const p = b + FLOW_PROTO;
+  const state = w[p]!;
   if (present & FLOW_HAS_TCP) {
-    const p = b + FLOW_PROTO;
-    const state = w[p]!;
     f.tcp = {
       state: TCP_STATES[state] ?? 'NONE',
       stateNum: state,
@@ -307,23 +308,9 @@ export function decodeFlowAt(w: Uint32Array, b: number, cursor: StringCursor): F
       maskReply: (w[p + 3]! >>> 8) & 0xff,
     };
   } else if (present & FLOW_HAS_SCTP) {
-    const p = b + FLOW_PROTO;
-    const state = w[p]!;
-    f.sctp = {
-      state: SCTP_STATES[state] ?? 'NONE',
-      stateNum: state,
-      vtagOriginal: w[p + 1]!,
-      vtagReply: w[p + 2]!,
-    };
+    f.sctp = { state: SCTP_STATES[state] ?? 'NONE', stateNum: state, vtagOriginal: w[p + 1]!, vtagReply: w[p + 2]! };
   } else if (present & FLOW_HAS_DCCP) {
-    const p = b + FLOW_PROTO;
-    const state = w[p]!;
-    f.dccp = {
-      state: DCCP_STATES[state] ?? 'NONE',
-      stateNum: state,
-      role: w[p + 1]!,
-      handshakeSeq: big64(w, p + 2),
-    };
+    f.dccp = { state: DCCP_STATES[state] ?? 'NONE', stateNum: state, role: w[p + 1]!, handshakeSeq: big64(w, p + 2) };
   }
   if (present & FLOW_HAS_HELPER) f.helper = s[si++];
   if (present & FLOW_HAS_SECCTX) f.secctx = s[si++];

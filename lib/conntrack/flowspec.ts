@@ -10,22 +10,14 @@ import { type TupleInput, isFlow, normalizeTuple, tupleOf, tupleToInput } from '
 import type { Flow, SctpState, StatusName, TcpState } from './types.js';
 import { assertKnownKeys, assertObject, describeValue, int, integer, list, optionalInt, optionalInteger } from '../core/validate.js';
 
-/** The reply direction, where it is not the original swapped. */
-export interface ReplyInput {
-  src?: string;
-  dst?: string;
-  srcPort?: number;
-  dstPort?: number;
-  type?: number;
-  code?: number;
-  id?: number;
-  srcKey?: number;
-  dstKey?: number;
-}
+/** The reply direction, where it is not the original swapped: a tuple's addresses and layer-4 fields. */
+export type ReplyInput = Partial<Pick<TupleInput, 'src' | 'dst' | 'srcPort' | 'dstPort' | 'type' | 'code' | 'id' | 'srcKey' | 'dstKey'>>;
 
 /** Where NAT rewrote an address (and port): conntrack's --src-nat / --dst-nat. */
 export interface NatInput {
+  /** The address it was rewritten to. */
   address: string;
+  /** The port it was rewritten to, when NAT changed the port too. */
   port?: number;
 }
 
@@ -41,6 +33,7 @@ export interface FlowInput extends TupleInput {
   dnat?: NatInput;
   /** Status bits to set, e.g. ['ASSURED', 'SEEN_REPLY']; CONFIRMED is always added. */
   status?: StatusName | readonly StatusName[];
+  /** The entry's mark (conntrack -m). */
   mark?: number;
   /** Zone of the reply direction only (conntrack --reply-zone). */
   replyZone?: number;
@@ -49,7 +42,12 @@ export interface FlowInput extends TupleInput {
   /** TCP or SCTP state. */
   state?: TcpState | SctpState;
   /** SCTP verification tags. */
-  vtag?: { original: number; reply: number };
+  vtag?: {
+    /** The tag of the original direction. */
+    original: number;
+    /** The tag of the reply direction. */
+    reply: number;
+  };
   /** A conntrack helper to attach ('ftp', ...); the helper module must be loaded. */
   helper?: string;
 }
@@ -57,13 +55,25 @@ export interface FlowInput extends TupleInput {
 /** What update() can change on an entry. */
 export interface FlowChanges {
   /** New mark, or value/mask: the mark becomes (mark & ~mask) ^ value (conntrack -U -m V/M). */
-  mark?: number | { value: number; mask: number };
+  mark?:
+    | number
+    | {
+      /** The bits to set (after the mask's bits are cleared). */
+      value: number;
+      /** The bits of the mark to change. */
+      mask: number;
+    };
   /** Seconds from now. */
   timeout?: number;
   /** Status bits to set (the kernel refuses to clear most of them). */
   status?: StatusName | readonly StatusName[];
   /** Labels to add and remove (bits 0-127). */
-  labels?: { add?: number | readonly number[]; remove?: number | readonly number[] };
+  labels?: {
+    /** Label bits to set. */
+    add?: number | readonly number[];
+    /** Label bits to clear. */
+    remove?: number | readonly number[];
+  };
   /** New TCP state. */
   state?: TcpState;
 }
@@ -84,8 +94,14 @@ export interface NativeFlowSpec {
   labels?: Uint32Array;
   labelsMask?: Uint32Array;
   helper?: string;
-  snat?: { address: Buffer; port?: number };
-  dnat?: { address: Buffer; port?: number };
+  snat?: NativeNat;
+  dnat?: NativeNat;
+}
+
+/** What a NAT rewrites in a packed spec: the address (4 or 16 bytes), and the port. */
+export interface NativeNat {
+  address: Buffer;
+  port?: number;
 }
 
 const U32 = 0xffffffff;

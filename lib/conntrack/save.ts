@@ -89,7 +89,14 @@ function entryAt(text: string, r: SaveRead, i: number): { command: 'create' | 'a
  * for any other line (nfct -R reads those with its full conntrack parser; for the lines read
  * here both give the same entry: test/cli/restore.unit.test.ts).
  */
-export function parseSaveLine(text: string): { command: 'create' | 'add'; flow: FlowInput } | undefined {
+export function parseSaveLine(text: string):
+  | {
+    /** 'create' for a `-I` line, 'add' for `-A`. */
+    command: 'create' | 'add';
+    /** The entry the line describes, as create() takes it. */
+    flow: FlowInput;
+  }
+  | undefined {
   if (text.includes('\n')) return undefined;
   const r = readSave(text, true);
   if (r.bad !== -1 || r.kinds.length !== 1) return undefined;

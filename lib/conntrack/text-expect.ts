@@ -16,6 +16,7 @@ const EXPECT_FLAG_NAMES: ReadonlyArray<[number, string]> = [
   [4, 'USERSPACE'],
 ];
 
+/** How formatExpectation() writes a line, as `conntrack -L expect -o ...` would. */
 export interface ExpectationFormatOptions {
   /** For `conntrack -E expect`: the `    [NEW] ` / `[DESTROY] ` tag first. */
   type?: 'new' | 'update' | 'destroy';
@@ -51,6 +52,7 @@ export function expectationTimePrefix(ns: bigint): string {
   return `[${sec.padEnd(8)}.${usec.padEnd(6)}]\t`;
 }
 
+/** How an expectation is written as `conntrack -L expect -o xml` does. */
 export interface ExpectationXmlOptions {
   /** Events print `<flow type="new|destroy">`; listed ones `<flow>`. */
   type?: 'new' | 'update' | 'destroy';

@@ -9,6 +9,7 @@ export const XML_HEADER = '<?xml version="1.0" encoding="utf-8"?>\n<conntrack>\n
 /** ...and after the last one. */
 export const XML_FOOTER = '</conntrack>\n';
 
+/** What an entry's `-o xml` form holds beyond the default (conntrack's -o options). */
 export interface XmlFormatOptions {
   /** `-o ktimestamp`: `<timestamp><start>ns</start><stop>ns</stop></timestamp>`. */
   ktimestamp?: boolean;

@@ -88,6 +88,7 @@ export interface EventFormatOptions extends FlowFormatOptions {
 }
 
 
+/** How an entry is written as a `conntrack -o save` command line. */
 export interface SaveFormatOptions {
   /** The command word: `-A` (listing, new events; default), `-U` (update), `-D` (destroy), or none. */
   type?: 'new' | 'update' | 'destroy' | 'none';

@@ -6,18 +6,25 @@ import { assertKnownKeys, assertObject, describeValue, int, optionalInt } from '
 
 /** Identifies one entry by its original tuple, as conntrack -G -s -d -p --sport --dport does. */
 export interface TupleInput {
+  /** The layer-4 protocol, by name ('tcp') or number (conntrack -p). */
   protocol: Exclude<ProtocolName, 'unknown'> | number;
+  /** The original source address, IPv4 or IPv6 (conntrack -s). */
   src: string;
+  /** The original destination address (conntrack -d). */
   dst: string;
-  /** TCP, UDP, UDP-Lite, SCTP, DCCP (required for them). */
+  /** Source port: TCP, UDP, UDP-Lite, SCTP, DCCP (required for them). */
   srcPort?: number;
+  /** Destination port, for the same protocols (required for them). */
   dstPort?: number;
-  /** ICMP/ICMPv6 type, code and id (required for them). */
+  /** ICMP/ICMPv6 type (required for them). */
   type?: number;
+  /** ICMP/ICMPv6 code (required for them). */
   code?: number;
+  /** ICMP/ICMPv6 echo id (required for them). */
   id?: number;
-  /** GRE keys. */
+  /** GRE source key. */
   srcKey?: number;
+  /** GRE destination key. */
   dstKey?: number;
   /** The entry's zone, both directions (conntrack -w; default 0). */
   zone?: number;

@@ -5,7 +5,23 @@ import { integer } from './validate.js';
 export const DEFAULT_CONCURRENCY = 8;
 
 /** The outcome of one item: its value, or the error it failed with. */
-export type Settled<T, R> = { item: T; ok: true; value: R } | { item: T; ok: false; error: unknown };
+export type Settled<T, R> =
+  | {
+    /** The item, as given. */
+    item: T;
+    /** It succeeded. */
+    ok: true;
+    /** What `fn` resolved for it. */
+    value: R;
+  }
+  | {
+    /** The item, as given. */
+    item: T;
+    /** It failed. */
+    ok: false;
+    /** What `fn` threw or rejected with for it. */
+    error: unknown;
+  };
 
 /**
  * Runs `fn` on every item with at most `concurrency` calls in flight, and resolves the outcome
@@ -33,4 +49,19 @@ export async function mapSettled<T, R>(
   };
   await Promise.all(Array.from({ length: Math.min(limit, list.length) }, worker));
   return out;
+}
+
+/**
+ * Operations run one after the other, each once the one before has settled (a failure does not
+ * stop the next): the changes of one piece of shared state, made in order.
+ */
+export class Sequence {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  /** Runs `fn` after every operation queued before it; resolves or rejects as it does. */
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.tail.then(fn);
+    this.tail = p.catch(() => undefined);
+    return p;
+  }
 }

@@ -48,9 +48,16 @@ function contextHint(syscall: string, code: string, detail: string): string | un
  * or netlink exchange that failed.
  */
 export class NfctError extends Error {
+  /**
+   * The errno's name, as `errno(3)` spells it ('EPERM', 'ENOENT', 'ENOBUFS', ...): what a caller
+   * branches on.
+   */
   readonly code: string;
+  /** The errno's number (1 for EPERM). */
   readonly errno: number;
+  /** The system call or netlink exchange that failed ('setns', 'conntrack create', ...). */
   readonly syscall: string;
+  /** What the call was acting on, when there is more to say (a path, a group); '' otherwise. */
   readonly detail: string;
 
   constructor(errno: number, syscall: string, detail = '', context = '') {
@@ -70,6 +77,7 @@ export class NfctError extends Error {
 
 /** Thrown by any call on a handle after close(). */
 export class ClosedError extends Error {
+  /** Always 'ERR_NFCT_CLOSED': a call on a handle (or a stream of it) that was closed. */
   readonly code = 'ERR_NFCT_CLOSED';
   constructor(what: string) {
     super(`${what} is closed`);

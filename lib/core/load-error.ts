@@ -28,6 +28,7 @@ function buildAdvice(): string {
 
 /** The error `require('@x/nfct')`'s first native call throws when the addon cannot load. */
 export class NativeLoadError extends Error {
+  /** Always 'ERR_NFCT_NATIVE_LOAD': the native addon could not be loaded on this machine. */
   readonly code = 'ERR_NFCT_NATIVE_LOAD';
   /** The shared library the dynamic loader could not find, when that was the reason. */
   readonly library: string | undefined;

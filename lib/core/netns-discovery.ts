@@ -2,11 +2,12 @@
 // and the namespace of every process, one entry per namespace, with what names it to a person.
 import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 
-import { type PodIdentity, podLogDirOption, podText, readPodLogDirs } from '../k8s/pods.js';
+import { type PodIdentity, podLogDirOption, podText, readPodLogDirs } from './pods.js';
 import { assertKnownKeys, assertObject, boolean, describeValue } from './validate.js';
 
 /** A process inside a network namespace. */
 export interface NamespaceProcess {
+  /** The process's id, in the namespace this library runs in. */
   pid: number;
   /** The command name (`/proc/PID/comm`), when the process was still there to read it. */
   comm?: string;
@@ -36,6 +37,7 @@ export interface NetworkNamespace {
   current: boolean;
 }
 
+/** What listNamespaces() reads, and where. */
 export interface ListNamespacesOptions {
   /** Walk /proc for processes and their namespaces (default true). False: /run/netns names only. */
   processes?: boolean;
@@ -59,7 +61,12 @@ const CONTAINER = /(?:^|[/-])([0-9a-f]{64})(?:\.scope)?(?=$|\/)/;
 const POD = /pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})(?:\.slice)?(?=$|\/)/;
 
 /** The container id and pod UID a `/proc/PID/cgroup` text names, where it names them. */
-export function parseCgroup(text: string): { containerId?: string; podUid?: string } {
+export function parseCgroup(text: string): {
+  /** The container's id (64 hex digits), when a path names one. */
+  containerId?: string;
+  /** The pod's UID, when a path names a kubelet pod slice. */
+  podUid?: string;
+} {
   let containerId: string | undefined;
   let podUid: string | undefined;
   for (const line of text.split('\n')) {

@@ -35,7 +35,20 @@ export function openNamespaceSync(path: string): number {
  * A network namespace: a name under /run/netns (as `ip netns add` makes), an absolute path to
  * a namespace file (/proc/PID/ns/net, a bind mount), or a process whose namespace to use.
  */
-export type NetnsOption = string | { pid: number } | { path: string } | { name: string };
+export type NetnsOption =
+  | string
+  | {
+    /** The namespace of this process (its /proc/PID/ns/net). */
+    pid: number;
+  }
+  | {
+    /** An absolute path to a namespace file. */
+    path: string;
+  }
+  | {
+    /** A name under /run/netns. */
+    name: string;
+  };
 
 const NAME = /^[A-Za-z0-9_.-]+$/;
 

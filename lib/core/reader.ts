@@ -35,9 +35,11 @@ export interface ReaderStats {
    * and the bytes they take in memory.
    */
   queuedRecords: number;
+  /** The bytes the waiting records take in memory. */
   queuedBytes: number;
   /** The most that waited at once so far. */
   peakRecords: number;
+  /** The most bytes that waited at once so far. */
   peakBytes: number;
   /** Memory the native readers keep for reuse (spent batches; capped at 4 MiB a reader). */
   pooledBytes: number;

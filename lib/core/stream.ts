@@ -91,6 +91,7 @@ export class RecordStream<T> implements AsyncIterable<T> {
     return this.source;
   }
 
+  /** Starts the dump; a stream is iterated once. */
   [Symbol.asyncIterator](): AsyncIterator<T> {
     const source = this.open();
     const owner = this.owner;
@@ -237,10 +238,15 @@ export abstract class LiveStream<T> implements AsyncIterable<T>, AsyncIterator<T
     }
   }
 
+  /** The stream itself: `for await (const item of stream)`. */
   [Symbol.asyncIterator](): AsyncIterator<T> {
     return this;
   }
 
+  /**
+   * The next item, waiting for the kernel's next batch when none is queued; done once the stream
+   * is closed or ended.
+   */
   async next(): Promise<IteratorResult<T>> {
     for (;;) {
       if (this.source.closed && !this.done) this.close(); // its handle was closed
@@ -278,6 +284,7 @@ export abstract class LiveStream<T> implements AsyncIterable<T>, AsyncIterator<T
     }
   }
 
+  /** Ends the stream (what `break` in a `for await` loop calls), as close() does. */
   async return(): Promise<IteratorResult<T>> {
     this.close();
     return { value: undefined, done: true };

@@ -12,7 +12,7 @@ import { DEFAULT_CONCURRENCY, mapSettled } from '../core/concurrency.js';
 import { NfctError } from '../core/errors.js';
 import type { StreamStats } from '../core/stream.js';
 import { listNamespaces, namespaceLabel, type NetworkNamespace } from '../core/netns-discovery.js';
-import { podLogDirOption } from '../k8s/pods.js';
+import { podLogDirOption } from '../core/pods.js';
 import { assertKnownKeys, assertObject, boolean, describeValue, integer, optionalInteger } from '../core/validate.js';
 import { Nflog } from '../nflog/handle.js';
 import { registerProcessMetrics } from './process.js';

@@ -12,11 +12,16 @@ import { NfctError } from '../core/errors.js';
 import { describeValue } from '../core/validate.js';
 import { type Chunk, MESSAGE_HEADER, TEMPLATE_COUNT, templateSet, writeHeader } from './ipfix.js';
 
+/** How records reach a collector. */
 export type Transport = 'udp' | 'tcp';
 
+/** An IPFIX collector: where to send, and over what. */
 export interface CollectorSpec {
+  /** Its host name or address. */
   host: string;
+  /** Its port (4739 is IPFIX's). */
   port: number;
+  /** UDP or TCP. */
   transport: Transport;
 }
 
@@ -38,7 +43,9 @@ export function collectorName(c: CollectorSpec): string {
 
 /** What one collector was sent and lost. */
 export interface CollectorStats {
+  /** The collector, as `udp://HOST:PORT` or `tcp://HOST:PORT`. */
   collector: string;
+  /** UDP or TCP. */
   transport: Transport;
   /** UDP: the socket is set up; TCP: a connection is open. */
   connected: boolean;
@@ -68,6 +75,15 @@ interface Domain {
   used: number;
   /** When templates were last sent (ms). */
   templatesAt: number;
+}
+
+/** A message of the templates of every record shape a domain has used so far. */
+function templateMessage(d: Domain, domain: number, exportTime: number): Buffer {
+  const t = templateSet(shapesOf(d.used));
+  const msg = Buffer.allocUnsafe(MESSAGE_HEADER + t.length);
+  t.copy(msg, MESSAGE_HEADER);
+  writeHeader(msg, exportTime, d.sequence, domain);
+  return msg;
 }
 
 export interface CollectorOptions {
@@ -122,11 +138,7 @@ export abstract class Collector {
     for (const c of chunks) {
       d.used |= c.shapes;
       if ((c.shapes & ~d.announced) !== 0 || this.refreshDue(d, now)) {
-        const t = templateSet(shapesOf(d.used));
-        const msg = Buffer.allocUnsafe(MESSAGE_HEADER + t.length);
-        t.copy(msg, MESSAGE_HEADER);
-        writeHeader(msg, exportTime, d.sequence, domain);
-        this.put(msg, 0);
+        this.put(templateMessage(d, domain, exportTime), 0);
         d.announced = d.used;
         d.templatesAt = now;
       }
@@ -273,11 +285,7 @@ export class TcpCollector extends Collector {
     const exportTime = Math.floor(Date.now() / 1000);
     for (const [domain, d] of this.domains) {
       if (d.used === 0) continue;
-      const t = templateSet(shapesOf(d.used));
-      const msg = Buffer.allocUnsafe(MESSAGE_HEADER + t.length);
-      t.copy(msg, MESSAGE_HEADER);
-      writeHeader(msg, exportTime, d.sequence, domain);
-      this.write(msg, 0);
+      this.write(templateMessage(d, domain, exportTime), 0);
       d.announced = d.used;
     }
   }

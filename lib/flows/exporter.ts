@@ -7,6 +7,7 @@ import { IpfixEncoder } from './ipfix.js';
 import type { FlowRecord } from './record.js';
 import type { FlowItem } from './stream.js';
 
+/** Where an IpfixExporter sends its records, and how it packs them. */
 export interface IpfixExporterOptions {
   /** Where to send: `HOST:PORT` (UDP), `udp://HOST:PORT`, `tcp://HOST:PORT`, or objects. */
   collectors: readonly (string | CollectorSpec)[];
@@ -26,9 +27,14 @@ export interface IpfixExporterOptions {
 export interface IpfixExporterStats {
   /** Records given to export(). */
   records: number;
+  /** What each collector was sent and lost, in the order of the `collectors` option. */
   collectors: CollectorStats[];
 }
 
+/**
+ * Sends flow records (ct.flows()) as IPFIX (RFC 7011) to one or more collectors, over UDP or
+ * TCP, with the templates they need.
+ */
 export class IpfixExporter {
   private readonly encoder: IpfixEncoder;
   private records = 0;
@@ -88,6 +94,7 @@ export class IpfixExporter {
     }
   }
 
+  /** Records given so far, and per collector what was sent and lost. */
   get stats(): IpfixExporterStats {
     return { records: this.records, collectors: this.collectors.map((c) => c.stats) };
   }

@@ -7,10 +7,13 @@ import type { Counters, Flow, TcpState, Tuple } from '../conntrack/types.js';
 
 /** Where a record's addresses were, on one side of NAT. */
 export interface Endpoints {
+  /** The source address. */
   src: string;
+  /** The destination address. */
   dst: string;
-  /** TCP, UDP, UDP-Lite, SCTP, DCCP. */
+  /** The source port: TCP, UDP, UDP-Lite, SCTP, DCCP. */
   srcPort?: number;
+  /** The destination port, for the same protocols. */
   dstPort?: number;
 }
 
@@ -31,17 +34,21 @@ export interface FlowNamespace {
   inode: number;
   /** A short label: its ip netns name, pod:UID, pid:N or host. */
   label: string;
+  /** Its names under /run/netns (`ip netns`), if any. */
   names: string[];
   /** A path that opens it. */
   path: string;
   /** The Kubernetes pod UID, where a process's cgroup names one. */
   podUid?: string;
+  /** The containers whose processes are in it, where their cgroups name them. */
   containerIds?: string[];
 }
 
 /** One flow record. */
 export interface FlowRecord {
+  /** Tells a record from an overrun notice. */
   type: 'flow';
+  /** Why the record was made: the connection ended (and how), or an active timeout. */
   reason: FlowEndReason;
   /** The entry as the kernel reported it (tuples, status, mark, zone, TCP state, labels, ...). */
   flow: Flow;
@@ -64,13 +71,33 @@ export interface FlowRecord {
    * the same connection for active timeouts), undefined when nf_conntrack_acct was off when the
    * entry was created.
    */
-  counters?: { original: Counters; reply: Counters };
+  counters?: {
+    /** From the initiator. */
+    original: Counters;
+    /** From the responder. */
+    reply: Counters;
+  };
   /**
    * Addresses and ports before and after NAT: `original.pre` as the initiator sent it,
    * `original.post` as it left towards the responder; `reply.pre` as the responder answered,
    * `reply.post` as it reached the initiator. Without NAT, pre and post are the same.
    */
-  nat: { original: { pre: Endpoints; post: Endpoints }; reply: { pre: Endpoints; post: Endpoints } };
+  nat: {
+    /** The initiator's packets. */
+    original: {
+      /** As the initiator sent them. */
+      pre: Endpoints;
+      /** As they left towards the responder. */
+      post: Endpoints;
+    };
+    /** The responder's packets. */
+    reply: {
+      /** As the responder sent them. */
+      pre: Endpoints;
+      /** As they reached the initiator. */
+      post: Endpoints;
+    };
+  };
   /** The TCP state the connection ended in (TCP with protocol info only). */
   tcpState?: TcpState;
   /** The namespace it was observed in (when known). */

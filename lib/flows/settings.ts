@@ -7,12 +7,17 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync }
 
 import { NfctError } from '../core/errors.js';
 import { inNamespace, runCommand, runCommandSync } from '../trace/commands.js';
+import { processAlive, restoreAtExit } from '../core/exit.js';
+import { Sequence } from '../core/concurrency.js';
 
 /** The sysctls flow records depend on, and what is missing without them. */
 export const FLOW_SYSCTLS = {
+  /** Counts packets and bytes per entry. */
   nf_conntrack_acct: 'packet and byte counters',
+  /** Stamps each entry's start and stop. */
   nf_conntrack_timestamp: 'start times (and the kernel stop time)',
 } as const;
+/** A sysctl flow records depend on (under /proc/sys/net/netfilter/). */
 export type FlowSysctl = keyof typeof FLOW_SYSCTLS;
 const NAMES = Object.keys(FLOW_SYSCTLS) as FlowSysctl[];
 
@@ -60,15 +65,6 @@ function writeValueSync(ns: string | null, name: FlowSysctl, value: string): voi
   runCommandSync(cmd, args);
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** The registry directory of one sysctl of one namespace. */
 function dirOf(inode: number, name: FlowSysctl): string {
   return `${REGISTRY}/${inode}.${name}`;
@@ -85,7 +81,7 @@ function otherHolders(dir: string): number {
   }
   for (const e of entries) {
     if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
-    if (alive(Number(e))) n++;
+    if (processAlive(Number(e))) n++;
     else rmSync(`${dir}/${e}`, { force: true });
   }
   return n;
@@ -98,19 +94,15 @@ interface Held {
   count: number;
   /** The sysctls this process registered as a holder of. */
   names: FlowSysctl[];
-  chain: Promise<unknown>;
+  /** Its changes, one at a time. */
+  chain: Sequence;
 }
 const held = new Map<number, Held>();
 
-let hooked = false;
-function hookExit(): void {
-  if (hooked) return;
-  hooked = true;
-  process.on('exit', () => {
-    for (const [inode, h] of held) for (const name of h.names) releaseSync(inode, h.ns, name);
-    held.clear();
-  });
-}
+const hookExit = restoreAtExit(() => {
+  for (const [inode, h] of held) for (const name of h.names) releaseSync(inode, h.ns, name);
+  held.clear();
+});
 
 /** Drops this process's holder file; the last live holder puts the value back. */
 function releaseSync(inode: number, ns: string | null, name: FlowSysctl): void {
@@ -149,15 +141,11 @@ export async function holdFlowSysctls(ns: string | null, enable: boolean): Promi
   if (!enable || (off.length === 0 && !h)) return { missing: off, enabled: [], release: async () => undefined };
   hookExit();
   if (!h) {
-    h = { ns, count: 0, names: [], chain: Promise.resolve() };
+    h = { ns, count: 0, names: [], chain: new Sequence() };
     held.set(inode, h);
   }
   const holder = h;
-  const step = <T>(fn: () => Promise<T>): Promise<T> => {
-    const p = holder.chain.then(fn);
-    holder.chain = p.catch(() => undefined);
-    return p;
-  };
+  const step = <T>(fn: () => Promise<T>): Promise<T> => holder.chain.run(fn);
   const enabled: FlowSysctl[] = [];
   await step(async () => {
     for (const name of NAMES) {

@@ -35,6 +35,7 @@ export interface FlowsOptions extends FlowFilter, LiveStreamOptions {
 
 /** The kernel dropped DESTROY events (a full socket buffer): those connections have no record. */
 export interface FlowOverrun {
+  /** Tells this notice from a record. */
   type: 'overrun';
   /** When it was seen, nanoseconds since the epoch. */
   time: bigint;
@@ -44,6 +45,7 @@ export interface FlowOverrun {
   bufferSize: number;
 }
 
+/** An item of ct.flows(): a record, or a notice that records were lost. */
 export type FlowItem = FlowRecord | FlowOverrun;
 
 const FLOWS_KEYS = ['sysctls', 'activeTimeout', 'kernelFilter', ...LIVE_STREAM_KEYS];
@@ -134,7 +136,14 @@ export class FlowRecordStream implements AsyncIterableIterator<FlowItem> {
   private wake: (() => void) | undefined;
   private readonly onAbort = (): void => this.close();
   /** Resolves what the namespace lacks and what was turned on; rejects when enabling failed. */
-  readonly ready: Promise<{ missing: FlowSysctl[]; enabled: FlowSysctl[]; netns: FlowNamespace }>;
+  readonly ready: Promise<{
+    /** The sysctls that are off (what the records will lack), after enabling. */
+    missing: FlowSysctl[];
+    /** The sysctls the stream turned on (and turns off again when it ends). */
+    enabled: FlowSysctl[];
+    /** The namespace the stream observes. */
+    netns: FlowNamespace;
+  }>;
 
   /** @internal */
   constructor(
@@ -327,6 +336,7 @@ export class FlowRecordStream implements AsyncIterableIterator<FlowItem> {
     }
   }
 
+  /** The next item, waiting for the kernel's next batch when none is queued. */
   async next(): Promise<IteratorResult<FlowItem>> {
     while (this.index >= this.items.length) {
       const b = await this.nextBatch();
@@ -337,11 +347,13 @@ export class FlowRecordStream implements AsyncIterableIterator<FlowItem> {
     return { value: this.items[this.index++]!, done: false };
   }
 
+  /** Ends the stream (what `break` in a `for await` loop calls), as close() does. */
   async return(): Promise<IteratorResult<FlowItem>> {
     this.close();
     return { value: undefined, done: true };
   }
 
+  /** The stream itself: `for await (const item of ct.flows())`. */
   [Symbol.asyncIterator](): AsyncIterableIterator<FlowItem> {
     return this;
   }

@@ -3,7 +3,7 @@
 import { NfctError } from '../core/errors.js';
 import { listNamespaces, type NetworkNamespace } from '../core/netns-discovery.js';
 import { describeValue } from '../core/validate.js';
-import { type PodIdentity, podText, readNamespaceAddresses } from './pods.js';
+import { type PodIdentity, podText, readNamespaceAddresses } from '../core/pods.js';
 
 const ENOENT = 2;
 
@@ -59,7 +59,15 @@ export function podNameOption(value: unknown, option: string): { namespace: stri
  * The network namespace of a pod of this node, found by its name. NfctError ENOENT when no
  * namespace is that pod (with the pods there are, or why none are seen).
  */
-export async function findPodNamespace(pod: string, options: { podLogDir?: string } = {}): Promise<NetworkNamespace & { pod: PodIdentity }> {
+export async function findPodNamespace(
+  pod: string,
+  options: { podLogDir?: string } = {},
+): Promise<
+  NetworkNamespace & {
+    /** The pod whose namespace it is. */
+    pod: PodIdentity;
+  }
+> {
   const want = podNameOption(pod, 'pod');
   const all = (await listNamespaces({ podLogDir: options.podLogDir })) as Array<NetworkNamespace & { pod?: PodIdentity }>;
   const hit = all.find((n) => n.pod?.namespace === want.namespace && n.pod.name === want.name);

@@ -6,9 +6,12 @@
 /** Where a ruleset was read from. */
 export type RulesetKind = 'iptables-nft' | 'iptables-legacy' | 'nftables';
 
+/** The transport protocol of a Service port. */
 export type L4 = 'tcp' | 'udp' | 'sctp';
 
+/** Where a Service port's DNAT sends a packet: one endpoint (a pod, for kube-proxy). */
 export interface Endpoint {
+  /** The address the destination is rewritten to. */
   address: string;
   /** Undefined: the packet keeps its destination port. */
   port?: number;
@@ -39,7 +42,9 @@ export interface NatTable {
 
 /** The Kubernetes names in a kube-proxy Service port name `namespace/name:port`. */
 export interface KubernetesServiceName {
+  /** The Service's Kubernetes namespace. */
   namespace: string;
+  /** The Service's name. */
   service: string;
   /** The Service port's name; undefined for an unnamed port. */
   port?: string;
@@ -59,7 +64,9 @@ export interface ServicePort {
   port?: number;
   /** The DNAT targets it leads to now (empty: a Service without endpoints). */
   endpoints: Endpoint[];
+  /** Which ruleset the rules were read from. */
   ruleset: RulesetKind;
+  /** The table the rules are in ('nat' for iptables, 'kube-proxy' for nftables). */
   table: string;
   /** The chain its rules for this port start from (KUBE-SVC-..., service-..., or the plain rule's chain). */
   chain: string;

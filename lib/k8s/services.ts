@@ -20,8 +20,11 @@ const PROTONUM: Record<number, string> = { 6: 'tcp', 17: 'udp', 132: 'sctp' };
 
 /** An iptables-save text and where it came from. */
 export interface SaveText {
+  /** The iptables flavour that printed it. */
   ruleset: Exclude<RulesetKind, 'nftables'>;
+  /** iptables-save (ipv4) or ip6tables-save (ipv6). */
   family: 'ipv4' | 'ipv6';
+  /** The text, as the tool printed it. */
   text: string;
 }
 
@@ -52,6 +55,7 @@ export class Services {
   private readonly chains = new Map<string, string>();
 
   constructor(
+    /** Every Service port found, in the order the rules hold them. */
     readonly ports: readonly ServicePort[],
     chainNames: Map<string, Set<string>> = new Map(),
   ) {
@@ -90,6 +94,7 @@ export class Services {
     return this.chains.get(`${table} ${chain}`);
   }
 
+  /** How many distinct (protocol, address, port) keys lookup() knows. */
   get size(): number {
     return this.index.size;
   }
@@ -190,6 +195,7 @@ const SECTION_TOOL: Record<string, string> = {
   'iptables-legacy-ipv6': 'ip6tables-legacy-save',
 };
 
+/** Options of readServices(): the namespace whose rules to read. */
 export interface ReadServicesOptions {
   /** The namespace whose rules to read (default: the caller's). */
   netns?: NetnsOption;

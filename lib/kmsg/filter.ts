@@ -10,15 +10,19 @@ import type { ParsedLogPacket } from '../nflog/logline-types.js';
 export interface KernelLogFilter {
   /** Only LOG lines whose rule prefix starts with this text (TRACE lines are not matched by it). */
   prefix?: string;
+  /** Only IPv4 or only IPv6 packets. */
   family?: 'ipv4' | 'ipv6';
   /** By name ('tcp', 'udp', 'icmp', 'icmpv6', 'sctp', 'udplite', 'gre', 'dccp') or number. */
   protocol?: string | number;
   /** Source address or CIDR of the packet (the outer header of an ICMP error). */
   src?: string;
+  /** Destination address or CIDR of the packet. */
   dst?: string;
   /** Either port, source or destination. */
   port?: number;
+  /** Only packets from this port. */
   srcPort?: number;
+  /** Only packets to this port. */
   dstPort?: number;
 }
 

@@ -158,7 +158,16 @@ export class KernelLogStream extends LiveStream<KernelLogItem> {
    * File inputs, so far: lines skipped for being longer than maxLineBytes, rotations followed,
    * truncations followed.
    */
-  get fileTally(): { oversized: number; rotations: number; truncations: number } | undefined {
+  get fileTally():
+    | {
+      /** Lines longer than maxLineBytes, skipped. */
+      oversized: number;
+      /** Times the file was replaced by a new one of the same name while followed. */
+      rotations: number;
+      /** Times the file got shorter while followed (read again from its start). */
+      truncations: number;
+    }
+    | undefined {
     const t = this.source.tally;
     return this.kind === 'file' && t ? { oversized: t[0]!, rotations: t[1]!, truncations: t[2]! } : undefined;
   }

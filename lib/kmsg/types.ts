@@ -12,7 +12,9 @@ export type KernelLogSource = 'kmsg' | 'file';
  * addresses, ports, TCP flags, ICMP type...). A line does not say its network namespace.
  */
 export interface KernelLogPacket extends ParsedLogPacket {
+  /** Tells a packet from the other items of the stream. */
   type: 'packet';
+  /** Where the line was read: /dev/kmsg or a file. */
   source: KernelLogSource;
   /** The network protocol by the line's addresses ('arp' for ARP lines); undefined when it has none. */
   family?: 'ipv4' | 'ipv6' | 'arp';
@@ -20,23 +22,33 @@ export interface KernelLogPacket extends ParsedLogPacket {
   prefix: string;
   /** `IN=`, `OUT=`, `PHYSIN=`, `PHYSOUT=`: the interface names (undefined when empty). */
   indev?: LogInterface;
+  /** `OUT=`: the interface it is to leave by. */
   outdev?: LogInterface;
+  /** `PHYSIN=`: the bridge port it came in on. */
   physindev?: LogInterface;
+  /** `PHYSOUT=`: the bridge port it is to leave by. */
   physoutdev?: LogInterface;
   /** `MAC=`: the link-layer header. */
   hwHeader?: Buffer;
   /** With --log-macdecode / flags ether: `MACSRC=`, `MACDST=`, `MACPROTO=`, `VPROTO=`, `VID=`. */
   macSrc?: string;
+  /** `MACDST=`: the destination hardware address. */
   macDst?: string;
+  /** `MACPROTO=`: the EtherType. */
   macProto?: number;
+  /** `VPROTO=`: the VLAN tag's protocol. */
   vlanProto?: number;
+  /** `VID=`: the VLAN id. */
   vlanId?: number;
   /** `TUNNEL=a->b` of SIT devices. */
   tunnel?: string;
+  /** The ARP fields, on a line of an ARP packet. */
   arp?: ParsedLogArp;
+  /** `MARK=`: the packet's mark, when not zero. */
   mark?: number;
-  /** With --log-uid / flags skuid. */
+  /** `UID=` (with --log-uid / flags skuid): the user id of the local socket. */
   uid?: number;
+  /** `GID=`: the group id of the local socket. */
   gid?: number;
   /**
    * When the kernel logged it, ns since the epoch: /dev/kmsg's time since boot turned into
@@ -55,7 +67,12 @@ export interface KernelLogPacket extends ParsedLogPacket {
   /** The kernel's message: the prefix and every field, as the kernel wrote it. */
   message: string;
   /** KEY=VALUE pairs not understood, in order. */
-  extra: Array<{ key: string; value: string }>;
+  extra: Array<{
+    /** The word before `=`. */
+    key: string;
+    /** The text after it, as written. */
+    value: string;
+  }>;
   /** Words not understood, in order. */
   unparsed: string[];
 }
@@ -65,12 +82,15 @@ export interface KernelLogPacket extends ParsedLogPacket {
  * kind of kernel message, not only netfilter's. Comes in order, where the records went.
  */
 export interface KernelLogLoss {
+  /** Tells a loss from the other items of the stream. */
   type: 'loss';
+  /** Losses come from /dev/kmsg only. */
   source: 'kmsg';
   /** Records lost, exactly (from the sequence numbers); undefined when no record came before. */
   lost?: number;
-  /** Sequence numbers: the last record read before the loss, and the first after it. */
+  /** The sequence number of the last record read before the loss. */
   after?: number;
+  /** The sequence number of the first record read after it. */
   before: number;
   /** When the loss was noticed, ns since the epoch. */
   timestamp: bigint;
@@ -78,15 +98,23 @@ export interface KernelLogLoss {
 
 /** Another kernel log line (with `lines: true`): its message and what came with it. */
 export interface KernelLogLine {
+  /** Tells a line from the other items of the stream. */
   type: 'line';
+  /** Where the line was read: /dev/kmsg or a file. */
   source: KernelLogSource;
+  /** The kernel's message, as written. */
   message: string;
+  /** /dev/kmsg's sequence number of the record. */
   seq?: number;
+  /** The printk level. */
   level?: number;
   /** syslog facility of a /dev/kmsg record (0: the kernel; 1: a process writing to /dev/kmsg). */
   facility?: number;
+  /** When the kernel logged it, ns since the epoch (undefined when the line carries no wall-clock time). */
   timestamp?: bigint;
+  /** The kernel's time stamp, seconds since boot. */
   kernelTime?: number;
+  /** The host of a syslog or journal line. */
   host?: string;
 }
 

@@ -17,13 +17,19 @@ export type { HookName, LogInterface, NflogPacket } from './types.js';
  * A logged packet, as an item of the stream. `source` tells it from a packet of the kernel log
  * (KernelLog, 'kmsg' or 'file'). Its JSON also has `time`, the timestamp in ISO 8601.
  */
-export type NflogPacketEvent = NflogPacket & { type: 'packet'; source: 'nflog' };
+export type NflogPacketEvent = NflogPacket & {
+  /** Tells a packet from the notices of losses. */
+  type: 'packet';
+  /** Tells a packet read from NFLOG from one of the kernel log. */
+  source: 'nflog';
+};
 
 /**
  * The kernel dropped packets: the socket buffer was full (ENOBUFS), because the reader had
  * reached maxQueueBytes or the kernel outran it. The stream goes on.
  */
 export interface NflogOverrun {
+  /** Tells this item from a packet. */
   type: 'overrun';
   /** Overruns so far on this stream. */
   overruns: number;
@@ -43,16 +49,20 @@ export interface NflogOverrun {
  * reported (an overrun with sequence numbers carries its own count in `lost`).
  */
 export interface NflogGap {
+  /** Tells this item from a packet. */
   type: 'gap';
   /** How many sequence numbers were skipped. */
   missing: number;
-  /** The last sequence number before the gap and the first after it. */
+  /** The last sequence number before the gap. */
   after: number;
+  /** The first sequence number after it. */
   before: number;
 }
 
+/** An item of a subscription: a packet, or a notice that packets were lost (an overrun, a gap). */
 export type NflogEvent = NflogPacketEvent | NflogOverrun | NflogGap;
 
+/** What a subscription reads: the group, and how the kernel copies packets to it. */
 export interface SubscribeOptions extends LiveStreamOptions {
   /** The NFLOG group (0-65535), as in --nflog-group / log group. */
   group: number;
@@ -336,11 +346,14 @@ function normalizeSubscribe(options: SubscribeOptions) {
 
 /** A handle on NFLOG in one network namespace. */
 export class Nflog implements AsyncDisposable {
+  /** The namespace file the handle was opened in; null for this process's own namespace. */
+  readonly netnsPath: string | null;
   private native: NativeNflog | undefined;
   private readonly streams = new Set<PacketStream>();
 
-  private constructor(native: NativeNflog, readonly netnsPath: string | null) {
+  private constructor(native: NativeNflog, netnsPath: string | null) {
     this.native = native;
+    this.netnsPath = netnsPath;
   }
 
   /** Opens a handle; with `netns`, groups are bound inside that namespace. */
@@ -388,10 +401,12 @@ export class Nflog implements AsyncDisposable {
     native.close();
   }
 
+  /** True once close() has run. */
   get closed(): boolean {
     return this.native === undefined;
   }
 
+  /** Closes the handle at the end of an `await using` block. */
   async [Symbol.asyncDispose](): Promise<void> {
     this.close();
   }

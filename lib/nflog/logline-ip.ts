@@ -62,6 +62,50 @@ function socketElsewhere(packet: NflogPacket): boolean {
   return hook === 0 || hook === 2;
 }
 
+/** TCP, UDP and UDP-Lite, as both IP versions write them. True when the caller must stop. */
+function dumpPorts(m: Line, proto: number, fragment: boolean, off: number): boolean {
+  return proto === 6 ? dumpTcp(m, fragment, off) : dumpUdp(m, proto, fragment, off);
+}
+
+/**
+ * `PROTO=ICMP ` (or ICMPv6), and whether its 8-byte header can be read: not in a fragment, and
+ * `INCOMPLETE [n bytes] ` when it is cut.
+ */
+function icmpHead(m: Line, name: string, fragment: boolean, off: number): boolean {
+  m.add(`PROTO=${name} `);
+  if (fragment) return false;
+  if (m.has(off, 8)) return true;
+  m.add(`INCOMPLETE [${m.rest(off)} bytes] `);
+  return false;
+}
+
+/**
+ * AH or ESP in the `OPT ( ... )` group of an IPv6 line: its name and SPI (AH: 12 bytes, the SPI
+ * at 4; ESP: 8, the SPI first, and the group closes). False when the line ends here: in a
+ * fragment, or with the header cut.
+ */
+function ipsecOption(m: Line, name: 'AH' | 'ESP', fragment: boolean, ptr: number): boolean {
+  const ah = name === 'AH';
+  m.add(`${name} `);
+  if (fragment) {
+    m.add(')');
+    return false;
+  }
+  if (!m.has(ptr, ah ? 12 : 8)) {
+    m.add(`INCOMPLETE [${m.rest(ptr)} bytes] )`);
+    return false;
+  }
+  m.add(`SPI=0x${u32(m.buf, ah ? ptr + 4 : ptr).toString(16)} ${ah ? '' : ')'}`);
+  return true;
+}
+
+/** The packet an ICMP error quotes, in brackets. */
+function quote(m: Line, dump: () => void): void {
+  m.add('[');
+  dump();
+  m.add('] ');
+}
+
 /** UID/GID and MARK, written once, for the outer packet. */
 function dumpTail(m: Line): void {
   const { packet, flags } = m;
@@ -101,19 +145,12 @@ export function dumpIpv4(m: Line, iphoff: number): void {
   const l4 = iphoff + ih.ihl * 4;
   switch (ih.protocol) {
     case 6:
-      if (dumpTcp(m, fragment, l4)) return;
-      break;
     case 17:
     case 136:
-      if (dumpUdp(m, ih.protocol, fragment, l4)) return;
+      if (dumpPorts(m, ih.protocol, fragment, l4)) return;
       break;
     case 1: {
-      m.add('PROTO=ICMP ');
-      if (fragment) break;
-      if (!m.has(l4, 8)) {
-        m.add(`INCOMPLETE [${m.rest(l4)} bytes] `);
-        break;
-      }
+      if (!icmpHead(m, 'ICMP', fragment, l4)) break;
       const type = buf[l4]!;
       const code = buf[l4 + 1]!;
       m.add(`TYPE=${type} CODE=${code} `);
@@ -135,11 +172,7 @@ export function dumpIpv4(m: Line, iphoff: number): void {
         case 4:
         case 11:
           if (type === 5) m.add(`GATEWAY=${formatIpv4(buf, l4 + 4)} `);
-          if (iphoff === 0) {
-            m.add('[');
-            dumpIpv4(m, l4 + 8);
-            m.add('] ');
-          }
+          if (iphoff === 0) quote(m, () => dumpIpv4(m, l4 + 8));
           if (type === 3 && code === 4) m.add(`MTU=${u16(buf, l4 + 6)} `);
           break;
       }
@@ -225,33 +258,11 @@ export function dumpIpv6(m: Line, ip6hoff: number, recurse: boolean): void {
         hdrlen = (hpLen + 1) << 3;
         break;
       case 51:
-        if (ipopt) {
-          m.add('AH ');
-          if (fragment) {
-            m.add(')');
-            return;
-          }
-          if (!m.has(ptr, 12)) {
-            m.add(`INCOMPLETE [${m.rest(ptr)} bytes] )`);
-            return;
-          }
-          m.add(`SPI=0x${u32(buf, ptr + 4).toString(16)} `);
-        }
+        if (ipopt && !ipsecOption(m, 'AH', fragment, ptr)) return;
         hdrlen = (hpLen + 2) << 2;
         break;
       default: // 50, ESP: the rest is encrypted
-        if (ipopt) {
-          m.add('ESP ');
-          if (fragment) {
-            m.add(')');
-            return;
-          }
-          if (!m.has(ptr, 8)) {
-            m.add(`INCOMPLETE [${m.rest(ptr)} bytes] )`);
-            return;
-          }
-          m.add(`SPI=0x${u32(buf, ptr).toString(16)} )`);
-        }
+        if (ipopt) ipsecOption(m, 'ESP', fragment, ptr);
         return;
     }
     if (ipopt) m.add(') ');
@@ -261,38 +272,26 @@ export function dumpIpv6(m: Line, ip6hoff: number, recurse: boolean): void {
 
   switch (cur) {
     case 6:
-      if (dumpTcp(m, fragment, ptr)) return;
-      break;
     case 17:
     case 136:
-      if (dumpUdp(m, cur, fragment, ptr)) return;
+      if (dumpPorts(m, cur, fragment, ptr)) return;
       break;
     case 58: {
-      m.add('PROTO=ICMPv6 ');
-      if (fragment) break;
-      if (!m.has(ptr, 8)) {
-        m.add(`INCOMPLETE [${m.rest(ptr)} bytes] `);
+      // A cut ICMPv6 header ends the line at once (the kernel returns before UID and MARK).
+      if (!icmpHead(m, 'ICMPv6', fragment, ptr)) {
+        if (fragment) break;
         return;
       }
       const type = buf[ptr]!;
       m.add(`TYPE=${type} CODE=${buf[ptr + 1]} `);
-      switch (type) {
-        case 128:
-        case 129:
-          m.add(`ID=${u16(buf, ptr + 4)} SEQ=${u16(buf, ptr + 6)} `);
-          break;
-        case 4:
-        case 1:
-        case 2:
-        case 3:
-          if (type === 4) m.add(`POINTER=${u32(buf, ptr + 4).toString(16).padStart(8, '0')} `);
-          if (recurse) {
-            m.add('[');
-            dumpIpv6(m, ptr + 8, false);
-            m.add('] ');
-          }
-          if (type === 2) m.add(`MTU=${u32(buf, ptr + 4)} `);
-          break;
+      if (type === 128 || type === 129) {
+        // echo request, echo reply
+        m.add(`ID=${u16(buf, ptr + 4)} SEQ=${u16(buf, ptr + 6)} `);
+      } else if (type >= 1 && type <= 4) {
+        // destination unreachable, packet too big, time exceeded, parameter problem
+        if (type === 4) m.add(`POINTER=${u32(buf, ptr + 4).toString(16).padStart(8, '0')} `);
+        if (recurse) quote(m, () => dumpIpv6(m, ptr + 8, false));
+        if (type === 2) m.add(`MTU=${u32(buf, ptr + 4)} `);
       }
       break;
     }

@@ -298,92 +298,23 @@ class Walker {
   /** One KEY=VALUE; false when not understood. */
   private field(p: ParsedLogPacket, key: string, value: string, nested: boolean): boolean {
     const r = this.r;
-    if (this.arpMode && r.arp) {
-      const a = r.arp;
-      switch (key) {
-        case 'HTYPE':
-          return set(dec(value), (v) => (a.htype = v));
-        case 'PTYPE':
-          return set(hex0x(value), (v) => (a.ptype = v));
-        case 'OPCODE':
-          return set(dec(value), (v) => (a.opcode = v));
-        case 'MACSRC':
-          a.macSrc = value;
-          return true;
-        case 'IPSRC':
-          a.ipSrc = value;
-          return true;
-        case 'MACDST':
-          a.macDst = value;
-          return true;
-        case 'IPDST':
-          a.ipDst = value;
-          return true;
-      }
-    }
+    const arp = this.arpMode && r.arp ? assign(r.arp, ARP_FIELDS, key, value) : undefined;
+    if (arp !== undefined) return arp;
+    const line = nested ? undefined : assign(r, LINE_FIELDS, key, value);
+    if (line !== undefined) return line;
     const l4 = p.proto !== undefined;
-    if (!nested) {
-      switch (key) {
-        case 'PHYSIN':
-          r.physin = value;
-          return true;
-        case 'PHYSOUT':
-          r.physout = value;
-          return true;
-        case 'MAC':
-          r.mac = value;
-          return true;
-        case 'TUNNEL':
-          r.tunnel = value;
-          return true;
-        case 'MACSRC':
-          r.macSrc = value;
-          return true;
-        case 'MACDST':
-          r.macDst = value;
-          return true;
-        case 'MACPROTO':
-          return set(hexBare(value), (v) => (r.macProto = v));
-        case 'VPROTO':
-          return set(hexBare(value), (v) => (r.vlanProto = v));
-        case 'VID':
-          return set(dec(value), (v) => (r.vlanId = v));
-        case 'UID':
-          return set(dec(value), (v) => (r.uid = v));
-        case 'GID':
-          return set(dec(value), (v) => (r.gid = v));
-        case 'MARK':
-          return set(hex0x(value), (v) => (r.mark = v));
-      }
-    }
     switch (key) {
       case 'SRC':
-        if (l4) return false;
-        p.src = value;
-        return true;
       case 'DST':
+        // after PROTO=, the quoted packet of an ICMP error has its own
         if (l4) return false;
-        p.dst = value;
+        p[key === 'SRC' ? 'src' : 'dst'] = value;
         return true;
       case 'LEN':
-        if (!l4) return set(dec(value), (v) => (p.len = v));
-        return set(dec(value), (v) => (p.udpLen = v));
-      case 'TOS':
-        return set(hex0x(value), (v) => (p.tos = v));
-      case 'PREC':
-        return set(hex0x(value), (v) => (p.prec = v));
-      case 'TTL':
-        return set(dec(value), (v) => (p.ttl = v));
-      case 'TC':
-        return set(dec(value), (v) => (p.tc = v));
-      case 'HOPLIMIT':
-        return set(dec(value), (v) => (p.hopLimit = v));
-      case 'FLOWLBL':
-        return set(dec(value), (v) => (p.flowLabel = v));
+        return set(dec(value), (v) => (l4 ? (p.udpLen = v) : (p.len = v)));
       case 'ID':
         if (!l4) return set(dec(value), (v) => (p.id = v));
-        if (p.icmp) return set(dec(value), (v) => (p.icmp!.id = v));
-        return false;
+        return p.icmp ? set(dec(value), (v) => (p.icmp!.id = v)) : false;
       case 'PROTO': {
         p.proto = value;
         const n = Object.hasOwn(PROTO_NUMBERS, value) ? PROTO_NUMBERS[value] : dec(value);
@@ -392,57 +323,51 @@ class Walker {
         return true;
       }
     }
-    if (!l4) {
-      if (key === 'SPI') return set(hex0x(value), (v) => (p.spi = v));
-      return false;
-    }
-    switch (key) {
-      case 'SPT':
-        return set(dec(value), (v) => (p.spt = v));
-      case 'DPT':
-        return set(dec(value), (v) => (p.dpt = v));
-      case 'SPI':
-        return set(hex0x(value), (v) => (p.spi = v));
-    }
-    if (p.tcp) {
-      const tcp = p.tcp;
-      switch (key) {
-        case 'SEQ':
-          return set(dec(value), (v) => (tcp.seq = v));
-        case 'ACK':
-          return set(dec(value), (v) => (tcp.ack = v));
-        case 'WINDOW':
-          return set(dec(value), (v) => (tcp.window = v));
-        case 'RES':
-          return set(hex0x(value), (v) => (tcp.res = v));
-        case 'URGP':
-          return set(dec(value), (v) => (tcp.urgp = v));
-      }
-      return false;
-    }
-    switch (key) {
-      case 'TYPE':
-        return set(dec(value), (v) => ((p.icmp ??= {}).type = v));
-      case 'CODE':
-        return set(dec(value), (v) => ((p.icmp ??= {}).code = v));
-    }
-    const icmp = p.icmp;
-    if (!icmp) return false;
-    switch (key) {
-      case 'SEQ':
-        return set(dec(value), (v) => (icmp.seq = v));
-      case 'PARAMETER':
-        return set(dec(value), (v) => (icmp.parameter = v));
-      case 'GATEWAY':
-        icmp.gateway = value;
-        return true;
-      case 'POINTER':
-        return set(hexBare(value), (v) => (icmp.pointer = v));
-      case 'MTU':
-        return set(dec(value), (v) => (icmp.mtu = v));
-    }
-    return false;
+    const ip = assign(p, IP_FIELDS, key, value);
+    if (ip !== undefined) return ip;
+    if (!l4) return key === 'SPI' ? set(hex0x(value), (v) => (p.spi = v)) : false;
+    const ports = assign(p, PORT_FIELDS, key, value);
+    if (ports !== undefined) return ports;
+    if (p.tcp) return assign(p.tcp, TCP_FIELDS, key, value) ?? false;
+    if (key === 'TYPE' || key === 'CODE') return set(dec(value), (v) => ((p.icmp ??= {})[key === 'TYPE' ? 'type' : 'code'] = v));
+    return p.icmp ? (assign(p.icmp, ICMP_FIELDS, key, value) ?? false) : false;
   }
+}
+
+/** How a field's value is read: d decimal, x 0x-hex, h bare hex, s text as it is. */
+const READERS: Readonly<Record<string, (v: string) => string | number | undefined>> = { d: dec, x: hex0x, h: hexBare, s: (v) => v };
+
+/** The KEY=VALUE fields of one part of a line: key to [property, how the value is read]. */
+type Fields = ReadonlyMap<string, readonly [string, (v: string) => string | number | undefined]>;
+
+/** Fields from `KEY property reader` entries (see READERS), comma-separated. */
+function fields(spec: string): Fields {
+  return new Map(
+    spec.split(',').map((entry) => {
+      const [key, property, reader] = entry.trim().split(' ') as [string, string, string];
+      return [key, [property, READERS[reader]!]] as const;
+    }),
+  );
+}
+
+const ARP_FIELDS = fields('HTYPE htype d, PTYPE ptype x, OPCODE opcode d, MACSRC macSrc s, IPSRC ipSrc s, MACDST macDst s, IPDST ipDst s');
+/** Written once per line, for the outer packet: the link layer, the socket, the mark. */
+const LINE_FIELDS = fields(
+  'PHYSIN physin s, PHYSOUT physout s, MAC mac s, TUNNEL tunnel s, MACSRC macSrc s, MACDST macDst s, MACPROTO macProto h, VPROTO vlanProto h, VID vlanId d, UID uid d, GID gid d, MARK mark x',
+);
+const IP_FIELDS = fields('TOS tos x, PREC prec x, TTL ttl d, TC tc d, HOPLIMIT hopLimit d, FLOWLBL flowLabel d');
+const PORT_FIELDS = fields('SPT spt d, DPT dpt d, SPI spi x');
+const TCP_FIELDS = fields('SEQ seq d, ACK ack d, WINDOW window d, RES res x, URGP urgp d');
+const ICMP_FIELDS = fields('SEQ seq d, PARAMETER parameter d, GATEWAY gateway s, POINTER pointer h, MTU mtu d');
+
+/** Sets the field `key` of `target` from `value`: true, false when the value is not what the field holds, undefined when `key` is none of `table`'s. */
+function assign(target: object, table: Fields, key: string, value: string): boolean | undefined {
+  const field = table.get(key);
+  if (!field) return undefined;
+  const v = field[1](value);
+  if (v === undefined) return false;
+  (target as Record<string, unknown>)[field[0]] = v;
+  return true;
 }
 
 function set(v: number | undefined, assign: (v: number) => void): boolean {

@@ -4,15 +4,19 @@
 export interface SyslogHeader {
   /** The time as written (`Jun 13 19:58:21`, `2024-06-13T19:58:21.123456+02:00`). */
   time: string;
+  /** The host name the syslog line carries. */
   host: string;
   /** The program tag, `kernel` for these lines. */
   tag: string;
+  /** The process id in the tag's brackets, when written (`kernel[123]`). */
   pid?: number;
 }
 
 /** ICMP or ICMPv6 fields of a LOG line. */
 export interface ParsedLogIcmp {
+  /** `TYPE=`: the ICMP type. */
   type?: number;
+  /** `CODE=`: the ICMP code. */
   code?: number;
   /** Echo identifier (`ID=` after `TYPE=`). */
   id?: number;
@@ -34,6 +38,7 @@ export interface ParsedLogTcp {
   seq?: number;
   /** `ACK=` (with --log-tcp-sequence). */
   ack?: number;
+  /** `WINDOW=`: the advertised receive window. */
   window?: number;
   /** `RES=0x..`: the reserved bits as the kernel prints them. */
   res?: number;
@@ -47,18 +52,27 @@ export interface ParsedLogTcp {
 
 /** ARP fields of a LOG line (`ARP HTYPE=1 PTYPE=0x0800 OPCODE=1 MACSRC=... IPSRC=...`). */
 export interface ParsedLogArp {
+  /** `HTYPE=`: the hardware type (1 for Ethernet). */
   htype?: number;
+  /** `PTYPE=`: the protocol type (0x0800 for IPv4). */
   ptype?: number;
+  /** `OPCODE=`: 1 a request, 2 a reply. */
   opcode?: number;
+  /** `MACSRC=`: the sender's hardware address. */
   macSrc?: string;
+  /** `IPSRC=`: the sender's IP address. */
   ipSrc?: string;
+  /** `MACDST=`: the target's hardware address. */
   macDst?: string;
+  /** `IPDST=`: the target's IP address. */
   ipDst?: string;
 }
 
 /** The fields of one IP packet in a LOG line: the packet itself, or the one an ICMP error quotes. */
 export interface ParsedLogPacket {
+  /** `SRC=`: the source address. */
   src?: string;
+  /** `DST=`: the destination address. */
   dst?: string;
   /** `LEN=` of the IP packet (IPv6: payload length + 40). */
   len?: number;
@@ -66,6 +80,7 @@ export interface ParsedLogPacket {
   tos?: number;
   /** IPv4 `PREC=` (masked with 0xE0). */
   prec?: number;
+  /** IPv4 `TTL=`. */
   ttl?: number;
   /** IPv4 identification. */
   id?: number;
@@ -94,11 +109,15 @@ export interface ParsedLogPacket {
   proto?: string;
   /** The protocol number `proto` stands for. */
   protocol?: number;
+  /** `SPT=`: the source port (TCP, UDP, UDP-Lite, SCTP, DCCP). */
   spt?: number;
+  /** `DPT=`: the destination port. */
   dpt?: number;
   /** UDP `LEN=` (UDP-Lite: the checksum coverage). */
   udpLen?: number;
+  /** The TCP fields, when `PROTO=TCP`. */
   tcp?: ParsedLogTcp;
+  /** The ICMP or ICMPv6 fields, when `PROTO=ICMP` or `ICMPv6`. */
   icmp?: ParsedLogIcmp;
   /** AH/ESP `SPI=`. */
   spi?: number;
@@ -116,6 +135,7 @@ export interface ParsedLogLine extends ParsedLogPacket {
   line: string;
   /** printk level from a leading `<n>` (dmesg -r). */
   level?: number;
+  /** The syslog header, when the line came from a syslog file or the journal. */
   syslog?: SyslogHeader;
   /** Seconds since boot from `[ 1234.567890]`. */
   kernelTime?: number;
@@ -125,9 +145,13 @@ export interface ParsedLogLine extends ParsedLogPacket {
   message: string;
   /** The text before `IN=` (the rule's prefix), exactly; undefined when there is no `IN=`. */
   prefix?: string;
+  /** `IN=`: the input interface ('' when there is none, as on OUTPUT). */
   in?: string;
+  /** `OUT=`: the output interface ('' when there is none, as on INPUT). */
   out?: string;
+  /** `PHYSIN=`: the bridge port the packet came in on. */
   physin?: string;
+  /** `PHYSOUT=`: the bridge port it is to leave by. */
   physout?: string;
   /** `MAC=`: the link-layer header as colon-separated hex (may be empty). */
   mac?: string;
@@ -135,16 +159,29 @@ export interface ParsedLogLine extends ParsedLogPacket {
   tunnel?: string;
   /** With --log-macdecode: `MACSRC=`, `MACDST=`, `MACPROTO=`, `VPROTO=`, `VID=`. */
   macSrc?: string;
+  /** `MACDST=` (with --log-macdecode). */
   macDst?: string;
+  /** `MACPROTO=`: the EtherType (with --log-macdecode). */
   macProto?: number;
+  /** `VPROTO=`: the VLAN tag's protocol (with --log-macdecode). */
   vlanProto?: number;
+  /** `VID=`: the VLAN id (with --log-macdecode). */
   vlanId?: number;
+  /** The ARP fields, on a line of an ARP packet. */
   arp?: ParsedLogArp;
+  /** `UID=` (with --log-uid): the user id of the local socket. */
   uid?: number;
+  /** `GID=` (with --log-uid): the group id of the local socket. */
   gid?: number;
+  /** `MARK=`: the packet's mark, when not zero. */
   mark?: number;
   /** KEY=VALUE pairs not understood (or whose value did not parse), in order. */
-  extra: Array<{ key: string; value: string }>;
+  extra: Array<{
+    /** The word before `=`. */
+    key: string;
+    /** The text after it, as written. */
+    value: string;
+  }>;
   /** Words not understood, in order. */
   unparsed: string[];
 }

@@ -5,7 +5,9 @@ import type { Flow } from '../conntrack/types.js';
  * be resolved; a kernel log line (KernelLog) gives its name only.
  */
 export interface LogInterface {
+  /** The interface's index in the namespace the packet was logged in (NFLOG; a kernel log line has none). */
   index?: number;
+  /** Its name (`eth0`), when the interface still existed to be named. */
   name?: string;
 }
 
@@ -21,20 +23,27 @@ export interface NflogPacket {
   group: number;
   /** Protocol family of the hook: 'ipv4', 'ipv6', 'bridge', 'arp', 'netdev', or the number. */
   family: 'ipv4' | 'ipv6' | 'bridge' | 'arp' | 'netdev' | 'inet' | number;
-  /** The netfilter hook number and its name. */
+  /** The netfilter hook number (NF_INET_*). */
   hook?: number;
+  /** The hook's name, as the LOG target names its chain ('PREROUTING', ...). */
   hookName?: HookName;
   /** Link-layer protocol of the packet (EtherType, e.g. 0x0800). */
   hwProtocol?: number;
   /** The rule's prefix (--nflog-prefix, log prefix "..."). */
   prefix?: string;
+  /** The interface the packet came in on (`IN=`). */
   indev?: LogInterface;
+  /** The interface it is to leave by (`OUT=`). */
   outdev?: LogInterface;
   /** Bridge ports. */
   physindev?: LogInterface;
+  /** The bridge port it is to leave by (`PHYSOUT=`). */
   physoutdev?: LogInterface;
+  /** The packet's mark (skb->mark, `MARK=`), when not zero. */
   mark?: number;
+  /** The user id of the local socket that sent or receives it (with the group's uid flag). */
   uid?: number;
+  /** The group id of that socket. */
   gid?: number;
   /** When the packet was logged (the skb's time), ns since the epoch. */
   timestamp?: bigint;
@@ -45,7 +54,16 @@ export interface NflogPacket {
   /** The source hardware address. */
   hwAddress?: Buffer;
   /** 802.1Q tag. */
-  vlan?: { protocol: number; tci: number; id: number; priority: number };
+  vlan?: {
+    /** The tag's EtherType (0x8100, or 0x88a8 for an outer 802.1ad tag). */
+    protocol: number;
+    /** The whole tag control information: priority, drop eligible bit and id. */
+    tci: number;
+    /** The VLAN id (the TCI's low 12 bits). */
+    id: number;
+    /** The priority code point (the TCI's top 3 bits). */
+    priority: number;
+  };
   /** The layer-2 header of bridged packets (NFULA_L2HDR). */
   l2Header?: Buffer;
   /** The group's own sequence number (with `sequence: 'local'` or 'both'). */

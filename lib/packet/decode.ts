@@ -14,24 +14,10 @@
 
 import { IPPROTO, protocolLabel } from '../core/protocols.js';
 import { describeValue } from '../core/validate.js';
-import {
-  decodeAhHeader,
-  decodeEspHeader,
-  decodeGreHeader,
-  decodeIcmpHeader,
-  decodeIcmpv6Header,
-  decodeIpv4Header,
-  decodeIpv6Header,
-  decodeSctpHeader,
-  decodeTcpHeader,
-  decodeUdpHeader,
-  decodeUdpLiteHeader,
-  copy,
-  ICMP_MIN_LENGTH,
-  u16,
-  u32,
-} from './headers.js';
-import type { DecodedPacket, Ipv6FragmentExtension, LayerName } from './types.js';
+import { decodeAhHeader, decodeEspHeader, decodeGreHeader, decodeIcmpHeader, decodeIcmpv6Header } from './headers.js';
+import { decodeIpv4Header, decodeIpv6Header, decodeSctpHeader, decodeTcpHeader, decodeUdpHeader } from './headers.js';
+import { decodeUdpLiteHeader, copy, ICMP_MIN_LENGTH, u16, u32 } from './headers.js';
+import type { DecodedPacket, Ipv4Header, Ipv6FragmentExtension, Ipv6Header, LayerName } from './types.js';
 
 // ---- the whole packet ----------------------------------------------------------------------
 
@@ -47,6 +33,12 @@ function asBuffer(value: unknown): Buffer | undefined {
   if (Buffer.isBuffer(value)) return value;
   if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
   return undefined;
+}
+
+/** The packet as decoded so far, with the reason its headers contradict themselves. */
+function malformed(p: DecodedPacket, why: string): DecodedPacket {
+  p.malformed = why;
+  return p;
 }
 
 function cut(p: DecodedPacket, layer: LayerName): DecodedPacket {
@@ -79,28 +71,25 @@ export function decodePacket(buffer: Buffer | Uint8Array, family: 'ipv4' | 'ipv6
   return decodeAt(buf, fam, true);
 }
 
-/** `nested`: whether an ICMP error's quoted packet may be decoded (one level only). */
+/**
+ * The packet from its IP header on: that header, or where it was cut or why it is not one.
+ * `nested`: whether an ICMP error's quoted packet may be decoded (one level only).
+ */
 function decodeAt(buf: Buffer, family: 'ipv4' | 'ipv6', nested: boolean): DecodedPacket {
-  return family === 'ipv4' ? decodeIpv4(buf, nested) : decodeIpv6(buf, nested);
+  const p: DecodedPacket = { family, length: buf.length };
+  const v4 = family === 'ipv4';
+  const ip = v4 ? decodeIpv4Header(buf, 0) : decodeIpv6Header(buf, 0);
+  if (!ip) return cut(p, family);
+  if (v4) p.ipv4 = ip as Ipv4Header;
+  else p.ipv6 = ip as Ipv6Header;
+  const version = v4 ? 4 : 6;
+  if (ip.version !== version) return malformed(p, `IPv${version} version field is ${ip.version}`);
+  return v4 ? decodeIpv4(p, ip as Ipv4Header, buf, nested) : decodeIpv6(p, ip as Ipv6Header, buf, nested);
 }
 
-function decodeIpv4(buf: Buffer, nested: boolean): DecodedPacket {
-  const p: DecodedPacket = { family: 'ipv4', length: buf.length };
-  const ip = decodeIpv4Header(buf, 0);
-  if (!ip) return cut(p, 'ipv4');
-  p.ipv4 = ip;
-  if (ip.version !== 4) {
-    p.malformed = `IPv4 version field is ${ip.version}`;
-    return p;
-  }
-  if (ip.ihl < 5) {
-    p.malformed = `IPv4 header length ${ip.ihl * 4} is less than 20`;
-    return p;
-  }
-  if (ip.totalLength < ip.headerLength) {
-    p.malformed = `IPv4 total length ${ip.totalLength} is less than the header length ${ip.headerLength}`;
-    return p;
-  }
+function decodeIpv4(p: DecodedPacket, ip: Ipv4Header, buf: Buffer, nested: boolean): DecodedPacket {
+  if (ip.ihl < 5) return malformed(p, `IPv4 header length ${ip.ihl * 4} is less than 20`);
+  if (ip.totalLength < ip.headerLength) return malformed(p, `IPv4 total length ${ip.totalLength} is less than the header length ${ip.headerLength}`);
   p.protocol = ip.protocol;
   const name = protocolLabel(ip.protocol);
   if (name) p.protocolName = name;
@@ -118,15 +107,7 @@ function decodeIpv4(buf: Buffer, nested: boolean): DecodedPacket {
   return decodeTransport(p, view, ip.headerLength, ip.protocol, ip.totalLength, nested);
 }
 
-function decodeIpv6(buf: Buffer, nested: boolean): DecodedPacket {
-  const p: DecodedPacket = { family: 'ipv6', length: buf.length };
-  const ip = decodeIpv6Header(buf, 0);
-  if (!ip) return cut(p, 'ipv6');
-  p.ipv6 = ip;
-  if (ip.version !== 6) {
-    p.malformed = `IPv6 version field is ${ip.version}`;
-    return p;
-  }
+function decodeIpv6(p: DecodedPacket, ip: Ipv6Header, buf: Buffer, nested: boolean): DecodedPacket {
   // A zero Payload Length with more bytes present is a jumbogram (RFC 2675) or a BIG TCP
   // packet as the kernel builds them: the buffer's end is then the only bound there is.
   const total = ip.payloadLength === 0 && buf.length > 40 ? buf.length : 40 + ip.payloadLength;
@@ -137,10 +118,7 @@ function decodeIpv6(buf: Buffer, nested: boolean): DecodedPacket {
   // Bounded: every header is at least 8 bytes and the buffer is finite; the cap guards the rest.
   for (let hops = 0; hops < 64; hops++) {
     if (next === IPPROTO.HOPOPTS || next === IPPROTO.DSTOPTS || next === IPPROTO.ROUTING) {
-      if (next === IPPROTO.HOPOPTS && hops !== 0) {
-        p.malformed = `hop-by-hop options header at offset ${off} is not the first extension header`;
-        return p;
-      }
+      if (next === IPPROTO.HOPOPTS && hops !== 0) return malformed(p, `hop-by-hop options header at offset ${off} is not the first extension header`);
       if (view.length - off < 2) return setProto(cut(p, 'ipv6-extension'), next);
       const len = (view[off + 1]! + 1) * 8;
       if (view.length - off < len) return setProto(cut(p, 'ipv6-extension'), next);
@@ -247,10 +225,7 @@ function decodeTransport(
       const h = decodeTcpHeader(view, off);
       if (!h) return cut(p, 'tcp');
       p.tcp = h;
-      if (h.dataOffset < 5) {
-        p.malformed = `TCP data offset ${h.dataOffset} is less than 5`;
-        return p;
-      }
+      if (h.dataOffset < 5) return malformed(p, `TCP data offset ${h.dataOffset} is less than 5`);
       if (view.length - off < h.headerLength) return cut(p, 'tcp');
       return finish(p, view, off + h.headerLength, ipEnd);
     }
@@ -322,10 +297,7 @@ function decodeTransport(
       const h = decodeAhHeader(view, off);
       if (!h) return cut(p, 'ah');
       p.ah = h;
-      if (h.headerLength < 12) {
-        p.malformed = `AH length ${h.headerLength} is less than 12`;
-        return p;
-      }
+      if (h.headerLength < 12) return malformed(p, `AH length ${h.headerLength} is less than 12`);
       if (view.length < off + h.headerLength) return cut(p, 'ah');
       setProto(p, h.nextHeader);
       if (h.nextHeader === IPPROTO.AH) {

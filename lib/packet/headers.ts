@@ -207,15 +207,10 @@ export function decodeUdpHeader(buf: Buffer, offset: number): UdpHeader | undefi
   };
 }
 
-/** The 8-byte UDP-Lite header at `offset`, or undefined. */
+/** The 8-byte UDP-Lite header at `offset`, or undefined: UDP's, its length field the checksum coverage. */
 export function decodeUdpLiteHeader(buf: Buffer, offset: number): UdpLiteHeader | undefined {
-  if (offset < 0 || buf.length - offset < 8) return undefined;
-  return {
-    srcPort: u16(buf, offset),
-    dstPort: u16(buf, offset + 2),
-    checksumCoverage: u16(buf, offset + 4),
-    checksum: u16(buf, offset + 6),
-  };
+  const udp = decodeUdpHeader(buf, offset);
+  return udp && { srcPort: udp.srcPort, dstPort: udp.dstPort, checksumCoverage: udp.length, checksum: udp.checksum };
 }
 
 /** The 12-byte SCTP common header at `offset`, or undefined. */

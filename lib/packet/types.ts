@@ -77,6 +77,7 @@ interface Ipv6ExtensionBase {
 
 /** A Hop-by-Hop (0) or Destination Options (60) header. */
 export interface Ipv6OptionsExtension extends Ipv6ExtensionBase {
+  /** Which of the two headers it is. */
   type: 'hop-by-hop' | 'destination';
   /** The protocol of the header that follows. */
   nextHeader: number;
@@ -86,7 +87,9 @@ export interface Ipv6OptionsExtension extends Ipv6ExtensionBase {
 
 /** A Routing header (43). */
 export interface Ipv6RoutingExtension extends Ipv6ExtensionBase {
+  /** Tells this header from the other kinds. */
   type: 'routing';
+  /** The protocol of the header that follows. */
   nextHeader: number;
   /** Routing Type (0 deprecated source route, 2 Mobile IPv6, 3 RPL, 4 SRv6). */
   routingType: number;
@@ -98,7 +101,9 @@ export interface Ipv6RoutingExtension extends Ipv6ExtensionBase {
 
 /** A Fragment header (44). */
 export interface Ipv6FragmentExtension extends Ipv6ExtensionBase {
+  /** Tells this header from the other kinds. */
   type: 'fragment';
+  /** The protocol of the header that follows (of the whole packet, once reassembled). */
   nextHeader: number;
   /** Fragment offset in bytes (the 13-bit field times 8). */
   fragmentOffset: number;
@@ -110,7 +115,9 @@ export interface Ipv6FragmentExtension extends Ipv6ExtensionBase {
 
 /** An Authentication Header (51) met in the IPv6 chain. */
 export interface Ipv6AhExtension extends Ipv6ExtensionBase {
+  /** Tells this header from the other kinds. */
   type: 'ah';
+  /** The protocol of the header that follows. */
   nextHeader: number;
   /** The decoded header. */
   ah: AhHeader;
@@ -118,6 +125,7 @@ export interface Ipv6AhExtension extends Ipv6ExtensionBase {
 
 /** An ESP header (50): the rest of the packet is encrypted, the walk ends here. */
 export interface Ipv6EspExtension extends Ipv6ExtensionBase {
+  /** Tells this header from the other kinds. */
   type: 'esp';
   /** The decoded SPI and sequence number. */
   esp: EspHeader;
@@ -174,7 +182,9 @@ export type TcpFlagName = 'AE' | 'CWR' | 'ECE' | 'URG' | 'ACK' | 'PSH' | 'RST' |
 
 /** A TCP header (RFC 9293). */
 export interface TcpHeader {
+  /** The source port. */
   srcPort: number;
+  /** The destination port. */
   dstPort: number;
   /** Sequence number. */
   seq: number;
@@ -202,7 +212,9 @@ export interface TcpHeader {
 
 /** A UDP header (RFC 768). */
 export interface UdpHeader {
+  /** The source port. */
   srcPort: number;
+  /** The destination port. */
   dstPort: number;
   /** The Length field: header and data, in bytes. */
   length: number;
@@ -212,16 +224,21 @@ export interface UdpHeader {
 
 /** A UDP-Lite header (RFC 3828). */
 export interface UdpLiteHeader {
+  /** The source port. */
   srcPort: number;
+  /** The destination port. */
   dstPort: number;
   /** Checksum Coverage: how many bytes the checksum covers (0: the whole datagram). */
   checksumCoverage: number;
+  /** The checksum as found (not verified). */
   checksum: number;
 }
 
 /** The SCTP common header (RFC 9260) and the type of the first chunk when present. */
 export interface SctpHeader {
+  /** The source port. */
   srcPort: number;
+  /** The destination port. */
   dstPort: number;
   /** Verification Tag. */
   vtag: number;
@@ -233,8 +250,14 @@ export interface SctpHeader {
 
 /** An ICMP header (RFC 792) with the fields its type defines. */
 export interface IcmpHeader {
+  /**
+   * The ICMP type (0 echo reply, 3 destination unreachable, 8 echo request, 11 time exceeded,
+   * ...).
+   */
   type: number;
+  /** The ICMP code, whose meaning depends on the type. */
   code: number;
+  /** The checksum as found (not verified). */
   checksum: number;
   /** Identifier (echo 0/8, timestamp 13/14, information 15/16, address mask 17/18). */
   id?: number;
@@ -255,8 +278,14 @@ export interface IcmpHeader {
 
 /** An ICMPv6 header (RFC 4443) with the fields its type defines. */
 export interface Icmpv6Header {
+  /**
+   * The ICMPv6 type (1 destination unreachable, 2 packet too big, 128 echo request, 129 echo
+   * reply, ...).
+   */
   type: number;
+  /** The ICMPv6 code, whose meaning depends on the type. */
   code: number;
+  /** The checksum as found (not verified). */
   checksum: number;
   /** Identifier (echo request 128, echo reply 129). */
   id?: number;
@@ -275,15 +304,29 @@ export interface GreHeader {
   /** The 16-bit flags and version word as found. */
   flagBits: number;
   /** The flags: C (checksum present), R (routing, obsolete), K (key present), S (sequence present), A (PPTP acknowledgment present). */
-  flags: { checksum: boolean; routing: boolean; key: boolean; sequence: boolean; ack: boolean };
+  flags: {
+    /** C: a checksum field is present. */
+    checksum: boolean;
+    /** R: routing present (deprecated). */
+    routing: boolean;
+    /** K: a key field is present. */
+    key: boolean;
+    /** S: a sequence number is present. */
+    sequence: boolean;
+    /** A: an acknowledgment number is present (PPTP's enhanced GRE). */
+    ack: boolean;
+  };
   /** Version: 0 for GRE, 1 for PPTP's enhanced GRE. */
   version: number;
   /** Protocol Type: the EtherType of the payload (0x0800 IPv4, 0x86dd IPv6, 0x880b PPP, ...). */
   protocol: number;
   /** The header's length with its optional fields, in bytes. */
   headerLength: number;
+  /** The checksum field, present when the C flag is set. */
   checksumValue?: number;
+  /** The key field (PPTP: payload length and call id), present when the K flag is set. */
   key?: number;
+  /** The sequence number, present when the S flag is set. */
   sequence?: number;
   /** PPTP acknowledgment number. */
   ackNumber?: number;
@@ -343,12 +386,19 @@ export interface DecodedPacket {
   noTransport?: NoTransportReason;
   /** Offset of the transport header from the start of the packet. */
   transportOffset?: number;
+  /** The TCP header, when the transport is TCP. */
   tcp?: TcpHeader;
+  /** The UDP header, when the transport is UDP. */
   udp?: UdpHeader;
+  /** The UDP-Lite header, when the transport is UDP-Lite. */
   udplite?: UdpLiteHeader;
+  /** The SCTP common header, when the transport is SCTP. */
   sctp?: SctpHeader;
+  /** The ICMP header, for an IPv4 packet carrying ICMP. */
   icmp?: IcmpHeader;
+  /** The ICMPv6 header, for an IPv6 packet carrying ICMPv6. */
   icmpv6?: Icmpv6Header;
+  /** The GRE header, when the transport is GRE. */
   gre?: GreHeader;
   /** ESP (IPv4 protocol 50, or the end of an IPv6 chain). */
   esp?: EspHeader;
@@ -364,6 +414,7 @@ export interface DecodedPacket {
    * followed (a capture cut by the NFLOG copy range, or the quote inside an ICMP error).
    */
   truncated?: true;
+  /** With `truncated`: the layer that was cut short. */
   truncatedLayer?: LayerName;
   /** The first inconsistency found (bad version, header length too small, ...). Decoding stops there. */
   malformed?: string;

@@ -42,7 +42,18 @@ function traceConntrack(w: Uint32Array, b: number, p: number): TraceConntrack | 
  * Parses a legacy TRACE prefix, `TRACE: raw:cali-PREROUTING:rule:1 ` (table, chain, kind,
  * rule number; chain names may hold dashes and colons). Undefined when it is not one.
  */
-export function parseTracePrefix(prefix: string): { table: string; chain: string; kind: TraceKind; rule: number } | undefined {
+export function parseTracePrefix(prefix: string):
+  | {
+    /** The table the rule is in ('raw', 'filter', 'nat', ...). */
+    table: string;
+    /** The chain the rule is in. */
+    chain: string;
+    /** What the packet met: a rule, the chain's return, or its policy. */
+    kind: TraceKind;
+    /** The rule's position in its chain (1 = first). */
+    rule: number;
+  }
+  | undefined {
   if (typeof prefix !== 'string') throw new TypeError(`parseTracePrefix() prefix must be a string, got ${describeValue(prefix)}`);
   const m = /^TRACE: ([^:\s]+):(\S+):(rule|return|policy):(\d{1,10}) ?$/.exec(prefix.trimStart());
   if (!m) return undefined;
@@ -50,7 +61,12 @@ export function parseTracePrefix(prefix: string): { table: string; chain: string
 }
 
 /** Parses a TRACE line from dmesg or syslog: the hop, and the packet fields parseLogLine reads. */
-export function parseTraceLine(line: string): (ReturnType<typeof parseTracePrefix> & { log: ReturnType<typeof parseLogLine> }) | undefined {
+export function parseTraceLine(line: string):
+  | (ReturnType<typeof parseTracePrefix> & {
+    /** The whole line taken apart, as parseLogLine() gives it. */
+    log: ReturnType<typeof parseLogLine>;
+  })
+  | undefined {
   const log = parseLogLine(line);
   const hop = log.prefix !== undefined ? parseTracePrefix(log.prefix) : undefined;
   return hop ? { ...hop, log } : undefined;

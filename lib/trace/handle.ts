@@ -25,6 +25,7 @@ export class Trace implements AsyncDisposable {
   private readonly ending = new Set<Promise<void>>();
 
   private constructor(
+    /** The namespace file the handle traces in; null for the caller's own namespace. */
     readonly netnsPath: string | null,
     private readonly nsfd: number | undefined,
     private readonly nflog: Nflog | undefined,
@@ -47,6 +48,11 @@ export class Trace implements AsyncDisposable {
     return newTableName();
   }
 
+  /**
+   * Opens a handle that reads the packet traces of a namespace: nftables trace events (nft and
+   * iptables-nft rules) and legacy iptables TRACE (through NFLOG group 0). Nothing is traced
+   * until a stream asks: events() or packets() with a `match`, or rules that set nftrace/TRACE.
+   */
   static async open(options: TraceOpenOptions = {}): Promise<Trace> {
     const raw: unknown = options;
     assertObject(raw, 'Trace.open options');
@@ -176,6 +182,7 @@ export class Trace implements AsyncDisposable {
     }
   }
 
+  /** Closes the handle at the end of an `await using` block. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }

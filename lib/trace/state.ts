@@ -14,7 +14,9 @@
 import { closeSync, statSync } from 'node:fs';
 
 import { builtin } from '../core/builtins.js';
+import { Sequence } from '../core/concurrency.js';
 import { callSite, withCallSite } from '../core/errors.js';
+import { restoreAtExit } from '../core/exit.js';
 import { addon } from '../core/native.js';
 import { inNamespace, runCommand, runCommandSync } from './commands.js';
 
@@ -112,17 +114,12 @@ interface Binding {
   /** The backends found before binding, per family; undefined while not yet read. */
   previous: string[] | undefined;
   /** Operations on this namespace's binding, one after the other. */
-  chain: Promise<unknown>;
+  chain: Sequence;
 }
 const bindings = new Map<string, Binding>();
 
-let exitHook = false;
-function hookExit(): void {
-  if (exitHook) return;
-  exitHook = true;
-  // 'exit' handlers must be synchronous: the commands run to completion one by one.
-  process.on('exit', restoreAllSync);
-}
+// At exit the commands run to completion one by one ('exit' handlers must be synchronous).
+const hookExit = restoreAtExit(restoreAllSync);
 
 /** What process exit does: removes every temporary table, puts back every bound backend. */
 function restoreAllSync(): void {
@@ -243,15 +240,11 @@ export async function holdLogger(key: string, ns: string): Promise<() => Promise
   hookExit();
   let b = bindings.get(key);
   if (!b) {
-    b = { holders: new Map(), previous: undefined, chain: Promise.resolve() };
+    b = { holders: new Map(), previous: undefined, chain: new Sequence() };
     bindings.set(key, b);
   }
   const binding = b;
-  const step = <T>(fn: () => Promise<T>): Promise<T> => {
-    const p = binding.chain.then(fn);
-    binding.chain = p.catch(() => undefined);
-    return p;
-  };
+  const step = <T>(fn: () => Promise<T>): Promise<T> => binding.chain.run(fn);
   const holder = {};
   await step(async () => {
     if (binding.holders.size === 0) {

@@ -6,6 +6,7 @@ import type { KernelLogPacket } from '../kmsg/types.js';
 import type { LogInterface } from '../nflog/types.js';
 import type { DecodedPacket } from '../packet/types.js';
 
+/** What a hop is: a rule the packet matched, the end of a chain it returned from, or a chain's policy. */
 export type TraceKind = 'rule' | 'return' | 'policy';
 
 /**
@@ -16,12 +17,17 @@ export type TraceSource = 'legacy' | 'nftables' | 'kmsg' | 'file';
 
 /** One hop: the packet passed a rule (or a chain's return or policy). */
 export interface TraceEvent {
+  /** Where the hop came from: nftables' trace events, legacy iptables TRACE, or a kernel log. */
   source: TraceSource;
   /** Which packet: the kernel's trace id (nftables), or one derived from the packet (legacy). */
   id: number;
+  /** The table's family as nft names it ('ip', 'ip6', 'inet', 'bridge', ...). */
   family: string;
+  /** The table the rule is in. */
   table: string;
+  /** The chain the rule is in. */
   chain: string;
+  /** A rule, the chain's return, or its policy. */
   kind: TraceKind;
   /** Legacy: the rule's position in its chain (1 = first). */
   rule?: number;
@@ -45,8 +51,11 @@ export interface TraceEvent {
   hook?: string;
   /** The packet's conntrack entry as the kernel saw it at this hop (nftables traces, Linux 6.8). */
   ct?: TraceConntrack;
+  /** The interfaces the packet came in on and goes out on (index, and name where there is one). */
   iif?: LogInterface;
+  /** The interface the packet goes out on, once routed. */
   oif?: LogInterface;
+  /** The packet's mark at this hop, when not zero. */
   mark?: number;
   /** The packet's headers (the first hop of an nftables trace carries them; later hops inherit). */
   packet?: DecodedPacket;
@@ -70,13 +79,19 @@ export interface TraceConntrack {
 
 /** All hops of one packet, in order, and how its trip ended. */
 export interface TracePacket {
+  /** Tells a traced packet from the other items of a kernel log stream. */
   type: 'trace';
+  /** The packet's trace id, as its hops carry it. */
   id: number;
+  /** Where its hops came from. */
   source: TraceSource;
+  /** The family of the first hop's table. */
   family: string;
+  /** Every rule it passed, in order. */
   hops: TraceEvent[];
   /** The last verdict seen: 'drop' ends a packet; otherwise what the last hop said. */
   verdict?: string;
+  /** The packet's headers, from the first hop that carried them. */
   packet?: DecodedPacket;
   /** false when the packet went quiet (idle timeout) rather than ending in a drop. */
   dropped: boolean;
@@ -84,17 +99,25 @@ export interface TracePacket {
 
 /** What to trace with a temporary `meta nftrace set 1` rule (see Trace.events). */
 export interface TraceMatch {
+  /** Only IPv4 or only IPv6 packets (default both). */
   family?: 'ipv4' | 'ipv6';
+  /** Only packets of this layer-4 protocol. */
   protocol?: 'tcp' | 'udp' | 'icmp' | 'icmpv6' | 'sctp';
+  /** Only packets from this address, or from this CIDR ('10.0.0.0/8'). */
   src?: string;
+  /** Only packets to this address or CIDR. */
   dst?: string;
   /** Either port, source or destination. */
   port?: number;
+  /** Only packets from this port (TCP, UDP, SCTP). */
   srcPort?: number;
+  /** Only packets to this port. */
   dstPort?: number;
 }
 
+/** Options of Trace.open(): where to trace, and which tracers to read. */
 export interface TraceOpenOptions {
+  /** The network namespace to trace in (default: the caller's own). */
   netns?: NetnsOption;
   /** Read nftables / iptables-nft traces (default true). */
   nftables?: boolean;

@@ -213,23 +213,15 @@ Napi::Value Conntrack::Aggregate(const Napi::CallbackInfo& info) {
   std::vector<uint32_t> keys;
   for (uint32_t i = 0; i < arr.Length(); i++) {
     Napi::Value v = arr.Get(i);
-    if (!v.IsNumber() || (v.As<Napi::Number>().Uint32Value() & AGG_BY_KEY_MASK) >= AGG_KEYS) {
-      ThrowTypeError(env, "aggregate(): a key is out of range");
-      return env.Undefined();
-    }
+    if (!v.IsNumber() || (v.As<Napi::Number>().Uint32Value() & AGG_BY_KEY_MASK) >= AGG_KEYS) return ThrowTypeError(env, "aggregate(): a key is out of range");
     keys.push_back(v.As<Napi::Number>().Uint32Value());
   }
-  if (keys.empty() || keys.size() > AGG_MAX_KEYS) {
-    ThrowTypeError(env, "aggregate(): 1 to 8 keys");
-    return env.Undefined();
-  }
+  if (keys.empty() || keys.size() > AGG_MAX_KEYS) return ThrowTypeError(env, "aggregate(): 1 to 8 keys");
   const uint32_t sort = info[2].As<Napi::Number>().Uint32Value();
   const uint32_t top = info[3].As<Napi::Number>().Uint32Value();
   ReaderOptions opt;
-  opt.protocol = NETLINK_NETFILTER;
-  opt.dump = true;
   opt.max_batch = 1;  // records appear only on the final batch: nothing to reserve room for
-  if (!ReaderNamespace(env, &opt.nsfd)) return env.Undefined();
+  if (!ReaderOn(env, true, &opt)) return env.Undefined();
   SetDumpRequests(filter, IPCTNL_MSG_CT_GET, &opt);
   const uint32_t words = GroupWords(static_cast<uint32_t>(keys.size()));
   return Stream::Start(env, info[4].As<Napi::Function>(),

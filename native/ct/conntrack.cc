@@ -28,29 +28,27 @@ namespace {
 
 uint16_t CtMsg(uint8_t type) { return static_cast<uint16_t>(type); }
 
+// The request of get(): the original tuple, and the zone of the entry.
+void PutGet(nlmsghdr* nlh, const TupleSpec& t, int64_t /*id*/) {
+  PutTuple(nlh, CTA_TUPLE_ORIG, t);
+  if (t.zone >= 0) mnl_attr_put_u16(nlh, CTA_ZONE, htons(t.zone));
+}
+
 }  // namespace
 
 void Conntrack::Init(Napi::Env env, Napi::Object exports) {
-  Napi::Function ctor =
-      DefineClass(env, "Conntrack",
-                  {InstanceMethod<&Conntrack::Dump>("dump"), InstanceMethod<&Conntrack::Get>("get"),
-                   InstanceMethod<&Conntrack::Count>("count"),
-                   InstanceMethod<&Conntrack::Stats>("stats"),
-                   InstanceMethod<&Conntrack::Close>("close"),
-                   InstanceMethod<&Conntrack::Create>("create"),
-                   InstanceMethod<&Conntrack::Delete>("delete"),
-                   InstanceMethod<&Conntrack::Flush>("flush"),
-                   InstanceMethod<&Conntrack::CreateBatch>("createBatch"),
-                   InstanceMethod<&Conntrack::DeleteBatch>("deleteBatch"),
-                   InstanceMethod<&Conntrack::DeleteWhere>("deleteWhere"),
-                   InstanceMethod<&Conntrack::Aggregate>("aggregate"),
-                   InstanceMethod<&Conntrack::ExpectDump>("expectDump"),
-                   InstanceMethod<&Conntrack::ExpectGet>("expectGet"),
-                   InstanceMethod<&Conntrack::ExpectCreate>("expectCreate"),
-                   InstanceMethod<&Conntrack::ExpectDelete>("expectDelete"),
-                   InstanceMethod<&Conntrack::ExpectFlush>("expectFlush"),
-                   InstanceMethod<&Conntrack::Events>("events"),
-                   InstanceMethod<&Conntrack::ExpectEvents>("expectEvents")});
+  Napi::Function ctor = DefineClass(
+      env, "Conntrack",
+      {InstanceMethod<&Conntrack::Dump>("dump"), InstanceMethod<&Conntrack::Get>("get"),
+       InstanceMethod<&Conntrack::Count>("count"), InstanceMethod<&Conntrack::Stats>("stats"),
+       InstanceMethod<&Conntrack::Close>("close"), InstanceMethod<&Conntrack::Create>("create"),
+       InstanceMethod<&Conntrack::Delete>("delete"), InstanceMethod<&Conntrack::Flush>("flush"),
+       InstanceMethod<&Conntrack::CreateBatch>("createBatch"), InstanceMethod<&Conntrack::DeleteBatch>("deleteBatch"),
+       InstanceMethod<&Conntrack::DeleteWhere>("deleteWhere"), InstanceMethod<&Conntrack::Aggregate>("aggregate"),
+       InstanceMethod<&Conntrack::ExpectDump>("expectDump"), InstanceMethod<&Conntrack::ExpectGet>("expectGet"),
+       InstanceMethod<&Conntrack::ExpectCreate>("expectCreate"),
+       InstanceMethod<&Conntrack::ExpectDelete>("expectDelete"), InstanceMethod<&Conntrack::ExpectFlush>("expectFlush"),
+       InstanceMethod<&Conntrack::Events>("events"), InstanceMethod<&Conntrack::ExpectEvents>("expectEvents")});
   GetData(env)->conntrack_ctor = Napi::Persistent(ctor);
   exports.Set("Conntrack", ctor);
   exports.Set("openConntrack", Napi::Function::New(env, &Conntrack::Open, "openConntrack"));
@@ -88,19 +86,14 @@ Napi::Value Conntrack::Open(const Napi::CallbackInfo& info) {
 // dump(filter, msgType, onBatch, readerOptions): Stream
 Napi::Value Conntrack::Dump(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 4 || !info[1].IsNumber() || !info[2].IsFunction()) {
-    ThrowTypeError(env, "dump(filter, msgType, onBatch, options)");
-    return env.Undefined();
-  }
+  if (info.Length() < 4 || !info[1].IsNumber() || !info[2].IsFunction()) return ThrowTypeError(env, "dump(filter, msgType, onBatch, options)");
   FlowFilter filter;
   if (!ParseFilter(info[0], &filter)) return env.Undefined();
   const uint8_t type = static_cast<uint8_t>(info[1].As<Napi::Number>().Uint32Value());
 
   ReaderOptions opt;
   ReadReaderOptions(info[3], &opt);
-  opt.protocol = NETLINK_NETFILTER;
-  opt.dump = true;
-  if (!ReaderNamespace(env, &opt.nsfd)) return env.Undefined();
+  if (!ReaderOn(env, true, &opt)) return env.Undefined();
 
   SetDumpRequests(filter, type, &opt);
   return Stream::Start(env, info[2].As<Napi::Function>(),
@@ -109,23 +102,10 @@ Napi::Value Conntrack::Dump(const Napi::CallbackInfo& info) {
 
 // get(tuple): Promise<[ArrayBuffer, strings, count]> (count 0: no such entry)
 Napi::Value Conntrack::Get(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  TupleSpec tuple;
-  if (info.Length() < 1 || !ParseTuple(info[0], &tuple)) return env.Undefined();
-  auto batch = std::make_shared<Batch>();
-  auto exec = [tuple, batch](int fd, Failure* f) {
-    NlRequest req(NFNL_SUBSYS_CTNETLINK, CtMsg(IPCTNL_MSG_CT_GET), 0, tuple.family);
-    PutTuple(req.header(), CTA_TUPLE_ORIG, tuple);
-    if (tuple.zone >= 0) mnl_attr_put_u16(req.header(), CTA_ZONE, htons(tuple.zone));
+  return QueueGet(info, sock_, NFNL_SUBSYS_CTNETLINK, IPCTNL_MSG_CT_GET, PutGet, [](const nlmsghdr* m, Batch* batch) {
     Flow flow;
-    Failure local;
-    NlTransact(fd, req, [&](const nlmsghdr* m) {
-      if (DecodeFlowMessage(m, &flow)) AppendRecord(flow, batch.get());
-    }, &local);
-    if (local.failed() && local.err != ENOENT) *f = local;
-  };
-  auto done = [batch](Napi::Env e) { return RecordsToJs(e, *batch); };
-  return QueueControl(env, sock_, exec, done);
+    if (DecodeFlowMessage(m, &flow)) AppendRecord(flow, batch);
+  });
 }
 
 // count(): Promise<[entries, maxEntries]> (maxEntries -1 when the kernel does not say)
@@ -192,7 +172,9 @@ Napi::Value Conntrack::Stats(const Napi::CallbackInfo& info) {
   return QueueControl(env, sock_, exec, done);
 }
 
-bool Conntrack::ReaderNamespace(Napi::Env env, int* nsfd) {
+bool Conntrack::ReaderOn(Napi::Env env, bool dump, ReaderOptions* opt) {
+  opt->protocol = NETLINK_NETFILTER;
+  opt->dump = dump;
   std::lock_guard<std::mutex> lock(sock_->mu);
   if (sock_->fd < 0) {
     Failure f;
@@ -200,7 +182,7 @@ bool Conntrack::ReaderNamespace(Napi::Env env, int* nsfd) {
     MakeError(env, f).As<Napi::Error>().ThrowAsJavaScriptException();
     return false;
   }
-  *nsfd = sock_->nsfd >= 0 ? dup(sock_->nsfd) : -1;
+  opt->nsfd = sock_->nsfd >= 0 ? dup(sock_->nsfd) : -1;
   return true;
 }
 

@@ -50,8 +50,9 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
   Napi::Value ExpectDelete(const Napi::CallbackInfo& info);
   Napi::Value ExpectFlush(const Napi::CallbackInfo& info);
 
-  // A copy of the namespace fd for a new reader (or -1); false with a JS error when closed.
-  bool ReaderNamespace(Napi::Env env, int* nsfd);
+  // A new reader's options on this handle: netfilter netlink, a dump or a stream, in the
+  // handle's namespace (a copy of its fd); false with a JS error when the handle was closed.
+  bool ReaderOn(Napi::Env env, bool dump, ReaderOptions* opt);
 
   std::shared_ptr<ControlSocket> sock_;
 };

@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 
 namespace nfct {
@@ -83,6 +84,41 @@ Napi::Value QueueControl(Napi::Env env, std::shared_ptr<ControlSocket> sock, Con
     exec(sock->fd, f);
   };
   return QueueOp(env, "nfct-control", std::move(run), std::move(done));
+}
+
+Napi::Value QueueRequest(Napi::Env env, std::shared_ptr<ControlSocket> sock, std::function<NlRequest()> make) {
+  auto exec = [make = std::move(make)](int fd, Failure* f) {
+    NlRequest req = make();
+    NlTransact(fd, req, [](const nlmsghdr*) {}, f);
+  };
+  return QueueControl(env, std::move(sock), exec, [](Napi::Env e) { return e.Undefined(); });
+}
+
+Napi::Value QueueDelete(const Napi::CallbackInfo& info, std::shared_ptr<ControlSocket> sock, uint8_t subsys,
+                        uint8_t msg, PutTarget put) {
+  TupleSpec t;
+  if (info.Length() < 2 || !ParseTuple(info[0], &t)) return info.Env().Undefined();
+  const int64_t id = info[1].As<Napi::Number>().Int64Value();
+  return QueueRequest(info.Env(), std::move(sock), [t, id, subsys, msg, put]() {
+    NlRequest req(subsys, msg, 0, t.family);
+    put(req.header(), t, id);
+    return req;
+  });
+}
+
+Napi::Value QueueGet(const Napi::CallbackInfo& info, std::shared_ptr<ControlSocket> sock, uint8_t subsys,
+                     uint8_t msg, PutTarget put, std::function<void(const nlmsghdr*, Batch*)> append) {
+  TupleSpec t;
+  if (info.Length() < 1 || !ParseTuple(info[0], &t)) return info.Env().Undefined();
+  auto batch = std::make_shared<Batch>();
+  auto exec = [t, batch, subsys, msg, put, append = std::move(append)](int fd, Failure* f) {
+    NlRequest req(subsys, msg, 0, t.family);
+    put(req.header(), t, -1);
+    Failure local;
+    NlTransact(fd, req, [&](const nlmsghdr* m) { append(m, batch.get()); }, &local);
+    if (local.failed() && local.err != ENOENT) *f = local;
+  };
+  return QueueControl(info.Env(), std::move(sock), exec, [batch](Napi::Env e) { return RecordsToJs(e, *batch); });
 }
 
 }  // namespace ct

@@ -11,6 +11,7 @@
 #include "async_op.h"
 #include "ct/filter.h"
 #include "ct/flow.h"
+#include "ct/request.h"
 #include "errors.h"
 #include "reader.h"
 
@@ -33,6 +34,23 @@ using ControlDone = OpDone;
 // resolves the returned promise with done() or rejects it with the failure (see async_op.h).
 Napi::Value QueueControl(Napi::Env env, std::shared_ptr<ControlSocket> sock, ControlExec exec,
                          ControlDone done);
+
+// Sends the one request make() builds (on the worker) and resolves undefined on its ACK:
+// creates, deletes and flushes.
+Napi::Value QueueRequest(Napi::Env env, std::shared_ptr<ControlSocket> sock, std::function<NlRequest()> make);
+
+// Puts the tuple of an entry (or an expectation) and its id (-1: any) into a request.
+using PutTarget = void (*)(nlmsghdr* nlh, const TupleSpec& t, int64_t id);
+
+// delete(tuple, id) and expectDelete(tuple, id): one `msg` request of `subsys` naming them.
+Napi::Value QueueDelete(const Napi::CallbackInfo& info, std::shared_ptr<ControlSocket> sock, uint8_t subsys,
+                        uint8_t msg, PutTarget put);
+
+// get(tuple) and expectGet(tuple): one `msg` request of `subsys` naming the tuple (put, id -1),
+// answered by at most one record that `append` adds to the batch. Resolves the records as
+// RecordsToJs gives them; no such entry is an empty answer, not an error.
+Napi::Value QueueGet(const Napi::CallbackInfo& info, std::shared_ptr<ControlSocket> sock, uint8_t subsys,
+                     uint8_t msg, PutTarget put, std::function<void(const nlmsghdr*, Batch*)> append);
 
 // Sets the dump requests of a reader for a filter: the kernel-side part of the filter in each
 // request, with a plain fallback. A protocol filter without a family becomes one dump per

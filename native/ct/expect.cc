@@ -18,12 +18,20 @@ namespace {
 using attr::Be32;
 using attr::Str;
 
+// The 32-bit attributes that are one value in one word of the record (the zone is 16 bits).
+constexpr attr::Scalar kScalars[] = {
+    {CTA_EXPECT_ID, 4, EXPECT_ID, EXPECT_HAS_ID},
+    {CTA_EXPECT_TIMEOUT, 4, EXPECT_TIMEOUT, EXPECT_HAS_TIMEOUT},
+    {CTA_EXPECT_FLAGS, 4, EXPECT_FLAGS, EXPECT_HAS_FLAGS},
+    {CTA_EXPECT_CLASS, 4, EXPECT_CLASS, EXPECT_HAS_CLASS},
+};
+
 bool DecodeNat(const nlattr* nest, Expect* e) {
   bool ok = true;
   NlForEachNested(nest, [&](const nlattr* a) {
     switch (attr::Type(a)) {
       case CTA_EXPECT_NAT_DIR:
-        if (attr::PayloadLen(a) >= 4) e->w[EXPECT_NAT_DIR] = Be32(a);
+        attr::Get(a, 4, &e->w[EXPECT_NAT_DIR]);
         break;
       case CTA_EXPECT_NAT_TUPLE:
         ok = ok && DecodeTupleInto(a, &e->w[EXPECT_NAT], e->addr[3]);
@@ -48,7 +56,6 @@ bool DecodeExpectMessage(const nlmsghdr* nlh, Expect* e) {
   uint32_t& present = e->w[EXPECT_PRESENT];
   bool ok = true;
   NlForEachAttr(nlh, sizeof(nfgenmsg), [&](const nlattr* a) {
-    const size_t len = attr::PayloadLen(a);
     switch (attr::Type(a)) {
       case CTA_EXPECT_MASTER:
         present |= EXPECT_HAS_MASTER;
@@ -65,20 +72,8 @@ bool DecodeExpectMessage(const nlmsghdr* nlh, Expect* e) {
       case CTA_EXPECT_NAT:
         ok = ok && DecodeNat(a, e);
         break;
-      case CTA_EXPECT_ID:
-        if (len >= 4) e->w[EXPECT_ID] = Be32(a), present |= EXPECT_HAS_ID;
-        break;
-      case CTA_EXPECT_TIMEOUT:
-        if (len >= 4) e->w[EXPECT_TIMEOUT] = Be32(a), present |= EXPECT_HAS_TIMEOUT;
-        break;
       case CTA_EXPECT_ZONE:
-        if (len >= 2) e->w[EXPECT_ZONE] = attr::Be16(a), present |= EXPECT_HAS_ZONE;
-        break;
-      case CTA_EXPECT_FLAGS:
-        if (len >= 4) e->w[EXPECT_FLAGS] = Be32(a), present |= EXPECT_HAS_FLAGS;
-        break;
-      case CTA_EXPECT_CLASS:
-        if (len >= 4) e->w[EXPECT_CLASS] = Be32(a), present |= EXPECT_HAS_CLASS;
+        attr::GetField(a, 2, &e->w[EXPECT_ZONE], &present, EXPECT_HAS_ZONE);
         break;
       case CTA_EXPECT_HELP_NAME:
         e->helper = Str(a);
@@ -89,6 +84,7 @@ bool DecodeExpectMessage(const nlmsghdr* nlh, Expect* e) {
         present |= EXPECT_HAS_FN;
         break;
       default:
+        attr::GetScalar(a, kScalars, e->w, &present);
         break;
     }
   });

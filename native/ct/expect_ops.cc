@@ -19,22 +19,15 @@ void PutExpectTarget(nlmsghdr* nlh, const TupleSpec& t, int64_t id) {
   if (id >= 0) mnl_attr_put_u32(nlh, CTA_EXPECT_ID, htonl(static_cast<uint32_t>(id)));
 }
 
-Napi::Value Done(Napi::Env env) { return env.Undefined(); }
-
 }  // namespace
 
 // expectDump(family, onBatch): Stream of expectation records
 Napi::Value Conntrack::ExpectDump(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[1].IsFunction()) {
-    ThrowTypeError(env, "expectDump(family, onBatch)");
-    return env.Undefined();
-  }
+  if (info.Length() < 2 || !info[1].IsFunction()) return ThrowTypeError(env, "expectDump(family, onBatch)");
   const uint8_t family = static_cast<uint8_t>(info[0].As<Napi::Number>().Uint32Value());
   ReaderOptions opt;
-  opt.protocol = NETLINK_NETFILTER;
-  opt.dump = true;
-  if (!ReaderNamespace(env, &opt.nsfd)) return env.Undefined();
+  if (!ReaderOn(env, true, &opt)) return env.Undefined();
   NlRequest req(NFNL_SUBSYS_CTNETLINK_EXP, IPCTNL_MSG_EXP_GET, NLM_F_DUMP, family);
   const auto* p = static_cast<const uint8_t*>(req.data());
   opt.requests.emplace_back(p, p + req.size());
@@ -44,67 +37,42 @@ Napi::Value Conntrack::ExpectDump(const Napi::CallbackInfo& info) {
 
 // expectGet(tuple): Promise<[ArrayBuffer, strings, count]>
 Napi::Value Conntrack::ExpectGet(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  TupleSpec t;
-  if (info.Length() < 1 || !ParseTuple(info[0], &t)) return env.Undefined();
-  auto batch = std::make_shared<Batch>();
-  auto exec = [t, batch](int fd, Failure* f) {
-    NlRequest req(NFNL_SUBSYS_CTNETLINK_EXP, IPCTNL_MSG_EXP_GET, 0, t.family);
-    PutExpectTarget(req.header(), t, -1);
-    Expect e;
-    Failure local;
-    NlTransact(fd, req, [&](const nlmsghdr* m) {
-      if (DecodeExpectMessage(m, &e)) {
-        batch->words.insert(batch->words.end(), e.w, e.w + EXPECT_WORDS);
-        AppendExpectStrings(e, &batch->strings);
-        batch->count++;
-      }
-    }, &local);
-    if (local.failed() && local.err != ENOENT) *f = local;
-  };
-  return QueueControl(env, sock_, exec, [batch](Napi::Env e) { return RecordsToJs(e, *batch); });
+  return QueueGet(info, sock_, NFNL_SUBSYS_CTNETLINK_EXP, IPCTNL_MSG_EXP_GET, PutExpectTarget,
+                  [](const nlmsghdr* m, Batch* batch) {
+                    Expect e;
+                    if (!DecodeExpectMessage(m, &e)) return;
+                    batch->words.insert(batch->words.end(), e.w, e.w + EXPECT_WORDS);
+                    AppendExpectStrings(e, &batch->strings);
+                    batch->count++;
+                  });
 }
 
 // expectCreate(spec): Promise<void>
 Napi::Value Conntrack::ExpectCreate(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
   ExpectSpec spec;
-  if (info.Length() < 1 || !ParseExpectSpec(info[0], &spec)) return env.Undefined();
-  auto exec = [spec](int fd, Failure* f) {
-    NlRequest req(NFNL_SUBSYS_CTNETLINK_EXP, IPCTNL_MSG_EXP_NEW, NLM_F_CREATE | NLM_F_EXCL,
-                  spec.tuple.family);
+  if (info.Length() < 1 || !ParseExpectSpec(info[0], &spec)) return info.Env().Undefined();
+  return QueueRequest(info.Env(), sock_, [spec]() {
+    NlRequest req(NFNL_SUBSYS_CTNETLINK_EXP, IPCTNL_MSG_EXP_NEW, NLM_F_CREATE | NLM_F_EXCL, spec.tuple.family);
     PutExpectSpec(req.header(), spec);
-    NlTransact(fd, req, [](const nlmsghdr*) {}, f);
-  };
-  return QueueControl(env, sock_, exec, Done);
+    return req;
+  });
 }
 
 // expectDelete(tuple, id): Promise<void>
 Napi::Value Conntrack::ExpectDelete(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  TupleSpec t;
-  if (info.Length() < 2 || !ParseTuple(info[0], &t)) return env.Undefined();
-  const int64_t id = info[1].As<Napi::Number>().Int64Value();
-  auto exec = [t, id](int fd, Failure* f) {
-    NlRequest req(NFNL_SUBSYS_CTNETLINK_EXP, IPCTNL_MSG_EXP_DELETE, 0, t.family);
-    PutExpectTarget(req.header(), t, id);
-    NlTransact(fd, req, [](const nlmsghdr*) {}, f);
-  };
-  return QueueControl(env, sock_, exec, Done);
+  return QueueDelete(info, sock_, NFNL_SUBSYS_CTNETLINK_EXP, IPCTNL_MSG_EXP_DELETE, PutExpectTarget);
 }
 
 // expectFlush(family, helper): Promise<void>; helper '' flushes every expectation
 Napi::Value Conntrack::ExpectFlush(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
   const uint8_t family = static_cast<uint8_t>(info[0].As<Napi::Number>().Uint32Value());
   std::string helper = info.Length() > 1 && info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "";
-  auto exec = [family, helper](int fd, Failure* f) {
+  return QueueRequest(info.Env(), sock_, [family, helper]() {
     NlRequest req(NFNL_SUBSYS_CTNETLINK_EXP, IPCTNL_MSG_EXP_DELETE, 0, family);
     req.set_version(1);
     if (!helper.empty()) mnl_attr_put_strz(req.header(), CTA_EXPECT_HELP_NAME, helper.c_str());
-    NlTransact(fd, req, [](const nlmsghdr*) {}, f);
-  };
-  return QueueControl(env, sock_, exec, Done);
+    return req;
+  });
 }
 
 }  // namespace ct

@@ -17,39 +17,18 @@ namespace {
 // Newer than some system headers.
 constexpr uint16_t kCtaTimestampEvent = 27;  // CTA_TIMESTAMP_EVENT (6.x)
 
-using attr::Be16;
-using attr::Be32;
-using attr::Be64;
-using attr::ForEach;
-using attr::ForEachNested;
-using attr::Len;
-using attr::Payload;
-using attr::PayloadLen;
-using attr::Put64;
-using attr::Type;
-using attr::U8;
+// The attribute reader (attr.h): Type, Len, Get, Get64, GetAt, Mark, ForEachNested, ...
+using namespace attr;  // NOLINT(google-build-using-namespace)
 
 bool DecodeTupleIp(const nlattr* nest, uint8_t (*addr)[16], uint32_t* meta) {
   return ForEachNested(nest, [&](const nlattr* a) {
-    switch (Type(a)) {
-      case CTA_IP_V4_SRC:
-      case CTA_IP_V4_DST:
-        if (!Len(a, 4)) return false;
-        memcpy(addr[Type(a) == CTA_IP_V4_SRC ? 0 : 1],
-               Payload(a), 4);
-        *meta |= TUPLE_HAS_ADDRS;
-        break;
-      case CTA_IP_V6_SRC:
-      case CTA_IP_V6_DST:
-        if (!Len(a, 16)) return false;
-        memcpy(addr[Type(a) == CTA_IP_V6_SRC ? 0 : 1],
-               Payload(a), 16);
-        *meta |= TUPLE_HAS_ADDRS;
-        break;
-      default:
-        break;
-    }
-    return true;
+    const uint16_t type = Type(a);
+    const bool v4 = type == CTA_IP_V4_SRC || type == CTA_IP_V4_DST;
+    if (!v4 && type != CTA_IP_V6_SRC && type != CTA_IP_V6_DST) return true;
+    const size_t len = v4 ? 4 : 16;
+    if (!Len(a, len)) return false;
+    memcpy(addr[type == CTA_IP_V4_SRC || type == CTA_IP_V6_SRC ? 0 : 1], Payload(a), len);
+    return Mark(meta, TUPLE_HAS_ADDRS);
   });
 }
 
@@ -57,41 +36,22 @@ bool DecodeTupleProto(const nlattr* nest, uint32_t* t) {
   return ForEachNested(nest, [&](const nlattr* a) {
     switch (Type(a)) {
       case CTA_PROTO_NUM:
-        if (!Len(a, 1)) return false;
-        t[TUPLE_META] = (t[TUPLE_META] & ~0xffu) | U8(a) | TUPLE_HAS_PROTO;
-        break;
+        return GetAt(a, 1, &t[TUPLE_META], 0) && Mark(&t[TUPLE_META], TUPLE_HAS_PROTO);
       case CTA_PROTO_SRC_PORT:
-        if (!Len(a, 2)) return false;
-        t[TUPLE_PORTS] = (t[TUPLE_PORTS] & 0xffff0000u) | Be16(a);
-        t[TUPLE_META] |= TUPLE_HAS_PORTS;
-        break;
       case CTA_PROTO_DST_PORT:
-        if (!Len(a, 2)) return false;
-        t[TUPLE_PORTS] = (t[TUPLE_PORTS] & 0xffffu) | (static_cast<uint32_t>(Be16(a)) << 16);
-        t[TUPLE_META] |= TUPLE_HAS_PORTS;
-        break;
+        return GetAt(a, 2, &t[TUPLE_PORTS], Type(a) == CTA_PROTO_SRC_PORT ? 0 : 16) && Mark(&t[TUPLE_META], TUPLE_HAS_PORTS);
       case CTA_PROTO_ICMP_TYPE:
       case CTA_PROTO_ICMPV6_TYPE:
-        if (!Len(a, 1)) return false;
-        t[TUPLE_ICMP] = (t[TUPLE_ICMP] & ~0xffu) | U8(a);
-        t[TUPLE_META] |= TUPLE_HAS_ICMP;
-        break;
+        return GetAt(a, 1, &t[TUPLE_ICMP], 0) && Mark(&t[TUPLE_META], TUPLE_HAS_ICMP);
       case CTA_PROTO_ICMP_CODE:
       case CTA_PROTO_ICMPV6_CODE:
-        if (!Len(a, 1)) return false;
-        t[TUPLE_ICMP] = (t[TUPLE_ICMP] & ~0xff00u) | (static_cast<uint32_t>(U8(a)) << 8);
-        t[TUPLE_META] |= TUPLE_HAS_ICMP;
-        break;
+        return GetAt(a, 1, &t[TUPLE_ICMP], 8) && Mark(&t[TUPLE_META], TUPLE_HAS_ICMP);
       case CTA_PROTO_ICMP_ID:
       case CTA_PROTO_ICMPV6_ID:
-        if (!Len(a, 2)) return false;
-        t[TUPLE_ICMP] = (t[TUPLE_ICMP] & 0xffffu) | (static_cast<uint32_t>(Be16(a)) << 16);
-        t[TUPLE_META] |= TUPLE_HAS_ICMP;
-        break;
+        return GetAt(a, 2, &t[TUPLE_ICMP], 16) && Mark(&t[TUPLE_META], TUPLE_HAS_ICMP);
       default:
-        break;
+        return true;
     }
-    return true;
   });
 }
 
@@ -110,10 +70,7 @@ bool DecodeTupleInto(const nlattr* nest, uint32_t* t, uint8_t (*addr)[16]) {
       case CTA_TUPLE_PROTO:
         return DecodeTupleProto(a, t);
       case CTA_TUPLE_ZONE:
-        if (!Len(a, 2)) return false;
-        t[TUPLE_ZONE] = Be16(a);
-        t[TUPLE_META] |= TUPLE_HAS_ZONE;
-        return true;
+        return GetField(a, 2, &t[TUPLE_ZONE], &t[TUPLE_META], TUPLE_HAS_ZONE);
       default:
         return true;
     }
@@ -126,25 +83,16 @@ bool DecodeCounters(const nlattr* nest, uint32_t* w) {
   return ForEachNested(nest, [&](const nlattr* a) {
     switch (Type(a)) {
       case CTA_COUNTERS_PACKETS:
-        if (!Len(a, 8)) return false;
-        Put64(&w[0], Be64(a));
-        break;
+        return Get64(a, 8, &w[0]);
       case CTA_COUNTERS_BYTES:
-        if (!Len(a, 8)) return false;
-        Put64(&w[2], Be64(a));
-        break;
+        return Get64(a, 8, &w[2]);
       case CTA_COUNTERS32_PACKETS:
-        if (!Len(a, 4)) return false;
-        Put64(&w[0], Be32(a));
-        break;
+        return Get64(a, 4, &w[0]);
       case CTA_COUNTERS32_BYTES:
-        if (!Len(a, 4)) return false;
-        Put64(&w[2], Be32(a));
-        break;
+        return Get64(a, 4, &w[2]);
       default:
-        break;
+        return true;
     }
-    return true;
   });
 }
 
@@ -152,21 +100,31 @@ bool DecodeTimestamp(const nlattr* nest, Flow* f) {
   return ForEachNested(nest, [&](const nlattr* a) {
     switch (Type(a)) {
       case CTA_TIMESTAMP_START:
-        if (!Len(a, 8)) return false;
-        Put64(&f->w[FLOW_TS_START], Be64(a));
-        f->w[FLOW_PRESENT] |= FLOW_HAS_TS_START;
-        break;
+        return Get64(a, 8, &f->w[FLOW_TS_START]) && Mark(&f->w[FLOW_PRESENT], FLOW_HAS_TS_START);
       case CTA_TIMESTAMP_STOP:
-        if (!Len(a, 8)) return false;
-        Put64(&f->w[FLOW_TS_STOP], Be64(a));
-        f->w[FLOW_PRESENT] |= FLOW_HAS_TS_STOP;
-        break;
+        return Get64(a, 8, &f->w[FLOW_TS_STOP]) && Mark(&f->w[FLOW_PRESENT], FLOW_HAS_TS_STOP);
       default:
-        break;
+        return true;
     }
-    return true;
   });
 }
+
+// A nest whose attributes 1, 2 and 3 are three values: attribute k into w[k - 1], of bytes[k - 1]
+// bytes (8: two words). The SCTP and DCCP protocol info (state first), CTA_SEQADJ_* and
+// CTA_SYNPROXY_* are numbered so.
+bool DecodeTriple(const nlattr* nest, uint32_t* w, const uint8_t (&bytes)[3]) {
+  return ForEachNested(nest, [&](const nlattr* a) {
+    const uint16_t k = Type(a);
+    if (k < 1 || k > 3) return true;
+    return bytes[k - 1] == 8 ? Get64(a, 8, &w[k - 1]) : Get(a, bytes[k - 1], &w[k - 1]);
+  });
+}
+constexpr uint8_t kSctpBytes[3] = {1, 4, 4};  // state, vtag original, vtag reply
+constexpr uint8_t kDccpBytes[3] = {1, 1, 8};  // state, role, handshake sequence
+constexpr uint8_t kU32Bytes[3] = {4, 4, 4};
+static_assert(CTA_PROTOINFO_SCTP_STATE == 1 && CTA_PROTOINFO_SCTP_VTAG_REPLY == 3, "SCTP info numbered 1..3");
+static_assert(CTA_PROTOINFO_DCCP_STATE == 1 && CTA_PROTOINFO_DCCP_HANDSHAKE_SEQ == 3, "DCCP info numbered 1..3");
+static_assert(CTA_SEQADJ_CORRECTION_POS == 1 && CTA_SYNPROXY_TSOFF == 3, "seqadj and synproxy numbered 1..3");
 
 bool DecodeProtoinfo(const nlattr* nest, Flow* f) {
   uint32_t* p = &f->w[FLOW_PROTO];
@@ -177,87 +135,29 @@ bool DecodeProtoinfo(const nlattr* nest, Flow* f) {
         return ForEachNested(info, [&](const nlattr* a) {
           switch (Type(a)) {
             case CTA_PROTOINFO_TCP_STATE:
-              if (!Len(a, 1)) return false;
-              p[0] = U8(a);
-              break;
+              return Get(a, 1, &p[0]);
             case CTA_PROTOINFO_TCP_WSCALE_ORIGINAL:
-              if (!Len(a, 1)) return false;
-              p[1] = (p[1] & ~0xffu) | U8(a);
-              break;
             case CTA_PROTOINFO_TCP_WSCALE_REPLY:
-              if (!Len(a, 1)) return false;
-              p[1] = (p[1] & 0xffu) | (static_cast<uint32_t>(U8(a)) << 8);
-              break;
+              return GetAt(a, 1, &p[1], Type(a) == CTA_PROTOINFO_TCP_WSCALE_ORIGINAL ? 0 : 8);
             case CTA_PROTOINFO_TCP_FLAGS_ORIGINAL:
             case CTA_PROTOINFO_TCP_FLAGS_REPLY: {
+              // struct nf_ct_tcp_flags: the flags byte, then the mask byte
               if (!Len(a, 2)) return false;
               const uint8_t* b = static_cast<const uint8_t*>(Payload(a));
-              p[Type(a) == CTA_PROTOINFO_TCP_FLAGS_ORIGINAL ? 2 : 3] =
-                  b[0] | (static_cast<uint32_t>(b[1]) << 8);
-              break;
+              p[Type(a) == CTA_PROTOINFO_TCP_FLAGS_ORIGINAL ? 2 : 3] = b[0] | (static_cast<uint32_t>(b[1]) << 8);
+              return true;
             }
             default:
-              break;
+              return true;
           }
-          return true;
         });
       case CTA_PROTOINFO_SCTP:
-        f->w[FLOW_PRESENT] |= FLOW_HAS_SCTP;
-        return ForEachNested(info, [&](const nlattr* a) {
-          switch (Type(a)) {
-            case CTA_PROTOINFO_SCTP_STATE:
-              if (!Len(a, 1)) return false;
-              p[0] = U8(a);
-              break;
-            case CTA_PROTOINFO_SCTP_VTAG_ORIGINAL:
-              if (!Len(a, 4)) return false;
-              p[1] = Be32(a);
-              break;
-            case CTA_PROTOINFO_SCTP_VTAG_REPLY:
-              if (!Len(a, 4)) return false;
-              p[2] = Be32(a);
-              break;
-            default:
-              break;
-          }
-          return true;
-        });
+        return Mark(&f->w[FLOW_PRESENT], FLOW_HAS_SCTP) && DecodeTriple(info, p, kSctpBytes);
       case CTA_PROTOINFO_DCCP:
-        f->w[FLOW_PRESENT] |= FLOW_HAS_DCCP;
-        return ForEachNested(info, [&](const nlattr* a) {
-          switch (Type(a)) {
-            case CTA_PROTOINFO_DCCP_STATE:
-              if (!Len(a, 1)) return false;
-              p[0] = U8(a);
-              break;
-            case CTA_PROTOINFO_DCCP_ROLE:
-              if (!Len(a, 1)) return false;
-              p[1] = U8(a);
-              break;
-            case CTA_PROTOINFO_DCCP_HANDSHAKE_SEQ:
-              if (!Len(a, 8)) return false;
-              Put64(&p[2], Be64(a));
-              break;
-            default:
-              break;
-          }
-          return true;
-        });
+        return Mark(&f->w[FLOW_PRESENT], FLOW_HAS_DCCP) && DecodeTriple(info, p, kDccpBytes);
       default:
         return true;
     }
-  });
-}
-
-bool DecodeU32Triple(const nlattr* nest, uint32_t* w) {
-  // CTA_SEQADJ_* and CTA_SYNPROXY_* both number their three u32 attributes 1..3.
-  return ForEachNested(nest, [&](const nlattr* a) {
-    uint16_t type = Type(a);
-    if (type >= 1 && type <= 3) {
-      if (!Len(a, 4)) return false;
-      w[type - 1] = Be32(a);
-    }
-    return true;
   });
 }
 
@@ -268,83 +168,49 @@ bool DecodeString(const nlattr* a, std::string* out) {
   return true;
 }
 
+// A nest whose attribute `type` is a name (the helper's, the security context's): into *out,
+// with `bit` in *present.
+bool DecodeName(const nlattr* nest, uint16_t type, std::string* out, uint32_t* present, uint32_t bit) {
+  return ForEachNested(nest, [&](const nlattr* a) { return Type(a) != type || (Mark(present, bit) && DecodeString(a, out)); });
+}
+
 bool DecodeTop(const nlattr* a, Flow* f) {
   uint32_t& present = f->w[FLOW_PRESENT];
   switch (Type(a)) {
     case CTA_TUPLE_ORIG:
-      present |= FLOW_HAS_ORIG;
-      return DecodeTuple(a, f, 0);
+      return Mark(&present, FLOW_HAS_ORIG) && DecodeTuple(a, f, 0);
     case CTA_TUPLE_REPLY:
-      present |= FLOW_HAS_REPLY;
-      return DecodeTuple(a, f, 1);
+      return Mark(&present, FLOW_HAS_REPLY) && DecodeTuple(a, f, 1);
     case CTA_TUPLE_MASTER:
-      present |= FLOW_HAS_MASTER;
-      return DecodeTuple(a, f, 2);
+      return Mark(&present, FLOW_HAS_MASTER) && DecodeTuple(a, f, 2);
     case CTA_STATUS:
-      if (!Len(a, 4)) return false;
-      f->w[FLOW_STATUS] = Be32(a);
-      present |= FLOW_HAS_STATUS;
-      return true;
+      return GetField(a, 4, &f->w[FLOW_STATUS], &present, FLOW_HAS_STATUS);
     case CTA_PROTOINFO:
       return DecodeProtoinfo(a, f);
     case CTA_HELP:
-      return ForEachNested(a, [&](const nlattr* h) {
-        if (Type(h) == CTA_HELP_NAME) {
-          present |= FLOW_HAS_HELPER;
-          return DecodeString(h, &f->helper);
-        }
-        return true;
-      });
+      return DecodeName(a, CTA_HELP_NAME, &f->helper, &present, FLOW_HAS_HELPER);
     case CTA_TIMEOUT:
-      if (!Len(a, 4)) return false;
-      f->w[FLOW_TIMEOUT] = Be32(a);
-      present |= FLOW_HAS_TIMEOUT;
-      return true;
+      return GetField(a, 4, &f->w[FLOW_TIMEOUT], &present, FLOW_HAS_TIMEOUT);
     case CTA_MARK:
-      if (!Len(a, 4)) return false;
-      f->w[FLOW_MARK] = Be32(a);
-      present |= FLOW_HAS_MARK;
-      return true;
+      return GetField(a, 4, &f->w[FLOW_MARK], &present, FLOW_HAS_MARK);
     case CTA_COUNTERS_ORIG:
-      present |= FLOW_HAS_COUNTERS_ORIG;
-      return DecodeCounters(a, &f->w[FLOW_COUNTERS]);
+      return Mark(&present, FLOW_HAS_COUNTERS_ORIG) && DecodeCounters(a, &f->w[FLOW_COUNTERS]);
     case CTA_COUNTERS_REPLY:
-      present |= FLOW_HAS_COUNTERS_REPLY;
-      return DecodeCounters(a, &f->w[FLOW_COUNTERS + 4]);
+      return Mark(&present, FLOW_HAS_COUNTERS_REPLY) && DecodeCounters(a, &f->w[FLOW_COUNTERS + 4]);
     case CTA_USE:
-      if (!Len(a, 4)) return false;
-      f->w[FLOW_USE] = Be32(a);
-      present |= FLOW_HAS_USE;
-      return true;
+      return GetField(a, 4, &f->w[FLOW_USE], &present, FLOW_HAS_USE);
     case CTA_ID:
-      if (!Len(a, 4)) return false;
-      f->w[FLOW_ID] = Be32(a);
-      present |= FLOW_HAS_ID;
-      return true;
+      return GetField(a, 4, &f->w[FLOW_ID], &present, FLOW_HAS_ID);
     case CTA_SEQ_ADJ_ORIG:
-      present |= FLOW_HAS_SEQADJ_ORIG;
-      return DecodeU32Triple(a, &f->w[FLOW_SEQADJ_ORIG]);
+      return Mark(&present, FLOW_HAS_SEQADJ_ORIG) && DecodeTriple(a, &f->w[FLOW_SEQADJ_ORIG], kU32Bytes);
     case CTA_SEQ_ADJ_REPLY:
-      present |= FLOW_HAS_SEQADJ_REPLY;
-      return DecodeU32Triple(a, &f->w[FLOW_SEQADJ_REPLY]);
+      return Mark(&present, FLOW_HAS_SEQADJ_REPLY) && DecodeTriple(a, &f->w[FLOW_SEQADJ_REPLY], kU32Bytes);
     case CTA_SECMARK:
-      if (!Len(a, 4)) return false;
-      f->w[FLOW_SECMARK] = Be32(a);
-      present |= FLOW_HAS_SECMARK;
-      return true;
+      return GetField(a, 4, &f->w[FLOW_SECMARK], &present, FLOW_HAS_SECMARK);
     case CTA_ZONE:
-      if (!Len(a, 2)) return false;
-      f->w[FLOW_ZONE] = Be16(a);
-      present |= FLOW_HAS_ZONE;
-      return true;
+      return GetField(a, 2, &f->w[FLOW_ZONE], &present, FLOW_HAS_ZONE);
     case CTA_SECCTX:
-      return ForEachNested(a, [&](const nlattr* s) {
-        if (Type(s) == CTA_SECCTX_NAME) {
-          present |= FLOW_HAS_SECCTX;
-          return DecodeString(s, &f->secctx);
-        }
-        return true;
-      });
+      return DecodeName(a, CTA_SECCTX_NAME, &f->secctx, &present, FLOW_HAS_SECCTX);
     case CTA_TIMESTAMP:
       return DecodeTimestamp(a, f);
     case CTA_LABELS: {
@@ -356,13 +222,9 @@ bool DecodeTop(const nlattr* a, Flow* f) {
       return true;
     }
     case CTA_SYNPROXY:
-      present |= FLOW_HAS_SYNPROXY;
-      return DecodeU32Triple(a, &f->w[FLOW_SYNPROXY]);
+      return Mark(&present, FLOW_HAS_SYNPROXY) && DecodeTriple(a, &f->w[FLOW_SYNPROXY], kU32Bytes);
     case kCtaTimestampEvent:
-      if (!Len(a, 8)) return false;
-      Put64(&f->w[FLOW_TS_EVENT], Be64(a));
-      present |= FLOW_HAS_TS_EVENT;
-      return true;
+      return Get64(a, 8, &f->w[FLOW_TS_EVENT]) && Mark(&present, FLOW_HAS_TS_EVENT);
     default:
       return true;  // unknown to this version: skipped, never fatal
   }

@@ -317,10 +317,7 @@ Napi::Value Conntrack::Create(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::vector<FlowSpec> specs;
   if (!ReadSpecs(info, &specs)) return env.Undefined();
-  if (specs.size() != 1) {
-    ThrowTypeError(env, "create: one spec");
-    return env.Undefined();
-  }
+  if (specs.size() != 1) return ThrowTypeError(env, "create: one spec");
   const FlowSpec& spec = specs[0];
   const uint32_t mode = info[2].As<Napi::Number>().Uint32Value();
   auto created = std::make_shared<bool>(true);
@@ -338,28 +335,14 @@ Napi::Value Conntrack::Create(const Napi::CallbackInfo& info) {
 
 // delete(tuple, id): Promise<void> (id -1: any entry with that tuple)
 Napi::Value Conntrack::Delete(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  TupleSpec tuple;
-  if (info.Length() < 2 || !ParseTuple(info[0], &tuple)) return env.Undefined();
-  const int64_t id = info[1].As<Napi::Number>().Int64Value();
-  auto exec = [tuple, id](int fd, Failure* f) {
-    NlRequest req(NFNL_SUBSYS_CTNETLINK, IPCTNL_MSG_CT_DELETE, 0, tuple.family);
-    PutDelete(req.header(), tuple, id);
-    NlTransact(fd, req, [](const nlmsghdr*) {}, f);
-  };
-  return QueueControl(env, sock_, exec, [](Napi::Env e) { return e.Undefined(); });
+  return QueueDelete(info, sock_, NFNL_SUBSYS_CTNETLINK, IPCTNL_MSG_CT_DELETE, PutDelete);
 }
 
 // flush(filter): Promise<void>; the filter holds family, mark and status only
 Napi::Value Conntrack::Flush(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
   FlowFilter filter;
-  if (info.Length() < 1 || !ParseFilter(info[0], &filter)) return env.Undefined();
-  auto exec = [filter](int fd, Failure* f) {
-    NlRequest req = FlushRequest(filter);
-    NlTransact(fd, req, [](const nlmsghdr*) {}, f);
-  };
-  return QueueControl(env, sock_, exec, [](Napi::Env e) { return e.Undefined(); });
+  if (info.Length() < 1 || !ParseFilter(info[0], &filter)) return info.Env().Undefined();
+  return QueueRequest(info.Env(), sock_, [filter]() { return FlushRequest(filter); });
 }
 
 // createBatch(specs, helpers, mode): Promise<Int32Array> of errno per spec (0: done; with
@@ -408,18 +391,13 @@ Napi::Value Conntrack::DeleteBatch(const Napi::CallbackInfo& info) {
 // with report, every batch also carries the matched flows' records.
 Napi::Value Conntrack::DeleteWhere(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 3 || !info[2].IsFunction()) {
-    ThrowTypeError(env, "deleteWhere(filter, dryRun, onBatch)");
-    return env.Undefined();
-  }
+  if (info.Length() < 3 || !info[2].IsFunction()) return ThrowTypeError(env, "deleteWhere(filter, dryRun, onBatch)");
   FlowFilter filter;
   if (!ParseFilter(info[0], &filter)) return env.Undefined();
   const bool dry_run = info[1].ToBoolean().Value();
   const bool report = info.Length() > 3 && info[3].ToBoolean().Value();
   ReaderOptions opt;
-  opt.protocol = NETLINK_NETFILTER;
-  opt.dump = true;
-  if (!ReaderNamespace(env, &opt.nsfd)) return env.Undefined();
+  if (!ReaderOn(env, true, &opt)) return env.Undefined();
   SetDumpRequests(filter, IPCTNL_MSG_CT_GET, &opt);
   return Stream::Start(env, info[2].As<Napi::Function>(),
                        std::make_unique<DeleteDecoder>(filter, dry_run, report),

@@ -273,21 +273,12 @@ void AppendFlowLine(const uint32_t* w, RecordStrings* strings, const TextOptions
 
 Napi::Value FormatFlows(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 4 || !info[0].IsArrayBuffer() || !info[1].IsString() || !info[2].IsNumber() || !info[3].IsObject()) {
-    ThrowTypeError(env, "formatFlows(records: ArrayBuffer, strings: string, count: number, options: object)");
-    return env.Undefined();
-  }
+  if (info.Length() < 4 || !info[0].IsArrayBuffer() || !info[1].IsString() || !info[2].IsNumber() || !info[3].IsObject()) return ThrowTypeError(env, "formatFlows(records: ArrayBuffer, strings: string, count: number, options: object)");
   Napi::ArrayBuffer records = info[0].As<Napi::ArrayBuffer>();
   const double wanted = info[2].As<Napi::Number>().DoubleValue();
-  if (!(wanted >= 0 && wanted <= 4294967295.0 && wanted == static_cast<double>(static_cast<uint64_t>(wanted)))) {
-    ThrowTypeError(env, "formatFlows: count must be a whole number from 0 to 2^32-1");
-    return env.Undefined();
-  }
+  if (!(wanted >= 0 && wanted <= 4294967295.0 && wanted == static_cast<double>(static_cast<uint64_t>(wanted)))) return ThrowTypeError(env, "formatFlows: count must be a whole number from 0 to 2^32-1");
   const size_t count = static_cast<size_t>(wanted);
-  if (records.ByteLength() < count * FLOW_WORDS * sizeof(uint32_t)) {
-    ThrowTypeError(env, "formatFlows: fewer records than count");
-    return env.Undefined();
-  }
+  if (records.ByteLength() < count * FLOW_WORDS * sizeof(uint32_t)) return ThrowTypeError(env, "formatFlows: fewer records than count");
   // Plain N-API calls, each checked: a getter or Proxy trap that throws leaves its exception
   // pending, and node-addon-api's ToBoolean()/Value() of the empty result would abort.
   napi_value opts = info[3];

@@ -302,10 +302,7 @@ Napi::Value Nflog::Open(const Napi::CallbackInfo& info) {
 // subscribe(config, onBatch, tuning): Stream of packet records
 Napi::Value Nflog::Subscribe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 3 || !info[0].IsObject() || !info[1].IsFunction()) {
-    ThrowTypeError(env, "subscribe(config, onBatch, tuning)");
-    return env.Undefined();
-  }
+  if (info.Length() < 3 || !info[0].IsObject() || !info[1].IsFunction()) return ThrowTypeError(env, "subscribe(config, onBatch, tuning)");
   if (closed_) {
     Failure f;
     f.set(EBADF, "nfnetlink_log", "the handle was closed");

@@ -32,9 +32,24 @@ namespace trace {
 
 namespace {
 
+// The attributes that are one value in one word of the record.
+constexpr attr::Scalar kScalars[] = {
+    {NFTA_TRACE_IIF, 4, TRACE_IIF, TRACE_HAS_IIF},
+    {NFTA_TRACE_IIFTYPE, 2, TRACE_IIFTYPE, TRACE_HAS_IIFTYPE},
+    {NFTA_TRACE_OIF, 4, TRACE_OIF, TRACE_HAS_OIF},
+    {NFTA_TRACE_OIFTYPE, 2, TRACE_OIFTYPE, TRACE_HAS_OIFTYPE},
+    {NFTA_TRACE_MARK, 4, TRACE_MARK, TRACE_HAS_MARK},
+    {NFTA_TRACE_NFPROTO, 4, TRACE_NFPROTO, TRACE_HAS_NFPROTO},
+    {NFTA_TRACE_POLICY, 4, TRACE_POLICY, TRACE_HAS_POLICY},
+    {kTraceCtId, 4, TRACE_CT_ID, TRACE_HAS_CT_ID},
+    {kTraceCtDirection, 1, TRACE_CT_DIRECTION, TRACE_HAS_CT_DIRECTION},
+    {kTraceCtStatus, 4, TRACE_CT_STATUS, TRACE_HAS_CT_STATUS},
+    {kTraceCtState, 4, TRACE_CT_STATE, TRACE_HAS_CT_STATE},
+};
 
 // Parses NFT_MSG_TRACE itself, checking every length: libnftnl's parser calls exit(1) on a
 // message it finds malformed ("nf_tables kernel ABI is broken"), which no library may do.
+
 class TraceDecoder : public Decoder {
  public:
   void OnMessage(const nlmsghdr* nlh, Batch* batch) override {
@@ -51,16 +66,6 @@ class TraceDecoder : public Decoder {
     const nlattr* ll = nullptr;
     const nlattr* network = nullptr;
     const nlattr* transport = nullptr;
-    auto u32 = [&](const nlattr* a, uint32_t bit, uint32_t word) {
-      if (!attr::Len(a, 4)) return;
-      w[word] = attr::Be32(a);
-      p |= bit;
-    };
-    auto u16 = [&](const nlattr* a, uint32_t bit, uint32_t word) {
-      if (!attr::Len(a, 2)) return;
-      w[word] = attr::Be16(a);
-      p |= bit;
-    };
     const auto str = attr::Str;
     NlForEachAttr(nlh, sizeof(nfgenmsg), [&](const nlattr* a) {
       switch (attr::Type(a)) {
@@ -73,22 +78,19 @@ class TraceDecoder : public Decoder {
           p |= TRACE_HAS_CHAIN;
           break;
         case NFTA_TRACE_RULE_HANDLE:
-          if (attr::Len(a, 8)) {
-            attr::Put64(&w[TRACE_HANDLE], attr::Be64(a));
-            p |= TRACE_HAS_RULE_HANDLE;
-          }
+          if (attr::Get64(a, 8, &w[TRACE_HANDLE])) p |= TRACE_HAS_RULE_HANDLE;
           break;
         case NFTA_TRACE_TYPE:
-          if (attr::Len(a, 4)) type = attr::Be32(a);
+          attr::Get(a, 4, &type);
           break;
         case NFTA_TRACE_VERDICT:
           NlForEachNested(a, [&](const nlattr* v) {
-            if (attr::Type(v) == NFTA_VERDICT_CODE) u32(v, TRACE_HAS_VERDICT, TRACE_VERDICT);
+            if (attr::Type(v) == NFTA_VERDICT_CODE) attr::GetField(v, 4, &w[TRACE_VERDICT], &p, TRACE_HAS_VERDICT);
             if (attr::Type(v) == NFTA_VERDICT_CHAIN) jump = str(v);
           });
           break;
         case NFTA_TRACE_ID:
-          if (attr::Len(a, 4)) w[TRACE_ID] = attr::Be32(a);
+          attr::Get(a, 4, &w[TRACE_ID]);
           break;
         case NFTA_TRACE_LL_HEADER:
           ll = a;
@@ -99,43 +101,8 @@ class TraceDecoder : public Decoder {
         case NFTA_TRACE_TRANSPORT_HEADER:
           transport = a;
           break;
-        case NFTA_TRACE_IIF:
-          u32(a, TRACE_HAS_IIF, TRACE_IIF);
-          break;
-        case NFTA_TRACE_IIFTYPE:
-          u16(a, TRACE_HAS_IIFTYPE, TRACE_IIFTYPE);
-          break;
-        case NFTA_TRACE_OIF:
-          u32(a, TRACE_HAS_OIF, TRACE_OIF);
-          break;
-        case NFTA_TRACE_OIFTYPE:
-          u16(a, TRACE_HAS_OIFTYPE, TRACE_OIFTYPE);
-          break;
-        case NFTA_TRACE_MARK:
-          u32(a, TRACE_HAS_MARK, TRACE_MARK);
-          break;
-        case NFTA_TRACE_NFPROTO:
-          u32(a, TRACE_HAS_NFPROTO, TRACE_NFPROTO);
-          break;
-        case NFTA_TRACE_POLICY:
-          u32(a, TRACE_HAS_POLICY, TRACE_POLICY);
-          break;
-        case kTraceCtId:
-          u32(a, TRACE_HAS_CT_ID, TRACE_CT_ID);
-          break;
-        case kTraceCtDirection:
-          if (attr::Len(a, 1)) {
-            w[TRACE_CT_DIRECTION] = attr::U8(a);
-            p |= TRACE_HAS_CT_DIRECTION;
-          }
-          break;
-        case kTraceCtStatus:
-          u32(a, TRACE_HAS_CT_STATUS, TRACE_CT_STATUS);
-          break;
-        case kTraceCtState:
-          u32(a, TRACE_HAS_CT_STATE, TRACE_CT_STATE);
-          break;
         default:
+          attr::GetScalar(a, kScalars, w, &p);
           break;
       }
     });
@@ -176,10 +143,7 @@ std::unique_ptr<Decoder> MakeTraceDecoderForTest() { return std::make_unique<Tra
 
 Napi::Value TraceEvents(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 3 || !info[1].IsFunction()) {
-    ThrowTypeError(env, "traceEvents(nsPath, onBatch, tuning)");
-    return env.Undefined();
-  }
+  if (info.Length() < 3 || !info[1].IsFunction()) return ThrowTypeError(env, "traceEvents(nsPath, onBatch, tuning)");
   ReaderOptions opt;
   ReadReaderOptions(info[2], &opt);
   opt.protocol = NETLINK_NETFILTER;

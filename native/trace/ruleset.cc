@@ -19,7 +19,6 @@
 #include <map>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "addon.h"
@@ -425,14 +424,8 @@ Napi::Value NftRuleset(const Napi::CallbackInfo& info) {
   }
   auto result = std::make_shared<std::string>();
   auto exec = [ns, skip, result](Failure* f) {
-    OwnedFd nsfd;
-    if (!ns.empty()) {
-      nsfd.reset(OpenNamespace(ns, f));
-      if (nsfd.get() < 0) return;
-    }
     // The socket is opened, and /proc/thread-self/net read, by a thread inside the namespace.
-    std::thread helper([&]() {
-      if (!EnterNamespace(nsfd.get(), f)) return;
+    RunInNamespace(ns, f, [&]() {
       const int fd = NlOpen(NETLINK_NETFILTER, f);
       if (fd < 0) return;
       std::string json = ReadRuleset(fd, skip, f);
@@ -445,7 +438,6 @@ Napi::Value NftRuleset(const Napi::CallbackInfo& info) {
       json += "}}";
       *result = std::move(json);
     });
-    helper.join();
   };
   auto done = [result](Napi::Env e) -> Napi::Value { return Napi::String::New(e, *result); };
   return QueueOp(env, "nfct-nft-ruleset", std::move(exec), std::move(done));

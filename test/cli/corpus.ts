@@ -134,7 +134,7 @@ function build(): CorpusLine[] {
     L('-U -s 10.0.0.1 --label-add foo'), L('-U -s 10.0.0.1 --label-del'),
     // -U --state sets the TCP state; -D -t alone is no filter; -c is not compared on entries
     // without a secmark; options without a command are illegal.
-    // (Entries of zone 0: -U of one in another zone is a deliberate difference, see README.)
+    // (Entries of zone 0: -U of one in another zone is a deliberate difference, see docs/cli.md.)
     L('-U -s 10.0.0.5 -p tcp --state TIME_WAIT'), L('-U -d 10.0.0.2 -p tcp --state ESTABLISHED -m 4'), L('-U -d 10.0.0.2 -p tcp --state ESTABLISHED'),
     L('-U -d 10.0.0.2 -p tcp --state LISTEN'), L('-U -d 10.0.0.2 -p tcp --state CLOSE -o save'),
     L('-D -t 299'), L('-D -t 299 -f ipv4'), L('-D -t 299 -p udp'), L('-L -c 1'), L('-D -c 1 -p icmp'),

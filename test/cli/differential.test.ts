@@ -3,7 +3,7 @@
 // FIXTURE into each). Compared: exit status, stdout (lines sorted: the two namespaces hash
 // entries in different orders; the timeout countdown and entry ids masked), stderr (the
 // program's signature and name normalised) and the table each leaves behind. The lines whose
-// difference is deliberate (README, "Deliberate differences") are listed in DELIBERATE with the
+// difference is deliberate (docs/cli.md, "Deliberate differences") are listed in DELIBERATE with the
 // reason and left out of the comparison.
 import { closeSync, openSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -36,7 +36,7 @@ interface Outcome {
   listing?: string;
 }
 
-/** Lines whose difference from conntrack is deliberate, with why (README lists them). */
+/** Lines whose difference from conntrack is deliberate, with why (docs/cli.md lists them). */
 export const DELIBERATE: Record<string, string> = {
   '': 'usage text is nfct\'s own',
   '-h': 'usage text is nfct\'s own',

@@ -143,7 +143,7 @@ describe('-G, -D and -I expect: the options conntrack takes and needs', () => {
     expect(mine).toEqual(theirs);
   });
 
-  // Deliberate difference (README): conntrack 1.4.7 sends the expected tuple without its ports
+  // Deliberate difference (docs/cli.md): conntrack 1.4.7 sends the expected tuple without its ports
   // and with a protocol number from uninitialised memory (195, 199, ...), so what it makes never
   // matches; nfct makes the expectation the line describes.
   test(`${I} -p tcp ... (all options): the same exit status and output; nfct's expectation is the one described`, async () => {

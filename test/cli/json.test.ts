@@ -1,4 +1,4 @@
-// --json: every command prints one JSON object per line, each of the schema the README gives
+// --json: every command prints one JSON object per line, each of the schema docs/cli.md gives
 // for that command. Checked against the real kernel in a namespace of its own.
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 

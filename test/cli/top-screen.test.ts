@@ -99,7 +99,7 @@ describe('--by src/16 (IPv6 /64)', () => {
       for (let i = 0; i < 100 && frames().length < 2; i++) await new Promise((r) => setTimeout(r, 50));
       expect(frames()[0]!.groups.every((g) => g.change === null && g.rate === null)).toBe(true);
       await loadEntries(ns, [0, 1, 2, 3, 4].map((i) => udp('10.2.7.7', '10.3.0.9', 30000 + i)));
-      let grown;
+      let grown: ReturnType<typeof frames>[number] | undefined;
       for (let i = 0; i < 100 && !grown; i++) {
         grown = frames().find((f) => f.groups.some((g) => g.key.src === '10.2.0.0/16' && g.count === 15));
         if (!grown) await new Promise((r) => setTimeout(r, 50));

@@ -1,12 +1,12 @@
 // deleteEach(), updateWhere(), parseSave() and restore() against the kernel, with conntrack as the oracle:
 // what they report is what changed in the table conntrack lists.
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 
 import { Conntrack } from '../../lib/conntrack/handle.js';
 import { parseSave } from '../../lib/conntrack/save.js';
 import { formatFlow } from '../../lib/conntrack/text.js';
 import type { Flow } from '../../lib/conntrack/types.js';
-import { createNetns, type Netns } from '../helpers/netns.js';
+import { createNetns, type Netns, useNetnsWith } from '../helpers/netns.js';
 import { listEntries, runConntrack } from '../oracle/conntrack-cli.js';
 
 let ns: Netns;
@@ -23,14 +23,7 @@ async function load(n: number): Promise<void> {
 
 const key = (f: { original: { src: string } }): string => f.original.src;
 
-beforeAll(async () => {
-  ns = await createNetns('nfct-bulkrep');
-  ct = await Conntrack.open({ netns: ns.name });
-});
-afterAll(async () => {
-  ct?.close();
-  await ns?.remove();
-});
+useNetnsWith('nfct-bulkrep', async (n) => ((ns = n), (ct = await Conntrack.open({ netns: n.name }))));
 
 describe('deleteEach', () => {
   test('native path: reports each deleted entry once, and conntrack no longer lists them', async () => {

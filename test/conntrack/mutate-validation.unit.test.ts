@@ -1,18 +1,14 @@
 // Changing the table refuses bad input with a TypeError/RangeError naming the field, before
 // anything reaches the kernel.
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 
 import { Conntrack } from '../../lib/index.js';
-import { type BadCase, type Recorder, expectRefused, failure, instrument } from '../support/recorder.js';
+import { type BadCase, type Recorder, expectRefused, failure, useRecorded } from '../support/recorder.js';
 
 let ct: Conntrack;
 let rec: Recorder;
 
-beforeAll(async () => {
-  ct = await Conntrack.open();
-  rec = instrument(ct);
-});
-afterAll(() => ct?.close());
+useRecorded((c, r) => ((ct = c), (rec = r)));
 
 const ok = { protocol: 'tcp', src: '10.0.0.1', dst: '10.0.0.2', srcPort: 1, dstPort: 2, timeout: 60 };
 

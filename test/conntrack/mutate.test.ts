@@ -1,23 +1,16 @@
 // Changing the table: every change the library makes is seen by conntrack, and every change
 // conntrack makes is seen by the library.
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { beforeAll, describe, expect, test } from 'vitest';
 
 import { Conntrack, type CreateManyStop, type FlowInput, NfctError } from '../../lib/index.js';
-import { createNetns, type Netns } from '../helpers/netns.js';
+import { createNetns, type Netns, useNetnsWith } from '../helpers/netns.js';
 import { insertEntry, listEntries, runConntrack, runConntrackOk } from '../oracle/conntrack-cli.js';
 
 const labelMap = { 3: 'red', 7: 'blue' };
 let ns: Netns;
 let ct: Conntrack;
 
-beforeAll(async () => {
-  ns = await createNetns('nfct-mutate', { labels: true });
-  ct = await Conntrack.open({ netns: ns.name });
-});
-afterAll(async () => {
-  ct?.close();
-  await ns?.remove();
-});
+useNetnsWith('nfct-mutate', async (n) => ((ns = n), (ct = await Conntrack.open({ netns: n.name }))), { labels: true });
 
 async function get(args: string[]) {
   const r = await runConntrack(ns, ['-G', '-o', 'extended,id,labels', ...args], { labelMap });

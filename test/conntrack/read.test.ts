@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { Conntrack, type Flow } from '../../lib/index.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
-import { dnatFlow, ping, tcpFlow, udpFlow } from '../helpers/traffic.js';
+import { everyKindOfFlow } from '../helpers/traffic.js';
 import { type EntrySpec, insertEntry, listEntries, runConntrackOk } from '../oracle/conntrack-cli.js';
 import { diffFlow, pairById } from '../support/compare.js';
 
@@ -36,14 +36,7 @@ beforeAll(async () => {
     sysctls: { 'net.netfilter.nf_conntrack_acct': 1, 'net.netfilter.nf_conntrack_timestamp': 1 },
   });
   for (const spec of specs) await insertEntry(ns, spec, { labelMap });
-  await tcpFlow(ns, { family: 4, bytes: 100 });
-  await tcpFlow(ns, { family: 6, bytes: 200 });
-  await udpFlow(ns, { family: 4, count: 3 });
-  await udpFlow(ns, { family: 6, count: 2, reply: false });
-  await ping(ns, { family: 4 });
-  await ping(ns, { family: 6 });
-  await dnatFlow(ns, { proto: 'tcp' });
-  await dnatFlow(ns, { proto: 'udp' });
+  await everyKindOfFlow(ns);
   ct = await Conntrack.open({ netns: ns.name });
 });
 

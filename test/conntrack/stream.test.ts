@@ -1,6 +1,5 @@
 // Streaming: a dump of 100k entries keeps memory bounded by a few batches, a slow consumer
 // slows the dump down instead of buffering the table, and leaving the loop frees the socket.
-import { readdirSync, readlinkSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -8,22 +7,11 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Conntrack } from '../../lib/index.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { type EntrySpec, loadEntries } from '../oracle/conntrack-cli.js';
+import { fdCounts } from '../support/fds.js';
 
 const N = 100_000;
 let ns: Netns;
 let ct: Conntrack;
-
-function socketFds(): number {
-  let n = 0;
-  for (const fd of readdirSync('/proc/self/fd')) {
-    try {
-      if (readlinkSync(`/proc/self/fd/${fd}`).startsWith('socket:')) n++;
-    } catch {
-      // closed while listing
-    }
-  }
-  return n;
-}
 
 beforeAll(async () => {
   ns = await createNetns('nfct-stream');
@@ -93,41 +81,41 @@ describe('list() of 100k entries', () => {
   });
 
   test('break ends the dump and releases its socket', async () => {
-    const before = socketFds();
+    const before = fdCounts().socket;
     let during = 0;
     let n = 0;
     for await (const _ of ct.list({ batchSize: 100 })) {
       if (++n === 10) {
-        during = socketFds();
+        during = fdCounts().socket;
         break;
       }
     }
     expect(during).toBe(before + 1);
-    expect(socketFds()).toBe(before);
+    expect(fdCounts().socket).toBe(before);
     // The handle keeps working.
     expect(await ct.count()).toBe(N);
   });
 
   test('an exception inside the loop releases the socket too', async () => {
-    const before = socketFds();
+    const before = fdCounts().socket;
     await expect(
       (async () => {
         for await (const _ of ct.list()) throw new Error('consumer failed');
       })(),
     ).rejects.toThrow('consumer failed');
-    expect(socketFds()).toBe(before);
+    expect(fdCounts().socket).toBe(before);
   });
 
   test('close() during a dump ends the iteration cleanly and frees everything', async () => {
     const own = await Conntrack.open({ netns: ns.name });
-    const before = socketFds();
+    const before = fdCounts().socket;
     let n = 0;
     for await (const _ of own.list({ batchSize: 500 })) {
       if (++n === 1000) own.close();
     }
     expect(n).toBeGreaterThanOrEqual(1000);
     expect(n).toBeLessThan(N);
-    expect(socketFds()).toBe(before - 1); // the dump's socket and the control socket are gone
+    expect(fdCounts().socket).toBe(before - 1); // the dump's socket and the control socket are gone
     own.close();
   });
 

@@ -12,25 +12,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { Conntrack, type ConntrackEvent, type Expectation, type ExpectationEvent, type Flow, type FlowEvent, Status } from '../../lib/index.js';
-import {
-  XML_FOOTER,
-  XML_HEADER,
-  formatCount,
-  formatCpuStats,
-  formatEvent,
-  formatExpectation,
-  formatExpectationEvent,
-  formatFlow,
-  formatFlushMessage,
-  formatSave,
-  formatSummary,
-  formatXml,
-  formatXmlDocument,
-} from '../../lib/conntrack/text.js';
+import { XML_FOOTER, XML_HEADER, formatCount, formatCpuStats, formatEvent } from '../../lib/conntrack/text.js';
+import { formatExpectation, formatExpectationEvent, formatFlow } from '../../lib/conntrack/text.js';
+import { formatFlushMessage, formatSave, formatSummary, formatXml } from '../../lib/conntrack/text.js';
+import { formatXmlDocument } from '../../lib/conntrack/text.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { until } from '../helpers/sentinel.js';
 import { collectOutput } from '../helpers/output.js';
-import { dnatFlow, ping, tcpFlow, udpFlow } from '../helpers/traffic.js';
+import { dnatFlow, everyKindOfFlow, ping, tcpFlow, udpFlow } from '../helpers/traffic.js';
 import { type EntrySpec, type LabelMap, buildEntryArgs, insertEntry, runConntrack, runConntrackOk } from '../oracle/conntrack-cli.js';
 
 // conntrack prints [start=...] in local time; both sides use UTC here.
@@ -159,14 +148,7 @@ const ftpMaster6 = { protocol: 'tcp' as const, src: '2001:db8::21', dst: '2001:d
 beforeAll(async () => {
   ns = await createNetns('nfct-format', { labels: true, sysctls: SYSCTLS });
   for (const spec of specs) await insertEntry(ns, spec, { labelMap: INSERT_LABELS });
-  await tcpFlow(ns, { family: 4, bytes: 100 });
-  await tcpFlow(ns, { family: 6, bytes: 200 });
-  await udpFlow(ns, { family: 4, count: 3 });
-  await udpFlow(ns, { family: 6, count: 2, reply: false });
-  await ping(ns, { family: 4 });
-  await ping(ns, { family: 6 });
-  await dnatFlow(ns, { proto: 'tcp' });
-  await dnatFlow(ns, { proto: 'udp', count: 4 });
+  await everyKindOfFlow(ns, { dnatUdpCount: 4 });
   ct = await Conntrack.open({ netns: ns.name });
   // FTP control connections with the helper attached, and what the helper expects of them.
   await ct.create({ ...ftpMaster4, timeout: 600, state: 'ESTABLISHED', helper: 'ftp' });

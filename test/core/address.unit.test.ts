@@ -7,23 +7,13 @@ import { BlockList, SocketAddress } from 'node:net';
 import { describe, expect, test } from 'vitest';
 
 import { parseAddress, parseCidr } from '../../lib/core/address.js';
+import { prng } from '../support/prng.js';
 
 const AF_INET = 2;
 const AF_INET6 = 10;
 
 const hex = (b: Uint8Array | undefined): string | undefined => (b ? Buffer.from(b).toString('hex') : undefined);
 
-/** Deterministic PRNG (mulberry32) so that a failure names a reproducible input. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The eight groups of 16 bytes, each as four hex digits. */
 function fullForm(bytes: Uint8Array): string {

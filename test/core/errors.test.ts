@@ -4,20 +4,14 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 
 import { Conntrack, NfctError } from '../../lib/index.js';
-import { createNetns, type Netns } from '../helpers/netns.js';
+import { useNetns } from '../helpers/netns.js';
 
 const run = promisify(execFile);
-let ns: Netns;
 
-beforeAll(async () => {
-  ns = await createNetns('nfct-errors');
-});
-afterAll(async () => {
-  await ns?.remove();
-});
+const ns = useNetns('nfct-errors');
 
 describe('namespaces', () => {
   test('a missing namespace name is ENOENT naming the path, pointing at the caller', async () => {

@@ -9,22 +9,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 
 import { type ConntrackEvent, Conntrack, type FlowInput, Nflog, NfctError, Trace } from '../../lib/index.js';
-import { createNetns, type Netns } from '../helpers/netns.js';
+import { createNetns, type Netns, useNetnsWith } from '../helpers/netns.js';
 
 let ns: Netns;
 let ct: Conntrack;
 
-beforeAll(async () => {
-  ns = await createNetns('nfct-kerr');
-  ct = await Conntrack.open({ netns: ns.name });
-});
-afterAll(async () => {
-  ct?.close();
-  await ns?.remove();
-});
+useNetnsWith('nfct-kerr', async (n) => ((ns = n), (ct = await Conntrack.open({ netns: n.name }))));
 
 /** The NfctError a promise rejects with (fails the test if it resolves or rejects otherwise). */
 async function failure(p: Promise<unknown>): Promise<NfctError> {

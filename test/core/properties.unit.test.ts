@@ -17,19 +17,8 @@ import { type MockInstance, afterAll, beforeAll, describe, expect, test, vi } fr
 
 import { SCTP_STATES } from '../../lib/conntrack/constants.js';
 import { FILTER_KEYS } from '../../lib/conntrack/filter.js';
-import {
-  Conntrack,
-  Nflog,
-  PROTOCOLS,
-  STATUS_NAMES,
-  TCP_STATES,
-  Trace,
-  decodePacket,
-  formatLogLine,
-  parseLogLine,
-  parseTraceLine,
-  parseTracePrefix,
-} from '../../lib/index.js';
+import { Conntrack, Nflog, PROTOCOLS, STATUS_NAMES, TCP_STATES, Trace, decodePacket } from '../../lib/index.js';
+import { formatLogLine, parseLogLine, parseTraceLine, parseTracePrefix } from '../../lib/index.js';
 import { type NativeConntrack, type NativeFilter, type NativeGroupConfig, type NativeNflog, addon } from '../../lib/core/native.js';
 import {
   type Bad,

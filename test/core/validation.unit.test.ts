@@ -12,7 +12,7 @@ import { type MockInstance, afterAll, afterEach, beforeAll, describe, expect, te
 
 import { ClosedError, Conntrack, FlowStream } from '../../lib/index.js';
 import { addon, type NativeConntrack, type NativeRecords, type NativeTuple } from '../../lib/core/native.js';
-import { type BadCase, type Recorder, expectRefused, failure, instrument } from '../support/recorder.js';
+import { type BadCase, type Recorder, expectRefused, failure, useRecorded } from '../support/recorder.js';
 
 // ---------------------------------------------------------------------------------------------
 describe('Conntrack.open options', () => {
@@ -125,14 +125,7 @@ describe('Conntrack.open options', () => {
 describe('list() filter and options', () => {
   let ct: Conntrack;
   let rec: Recorder;
-
-  beforeAll(async () => {
-    ct = await Conntrack.open();
-    rec = instrument(ct);
-  });
-  afterAll(() => {
-    ct?.close();
-  });
+  useRecorded((c, r) => ((ct = c), (rec = r)));
   afterEach(() => {
     // list() builds the stream lazily; a refused call must not have got as far as a dump,
     // and nothing here iterates, so no case may ever reach the recorder.
@@ -279,14 +272,7 @@ describe('list() filter and options', () => {
 describe('get() tuple', () => {
   let ct: Conntrack;
   let rec: Recorder;
-
-  beforeAll(async () => {
-    ct = await Conntrack.open();
-    rec = instrument(ct);
-  });
-  afterAll(() => {
-    ct?.close();
-  });
+  useRecorded((c, r) => ((ct = c), (rec = r)));
 
   const t = 'get() tuple';
   const tcp = { protocol: 'tcp', src: '10.0.0.1', dst: '10.0.0.2', srcPort: 1000, dstPort: 80 };

@@ -44,3 +44,33 @@ export function shellCommands(code: string): string[] {
     .map((l) => l.replace(/\s+#\s.*$/, '').trim())
     .filter((l) => l && !l.startsWith('#'));
 }
+
+/** The Markdown text without its code blocks (where a `#` line is not a heading). */
+function withoutBlocks(markdown: string): string {
+  return markdown.replace(/^```[^\n]*\n[\s\S]*?^```\s*$/gm, '');
+}
+
+/** The links of a document to other files of the tree (or to itself): `[text](path#anchor)`. */
+export function localLinks(markdown: string): Array<{ path: string; anchor: string }> {
+  const out: Array<{ path: string; anchor: string }> = [];
+  for (const m of withoutBlocks(markdown).replace(/`[^`\n]*`/g, '').matchAll(/\]\(([^)\s]+)\)/g)) {
+    const target = m[1]!;
+    if (/^[a-z][a-z0-9+.-]*:/i.test(target)) continue;
+    const [path = '', anchor = ''] = target.split('#');
+    out.push({ path, anchor });
+  }
+  return out;
+}
+
+/** The anchors GitHub makes for a document's headings (`## The exporter` is #the-exporter). */
+export function headingAnchors(markdown: string): Set<string> {
+  const seen = new Map<string, number>();
+  const out = new Set<string>();
+  for (const m of withoutBlocks(markdown).matchAll(/^#{1,6}\s+(.*)$/gm)) {
+    const slug = m[1]!.trim().toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, '').replace(/\s/g, '-');
+    const n = seen.get(slug) ?? 0;
+    seen.set(slug, n + 1);
+    out.add(n ? `${slug}-${n}` : slug);
+  }
+  return out;
+}

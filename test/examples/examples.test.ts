@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { Conntrack, type FlowInput } from '../../lib/index.js';
-import { createNetns, type Netns } from '../helpers/netns.js';
+import { createNetns, useNetns } from '../helpers/netns.js';
 import { runConntrackOk } from '../oracle/conntrack-cli.js';
 
 const ROOT = resolve(__dirname, '..', '..');
@@ -49,13 +49,7 @@ async function until<T>(check: () => Promise<T> | T, ok: (v: T) => boolean, what
   }
 }
 
-let ns: Netns;
-beforeAll(async () => {
-  ns = await createNetns('nfct-examples');
-});
-afterAll(async () => {
-  await ns?.remove();
-});
+const ns = useNetns('nfct-examples');
 
 describe('examples/flow-map-service.mjs', () => {
   test('serves the table and follows the kernel as entries come and go', async () => {

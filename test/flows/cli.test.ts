@@ -3,26 +3,16 @@
 // domain), sysctls restored at exit, and clear errors for bad options and collectors.
 import type { ChildProcess } from 'node:child_process';
 
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 
 import { sysctl } from '../helpers/netns-core.js';
 import { spawnNfct } from '../helpers/nfct.js';
 import type { CollectedOutput } from '../helpers/output.js';
 import { startNfcapd } from './collectors.js';
-import { ADDR, createTopology, exchange, startServer, type Topology } from './topology.js';
+import { ADDR, exchange, type Topology, useTopology } from './topology.js';
 
 let t: Topology;
-let server: { stop(): void };
-
-beforeAll(async () => {
-  t = await createTopology();
-  server = await startServer(t, 10);
-}, 60_000);
-
-afterAll(async () => {
-  server?.stop();
-  await t?.remove();
-});
+useTopology(10, (topology) => (t = topology));
 
 function nfct(args: string[]): { child: ChildProcess; out: CollectedOutput } {
   return spawnNfct(args, { ns: t.router });

@@ -3,26 +3,16 @@
 // overruns and what each collector was sent and lost.
 import { execFileSync } from 'node:child_process';
 
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 
 import { createExporter } from '../../lib/exporter/exporter.js';
 import { sysctl } from '../helpers/netns-core.js';
 import { runNfct } from '../support/run-nfct.js';
 import { startNfcapd } from './collectors.js';
-import { ADDR, createTopology, exchange, startServer, type Topology } from './topology.js';
+import { ADDR, exchange, type Topology, useTopology } from './topology.js';
 
 let t: Topology;
-let server: { stop(): void };
-
-beforeAll(async () => {
-  t = await createTopology();
-  server = await startServer(t, 10);
-}, 60_000);
-
-afterAll(async () => {
-  server?.stop();
-  await t?.remove();
-});
+useTopology(10, (topology) => (t = topology));
 
 function value(text: string, metric: string, labels: string): number | undefined {
   const m = new RegExp(`^${metric}\\{${labels}\\} (\\d+)$`, 'm').exec(text);

@@ -9,20 +9,10 @@ import type { FlowItem, FlowRecordStream } from '../../lib/flows/stream.js';
 import type { FlowRecord } from '../../lib/flows/record.js';
 import { parseConntrackOutput, type CtEntry } from '../oracle/conntrack-parse.js';
 import { sysctl } from '../helpers/netns-core.js';
-import { ADDR, createTopology, exchange, startServer, type Topology } from './topology.js';
+import { ADDR, exchange, type Topology, useTopology } from './topology.js';
 
 let t: Topology;
-let server: { stop(): void };
-
-beforeAll(async () => {
-  t = await createTopology();
-  server = await startServer(t, 1000);
-}, 60_000);
-
-afterAll(async () => {
-  server?.stop();
-  await t?.remove();
-});
+useTopology(1000, (topology) => (t = topology));
 
 /** Collects a stream's items in the background; waitFor() resolves the first record matching. */
 function collect(stream: FlowRecordStream) {

@@ -9,6 +9,8 @@
  * (IPv6: [fd29:1::1]:8080 to [fd29:2::2]:80, SNAT to fd29:2::1). Traffic of known sizes comes
  * from small node programs started in the client and server namespaces.
  */
+import { afterAll, beforeAll } from 'vitest';
+
 import { createNetns, type Netns } from '../helpers/netns-core.js';
 
 export const ADDR = {
@@ -137,4 +139,22 @@ export async function startServer(t: Topology, replyBytes: number): Promise<{ st
 export async function exchange(t: Topology, mode: 'tcp' | 'udp' | 'udp-many', size: number, count = 1, family: 4 | 6 = 4, gapMs = 0): Promise<{ sport: number; received: number; sports?: number[] }> {
   const r = await t.client.execOk(process.execPath, ['-e', CLIENT, mode, family === 6 ? ADDR.vip6 : ADDR.vip, mode === 'tcp' ? '8080' : '5353', String(size), String(count), String(gapMs)], { timeoutMs: 25_000 });
   return JSON.parse(r.stdout.trim()) as { sport: number; received: number; sports?: number[] };
+}
+
+/**
+ * The topology with its server (answering `replyBytes`) for the tests of a file: made in
+ * beforeAll, handed to `keep`, and removed in afterAll, also when tests fail.
+ */
+export function useTopology(replyBytes: number, keep: (t: Topology) => void): void {
+  let topology: Topology | undefined;
+  let server: { stop(): void } | undefined;
+  beforeAll(async () => {
+    topology = await createTopology();
+    keep(topology);
+    server = await startServer(topology, replyBytes);
+  }, 60_000);
+  afterAll(async () => {
+    server?.stop();
+    await topology?.remove();
+  });
 }

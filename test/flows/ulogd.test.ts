@@ -8,26 +8,18 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { afterAll, expect, test } from 'vitest';
 
 import { Conntrack } from '../../lib/conntrack/handle.js';
 import { IpfixExporter } from '../../lib/flows/exporter.js';
 import type { FlowRecord } from '../../lib/flows/record.js';
 import { startNfcapd } from './collectors.js';
-import { ADDR, createTopology, exchange, startServer, type Topology } from './topology.js';
+import { ADDR, exchange, type Topology, useTopology } from './topology.js';
 
 let t: Topology;
-let server: { stop(): void };
 const dir = mkdtempSync(join(tmpdir(), 'nfct-ulogd-'));
-
-beforeAll(async () => {
-  t = await createTopology();
-  server = await startServer(t, 10);
-}, 60_000);
-
-afterAll(async () => {
-  server?.stop();
-  await t?.remove();
+useTopology(10, (topology) => (t = topology));
+afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -15,7 +15,9 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, s
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
-import { createNetns, type Netns, runOk } from './netns-core.js';
+import { afterAll, beforeAll } from 'vitest';
+
+import { createNetns, enteredNamespace, type Netns, runOk } from './netns-core.js';
 import { type FixtureServicePort, kubeProxyIptables, kubeProxyNft } from './k8s-rules.js';
 
 const HERE = typeof __dirname === 'string' ? __dirname : resolve('test', 'helpers');
@@ -35,13 +37,8 @@ export interface PodSpec {
   noLogDir?: boolean;
 }
 
-export interface ServiceSpec {
-  namespace: string;
-  name: string;
-  portName: string;
-  protocol: 'tcp' | 'udp';
-  clusterIP: string;
-  port: number;
+/** A Service port as the fixture is told it: its endpoints are pods, reached on targetPort. */
+export interface ServiceSpec extends Omit<FixtureServicePort, 'endpoints'> {
   targetPort: number;
   /** Endpoint pods, as 'namespace/name'. */
   endpoints: string[];
@@ -175,13 +172,7 @@ export class NodeFixture {
     // The pause process, in kubepods-besteffort-pod<uid>.slice/cri-containerd-<id>.scope.
     const pause = netns.spawn('sleep', ['600'], { stdio: 'ignore' });
     this.pauses.push(pause);
-    await new Promise<void>((res, rej) => {
-      pause.once('spawn', res);
-      pause.once('error', rej);
-    });
-    const pid = pause.pid!;
-    const own = statSync('/proc/self/ns/net').ino;
-    for (let i = 0; i < 200 && statSync(`/proc/${pid}/ns/net`).ino === own; i++) await new Promise((r) => setTimeout(r, 10));
+    const pid = await enteredNamespace(pause);
     const slice = join(this.cgroupDir, 'kubepods.slice', 'kubepods-besteffort.slice', `kubepods-besteffort-pod${uid.replaceAll('-', '_')}.slice`);
     const scope = join(slice, `cri-containerd-${randomBytes(32).toString('hex')}.scope`);
     mkdirSync(scope, { recursive: true });
@@ -286,3 +277,21 @@ export const NODE_SERVICES: ServiceSpec[] = [
   { namespace: 'kube-system', name: 'kube-dns', portName: 'dns-tcp', protocol: 'tcp', clusterIP: '10.96.0.10', port: 53, targetPort: 53, endpoints: ['kube-system/coredns-5d78c9869d-x2v7q'] },
   { namespace: 'default', name: 'web', portName: 'http', protocol: 'tcp', clusterIP: '10.96.0.20', port: 80, targetPort: 8080, endpoints: ['default/web-6b7f9c-q4z8m'] },
 ];
+
+/**
+ * A node made before the tests of the enclosing describe (or file) and removed after them, also
+ * when they fail: the function returned is the node, inside tests and hooks.
+ */
+export function useNodeFixture(mode: ProxyMode, pods: PodSpec[] = NODE_PODS, services: ServiceSpec[] = NODE_SERVICES): () => NodeFixture {
+  let node: NodeFixture | undefined;
+  beforeAll(async () => {
+    node = await NodeFixture.create(mode, pods, services);
+  }, 60000);
+  afterAll(async () => {
+    await node?.remove();
+  });
+  return () => {
+    if (!node) throw new Error('useNodeFixture(): the node is made in beforeAll');
+    return node;
+  };
+}

@@ -15,6 +15,7 @@
  */
 import { execFileSync, spawn as spawnChild, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { statSync } from 'node:fs';
 
 // ---- names and synchronous clean-up ------------------------------------------------
 
@@ -171,6 +172,22 @@ export async function runOk(cmd: string, args: readonly string[], opts: ExecOpti
   const r = await run(cmd, args, opts);
   if (r.code !== 0) throw new ExecError([cmd, ...args], r);
   return r;
+}
+
+/**
+ * The pid of a child started by `ip netns exec`, `unshare --net` or Netns.spawn(), once it has
+ * entered its namespace (they exec the command: the pid stays, the namespace is
+ * entered first); rejects if it could not be started.
+ */
+export async function enteredNamespace(child: ChildProcess): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    child.once('spawn', resolve);
+    child.once('error', reject);
+  });
+  const pid = child.pid!;
+  const own = statSync('/proc/self/ns/net').ino;
+  for (let i = 0; i < 200 && statSync(`/proc/${pid}/ns/net`).ino === own; i++) await new Promise((r) => setTimeout(r, 10));
+  return pid;
 }
 
 export interface Netns {

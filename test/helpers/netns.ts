@@ -52,3 +52,25 @@ export function useNetns(prefix = 'nfct-test', opts: CreateNetnsOptions = {}): N
     remove: () => get().remove(),
   };
 }
+
+/**
+ * A namespace and a handle opened in it, for the tests of a file: `open` runs in beforeAll once
+ * the namespace exists (keep what it gives in the file's own variables), and the handle it
+ * returns is closed in afterAll before the namespace is removed, also when tests fail.
+ *
+ *   let ns: Netns;
+ *   let ct: Conntrack;
+ *   useNetnsWith('nfct-x', async (n) => (ns = n, ct = await Conntrack.open({ netns: n.name })));
+ */
+export function useNetnsWith(prefix: string, open: (ns: Netns) => Promise<{ close(): unknown }>, opts: CreateNetnsOptions = {}): void {
+  let ns: Netns | undefined;
+  let handle: { close(): unknown } | undefined;
+  beforeAll(async () => {
+    ns = await createNetns(prefix, opts);
+    handle = await open(ns);
+  });
+  afterAll(async () => {
+    handle?.close();
+    await ns?.remove();
+  });
+}

@@ -344,3 +344,19 @@ export async function dnatFlow(ns: Netns, opts: DnatOptions = {}): Promise<DnatF
     if (!opts.keepRule) await ns.exec('nft', ['delete', 'table', nftFamily, table]);
   }
 }
+
+/**
+ * One flow of every kind the table tests read back: TCP and UDP over IPv4 and IPv6 (the IPv6
+ * UDP flow never answered), pings over both, and destination-NATed TCP and UDP (`dnatUdpCount`
+ * UDP packets, default as dnatFlow()'s).
+ */
+export async function everyKindOfFlow(ns: Netns, opts: { dnatUdpCount?: number } = {}): Promise<void> {
+  await tcpFlow(ns, { family: 4, bytes: 100 });
+  await tcpFlow(ns, { family: 6, bytes: 200 });
+  await udpFlow(ns, { family: 4, count: 3 });
+  await udpFlow(ns, { family: 6, count: 2, reply: false });
+  await ping(ns, { family: 4 });
+  await ping(ns, { family: 6 });
+  await dnatFlow(ns, { proto: 'tcp' });
+  await dnatFlow(ns, opts.dnatUdpCount === undefined ? { proto: 'udp' } : { proto: 'udp', count: opts.dnatUdpCount });
+}

@@ -1,24 +1,18 @@
 // readServices() on a node fixture in each of kube-proxy's modes: the Service ports and their
 // endpoints as the rules define them, checked against where a client's packets really go.
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 
 import { NfctError } from '../../lib/index.js';
 import { parseServices, readRuleset, readServices } from '../../lib/k8s/services.js';
-import { NODE_PODS, NODE_SERVICES, NodeFixture, type ProxyMode } from '../helpers/k8s-node.js';
+import { type ProxyMode, useNodeFixture } from '../helpers/k8s-node.js';
 
 const MODES: ProxyMode[] = ['iptables-nft', 'iptables-legacy', 'nftables'];
 
 describe.each(MODES)('readServices() with kube-proxy in %s mode', (mode) => {
-  let node: NodeFixture;
-  beforeAll(async () => {
-    node = await NodeFixture.create(mode, NODE_PODS, NODE_SERVICES);
-  }, 60000);
-  afterAll(async () => {
-    await node?.remove();
-  });
+  const node = useNodeFixture(mode);
 
   test('each Service port with its cluster IP and endpoints; the client reaches the endpoint named', async () => {
-    const services = await readServices({ netns: node.node.path });
+    const services = await readServices({ netns: node().node.path });
     const dns = services.lookup('udp', '10.96.0.10', 53)!;
     expect(dns).toMatchObject({ name: 'kube-system/kube-dns:dns', kubernetes: { namespace: 'kube-system', service: 'kube-dns', port: 'dns' }, protocol: 'udp', address: '10.96.0.10', port: 53 });
     expect(dns.endpoints).toEqual([{ address: '10.244.1.7', port: 53 }]);
@@ -29,27 +23,27 @@ describe.each(MODES)('readServices() with kube-proxy in %s mode', (mode) => {
     expect(web.endpoints).toEqual([{ address: '10.244.1.9', port: 8080 }]);
     expect(services.lookup('udp', '10.96.0.20', 80)).toBeUndefined();
     // The traffic agrees: the pod that answers is the endpoint the rules name.
-    expect(await node.ask('default/client-7c9d8-abcde', '10.96.0.10', 53, 41000)).toBe('coredns-5d78c9869d-x2v7q');
-    const conn = await node.hold('default/client-7c9d8-abcde', '10.96.0.20', 80);
+    expect(await node().ask('default/client-7c9d8-abcde', '10.96.0.10', 53, 41000)).toBe('coredns-5d78c9869d-x2v7q');
+    const conn = await node().hold('default/client-7c9d8-abcde', '10.96.0.20', 80);
     expect(conn.answeredBy).toBe('web-6b7f9c-q4z8m');
     conn.close();
   });
 
   test('endpoints moved: read again, the new endpoints; a Service without endpoints has none', async () => {
-    await node.setEndpoints('kube-system/kube-dns', ['kube-system/coredns-5d78c9869d-h8k2p']);
-    await node.setEndpoints('default/web', []);
-    const services = await readServices({ netns: node.node.path });
+    await node().setEndpoints('kube-system/kube-dns', ['kube-system/coredns-5d78c9869d-h8k2p']);
+    await node().setEndpoints('default/web', []);
+    const services = await readServices({ netns: node().node.path });
     expect(services.lookup('udp', '10.96.0.10', 53)!.endpoints).toEqual([{ address: '10.244.1.8', port: 53 }]);
     const web = services.lookup('tcp', '10.96.0.20', 80)!;
     expect(web.name).toBe('default/web:http');
     expect(web.endpoints).toEqual([]);
-    expect(await node.ask('default/client-7c9d8-abcde', '10.96.0.10', 53, 41001)).toBe('coredns-5d78c9869d-h8k2p');
-    await node.setEndpoints('kube-system/kube-dns', ['kube-system/coredns-5d78c9869d-x2v7q', 'kube-system/coredns-5d78c9869d-h8k2p']);
-    const both = await readServices({ netns: node.node.path });
+    expect(await node().ask('default/client-7c9d8-abcde', '10.96.0.10', 53, 41001)).toBe('coredns-5d78c9869d-h8k2p');
+    await node().setEndpoints('kube-system/kube-dns', ['kube-system/coredns-5d78c9869d-x2v7q', 'kube-system/coredns-5d78c9869d-h8k2p']);
+    const both = await readServices({ netns: node().node.path });
     expect(both.lookup('udp', '10.96.0.10', 53)!.endpoints.map((e) => e.address).sort()).toEqual(['10.244.1.7', '10.244.1.8']);
     // The tools' own listings read the same Services as the netlink reading (nft -j for nf_tables,
     // iptables-save for iptables-nft's and legacy tables).
-    const tool = async (cmd: string, args: string[]): Promise<string> => (await node.node.exec(cmd, args)).stdout;
+    const tool = async (cmd: string, args: string[]): Promise<string> => (await node().node.exec(cmd, args)).stdout;
     const nftJson = await tool('nft', ['-j', 'list', 'ruleset']);
     const saves = mode === 'nftables' ? [] : [{ ruleset: mode, family: 'ipv4' as const, text: await tool(mode === 'iptables-nft' ? 'iptables-nft-save' : 'iptables-legacy-save', []) }];
     const byTools = parseServices({ nftJson, iptablesSave: saves });
@@ -59,7 +53,7 @@ describe.each(MODES)('readServices() with kube-proxy in %s mode', (mode) => {
     expect(norm(both.ports)).toEqual(norm(byTools.ports));
     expect(both.ports.length).toBe(3);
     // Chains name their Service (what trace prints beside a jump).
-    const rs = await readRuleset({ netns: node.node.path });
+    const rs = await readRuleset({ netns: node().node.path });
     const sp = rs.services.lookup('udp', '10.96.0.10', 53)!;
     expect(rs.services.chainService(sp.table, sp.chain)).toBe('kube-system/kube-dns:dns');
   });

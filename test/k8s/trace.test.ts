@@ -3,9 +3,9 @@
 // its nftables mode, hop for hop for the same packet (same trace id).
 import type { ChildProcess } from 'node:child_process';
 
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 
-import { NODE_PODS, NODE_SERVICES, NodeFixture, type ProxyMode } from '../helpers/k8s-node.js';
+import { NODE_PODS, NODE_SERVICES, type ProxyMode, useNodeFixture } from '../helpers/k8s-node.js';
 import { startNfct } from '../support/run-nfct.js';
 
 const CLIENT = 'default/client-7c9d8-abcde';
@@ -70,30 +70,24 @@ function oracleRules(mode: ProxyMode, text: string, id: string): string[] {
 }
 
 describe.each(['iptables-nft', 'nftables'] as ProxyMode[])('nfct trace, kube-proxy in %s mode', (mode) => {
-  let node: NodeFixture;
-  beforeAll(async () => {
-    node = await NodeFixture.create(mode, NODE_PODS, NODE_SERVICES);
-  }, 60000);
-  afterAll(async () => {
-    await node?.remove();
-  });
+  const node = useNodeFixture(mode);
 
   test('every hop as its tool prints it, the Service named on the jump, the packet rewritten by DNAT; the kernel\'s tracer agrees hop for hop', async () => {
     const oracle = mode === 'nftables'
-      ? node.node.spawn('nft', ['-a', 'monitor', 'trace'], { stdio: ['ignore', 'pipe', 'ignore'] })
-      : node.node.spawn('xtables-monitor', ['--trace'], { stdio: ['ignore', 'pipe', 'ignore'] });
+      ? node().node.spawn('nft', ['-a', 'monitor', 'trace'], { stdio: ['ignore', 'pipe', 'ignore'] })
+      : node().node.spawn('xtables-monitor', ['--trace'], { stdio: ['ignore', 'pipe', 'ignore'] });
     const oracleText = collect(oracle);
-    const trace = startTrace(['trace', '-p', 'udp', '--dport', '53', '--netns', node.node.name]);
+    const trace = startTrace(['trace', '-p', 'udp', '--dport', '53', '--netns', node().node.name]);
     let code: number | undefined;
     try {
       // The notice comes once the stream listens and its rule is in place.
-      await until('the notice of what is traced', () => (trace.stderr().includes(`nfct: tracing protocol=udp dstPort=53 in ${node.node.name}; Ctrl-C ends it.`) ? true : undefined));
-      expect((await node.node.exec('nft', ['list', 'tables'])).stdout).toContain('nfct_trace_');
+      await until('the notice of what is traced', () => (trace.stderr().includes(`nfct: tracing protocol=udp dstPort=53 in ${node().node.name}; Ctrl-C ends it.`) ? true : undefined));
+      expect((await node().node.exec('nft', ['list', 'tables'])).stdout).toContain('nfct_trace_');
       // Ask until both tracers have shown one packet whole (each from a port of its own).
       let sport = 43000;
       const found = await until(() => `a packet both tracers saw; ours: ${trace.lines.slice(-30).join('\n')}; theirs: ${oracleText().slice(-1500)}; stderr ${trace.stderr()}`, async () => {
         sport++;
-        await node.ask(CLIENT, '10.96.0.10', 53, sport);
+        await node().ask(CLIENT, '10.96.0.10', 53, sport);
         const deadline = Date.now() + 2000;
         while (Date.now() < deadline) {
           const ours = ourBlock(trace.lines, sport);
@@ -145,16 +139,16 @@ describe.each(['iptables-nft', 'nftables'] as ProxyMode[])('nfct trace, kube-pro
       oracle.kill();
     }
     expect(code).toBe(0);
-    expect((await node.node.execOk('nft', ['list', 'tables'])).stdout).not.toContain('nfct_trace');
+    expect((await node().node.execOk('nft', ['list', 'tables'])).stdout).not.toContain('nfct_trace');
   });
 
   test('--json: the packet once, rules in the ruleset\'s words with their Service, hooks and ct state, the packet again after the DNAT; the kernel\'s tracer agrees', async () => {
     const oracle = mode === 'nftables'
-      ? node.node.spawn('nft', ['-a', 'monitor', 'trace'], { stdio: ['ignore', 'pipe', 'ignore'] })
-      : node.node.spawn('xtables-monitor', ['--trace'], { stdio: ['ignore', 'pipe', 'ignore'] });
+      ? node().node.spawn('nft', ['-a', 'monitor', 'trace'], { stdio: ['ignore', 'pipe', 'ignore'] })
+      : node().node.spawn('xtables-monitor', ['--trace'], { stdio: ['ignore', 'pipe', 'ignore'] });
     const oracleText = collect(oracle);
     // Every line it prints is checked against schema/trace.json when it ends (startNfct).
-    const trace = startTrace(['trace', '--json', '-p', 'udp', '--dport', '53', '--netns', node.node.name]);
+    const trace = startTrace(['trace', '--json', '-p', 'udp', '--dport', '53', '--netns', node().node.name]);
     type Rule = { family: string; table: string; chain: string; handle?: number; text?: string; syntax?: string; service?: string };
     type Hop = { kind: string; rule: number; verdict?: string; target?: string; hook?: string; ct?: { state?: string }; packet?: { ip: { dst: string }; udp: { dstPort: number } } };
     type Line = { id: string; packet: { ip: { src: string; dst: string }; udp: { srcPort: number; dstPort: number } }; rules: Rule[]; hops: Hop[]; verdict?: string; netns: { label: string } };
@@ -162,11 +156,11 @@ describe.each(['iptables-nft', 'nftables'] as ProxyMode[])('nfct trace, kube-pro
     let code: number | undefined;
     try {
       // The notice comes once the stream listens and its rule is in place.
-      await until('the notice of what is traced', () => (trace.stderr().includes(`nfct: tracing protocol=udp dstPort=53 in ${node.node.name}; Ctrl-C ends it.`) ? true : undefined));
+      await until('the notice of what is traced', () => (trace.stderr().includes(`nfct: tracing protocol=udp dstPort=53 in ${node().node.name}; Ctrl-C ends it.`) ? true : undefined));
       let sport = 44000;
       found = await until(() => `a packet both tracers saw; ours: ${trace.lines.slice(-5).join('\n')}; theirs: ${oracleText().slice(-1500)}`, async () => {
         sport++;
-        await node.ask(CLIENT, '10.96.0.10', 53, sport);
+        await node().ask(CLIENT, '10.96.0.10', 53, sport);
         const deadline = Date.now() + 2000;
         while (Date.now() < deadline) {
           const ours = trace.lines.map((l) => JSON.parse(l) as Line).find((o) => o.packet?.udp?.srcPort === sport && o.packet.ip.dst === '10.96.0.10');
@@ -176,7 +170,7 @@ describe.each(['iptables-nft', 'nftables'] as ProxyMode[])('nfct trace, kube-pro
         return undefined;
       });
       const { rules, hops } = found;
-      expect(found.netns.label).toBe(node.node.name);
+      expect(found.netns.label).toBe(node().node.name);
       expect(found.packet.ip.src).toBe('10.244.1.5');
       expect(found.verdict).toBe('accept');
       // As the text's first line: the hook and conntrack state where the packet came in.
@@ -215,19 +209,13 @@ describe.each(['iptables-nft', 'nftables'] as ProxyMode[])('nfct trace, kube-pro
 });
 
 describe('nfct trace without a match', () => {
-  let node: NodeFixture;
-  beforeAll(async () => {
-    node = await NodeFixture.create('nftables', NODE_PODS.slice(0, 2), NODE_SERVICES.slice(0, 1));
-  }, 60000);
-  afterAll(async () => {
-    await node?.remove();
-  });
+  const node = useNodeFixture('nftables', NODE_PODS.slice(0, 2), NODE_SERVICES.slice(0, 1));
 
   test('says what it waits for: packets something else marks', async () => {
-    const trace = startTrace(['trace', '--nftables', '--netns', node.node.name]);
+    const trace = startTrace(['trace', '--nftables', '--netns', node().node.name]);
     await until('the message', () => (trace.stderr().includes('waiting for') ? true : undefined));
     const code = await trace.stop();
     expect(code).toBe(0);
-    expect(trace.stderr()).toContain(`nfct: no -p/-s/-d/--sport/--dport/--port given: waiting for packets already marked for tracing in ${node.node.name} (nft 'meta nftrace set 1', iptables -j TRACE); give a match to trace packets of your choice.`);
+    expect(trace.stderr()).toContain(`nfct: no -p/-s/-d/--sport/--dport/--port given: waiting for packets already marked for tracing in ${node().node.name} (nft 'meta nftrace set 1', iptables -j TRACE); give a match to trace packets of your choice.`);
   });
 });

@@ -17,6 +17,7 @@ import { decodePacket } from '../../lib/packet/decode.js';
 import { formatIpv6Full } from '../../lib/packet/headers.js';
 import { formatLogLine, type LogLineOptions } from '../../lib/nflog/logline-format.js';
 import type { NflogPacket } from '../../lib/nflog/types.js';
+import { prng } from '../support/prng.js';
 
 // ---- fixtures --------------------------------------------------------------------------------
 
@@ -462,16 +463,6 @@ describe('formatLogLine: cases the kernel capture does not reach', () => {
 
 // ---- never throws ----------------------------------------------------------------------------
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** format -> parse: every token the formatter writes, the parser must understand. */
 function roundTrip(p: NflogPacket, options: LogLineOptions): void {

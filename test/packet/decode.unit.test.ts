@@ -14,6 +14,7 @@ import { parseLogLine } from '../../lib/nflog/logline-parse.js';
 import { decodePacket } from '../../lib/packet/decode.js';
 import { formatIpv6, formatIpv6Full } from '../../lib/packet/headers.js';
 import type { DecodedPacket } from '../../lib/packet/types.js';
+import { prng } from '../support/prng.js';
 
 // ---- helpers ---------------------------------------------------------------------------------
 
@@ -77,17 +78,6 @@ function ext8(next: number): Buffer {
   return Buffer.from([next, 0, 1, 4, 0, 0, 0, 0]);
 }
 
-/** Deterministic PRNG (mulberry32) so that a failure names a reproducible input. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // ---- arguments -------------------------------------------------------------------------------
 

@@ -1,8 +1,8 @@
 // Checks that bad input is refused before anything reaches the kernel: a Conntrack handle's
 // native half is swapped for a recorder that never forwards a query (only close()).
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 
-import type { Conntrack } from '../../lib/index.js';
+import { Conntrack } from '../../lib/index.js';
 import { SPEC_WORDS } from '../../lib/conntrack/flowspec.js';
 import { SpecFlags, SpecTupleWord, SpecWord } from '../../lib/core/layout.js';
 import type { NativeConntrack, NativeFilter, NativeRecords, NativeTuple } from '../../lib/core/native.js';
@@ -195,3 +195,16 @@ export function expectRefused(err: unknown, c: BadCase): void {
   else expect(message).toMatch(c.names);
 }
 
+/**
+ * A Conntrack handle on the caller's namespace with its native half replaced by a recorder
+ * (instrument()), for the tests of a file or describe block: opened in beforeAll and handed to
+ * `keep`, closed in afterAll.
+ */
+export function useRecorded(keep: (ct: Conntrack, rec: Recorder) => void): void {
+  let handle: Conntrack | undefined;
+  beforeAll(async () => {
+    handle = await Conntrack.open();
+    keep(handle, instrument(handle));
+  });
+  afterAll(() => handle?.close());
+}

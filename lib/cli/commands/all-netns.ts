@@ -117,6 +117,11 @@ export async function inEveryNamespace(r: CtRequest, ctx: Context, command: Comm
 /** A command's stream in one namespace, once opened: it runs until its context's `stop`. */
 export interface NamespaceStream {
   run(ctx: Context): Promise<number>;
+  /**
+   * Ends the stream early, so that `run` returns: called once its context's `stop` is aborted
+   * (Ctrl-C, or the namespace went away).
+   */
+  end?(): void;
   /** Closes what `open` opened (after `run` ended, or when it never ran). */
   close(): void;
 }
@@ -190,6 +195,7 @@ export async function followNamespaces(ctx: Context, o: FollowOptions): Promise<
     const stream = await openIn(ctx, () => o.open(ns));
     if (!stream) return;
     const stop = new AbortController();
+    if (stream.end) stop.signal.addEventListener('abort', () => stream.end!(), { once: true });
     if (quit.signal.aborted) stop.abort();
     const done = stream
       .run(namespaceContext(ns, o.json, ctx, shown, stop.signal))

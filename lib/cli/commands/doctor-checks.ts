@@ -6,28 +6,12 @@ import type { AddressOwner } from '../../k8s/node.js';
 import { endpointText } from '../../k8s/rules.js';
 import type { Services } from '../../k8s/services.js';
 import { findStaleEntries, findUnanswered } from '../../k8s/stale.js';
+import type { Finding, Severity } from './doctor-finding.js';
 import { clientText, staleFindings } from './doctor-stale.js';
 import { risingPerCpu, type Sysctls, sysctlNumber, WATCHED_STATS, type WatchedStat } from '../node-state.js';
 import type { TraceTable } from '../../trace/state.js';
 
-export type Severity = 'error' | 'warning' | 'info';
-
-export interface Finding {
-  severity: Severity;
-  /** A stable name for the check ('table-full', 'stats-rising', ...): CHECK_LIST. */
-  check: string;
-  /** Whether it concerns one namespace, or the whole node (a global setting: said once). */
-  scope: 'namespace' | 'node';
-  /** The namespace it concerns ('node' for the node). */
-  netns: string;
-  /** One line: what is wrong. */
-  title: string;
-  /** The numbers behind it. */
-  seen: Record<string, unknown>;
-  why: string;
-  /** The command that fixes or investigates it. */
-  fix: string;
-}
+export type { Finding, Severity } from './doctor-finding.js';
 
 /** Everything a namespace's checks look at, read by doctor.ts. */
 export interface NamespaceReport {

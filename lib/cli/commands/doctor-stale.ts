@@ -3,10 +3,10 @@
 // endpoint, naming the client pods, the Service, the old and current endpoints, what the
 // counters of each entry say, and the `nfct -D` that deletes exactly those entries.
 import type { AddressOwner } from '../../k8s/node.js';
-import { podText } from '../../k8s/pods.js';
+import { podText } from '../../core/pods.js';
 import { endpointText } from '../../k8s/rules.js';
 import { type StaleGroup, staleDeleteArgs } from '../../k8s/stale.js';
-import type { Finding } from './doctor-checks.js';
+import type { Finding } from './doctor-finding.js';
 
 const int = (n: number): string => Math.round(n).toLocaleString('en-US');
 const plural = (n: number, one: string, many = `${one}s`): string => `${int(n)} ${n === 1 ? one : many}`;

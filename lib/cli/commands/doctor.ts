@@ -12,7 +12,7 @@ import { namespaceFailure } from '../messages.js';
 import { line, netnsJsonOf, receivedNow } from '../ndjson.js';
 import { readSysctls, resolveTargets, type Sysctls, sysctlPaths, sysctlsOf, type Target } from '../node-state.js';
 import { abstractSocketOwner, NFLOG_FILES, nflogGroupsOf, processName, threadNet } from '../procs.js';
-import { CommandUsage, runSubcommand } from '../subcommand.js';
+import { CommandUsage, runSubcommand, podFlag, POD_NAME } from '../subcommand.js';
 import { judgeTables, tableOwnerName, traceTableNames, traceTables } from '../../trace/state.js';
 import { addon } from '../../core/native.js';
 import type { Flow } from '../../conntrack/types.js';
@@ -70,12 +70,10 @@ export async function parseDoctorArgs(argv: readonly string[]): Promise<DoctorOp
     } else if (a === '--pid') {
       pid = Number(argv[++i]);
       if (!Number.isInteger(pid) || pid < 1) throw new CommandUsage('nfct doctor: --pid needs a process id');
-    } else if (a === '--pod') {
-      pod = argv[++i];
-      if (!pod || !/^[a-z0-9][a-z0-9-]*\/[a-z0-9][a-z0-9.-]*$/.test(pod)) throw new CommandUsage('nfct doctor: --pod needs NAMESPACE/NAME');
-    } else if (a === '--pod-log-dir') {
-      podLogDir = argv[++i];
-      if (!podLogDir || !podLogDir.startsWith('/')) throw new CommandUsage('nfct doctor: --pod-log-dir needs an absolute path');
+    } else if (a === '--pod' || a === '--pod-log-dir') {
+      const v = podFlag(a, argv[++i], 'nfct doctor');
+      if (a === '--pod') pod = v;
+      else podLogDir = v;
     } else if (a === '--all-netns') allNetns = true;
     else if (a === '--interval') {
       interval = Number(argv[++i]);
@@ -200,7 +198,7 @@ export async function examine(target: Target, interval: number, podLogDir?: stri
     await sleep(interval * 1000);
     const [statsAfter, dnatAfter] = await Promise.all([ct.stats(), dnat()]);
     const seconds = (performance.now() - t0) / 1000;
-    const pod = /^[a-z0-9][a-z0-9-]*\/[a-z0-9][a-z0-9.-]*$/.test(target.label);
+    const pod = POD_NAME.test(target.label);
     const nsFlag = target.path === null ? '' : pod ? ` --pod ${target.label}${podLogDir !== undefined ? ` --pod-log-dir ${podLogDir}` : ''}` : target.path.startsWith('/run/netns/') ? ` --netns ${target.label}` : ` --netns ${target.path}`;
     const nsExec = target.path === null ? '' : target.path.startsWith('/run/netns/') ? `ip netns exec ${target.label} ` : `nsenter --net=${target.path} `;
     if (sysctls.nf_log_all_netns === undefined && 'nf_log_all_netns' in host) sysctls.nf_log_all_netns = host.nf_log_all_netns!;

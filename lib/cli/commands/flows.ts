@@ -18,6 +18,7 @@ import { FLOWS_HELP } from '../help.js';
 import { CliExit, namespaceFailure } from '../messages.js';
 import { lineHead, receivedNow } from '../ndjson.js';
 import { followNamespaces } from './all-netns.js';
+import { POD_NAME } from '../subcommand.js';
 
 interface FlowsArgs {
   json: boolean;
@@ -87,7 +88,7 @@ export function parseFlowsArgs(argv: readonly string[]): FlowsArgs | 'help' {
         break;
       case '--pod': {
         const pod = value();
-        if (!/^[a-z0-9][a-z0-9-]*\/[a-z0-9][a-z0-9.-]*$/.test(pod)) bad(`--pod must be NAMESPACE/NAME, got ${JSON.stringify(pod)}`);
+        if (!POD_NAME.test(pod)) bad(`--pod must be NAMESPACE/NAME, got ${JSON.stringify(pod)}`);
         a.pod = pod;
         a.nsFlag = arg;
         break;
@@ -274,15 +275,12 @@ export async function flows(argv: readonly string[], ctx: Context): Promise<numb
           }
           tally.namespaces++;
           return {
+            end: () => stop.abort(),
             run: async (c) => {
-              const end = (): void => stop.abort();
-              c.stop.addEventListener('abort', end, { once: true });
-              if (c.stop.aborted) end();
               try {
                 // NDJSON lines carry their namespace already: they go out unmarked.
                 await pump(stream, a, a.json ? ctx.out : c.out, exporter, tally);
               } finally {
-                c.stop.removeEventListener('abort', end);
                 await stream.closeAndRestore();
               }
               return 0;

@@ -14,6 +14,7 @@ import { CliExit } from '../messages.js';
 import { netnsJsonOf, packetLine, withNetns } from '../ndjson.js';
 import { groupHolder } from '../procs.js';
 import { followNamespaces } from './all-netns.js';
+import { POD_NAME } from '../subcommand.js';
 
 function count(text: string | undefined, flag: string): number {
   if (text === undefined || !/^\d+$/.test(text)) throw new CliExit(2, `Bad parameter \`${flag} ${text ?? ''}'`.trimEnd(), true);
@@ -96,15 +97,9 @@ async function logEveryNamespace(o: LogOptions, ctx: Context, tally: Tally): Pro
       }
       tally.namespaces++;
       return {
+        end: () => stream.close(),
         run: async (c) => {
-          const end = (): void => stream.close();
-          c.stop.addEventListener('abort', end, { once: true });
-          if (c.stop.aborted) end();
-          try {
-            await write(stream, o, c, tally);
-          } finally {
-            c.stop.removeEventListener('abort', end);
-          }
+          await write(stream, o, c, tally);
           return 0;
         },
         close: () => nf.close(),
@@ -155,7 +150,7 @@ export async function log(argv: readonly string[], ctx: Context): Promise<number
     }
   }
   if (pod !== undefined) {
-    if (!/^[a-z0-9][a-z0-9-]*\/[a-z0-9][a-z0-9.-]*$/.test(pod)) throw new CliExit(2, `Bad parameter \`--pod ${pod}' (NAMESPACE/NAME)`, true);
+    if (!POD_NAME.test(pod)) throw new CliExit(2, `Bad parameter \`--pod ${pod}' (NAMESPACE/NAME)`, true);
     const { findPodNamespace } = await import('../../k8s/node.js');
     ns = { path: (await findPodNamespace(pod, { podLogDir })).path };
   }

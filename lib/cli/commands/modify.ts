@@ -95,7 +95,7 @@ function sameLabels(a: readonly number[] | undefined, b: readonly number[]): boo
 export function update(ct: Conntrack, r: CtRequest, ctx: Context): Promise<number> {
   checkMasks(r);
   // A NAT address on -U goes into each update, and the kernel changes no NAT of an existing
-  // entry: every update is refused (EOPNOTSUPP). Nothing is changed (README: deliberate differences).
+  // entry: every update is refused (EOPNOTSUPP). Nothing is changed (docs/cli.md: deliberate differences).
   if (r.snat || r.dnat) operationFailed(95, 'update');
   const sel = selection(r, 'update');
   // What changes on each entry; null when it would stay as it is (conntrack sends nothing then).

@@ -8,7 +8,7 @@ import type { EventCounter } from '../../conntrack/events.js';
 import { AGGREGATE_KEYS, type AddressPrefix, type AggregateKey, type AggregateResult, type PrefixKey } from '../../conntrack/aggregate.js';
 import { type FlowFilter, normalizeFilter } from '../../conntrack/filter.js';
 import { netnsJsonOf } from '../ndjson.js';
-import { CommandUsage, runSubcommand } from '../subcommand.js';
+import { CommandUsage, runSubcommand, podFlag } from '../subcommand.js';
 import { readSysctls, resolveTargets, sumStats, sysctlNumber, type Target } from '../node-state.js';
 import { readServices, type Services } from '../../k8s/services.js';
 import { filterGroups, KEY_HELP, parsePrefixKey } from './top-keys.js';
@@ -115,13 +115,9 @@ export async function parseTopArgs(argv: readonly string[]): Promise<TopOptions 
     else if (a === '--top' || a === '-n') top = Math.floor(numberArg(argv[++i], '--top', 1));
     else if (a === '--netns') netns = argv[++i];
     else if (a === '--pid') pid = Math.floor(numberArg(argv[++i], '--pid', 1));
-    else if (a === '--pod') {
-      pod = argv[++i];
-      if (!pod || !/^[a-z0-9][a-z0-9-]*\/[a-z0-9][a-z0-9.-]*$/.test(pod)) throw new CommandUsage('nfct top: --pod needs NAMESPACE/NAME');
-    } else if (a === '--pod-log-dir') {
-      podLogDir = argv[++i];
-      if (!podLogDir || !podLogDir.startsWith('/')) throw new CommandUsage('nfct top: --pod-log-dir needs an absolute path');
-    } else if (a === '--all-netns') allNetns = true;
+    else if (a === '--pod') pod = podFlag(a, argv[++i], 'nfct top');
+    else if (a === '--pod-log-dir') podLogDir = podFlag(a, argv[++i], 'nfct top');
+    else if (a === '--all-netns') allNetns = true;
     else if (a === '--once') once = true;
     else if (a === '--json') json = true;
     else if (a === '-p' || a === '--proto') filter.protocol = argv[++i] as FlowFilter['protocol'];

@@ -12,13 +12,14 @@ import { CliExit } from '../messages.js';
 import { netnsJsonOf, traceLine, withNetns } from '../ndjson.js';
 import { groupHolder } from '../procs.js';
 import { tracePacketLines } from './trace-text.js';
+import { POD_NAME } from '../subcommand.js';
 
 function count(text: string | undefined, flag: string): number {
   if (text === undefined || !/^\d+$/.test(text)) throw new CliExit(2, `Bad parameter \`${flag} ${text ?? ''}'`.trimEnd(), true);
   return Number(text);
 }
 
-/** Why `nfct trace --all-netns` is refused (README: "Why not `nfct trace --all-netns`"). */
+/** Why `nfct trace --all-netns` is refused (docs/cli.md, "`--all-netns`"). */
 export const ALL_NETNS_REFUSED =
   'nfct trace: --all-netns is refused: tracing changes the namespace it traces (a temporary nft table; ' +
   'with --bind-logger its nf_log backends), and a process killed outright (SIGKILL, the OOM killer) ' +
@@ -58,7 +59,7 @@ export async function trace(argv: readonly string[], ctx: Context): Promise<numb
     else if (a === '--show-own-hops') showOwn = true;
     else if (a === '--pod') {
       pod = argv[++i];
-      if (!pod || !/^[a-z0-9][a-z0-9-]*\/[a-z0-9][a-z0-9.-]*$/.test(pod)) throw new CliExit(2, `Bad parameter \`--pod ${pod ?? ''}' (NAMESPACE/NAME)`, true);
+      if (!pod || !POD_NAME.test(pod)) throw new CliExit(2, `Bad parameter \`--pod ${pod ?? ''}' (NAMESPACE/NAME)`, true);
     } else if (a === '--pod-log-dir') {
       podLogDir = argv[++i];
       if (!podLogDir || !podLogDir.startsWith('/')) throw new CliExit(2, `Bad parameter \`--pod-log-dir ${podLogDir ?? ''}' (an absolute path)`, true);

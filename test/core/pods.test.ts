@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { statSync } from 'node:fs';
 
 import { createExporter, listNamespaces, namespaceLabel } from '../../lib/index.js';
-import { parseFibTrie, parseIfInet6, readNamespaceAddresses, readPodLogDirs } from '../../lib/k8s/pods.js';
+import { parseFibTrie, parseIfInet6, readNamespaceAddresses, readPodLogDirs } from '../../lib/core/pods.js';
 import { NODE_PODS, NODE_SERVICES, NodeFixture } from '../helpers/k8s-node.js';
 
 describe('pods of a node', () => {

@@ -1,5 +1,6 @@
 /**
- * Every code block of README.md runs, so an example that breaks fails the build.
+ * Every code block of the documentation runs, so an example that breaks fails the build:
+ * README.md, docs/*.md and bench/README.md.
  *
  * TypeScript blocks: each is type-checked (tsc --strict, node16 resolution, importing the built
  * package as '@x/nfct' exactly as a user would), then transpiled for Node 20 and run against a
@@ -9,36 +10,39 @@
  * passes when it is still running, without an error, after a few seconds.
  *
  * Shell blocks: each command runs inside the namespace, from the root of this tree, `nfct`
- * being its CLI; commands
- * that follow a stream likewise. The few commands that cannot run here are listed in SKIPPED
- * with the reason, and each entry there must match a command of the README. The release and
- * deployment commands (README "Releasing", "Running it across a cluster", and the docs/ sections
- * they point to) are held to what CI runs by test/docs/shipping.test.ts.
+ * being its CLI; commands that follow a stream likewise. The few commands that cannot run here
+ * are listed in SKIPPED with the reason, and each entry there must match a command of a
+ * document. `yaml` blocks (configuration files) must parse; `text` blocks are transcripts and
+ * formats, shown and not run. Links to files of the tree must find the file and the heading.
+ * The release and deployment commands (README "Releasing", "Running it across a cluster", and
+ * the docs/ sections they point to) are held to what CI runs by test/docs/shipping.test.ts.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import ts from 'typescript';
+import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { NFCT_SHELL } from '../helpers/nfct.js';
 import { checkOutput } from '../helpers/schema.js';
-import { type Block, codeBlocks, declares, shellCommands, uses } from './blocks.js';
+import { type Block, codeBlocks, declares, headingAnchors, localLinks, shellCommands, uses } from './blocks.js';
 
 const ROOT = resolve(__dirname, '..', '..');
-const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
-const blocks = codeBlocks(README);
+/** The documents whose blocks run, in this order. */
+const DOCS = ['README.md', 'docs/api.md', 'docs/cli.md', 'docs/operations.md', 'docs/development.md', 'docs/architecture.md', 'docs/reliability.md', 'docs/release-check.md', 'bench/README.md'];
+const blocks = DOCS.flatMap((file) => codeBlocks(readFileSync(join(ROOT, file), 'utf8')).map((b) => ({ ...b, file })));
 const tsBlocks = blocks.filter((b) => b.lang === 'ts');
 const shBlocks = blocks.filter((b) => b.lang === 'sh');
 const STREAM_MS = 3000;
 
-/** Commands the README shows that this test does not run, and why. */
+/** Commands the documents show that this test does not run, and why. */
 const SKIPPED: Record<string, string> = {
   'bash scripts/test.sh': 'the whole test suite, of which this test is a part',
   'bash scripts/setup.sh': 'CI runs it first (.ci/run, scripts/test.sh)',
-  'npm run bench': 'minutes of load on a shared machine; its figures are in the README',
+  'npm run bench': 'minutes of load on a shared machine; its figures are in bench/README.md',
   'npm run test:asan': 'CI runs the memory checks itself (.ci/run)',
   'bash scripts/valgrind.sh': 'CI runs the memory checks itself (.ci/run)',
   'node bench/soak.mjs': 'twenty minutes',
@@ -46,6 +50,13 @@ const SKIPPED: Record<string, string> = {
   'apt-get install': 'installs system packages; scripts/setup.sh does that in CI',
   'kill %1': 'the block runs its commands one by one, the service bounded by this test',
   'nfct log --group 5 --all-netns': 'binds group 5 in every namespace of the machine, where other tests bind theirs; test/cli/all-netns-log.test.ts runs it with a group of its own',
+  'npm run lint': 'minutes of type-checked linting over the whole tree; it is a step of its own, not a test',
+  'npm run format': 'rewrites the files of this tree in place',
+  'bash scripts/tidy.sh': 'rewrites the files of this tree in place',
+  'npm run test:mutation': 'mutation testing: hours over lib/, minutes for one file; CI scores the committed results (.ci/run)',
+  'bash scripts/undocumented.sh': 'rewrites scripts/lint-undocumented.txt',
+  'ip netns add nfct-bench-x': 'the by-hand benchmark runs in this test\'s own namespace instead (nfct-bench-x is replaced by its name)',
+  'ip netns del nfct-bench-x': 'the namespace is this test\'s, removed when it ends',
 };
 
 /** The names blocks use freely: type for the type-check, value for the run. */
@@ -85,8 +96,8 @@ function prelude(code: string, mode: 'types' | 'run', ns: string): string {
   return lines.join('\n');
 }
 
-const where = (b: Block): string => `README.md:${b.line} (${b.heading})`;
-const isStream = (code: string): boolean => /for await[^\n]*\.(events|subscribe|packets)\(|serveExporter\(|\.listen\(/.test(code);
+const where = (b: Block & { file: string }): string => `${b.file}:${b.line} (${b.heading})`;
+const isStream = (code: string): boolean => /for await[^\n]*\.(events|subscribe|packets|follow)\(|\.flows\(|serveExporter\(|\.listen\(/.test(code);
 
 let ns: Netns;
 let dir = '';
@@ -146,13 +157,32 @@ function runFor(cmd: string, args: string[], cwd: string, ms: number, stream: bo
   });
 }
 
-describe('README.md', () => {
-  test('every code block is labelled ts, sh, or text (a transcript shown, not run)', () => {
-    expect(blocks.filter((b) => !['ts', 'sh', 'text'].includes(b.lang)).map(where)).toEqual([]);
+describe('the documentation', () => {
+  test('every code block is labelled ts, sh, yaml (a file to copy) or text (a transcript shown, not run)', () => {
+    expect(blocks.filter((b) => !['ts', 'sh', 'yaml', 'text'].includes(b.lang)).map(where)).toEqual([]);
     expect(tsBlocks.length).toBeGreaterThan(5);
   });
 
-  test('every skipped command is in the README', () => {
+  test('every yaml block is YAML (the files it shows parse)', () => {
+    for (const b of blocks.filter((x) => x.lang === 'yaml')) expect(() => parseYaml(b.code), where(b)).not.toThrow();
+  });
+
+  test('every link to a file of this tree finds the file, and the heading it names', () => {
+    const broken: string[] = [];
+    let count = 0;
+    for (const file of [...DOCS, 'CHANGELOG.md', 'CONTRIBUTING.md']) {
+      for (const { path, anchor } of localLinks(readFileSync(join(ROOT, file), 'utf8'))) {
+        count++;
+        const target = path ? join(dirname(join(ROOT, file)), path) : join(ROOT, file);
+        if (!existsSync(target)) broken.push(`${file}: ${path}: no such file`);
+        else if (anchor && target.endsWith('.md') && !headingAnchors(readFileSync(target, 'utf8')).has(anchor)) broken.push(`${file}: ${path}#${anchor}: no such heading`);
+      }
+    }
+    expect(broken).toEqual([]);
+    expect(count).toBeGreaterThan(20);
+  });
+
+  test('every skipped command is in a document', () => {
     const commands = shBlocks.flatMap((b) => shellCommands(b.code));
     for (const skipped of Object.keys(SKIPPED)) expect(commands.some((c) => c.startsWith(skipped)), skipped).toBe(true);
   });
@@ -173,7 +203,7 @@ describe('README.md', () => {
       ],
       { cwd: dir, encoding: 'utf8' },
     );
-    // Name the README block of each error.
+    // Name the document and block of each error.
     const errors = r.stdout.replace(/check-(\d+)\.mts\((\d+),\d+\)/g, (_m, i: string, line: string) => {
       const b = files[Number(i)]!.b;
       return `${where(b)} +${Number(line) - prelude(b.code, 'types', ns.name).split('\n').length}`;
@@ -205,7 +235,7 @@ describe('README.md', () => {
       try {
         for (const line of shellCommands(b.code)) {
           if (Object.keys(SKIPPED).some((s) => line.startsWith(s))) continue;
-          const cmd = line.replaceAll('my-pod-ns', ns.name).replaceAll('--pid 4242', `--pid ${sleeper.pid}`);
+          const cmd = line.replaceAll('my-pod-ns', ns.name).replaceAll('nfct-bench-x', ns.name).replaceAll('--pid 4242', `--pid ${sleeper.pid}`);
           await ns.execOk('conntrack', ['-I', '-p', 'udp', '-s', '10.244.1.5', '-d', '10.0.0.2', '--sport', '53', '--dport', '53', '-t', '60']).catch(() => undefined);
           const stream = /\bnfct (-E|log|trace|top|exporter)\b|&$/.test(cmd);
           const out = await runFor('ip', ['netns', 'exec', ns.name, 'sh', '-c', cmd], ROOT, stream ? STREAM_MS : 90_000, stream);

@@ -1,17 +1,19 @@
 // Pod identity from the node alone, no API server: the kubelet's pod log directories
 // (`/var/log/pods/<namespace>_<name>_<uid>/<container>/`, written by every CRI runtime) give
 // the name, Kubernetes namespace and containers of each pod UID, and the cgroup path of a
-// namespace's processes gives the UID (lib/core/namespaces.ts). The addresses of a namespace
+// namespace's processes gives the UID (lib/core/netns-discovery.ts). The addresses of a namespace
 // (from /proc/PID/net) tell which pod an entry's address belongs to.
 import { readdir, readFile } from 'node:fs/promises';
 
-import { describeValue } from '../core/validate.js';
+import { describeValue } from './validate.js';
 
 /** A pod as the node knows it. */
 export interface PodIdentity {
   /** The pod's Kubernetes namespace. */
   namespace: string;
+  /** The pod's name. */
   name: string;
+  /** The pod's UID, as its cgroup path and its log directory name it. */
   uid: string;
   /** Its containers' names, sorted (the directories under its log directory). */
   containers: string[];
