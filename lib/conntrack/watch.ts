@@ -229,7 +229,7 @@ export class TableWatch implements AsyncIterableIterator<WatchItem>, AsyncDispos
       try {
         r = await (refreshAt === Infinity
           ? this.#pending
-          : Promise.race([this.#pending, new Promise<undefined>((ok) => (timer = setTimeout(ok, Math.max(0, refreshAt - Date.now()))))]));
+          : Promise.race([this.#pending, new Promise<undefined>((ok) => (timer = setTimeout(() => ok(undefined), Math.max(0, refreshAt - Date.now()))))]));
       } catch (e) {
         this.#pending = undefined;
         await this.close();
@@ -248,7 +248,6 @@ export class TableWatch implements AsyncIterableIterator<WatchItem>, AsyncDispos
   }
 
   #apply(ev: ConntrackEvent): void {
-    if (ev.type === 'overrun' || ev.type === 'expect-new' || ev.type === 'expect-destroy') return;
     if (ev.type === 'resync') {
       const keys = new Set<string>();
       this.#table.clear();
@@ -262,6 +261,7 @@ export class TableWatch implements AsyncIterableIterator<WatchItem>, AsyncDispos
       this.#out.push({ type: 'snapshot', reason: 'overrun', flows: ev.flows, overruns: this.#events.overruns });
       return;
     }
+    if (!('flow' in ev)) return; // an overrun: the snapshot follows
     const key = flowKey(ev.flow);
     this.#silent.delete(key);
     const held = this.#table.has(key);
