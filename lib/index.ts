@@ -1,5 +1,8 @@
 export { Conntrack, FlowStream } from './conntrack/handle.js';
-export type { BulkOptions, CpuStats, CreateManyOptions, CreateManyResult, CreateManyStop, DeleteEachOptions, LineFormat, ListOptions, ListTextOptions, OpenOptions, RestoreOptions, RestoreResult } from './conntrack/handle.js';
+export type { ListOptions, ListTextOptions, OpenOptions } from './conntrack/handle.js';
+export type { BulkOptions, DeleteEachOptions } from './conntrack/bulk.js';
+export type { CreateManyOptions, CreateManyResult, CreateManyStop, RestoreOptions, RestoreResult } from './conntrack/create-many.js';
+export type { LineFormat } from './conntrack/line-format.js';
 export { parseSave, parseSaveLine } from './conntrack/save.js';
 export type { FlowChanges, FlowInput, NatInput, ReplyInput } from './conntrack/flowspec.js';
 export { NfctError, ClosedError } from './core/errors.js';
@@ -16,8 +19,8 @@ export { AGGREGATE_KEYS } from './conntrack/aggregate.js';
 export type { AggregateGroup, AggregateKey, AggregateKeyValues, AggregateOptions, AggregateResult, AggregateSort } from './conntrack/aggregate.js';
 export { flowJson, jsonSafe } from './conntrack/flow.js';
 export type { NetnsOption } from './core/netns.js';
-export { listNamespaces, namespaceLabel, parseCgroup } from './core/namespaces.js';
-export type { ListNamespacesOptions, NamespaceProcess, NetworkNamespace } from './core/namespaces.js';
+export { listNamespaces, namespaceLabel, parseCgroup } from './core/netns-discovery.js';
+export type { ListNamespacesOptions, NamespaceProcess, NetworkNamespace } from './core/netns-discovery.js';
 export { mapSettled, DEFAULT_CONCURRENCY } from './core/concurrency.js';
 export type { Settled } from './core/concurrency.js';
 export { createExporter, CPU_STAT_COUNTERS } from './exporter/exporter.js';
@@ -27,10 +30,13 @@ export type { ReaderStats } from './core/reader.js';
 export type { StreamStats } from './core/stream.js';
 export { Status, STATUS_NAMES } from './conntrack/status.js';
 export type { TupleInput } from './conntrack/tuple.js';
-export { PROTOCOLS, TCP_STATES } from './core/constants.js';
+export { PROTOCOLS } from './core/protocols.js';
+export { TCP_STATES } from './conntrack/constants.js';
 export type * from './conntrack/types.js';
-export { Trace, TracePacketStream, TraceStream, parseTraceLine, parseTracePrefix } from './trace/handle.js';
-export type { TraceEvent, TraceKind, TraceMatch, TraceOpenOptions, TracePacket, TraceStreamOptions } from './trace/handle.js';
+export { Trace } from './trace/handle.js';
+export { TracePacketStream, TraceStream } from './trace/streams.js';
+export { parseTraceLine, parseTracePrefix } from './trace/decode.js';
+export type { TraceEvent, TraceKind, TraceMatch, TraceOpenOptions, TracePacket, TraceStreamOptions } from './trace/types.js';
 export { decodePacket } from './packet/decode.js';
 export type {
   AhHeader,
@@ -56,9 +62,9 @@ export type {
   TcpHeader,
   UdpHeader,
   UdpLiteHeader,
-} from './packet/decode.js';
+} from './packet/types.js';
 export { parseLogLine } from './nflog/logline-parse.js';
-export type { ParsedLogArp, ParsedLogIcmp, ParsedLogLine, ParsedLogPacket, ParsedLogTcp, SyslogHeader } from './nflog/logline-parse.js';
+export type { ParsedLogArp, ParsedLogIcmp, ParsedLogLine, ParsedLogPacket, ParsedLogTcp, SyslogHeader } from './nflog/logline-types.js';
 export { formatLogLine } from './nflog/logline-format.js';
 export type { LogLineOptions } from './nflog/logline-format.js';
 export {

@@ -19,11 +19,6 @@ constexpr size_t kRecvSize = 256 * 1024;
 // Once a stream that held at least this much has drained, free heap pages go back to the
 // system (the decoded burst was spread over many allocations).
 constexpr uint64_t kTrimAfter = 16u << 20;
-// Layout of the counters array each batch carries into JS (lib/core/reader.ts reads it).
-enum Counter : uint32_t {
-  C_COUNT, C_RECEIVED, C_MALFORMED, C_OVERRUNS, C_RCVBUF, C_FINAL, C_COST,
-  C_TALLY, C_WORDS = C_TALLY + 4
-};
 }
 
 Reader::Reader(Napi::Env env, Napi::Function on_batch, std::unique_ptr<Decoder> decoder,
@@ -380,21 +375,21 @@ void Reader::CallJs(Napi::Env env, Napi::Function fn, Reader* /*self: may be gon
   napi_value args[5];
   napi_value undefined;
   if (napi_get_undefined(e, &undefined) != napi_ok) return;
-  // counters: see enum Counter.
+  // counters: the BatchCounter layout (layout/layouts.h).
   napi_value counters_buf;
   double* c = nullptr;
-  if (napi_create_arraybuffer(e, C_WORDS * sizeof(double), reinterpret_cast<void**>(&c), &counters_buf) != napi_ok ||
-      napi_create_typedarray(e, napi_float64_array, C_WORDS, counters_buf, 0, &args[3]) != napi_ok) {
+  if (napi_create_arraybuffer(e, BATCH_COUNTERS * sizeof(double), reinterpret_cast<void**>(&c), &counters_buf) != napi_ok ||
+      napi_create_typedarray(e, napi_float64_array, BATCH_COUNTERS, counters_buf, 0, &args[3]) != napi_ok) {
     return;
   }
-  c[C_COUNT] = owned->count;
-  c[C_RECEIVED] = owned->received;
-  c[C_MALFORMED] = owned->malformed;
-  c[C_OVERRUNS] = owned->overruns;
-  c[C_RCVBUF] = owned->rcvbuf;
-  c[C_FINAL] = owned->final ? 1 : 0;
-  c[C_COST] = static_cast<double>(owned->cost);
-  for (uint32_t i = 0; i < 4; i++) c[C_TALLY + i] = owned->tally[i];
+  c[BATCH_COUNT] = owned->count;
+  c[BATCH_RECEIVED] = owned->received;
+  c[BATCH_MALFORMED] = owned->malformed;
+  c[BATCH_OVERRUNS] = owned->overruns;
+  c[BATCH_RCVBUF] = owned->rcvbuf;
+  c[BATCH_FINAL] = owned->final ? 1 : 0;
+  c[BATCH_COST] = static_cast<double>(owned->cost);
+  for (uint32_t i = 0; i < BATCH_TALLY_WORDS; i++) c[BATCH_TALLY + i] = owned->tally[i];
   bool ok = buffer(owned->words.data(), owned->words.size() * sizeof(uint32_t), &args[0]) &&
             napi_create_string_latin1(e, owned->strings.data(), owned->strings.size(), &args[1]) == napi_ok;
   if (!ok) return;

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "errors.h"
+#include "layout/layouts.h"
 
 namespace nfct {
 
@@ -56,7 +57,7 @@ struct Batch {
   uint32_t malformed = 0;       // messages that could not be decoded (skipped)
   uint32_t overruns = 0;        // ENOBUFS seen before the records of this batch
   int rcvbuf = 0;               // receive buffer size after the last growth, 0 if unchanged
-  uint32_t tally[4] = {0, 0, 0, 0};  // the decoder's own totals, on the final batch
+  uint32_t tally[BATCH_TALLY_WORDS] = {0, 0, 0, 0};  // the decoder's own totals, on the final batch
   bool final = false;           // nothing follows
   uint64_t cost = 0;            // bytes counted as queued while JS holds the batch
   Failure failure;              // set on the final batch when the job failed
@@ -93,7 +94,7 @@ class Decoder {
 };
 
 // Counters a counting reader keeps (event types: new, update, destroy; or expect-new, -destroy).
-constexpr size_t kCountKinds = 4;
+constexpr size_t kCountKinds = STAT_COUNT_KINDS;
 
 struct ReaderOptions {
   int nsfd = -1;                     // namespace to open the socket in (the reader closes it);

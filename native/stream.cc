@@ -54,22 +54,20 @@ Napi::Value Stream::Release(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// stats(): [queued records, queued bytes, peak records, peak bytes, pooled bytes, received,
-// malformed, counted by kind (kCountKinds), socket receive buffer (SO_RCVBUF)]; received,
-// malformed and the counts by kind are kept by counting readers only
+// stats(): the StreamStat layout (layout/layouts.h)
 Napi::Value Stream::Stats(const Napi::CallbackInfo& info) {
   QueueStats q = reader_ ? reader_->Stats() : QueueStats();
-  Napi::Float64Array out = Napi::Float64Array::New(info.Env(), 8 + kCountKinds);
+  Napi::Float64Array out = Napi::Float64Array::New(info.Env(), STREAM_STATS);
   if (out.IsEmpty()) return info.Env().Undefined();  // the environment is going away
-  out[0] = static_cast<double>(q.records);
-  out[1] = static_cast<double>(q.bytes);
-  out[2] = static_cast<double>(q.peak_records);
-  out[3] = static_cast<double>(q.peak_bytes);
-  out[4] = static_cast<double>(q.pooled_bytes);
-  out[5] = static_cast<double>(q.received);
-  out[6] = static_cast<double>(q.malformed);
-  for (size_t k = 0; k < kCountKinds; k++) out[7 + k] = static_cast<double>(q.counted[k]);
-  out[7 + kCountKinds] = static_cast<double>(q.socket_rcvbuf);
+  out[STAT_QUEUED_RECORDS] = static_cast<double>(q.records);
+  out[STAT_QUEUED_BYTES] = static_cast<double>(q.bytes);
+  out[STAT_PEAK_RECORDS] = static_cast<double>(q.peak_records);
+  out[STAT_PEAK_BYTES] = static_cast<double>(q.peak_bytes);
+  out[STAT_POOLED_BYTES] = static_cast<double>(q.pooled_bytes);
+  out[STAT_RECEIVED] = static_cast<double>(q.received);
+  out[STAT_MALFORMED] = static_cast<double>(q.malformed);
+  for (size_t k = 0; k < kCountKinds; k++) out[STAT_COUNTED + k] = static_cast<double>(q.counted[k]);
+  out[STAT_SOCKET_BUFFER] = static_cast<double>(q.socket_rcvbuf);
   return out;
 }
 

@@ -9,8 +9,8 @@
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
-const { NamespaceSampler, snapshot } = require('../../dist/cli/top.js');
-const { renderFrame } = require('../../dist/cli/top-view.js');
+const { NamespaceSampler, snapshot } = require('../../dist/cli/commands/top.js');
+const { renderFrame } = require('../../dist/cli/commands/top-view.js');
 
 const ns = process.argv[2];
 const frames = Number(process.argv[3] ?? 5);

@@ -101,10 +101,10 @@ export async function main(argv: string[], options: { stdoutFd?: number } = {}):
     // prom-client, which takes longer to load than the rest of nfct).
     if (argv[0] === 'log') return await (await import('./commands/log.js')).log(argv.slice(1), ctx);
     if (argv[0] === 'trace') return await (await import('./commands/trace.js')).trace(argv.slice(1), ctx);
-    if (argv[0] === 'top') return await (await import('./top.js')).topCommand(argv.slice(1));
+    if (argv[0] === 'top') return await (await import('./commands/top.js')).topCommand(argv.slice(1));
     if (argv[0] === 'flows') return await (await import('./commands/flows.js')).flows(argv.slice(1), ctx);
-    if (argv[0] === 'doctor') return await (await import('./doctor.js')).doctorCommand(argv.slice(1));
-    if (argv[0] === 'exporter') return await (await import('./exporter.js')).exporterCommand(argv.slice(1)), 0;
+    if (argv[0] === 'doctor') return await (await import('./commands/doctor.js')).doctorCommand(argv.slice(1));
+    if (argv[0] === 'exporter') return await (await import('./commands/exporter.js')).exporterCommand(argv.slice(1)), 0;
     if (argv.length > 1 && (argv[0] === '-R' || argv[0] === '--load-file')) {
       const file = argv[1]!;
       const { restore } = await import('./commands/restore.js');

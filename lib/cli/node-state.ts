@@ -4,8 +4,8 @@ import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 
-import type { CpuStats } from '../conntrack/handle.js';
-import { listNamespaces, namespaceLabel, type NetworkNamespace } from '../core/namespaces.js';
+import type { CpuStats } from '../conntrack/types.js';
+import { listNamespaces, namespaceLabel, type NetworkNamespace } from '../core/netns-discovery.js';
 
 const run = promisify(execFile);
 

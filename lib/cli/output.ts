@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 
 import { flowJson } from '../conntrack/flow.js';
 import * as fmt from '../conntrack/text.js';
-import type { LineFormat } from '../conntrack/handle.js';
+import type { LineFormat } from '../conntrack/line-format.js';
 import type { Flow } from '../conntrack/types.js';
 import type { CtRequest } from './parse.js';
 

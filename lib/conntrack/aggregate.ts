@@ -1,13 +1,14 @@
 // Grouping the table: the options of ct.aggregate(), checked here, and the groups native code
 // computed (native/ct/aggregate.h), decoded into plain objects.
-import { AF_INET6, DCCP_STATES, PROTOCOLS, SCTP_STATES, TCP_STATES, protocolName } from '../core/constants.js';
+import { AF_INET6, PROTOCOLS, protocolName } from '../core/protocols.js';
+import { DCCP_STATES, SCTP_STATES, TCP_STATES } from './constants.js';
 import { AggGroupFlags, AggGroupWord, AggKey, AggKeyWord, AggSort } from '../core/layout.js';
 import { assertKnownKeys, assertObject, describeValue, list, optionalInteger } from '../core/validate.js';
 import type { FlowFilter } from './filter.js';
 import { STATUS_NAMES } from './status.js';
 import type { Counters, Family, StatusName } from './types.js';
 
-/** What a group can be keyed by (native/layout/layouts.h AggKey: 'replySrc' is AK_REPLY_SRC). */
+/** What a group can be keyed by (native/layout/layouts.h AggKey: 'replySrc' is AGG_BY_REPLY_SRC). */
 export const AGGREGATE_KEYS = [
   'family',
   'protocol',
@@ -30,9 +31,9 @@ export type AggregateKey = (typeof AGGREGATE_KEYS)[number];
 export type AggregateSort = 'count' | 'packets' | 'bytes';
 export const AGGREGATE_SORTS: readonly AggregateSort[] = ['count', 'packets', 'bytes'];
 
-/** The native number of a sort ('packets' is AS_PACKETS). */
+/** The native number of a sort ('packets' is AGG_SORT_PACKETS). */
 export function sortNumber(sort: AggregateSort): number {
-  return AggSort[`AS_${sort.toUpperCase()}` as keyof typeof AggSort];
+  return AggSort[`AGG_SORT_${sort.toUpperCase()}` as keyof typeof AggSort];
 }
 
 /** A group's value for each key; null where the key does not apply to its flows. */
@@ -103,12 +104,12 @@ export interface NormalizedAggregate {
   top: number;
 }
 
-const { AKW_META, AKW_VALUE, AGG_KEY_WORDS, AKM_PRESENT, AKM_PORT } = AggKeyWord;
-const { G_COUNT, G_COUNTERS, G_FLAGS, AGG_GROUP_TAIL, AGG_MAX_KEYS } = AggGroupWord;
+const { AGG_KEY_META, AGG_KEY_VALUE, AGG_KEY_WORDS, AGG_KEY_META_PRESENT, AGG_KEY_META_PORT } = AggKeyWord;
+const { AGG_GROUP_COUNT, AGG_GROUP_COUNTERS, AGG_GROUP_FLAGS, AGG_GROUP_TAIL, AGG_MAX_KEYS } = AggGroupWord;
 
-/** The native number of a key: 'replySrc' is AK_REPLY_SRC. */
+/** The native number of a key: 'replySrc' is AGG_BY_REPLY_SRC. */
 function keyNumber(key: AggregateKey): number {
-  return AggKey[`AK_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}` as keyof typeof AggKey];
+  return AggKey[`AGG_BY_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}` as keyof typeof AggKey];
 }
 
 export function normalizeAggregate(options: AggregateOptions, where: string): NormalizedAggregate {
@@ -146,9 +147,9 @@ function statusNames(bits: number): StatusName[] {
 }
 
 function keyValue(key: AggregateKey, w: Uint32Array, at: number, text: string): AggregateKeyValues[AggregateKey] {
-  const meta = w[at + AKW_META]!;
-  const value = w[at + AKW_VALUE]!;
-  const present = (meta & AKM_PRESENT) !== 0;
+  const meta = w[at + AGG_KEY_META]!;
+  const value = w[at + AGG_KEY_VALUE]!;
+  const present = (meta & AGG_KEY_META_PRESENT) !== 0;
   const family = (meta >>> 8) & 0xff;
   if (!present) return null;
   switch (key) {
@@ -173,13 +174,13 @@ function keyValue(key: AggregateKey, w: Uint32Array, at: number, text: string): 
       return statusNames(value);
     case 'dnat':
     case 'snat':
-      return withPort(text, family, (meta & AKM_PORT) !== 0 ? value : undefined);
+      return withPort(text, family, (meta & AGG_KEY_META_PORT) !== 0 ? value : undefined);
   }
 }
 
 function counters(w: Uint32Array, at: number): { original: Counters; reply: Counters } | undefined {
-  if ((w[at + G_FLAGS]! & AggGroupFlags.GF_COUNTERS) === 0) return undefined;
-  const u64 = (i: number): number => w[at + G_COUNTERS + 2 * i]! + w[at + G_COUNTERS + 1 + 2 * i]! * 2 ** 32;
+  if ((w[at + AGG_GROUP_FLAGS]! & AggGroupFlags.AGG_GROUP_HAS_COUNTERS) === 0) return undefined;
+  const u64 = (i: number): number => w[at + AGG_GROUP_COUNTERS + 2 * i]! + w[at + AGG_GROUP_COUNTERS + 1 + 2 * i]! * 2 ** 32;
   return { original: { packets: u64(0), bytes: u64(1) }, reply: { packets: u64(2), bytes: u64(3) } };
 }
 
@@ -195,14 +196,14 @@ export function decodeGroups(n: NormalizedAggregate, buffer: ArrayBuffer, string
     const tail = base + n.keys.length * AGG_KEY_WORDS;
     const c = counters(w, tail);
     if (r === 0) {
-      total = c ? { count: w[tail + G_COUNT]!, counters: c } : { count: w[tail + G_COUNT]! };
+      total = c ? { count: w[tail + AGG_GROUP_COUNT]!, counters: c } : { count: w[tail + AGG_GROUP_COUNT]! };
       continue;
     }
     const key: Record<string, unknown> = {};
     n.by.forEach((k, i) => {
       key[k] = keyValue(k, w, base + i * AGG_KEY_WORDS, texts[r * n.keys.length + i] ?? '');
     });
-    const g: AggregateGroup = { key: key as AggregateKeyValues, count: w[tail + G_COUNT]! };
+    const g: AggregateGroup = { key: key as AggregateKeyValues, count: w[tail + AGG_GROUP_COUNT]! };
     if (c) g.counters = c;
     groups.push(g);
   }

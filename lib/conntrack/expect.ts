@@ -1,8 +1,8 @@
 // The expectation table: connections a helper (ftp, sip, ...) expects, waiting to be related
 // to their master flow.
 import { parseAddress } from '../core/address.js';
-import { AF_INET, AF_INET6, protocolName } from '../core/constants.js';
-import { NfctError, callSite, withCallSite } from '../core/errors.js';
+import { AF_INET, AF_INET6, protocolName } from '../core/protocols.js';
+import { NfctError, callSite, settle } from '../core/errors.js';
 import { makeTuple } from './flow.js';
 import { ExpectPresent, ExpectWord, TupleWord } from '../core/layout.js';
 import type { NativeConntrack, NativeTuple } from '../core/native.js';
@@ -82,21 +82,21 @@ export interface ExpectationFilter {
 
 // The record layout of native/layout/layouts.h (lib/core/layout.ts is generated from it).
 export const { EXPECT_WORDS } = ExpectWord;
-const { E_MASTER, E_TUPLE, E_MASK, E_NAT, E_ID, E_TIMEOUT, E_ZONE, E_FLAGS, E_CLASS, E_HELPER, E_FN } = ExpectPresent;
-const { T_META } = TupleWord;
-const { X_PRESENT, X_KIND, X_ID, X_TIMEOUT, X_ZONE, X_FLAGS, X_CLASS, X_NAT_DIR, X_MASTER, X_TUPLE, X_MASK, X_NAT, X_TIME } = ExpectWord;
+const { EXPECT_HAS_MASTER, EXPECT_HAS_TUPLE, EXPECT_HAS_MASK, EXPECT_HAS_NAT, EXPECT_HAS_ID, EXPECT_HAS_TIMEOUT, EXPECT_HAS_ZONE, EXPECT_HAS_FLAGS, EXPECT_HAS_CLASS, EXPECT_HAS_HELPER, EXPECT_HAS_FN } = ExpectPresent;
+const { TUPLE_META } = TupleWord;
+const { EXPECT_PRESENT, EXPECT_KIND, EXPECT_ID, EXPECT_TIMEOUT, EXPECT_ZONE, EXPECT_FLAGS, EXPECT_CLASS, EXPECT_NAT_DIR, EXPECT_MASTER, EXPECT_TUPLE, EXPECT_MASK, EXPECT_NAT, EXPECT_TIME } = ExpectWord;
 
 const EMPTY_TUPLE: Tuple = { src: '', dst: '', protonum: 0 };
 
 /** An expectation event record's time of receipt, ns since the epoch. */
 export function expectationEventTime(words: Uint32Array, index: number): bigint {
-  const b = index * EXPECT_WORDS + X_TIME;
+  const b = index * EXPECT_WORDS + EXPECT_TIME;
   return (BigInt(words[b + 1]!) << 32n) | BigInt(words[b]!);
 }
 
 /** An expectation event record's message type: 0 new, 2 destroy (IPCTNL_MSG_EXP_*). */
 export function expectationMsgType(words: Uint32Array, index: number): number {
-  return (words[index * EXPECT_WORDS + X_KIND]! >>> 16) & 0xff;
+  return (words[index * EXPECT_WORDS + EXPECT_KIND]! >>> 16) & 0xff;
 }
 
 export function decodeExpectations(buffer: ArrayBuffer, strings: string, count: number): Expectation[] {
@@ -106,39 +106,39 @@ export function decodeExpectations(buffer: ArrayBuffer, strings: string, count: 
   const out: Expectation[] = [];
   for (let i = 0; i < count; i++) {
     const b = i * EXPECT_WORDS;
-    const present = w[b + X_PRESENT]!;
-    const kind = w[b + X_KIND]!;
+    const present = w[b + EXPECT_PRESENT]!;
+    const kind = w[b + EXPECT_KIND]!;
     const protonum = (kind >>> 8) & 0xff;
     const tuple = (bit: number, at: number): Tuple | undefined => {
       if (!(present & bit)) return undefined;
-      const t = makeTuple(w, b + at, protocolName(w[b + at + T_META]! & 0xff), s[si]!, s[si + 1]!);
+      const t = makeTuple(w, b + at, protocolName(w[b + at + TUPLE_META]! & 0xff), s[si]!, s[si + 1]!);
       si += 2;
       return t;
     };
-    const master = tuple(E_MASTER, X_MASTER) ?? EMPTY_TUPLE;
-    const exp = tuple(E_TUPLE, X_TUPLE) ?? EMPTY_TUPLE;
-    const mask = tuple(E_MASK, X_MASK) ?? EMPTY_TUPLE;
-    const natTuple = tuple(E_NAT, X_NAT);
-    const flagBits = present & E_FLAGS ? w[b + X_FLAGS]! : 0;
+    const master = tuple(EXPECT_HAS_MASTER, EXPECT_MASTER) ?? EMPTY_TUPLE;
+    const exp = tuple(EXPECT_HAS_TUPLE, EXPECT_TUPLE) ?? EMPTY_TUPLE;
+    const mask = tuple(EXPECT_HAS_MASK, EXPECT_MASK) ?? EMPTY_TUPLE;
+    const natTuple = tuple(EXPECT_HAS_NAT, EXPECT_NAT);
+    const flagBits = present & EXPECT_HAS_FLAGS ? w[b + EXPECT_FLAGS]! : 0;
     const e: Expectation = {
       family: (kind & 0xff) === AF_INET6 ? 'ipv6' : 'ipv4',
       protocol: protocolName(protonum),
       protonum,
-      id: present & E_ID ? w[b + X_ID] : undefined,
+      id: present & EXPECT_HAS_ID ? w[b + EXPECT_ID] : undefined,
       master,
       tuple: exp,
       mask,
-      timeout: present & E_TIMEOUT ? w[b + X_TIMEOUT] : undefined,
-      zone: present & E_ZONE ? w[b + X_ZONE] : undefined,
+      timeout: present & EXPECT_HAS_TIMEOUT ? w[b + EXPECT_TIMEOUT] : undefined,
+      zone: present & EXPECT_HAS_ZONE ? w[b + EXPECT_ZONE] : undefined,
       flags: (Object.keys(FLAG_BITS) as ExpectationFlag[]).filter((f) => flagBits & FLAG_BITS[f]),
       flagBits,
       helper: undefined,
-      class: present & E_CLASS ? w[b + X_CLASS] : undefined,
+      class: present & EXPECT_HAS_CLASS ? w[b + EXPECT_CLASS] : undefined,
       fn: undefined,
-      nat: natTuple ? { dir: w[b + X_NAT_DIR] === 1 ? 'reply' : 'original', tuple: natTuple } : undefined,
+      nat: natTuple ? { dir: w[b + EXPECT_NAT_DIR] === 1 ? 'reply' : 'original', tuple: natTuple } : undefined,
     };
-    if (present & E_HELPER) e.helper = s[si++];
-    if (present & E_FN) e.fn = s[si++];
+    if (present & EXPECT_HAS_HELPER) e.helper = s[si++];
+    if (present & EXPECT_HAS_FN) e.fn = s[si++];
     out.push(e);
   }
   return out;
@@ -237,21 +237,15 @@ export class Expectations {
     const native = this.native();
     const t = normalizeTuple(tuple, 'expectations.get() tuple');
     const site = callSite(this.get);
-    try {
-      const [buffer, strings, count] = await native.expectGet(t);
-      return count > 0 ? decodeExpectations(buffer, strings, count)[0]! : null;
-    } catch (e) {
-      throw withCallSite(e, site, 'expectation get');
-    }
+    const [buffer, strings, count] = await settle(site, 'expectation get', native.expectGet(t));
+    return count > 0 ? decodeExpectations(buffer, strings, count)[0]! : null;
   }
 
   /** Per-CPU counters of the expectation table (conntrack -S expect), one object per CPU. */
   async stats(): Promise<ExpectationCpuStats[]> {
     const native = this.native();
     const site = callSite(this.stats);
-    const rows = await native.stats(true).catch((e: unknown) => {
-      throw withCallSite(e, site, 'expectation statistics');
-    });
+    const rows = await settle(site, 'expectation statistics', native.stats(true));
     return rows.map(([cpu, values]) => {
       const row: Record<string, number> = { cpu, expect_new: 0, expect_create: 0, expect_delete: 0 };
       for (let i = 0; i + 1 < values.length; i += 2) row[EXP_STAT_NAMES[values[i]!] ?? `stat_${values[i]}`] = values[i + 1]!;
@@ -264,9 +258,7 @@ export class Expectations {
     const native = this.native();
     const spec = normalizeExpectation(input, 'expectations.create()');
     const site = callSite(this.create);
-    await native.expectCreate(spec).catch((e: unknown) => {
-      throw withCallSite(e, site, 'expectation create');
-    });
+    await settle(site, 'expectation create', native.expectCreate(spec));
   }
 
   /** Deletes the expectation with this expected tuple (or this Expectation, id checked). */
@@ -281,9 +273,7 @@ export class Expectations {
       : normalizeTuple(target as TupleInput, 'expectations.delete() target');
     const id = isExpectation && (target as Expectation).id !== undefined ? (target as Expectation).id! : -1;
     const site = callSite(this.delete);
-    await native.expectDelete(tuple, id).catch((e: unknown) => {
-      throw withCallSite(e, site, 'expectation delete');
-    });
+    await settle(site, 'expectation delete', native.expectDelete(tuple, id));
   }
 
   /** Deletes every expectation, or those of one family or helper (conntrack -F expect). */
@@ -299,9 +289,7 @@ export class Expectations {
     }
     const family = options.family === 'ipv4' ? AF_INET : options.family === 'ipv6' ? AF_INET6 : 0;
     const site = callSite(this.flush);
-    await native.expectFlush(family, options.helper ?? '').catch((e: unknown) => {
-      throw withCallSite(e, site, 'expectation flush');
-    });
+    await settle(site, 'expectation flush', native.expectFlush(family, options.helper ?? ''));
   }
 }
 

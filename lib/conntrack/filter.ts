@@ -1,7 +1,8 @@
 // The filter model: one description of "which flows", validated here and handed to native
 // code, which sends to the kernel what the kernel can apply and matches the rest itself.
 import { parseCidr } from '../core/address.js';
-import { AF_INET, AF_INET6, PROTOCOLS, TCP_STATES } from '../core/constants.js';
+import { AF_INET, AF_INET6, PROTOCOLS } from '../core/protocols.js';
+import { TCP_STATES } from './constants.js';
 import type { NativeFilter, NativeTupleFilter } from '../core/native.js';
 import { statusBit } from './status.js';
 import type { Family, ProtocolName, StatusName, TcpState } from './types.js';

@@ -1,6 +1,7 @@
 // Turns the native flow records (native/ct/flow.h) into Flow objects.
 import { jsonSafe } from '../core/json.js';
-import { AF_INET6, DCCP_STATES, SCTP_STATES, TCP_STATES, protocolName } from '../core/constants.js';
+import { AF_INET6, protocolName } from '../core/protocols.js';
+import { DCCP_STATES, SCTP_STATES, TCP_STATES } from './constants.js';
 import { FlowKindFlags, FlowPresent, FlowWord, TuplePresent, TupleWord } from '../core/layout.js';
 import { Status } from './status.js';
 import type {
@@ -19,37 +20,37 @@ import type {
 
 // The record layout of native/layout/layouts.h (lib/core/layout.ts is generated from it).
 export const { FLOW_WORDS } = FlowWord;
-const { P_ORIG, P_REPLY, P_MASTER, P_ID, P_STATUS, P_TIMEOUT, P_MARK, P_SECMARK, P_USE, P_ZONE, P_LABELS, P_COUNTERS_ORIG, P_COUNTERS_REPLY, P_TS_START, P_TS_STOP, P_TCP, P_SCTP, P_DCCP, P_HELPER, P_SECCTX, P_SEQADJ_ORIG, P_SEQADJ_REPLY, P_SYNPROXY, P_TS_EVENT } = FlowPresent;
-const { TP_PORTS, TP_ICMP, TP_ZONE } = TuplePresent;
-const { W_PRESENT, W_KIND, W_ID, W_STATUS, W_TIMEOUT, W_MARK, W_SECMARK, W_USE, W_ZONE, W_LABELS, W_COUNTERS, W_TS_START, W_TS_STOP, W_PROTO, W_ORIG, W_REPLY, W_MASTER, W_SEQADJ_ORIG, W_SEQADJ_REPLY, W_SYNPROXY, W_TS_EVENT, W_PORTID } = FlowWord;
-const { K_CREATE } = FlowKindFlags;
-const { T_META, T_PORTS, T_ICMP, T_ZONE } = TupleWord;
+const { FLOW_HAS_ORIG, FLOW_HAS_REPLY, FLOW_HAS_MASTER, FLOW_HAS_ID, FLOW_HAS_STATUS, FLOW_HAS_TIMEOUT, FLOW_HAS_MARK, FLOW_HAS_SECMARK, FLOW_HAS_USE, FLOW_HAS_ZONE, FLOW_HAS_LABELS, FLOW_HAS_COUNTERS_ORIG, FLOW_HAS_COUNTERS_REPLY, FLOW_HAS_TS_START, FLOW_HAS_TS_STOP, FLOW_HAS_TCP, FLOW_HAS_SCTP, FLOW_HAS_DCCP, FLOW_HAS_HELPER, FLOW_HAS_SECCTX, FLOW_HAS_SEQADJ_ORIG, FLOW_HAS_SEQADJ_REPLY, FLOW_HAS_SYNPROXY, FLOW_HAS_TS_EVENT } = FlowPresent;
+const { TUPLE_HAS_PORTS, TUPLE_HAS_ICMP, TUPLE_HAS_ZONE } = TuplePresent;
+const { FLOW_PRESENT, FLOW_KIND, FLOW_ID, FLOW_STATUS, FLOW_TIMEOUT, FLOW_MARK, FLOW_SECMARK, FLOW_USE, FLOW_ZONE, FLOW_LABELS, FLOW_COUNTERS, FLOW_TS_START, FLOW_TS_STOP, FLOW_PROTO, FLOW_ORIG, FLOW_REPLY, FLOW_MASTER, FLOW_SEQADJ_ORIG, FLOW_SEQADJ_REPLY, FLOW_SYNPROXY, FLOW_TS_EVENT, FLOW_PORTID } = FlowWord;
+const { FLOW_KIND_CREATE } = FlowKindFlags;
+const { TUPLE_META, TUPLE_PORTS, TUPLE_ICMP, TUPLE_ZONE } = TupleWord;
 
 /** Message type (IPCTNL_MSG_CT_*) of a record, for events. */
 export function recordMsgType(words: Uint32Array, index: number): number {
-  return (words[index * FLOW_WORDS + W_KIND]! >>> 16) & 0xff;
+  return (words[index * FLOW_WORDS + FLOW_KIND]! >>> 16) & 0xff;
 }
 
 /** An event record's kind: 'destroy' for IPCTNL_MSG_CT_DELETE, else 'new' or 'update'. */
 export function recordEventType(words: Uint32Array, index: number): 'new' | 'update' | 'destroy' {
-  const kind = words[index * FLOW_WORDS + W_KIND]!;
+  const kind = words[index * FLOW_WORDS + FLOW_KIND]!;
   if (((kind >>> 16) & 0xff) === 2) return 'destroy';
-  return (kind >>> 24) & K_CREATE ? 'new' : 'update';
+  return (kind >>> 24) & FLOW_KIND_CREATE ? 'new' : 'update';
 }
 
 /** The netlink port id of the process whose request caused an event (0: the kernel itself). */
 export function recordPortId(words: Uint32Array, index: number): number {
-  return words[index * FLOW_WORDS + W_PORTID]!;
+  return words[index * FLOW_WORDS + FLOW_PORTID]!;
 }
 
 /** When an event happened: the kernel's event time if it sent one, else when it was received. */
 export function recordEventTime(words: Uint32Array, index: number): bigint {
-  return big64(words, index * FLOW_WORDS + W_TS_EVENT);
+  return big64(words, index * FLOW_WORDS + FLOW_TS_EVENT);
 }
 
 /** Whether the kernel flagged the record's dump as interrupted by a concurrent change. */
 export function recordDumpInterrupted(words: Uint32Array, index: number): boolean {
-  return ((words[index * FLOW_WORDS + W_KIND]! >>> 24) & 1) !== 0;
+  return ((words[index * FLOW_WORDS + FLOW_KIND]! >>> 24) & 1) !== 0;
 }
 
 function u64(w: Uint32Array, at: number): number {
@@ -69,20 +70,20 @@ export function makeTuple(
   src: string,
   dst: string,
 ): Tuple {
-  const meta = w[at + T_META]!;
+  const meta = w[at + TUPLE_META]!;
   const protonum = meta & 0xff;
-  const zone = meta & TP_ZONE ? w[at + T_ZONE]! : undefined;
-  if (meta & TP_PORTS || PORT_KINDS.has(kind)) {
+  const zone = meta & TUPLE_HAS_ZONE ? w[at + TUPLE_ZONE]! : undefined;
+  if (meta & TUPLE_HAS_PORTS || PORT_KINDS.has(kind)) {
     // A port protocol the kernel tracks generically (DCCP since Linux 6.16) sends no ports:
     // they read as 0, as conntrack prints them.
-    const ports = w[at + T_PORTS]!;
+    const ports = w[at + TUPLE_PORTS]!;
     if (kind === 'gre') {
       return { src, dst, protonum, srcKey: ports & 0xffff, dstKey: ports >>> 16, zone };
     }
     return { src, dst, protonum, srcPort: ports & 0xffff, dstPort: ports >>> 16, zone };
   }
-  if (meta & TP_ICMP) {
-    const icmp = w[at + T_ICMP]!;
+  if (meta & TUPLE_HAS_ICMP) {
+    const icmp = w[at + TUPLE_ICMP]!;
     return { src, dst, protonum, type: icmp & 0xff, code: (icmp >>> 8) & 0xff, id: icmp >>> 16, zone };
   }
   return { src, dst, protonum, zone };
@@ -247,45 +248,45 @@ export interface StringCursor {
 export function decodeFlowAt(w: Uint32Array, b: number, cursor: StringCursor): Flow {
   const s = cursor.s;
   let si = cursor.i;
-  const present = w[b + W_PRESENT]!;
-  const kind = w[b + W_KIND]!;
+  const present = w[b + FLOW_PRESENT]!;
+  const kind = w[b + FLOW_KIND]!;
   const f = new FlowObject();
   f.family = (kind & 0xff) === AF_INET6 ? 'ipv6' : 'ipv4';
   const protonum = (kind >>> 8) & 0xff;
   const proto = protocolName(protonum);
   f.protocol = proto;
   f.protonum = protonum;
-  if (present & P_ORIG) {
-    f.original = makeTuple(w, b + W_ORIG, proto, s[si]!, s[si + 1]!);
+  if (present & FLOW_HAS_ORIG) {
+    f.original = makeTuple(w, b + FLOW_ORIG, proto, s[si]!, s[si + 1]!);
     si += 2;
   }
-  if (present & P_REPLY) {
-    f.reply = makeTuple(w, b + W_REPLY, proto, s[si]!, s[si + 1]!);
+  if (present & FLOW_HAS_REPLY) {
+    f.reply = makeTuple(w, b + FLOW_REPLY, proto, s[si]!, s[si + 1]!);
     si += 2;
   }
-  if (present & P_MASTER) {
-    const mproto = protocolName(w[b + W_MASTER]! & 0xff);
-    f.master = makeTuple(w, b + W_MASTER, mproto, s[si]!, s[si + 1]!);
+  if (present & FLOW_HAS_MASTER) {
+    const mproto = protocolName(w[b + FLOW_MASTER]! & 0xff);
+    f.master = makeTuple(w, b + FLOW_MASTER, mproto, s[si]!, s[si + 1]!);
     si += 2;
   }
-  f.status = new Status(present & P_STATUS ? w[b + W_STATUS]! : 0);
-  if (present & P_ID) f.id = w[b + W_ID];
-  if (present & P_TIMEOUT) f.timeout = w[b + W_TIMEOUT];
-  if (present & P_MARK) f.mark = w[b + W_MARK];
-  if (present & P_SECMARK) f.secmark = w[b + W_SECMARK];
-  if (present & P_USE) f.use = w[b + W_USE];
-  if (present & P_ZONE) f.zone = w[b + W_ZONE];
-  if (present & P_LABELS) f.labels = labelList(w, b + W_LABELS);
-  if (present & (P_COUNTERS_ORIG | P_COUNTERS_REPLY)) {
-    f.counters = { original: counters(w, b + W_COUNTERS), reply: counters(w, b + W_COUNTERS + 4) };
+  f.status = new Status(present & FLOW_HAS_STATUS ? w[b + FLOW_STATUS]! : 0);
+  if (present & FLOW_HAS_ID) f.id = w[b + FLOW_ID];
+  if (present & FLOW_HAS_TIMEOUT) f.timeout = w[b + FLOW_TIMEOUT];
+  if (present & FLOW_HAS_MARK) f.mark = w[b + FLOW_MARK];
+  if (present & FLOW_HAS_SECMARK) f.secmark = w[b + FLOW_SECMARK];
+  if (present & FLOW_HAS_USE) f.use = w[b + FLOW_USE];
+  if (present & FLOW_HAS_ZONE) f.zone = w[b + FLOW_ZONE];
+  if (present & FLOW_HAS_LABELS) f.labels = labelList(w, b + FLOW_LABELS);
+  if (present & (FLOW_HAS_COUNTERS_ORIG | FLOW_HAS_COUNTERS_REPLY)) {
+    f.counters = { original: counters(w, b + FLOW_COUNTERS), reply: counters(w, b + FLOW_COUNTERS + 4) };
   }
-  if (present & P_TS_START) {
-    f.timestamp = { start: big64(w, b + W_TS_START), stop: undefined };
-    if (present & P_TS_STOP) f.timestamp.stop = big64(w, b + W_TS_STOP);
+  if (present & FLOW_HAS_TS_START) {
+    f.timestamp = { start: big64(w, b + FLOW_TS_START), stop: undefined };
+    if (present & FLOW_HAS_TS_STOP) f.timestamp.stop = big64(w, b + FLOW_TS_STOP);
   }
-  if (present & P_TS_EVENT) f.eventTime = big64(w, b + W_TS_EVENT);
-  if (present & P_TCP) {
-    const p = b + W_PROTO;
+  if (present & FLOW_HAS_TS_EVENT) f.eventTime = big64(w, b + FLOW_TS_EVENT);
+  if (present & FLOW_HAS_TCP) {
+    const p = b + FLOW_PROTO;
     const state = w[p]!;
     f.tcp = {
       state: TCP_STATES[state] ?? 'NONE',
@@ -297,8 +298,8 @@ export function decodeFlowAt(w: Uint32Array, b: number, cursor: StringCursor): F
       flagsReply: w[p + 3]! & 0xff,
       maskReply: (w[p + 3]! >>> 8) & 0xff,
     };
-  } else if (present & P_SCTP) {
-    const p = b + W_PROTO;
+  } else if (present & FLOW_HAS_SCTP) {
+    const p = b + FLOW_PROTO;
     const state = w[p]!;
     f.sctp = {
       state: SCTP_STATES[state] ?? 'NONE',
@@ -306,8 +307,8 @@ export function decodeFlowAt(w: Uint32Array, b: number, cursor: StringCursor): F
       vtagOriginal: w[p + 1]!,
       vtagReply: w[p + 2]!,
     };
-  } else if (present & P_DCCP) {
-    const p = b + W_PROTO;
+  } else if (present & FLOW_HAS_DCCP) {
+    const p = b + FLOW_PROTO;
     const state = w[p]!;
     f.dccp = {
       state: DCCP_STATES[state] ?? 'NONE',
@@ -316,15 +317,15 @@ export function decodeFlowAt(w: Uint32Array, b: number, cursor: StringCursor): F
       handshakeSeq: big64(w, p + 2),
     };
   }
-  if (present & P_HELPER) f.helper = s[si++];
-  if (present & P_SECCTX) f.secctx = s[si++];
-  if (present & P_SEQADJ_ORIG) f.seqAdjOriginal = seqAdj(w, b + W_SEQADJ_ORIG);
-  if (present & P_SEQADJ_REPLY) f.seqAdjReply = seqAdj(w, b + W_SEQADJ_REPLY);
-  if (present & P_SYNPROXY) {
-    const p = b + W_SYNPROXY;
+  if (present & FLOW_HAS_HELPER) f.helper = s[si++];
+  if (present & FLOW_HAS_SECCTX) f.secctx = s[si++];
+  if (present & FLOW_HAS_SEQADJ_ORIG) f.seqAdjOriginal = seqAdj(w, b + FLOW_SEQADJ_ORIG);
+  if (present & FLOW_HAS_SEQADJ_REPLY) f.seqAdjReply = seqAdj(w, b + FLOW_SEQADJ_REPLY);
+  if (present & FLOW_HAS_SYNPROXY) {
+    const p = b + FLOW_SYNPROXY;
     f.synproxy = { isn: w[p]!, its: w[p + 1]!, tsoff: w[p + 2]! };
   }
-  if ((present & (P_ORIG | P_REPLY)) === (P_ORIG | P_REPLY) && f.status.bits & 0x30) {
+  if ((present & (FLOW_HAS_ORIG | FLOW_HAS_REPLY)) === (FLOW_HAS_ORIG | FLOW_HAS_REPLY) && f.status.bits & 0x30) {
     f.nat = natOf(f.original, f.reply);
   }
   cursor.i = si;

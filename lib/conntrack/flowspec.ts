@@ -2,9 +2,9 @@
 // code (native/ct/request.h FlowSpec).
 import { SpecFlags, SpecTupleFlags, SpecTupleWord, SpecWord } from '../core/layout.js';
 import { parseAddress } from '../core/address.js';
-import { AF_INET, PROTOCOLS, TCP_STATES } from '../core/constants.js';
+import { AF_INET, PROTOCOLS } from '../core/protocols.js';
+import { SCTP_STATES, TCP_STATES } from './constants.js';
 import type { NativeTuple } from '../core/native.js';
-import { SCTP_STATES } from '../core/constants.js';
 import { statusBit } from './status.js';
 import { type TupleInput, isFlow, normalizeTuple, tupleOf, tupleToInput } from './tuple.js';
 import type { Flow, SctpState, StatusName, TcpState } from './types.js';
@@ -92,28 +92,28 @@ const U32 = 0xffffffff;
 
 // The packed layout of native/layout/layouts.h (lib/core/layout.ts is generated from it).
 export const { SPEC_WORDS } = SpecWord;
-const { S_DNAT, S_FLAGS, S_KIND, S_LABELS, S_LABELS_MASK, S_MARK, S_MARK_MASK, S_ORIG, S_REPLY, S_SNAT, S_STATE, S_STATUS, S_TIMEOUT, S_VTAG_ORIG, S_VTAG_REPLY, S_ZONE } = SpecWord;
-const { SF_DNAT, SF_DNAT_PORT, SF_HELPER, SF_LABELS, SF_LABELS_MASK, SF_MARK, SF_MARK_MASK, SF_REPLY, SF_SCTP_STATE, SF_SNAT, SF_SNAT_PORT, SF_STATUS, SF_TCP_STATE, SF_TIMEOUT, SF_VTAG, SF_ZONE } = SpecFlags;
-const { ST_DST, ST_FLAGS, ST_ICMP, ST_PORTS, ST_SRC, ST_ZONE } = SpecTupleWord;
-const { STF_ICMP, STF_PORTS, STF_ZONE } = SpecTupleFlags;
+const { SPEC_DNAT, SPEC_FLAGS, SPEC_KIND, SPEC_LABELS, SPEC_LABELS_MASK, SPEC_MARK, SPEC_MARK_MASK, SPEC_ORIG, SPEC_REPLY, SPEC_SNAT, SPEC_STATE, SPEC_STATUS, SPEC_TIMEOUT, SPEC_VTAG_ORIG, SPEC_VTAG_REPLY, SPEC_ZONE } = SpecWord;
+const { SPEC_HAS_DNAT, SPEC_HAS_DNAT_PORT, SPEC_HAS_HELPER, SPEC_HAS_LABELS, SPEC_HAS_LABELS_MASK, SPEC_HAS_MARK, SPEC_HAS_MARK_MASK, SPEC_HAS_REPLY, SPEC_HAS_SCTP_STATE, SPEC_HAS_SNAT, SPEC_HAS_SNAT_PORT, SPEC_HAS_STATUS, SPEC_HAS_TCP_STATE, SPEC_HAS_TIMEOUT, SPEC_HAS_VTAG, SPEC_HAS_ZONE } = SpecFlags;
+const { SPEC_TUPLE_DST, SPEC_TUPLE_FLAGS, SPEC_TUPLE_ICMP, SPEC_TUPLE_PORTS, SPEC_TUPLE_SRC, SPEC_TUPLE_ZONE } = SpecTupleWord;
+const { SPEC_TUPLE_HAS_ICMP, SPEC_TUPLE_HAS_PORTS, SPEC_TUPLE_HAS_ZONE } = SpecTupleFlags;
 
 function packTuple(w: Uint32Array, b: Uint8Array, at: number, t: NativeTuple): void {
-  b.set(t.src, (at + ST_SRC) * 4);
-  b.set(t.dst, (at + ST_DST) * 4);
+  b.set(t.src, (at + SPEC_TUPLE_SRC) * 4);
+  b.set(t.dst, (at + SPEC_TUPLE_DST) * 4);
   let flags = 0;
   if (t.srcPort !== undefined) {
-    w[at + ST_PORTS] = (t.srcPort | (t.dstPort! << 16)) >>> 0;
-    flags |= STF_PORTS;
+    w[at + SPEC_TUPLE_PORTS] = (t.srcPort | (t.dstPort! << 16)) >>> 0;
+    flags |= SPEC_TUPLE_HAS_PORTS;
   }
   if (t.icmpType !== undefined) {
-    w[at + ST_ICMP] = (t.icmpType | (t.icmpCode! << 8) | (t.icmpId! << 16)) >>> 0;
-    flags |= STF_ICMP;
+    w[at + SPEC_TUPLE_ICMP] = (t.icmpType | (t.icmpCode! << 8) | (t.icmpId! << 16)) >>> 0;
+    flags |= SPEC_TUPLE_HAS_ICMP;
   }
   if (t.tupleZone !== undefined) {
-    w[at + ST_ZONE] = t.tupleZone;
-    flags |= STF_ZONE;
+    w[at + SPEC_TUPLE_ZONE] = t.tupleZone;
+    flags |= SPEC_TUPLE_HAS_ZONE;
   }
-  w[at + ST_FLAGS] = flags;
+  w[at + SPEC_TUPLE_FLAGS] = flags;
 }
 
 /** Packs a NAT address (and port); true when there is a port. */
@@ -133,33 +133,33 @@ export function packFlowSpecs(specs: readonly NativeFlowSpec[]): { words: Uint32
     const s = specs[i]!;
     const b = i * SPEC_WORDS;
     let f = 0;
-    words[b + S_KIND] = s.orig.family | (s.orig.protocol << 8);
-    packTuple(words, bytes, b + S_ORIG, s.orig);
+    words[b + SPEC_KIND] = s.orig.family | (s.orig.protocol << 8);
+    packTuple(words, bytes, b + SPEC_ORIG, s.orig);
     if (s.reply) {
-      packTuple(words, bytes, b + S_REPLY, s.reply);
-      f |= SF_REPLY;
+      packTuple(words, bytes, b + SPEC_REPLY, s.reply);
+      f |= SPEC_HAS_REPLY;
     }
-    if (s.timeout !== undefined) (words[b + S_TIMEOUT] = s.timeout), (f |= SF_TIMEOUT);
-    if (s.status !== undefined) (words[b + S_STATUS] = s.status), (f |= SF_STATUS);
-    if (s.mark !== undefined) (words[b + S_MARK] = s.mark), (f |= SF_MARK);
-    if (s.markMask !== undefined) (words[b + S_MARK_MASK] = s.markMask), (f |= SF_MARK_MASK);
-    if (s.zone !== undefined) (words[b + S_ZONE] = s.zone), (f |= SF_ZONE);
-    if (s.tcpState !== undefined) (words[b + S_STATE] = s.tcpState), (f |= SF_TCP_STATE);
-    if (s.sctpState !== undefined) (words[b + S_STATE] = s.sctpState), (f |= SF_SCTP_STATE);
+    if (s.timeout !== undefined) (words[b + SPEC_TIMEOUT] = s.timeout), (f |= SPEC_HAS_TIMEOUT);
+    if (s.status !== undefined) (words[b + SPEC_STATUS] = s.status), (f |= SPEC_HAS_STATUS);
+    if (s.mark !== undefined) (words[b + SPEC_MARK] = s.mark), (f |= SPEC_HAS_MARK);
+    if (s.markMask !== undefined) (words[b + SPEC_MARK_MASK] = s.markMask), (f |= SPEC_HAS_MARK_MASK);
+    if (s.zone !== undefined) (words[b + SPEC_ZONE] = s.zone), (f |= SPEC_HAS_ZONE);
+    if (s.tcpState !== undefined) (words[b + SPEC_STATE] = s.tcpState), (f |= SPEC_HAS_TCP_STATE);
+    if (s.sctpState !== undefined) (words[b + SPEC_STATE] = s.sctpState), (f |= SPEC_HAS_SCTP_STATE);
     if (s.vtagOriginal !== undefined) {
-      words[b + S_VTAG_ORIG] = s.vtagOriginal;
-      words[b + S_VTAG_REPLY] = s.vtagReply!;
-      f |= SF_VTAG;
+      words[b + SPEC_VTAG_ORIG] = s.vtagOriginal;
+      words[b + SPEC_VTAG_REPLY] = s.vtagReply!;
+      f |= SPEC_HAS_VTAG;
     }
-    if (s.labels) (words.set(s.labels, b + S_LABELS), (f |= SF_LABELS));
-    if (s.labelsMask) (words.set(s.labelsMask, b + S_LABELS_MASK), (f |= SF_LABELS_MASK));
-    if (s.snat) f |= packNat(words, bytes, b + S_SNAT, s.snat) ? SF_SNAT | SF_SNAT_PORT : SF_SNAT;
-    if (s.dnat) f |= packNat(words, bytes, b + S_DNAT, s.dnat) ? SF_DNAT | SF_DNAT_PORT : SF_DNAT;
+    if (s.labels) (words.set(s.labels, b + SPEC_LABELS), (f |= SPEC_HAS_LABELS));
+    if (s.labelsMask) (words.set(s.labelsMask, b + SPEC_LABELS_MASK), (f |= SPEC_HAS_LABELS_MASK));
+    if (s.snat) f |= packNat(words, bytes, b + SPEC_SNAT, s.snat) ? SPEC_HAS_SNAT | SPEC_HAS_SNAT_PORT : SPEC_HAS_SNAT;
+    if (s.dnat) f |= packNat(words, bytes, b + SPEC_DNAT, s.dnat) ? SPEC_HAS_DNAT | SPEC_HAS_DNAT_PORT : SPEC_HAS_DNAT;
     if (s.helper !== undefined) {
       (helpers ??= new Array<string | undefined>(specs.length))[i] = s.helper;
-      f |= SF_HELPER;
+      f |= SPEC_HAS_HELPER;
     }
-    words[b + S_FLAGS] = f;
+    words[b + SPEC_FLAGS] = f;
   }
   return { words, helpers };
 }

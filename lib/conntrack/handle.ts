@@ -1,25 +1,28 @@
-import { Buffer, isAscii } from 'node:buffer';
+// A handle on one namespace's conntrack table: dumps, single-entry requests, events, and the
+// bulk operations of bulk.ts.
 import { constants } from 'node:os';
 
-import { CPU_STAT_NAMES, CT_MSG, TCP_STATES } from '../core/constants.js';
-import { ClosedError, NfctError, callSite, withCallSite } from '../core/errors.js';
-import { type FlowFilter, normalizeFilter } from './filter.js';
+import { CPU_STAT_NAMES, CT_MSG } from './constants.js';
+import { ClosedError, NfctError, callSite, settle, withCallSite } from '../core/errors.js';
+import { addon, type NativeConntrack, type NativeFilter } from '../core/native.js';
+import { type NetnsOption, openInNamespace } from '../core/netns.js';
+import { BatchSource } from '../core/reader.js';
+import { RecordStream } from '../core/stream.js';
+import { assertKnownKeys, assertObject, boolean, describeValue, integer, optionalInteger } from '../core/validate.js';
+import { type AggregateOptions, type AggregateResult, decodeGroups, normalizeAggregate, sortNumber } from './aggregate.js';
+import { type BulkHandle, type BulkOptions, type DeleteEachOptions, deleteEach, deleteWhere, drain, updateWhere } from './bulk.js';
+import { type CreateManyOptions, type CreateManyResult, MODE, type RestoreOptions, type RestoreResult, createMany, restore } from './create-many.js';
 import { type CountEventOptions, EventCounter, type EventOptions, EventStream, normalizeEventOptions } from './events.js';
 import { Expectations } from './expect.js';
+import { type FlowFilter, normalizeFilter } from './filter.js';
 import { FlowRecordStream, type FlowsOptions, normalizeFlowsOptions } from '../flows/stream.js';
 import { decodeFlows } from './flow.js';
-import { formatFlow } from './text.js';
-import { readSave, unreadableLine } from './save.js';
-import { Status } from './status.js';
-import { addon, type NativeConntrack, type NativeFilter, type NativeLineFormat } from '../core/native.js';
-import { SPEC_WORDS, changesFor, type FlowChanges, type FlowInput, type NativeFlowSpec, normalizeChanges, normalizeFlowInput, packFlowSpecs } from './flowspec.js';
-import { type NetnsOption, netnsPath } from '../core/netns.js';
-import { BatchSource, type RawBatch } from '../core/reader.js';
-import { type AggregateOptions, type AggregateResult, decodeGroups, normalizeAggregate, sortNumber } from './aggregate.js';
-import { RecordStream } from '../core/stream.js';
-import { type TupleInput, flowTuple, normalizeTuple } from './tuple.js';
-import type { Flow } from './types.js';
-import { assertKnownKeys, assertObject, boolean, describeValue, integer, optionalInteger } from '../core/validate.js';
+import { type FlowChanges, type FlowInput, type NativeFlowSpec, normalizeChanges, normalizeFlowInput, packFlowSpecs } from './flowspec.js';
+import { LINE_FORMAT_KEYS, type LineFormat, lineFormat, textChunk } from './line-format.js';
+import { type TupleInput, normalizeTuple } from './tuple.js';
+import type { CpuStats, Flow } from './types.js';
+
+const { ENOENT } = constants.errno;
 
 export interface OpenOptions {
   /** The network namespace to work in (default: the caller's). */
@@ -43,171 +46,8 @@ export interface ListOptions extends FlowFilter {
 
 const LIST_KEYS = ['table', 'zeroCounters', 'kernelFilter', 'batchSize'] as const;
 
-/**
- * The `-o` flags of the lines native code formats (listText(), deleteEach()'s
- * onDeletedText): the text is what formatFlow() makes of each entry with these options.
- */
-export interface LineFormat {
-  /** `-o extended`: the layer-3 name and number first (`ipv4     2 `). */
-  extended?: boolean;
-  /** `-o id`: `id=` of the entry at the end. */
-  id?: boolean;
-}
-
-const LINE_FORMAT_KEYS = ['extended', 'id'] as const;
-
 /** Options of listText(): list()'s, and the -o flags of the lines. */
 export interface ListTextOptions extends ListOptions, LineFormat {}
-
-function lineFormat(o: LineFormat, where: string): NativeLineFormat {
-  return { extended: boolean(o.extended, `${where}.extended`) ?? false, id: boolean(o.id, `${where}.id`) ?? false };
-}
-
-/** A batch of records as one chunk of -L lines (formatted by native code, on this thread). */
-function textChunk(format: NativeLineFormat): (buffer: ArrayBuffer, strings: string, count: number) => Buffer[] {
-  return (buffer, strings, count) => (count > 0 ? [addon.formatFlows(buffer, strings, count, format)] : []);
-}
-
-const { EEXIST, EIO, ENOENT } = constants.errno;
-
-/** What native create() and createBatch() do with an entry (see NativeConntrack.create). */
-const MODE = { CREATE: 0, ADD: 1, UPDATE: 2 } as const;
-
-
-/** Whether the kernel's flush can apply the whole filter (family, mark and status only). */
-function kernelFlushable(f: NativeFilter): boolean {
-  const allowed = new Set(['family', 'mark', 'markMask', 'status', 'statusMask', 'kernel']);
-  return f.kernel !== false && Object.keys(f).every((k) => allowed.has(k));
-}
-
-/** Result of createMany(). */
-export interface CreateManyResult {
-  /** Entries created. */
-  created: number;
-  /** With `ifExists: 'skip'`: entries that were already there (left as they are). */
-  existed: number;
-  /** Entries the kernel refused, with their position in the input and the error. */
-  failed: Array<{ index: number; flow: FlowInput | Flow; error: NfctError }>;
-}
-
-/**
- * What an error thrown by createMany() carries when the input itself was bad (an invalid
- * entry: TypeError/RangeError) or the iterable threw: where it stopped and what was done.
- * Nothing is sent for an array with a bad entry (created 0); for other iterables, the
- * batches before the one holding it were sent and `created` counts what they created.
- */
-export interface CreateManyStop extends CreateManyResult {
-  /** The position of the entry that was invalid (or at which the iterable threw). */
-  index: number;
-}
-
-/** Result of restore(). */
-export interface RestoreResult {
-  /** Entries created. */
-  created: number;
-  /** Entries of `-A` lines that were already there (left as they are). */
-  existed: number;
-  /** Lines whose entry the kernel refused: the line number (from 1), its command, the error. */
-  failed: Array<{ line: number; command: 'create' | 'add'; error: NfctError }>;
-}
-
-/** Options of restore(). */
-export interface RestoreOptions {
-  /** Entries per run of requests (default 2000). */
-  batchSize?: number;
-}
-
-export interface CreateManyOptions {
-  /** Entries per batch crossing into native code (default 1000). */
-  batchSize?: number;
-  /** 'fail' (default): an existing entry is a failure (EEXIST); 'skip': it is left as is. */
-  ifExists?: 'fail' | 'skip';
-}
-
-/** Per-CPU conntrack statistics, named as `conntrack -S` prints them. */
-export interface CpuStats {
-  cpu: number;
-  found: number;
-  invalid: number;
-  insert: number;
-  insert_failed: number;
-  drop: number;
-  early_drop: number;
-  error: number;
-  search_restart: number;
-  clash_resolve: number;
-  chaintoolong: number;
-  /** Counters newer than this library, by their kernel name or as stat_N. */
-  [name: string]: number;
-}
-
-/** Options of deleteEach(): BulkOptions, and how the deleted entries are reported. */
-export interface DeleteEachOptions extends BulkOptions {
-  /** Each batch of deleted entries, as they were just before (awaited before the next batch). */
-  onDeleted?: (flows: Flow[]) => void | Promise<void>;
-  /**
-   * Each batch of deleted entries as `conntrack -D` prints them instead: whole lines, each
-   * ending in a newline, and how many. Without `match` they are formatted by native code
-   * straight from the reader's records, and no Flow is made. Not with onDeleted.
-   */
-  onDeletedText?: (lines: Buffer, count: number) => void | Promise<void>;
-  /** The -o flags of onDeletedText's lines. */
-  lineFormat?: LineFormat;
-}
-
-/** Options of deleteEach() and updateWhere(). */
-export interface BulkOptions {
-  /** A further test on each entry the filter selects (what the filter cannot express). */
-  match?: (flow: Flow) => boolean;
-  /**
-   * Entries per dump batch, and so per run of requests (default 2048; updateWhere() 512: its
-   * batches are Flow objects held across a round trip to the kernel, and smaller ones stay in
-   * the young generation of the heap, which is both quicker and smaller).
-   */
-  batchSize?: number;
-  /**
-   * Stops the operation once it is aborted: no batch is started after that (the one with the
-   * kernel finishes), and the promise resolves with how many entries were changed until then.
-   * deleteEach() without `match` deletes as the kernel's dump goes: aborted, the dump stops and
-   * the deletes already asked for are sent; onDeleted gets those entries, and they are what it
-   * resolves.
-   */
-  signal?: AbortSignal;
-}
-
-function bulkOptions(
-  options: BulkOptions & { [key: string]: unknown },
-  where: string,
-  callbackKey: string,
-  extraKeys: readonly string[] = [],
-  defaultBatch = 2048,
-): { match?: (f: Flow) => boolean; batchSize: number; signal?: AbortSignal; callback?: (flows: Flow[]) => void | Promise<void> } {
-  const raw: unknown = options;
-  assertObject(raw, where);
-  assertKnownKeys(raw, ['match', 'batchSize', 'signal', callbackKey, ...extraKeys], where);
-  if (options.match !== undefined && typeof options.match !== 'function') throw new TypeError(`${where}.match must be a function, got ${describeValue(options.match)}`);
-  const cb = options[callbackKey];
-  if (cb !== undefined && typeof cb !== 'function') throw new TypeError(`${where}.${callbackKey} must be a function, got ${describeValue(cb)}`);
-  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new TypeError(`${where}.signal must be an AbortSignal, got ${describeValue(options.signal)}`);
-  const batchSize = optionalInteger(options.batchSize, `${where}.batchSize`, 1, 65536) ?? defaultBatch;
-  return { match: options.match, batchSize, signal: options.signal, callback: cb as ((flows: Flow[]) => void | Promise<void>) | undefined };
-}
-
-/** The flow as an update leaves it (what the kernel would report for it next); changed in place. */
-function changedFlow(f: Flow, spec: NativeFlowSpec, c: FlowChanges): Flow {
-  if (spec.timeout !== undefined) f.timeout = spec.timeout;
-  if (spec.mark !== undefined) f.mark = spec.markMask === undefined ? spec.mark : (((f.mark ?? 0) & ~spec.markMask) ^ spec.mark) >>> 0;
-  if (spec.status !== undefined) f.status = new Status(spec.status);
-  if (spec.tcpState !== undefined && f.protocol === 'tcp' && f.tcp) f.tcp = { ...f.tcp, state: TCP_STATES[spec.tcpState]!, stateNum: spec.tcpState };
-  if (c.labels) {
-    const bits = new Set(f.labels ?? []);
-    for (const b of [c.labels.add ?? []].flat()) bits.add(b);
-    for (const b of [c.labels.remove ?? []].flat()) bits.delete(b);
-    const labels = [...bits].sort((a, b) => a - b);
-    f.labels = labels.length > 0 ? labels : undefined;
-  }
-  return f;
-}
 
 /** A streamed dump of flows (see RecordStream). */
 export class FlowStream extends RecordStream<Flow> {}
@@ -227,16 +67,8 @@ export class Conntrack {
 
   /** Opens a handle; with `netns`, every socket it uses is opened inside that namespace. */
   static async open(options: OpenOptions = {}): Promise<Conntrack> {
-    const raw: unknown = options;
-    assertObject(raw, 'Conntrack.open options');
-    assertKnownKeys(raw, ['netns'], 'Conntrack.open options');
-    const path = netnsPath(options.netns);
-    const site = callSite(Conntrack.open);
-    try {
-      return new Conntrack(await addon.openConntrack(path), path);
-    } catch (e) {
-      throw withCallSite(e, site, path ? `opening conntrack in network namespace ${path}` : 'opening conntrack');
-    }
+    const { native, path } = await openInNamespace(options, 'Conntrack.open', 'conntrack', callSite(Conntrack.open), (p) => addon.openConntrack(p));
+    return new Conntrack(native, path);
   }
 
   private handle(what: string): NativeConntrack {
@@ -255,15 +87,6 @@ export class Conntrack {
   /** @internal */
   track(source: BatchSource): void {
     this.sources.add(source);
-  }
-
-  /** Awaits a native call, turning its failure into an error pointing at the caller. */
-  private async settle<T>(site: { stack: string }, context: string, work: Promise<T>): Promise<T> {
-    try {
-      return await work;
-    } catch (e) {
-      throw withCallSite(e, site, context);
-    }
   }
 
   /** @internal */
@@ -327,14 +150,14 @@ export class Conntrack {
   async get(tuple: TupleInput | Flow): Promise<Flow | null> {
     const native = this.handle('get()');
     const t = normalizeTuple(tuple, 'get() tuple');
-    const [buffer, strings, count] = await this.settle(callSite(this.get), 'conntrack get', native.get(t));
+    const [buffer, strings, count] = await settle(callSite(this.get), 'conntrack get', native.get(t));
     return count > 0 ? decodeFlows(buffer, strings, count)[0]! : null;
   }
 
   /** How many entries the table holds (in this namespace). */
   async count(): Promise<number> {
     const native = this.handle('count()');
-    const [entries] = await this.settle(callSite(this.count), 'conntrack count', native.count());
+    const [entries] = await settle(callSite(this.count), 'conntrack count', native.count());
     return entries;
   }
 
@@ -344,14 +167,14 @@ export class Conntrack {
    */
   async usage(): Promise<{ count: number; max: number | null }> {
     const native = this.handle('usage()');
-    const [count, max] = await this.settle(callSite(this.usage), 'conntrack count', native.count());
+    const [count, max] = await settle(callSite(this.usage), 'conntrack count', native.count());
     return { count, max: max < 0 ? null : max };
   }
 
   /** Per-CPU statistics (conntrack -S). */
   async stats(): Promise<CpuStats[]> {
     const native = this.handle('stats()');
-    const rows = await this.settle(callSite(this.stats), 'conntrack statistics', native.stats());
+    const rows = await settle(callSite(this.stats), 'conntrack statistics', native.stats());
     return rows.map(([cpu, values]) => {
         const row: Record<string, number> = { cpu };
         for (const name of ['found', 'invalid', 'insert', 'insert_failed', 'drop', 'early_drop', 'error', 'search_restart', 'clash_resolve', 'chaintoolong']) {
@@ -397,14 +220,14 @@ export class Conntrack {
   async create(flow: FlowInput | Flow): Promise<void> {
     const native = this.handle('create()');
     const spec = normalizeFlowInput(flow, 'create() flow');
-    await this.settle(callSite(this.create), 'conntrack create', this.createOne(native, spec, MODE.CREATE));
+    await settle(callSite(this.create), 'conntrack create', this.createOne(native, spec, MODE.CREATE));
   }
 
   /** Creates an entry unless it exists (conntrack -A); resolves whether it created one. */
   async add(flow: FlowInput | Flow): Promise<boolean> {
     const native = this.handle('add()');
     const spec = normalizeFlowInput(flow, 'add() flow');
-    return this.settle(callSite(this.add), 'conntrack add', this.createOne(native, spec, MODE.ADD));
+    return settle(callSite(this.add), 'conntrack add', this.createOne(native, spec, MODE.ADD));
   }
 
   /**
@@ -418,11 +241,11 @@ export class Conntrack {
     if (spec.status !== undefined) {
       // The kernel takes the whole status word and refuses to flip its fixed bits (EBUSY):
       // the requested bits are added to the entry's current ones.
-      const [buffer, strings, count] = await this.settle(site, 'conntrack update', native.get(spec.orig));
+      const [buffer, strings, count] = await settle(site, 'conntrack update', native.get(spec.orig));
       if (count === 0) throw withCallSite(new NfctError(ENOENT, 'netlink', 'no such entry'), site, 'conntrack update');
       spec.status = (spec.status | decodeFlows(buffer, strings, count)[0]!.status.bits) >>> 0;
     }
-    await this.settle(site, 'conntrack update', this.createOne(native, spec, MODE.UPDATE));
+    await settle(site, 'conntrack update', this.createOne(native, spec, MODE.UPDATE));
   }
 
   /**
@@ -444,12 +267,21 @@ export class Conntrack {
         }
       }
       if (!found) throw withCallSite(new NfctError(ENOENT, 'netlink', `no entry with id ${id}`), site, 'conntrack delete');
-      return this.settle(site, 'conntrack delete', native.delete(normalizeTuple(found, 'delete() target'), id));
+      return settle(site, 'conntrack delete', native.delete(normalizeTuple(found, 'delete() target'), id));
     }
     const tuple = normalizeTuple(target as TupleInput | Flow, 'delete() target');
     const id = 'status' in target && typeof (target as Flow).id === 'number' ? (target as Flow).id! : -1;
-    return this.settle(site, 'conntrack delete', native.delete(tuple, id));
+    return settle(site, 'conntrack delete', native.delete(tuple, id));
   }
+
+
+  /** @internal What the bulk operations (bulk.ts) use of this handle. */
+  private readonly bulk: BulkHandle = {
+    native: (call) => this.handle(call),
+    track: (source) => this.track(source),
+    forget: (source) => this.forget(source),
+    list: (query) => this.list(query),
+  };
 
   /**
    * Deletes every entry matching the filter (the same filters as list()) and resolves how
@@ -461,43 +293,7 @@ export class Conntrack {
    * something else changes the namespace's table at the same moment.
    */
   async deleteWhere(filter: FlowFilter & { kernelFilter?: boolean }, options: { dryRun?: boolean } = {}): Promise<number> {
-    const native = this.handle('deleteWhere()');
-    const nf = normalizeFilter(filter, 'deleteWhere() filter', ['kernelFilter']);
-    nf.kernel = boolean(filter.kernelFilter, 'deleteWhere() filter.kernelFilter') ?? true;
-    const raw: unknown = options;
-    assertObject(raw, 'deleteWhere() options');
-    assertKnownKeys(raw, ['dryRun'], 'deleteWhere() options');
-    const dryRun = boolean(options.dryRun, 'deleteWhere() options.dryRun') ?? false;
-    const site = callSite(this.deleteWhere);
-    if (!dryRun && kernelFlushable(nf)) {
-      const before = await this.settle(site, 'conntrack bulk delete', native.count());
-      await this.settle(site, 'conntrack bulk delete', native.flush(nf));
-      const after = await this.settle(site, 'conntrack bulk delete', native.count());
-      return Math.max(0, before[0] - after[0]);
-    }
-    const source = new BatchSource((onBatch) => native.deleteWhere(nf, dryRun, onBatch), site, 'conntrack bulk delete');
-    await this.drain(source);
-    const [matched = 0, deleted = 0, , failed = 0] = source.tally ?? [];
-    if (failed > 0) {
-      throw withCallSite(new NfctError(EIO, 'netlink', `${failed} of ${matched} deletes failed`), site, 'conntrack bulk delete');
-    }
-    return dryRun ? matched : deleted;
-  }
-
-  /** Runs a job whose result comes on its final batch to the end; resolves that batch. */
-  private async drain(source: BatchSource): Promise<RawBatch | null> {
-    this.sources.add(source);
-    let last: RawBatch | null = null;
-    try {
-      for (let b = await source.next(); b !== null; b = await source.next()) {
-        last = b;
-        source.release(b);
-      }
-    } finally {
-      source.close();
-      this.forget(source);
-    }
-    return last;
+    return deleteWhere(this.bulk, callSite(this.deleteWhere), filter, options);
   }
 
   /**
@@ -519,7 +315,7 @@ export class Conntrack {
     const site = callSite(this.aggregate);
     const sort = sortNumber(n.sort);
     const source = new BatchSource((onBatch) => native.aggregate(nf, n.keys, sort, n.top, onBatch), site, 'conntrack aggregate');
-    const last = await this.drain(source);
+    const last = await drain(this.bulk, source);
     const [, groups = 0] = source.tally ?? [];
     return last ? decodeGroups(n, last.buffer, last.strings, last.count, groups) : decodeGroups(n, new ArrayBuffer(0), '', 0, 0);
   }
@@ -537,78 +333,7 @@ export class Conntrack {
     filter: FlowFilter & { kernelFilter?: boolean },
     options: DeleteEachOptions = {},
   ): Promise<number> {
-    const native = this.handle('deleteEach()');
-    const where = 'deleteEach() options';
-    const o = bulkOptions(options as DeleteEachOptions & { [key: string]: unknown }, where, 'onDeleted', ['onDeletedText', 'lineFormat']);
-    const onText = options.onDeletedText;
-    if (onText !== undefined && typeof onText !== 'function') throw new TypeError(`${where}.onDeletedText must be a function, got ${describeValue(onText)}`);
-    if (onText && o.callback) throw new TypeError(`${where}: onDeleted and onDeletedText cannot both be given`);
-    const rawFormat: unknown = options.lineFormat === undefined ? {} : options.lineFormat;
-    assertObject(rawFormat, `${where}.lineFormat`);
-    assertKnownKeys(rawFormat, LINE_FORMAT_KEYS, `${where}.lineFormat`);
-    const format = lineFormat(rawFormat, `${where}.lineFormat`);
-    if (onText && o.match) {
-      // The entries are Flow objects here (match needs them): formatted in JS, the same text.
-      o.callback = (flows) => onText(Buffer.from(flows.map((f) => `${formatFlow(f, format)}\n`).join(''), 'latin1'), flows.length);
-    }
-    const site = callSite(this.deleteEach);
-    if (!o.match) {
-      // The whole filter is native: the reader deletes as it dumps and hands over what it
-      // deleted, with no round trip through JS per batch.
-      const nf = normalizeFilter(filter, 'deleteEach() filter', ['kernelFilter']);
-      nf.kernel = boolean(filter.kernelFilter, 'deleteEach() filter.kernelFilter') ?? true;
-      if (o.signal?.aborted) return 0;
-      // Without onDeleted, what was deleted is only counted: no Flow is made.
-      const source = new BatchSource((onBatch) => native.deleteWhere(nf, false, onBatch, true), site, 'conntrack bulk delete');
-      this.sources.add(source);
-      // Aborted: the dump stops, and the deletes asked for so far are sent (each was already
-      // in a batch, or is in the final one): what is reported and counted is what went.
-      const abort = (): void => source.endEarly();
-      o.signal?.addEventListener('abort', abort, { once: true });
-      try {
-        for (let b = await source.next(); b !== null; b = await source.next()) {
-          const flows = o.callback && b.count > 0 ? decodeFlows(b.buffer, b.strings, b.count) : undefined;
-          source.release(b);
-          if (flows) await o.callback!(flows);
-          else if (onText && b.count > 0) await onText(addon.formatFlows(b.buffer, b.strings, b.count, format), b.count);
-        }
-      } finally {
-        o.signal?.removeEventListener('abort', abort);
-        source.close();
-        this.forget(source);
-      }
-      const [matched = 0, deleted = 0, , failed = 0] = source.tally ?? [];
-      if (failed > 0) throw withCallSite(new NfctError(5, 'netlink', `${failed} of ${matched} deletes failed`), site, 'conntrack bulk delete');
-      return deleted;
-    }
-    if (o.signal?.aborted) return 0;
-    const stream = this.list({ ...filter, batchSize: o.batchSize });
-    let deleted = 0;
-    for await (const batch of stream.batches()) {
-      if (o.signal?.aborted) break;
-      const flows = o.match ? batch.filter(o.match) : batch;
-      if (flows.length === 0) continue;
-      const specs = flows.map((f) => {
-        const orig = flowTuple(f);
-        const spec: NativeFlowSpec = { orig };
-        if (orig.zone !== undefined) {
-          spec.zone = orig.zone;
-          delete orig.zone;
-        }
-        return spec;
-      });
-      const ids = new Float64Array(flows.map((f) => (f.id === undefined ? -1 : f.id)));
-      const { words } = packFlowSpecs(specs);
-      const errs = await this.settle(site, 'conntrack bulk delete', native.deleteBatch(words, undefined, 0, ids));
-      const done: Flow[] = [];
-      for (let i = 0; i < errs.length; i++) {
-        if (errs[i] === 0) done.push(flows[i]!);
-        else if (errs[i] !== 2) throw withCallSite(new NfctError(errs[i]!, 'netlink', '', 'conntrack bulk delete'), site, 'conntrack bulk delete');
-      }
-      deleted += done.length;
-      if (done.length > 0 && o.callback) await o.callback(done);
-    }
-    return deleted;
+    return deleteEach(this.bulk, callSite(this.deleteEach), filter, options);
   }
 
   /**
@@ -624,66 +349,7 @@ export class Conntrack {
     changes: FlowChanges | ((flow: Flow) => FlowChanges | null),
     options: BulkOptions & { onUpdated?: (flows: Flow[]) => void | Promise<void> } = {},
   ): Promise<number> {
-    const native = this.handle('updateWhere()');
-    const o = bulkOptions(options as BulkOptions & { [key: string]: unknown }, 'updateWhere() options', 'onUpdated', [], 512);
-    if (typeof changes !== 'function') normalizeChanges({ protocol: 'tcp', src: '0.0.0.0', dst: '0.0.0.0', srcPort: 0, dstPort: 0 }, changes, 'updateWhere()');
-    const site = callSite(this.updateWhere);
-    if (o.signal?.aborted) return 0;
-    const stream = this.list({ ...filter, batchSize: o.batchSize });
-    let updated = 0;
-    // One batch of updates is with the kernel while the next batch of the dump is matched and
-    // packed; its result is taken (and handed to onUpdated) before the next one is sent.
-    type Sent = { errs: Promise<Int32Array>; flows: Flow[]; specs: NativeFlowSpec[]; applied: FlowChanges[] };
-    let sent: Sent | undefined;
-    const finish = async ({ errs: pending, flows, specs, applied }: Sent): Promise<void> => {
-      const errs = await pending;
-      const done: Flow[] = [];
-      for (let i = 0; i < errs.length; i++) {
-        if (errs[i] === 0) done.push(changedFlow(flows[i]!, specs[i]!, applied[i]!));
-        else if (errs[i] !== 2) throw withCallSite(new NfctError(errs[i]!, 'netlink', '', 'conntrack bulk update'), site, 'conntrack bulk update');
-      }
-      updated += done.length;
-      if (done.length > 0 && o.callback) await o.callback(done);
-    };
-    try {
-      for await (const batch of stream.batches()) {
-        if (o.signal?.aborted) break;
-        const flows: Flow[] = [];
-        const specs: NativeFlowSpec[] = [];
-        const applied: FlowChanges[] = [];
-        for (const f of batch) {
-          if (o.match && !o.match(f)) continue;
-          const c = typeof changes === 'function' ? changes(f) : changes;
-          if (c === null) continue;
-          const spec = changesFor(flowTuple(f), c, 'updateWhere()');
-          if (spec.status !== undefined) spec.status = (spec.status | f.status.bits) >>> 0;
-          flows.push(f);
-          specs.push(spec);
-          applied.push(c);
-        }
-        if (specs.length === 0) continue;
-        const { words, helpers } = packFlowSpecs(specs);
-        if (sent) {
-          const previous = sent;
-          sent = undefined;
-          await finish(previous);
-          // Aborted meanwhile (in onUpdated, say): this batch is not sent.
-          if (o.signal?.aborted) break;
-        }
-        const errs = this.settle(site, 'conntrack bulk update', native.createBatch(words, helpers, 2));
-        errs.catch(() => undefined); // awaited in finish(); not unhandled meanwhile
-        sent = { errs, flows, specs, applied };
-      }
-      if (sent) {
-        const last = sent;
-        sent = undefined;
-        await finish(last);
-      }
-    } finally {
-      // Leaving early (an error, a throwing callback): the batch still with the kernel ends first.
-      if (sent) await sent.errs.catch(() => undefined);
-    }
-    return updated;
+    return updateWhere(this.bulk, callSite(this.updateWhere), filter, changes, options);
   }
 
   /** Deletes every entry, or those of one family (conntrack -F). */
@@ -693,7 +359,7 @@ export class Conntrack {
     assertObject(raw, 'flush() options');
     assertKnownKeys(raw, ['family'], 'flush() options');
     const nf = normalizeFilter(options.family === undefined ? {} : { family: options.family }, 'flush() options');
-    await this.settle(callSite(this.flush), 'conntrack flush', native.flush(nf));
+    await settle(callSite(this.flush), 'conntrack flush', native.flush(nf));
   }
 
   /**
@@ -701,110 +367,7 @@ export class Conntrack {
    * do not stop the rest. Accepts any iterable or async iterable.
    */
   async createMany(flows: Iterable<FlowInput | Flow> | AsyncIterable<FlowInput | Flow>, options: CreateManyOptions = {}): Promise<CreateManyResult> {
-    this.handle('createMany()');
-    const raw: unknown = options;
-    assertObject(raw, 'createMany() options');
-    assertKnownKeys(raw, ['batchSize', 'ifExists'], 'createMany() options');
-    const batchSize = optionalInteger(options.batchSize, 'createMany() options.batchSize', 1, 100000) ?? 1000;
-    const ifExists = options.ifExists === undefined ? 'fail' : options.ifExists;
-    if (ifExists !== 'fail' && ifExists !== 'skip') throw new TypeError(`createMany() options.ifExists must be 'fail' or 'skip', got ${describeValue(ifExists)}`);
-    if (flows === null || typeof flows !== 'object' || (!(Symbol.iterator in flows) && !(Symbol.asyncIterator in flows))) {
-      throw new TypeError(`createMany() flows must be an iterable of flows, got ${describeValue(flows)}`);
-    }
-    const site = callSite(this.createMany);
-    const result: CreateManyResult = { created: 0, existed: 0, failed: [] };
-    let inflight: Promise<void> | undefined;
-    const send = (packed: ReturnType<typeof packFlowSpecs>, inputs: (FlowInput | Flow)[], first: number): Promise<void> =>
-      this.sendCreates('createMany()', site, packed, ifExists === 'skip', result, (i, err) => {
-        result.failed.push({ index: first + i, flow: inputs[i]!, error: new NfctError(err, 'netlink', '', `createMany entry ${first + i}`) });
-      });
-    let specs: NativeFlowSpec[] = [];
-    let inputs: (FlowInput | Flow)[] = [];
-    let index = 0;
-    let first = 0;
-    /** Takes one flow; true when a batch is full. */
-    const take = (flow: FlowInput | Flow): boolean => {
-      specs.push(normalizeFlowInput(flow, `createMany() flows[${index}]`));
-      inputs.push(flow);
-      index++;
-      return specs.length >= batchSize;
-    };
-    /** Packs the batch while the one before is still with the kernel, then sends it. */
-    const sendBatch = async (): Promise<void> => {
-      const packed = packFlowSpecs(specs);
-      const sent = { inputs, first };
-      first = index;
-      specs = [];
-      inputs = [];
-      await inflight;
-      inflight = send(packed, sent.inputs, sent.first);
-    };
-    /** Bad input stops it: the error says where, and what the batches sent before did. */
-    const stop = async (e: unknown): Promise<never> => {
-      await inflight;
-      if (e !== null && typeof e === 'object' && Object.isExtensible(e)) {
-        const stopped: CreateManyStop = { index, created: result.created, existed: result.existed, failed: result.failed };
-        Object.assign(e, stopped);
-      }
-      throw e;
-    };
-    try {
-      if (Array.isArray(flows)) {
-        // An array is checked whole before the first batch is sent: bad input creates nothing.
-        // Each batch is packed as soon as it is checked, so only the packed words wait.
-        const list = flows as (FlowInput | Flow)[];
-        const packed: (ReturnType<typeof packFlowSpecs> | undefined)[] = [];
-        for (let i = 0; i < list.length; i += batchSize) {
-          const end = Math.min(i + batchSize, list.length);
-          for (index = i; index < end; index++) specs.push(normalizeFlowInput(list[index]!, `createMany() flows[${index}]`));
-          packed.push(packFlowSpecs(specs));
-          specs = [];
-        }
-        index = 0;
-        for (let b = 0; b < packed.length; b++) {
-          const from = b * batchSize;
-          await inflight;
-          inflight = send(packed[b]!, list.slice(from, from + batchSize), from);
-          packed[b] = undefined; // sent: its words may go
-          index = first = Math.min(from + batchSize, list.length);
-        }
-      } else if (Symbol.iterator in flows) {
-        // A plain iterable is walked synchronously between batches: no promise per entry. Each
-        // batch is checked whole before it is sent.
-        for (const flow of flows as Iterable<FlowInput | Flow>) if (take(flow)) await sendBatch();
-      } else {
-        for await (const flow of flows as AsyncIterable<FlowInput | Flow>) if (take(flow)) await sendBatch();
-      }
-    } catch (e) {
-      return stop(e);
-    }
-    if (specs.length > 0) await sendBatch();
-    await inflight;
-    return result;
-  }
-
-  /**
-   * Sends one packed batch of creates (adds when `add`: an entry already there counts in
-   * `existed`) and tallies the answers into `result`; `failed(i, errno)` gets each entry the
-   * kernel refused, by its position in the batch. The handle must still be open.
-   */
-  private sendCreates(
-    call: string,
-    site: { stack: string },
-    packed: ReturnType<typeof packFlowSpecs>,
-    add: boolean,
-    result: { created: number; existed: number },
-    failed: (i: number, errno: number) => void,
-  ): Promise<void> {
-    const native = this.handle(call);
-    return this.settle(site, `conntrack ${call.slice(0, -2)}`, native.createBatch(packed.words, packed.helpers, add ? MODE.ADD : MODE.CREATE)).then((errs) => {
-      for (let i = 0; i < errs.length; i++) {
-        const err = errs[i]!;
-        if (err === 0) result.created++;
-        else if (err === EEXIST && add) result.existed++;
-        else failed(i, err);
-      }
-    });
+    return createMany(this.bulk, callSite(this.createMany), flows, options);
   }
 
   /**
@@ -820,43 +383,7 @@ export class Conntrack {
    * ASCII, as every save file is, are read where they are, with no string made of them.
    */
   async restore(text: string | Uint8Array, options: RestoreOptions = {}): Promise<RestoreResult> {
-    this.handle('restore()');
-    let input: string | Uint8Array;
-    if (typeof text === 'string') input = text;
-    else if (text instanceof Uint8Array) input = isAscii(text) ? text : Buffer.from(text.buffer, text.byteOffset, text.byteLength).toString('utf8');
-    else throw new TypeError(`restore() text must be a string or a Uint8Array (the bytes of a save file), got ${describeValue(text)}`);
-    const raw: unknown = options;
-    assertObject(raw, 'restore() options');
-    assertKnownKeys(raw, ['batchSize'], 'restore() options');
-    const batchSize = optionalInteger(options.batchSize, 'restore() options.batchSize', 1, 100000) ?? 2000;
-    // Every line is packed (and so checked) before anything is sent; then each run of -I lines
-    // or of -A lines goes in batches of at most batchSize entries.
-    const { words, kinds, numbers, ranges, bad } = readSave(input);
-    const count = numbers.length;
-    if (bad >= 0) {
-      const [from, to] = [ranges[2 * bad]!, ranges[2 * bad + 1]!];
-      const line = typeof input === 'string' ? input.slice(from, to) : Buffer.from(input.buffer, input.byteOffset + from, to - from).toString('latin1');
-      throw unreadableLine(line, numbers[bad]!, 'restore()');
-    }
-    const batches: { words: Uint32Array; lines: Int32Array; add: boolean }[] = [];
-    for (let start = 0; start < count; ) {
-      const kind = kinds[start];
-      let end = start + 1;
-      while (end < count && end - start < batchSize && kinds[end] === kind) end++;
-      batches.push({ words: words.subarray(start * SPEC_WORDS, end * SPEC_WORDS), lines: numbers.subarray(start, end), add: kind === 2 });
-      start = end;
-    }
-    const site = callSite(this.restore);
-    const result: RestoreResult = { created: 0, existed: 0, failed: [] };
-    let inflight: Promise<void> | undefined;
-    for (const { words: packed, lines, add: isAdd } of batches) {
-      await inflight;
-      inflight = this.sendCreates('restore()', site, { words: packed, helpers: undefined }, isAdd, result, (i, err) => {
-        result.failed.push({ line: lines[i]!, command: isAdd ? 'add' : 'create', error: new NfctError(err, 'netlink', '', `restore line ${lines[i]}`) });
-      });
-    }
-    await inflight;
-    return result;
+    return restore(this.bulk, callSite(this.restore), text, options);
   }
 
   /** Closes the handle and every dump still running on it. Idempotent. */

@@ -1,16 +1,16 @@
 // conntrack-tools' save format (`conntrack -L -o save`, the input of `conntrack -R`) read into
 // entries for create()/createMany(), or packed straight for the kernel (restore()).
 import { addon } from '../core/native.js';
-import { TCP_STATES } from '../core/constants.js';
+import { TCP_STATES } from './constants.js';
 import { SpecFlags, SpecTupleFlags, SpecTupleWord, SpecWord } from '../core/layout.js';
 import { SPEC_WORDS, type FlowInput } from './flowspec.js';
 import { STATUS_NAMES } from './status.js';
 import type { StatusName } from './types.js';
 
-const { S_FLAGS, S_KIND, S_MARK, S_ORIG, S_REPLY, S_STATE, S_STATUS, S_TIMEOUT, S_ZONE } = SpecWord;
-const { SF_MARK, SF_STATUS, SF_TCP_STATE, SF_ZONE } = SpecFlags;
-const { ST_FLAGS, ST_ICMP, ST_PORTS } = SpecTupleWord;
-const { STF_PORTS } = SpecTupleFlags;
+const { SPEC_FLAGS, SPEC_KIND, SPEC_MARK, SPEC_ORIG, SPEC_REPLY, SPEC_STATE, SPEC_STATUS, SPEC_TIMEOUT, SPEC_ZONE } = SpecWord;
+const { SPEC_HAS_MARK, SPEC_HAS_STATUS, SPEC_HAS_TCP_STATE, SPEC_HAS_ZONE } = SpecFlags;
+const { SPEC_TUPLE_FLAGS, SPEC_TUPLE_ICMP, SPEC_TUPLE_PORTS } = SpecTupleWord;
+const { SPEC_TUPLE_HAS_PORTS } = SpecTupleFlags;
 
 /** A save file read by readSave(). */
 export interface SaveRead {
@@ -52,13 +52,13 @@ function entryAt(text: string, r: SaveRead, i: number): { command: 'create' | 'a
   const w = r.words.subarray(i * SPEC_WORDS, (i + 1) * SPEC_WORDS);
   const f = r.fields!.subarray(i * FIELD_WORDS, (i + 1) * FIELD_WORDS);
   const value = (k: number): string => text.slice(f[1 + 2 * k], f[2 + 2 * k]);
-  const flow: Record<string, unknown> = { protocol: w[S_KIND]! >>> 8, src: value(0), dst: value(1), timeout: w[S_TIMEOUT] };
-  const word = w[S_ORIG + ST_PORTS]!;
-  if (w[S_ORIG + ST_FLAGS]! & STF_PORTS) {
+  const flow: Record<string, unknown> = { protocol: w[SPEC_KIND]! >>> 8, src: value(0), dst: value(1), timeout: w[SPEC_TIMEOUT] };
+  const word = w[SPEC_ORIG + SPEC_TUPLE_PORTS]!;
+  if (w[SPEC_ORIG + SPEC_TUPLE_FLAGS]! & SPEC_TUPLE_HAS_PORTS) {
     flow.srcPort = word & 0xffff;
     flow.dstPort = word >>> 16;
   } else {
-    const icmp = w[S_ORIG + ST_ICMP]!;
+    const icmp = w[SPEC_ORIG + SPEC_TUPLE_ICMP]!;
     flow.type = icmp & 0xff;
     flow.code = (icmp >>> 8) & 0xff;
     flow.id = icmp >>> 16;
@@ -66,17 +66,17 @@ function entryAt(text: string, r: SaveRead, i: number): { command: 'create' | 'a
   if (f[0]! & 1) {
     const reply: Record<string, unknown> = { src: value(2), dst: value(3) };
     if (f[0]! & 2) {
-      const rp = w[S_REPLY + ST_PORTS]!;
+      const rp = w[SPEC_REPLY + SPEC_TUPLE_PORTS]!;
       reply.srcPort = rp & 0xffff;
       reply.dstPort = rp >>> 16;
     }
     flow.reply = reply;
   }
-  const flags = w[S_FLAGS]!;
-  if (flags & SF_STATUS) flow.status = STATUS_NAMES.filter((_, bit) => (w[S_STATUS]! >>> bit) & 1) as StatusName[];
-  if (flags & SF_TCP_STATE) flow.state = TCP_STATES[w[S_STATE]!];
-  if (flags & SF_MARK) flow.mark = w[S_MARK];
-  if (flags & SF_ZONE) flow.zone = w[S_ZONE];
+  const flags = w[SPEC_FLAGS]!;
+  if (flags & SPEC_HAS_STATUS) flow.status = STATUS_NAMES.filter((_, bit) => (w[SPEC_STATUS]! >>> bit) & 1) as StatusName[];
+  if (flags & SPEC_HAS_TCP_STATE) flow.state = TCP_STATES[w[SPEC_STATE]!];
+  if (flags & SPEC_HAS_MARK) flow.mark = w[SPEC_MARK];
+  if (flags & SPEC_HAS_ZONE) flow.zone = w[SPEC_ZONE];
   return { command: r.kinds[i] === 1 ? 'create' : 'add', flow: flow as unknown as FlowInput };
 }
 

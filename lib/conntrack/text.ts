@@ -31,26 +31,23 @@
  * printed the way conntrack prints the attribute. Where the Flow cannot tell (see the notes on
  * formatSave), the common case is assumed.
  */
-import { AF_INET, AF_INET6, DCCP_STATES, SCTP_STATES, TCP_STATES, protocolName } from '../core/constants.js';
-import { STATUS_NAMES, type StatusName, statusBit } from './status.js';
-import type { CpuStats } from './handle.js';
-import type { ExpectationEvent, FlowEvent } from './events.js';
-import type { Expectation, ExpectationCpuStats } from './expect.js';
-import type { DccpInfo, Flow, PortTuple, SctpInfo, TcpInfo, Tuple } from './types.js';
+import { protocolName } from '../core/protocols.js';
+import { DCCP_STATES, SCTP_STATES, TCP_STATES } from './constants.js';
+import type { FlowEvent } from './events.js';
+import { STATUS_NAMES } from './status.js';
+import { ctime, FAMILY_ITEMS, field, IPS_ASSURED, IPS_DST_NAT_DONE, IPS_HW_OFFLOAD, IPS_OFFLOAD, IPS_SEEN_REPLY, IPS_SRC_NAT_DONE, labelNames, l3num, NS_PER_S, nowNs, PORT_PROTOS, protoInfo, protoItems, tupleText, u64 } from './text-parts.js';
+import { formatXml } from './text-xml.js';
+import type { CpuStats, Flow } from './types.js';
+
+export { ctime } from './text-parts.js';
+export * from './text-expect.js';
+export * from './text-xml.js';
 
 /** The version this module reproduces. */
 export const CONNTRACK_VERSION = '1.4.7';
 
 /** What conntrack writes before every message on stderr. */
 export const CONNTRACK_BANNER = `conntrack v${CONNTRACK_VERSION} (conntrack-tools): `;
-
-/** What `conntrack -L -o xml` prints before the first flow (only when there is one). */
-export const XML_HEADER = '<?xml version="1.0" encoding="utf-8"?>\n<conntrack>\n';
-/** ...and after the last one. */
-export const XML_FOOTER = '</conntrack>\n';
-/** The same for `conntrack -L expect -o xml` and `-E expect -o xml`. */
-export const XML_EXPECT_HEADER = '<?xml version="1.0" encoding="utf-8"?>\n<expect>\n';
-export const XML_EXPECT_FOOTER = '</expect>\n';
 
 /** The `-o` flags that change a `conntrack -L` line. */
 export interface FlowFormatOptions {
@@ -90,118 +87,17 @@ export interface EventFormatOptions extends FlowFormatOptions {
   userspace?: UserspaceOrigin;
 }
 
-export interface XmlFormatOptions {
-  /** `-o ktimestamp`: `<timestamp><start>ns</start><stop>ns</stop></timestamp>`. */
-  ktimestamp?: boolean;
-  /** `-o labels`: `<labels><label>name</label>...</labels>` for named bits. */
-  labels?: Readonly<Record<number, string>>;
-  /** For `<deltatime>` of a live entry, ns since the epoch (default: now). */
-  now?: bigint;
-  /** Event flows print `<flow type="new|update|destroy">`; listed ones `<flow>`. */
-  type?: 'new' | 'update' | 'destroy';
-  /** Events with `-o xml,timestamp`: a `<when>` element for this time (ns since the epoch). */
-  when?: bigint;
-}
 
 export interface SaveFormatOptions {
   /** The command word: `-A` (listing, new events; default), `-U` (update), `-D` (destroy), or none. */
   type?: 'new' | 'update' | 'destroy' | 'none';
 }
 
-const NS_PER_S = 1_000_000_000n;
-
-const PORT_PROTOS = new Set([6, 17, 136, 132, 33]);
-
 /** conntrack's own SCTP table for `-o save` stops at SHUTDOWN_ACK_SENT; glibc prints NULL as (null). */
 const SCTP_SAVE_NAMES = SCTP_STATES.slice(0, 8);
 const DCCP_ROLES = ['client', 'server'];
-
-const bit = (name: StatusName): number => 1 << statusBit(name)!;
-const IPS_SEEN_REPLY = bit('SEEN_REPLY');
-const IPS_ASSURED = bit('ASSURED');
-const IPS_SRC_NAT_DONE = bit('SRC_NAT_DONE');
-const IPS_DST_NAT_DONE = bit('DST_NAT_DONE');
-const IPS_OFFLOAD = bit('OFFLOAD');
-const IPS_HW_OFFLOAD = bit('HW_OFFLOAD');
 /** The status bits `-o save` names (`-u`), in bit order: EXPECTED, SEEN_REPLY, ASSURED, FIXED_TIMEOUT. */
 const SAVE_STATUS_BITS = [0, 1, 2, 10];
-
-/** `%-8s`: left-aligned in 8 columns (longer strings are not cut). */
-function left8(s: string): string {
-  return s.length >= 8 ? s : s + ' '.repeat(8 - s.length);
-}
-
-/** `%-8s %u ` of each protocol number (its name, then the number), made once per number. */
-const PROTO_ITEMS: string[] = [];
-function protoItems(num: number): string {
-  return (PROTO_ITEMS[num] ??= `${left8(l4name(num))} ${num} `);
-}
-const FAMILY_ITEMS = { [AF_INET]: `${left8('ipv4')} ${AF_INET} `, [AF_INET6]: `${left8('ipv6')} ${AF_INET6} ` };
-
-function l3num(flow: { family: string }): typeof AF_INET | typeof AF_INET6 {
-  return flow.family === 'ipv6' ? AF_INET6 : AF_INET;
-}
-
-function l4name(num: number): string {
-  return protocolName(num);
-}
-
-function field<K extends string>(t: Tuple | undefined, key: K): number {
-  const v = t === undefined ? undefined : (t as unknown as Partial<Record<K, number>>)[key];
-  return v ?? 0;
-}
-
-/** `src=... dst=... ` and the layer-4 part of one tuple, as __snprintf_address/__snprintf_proto. */
-function tupleText(t: Tuple, srcTag = 'src', dstTag = 'dst'): string {
-  let s = `${srcTag}=${t.src} ${dstTag}=${t.dst} `;
-  const p = t.protonum;
-  if (PORT_PROTOS.has(p)) {
-    const ports = t as Partial<PortTuple>;
-    s += `sport=${ports.srcPort ?? 0} dport=${ports.dstPort ?? 0} `;
-  } else if (p === 47) {
-    s += `srckey=0x${field(t, 'srcKey').toString(16)} dstkey=0x${field(t, 'dstKey').toString(16)} `;
-  } else if (p === 1 || p === 58) {
-    s += `type=${field(t, 'type')} code=${field(t, 'code')} id=${field(t, 'id')} `;
-  }
-  return s;
-}
-
-function nowNs(now: bigint | undefined): bigint {
-  return now ?? BigInt(Date.now()) * 1_000_000n;
-}
-
-/** `%llu` of a time_t difference (a negative one wraps, as it does in C). */
-function u64(n: bigint): string {
-  return BigInt.asUintN(64, n).toString();
-}
-
-const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-const pad2 = (n: number): string => (n < 10 ? `0${n}` : String(n));
-
-/** ctime() without its newline, in the local time zone: `Sun Nov  2 15:33:56 2026`. */
-export function ctime(seconds: bigint): string {
-  const d = new Date(Number(seconds) * 1000);
-  const day = d.getDate();
-  return (
-    `${DAYS[d.getDay()]} ${MONTHS[d.getMonth()]} ${day < 10 ? ' ' : ''}${day} ` +
-    `${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())} ${d.getFullYear()}`
-  );
-}
-
-function labelNames(bits: readonly number[], map: Readonly<Record<number, string>>): string[] {
-  const out: string[] = [];
-  for (const bit of [...bits].sort((a, b) => a - b)) {
-    const name = Object.hasOwn(map, bit) ? map[bit] : undefined;
-    if (name) out.push(name);
-  }
-  return out;
-}
-
-/** The protocol info the kernel sent, whatever the flow's protocol (as conntrack tests the attributes). */
-function protoInfo(flow: Flow): { tcp?: TcpInfo; sctp?: SctpInfo; dccp?: DccpInfo } {
-  return flow as { tcp?: TcpInfo; sctp?: SctpInfo; dccp?: DccpInfo };
-}
 
 /** The body of a line (after any event tag), each item followed by one blank. */
 function flowItems(flow: Flow, o: FlowFormatOptions): string {
@@ -379,185 +275,6 @@ export function formatSave(flow: Flow, options: SaveFormatOptions = {}): string 
   return items.join(' ');
 }
 
-// ---- -o xml ----------------------------------------------------------------------------
-
-function xmlTuple(flow: Flow, dir: 'original' | 'reply'): string {
-  const t = dir === 'original' ? flow.original : flow.reply;
-  const n = l3num(flow);
-  let s = `<meta direction="${dir}"><layer3 protonum="${n}" protoname="${n === AF_INET ? 'ipv4' : 'ipv6'}">`;
-  s += `<src>${t.src}</src><dst>${t.dst}</dst></layer3>`;
-  s += `<layer4 protonum="${t.protonum}" protoname="${l4name(t.protonum)}">`;
-  if (PORT_PROTOS.has(t.protonum)) s += `<sport>${field(t, 'srcPort')}</sport><dport>${field(t, 'dstPort')}</dport>`;
-  else if (t.protonum === 47) {
-    s += `<srckey>0x${field(t, 'srcKey').toString(16)}</srckey><dstkey>0x${field(t, 'dstKey').toString(16)}</dstkey>`;
-  }
-  s += '</layer4>';
-  if (t.zone !== undefined) s += `<zone>${t.zone}</zone>`;
-  if (flow.counters) {
-    const c = flow.counters[dir];
-    s += `<counters><packets>${c.packets}</packets><bytes>${c.bytes}</bytes></counters>`;
-  }
-  return `${s}</meta>`;
-}
-
-/** `<when>` of NFCT_OF_TIME: local broken-down time. */
-function xmlWhen(ns: bigint): string {
-  const d = new Date(Number(ns / NS_PER_S) * 1000);
-  return (
-    `<when><hour>${d.getHours()}</hour><min>${pad2(d.getMinutes())}</min><sec>${pad2(d.getSeconds())}</sec>` +
-    `<wday>${d.getDay() + 1}</wday><day>${d.getDate()}</day><month>${d.getMonth() + 1}</month>` +
-    `<year>${d.getFullYear()}</year></when>`
-  );
-}
-
-/** One `<flow>...</flow>` line of `conntrack -L -o xml` (or of `-E -o xml` with `type`). */
-export function formatXml(flow: Flow, options: XmlFormatOptions = {}): string {
-  let s = options.type ? `<flow type="${options.type}">` : '<flow>';
-  s += xmlTuple(flow, 'original') + xmlTuple(flow, 'reply');
-  // Conntrack always has a status, so the independent part is always there.
-  s += '<meta direction="independent">';
-  // The state of SCTP and DCCP entries is looked up in the TCP names, as conntrack does.
-  const info = protoInfo(flow);
-  for (const i of [info.tcp, info.sctp, info.dccp]) {
-    if (i) s += `<state>${TCP_STATES[i.stateNum] ?? 'NONE'}</state>`;
-  }
-  if (flow.timeout !== undefined) s += `<timeout>${flow.timeout}</timeout>`;
-  if (flow.mark !== undefined) s += `<mark>${flow.mark}</mark>`;
-  if (options.labels && flow.labels !== undefined) {
-    s += `<labels>${labelNames(flow.labels, options.labels).map((n) => `<label>${n}</label>`).join('')}</labels>`;
-  }
-  if (flow.secmark !== undefined) s += `<secmark>${flow.secmark}</secmark>`;
-  if (flow.secctx !== undefined) s += `<secctx>${flow.secctx}</secctx>`;
-  if (flow.zone !== undefined) s += `<zone>${flow.zone}</zone>`;
-  if (flow.use !== undefined) s += `<use>${flow.use}</use>`;
-  if (flow.id !== undefined) s += `<id>${flow.id}</id>`;
-  const bits = flow.status.bits;
-  if (bits & IPS_ASSURED) s += '<assured/>';
-  if (!(bits & IPS_SEEN_REPLY)) s += '<unreplied/>';
-  const ts = flow.timestamp;
-  if (ts && options.ktimestamp) {
-    s += `<timestamp><start>${ts.start}</start>`;
-    if (ts.stop !== undefined) s += `<stop>${ts.stop}</stop>`;
-    s += '</timestamp>';
-  }
-  if (ts) {
-    const delta = ts.stop !== undefined ? BigInt.asUintN(64, ts.stop - ts.start) / NS_PER_S : nowNs(options.now) / NS_PER_S - ts.start / NS_PER_S;
-    s += `<deltatime>${u64(delta)}</deltatime>`;
-  }
-  s += '</meta>';
-  if (options.when !== undefined) s += xmlWhen(options.when);
-  if (flow.helper !== undefined) s += `<helper>${flow.helper}</helper>`;
-  return `${s}</flow>`;
-}
-
-/**
- * All that `conntrack -L -o xml` prints on stdout for these flows: the header, one line per
- * flow, the footer, each with its newline. Nothing at all for an empty table.
- */
-export function formatXmlDocument(flows: Iterable<Flow>, options: Omit<XmlFormatOptions, 'type' | 'when'> = {}): string {
-  let body = '';
-  for (const f of flows) body += `${formatXml(f, options)}\n`;
-  return body === '' ? '' : XML_HEADER + body + XML_FOOTER;
-}
-
-// ---- expectations ------------------------------------------------------------------------
-
-const EXPECT_FLAG_NAMES: ReadonlyArray<[number, string]> = [
-  [1, 'PERMANENT'],
-  [2, 'INACTIVE'],
-  [4, 'USERSPACE'],
-];
-
-export interface ExpectationFormatOptions {
-  /** For `conntrack -E expect`: the `    [NEW] ` / `[DESTROY] ` tag first. */
-  type?: 'new' | 'update' | 'destroy';
-}
-
-/**
- * One line of `conntrack -L expect`: `timeout proto=N` the expected tuple, `mask-src=`...,
- * `master-src=`..., `zone=`, the flags (`PERMANENT,INACTIVE,USERSPACE`), `class=`, `helper=`.
- */
-export function formatExpectation(e: Expectation, options: ExpectationFormatOptions = {}): string {
-  let s = '';
-  if (options.type === 'new') s += '    [NEW] ';
-  else if (options.type === 'update') s += ' [UPDATE] ';
-  else if (options.type === 'destroy') s += '[DESTROY] ';
-  if (e.timeout !== undefined) s += `${e.timeout} `;
-  s += `proto=${e.tuple.protonum} `;
-  s += tupleText(e.tuple);
-  s += tupleText(e.mask, 'mask-src', 'mask-dst');
-  s += tupleText(e.master, 'master-src', 'master-dst');
-  if (e.zone !== undefined) s += `zone=${e.zone} `;
-  const flags = EXPECT_FLAG_NAMES.filter(([bit]) => e.flagBits & bit).map(([, n]) => n);
-  s += flags.join(',');
-  if (e.flagBits) s += ' ';
-  if (e.class !== undefined) s += `class=${e.class} `;
-  if (e.helper !== undefined) s += `helper=${e.helper}`;
-  return s.endsWith(' ') ? s.slice(0, -1) : s;
-}
-
-/** `[%-8ld.%-6ld]\t`, the prefix of `-L expect` / `-E expect` lines with `-o timestamp`. */
-export function expectationTimePrefix(ns: bigint): string {
-  const sec = (ns / NS_PER_S).toString();
-  const usec = ((ns % NS_PER_S) / 1000n).toString();
-  return `[${sec.padEnd(8)}.${usec.padEnd(6)}]\t`;
-}
-
-export interface ExpectationXmlOptions {
-  /** Events print `<flow type="new|destroy">`; listed ones `<flow>`. */
-  type?: 'new' | 'update' | 'destroy';
-  /** With `-o xml,timestamp`: a `<when>` element in `<meta>` for this time (ns since the epoch). */
-  when?: bigint;
-}
-
-/** The layer-4 fields of one expectation tuple (`<sport>`/`<dport>`, GRE keys; none for ICMP). */
-function xmlExpectL4(t: Tuple): string {
-  if (PORT_PROTOS.has(t.protonum)) return `<sport>${field(t, 'srcPort')}</sport><dport>${field(t, 'dstPort')}</dport>`;
-  if (t.protonum === 47) return `<srckey>0x${field(t, 'srcKey').toString(16)}</srckey><dstkey>0x${field(t, 'dstKey').toString(16)}</dstkey>`;
-  return '';
-}
-
-/**
- * One `<flow>...</flow>` line of `conntrack -L expect -o xml` (or of `-E expect -o xml` with
- * `type`): layer 3 and layer 4 each with `<expected>`, `<mask>`, `<master>`, then `<meta>` with
- * `<helper-name>`, `<timeout>`, `<class>`, `<zone>`, `<when>` and the flags as empty elements.
- */
-export function formatExpectationXml(e: Expectation, options: ExpectationXmlOptions = {}): string {
-  const n = e.family === 'ipv6' ? AF_INET6 : AF_INET;
-  let s = options.type ? `<flow type="${options.type}">` : '<flow>';
-  s += `<layer3 protonum="${n}" protoname="${n === AF_INET ? 'ipv4' : 'ipv6'}">`;
-  s += `<expected><src>${e.tuple.src}</src><dst>${e.tuple.dst}</dst></expected>`;
-  s += `<mask><src>${e.mask.src}</src><dst>${e.mask.dst}</dst></mask>`;
-  s += `<master><src>${e.master.src}</src><dst>${e.master.dst}</dst></master></layer3>`;
-  s += `<layer4 protonum="${e.tuple.protonum}" protoname="${l4name(e.tuple.protonum)}">`;
-  s += `<expected>${xmlExpectL4(e.tuple)}</expected>`;
-  s += `<mask>${xmlExpectL4(e.mask)}</mask>`;
-  s += `<master>${xmlExpectL4(e.master)}</master></layer4>`;
-  s += '<meta>';
-  if (e.helper !== undefined) s += `<helper-name>${e.helper}</helper-name>`;
-  if (e.timeout !== undefined) s += `<timeout>${e.timeout}</timeout>`;
-  if (e.class !== undefined) s += `<class>${e.class}</class>`;
-  if (e.zone !== undefined) s += `<zone>${e.zone}</zone>`;
-  if (options.when !== undefined) s += xmlWhen(options.when);
-  if (e.flagBits & 1) s += '<permanent/>';
-  if (e.flagBits & 2) s += '<inactive/>';
-  if (e.flagBits & 4) s += '<userspace/>';
-  return `${s}</meta></flow>`;
-}
-
-/**
- * One line of `conntrack -E expect`. With `timestamp`, the prefix that command prints, whose
- * format differs from the flow events' (`[%-8ld.%-6ld]`: microseconds padded with blanks on
- * the right, not zeros on the left). With `xml`, the `<flow type="...">` line instead (and
- * with `timestamp`, its `<when>` element).
- */
-export function formatExpectationEvent(event: ExpectationEvent, options: { timestamp?: boolean; xml?: boolean } = {}): string {
-  const type = event.type === 'expect-destroy' ? 'destroy' : 'new';
-  if (options.xml) return formatExpectationXml(event.expectation, { type, when: options.timestamp ? event.timestamp : undefined });
-  const prefix = options.timestamp ? expectationTimePrefix(event.timestamp) : '';
-  return prefix + formatExpectation(event.expectation, { type });
-}
-
 // ---- -S, -C and the messages on stderr ---------------------------------------------------
 
 /** CTA_STATS_* numbers of the names CpuStats uses, in the order conntrack prints them. */
@@ -599,21 +316,6 @@ export function formatCpuStats(rows: readonly CpuStats[]): string {
   return rows.map((r) => `${formatCpuStatsLine(r)}\n`).join('');
 }
 
-/**
- * What `conntrack -S expect` prints on stdout: one line per CPU (`cpu=0   \texpect_new=0
- * expect_create=1 expect_delete=0 `, trailing blank included), each with its newline.
- */
-export function formatExpectationCpuStats(rows: readonly ExpectationCpuStats[]): string {
-  let s = '';
-  for (const row of rows) {
-    s += `cpu=${String(row.cpu).padEnd(4)}\t`;
-    for (const name of ['expect_new', 'expect_create', 'expect_delete']) {
-      if (Object.hasOwn(row, name)) s += `${name}=${row[name]! >>> 0} `;
-    }
-    s += '\n';
-  }
-  return s;
-}
 
 /** What `conntrack -C` prints (without the newline). */
 export function formatCount(n: number): string {

@@ -1,5 +1,5 @@
 import { addressBytes } from '../core/address.js';
-import { AF_INET, AF_INET6, PROTOCOLS } from '../core/constants.js';
+import { AF_INET, AF_INET6, PROTOCOLS } from '../core/protocols.js';
 import type { NativeTuple } from '../core/native.js';
 import type { Flow, ProtocolName, Tuple } from './types.js';
 import { assertKnownKeys, assertObject, describeValue, int, optionalInt } from '../core/validate.js';

@@ -4,16 +4,7 @@ import type { Status } from './status.js';
 export type Family = 'ipv4' | 'ipv6';
 
 /** Layer-4 protocols the library names; anything else is 'unknown' with its number. */
-export type ProtocolName =
-  | 'tcp'
-  | 'udp'
-  | 'udplite'
-  | 'sctp'
-  | 'dccp'
-  | 'icmp'
-  | 'icmpv6'
-  | 'gre'
-  | 'unknown';
+export type { ProtocolName } from '../core/protocols.js';
 
 /** What every tuple has: the addresses and, with zones per direction, the tuple's zone. */
 export interface TupleBase {
@@ -215,3 +206,20 @@ export interface OtherFlow extends FlowBase {
 
 /** A conntrack entry, discriminated on `protocol`. */
 export type Flow = TcpFlow | UdpFlow | SctpFlow | DccpFlow | IcmpFlow | GreFlow | OtherFlow;
+
+/** Per-CPU conntrack statistics, named as `conntrack -S` prints them. */
+export interface CpuStats {
+  cpu: number;
+  found: number;
+  invalid: number;
+  insert: number;
+  insert_failed: number;
+  drop: number;
+  early_drop: number;
+  error: number;
+  search_restart: number;
+  clash_resolve: number;
+  chaintoolong: number;
+  /** Counters newer than this library, by their kernel name or as stat_N. */
+  [name: string]: number;
+}

@@ -1,6 +1,6 @@
 import { isIPv4, isIPv6 } from 'node:net';
 
-import { AF_INET, AF_INET6 } from './constants.js';
+import { AF_INET, AF_INET6 } from './protocols.js';
 
 export interface ParsedAddress {
   family: typeof AF_INET | typeof AF_INET6;

@@ -73,22 +73,36 @@ export class ClosedError extends Error {
   }
 }
 
+/** The stack of a user's call, captured before an asynchronous hop (callSite()). */
+export interface CallSite {
+  stack: string;
+}
+
 /**
  * Captures the caller's stack before an asynchronous hop, so that an error produced later
  * by native code points at the user's call, not at the event loop.
  */
-export function callSite(fn: Function): { stack: string } {
+export function callSite(fn: Function): CallSite {
   const holder = { stack: '' };
   Error.captureStackTrace(holder, fn);
   return holder;
 }
 
 /** Grafts a captured call site onto an error and adds context to an NfctError's message. */
-export function withCallSite(err: unknown, site: { stack: string }, context?: string): unknown {
+export function withCallSite(err: unknown, site: CallSite, context?: string): unknown {
   if (err instanceof NfctError) {
     const e = context ? new NfctError(err.errno, err.syscall, err.detail, context) : err;
     e.stack = `${e.name}: ${e.message}${site.stack.slice(site.stack.indexOf('\n'))}`;
     return e;
   }
   return err;
+}
+
+/** Awaits a native call, turning its failure into an error pointing at the caller. */
+export async function settle<T>(site: CallSite, context: string, work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (e) {
+    throw withCallSite(e, site, context);
+  }
 }

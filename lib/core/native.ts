@@ -7,29 +7,17 @@ import { loadError } from './load-error.js';
 import { packageRoot } from './package-info.js';
 
 /**
- * Indexes into the counters each batch carries (native/reader.cc, enum Counter): records in
- * the batch, messages read (matched or not), messages that could not be decoded, overruns
- * (ENOBUFS) seen before this batch's records, the receive buffer after growing (0: unchanged),
- * 1 on the final batch, the bytes the batch counts as queued, and the decoder's four totals (on
- * the final batch).
- */
-export const C = { COUNT: 0, RECEIVED: 1, MALFORMED: 2, OVERRUNS: 3, RCVBUF: 4, FINAL: 5, COST: 6, TALLY: 7 } as const;
-
-/**
  * Called by native code for each batch a Reader hands over: the fixed-size records, their
  * NUL-terminated strings, the binary fields they point into (packet payloads; undefined when
- * none), the counters (see C), and on a final batch of a failed job, the error.
+ * none), the counters (the BatchCounter layout of lib/core/layout.ts), and on a final batch of a
+ * failed job, the error.
  */
 export type OnBatch = (records: ArrayBuffer, strings: string, bytes: ArrayBuffer | undefined, counters: Float64Array, error: NfctError | undefined) => void;
 
 export interface NativeStream {
   /** A batch was consumed: its records and bytes are no longer queued. */
   release(records: number, bytes: number): void;
-  /**
-   * [queued records, queued bytes, peak records, peak bytes, pooled bytes, received, malformed,
-   * counted by kind ×4, socket receive buffer (SO_RCVBUF)]; received, malformed and the counts
-   * by kind are kept by counting readers (tuning countOnly) only.
-   */
+  /** The reader's counters, in the StreamStat layout (lib/core/layout.ts). */
   stats(): Float64Array;
   close(): void;
   /** Stops reading without dropping anything: the final batch (FINAL, with the tally) still comes. */

@@ -1,7 +1,7 @@
 import { closeSync, constants, openSync, statfsSync } from 'node:fs';
 
-import { NfctError } from './errors.js';
-import { assertKnownKeys, describeValue, integer } from './validate.js';
+import { type CallSite, NfctError, withCallSite } from './errors.js';
+import { assertKnownKeys, assertObject, describeValue, integer } from './validate.js';
 
 const NSFS_MAGIC = 0x6e736673;
 const EINVAL = 22;
@@ -69,4 +69,28 @@ export function netnsPath(value: NetnsOption | undefined, option = 'netns'): str
     return `/run/netns/${obj.name}`;
   }
   throw new TypeError(`${option} must be a namespace name, an absolute path or { pid }, got ${describeValue(value)}`);
+}
+
+/**
+ * Opens a native handle in the namespace `options.netns` names (the caller's own without it):
+ * the shared part of Conntrack.open() and Nflog.open(). `call` names the call in errors about
+ * the options ('Conntrack.open'), `what` what is opened in an NfctError ('conntrack'), whose
+ * stack is the caller's `site`.
+ */
+export async function openInNamespace<N>(
+  options: { netns?: NetnsOption },
+  call: string,
+  what: string,
+  site: CallSite,
+  open: (path: string | null) => Promise<N>,
+): Promise<{ native: N; path: string | null }> {
+  const raw: unknown = options;
+  assertObject(raw, `${call} options`);
+  assertKnownKeys(raw, ['netns'], `${call} options`);
+  const path = netnsPath(options.netns);
+  try {
+    return { native: await open(path), path };
+  } catch (e) {
+    throw withCallSite(e, site, path ? `opening ${what} in network namespace ${path}` : `opening ${what}`);
+  }
 }

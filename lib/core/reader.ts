@@ -3,7 +3,8 @@
 // ends with a stream's error. One source can merge several native streams (events of flows and
 // of expectations); each batch carries the index of the stream it came from.
 import { withCallSite } from './errors.js';
-import { C, type NativeStream, type OnBatch } from './native.js';
+import { BatchCounter, StreamStat } from './layout.js';
+import type { NativeStream, OnBatch } from './native.js';
 
 export interface RawBatch {
   /** Index of the native stream, in the order they were started. */
@@ -53,8 +54,8 @@ export interface ReaderStats {
 
 type Start = (onBatch: OnBatch) => NativeStream;
 
-/** Where NativeStream.stats() puts what (native/stream.cc): the socket buffer follows the KINDS counts. */
-const Q = { RECORDS: 0, BYTES: 1, PEAK_RECORDS: 2, PEAK_BYTES: 3, POOLED: 4, RECEIVED: 5, MALFORMED: 6, COUNTED: 7, KINDS: 4, SOCKET_BUFFER: 7 + 4 } as const;
+const { BATCH_COUNT, BATCH_COST, BATCH_FINAL, BATCH_MALFORMED, BATCH_OVERRUNS, BATCH_RCVBUF, BATCH_RECEIVED, BATCH_TALLY, BATCH_TALLY_WORDS } = BatchCounter;
+const { STAT_COUNT_KINDS, STAT_COUNTED, STAT_MALFORMED, STAT_PEAK_BYTES, STAT_PEAK_RECORDS, STAT_POOLED_BYTES, STAT_QUEUED_BYTES, STAT_QUEUED_RECORDS, STAT_RECEIVED, STAT_SOCKET_BUFFER } = StreamStat;
 
 export class BatchSource {
   private readonly counts = { received: 0, matched: 0, malformed: 0, overruns: 0 };
@@ -95,20 +96,20 @@ export class BatchSource {
   private onBatchOf(tag: number): OnBatch {
     return (buffer, strings, bytes, c, error) => {
       if (this.closedFlag) return;
-      const count = c[C.COUNT]!;
-      const overruns = c[C.OVERRUNS]!;
-      const rcvbuf = c[C.RCVBUF]!;
-      const cost = c[C.COST]!;
+      const count = c[BATCH_COUNT]!;
+      const overruns = c[BATCH_OVERRUNS]!;
+      const rcvbuf = c[BATCH_RCVBUF]!;
+      const cost = c[BATCH_COST]!;
       const counts = this.counts;
-      counts.received += c[C.RECEIVED]!;
-      counts.malformed += c[C.MALFORMED]!;
+      counts.received += c[BATCH_RECEIVED]!;
+      counts.malformed += c[BATCH_MALFORMED]!;
       counts.overruns += overruns;
       counts.matched += count;
-      if (c[C.FINAL]) {
+      if (c[BATCH_FINAL]) {
         this.running--;
         // The thread is done: closing joins it and frees its wake-up fd now, not at GC.
         this.retire(tag);
-        this.tally = [c[C.TALLY]!, c[C.TALLY + 1]!, c[C.TALLY + 2]!, c[C.TALLY + 3]!];
+        this.tally = Array.from(c.subarray(BATCH_TALLY, BATCH_TALLY + BATCH_TALLY_WORDS));
         if (error && this.error === undefined) this.error = withCallSite(error, this.site, this.context);
         // One stream failing ends them all.
         if (error) for (let i = 0; i < this.natives.length; i++) this.retire(i);
@@ -141,7 +142,7 @@ export class BatchSource {
   counted(): number[][] {
     return this.natives.map((n, tag) => {
       const q = n?.stats() ?? this.retired[tag];
-      return q ? Array.from(q.subarray(Q.COUNTED, Q.COUNTED + Q.KINDS)) : [0, 0, 0, 0];
+      return q ? Array.from(q.subarray(STAT_COUNTED, STAT_COUNTED + STAT_COUNT_KINDS)) : [0, 0, 0, 0];
     });
   }
 
@@ -158,16 +159,16 @@ export class BatchSource {
       const q = n?.stats() ?? this.retired[tag];
       if (!q) return;
       // Kept natively by counting readers (zero for the others).
-      counts.received += q[Q.RECEIVED]!;
-      counts.malformed += q[Q.MALFORMED]!;
-      for (let k = 0; k < Q.KINDS; k++) counts.matched += q[Q.COUNTED + k]!;
-      socketBuffer = Math.max(socketBuffer, q[Q.SOCKET_BUFFER] ?? 0);
+      counts.received += q[STAT_RECEIVED]!;
+      counts.malformed += q[STAT_MALFORMED]!;
+      for (let k = 0; k < STAT_COUNT_KINDS; k++) counts.matched += q[STAT_COUNTED + k]!;
+      socketBuffer = Math.max(socketBuffer, q[STAT_SOCKET_BUFFER] ?? 0);
       if (!n) return;
-      queuedRecords += q[Q.RECORDS]!;
-      queuedBytes += q[Q.BYTES]!;
-      pooledBytes += q[Q.POOLED]!;
-      peakRecords = Math.max(peakRecords, q[Q.PEAK_RECORDS]!);
-      peakBytes = Math.max(peakBytes, q[Q.PEAK_BYTES]!);
+      queuedRecords += q[STAT_QUEUED_RECORDS]!;
+      queuedBytes += q[STAT_QUEUED_BYTES]!;
+      pooledBytes += q[STAT_POOLED_BYTES]!;
+      peakRecords = Math.max(peakRecords, q[STAT_PEAK_RECORDS]!);
+      peakBytes = Math.max(peakBytes, q[STAT_PEAK_BYTES]!);
     });
     // Batches of a finished reader still waiting here.
     for (const b of this.queue) {

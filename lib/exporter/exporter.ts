@@ -6,11 +6,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Counter, Gauge, Registry } from 'prom-client';
 
 import type { EventCounter } from '../conntrack/events.js';
-import { Conntrack, type CpuStats } from '../conntrack/handle.js';
+import { Conntrack } from '../conntrack/handle.js';
+import type { CpuStats } from '../conntrack/types.js';
 import { DEFAULT_CONCURRENCY, mapSettled } from '../core/concurrency.js';
 import { NfctError } from '../core/errors.js';
 import type { StreamStats } from '../core/stream.js';
-import { listNamespaces, namespaceLabel, type NetworkNamespace } from '../core/namespaces.js';
+import { listNamespaces, namespaceLabel, type NetworkNamespace } from '../core/netns-discovery.js';
 import { assertKnownKeys, assertObject, boolean, describeValue, integer, optionalInteger } from '../core/validate.js';
 import { Nflog } from '../nflog/handle.js';
 import { type FlowExportOptions, startFlowExport } from './flows.js';

@@ -6,7 +6,7 @@ import { type FlowFilter, normalizeFilter } from '../conntrack/filter.js';
 import { decodeFlows, recordEventTime, recordPortId } from '../conntrack/flow.js';
 import type { Counters, Flow } from '../conntrack/types.js';
 import { FlowKindFlags, FlowWord } from '../core/layout.js';
-import { listNamespaces, namespaceLabel } from '../core/namespaces.js';
+import { listNamespaces, namespaceLabel } from '../core/netns-discovery.js';
 import type { NativeConntrack } from '../core/native.js';
 import { BatchSource } from '../core/reader.js';
 import { LIVE_STREAM_KEYS, type LiveStreamOptions, normalizeLiveOptions, type StreamStats } from '../core/stream.js';
@@ -49,8 +49,8 @@ export type FlowItem = FlowRecord | FlowOverrun;
 const FLOWS_KEYS = ['sysctls', 'activeTimeout', 'kernelFilter', ...LIVE_STREAM_KEYS];
 const DESTROY_GROUP = 1 << 3; // NFNLGRP_CONNTRACK_DESTROY
 const BATCH = 1024;
-const { FLOW_WORDS, W_KIND } = FlowWord;
-const { K_TS_RECEIVED } = FlowKindFlags;
+const { FLOW_WORDS, FLOW_KIND } = FlowWord;
+const { FLOW_KIND_TS_RECEIVED } = FlowKindFlags;
 
 /** What flows() needs of its handle. */
 export interface FlowsOwner {
@@ -232,7 +232,7 @@ export class FlowRecordStream implements AsyncIterableIterator<FlowItem> {
     const flows = decodeFlows(buffer, strings, count);
     for (let i = 0; i < flows.length; i++) {
       const f = flows[i]!;
-      const received = ((words[i * FLOW_WORDS + W_KIND]! >>> 24) & K_TS_RECEIVED) !== 0;
+      const received = ((words[i * FLOW_WORDS + FLOW_KIND]! >>> 24) & FLOW_KIND_TS_RECEIVED) !== 0;
       const end = { time: recordEventTime(words, i), source: received ? ('received' as const) : ('kernel-event' as const) };
       const s = f.id === undefined ? undefined : this.seen.get(f.id);
       if (s && s.reported !== undefined) {

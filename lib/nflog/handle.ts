@@ -1,11 +1,11 @@
 // NFLOG: the packets that `-j NFLOG --nflog-group N` and nft `log group N` rules log, as an
 // async iterator of decoded packets, in any network namespace.
 import { JsonItem } from '../core/json.js';
-import { ClosedError, callSite, withCallSite } from '../core/errors.js';
+import { ClosedError, callSite } from '../core/errors.js';
 import { decodeFlowAt, FLOW_WORDS, type StringCursor } from '../conntrack/flow.js';
 import { addon, type NativeGroupConfig, type NativeNflog, type NativeStream, type OnBatch } from '../core/native.js';
 import { PacketPresent, PacketWord } from '../core/layout.js';
-import { type NetnsOption, netnsPath } from '../core/netns.js';
+import { type NetnsOption, openInNamespace } from '../core/netns.js';
 import type { HookName, LogInterface, NflogPacket } from './types.js';
 import { BatchSource, type RawBatch } from '../core/reader.js';
 import { LIVE_STREAM_KEYS, type LiveStreamOptions, type LiveTuning, LiveStream, normalizeLiveOptions } from '../core/stream.js';
@@ -77,8 +77,8 @@ const F_CONNTRACK = 4;
 const BATCH = 1024;
 
 // The record layout of native/layout/layouts.h (lib/core/layout.ts is generated from it).
-const { PACKET_WORDS, L_CTINFO, L_GID, L_HWADDR, L_HWHEADER, L_HWPROTO, L_HWTYPE, L_INDEV, L_KIND, L_L2HDR, L_MARK, L_OUTDEV, L_PAYLOAD, L_PHYSINDEV, L_PHYSOUTDEV, L_PRESENT, L_SEQ, L_SEQ_GLOBAL, L_TIME, L_UID, L_VLAN } = PacketWord;
-const { N_CT, N_CTINFO, N_GID, N_HOOK, N_HWADDR, N_HWHEADER, N_HWTYPE, N_INDEV, N_L2HDR, N_MARK, N_OUTDEV, N_PAYLOAD, N_PHYSINDEV, N_PHYSOUTDEV, N_PREFIX, N_SEQ, N_SEQ_GLOBAL, N_TIMESTAMP, N_UID, N_VLAN } = PacketPresent;
+const { PACKET_WORDS, PACKET_CTINFO, PACKET_GID, PACKET_HWADDR, PACKET_HWHEADER, PACKET_HWPROTO, PACKET_HWTYPE, PACKET_INDEV, PACKET_KIND, PACKET_L2HDR, PACKET_MARK, PACKET_OUTDEV, PACKET_PAYLOAD, PACKET_PHYSINDEV, PACKET_PHYSOUTDEV, PACKET_PRESENT, PACKET_SEQ, PACKET_SEQ_GLOBAL, PACKET_TIME, PACKET_UID, PACKET_VLAN } = PacketWord;
+const { PACKET_HAS_CT, PACKET_HAS_CTINFO, PACKET_HAS_GID, PACKET_HAS_HOOK, PACKET_HAS_HWADDR, PACKET_HAS_HWHEADER, PACKET_HAS_HWTYPE, PACKET_HAS_INDEV, PACKET_HAS_L2HDR, PACKET_HAS_MARK, PACKET_HAS_OUTDEV, PACKET_HAS_PAYLOAD, PACKET_HAS_PHYSINDEV, PACKET_HAS_PHYSOUTDEV, PACKET_HAS_PREFIX, PACKET_HAS_SEQ, PACKET_HAS_SEQ_GLOBAL, PACKET_HAS_TIMESTAMP, PACKET_HAS_UID, PACKET_HAS_VLAN } = PacketPresent;
 
 const FAMILIES: Record<number, NflogPacket['family']> = { 1: 'inet', 2: 'ipv4', 3: 'arp', 5: 'netdev', 7: 'bridge', 10: 'ipv6' };
 const HOOKS: readonly HookName[] = ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'];
@@ -143,52 +143,52 @@ export function decodePackets(batch: Pick<RawBatch, 'buffer' | 'strings' | 'coun
   const out: NflogPacketEvent[] = [];
   let b = 0;
   for (let n = 0; n < batch.count; n++) {
-    const p = w[b + L_PRESENT]!;
-    const kind = w[b + L_KIND]!;
+    const p = w[b + PACKET_PRESENT]!;
+    const kind = w[b + PACKET_KIND]!;
     const familyNum = kind & 0xff;
     const hook = (kind >>> 8) & 0xff;
     const pkt = new PacketItem();
     pkt.group = kind >>> 16;
     pkt.family = FAMILIES[familyNum] ?? familyNum;
-    pkt.hook = p & N_HOOK ? hook : undefined;
-    pkt.hookName = p & N_HOOK ? (familyNum === 5 ? 'INGRESS' : HOOKS[hook]) : undefined;
-    pkt.hwProtocol = p & N_HOOK ? w[b + L_HWPROTO] : undefined;
+    pkt.hook = p & PACKET_HAS_HOOK ? hook : undefined;
+    pkt.hookName = p & PACKET_HAS_HOOK ? (familyNum === 5 ? 'INGRESS' : HOOKS[hook]) : undefined;
+    pkt.hwProtocol = p & PACKET_HAS_HOOK ? w[b + PACKET_HWPROTO] : undefined;
     pkt.prefix = undefined;
     pkt.indev = undefined;
     pkt.outdev = undefined;
     pkt.physindev = undefined;
     pkt.physoutdev = undefined;
-    pkt.mark = p & N_MARK ? w[b + L_MARK] : undefined;
-    pkt.uid = p & N_UID ? w[b + L_UID] : undefined;
-    pkt.gid = p & N_GID ? w[b + L_GID] : undefined;
-    pkt.timestamp = p & N_TIMESTAMP ? (BigInt(w[b + L_TIME + 1]!) << 32n) | BigInt(w[b + L_TIME]!) : undefined;
-    pkt.hwType = p & N_HWTYPE ? w[b + L_HWTYPE] : undefined;
-    pkt.hwHeader = p & N_HWHEADER ? slice(b + L_HWHEADER) : undefined;
-    pkt.hwAddress = p & N_HWADDR ? slice(b + L_HWADDR) : undefined;
+    pkt.mark = p & PACKET_HAS_MARK ? w[b + PACKET_MARK] : undefined;
+    pkt.uid = p & PACKET_HAS_UID ? w[b + PACKET_UID] : undefined;
+    pkt.gid = p & PACKET_HAS_GID ? w[b + PACKET_GID] : undefined;
+    pkt.timestamp = p & PACKET_HAS_TIMESTAMP ? (BigInt(w[b + PACKET_TIME + 1]!) << 32n) | BigInt(w[b + PACKET_TIME]!) : undefined;
+    pkt.hwType = p & PACKET_HAS_HWTYPE ? w[b + PACKET_HWTYPE] : undefined;
+    pkt.hwHeader = p & PACKET_HAS_HWHEADER ? slice(b + PACKET_HWHEADER) : undefined;
+    pkt.hwAddress = p & PACKET_HAS_HWADDR ? slice(b + PACKET_HWADDR) : undefined;
     pkt.vlan = undefined;
-    pkt.l2Header = p & N_L2HDR ? slice(b + L_L2HDR) : undefined;
-    pkt.seq = p & N_SEQ ? w[b + L_SEQ] : undefined;
-    pkt.seqGlobal = p & N_SEQ_GLOBAL ? w[b + L_SEQ_GLOBAL] : undefined;
-    pkt.payload = p & N_PAYLOAD ? slice(b + L_PAYLOAD) : undefined;
+    pkt.l2Header = p & PACKET_HAS_L2HDR ? slice(b + PACKET_L2HDR) : undefined;
+    pkt.seq = p & PACKET_HAS_SEQ ? w[b + PACKET_SEQ] : undefined;
+    pkt.seqGlobal = p & PACKET_HAS_SEQ_GLOBAL ? w[b + PACKET_SEQ_GLOBAL] : undefined;
+    pkt.payload = p & PACKET_HAS_PAYLOAD ? slice(b + PACKET_PAYLOAD) : undefined;
     pkt.conntrack = undefined;
-    pkt.ctinfo = p & N_CTINFO ? w[b + L_CTINFO] : undefined;
-    if (p & N_VLAN) {
-      const v = w[b + L_VLAN]!;
+    pkt.ctinfo = p & PACKET_HAS_CTINFO ? w[b + PACKET_CTINFO] : undefined;
+    if (p & PACKET_HAS_VLAN) {
+      const v = w[b + PACKET_VLAN]!;
       const tci = v >>> 16;
       pkt.vlan = { protocol: v & 0xffff, tci, id: tci & 0xfff, priority: tci >>> 13 };
     }
-    if (p & N_PREFIX) pkt.prefix = cursor.s[cursor.i++];
+    if (p & PACKET_HAS_PREFIX) pkt.prefix = cursor.s[cursor.i++];
     const dev = (bit: number, word: number): LogInterface | undefined => {
       if (!(p & bit)) return undefined;
       const name = cursor.s[cursor.i++];
       return name ? { index: w[b + word]!, name } : { index: w[b + word]! };
     };
-    pkt.indev = dev(N_INDEV, L_INDEV);
-    pkt.outdev = dev(N_OUTDEV, L_OUTDEV);
-    pkt.physindev = dev(N_PHYSINDEV, L_PHYSINDEV);
-    pkt.physoutdev = dev(N_PHYSOUTDEV, L_PHYSOUTDEV);
+    pkt.indev = dev(PACKET_HAS_INDEV, PACKET_INDEV);
+    pkt.outdev = dev(PACKET_HAS_OUTDEV, PACKET_OUTDEV);
+    pkt.physindev = dev(PACKET_HAS_PHYSINDEV, PACKET_PHYSINDEV);
+    pkt.physoutdev = dev(PACKET_HAS_PHYSOUTDEV, PACKET_PHYSOUTDEV);
     b += PACKET_WORDS;
-    if (p & N_CT) {
+    if (p & PACKET_HAS_CT) {
       pkt.conntrack = decodeFlowAt(w, b, cursor);
       b += FLOW_WORDS;
     }
@@ -288,17 +288,28 @@ export class PacketStream extends LiveStream<NflogEvent> {
   }
 }
 
+/** What subscribe() asks of the kernel when an option is not given (timeout in 1/100 s). */
+const DEFAULTS = { copyMode: COPY.packet, range: 0xffff, nlbufsiz: 128 << 10, qthreshold: 100, timeout: 10, flags: 0 } as const;
+
+/**
+ * @internal A group's configuration with subscribe()'s defaults but the flush timeout (in
+ * 1/100 s): for a reader another source starts with options it has checked itself (Trace).
+ */
+export function groupConfig(group: number, timeout: number): NativeGroupConfig {
+  return { ...DEFAULTS, group, timeout };
+}
+
 function normalizeSubscribe(options: SubscribeOptions) {
   assertObject(options, 'subscribe() options');
   assertKnownKeys(options, SUBSCRIBE_KEYS, 'subscribe() options');
   const group = integer(options.group, 'subscribe() options.group', 0, 65535);
   const copy = options.copy === undefined ? 'packet' : options.copy;
   if (typeof copy !== 'string' || !Object.hasOwn(COPY, copy)) throw new TypeError(`subscribe() options.copy must be 'none', 'meta' or 'packet', got ${describeValue(copy)}`);
-  const range = optionalInteger(options.range, 'subscribe() options.range', 0, 0xffff) ?? 0xffff;
+  const range = optionalInteger(options.range, 'subscribe() options.range', 0, 0xffff) ?? DEFAULTS.range;
   const { tuning, signal } = normalizeLiveOptions(options, 'subscribe() options');
-  const nlbufsiz = optionalInteger(options.nlbufsiz, 'subscribe() options.nlbufsiz', 4096, 1 << 22) ?? 128 << 10;
-  const qthreshold = optionalInteger(options.qthreshold, 'subscribe() options.qthreshold', 1, 1 << 20) ?? 100;
-  let timeout = 10;
+  const nlbufsiz = optionalInteger(options.nlbufsiz, 'subscribe() options.nlbufsiz', 4096, 1 << 22) ?? DEFAULTS.nlbufsiz;
+  const qthreshold = optionalInteger(options.qthreshold, 'subscribe() options.qthreshold', 1, 1 << 20) ?? DEFAULTS.qthreshold;
+  let timeout: number = DEFAULTS.timeout;
   if (options.timeout !== undefined) {
     if (typeof options.timeout !== 'number' || !Number.isFinite(options.timeout)) throw new TypeError(`subscribe() options.timeout must be a number of seconds, got ${describeValue(options.timeout)}`);
     if (options.timeout < 0 || options.timeout > 4e7) throw new RangeError(`subscribe() options.timeout must be between 0 and 40000000 seconds, got ${options.timeout}`);
@@ -326,16 +337,8 @@ export class Nflog implements AsyncDisposable {
 
   /** Opens a handle; with `netns`, groups are bound inside that namespace. */
   static async open(options: { netns?: NetnsOption } = {}): Promise<Nflog> {
-    const raw: unknown = options;
-    assertObject(raw, 'Nflog.open options');
-    assertKnownKeys(raw, ['netns'], 'Nflog.open options');
-    const path = netnsPath(options.netns);
-    const site = callSite(Nflog.open);
-    try {
-      return new Nflog(await addon.openNflog(path), path);
-    } catch (e) {
-      throw withCallSite(e, site, path ? `opening NFLOG in network namespace ${path}` : 'opening NFLOG');
-    }
+    const { native, path } = await openInNamespace(options, 'Nflog.open', 'NFLOG', callSite(Nflog.open), (p) => addon.openNflog(p));
+    return new Nflog(native, path);
   }
 
   /**
@@ -349,10 +352,12 @@ export class Nflog implements AsyncDisposable {
     return new PacketStream(this.native, config, tuning, this, signal, callSite(this.subscribe));
   }
 
-  /** @internal A group's native reader, for a source that merges it with others (Trace). */
-  startReader(options: SubscribeOptions, onBatch: OnBatch): NativeStream {
+  /**
+   * @internal A group's native reader, for a source that merges it with others (Trace), with a
+   * configuration (groupConfig()) and buffers its caller has already checked.
+   */
+  startReader(config: NativeGroupConfig, tuning: LiveTuning, onBatch: OnBatch): NativeStream {
     if (!this.native) throw new ClosedError('Nflog handle (subscribe() after close())');
-    const { config, tuning } = normalizeSubscribe(options);
     return this.native.subscribe(config, onBatch, { ...tuning, maxQueueRecords: 0, maxBatch: BATCH });
   }
 

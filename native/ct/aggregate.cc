@@ -74,15 +74,15 @@ class AggregateDecoder : public Decoder {
  private:
   void Add(Group* g) const {
     g->count++;
-    if (flow_.has(P_COUNTERS_ORIG) || flow_.has(P_COUNTERS_REPLY)) {
-      g->flags |= GF_COUNTERS;
-      for (int c = 0; c < 4; c++) g->counters[c] += Word64(&flow_.w[W_COUNTERS + 2 * c]);
+    if (flow_.has(FLOW_HAS_COUNTERS_ORIG) || flow_.has(FLOW_HAS_COUNTERS_REPLY)) {
+      g->flags |= AGG_GROUP_HAS_COUNTERS;
+      for (int c = 0; c < 4; c++) g->counters[c] += Word64(&flow_.w[FLOW_COUNTERS + 2 * c]);
     }
   }
 
   uint64_t Metric(const Group& g) const {
-    if (sort_ == AS_PACKETS) return g.counters[0] + g.counters[2];
-    if (sort_ == AS_BYTES) return g.counters[1] + g.counters[3];
+    if (sort_ == AGG_SORT_PACKETS) return g.counters[0] + g.counters[2];
+    if (sort_ == AGG_SORT_BYTES) return g.counters[1] + g.counters[3];
     return g.count;
   }
 
@@ -90,52 +90,52 @@ class AggregateDecoder : public Decoder {
   void KeyOf(uint32_t key, uint32_t* k) const {
     std::memset(k, 0, AGG_KEY_WORDS * sizeof(uint32_t));
     const uint32_t family = flow_.family();
-    const uint32_t* orig = &flow_.w[W_ORIG];
-    const uint32_t* reply = &flow_.w[W_REPLY];
-    const bool ports = (orig[T_META] & TP_PORTS) != 0;
+    const uint32_t* orig = &flow_.w[FLOW_ORIG];
+    const uint32_t* reply = &flow_.w[FLOW_REPLY];
+    const bool ports = (orig[TUPLE_META] & TUPLE_HAS_PORTS) != 0;
     auto present = [&](uint32_t value) {
-      k[AKW_META] = AKM_PRESENT;
-      k[AKW_VALUE] = value;
+      k[AGG_KEY_META] = AGG_KEY_META_PRESENT;
+      k[AGG_KEY_VALUE] = value;
     };
     // Only an address carries the family: tcp over IPv4 and over IPv6 are one protocol group.
     auto address = [&](const uint8_t* a) {
-      k[AKW_META] |= family << 8;
-      std::memcpy(&k[AKW_ADDR], a, 16);
+      k[AGG_KEY_META] |= family << 8;
+      std::memcpy(&k[AGG_KEY_ADDR], a, 16);
     };
-    const uint32_t status = flow_.has(P_STATUS) ? flow_.w[W_STATUS] : 0;
+    const uint32_t status = flow_.has(FLOW_HAS_STATUS) ? flow_.w[FLOW_STATUS] : 0;
     switch (key) {
-      case AK_FAMILY: present(family); break;
-      case AK_PROTOCOL: present(flow_.l4proto()); break;
-      case AK_SRC:
-        if (orig[T_META] & TP_ADDRS) present(0), address(flow_.addr[0][0]);
+      case AGG_BY_FAMILY: present(family); break;
+      case AGG_BY_PROTOCOL: present(flow_.l4proto()); break;
+      case AGG_BY_SRC:
+        if (orig[TUPLE_META] & TUPLE_HAS_ADDRS) present(0), address(flow_.addr[0][0]);
         break;
-      case AK_DST:
-        if (orig[T_META] & TP_ADDRS) present(0), address(flow_.addr[0][1]);
+      case AGG_BY_DST:
+        if (orig[TUPLE_META] & TUPLE_HAS_ADDRS) present(0), address(flow_.addr[0][1]);
         break;
-      case AK_REPLY_SRC:
-        if (flow_.has(P_REPLY) && (reply[T_META] & TP_ADDRS)) present(0), address(flow_.addr[1][0]);
+      case AGG_BY_REPLY_SRC:
+        if (flow_.has(FLOW_HAS_REPLY) && (reply[TUPLE_META] & TUPLE_HAS_ADDRS)) present(0), address(flow_.addr[1][0]);
         break;
-      case AK_SPORT:
-        if (ports) present(orig[T_PORTS] & 0xffffu);
+      case AGG_BY_SPORT:
+        if (ports) present(orig[TUPLE_PORTS] & 0xffffu);
         break;
-      case AK_DPORT:
-        if (ports) present(orig[T_PORTS] >> 16);
+      case AGG_BY_DPORT:
+        if (ports) present(orig[TUPLE_PORTS] >> 16);
         break;
-      case AK_STATE:
-        if (flow_.has(P_TCP) || flow_.has(P_SCTP) || flow_.has(P_DCCP)) {
-          present(flow_.l4proto() | (flow_.w[W_PROTO] << 8));
+      case AGG_BY_STATE:
+        if (flow_.has(FLOW_HAS_TCP) || flow_.has(FLOW_HAS_SCTP) || flow_.has(FLOW_HAS_DCCP)) {
+          present(flow_.l4proto() | (flow_.w[FLOW_PROTO] << 8));
         }
         break;
-      case AK_MARK: present(flow_.has(P_MARK) ? flow_.w[W_MARK] : 0); break;
-      case AK_ZONE: present(flow_.has(P_ZONE) ? flow_.w[W_ZONE] : 0); break;
-      case AK_STATUS: present(status); break;
-      case AK_DNAT:
-      case AK_SNAT: {
-        const bool dnat = key == AK_DNAT;
-        if (!(status & (dnat ? IPS_DST_NAT : IPS_SRC_NAT)) || !flow_.has(P_REPLY)) break;
-        const bool rports = (reply[T_META] & TP_PORTS) != 0;
-        present(rports ? (dnat ? reply[T_PORTS] & 0xffffu : reply[T_PORTS] >> 16) : 0);
-        if (rports) k[AKW_META] |= AKM_PORT;
+      case AGG_BY_MARK: present(flow_.has(FLOW_HAS_MARK) ? flow_.w[FLOW_MARK] : 0); break;
+      case AGG_BY_ZONE: present(flow_.has(FLOW_HAS_ZONE) ? flow_.w[FLOW_ZONE] : 0); break;
+      case AGG_BY_STATUS: present(status); break;
+      case AGG_BY_DNAT:
+      case AGG_BY_SNAT: {
+        const bool dnat = key == AGG_BY_DNAT;
+        if (!(status & (dnat ? IPS_DST_NAT : IPS_SRC_NAT)) || !flow_.has(FLOW_HAS_REPLY)) break;
+        const bool rports = (reply[TUPLE_META] & TUPLE_HAS_PORTS) != 0;
+        present(rports ? (dnat ? reply[TUPLE_PORTS] & 0xffffu : reply[TUPLE_PORTS] >> 16) : 0);
+        if (rports) k[AGG_KEY_META] |= AGG_KEY_META_PORT;
         address(flow_.addr[1][dnat ? 0 : 1]);
         break;
       }
@@ -156,11 +156,11 @@ class AggregateDecoder : public Decoder {
     char text[INET6_ADDRSTRLEN];
     for (uint32_t i = 0; i < keys_.size(); i++) {
       const uint32_t* kw = k + i * AGG_KEY_WORDS;
-      const uint32_t family = (kw[AKW_META] >> 8) & 0xffu;
-      const bool addr = keys_[i] == AK_SRC || keys_[i] == AK_DST || keys_[i] == AK_REPLY_SRC ||
-                        keys_[i] == AK_DNAT || keys_[i] == AK_SNAT;
-      if (addr && (kw[AKW_META] & AKM_PRESENT) &&
-          inet_ntop(family == AF_INET6 ? AF_INET6 : AF_INET, &kw[AKW_ADDR], text, sizeof(text)) != nullptr) {
+      const uint32_t family = (kw[AGG_KEY_META] >> 8) & 0xffu;
+      const bool addr = keys_[i] == AGG_BY_SRC || keys_[i] == AGG_BY_DST || keys_[i] == AGG_BY_REPLY_SRC ||
+                        keys_[i] == AGG_BY_DNAT || keys_[i] == AGG_BY_SNAT;
+      if (addr && (kw[AGG_KEY_META] & AGG_KEY_META_PRESENT) &&
+          inet_ntop(family == AF_INET6 ? AF_INET6 : AF_INET, &kw[AGG_KEY_ADDR], text, sizeof(text)) != nullptr) {
         batch->strings.append(text);
       }
       batch->strings.push_back('\0');
@@ -194,7 +194,7 @@ Napi::Value Conntrack::Aggregate(const Napi::CallbackInfo& info) {
   std::vector<uint32_t> keys;
   for (uint32_t i = 0; i < arr.Length(); i++) {
     Napi::Value v = arr.Get(i);
-    if (!v.IsNumber() || v.As<Napi::Number>().Uint32Value() >= AK_COUNT_KEYS) {
+    if (!v.IsNumber() || v.As<Napi::Number>().Uint32Value() >= AGG_KEYS) {
       ThrowTypeError(env, "aggregate(): a key is out of range");
       return env.Undefined();
     }

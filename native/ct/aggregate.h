@@ -16,36 +16,6 @@
 namespace nfct {
 namespace ct {
 
-enum AggKey : uint32_t {
-#define X(name, value) name = value,
-  NFCT_AGG_KEY(X)
-#undef X
-};
-
-enum AggKeyWord : uint32_t {
-#define X(name, value) name = value,
-  NFCT_AGG_KEY_WORD(X)
-#undef X
-};
-
-enum AggGroupWord : uint32_t {
-#define X(name, value) name = value,
-  NFCT_AGG_GROUP_WORD(X)
-#undef X
-};
-
-enum AggGroupFlags : uint32_t {
-#define X(name, value) name = value,
-  NFCT_AGG_GROUP_FLAGS(X)
-#undef X
-};
-
-enum AggSort : uint32_t {
-#define X(name, value) name = value,
-  NFCT_AGG_SORT(X)
-#undef X
-};
-
 inline uint32_t GroupWords(uint32_t keys) { return keys * AGG_KEY_WORDS + AGG_GROUP_TAIL; }
 
 }  // namespace ct

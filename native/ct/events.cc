@@ -100,20 +100,20 @@ class FlowEventDecoder : public FlowDecoder {
 
   // Counted as 0 new, 1 update, 2 destroy.
   int Kind(const uint32_t* record) const override {
-    const uint32_t kind = record[W_KIND];
+    const uint32_t kind = record[FLOW_KIND];
     if (((kind >> 16) & 0xffu) == IPCTNL_MSG_CT_DELETE) return 2;
-    return ((kind >> 24) & K_CREATE) ? 0 : 1;
+    return ((kind >> 24) & FLOW_KIND_CREATE) ? 0 : 1;
   }
 
  protected:
   void Stamp(Flow* flow) override {
-    if (flow->has(P_TS_EVENT)) return;
+    if (flow->has(FLOW_HAS_TS_EVENT)) return;
     timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     const uint64_t ns = static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-    flow->w[W_TS_EVENT] = static_cast<uint32_t>(ns);
-    flow->w[W_TS_EVENT + 1] = static_cast<uint32_t>(ns >> 32);
-    flow->w[W_KIND] |= K_TS_RECEIVED << 24;
+    flow->w[FLOW_TS_EVENT] = static_cast<uint32_t>(ns);
+    flow->w[FLOW_TS_EVENT + 1] = static_cast<uint32_t>(ns >> 32);
+    flow->w[FLOW_KIND] |= FLOW_KIND_TS_RECEIVED << 24;
   }
 
  private:
@@ -126,7 +126,7 @@ class ExpectEventDecoder : public ExpectDecoder {
   bool Setup(int, Failure* f) override { return EventsEnabled(f); }
   // Counted as 0 expect-new, 1 expect-destroy.
   int Kind(const uint32_t* record) const override {
-    return ((record[X_KIND] >> 16) & 0xffu) == IPCTNL_MSG_EXP_DELETE ? 1 : 0;
+    return ((record[EXPECT_KIND] >> 16) & 0xffu) == IPCTNL_MSG_EXP_DELETE ? 1 : 0;
   }
 };
 

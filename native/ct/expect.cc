@@ -23,16 +23,16 @@ bool DecodeNat(const nlattr* nest, Expect* e) {
   NlForEachNested(nest, [&](const nlattr* a) {
     switch (attr::Type(a)) {
       case CTA_EXPECT_NAT_DIR:
-        if (attr::PayloadLen(a) >= 4) e->w[X_NAT_DIR] = Be32(a);
+        if (attr::PayloadLen(a) >= 4) e->w[EXPECT_NAT_DIR] = Be32(a);
         break;
       case CTA_EXPECT_NAT_TUPLE:
-        ok = ok && DecodeTupleInto(a, &e->w[X_NAT], e->addr[3]);
+        ok = ok && DecodeTupleInto(a, &e->w[EXPECT_NAT], e->addr[3]);
         break;
       default:
         break;
     }
   });
-  e->w[X_PRESENT] |= E_NAT;
+  e->w[EXPECT_PRESENT] |= EXPECT_HAS_NAT;
   return ok;
 }
 
@@ -45,55 +45,55 @@ bool DecodeExpectMessage(const nlmsghdr* nlh, Expect* e) {
   e->helper.clear();
   e->fn.clear();
   const auto* nfg = static_cast<const nfgenmsg*>(mnl_nlmsg_get_payload(nlh));
-  uint32_t& present = e->w[X_PRESENT];
+  uint32_t& present = e->w[EXPECT_PRESENT];
   bool ok = true;
   NlForEachAttr(nlh, sizeof(nfgenmsg), [&](const nlattr* a) {
     const size_t len = attr::PayloadLen(a);
     switch (attr::Type(a)) {
       case CTA_EXPECT_MASTER:
-        present |= E_MASTER;
-        ok = ok && DecodeTupleInto(a, &e->w[X_MASTER], e->addr[0]);
+        present |= EXPECT_HAS_MASTER;
+        ok = ok && DecodeTupleInto(a, &e->w[EXPECT_MASTER], e->addr[0]);
         break;
       case CTA_EXPECT_TUPLE:
-        present |= E_TUPLE;
-        ok = ok && DecodeTupleInto(a, &e->w[X_TUPLE], e->addr[1]);
+        present |= EXPECT_HAS_TUPLE;
+        ok = ok && DecodeTupleInto(a, &e->w[EXPECT_TUPLE], e->addr[1]);
         break;
       case CTA_EXPECT_MASK:
-        present |= E_MASK;
-        ok = ok && DecodeTupleInto(a, &e->w[X_MASK], e->addr[2]);
+        present |= EXPECT_HAS_MASK;
+        ok = ok && DecodeTupleInto(a, &e->w[EXPECT_MASK], e->addr[2]);
         break;
       case CTA_EXPECT_NAT:
         ok = ok && DecodeNat(a, e);
         break;
       case CTA_EXPECT_ID:
-        if (len >= 4) e->w[X_ID] = Be32(a), present |= E_ID;
+        if (len >= 4) e->w[EXPECT_ID] = Be32(a), present |= EXPECT_HAS_ID;
         break;
       case CTA_EXPECT_TIMEOUT:
-        if (len >= 4) e->w[X_TIMEOUT] = Be32(a), present |= E_TIMEOUT;
+        if (len >= 4) e->w[EXPECT_TIMEOUT] = Be32(a), present |= EXPECT_HAS_TIMEOUT;
         break;
       case CTA_EXPECT_ZONE:
-        if (len >= 2) e->w[X_ZONE] = attr::Be16(a), present |= E_ZONE;
+        if (len >= 2) e->w[EXPECT_ZONE] = attr::Be16(a), present |= EXPECT_HAS_ZONE;
         break;
       case CTA_EXPECT_FLAGS:
-        if (len >= 4) e->w[X_FLAGS] = Be32(a), present |= E_FLAGS;
+        if (len >= 4) e->w[EXPECT_FLAGS] = Be32(a), present |= EXPECT_HAS_FLAGS;
         break;
       case CTA_EXPECT_CLASS:
-        if (len >= 4) e->w[X_CLASS] = Be32(a), present |= E_CLASS;
+        if (len >= 4) e->w[EXPECT_CLASS] = Be32(a), present |= EXPECT_HAS_CLASS;
         break;
       case CTA_EXPECT_HELP_NAME:
         e->helper = Str(a);
-        present |= E_HELPER;
+        present |= EXPECT_HAS_HELPER;
         break;
       case CTA_EXPECT_FN:
         e->fn = Str(a);
-        present |= E_FN;
+        present |= EXPECT_HAS_FN;
         break;
       default:
         break;
     }
   });
-  const uint32_t l4 = e->w[X_TUPLE + T_META] & 0xffu;
-  e->w[X_KIND] = nfg->nfgen_family | (l4 << 8) | ((nlh->nlmsg_type & 0xffu) << 16);
+  const uint32_t l4 = e->w[EXPECT_TUPLE + TUPLE_META] & 0xffu;
+  e->w[EXPECT_KIND] = nfg->nfgen_family | (l4 << 8) | ((nlh->nlmsg_type & 0xffu) << 16);
   return ok;
 }
 
@@ -106,8 +106,8 @@ void ExpectDecoder::OnMessage(const nlmsghdr* nlh, Batch* batch) {
     timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     const uint64_t ns = static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-    e_.w[X_TIME] = static_cast<uint32_t>(ns);
-    e_.w[X_TIME + 1] = static_cast<uint32_t>(ns >> 32);
+    e_.w[EXPECT_TIME] = static_cast<uint32_t>(ns);
+    e_.w[EXPECT_TIME + 1] = static_cast<uint32_t>(ns >> 32);
   }
   batch->words.insert(batch->words.end(), e_.w, e_.w + EXPECT_WORDS);
   AppendExpectStrings(e_, &batch->strings);
@@ -115,14 +115,14 @@ void ExpectDecoder::OnMessage(const nlmsghdr* nlh, Batch* batch) {
 }
 
 void AppendExpectStrings(const Expect& e, std::string* out) {
-  static const uint32_t kBits[4] = {E_MASTER, E_TUPLE, E_MASK, E_NAT};
-  static const uint32_t kBase[4] = {X_MASTER, X_TUPLE, X_MASK, X_NAT};
-  const bool v6 = (e.w[X_KIND] & 0xffu) == AF_INET6;
+  static const uint32_t kBits[4] = {EXPECT_HAS_MASTER, EXPECT_HAS_TUPLE, EXPECT_HAS_MASK, EXPECT_HAS_NAT};
+  static const uint32_t kBase[4] = {EXPECT_MASTER, EXPECT_TUPLE, EXPECT_MASK, EXPECT_NAT};
+  const bool v6 = (e.w[EXPECT_KIND] & 0xffu) == AF_INET6;
   for (int t = 0; t < 4; t++) {
-    if (e.w[X_PRESENT] & kBits[t]) AppendTupleStrings(v6, &e.w[kBase[t]], e.addr[t], out);
+    if (e.w[EXPECT_PRESENT] & kBits[t]) AppendTupleStrings(v6, &e.w[kBase[t]], e.addr[t], out);
   }
-  if (e.w[X_PRESENT] & E_HELPER) out->append(e.helper).push_back('\0');
-  if (e.w[X_PRESENT] & E_FN) out->append(e.fn).push_back('\0');
+  if (e.w[EXPECT_PRESENT] & EXPECT_HAS_HELPER) out->append(e.helper).push_back('\0');
+  if (e.w[EXPECT_PRESENT] & EXPECT_HAS_FN) out->append(e.fn).push_back('\0');
 }
 
 bool ParseExpectSpec(const Napi::Value& v, ExpectSpec* out) {

@@ -18,18 +18,6 @@
 namespace nfct {
 namespace ct {
 
-enum ExpectPresent : uint32_t {
-#define X(name, value) name = value,
-  NFCT_EXPECT_PRESENT(X)
-#undef X
-};
-
-enum ExpectWord : uint32_t {
-#define X(name, value) name = value,
-  NFCT_EXPECT_WORD(X)
-#undef X
-};
-
 struct Expect {
   uint32_t w[EXPECT_WORDS];
   uint8_t addr[4][2][16];  // master, tuple, mask, nat
@@ -40,7 +28,7 @@ struct Expect {
 bool DecodeExpectMessage(const nlmsghdr* nlh, Expect* out);
 
 // Decodes dumped expectations or expectation events into records; events are stamped with
-// the time they were received (X_TIME).
+// the time they were received (EXPECT_TIME).
 class ExpectDecoder : public Decoder {
  public:
   explicit ExpectDecoder(bool stamp = false) : stamp_(stamp) {}

@@ -64,12 +64,12 @@ bool TupleMatches(const TupleMatch& m, const Flow& flow, uint32_t base, int whic
   if (!AddrMatches(m.src, flow.addr[which][0])) return false;
   if (!AddrMatches(m.dst, flow.addr[which][1])) return false;
   if (m.sport >= 0 || m.dport >= 0) {
-    if (!(t[T_META] & TP_PORTS)) return false;
-    if (m.sport >= 0 && static_cast<uint32_t>(m.sport) != (t[T_PORTS] & 0xffffu)) return false;
-    if (m.dport >= 0 && static_cast<uint32_t>(m.dport) != (t[T_PORTS] >> 16)) return false;
+    if (!(t[TUPLE_META] & TUPLE_HAS_PORTS)) return false;
+    if (m.sport >= 0 && static_cast<uint32_t>(m.sport) != (t[TUPLE_PORTS] & 0xffffu)) return false;
+    if (m.dport >= 0 && static_cast<uint32_t>(m.dport) != (t[TUPLE_PORTS] >> 16)) return false;
   }
   if (m.zone >= 0) {
-    const uint32_t zone = (t[T_META] & TP_ZONE) ? t[T_ZONE] : 0;
+    const uint32_t zone = (t[TUPLE_META] & TUPLE_HAS_ZONE) ? t[TUPLE_ZONE] : 0;
     if (static_cast<uint32_t>(m.zone) != zone) return false;
   }
   return true;
@@ -198,25 +198,25 @@ bool AddKernelFilter(const FlowFilter& f, NlRequest* req) {
 bool Matches(const FlowFilter& f, const Flow& flow) {
   if (f.family != 0 && flow.family() != f.family) return false;
   if (f.l4proto >= 0 && flow.l4proto() != static_cast<uint8_t>(f.l4proto)) return false;
-  if (!TupleMatches(f.orig, flow, W_ORIG, 0)) return false;
-  if (!TupleMatches(f.reply, flow, W_REPLY, 1)) return false;
+  if (!TupleMatches(f.orig, flow, FLOW_ORIG, 0)) return false;
+  if (!TupleMatches(f.reply, flow, FLOW_REPLY, 1)) return false;
   if (f.mark_set) {
-    const uint32_t mark = flow.has(P_MARK) ? flow.w[W_MARK] : 0;
+    const uint32_t mark = flow.has(FLOW_HAS_MARK) ? flow.w[FLOW_MARK] : 0;
     if ((mark & f.mark_mask) != f.mark) return false;
   }
-  if (f.status_set && (flow.w[W_STATUS] & f.status_mask) != f.status) return false;
+  if (f.status_set && (flow.w[FLOW_STATUS] & f.status_mask) != f.status) return false;
   if (f.zone >= 0) {
-    const uint32_t zone = flow.has(P_ZONE) ? flow.w[W_ZONE] : 0;
+    const uint32_t zone = flow.has(FLOW_HAS_ZONE) ? flow.w[FLOW_ZONE] : 0;
     if (static_cast<uint32_t>(f.zone) != zone) return false;
   }
   if (f.tcp_states != 0) {
-    if (!flow.has(P_TCP)) return false;
-    const uint32_t state = flow.w[W_PROTO];
+    if (!flow.has(FLOW_HAS_TCP)) return false;
+    const uint32_t state = flow.w[FLOW_PROTO];
     if (state >= 32 || !(f.tcp_states & (1u << state))) return false;
   }
   if (f.labels_set) {
     for (int i = 0; i < 4; i++) {
-      if ((flow.w[W_LABELS + i] & f.labels[i]) != f.labels[i]) return false;
+      if ((flow.w[FLOW_LABELS + i] & f.labels[i]) != f.labels[i]) return false;
     }
   }
   return true;

@@ -37,14 +37,14 @@ bool DecodeTupleIp(const nlattr* nest, uint8_t (*addr)[16], uint32_t* meta) {
         if (!Len(a, 4)) return false;
         memcpy(addr[Type(a) == CTA_IP_V4_SRC ? 0 : 1],
                Payload(a), 4);
-        *meta |= TP_ADDRS;
+        *meta |= TUPLE_HAS_ADDRS;
         break;
       case CTA_IP_V6_SRC:
       case CTA_IP_V6_DST:
         if (!Len(a, 16)) return false;
         memcpy(addr[Type(a) == CTA_IP_V6_SRC ? 0 : 1],
                Payload(a), 16);
-        *meta |= TP_ADDRS;
+        *meta |= TUPLE_HAS_ADDRS;
         break;
       default:
         break;
@@ -58,35 +58,35 @@ bool DecodeTupleProto(const nlattr* nest, uint32_t* t) {
     switch (Type(a)) {
       case CTA_PROTO_NUM:
         if (!Len(a, 1)) return false;
-        t[T_META] = (t[T_META] & ~0xffu) | U8(a) | TP_PROTO;
+        t[TUPLE_META] = (t[TUPLE_META] & ~0xffu) | U8(a) | TUPLE_HAS_PROTO;
         break;
       case CTA_PROTO_SRC_PORT:
         if (!Len(a, 2)) return false;
-        t[T_PORTS] = (t[T_PORTS] & 0xffff0000u) | Be16(a);
-        t[T_META] |= TP_PORTS;
+        t[TUPLE_PORTS] = (t[TUPLE_PORTS] & 0xffff0000u) | Be16(a);
+        t[TUPLE_META] |= TUPLE_HAS_PORTS;
         break;
       case CTA_PROTO_DST_PORT:
         if (!Len(a, 2)) return false;
-        t[T_PORTS] = (t[T_PORTS] & 0xffffu) | (static_cast<uint32_t>(Be16(a)) << 16);
-        t[T_META] |= TP_PORTS;
+        t[TUPLE_PORTS] = (t[TUPLE_PORTS] & 0xffffu) | (static_cast<uint32_t>(Be16(a)) << 16);
+        t[TUPLE_META] |= TUPLE_HAS_PORTS;
         break;
       case CTA_PROTO_ICMP_TYPE:
       case CTA_PROTO_ICMPV6_TYPE:
         if (!Len(a, 1)) return false;
-        t[T_ICMP] = (t[T_ICMP] & ~0xffu) | U8(a);
-        t[T_META] |= TP_ICMP;
+        t[TUPLE_ICMP] = (t[TUPLE_ICMP] & ~0xffu) | U8(a);
+        t[TUPLE_META] |= TUPLE_HAS_ICMP;
         break;
       case CTA_PROTO_ICMP_CODE:
       case CTA_PROTO_ICMPV6_CODE:
         if (!Len(a, 1)) return false;
-        t[T_ICMP] = (t[T_ICMP] & ~0xff00u) | (static_cast<uint32_t>(U8(a)) << 8);
-        t[T_META] |= TP_ICMP;
+        t[TUPLE_ICMP] = (t[TUPLE_ICMP] & ~0xff00u) | (static_cast<uint32_t>(U8(a)) << 8);
+        t[TUPLE_META] |= TUPLE_HAS_ICMP;
         break;
       case CTA_PROTO_ICMP_ID:
       case CTA_PROTO_ICMPV6_ID:
         if (!Len(a, 2)) return false;
-        t[T_ICMP] = (t[T_ICMP] & 0xffffu) | (static_cast<uint32_t>(Be16(a)) << 16);
-        t[T_META] |= TP_ICMP;
+        t[TUPLE_ICMP] = (t[TUPLE_ICMP] & 0xffffu) | (static_cast<uint32_t>(Be16(a)) << 16);
+        t[TUPLE_META] |= TUPLE_HAS_ICMP;
         break;
       default:
         break;
@@ -96,7 +96,7 @@ bool DecodeTupleProto(const nlattr* nest, uint32_t* t) {
 }
 
 bool DecodeTuple(const nlattr* nest, Flow* f, int which) {
-  static const uint32_t kBase[3] = {W_ORIG, W_REPLY, W_MASTER};
+  static const uint32_t kBase[3] = {FLOW_ORIG, FLOW_REPLY, FLOW_MASTER};
   return DecodeTupleInto(nest, &f->w[kBase[which]], f->addr[which]);
 }
 
@@ -106,13 +106,13 @@ bool DecodeTupleInto(const nlattr* nest, uint32_t* t, uint8_t (*addr)[16]) {
   return ForEachNested(nest, [&](const nlattr* a) {
     switch (Type(a)) {
       case CTA_TUPLE_IP:
-        return DecodeTupleIp(a, addr, &t[T_META]);
+        return DecodeTupleIp(a, addr, &t[TUPLE_META]);
       case CTA_TUPLE_PROTO:
         return DecodeTupleProto(a, t);
       case CTA_TUPLE_ZONE:
         if (!Len(a, 2)) return false;
-        t[T_ZONE] = Be16(a);
-        t[T_META] |= TP_ZONE;
+        t[TUPLE_ZONE] = Be16(a);
+        t[TUPLE_META] |= TUPLE_HAS_ZONE;
         return true;
       default:
         return true;
@@ -153,13 +153,13 @@ bool DecodeTimestamp(const nlattr* nest, Flow* f) {
     switch (Type(a)) {
       case CTA_TIMESTAMP_START:
         if (!Len(a, 8)) return false;
-        Put64(&f->w[W_TS_START], Be64(a));
-        f->w[W_PRESENT] |= P_TS_START;
+        Put64(&f->w[FLOW_TS_START], Be64(a));
+        f->w[FLOW_PRESENT] |= FLOW_HAS_TS_START;
         break;
       case CTA_TIMESTAMP_STOP:
         if (!Len(a, 8)) return false;
-        Put64(&f->w[W_TS_STOP], Be64(a));
-        f->w[W_PRESENT] |= P_TS_STOP;
+        Put64(&f->w[FLOW_TS_STOP], Be64(a));
+        f->w[FLOW_PRESENT] |= FLOW_HAS_TS_STOP;
         break;
       default:
         break;
@@ -169,11 +169,11 @@ bool DecodeTimestamp(const nlattr* nest, Flow* f) {
 }
 
 bool DecodeProtoinfo(const nlattr* nest, Flow* f) {
-  uint32_t* p = &f->w[W_PROTO];
+  uint32_t* p = &f->w[FLOW_PROTO];
   return ForEachNested(nest, [&](const nlattr* info) {
     switch (Type(info)) {
       case CTA_PROTOINFO_TCP:
-        f->w[W_PRESENT] |= P_TCP;
+        f->w[FLOW_PRESENT] |= FLOW_HAS_TCP;
         return ForEachNested(info, [&](const nlattr* a) {
           switch (Type(a)) {
             case CTA_PROTOINFO_TCP_STATE:
@@ -202,7 +202,7 @@ bool DecodeProtoinfo(const nlattr* nest, Flow* f) {
           return true;
         });
       case CTA_PROTOINFO_SCTP:
-        f->w[W_PRESENT] |= P_SCTP;
+        f->w[FLOW_PRESENT] |= FLOW_HAS_SCTP;
         return ForEachNested(info, [&](const nlattr* a) {
           switch (Type(a)) {
             case CTA_PROTOINFO_SCTP_STATE:
@@ -223,7 +223,7 @@ bool DecodeProtoinfo(const nlattr* nest, Flow* f) {
           return true;
         });
       case CTA_PROTOINFO_DCCP:
-        f->w[W_PRESENT] |= P_DCCP;
+        f->w[FLOW_PRESENT] |= FLOW_HAS_DCCP;
         return ForEachNested(info, [&](const nlattr* a) {
           switch (Type(a)) {
             case CTA_PROTOINFO_DCCP_STATE:
@@ -269,78 +269,78 @@ bool DecodeString(const nlattr* a, std::string* out) {
 }
 
 bool DecodeTop(const nlattr* a, Flow* f) {
-  uint32_t& present = f->w[W_PRESENT];
+  uint32_t& present = f->w[FLOW_PRESENT];
   switch (Type(a)) {
     case CTA_TUPLE_ORIG:
-      present |= P_ORIG;
+      present |= FLOW_HAS_ORIG;
       return DecodeTuple(a, f, 0);
     case CTA_TUPLE_REPLY:
-      present |= P_REPLY;
+      present |= FLOW_HAS_REPLY;
       return DecodeTuple(a, f, 1);
     case CTA_TUPLE_MASTER:
-      present |= P_MASTER;
+      present |= FLOW_HAS_MASTER;
       return DecodeTuple(a, f, 2);
     case CTA_STATUS:
       if (!Len(a, 4)) return false;
-      f->w[W_STATUS] = Be32(a);
-      present |= P_STATUS;
+      f->w[FLOW_STATUS] = Be32(a);
+      present |= FLOW_HAS_STATUS;
       return true;
     case CTA_PROTOINFO:
       return DecodeProtoinfo(a, f);
     case CTA_HELP:
       return ForEachNested(a, [&](const nlattr* h) {
         if (Type(h) == CTA_HELP_NAME) {
-          present |= P_HELPER;
+          present |= FLOW_HAS_HELPER;
           return DecodeString(h, &f->helper);
         }
         return true;
       });
     case CTA_TIMEOUT:
       if (!Len(a, 4)) return false;
-      f->w[W_TIMEOUT] = Be32(a);
-      present |= P_TIMEOUT;
+      f->w[FLOW_TIMEOUT] = Be32(a);
+      present |= FLOW_HAS_TIMEOUT;
       return true;
     case CTA_MARK:
       if (!Len(a, 4)) return false;
-      f->w[W_MARK] = Be32(a);
-      present |= P_MARK;
+      f->w[FLOW_MARK] = Be32(a);
+      present |= FLOW_HAS_MARK;
       return true;
     case CTA_COUNTERS_ORIG:
-      present |= P_COUNTERS_ORIG;
-      return DecodeCounters(a, &f->w[W_COUNTERS]);
+      present |= FLOW_HAS_COUNTERS_ORIG;
+      return DecodeCounters(a, &f->w[FLOW_COUNTERS]);
     case CTA_COUNTERS_REPLY:
-      present |= P_COUNTERS_REPLY;
-      return DecodeCounters(a, &f->w[W_COUNTERS + 4]);
+      present |= FLOW_HAS_COUNTERS_REPLY;
+      return DecodeCounters(a, &f->w[FLOW_COUNTERS + 4]);
     case CTA_USE:
       if (!Len(a, 4)) return false;
-      f->w[W_USE] = Be32(a);
-      present |= P_USE;
+      f->w[FLOW_USE] = Be32(a);
+      present |= FLOW_HAS_USE;
       return true;
     case CTA_ID:
       if (!Len(a, 4)) return false;
-      f->w[W_ID] = Be32(a);
-      present |= P_ID;
+      f->w[FLOW_ID] = Be32(a);
+      present |= FLOW_HAS_ID;
       return true;
     case CTA_SEQ_ADJ_ORIG:
-      present |= P_SEQADJ_ORIG;
-      return DecodeU32Triple(a, &f->w[W_SEQADJ_ORIG]);
+      present |= FLOW_HAS_SEQADJ_ORIG;
+      return DecodeU32Triple(a, &f->w[FLOW_SEQADJ_ORIG]);
     case CTA_SEQ_ADJ_REPLY:
-      present |= P_SEQADJ_REPLY;
-      return DecodeU32Triple(a, &f->w[W_SEQADJ_REPLY]);
+      present |= FLOW_HAS_SEQADJ_REPLY;
+      return DecodeU32Triple(a, &f->w[FLOW_SEQADJ_REPLY]);
     case CTA_SECMARK:
       if (!Len(a, 4)) return false;
-      f->w[W_SECMARK] = Be32(a);
-      present |= P_SECMARK;
+      f->w[FLOW_SECMARK] = Be32(a);
+      present |= FLOW_HAS_SECMARK;
       return true;
     case CTA_ZONE:
       if (!Len(a, 2)) return false;
-      f->w[W_ZONE] = Be16(a);
-      present |= P_ZONE;
+      f->w[FLOW_ZONE] = Be16(a);
+      present |= FLOW_HAS_ZONE;
       return true;
     case CTA_SECCTX:
       return ForEachNested(a, [&](const nlattr* s) {
         if (Type(s) == CTA_SECCTX_NAME) {
-          present |= P_SECCTX;
+          present |= FLOW_HAS_SECCTX;
           return DecodeString(s, &f->secctx);
         }
         return true;
@@ -351,17 +351,17 @@ bool DecodeTop(const nlattr* a, Flow* f) {
       size_t n = PayloadLen(a);
       if (n > 16) n = 16;
       // The kernel sends the label bitmap as host-order unsigned longs; bit i is label i.
-      memcpy(&f->w[W_LABELS], Payload(a), n);
-      present |= P_LABELS;
+      memcpy(&f->w[FLOW_LABELS], Payload(a), n);
+      present |= FLOW_HAS_LABELS;
       return true;
     }
     case CTA_SYNPROXY:
-      present |= P_SYNPROXY;
-      return DecodeU32Triple(a, &f->w[W_SYNPROXY]);
+      present |= FLOW_HAS_SYNPROXY;
+      return DecodeU32Triple(a, &f->w[FLOW_SYNPROXY]);
     case kCtaTimestampEvent:
       if (!Len(a, 8)) return false;
-      Put64(&f->w[W_TS_EVENT], Be64(a));
-      present |= P_TS_EVENT;
+      Put64(&f->w[FLOW_TS_EVENT], Be64(a));
+      present |= FLOW_HAS_TS_EVENT;
       return true;
     default:
       return true;  // unknown to this version: skipped, never fatal
@@ -373,12 +373,12 @@ void Reset(Flow* f, uint8_t family) {
   memset(f->addr, 0, sizeof(f->addr));
   f->helper.clear();
   f->secctx.clear();
-  f->w[W_KIND] = family;
+  f->w[FLOW_KIND] = family;
 }
 
 void SetL4FromTuple(Flow* f) {
-  uint32_t proto = f->w[W_ORIG + T_META] & 0xffu;
-  f->w[W_KIND] = (f->w[W_KIND] & ~0xff00u) | (proto << 8);
+  uint32_t proto = f->w[FLOW_ORIG + TUPLE_META] & 0xffu;
+  f->w[FLOW_KIND] = (f->w[FLOW_KIND] & ~0xff00u) | (proto << 8);
 }
 
 // Dotted-quad text without inet_ntop's generality: this runs four times per flow.
@@ -419,15 +419,15 @@ bool DecodeFlowMessage(const nlmsghdr* nlh, Flow* out) {
   size_t len = mnl_nlmsg_get_payload_len(nlh) - hdr;
   if (!DecodeFlowAttrs(attrs, len, nfg->nfgen_family, out)) return false;
   uint32_t type = nlh->nlmsg_type & 0xffu;
-  uint32_t flags = (nlh->nlmsg_flags & NLM_F_DUMP_INTR) ? static_cast<uint32_t>(K_DUMP_INTR) : 0u;
-  if (nlh->nlmsg_flags & (NLM_F_CREATE | NLM_F_EXCL)) flags |= K_CREATE;
-  out->w[W_KIND] = (out->w[W_KIND] & 0xffffu) | (type << 16) | (flags << 24);
-  out->w[W_PORTID] = nlh->nlmsg_pid;
+  uint32_t flags = (nlh->nlmsg_flags & NLM_F_DUMP_INTR) ? static_cast<uint32_t>(FLOW_KIND_DUMP_INTR) : 0u;
+  if (nlh->nlmsg_flags & (NLM_F_CREATE | NLM_F_EXCL)) flags |= FLOW_KIND_CREATE;
+  out->w[FLOW_KIND] = (out->w[FLOW_KIND] & 0xffffu) | (type << 16) | (flags << 24);
+  out->w[FLOW_PORTID] = nlh->nlmsg_pid;
   return true;
 }
 
 void AppendTupleStrings(bool v6, const uint32_t* t, const uint8_t (*addr)[16], std::string* out) {
-  const bool addrs = (t[T_META] & TP_ADDRS) != 0;
+  const bool addrs = (t[TUPLE_META] & TUPLE_HAS_ADDRS) != 0;
   char text[INET6_ADDRSTRLEN];
   for (int d = 0; d < 2; d++) {
     if (!addrs) {
@@ -442,17 +442,17 @@ void AppendTupleStrings(bool v6, const uint32_t* t, const uint8_t (*addr)[16], s
 }
 
 void AppendFlowStrings(const Flow& flow, std::string* out) {
-  static const uint32_t kTupleBits[3] = {P_ORIG, P_REPLY, P_MASTER};
-  static const uint32_t kBase[3] = {W_ORIG, W_REPLY, W_MASTER};
+  static const uint32_t kTupleBits[3] = {FLOW_HAS_ORIG, FLOW_HAS_REPLY, FLOW_HAS_MASTER};
+  static const uint32_t kBase[3] = {FLOW_ORIG, FLOW_REPLY, FLOW_MASTER};
   const bool v6 = flow.family() == static_cast<uint8_t>(AF_INET6);
   for (int t = 0; t < 3; t++) {
     if (flow.has(kTupleBits[t])) AppendTupleStrings(v6, &flow.w[kBase[t]], flow.addr[t], out);
   }
-  if (flow.has(P_HELPER)) {
+  if (flow.has(FLOW_HAS_HELPER)) {
     out->append(flow.helper);
     out->push_back('\0');
   }
-  if (flow.has(P_SECCTX)) {
+  if (flow.has(FLOW_HAS_SECCTX)) {
     out->append(flow.secctx);
     out->push_back('\0');
   }

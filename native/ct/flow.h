@@ -18,36 +18,6 @@ namespace nfct {
 namespace ct {
 
 
-enum FlowPresent : uint32_t {
-#define X(name, value) name = value,
-  NFCT_FLOW_PRESENT(X)
-#undef X
-};
-
-enum TuplePresent : uint32_t {
-#define X(name, value) name = value,
-  NFCT_TUPLE_PRESENT(X)
-#undef X
-};
-
-enum TupleWord : uint32_t {
-#define X(name, value) name = value,
-  NFCT_TUPLE_WORD(X)
-#undef X
-};
-
-enum FlowWord : uint32_t {
-#define X(name, value) name = value,
-  NFCT_FLOW_WORD(X)
-#undef X
-};
-
-enum FlowKindFlags : uint32_t {
-#define X(name, value) name = value,
-  NFCT_FLOW_KIND_FLAGS(X)
-#undef X
-};
-
 // A decoded flow: the record words, the raw addresses (for matching), and its strings.
 struct Flow {
   uint32_t w[FLOW_WORDS];
@@ -55,9 +25,9 @@ struct Flow {
   std::string helper;
   std::string secctx;
 
-  uint8_t family() const { return static_cast<uint8_t>(w[W_KIND] & 0xff); }
-  uint8_t l4proto() const { return static_cast<uint8_t>((w[W_KIND] >> 8) & 0xff); }
-  bool has(uint32_t bit) const { return (w[W_PRESENT] & bit) != 0; }
+  uint8_t family() const { return static_cast<uint8_t>(w[FLOW_KIND] & 0xff); }
+  uint8_t l4proto() const { return static_cast<uint8_t>((w[FLOW_KIND] >> 8) & 0xff); }
+  bool has(uint32_t bit) const { return (w[FLOW_PRESENT] & bit) != 0; }
 };
 
 // Decodes one ctnetlink conntrack message (IPCTNL_MSG_CT_NEW / _DELETE). Returns false when

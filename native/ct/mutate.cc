@@ -180,21 +180,21 @@ class DeleteDecoder : public Decoder {
     TupleSpec t;
     t.family = flow_.family();
     t.protocol = flow_.l4proto();
-    const uint32_t* o = &flow_.w[W_ORIG];
+    const uint32_t* o = &flow_.w[FLOW_ORIG];
     memcpy(t.src, flow_.addr[0][0], 16);
     memcpy(t.dst, flow_.addr[0][1], 16);
-    if (o[T_META] & TP_PORTS) {
-      t.sport = static_cast<int32_t>(o[T_PORTS] & 0xffff);
-      t.dport = static_cast<int32_t>(o[T_PORTS] >> 16);
+    if (o[TUPLE_META] & TUPLE_HAS_PORTS) {
+      t.sport = static_cast<int32_t>(o[TUPLE_PORTS] & 0xffff);
+      t.dport = static_cast<int32_t>(o[TUPLE_PORTS] >> 16);
     }
-    if (o[T_META] & TP_ICMP) {
-      t.icmp_type = static_cast<int32_t>(o[T_ICMP] & 0xff);
-      t.icmp_code = static_cast<int32_t>((o[T_ICMP] >> 8) & 0xff);
-      t.icmp_id = static_cast<int32_t>(o[T_ICMP] >> 16);
+    if (o[TUPLE_META] & TUPLE_HAS_ICMP) {
+      t.icmp_type = static_cast<int32_t>(o[TUPLE_ICMP] & 0xff);
+      t.icmp_code = static_cast<int32_t>((o[TUPLE_ICMP] >> 8) & 0xff);
+      t.icmp_id = static_cast<int32_t>(o[TUPLE_ICMP] >> 16);
     }
-    if (o[T_META] & TP_ZONE) t.tuple_zone = static_cast<int32_t>(o[T_ZONE]);
-    if (flow_.has(P_ZONE)) t.zone = static_cast<int32_t>(flow_.w[W_ZONE]);
-    const int64_t id = flow_.has(P_ID) ? flow_.w[W_ID] : -1;
+    if (o[TUPLE_META] & TUPLE_HAS_ZONE) t.tuple_zone = static_cast<int32_t>(o[TUPLE_ZONE]);
+    if (flow_.has(FLOW_HAS_ZONE)) t.zone = static_cast<int32_t>(flow_.w[FLOW_ZONE]);
+    const int64_t id = flow_.has(FLOW_HAS_ID) ? flow_.w[FLOW_ID] : -1;
     AppendMessage(&out_, IPCTNL_MSG_CT_DELETE, 0, t.family, seq_++, [&](nlmsghdr* m) { PutDelete(m, t, id); });
     sent_++;
     // After a failed send the rest is only counted; the failure ends the job.
@@ -300,7 +300,7 @@ bool ReadSpecs(const Napi::CallbackInfo& info, std::vector<FlowSpec>* out) {
   for (size_t i = 0; i < n; i++) {
     const uint32_t* w = words.Data() + i * SPEC_WORDS;
     std::string helper;
-    if ((w[S_FLAGS] & SF_HELPER) && !helpers.IsEmpty()) {
+    if ((w[SPEC_FLAGS] & SPEC_HAS_HELPER) && !helpers.IsEmpty()) {
       Napi::Value h = helpers.Get(static_cast<uint32_t>(i));
       if (h.IsString()) helper = h.As<Napi::String>().Utf8Value();
     }

@@ -116,18 +116,18 @@ namespace {
 void UnpackTuple(const uint32_t* t, uint8_t family, uint8_t protocol, TupleSpec* out) {
   out->family = family;
   out->protocol = protocol;
-  memcpy(out->src, &t[ST_SRC], 16);
-  memcpy(out->dst, &t[ST_DST], 16);
-  if (t[ST_FLAGS] & STF_PORTS) {
-    out->sport = static_cast<int32_t>(t[ST_PORTS] & 0xffff);
-    out->dport = static_cast<int32_t>(t[ST_PORTS] >> 16);
+  memcpy(out->src, &t[SPEC_TUPLE_SRC], 16);
+  memcpy(out->dst, &t[SPEC_TUPLE_DST], 16);
+  if (t[SPEC_TUPLE_FLAGS] & SPEC_TUPLE_HAS_PORTS) {
+    out->sport = static_cast<int32_t>(t[SPEC_TUPLE_PORTS] & 0xffff);
+    out->dport = static_cast<int32_t>(t[SPEC_TUPLE_PORTS] >> 16);
   }
-  if (t[ST_FLAGS] & STF_ICMP) {
-    out->icmp_type = static_cast<int32_t>(t[ST_ICMP] & 0xff);
-    out->icmp_code = static_cast<int32_t>((t[ST_ICMP] >> 8) & 0xff);
-    out->icmp_id = static_cast<int32_t>(t[ST_ICMP] >> 16);
+  if (t[SPEC_TUPLE_FLAGS] & SPEC_TUPLE_HAS_ICMP) {
+    out->icmp_type = static_cast<int32_t>(t[SPEC_TUPLE_ICMP] & 0xff);
+    out->icmp_code = static_cast<int32_t>((t[SPEC_TUPLE_ICMP] >> 8) & 0xff);
+    out->icmp_id = static_cast<int32_t>(t[SPEC_TUPLE_ICMP] >> 16);
   }
-  if (t[ST_FLAGS] & STF_ZONE) out->tuple_zone = static_cast<int32_t>(t[ST_ZONE]);
+  if (t[SPEC_TUPLE_FLAGS] & SPEC_TUPLE_HAS_ZONE) out->tuple_zone = static_cast<int32_t>(t[SPEC_TUPLE_ZONE]);
 }
 
 void UnpackNat(const uint32_t* w, bool has_port, NatSpec* out) {
@@ -140,36 +140,36 @@ void UnpackNat(const uint32_t* w, bool has_port, NatSpec* out) {
 
 void UnpackFlowSpec(const uint32_t* w, const std::string& helper, FlowSpec* out) {
   *out = FlowSpec();
-  const uint32_t f = w[S_FLAGS];
-  const uint8_t family = static_cast<uint8_t>(w[S_KIND] & 0xff);
-  const uint8_t protocol = static_cast<uint8_t>((w[S_KIND] >> 8) & 0xff);
-  UnpackTuple(&w[S_ORIG], family, protocol, &out->orig);
-  if (f & SF_REPLY) {
-    UnpackTuple(&w[S_REPLY], family, protocol, &out->reply);
+  const uint32_t f = w[SPEC_FLAGS];
+  const uint8_t family = static_cast<uint8_t>(w[SPEC_KIND] & 0xff);
+  const uint8_t protocol = static_cast<uint8_t>((w[SPEC_KIND] >> 8) & 0xff);
+  UnpackTuple(&w[SPEC_ORIG], family, protocol, &out->orig);
+  if (f & SPEC_HAS_REPLY) {
+    UnpackTuple(&w[SPEC_REPLY], family, protocol, &out->reply);
     out->has_reply = true;
   }
-  if (f & SF_TIMEOUT) out->timeout = w[S_TIMEOUT];
-  if (f & SF_STATUS) out->status = w[S_STATUS];
-  if (f & SF_MARK) out->mark = w[S_MARK];
-  if (f & SF_MARK_MASK) out->mark_mask = w[S_MARK_MASK];
-  if (f & SF_ZONE) out->zone = static_cast<int32_t>(w[S_ZONE]);
-  if (f & SF_TCP_STATE) out->tcp_state = static_cast<int32_t>(w[S_STATE]);
-  if (f & SF_SCTP_STATE) out->sctp_state = static_cast<int32_t>(w[S_STATE]);
-  if (f & SF_VTAG) {
-    out->vtag_orig = w[S_VTAG_ORIG];
-    out->vtag_reply = w[S_VTAG_REPLY];
+  if (f & SPEC_HAS_TIMEOUT) out->timeout = w[SPEC_TIMEOUT];
+  if (f & SPEC_HAS_STATUS) out->status = w[SPEC_STATUS];
+  if (f & SPEC_HAS_MARK) out->mark = w[SPEC_MARK];
+  if (f & SPEC_HAS_MARK_MASK) out->mark_mask = w[SPEC_MARK_MASK];
+  if (f & SPEC_HAS_ZONE) out->zone = static_cast<int32_t>(w[SPEC_ZONE]);
+  if (f & SPEC_HAS_TCP_STATE) out->tcp_state = static_cast<int32_t>(w[SPEC_STATE]);
+  if (f & SPEC_HAS_SCTP_STATE) out->sctp_state = static_cast<int32_t>(w[SPEC_STATE]);
+  if (f & SPEC_HAS_VTAG) {
+    out->vtag_orig = w[SPEC_VTAG_ORIG];
+    out->vtag_reply = w[SPEC_VTAG_REPLY];
   }
-  if (f & SF_LABELS) {
-    memcpy(out->labels, &w[S_LABELS], sizeof(out->labels));
+  if (f & SPEC_HAS_LABELS) {
+    memcpy(out->labels, &w[SPEC_LABELS], sizeof(out->labels));
     out->labels_set = true;
   }
-  if (f & SF_LABELS_MASK) {
-    memcpy(out->labels_mask, &w[S_LABELS_MASK], sizeof(out->labels_mask));
+  if (f & SPEC_HAS_LABELS_MASK) {
+    memcpy(out->labels_mask, &w[SPEC_LABELS_MASK], sizeof(out->labels_mask));
     out->labels_mask_set = true;
   }
-  if (f & SF_SNAT) UnpackNat(&w[S_SNAT], (f & SF_SNAT_PORT) != 0, &out->snat);
-  if (f & SF_DNAT) UnpackNat(&w[S_DNAT], (f & SF_DNAT_PORT) != 0, &out->dnat);
-  if (f & SF_HELPER) out->helper = helper;
+  if (f & SPEC_HAS_SNAT) UnpackNat(&w[SPEC_SNAT], (f & SPEC_HAS_SNAT_PORT) != 0, &out->snat);
+  if (f & SPEC_HAS_DNAT) UnpackNat(&w[SPEC_DNAT], (f & SPEC_HAS_DNAT_PORT) != 0, &out->dnat);
+  if (f & SPEC_HAS_HELPER) out->helper = helper;
 }
 
 void PutFlowSpec(nlmsghdr* nlh, const FlowSpec& f) {

@@ -59,30 +59,7 @@ struct FlowSpec {
   NatSpec snat, dnat;
 };
 
-enum SpecFlags : uint32_t {
-#define X(name, value) name = value,
-  NFCT_SPEC_FLAGS(X)
-#undef X
-};
-
-enum SpecTupleWord : uint32_t {
-#define X(name, value) name = value,
-  NFCT_SPEC_TUPLE_WORD(X)
-#undef X
-};
-enum SpecTupleFlags : uint32_t {
-#define X(name, value) name = value,
-  NFCT_SPEC_TUPLE_FLAGS(X)
-#undef X
-};
-
-enum SpecWord : uint32_t {
-#define X(name, value) name = value,
-  NFCT_SPEC_WORD(X)
-#undef X
-};
-
-// Reads one packed spec; `helper` is its helper name (used when SF_HELPER is set).
+// Reads one packed spec; `helper` is its helper name (used when SPEC_HAS_HELPER is set).
 void UnpackFlowSpec(const uint32_t* w, const std::string& helper, FlowSpec* out);
 
 // Appends the attributes of a create (IPCTNL_MSG_CT_NEW) or update to the message.

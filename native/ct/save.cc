@@ -203,14 +203,14 @@ int PackLine(Line<C>& l, int32_t from, int32_t to, uint32_t* words) {
   const int proto = NameAt(kProtocols, t, l.from[P], l.to[P]);
   const int64_t timeout = NumberOf(l, T, 999999999);
   if (proto < 0 || timeout < 0) return 0;
-  uint32_t* orig = words + S_ORIG;
-  uint32_t* reply = words + S_REPLY;
-  uint8_t* orig_src = reinterpret_cast<uint8_t*>(orig + ST_SRC);
-  uint8_t* orig_dst = reinterpret_cast<uint8_t*>(orig + ST_DST);
+  uint32_t* orig = words + SPEC_ORIG;
+  uint32_t* reply = words + SPEC_REPLY;
+  uint8_t* orig_src = reinterpret_cast<uint8_t*>(orig + SPEC_TUPLE_SRC);
+  uint8_t* orig_dst = reinterpret_cast<uint8_t*>(orig + SPEC_TUPLE_DST);
   const int family = AddressAt(t, l.from[S], l.to[S], orig_src);
   if (family == 0 || AddressAt(t, l.from[D], l.to[D], orig_dst) != family) return 0;
   if ((proto == IPPROTO_ICMP && family != 4) || (proto == IPPROTO_ICMPV6 && family != 6)) return 0;
-  words[S_KIND] = static_cast<uint32_t>(family == 4 ? AF_INET : AF_INET6) | (static_cast<uint32_t>(proto) << 8);
+  words[SPEC_KIND] = static_cast<uint32_t>(family == 4 ? AF_INET : AF_INET6) | (static_cast<uint32_t>(proto) << 8);
   // The ports or ICMP word of each direction; the reply's is the original's swapped.
   uint32_t word, reply_word;
   int tuple;
@@ -221,7 +221,7 @@ int PackLine(Line<C>& l, int32_t from, int32_t to, uint32_t* words) {
     if (sp < 0 || dp < 0) return 0;
     word = static_cast<uint32_t>(sp | (dp << 16));
     reply_word = static_cast<uint32_t>(dp | (sp << 16));
-    tuple = ST_PORTS;
+    tuple = SPEC_TUPLE_PORTS;
   } else {
     const bool v6 = proto == IPPROTO_ICMPV6;
     if (seen & (kPorts | kReplyPorts | (v6 ? kIcmp : kIcmpv6))) return 0;
@@ -242,33 +242,33 @@ int PackLine(Line<C>& l, int32_t from, int32_t to, uint32_t* words) {
     if (reply_type < 0) return 0;
     word = static_cast<uint32_t>(type | (code << 8) | (id << 16));
     reply_word = static_cast<uint32_t>(reply_type | (code << 8) | (id << 16));
-    tuple = ST_ICMP;
+    tuple = SPEC_TUPLE_ICMP;
   }
   const size_t size = family == 4 ? 4 : 16;
   if (seen & kReply) {
     if ((seen & kReply) != kReply) return 0;
-    if (AddressAt(t, l.from[R], l.to[R], reinterpret_cast<uint8_t*>(reply + ST_SRC)) != family) return 0;
-    if (AddressAt(t, l.from[Q], l.to[Q], reinterpret_cast<uint8_t*>(reply + ST_DST)) != family) return 0;
+    if (AddressAt(t, l.from[R], l.to[R], reinterpret_cast<uint8_t*>(reply + SPEC_TUPLE_SRC)) != family) return 0;
+    if (AddressAt(t, l.from[Q], l.to[Q], reinterpret_cast<uint8_t*>(reply + SPEC_TUPLE_DST)) != family) return 0;
     if (seen & kReplyPorts) {
       const int64_t rsp = NumberOf(l, RSPORT, 65535);
       const int64_t rdp = NumberOf(l, RDPORT, 65535);
       if (rsp < 0 || rdp < 0) return 0;
       reply_word = static_cast<uint32_t>(rsp | (rdp << 16));
-    } else if (tuple == ST_PORTS) {
+    } else if (tuple == SPEC_TUPLE_PORTS) {
       return 0;  // a reply tuple without its ports: the full parser (the kernel refuses it)
     }
   } else {
     if (seen & kReplyPorts) return 0;
-    std::memcpy(reply + ST_SRC, orig_dst, size);
-    std::memcpy(reply + ST_DST, orig_src, size);
+    std::memcpy(reply + SPEC_TUPLE_SRC, orig_dst, size);
+    std::memcpy(reply + SPEC_TUPLE_DST, orig_src, size);
   }
-  const uint32_t tuple_flags = tuple == ST_PORTS ? STF_PORTS : STF_ICMP;
+  const uint32_t tuple_flags = tuple == SPEC_TUPLE_PORTS ? SPEC_TUPLE_HAS_PORTS : SPEC_TUPLE_HAS_ICMP;
   orig[tuple] = word;
-  orig[ST_FLAGS] = tuple_flags;
+  orig[SPEC_TUPLE_FLAGS] = tuple_flags;
   reply[tuple] = reply_word;
-  reply[ST_FLAGS] = tuple_flags;
-  words[S_TIMEOUT] = static_cast<uint32_t>(timeout);
-  uint32_t flags = SF_REPLY | SF_TIMEOUT;
+  reply[SPEC_TUPLE_FLAGS] = tuple_flags;
+  words[SPEC_TIMEOUT] = static_cast<uint32_t>(timeout);
+  uint32_t flags = SPEC_HAS_REPLY | SPEC_HAS_TIMEOUT;
   if (seen & Bit(U)) {
     uint32_t bits = 0;
     for (int32_t i = l.from[U], end = l.to[U]; i <= end;) {
@@ -280,15 +280,15 @@ int PackLine(Line<C>& l, int32_t from, int32_t to, uint32_t* words) {
       i = comma + 1;
     }
     if (bits != 0) {
-      words[S_STATUS] = bits;
-      flags |= SF_STATUS;
+      words[SPEC_STATUS] = bits;
+      flags |= SPEC_HAS_STATUS;
     }
   }
   if (proto == IPPROTO_TCP) {
     const int state = (seen & Bit(STATE)) ? NameAt(kTcpStates, t, l.from[STATE], l.to[STATE]) : -1;
     if (state < 0) return 0;
-    words[S_STATE] = static_cast<uint32_t>(state);
-    flags |= SF_TCP_STATE;
+    words[SPEC_STATE] = static_cast<uint32_t>(state);
+    flags |= SPEC_HAS_TCP_STATE;
   } else if (seen & Bit(STATE)) {
     return 0;
   }
@@ -296,16 +296,16 @@ int PackLine(Line<C>& l, int32_t from, int32_t to, uint32_t* words) {
     // Marks of ten digits take the full parser, as do marks and zones with a leading zero.
     const int64_t m = CNumberOf(l, M, 999999999);
     if (m < 0) return 0;
-    words[S_MARK] = static_cast<uint32_t>(m);
-    flags |= SF_MARK;
+    words[SPEC_MARK] = static_cast<uint32_t>(m);
+    flags |= SPEC_HAS_MARK;
   }
   if (seen & Bit(W)) {
     const int64_t z = CNumberOf(l, W, 65535);
     if (z < 0) return 0;
-    words[S_ZONE] = static_cast<uint32_t>(z);
-    flags |= SF_ZONE;
+    words[SPEC_ZONE] = static_cast<uint32_t>(z);
+    flags |= SPEC_HAS_ZONE;
   }
-  words[S_FLAGS] = flags;
+  words[SPEC_FLAGS] = flags;
   return command;
 }
 

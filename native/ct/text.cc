@@ -136,8 +136,8 @@ void Tuple(Line* l, const uint32_t* t, const Text& src, const Text& dst) {
   l->Cstr(" dst=");
   l->Str(dst);
   l->Char(' ');
-  const uint32_t proto = t[T_META] & 0xff;
-  const uint32_t ports = (t[T_META] & TP_PORTS) ? t[T_PORTS] : 0;
+  const uint32_t proto = t[TUPLE_META] & 0xff;
+  const uint32_t ports = (t[TUPLE_META] & TUPLE_HAS_PORTS) ? t[TUPLE_PORTS] : 0;
   if (HasPorts(proto)) {
     l->Field("sport=", ports & 0xffff);
     l->Field("dport=", ports >> 16);
@@ -148,7 +148,7 @@ void Tuple(Line* l, const uint32_t* t, const Text& src, const Text& dst) {
     l->Hex(ports >> 16);
     l->Char(' ');
   } else if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) {
-    const uint32_t icmp = (t[T_META] & TP_ICMP) ? t[T_ICMP] : 0;
+    const uint32_t icmp = (t[TUPLE_META] & TUPLE_HAS_ICMP) ? t[TUPLE_ICMP] : 0;
     l->Field("type=", icmp & 0xff);
     l->Field("code=", (icmp >> 8) & 0xff);
     l->Field("id=", icmp >> 16);
@@ -164,13 +164,13 @@ struct TextOptions {
 // seconds since the epoch, for delta-time= of an entry that has not ended.
 void AppendFlowLine(const uint32_t* w, RecordStrings* strings, const TextOptions& o, int64_t now_s, Line* line) {
   Line& l = *line;
-  const uint32_t present = w[W_PRESENT];
+  const uint32_t present = w[FLOW_PRESENT];
   auto has = [present](uint32_t bit) { return (present & bit) != 0; };
-  const uint32_t l4proto = (w[W_KIND] >> 8) & 0xff;
-  const bool v6 = (w[W_KIND] & 0xff) == AF_INET6;
+  const uint32_t l4proto = (w[FLOW_KIND] >> 8) & 0xff;
+  const bool v6 = (w[FLOW_KIND] & 0xff) == AF_INET6;
   // The tuples' addresses, then the master's (not printed), the helper, the security context.
   Text addr[2][2];
-  static const uint32_t kTupleBits[3] = {P_ORIG, P_REPLY, P_MASTER};
+  static const uint32_t kTupleBits[3] = {FLOW_HAS_ORIG, FLOW_HAS_REPLY, FLOW_HAS_MASTER};
   for (int t = 0; t < 3; t++) {
     if (!has(kTupleBits[t])) continue;
     Text src = strings->Next();
@@ -180,8 +180,8 @@ void AppendFlowLine(const uint32_t* w, RecordStrings* strings, const TextOptions
       addr[t][1] = dst;
     }
   }
-  const Text helper = has(P_HELPER) ? strings->Next() : Text();
-  const Text secctx = has(P_SECCTX) ? strings->Next() : Text();
+  const Text helper = has(FLOW_HAS_HELPER) ? strings->Next() : Text();
+  const Text secctx = has(FLOW_HAS_SECCTX) ? strings->Next() : Text();
   if (o.extended) l.Cstr(v6 ? "ipv6     10 " : "ipv4     2 ");
   const char* name = ProtoName(l4proto);
   l.Cstr(name);
@@ -189,52 +189,52 @@ void AppendFlowLine(const uint32_t* w, RecordStrings* strings, const TextOptions
   l.Char(' ');
   l.Dec(l4proto);
   l.Char(' ');
-  if (has(P_TIMEOUT)) {
-    l.Dec(w[W_TIMEOUT]);
+  if (has(FLOW_HAS_TIMEOUT)) {
+    l.Dec(w[FLOW_TIMEOUT]);
     l.Char(' ');
   }
-  if (has(P_TCP)) l.Word(StateName(kTcpStates, w[W_PROTO]));
-  if (has(P_SCTP)) l.Word(StateName(kSctpStates, w[W_PROTO]));
-  if (has(P_DCCP)) l.Word(StateName(kDccpStates, w[W_PROTO]));
-  const bool counters = has(P_COUNTERS_ORIG | P_COUNTERS_REPLY);
-  const uint32_t status = has(P_STATUS) ? w[W_STATUS] : 0;
-  static const uint32_t kBase[2] = {W_ORIG, W_REPLY};
+  if (has(FLOW_HAS_TCP)) l.Word(StateName(kTcpStates, w[FLOW_PROTO]));
+  if (has(FLOW_HAS_SCTP)) l.Word(StateName(kSctpStates, w[FLOW_PROTO]));
+  if (has(FLOW_HAS_DCCP)) l.Word(StateName(kDccpStates, w[FLOW_PROTO]));
+  const bool counters = has(FLOW_HAS_COUNTERS_ORIG | FLOW_HAS_COUNTERS_REPLY);
+  const uint32_t status = has(FLOW_HAS_STATUS) ? w[FLOW_STATUS] : 0;
+  static const uint32_t kBase[2] = {FLOW_ORIG, FLOW_REPLY};
   static const char* const kZone[2] = {"zone-orig=", "zone-reply="};
   for (int d = 0; d < 2; d++) {
     const uint32_t* t = &w[kBase[d]];
     if (d == 1 && !(status & IPS_SEEN_REPLY)) l.Word("[UNREPLIED]");
     Tuple(&l, t, addr[d][0], addr[d][1]);
-    if (t[T_META] & TP_ZONE) l.Field(kZone[d], t[T_ZONE]);
+    if (t[TUPLE_META] & TUPLE_HAS_ZONE) l.Field(kZone[d], t[TUPLE_ZONE]);
     if (counters) {
-      l.Field("packets=", Get64(&w[W_COUNTERS + 4 * d]));
-      l.Field("bytes=", Get64(&w[W_COUNTERS + 4 * d + 2]));
+      l.Field("packets=", Get64(&w[FLOW_COUNTERS + 4 * d]));
+      l.Field("bytes=", Get64(&w[FLOW_COUNTERS + 4 * d + 2]));
     }
   }
   if (status & kHwOffload) l.Word("[HW_OFFLOAD]");
   else if (status & IPS_OFFLOAD) l.Word("[OFFLOAD]");
   else if (status & IPS_ASSURED) l.Word("[ASSURED]");
-  if (has(P_MARK)) l.Field("mark=", w[W_MARK]);
-  if (has(P_SECMARK)) l.Field("secmark=", w[W_SECMARK]);
-  if (has(P_SECCTX)) {
+  if (has(FLOW_HAS_MARK)) l.Field("mark=", w[FLOW_MARK]);
+  if (has(FLOW_HAS_SECMARK)) l.Field("secmark=", w[FLOW_SECMARK]);
+  if (has(FLOW_HAS_SECCTX)) {
     l.Cstr("secctx=");
     l.Str(secctx);
     l.Char(' ');
   }
-  if (has(P_ZONE)) l.Field("zone=", w[W_ZONE]);
-  if (has(P_TS_START)) {
+  if (has(FLOW_HAS_ZONE)) l.Field("zone=", w[FLOW_ZONE]);
+  if (has(FLOW_HAS_TS_START)) {
     // Whole seconds each, then the difference (a negative one wraps, as %llu prints it).
-    const uint64_t start = Get64(&w[W_TS_START]) / 1000000000u;
-    const uint64_t stop = has(P_TS_STOP) ? Get64(&w[W_TS_STOP]) : 0;
+    const uint64_t start = Get64(&w[FLOW_TS_START]) / 1000000000u;
+    const uint64_t stop = has(FLOW_HAS_TS_STOP) ? Get64(&w[FLOW_TS_STOP]) : 0;
     const uint64_t end = stop != 0 ? stop / 1000000000u : static_cast<uint64_t>(now_s);
     l.Field("delta-time=", end - start);
   }
-  if (has(P_HELPER)) {
+  if (has(FLOW_HAS_HELPER)) {
     l.Cstr("helper=");
     l.Str(helper);
     l.Char(' ');
   }
-  if (has(P_USE)) l.Field("use=", w[W_USE]);
-  if (o.id && has(P_ID)) l.Field("id=", w[W_ID]);
+  if (has(FLOW_HAS_USE)) l.Field("use=", w[FLOW_USE]);
+  if (o.id && has(FLOW_HAS_ID)) l.Field("id=", w[FLOW_ID]);
   l.End();
 }
 

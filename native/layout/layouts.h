@@ -1,9 +1,15 @@
 // Every fixed layout that crosses between native code and lib/ (record words, presence bits,
-// packed flow specs), defined once, as X-macro lists: X(name, value). The C++ enums are made
-// from them (ct/flow.h, ct/expect.h, log/nflog.h, ct/request.h, ct/aggregate.h, trace/nftrace.h), the addon
-// exports them at load (`layouts`, layout/export.cc), and scripts/gen-layout.mjs writes
+// packed flow specs, the counters of a batch and of a stream), defined once, as X-macro lists:
+// X(name, value). The C++ enums are made from them at the end of this file, the addon exports
+// them at load (`layouts`, layout/export.cc), and scripts/gen-layout.mjs writes
 // lib/core/layout.ts from this file; test/core/layout.unit.test.ts fails when the two differ.
+//
+// Names say what they describe: <RECORD>_<FIELD> is a word's index in a record (FLOW_MARK,
+// PACKET_PAYLOAD, TRACE_ID), <RECORD>_HAS_<FIELD> a bit of its presence word (FLOW_HAS_MARK),
+// <RECORD>_WORDS its size in words.
 #pragma once
+
+#include <cstdint>
 
 // The lists, by layout: name of the C++ enum, then its X-macro.
 #define NFCT_LAYOUTS(L) \
@@ -26,292 +32,338 @@
   L(AggGroupFlags, NFCT_AGG_GROUP_FLAGS) \
   L(AggSort, NFCT_AGG_SORT) \
   L(TracePresent, NFCT_TRACE_PRESENT) \
-  L(TraceWord, NFCT_TRACE_WORD)
+  L(TraceWord, NFCT_TRACE_WORD) \
+  L(BatchCounter, NFCT_BATCH_COUNTER) \
+  L(StreamStat, NFCT_STREAM_STAT)
 
-// Presence bits (word W_PRESENT).
+// Presence bits (word FLOW_PRESENT).
 #define NFCT_FLOW_PRESENT(X) \
-  X(P_ORIG, 1 << 0) \
-  X(P_REPLY, 1 << 1) \
-  X(P_MASTER, 1 << 2) \
-  X(P_ID, 1 << 3) \
-  X(P_STATUS, 1 << 4) \
-  X(P_TIMEOUT, 1 << 5) \
-  X(P_MARK, 1 << 6) \
-  X(P_SECMARK, 1 << 7) \
-  X(P_USE, 1 << 8) \
-  X(P_ZONE, 1 << 9) \
-  X(P_LABELS, 1 << 10) \
-  X(P_COUNTERS_ORIG, 1 << 11) \
-  X(P_COUNTERS_REPLY, 1 << 12) \
-  X(P_TS_START, 1 << 13) \
-  X(P_TS_STOP, 1 << 14) \
-  X(P_TCP, 1 << 15) \
-  X(P_SCTP, 1 << 16) \
-  X(P_DCCP, 1 << 17) \
-  X(P_HELPER, 1 << 18) \
-  X(P_SECCTX, 1 << 19) \
-  X(P_SEQADJ_ORIG, 1 << 20) \
-  X(P_SEQADJ_REPLY, 1 << 21) \
-  X(P_SYNPROXY, 1 << 22) \
-  X(P_TS_EVENT, 1 << 23)
+  X(FLOW_HAS_ORIG, 1 << 0) \
+  X(FLOW_HAS_REPLY, 1 << 1) \
+  X(FLOW_HAS_MASTER, 1 << 2) \
+  X(FLOW_HAS_ID, 1 << 3) \
+  X(FLOW_HAS_STATUS, 1 << 4) \
+  X(FLOW_HAS_TIMEOUT, 1 << 5) \
+  X(FLOW_HAS_MARK, 1 << 6) \
+  X(FLOW_HAS_SECMARK, 1 << 7) \
+  X(FLOW_HAS_USE, 1 << 8) \
+  X(FLOW_HAS_ZONE, 1 << 9) \
+  X(FLOW_HAS_LABELS, 1 << 10) \
+  X(FLOW_HAS_COUNTERS_ORIG, 1 << 11) \
+  X(FLOW_HAS_COUNTERS_REPLY, 1 << 12) \
+  X(FLOW_HAS_TS_START, 1 << 13) \
+  X(FLOW_HAS_TS_STOP, 1 << 14) \
+  X(FLOW_HAS_TCP, 1 << 15) \
+  X(FLOW_HAS_SCTP, 1 << 16) \
+  X(FLOW_HAS_DCCP, 1 << 17) \
+  X(FLOW_HAS_HELPER, 1 << 18) \
+  X(FLOW_HAS_SECCTX, 1 << 19) \
+  X(FLOW_HAS_SEQADJ_ORIG, 1 << 20) \
+  X(FLOW_HAS_SEQADJ_REPLY, 1 << 21) \
+  X(FLOW_HAS_SYNPROXY, 1 << 22) \
+  X(FLOW_HAS_TS_EVENT, 1 << 23)
 
-// Tuple presence bits (word T_META of a tuple block, above the l4 protocol byte).
+// Tuple presence bits (word TUPLE_META of a tuple block, above the l4 protocol byte).
 #define NFCT_TUPLE_PRESENT(X) \
-  X(TP_PROTO, 1 << 8) \
-  X(TP_PORTS, 1 << 9) \
-  X(TP_ICMP, 1 << 10) \
-  X(TP_ZONE, 1 << 11) \
-  X(TP_ADDRS, 1 << 12)
+  X(TUPLE_HAS_PROTO, 1 << 8) \
+  X(TUPLE_HAS_PORTS, 1 << 9) \
+  X(TUPLE_HAS_ICMP, 1 << 10) \
+  X(TUPLE_HAS_ZONE, 1 << 11) \
+  X(TUPLE_HAS_ADDRS, 1 << 12)
 
 // A tuple block: 4 words.
 #define NFCT_TUPLE_WORD(X) \
-  X(T_META, 0)  /* l4 protocol number | TP_* bits */ \
-  X(T_PORTS, 1)  /* source port | destination port << 16 (GRE: keys) */ \
-  X(T_ICMP, 2)  /* type | code << 8 | id << 16 */ \
-  X(T_ZONE, 3) \
+  X(TUPLE_META, 0)  /* l4 protocol number | TP_* bits */ \
+  X(TUPLE_PORTS, 1)  /* source port | destination port << 16 (GRE: keys) */ \
+  X(TUPLE_ICMP, 2)  /* type | code << 8 | id << 16 */ \
+  X(TUPLE_ZONE, 3) \
   X(TUPLE_WORDS, 4)
 
 #define NFCT_FLOW_WORD(X) \
-  X(W_PRESENT, 0) \
-  X(W_KIND, 1)  /* l3 family | l4 protocol << 8 | message type << 16 (IPCTNL_MSG_CT_*) | flags << 24 */ \
-  X(W_ID, 2) \
-  X(W_STATUS, 3) \
-  X(W_TIMEOUT, 4) \
-  X(W_MARK, 5) \
-  X(W_SECMARK, 6) \
-  X(W_USE, 7) \
-  X(W_ZONE, 8) \
-  X(W_LABELS, 9)  /* 4 words, bit i of the label set is bit (i % 32) of word (i / 32) */ \
-  X(W_COUNTERS, 13)  /* orig packets lo/hi, orig bytes lo/hi, reply packets lo/hi, reply bytes lo/hi */ \
-  X(W_TS_START, 21)  /* lo/hi, nanoseconds since the epoch */ \
-  X(W_TS_STOP, 23) \
-  X(W_PROTO, 25)  /* state, then 4 words: TCP wscale o|r<<8, flags o (flags|mask<<8), flags r; SCTP vtag o, vtag r; DCCP role, handshake seq lo/hi */ \
-  X(W_ORIG, 30) \
-  X(W_REPLY, 34) \
-  X(W_MASTER, 38) \
-  X(W_SEQADJ_ORIG, 42)  /* correction position, offset before, offset after */ \
-  X(W_SEQADJ_REPLY, 45) \
-  X(W_SYNPROXY, 48)  /* isn, its, tsoff */ \
-  X(W_TS_EVENT, 51)  /* lo/hi */ \
-  X(W_PORTID, 53)  /* events: the netlink port id of the process that made the change, 0: the kernel */ \
+  X(FLOW_PRESENT, 0) \
+  X(FLOW_KIND, 1)  /* l3 family | l4 protocol << 8 | message type << 16 (IPCTNL_MSG_CT_*) | flags << 24 */ \
+  X(FLOW_ID, 2) \
+  X(FLOW_STATUS, 3) \
+  X(FLOW_TIMEOUT, 4) \
+  X(FLOW_MARK, 5) \
+  X(FLOW_SECMARK, 6) \
+  X(FLOW_USE, 7) \
+  X(FLOW_ZONE, 8) \
+  X(FLOW_LABELS, 9)  /* 4 words, bit i of the label set is bit (i % 32) of word (i / 32) */ \
+  X(FLOW_COUNTERS, 13)  /* orig packets lo/hi, orig bytes lo/hi, reply packets lo/hi, reply bytes lo/hi */ \
+  X(FLOW_TS_START, 21)  /* lo/hi, nanoseconds since the epoch */ \
+  X(FLOW_TS_STOP, 23) \
+  X(FLOW_PROTO, 25)  /* state, then 4 words: TCP wscale o|r<<8, flags o (flags|mask<<8), flags r; SCTP vtag o, vtag r; DCCP role, handshake seq lo/hi */ \
+  X(FLOW_ORIG, 30) \
+  X(FLOW_REPLY, 34) \
+  X(FLOW_MASTER, 38) \
+  X(FLOW_SEQADJ_ORIG, 42)  /* correction position, offset before, offset after */ \
+  X(FLOW_SEQADJ_REPLY, 45) \
+  X(FLOW_SYNPROXY, 48)  /* isn, its, tsoff */ \
+  X(FLOW_TS_EVENT, 51)  /* lo/hi */ \
+  X(FLOW_PORTID, 53)  /* events: the netlink port id of the process that made the change, 0: the kernel */ \
   X(FLOW_WORDS, 56)
 
-// Message-kind flags (top byte of W_KIND).
+// Message-kind flags (top byte of FLOW_KIND).
 #define NFCT_FLOW_KIND_FLAGS(X) \
-  X(K_DUMP_INTR, 1 << 0)  /* the kernel's dump was interrupted by a table change */ \
-  X(K_CREATE, 1 << 1)  /* an event for a new entry (NLM_F_CREATE): [NEW], not [UPDATE] */ \
-  X(K_TS_RECEIVED, 1 << 2)  /* W_TS_EVENT holds the receive time, the kernel sent none */
+  X(FLOW_KIND_DUMP_INTR, 1 << 0)  /* the kernel's dump was interrupted by a table change */ \
+  X(FLOW_KIND_CREATE, 1 << 1)  /* an event for a new entry (NLM_F_CREATE): [NEW], not [UPDATE] */ \
+  X(FLOW_KIND_TS_RECEIVED, 1 << 2)  /* FLOW_TS_EVENT holds the receive time, the kernel sent none */
 
 #define NFCT_EXPECT_PRESENT(X) \
-  X(E_MASTER, 1 << 0) \
-  X(E_TUPLE, 1 << 1) \
-  X(E_MASK, 1 << 2) \
-  X(E_NAT, 1 << 3) \
-  X(E_ID, 1 << 4) \
-  X(E_TIMEOUT, 1 << 5) \
-  X(E_ZONE, 1 << 6) \
-  X(E_FLAGS, 1 << 7) \
-  X(E_CLASS, 1 << 8) \
-  X(E_HELPER, 1 << 9) \
-  X(E_FN, 1 << 10)
+  X(EXPECT_HAS_MASTER, 1 << 0) \
+  X(EXPECT_HAS_TUPLE, 1 << 1) \
+  X(EXPECT_HAS_MASK, 1 << 2) \
+  X(EXPECT_HAS_NAT, 1 << 3) \
+  X(EXPECT_HAS_ID, 1 << 4) \
+  X(EXPECT_HAS_TIMEOUT, 1 << 5) \
+  X(EXPECT_HAS_ZONE, 1 << 6) \
+  X(EXPECT_HAS_FLAGS, 1 << 7) \
+  X(EXPECT_HAS_CLASS, 1 << 8) \
+  X(EXPECT_HAS_HELPER, 1 << 9) \
+  X(EXPECT_HAS_FN, 1 << 10)
 
 // Strings follow in order: master src/dst, tuple src/dst, mask src/dst, nat src/dst (each
 // tuple only when present), helper, fn.
 #define NFCT_EXPECT_WORD(X) \
-  X(X_PRESENT, 0) \
-  X(X_KIND, 1)  /* l3 family | l4 protocol << 8 | message type << 16 */ \
-  X(X_ID, 2) \
-  X(X_TIMEOUT, 3) \
-  X(X_ZONE, 4) \
-  X(X_FLAGS, 5) \
-  X(X_CLASS, 6) \
-  X(X_NAT_DIR, 7) \
-  X(X_MASTER, 8)  /* tuple blocks of TUPLE_WORDS */ \
-  X(X_TUPLE, 12) \
-  X(X_MASK, 16) \
-  X(X_NAT, 20) \
-  X(X_TIME, 24)  /* lo/hi: receive time of an event, ns since the epoch */ \
+  X(EXPECT_PRESENT, 0) \
+  X(EXPECT_KIND, 1)  /* l3 family | l4 protocol << 8 | message type << 16 */ \
+  X(EXPECT_ID, 2) \
+  X(EXPECT_TIMEOUT, 3) \
+  X(EXPECT_ZONE, 4) \
+  X(EXPECT_FLAGS, 5) \
+  X(EXPECT_CLASS, 6) \
+  X(EXPECT_NAT_DIR, 7) \
+  X(EXPECT_MASTER, 8)  /* tuple blocks of TUPLE_WORDS */ \
+  X(EXPECT_TUPLE, 12) \
+  X(EXPECT_MASK, 16) \
+  X(EXPECT_NAT, 20) \
+  X(EXPECT_TIME, 24)  /* lo/hi: receive time of an event, ns since the epoch */ \
   X(EXPECT_WORDS, 26)
 
 #define NFCT_PACKET_PRESENT(X) \
-  X(N_HOOK, 1 << 0)  /* NFULA_PACKET_HDR: hook and hardware protocol */ \
-  X(N_MARK, 1 << 1) \
-  X(N_TIMESTAMP, 1 << 2) \
-  X(N_INDEV, 1 << 3) \
-  X(N_OUTDEV, 1 << 4) \
-  X(N_PHYSINDEV, 1 << 5) \
-  X(N_PHYSOUTDEV, 1 << 6) \
-  X(N_HWADDR, 1 << 7) \
-  X(N_PAYLOAD, 1 << 8) \
-  X(N_PREFIX, 1 << 9) \
-  X(N_UID, 1 << 10) \
-  X(N_GID, 1 << 11) \
-  X(N_SEQ, 1 << 12) \
-  X(N_SEQ_GLOBAL, 1 << 13) \
-  X(N_HWTYPE, 1 << 14) \
-  X(N_HWHEADER, 1 << 15) \
-  X(N_CT, 1 << 16)  /* a flow record (ct/flow.h, FLOW_WORDS) follows this one */ \
-  X(N_CTINFO, 1 << 17) \
-  X(N_VLAN, 1 << 18) \
-  X(N_L2HDR, 1 << 19)
+  X(PACKET_HAS_HOOK, 1 << 0)  /* NFULA_PACKET_HDR: hook and hardware protocol */ \
+  X(PACKET_HAS_MARK, 1 << 1) \
+  X(PACKET_HAS_TIMESTAMP, 1 << 2) \
+  X(PACKET_HAS_INDEV, 1 << 3) \
+  X(PACKET_HAS_OUTDEV, 1 << 4) \
+  X(PACKET_HAS_PHYSINDEV, 1 << 5) \
+  X(PACKET_HAS_PHYSOUTDEV, 1 << 6) \
+  X(PACKET_HAS_HWADDR, 1 << 7) \
+  X(PACKET_HAS_PAYLOAD, 1 << 8) \
+  X(PACKET_HAS_PREFIX, 1 << 9) \
+  X(PACKET_HAS_UID, 1 << 10) \
+  X(PACKET_HAS_GID, 1 << 11) \
+  X(PACKET_HAS_SEQ, 1 << 12) \
+  X(PACKET_HAS_SEQ_GLOBAL, 1 << 13) \
+  X(PACKET_HAS_HWTYPE, 1 << 14) \
+  X(PACKET_HAS_HWHEADER, 1 << 15) \
+  X(PACKET_HAS_CT, 1 << 16)  /* a flow record (ct/flow.h, FLOW_WORDS) follows this one */ \
+  X(PACKET_HAS_CTINFO, 1 << 17) \
+  X(PACKET_HAS_VLAN, 1 << 18) \
+  X(PACKET_HAS_L2HDR, 1 << 19)
 
 // Strings follow in order: prefix, then the names of indev, outdev, physindev, physoutdev
 // (each only when present; empty when the index has no name in the namespace), then the flow's.
 #define NFCT_PACKET_WORD(X) \
-  X(L_PRESENT, 0) \
-  X(L_KIND, 1)  /* nfgen family | hook << 8 | group << 16 */ \
-  X(L_HWPROTO, 2) \
-  X(L_MARK, 3) \
-  X(L_UID, 4) \
-  X(L_GID, 5) \
-  X(L_SEQ, 6) \
-  X(L_SEQ_GLOBAL, 7) \
-  X(L_HWTYPE, 8) \
-  X(L_CTINFO, 9) \
-  X(L_TIME, 10)  /* lo/hi ns since the epoch */ \
-  X(L_INDEV, 12) \
-  X(L_OUTDEV, 13) \
-  X(L_PHYSINDEV, 14) \
-  X(L_PHYSOUTDEV, 15) \
-  X(L_VLAN, 16)  /* protocol | tci << 16 */ \
-  X(L_PAYLOAD, 17)  /* offset, length in the batch's bytes */ \
-  X(L_HWHEADER, 19) \
-  X(L_HWADDR, 21) \
-  X(L_L2HDR, 23) \
+  X(PACKET_PRESENT, 0) \
+  X(PACKET_KIND, 1)  /* nfgen family | hook << 8 | group << 16 */ \
+  X(PACKET_HWPROTO, 2) \
+  X(PACKET_MARK, 3) \
+  X(PACKET_UID, 4) \
+  X(PACKET_GID, 5) \
+  X(PACKET_SEQ, 6) \
+  X(PACKET_SEQ_GLOBAL, 7) \
+  X(PACKET_HWTYPE, 8) \
+  X(PACKET_CTINFO, 9) \
+  X(PACKET_TIME, 10)  /* lo/hi ns since the epoch */ \
+  X(PACKET_INDEV, 12) \
+  X(PACKET_OUTDEV, 13) \
+  X(PACKET_PHYSINDEV, 14) \
+  X(PACKET_PHYSOUTDEV, 15) \
+  X(PACKET_VLAN, 16)  /* protocol | tci << 16 */ \
+  X(PACKET_PAYLOAD, 17)  /* offset, length in the batch's bytes */ \
+  X(PACKET_HWHEADER, 19) \
+  X(PACKET_HWADDR, 21) \
+  X(PACKET_L2HDR, 23) \
   X(PACKET_WORDS, 25)
 
 // Flow specs cross from lib/conntrack/flowspec.ts packed, SPEC_WORDS 32-bit words each (reading JS
 // object properties one by one costs more than the kernel's whole create).
 #define NFCT_SPEC_FLAGS(X) \
-  X(SF_REPLY, 1 << 0) \
-  X(SF_TIMEOUT, 1 << 1) \
-  X(SF_STATUS, 1 << 2) \
-  X(SF_MARK, 1 << 3) \
-  X(SF_MARK_MASK, 1 << 4) \
-  X(SF_ZONE, 1 << 5) \
-  X(SF_TCP_STATE, 1 << 6) \
-  X(SF_SCTP_STATE, 1 << 7) \
-  X(SF_VTAG, 1 << 8) \
-  X(SF_LABELS, 1 << 9) \
-  X(SF_LABELS_MASK, 1 << 10) \
-  X(SF_SNAT, 1 << 11) \
-  X(SF_SNAT_PORT, 1 << 12) \
-  X(SF_DNAT, 1 << 13) \
-  X(SF_DNAT_PORT, 1 << 14) \
-  X(SF_HELPER, 1 << 15)  /* the name is in the helpers array, at the spec's index */
+  X(SPEC_HAS_REPLY, 1 << 0) \
+  X(SPEC_HAS_TIMEOUT, 1 << 1) \
+  X(SPEC_HAS_STATUS, 1 << 2) \
+  X(SPEC_HAS_MARK, 1 << 3) \
+  X(SPEC_HAS_MARK_MASK, 1 << 4) \
+  X(SPEC_HAS_ZONE, 1 << 5) \
+  X(SPEC_HAS_TCP_STATE, 1 << 6) \
+  X(SPEC_HAS_SCTP_STATE, 1 << 7) \
+  X(SPEC_HAS_VTAG, 1 << 8) \
+  X(SPEC_HAS_LABELS, 1 << 9) \
+  X(SPEC_HAS_LABELS_MASK, 1 << 10) \
+  X(SPEC_HAS_SNAT, 1 << 11) \
+  X(SPEC_HAS_SNAT_PORT, 1 << 12) \
+  X(SPEC_HAS_DNAT, 1 << 13) \
+  X(SPEC_HAS_DNAT_PORT, 1 << 14) \
+  X(SPEC_HAS_HELPER, 1 << 15)  /* the name is in the helpers array, at the spec's index */
 
 // A packed tuple: src (4 words, the address bytes), dst (4), ports, ICMP, flags, tuple zone.
 #define NFCT_SPEC_TUPLE_WORD(X) \
-  X(ST_SRC, 0) \
-  X(ST_DST, 4) \
-  X(ST_PORTS, 8) \
-  X(ST_ICMP, 9) \
-  X(ST_FLAGS, 10) \
-  X(ST_ZONE, 11) \
+  X(SPEC_TUPLE_SRC, 0) \
+  X(SPEC_TUPLE_DST, 4) \
+  X(SPEC_TUPLE_PORTS, 8) \
+  X(SPEC_TUPLE_ICMP, 9) \
+  X(SPEC_TUPLE_FLAGS, 10) \
+  X(SPEC_TUPLE_ZONE, 11) \
   X(SPEC_TUPLE_WORDS, 12)
 
 #define NFCT_SPEC_TUPLE_FLAGS(X) \
-  X(STF_PORTS, 1 << 0) \
-  X(STF_ICMP, 1 << 1) \
-  X(STF_ZONE, 1 << 2)
+  X(SPEC_TUPLE_HAS_PORTS, 1 << 0) \
+  X(SPEC_TUPLE_HAS_ICMP, 1 << 1) \
+  X(SPEC_TUPLE_HAS_ZONE, 1 << 2)
 
 #define NFCT_SPEC_WORD(X) \
-  X(S_FLAGS, 0) \
-  X(S_KIND, 1)  /* family | protocol << 8 */ \
-  X(S_ORIG, 2) \
-  X(S_REPLY, 14) \
-  X(S_TIMEOUT, 26) \
-  X(S_STATUS, 27) \
-  X(S_MARK, 28) \
-  X(S_MARK_MASK, 29) \
-  X(S_ZONE, 30) \
-  X(S_STATE, 31) \
-  X(S_VTAG_ORIG, 32) \
-  X(S_VTAG_REPLY, 33) \
-  X(S_LABELS, 34)  /* 4 words */ \
-  X(S_LABELS_MASK, 38)  /* 4 words */ \
-  X(S_SNAT, 42)  /* 4 words of address, then the port */ \
-  X(S_DNAT, 47) \
+  X(SPEC_FLAGS, 0) \
+  X(SPEC_KIND, 1)  /* family | protocol << 8 */ \
+  X(SPEC_ORIG, 2) \
+  X(SPEC_REPLY, 14) \
+  X(SPEC_TIMEOUT, 26) \
+  X(SPEC_STATUS, 27) \
+  X(SPEC_MARK, 28) \
+  X(SPEC_MARK_MASK, 29) \
+  X(SPEC_ZONE, 30) \
+  X(SPEC_STATE, 31) \
+  X(SPEC_VTAG_ORIG, 32) \
+  X(SPEC_VTAG_REPLY, 33) \
+  X(SPEC_LABELS, 34)  /* 4 words */ \
+  X(SPEC_LABELS_MASK, 38)  /* 4 words */ \
+  X(SPEC_SNAT, 42)  /* 4 words of address, then the port */ \
+  X(SPEC_DNAT, 47) \
   X(SPEC_WORDS, 52)
 
 // Aggregation (ct/aggregate.h): what a group is keyed by, in lib/conntrack/aggregate.ts
 // AGGREGATE_KEYS order.
 #define NFCT_AGG_KEY(X) \
-  X(AK_FAMILY, 0)  /* value: AF_INET / AF_INET6 */ \
-  X(AK_PROTOCOL, 1)  /* value: l4 protocol number */ \
-  X(AK_SRC, 2)  /* original source address */ \
-  X(AK_DST, 3)  /* original destination address */ \
-  X(AK_SPORT, 4)  /* original source port (present for TCP, UDP, SCTP, DCCP, UDP-Lite) */ \
-  X(AK_DPORT, 5) \
-  X(AK_STATE, 6)  /* value: l4 protocol | state << 8 (present for TCP, SCTP, DCCP) */ \
-  X(AK_MARK, 7) \
-  X(AK_ZONE, 8) \
-  X(AK_STATUS, 9)  /* value: the status bits */ \
-  X(AK_DNAT, 10)  /* reply source address and port (present when destination-NATed) */ \
-  X(AK_SNAT, 11)  /* reply destination address and port (present when source-NATed) */ \
-  X(AK_REPLY_SRC, 12)  /* reply source address */ \
-  X(AK_COUNT_KEYS, 13)
+  X(AGG_BY_FAMILY, 0)  /* value: AF_INET / AF_INET6 */ \
+  X(AGG_BY_PROTOCOL, 1)  /* value: l4 protocol number */ \
+  X(AGG_BY_SRC, 2)  /* original source address */ \
+  X(AGG_BY_DST, 3)  /* original destination address */ \
+  X(AGG_BY_SPORT, 4)  /* original source port (present for TCP, UDP, SCTP, DCCP, UDP-Lite) */ \
+  X(AGG_BY_DPORT, 5) \
+  X(AGG_BY_STATE, 6)  /* value: l4 protocol | state << 8 (present for TCP, SCTP, DCCP) */ \
+  X(AGG_BY_MARK, 7) \
+  X(AGG_BY_ZONE, 8) \
+  X(AGG_BY_STATUS, 9)  /* value: the status bits */ \
+  X(AGG_BY_DNAT, 10)  /* reply source address and port (present when destination-NATed) */ \
+  X(AGG_BY_SNAT, 11)  /* reply destination address and port (present when source-NATed) */ \
+  X(AGG_BY_REPLY_SRC, 12)  /* reply source address */ \
+  X(AGG_KEYS, 13)
 
 // One key of a group record: meta (AKM_* bits, family << 8 for addresses), a value, 16 bytes
 // of address.
 #define NFCT_AGG_KEY_WORD(X) \
-  X(AKW_META, 0) \
-  X(AKW_VALUE, 1) \
-  X(AKW_ADDR, 2) \
+  X(AGG_KEY_META, 0) \
+  X(AGG_KEY_VALUE, 1) \
+  X(AGG_KEY_ADDR, 2) \
   X(AGG_KEY_WORDS, 6) \
-  X(AKM_PRESENT, 1 << 0) \
-  X(AKM_PORT, 1 << 1)
+  X(AGG_KEY_META_PRESENT, 1 << 0) \
+  X(AGG_KEY_META_PORT, 1 << 1)
 
 // After the key words of a group record.
 #define NFCT_AGG_GROUP_WORD(X) \
-  X(G_COUNT, 0) \
-  X(G_COUNTERS, 1)  /* orig packets lo/hi, orig bytes lo/hi, reply packets lo/hi, reply bytes lo/hi */ \
-  X(G_FLAGS, 9) \
+  X(AGG_GROUP_COUNT, 0) \
+  X(AGG_GROUP_COUNTERS, 1)  /* orig packets lo/hi, orig bytes lo/hi, reply packets lo/hi, reply bytes lo/hi */ \
+  X(AGG_GROUP_FLAGS, 9) \
   X(AGG_GROUP_TAIL, 10) \
   X(AGG_MAX_KEYS, 8)
 
 #define NFCT_AGG_GROUP_FLAGS(X) \
-  X(GF_COUNTERS, 1 << 0)  /* some flow of the group carried counters (nf_conntrack_acct=1) */
+  X(AGG_GROUP_HAS_COUNTERS, 1 << 0)  /* some flow of the group carried counters (nf_conntrack_acct=1) */
 
 // What groups are ranked by.
 #define NFCT_AGG_SORT(X) \
-  X(AS_COUNT, 0) \
-  X(AS_PACKETS, 1)  /* both directions */ \
-  X(AS_BYTES, 2)
+  X(AGG_SORT_COUNT, 0) \
+  X(AGG_SORT_PACKETS, 1)  /* both directions */ \
+  X(AGG_SORT_BYTES, 2)
 
 #define NFCT_TRACE_PRESENT(X) \
-  X(T_TABLE, 1 << 0) \
-  X(T_CHAIN, 1 << 1) \
-  X(T_RULE_HANDLE, 1 << 2) \
-  X(T_VERDICT, 1 << 3) \
-  X(T_JUMP_TARGET, 1 << 4) \
-  X(T_IIF, 1 << 5) \
-  X(T_OIF, 1 << 6) \
-  X(T_MARK, 1 << 7) \
-  X(T_NFPROTO, 1 << 8) \
-  X(T_POLICY, 1 << 9) \
-  X(T_LL, 1 << 10) \
-  X(T_NETWORK, 1 << 11) \
-  X(T_TRANSPORT, 1 << 12) \
-  X(T_IIFTYPE, 1 << 13) \
-  X(T_OIFTYPE, 1 << 14)
+  X(TRACE_HAS_TABLE, 1 << 0) \
+  X(TRACE_HAS_CHAIN, 1 << 1) \
+  X(TRACE_HAS_RULE_HANDLE, 1 << 2) \
+  X(TRACE_HAS_VERDICT, 1 << 3) \
+  X(TRACE_HAS_JUMP_TARGET, 1 << 4) \
+  X(TRACE_HAS_IIF, 1 << 5) \
+  X(TRACE_HAS_OIF, 1 << 6) \
+  X(TRACE_HAS_MARK, 1 << 7) \
+  X(TRACE_HAS_NFPROTO, 1 << 8) \
+  X(TRACE_HAS_POLICY, 1 << 9) \
+  X(TRACE_HAS_LL, 1 << 10) \
+  X(TRACE_HAS_NETWORK, 1 << 11) \
+  X(TRACE_HAS_TRANSPORT, 1 << 12) \
+  X(TRACE_HAS_IIFTYPE, 1 << 13) \
+  X(TRACE_HAS_OIFTYPE, 1 << 14)
 
 // Strings in order: table, chain, jump target, iif name, oif name (each when present).
 #define NFCT_TRACE_WORD(X) \
-  X(R_PRESENT, 0) \
-  X(R_KIND, 1)  /* table family | trace type << 8 */ \
-  X(R_ID, 2) \
-  X(R_HANDLE, 3)  /* lo/hi */ \
-  X(R_VERDICT, 5)  /* int32 */ \
-  X(R_POLICY, 6) \
-  X(R_IIF, 7) \
-  X(R_OIF, 8) \
-  X(R_IIFTYPE, 9) \
-  X(R_OIFTYPE, 10) \
-  X(R_MARK, 11) \
-  X(R_NFPROTO, 12) \
-  X(R_LL, 13)  /* offset, length in the batch's bytes */ \
-  X(R_NETWORK, 15) \
-  X(R_TRANSPORT, 17) \
-  X(R_TIME, 19)  /* lo/hi: receive time, ns since the epoch */ \
+  X(TRACE_PRESENT, 0) \
+  X(TRACE_KIND, 1)  /* table family | trace type << 8 */ \
+  X(TRACE_ID, 2) \
+  X(TRACE_HANDLE, 3)  /* lo/hi */ \
+  X(TRACE_VERDICT, 5)  /* int32 */ \
+  X(TRACE_POLICY, 6) \
+  X(TRACE_IIF, 7) \
+  X(TRACE_OIF, 8) \
+  X(TRACE_IIFTYPE, 9) \
+  X(TRACE_OIFTYPE, 10) \
+  X(TRACE_MARK, 11) \
+  X(TRACE_NFPROTO, 12) \
+  X(TRACE_LL, 13)  /* offset, length in the batch's bytes */ \
+  X(TRACE_NETWORK, 15) \
+  X(TRACE_TRANSPORT, 17) \
+  X(TRACE_TIME, 19)  /* lo/hi: receive time, ns since the epoch */ \
   X(TRACE_WORDS, 21)
+
+// The counters each batch carries into JS beside its records, as a Float64Array: written by
+// Reader::CallJs (native/reader.cc), read by BatchSource (lib/core/reader.ts).
+#define NFCT_BATCH_COUNTER(X) \
+  X(BATCH_COUNT, 0)  /* records in the batch */ \
+  X(BATCH_RECEIVED, 1)  /* messages read, matched or not */ \
+  X(BATCH_MALFORMED, 2)  /* messages that could not be decoded */ \
+  X(BATCH_OVERRUNS, 3)  /* overruns (ENOBUFS) seen before this batch's records */ \
+  X(BATCH_RCVBUF, 4)  /* the receive buffer after growing (0: unchanged) */ \
+  X(BATCH_FINAL, 5)  /* 1 on the reader's last batch */ \
+  X(BATCH_COST, 6)  /* the bytes the batch counts as queued until released */ \
+  X(BATCH_TALLY, 7)  /* the decoder's BATCH_TALLY_WORDS totals, on the final batch */ \
+  X(BATCH_TALLY_WORDS, 4) \
+  X(BATCH_COUNTERS, 11)
+
+// What a stream's stats() gives, as a Float64Array: written by Stream::Stats (native/stream.cc),
+// read by BatchSource (lib/core/reader.ts). Received, malformed and the counts by kind are kept
+// by counting readers only.
+#define NFCT_STREAM_STAT(X) \
+  X(STAT_QUEUED_RECORDS, 0)  /* handed to JS and not yet released */ \
+  X(STAT_QUEUED_BYTES, 1) \
+  X(STAT_PEAK_RECORDS, 2)  /* the most queued at once so far */ \
+  X(STAT_PEAK_BYTES, 3) \
+  X(STAT_POOLED_BYTES, 4)  /* spent batches kept for reuse */ \
+  X(STAT_RECEIVED, 5) \
+  X(STAT_MALFORMED, 6) \
+  X(STAT_COUNTED, 7)  /* STAT_COUNT_KINDS counters, records counted by kind (event types) */ \
+  X(STAT_COUNT_KINDS, 4) \
+  X(STAT_SOCKET_BUFFER, 11)  /* the receive buffer as getsockopt(SO_RCVBUF) reports it */ \
+  X(STREAM_STATS, 12)
+
+// One C++ enum per layout, named as in NFCT_LAYOUTS: enum FlowWord : uint32_t { FLOW_PRESENT =
+// 0, ... }.
+namespace nfct {
+#define NFCT_ENUM_FIELD(name, value) name = value,
+#define NFCT_ENUM(type, list) enum type : uint32_t { list(NFCT_ENUM_FIELD) };
+NFCT_LAYOUTS(NFCT_ENUM)
+#undef NFCT_ENUM
+#undef NFCT_ENUM_FIELD
+
+static_assert(BATCH_COUNTERS == BATCH_TALLY + BATCH_TALLY_WORDS, "the tally ends the batch counters");
+static_assert(STAT_SOCKET_BUFFER == STAT_COUNTED + STAT_COUNT_KINDS, "the socket buffer follows the counts");
+static_assert(STREAM_STATS == STAT_SOCKET_BUFFER + 1, "the socket buffer ends the stream stats");
+}  // namespace nfct

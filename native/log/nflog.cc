@@ -157,17 +157,17 @@ class PacketDecoder : public Decoder {
     });
     const auto* nfg = static_cast<const nfgenmsg*>(mnl_nlmsg_get_payload(nlh));
     uint32_t w[PACKET_WORDS] = {0};
-    uint32_t& p = w[L_PRESENT];
+    uint32_t& p = w[PACKET_PRESENT];
     uint32_t hook = 0;
     if (const nlattr* a = by_type[NFULA_PACKET_HDR]) {
       if (attr::PayloadLen(a) >= sizeof(nfulnl_msg_packet_hdr)) {
         const auto* h = static_cast<const nfulnl_msg_packet_hdr*>(attr::Payload(a));
-        w[L_HWPROTO] = ntohs(h->hw_protocol);
+        w[PACKET_HWPROTO] = ntohs(h->hw_protocol);
         hook = h->hook;
-        p |= N_HOOK;
+        p |= PACKET_HAS_HOOK;
       }
     }
-    w[L_KIND] = nfg->nfgen_family | (hook << 8) | (static_cast<uint32_t>(ntohs(nfg->res_id)) << 16);
+    w[PACKET_KIND] = nfg->nfgen_family | (hook << 8) | (static_cast<uint32_t>(ntohs(nfg->res_id)) << 16);
     auto u32 = [&](int type, uint32_t bit, uint32_t word) {
       const nlattr* a = by_type[type];
       if (a != nullptr && attr::PayloadLen(a) >= 4) {
@@ -175,37 +175,37 @@ class PacketDecoder : public Decoder {
         p |= bit;
       }
     };
-    u32(NFULA_MARK, N_MARK, L_MARK);
-    u32(NFULA_UID, N_UID, L_UID);
-    u32(NFULA_GID, N_GID, L_GID);
-    u32(NFULA_SEQ, N_SEQ, L_SEQ);
-    u32(NFULA_SEQ_GLOBAL, N_SEQ_GLOBAL, L_SEQ_GLOBAL);
-    u32(NFULA_CT_INFO, N_CTINFO, L_CTINFO);
-    u32(NFULA_IFINDEX_INDEV, N_INDEV, L_INDEV);
-    u32(NFULA_IFINDEX_OUTDEV, N_OUTDEV, L_OUTDEV);
-    u32(NFULA_IFINDEX_PHYSINDEV, N_PHYSINDEV, L_PHYSINDEV);
-    u32(NFULA_IFINDEX_PHYSOUTDEV, N_PHYSOUTDEV, L_PHYSOUTDEV);
+    u32(NFULA_MARK, PACKET_HAS_MARK, PACKET_MARK);
+    u32(NFULA_UID, PACKET_HAS_UID, PACKET_UID);
+    u32(NFULA_GID, PACKET_HAS_GID, PACKET_GID);
+    u32(NFULA_SEQ, PACKET_HAS_SEQ, PACKET_SEQ);
+    u32(NFULA_SEQ_GLOBAL, PACKET_HAS_SEQ_GLOBAL, PACKET_SEQ_GLOBAL);
+    u32(NFULA_CT_INFO, PACKET_HAS_CTINFO, PACKET_CTINFO);
+    u32(NFULA_IFINDEX_INDEV, PACKET_HAS_INDEV, PACKET_INDEV);
+    u32(NFULA_IFINDEX_OUTDEV, PACKET_HAS_OUTDEV, PACKET_OUTDEV);
+    u32(NFULA_IFINDEX_PHYSINDEV, PACKET_HAS_PHYSINDEV, PACKET_PHYSINDEV);
+    u32(NFULA_IFINDEX_PHYSOUTDEV, PACKET_HAS_PHYSOUTDEV, PACKET_PHYSOUTDEV);
     if (const nlattr* a = by_type[NFULA_HWTYPE]; a != nullptr && attr::PayloadLen(a) >= 2) {
-      w[L_HWTYPE] = attr::Be16(a);
-      p |= N_HWTYPE;
+      w[PACKET_HWTYPE] = attr::Be16(a);
+      p |= PACKET_HAS_HWTYPE;
     }
     if (const nlattr* a = by_type[NFULA_TIMESTAMP]; a != nullptr && attr::PayloadLen(a) >= 16) {
       uint64_t sec, usec;
       memcpy(&sec, attr::Payload(a), 8);
       memcpy(&usec, static_cast<const char*>(attr::Payload(a)) + 8, 8);
       const uint64_t ns = be64toh(sec) * 1000000000ull + be64toh(usec) * 1000ull;
-      w[L_TIME] = static_cast<uint32_t>(ns);
-      w[L_TIME + 1] = static_cast<uint32_t>(ns >> 32);
-      p |= N_TIMESTAMP;
+      w[PACKET_TIME] = static_cast<uint32_t>(ns);
+      w[PACKET_TIME + 1] = static_cast<uint32_t>(ns >> 32);
+      p |= PACKET_HAS_TIMESTAMP;
     }
     if (const nlattr* a = by_type[kNfulaVlan]) {
       NlForEachNested(a, [&](const nlattr* v) {
         if (attr::PayloadLen(v) < 2) return;
         const uint32_t value = attr::Be16(v);
-        if (attr::Type(v) == kNfulaVlanProto) w[L_VLAN] = (w[L_VLAN] & 0xffff0000u) | value;
-        if (attr::Type(v) == kNfulaVlanTci) w[L_VLAN] = (w[L_VLAN] & 0xffffu) | (value << 16);
+        if (attr::Type(v) == kNfulaVlanProto) w[PACKET_VLAN] = (w[PACKET_VLAN] & 0xffff0000u) | value;
+        if (attr::Type(v) == kNfulaVlanTci) w[PACKET_VLAN] = (w[PACKET_VLAN] & 0xffffu) | (value << 16);
       });
-      p |= N_VLAN;
+      p |= PACKET_HAS_VLAN;
     }
     auto bytes = [&](int type, uint32_t bit, uint32_t word) {
       if (const nlattr* a = by_type[type]) {
@@ -213,29 +213,29 @@ class PacketDecoder : public Decoder {
         p |= bit;
       }
     };
-    bytes(NFULA_PAYLOAD, N_PAYLOAD, L_PAYLOAD);
-    bytes(NFULA_HWHEADER, N_HWHEADER, L_HWHEADER);
-    bytes(kNfulaL2hdr, N_L2HDR, L_L2HDR);
+    bytes(NFULA_PAYLOAD, PACKET_HAS_PAYLOAD, PACKET_PAYLOAD);
+    bytes(NFULA_HWHEADER, PACKET_HAS_HWHEADER, PACKET_HWHEADER);
+    bytes(kNfulaL2hdr, PACKET_HAS_L2HDR, PACKET_L2HDR);
     if (const nlattr* a = by_type[NFULA_HWADDR]; a != nullptr && attr::PayloadLen(a) >= sizeof(nfulnl_msg_packet_hw)) {
       const auto* hw = static_cast<const nfulnl_msg_packet_hw*>(attr::Payload(a));
       const size_t len = std::min<size_t>(ntohs(hw->hw_addrlen), sizeof(hw->hw_addr));
-      batch->AppendBytes(&w[L_HWADDR], hw->hw_addr, len);
-      p |= N_HWADDR;
+      batch->AppendBytes(&w[PACKET_HWADDR], hw->hw_addr, len);
+      p |= PACKET_HAS_HWADDR;
     }
     bool has_ct = false;
     if (const nlattr* a = by_type[NFULA_CT]) {
       has_ct = ct::DecodeFlowAttrs(attr::Payload(a), attr::PayloadLen(a), nfg->nfgen_family, &flow_);
-      if (has_ct) p |= N_CT;
+      if (has_ct) p |= PACKET_HAS_CT;
     }
     // Strings: prefix, then interface names.
     if (const nlattr* a = by_type[NFULA_PREFIX]) {
       const char* s = static_cast<const char*>(attr::Payload(a));
       batch->strings.append(s, strnlen(s, attr::PayloadLen(a)));
       batch->strings.push_back('\0');
-      p |= N_PREFIX;
+      p |= PACKET_HAS_PREFIX;
     }
-    static const uint32_t kDevBits[4] = {N_INDEV, N_OUTDEV, N_PHYSINDEV, N_PHYSOUTDEV};
-    static const uint32_t kDevWords[4] = {L_INDEV, L_OUTDEV, L_PHYSINDEV, L_PHYSOUTDEV};
+    static const uint32_t kDevBits[4] = {PACKET_HAS_INDEV, PACKET_HAS_OUTDEV, PACKET_HAS_PHYSINDEV, PACKET_HAS_PHYSOUTDEV};
+    static const uint32_t kDevWords[4] = {PACKET_INDEV, PACKET_OUTDEV, PACKET_PHYSINDEV, PACKET_PHYSOUTDEV};
     for (int i = 0; i < 4; i++) {
       if (!(p & kDevBits[i])) continue;
       batch->strings.append(names_.Name(w[kDevWords[i]]));
@@ -243,7 +243,7 @@ class PacketDecoder : public Decoder {
     }
     batch->words.insert(batch->words.end(), w, w + PACKET_WORDS);
     if (has_ct) {
-      batch->words.insert(batch->words.end(), flow_.w, flow_.w + ct::FLOW_WORDS);
+      batch->words.insert(batch->words.end(), flow_.w, flow_.w + FLOW_WORDS);
       ct::AppendFlowStrings(flow_, &batch->strings);
     }
     batch->count++;

@@ -12,18 +12,6 @@ namespace nfct {
 namespace log {
 
 
-enum PacketPresent : uint32_t {
-#define X(name, value) name = value,
-  NFCT_PACKET_PRESENT(X)
-#undef X
-};
-
-enum PacketWord : uint32_t {
-#define X(name, value) name = value,
-  NFCT_PACKET_WORD(X)
-#undef X
-};
-
 class Nflog : public Napi::ObjectWrap<Nflog> {
  public:
   static void Init(Napi::Env env, Napi::Object exports);

@@ -37,7 +37,7 @@ class TraceDecoder : public Decoder {
     }
     const auto* nfg = static_cast<const nfgenmsg*>(mnl_nlmsg_get_payload(nlh));
     uint32_t w[TRACE_WORDS] = {0};
-    uint32_t& p = w[R_PRESENT];
+    uint32_t& p = w[TRACE_PRESENT];
     uint32_t type = 0;
     std::string table, chain, jump;
     const nlattr* ll = nullptr;
@@ -58,16 +58,16 @@ class TraceDecoder : public Decoder {
       switch (attr::Type(a)) {
         case NFTA_TRACE_TABLE:
           table = str(a);
-          p |= T_TABLE;
+          p |= TRACE_HAS_TABLE;
           break;
         case NFTA_TRACE_CHAIN:
           chain = str(a);
-          p |= T_CHAIN;
+          p |= TRACE_HAS_CHAIN;
           break;
         case NFTA_TRACE_RULE_HANDLE:
           if (attr::Len(a, 8)) {
-            attr::Put64(&w[R_HANDLE], attr::Be64(a));
-            p |= T_RULE_HANDLE;
+            attr::Put64(&w[TRACE_HANDLE], attr::Be64(a));
+            p |= TRACE_HAS_RULE_HANDLE;
           }
           break;
         case NFTA_TRACE_TYPE:
@@ -75,12 +75,12 @@ class TraceDecoder : public Decoder {
           break;
         case NFTA_TRACE_VERDICT:
           NlForEachNested(a, [&](const nlattr* v) {
-            if (attr::Type(v) == NFTA_VERDICT_CODE) u32(v, T_VERDICT, R_VERDICT);
+            if (attr::Type(v) == NFTA_VERDICT_CODE) u32(v, TRACE_HAS_VERDICT, TRACE_VERDICT);
             if (attr::Type(v) == NFTA_VERDICT_CHAIN) jump = str(v);
           });
           break;
         case NFTA_TRACE_ID:
-          if (attr::Len(a, 4)) w[R_ID] = attr::Be32(a);
+          if (attr::Len(a, 4)) w[TRACE_ID] = attr::Be32(a);
           break;
         case NFTA_TRACE_LL_HEADER:
           ll = a;
@@ -92,52 +92,52 @@ class TraceDecoder : public Decoder {
           transport = a;
           break;
         case NFTA_TRACE_IIF:
-          u32(a, T_IIF, R_IIF);
+          u32(a, TRACE_HAS_IIF, TRACE_IIF);
           break;
         case NFTA_TRACE_IIFTYPE:
-          u16(a, T_IIFTYPE, R_IIFTYPE);
+          u16(a, TRACE_HAS_IIFTYPE, TRACE_IIFTYPE);
           break;
         case NFTA_TRACE_OIF:
-          u32(a, T_OIF, R_OIF);
+          u32(a, TRACE_HAS_OIF, TRACE_OIF);
           break;
         case NFTA_TRACE_OIFTYPE:
-          u16(a, T_OIFTYPE, R_OIFTYPE);
+          u16(a, TRACE_HAS_OIFTYPE, TRACE_OIFTYPE);
           break;
         case NFTA_TRACE_MARK:
-          u32(a, T_MARK, R_MARK);
+          u32(a, TRACE_HAS_MARK, TRACE_MARK);
           break;
         case NFTA_TRACE_NFPROTO:
-          u32(a, T_NFPROTO, R_NFPROTO);
+          u32(a, TRACE_HAS_NFPROTO, TRACE_NFPROTO);
           break;
         case NFTA_TRACE_POLICY:
-          u32(a, T_POLICY, R_POLICY);
+          u32(a, TRACE_HAS_POLICY, TRACE_POLICY);
           break;
         default:
           break;
       }
     });
-    w[R_KIND] = nfg->nfgen_family | ((type & 0xff) << 8);
-    if (ll) batch->AppendBytes(&w[R_LL], attr::Payload(ll), attr::PayloadLen(ll)), p |= T_LL;
-    if (network) batch->AppendBytes(&w[R_NETWORK], attr::Payload(network), attr::PayloadLen(network)), p |= T_NETWORK;
-    if (transport) batch->AppendBytes(&w[R_TRANSPORT], attr::Payload(transport), attr::PayloadLen(transport)), p |= T_TRANSPORT;
+    w[TRACE_KIND] = nfg->nfgen_family | ((type & 0xff) << 8);
+    if (ll) batch->AppendBytes(&w[TRACE_LL], attr::Payload(ll), attr::PayloadLen(ll)), p |= TRACE_HAS_LL;
+    if (network) batch->AppendBytes(&w[TRACE_NETWORK], attr::Payload(network), attr::PayloadLen(network)), p |= TRACE_HAS_NETWORK;
+    if (transport) batch->AppendBytes(&w[TRACE_TRANSPORT], attr::Payload(transport), attr::PayloadLen(transport)), p |= TRACE_HAS_TRANSPORT;
     timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     const uint64_t ns = static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-    w[R_TIME] = static_cast<uint32_t>(ns);
-    w[R_TIME + 1] = static_cast<uint32_t>(ns >> 32);
+    w[TRACE_TIME] = static_cast<uint32_t>(ns);
+    w[TRACE_TIME + 1] = static_cast<uint32_t>(ns >> 32);
     // Strings: table, chain, jump target, iif name, oif name (each when present).
     auto push = [&](const std::string& s) {
       batch->strings.append(s);
       batch->strings.push_back('\0');
     };
-    if (p & T_TABLE) push(table);
-    if (p & T_CHAIN) push(chain);
+    if (p & TRACE_HAS_TABLE) push(table);
+    if (p & TRACE_HAS_CHAIN) push(chain);
     if (!jump.empty()) {
       push(jump);
-      p |= T_JUMP_TARGET;
+      p |= TRACE_HAS_JUMP_TARGET;
     }
-    for (uint32_t word : {R_IIF, R_OIF}) {
-      if (!(p & (word == R_IIF ? T_IIF : T_OIF))) continue;
+    for (uint32_t word : {TRACE_IIF, TRACE_OIF}) {
+      if (!(p & (word == TRACE_IIF ? TRACE_HAS_IIF : TRACE_HAS_OIF))) continue;
       char name[IF_NAMESIZE] = {0};
       if (if_indextoname(w[word], name) == nullptr) name[0] = '\0';
       push(name);

@@ -11,18 +11,6 @@
 namespace nfct {
 namespace trace {
 
-enum TracePresent : uint32_t {
-#define X(name, value) name = value,
-  NFCT_TRACE_PRESENT(X)
-#undef X
-};
-
-enum TraceWord : uint32_t {
-#define X(name, value) name = value,
-  NFCT_TRACE_WORD(X)
-#undef X
-};
-
 // traceEvents(nsPath | null, onBatch, tuning): Stream of trace records.
 Napi::Value TraceEvents(const Napi::CallbackInfo& info);
 

@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { Conntrack, Nflog } from '../../lib/index.js';
-import type { Finding } from '../../lib/cli/doctor-checks.js';
+import type { Finding } from '../../lib/cli/commands/doctor-checks.js';
 import { createNetns, enableConntrack, type Netns, setSysctl } from '../helpers/netns.js';
 import { listEntries } from '../oracle/conntrack-cli.js';
 

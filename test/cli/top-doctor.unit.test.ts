@@ -3,10 +3,10 @@
 import { describe, expect, test } from 'vitest';
 
 import type { AggregateResult } from '../../lib/conntrack/aggregate.js';
-import type { CpuStats } from '../../lib/conntrack/handle.js';
-import { checkHashSize, checkStaleUdp, checkStatsRising, checkTableFull, diagnose, type NamespaceReport } from '../../lib/cli/doctor-checks.js';
-import { mergeGroups } from '../../lib/cli/top.js';
-import { renderFrame, type TopSnapshot } from '../../lib/cli/top-view.js';
+import type { CpuStats } from '../../lib/conntrack/types.js';
+import { checkHashSize, checkStaleUdp, checkStatsRising, checkTableFull, diagnose, type NamespaceReport } from '../../lib/cli/commands/doctor-checks.js';
+import { mergeGroups } from '../../lib/cli/commands/top.js';
+import { renderFrame, type TopSnapshot } from '../../lib/cli/commands/top-view.js';
 
 const empty: AggregateResult = { by: ['dnat', 'status'], sort: 'count', groups: [], total: { count: 0 }, groupCount: 0 };
 const cpu = (n: number, v: Partial<CpuStats> = {}): CpuStats =>

@@ -89,9 +89,9 @@ describe('Status', () => {
 // Flow records (native/layout/layouts.h)
 
 // The layout as native/layout/layouts.h defines it (lib/core/layout.ts, generated).
-const { P_COUNTERS_ORIG, P_COUNTERS_REPLY, P_DCCP, P_HELPER, P_ID, P_LABELS, P_MARK, P_MASTER, P_ORIG, P_REPLY, P_SECCTX, P_SECMARK, P_SEQADJ_ORIG, P_SEQADJ_REPLY, P_STATUS, P_SYNPROXY, P_TCP, P_TIMEOUT, P_TS_EVENT, P_TS_START, P_TS_STOP, P_USE, P_ZONE } = FlowPresent;
-const { TP_ADDRS, TP_ICMP, TP_PORTS, TP_PROTO, TP_ZONE } = TuplePresent;
-const { W_COUNTERS, W_ID, W_KIND, W_LABELS, W_MARK, W_MASTER, W_ORIG, W_PRESENT, W_PROTO, W_REPLY, W_SECMARK, W_SEQADJ_ORIG, W_SEQADJ_REPLY, W_STATUS, W_SYNPROXY, W_TIMEOUT, W_TS_EVENT, W_TS_START, W_TS_STOP, W_USE, W_ZONE } = FlowWord;
+const { FLOW_HAS_COUNTERS_ORIG, FLOW_HAS_COUNTERS_REPLY, FLOW_HAS_DCCP, FLOW_HAS_HELPER, FLOW_HAS_ID, FLOW_HAS_LABELS, FLOW_HAS_MARK, FLOW_HAS_MASTER, FLOW_HAS_ORIG, FLOW_HAS_REPLY, FLOW_HAS_SECCTX, FLOW_HAS_SECMARK, FLOW_HAS_SEQADJ_ORIG, FLOW_HAS_SEQADJ_REPLY, FLOW_HAS_STATUS, FLOW_HAS_SYNPROXY, FLOW_HAS_TCP, FLOW_HAS_TIMEOUT, FLOW_HAS_TS_EVENT, FLOW_HAS_TS_START, FLOW_HAS_TS_STOP, FLOW_HAS_USE, FLOW_HAS_ZONE } = FlowPresent;
+const { TUPLE_HAS_ADDRS, TUPLE_HAS_ICMP, TUPLE_HAS_PORTS, TUPLE_HAS_PROTO, TUPLE_HAS_ZONE } = TuplePresent;
+const { FLOW_COUNTERS, FLOW_ID, FLOW_KIND, FLOW_LABELS, FLOW_MARK, FLOW_MASTER, FLOW_ORIG, FLOW_PRESENT, FLOW_PROTO, FLOW_REPLY, FLOW_SECMARK, FLOW_SEQADJ_ORIG, FLOW_SEQADJ_REPLY, FLOW_STATUS, FLOW_SYNPROXY, FLOW_TIMEOUT, FLOW_TS_EVENT, FLOW_TS_START, FLOW_TS_STOP, FLOW_USE, FLOW_ZONE } = FlowWord;
 
 interface TupleSpec {
   proto: number;
@@ -127,40 +127,40 @@ function batch(records: RecordSpec[]): { buffer: ArrayBuffer; strings: string; c
   const strings: string[] = [];
   records.forEach((r, i) => {
     const w = all.subarray(i * FLOW_WORDS, (i + 1) * FLOW_WORDS);
-    let present = r.present | P_ORIG | P_REPLY;
-    w[W_KIND] = r.family | (r.proto << 8) | ((r.msgType ?? 0) << 16) | ((r.dumpInterrupted ? 1 : 0) << 24);
+    let present = r.present | FLOW_HAS_ORIG | FLOW_HAS_REPLY;
+    w[FLOW_KIND] = r.family | (r.proto << 8) | ((r.msgType ?? 0) << 16) | ((r.dumpInterrupted ? 1 : 0) << 24);
     const tuple = (at: number, t: TupleSpec): void => {
-      w[at] = t.proto | TP_PROTO | TP_ADDRS;
+      w[at] = t.proto | TUPLE_HAS_PROTO | TUPLE_HAS_ADDRS;
       if (t.ports) {
-        w[at] |= TP_PORTS;
+        w[at] |= TUPLE_HAS_PORTS;
         w[at + 1] = (t.ports[0] | (t.ports[1] << 16)) >>> 0;
       }
       if (t.icmp) {
-        w[at] |= TP_ICMP;
+        w[at] |= TUPLE_HAS_ICMP;
         w[at + 2] = (t.icmp[0] | (t.icmp[1] << 8) | (t.icmp[2] << 16)) >>> 0;
       }
       if (t.zone !== undefined) {
-        w[at] |= TP_ZONE;
+        w[at] |= TUPLE_HAS_ZONE;
         w[at + 3] = t.zone;
       }
       strings.push(t.src, t.dst);
     };
-    tuple(W_ORIG, r.orig);
-    tuple(W_REPLY, r.reply);
+    tuple(FLOW_ORIG, r.orig);
+    tuple(FLOW_REPLY, r.reply);
     if (r.master) {
-      present |= P_MASTER;
-      tuple(W_MASTER, r.master);
+      present |= FLOW_HAS_MASTER;
+      tuple(FLOW_MASTER, r.master);
     }
     if (r.helper !== undefined) {
-      present |= P_HELPER;
+      present |= FLOW_HAS_HELPER;
       strings.push(r.helper);
     }
     if (r.secctx !== undefined) {
-      present |= P_SECCTX;
+      present |= FLOW_HAS_SECCTX;
       strings.push(r.secctx);
     }
     for (const [k, v] of Object.entries(r.words ?? {})) w[Number(k)] = v;
-    w[W_PRESENT] = present;
+    w[FLOW_PRESENT] = present;
   });
   return { buffer: all.buffer, strings: strings.map((s) => `${s}\0`).join(''), count: records.length };
 }
@@ -171,32 +171,32 @@ const TS_STOP = 1_700_000_060_987_654_321n;
 const TS_EVENT = 1_700_000_061_000_000_001n;
 const tcpRecord = (): RecordSpec => {
   const w = new Uint32Array(FLOW_WORDS);
-  w[W_ID] = 0xdeadbeef;
-  w[W_STATUS] = 0x2 | 0x4 | 0x8;
-  w[W_TIMEOUT] = 431_999;
-  w[W_MARK] = 0x80000001;
-  w[W_SECMARK] = 42;
-  w[W_USE] = 2;
-  w[W_ZONE] = 3;
+  w[FLOW_ID] = 0xdeadbeef;
+  w[FLOW_STATUS] = 0x2 | 0x4 | 0x8;
+  w[FLOW_TIMEOUT] = 431_999;
+  w[FLOW_MARK] = 0x80000001;
+  w[FLOW_SECMARK] = 42;
+  w[FLOW_USE] = 2;
+  w[FLOW_ZONE] = 3;
   // labels 0, 31, 32, 127: bit i is bit (i % 32) of word (i / 32)
-  w[W_LABELS] = 0x80000001;
-  w[W_LABELS + 1] = 0x00000001;
-  w[W_LABELS + 2] = 0;
-  w[W_LABELS + 3] = 0x80000000;
-  put64(w, W_COUNTERS + 0, 2n ** 32n + 5n); // original packets
-  put64(w, W_COUNTERS + 2, 0x0012_3456_89ab_cdefn); // original bytes
-  put64(w, W_COUNTERS + 4, 0xffff_ffffn); // reply packets
-  put64(w, W_COUNTERS + 6, 0x1f_ffffn << 32n); // reply bytes
-  put64(w, W_TS_START, TS_START);
-  put64(w, W_TS_STOP, TS_STOP);
-  put64(w, W_TS_EVENT, TS_EVENT);
-  w[W_PROTO] = 3; // ESTABLISHED
-  w[W_PROTO + 1] = 7 | (9 << 8); // wscale original 7, reply 9
-  w[W_PROTO + 2] = 0x23 | (0x2b << 8); // flags original | mask << 8
-  w[W_PROTO + 3] = 0x33 | (0x3f << 8);
-  w.set([1000, 2, 3], W_SEQADJ_ORIG);
-  w.set([4000, 5, 6], W_SEQADJ_REPLY);
-  w.set([0xfffffff0, 8, 9], W_SYNPROXY);
+  w[FLOW_LABELS] = 0x80000001;
+  w[FLOW_LABELS + 1] = 0x00000001;
+  w[FLOW_LABELS + 2] = 0;
+  w[FLOW_LABELS + 3] = 0x80000000;
+  put64(w, FLOW_COUNTERS + 0, 2n ** 32n + 5n); // original packets
+  put64(w, FLOW_COUNTERS + 2, 0x0012_3456_89ab_cdefn); // original bytes
+  put64(w, FLOW_COUNTERS + 4, 0xffff_ffffn); // reply packets
+  put64(w, FLOW_COUNTERS + 6, 0x1f_ffffn << 32n); // reply bytes
+  put64(w, FLOW_TS_START, TS_START);
+  put64(w, FLOW_TS_STOP, TS_STOP);
+  put64(w, FLOW_TS_EVENT, TS_EVENT);
+  w[FLOW_PROTO] = 3; // ESTABLISHED
+  w[FLOW_PROTO + 1] = 7 | (9 << 8); // wscale original 7, reply 9
+  w[FLOW_PROTO + 2] = 0x23 | (0x2b << 8); // flags original | mask << 8
+  w[FLOW_PROTO + 3] = 0x33 | (0x3f << 8);
+  w.set([1000, 2, 3], FLOW_SEQADJ_ORIG);
+  w.set([4000, 5, 6], FLOW_SEQADJ_REPLY);
+  w.set([0xfffffff0, 8, 9], FLOW_SYNPROXY);
   const words: Record<number, number> = {};
   w.forEach((v, i) => {
     if (v !== 0) words[i] = v;
@@ -208,8 +208,8 @@ const tcpRecord = (): RecordSpec => {
     reply: { proto: 6, src: '10.0.0.2', dst: '10.0.0.1', ports: [80, 40000] },
     words,
     present:
-      P_ID | P_STATUS | P_TIMEOUT | P_MARK | P_SECMARK | P_USE | P_ZONE | P_LABELS | P_COUNTERS_ORIG | P_COUNTERS_REPLY |
-      P_TS_START | P_TS_STOP | P_TS_EVENT | P_TCP | P_SEQADJ_ORIG | P_SEQADJ_REPLY | P_SYNPROXY,
+      FLOW_HAS_ID | FLOW_HAS_STATUS | FLOW_HAS_TIMEOUT | FLOW_HAS_MARK | FLOW_HAS_SECMARK | FLOW_HAS_USE | FLOW_HAS_ZONE | FLOW_HAS_LABELS | FLOW_HAS_COUNTERS_ORIG | FLOW_HAS_COUNTERS_REPLY |
+      FLOW_HAS_TS_START | FLOW_HAS_TS_STOP | FLOW_HAS_TS_EVENT | FLOW_HAS_TCP | FLOW_HAS_SEQADJ_ORIG | FLOW_HAS_SEQADJ_REPLY | FLOW_HAS_SYNPROXY,
     helper: 'ftp',
   };
 };
@@ -222,8 +222,8 @@ const icmpRecord = (): RecordSpec => ({
   dumpInterrupted: true,
   orig: { proto: 1, src: '192.0.2.1', dst: '198.51.100.7', icmp: [8, 5, 0xbeef] },
   reply: { proto: 1, src: '198.51.100.7', dst: '192.0.2.1', icmp: [0, 5, 0xbeef] },
-  words: { [W_STATUS]: 0x8, [W_TIMEOUT]: 29 },
-  present: P_STATUS | P_TIMEOUT,
+  words: { [FLOW_STATUS]: 0x8, [FLOW_TIMEOUT]: 29 },
+  present: FLOW_HAS_STATUS | FLOW_HAS_TIMEOUT,
 });
 
 // Record 3: IPv6 UDP with DNAT (reply source differs from the original destination), a
@@ -234,8 +234,8 @@ const dnatRecord = (): RecordSpec => ({
   orig: { proto: 17, src: '2001:db8::1', dst: '2001:db8::100', ports: [5353, 53] },
   reply: { proto: 17, src: '2001:db8::53', dst: '2001:db8::1', ports: [5300, 5353] },
   master: { proto: 6, src: '2001:db8::1', dst: '2001:db8::100', ports: [1021, 21] },
-  words: { [W_STATUS]: 0x8 | 0x20 | 0x100, [W_MARK]: 0 },
-  present: P_STATUS | P_MARK,
+  words: { [FLOW_STATUS]: 0x8 | 0x20 | 0x100, [FLOW_MARK]: 0 },
+  present: FLOW_HAS_STATUS | FLOW_HAS_MARK,
   secctx: 'system_u:object_r:unlabeled_t:s0',
 });
 
@@ -245,8 +245,8 @@ const snatRecord = (): RecordSpec => ({
   proto: 6,
   orig: { proto: 6, src: '192.168.1.10', dst: '93.184.216.34', ports: [5555, 443] },
   reply: { proto: 6, src: '93.184.216.34', dst: '203.0.113.5', ports: [443, 61000] },
-  words: { [W_STATUS]: 0x2 | 0x4 | 0x8 | 0x10 | 0x80 },
-  present: P_STATUS,
+  words: { [FLOW_STATUS]: 0x2 | 0x4 | 0x8 | 0x10 | 0x80 },
+  present: FLOW_HAS_STATUS,
 });
 
 // Record 5: GRE with a NAT bit set but tuples that are exact mirrors: no rewrite to report.
@@ -255,19 +255,19 @@ const greRecord = (): RecordSpec => ({
   proto: 47,
   orig: { proto: 47, src: '10.1.1.1', dst: '10.2.2.2', ports: [0x0001, 0xabcd] },
   reply: { proto: 47, src: '10.2.2.2', dst: '10.1.1.1', ports: [0xabcd, 0x0001] },
-  words: { [W_STATUS]: 0x8 | 0x20 },
-  present: P_STATUS,
+  words: { [FLOW_STATUS]: 0x8 | 0x20 },
+  present: FLOW_HAS_STATUS,
 });
 
 // Record 6: IPv6 DCCP with its protoinfo (a 64-bit handshake sequence) and start time only.
 const dccpRecord = (): RecordSpec => {
   const w = new Uint32Array(FLOW_WORDS);
-  w[W_STATUS] = 0x8;
-  w[W_PROTO] = 4; // OPEN
-  w[W_PROTO + 1] = 1;
-  put64(w, W_PROTO + 2, 2n ** 40n + 3n);
-  put64(w, W_TS_START, TS_START);
-  put64(w, W_TS_STOP, 999n); // not present: must be ignored
+  w[FLOW_STATUS] = 0x8;
+  w[FLOW_PROTO] = 4; // OPEN
+  w[FLOW_PROTO + 1] = 1;
+  put64(w, FLOW_PROTO + 2, 2n ** 40n + 3n);
+  put64(w, FLOW_TS_START, TS_START);
+  put64(w, FLOW_TS_STOP, 999n); // not present: must be ignored
   const words: Record<number, number> = {};
   w.forEach((v, i) => {
     if (v !== 0) words[i] = v;
@@ -278,7 +278,7 @@ const dccpRecord = (): RecordSpec => {
     orig: { proto: 33, src: '::1', dst: '::1', ports: [1, 2] },
     reply: { proto: 33, src: '::1', dst: '::1', ports: [2, 1] },
     words,
-    present: P_STATUS | P_DCCP | P_TS_START,
+    present: FLOW_HAS_STATUS | FLOW_HAS_DCCP | FLOW_HAS_TS_START,
   };
 };
 

@@ -11,8 +11,8 @@ import { FlowPresent, FlowWord } from '../../lib/core/layout.js';
 import { addon } from '../../lib/core/native.js';
 import { type Attr, MSG_TYPES, SCHEMAS, encodeMessage, message, params } from '../support/arbitraries.js';
 
-const { P_ORIG, P_REPLY } = FlowPresent;
-const { W_PRESENT, W_COUNTERS } = FlowWord;
+const { FLOW_HAS_ORIG, FLOW_HAS_REPLY } = FlowPresent;
+const { FLOW_PRESENT, FLOW_COUNTERS } = FlowWord;
 
 // ---- well-formed ctnetlink flow messages (linux/netfilter/nfnetlink_conntrack.h) -------------
 
@@ -117,8 +117,8 @@ describe('formatFlows() (native) equals formatFlow() of the decoded Flow', () =>
         const w = new Uint32Array(buffer);
         // formatFlow() needs both tuples (a dump always has them); counters above 2^53 are
         // exact only in native code (a Flow holds them as numbers).
-        if ((w[W_PRESENT]! & (P_ORIG | P_REPLY)) !== (P_ORIG | P_REPLY)) return;
-        for (let i = 0; i < 4; i++) if (w[W_COUNTERS + 2 * i + 1]! >= 1 << 21) return;
+        if ((w[FLOW_PRESENT]! & (FLOW_HAS_ORIG | FLOW_HAS_REPLY)) !== (FLOW_HAS_ORIG | FLOW_HAS_REPLY)) return;
+        for (let i = 0; i < 4; i++) if (w[FLOW_COUNTERS + 2 * i + 1]! >= 1 << 21) return;
         const before = BigInt(Date.now()) * 1_000_000n;
         const mine = addon.formatFlows(buffer, strings, 1, format).toString('latin1');
         const after = BigInt(Date.now()) * 1_000_000n;
@@ -138,7 +138,7 @@ describe('formatFlows() (native) equals formatFlow() of the decoded Flow', () =>
       fc.property(fc.array(flowMessage, { minLength: 2, maxLength: 12 }), (ms) => {
         const parts = ms.map((m) => addon.decodeForTest('flow', m)).filter(([b, , n]) => {
           const w = new Uint32Array(b);
-          return n === 1 && (w[W_PRESENT]! & (P_ORIG | P_REPLY)) === (P_ORIG | P_REPLY);
+          return n === 1 && (w[FLOW_PRESENT]! & (FLOW_HAS_ORIG | FLOW_HAS_REPLY)) === (FLOW_HAS_ORIG | FLOW_HAS_REPLY);
         });
         if (parts.length < 2) return;
         const words = new Uint32Array(parts.length * FLOW_WORDS);

@@ -27,10 +27,10 @@ import { type MockInstance, afterEach, describe, expect, test, vi } from 'vitest
 import { parseLogLine } from '../../lib/nflog/logline-parse.js';
 import { decodeExpectations } from '../../lib/conntrack/expect.js';
 import { FLOW_WORDS, decodeFlows, jsonSafe } from '../../lib/conntrack/flow.js';
-import { ExpectWord, PacketPresent, PacketWord, TraceWord } from '../../lib/core/layout.js';
+import { BatchCounter, ExpectWord, PacketPresent, PacketWord, TraceWord } from '../../lib/core/layout.js';
 import { formatLogLine } from '../../lib/nflog/logline-format.js';
 import { Conntrack, Nflog, Trace, decodePacket, decodePackets, parseTraceLine, parseTracePrefix } from '../../lib/index.js';
-import { C, type NativeConntrack, type NativeStream, type OnBatch, addon } from '../../lib/core/native.js';
+import { type NativeConntrack, type NativeStream, type OnBatch, addon } from '../../lib/core/native.js';
 import type { NflogPacket } from '../../lib/nflog/types.js';
 import {
   MSG_TYPES,
@@ -47,8 +47,8 @@ import {
   traceMessage,
 } from '../support/arbitraries.js';
 
-const { PACKET_WORDS, L_PAYLOAD, L_HWHEADER, L_HWADDR, L_L2HDR } = PacketWord;
-const { N_PAYLOAD, N_HWHEADER, N_HWADDR, N_L2HDR, N_CT } = PacketPresent;
+const { PACKET_WORDS, PACKET_PAYLOAD, PACKET_HWHEADER, PACKET_HWADDR, PACKET_L2HDR } = PacketWord;
+const { PACKET_HAS_PAYLOAD, PACKET_HAS_HWHEADER, PACKET_HAS_HWADDR, PACKET_HAS_L2HDR, PACKET_HAS_CT } = PacketPresent;
 const { EXPECT_WORDS } = ExpectWord;
 const { TRACE_WORDS } = TraceWord;
 const WORDS = { flow: FLOW_WORDS, expect: EXPECT_WORDS, trace: TRACE_WORDS } as const;
@@ -90,14 +90,14 @@ function decode(kind: Kind, bytes: Buffer): Records {
 
 /** Where the byte fields of packet records point, and how far the batch's bytes must reach. */
 const PACKET_BYTES: Array<[bit: number, word: number]> = [
-  [N_PAYLOAD, L_PAYLOAD],
-  [N_HWHEADER, L_HWHEADER],
-  [N_HWADDR, L_HWADDR],
-  [N_L2HDR, L_L2HDR],
+  [PACKET_HAS_PAYLOAD, PACKET_PAYLOAD],
+  [PACKET_HAS_HWHEADER, PACKET_HWHEADER],
+  [PACKET_HAS_HWADDR, PACKET_HWADDR],
+  [PACKET_HAS_L2HDR, PACKET_L2HDR],
 ];
 
 function packetRecordWords(w: Uint32Array, at: number): number {
-  return PACKET_WORDS + (w[at]! & N_CT ? FLOW_WORDS : 0);
+  return PACKET_WORDS + (w[at]! & PACKET_HAS_CT ? FLOW_WORDS : 0);
 }
 
 /** Makes the byte fields of packet records point into one bytes buffer, filled from `fill`. */
@@ -267,7 +267,7 @@ describe('JS record decoders on random records', () => {
   test('decodePackets: records laid out as native code lays them out, any contents', () => {
     const record = fc.tuple(words(PACKET_WORDS), words(FLOW_WORDS), fc.integer({ min: 0, max: 2000 })).map(([p, f, len]) => {
       for (const [, word] of PACKET_BYTES) p[word + 1] = len % (word + 50);
-      return p[0]! & N_CT ? [...p, ...f] : [...p];
+      return p[0]! & PACKET_HAS_CT ? [...p, ...f] : [...p];
     });
     fc.assert(
       fc.property(fc.array(record, { maxLength: 5 }), strings, fc.uint8Array({ maxLength: 300 }), (recs, s, fill) => {
@@ -303,15 +303,15 @@ describe('streams decode hostile batches without throwing', () => {
 
   /** A native stream that hands over these batches, then ends. */
   function feeding(batches: Batch[], onBatch: OnBatch): NativeStream {
-    // counters: C in lib/core/native.ts
+    // counters: the BatchCounter layout
     const counters = (count: number, overruns: number, final: boolean, malformed: number, rcvbuf: number) => {
-      const c = new Float64Array(C.TALLY + 4);
-      c[C.COUNT] = count;
-      c[C.RECEIVED] = count;
-      c[C.OVERRUNS] = overruns;
-      c[C.FINAL] = final ? 1 : 0;
-      c[C.MALFORMED] = malformed;
-      c[C.RCVBUF] = rcvbuf;
+      const c = new Float64Array(BatchCounter.BATCH_COUNTERS);
+      c[BatchCounter.BATCH_COUNT] = count;
+      c[BatchCounter.BATCH_RECEIVED] = count;
+      c[BatchCounter.BATCH_OVERRUNS] = overruns;
+      c[BatchCounter.BATCH_FINAL] = final ? 1 : 0;
+      c[BatchCounter.BATCH_MALFORMED] = malformed;
+      c[BatchCounter.BATCH_RCVBUF] = rcvbuf;
       return c;
     };
     setImmediate(() => {

@@ -48,8 +48,8 @@ describe('layouts', () => {
 
   test('an addon built from other layouts is refused at load, naming the field', () => {
     const stale = JSON.parse(JSON.stringify(addon.layouts)) as Record<string, Record<string, number>>;
-    stale.FlowWord!.W_PORTID = 52;
-    expect(() => checkLayouts(stale)).toThrow(/FlowWord\.W_PORTID is 52, lib\/ expects 53: rebuild/);
+    stale.FlowWord!.FLOW_PORTID = 52;
+    expect(() => checkLayouts(stale)).toThrow(/FlowWord\.FLOW_PORTID is 52, lib\/ expects 53: rebuild/);
     expect(() => checkLayouts(addon.layouts)).not.toThrow();
   });
 });

@@ -15,7 +15,7 @@
 import fc from 'fast-check';
 import { type MockInstance, afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 
-import { SCTP_STATES } from '../../lib/core/constants.js';
+import { SCTP_STATES } from '../../lib/conntrack/constants.js';
 import { FILTER_KEYS } from '../../lib/conntrack/filter.js';
 import {
   Conntrack,
@@ -1137,11 +1137,11 @@ describe('regressions found by these properties', () => {
     await refused(() => Conntrack.open({ netns: '/proc/self/ns/net\0/../../x' }), 'netns', undefined, TypeError);
   });
 
-  test('trace options.match.src/dst that are not strings are refused naming them (lib/trace/handle.ts matchExpression: (m.src ?? m.dst ?? "").includes runs before the check: "... .includes is not a function")', async () => {
+  test('trace options.match.src/dst that are not strings are refused naming them (lib/trace/rules.ts matchExpression: (m.src ?? m.dst ?? "").includes runs before the check: "... .includes is not a function")', async () => {
     await refused(() => trace.events({ match: { src: 5 } } as never), 'trace options.match', 'src', TypeError);
   });
 
-  test('trace options.match.src/dst must be addresses of one family (lib/trace/handle.ts matchExpression only checks /^[0-9a-fA-F:.]+(\\/\\d{1,3})?$/: "999.1.1.1", "::::", "1.2.3.4/99" and mixed families are accepted, and nft fails later with a plain Error)', async () => {
+  test('trace options.match.src/dst must be addresses of one family (lib/trace/rules.ts matchExpression only checks /^[0-9a-fA-F:.]+(\\/\\d{1,3})?$/: "999.1.1.1", "::::", "1.2.3.4/99" and mixed families are accepted, and nft fails later with a plain Error)', async () => {
     for (const match of [{ src: '999.1.1.1' }, { dst: '::::' }, { src: '1.2.3.4/99' }, { src: '10.0.0.1', dst: '::1' }, { family: 'ipv4', src: '::1' }]) {
       await refused(() => trace.events({ match } as never), 'trace options.match', undefined, TypeError);
     }

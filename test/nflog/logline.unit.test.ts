@@ -13,7 +13,8 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 
 import { parseLogLine } from '../../lib/nflog/logline-parse.js';
-import { decodePacket, formatIpv6Full } from '../../lib/packet/decode.js';
+import { decodePacket } from '../../lib/packet/decode.js';
+import { formatIpv6Full } from '../../lib/packet/headers.js';
 import { formatLogLine, type LogLineOptions } from '../../lib/nflog/logline-format.js';
 import type { NflogPacket } from '../../lib/nflog/types.js';
 

@@ -11,7 +11,9 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 
 import { parseLogLine } from '../../lib/nflog/logline-parse.js';
-import { decodePacket, formatIpv6, formatIpv6Full, type DecodedPacket } from '../../lib/packet/decode.js';
+import { decodePacket } from '../../lib/packet/decode.js';
+import { formatIpv6, formatIpv6Full } from '../../lib/packet/headers.js';
+import type { DecodedPacket } from '../../lib/packet/types.js';
 
 // ---- helpers ---------------------------------------------------------------------------------
 

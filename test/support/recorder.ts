@@ -21,32 +21,32 @@ export interface PackedSpec {
   reply?: { src: number[]; dst: number[]; srcPort: number; dstPort: number };
 }
 
-const { S_FLAGS, S_KIND, S_MARK, S_REPLY, S_STATE, S_STATUS, S_TIMEOUT } = SpecWord;
-const { SF_MARK, SF_REPLY, SF_STATUS, SF_TCP_STATE, SF_TIMEOUT } = SpecFlags;
-const { ST_DST, ST_PORTS, ST_SRC } = SpecTupleWord;
+const { SPEC_FLAGS, SPEC_KIND, SPEC_MARK, SPEC_REPLY, SPEC_STATE, SPEC_STATUS, SPEC_TIMEOUT } = SpecWord;
+const { SPEC_HAS_MARK, SPEC_HAS_REPLY, SPEC_HAS_STATUS, SPEC_HAS_TCP_STATE, SPEC_HAS_TIMEOUT } = SpecFlags;
+const { SPEC_TUPLE_DST, SPEC_TUPLE_PORTS, SPEC_TUPLE_SRC } = SpecTupleWord;
 
 function unpack(words: Uint32Array): PackedSpec[] {
   const out: PackedSpec[] = [];
   const bytes = new Uint8Array(words.buffer, words.byteOffset, words.byteLength);
   for (let b = 0; b < words.length; b += SPEC_WORDS) {
-    const f = words[b + S_FLAGS]!;
-    const kind = words[b + S_KIND]!;
+    const f = words[b + SPEC_FLAGS]!;
+    const kind = words[b + SPEC_KIND]!;
     const len = (kind & 0xff) === 2 ? 4 : 16;
-    const r = b + S_REPLY;
+    const r = b + SPEC_REPLY;
     out.push({
       flags: f,
       family: kind & 0xff,
       protocol: (kind >>> 8) & 0xff,
-      timeout: f & SF_TIMEOUT ? words[b + S_TIMEOUT] : undefined,
-      mark: f & SF_MARK ? words[b + S_MARK] : undefined,
-      status: f & SF_STATUS ? words[b + S_STATUS] : undefined,
-      tcpState: f & SF_TCP_STATE ? words[b + S_STATE] : undefined,
-      reply: f & SF_REPLY
+      timeout: f & SPEC_HAS_TIMEOUT ? words[b + SPEC_TIMEOUT] : undefined,
+      mark: f & SPEC_HAS_MARK ? words[b + SPEC_MARK] : undefined,
+      status: f & SPEC_HAS_STATUS ? words[b + SPEC_STATUS] : undefined,
+      tcpState: f & SPEC_HAS_TCP_STATE ? words[b + SPEC_STATE] : undefined,
+      reply: f & SPEC_HAS_REPLY
         ? {
-            src: [...bytes.subarray((r + ST_SRC) * 4, (r + ST_SRC) * 4 + len)],
-            dst: [...bytes.subarray((r + ST_DST) * 4, (r + ST_DST) * 4 + len)],
-            srcPort: words[r + ST_PORTS]! & 0xffff,
-            dstPort: words[r + ST_PORTS]! >>> 16,
+            src: [...bytes.subarray((r + SPEC_TUPLE_SRC) * 4, (r + SPEC_TUPLE_SRC) * 4 + len)],
+            dst: [...bytes.subarray((r + SPEC_TUPLE_DST) * 4, (r + SPEC_TUPLE_DST) * 4 + len)],
+            srcPort: words[r + SPEC_TUPLE_PORTS]! & 0xffff,
+            dstPort: words[r + SPEC_TUPLE_PORTS]! >>> 16,
           }
         : undefined,
     });

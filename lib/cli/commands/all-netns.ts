@@ -7,7 +7,7 @@ import { setMaxListeners } from 'node:events';
 import { Conntrack } from '../../conntrack/handle.js';
 import { DEFAULT_CONCURRENCY, mapSettled } from '../../core/concurrency.js';
 import { NfctError } from '../../core/errors.js';
-import { listNamespaces, namespaceLabel, type NetworkNamespace } from '../../core/namespaces.js';
+import { listNamespaces, namespaceLabel, type NetworkNamespace } from '../../core/netns-discovery.js';
 import type { Context } from '../context.js';
 import { CliExit, errnoText } from '../messages.js';
 import { StdoutClosed } from '../output.js';

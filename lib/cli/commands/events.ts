@@ -8,7 +8,7 @@ import { jsonSafe } from '../../conntrack/flow.js';
 import * as fmt from '../../conntrack/text.js';
 import type { Context } from '../context.js';
 import { comm, ownerOf } from '../procs.js';
-import { selection } from '../filter.js';
+import { selection } from '../selection.js';
 import type { CtRequest } from '../parse.js';
 
 const origins = new Map<number, string | undefined>();

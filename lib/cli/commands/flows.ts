@@ -6,7 +6,7 @@
 import { Conntrack } from '../../conntrack/handle.js';
 import type { FlowFilter } from '../../conntrack/filter.js';
 import { NfctError } from '../../core/errors.js';
-import { namespaceLabel, type NetworkNamespace } from '../../core/namespaces.js';
+import { namespaceLabel, type NetworkNamespace } from '../../core/netns-discovery.js';
 import type { NetnsOption } from '../../core/netns.js';
 import { IpfixExporter } from '../../flows/exporter.js';
 import { type CollectorSpec, parseCollector } from '../../flows/collector.js';

@@ -4,7 +4,7 @@ import type { Conntrack, ListOptions } from '../../conntrack/handle.js';
 import type { Flow } from '../../conntrack/types.js';
 import { NfctError } from '../../core/errors.js';
 import type { Context } from '../context.js';
-import { COMPARISON, getHolds, inKernelOrder, selection } from '../filter.js';
+import { COMPARISON, getHolds, inKernelOrder, selection } from '../selection.js';
 import { CliExit, operationFailed } from '../messages.js';
 import { flowPrinter } from '../output.js';
 import { type CtRequest, l4 } from '../parse.js';

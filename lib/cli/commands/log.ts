@@ -4,7 +4,7 @@
 // the node, each line marked with its namespace, one summary for them all.
 import { jsonSafe } from '../../conntrack/flow.js';
 import { NfctError } from '../../core/errors.js';
-import { namespaceLabel, type NetworkNamespace } from '../../core/namespaces.js';
+import { namespaceLabel, type NetworkNamespace } from '../../core/netns-discovery.js';
 import type { NetnsOption } from '../../core/netns.js';
 import { Nflog, type PacketStream } from '../../nflog/handle.js';
 import { formatLogLine } from '../../nflog/logline-format.js';

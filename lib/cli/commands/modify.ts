@@ -7,7 +7,7 @@ import type { FlowFilter } from '../../conntrack/filter.js';
 import type { Flow, TcpState } from '../../conntrack/types.js';
 import { NfctError } from '../../core/errors.js';
 import type { Context } from '../context.js';
-import { inKernelOrder, selection } from '../filter.js';
+import { inKernelOrder, selection } from '../selection.js';
 import { CliExit, operationFailed } from '../messages.js';
 import { flowPrinter } from '../output.js';
 import { type CtRequest, l4 } from '../parse.js';

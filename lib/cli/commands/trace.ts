@@ -2,7 +2,8 @@
 // a time; on exit it says how many packets it traced and how many trace events were lost.
 import { jsonSafe } from '../../conntrack/flow.js';
 import type { NetnsOption } from '../../core/netns.js';
-import { Trace, type TraceMatch } from '../../trace/handle.js';
+import { Trace } from '../../trace/handle.js';
+import type { TraceMatch } from '../../trace/types.js';
 import type { Context } from '../context.js';
 import { TRACE_HELP } from '../help.js';
 import { CliExit } from '../messages.js';

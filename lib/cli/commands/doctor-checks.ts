@@ -1,9 +1,9 @@
 // The checks of `nfct doctor`: each turns what was read from one namespace into findings (what
 // was seen, why it matters, what to run). Pure functions over a NamespaceReport, so they are
 // tested on fixed inputs as well as against the kernel.
-import type { AggregateResult } from '../conntrack/aggregate.js';
-import type { CpuStats } from '../conntrack/handle.js';
-import { risingPerCpu, type Sysctls, sysctlNumber, WATCHED_STATS, type WatchedStat } from './node-state.js';
+import type { AggregateResult } from '../../conntrack/aggregate.js';
+import type { CpuStats } from '../../conntrack/types.js';
+import { risingPerCpu, type Sysctls, sysctlNumber, WATCHED_STATS, type WatchedStat } from '../node-state.js';
 
 export type Severity = 'error' | 'warning' | 'info';
 

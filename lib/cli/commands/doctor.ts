@@ -5,13 +5,13 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 
-import { Conntrack } from '../conntrack/handle.js';
-import { NfctError } from '../core/errors.js';
+import { Conntrack } from '../../conntrack/handle.js';
+import { NfctError } from '../../core/errors.js';
 import { type Finding, type NamespaceReport, diagnose } from './doctor-checks.js';
-import { readSysctls, resolveTargets, type Target } from './node-state.js';
-import { netlinkSockets, socketOwner } from './procs.js';
-import { CommandUsage, runSubcommand } from './subcommand.js';
-import { findStaleTables } from '../trace/state.js';
+import { readSysctls, resolveTargets, type Target } from '../node-state.js';
+import { netlinkSockets, socketOwner } from '../procs.js';
+import { CommandUsage, runSubcommand } from '../subcommand.js';
+import { findStaleTables } from '../../trace/state.js';
 
 const run = promisify(execFile);
 

@@ -3,11 +3,11 @@
 // them between frames), the per-second increases of the per-CPU drop counters, and the table
 // grouped natively by the chosen key (ct.aggregate()); then draws it full-screen, as plain
 // lines when stdout is not a terminal, or as NDJSON.
-import { Conntrack } from '../conntrack/handle.js';
-import { AGGREGATE_KEYS, type AggregateKey, type AggregateResult } from '../conntrack/aggregate.js';
-import { type FlowFilter, normalizeFilter } from '../conntrack/filter.js';
-import { CommandUsage, runSubcommand } from './subcommand.js';
-import { readSysctls, resolveTargets, sumStats, sysctlNumber, type Target } from './node-state.js';
+import { Conntrack } from '../../conntrack/handle.js';
+import { AGGREGATE_KEYS, type AggregateKey, type AggregateResult } from '../../conntrack/aggregate.js';
+import { type FlowFilter, normalizeFilter } from '../../conntrack/filter.js';
+import { CommandUsage, runSubcommand } from '../subcommand.js';
+import { readSysctls, resolveTargets, sumStats, sysctlNumber, type Target } from '../node-state.js';
 import { type NamespaceFigures, renderFrame, snapshotJson, type TopGroup, type TopKey, type TopSnapshot, type TopSort } from './top-view.js';
 
 export const TOP_HELP = `nfct top: what fills the conntrack table, live.

@@ -1,7 +1,7 @@
 // What `nfct top` shows: one snapshot of a node (per-namespace header figures and the top
 // groups), drawn as a screen, as plain lines, or as one NDJSON object.
-import { type AggregateKey, type AggregateKeyValues, keyTexts } from '../conntrack/aggregate.js';
-import type { Counters } from '../conntrack/types.js';
+import { type AggregateKey, type AggregateKeyValues, keyTexts } from '../../conntrack/aggregate.js';
+import type { Counters } from '../../conntrack/types.js';
 
 /** A group-by key of `nfct top`: any of ct.aggregate()'s, or the namespace. */
 export type TopKey = AggregateKey | 'netns';

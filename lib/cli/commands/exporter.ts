@@ -1,10 +1,10 @@
 // `nfct exporter`: the Prometheus exporter of every network namespace, served over HTTP.
 import { Gauge } from 'prom-client';
 
-import { createExporter } from '../exporter/exporter.js';
-import { DEFAULT_EXPORTER_PORT, parseListen, serveExporter } from '../exporter/server.js';
-import { parseCollector } from '../flows/collector.js';
-import { EXPORTER_HELP } from './help.js';
+import { createExporter } from '../../exporter/exporter.js';
+import { DEFAULT_EXPORTER_PORT, parseListen, serveExporter } from '../../exporter/server.js';
+import { parseCollector } from '../../flows/collector.js';
+import { EXPORTER_HELP } from '../help.js';
 
 function count(text: string | undefined, flag: string, min: number, max: number): number {
   const n = Number(text);

@@ -1,27 +1,6 @@
-import type { DccpState, ProtocolName, SctpState, TcpState } from '../conntrack/types.js';
-
-export const AF_INET = 2;
-export const AF_INET6 = 10;
-
-/** IP protocol numbers the library knows by name. */
-export const PROTOCOLS: Readonly<Record<Exclude<ProtocolName, 'unknown'>, number>> = {
-  icmp: 1,
-  tcp: 6,
-  udp: 17,
-  dccp: 33,
-  gre: 47,
-  icmpv6: 58,
-  sctp: 132,
-  udplite: 136,
-};
-
-const protocolNames = new Map<number, ProtocolName>(
-  Object.entries(PROTOCOLS).map(([name, num]) => [num, name as ProtocolName]),
-);
-
-export function protocolName(num: number): ProtocolName {
-  return protocolNames.get(num) ?? 'unknown';
-}
+// Conntrack's own numbers and names: protocol states in kernel order, ctnetlink message types,
+// per-CPU statistics attributes.
+import type { DccpState, SctpState, TcpState } from './types.js';
 
 /** Conntrack's TCP states in kernel order (enum tcp_conntrack). */
 export const TCP_STATES: readonly TcpState[] = [

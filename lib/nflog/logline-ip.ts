@@ -1,0 +1,303 @@
+// The IPv4 and IPv6 parts of a LOG line, as the kernel's nf_log_syslog.c walks them: the IP
+// header (and IPv4 options or the IPv6 extension headers), TCP, UDP, ICMP, ICMPv6, AH, ESP, the
+// packet an ICMP error quotes, then UID/GID and MARK.
+import { decodeIpv4Header, decodeTcpHeader, formatIpv4, formatIpv6Full, ICMP_MIN_LENGTH, u16, u32 } from '../packet/headers.js';
+import type { NflogPacket } from './types.js';
+import { HEX2, hex2, hexUpper, type Line } from './logline-writer.js';
+
+/** nf_log_dump_tcp_header. True when the caller must stop (the kernel returns 1). */
+function dumpTcp(m: Line, fragment: boolean, off: number): boolean {
+  m.add('PROTO=TCP ');
+  if (fragment) return false;
+  const th = decodeTcpHeader(m.buf, off);
+  if (!th) {
+    m.add(`INCOMPLETE [${m.rest(off)} bytes] `);
+    return true;
+  }
+  m.add(`SPT=${th.srcPort} DPT=${th.dstPort} `);
+  if (m.flags.tcpSequence) m.add(`SEQ=${th.seq} ACK=${th.ack} `);
+  m.add(`WINDOW=${th.window} `);
+  // The reserved bits of the flag word (mask 0x0E000000 since the AE flag took the fourth),
+  // shifted right by 22: the three bits appear as a multiple of 8.
+  m.add(`RES=0x${hex2((th.reserved << 3) & 0xff)} `);
+  for (const f of th.flags) m.add(`${f} `);
+  m.add(`URGP=${th.urgentPointer} `);
+  if (m.flags.tcpOptions && th.dataOffset * 4 > 20) {
+    const optsize = th.dataOffset * 4 - 20;
+    if (!m.has(off + 20, optsize)) {
+      m.add('OPT (TRUNCATED)');
+      return true;
+    }
+    m.add(`OPT (${hexUpper(m.buf, off + 20, optsize)}) `);
+  }
+  return false;
+}
+
+/** nf_log_dump_udp_header (UDP and UDP-Lite). True when the caller must stop. */
+function dumpUdp(m: Line, proto: number, fragment: boolean, off: number): boolean {
+  m.add(proto === 17 ? 'PROTO=UDP ' : 'PROTO=UDPLITE ');
+  if (fragment) return false;
+  if (!m.has(off, 8)) {
+    m.add(`INCOMPLETE [${m.rest(off)} bytes] `);
+    return true;
+  }
+  m.add(`SPT=${u16(m.buf, off)} DPT=${u16(m.buf, off + 2)} LEN=${u16(m.buf, off + 4)} `);
+  return false;
+}
+
+/**
+ * Whether the socket NFLOG reported belongs to another namespace, in which case the LOG target
+ * leaves UID/GID out (it checks the socket's netns; NFLOG does not). NFLOG does not say which
+ * namespace the socket is in; this goes by the hook: a packet that still carries its socket at
+ * netdev ingress, prerouting or forward came through a veth from the sender's namespace (a
+ * local sender's packets reach these hooks through loopback, which drops the socket).
+ * Early demux attaches a local socket only after prerouting, so INPUT is not affected; a
+ * tproxy or socket-assign rule at prerouting would be, and is the known miss.
+ */
+function socketElsewhere(packet: NflogPacket): boolean {
+  const { hook, hookName } = packet;
+  if (hookName === 'INGRESS' || hookName === 'PREROUTING' || hookName === 'FORWARD') return true;
+  if (hookName !== undefined || hook === undefined) return false;
+  if (packet.family === 'netdev' || packet.family === 5) return hook === 0;
+  return hook === 0 || hook === 2;
+}
+
+/** UID/GID and MARK, written once, for the outer packet. */
+function dumpTail(m: Line): void {
+  const { packet, flags } = m;
+  if (flags.uid && packet.uid !== undefined && packet.gid !== undefined && !socketElsewhere(packet)) {
+    m.add(`UID=${packet.uid >>> 0} GID=${packet.gid >>> 0} `);
+  }
+  if (packet.mark) m.add(`MARK=0x${(packet.mark >>> 0).toString(16)} `);
+}
+
+/** dump_ipv4_packet. `iphoff` 0 is the packet itself; else the packet an ICMP error quotes. */
+export function dumpIpv4(m: Line, iphoff: number): void {
+  const buf = m.buf;
+  const ih = decodeIpv4Header(buf, iphoff);
+  if (!ih) {
+    m.add('TRUNCATED');
+    return;
+  }
+  m.add(`SRC=${ih.src} DST=${ih.dst} `);
+  // iph_totlen: a zero total length is a BIG TCP packet, whose length is the skb's.
+  const len = ih.totalLength === 0 && ih.protocol === 6 && iphoff === 0 ? m.rest(iphoff) : ih.totalLength;
+  m.add(`LEN=${len} TOS=0x${HEX2(ih.tos & 0x1e)} PREC=0x${HEX2(ih.tos & 0xe0)} TTL=${ih.ttl} ID=${ih.id} `);
+  if (ih.flags.ce) m.add('CE ');
+  if (ih.flags.df) m.add('DF ');
+  if (ih.flags.mf) m.add('MF ');
+  if (ih.fragmentOffset) m.add(`FRAG:${ih.fragmentOffset} `);
+
+  if (m.flags.ipOptions && ih.ihl * 4 > 20) {
+    const optsize = ih.ihl * 4 - 20;
+    if (!m.has(iphoff + 20, optsize)) {
+      m.add('TRUNCATED');
+      return;
+    }
+    m.add(`OPT (${hexUpper(buf, iphoff + 20, optsize)}) `);
+  }
+
+  const fragment = ih.fragmentOffset !== 0;
+  const l4 = iphoff + ih.ihl * 4;
+  switch (ih.protocol) {
+    case 6:
+      if (dumpTcp(m, fragment, l4)) return;
+      break;
+    case 17:
+    case 136:
+      if (dumpUdp(m, ih.protocol, fragment, l4)) return;
+      break;
+    case 1: {
+      m.add('PROTO=ICMP ');
+      if (fragment) break;
+      if (!m.has(l4, 8)) {
+        m.add(`INCOMPLETE [${m.rest(l4)} bytes] `);
+        break;
+      }
+      const type = buf[l4]!;
+      const code = buf[l4 + 1]!;
+      m.add(`TYPE=${type} CODE=${code} `);
+      const required = ICMP_MIN_LENGTH[type];
+      if (required !== undefined && m.rest(l4) < required) {
+        m.add(`INCOMPLETE [${m.rest(l4)} bytes] `);
+        break;
+      }
+      switch (type) {
+        case 0:
+        case 8:
+          m.add(`ID=${u16(buf, l4 + 4)} SEQ=${u16(buf, l4 + 6)} `);
+          break;
+        case 12:
+          m.add(`PARAMETER=${buf[l4 + 4]} `);
+          break;
+        case 5:
+        case 3:
+        case 4:
+        case 11:
+          if (type === 5) m.add(`GATEWAY=${formatIpv4(buf, l4 + 4)} `);
+          if (iphoff === 0) {
+            m.add('[');
+            dumpIpv4(m, l4 + 8);
+            m.add('] ');
+          }
+          if (type === 3 && code === 4) m.add(`MTU=${u16(buf, l4 + 6)} `);
+          break;
+      }
+      break;
+    }
+    case 51:
+      if (fragment) break;
+      m.add('PROTO=AH ');
+      if (!m.has(l4, 12)) {
+        m.add(`INCOMPLETE [${m.rest(l4)} bytes] `);
+        break;
+      }
+      m.add(`SPI=0x${u32(buf, l4 + 4).toString(16)} `);
+      break;
+    case 50:
+      m.add('PROTO=ESP ');
+      if (fragment) break;
+      if (!m.has(l4, 8)) {
+        m.add(`INCOMPLETE [${m.rest(l4)} bytes] `);
+        break;
+      }
+      m.add(`SPI=0x${u32(buf, l4).toString(16)} `);
+      break;
+    default:
+      m.add(`PROTO=${ih.protocol} `);
+  }
+  if (iphoff === 0) dumpTail(m);
+}
+
+/** dump_ipv6_packet. `recurse`: the packet itself, whose ICMPv6 error quote may be dumped. */
+
+/** dump_ipv6_packet. `recurse`: the packet itself, whose ICMPv6 error quote may be dumped. */
+export function dumpIpv6(m: Line, ip6hoff: number, recurse: boolean): void {
+  const buf = m.buf;
+  const ipopt = m.flags.ipOptions;
+  if (!m.has(ip6hoff, 40)) {
+    m.add('TRUNCATED');
+    return;
+  }
+  m.add(`SRC=${formatIpv6Full(buf, ip6hoff + 8)} DST=${formatIpv6Full(buf, ip6hoff + 24)} `);
+  const w = u32(buf, ip6hoff);
+  let payloadLen = u16(buf, ip6hoff + 4);
+  // ipv6_payload_len: BIG TCP packets carry 0; the kernel uses the skb's length then.
+  if (payloadLen === 0 && recurse && buf[ip6hoff + 6] === 6) payloadLen = Math.max(0, m.rest(ip6hoff) - 40);
+  m.add(`LEN=${payloadLen + 40} TC=${(w & 0x0ff00000) >>> 20} HOPLIMIT=${buf[ip6hoff + 7]} FLOWLBL=${w & 0xfffff} `);
+
+  let fragment = false;
+  let ptr = ip6hoff + 40;
+  let cur = buf[ip6hoff + 6]!;
+  // nf_ip6_ext_hdr, minus NONE which ends the walk.
+  const isExt = (h: number): boolean => h === 0 || h === 43 || h === 44 || h === 50 || h === 51 || h === 60;
+  while (isExt(cur)) {
+    if (!m.has(ptr, 2)) {
+      m.add('TRUNCATED');
+      return;
+    }
+    const hpNext = buf[ptr]!;
+    const hpLen = buf[ptr + 1]!;
+    let hdrlen: number;
+    if (ipopt) m.add('OPT ( ');
+    switch (cur) {
+      case 44: {
+        m.add('FRAG:');
+        if (!m.has(ptr, 8)) {
+          m.add('TRUNCATED ');
+          return;
+        }
+        const fo = u16(buf, ptr + 2);
+        m.add(`${fo & 0xfff8} `);
+        if (fo & 1) m.add('INCOMPLETE ');
+        m.add(`ID:${u32(buf, ptr + 4).toString(16).padStart(8, '0')} `);
+        if (fo & 0xfff8) fragment = true;
+        hdrlen = 8;
+        break;
+      }
+      case 60:
+      case 43:
+      case 0:
+        if (fragment) {
+          if (ipopt) m.add(')');
+          return;
+        }
+        hdrlen = (hpLen + 1) << 3;
+        break;
+      case 51:
+        if (ipopt) {
+          m.add('AH ');
+          if (fragment) {
+            m.add(')');
+            return;
+          }
+          if (!m.has(ptr, 12)) {
+            m.add(`INCOMPLETE [${m.rest(ptr)} bytes] )`);
+            return;
+          }
+          m.add(`SPI=0x${u32(buf, ptr + 4).toString(16)} `);
+        }
+        hdrlen = (hpLen + 2) << 2;
+        break;
+      default: // 50, ESP: the rest is encrypted
+        if (ipopt) {
+          m.add('ESP ');
+          if (fragment) {
+            m.add(')');
+            return;
+          }
+          if (!m.has(ptr, 8)) {
+            m.add(`INCOMPLETE [${m.rest(ptr)} bytes] )`);
+            return;
+          }
+          m.add(`SPI=0x${u32(buf, ptr).toString(16)} )`);
+        }
+        return;
+    }
+    if (ipopt) m.add(') ');
+    cur = hpNext;
+    ptr += hdrlen;
+  }
+
+  switch (cur) {
+    case 6:
+      if (dumpTcp(m, fragment, ptr)) return;
+      break;
+    case 17:
+    case 136:
+      if (dumpUdp(m, cur, fragment, ptr)) return;
+      break;
+    case 58: {
+      m.add('PROTO=ICMPv6 ');
+      if (fragment) break;
+      if (!m.has(ptr, 8)) {
+        m.add(`INCOMPLETE [${m.rest(ptr)} bytes] `);
+        return;
+      }
+      const type = buf[ptr]!;
+      m.add(`TYPE=${type} CODE=${buf[ptr + 1]} `);
+      switch (type) {
+        case 128:
+        case 129:
+          m.add(`ID=${u16(buf, ptr + 4)} SEQ=${u16(buf, ptr + 6)} `);
+          break;
+        case 4:
+        case 1:
+        case 2:
+        case 3:
+          if (type === 4) m.add(`POINTER=${u32(buf, ptr + 4).toString(16).padStart(8, '0')} `);
+          if (recurse) {
+            m.add('[');
+            dumpIpv6(m, ptr + 8, false);
+            m.add('] ');
+          }
+          if (type === 2) m.add(`MTU=${u32(buf, ptr + 4)} `);
+          break;
+      }
+      break;
+    }
+    default:
+      m.add(`PROTO=${cur} `);
+  }
+  if (recurse) dumpTail(m);
+}

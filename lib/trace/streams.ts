@@ -1,0 +1,215 @@
+// The streams of TRACE: every hop as it happens (TraceStream, one LiveStream over the nftables
+// trace reader and NFLOG group 0), and the same hops grouped per packet (TracePacketStream).
+import type { BatchSource, RawBatch } from '../core/reader.js';
+import { LiveStream, type LiveTuning } from '../core/stream.js';
+import { decodePackets } from '../nflog/handle.js';
+import type { DecodedPacket } from '../packet/types.js';
+import { decodeTraceBatch, legacyHop } from './decode.js';
+import { ruleScript } from './rules.js';
+import { installTable, removeStaleTables, removeTable } from './state.js';
+import type { TraceEvent, TracePacket } from './types.js';
+
+/** @internal What a stream's options become once checked (Trace.events() and packets()). */
+export type StreamOptions = {
+  /** The nft expression of options.match (matchExpression()), when there is one. */
+  match?: string;
+  resolve: boolean;
+  signal?: AbortSignal;
+  tuning: LiveTuning;
+};
+
+/** @internal What a TraceStream needs of the Trace handle that made it. */
+export interface TraceStreamOwner {
+  /** The namespace as the handle holds it open, or null for the caller's own. */
+  readonly namespaceFile: string | null;
+  nextTableName(): string;
+  track(stream: TraceStream): void;
+  forget(stream: TraceStream): void;
+  ruleText(e: TraceEvent): Promise<string | undefined>;
+}
+
+/**
+ * Every hop of every traced packet, as it happens: the nftables trace reader and the legacy
+ * TRACE lines of NFLOG group 0 as one batching source, read as a LiveStream like conntrack
+ * events and NFLOG packets. Iterate it once with `for await`; `break`, `return()`, `close()`,
+ * the AbortSignal and the Trace handle's `close()` end it.
+ */
+export class TraceStream extends LiveStream<TraceEvent> {
+  /**
+   * Resolves once the stream traces: at once, or with `match` once the temporary rule is in
+   * place. Rejects as the first `next()` does when the rule cannot be installed.
+   */
+  readonly ready: Promise<void>;
+  /** Resolves when whatever the stream put in the kernel is gone again (after it ends). */
+  private removed: Promise<void> | undefined;
+  private failure: unknown;
+  private table: string | undefined;
+  private carried: DecodedPacket | undefined;
+  private carriedId: number | undefined;
+
+  /** @internal */
+  constructor(
+    private readonly owner: TraceStreamOwner,
+    private readonly kinds: readonly ('nftables' | 'legacy')[],
+    source: BatchSource,
+    private readonly opts: StreamOptions,
+  ) {
+    super(source, opts.signal, () => owner.forget(this));
+    owner.track(this);
+    const match = opts.signal?.aborted ? undefined : opts.match;
+    // From a microtask: a stream closed at once installs nothing.
+    this.ready = match ? Promise.resolve().then(() => (this.done ? undefined : this.install(match))) : Promise.resolve();
+    this.ready.catch(() => undefined);
+  }
+
+  /** @internal The batching source, shared with the per-packet view of packets(). */
+  get batches(): BatchSource {
+    return this.source;
+  }
+
+  private async install(expression: string): Promise<void> {
+    try {
+      const ns = this.owner.namespaceFile;
+      await removeStaleTables(ns).catch(() => undefined);
+      if (this.done) return;
+      this.table = this.owner.nextTableName();
+      await installTable(ns, this.table, ruleScript(this.table, expression));
+    } catch (e) {
+      this.table = undefined;
+      this.failure = e;
+      this.close();
+      throw e;
+    }
+  }
+
+  protected decode(batch: RawBatch): TraceEvent[] {
+    if (this.kinds[batch.tag] === 'legacy') {
+      const out: TraceEvent[] = [];
+      for (const pkt of decodePackets(batch)) {
+        const hop = legacyHop(pkt);
+        if (hop) out.push(hop);
+      }
+      return out;
+    }
+    const out = decodeTraceBatch(batch) as TraceEvent[];
+    // Headers come with the first hop of an nftables trace: later hops inherit them.
+    for (const hop of out) {
+      if (hop.packet) {
+        this.carried = hop.packet;
+        this.carriedId = hop.id;
+      } else if (this.carriedId === hop.id) hop.packet = this.carried;
+    }
+    return out;
+  }
+
+  override async next(): Promise<IteratorResult<TraceEvent>> {
+    await this.ready.catch(() => undefined);
+    if (this.failure !== undefined) {
+      const e = this.failure;
+      this.failure = undefined;
+      throw e;
+    }
+    const r = await super.next();
+    if (!r.done && this.opts.resolve) r.value.ruleText = await this.owner.ruleText(r.value);
+    return r;
+  }
+
+  override close(): void {
+    if (this.done) return;
+    // The temporary rule goes once its install is through (close() may come in the middle).
+    this.removed = this.ready.catch(() => undefined).then(() => (this.table ? removeTable(this.table) : undefined));
+    super.close();
+  }
+
+  /** @internal Resolves once the stream has ended and its rule is removed. */
+  get cleanedUp(): Promise<void> {
+    return this.removed ?? Promise.resolve();
+  }
+}
+
+/** The same hops grouped per packet: all of one packet together, in order. */
+export class TracePacketStream extends LiveStream<TracePacket> {
+  private readonly groups = new Map<string, { pkt: TracePacket; last: number }>();
+  private readonly finished: TracePacket[] = [];
+  private pending: Promise<IteratorResult<TraceEvent>> | undefined;
+  private ended = false;
+
+  /** @internal */
+  constructor(
+    private readonly hops: TraceStream,
+    private readonly idleMs: number,
+  ) {
+    super(hops.batches, undefined, () => hops.close());
+  }
+
+  /** As TraceStream.ready. */
+  get ready(): Promise<void> {
+    return this.hops.ready;
+  }
+
+  protected decode(): TracePacket[] {
+    return []; // items come from the hop stream (next() below)
+  }
+
+  private finish(key: string): void {
+    const g = this.groups.get(key);
+    if (!g) return;
+    this.groups.delete(key);
+    this.finished.push(g.pkt);
+  }
+
+  private add(e: TraceEvent): void {
+    const key = `${e.source} ${e.id}`;
+    let g = this.groups.get(key);
+    if (!g) {
+      g = { pkt: { id: e.id, source: e.source, family: e.family, hops: [], packet: e.packet, dropped: false }, last: Date.now() };
+      this.groups.set(key, g);
+    }
+    g.pkt.hops.push(e);
+    g.last = Date.now();
+    if (e.verdict && e.verdict !== 'continue' && e.verdict !== 'jump' && e.verdict !== 'goto' && e.verdict !== 'return') g.pkt.verdict = e.verdict;
+    if (e.kind === 'policy' && e.verdict) g.pkt.verdict = e.verdict;
+    if (e.verdict === 'drop') {
+      g.pkt.dropped = true;
+      this.finish(key);
+    }
+  }
+
+  override async next(): Promise<IteratorResult<TracePacket>> {
+    for (;;) {
+      if (this.done) return { value: undefined, done: true };
+      const out = this.finished.shift();
+      if (out) return { value: out, done: false };
+      if (this.ended) {
+        this.close();
+        return { value: undefined, done: true };
+      }
+      const soonest = Math.min(...[...this.groups.values()].map((g) => g.last + this.idleMs));
+      this.pending ??= this.hops.next();
+      let timer: NodeJS.Timeout | undefined;
+      let r: IteratorResult<TraceEvent> | undefined;
+      try {
+        r = await (Number.isFinite(soonest)
+          ? Promise.race([this.pending, new Promise<undefined>((res) => (timer = setTimeout(() => res(undefined), Math.max(0, soonest - Date.now()))))])
+          : this.pending);
+      } catch (e) {
+        this.pending = undefined;
+        this.close();
+        throw e;
+      } finally {
+        clearTimeout(timer);
+      }
+      if (r === undefined) {
+        for (const [k, g] of this.groups) if (Date.now() - g.last >= this.idleMs) this.finish(k);
+        continue;
+      }
+      this.pending = undefined;
+      if (r.done) {
+        for (const k of [...this.groups.keys()]) this.finish(k);
+        this.ended = true;
+      } else {
+        this.add(r.value);
+      }
+    }
+  }
+}
