@@ -26,8 +26,7 @@ if (!(threshold > 0 && threshold <= 1)) throw new RangeError(`--threshold must b
 const intervalMs = Number(opts.interval) * 1000;
 const samples = opts.samples === undefined ? Infinity : Number(opts.samples);
 
-/** @type {const} */
-const DROPS = ['drop', 'early_drop', 'insert_failed'];
+const DROPS = /** @type {const} */ (['drop', 'early_drop', 'insert_failed']);
 /** @param {string} kind @param {object} detail */
 const alert = (kind, detail) => console.log(JSON.stringify({ time: new Date().toISOString(), netns: opts.netns ?? null, alert: kind, ...detail }));
 

@@ -1,6 +1,9 @@
 export { Conntrack, FlowStream } from './conntrack/handle.js';
-export type { ListOptions, ListTextOptions, OpenOptions } from './conntrack/handle.js';
-export type { BulkOptions, DeleteEachOptions } from './conntrack/bulk.js';
+export type { DeleteById, FlushOptions, ListOptions, ListTextOptions, OpenOptions } from './conntrack/handle.js';
+export { flowKey } from './conntrack/key.js';
+export { TableWatch } from './conntrack/watch.js';
+export type { WatchChange, WatchItem, WatchOptions, WatchSnapshot } from './conntrack/watch.js';
+export type { BulkOptions, DeleteEachOptions, DeleteWhereOptions, FlowUpdate, UpdateWhereOptions } from './conntrack/bulk.js';
 export type { CreateManyOptions, CreateManyResult, CreateManyStop, RestoreOptions, RestoreResult } from './conntrack/create-many.js';
 export type { LineFormat } from './conntrack/line-format.js';
 export { parseSave, parseSaveLine } from './conntrack/save.js';
@@ -11,12 +14,13 @@ export { EventCounter, EventStream } from './conntrack/events.js';
 export type { ConntrackEvent, CountEventOptions, EventOptions, EventType, ExpectationEvent, ExpectationEventType, FlowEvent, FlowEventType, OverrunEvent, ResyncEvent } from './conntrack/events.js';
 export { Expectations } from './conntrack/expect.js';
 export { Nflog, PacketStream, decodePackets } from './nflog/handle.js';
-export type { HookName, LogInterface, NflogEvent, NflogGap, NflogOverrun, NflogPacket, NflogPacketEvent, SubscribeOptions } from './nflog/handle.js';
-export type { Expectation, ExpectationCpuStats, ExpectationFilter, ExpectationFlag, ExpectationInput } from './conntrack/expect.js';
+export type { HookName, LogInterface, NflogEvent, NflogGap, NflogOpenOptions, NflogOverrun, NflogPacket, NflogPacketEvent, SubscribeOptions } from './nflog/handle.js';
+export type { Expectation, ExpectationCpuStats, ExpectationFilter, ExpectationFlag, ExpectationFlushOptions, ExpectationInput } from './conntrack/expect.js';
 export { RecordStream } from './core/stream.js';
+export type { LiveStreamOptions } from './core/stream.js';
 export type { FlowFilter } from './conntrack/filter.js';
 export { AGGREGATE_KEYS } from './conntrack/aggregate.js';
-export type { AggregateGroup, AggregateKey, AggregateKeyValues, AggregateOptions, AggregateResult, AggregateSort } from './conntrack/aggregate.js';
+export type { AggregateGroup, AggregateKey, AggregateKeyValues, AggregateOptions, AggregateResult, AggregateSort, LegacyAggregateKey, LegacyAggregateOptions } from './conntrack/aggregate.js';
 export { flowJson, jsonSafe } from './conntrack/flow.js';
 export type { NetnsOption } from './core/netns.js';
 export { listNamespaces, namespaceLabel, parseCgroup } from './core/netns-discovery.js';
@@ -36,11 +40,25 @@ export type * from './conntrack/types.js';
 export { Trace } from './trace/handle.js';
 export { TracePacketStream, TraceStream } from './trace/streams.js';
 export { parseTraceLine, parseTracePrefix } from './trace/decode.js';
-export type { TraceEvent, TraceKind, TraceMatch, TraceOpenOptions, TracePacket, TraceStreamOptions } from './trace/types.js';
+export type {
+  LegacyTraceEvent,
+  NftablesFamily,
+  NftablesTraceEvent,
+  TraceAddressMatch,
+  TraceEvent,
+  TraceKind,
+  TraceMatch,
+  TraceOpenOptions,
+  TracePacket,
+  TracePacketsOptions,
+  TracePortMatch,
+  TraceStreamOptions,
+} from './trace/types.js';
 export { decodePacket } from './packet/decode.js';
 export type {
   AhHeader,
   DecodedPacket,
+  DecodedPacketBase,
   EspHeader,
   FragmentInfo,
   GreHeader,
@@ -48,6 +66,7 @@ export type {
   IcmpHeader,
   Ipv4Flags,
   Ipv4Header,
+  Ipv4Packet,
   Ipv6AhExtension,
   Ipv6EspExtension,
   Ipv6Extension,
@@ -55,8 +74,10 @@ export type {
   Ipv6OptionsExtension,
   Ipv6RoutingExtension,
   Ipv6Header,
+  Ipv6Packet,
   LayerName,
   NoTransportReason,
+  PacketFamily,
   SctpHeader,
   TcpFlagName,
   TcpHeader,

@@ -46,7 +46,8 @@ const connections = (async () => {
   }
 })();
 const packets = (async () => {
-  // A port needs a protocol with ports: the types say so (TraceMatch).
+  // A port needs a protocol with ports: the types say so.
+  /** @type {import('@x/nfct').TraceMatch} */
   const match = protocol === 'icmp' ? { protocol } : { protocol, port };
   for await (const pkt of trace.packets({ match, signal: ac.signal })) {
     console.log(`packet ${pkt.id.toString(16)} ${pkt.verdict ?? ''}`);

@@ -5,6 +5,7 @@
 // never sends one, not even when it goes).
 import { LIVE_STREAM_KEYS, type LiveStreamOptions, normalizeLiveOptions, type StreamStats } from '../core/stream.js';
 import { assertObject, boolean, describeValue, list } from '../core/validate.js';
+import type { CallSite } from '../core/errors.js';
 import type { NativeConntrack } from '../core/native.js';
 import { type ConntrackEvent, type EventOwner, EventStream } from './events.js';
 import { FILTER_KEYS, type FlowFilter, normalizeFilter } from './filter.js';
@@ -62,7 +63,7 @@ export interface WatchChange {
 
 export type WatchItem = WatchSnapshot | WatchChange;
 
-/** What watch() needs of its handle. */
+/** @internal What watch() needs of its handle. */
 export interface WatchOwner extends EventOwner {
   list(filter: FlowFilter): AsyncIterable<Flow> & { toArray(): Promise<Flow[]> };
 }
@@ -151,19 +152,19 @@ export class TableWatch implements AsyncIterableIterator<WatchItem>, AsyncDispos
   #nextRefresh = Infinity;
   #done = false;
 
-  private constructor(native: NativeConntrack, owner: WatchOwner, o: ReturnType<typeof normalizeWatchOptions>, site: { stack: string }) {
+  private constructor(native: NativeConntrack, owner: WatchOwner, o: ReturnType<typeof normalizeWatchOptions>, site: CallSite) {
     this.#owner = owner;
     this.#filter = o.filter;
     this.#matches = o.matches;
     this.#refreshMs = o.refreshMs;
     // Subscribed first: whatever changes while the table is read comes as an event after it.
-    this.#events = new EventStream(native, owner, o.filter, o.nativeFilter, ['new', 'update', 'destroy'], o.tuning, true, o.signal, site);
+    this.#events = EventStream.forWatch(native, owner, o.filter, o.nativeFilter, o.tuning, o.signal, site);
     this.ready = this.#start();
     this.ready.catch(() => undefined); // the failure is the first next()'s
   }
 
   /** @internal */
-  static start(native: NativeConntrack, owner: WatchOwner, options: WatchOptions, site: { stack: string }): TableWatch {
+  static start(native: NativeConntrack, owner: WatchOwner, options: WatchOptions, site: CallSite): TableWatch {
     return new TableWatch(native, owner, normalizeWatchOptions(options), site);
   }
 
@@ -306,7 +307,7 @@ export class TableWatch implements AsyncIterableIterator<WatchItem>, AsyncDispos
     this.#done = true;
     this.#out = [];
     this.#at = 0;
-    this.#events.close();
+    await this.#events.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

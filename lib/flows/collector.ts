@@ -69,6 +69,7 @@ interface Domain {
   templatesAt: number;
 }
 
+/** @internal */
 export interface CollectorOptions {
   templateRefresh: number;
   maxQueueBytes: number;
@@ -82,6 +83,7 @@ function shapesOf(mask: number): number[] {
   return out;
 }
 
+/** @internal */
 export abstract class Collector {
   readonly name: string;
   protected readonly domains = new Map<number, Domain>();
@@ -156,6 +158,7 @@ async function resolve(spec: CollectorSpec, option: string): Promise<{ address: 
   }
 }
 
+/** @internal */
 export class UdpCollector extends Collector {
   private socket: UdpSocket | undefined;
   private pendingBytes = 0;
@@ -215,6 +218,7 @@ export class UdpCollector extends Collector {
   }
 }
 
+/** @internal */
 export class TcpCollector extends Collector {
   private socket: Socket | undefined;
   private queue: { msg: Buffer; records: number }[] = [];

@@ -3,17 +3,19 @@
 import type { BatchSource, RawBatch } from '../core/reader.js';
 import { LiveStream, type LiveTuning } from '../core/stream.js';
 import { decodePackets } from '../nflog/handle.js';
-import type { DecodedPacket } from '../packet/types.js';
+import type { DecodedPacket, PacketFamily } from '../packet/types.js';
 import { decodeTraceBatch, legacyHop } from './decode.js';
 import { ruleScript } from './rules.js';
-import { installTable, removeStaleTables, removeTable } from './state.js';
-import type { TraceEvent, TracePacket } from './types.js';
+import { installTable, removeStaleTables, removeTable, TABLE_PREFIX } from './state.js';
+import type { NftablesFamily, NftablesTraceEvent, TraceEvent, TracePacket } from './types.js';
 
 /** @internal What a stream's options become once checked (Trace.events() and packets()). */
 export type StreamOptions = {
   /** The nft expression of options.match (matchExpression()), when there is one. */
   match?: string;
   resolve: boolean;
+  /** Keep the hops of the library's own tables. */
+  ownHops: boolean;
   signal?: AbortSignal;
   tuning: LiveTuning;
 };
@@ -26,6 +28,21 @@ export interface TraceStreamOwner {
   track(stream: TraceStream): void;
   forget(stream: TraceStream): void;
   ruleText(e: TraceEvent): Promise<string | undefined>;
+}
+
+/** A hop in one of the library's own temporary tables (`inet nfct_trace_<pid>_<n>`). */
+function isOwnHop(h: NftablesTraceEvent): boolean {
+  return h.family === 'inet' && h.table.startsWith(TABLE_PREFIX);
+}
+
+/** Tables of these families see packets of one family only. */
+const TABLE_PACKETS: Partial<Record<NftablesFamily, PacketFamily>> = { ip: 'ipv4', ip6: 'ipv6', arp: 'arp', bridge: 'bridge', netdev: 'netdev' };
+
+/** A packet's family, from its headers or, without them, the hop's table. */
+function packetFamily(e: TraceEvent): PacketFamily {
+  if (e.packet) return e.packet.family;
+  if (e.source === 'legacy') return e.family;
+  return TABLE_PACKETS[e.family] ?? 'unknown';
 }
 
 /**
@@ -41,25 +58,31 @@ export class TraceStream extends LiveStream<TraceEvent> {
    */
   readonly ready: Promise<void>;
   /** Resolves when whatever the stream put in the kernel is gone again (after it ends). */
-  private removed: Promise<void> | undefined;
-  private failure: unknown;
-  private table: string | undefined;
-  private carried: DecodedPacket | undefined;
-  private carriedId: number | undefined;
+  #removed: Promise<void> | undefined;
+  #failure: unknown;
+  #table: string | undefined;
+  #carried: DecodedPacket | undefined;
+  #carriedId: number | undefined;
 
-  /** @internal */
-  constructor(
-    private readonly owner: TraceStreamOwner,
-    private readonly kinds: readonly ('nftables' | 'legacy')[],
-    source: BatchSource,
-    private readonly opts: StreamOptions,
-  ) {
+  readonly #owner: TraceStreamOwner;
+  readonly #kinds: readonly ('nftables' | 'legacy')[];
+  readonly #opts: StreamOptions;
+
+  private constructor(owner: TraceStreamOwner, kinds: readonly ('nftables' | 'legacy')[], source: BatchSource, opts: StreamOptions) {
     super(source, opts.signal, () => owner.forget(this));
+    this.#owner = owner;
+    this.#kinds = kinds;
+    this.#opts = opts;
     owner.track(this);
     const match = opts.signal?.aborted ? undefined : opts.match;
     // From a microtask: a stream closed at once installs nothing.
-    this.ready = match ? Promise.resolve().then(() => (this.done ? undefined : this.install(match))) : Promise.resolve();
+    this.ready = match ? Promise.resolve().then(() => (this.done ? undefined : this.#install(match))) : Promise.resolve();
     this.ready.catch(() => undefined);
+  }
+
+  /** @internal Trace.events() */
+  static of(owner: TraceStreamOwner, kinds: readonly ('nftables' | 'legacy')[], source: BatchSource, opts: StreamOptions): TraceStream {
+    return new TraceStream(owner, kinds, source, opts);
   }
 
   /** @internal The batching source, shared with the per-packet view of packets(). */
@@ -67,23 +90,24 @@ export class TraceStream extends LiveStream<TraceEvent> {
     return this.source;
   }
 
-  private async install(expression: string): Promise<void> {
+  async #install(expression: string): Promise<void> {
     try {
-      const ns = this.owner.namespaceFile;
+      const ns = this.#owner.namespaceFile;
       await removeStaleTables(ns).catch(() => undefined);
       if (this.done) return;
-      this.table = this.owner.nextTableName();
-      await installTable(ns, this.table, ruleScript(this.table, expression));
+      this.#table = this.#owner.nextTableName();
+      await installTable(ns, this.#table, ruleScript(this.#table, expression));
     } catch (e) {
-      this.table = undefined;
-      this.failure = e;
-      this.close();
+      this.#table = undefined;
+      this.#failure = e;
+      void this.close();
       throw e;
     }
   }
 
+  /** @internal */
   protected decode(batch: RawBatch): TraceEvent[] {
-    if (this.kinds[batch.tag] === 'legacy') {
+    if (this.#kinds[batch.tag] === 'legacy') {
       const out: TraceEvent[] = [];
       for (const pkt of decodePackets(batch)) {
         const hop = legacyHop(pkt);
@@ -91,79 +115,96 @@ export class TraceStream extends LiveStream<TraceEvent> {
       }
       return out;
     }
-    const out = decodeTraceBatch(batch) as TraceEvent[];
-    // Headers come with the first hop of an nftables trace: later hops inherit them.
-    for (const hop of out) {
+    const hops = decodeTraceBatch(batch);
+    // Headers come with the first hop of an nftables trace (in the table that marked the
+    // packet, often the library's own): later hops inherit them.
+    for (const hop of hops) {
       if (hop.packet) {
-        this.carried = hop.packet;
-        this.carriedId = hop.id;
-      } else if (this.carriedId === hop.id) hop.packet = this.carried;
+        this.#carried = hop.packet;
+        this.#carriedId = hop.id;
+      } else if (this.#carriedId === hop.id) hop.packet = this.#carried;
     }
-    return out;
+    return this.#opts.ownHops ? hops : hops.filter((h) => !isOwnHop(h));
   }
 
   override async next(): Promise<IteratorResult<TraceEvent>> {
     await this.ready.catch(() => undefined);
-    if (this.failure !== undefined) {
-      const e = this.failure;
-      this.failure = undefined;
+    if (this.#failure !== undefined) {
+      const e = this.#failure;
+      this.#failure = undefined;
       throw e;
     }
     const r = await super.next();
-    if (!r.done && this.opts.resolve) r.value.ruleText = await this.owner.ruleText(r.value);
+    if (!r.done && this.#opts.resolve) r.value.ruleText = await this.#owner.ruleText(r.value);
     return r;
   }
 
-  override close(): void {
-    if (this.done) return;
-    // The temporary rule goes once its install is through (close() may come in the middle).
-    this.removed = this.ready.catch(() => undefined).then(() => (this.table ? removeTable(this.table) : undefined));
-    super.close();
+  /** Ends the stream; resolves once its socket is closed and its temporary rule removed. Idempotent. */
+  override async close(): Promise<void> {
+    if (!this.done) {
+      // The temporary rule goes once its install is through (close() may come in the middle).
+      this.#removed = this.ready.catch(() => undefined).then(() => (this.#table ? removeTable(this.#table) : undefined));
+      await super.close();
+    }
+    await this.cleanedUp;
   }
 
   /** @internal Resolves once the stream has ended and its rule is removed. */
   get cleanedUp(): Promise<void> {
-    return this.removed ?? Promise.resolve();
+    return this.#removed ?? Promise.resolve();
   }
 }
 
 /** The same hops grouped per packet: all of one packet together, in order. */
 export class TracePacketStream extends LiveStream<TracePacket> {
-  private readonly groups = new Map<string, { pkt: TracePacket; last: number }>();
-  private readonly finished: TracePacket[] = [];
-  private pending: Promise<IteratorResult<TraceEvent>> | undefined;
-  private ended = false;
+  readonly #groups = new Map<string, { pkt: TracePacket; last: number }>();
+  readonly #finished: TracePacket[] = [];
+  #pending: Promise<IteratorResult<TraceEvent>> | undefined;
+  #ended = false;
 
-  /** @internal */
-  constructor(
-    private readonly hops: TraceStream,
-    private readonly idleMs: number,
-  ) {
-    super(hops.batches, undefined, () => hops.close());
+  readonly #hops: TraceStream;
+  readonly #idleMs: number;
+
+  private constructor(hops: TraceStream, idleMs: number) {
+    super(hops.batches, undefined, () => void hops.close());
+    this.#hops = hops;
+    this.#idleMs = idleMs;
+  }
+
+  /** @internal Trace.packets() */
+  static of(hops: TraceStream, idleMs: number): TracePacketStream {
+    return new TracePacketStream(hops, idleMs);
+  }
+
+  /** Ends the stream; resolves once its socket is closed and its temporary rule removed. Idempotent. */
+  override async close(): Promise<void> {
+    await super.close();
+    await this.#hops.close();
   }
 
   /** As TraceStream.ready. */
   get ready(): Promise<void> {
-    return this.hops.ready;
+    return this.#hops.ready;
   }
 
+  /** @internal */
   protected decode(): TracePacket[] {
     return []; // items come from the hop stream (next() below)
   }
 
-  private finish(key: string): void {
-    const g = this.groups.get(key);
+  #finish(key: string): void {
+    const g = this.#groups.get(key);
     if (!g) return;
-    this.groups.delete(key);
-    this.finished.push(g.pkt);
+    this.#groups.delete(key);
+    this.#finished.push(g.pkt);
   }
 
-  private add(e: TraceEvent): void {
+  #add(e: TraceEvent): void {
     const key = `${e.source} ${e.id}`;
-    let g = this.groups.get(key);
+    let g = this.#groups.get(key);
     if (!g) {
-      g = { pkt: { id: e.id, source: e.source, family: e.family, hops: [], packet: e.packet, dropped: false }, last: Date.now() };
-      this.groups.set(key, g);
+      g = { pkt: { id: e.id, source: e.source, family: packetFamily(e), hops: [], packet: e.packet, dropped: false }, last: Date.now() };
+      this.#groups.set(key, g);
     }
     g.pkt.hops.push(e);
     g.last = Date.now();
@@ -171,44 +212,44 @@ export class TracePacketStream extends LiveStream<TracePacket> {
     if (e.kind === 'policy' && e.verdict) g.pkt.verdict = e.verdict;
     if (e.verdict === 'drop') {
       g.pkt.dropped = true;
-      this.finish(key);
+      this.#finish(key);
     }
   }
 
   override async next(): Promise<IteratorResult<TracePacket>> {
     for (;;) {
       if (this.done) return { value: undefined, done: true };
-      const out = this.finished.shift();
+      const out = this.#finished.shift();
       if (out) return { value: out, done: false };
-      if (this.ended) {
-        this.close();
+      if (this.#ended) {
+        void this.close();
         return { value: undefined, done: true };
       }
-      const soonest = Math.min(...[...this.groups.values()].map((g) => g.last + this.idleMs));
-      this.pending ??= this.hops.next();
+      const soonest = Math.min(...[...this.#groups.values()].map((g) => g.last + this.#idleMs));
+      this.#pending ??= this.#hops.next();
       let timer: NodeJS.Timeout | undefined;
       let r: IteratorResult<TraceEvent> | undefined;
       try {
         r = await (Number.isFinite(soonest)
-          ? Promise.race([this.pending, new Promise<undefined>((res) => (timer = setTimeout(() => res(undefined), Math.max(0, soonest - Date.now()))))])
-          : this.pending);
+          ? Promise.race([this.#pending, new Promise<undefined>((res) => (timer = setTimeout(() => res(undefined), Math.max(0, soonest - Date.now()))))])
+          : this.#pending);
       } catch (e) {
-        this.pending = undefined;
-        this.close();
+        this.#pending = undefined;
+        void this.close();
         throw e;
       } finally {
         clearTimeout(timer);
       }
       if (r === undefined) {
-        for (const [k, g] of this.groups) if (Date.now() - g.last >= this.idleMs) this.finish(k);
+        for (const [k, g] of this.#groups) if (Date.now() - g.last >= this.#idleMs) this.#finish(k);
         continue;
       }
-      this.pending = undefined;
+      this.#pending = undefined;
       if (r.done) {
-        for (const k of [...this.groups.keys()]) this.finish(k);
-        this.ended = true;
+        for (const k of [...this.#groups.keys()]) this.#finish(k);
+        this.#ended = true;
       } else {
-        this.add(r.value);
+        this.#add(r.value);
       }
     }
   }

@@ -2,23 +2,20 @@
 // and the options of Trace.open() and of its streams.
 import type { NetnsOption } from '../core/netns.js';
 import type { LiveStreamOptions } from '../core/stream.js';
-import type { DecodedPacket } from '../packet/types.js';
+import type { DecodedPacket, PacketFamily } from '../packet/types.js';
 
 export type TraceKind = 'rule' | 'return' | 'policy';
 
-/** One hop: the packet passed a rule (or a chain's return or policy). */
-export interface TraceEvent {
-  source: 'legacy' | 'nftables';
+/** The families of nftables tables, in nft's words: the family of the table a hop is in. */
+export type NftablesFamily = 'ip' | 'ip6' | 'inet' | 'arp' | 'bridge' | 'netdev';
+
+/** What every hop says, whichever path it came by. */
+interface TraceHopBase {
   /** Which packet: the kernel's trace id (nftables), or one derived from the packet (legacy). */
   id: number;
-  family: string;
   table: string;
   chain: string;
   kind: TraceKind;
-  /** Legacy: the rule's position in its chain (1 = first). */
-  rule?: number;
-  /** nftables: the rule's handle. */
-  handle?: number;
   /** accept, drop, continue, jump, goto, return, queue, stolen, repeat, break. */
   verdict?: string;
   /** The chain of a jump or goto. */
@@ -34,11 +31,33 @@ export interface TraceEvent {
   timestamp: bigint;
 }
 
+/** A hop of an nftables trace (nft's `meta nftrace set 1`, iptables-nft `-j TRACE`). */
+export interface NftablesTraceEvent extends TraceHopBase {
+  source: 'nftables';
+  /** The family of the table the hop is in ('inet' for a table of family inet). */
+  family: NftablesFamily;
+  /** The rule's handle (absent for a chain's policy or return). */
+  handle?: number;
+}
+
+/** A hop of legacy iptables TRACE (`TRACE: raw:OUTPUT:rule:2`), read through NFLOG group 0. */
+export interface LegacyTraceEvent extends TraceHopBase {
+  source: 'legacy';
+  /** iptables ('ipv4') or ip6tables ('ipv6'). */
+  family: 'ipv4' | 'ipv6';
+  /** The rule's position in its chain (1 = first; for a policy or return, where it ended). */
+  rule: number;
+}
+
+/** One hop: the packet passed a rule (or a chain's return or policy). `source` tells which kind. */
+export type TraceEvent = NftablesTraceEvent | LegacyTraceEvent;
+
 /** All hops of one packet, in order, and how its trip ended. */
 export interface TracePacket {
   id: number;
   source: 'legacy' | 'nftables';
-  family: string;
+  /** The packet's family (not that of a table it passed: an inet table sees 'ipv4' and 'ipv6' packets). */
+  family: PacketFamily;
   hops: TraceEvent[];
   /** The last verdict seen: 'drop' ends a packet; otherwise what the last hop said. */
   verdict?: string;
@@ -47,17 +66,37 @@ export interface TracePacket {
   dropped: boolean;
 }
 
-/** What to trace with a temporary `meta nftrace set 1` rule (see Trace.events). */
-export interface TraceMatch {
+/** What every match may hold: the family and addresses. */
+interface TraceMatchBase {
   family?: 'ipv4' | 'ipv6';
-  protocol?: 'tcp' | 'udp' | 'icmp' | 'icmpv6' | 'sctp';
+  /** Source address or CIDR. */
   src?: string;
+  /** Destination address or CIDR. */
   dst?: string;
+}
+
+/** A match on a protocol with ports: `port` (either side), `srcPort`, `dstPort`. */
+export interface TracePortMatch extends TraceMatchBase {
+  protocol: 'tcp' | 'udp' | 'sctp';
   /** Either port, source or destination. */
   port?: number;
   srcPort?: number;
   dstPort?: number;
 }
+
+/** A match without ports: any protocol, or one without ports (ICMP). */
+export interface TraceAddressMatch extends TraceMatchBase {
+  protocol?: 'icmp' | 'icmpv6';
+  port?: never;
+  srcPort?: never;
+  dstPort?: never;
+}
+
+/**
+ * What to trace with a temporary `meta nftrace set 1` rule (see Trace.events): a port needs a
+ * protocol that has ports, which the types say (`{ port: 53 }` alone does not compile).
+ */
+export type TraceMatch = TracePortMatch | TraceAddressMatch;
 
 export interface TraceOpenOptions {
   netns?: NetnsOption;
@@ -82,4 +121,16 @@ export interface TraceStreamOptions extends LiveStreamOptions {
   match?: TraceMatch;
   /** Look up rule texts (default true). */
   resolveRules?: boolean;
+  /**
+   * Also the hops of the library's own temporary trace tables (`inet nfct_trace_<pid>_<n>`,
+   * where `match` marks packets to trace). Default false: a trace shows the ruleset's own rules
+   * only.
+   */
+  ownHops?: boolean;
+}
+
+/** Options of packets(): events()'s, and how long a packet may go quiet before it is given out. */
+export interface TracePacketsOptions extends TraceStreamOptions {
+  /** Milliseconds without a hop after which a packet's trip is taken as over (default 250). */
+  idleMs?: number;
 }

@@ -64,13 +64,13 @@ describe('aggregate() counts what conntrack -L shows', () => {
     ['dst'],
     ['protocol'],
     ['family', 'protocol'],
-    ['dport'],
+    ['dstPort'],
     ['state'],
     ['mark'],
     ['zone'],
     ['dnat'],
     ['replySrc'],
-    ['protocol', 'dst', 'dport'],
+    ['protocol', 'dst', 'dstPort'],
   ];
   for (const by of cases) {
     test(`by ${by.join(', ')}`, async () => {

@@ -75,8 +75,8 @@ describe('nftables', () => {
       const ours = new Map<string, string[]>();
       for (const p of packets) {
         const hops = p.hops
-          .filter((h) => (h.kind === 'rule' && h.handle !== undefined) || h.kind === 'policy')
-          .map((h) => (h.kind === 'policy' ? `${h.table} ${h.chain} policy ${h.verdict}` : `${h.table} ${h.chain} #${h.handle} ${h.verdict}${h.target ? ` ${h.target}` : ''}`));
+          .filter((h) => h.source === 'nftables' && ((h.kind === 'rule' && h.handle !== undefined) || h.kind === 'policy'))
+          .map((h) => (h.kind === 'policy' || h.source !== 'nftables' ? `${h.table} ${h.chain} policy ${h.verdict}` : `${h.table} ${h.chain} #${h.handle} ${h.verdict}${h.target ? ` ${h.target}` : ''}`));
         ours.set(p.id.toString(16).padStart(8, '0'), hops);
       }
       expect(ours.size).toBe(4);
@@ -182,7 +182,7 @@ describe('legacy iptables TRACE', () => {
       const packets = await tracePackets(trace, () => ns.exec('ping', ['-c', '1', '-W', '1', '127.0.0.1']), 2);
       const request = packets.find((p) => p.packet?.icmp?.type === 8)!;
       expect(request).toBeDefined();
-      const hops = request.hops.filter((h) => h.table === 'raw').map((h) => `${h.chain}:${h.kind}:${h.rule}`);
+      const hops = request.hops.filter((h) => h.table === 'raw').map((h) => `${h.chain}:${h.kind}:${h.source === 'legacy' ? h.rule : ''}`);
       // Out through raw OUTPUT, then in again over lo through raw PREROUTING (the same bytes:
       // legacy TRACE has no id, so the two trips of one packet are one).
       expect(hops).toEqual(['OUTPUT:rule:2', 'cali-OUTPUT:rule:1', 'cali-to-wl:rule:1', 'cali-OUTPUT:return:2', 'OUTPUT:policy:3', 'PREROUTING:policy:1']);

@@ -106,7 +106,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 export async function examine(target: Target, interval: number): Promise<NamespaceReport> {
   const ct = await Conntrack.open(target.path === null ? {} : { netns: target.path });
   try {
-    const udp = () => ct.aggregate({ by: ['dnat', 'status'], top: 0, filter: { protocol: 'udp', status: 'DST_NAT' } });
+    const udp = () => ct.aggregate({ by: ['dnat', 'status'], top: 0, protocol: 'udp', status: 'DST_NAT' });
     const [sysctls, host, entries, statsBefore, udpDnatBefore, staleTraceTables, groups] = await Promise.all([
       readSysctls(target.path),
       // nf_log_all_netns exists only in the initial namespace (it is global).

@@ -95,7 +95,7 @@ async function logEveryNamespace(o: LogOptions, ctx: Context, tally: Tally): Pro
       tally.namespaces++;
       return {
         run: async (c) => {
-          const end = (): void => stream.close();
+          const end = (): void => void stream.close();
           c.stop.addEventListener('abort', end, { once: true });
           if (c.stop.aborted) end();
           try {

@@ -16,7 +16,7 @@ Usage:
   nfct top [--by KEY[,KEY..]] [--sort count|packets|bytes] [--interval SECS] [--top N]
            [--netns NAME | --pid PID | --all-netns] [-p PROTO] [--once] [--json]
 
-  --by KEYS       group by (default src): ${[...AGGREGATE_KEYS, 'netns'].join(', ')}
+  --by KEYS       group by (default src): ${[...AGGREGATE_KEYS, 'netns'].join(', ')} (sport, dport: srcPort, dstPort)
   --sort WHAT     rank groups by entries (default), or packets/bytes (nf_conntrack_acct=1)
   --interval S    seconds between frames (default 2)
   --top N         groups shown (default: as many as fit, 20 when not a terminal)
@@ -51,12 +51,14 @@ function numberArg(v: string | undefined, flag: string, min: number): number {
 function parseKeys(v: string | undefined): TopKey[] {
   const keys = (v ?? '').split(',').filter((k) => k !== '');
   if (keys.length === 0) throw new CommandUsage('nfct top: --by needs a key');
-  for (const k of keys) {
+  // conntrack's words for the ports are taken too.
+  const named = keys.map((k) => (k === 'sport' ? 'srcPort' : k === 'dport' ? 'dstPort' : k));
+  for (const k of named) {
     if (k !== 'netns' && !(AGGREGATE_KEYS as readonly string[]).includes(k)) {
       throw new CommandUsage(`nfct top: --by: unknown key '${k}' (one of ${[...AGGREGATE_KEYS, 'netns'].join(', ')})`);
     }
   }
-  return keys as TopKey[];
+  return named as TopKey[];
 }
 
 /** Parses `nfct top` arguments; throws CommandUsage for a bad one. */
@@ -213,7 +215,7 @@ export async function snapshot(samplers: readonly NamespaceSampler[], o: Pick<To
       const [figures, result] = await Promise.all([
         s.figures(max),
         // Exact merging across namespaces needs every group of each, unless netns is a key.
-        s.ct.aggregate({ by: aggKeys.length > 0 ? aggKeys : ['family'], sort: o.sort, top: samplers.length === 1 || withNs ? top : 0, filter: o.filter }),
+        s.ct.aggregate({ ...o.filter, by: aggKeys.length > 0 ? aggKeys : ['family'], sort: o.sort, top: samplers.length === 1 || withNs ? top : 0 }),
       ]);
       if (aggKeys.length === 0) {
         // netns alone: one group per namespace holding all its entries.
@@ -245,7 +247,7 @@ export async function snapshot(samplers: readonly NamespaceSampler[], o: Pick<To
   };
 }
 
-const KEY_CYCLE = (all: boolean): TopKey[] => [...(all ? (['netns'] as TopKey[]) : []), 'src', 'dst', 'dport', 'protocol', 'state', 'dnat', 'snat', 'replySrc', 'sport', 'mark', 'zone', 'status', 'family'];
+const KEY_CYCLE = (all: boolean): TopKey[] => [...(all ? (['netns'] as TopKey[]) : []), 'src', 'dst', 'dstPort', 'protocol', 'state', 'dnat', 'snat', 'replySrc', 'srcPort', 'mark', 'zone', 'status', 'family'];
 
 const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
   new Promise((resolve) => {
