@@ -3,8 +3,8 @@
 // A long-running service: a live map of a namespace's conntrack table, served over HTTP.
 // ct.watch() does the work: it subscribes to events, reads the table, then applies every
 // change to `table.flows` (keyed by flowKey()), reads the table again after an event overrun,
-// and every --refresh seconds checks the entries it has heard nothing of (those made before
-// anyone listened send no event, not even when they go).
+// and every --refresh seconds checks the entries it has heard nothing of (those made while no
+// process listened to conntrack events send none, not even when they go).
 //
 //   node examples/flow-map-service.mjs --netns my-pod-ns --port 9100
 //   curl -s localhost:9100/flows | jq .    # every flow, as JSON

@@ -5,7 +5,7 @@ import { DCCP_STATES, SCTP_STATES, TCP_STATES } from './constants.js';
 import { AggGroupFlags, AggGroupWord, AggKey, AggKeyWord, AggSort } from '../core/layout.js';
 import { deprecated } from '../core/deprecate.js';
 import { assertKnownKeys, assertObject, describeValue, list, optionalInteger } from '../core/validate.js';
-import type { FlowFilter } from './filter.js';
+import { type FlowFilter, normalizeFilter } from './filter.js';
 import { STATUS_NAMES } from './status.js';
 import type { Counters, Family, StatusName } from './types.js';
 
@@ -152,7 +152,8 @@ export function normalizeAggregate(options: AggregateOptions | LegacyAggregateOp
   if (Object.hasOwn(raw, 'filter')) {
     deprecated('NFCT_DEP004', "aggregate({ filter }) is deprecated: put the filter's fields beside `by` (aggregate({ by, ...filter }))");
     const { filter, ...rest } = raw;
-    if (filter !== undefined) assertObject(filter, `${where} options.filter`);
+    // Checked where the caller wrote it, then merged into the one-object form.
+    if (filter !== undefined) normalizeFilter(filter as FlowFilter, `${where} options.filter`);
     const inner = (filter ?? {}) as Record<string, unknown>;
     assertKnownKeys(rest, [...OWN_KEYS, 'kernelFilter'], `${where} options`);
     source = { ...inner, ...rest };

@@ -108,6 +108,13 @@ export class Conntrack {
     return native.create(words, helpers, mode);
   }
 
+  /** @internal For tests: puts another native handle in place (a recorder); returns the one it had. */
+  replaceNative(native: NativeConntrack): NativeConntrack | undefined {
+    const had = this.#native;
+    this.#native = native;
+    return had;
+  }
+
   /** @internal */
   track(source: BatchSource): void {
     this.#sources.add(source);
@@ -239,9 +246,9 @@ export class Conntrack {
    * The table, live: a snapshot, then every change, kept in `flows` (a Map by flowKey()). It
    * subscribes to events before it reads the table, so nothing is missed in between; after
    * the kernel dropped events it reads the table again and yields that snapshot (`reason:
-   * 'overrun'`); every `refresh` seconds it checks the entries it has heard nothing of (made
-   * before anyone listened, they send no event, not even when they go). Takes list()'s filter
-   * and the live stream options.
+   * 'overrun'`); every `refresh` seconds it checks the entries of its first snapshot it has
+   * heard nothing of (an entry made while no socket listened to conntrack events sends none,
+   * not even when it goes). Takes list()'s filter and the live stream options.
    *
    * ```ts
    * const table = ct.watch({ protocol: 'tcp' });

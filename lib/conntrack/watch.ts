@@ -1,8 +1,9 @@
 // ct.watch(): a live copy of the table in one call. It subscribes to events first, then reads
 // the table, then applies each event as an upsert or a delete; after an overrun it reads the
 // table again (the events' `resync`), and it checks from time to time the entries it has heard
-// nothing of since it read them (an entry made while nobody listened to the namespace's events
-// never sends one, not even when it goes).
+// nothing of since it read them (an entry the kernel gave no event extension, made while no
+// socket of the machine listened to conntrack events or while nf_conntrack_events was 0, never
+// sends one, not even when it goes).
 import { LIVE_STREAM_KEYS, type LiveStreamOptions, normalizeLiveOptions, type StreamStats } from '../core/stream.js';
 import { assertObject, boolean, describeValue, list } from '../core/validate.js';
 import type { CallSite } from '../core/errors.js';
@@ -17,9 +18,11 @@ import type { Flow, TcpState } from './types.js';
 export interface WatchOptions extends FlowFilter, LiveStreamOptions {
   /**
    * Seconds between checks of the entries heard nothing of since they were read (default 60;
-   * 0: never). An entry made before anyone listened to the namespace's events sends no event,
-   * not even a destroy; such entries are found gone by reading the table again. The table is
-   * read only while there are such entries, so a watch started on an empty table never does.
+   * 0: never). An entry made while no socket of the machine listened to conntrack events
+   * (nf_conntrack_events=2, the default) or while nf_conntrack_events was 0 sends no event, not
+   * even a destroy; such entries are found gone by reading the table again. Only entries of the
+   * first snapshot can be such, and the table is read again only while one of them has not
+   * been heard of: a watch started on an empty table never does.
    */
   refresh?: number;
   /** Attach the filter's kernel-side part as a socket BPF program (default true). */

@@ -131,6 +131,11 @@ describe('nftables', () => {
       expect(packets.length).toBe(1);
       expect(packets[0]!.packet?.udp?.dstPort).toBe(7778);
       expect(packets[0]!.hops.some((h) => h.table === 'plain')).toBe(true);
+      // The library's own rule is not among the hops; the packet's family is its own, not the
+      // family of the table that marked it.
+      expect(packets[0]!.hops.filter((h) => h.table.startsWith('nfct_trace'))).toEqual([]);
+      expect(packets[0]!.family).toBe('ipv4');
+      expect(packets[0]!.hops.map((h) => h.family)).toEqual(packets[0]!.hops.map(() => 'ip'));
       await sleep(100);
       expect(await tables()).not.toContain('nfct_trace');
       // break
@@ -161,6 +166,25 @@ describe('nftables', () => {
       await ns.execOk('nft', ['delete', 'table', 'ip', 'plain']);
     }
   });
+});
+
+test('ownHops: true shows the hops of the temporary table too (inet, marking the packet)', async () => {
+  await ns.execOk('nft', ['-f', '-'], { input: 'table ip seen {\n chain output { type filter hook output priority 0; counter; }\n}\n' });
+  const trace = await Trace.open({ netns: ns.name, legacy: false });
+  try {
+    const send = () => ns.execOk('node', ['-e', "const s=require('dgram').createSocket('udp4');s.send('x',7779,'127.0.0.1',()=>s.close())"]);
+    const mine = await tracePackets(trace, send, 1, { match: { protocol: 'udp', dstPort: 7779 }, ownHops: true });
+    expect(mine).toHaveLength(1);
+    const own = mine[0]!.hops.filter((h) => h.table.startsWith('nfct_trace_'));
+    expect(own.length).toBeGreaterThan(0);
+    expect(own.every((h) => h.source === 'nftables' && h.family === 'inet')).toBe(true);
+    expect(mine[0]!.family).toBe('ipv4');
+    expect(mine[0]!.hops.some((h) => h.table === 'seen')).toBe(true);
+    expect(() => trace.events({ ownHops: 'yes' as never })).toThrow(/trace options\.ownHops must be a boolean/);
+  } finally {
+    await trace.close();
+    await ns.execOk('nft', ['delete', 'table', 'ip', 'seen']);
+  }
 });
 
 describe('legacy iptables TRACE', () => {
