@@ -34,7 +34,7 @@ const ac = new AbortController();
 process.once('SIGINT', () => ac.abort());
 process.once('SIGTERM', () => ac.abort());
 
-await using ct = await Conntrack.open({ netns: opts.netns });
+const ct = await Conntrack.open({ netns: opts.netns });
 
 /** The drop counters summed over the CPUs. */
 const totals = async () => {
@@ -43,20 +43,24 @@ const totals = async () => {
   return sum;
 };
 
-let last = await totals();
-let near = false;
-for (let n = 0; n < samples && !ac.signal.aborted; n++) {
-  // The entry count and the limit the kernel holds this namespace to, in one request.
-  const { count, max } = await ct.usage();
-  const now = await totals();
-  const limit = max ?? Infinity;
-  const fill = count / limit;
-  process.stderr.write(`${count}/${max ?? '?'} entries (${(fill * 100).toFixed(1)}%), ${DROPS.map((k) => `${k} ${now[k]}`).join(', ')}\n`);
-  if (fill >= threshold && !near) alert('table-near-full', { count, max, fill: Number(fill.toFixed(4)), threshold });
-  if (fill < threshold && near) alert('table-ok', { count, max });
-  near = fill >= threshold;
-  const grew = DROPS.filter((k) => now[k] > last[k]);
-  if (grew.length) alert('drops', Object.fromEntries(grew.map((k) => [k, now[k] - last[k]])));
-  last = now;
-  if (n + 1 < samples) await sleep(intervalMs, undefined, { signal: ac.signal }).catch(() => undefined);
+try {
+  let last = await totals();
+  let near = false;
+  for (let n = 0; n < samples && !ac.signal.aborted; n++) {
+    // The entry count and the limit the kernel holds this namespace to, in one request.
+    const { count, max } = await ct.usage();
+    const now = await totals();
+    const limit = max ?? Infinity;
+    const fill = count / limit;
+    process.stderr.write(`${count}/${max ?? '?'} entries (${(fill * 100).toFixed(1)}%), ${DROPS.map((k) => `${k} ${now[k]}`).join(', ')}\n`);
+    if (fill >= threshold && !near) alert('table-near-full', { count, max, fill: Number(fill.toFixed(4)), threshold });
+    if (fill < threshold && near) alert('table-ok', { count, max });
+    near = fill >= threshold;
+    const grew = DROPS.filter((k) => now[k] > last[k]);
+    if (grew.length) alert('drops', Object.fromEntries(grew.map((k) => [k, now[k] - last[k]])));
+    last = now;
+    if (n + 1 < samples) await sleep(intervalMs, undefined, { signal: ac.signal }).catch(() => undefined);
+  }
+} finally {
+  await ct.close();
 }

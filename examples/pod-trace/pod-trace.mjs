@@ -34,8 +34,8 @@ if (opts.seconds) setTimeout(() => ac.abort(), Number(opts.seconds) * 1000).unre
 process.once('SIGINT', () => ac.abort());
 process.once('SIGTERM', () => ac.abort());
 
-await using ct = await Conntrack.open({ netns: opts.netns });
-await using trace = await Trace.open({ netns: opts.netns });
+const ct = await Conntrack.open({ netns: opts.netns });
+const trace = await Trace.open({ netns: opts.netns });
 
 const connections = (async () => {
   for await (const ev of ct.events({ protocol, dstPort: port, types: ['new', 'destroy'], signal: ac.signal })) {
@@ -56,4 +56,9 @@ const packets = (async () => {
     }
   }
 })();
-await Promise.all([connections, packets]);
+try {
+  await Promise.all([connections, packets]);
+} finally {
+  // The trace's temporary rule is removed before the process ends.
+  await Promise.all([trace.close(), ct.close()]);
+}

@@ -10,7 +10,7 @@ import type { DecodedPacket } from '../packet/types.js';
 import type { LegacyTraceEvent, NftablesFamily, NftablesTraceEvent, TraceKind } from './types.js';
 
 const NFT_TYPES: Record<number, TraceKind> = { 1: 'policy', 2: 'return', 3: 'rule' };
-/** The families nf_tables has tables of (NFPROTO_*): a trace names no other. */
+/** The families nf_tables has tables of (NFPROTO_*). */
 const NFT_FAMILY: Record<number, NftablesFamily> = { 1: 'inet', 2: 'ip', 3: 'arp', 5: 'netdev', 7: 'bridge', 10: 'ip6' };
 const VERDICTS: Record<number, string> = { 0: 'drop', 1: 'accept', 2: 'stolen', 3: 'queue', 4: 'repeat', 5: 'stop', [-1 >>> 0]: 'continue', [-2 >>> 0]: 'break', [-3 >>> 0]: 'jump', [-4 >>> 0]: 'goto', [-5 >>> 0]: 'return' };
 
@@ -48,7 +48,7 @@ export function decodeTraceBatch(batch: RawBatch): NftablesTraceEvent[] {
     const b = i * TRACE_WORDS;
     const p = w[b + TRACE_PRESENT]!;
     const kind = w[b + TRACE_KIND]!;
-    const family = NFT_FAMILY[kind & 0xff];
+    const family = NFT_FAMILY[kind & 0xff] ?? 'unknown';
     const table = p & TRACE_HAS_TABLE ? s[si++]! : '';
     const chain = p & TRACE_HAS_CHAIN ? s[si++]! : '';
     const target = p & TRACE_HAS_JUMP_TARGET ? s[si++] : undefined;
@@ -64,7 +64,6 @@ export function decodeTraceBatch(batch: RawBatch): NftablesTraceEvent[] {
       const raw = Buffer.concat([slice(b + TRACE_NETWORK), p & TRACE_HAS_TRANSPORT ? slice(b + TRACE_TRANSPORT) : Buffer.alloc(0)]);
       packet = decodePacket(raw, nfproto === 10 ? 'ipv6' : 'ipv4');
     }
-    if (family === undefined) continue; // not a table family: nf_tables sends none
     const verdictCode = type === 'policy' && p & TRACE_HAS_POLICY ? w[b + TRACE_POLICY]! : p & TRACE_HAS_VERDICT ? w[b + TRACE_VERDICT]! : undefined;
     out.push({
       source: 'nftables',

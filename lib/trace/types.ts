@@ -6,8 +6,11 @@ import type { DecodedPacket, PacketFamily } from '../packet/types.js';
 
 export type TraceKind = 'rule' | 'return' | 'policy';
 
-/** The families of nftables tables, in nft's words: the family of the table a hop is in. */
-export type NftablesFamily = 'ip' | 'ip6' | 'inet' | 'arp' | 'bridge' | 'netdev';
+/**
+ * The families of nftables tables, in nft's words: the family of the table a hop is in.
+ * 'unknown' stands for a number this library has no name for (nf_tables has no other today).
+ */
+export type NftablesFamily = 'ip' | 'ip6' | 'inet' | 'arp' | 'bridge' | 'netdev' | 'unknown';
 
 /** What every hop says, whichever path it came by. */
 interface TraceHopBase {

@@ -96,12 +96,13 @@ describe('installed with --ignore-scripts', () => {
     writeFileSync(
       join(consumer, 'use.mjs'),
       `import { Conntrack, flowKey } from '@x/nfct';
-await using ct = await Conntrack.open({ netns: process.argv[2] });
+const ct = await Conntrack.open({ netns: process.argv[2] });
 await ct.create({ protocol: 'udp', src: '10.77.0.1', dst: '10.77.0.2', srcPort: 1, dstPort: 53, timeout: 60 });
 const listed = (await ct.list({ dstPort: 53 }).toArray()).map(flowKey);
-await using table = ct.watch({ dstPort: 53 });
+const table = ct.watch({ dstPort: 53 });
 await table.ready;
 console.log(JSON.stringify({ listed, watched: [...table.flows.keys()] }));
+await ct.close();
 `,
     );
     const r = await run(process.execPath, ['use.mjs', ns!.name], consumer);
