@@ -65,6 +65,7 @@ Shows every rule each traced packet passes, one block per packet, the final verd
   --bind-logger   bind the namespace's nf_log backend to nfnetlink_log (legacy; needs --netns),
                   restored on exit
   --json          one JSON object per packet
+  --show-own-hops also the hops of the temporary table that marks matched packets (hidden by default)
 Match options install a temporary 'meta nftrace set 1' rule for just those packets (removed on
 exit, Ctrl-C included):
   -p tcp|udp|icmp|icmpv6|sctp   -s ADDR[/P]   -d ADDR[/P]   --sport N   --dport N   --port N   -f ipv4|ipv6

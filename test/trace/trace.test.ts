@@ -1,6 +1,8 @@
 // TRACE: nftables traces equal what `nft monitor trace` prints hop for hop; legacy iptables
 // TRACE arrives through NFLOG group 0 with rule numbers and rule texts; iptables-nft TRACE
 // arrives through the nftables path; the temporary trace rule never outlives its stream.
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -184,6 +186,37 @@ test('ownHops: true shows the hops of the temporary table too (inet, marking the
   } finally {
     await trace.close();
     await ns.execOk('nft', ['delete', 'table', 'ip', 'seen']);
+  }
+});
+
+test('nfct trace hides the temporary table too; --show-own-hops shows it', async () => {
+  const cli = join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
+  const firstPacket = async (extra: string[]): Promise<{ family: string; hops: Array<{ table: string; family: string }> }> => {
+    const child = spawn(process.execPath, [cli, 'trace', '--netns', ns.name, '--nftables', '--json', '-p', 'udp', '--dport', '7781', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((ok) => child.once('exit', (code) => ok(code)));
+    try {
+      for (let i = 0; i < 200 && !out.includes('\n'); i++) {
+        if (i % 10 === 0) await ns.execOk('node', ['-e', "const s=require('dgram').createSocket('udp4');s.send('x',7781,'127.0.0.1',()=>s.close())"]);
+        await sleep(50);
+      }
+    } finally {
+      child.kill('SIGINT');
+    }
+    expect(await exited).toBe(0);
+    return JSON.parse(out.split('\n')[0]!) as never;
+  };
+  await ns.execOk('nft', ['-f', '-'], { input: 'table ip cli {\n chain output { type filter hook output priority 0; counter; }\n}\n' });
+  try {
+    const plain = await firstPacket([]);
+    expect(plain.family).toBe('ipv4');
+    expect(plain.hops.map((h) => h.table)).toContain('cli');
+    expect(plain.hops.filter((h) => h.table.startsWith('nfct_trace_'))).toEqual([]);
+    const all = await firstPacket(['--show-own-hops']);
+    expect(all.hops.filter((h) => h.table.startsWith('nfct_trace_')).map((h) => h.family)).toContain('inet');
+  } finally {
+    await ns.execOk('nft', ['delete', 'table', 'ip', 'cli']);
   }
 });
 

@@ -26,6 +26,7 @@ export async function trace(argv: readonly string[], ctx: Context): Promise<numb
   let json = false;
   let ns: NetnsOption | undefined;
   let bind = false;
+  let ownHops = false;
   const match: Record<string, unknown> = {};
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -33,6 +34,7 @@ export async function trace(argv: readonly string[], ctx: Context): Promise<numb
     else if (a === '--nftables') legacy = false;
     else if (a === '--json') json = true;
     else if (a === '--bind-logger') bind = true;
+    else if (a === '--show-own-hops') ownHops = true;
     else if (a === '--all-netns') throw new CliExit(2, ALL_NETNS_REFUSED);
     else if (a === '--netns') ns = argv[++i];
     else if (a === '--pid') ns = { pid: count(argv[++i], '--pid') };
@@ -55,7 +57,7 @@ export async function trace(argv: readonly string[], ctx: Context): Promise<numb
   let packets = 0;
   let stream: ReturnType<typeof t.packets> | undefined;
   try {
-    stream = t.packets({ match: Object.keys(match).length > 0 ? (match as TraceMatch) : undefined, signal: ctx.stop });
+    stream = t.packets({ match: Object.keys(match).length > 0 ? (match as TraceMatch) : undefined, signal: ctx.stop, ownHops });
     for await (const pkt of stream) {
       packets++;
       if (json) out.line(JSON.stringify(jsonSafe(pkt)));
@@ -64,7 +66,7 @@ export async function trace(argv: readonly string[], ctx: Context): Promise<numb
         const what = d ? `${d.ipv4?.src ?? d.ipv6?.src ?? ''} -> ${d.ipv4?.dst ?? d.ipv6?.dst ?? ''} ${d.protocolName ?? ''}` : '';
         out.line(`packet ${pkt.id.toString(16).padStart(8, '0')} ${pkt.source} ${pkt.family} ${what}`.trimEnd());
         for (const h of pkt.hops) {
-          const where = h.source === 'legacy' ? `${h.table} ${h.chain} ${h.kind} ${h.rule ?? ''}` : `${h.family} ${h.table} ${h.chain} ${h.kind}${h.handle !== undefined ? ` handle ${h.handle}` : ''}`;
+          const where = h.source === 'legacy' ? `${h.table} ${h.chain} ${h.kind} ${h.rule}` : `${h.family} ${h.table} ${h.chain} ${h.kind}${h.handle !== undefined ? ` handle ${h.handle}` : ''}`;
           const verdict = h.verdict ? ` (verdict ${h.verdict}${h.target ? ` ${h.target}` : ''})` : '';
           out.line(`  ${where.trimEnd()}${h.ruleText ? `: ${h.ruleText}` : ''}${verdict}`);
         }
