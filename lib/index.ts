@@ -30,7 +30,8 @@ export type { Settled } from './core/concurrency.js';
 export { createExporter, CPU_STAT_COUNTERS } from './exporter/exporter.js';
 export type { Exporter, ExporterOptions } from './exporter/exporter.js';
 export { serveExporter, DEFAULT_EXPORTER_PORT } from './exporter/server.js';
-export type { ReaderStats } from './core/reader.js';
+export type { ServeOptions } from './exporter/server.js';
+export type { RawBatch, ReaderStats } from './core/reader.js';
 export type { StreamStats } from './core/stream.js';
 export { Status, STATUS_NAMES } from './conntrack/status.js';
 export type { TupleInput } from './conntrack/tuple.js';
@@ -105,7 +106,7 @@ export {
   formatXml,
   formatXmlDocument,
 } from './conntrack/text.js';
-export type { EventFormatOptions, ExpectationFormatOptions, ExpectationXmlOptions, FlowFormatOptions, SaveFormatOptions, SummaryCommand, UserspaceOrigin, XmlFormatOptions } from './conntrack/text.js';
+export type { EventFormatOptions, ExpectationEventFormatOptions, ExpectationFormatOptions, ExpectationXmlOptions, FlowFormatOptions, SaveFormatOptions, SummaryCommand, UserspaceOrigin, XmlFormatOptions } from './conntrack/text.js';
 export { FlowRecordStream } from './flows/stream.js';
 export type { FlowItem, FlowOverrun, FlowsOptions } from './flows/stream.js';
 export { flowRecordJson, formatFlowRecord } from './flows/record.js';

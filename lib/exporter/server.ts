@@ -17,8 +17,16 @@ export function parseListen(text: string, option = '--listen'): { host: string |
   return { host, port };
 }
 
+/** Where serveExporter() listens. */
+export interface ServeOptions {
+  /** The address to listen on (default: every address). */
+  host?: string;
+  /** The port (default 9477; 0: any free one). */
+  port?: number;
+}
+
 /** Listens with the exporter's handler; resolves the server once it is listening. */
-export async function serveExporter(exporter: Exporter, listen: { host?: string; port?: number } = {}): Promise<Server> {
+export async function serveExporter(exporter: Exporter, listen: ServeOptions = {}): Promise<Server> {
   const port = integer(listen.port ?? DEFAULT_EXPORTER_PORT, 'serveExporter() listen.port', 0, 65535);
   const server = createServer(exporter.handler);
   server.keepAliveTimeout = 65_000;

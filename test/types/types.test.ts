@@ -7,8 +7,8 @@
  * - The examples (examples/*.mjs, examples/pod-trace/pod-trace.mjs) type-check as they are
  *   (checkJs, strict): what they show is what the types allow.
  * - The declarations hold no `@internal` member and name no private field.
- * - Every parameter of every public method is a named type the package exports: no inline
- *   object type a user cannot name.
+ * - Every parameter of every public function and method is a named type the package exports:
+ *   no inline object type a user cannot name.
  */
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
@@ -96,7 +96,7 @@ describe('the published types', () => {
     expect(problems).toEqual([]);
   });
 
-  test('every parameter of a public method is a named type the package exports', () => {
+  test('every parameter of a public function or method is a named type the package exports', () => {
     const program = ts.createProgram([join(DIST, 'index.d.ts')], { strict: true, module: ts.ModuleKind.Node16, moduleResolution: ts.ModuleResolutionKind.Node16, types: [] });
     const checker = program.getTypeChecker();
     const index = program.getSourceFile(join(DIST, 'index.d.ts'))!;
@@ -104,14 +104,15 @@ describe('the published types', () => {
     const exported = new Set(checker.getExportsOfModule(moduleSymbol).map((s) => s.name));
     const problems: string[] = [];
     /** A parameter's type is fine when every part of it is a keyword, a literal, a function or a named export. */
+    let typeParams = new Set<string>();
     const check = (where: string, node: ts.TypeNode | undefined): void => {
       if (!node) return;
       if (ts.isTypeLiteralNode(node) || ts.isMappedTypeNode(node)) {
         problems.push(`${where}: an inline object type (${node.getText()})`);
       } else if (ts.isTypeReferenceNode(node)) {
         const name = node.typeName.getText();
-        const global = ['Promise', 'Array', 'ReadonlyArray', 'Iterable', 'AsyncIterable', 'AbortSignal', 'Buffer', 'Uint8Array', 'Record', 'Partial', 'Readonly', 'Lowercase', 'NodeJS.Signals'].includes(name);
-        if (!global && !exported.has(name)) problems.push(`${where}: ${name} is not exported`);
+        const global = ['Promise', 'Array', 'ReadonlyArray', 'Iterable', 'AsyncIterable', 'AbortSignal', 'Buffer', 'Uint8Array', 'Record', 'Partial', 'Readonly', 'Pick', 'Omit', 'Lowercase', 'NodeJS.Signals'].includes(name);
+        if (!global && !exported.has(name) && !typeParams.has(name)) problems.push(`${where}: ${name} is not exported`);
         node.typeArguments?.forEach((a) => check(where, a));
       } else if (ts.isUnionTypeNode(node) || ts.isIntersectionTypeNode(node)) {
         node.types.forEach((t) => check(where, t));
@@ -123,6 +124,10 @@ describe('the published types', () => {
     };
     for (const sym of checker.getExportsOfModule(moduleSymbol)) {
       const target = sym.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(sym) : sym;
+      for (const fn of target.declarations?.filter(ts.isFunctionDeclaration) ?? []) {
+        typeParams = new Set(fn.typeParameters?.map((t) => t.name.text));
+        for (const p of fn.parameters) check(`${sym.name}(${p.name.getText()})`, p.type);
+      }
       const decl = target.declarations?.find(ts.isClassDeclaration);
       if (!decl) continue;
       for (const member of decl.members) {
@@ -130,6 +135,7 @@ describe('the published types', () => {
         const mods = ts.getCombinedModifierFlags(member);
         if (mods & (ts.ModifierFlags.Private | ts.ModifierFlags.Protected)) continue;
         const name = ts.isConstructorDeclaration(member) ? 'constructor' : member.name.getText();
+        typeParams = new Set([...(decl.typeParameters ?? []), ...(member.typeParameters ?? [])].map((t) => t.name.text));
         for (const p of member.parameters) check(`${sym.name}.${name}(${p.name.getText()})`, p.type);
       }
     }
