@@ -28,6 +28,7 @@
         "native/log/nflog.cc",
         "native/trace/nftrace.cc",
         "native/nflog_backend.cc",
+        "native/owner_lock.cc",
         "native/fuzz.cc",
         "native/layout/export.cc"
       ],

@@ -15,6 +15,7 @@ namespace nfct {
 AddonData* GetData(Napi::Env env) { return env.GetInstanceData<AddonData>(); }
 
 Napi::Value NfLogBackend(const Napi::CallbackInfo& info);  // nflog_backend.cc
+Napi::Value OwnerLock(const Napi::CallbackInfo& info);     // owner_lock.cc
 Napi::Value DecodeForTest(const Napi::CallbackInfo& info);  // fuzz.cc
 
 namespace {
@@ -40,6 +41,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   trace::Init(env, exports);
   ExportLayouts(env, exports);
   exports.Set("nfLogBackend", Napi::Function::New(env, NfLogBackend, "nfLogBackend"));
+  exports.Set("ownerLock", Napi::Function::New(env, OwnerLock, "ownerLock"));
   exports.Set("decodeForTest", Napi::Function::New(env, DecodeForTest, "decodeForTest"));
   return exports;
 }

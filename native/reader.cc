@@ -170,6 +170,17 @@ bool Reader::Full() const {
          (opt_.max_queue_bytes > 0 && queue_.bytes >= opt_.max_queue_bytes);
 }
 
+bool Reader::Fits(uint64_t extra) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return queue_.bytes + extra <= opt_.max_queue_bytes;
+}
+
+bool Reader::WaitRoom(uint64_t extra) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&]() { return queue_.bytes + extra <= opt_.max_queue_bytes || queue_.bytes == 0 || Ending(); });
+  return !Ending();
+}
+
 bool Reader::WaitCredit() {
   std::unique_lock<std::mutex> lock(mu_);
   cv_.wait(lock, [this]() { return !Full() || Ending(); });
@@ -314,8 +325,31 @@ void Reader::Run() {
         }
         if (m->nlmsg_type < NLMSG_MIN_TYPE) continue;
         got_data = true;
+        // The byte bound is kept exactly: a batch goes before the next record could take the
+        // queue past it, and the reader waits for room for that record (the kernel holds or
+        // drops meanwhile). A record larger than any before waits, decoded, until it fits.
+        const bool bounded = opt_.max_queue_bytes > 0 && !opt_.count_only && !opt_.dump;
+        if (bounded && !Fits(batch->Size() + record_cost_)) {
+          if (batch->count > 0 && !Post(batch)) {
+            done = true;
+            break;
+          }
+          if (!WaitRoom(batch->Size() + record_cost_)) {
+            done = true;
+            break;
+          }
+        }
+        const size_t before = batch->Size();
         batch->received++;
         decoder_->OnMessage(m, batch.get());
+        if (bounded) {
+          const uint64_t cost = batch->Size() - before;
+          if (cost > record_cost_) record_cost_ = cost;
+          if (!Fits(batch->Size()) && !WaitRoom(batch->Size())) {
+            done = true;
+            break;
+          }
+        }
         if (opt_.count_only) Count(batch.get());
         if (batch->count >= opt_.max_batch) {
           // A full batch goes now, even mid-buffer: batches never exceed max_batch.

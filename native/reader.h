@@ -160,6 +160,11 @@ class Reader {
   bool Setup(Failure* f);
   bool Full() const;  // a bound is reached (mu_ held)
   bool WaitCredit();
+  // Byte bound: true when `extra` more bytes queued would not pass max_queue_bytes.
+  bool Fits(uint64_t extra);
+  // Waits until `extra` more bytes fit beside what is queued (or nothing is queued); false
+  // when the reader is ending.
+  bool WaitRoom(uint64_t extra);
   // Hands the batch to JS and starts a new one in its place.
   bool Post(std::unique_ptr<Batch>& batch);
   bool PostAndWait(std::unique_ptr<Batch>& batch);
@@ -181,6 +186,9 @@ class Reader {
   std::condition_variable cv_;
   QueueStats queue_;          // guarded by mu_
   uint64_t trim_after_ = 0;   // bytes queued since the heap was last trimmed (mu_)
+  // The most one decoded record has added to a batch so far (reader thread): room for one more
+  // is kept, so that the queue never passes max_queue_bytes.
+  uint64_t record_cost_ = 0;
   // count_only totals, written by the reader thread, read by Stats().
   std::atomic<uint64_t> counted_[kCountKinds] = {};
   std::atomic<uint64_t> received_{0};

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(build-essential pkg-config python3 libnetfilter-conntrack-dev libnetfilter-log-dev
   libmnl-dev libnftnl-dev conntrack iptables nftables iproute2 iputils-ping tcpdump tmux prometheus
-  util-linux nfdump ulogd2 libfixbuf-tools)
+  util-linux nfdump ulogd2 libfixbuf-tools openssl apache2-utils)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 

@@ -14,6 +14,8 @@ export interface Context {
   stop: AbortSignal;
   /** The signal that stopped the command, if one did. */
   signal?: NodeJS.Signals;
+  /** Set by a command the signal stopped before it did anything: nfct then ends by that signal. */
+  dieBySignal?: boolean;
 }
 
 export function makeContext(sink?: Sink): { ctx: Context; dispose(): void } {
@@ -37,7 +39,8 @@ export function makeContext(sink?: Sink): { ctx: Context; dispose(): void } {
       for (const s of signals) process.off(s, onSignal);
       // A write to a reader that stopped reading cannot be taken back, and the process cannot
       // exit while it waits: the command has said how far it got, now the signal ends it.
-      if (ctx.signal && ctx.out.pending && sink) process.kill(process.pid, ctx.signal);
+      // A command stopped before it did anything ends by the signal too, as conntrack does.
+      if (ctx.signal && (ctx.out.pending || ctx.dieBySignal) && sink) process.kill(process.pid, ctx.signal);
     },
   };
 }

@@ -73,12 +73,16 @@ One namespace at a time: --all-netns is refused (what tracing installs must not 
 every namespace of the node by a process killed outright).
 `;
 
-export const EXPORTER_HELP = `Usage: nfct exporter [--listen [HOST]:PORT] [--events] [--nflog-group N]... [options]
+export const EXPORTER_HELP = `Usage: nfct exporter [--listen [HOST]:PORT] [--web-config FILE] [--events] [--nflog-group N]... [options]
 
 Serves /metrics in the Prometheus text format: for every network namespace of the node, the
 conntrack entries, the table limit and the per-CPU statistics (as conntrack -S), read over
 netlink at each scrape, a few namespaces at once, and its own memory (process_resident_memory_bytes, nodejs_heap_size_used_bytes, ...).
-  --listen [HOST]:PORT   where to listen (default :9477, every address)
+/healthz answers whether it is up (never a scrape, no authentication), / links /metrics.
+  --listen [HOST]:PORT   where to listen (default 127.0.0.1:9477; :PORT is every address)
+  --web-config FILE      TLS, basic auth (bcrypt), headers, rate limit: the exporter toolkit's format
+  --max-connections N    connections open at once; more are closed as they come (64)
+  --header-timeout S     seconds a client may take to send its headers or TLS handshake (10)
   --events               count conntrack events by type in every namespace (a socket each)
   --nflog-group N        count NFLOG packets of group N by prefix (repeatable; the group must be free)
   --max-prefixes N       distinct prefixes per namespace and group; the rest count as "other" (32)

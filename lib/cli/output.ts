@@ -123,17 +123,31 @@ export class Output {
     return data;
   }
 
-  /** Resolves when `work` does, or at once when the stop signal comes (SIGINT/SIGTERM/SIGHUP). */
+  /** Callers of until() waiting now: the stop signal resolves them all. */
+  private readonly waiters = new Set<() => void>();
+  private listening = false;
+
+  /**
+   * Resolves when `work` does, or at once when the stop signal comes (SIGINT/SIGTERM/SIGHUP).
+   * One listener on the signal serves every waiter (with --all-netns hundreds of commands may
+   * wait at once).
+   */
   private until(work: Promise<void>): Promise<void> {
     const stop = this.stop;
     if (!stop) return work;
     if (stop.aborted) return Promise.resolve();
+    if (!this.listening) {
+      this.listening = true;
+      stop.addEventListener('abort', () => {
+        for (const w of [...this.waiters]) w();
+      }, { once: true });
+    }
     return new Promise<void>((resolve) => {
       const done = (): void => {
-        stop.removeEventListener('abort', done);
+        this.waiters.delete(done);
         resolve();
       };
-      stop.addEventListener('abort', done, { once: true });
+      this.waiters.add(done);
       work.then(done, done);
     });
   }

@@ -1,6 +1,21 @@
-// Which process holds a netlink socket: by its port id (conntrack -E's [USERSPACE] origin) or by
-// its inode (nfct doctor naming an NFLOG group's listener).
+// Which process holds a socket: a netlink socket by its port id (conntrack -E's [USERSPACE]
+// origin) or by its inode (nfct doctor and nfct trace naming an NFLOG group's listener), an
+// abstract unix socket by its name (the owner of a trace table).
+import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+/** Reads a file inside the namespace (nsenter for another one); '' when it cannot be read. */
+export async function readIn(path: string | null, file: string): Promise<string> {
+  try {
+    if (path === null) return readFileSync(file, 'utf8');
+    return (await run('nsenter', [`--net=${path}`, '--', 'cat', file], { maxBuffer: 16 << 20 })).stdout;
+  } catch {
+    return '';
+  }
+}
 
 /** A process's command name, while it lives. */
 export function comm(pid: string | number): string | undefined {
@@ -53,4 +68,30 @@ export function ownerOf(portid: number): string | undefined {
     if (inode) break;
   }
   return inode ? socketOwner(inode)?.comm : undefined;
+}
+
+/** NFLOG groups bound in the namespace (/proc/net/netfilter/nfnetlink_log) and who holds each. */
+export async function nflogGroups(path: string | null): Promise<Array<{ group: number; portid: number; pid?: number; comm?: string }>> {
+  const [groups, sockets] = await Promise.all([readIn(path, '/proc/net/netfilter/nfnetlink_log'), readIn(path, '/proc/net/netlink')]);
+  const socks = netlinkSockets(sockets).filter((s) => s.protocol === 12);
+  const out: Array<{ group: number; portid: number; pid?: number; comm?: string }> = [];
+  for (const line of groups.split('\n')) {
+    const f = line.trim().split(/\s+/).map(Number);
+    if (f.length < 2 || !Number.isInteger(f[0]) || !Number.isInteger(f[1])) continue;
+    const [group, portid] = [f[0]!, f[1]!];
+    const inode = socks.find((s) => s.portid === portid)?.inode;
+    const owner = inode ? socketOwner(inode) : undefined;
+    out.push({ group, portid, ...(owner ?? {}) });
+  }
+  return out;
+}
+
+/** The process holding an abstract unix socket name (without its leading NUL) in the namespace, if it can be seen. */
+export async function abstractSocketOwner(path: string | null, name: string): Promise<{ pid: number; comm?: string } | undefined> {
+  const text = await readIn(path, '/proc/net/unix');
+  for (const line of text.split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length >= 8 && f[7] === `@${name}`) return socketOwner(f[6]!);
+  }
+  return undefined;
 }

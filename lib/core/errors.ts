@@ -88,6 +88,18 @@ export function callSite(fn: Function): CallSite {
   return holder;
 }
 
+/**
+ * The call site as text, for what keeps it long (a stream, for as long as it runs). Until its
+ * stack is first read, a captured trace keeps every frame's function, receiver and scope alive:
+ * a stream started inside a loop over many namespaces (the exporter's scrape) kept that whole
+ * scrape's results, which held the streams started before, and so on back, and the exporter's
+ * heap grew with every namespace it ever saw. Formatting costs tens of microseconds, so calls
+ * that hold their site only until they settle keep callSite()'s lazy trace.
+ */
+export function keptSite(site: CallSite): CallSite {
+  return { stack: site.stack };
+}
+
 /** Grafts a captured call site onto an error and adds context to an NfctError's message. */
 export function withCallSite(err: unknown, site: CallSite, context?: string): unknown {
   if (err instanceof NfctError) {

@@ -143,6 +143,12 @@ interface Addon {
   /** Reads (and with a value, sets) the nf_log backend of a family; resolves the previous one. */
   nfLogBackend(nsPath: string | null, family: number, value: string | null): Promise<string>;
   /**
+   * A name in the namespace's abstract unix socket space (native/owner_lock.cc). hold: binds it
+   * and resolves the socket's fd (held until that fd is closed or the process ends; EADDRINUSE
+   * when another holds it). Not hold: resolves 1 when another socket holds it, 0 when none does.
+   */
+  ownerLock(nsPath: string | null, name: string, hold: boolean): Promise<number>;
+  /**
    * The save-file reader (native/ct/save.cc): the lines of text that say something, trimmed,
    * line i = text[ranges[2i], ranges[2i+1]), numbered numbers[i], packed into words
    * (SPEC_WORDS each) with kinds[i] 1 (-I) or 2 (-A). bad: -1, or the index of the first line
@@ -218,6 +224,7 @@ export const addon = {
   openNflog: lazy('openNflog'),
   traceEvents: lazy('traceEvents'),
   nfLogBackend: lazy('nfLogBackend'),
+  ownerLock: lazy('ownerLock'),
   decodeForTest: lazy('decodeForTest'),
   readSave: lazy('readSave'),
   formatFlows: lazy('formatFlows'),
@@ -225,4 +232,4 @@ export const addon = {
   get layouts(): Addon['layouts'] {
     return loadAddon().layouts;
   },
-} as Pick<Addon, 'setErrorFactory' | 'openConntrack' | 'openNflog' | 'traceEvents' | 'nfLogBackend' | 'decodeForTest' | 'readSave' | 'formatFlows' | 'layouts'>;
+} as Pick<Addon, 'setErrorFactory' | 'openConntrack' | 'openNflog' | 'traceEvents' | 'nfLogBackend' | 'ownerLock' | 'decodeForTest' | 'readSave' | 'formatFlows' | 'layouts'>;

@@ -2,7 +2,7 @@
 // hand over, releases each once consumed (so that the native reader counts it no longer), and
 // ends with a stream's error. One source can merge several native streams (events of flows and
 // of expectations); each batch carries the index of the stream it came from.
-import { withCallSite } from './errors.js';
+import { keptSite, withCallSite } from './errors.js';
 import { BatchCounter, StreamStat } from './layout.js';
 import type { NativeStream, OnBatch } from './native.js';
 
@@ -74,11 +74,14 @@ export class BatchSource {
   /** The decoder's totals, once the reader has ended (bulk deletes). */
   tally: number[] | undefined;
 
+  private readonly site: { stack: string };
+
   constructor(
     start: Start | readonly Start[],
-    private readonly site: { stack: string },
+    site: { stack: string },
     private readonly context: string,
   ) {
+    this.site = keptSite(site);
     const starts = Array.isArray(start) ? start : [start as Start];
     this.running = starts.length;
     starts.forEach((s, tag) => {

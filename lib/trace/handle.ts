@@ -11,7 +11,7 @@ import { assertKnownKeys, assertObject, boolean, optionalInteger } from '../core
 import { groupConfig, Nflog } from '../nflog/handle.js';
 import { onPath, requireCommands } from './commands.js';
 import { matchExpression, RuleTexts } from './rules.js';
-import { holdLogger, removeStaleTables, TABLE_PREFIX } from './state.js';
+import { holdLogger, newTableName, removeStaleTables } from './state.js';
 import { type StreamOptions, TracePacketStream, TraceStream } from './streams.js';
 import type { TraceEvent, TraceOpenOptions, TracePacketsOptions, TraceStreamOptions } from './types.js';
 
@@ -22,7 +22,6 @@ export class Trace implements AsyncDisposable {
   #releaseLogger: (() => Promise<void>) | undefined;
   readonly #live = new Set<TraceStream>();
   readonly #ending = new Set<Promise<void>>();
-  #tables = 0;
 
   readonly #nsfd: number | undefined;
   readonly #nflog: Nflog | undefined;
@@ -51,7 +50,7 @@ export class Trace implements AsyncDisposable {
 
   /** @internal */
   nextTableName(): string {
-    return `${TABLE_PREFIX}${process.pid}_${this.#tables++}`;
+    return newTableName();
   }
 
   static async open(options: TraceOpenOptions = {}): Promise<Trace> {

@@ -1,17 +1,104 @@
 // Kernel state that TRACE changes in a namespace, and how it is put back however the process
-// ends: the temporary `inet nfct_trace_<pid>_<n>` tables (removed when their stream ends, at
-// process exit, and, when a process died without either, by the next Trace use in that
-// namespace), and the nf_log backend binding (counted per namespace: the backend found by the
-// first holder is put back when the last one lets go, or at process exit).
+// ends: the temporary `inet nfct_trace_<pid>_<token>_<n>` tables (removed when their stream
+// ends, at process exit, and, when a process died without either, by the next Trace use in
+// that namespace), and the nf_log backend binding (counted per namespace: the backend found by
+// the first holder is put back when the last one lets go, or at process exit).
+//
+// Whose a table is: while a process has tables in a namespace it holds the abstract unix
+// socket name `nfct_trace/<pid>_<token>` in that namespace (native/owner_lock.cc), and its
+// tables are named after it. The kernel frees the name when the process ends, however it ends;
+// any other process, in any PID namespace, judges a table by trying that name. A pid alone
+// says nothing across PID namespaces (a tracer in a container) or once pids are reused. A
+// table named otherwise (an older nfct named tables after the pid alone) cannot be judged and
+// is never removed automatically.
+import { closeSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+
 import { addon } from '../core/native.js';
 import { inNamespace, runCommand, runCommandSync } from './commands.js';
 
 export const TABLE_PREFIX = 'nfct_trace_';
-const STALE = /^table inet (nfct_trace_(\d+)_\d+)$/gm;
 const NF_LOG_FAMILIES = [2, 10] as const;
+
+/** This process's owner token: its pid (for people) and 8 random hex digits (unique across PID namespaces). */
+const TOKEN = `${process.pid}_${randomBytes(4).toString('hex')}`;
+/** The abstract socket name that says the owner of token `t` lives. */
+const lockName = (t: string): string => `nfct_trace/${t}`;
+/** Tables this process makes: `nfct_trace_<pid>_<token>_<n>`. */
+const OWNED = /^nfct_trace_(\d+_[0-9a-f]{8})_\d+$/;
+let tableCount = 0;
+
+/** The abstract socket name (without its leading NUL) whose holder owns the table, for a table named after its owner. */
+export function tableOwnerName(table: string): string | undefined {
+  const token = OWNED.exec(table)?.[1];
+  return token === undefined ? undefined : lockName(token);
+}
+
+/** The name of a new temporary table of this process (unique in every namespace). */
+export function newTableName(): string {
+  return `${TABLE_PREFIX}${TOKEN}_${tableCount++}`;
+}
+
+/**
+ * The owner locks this process holds, per namespace identity: the socket's fd once bound, and
+ * how many of its tables are there.
+ */
+const locks = new Map<string, { fd: Promise<number>; tables: number }>();
+
+/** A namespace's identity (the same namespace reached by different paths is one). */
+function namespaceKey(ns: string | null): string {
+  const st = statSync(ns ?? `/proc/${process.pid}/ns/net`);
+  return `${st.dev}:${st.ino}`;
+}
+
+/**
+ * Binds this process's owner name in the namespace. Another process judging one of our tables
+ * binds the name for an instant when we hold none: then we try again.
+ */
+async function bindOwner(ns: string | null): Promise<number> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await addon.ownerLock(ns, lockName(TOKEN), true);
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'EADDRINUSE' || attempt >= 50) throw e;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+}
+
+/** Holds this process's owner name in the namespace for one more table. */
+async function holdOwner(ns: string | null): Promise<string> {
+  const key = namespaceKey(ns);
+  let lock = locks.get(key);
+  if (!lock) {
+    lock = { fd: bindOwner(ns), tables: 0 };
+    locks.set(key, lock);
+    lock.fd.catch(() => {
+      if (locks.get(key) === lock) locks.delete(key);
+    });
+  }
+  lock.tables++;
+  try {
+    await lock.fd;
+  } catch (e) {
+    lock.tables--;
+    throw e;
+  }
+  return key;
+}
+
+/** One table fewer in that namespace: the last one lets the owner name go. */
+function releaseOwner(key: string): void {
+  const lock = locks.get(key);
+  if (!lock || --lock.tables > 0) return;
+  locks.delete(key);
+  void lock.fd.then((fd) => closeSync(fd), () => undefined);
+}
 
 /** Temporary tables in place now (or being installed): name -> namespace path. */
 const tables = new Map<string, string | null>();
+/** The owner lock each table holds: name -> namespace identity. */
+const tableLocks = new Map<string, string>();
 
 /** Bindings held by this process: namespace identity -> state. */
 interface Binding {
@@ -50,27 +137,41 @@ function restoreAllSync(): void {
   bindings.clear();
 }
 
-/** Whether a process of that pid exists (in this process's pid namespace). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
+/** A temporary trace table found in a namespace, and whether its owner lives. */
+export interface TraceTable {
+  name: string;
+  /**
+   * 'alive': its owner holds its name (this process, or another anywhere); 'dead': its owner
+   * has ended and the table was left behind; 'unknown': not named after an owner (an older
+   * nfct), so whether its process lives cannot be told.
+   */
+  owner: 'alive' | 'dead' | 'unknown';
+  /** The owner's pid as it named the table (in its own PID namespace). */
+  pid?: number;
 }
 
-/**
- * The temporary tables in the namespace (null: this process's) whose process no longer exists
- * (it was killed before it could clean up).
- */
-export async function findStaleTables(ns: string | null): Promise<string[]> {
+/** Every temporary trace table in the namespace (null: this process's), each judged. */
+export async function traceTables(ns: string | null): Promise<TraceTable[]> {
   const [cmd, args] = inNamespace(ns, 'nft', ['list', 'tables', 'inet']);
   const listing = await runCommand(cmd, args, undefined, 'listing trace tables');
-  return [...listing.matchAll(STALE)].filter((m) => Number(m[2]) !== process.pid && !alive(Number(m[2]))).map((m) => m[1]!);
+  const names = [...listing.matchAll(/^table inet (nfct_trace_\S+)$/gm)].map((m) => m[1]!);
+  return Promise.all(names.map(async (name): Promise<TraceTable> => {
+    const token = OWNED.exec(name)?.[1];
+    const pid = /^nfct_trace_(\d+)_/.exec(name)?.[1];
+    const base = { name, ...(pid ? { pid: Number(pid) } : {}) };
+    if (!token) return { ...base, owner: 'unknown' };
+    if (token === TOKEN) return { ...base, owner: 'alive' };
+    const held = await addon.ownerLock(ns, lockName(token), false);
+    return { ...base, owner: held ? 'alive' : 'dead' };
+  }));
 }
 
-/** Removes the stale tables findStaleTables() finds. Resolves the names removed. */
+/** The temporary tables in the namespace whose owner has ended (it was killed before it could clean up). */
+export async function findStaleTables(ns: string | null): Promise<string[]> {
+  return (await traceTables(ns)).filter((t) => t.owner === 'dead').map((t) => t.name);
+}
+
+/** Removes the stale tables findStaleTables() finds (never one whose owner lives or cannot be judged). Resolves the names removed. */
 export async function removeStaleTables(ns: string | null): Promise<string[]> {
   const stale = await findStaleTables(ns);
   await Promise.all(stale.map((name) => {
@@ -80,26 +181,37 @@ export async function removeStaleTables(ns: string | null): Promise<string[]> {
   return stale;
 }
 
-/** Installs a temporary table from an nft script; it is registered first, so exit removes it even mid-install. */
+/**
+ * Installs a temporary table (named by newTableName()) from an nft script, with this process's
+ * owner name held in the namespace first; the table is registered first, so exit removes it
+ * even mid-install.
+ */
 export async function installTable(ns: string | null, name: string, script: string): Promise<void> {
   hookExit();
   tables.set(name, ns);
-  const [cmd, args] = inNamespace(ns, 'nft', ['-f', '-']);
   try {
+    tableLocks.set(name, await holdOwner(ns));
+    const [cmd, args] = inNamespace(ns, 'nft', ['-f', '-']);
     await runCommand(cmd, args, script, 'installing the trace rule');
   } catch (e) {
     tables.delete(name);
+    const key = tableLocks.get(name);
+    tableLocks.delete(name);
+    if (key) releaseOwner(key);
     throw e;
   }
 }
 
-/** Removes a temporary table installed by installTable (idempotent). */
+/** Removes a temporary table installed by installTable (idempotent); its owner name goes with the last one. */
 export async function removeTable(name: string): Promise<void> {
   if (!tables.has(name)) return;
   const ns = tables.get(name)!;
   const [cmd, args] = inNamespace(ns, 'nft', ['delete', 'table', 'inet', name]);
   await runCommand(cmd, args, undefined, 'removing the trace rule').catch(() => undefined);
   tables.delete(name);
+  const key = tableLocks.get(name);
+  tableLocks.delete(name);
+  if (key) releaseOwner(key);
 }
 
 /**

@@ -30,7 +30,7 @@ export interface TraceStreamOwner {
   ruleText(e: TraceEvent): Promise<string | undefined>;
 }
 
-/** A hop in one of the library's own temporary tables (`inet nfct_trace_<pid>_<n>`). */
+/** A hop in one of the library's own temporary tables (`inet nfct_trace_...`, any process's). */
 function isOwnHop(h: NftablesTraceEvent): boolean {
   return h.family === 'inet' && h.table.startsWith(TABLE_PREFIX);
 }

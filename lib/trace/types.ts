@@ -125,7 +125,7 @@ export interface TraceStreamOptions extends LiveStreamOptions {
   /** Look up rule texts (default true). */
   resolveRules?: boolean;
   /**
-   * Also the hops of the library's own temporary trace tables (`inet nfct_trace_<pid>_<n>`,
+   * Also the hops of the library's own temporary trace tables (`inet nfct_trace_<pid>_<token>_<n>`,
    * where `match` marks packets to trace). Default false: a trace shows the ruleset's own rules
    * only.
    */

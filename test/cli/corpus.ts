@@ -218,6 +218,13 @@ function build(): CorpusLine[] {
     // that is closed, one it cannot open.
     { shell: 'CT -R /tmp' },
     { shell: 'CT -R - <&-' },
+    // conntrack reads each line as a C string: it ends at a NUL byte; a line that is empty
+    // that way, or only blanks without its newline, is a command line without a command.
+    { shell: "printf '\\0\\0\\0\\n' | CT -R -" },
+    { shell: "printf '%s\\0%s\\n' '-I -p udp -s 7.3.5.1 -d 7.2.2.2 --sport 1 --dport 2 -t 40' 'garbage -x' | CT -R - && CT -L -d 7.2.2.2" },
+    { shell: "printf '\\0%s\\n' '-I -p udp -s 7.3.5.2 -d 7.2.2.2 --sport 1 --dport 2 -t 40' | CT -R -" },
+    { shell: "printf '%s\\n   ' '-I -p udp -s 7.3.5.3 -d 7.2.2.2 --sport 1 --dport 2 -t 40' | CT -R -" },
+    { shell: "head -c 100000 /dev/zero | CT -R -" },
     { shell: 'CT --load-file /tmp' },
     // A write error other than EPIPE (ENOSPC): the output is lost, the command goes on to its
     // summary and exit status.

@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
-import { Conntrack, Nflog } from '../../lib/index.js';
+import { Conntrack, Nflog, Trace } from '../../lib/index.js';
 import type { Finding } from '../../lib/cli/commands/doctor-checks.js';
 import { createNetns, enableConntrack, type Netns, setSysctl } from '../helpers/netns.js';
 import { listEntries } from '../oracle/conntrack-cli.js';
@@ -164,8 +164,8 @@ describe('leftovers of tracing and settings that hide things', () => {
     const child = spawn('true');
     await new Promise((r) => child.once('close', r));
     deadPid = child.pid!;
+    // Named after a pid alone (an older nfct): cannot be judged.
     await ns.execOk('nft', ['add', 'table', 'inet', `nfct_trace_${deadPid}_0`]);
-    await ns.execOk('nft', ['add', 'table', 'inet', `nfct_trace_${process.pid}_0`]); // ours: alive
     await ns.shOk('echo nfnetlink_log > /proc/sys/net/netfilter/nf_log/2');
     await setSysctl(ns, 'net.netfilter.nf_conntrack_events', 0);
   });
@@ -173,7 +173,13 @@ describe('leftovers of tracing and settings that hide things', () => {
     await ns?.remove();
   });
 
-  test('stale trace table, nf_log bound with nobody on group 0, an NFLOG group held, events off', async () => {
+  test('stale trace table, one that cannot be judged, one in use, nf_log bound with nobody on group 0, an NFLOG group held, events off', async () => {
+    const trace = await Trace.open({ netns: ns.name, legacy: false });
+    const tracing = trace.events({ match: { protocol: 'udp', dstPort: 9431 } });
+    await tracing.ready;
+    // Named after its owner, who holds no name: ended (made after the trace above started,
+    // which removes such tables).
+    await ns.execOk('nft', ['add', 'table', 'inet', `nfct_trace_${deadPid}_0123abcd_0`]);
     const nf = await Nflog.open({ netns: ns.name });
     const ac = new AbortController();
     const held = (async () => {
@@ -187,16 +193,24 @@ describe('leftovers of tracing and settings that hide things', () => {
       ac.abort();
       await held.catch(() => undefined);
       nf.close();
+      await trace.close();
     }
     const by = (check: string) => res.findings.filter((f) => f.check === check);
-    expect(by('stale-trace-table').map((f) => f.seen.table)).toEqual([`nfct_trace_${deadPid}_0`]);
-    expect(by('stale-trace-table')[0]!.fix).toContain(`ip netns exec ${ns.name} nft delete table inet nfct_trace_${deadPid}_0`);
+    expect(by('stale-trace-table').map((f) => f.seen.table)).toEqual([`nfct_trace_${deadPid}_0123abcd_0`]);
+    expect(by('stale-trace-table')[0]!.fix).toContain(`ip netns exec ${ns.name} nft delete table inet nfct_trace_${deadPid}_0123abcd_0`);
+    // An older nfct's table: said, never with a delete to run blindly.
+    expect(by('trace-table-owner-unknown').map((f) => f.seen.table)).toEqual([`nfct_trace_${deadPid}_0`]);
+    expect(by('trace-table-owner-unknown')[0]!.fix).not.toMatch(/^\S*\s*nft delete/);
+    // The running trace's table: in use, by this process; never called left behind.
+    expect(by('trace-running').map((f) => f.seen)).toEqual([{ table: expect.stringMatching(new RegExp(`^nfct_trace_${process.pid}_[0-9a-f]{8}_\\d+$`)), holder: process.pid }]);
+    expect(by('trace-running')[0]!.severity).toBe('info');
     expect(by('nf-log-unheard')[0]?.seen).toEqual({ 'nf_log/2': 'nfnetlink_log' });
     expect(by('nflog-group-held').map((f) => f.seen)).toEqual([expect.objectContaining({ group: 7, pid: process.pid })]);
     expect(by('events-off')[0]?.severity).toBe('warning');
     expect(res.code).toBe(0);
 
     // Once fixed as told, the findings are gone.
+    await ns.execOk('nft', ['delete', 'table', 'inet', `nfct_trace_${deadPid}_0123abcd_0`]);
     await ns.execOk('nft', ['delete', 'table', 'inet', `nfct_trace_${deadPid}_0`]);
     await setSysctl(ns, 'net.netfilter.nf_conntrack_events', 1);
     // The group is free once the kernel has released the closed socket (its reader thread
@@ -208,6 +222,7 @@ describe('leftovers of tracing and settings that hide things', () => {
     }
     const again = await doctor('--netns', ns.name, '--interval', '0.2');
     expect(again.findings.map((f) => f.check)).not.toContain('stale-trace-table');
+    expect(again.findings.map((f) => f.check)).not.toContain('trace-running');
     expect(again.findings.map((f) => f.check)).not.toContain('events-off');
     expect(again.findings.map((f) => f.check)).not.toContain('nflog-group-held');
   });

@@ -3,7 +3,8 @@
 import { describe, expect, test } from 'vitest';
 
 import { flowInputOf } from '../../lib/cli/commands/create.js';
-import { asConntrackReads, splitWords } from '../../lib/cli/commands/restore.js';
+import { LoadFileReader } from '../../lib/cli/commands/load-file.js';
+import { splitWords } from '../../lib/cli/commands/restore.js';
 import { parseSave, parseSaveLine as fastCreateLine } from '../../lib/conntrack/save.js';
 import { parseCommandLine } from '../../lib/cli/parse.js';
 
@@ -63,26 +64,60 @@ describe('-R fast path', () => {
   });
 });
 
+/** What conntrack's line reader hands on for this input fed in chunks of `chunk` bytes. */
+function read(input: string | Buffer, chunk = 1 << 20): { lines: string[]; broken?: { line: number; message: string } } {
+  const bytes = Buffer.isBuffer(input) ? input : Buffer.from(input);
+  const out: { lines: string[]; broken?: { line: number; message: string } } = { lines: [] };
+  const reader = new LoadFileReader({
+    run: (b) => void out.lines.push(...b.toString('latin1').split('\n').slice(0, -1).map((l) => `run:${l}`)),
+    piece: (text) => void out.lines.push(text),
+    broken: (line, message) => void (out.broken ??= { line, message }),
+  });
+  for (let at = 0; at < bytes.length; at += chunk) reader.push(bytes.subarray(at, at + chunk));
+  reader.end();
+  return out;
+}
+
 describe("-R: conntrack's line reader", () => {
   const line = (words: number): string => ['-I', ...Array.from({ length: words - 1 }, () => 'x')].join(' ');
-  test('253 words a line, 1023 bytes a word; the first line past either is found, with its message', () => {
-    expect(asConntrackReads(Buffer.from(`${line(253)}\n-m ${'1'.repeat(1023)}\n`)).broken).toBeUndefined();
-    expect(asConntrackReads(Buffer.from(`-F\n${line(253)}\n${line(254)}\n`)).broken).toEqual({ line: 2, message: 'too many arguments' });
-    expect(asConntrackReads(Buffer.from(`-F\n-m ${'1'.repeat(1024)}\n${line(300)}`)).broken).toEqual({ line: 1, message: 'Parameter too long!' });
+  test('253 words a line, 1023 bytes a word; the first line past either is found (numbered from 1), with its message', () => {
+    expect(read(`${line(253)}\n-m ${'1'.repeat(1023)}\n`).broken).toBeUndefined();
+    expect(read(`-F\n${line(253)}\n${line(254)}\n`).broken).toEqual({ line: 3, message: 'too many arguments' });
+    expect(read(`-F\n-m ${'1'.repeat(1024)}\n${line(300)}`).broken).toEqual({ line: 2, message: 'Parameter too long!' });
     // in the line, whichever conntrack meets first
-    expect(asConntrackReads(Buffer.from(`${line(253)} ${'1'.repeat(1024)}\n`)).broken?.message).toBe('Parameter too long!');
+    expect(read(`${line(253)} ${'1'.repeat(1024)}\n`).broken?.message).toBe('Parameter too long!');
   });
   test('quotes make one word (a closing quote ends it); comments and blank lines are not split', () => {
-    expect(asConntrackReads(Buffer.from(`-m "${' '.repeat(600)}"\n`)).broken).toBeUndefined();
-    expect(asConntrackReads(Buffer.from(`${'""'.repeat(254)}\n`)).broken?.message).toBe('too many arguments');
-    expect(asConntrackReads(Buffer.from(`  # ${'x '.repeat(400)}\n${' '.repeat(2000)}\n`)).broken).toBeUndefined();
+    expect(read(`-m "${' '.repeat(600)}"\n`).broken).toBeUndefined();
+    expect(read(`${'""'.repeat(254)}\n`).broken?.message).toBe('too many arguments');
+    expect(read(`  # ${'x '.repeat(400)}\n${' '.repeat(2000)}\n`).broken).toBeUndefined();
   });
-  test('a line longer than 10239 bytes is read as several', () => {
+  test('a line longer than 10239 bytes is read as several pieces, whatever the chunks', () => {
     const text = `-F${' '.repeat(10237)}-F\n-F\n`;
-    const r = asConntrackReads(Buffer.from(text));
-    expect(r.bytes.toString()).toBe(`-F${' '.repeat(10237)}\n-F\n-F\n`);
-    expect(asConntrackReads(Buffer.from(`${' '.repeat(10238)}\n`)).bytes.length).toBe(10239);
+    for (const chunk of [1 << 20, 10239, 4096, 7, 1]) {
+      expect(read(text, chunk).lines.map((l) => l.replace(/^run:/, ''))).toEqual([`-F${' '.repeat(10237)}`, '-F', '-F']);
+    }
+    expect(read(`${' '.repeat(10238)}\n`).lines).toEqual([`run:${' '.repeat(10238)}`]);
     // the line count goes on from the pieces
-    expect(asConntrackReads(Buffer.from(`${' '.repeat(10300)}\n${line(254)}`)).broken).toEqual({ line: 2, message: 'too many arguments' });
+    expect(read(`${' '.repeat(10300)}\n${line(254)}`).broken).toEqual({ line: 3, message: 'too many arguments' });
+  });
+  test('a piece ends at its first NUL byte, as a C string; a piece of only blanks without its newline is not skipped', () => {
+    expect(read('\0\0\0\n').lines).toEqual(['']);
+    expect(read('  \0x\n').lines).toEqual(['  ']);
+    expect(read('-F\0 -x\n-F\n').lines).toEqual(['-F', 'run:-F']);
+    expect(read('\t# x\0\n').lines).toEqual([]);
+    expect(read('   ').lines).toEqual(['   ']);
+    expect(read('-F\n\n   \n').lines).toEqual(['run:-F', 'run:', 'run:   ']);
+    // bytes past ASCII go one line at a time (decoded as UTF-8); the plain lines around them stay runs
+    expect(read('-F\n# é\n-L é\n-F\n').lines).toEqual(['run:-F', '-L é', 'run:-F']);
+  });
+  test('an endless input without newlines is read in pieces of 10239 bytes, nothing kept in between', () => {
+    const lengths: number[] = [];
+    const reader = new LoadFileReader({ run: () => undefined, piece: (t) => void lengths.push(t.length), broken: () => undefined });
+    const zeros = Buffer.alloc(1 << 16);
+    for (let i = 0; i < 64; i++) reader.push(zeros);
+    // every piece was a NUL at once: an empty text each
+    expect(lengths).toHaveLength(Math.floor((64 << 16) / 10239));
+    expect(new Set(lengths)).toEqual(new Set([0]));
   });
 });

@@ -17,7 +17,7 @@ function report(over: Partial<NamespaceReport> = {}): NamespaceReport {
     netns: 'ns1', nsFlag: ' --netns ns1', nsExec: 'ip netns exec ns1 ',
     sysctls: { nf_conntrack_max: '1000', nf_conntrack_buckets: '1000', nf_conntrack_acct: '1', nf_conntrack_events: '1', nf_conntrack_timestamp: '1' },
     entries: 0, statsBefore: [cpu(0), cpu(1)], statsAfter: [cpu(0), cpu(1)], seconds: 2,
-    udpDnatBefore: empty, udpDnatAfter: empty, staleTraceTables: [], nflogGroups: [], ...over,
+    udpDnatBefore: empty, udpDnatAfter: empty, traceTables: [], nflogGroups: [], ...over,
   };
 }
 

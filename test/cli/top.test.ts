@@ -125,6 +125,15 @@ describe('nfct top off a terminal', () => {
     ]);
   });
 
+  for (const json of [false, true]) {
+    test(`live${json ? ' --json' : ''} into | head -1: one line, then a quiet end with exit 0 at the next frame`, async () => {
+      const r = await run('bash', ['-c', `node ${CLI} top --netns ${ns.name} --interval 0.2${json ? ' --json' : ''} | head -1; echo "status \${PIPESTATUS[0]}" >&2`], { timeout: 20000 });
+      expect(r.stdout.split('\n').filter(Boolean)).toHaveLength(1);
+      expect(r.stdout).toMatch(json ? /^\{"time":/ : /^nfct top - /);
+      expect(r.stderr).toBe('status 0\n');
+    });
+  }
+
   test('--all-netns: the namespace is a group-by key', async () => {
     const r = await nfct('top', '--all-netns', '--once', '--json', '--interval', '0.2', '--by', 'netns,src', '--top', '1000');
     expect(r.code).toBe(0);

@@ -156,7 +156,7 @@ describe('createExporter()', () => {
   });
 
   test('--listen forms', () => {
-    expect(parseListen(':9477')).toEqual({ host: undefined, port: 9477 });
+    expect(parseListen(':9477')).toEqual({ host: '', port: 9477 });
     expect(parseListen('9477')).toEqual({ host: undefined, port: 9477 });
     expect(parseListen('127.0.0.1:80')).toEqual({ host: '127.0.0.1', port: 80 });
     expect(parseListen('[::1]:9')).toEqual({ host: '::1', port: 9 });

@@ -42,8 +42,12 @@ function collect(stream: FlowRecordStream) {
       const found = items.find((i): i is FlowRecord => i.type === 'flow' && pred(i));
       if (found) return Promise.resolve(found);
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error('no such flow record in time')), ms);
-        waiters.push({ pred, resolve: (r) => (clearTimeout(timer), resolve(r)) });
+        // An expired entry is destroyed when the kernel's garbage collector reaches it, which on
+        // a machine with large tables elsewhere can take longer than the bound; a dump of the
+        // table destroys the expired entries it walks past, so one is asked for while we wait.
+        const nudge = setInterval(() => void t.router.exec('conntrack', ['-L']).catch(() => undefined), 500);
+        const timer = setTimeout(() => (clearInterval(nudge), reject(new Error('no such flow record in time'))), ms);
+        waiters.push({ pred, resolve: (r) => (clearTimeout(timer), clearInterval(nudge), resolve(r)) });
       });
     },
   };

@@ -17,6 +17,8 @@ export interface LibraryBundle {
   dir: string;
   /** The bundle: `require(entry)` gives what `@x/nfct` exports. */
   entry: string;
+  /** With bundleLibrary({ cli: true }): the `nfct` command, bundled the same way. */
+  cli?: string;
   remove(): void;
 }
 
@@ -31,7 +33,7 @@ function worldReadable(path: string): void {
   }
 }
 
-export async function bundleLibrary(): Promise<LibraryBundle> {
+export async function bundleLibrary(options: { cli?: boolean } = {}): Promise<LibraryBundle> {
   const dir = mkdtempSync(join(tmpdir(), 'nfct-bundle-'));
   try {
     const pkg = join(dir, 'pkg');
@@ -51,8 +53,12 @@ export async function bundleLibrary(): Promise<LibraryBundle> {
       outfile: entry,
       logLevel: 'silent',
     });
+    const cli = options.cli ? join(pkg, 'dist', 'cli', 'main.js') : undefined;
+    if (cli) {
+      await build({ entryPoints: [join(ROOT, 'lib', 'cli', 'main.ts')], bundle: true, platform: 'node', format: 'cjs', target: 'node20', outfile: cli, logLevel: 'silent' });
+    }
     worldReadable(dir);
-    return { dir, entry, remove: () => rmSync(dir, { recursive: true, force: true }) };
+    return { dir, entry, cli, remove: () => rmSync(dir, { recursive: true, force: true }) };
   } catch (e) {
     rmSync(dir, { recursive: true, force: true });
     throw e;

@@ -1,11 +1,13 @@
-// What TRACE changes in the kernel is put back however a stream or the process ends (issue 13):
-// the temporary nfct_trace_<pid>_<n> tables (close() racing the install, process.exit(),
+// What TRACE changes in the kernel is put back however a stream or the process ends: the
+// temporary nfct_trace_<pid>_<token>_<n> tables (close() racing the install, process.exit(),
 // SIGHUP to `nfct trace`, and a process killed outright, whose tables the next Trace use
-// removes), and the nf_log backend binding, counted per namespace across handles. Also: an
+// removes, judged by the owner name its process held, never by a pid: a tracer in another PID
+// namespace keeps its table and its trace), and the nf_log backend binding, counted per
+// namespace across handles. Also: an
 // already aborted signal starts nothing, and the external commands failing or missing give an
 // NfctError instead of an uncaught EPIPE.
-import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { chmodSync, closeSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -13,6 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { Nflog, NfctError, Trace } from '../../lib/index.js';
+import { addon } from '../../lib/core/native.js';
 import { main } from '../../lib/cli/main.js';
 import { createNetns, type Netns, run } from '../helpers/netns.js';
 
@@ -21,13 +24,80 @@ const VITE_NODE = join(__dirname, '..', '..', 'node_modules', '.bin', 'vite-node
 
 beforeAll(async () => {
   ns = await createNetns('nfct-tstate', { conntrack: false });
+  await ns.execOk('ip', ['link', 'set', 'lo', 'up']);
 });
+/** Every tracer started, killed outright at the end whatever happened (SIGKILL to unshare ends its PID namespace). */
+const started: ChildProcess[] = [];
 afterAll(async () => {
+  for (const c of started) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   await ns?.remove();
 });
 
 const tables = async (): Promise<string> => (await ns.execOk('nft', ['list', 'tables'])).stdout;
 const backend = async (pf = 2): Promise<string> => (await ns.execOk('cat', [`/proc/sys/net/netfilter/nf_log/${pf}`])).stdout.trim();
+
+const CLI = join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
+
+interface Tracer {
+  /** Its temporary table (in place once startTracer resolved). */
+  table: string;
+  out(): string;
+  err(): string;
+  /** Sends the signal (SIGKILL: to the whole PID namespace) and resolves [code, signal]. */
+  end(signal: NodeJS.Signals): Promise<[number | null, NodeJS.Signals | null]>;
+}
+
+/**
+ * `nfct trace --netns NS -p udp --dport PORT`; with pidns, in a PID namespace of its own under
+ * a pid no process on the host has (so its pid means nothing here). Resolves once its table is in place.
+ */
+async function startTracer(port: number, o: { pidns?: boolean; nftablesOnly?: boolean; said?: RegExp } = {}): Promise<Tracer> {
+  const before = new Set((await tables()).match(/nfct_trace_\S+/g) ?? []);
+  const args = [CLI, 'trace', '--netns', ns.name, ...(o.nftablesOnly ? ['--nftables'] : []), '-p', 'udp', '--dport', String(port)];
+  let child: ChildProcess;
+  if (o.pidns) {
+    let pid = 20000 + Math.floor(Math.random() * 10000);
+    while (existsSync(`/proc/${pid}`)) pid++;
+    // sh is the namespace's pid 1; nfct its child, under `pid`. --kill-child: killing unshare kills them all.
+    child = spawn('unshare', ['--pid', '--fork', '--kill-child', '--mount-proc', 'sh', '-c', `echo ${pid - 1} > /proc/sys/kernel/ns_last_pid; "$0" "$@"`, process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  } else child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  started.push(child);
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const exit = new Promise<[number | null, NodeJS.Signals | null]>((r) => child.once('exit', (c, s) => r([c, s])));
+  let table: string | undefined;
+  // With `said`, once stderr says it (a first attempt's table may come and go before).
+  for (let i = 0; i < 500 && !table; i++) {
+    if (!o.said || o.said.test(err)) table = ((await tables()).match(/nfct_trace_\S+/g) ?? []).find((t) => !before.has(t));
+    if (!table) await sleep(20);
+  }
+  if (!table) {
+    child.kill('SIGKILL');
+    throw new Error(`no trace table appeared: ${err}`);
+  }
+  // unshare does not pass SIGINT/SIGTERM on: those go to nfct itself (SIGKILL to unshare kills all).
+  const target = (): number => {
+    let pid = child.pid!;
+    for (let depth = 0; o.pidns && depth < 3; depth++) {
+      const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+      if (kids.length === 0) break;
+      pid = Number(kids[0]);
+    }
+    return pid;
+  };
+  return { table, out: () => out, err: () => err, end: (signal) => (process.kill(signal === 'SIGKILL' ? child.pid! : target(), signal), exit) };
+}
+
+/** UDP datagrams to 127.0.0.1:port in the namespace until `seen` holds (bounded). */
+async function sendUntil(port: number, seen: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !seen(); i++) {
+    await ns.execOk('bash', ['-c', `echo x > /dev/udp/127.0.0.1/${port}`]);
+    await sleep(25);
+  }
+  expect(seen()).toBe(true);
+}
 
 /** Resolves as `p` does, or to 'pending' once `ms` have passed. */
 const settledWithin = <T>(p: Promise<T>, ms: number): Promise<T | 'pending'> => Promise.race([p, sleep(ms).then(() => 'pending' as const)]);
@@ -77,26 +147,67 @@ describe('temporary trace tables', () => {
     expect(await tables()).not.toContain('nfct_trace');
   });
 
-  test('tables of a process that no longer exists (killed before it could clean up) are removed by the next Trace.open; a live process keeps its own', async () => {
+  test('a table whose tracer was killed outright (SIGKILL) is removed by the next Trace use; so is one named after a live pid whose owner is gone', async () => {
+    const tracer = await startTracer(9421, { pidns: true, nftablesOnly: true });
+    await tracer.end('SIGKILL');
+    expect(await tables()).toContain(tracer.table);
+    // pid 1 lives in every PID namespace: a pid says nothing, the owner's name does.
+    const orphan = 'nfct_trace_1_0badc0de_0';
+    await ns.execOk('nft', ['add', 'table', 'inet', orphan]);
+    const trace = await Trace.open({ netns: ns.name, legacy: false });
+    await trace.close();
+    const after = await tables();
+    expect(after).not.toContain(tracer.table);
+    expect(after).not.toContain(orphan);
+  });
+
+  test('a table named after a pid alone (an older nfct) is never removed automatically: whose it is cannot be told', async () => {
     const child = spawn('true');
-    const dead = child.pid!;
     await new Promise((r) => child.once('exit', r));
-    const stale = `nfct_trace_${dead}_0`;
-    const live = 'nfct_trace_1_0'; // pid 1 exists
-    for (const name of [stale, live]) {
-      await ns.execOk('nft', ['-f', '-'], { input: `table inet ${name} {\n chain pre { type filter hook prerouting priority -350; meta nftrace set 1; }\n}\n` });
-    }
+    const old = `nfct_trace_${child.pid}_0`;
+    await ns.execOk('nft', ['add', 'table', 'inet', old]);
     try {
-      expect(await tables()).toContain(stale);
       const trace = await Trace.open({ netns: ns.name, legacy: false });
       await trace.close();
-      const after = await tables();
-      expect(after).not.toContain(stale);
-      expect(after).toContain(live);
+      expect(await tables()).toContain(old);
     } finally {
-      await ns.exec('nft', ['delete', 'table', 'inet', stale]);
-      await ns.execOk('nft', ['delete', 'table', 'inet', live]);
+      await ns.execOk('nft', ['delete', 'table', 'inet', old]);
     }
+  });
+
+  test('two tracers in one namespace, the first in a PID namespace of its own (its pid unknown here): the second leaves its table, says who holds NFLOG group 0, and both trace', async () => {
+    const first = await startTracer(9422, { pidns: true });
+    const said = /^nfct trace: NFLOG group 0 \(legacy TRACE\) is held in this namespace by pid \d+ \(node\): tracing nftables alone\n/;
+    const second = await startTracer(9423, { said });
+    try {
+      expect(await tables()).toContain(first.table);
+      // Each sees the packets its own rule marks (the sentinel: the hop of its own rule).
+      await Promise.all([
+        sendUntil(9422, () => first.out().includes(`inet ${first.table} out rule`)),
+        sendUntil(9423, () => second.out().includes(`inet ${second.table} out rule`)),
+      ]);
+      expect(await tables()).toContain(first.table);
+    } finally {
+      const [a, b] = await Promise.all([first.end('SIGINT'), second.end('SIGINT')]);
+      expect(a).toEqual([0, null]);
+      expect(b).toEqual([0, null]);
+    }
+    expect(first.err()).toMatch(/nfct: [1-9]\d* packets traced; none lost\.\n$/);
+    expect(second.err()).toMatch(/nfct: [1-9]\d* packets traced; none lost\.\n$/);
+    expect(await tables()).not.toContain('nfct_trace');
+  });
+
+  test('an owner name held by another process: the owner lock says so from any namespace path', async () => {
+    const held = await addon.ownerLock(ns.path, 'nfct_trace/test_lock', true);
+    try {
+      expect(await addon.ownerLock(ns.path, 'nfct_trace/test_lock', false)).toBe(1);
+      await expect(addon.ownerLock(ns.path, 'nfct_trace/test_lock', true)).rejects.toMatchObject({ code: 'EADDRINUSE' });
+      // another namespace has its own names
+      expect(await addon.ownerLock(null, 'nfct_trace/test_lock', false)).toBe(0);
+    } finally {
+      closeSync(held);
+    }
+    expect(await addon.ownerLock(ns.path, 'nfct_trace/test_lock', false)).toBe(0);
   });
 });
 

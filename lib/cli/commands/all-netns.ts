@@ -2,8 +2,6 @@
 // once, each namespace run by the command's own module through a marked view of the one writer
 // (text lines start with `[label] `, NDJSON objects get a `netns` object). -E and `nfct log`
 // follow namespaces as they come and go, up to MAX_STREAMS streams (a reader thread each).
-import { setMaxListeners } from 'node:events';
-
 import { Conntrack } from '../../conntrack/handle.js';
 import { DEFAULT_CONCURRENCY, mapSettled } from '../../core/concurrency.js';
 import { NfctError } from '../../core/errors.js';
@@ -67,10 +65,12 @@ function namespaceContext(ns: NetworkNamespace, json: boolean, ctx: Context, sho
 /**
  * What one namespace's failure means: a namespace gone since it was listed is skipped (0; told
  * to `gone`); an operation that failed there is said, marked (its exit status); a closed
- * stdout or a bad parameter ends the whole command (thrown).
+ * stdout, a bad parameter or a missing privilege ends the whole command (thrown).
  */
 function failure(ns: NetworkNamespace, e: unknown, ctx: Context, gone?: (ns: NetworkNamespace) => void): number {
   if (e instanceof StdoutClosed || e instanceof TypeError || e instanceof RangeError) throw e;
+  // No privilege: every namespace would say the same; said once, by the command.
+  if (e instanceof NfctError && e.code === 'EPERM') throw e;
   if (e instanceof CliExit && e.tryHelp) throw e;
   const tag = `[${namespaceLabel(ns)}] `;
   if (e instanceof NfctError && (e.code === 'ENOENT' || e.code === 'EINVAL')) {
@@ -138,28 +138,48 @@ export interface FollowOptions {
   open(ns: NetworkNamespace): Promise<NamespaceStream | null>;
   /** Called when a namespace goes away, before or while its stream runs (it is skipped either way). */
   gone?(ns: NetworkNamespace): void;
+  /** The most streams at once (default MAX_STREAMS). */
+  maxStreams?: number;
+  /** How often namespaces are looked for (ms, default 5000). */
+  rescanMs?: number;
+}
+
+/** The labels of namespaces, for a message. */
+function labels(list: readonly NetworkNamespace[]): string {
+  return list.map((n) => namespaceLabel(n)).join(', ');
 }
 
 /**
  * A stream in every namespace of the node, namespaces followed as they come and go, at most
- * MAX_STREAMS at once, opened DEFAULT_CONCURRENCY at a time. A namespace whose stream failed
- * or ended is said once (marked) and not started again while it exists. Resolves the exit status
+ * `maxStreams` at once, opened DEFAULT_CONCURRENCY at a time. Namespaces past the bound are
+ * named in a warning and started as soon as a stream ends. A namespace whose stream failed or
+ * ended is said once (marked) and not started again while it exists. Resolves the exit status
  * once ctx.stop ends every stream; throws what ends them all (stdout closed, a bad parameter).
  */
 export async function followNamespaces(ctx: Context, o: FollowOptions): Promise<number> {
+  const maxStreams = o.maxStreams ?? MAX_STREAMS;
+  const rescanMs = o.rescanMs ?? RESCAN_MS;
   const shown = new Shown();
   const quit = new AbortController();
-  // One listener per namespace followed.
-  setMaxListeners(MAX_STREAMS + 16, quit.signal);
+  const running = new Map<number, { ns: NetworkNamespace; stop: AbortController; done: Promise<void> }>();
+  // One listener ends every stream (not one per stream: hundreds of namespaces).
+  const onQuit = (): void => {
+    for (const s of running.values()) s.stop.abort();
+    wake();
+  };
+  quit.signal.addEventListener('abort', onQuit, { once: true });
   const onStop = (): void => quit.abort();
   ctx.stop.addEventListener('abort', onStop, { once: true });
   if (ctx.stop.aborted) quit.abort();
-  const running = new Map<number, { ns: NetworkNamespace; stop: AbortController; done: Promise<void> }>();
   /** Namespaces whose stream ended or was skipped, while they exist. */
   const ended = new Set<number>();
+  /** Namespaces left out for the bound (and already named in a warning), while they exist. */
+  const leftOut = new Set<number>();
   let code = 0;
   let fatal: unknown;
-  let warned = false;
+  /** Ends the wait between rescans at once (a stream ended while namespaces wait for room). */
+  let woken = false;
+  let wake = (): void => void (woken = true);
   const settle = (ns: NetworkNamespace, e: unknown): void => {
     try {
       code = Math.max(code, failure(ns, e, ctx, o.gone));
@@ -171,18 +191,18 @@ export async function followNamespaces(ctx: Context, o: FollowOptions): Promise<
 
   const start = async (ns: NetworkNamespace): Promise<void> => {
     ended.add(ns.inode);
+    leftOut.delete(ns.inode);
     const stream = await openIn(ctx, () => o.open(ns));
     if (!stream) return;
     const stop = new AbortController();
-    const end = (): void => stop.abort();
-    quit.signal.addEventListener('abort', end, { once: true });
+    if (quit.signal.aborted) stop.abort();
     const done = stream
       .run(namespaceContext(ns, o.json, ctx, shown, stop.signal))
       .then((c) => void (code = Math.max(code, c)), (e: unknown) => settle(ns, e))
       .finally(() => {
         stream.close();
-        quit.signal.removeEventListener('abort', end);
         if (running.get(ns.inode)?.done === done) running.delete(ns.inode);
+        if (leftOut.size > 0) wake();
       });
     running.set(ns.inode, { ns, stop, done });
   };
@@ -191,34 +211,46 @@ export async function followNamespaces(ctx: Context, o: FollowOptions): Promise<
     const all = await listNamespaces();
     const live = new Set(all.map((n) => n.inode));
     for (const inode of ended) if (!live.has(inode) && !running.has(inode)) ended.delete(inode);
-    // A namespace gone: its stream ends (and closing the handle frees the namespace).
+    for (const inode of leftOut) if (!live.has(inode)) leftOut.delete(inode);
+    // A namespace gone: its stream ends (and closing the handle frees the namespace), and its
+    // room is free for this rescan.
+    const ending: Promise<void>[] = [];
     for (const [inode, s] of running) {
       if (live.has(inode) || s.stop.signal.aborted) continue;
       o.gone?.(s.ns);
       s.stop.abort();
+      ending.push(s.done);
     }
-    const fresh = all.filter((n) => !running.has(n.inode) && !ended.has(n.inode));
-    const room = Math.max(0, MAX_STREAMS - running.size);
-    if (fresh.length > room && !warned) {
-      warned = true;
-      ctx.err(`WARNING: ${MAX_STREAMS} namespaces are followed at most; ${fresh.length - room} left out`);
+    await Promise.all(ending);
+    // Started while there is room: a namespace whose opener skips it takes none.
+    let fresh = all.filter((n) => !running.has(n.inode) && !ended.has(n.inode));
+    for (let room = maxStreams - running.size; fresh.length > 0 && room > 0 && !quit.signal.aborted; room = maxStreams - running.size) {
+      const results = await mapSettled(fresh.slice(0, room), start, DEFAULT_CONCURRENCY);
+      for (const s of results) if (!s.ok) settle(s.item, s.error);
+      fresh = fresh.slice(room);
     }
-    const results = await mapSettled(fresh.slice(0, room), start, DEFAULT_CONCURRENCY);
-    for (const s of results) if (!s.ok) settle(s.item, s.error);
+    const newly = fresh.filter((n) => !leftOut.has(n.inode));
+    if (newly.length > 0 && !quit.signal.aborted) {
+      for (const n of newly) leftOut.add(n.inode);
+      ctx.err(`WARNING: ${maxStreams} namespaces are followed at most; ${newly.length} more left out until others end: ${labels(newly)}`);
+    }
   };
 
   try {
     await rescan();
     while (!quit.signal.aborted) {
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(done, RESCAN_MS);
-        function done(): void {
-          clearTimeout(t);
-          quit.signal.removeEventListener('abort', done);
-          resolve();
-        }
-        quit.signal.addEventListener('abort', done, { once: true });
-      });
+      if (!woken) {
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(done, rescanMs);
+          function done(): void {
+            clearTimeout(t);
+            resolve();
+          }
+          wake = done;
+        });
+      }
+      woken = false;
+      wake = () => void (woken = true);
       if (ctx.out.broken) fatal ??= new StdoutClosed(); // the reader left while the streams were quiet
       if (fatal) break;
       if (!quit.signal.aborted) await rescan();

@@ -4,6 +4,7 @@
 import type { AggregateResult } from '../../conntrack/aggregate.js';
 import type { CpuStats } from '../../conntrack/types.js';
 import { risingPerCpu, type Sysctls, sysctlNumber, WATCHED_STATS, type WatchedStat } from '../node-state.js';
+import type { TraceTable } from '../../trace/state.js';
 
 export type Severity = 'error' | 'warning' | 'info';
 
@@ -38,8 +39,8 @@ export interface NamespaceReport {
   /** UDP destination-NATed entries grouped by (dnat, status), at the start and at the end. */
   udpDnatBefore: AggregateResult;
   udpDnatAfter: AggregateResult;
-  /** Tables named nfct_trace_<pid>_<n> whose process is gone. */
-  staleTraceTables: string[];
+  /** The temporary trace tables in the namespace, each judged (lib/trace/state.ts), with who holds a live one. */
+  traceTables: Array<TraceTable & { holder?: { pid: number; comm?: string } }>;
   /** NFLOG groups bound in the namespace, with who holds them. */
   nflogGroups: Array<{ group: number; portid: number; pid?: number; comm?: string }>;
 }
@@ -188,16 +189,40 @@ export function checkSettings(r: NamespaceReport): Finding[] {
 
 export function checkTraceLeftovers(r: NamespaceReport): Finding[] {
   const out: Finding[] = [];
-  for (const table of r.staleTraceTables) {
-    out.push({
-      severity: 'warning',
-      check: 'stale-trace-table',
-      netns: r.netns,
-      title: `trace table ${table} left behind by a process that is gone`,
-      seen: { table, pid: Number(/^nfct_trace_(\d+)/.exec(table)?.[1]) },
-      why: 'A tracer killed before it could clean up left its table: every matching packet is still marked for tracing (nftrace), which costs on each packet and floods any trace listener.',
-      fix: `${r.nsExec}nft delete table inet ${table}   # nfct trace also removes such tables when it next runs here`,
-    });
+  for (const t of r.traceTables) {
+    const table = t.name;
+    if (t.owner === 'dead') {
+      out.push({
+        severity: 'warning',
+        check: 'stale-trace-table',
+        netns: r.netns,
+        title: `trace table ${table} left behind by a process that has ended`,
+        seen: { table, pid: t.pid ?? null },
+        why: 'A tracer killed before it could clean up left its table: every matching packet is still marked for tracing (nftrace), which costs on each packet and floods any trace listener.',
+        fix: `${r.nsExec}nft delete table inet ${table}   # nfct trace also removes such tables when it next runs here`,
+      });
+    } else if (t.owner === 'unknown') {
+      out.push({
+        severity: 'warning',
+        check: 'trace-table-owner-unknown',
+        netns: r.netns,
+        title: `trace table ${table}: whether its tracer still runs cannot be told`,
+        seen: { table, pid: t.pid ?? null },
+        why: 'It is named after a pid alone (an older nfct), and a pid says nothing from another PID namespace or once it is reused, so no one removes it automatically. While it is in place every matching packet is marked for tracing.',
+        fix: `${r.nsExec}nft list table inet ${table}   # made by an older nfct trace; remove it only once no such trace runs here`,
+      });
+    } else {
+      const who = t.holder ? `pid ${t.holder.pid}${t.holder.comm ? ` (${t.holder.comm})` : ''}` : 'a process not visible from here (another PID namespace)';
+      out.push({
+        severity: 'info',
+        check: 'trace-running',
+        netns: r.netns,
+        title: `trace table ${table} is in use by ${who}`,
+        seen: { table, ...(t.holder ? { holder: t.holder.pid } : {}) },
+        why: 'A running nfct trace marks the packets it traces with its own table; the table goes when that trace ends, however it ends.',
+        fix: t.holder ? `ps -o pid,args -p ${t.holder.pid}` : `${r.nsExec}nft list table inet ${table}`,
+      });
+    }
   }
   const group0 = r.nflogGroups.some((g) => g.group === 0);
   const bound = ['2', '10'].filter((pf) => r.sysctls[`nf_log/${pf}`] === 'nfnetlink_log');

@@ -1,19 +1,14 @@
 // `nfct doctor`: reads what the checks of doctor-checks.ts need from each namespace (sysctls,
 // the entry count, per-CPU statistics and UDP NAT groups at both ends of a sampling interval,
-// leftover trace tables, NFLOG listeners), prints the findings, and exits 1 when one is an error.
-import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { promisify } from 'node:util';
-
+// trace tables and whether their tracer lives, NFLOG listeners), prints the findings, and
+// exits 1 when one is an error.
 import { Conntrack } from '../../conntrack/handle.js';
 import { NfctError } from '../../core/errors.js';
 import { type Finding, type NamespaceReport, diagnose } from './doctor-checks.js';
 import { readSysctls, resolveTargets, type Target } from '../node-state.js';
-import { netlinkSockets, socketOwner } from '../procs.js';
+import { abstractSocketOwner, nflogGroups } from '../procs.js';
 import { CommandUsage, runSubcommand } from '../subcommand.js';
-import { findStaleTables } from '../../trace/state.js';
-
-const run = promisify(execFile);
+import { tableOwnerName, traceTables } from '../../trace/state.js';
 
 export const DOCTOR_HELP = `nfct doctor: what in the kernel's conntrack and logging state is wrong, and what to run.
 
@@ -26,7 +21,7 @@ Usage:
 Checks: table nearing nf_conntrack_max; hash table too small for the limit; per-CPU drop,
 early_drop, insert_failed, clash_resolve, chaintoolong rising; UDP entries towards a NAT target
 that never answers; settings hiding what you want to see (nf_conntrack_events, _acct,
-_timestamp, nf_log backends, nf_log_all_netns); trace tables left by dead processes, an nf_log
+_timestamp, nf_log backends, nf_log_all_netns); trace tables left by ended tracers, an nf_log
 binding nobody hears, NFLOG groups already held.
 Exit status: 0 no error found, 1 an error found, 2 a bad argument.
 `;
@@ -65,39 +60,19 @@ export async function parseDoctorArgs(argv: readonly string[]): Promise<DoctorOp
   return { targets: await resolveTargets({ netns, pid, allNetns }), interval, json };
 }
 
-/** Reads a file inside the namespace (nsenter for another one); '' when it cannot be read. */
-async function readIn(path: string | null, file: string): Promise<string> {
+/** The temporary trace tables in the namespace, each judged, with who holds a live one. */
+export async function traceTablesIn(path: string | null): Promise<NamespaceReport['traceTables']> {
+  let found;
   try {
-    if (path === null) return readFileSync(file, 'utf8');
-    return (await run('nsenter', [`--net=${path}`, '--', 'cat', file], { maxBuffer: 16 << 20 })).stdout;
-  } catch {
-    return '';
-  }
-}
-
-/** Temporary trace tables (`inet nfct_trace_<pid>_<n>`) of processes that no longer exist. */
-export async function findStaleTraceTables(path: string | null): Promise<string[]> {
-  try {
-    return await findStaleTables(path);
+    found = await traceTables(path);
   } catch {
     return []; // no nft, or no inet tables
   }
-}
-
-/** NFLOG groups bound in the namespace (/proc/net/netfilter/nfnetlink_log) and their holders. */
-async function nflogGroups(path: string | null): Promise<NamespaceReport['nflogGroups']> {
-  const [groups, sockets] = await Promise.all([readIn(path, '/proc/net/netfilter/nfnetlink_log'), readIn(path, '/proc/net/netlink')]);
-  const socks = netlinkSockets(sockets).filter((s) => s.protocol === 12);
-  const out: NamespaceReport['nflogGroups'] = [];
-  for (const line of groups.split('\n')) {
-    const f = line.trim().split(/\s+/).map(Number);
-    if (f.length < 2 || !Number.isInteger(f[0]) || !Number.isInteger(f[1])) continue;
-    const [group, portid] = [f[0]!, f[1]!];
-    const inode = socks.find((s) => s.portid === portid)?.inode;
-    const owner = inode ? socketOwner(inode) : undefined;
-    out.push({ group, portid, ...(owner ?? {}) });
-  }
-  return out;
+  return Promise.all(found.map(async (t) => {
+    const name = t.owner === 'alive' ? tableOwnerName(t.name) : undefined;
+    const holder = name ? await abstractSocketOwner(path, name) : undefined;
+    return holder ? { ...t, holder } : t;
+  }));
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -107,14 +82,14 @@ export async function examine(target: Target, interval: number): Promise<Namespa
   const ct = await Conntrack.open(target.path === null ? {} : { netns: target.path });
   try {
     const udp = () => ct.aggregate({ by: ['dnat', 'status'], top: 0, protocol: 'udp', status: 'DST_NAT' });
-    const [sysctls, host, entries, statsBefore, udpDnatBefore, staleTraceTables, groups] = await Promise.all([
+    const [sysctls, host, entries, statsBefore, udpDnatBefore, traceTables, groups] = await Promise.all([
       readSysctls(target.path),
       // nf_log_all_netns exists only in the initial namespace (it is global).
       target.path === null ? Promise.resolve<Record<string, string>>({}) : readSysctls(null),
       ct.count(),
       ct.stats(),
       udp(),
-      findStaleTraceTables(target.path),
+      traceTablesIn(target.path),
       nflogGroups(target.path),
     ]);
     const t0 = performance.now();
@@ -124,7 +99,7 @@ export async function examine(target: Target, interval: number): Promise<Namespa
     const nsFlag = target.path === null ? '' : target.path.startsWith('/run/netns/') ? ` --netns ${target.label}` : ` --netns ${target.path}`;
     const nsExec = target.path === null ? '' : target.path.startsWith('/run/netns/') ? `ip netns exec ${target.label} ` : `nsenter --net=${target.path} `;
     if (sysctls.nf_log_all_netns === undefined && 'nf_log_all_netns' in host) sysctls.nf_log_all_netns = host.nf_log_all_netns!;
-    return { netns: target.label, nsFlag, nsExec, sysctls, entries, statsBefore, statsAfter, seconds, udpDnatBefore, udpDnatAfter, staleTraceTables, nflogGroups: groups };
+    return { netns: target.label, nsFlag, nsExec, sysctls, entries, statsBefore, statsAfter, seconds, udpDnatBefore, udpDnatAfter, traceTables, nflogGroups: groups };
   } finally {
     ct.close();
   }
@@ -144,14 +119,14 @@ export function doctorCommand(argv: readonly string[]): Promise<number> {
 }
 
 async function runDoctor(opts: DoctorOptions): Promise<number> {
-  let failed = false;
+  let failed = 0;
   const reports = await Promise.all(opts.targets.map(async (t) => {
     try {
       return await examine(t, opts.interval);
     } catch (e) {
       // Among several, a namespace gone since it was listed is only mentioned.
       const gone = opts.targets.length > 1 && e instanceof NfctError && (e.code === 'ENOENT' || e.code === 'EINVAL');
-      if (!gone) failed = true;
+      if (!gone) failed++;
       process.stderr.write(`nfct doctor: [${t.label}] ${gone ? 'left out: ' : ''}${e instanceof Error ? e.message : String(e)}\n`);
       return undefined;
     }
@@ -160,9 +135,11 @@ async function runDoctor(opts: DoctorOptions): Promise<number> {
   const colour = process.stdout.isTTY === true && !opts.json;
   for (const f of findings) process.stdout.write(opts.json ? `${JSON.stringify(f)}\n` : `${formatFinding(f, colour)}\n`);
   const errors = findings.filter((f) => f.severity === 'error').length;
-  if (!opts.json) {
-    const examined = reports.filter(Boolean).length;
-    process.stderr.write(`nfct doctor: ${examined} namespace${examined === 1 ? '' : 's'} examined, ${findings.length} finding${findings.length === 1 ? '' : 's'}, ${errors} error${errors === 1 ? '' : 's'}.\n`);
+  const examined = reports.filter(Boolean).length;
+  // Nothing could be examined (no privilege: EPERM): the error said it all, no summary of nothing.
+  if (!opts.json && (examined > 0 || failed === 0)) {
+    const unread = failed > 0 ? `, ${failed} could not be read` : '';
+    process.stderr.write(`nfct doctor: ${examined} namespace${examined === 1 ? '' : 's'} examined${unread}, ${findings.length} finding${findings.length === 1 ? '' : 's'}, ${errors} error${errors === 1 ? '' : 's'}.\n`);
   }
-  return errors > 0 || failed ? 1 : 0;
+  return errors > 0 || failed > 0 ? 1 : 0;
 }

@@ -12,9 +12,12 @@ function count(text: string | undefined, flag: string, min: number, max: number)
   return n;
 }
 
-/** `nfct exporter [--listen [HOST]:PORT] [--events] [--nflog-group N]... [--per-cpu] [--netns-regex RE] ...` */
+/** `nfct exporter [--listen [HOST]:PORT] [--web-config FILE] [--events] [--nflog-group N]... [--per-cpu] [--netns-regex RE] ...` */
 export async function exporterCommand(argv: string[]): Promise<void> {
   let listen: { host: string | undefined; port: number } = { host: undefined, port: DEFAULT_EXPORTER_PORT };
+  let webConfig: string | undefined;
+  let maxConnections: number | undefined;
+  let headersTimeout: number | undefined;
   let events = false;
   let perCpu = false;
   const nflogGroups: number[] = [];
@@ -27,6 +30,11 @@ export async function exporterCommand(argv: string[]): Promise<void> {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--listen') listen = parseListen(argv[++i] ?? '', '--listen');
+    else if (a === '--web-config') {
+      webConfig = argv[++i];
+      if (!webConfig) throw new TypeError('--web-config needs a file name');
+    } else if (a === '--max-connections') maxConnections = count(argv[++i], '--max-connections', 1, 65536);
+    else if (a === '--header-timeout') headersTimeout = count(argv[++i], '--header-timeout', 1, 600) * 1000;
     else if (a === '--events') events = true;
     else if (a === '--per-cpu') perCpu = true;
     else if (a === '--ipfix') ipfix.push(parseCollector(argv[++i], '--ipfix') && argv[i]!);
@@ -68,9 +76,16 @@ export async function exporterCommand(argv: string[]): Promise<void> {
       this.set(read());
     } });
   }
-  const server = await serveExporter(exporter, listen);
+  let server;
+  try {
+    server = await serveExporter(exporter, { ...listen, webConfig, maxConnections, headersTimeout });
+  } catch (e) {
+    await exporter.close();
+    throw e;
+  }
   const where = server.address();
-  process.stderr.write(`nfct exporter: serving /metrics on ${typeof where === 'object' && where ? `${where.address}:${where.port}` : String(where)}\n`);
+  const scheme = 'setSecureContext' in server ? 'https' : 'http';
+  process.stderr.write(`nfct exporter: serving ${scheme} /metrics on ${typeof where === 'object' && where ? `${where.address}:${where.port}` : String(where)}\n`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);

@@ -137,18 +137,28 @@ export async function log(argv: readonly string[], ctx: Context): Promise<number
   const o: LogOptions = { group, prefixOnly, json };
   const tally = new Tally();
   if (allNetns) {
+    let failed = false;
     try {
       return await logEveryNamespace(o, ctx, tally);
+    } catch (e) {
+      failed = true;
+      throw e;
     } finally {
-      ctx.err(tally.summary(true));
+      if (!failed || tally.namespaces > 0) ctx.err(tally.summary(true));
     }
   }
   const nf = await Nflog.open({ netns: ns });
+  let failed = false;
   try {
     await write(nf.subscribe({ group, sequence: true, signal: ctx.stop }), o, ctx, tally);
+  } catch (e) {
+    failed = true;
+    throw e;
   } finally {
     nf.close();
-    ctx.err(tally.summary(false));
+    // A subscription that failed before its first packet (no privilege: EPERM; the group held
+    // by another socket: EBUSY) logged nothing: its error alone is said.
+    if (!failed || tally.packets > 0) ctx.err(tally.summary(false));
   }
   return 0;
 }

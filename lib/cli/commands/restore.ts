@@ -1,17 +1,23 @@
-// -R FILE / -R - (--load-file): conntrack command lines, one per line (what `-o save` prints),
-// read whole first and refused whole on any bad line, as conntrack does; then run in order,
-// with each run of -I or -A lines going to the kernel through createMany (many creates per
-// system call) instead of one request per line.
-import { isAscii } from 'node:buffer';
-import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
-
+// -R FILE / -R - (--load-file): conntrack command lines, one per line (what `-o save` prints).
+// As conntrack does, every line is read and parsed before anything is done: a line that cannot
+// be parsed ends nfct there (exit 2, the table unchanged), and a command a load file may not
+// hold (-L, ...) refuses the whole file once it has been read. The file is streamed
+// (lib/core/input.ts: killable whatever it is, a FIFO, a terminal, /dev/zero) through
+// conntrack's line reader (load-file.ts); what is kept until the end is only what will be run:
+// runs of plain -I/-A lines as their bytes (packed for the kernel by the library's restore()
+// when their turn comes, many creates per system call), other lines as parsed requests. A line
+// that is refused, blank or garbage keeps nothing, so memory stays flat on endless input.
+import { parseSaveLine, readSave } from '../../conntrack/save.js';
 import type { Conntrack } from '../../conntrack/handle.js';
 import type { FlowInput } from '../../conntrack/flowspec.js';
-import type { Context } from '../context.js';
 import { NfctError } from '../../core/errors.js';
+import { InputOpenError, openInput } from '../../core/input.js';
+import type { Context } from '../context.js';
 import { CliExit, operationFailed } from '../messages.js';
 import type { CtRequest } from '../parse.js';
-import { parseSaveLine } from '../../conntrack/save.js';
+import { LoadFileReader, splitWords } from './load-file.js';
+
+export { splitWords } from './load-file.js';
 
 const ALLOWED = new Set(['create', 'add', 'update', 'delete', 'flush']);
 const NAMES: Record<string, string> = {
@@ -21,232 +27,150 @@ const NAMES: Record<string, string> = {
 };
 
 /**
- * Splits a line into words as conntrack does: blanks separate, double quotes group, \ escapes
- * inside quotes, and a closing quote ends its word (`"1"2` is two words, `""` an empty one).
+ * What is run once the file has been read, in order: `restore`, a run of plain -I/-A lines
+ * (their bytes); a create or add parsed from a line (`refused`: the kernel refuses it as
+ * conntrack sends it, when its turn comes); any other command.
  */
-export function splitWords(line: string): string[] {
-  const words: string[] = [];
-  let word = '';
-  let inQuote = false;
-  let escaped = false;
-  let started = false;
-  for (const ch of line) {
-    if (inQuote) {
-      if (escaped) {
-        word += ch;
-        escaped = false;
-      } else if (ch === '\\') escaped = true;
-      else if (ch === '"') {
-        inQuote = false;
-        words.push(word);
-        word = '';
-        started = false;
-      } else word += ch;
-      continue;
-    }
-    if (ch === '"') {
-      inQuote = true;
-      started = true;
-    } else if (ch === ' ' || ch === '\t' || ch === '\n') {
-      if (word.length > 0 || started) words.push(word);
-      word = '';
-      started = false;
-    } else word += ch;
-  }
-  if (word.length > 0) words.push(word);
-  return words;
+type Step =
+  | { command: 'restore'; bytes: Buffer }
+  | { command: 'create' | 'add'; flow: FlowInput; refused?: boolean }
+  | { command: 'other'; request: CtRequest };
+
+interface Modules {
+  parseCommandLine: typeof import('../parse.js').parseCommandLine;
+  create: typeof import('./create.js');
 }
 
-/** conntrack reads a file with fgets into 10240 bytes: a longer line is read as several. */
-const FGETS_LINE = 10239;
-/** conntrack's argument vector holds 255 entries: its own name, up to 253 words, the NULL. */
-const MAX_WORDS = 253;
-/** conntrack's word buffer holds 1024 bytes, one of them the terminating NUL. */
-const MAX_WORD_BYTES = 1023;
-/**
- * A line no longer than this cannot break either limit: a word takes at least two bytes with
- * its separator (or its quotes), and no word can be long enough.
- */
-const SURELY_FINE = 2 * MAX_WORDS;
+/** The file as read so far: the steps to run, or the first command a load file may not hold. */
+class LoadPlan {
+  steps: Step[] = [];
+  /** conntrack's name of the first command not allowed in a load file (then nothing more is kept). */
+  refused: string | undefined;
+  /** The command-line parser and the create module: loaded only for a file with other lines. */
+  private modules: Promise<Modules> | undefined;
 
-/**
- * Which limit of conntrack's line reader the line in bytes [start, end) breaks, if any, in
- * the order conntrack would find it: its words as conntrack splits them (blanks separate,
- * double quotes group and a closing quote ends a word, a backslash escapes inside quotes).
- */
-function brokenLimit(b: Buffer, start: number, end: number): string | undefined {
-  let s = start;
-  while (s < end && (b[s] === 0x20 || b[s] === 0x09)) s++;
-  // Blank lines and comments are skipped before they are split.
-  if (s >= end || b[s] === 0x0a || b[s] === 0x23) return undefined;
-  let words = 0;
-  let len = 0;
-  let quote = false;
-  let escaped = false;
-  for (let i = s; i < end; i++) {
-    const c = b[i]!;
-    let endsWord = false;
-    if (quote) {
-      if (escaped) escaped = false;
-      else if (c === 0x5c) {
-        escaped = true;
-        continue;
-      } else if (c === 0x22) {
-        quote = false;
-        endsWord = true;
+  constructor(private readonly ctx: Context) {}
+
+  /** Plain lines: those the library's save reader takes are kept as bytes, each other one is parsed. */
+  async run(bytes: Buffer): Promise<void> {
+    let rest = bytes;
+    while (rest.length > 0) {
+      const { kinds, ranges, bad } = readSave(rest);
+      if (bad < 0) {
+        if (kinds.length > 0) this.keep({ command: 'restore', bytes: rest });
+        return;
       }
-    } else if (c === 0x22) {
-      quote = true;
-      continue;
-    } else if (c === 0x20 || c === 0x09 || c === 0x0a) {
-      if (len === 0) continue;
-      endsWord = true;
+      const at = ranges[2 * bad]!;
+      const start = at === 0 ? 0 : rest.lastIndexOf(10, at - 1) + 1;
+      const end = rest.indexOf(10, at);
+      if (bad > 0) this.keep({ command: 'restore', bytes: rest.subarray(0, start) });
+      await this.piece(rest.toString('latin1', start, end));
+      rest = rest.subarray(end + 1);
     }
-    if (endsWord) {
-      if (++words > MAX_WORDS) return 'too many arguments';
-      len = 0;
-    } else if (++len > MAX_WORD_BYTES) return 'Parameter too long!';
   }
-  if (len > 0 && ++words > MAX_WORDS) return 'too many arguments';
-  return undefined;
+
+  /** A line conntrack does not skip (leading blanks are cut here). */
+  async piece(raw: string): Promise<void> {
+    const line = raw.charCodeAt(0) === 32 || raw.charCodeAt(0) === 9 ? raw.replace(/^[ \t]+/, '') : raw;
+    const fast = parseSaveLine(line);
+    if (fast) return this.keep(fast);
+    const words = splitWords(line);
+    // No words (a piece that was only blanks, or ended at a NUL at once): no command.
+    if (words.length === 0) return this.refuse('unknown');
+    this.modules ??= Promise.all([import('../parse.js'), import('./create.js')]).then(([{ parseCommandLine }, create]) => ({ parseCommandLine, create }));
+    const { parseCommandLine, create } = await this.modules;
+    const r = parseCommandLine(words, this.ctx.err);
+    if (r.command === 'create' || r.command === 'add') this.keep({ command: r.command, flow: create.flowInputOf(r), refused: create.replyWithoutPorts(r) });
+    else if (ALLOWED.has(r.command)) this.keep({ command: 'other', request: r });
+    else this.refuse(NAMES[r.command] ?? 'unknown');
+  }
+
+  private keep(step: Step): void {
+    if (this.refused === undefined) this.steps.push(step);
+  }
+
+  private refuse(name: string): void {
+    this.refused ??= name;
+    this.steps = [];
+  }
 }
 
-/**
- * The file as conntrack's reader sees it: a line longer than its line buffer split where the
- * buffer splits it (a newline put in), and the first line (counted in the result) that
- * breaks one of its limits, with conntrack's message.
- */
-export function asConntrackReads(bytes: Buffer): { bytes: Buffer; broken?: { line: number; message: string } } {
-  let broken: { line: number; message: string } | undefined;
-  const check = (line: number, start: number, end: number): void => {
-    if (broken) return;
-    const message = brokenLimit(bytes, start, end);
-    if (message) broken = { line, message };
+/** Reads the whole file into a plan (exit 2 at its first bad line); undefined when stopped by a signal. */
+async function readPlan(file: string, ctx: Context): Promise<LoadPlan | undefined> {
+  let input;
+  try {
+    input = openInput(file);
+  } catch (e) {
+    if (e instanceof InputOpenError) throw new CliExit(2, `Failed to open file ${file === '-' ? '/dev/stdin' : file} for reading`, true);
+    throw e;
+  }
+  const plan = new LoadPlan(ctx);
+  // The pieces of one chunk, in order: runs of plain lines (bytes), other lines (text), and a
+  // line that breaks a limit of conntrack's splitter (its message: every line before it is
+  // parsed first, and a parse error there is what ends nfct).
+  const pieces: (Buffer | string | { broken: string })[] = [];
+  const reader = new LoadFileReader({
+    run: (bytes) => void pieces.push(bytes),
+    piece: (text) => void pieces.push(text),
+    broken: (_line, message) => void pieces.push({ broken: message }),
+  });
+  const take = async (): Promise<void> => {
+    for (const p of pieces.splice(0)) {
+      if (typeof p === 'string') await plan.piece(p);
+      else if (Buffer.isBuffer(p)) await plan.run(p);
+      else throw new CliExit(2, p.broken, true);
+    }
   };
-  const cuts: number[] = [];
-  let line = 0;
-  for (let pos = 0; pos < bytes.length; line++) {
-    const nl = bytes.indexOf(10, pos);
-    // The line with its newline (the last line may have none).
-    const end = nl < 0 ? bytes.length : nl + 1;
-    if (end - pos > SURELY_FINE) {
-      let s = pos;
-      for (; end - s > FGETS_LINE; s += FGETS_LINE, line++) {
-        cuts.push(s + FGETS_LINE);
-        check(line, s, s + FGETS_LINE);
-      }
-      check(line, s, end);
+  try {
+    for await (const chunk of input.chunks(ctx.stop)) {
+      reader.push(chunk);
+      await take();
     }
-    pos = end;
-  }
-  if (cuts.length === 0) return { bytes, broken };
-  const parts: Buffer[] = [];
-  let from = 0;
-  for (const cut of cuts) {
-    parts.push(bytes.subarray(from, cut), Buffer.from('\n'));
-    from = cut;
-  }
-  parts.push(bytes.subarray(from));
-  return { bytes: Buffer.concat(parts), broken };
-}
-
-/**
- * Whether this process started with its standard input closed: Node then opens /dev/null on
- * fd 0 itself, read-write. (A shell's `<>/dev/null` looks the same, and is taken as closed.)
- */
-function stdinWasClosed(): boolean {
-  try {
-    const flags = /^flags:\s+([0-7]+)$/m.exec(readFileSync('/proc/self/fdinfo/0', 'latin1'))?.[1];
-    const st = fstatSync(0);
-    // O_RDWR (2) on /dev/null (character device 1:3).
-    return flags !== undefined && (parseInt(flags, 8) & 3) === 2 && st.isCharacterDevice() && st.rdev === 0x103;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * The file's bytes, as conntrack gets them: a file it cannot open is refused (for `-`, the
- * path it opens, /dev/stdin), and one it opens but cannot read (a directory) reads as empty.
- */
-function readLoadFile(file: string): Buffer {
-  const path = file === '-' ? '/dev/stdin' : file;
-  let fd: number;
-  try {
-    if (file === '-' && stdinWasClosed()) throw new Error('stdin closed');
-    fd = file === '-' ? 0 : openSync(path, 'r');
-  } catch {
-    throw new CliExit(2, `Failed to open file ${path} for reading`, true);
-  }
-  try {
-    return readFileSync(fd);
-  } catch {
-    return Buffer.alloc(0);
+    if (ctx.stop.aborted) return undefined;
+    reader.end();
+    await take();
   } finally {
-    if (fd !== 0) closeSync(fd);
+    input.close();
   }
+  return plan;
 }
 
 export async function restore(ct: Conntrack, file: string, ctx: Context): Promise<number> {
-  // Every line is checked against conntrack's limits first: with a line that breaks one, the
-  // file takes the way below, which reads lines in order and stops at the first problem (a
-  // line before it may have another).
-  const { bytes, broken } = asConntrackReads(readLoadFile(file));
-  // The common file, only -I/-A lines the library's save reader takes: the library's restore()
-  // reads and checks all of them (from the bytes as read), then creates them in batches. A line
-  // it cannot read comes back (a TypeError with its number) before anything is sent, and the
-  // whole file takes the way below instead.
-  if (!broken) {
-    try {
-      const result = await ct.restore(bytes);
-      const first = result.failed[0];
-      if (first) operationFailed(first.error.errno, first.command);
-      return 0;
-    } catch (e) {
-      if (!(e instanceof TypeError && typeof (e as { line?: unknown }).line === 'number')) {
+  const plan = await readPlan(file, ctx);
+  if (!plan) {
+    // Stopped while reading: nothing was done; the signal ends nfct, as it ends conntrack.
+    ctx.dieBySignal = true;
+    return 0;
+  }
+  if (plan.refused !== undefined) throw new CliExit(2, `Cannot use command \`${plan.refused}' with --load-file`, true);
+  const { steps } = plan;
+  plan.steps = [];
+  if (steps.some((s) => s.command === 'other')) await runSteps(ct, steps, ctx, await import('./modify.js'), await import('./table.js'));
+  else await runSteps(ct, steps, ctx);
+  return 0;
+}
+
+async function runSteps(ct: Conntrack, steps: Step[], ctx: Context, modify?: typeof import('./modify.js'), table?: typeof import('./table.js')): Promise<void> {
+  const quiet: Context = { ...ctx, say: (line) => (line.endsWith('emptied.') ? ctx.say(line) : undefined) };
+  for (let i = 0; i < steps.length; ) {
+    if (ctx.stop.aborted) {
+      ctx.dieBySignal = true;
+      return;
+    }
+    const step = steps[i]!;
+    if (step.command === 'restore') {
+      i++;
+      let result;
+      try {
+        result = await ct.restore(step.bytes);
+      } catch (e) {
         if (e instanceof NfctError) operationFailed(e.errno, 'create');
         throw e;
       }
-    }
-  }
-  // A file of ASCII (every save file conntrack writes) is the same text in latin1, which is a
-  // plain copy; UTF-8 decoding would take several times as long.
-  const text = isAscii(bytes) ? bytes.toString('latin1') : bytes.toString('utf8');
-  // Every line is read (and a bad one refuses the whole file) before anything is done. Plain
-  // create lines are kept as the entries they describe, the rest as parsed requests. The
-  // command-line parser and the other commands load only for such a file.
-  const [{ parseCommandLine }, { flowInputOf, replyWithoutPorts }, { remove, update }, { flush }] = await Promise.all([
-    import('../parse.js'),
-    import('./create.js'),
-    import('./modify.js'),
-    import('./table.js'),
-  ]);
-  // `refused`: a line the kernel refuses as conntrack sends it (invalid parameters, when its turn comes).
-  type Step = { command: 'create' | 'add'; flow: FlowInput; refused?: boolean } | { command: 'other'; request: CtRequest };
-  const steps: Step[] = [];
-  const lines = text.split('\n');
-  for (let n = 0; n < lines.length; n++) {
-    if (n === broken?.line) throw new CliExit(2, broken.message, true);
-    const raw = lines[n]!;
-    const line = raw.charCodeAt(0) === 32 || raw.charCodeAt(0) === 9 ? raw.replace(/^[ \t]+/, '') : raw;
-    if (line === '' || line.startsWith('#')) continue;
-    const fast = parseSaveLine(line);
-    if (fast) {
-      steps.push(fast);
+      const first = result.failed[0];
+      if (first) operationFailed(first.error.errno, first.command);
       continue;
     }
-    const r = parseCommandLine(splitWords(line), ctx.err);
-    if (r.command === 'create' || r.command === 'add') steps.push({ command: r.command, flow: flowInputOf(r), refused: replyWithoutPorts(r) });
-    else steps.push({ command: 'other', request: r });
-  }
-  for (const s of steps) {
-    if (s.command === 'other' && !ALLOWED.has(s.request.command)) {
-      throw new CliExit(2, `Cannot use command \`${NAMES[s.request.command] ?? 'unknown'}' with --load-file`, true);
-    }
-  }
-  const quiet: Context = { ...ctx, say: (line) => (line.endsWith('emptied.') ? ctx.say(line) : undefined) };
-  for (let i = 0; i < steps.length; ) {
-    const step = steps[i]!;
     if (step.command === 'create' || step.command === 'add') {
       const run: FlowInput[] = [];
       const kind = step.command;
@@ -273,9 +197,8 @@ export async function restore(ct: Conntrack, file: string, ctx: Context): Promis
     }
     i++;
     const r = (step as { request: CtRequest }).request;
-    if (r.command === 'delete') await remove(ct, r, quiet);
-    else if (r.command === 'update') await update(ct, r, quiet);
-    else await flush(ct, r, quiet);
+    if (r.command === 'delete') await modify!.remove(ct, r, quiet);
+    else if (r.command === 'update') await modify!.update(ct, r, quiet);
+    else await table!.flush(ct, r, quiet);
   }
-  return 0;
 }

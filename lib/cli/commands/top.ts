@@ -268,6 +268,14 @@ export async function runTop(o: TopOptions): Promise<void> {
   const onSignal = (): void => quit.abort();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  // The reader of stdout went away (`nfct top | head -1`): nfct ends quietly, as -L does; any
+  // other write error also ends it, since nothing written could be seen.
+  let closed = false;
+  const onError = (): void => {
+    closed = true;
+    quit.abort();
+  };
+  out.on('error', onError);
   const stdin = process.stdin;
   const keys = KEY_CYCLE(o.targets.length > 1);
   const state = { by: [...o.by], sort: o.sort, interval: o.interval };
@@ -312,6 +320,7 @@ export async function runTop(o: TopOptions): Promise<void> {
       const top = o.top ?? (screen ? Math.max(1, (rows ?? 24) - 6 - Math.min(5, samplers.length)) : 20);
       const snap = await snapshot(samplers, { ...o, ...state }, top);
       for (let i = samplers.length - 1; i >= 0; i--) if (samplers[i]!.failed) void samplers.splice(i, 1)[0]!.close();
+      if (closed) break;
       if (o.json) out.write(`${JSON.stringify(snapshotJson(snap))}\n`);
       else {
         const lines = renderFrame(snap, { colour: screen, columns: screen ? out.columns : undefined, rows, help: screen, title: o.title });
@@ -332,9 +341,11 @@ export async function runTop(o: TopOptions): Promise<void> {
         stdin.setRawMode(false);
         stdin.pause();
       }
-      out.write('\x1b[?25h\x1b[?1049l');
+      if (!closed) out.write('\x1b[?25h\x1b[?1049l');
     }
     await Promise.all(samplers.map((s) => s.close()));
+    // Errors of writes still queued when the reader left come later: still not unhandled.
+    if (!closed) out.off('error', onError);
   }
 }
 

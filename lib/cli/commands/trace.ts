@@ -1,12 +1,14 @@
 // `nfct trace`: every rule each traced packet passes, one block per packet, written a batch at
 // a time; on exit it says how many packets it traced and how many trace events were lost.
 import { jsonSafe } from '../../conntrack/flow.js';
-import type { NetnsOption } from '../../core/netns.js';
+import { NfctError } from '../../core/errors.js';
+import { type NetnsOption, netnsPath } from '../../core/netns.js';
 import { Trace } from '../../trace/handle.js';
-import type { TraceMatch } from '../../trace/types.js';
+import type { TraceMatch, TraceOpenOptions } from '../../trace/types.js';
 import type { Context } from '../context.js';
 import { TRACE_HELP } from '../help.js';
 import { CliExit } from '../messages.js';
+import { nflogGroups } from '../procs.js';
 
 function count(text: string | undefined, flag: string): number {
   if (text === undefined || !/^\d+$/.test(text)) throw new CliExit(2, `Bad parameter \`${flag} ${text ?? ''}'`.trimEnd(), true);
@@ -51,13 +53,33 @@ export async function trace(argv: readonly string[], ctx: Context): Promise<numb
       return 0;
     } else throw new CliExit(2, `unknown option \`${a}'`, true);
   }
-  const t = await Trace.open({ netns: ns, legacy, nftables, bindLogger: bind });
+  const opts = { netns: ns, legacy, nftables, bindLogger: bind };
+  const m = Object.keys(match).length > 0 ? (match as TraceMatch) : undefined;
+  try {
+    return await traceOnce(opts, m, json, ownHops, ctx);
+  } catch (e) {
+    if (!(e instanceof NfctError && e.code === 'EBUSY' && legacy)) throw e;
+    // NFLOG group 0 is held (another tracer, ulogd, tcpdump -i nflog): who holds it is said;
+    // without --legacy the trace goes on with nftables alone, beside the other one.
+    const path = netnsPath(ns);
+    const holder = (await nflogGroups(path)).find((g) => g.group === 0);
+    const who = holder?.pid !== undefined ? `pid ${holder.pid}${holder.comm ? ` (${holder.comm})` : ''}` : holder ? `netlink port ${holder.portid}` : 'another socket';
+    if (!nftables) throw new CliExit(1, `NFLOG group 0, where legacy TRACE goes, is held in this namespace by ${who}: stop it, or trace nftables alone (--nftables)`);
+    ctx.err(`nfct trace: NFLOG group 0 (legacy TRACE) is held in this namespace by ${who}: tracing nftables alone`);
+    return traceOnce({ ...opts, legacy: false, bindLogger: false }, m, json, ownHops, ctx);
+  }
+}
+
+/** One trace run: opens the handle, writes every packet until the stream ends, says the count. */
+async function traceOnce(opts: TraceOpenOptions, match: TraceMatch | undefined, json: boolean, ownHops: boolean, ctx: Context): Promise<number> {
+  const t = await Trace.open(opts);
   const tty = process.stdout.isTTY === true;
   const { out } = ctx;
   let packets = 0;
+  let failed = false;
   let stream: ReturnType<typeof t.packets> | undefined;
   try {
-    stream = t.packets({ match: Object.keys(match).length > 0 ? (match as TraceMatch) : undefined, signal: ctx.stop, ownHops });
+    stream = t.packets({ match, signal: ctx.stop, ownHops });
     for await (const pkt of stream) {
       packets++;
       if (json) out.line(JSON.stringify(jsonSafe(pkt)));
@@ -78,10 +100,17 @@ export async function trace(argv: readonly string[], ctx: Context): Promise<numb
       if ((packets & 1023) === 0) await out.ready();
     }
     await out.drain();
+  } catch (e) {
+    failed = true;
+    throw e;
   } finally {
     await t.close();
-    const overruns = (stream as { stats?: { overruns: number } } | undefined)?.stats?.overruns ?? 0;
-    ctx.err(`nfct: ${packets} packets traced${overruns > 0 ? `; the kernel reported ${overruns} overruns (trace events lost)` : '; none lost'}.`);
+    // A stream that failed before its first packet (no privilege: EPERM) traced nothing: its
+    // error alone is said.
+    if (!failed || packets > 0) {
+      const overruns = (stream as { stats?: { overruns: number } } | undefined)?.stats?.overruns ?? 0;
+      ctx.err(`nfct: ${packets} packets traced${overruns > 0 ? `; the kernel reported ${overruns} overruns (trace events lost)` : '; none lost'}.`);
+    }
   }
   return 0;
 }

@@ -1,0 +1,48 @@
+// nfct without privilege (uid/gid 65534, no capabilities), inside a test namespace: each
+// command says the missing capability once, and nothing else: no summary of a run that never
+// started ("0 packets traced", "0 namespaces examined"), no line per namespace for a privilege
+// every namespace lacks alike. The CLI runs bundled from a world-readable directory.
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+
+import { bundleLibrary, type LibraryBundle } from '../support/bundle.js';
+import { createNetns, type Netns } from '../helpers/netns.js';
+
+let ns: Netns;
+let bundle: LibraryBundle;
+
+beforeAll(async () => {
+  [ns, bundle] = await Promise.all([createNetns('nfct-nopriv'), bundleLibrary({ cli: true })]);
+});
+afterAll(async () => {
+  await ns?.remove();
+  bundle?.remove();
+});
+
+const unprivileged = (args: string[]) =>
+  ns.exec('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', process.execPath, bundle.cli!, ...args], { timeoutMs: 20_000 });
+
+const CAP = "Operation failed: sorry, you must be root or get CAP_NET_ADMIN capability to do this\n";
+
+describe('nfct as a user without privilege', () => {
+  test.each([
+    [['trace']],
+    [['trace', '--nftables']],
+    [['log', '--group', '3']],
+    [['log', '--group', '3', '--all-netns']],
+    [['-L', '--all-netns']],
+    [['-E', '--all-netns']],
+  ])('%j: the CAP_NET_ADMIN message alone, exit 1', async (args) => {
+    const r = await unprivileged(args);
+    expect(r.stderr).toMatch(/^nfct v\S+ \(conntrack-tools compatible\): /);
+    expect(r.stderr.replace(/^nfct v\S+ \(conntrack-tools compatible\): /, '')).toBe(CAP);
+    expect(r.code).toBe(1);
+  });
+
+  test('doctor: the EPERM error alone, no summary of nothing examined, exit 1', async () => {
+    const r = await unprivileged(['doctor', '--interval', '0.1']);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^nfct doctor: \[\S+\] .*EPERM.*CAP_NET_ADMIN/);
+    expect(r.stderr).not.toContain('examined');
+    expect(r.code).toBe(1);
+  });
+});
