@@ -53,7 +53,8 @@ interface Tracer {
  */
 async function startTracer(port: number, o: { pidns?: boolean; nftablesOnly?: boolean; said?: RegExp } = {}): Promise<Tracer> {
   const before = new Set((await tables()).match(/nfct_trace_\S+/g) ?? []);
-  const args = [CLI, 'trace', '--netns', ns.name, ...(o.nftablesOnly ? ['--nftables'] : []), '-p', 'udp', '--dport', String(port)];
+  // --show-own-hops: the hop of its own rule is the sentinel that it traces (hidden by default).
+  const args = [CLI, 'trace', '--netns', ns.name, '--show-own-hops', ...(o.nftablesOnly ? ['--nftables'] : []), '-p', 'udp', '--dport', String(port)];
   let child: ChildProcess;
   if (o.pidns) {
     let pid = 20000 + Math.floor(Math.random() * 10000);
