@@ -208,6 +208,17 @@ describe('watch()', () => {
       await using c = ct.watch();
       await c.ready;
     }
+    // The handle's close() ends a watch on it: the loop finishes.
+    const other = await Conntrack.open({ netns: ns.name });
+    const d = other.watch();
+    const looped = (async () => {
+      let n = 0;
+      for await (const _ of d) n++;
+      return n;
+    })();
+    await d.ready;
+    await other.close();
+    expect(await looped).toBe(1);
     for (let i = 0; i < 50 && sockets() > before; i++) await sleep(20);
     expect(sockets()).toBe(before);
   });

@@ -268,7 +268,7 @@ export async function flows(argv: readonly string[], ctx: Context): Promise<numb
                 await pump(stream, a, a.json ? ctx.out : c.out, exporter, tally);
               } finally {
                 c.stop.removeEventListener('abort', end);
-                await stream.closeAndRestore();
+                await stream.close();
               }
               return 0;
             },
@@ -293,7 +293,7 @@ export async function flows(argv: readonly string[], ctx: Context): Promise<numb
         ctx.err(`nfct flows: watching ${netns.label} (IPFIX observation domain ${netns.inode})${exporter ? `; exporting to ${a.collectors.length} collector${a.collectors.length === 1 ? '' : 's'}` : ''}`);
         await pump(stream, a, ctx.out, exporter, tally);
       } finally {
-        await stream.closeAndRestore();
+        await stream.close();
       }
     } catch (e) {
       if (e instanceof NfctError) throw new CliExit(1, `nfct flows: ${e.message}`);
