@@ -23,7 +23,14 @@ export { AGGREGATE_KEYS } from './conntrack/aggregate.js';
 export type { AggregateGroup, AggregateKey, AggregateKeyValues, AggregateOptions, AggregateResult, AggregateSort, LegacyAggregateKey, LegacyAggregateOptions } from './conntrack/aggregate.js';
 export { flowJson, jsonSafe } from './conntrack/flow.js';
 export type { NetnsOption } from './core/netns.js';
-export { listNamespaces, namespaceLabel, parseCgroup } from './core/netns-discovery.js';
+export { listNamespaces, namespaceLabel, ownNamespaceLabel, parseCgroup } from './core/netns-discovery.js';
+export { parseServices, readServices, Services } from './k8s/services.js';
+export type { Endpoint, KubernetesServiceName, ReadServicesOptions, RulesetTexts, SaveText, ServicePort } from './k8s/services.js';
+export { findStaleEntries, findUnanswered, serviceOfFlow, staleDeleteArgs } from './k8s/stale.js';
+export type { FlowService, StaleGroup, UnansweredGroup } from './k8s/stale.js';
+export { readPodLogDirs } from './k8s/pods.js';
+export type { PodIdentity } from './k8s/pods.js';
+export { findPodNamespace } from './k8s/node.js';
 export type { ListNamespacesOptions, NamespaceProcess, NetworkNamespace } from './core/netns-discovery.js';
 export { mapSettled, DEFAULT_CONCURRENCY } from './core/concurrency.js';
 export type { Settled } from './core/concurrency.js';
@@ -46,6 +53,7 @@ export type {
   NftablesFamily,
   NftablesTraceEvent,
   TraceAddressMatch,
+  TraceConntrack,
   TraceEvent,
   TraceKind,
   TraceMatch,

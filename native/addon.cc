@@ -15,6 +15,7 @@ namespace nfct {
 AddonData* GetData(Napi::Env env) { return env.GetInstanceData<AddonData>(); }
 
 Napi::Value NfLogBackend(const Napi::CallbackInfo& info);  // nflog_backend.cc
+Napi::Value ReadInNamespace(const Napi::CallbackInfo& info);  // ns_files.cc
 Napi::Value OwnerLock(const Napi::CallbackInfo& info);     // owner_lock.cc
 Napi::Value DecodeForTest(const Napi::CallbackInfo& info);  // fuzz.cc
 
@@ -39,8 +40,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ct::InitText(env, exports);
   log::Nflog::Init(env, exports);
   trace::Init(env, exports);
+  trace::InitRuleset(env, exports);
   ExportLayouts(env, exports);
   exports.Set("nfLogBackend", Napi::Function::New(env, NfLogBackend, "nfLogBackend"));
+  exports.Set("readInNamespace", Napi::Function::New(env, ReadInNamespace, "readInNamespace"));
   exports.Set("ownerLock", Napi::Function::New(env, OwnerLock, "ownerLock"));
   exports.Set("decodeForTest", Napi::Function::New(env, DecodeForTest, "decodeForTest"));
   return exports;

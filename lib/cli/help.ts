@@ -57,15 +57,19 @@ Ctrl-C ends it and says how many packets were logged and lost (all namespaces to
 group another process holds cannot be read (EBUSY).
 `;
 
-export const TRACE_HELP = `Usage: nfct trace [--legacy | --nftables] [--json] [--bind-logger] [match] [--netns NAME|PATH | --pid PID]
+export const TRACE_HELP = `Usage: nfct trace [--legacy | --nftables] [--json] [--bind-logger] [--show-own-hops] [match]
+                  [--netns NAME|PATH | --pid PID | --pod NAMESPACE/NAME [--pod-log-dir DIR]]
 
-Shows every rule each traced packet passes, one block per packet, the final verdict last.
+Shows every rule each traced packet passes, one block per packet, the final verdict last: the
+packet (ports, interfaces, hook, conntrack state), each rule as its own tool prints it
+(iptables-save form for iptables and iptables-nft rules, nft form for nft rules) with the Service
+a jump leads to, the packet again when a NAT rewrote it, and its fate.
   --nftables      only nftables / iptables-nft traces (meta nftrace set 1, iptables-nft -j TRACE)
   --legacy        only legacy iptables TRACE (NFLOG group 0)
   --bind-logger   bind the namespace's nf_log backend to nfnetlink_log (legacy; needs --netns),
                   restored on exit
   --json          one JSON object per packet
-  --show-own-hops also the hops of the temporary table that marks matched packets (hidden by default)
+  --show-own-hops also the hops of nfct's own marking table (nfct_trace_*), hidden by default
 Match options install a temporary 'meta nftrace set 1' rule for just those packets (removed on
 exit, Ctrl-C included):
   -p tcp|udp|icmp|icmpv6|sctp   -s ADDR[/P]   -d ADDR[/P]   --sport N   --dport N   --port N   -f ipv4|ipv6
@@ -90,7 +94,8 @@ netlink at each scrape, a few namespaces at once, and its own memory (process_re
   --ipfix COLLECTOR      also send a flow record per finished connection of every namespace as
                          IPFIX to HOST:PORT (UDP) or tcp://HOST:PORT (repeatable; nfct flows --help)
   --enable-sysctls       with --ipfix: turn on nf_conntrack_acct/timestamp where off, until exit
-  --netns-regex RE       only namespaces with an ip netns name or pod UID matching RE
+  --netns-regex RE       only namespaces with an ip netns name, pod UID or NAMESPACE/NAME matching RE
+  --pod-log-dir DIR      the kubelet's pod log directories, which name the pods (/var/log/pods)
   --max-namespaces N     export at most N namespaces (512); the rest are counted as skipped
   --concurrency N        namespaces read at once during a scrape (8)
 Needs CAP_NET_ADMIN and CAP_SYS_ADMIN (and CAP_SYS_PTRACE to find namespaces by process).

@@ -87,6 +87,18 @@ export async function runRequest(r: CtRequest, ctx: Context): Promise<number> {
   }
   const command = await commandOf(r);
   if (r.allNetns) return (await import('./commands/all-netns.js')).inEveryNamespace(r, ctx, command);
+  if (r.pod !== undefined) {
+    // --pod NAMESPACE/NAME: the namespace of that pod of the node.
+    const { findPodNamespace } = await import('../k8s/node.js');
+    let path: string;
+    try {
+      path = (await findPodNamespace(r.pod, { podLogDir: r.podLogDir })).path;
+    } catch (e) {
+      if (e instanceof NfctError) throw new CliExit(1, `--pod ${r.pod}: ${e.detail}`);
+      throw e;
+    }
+    return withConntrack(path, (ct) => command(ct, r, ctx));
+  }
   return withConntrack(netnsOf(r), (ct) => command(ct, r, ctx));
 }
 

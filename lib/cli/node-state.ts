@@ -1,13 +1,12 @@
 // What `nfct top` and `nfct doctor` read about a node besides the table: which namespaces to
 // look at, the netfilter sysctls of each (read inside it), and per-CPU statistics summed.
-import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { promisify } from 'node:util';
 
 import type { CpuStats } from '../conntrack/types.js';
-import { listNamespaces, namespaceLabel, type NetworkNamespace } from '../core/netns-discovery.js';
+import { listNamespaces, namespaceLabel, type NetworkNamespace, ownNamespaceLabel } from '../core/netns-discovery.js';
+import { findPodNamespace } from '../k8s/node.js';
+import { addon } from '../core/native.js';
 
-const run = promisify(execFile);
 
 /** A namespace to look at: a label for people and the path that opens it (null: our own). */
 export interface Target {
@@ -19,9 +18,9 @@ export interface Target {
  * The namespaces of `--netns NAME`, `--pid PID`, `--all-netns` (every network namespace of the
  * node, as listNamespaces() finds them, labelled as the rest of nfct labels them), or our own.
  */
-export async function resolveTargets(o: { netns?: string; pid?: number; allNetns?: boolean }): Promise<Target[]> {
+export async function resolveTargets(o: { netns?: string; pid?: number; pod?: string; podLogDir?: string; allNetns?: boolean }): Promise<Target[]> {
   if (o.allNetns) {
-    const all = await listNamespaces();
+    const all = await listNamespaces({ podLogDir: o.podLogDir });
     // The host's first, then the rest by label.
     const rank = (ns: NetworkNamespace): number => (ns.initial ? 0 : 1);
     return all
@@ -31,7 +30,11 @@ export async function resolveTargets(o: { netns?: string; pid?: number; allNetns
   }
   if (o.netns !== undefined) return [{ label: o.netns, path: o.netns.startsWith('/') ? o.netns : `/run/netns/${o.netns}` }];
   if (o.pid !== undefined) return [{ label: `pid:${o.pid}`, path: `/proc/${o.pid}/ns/net` }];
-  return [{ label: 'host', path: null }];
+  if (o.pod !== undefined) {
+    const ns = await findPodNamespace(o.pod, { podLogDir: o.podLogDir });
+    return [{ label: o.pod, path: ns.path }];
+  }
+  return [{ label: await ownNamespaceLabel({ podLogDir: o.podLogDir }), path: null }];
 }
 
 const NF = '/proc/sys/net/netfilter';
@@ -49,19 +52,15 @@ export const SYSCTLS = [
 /** Netfilter sysctls of a namespace, by name (`nf_log/2` for the nf_log backend of family 2). */
 export type Sysctls = Record<string, string>;
 
-function parseGrep(text: string): Sysctls {
-  const out: Sysctls = {};
-  for (const line of text.split('\n')) {
-    const at = line.indexOf(':');
-    if (at < 0) continue;
-    out[line.slice(0, at).replace(`${NF}/`, '')] = line.slice(at + 1).trim();
-  }
-  return out;
+
+/** The files of the sysctls commands look at. */
+export function sysctlPaths(): string[] {
+  return [...SYSCTLS.map((s) => `${NF}/${s}`), ...nfLogFiles()];
 }
 
 /** Reads the netfilter sysctls inside the namespace (nsenter for another one). */
 export async function readSysctls(path: string | null): Promise<Sysctls> {
-  const files = [...SYSCTLS.map((s) => `${NF}/${s}`), ...nfLogFiles()];
+  const files = sysctlPaths();
   if (path === null) {
     const out: Sysctls = {};
     for (const f of files) {
@@ -73,13 +72,17 @@ export async function readSysctls(path: string | null): Promise<Sysctls> {
     }
     return out;
   }
+  // Read by a thread inside the namespace (/proc/sys/net shows the reader's): no process each.
   try {
-    const r = await run('nsenter', [`--net=${path}`, '--', 'grep', '-H', '', ...files], { maxBuffer: 1 << 20 });
-    return parseGrep(r.stdout);
-  } catch (e) {
-    // grep exits 2 when one file is missing but prints the rest
-    const stdout = (e as { stdout?: string }).stdout;
-    return stdout ? parseGrep(stdout) : {};
+    const [texts] = await addon.readInNamespace(path, files, false);
+    const out: Sysctls = {};
+    files.forEach((f, i) => {
+      const t = texts[i];
+      if (t !== null && t !== undefined) out[f.replace(`${NF}/`, '')] = t.trim();
+    });
+    return out;
+  } catch {
+    return {};
   }
 }
 

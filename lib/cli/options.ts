@@ -139,6 +139,7 @@ export const BASE_LONGS: LongOption[] = [
   ['label-add', 1, '<'], ['label-del', 2, '>'], ['orig-zone', 1, '('], ['reply-zone', 1, ')'],
   // nfct's own
   ['json', 0, 'json'], ['netns', 1, 'netns'], ['pid', 1, 'pid'], ['all-netns', 0, 'all-netns'],
+  ['pod', 1, 'pod'], ['pod-log-dir', 1, 'pod-log-dir'], ['services', 0, 'services'],
 ].map(([name, arg, key]) => ({ name: name as string, arg: arg as 0 | 1 | 2, key: key as string, own: (key as string).length > 1 }));
 export const SHORTS: Record<string, 0 | 1 | 2> = {
   L: 2, I: 2, U: 2, D: 2, G: 2, E: 2, F: 2, A: 2, h: 0, V: 0, s: 1, d: 1, r: 1, q: 1, p: 1, t: 1, u: 1, e: 1, a: 1, z: 0,

@@ -52,6 +52,7 @@ export function parseCommandLine(argv: readonly string[], warn: (line: string) =
     output: new Set<OutputWord>(),
     json: false,
     allNetns: false,
+    services: false,
   } as unknown as CtRequest;
   let labelNames: Map<number, string> | undefined | null = null;
   const labelsInit = (): void => {
@@ -241,6 +242,17 @@ export function parseCommandLine(argv: readonly string[], warn: (line: string) =
       case 'all-netns':
         r.allNetns = true;
         break;
+      case 'pod':
+        if (!/^[a-z0-9][a-z0-9-]*\/[a-z0-9][a-z0-9.-]*$/.test(v)) problem(`Bad parameter \`--pod ${v}' (NAMESPACE/NAME)`);
+        r.pod = v;
+        break;
+      case 'pod-log-dir':
+        if (!v.startsWith('/')) problem(`Bad parameter \`--pod-log-dir ${v}' (an absolute path)`);
+        r.podLogDir = v;
+        break;
+      case 'services':
+        r.services = true;
+        break;
       case 'pid': {
         const pid = Number(v);
         if (!/^\d+$/.test(v) || pid < 1) problem(`Bad parameter \`--pid ${v}'`);
@@ -287,6 +299,9 @@ export function parseCommandLine(argv: readonly string[], warn: (line: string) =
     if (res2 !== true && kind.pairs) problem(`you have to specify ${kind.pairs[res2 === 1 ? 1 : 0]}`);
   }
   if (r.allNetns) checkAllNetns(r, command);
+  if (r.pod !== undefined && (r.netns !== undefined || r.pid !== undefined)) problem("`--pod' cannot be combined with `--netns' or `--pid'");
+  if (r.services && command !== 'list') problem("Illegal option `--services' with this command");
+  if (r.services && (r.output.has('xml') || r.output.has('save'))) problem("`--services' cannot be combined with `-o xml' or `-o save'");
   r.command = command;
   r.table = table;
   r.options = options;
@@ -304,6 +319,7 @@ function checkAllNetns(r: CtRequest, command: CommandName): void {
   if (!ALL_NETNS_COMMANDS.includes(command)) problem("Illegal option `--all-netns' with this command");
   if (r.netns !== undefined) problem("`--all-netns' cannot be combined with `--netns'");
   if (r.pid !== undefined) problem("`--all-netns' cannot be combined with `--pid'");
+  if (r.pod !== undefined) problem("`--all-netns' cannot be combined with `--pod'");
   if (r.output.has('xml')) problem("`--all-netns' cannot be combined with `-o xml'");
 }
 

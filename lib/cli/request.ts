@@ -52,6 +52,12 @@ export interface CtRequest {
   json: boolean;
   netns?: string;
   pid?: number;
+  /** --pod NAMESPACE/NAME: the network namespace of that pod of the node. */
+  pod?: string;
+  /** --pod-log-dir DIR: where the kubelet's pod log directories are (default /var/log/pods). */
+  podLogDir?: string;
+  /** --services: each entry annotated with the Service of its original destination. */
+  services: boolean;
   /** --all-netns: the command in every network namespace of the node. */
   allNetns: boolean;
   labelNames?: Map<number, string>;

@@ -3,7 +3,8 @@
 import type { Buffer } from 'node:buffer';
 
 import { addon, type NativeLineFormat } from '../core/native.js';
-import { boolean } from '../core/validate.js';
+import { boolean, describeValue } from '../core/validate.js';
+import { Services } from '../k8s/services.js';
 
 /**
  * The `-o` flags of the lines native code formats (listText(), deleteEach()'s
@@ -14,13 +15,24 @@ export interface LineFormat {
   extended?: boolean;
   /** `-o id`: `id=` of the entry at the end. */
   id?: boolean;
+  /**
+   * ` service=NAME endpoint=IP:PORT` at the end of each entry whose original destination is a
+   * Service port of these (readServices()), ` stale` after it when the endpoint is no longer one
+   * of the Service's (the text of lib/k8s/stale.ts flowServiceText()).
+   */
+  services?: Services;
 }
 
-export const LINE_FORMAT_KEYS = ['extended', 'id'] as const;
+export const LINE_FORMAT_KEYS = ['extended', 'id', 'services'] as const;
 
 /** Checks the -o flags of `o` (`where` names the option) and gives them as native code takes them. */
 export function lineFormat(o: LineFormat, where: string): NativeLineFormat {
-  return { extended: boolean(o.extended, `${where}.extended`) ?? false, id: boolean(o.id, `${where}.id`) ?? false };
+  const f: NativeLineFormat = { extended: boolean(o.extended, `${where}.extended`) ?? false, id: boolean(o.id, `${where}.id`) ?? false };
+  if (o.services !== undefined) {
+    if (!(o.services instanceof Services)) throw new TypeError(`${where}.services must be a Services object (readServices()), got ${describeValue(o.services)}`);
+    f.services = o.services.nativeTable();
+  }
+  return f;
 }
 
 /** A batch of records as one chunk of -L lines (formatted by native code, on this thread). */

@@ -269,6 +269,10 @@ export const TracePresent = {
   TRACE_HAS_TRANSPORT: 4096,
   TRACE_HAS_IIFTYPE: 8192,
   TRACE_HAS_OIFTYPE: 16384,
+  TRACE_HAS_CT_ID: 32768,
+  TRACE_HAS_CT_DIRECTION: 65536,
+  TRACE_HAS_CT_STATUS: 131072,
+  TRACE_HAS_CT_STATE: 262144,
 } as const;
 
 export const TraceWord = {
@@ -288,7 +292,11 @@ export const TraceWord = {
   TRACE_NETWORK: 15,
   TRACE_TRANSPORT: 17,
   TRACE_TIME: 19,
-  TRACE_WORDS: 21,
+  TRACE_CT_ID: 21,
+  TRACE_CT_DIRECTION: 22,
+  TRACE_CT_STATUS: 23,
+  TRACE_CT_STATE: 24,
+  TRACE_WORDS: 25,
 } as const;
 
 export const BatchCounter = {

@@ -83,6 +83,8 @@ export interface NativeTuple {
 export interface NativeLineFormat {
   extended: boolean;
   id: boolean;
+  /** A table serviceTable() made: each line gets the Service of its original destination. */
+  services?: object;
 }
 
 /** Records of flows: the words buffer, the NUL-separated strings, the record count. */
@@ -159,6 +161,12 @@ interface Addon {
   readSave(text: string | Uint8Array, withFields?: boolean): [words: ArrayBuffer, kinds: Uint8Array, numbers: Int32Array, ranges: Int32Array, bad: number, fields?: Int32Array];
   /** `conntrack -L` lines of `count` flow records (as a reader hands them over), each with its newline. */
   formatFlows(records: ArrayBuffer, strings: string, count: number, format: NativeLineFormat): Buffer;
+  /** A lookup table for formatFlows() from lines `protonum|*\taddress\tport|*\tname\tendpoints` (native/ct/service_table.h). */
+  serviceTable(text: string): object;
+  /** The NAT-relevant rules and verdict maps of a namespace's nf_tables ruleset, as JSON (native/trace/ruleset.cc). */
+  nftRuleset(nsPath: string | null, skipAnonymousMaps?: string[]): Promise<string>;
+  /** Files read by a thread inside the namespace (null: unreadable), and with withTables its nf_tables tables ("family name") (native/ns_files.cc). */
+  readInNamespace(nsPath: string | null, paths: string[], withTables: boolean): Promise<[Array<string | null>, string[] | null]>;
   /** For the fuzz tests: runs a message decoder ('flow', 'expect', 'packet', 'trace') on any bytes. */
   decodeForTest(kind: string, bytes: Buffer): [ArrayBuffer, string, number, number];
   /** Every layout of native/layout/layouts.h, by C++ enum name (see lib/core/layout.ts). */
@@ -228,8 +236,11 @@ export const addon = {
   decodeForTest: lazy('decodeForTest'),
   readSave: lazy('readSave'),
   formatFlows: lazy('formatFlows'),
+  serviceTable: lazy('serviceTable'),
+  nftRuleset: lazy('nftRuleset'),
+  readInNamespace: lazy('readInNamespace'),
   /** The layouts the addon was built with (loads it). */
   get layouts(): Addon['layouts'] {
     return loadAddon().layouts;
   },
-} as Pick<Addon, 'setErrorFactory' | 'openConntrack' | 'openNflog' | 'traceEvents' | 'nfLogBackend' | 'ownerLock' | 'decodeForTest' | 'readSave' | 'formatFlows' | 'layouts'>;
+} as Pick<Addon, 'setErrorFactory' | 'openConntrack' | 'openNflog' | 'traceEvents' | 'nfLogBackend' | 'ownerLock' | 'decodeForTest' | 'readSave' | 'formatFlows' | 'serviceTable' | 'nftRuleset' | 'readInNamespace' | 'layouts'>;

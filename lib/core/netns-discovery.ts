@@ -2,6 +2,7 @@
 // and the namespace of every process, one entry per namespace, with what names it to a person.
 import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 
+import { type PodIdentity, podLogDirOption, podText, readPodLogDirs } from '../k8s/pods.js';
 import { assertKnownKeys, assertObject, boolean, describeValue } from './validate.js';
 
 /** A process inside a network namespace. */
@@ -27,6 +28,8 @@ export interface NetworkNamespace {
   containerIds: string[];
   /** The Kubernetes pod UID, when a process's cgroup path names one. */
   podUid?: string;
+  /** The pod, when its UID has a directory under the pod log directory (see `podLogDir`). */
+  pod?: PodIdentity;
   /** True for the namespace of pid 1 (the host's, seen from the host's pid namespace). */
   initial: boolean;
   /** True for the namespace this process runs in. */
@@ -40,6 +43,12 @@ export interface ListNamespacesOptions {
   netnsDir?: string;
   /** The proc filesystem to read (default '/proc'). */
   procDir?: string;
+  /**
+   * Where the kubelet's pod log directories are (`<namespace>_<name>_<uid>/<container>/`),
+   * which name the pod of each pod UID (default '/var/log/pods'; a DaemonSet may mount it
+   * elsewhere). `false`: pods stay UIDs.
+   */
+  podLogDir?: string | false;
 }
 
 const NS_LINK = /^net:\[(\d+)\]$/;
@@ -96,10 +105,12 @@ interface Found {
 export async function listNamespaces(options: ListNamespacesOptions = {}): Promise<NetworkNamespace[]> {
   const raw: unknown = options;
   assertObject(raw, 'listNamespaces() options');
-  assertKnownKeys(raw, ['processes', 'netnsDir', 'procDir'], 'listNamespaces() options');
+  assertKnownKeys(raw, ['processes', 'netnsDir', 'procDir', 'podLogDir'], 'listNamespaces() options');
   const withProcesses = boolean(options.processes, 'listNamespaces() options.processes') ?? true;
   const netnsDir = absolute(options.netnsDir, 'netnsDir') ?? '/run/netns';
   const procDir = absolute(options.procDir, 'procDir') ?? '/proc';
+  const podLogDir = options.podLogDir === false ? false : (podLogDirOption(options.podLogDir, 'listNamespaces() options.podLogDir') ?? '/var/log/pods');
+  const pods = podLogDir === false || !withProcesses ? new Map<string, PodIdentity>() : await readPodLogDirs(podLogDir);
 
   // The reads below are synchronous: give the event loop its turn first, so that a caller
   // polling in a loop does not starve timers and I/O.
@@ -194,6 +205,8 @@ export async function listNamespaces(options: ListNamespacesOptions = {}): Promi
       current: inode === self.ino,
     };
     if (podUid !== undefined) ns.podUid = podUid;
+    const pod = podUid !== undefined ? pods.get(podUid) : undefined;
+    if (pod) ns.pod = pod;
     result.push(ns);
   }
   return result.sort((a, b) => Number(b.initial) - Number(a.initial) || Number(b.current) - Number(a.current) || a.inode - b.inode);
@@ -208,14 +221,37 @@ function absolute(value: unknown, key: string): string | undefined {
 }
 
 /**
- * A short label for a namespace, as the CLI and the exporter print it: its first `ip netns`
- * name, else `pod:<uid>`, else `pid:<first pid>` (`host` for the initial namespace), all of them
- * unique per namespace only together with the inode.
+ * A short label for a namespace, as the CLI and the exporter print it: its pod
+ * (`default/coredns-5d78c9869d-x2v7q`), else `pod:<uid>` for a pod whose log directory is
+ * missing, else its first `ip netns` name, `host` for the initial one, `pid:<first pid>`; all of
+ * them unique per namespace only together with the inode.
  */
 export function namespaceLabel(ns: NetworkNamespace): string {
+  if (ns.pod) return podText(ns.pod);
+  if (ns.podUid) return `pod:${ns.podUid}`;
   if (ns.names.length > 0) return ns.names[0]!;
   if (ns.initial) return 'host';
-  if (ns.podUid) return `pod:${ns.podUid}`;
   const first = ns.processes[0];
   return first ? `pid:${first.pid}` : `inode:${ns.inode}`;
+}
+
+/**
+ * The label of the caller's own network namespace, as namespaceLabel() would give it: `host`
+ * for the initial one, its `ip netns` name (found by comparing inodes with /run/netns/*, so
+ * that `ip netns exec NAME nfct ...` says NAME), its pod, else `inode:N`.
+ */
+export async function ownNamespaceLabel(options: Pick<ListNamespacesOptions, 'podLogDir' | 'netnsDir' | 'procDir'> = {}): Promise<string> {
+  const all = await listNamespaces({ ...options, processes: false });
+  const own = all.find((n) => n.current);
+  if (!own) return 'host';
+  if (own.initial) return 'host';
+  if (own.names.length > 0) return own.names[0]!;
+  const procDir = options.procDir ?? '/proc';
+  const uid = parseCgroup(readOrUndefined(`${procDir}/self/cgroup`) ?? '').podUid;
+  if (uid !== undefined) {
+    const dir = options.podLogDir === false ? undefined : (options.podLogDir ?? '/var/log/pods');
+    const pod = dir === undefined ? undefined : (await readPodLogDirs(dir)).get(uid);
+    return pod ? podText(pod) : `pod:${uid}`;
+  }
+  return `inode:${own.inode}`;
 }

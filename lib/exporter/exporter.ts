@@ -12,6 +12,7 @@ import { DEFAULT_CONCURRENCY, mapSettled } from '../core/concurrency.js';
 import { NfctError } from '../core/errors.js';
 import type { StreamStats } from '../core/stream.js';
 import { listNamespaces, namespaceLabel, type NetworkNamespace } from '../core/netns-discovery.js';
+import { podLogDirOption } from '../k8s/pods.js';
 import { assertKnownKeys, assertObject, boolean, describeValue, integer, optionalInteger } from '../core/validate.js';
 import { Nflog } from '../nflog/handle.js';
 import { type FlowExportOptions, startFlowExport } from './flows.js';
@@ -50,6 +51,12 @@ export interface ExporterOptions {
   maxStreams?: number;
   /** Register into this registry instead of a new one. */
   registry?: Registry;
+  /**
+   * Where the kubelet's pod log directories are, which name each pod namespace's pod (default
+   * '/var/log/pods'; see listNamespaces()). A pod's `netns` label is then `namespace/name`,
+   * and `nfct_netns_info` carries `pod` and `pod_namespace`.
+   */
+  podLogDir?: string;
   /** Flow records of every namespace sent as IPFIX (a flow stream per namespace; see lib/exporter/flows.ts). */
   flows?: FlowExportOptions;
 }
@@ -94,7 +101,8 @@ function errorCode(e: unknown): string {
 export async function createExporter(options: ExporterOptions = {}): Promise<Exporter> {
   const raw: unknown = options;
   assertObject(raw, 'createExporter() options');
-  assertKnownKeys(raw, ['namespaces', 'concurrency', 'maxNamespaces', 'perCpu', 'events', 'nflogGroups', 'maxPrefixes', 'maxStreams', 'registry', 'flows'], 'createExporter() options');
+  assertKnownKeys(raw, ['namespaces', 'concurrency', 'maxNamespaces', 'perCpu', 'events', 'nflogGroups', 'maxPrefixes', 'maxStreams', 'registry', 'flows', 'podLogDir'], 'createExporter() options');
+  const podLogDir = podLogDirOption(options.podLogDir, 'createExporter() options.podLogDir');
   const select = options.namespaces ?? 'all';
   if (select !== 'all' && typeof select !== 'function') {
     throw new TypeError(`createExporter() options.namespaces must be 'all' or a function, got ${describeValue(select)}`);
@@ -180,7 +188,7 @@ export async function createExporter(options: ExporterOptions = {}): Promise<Exp
 
   const refresh = async (): Promise<Snapshot> => {
     const started = performance.now();
-    const found = await listNamespaces();
+    const found = await listNamespaces({ podLogDir });
     const chosen = select === 'all' ? found : found.filter(select);
     const kept = chosen.slice(0, maxNamespaces);
     const live = new Set(kept.map((n) => n.inode));
@@ -261,8 +269,8 @@ export async function createExporter(options: ExporterOptions = {}): Promise<Exp
   const counter = (name: string, help: string, labelNames: readonly string[], fill: (c: Counter<string>, s: Snapshot) => void): void =>
     void new Counter({ name, help, labelNames, registers: [registry], collect: fromSnapshot(fill) });
 
-  gauge('nfct_netns_info', 'A network namespace being exported: its inode, ip netns names and Kubernetes pod UID, always 1.', ['netns', 'inode', 'names', 'pod_uid'], (g, s) => {
-    for (const { t } of s.rows) g.set({ netns: t.label, inode: String(t.ns.inode), names: t.ns.names.join(','), pod_uid: t.ns.podUid ?? '' }, 1);
+  gauge('nfct_netns_info', 'A network namespace being exported: its inode, ip netns names, and the Kubernetes pod (name, namespace, UID) it belongs to, always 1.', ['netns', 'inode', 'names', 'pod', 'pod_namespace', 'pod_uid'], (g, s) => {
+    for (const { t } of s.rows) g.set({ netns: t.label, inode: String(t.ns.inode), names: t.ns.names.join(','), pod: t.ns.pod?.name ?? '', pod_namespace: t.ns.pod?.namespace ?? '', pod_uid: t.ns.podUid ?? '' }, 1);
   });
   gauge('nfct_conntrack_entries', 'Entries in the conntrack table of the namespace.', nsLabels, (g, s) => {
     for (const r of s.rows) g.set({ netns: r.t.label }, r.count);

@@ -7,7 +7,7 @@ import type { NflogPacketEvent } from '../nflog/handle.js';
 import { parseLogLine } from '../nflog/logline-parse.js';
 import { decodePacket } from '../packet/decode.js';
 import type { DecodedPacket } from '../packet/types.js';
-import type { LegacyTraceEvent, NftablesFamily, NftablesTraceEvent, TraceKind } from './types.js';
+import type { LegacyTraceEvent, NftablesFamily, NftablesTraceEvent, TraceConntrack, TraceKind } from './types.js';
 
 const NFT_TYPES: Record<number, TraceKind> = { 1: 'policy', 2: 'return', 3: 'rule' };
 /** The families nf_tables has tables of (NFPROTO_*). */
@@ -15,8 +15,29 @@ const NFT_FAMILY: Record<number, NftablesFamily> = { 1: 'inet', 2: 'ip', 3: 'arp
 const VERDICTS: Record<number, string> = { 0: 'drop', 1: 'accept', 2: 'stolen', 3: 'queue', 4: 'repeat', 5: 'stop', [-1 >>> 0]: 'continue', [-2 >>> 0]: 'break', [-3 >>> 0]: 'jump', [-4 >>> 0]: 'goto', [-5 >>> 0]: 'return' };
 
 // The record layout of native/layout/layouts.h (lib/core/layout.ts is generated from it).
-const { TRACE_WORDS, TRACE_PRESENT, TRACE_KIND, TRACE_ID, TRACE_HANDLE, TRACE_VERDICT, TRACE_POLICY, TRACE_IIF, TRACE_OIF, TRACE_MARK, TRACE_NFPROTO, TRACE_NETWORK, TRACE_TRANSPORT, TRACE_TIME } = TraceWord;
-const { TRACE_HAS_TABLE, TRACE_HAS_CHAIN, TRACE_HAS_RULE_HANDLE, TRACE_HAS_VERDICT, TRACE_HAS_JUMP_TARGET, TRACE_HAS_IIF, TRACE_HAS_OIF, TRACE_HAS_MARK, TRACE_HAS_POLICY, TRACE_HAS_NETWORK, TRACE_HAS_TRANSPORT } = TracePresent;
+const { TRACE_WORDS, TRACE_PRESENT, TRACE_KIND, TRACE_ID, TRACE_HANDLE, TRACE_VERDICT, TRACE_POLICY, TRACE_IIF, TRACE_OIF, TRACE_MARK, TRACE_NFPROTO, TRACE_NETWORK, TRACE_TRANSPORT, TRACE_TIME, TRACE_CT_ID, TRACE_CT_DIRECTION, TRACE_CT_STATUS, TRACE_CT_STATE } = TraceWord;
+const { TRACE_HAS_TABLE, TRACE_HAS_CHAIN, TRACE_HAS_RULE_HANDLE, TRACE_HAS_VERDICT, TRACE_HAS_JUMP_TARGET, TRACE_HAS_IIF, TRACE_HAS_OIF, TRACE_HAS_MARK, TRACE_HAS_POLICY, TRACE_HAS_NETWORK, TRACE_HAS_TRANSPORT, TRACE_HAS_CT_ID, TRACE_HAS_CT_DIRECTION, TRACE_HAS_CT_STATUS, TRACE_HAS_CT_STATE } = TracePresent;
+
+/** nft's ct state bits (NF_CT_STATE_BIT of the ctinfo, untracked and invalid apart). */
+function ctStateName(bits: number): string {
+  if (bits & 64) return 'untracked';
+  if (bits & 1) return 'invalid';
+  if (bits & 8) return 'new';
+  if (bits & 4) return 'related';
+  if (bits & 2) return 'established';
+  return String(bits);
+}
+
+/** The conntrack attributes of a trace record (Linux 6.8 and later). */
+function traceConntrack(w: Uint32Array, b: number, p: number): TraceConntrack | undefined {
+  if (!(p & (TRACE_HAS_CT_ID | TRACE_HAS_CT_DIRECTION | TRACE_HAS_CT_STATUS | TRACE_HAS_CT_STATE))) return undefined;
+  const ct: TraceConntrack = {};
+  if (p & TRACE_HAS_CT_STATE) ct.state = ctStateName(w[b + TRACE_CT_STATE]!);
+  if (p & TRACE_HAS_CT_STATUS) ct.status = w[b + TRACE_CT_STATUS]!;
+  if (p & TRACE_HAS_CT_ID) ct.id = w[b + TRACE_CT_ID]!;
+  if (p & TRACE_HAS_CT_DIRECTION) ct.direction = w[b + TRACE_CT_DIRECTION] === 1 ? 'reply' : 'original';
+  return ct;
+}
 
 /**
  * Parses a legacy TRACE prefix, `TRACE: raw:cali-PREROUTING:rule:1 ` (table, chain, kind,
@@ -79,6 +100,7 @@ export function decodeTraceBatch(batch: RawBatch): NftablesTraceEvent[] {
       oif: p & TRACE_HAS_OIF ? (oifName ? { index: w[b + TRACE_OIF]!, name: oifName } : { index: w[b + TRACE_OIF]! }) : undefined,
       mark: p & TRACE_HAS_MARK ? w[b + TRACE_MARK] : undefined,
       packet,
+      ct: traceConntrack(w, b, p),
       timestamp: (BigInt(w[b + TRACE_TIME + 1]!) << 32n) | BigInt(w[b + TRACE_TIME]!),
     });
   }

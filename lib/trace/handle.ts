@@ -10,7 +10,8 @@ import { LIVE_STREAM_KEYS, normalizeLiveOptions } from '../core/stream.js';
 import { assertKnownKeys, assertObject, boolean, optionalInteger } from '../core/validate.js';
 import { groupConfig, Nflog } from '../nflog/handle.js';
 import { onPath, requireCommands } from './commands.js';
-import { matchExpression, RuleTexts } from './rules.js';
+import { matchExpression } from './rules.js';
+import { TraceDescriber } from './ruleset-words.js';
 import { holdLogger, newTableName, removeStaleTables } from './state.js';
 import { type StreamOptions, TracePacketStream, TraceStream } from './streams.js';
 import type { TraceEvent, TraceOpenOptions, TracePacketsOptions, TraceStreamOptions } from './types.js';
@@ -18,7 +19,7 @@ import type { TraceEvent, TraceOpenOptions, TracePacketsOptions, TraceStreamOpti
 /** A handle on packet tracing in one network namespace. */
 export class Trace implements AsyncDisposable {
   #closed = false;
-  readonly #rules: RuleTexts;
+  readonly #describer: TraceDescriber;
   #releaseLogger: (() => Promise<void>) | undefined;
   readonly #live = new Set<TraceStream>();
   readonly #ending = new Set<Promise<void>>();
@@ -37,7 +38,8 @@ export class Trace implements AsyncDisposable {
     this.#nsfd = nsfd;
     this.#nflog = nflog;
     this.#nftables = nftables;
-    this.#rules = new RuleTexts(this.namespaceFile);
+    const ns = this.namespaceFile;
+    this.#describer = new TraceDescriber(ns === null ? undefined : ns);
   }
 
   /**
@@ -156,12 +158,9 @@ export class Trace implements AsyncDisposable {
     void done.finally(() => this.#ending.delete(done));
   }
 
-  /** @internal */
-  async ruleText(e: TraceEvent): Promise<string | undefined> {
-    if (e.kind !== 'rule') return undefined;
-    if (e.source === 'nftables' && e.handle !== undefined) return this.#rules.nft(e.family, e.table, e.chain, e.handle);
-    if (e.source === 'legacy' && e.rule !== undefined) return this.#rules.legacy(e.family, e.table, e.chain, e.rule);
-    return undefined;
+  /** @internal The hop's rule in its ruleset's words, the Service of a jump, the hook. */
+  async describe(e: TraceEvent): Promise<void> {
+    await this.#describer.describe(e);
   }
 
   /**

@@ -3,57 +3,7 @@
 // `iptables-legacy-save`), looked up on demand.
 import { parseCidr } from '../core/address.js';
 import { assertKnownKeys, assertObject, describeValue, optionalInteger } from '../core/validate.js';
-import { inNamespace, runCommand } from './commands.js';
 import type { TraceMatch } from './types.js';
-
-/** Rule texts, looked up on demand and kept for a second. */
-export class RuleTexts {
-  private readonly cache = new Map<string, { at: number; rules: Promise<Map<string, string>> }>();
-  constructor(private readonly ns: string | null) {}
-
-  private load(key: string, loader: () => Promise<Map<string, string>>): Promise<Map<string, string>> {
-    const hit = this.cache.get(key);
-    if (hit && Date.now() - hit.at < 1000) return hit.rules;
-    const rules = loader().catch(() => new Map<string, string>());
-    this.cache.set(key, { at: Date.now(), rules });
-    return rules;
-  }
-
-  /** nftables: the rule with this handle, as `nft -a list chain` prints it (without the handle comment). */
-  async nft(family: string, table: string, chain: string, handle: number): Promise<string | undefined> {
-    const rules = await this.load(`nft ${family} ${table} ${chain}`, async () => {
-      const [cmd, args] = inNamespace(this.ns, 'nft', ['-a', 'list', 'chain', family, table, chain]);
-      const stdout = await runCommand(cmd, args, undefined, 'reading rule texts');
-      const out = new Map<string, string>();
-      for (const line of stdout.split('\n')) {
-        const m = /^\s*(.*\S)\s+# handle (\d+)\s*$/.exec(line);
-        if (m && !m[1]!.startsWith('chain ') && !m[1]!.startsWith('type ')) out.set(m[2]!, m[1]!);
-      }
-      return out;
-    });
-    return rules.get(String(handle));
-  }
-
-  /** Legacy: the Nth rule of a chain, as iptables-legacy-save prints it. */
-  async legacy(family: string, table: string, chain: string, n: number): Promise<string | undefined> {
-    const tool = family === 'ipv6' ? 'ip6tables-legacy-save' : 'iptables-legacy-save';
-    const rules = await this.load(`${tool} ${table}`, async () => {
-      const [cmd, args] = inNamespace(this.ns, tool, ['-t', table]);
-      const stdout = await runCommand(cmd, args, undefined, 'reading rule texts');
-      const out = new Map<string, string>();
-      const count = new Map<string, number>();
-      for (const line of stdout.split('\n')) {
-        const m = /^-A (\S+) /.exec(line);
-        if (!m) continue;
-        const k = (count.get(m[1]!) ?? 0) + 1;
-        count.set(m[1]!, k);
-        out.set(`${m[1]} ${k}`, line);
-      }
-      return out;
-    });
-    return rules.get(`${chain} ${n}`);
-  }
-}
 
 /** The temporary table: `meta nftrace set 1` for the match, before raw and conntrack. */
 export function ruleScript(name: string, expr: string): string {

@@ -254,3 +254,4 @@ export async function holdLogger(key: string, ns: string): Promise<() => Promise
     });
   };
 }
+

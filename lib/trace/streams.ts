@@ -27,7 +27,8 @@ export interface TraceStreamOwner {
   nextTableName(): string;
   track(stream: TraceStream): void;
   forget(stream: TraceStream): void;
-  ruleText(e: TraceEvent): Promise<string | undefined>;
+  /** Sets the hop's rule text in its ruleset's words, the Service of a jump, the hook. */
+  describe(e: TraceEvent): Promise<void>;
 }
 
 /** A hop in one of the library's own temporary tables (`inet nfct_trace_...`, any process's). */
@@ -135,7 +136,7 @@ export class TraceStream extends LiveStream<TraceEvent> {
       throw e;
     }
     const r = await super.next();
-    if (!r.done && this.#opts.resolve) r.value.ruleText = await this.#owner.ruleText(r.value);
+    if (!r.done && this.#opts.resolve) await this.#owner.describe(r.value);
     return r;
   }
 

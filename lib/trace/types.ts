@@ -23,8 +23,20 @@ interface TraceHopBase {
   verdict?: string;
   /** The chain of a jump or goto. */
   target?: string;
-  /** The rule as `nft -a list` / `iptables-save` prints it, when it could be resolved. */
+  /**
+   * The rule as its own tool prints it, when it could be resolved: `iptables-save` form for
+   * rules written by iptables (legacy, or iptables-nft: `-A KUBE-SVC-... -m comment --comment
+   * "..." -j ...`), `nft list` form for nft rules.
+   */
   ruleText?: string;
+  /** Which form ruleText is in. */
+  ruleSyntax?: 'iptables' | 'nft';
+  /** The Service a jump or goto leads to (kube-proxy's chains, a plain DNAT rule's chain). */
+  service?: string;
+  /** The hook of the base chain the packet is in (prerouting, input, forward, output, postrouting). */
+  hook?: string;
+  /** The packet's conntrack entry as the kernel saw it at this hop (nftables traces, Linux 6.8). */
+  ct?: TraceConntrack;
   iif?: { index: number; name?: string };
   oif?: { index: number; name?: string };
   mark?: number;
@@ -54,6 +66,18 @@ export interface LegacyTraceEvent extends TraceHopBase {
 
 /** One hop: the packet passed a rule (or a chain's return or policy). `source` tells which kind. */
 export type TraceEvent = NftablesTraceEvent | LegacyTraceEvent;
+
+/** The conntrack part of an nftables trace event. */
+export interface TraceConntrack {
+  /** new, established, related, invalid or untracked. */
+  state?: string;
+  /** The entry's status bits (see Status). */
+  status?: number;
+  /** The entry's id (as conntrack -o id prints it). */
+  id?: number;
+  /** Which way the packet goes through its entry. */
+  direction?: 'original' | 'reply';
+}
 
 /** All hops of one packet, in order, and how its trip ended. */
 export interface TracePacket {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "ct/flow.h"
+#include "ct/service_table.h"
 #include "errors.h"
 
 namespace nfct {
@@ -158,7 +159,37 @@ void Tuple(Line* l, const uint32_t* t, const Text& src, const Text& dst) {
 struct TextOptions {
   bool extended = false;  // -o extended: the layer-3 name and number first
   bool id = false;        // -o id: id= at the end
+  const ServiceTable* services = nullptr;  // --services: the Service of the original destination
 };
+
+// ` service=NAME endpoint=IP:PORT` (and ` stale` when that endpoint is no longer the Service's).
+void AppendService(const uint32_t* w, const Text addr[2][2], uint32_t l4proto, bool v6, const ServiceTable& st, Line* l) {
+  const uint32_t* o = &w[FLOW_ORIG];
+  const uint32_t* r = &w[FLOW_REPLY];
+  const bool ports = HasPorts(l4proto);
+  const uint32_t oports = (o[TUPLE_META] & TUPLE_HAS_PORTS) ? o[TUPLE_PORTS] : 0;
+  const uint32_t rports = (r[TUPLE_META] & TUPLE_HAS_PORTS) ? r[TUPLE_PORTS] : 0;
+  const unsigned dport = ports ? oports >> 16 : 0;
+  const ServicePortEntry* e = st.Find(l4proto, addr[0][1].data, addr[0][1].size, dport);
+  if (e == nullptr) return;
+  l->Cstr("service=");
+  l->Bytes(e->name.data(), e->name.size());
+  l->Char(' ');
+  const Text& rsrc = addr[1][0];
+  const unsigned rsport = ports ? rports & 0xffff : 0;
+  const bool dnat = rsrc.size != addr[0][1].size || memcmp(rsrc.data, addr[0][1].data, rsrc.size) != 0 || rsport != dport;
+  if (!dnat) return;
+  l->Cstr("endpoint=");
+  if (v6) l->Char('[');
+  l->Str(rsrc);
+  if (v6) l->Char(']');
+  if (ports) {
+    l->Char(':');
+    l->Dec(rsport);
+  }
+  l->Char(' ');
+  if (!ServiceTable::IsEndpoint(*e, rsrc.data, rsrc.size, rsport)) l->Word("stale");
+}
 
 // Appends the line of the record at w (its strings next in `strings`) and its newline. `now_s`:
 // seconds since the epoch, for delta-time= of an entry that has not ended.
@@ -235,6 +266,7 @@ void AppendFlowLine(const uint32_t* w, RecordStrings* strings, const TextOptions
   }
   if (has(FLOW_HAS_USE)) l.Field("use=", w[FLOW_USE]);
   if (o.id && has(FLOW_HAS_ID)) l.Field("id=", w[FLOW_ID]);
+  if (o.services != nullptr && has(FLOW_HAS_ORIG) && has(FLOW_HAS_REPLY)) AppendService(w, addr, l4proto, v6, *o.services, &l);
   l.End();
 }
 
@@ -270,6 +302,15 @@ Napi::Value FormatFlows(const Napi::CallbackInfo& info) {
       return env.Undefined();
     }
   }
+  {
+    napi_value v;
+    bool present = false;
+    if (napi_has_named_property(env, opts, "services", &present) == napi_ok && present &&
+        napi_get_named_property(env, opts, "services", &v) == napi_ok) {
+      o.services = ServiceTableOf(env, v);
+    }
+    if (env.IsExceptionPending()) return env.Undefined();
+  }
   // The strings are latin1 (one byte a character), as the reader made them.
   size_t len = 0;
   napi_get_value_string_latin1(env, info[1], nullptr, 0, &len);
@@ -297,6 +338,7 @@ Napi::Value FormatFlows(const Napi::CallbackInfo& info) {
 
 void InitText(Napi::Env env, Napi::Object exports) {
   exports.Set("formatFlows", Napi::Function::New(env, FormatFlows, "formatFlows"));
+  InitServiceTable(env, exports);
 }
 
 }  // namespace ct

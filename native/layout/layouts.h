@@ -302,7 +302,11 @@
   X(TRACE_HAS_NETWORK, 1 << 11) \
   X(TRACE_HAS_TRANSPORT, 1 << 12) \
   X(TRACE_HAS_IIFTYPE, 1 << 13) \
-  X(TRACE_HAS_OIFTYPE, 1 << 14)
+  X(TRACE_HAS_OIFTYPE, 1 << 14) \
+  X(TRACE_HAS_CT_ID, 1 << 15)  /* the conntrack attributes: Linux 6.8 and later */ \
+  X(TRACE_HAS_CT_DIRECTION, 1 << 16) \
+  X(TRACE_HAS_CT_STATUS, 1 << 17) \
+  X(TRACE_HAS_CT_STATE, 1 << 18)
 
 // Strings in order: table, chain, jump target, iif name, oif name (each when present).
 #define NFCT_TRACE_WORD(X) \
@@ -322,7 +326,11 @@
   X(TRACE_NETWORK, 15) \
   X(TRACE_TRANSPORT, 17) \
   X(TRACE_TIME, 19)  /* lo/hi: receive time, ns since the epoch */ \
-  X(TRACE_WORDS, 21)
+  X(TRACE_CT_ID, 21) \
+  X(TRACE_CT_DIRECTION, 22) \
+  X(TRACE_CT_STATUS, 23) \
+  X(TRACE_CT_STATE, 24)  /* nft's ct state bits: invalid 1, established 2, related 4, new 8, untracked 64 */ \
+  X(TRACE_WORDS, 25)
 
 // The counters each batch carries into JS beside its records, as a Float64Array: written by
 // Reader::CallJs (native/reader.cc), read by BatchSource (lib/core/reader.ts).

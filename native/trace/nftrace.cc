@@ -19,6 +19,14 @@
 
 #include "attr.h"
 
+// The conntrack attributes of a trace (Linux 6.8), numbered here for older headers.
+enum : uint16_t {
+  kTraceCtId = 18,
+  kTraceCtDirection = 19,
+  kTraceCtStatus = 20,
+  kTraceCtState = 21,
+};
+
 namespace nfct {
 namespace trace {
 
@@ -111,6 +119,21 @@ class TraceDecoder : public Decoder {
           break;
         case NFTA_TRACE_POLICY:
           u32(a, TRACE_HAS_POLICY, TRACE_POLICY);
+          break;
+        case kTraceCtId:
+          u32(a, TRACE_HAS_CT_ID, TRACE_CT_ID);
+          break;
+        case kTraceCtDirection:
+          if (attr::Len(a, 1)) {
+            w[TRACE_CT_DIRECTION] = attr::U8(a);
+            p |= TRACE_HAS_CT_DIRECTION;
+          }
+          break;
+        case kTraceCtStatus:
+          u32(a, TRACE_HAS_CT_STATUS, TRACE_CT_STATUS);
+          break;
+        case kTraceCtState:
+          u32(a, TRACE_HAS_CT_STATE, TRACE_CT_STATE);
           break;
         default:
           break;

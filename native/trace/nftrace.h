@@ -16,5 +16,8 @@ Napi::Value TraceEvents(const Napi::CallbackInfo& info);
 
 void Init(Napi::Env env, Napi::Object exports);
 
+// nftRuleset(nsPath | null): the NAT-relevant rules and verdict maps of a namespace (ruleset.cc).
+void InitRuleset(Napi::Env env, Napi::Object exports);
+
 }  // namespace trace
 }  // namespace nfct

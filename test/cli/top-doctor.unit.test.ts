@@ -4,7 +4,10 @@ import { describe, expect, test } from 'vitest';
 
 import type { AggregateResult } from '../../lib/conntrack/aggregate.js';
 import type { CpuStats } from '../../lib/conntrack/types.js';
-import { checkHashSize, checkStaleUdp, checkStatsRising, checkTableFull, diagnose, type NamespaceReport } from '../../lib/cli/commands/doctor-checks.js';
+import { Status } from '../../lib/conntrack/status.js';
+import type { Flow } from '../../lib/conntrack/types.js';
+import { checkHashSize, checkStaleDnat, checkStatsRising, checkTableFull, checkUnansweredUdp, diagnose, type NamespaceReport } from '../../lib/cli/commands/doctor-checks.js';
+import { parseServices } from '../../lib/k8s/services.js';
 import { mergeGroups } from '../../lib/cli/commands/top.js';
 import { renderFrame, type TopSnapshot } from '../../lib/cli/commands/top-view.js';
 
@@ -17,7 +20,7 @@ function report(over: Partial<NamespaceReport> = {}): NamespaceReport {
     netns: 'ns1', nsFlag: ' --netns ns1', nsExec: 'ip netns exec ns1 ',
     sysctls: { nf_conntrack_max: '1000', nf_conntrack_buckets: '1000', nf_conntrack_acct: '1', nf_conntrack_events: '1', nf_conntrack_timestamp: '1' },
     entries: 0, statsBefore: [cpu(0), cpu(1)], statsAfter: [cpu(0), cpu(1)], seconds: 2,
-    udpDnatBefore: empty, udpDnatAfter: empty, traceTables: [], nflogGroups: [], ...over,
+    dnatBefore: [], dnatAfter: [], owners: new Map(), traceTables: [], nflogGroups: [], ...over,
   };
 }
 
@@ -47,16 +50,45 @@ describe('doctor checks', () => {
     expect(checkStatsRising(report())).toEqual([]);
   });
 
-  const udp = (packets: number, status: string[]): AggregateResult => ({
-    ...empty,
-    groups: [{ key: { dnat: '10.0.0.9:53', status: status as never }, count: 2, counters: { original: { packets, bytes: 0 }, reply: { packets: 0, bytes: 0 } } }],
+  // DST_NAT | CONFIRMED, with SEEN_REPLY | ASSURED when answered.
+  const entry = (id: number, sport: number, target: string, packets: number | undefined, answered: boolean): Flow =>
+    ({
+      family: 'ipv4', protocol: 'udp', protonum: 17, id,
+      status: new Status(0x20 | 0x8 | (answered ? 0x2 | 0x4 : 0)),
+      original: { src: '10.244.1.5', dst: '10.96.0.10', srcPort: sport, dstPort: 53, protonum: 17 },
+      reply: { src: target, dst: '10.244.1.5', srcPort: 53, dstPort: sport, protonum: 17 },
+      ...(packets !== undefined ? { counters: { original: { packets, bytes: 0 }, reply: { packets: 0, bytes: 0 } } } : {}),
+    }) as unknown as Flow;
+  const services = parseServices({ iptablesSave: [{ ruleset: 'iptables-nft', family: 'ipv4', text: [
+    '*nat', ':KUBE-SERVICES - [0:0]', ':KUBE-SVC-TCOU7JCQXEZGVUNU - [0:0]', ':KUBE-SEP-B - [0:0]',
+    '-A KUBE-SERVICES -d 10.96.0.10/32 -p udp -m comment --comment "kube-system/kube-dns:dns cluster IP" -m udp --dport 53 -j KUBE-SVC-TCOU7JCQXEZGVUNU',
+    '-A KUBE-SVC-TCOU7JCQXEZGVUNU -m comment --comment "kube-system/kube-dns:dns -> 10.244.1.8:53" -j KUBE-SEP-B',
+    '-A KUBE-SEP-B -p udp -m comment --comment kube-system/kube-dns:dns -m udp -j DNAT --to-destination 10.244.1.8:53',
+    'COMMIT', '',
+  ].join('\n') }] });
+  test('stale-dnat: an entry towards an endpoint the Service no longer has, ASSURED or not, counters per entry', () => {
+    // Answered and ASSURED towards the old endpoint, one entry with counters that grew, one without counters.
+    const before = [entry(1, 40001, '10.244.1.7', 10, true), entry(2, 40002, '10.244.1.7', undefined, false)];
+    const after = [entry(1, 40001, '10.244.1.7', 14, true), entry(2, 40002, '10.244.1.7', undefined, false), entry(3, 40003, '10.244.1.8', 2, true)];
+    const owners = new Map([['10.244.1.5', { label: 'default/client-1', inode: 1, pod: { namespace: 'default', name: 'client-1', uid: 'u', containers: [] } }]]);
+    const [f, more] = checkStaleDnat(report({ dnatBefore: before, dnatAfter: after, services, owners }));
+    expect(more).toBeUndefined();
+    expect(f!.check).toBe('stale-dnat');
+    expect(f!.title).toBe('UDP to kube-system/kube-dns:dns (10.96.0.10:53) still DNATed to 10.244.1.7:53, no longer one of its endpoints: 2 entries (1 [ASSURED]) from default/client-1 (10.244.1.5)');
+    expect(f!.seen).toMatchObject({ service: 'kube-system/kube-dns:dns', oldEndpoint: '10.244.1.7:53', endpoints: ['10.244.1.8:53'], entries: 2, assured: 1, entriesWithCounters: 1, entriesGrowing: 1, packetsInInterval: 4, clients: [{ address: '10.244.1.5', entries: 2, pod: 'default/client-1' }] });
+    expect(f!.why).toContain('1 entry of 1 with counters sent 4 more packets towards it in 2.0 s');
+    expect(f!.fix).toBe('nfct -D --netns ns1 -p udp -d 10.96.0.10 --dport 53 -r 10.244.1.7 --reply-port-src 53');
+    // Without the ruleset, nothing is judged.
+    expect(checkStaleDnat(report({ dnatBefore: before, dnatAfter: after }))).toEqual([]);
   });
-  test('stale-udp-dnat: only unreplied groups whose packets grew', () => {
-    expect(checkStaleUdp(report({ udpDnatBefore: udp(10, ['DST_NAT']), udpDnatAfter: udp(10, ['DST_NAT']) }))).toEqual([]);
-    expect(checkStaleUdp(report({ udpDnatBefore: udp(10, ['SEEN_REPLY', 'DST_NAT']), udpDnatAfter: udp(30, ['SEEN_REPLY', 'DST_NAT']) }))).toEqual([]);
-    const [f] = checkStaleUdp(report({ udpDnatBefore: udp(10, ['DST_NAT']), udpDnatAfter: udp(30, ['DST_NAT']) }));
-    expect(f?.seen).toMatchObject({ target: '10.0.0.9:53', entries: 2, packetsInInterval: 20 });
-    expect(f?.fix).toBe('nfct -D --netns ns1 -p udp -r 10.0.0.9 --reply-port-src 53');
+
+  test('unanswered-udp-dnat: unreplied entries to a current endpoint whose counters grew, or that carry none', () => {
+    expect(checkUnansweredUdp(report({ dnatBefore: [entry(1, 40001, '10.244.1.8', 10, false)], dnatAfter: [entry(1, 40001, '10.244.1.8', 10, false)], services }))).toEqual([]);
+    const [f] = checkUnansweredUdp(report({ dnatBefore: [entry(1, 40001, '10.244.1.8', 10, false)], dnatAfter: [entry(1, 40001, '10.244.1.8', 30, false)], services }));
+    expect(f?.seen).toMatchObject({ target: '10.244.1.8:53', service: 'kube-system/kube-dns:dns', entries: 1, packetsInInterval: 20 });
+    expect(f?.fix).toBe('nfct -D --netns ns1 -p udp -r 10.244.1.8 --reply-port-src 53');
+    const [g] = checkUnansweredUdp(report({ dnatAfter: [entry(1, 40001, '10.0.0.9', undefined, false)] }));
+    expect(g?.title).toContain('packet growth unknown: these entries carry no counters');
   });
 
   test('errors come first', () => {

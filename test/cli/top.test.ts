@@ -151,7 +151,7 @@ describe('nfct top off a terminal', () => {
     [['--by', 'colour'], /--by: unknown key 'colour'/],
     [['--sort', 'size'], /--sort must be one of/],
     [['--interval', '0'], /--interval needs a number/],
-    [['--netns', 'a', '--all-netns'], /use one of --netns, --pid, --all-netns/],
+    [['--netns', 'a', '--all-netns'], /use one of --netns, --pid, --pod, --all-netns/],
     [['--frobnicate'], /unknown option '--frobnicate'/],
     [['-p', 'tcpp'], /nfct top -p.protocol must be a protocol name/],
   ])('%j is refused with exit status 2', async (args, message) => {

@@ -96,7 +96,8 @@ describe('listNamespaces()', () => {
     expect(mine.path).toBe(`/run/netns/${mine.names[0]}`);
     const p = mine.processes.find((x) => x.pid === namedProc.pid)!;
     expect(p.comm).toBe('sleep');
-    expect(namespaceLabel(mine)).toBe(mine.names[0]);
+    // A pod's UID names it before its ip netns name (CNI names pod namespaces cni-<uuid>).
+    expect(namespaceLabel(mine)).toBe(cgroupDir ? `pod:${POD_UID}` : mine.names[0]);
 
     const other = all.find((n) => n.processes.some((x) => x.pid === unnamedProc.pid))!;
     expect(other.names).toEqual([]);

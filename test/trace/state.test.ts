@@ -53,8 +53,8 @@ interface Tracer {
  */
 async function startTracer(port: number, o: { pidns?: boolean; nftablesOnly?: boolean; said?: RegExp } = {}): Promise<Tracer> {
   const before = new Set((await tables()).match(/nfct_trace_\S+/g) ?? []);
-  // --show-own-hops: the hop of its own rule is the sentinel that it traces (hidden by default).
-  const args = [CLI, 'trace', '--netns', ns.name, '--show-own-hops', ...(o.nftablesOnly ? ['--nftables'] : []), '-p', 'udp', '--dport', String(port)];
+  // --show-own-hops: the hop of its own marking rule is the sentinel.
+  const args = [CLI, 'trace', '--show-own-hops', '--netns', ns.name, ...(o.nftablesOnly ? ['--nftables'] : []), '-p', 'udp', '--dport', String(port)];
   let child: ChildProcess;
   if (o.pidns) {
     let pid = 20000 + Math.floor(Math.random() * 10000);
@@ -178,7 +178,7 @@ describe('temporary trace tables', () => {
 
   test('two tracers in one namespace, the first in a PID namespace of its own (its pid unknown here): the second leaves its table, says who holds NFLOG group 0, and both trace', async () => {
     const first = await startTracer(9422, { pidns: true });
-    const said = /^nfct trace: NFLOG group 0 \(legacy TRACE\) is held in this namespace by pid \d+ \(node\): tracing nftables alone\n/;
+    const said = /nfct trace: NFLOG group 0 \(legacy TRACE\) is held in this namespace by pid \d+ \(node\): tracing nftables alone\n/;
     const second = await startTracer(9423, { said });
     try {
       expect(await tables()).toContain(first.table);

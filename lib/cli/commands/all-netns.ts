@@ -23,6 +23,7 @@ export type Command = (ct: Conntrack, r: CtRequest, ctx: Context) => Promise<num
 export function netnsJson(ns: NetworkNamespace): Record<string, unknown> {
   const o: Record<string, unknown> = { label: namespaceLabel(ns), inode: ns.inode, names: ns.names, path: ns.path };
   if (ns.podUid) o.podUid = ns.podUid;
+  if (ns.pod) o.pod = { namespace: ns.pod.namespace, name: ns.pod.name, uid: ns.pod.uid, containers: ns.pod.containers };
   if (ns.containerIds.length > 0) o.containerIds = ns.containerIds;
   return o;
 }
@@ -99,6 +100,7 @@ export async function inEveryNamespace(r: CtRequest, ctx: Context, command: Comm
   if (r.command === 'event') {
     return followNamespaces(ctx, {
       json: r.json,
+      ...(r.podLogDir !== undefined ? { podLogDir: r.podLogDir } : {}),
       open: async (ns) => {
         const ct = await Conntrack.open({ netns: ns.path });
         return { run: (c) => command(ct, r, c), close: () => ct.close() };
@@ -106,7 +108,7 @@ export async function inEveryNamespace(r: CtRequest, ctx: Context, command: Comm
     });
   }
   const shown = new Shown();
-  const results = await mapSettled(await listNamespaces(), async (ns) => {
+  const results = await mapSettled(await listNamespaces({ podLogDir: r.podLogDir }), async (ns) => {
     if (ctx.stop.aborted) return 0;
     const ct = await openIn(ctx, () => Conntrack.open({ netns: ns.path }));
     try {
@@ -138,6 +140,8 @@ export interface FollowOptions {
   open(ns: NetworkNamespace): Promise<NamespaceStream | null>;
   /** Called when a namespace goes away, before or while its stream runs (it is skipped either way). */
   gone?(ns: NetworkNamespace): void;
+  /** Where the kubelet's pod log directories are (see listNamespaces()). */
+  podLogDir?: string;
   /** The most streams at once (default MAX_STREAMS). */
   maxStreams?: number;
   /** How often namespaces are looked for (ms, default 5000). */
@@ -208,7 +212,7 @@ export async function followNamespaces(ctx: Context, o: FollowOptions): Promise<
   };
 
   const rescan = async (): Promise<void> => {
-    const all = await listNamespaces();
+    const all = await listNamespaces({ podLogDir: o.podLogDir });
     const live = new Set(all.map((n) => n.inode));
     for (const inode of ended) if (!live.has(inode) && !running.has(inode)) ended.delete(inode);
     for (const inode of leftOut) if (!live.has(inode)) leftOut.delete(inode);

@@ -1,8 +1,12 @@
 // The checks of `nfct doctor`: each turns what was read from one namespace into findings (what
 // was seen, why it matters, what to run). Pure functions over a NamespaceReport, so they are
 // tested on fixed inputs as well as against the kernel.
-import type { AggregateResult } from '../../conntrack/aggregate.js';
-import type { CpuStats } from '../../conntrack/types.js';
+import type { CpuStats, Flow } from '../../conntrack/types.js';
+import type { AddressOwner } from '../../k8s/node.js';
+import { endpointText } from '../../k8s/rules.js';
+import type { Services } from '../../k8s/services.js';
+import { findStaleEntries, findUnanswered } from '../../k8s/stale.js';
+import { clientText, staleFindings } from './doctor-stale.js';
 import { risingPerCpu, type Sysctls, sysctlNumber, WATCHED_STATS, type WatchedStat } from '../node-state.js';
 import type { TraceTable } from '../../trace/state.js';
 
@@ -36,9 +40,15 @@ export interface NamespaceReport {
   statsBefore: CpuStats[];
   statsAfter: CpuStats[];
   seconds: number;
-  /** UDP destination-NATed entries grouped by (dnat, status), at the start and at the end. */
-  udpDnatBefore: AggregateResult;
-  udpDnatAfter: AggregateResult;
+  /** Destination-NATed entries at the start and at the end of the interval. */
+  dnatBefore: Flow[];
+  dnatAfter: Flow[];
+  /** The namespace's Services (read when it has DNATed entries). */
+  services?: Services;
+  /** Why the Services could not be read, when they could not. */
+  servicesError?: string;
+  /** Which pod each address of the node belongs to (for naming clients). */
+  owners: ReadonlyMap<string, AddressOwner>;
   /** The temporary trace tables in the namespace, each judged (lib/trace/state.ts), with who holds a live one. */
   traceTables: Array<TraceTable & { holder?: { pid: number; comm?: string } }>;
   /** NFLOG groups bound in the namespace, with who holds them. */
@@ -109,51 +119,48 @@ export function checkStatsRising(r: NamespaceReport): Finding[] {
   return out;
 }
 
-function unreplied(result: AggregateResult): Map<string, { count: number; packets: number; acct: boolean }> {
-  const m = new Map<string, { count: number; packets: number; acct: boolean }>();
-  for (const g of result.groups) {
-    if (!g.key.dnat || g.key.status?.includes('SEEN_REPLY')) continue;
-    const e = m.get(g.key.dnat) ?? { count: 0, packets: 0, acct: false };
-    e.count += g.count;
-    if (g.counters) {
-      e.packets += g.counters.original.packets;
-      e.acct = true;
-    }
-    m.set(g.key.dnat, e);
-  }
-  return m;
+/**
+ * Entries whose DNAT target is no longer an endpoint of the rule for their original destination
+ * (ASSURED or not, any protocol), one finding per Service port and old endpoint.
+ */
+export function checkStaleDnat(r: NamespaceReport): Finding[] {
+  if (!r.services) return [];
+  return staleFindings(r.netns, r.nsFlag, r.seconds, findStaleEntries(r.dnatBefore, r.dnatAfter, r.services), r.owners);
 }
 
-export function checkStaleUdp(r: NamespaceReport): Finding[] {
-  const acct = sysctlNumber(r.sysctls, 'nf_conntrack_acct') === 1;
-  const before = unreplied(r.udpDnatBefore);
-  const after = unreplied(r.udpDnatAfter);
+/** UDP entries towards a DNAT target (still an endpoint, or no Service's) that never answered. */
+export function checkUnansweredUdp(r: NamespaceReport): Finding[] {
   const out: Finding[] = [];
-  for (const [target, now] of after) {
-    const then = before.get(target);
-    const growth = acct && then ? now.packets - then.packets : undefined;
-    if (acct && (growth === undefined || growth <= 0)) continue;
-    const [addr, port] = splitHostPort(target);
+  for (const g of findUnanswered(r.dnatBefore, r.dnatAfter, r.services)) {
+    // Entries with counters that did not grow are idle, not a client retrying: left out.
+    if (g.withCounters === g.entries && g.growing === 0) continue;
+    const target = endpointText(g.target);
+    const clients = [...g.clients.keys()].slice(0, 5).map((a) => clientText(a, r.owners));
+    const counters = g.withCounters === 0
+      ? 'packet growth unknown: these entries carry no counters (made while nf_conntrack_acct was 0)'
+      : `${int(g.packetsInInterval)} more packets sent to it in ${r.seconds.toFixed(1)} s by ${int(g.growing)} of ${int(g.withCounters)} entries with counters`;
     out.push({
       severity: 'warning',
-      check: 'stale-udp-dnat',
+      check: 'unanswered-udp-dnat',
       netns: r.netns,
-      title: acct
-        ? `UDP to ${target} never answered: ${int(now.count)} [UNREPLIED] entries, ${int(growth!)} more packets sent to it in ${r.seconds.toFixed(1)} s`
-        : `UDP to ${target} never answered: ${int(now.count)} [UNREPLIED] destination-NATed entries (packet growth unknown: nf_conntrack_acct=0)`,
-      seen: { target, entries: now.count, packets: acct ? now.packets : null, packetsInInterval: growth ?? null, seconds: r.seconds, acct },
-      why: 'Packets keep going to a NAT target that does not answer, and each one refreshes the entry, so it never times out: after a service change (a backend gone), clients keep talking to the old one until the entry is deleted.',
-      fix: `nfct -D${r.nsFlag} -p udp -r ${addr}${port ? ` --reply-port-src ${port}` : ''}`,
+      title: `UDP to ${target}${g.service ? ` (an endpoint of ${g.service.name})` : ''} never answered: ${int(g.entries)} [UNREPLIED] ${g.entries === 1 ? 'entry' : 'entries'} from ${clients.join(', ')}; ${counters}`,
+      seen: { target, service: g.service?.name ?? null, entries: g.entries, entriesWithCounters: g.withCounters, entriesGrowing: g.growing, packetsInInterval: g.withCounters > 0 ? g.packetsInInterval : null, seconds: r.seconds },
+      why: 'Packets keep going to a NAT target that does not answer, and each one refreshes the entry, so it never times out: the target is down or unreachable. Once it is back (or the rules name another), deleting the entries lets the next packet go through the current rules.',
+      fix: `nfct -D${r.nsFlag} -p udp -r ${g.target.address}${g.target.port !== undefined ? ` --reply-port-src ${g.target.port}` : ''}`,
+    });
+  }
+  if (r.servicesError && r.dnatAfter.length > 0) {
+    out.push({
+      severity: 'info',
+      check: 'ruleset-unreadable',
+      netns: r.netns,
+      title: 'the NAT rules could not be read: entries are not checked against the Services',
+      seen: { error: r.servicesError },
+      why: 'Stale entries are found by comparing each DNATed entry with the endpoints the rules name now.',
+      fix: `${r.nsExec}nft -j list ruleset >/dev/null   # what fails`,
     });
   }
   return out;
-}
-
-function splitHostPort(target: string): [string, string | undefined] {
-  const v6 = /^\[(.*)\]:(\d+)$/.exec(target);
-  if (v6) return [v6[1]!, v6[2]];
-  const v4 = /^([^:]+):(\d+)$/.exec(target);
-  return v4 ? [v4[1]!, v4[2]] : [target, undefined];
 }
 
 export function checkSettings(r: NamespaceReport): Finding[] {
@@ -252,7 +259,7 @@ export function checkTraceLeftovers(r: NamespaceReport): Finding[] {
   return out;
 }
 
-export const CHECKS = [checkTableFull, checkHashSize, checkStatsRising, checkStaleUdp, checkSettings, checkTraceLeftovers];
+export const CHECKS = [checkTableFull, checkHashSize, checkStatsRising, checkStaleDnat, checkUnansweredUdp, checkSettings, checkTraceLeftovers];
 
 const ORDER: Record<Severity, number> = { error: 0, warning: 1, info: 2 };
 

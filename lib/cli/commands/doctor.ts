@@ -9,18 +9,26 @@ import { readSysctls, resolveTargets, type Target } from '../node-state.js';
 import { abstractSocketOwner, nflogGroups } from '../procs.js';
 import { CommandUsage, runSubcommand } from '../subcommand.js';
 import { tableOwnerName, traceTables } from '../../trace/state.js';
+import type { Flow } from '../../conntrack/types.js';
+import { listNamespaces, namespaceLabel } from '../../core/netns-discovery.js';
+import { addressOwners } from '../../k8s/node.js';
+import { readServices, type Services } from '../../k8s/services.js';
 
 export const DOCTOR_HELP = `nfct doctor: what in the kernel's conntrack and logging state is wrong, and what to run.
 
 Usage:
-  nfct doctor [--netns NAME | --pid PID | --all-netns] [--interval SECS] [--json]
+  nfct doctor [--netns NAME | --pid PID | --pod NS/NAME | --all-netns] [--pod-log-dir DIR]
+              [--interval SECS] [--json]
 
   --interval S   how long counters are watched for rising (default 2)
   --json         one JSON object per finding (NDJSON)
+  --pod NS/NAME  the namespace of that pod (pods are named from the kubelet's pod log
+                 directories, --pod-log-dir, default /var/log/pods)
 
 Checks: table nearing nf_conntrack_max; hash table too small for the limit; per-CPU drop,
-early_drop, insert_failed, clash_resolve, chaintoolong rising; UDP entries towards a NAT target
-that never answers; settings hiding what you want to see (nf_conntrack_events, _acct,
+early_drop, insert_failed, clash_resolve, chaintoolong rising; entries still DNATed to an
+endpoint the Service's rules no longer name (stale, with the clients' pods and the nfct -D that
+removes them); UDP entries towards a NAT target that never answers; settings hiding what you want to see (nf_conntrack_events, _acct,
 _timestamp, nf_log backends, nf_log_all_netns); trace tables left by ended tracers, an nf_log
 binding nobody hears, NFLOG groups already held.
 Exit status: 0 no error found, 1 an error found, 2 a bad argument.
@@ -30,11 +38,14 @@ export interface DoctorOptions {
   targets: Target[];
   interval: number;
   json: boolean;
+  podLogDir?: string;
 }
 
 export async function parseDoctorArgs(argv: readonly string[]): Promise<DoctorOptions | 'help'> {
   let netns: string | undefined;
   let pid: number | undefined;
+  let pod: string | undefined;
+  let podLogDir: string | undefined;
   let allNetns = false;
   let interval = 2;
   let json = false;
@@ -46,6 +57,12 @@ export async function parseDoctorArgs(argv: readonly string[]): Promise<DoctorOp
     } else if (a === '--pid') {
       pid = Number(argv[++i]);
       if (!Number.isInteger(pid) || pid < 1) throw new CommandUsage('nfct doctor: --pid needs a process id');
+    } else if (a === '--pod') {
+      pod = argv[++i];
+      if (!pod || !/^[a-z0-9][a-z0-9-]*\/[a-z0-9][a-z0-9.-]*$/.test(pod)) throw new CommandUsage('nfct doctor: --pod needs NAMESPACE/NAME');
+    } else if (a === '--pod-log-dir') {
+      podLogDir = argv[++i];
+      if (!podLogDir || !podLogDir.startsWith('/')) throw new CommandUsage('nfct doctor: --pod-log-dir needs an absolute path');
     } else if (a === '--all-netns') allNetns = true;
     else if (a === '--interval') {
       interval = Number(argv[++i]);
@@ -54,10 +71,17 @@ export async function parseDoctorArgs(argv: readonly string[]): Promise<DoctorOp
     else if (a === '--help' || a === '-h') return 'help';
     else throw new CommandUsage(`nfct doctor: unknown option '${a}'`);
   }
-  if ([netns !== undefined, pid !== undefined, allNetns].filter(Boolean).length > 1) {
-    throw new CommandUsage('nfct doctor: use one of --netns, --pid, --all-netns');
+  if ([netns !== undefined, pid !== undefined, pod !== undefined, allNetns].filter(Boolean).length > 1) {
+    throw new CommandUsage('nfct doctor: use one of --netns, --pid, --pod, --all-netns');
   }
-  return { targets: await resolveTargets({ netns, pid, allNetns }), interval, json };
+  let targets: Target[];
+  try {
+    targets = await resolveTargets({ netns, pid, pod, podLogDir, allNetns });
+  } catch (e) {
+    if (e instanceof NfctError && pod !== undefined) throw new CommandUsage(`nfct doctor: --pod ${pod}: ${e.detail}`);
+    throw e;
+  }
+  return { targets, interval, json, ...(podLogDir !== undefined ? { podLogDir } : {}) };
 }
 
 /** The temporary trace tables in the namespace, each judged, with who holds a live one. */
@@ -77,29 +101,50 @@ export async function traceTablesIn(path: string | null): Promise<NamespaceRepor
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+
+
 /** Reads one namespace over the sampling interval. */
-export async function examine(target: Target, interval: number): Promise<NamespaceReport> {
+export async function examine(target: Target, interval: number, podLogDir?: string): Promise<NamespaceReport> {
   const ct = await Conntrack.open(target.path === null ? {} : { netns: target.path });
   try {
-    const udp = () => ct.aggregate({ by: ['dnat', 'status'], top: 0, protocol: 'udp', status: 'DST_NAT' });
-    const [sysctls, host, entries, statsBefore, udpDnatBefore, traceTables, groups] = await Promise.all([
+    // The Services first: where the rules DNAT nothing there is no entry to judge, and the DNAT
+    // dumps are left out (each walks the kernel's whole hash table, whatever the namespace holds).
+    let services: Services | undefined;
+    let servicesError: string | undefined;
+    try {
+      services = await readServices(target.path === null ? {} : { netns: target.path });
+    } catch (e) {
+      servicesError = e instanceof Error ? e.message : String(e);
+    }
+    const judged = services === undefined || services.size > 0;
+    const dnat = async (): Promise<Flow[]> => {
+      if (!judged) return [];
+      const out: Flow[] = [];
+      for await (const batch of ct.list({ status: 'DST_NAT' }).batches()) for (const f of batch) out.push(f);
+      return out;
+    };
+    const [sysctls, host, entries, statsBefore, dnatBefore, traceTables, groups] = await Promise.all([
       readSysctls(target.path),
       // nf_log_all_netns exists only in the initial namespace (it is global).
       target.path === null ? Promise.resolve<Record<string, string>>({}) : readSysctls(null),
       ct.count(),
       ct.stats(),
-      udp(),
+      dnat(),
       traceTablesIn(target.path),
       nflogGroups(target.path),
     ]);
     const t0 = performance.now();
     await sleep(interval * 1000);
-    const [statsAfter, udpDnatAfter] = await Promise.all([ct.stats(), udp()]);
+    const [statsAfter, dnatAfter] = await Promise.all([ct.stats(), dnat()]);
     const seconds = (performance.now() - t0) / 1000;
-    const nsFlag = target.path === null ? '' : target.path.startsWith('/run/netns/') ? ` --netns ${target.label}` : ` --netns ${target.path}`;
+    const pod = /^[a-z0-9][a-z0-9-]*\/[a-z0-9][a-z0-9.-]*$/.test(target.label);
+    const nsFlag = target.path === null ? '' : pod ? ` --pod ${target.label}${podLogDir !== undefined ? ` --pod-log-dir ${podLogDir}` : ''}` : target.path.startsWith('/run/netns/') ? ` --netns ${target.label}` : ` --netns ${target.path}`;
     const nsExec = target.path === null ? '' : target.path.startsWith('/run/netns/') ? `ip netns exec ${target.label} ` : `nsenter --net=${target.path} `;
     if (sysctls.nf_log_all_netns === undefined && 'nf_log_all_netns' in host) sysctls.nf_log_all_netns = host.nf_log_all_netns!;
-    return { netns: target.label, nsFlag, nsExec, sysctls, entries, statsBefore, statsAfter, seconds, udpDnatBefore, udpDnatAfter, traceTables, nflogGroups: groups };
+    const report: NamespaceReport = { netns: target.label, nsFlag, nsExec, sysctls, entries, statsBefore, statsAfter, seconds, dnatBefore, dnatAfter, owners: new Map(), traceTables, nflogGroups: groups };
+    if (services) report.services = services;
+    if (servicesError !== undefined) report.servicesError = servicesError;
+    return report;
   } finally {
     ct.close();
   }
@@ -122,7 +167,7 @@ async function runDoctor(opts: DoctorOptions): Promise<number> {
   let failed = 0;
   const reports = await Promise.all(opts.targets.map(async (t) => {
     try {
-      return await examine(t, opts.interval);
+      return await examine(t, opts.interval, opts.podLogDir);
     } catch (e) {
       // Among several, a namespace gone since it was listed is only mentioned.
       const gone = opts.targets.length > 1 && e instanceof NfctError && (e.code === 'ENOENT' || e.code === 'EINVAL');
@@ -131,6 +176,11 @@ async function runDoctor(opts: DoctorOptions): Promise<number> {
       return undefined;
     }
   }));
+  // Clients of DNATed entries are named by the pod holding their address.
+  if (reports.some((r) => r && r.dnatAfter.length > 0)) {
+    const owners = await addressOwners(await listNamespaces(opts.podLogDir !== undefined ? { podLogDir: opts.podLogDir } : {}), namespaceLabel).catch(() => new Map());
+    for (const r of reports) if (r) r.owners = owners;
+  }
   const findings = reports.flatMap((r) => (r ? diagnose(r) : []));
   const colour = process.stdout.isTTY === true && !opts.json;
   for (const f of findings) process.stdout.write(opts.json ? `${JSON.stringify(f)}\n` : `${formatFinding(f, colour)}\n`);

@@ -25,6 +25,7 @@ export async function exporterCommand(argv: string[]): Promise<void> {
   let concurrency: number | undefined;
   let maxNamespaces: number | undefined;
   let maxPrefixes: number | undefined;
+  let podLogDir: string | undefined;
   const ipfix: string[] = [];
   let enableSysctls = false;
   for (let i = 0; i < argv.length; i++) {
@@ -43,6 +44,10 @@ export async function exporterCommand(argv: string[]): Promise<void> {
     else if (a === '--concurrency') concurrency = count(argv[++i], '--concurrency', 1, 1024);
     else if (a === '--max-namespaces') maxNamespaces = count(argv[++i], '--max-namespaces', 1, 100_000);
     else if (a === '--max-prefixes') maxPrefixes = count(argv[++i], '--max-prefixes', 1, 10_000);
+    else if (a === '--pod-log-dir') {
+      podLogDir = argv[++i] ?? '';
+      if (!podLogDir.startsWith('/')) throw new TypeError(`--pod-log-dir must be an absolute path, got ${JSON.stringify(podLogDir)}`);
+    }
     else if (a === '--netns-regex') {
       const text = argv[++i] ?? '';
       try {
@@ -60,8 +65,11 @@ export async function exporterCommand(argv: string[]): Promise<void> {
     concurrency,
     maxNamespaces,
     maxPrefixes,
+    ...(podLogDir !== undefined ? { podLogDir } : {}),
     flows: ipfix.length > 0 ? { collectors: ipfix, sysctls: enableSysctls ? 'enable' : 'keep' } : undefined,
-    namespaces: pattern ? (ns) => ns.names.some((n) => pattern.test(n)) || (ns.podUid !== undefined && pattern.test(ns.podUid)) : 'all',
+    namespaces: pattern
+      ? (ns) => ns.names.some((n) => pattern.test(n)) || (ns.podUid !== undefined && pattern.test(ns.podUid)) || (ns.pod !== undefined && pattern.test(`${ns.pod.namespace}/${ns.pod.name}`))
+      : 'all',
   });
   // The exporter's own memory, under the names Prometheus client libraries use. (prom-client's
   // collectDefaultMetrics() is not used: promtool's linter refuses three of its names.)

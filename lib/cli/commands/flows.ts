@@ -25,6 +25,9 @@ interface FlowsArgs {
   allNetns: boolean;
   netns?: NetnsOption;
   nsFlag?: string;
+  /** --pod NAMESPACE/NAME (found when the command runs) and --pod-log-dir. */
+  pod?: string;
+  podLogDir?: string;
   enable: boolean;
   activeTimeout?: number;
   mtu?: number;
@@ -80,6 +83,16 @@ export function parseFlowsArgs(argv: readonly string[]): FlowsArgs | 'help' {
       case '--pid':
         a.netns = { pid: whole(value(), arg, 1, 2 ** 31 - 1) };
         a.nsFlag = arg;
+        break;
+      case '--pod': {
+        const pod = value();
+        if (!/^[a-z0-9][a-z0-9-]*\/[a-z0-9][a-z0-9.-]*$/.test(pod)) bad(`--pod must be NAMESPACE/NAME, got ${JSON.stringify(pod)}`);
+        a.pod = pod;
+        a.nsFlag = arg;
+        break;
+      }
+      case '--pod-log-dir':
+        a.podLogDir = value();
         break;
       case '--netns-regex': {
         const text = value();
@@ -279,6 +292,7 @@ export async function flows(argv: readonly string[], ctx: Context): Promise<numb
     }
     let ct: Conntrack;
     try {
+      if (a.pod !== undefined) a.netns = { path: (await (await import('../../k8s/node.js')).findPodNamespace(a.pod, { podLogDir: a.podLogDir })).path };
       ct = await Conntrack.open({ netns: a.netns });
     } catch (e) {
       if (e instanceof NfctError) throw new CliExit(1, `nfct flows: ${e.message}`);

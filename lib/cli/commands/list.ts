@@ -6,9 +6,41 @@ import { NfctError } from '../../core/errors.js';
 import type { Context } from '../context.js';
 import { COMPARISON, getHolds, inKernelOrder, selection } from '../selection.js';
 import { CliExit, operationFailed } from '../messages.js';
-import { flowPrinter } from '../output.js';
+import { type FlowPrinter, flowPrinter, type Writer } from '../output.js';
+import { flowJson } from '../../conntrack/flow.js';
 import { type CtRequest, l4 } from '../parse.js';
 import { tupleOf } from './create.js';
+import { readServices, type Services } from '../../k8s/services.js';
+import { flowServiceJson, flowServiceText, serviceOfFlow } from '../../k8s/stale.js';
+
+/**
+ * With --services: the namespace's Services, read once, and a printer that adds each entry's
+ * Service (native lines get it from native code; JSON a `service` object).
+ */
+async function servicePrinter(pending: Promise<Services> | undefined, r: CtRequest, printer: FlowPrinter): Promise<FlowPrinter> {
+  if (!pending) return printer;
+  let services: Services;
+  try {
+    services = await pending;
+  } catch (e) {
+    throw new CliExit(1, `--services: ${(e as Error).message}`);
+  }
+  const out: FlowPrinter = {
+    flow: (w, f) => {
+      const s = serviceOfFlow(f, services);
+      if (!s) return printer.flow(w, f);
+      if (r.json) {
+        const json = flowJson(f);
+        w.line(`${json.slice(0, -1)},"service":${JSON.stringify(flowServiceJson(s))}}`);
+      } else {
+        printer.flow({ line: (text: string) => w.line(`${text}${flowServiceText(s)}`) } as Writer, f);
+      }
+    },
+    end: (w) => printer.end(w),
+  };
+  if (printer.native) out.native = { ...printer.native, services };
+  return out;
+}
 
 
 /** conntrack's checks of --mask-src / --mask-dst before a -L, -D or -U. */
@@ -25,7 +57,11 @@ function lineCount(chunk: Buffer): number {
 }
 
 export async function list(ct: Conntrack, r: CtRequest, ctx: Context): Promise<number> {
-  const printer = flowPrinter(r, 'list');
+  // The ruleset is read while the listing is prepared.
+  const pending = r.services ? readServices(ct.netnsPath === null ? {} : { netns: ct.netnsPath }) : undefined;
+  pending?.catch(() => undefined);
+  const base = flowPrinter(r, 'list');
+  let printer = base;
   const { out } = ctx;
   let shown = 0;
   let query: ListOptions;
@@ -45,6 +81,7 @@ export async function list(ct: Conntrack, r: CtRequest, ctx: Context): Promise<n
   try {
     // In the kernel's order, as conntrack lists (a -z read resets counters: no probe first).
     if (!query.zeroCounters && query.table === undefined) query = await inKernelOrder(ct, query);
+    printer = await servicePrinter(pending, r, base);
     if (printer.native && !match) {
       // Plain lines and a filter the library applies whole: its native formatter makes them.
       for await (const chunk of ct.listText({ ...query, ...printer.native })) {

@@ -118,6 +118,8 @@ export async function log(argv: readonly string[], ctx: Context): Promise<number
   let allNetns = false;
   let ns: NetnsOption | undefined;
   let nsFlag: string | undefined;
+  let pod: string | undefined;
+  let podLogDir: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--group' || a === '-g') group = count(argv[++i], a);
@@ -126,6 +128,8 @@ export async function log(argv: readonly string[], ctx: Context): Promise<number
     else if (a === '--all-netns') allNetns = true;
     else if (a === '--netns') (ns = argv[++i]), (nsFlag = a);
     else if (a === '--pid') (ns = { pid: count(argv[++i], '--pid') }), (nsFlag = a);
+    else if (a === '--pod') (pod = argv[++i]), (nsFlag = a);
+    else if (a === '--pod-log-dir') podLogDir = argv[++i];
     else if (a === '--help' || a === '-h') {
       ctx.out.raw(LOG_HELP);
       await ctx.out.drain();
@@ -146,6 +150,11 @@ export async function log(argv: readonly string[], ctx: Context): Promise<number
     } finally {
       if (!failed || tally.namespaces > 0) ctx.err(tally.summary(true));
     }
+  }
+  if (pod !== undefined) {
+    if (!/^[a-z0-9][a-z0-9-]*\/[a-z0-9][a-z0-9.-]*$/.test(pod)) throw new CliExit(2, `Bad parameter \`--pod ${pod}' (NAMESPACE/NAME)`, true);
+    const { findPodNamespace } = await import('../../k8s/node.js');
+    ns = { path: (await findPodNamespace(pod, { podLogDir })).path };
   }
   const nf = await Nflog.open({ netns: ns });
   let failed = false;

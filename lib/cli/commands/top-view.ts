@@ -4,7 +4,7 @@ import { type AggregateKey, type AggregateKeyValues, keyTexts } from '../../conn
 import type { Counters } from '../../conntrack/types.js';
 
 /** A group-by key of `nfct top`: any of ct.aggregate()'s, or the namespace. */
-export type TopKey = AggregateKey | 'netns';
+export type TopKey = AggregateKey | 'netns' | 'service';
 export type TopSort = 'count' | 'packets' | 'bytes';
 
 export interface NamespaceFigures {
@@ -26,7 +26,7 @@ export interface NamespaceFigures {
 }
 
 export interface TopGroup {
-  key: AggregateKeyValues & { netns?: string };
+  key: AggregateKeyValues & { netns?: string; service?: string };
   count: number;
   counters?: { original: Counters; reply: Counters };
 }

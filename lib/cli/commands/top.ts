@@ -8,15 +8,19 @@ import { AGGREGATE_KEYS, type AggregateKey, type AggregateResult } from '../../c
 import { type FlowFilter, normalizeFilter } from '../../conntrack/filter.js';
 import { CommandUsage, runSubcommand } from '../subcommand.js';
 import { readSysctls, resolveTargets, sumStats, sysctlNumber, type Target } from '../node-state.js';
+import { readServices, type Services } from '../../k8s/services.js';
 import { type NamespaceFigures, renderFrame, snapshotJson, type TopGroup, type TopKey, type TopSnapshot, type TopSort } from './top-view.js';
 
 export const TOP_HELP = `nfct top: what fills the conntrack table, live.
 
 Usage:
   nfct top [--by KEY[,KEY..]] [--sort count|packets|bytes] [--interval SECS] [--top N]
-           [--netns NAME | --pid PID | --all-netns] [-p PROTO] [--once] [--json]
+           [--netns NAME | --pid PID | --pod NS/NAME | --all-netns] [--pod-log-dir DIR]
+           [-p PROTO] [--once] [--json]
 
-  --by KEYS       group by (default src): ${[...AGGREGATE_KEYS, 'netns'].join(', ')} (sport, dport: srcPort, dstPort)
+  --by KEYS       group by (default src): ${[...AGGREGATE_KEYS, 'netns', 'service'].join(', ')}
+                  (sport, dport: srcPort, dstPort)
+                  (service: the Service of the destination, from the namespace's NAT rules)
   --sort WHAT     rank groups by entries (default), or packets/bytes (nf_conntrack_acct=1)
   --interval S    seconds between frames (default 2)
   --top N         groups shown (default: as many as fit, 20 when not a terminal)
@@ -54,8 +58,8 @@ function parseKeys(v: string | undefined): TopKey[] {
   // conntrack's words for the ports are taken too.
   const named = keys.map((k) => (k === 'sport' ? 'srcPort' : k === 'dport' ? 'dstPort' : k));
   for (const k of named) {
-    if (k !== 'netns' && !(AGGREGATE_KEYS as readonly string[]).includes(k)) {
-      throw new CommandUsage(`nfct top: --by: unknown key '${k}' (one of ${[...AGGREGATE_KEYS, 'netns'].join(', ')})`);
+    if (k !== 'netns' && k !== 'service' && !(AGGREGATE_KEYS as readonly string[]).includes(k)) {
+      throw new CommandUsage(`nfct top: --by: unknown key '${k}' (one of ${[...AGGREGATE_KEYS, 'netns', 'service'].join(', ')})`);
     }
   }
   return named as TopKey[];
@@ -69,6 +73,8 @@ export async function parseTopArgs(argv: readonly string[]): Promise<TopOptions 
   let top: number | undefined;
   let netns: string | undefined;
   let pid: number | undefined;
+  let pod: string | undefined;
+  let podLogDir: string | undefined;
   let allNetns = false;
   let once = false;
   let json = false;
@@ -84,7 +90,13 @@ export async function parseTopArgs(argv: readonly string[]): Promise<TopOptions 
     else if (a === '--top' || a === '-n') top = Math.floor(numberArg(argv[++i], '--top', 1));
     else if (a === '--netns') netns = argv[++i];
     else if (a === '--pid') pid = Math.floor(numberArg(argv[++i], '--pid', 1));
-    else if (a === '--all-netns') allNetns = true;
+    else if (a === '--pod') {
+      pod = argv[++i];
+      if (!pod || !/^[a-z0-9][a-z0-9-]*\/[a-z0-9][a-z0-9.-]*$/.test(pod)) throw new CommandUsage('nfct top: --pod needs NAMESPACE/NAME');
+    } else if (a === '--pod-log-dir') {
+      podLogDir = argv[++i];
+      if (!podLogDir || !podLogDir.startsWith('/')) throw new CommandUsage('nfct top: --pod-log-dir needs an absolute path');
+    } else if (a === '--all-netns') allNetns = true;
     else if (a === '--once') once = true;
     else if (a === '--json') json = true;
     else if (a === '-p' || a === '--proto') filter.protocol = argv[++i] as FlowFilter['protocol'];
@@ -92,8 +104,8 @@ export async function parseTopArgs(argv: readonly string[]): Promise<TopOptions 
     else throw new CommandUsage(`nfct top: unknown option '${a}'`);
   }
   if (netns === '') throw new CommandUsage('nfct top: --netns needs a name');
-  if ([netns !== undefined, pid !== undefined, allNetns].filter(Boolean).length > 1) {
-    throw new CommandUsage('nfct top: use one of --netns, --pid, --all-netns');
+  if ([netns !== undefined, pid !== undefined, pod !== undefined, allNetns].filter(Boolean).length > 1) {
+    throw new CommandUsage('nfct top: use one of --netns, --pid, --pod, --all-netns');
   }
   try {
     normalizeFilter(filter, 'nfct top -p');
@@ -101,7 +113,7 @@ export async function parseTopArgs(argv: readonly string[]): Promise<TopOptions 
     if (e instanceof TypeError || e instanceof RangeError) throw new CommandUsage(e.message);
     throw e;
   }
-  const targets = await resolveTargets({ netns, pid, allNetns });
+  const targets = await resolveTargets({ netns, pid, pod, podLogDir, allNetns });
   const title = allNetns ? 'all namespaces' : targets[0]!.label;
   return { by: by ?? (allNetns ? ['netns'] : ['src']), sort, interval, top, targets, filter, once, json, title };
 }
@@ -114,6 +126,15 @@ export class NamespaceSampler {
   private watching: Promise<void> | undefined;
   /** The namespace could not be read (gone): left out from now on. */
   failed = false;
+  private services: { at: number; value: Promise<Services | undefined> } | undefined;
+
+  /** The namespace's Services (--by service), read again every 10 s; undefined where unreadable. */
+  servicesNow(): Promise<Services | undefined> {
+    if (!this.services || performance.now() - this.services.at > 10_000) {
+      this.services = { at: performance.now(), value: readServices(this.target.path === null ? {} : { netns: this.target.path }).catch(() => undefined) };
+    }
+    return this.services.value;
+  }
 
   private constructor(
     readonly target: Target,
@@ -201,22 +222,32 @@ export function mergeGroups(parts: Array<{ netns: string; result: AggregateResul
     sort === 'count' || !g.counters ? (sort === 'count' ? g.count : 0) : sort === 'packets' ? g.counters.original.packets + g.counters.reply.packets : g.counters.original.bytes + g.counters.reply.bytes;
   const all = [...merged.values()].sort((a, b) => metric(b) - metric(a) || b.count - a.count);
   // With one namespace, or netns a key, every group is whole; otherwise groupCount counts the merged ones.
-  const groupCount = parts.length === 1 && !withNs ? parts[0]!.result.groupCount : withNs ? parts.reduce((s, p) => s + p.result.groupCount, 0) : all.length;
+  const groupCount = by.includes('service') ? all.length : parts.length === 1 && !withNs ? parts[0]!.result.groupCount : withNs ? parts.reduce((s, p) => s + p.result.groupCount, 0) : all.length;
   return { groups: all.slice(0, top), groupCount };
 }
 
 /** One snapshot of every sampled namespace. */
 export async function snapshot(samplers: readonly NamespaceSampler[], o: Pick<TopOptions, 'by' | 'sort' | 'filter' | 'interval'>, top: number): Promise<TopSnapshot> {
   const max = sysctlNumber(await readSysctls(null), 'nf_conntrack_max') ?? 0;
-  const aggKeys = o.by.filter((k): k is AggregateKey => k !== 'netns');
+  const withService = o.by.includes('service');
+  // A Service is found from the protocol, destination and port of each group.
+  const aggKeys = [...new Set<AggregateKey>([...o.by.filter((k): k is AggregateKey => k !== 'netns' && k !== 'service'), ...(withService ? (['protocol', 'dst', 'dstPort'] as const) : [])])];
   const withNs = o.by.includes('netns');
   const settled = await Promise.allSettled(
     samplers.map(async (s) => {
       const [figures, result] = await Promise.all([
         s.figures(max),
         // Exact merging across namespaces needs every group of each, unless netns is a key.
-        s.ct.aggregate({ ...o.filter, by: aggKeys.length > 0 ? aggKeys : ['family'], sort: o.sort, top: samplers.length === 1 || withNs ? top : 0 }),
+        s.ct.aggregate({ ...o.filter, by: aggKeys.length > 0 ? aggKeys : ['family'], sort: o.sort, top: (samplers.length === 1 || withNs) && !withService ? top : 0 }),
       ]);
+      if (withService) {
+        const services = await s.servicesNow();
+        for (const g of result.groups) {
+          const k = g.key as { protocol?: string | null; dst?: string | null; dstPort?: number | null; service?: string };
+          const sp = services && k.protocol && k.dst ? services.lookup(k.protocol, k.dst, k.dstPort ?? undefined) : undefined;
+          k.service = sp ? sp.name : '-';
+        }
+      }
       if (aggKeys.length === 0) {
         // netns alone: one group per namespace holding all its entries.
         const whole = { ...result, groups: result.total.count > 0 ? [{ key: {}, count: result.total.count, ...(result.total.counters ? { counters: result.total.counters } : {}) }] : [], groupCount: result.total.count > 0 ? 1 : 0 };
@@ -247,7 +278,7 @@ export async function snapshot(samplers: readonly NamespaceSampler[], o: Pick<To
   };
 }
 
-const KEY_CYCLE = (all: boolean): TopKey[] => [...(all ? (['netns'] as TopKey[]) : []), 'src', 'dst', 'dstPort', 'protocol', 'state', 'dnat', 'snat', 'replySrc', 'srcPort', 'mark', 'zone', 'status', 'family'];
+const KEY_CYCLE = (all: boolean): TopKey[] => [...(all ? (['netns'] as TopKey[]) : []), 'src', 'dst', 'dstPort', 'protocol', 'state', 'dnat', 'service', 'snat', 'replySrc', 'srcPort', 'mark', 'zone', 'status', 'family'];
 
 const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
   new Promise((resolve) => {

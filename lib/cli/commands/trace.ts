@@ -8,6 +8,7 @@ import type { TraceMatch, TraceOpenOptions } from '../../trace/types.js';
 import type { Context } from '../context.js';
 import { TRACE_HELP } from '../help.js';
 import { CliExit } from '../messages.js';
+import { tracePacketLines } from './trace-text.js';
 import { nflogGroups } from '../procs.js';
 
 function count(text: string | undefined, flag: string): number {
@@ -28,7 +29,9 @@ export async function trace(argv: readonly string[], ctx: Context): Promise<numb
   let json = false;
   let ns: NetnsOption | undefined;
   let bind = false;
-  let ownHops = false;
+  let showOwn = false;
+  let pod: string | undefined;
+  let podLogDir: string | undefined;
   const match: Record<string, unknown> = {};
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -36,7 +39,14 @@ export async function trace(argv: readonly string[], ctx: Context): Promise<numb
     else if (a === '--nftables') legacy = false;
     else if (a === '--json') json = true;
     else if (a === '--bind-logger') bind = true;
-    else if (a === '--show-own-hops') ownHops = true;
+    else if (a === '--show-own-hops') showOwn = true;
+    else if (a === '--pod') {
+      pod = argv[++i];
+      if (!pod || !/^[a-z0-9][a-z0-9-]*\/[a-z0-9][a-z0-9.-]*$/.test(pod)) throw new CliExit(2, `Bad parameter \`--pod ${pod ?? ''}' (NAMESPACE/NAME)`, true);
+    } else if (a === '--pod-log-dir') {
+      podLogDir = argv[++i];
+      if (!podLogDir || !podLogDir.startsWith('/')) throw new CliExit(2, `Bad parameter \`--pod-log-dir ${podLogDir ?? ''}' (an absolute path)`, true);
+    }
     else if (a === '--all-netns') throw new CliExit(2, ALL_NETNS_REFUSED);
     else if (a === '--netns') ns = argv[++i];
     else if (a === '--pid') ns = { pid: count(argv[++i], '--pid') };
@@ -53,10 +63,16 @@ export async function trace(argv: readonly string[], ctx: Context): Promise<numb
       return 0;
     } else throw new CliExit(2, `unknown option \`${a}'`, true);
   }
+  if (pod !== undefined) {
+    if (ns !== undefined) throw new CliExit(2, "`--pod' cannot be combined with `--netns' or `--pid'", true);
+    const { findPodNamespace } = await import('../../k8s/node.js');
+    ns = { path: (await findPodNamespace(pod, { podLogDir })).path };
+  }
+  const where = pod ?? (typeof ns === 'string' ? ns : ns && 'pid' in ns ? `pid ${ns.pid}` : ns && 'path' in ns ? ns.path : 'this namespace');
   const opts = { netns: ns, legacy, nftables, bindLogger: bind };
   const m = Object.keys(match).length > 0 ? (match as TraceMatch) : undefined;
   try {
-    return await traceOnce(opts, m, json, ownHops, ctx);
+    return await traceOnce(opts, m, json, ctx, showOwn, where);
   } catch (e) {
     if (!(e instanceof NfctError && e.code === 'EBUSY' && legacy)) throw e;
     // NFLOG group 0 is held (another tracer, ulogd, tcpdump -i nflog): who holds it is said;
@@ -66,35 +82,30 @@ export async function trace(argv: readonly string[], ctx: Context): Promise<numb
     const who = holder?.pid !== undefined ? `pid ${holder.pid}${holder.comm ? ` (${holder.comm})` : ''}` : holder ? `netlink port ${holder.portid}` : 'another socket';
     if (!nftables) throw new CliExit(1, `NFLOG group 0, where legacy TRACE goes, is held in this namespace by ${who}: stop it, or trace nftables alone (--nftables)`);
     ctx.err(`nfct trace: NFLOG group 0 (legacy TRACE) is held in this namespace by ${who}: tracing nftables alone`);
-    return traceOnce({ ...opts, legacy: false, bindLogger: false }, m, json, ownHops, ctx);
+    return traceOnce({ ...opts, legacy: false, bindLogger: false }, m, json, ctx, showOwn, where);
   }
 }
 
 /** One trace run: opens the handle, writes every packet until the stream ends, says the count. */
-async function traceOnce(opts: TraceOpenOptions, match: TraceMatch | undefined, json: boolean, ownHops: boolean, ctx: Context): Promise<number> {
+async function traceOnce(opts: TraceOpenOptions, match: TraceMatch | undefined, json: boolean, ctx: Context, showOwn: boolean, where: string): Promise<number> {
   const t = await Trace.open(opts);
+  // What it waits for: without a match, only packets something else marks for tracing.
+  ctx.err(match
+    ? `nfct: tracing ${Object.entries(match).map(([k, v]) => `${k}=${String(v)}`).join(' ')} in ${where}; Ctrl-C ends it.`
+    : `nfct: no -p/-s/-d/--sport/--dport/--port given: waiting for packets already marked for tracing in ${where} (nft 'meta nftrace set 1', iptables -j TRACE${opts.legacy ? ', legacy TRACE through NFLOG group 0' : ''}); give a match to trace packets of your choice.`);
   const tty = process.stdout.isTTY === true;
   const { out } = ctx;
   let packets = 0;
   let failed = false;
   let stream: ReturnType<typeof t.packets> | undefined;
   try {
-    stream = t.packets({ match, signal: ctx.stop, ownHops });
+    stream = t.packets({ match, signal: ctx.stop, ownHops: showOwn });
     for await (const pkt of stream) {
       packets++;
       if (json) out.line(JSON.stringify(jsonSafe(pkt)));
       else {
-        const d = pkt.packet;
-        const what = d ? `${d.ipv4?.src ?? d.ipv6?.src ?? ''} -> ${d.ipv4?.dst ?? d.ipv6?.dst ?? ''} ${d.protocolName ?? ''}` : '';
-        out.line(`packet ${pkt.id.toString(16).padStart(8, '0')} ${pkt.source} ${pkt.family} ${what}`.trimEnd());
-        for (const h of pkt.hops) {
-          const where = h.source === 'legacy' ? `${h.table} ${h.chain} ${h.kind} ${h.rule}` : `${h.family} ${h.table} ${h.chain} ${h.kind}${h.handle !== undefined ? ` handle ${h.handle}` : ''}`;
-          const verdict = h.verdict ? ` (verdict ${h.verdict}${h.target ? ` ${h.target}` : ''})` : '';
-          out.line(`  ${where.trimEnd()}${h.ruleText ? `: ${h.ruleText}` : ''}${verdict}`);
-        }
-        const final = pkt.verdict ?? 'unknown';
-        const colour = final === 'drop' ? '\x1b[1;31m' : '\x1b[1;32m';
-        out.line(`  => ${tty ? `${colour}${final}\x1b[0m` : final}`);
+        const colour = (fate: string): string => (tty ? `${fate === 'drop' ? '\x1b[1;31m' : '\x1b[1;32m'}${fate}\x1b[0m` : fate);
+        for (const line of tracePacketLines(pkt, colour)) out.line(line);
       }
       out.schedule();
       if ((packets & 1023) === 0) await out.ready();

@@ -1,0 +1,168 @@
+// nfct trace on a node fixture, in the ruleset's own words, against the kernel's own tracers:
+// xtables-monitor --trace for kube-proxy's iptables mode (iptables-nft), nft monitor trace for
+// its nftables mode, hop for hop for the same packet (same trace id).
+import type { ChildProcess } from 'node:child_process';
+
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+
+import { main } from '../../lib/cli/main.js';
+import { NODE_PODS, NODE_SERVICES, NodeFixture, type ProxyMode } from '../helpers/k8s-node.js';
+
+const CLIENT = 'default/client-7c9d8-abcde';
+
+/** nfct trace running in this process, its stdout lines and stderr collected, until stop(). */
+function startTrace(argv: string[]): { lines: string[]; stderr: () => string; stop: () => Promise<number> } {
+  const lines: string[] = [];
+  let err = '';
+  let partial = '';
+  const ow = process.stdout.write.bind(process.stdout);
+  const ew = process.stderr.write.bind(process.stderr);
+  process.stdout.write = ((s: string | Uint8Array) => {
+    partial += String(s);
+    const parts = partial.split('\n');
+    partial = parts.pop()!;
+    lines.push(...parts);
+    return true;
+  }) as typeof process.stdout.write;
+  process.stderr.write = ((s: string | Uint8Array) => ((err += String(s)), true)) as typeof process.stderr.write;
+  const run = main(argv);
+  return {
+    lines,
+    stderr: () => err,
+    stop: async () => {
+      process.emit('SIGINT');
+      try {
+        return await run;
+      } finally {
+        process.stdout.write = ow;
+        process.stderr.write = ew;
+      }
+    },
+  };
+}
+
+function collect(child: ChildProcess): () => string {
+  let text = '';
+  child.stdout!.on('data', (d: Buffer) => (text += d.toString()));
+  return () => text;
+}
+
+async function until<T>(what: string | (() => string), fn: () => Promise<T | undefined> | T | undefined, ms = 15000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Our block of the packet from this source port: its id and its lines. */
+function ourBlock(lines: readonly string[], sport: number): { id: string; lines: string[] } | undefined {
+  for (let i = 0; i < lines.length; i++) {
+    const m = /^packet ([0-9a-f]{8}) nftables ip udp 10\.244\.1\.5:(\d+) -> 10\.96\.0\.10:53/.exec(lines[i]!);
+    if (!m || Number(m[2]) !== sport) continue;
+    const out = [lines[i]!];
+    for (let j = i + 1; j < lines.length && lines[j]!.startsWith('  '); j++) out.push(lines[j]!);
+    if (out[out.length - 1]!.startsWith('  => ')) return { id: m[1]!, lines: out };
+  }
+  return undefined;
+}
+
+describe.each(['iptables-nft', 'nftables'] as ProxyMode[])('nfct trace, kube-proxy in %s mode', (mode) => {
+  let node: NodeFixture;
+  beforeAll(async () => {
+    node = await NodeFixture.create(mode, NODE_PODS, NODE_SERVICES);
+  }, 60000);
+  afterAll(async () => {
+    await node?.remove();
+  });
+
+  test('every hop as its tool prints it, the Service named on the jump, the packet rewritten by DNAT; the kernel\'s tracer agrees hop for hop', async () => {
+    const oracle = mode === 'nftables'
+      ? node.node.spawn('nft', ['-a', 'monitor', 'trace'], { stdio: ['ignore', 'pipe', 'ignore'] })
+      : node.node.spawn('xtables-monitor', ['--trace'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const oracleText = collect(oracle);
+    const trace = startTrace(['trace', '-p', 'udp', '--dport', '53', '--netns', node.node.name]);
+    let code: number | undefined;
+    try {
+      await until('the trace table', async () => ((await node.node.exec('nft', ['list', 'tables'])).stdout.includes('nfct_trace_') ? true : undefined));
+      expect(trace.stderr()).toContain(`nfct: tracing protocol=udp dstPort=53 in ${node.node.name}; Ctrl-C ends it.`);
+      // Ask until both tracers have shown one packet whole (each from a port of its own).
+      let sport = 43000;
+      const found = await until(() => `a packet both tracers saw; ours: ${trace.lines.slice(-30).join('\n')}; theirs: ${oracleText().slice(-1500)}; stderr ${trace.stderr()}`, async () => {
+        sport++;
+        await node.ask(CLIENT, '10.96.0.10', 53, sport);
+        const deadline = Date.now() + 2000;
+        while (Date.now() < deadline) {
+          const ours = ourBlock(trace.lines, sport);
+          if (ours && oracleText().includes(ours.id)) return ours;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        return undefined;
+      });
+      // Let the oracle print the rest of that packet's hops.
+      await new Promise((r) => setTimeout(r, 300));
+      const lines = found.lines;
+      expect(lines[0]).toMatch(new RegExp(`^packet ${found.id} nftables ip udp 10\\.244\\.1\\.5:${sport} -> 10\\.96\\.0\\.10:53 iif cali[0-9a-f]+ hook prerouting ct new$`));
+      // Our own marking table is not shown.
+      expect(lines.some((l) => l.includes('nfct_trace_'))).toBe(false);
+      // After the DNAT, the packet is shown going to the endpoint.
+      expect(lines).toContainEqual(expect.stringMatching(/^ {2}now udp 10\.244\.1\.5:\d+ -> 10\.244\.1\.7:53 iif cali[0-9a-f]+ oif cali[0-9a-f]+ hook forward/));
+      expect(lines[lines.length - 1]).toBe('  => accept');
+      const hops = lines.filter((l) => /^ {2}ip6? /.test(l));
+
+      if (mode === 'iptables-nft') {
+        // iptables-save form, comments and all; the jump to the Service chain names the Service.
+        expect(hops).toContainEqual(expect.stringMatching(/^ {2}ip nat KUBE-SERVICES rule handle \d+: -A KUBE-SERVICES -d 10\.96\.0\.10\/32 -p udp -m comment --comment "kube-system\/kube-dns:dns cluster IP" -m udp --dport 53 -j KUBE-SVC-TCOU7JCQXEZGVUNU \(verdict jump KUBE-SVC-TCOU7JCQXEZGVUNU\) \[service kube-system\/kube-dns:dns\]$/));
+        expect(hops).toContainEqual(expect.stringMatching(/-A KUBE-SEP-[A-Z2-7]{16} -p udp -m comment --comment "kube-system\/kube-dns:dns" -m udp -j DNAT --to-destination 10\.244\.1\.7:53 \(verdict accept\)$/));
+        // xtables-monitor: `TRACE: 2 <id> nat:CHAIN:rule:0xHANDLE:VERDICT  -4 -t nat -A CHAIN ...`.
+        const theirs = [...oracleText().matchAll(new RegExp(`TRACE: \\d+ ${found.id} (\\w+):(\\S+?):rule:0x([0-9a-f]+):\\S+ +-4 -t \\w+ (.*)$`, 'gm'))]
+          .filter((m) => !m[1]!.startsWith('nfct_trace_'))
+          .map((m) => `${m[1]} ${m[2]} ${parseInt(m[3]!, 16)}: ${m[4]!.trim()}`);
+        const ourRules = hops.filter((l) => / rule handle \d+: -A /.test(l)).map((l) => {
+          const m = /^ {2}ip (\S+) (\S+) rule handle (\d+): (.*?) \(verdict/.exec(l)!;
+          return `${m[1]} ${m[2]} ${m[3]}: ${m[4]}`;
+        });
+        expect(theirs.length).toBeGreaterThan(4);
+        expect(ourRules).toEqual(theirs);
+      } else {
+        expect(hops).toContainEqual(expect.stringMatching(/^ {2}ip kube-proxy services rule handle \d+: ip daddr \. meta l4proto \. th dport vmap @service-ips \(verdict goto service-[A-Z2-7]{8}-kube-system\/kube-dns\/udp\/dns\) \[service kube-system\/kube-dns:dns\]$/));
+        expect(hops).toContainEqual(expect.stringMatching(/: meta l4proto udp dnat to 10\.244\.1\.7:53 \(verdict accept\)$/));
+        // nft -a monitor trace: `trace id <id> ip TABLE CHAIN rule TEXT # handle N (verdict V)`.
+        const theirs = [...oracleText().matchAll(new RegExp(`^trace id ${found.id} (ip6?) (\\S+) (\\S+) rule (.*) # handle (\\d+) \\(verdict ([^)]*)\\)`, 'gm'))]
+          .filter((m) => !m[2]!.startsWith('nfct_trace_'))
+          .map((m) => `${m[1]} ${m[2]} ${m[3]} ${m[5]}: ${m[4]!.trim()} (${m[6]})`);
+        const ourRules = hops.filter((l) => / rule handle \d+: /.test(l)).map((l) => {
+          const m = /^ {2}(ip6?) (\S+) (\S+) rule handle (\d+): (.*) \(verdict ([^)]*)\)/.exec(l)!;
+          return `${m[1]} ${m[2]} ${m[3]} ${m[4]}: ${m[5]} (${m[6]})`;
+        });
+        expect(theirs.length).toBeGreaterThan(3);
+        expect(ourRules).toEqual(theirs);
+      }
+    } finally {
+      code = await trace.stop();
+      oracle.kill();
+    }
+    expect(code).toBe(0);
+    expect((await node.node.execOk('nft', ['list', 'tables'])).stdout).not.toContain('nfct_trace');
+  });
+});
+
+describe('nfct trace without a match', () => {
+  let node: NodeFixture;
+  beforeAll(async () => {
+    node = await NodeFixture.create('nftables', NODE_PODS.slice(0, 2), NODE_SERVICES.slice(0, 1));
+  }, 60000);
+  afterAll(async () => {
+    await node?.remove();
+  });
+
+  test('says what it waits for: packets something else marks', async () => {
+    const trace = startTrace(['trace', '--nftables', '--netns', node.node.name]);
+    await until('the message', () => (trace.stderr().includes('waiting for') ? true : undefined));
+    const code = await trace.stop();
+    expect(code).toBe(0);
+    expect(trace.stderr()).toContain(`nfct: no -p/-s/-d/--sport/--dport/--port given: waiting for packets already marked for tracing in ${node.node.name} (nft 'meta nftrace set 1', iptables -j TRACE); give a match to trace packets of your choice.`);
+  });
+});
