@@ -31,6 +31,8 @@ export type { FlowService, StaleGroup, UnansweredGroup } from './k8s/stale.js';
 export { readPodLogDirs } from './k8s/pods.js';
 export type { PodIdentity } from './k8s/pods.js';
 export { findPodNamespace } from './k8s/node.js';
+export type { FindPodOptions } from './k8s/node.js';
+export type { L4, RulesetKind } from './k8s/rules.js';
 export type { ListNamespacesOptions, NamespaceProcess, NetworkNamespace } from './core/netns-discovery.js';
 export { mapSettled, DEFAULT_CONCURRENCY } from './core/concurrency.js';
 export type { Settled } from './core/concurrency.js';

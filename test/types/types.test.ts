@@ -111,7 +111,7 @@ describe('the published types', () => {
         problems.push(`${where}: an inline object type (${node.getText()})`);
       } else if (ts.isTypeReferenceNode(node)) {
         const name = node.typeName.getText();
-        const global = ['Promise', 'Array', 'ReadonlyArray', 'Iterable', 'AsyncIterable', 'AbortSignal', 'Buffer', 'Uint8Array', 'Record', 'Partial', 'Readonly', 'Pick', 'Omit', 'Lowercase', 'NodeJS.Signals'].includes(name);
+        const global = ['Promise', 'Array', 'ReadonlyArray', 'Iterable', 'AsyncIterable', 'AbortSignal', 'Buffer', 'Uint8Array', 'Record', 'Partial', 'Readonly', 'Pick', 'Omit', 'Lowercase', 'Map', 'Set', 'ReadonlyMap', 'ReadonlySet', 'NodeJS.Signals'].includes(name);
         if (!global && !exported.has(name) && !typeParams.has(name)) problems.push(`${where}: ${name} is not exported`);
         node.typeArguments?.forEach((a) => check(where, a));
       } else if (ts.isUnionTypeNode(node) || ts.isIntersectionTypeNode(node)) {
