@@ -65,6 +65,7 @@ export type {
   TracePortMatch,
   TraceStreamOptions,
 } from './trace/types.js';
+export type { TraceSelectionStats } from './trace/selection.js';
 export { decodePacket } from './packet/decode.js';
 export type {
   AhHeader,

@@ -63,7 +63,8 @@ void ListTables(std::vector<std::string>* out, Failure* f) {
 }  // namespace
 
 // readInNamespace(nsPath | null, paths: string[], withTables: boolean):
-//   Promise<[contents: (string | null)[], tables: string[] | null]>
+//   Promise<[contents: (string | null)[], tables: string[] | Error | null]>
+// tables: null when not asked for, the error (an NfctError) when they could not be listed.
 Napi::Value ReadInNamespace(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[1].IsArray()) {
@@ -82,7 +83,7 @@ Napi::Value ReadInNamespace(const Napi::CallbackInfo& info) {
     std::vector<std::string> texts;
     std::vector<bool> read;
     std::vector<std::string> tables;
-    bool tables_read = false;
+    Failure tables_failure;
   };
   auto result = std::make_shared<Result>();
   auto exec = [ns, paths, with_tables, result](Failure* f) {
@@ -96,21 +97,19 @@ Napi::Value ReadInNamespace(const Napi::CallbackInfo& info) {
       result->texts.resize(paths.size());
       result->read.resize(paths.size());
       for (size_t i = 0; i < paths.size(); i++) result->read[i] = ReadWhole(paths[i], &result->texts[i]);
-      if (with_tables) {
-        Failure tf;
-        ListTables(&result->tables, &tf);
-        result->tables_read = !tf.failed();
-      }
+      if (with_tables) ListTables(&result->tables, &result->tables_failure);
     });
     helper.join();
   };
-  auto done = [result](Napi::Env e) -> Napi::Value {
+  auto done = [result, with_tables](Napi::Env e) -> Napi::Value {
     Napi::Array texts = Napi::Array::New(e, result->texts.size());
     for (size_t i = 0; i < result->texts.size(); i++) {
       texts.Set(static_cast<uint32_t>(i), result->read[i] ? Napi::Value(Napi::String::New(e, result->texts[i])) : e.Null());
     }
     Napi::Value tables = e.Null();
-    if (result->tables_read) {
+    if (with_tables && result->tables_failure.failed()) {
+      tables = MakeError(e, result->tables_failure);
+    } else if (with_tables) {
       Napi::Array t = Napi::Array::New(e, result->tables.size());
       for (size_t i = 0; i < result->tables.size(); i++) t.Set(static_cast<uint32_t>(i), Napi::String::New(e, result->tables[i]));
       tables = t;

@@ -58,7 +58,7 @@ export function sysctlPaths(): string[] {
   return [...SYSCTLS.map((s) => `${NF}/${s}`), ...nfLogFiles()];
 }
 
-/** Reads the netfilter sysctls inside the namespace (nsenter for another one). */
+/** Reads the netfilter sysctls inside the namespace (another one by a thread inside it). */
 export async function readSysctls(path: string | null): Promise<Sysctls> {
   const files = sysctlPaths();
   if (path === null) {
@@ -75,15 +75,20 @@ export async function readSysctls(path: string | null): Promise<Sysctls> {
   // Read by a thread inside the namespace (/proc/sys/net shows the reader's): no process each.
   try {
     const [texts] = await addon.readInNamespace(path, files, false);
-    const out: Sysctls = {};
-    files.forEach((f, i) => {
-      const t = texts[i];
-      if (t !== null && t !== undefined) out[f.replace(`${NF}/`, '')] = t.trim();
-    });
-    return out;
+    return sysctlsOf(files, texts);
   } catch {
     return {};
   }
+}
+
+/** The sysctls of the files sysctlPaths() named, from their texts (null: not there). */
+export function sysctlsOf(files: readonly string[], texts: ReadonlyArray<string | null | undefined>): Sysctls {
+  const out: Sysctls = {};
+  files.forEach((f, i) => {
+    const t = texts[i];
+    if (t !== null && t !== undefined) out[f.replace(`${NF}/`, '')] = t.trim();
+  });
+  return out;
 }
 
 function nfLogFiles(): string[] {

@@ -1,20 +1,30 @@
 // Which process holds a socket: a netlink socket by its port id (conntrack -E's [USERSPACE]
 // origin) or by its inode (nfct doctor and nfct trace naming an NFLOG group's listener), an
 // abstract unix socket by its name (the owner of a trace table).
-import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { promisify } from 'node:util';
 
-const run = promisify(execFile);
+import { addon } from '../core/native.js';
 
-/** Reads a file inside the namespace (nsenter for another one); '' when it cannot be read. */
-export async function readIn(path: string | null, file: string): Promise<string> {
+/**
+ * Reads files inside the namespace (null: our own) by a thread there, no process each:
+ * `/proc/net/...` is read as the thread's own (`/proc/thread-self/net/...`). '' for a file
+ * that cannot be read, or when the namespace cannot be entered.
+ */
+export async function readManyIn(path: string | null, files: readonly string[]): Promise<string[]> {
   try {
-    if (path === null) return readFileSync(file, 'utf8');
-    return (await run('nsenter', [`--net=${path}`, '--', 'cat', file], { maxBuffer: 16 << 20 })).stdout;
+    const [texts] = await addon.readInNamespace(path, files.map(threadNet), false);
+    return files.map((_, i) => texts[i] ?? '');
   } catch {
-    return '';
+    return files.map(() => '');
   }
+}
+
+/** `/proc/net/X` as the reading thread's namespace shows it. */
+export const threadNet = (file: string): string => file.replace(/^\/proc\/net\//, '/proc/thread-self/net/');
+
+/** Reads a file inside the namespace; '' when it cannot be read. */
+export async function readIn(path: string | null, file: string): Promise<string> {
+  return (await readManyIn(path, [file]))[0]!;
 }
 
 /** A process's command name, while it lives. */
@@ -70,9 +80,17 @@ export function ownerOf(portid: number): string | undefined {
   return inode ? socketOwner(inode)?.comm : undefined;
 }
 
+/** The files nflogGroupsOf() reads. */
+export const NFLOG_FILES = ['/proc/net/netfilter/nfnetlink_log', '/proc/net/netlink'] as const;
+
 /** NFLOG groups bound in the namespace (/proc/net/netfilter/nfnetlink_log) and who holds each. */
 export async function nflogGroups(path: string | null): Promise<Array<{ group: number; portid: number; pid?: number; comm?: string }>> {
-  const [groups, sockets] = await Promise.all([readIn(path, '/proc/net/netfilter/nfnetlink_log'), readIn(path, '/proc/net/netlink')]);
+  const [groups, sockets] = await readManyIn(path, NFLOG_FILES);
+  return nflogGroupsOf(groups!, sockets!);
+}
+
+/** NFLOG groups and their holders from the texts of NFLOG_FILES. */
+export function nflogGroupsOf(groups: string, sockets: string): Array<{ group: number; portid: number; pid?: number; comm?: string }> {
   const socks = netlinkSockets(sockets).filter((s) => s.protocol === 12);
   const out: Array<{ group: number; portid: number; pid?: number; comm?: string }> = [];
   for (const line of groups.split('\n')) {

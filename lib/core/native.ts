@@ -165,8 +165,12 @@ interface Addon {
   serviceTable(text: string): object;
   /** The NAT-relevant rules and verdict maps of a namespace's nf_tables ruleset, as JSON (native/trace/ruleset.cc). */
   nftRuleset(nsPath: string | null, skipAnonymousMaps?: string[]): Promise<string>;
-  /** Files read by a thread inside the namespace (null: unreadable), and with withTables its nf_tables tables ("family name") (native/ns_files.cc). */
-  readInNamespace(nsPath: string | null, paths: string[], withTables: boolean): Promise<[Array<string | null>, string[] | null]>;
+  /**
+   * Files read by a thread inside the namespace (null: unreadable), and with withTables its
+   * nf_tables tables ("family name"), or the NfctError that kept them from being listed
+   * (native/ns_files.cc).
+   */
+  readInNamespace(nsPath: string | null, paths: string[], withTables: boolean): Promise<[Array<string | null>, string[] | Error | null]>;
   /** For the fuzz tests: runs a message decoder ('flow', 'expect', 'packet', 'trace') on any bytes. */
   decodeForTest(kind: string, bytes: Buffer): [ArrayBuffer, string, number, number];
   /** Every layout of native/layout/layouts.h, by C++ enum name (see lib/core/layout.ts). */

@@ -10,7 +10,7 @@ import { LIVE_STREAM_KEYS, normalizeLiveOptions } from '../core/stream.js';
 import { assertKnownKeys, assertObject, boolean, optionalInteger } from '../core/validate.js';
 import { groupConfig, Nflog } from '../nflog/handle.js';
 import { onPath, requireCommands } from './commands.js';
-import { matchExpression } from './rules.js';
+import { matchExpression, matchSelects } from './rules.js';
 import { TraceDescriber } from './ruleset-words.js';
 import { holdLogger, newTableName, removeStaleTables } from './state.js';
 import { type StreamOptions, TracePacketStream, TraceStream } from './streams.js';
@@ -118,8 +118,8 @@ export class Trace implements AsyncDisposable {
     const resolve = boolean(options.resolveRules, 'trace options.resolveRules') ?? true;
     const ownHops = boolean(options.ownHops, 'trace options.ownHops') ?? false;
     const { tuning, signal } = normalizeLiveOptions(options, 'trace options');
-    const match = options.match === undefined ? undefined : matchExpression(options.match);
-    return { match, resolve, ownHops, signal, tuning };
+    if (options.match === undefined) return { resolve, ownHops, signal, tuning };
+    return { match: matchExpression(options.match), selects: matchSelects(options.match), resolve, ownHops, signal, tuning };
   }
 
   #stream(opts: StreamOptions, site: CallSite): TraceStream {

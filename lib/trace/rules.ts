@@ -1,8 +1,9 @@
 // The rules of TRACE: the temporary nft table that marks the packets to trace, the nft
 // expression of a TraceMatch, and the text of the rule each hop names (`nft -a list chain`,
 // `iptables-legacy-save`), looked up on demand.
-import { parseCidr } from '../core/address.js';
+import { parseAddress, parseCidr } from '../core/address.js';
 import { assertKnownKeys, assertObject, describeValue, optionalInteger } from '../core/validate.js';
+import type { DecodedPacket } from '../packet/types.js';
 import type { TraceMatch } from './types.js';
 
 /** The temporary table: `meta nftrace set 1` for the match, before raw and conntrack. */
@@ -54,4 +55,36 @@ export function matchExpression(m: TraceMatch): string {
     parts.push(`${m.protocol} sport . ${m.protocol} dport { ${value} . 0-65535, 0-65535 . ${value} }`);
   }
   return parts.join(' ');
+}
+
+const PROTOCOLS: Record<string, number> = { tcp: 6, udp: 17, icmp: 1, icmpv6: 58, sctp: 132 };
+
+/**
+ * Whether decoded headers are of a packet the match selects, as its nft expression
+ * (matchExpression()) would judge them. For a match matchExpression() accepted.
+ */
+export function matchSelects(m: TraceMatch): (p: DecodedPacket) => boolean {
+  const cidrs = (['src', 'dst'] as const).flatMap((key) => (m[key] === undefined ? [] : [{ key, cidr: parseCidr(m[key])! }]));
+  const proto = m.protocol === undefined ? undefined : PROTOCOLS[m.protocol];
+  return (p) => {
+    if (m.family !== undefined && p.family !== m.family) return false;
+    const ip = p.ipv4 ?? p.ipv6;
+    for (const { key, cidr } of cidrs) {
+      const a = ip ? parseAddress(ip[key]) : undefined;
+      if (!a || a.family !== cidr.family || !samePrefix(a.bytes, cidr.bytes, cidr.prefix)) return false;
+    }
+    if (proto !== undefined && p.protocol !== proto) return false;
+    const l4 = p.tcp ?? p.udp ?? p.sctp;
+    if (m.srcPort !== undefined && l4?.srcPort !== m.srcPort) return false;
+    if (m.dstPort !== undefined && l4?.dstPort !== m.dstPort) return false;
+    if (m.port !== undefined && l4?.srcPort !== m.port && l4?.dstPort !== m.port) return false;
+    return true;
+  };
+}
+
+function samePrefix(a: Buffer, b: Buffer, bits: number): boolean {
+  const whole = bits >> 3;
+  if (a.compare(b, 0, whole, 0, whole) !== 0) return false;
+  const rest = bits & 7;
+  return rest === 0 || ((a[whole]! ^ b[whole]!) & (0xff << (8 - rest)) & 0xff) === 0;
 }

@@ -14,6 +14,7 @@
 import { closeSync, statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 
+import { callSite, withCallSite } from '../core/errors.js';
 import { addon } from '../core/native.js';
 import { inNamespace, runCommand, runCommandSync } from './commands.js';
 
@@ -150,11 +151,25 @@ export interface TraceTable {
   pid?: number;
 }
 
+/**
+ * The names of the temporary trace tables among a namespace's nf_tables tables, as
+ * readInNamespace() lists them (`family name`); the error that kept them from being listed is
+ * thrown.
+ */
+export function traceTableNames(tables: readonly string[] | Error | null, ns: string | null): string[] {
+  if (tables instanceof Error) throw withCallSite(tables, callSite(traceTableNames), `listing trace tables${ns ? ` in ${ns}` : ''}`);
+  return (tables ?? []).filter((t) => t.startsWith(`inet ${TABLE_PREFIX}`)).map((t) => t.slice(5));
+}
+
 /** Every temporary trace table in the namespace (null: this process's), each judged. */
 export async function traceTables(ns: string | null): Promise<TraceTable[]> {
-  const [cmd, args] = inNamespace(ns, 'nft', ['list', 'tables', 'inet']);
-  const listing = await runCommand(cmd, args, undefined, 'listing trace tables');
-  const names = [...listing.matchAll(/^table inet (nfct_trace_\S+)$/gm)].map((m) => m[1]!);
+  // Listed over netlink by a thread inside the namespace: no nft process.
+  const [, tables] = await addon.readInNamespace(ns, [], true);
+  return judgeTables(ns, traceTableNames(tables, ns));
+}
+
+/** Judges the named temporary trace tables of the namespace: whether each one's owner lives. */
+export function judgeTables(ns: string | null, names: readonly string[]): Promise<TraceTable[]> {
   return Promise.all(names.map(async (name): Promise<TraceTable> => {
     const token = OWNED.exec(name)?.[1];
     const pid = /^nfct_trace_(\d+)_/.exec(name)?.[1];

@@ -6,6 +6,7 @@ import { decodePackets } from '../nflog/handle.js';
 import type { DecodedPacket, PacketFamily } from '../packet/types.js';
 import { decodeTraceBatch, legacyHop } from './decode.js';
 import { ruleScript } from './rules.js';
+import { TraceSelection, type TraceSelectionStats } from './selection.js';
 import { installTable, removeStaleTables, removeTable, TABLE_PREFIX } from './state.js';
 import type { NftablesFamily, NftablesTraceEvent, TraceEvent, TracePacket } from './types.js';
 
@@ -13,6 +14,8 @@ import type { NftablesFamily, NftablesTraceEvent, TraceEvent, TracePacket } from
 export type StreamOptions = {
   /** The nft expression of options.match (matchExpression()), when there is one. */
   match?: string;
+  /** Whether headers are of a packet options.match selects (matchSelects()), with match. */
+  selects?: (packet: DecodedPacket) => boolean;
   resolve: boolean;
   /** Keep the hops of the library's own tables. */
   ownHops: boolean;
@@ -32,8 +35,8 @@ export interface TraceStreamOwner {
 }
 
 /** A hop in one of the library's own temporary tables (`inet nfct_trace_...`, any process's). */
-function isOwnHop(h: NftablesTraceEvent): boolean {
-  return h.family === 'inet' && h.table.startsWith(TABLE_PREFIX);
+function isOwnHop(h: TraceEvent): boolean {
+  return h.source === 'nftables' && h.family === 'inet' && h.table.startsWith(TABLE_PREFIX);
 }
 
 /** Tables of these families see packets of one family only. */
@@ -64,6 +67,8 @@ export class TraceStream extends LiveStream<TraceEvent> {
   #table: string | undefined;
   #carried: DecodedPacket | undefined;
   #carriedId: number | undefined;
+  /** With a match: keeps the traces its own rule selected (the kernel sends every tracer's). */
+  readonly #selection: TraceSelection | undefined;
 
   readonly #owner: TraceStreamOwner;
   readonly #kinds: readonly ('nftables' | 'legacy')[];
@@ -76,6 +81,7 @@ export class TraceStream extends LiveStream<TraceEvent> {
     this.#opts = opts;
     owner.track(this);
     const match = opts.signal?.aborted ? undefined : opts.match;
+    if (match && opts.selects) this.#selection = new TraceSelection(() => this.#table, opts.selects);
     // From a microtask: a stream closed at once installs nothing.
     this.ready = match ? Promise.resolve().then(() => (this.done ? undefined : this.#install(match))) : Promise.resolve();
     this.ready.catch(() => undefined);
@@ -117,15 +123,29 @@ export class TraceStream extends LiveStream<TraceEvent> {
       return out;
     }
     const hops = decodeTraceBatch(batch);
+    const out: TraceEvent[] = this.#selection ? [] : hops;
     // Headers come with the first hop of an nftables trace (in the table that marked the
     // packet, often the library's own): later hops inherit them.
     for (const hop of hops) {
-      if (hop.packet) {
-        this.#carried = hop.packet;
+      const sent = hop.packet;
+      if (sent) {
+        this.#carried = sent;
         this.#carriedId = hop.id;
       } else if (this.#carriedId === hop.id) hop.packet = this.#carried;
+      if (this.#selection) for (const h of this.#selection.admit(hop, sent)) out.push(h);
     }
-    return this.#opts.ownHops ? hops : hops.filter((h) => !isOwnHop(h));
+    // The selection needs the marking hops; the caller sees them only with ownHops.
+    return this.#opts.ownHops ? out : out.filter((h) => !isOwnHop(h));
+  }
+
+  /**
+   * With a match: the traces left out because the stream's own rule did not select them
+   * (another tracer's in the same namespace, whatever else set nftrace), and those whose
+   * marking hop was lost and whose headers could not be judged. Zero without a match: then
+   * every trace of the namespace is the stream's.
+   */
+  get leftOut(): TraceSelectionStats {
+    return { ...(this.#selection?.stats ?? { others: 0, unattributed: 0 }) };
   }
 
   override async next(): Promise<IteratorResult<TraceEvent>> {
@@ -186,6 +206,11 @@ export class TracePacketStream extends LiveStream<TracePacket> {
   /** As TraceStream.ready. */
   get ready(): Promise<void> {
     return this.#hops.ready;
+  }
+
+  /** As TraceStream.leftOut. */
+  get leftOut(): TraceSelectionStats {
+    return this.#hops.leftOut;
   }
 
   /** @internal */

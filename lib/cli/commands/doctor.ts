@@ -5,10 +5,11 @@
 import { Conntrack } from '../../conntrack/handle.js';
 import { NfctError } from '../../core/errors.js';
 import { type Finding, type NamespaceReport, diagnose } from './doctor-checks.js';
-import { readSysctls, resolveTargets, type Target } from '../node-state.js';
-import { abstractSocketOwner, nflogGroups } from '../procs.js';
+import { readSysctls, resolveTargets, type Sysctls, sysctlPaths, sysctlsOf, type Target } from '../node-state.js';
+import { abstractSocketOwner, NFLOG_FILES, nflogGroupsOf, threadNet } from '../procs.js';
 import { CommandUsage, runSubcommand } from '../subcommand.js';
-import { tableOwnerName, traceTables } from '../../trace/state.js';
+import { judgeTables, tableOwnerName, traceTableNames, traceTables } from '../../trace/state.js';
+import { addon } from '../../core/native.js';
 import type { Flow } from '../../conntrack/types.js';
 import { listNamespaces, namespaceLabel } from '../../core/netns-discovery.js';
 import { addressOwners } from '../../k8s/node.js';
@@ -85,12 +86,12 @@ export async function parseDoctorArgs(argv: readonly string[]): Promise<DoctorOp
 }
 
 /** The temporary trace tables in the namespace, each judged, with who holds a live one. */
-export async function traceTablesIn(path: string | null): Promise<NamespaceReport['traceTables']> {
+export async function traceTablesIn(path: string | null, names?: readonly string[]): Promise<NamespaceReport['traceTables']> {
   let found;
   try {
-    found = await traceTables(path);
+    found = names === undefined ? await traceTables(path) : await judgeTables(path, names);
   } catch {
-    return []; // no nft, or no inet tables
+    return []; // no nf_tables
   }
   return Promise.all(found.map(async (t) => {
     const name = t.owner === 'alive' ? tableOwnerName(t.name) : undefined;
@@ -101,7 +102,38 @@ export async function traceTablesIn(path: string | null): Promise<NamespaceRepor
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+type Inside = Pick<NamespaceReport, 'sysctls' | 'traceTables' | 'nflogGroups'>;
 
+/**
+ * What the checks read inside the namespace, in one visit of a thread there (no process per
+ * namespace): the sysctls, the NFLOG groups and netlink sockets, the nf_tables tables.
+ */
+async function readInside(path: string | null): Promise<Inside> {
+  const files = sysctlPaths();
+  let texts: Array<string | null>;
+  let tables: string[] | Error | null;
+  try {
+    [texts, tables] = await addon.readInNamespace(path, [...files, ...NFLOG_FILES.map(threadNet)], true);
+  } catch {
+    return { sysctls: {}, traceTables: [], nflogGroups: [] };
+  }
+  let names: string[] = [];
+  try {
+    names = traceTableNames(tables, path);
+  } catch {
+    // no nf_tables: no trace table either
+  }
+  const n = files.length;
+  return {
+    sysctls: sysctlsOf(files, texts),
+    traceTables: await traceTablesIn(path, names),
+    nflogGroups: nflogGroupsOf(texts[n] ?? '', texts[n + 1] ?? ''),
+  };
+}
+
+/** The initial namespace's sysctls, read once for every namespace of a run. */
+let hostRead: Promise<Sysctls> | undefined;
+const hostSysctls = (): Promise<Sysctls> => (hostRead ??= readSysctls(null));
 
 /** Reads one namespace over the sampling interval. */
 export async function examine(target: Target, interval: number, podLogDir?: string): Promise<NamespaceReport> {
@@ -123,15 +155,13 @@ export async function examine(target: Target, interval: number, podLogDir?: stri
       for await (const batch of ct.list({ status: 'DST_NAT' }).batches()) for (const f of batch) out.push(f);
       return out;
     };
-    const [sysctls, host, entries, statsBefore, dnatBefore, traceTables, groups] = await Promise.all([
-      readSysctls(target.path),
+    const [{ sysctls, traceTables, nflogGroups: groups }, host, entries, statsBefore, dnatBefore] = await Promise.all([
+      readInside(target.path),
       // nf_log_all_netns exists only in the initial namespace (it is global).
-      target.path === null ? Promise.resolve<Record<string, string>>({}) : readSysctls(null),
+      target.path === null ? Promise.resolve<Record<string, string>>({}) : hostSysctls(),
       ct.count(),
       ct.stats(),
       dnat(),
-      traceTablesIn(target.path),
-      nflogGroups(target.path),
     ]);
     const t0 = performance.now();
     await sleep(interval * 1000);
@@ -164,6 +194,7 @@ export function doctorCommand(argv: readonly string[]): Promise<number> {
 }
 
 async function runDoctor(opts: DoctorOptions): Promise<number> {
+  hostRead = undefined;
   let failed = 0;
   const reports = await Promise.all(opts.targets.map(async (t) => {
     try {

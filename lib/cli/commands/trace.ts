@@ -89,10 +89,6 @@ export async function trace(argv: readonly string[], ctx: Context): Promise<numb
 /** One trace run: opens the handle, writes every packet until the stream ends, says the count. */
 async function traceOnce(opts: TraceOpenOptions, match: TraceMatch | undefined, json: boolean, ctx: Context, showOwn: boolean, where: string): Promise<number> {
   const t = await Trace.open(opts);
-  // What it waits for: without a match, only packets something else marks for tracing.
-  ctx.err(match
-    ? `nfct: tracing ${Object.entries(match).map(([k, v]) => `${k}=${String(v)}`).join(' ')} in ${where}; Ctrl-C ends it.`
-    : `nfct: no -p/-s/-d/--sport/--dport/--port given: waiting for packets already marked for tracing in ${where} (nft 'meta nftrace set 1', iptables -j TRACE${opts.legacy ? ', legacy TRACE through NFLOG group 0' : ''}); give a match to trace packets of your choice.`);
   const tty = process.stdout.isTTY === true;
   const { out } = ctx;
   let packets = 0;
@@ -100,6 +96,11 @@ async function traceOnce(opts: TraceOpenOptions, match: TraceMatch | undefined, 
   let stream: ReturnType<typeof t.packets> | undefined;
   try {
     stream = t.packets({ match, signal: ctx.stop, ownHops: showOwn });
+    // What it waits for, once the stream listens and its rule is in place (one that cannot
+    // fails: EPERM alone is said); without a match, only packets something else marks.
+    if (await stream.ready.then(() => true, () => false)) ctx.err(match
+      ? `nfct: tracing ${Object.entries(match).map(([k, v]) => `${k}=${String(v)}`).join(' ')} in ${where}; Ctrl-C ends it.`
+      : `nfct: no -p/-s/-d/--sport/--dport/--port given: waiting for packets already marked for tracing in ${where} (nft 'meta nftrace set 1', iptables -j TRACE${opts.legacy ? ', legacy TRACE through NFLOG group 0' : ''}); give a match to trace packets of your choice.`);
     for await (const pkt of stream) {
       packets++;
       if (json) out.line(JSON.stringify(jsonSafe(pkt)));
@@ -120,7 +121,10 @@ async function traceOnce(opts: TraceOpenOptions, match: TraceMatch | undefined, 
     // error alone is said.
     if (!failed || packets > 0) {
       const overruns = (stream as { stats?: { overruns: number } } | undefined)?.stats?.overruns ?? 0;
-      ctx.err(`nfct: ${packets} packets traced${overruns > 0 ? `; the kernel reported ${overruns} overruns (trace events lost)` : '; none lost'}.`);
+      // Traces whose marking hop was lost cannot be told ours: left out, and said.
+      const unattributed = stream?.leftOut.unattributed ?? 0;
+      const untold = unattributed > 0 ? `, ${unattributed} traces left out whose first hops were among them` : '';
+      ctx.err(`nfct: ${packets} packets traced${overruns > 0 ? `; the kernel reported ${overruns} overruns (trace events lost${untold})` : '; none lost'}.`);
     }
   }
   return 0;
