@@ -127,7 +127,7 @@ describe('examples/table-monitor.mjs', () => {
     } finally {
       expect(await stop(m)).toBe(0);
       await ct.flush().catch(() => undefined);
-      ct.close();
+      await ct.close();
       await full.remove();
     }
   }, 120_000);
