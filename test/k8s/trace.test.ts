@@ -86,8 +86,9 @@ describe.each(['iptables-nft', 'nftables'] as ProxyMode[])('nfct trace, kube-pro
     const trace = startTrace(['trace', '-p', 'udp', '--dport', '53', '--netns', node.node.name]);
     let code: number | undefined;
     try {
-      await until('the trace table', async () => ((await node.node.exec('nft', ['list', 'tables'])).stdout.includes('nfct_trace_') ? true : undefined));
-      expect(trace.stderr()).toContain(`nfct: tracing protocol=udp dstPort=53 in ${node.node.name}; Ctrl-C ends it.`);
+      // The notice comes once the stream listens and its rule is in place.
+      await until('the notice of what is traced', () => (trace.stderr().includes(`nfct: tracing protocol=udp dstPort=53 in ${node.node.name}; Ctrl-C ends it.`) ? true : undefined));
+      expect((await node.node.exec('nft', ['list', 'tables'])).stdout).toContain('nfct_trace_');
       // Ask until both tracers have shown one packet whole (each from a port of its own).
       let sport = 43000;
       const found = await until(() => `a packet both tracers saw; ours: ${trace.lines.slice(-30).join('\n')}; theirs: ${oracleText().slice(-1500)}; stderr ${trace.stderr()}`, async () => {

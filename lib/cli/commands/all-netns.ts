@@ -226,8 +226,19 @@ export async function followNamespaces(ctx: Context, o: FollowOptions): Promise<
       ending.push(s.done);
     }
     await Promise.all(ending);
-    // Started while there is room: a namespace whose opener skips it takes none.
+    // Started while there is room: a namespace whose opener skips it takes none. This process's
+    // own namespace is opened first and alone: a missing privilege is said before any other
+    // namespace's fate (one gone meanwhile on a busy node).
     let fresh = all.filter((n) => !running.has(n.inode) && !ended.has(n.inode));
+    const own = fresh.find((n) => n.current);
+    if (own && running.size === 0 && !quit.signal.aborted) {
+      try {
+        await start(own);
+      } catch (e) {
+        settle(own, e);
+      }
+      fresh = fresh.filter((n) => n !== own);
+    }
     for (let room = maxStreams - running.size; fresh.length > 0 && room > 0 && !quit.signal.aborted; room = maxStreams - running.size) {
       const results = await mapSettled(fresh.slice(0, room), start, DEFAULT_CONCURRENCY);
       for (const s of results) if (!s.ok) settle(s.item, s.error);
