@@ -20,7 +20,7 @@ export { RecordStream } from './core/stream.js';
 export type { LiveStreamOptions } from './core/stream.js';
 export type { FlowFilter } from './conntrack/filter.js';
 export { AGGREGATE_KEYS } from './conntrack/aggregate.js';
-export type { AggregateGroup, AggregateKey, AggregateKeyValues, AggregateOptions, AggregateResult, AggregateSort, LegacyAggregateKey, LegacyAggregateOptions } from './conntrack/aggregate.js';
+export type { AddressPrefix, AggregateGroup, AggregateKey, AggregateKeyValues, AggregateOptions, AggregateResult, AggregateSort, LegacyAggregateKey, LegacyAggregateOptions, PrefixKey } from './conntrack/aggregate.js';
 export { flowJson, jsonSafe } from './conntrack/flow.js';
 export type { NetnsOption } from './core/netns.js';
 export { listNamespaces, namespaceLabel, ownNamespaceLabel, parseCgroup } from './core/netns-discovery.js';
@@ -54,6 +54,7 @@ export type {
   LegacyTraceEvent,
   NftablesFamily,
   NftablesTraceEvent,
+  KernelLogTraceEvent,
   TraceAddressMatch,
   TraceConntrack,
   TraceEvent,
@@ -63,9 +64,12 @@ export type {
   TracePacket,
   TracePacketsOptions,
   TracePortMatch,
+  TraceSource,
   TraceStreamOptions,
 } from './trace/types.js';
 export type { TraceSelectionStats } from './trace/selection.js';
+export { KernelLog, KernelLogStream } from './kmsg/handle.js';
+export type { KernelLogFileOptions, KernelLogFilter, KernelLogItem, KernelLogLine, KernelLogLoss, KernelLogOptions, KernelLogPacket, KernelLogSource, KmsgOptions } from './kmsg/handle.js';
 export { decodePacket } from './packet/decode.js';
 export type {
   AhHeader,

@@ -6,6 +6,7 @@
 #include "layout/export.h"
 #include "ct/conntrack.h"
 #include "ct/text.h"
+#include "kmsg/kmsg.h"
 #include "log/nflog.h"
 #include "trace/nftrace.h"
 #include "stream.h"
@@ -40,6 +41,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ct::InitText(env, exports);
   log::Nflog::Init(env, exports);
   trace::Init(env, exports);
+  klog::Init(env, exports);
   trace::InitRuleset(env, exports);
   ExportLayouts(env, exports);
   exports.Set("nfLogBackend", Napi::Function::New(env, NfLogBackend, "nfLogBackend"));

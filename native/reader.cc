@@ -11,6 +11,7 @@
 
 #include "netns.h"
 #include "nl.h"
+#include "source.h"
 
 namespace nfct {
 
@@ -234,6 +235,7 @@ bool Reader::Setup(Failure* f) {
 }
 
 void Reader::Run() {
+  if (Source* src = decoder_->AsSource()) return RunSource(src);
   auto batch = NewBatch();
   // NLMSG_ALIGNTO spare bytes past what recv() may fill: attribute walks round lengths up to
   // 4, so a message whose length is not a multiple of 4 ending the datagram stays in bounds.

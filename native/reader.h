@@ -30,6 +30,7 @@
 namespace nfct {
 
 struct Batch;
+class Source;
 
 // Spent batches come back here from the JS thread so the reader reuses their memory instead
 // of allocating (and page-faulting) a fresh buffer for every batch.
@@ -91,6 +92,8 @@ class Decoder {
   virtual void Finish(Batch* /*final_batch*/, Failure* /*failure*/) {}
   // For a counting reader: which of kCountKinds counters a decoded record adds to (-1: none).
   virtual int Kind(const uint32_t* /*record*/) const { return -1; }
+  // A decoder that reads its own input (source.h) instead of a netlink socket.
+  virtual Source* AsSource() { return nullptr; }
 };
 
 // Counters a counting reader keeps (event types: new, update, destroy; or expect-new, -destroy).
@@ -157,6 +160,7 @@ class Reader {
   static void Cleanup(void* arg);
 
   void Run();
+  void RunSource(Source* src);  // source.cc
   bool Setup(Failure* f);
   bool Full() const;  // a bound is reached (mu_ held)
   bool WaitCredit();

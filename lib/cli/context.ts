@@ -44,3 +44,16 @@ export function makeContext(sink?: Sink): { ctx: Context; dispose(): void } {
     },
   };
 }
+
+/** The context with another writer (the same stderr, stop signal and signal seen). */
+export function withWriter(ctx: Context, out: Writer): Context {
+  return {
+    out,
+    err: ctx.err,
+    say: ctx.say,
+    stop: ctx.stop,
+    get signal() {
+      return ctx.signal;
+    },
+  };
+}

@@ -4,7 +4,9 @@ export const HELP = `nfct: the conntrack table, NFLOG and TRACE, for people and 
 Usage:
   nfct COMMAND [TABLE] [options]     as conntrack(8), with the same options and output
   nfct log --group N [options]       NFLOG packets as the kernel's LOG lines
+  nfct log --kmsg | --file PATH      the LOG lines of the kernel log (nfct log --kmsg --help)
   nfct trace [options]               every rule a packet passes, grouped per packet
+  nfct trace --kmsg | --file PATH    legacy TRACE lines of the kernel log, grouped per packet
   nfct top [options]                 what fills the table, live (nfct top --help)
   nfct doctor [options]              what is wrong, and what to run (nfct doctor --help)
   nfct flows [options]               a record per finished connection; IPFIX export (nfct flows --help)
@@ -29,7 +31,7 @@ Filters (-L -D -U -E):
 
 Output:
   -o extended,id,timestamp,ktimestamp,labels,save,xml    as conntrack
-  --json                                                 one JSON object per line (NDJSON)
+  --json                                                 one JSON object per line (NDJSON, schema/*.json)
   -z                                                     zero the counters while listing
 
 Namespaces:
@@ -49,12 +51,35 @@ Subscribes to NFLOG group N (as iptables -j NFLOG --nflog-group N, or nft log gr
 prints each packet as the kernel's LOG target would log it, after its time:
   2024-06-13T19:58:21.123Z ssh: IN=eth0 OUT= MAC=... SRC=10.0.0.1 DST=10.0.0.2 LEN=60 ...
   --prefix-only   only the time and the rule's prefix
-  --json          every attribute of each packet as one JSON object per line
+  --json          each packet as one JSON object per line: every attribute, the payload in
+                  hex and decoded (ip, tcp, udp, icmp, ...); schema/packet.json
   --all-netns     group N in every network namespace of the node, namespaces followed as they
                   come and go; lines start with [NAME] (--json adds "netns"); a namespace where
                   another process holds the group (EBUSY) or that goes away is said once, skipped
 Ctrl-C ends it and says how many packets were logged and lost (all namespaces together). A
-group another process holds cannot be read (EBUSY).
+group another process holds cannot be read (EBUSY): nfct says which process holds it.
+The lines existing -j LOG and nft log rules (without group) write to the kernel log:
+  nfct log --kmsg [--follow] | --file PATH [--follow]    (nfct log --kmsg --help)
+`;
+
+export const KERNEL_LOG_HELP = `Usage: nfct log --kmsg [--follow [--from-start]] [filters] [--json | --prefix-only] [--lines]
+       nfct log --file PATH|- [--follow] [--from-end] [filters] [--json | --prefix-only] [--lines]
+
+Reads the lines the LOG target (iptables -j LOG, nft log without group) writes to the kernel
+log and prints each packet as NFLOG's path does, the kernel's text after its time:
+  --kmsg          /dev/kmsg: what its ring buffer holds, then ends
+  --follow, -F    keep reading: /dev/kmsg from now (--from-start: the ring buffer first);
+                  a file as tail -F does, through rotation by rename and truncation
+  --file PATH     a syslog file, dmesg or journalctl -k output (-o short-precise, -o json...);
+                  - is standard input; --from-end: only lines written from now on
+  --json          one JSON object per packet (NDJSON; losses are lines of their own)
+  --lines         the kernel log's other lines too
+Filters (checked as each line is read): --prefix TEXT (the rule's prefix starts with TEXT)
+  -p PROTO   -s ADDR[/P]   -d ADDR[/P]   --sport N   --dport N   --port N   -f ipv4|ipv6
+Ctrl-C ends it and says how many packets were logged and how many kernel log records were lost
+(overwritten in the ring buffer before they were read). LOG lines of a network namespace other
+than the host's are written only when net.netfilter.nf_log_all_netns is 1 (nfct doctor says
+so), and a line does not say which namespace wrote it.
 `;
 
 export const TRACE_HELP = `Usage: nfct trace [--legacy | --nftables] [--json] [--bind-logger] [--show-own-hops] [match]
@@ -68,13 +93,31 @@ a jump leads to, the packet again when a NAT rewrote it, and its fate.
   --legacy        only legacy iptables TRACE (NFLOG group 0)
   --bind-logger   bind the namespace's nf_log backend to nfnetlink_log (legacy; needs --netns),
                   restored on exit
-  --json          one JSON object per packet
+  --json          one JSON object per packet: the packet once, the rules it passed once,
+                  its hops by rule; schema/trace.json
   --show-own-hops also the hops of nfct's own marking table (nfct_trace_*), hidden by default
 Match options install a temporary 'meta nftrace set 1' rule for just those packets (removed on
 exit, Ctrl-C included):
   -p tcp|udp|icmp|icmpv6|sctp   -s ADDR[/P]   -d ADDR[/P]   --sport N   --dport N   --port N   -f ipv4|ipv6
 One namespace at a time: --all-netns is refused (what tracing installs must not be left behind in
 every namespace of the node by a process killed outright).
+Legacy TRACE lines the syslog logger writes to the kernel log: nfct trace --kmsg | --file PATH
+(nfct trace --kmsg --help).
+`;
+
+export const KERNEL_TRACE_HELP = `Usage: nfct trace --kmsg [--follow [--from-start]] [filters] [--json] [--netns NAME|PATH | --pid PID] [--no-rules]
+       nfct trace --file PATH|- [--follow] [--from-end] [filters] [--json] [--netns NAME|PATH | --pid PID]
+
+Reads legacy iptables TRACE lines (-j TRACE with the nf_log backend nf_log_ipv4/nf_log_ipv6)
+from the kernel log and shows each packet's hops as one block, as nfct trace does:
+  --kmsg, --file, --follow, --from-start, --from-end, --json   as for nfct log --kmsg
+  --netns, --pid   the namespace whose rules (iptables-legacy-save) the hops are shown with; the
+                   lines do not say which namespace wrote them. Without it, /dev/kmsg's hops are
+                   shown with this namespace's rules when it is the host's and nf_log_all_netns=0
+                   (then every line is the host's); a file's hops without rule texts
+  --no-rules       no rule texts
+Filters: -p PROTO   -s ADDR[/P]   -d ADDR[/P]   --sport N   --dport N   --port N   -f ipv4|ipv6
+A packet's trace ends when no hop of it came for 250 ms.
 `;
 
 export const EXPORTER_HELP = `Usage: nfct exporter [--listen [HOST]:PORT] [--web-config FILE] [--events] [--nflog-group N]... [options]

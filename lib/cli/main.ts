@@ -6,9 +6,10 @@ import { Conntrack } from '../conntrack/handle.js';
 import type { NetnsOption } from '../core/netns.js';
 import { NfctError } from '../core/errors.js';
 import { NativeLoadError } from '../core/load-error.js';
-import { type Context, makeContext } from './context.js';
+import { type Context, makeContext, withWriter } from './context.js';
 import type { Command } from './commands/all-netns.js';
-import { BANNER, CliExit, errnoText, TRY_HELP } from './messages.js';
+import { BANNER, CliExit, errnoText, namespaceFailure, TRY_HELP } from './messages.js';
+import { netnsJsonOf, withNetns } from './ndjson.js';
 import { StdoutClosed } from './output.js';
 import type { CtRequest } from './parse.js';
 
@@ -31,7 +32,7 @@ async function withConntrack(ns: NetnsOption | undefined, run: (ct: Conntrack) =
   try {
     ct = await Conntrack.open({ netns: ns });
   } catch (e) {
-    if (e instanceof NfctError) throw new CliExit(1, "Can't open handler");
+    if (e instanceof NfctError) throw new CliExit(1, namespaceFailure(e) ?? "Can't open handler");
     throw e;
   }
   try {
@@ -87,20 +88,24 @@ export async function runRequest(r: CtRequest, ctx: Context): Promise<number> {
   }
   const command = await commandOf(r);
   if (r.allNetns) return (await import('./commands/all-netns.js')).inEveryNamespace(r, ctx, command);
+  let ns = netnsOf(r);
   if (r.pod !== undefined) {
     // --pod NAMESPACE/NAME: the namespace of that pod of the node.
     const { findPodNamespace } = await import('../k8s/node.js');
-    let path: string;
     try {
-      path = (await findPodNamespace(r.pod, { podLogDir: r.podLogDir })).path;
+      ns = (await findPodNamespace(r.pod, { podLogDir: r.podLogDir })).path;
     } catch (e) {
       if (e instanceof NfctError) throw new CliExit(1, `--pod ${r.pod}: ${e.detail}`);
       throw e;
     }
-    return withConntrack(path, (ct) => command(ct, r, ctx));
   }
-  return withConntrack(netnsOf(r), (ct) => command(ct, r, ctx));
+  // NDJSON lines of a namespace named on the command line end with its netns object.
+  const where = ns;
+  return withConntrack(where, async (ct) => command(ct, r, r.json && where !== undefined ? withWriter(ctx, ctx.out.marked(withNetns(await netnsJsonOf(where)))) : ctx));
 }
+
+/** nfct's own commands: their messages start `nfct NAME: `, not with conntrack's signature. */
+const OWN_COMMANDS = new Set(['log', 'trace', 'top', 'flows', 'doctor', 'exporter']);
 
 /**
  * Runs nfct with these arguments; resolves its exit status. Output goes to process.stdout, or
@@ -108,6 +113,12 @@ export async function runRequest(r: CtRequest, ctx: Context): Promise<number> {
  */
 export async function main(argv: string[], options: { stdoutFd?: number } = {}): Promise<number> {
   const { ctx, dispose } = makeContext(options.stdoutFd === undefined ? undefined : { fd: options.stdoutFd });
+  const own = OWN_COMMANDS.has(argv[0]!) ? `nfct ${argv[0]}` : undefined;
+  // A message of one of nfct's own commands in its voice; conntrack command lines sign theirs.
+  const say = (message: string): void => {
+    if (!own) ctx.say(message);
+    else ctx.err(message.startsWith(`${own}:`) || message.startsWith(`${own} `) ? message : `${own}: ${message}`);
+  };
   try {
     // Loaded when used: a conntrack command line should not wait for them (the exporter brings
     // prom-client, which takes longer to load than the rest of nfct).
@@ -128,20 +139,22 @@ export async function main(argv: string[], options: { stdoutFd?: number } = {}):
     if (e instanceof StdoutClosed) return 0;
     if (e instanceof CliExit) {
       ctx.out.flushSync();
-      if (e.message) ctx.say(e.message);
-      if (e.tryHelp) ctx.err(TRY_HELP);
+      if (e.message) say(e.message);
+      if (e.tryHelp) ctx.err(own ? `Try \`${own} --help' for more information.` : TRY_HELP);
       return e.code;
     }
     if (e instanceof NfctError) {
-      ctx.say(`Operation failed: ${errnoText(e.errno, '')}`);
+      // nfct's own commands say the library's message (what failed, and what to do about it);
+      // conntrack command lines say it in conntrack's words.
+      say(namespaceFailure(e) ?? (own ? e.message : `Operation failed: ${errnoText(e.errno, '')}`));
       return 1;
     }
     if (e instanceof NativeLoadError) {
-      ctx.say(e.message);
+      say(e.message);
       return 1;
     }
     if (e instanceof TypeError || e instanceof RangeError) {
-      ctx.say(e.message);
+      say(e.message);
       return 2;
     }
     throw e;

@@ -33,6 +33,24 @@ export class CliExit extends Error {
   }
 }
 
+/**
+ * A namespace named on the command line that could not be opened, in the user's terms (the
+ * name they gave, what to run to see the names), or undefined when the error is not that.
+ */
+export function namespaceFailure(e: { code: string; syscall: string; detail: string }): string | undefined {
+  if (e.syscall !== 'open') return undefined;
+  const path = e.detail.replace(/: not a namespace file$/, '');
+  const name = /^\/run\/netns\/([^/]+)$/.exec(path)?.[1];
+  const pid = /^\/proc\/(\d+)\/ns\/net$/.exec(path)?.[1];
+  if (e.code === 'ENOENT') {
+    if (name) return `network namespace "${name}" does not exist (no ${path}; ip netns list shows the names)`;
+    if (pid) return `no process ${pid} (no ${path})`;
+    return `no network namespace file ${path}`;
+  }
+  if (e.code === 'EINVAL' && e.detail.endsWith('not a namespace file')) return `${path} is not a network namespace file (ip netns list, /proc/PID/ns/net)`;
+  return undefined;
+}
+
 /** Throws conntrack's "Operation failed" with its wording for this errno and command. */
 export function operationFailed(errno: number, command: string): never {
   throw new CliExit(1, `Operation failed: ${errnoText(errno, command)}`);

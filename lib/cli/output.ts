@@ -7,10 +7,10 @@
 // not read.
 import * as fs from 'node:fs';
 
-import { flowJson } from '../conntrack/flow.js';
 import * as fmt from '../conntrack/text.js';
 import type { LineFormat } from '../conntrack/line-format.js';
 import type { Flow } from '../conntrack/types.js';
+import { entryLine } from './ndjson.js';
 import type { CtRequest } from './parse.js';
 
 /** Thrown out of a command when stdout's reader has gone: nfct ends quietly. */
@@ -322,7 +322,7 @@ export type FlowPrinter = {
 
 export function flowPrinter(r: CtRequest, kind: 'list' | 'delete' | 'update' | 'get'): FlowPrinter {
   if (r.json) {
-    return { flow: (out, f) => out.line(flowJson(f)), end: () => undefined };
+    return { flow: (out, f) => out.line(entryLine(f)), end: () => undefined };
   }
   const o = r.output;
   if (o.has('save')) {

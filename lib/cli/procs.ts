@@ -113,3 +113,32 @@ export async function abstractSocketOwner(path: string | null, name: string): Pr
   }
   return undefined;
 }
+
+/**
+ * A process as an operator knows it: `nfct log` for nfct (whatever node runs it), else its
+ * command name (`tcpdump`, `ulogd`).
+ */
+export function processName(pid: number, comm?: string): string | undefined {
+  let argv: string[] = [];
+  try {
+    argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+  } catch {
+    return comm;
+  }
+  // nfct as installed (`nfct log`), or node running its entry point (`node .../cli/main.js log`).
+  const at = argv.findIndex((a, i) => (i === 0 && /(^|\/)nfct$/.test(a)) || (i > 0 && /(^|\/)(nfct|cli\/main\.js)$/.test(a)));
+  if (at >= 0) {
+    const sub = argv[at + 1];
+    return sub !== undefined && /^[a-z]+$/.test(sub) ? `nfct ${sub}` : 'nfct';
+  }
+  return comm;
+}
+
+/** Who holds NFLOG group `group` in the namespace: `pid 4242 (nfct log)`, or its netlink port. */
+export async function groupHolder(path: string | null, group: number): Promise<string> {
+  const g = (await nflogGroups(path)).find((x) => x.group === group);
+  if (!g) return 'another socket';
+  if (g.pid === undefined) return `netlink port ${g.portid}`;
+  const name = processName(g.pid, g.comm);
+  return `pid ${g.pid}${name ? ` (${name})` : ''}`;
+}

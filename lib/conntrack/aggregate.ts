@@ -47,7 +47,7 @@ export interface AggregateKeyValues {
   family?: Family;
   /** The layer-4 protocol by name ('tcp'), or its number when it has none. */
   protocol?: string | number;
-  /** Original source address. */
+  /** Original source address (its prefix as CIDR text when options.prefix cuts it). */
   src?: string | null;
   /** Original destination address. */
   dst?: string | null;
@@ -105,6 +105,22 @@ export interface AggregateOptions extends FlowFilter {
   sort?: AggregateSort;
   /** Send the parts of the filter the kernel can apply (default true), as list(). */
   kernelFilter?: boolean;
+  /**
+   * Address keys grouped by prefix rather than by address: `{ src: { ipv4: 16, ipv6: 64 } }`
+   * makes one group per IPv4 /16 and IPv6 /64 of the source, its value the prefix as CIDR
+   * text ('10.1.0.0/16'). A family left out is grouped by whole addresses.
+   */
+  prefix?: Partial<Record<PrefixKey, AddressPrefix>>;
+}
+
+/** The keys that hold an address and can be cut at a prefix. */
+export type PrefixKey = 'src' | 'dst' | 'replySrc';
+const PREFIX_KEYS: readonly PrefixKey[] = ['src', 'dst', 'replySrc'];
+
+/** Prefix lengths, per family. */
+export interface AddressPrefix {
+  ipv4?: number;
+  ipv6?: number;
 }
 
 /**
@@ -129,9 +145,11 @@ export interface NormalizedAggregate {
   aliases: Map<AggregateKey, LegacyAggregateKey>;
   /** The options without the aggregation's own: the filter, and kernelFilter. */
   filter: FlowFilter & { kernelFilter?: boolean };
+  /** The prefix lengths of the keys cut at one, by key. */
+  prefix: Partial<Record<PrefixKey, AddressPrefix>>;
 }
 
-const OWN_KEYS = ['by', 'top', 'sort'];
+const OWN_KEYS = ['by', 'top', 'sort', 'prefix'];
 
 const { AGG_KEY_META, AGG_KEY_VALUE, AGG_KEY_WORDS, AGG_KEY_META_PRESENT, AGG_KEY_META_PORT } = AggKeyWord;
 const { AGG_GROUP_COUNT, AGG_GROUP_COUNTERS, AGG_GROUP_FLAGS, AGG_GROUP_TAIL, AGG_MAX_KEYS } = AggGroupWord;
@@ -178,7 +196,33 @@ export function normalizeAggregate(options: AggregateOptions | LegacyAggregateOp
   if (!AGGREGATE_SORTS.includes(sort)) throw new TypeError(`${where} options.sort must be one of ${AGGREGATE_SORTS.join(', ')}, got ${describeValue(sort)}`);
   const filter: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(source)) if (!OWN_KEYS.includes(k)) filter[k] = v;
-  return { keys: by.map(keyNumber), by, sort, top, aliases, filter: filter as FlowFilter & { kernelFilter?: boolean } };
+  const keys = by.map(keyNumber);
+  const prefix = normalizePrefix(source.prefix, by, `${where} options.prefix`);
+  for (const [i, k] of by.entries()) {
+    const p = prefix[k as PrefixKey];
+    if (p) keys[i] = keys[i]! | (p.ipv4 !== undefined ? (p.ipv4 + 1) << AggKey.AGG_BY_PREFIX4 : 0) | (p.ipv6 !== undefined ? (p.ipv6 + 1) << AggKey.AGG_BY_PREFIX6 : 0);
+  }
+  return { keys, by, sort, top, aliases, prefix, filter: filter as FlowFilter & { kernelFilter?: boolean } };
+}
+
+function normalizePrefix(value: unknown, by: readonly AggregateKey[], where: string): Partial<Record<PrefixKey, AddressPrefix>> {
+  if (value === undefined) return {};
+  assertObject(value, where);
+  assertKnownKeys(value, PREFIX_KEYS, where);
+  const out: Partial<Record<PrefixKey, AddressPrefix>> = {};
+  for (const [k, v] of Object.entries(value) as Array<[PrefixKey, unknown]>) {
+    if (v === undefined) continue;
+    if (!by.includes(k)) throw new TypeError(`${where}.${k} is given but ${k} is not a key of options.by`);
+    assertObject(v, `${where}.${k}`);
+    assertKnownKeys(v, ['ipv4', 'ipv6'], `${where}.${k}`);
+    const p: AddressPrefix = {};
+    const ipv4 = optionalInteger((v as AddressPrefix).ipv4, `${where}.${k}.ipv4`, 0, 32);
+    const ipv6 = optionalInteger((v as AddressPrefix).ipv6, `${where}.${k}.ipv6`, 0, 128);
+    if (ipv4 !== undefined) p.ipv4 = ipv4;
+    if (ipv6 !== undefined) p.ipv6 = ipv6;
+    out[k] = p;
+  }
+  return out;
 }
 
 function withPort(text: string, family: number, port: number | undefined): string {
@@ -197,7 +241,7 @@ function statusNames(bits: number): StatusName[] {
   return STATUS_NAMES.filter((_, i) => (bits & (1 << i)) !== 0);
 }
 
-function keyValue(key: AggregateKey, w: Uint32Array, at: number, text: string): AggregateKeyValues[AggregateKey] {
+function keyValue(key: AggregateKey, w: Uint32Array, at: number, text: string, prefix?: AddressPrefix): AggregateKeyValues[AggregateKey] {
   const meta = w[at + AGG_KEY_META]!;
   const value = w[at + AGG_KEY_VALUE]!;
   const present = (meta & AGG_KEY_META_PRESENT) !== 0;
@@ -212,8 +256,10 @@ function keyValue(key: AggregateKey, w: Uint32Array, at: number, text: string): 
     }
     case 'src':
     case 'dst':
-    case 'replySrc':
-      return text;
+    case 'replySrc': {
+      const len = prefix?.[family === AF_INET6 ? 'ipv6' : 'ipv4'];
+      return len === undefined ? text : `${text}/${len}`;
+    }
     case 'srcPort':
     case 'dstPort':
     case 'mark':
@@ -252,7 +298,7 @@ export function decodeGroups(n: NormalizedAggregate, buffer: ArrayBuffer, string
     }
     const key: Record<string, unknown> = {};
     n.by.forEach((k, i) => {
-      key[k] = keyValue(k, w, base + i * AGG_KEY_WORDS, texts[r * n.keys.length + i] ?? '');
+      key[k] = keyValue(k, w, base + i * AGG_KEY_WORDS, texts[r * n.keys.length + i] ?? '', n.prefix[k as PrefixKey]);
       const alias = n.aliases.get(k);
       if (alias) key[alias] = key[k];
     });

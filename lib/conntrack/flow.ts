@@ -151,7 +151,15 @@ function tupleJson(t: Tuple): string {
  * object per flow). For NDJSON writers of large tables.
  */
 export function flowJson(f: Flow): string {
-  let s = `{"family":"${f.family}","protocol":"${f.protocol}","protonum":${f.protonum},"original":${tupleJson(f.original)},"reply":${tupleJson(f.reply)}`;
+  return flowJsonAfter('{', f);
+}
+
+/**
+ * flowJson(f) with `open` in place of its opening brace: `{"type":"entry",...,` puts other
+ * fields before the flow's own without building the text twice (nfct's NDJSON lines).
+ */
+export function flowJsonAfter(open: string, f: Flow): string {
+  let s = `${open}"family":"${f.family}","protocol":"${f.protocol}","protonum":${f.protonum},"original":${tupleJson(f.original)},"reply":${tupleJson(f.reply)}`;
   if (f.master !== undefined) s += `,"master":${JSON.stringify(f.master)}`;
   if (f.id !== undefined) s += `,"id":${f.id}`;
   s += `,"status":${statusJson(f.status)}`;

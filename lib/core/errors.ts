@@ -33,7 +33,11 @@ function contextHint(syscall: string, code: string, detail: string): string | un
   if (syscall === 'open' && code === 'EACCES' && /^\/proc\/\d+\//.test(detail)) {
     return "opening another process's namespace file is a ptrace access check: the caller must be allowed to ptrace that process (the same user and a dumpable process, or CAP_SYS_PTRACE)";
   }
-  if (syscall === 'open' && code === 'EACCES') return 'permission denied opening the namespace file';
+  if (syscall === 'open' && detail === '/dev/kmsg' && (code === 'EPERM' || code === 'EACCES')) {
+    return 'reading /dev/kmsg needs CAP_SYSLOG (root) while kernel.dmesg_restrict is 1';
+  }
+  if (syscall === 'open' && code === 'EACCES' && /^\/(var\/)?run\/netns\/|\/ns\/net$/.test(detail)) return 'permission denied opening the namespace file';
+  if (syscall === 'open' && (code === 'EACCES' || code === 'EPERM')) return 'permission denied: this user may not read it';
   return undefined;
 }
 

@@ -30,3 +30,19 @@ export class JsonItem {
     return plainJson(this) as Record<string, unknown>;
   }
 }
+
+/**
+ * Wall-clock ns (a bigint, as items carry their timestamps) as an ISO 8601 time: the `time`
+ * every NDJSON line carries; now when there is none.
+ */
+export function isoTime(ns: bigint | undefined): string {
+  const ms = ns === undefined ? Date.now() : Number(ns / 1_000_000n);
+  // Lines of a burst share their millisecond (of a syslog file, their second): formatted once.
+  if (ms !== lastMs) {
+    lastMs = ms;
+    lastIso = new Date(ms).toISOString();
+  }
+  return lastIso;
+}
+let lastMs = NaN;
+let lastIso = '';

@@ -2,6 +2,7 @@
 import { createRequire } from 'node:module';
 
 import { NfctError } from './errors.js';
+import type { NativeLogFilter } from '../kmsg/filter.js';
 import * as generated from './layout.js';
 import { loadError } from './load-error.js';
 import { packageRoot } from './package-info.js';
@@ -137,6 +138,20 @@ export interface NativeNflog {
   close(): void;
 }
 
+/** What a kernel log reader reads (native/kmsg/sources.cc), as lib/kmsg/handle.ts normalises it. */
+export interface NativeKernelLogConfig {
+  kind: 'kmsg' | 'file';
+  path?: string;
+  fd?: number;
+  follow: boolean;
+  /** /dev/kmsg: from the oldest record the ring buffer holds (else from now). */
+  fromStart?: boolean;
+  /** A file: from its end. */
+  fromEnd?: boolean;
+  maxLine?: number;
+  filter: NativeLogFilter;
+}
+
 interface Addon {
   setErrorFactory(fn: (errno: number, syscall: string, detail: string) => Error): void;
   openConntrack(nsPath: string | null): Promise<NativeConntrack>;
@@ -173,6 +188,10 @@ interface Addon {
   readInNamespace(nsPath: string | null, paths: string[], withTables: boolean): Promise<[Array<string | null>, string[] | Error | null]>;
   /** For the fuzz tests: runs a message decoder ('flow', 'expect', 'packet', 'trace') on any bytes. */
   decodeForTest(kind: string, bytes: Buffer): [ArrayBuffer, string, number, number];
+  /** Kernel log records (KLOG_WORDS each) of /dev/kmsg or a file, in batches. */
+  kernelLog(config: NativeKernelLogConfig, onBatch: OnBatch, tuning: ReaderTuning): NativeStream;
+  /** For the tests: the records of each line of text ('text': file lines, 'kmsg': /dev/kmsg records). */
+  decodeLogLines(text: string | Buffer, kind: 'text' | 'kmsg', filter?: NativeLogFilter): [words: ArrayBuffer, strings: string, count: number, bytes: ArrayBuffer, malformed: number];
   /** Every layout of native/layout/layouts.h, by C++ enum name (see lib/core/layout.ts). */
   layouts: Record<string, Record<string, number>>;
 }
@@ -240,6 +259,8 @@ export const addon = {
   decodeForTest: lazy('decodeForTest'),
   readSave: lazy('readSave'),
   formatFlows: lazy('formatFlows'),
+  kernelLog: lazy('kernelLog'),
+  decodeLogLines: lazy('decodeLogLines'),
   serviceTable: lazy('serviceTable'),
   nftRuleset: lazy('nftRuleset'),
   readInNamespace: lazy('readInNamespace'),
@@ -247,4 +268,4 @@ export const addon = {
   get layouts(): Addon['layouts'] {
     return loadAddon().layouts;
   },
-} as Pick<Addon, 'setErrorFactory' | 'openConntrack' | 'openNflog' | 'traceEvents' | 'nfLogBackend' | 'ownerLock' | 'decodeForTest' | 'readSave' | 'formatFlows' | 'serviceTable' | 'nftRuleset' | 'readInNamespace' | 'layouts'>;
+} as Pick<Addon, 'setErrorFactory' | 'openConntrack' | 'openNflog' | 'traceEvents' | 'nfLogBackend' | 'ownerLock' | 'decodeForTest' | 'readSave' | 'formatFlows' | 'serviceTable' | 'nftRuleset' | 'readInNamespace' | 'kernelLog' | 'decodeLogLines' | 'layouts'>;

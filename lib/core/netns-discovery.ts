@@ -236,6 +236,17 @@ export function namespaceLabel(ns: NetworkNamespace): string {
 }
 
 /**
+ * The inode number the kernel gives the initial network namespace (PROC_NET_INIT_INO,
+ * 0xEFFFFFF9, fixed since Linux 3.8): whether a namespace is the host's, told without reading
+ * /proc/1 (which a sandbox may refuse).
+ */
+export const INITIAL_NETNS_INODE = 0xeffffff9;
+
+export function isInitialNetns(inode: number): boolean {
+  return inode === INITIAL_NETNS_INODE;
+}
+
+/**
  * The label of the caller's own network namespace, as namespaceLabel() would give it: `host`
  * for the initial one, its `ip netns` name (found by comparing inodes with /run/netns/*, so
  * that `ip netns exec NAME nfct ...` says NAME), its pod, else `inode:N`.

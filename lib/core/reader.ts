@@ -71,7 +71,7 @@ export class BatchSource {
   private running = 0;
   private closedFlag = false;
   private error: unknown;
-  /** The decoder's totals, once the reader has ended (bulk deletes). */
+  /** The decoder's totals: once the reader has ended (bulk deletes), or so far (file sources). */
   tally: number[] | undefined;
 
   private readonly site: { stack: string };
@@ -109,11 +109,12 @@ export class BatchSource {
       counts.malformed += c[BATCH_MALFORMED]!;
       counts.overruns += overruns;
       counts.matched += count;
+      // The decoder's totals: final for a bulk job, so far for a source that counts as it goes.
+      this.tally = Array.from(c.subarray(BATCH_TALLY, BATCH_TALLY + BATCH_TALLY_WORDS));
       if (c[BATCH_FINAL]) {
         this.running--;
         // The thread is done: closing joins it and frees its wake-up fd now, not at GC.
         this.retire(tag);
-        this.tally = Array.from(c.subarray(BATCH_TALLY, BATCH_TALLY + BATCH_TALLY_WORDS));
         if (error && this.error === undefined) this.error = withCallSite(error, this.site, this.context);
         // One stream failing ends them all.
         if (error) for (let i = 0; i < this.natives.length; i++) this.retire(i);

@@ -219,6 +219,39 @@ export abstract class LiveStream<T> implements AsyncIterable<T>, AsyncIterator<T
     return undefined;
   }
 
+  /**
+   * Milliseconds the stream may wait for the next batch before idle() is asked for items
+   * (undefined: as long as it takes). For items that end by time (a packet's trace).
+   */
+  protected idleWait(): number | undefined {
+    return undefined;
+  }
+
+  /** Items due after idleWait() passed without a batch. */
+  protected idle(): T[] {
+    return [];
+  }
+
+  /** A batch asked for and not yet come: kept across idle waits, never asked for twice. */
+  private pendingBatch: Promise<RawBatch | null> | undefined;
+
+  /** The next batch, or undefined when idleWait() passed first. */
+  private async nextBatch(): Promise<RawBatch | null | undefined> {
+    const pending = (this.pendingBatch ??= this.source.next());
+    const wait = this.idleWait();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const r = wait === undefined ? await pending : await Promise.race([pending, new Promise<undefined>((res) => (timer = setTimeout(() => res(undefined), Math.max(0, wait))))]);
+      if (r !== undefined) this.pendingBatch = undefined;
+      return r;
+    } catch (e) {
+      this.pendingBatch = undefined;
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   [Symbol.asyncIterator](): AsyncIterator<T> {
     return this;
   }
@@ -231,12 +264,18 @@ export abstract class LiveStream<T> implements AsyncIterable<T>, AsyncIterator<T
       const extra = await this.between();
       if (this.done) return { value: undefined, done: true };
       if (extra !== undefined) return { value: extra, done: false };
-      let batch: RawBatch | null;
+      let batch: RawBatch | null | undefined;
       try {
-        batch = await this.source.next();
+        batch = await this.nextBatch();
       } catch (e) {
         void this.close();
         throw e;
+      }
+      if (batch === undefined) {
+        if (this.done) return { value: undefined, done: true };
+        this.#items = this.idle();
+        this.#index = 0;
+        continue;
       }
       if (batch === null) {
         const rest = this.flush();

@@ -175,10 +175,10 @@ export function namespaceJson(n: FlowNamespace): string {
  * both ways, the TCP state, the namespace, and the whole entry under `flow`.
  */
 export function flowRecordJson(r: FlowRecord): string {
-  let s = `{"type":"flow","time":"${isoTime(r.end)}","reason":"${r.reason}"`;
+  let s = `{"type":"flow","time":"${isoTime(r.end)}","timeSource":"${r.timeSource}","reason":"${r.reason}"`;
   if (r.netns) s += `,"netns":${namespaceJson(r.netns)}`;
   if (r.start !== undefined) s += `,"start":"${isoTime(r.start)}","startNs":"${r.start}"`;
-  s += `,"end":"${isoTime(r.end)}","endNs":"${r.end}","timeSource":"${r.timeSource}"`;
+  s += `,"end":"${isoTime(r.end)}","endNs":"${r.end}"`;
   if (r.start !== undefined) s += `,"durationMs":${Number((r.end - r.start) / 1000n) / 1000}`;
   if (r.counters) {
     const c = r.counters;

@@ -1,6 +1,6 @@
 // NFLOG: the packets that `-j NFLOG --nflog-group N` and nft `log group N` rules log, as an
 // async iterator of decoded packets, in any network namespace.
-import { JsonItem } from '../core/json.js';
+import { isoTime, JsonItem } from '../core/json.js';
 import { type CallSite, ClosedError, callSite } from '../core/errors.js';
 import { decodeFlowAt, FLOW_WORDS, type StringCursor } from '../conntrack/flow.js';
 import { addon, type NativeGroupConfig, type NativeNflog, type NativeStream, type OnBatch } from '../core/native.js';
@@ -14,8 +14,11 @@ import { assertKnownKeys, assertObject, boolean, describeValue, integer, optiona
 
 export type { HookName, LogInterface, NflogPacket } from './types.js';
 
-/** A logged packet, as an item of the stream. */
-export type NflogPacketEvent = NflogPacket & { type: 'packet' };
+/**
+ * A logged packet, as an item of the stream. `source` tells it from a packet of the kernel log
+ * (KernelLog, 'kmsg' or 'file'). Its JSON also has `time`, the timestamp in ISO 8601.
+ */
+export type NflogPacketEvent = NflogPacket & { type: 'packet'; source: 'nflog' };
 
 /**
  * The kernel dropped packets: the socket buffer was full (ENOBUFS), because the reader had
@@ -95,6 +98,7 @@ const HOOKS: readonly HookName[] = ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 
 /** Packets are instances of one class: one shape, and `JSON.stringify` gives hex for binary fields. */
 class PacketItem extends JsonItem implements NflogPacketEvent {
   readonly type = 'packet';
+  readonly source = 'nflog';
   group: number = 0;
   family: NflogPacket['family'] = 'unknown';
   hook: NflogPacket['hook'] = undefined;
@@ -119,6 +123,10 @@ class PacketItem extends JsonItem implements NflogPacketEvent {
   payload: NflogPacket['payload'] = undefined;
   conntrack: NflogPacket['conntrack'] = undefined;
   ctinfo: NflogPacket['ctinfo'] = undefined;
+
+  override toJSON(): Record<string, unknown> {
+    return { type: this.type, time: isoTime(this.timestamp), ...super.toJSON() };
+  }
 }
 
 class OverrunItem extends JsonItem implements NflogOverrun {

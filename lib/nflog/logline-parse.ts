@@ -102,8 +102,16 @@ export function parseLogLine(line: string): ParsedLogLine {
       text = text.slice(m[0].length);
     }
   }
-  r.message = text;
+  readMessage(r, text);
+  return r;
+}
 
+/**
+ * @internal Reads a message (the text after any syslog or dmesg head) into `r`: the prefix,
+ * `IN=`/`OUT=` and every field after them. For lib/kmsg, whose native reader parses the heads.
+ */
+export function readMessage(r: ParsedLogLine, text: string): void {
+  r.message = text;
   let rest: string;
   const io = RE_IN_OUT.exec(text);
   if (io) {
@@ -130,7 +138,6 @@ export function parseLogLine(line: string): ParsedLogLine {
     else tokens.push(t);
   }
   new Walker(tokens, r).run();
-  return r;
 }
 
 /** Reads the tokens after `IN= OUT=` into the result, packet by packet. */
@@ -379,7 +386,7 @@ class Walker {
         return false;
       case 'PROTO': {
         p.proto = value;
-        const n = PROTO_NUMBERS[value] ?? dec(value);
+        const n = Object.hasOwn(PROTO_NUMBERS, value) ? PROTO_NUMBERS[value] : dec(value);
         if (n !== undefined) p.protocol = n;
         if (value === 'TCP') p.tcp = { flags: [] };
         return true;

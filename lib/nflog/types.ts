@@ -1,9 +1,12 @@
 import type { Flow } from '../conntrack/types.js';
 import type { PacketFamily } from '../packet/types.js';
 
-/** A network interface as NFLOG reports it: its index, and its name when it could be resolved. */
+/**
+ * A network interface as a log reports it. NFLOG gives its index, and its name when it could
+ * be resolved; a kernel log line (KernelLog) gives its name only.
+ */
 export interface LogInterface {
-  index: number;
+  index?: number;
   name?: string;
 }
 

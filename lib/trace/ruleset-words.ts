@@ -4,6 +4,7 @@
 // and the hook of a base chain. Read from one run of the ruleset tools (lib/k8s/services.ts).
 import { type Ruleset, readRuleset } from '../k8s/services.js';
 import type { NetnsOption } from '../core/netns.js';
+import type { TraceSource } from './types.js';
 
 /** What a hop's rule is, as its tool prints it. */
 export interface HopWords {
@@ -125,7 +126,8 @@ export class RulesetWords {
 /** The fields describe() sets on a hop. */
 export interface DescribedHop {
   family: string;
-  source: 'legacy' | 'nftables';
+  /** legacy TRACE through NFLOG or the kernel log (kmsg, file), or nftables. */
+  source: TraceSource;
   id: number;
   table: string;
   chain: string;
@@ -159,7 +161,7 @@ export class TraceDescriber {
 
   async describe(h: DescribedHop): Promise<void> {
     let words = await this.read(false);
-    const legacy = h.source === 'legacy';
+    const legacy = h.source !== 'nftables';
     const family = legacy ? (h.family === 'ipv6' ? 'ipv6' : 'ipv4') : h.family;
     const look = (w: RulesetWords | undefined): HopWords | undefined =>
       w && (legacy ? w.legacy(family as 'ipv4' | 'ipv6', h.table, h.chain, h.rule, h.target) : w.nft(family, h.table, h.chain, h.handle, h.target));

@@ -45,7 +45,7 @@ const TABLE_PACKETS: Partial<Record<NftablesFamily, PacketFamily>> = { ip: 'ipv4
 /** A packet's family, from its headers or, without them, the hop's table. */
 function packetFamily(e: TraceEvent): PacketFamily {
   if (e.packet) return e.packet.family;
-  if (e.source === 'legacy') return e.family;
+  if (e.source !== 'nftables') return e.family;
   return TABLE_PACKETS[e.family] ?? 'unknown';
 }
 
@@ -229,7 +229,7 @@ export class TracePacketStream extends LiveStream<TracePacket> {
     const key = `${e.source} ${e.id}`;
     let g = this.#groups.get(key);
     if (!g) {
-      g = { pkt: { id: e.id, source: e.source, family: packetFamily(e), hops: [], packet: e.packet, dropped: false }, last: Date.now() };
+      g = { pkt: { type: 'trace', id: e.id, source: e.source, family: packetFamily(e), hops: [], packet: e.packet, dropped: false }, last: Date.now() };
       this.#groups.set(key, g);
     }
     g.pkt.hops.push(e);

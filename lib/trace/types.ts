@@ -2,6 +2,8 @@
 // and the options of Trace.open() and of its streams.
 import type { NetnsOption } from '../core/netns.js';
 import type { LiveStreamOptions } from '../core/stream.js';
+import type { KernelLogPacket } from '../kmsg/types.js';
+import type { LogInterface } from '../nflog/types.js';
 import type { DecodedPacket, PacketFamily } from '../packet/types.js';
 
 export type TraceKind = 'rule' | 'return' | 'policy';
@@ -11,6 +13,12 @@ export type TraceKind = 'rule' | 'return' | 'policy';
  * 'unknown' stands for a number this library has no name for (nf_tables has no other today).
  */
 export type NftablesFamily = 'ip' | 'ip6' | 'inet' | 'arp' | 'bridge' | 'netdev' | 'unknown';
+
+/**
+ * Where a hop was read: nftables trace events, legacy TRACE through NFLOG group 0, or legacy
+ * TRACE lines of the kernel log (/dev/kmsg or a file, see KernelLog).
+ */
+export type TraceSource = TraceEvent['source'];
 
 /** What every hop says, whichever path it came by. */
 interface TraceHopBase {
@@ -37,11 +45,13 @@ interface TraceHopBase {
   hook?: string;
   /** The packet's conntrack entry as the kernel saw it at this hop (nftables traces, Linux 6.8). */
   ct?: TraceConntrack;
-  iif?: { index: number; name?: string };
-  oif?: { index: number; name?: string };
+  iif?: LogInterface;
+  oif?: LogInterface;
   mark?: number;
   /** The packet's headers (the first hop of an nftables trace carries them; later hops inherit). */
   packet?: DecodedPacket;
+  /** Kernel log hops: the TRACE line and its fields as the kernel wrote them (instead of `packet`). */
+  log?: KernelLogPacket;
   /** When it was received, ns since the epoch. */
   timestamp: bigint;
 }
@@ -64,8 +74,19 @@ export interface LegacyTraceEvent extends TraceHopBase {
   rule: number;
 }
 
+/** A hop of legacy iptables TRACE read from the kernel log (/dev/kmsg, or a file: see KernelLog). */
+export interface KernelLogTraceEvent extends TraceHopBase {
+  source: 'kmsg' | 'file';
+  /** iptables ('ipv4') or ip6tables ('ipv6'). */
+  family: 'ipv4' | 'ipv6';
+  /** The rule's position in its chain (1 = first; for a policy or return, where it ended). */
+  rule: number;
+  /** The TRACE line and its fields as the kernel wrote them (instead of `packet`). */
+  log: KernelLogPacket;
+}
+
 /** One hop: the packet passed a rule (or a chain's return or policy). `source` tells which kind. */
-export type TraceEvent = NftablesTraceEvent | LegacyTraceEvent;
+export type TraceEvent = NftablesTraceEvent | LegacyTraceEvent | KernelLogTraceEvent;
 
 /** The conntrack part of an nftables trace event. */
 export interface TraceConntrack {
@@ -81,8 +102,9 @@ export interface TraceConntrack {
 
 /** All hops of one packet, in order, and how its trip ended. */
 export interface TracePacket {
+  type: 'trace';
   id: number;
-  source: 'legacy' | 'nftables';
+  source: TraceSource;
   /** The packet's family (not that of a table it passed: an inet table sees 'ipv4' and 'ipv6' packets). */
   family: PacketFamily;
   hops: TraceEvent[];

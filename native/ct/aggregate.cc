@@ -45,7 +45,10 @@ class AggregateDecoder : public Decoder {
     }
     if (!Matches(filter_, flow_)) return;
     auto* k = reinterpret_cast<uint32_t*>(&key_[0]);
-    for (uint32_t i = 0; i < keys_.size(); i++) KeyOf(keys_[i], k + i * AGG_KEY_WORDS);
+    for (uint32_t i = 0; i < keys_.size(); i++) {
+      KeyOf(keys_[i] & AGG_BY_KEY_MASK, k + i * AGG_KEY_WORDS);
+      CutAddress(keys_[i], k + i * AGG_KEY_WORDS);
+    }
     Group& g = groups_[key_];
     Add(&g);
     Add(&total_);
@@ -143,6 +146,22 @@ class AggregateDecoder : public Decoder {
     }
   }
 
+  // An address key with a prefix: the address's bits past it cleared (one group per prefix).
+  static void CutAddress(uint32_t key, uint32_t* k) {
+    const uint32_t family = (k[AGG_KEY_META] >> 8) & 0xffu;
+    if (!(k[AGG_KEY_META] & AGG_KEY_META_PRESENT) || family == 0) return;
+    const uint32_t plus1 = (key >> (family == AF_INET6 ? AGG_BY_PREFIX6 : AGG_BY_PREFIX4)) & 0xffu;
+    if (plus1 == 0) return;
+    const uint32_t bits = family == AF_INET6 ? 128 : 32;
+    const uint32_t keep = std::min(plus1 - 1, bits);
+    auto* b = reinterpret_cast<uint8_t*>(&k[AGG_KEY_ADDR]);
+    for (uint32_t i = 0; i < bits / 8; i++) {
+      const uint32_t from = i * 8;
+      if (from >= keep) b[i] = 0;
+      else if (keep - from < 8) b[i] &= static_cast<uint8_t>(0xffu << (8 - (keep - from)));
+    }
+  }
+
   void Append(const std::string& key, const Group& g, Batch* batch) const {
     const auto* k = reinterpret_cast<const uint32_t*>(key.data());
     const size_t words = keys_.size() * AGG_KEY_WORDS;
@@ -157,8 +176,8 @@ class AggregateDecoder : public Decoder {
     for (uint32_t i = 0; i < keys_.size(); i++) {
       const uint32_t* kw = k + i * AGG_KEY_WORDS;
       const uint32_t family = (kw[AGG_KEY_META] >> 8) & 0xffu;
-      const bool addr = keys_[i] == AGG_BY_SRC || keys_[i] == AGG_BY_DST || keys_[i] == AGG_BY_REPLY_SRC ||
-                        keys_[i] == AGG_BY_DNAT || keys_[i] == AGG_BY_SNAT;
+      const uint32_t id = keys_[i] & AGG_BY_KEY_MASK;
+      const bool addr = id == AGG_BY_SRC || id == AGG_BY_DST || id == AGG_BY_REPLY_SRC || id == AGG_BY_DNAT || id == AGG_BY_SNAT;
       if (addr && (kw[AGG_KEY_META] & AGG_KEY_META_PRESENT) &&
           inet_ntop(family == AF_INET6 ? AF_INET6 : AF_INET, &kw[AGG_KEY_ADDR], text, sizeof(text)) != nullptr) {
         batch->strings.append(text);
@@ -194,7 +213,7 @@ Napi::Value Conntrack::Aggregate(const Napi::CallbackInfo& info) {
   std::vector<uint32_t> keys;
   for (uint32_t i = 0; i < arr.Length(); i++) {
     Napi::Value v = arr.Get(i);
-    if (!v.IsNumber() || v.As<Napi::Number>().Uint32Value() >= AGG_KEYS) {
+    if (!v.IsNumber() || (v.As<Napi::Number>().Uint32Value() & AGG_BY_KEY_MASK) >= AGG_KEYS) {
       ThrowTypeError(env, "aggregate(): a key is out of range");
       return env.Undefined();
     }

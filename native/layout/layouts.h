@@ -34,7 +34,12 @@
   L(TracePresent, NFCT_TRACE_PRESENT) \
   L(TraceWord, NFCT_TRACE_WORD) \
   L(BatchCounter, NFCT_BATCH_COUNTER) \
-  L(StreamStat, NFCT_STREAM_STAT)
+  L(StreamStat, NFCT_STREAM_STAT) \
+  L(KlogKind, NFCT_KLOG_KIND) \
+  L(KlogPresent, NFCT_KLOG_PRESENT) \
+  L(KlogPresent2, NFCT_KLOG_PRESENT2) \
+  L(KlogFresh, NFCT_KLOG_FRESH) \
+  L(KlogWord, NFCT_KLOG_WORD)
 
 // Presence bits (word FLOW_PRESENT).
 #define NFCT_FLOW_PRESENT(X) \
@@ -258,7 +263,13 @@
   X(AGG_BY_DNAT, 10)  /* reply source address and port (present when destination-NATed) */ \
   X(AGG_BY_SNAT, 11)  /* reply destination address and port (present when source-NATed) */ \
   X(AGG_BY_REPLY_SRC, 12)  /* reply source address */ \
-  X(AGG_KEYS, 13)
+  X(AGG_KEYS, 13) \
+  /* A key as JS hands it: the key above in the low byte; for an address key, the prefix its */ \
+  /* groups are cut at, (IPv4 length + 1) << AGG_BY_PREFIX4 and (IPv6 length + 1) << */ \
+  /* AGG_BY_PREFIX6 (0: the whole address). */ \
+  X(AGG_BY_KEY_MASK, 255) \
+  X(AGG_BY_PREFIX4, 8) \
+  X(AGG_BY_PREFIX6, 16)
 
 // One key of a group record: meta (AKM_* bits, family << 8 for addresses), a value, 16 bytes
 // of address.
@@ -361,6 +372,153 @@
   X(STAT_COUNT_KINDS, 4) \
   X(STAT_SOCKET_BUFFER, 11)  /* the receive buffer as getsockopt(SO_RCVBUF) reports it */ \
   X(STREAM_STATS, 12)
+
+// Kernel log records (kmsg/line.h): one per netfilter LOG line, legacy TRACE line, loss of
+// /dev/kmsg records, or other line (on request), from /dev/kmsg or a file.
+#define NFCT_KLOG_KIND(X) \
+  X(KLOG_KIND_PACKET, 0)  /* a LOG line */ \
+  X(KLOG_KIND_HOP, 1)  /* a legacy TRACE line: table and chain strings, KLOG_RULE, hop kind in KLOG_KIND */ \
+  X(KLOG_KIND_LOSS, 2)  /* /dev/kmsg records overwritten before they were read: KLOG_LOST, KLOG_SEQ the next */ \
+  X(KLOG_KIND_LINE, 3)  /* another line, its message only */ \
+  X(KLOG_HOP_RULE, 1)  /* hop kinds (KLOG_KIND >> 4 & 15) */ \
+  X(KLOG_HOP_RETURN, 2) \
+  X(KLOG_HOP_POLICY, 3)
+
+// Presence bits of KLOG_PRESENT. KLOG_HAS_COMPLEX: the line holds more than the record carries (an
+// ICMP error's quoted packet, IPv6 extension groups, ARP, words not understood...): the fields
+// are read from the message by lib/nflog/logline-parse.ts instead.
+#define NFCT_KLOG_PRESENT(X) \
+  X(KLOG_HAS_TIME, 1 << 0)  /* wall clock */ \
+  X(KLOG_HAS_KTIME, 1 << 1)  /* the kernel's time since boot */ \
+  X(KLOG_HAS_SEQ, 1 << 2) \
+  X(KLOG_HAS_LEVEL, 1 << 3) \
+  X(KLOG_HAS_COMPLEX, 1 << 4) \
+  X(KLOG_HAS_IN, 1 << 5) \
+  X(KLOG_HAS_OUT, 1 << 6) \
+  X(KLOG_HAS_PHYSIN, 1 << 7) \
+  X(KLOG_HAS_PHYSOUT, 1 << 8) \
+  X(KLOG_HAS_MAC, 1 << 9)  /* MAC= as bytes */ \
+  X(KLOG_HAS_MACSRC, 1 << 10) \
+  X(KLOG_HAS_MACDST, 1 << 11) \
+  X(KLOG_HAS_MACPROTO, 1 << 12) \
+  X(KLOG_HAS_VPROTO, 1 << 13) \
+  X(KLOG_HAS_VID, 1 << 14) \
+  X(KLOG_HAS_SRC, 1 << 15) \
+  X(KLOG_HAS_DST, 1 << 16) \
+  X(KLOG_HAS_LEN, 1 << 17) \
+  X(KLOG_HAS_TOS, 1 << 18) \
+  X(KLOG_HAS_PREC, 1 << 19) \
+  X(KLOG_HAS_TTL, 1 << 20) \
+  X(KLOG_HAS_ID, 1 << 21) \
+  X(KLOG_HAS_TC, 1 << 22) \
+  X(KLOG_HAS_HOPLIMIT, 1 << 23) \
+  X(KLOG_HAS_FLOWLBL, 1 << 24) \
+  X(KLOG_HAS_FRAG, 1 << 25) \
+  X(KLOG_HAS_IPOPT, 1 << 26) \
+  X(KLOG_HAS_PROTO, 1 << 27) \
+  X(KLOG_HAS_MARK, 1 << 28) \
+  X(KLOG_HAS_UID, 1 << 29) \
+  X(KLOG_HAS_GID, 1 << 30)
+
+// Presence bits of KLOG_PRESENT2.
+#define NFCT_KLOG_PRESENT2(X) \
+  X(KLOG_HAS2_PROTONUM, 1 << 0) \
+  X(KLOG_HAS2_SPT, 1 << 1) \
+  X(KLOG_HAS2_DPT, 1 << 2) \
+  X(KLOG_HAS2_UDPLEN, 1 << 3) \
+  X(KLOG_HAS2_TCP, 1 << 4) \
+  X(KLOG_HAS2_TCPSEQ, 1 << 5) \
+  X(KLOG_HAS2_TCPACK, 1 << 6) \
+  X(KLOG_HAS2_WINDOW, 1 << 7) \
+  X(KLOG_HAS2_RES, 1 << 8) \
+  X(KLOG_HAS2_URGP, 1 << 9) \
+  X(KLOG_HAS2_TCPOPT, 1 << 10) \
+  X(KLOG_HAS2_ICMP, 1 << 11) \
+  X(KLOG_HAS2_ICMPTYPE, 1 << 12) \
+  X(KLOG_HAS2_ICMPCODE, 1 << 13) \
+  X(KLOG_HAS2_ICMPID, 1 << 14) \
+  X(KLOG_HAS2_ICMPSEQ, 1 << 15) \
+  X(KLOG_HAS2_ICMPMTU, 1 << 16) \
+  X(KLOG_HAS2_FACILITY, 1 << 17) \
+  X(KLOG_HAS2_HOST, 1 << 18) \
+  X(KLOG_HAS2_INNER, 1 << 19)  /* the packet an ICMP error quotes: a block of KLOG_WORDS follows */ \
+  X(KLOG_HAS2_INCOMPLETE, 1 << 20)  /* `INCOMPLETE [n bytes]` */
+
+// The strings a stream's lines repeat (prefix, interface names, protocol, host, table, chain)
+// are numbered per stream (KL_*ID words): a string is sent once, in the record that uses it
+// first (its KF_ bit set in KLOG_FRESH); JS keeps the table. KLOG_FRESH_RESET: the table starts over
+// (it holds at most a few thousand strings) before this record's strings.
+#define NFCT_KLOG_FRESH(X) \
+  X(KLOG_FRESH_PREFIX, 1 << 0) \
+  X(KLOG_FRESH_IN, 1 << 1) \
+  X(KLOG_FRESH_OUT, 1 << 2) \
+  X(KLOG_FRESH_PHYSIN, 1 << 3) \
+  X(KLOG_FRESH_PHYSOUT, 1 << 4) \
+  X(KLOG_FRESH_PROTO, 1 << 5) \
+  X(KLOG_FRESH_HOST, 1 << 6) \
+  X(KLOG_FRESH_TABLE, 1 << 7) \
+  X(KLOG_FRESH_CHAIN, 1 << 8) \
+  X(KLOG_FRESH_RESET, 1 << 9)
+
+// Strings follow in order: the message; for packets and hops the prefix, for hops then table
+// and chain; then in, out, physin, physout (those only when fresh), macSrc, macDst, src, dst,
+// ipOptions, proto (when fresh), tcpOptions; the quoted packet's src, dst, ipOptions, proto,
+// tcpOptions; host (when fresh); each when present. The quoted packet's block has the same
+// layout, its IP and transport words only.
+#define NFCT_KLOG_WORD(X) \
+  X(KLOG_PRESENT, 0) \
+  X(KLOG_PRESENT2, 1) \
+  X(KLOG_KIND, 2)  /* kind | hop kind << 4 | level << 8 | facility << 16 */ \
+  X(KLOG_SEQ, 3)  /* lo/hi: /dev/kmsg sequence number, or line number of a file */ \
+  X(KLOG_TIME, 5)  /* lo/hi ns since the epoch */ \
+  X(KLOG_KTIME, 7)  /* lo/hi microseconds since boot */ \
+  X(KLOG_LOST, 9)  /* lo/hi */ \
+  X(KLOG_HOPID, 11)  /* a hash of the packet's header fields: the hops of one packet share it */ \
+  X(KLOG_RULE, 12) \
+  X(KLOG_LEN, 13) \
+  X(KLOG_TOS, 14) \
+  X(KLOG_PREC, 15) \
+  X(KLOG_TTL, 16) \
+  X(KLOG_IPID, 17) \
+  X(KLOG_TC, 18) \
+  X(KLOG_HOPLIMIT, 19) \
+  X(KLOG_FLOWLBL, 20) \
+  X(KLOG_FRAG, 21) \
+  X(KLOG_IPFLAGS, 22)  /* CE 1, DF 2, MF 4 */ \
+  X(KLOG_PROTO, 23) \
+  X(KLOG_SPT, 24) \
+  X(KLOG_DPT, 25) \
+  X(KLOG_UDPLEN, 26) \
+  X(KLOG_TCPSEQ, 27) \
+  X(KLOG_TCPACK, 28) \
+  X(KLOG_WINDOW, 29) \
+  X(KLOG_RES, 30) \
+  X(KLOG_TCPFLAGS, 31)  /* FIN 1, SYN 2, RST 4, PSH 8, ACK 16, URG 32, ECE 64, CWR 128, AE 256 */ \
+  X(KLOG_URGP, 32) \
+  X(KLOG_ICMPTYPE, 33) \
+  X(KLOG_ICMPCODE, 34) \
+  X(KLOG_ICMPID, 35) \
+  X(KLOG_ICMPSEQ, 36) \
+  X(KLOG_ICMPMTU, 37) \
+  X(KLOG_MARK, 38) \
+  X(KLOG_UID, 39) \
+  X(KLOG_GID, 40) \
+  X(KLOG_MACPROTO, 41) \
+  X(KLOG_VPROTO, 42) \
+  X(KLOG_VID, 43) \
+  X(KLOG_MAC, 44)  /* offset, length in the batch's bytes */ \
+  X(KLOG_INCOMPLETE, 46) \
+  X(KLOG_PREFIXID, 47) \
+  X(KLOG_INID, 48) \
+  X(KLOG_OUTID, 49) \
+  X(KLOG_PHYSINID, 50) \
+  X(KLOG_PHYSOUTID, 51) \
+  X(KLOG_PROTOID, 52) \
+  X(KLOG_HOSTID, 53) \
+  X(KLOG_TABLEID, 54) \
+  X(KLOG_CHAINID, 55) \
+  X(KLOG_FRESH, 56)  /* KF_* bits */ \
+  X(KLOG_WORDS, 57)
 
 // One C++ enum per layout, named as in NFCT_LAYOUTS: enum FlowWord : uint32_t { FLOW_PRESENT =
 // 0, ... }.

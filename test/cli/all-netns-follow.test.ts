@@ -11,8 +11,8 @@ import { followNamespaces, type NamespaceStream } from '../../lib/cli/commands/a
 import { type Context, makeContext } from '../../lib/cli/context.js';
 import type { NetworkNamespace } from '../../lib/core/netns-discovery.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
+import { CLI } from '../helpers/nfct.js';
 
-const CLI = join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
 const N = 12;
 let spaces: Netns[] = [];
 

@@ -4,17 +4,15 @@
 // the packet counter of its rule (nft is the oracle). A namespace where another socket holds
 // the group (tcpdump here), or that goes away, is said once and skipped. And nfct trace
 // --all-netns is refused, with the reason.
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { createNetns, type Netns } from '../helpers/netns.js';
+import { spawnNfct } from '../helpers/nfct.js';
 import { udpFlow } from '../helpers/traffic.js';
 import { runNfct } from '../support/run-nfct.js';
 
-const CLI = join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
 /** A group no other test uses. */
 const GROUP = 20_000 + (process.pid % 20_000);
 const PORT = 40_999;
@@ -58,26 +56,18 @@ interface Run {
 }
 
 function nfctLog(args: string[]): Run {
-  const child = spawn(process.execPath, [CLI, 'log', '--all-netns', '--group', String(GROUP), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: string[] = [];
-  let rest = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => {
-    const parts = (rest + d.toString()).split('\n');
-    rest = parts.pop()!;
-    lines.push(...parts);
-  });
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const { child, out } = spawnNfct(['log', '--all-netns', '--group', String(GROUP), ...args]);
   const guard = setTimeout(() => child.kill('SIGKILL'), 60_000);
   return {
-    lines,
-    stderr: () => stderr,
+    lines: out.all,
+    stderr: () => out.err,
     async stop() {
       child.kill('SIGINT');
-      const code = await exited;
-      clearTimeout(guard);
-      return code;
+      try {
+        return await out.closed;
+      } finally {
+        clearTimeout(guard);
+      }
     },
   };
 }
@@ -161,7 +151,7 @@ describe('nfct log --all-netns', () => {
       await sleep(5500);
       const code = await run.stop();
       expect(code).toBe(0);
-      const busy = `nfct: [${b.name}] NFLOG group ${GROUP} is held by another socket in this namespace (EBUSY): skipped`;
+      const busy = `nfct: [${b.name}] NFLOG group ${GROUP} is held by pid ${holder.pid} (tcpdump): skipped`;
       expect(run.stderr().split('\n').filter((l) => l === busy)).toHaveLength(1);
       expect(run.stderr().split('\n').filter((l) => l === gone)).toHaveLength(1);
       expect(run.stderr()).not.toContain(`[${a.name}]`);

@@ -1,7 +1,7 @@
 // nfct --all-netns: -C, -S, -L and -E in every namespace, each line marked with its namespace,
 // NDJSON with a netns object; what conntrack prints inside each namespace is the oracle. And
 // through the one writer: `nfct -L --all-netns | head -1` ends quietly.
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,32 +10,25 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
-import { main } from '../../lib/cli/main.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
+import { NFCT_SHELL, spawnNfct } from '../helpers/nfct.js';
+import { runNfct } from '../support/run-nfct.js';
 
-const CLI = join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
 let a: Netns;
 let b: Netns;
 
 /** Runs nfct as a child; stdout lines of our two namespaces only (others run on this machine too). */
-function nfct(args: string[], until?: (lines: string[]) => boolean): Promise<{ lines: string[]; stderr: string; code: number | null }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const lines: string[] = [];
-    let rest = '';
-    let stderr = '';
-    const ours = (l: string) => l.includes(a.name) || l.includes(b.name);
-    child.stdout.on('data', (d: Buffer) => {
-      const parts = (rest + d.toString()).split('\n');
-      rest = parts.pop()!;
-      lines.push(...parts.filter(ours));
-      if (until?.(lines)) child.kill('SIGINT');
+async function nfct(args: string[], until?: (lines: string[]) => boolean): Promise<{ lines: string[]; stderr: string; code: number | null }> {
+  const { child, out } = spawnNfct(args);
+  const ours = (l: string) => l.includes(a.name) || l.includes(b.name);
+  if (until) {
+    child.stdout!.on('data', () => {
+      if (until(out.all.filter(ours))) child.kill('SIGINT');
     });
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('exit', (code) => resolve({ lines, stderr, code }));
-    if (until) setTimeout(() => child.kill('SIGINT'), 20_000).unref();
-  });
+    setTimeout(() => child.kill('SIGINT'), 20_000).unref();
+  }
+  const code = await out.closed;
+  return { lines: out.all.filter(ours), stderr: out.err, code };
 }
 
 beforeAll(async () => {
@@ -128,7 +121,7 @@ describe('nfct --all-netns', () => {
       for (let i = 0; i < 20_000; i++) lines.push(`-I -p udp -s 10.52.${i >> 8}.${i & 255} -d 10.52.255.1 --sport 9 --dport 53 -t 600`);
       await writeFile(join(dir, 'table'), `${lines.join('\n')}\n`);
       await big.execOk('conntrack', ['-R', join(dir, 'table')]);
-      const r = await promisify(execFile)('bash', ['-c', `node ${CLI} -L --all-netns | head -1; echo "status \${PIPESTATUS[0]}" >&2`]);
+      const r = await promisify(execFile)('bash', ['-c', `${NFCT_SHELL} -L --all-netns | head -1; echo "status \${PIPESTATUS[0]}" >&2`]);
       expect(r.stdout.split('\n').filter(Boolean)).toHaveLength(1);
       expect(r.stdout).toMatch(/^\[\S+\] \S+ +\d+ /);
       expect(r.stderr).toBe('status 0\n');
@@ -140,14 +133,10 @@ describe('nfct --all-netns', () => {
 
   test('refused: --all-netns with -D, or with --netns / --pid, in conntrack\'s words, exit 2', async () => {
     const err: string[] = [];
-    const ew = process.stderr.write.bind(process.stderr);
-    process.stderr.write = ((s: string) => (err.push(String(s)), true)) as typeof process.stderr.write;
-    try {
-      expect(await main(['-D', '--all-netns'])).toBe(2);
-      expect(await main(['-L', '--all-netns', '--netns', 'x'])).toBe(2);
-      expect(await main(['-E', '--pid', '1', '--all-netns'])).toBe(2);
-    } finally {
-      process.stderr.write = ew;
+    for (const argv of [['-D', '--all-netns'], ['-L', '--all-netns', '--netns', 'x'], ['-E', '--pid', '1', '--all-netns']]) {
+      const r = await runNfct(argv);
+      expect(r.code).toBe(2);
+      err.push(r.stderr);
     }
     expect(err.join('')).toContain("Illegal option `--all-netns' with this command");
     expect(err.join('')).toContain("`--all-netns' cannot be combined with `--netns'");

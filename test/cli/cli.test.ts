@@ -5,11 +5,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 
-import { main } from '../../lib/cli/main.js';
 import { Conntrack } from '../../lib/conntrack/handle.js';
 import { NfctError } from '../../lib/core/errors.js';
 import { BANNER, TRY_HELP } from '../../lib/cli/messages.js';
-import { runNfct } from '../support/run-nfct.js';
+import { runNfct, startNfct } from '../support/run-nfct.js';
+import { CLI } from '../helpers/nfct.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { tcpFlow, udpFlow } from '../helpers/traffic.js';
 import { type EntrySpec, insertEntry, listEntries, runConntrack } from '../oracle/conntrack-cli.js';
@@ -243,7 +243,7 @@ describe('nfct -E -b', () => {
   test.each(['2000000', '300000000', '1200000000'])('-b %s: the size the kernel set, as conntrack says it', async (size) => {
     const theirs = await notice(['conntrack'], size);
     expect(theirs).toMatch(/^NOTICE: Netlink socket buffer size has been set to \d+ bytes\.$/);
-    expect(await notice([process.execPath, join(__dirname, '..', '..', 'dist', 'cli', 'main.js')], size)).toBe(theirs);
+    expect(await notice([process.execPath, CLI], size)).toBe(theirs);
   });
 });
 
@@ -261,43 +261,28 @@ function runConntrackEvents() {
 }
 
 function nfctEvents() {
-  const lines: string[] = [];
-  const ow = process.stdout.write.bind(process.stdout);
-  const ew = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: string | Uint8Array) => (lines.push(...String(s).split('\n').filter(Boolean)), true)) as typeof process.stdout.write;
-  process.stderr.write = (() => true) as typeof process.stderr.write;
-  const run = main(['-E', '--netns', ns.name]);
+  const run = startNfct(['-E', '--netns', ns.name]);
   return {
     async stop() {
       process.emit('SIGINT');
-      await run;
-      process.stdout.write = ow;
-      process.stderr.write = ew;
-      return lines;
+      await run.done;
+      return run.lines.filter(Boolean);
     },
   };
 }
 
 /** Runs a streaming nfct command until `act` is done, then Ctrl-C; returns its stdout lines. */
 async function streaming(argv: string[], act: () => Promise<unknown>): Promise<{ lines: string[]; stderr: string; code: number }> {
-  const lines: string[] = [];
-  let stderr = '';
-  const ow = process.stdout.write.bind(process.stdout);
-  const ew = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: string | Uint8Array) => (lines.push(...String(s).split('\n').filter(Boolean)), true)) as typeof process.stdout.write;
-  process.stderr.write = ((s: string | Uint8Array) => ((stderr += String(s)), true)) as typeof process.stderr.write;
+  const run = startNfct(argv);
   try {
-    const run = main(argv);
     await sleep(400);
     await act();
     await sleep(800);
-    process.emit('SIGINT');
-    const code = await run;
-    return { lines, stderr, code };
   } finally {
-    process.stdout.write = ow;
-    process.stderr.write = ew;
+    process.emit('SIGINT');
   }
+  const { code, stderr } = await run.done;
+  return { lines: run.lines.filter(Boolean), stderr, code };
 }
 
 describe('nfct log and nfct trace', () => {

@@ -2,10 +2,8 @@
 // (a table filled to the limit with new connections arriving, a DNAT to an address that never
 // answers with traffic going to it, a stale trace table, an nf_log binding nobody hears, an
 // NFLOG group held, events off, a hash table too small for the limit).
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
@@ -13,23 +11,16 @@ import { Conntrack, Nflog, Trace } from '../../lib/index.js';
 import type { Finding } from '../../lib/cli/commands/doctor-checks.js';
 import { createNetns, enableConntrack, type Netns, setSysctl } from '../helpers/netns.js';
 import { listEntries } from '../oracle/conntrack-cli.js';
+import { execNfct } from '../helpers/nfct.js';
 
-const run = promisify(execFile);
-const CLI = join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
 const CT_MAX = '/proc/sys/net/netfilter/nf_conntrack_max';
 
-async function doctor(...args: string[]): Promise<{ findings: Finding[]; code: number; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  let code = 0;
-  try {
-    ({ stdout, stderr } = await run(process.execPath, [CLI, 'doctor', '--json', ...args], { timeout: 60000, maxBuffer: 16 << 20 }));
-  } catch (e) {
-    const x = e as { stdout: string; stderr: string; code: number };
-    ({ stdout, stderr, code } = x);
-  }
-  const findings = stdout.trim() === '' ? [] : stdout.trim().split('\n').map((l) => JSON.parse(l) as Finding);
-  return { findings, code, stderr };
+/** A finding as --json prints it: its netns object instead of the label. */
+type JsonFinding = Omit<Finding, 'netns'> & { netns?: { label: string; inode: number } };
+
+async function doctor(...args: string[]): Promise<{ findings: JsonFinding[]; code: number; stderr: string }> {
+  const r = await execNfct(['doctor', '--json', ...args], { timeout: 60000 });
+  return { findings: r.rows as unknown as JsonFinding[], code: r.code ?? -1, stderr: r.stderr };
 }
 
 /** A bounded traffic generator inside the namespace, running until stopped. */
@@ -81,7 +72,7 @@ describe('table full: entries against nf_conntrack_max, early drops while connec
     const full = res.findings.find((f) => f.check === 'table-full');
     expect(full, JSON.stringify(res.findings)).toBeDefined();
     expect(full!.severity).toBe('error');
-    expect(full!.netns).toBe(ns.name);
+    expect(full!.netns?.label).toBe(ns.name);
     expect(full!.seen.max).toBe(max);
     expect(full!.seen.entries as number).toBeGreaterThan(max * 0.9);
     expect(full!.fix).toContain(`nfct top --netns ${ns.name}`);
@@ -137,7 +128,7 @@ describe('stale UDP: a DNAT to an address that never answers, with traffic going
 
     // The command it gives does clear the entry (conntrack -L as the judge).
     expect((await listEntries(ns, ['-p', 'udp', '-r', '10.98.0.99'])).entries).toHaveLength(1);
-    await run(process.execPath, [CLI, ...stale!.fix.split(' ').slice(1)]);
+    await execNfct(stale!.fix.split(' ').slice(1));
     expect((await listEntries(ns, ['-p', 'udp', '-r', '10.98.0.99'])).entries).toHaveLength(0);
   });
 

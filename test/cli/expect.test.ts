@@ -2,17 +2,16 @@
 // Both programs read the same namespace, whose expectations the library makes on masters
 // that have the ftp helper.
 import type { SpawnOptions } from 'node:child_process';
-import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { Conntrack, type ExpectationInput, formatExpectationCpuStats } from '../../lib/index.js';
 import { createNetns, type Netns, setSysctl } from '../helpers/netns.js';
+import { CLI, execNfct } from '../helpers/nfct.js';
 import { type CollectedOutput, collectOutput } from '../helpers/output.js';
 import { runConntrack } from '../oracle/conntrack-cli.js';
 
-const MAIN = resolve(__dirname, '../../dist/cli/main.js');
 const SENTINEL = '10.77.7.7';
 
 let ns: Netns;
@@ -29,8 +28,9 @@ const expected = (m: ReturnType<typeof master>, dport: number, extra: Partial<Ex
 
 const V6_MASTER = { protocol: 'tcp' as const, src: '2001:db8::1', dst: '2001:db8::2', srcPort: 40003, dstPort: 21 };
 
-async function nfct(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return ns.exec('node', [MAIN, ...args]);
+async function nfct(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; signal: NodeJS.Signals | null; timedOut: boolean }> {
+  const { code, stdout, stderr, signal } = await execNfct(args, { ns });
+  return { code, stdout, stderr, signal, timedOut: false };
 }
 
 /** What may differ between two runs a moment apart: timeouts, times, the program's name. */
@@ -173,7 +173,7 @@ interface Watch extends CollectedOutput {
 function watch(program: 'conntrack' | 'nfct', output: string): Watch {
   const args = ['-E', 'expect', ...(output ? ['-o', output] : [])];
   const options: SpawnOptions = { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TZ: 'UTC' } };
-  const child = program === 'conntrack' ? ns.spawn('conntrack', args, options) : ns.spawn('node', [MAIN, ...args], options);
+  const child = program === 'conntrack' ? ns.spawn('conntrack', args, options) : ns.spawn(process.execPath, [CLI, ...args], options);
   const w: Watch = Object.assign(collectOutput(child, SENTINEL), { stop: async (): Promise<number | null> => null });
   w.stop = async () => {
     child.kill('SIGTERM');

@@ -57,7 +57,10 @@ const FLOW_OPTIONAL = {
   timestamp: (v: unknown) => obj(v) && decimal((v as { start: unknown }).start), helper: str, secctx: str,
   tcp: obj, sctp: obj, dccp: obj, nat: obj, master: tuple, synproxy: obj, seqAdjOriginal: obj, seqAdjReply: obj,
 };
-const flowProblems = (row: Record<string, unknown>): string[] => conforms(row, FLOW_REQUIRED, FLOW_OPTIONAL);
+/** What every line has (schema/common.json), and the netns object of a namespace named with --netns. */
+const HEAD = (type: string) => ({ type: (v: unknown) => v === type, time: (v: unknown) => typeof v === 'string' && !Number.isNaN(Date.parse(v)), timeSource: (v: unknown) => v === 'received' || v === 'kernel' });
+const NETNS = { netns: (v: unknown) => obj(v) && str((v as { label: unknown }).label) && num((v as { inode: unknown }).inode) };
+const flowProblems = (row: Record<string, unknown>): string[] => conforms(row, { ...HEAD('entry'), ...FLOW_REQUIRED }, { ...FLOW_OPTIONAL, ...NETNS });
 
 beforeAll(async () => {
   ns = await createNetns('nfct-json');
@@ -112,7 +115,7 @@ describe('nfct --json: one object per line, one schema per command', () => {
     expect(r.code).toBe(0);
     expect(r.rows.length).toBeGreaterThanOrEqual(1);
     const ev = r.rows[0]!;
-    expect(conforms(ev, { type: (v) => v === 'new', flow: obj, timestamp: decimal }, { portid: num })).toEqual([]);
+    expect(conforms(ev, { ...HEAD('new'), flow: obj, timestamp: decimal }, { portid: num, ...NETNS })).toEqual([]);
     expect(conforms(ev.flow as Record<string, unknown>, { family: str, protocol: str, protonum: num, original: tuple, reply: tuple, status: names, timeout: num }, { ...FLOW_OPTIONAL, mark: num, use: num, id: num })).toEqual([]);
     expect(r.stderr).toMatch(/1 flow events have been shown\.\n/);
   });
@@ -137,13 +140,13 @@ describe('nfct --json: one object per line, one schema per command', () => {
 
   test('-C, -S, -V', async () => {
     const c = await nfct('-C', '--json');
-    expect(c.rows).toEqual([{ count: 4 }]);
+    expect(c.rows).toEqual([{ type: 'count', time: expect.any(String), timeSource: 'received', table: 'conntrack', count: 4, netns: expect.objectContaining({ label: ns.name }) }]);
     const s = await nfct('-S', '--json');
     expect(s.rows.length).toBeGreaterThan(0);
     const counters = ['found', 'invalid', 'insert', 'insert_failed', 'drop', 'early_drop', 'error', 'search_restart', 'clash_resolve', 'chaintoolong'];
-    for (const row of s.rows) expect(conforms(row, Object.fromEntries([['cpu', num], ...counters.map((k) => [k, num])]))).toEqual([]);
+    for (const row of s.rows) expect(conforms(row, { ...HEAD('stats'), table: (v) => v === 'conntrack', ...Object.fromEntries([['cpu', num], ...counters.map((k) => [k, num])]) }, NETNS)).toEqual([]);
     const v = await nfct('-V', '--json');
-    expect(v.rows).toEqual([{ program: 'nfct', version: expect.stringMatching(/^\d+\.\d+\.\d+$/), compatible: 'conntrack-tools 1.4.7' }]);
+    expect(v.rows).toEqual([{ type: 'version', time: expect.any(String), timeSource: 'received', program: 'nfct', version: expect.stringMatching(/^\d+\.\d+\.\d+$/), compatible: 'conntrack-tools 1.4.7', schemas: expect.objectContaining({ entry: 1 }) }]);
   });
 
   test('-L expect: none here, so no line', async () => {

@@ -4,14 +4,14 @@
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { createNetns, type Netns } from '../helpers/netns.js';
+import { CLI, NFCT_SHELL } from '../helpers/nfct.js';
 import { runConntrack } from '../oracle/conntrack-cli.js';
 
-const MAIN = resolve(__dirname, '../../dist/cli/main.js');
 const N = 50_000;
 let ns: Netns;
 let dir: string;
@@ -32,7 +32,7 @@ afterAll(async () => {
 
 describe('pipes and signals', () => {
   test('nfct -L | head -1: one line, a quiet end, exit 0', async () => {
-    const b = await ns.exec('bash', ['-c', `node ${MAIN} -L | head -1; echo "status \${PIPESTATUS[0]}" >&2`]);
+    const b = await ns.exec('bash', ['-c', `${NFCT_SHELL} -L | head -1; echo "status \${PIPESTATUS[0]}" >&2`]);
     expect(b.stdout.split('\n').filter(Boolean)).toHaveLength(1);
     expect(b.stdout).toMatch(/^udp {6}17 \d+ src=10\./);
     expect(b.stderr).toBe('status 0\n');
@@ -40,7 +40,7 @@ describe('pipes and signals', () => {
 
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
     test(`a reader that stops: nfct waits (memory flat); ${signal} ends it after the count so far`, async () => {
-      const child = ns.spawn('node', [MAIN, '-L'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = ns.spawn(process.execPath, [CLI, '-L'], { stdio: ['ignore', 'pipe', 'pipe'] });
       let stderr = '';
       child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
       // Read the first chunk, then stop reading: the pipe fills and nfct must wait, and the

@@ -7,15 +7,15 @@ import { type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, readFile, readlink, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { createNetns, type Netns } from '../helpers/netns.js';
+import { CLI, NFCT_SHELL } from '../helpers/nfct.js';
 import { runConntrack } from '../oracle/conntrack-cli.js';
 
-const MAIN = resolve(__dirname, '../../dist/cli/main.js');
 let ns: Netns;
 let peer: Netns;
 let dir: string;
@@ -52,8 +52,8 @@ async function count(n: Netns): Promise<number> {
 
 describe('nfct -R: endless and hostile input', () => {
   for (const [how, args, signal] of [
-    ['-R /dev/zero', [MAIN, '-R', '/dev/zero'], 'SIGTERM'],
-    ['-R - </dev/zero', ['-c', `exec node ${MAIN} -R - </dev/zero`], 'SIGINT'],
+    ['-R /dev/zero', [CLI, '-R', '/dev/zero'], 'SIGTERM'],
+    ['-R - </dev/zero', ['-c', `exec ${NFCT_SHELL} -R - </dev/zero`], 'SIGINT'],
   ] as const) {
     test(`${how}: a GiB read with flat memory, then ${signal} ends it by the signal`, async () => {
       const child = how.startsWith('-R -') ? ns.spawn('sh', args, { stdio: ['ignore', 'ignore', 'pipe'] }) : ns.spawn('node', args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -71,7 +71,7 @@ describe('nfct -R: endless and hostile input', () => {
   }
 
   test('-R /dev/urandom: ends at its first line with exit 2 and the table unchanged, as conntrack', async () => {
-    const [ours, theirs] = await Promise.all([ns.exec('node', [MAIN, '-R', '/dev/urandom']), runConntrack(peer, ['-R', '/dev/urandom'])]);
+    const [ours, theirs] = await Promise.all([ns.exec(process.execPath, [CLI, '-R', '/dev/urandom']), runConntrack(peer, ['-R', '/dev/urandom'])]);
     expect(theirs.code).toBe(2);
     expect(ours.code, ours.stderr).toBe(2);
     expect(ours.stderr).toMatch(/^nfct v[\d.]+ \(conntrack-tools compatible\): /);
@@ -85,7 +85,7 @@ describe('nfct -R FIFO', () => {
     test(`no writer: nfct waits for one, and ${signal} ends the wait by the signal`, async () => {
       const fifo = join(dir, `fifo-${signal}`);
       await ns.execOk('mkfifo', [fifo]);
-      const child = ns.spawn('node', [MAIN, '-R', fifo], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = ns.spawn(process.execPath, [CLI, '-R', fifo], { stdio: ['ignore', 'ignore', 'pipe'] });
       const { stderr, exit } = collect(child);
       const pid = child.pid!;
       // The sentinel: nfct holds the FIFO open (a blocking open would still be waiting for a writer).
@@ -111,7 +111,7 @@ describe('nfct -R FIFO', () => {
       await once(writer, 'exit');
       return ((await exit) as [number | null])[0];
     };
-    expect(await Promise.all([run(ns, `node ${MAIN}`, 'fifo-ours'), run(peer, 'conntrack', 'fifo-peer')])).toEqual([0, 0]);
+    expect(await Promise.all([run(ns, NFCT_SHELL, 'fifo-ours'), run(peer, 'conntrack', 'fifo-peer')])).toEqual([0, 0]);
     const table = async (n: Netns): Promise<string[]> => (await n.execOk('conntrack', ['-L', '-s', '10.9.0.0/24'])).stdout.split('\n').filter(Boolean).map((l) => l.replace(/ \d+ src=/, ' T src=')).sort();
     const [a, b] = await Promise.all([table(ns), table(peer)]);
     expect(a).toHaveLength(2);

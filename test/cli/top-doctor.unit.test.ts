@@ -92,7 +92,7 @@ describe('doctor checks', () => {
   });
 
   test('errors come first', () => {
-    const f = diagnose(report({ entries: 950, sysctls: { nf_conntrack_max: '1000', nf_conntrack_buckets: '1000', nf_conntrack_acct: '0' } }));
+    const f = diagnose([report({ entries: 950, sysctls: { nf_conntrack_max: '1000', nf_conntrack_buckets: '1000', nf_conntrack_acct: '0' } })]);
     expect(f[0]?.severity).toBe('error');
     expect(f.map((x) => x.check)).toContain('acct-off');
   });
@@ -100,16 +100,24 @@ describe('doctor checks', () => {
 
 describe('top frame', () => {
   const snap = (percent: number): TopSnapshot => ({
-    time: '2026-12-02T01:02:03.000Z', interval: 2, by: ['src'], sort: 'count', entries: 3, groupCount: 2,
-    namespaces: [{ netns: 'a', entries: 3, max: 4, percent, newPerSec: 1.5, destroyPerSec: 0, eventOverruns: 0, drop: 0, early_drop: 2, insert_failed: null }],
-    groups: [{ key: { src: '10.0.0.1' }, count: 2 }, { key: { src: null }, count: 1 }],
+    time: '2026-12-02T01:02:03.000Z', interval: 2, by: ['src'], keys: ['src'], sort: 'count', entries: 4, matched: 3, groupCount: 2,
+    namespaces: [{ netns: 'a', entries: 4, matched: 3, max: 4, percent, newPerSec: 1.5, destroyPerSec: 0, eventOverruns: 0, drop: 0, early_drop: 2, insert_failed: null }],
+    groups: [{ key: { src: '10.0.0.1' }, count: 2, change: 1, rate: 0.5 }, { key: { src: null }, count: 1, change: null, rate: null }],
   });
 
-  test('plain: header figures, groups with their share, "-" for a key that does not apply', () => {
+  test('plain: header figures, groups with their share of the matched entries, change and rate, "-" for what is not known', () => {
     const lines = renderFrame(snap(75), { colour: false, title: 'a' });
     expect(lines[0]).toBe('nfct top - a  every 2s  by src  sort count  01:02:03 UTC');
-    expect(lines[1]).toBe('entries 3 / 4 (75.0% full)  new 1.5/s  destroy 0/s  drop 0/s  early_drop 2/s  insert_failed -/s');
-    expect(lines.slice(3)).toEqual(['COUNT     %  SRC', '    2  66.7  10.0.0.1', '    1  33.3  -']);
+    expect(lines[1]).toBe('entries 4 / 4 (75.0% full)  new 1.5/s  destroy 0/s  drop 0/s  early_drop 2/s  insert_failed -/s');
+    expect(lines.slice(3)).toEqual(['COUNT     %  CHANGE    RATE  SRC', '    2  66.7      +1  +0.5/s  10.0.0.1', '    1  33.3       -       -  -']);
+  });
+
+  test('a screen: the selected row marked, the key help in place of the groups, a prompt on the last line', () => {
+    const screen = { selected: 1, help: false, keys: [['q', 'quit']] as const };
+    const lines = renderFrame(snap(10), { colour: false, title: 'a', screen });
+    expect(lines.slice(3)).toEqual(['  COUNT     %  CHANGE    RATE  SRC', '      2  66.7      +1  +0.5/s  10.0.0.1', '>     1  33.3       -       -  -']);
+    expect(renderFrame(snap(10), { colour: false, title: 'a', screen: { ...screen, help: true } }).slice(3)).toEqual(['Keys', '  q                 quit', '', '(any key returns)']);
+    expect(renderFrame(snap(10), { colour: false, title: 'a', rows: 12, screen: { ...screen, prompt: '/10._' } }).at(-1)).toBe('/10._');
   });
 
   test.each([
@@ -123,7 +131,7 @@ describe('top frame', () => {
   test('cut to the terminal: rows keep the help line, columns cut the text', () => {
     const lines = renderFrame(snap(10), { colour: false, title: 'a', rows: 5, columns: 20, help: true });
     expect(lines).toHaveLength(5);
-    expect(lines[4]).toBe('g/G: group by next/p');
+    expect(lines[4]).toBe('g/G: group by  s: so');
     expect(lines.every((l) => l.length <= 20)).toBe(true);
   });
 

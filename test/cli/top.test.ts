@@ -2,17 +2,17 @@
 // distribution, capture-pane shows the expected top line, send-keys switches the grouping and
 // quits. Off a terminal it prints plain lines; --once --json one NDJSON snapshot.
 import { execFile } from 'node:child_process';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { createNetns, type Netns } from '../helpers/netns.js';
+import { CLI, execNfct, NFCT_SHELL } from '../helpers/nfct.js';
+import { checkOutput } from '../helpers/schema.js';
 import { type EntrySpec, loadEntries } from '../oracle/conntrack-cli.js';
 
 const run = promisify(execFile);
-const CLI = join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
 // A private tmux server: nothing of anyone else's is touched, and killing it ends everything.
 const SOCKET = `nfct-top-${process.pid}`;
 const tmux = (...args: string[]) => run('tmux', ['-L', SOCKET, ...args]);
@@ -33,13 +33,8 @@ function distribution(): EntrySpec[] {
 }
 
 async function nfct(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
-  try {
-    const r = await run(process.execPath, [CLI, ...args], { timeout: 20000 });
-    return { stdout: r.stdout, stderr: r.stderr, code: 0 };
-  } catch (e) {
-    const x = e as { stdout: string; stderr: string; code: number };
-    return { stdout: x.stdout, stderr: x.stderr, code: x.code };
-  }
+  const r = await execNfct(args, { timeout: 20000 });
+  return { stdout: r.stdout, stderr: r.stderr, code: r.code ?? -1 };
 }
 
 /** The pane's text once `ready` holds for it (polled, bounded). */
@@ -58,7 +53,10 @@ function firstRow(text: string, column: string): string[] {
   const lines = text.split('\n');
   const h = lines.findIndex((l) => /^\s*COUNT\s+%/.test(l) && l.includes(column));
   expect(h, text).toBeGreaterThanOrEqual(0);
-  return lines[h + 1]!.trim().split(/\s+/);
+  // The row: the selection marker, then COUNT % CHANGE RATE and the keys; CHANGE and RATE left out.
+  const f = lines[h + 1]!.trim().split(/\s+/);
+  if (f[0] === '>') f.shift();
+  return [f[0]!, f[1]!, ...f.slice(4)];
 }
 
 beforeAll(async () => {
@@ -73,17 +71,17 @@ afterAll(async () => {
 describe('nfct top in a terminal (tmux)', () => {
   test('shows the biggest source first, g switches to destinations, q quits', async () => {
     await tmux('new-session', '-d', '-s', 'top', '-x', '120', '-y', '30', `${process.execPath} ${CLI} top --netns ${ns.name} --interval 0.5; sleep 30`);
-    let text = await paneWhen((t) => /COUNT\s+%\s+SRC/.test(t));
+    let text = await paneWhen((t) => /COUNT\s+%\s+CHANGE\s+RATE\s+SRC/.test(t));
     expect(firstRow(text, 'SRC')).toEqual(['40', '53.3', '10.1.0.1']);
     expect(text).toMatch(/entries 75 \/ [\d,]+ \(0\.\d% full\)/);
     expect(text).toContain('q: quit');
 
     await tmux('send-keys', '-t', 'top', 'g');
-    text = await paneWhen((t) => /COUNT\s+%\s+DST/.test(t));
+    text = await paneWhen((t) => /COUNT\s+%\s+CHANGE\s+RATE\s+DST/.test(t));
     expect(firstRow(text, 'DST')).toEqual(['50', '66.7', '10.2.0.7']);
 
     await tmux('send-keys', '-t', 'top', 'G', 'G');
-    text = await paneWhen((t) => /COUNT\s+%\s+FAMILY/.test(t));
+    text = await paneWhen((t) => /COUNT\s+%\s+CHANGE\s+RATE\s+FAMILY/.test(t));
     // g then G G: one key back from src (the cycle wraps to its last key, family)
     expect(firstRow(text, 'FAMILY')).toEqual(['75', '100.0', 'ipv4']);
 
@@ -103,12 +101,13 @@ describe('nfct top off a terminal', () => {
     const s = JSON.parse(lines[0]!);
     expect(s.by).toEqual(['dst']);
     expect(s.entries).toBe(75);
+    // Against the first snapshot (taken one interval before, for the rates) nothing changed.
     expect(s.groups).toEqual([
-      { key: { dst: '10.2.0.7' }, count: 50 },
-      { key: { dst: '10.2.0.8' }, count: 25 },
+      { key: { dst: '10.2.0.7' }, count: 50, change: 0, rate: 0 },
+      { key: { dst: '10.2.0.8' }, count: 25, change: 0, rate: 0 },
     ]);
     expect(s.namespaces).toHaveLength(1);
-    expect(s.namespaces[0]).toMatchObject({ netns: ns.name, entries: 75, drop: 0, early_drop: 0, insert_failed: 0 });
+    expect(s.namespaces[0]).toMatchObject({ netns: { label: ns.name, names: [ns.name] }, entries: 75, matched: 75, drop: 0, early_drop: 0, insert_failed: 0 });
     expect(s.namespaces[0].max).toBeGreaterThan(0);
     expect(typeof s.namespaces[0].newPerSec).toBe('number');
   });
@@ -118,18 +117,19 @@ describe('nfct top off a terminal', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).not.toContain('\x1b');
     const lines = r.stdout.split('\n');
-    const h = lines.findIndex((l) => /COUNT\s+%\s+SRC\s+PROTOCOL/.test(l));
+    const h = lines.findIndex((l) => /COUNT\s+%\s+CHANGE\s+RATE\s+SRC\s+PROTOCOL/.test(l));
     expect(lines.slice(h + 1, h + 3).map((l) => l.trim().split(/\s+/))).toEqual([
-      ['20', '26.7', '10.1.0.1', 'tcp'],
-      ['20', '26.7', '10.1.0.1', 'udp'],
+      ['20', '26.7', '0', '0/s', '10.1.0.1', 'tcp'],
+      ['20', '26.7', '0', '0/s', '10.1.0.1', 'udp'],
     ]);
   });
 
   for (const json of [false, true]) {
     test(`live${json ? ' --json' : ''} into | head -1: one line, then a quiet end with exit 0 at the next frame`, async () => {
-      const r = await run('bash', ['-c', `node ${CLI} top --netns ${ns.name} --interval 0.2${json ? ' --json' : ''} | head -1; echo "status \${PIPESTATUS[0]}" >&2`], { timeout: 20000 });
+      const r = await run('bash', ['-c', `${NFCT_SHELL} top --netns ${ns.name} --interval 0.2${json ? ' --json' : ''} | head -1; echo "status \${PIPESTATUS[0]}" >&2`], { timeout: 20000 });
       expect(r.stdout.split('\n').filter(Boolean)).toHaveLength(1);
-      expect(r.stdout).toMatch(json ? /^\{"time":/ : /^nfct top - /);
+      checkOutput(r.stdout, json, 'nfct top | head -1');
+      expect(r.stdout).toMatch(json ? /^\{"type":"top","time":/ : /^nfct top - /);
       expect(r.stderr).toBe('status 0\n');
     });
   }
@@ -139,12 +139,13 @@ describe('nfct top off a terminal', () => {
     expect(r.code).toBe(0);
     const s = JSON.parse(r.stdout.trim());
     const mine = s.groups.filter((g: { key: { netns: string } }) => g.key.netns === ns.name);
-    expect(mine).toEqual([
+    expect(mine.map((g: { key: unknown; count: number }) => ({ key: g.key, count: g.count }))).toEqual([
       { key: { netns: ns.name, src: '10.1.0.1' }, count: 40 },
       { key: { netns: ns.name, src: '10.1.0.2' }, count: 25 },
       { key: { netns: ns.name, src: '10.1.0.3' }, count: 10 },
     ]);
-    expect(s.namespaces.map((n: { netns: string }) => n.netns)).toContain(ns.name);
+    expect(s.namespaces.map((n: { netns: { label: string } }) => n.netns.label)).toContain(ns.name);
+    expect(s.entries).toBe(s.namespaces.reduce((sum: number, n: { entries: number }) => sum + n.entries, 0));
   });
 
   test.each([

@@ -9,9 +9,9 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { loadError, NativeLoadError } from '../../lib/core/load-error.js';
+import { execNfct } from '../helpers/nfct.js';
 
 const ROOT = resolve(__dirname, '..', '..');
-const CLI = join(ROOT, 'dist', 'cli', 'main.js');
 let dir = '';
 let broken = '';
 
@@ -28,28 +28,31 @@ afterAll(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-const run = (args: string[], script?: string) =>
-  spawnSync(process.execPath, script ? ['--input-type=module', '-e', script] : [CLI, ...args], {
+/** A script importing the package, with the broken addon. */
+const run = (script: string) =>
+  spawnSync(process.execPath, ['--input-type=module', '-e', script], {
     cwd: ROOT,
     encoding: 'utf8',
     env: { ...process.env, NFCT_ADDON: broken },
   });
+/** nfct with the broken addon. */
+const cli = (args: string[]) => execNfct(args, { cwd: ROOT, env: { ...process.env, NFCT_ADDON: broken } });
 
 describe('an addon that cannot load', () => {
-  test('nfct --version and --help work; a command says what is missing and exits 1', () => {
-    const version = run(['--version']);
-    expect(version.status).toBe(0);
+  test('nfct --version and --help work; a command says what is missing and exits 1', async () => {
+    const version = await cli(['--version']);
+    expect(version.code).toBe(0);
     expect(version.stdout).toMatch(/^nfct v\d+\.\d+\.\d+ \(conntrack-tools compatible\)\n$/);
-    const help = run(['--help']);
-    expect(help.status).toBe(0);
+    const help = await cli(['--help']);
+    expect(help.code).toBe(0);
     expect(help.stdout).toContain('-L');
-    const list = run(['-L']);
-    expect(list.status).toBe(1);
+    const list = await cli(['-L']);
+    expect(list.code).toBe(1);
     expect(list.stderr).toContain('the native addon could not be loaded: the shared library libnfctgone.so.7 is missing');
   });
 
   test('import works, the pure helpers work, Conntrack.open() rejects with NativeLoadError', () => {
-    const r = run([], `
+    const r = run(`
       import { Conntrack, decodePacket, parseLogLine, formatLogLine, NativeLoadError } from '@x/nfct';
       const udp = Buffer.from('4500001c000040004011f8b80a0000010a0000021388003500080000', 'hex');
       const p = decodePacket(udp, 'ipv4');

@@ -2,7 +2,7 @@
 // inside a test namespace, every operation of every handle fails with an NfctError EPERM whose
 // message names the missing capability, and nothing crashes or hangs. The child runs the
 // library bundled from lib/ (support/bundle.ts) from a world-readable temporary directory.
-import { chmodSync, copyFileSync, existsSync, lstatSync, readdirSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -107,6 +107,7 @@ describe('without CAP_NET_ADMIN', () => {
     expect(outcomes.at(-1)).toEqual({ done: true });
     expect(outcomes.filter((o) => o.name).map((o) => o.name)).toEqual([
       ...NET_ADMIN.slice(0, 14), 'createMany', ...NET_ADMIN.slice(14), ...SYS_ADMIN.slice(0, 4), 'Conntrack.open({ pid: 1 })', ...SYS_ADMIN.slice(4),
+      'KernelLog.kmsg()', 'KernelLog.file(unreadable)',
     ]);
   });
 
@@ -150,6 +151,22 @@ describe('without CAP_NET_ADMIN', () => {
     expect(o.message).toContain('/proc/1/ns/net');
     expect(o.message).toContain('ptrace');
     expect(o.message).not.toContain('CAP_NET_ADMIN');
+  });
+
+  test('the kernel log: /dev/kmsg refused while kernel.dmesg_restrict is 1, saying so; a file it may not read, saying that', () => {
+    const restricted = readFileSync('/proc/sys/kernel/dmesg_restrict', 'utf8').trim() === '1';
+    const kmsg = outcome('KernelLog.kmsg()');
+    if (restricted) {
+      expect(kmsg).toMatchObject({ ok: false, isNfct: true, code: 'EPERM', syscall: 'open' });
+      expect(kmsg.message).toContain('/dev/kmsg needs CAP_SYSLOG');
+    } else {
+      expect(kmsg).toMatchObject({ ok: true });
+    }
+    const file = outcome('KernelLog.file(unreadable)');
+    expect(file).toMatchObject({ ok: false, isNfct: true, code: 'EACCES', syscall: 'open' });
+    expect(file.message).toContain('/etc/shadow');
+    expect(file.message).toContain('may not read it');
+    expect(file.message).not.toContain('namespace');
   });
 
   test('failures point at the caller: the stack holds the line of the call', () => {

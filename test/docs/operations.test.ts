@@ -14,8 +14,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { Conntrack } from '../../lib/index.js';
 import { NODE_PODS, NODE_SERVICES, NodeFixture } from '../helpers/k8s-node.js';
-import { main } from '../../lib/cli/main.js';
-import { runNfct } from '../support/run-nfct.js';
+import { runNfct, startNfct } from '../support/run-nfct.js';
 
 const DOC = join(resolve(__dirname, '..', '..'), 'docs', 'operations.md');
 const CLIENT = 'default/client-7c9d8-abcde';
@@ -110,20 +109,8 @@ describe('docs/operations.md: Debugging a node', () => {
     await node.node.execOk('iptables-nft', ['-I', 'FORWARD', '-s', '10.244.1.5', '-d', '10.244.1.9', '-p', 'tcp', '--dport', '8080', '-m', 'comment', '--comment', 'default/deny-client-to-web', '-j', 'DROP']);
     let lines: string[] = [];
     await record('drop-trace', [['nfct trace -p tcp --dport 80 --netns node', async () => {
-      lines = [];
-      let err = '';
-      let partial = '';
-      const ow = process.stdout.write.bind(process.stdout);
-      const ew = process.stderr.write.bind(process.stderr);
-      process.stdout.write = ((s: string | Uint8Array) => {
-        partial += String(s);
-        const parts = partial.split('\n');
-        partial = parts.pop()!;
-        lines.push(...parts);
-        return true;
-      }) as typeof process.stdout.write;
-      process.stderr.write = ((s: string | Uint8Array) => ((err += String(s)), true)) as typeof process.stderr.write;
-      const run = main(['trace', '-p', 'tcp', '--dport', '80', '--netns', node.node.name]);
+      const run = startNfct(['trace', '-p', 'tcp', '--dport', '80', '--netns', node.node.name]);
+      lines = run.lines;
       try {
         for (let i = 0; i < 200 && !(await node.node.exec('nft', ['list', 'tables'])).stdout.includes('nfct_trace_'); i++) await new Promise((r) => setTimeout(r, 25));
         // One SYN, from a fixed port: it is dropped (the connection attempt is given up at once).
@@ -132,10 +119,8 @@ describe('docs/operations.md: Debugging a node', () => {
         for (let i = 0; i < 100 && !lines.some((l) => l.startsWith('  => drop')); i++) await new Promise((r) => setTimeout(r, 25));
       } finally {
         process.emit('SIGINT');
-        await run;
-        process.stdout.write = ow;
-        process.stderr.write = ew;
       }
+      const err = (await run.done).stderr;
       // The first packet's block only (the SYN is sent again while the trace runs).
       const end = lines.findIndex((l) => l.startsWith('  => '));
       // As a terminal shows it: what it traces (stderr) first, then the packet.

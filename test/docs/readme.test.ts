@@ -21,6 +21,8 @@ import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { createNetns, type Netns } from '../helpers/netns.js';
+import { NFCT_SHELL } from '../helpers/nfct.js';
+import { checkOutput } from '../helpers/schema.js';
 import { type Block, codeBlocks, declares, shellCommands, uses } from './blocks.js';
 
 const ROOT = resolve(__dirname, '..', '..');
@@ -98,7 +100,9 @@ beforeAll(async () => {
   symlinkSync(ROOT, join(dir, 'node_modules', '@x', 'nfct'), 'dir');
   bin = join(dir, 'bin');
   mkdirSync(bin);
-  writeFileSync(join(bin, 'nfct'), `#!/bin/sh\nexec ${process.execPath} ${join(ROOT, 'dist', 'cli', 'main.js')} "$@"\n`);
+  // nfct as the README's commands call it; a copy of what it prints goes to CAPTURE, whose JSON
+  // lines each shell block's test checks against schema/*.json.
+  writeFileSync(join(bin, 'nfct'), `#!/bin/bash\nset -o pipefail\n${NFCT_SHELL} "$@" | tee -p -a ${join(dir, 'capture')}\n`);
   chmodSync(join(bin, 'nfct'), 0o755);
 });
 afterAll(async () => {
@@ -196,6 +200,7 @@ describe('README.md', () => {
 
   for (const b of shBlocks) {
     test(`runs ${where(b)}`, async () => {
+      writeFileSync(join(dir, 'capture'), '');
       const sleeper = spawn('ip', ['netns', 'exec', ns.name, 'sleep', '60'], { stdio: 'ignore' });
       try {
         for (const line of shellCommands(b.code)) {
@@ -212,6 +217,8 @@ describe('README.md', () => {
             expect(out.stderr).toMatch(/nfct doctor: \d+ namespaces? examined/);
           } else expect(out.code, `${cmd}:\n${out.stderr}`).toBe(0);
         }
+        // What nfct printed in this block keeps to the NDJSON contract.
+        checkOutput(readFileSync(join(dir, 'capture'), 'utf8'), false, where(b));
       } finally {
         sleeper.kill();
       }

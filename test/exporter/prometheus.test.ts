@@ -11,8 +11,8 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 
 import { Conntrack } from '../../lib/index.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
+import { CLI } from '../helpers/nfct.js';
 
-const CLI = join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
 
 let a: Netns;
 let b: Netns;

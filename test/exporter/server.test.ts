@@ -16,8 +16,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { createExporter, serveExporter } from '../../lib/index.js';
 import { parseListen } from '../../lib/exporter/server.js';
+import { CLI } from '../helpers/nfct.js';
 
-const CLI = join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
 let dir: string;
 const children: ChildProcess[] = [];
 

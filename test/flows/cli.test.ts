@@ -1,17 +1,16 @@
 // `nfct flows` as a user runs it: text and NDJSON lines of traffic through DNAT and SNAT, the
 // summary at SIGTERM, IPFIX to nfcapd with --all-netns (each namespace its own observation
 // domain), sysctls restored at exit, and clear errors for bad options and collectors.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { resolve } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { sysctl } from '../helpers/netns-core.js';
-import { collectOutput, type CollectedOutput } from '../helpers/output.js';
+import { spawnNfct } from '../helpers/nfct.js';
+import type { CollectedOutput } from '../helpers/output.js';
 import { startNfcapd } from './collectors.js';
 import { ADDR, createTopology, exchange, startServer, type Topology } from './topology.js';
 
-const MAIN = resolve(__dirname, '../../dist/cli/main.js');
 let t: Topology;
 let server: { stop(): void };
 
@@ -26,8 +25,7 @@ afterAll(async () => {
 });
 
 function nfct(args: string[]): { child: ChildProcess; out: CollectedOutput } {
-  const child = t.router.spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  return { child, out: collectOutput(child, '\0') };
+  return spawnNfct(args, { ns: t.router });
 }
 
 async function until(cond: () => boolean, what: string, ms = 15_000): Promise<void> {
@@ -91,8 +89,7 @@ describe('nfct flows', () => {
     const nfcapd = await startNfcapd();
     // From the test's own namespace (where nfcapd listens), watching only this file's namespaces.
     const only = `^(${t.router.name}|${t.client.name})$`;
-    const c = { child: spawn(process.execPath, [MAIN, 'flows', '--all-netns', '--netns-regex', only, '--ipfix', `127.0.0.1:${nfcapd.port}`, '--enable-sysctls', '-p', 'udp'], { stdio: ['ignore', 'pipe', 'pipe'] }), out: undefined as unknown as CollectedOutput };
-    c.out = collectOutput(c.child, '\0');
+    const c = spawnNfct(['flows', '--all-netns', '--netns-regex', only, '--ipfix', `127.0.0.1:${nfcapd.port}`, '--enable-sysctls', '-p', 'udp']);
     try {
       await until(() => c.out.err.includes(`[${t.router.name}] watching`), 'the router namespace to be watched', 30_000);
       const inode = Number(new RegExp(`\\[${t.router.name}\\] watching \\(IPFIX observation domain (\\d+)\\)`).exec(c.out.err)![1]);

@@ -1,14 +1,13 @@
 // nfct on a node fixture, as an operator uses it: entries named by their Service, namespaces by
 // their pod. conntrack -L and the fixture's own traffic are the oracles.
-import { join, resolve } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { NODE_PODS, NODE_SERVICES, NodeFixture } from '../helpers/k8s-node.js';
 import { runNfct } from '../support/run-nfct.js';
+import { execNfct } from '../helpers/nfct.js';
 
 const CLIENT = 'default/client-7c9d8-abcde';
-const CLI = join(resolve(__dirname, '..', '..'), 'dist', 'cli', 'main.js');
 
 describe('nfct on a node (kube-proxy in iptables-nft mode)', () => {
   let node: NodeFixture;
@@ -90,11 +89,11 @@ describe('nfct on a node (kube-proxy in iptables-nft mode)', () => {
   });
 
   test('under ip netns exec NAME, doctor calls the namespace NAME, not host', async () => {
-    const r = await node.node.exec(process.execPath, [CLI, 'doctor', '--interval', '0.1', '--json']);
-    const findings = r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { netns: string });
-    expect(findings.length).toBeGreaterThan(0);
-    for (const f of findings) expect(f.netns).toBe(node.node.name);
-    const text = await node.node.exec(process.execPath, [CLI, 'doctor', '--interval', '0.1']);
+    const r = await execNfct(['doctor', '--interval', '0.1', '--json'], { ns: node.node });
+    const findings = r.rows as Array<{ scope: string; netns?: { label: string } }>;
+    expect(findings.filter((f) => f.scope === 'namespace').length).toBeGreaterThan(0);
+    for (const f of findings) if (f.scope === 'namespace') expect(f.netns?.label).toBe(node.node.name);
+    const text = await execNfct(['doctor', '--interval', '0.1'], { ns: node.node });
     expect(text.stdout).toContain(`[${node.node.name}] `);
     expect(text.stdout).not.toContain('[host]');
   });

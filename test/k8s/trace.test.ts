@@ -5,38 +5,20 @@ import type { ChildProcess } from 'node:child_process';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
-import { main } from '../../lib/cli/main.js';
 import { NODE_PODS, NODE_SERVICES, NodeFixture, type ProxyMode } from '../helpers/k8s-node.js';
+import { startNfct } from '../support/run-nfct.js';
 
 const CLIENT = 'default/client-7c9d8-abcde';
 
 /** nfct trace running in this process, its stdout lines and stderr collected, until stop(). */
 function startTrace(argv: string[]): { lines: string[]; stderr: () => string; stop: () => Promise<number> } {
-  const lines: string[] = [];
-  let err = '';
-  let partial = '';
-  const ow = process.stdout.write.bind(process.stdout);
-  const ew = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: string | Uint8Array) => {
-    partial += String(s);
-    const parts = partial.split('\n');
-    partial = parts.pop()!;
-    lines.push(...parts);
-    return true;
-  }) as typeof process.stdout.write;
-  process.stderr.write = ((s: string | Uint8Array) => ((err += String(s)), true)) as typeof process.stderr.write;
-  const run = main(argv);
+  const run = startNfct(argv);
   return {
-    lines,
-    stderr: () => err,
+    lines: run.lines,
+    stderr: () => run.stderr,
     stop: async () => {
       process.emit('SIGINT');
-      try {
-        return await run;
-      } finally {
-        process.stdout.write = ow;
-        process.stderr.write = ew;
-      }
+      return (await run.done).code;
     },
   };
 }
@@ -67,6 +49,24 @@ function ourBlock(lines: readonly string[], sport: number): { id: string; lines:
     if (out[out.length - 1]!.startsWith('  => ')) return { id: m[1]!, lines: out };
   }
   return undefined;
+}
+
+/**
+ * The rule hops the kernel's own tracer printed for trace `id`, outside our marking tables:
+ * iptables-nft as `TABLE CHAIN HANDLE: -A ...` (xtables-monitor --trace prints
+ * `TRACE: 2 <id> nat:CHAIN:rule:0xHANDLE:VERDICT  -4 -t nat -A CHAIN ...`), nftables as
+ * `FAMILY TABLE CHAIN HANDLE: RULE (VERDICT)` (nft -a monitor trace prints
+ * `trace id <id> ip TABLE CHAIN rule TEXT # handle N (verdict V)`).
+ */
+function oracleRules(mode: ProxyMode, text: string, id: string): string[] {
+  if (mode === 'iptables-nft') {
+    return [...text.matchAll(new RegExp(`TRACE: \\d+ ${id} (\\w+):(\\S+?):rule:0x([0-9a-f]+):\\S+ +-4 -t \\w+ (.*)$`, 'gm'))]
+      .filter((m) => !m[1]!.startsWith('nfct_trace_'))
+      .map((m) => `${m[1]} ${m[2]} ${parseInt(m[3]!, 16)}: ${m[4]!.trim()}`);
+  }
+  return [...text.matchAll(new RegExp(`^trace id ${id} (ip6?) (\\S+) (\\S+) rule (.*) # handle (\\d+) \\(verdict ([^)]*)\\)`, 'gm'))]
+    .filter((m) => !m[2]!.startsWith('nfct_trace_'))
+    .map((m) => `${m[1]} ${m[2]} ${m[3]} ${m[5]}: ${m[4]!.trim()} (${m[6]})`);
 }
 
 describe.each(['iptables-nft', 'nftables'] as ProxyMode[])('nfct trace, kube-proxy in %s mode', (mode) => {
@@ -117,10 +117,7 @@ describe.each(['iptables-nft', 'nftables'] as ProxyMode[])('nfct trace, kube-pro
         // iptables-save form, comments and all; the jump to the Service chain names the Service.
         expect(hops).toContainEqual(expect.stringMatching(/^ {2}ip nat KUBE-SERVICES rule handle \d+: -A KUBE-SERVICES -d 10\.96\.0\.10\/32 -p udp -m comment --comment "kube-system\/kube-dns:dns cluster IP" -m udp --dport 53 -j KUBE-SVC-TCOU7JCQXEZGVUNU \(verdict jump KUBE-SVC-TCOU7JCQXEZGVUNU\) \[service kube-system\/kube-dns:dns\]$/));
         expect(hops).toContainEqual(expect.stringMatching(/-A KUBE-SEP-[A-Z2-7]{16} -p udp -m comment --comment "kube-system\/kube-dns:dns" -m udp -j DNAT --to-destination 10\.244\.1\.7:53 \(verdict accept\)$/));
-        // xtables-monitor: `TRACE: 2 <id> nat:CHAIN:rule:0xHANDLE:VERDICT  -4 -t nat -A CHAIN ...`.
-        const theirs = [...oracleText().matchAll(new RegExp(`TRACE: \\d+ ${found.id} (\\w+):(\\S+?):rule:0x([0-9a-f]+):\\S+ +-4 -t \\w+ (.*)$`, 'gm'))]
-          .filter((m) => !m[1]!.startsWith('nfct_trace_'))
-          .map((m) => `${m[1]} ${m[2]} ${parseInt(m[3]!, 16)}: ${m[4]!.trim()}`);
+        const theirs = oracleRules(mode, oracleText(), found.id);
         const ourRules = hops.filter((l) => / rule handle \d+: -A /.test(l)).map((l) => {
           const m = /^ {2}ip (\S+) (\S+) rule handle (\d+): (.*?) \(verdict/.exec(l)!;
           return `${m[1]} ${m[2]} ${m[3]}: ${m[4]}`;
@@ -130,10 +127,7 @@ describe.each(['iptables-nft', 'nftables'] as ProxyMode[])('nfct trace, kube-pro
       } else {
         expect(hops).toContainEqual(expect.stringMatching(/^ {2}ip kube-proxy services rule handle \d+: ip daddr \. meta l4proto \. th dport vmap @service-ips \(verdict goto service-[A-Z2-7]{8}-kube-system\/kube-dns\/udp\/dns\) \[service kube-system\/kube-dns:dns\]$/));
         expect(hops).toContainEqual(expect.stringMatching(/: meta l4proto udp dnat to 10\.244\.1\.7:53 \(verdict accept\)$/));
-        // nft -a monitor trace: `trace id <id> ip TABLE CHAIN rule TEXT # handle N (verdict V)`.
-        const theirs = [...oracleText().matchAll(new RegExp(`^trace id ${found.id} (ip6?) (\\S+) (\\S+) rule (.*) # handle (\\d+) \\(verdict ([^)]*)\\)`, 'gm'))]
-          .filter((m) => !m[2]!.startsWith('nfct_trace_'))
-          .map((m) => `${m[1]} ${m[2]} ${m[3]} ${m[5]}: ${m[4]!.trim()} (${m[6]})`);
+        const theirs = oracleRules(mode, oracleText(), found.id);
         const ourRules = hops.filter((l) => / rule handle \d+: /.test(l)).map((l) => {
           const m = /^ {2}(ip6?) (\S+) (\S+) rule handle (\d+): (.*) \(verdict ([^)]*)\)/.exec(l)!;
           return `${m[1]} ${m[2]} ${m[3]} ${m[4]}: ${m[5]} (${m[6]})`;
@@ -147,6 +141,68 @@ describe.each(['iptables-nft', 'nftables'] as ProxyMode[])('nfct trace, kube-pro
     }
     expect(code).toBe(0);
     expect((await node.node.execOk('nft', ['list', 'tables'])).stdout).not.toContain('nfct_trace');
+  });
+
+  test('--json: the packet once, rules in the ruleset\'s words with their Service, hooks and ct state, the packet again after the DNAT; the kernel\'s tracer agrees', async () => {
+    const oracle = mode === 'nftables'
+      ? node.node.spawn('nft', ['-a', 'monitor', 'trace'], { stdio: ['ignore', 'pipe', 'ignore'] })
+      : node.node.spawn('xtables-monitor', ['--trace'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const oracleText = collect(oracle);
+    // Every line it prints is checked against schema/trace.json when it ends (startNfct).
+    const trace = startTrace(['trace', '--json', '-p', 'udp', '--dport', '53', '--netns', node.node.name]);
+    type Rule = { family: string; table: string; chain: string; handle?: number; text?: string; syntax?: string; service?: string };
+    type Hop = { kind: string; rule: number; verdict?: string; target?: string; hook?: string; ct?: { state?: string }; packet?: { ip: { dst: string }; udp: { dstPort: number } } };
+    type Line = { id: string; packet: { ip: { src: string; dst: string }; udp: { srcPort: number; dstPort: number } }; rules: Rule[]; hops: Hop[]; verdict?: string; netns: { label: string } };
+    let found: Line | undefined;
+    let code: number | undefined;
+    try {
+      // The notice comes once the stream listens and its rule is in place.
+      await until('the notice of what is traced', () => (trace.stderr().includes(`nfct: tracing protocol=udp dstPort=53 in ${node.node.name}; Ctrl-C ends it.`) ? true : undefined));
+      let sport = 44000;
+      found = await until(() => `a packet both tracers saw; ours: ${trace.lines.slice(-5).join('\n')}; theirs: ${oracleText().slice(-1500)}`, async () => {
+        sport++;
+        await node.ask(CLIENT, '10.96.0.10', 53, sport);
+        const deadline = Date.now() + 2000;
+        while (Date.now() < deadline) {
+          const ours = trace.lines.map((l) => JSON.parse(l) as Line).find((o) => o.packet?.udp?.srcPort === sport && o.packet.ip.dst === '10.96.0.10');
+          if (ours && oracleText().includes(ours.id)) return ours;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        return undefined;
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      const { rules, hops } = found;
+      expect(found.netns.label).toBe(node.node.name);
+      expect(found.packet.ip.src).toBe('10.244.1.5');
+      expect(found.verdict).toBe('accept');
+      // As the text's first line: the hook and conntrack state where the packet came in.
+      expect(hops[0]).toMatchObject({ hook: 'prerouting', ct: { state: 'new' } });
+      // Each rule once, however often it was passed; our own marking table never.
+      const keys = rules.map((r) => JSON.stringify([r.family, r.table, r.chain, r.handle ?? null]));
+      expect(new Set(keys).size).toBe(keys.length);
+      expect(rules.some((r) => r.table.startsWith('nfct_trace_'))).toBe(false);
+      // The packet again where the DNAT rewrote it, and only there.
+      const rewritten = hops.filter((h) => h.packet !== undefined);
+      expect(rewritten.length).toBe(1);
+      expect(rewritten[0]!.packet).toMatchObject({ ip: { dst: '10.244.1.7' }, udp: { dstPort: 53 } });
+      // The jump to the Service's chain names the Service, in the ruleset's own syntax.
+      const jump = rules.find((r) => r.service === 'kube-system/kube-dns:dns');
+      expect(jump?.syntax).toBe(mode === 'iptables-nft' ? 'iptables' : 'nft');
+      // The rule hops, in order, as the kernel's tracer printed them.
+      const ours = hops.filter((h) => h.kind === 'rule').map((h) => {
+        const r = rules[h.rule]!;
+        return mode === 'iptables-nft'
+          ? `${r.table} ${r.chain} ${r.handle}: ${r.text}`
+          : `${r.family} ${r.table} ${r.chain} ${r.handle}: ${r.text} (${h.verdict}${h.target ? ` ${h.target}` : ''})`;
+      });
+      const theirs = oracleRules(mode, oracleText(), found.id);
+      expect(theirs.length).toBeGreaterThan(3);
+      expect(ours).toEqual(theirs);
+    } finally {
+      code = await trace.stop();
+      oracle.kill();
+    }
+    expect(code).toBe(0);
   });
 });
 

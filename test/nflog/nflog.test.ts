@@ -60,8 +60,8 @@ async function tcpdump(group: number) {
   };
 }
 
-function comparable(p: { prefix?: string; payload?: Buffer; indev?: number | { index: number }; outdev?: number | { index: number } }) {
-  const idx = (d: number | { index: number } | undefined) => (typeof d === 'object' ? d.index : d);
+function comparable(p: { prefix?: string; payload?: Buffer; indev?: number | { index?: number }; outdev?: number | { index?: number } }) {
+  const idx = (d: number | { index?: number } | undefined) => (typeof d === 'object' ? d.index : d);
   return { prefix: p.prefix, payload: p.payload?.toString('hex'), indev: idx(p.indev), outdev: idx(p.outdev) };
 }
 

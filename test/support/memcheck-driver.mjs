@@ -8,12 +8,13 @@
 // `kernel`: handles, dumps (with and without filters, early break, small batches), get, count,
 // stats, aggregate, create/add/update/delete/createMany/deleteWhere/flush, expectations, events (kernel
 // filter, expectation events, an overrun with resync), NFLOG with traffic, trace events (with
-// the nf_log backend bound), streams and handles dropped to the garbage collector, and a worker
+// the nf_log backend bound), the kernel log (/dev/kmsg and files), streams and handles dropped
+// to the garbage collector, and a worker
 // thread terminated with readers running (the addon's per-environment cleanup hook).
 // Everything happens in a network namespace of its own (`nfct-memcheck-<pid>-<hex>`, which
 // test/helpers' leftover clean-up also recognises), removed at the end, also on failure or
 // SIGINT/SIGTERM; traffic goes only to its loopback. `fuzz`: decodeForTest() on random and
-// malformed messages of every kind. The process ends by draining its event loop, never by
+// malformed messages of every kind, decodeLogLines() on mangled kernel log lines. The process ends by draining its event loop, never by
 // process.exit(), so node tears its environment down and a leak checker sees only real leaks.
 //
 // Exit status 0 when every path ran; 1 with the list of the ones that did not (a path that
@@ -530,6 +531,46 @@ async function kernelPart() {
     }
   });
 
+  await step('kernel log: /dev/kmsg read whole, followed, a loss into a bounded queue; files followed through rotation', async () => {
+    const { KernelLog } = lib;
+    const { appendFileSync, closeSync, mkdtempSync, openSync, renameSync, rmSync, writeFileSync, writeSync } = require('node:fs');
+    const { tmpdir } = require('node:os');
+    const { join } = require('node:path');
+    const mark = `nfct-memcheck-${process.pid}`;
+    const writeKmsg = (n, text) => {
+      for (let i = 0; i < n; i += 10) {
+        const fd = openSync('/dev/kmsg', 'w');
+        for (let k = i; k < Math.min(n, i + 10); k++) writeSync(fd, `${text} ${k} IN=lo OUT= SRC=127.0.0.1 DST=127.0.0.1 LEN=20 PROTO=UDP SPT=1 DPT=2 LEN=8\n`);
+        closeSync(fd);
+      }
+    };
+    let whole = 0;
+    for await (const _ of KernelLog.kmsg({ lines: true })) whole++;
+    const follow = KernelLog.follow({ lines: true, maxQueueBytes: 64 * 1024 });
+    writeKmsg(1500, `${mark} ${'x'.repeat(120)}`);
+    const items = await collect(follow, (i) => i.type === 'line' && i.message.startsWith(`${mark} `) && i.message.includes(' 1499 '), 10000);
+    const losses = items.filter((i) => i.type === 'loss').length;
+    const dir = mkdtempSync(join(tmpdir(), 'nfct-memcheck-'));
+    try {
+      const file = join(dir, 'kern.log');
+      const log = (port) => `Jun 13 19:58:21 gw kernel: [ 1.000001] mc: IN=eth0 OUT= MAC=52:54:00:12:34:56:52:54:00:65:43:21:08:00 SRC=10.0.0.1 DST=10.0.0.2 LEN=56 TOS=0x00 PREC=0xC0 TTL=64 ID=${port} PROTO=ICMP TYPE=3 CODE=3 [SRC=10.0.0.2 DST=10.0.0.1 LEN=28 TOS=0x00 PREC=0x00 TTL=64 ID=1 PROTO=UDP SPT=1 DPT=${port} LEN=8 ] \n`;
+      const trace = (port) => `TRACE: raw:PREROUTING:rule:1 IN=eth0 OUT= SRC=10.0.0.1 DST=10.0.0.2 LEN=60 TOS=0x00 PREC=0x00 TTL=64 ID=1 PROTO=TCP SPT=1 DPT=${port} WINDOW=1 RES=0x00 SYN URGP=0 OPT (020405B4) \n`;
+      writeFileSync(file, log(1) + trace(2) + JSON.stringify({ __REALTIME_TIMESTAMP: '1718308701000001', _TRANSPORT: 'kernel', MESSAGE: log(3).slice(log(3).indexOf('mc: '), -1) }) + '\n' + 'x'.repeat(70000) + '\n');
+      const followed = KernelLog.file(file, { follow: true, maxLineBytes: 65536 });
+      const got = collect(followed, (i) => i.type === 'packet' && i.inner?.dpt === 6, 10000);
+      await sleep(200);
+      renameSync(file, `${file}.1`);
+      appendFileSync(`${file}.1`, log(4));
+      writeFileSync(file, trace(5) + log(6));
+      const fileItems = await got;
+      const ports = fileItems.flatMap((i) => (i.type === 'packet' ? [i.inner?.dpt] : []));
+      if (ports.join() !== '1,3,4,6') throw new Error(`file: packets ${ports.join()}`);
+      return `${whole} records of the ring buffer, ${items.length} followed with ${losses} losses, ${fileItems.length} items of a rotated file`;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   await step('handles and ended streams left to the garbage collector', async () => {
     for (let i = 0; i < 3; i++) {
       const c = await Conntrack.open({ netns: NS });
@@ -659,6 +700,34 @@ async function fuzzPart() {
       return `${iterations * 5} inputs, ${records} records, ${malformed} malformed${kind === 'flow' ? `, ${lines} formatted` : ''}`;
     });
   }
+  await step('decodeLogLines(): LOG, TRACE, journal JSON and /dev/kmsg lines, random and mangled', async () => {
+    const base = [
+      'Jun 13 19:58:21 gw kernel: [ 1.000001] fw: IN=eth0 OUT= MAC=52:54:00:12:34:56:52:54:00:65:43:21:08:00 SRC=10.0.0.1 DST=10.0.0.2 LEN=60 TOS=0x00 PREC=0x00 TTL=64 ID=1 DF PROTO=TCP SPT=1 DPT=2 SEQ=1 ACK=0 WINDOW=1 RES=0x00 CWR ECE SYN URGP=0 OPT (020405B4) UID=0 GID=0 MARK=0x1 ',
+      'TRACE: raw:PREROUTING:rule:1 IN=lo OUT= SRC=0000:0000:0000:0000:0000:0000:0000:0001 DST=0000:0000:0000:0000:0000:0000:0000:0001 LEN=60 TC=0 HOPLIMIT=64 FLOWLBL=1 PROTO=ICMPv6 TYPE=1 CODE=4 [SRC=0000:0000:0000:0000:0000:0000:0000:0001 DST=0000:0000:0000:0000:0000:0000:0000:0001 LEN=20 TC=0 HOPLIMIT=64 FLOWLBL=0 PROTO=UDP SPT=1 DPT=2 LEN=8 ] ',
+      '{"__REALTIME_TIMESTAMP":"1718308701000001","_TRANSPORT":"kernel","MESSAGE":"x IN=lo OUT= SRC=1.2.3.4 PROTO=UDP SPT=1 DPT=2 LEN=8 \\u00e9"}',
+      '[Thu Jun 13 19:58:21 2024] <4>x: IN=a OUT= ARP HTYPE=1 INCOMPLETE [12 bytes]',
+      '2024-06-13T19:58:21.5+02:00 gw kernel: y: IN=b OUT=c PHYSIN=d MACSRC=02:00:00:00:00:01 VPROTO=8100 VID=10 SRC=1.1.1.1 DST=2.2.2.2 LEN=20 MF FRAG:185 PROTO=47 ',
+    ];
+    let records = 0;
+    let bad = 0;
+    const filters = [undefined, { packets: true, hops: true, lines: true }, { packets: true, hops: false, lines: false, prefix: 'fw', protocol: 6, port: 2, src: { addr: Buffer.from([10, 0, 0, 0]), bits: 8 } }];
+    for (let i = 0; i < iterations; i++) {
+      let line = base[i % base.length];
+      for (let k = 0; k < 1 + (i % 4); k++) {
+        const at = Math.floor(Math.random() * (line.length + 1));
+        const junk = randomBytes(Math.floor(Math.random() * 6)).toString('latin1');
+        line = Math.random() < 0.5 ? line.slice(0, at) + junk + line.slice(at) : line.slice(0, at) + line.slice(at + 1 + Math.floor(Math.random() * 8));
+      }
+      const text = i % 3 === 0 ? randomBytes(Math.floor(Math.random() * 200)).toString('latin1') : line;
+      for (const kind of ['text', 'kmsg']) {
+        const input = kind === 'kmsg' ? `4,${i},${i * 1000},-;${text}` : text;
+        const [, , count, , malformed] = addon.decodeLogLines(i % 2 ? Buffer.from(input, 'latin1') : input, kind, filters[i % filters.length]);
+        records += count;
+        bad += malformed;
+      }
+    }
+    return `${iterations * 2} lines, ${records} records, ${bad} malformed`;
+  });
   await step('readSave(): valid and mangled save lines, one at a time and as files', async () => {
     const lines = mangledSave(iterations);
     let read = 0;

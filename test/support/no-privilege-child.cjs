@@ -8,7 +8,7 @@
 'use strict';
 const { readFileSync } = require('node:fs');
 
-const { Conntrack, Nflog, NfctError, Trace } = require(process.argv[2]);
+const { Conntrack, KernelLog, Nflog, NfctError, Trace } = require(process.argv[2]);
 
 const nsPath = process.argv[3];
 const ME = __filename;
@@ -121,6 +121,10 @@ async function main() {
   await attempt('Trace.open(netns, bindLogger)', async () => {
     await (await Trace.open({ netns: nsPath, bindLogger: true })).close();
   });
+  // The kernel log: /dev/kmsg needs CAP_SYSLOG while kernel.dmesg_restrict is 1; a file the
+  // user may not read.
+  await attempt('KernelLog.kmsg()', () => KernelLog.kmsg().close());
+  await attempt('KernelLog.file(unreadable)', () => KernelLog.file('/etc/shadow').close());
   console.log(JSON.stringify({ done: true }));
 }
 

@@ -1,6 +1,8 @@
 // Runs the nfct command in this process (no node start-up per command line): what it wrote on
-// stdout and stderr, and its exit status.
+// stdout and stderr, and its exit status. Its JSON lines are validated against schema/*.json
+// (test/helpers/schema.ts) before the test sees them.
 import { main } from '../../lib/cli/main.js';
+import { checkOutput, wantsJson } from '../helpers/schema.js';
 
 export interface NfctRun {
   code: number;
@@ -8,18 +10,65 @@ export interface NfctRun {
   stderr: string;
 }
 
-export async function runNfct(argv: string[]): Promise<NfctRun> {
-  let stdout = '';
-  let stderr = '';
+/** A command running in this process: its output so far, and its end. */
+export interface RunningNfct {
+  /** The whole stdout lines so far. */
+  readonly lines: string[];
+  readonly stdout: string;
+  readonly stderr: string;
+  /** Its end (stop it with process.emit('SIGINT') or 'SIGTERM'); rejects on a line that breaks the schema. */
+  done: Promise<NfctRun>;
+}
+
+let running = false;
+
+/**
+ * Starts nfct with these arguments in this process, its stdout and stderr captured until it
+ * ends (one at a time: they share the process's streams).
+ */
+export function startNfct(argv: string[]): RunningNfct {
+  if (running) throw new Error('startNfct: another nfct is running in this process');
+  running = true;
+  const r = { lines: [] as string[], stdout: '', stderr: '' };
+  let partial = '';
   const ow = process.stdout.write.bind(process.stdout);
   const ew = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: string | Uint8Array) => ((stdout += String(s)), true)) as typeof process.stdout.write;
-  process.stderr.write = ((s: string | Uint8Array) => ((stderr += String(s)), true)) as typeof process.stderr.write;
-  try {
-    const code = await main(argv);
-    return { code, stdout, stderr };
-  } finally {
-    process.stdout.write = ow;
-    process.stderr.write = ew;
-  }
+  process.stdout.write = ((s: string | Uint8Array) => {
+    const text = String(s);
+    r.stdout += text;
+    const parts = (partial + text).split('\n');
+    partial = parts.pop()!;
+    r.lines.push(...parts);
+    return true;
+  }) as typeof process.stdout.write;
+  process.stderr.write = ((s: string | Uint8Array) => ((r.stderr += String(s)), true)) as typeof process.stderr.write;
+  const done = (async (): Promise<NfctRun> => {
+    let code: number;
+    try {
+      code = await main(argv);
+    } finally {
+      process.stdout.write = ow;
+      process.stderr.write = ew;
+      running = false;
+    }
+    checkOutput(r.stdout, wantsJson(argv), `nfct ${argv.join(' ')}`);
+    return { code, stdout: r.stdout, stderr: r.stderr };
+  })();
+  return {
+    get lines() {
+      return r.lines;
+    },
+    get stdout() {
+      return r.stdout;
+    },
+    get stderr() {
+      return r.stderr;
+    },
+    done,
+  };
+}
+
+/** Runs nfct with these arguments in this process to its end. */
+export function runNfct(argv: string[]): Promise<NfctRun> {
+  return startNfct(argv).done;
 }

@@ -16,8 +16,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { Nflog, NfctError, Trace } from '../../lib/index.js';
 import { addon } from '../../lib/core/native.js';
-import { main } from '../../lib/cli/main.js';
+import { startNfct } from '../support/run-nfct.js';
 import { createNetns, type Netns, run } from '../helpers/netns.js';
+import { CLI } from '../helpers/nfct.js';
 
 let ns: Netns;
 const VITE_NODE = join(__dirname, '..', '..', 'node_modules', '.bin', 'vite-node');
@@ -36,7 +37,6 @@ afterAll(async () => {
 const tables = async (): Promise<string> => (await ns.execOk('nft', ['list', 'tables'])).stdout;
 const backend = async (pf = 2): Promise<string> => (await ns.execOk('cat', [`/proc/sys/net/netfilter/nf_log/${pf}`])).stdout.trim();
 
-const CLI = join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
 
 interface Tracer {
   /** Its temporary table (in place once startTracer resolved). */
@@ -129,21 +129,16 @@ describe('temporary trace tables', () => {
   }, 40_000);
 
   test('SIGHUP to `nfct trace` ends it like SIGINT: the rule is removed, the count printed', async () => {
-    let stderr = '';
-    const ow = process.stdout.write.bind(process.stdout);
-    const ew = process.stderr.write.bind(process.stderr);
-    process.stdout.write = (() => true) as typeof process.stdout.write;
-    process.stderr.write = ((s: string | Uint8Array) => ((stderr += String(s)), true)) as typeof process.stderr.write;
+    const running = startNfct(['trace', '--netns', ns.name, '--nftables', '-p', 'udp', '--dport', '9412']);
     try {
-      const running = main(['trace', '--netns', ns.name, '--nftables', '-p', 'udp', '--dport', '9412']);
       for (let i = 0; i < 100 && !(await tables()).includes('nfct_trace'); i++) await sleep(20);
       expect(await tables()).toContain('nfct_trace');
-      process.emit('SIGHUP');
-      expect(await settledWithin(running, 5000)).toBe(0);
     } finally {
-      process.stdout.write = ow;
-      process.stderr.write = ew;
+      process.emit('SIGHUP');
     }
+    const code = await settledWithin(running.done.then((r) => r.code), 5000);
+    expect(code).toBe(0);
+    const { stderr } = await running.done;
     expect(stderr).toContain('0 packets traced');
     expect(await tables()).not.toContain('nfct_trace');
   });
@@ -178,7 +173,7 @@ describe('temporary trace tables', () => {
 
   test('two tracers in one namespace, the first in a PID namespace of its own (its pid unknown here): the second leaves its table, says who holds NFLOG group 0, and both trace', async () => {
     const first = await startTracer(9422, { pidns: true });
-    const said = /nfct trace: NFLOG group 0 \(legacy TRACE\) is held in this namespace by pid \d+ \(node\): tracing nftables alone\n/;
+    const said = /nfct trace: NFLOG group 0 \(legacy TRACE\) is held in this namespace by pid \d+ \(nfct trace\): tracing nftables alone\n/;
     const second = await startTracer(9423, { said });
     try {
       expect(await tables()).toContain(first.table);

@@ -2,15 +2,13 @@
 // every listener, yet each tracer shows only the packets its own marking rule selected (a packet
 // both select, both), hop for hop as `nft monitor trace` prints the traces its table marked.
 // One tracer is a Trace handle in this process, the other `nfct trace` in a process of its own.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 
 import { afterAll, beforeAll, expect, test } from 'vitest';
 
 import { Trace, type TraceEvent, type TracePacket } from '../../lib/index.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
-
-const CLI = join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
+import { spawnNfct, type SpawnedNfct } from '../helpers/nfct.js';
 /** Traced by a rule of neither tracer (a plain `meta nftrace set 1`): the sentinel of the monitor. */
 const PROBE_PORT = 7199;
 
@@ -43,9 +41,11 @@ async function until<T>(what: () => string, fn: () => Promise<T | undefined> | T
 const send = (dst: string, port: number): Promise<unknown> =>
   ns.execOk('node', ['-e', `const s=require('dgram').createSocket('udp4');s.send('x',${port},'${dst}',()=>s.close())`]);
 
+/** A hop as both sides give it (a TraceEvent, or a --json line's hop with its rule). */
+type Hop = Pick<TraceEvent, 'table' | 'chain' | 'kind' | 'verdict' | 'target'> & { family: string; handle?: number };
+
 /** A hop as both sides can print it: rules by handle, policies by verdict. */
-function hopText(h: TraceEvent): string | undefined {
-  if (h.source !== 'nftables') return undefined;
+function hopText(h: Hop): string | undefined {
   if (h.kind === 'policy') return `${h.family} ${h.table} ${h.chain} policy ${h.verdict}`;
   if (h.kind === 'rule' && h.handle !== undefined) return `${h.family} ${h.table} ${h.chain} #${h.handle} ${h.verdict}${h.target ? ` ${h.target}` : ''}`;
   return undefined;
@@ -65,11 +65,23 @@ function monitorTraces(text: string): Map<string, string[]> {
   return out;
 }
 
-function byId(packets: TracePacket[]): Map<string, string[]> {
+function byId(packets: Array<{ id: string; hops: Hop[] }>): Map<string, string[]> {
   const out = new Map<string, string[]>();
-  for (const p of packets) out.set(idText(p.id), [...(out.get(idText(p.id)) ?? []), ...p.hops.map(hopText).filter((h): h is string => h !== undefined)]);
+  for (const p of packets) out.set(p.id, [...(out.get(p.id) ?? []), ...p.hops.map(hopText).filter((h): h is string => h !== undefined)]);
   return out;
 }
+
+/** A line of `nfct trace --json` (schema/trace.json): its hops with their rules put back in. */
+interface TraceLine {
+  id: string;
+  packet?: { udp?: { dstPort: number } };
+  rules: Array<{ family: string; table: string; chain: string; handle?: number }>;
+  hops: Array<{ kind: TraceEvent['kind']; rule: number; verdict?: string; target?: string }>;
+}
+const jsonHops = (l: TraceLine): { id: string; hops: Hop[] } => ({
+  id: l.id,
+  hops: l.hops.map((h) => ({ ...l.rules[h.rule]!, kind: h.kind, verdict: h.verdict, target: h.target }) as Hop),
+});
 
 const traceTables = async (): Promise<string[]> => [...(await ns.execOk('nft', ['list', 'tables', 'inet'])).stdout.matchAll(/^table inet (nfct_trace_\S+)$/gm)].map((m) => m[1]!);
 
@@ -81,18 +93,16 @@ test('each tracer shows only what its own rule selected; a packet both select, b
   const readingA = (async () => {
     for await (const p of a) fromA.push(p);
   })();
-  let b: ChildProcess | undefined;
+  let b: SpawnedNfct | undefined;
   let monitor: ChildProcess | undefined;
   try {
     await a.ready;
     const [tableA] = await traceTables();
     // B: UDP to 127.0.0.2, `nfct trace` in a process of its own, every hop shown.
-    b = spawn(process.execPath, [CLI, 'trace', '--netns', ns.name, '--nftables', '--json', '--show-own-hops', '-p', 'udp', '-d', '127.0.0.2'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let bOut = '';
-    let bErr = '';
-    b.stdout!.on('data', (d: Buffer) => (bOut += d.toString()));
-    b.stderr!.on('data', (d: Buffer) => (bErr += d.toString()));
-    const tableB = await until(() => `nfct trace's table (stderr: ${bErr})`, async () => (await traceTables()).find((t) => t !== tableA));
+    // Its lines are checked against schema/trace.json as they come.
+    const bb = spawnNfct(['trace', '--netns', ns.name, '--nftables', '--json', '--show-own-hops', '-p', 'udp', '-d', '127.0.0.2']);
+    b = bb;
+    const tableB = await until(() => `nfct trace's table (stderr: ${bb.out.err})`, async () => (await traceTables()).find((t) => t !== tableA));
 
     monitor = ns.spawn('nft', ['-a', 'monitor', 'trace'], { stdio: ['ignore', 'pipe', 'ignore'] });
     let monText = '';
@@ -122,16 +132,15 @@ test('each tracer shows only what its own rule selected; a packet both select, b
     expect(wantB.size).toBe(4);
     expect([...wantA.keys()].filter((id) => wantB.has(id))).toHaveLength(2);
 
-    await until(() => `A's ${wantA.size} traces (has ${fromA.length})`, () => (byId(fromA).size >= wantA.size ? true : undefined));
-    const stopped = new Promise((r) => b!.once('close', r));
-    b.kill('SIGINT');
-    await stopped;
-    const fromB = bOut.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as TracePacket);
+    await until(() => `A's ${wantA.size} traces (has ${fromA.length})`, () => (byId(fromA.map((p) => ({ ...p, id: idText(p.id) }))).size >= wantA.size ? true : undefined));
+    bb.child.kill('SIGINT');
+    expect(await bb.out.closed).toBe(0);
+    const fromB = bb.out.lines.map((l) => JSON.parse(l) as TraceLine);
 
     // Hop for hop what the kernel reported for the traces each one's table marked, nothing more.
-    expect(byId(fromA)).toEqual(wantA);
-    expect(byId(fromB)).toEqual(wantB);
-    const dports = (ps: TracePacket[]): number[] => [...new Set(ps.map((p) => p.packet?.udp?.dstPort).filter((x) => x !== undefined))].sort();
+    expect(byId(fromA.map((p) => ({ ...p, id: idText(p.id) })))).toEqual(wantA);
+    expect(byId(fromB.map(jsonHops))).toEqual(wantB);
+    const dports = (ps: Array<{ packet?: { udp?: { dstPort: number } } }>): number[] => [...new Set(ps.map((p) => p.packet?.udp?.dstPort).filter((x) => x !== undefined))].sort();
     expect(dports(fromA)).toEqual([7101]);
     expect(dports(fromB)).toEqual([7101, 7102]);
     // What A left out was another's: B's datagram and the probes (none lost).
@@ -139,7 +148,7 @@ test('each tracer shows only what its own rule selected; a packet both select, b
     expect(a.leftOut.unattributed).toBe(0);
   } finally {
     monitor?.kill();
-    if (b && b.exitCode === null && b.signalCode === null) b.kill('SIGKILL');
+    if (b && b.child.exitCode === null && b.child.signalCode === null) b.child.kill('SIGKILL');
     await trace.close();
     await readingA;
   }

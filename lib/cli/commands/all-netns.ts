@@ -8,6 +8,7 @@ import { NfctError } from '../../core/errors.js';
 import { listNamespaces, namespaceLabel, type NetworkNamespace } from '../../core/netns-discovery.js';
 import type { Context } from '../context.js';
 import { CliExit, errnoText } from '../messages.js';
+import { netnsJson, withNetns } from '../ndjson.js';
 import { StdoutClosed } from '../output.js';
 import type { CtRequest } from '../parse.js';
 
@@ -18,15 +19,6 @@ const RESCAN_MS = 5000;
 
 /** One command module, as main.ts runs it in one namespace. */
 export type Command = (ct: Conntrack, r: CtRequest, ctx: Context) => Promise<number>;
-
-/** The `netns` object of an NDJSON line. */
-export function netnsJson(ns: NetworkNamespace): Record<string, unknown> {
-  const o: Record<string, unknown> = { label: namespaceLabel(ns), inode: ns.inode, names: ns.names, path: ns.path };
-  if (ns.podUid) o.podUid = ns.podUid;
-  if (ns.pod) o.pod = { namespace: ns.pod.namespace, name: ns.pod.name, uid: ns.pod.uid, containers: ns.pod.containers };
-  if (ns.containerIds.length > 0) o.containerIds = ns.containerIds;
-  return o;
-}
 
 const SHOWN = /^(\d+) (flow (?:entries|events) have been shown\.)$/;
 
@@ -50,8 +42,7 @@ class Shown {
 /** The context one namespace's command runs with: marked output and messages, its own stop. */
 function namespaceContext(ns: NetworkNamespace, json: boolean, ctx: Context, shown: Shown, stop: AbortSignal): Context {
   const tag = `[${namespaceLabel(ns)}] `;
-  const field = `,"netns":${JSON.stringify(netnsJson(ns))}}`;
-  const mark = json ? (line: string) => (line.endsWith('}') ? line.slice(0, -1) + field : line) : (line: string) => tag + line;
+  const mark = json ? withNetns(netnsJson(ns)) : (line: string) => tag + line;
   return {
     out: ctx.out.marked(mark),
     err: (line) => ctx.err(tag + line),

@@ -14,9 +14,11 @@ export type Severity = 'error' | 'warning' | 'info';
 
 export interface Finding {
   severity: Severity;
-  /** A stable name for the check ('table-full', 'stats-rising', ...). */
+  /** A stable name for the check ('table-full', 'stats-rising', ...): CHECK_LIST. */
   check: string;
-  /** The namespace it concerns. */
+  /** Whether it concerns one namespace, or the whole node (a global setting: said once). */
+  scope: 'namespace' | 'node';
+  /** The namespace it concerns ('node' for the node). */
   netns: string;
   /** One line: what is wrong. */
   title: string;
@@ -53,23 +55,58 @@ export interface NamespaceReport {
   traceTables: Array<TraceTable & { holder?: { pid: number; comm?: string } }>;
   /** NFLOG groups bound in the namespace, with who holds them. */
   nflogGroups: Array<{ group: number; portid: number; pid?: number; comm?: string }>;
+  /** Whether it is the initial (host) namespace; undefined when that could not be told. */
+  initial?: boolean;
+  /**
+   * Rules that write to the kernel log: nft `log` statements without `group` (iptables-nft
+   * -j LOG among them), iptables-legacy/ip6tables-legacy -j LOG, and legacy -j TRACE rules.
+   */
+  logRules?: { nft: number; legacy: number; trace: number };
 }
 
 const int = (n: number): string => Math.round(n).toLocaleString('en-US');
+
+/** Every check, by id, as `nfct doctor --help` lists them. */
+export const CHECK_LIST: ReadonlyArray<readonly [id: string, severity: string, what: string]> = [
+  ['table-full', 'error/warning', "a namespace's table at 90% / 75% of nf_conntrack_max"],
+  ['hash-too-small', 'warning', 'more than 8 entries per hash bucket at the limit (node-wide)'],
+  ['stats-rising', 'by counter', 'drop, early_drop, insert_failed, clash_resolve, chaintoolong rising'],
+  ['stale-dnat', 'warning', "entries DNATed to an endpoint that is no longer one of its Service's"],
+  ['unanswered-udp-dnat', 'warning', 'UDP towards a NAT target that never answers'],
+  ['ruleset-unreadable', 'info', 'the NAT rules could not be read: entries not checked against Services'],
+  ['events-off', 'warning', 'nf_conntrack_events=0: event listeners see nothing'],
+  ['acct-off', 'info', 'nf_conntrack_acct=0: no packet and byte counters'],
+  ['timestamp-off', 'info', 'nf_conntrack_timestamp=0: no start times'],
+  ['nf-log-none', 'info', 'no nf_log backend: LOG and legacy TRACE rules log nothing'],
+  ['nf-log-all-netns-off', 'info', "nf_log_all_netns=0: other namespaces' LOG lines never reach the kernel log (node-wide)"],
+  ['log-lines-suppressed', 'warning', 'LOG rules in a namespace other than the initial one while nf_log_all_netns=0'],
+  ['stale-trace-table', 'warning', 'a trace table left by a tracer that has ended'],
+  ['trace-table-owner-unknown', 'warning', 'a trace table whose tracer cannot be told alive or gone'],
+  ['trace-running', 'info', 'a trace table in use by a running tracer, and by whom'],
+  ['nf-log-unheard', 'warning', 'nf_log bound to nfnetlink_log with nobody on NFLOG group 0'],
+  ['nflog-group-held', 'info', 'an NFLOG group held, and by whom'],
+];
+
+/** The command that runs `cmd` in the initial network namespace (the node's). */
+const INITIAL = (cmd: string): string => `nsenter --net=/proc/1/ns/net ${cmd}`;
 
 export function checkTableFull(r: NamespaceReport): Finding[] {
   const max = sysctlNumber(r.sysctls, 'nf_conntrack_max');
   if (!max) return [];
   const percent = (100 * r.entries) / max;
   if (percent < 75) return [];
+  const raise = `sysctl -w net.netfilter.nf_conntrack_max=${max * 2}`;
   return [{
     severity: percent >= 90 ? 'error' : 'warning',
     check: 'table-full',
+    scope: 'namespace',
     netns: r.netns,
     title: `conntrack table ${percent.toFixed(1)}% full: ${int(r.entries)} of ${int(max)} entries`,
     seen: { entries: r.entries, max, percent: Number(percent.toFixed(2)) },
-    why: 'When the table is full the kernel drops the first packet of every new connection ("nf_conntrack: table full, dropping packet"), or evicts unassured entries (early_drop). nf_conntrack_max is global but counted per namespace.',
-    fix: `nfct top${r.nsFlag} --by src   # who fills it; then raise the limit: sysctl -w net.netfilter.nf_conntrack_max=${max * 2}`,
+    why: 'When the table is full the kernel drops the first packet of every new connection ("nf_conntrack: table full, dropping packet"), or evicts unassured entries (early_drop). nf_conntrack_max is one limit for the whole node, set in the initial network namespace (read-only in the others), and each namespace\'s entries count against it on their own: raising it raises it for every namespace.',
+    fix: r.nsExec === ''
+      ? `nfct top --by src   # who fills it; then raise the limit: ${raise}`
+      : `nfct top${r.nsFlag} --by src   # who fills it; then raise the limit in the initial namespace (it is global): ${INITIAL(raise)}`,
   }];
 }
 
@@ -82,11 +119,12 @@ export function checkHashSize(r: NamespaceReport): Finding[] {
   return [{
     severity: 'warning',
     check: 'hash-too-small',
-    netns: r.netns,
+    scope: 'node',
+    netns: 'node',
     title: `hash table too small for the limit: ${int(buckets)} buckets for up to ${int(max)} entries (${chain.toFixed(1)} per bucket when full)`,
     seen: { buckets, max, entriesPerBucket: Number(chain.toFixed(2)) },
     why: 'Every lookup walks a bucket\'s chain: long chains cost CPU on every packet, and the kernel gives up on chains that grow too long (chaintoolong), dropping the packet.',
-    fix: `sysctl -w net.netfilter.nf_conntrack_buckets=${Math.ceil(max / 4)}   # or hashsize=N on the nf_conntrack module`,
+    fix: `${r.nsExec === '' ? '' : 'nsenter --net=/proc/1/ns/net '}sysctl -w net.netfilter.nf_conntrack_buckets=${Math.ceil(max / 4)}   # global; or hashsize=N on the nf_conntrack module`,
   }];
 }
 
@@ -109,6 +147,7 @@ export function checkStatsRising(r: NamespaceReport): Finding[] {
     out.push({
       severity,
       check: 'stats-rising',
+      scope: 'namespace',
       netns: r.netns,
       title: `${k} rose by ${int(total)} in ${r.seconds.toFixed(1)} s (${(total / r.seconds).toFixed(1)}/s)`,
       seen: { counter: k, increase: total, seconds: r.seconds, perCpu: Object.fromEntries(cpus.map((c) => [c.cpu, c[k]])) },
@@ -142,6 +181,7 @@ export function checkUnansweredUdp(r: NamespaceReport): Finding[] {
     out.push({
       severity: 'warning',
       check: 'unanswered-udp-dnat',
+      scope: 'namespace',
       netns: r.netns,
       title: `UDP to ${target}${g.service ? ` (an endpoint of ${g.service.name})` : ''} never answered: ${int(g.entries)} [UNREPLIED] ${g.entries === 1 ? 'entry' : 'entries'} from ${clients.join(', ')}; ${counters}`,
       seen: { target, service: g.service?.name ?? null, entries: g.entries, entriesWithCounters: g.withCounters, entriesGrowing: g.growing, packetsInInterval: g.withCounters > 0 ? g.packetsInInterval : null, seconds: r.seconds },
@@ -153,6 +193,7 @@ export function checkUnansweredUdp(r: NamespaceReport): Finding[] {
     out.push({
       severity: 'info',
       check: 'ruleset-unreadable',
+      scope: 'namespace',
       netns: r.netns,
       title: 'the NAT rules could not be read: entries are not checked against the Services',
       seen: { error: r.servicesError },
@@ -168,7 +209,7 @@ export function checkSettings(r: NamespaceReport): Finding[] {
   const s = r.sysctls;
   const set = (name: string, value: number | string): string => `${r.nsExec}sysctl -w net.netfilter.${name.replace('/', '.')}=${value}`;
   const add = (severity: Severity, check: string, title: string, seen: Record<string, unknown>, why: string, fix: string): void => {
-    out.push({ severity, check, netns: r.netns, title, seen, why, fix });
+    out.push({ severity, check, scope: 'namespace', netns: r.netns, title, seen, why, fix });
   };
   if (sysctlNumber(s, 'nf_conntrack_events') === 0) {
     add('warning', 'events-off', 'conntrack events are off (nf_conntrack_events=0)', { nf_conntrack_events: 0 },
@@ -187,10 +228,6 @@ export function checkSettings(r: NamespaceReport): Finding[] {
     add('info', 'nf-log-none', `no nf_log backend for ${none.map((pf) => (pf === '2' ? 'IPv4' : 'IPv6')).join(' and ')}`, Object.fromEntries(none.map((pf) => [`nf_log/${pf}`, 'NONE'])),
       'LOG rules and legacy iptables TRACE rules log nothing in this namespace until a backend is bound (nfct trace --bind-logger binds nfnetlink_log for its run).', `${r.nsExec}sh -c 'echo nf_log_ipv4 > /proc/sys/net/netfilter/nf_log/2'   # or nfct trace --bind-logger`);
   }
-  if (r.nsExec !== '' && sysctlNumber(s, 'nf_log_all_netns') === 0) {
-    add('info', 'nf-log-all-netns-off', 'LOG messages of this namespace do not reach the kernel log (nf_log_all_netns=0)', { nf_log_all_netns: 0 },
-      'Outside the host namespace, LOG rules write to the kernel log only when nf_log_all_netns=1 (global): dmesg shows nothing of them. NFLOG (nfct log) is not affected.', 'sysctl -w net.netfilter.nf_log_all_netns=1   # global, from the host namespace');
-  }
   return out;
 }
 
@@ -202,6 +239,7 @@ export function checkTraceLeftovers(r: NamespaceReport): Finding[] {
       out.push({
         severity: 'warning',
         check: 'stale-trace-table',
+        scope: 'namespace',
         netns: r.netns,
         title: `trace table ${table} left behind by a process that has ended`,
         seen: { table, pid: t.pid ?? null },
@@ -212,6 +250,7 @@ export function checkTraceLeftovers(r: NamespaceReport): Finding[] {
       out.push({
         severity: 'warning',
         check: 'trace-table-owner-unknown',
+        scope: 'namespace',
         netns: r.netns,
         title: `trace table ${table}: whether its tracer still runs cannot be told`,
         seen: { table, pid: t.pid ?? null },
@@ -223,6 +262,7 @@ export function checkTraceLeftovers(r: NamespaceReport): Finding[] {
       out.push({
         severity: 'info',
         check: 'trace-running',
+        scope: 'namespace',
         netns: r.netns,
         title: `trace table ${table} is in use by ${who}`,
         seen: { table, ...(t.holder ? { holder: t.holder.pid } : {}) },
@@ -237,6 +277,7 @@ export function checkTraceLeftovers(r: NamespaceReport): Finding[] {
     out.push({
       severity: 'warning',
       check: 'nf-log-unheard',
+      scope: 'namespace',
       netns: r.netns,
       title: `nf_log bound to nfnetlink_log for ${bound.map((pf) => (pf === '2' ? 'IPv4' : 'IPv6')).join(' and ')} with nobody on NFLOG group 0`,
       seen: Object.fromEntries(bound.map((pf) => [`nf_log/${pf}`, 'nfnetlink_log'])),
@@ -249,6 +290,7 @@ export function checkTraceLeftovers(r: NamespaceReport): Finding[] {
     out.push({
       severity: 'info',
       check: 'nflog-group-held',
+      scope: 'namespace',
       netns: r.netns,
       title: `NFLOG group ${g.group} is held by ${who}`,
       seen: { ...g },
@@ -259,11 +301,74 @@ export function checkTraceLeftovers(r: NamespaceReport): Finding[] {
   return out;
 }
 
-export const CHECKS = [checkTableFull, checkHashSize, checkStatsRising, checkStaleDnat, checkUnansweredUdp, checkSettings, checkTraceLeftovers];
+/** Rules of the namespace whose lines go to the kernel log (TRACE only with a syslog backend). */
+function logRuleCount(r: NamespaceReport): number {
+  const l = r.logRules;
+  if (!l) return 0;
+  const syslogTrace = ['2', '10'].some((pf) => /^nf_log_ipv[46]$/.test(r.sysctls[`nf_log/${pf}`] ?? ''));
+  return l.nft + l.legacy + (syslogTrace ? l.trace : 0);
+}
+
+/**
+ * LOG rules in a namespace other than the initial one while nf_log_all_netns=0: the kernel
+ * writes none of their lines, so dmesg, the journal and nfct log --kmsg see nothing of them.
+ */
+export function checkLogSuppressed(r: NamespaceReport): Finding[] {
+  const n = logRuleCount(r);
+  if (n === 0 || r.initial !== false || sysctlNumber(r.sysctls, 'nf_log_all_netns') !== 0) return [];
+  const l = r.logRules!;
+  return [{
+    severity: 'warning',
+    check: 'log-lines-suppressed',
+    scope: 'namespace',
+    netns: r.netns,
+    title: `${n} rule${n === 1 ? '' : 's'} here log${n === 1 ? 's' : ''} to the kernel log, which writes none of ${n === 1 ? 'its' : 'their'} lines (nf_log_all_netns=0)`,
+    seen: { nftLog: l.nft, iptablesLegacyLog: l.legacy, legacyTrace: n - l.nft - l.legacy, nf_log_all_netns: 0 },
+    why: 'The kernel writes LOG and TRACE lines of a namespace other than the initial one only when net.netfilter.nf_log_all_netns=1 (global). These rules match packets and log nothing: dmesg, the journal and nfct log --kmsg see none of their lines. NFLOG (-j NFLOG, log group N) is not affected.',
+    fix: `${INITIAL('sysctl -w net.netfilter.nf_log_all_netns=1')}   # global: every namespace; or log to NFLOG and read it with nfct log${r.nsFlag} --group N`,
+  }];
+}
+
+/** nf_log_all_netns=0 with namespaces other than the initial one examined: said once for the node. */
+export function checkLogAllNetns(reports: readonly NamespaceReport[]): Finding[] {
+  // A namespace with rules that log there is told so by log-lines-suppressed, a warning of its own.
+  const hidden = reports.filter((r) => r.nsExec !== '' && sysctlNumber(r.sysctls, 'nf_log_all_netns') === 0 && logRuleCount(r) === 0);
+  if (hidden.length === 0) return [];
+  return [{
+    severity: 'info',
+    check: 'nf-log-all-netns-off',
+    scope: 'node',
+    netns: 'node',
+    title: `LOG messages of ${hidden.length === 1 ? 'a namespace' : `${hidden.length} namespaces`} other than the initial one do not reach the kernel log (nf_log_all_netns=0)`,
+    seen: { nf_log_all_netns: 0, namespaces: hidden.map((r) => r.netns) },
+    why: 'Outside the initial namespace, LOG rules write to the kernel log only when nf_log_all_netns=1, one setting for the whole node: dmesg shows nothing of them. NFLOG (nfct log) is not affected.',
+    fix: INITIAL('sysctl -w net.netfilter.nf_log_all_netns=1   # global: every namespace'),
+  }];
+}
+
+/** The checks of one namespace. */
+export const CHECKS = [checkTableFull, checkStatsRising, checkStaleDnat, checkUnansweredUdp, checkSettings, checkLogSuppressed, checkTraceLeftovers];
 
 const ORDER: Record<Severity, number> = { error: 0, warning: 1, info: 2 };
 
-/** Every finding of one namespace, errors first. */
-export function diagnose(r: NamespaceReport): Finding[] {
-  return CHECKS.flatMap((c) => c(r)).sort((a, b) => ORDER[a.severity] - ORDER[b.severity]);
+/** Whether a finding is at least as severe as `min`. */
+export function atLeast(f: Finding, min: Severity): boolean {
+  return ORDER[f.severity] <= ORDER[min];
+}
+
+/**
+ * Every finding of the namespaces examined, errors first: each namespace's own, then what
+ * concerns the whole node (global settings), once however many namespaces show it.
+ */
+export function diagnose(reports: readonly NamespaceReport[]): Finding[] {
+  const node: Finding[] = [...checkLogAllNetns(reports)];
+  const seen = new Set<string>();
+  // A global setting reads the same in every namespace: the first report's finding stands for all.
+  for (const r of reports) {
+    for (const f of checkHashSize(r)) {
+      if (!seen.has(f.check)) node.push(f);
+      seen.add(f.check);
+    }
+  }
+  return [...reports.flatMap((r) => CHECKS.flatMap((c) => c(r))), ...node].sort((a, b) => ORDER[a.severity] - ORDER[b.severity]);
 }

@@ -43,6 +43,7 @@ export function staleFindings(netns: string, nsFlag: string, seconds: number, gr
     return {
       severity: 'warning',
       check: 'stale-dnat',
+      scope: 'namespace',
       netns,
       title: `${proto} to ${g.service.name} (${serviceAddress(g)}) still DNATed to ${old}, no longer one of its endpoints: ${plural(g.entries, 'entry', 'entries')}${g.assured > 0 ? ` (${int(g.assured)} [ASSURED])` : ''} from ${shown.join(', ')}${more}`,
       seen: {

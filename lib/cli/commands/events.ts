@@ -4,11 +4,11 @@
 
 import type { Conntrack } from '../../conntrack/handle.js';
 import type { ConntrackEvent, EventType } from '../../conntrack/events.js';
-import { jsonSafe } from '../../conntrack/flow.js';
 import * as fmt from '../../conntrack/text.js';
 import type { Context } from '../context.js';
 import { comm, ownerOf } from '../procs.js';
 import { selection } from '../selection.js';
+import { eventLine, expectationEventLine } from '../ndjson.js';
 import type { CtRequest } from '../parse.js';
 
 const origins = new Map<number, string | undefined>();
@@ -84,7 +84,7 @@ export async function events(ct: Conntrack, r: CtRequest, ctx: Context): Promise
   const { shown, overruns } = await writeEvents(stream, ctx, (ev) => {
     if (ev.type !== 'new' && ev.type !== 'update' && ev.type !== 'destroy') return undefined;
     if (!sel.match(ev.flow)) return undefined;
-    return r.json ? JSON.stringify(jsonSafe(ev)) : fmt.formatEvent(ev, { ...options, userspace: origin(ev.portid) });
+    return r.json ? eventLine(ev) : fmt.formatEvent(ev, { ...options, userspace: origin(ev.portid) });
   }, options.xml && !r.json ? { header: fmt.XML_HEADER, footer: fmt.XML_FOOTER } : undefined);
   ctx.say(`${shown} flow events have been shown.`);
   reportLoss(ctx, stream, overruns);
@@ -101,7 +101,7 @@ export async function expectEvents(ct: Conntrack, r: CtRequest, ctx: Context): P
   const stream = ct.events({ types: ['expect-new', 'expect-destroy'], signal: ctx.stop });
   const { shown, overruns } = await writeEvents(stream, ctx, (ev) => {
     if (ev.type !== 'expect-new' && ev.type !== 'expect-destroy') return undefined;
-    return r.json ? JSON.stringify(jsonSafe(ev)) : fmt.formatExpectationEvent(ev, options);
+    return r.json ? expectationEventLine(ev) : fmt.formatExpectationEvent(ev, options);
   }, options.xml && !r.json ? { header: fmt.XML_EXPECT_HEADER, footer: fmt.XML_EXPECT_FOOTER } : undefined);
   ctx.say(`${shown} expectation events have been shown.`);
   reportLoss(ctx, stream, overruns);

@@ -2,12 +2,12 @@
 // in table.ts, -E expect in events.ts.
 import type { ExpectationInput } from '../../conntrack/expect.js';
 import type { Conntrack } from '../../conntrack/handle.js';
-import { jsonSafe } from '../../conntrack/flow.js';
 import * as fmt from '../../conntrack/text.js';
 import type { TupleInput } from '../../conntrack/tuple.js';
 import { NfctError } from '../../core/errors.js';
 import type { Context } from '../context.js';
 import { CliExit, operationFailed } from '../messages.js';
+import { expectationLine } from '../ndjson.js';
 import { cAtoi, cNumber, type CtRequest, l4 } from '../parse.js';
 import { tupleOf } from './create.js';
 
@@ -49,7 +49,7 @@ export async function expectations(ct: Conntrack, r: CtRequest, ctx: Context): P
       const timestamp = r.output.has('timestamp');
       for await (const batch of ct.expectations.list(r.family ? { family: r.family === 4 ? 'ipv4' : 'ipv6' } : {}).batches()) {
         for (const e of batch) {
-          if (r.json) out.line(JSON.stringify(jsonSafe(e)));
+          if (r.json) out.line(expectationLine(e));
           else if (xml) {
             // -o xml,timestamp: a <when> element of the time each line is printed.
             if (n === 0) out.raw(fmt.XML_EXPECT_HEADER);
@@ -70,7 +70,7 @@ export async function expectations(ct: Conntrack, r: CtRequest, ctx: Context): P
     if (r.command === 'exp-get') {
       const e = await ct.expectations.get(tupleOf(r));
       if (!e) operationFailed(2, 'exp-get');
-      out.line(r.json ? JSON.stringify(jsonSafe(e)) : fmt.formatExpectation(e!));
+      out.line(r.json ? expectationLine(e) : fmt.formatExpectation(e!));
       await out.drain();
       return 0;
     }

@@ -15,7 +15,8 @@ import { FLOW_SYSCTLS } from '../../flows/settings.js';
 import type { FlowRecordStream, FlowsOptions } from '../../flows/stream.js';
 import type { Context } from '../context.js';
 import { FLOWS_HELP } from '../help.js';
-import { CliExit } from '../messages.js';
+import { CliExit, namespaceFailure } from '../messages.js';
+import { lineHead, receivedNow } from '../ndjson.js';
 import { followNamespaces } from './all-netns.js';
 
 interface FlowsArgs {
@@ -232,7 +233,7 @@ function summary(a: FlowsArgs, ctx: Context, tally: Tally, exporter: IpfixExport
   const exported = stats ? `; ${stats.collectors.map((c) => `${c.collector}: ${c.records} sent, ${c.lost} lost${c.reconnects ? `, ${c.reconnects} reconnects` : ''}`).join('; ')}` : '';
   ctx.err(`nfct flows: ${tally.records} flow records${where}${overruns}${exported}.`);
   if (!a.json || !a.print) return;
-  let line = `{"type":"summary","time":"${new Date().toISOString()}","records":${tally.records},"overruns":${tally.overruns}`;
+  let line = `${lineHead('summary', receivedNow(), 'received')},"records":${tally.records},"overruns":${tally.overruns}`;
   if (netns) line += `,"netns":${namespaceJson(netns)}`;
   if (a.allNetns) line += `,"namespaces":${tally.namespaces}`;
   if (stats) line += `,"exported":${JSON.stringify(stats.collectors)},"lost":${lost}`;
@@ -250,6 +251,7 @@ export async function flows(argv: readonly string[], ctx: Context): Promise<numb
   const exporter = await openExporter(a, ctx);
   const tally = new Tally();
   let netns: FlowNamespace | undefined;
+  let opened = true;
   try {
     if (a.allNetns) {
       return await followNamespaces(ctx, {
@@ -295,7 +297,9 @@ export async function flows(argv: readonly string[], ctx: Context): Promise<numb
       if (a.pod !== undefined) a.netns = { path: (await (await import('../../k8s/node.js')).findPodNamespace(a.pod, { podLogDir: a.podLogDir })).path };
       ct = await Conntrack.open({ netns: a.netns });
     } catch (e) {
-      if (e instanceof NfctError) throw new CliExit(1, `nfct flows: ${e.message}`);
+      // Nothing was watched: the error alone is said, no summary of nothing.
+      opened = false;
+      if (e instanceof NfctError) throw new CliExit(1, namespaceFailure(e) ?? `nfct flows: ${e.message}`);
       throw e;
     }
     try {
@@ -318,7 +322,7 @@ export async function flows(argv: readonly string[], ctx: Context): Promise<numb
     return 0;
   } finally {
     await exporter?.close(500);
-    summary(a, ctx, tally, exporter, netns);
+    if (opened) summary(a, ctx, tally, exporter, netns);
     await ctx.out.drain().catch(() => undefined);
   }
 }

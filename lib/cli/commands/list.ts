@@ -6,8 +6,8 @@ import { NfctError } from '../../core/errors.js';
 import type { Context } from '../context.js';
 import { COMPARISON, getHolds, inKernelOrder, selection } from '../selection.js';
 import { CliExit, operationFailed } from '../messages.js';
+import { entryLine } from '../ndjson.js';
 import { type FlowPrinter, flowPrinter, type Writer } from '../output.js';
-import { flowJson } from '../../conntrack/flow.js';
 import { type CtRequest, l4 } from '../parse.js';
 import { tupleOf } from './create.js';
 import { readServices, type Services } from '../../k8s/services.js';
@@ -30,7 +30,7 @@ async function servicePrinter(pending: Promise<Services> | undefined, r: CtReque
       const s = serviceOfFlow(f, services);
       if (!s) return printer.flow(w, f);
       if (r.json) {
-        const json = flowJson(f);
+        const json = entryLine(f);
         w.line(`${json.slice(0, -1)},"service":${JSON.stringify(flowServiceJson(s))}}`);
       } else {
         printer.flow({ line: (text: string) => w.line(`${text}${flowServiceText(s)}`) } as Writer, f);

@@ -1,16 +1,18 @@
 // `nfct log --group N`: NFLOG packets as LOG lines (or NDJSON), written a batch at a time,
 // with kernel sequence numbers on so that losses are counted exactly; on exit it says how many
 // packets it logged and how many were lost. With --all-netns: the group in every namespace of
-// the node, each line marked with its namespace, one summary for them all.
-import { jsonSafe } from '../../conntrack/flow.js';
+// the node, each line marked with its namespace, one summary for them all. `--kmsg` / `--file`
+// read the kernel log's LOG lines instead (./kernel-log.ts).
 import { NfctError } from '../../core/errors.js';
 import { namespaceLabel, type NetworkNamespace } from '../../core/netns-discovery.js';
-import type { NetnsOption } from '../../core/netns.js';
+import { type NetnsOption, netnsPath } from '../../core/netns.js';
 import { Nflog, type PacketStream } from '../../nflog/handle.js';
 import { formatLogLine } from '../../nflog/logline-format.js';
-import type { Context } from '../context.js';
+import { type Context, withWriter } from '../context.js';
 import { LOG_HELP } from '../help.js';
 import { CliExit } from '../messages.js';
+import { netnsJsonOf, packetLine, withNetns } from '../ndjson.js';
+import { groupHolder } from '../procs.js';
 import { followNamespaces } from './all-netns.js';
 
 function count(text: string | undefined, flag: string): number {
@@ -61,7 +63,7 @@ async function write(stream: PacketStream, o: LogOptions, ctx: Context, tally: T
     }
     n++;
     tally.packets++;
-    if (o.json) out.line(JSON.stringify(jsonSafe(item)));
+    if (o.json) out.line(packetLine(item));
     else {
       const time = new Date(Number((item.timestamp ?? BigInt(Date.now()) * 1_000_000n) / 1_000_000n)).toISOString();
       out.line(o.prefixOnly ? `${time} ${item.prefix ?? ''}` : `${time} ${formatLogLine(item)}`);
@@ -89,7 +91,7 @@ async function logEveryNamespace(o: LogOptions, ctx: Context, tally: Tally): Pro
       } catch (e) {
         nf.close();
         if (!(e instanceof NfctError && e.code === 'EBUSY')) throw e;
-        say(ns, `NFLOG group ${o.group} is held by another socket in this namespace (EBUSY): skipped`);
+        say(ns, `NFLOG group ${o.group} is held by ${await groupHolder(ns.path, o.group)}: skipped`);
         return null;
       }
       tally.namespaces++;
@@ -112,6 +114,7 @@ async function logEveryNamespace(o: LogOptions, ctx: Context, tally: Tally): Pro
 }
 
 export async function log(argv: readonly string[], ctx: Context): Promise<number> {
+  if (argv.includes('--kmsg') || argv.includes('--file')) return (await import('./kernel-log.js')).kernelLogCommand('log', argv, ctx);
   let group: number | undefined;
   let prefixOnly = false;
   let json = false;
@@ -157,9 +160,19 @@ export async function log(argv: readonly string[], ctx: Context): Promise<number
     ns = { path: (await findPodNamespace(pod, { podLogDir })).path };
   }
   const nf = await Nflog.open({ netns: ns });
+  let stream: PacketStream;
+  try {
+    stream = nf.subscribe({ group, sequence: true, signal: ctx.stop });
+  } catch (e) {
+    nf.close();
+    // One socket per group and namespace: who has it, so that the operator can act.
+    if (e instanceof NfctError && e.code === 'EBUSY') throw new CliExit(1, `NFLOG group ${group} is held by ${await groupHolder(netnsPath(ns), group)}: stop it, or log to another --group`);
+    throw e;
+  }
   let failed = false;
   try {
-    await write(nf.subscribe({ group, sequence: true, signal: ctx.stop }), o, ctx, tally);
+    const c = json && ns !== undefined ? withWriter(ctx, ctx.out.marked(withNetns(await netnsJsonOf(ns)))) : ctx;
+    await write(stream, o, c, tally);
   } catch (e) {
     failed = true;
     throw e;

@@ -7,6 +7,8 @@
 // runs of plain -I/-A lines as their bytes (packed for the kernel by the library's restore()
 // when their turn comes, many creates per system call), other lines as parsed requests. A line
 // that is refused, blank or garbage keeps nothing, so memory stays flat on endless input.
+import { readFileSync } from 'node:fs';
+
 import { parseSaveLine, readSave } from '../../conntrack/save.js';
 import type { Conntrack } from '../../conntrack/handle.js';
 import type { FlowInput } from '../../conntrack/flowspec.js';
@@ -32,7 +34,7 @@ const NAMES: Record<string, string> = {
  * conntrack sends it, when its turn comes); any other command.
  */
 type Step =
-  | { command: 'restore'; bytes: Buffer }
+  | { command: 'restore'; bytes: Buffer; lines: number }
   | { command: 'create' | 'add'; flow: FlowInput; refused?: boolean }
   | { command: 'other'; request: CtRequest };
 
@@ -57,13 +59,13 @@ class LoadPlan {
     while (rest.length > 0) {
       const { kinds, ranges, bad } = readSave(rest);
       if (bad < 0) {
-        if (kinds.length > 0) this.keep({ command: 'restore', bytes: rest });
+        if (kinds.length > 0) this.keep({ command: 'restore', bytes: rest, lines: kinds.length });
         return;
       }
       const at = ranges[2 * bad]!;
       const start = at === 0 ? 0 : rest.lastIndexOf(10, at - 1) + 1;
       const end = rest.indexOf(10, at);
-      if (bad > 0) this.keep({ command: 'restore', bytes: rest.subarray(0, start) });
+      if (bad > 0) this.keep({ command: 'restore', bytes: rest.subarray(0, start), lines: bad });
       await this.piece(rest.toString('latin1', start, end));
       rest = rest.subarray(end + 1);
     }
@@ -150,8 +152,30 @@ export async function restore(ct: Conntrack, file: string, ctx: Context): Promis
   return 0;
 }
 
+/**
+ * A create the kernel refused because the namespace's table is full (ENOMEM): said as that,
+ * with how much of the file went in; any other refusal in conntrack's words.
+ */
+function refusedCreate(errno: number, command: string, applied: number, total: number): never {
+  if (errno === ENOMEM) {
+    let max = '';
+    try {
+      max = ` (nf_conntrack_max ${readFileSync('/proc/sys/net/netfilter/nf_conntrack_max', 'utf8').trim()}, global, counted per namespace)`;
+    } catch {
+      // not readable: said without the figure
+    }
+    throw new CliExit(1, `-R: the conntrack table is full${max}: ${applied} of ${total} lines applied`);
+  }
+  operationFailed(errno, command);
+}
+
+const ENOMEM = 12;
+
 async function runSteps(ct: Conntrack, steps: Step[], ctx: Context, modify?: typeof import('./modify.js'), table?: typeof import('./table.js')): Promise<void> {
   const quiet: Context = { ...ctx, say: (line) => (line.endsWith('emptied.') ? ctx.say(line) : undefined) };
+  // Lines of the file that do something, and those done so far (for a table that fills up).
+  const total = steps.reduce((n, s) => n + (s.command === 'restore' ? s.lines : 1), 0);
+  let applied = 0;
   for (let i = 0; i < steps.length; ) {
     if (ctx.stop.aborted) {
       ctx.dieBySignal = true;
@@ -164,11 +188,12 @@ async function runSteps(ct: Conntrack, steps: Step[], ctx: Context, modify?: typ
       try {
         result = await ct.restore(step.bytes);
       } catch (e) {
-        if (e instanceof NfctError) operationFailed(e.errno, 'create');
+        if (e instanceof NfctError) refusedCreate(e.errno, 'create', applied, total);
         throw e;
       }
+      applied += result.created + result.existed;
       const first = result.failed[0];
-      if (first) operationFailed(first.error.errno, first.command);
+      if (first) refusedCreate(first.error.errno, first.command, applied, total);
       continue;
     }
     if (step.command === 'create' || step.command === 'add') {
@@ -190,12 +215,14 @@ async function runSteps(ct: Conntrack, steps: Step[], ctx: Context, modify?: typ
         if (e instanceof TypeError || e instanceof RangeError) operationFailed(22, kind);
         throw e;
       }
+      applied += result.created + result.existed;
       const first = result.failed[0];
-      if (first) operationFailed(first.error.errno, kind);
+      if (first) refusedCreate(first.error.errno, kind, applied, total);
       if (refused) operationFailed(22, kind);
       continue;
     }
     i++;
+    applied++;
     const r = (step as { request: CtRequest }).request;
     if (r.command === 'delete') await modify!.remove(ct, r, quiet);
     else if (r.command === 'update') await modify!.update(ct, r, quiet);

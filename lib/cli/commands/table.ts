@@ -5,6 +5,7 @@ import { NfctError } from '../../core/errors.js';
 import type { Context } from '../context.js';
 import { HELP } from '../help.js';
 import { operationFailed, VERSION } from '../messages.js';
+import { line, receivedNow, schemaVersions } from '../ndjson.js';
 import type { CtRequest } from '../parse.js';
 
 export async function flush(ct: Conntrack, r: CtRequest, ctx: Context): Promise<number> {
@@ -26,7 +27,7 @@ export async function count(ct: Conntrack, r: CtRequest, ctx: Context): Promise<
   if (r.command === 'exp-count') {
     for await (const batch of ct.expectations.list().batches()) n += batch.length;
   } else n = await ct.count();
-  ctx.out.line(r.json ? JSON.stringify({ count: n }) : String(n));
+  ctx.out.line(r.json ? line('count', receivedNow(), 'received', { table: r.command === 'exp-count' ? 'expect' : 'conntrack', count: n }) : String(n));
   await ctx.out.drain();
   return 0;
 }
@@ -34,20 +35,20 @@ export async function count(ct: Conntrack, r: CtRequest, ctx: Context): Promise<
 export async function stats(ct: Conntrack, r: CtRequest, ctx: Context): Promise<number> {
   if (r.command === 'exp-stats') {
     const rows = await ct.expectations.stats();
-    if (r.json) for (const row of rows) ctx.out.line(JSON.stringify(row));
+    if (r.json) for (const row of rows) ctx.out.line(line('stats', receivedNow(), 'received', { table: 'expect', ...row }));
     else ctx.out.raw(fmt.formatExpectationCpuStats(rows));
     await ctx.out.drain();
     return 0;
   }
   const rows = await ct.stats();
-  if (r.json) for (const row of rows) ctx.out.line(JSON.stringify(row));
+  if (r.json) for (const row of rows) ctx.out.line(line('stats', receivedNow(), 'received', { table: 'conntrack', ...row }));
   else ctx.out.raw(fmt.formatCpuStats(rows));
   await ctx.out.drain();
   return 0;
 }
 
 export async function version(r: CtRequest, ctx: Context): Promise<number> {
-  ctx.out.line(r.json ? JSON.stringify({ program: 'nfct', version: VERSION, compatible: `conntrack-tools ${fmt.CONNTRACK_VERSION}` }) : `nfct v${VERSION} (conntrack-tools compatible)`);
+  ctx.out.line(r.json ? line('version', receivedNow(), 'received', { program: 'nfct', version: VERSION, compatible: `conntrack-tools ${fmt.CONNTRACK_VERSION}`, schemas: schemaVersions() }) : `nfct v${VERSION} (conntrack-tools compatible)`);
   await ctx.out.drain();
   return 0;
 }

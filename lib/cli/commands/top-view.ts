@@ -1,15 +1,23 @@
 // What `nfct top` shows: one snapshot of a node (per-namespace header figures and the top
-// groups), drawn as a screen, as plain lines, or as one NDJSON object.
+// groups, each with its change since the previous frame), drawn as a screen (with the key help,
+// the filter being typed, a question, the selected row), as plain lines, or as one NDJSON line.
 import { type AggregateKey, type AggregateKeyValues, keyTexts } from '../../conntrack/aggregate.js';
 import type { Counters } from '../../conntrack/types.js';
+import { lineHead, withHead } from '../ndjson.js';
 
 /** A group-by key of `nfct top`: any of ct.aggregate()'s, or the namespace. */
 export type TopKey = AggregateKey | 'netns' | 'service';
 export type TopSort = 'count' | 'packets' | 'bytes';
 
 export interface NamespaceFigures {
+  /** Its label, as text lines print it. */
   netns: string;
+  /** Its `netns` object (NDJSON). */
+  netnsObject?: Record<string, unknown>;
+  /** The kernel's count of its entries. */
   entries: number;
+  /** Its entries the groups were made of (those the filter let through, as the dump read them). */
+  matched: number;
   /** nf_conntrack_max (global, enforced per namespace). */
   max: number;
   /** entries / max, in percent. */
@@ -28,23 +36,39 @@ export interface NamespaceFigures {
 export interface TopGroup {
   key: AggregateKeyValues & { netns?: string; service?: string };
   count: number;
+  /** Entries more (or fewer) than in the previous frame; null when that is not known. */
+  change?: number | null;
+  /** change per second. */
+  rate?: number | null;
   counters?: { original: Counters; reply: Counters };
 }
 
 export interface TopSnapshot {
   time: string;
   interval: number;
-  by: TopKey[];
+  /** The --by keys as given ('src/16'). */
+  by: string[];
+  /** Their key names ('src'). */
+  keys: TopKey[];
   sort: TopSort;
+  /** The screen's text filter, when one is set. */
+  text?: string;
   namespaces: NamespaceFigures[];
   groups: TopGroup[];
-  /** Entries of every namespace shown (the groups' share is against this). */
+  /** Entries of every namespace shown: the sum of their counts. */
   entries: number;
+  /** Entries the groups were made of (each group's share is against this). */
+  matched: number;
   groupCount: number;
 }
 
 const int = (n: number): string => Math.round(n).toLocaleString('en-US');
 const rate = (n: number | null): string => (n === null ? '-' : n >= 100 ? int(n) : n.toFixed(1).replace(/\.0$/, ''));
+const signed = (n: number | null | undefined, unit = ''): string => {
+  if (n === null || n === undefined) return '-';
+  const text = Math.abs(n) >= 100 || Number.isInteger(n) ? int(Math.abs(n)) : Math.abs(n).toFixed(1).replace(/\.0$/, '');
+  return `${n > 0 ? '+' : n < 0 ? '-' : ''}${text}${unit}`;
+};
 
 function human(n: number): string {
   if (n < 1000) return String(n);
@@ -75,6 +99,19 @@ function namespaceLine(n: NamespaceFigures, colour: boolean, named: boolean): st
   return `${who}entries ${int(n.entries)} / ${int(n.max)} (${fullness(n.percent, colour)})  ${events}  ${stats}`;
 }
 
+/** What the screen adds to a frame: the selection, and what takes the bottom line. */
+export interface ScreenState {
+  /** The selected row. */
+  selected: number;
+  /** Show the key help instead of the groups. */
+  help: boolean;
+  /** The bottom line: a prompt (the filter being typed, a question) or what a key did. */
+  prompt?: string;
+  status?: string;
+  /** The key help, as [keys, what] pairs. */
+  keys: ReadonlyArray<readonly [string, string]>;
+}
+
 export interface FrameOptions {
   /** Escape sequences for colour and emphasis. */
   colour: boolean;
@@ -85,6 +122,40 @@ export interface FrameOptions {
   help?: boolean;
   /** What the view is of ('host', a namespace name, 'all namespaces'). */
   title: string;
+  /** A screen with keys: the row marker column, the help page, the bottom line. */
+  screen?: ScreenState;
+}
+
+/** A group's keys as a person reads them: `src 10.1.0.0/16, dport 80` (and its namespace). */
+export function describeGroup(g: TopGroup, keys: readonly string[]): string {
+  return keys.map((k, i) => `${k} ${keyTexts(g.key, keys)[i]}`).join(', ');
+}
+
+function tableLines(s: TopSnapshot, o: FrameOptions): string[] {
+  const c = o.colour;
+  const lines: string[] = [];
+  const acct = s.groups.some((g) => g.counters);
+  const marker = o.screen !== undefined;
+  const head = ['COUNT', '%', 'CHANGE', 'RATE', ...(acct ? ['PACKETS', 'BYTES'] : []), ...s.by.map((k) => k.toUpperCase())];
+  const rows = s.groups.map((g) => {
+    const pk = g.counters ? g.counters.original.packets + g.counters.reply.packets : 0;
+    const by = g.counters ? g.counters.original.bytes + g.counters.reply.bytes : 0;
+    const share = s.matched > 0 ? (100 * g.count) / s.matched : 0;
+    return [int(g.count), share.toFixed(1), signed(g.change), signed(g.rate, '/s'), ...(acct ? [g.counters ? human(pk) : '-', g.counters ? human(by) : '-'] : []), ...keyTexts(g.key, s.keys)];
+  });
+  const numeric = acct ? 6 : 4;
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const fmt = (r: string[]): string =>
+    r.map((v, i) => (i < numeric ? v.padStart(widths[i]!) : i === r.length - 1 ? v : v.padEnd(widths[i]!))).join('  ');
+  const mark = (i: number): string => (!marker ? '' : i === o.screen!.selected ? '> ' : '  ');
+  lines.push(c ? `${COLOUR.reverse}${mark(-1)}${fmt(head)}${COLOUR.off}` : `${mark(-1)}${fmt(head)}`);
+  rows.forEach((r, i) => {
+    const text = `${mark(i)}${fmt(r)}`;
+    lines.push(c && marker && i === o.screen!.selected ? `${COLOUR.bold}${text}${COLOUR.off}` : text);
+  });
+  if (s.groups.length === 0) lines.push(c ? `${COLOUR.dim}(no entries${s.text ? ' match the filter' : ''})${COLOUR.off}` : `(no entries${s.text ? ' match the filter' : ''})`);
+  if (s.groupCount > s.groups.length) lines.push(`... ${int(s.groupCount - s.groups.length)} more groups`);
+  return lines;
 }
 
 /** One frame as lines. */
@@ -93,7 +164,7 @@ export function renderFrame(s: TopSnapshot, o: FrameOptions): string[] {
   const b = (t: string): string => (c ? `${COLOUR.bold}${t}${COLOUR.off}` : t);
   const lines: string[] = [];
   const clock = s.time.slice(11, 19);
-  lines.push(`${b('nfct top')} - ${o.title}  every ${s.interval}s  by ${s.by.join(',')}  sort ${s.sort}  ${clock} UTC`);
+  lines.push(`${b('nfct top')} - ${o.title}  every ${s.interval}s  by ${s.by.join(',')}  sort ${s.sort}${s.text ? `  filter ${s.text}` : ''}  ${clock} UTC`);
   const many = s.namespaces.length > 1;
   if (many) {
     const fullest = [...s.namespaces].sort((x, y) => y.percent - x.percent)[0]!;
@@ -103,27 +174,17 @@ export function renderFrame(s: TopSnapshot, o: FrameOptions): string[] {
   for (const n of shown) lines.push(namespaceLine(n, c, many));
   if (many && s.namespaces.length > shown.length) lines.push(`  ... ${s.namespaces.length - shown.length} more namespaces`);
   lines.push('');
-  const acct = s.groups.some((g) => g.counters);
-  const head = ['COUNT', '%', ...(acct ? ['PACKETS', 'BYTES'] : []), ...s.by.map((k) => k.toUpperCase())];
-  const rows = s.groups.map((g) => {
-    const pk = g.counters ? g.counters.original.packets + g.counters.reply.packets : 0;
-    const by = g.counters ? g.counters.original.bytes + g.counters.reply.bytes : 0;
-    const share = s.entries > 0 ? (100 * g.count) / s.entries : 0;
-    return [int(g.count), share.toFixed(1), ...(acct ? [g.counters ? human(pk) : '-', g.counters ? human(by) : '-'] : []), ...keyTexts(g.key, s.by)];
-  });
-  const numeric = acct ? 4 : 2;
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const fmt = (r: string[]): string =>
-    r.map((v, i) => (i < numeric ? v.padStart(widths[i]!) : i === r.length - 1 ? v : v.padEnd(widths[i]!))).join('  ');
-  lines.push(c ? `${COLOUR.reverse}${fmt(head)}${COLOUR.off}` : fmt(head));
-  for (const r of rows) lines.push(fmt(r));
-  if (s.groups.length === 0) lines.push(c ? `${COLOUR.dim}(no entries)${COLOUR.off}` : '(no entries)');
-  if (s.groupCount > s.groups.length) lines.push(`... ${int(s.groupCount - s.groups.length)} more groups`);
-  if (o.help) {
-    const helpLine = 'g/G: group by next/previous key  s: sort  +/-: interval  q: quit';
+  if (o.screen?.help) {
+    lines.push(b('Keys'));
+    for (const [k, what] of o.screen.keys) lines.push(`  ${k.padEnd(18)}${what}`);
+    lines.push('', '(any key returns)');
+  } else lines.push(...tableLines(s, o));
+  const bottom = o.screen?.prompt ?? o.screen?.status;
+  if (o.help || bottom) {
+    const helpLine = bottom || 'g/G: group by  s: sort  +/-: interval  /: filter  d: delete  ?: keys  q: quit';
     const room = o.rows ?? Infinity;
     while (lines.length < room - 1 && o.rows !== undefined) lines.push('');
-    lines.push(c ? `${COLOUR.dim}${helpLine}${COLOUR.off}` : helpLine);
+    lines.push(c && !bottom ? `${COLOUR.dim}${helpLine}${COLOUR.off}` : helpLine);
   }
   let out = o.rows !== undefined && lines.length > o.rows ? [...lines.slice(0, o.rows - 1), lines[lines.length - 1]!] : lines;
   if (o.columns !== undefined) out = out.map((l) => cut(l, o.columns!));
@@ -147,16 +208,18 @@ function cut(line: string, n: number): string {
   return line;
 }
 
-/** The snapshot as one NDJSON line's object. */
-export function snapshotJson(s: TopSnapshot): Record<string, unknown> {
-  return {
-    time: s.time,
+/** The snapshot as one NDJSON line (schema/top.json). */
+export function topLine(s: TopSnapshot, filter: string | undefined): string {
+  const body = {
     interval: s.interval,
     by: s.by,
     sort: s.sort,
+    ...(filter || s.text ? { filter: [filter, s.text && `text ${s.text}`].filter(Boolean).join(', ') } : {}),
     entries: s.entries,
-    namespaces: s.namespaces,
+    matched: s.matched,
+    namespaces: s.namespaces.map(({ netns, netnsObject, ...n }) => ({ netns: netnsObject ?? { label: netns }, ...n })),
     groupCount: s.groupCount,
-    groups: s.groups,
+    groups: s.groups.map((g) => ({ key: g.key, count: g.count, change: g.change ?? null, rate: g.rate ?? null, ...(g.counters ? { counters: g.counters } : {}) })),
   };
+  return withHead(lineHead('top', s.time, 'received'), JSON.stringify(body));
 }

@@ -4,12 +4,15 @@
 // grouped natively by the chosen key (ct.aggregate()); then draws it full-screen, as plain
 // lines when stdout is not a terminal, or as NDJSON.
 import { Conntrack } from '../../conntrack/handle.js';
-import { AGGREGATE_KEYS, type AggregateKey, type AggregateResult } from '../../conntrack/aggregate.js';
+import { AGGREGATE_KEYS, type AddressPrefix, type AggregateKey, type AggregateResult, type PrefixKey } from '../../conntrack/aggregate.js';
 import { type FlowFilter, normalizeFilter } from '../../conntrack/filter.js';
+import { netnsJsonOf } from '../ndjson.js';
 import { CommandUsage, runSubcommand } from '../subcommand.js';
 import { readSysctls, resolveTargets, sumStats, sysctlNumber, type Target } from '../node-state.js';
 import { readServices, type Services } from '../../k8s/services.js';
-import { type NamespaceFigures, renderFrame, snapshotJson, type TopGroup, type TopKey, type TopSnapshot, type TopSort } from './top-view.js';
+import { filterGroups, KEY_HELP, parsePrefixKey } from './top-keys.js';
+import { keyTexts } from '../../conntrack/aggregate.js';
+import { type NamespaceFigures, type TopGroup, type TopKey, type TopSnapshot, type TopSort } from './top-view.js';
 
 export const TOP_HELP = `nfct top: what fills the conntrack table, live.
 
@@ -19,23 +22,27 @@ Usage:
            [-p PROTO] [--once] [--json]
 
   --by KEYS       group by (default src): ${[...AGGREGATE_KEYS, 'netns', 'service'].join(', ')}
-                  (sport, dport: srcPort, dstPort)
-                  (service: the Service of the destination, from the namespace's NAT rules)
+                  (sport, dport: srcPort, dstPort);
+                  an address key by prefix: src/16 (IPv4 /16, IPv6 /64), src/16/48;
+                  service: the Service of the destination, from the namespace's NAT rules
   --sort WHAT     rank groups by entries (default), or packets/bytes (nf_conntrack_acct=1)
   --interval S    seconds between frames (default 2)
   --top N         groups shown (default: as many as fit, 20 when not a terminal)
   --all-netns     every network namespace of the node; netns becomes a group-by key
   -p PROTO        only entries of this protocol
   --once          one snapshot (rates measured over one interval), then exit
-  --json          NDJSON: one object per snapshot
+  --json          NDJSON: one object per snapshot (schema/top.json)
 
-Keys while running: g/G next/previous group-by key, s sort, +/- interval, q quit.
+Each group shows its change since the previous frame and that change per second.
+Keys while running:
+${KEY_HELP.map(([k, what]) => `  ${k.padEnd(18)}${what}`).join('\n')}
 `;
 
 const SORTS: readonly TopSort[] = ['count', 'packets', 'bytes'];
 
 export interface TopOptions {
-  by: TopKey[];
+  /** The --by keys as given: a key, or an address key with a prefix ('src/16'). */
+  by: string[];
   sort: TopSort;
   interval: number;
   top: number | undefined;
@@ -52,22 +59,41 @@ function numberArg(v: string | undefined, flag: string, min: number): number {
   return n;
 }
 
-function parseKeys(v: string | undefined): TopKey[] {
-  const keys = (v ?? '').split(',').filter((k) => k !== '');
-  if (keys.length === 0) throw new CommandUsage('nfct top: --by needs a key');
-  // conntrack's words for the ports are taken too.
-  const named = keys.map((k) => (k === 'sport' ? 'srcPort' : k === 'dport' ? 'dstPort' : k));
-  for (const k of named) {
+/** The key names of --by keys (`src/16` is src) and the prefixes address keys are cut at. */
+export function parseBy(specs: readonly string[]): { keys: TopKey[]; prefix: Partial<Record<PrefixKey, AddressPrefix>> } {
+  const keys: TopKey[] = [];
+  const prefix: Partial<Record<PrefixKey, AddressPrefix>> = {};
+  for (const spec of specs) {
+    const p = parsePrefixKey(spec);
+    if (p) {
+      keys.push(p.key);
+      prefix[p.key] = { ipv4: p.ipv4, ipv6: p.ipv6 };
+    } else keys.push((spec === 'sport' ? 'srcPort' : spec === 'dport' ? 'dstPort' : spec) as TopKey); // conntrack's words for the ports too
+  }
+  return { keys, prefix };
+}
+
+function parseKeys(v: string | undefined): string[] {
+  const specs = (v ?? '').split(',').filter((k) => k !== '');
+  if (specs.length === 0) throw new CommandUsage('nfct top: --by needs a key');
+  for (const spec of specs) {
+    const k = spec === 'sport' ? 'srcPort' : spec === 'dport' ? 'dstPort' : spec;
+    try {
+      if (parsePrefixKey(k)) continue;
+    } catch (e) {
+      throw new CommandUsage(`nfct top: ${(e as Error).message}`);
+    }
     if (k !== 'netns' && k !== 'service' && !(AGGREGATE_KEYS as readonly string[]).includes(k)) {
-      throw new CommandUsage(`nfct top: --by: unknown key '${k}' (one of ${[...AGGREGATE_KEYS, 'netns', 'service'].join(', ')})`);
+      throw new CommandUsage(`nfct top: --by: unknown key '${k}' (one of ${[...AGGREGATE_KEYS, 'netns', 'service'].join(', ')}; src, dst, replySrc also as KEY/LEN)`);
     }
   }
-  return named as TopKey[];
+  if (new Set(parseBy(specs).keys).size !== specs.length) throw new CommandUsage('nfct top: --by names a key twice');
+  return specs;
 }
 
 /** Parses `nfct top` arguments; throws CommandUsage for a bad one. */
 export async function parseTopArgs(argv: readonly string[]): Promise<TopOptions | 'help'> {
-  let by: TopKey[] | undefined;
+  let by: string[] | undefined;
   let sort: TopSort = 'count';
   let interval = 2;
   let top: number | undefined;
@@ -139,11 +165,20 @@ export class NamespaceSampler {
   private constructor(
     readonly target: Target,
     readonly ct: Conntrack,
+    /** Its `netns` object (NDJSON). */
+    readonly netns: Record<string, unknown>,
   ) {}
 
   static async open(target: Target, withEvents: boolean): Promise<NamespaceSampler> {
     const ct = await Conntrack.open(target.path === null ? {} : { netns: target.path });
-    const s = new NamespaceSampler(target, ct);
+    let netns: Record<string, unknown>;
+    try {
+      netns = await netnsJsonOf({ path: target.path ?? '/proc/self/ns/net' }, target.label);
+    } catch (e) {
+      ct.close();
+      throw e;
+    }
+    const s = new NamespaceSampler(target, ct, netns);
     if (withEvents) s.watch();
     return s;
   }
@@ -175,7 +210,9 @@ export class NamespaceSampler {
     const per = (a: number, b: number): number | null => (prev && secs > 0 ? Math.max(0, a - b) / secs : null);
     return {
       netns: this.target.label,
+      netnsObject: this.netns,
       entries,
+      matched: 0,
       max,
       percent: max > 0 ? (100 * entries) / max : 0,
       newPerSec: this.watching ? per(this.events.new, prev?.events.new ?? 0) : null,
@@ -226,20 +263,35 @@ export function mergeGroups(parts: Array<{ netns: string; result: AggregateResul
   return { groups: all.slice(0, top), groupCount };
 }
 
+/** What a snapshot is of: the keys, the ranking, the filters. */
+export interface SnapshotOptions {
+  by: readonly string[];
+  sort: TopSort;
+  filter: FlowFilter;
+  interval: number;
+  /** Only groups whose key text holds this (the screen's / filter). */
+  text?: string;
+}
+
 /** One snapshot of every sampled namespace. */
-export async function snapshot(samplers: readonly NamespaceSampler[], o: Pick<TopOptions, 'by' | 'sort' | 'filter' | 'interval'>, top: number): Promise<TopSnapshot> {
+export async function snapshot(samplers: readonly NamespaceSampler[], o: SnapshotOptions, top: number): Promise<TopSnapshot> {
   const max = sysctlNumber(await readSysctls(null), 'nf_conntrack_max') ?? 0;
-  const withService = o.by.includes('service');
+  const { keys, prefix } = parseBy(o.by);
+  const withService = keys.includes('service');
   // A Service is found from the protocol, destination and port of each group.
-  const aggKeys = [...new Set<AggregateKey>([...o.by.filter((k): k is AggregateKey => k !== 'netns' && k !== 'service'), ...(withService ? (['protocol', 'dst', 'dstPort'] as const) : [])])];
-  const withNs = o.by.includes('netns');
+  const aggKeys = [...new Set<AggregateKey>([...keys.filter((k): k is AggregateKey => k !== 'netns' && k !== 'service'), ...(withService ? (['protocol', 'dst', 'dstPort'] as const) : [])])];
+  const withNs = keys.includes('netns');
+  // Exact merging across namespaces needs every group of each, unless netns is a key; a text
+  // filter needs every group too (it picks among them before the top ones are taken), and so
+  // does a Service (the groups of its addresses make one).
+  const whole = (samplers.length === 1 || withNs) && !o.text && !withService;
   const settled = await Promise.allSettled(
     samplers.map(async (s) => {
       const [figures, result] = await Promise.all([
         s.figures(max),
-        // Exact merging across namespaces needs every group of each, unless netns is a key.
-        s.ct.aggregate({ ...o.filter, by: aggKeys.length > 0 ? aggKeys : ['family'], sort: o.sort, top: (samplers.length === 1 || withNs) && !withService ? top : 0 }),
+        s.ct.aggregate({ ...o.filter, by: aggKeys.length > 0 ? aggKeys : ['family'], prefix, sort: o.sort, top: whole ? top : 0 }),
       ]);
+      figures.matched = result.total.count;
       if (withService) {
         const services = await s.servicesNow();
         for (const g of result.groups) {
@@ -250,8 +302,8 @@ export async function snapshot(samplers: readonly NamespaceSampler[], o: Pick<To
       }
       if (aggKeys.length === 0) {
         // netns alone: one group per namespace holding all its entries.
-        const whole = { ...result, groups: result.total.count > 0 ? [{ key: {}, count: result.total.count, ...(result.total.counters ? { counters: result.total.counters } : {}) }] : [], groupCount: result.total.count > 0 ? 1 : 0 };
-        return { figures, netns: s.target.label, result: whole };
+        const all = { ...result, groups: result.total.count > 0 ? [{ key: {}, count: result.total.count, ...(result.total.counters ? { counters: result.total.counters } : {}) }] : [], groupCount: result.total.count > 0 ? 1 : 0 };
+        return { figures, netns: s.target.label, result: all };
       }
       return { figures, netns: s.target.label, result };
     }),
@@ -265,124 +317,58 @@ export async function snapshot(samplers: readonly NamespaceSampler[], o: Pick<To
     else if (samplers.length === 1) throw r.reason;
     else samplers[i]!.failed = true;
   }
-  const { groups, groupCount } = mergeGroups(parts, o.by, o.sort, top);
+  let { groups, groupCount } = mergeGroups(parts, keys, o.sort, o.text ? Number.MAX_SAFE_INTEGER : top);
+  if (o.text) {
+    groups = filterGroups(groups, keys, o.text, keyTexts);
+    groupCount = groups.length;
+    groups = groups.slice(0, top);
+  }
   return {
     time: new Date().toISOString(),
     interval: o.interval,
     by: [...o.by],
+    keys,
     sort: o.sort,
+    ...(o.text ? { text: o.text } : {}),
     namespaces: parts.map((p) => p.figures),
     groups,
-    entries: parts.reduce((s, p) => s + p.result.total.count, 0),
+    entries: parts.reduce((n, p) => n + p.figures.entries, 0),
+    matched: parts.reduce((n, p) => n + p.result.total.count, 0),
     groupCount,
   };
 }
 
-const KEY_CYCLE = (all: boolean): TopKey[] => [...(all ? (['netns'] as TopKey[]) : []), 'src', 'dst', 'dstPort', 'protocol', 'state', 'dnat', 'service', 'snat', 'replySrc', 'srcPort', 'mark', 'zone', 'status', 'family'];
+/** A group's identity across frames: its key values, in key order. */
+function groupId(key: TopGroup['key'], keys: readonly string[]): string {
+  return JSON.stringify(keys.map((k) => (key as Record<string, unknown>)[k] ?? null));
+}
 
-const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
-  new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
-      clearTimeout(t);
-      resolve();
-    }, { once: true });
-  });
+/**
+ * The groups of the previous frame, to give each group of the next its change and rate. A
+ * group not among the previous frame's has changed by its whole count when that frame had
+ * every group; by an unknown amount (null) when it had only the top ones.
+ */
+export class GroupHistory {
+  private prev: { at: number; what: string; counts: Map<string, number>; complete: boolean } | undefined;
 
-/** Runs `nfct top`; resolves when the user quits (or after one snapshot with --once). */
-export async function runTop(o: TopOptions): Promise<void> {
-  const out = process.stdout;
-  const screen = out.isTTY === true && !o.json && !o.once;
-  const samplers: NamespaceSampler[] = [];
-  const quit = new AbortController();
-  let wake = new AbortController();
-  const onSignal = (): void => quit.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  // The reader of stdout went away (`nfct top | head -1`): nfct ends quietly, as -L does; any
-  // other write error also ends it, since nothing written could be seen.
-  let closed = false;
-  const onError = (): void => {
-    closed = true;
-    quit.abort();
-  };
-  out.on('error', onError);
-  const stdin = process.stdin;
-  const keys = KEY_CYCLE(o.targets.length > 1);
-  const state = { by: [...o.by], sort: o.sort, interval: o.interval };
-  const onKey = (data: Buffer): void => {
-    for (const ch of data.toString('utf8')) {
-      if (ch === 'q' || ch === '\x03') quit.abort();
-      else if (ch === 'g' || ch === 'G') {
-        const at = keys.indexOf(state.by[0]!);
-        state.by = [keys[(at + (ch === 'g' ? 1 : keys.length - 1)) % keys.length]!];
-      } else if (ch === 's') state.sort = SORTS[(SORTS.indexOf(state.sort) + 1) % SORTS.length]!;
-      else if (ch === '+') state.interval = Math.min(60, state.interval * 2);
-      else if (ch === '-') state.interval = Math.max(0.25, state.interval / 2);
-      else continue;
-      wake.abort();
+  apply(snap: TopSnapshot): void {
+    const now = performance.now();
+    const what = JSON.stringify([snap.by, snap.sort, snap.text ?? '', snap.namespaces.map((n) => n.netns)]);
+    const p = this.prev?.what === what ? this.prev : undefined;
+    const secs = p ? (now - p.at) / 1000 : 0;
+    for (const g of snap.groups) {
+      const before = p ? (p.counts.get(groupId(g.key, snap.keys)) ?? (p.complete ? 0 : undefined)) : undefined;
+      g.change = before === undefined ? null : g.count - before;
+      g.rate = g.change === null || secs <= 0 ? null : g.change / secs;
     }
-  };
-  try {
-    for (const t of o.targets) {
-      try {
-        samplers.push(await NamespaceSampler.open(t, true));
-      } catch (e) {
-        // A namespace listed a moment ago may be gone: skip it when looking at several.
-        if (o.targets.length === 1) throw e;
-        process.stderr.write(`nfct top: [${t.label}] left out: ${e instanceof Error ? e.message : String(e)}\n`);
-      }
-    }
-    if (screen) {
-      out.write('\x1b[?1049h\x1b[?25l');
-      if (stdin.isTTY) {
-        stdin.setRawMode(true);
-        stdin.on('data', onKey);
-        stdin.resume();
-      }
-    }
-    if (o.once) {
-      // Rates need two samples one interval apart.
-      await snapshot(samplers, { ...o, by: state.by }, 1);
-      await sleep(o.interval * 1000, quit.signal);
-    }
-    for (;;) {
-      const rows = screen ? (out.rows ?? 24) : undefined;
-      const top = o.top ?? (screen ? Math.max(1, (rows ?? 24) - 6 - Math.min(5, samplers.length)) : 20);
-      const snap = await snapshot(samplers, { ...o, ...state }, top);
-      for (let i = samplers.length - 1; i >= 0; i--) if (samplers[i]!.failed) void samplers.splice(i, 1)[0]!.close();
-      if (closed) break;
-      if (o.json) out.write(`${JSON.stringify(snapshotJson(snap))}\n`);
-      else {
-        const lines = renderFrame(snap, { colour: screen, columns: screen ? out.columns : undefined, rows, help: screen, title: o.title });
-        out.write(screen ? `\x1b[H\x1b[2J${lines.join('\n')}` : `${lines.join('\n')}\n\n`);
-      }
-      if (o.once || quit.signal.aborted) break;
-      wake = new AbortController();
-      const both = AbortSignal.any([quit.signal, wake.signal]);
-      await sleep(state.interval * 1000, both);
-      if (quit.signal.aborted) break;
-    }
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    if (screen) {
-      if (stdin.isTTY) {
-        stdin.off('data', onKey);
-        stdin.setRawMode(false);
-        stdin.pause();
-      }
-      if (!closed) out.write('\x1b[?25h\x1b[?1049l');
-    }
-    await Promise.all(samplers.map((s) => s.close()));
-    // Errors of writes still queued when the reader left come later: still not unhandled.
-    if (!closed) out.off('error', onError);
+    this.prev = { at: now, what, counts: new Map(snap.groups.map((g) => [groupId(g.key, snap.keys), g.count])), complete: snap.groupCount <= snap.groups.length };
   }
 }
 
 /** `nfct top ...`: resolves the exit status (2 for a bad argument). */
 export function topCommand(argv: readonly string[]): Promise<number> {
   return runSubcommand(argv, parseTopArgs, TOP_HELP, async (o) => {
+    const { runTop } = await import('./top-run.js');
     await runTop(o);
     return 0;
   });

@@ -3,8 +3,10 @@
 // (iptables-save form for iptables rules, nft form for nft rules, the Service a jump leads to),
 // a line whenever the packet shows up rewritten (after a DNAT: its new destination), and its
 // fate.
+import type { KernelLogPacket } from '../../kmsg/types.js';
 import type { DecodedPacket } from '../../packet/types.js';
 import type { TraceEvent, TracePacket } from '../../trace/types.js';
+import { traceId } from '../ndjson.js';
 
 type Hop = TraceEvent;
 
@@ -26,6 +28,12 @@ export function packetText(d: DecodedPacket): string {
   return `${(d.protocolName ?? String(d.protocol ?? '?')).toLowerCase()} ${hostPort(src, sport)} -> ${hostPort(dst, dport)}${extra}`;
 }
 
+/** The same from a kernel log TRACE line's fields (`--kmsg`, `--file`). */
+export function logPacketText(l: KernelLogPacket): string {
+  const extra = l.icmp?.type !== undefined ? ` type ${l.icmp.type} code ${l.icmp.code ?? '?'}` : '';
+  return `${(l.proto ?? String(l.protocol ?? '?')).toLowerCase()} ${hostPort(l.src ?? '?', l.spt)} -> ${hostPort(l.dst ?? '?', l.dpt)}${extra}`;
+}
+
 /** ` iif cali1 oif cali2 hook prerouting ct new` (the parts known). */
 function whereText(h: Hop): string {
   const parts: string[] = [];
@@ -38,7 +46,7 @@ function whereText(h: Hop): string {
 
 /** One hop, as `  ip nat KUBE-SERVICES rule handle 21: -A KUBE-SERVICES ... (verdict jump KUBE-SVC-...) [service ns/svc:port]`. */
 export function hopText(h: Hop): string {
-  const where = h.source === 'legacy' ? `${h.family} ${h.table} ${h.chain} ${h.kind}${h.rule !== undefined ? ` ${h.rule}` : ''}` : `${h.family} ${h.table} ${h.chain} ${h.kind}${h.handle !== undefined ? ` handle ${h.handle}` : ''}`;
+  const where = h.source !== 'nftables' ? `${h.family} ${h.table} ${h.chain} ${h.kind}${h.rule !== undefined ? ` ${h.rule}` : ''}` : `${h.family} ${h.table} ${h.chain} ${h.kind}${h.handle !== undefined ? ` handle ${h.handle}` : ''}`;
   const verdict = h.verdict ? ` (verdict ${h.verdict}${h.target ? ` ${h.target}` : ''})` : '';
   const service = h.service ? ` [service ${h.service}]` : '';
   return `  ${where}${h.ruleText ? `: ${h.ruleText}` : ''}${verdict}${service}`;
@@ -49,7 +57,8 @@ export function tracePacketLines(pkt: TracePacket, colour?: (fate: string) => st
   const hops = pkt.hops as Hop[];
   const first = hops[0];
   const d = pkt.packet;
-  const head = `packet ${pkt.id.toString(16).padStart(8, '0')} ${pkt.source} ${pkt.family}${d ? ` ${packetText(d)}` : ''}${first ? whereText(first) : ''}`;
+  const what = d ? ` ${packetText(d)}` : first?.log ? ` ${logPacketText(first.log)}` : '';
+  const head = `packet ${traceId(pkt.id)} ${pkt.source} ${pkt.family}${what}${first ? whereText(first) : ''}`;
   const out = [head];
   let shown = d ? packetText(d) : undefined;
   let seen = first?.packet;

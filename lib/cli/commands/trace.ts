@@ -1,15 +1,17 @@
 // `nfct trace`: every rule each traced packet passes, one block per packet, written a batch at
 // a time; on exit it says how many packets it traced and how many trace events were lost.
-import { jsonSafe } from '../../conntrack/flow.js';
+// `--kmsg` / `--file` read legacy TRACE lines of the kernel log instead (./kernel-log.ts).
 import { NfctError } from '../../core/errors.js';
 import { type NetnsOption, netnsPath } from '../../core/netns.js';
 import { Trace } from '../../trace/handle.js';
-import type { TraceMatch, TraceOpenOptions } from '../../trace/types.js';
-import type { Context } from '../context.js';
+import type { TraceMatch, TraceOpenOptions, TracePacket } from '../../trace/types.js';
+import { type Context, withWriter } from '../context.js';
+import type { Writer } from '../output.js';
 import { TRACE_HELP } from '../help.js';
 import { CliExit } from '../messages.js';
+import { netnsJsonOf, traceLine, withNetns } from '../ndjson.js';
+import { groupHolder } from '../procs.js';
 import { tracePacketLines } from './trace-text.js';
-import { nflogGroups } from '../procs.js';
 
 function count(text: string | undefined, flag: string): number {
   if (text === undefined || !/^\d+$/.test(text)) throw new CliExit(2, `Bad parameter \`${flag} ${text ?? ''}'`.trimEnd(), true);
@@ -23,7 +25,21 @@ export const ALL_NETNS_REFUSED =
   'would leave that in every namespace of the node, each cleaned only by a later trace there. ' +
   'Trace one namespace with --netns NAME or --pid PID (nfct log --all-netns or nfct -L --all-netns shows which).';
 
+/**
+ * One traced packet: a block of its hops and the final verdict, or (json) one JSON object with
+ * `type` and `time` (its first hop's). The same for every source of hops.
+ */
+export function writeTracePacket(out: Writer, pkt: TracePacket, json: boolean, tty: boolean): void {
+  if (json) {
+    out.line(traceLine(pkt));
+    return;
+  }
+  const colour = (fate: string): string => (tty ? `${fate === 'drop' ? '\x1b[1;31m' : '\x1b[1;32m'}${fate}\x1b[0m` : fate);
+  for (const line of tracePacketLines(pkt, colour)) out.line(line);
+}
+
 export async function trace(argv: readonly string[], ctx: Context): Promise<number> {
+  if (argv.includes('--kmsg') || argv.includes('--file')) return (await import('./kernel-log.js')).kernelLogCommand('trace', argv, ctx);
   let legacy = true;
   let nftables = true;
   let json = false;
@@ -71,18 +87,18 @@ export async function trace(argv: readonly string[], ctx: Context): Promise<numb
   const where = pod ?? (typeof ns === 'string' ? ns : ns && 'pid' in ns ? `pid ${ns.pid}` : ns && 'path' in ns ? ns.path : 'this namespace');
   const opts = { netns: ns, legacy, nftables, bindLogger: bind };
   const m = Object.keys(match).length > 0 ? (match as TraceMatch) : undefined;
+  // Lines of a namespace named here end with its netns object (read before tracing starts).
+  const c = json && ns !== undefined ? withWriter(ctx, ctx.out.marked(withNetns(await netnsJsonOf(ns)))) : ctx;
   try {
-    return await traceOnce(opts, m, json, ctx, showOwn, where);
+    return await traceOnce(opts, m, json, c, showOwn, where);
   } catch (e) {
     if (!(e instanceof NfctError && e.code === 'EBUSY' && legacy)) throw e;
     // NFLOG group 0 is held (another tracer, ulogd, tcpdump -i nflog): who holds it is said;
     // without --legacy the trace goes on with nftables alone, beside the other one.
-    const path = netnsPath(ns);
-    const holder = (await nflogGroups(path)).find((g) => g.group === 0);
-    const who = holder?.pid !== undefined ? `pid ${holder.pid}${holder.comm ? ` (${holder.comm})` : ''}` : holder ? `netlink port ${holder.portid}` : 'another socket';
+    const who = await groupHolder(netnsPath(ns), 0);
     if (!nftables) throw new CliExit(1, `NFLOG group 0, where legacy TRACE goes, is held in this namespace by ${who}: stop it, or trace nftables alone (--nftables)`);
     ctx.err(`nfct trace: NFLOG group 0 (legacy TRACE) is held in this namespace by ${who}: tracing nftables alone`);
-    return traceOnce({ ...opts, legacy: false, bindLogger: false }, m, json, ctx, showOwn, where);
+    return traceOnce({ ...opts, legacy: false, bindLogger: false }, m, json, c, showOwn, where);
   }
 }
 
@@ -103,11 +119,7 @@ async function traceOnce(opts: TraceOpenOptions, match: TraceMatch | undefined, 
       : `nfct: no -p/-s/-d/--sport/--dport/--port given: waiting for packets already marked for tracing in ${where} (nft 'meta nftrace set 1', iptables -j TRACE${opts.legacy ? ', legacy TRACE through NFLOG group 0' : ''}); give a match to trace packets of your choice.`);
     for await (const pkt of stream) {
       packets++;
-      if (json) out.line(JSON.stringify(jsonSafe(pkt)));
-      else {
-        const colour = (fate: string): string => (tty ? `${fate === 'drop' ? '\x1b[1;31m' : '\x1b[1;32m'}${fate}\x1b[0m` : fate);
-        for (const line of tracePacketLines(pkt, colour)) out.line(line);
-      }
+      writeTracePacket(out, pkt, json, tty);
       out.schedule();
       if ((packets & 1023) === 0) await out.ready();
     }

@@ -1,0 +1,78 @@
+// Character and number reading shared by the kernel log decoder's files (kmsg/), with
+// JavaScript's meaning wherever lib/nflog/logline-parse.ts's regular expressions are followed.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "reader.h"
+
+namespace nfct {
+namespace klog {
+
+using sv = std::string_view;
+
+// JavaScript's \s over latin1 text (the strings lib/ compares with are latin1).
+inline bool JsSpace(unsigned char c) { return c == ' ' || (c >= 9 && c <= 13) || c == 0xA0; }
+inline bool Digit(unsigned char c) { return c >= '0' && c <= '9'; }
+inline int HexVal(unsigned char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// /^\d{1,10}$/, and the value fits 32 bits.
+inline bool Dec(sv v, uint32_t* out) {
+  if (v.empty() || v.size() > 10) return false;
+  uint64_t n = 0;
+  for (unsigned char c : v) {
+    if (!Digit(c)) return false;
+    n = n * 10 + (c - '0');
+  }
+  if (n > 0xffffffffu) return false;
+  *out = static_cast<uint32_t>(n);
+  return true;
+}
+
+inline bool HexDigits(sv v, uint32_t* out) {
+  if (v.empty() || v.size() > 8) return false;
+  uint32_t n = 0;
+  for (unsigned char c : v) {
+    const int h = HexVal(c);
+    if (h < 0) return false;
+    n = n << 4 | static_cast<uint32_t>(h);
+  }
+  *out = n;
+  return true;
+}
+
+// /^0x[0-9a-fA-F]{1,8}$/
+inline bool Hex0x(sv v, uint32_t* out) { return v.size() > 2 && v[0] == '0' && v[1] == 'x' && HexDigits(v.substr(2), out); }
+
+inline bool StartsWith(sv s, sv p) { return s.size() >= p.size() && s.compare(0, p.size(), p) == 0; }
+
+// Parses `digits` (at most `max`) at s[*i]; false when there are none.
+inline bool Digits(sv s, size_t* i, size_t min, size_t max, uint32_t* out) {
+  size_t n = 0;
+  uint64_t v = 0;
+  while (*i + n < s.size() && n < max && Digit(s[*i + n])) v = v * 10 + (s[*i + n++] - '0');
+  if (n < min) return false;
+  *i += n;
+  *out = static_cast<uint32_t>(v);
+  return true;
+}
+
+inline bool Lit(sv s, size_t* i, char c) {
+  if (*i >= s.size() || s[*i] != c) return false;
+  (*i)++;
+  return true;
+}
+
+inline void PutString(Batch* b, sv s) {
+  b->strings.append(s.data(), s.size());
+  b->strings.push_back('\0');
+}
+
+}  // namespace klog
+}  // namespace nfct
