@@ -1,14 +1,13 @@
 // TRACE: nftables traces equal what `nft monitor trace` prints hop for hop; legacy iptables
 // TRACE arrives through NFLOG group 0 with rule numbers and rule texts; iptables-nft TRACE
 // arrives through the nftables path; the temporary trace rule never outlives its stream.
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { Trace, type TraceEvent, type TracePacket, parseTraceLine, parseTracePrefix } from '../../lib/index.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
+import { spawnNfct } from '../helpers/nfct.js';
 
 let ns: Netns;
 
@@ -190,22 +189,21 @@ test('ownHops: true shows the hops of the temporary table too (inet, marking the
 });
 
 test('nfct trace hides the temporary table too; --show-own-hops shows it', async () => {
-  const cli = join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
+  // A --json line (schema/trace.json) names each hop's rule in its `rules` list.
+  type Line = { family: string; rules: Array<{ table: string; family: string }>; hops: Array<{ rule: number }> };
   const firstPacket = async (extra: string[]): Promise<{ family: string; hops: Array<{ table: string; family: string }> }> => {
-    const child = spawn(process.execPath, [cli, 'trace', '--netns', ns.name, '--nftables', '--json', '-p', 'udp', '--dport', '7781', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<number | null>((ok) => child.once('exit', (code) => ok(code)));
+    const nfct = spawnNfct(['trace', '--netns', ns.name, '--nftables', '--json', '-p', 'udp', '--dport', '7781', ...extra]);
     try {
-      for (let i = 0; i < 200 && !out.includes('\n'); i++) {
+      for (let i = 0; i < 200 && nfct.out.lines.length === 0; i++) {
         if (i % 10 === 0) await ns.execOk('node', ['-e', "const s=require('dgram').createSocket('udp4');s.send('x',7781,'127.0.0.1',()=>s.close())"]);
         await sleep(50);
       }
     } finally {
-      child.kill('SIGINT');
+      nfct.child.kill('SIGINT');
     }
-    expect(await exited).toBe(0);
-    return JSON.parse(out.split('\n')[0]!) as never;
+    expect(await nfct.out.closed).toBe(0);
+    const line = JSON.parse(nfct.out.lines[0]!) as Line;
+    return { family: line.family, hops: line.hops.map((h) => line.rules[h.rule]!) };
   };
   await ns.execOk('nft', ['-f', '-'], { input: 'table ip cli {\n chain output { type filter hook output priority 0; counter; }\n}\n' });
   try {
