@@ -233,10 +233,10 @@ export abstract class LiveStream<T> implements AsyncIterable<T>, AsyncIterator<T
   }
 
   /** A batch asked for and not yet come: kept across idle waits, never asked for twice. */
-  private pendingBatch: Promise<RawBatch | null> | undefined;
+  /** @internal */ private pendingBatch: Promise<RawBatch | null> | undefined;
 
   /** The next batch, or undefined when idleWait() passed first. */
-  private async nextBatch(): Promise<RawBatch | null | undefined> {
+  /** @internal */ private async nextBatch(): Promise<RawBatch | null | undefined> {
     const pending = (this.pendingBatch ??= this.source.next());
     const wait = this.idleWait();
     let timer: NodeJS.Timeout | undefined;

@@ -205,7 +205,7 @@ export async function traceTool(trace: Trace): Promise<void> {
 }
 
 export function describeHop(hop: TraceEvent): string {
-  if (hop.source === 'legacy') {
+  if (hop.source !== 'nftables') {
     // Legacy TRACE names its rule by position; the family is the packet's.
     const rule: number = hop.rule;
     const fam: 'ipv4' | 'ipv6' = hop.family;
