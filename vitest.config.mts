@@ -1,9 +1,20 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
+
+// Under Stryker (npm run test:mutation) children of a test run the mutated code too.
+const mutation = process.env.STRYKER_MUTATOR_WORKER !== undefined;
+// `scripts/mutation.sh --tests GLOBS`: a quick look with some test files only (a lower bound).
+const only = mutation ? process.env.NFCT_MUTATION_TESTS : undefined;
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
+    include: only ? only.split(',') : ['test/**/*.test.ts'],
+    // test/release/ needs the exporter image: scripts/release/ci.sh runs it (vitest.release.config.mts).
+    exclude: [...configDefaults.exclude, 'test/release/**'],
     globalSetup: ['test/helpers/global-setup.ts'],
+    setupFiles: mutation ? ['test/mutation/setup.ts'] : [],
+    // A mutation run is hours of tests on a shared machine: one flaky failure would stop it
+    // (the first run must pass whole) or count as a kill; a mutant's failure fails twice.
+    retry: mutation ? 1 : 0,
     // Integration tests make their own network namespaces; two workers match the two cores.
     pool: 'forks',
     poolOptions: { forks: { maxForks: 2, minForks: 1, execArgv: ['--expose-gc'] } },

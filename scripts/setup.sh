@@ -23,6 +23,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# kubectl for `kubectl kustomize` (the deploy/ tests): Debian's kubernetes-client, unless the
+# machine has a kubectl already (another package may own /usr/bin/kubectl).
+if ! command -v kubectl >/dev/null; then
+  [ "$(id -u)" = 0 ] || { log "kubectl is missing (Debian: kubernetes-client); run as root"; exit 1; }
+  log "installing kubernetes-client"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends kubernetes-client >/dev/null
+fi
+
 if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
   log "Node.js 20 or newer is required"; exit 1
 fi

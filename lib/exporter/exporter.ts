@@ -15,6 +15,7 @@ import { listNamespaces, namespaceLabel, type NetworkNamespace } from '../core/n
 import { podLogDirOption } from '../k8s/pods.js';
 import { assertKnownKeys, assertObject, boolean, describeValue, integer, optionalInteger } from '../core/validate.js';
 import { Nflog } from '../nflog/handle.js';
+import { registerProcessMetrics } from './process.js';
 import { type FlowExportOptions, startFlowExport } from './flows.js';
 
 /**
@@ -28,6 +29,20 @@ function promClient(): typeof import('prom-client') {
 
 /** The per-CPU counters exported, in `conntrack -S` order. */
 export const CPU_STAT_COUNTERS = ['found', 'invalid', 'insert', 'insert_failed', 'drop', 'early_drop', 'error', 'search_restart', 'clash_resolve', 'chaintoolong'] as const;
+
+/** What each counter of `conntrack -S` counts (the HELP text of its metric). */
+const CPU_STAT_HELP: Record<(typeof CPU_STAT_COUNTERS)[number], string> = {
+  found: 'Table lookups that found an existing entry',
+  invalid: 'Packets conntrack could not track (malformed, out of the TCP window, unknown state)',
+  insert: 'Entries added to the table',
+  insert_failed: 'Entries that could not be added: a clash with an entry made at the same time that could not be resolved; the packet is dropped',
+  drop: 'Packets dropped because no entry could be made for them: the table full with nothing to evict, or no memory',
+  early_drop: 'Entries not yet assured evicted to make room for new ones when the table was full',
+  error: "Packets refused by a protocol tracker's error check (an ICMP error for no known connection, a bad checksum)",
+  search_restart: 'Table lookups started again because the hash table changed meanwhile (a resize, an entry moved)',
+  clash_resolve: 'Clashes between two entries made at the same time for one connection that were resolved, the packet kept',
+  chaintoolong: 'Entries refused because their hash chain was too long (nf_conntrack_buckets too small for the table)',
+};
 
 export interface ExporterOptions {
   /**
@@ -51,6 +66,12 @@ export interface ExporterOptions {
   maxStreams?: number;
   /** Register into this registry instead of a new one. */
   registry?: Registry;
+  /**
+   * Also export the process's own figures under the standard names (`process_cpu_seconds_total`,
+   * `process_resident_memory_bytes`, `process_open_fds`, ..., the Node.js heap) and
+   * `nfct_build_info`; names the registry already holds are left to their owner (default true).
+   */
+  processMetrics?: boolean;
   /**
    * Where the kubelet's pod log directories are, which name each pod namespace's pod (default
    * '/var/log/pods'; see listNamespaces()). A pod's `netns` label is then `namespace/name`,
@@ -101,7 +122,7 @@ function errorCode(e: unknown): string {
 export async function createExporter(options: ExporterOptions = {}): Promise<Exporter> {
   const raw: unknown = options;
   assertObject(raw, 'createExporter() options');
-  assertKnownKeys(raw, ['namespaces', 'concurrency', 'maxNamespaces', 'perCpu', 'events', 'nflogGroups', 'maxPrefixes', 'maxStreams', 'registry', 'flows', 'podLogDir'], 'createExporter() options');
+  assertKnownKeys(raw, ['namespaces', 'concurrency', 'maxNamespaces', 'perCpu', 'events', 'nflogGroups', 'maxPrefixes', 'maxStreams', 'registry', 'processMetrics', 'flows', 'podLogDir'], 'createExporter() options');
   const podLogDir = podLogDirOption(options.podLogDir, 'createExporter() options.podLogDir');
   const select = options.namespaces ?? 'all';
   if (select !== 'all' && typeof select !== 'function') {
@@ -113,13 +134,16 @@ export async function createExporter(options: ExporterOptions = {}): Promise<Exp
   const events = boolean(options.events, 'createExporter() options.events') ?? false;
   const maxPrefixes = optionalInteger(options.maxPrefixes, 'createExporter() options.maxPrefixes', 1, 10_000) ?? 32;
   const maxStreams = optionalInteger(options.maxStreams, 'createExporter() options.maxStreams', 0, 100_000) ?? 256;
+  const processMetrics = boolean(options.processMetrics, 'createExporter() options.processMetrics') ?? true;
   const groups = options.nflogGroups ?? [];
   if (!Array.isArray(groups)) throw new TypeError(`createExporter() options.nflogGroups must be an array, got ${describeValue(groups)}`);
   groups.forEach((g, i) => integer(g, `createExporter() options.nflogGroups[${i}]`, 0, 65535));
-  const { Counter, Gauge, Registry } = promClient();
+  const client = promClient();
+  const { Counter, Gauge, Registry } = client;
   const registry = options.registry ?? new Registry();
   if (!(registry instanceof Registry)) throw new TypeError('createExporter() options.registry must be a prom-client Registry');
-  const flows = options.flows === undefined ? undefined : await startFlowExport(options.flows, registry, promClient());
+  if (processMetrics) registerProcessMetrics(registry, client);
+  const flows = options.flows === undefined ? undefined : await startFlowExport(options.flows, registry, client);
 
   const tracked = new Map<number, Tracked>();
   let closed = false;
@@ -269,17 +293,17 @@ export async function createExporter(options: ExporterOptions = {}): Promise<Exp
   const counter = (name: string, help: string, labelNames: readonly string[], fill: (c: Counter<string>, s: Snapshot) => void): void =>
     void new Counter({ name, help, labelNames, registers: [registry], collect: fromSnapshot(fill) });
 
-  gauge('nfct_netns_info', 'A network namespace being exported: its inode, ip netns names, and the Kubernetes pod (name, namespace, UID) it belongs to, always 1.', ['netns', 'inode', 'names', 'pod', 'pod_namespace', 'pod_uid'], (g, s) => {
+  gauge('nfct_netns_info', 'Always 1, one series per network namespace exported: its inode, its ip netns names (comma-separated) and the Kubernetes pod (name, namespace, UID) where the node tells it; join on netns.', ['netns', 'inode', 'names', 'pod', 'pod_namespace', 'pod_uid'], (g, s) => {
     for (const { t } of s.rows) g.set({ netns: t.label, inode: String(t.ns.inode), names: t.ns.names.join(','), pod: t.ns.pod?.name ?? '', pod_namespace: t.ns.pod?.namespace ?? '', pod_uid: t.ns.podUid ?? '' }, 1);
   });
-  gauge('nfct_conntrack_entries', 'Entries in the conntrack table of the namespace.', nsLabels, (g, s) => {
+  gauge('nfct_conntrack_entries', "Connections tracked in the namespace's conntrack table now (conntrack -C), in entries.", nsLabels, (g, s) => {
     for (const r of s.rows) g.set({ netns: r.t.label }, r.count);
   });
-  gauge('nfct_conntrack_entries_limit', 'The most entries the namespace may hold (nf_conntrack_max).', nsLabels, (g, s) => {
+  gauge('nfct_conntrack_entries_limit', "The most entries the namespace's conntrack table may hold (nf_conntrack_max, counted per namespace), in entries; past it new connections are dropped.", nsLabels, (g, s) => {
     for (const r of s.rows) if (r.max !== null) g.set({ netns: r.t.label }, r.max);
   });
   for (const stat of CPU_STAT_COUNTERS) {
-    counter(`nfct_conntrack_stat_${stat}_total`, `The conntrack statistic ${stat} (conntrack -S), ${perCpu ? 'per CPU' : 'summed over CPUs'}.`, statLabels, (c, s) => {
+    counter(`nfct_conntrack_stat_${stat}_total`, `${CPU_STAT_HELP[stat]} (conntrack -S ${stat}, ${perCpu ? 'per CPU' : 'summed over CPUs'}), a count.`, statLabels, (c, s) => {
       for (const r of s.rows) {
         if (perCpu) for (const row of r.stats) c.inc({ netns: r.t.label, cpu: String(row.cpu) }, row[stat]);
         else c.inc({ netns: r.t.label }, r.stats.reduce((sum, row) => sum + row[stat], 0));
@@ -287,21 +311,21 @@ export async function createExporter(options: ExporterOptions = {}): Promise<Exp
     });
   }
   if (events) {
-    counter('nfct_conntrack_events_total', 'Conntrack events received, by type (new, update, destroy).', ['netns', 'type'], (c, s) => {
+    counter('nfct_conntrack_events_total', 'Conntrack events received from the kernel, by type (new, update, destroy), a count of events.', ['netns', 'type'], (c, s) => {
       for (const { t } of s.rows) if (t.events) for (const [type, n] of Object.entries(t.events.counts)) c.inc({ netns: t.label, type }, n ?? 0);
     });
-    counter('nfct_conntrack_event_overruns_total', 'Times conntrack events were lost (a full socket buffer or queue); the kernel does not say how many each time.', nsLabels, (c, s) => {
+    counter('nfct_conntrack_event_overruns_total', 'Times conntrack events were lost (a full socket buffer or queue), a count of losses, not of events: the kernel does not say how many each time.', nsLabels, (c, s) => {
       for (const { t } of s.rows) if (t.events) c.inc({ netns: t.label }, t.events.stats.overruns);
     });
-    gauge('nfct_conntrack_events_queued', 'Conntrack events read from the kernel and waiting for the exporter to count them.', nsLabels, (g, s) => {
+    gauge('nfct_conntrack_events_queued', 'Conntrack events read from the kernel and waiting for the exporter to count them now, in events.', nsLabels, (g, s) => {
       for (const { t } of s.rows) if (t.events) g.set({ netns: t.label }, t.events.stats.queuedRecords);
     });
-    gauge('nfct_conntrack_events_queued_bytes', 'Memory the waiting conntrack events take, in bytes.', nsLabels, (g, s) => {
+    gauge('nfct_conntrack_events_queued_bytes', 'Memory the waiting conntrack events take now, in bytes.', nsLabels, (g, s) => {
       for (const { t } of s.rows) if (t.events) g.set({ netns: t.label }, t.events.stats.queuedBytes);
     });
   }
   if (groups.length > 0) {
-    counter('nfct_nflog_packets_total', `NFLOG packets received, by group and prefix (at most ${maxPrefixes} prefixes per namespace and group, the rest as "${OTHER_PREFIX}").`, ['netns', 'group', 'prefix'], (c, s) => {
+    counter('nfct_nflog_packets_total', `NFLOG packets received, by group and log prefix (at most ${maxPrefixes} prefixes per namespace and group, the rest as "${OTHER_PREFIX}"), a count of packets.`, ['netns', 'group', 'prefix'], (c, s) => {
       for (const { t } of s.rows) {
         for (const [key, n] of t.nflog?.packets ?? []) {
           const [group, prefix] = key.split('\0') as [string, string];
@@ -309,21 +333,21 @@ export async function createExporter(options: ExporterOptions = {}): Promise<Exp
         }
       }
     });
-    counter('nfct_nflog_packets_lost_total', 'NFLOG packets lost, counted exactly from the sequence numbers.', ['netns', 'group'], (c, s) => {
+    counter('nfct_nflog_packets_lost_total', 'NFLOG packets the kernel dropped before the exporter read them, counted exactly from the sequence numbers, in packets.', ['netns', 'group'], (c, s) => {
       for (const { t } of s.rows) for (const [g, sub] of t.nflog?.subs ?? []) c.inc({ netns: t.label, group: String(g) }, sub.stats.lost ?? 0);
     });
-    counter('nfct_nflog_overruns_total', 'Times NFLOG packets were lost (a full socket buffer or queue).', ['netns', 'group'], (c, s) => {
+    counter('nfct_nflog_overruns_total', 'Times NFLOG packets were lost (a full socket buffer or queue), a count of losses; nfct_nflog_packets_lost_total has the packets.', ['netns', 'group'], (c, s) => {
       for (const { t } of s.rows) for (const [g, sub] of t.nflog?.subs ?? []) c.inc({ netns: t.label, group: String(g) }, sub.stats.overruns);
     });
   }
-  gauge('nfct_exporter_namespaces', 'Network namespaces found on the node at this scrape.', [], (g, s) => g.set(s.discovered));
-  gauge('nfct_exporter_namespaces_skipped', `Namespaces not exported for the maxNamespaces bound (${maxNamespaces}).`, [], (g, s) => g.set(s.skipped));
-  counter('nfct_exporter_namespace_errors_total', 'Namespaces that could not be read at a scrape (most often gone since they were listed), by error code; an event or NFLOG stream that failed counts as stream:CODE.', ['code'], (c, s) => {
+  gauge('nfct_exporter_namespaces', 'Network namespaces found on the node at the last scrape, exported or not, a count.', [], (g, s) => g.set(s.discovered));
+  gauge('nfct_exporter_namespaces_skipped', `Namespaces found but not exported at the last scrape because of the maxNamespaces bound (${maxNamespaces}), a count.`, [], (g, s) => g.set(s.skipped));
+  counter('nfct_exporter_namespace_errors_total', 'Namespaces that could not be read at a scrape (most often gone since they were listed), by error code; an event or NFLOG stream that failed counts as stream:CODE; a count of namespaces.', ['code'], (c, s) => {
     for (const [code, n] of s.errors) errorTotals.set(code, (errorTotals.get(code) ?? 0) + n);
     s.errors.clear();
     for (const [code, n] of errorTotals) c.inc({ code }, n);
   });
-  gauge('nfct_exporter_scrape_duration_seconds', 'How long reading every namespace took at this scrape.', [], (g, s) => g.set(s.duration));
+  gauge('nfct_exporter_scrape_duration_seconds', 'How long the last scrape took to read every namespace, in seconds.', [], (g, s) => g.set(s.duration));
 
   const metrics = async (): Promise<string> => registry.metrics();
 

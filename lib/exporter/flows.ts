@@ -57,19 +57,19 @@ export async function startFlowExport(options: FlowExportOptions, registry: Regi
       for (const [label, r] of ended) fill(this, r, label);
       for (const r of running.values()) fill(this, r, r.label);
     };
-  new Counter({ name: 'nfct_flow_records_total', help: 'Flow records (finished connections, and active-timeout records) read and exported as IPFIX.', labelNames: ['netns'], registers: [registry], collect: perNs((c, r, netns) => c.inc({ netns }, r.records)) });
-  new Counter({ name: 'nfct_flow_overruns_total', help: 'Times the kernel dropped DESTROY events of a flow stream (a full socket buffer): those connections have no record; the kernel does not say how many.', labelNames: ['netns'], registers: [registry], collect: perNs((c, r, netns) => c.inc({ netns }, r.overruns)) });
+  new Counter({ name: 'nfct_flow_records_total', help: 'Flow records (finished connections, and active-timeout records) read and exported as IPFIX, a count of records.', labelNames: ['netns'], registers: [registry], collect: perNs((c, r, netns) => c.inc({ netns }, r.records)) });
+  new Counter({ name: 'nfct_flow_overruns_total', help: 'Times the kernel dropped DESTROY events of a flow stream (a full socket buffer), a count of losses: those connections have no record; the kernel does not say how many.', labelNames: ['netns'], registers: [registry], collect: perNs((c, r, netns) => c.inc({ netns }, r.overruns)) });
   type CollectorStats = IpfixExporter['stats']['collectors'][number];
   const perCollector = <M extends { reset(): void }>(fill: (m: M, s: CollectorStats) => void) =>
     function collect(this: M): void {
       this.reset();
       for (const s of ipfix.stats.collectors) fill(this, s);
     };
-  new Counter({ name: 'nfct_ipfix_records_sent_total', help: 'IPFIX data records handed to the kernel for each collector.', labelNames: ['collector'], registers: [registry], collect: perCollector<PromCounter<'collector'>>((c, s) => c.inc({ collector: s.collector }, s.records)) });
-  new Counter({ name: 'nfct_ipfix_records_lost_total', help: 'IPFIX data records dropped for each collector (a refused send, a full queue while a TCP collector is away).', labelNames: ['collector'], registers: [registry], collect: perCollector<PromCounter<'collector'>>((c, s) => c.inc({ collector: s.collector }, s.lost)) });
-  new Counter({ name: 'nfct_ipfix_reconnects_total', help: 'TCP connections to a collector made again after one broke.', labelNames: ['collector'], registers: [registry], collect: perCollector<PromCounter<'collector'>>((c, s) => c.inc({ collector: s.collector }, s.reconnects)) });
-  new Gauge({ name: 'nfct_ipfix_collector_up', help: '1 when the collector socket is set up (TCP: connected).', labelNames: ['collector'], registers: [registry], collect: perCollector<PromGauge<'collector'>>((c, s) => c.set({ collector: s.collector }, s.connected ? 1 : 0)) });
-  new Counter({ name: 'nfct_flow_stream_errors_total', help: 'Flow streams that failed, by error code.', labelNames: ['code'], registers: [registry], collect() {
+  new Counter({ name: 'nfct_ipfix_records_sent_total', help: 'IPFIX data records handed to the kernel for each collector, a count of records.', labelNames: ['collector'], registers: [registry], collect: perCollector<PromCounter<'collector'>>((c, s) => c.inc({ collector: s.collector }, s.records)) });
+  new Counter({ name: 'nfct_ipfix_records_lost_total', help: 'IPFIX data records dropped for each collector (a refused send, a full queue while a TCP collector is away), a count of records.', labelNames: ['collector'], registers: [registry], collect: perCollector<PromCounter<'collector'>>((c, s) => c.inc({ collector: s.collector }, s.lost)) });
+  new Counter({ name: 'nfct_ipfix_reconnects_total', help: 'TCP connections to a collector made again after one broke, a count.', labelNames: ['collector'], registers: [registry], collect: perCollector<PromCounter<'collector'>>((c, s) => c.inc({ collector: s.collector }, s.reconnects)) });
+  new Gauge({ name: 'nfct_ipfix_collector_up', help: 'Whether the collector socket is set up (TCP: connected): 1 when it is, 0 when not.', labelNames: ['collector'], registers: [registry], collect: perCollector<PromGauge<'collector'>>((c, s) => c.set({ collector: s.collector }, s.connected ? 1 : 0)) });
+  new Counter({ name: 'nfct_flow_stream_errors_total', help: 'Flow streams that failed, by error code, a count of streams.', labelNames: ['code'], registers: [registry], collect() {
     this.reset();
     for (const [code, n] of errors) this.inc({ code }, n);
   } });

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "addon.h"
 #include "ct/flow.h"
 #include "ct/service_table.h"
 #include "errors.h"
@@ -314,10 +315,11 @@ Napi::Value FormatFlows(const Napi::CallbackInfo& info) {
   // The strings are latin1 (one byte a character), as the reader made them.
   size_t len = 0;
   napi_get_value_string_latin1(env, info[1], nullptr, 0, &len);
-  thread_local std::string strings;
+  AddonData* data = GetData(env);
+  std::string& strings = data->text_strings;
   strings.resize(len + 1);
   napi_get_value_string_latin1(env, info[1], &strings[0], len + 1, &len);
-  thread_local std::vector<uint8_t> out;
+  std::vector<uint8_t>& out = data->text_out;
   out.clear();
   out.reserve(count * 160);
   timespec now;

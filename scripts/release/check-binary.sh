@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # check-binary.sh FILE...: refuses a prebuilt binary (or a library bundled beside it) that
-# would not load on a bare glibc 2.28 system: a GLIBC symbol version above 2.28, any libstdc++
+# asks the C library for more than glibc 2.17 gives: a GLIBC symbol version above 2.17, any libstdc++
 # symbol version (GLIBCXX, CXXABI: it must be linked in), or a shared library other than the C
 # library's own and those in the same folder (found through an $ORIGIN rpath).
 set -euo pipefail
-MAX_GLIBC=${NFCT_MAX_GLIBC:-2.28}
+MAX_GLIBC=${NFCT_MAX_GLIBC:-2.17}
 ALLOWED='^(libc\.so\.6|libm\.so\.6|libpthread\.so\.0|libdl\.so\.2|librt\.so\.1|ld-linux-x86-64\.so\.2|ld-linux-aarch64\.so\.1)$'
 status=0
 for f in "$@"; do

@@ -1,18 +1,21 @@
 // nfct: the same output as conntrack for the same table, the same effects for the same
 // commands, the same event lines, and traces with the hops nft monitor trace prints.
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 
 import { Conntrack } from '../../lib/conntrack/handle.js';
+import { Nflog } from '../../lib/nflog/handle.js';
 import { NfctError } from '../../lib/core/errors.js';
 import { BANNER, TRY_HELP } from '../../lib/cli/messages.js';
 import { runNfct, startNfct } from '../support/run-nfct.js';
 import { CLI } from '../helpers/nfct.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
+import { until, watchersReady } from '../helpers/sentinel.js';
+import { nftCounter } from '../helpers/streams.js';
 import { tcpFlow, udpFlow } from '../helpers/traffic.js';
 import { type EntrySpec, insertEntry, listEntries, runConntrack } from '../oracle/conntrack-cli.js';
+import { compareJson, parseConntrackXml } from '../oracle/conntrack-xml.js';
 
 /** The built library, for a child process. */
 const LIB = join(__dirname, '..', '..', 'dist', 'index.js');
@@ -106,12 +109,19 @@ describe('nfct -L as conntrack -L', () => {
     expect((await nfct('-S', '--netns', ns.name)).stdout).toBe((await runConntrack(ns, ['-S'])).stdout);
   });
 
-  test('--json: one object per line with the library field names', async () => {
-    const { stdout } = await nfct('-L', '--json', '-p', 'udp', '--netns', ns.name);
-    const rows = stdout.trim().split('\n').map((l) => JSON.parse(l));
-    expect(rows.length).toBe((await listEntries(ns, ['-p', 'udp'])).entries.length);
-    expect(rows[0]).toHaveProperty('original.src');
-    expect(rows[0]).toHaveProperty('protocol', 'udp');
+  test('--json: one object per entry, each with the values conntrack -L -o xml shows for it', async () => {
+    const { stdout } = await nfct('-L', '--json', '--netns', ns.name);
+    const rows = stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const xml = new Map(parseConntrackXml((await runConntrack(ns, ['-L', '-o', 'xml,id'])).stdout).map((f) => [f.id, f]));
+    const text = new Map((await listEntries(ns)).entries.map((e) => [e.id, e]));
+    expect(rows.length).toBe(xml.size);
+    const nowNs = BigInt(Date.now()) * 1_000_000n;
+    const problems = rows.flatMap((row) => {
+      const x = xml.get(row.id as number);
+      return x ? compareJson(row, x, text.get(row.id as number), { nowNs }).map((p) => `${row.protocol} ${row.id}: ${p}`) : [`${row.id}: not listed by conntrack`];
+    });
+    expect(problems).toEqual([]);
+    expect(new Set(rows.map((r) => r.protocol))).toEqual(new Set(['tcp', 'udp', 'icmp', 'icmpv6', 'sctp', 'gre', 'unknown']));
   });
 });
 
@@ -190,7 +200,11 @@ describe('nfct -E as conntrack -E', () => {
   test('the same lines for the same traffic and the same conntrack -I/-U/-D', async () => {
     const watch = runConntrackEvents();
     const mine = nfctEvents();
-    await sleep(500);
+    // Both watch once both print a marker entry made now (markers are left out of the comparison).
+    const MARK = '10.30.9.9';
+    const marker = (k: number) => runConntrack(ns, ['-I', '-p', 'udp', '-s', MARK, '-d', '10.30.9.8', '--sport', String(1000 + k), '--dport', '9', '-t', '50']).then(() => undefined);
+    const printed = (k: number) => [watch.lines(), mine.lines].every((ls) => ls.some((l) => l.includes(`src=${MARK} `) && l.includes(` sport=${1000 + k} `)));
+    await watchersReady(marker, printed, 'conntrack -E and nfct -E');
     await tcpFlow(ns, { family: 4 });
     await udpFlow(ns, { family: 4, count: 1 });
     const tuple = ['-p', 'udp', '-s', '10.30.0.1', '-d', '10.30.0.2', '--sport', '1', '--dport', '2'];
@@ -203,8 +217,11 @@ describe('nfct -E as conntrack -E', () => {
     const child = await ns.exec(process.execPath, ['-e', script]);
     expect(child.code).toBe(0);
     const pid = child.stdout.trim();
-    await sleep(500);
-    const [theirs, ours] = await Promise.all([watch.stop(), mine.stop()]);
+    // Everything before the last marker has been printed once both print it.
+    await marker(999);
+    await until(() => printed(999), 'conntrack -E and nfct -E to print the last marker');
+    const unmarked = (lines: string[]) => lines.filter((l) => !l.includes(`src=${MARK} `));
+    const [theirs, ours] = (await Promise.all([watch.stop(), mine.stop()])).map(unmarked) as [string[], string[]];
     expect(ours.length).toBeGreaterThan(3);
     // The process name of a [USERSPACE] change is looked up while its process lives, which a
     // short conntrack -U or -D may not outlive (conntrack -E misses it too then): compared
@@ -252,6 +269,7 @@ function runConntrackEvents() {
   let text = '';
   child.stdout!.on('data', (d: Buffer) => (text += d.toString()));
   return {
+    lines: () => text.split('\n').filter(Boolean),
     async stop() {
       child.kill('SIGINT');
       await new Promise((r) => child.once('exit', r));
@@ -263,6 +281,9 @@ function runConntrackEvents() {
 function nfctEvents() {
   const run = startNfct(['-E', '--netns', ns.name]);
   return {
+    get lines() {
+      return run.lines.filter(Boolean);
+    },
     async stop() {
       process.emit('SIGINT');
       await run.done;
@@ -271,13 +292,14 @@ function nfctEvents() {
   };
 }
 
-/** Runs a streaming nfct command until `act` is done, then Ctrl-C; returns its stdout lines. */
-async function streaming(argv: string[], act: () => Promise<unknown>): Promise<{ lines: string[]; stderr: string; code: number }> {
+/**
+ * Runs a streaming nfct command, then `act` (given the stdout lines so far: it waits for its
+ * own sentinels, the command's readiness first), then Ctrl-C; returns its stdout lines.
+ */
+async function streaming(argv: string[], act: (lines: string[]) => Promise<unknown>): Promise<{ lines: string[]; stderr: string; code: number }> {
   const run = startNfct(argv);
   try {
-    await sleep(400);
-    await act();
-    await sleep(800);
+    await act(run.lines);
   } finally {
     process.emit('SIGINT');
   }
@@ -287,14 +309,22 @@ async function streaming(argv: string[], act: () => Promise<unknown>): Promise<{
 
 describe('nfct log and nfct trace', () => {
   test('nfct log prints the LOG line of each packet', async () => {
-    await ns.execOk('nft', ['-f', '-'], { input: 'table inet clilog {\n chain out { type filter hook output priority 0; icmp type echo-request log group 21 prefix "cli: "; }\n}\n' });
+    await ns.execOk('nft', ['-f', '-'], { input: 'table inet clilog {\n chain out { type filter hook output priority 0; icmp type echo-request counter log group 21 prefix "cli: "; }\n}\n' });
+    // Ready once its subscription is made (subscribe() returns with the group bound).
+    const subscribe = vi.spyOn(Nflog.prototype, 'subscribe');
     try {
-      const r = await streaming(['log', '--group', '21', '--netns', ns.name], () => ns.execOk('ping', ['-c', '2', '-i', '0.2', '127.0.0.1']));
+      const r = await streaming(['log', '--group', '21', '--netns', ns.name], async (lines) => {
+        await until(() => subscribe.mock.results.some((x) => x.type === 'return'), 'nfct log to subscribe');
+        await ns.execOk('ping', ['-c', '2', '-i', '0.2', '127.0.0.1']);
+        const logged = await nftCounter(ns, 'clilog');
+        await until(() => lines.length >= logged, `nfct log to print the ${logged} packets logged`);
+      });
       expect(r.code).toBe(0);
       expect(r.lines.length).toBe(2);
       for (const l of r.lines) expect(l).toMatch(/^\d{4}-\d\d-\d\dT\S+Z cli: IN= OUT=lo SRC=127\.0\.0\.1 DST=127\.0\.0\.1 LEN=84 .* PROTO=ICMP TYPE=8 CODE=0 ID=\d+ SEQ=[12] $/);
       expect(r.stderr).toContain('2 packets logged');
     } finally {
+      subscribe.mockRestore();
       await ns.execOk('nft', ['delete', 'table', 'inet', 'clilog']);
     }
   });
@@ -306,16 +336,24 @@ describe('nfct log and nfct trace', () => {
     const monitor = ns.spawn('nft', ['-a', 'monitor', 'trace'], { stdio: ['ignore', 'pipe', 'ignore'] });
     let text = '';
     monitor.stdout!.on('data', (d: Buffer) => (text += d.toString()));
+    const hops = () => [...text.matchAll(/ip clitr (\S+) rule .* # handle (\d+) \(verdict (\w+)/g)];
+    const missing = (lines: string[]) => hops().filter(([, chain, handle, verdict]) => !lines.some((l) => l.includes(`ip clitr ${chain} rule handle ${handle}`) && l.includes(`(verdict ${verdict}`)));
     try {
-      const r = await streaming(['trace', '--nftables', '-p', 'icmp', '--netns', ns.name], () => ns.exec('ping', ['-c', '1', '-W', '1', '127.0.0.1']));
+      const r = await streaming(['trace', '--nftables', '-p', 'icmp', '--netns', ns.name], async (lines) => {
+        // nft monitor and nfct trace both listen (nfct's rule is installed) once both show a
+        // ping: one every 100 ms until then.
+        await until(async () => {
+          const both = hops().length > 0 && lines.some((l) => l.trim() === '=> drop');
+          if (!both) await ns.exec('ping', ['-c', '1', '-W', '1', '127.0.0.1']);
+          return both;
+        }, 'nft monitor trace and nfct trace to show a ping', { every: 100 });
+        await until(() => missing(lines).length === 0, 'nfct trace to print every hop nft monitor trace printed', { detail: () => JSON.stringify(missing(lines)) });
+      });
       monitor.kill();
       expect(r.code).toBe(0);
       // Each rule hop nft printed (handle and verdict) is a line of ours.
-      const hops = [...text.matchAll(/ip clitr (\S+) rule .* # handle (\d+) \(verdict (\w+)/g)];
-      expect(hops.length).toBeGreaterThan(0);
-      for (const [, chain, handle, verdict] of hops) {
-        expect(r.lines.some((l) => l.includes(`ip clitr ${chain} rule handle ${handle}`) && l.includes(`(verdict ${verdict}`)), `${chain} #${handle}`).toBe(true);
-      }
+      expect(hops().length).toBeGreaterThan(0);
+      expect(missing(r.lines)).toEqual([]);
       expect(r.lines.some((l) => l.trim() === '=> drop')).toBe(true);
       expect((await ns.execOk('nft', ['list', 'tables'])).stdout).not.toContain('nfct_trace');
     } finally {

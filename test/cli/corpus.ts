@@ -9,9 +9,17 @@ export interface CorpusLine {
   empty?: boolean;
   /** Run with a connlabel.conf naming bits 0-3 (a private mount namespace, both programs). */
   labels?: boolean;
+  /**
+   * Standard output is /dev/null: conntrack through a shell redirection, nfct in the test's
+   * own process writing to a descriptor open on /dev/null (so its code is measured too).
+   */
+  devnull?: boolean;
 }
 
-/** The table both namespaces start from (conntrack -R syntax). */
+/**
+ * The table both namespaces start from (conntrack -R syntax). Every entry lives 300 s; the
+ * harness loads it again well before that, so none expires between two listings.
+ */
 export const FIXTURE = [
   '-I -p tcp -s 10.0.0.1 -d 10.0.0.2 --sport 1001 --dport 80 -t 300 --state ESTABLISHED -u ASSURED -m 1',
   '-I -p tcp -s 10.0.0.1 -d 10.0.0.3 --sport 1002 --dport 443 -t 300 --state SYN_SENT -m 2 -w 5',
@@ -19,8 +27,8 @@ export const FIXTURE = [
   '-I -p udp -s 10.0.1.5 -d 10.0.0.4 --sport 1004 --dport 53 -t 300 -u SEEN_REPLY',
   '-I -p tcp -s 2001:db8::1 -d 2001:db8::2 --sport 1005 --dport 22 -t 300 --state ESTABLISHED -m 1',
   '-I -p udp -s 2001:db8::1 -d 2001:db8::3 --sport 1006 --dport 53 -t 300',
-  '-I -p icmp -s 10.0.0.1 -d 10.0.0.9 --icmp-type 8 --icmp-code 0 --icmp-id 7 -t 30',
-  '-I -p icmpv6 -s 2001:db8::1 -d 2001:db8::9 --icmpv6-type 128 --icmpv6-code 0 --icmpv6-id 9 -t 30',
+  '-I -p icmp -s 10.0.0.1 -d 10.0.0.9 --icmp-type 8 --icmp-code 0 --icmp-id 7 -t 300',
+  '-I -p icmpv6 -s 2001:db8::1 -d 2001:db8::9 --icmpv6-type 128 --icmpv6-code 0 --icmpv6-id 9 -t 300',
   '-I -p tcp -s 10.0.0.5 -d 10.0.0.6 --sport 1007 --dport 8080 -t 300 --state ESTABLISHED --dst-nat 192.168.1.1:80',
   '-I -p udp -s 10.0.0.7 -d 10.0.0.8 --sport 1008 --dport 5000 -t 300 --src-nat 172.16.0.1',
   '-I -p udp -s 10.0.0.7 -d 10.0.0.8 --sport 1009 --dport 5000 -t 300 --src-nat 172.16.0.1:2000',
@@ -250,6 +258,12 @@ function build(): CorpusLine[] {
     { shell: 'CT -D -s 10.0.0.1 -o extended > /dev/null' },
     { shell: 'CT -D -p tcp --state ESTABLISHED > /dev/null' },
     { shell: 'CT -D -p sctp > /dev/null' },
+    // ...and whose filter is only the family and the mark: the kernel's flush deletes them (no
+    // dump); the count and the exit status (1 when none matched) are conntrack's all the same.
+    ...['', '-f ipv4', '-f ipv6', '-m 1', '-m 0x10', '-m 99', '-m 0', '-m 2/0xff', '-m 1/0', '-f ipv6 -m 1', '-f ipv4 -m 99', '-f ipv6 -m 9']
+      .map((f) => L(`-D ${f}`, { devnull: true })),
+    { shell: 'CT -D -f ipv4 > /dev/null' }, { shell: 'CT -D -m 1 > /dev/null' }, { shell: 'CT -D -m 99 > /dev/null' },
+    { shell: 'CT -D -f ipv6 -m 98 > /dev/null; CT -D -f ipv6 > /dev/null' },
   );
   return out;
 }

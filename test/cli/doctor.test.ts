@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Conntrack, Nflog, Trace } from '../../lib/index.js';
 import type { Finding } from '../../lib/cli/commands/doctor-checks.js';
 import { createNetns, enableConntrack, type Netns, setSysctl } from '../helpers/netns.js';
+import { until } from '../helpers/sentinel.js';
 import { listEntries } from '../oracle/conntrack-cli.js';
 import { execNfct } from '../helpers/nfct.js';
 
@@ -106,12 +107,14 @@ describe('stale UDP: a DNAT to an address that never answers, with traffic going
 
   // One socket (one source port), as a resolver that keeps retrying: one entry, its packets growing.
   const client = 'exec 3>/dev/udp/10.96.0.10/53; for i in $(seq 1 400); do echo q >&3; sleep 0.02; done';
+  // The sentinel: the client's entry is in the table (conntrack -L), so it is sending.
+  const clientEntry = () => until(async () => (await listEntries(ns, ['-p', 'udp', '-d', '10.96.0.10'])).entries.length > 0, "the client's entry towards 10.96.0.10", { every: 50 });
 
   test('a warning naming the target, the packets sent to it, and the delete that clears it', async () => {
     const gen = background(ns, client);
     let res;
     try {
-      await new Promise((r) => setTimeout(r, 300));
+      await clientEntry();
       res = await doctor('--netns', ns.name, '--interval', '1.5');
     } finally {
       await stop(gen);
@@ -137,7 +140,7 @@ describe('stale UDP: a DNAT to an address that never answers, with traffic going
     const gen = background(ns, client);
     let res;
     try {
-      await new Promise((r) => setTimeout(r, 300));
+      await clientEntry();
       res = await doctor('--netns', ns.name, '--interval', '0.5');
     } finally {
       await stop(gen);
@@ -181,7 +184,8 @@ describe('leftovers of tracing and settings that hide things', () => {
     })();
     let res;
     try {
-      await new Promise((r) => setTimeout(r, 200));
+      // The sentinel: the kernel lists group 7 as bound (/proc/net/netfilter/nfnetlink_log).
+      await until(async () => (await ns.execOk('cat', ['/proc/net/netfilter/nfnetlink_log'])).stdout.split('\n').some((l) => /^\s*7\s/.test(l)), 'NFLOG group 7 bound', { every: 50 });
       res = await doctor('--netns', ns.name, '--interval', '0.2');
     } finally {
       ac.abort();

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Conntrack, type ExpectationInput, formatExpectationCpuStats } from '../../lib/index.js';
 import { createNetns, type Netns, setSysctl } from '../helpers/netns.js';
 import { CLI, execNfct } from '../helpers/nfct.js';
+import { until } from '../helpers/sentinel.js';
 import { type CollectedOutput, collectOutput } from '../helpers/output.js';
 import { runConntrack } from '../oracle/conntrack-cli.js';
 
@@ -182,15 +183,16 @@ function watch(program: 'conntrack' | 'nfct', output: string): Watch {
   return w;
 }
 
-/** Pokes (a sentinel expectation each) until every watcher has shown one: they listen. */
-async function ready(watches: Watch[], from: number): Promise<void> {
+/** Pokes (a sentinel expectation each) until every watcher has shown one: they listen. Resolves its port. */
+async function ready(watches: Watch[], from: number): Promise<number> {
   const deadline = Date.now() + 10_000;
   for (let port = from; ; port++) {
     if (Date.now() > deadline) throw new Error(`no sentinel event within 10 s: ${watches.map((w) => w.err).join(' ')}`);
     await ct.expectations.create(expected(master(SENTINEL, 9), port));
-    const until = Date.now() + 200;
-    while (Date.now() < until && !watches.every((w) => w.all.some((l) => l.includes(SENTINEL) && l.includes(String(port))))) await sleep(10);
-    if (watches.every((w) => w.all.some((l) => l.includes(SENTINEL) && l.includes(String(port))))) return;
+    // How long to wait for this sentinel before making the next: not a pass/fail criterion.
+    const next = Date.now() + 200;
+    while (Date.now() < next && !watches.every((w) => w.all.some((l) => l.includes(SENTINEL) && l.includes(String(port))))) await sleep(10);
+    if (watches.every((w) => w.all.some((l) => l.includes(SENTINEL) && l.includes(String(port))))) return port;
   }
 }
 
@@ -200,17 +202,20 @@ describe('-E expect', () => {
     const watches = [watch('conntrack', o), watch('nfct', o)];
     let codes: Array<number | null> = [];
     try {
-      await ready(watches, 1000);
+      const last = await ready(watches, 1000);
       await ct.expectations.create(expected(master('10.70.0.1', 40000), 50000));
       await ct.expectations.create(expected(master('10.70.0.3', 40001), 50001, { flags: ['PERMANENT'] }));
       await ct.expectations.delete({ protocol: 'tcp', src: '10.70.0.2', dst: '10.70.0.1', srcPort: 0, dstPort: 50000 });
       await ct.expectations.create(expected(master('10.70.0.4', 40002), 50002));
-      const deadline = Date.now() + 5000;
-      while (watches.some((w) => !w.lines.some((l) => l.includes('50002'))) && Date.now() < deadline) await sleep(20);
-      // The last sentinel's end: the table is emptied, and each watcher shows that too.
+      await until(() => watches.every((w) => w.lines.some((l) => l.includes('50002'))), 'both watchers to show the last expectation');
+      // The end: the table is emptied, and each watcher shows every expectation go, the
+      // sentinels' too (then nothing more comes while they stop).
       await ct.expectations.flush();
-      while (watches.some((w) => w.lines.filter((l) => /DESTROY|destroy/.test(l)).length < 3) && Date.now() < deadline) await sleep(20);
-      await sleep(200);
+      // (A master has room for one expectation: each sentinel replaced the one before, so the
+      // last is the only one left.)
+      const destroy = (l: string) => /DESTROY|destroy/.test(l);
+      const settled = (w: Watch) => w.lines.filter(destroy).length >= 3 && w.all.some((l) => destroy(l) && l.includes(SENTINEL) && new RegExp(`\\b${last}\\b`).test(l));
+      await until(() => watches.every(settled), 'both watchers to show the flush', { detail: () => JSON.stringify(watches.map((w) => w.all)) });
     } finally {
       codes = await Promise.all(watches.map((w) => w.stop()));
     }

@@ -1,17 +1,24 @@
 // --json: every command prints one JSON object per line, each of the schema the README gives
 // for that command. Checked against the real kernel in a namespace of its own.
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 
 import { Conntrack } from '../../lib/conntrack/handle.js';
 import { flowJson } from '../../lib/conntrack/flow.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
-import { runConntrack } from '../oracle/conntrack-cli.js';
+import { until } from '../helpers/sentinel.js';
+import { listEntries, runConntrack, runConntrackOk } from '../oracle/conntrack-cli.js';
+import { compareJson, parseConntrackXml, type XmlFlow } from '../oracle/conntrack-xml.js';
+import { ping, tcpFlow, udpFlow } from '../helpers/traffic.js';
 import { runNfct } from '../support/run-nfct.js';
 
 let ns: Netns;
 
 async function nfct(...argv: string[]): Promise<{ code: number; rows: Record<string, unknown>[]; stderr: string }> {
-  const r = await runNfct(['--netns', ns.name, ...argv]);
+  return nfctWatching(() => undefined, ...argv);
+}
+
+async function nfctWatching(onStdout: (text: string) => void, ...argv: string[]): Promise<{ code: number; rows: Record<string, unknown>[]; stderr: string }> {
+  const r = await runNfct(['--netns', ns.name, ...argv], { onStdout });
   const rows = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
   return { code: r.code, rows, stderr: r.stderr };
 }
@@ -106,10 +113,19 @@ describe('nfct --json: one object per line, one schema per command', () => {
   });
 
   test('-E: one event object per event', async () => {
-    const done = nfct('-E', '--json', '-p', 'udp');
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    await runConntrack(ns, ['-I', '-p', 'udp', '-s', '10.5.0.7', '-d', '10.5.0.8', '--sport', '7', '--dport', '8', '-t', '50']);
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Watching once its event stream is made (events() returns subscribed); done once the
+    // event is written (runNfct gathers stdout as it is written).
+    const events = vi.spyOn(Conntrack.prototype, 'events');
+    let out = '';
+    let done: ReturnType<typeof nfct>;
+    try {
+      done = nfctWatching((t) => (out += t), '-E', '--json', '-p', 'udp');
+      await until(() => events.mock.results.some((x) => x.type === 'return'), 'nfct -E to subscribe');
+      await runConntrack(ns, ['-I', '-p', 'udp', '-s', '10.5.0.7', '-d', '10.5.0.8', '--sport', '7', '--dport', '8', '-t', '50']);
+      await until(() => out.includes('10.5.0.7'), 'nfct -E to write the event');
+    } finally {
+      events.mockRestore();
+    }
     process.emit('SIGTERM', 'SIGTERM');
     const r = await done;
     expect(r.code).toBe(0);
@@ -154,5 +170,87 @@ describe('nfct --json: one object per line, one schema per command', () => {
     expect(r.code).toBe(0);
     expect(r.rows).toEqual([]);
     expect(r.stderr).toMatch(/0 expectations have been shown/);
+  });
+});
+
+// The values, not only the shape: each row against conntrack's XML of the same entry (its id),
+// with accounting and timestamps on, entries made by conntrack -I and by real traffic.
+describe('nfct --json: the values conntrack -L -o xml shows for the same entries', () => {
+  let vns: Netns;
+  beforeAll(async () => {
+    vns = await createNetns('nfct-jsonval', { sysctls: { 'net.netfilter.nf_conntrack_acct': 1, 'net.netfilter.nf_conntrack_timestamp': 1 } });
+    for (const line of [
+      '-p tcp -s 10.6.0.1 -d 10.6.0.2 --sport 11 --dport 22 -t 100 --state ESTABLISHED -u ASSURED -m 4',
+      '-p tcp -s 10.6.0.1 -d 10.6.0.3 --sport 12 --dport 443 -t 100 --state SYN_SENT -m 0x7fffffff',
+      '-p udp -s 2001:db8::1 -d 2001:db8::2 --sport 3 --dport 4 -t 100 -w 3 --dst-nat [2001:db8::9]:53',
+      '-p udp -s 10.6.0.1 -d 10.6.0.4 --sport 5 --dport 6 -t 100 --src-nat 172.16.0.1:2000 -u SEEN_REPLY',
+      '-p icmp -s 10.6.0.1 -d 10.6.0.5 --icmp-type 8 --icmp-code 0 --icmp-id 77 -t 30',
+      '-p icmpv6 -s 2001:db8::1 -d 2001:db8::5 --icmpv6-type 128 --icmpv6-code 0 --icmpv6-id 78 -t 30',
+      '-p 200 -s 10.6.0.1 -d 10.6.0.6 -t 100 --orig-zone 9',
+    ]) await runConntrackOk(vns, ['-I', ...line.split(' ')]);
+    // Real traffic: counters, SEEN_REPLY and ASSURED set by the kernel.
+    await tcpFlow(vns, { bytes: 300 });
+    await udpFlow(vns, { family: 6, count: 3 });
+    await ping(vns);
+  });
+  afterAll(async () => {
+    await vns?.remove();
+  });
+
+  /** conntrack's XML (and text, for ICMP fields) of the table now, by entry id. */
+  async function theirs(args: string[] = []): Promise<{ xml: Map<number, XmlFlow>; text: Map<number, Awaited<ReturnType<typeof listEntries>>['entries'][number]> }> {
+    const x = await runConntrackOk(vns, ['-L', '-o', 'xml,id', ...args]);
+    const xml = new Map(parseConntrackXml(x.stdout).map((f) => [f.id!, f]));
+    const text = new Map((await listEntries(vns, args)).entries.map((e) => [e.id!, e]));
+    return { xml, text };
+  }
+
+  async function rows(...argv: string[]): Promise<Record<string, unknown>[]> {
+    const r = await runNfct(['--netns', vns.name, ...argv, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    return r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  }
+
+  function differences(got: Record<string, unknown>[], ref: Awaited<ReturnType<typeof theirs>>, extraUse = 0): string[] {
+    const nowNs = BigInt(Date.now()) * 1_000_000n;
+    return got.flatMap((row) => {
+      const x = ref.xml.get(row.id as number);
+      if (!x) return [`id ${row.id}: not in conntrack's listing`];
+      return compareJson(row, x, ref.text.get(row.id as number), { nowNs, extraUse }).map((p) => `id ${row.id} (${(row.original as { src: string }).src} ${row.protocol}): ${p}`);
+    });
+  }
+
+  test('-L: every entry, field by field', async () => {
+    const got = await rows('-L');
+    const ref = await theirs();
+    expect(got.length).toBe(ref.xml.size);
+    expect(got.length).toBeGreaterThanOrEqual(10);
+    expect(differences(got, ref)).toEqual([]);
+    // The traffic's entries carry non-zero counters, so the comparison covers them.
+    expect(got.some((r) => ((r.counters as { reply: { packets: number } }).reply.packets) > 0)).toBe(true);
+    expect(got.some((r) => (r.status as string[]).includes('SEEN_REPLY'))).toBe(true);
+  });
+
+  test('-L with a filter, and -G: the same values', async () => {
+    expect(differences(await rows('-L', '-p', 'udp'), await theirs(['-p', 'udp']))).toEqual([]);
+    const g = await rows('-G', '-p', 'icmp', '-s', '10.6.0.1', '-d', '10.6.0.5', '--icmp-type', '8', '--icmp-code', '0', '--icmp-id', '77');
+    expect(g).toHaveLength(1);
+    // As conntrack -G prints it: the get holds one more reference.
+    expect(differences(g, await theirs(), 1)).toEqual([]);
+  });
+
+  test('-U: each entry as it is after the change (as a get returns it: one more reference)', async () => {
+    const got = await rows('-U', '-s', '10.6.0.1', '-p', 'tcp', '-m', '9');
+    expect(got).toHaveLength(2);
+    const ref = await theirs();
+    expect(differences(got, ref, 1)).toEqual([]);
+    expect(got.map((r) => r.mark)).toEqual([9, 9]);
+  });
+
+  test('-D: each entry as it was', async () => {
+    const ref = await theirs();
+    const got = await rows('-D', '-p', 'icmpv6');
+    expect(got).toHaveLength(1);
+    expect(differences(got, ref)).toEqual([]);
   });
 });

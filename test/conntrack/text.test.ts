@@ -28,6 +28,7 @@ import {
   formatXmlDocument,
 } from '../../lib/conntrack/text.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
+import { until } from '../helpers/sentinel.js';
 import { collectOutput } from '../helpers/output.js';
 import { dnatFlow, ping, tcpFlow, udpFlow } from '../helpers/traffic.js';
 import { type EntrySpec, type LabelMap, buildEntryArgs, insertEntry, runConntrack, runConntrackOk } from '../oracle/conntrack-cli.js';
@@ -394,9 +395,10 @@ async function watchRaw(ns: Netns, output: string | null, opts: WatchOptions = {
       const port = base + k;
       ports.push(port);
       await poke(port);
-      const until = Date.now() + 150;
+      // How long to wait for this sentinel before making the next: not a pass/fail criterion.
+      const next = Date.now() + 150;
       const seen = () => w.all.some((l) => l.includes(SENTINEL) && new RegExp(`\\b${port}\\b`).test(l));
-      while (!seen() && Date.now() < until) await sleep(5);
+      while (!seen() && Date.now() < next) await sleep(5);
       if (seen()) break;
     }
     await cleanup(ports);
@@ -459,12 +461,12 @@ describe('conntrack -E', () => {
       // kernel alone, with counters and start/stop timestamps.
       const ports = { localPort: 30_000 + Math.floor(Math.random() * 10_000), listenPort: 41_000 + Math.floor(Math.random() * 10_000) };
       const lone = await udpFlow(ens, { family: 4, count: 1, reply: false, ...ports });
-      await sleep(1500);
+      // Expired once a lookup no longer finds it (a lookup does not refresh it).
+      const loneTuple = { protocol: 'udp' as const, src: lone.orig.src, dst: lone.orig.dst, srcPort: lone.orig.sport, dstPort: lone.orig.dport };
+      await until(async () => (await ect.get(loneTuple)) === null, 'the lone UDP entry to expire (1 s)', { every: 100 });
       await udpFlow(ens, { family: 4, count: 1, reply: false, ...ports });
       const expired = (e: FlowEvent) => e.type === 'destroy' && e.flow.protocol === 'udp' && e.flow.original.srcPort === lone.orig.sport;
-      const until = Date.now() + 20_000;
-      while (!got.some(expired) && Date.now() < until) await sleep(50);
-      expect(got.some(expired)).toBe(true);
+      await until(() => got.some(expired), 'the DESTROY of the expired entry');
       // Changes over netlink (conntrack, the library): with the suffix.
       const udp = ['-p', 'udp', '-s', '10.30.0.1', '-d', '10.30.0.2', '--sport', '1000', '--dport', '53'];
       const ins = await runConntrackOk(ens, ['-I', ...udp, '-t', '60', '--label-add', 'db'], { labelMap: INSERT_LABELS });
@@ -478,21 +480,17 @@ describe('conntrack -E', () => {
       await runConntrackOk(ens, ['-D', '-p', 'tcp']);
       await runConntrackOk(ens, ['-I', '-p', 'udp', '-s', '10.39.9.9', '-d', '10.39.9.8', '--sport', '1', '--dport', '2', '-t', '60']);
       await collecting;
-      const deadline = Date.now() + 5000;
-      while (watches.some((w) => !w.all.some((l) => l.includes('10.39.9.9'))) && Date.now() < deadline) await sleep(20);
+      await until(() => watches.every((w) => w.all.some((l) => l.includes('10.39.9.9'))), 'every watcher to print the marker 10.39.9.9');
       // conntrack's SIGTERM handler prints its summary with stdio and exits from inside the
       // handler: an event that arrives as it is stopped can be printed but not counted, or
       // printed twice. Entries with 1 s timeouts expire at any moment, so the table is emptied
       // first and each watcher left to go quiet: then nothing can arrive while it stops.
       await ect.flush();
-      const quietUntil = Date.now() + 10_000;
-      let sizes = watches.map((w) => w.all.length);
-      for (;;) {
-        await sleep(300);
-        const now = watches.map((w) => w.all.length);
-        if (now.every((n, i) => n === sizes[i]) || Date.now() > quietUntil) break;
-        sizes = now;
-      }
+      // Every watcher has printed the flush's events once it prints an entry made after it (a
+      // sentinel, left in the table so that nothing changes while the watchers stop).
+      const quiet = 60_000 + Math.floor(Math.random() * 5_000);
+      await runConntrackOk(ens, ['-I', ...buildEntryArgs({ proto: 'udp', src: SENTINEL, dst: SENTINEL, sport: 9, dport: quiet, timeout: 600 })]);
+      await until(() => watches.every((w) => w.all.some((l) => l.includes(SENTINEL) && new RegExp(`\\b${quiet}\\b`).test(l))), 'every watcher to print the entry made after the flush');
     } finally {
       for (const w of watches) await w.stop();
       stream.close();
@@ -586,8 +584,7 @@ describe('conntrack -E', () => {
       await ect.expectations.delete({ protocol: 'tcp', src: '10.40.0.2', dst: '10.40.0.3', srcPort: 0, dstPort: 50001 });
       await ect.expectations.create(expected(master('10.49.9.9', 40002), 50003));
       await collecting;
-      const deadline = Date.now() + 5000;
-      while (watches.some((w) => !w.all.some((l) => l.includes('10.49.9.9'))) && Date.now() < deadline) await sleep(20);
+      await until(() => watches.every((w) => w.all.some((l) => l.includes('10.49.9.9'))), 'every watcher to print the marker 10.49.9.9');
     } finally {
       for (const w of watches) await w.stop();
       stream.close();

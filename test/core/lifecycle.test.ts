@@ -10,7 +10,9 @@ import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { ClosedError, Conntrack, type FlowInput, Nflog, NfctError, Trace } from '../../lib/index.js';
+import { shellInside } from '../helpers/inside.js';
 import { createNetns, listNetnsSync, type Netns, run } from '../helpers/netns.js';
+import { until } from '../helpers/sentinel.js';
 import { bundleLibrary, type LibraryBundle } from '../support/bundle.js';
 import { collectGarbage, fdCounts, fdsOnInode, hasGc, settleTo, threadCount, vmSize } from '../support/fds.js';
 
@@ -155,13 +157,12 @@ describe('close()', () => {
     const own = await Conntrack.open({ netns: ns.name });
     const idle = own.events({ src: '10.77.0.0/16' }); // nothing comes
     const waiting = idle[Symbol.asyncIterator]().next();
-    await sleep(50);
+    // events() returns subscribed: the entries made next are its events.
     const busy = own.events();
     let seen = 0;
     const loop = (async () => {
       for await (const _ of busy) if (++seen === 1) own.close();
     })();
-    await sleep(50);
     await ct.createMany(Array.from({ length: 50 }, (_, i) => ({ protocol: 'udp' as const, src: `10.3.0.${i}`, dst: '10.255.0.1', srcPort: 1, dstPort: 2, timeout: 30 })));
     await loop;
     expect(seen).toBeGreaterThanOrEqual(1);
@@ -179,7 +180,6 @@ describe('close()', () => {
     const loop = (async () => {
       for await (const _ of events) if (++seen === 1) own.close();
     })();
-    await sleep(50);
     await ct.createMany(Array.from({ length: 50 }, (_, i) => ({ protocol: 'udp' as const, src: `10.3.1.${i}`, dst: '10.255.0.1', srcPort: 1, dstPort: 2, timeout: 30 })));
     await loop;
     await ct.deleteWhere({ src: '10.3.1.0/24' });
@@ -226,10 +226,12 @@ describe('close()', () => {
     const b = (async () => {
       for await (const _ of packets) grouped++;
     })();
-    for (let i = 0; i < 100 && (hops === 0 || grouped === 0); i++) {
+    // The trace rule is installed as the streams start: packets until both have one.
+    await until(async () => {
+      if (hops > 0 && grouped > 0) return true;
       await Promise.all([sendUdp(ns, 9934), sendUdp(ns, 9935)]);
-      await sleep(50);
-    }
+      return false;
+    }, 'a traced packet on each stream', { every: 50 });
     expect(hops).toBeGreaterThan(0);
     expect(grouped).toBeGreaterThan(0);
     await trace.close();
@@ -237,8 +239,7 @@ describe('close()', () => {
     expect(() => trace.events()).toThrow(ClosedError);
     expect(() => trace.packets()).toThrow(ClosedError);
     const tables = async () => (await ns.execOk('nft', ['list', 'tables'])).stdout.includes('nfct_trace_');
-    for (let i = 0; i < 50 && (await tables()); i++) await sleep(20);
-    expect(await tables()).toBe(false);
+    await until(async () => !(await tables()), 'the temporary trace table to be removed');
   });
 
   test('twice (and more) on every kind of handle and stream: idempotent, and closed handles stay closed', async () => {
@@ -485,7 +486,6 @@ describe('concurrency', () => {
     const counting = (async () => {
       for await (const e of events) if (e.type === 'new' && ++created === 500) break;
     })();
-    await sleep(50);
     const churn = ct.createMany(Array.from({ length: 500 }, (_, i) => ({ protocol: 'udp' as const, src: `10.5.${i >> 8}.${i & 255}`, dst: '10.255.0.1', srcPort: 1, dstPort: 2, timeout: 30 })));
     const sets = await Promise.all(handles.map(dumpKeys));
     expect((await churn).created).toBe(500);
@@ -644,6 +644,10 @@ describe('the namespace deleted by name (ip netns delete) while a handle and str
   test('the namespace lives on while a handle holds it: streams and operations keep working; opening by the name fails with ENOENT', async () => {
     const gone = await createNetns('nfct-gone');
     const ino = statSync(gone.path).ino;
+    // Packets to UDP port 9 are logged to group 5 and traced; a shell kept inside sends them
+    // once the name is gone.
+    await gone.execOk('nft', ['-f', '-'], { input: 'table inet gone {\n chain out { type filter hook output priority 0; udp dport 9 meta nftrace set 1 log group 5; }\n}\n' });
+    const inside = await shellInside(gone);
     const before = fdCounts();
     const c = await Conntrack.open({ netns: gone.name });
     const nf = await Nflog.open({ netns: gone.name });
@@ -656,20 +660,18 @@ describe('the namespace deleted by name (ip netns delete) while a handle and str
         return 'ended';
       })();
       const sub = nf.subscribe({ group: 5 });
+      let logged = 0;
       const subDone = (async () => {
-        for await (const _ of sub) {
-          // nothing is logged in this namespace
-        }
+        for await (const e of sub) if (e.type === 'packet') logged++;
         return 'ended';
       })();
       const traced = trace.events({ resolveRules: false });
+      let hops = 0;
       const traceDone = (async () => {
-        for await (const _ of traced) {
-          // no rule traces anything here
-        }
+        for await (const _ of traced) hops++;
         return 'ended';
       })();
-      await sleep(100);
+      // events() returns subscribed: the entry made now is its first event.
       await c.create({ protocol: 'udp', src: '10.8.0.1', dst: '10.8.0.9', srcPort: 1, dstPort: 2, timeout: 60 });
 
       await run('ip', ['netns', 'delete', gone.name]);
@@ -682,12 +684,11 @@ describe('the namespace deleted by name (ip netns delete) while a handle and str
       expect((await c.list().toArray()).map((f) => f.original.src).sort()).toEqual(['10.8.0.1', '10.8.0.2']);
       expect(await c.get({ protocol: 'udp', src: '10.8.0.1', dst: '10.8.0.9', srcPort: 1, dstPort: 2 })).not.toBeNull();
       // The running event stream sees the change made after the deletion.
-      for (let i = 0; i < 100 && seen.length < 2; i++) await sleep(20);
+      await until(() => seen.length >= 2, 'the event of the entry made after the deletion', { detail: () => JSON.stringify(seen) });
       expect(seen).toEqual(['10.8.0.1', '10.8.0.2']);
       // A new event stream starts and works.
       const later = c.events();
       const next = later[Symbol.asyncIterator]().next();
-      await sleep(50);
       await c.delete({ protocol: 'udp', src: '10.8.0.1', dst: '10.8.0.9', srcPort: 1, dstPort: 2 });
       const r = await next;
       expect(r.done === false && r.value.type === 'destroy' && r.value.flow.original.src).toBe('10.8.0.1');
@@ -695,7 +696,6 @@ describe('the namespace deleted by name (ip netns delete) while a handle and str
       // The Nflog handle binds new groups there: a second subscription to one is refused as busy.
       const s6 = nf.subscribe({ group: 6 });
       const pending6 = s6[Symbol.asyncIterator]().next();
-      await sleep(50);
       const busy = (() => {
         try {
           nf.subscribe({ group: 6 });
@@ -707,8 +707,10 @@ describe('the namespace deleted by name (ip netns delete) while a handle and str
       expect((busy as NfctError).code).toBe('EBUSY');
       s6.close();
       expect((await pending6).done).toBe(true);
-      // The streams opened before the deletion have not ended.
-      expect(await Promise.race([eventsDone, subDone, traceDone, sleep(200).then(() => 'running')])).toBe('running');
+      // The streams opened before the deletion still deliver: a packet sent inside now is
+      // logged to the NFLOG subscription and traced to the TRACE stream.
+      await inside.run('echo x > /dev/udp/127.0.0.1/9');
+      await until(() => logged > 0 && hops > 0, 'the packet sent after the deletion to be logged and traced', { detail: () => `${logged} logged, ${hops} hops` });
 
       // Opening by the name fails, saying which file is missing.
       for (const open of [() => Conntrack.open({ netns: gone.name }), () => Nflog.open({ netns: gone.name }), () => Trace.open({ netns: gone.name })]) {
@@ -730,35 +732,56 @@ describe('the namespace deleted by name (ip netns delete) while a handle and str
       c.close();
       nf.close();
       await trace.close();
+      await inside.close();
       await gone.remove(); // already gone by name: a no-op unless a step above failed first
     }
   });
 
   // A regression test: this once failed (see the CHANGELOG).
-  test('a Trace handle opened before the deletion starts new streams too', async () => {
+  test('a Trace handle opened before the deletion starts new streams too, and they deliver', async () => {
     const gone = await createNetns('nfct-gone');
+    await gone.execOk('nft', ['-f', '-'], { input: 'table inet gone {\n chain out { type filter hook output priority 0; udp dport 9 meta nftrace set 1; }\n}\n' });
+    const inside = await shellInside(gone);
     const trace = await Trace.open({ netns: gone.name, legacy: false });
     try {
       await run('ip', ['netns', 'delete', gone.name]);
       const s = trace.events({ resolveRules: false });
-      const r = await Promise.race([s[Symbol.asyncIterator]().next().then(() => 'settled', (e: unknown) => e), sleep(300).then(() => 'waiting')]);
+      const first = s[Symbol.asyncIterator]().next();
+      let settled = false;
+      void first.finally(() => (settled = true)).catch(() => undefined);
+      // A packet traced inside the namespace, until the stream delivers one (it comes with no
+      // delay once the stream listens; more than one may be needed if it is not yet).
+      await until(async () => {
+        if (!settled) await inside.run('echo x > /dev/udp/127.0.0.1/9');
+        return settled;
+      }, 'the new stream to deliver a trace of a packet sent after the deletion', { every: 100 });
+      const r = await first;
       s.close();
-      expect(r).toBe('waiting');
+      expect(r.done).toBe(false);
+      expect(r.value).toMatchObject({ source: 'nftables', table: 'gone', chain: 'out' });
     } finally {
       await trace.close();
+      await inside.close();
       await gone.remove();
     }
   });
 
-  // A regression test: this once failed (see the CHANGELOG).
-  test('Trace.close() with bindLogger resolves after the namespace was deleted', async () => {
+  // A regression test: this once failed (see the CHANGELOG): close() did not resolve.
+  test('Trace.close() with bindLogger after the namespace was deleted resolves and puts the nf_log backends back', async () => {
     const gone = await createNetns('nfct-gone');
+    const inside = await shellInside(gone);
+    const backends = () => inside.run('cat /proc/sys/net/netfilter/nf_log/2 /proc/sys/net/netfilter/nf_log/10');
+    const found = await backends();
     const trace = await Trace.open({ netns: gone.name, bindLogger: true });
     try {
+      expect(await backends()).toBe('nfnetlink_log\nnfnetlink_log\n');
       await run('ip', ['netns', 'delete', gone.name]);
       await trace.close();
+      expect(await backends()).toBe(found);
+      expect(found).not.toContain('nfnetlink_log');
     } finally {
       await trace.close();
+      await inside.close();
       await gone.remove();
     }
   });

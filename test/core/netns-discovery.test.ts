@@ -2,7 +2,7 @@
 // a process), processes put into container- and pod-like cgroups, and `ip netns` / `lsns` as
 // the oracles.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { readdirSync, rmdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,8 +11,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { listNamespaces, mapSettled, namespaceLabel, parseCgroup } from '../../lib/index.js';
 import { createNetns, deleteNetnsSync, isPidAlive, type Netns, runOk } from '../helpers/netns.js';
+import { until } from '../helpers/sentinel.js';
 
-const CGROUP_ROOT = '/sys/fs/cgroup/unified';
 const POD_UID = '3f1c2d4e-5a6b-4c7d-8e9f-0a1b2c3d4e5f';
 const CONTAINER_A = 'c0ffee'.padEnd(64, '1');
 const CONTAINER_B = 'beef'.padEnd(64, '2');
@@ -22,14 +22,29 @@ let alias: string;
 let namedProc: ChildProcess;
 let unnamedProc: ChildProcess;
 let cgroupDir: string | undefined;
+/** A cgroup v2 hierarchy this file mounted itself (none was mounted), unmounted afterwards. */
+let ownMount: string | undefined;
 
-/** Moves a process into a new cgroup v2 directory below ours; false where cgroup v2 is not writable. */
-function intoCgroup(pid: number, relative: string): boolean {
-  if (!cgroupDir) return false;
-  const dir = join(cgroupDir, relative);
+/**
+ * Where the cgroup v2 hierarchy is mounted: /sys/fs/cgroup on a pure cgroup v2 host,
+ * /sys/fs/cgroup/unified on a hybrid one; mounted in a temporary directory where it is not
+ * mounted at all. A process's `0::` line in /proc/PID/cgroup names its place in it either way.
+ */
+async function cgroup2Root(): Promise<string> {
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const [mount, fs] = line.split(' - ');
+    if (fs?.split(' ')[0] === 'cgroup2') return mount!.split(' ')[4]!;
+  }
+  ownMount = mkdtempSync(join(tmpdir(), 'nfct-cgroup2-'));
+  await runOk('mount', ['-t', 'cgroup2', 'none', ownMount]);
+  return ownMount;
+}
+
+/** Moves a process into a new cgroup v2 directory below the one made for this file. */
+function intoCgroup(pid: number, relative: string): void {
+  const dir = join(cgroupDir!, relative);
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'cgroup.procs'), String(pid));
-  return true;
 }
 
 function removeCgroups(dir: string): void {
@@ -45,7 +60,7 @@ async function started(child: ChildProcess): Promise<number> {
   // `ip netns exec` and `unshare` exec the command: the pid stays, the namespace is entered first.
   const pid = child.pid!;
   const own = statSync('/proc/self/ns/net').ino;
-  for (let i = 0; i < 200 && statSync(`/proc/${pid}/ns/net`).ino === own; i++) await new Promise((r) => setTimeout(r, 10));
+  await until(() => statSync(`/proc/${pid}/ns/net`).ino !== own, `process ${pid} to enter its namespace`);
   return pid;
 }
 
@@ -57,23 +72,36 @@ beforeAll(async () => {
   await runOk('ip', ['netns', 'attach', alias, String(namedPid)]);
   unnamedProc = spawn('unshare', ['--net', 'sleep', '600'], { stdio: 'ignore' });
   const unnamedPid = await started(unnamedProc);
+  // Container and pod ids come from cgroup v2 paths: where the hierarchy cannot be written the
+  // test fails here, saying so, rather than checking less.
+  const root = await cgroup2Root();
   try {
-    cgroupDir = join(CGROUP_ROOT, `nfct-nslist-${process.pid}`);
-    mkdirSync(cgroupDir);
-  } catch {
-    cgroupDir = undefined;
+    mkdirSync(join(root, `nfct-nslist-${process.pid}`));
+  } catch (e) {
+    throw new Error(`cannot make a cgroup v2 directory in ${root} (${(e as Error).message}): the container and pod ids cannot be checked`);
   }
+  cgroupDir = join(root, `nfct-nslist-${process.pid}`);
   intoCgroup(namedPid, `kubepods-besteffort-pod${POD_UID.replaceAll('-', '_')}.slice/cri-containerd-${CONTAINER_A}.scope`);
   intoCgroup(unnamedPid, `docker-${CONTAINER_B}.scope`);
 });
 
 afterAll(async () => {
-  namedProc?.kill('SIGKILL');
-  unnamedProc?.kill('SIGKILL');
-  await new Promise((r) => setTimeout(r, 100));
+  // A cgroup can be removed once its processes are gone.
+  await Promise.all(
+    [namedProc, unnamedProc].map((c) => {
+      if (!c || c.exitCode !== null || c.signalCode !== null) return undefined;
+      const exited = new Promise((r) => c.once('exit', r));
+      c.kill('SIGKILL');
+      return exited;
+    }),
+  );
   if (alias) deleteNetnsSync(alias);
   await named?.remove();
   if (cgroupDir) removeCgroups(cgroupDir);
+  if (ownMount) {
+    await runOk('umount', [ownMount]);
+    rmSync(ownMount, { recursive: true, force: true });
+  }
 });
 
 describe('listNamespaces()', () => {
@@ -105,14 +133,14 @@ describe('listNamespaces()', () => {
     expect(other.path).toBe(`/proc/${other.processes[0]!.pid}/ns/net`);
     expect(other.inode).not.toBe(mine.inode);
 
-    if (cgroupDir) {
-      expect(p.containerId).toBe(CONTAINER_A);
-      expect(mine.containerIds).toEqual([CONTAINER_A]);
-      expect(mine.podUid).toBe(POD_UID);
-      expect(other.containerIds).toEqual([CONTAINER_B]);
-      expect(other.podUid).toBeUndefined();
-      expect(namespaceLabel(other)).toBe(`pid:${unnamedProc.pid}`);
-    }
+    // The processes' cgroup v2 paths, as the kernel shows them, and what was read from them.
+    expect(readFileSync(`/proc/${namedProc.pid}/cgroup`, 'utf8')).toContain(`/cri-containerd-${CONTAINER_A}.scope\n`);
+    expect(p.containerId).toBe(CONTAINER_A);
+    expect(mine.containerIds).toEqual([CONTAINER_A]);
+    expect(mine.podUid).toBe(POD_UID);
+    expect(other.containerIds).toEqual([CONTAINER_B]);
+    expect(other.podUid).toBeUndefined();
+    expect(namespaceLabel(other)).toBe(`pid:${unnamedProc.pid}`);
 
     // Oracle 1: every name `ip netns list` shows is listed, under the namespace `ip netns identify` gives.
     const ipNames = ipBefore.filter((name) => ipAfter.has(name));

@@ -67,13 +67,14 @@ beforeAll(async () => {
   symlinkSync(join(ROOT, 'node_modules'), join(stage, 'node_modules'), 'dir');
   const addon = join(ROOT, 'build', 'Release', 'nfct.node');
   if (!existsSync(addon)) throw new Error(`${addon} is missing: build the addon first (npm run build:native)`);
-  // This machine's binary only (a release packs every platform's), named as `prebuildify
-  // --napi --tag-libc` names it, so node-gyp-build picks it by the same tags.
+  // This machine's binary only (a release packs every platform's: NFCT_PACK_SOURCE_ONLY lets
+  // check-prebuilds pack one), named as a release names it, so node-gyp-build picks it by the
+  // same tags.
   mkdirSync(join(stage, 'prebuilds', PLATFORM), { recursive: true });
-  copyFileSync(addon, join(stage, 'prebuilds', PLATFORM, 'node.napi.glibc.node'));
+  copyFileSync(addon, join(stage, 'prebuilds', PLATFORM, '@x+nfct.glibc.node'));
   const packDir = join(tmp, 'pack');
   mkdirSync(packDir);
-  const pack = await run('npm', ['pack', '--json', '--pack-destination', packDir], stage);
+  const pack = await run('npm', ['pack', '--json', '--pack-destination', packDir], stage, { NFCT_PACK_SOURCE_ONLY: '1' });
   const tarball = join(packDir, (JSON.parse(pack.stdout.slice(pack.stdout.indexOf('['))) as Array<{ filename: string }>)[0]!.filename);
 
   consumer = join(tmp, 'consumer');

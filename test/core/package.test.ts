@@ -69,6 +69,7 @@ describe('package', () => {
   let tarball = '';
   let entries: string[] = [];
   let install: Run | undefined;
+  let refused = '';
   let esm: Record<string, unknown> = {};
   let cjs: Record<string, unknown> = {};
 
@@ -94,8 +95,13 @@ describe('package', () => {
     // itself (prepack).
     await run('npm', ['run', 'build:prebuild'], stage, { JOBS: 'max' });
 
-    // 3. The tarball.
-    const pack = await run('npm', ['pack', '--json', '--pack-destination', packDir], stage);
+    // 3. The tarball. Without both release binaries (scripts/release/prebuilds.sh) prepack
+    // refuses; this one holds only the local build, so it is packed as source-only.
+    refused = await run('npm', ['pack', '--dry-run'], stage).then(
+      () => 'packed',
+      (e: Error) => e.message,
+    );
+    const pack = await run('npm', ['pack', '--json', '--pack-destination', packDir], stage, { NFCT_PACK_SOURCE_ONLY: '1' });
     const json = JSON.parse(pack.stdout.slice(pack.stdout.indexOf('['))) as Array<{ filename: string }>;
     tarball = join(packDir, json[0]!.filename);
     entries = (await run('tar', ['-tzf', tarball], tmp))
@@ -157,6 +163,13 @@ console.log(JSON.stringify({
     expect(built).toHaveLength(1);
     expect(built[0]).toMatch(/\.glibc\.node$/);
     expect(statSync(join(stage, 'prebuilds', PLATFORM, built[0]!)).size).toBeGreaterThan(10_000);
+  });
+
+  test('npm pack (prepack) refuses without both release binaries unless NFCT_PACK_SOURCE_ONLY=1', () => {
+    expect(refused).toMatch(/check-prebuilds: prebuilds\/linux-arm64\/@x\+nfct\.glibc\.node is missing/);
+    expect(refused).toMatch(/refusing to pack\. Make the binaries first \(as root\): npm run release:prebuilds\. .*NFCT_PACK_SOURCE_ONLY=1/);
+    // The source-only tarball was packed (beforeAll), with the one local binary it had.
+    expect(entries.filter((e) => e.startsWith('prebuilds/'))).toEqual([`prebuilds/${PLATFORM}/${PKG.name.replace('/', '+')}.glibc.node`]);
   });
 
   test('npm pack (prepack) builds the CommonJS, ES module and declaration entries', () => {

@@ -11,7 +11,9 @@
  * Shell blocks: each command runs inside the namespace, from the root of this tree, `nfct`
  * being its CLI; commands
  * that follow a stream likewise. The few commands that cannot run here are listed in SKIPPED
- * with the reason, and each entry there must match a command of the README.
+ * with the reason, and each entry there must match a command of the README. The release and
+ * deployment commands (README "Releasing", "Running it across a cluster", and the docs/ sections
+ * they point to) are held to what CI runs by test/docs/shipping.test.ts.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -41,8 +43,6 @@ const SKIPPED: Record<string, string> = {
   'bash scripts/valgrind.sh': 'CI runs the memory checks itself (.ci/run)',
   'node bench/soak.mjs': 'twenty minutes',
   'npm install @x/nfct': 'installs from the registry; test/core/package.test.ts installs the packed tarball',
-  'npm run release:prebuilds': 'a release check of several minutes (debootstrap roots), shown in the release notes',
-  'npm run release:check': 'a release check of several minutes (debootstrap roots), shown in the release notes',
   'apt-get install': 'installs system packages; scripts/setup.sh does that in CI',
   'kill %1': 'the block runs its commands one by one, the service bounded by this test',
   'nfct log --group 5 --all-netns': 'binds group 5 in every namespace of the machine, where other tests bind theirs; test/cli/all-netns-log.test.ts runs it with a group of its own',

@@ -152,7 +152,7 @@ describe('examples/pod-trace', () => {
     });
     const t = start(join(dir, 'pod-trace.mjs'), ['--netns', ns.name, '--protocol', 'udp', '--port', '7777', '--seconds', '20'], dir);
     try {
-      await sleep(500);
+      // A datagram each round until the example shows one (it traces once its rule is in).
       await until(
         async () => {
           await ns.execOk('node', ['-e', "const s=require('dgram').createSocket('udp4');s.send('x',7777,'127.0.0.1',()=>s.close())"]);

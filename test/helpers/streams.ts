@@ -46,3 +46,29 @@ export async function logRule(ns: Netns, table: string, port: number, group: num
   await ns.execOk('nft', ['-f', '-'], { input: `table inet ${table} {\n chain out { type filter hook output priority 0; udp dport ${port} counter log group ${group}; }\n}\n` });
 }
 
+export interface NetlinkSocket {
+  /** Eth column: 12 is NETLINK_NETFILTER. */
+  protocol: number;
+  portid: number;
+  /** Multicast groups subscribed (conntrack events: NEW 1, UPDATE 2, DESTROY 4, ...). */
+  groups: number;
+  /** Messages the kernel dropped because the socket's buffer was full. */
+  drops: number;
+}
+
+/** The namespace's netlink sockets as the kernel lists them (/proc/net/netlink read inside it). */
+export async function netlinkSockets(ns: Pick<Netns, 'execOk'>): Promise<NetlinkSocket[]> {
+  const r = await ns.execOk('cat', ['/proc/net/netlink']);
+  // Columns: sk Eth Pid Groups Rmem Wmem Dump Locks Drops Inode
+  return r.stdout
+    .trim()
+    .split('\n')
+    .slice(1)
+    .map((l) => l.trim().split(/\s+/))
+    .map((f) => ({ protocol: Number(f[1]), portid: Number(f[2]), groups: parseInt(f[3]!, 16), drops: Number(f[8]) }));
+}
+
+/** Conntrack events the kernel dropped on the namespace's sockets subscribed to them. */
+export async function eventDrops(ns: Pick<Netns, 'execOk'>): Promise<number> {
+  return (await netlinkSockets(ns)).filter((s) => s.protocol === 12 && s.groups !== 0).reduce((n, s) => n + s.drops, 0);
+}

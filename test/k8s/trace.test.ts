@@ -102,36 +102,41 @@ describe.each(['iptables-nft', 'nftables'] as ProxyMode[])('nfct trace, kube-pro
         }
         return undefined;
       });
-      // Let the oracle print the rest of that packet's hops.
-      await new Promise((r) => setTimeout(r, 300));
       const lines = found.lines;
+      const hops = lines.filter((l) => /^ {2}ip6? /.test(l));
+      // The rule hops of that packet, ours and the oracle's, in one form to compare (the
+      // oracle's whole lines only: one still being written waits).
+      const theirRules = (): string[] => oracleRules(mode, oracleText().replace(/[^\n]*$/, ''), found.id);
+      const ourRules = mode === 'iptables-nft'
+        ? hops.filter((l) => / rule handle \d+: -A /.test(l)).map((l) => {
+          const m = /^ {2}ip (\S+) (\S+) rule handle (\d+): (.*?) \(verdict/.exec(l)!;
+          return `${m[1]} ${m[2]} ${m[3]}: ${m[4]}`;
+        })
+        : hops.filter((l) => / rule handle \d+: /.test(l)).map((l) => {
+          const m = /^ {2}(ip6?) (\S+) (\S+) rule handle (\d+): (.*) \(verdict ([^)]*)\)/.exec(l)!;
+          return `${m[1]} ${m[2]} ${m[3]} ${m[4]}: ${m[5]} (${m[6]})`;
+        });
+      // The oracle prints a packet's hops as the kernel reports them: wait until it has shown as
+      // many as we did (more, or others, fail the comparison below).
+      await until(() => `the oracle to show ${ourRules.length} rule hops of ${found.id}: ${theirRules().join(' | ')}`, () => (theirRules().length >= ourRules.length ? true : undefined));
       expect(lines[0]).toMatch(new RegExp(`^packet ${found.id} nftables ipv4 udp 10\\.244\\.1\\.5:${sport} -> 10\\.96\\.0\\.10:53 iif cali[0-9a-f]+ hook prerouting ct new$`));
       // Our own marking table is not shown.
       expect(lines.some((l) => l.includes('nfct_trace_'))).toBe(false);
       // After the DNAT, the packet is shown going to the endpoint.
       expect(lines).toContainEqual(expect.stringMatching(/^ {2}now udp 10\.244\.1\.5:\d+ -> 10\.244\.1\.7:53 iif cali[0-9a-f]+ oif cali[0-9a-f]+ hook forward/));
       expect(lines[lines.length - 1]).toBe('  => accept');
-      const hops = lines.filter((l) => /^ {2}ip6? /.test(l));
 
       if (mode === 'iptables-nft') {
         // iptables-save form, comments and all; the jump to the Service chain names the Service.
         expect(hops).toContainEqual(expect.stringMatching(/^ {2}ip nat KUBE-SERVICES rule handle \d+: -A KUBE-SERVICES -d 10\.96\.0\.10\/32 -p udp -m comment --comment "kube-system\/kube-dns:dns cluster IP" -m udp --dport 53 -j KUBE-SVC-TCOU7JCQXEZGVUNU \(verdict jump KUBE-SVC-TCOU7JCQXEZGVUNU\) \[service kube-system\/kube-dns:dns\]$/));
         expect(hops).toContainEqual(expect.stringMatching(/-A KUBE-SEP-[A-Z2-7]{16} -p udp -m comment --comment "kube-system\/kube-dns:dns" -m udp -j DNAT --to-destination 10\.244\.1\.7:53 \(verdict accept\)$/));
-        const theirs = oracleRules(mode, oracleText(), found.id);
-        const ourRules = hops.filter((l) => / rule handle \d+: -A /.test(l)).map((l) => {
-          const m = /^ {2}ip (\S+) (\S+) rule handle (\d+): (.*?) \(verdict/.exec(l)!;
-          return `${m[1]} ${m[2]} ${m[3]}: ${m[4]}`;
-        });
+        const theirs = theirRules();
         expect(theirs.length).toBeGreaterThan(4);
         expect(ourRules).toEqual(theirs);
       } else {
         expect(hops).toContainEqual(expect.stringMatching(/^ {2}ip kube-proxy services rule handle \d+: ip daddr \. meta l4proto \. th dport vmap @service-ips \(verdict goto service-[A-Z2-7]{8}-kube-system\/kube-dns\/udp\/dns\) \[service kube-system\/kube-dns:dns\]$/));
         expect(hops).toContainEqual(expect.stringMatching(/: meta l4proto udp dnat to 10\.244\.1\.7:53 \(verdict accept\)$/));
-        const theirs = oracleRules(mode, oracleText(), found.id);
-        const ourRules = hops.filter((l) => / rule handle \d+: /.test(l)).map((l) => {
-          const m = /^ {2}(ip6?) (\S+) (\S+) rule handle (\d+): (.*) \(verdict ([^)]*)\)/.exec(l)!;
-          return `${m[1]} ${m[2]} ${m[3]} ${m[4]}: ${m[5]} (${m[6]})`;
-        });
+        const theirs = theirRules();
         expect(theirs.length).toBeGreaterThan(3);
         expect(ourRules).toEqual(theirs);
       }
@@ -170,7 +175,6 @@ describe.each(['iptables-nft', 'nftables'] as ProxyMode[])('nfct trace, kube-pro
         }
         return undefined;
       });
-      await new Promise((r) => setTimeout(r, 300));
       const { rules, hops } = found;
       expect(found.netns.label).toBe(node.node.name);
       expect(found.packet.ip.src).toBe('10.244.1.5');
@@ -195,7 +199,11 @@ describe.each(['iptables-nft', 'nftables'] as ProxyMode[])('nfct trace, kube-pro
           ? `${r.table} ${r.chain} ${r.handle}: ${r.text}`
           : `${r.family} ${r.table} ${r.chain} ${r.handle}: ${r.text} (${h.verdict}${h.target ? ` ${h.target}` : ''})`;
       });
-      const theirs = oracleRules(mode, oracleText(), found.id);
+      // The oracle prints a packet's hops as the kernel reports them: wait until it has shown as
+      // many as we did (more, or others, fail the comparison below).
+      const theirRules = (): string[] => oracleRules(mode, oracleText().replace(/[^\n]*$/, ''), found!.id);
+      await until(() => `the oracle to show ${ours.length} rule hops of ${found!.id}: ${theirRules().join(' | ')}`, () => (theirRules().length >= ours.length ? true : undefined));
+      const theirs = theirRules();
       expect(theirs.length).toBeGreaterThan(3);
       expect(ours).toEqual(theirs);
     } finally {

@@ -1,6 +1,6 @@
 // NFLOG: packets logged by nft `log group` and iptables `-j NFLOG` rules arrive with the count,
 // prefix, interfaces and payload bytes that tcpdump -i nflog captures for the same traffic.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -8,7 +8,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { decodePacket, formatLogLine, Nflog, type NflogEvent, type NflogPacketEvent, NfctError, type PacketStream, parseLogLine } from '../../lib/index.js';
+import { kernelConfig } from '../helpers/kernel-config.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
+import { BOUND_MS, stderrLine, until, WaitTimeout } from '../helpers/sentinel.js';
+import { flood, nftCounter } from '../helpers/streams.js';
 import { tcpFlow, udpFlow } from '../helpers/traffic.js';
 import { readNflogPcap } from '../support/pcap-nflog.js';
 
@@ -27,35 +30,52 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Collects packets until `count` have arrived or `ms` pass. */
-async function collect(stream: PacketStream, count: number, ms = 5000): Promise<NflogEvent[]> {
+/**
+ * Reads `stream` until `count` packets have arrived; with them, any other item that came.
+ * The bound only fails the test (the caller compares what arrived with what it expects).
+ */
+async function take(stream: PacketStream, count: number, what: string): Promise<NflogEvent[]> {
   const out: NflogEvent[] = [];
-  const timer = setTimeout(() => stream.close(), ms);
+  const packets = () => out.filter((x) => x.type === 'packet').length;
+  const timer = setTimeout(() => stream.close(), BOUND_MS);
   try {
     for await (const e of stream) {
       out.push(e);
-      if (out.filter((x) => x.type === 'packet').length >= count) break;
+      if (packets() >= count) break;
     }
   } finally {
     clearTimeout(timer);
   }
+  if (packets() < count) throw new WaitTimeout(`${count} packets ${what}`, BOUND_MS, `${packets()} arrived`);
   return out;
 }
 
-/** Starts tcpdump on an nflog group inside the namespace; stop() returns the captured packets. */
+/** Packets counted by each rule of `chain` (iptables -nvxL), in rule order. */
+async function iptablesPackets(chain: string): Promise<number[]> {
+  const r = await ns.execOk('iptables', ['-w', '-nvxL', chain]);
+  return r.stdout.split('\n').slice(2).filter((l) => l.trim()).map((l) => Number(l.trim().split(/\s+/)[0]));
+}
+
+/**
+ * Starts tcpdump on an nflog group inside the namespace, resolving once it says it listens
+ * (libpcap has bound the group by then). stop(n) waits for the capture file to hold the n
+ * packets the kernel logged (tcpdump -U writes each as it comes; the kernel hands a partial
+ * batch to tcpdump's socket after its flush timeout), stops tcpdump and returns them.
+ */
 async function tcpdump(group: number) {
   const file = join(dir, `g${group}.pcap`);
   const child = ns.spawn('tcpdump', ['-i', `nflog:${group}`, '-Z', 'root', '-w', file, '-U'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  for (let i = 0; i < 100 && !stderr.includes('listening'); i++) await sleep(50);
+  await stderrLine(child, /listening on/, `tcpdump -i nflog:${group} to listen`);
+  const captured = () => (existsSync(file) ? readNflogPcap(file) : []);
   return {
-    async stop() {
-      // libpcap leaves the kernel's defaults: a partial batch is flushed after 1 s.
-      await sleep(1500);
-      child.kill('SIGINT');
-      await new Promise((r) => child.once('exit', r));
-      return readNflogPcap(file);
+    async stop(count: number) {
+      try {
+        await until(() => captured().length >= count, `tcpdump to capture ${count} packets`, { detail: () => `${captured().length} captured` });
+      } finally {
+        child.kill('SIGINT');
+        if (child.exitCode === null) await new Promise((r) => child.once('exit', r));
+      }
+      return captured();
     },
   };
 }
@@ -69,20 +89,22 @@ describe('subscribe()', () => {
   test('nft log group: the same packets tcpdump -i nflog captures, prefix, devices and bytes', async () => {
     // Every packet of the test traffic is logged to two groups: 5 for us, 6 for tcpdump.
     await ns.execOk('nft', ['-f', '-'], {
-      input: 'table inet logt {\n chain out { type filter hook output priority 0; ip daddr 127.0.0.0/8 meta l4proto { tcp, udp, icmp } log group 5 prefix "nft5: " log group 6 prefix "nft5: "; }\n}\n',
+      input: 'table inet logt {\n chain out { type filter hook output priority 0; ip daddr 127.0.0.0/8 meta l4proto { tcp, udp, icmp } counter log group 5 prefix "nft5: " log group 6 prefix "nft5: "; }\n}\n',
     });
     try {
+      // subscribe() returns with the group bound: what is logged from now on is queued for us.
       const stream = nf.subscribe({ group: 5 });
-      const mine = collect(stream, 1000, 4000);
       const cap = await tcpdump(6);
-      await sleep(100);
       await ns.execOk('ping', ['-c', '3', '-i', '0.2', '127.0.0.1']);
       await udpFlow(ns, { count: 3 });
       await tcpFlow(ns, { bytes: 500 });
-      const theirs = await cap.stop();
-      await sleep(300);
+      // The rule's counter: how many packets the kernel logged, to each group.
+      const logged = await nftCounter(ns, 'logt');
+      const theirs = await cap.stop(logged);
+      const mine = await take(stream, logged, 'logged to group 5');
       stream.close();
-      const got = (await mine).filter((e): e is NflogPacketEvent => e.type === 'packet');
+      const got = mine.filter((e): e is NflogPacketEvent => e.type === 'packet');
+      expect(mine.length).toBe(logged);
       expect(theirs.length).toBeGreaterThanOrEqual(12);
       expect(got.length).toBe(theirs.length);
       expect(got.map(comparable)).toEqual(theirs.map(comparable));
@@ -116,15 +138,17 @@ describe('subscribe()', () => {
     await ns.execOk('iptables', ['-A', 'OUTPUT', ...rule(8)]);
     try {
       const stream = nf.subscribe({ group: 7, sequence: true });
-      const mine = collect(stream, 100, 3000);
       const cap = await tcpdump(8);
-      await sleep(100);
       await udpFlow(ns, { count: 4, size: 100 });
-      const theirs = await cap.stop();
-      await sleep(200);
+      // Each rule's counter: 4 datagrams and their echoes, logged by each.
+      const logged = await iptablesPackets('OUTPUT');
+      expect(logged).toEqual([8, 8]);
+      const theirs = await cap.stop(8);
+      const mine = await take(stream, 8, 'logged to group 7');
       stream.close();
-      const got = (await mine).filter((e): e is NflogPacketEvent => e.type === 'packet');
-      expect(theirs.length).toBe(8); // 4 datagrams and their echoes
+      const got = mine.filter((e): e is NflogPacketEvent => e.type === 'packet');
+      expect(mine.length).toBe(8);
+      expect(theirs.length).toBe(8);
       expect(got.map(comparable)).toEqual(theirs.map(comparable));
       expect(got.every((p) => p.prefix === 'ipt: ')).toBe(true);
       expect(got.map((p) => p.seq)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
@@ -141,9 +165,8 @@ describe('subscribe()', () => {
     try {
       const meta = nf.subscribe({ group: 9, copy: 'meta' });
       const cut = nf.subscribe({ group: 10, range: 20 });
-      const a = collect(meta, 1);
-      const b = collect(cut, 1);
-      await sleep(100);
+      const a = take(meta, 1, 'logged to group 9');
+      const b = take(cut, 1, 'logged to group 10');
       await ns.execOk('ping', ['-c', '1', '127.0.0.1']);
       const [[pa], [pb]] = await Promise.all([a, b]);
       expect(pa?.type === 'packet' && pa.payload).toBeUndefined();
@@ -159,7 +182,6 @@ describe('errors and lifecycle', () => {
     const first = nf.subscribe({ group: 11 });
     const it = first[Symbol.asyncIterator]();
     const pending = it.next();
-    await sleep(100);
     // subscribe() itself throws (it returns bound, or not at all), not the first next().
     let err: unknown;
     try {
@@ -175,80 +197,98 @@ describe('errors and lifecycle', () => {
     // Once released, the group can be bound again.
     const third = nf.subscribe({ group: 11 });
     const p3 = third[Symbol.asyncIterator]().next();
-    await sleep(100);
     third.close();
     expect((await p3).done).toBe(true);
   });
 
-  test('conntrack: true either attaches the entry or says the kernel cannot', async () => {
+  // The kernel attaches the entry only when built with CONFIG_NETFILTER_NETLINK_GLUE_CT; the
+  // kernel's own configuration says which of the two must happen here.
+  test('conntrack: true attaches the entry on a kernel built with the glue, and is refused at subscribe() on one without', async () => {
+    const glue = kernelConfig('CONFIG_NETFILTER_NETLINK_GLUE_CT');
     await ns.execOk('nft', ['-f', '-'], { input: 'table inet logc {\n chain out { type filter hook output priority 0; ip daddr 127.0.0.1 icmp type echo-request log group 12; }\n}\n' });
     try {
-      // A kernel that cannot refuses it at subscribe() itself.
-      let r: unknown;
-      try {
+      if (glue === 'y') {
         const s = nf.subscribe({ group: 12, conntrack: true });
-        const got = collect(s, 1, 2000).catch((e: unknown) => e);
-        await sleep(100);
+        const got = take(s, 1, 'logged to group 12');
         await ns.execOk('ping', ['-c', '1', '127.0.0.1']);
-        r = await got;
-      } catch (e) {
-        r = e;
-      }
-      if (r instanceof NfctError) {
-        expect(r.code).toBe('EOPNOTSUPP');
-        expect(r.message).toContain('CONFIG_NETFILTER_NETLINK_GLUE_CT');
+        const [p] = await got;
+        s.close();
+        expect(p?.type).toBe('packet');
+        if (p?.type !== 'packet') return;
+        expect(p.conntrack?.protocol).toBe('icmp');
+        expect(p.conntrack?.original.src).toBe('127.0.0.1');
+        expect(p.conntrack?.original.dst).toBe('127.0.0.1');
       } else {
-        const p = (r as NflogEvent[])[0];
-        expect(p?.type === 'packet' && p.conntrack?.protocol).toBe('icmp');
+        let err: unknown;
+        try {
+          nf.subscribe({ group: 12, conntrack: true }).close();
+        } catch (e) {
+          err = e;
+        }
+        expect(err).toBeInstanceOf(NfctError);
+        expect((err as NfctError).code).toBe('EOPNOTSUPP');
+        expect((err as NfctError).message).toContain('CONFIG_NETFILTER_NETLINK_GLUE_CT');
+        // The group is free again: the same subscription without conntrack works.
+        const s = nf.subscribe({ group: 12 });
+        const got = take(s, 1, 'logged to group 12');
+        await ns.execOk('ping', ['-c', '1', '127.0.0.1']);
+        const [p] = await got;
+        s.close();
+        expect(p?.type === 'packet' && p.conntrack).toBeUndefined();
       }
     } finally {
       await ns.execOk('nft', ['delete', 'table', 'inet', 'logc']);
     }
   });
 
-  test('a burst into a tiny buffer: overrun items and sequence gaps, the stream goes on', async () => {
-    await ns.execOk('nft', ['-f', '-'], { input: 'table inet logb {\n chain out { type filter hook output priority 0; udp dport 9999 log group 13; }\n}\n' });
+  test('a burst into a tiny buffer: overrun items and sequence gaps, the stream goes on; packets received + lost = packets the kernel logged', async () => {
+    // One rule with a counter logs the burst (port 9999) and the markers (port 9998) that follow it.
+    await ns.execOk('nft', ['-f', '-'], { input: 'table inet logb {\n chain out { type filter hook output priority 0; udp dport { 9998, 9999 } counter log group 13; }\n}\n' });
     try {
       const s = nf.subscribe({ group: 13, bufferSize: 4096, maxBufferSize: 4096, maxQueueBytes: 64 << 10, qthreshold: 1, sequence: true });
       const it = s[Symbol.asyncIterator]();
-      const first = it.next();
-      await sleep(100);
       // 3000 datagrams as fast as a loop sends them, nobody reading meanwhile.
-      await ns.execOk('node', ['-e', "const s=require('dgram').createSocket('udp4');let n=0;const b=Buffer.alloc(64);(function go(){for(let i=0;i<100&&n<3000;i++,n++)s.send(b,9999,'127.0.0.1');if(n<3000)setImmediate(go);else setTimeout(()=>s.close(),100)})()"]);
-      const seen: NflogEvent[] = [(await first).value];
-      // Read until quiet: 2 s without an item (a loaded machine may pause that long between
-      // batches) and every overrun the stream counted seen as its item, at most 15 s in all.
-      // One next() at a time: a call left waiting would take the next item unseen.
-      // An overrun waits for the next packet, whose sequence number says how many were lost:
-      // when the burst ended in the loss, a few more datagrams (once) bring that packet.
-      const deadline = Date.now() + 15_000;
+      await flood(ns, 9999, 3000);
+      // Then read. An overrun waits for the next packet, whose sequence number says how many
+      // were lost, so when the burst ended in a loss a marker datagram brings that packet.
+      // Everything is accounted for once the packets received plus those the stream reports
+      // lost equal the rule's counter. A marker is sent whenever nothing has come for a while
+      // (that pause decides nothing: only the count ends the loop).
+      const seen: NflogEvent[] = [];
+      const packets = () => seen.filter((e) => e.type === 'packet').length;
+      const reported = () => seen.reduce((n, e) => n + (e.type === 'overrun' ? (e.lost ?? 0) : e.type === 'gap' ? e.missing : 0), 0);
+      const marker = () => ns.execOk('bash', ['-c', 'echo m > /dev/udp/127.0.0.1/9998']);
+      const deadline = Date.now() + BOUND_MS;
       let pending = it.next();
-      let followed = false;
-      while (Date.now() < deadline) {
-        const r = await Promise.race([pending, sleep(2000).then(() => undefined)]);
-        if (!r) {
-          if (seen.filter((e) => e.type === 'overrun').length >= s.overruns) break;
-          if (!followed) {
-            followed = true;
-            await ns.execOk('node', ['-e', "const s=require('dgram').createSocket('udp4');const b=Buffer.alloc(64);let n=0;(function go(){s.send(b,9999,'127.0.0.1');if(++n<5)setTimeout(go,20);else setTimeout(()=>s.close(),50)})()"]);
-          }
-          continue;
+      let logged = await nftCounter(ns, 'logb');
+      let markers = 0;
+      while (packets() + reported() !== logged) {
+        const state = () => JSON.stringify({ logged, packets: packets(), reported: reported(), markers, stats: s.stats });
+        if (Date.now() > deadline) throw new WaitTimeout('every logged packet to arrive or be reported lost', BOUND_MS, state());
+        const r = await Promise.race([pending, sleep(300).then(() => undefined)]);
+        if (r === undefined) {
+          await marker();
+          markers++;
+          logged = await nftCounter(ns, 'logb');
+        } else {
+          expect(r.done, state()).toBe(false);
+          seen.push(r.value);
+          pending = it.next();
         }
-        seen.push(r.value);
-        pending = it.next();
       }
+      s.close();
       const kinds: Record<string, number> = {};
       for (const e of seen) kinds[e.type] = (kinds[e.type] ?? 0) + 1;
-      const state = JSON.stringify({ kinds, overruns: s.overruns, gaps: s.gaps, stats: s.stats });
+      const state = JSON.stringify({ kinds, logged, overruns: s.overruns, gaps: s.gaps, stats: s.stats });
+      expect(logged, state).toBeGreaterThanOrEqual(3000);
       expect(seen.some((e) => e.type === 'overrun'), state).toBe(true);
       expect(s.overruns).toBeGreaterThan(0);
-      // With sequence numbers the overrun item says how many were lost (gap items count losses
-      // the kernel did not report); every loss is counted.
-      const reported = seen.reduce((n, e) => n + (e.type === 'overrun' ? (e.lost ?? 0) : e.type === 'gap' ? e.missing : 0), 0);
-      expect(s.gaps).toBeGreaterThan(0);
-      expect(reported).toBe(s.gaps);
-      expect(s.stats.lost).toBe(s.gaps);
-      s.close();
+      expect(packets(), state).toBeLessThan(logged);
+      // The loss the stream reports, in its items and in its counters, is the kernel's count
+      // of logged packets minus those that arrived.
+      expect(reported(), state).toBe(logged - packets());
+      expect(s.gaps).toBe(logged - packets());
+      expect(s.stats.lost).toBe(logged - packets());
     } finally {
       await ns.execOk('nft', ['delete', 'table', 'inet', 'logb']);
     }

@@ -23,6 +23,8 @@ export function readNflogPcap(file: string): PcapNflogPacket[] {
   let off = 24;
   while (off + 16 <= buf.length) {
     const caplen = u32(off + 8);
+    // A record still being written (the capture is read while tcpdump runs) is left for later.
+    if (off + 16 + caplen > buf.length) break;
     const rec = buf.subarray(off + 16, off + 16 + caplen);
     off += 16 + caplen;
     const pkt: PcapNflogPacket = { family: rec[0]!, group: rec.readUInt16BE(2) };

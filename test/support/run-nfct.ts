@@ -22,11 +22,21 @@ export interface RunningNfct {
 
 let running = false;
 
+/** How the command runs: see startNfct(). */
+export interface NfctOptions {
+  /** Output written straight to this descriptor (as the nfct program does with fd 1), e.g. one
+   * open on /dev/null; `stdout` is then empty. */
+  stdoutFd?: number;
+  /** Sees each write as it is made. */
+  onStdout?: (text: string) => void;
+}
+
 /**
  * Starts nfct with these arguments in this process, its stdout and stderr captured until it
  * ends (one at a time: they share the process's streams).
  */
-export function startNfct(argv: string[]): RunningNfct {
+export function startNfct(argv: string[], options: NfctOptions = {}): RunningNfct {
+  const { onStdout, ...mainOptions } = options;
   if (running) throw new Error('startNfct: another nfct is running in this process');
   running = true;
   const r = { lines: [] as string[], stdout: '', stderr: '' };
@@ -39,13 +49,14 @@ export function startNfct(argv: string[]): RunningNfct {
     const parts = (partial + text).split('\n');
     partial = parts.pop()!;
     r.lines.push(...parts);
+    onStdout?.(text);
     return true;
   }) as typeof process.stdout.write;
   process.stderr.write = ((s: string | Uint8Array) => ((r.stderr += String(s)), true)) as typeof process.stderr.write;
   const done = (async (): Promise<NfctRun> => {
     let code: number;
     try {
-      code = await main(argv);
+      code = await main(argv, mainOptions);
     } finally {
       process.stdout.write = ow;
       process.stderr.write = ew;
@@ -69,6 +80,6 @@ export function startNfct(argv: string[]): RunningNfct {
 }
 
 /** Runs nfct with these arguments in this process to its end. */
-export function runNfct(argv: string[]): Promise<NfctRun> {
-  return startNfct(argv).done;
+export function runNfct(argv: string[], options: NfctOptions = {}): Promise<NfctRun> {
+  return startNfct(argv, options).done;
 }

@@ -46,6 +46,9 @@ export const filterCases: Array<[string, FlowFilter, string[]]> = [
   ['family', { family: 'ipv6' }, ['-f', 'ipv6']],
   ['source address', { src: '10.0.1.5' }, ['-s', '10.0.1.5']],
   ['source CIDR', { src: '10.0.3.0/24' }, ['-s', '10.0.3.0/24']],
+  // Prefixes that end inside a byte: the mask of its last bits.
+  ['source CIDR ending inside a byte', { src: '10.0.3.64/26' }, ['-s', '10.0.3.64/26']],
+  ['IPv6 source CIDR ending inside a byte', { src: '2001:db8:2::/47' }, ['-f', 'ipv6', '-s', '2001:db8:2::/47']],
   ['destination address', { dst: '10.9.0.2' }, ['-d', '10.9.0.2']],
   ['IPv6 destination', { dst: '2001:db8:ff::3' }, ['-f', 'ipv6', '-d', '2001:db8:ff::3']],
   ['IPv6 source CIDR', { src: '2001:db8:2::/48' }, ['-f', 'ipv6', '-s', '2001:db8:2::/48']],

@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { Nflog, NfctError, Trace } from '../../lib/index.js';
 import { addon } from '../../lib/core/native.js';
+import { until } from '../helpers/sentinel.js';
 import { startNfct } from '../support/run-nfct.js';
 import { createNetns, type Netns, run } from '../helpers/netns.js';
 import { CLI } from '../helpers/nfct.js';
@@ -131,8 +132,7 @@ describe('temporary trace tables', () => {
   test('SIGHUP to `nfct trace` ends it like SIGINT: the rule is removed, the count printed', async () => {
     const running = startNfct(['trace', '--netns', ns.name, '--nftables', '-p', 'udp', '--dport', '9412']);
     try {
-      for (let i = 0; i < 100 && !(await tables()).includes('nfct_trace'); i++) await sleep(20);
-      expect(await tables()).toContain('nfct_trace');
+      await until(async () => (await tables()).includes('nfct_trace'), 'nfct trace to install its rule');
     } finally {
       process.emit('SIGHUP');
     }
@@ -236,17 +236,25 @@ describe('an already aborted signal', () => {
     const nf = await Nflog.open({ netns: ns.name });
     try {
       const signal = AbortSignal.abort();
-      for (const stream of [trace.events({ signal, match: { protocol: 'icmp' } }), trace.packets({ signal, match: { protocol: 'icmp' } })]) {
+      const streams = [trace.events({ signal, match: { protocol: 'icmp' } }), trace.packets({ signal, match: { protocol: 'icmp' } })];
+      for (const stream of streams) {
         expect(await settledWithin<unknown>(stream.next(), 2000)).toEqual({ value: undefined, done: true });
+        // ready resolves once a rule would be in place.
+        await stream.ready;
       }
-      await sleep(200);
       expect(await tables()).not.toContain('nfct_trace');
-      // Group 0 is free: a subscription binds it and waits for packets (no EBUSY).
+      // Group 0 is free: a subscription binds it (no EBUSY) and gets what is logged to it.
       const sub = nf.subscribe({ group: 0 });
       const pending = sub.next();
-      expect(await settledWithin(pending.then(() => 'settled', (e: unknown) => String(e)), 300)).toBe('pending');
-      sub.close();
-      expect((await pending).done).toBe(true);
+      await ns.execOk('nft', ['-f', '-'], { input: 'table inet g0 {\n chain out { type filter hook output priority 0; udp dport 9415 log group 0; }\n}\n' });
+      try {
+        await ns.execOk('bash', ['-c', 'echo x > /dev/udp/127.0.0.1/9415']);
+        const r = await settledWithin(pending, 5000);
+        expect(r !== 'pending' && !r.done && r.value.type).toBe('packet');
+      } finally {
+        sub.close();
+        await ns.execOk('nft', ['delete', 'table', 'inet', 'g0']);
+      }
     } finally {
       nf.close();
       await trace.close();
@@ -287,7 +295,9 @@ describe('external commands', () => {
         expect((r as Error).message).toContain('Operation not permitted');
         expect(await stream.next()).toEqual({ value: undefined, done: true });
       }
-      await sleep(300);
+      // The fake nsenter closed its input at once and exited 0.2 s later: a write error on that
+      // input came before the failure it reported, so anything thrown elsewhere has been by now.
+      await new Promise(setImmediate);
     } finally {
       process.env.PATH = path;
       process.off('uncaughtException', onUncaught);

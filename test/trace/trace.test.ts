@@ -1,13 +1,12 @@
 // TRACE: nftables traces equal what `nft monitor trace` prints hop for hop; legacy iptables
 // TRACE arrives through NFLOG group 0 with rule numbers and rule texts; iptables-nft TRACE
 // arrives through the nftables path; the temporary trace rule never outlives its stream.
-import { setTimeout as sleep } from 'node:timers/promises';
-
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { Trace, type TraceEvent, type TracePacket, parseTraceLine, parseTracePrefix } from '../../lib/index.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { spawnNfct } from '../helpers/nfct.js';
+import { BOUND_MS, until, WaitTimeout, watchersReady } from '../helpers/sentinel.js';
 
 let ns: Netns;
 
@@ -18,7 +17,10 @@ afterAll(async () => {
   await ns?.remove();
 });
 
-/** Collects grouped packets while `act` runs, until `want` packets or a timeout. */
+/**
+ * Collects grouped packets while `act` runs, until `want` packets: `act` starts once the
+ * stream traces (its temporary rule, with `match`, is in place). Fails after the bound.
+ */
 async function tracePackets(trace: Trace, act: () => Promise<unknown>, want: number, options = {}): Promise<TracePacket[]> {
   const stream = trace.packets({ idleMs: 300, ...options });
   const got: TracePacket[] = [];
@@ -28,12 +30,18 @@ async function tracePackets(trace: Trace, act: () => Promise<unknown>, want: num
       if (got.length >= want) break;
     }
   })();
-  await sleep(200);
+  await stream.ready;
   await act();
-  await Promise.race([done, sleep(4000)]);
-  stream.close();
+  const timer = setTimeout(() => stream.close(), BOUND_MS);
   await done;
+  clearTimeout(timer);
+  if (got.length < want) throw new WaitTimeout(`${want} traced packets`, BOUND_MS, `${got.length} came`);
   return got;
+}
+
+/** The temporary trace tables are gone (removed a moment after the stream ends). */
+async function noTraceTable(): Promise<void> {
+  await until(async () => !(await ns.execOk('nft', ['list', 'tables'])).stdout.includes('nfct_trace'), 'the temporary trace table to be removed');
 }
 
 describe('nftables', () => {
@@ -52,7 +60,11 @@ describe('nftables', () => {
     monitor.stdout!.on('data', (d: Buffer) => (text += d.toString()));
     const trace = await Trace.open({ netns: ns.name, legacy: false });
     try {
-      await sleep(200);
+      // nft monitor prints nothing when it starts: it listens once it prints the trace of a
+      // marker datagram (to port 7799, dropped so that nothing answers it; its traces are left
+      // out of the comparison).
+      await ns.execOk('nft', ['-f', '-'], { input: 'table ip marker {\n chain output { type filter hook output priority 10; udp dport 7799 drop; }\n}\n' });
+      await watchersReady(() => ns.exec('bash', ['-c', 'echo m > /dev/udp/127.0.0.1/7799']).then(() => undefined), () => text.includes('dport 7799'), 'nft monitor trace');
       const packets = await tracePackets(
         trace,
         async () => {
@@ -63,16 +75,18 @@ describe('nftables', () => {
         // The reader's buffers are those of every live stream, tuned the same way.
         { bufferSize: 1 << 20, maxBufferSize: 4 << 20, maxQueueBytes: 1 << 20 },
       );
-      await sleep(300);
-      monitor.kill();
       // nft prints: trace id ID ip filt CHAIN rule TEXT # handle N (verdict V[ CHAIN]) / ... policy V
-      const theirs = new Map<string, string[]>();
-      for (const line of text.split('\n')) {
-        const m = /^trace id (\w+) ip (\S+) (\S+) (?:rule .* # handle (\d+) \(verdict (\w+)(?: (\S+))?\)|policy (\w+))/.exec(line.trim());
-        if (!m) continue;
-        const hop = m[7] ? `${m[2]} ${m[3]} policy ${m[7]}` : `${m[2]} ${m[3]} #${m[4]} ${m[5]}${m[6] ? ` ${m[6]}` : ''}`;
-        theirs.set(m[1]!, [...(theirs.get(m[1]!) ?? []), hop]);
-      }
+      const parseMonitor = (): Map<string, string[]> => {
+        const byId = new Map<string, string[]>();
+        const markers = new Set([...text.matchAll(/^trace id (\w+) .*dport 7799/gm)].map((m) => m[1]!));
+        for (const line of text.split('\n')) {
+          const m = /^trace id (\w+) ip (\S+) (\S+) (?:rule .* # handle (\d+) \(verdict (\w+)(?: (\S+))?\)|policy (\w+))/.exec(line.trim());
+          if (!m || markers.has(m[1]!)) continue;
+          const hop = m[7] ? `${m[2]} ${m[3]} policy ${m[7]}` : `${m[2]} ${m[3]} #${m[4]} ${m[5]}${m[6] ? ` ${m[6]}` : ''}`;
+          byId.set(m[1]!, [...(byId.get(m[1]!) ?? []), hop]);
+        }
+        return byId;
+      };
       const ours = new Map<string, string[]>();
       for (const p of packets) {
         const hops = p.hops
@@ -81,6 +95,12 @@ describe('nftables', () => {
         ours.set(p.id.toString(16).padStart(8, '0'), hops);
       }
       expect(ours.size).toBe(4);
+      // nft monitor has printed the same packets once it has printed every hop of ours.
+      const theirs = await until(() => {
+        const t = parseMonitor();
+        return [...ours].every(([id, hops]) => (t.get(id)?.length ?? 0) >= hops.length) && t;
+      }, 'nft monitor trace to print the packets traced', { detail: () => text.slice(-2000) });
+      monitor.kill();
       expect(ours).toEqual(theirs);
       const dropped = packets.find((p) => p.dropped)!;
       expect(dropped.verdict).toBe('drop');
@@ -96,6 +116,7 @@ describe('nftables', () => {
       monitor.kill();
       await trace.close();
       await ns.execOk('nft', ['delete', 'table', 'ip', 'filt']);
+      await ns.exec('nft', ['delete', 'table', 'ip', 'marker']);
     }
   });
 
@@ -137,19 +158,17 @@ describe('nftables', () => {
       expect(packets[0]!.hops.filter((h) => h.table.startsWith('nfct_trace'))).toEqual([]);
       expect(packets[0]!.family).toBe('ipv4');
       expect(packets[0]!.hops.map((h) => h.family)).toEqual(packets[0]!.hops.map(() => 'ip'));
-      await sleep(100);
-      expect(await tables()).not.toContain('nfct_trace');
+      await noTraceTable();
       // break
       const s2 = trace.events({ match: { protocol: 'icmp' } });
       const loop = (async () => {
         for await (const _ of s2) break;
       })();
-      await sleep(300);
+      await s2.ready;
       expect(await tables()).toContain('nfct_trace');
       await ns.exec('ping', ['-c', '1', '-W', '1', '127.0.0.1']);
       await loop;
-      await sleep(100);
-      expect(await tables()).not.toContain('nfct_trace');
+      await noTraceTable();
       // an exception inside the loop
       const s3 = trace.events({ match: { protocol: 'icmp' } });
       const failing = (async () => {
@@ -157,11 +176,11 @@ describe('nftables', () => {
       })();
       // A packet may come before the ping below: handled from the start, checked after it.
       failing.catch(() => undefined);
-      await sleep(300);
+      await s3.ready;
+      expect(await tables()).toContain('nfct_trace');
       await ns.exec('ping', ['-c', '1', '-W', '1', '127.0.0.1']);
       await expect(failing).rejects.toThrow('consumer failed');
-      await sleep(100);
-      expect(await tables()).not.toContain('nfct_trace');
+      await noTraceTable();
     } finally {
       await trace.close();
       await ns.execOk('nft', ['delete', 'table', 'ip', 'plain']);
@@ -196,7 +215,7 @@ test('nfct trace hides the temporary table too; --show-own-hops shows it', async
     try {
       for (let i = 0; i < 200 && nfct.out.lines.length === 0; i++) {
         if (i % 10 === 0) await ns.execOk('node', ['-e', "const s=require('dgram').createSocket('udp4');s.send('x',7781,'127.0.0.1',()=>s.close())"]);
-        await sleep(50);
+        await new Promise((r) => setTimeout(r, 50)); // between datagrams; the first line ends the loop
       }
     } finally {
       nfct.child.kill('SIGINT');

@@ -205,6 +205,8 @@ export async function followNamespaces(ctx: Context, o: FollowOptions): Promise<
   const rescan = async (): Promise<void> => {
     const all = await listNamespaces({ podLogDir: o.podLogDir });
     const live = new Set(all.map((n) => n.inode));
+    // A namespace gone is forgotten: the kernel gives its inode number to the next namespace
+    // made once it is freed, and that one is new.
     for (const inode of ended) if (!live.has(inode) && !running.has(inode)) ended.delete(inode);
     for (const inode of leftOut) if (!live.has(inode)) leftOut.delete(inode);
     // A namespace gone: its stream ends (and closing the handle frees the namespace), and its

@@ -1,6 +1,4 @@
 // `nfct exporter`: the Prometheus exporter of every network namespace, served over HTTP.
-import { Gauge } from 'prom-client';
-
 import { createExporter } from '../../exporter/exporter.js';
 import { DEFAULT_EXPORTER_PORT, parseListen, serveExporter } from '../../exporter/server.js';
 import { parseCollector } from '../../flows/collector.js';
@@ -71,19 +69,6 @@ export async function exporterCommand(argv: string[]): Promise<void> {
       ? (ns) => ns.names.some((n) => pattern.test(n)) || (ns.podUid !== undefined && pattern.test(ns.podUid)) || (ns.pod !== undefined && pattern.test(`${ns.pod.namespace}/${ns.pod.name}`))
       : 'all',
   });
-  // The exporter's own memory, under the names Prometheus client libraries use. (prom-client's
-  // collectDefaultMetrics() is not used: promtool's linter refuses three of its names.)
-  for (const [name, help, read] of [
-    ['process_resident_memory_bytes', 'Resident memory size in bytes.', () => process.memoryUsage.rss()],
-    ['nodejs_heap_size_used_bytes', 'Process heap size used from Node.js in bytes.', () => process.memoryUsage().heapUsed],
-    ['nodejs_heap_size_total_bytes', 'Process heap size from Node.js in bytes.', () => process.memoryUsage().heapTotal],
-    ['nodejs_external_memory_bytes', 'Node.js external memory size in bytes.', () => process.memoryUsage().external],
-    ['nodejs_array_buffers_bytes', 'Memory of ArrayBuffers and Buffers in bytes (part of the external memory).', () => process.memoryUsage().arrayBuffers],
-  ] as const) {
-    new Gauge({ name, help, registers: [exporter.registry], collect() {
-      this.set(read());
-    } });
-  }
   let server;
   try {
     server = await serveExporter(exporter, { ...listen, webConfig, maxConnections, headersTimeout });

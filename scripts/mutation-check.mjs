@@ -1,0 +1,73 @@
+#!/usr/bin/env node
+// What CI does about mutation testing. A Stryker run over lib/ takes hours of both cores here,
+// beyond CI's budget, so CI runs no mutant: it reads the committed results
+// (test/mutation/stryker-incremental.json, made by `npm run test:mutation:refresh`), says for
+// which files of lib/ they are current (the source they were measured on is the file's source
+// now) and which test files changed since, and applies the targets (scripts/mutation-scores.mjs)
+// to the files whose results are current. The last line printed is the summary.
+//
+//   node scripts/mutation-check.mjs [RESULTS] [EQUIVALENT]
+//
+// Exits 1 when a target is missed on current results; results missing or stale are reported,
+// and fail only with NFCT_MUTATION_STRICT=1.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { scores } from './mutation-scores.mjs';
+
+const ROOT = resolve(new URL('..', import.meta.url).pathname);
+const [resultsFile = 'test/mutation/stryker-incremental.json', equivalentFile = 'test/mutation/equivalent.json'] = process.argv.slice(2);
+const strict = process.env.NFCT_MUTATION_STRICT === '1';
+
+/** The files Stryker mutates (stryker.config.mjs: lib/**\/*.ts but the generated layout). */
+function mutated(dir = join(ROOT, 'lib')) {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) return mutated(p);
+    const rel = relative(ROOT, p);
+    return rel.endsWith('.ts') && !rel.endsWith('.d.ts') && rel !== 'lib/core/layout.ts' ? [rel] : [];
+  });
+}
+
+const rel = (f) => (f.startsWith('/') ? relative(ROOT, f) : f);
+const now = (f) => (existsSync(join(ROOT, f)) ? readFileSync(join(ROOT, f), 'utf8') : undefined);
+const done = (line, failed) => {
+  console.log(line);
+  process.exit(failed ? 1 : 0);
+};
+
+const lib = mutated();
+if (!existsSync(resolve(ROOT, resultsFile))) {
+  done(`mutation testing: not measured: no committed results (${resultsFile}; npm run test:mutation:refresh makes them, hours on two cores)`, strict);
+}
+const results = JSON.parse(readFileSync(resolve(ROOT, resultsFile), 'utf8'));
+const files = Object.fromEntries(Object.entries(results.files ?? {}).map(([f, d]) => [rel(f), d]));
+const current = Object.fromEntries(Object.entries(files).filter(([f, d]) => d.source === now(f)));
+const stale = Object.keys(files).filter((f) => !(f in current));
+const never = lib.filter((f) => !(f in files));
+const testsChanged = Object.entries(results.testFiles ?? {})
+  .map(([f, d]) => [rel(f), d])
+  .filter(([f, d]) => f !== '' && d.source !== undefined && d.source !== now(f))
+  .map(([f]) => f);
+
+const equivalent = existsSync(resolve(ROOT, equivalentFile)) ? JSON.parse(readFileSync(resolve(ROOT, equivalentFile), 'utf8')) : [];
+const { table } = scores({ files: current }, equivalent);
+const pct = (x) => (Number.isNaN(x) ? '-' : `${x.toFixed(1)}%`);
+console.log(`mutation scores from ${resultsFile}, over the ${Object.keys(current).length} files of lib/ whose results are current:`);
+for (const r of table) {
+  const valid = r.killed + r.timeout + r.survived + r.noCoverage;
+  if (valid === 0 && r.target === undefined) continue;
+  console.log(`  ${(r.name === 'all' ? 'lib/ overall' : r.name).padEnd(20)} ${pct(r.score).padStart(6)}${r.target === undefined ? '' : ` (target ${r.target}%)`}${r.ok ? '' : '  BELOW TARGET'}`);
+}
+const list = (what, xs) => xs.length > 0 && console.log(`${what} (${xs.length}): ${xs.slice(0, 12).join(', ')}${xs.length > 12 ? ', ...' : ''}`);
+list('changed since their results were made (not counted)', stale);
+list('never measured', never);
+list('test files changed since (kills may differ)', testsChanged);
+
+const missed = table.filter((r) => !r.ok).map((r) => (r.name === 'all' ? 'lib/ overall' : r.name));
+const fresh = stale.length === 0 && never.length === 0 && testsChanged.length === 0;
+const summary = [
+  `mutation testing: results current for ${Object.keys(current).length} of ${lib.length} files of lib/`,
+  fresh ? 'tests unchanged' : `${stale.length + never.length} not current, ${testsChanged.length} test files changed (npm run test:mutation:refresh)`,
+  missed.length > 0 ? `below target: ${missed.join(', ')}` : 'targets met on current results',
+].join('; ');
+done(summary, missed.length > 0 || (strict && !fresh));

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Mutation testing of lib/ with Stryker (stryker.config.mjs), then the scores per folder
+# (scripts/mutation-scores.mjs), which fail below the targets. Reports: reports/mutation/
+# (index.html, mutation.json, scores.md).
+#
+#   bash scripts/mutation.sh                      incremental run over lib/: re-tests only the
+#                                                 mutants whose code or covering tests changed
+#                                                 since test/mutation/stryker-incremental.json
+#   bash scripts/mutation.sh lib/a.ts lib/b/      the same for those files only (the results of
+#                                                 the others are kept in the incremental file)
+#   bash scripts/mutation.sh --tests 'test/nflog/*.test.ts' lib/nflog/logline-format.ts
+#                                                 a quick look: those test files only (a lower
+#                                                 bound of the score), results kept apart in
+#                                                 reports/mutation/, never in the committed file
+#   bash scripts/mutation.sh --refresh            the incremental run over lib/, under the heavy
+#                                                 lock: brings the committed file up to date
+#   bash scripts/mutation.sh --full               every mutant again (--force), under the lock
+#   bash scripts/mutation.sh --ci                 what CI does (a run is hours here, beyond CI's
+#                                                 budget): no mutant is run; the committed results
+#                                                 are checked against lib/ and test/ as they are
+#                                                 now and scored where current
+#                                                 (scripts/mutation-check.mjs)
+#
+# Niced: it runs beside other work on the machine. NFCT_MUTATION_CONCURRENCY sets the number
+# of test runners (default 2, one per core).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+mode=run
+files=()
+tests=
+while [ $# -gt 0 ]; do
+  a=$1
+  shift
+  case "$a" in
+    --tests) tests=${1:?--tests needs test file globs, comma-separated}; shift ;;
+    --refresh) mode=refresh ;;
+    --full) mode=full ;;
+    --ci) mode=ci ;;
+    -*) echo "mutation.sh: unknown option $a" >&2; exit 2 ;;
+    *) files+=("$a") ;;
+  esac
+done
+if [ -n "$tests" ]; then
+  [ "$mode" = run ] || { echo "mutation.sh: --tests is for a quick look, not with --$mode" >&2; exit 2; }
+  export NFCT_MUTATION_TESTS=$tests
+fi
+
+[ "$mode" = ci ] && exec node scripts/mutation-check.mjs
+
+bash scripts/setup.sh >&2 || exit 1
+
+args=(run stryker.config.mjs)
+if [ ${#files[@]} -gt 0 ]; then
+  scope=()
+  for f in "${files[@]}"; do
+    f=${f%/}
+    if [ -d "$f" ]; then scope+=("$f/**/*.ts"); else scope+=("$f"); fi
+  done
+  NFCT_MUTATE=$(IFS=,; echo "${scope[*]}")
+  export NFCT_MUTATE
+fi
+
+lock=()
+[ -e /work/wt/heavy.lock ] && lock=(flock /work/wt/heavy.lock)
+[ "$mode" = full ] && args+=(--force)
+
+run() { nice -n 19 "$@"; }
+status=0
+case "$mode" in
+  refresh | full) run "${lock[@]}" npx --no-install stryker "${args[@]}" || status=$? ;;
+  *) run npx --no-install stryker "${args[@]}" || status=$? ;;
+esac
+[ "$status" -eq 0 ] || { echo "stryker failed (exit status $status)" >&2; exit "$status"; }
+
+[ -n "$tests" ] && echo "mutation scores with $tests only: a lower bound of what the whole suite kills"
+node scripts/mutation-scores.mjs reports/mutation/mutation.json test/mutation/equivalent.json reports/mutation/scores.md

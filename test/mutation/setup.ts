@@ -1,0 +1,67 @@
+// Loaded only under Stryker (vitest.config.mts adds it when STRYKER_MUTATOR_WORKER is set).
+// Many tests run the CLI or the library in a child process (`node dist/cli/main.js`, the shell
+// lines of the differential corpus, bundles run by other users). In the sandbox dist/ and the
+// bundles are built from the instrumented lib/, so children can take part:
+// - the active mutant goes to them in __STRYKER_ACTIVE_MUTANT__, which instrumented code reads;
+// - what they executed during the coverage run (written at exit by child-coverage.cjs, loaded
+//   through NODE_OPTIONS) is added to the coverage of the test that started them, so Stryker
+//   runs that test for those mutants.
+import { chmodSync, copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
+
+type Hits = Record<string, number>;
+interface StrykerNs {
+  activeMutant?: string;
+  currentTestId?: string;
+  mutantCoverage?: { static: Hits; perTest: Record<string, Hits> };
+}
+const g = globalThis as { __stryker__?: StrykerNs };
+const ns = (g.__stryker__ ??= {});
+
+// World-readable (unprivileged children load the preload from here), writable by all.
+const dir = mkdtempSync(join(tmpdir(), 'nfct-mutation-'));
+chmodSync(dir, 0o1777);
+const preload = join(dir, 'child-coverage.cjs');
+copyFileSync(join(__dirname, 'child-coverage.cjs'), preload);
+chmodSync(preload, 0o644);
+process.env.NFCT_MUTATION_COVERAGE_DIR = dir;
+process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --require ${preload}`.trim();
+
+function mergeChildren(): void {
+  if (ns.activeMutant !== undefined) return;
+  const cov = (ns.mutantCoverage ??= { static: {}, perTest: {} });
+  for (const name of readdirSync(dir)) {
+    if (!name.endsWith('.json')) continue;
+    const file = join(dir, name);
+    let data: { test?: string; hits: Hits };
+    try {
+      data = JSON.parse(readFileSync(file, 'utf8')) as { test?: string; hits: Hits };
+    } catch {
+      continue; // still being written: the next merge takes it
+    }
+    rmSync(file, { force: true });
+    // A child started outside any test (a beforeAll) cannot be given to one: left out.
+    if (!data.test) continue;
+    const into = (cov.perTest[data.test] ??= {});
+    for (const [id, n] of Object.entries(data.hits)) into[id] = (into[id] ?? 0) + n;
+  }
+}
+
+beforeAll(() => {
+  if (ns.activeMutant !== undefined) process.env.__STRYKER_ACTIVE_MUTANT__ = String(ns.activeMutant);
+  else delete process.env.__STRYKER_ACTIVE_MUTANT__;
+});
+beforeEach(() => {
+  if (ns.currentTestId) process.env.NFCT_MUTATION_TEST = ns.currentTestId;
+});
+afterEach(() => {
+  mergeChildren();
+  delete process.env.NFCT_MUTATION_TEST;
+});
+afterAll(() => {
+  mergeChildren();
+  rmSync(dir, { recursive: true, force: true });
+});
