@@ -12,6 +12,7 @@
         "native/netns.cc",
         "native/nl.cc",
         "native/reader.cc",
+        "native/reader_dump.cc",
         "native/stream.cc",
         "native/source.cc",
         "native/ct/request.cc",

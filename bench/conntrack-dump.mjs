@@ -31,6 +31,10 @@ import {
 } from './lib/harness.mjs';
 
 const SECTION = 'Conntrack dump';
+// list() at the largest size: time at most this many times the raw walk, RSS above the idle
+// node process at most this many MiB.
+const TARGET_RATIO = 1.05;
+const TARGET_ABOVE_IDLE_MIB = 30;
 const WORKER = join(BENCH_DIR, 'workers', 'list.mjs');
 
 const { values: opts } = parseArgs({
@@ -199,7 +203,29 @@ async function main() {
     '~3 ms on an idle host, ~150 ms while another netns holds 1M entries): run on an idle host.',
   ].join('\n');
 
+  const big = results[results.length - 1];
+  const bigNode = big.rows.find((r) => r.runner.key === 'node');
+  const bigCt = big.rows.find((r) => r.runner.key === 'conntrack');
+  const targets = [
+    ['target', 'measured', 'peer in the same run', 'met'],
+    [
+      `list() of ${fmtInt(big.size)} entries ≤ ${TARGET_RATIO}× the raw C walk`,
+      bigNode.valid ? `${fmtFixed(bigNode.vsRaw, 2)}×` : 'n/a',
+      `\`conntrack -L\` ${bigCt.valid ? `${fmtFixed(bigCt.vsRaw, 2)}×` : 'n/a'}`,
+      bigNode.valid && bigNode.vsRaw <= TARGET_RATIO ? 'yes' : 'NO',
+    ],
+    [
+      `peak RSS ≤ ${TARGET_ABOVE_IDLE_MIB} MiB above idle node`,
+      `+${fmtFixed(bigNode.aboveIdle / 1024, 1)} MiB (${fmtFixed(bigNode.rssKb / 1024, 1)} MiB)`,
+      `\`conntrack -L\` ${fmtFixed(bigCt.rssKb / 1024, 1)} MiB`,
+      bigNode.aboveIdle / 1024 <= TARGET_ABOVE_IDLE_MIB ? 'yes' : 'NO',
+    ],
+  ];
   const markdown = [
+    '### Against the targets',
+    '',
+    table(targets),
+    '',
     '### Dump',
     '',
     table(dumpRows),

@@ -6,7 +6,7 @@
 //                                   [--paced-batch 8192]
 //                                   [--receivers nfct,conntrack,c-default,c-large,none]
 //                                   [--drain nfct,c] [--large-buffer 67108864]
-//                                   [--drain-buffer 268435456] [--quiet-ms 1000]
+//                                   [--drain-buffer 268435456] [--quiet-ms 1000] [--busy 0]
 //
 // The burst (bench/c/ct_churn): ENTRIES entries created and deleted again through ctnetlink,
 // many messages per sendmsg, no ACKs: 2 x ENTRIES events (NEW + DESTROY). Once at full speed
@@ -36,6 +36,10 @@
 // node worker blocks its JS thread (a synchronous read of stdin) so the native reader stops at
 // its credit bound; the C receiver is SIGSTOPped. Then it is let go and timed until its last
 // event: events/s decoded (into JS objects for nfct, into struct nf_conntrack for C).
+//
+// --busy N (or 'cores'): N busy processes, one pinned to each core (bench/lib/busy.mjs), run
+// from before the receiver starts until it has finished: the receiver shares every core with a
+// process of its own weight. The section is then "Conntrack events under CPU contention".
 //
 // Needs root. Every burst gets a fresh netns (removed afterwards); nf_conntrack_max is raised
 // for the run when ENTRIES does not fit under it, and restored.
@@ -85,12 +89,13 @@ import {
   workerReceiver,
   writeReport,
 } from './lib/receivers.mjs';
+import { busyOption, startBusy } from './lib/busy.mjs';
 
-const SECTION = 'Conntrack events';
 const EVENTS_WORKER = join(BENCH_DIR, 'workers', 'events.mjs');
 const RECEIVERS = ['nfct', 'nfct-slow', 'nfct-cli', 'nfct-json', 'conntrack', 'conntrack-null', 'c-default', 'c-large', 'none'];
 const DRAINERS = ['nfct', 'nfct-socket', 'c'];
-const CLI = join(REPO_DIR, 'dist', 'cli', 'main.js');
+// The installed command (the bundled CLI, see lib/cli/bin.ts).
+const CLI = join(REPO_DIR, 'dist', 'cli', 'bin.js');
 const MiB = 1 << 20;
 // Receive buffer one queued conntrack event takes here (skb truesize; DESIGN.md, measured again
 // by the C drain row: socket bytes at release / events queued).
@@ -107,8 +112,11 @@ const { values: opts } = parseArgs({
     'large-buffer': { type: 'string', default: String(64 * MiB) },
     'drain-buffer': { type: 'string', default: String(256 * MiB) },
     'quiet-ms': { type: 'string', default: '1000' },
+    busy: { type: 'string', default: '0' },
   },
 });
+const busy = busyOption(opts.busy);
+const SECTION = busy > 0 ? 'Conntrack events under CPU contention' : 'Conntrack events';
 const repeat = Number(opts.repeat);
 const entries = Number(opts.entries);
 const pacedRate = Number(opts.rate);
@@ -293,22 +301,22 @@ function ctEventsReceiver({ rcvbuf = 0, stop = false } = {}) {
 const RECEIVER_DEFS = {
   nfct: {
     label: '@x/nfct `ct.events()` (defaults), counting only',
-    buffer: '8 MiB (bufferSize default; grows after overruns); maxQueueBytes 256 MiB',
+    buffer: '32 MiB (bufferSize default; grows after overruns); maxQueueBytes 256 MiB',
     make: () => nfctReceiver(),
   },
   'nfct-slow': {
     label: '@x/nfct `ct.events()` (defaults), a consumer spending 10 µs on each event',
-    buffer: '8 MiB (default); maxQueueBytes 256 MiB',
+    buffer: '32 MiB (default); maxQueueBytes 256 MiB',
     make: () => nfctReceiver({ workUs: 10 }),
   },
   'nfct-cli': {
     label: '`nfct -E > file` (conntrack -E text)',
-    buffer: '8 MiB (default); maxQueueBytes 256 MiB',
+    buffer: '32 MiB (default); maxQueueBytes 256 MiB',
     make: () => cliReceiver(),
   },
   'nfct-json': {
     label: '`nfct -E --json > file` (NDJSON)',
-    buffer: '8 MiB (default); maxQueueBytes 256 MiB',
+    buffer: '32 MiB (default); maxQueueBytes 256 MiB',
     make: () => cliReceiver({ json: true }),
   },
   conntrack: {
@@ -363,6 +371,15 @@ const DRAIN_DEFS = {
 let seed = 0;
 
 async function measure(def, burst, drain) {
+  const stopBusy = startBusy(busy);
+  try {
+    return await measureAlone(def, burst, drain);
+  } finally {
+    await stopBusy();
+  }
+}
+
+async function measureAlone(def, burst, drain) {
   return withNetns((ns) =>
     withReceiver(def, ns, async (rx) => {
       const probes = await untilReady(rx, ns, probeUntilReady, 'subscribe');
@@ -512,7 +529,7 @@ async function main() {
       const s = find('receive', b.key, key);
       if (!s) continue;
       targets.push([
-        `${what} receives all ${fmtInt(generated)} events of the burst (${b.label}: ${fmtInt(s.genRate)} events/s); peak RSS within 256 MiB + a fixed overhead`,
+        `${what} receives all ${fmtInt(generated)} events of the burst${busy > 0 ? ` in every one of ${repeat} runs, ${busy} busy processes competing` : ''} (${b.label}: ${fmtInt(s.genRate)} events/s); peak RSS within 256 MiB + a fixed overhead`,
         `${fmtInt(s.received)} (${fmtFixed(s.pct, 2)}%; lowest ${fmtFixed(s.pctMin, 2)}%), done ${fmtFixed(s.lag, 2)} s after the burst, peak RSS ${fmtInt(s.rssKb / 1024)} MiB`,
         s.receivedMin === s.genEvents && s.rssKb < (256 + 200) * 1024 ? 'yes' : 'no',
       ]);
@@ -591,6 +608,9 @@ async function main() {
 
   const elapsed = (performance.now() - t0) / 1000;
   const notes = [
+    ...(busy > 0
+      ? [`Under contention: ${busy} busy processes (a node loop each, pinned to core 0, 1, ... in turn, nice 0) ran from before each receiver started until it finished.`]
+      : []),
     `Median of ${repeat} runs, receivers interleaved, every burst in a fresh netns with one receiver`,
     `alone (nproc is small: receivers side by side would take each other's CPU). The burst is`,
     `\`bench/c/ct_churn ${fmtInt(entries)}\`: ${fmtInt(entries)} udp entries created, then deleted, by tuple, 64 KiB`,
@@ -607,7 +627,7 @@ async function main() {
     'last burst event at the receiver; "receiver CPU s" is user+sys of the whole receiver process',
     '(node start-up included) from `bench/c/runstat`. One queued event takes 1,280 bytes of receive',
     'buffer here; the kernel charges against twice the size asked for with SO_RCVBUF(FORCE), so',
-    'the 8 MiB default of events() queues ~13,100 events in the kernel, the default socket buffer',
+    'the 32 MiB default of events() queues ~52,400 events in the kernel, the default socket buffer',
     '(rmem_default) ~166; the @x/nfct reader thread drains the socket into decoded records that',
     'wait in memory for the consumer, up to maxQueueBytes (256 MiB: about a million events).',
     '`nfct -E > file` and `nfct -E --json > file` are the command, its stdout a file; their rows',

@@ -10,6 +10,7 @@
 //   node bench/exporter-churn.mjs --minutes 10 --events     # the long run
 import { execFile, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -110,7 +111,8 @@ try {
     const status = readFileSync(`/proc/${exporter.pid}/status`, 'utf8');
     const rss = Number(/VmRSS:\s+(\d+)/.exec(status)[1]) / 1024;
     const heap = mib('nodejs_heap_size_total_bytes');
-    samples.push({ t: (performance.now() - t0) / 1000, rss, heap, native: rss - heap, threads: Number(/Threads:\s+(\d+)/.exec(status)[1]), made, scrapes });
+    const load = Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+    samples.push({ t: (performance.now() - t0) / 1000, rss, heap, native: rss - heap, threads: Number(/Threads:\s+(\d+)/.exec(status)[1]), made, scrapes, load });
   }
   stop = true;
   await Promise.all([churn, scrape]);
@@ -123,9 +125,10 @@ try {
     ['V8 heap reserved (MiB)', `${fmt(warm[0].heap)} → ${fmt(warm.at(-1).heap)}`, fmt(per('heap')), 'flat'],
     ['native: RSS − V8 heap (MiB)', `${fmt(warm[0].native)} → ${fmt(warm.at(-1).native)}`, fmt(per('native')), 'flat'],
   ];
-  const curve = [['t (s)', 'RSS', 'V8 heap', 'native', 'threads', 'namespaces made', 'scrapes'], ...samples.map((s) => [Math.round(s.t), fmt(s.rss), fmt(s.heap), fmt(s.native), s.threads, s.made, s.scrapes])];
+  const curve = [['t (s)', 'RSS', 'V8 heap', 'native', 'threads', 'namespaces made', 'scrapes', 'load (1 min)'], ...samples.map((s) => [Math.round(s.t), fmt(s.rss), fmt(s.heap), fmt(s.native), s.threads, s.made, s.scrapes, fmt(s.load)])];
+  const loads = samples.map((s) => s.load);
   const md = [
-    `${seconds} s${opts.events ? ', --events (a reader thread per namespace)' : ''}: ${made} namespaces made and deleted (16 alive at once), ${scrapes} scrapes over HTTP every 100 ms.`,
+    `${seconds} s${opts.events ? ', --events (a reader thread per namespace)' : ''}: ${made} namespaces made and deleted (16 alive at once), ${scrapes} scrapes over HTTP every 100 ms; load average (1 min) ${fmt(Math.min(...loads))} to ${fmt(Math.max(...loads))} on ${availableParallelism()} cores.`,
     '',
     table(rows),
     '',

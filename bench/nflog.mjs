@@ -5,7 +5,7 @@
 //   node bench/nflog.mjs [--repeat 3] [--packets 1000000] [--rate 250000] [--size 64]
 //                        [--group 7] [--receivers none,nfct,nfct-range,tcpdump,c-default,c-tuned]
 //                        [--drain nfct,nfct-socket,c] [--tuned-buffer 67108864]
-//                        [--drain-buffer 536870912] [--quiet-ms 1500]
+//                        [--drain-buffer 536870912] [--quiet-ms 1500] [--busy 0]
 //
 // The flood (bench/c/udp_flood): PACKETS datagrams of --size bytes of payload to 127.0.0.1:9999
 // inside the netns, 64 per sendmmsg(), once as fast as it goes, once paced to --rate packets/s
@@ -42,6 +42,10 @@
 //   nfct-socket the same with maxQueueBytes 64 KiB: the socket holds the flood, as a reader
 //               bounded in records did before; the drain includes reading it
 //   c           nflog_recv tuned as c-tuned, with --drain-buffer
+//
+// --busy N (or 'cores'): N busy processes, one pinned to each core (bench/lib/busy.mjs), run
+// from before the receiver starts until it has finished; the section is then "NFLOG under CPU
+// contention", and the command rows must keep every packet in every run.
 //
 // Needs root. Every run gets a fresh netns (removed afterwards); nothing outside it changes.
 
@@ -90,12 +94,13 @@ import {
   workerReceiver,
   writeReport,
 } from './lib/receivers.mjs';
+import { busyOption, startBusy } from './lib/busy.mjs';
 
-const SECTION = 'NFLOG';
 const WORKER = join(BENCH_DIR, 'workers', 'nflog.mjs');
 const RECEIVERS = ['none', 'nfct', 'nfct-range', 'nfct-log', 'nfct-log-json', 'tcpdump', 'c-default', 'c-tuned'];
 const DRAINERS = ['nfct', 'nfct-socket', 'c'];
-const CLI = join(REPO_DIR, 'dist', 'cli', 'main.js');
+// The installed command (the bundled CLI, see lib/cli/bin.ts).
+const CLI = join(REPO_DIR, 'dist', 'cli', 'bin.js');
 const MiB = 1 << 20;
 const FLOOD_PORT = 9999;
 const PROBE_PORT = 9998;
@@ -113,8 +118,11 @@ const { values: opts } = parseArgs({
     'tuned-buffer': { type: 'string', default: String(64 * MiB) },
     'drain-buffer': { type: 'string', default: String(512 * MiB) },
     'quiet-ms': { type: 'string', default: '1500' },
+    busy: { type: 'string', default: '0' },
   },
 });
+const busy = busyOption(opts.busy);
+const SECTION = busy > 0 ? 'NFLOG under CPU contention' : 'NFLOG';
 const repeat = Number(opts.repeat);
 const packets = Number(opts.packets);
 const pacedRate = Number(opts.rate);
@@ -250,7 +258,7 @@ const RECEIVER_DEFS = {
   none: { label: 'none (no receiver bound: the flood alone)', settings: '', make: () => noReceiver({ noProbe: true, noSentinel: true }) },
   nfct: {
     label: '@x/nfct `subscribe({ group })` (defaults)',
-    settings: 'defaults: 8 MiB buffer, nlbufsiz 128 KiB, qthreshold 100, timeout 0.1 s, copy packet',
+    settings: 'defaults: 32 MiB buffer, nlbufsiz 128 KiB, qthreshold 100, timeout 0.1 s, copy packet',
     make: () => nfctReceiver(),
   },
   'nfct-range': {
@@ -317,6 +325,15 @@ function probe(ns, isReady) {
 }
 
 async function measure(def, flood, drain) {
+  const stopBusy = startBusy(busy);
+  try {
+    return await measureAlone(def, flood, drain);
+  } finally {
+    await stopBusy();
+  }
+}
+
+async function measureAlone(def, flood, drain) {
   return withNetns(async (ns) => {
     nftLoad(ns, RULESET);
     return withReceiver(def, ns, async (rx) => {
@@ -509,9 +526,10 @@ async function main() {
     for (const [key, what] of [['nfct-log', '`nfct log > file`'], ['nfct-log-json', '`nfct log --json > file`']]) {
       const t = find('receive', f.key, key);
       if (!t) continue;
-      const need = Math.ceil(packets * 0.999);
+      // Under contention every packet, in every run.
+      const need = busy > 0 ? packets : Math.ceil(packets * 0.999);
       targets.push([
-        `${what} receives at least ${fmtInt(need)} of the ${fmtInt(packets)}-packet flood (${f.label}: ${fmtInt(t.genRate)} pkt/s); peak RSS within 256 MiB + a fixed overhead`,
+        `${what} receives ${busy > 0 ? 'all' : 'at least'} ${fmtInt(need)} of the ${fmtInt(packets)}-packet flood${busy > 0 ? ` in every one of ${repeat} runs, ${busy} busy processes competing` : ''} (${f.label}: ${fmtInt(t.genRate)} pkt/s); peak RSS within 256 MiB + a fixed overhead`,
         `${fmtInt(t.received)} (worst ${fmtInt(t.receivedMin)}), done ${fmtFixed(t.lag, 2)} s after the flood, peak RSS ${fmtInt(t.rssKb / 1024)} MiB`,
         t.receivedMin >= need && t.rssKb < (256 + 200) * 1024 ? 'yes' : 'NO',
       ]);
@@ -592,6 +610,9 @@ async function main() {
 
   const elapsed = (performance.now() - t0) / 1000;
   const notes = [
+    ...(busy > 0
+      ? [`Under contention: ${busy} busy processes (a node loop each, pinned to core 0, 1, ... in turn, nice 0) ran from before each receiver started until it finished.`]
+      : []),
     `Median of ${repeat} runs, receivers interleaved, every flood in a fresh netns with one receiver alone`,
     `(nproc is small: receivers side by side would take each other's CPU). The flood is`,
     `\`bench/c/udp_flood ${fmtInt(packets)}\`: ${size}-byte UDP datagrams to 127.0.0.1:${FLOOD_PORT}, 64 per sendmmsg(), logged by`,

@@ -2,7 +2,10 @@
 
 #include <malloc.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -17,6 +20,10 @@ namespace nfct {
 
 namespace {
 constexpr size_t kRecvSize = 256 * 1024;
+// What a stream of small datagrams reads in one recvmmsg() at most (ReaderOptions::datagram).
+constexpr size_t kStreamRead = 512 * 1024;
+// The nice value of a live stream's reader thread (see Run()).
+constexpr int kStreamNice = -10;
 // Once a stream that held at least this much has drained, free heap pages go back to the
 // system (the decoded burst was spread over many allocations).
 constexpr uint64_t kTrimAfter = 16u << 20;
@@ -58,7 +65,8 @@ void Reader::Release(uint64_t records, uint64_t bytes) {
       trim = true;
     }
   }
-  cv_.notify_one();
+  // Every waiter: the reading thread waits for credit, a dump's reading thread for a spent chunk.
+  cv_.notify_all();
   // The consumer has caught up after a burst: give the freed pages back.
   if (trim) malloc_trim(0);
 }
@@ -97,7 +105,11 @@ void Reader::Count(Batch* batch) {
 void Reader::Stop() {
   if (stopped_) return;
   stopped_ = true;
-  stop_.store(true);
+  {
+    // Under the lock: a thread between its wait's check and its sleep cannot miss it.
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_.store(true);
+  }
   cv_.notify_all();
   uint64_t one = 1;
   if (wake_fd_ >= 0 && write(wake_fd_, &one, sizeof(one)) < 0) {
@@ -234,19 +246,82 @@ bool Reader::Setup(Failure* f) {
   return true;
 }
 
+Reader::Msg Reader::Control(const nlmsghdr* m, Exchange* x, Failure* fail) {
+  if (m->nlmsg_type == NLMSG_DONE) {
+    if (x->current + 1 < opt_.requests.size()) {
+      x->current++;
+      x->got_data = x->fallback_used = false;
+      if (!NlSend(fd_, opt_.requests[x->current].data(), opt_.requests[x->current].size(), fail)) return Msg::kEnd;
+    } else if (opt_.dump) {
+      x->done = true;
+    }
+    return Msg::kControl;
+  }
+  if (m->nlmsg_type == NLMSG_ERROR) {
+    std::string text;
+    int err = NlErrorOf(m, &text);
+    if (err == 0) return Msg::kControl;
+    const std::vector<uint8_t>* fallback = x->current < opt_.fallbacks.size() ? &opt_.fallbacks[x->current] : nullptr;
+    if (!x->got_data && !x->fallback_used && fallback != nullptr && !fallback->empty() &&
+        (err == EOPNOTSUPP || err == EINVAL)) {
+      // The kernel refused the filter: ask again without it, match in userspace.
+      x->fallback_used = true;
+      return NlSend(fd_, fallback->data(), fallback->size(), fail) ? Msg::kControl : Msg::kEnd;
+    }
+    fail->set(err, "netlink", text);
+    return Msg::kEnd;
+  }
+  if (m->nlmsg_type < NLMSG_MIN_TYPE) return Msg::kControl;
+  x->got_data = true;
+  return Msg::kData;
+}
+
+bool Reader::Handle(const nlmsghdr* m, std::unique_ptr<Batch>& batch) {
+  // The byte bound is kept exactly: a batch goes before the next record could take the
+  // queue past it, and the reader waits for room for that record (the kernel holds or
+  // drops meanwhile). A record larger than any before waits, decoded, until it fits.
+  const bool bounded = opt_.max_queue_bytes > 0 && !opt_.count_only && !opt_.dump;
+  if (bounded && !Fits(batch->Size() + record_cost_)) {
+    if (batch->count > 0 && !Post(batch)) return false;
+    if (!WaitRoom(batch->Size() + record_cost_)) return false;
+  }
+  const size_t before = batch->Size();
+  batch->received++;
+  decoder_->OnMessage(m, batch.get());
+  if (bounded) {
+    const uint64_t cost = batch->Size() - before;
+    if (cost > record_cost_) record_cost_ = cost;
+    if (!Fits(batch->Size()) && !WaitRoom(batch->Size())) return false;
+  }
+  if (opt_.count_only) Count(batch.get());
+  // A full batch goes now, even mid-buffer: batches never exceed max_batch.
+  return batch->count < opt_.max_batch || PostAndWait(batch);
+}
+
+bool Reader::Consume(const uint8_t* data, int n, Exchange* x, std::unique_ptr<Batch>& batch, Failure* fail) {
+  int left = n;
+  for (const nlmsghdr* m = reinterpret_cast<const nlmsghdr*>(data); mnl_nlmsg_ok(m, left); m = mnl_nlmsg_next(m, &left)) {
+    const Msg kind = Control(m, x, fail);
+    if (kind == Msg::kEnd) return false;
+    if (kind == Msg::kData && !Handle(m, batch)) return false;
+  }
+  return true;
+}
+
 void Reader::Run() {
   if (Source* src = decoder_->AsSource()) return RunSource(src);
-  auto batch = NewBatch();
-  // NLMSG_ALIGNTO spare bytes past what recv() may fill: attribute walks round lengths up to
-  // 4, so a message whose length is not a multiple of 4 ending the datagram stays in bounds.
-  std::vector<uint8_t> buf(kRecvSize + NLMSG_ALIGNTO, 0);
-  bool done = false;
-  bool got_data = false;
-  bool fallback_used = false;
-  size_t current = 0;  // the request being answered
+  Exchange x;
   Failure fail;
+  // Named for `top -H` and ps: which threads are nfct's readers.
+  pthread_setname_np(pthread_self(), opt_.dump ? "nfct-dump" : "nfct-stream");
+  // A live stream's thread runs before other threads of its weight (the JS thread formatting
+  // what it read, other work on the machine): while it waits for a core, the kernel queues
+  // ~1,280 bytes a conntrack event in the socket and drops past its buffer. It needs little
+  // CPU, and its queue is bounded (max_queue_bytes), so it cannot take more than it drains.
+  // Lowering a nice value needs CAP_SYS_NICE; without it the thread keeps the process's.
+  if (!opt_.dump) setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), kStreamNice);
 
-  if (!Setup(&fail)) done = true;
+  if (!Setup(&fail)) x.done = true;
   {
     std::lock_guard<std::mutex> lock(mu_);
     set_up_ = true;
@@ -254,25 +329,51 @@ void Reader::Run() {
   }
   cv_.notify_all();
 
-  while (!done && !Ending()) {
+  std::unique_ptr<Batch> batch = opt_.dump ? RunDump(&x, &fail) : RunStream(&x, &fail);
+  if (!stop_.load()) {
+    batch->final = true;
+    if (!fail.failed()) decoder_->Finish(batch.get(), &fail);
+    batch->failure = fail;
+    Post(batch);
+  }
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
+  tsfn_.Release();
+}
+
+std::unique_ptr<Batch> Reader::RunStream(Exchange* x, Failure* fail) {
+  auto batch = NewBatch();
+  // A live stream whose datagrams are small (one event each) drains the socket with
+  // recvmmsg(), many datagrams a call, into slots of the largest datagram it can get; a
+  // stream of large datagrams (NFLOG batches) reads one at a time.
+  const bool many = opt_.datagram > 0 && opt_.datagram < kRecvSize;
+  const size_t slot = many ? opt_.datagram : kRecvSize;
+  const unsigned vlen = many ? static_cast<unsigned>(kStreamRead / slot) : 1u;
+  // NLMSG_ALIGNTO spare bytes past what recv() may fill: attribute walks round lengths up to
+  // 4, so a message whose length is not a multiple of 4 ending the datagram stays in bounds.
+  std::vector<uint8_t> buf(slot * vlen + NLMSG_ALIGNTO, 0);
+  std::vector<iovec> iov(vlen);
+  std::vector<mmsghdr> msgs(vlen);
+  for (unsigned i = 0; i < vlen; i++) {
+    iov[i].iov_base = buf.data() + i * slot;
+    iov[i].iov_len = slot;
+    memset(&msgs[i], 0, sizeof(msgs[i]));
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+  }
+
+  while (!x->done && !Ending()) {
     if (!WaitCredit()) break;
-    pollfd fds[2] = {{fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
-    int pr = poll(fds, 2, -1);
-    if (pr < 0) {
-      if (errno == EINTR) continue;
-      fail.set(errno, "poll");
-      break;
-    }
-    if (Ending()) break;
-    if (!(fds[0].revents & (POLLIN | POLLERR))) continue;
+    if (!WaitReadable(fail)) break;
 
     // Drain what is queued, a batch at a time.
     for (;;) {
-      ssize_t n = recv(fd_, buf.data(), kRecvSize, MSG_DONTWAIT);
-      if (n < 0) {
+      const int got = many ? recvmmsg(fd_, msgs.data(), vlen, MSG_DONTWAIT, nullptr)
+                           : static_cast<int>(recv(fd_, buf.data(), kRecvSize, MSG_DONTWAIT));
+      if (got < 0) {
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-        if (errno == ENOBUFS && !opt_.dump) {
+        if (errno == ENOBUFS) {
           batch->overruns++;
           int cur = NlGetRcvBuf(fd_) / 2;  // the kernel reports twice what was asked
           if (opt_.rcvbuf_max > 0 && cur < opt_.rcvbuf_max) {
@@ -283,86 +384,32 @@ void Reader::Run() {
           }
           // Report the loss in order, before anything read after it.
           if (!PostAndWait(batch)) {
-            done = true;
+            x->done = true;
             break;
           }
           continue;
         }
-        fail.set(errno, "recv", opt_.dump ? "netlink dump" : "netlink stream");
-        done = true;
+        fail->set(errno, "recv", "netlink stream");
+        x->done = true;
         break;
       }
-      int left = static_cast<int>(n);
-      const nlmsghdr* m = reinterpret_cast<const nlmsghdr*>(buf.data());
-      for (; mnl_nlmsg_ok(m, left); m = mnl_nlmsg_next(m, &left)) {
-        if (m->nlmsg_type == NLMSG_DONE) {
-          if (current + 1 < opt_.requests.size()) {
-            current++;
-            got_data = fallback_used = false;
-            if (!NlSend(fd_, opt_.requests[current].data(), opt_.requests[current].size(), &fail)) {
-              done = true;
-              break;
-            }
-          } else if (opt_.dump) {
-            done = true;
-          }
-          continue;
-        }
-        if (m->nlmsg_type == NLMSG_ERROR) {
-          std::string text;
-          int err = NlErrorOf(m, &text);
-          if (err == 0) continue;
-          const std::vector<uint8_t>* fallback =
-              current < opt_.fallbacks.size() ? &opt_.fallbacks[current] : nullptr;
-          if (!got_data && !fallback_used && fallback != nullptr && !fallback->empty() &&
-              (err == EOPNOTSUPP || err == EINVAL)) {
-            // The kernel refused the filter: ask again without it, match in userspace.
-            fallback_used = true;
-            if (!NlSend(fd_, fallback->data(), fallback->size(), &fail)) done = true;
+      if (!many) {
+        if (!Consume(buf.data(), got, x, batch, fail)) x->done = true;
+      } else {
+        for (int i = 0; i < got && !x->done; i++) {
+          // A datagram larger than its slot was cut short: what is left of it cannot be read.
+          if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+            batch->malformed++;
             continue;
           }
-          fail.set(err, "netlink", text);
-          done = true;
-          break;
-        }
-        if (m->nlmsg_type < NLMSG_MIN_TYPE) continue;
-        got_data = true;
-        // The byte bound is kept exactly: a batch goes before the next record could take the
-        // queue past it, and the reader waits for room for that record (the kernel holds or
-        // drops meanwhile). A record larger than any before waits, decoded, until it fits.
-        const bool bounded = opt_.max_queue_bytes > 0 && !opt_.count_only && !opt_.dump;
-        if (bounded && !Fits(batch->Size() + record_cost_)) {
-          if (batch->count > 0 && !Post(batch)) {
-            done = true;
-            break;
-          }
-          if (!WaitRoom(batch->Size() + record_cost_)) {
-            done = true;
-            break;
-          }
-        }
-        const size_t before = batch->Size();
-        batch->received++;
-        decoder_->OnMessage(m, batch.get());
-        if (bounded) {
-          const uint64_t cost = batch->Size() - before;
-          if (cost > record_cost_) record_cost_ = cost;
-          if (!Fits(batch->Size()) && !WaitRoom(batch->Size())) {
-            done = true;
-            break;
-          }
-        }
-        if (opt_.count_only) Count(batch.get());
-        if (batch->count >= opt_.max_batch) {
-          // A full batch goes now, even mid-buffer: batches never exceed max_batch.
-          if (!PostAndWait(batch)) {
-            done = true;
-            break;
+          if (!Consume(static_cast<const uint8_t*>(iov[i].iov_base), static_cast<int>(msgs[i].msg_len), x, batch, fail)) {
+            x->done = true;
           }
         }
       }
-      if (done) break;
-      if (Ending()) break;
+      if (x->done || Ending()) break;
+      // Fewer datagrams than slots: the socket is empty for now.
+      if (many && static_cast<unsigned>(got) < vlen) break;
     }
     // A counting stream keeps its counters here: Stats() reads them.
     if (opt_.count_only) {
@@ -371,20 +418,24 @@ void Reader::Run() {
       batch->received = batch->malformed = 0;
     }
     // A stream hands over what it has whenever the socket runs dry.
-    if (!done && !opt_.dump && (batch->count > 0 || batch->received > 0 || batch->malformed > 0)) {
+    if (!x->done && (batch->count > 0 || batch->received > 0 || batch->malformed > 0)) {
       if (!Post(batch)) break;
     }
   }
+  return batch;
+}
 
-  if (!stop_.load()) {
-    batch->final = true;
-    if (!fail.failed()) decoder_->Finish(batch.get(), &fail);
-    batch->failure = fail;
-    Post(batch);
+bool Reader::WaitReadable(Failure* fail) {
+  for (;;) {
+    pollfd fds[2] = {{fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+    if (poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      fail->set(errno, "poll");
+      return false;
+    }
+    if (Ending()) return false;
+    if (fds[0].revents & (POLLIN | POLLERR)) return true;
   }
-  if (fd_ >= 0) close(fd_);
-  fd_ = -1;
-  tsfn_.Release();
 }
 
 void Reader::CallJs(Napi::Env env, Napi::Function fn, Reader* /*self: may be gone*/, Batch* batch) {

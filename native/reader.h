@@ -17,6 +17,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -110,6 +111,10 @@ struct ReaderOptions {
   std::vector<std::vector<uint8_t>> requests;
   std::vector<std::vector<uint8_t>> fallbacks;
   bool dump = false;                 // ends at the last request's NLMSG_DONE
+  // The largest datagram the kernel sends this stream, when it sends one record per datagram
+  // (conntrack and trace events): the socket is then drained with recvmmsg(), many datagrams a
+  // call. 0: datagrams are read one at a time (dumps; NFLOG batches many packets into one).
+  size_t datagram = 0;
   int rcvbuf = 0;                    // initial receive buffer (0: kernel default)
   int rcvbuf_max = 0;                // grow up to this on ENOBUFS (0: never grow)
   uint32_t max_batch = 1024;         // records per batch
@@ -159,9 +164,39 @@ class Reader {
   static void CallJs(Napi::Env env, Napi::Function fn, Reader* self, Batch* batch);
   static void Cleanup(void* arg);
 
+  // What the reader has asked the kernel and what it has answered so far (its thread).
+  struct Exchange {
+    size_t current = 0;  // the request being answered
+    bool got_data = false;
+    bool fallback_used = false;
+    bool done = false;
+  };
+  enum class Msg { kData, kControl, kEnd };
+  // One datagram of a dump, received and waiting to be decoded (reader_dump.cc).
+  struct Chunk {
+    std::unique_ptr<uint8_t[]> data;  // kRecvSize bytes and NLMSG_ALIGNTO spare ones
+    int len = 0;                      // bytes received
+    int err = 0;                      // errno of the recv() that failed (the last chunk)
+  };
+
   void Run();
   void RunSource(Source* src);  // source.cc
   bool Setup(Failure* f);
+  // Reads a live stream until it ends; returns the batch that becomes the final one.
+  std::unique_ptr<Batch> RunStream(Exchange* x, Failure* fail);
+  // Decodes a dump on this thread while a second one receives it (reader_dump.cc); the same.
+  std::unique_ptr<Batch> RunDump(Exchange* x, Failure* fail);
+  // The receiving thread of a dump: recv() into free chunks until told to end (over_fd).
+  void ReceiveDump(int over_fd);
+  // Waits until the socket has something to read; false when ending or poll failed.
+  bool WaitReadable(Failure* fail);
+  // What one message means for the exchange: data to decode, a control message it handled
+  // (the next request, a fallback), or the end (fail set when it failed).
+  Msg Control(const nlmsghdr* m, Exchange* x, Failure* fail);
+  // Decodes one data message into the batch, handing batches over as they fill; false when ending.
+  bool Handle(const nlmsghdr* m, std::unique_ptr<Batch>& batch);
+  // Control() and Handle() on each message of one datagram; false when the job is over.
+  bool Consume(const uint8_t* data, int n, Exchange* x, std::unique_ptr<Batch>& batch, Failure* fail);
   bool Full() const;  // a bound is reached (mu_ held)
   bool WaitCredit();
   // Byte bound: true when `extra` more bytes queued would not pass max_queue_bytes.
@@ -203,6 +238,11 @@ class Reader {
   std::atomic<bool> stop_{false};
   std::atomic<bool> end_early_{false};
   bool Ending() const { return stop_.load() || end_early_.load(); }
+  // Dumps (reader_dump.cc): datagrams read and not yet decoded, guarded by mu_.
+  std::vector<std::unique_ptr<Chunk>> chunks_;  // all of them, owned
+  std::vector<Chunk*> free_chunks_;             // ready to be read into
+  std::deque<Chunk*> read_chunks_;              // read, in the order read
+  bool reading_over_ = false;                   // the receiving thread has ended
   bool stopped_ = false;
   bool in_cleanup_ = false;
   std::thread thread_;

@@ -10,13 +10,16 @@ const problems = [];
 
 const walk = (dir) => readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? walk(join(dir, d.name)) : [join(dir, d.name)]));
 
-for (const f of ['index.js', 'index.mjs', 'index.d.ts', 'index.d.mts', 'cli/main.js']) {
+for (const f of ['index.js', 'index.mjs', 'index.d.ts', 'index.d.mts', 'cli/main.js', 'cli/bin.js', 'cli/nfct.js']) {
   if (!existsSync(join(dist, f))) problems.push(`dist/${f} is missing`);
 }
-if (existsSync(join(dist, 'cli/main.js')) && !readFileSync(join(dist, 'cli/main.js'), 'utf8').startsWith('#!/usr/bin/env node')) {
-  problems.push('dist/cli/main.js has no #!/usr/bin/env node line');
+for (const f of ['cli/main.js', 'cli/bin.js']) {
+  if (existsSync(join(dist, f)) && !readFileSync(join(dist, f), 'utf8').startsWith('#!/usr/bin/env node')) {
+    problems.push(`dist/${f} has no #!/usr/bin/env node line`);
+  }
 }
-const entries = new Set(['index.mjs', 'index.d.mts']);
+// Made by scripts/write-esm-entry.mjs and scripts/bundle-cli.mjs (the CLI bundle, its V8 code cache).
+const entries = new Set(['index.mjs', 'index.d.mts', 'cli/nfct.js', 'cli/nfct.js.cache']);
 for (const file of existsSync(dist) ? walk(dist) : []) {
   const rel = relative(dist, file);
   if (entries.has(rel)) continue;

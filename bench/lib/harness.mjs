@@ -96,7 +96,7 @@ function installHandlers() {
   }
 }
 
-function addCleanup(fn) {
+export function addCleanup(fn) {
   installHandlers();
   const id = nextCleanupId++;
   cleanups.set(id, fn);

@@ -163,7 +163,8 @@ export async function main(argv: string[], options: { stdoutFd?: number } = {}):
   }
 }
 
-if (require.main === module) {
+/** Runs nfct on the process's own arguments and exits with its status (the command itself). */
+export function run(): void {
   main(process.argv.slice(2), { stdoutFd: 1 }).then(
     (code) => {
       // A write to a reader that stopped reading may still be pending: do not wait for it.
@@ -175,5 +176,7 @@ if (require.main === module) {
     },
   );
 }
+
+if (require.main === module) run();
 
 export { BANNER };

@@ -2,8 +2,8 @@
 // (strtoul, atoi), inet_aton's address forms, CIDRs and netmasks, /etc/protocols, label names,
 // the word lists of -u/-e/-o and the NAT targets of --src-nat/--dst-nat/--any-nat.
 import { readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
 
+import { ipFamily } from '../core/address.js';
 import { HANDLERS, STATUS_WORDS } from './options.js';
 import { type Address, problem } from './request.js';
 
@@ -41,7 +41,7 @@ export function cAtoi(text: string): number {
 
 /** inet_aton's forms (a, a.b, a.b.c, a.b.c.d, hex/octal parts) normalised to dotted quad. */
 function inetAton(text: string): string | undefined {
-  if (isIP(text) === 4) return text;
+  if (ipFamily(text) === 4) return text;
   if (!/^[0-9a-fA-FxX.]+$/.test(text)) return undefined;
   const parts = text.split('.');
   if (parts.length > 4 || parts.some((p) => p === '')) return undefined;
@@ -79,7 +79,7 @@ export function parseAddress(text: string, cidr: boolean, flag: string): Address
   }
   const v4 = inetAton(body);
   // inet_pton() takes no scope (`%eth0`), where isIP() does.
-  const family = v4 ? 4 : isIP(body) === 6 && !body.includes('%') ? 6 : 0;
+  const family = v4 ? 4 : ipFamily(body) === 6 && !body.includes('%') ? 6 : 0;
   if (family === 0) return problem(`Invalid IP address \`${text}'`);
   const hasMask = badMask || prefix !== undefined;
   if (hasMask && !cidr) return problem(`CIDR notation unavailable for \`--${flag}'`);

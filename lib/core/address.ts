@@ -1,6 +1,9 @@
-import { isIPv4, isIPv6 } from 'node:net';
-
 import { AF_INET, AF_INET6 } from './protocols.js';
+
+import { builtin } from './builtins.js';
+
+/** node:net, loaded on first use: dotted quads need none of it (see builtins.ts). */
+const net = (): typeof import('node:net') => builtin('node:net');
 
 export interface ParsedAddress {
   family: typeof AF_INET | typeof AF_INET6;
@@ -73,16 +76,16 @@ function fastIpv4(text: string): Buffer | undefined {
 
 /** 4 or 6 for an IPv4 or IPv6 address, 0 for anything else (node's isIP, quicker for IPv4). */
 export function ipFamily(text: string): 0 | 4 | 6 {
-  if (dottedQuadAt(text, 0, text.length) || isIPv4(text)) return 4;
-  return isIPv6(text) ? 6 : 0;
+  if (dottedQuadAt(text, 0, text.length) || net().isIPv4(text)) return 4;
+  return net().isIPv6(text) ? 6 : 0;
 }
 
 /** An address's bytes (4 for IPv4, 16 for IPv6), or undefined when it is not one. */
 export function addressBytes(text: string): Buffer | undefined {
   const v4 = fastIpv4(text);
   if (v4) return v4;
-  if (isIPv4(text)) return ipv4Bytes(text);
-  if (isIPv6(text) && !text.includes('%')) return ipv6Bytes(text);
+  if (net().isIPv4(text)) return ipv4Bytes(text);
+  if (net().isIPv6(text) && !text.includes('%')) return ipv6Bytes(text);
   return undefined;
 }
 
@@ -90,8 +93,8 @@ export function addressBytes(text: string): Buffer | undefined {
 export function parseAddress(text: string): ParsedAddress | undefined {
   const v4 = fastIpv4(text);
   if (v4) return { family: AF_INET, bytes: v4 };
-  if (isIPv4(text)) return { family: AF_INET, bytes: ipv4Bytes(text) };
-  if (isIPv6(text) && !text.includes('%')) return { family: AF_INET6, bytes: ipv6Bytes(text) };
+  if (net().isIPv4(text)) return { family: AF_INET, bytes: ipv4Bytes(text) };
+  if (net().isIPv6(text) && !text.includes('%')) return { family: AF_INET6, bytes: ipv6Bytes(text) };
   return undefined;
 }
 

@@ -6,10 +6,9 @@
 // process exit (libuv joins its threads), so pipes and terminals are watched with epoll
 // (net.Socket, tty.ReadStream), and everything else is read with O_NONBLOCK, polling on EAGAIN.
 import { closeSync, constants, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
-import { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
-import { setImmediate as nextTurn, setTimeout as delay } from 'node:timers/promises';
-import { isatty, ReadStream } from 'node:tty';
+
+import { builtin } from './builtins.js';
 
 /** Bytes read at a time. */
 export const CHUNK_BYTES = 1 << 20;
@@ -92,10 +91,10 @@ function inputOf(fd: number, own: boolean): Input {
       return;
     }
     if (st.isFIFO() || st.isSocket()) {
-      stream = new Socket({ fd, readable: true, writable: false });
+      stream = new (builtin('node:net').Socket)({ fd, readable: true, writable: false });
       yield* streamChunks(stream, stop);
-    } else if (isatty(fd)) {
-      stream = new ReadStream(fd);
+    } else if (builtin('node:tty').isatty(fd)) {
+      stream = new (builtin('node:tty').ReadStream)(fd);
       yield* streamChunks(stream, stop);
     } else {
       // stdin's own file description may be blocking (a character device that can wait, such
@@ -143,7 +142,7 @@ async function* pollChunks(fd: number, stop?: AbortSignal): AsyncGenerator<Buffe
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'EAGAIN') {
         try {
-          await delay(RETRY_MS, undefined, { signal: stop });
+          await builtin('node:timers/promises').setTimeout(RETRY_MS, undefined, { signal: stop });
         } catch {
           return; // stopped
         }
@@ -155,7 +154,7 @@ async function* pollChunks(fd: number, stop?: AbortSignal): AsyncGenerator<Buffe
     // A short read keeps only its bytes (the chunk may be held until the file ends).
     yield n < buf.length / 2 ? Buffer.from(buf.subarray(0, n)) : buf.subarray(0, n);
     // Signals are handled in the event loop: let it turn.
-    await nextTurn();
+    await builtin('node:timers/promises').setImmediate();
   }
 }
 

@@ -5,7 +5,14 @@ const MiB = 1 << 20;
 
 /** Options every live stream takes (events(), countEvents(), flows(), watch(), subscribe(), Trace streams). */
 export interface LiveStreamOptions {
-  /** The socket receive buffer to start with, in bytes (default 8 MiB; root can exceed rmem_max). */
+  /**
+   * The socket receive buffer to start with, in bytes (default 32 MiB; root can exceed
+   * rmem_max). The kernel holds what arrives while the reader thread waits for a core: each
+   * conntrack event takes ~1,280 bytes of it and the kernel charges against twice the size
+   * asked, so the default holds ~52,000 events, over 100 ms of the fastest bursts (~400k
+   * events/s). The kernel commits the memory only as it queues, so an idle stream costs none of
+   * it. A smaller size risks losses (overrun items) whenever the reader is held up.
+   */
   bufferSize?: number;
   /** The most the socket buffer grows to after overruns (default 256 MiB). */
   maxBufferSize?: number;
@@ -20,6 +27,9 @@ export interface LiveStreamOptions {
   signal?: AbortSignal;
 }
 
+/** bufferSize when not given (see LiveStreamOptions.bufferSize). */
+export const DEFAULT_BUFFER_SIZE = 32 * MiB;
+
 export const LIVE_STREAM_KEYS = ['bufferSize', 'maxBufferSize', 'maxQueueBytes', 'signal'] as const;
 
 /** What a live stream's native reader is given, from LiveStreamOptions. */
@@ -31,7 +41,7 @@ export interface LiveTuning {
 
 /** Validates the LiveStreamOptions part of `options` (`where` names the call: 'events() options'). */
 export function normalizeLiveOptions(options: LiveStreamOptions, where: string): { tuning: LiveTuning; signal: AbortSignal | undefined } {
-  const rcvbuf = optionalInteger(options.bufferSize, `${where}.bufferSize`, 4096, 2 ** 31 - 1) ?? 8 * MiB;
+  const rcvbuf = optionalInteger(options.bufferSize, `${where}.bufferSize`, 4096, 2 ** 31 - 1) ?? DEFAULT_BUFFER_SIZE;
   const rcvbufMax = optionalInteger(options.maxBufferSize, `${where}.maxBufferSize`, 4096, 2 ** 31 - 1) ?? Math.max(rcvbuf, 256 * MiB);
   if (rcvbufMax < rcvbuf) throw new RangeError(`${where}.maxBufferSize must not be less than bufferSize`);
   const maxQueueBytes = optionalInteger(options.maxQueueBytes, `${where}.maxQueueBytes`, 64 * 1024, Number.MAX_SAFE_INTEGER) ?? 256 * MiB;

@@ -3,13 +3,11 @@
 // and with a web configuration file (web-config.ts) TLS, basic authentication, response
 // headers and a rate limit. Paths: /metrics (the scrape), /healthz (alive and the addon
 // loaded, never a scrape; no authentication, for probes) and / (a page linking /metrics).
-import { createHash } from 'node:crypto';
-import { stat } from 'node:fs/promises';
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import type { IncomingMessage, Server, ServerOptions, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 
+import { builtin } from '../core/builtins.js';
 import { addon } from '../core/native.js';
 import { assertKnownKeys, assertObject, describeValue, integer, optionalInteger } from '../core/validate.js';
 import type { Exporter } from './exporter.js';
@@ -86,14 +84,14 @@ export async function serveExporter(exporter: Exporter, options: ServeOptions = 
   const tls = config?.tls;
   const handler = (req: IncomingMessage, res: ServerResponse): void => void handle(req, res);
   const server: Server = tls
-    ? (createHttpsServer({
+    ? (builtin('node:https').createServer({
         ...limits,
         ...tls.context,
         handshakeTimeout: headersTimeout,
         requestCert: tls.clientAuth !== 'NoClientCert',
         rejectUnauthorized: tls.clientAuth === 'RequireAndVerifyClientCert',
       }, handler) as unknown as Server)
-    : createHttpServer(limits, handler);
+    : builtin('node:http').createServer(limits, handler);
   server.maxConnections = maxConnections;
   // A connection that sends nothing at all starts no request, so Node's header timeout never
   // runs for it: it gets the same time to start one, then is closed.
@@ -145,7 +143,7 @@ export async function serveExporter(exporter: Exporter, options: ServeOptions = 
     const colon = text.indexOf(':');
     if (colon < 0) return false;
     const user = text.slice(0, colon);
-    const key = `${user}\0${createHash('sha256').update(text.slice(colon + 1)).digest('base64')}`;
+    const key = `${user}\0${builtin('node:crypto').createHash('sha256').update(text.slice(colon + 1)).digest('base64')}`;
     const known = verdicts.get(key);
     if (known !== undefined) return known;
     if (bcryptRunning >= BCRYPT_AT_ONCE) {
@@ -254,7 +252,7 @@ class ConfigWatch {
   }
 
   private async sign(c: WebConfig): Promise<string> {
-    const stats = await Promise.all(this.files(c).map((f) => stat(f).then((s) => `${s.ino}:${s.size}:${s.mtimeMs}`, () => 'gone')));
+    const stats = await Promise.all(this.files(c).map((f) => builtin('node:fs/promises').stat(f).then((s) => `${s.ino}:${s.size}:${s.mtimeMs}`, () => 'gone')));
     return stats.join('|');
   }
 

@@ -7,10 +7,17 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { SecureContextOptions } from 'node:tls';
 
-import { parse } from 'yaml';
-
 import { readSmallFile } from '../core/input.js';
 import { describeValue } from '../core/validate.js';
+
+/**
+ * yaml, loaded when a configuration file is read: it is most of what `import '@x/nfct'` would
+ * otherwise load (some seventy modules), and few users of the library give one.
+ */
+function parse(text: string): unknown {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (require('yaml') as typeof import('yaml')).parse(text);
+}
 
 /** The most bytes a configuration file, a certificate or a key may have. */
 const MAX_FILE = 1 << 20;

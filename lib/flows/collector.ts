@@ -3,10 +3,11 @@
 // back-off; messages not handed to the kernel when a connection breaks are sent again on the
 // next; what does not fit the queue is dropped and counted). Sequence numbers count the data
 // records sent per observation domain, so a collector counts what it missed.
-import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { isIP } from 'node:net';
-import { connect, type Socket } from 'node:net';
+import type { Socket as UdpSocket } from 'node:dgram';
+import type { Socket } from 'node:net';
 
+import { ipFamily } from '../core/address.js';
+import { builtin } from '../core/builtins.js';
 import { NfctError } from '../core/errors.js';
 import { describeValue } from '../core/validate.js';
 import { type Chunk, MESSAGE_HEADER, TEMPLATE_COUNT, templateSet, writeHeader } from './ipfix.js';
@@ -25,7 +26,7 @@ export function parseCollector(text: unknown, option: string): CollectorSpec {
   const m = /^(?:(udp|tcp):\/\/)?(?:\[([^\]]+)\]|([^:[\]/]+)):(\d{1,5})$/.exec(text);
   if (!m) throw new TypeError(`${option} must be HOST:PORT (or udp://HOST:PORT, tcp://HOST:PORT), got ${describeValue(text)}`);
   const host = m[2] ?? m[3]!;
-  if (m[2] !== undefined && isIP(host) !== 6) throw new TypeError(`${option}: ${describeValue(host)} in brackets is not an IPv6 address`);
+  if (m[2] !== undefined && ipFamily(host) !== 6) throw new TypeError(`${option}: ${describeValue(host)} in brackets is not an IPv6 address`);
   const port = Number(m[4]);
   if (port < 1 || port > 65535) throw new RangeError(`${option} port must be between 1 and 65535, got ${port}`);
   return { host, port, transport: (m[1] as Transport | undefined) ?? 'udp' };
@@ -146,7 +147,7 @@ export abstract class Collector {
 
 /** Looks the host up once, so that a bad name fails at open, with its own words. */
 async function resolve(spec: CollectorSpec, option: string): Promise<{ address: string; family: 4 | 6 }> {
-  const family = isIP(spec.host);
+  const family = ipFamily(spec.host);
   if (family === 4 || family === 6) return { address: spec.host, family };
   const { lookup } = await import('node:dns/promises');
   try {
@@ -165,7 +166,7 @@ export class UdpCollector extends Collector {
 
   async start(): Promise<void> {
     const { address, family } = await resolve(this.spec, this.name);
-    const socket = createSocket(family === 6 ? 'udp6' : 'udp4');
+    const socket = builtin('node:dgram').createSocket(family === 6 ? 'udp6' : 'udp4');
     this.socket = socket;
     socket.on('error', (e) => this.fail(e));
     await new Promise<void>((ok, bad) => {
@@ -245,7 +246,7 @@ export class TcpCollector extends Collector {
 
   private dial(): void {
     if (this.closing || !this.address) return;
-    const socket = connect({ host: this.address.address, port: this.spec.port, family: this.address.family });
+    const socket = builtin('node:net').connect({ host: this.address.address, port: this.spec.port, family: this.address.family });
     socket.setNoDelay(true);
     this.socket = socket;
     socket.once('connect', () => {

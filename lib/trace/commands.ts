@@ -1,10 +1,10 @@
 // The external commands TRACE uses (nft for the temporary rule and rule texts, nsenter to run
 // them in another namespace, iptables-legacy-save for legacy rule texts): found on PATH up
 // front, run with their input written safely, and failures reported as NfctError.
-import { execFile, execFileSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
+import { builtin } from '../core/builtins.js';
 import { NfctError } from '../core/errors.js';
 
 /** The Debian package that provides each command. */
@@ -61,7 +61,7 @@ function shortText(text: string): string {
  */
 export function runCommand(cmd: string, args: string[], input: string | undefined, context: string): Promise<string> {
   return new Promise<string>((resolve, reject) => {
-    const child = execFile(cmd, args, { maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+    const child = builtin('node:child_process').execFile(cmd, args, { maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
       if (!err) return resolve(stdout);
       const e = err as Omit<NodeJS.ErrnoException, 'code'> & { code?: string | number };
       // Spawning failed (errno set), or the command ran and failed: then its own words say
@@ -80,7 +80,7 @@ export function runCommand(cmd: string, args: string[], input: string | undefine
 /** The same, synchronously, for process exit; never throws. */
 export function runCommandSync(cmd: string, args: string[]): boolean {
   try {
-    execFileSync(cmd, args, { stdio: 'ignore', timeout: 5000 });
+    builtin('node:child_process').execFileSync(cmd, args, { stdio: 'ignore', timeout: 5000 });
     return true;
   } catch {
     return false;

@@ -12,8 +12,8 @@
 // table named otherwise (an older nfct named tables after the pid alone) cannot be judged and
 // is never removed automatically.
 import { closeSync, statSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 
+import { builtin } from '../core/builtins.js';
 import { callSite, withCallSite } from '../core/errors.js';
 import { addon } from '../core/native.js';
 import { inNamespace, runCommand, runCommandSync } from './commands.js';
@@ -22,7 +22,11 @@ export const TABLE_PREFIX = 'nfct_trace_';
 const NF_LOG_FAMILIES = [2, 10] as const;
 
 /** This process's owner token: its pid (for people) and 8 random hex digits (unique across PID namespaces). */
-const TOKEN = `${process.pid}_${randomBytes(4).toString('hex')}`;
+let processToken: string | undefined;
+/** This process's token, made on first use (see core/builtins.ts). */
+function ownToken(): string {
+  return (processToken ??= `${process.pid}_${builtin('node:crypto').randomBytes(4).toString('hex')}`);
+}
 /** The abstract socket name that says the owner of token `t` lives. */
 const lockName = (t: string): string => `nfct_trace/${t}`;
 /** Tables this process makes: `nfct_trace_<pid>_<token>_<n>`. */
@@ -37,7 +41,7 @@ export function tableOwnerName(table: string): string | undefined {
 
 /** The name of a new temporary table of this process (unique in every namespace). */
 export function newTableName(): string {
-  return `${TABLE_PREFIX}${TOKEN}_${tableCount++}`;
+  return `${TABLE_PREFIX}${ownToken()}_${tableCount++}`;
 }
 
 /**
@@ -59,7 +63,7 @@ function namespaceKey(ns: string | null): string {
 async function bindOwner(ns: string | null): Promise<number> {
   for (let attempt = 0; ; attempt++) {
     try {
-      return await addon.ownerLock(ns, lockName(TOKEN), true);
+      return await addon.ownerLock(ns, lockName(ownToken()), true);
     } catch (e) {
       if ((e as { code?: string }).code !== 'EADDRINUSE' || attempt >= 50) throw e;
       await new Promise((r) => setTimeout(r, 10));
@@ -175,7 +179,7 @@ export function judgeTables(ns: string | null, names: readonly string[]): Promis
     const pid = /^nfct_trace_(\d+)_/.exec(name)?.[1];
     const base = { name, ...(pid ? { pid: Number(pid) } : {}) };
     if (!token) return { ...base, owner: 'unknown' };
-    if (token === TOKEN) return { ...base, owner: 'alive' };
+    if (token === ownToken()) return { ...base, owner: 'alive' };
     const held = await addon.ownerLock(ns, lockName(token), false);
     return { ...base, owner: held ? 'alive' : 'dead' };
   }));

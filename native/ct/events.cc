@@ -20,6 +20,10 @@ namespace ct {
 
 namespace {
 
+// The kernel sends each conntrack or expectation event in a datagram of its own, sized for that
+// event (ctnetlink_nlmsg_size(): well under 2 KiB, with helper, labels and security context).
+constexpr size_t kEventDatagram = 8192;
+
 // Whether the namespace sends conntrack events at all (net.netfilter.nf_conntrack_events;
 // 0 is off, 1 on, 2 on while someone listens). Read from inside the namespace.
 bool EventsEnabled(Failure* f) {
@@ -153,6 +157,7 @@ Napi::Value Conntrack::Events(const Napi::CallbackInfo& info) {
   ReaderOptions opt;
   ReadReaderOptions(info[3], &opt);
   opt.protocol = NETLINK_NETFILTER;
+  opt.datagram = kEventDatagram;
   GroupsOf(info[1], &opt.groups);
   if (!ReaderNamespace(env, &opt.nsfd)) return env.Undefined();
   return Stream::Start(env, info[2].As<Napi::Function>(), std::make_unique<FlowEventDecoder>(filter),
@@ -169,6 +174,7 @@ Napi::Value Conntrack::ExpectEvents(const Napi::CallbackInfo& info) {
   ReaderOptions opt;
   ReadReaderOptions(info[2], &opt);
   opt.protocol = NETLINK_NETFILTER;
+  opt.datagram = kEventDatagram;
   GroupsOf(info[0], &opt.groups);
   if (!ReaderNamespace(env, &opt.nsfd)) return env.Undefined();
   return Stream::Start(env, info[1].As<Napi::Function>(), std::make_unique<ExpectEventDecoder>(),

@@ -183,6 +183,9 @@ Napi::Value TraceEvents(const Napi::CallbackInfo& info) {
   ReaderOptions opt;
   ReadReaderOptions(info[2], &opt);
   opt.protocol = NETLINK_NETFILTER;
+  // One trace event a datagram (names, verdict, and at most the packet's headers): drained
+  // with recvmmsg(), many a call.
+  opt.datagram = 16384;
   opt.groups.push_back(NFNLGRP_NFTRACE);
   if (info[0].IsString()) {
     Failure f;

@@ -1,6 +1,7 @@
 // Conntrack events: the same events in the same order as `conntrack -E` prints; the kernel-side
 // filter; overruns that do not end the stream; resync; the socket released on every way out.
-import { readdirSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
@@ -241,6 +242,29 @@ describe('subscribed when events() returns', () => {
   });
 });
 
+describe('the reader thread', () => {
+  test('a stream reads on a thread of its own, named nfct-stream, at nice -10 (root), so that it gets a core before the JS thread and other work', async () => {
+    const threads = () =>
+      readdirSync('/proc/self/task').map((tid) => {
+        const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        return { tid: Number(tid), name: readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim(), nice: Number(fields[16]) };
+      });
+    const before = threads().filter((t) => t.name === 'nfct-stream').length;
+    const stream = ct.events();
+    try {
+      const ours = threads().filter((t) => t.name === 'nfct-stream');
+      expect(ours).toHaveLength(before + 1);
+      expect(ours.every((t) => t.nice === -10)).toBe(true);
+      // The process's other threads keep their own.
+      expect(threads().find((t) => t.tid === process.pid)?.nice).toBe(0);
+    } finally {
+      stream.close();
+    }
+    expect(threads().filter((t) => t.name === 'nfct-stream')).toHaveLength(before);
+  });
+});
+
 describe('stats.socketBuffer', () => {
   test("the socket's receive buffer as the kernel reports it (twice what was asked), known when events() returns and kept once closed", async () => {
     const asked = ct.events({ bufferSize: 1_000_000 });
@@ -248,7 +272,7 @@ describe('stats.socketBuffer', () => {
     try {
       // root: SO_RCVBUFFORCE, past net.core.rmem_max
       expect(asked.stats.socketBuffer).toBe(2_000_000);
-      expect(byDefault.stats.socketBuffer).toBe(16 << 20);
+      expect(byDefault.stats.socketBuffer).toBe(64 << 20);
     } finally {
       asked.close();
       byDefault.close();

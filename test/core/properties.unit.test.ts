@@ -316,7 +316,7 @@ function filterOpts(): Opt[] {
 const bufferOpts = (def: number): Opt[] => [
   { key: 'bufferSize', bad: badInteger(4096, 2 ** 31 - 1) },
   { key: 'maxBufferSize', bad: badInteger(4096, 2 ** 31 - 1) },
-  // below the buffer to start with (default 8 MiB)
+  // below the buffer to start with (default 32 MiB)
   { key: 'maxBufferSize', bad: rangeErr(fc.integer({ min: 4096, max: def - 1 })) },
   { key: 'maxQueueBytes', bad: badInteger(65536, Number.MAX_SAFE_INTEGER) },
   { key: 'signal', bad: badSignal },
@@ -435,7 +435,7 @@ const subscribeOpts: Opt[] = [
   // (values that cannot be a property key: a known bug, see the end of this file)
   { key: 'copy', bad: badEnum(['none', 'meta', 'packet']).filter(([v]) => coercible(v)) },
   { key: 'range', bad: badInteger(0, 65535) },
-  ...bufferOpts(8 << 20),
+  ...bufferOpts(32 << 20),
   { key: 'nlbufsiz', bad: badInteger(4096, 1 << 22) },
   { key: 'qthreshold', bad: badInteger(1, 1 << 20) },
   {
@@ -498,7 +498,7 @@ const ENTRIES: Entry[] = [
     opts: [
       ...filterOpts(),
       { key: 'types', bad: nameList(['new', 'update', 'destroy', 'expect-new', 'expect-destroy'], false) },
-      ...bufferOpts(8 << 20),
+      ...bufferOpts(32 << 20),
       { key: 'resync', bad: badBoolean() },
       { key: 'kernelFilter', bad: badBoolean() },
     ],

@@ -11,7 +11,7 @@ import { type CollectedOutput, collectOutput } from './output.js';
 import { checkOutput, wantsJson } from './schema.js';
 
 /** The CLI as it is built and shipped. */
-export const CLI = join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
+export const CLI = join(__dirname, '..', '..', 'dist', 'cli', 'bin.js');
 
 /**
  * nfct as a shell command, for the lines a test runs through a shell to check pipes or text

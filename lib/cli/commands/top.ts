@@ -4,6 +4,7 @@
 // grouped natively by the chosen key (ct.aggregate()); then draws it full-screen, as plain
 // lines when stdout is not a terminal, or as NDJSON.
 import { Conntrack } from '../../conntrack/handle.js';
+import type { EventCounter } from '../../conntrack/events.js';
 import { AGGREGATE_KEYS, type AddressPrefix, type AggregateKey, type AggregateResult, type PrefixKey } from '../../conntrack/aggregate.js';
 import { type FlowFilter, normalizeFilter } from '../../conntrack/filter.js';
 import { netnsJsonOf } from '../ndjson.js';
@@ -146,10 +147,9 @@ export async function parseTopArgs(argv: readonly string[]): Promise<TopOptions 
 
 /** One namespace followed from frame to frame: its handle, event counts and last statistics. */
 export class NamespaceSampler {
-  private events = { new: 0, destroy: 0, overruns: 0 };
   private last: { time: number; events: { new: number; destroy: number }; stats: ReturnType<typeof sumStats> } | undefined;
   private readonly abort = new AbortController();
-  private watching: Promise<void> | undefined;
+  private counter: EventCounter | undefined;
   /** The namespace could not be read (gone): left out from now on. */
   failed = false;
   private services: { at: number; value: Promise<Services | undefined> } | undefined;
@@ -183,20 +183,20 @@ export class NamespaceSampler {
     return s;
   }
 
-  /** Counts new and destroy events in the background until close(). */
+  /**
+   * Counts new and destroy events in the background until close(): natively, on the reader
+   * thread (countEvents()), so that a churn costs no JS object per event.
+   */
   private watch(): void {
-    const stream = this.ct.events({ types: ['new', 'destroy'], signal: this.abort.signal, bufferSize: 1 << 20 });
-    this.watching = (async () => {
-      try {
-        for await (const e of stream) {
-          if (e.type === 'new') this.events.new++;
-          else if (e.type === 'destroy') this.events.destroy++;
-          else if (e.type === 'overrun') this.events.overruns++;
-        }
-      } catch {
-        // the stream ends with the handle
-      }
-    })();
+    this.counter = this.ct.countEvents({ types: ['new', 'destroy'], signal: this.abort.signal, bufferSize: 1 << 20 });
+  }
+
+  /** Events counted so far. */
+  private get events(): { new: number; destroy: number; overruns: number } {
+    const c = this.counter;
+    if (!c) return { new: 0, destroy: 0, overruns: 0 };
+    const counts = c.counts;
+    return { new: counts.new ?? 0, destroy: counts.destroy ?? 0, overruns: c.stats.overruns };
   }
 
   /** The header figures now, rates against the previous call. */
@@ -205,7 +205,8 @@ export class NamespaceSampler {
     const stats = sumStats(rows);
     const now = performance.now();
     const prev = this.last;
-    this.last = { time: now, events: { new: this.events.new, destroy: this.events.destroy }, stats };
+    const events = this.events;
+    this.last = { time: now, events: { new: events.new, destroy: events.destroy }, stats };
     const secs = prev ? (now - prev.time) / 1000 : 0;
     const per = (a: number, b: number): number | null => (prev && secs > 0 ? Math.max(0, a - b) / secs : null);
     return {
@@ -215,9 +216,9 @@ export class NamespaceSampler {
       matched: 0,
       max,
       percent: max > 0 ? (100 * entries) / max : 0,
-      newPerSec: this.watching ? per(this.events.new, prev?.events.new ?? 0) : null,
-      destroyPerSec: this.watching ? per(this.events.destroy, prev?.events.destroy ?? 0) : null,
-      eventOverruns: this.events.overruns,
+      newPerSec: this.counter ? per(events.new, prev?.events.new ?? 0) : null,
+      destroyPerSec: this.counter ? per(events.destroy, prev?.events.destroy ?? 0) : null,
+      eventOverruns: events.overruns,
       drop: per(stats.drop, prev?.stats.drop ?? 0),
       early_drop: per(stats.early_drop, prev?.stats.early_drop ?? 0),
       insert_failed: per(stats.insert_failed, prev?.stats.insert_failed ?? 0),
@@ -226,7 +227,7 @@ export class NamespaceSampler {
 
   async close(): Promise<void> {
     this.abort.abort();
-    await this.watching;
+    await this.counter?.done.catch(() => undefined);
     this.ct.close();
   }
 }

@@ -1,0 +1,73 @@
+#!/usr/bin/env node
+// The installed `nfct` command. It starts the CLI from one file, dist/cli/nfct.js (dist/cli/main.js
+// and every module it uses, bundled by scripts/bundle-cli.mjs), so that node reads one file
+// instead of resolving and reading fifty; and it compiles that file with V8's code cache kept
+// beside it (nfct.js.cache), so that a start skips parsing and compiling what an earlier one
+// already compiled. Node 22 offers the same cache through module.enableCompileCache(); Node 20
+// does not, and vm.Script with cachedData works on both. The cache is written, when missing or
+// stale, by a run that may write there (as Python writes __pycache__); it is as trusted as
+// nfct.js next to it, since whoever can write one can write the other.
+//
+// Without the bundle (a tree built by tsc alone) it runs dist/cli/main.js.
+import { closeSync, fstatSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { Script } from 'node:vm';
+
+interface Cli {
+  run(): void;
+}
+
+const WRAPPER = '(function (exports, require, module, __filename, __dirname) { ';
+
+function load(): Cli {
+  const file = join(__dirname, 'nfct.js');
+  let source: string;
+  let key: string;
+  try {
+    const fd = openSync(file, 'r');
+    try {
+      const st = fstatSync(fd);
+      source = readFileSync(fd, 'utf8');
+      // What the cache was made from: this node (V8 refuses another's cache anyway), this file.
+      key = `nfct-v8-cache ${process.version} ${process.arch} ${st.size} ${st.mtimeMs}\n`;
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return require('./main.js') as Cli;
+  }
+  const cacheFile = `${file}.cache`;
+  let cachedData: Buffer | undefined;
+  try {
+    const kept = readFileSync(cacheFile);
+    if (kept.toString('latin1', 0, key.length) === key) cachedData = kept.subarray(key.length);
+  } catch {
+    // no cache yet
+  }
+  // The first line keeps its length, so positions in stack traces stay right.
+  const body = source.startsWith('#!') ? `//${source.slice(2)}` : source;
+  const script = new Script(`${WRAPPER}${body}\n})`, { filename: file, cachedData });
+  if (cachedData === undefined || script.cachedDataRejected === true) {
+    // At exit the cache holds every function this run compiled, not only the top level.
+    process.once('exit', () => {
+      const tmp = `${cacheFile}.${process.pid}`;
+      try {
+        writeFileSync(tmp, Buffer.concat([Buffer.from(key, 'latin1'), script.createCachedData()]), { mode: 0o644 });
+        renameSync(tmp, cacheFile);
+      } catch {
+        // Not ours to write (an install owned by another user): runs go on without a cache.
+        try {
+          rmSync(tmp, { force: true });
+        } catch {
+          // nothing was written
+        }
+      }
+    });
+  }
+  const module = { exports: {} as Cli };
+  (script.runInThisContext() as (...a: unknown[]) => void).call(module.exports, module.exports, createRequire(file), module, file, __dirname);
+  return module.exports;
+}
+
+load().run();
