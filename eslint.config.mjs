@@ -17,7 +17,7 @@ export default tseslint.config(
     files: ['**/*.ts', '**/*.mts'],
     extends: [...tseslint.configs.strictTypeChecked, ...tseslint.configs.stylisticTypeChecked],
     languageOptions: {
-      parserOptions: { projectService: { allowDefaultProject: ['vitest.config.mts'] }, tsconfigRootDir: import.meta.dirname },
+      parserOptions: { projectService: { allowDefaultProject: ['vitest.config.mts', 'vitest.release.config.mts', 'test/types/consumer.mts'] }, tsconfigRootDir: import.meta.dirname },
     },
     rules: {
       // tsconfig has noUncheckedIndexedAccess: an index the code has proven in range (the words

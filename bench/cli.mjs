@@ -206,7 +206,7 @@ if (cases.has('delete')) {
   }
   // The floor: node started, the library loaded, and the same kernel-filtered dump read to its
   // end with nothing deleted or printed (deleteWhere's dry run). nfct -D does that and more.
-  const dry = "require('./dist/index.js').Conntrack.open().then((c) => c.deleteWhere({ protocol: 'udp' }, { dryRun: true }))";
+  const dry = "require('./dist/index.js').Conntrack.open().then((c) => c.deleteWhere({ protocol: 'udp', dryRun: true }))";
   const floor = { label: '-D floor: node and the same dump alone (deleteWhere dry run: nothing deleted or printed)', argv: [process.execPath, '-e', dry] };
   const before = left.length;
   await timeBoth(null, `-D -p udp > /dev/null, ${fmtInt(delN / 2)} of ${fmtInt(delN)} entries`, ['-D', '-p', 'udp'], ['-D', '-p', 'udp'], { target: 2.5, setup, floor, runs: Math.max(repeat, 5) });

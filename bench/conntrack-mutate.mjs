@@ -69,10 +69,9 @@ function conntrackDelete(args) {
 
 function nfctDelete(filter, { key = 'nfct', options, name } = {}) {
   const json = JSON.stringify(filter);
-  const shownFilter = json.replace(/"([a-z]+)":/gi, '$1: ').replace(/"/g, "'").replace(/,/g, ', ');
-  const shownOptions = options ? `, ${JSON.stringify(options).replace(/"([a-z]+)":/gi, '$1: ')}` : '';
+  const shown = JSON.stringify({ ...filter, ...options }).replace(/"([a-z]+)":/gi, '$1: ').replace(/"/g, "'").replace(/,/g, ', ');
   return {
-    name: name ?? `@x/nfct \`deleteWhere(${shownFilter}${shownOptions})\``,
+    name: name ?? `@x/nfct \`deleteWhere(${shown})\``,
     key,
     dryRun: options?.dryRun === true,
     async run(ns) {

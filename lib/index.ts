@@ -1,6 +1,9 @@
 export { Conntrack, FlowStream } from './conntrack/handle.js';
-export type { ListOptions, ListTextOptions, OpenOptions } from './conntrack/handle.js';
-export type { BulkOptions, DeleteEachOptions } from './conntrack/bulk.js';
+export type { DeleteById, FlushOptions, ListOptions, ListTextOptions, OpenOptions } from './conntrack/handle.js';
+export { flowKey } from './conntrack/key.js';
+export { TableWatch } from './conntrack/watch.js';
+export type { WatchChange, WatchItem, WatchOptions, WatchSnapshot } from './conntrack/watch.js';
+export type { BulkOptions, DeleteEachOptions, DeleteWhereOptions, FlowUpdate, UpdateWhereOptions } from './conntrack/bulk.js';
 export type { CreateManyOptions, CreateManyResult, CreateManyStop, RestoreOptions, RestoreResult } from './conntrack/create-many.js';
 export type { LineFormat } from './conntrack/line-format.js';
 export { parseSave, parseSaveLine } from './conntrack/save.js';
@@ -11,12 +14,13 @@ export { EventCounter, EventStream } from './conntrack/events.js';
 export type { ConntrackEvent, CountEventOptions, EventOptions, EventType, ExpectationEvent, ExpectationEventType, FlowEvent, FlowEventType, OverrunEvent, ResyncEvent } from './conntrack/events.js';
 export { Expectations } from './conntrack/expect.js';
 export { Nflog, PacketStream, decodePackets } from './nflog/handle.js';
-export type { HookName, LogInterface, NflogEvent, NflogGap, NflogOverrun, NflogPacket, NflogPacketEvent, SubscribeOptions } from './nflog/handle.js';
-export type { Expectation, ExpectationCpuStats, ExpectationFilter, ExpectationFlag, ExpectationInput } from './conntrack/expect.js';
+export type { HookName, LogInterface, NflogEvent, NflogGap, NflogOpenOptions, NflogOverrun, NflogPacket, NflogPacketEvent, SubscribeOptions } from './nflog/handle.js';
+export type { Expectation, ExpectationCpuStats, ExpectationFilter, ExpectationFlag, ExpectationFlushOptions, ExpectationInput } from './conntrack/expect.js';
 export { RecordStream } from './core/stream.js';
+export type { LiveStreamOptions } from './core/stream.js';
 export type { FlowFilter } from './conntrack/filter.js';
 export { AGGREGATE_KEYS } from './conntrack/aggregate.js';
-export type { AddressPrefix, AggregateGroup, AggregateKey, AggregateKeyValues, AggregateOptions, AggregateResult, AggregateSort, PrefixKey } from './conntrack/aggregate.js';
+export type { AddressPrefix, AggregateGroup, AggregateKey, AggregateKeyValues, AggregateOptions, AggregateResult, AggregateSort, LegacyAggregateKey, LegacyAggregateOptions, PrefixKey } from './conntrack/aggregate.js';
 export { flowJson, jsonSafe } from './conntrack/flow.js';
 export type { NetnsOption } from './core/netns.js';
 export { listNamespaces, namespaceLabel, ownNamespaceLabel, parseCgroup } from './core/netns-discovery.js';
@@ -28,6 +32,7 @@ export type { L4, RulesetKind } from './k8s/rules.js';
 export { readPodLogDirs } from './core/pods.js';
 export type { PodIdentity } from './core/pods.js';
 export { findPodNamespace } from './k8s/node.js';
+export type { FindPodOptions } from './k8s/node.js';
 export type { ListNamespacesOptions, NamespaceProcess, NetworkNamespace } from './core/netns-discovery.js';
 export { mapSettled, DEFAULT_CONCURRENCY } from './core/concurrency.js';
 export type { Settled } from './core/concurrency.js';
@@ -35,7 +40,7 @@ export { createExporter, CPU_STAT_COUNTERS } from './exporter/exporter.js';
 export type { Exporter, ExporterOptions } from './exporter/exporter.js';
 export { serveExporter, DEFAULT_EXPORTER_PORT } from './exporter/server.js';
 export type { ServeOptions } from './exporter/server.js';
-export type { ReaderStats } from './core/reader.js';
+export type { RawBatch, ReaderStats } from './core/reader.js';
 export type { StreamStats } from './core/stream.js';
 export { Status, STATUS_NAMES } from './conntrack/status.js';
 export type { TupleInput } from './conntrack/tuple.js';
@@ -45,7 +50,23 @@ export type * from './conntrack/types.js';
 export { Trace } from './trace/handle.js';
 export { TracePacketStream, TraceStream } from './trace/streams.js';
 export { parseTraceLine, parseTracePrefix } from './trace/decode.js';
-export type { TraceConntrack, TraceEvent, TraceKind, TraceMatch, TraceOpenOptions, TracePacket, TraceSource, TraceStreamOptions } from './trace/types.js';
+export type {
+  LegacyTraceEvent,
+  NftablesFamily,
+  NftablesTraceEvent,
+  KernelLogTraceEvent,
+  TraceAddressMatch,
+  TraceConntrack,
+  TraceEvent,
+  TraceKind,
+  TraceMatch,
+  TraceOpenOptions,
+  TracePacket,
+  TracePacketsOptions,
+  TracePortMatch,
+  TraceSource,
+  TraceStreamOptions,
+} from './trace/types.js';
 export type { TraceSelectionStats } from './trace/selection.js';
 export { KernelLog, KernelLogStream } from './kmsg/handle.js';
 export type { KernelLogFileOptions, KernelLogFilter, KernelLogItem, KernelLogLine, KernelLogLoss, KernelLogOptions, KernelLogPacket, KernelLogSource, KmsgOptions } from './kmsg/handle.js';
@@ -53,6 +74,7 @@ export { decodePacket } from './packet/decode.js';
 export type {
   AhHeader,
   DecodedPacket,
+  DecodedPacketBase,
   EspHeader,
   FragmentInfo,
   GreHeader,
@@ -60,6 +82,7 @@ export type {
   IcmpHeader,
   Ipv4Flags,
   Ipv4Header,
+  Ipv4Packet,
   Ipv6AhExtension,
   Ipv6EspExtension,
   Ipv6Extension,
@@ -67,8 +90,10 @@ export type {
   Ipv6OptionsExtension,
   Ipv6RoutingExtension,
   Ipv6Header,
+  Ipv6Packet,
   LayerName,
   NoTransportReason,
+  PacketFamily,
   SctpHeader,
   TcpFlagName,
   TcpHeader,
@@ -96,7 +121,7 @@ export {
   formatXml,
   formatXmlDocument,
 } from './conntrack/text.js';
-export type { EventFormatOptions, ExpectationFormatOptions, ExpectationXmlOptions, FlowFormatOptions, SaveFormatOptions, SummaryCommand, UserspaceOrigin, XmlFormatOptions } from './conntrack/text.js';
+export type { EventFormatOptions, ExpectationEventFormatOptions, ExpectationFormatOptions, ExpectationXmlOptions, FlowFormatOptions, SaveFormatOptions, SummaryCommand, UserspaceOrigin, XmlFormatOptions } from './conntrack/text.js';
 export { FlowRecordStream } from './flows/stream.js';
 export type { FlowItem, FlowOverrun, FlowsOptions } from './flows/stream.js';
 export { flowRecordJson, formatFlowRecord } from './flows/record.js';

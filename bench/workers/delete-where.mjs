@@ -24,7 +24,7 @@ const options = optionsJson ? JSON.parse(optionsJson) : {};
 const tOpen = process.hrtime.bigint();
 const ct = await Conntrack.open({ netns: ns });
 const t0 = process.hrtime.bigint();
-const deleted = await ct.deleteWhere(filter, options);
+const deleted = await ct.deleteWhere({ ...filter, ...options });
 const t1 = process.hrtime.bigint();
 const remaining = await ct.count(); // after the timed part: a cross-check for the caller
 ct.close();

@@ -1,8 +1,10 @@
 #!/usr/bin/env node
+// @ts-check
 // pod-trace: a small tool of its own built on @x/nfct (a dependency in its package.json). For
 // one pod (its network namespace), it prints the connections the pod opens and closes
 // (conntrack events) and, for the packets that match, every nftables/iptables rule they pass
-// (TRACE), until Ctrl-C or --seconds.
+// (TRACE), until Ctrl-C or --seconds. The library's own trace rule is not among the hops
+// (`ownHops: true` would show it).
 //
 //   npm install && ./pod-trace.mjs --netns my-pod-ns --protocol tcp --port 443 --seconds 30
 import { parseArgs } from 'node:util';
@@ -19,10 +21,12 @@ const { values: opts } = parseArgs({
   },
 });
 const USAGE = 'usage: pod-trace --netns NS [--protocol tcp|udp|icmp] [--port N] [--seconds N]\n';
-if (opts.help || !opts.netns) {
+const { protocol } = opts;
+if (opts.help || !opts.netns || (protocol !== 'tcp' && protocol !== 'udp' && protocol !== 'icmp') || (protocol === 'icmp' && opts.port)) {
   // Written before exiting (a pipe's write is asynchronous).
   process.stdout.write(USAGE, () => process.exit(opts.help ? 0 : 2));
   await new Promise(() => {});
+  throw new Error('unreachable');
 }
 const port = opts.port === undefined ? undefined : Number(opts.port);
 const ac = new AbortController();
@@ -33,16 +37,18 @@ process.once('SIGTERM', () => ac.abort());
 const ct = await Conntrack.open({ netns: opts.netns });
 const trace = await Trace.open({ netns: opts.netns });
 
-const filter = { protocol: opts.protocol, ...(port === undefined ? {} : { dstPort: port }) };
 const connections = (async () => {
-  for await (const ev of ct.events({ ...filter, types: ['new', 'destroy'], signal: ac.signal })) {
+  for await (const ev of ct.events({ protocol, dstPort: port, types: ['new', 'destroy'], signal: ac.signal })) {
     if (ev.type !== 'new' && ev.type !== 'destroy') continue;
     const o = ev.flow.original;
-    console.log(`conn ${ev.type.padEnd(7)} ${ev.flow.protocol} ${o.src}:${o.srcPort ?? ''} -> ${o.dst}:${o.dstPort ?? ''}`);
+    const ports = 'srcPort' in o ? [`:${o.srcPort}`, `:${o.dstPort}`] : ['', ''];
+    console.log(`conn ${ev.type.padEnd(7)} ${ev.flow.protocol} ${o.src}${ports[0]} -> ${o.dst}${ports[1]}`);
   }
 })();
 const packets = (async () => {
-  const match = { protocol: opts.protocol, ...(port === undefined ? {} : { port }) };
+  // A port needs a protocol with ports: the types say so.
+  /** @type {import('@x/nfct').TraceMatch} */
+  const match = protocol === 'icmp' ? { protocol } : { protocol, port };
   for await (const pkt of trace.packets({ match, signal: ac.signal })) {
     console.log(`packet ${pkt.id.toString(16)} ${pkt.verdict ?? ''}`);
     for (const hop of pkt.hops) {
@@ -53,6 +59,6 @@ const packets = (async () => {
 try {
   await Promise.all([connections, packets]);
 } finally {
-  trace.close();
-  ct.close();
+  // The trace's temporary rule is removed before the process ends.
+  await Promise.all([trace.close(), ct.close()]);
 }

@@ -203,15 +203,17 @@ export function traceLine(p: TracePacket): string {
   let seen = first;
   const hops = p.hops.map((h) => {
     const isRule = h.kind === 'rule';
+    const handle = h.source === 'nftables' ? h.handle : undefined;
+    const position = h.source === 'nftables' ? undefined : h.rule;
     // A rule by its handle (legacy: its position); a policy or return by its chain alone.
-    const key = [h.family, h.table, h.chain, isRule ? `rule ${h.handle ?? h.rule ?? ''}` : 'chain'].join('\0');
+    const key = [h.family, h.table, h.chain, isRule ? `rule ${handle ?? position ?? ''}` : 'chain'].join('\0');
     let at = index.get(key);
     if (at === undefined) {
       at = rules.length;
       index.set(key, at);
       const r: Record<string, unknown> = { family: h.family, table: h.table, chain: h.chain };
-      if (isRule && h.handle !== undefined) r.handle = h.handle;
-      if (isRule && h.handle === undefined && h.rule !== undefined) r.position = h.rule;
+      if (isRule && handle !== undefined) r.handle = handle;
+      if (isRule && handle === undefined && position !== undefined) r.position = position;
       if (h.ruleText !== undefined) r.text = h.ruleText;
       if (h.ruleSyntax !== undefined) r.syntax = h.ruleSyntax;
       if (h.service !== undefined) r.service = h.service;

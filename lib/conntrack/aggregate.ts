@@ -3,8 +3,9 @@
 import { AF_INET6, PROTOCOLS, protocolName } from '../core/protocols.js';
 import { DCCP_STATES, SCTP_STATES, TCP_STATES } from './constants.js';
 import { AggGroupFlags, AggGroupWord, AggKey, AggKeyWord, AggSort } from '../core/layout.js';
+import { deprecated } from '../core/deprecate.js';
 import { assertKnownKeys, assertObject, describeValue, list, optionalInteger } from '../core/validate.js';
-import type { FlowFilter } from './filter.js';
+import { type FlowFilter, normalizeFilter } from './filter.js';
 import { STATUS_NAMES } from './status.js';
 import type { Counters, Family, StatusName } from './types.js';
 
@@ -14,8 +15,8 @@ export const AGGREGATE_KEYS = [
   'protocol',
   'src',
   'dst',
-  'sport',
-  'dport',
+  'srcPort',
+  'dstPort',
   'state',
   'mark',
   'zone',
@@ -27,6 +28,10 @@ export const AGGREGATE_KEYS = [
 
 /** What ct.aggregate() can group entries by: a field of the entry ('src', 'dport', 'state', ...). */
 export type AggregateKey = (typeof AGGREGATE_KEYS)[number];
+
+/** @deprecated since 0.2.0: the port keys are named as the filter's fields, 'srcPort' and 'dstPort' (NFCT_DEP005). */
+export type LegacyAggregateKey = 'sport' | 'dport';
+const LEGACY_KEYS: Record<LegacyAggregateKey, AggregateKey> = { sport: 'srcPort', dport: 'dstPort' };
 
 /** What groups are ranked by. */
 export type AggregateSort = 'count' | 'packets' | 'bytes';
@@ -48,8 +53,12 @@ export interface AggregateKeyValues {
   /** Original destination address. */
   dst?: string | null;
   /** Original source port (TCP, UDP, SCTP, DCCP, UDP-Lite). */
-  sport?: number | null;
+  srcPort?: number | null;
   /** Original destination port. */
+  dstPort?: number | null;
+  /** @deprecated since 0.2.0: srcPort (present only when grouped by the old name 'sport'). */
+  sport?: number | null;
+  /** @deprecated since 0.2.0: dstPort (present only when grouped by the old name 'dport'). */
   dport?: number | null;
   /** Protocol state ('ESTABLISHED'), for TCP, SCTP and DCCP. */
   state?: string | null;
@@ -106,16 +115,17 @@ export interface AggregateResult {
   groupCount: number;
 }
 
-/** Options of ct.aggregate(). */
-export interface AggregateOptions {
+/**
+ * Options of ct.aggregate(): the keys, the ranking, and which entries (a FlowFilter's fields,
+ * as list() takes them).
+ */
+export interface AggregateOptions extends FlowFilter {
   /** One key or several (a group per distinct combination). */
   by: AggregateKey | readonly AggregateKey[];
   /** How many groups to return, best first (default 10; 0: all). */
   top?: number;
   /** Rank by entries (default), or by packets or bytes of both directions (needs nf_conntrack_acct=1). */
   sort?: AggregateSort;
-  /** Only the entries matching this filter (the filters of list()). */
-  filter?: FlowFilter;
   /** Send the parts of the filter the kernel can apply (default true), as list(). */
   kernelFilter?: boolean;
   /**
@@ -138,14 +148,33 @@ export interface AddressPrefix {
   ipv6?: number;
 }
 
+/**
+ * @deprecated since 0.2.0 (NFCT_DEP004, NFCT_DEP005): the filter's fields go beside `by`, not in
+ * `filter`, and the port keys are 'srcPort' and 'dstPort'. See AggregateOptions.
+ */
+export interface LegacyAggregateOptions {
+  by: AggregateKey | LegacyAggregateKey | readonly (AggregateKey | LegacyAggregateKey)[];
+  top?: number;
+  sort?: AggregateSort;
+  /** Only the entries matching this filter. */
+  filter?: FlowFilter;
+  kernelFilter?: boolean;
+}
+
 export interface NormalizedAggregate {
   keys: number[];
   by: AggregateKey[];
   sort: AggregateSort;
   top: number;
+  /** The deprecated names asked for, by the key they stand for (their values are given under both). */
+  aliases: Map<AggregateKey, LegacyAggregateKey>;
+  /** The options without the aggregation's own: the filter, and kernelFilter. */
+  filter: FlowFilter & { kernelFilter?: boolean };
   /** The prefix lengths of the keys cut at one, by key. */
   prefix: Partial<Record<PrefixKey, AddressPrefix>>;
 }
+
+const OWN_KEYS = ['by', 'top', 'sort', 'prefix'];
 
 const { AGG_KEY_META, AGG_KEY_VALUE, AGG_KEY_WORDS, AGG_KEY_META_PRESENT, AGG_KEY_META_PORT } = AggKeyWord;
 const { AGG_GROUP_COUNT, AGG_GROUP_COUNTERS, AGG_GROUP_FLAGS, AGG_GROUP_TAIL, AGG_MAX_KEYS } = AggGroupWord;
@@ -155,27 +184,50 @@ function keyNumber(key: AggregateKey): number {
   return AggKey[`AGG_BY_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}` as keyof typeof AggKey];
 }
 
-export function normalizeAggregate(options: AggregateOptions, where: string): NormalizedAggregate {
+/**
+ * Checks aggregate()'s options (both forms); the filter part is checked by the caller
+ * (normalizeFilter) with `kernelFilter` beside it.
+ */
+export function normalizeAggregate(options: AggregateOptions | LegacyAggregateOptions, where: string): NormalizedAggregate {
   const raw: unknown = options;
   assertObject(raw, `${where} options`);
-  assertKnownKeys(raw, ['by', 'top', 'sort', 'filter', 'kernelFilter', 'prefix'], `${where} options`);
-  if (options.by === undefined) throw new TypeError(`${where} options.by is required (one of ${AGGREGATE_KEYS.join(', ')})`);
-  const by = [...list(options.by, `${where} options.by`)];
-  if (by.length === 0 || by.length > AGG_MAX_KEYS) throw new RangeError(`${where} options.by must name 1 to ${AGG_MAX_KEYS} keys, got ${by.length}`);
-  const keys = by.map((k, i) => {
-    if (!AGGREGATE_KEYS.includes(k)) throw new TypeError(`${where} options.by[${i}] must be one of ${AGGREGATE_KEYS.join(', ')}, got ${describeValue(k)}`);
-    return keyNumber(k);
+  let source: Record<string, unknown> = raw;
+  if (Object.hasOwn(raw, 'filter')) {
+    deprecated('NFCT_DEP004', "aggregate({ filter }) is deprecated: put the filter's fields beside `by` (aggregate({ by, ...filter }))");
+    const { filter, ...rest } = raw;
+    // Checked where the caller wrote it, then merged into the one-object form.
+    if (filter !== undefined) normalizeFilter(filter as FlowFilter, `${where} options.filter`);
+    const inner = (filter ?? {}) as Record<string, unknown>;
+    assertKnownKeys(rest, [...OWN_KEYS, 'kernelFilter'], `${where} options`);
+    source = { ...inner, ...rest };
+  }
+  if (source.by === undefined) throw new TypeError(`${where} options.by is required (one of ${AGGREGATE_KEYS.join(', ')})`);
+  const asked = [...list(source.by as AggregateKey | readonly AggregateKey[], `${where} options.by`)] as string[];
+  if (asked.length === 0 || asked.length > AGG_MAX_KEYS) throw new RangeError(`${where} options.by must name 1 to ${AGG_MAX_KEYS} keys, got ${asked.length}`);
+  const aliases = new Map<AggregateKey, LegacyAggregateKey>();
+  const by = asked.map((k, i): AggregateKey => {
+    if (Object.hasOwn(LEGACY_KEYS, k)) {
+      deprecated('NFCT_DEP005', `aggregate() key '${k}' is deprecated: the port keys are named as the filter's fields, 'srcPort' and 'dstPort'`);
+      const key = LEGACY_KEYS[k as LegacyAggregateKey];
+      aliases.set(key, k as LegacyAggregateKey);
+      return key;
+    }
+    if (!(AGGREGATE_KEYS as readonly string[]).includes(k)) throw new TypeError(`${where} options.by[${i}] must be one of ${AGGREGATE_KEYS.join(', ')}, got ${describeValue(k)}`);
+    return k as AggregateKey;
   });
   if (new Set(by).size !== by.length) throw new TypeError(`${where} options.by names a key twice`);
-  const top = optionalInteger(options.top, `${where} options.top`, 0, 0x7fffffff) ?? 10;
-  const sort = options.sort ?? 'count';
+  const top = optionalInteger(source.top, `${where} options.top`, 0, 0x7fffffff) ?? 10;
+  const sort = (source.sort ?? 'count') as AggregateSort;
   if (!AGGREGATE_SORTS.includes(sort)) throw new TypeError(`${where} options.sort must be one of ${AGGREGATE_SORTS.join(', ')}, got ${describeValue(sort)}`);
-  const prefix = normalizePrefix(options.prefix, by, `${where} options.prefix`);
+  const filter: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(source)) if (!OWN_KEYS.includes(k)) filter[k] = v;
+  const keys = by.map(keyNumber);
+  const prefix = normalizePrefix(source.prefix, by, `${where} options.prefix`);
   for (const [i, k] of by.entries()) {
     const p = prefix[k as PrefixKey];
     if (p) keys[i] = keys[i]! | (p.ipv4 !== undefined ? (p.ipv4 + 1) << AggKey.AGG_BY_PREFIX4 : 0) | (p.ipv6 !== undefined ? (p.ipv6 + 1) << AggKey.AGG_BY_PREFIX6 : 0);
   }
-  return { keys, by, sort, top, prefix };
+  return { keys, by, sort, top, aliases, prefix, filter: filter as FlowFilter & { kernelFilter?: boolean } };
 }
 
 function normalizePrefix(value: unknown, by: readonly AggregateKey[], where: string): Partial<Record<PrefixKey, AddressPrefix>> {
@@ -233,8 +285,8 @@ function keyValue(key: AggregateKey, w: Uint32Array, at: number, text: string, p
       const len = prefix?.[family === AF_INET6 ? 'ipv6' : 'ipv4'];
       return len === undefined ? text : `${text}/${len}`;
     }
-    case 'sport':
-    case 'dport':
+    case 'srcPort':
+    case 'dstPort':
     case 'mark':
     case 'zone':
       return value;
@@ -272,6 +324,8 @@ export function decodeGroups(n: NormalizedAggregate, buffer: ArrayBuffer, string
     const key: Record<string, unknown> = {};
     n.by.forEach((k, i) => {
       key[k] = keyValue(k, w, base + i * AGG_KEY_WORDS, texts[r * n.keys.length + i] ?? '', n.prefix[k as PrefixKey]);
+      const alias = n.aliases.get(k);
+      if (alias) key[alias] = key[k];
     });
     const g: AggregateGroup = { key: key as AggregateKeyValues, count: w[tail + AGG_GROUP_COUNT]! };
     if (c) g.counters = c;

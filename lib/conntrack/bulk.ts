@@ -6,6 +6,7 @@ import { constants } from 'node:os';
 
 import { TCP_STATES } from './constants.js';
 import { type CallSite, NfctError, settle, withCallSite } from '../core/errors.js';
+import { deprecated } from '../core/deprecate.js';
 import { addon, type NativeConntrack, type NativeFilter } from '../core/native.js';
 import { BatchSource, type RawBatch } from '../core/reader.js';
 import type { RecordStream } from '../core/stream.js';
@@ -38,8 +39,29 @@ function kernelFlushable(f: NativeFilter): boolean {
   return f.kernel !== false && Object.keys(f).every((k) => allowed.has(k));
 }
 
-/** Options of deleteEach(): BulkOptions, and how the deleted entries are reported. */
-export interface DeleteEachOptions extends BulkOptions {
+/** Options of deleteWhere(): which entries (list()'s filter fields), and whether only to count them. */
+export interface DeleteWhereOptions extends FlowFilter {
+  /** Only count the entries that would be deleted. */
+  dryRun?: boolean;
+  /** Send the parts of the filter the kernel can apply (default true), as list(). */
+  kernelFilter?: boolean;
+}
+
+/** What updateWhere() changes on each entry: the changes, or a function of the entry giving them (null: leave it). */
+export type FlowUpdate = FlowChanges | ((flow: Flow) => FlowChanges | null);
+
+/** Options of updateWhere(): which entries (list()'s filter fields), BulkOptions, and the report. */
+export interface UpdateWhereOptions extends FlowFilter, BulkOptions {
+  /** Each batch of changed entries, as they are after the change (awaited before the next batch). */
+  onUpdated?: (flows: Flow[]) => void | Promise<void>;
+  /** Send the parts of the filter the kernel can apply (default true), as list(). */
+  kernelFilter?: boolean;
+}
+
+/** Options of deleteEach(): which entries (list()'s filter fields), BulkOptions, and how the deleted entries are reported. */
+export interface DeleteEachOptions extends FlowFilter, BulkOptions {
+  /** Send the parts of the filter the kernel can apply (default true), as list(). */
+  kernelFilter?: boolean;
   /** Each batch of deleted entries, as they were just before (awaited before the next batch). */
   onDeleted?: (flows: Flow[]) => void | Promise<void>;
   /**
@@ -52,7 +74,7 @@ export interface DeleteEachOptions extends BulkOptions {
   lineFormat?: LineFormat;
 }
 
-/** Options of deleteEach() and updateWhere(). */
+/** Options deleteEach() and updateWhere() share, beside the filter. */
 export interface BulkOptions {
   /** A further test on each entry the filter selects (what the filter cannot express). */
   match?: (flow: Flow) => boolean;
@@ -70,6 +92,27 @@ export interface BulkOptions {
    * resolves.
    */
   signal?: AbortSignal;
+}
+
+/**
+ * @internal
+ * The deprecated two-object forms (filter, options): checked as objects and merged into the
+ * one-object form, with a warning once per process.
+ */
+export function legacyBulk<T extends object>(code: string, call: string, filter: T, options: T, instead: string): T {
+  deprecated(code, `${call} with the filter and the options as separate arguments is deprecated: ${instead}`);
+  assertObject(filter, `${call} filter`);
+  assertObject(options, `${call} options`);
+  return { ...filter, ...options };
+}
+
+/** Splits one options object into the filter (with kernelFilter) and the operation's own options. */
+function splitOptions<T extends FlowFilter & { kernelFilter?: boolean }>(options: T, where: string, own: readonly string[]): { filter: FlowFilter & { kernelFilter?: boolean }; rest: Record<string, unknown> } {
+  assertObject(options, where);
+  const filter: Record<string, unknown> = {};
+  const rest: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(options)) (own.includes(k) ? rest : filter)[k] = v;
+  return { filter, rest };
 }
 
 function bulkOptions(
@@ -106,15 +149,14 @@ function changedFlow(f: Flow, spec: NativeFlowSpec, c: FlowChanges): Flow {
   return f;
 }
 
-/** Conntrack.deleteWhere(): the kernel's flush where it can apply the whole filter, else a dump that deletes as it goes. */
-export async function deleteWhere(h: BulkHandle, site: CallSite, filter: FlowFilter & { kernelFilter?: boolean }, options: { dryRun?: boolean } = {}): Promise<number> {
+/** @internal Conntrack.deleteWhere(): the kernel's flush where it can apply the whole filter, else a dump that deletes as it goes. */
+export async function deleteWhere(h: BulkHandle, site: CallSite, options: DeleteWhereOptions): Promise<number> {
   const native = h.native('deleteWhere()');
-  const nf = normalizeFilter(filter, 'deleteWhere() filter', ['kernelFilter']);
-  nf.kernel = boolean(filter.kernelFilter, 'deleteWhere() filter.kernelFilter') ?? true;
-  const raw: unknown = options;
-  assertObject(raw, 'deleteWhere() options');
-  assertKnownKeys(raw, ['dryRun'], 'deleteWhere() options');
-  const dryRun = boolean(options.dryRun, 'deleteWhere() options.dryRun') ?? false;
+  const where = 'deleteWhere() options';
+  assertObject(options, where);
+  const nf = normalizeFilter(options, where, ['kernelFilter', 'dryRun']);
+  nf.kernel = boolean(options.kernelFilter, `${where}.kernelFilter`) ?? true;
+  const dryRun = boolean(options.dryRun, `${where}.dryRun`) ?? false;
   if (!dryRun && kernelFlushable(nf)) {
     const before = await settle(site, 'conntrack bulk delete', native.count());
     await settle(site, 'conntrack bulk delete', native.flush(nf));
@@ -131,7 +173,7 @@ export async function deleteWhere(h: BulkHandle, site: CallSite, filter: FlowFil
 }
 
 
-/** Runs a job whose result comes on its final batch to the end; resolves that batch. */
+/** @internal Runs a job whose result comes on its final batch to the end; resolves that batch. */
 export async function drain(h: BulkHandle, source: BatchSource): Promise<RawBatch | null> {
   h.track(source);
   let last: RawBatch | null = null;
@@ -147,14 +189,13 @@ export async function drain(h: BulkHandle, source: BatchSource): Promise<RawBatc
   return last;
 }
 
-/** Conntrack.deleteEach(): deletes over a dump and reports each batch deleted. */
-export async function deleteEach(h: BulkHandle, site: CallSite, 
-  filter: FlowFilter & { kernelFilter?: boolean },
-  options: DeleteEachOptions = {},
-): Promise<number> {
+/** @internal Conntrack.deleteEach(): deletes over a dump and reports each batch deleted. */
+export async function deleteEach(h: BulkHandle, site: CallSite, all: DeleteEachOptions): Promise<number> {
   const native = h.native('deleteEach()');
   const where = 'deleteEach() options';
-  const o = bulkOptions(options as DeleteEachOptions & { [key: string]: unknown }, where, 'onDeleted', ['onDeletedText', 'lineFormat']);
+  const { filter, rest } = splitOptions(all, where, ['match', 'batchSize', 'signal', 'onDeleted', 'onDeletedText', 'lineFormat']);
+  const options = rest as DeleteEachOptions;
+  const o = bulkOptions(rest, where, 'onDeleted', ['onDeletedText', 'lineFormat']);
   const onText = options.onDeletedText;
   if (onText !== undefined && typeof onText !== 'function') throw new TypeError(`${where}.onDeletedText must be a function, got ${describeValue(onText)}`);
   if (onText && o.callback) throw new TypeError(`${where}: onDeleted and onDeletedText cannot both be given`);
@@ -169,8 +210,8 @@ export async function deleteEach(h: BulkHandle, site: CallSite,
   if (!o.match) {
     // The whole filter is native: the reader deletes as it dumps and hands over what it
     // deleted, with no round trip through JS per batch.
-    const nf = normalizeFilter(filter, 'deleteEach() filter', ['kernelFilter']);
-    nf.kernel = boolean(filter.kernelFilter, 'deleteEach() filter.kernelFilter') ?? true;
+    const nf = normalizeFilter(filter, where, ['kernelFilter']);
+    nf.kernel = boolean(filter.kernelFilter, `${where}.kernelFilter`) ?? true;
     if (o.signal?.aborted) return 0;
     // Without onDeleted, what was deleted is only counted: no Flow is made.
     const source = new BatchSource((onBatch) => native.deleteWhere(nf, false, onBatch, true), site, 'conntrack bulk delete');
@@ -225,14 +266,13 @@ export async function deleteEach(h: BulkHandle, site: CallSite,
   return deleted;
 }
 
-/** Conntrack.updateWhere(): one run of updates per batch of the dump, one run in flight. */
-export async function updateWhere(h: BulkHandle, site: CallSite, 
-  filter: FlowFilter & { kernelFilter?: boolean },
-  changes: FlowChanges | ((flow: Flow) => FlowChanges | null),
-  options: BulkOptions & { onUpdated?: (flows: Flow[]) => void | Promise<void> } = {},
-): Promise<number> {
+/** @internal Conntrack.updateWhere(): one run of updates per batch of the dump, one run in flight. */
+export async function updateWhere(h: BulkHandle, site: CallSite, all: UpdateWhereOptions, changes: FlowUpdate): Promise<number> {
   const native = h.native('updateWhere()');
-  const o = bulkOptions(options as BulkOptions & { [key: string]: unknown }, 'updateWhere() options', 'onUpdated', [], 512);
+  const where = 'updateWhere() options';
+  const { filter, rest } = splitOptions(all, where, ['match', 'batchSize', 'signal', 'onUpdated']);
+  const o = bulkOptions(rest, where, 'onUpdated', [], 512);
+  normalizeFilter(filter, where, ['kernelFilter']);
   if (typeof changes !== 'function') normalizeChanges({ protocol: 'tcp', src: '0.0.0.0', dst: '0.0.0.0', srcPort: 0, dstPort: 0 }, changes, 'updateWhere()');
   if (o.signal?.aborted) return 0;
   const stream = h.list({ ...filter, batchSize: o.batchSize });

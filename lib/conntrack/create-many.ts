@@ -74,7 +74,7 @@ export interface CreateManyOptions {
   ifExists?: 'fail' | 'skip';
 }
 
-/** Conntrack.createMany(): creates in batches, one in flight; failures per entry. */
+/** @internal Conntrack.createMany(): creates in batches, one in flight; failures per entry. */
 export async function createMany(h: BulkHandle, site: CallSite, flows: Iterable<FlowInput | Flow> | AsyncIterable<FlowInput | Flow>, options: CreateManyOptions = {}): Promise<CreateManyResult> {
   h.native('createMany()');
   const raw: unknown = options;
@@ -182,7 +182,7 @@ function sendCreates(
   });
 }
 
-/** Conntrack.restore(): the lines of a save file packed natively, then created in batches. */
+/** @internal Conntrack.restore(): the lines of a save file packed natively, then created in batches. */
 export async function restore(h: BulkHandle, site: CallSite, text: string | Uint8Array, options: RestoreOptions = {}): Promise<RestoreResult> {
   h.native('restore()');
   let input: string | Uint8Array;

@@ -1,6 +1,7 @@
 // Conntrack events as an async iterator that survives load: overruns (ENOBUFS) are items in
 // the stream, the socket buffer grows after each, and with `resync` the current table follows.
 import { JsonItem } from '../core/json.js';
+import type { CallSite } from '../core/errors.js';
 import { decodeExpectations, type Expectation, expectationEventTime, expectationMsgType } from './expect.js';
 import { type FlowFilter, normalizeFilter } from './filter.js';
 import { decodeFlows, recordEventTime, recordEventType, recordPortId } from './flow.js';
@@ -56,8 +57,8 @@ export interface OverrunEvent {
   overruns: number;
   /** The socket receive buffer now, in bytes (0 when it was not changed). */
   bufferSize: number;
-  /** Events lost: never known for conntrack events (always undefined). */
-  lost?: number;
+  /** Events lost: the kernel does not say how many, so always undefined (NFLOG's can say). */
+  lost: undefined;
 }
 
 /**
@@ -118,6 +119,7 @@ class ExpectationEventItem extends JsonItem implements ExpectationEvent {
 
 class OverrunItem extends JsonItem implements OverrunEvent {
   readonly type = 'overrun';
+  readonly lost = undefined;
   constructor(
     public overruns: number,
     public bufferSize: number,
@@ -137,7 +139,7 @@ const TYPES: readonly EventType[] = ['new', 'update', 'destroy', 'expect-new', '
 const GROUP: Record<EventType, number> = { new: 1, update: 2, destroy: 3, 'expect-new': 4, 'expect-destroy': 6 };
 const BATCH = 1024;
 
-/** What events() needs of its handle. */
+/** @internal What events() needs of its handle. */
 export interface EventOwner {
   list(filter: FlowFilter): { toArray(): Promise<Flow[]> };
   track(source: BatchSource): void;
@@ -166,43 +168,52 @@ const COUNTED: Record<'flow' | 'expect', readonly EventType[]> = { flow: ['new',
  * filters each event as events() does, adds it to its type's count and drops it. Read `counts`
  * whenever you like (a metrics scrape); memory does not depend on the event rate.
  */
-export class EventCounter {
-  private readonly source: BatchSource;
-  private readonly kinds: readonly ('flow' | 'expect')[];
-  private readonly types: readonly EventType[];
-  private readonly onAbort = (): void => this.close();
+export class EventCounter implements AsyncDisposable {
+  readonly #source: BatchSource;
+  readonly #kinds: readonly ('flow' | 'expect')[];
+  readonly #types: readonly EventType[];
+  readonly #owner: EventOwner;
+  readonly #signal: AbortSignal | undefined;
+  readonly #onAbort = (): void => void this.close();
   /**
    * Settles when the counter ends: resolves once it is closed (close(), its handle's close(),
    * the signal), rejects with the NfctError of a reader that failed (the counter is then closed).
    */
   readonly done: Promise<void>;
 
-  /** @internal */
-  constructor(native: NativeConntrack, private readonly owner: EventOwner, nativeFilter: NativeFilter, types: readonly EventType[], tuning: LiveTuning, private readonly signal: AbortSignal | undefined, site: { stack: string }) {
+  private constructor(native: NativeConntrack, owner: EventOwner, nativeFilter: NativeFilter, types: readonly EventType[], tuning: LiveTuning, signal: AbortSignal | undefined, site: CallSite) {
     const started = startEventReaders(native, owner, nativeFilter, types, { ...tuning, maxQueueRecords: 0, maxBatch: BATCH, countOnly: 1 }, site);
-    this.source = started.source;
-    this.kinds = started.kinds;
-    this.types = types;
-    signal?.addEventListener('abort', this.onAbort, { once: true });
-    if (signal?.aborted) queueMicrotask(this.onAbort);
+    this.#source = started.source;
+    this.#kinds = started.kinds;
+    this.#types = types;
+    this.#owner = owner;
+    this.#signal = signal;
+    signal?.addEventListener('abort', this.#onAbort, { once: true });
+    if (signal?.aborted) queueMicrotask(this.#onAbort);
     // Only overruns and the end come as batches: take them as they come.
-    const source = this.source;
+    const source = this.#source;
     this.done = (async () => {
       try {
         for (let b = await source.next(); b !== null; b = await source.next()) source.release(b);
       } finally {
-        this.close();
+        void this.close();
       }
     })();
     this.done.catch(() => undefined); // a failure is for whoever awaits done; unawaited, it is not unhandled
   }
 
+  /** @internal */
+  static start(native: NativeConntrack, owner: EventOwner, options: CountEventOptions, site: CallSite): EventCounter {
+    const o = normalizeEventOptions(options, 'countEvents()');
+    return new EventCounter(native, owner, o.nativeFilter, o.types, o.tuning, o.signal, site);
+  }
+
   /** Events counted so far, by type (every type asked for, from 0). */
   get counts(): Partial<Record<EventType, number>> {
     const out: Partial<Record<EventType, number>> = {};
-    for (const t of this.types) out[t] = 0;
-    this.source.counted().forEach((counted, tag) => {
-      COUNTED[this.kinds[tag]!].forEach((t, k) => {
+    for (const t of this.#types) out[t] = 0;
+    this.#source.counted().forEach((counted, tag) => {
+      COUNTED[this.#kinds[tag]!].forEach((t, k) => {
         if (t in out) out[t] = counted[k]!;
       });
     });
@@ -211,49 +222,73 @@ export class EventCounter {
 
   /** The stream's counters: `matched` is the events counted, `overruns` the times the kernel dropped. */
   get stats(): StreamStats {
-    return { ...this.source.stats, lost: undefined };
+    return { ...this.#source.stats, lost: undefined };
   }
 
   /** Stops counting and releases the sockets; `counts` keeps the totals. Idempotent. */
-  close(): void {
-    this.signal?.removeEventListener('abort', this.onAbort);
-    this.source.close();
-    this.owner.forget(this.source);
+  async close(): Promise<void> {
+    this.#signal?.removeEventListener('abort', this.#onAbort);
+    this.#source.close();
+    this.#owner.forget(this.#source);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
   }
 }
 
 /** A live stream of events; iterate it once with `for await`. */
 export class EventStream extends LiveStream<ConntrackEvent> {
-  private overrunCount = 0;
-  private resyncs = 0;
-  private readonly kinds: readonly ('flow' | 'expect')[];
+  #overrunCount = 0;
+  #resyncs = 0;
+  readonly #kinds: readonly ('flow' | 'expect')[];
+  readonly #owner: EventOwner;
+  readonly #filter: FlowFilter;
+  readonly #resync: boolean;
 
-  /** @internal */
-  constructor(
+  private constructor(
     native: NativeConntrack,
-    private readonly owner: EventOwner,
-    private readonly filter: FlowFilter,
+    owner: EventOwner,
+    filter: FlowFilter,
     nativeFilter: NativeFilter,
     types: readonly EventType[],
     tuning: LiveTuning,
-    private readonly resync: boolean,
+    resync: boolean,
     signal: AbortSignal | undefined,
-    site: { stack: string },
+    site: CallSite,
   ) {
     const { source, kinds } = startEventReaders(native, owner, nativeFilter, types, { ...tuning, maxQueueRecords: 0, maxBatch: BATCH }, site);
     super(source, signal, () => owner.forget(source));
-    this.kinds = kinds;
+    this.#kinds = kinds;
+    this.#owner = owner;
+    this.#filter = filter;
+    this.#resync = resync;
+  }
+
+  /** @internal events() */
+  static start(native: NativeConntrack, owner: EventOwner, options: EventOptions, site: CallSite): EventStream {
+    const o = normalizeEventOptions(options);
+    return new EventStream(native, owner, o.filter, o.nativeFilter, o.types, o.tuning, o.resync, o.signal, site);
+  }
+
+  /**
+   * @internal A stream of flow events with a filter of its own for the resynchronisation's
+   * dump (watch(): the socket's filter leaves out the fields an entry can change).
+   */
+  static forWatch(native: NativeConntrack, owner: EventOwner, filter: FlowFilter, nativeFilter: NativeFilter, tuning: LiveTuning, signal: AbortSignal | undefined, site: CallSite): EventStream {
+    return new EventStream(native, owner, filter, nativeFilter, ['new', 'update', 'destroy'], tuning, true, signal, site);
   }
 
   /** Times the kernel reported lost events on this stream. */
   get overruns(): number {
-    return this.overrunCount;
+    return this.#overrunCount;
   }
 
+  /** @internal */
   protected decode(batch: RawBatch): ConntrackEvent[] {
     const out: ConntrackEvent[] = [];
     const words = new Uint32Array(batch.buffer);
-    if (this.kinds[batch.tag] === 'flow') {
+    if (this.#kinds[batch.tag] === 'flow') {
       const flows = decodeFlows(batch.buffer, batch.strings, batch.count);
       for (let i = 0; i < flows.length; i++) {
         const portid = recordPortId(words, i);
@@ -270,18 +305,18 @@ export class EventStream extends LiveStream<ConntrackEvent> {
     }
     // The records of a batch were read before the overrun that closed it.
     if (batch.overruns > 0) {
-      this.overrunCount += batch.overruns;
-      out.push(new OverrunItem(this.overrunCount, batch.rcvbuf));
-      if (this.resync) this.resyncs++;
+      this.#overrunCount += batch.overruns;
+      out.push(new OverrunItem(this.#overrunCount, batch.rcvbuf));
+      if (this.#resync) this.#resyncs++;
     }
     return out;
   }
 
-  /** After an overrun, with `resync`: the table as it is now. */
+  /** @internal After an overrun, with `resync`: the table as it is now. */
   protected override async between(): Promise<ConntrackEvent | undefined> {
-    if (this.resyncs === 0) return undefined;
-    this.resyncs = 0;
-    return new ResyncItem(await this.owner.list(this.filter).toArray());
+    if (this.#resyncs === 0) return undefined;
+    this.#resyncs = 0;
+    return new ResyncItem(await this.#owner.list(this.#filter).toArray());
   }
 }
 

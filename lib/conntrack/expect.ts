@@ -7,7 +7,7 @@ import { makeTuple } from './flow.js';
 import { ExpectPresent, ExpectWord, TupleWord } from '../core/layout.js';
 import type { NativeConntrack, NativeTuple } from '../core/native.js';
 import { BatchSource } from '../core/reader.js';
-import { RecordStream, type StreamOwner } from '../core/stream.js';
+import { Dump, type RecordStream, type StreamOwner } from '../core/stream.js';
 import { type TupleInput, normalizeTuple, tupleToInput } from './tuple.js';
 import type { Family, ProtocolName, Tuple } from './types.js';
 import { assertKnownKeys, assertObject, describeValue, integer, list, optionalInteger } from '../core/validate.js';
@@ -245,16 +245,37 @@ function normalizeExpectation(input: ExpectationInput, where: string): Record<st
   return spec;
 }
 
+/** Options of expectations.flush(). */
+export interface ExpectationFlushOptions {
+  /** Only the expectations of this family. */
+  family?: Family;
+  /** Only the expectations of this helper ('ftp', 'sip', ...). */
+  helper?: string;
+}
+
+/** @internal What the expectation table needs of its handle. */
+export interface ExpectationsOwner extends StreamOwner {
+  track(source: BatchSource): void;
+}
+
 /** The expectation table of a Conntrack handle (`ct.expectations`). */
 export class Expectations {
-  constructor(
-    private readonly native: () => NativeConntrack,
-    private readonly owner: StreamOwner & { track(source: BatchSource): void },
-  ) {}
+  readonly #native: () => NativeConntrack;
+  readonly #owner: ExpectationsOwner;
+
+  private constructor(native: () => NativeConntrack, owner: ExpectationsOwner) {
+    this.#native = native;
+    this.#owner = owner;
+  }
+
+  /** @internal */
+  static of(native: () => NativeConntrack, owner: ExpectationsOwner): Expectations {
+    return new Expectations(native, owner);
+  }
 
   /** Streams the expectations (conntrack -L expect). */
   list(filter: ExpectationFilter = {}): RecordStream<Expectation> {
-    const native = this.native();
+    const native = this.#native();
     assertObject(filter, 'expectations.list() filter');
     assertKnownKeys(filter, ['family'], 'expectations.list() filter');
     if (filter.family !== undefined && filter.family !== 'ipv4' && filter.family !== 'ipv6') {
@@ -263,17 +284,17 @@ export class Expectations {
     const family = filter.family === 'ipv4' ? AF_INET : filter.family === 'ipv6' ? AF_INET6 : 0;
     const site = callSite(this.list);
     void native;
-    return new RecordStream(this.owner, decodeExpectations, () => {
-      const live = this.native(); // the handle may have been closed since list()
+    return new Dump(this.#owner, decodeExpectations, () => {
+      const live = this.#native(); // the handle may have been closed since list()
       const source = new BatchSource((onBatch) => live.expectDump(family, onBatch), site, 'expectation dump');
-      this.owner.track(source);
+      this.#owner.track(source);
       return source;
     });
   }
 
   /** The expectation with this expected tuple, or null. */
   async get(tuple: TupleInput): Promise<Expectation | null> {
-    const native = this.native();
+    const native = this.#native();
     const t = normalizeTuple(tuple, 'expectations.get() tuple');
     const site = callSite(this.get);
     const [buffer, strings, count] = await settle(site, 'expectation get', native.expectGet(t));
@@ -282,7 +303,7 @@ export class Expectations {
 
   /** Per-CPU counters of the expectation table (conntrack -S expect), one object per CPU. */
   async stats(): Promise<ExpectationCpuStats[]> {
-    const native = this.native();
+    const native = this.#native();
     const site = callSite(this.stats);
     const rows = await settle(site, 'expectation statistics', native.stats(true));
     return rows.map(([cpu, values]) => {
@@ -294,7 +315,7 @@ export class Expectations {
 
   /** Creates an expectation (conntrack -I expect); EEXIST when it exists. */
   async create(input: ExpectationInput): Promise<void> {
-    const native = this.native();
+    const native = this.#native();
     const spec = normalizeExpectation(input, 'expectations.create()');
     const site = callSite(this.create);
     await settle(site, 'expectation create', native.expectCreate(spec));
@@ -302,7 +323,7 @@ export class Expectations {
 
   /** Deletes the expectation with this expected tuple (or this Expectation, id checked). */
   async delete(target: TupleInput | Expectation): Promise<void> {
-    const native = this.native();
+    const native = this.#native();
     const isExpectation = typeof target === 'object' && target !== null && 'mask' in target && 'master' in target;
     if (isExpectation && ((target as Expectation).tuple === null || typeof (target as Expectation).tuple !== 'object')) {
       throw new TypeError(`expectations.delete() target.tuple must be the expectation's tuple, got ${describeValue((target as Expectation).tuple)}`);
@@ -316,8 +337,8 @@ export class Expectations {
   }
 
   /** Deletes every expectation, or those of one family or helper (conntrack -F expect). */
-  async flush(options: { family?: Family; helper?: string } = {}): Promise<void> {
-    const native = this.native();
+  async flush(options: ExpectationFlushOptions = {}): Promise<void> {
+    const native = this.#native();
     assertObject(options, 'expectations.flush() options');
     assertKnownKeys(options, ['family', 'helper'], 'expectations.flush() options');
     if (options.family !== undefined && options.family !== 'ipv4' && options.family !== 'ipv6') {

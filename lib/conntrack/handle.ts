@@ -3,24 +3,25 @@
 import { constants } from 'node:os';
 
 import { CPU_STAT_NAMES, CT_MSG } from './constants.js';
-import { ClosedError, NfctError, callSite, settle, withCallSite } from '../core/errors.js';
+import { type CallSite, ClosedError, NfctError, callSite, settle, withCallSite } from '../core/errors.js';
 import { addon, type NativeConntrack, type NativeFilter } from '../core/native.js';
 import { type NetnsOption, openInNamespace } from '../core/netns.js';
 import { BatchSource } from '../core/reader.js';
-import { RecordStream } from '../core/stream.js';
+import { Dump, RecordStream } from '../core/stream.js';
 import { assertKnownKeys, assertObject, boolean, describeValue, integer, optionalInteger } from '../core/validate.js';
-import { type AggregateOptions, type AggregateResult, decodeGroups, normalizeAggregate, sortNumber } from './aggregate.js';
-import { type BulkHandle, type BulkOptions, type DeleteEachOptions, deleteEach, deleteWhere, drain, updateWhere } from './bulk.js';
+import { type AggregateOptions, type AggregateResult, decodeGroups, type LegacyAggregateOptions, normalizeAggregate, sortNumber } from './aggregate.js';
+import { type BulkHandle, type DeleteEachOptions, type DeleteWhereOptions, type FlowUpdate, type UpdateWhereOptions, deleteEach, deleteWhere, drain, legacyBulk, updateWhere } from './bulk.js';
 import { type CreateManyOptions, type CreateManyResult, MODE, type RestoreOptions, type RestoreResult, createMany, restore } from './create-many.js';
-import { type CountEventOptions, EventCounter, type EventOptions, EventStream, normalizeEventOptions } from './events.js';
+import { type CountEventOptions, EventCounter, type EventOptions, EventStream } from './events.js';
 import { Expectations } from './expect.js';
 import { type FlowFilter, normalizeFilter } from './filter.js';
-import { FlowRecordStream, type FlowsOptions, normalizeFlowsOptions } from '../flows/stream.js';
+import { FlowRecordStream, type FlowsOptions } from '../flows/stream.js';
 import { decodeFlows } from './flow.js';
 import { type FlowChanges, type FlowInput, type NativeFlowSpec, normalizeChanges, normalizeFlowInput, packFlowSpecs } from './flowspec.js';
 import { LINE_FORMAT_KEYS, type LineFormat, lineFormat, textChunk } from './line-format.js';
 import { type TupleInput, normalizeTuple } from './tuple.js';
-import type { CpuStats, Flow } from './types.js';
+import type { CpuStats, Family, Flow } from './types.js';
+import { TableWatch, type WatchOptions } from './watch.js';
 
 const { ENOENT } = constants.errno;
 
@@ -49,20 +50,43 @@ const LIST_KEYS = ['table', 'zeroCounters', 'kernelFilter', 'batchSize'] as cons
 /** Options of listText(): list()'s, and the -o flags of the lines. */
 export interface ListTextOptions extends ListOptions, LineFormat {}
 
+/**
+ * An entry named by its id alone, for delete(): the table is dumped to find the entry with this
+ * id. Ids are 32-bit hashes and two entries can share one (see Flow.id); the first found goes.
+ */
+export interface DeleteById {
+  id: number;
+}
+
+/** Options of flush(). */
+export interface FlushOptions {
+  /** Only the entries of this family (default: every entry). */
+  family?: Family;
+}
+
 /** A streamed dump of flows (see RecordStream). */
-export class FlowStream extends RecordStream<Flow> {}
+export class FlowStream extends RecordStream<Flow> {
+  private constructor(owner: Conntrack, start: () => BatchSource) {
+    super(owner, decodeFlows, start);
+  }
+
+  /** @internal */
+  static of(owner: Conntrack, start: () => BatchSource): FlowStream {
+    return new FlowStream(owner, start);
+  }
+}
 
 /** A handle on one namespace's conntrack table. */
 export class Conntrack {
-  private native: NativeConntrack | undefined;
-  private readonly sources = new Set<BatchSource>();
+  #native: NativeConntrack | undefined;
+  readonly #sources = new Set<BatchSource>();
 
   private constructor(
     native: NativeConntrack,
     /** The namespace file this handle works in, or null for the caller's own. */
     readonly netnsPath: string | null,
   ) {
-    this.native = native;
+    this.#native = native;
   }
 
   /** Opens a handle; with `netns`, every socket it uses is opened inside that namespace. */
@@ -71,32 +95,39 @@ export class Conntrack {
     return new Conntrack(native, path);
   }
 
-  private handle(what: string): NativeConntrack {
-    if (!this.native) throw new ClosedError(`Conntrack handle (${what} after close())`);
-    return this.native;
+  #handle(what: string): NativeConntrack {
+    if (!this.#native) throw new ClosedError(`Conntrack handle (${what} after close())`);
+    return this.#native;
   }
 
   /** The expectation table of this namespace. */
-  readonly expectations = new Expectations(() => this.handle('expectations'), this);
+  readonly expectations: Expectations = Expectations.of(() => this.#handle('expectations'), this);
 
-  private createOne(native: NativeConntrack, spec: NativeFlowSpec, mode: number): Promise<boolean> {
+  #createOne(native: NativeConntrack, spec: NativeFlowSpec, mode: number): Promise<boolean> {
     const { words, helpers } = packFlowSpecs([spec]);
     return native.create(words, helpers, mode);
   }
 
+  /** @internal For tests: puts another native handle in place (a recorder); returns the one it had. */
+  replaceNative(native: NativeConntrack): NativeConntrack | undefined {
+    const had = this.#native;
+    this.#native = native;
+    return had;
+  }
+
   /** @internal */
   track(source: BatchSource): void {
-    this.sources.add(source);
+    this.#sources.add(source);
   }
 
   /** @internal */
   forget(source: BatchSource): void {
-    this.sources.delete(source);
+    this.#sources.delete(source);
   }
 
   /** Streams the table's flows that match the filter. */
   list(query: ListOptions = {}): FlowStream {
-    return this.dump(query, 'list()', LIST_KEYS, (start) => new FlowStream(this, decodeFlows, start), callSite(this.list));
+    return this.#dump(query, 'list()', LIST_KEYS, (start) => FlowStream.of(this, start), callSite(this.list));
   }
 
   /**
@@ -113,12 +144,12 @@ export class Conntrack {
    */
   listText(query: ListTextOptions = {}): RecordStream<Buffer> {
     // dump() checks the handle and the options first; the -o flags are read once they are known to be there.
-    return this.dump(query, 'listText()', [...LIST_KEYS, ...LINE_FORMAT_KEYS], (start) => new RecordStream(this, textChunk(lineFormat(query, 'listText() options')), start), callSite(this.listText));
+    return this.#dump(query, 'listText()', [...LIST_KEYS, ...LINE_FORMAT_KEYS], (start) => new Dump(this, textChunk(lineFormat(query, 'listText() options')), start), callSite(this.listText));
   }
 
   /** list() and listText(): checks the options, and makes the stream that dumps on iteration. */
-  private dump<S>(query: ListOptions, call: string, keys: readonly string[], make: (start: () => BatchSource) => S, site: { stack: string }): S {
-    this.handle(call);
+  #dump<S>(query: ListOptions, call: string, keys: readonly string[], make: (start: () => BatchSource) => S, site: CallSite): S {
+    this.#handle(call);
     const where = `${call} options`;
     const raw: unknown = query;
     assertObject(raw, where);
@@ -135,20 +166,20 @@ export class Conntrack {
     const msg =
       table === 'dying' ? CT_MSG.GET_DYING : table === 'unconfirmed' ? CT_MSG.GET_UNCONFIRMED : zero ? CT_MSG.GET_CTRZERO : CT_MSG.GET;
     return make(() => {
-      const live = this.handle(`iterating ${call}`);
+      const live = this.#handle(`iterating ${call}`);
       const source = new BatchSource(
         (onBatch) => live.dump(filter, msg, onBatch, { maxBatch, maxQueueRecords: 3 * maxBatch }),
         site,
         'conntrack dump',
       );
-      this.sources.add(source);
+      this.#sources.add(source);
       return source;
     });
   }
 
   /** The entry with this original tuple (or a Flow's), or null when there is none. */
   async get(tuple: TupleInput | Flow): Promise<Flow | null> {
-    const native = this.handle('get()');
+    const native = this.#handle('get()');
     const t = normalizeTuple(tuple, 'get() tuple');
     const [buffer, strings, count] = await settle(callSite(this.get), 'conntrack get', native.get(t));
     return count > 0 ? decodeFlows(buffer, strings, count)[0]! : null;
@@ -156,7 +187,7 @@ export class Conntrack {
 
   /** How many entries the table holds (in this namespace). */
   async count(): Promise<number> {
-    const native = this.handle('count()');
+    const native = this.#handle('count()');
     const [entries] = await settle(callSite(this.count), 'conntrack count', native.count());
     return entries;
   }
@@ -166,14 +197,14 @@ export class Conntrack {
    * kernel applies it to this namespace (null on kernels that do not report it).
    */
   async usage(): Promise<{ count: number; max: number | null }> {
-    const native = this.handle('usage()');
+    const native = this.#handle('usage()');
     const [count, max] = await settle(callSite(this.usage), 'conntrack count', native.count());
     return { count, max: max < 0 ? null : max };
   }
 
   /** Per-CPU statistics (conntrack -S). */
   async stats(): Promise<CpuStats[]> {
-    const native = this.handle('stats()');
+    const native = this.#handle('stats()');
     const rows = await settle(callSite(this.stats), 'conntrack statistics', native.stats());
     return rows.map(([cpu, values]) => {
         const row: Record<string, number> = { cpu };
@@ -194,9 +225,7 @@ export class Conntrack {
    * socket BPF program where it can). Overruns are items of the stream, never its end.
    */
   events(options: EventOptions = {}): EventStream {
-    const native = this.handle('events()');
-    const o = normalizeEventOptions(options);
-    return new EventStream(native, this, o.filter, o.nativeFilter, o.types, o.tuning, o.resync, o.signal, callSite(this.events));
+    return EventStream.start(this.#handle('events()'), this, options, callSite(this.events));
   }
 
   /**
@@ -205,29 +234,44 @@ export class Conntrack {
    * the same at any event rate. Overruns are counted in `stats.overruns`.
    */
   countEvents(options: CountEventOptions = {}): EventCounter {
-    const native = this.handle('countEvents()');
-    const o = normalizeEventOptions(options, 'countEvents()');
-    return new EventCounter(native, this, o.nativeFilter, o.types, o.tuning, o.signal, callSite(this.countEvents));
+    return EventCounter.start(this.#handle('countEvents()'), this, options, callSite(this.countEvents));
   }
 
   /** Flow records: one per finished connection, from DESTROY events (see lib/flows/stream.ts). */
   flows(options: FlowsOptions = {}): FlowRecordStream {
-    const native = this.handle('flows()');
-    return new FlowRecordStream(native, this, normalizeFlowsOptions(options), callSite(this.flows));
+    return FlowRecordStream.start(this.#handle('flows()'), this, options, callSite(this.flows));
+  }
+
+  /**
+   * The table, live: a snapshot, then every change, kept in `flows` (a Map by flowKey()). It
+   * subscribes to events before it reads the table, so nothing is missed in between; after
+   * the kernel dropped events it reads the table again and yields that snapshot (`reason:
+   * 'overrun'`); every `refresh` seconds it checks the entries of its first snapshot it has
+   * heard nothing of (an entry made while no socket listened to conntrack events sends none,
+   * not even when it goes). Takes list()'s filter and the live stream options.
+   *
+   * ```ts
+   * const table = ct.watch({ protocol: 'tcp' });
+   * await table.ready; // table.flows holds the table
+   * for await (const change of table) if (change.type === 'new') console.log(change.key);
+   * ```
+   */
+  watch(options: WatchOptions = {}): TableWatch {
+    return TableWatch.start(this.#handle('watch()'), this, options, callSite(this.watch));
   }
 
   /** Creates an entry; fails with NfctError EEXIST when it exists (conntrack -I). */
   async create(flow: FlowInput | Flow): Promise<void> {
-    const native = this.handle('create()');
+    const native = this.#handle('create()');
     const spec = normalizeFlowInput(flow, 'create() flow');
-    await settle(callSite(this.create), 'conntrack create', this.createOne(native, spec, MODE.CREATE));
+    await settle(callSite(this.create), 'conntrack create', this.#createOne(native, spec, MODE.CREATE));
   }
 
   /** Creates an entry unless it exists (conntrack -A); resolves whether it created one. */
   async add(flow: FlowInput | Flow): Promise<boolean> {
-    const native = this.handle('add()');
+    const native = this.#handle('add()');
     const spec = normalizeFlowInput(flow, 'add() flow');
-    return settle(callSite(this.add), 'conntrack add', this.createOne(native, spec, MODE.ADD));
+    return settle(callSite(this.add), 'conntrack add', this.#createOne(native, spec, MODE.ADD));
   }
 
   /**
@@ -235,7 +279,7 @@ export class Conntrack {
    * TCP state. Fails with NfctError ENOENT when there is no such entry.
    */
   async update(target: TupleInput | Flow, changes: FlowChanges): Promise<void> {
-    const native = this.handle('update()');
+    const native = this.#handle('update()');
     const spec = normalizeChanges(target, changes, 'update()');
     const site = callSite(this.update);
     if (spec.status !== undefined) {
@@ -245,15 +289,15 @@ export class Conntrack {
       if (count === 0) throw withCallSite(new NfctError(ENOENT, 'netlink', 'no such entry'), site, 'conntrack update');
       spec.status = (spec.status | decodeFlows(buffer, strings, count)[0]!.status.bits) >>> 0;
     }
-    await settle(site, 'conntrack update', this.createOne(native, spec, MODE.UPDATE));
+    await settle(site, 'conntrack update', this.#createOne(native, spec, MODE.UPDATE));
   }
 
   /**
    * Deletes one entry, given by its original tuple, a Flow (its id must still match), or
    * `{ id }` (found by a dump first). Fails with NfctError ENOENT when there is none.
    */
-  async delete(target: TupleInput | Flow | { id: number }): Promise<void> {
-    const native = this.handle('delete()');
+  async delete(target: TupleInput | Flow | DeleteById): Promise<void> {
+    const native = this.#handle('delete()');
     const site = callSite(this.delete);
     assertObject(target, 'delete() target');
     const keys = Object.keys(target);
@@ -275,86 +319,103 @@ export class Conntrack {
   }
 
 
-  /** @internal What the bulk operations (bulk.ts) use of this handle. */
-  private readonly bulk: BulkHandle = {
-    native: (call) => this.handle(call),
+  /** What the bulk operations (bulk.ts) use of this handle. */
+  readonly #bulk: BulkHandle = {
+    native: (call) => this.#handle(call),
     track: (source) => this.track(source),
     forget: (source) => this.forget(source),
     list: (query) => this.list(query),
   };
 
   /**
-   * Deletes every entry matching the filter (the same filters as list()) and resolves how
-   * many it deleted; with `dryRun`, how many it would delete. Any filter but one of family,
-   * mark and status only is a dump whose matches are deleted in batches as it goes; entries
-   * that vanish in between are not counted, and are not errors. A filter of family, mark and
-   * status only is handed to the kernel's own flush, which deletes without a dump and says
-   * nothing of how many: the count is then how much the table shrank meanwhile, exact unless
-   * something else changes the namespace's table at the same moment.
+   * Deletes every entry matching the filter (list()'s filter fields, in `options`) and
+   * resolves how many it deleted; with `dryRun`, how many it would delete. Any filter but one
+   * of family, mark and status only is a dump whose matches are deleted in batches as it goes;
+   * entries that vanish in between are not counted, and are not errors. A filter of family,
+   * mark and status only is handed to the kernel's own flush, which deletes without a dump and
+   * says nothing of how many: the count is then how much the table shrank meanwhile, exact
+   * unless something else changes the namespace's table at the same moment.
+   *
+   * ```ts
+   * const n = await ct.deleteWhere({ protocol: 'udp', dstPort: 53, dryRun: true });
+   * ```
    */
-  async deleteWhere(filter: FlowFilter & { kernelFilter?: boolean }, options: { dryRun?: boolean } = {}): Promise<number> {
-    return deleteWhere(this.bulk, callSite(this.deleteWhere), filter, options);
+  deleteWhere(options: DeleteWhereOptions): Promise<number>;
+  /** @deprecated since 0.2.0: one object, `deleteWhere({ ...filter, dryRun })` (NFCT_DEP001). */
+  deleteWhere(filter: DeleteWhereOptions, options: DeleteWhereOptions): Promise<number>;
+  async deleteWhere(options: DeleteWhereOptions, old?: DeleteWhereOptions): Promise<number> {
+    const merged = old === undefined ? options : legacyBulk('NFCT_DEP001', 'deleteWhere()', options, old, 'deleteWhere({ ...filter, dryRun })');
+    return deleteWhere(this.#bulk, callSite(this.deleteWhere), merged);
   }
 
   /**
-   * Groups the entries (those matching `filter`, or all) by one or more keys and resolves the
-   * top groups with their entry counts, and packet and byte sums where accounting is on. The
-   * grouping runs in native code over the dump as it arrives: no Flow is built, and memory
-   * grows with the number of groups, not of entries.
+   * Groups the entries (those matching the filter fields in `options`, or all) by one or more
+   * keys and resolves the top groups with their entry counts, and packet and byte sums where
+   * accounting is on. The grouping runs in native code over the dump as it arrives: no Flow is
+   * built, and memory grows with the number of groups, not of entries. The keys are named as
+   * the filter's fields: `srcPort`, `dstPort`, `replySrc`.
    *
    * ```ts
    * const { groups } = await ct.aggregate({ by: ['src'], top: 5 });
-   * const stale = await ct.aggregate({ by: 'dnat', filter: { protocol: 'udp', status: 'DST_NAT' } });
+   * const stale = await ct.aggregate({ by: 'dnat', protocol: 'udp', status: 'DST_NAT' });
    * ```
    */
-  async aggregate(options: AggregateOptions): Promise<AggregateResult> {
-    const native = this.handle('aggregate()');
+  aggregate(options: AggregateOptions): Promise<AggregateResult>;
+  /** @deprecated since 0.2.0: the filter's fields beside `by`, `aggregate({ by, ...filter })`; keys 'srcPort'/'dstPort' (NFCT_DEP004, NFCT_DEP005). */
+  aggregate(options: LegacyAggregateOptions): Promise<AggregateResult>;
+  async aggregate(options: AggregateOptions | LegacyAggregateOptions): Promise<AggregateResult> {
+    const native = this.#handle('aggregate()');
     const n = normalizeAggregate(options, 'aggregate()');
-    const nf = normalizeFilter(options.filter ?? {}, 'aggregate() options.filter');
-    nf.kernel = boolean(options.kernelFilter, 'aggregate() options.kernelFilter') ?? true;
+    const nf = normalizeFilter(n.filter, 'aggregate() options', ['kernelFilter']);
+    nf.kernel = boolean(n.filter.kernelFilter, 'aggregate() options.kernelFilter') ?? true;
     const site = callSite(this.aggregate);
     const sort = sortNumber(n.sort);
     const source = new BatchSource((onBatch) => native.aggregate(nf, n.keys, sort, n.top, onBatch), site, 'conntrack aggregate');
-    const last = await drain(this.bulk, source);
+    const last = await drain(this.#bulk, source);
     const [, groups = 0] = source.tally ?? [];
     return last ? decodeGroups(n, last.buffer, last.strings, last.count, groups) : decodeGroups(n, new ArrayBuffer(0), '', 0, 0);
   }
 
   /**
-   * Deletes the entries that match the filter (and `options.match`, when given) and reports
-   * each batch of deleted entries, as they were just before, to `onDeleted` (awaited before
-   * the next batch: a slow consumer slows the dump, memory stays flat). Runs on a dump: each
-   * batch of matches becomes one run of delete requests (many to a system call) while the
-   * dump goes on. Entries that vanish in between are neither reported nor errors; each delete
-   * names the entry's id, so an entry replaced meanwhile is left alone. Resolves how many it
-   * deleted.
+   * Deletes the entries that match the filter fields of `options` (and `match`, when given)
+   * and reports each batch of deleted entries, as they were just before, to `onDeleted`
+   * (awaited before the next batch: a slow consumer slows the dump, memory stays flat). Runs
+   * on a dump: each batch of matches becomes one run of delete requests (many to a system
+   * call) while the dump goes on. Entries that vanish in between are neither reported nor
+   * errors; each delete names the entry's id, so an entry replaced meanwhile is left alone.
+   * Resolves how many it deleted.
    */
-  async deleteEach(
-    filter: FlowFilter & { kernelFilter?: boolean },
-    options: DeleteEachOptions = {},
-  ): Promise<number> {
-    return deleteEach(this.bulk, callSite(this.deleteEach), filter, options);
+  deleteEach(options: DeleteEachOptions): Promise<number>;
+  /** @deprecated since 0.2.0: one object, `deleteEach({ ...filter, ...options })` (NFCT_DEP002). */
+  deleteEach(filter: DeleteEachOptions, options: DeleteEachOptions): Promise<number>;
+  async deleteEach(options: DeleteEachOptions, old?: DeleteEachOptions): Promise<number> {
+    const merged = old === undefined ? options : legacyBulk('NFCT_DEP002', 'deleteEach()', options, old, 'deleteEach({ ...filter, ...options })');
+    return deleteEach(this.#bulk, callSite(this.deleteEach), merged);
   }
 
   /**
-   * Changes the entries that match the filter (and `options.match`). `changes` is what to
-   * change on each, or a function of the entry giving its changes (null: leave this one).
-   * Each batch of matches becomes one run of update requests while the dump goes on; status
-   * bits are added to each entry's own. `onUpdated` gets each batch of changed entries as they
-   * are after the change (mark, status, labels, timeout). Entries that vanish in between are
-   * skipped. Resolves how many it changed.
+   * Changes the entries that match the filter fields of `options` (and `match`). `changes` is
+   * what to change on each, or a function of the entry giving its changes (null: leave this
+   * one). Each batch of matches becomes one run of update requests while the dump goes on;
+   * status bits are added to each entry's own. `onUpdated` gets each batch of changed entries
+   * as they are after the change (mark, status, labels, timeout). Entries that vanish in
+   * between are skipped. Resolves how many it changed.
+   *
+   * ```ts
+   * await ct.updateWhere({ protocol: 'tcp', dstPort: 80 }, { mark: 1 });
+   * ```
    */
-  async updateWhere(
-    filter: FlowFilter & { kernelFilter?: boolean },
-    changes: FlowChanges | ((flow: Flow) => FlowChanges | null),
-    options: BulkOptions & { onUpdated?: (flows: Flow[]) => void | Promise<void> } = {},
-  ): Promise<number> {
-    return updateWhere(this.bulk, callSite(this.updateWhere), filter, changes, options);
+  updateWhere(options: UpdateWhereOptions, changes: FlowUpdate): Promise<number>;
+  /** @deprecated since 0.2.0: `updateWhere({ ...filter, ...options }, changes)` (NFCT_DEP003). */
+  updateWhere(filter: UpdateWhereOptions, changes: FlowUpdate, options: UpdateWhereOptions): Promise<number>;
+  async updateWhere(options: UpdateWhereOptions, changes: FlowUpdate, old?: UpdateWhereOptions): Promise<number> {
+    const merged = old === undefined ? options : legacyBulk('NFCT_DEP003', 'updateWhere()', options, old, 'updateWhere({ ...filter, ...options }, changes)');
+    return updateWhere(this.#bulk, callSite(this.updateWhere), merged, changes);
   }
 
   /** Deletes every entry, or those of one family (conntrack -F). */
-  async flush(options: { family?: 'ipv4' | 'ipv6' } = {}): Promise<void> {
-    const native = this.handle('flush()');
+  async flush(options: FlushOptions = {}): Promise<void> {
+    const native = this.#handle('flush()');
     const raw: unknown = options;
     assertObject(raw, 'flush() options');
     assertKnownKeys(raw, ['family'], 'flush() options');
@@ -367,7 +428,7 @@ export class Conntrack {
    * do not stop the rest. Accepts any iterable or async iterable.
    */
   async createMany(flows: Iterable<FlowInput | Flow> | AsyncIterable<FlowInput | Flow>, options: CreateManyOptions = {}): Promise<CreateManyResult> {
-    return createMany(this.bulk, callSite(this.createMany), flows, options);
+    return createMany(this.#bulk, callSite(this.createMany), flows, options);
   }
 
   /**
@@ -383,24 +444,27 @@ export class Conntrack {
    * ASCII, as every save file is, are read where they are, with no string made of them.
    */
   async restore(text: string | Uint8Array, options: RestoreOptions = {}): Promise<RestoreResult> {
-    return restore(this.bulk, callSite(this.restore), text, options);
+    return restore(this.#bulk, callSite(this.restore), text, options);
   }
 
-  /** Closes the handle and every dump still running on it. Idempotent. */
-  close(): void {
-    const native = this.native;
+  /**
+   * Closes the handle and every dump and stream still running on it; resolves once their
+   * sockets are closed. Idempotent.
+   */
+  async close(): Promise<void> {
+    const native = this.#native;
     if (!native) return;
-    this.native = undefined;
-    for (const s of this.sources) s.close();
-    this.sources.clear();
+    this.#native = undefined;
+    for (const s of this.#sources) s.close();
+    this.#sources.clear();
     native.close();
   }
 
   get closed(): boolean {
-    return this.native === undefined;
+    return this.#native === undefined;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    this.close();
+    await this.close();
   }
 }

@@ -95,13 +95,21 @@ export function formatExpectationXml(e: Expectation, options: ExpectationXmlOpti
   return `${s}</meta></flow>`;
 }
 
+/** Options of formatExpectationEvent(): conntrack's `-o timestamp` and `-o xml`. */
+export interface ExpectationEventFormatOptions {
+  /** The `[seconds.microseconds]` prefix (or, with `xml`, the `<when>` element). */
+  timestamp?: boolean;
+  /** The `<flow type="...">` line instead of the text line. */
+  xml?: boolean;
+}
+
 /**
  * One line of `conntrack -E expect`. With `timestamp`, the prefix that command prints, whose
  * format differs from the flow events' (`[%-8ld.%-6ld]`: microseconds padded with blanks on
  * the right, not zeros on the left). With `xml`, the `<flow type="...">` line instead (and
  * with `timestamp`, its `<when>` element).
  */
-export function formatExpectationEvent(event: ExpectationEvent, options: { timestamp?: boolean; xml?: boolean } = {}): string {
+export function formatExpectationEvent(event: ExpectationEvent, options: ExpectationEventFormatOptions = {}): string {
   const type = event.type === 'expect-destroy' ? 'destroy' : 'new';
   if (options.xml) return formatExpectationXml(event.expectation, { type, when: options.timestamp ? event.timestamp : undefined });
   const prefix = options.timestamp ? expectationTimePrefix(event.timestamp) : '';

@@ -47,7 +47,12 @@ export interface GreTuple extends TupleBase {
 /** A tuple of any protocol (the master tuple of a related flow can be of any). */
 export type Tuple = TupleBase | PortTuple | IcmpTuple | GreTuple;
 
-/** Traffic of one direction of an entry (with nf_conntrack_acct on). */
+/**
+ * Packet and byte counters of one direction. The kernel keeps them as 64-bit numbers; a
+ * `number` holds them exactly up to 2^53 (8 PiB of bytes in one direction of one flow), which
+ * no flow reaches, so they are numbers, not bigints (timestamps, in nanoseconds since the epoch,
+ * pass 2^53 and are bigints).
+ */
 export interface Counters {
   /** Packets seen. */
   packets: number;
@@ -183,7 +188,14 @@ interface FlowBase {
   family: Family;
   /** IP protocol number. */
   protonum: number;
-  /** The entry's id (CTA_ID); stable for its lifetime. */
+  /**
+   * The entry's id (CTA_ID): a 32-bit hash the kernel computes from the entry (its address and
+   * tuples, with a key chosen at boot), stable while the entry lives. It is not unique: in a
+   * table of tens of thousands of entries two often share one, and a new entry may take a gone
+   * one's. Key a map with flowKey(flow) (the original tuple and zone), not with the id. The
+   * kernel checks it on a delete or update (ct.delete(flow) leaves alone an entry replaced
+   * since), which is what it is for.
+   */
   id?: number;
   /** The entry's status bits (ASSURED, SEEN_REPLY, ...): test them by name, print their names. */
   status: Status;

@@ -66,7 +66,10 @@ export function loadError(err: unknown): NativeLoadError {
 
   if (/No native build was found/.test(text)) {
     return new NativeLoadError(
-      `${head}: no prebuilt binary fits this system (prebuilt: linux-x64 and linux-arm64 with glibc 2.28 or newer). ` +
+      `${head}: no prebuilt binary fits this system (prebuilt: linux-x64 and linux-arm64 with glibc 2.28 or newer), ` +
+        "and none was compiled: the package's install script compiles one, and it did not run (installed with " +
+        "--ignore-scripts, or left out by npm's install-script policy, which runs a dependency's script only when " +
+        'the project\'s "allowScripts" covers it: `npm install-scripts approve @x/nfct`). ' +
         `${buildAdvice()} (${text})`,
       undefined,
       err,

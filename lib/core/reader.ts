@@ -59,6 +59,7 @@ type Start = (onBatch: OnBatch) => NativeStream;
 const { BATCH_COUNT, BATCH_COST, BATCH_FINAL, BATCH_MALFORMED, BATCH_OVERRUNS, BATCH_RCVBUF, BATCH_RECEIVED, BATCH_TALLY, BATCH_TALLY_WORDS } = BatchCounter;
 const { STAT_COUNT_KINDS, STAT_COUNTED, STAT_MALFORMED, STAT_PEAK_BYTES, STAT_PEAK_RECORDS, STAT_POOLED_BYTES, STAT_QUEUED_BYTES, STAT_QUEUED_RECORDS, STAT_RECEIVED, STAT_SOCKET_BUFFER } = StreamStat;
 
+/** @internal */
 export class BatchSource {
   private readonly counts = { received: 0, matched: 0, malformed: 0, overruns: 0 };
   private peakRecords = 0;

@@ -3,7 +3,7 @@ import { describeValue, optionalInteger } from './validate.js';
 
 const MiB = 1 << 20;
 
-/** Options every live stream takes (events(), subscribe(), Trace streams). */
+/** Options every live stream takes (events(), countEvents(), flows(), watch(), subscribe(), Trace streams). */
 export interface LiveStreamOptions {
   /**
    * The socket receive buffer to start with, in bytes (default 32 MiB; root can exceed
@@ -61,61 +61,66 @@ export interface StreamStats extends ReaderStats {
   lost: number | undefined;
 }
 
-/** Whoever started the stream and tracks its running readers (a handle). */
+/** @internal Whoever started the stream and tracks its running readers (a handle). */
 export interface StreamOwner {
   forget(source: BatchSource): void;
 }
 
 /**
- * A streamed dump (flows, expectations): iterate it with `for await`. The dump starts when iteration starts;
- * memory stays bounded by a few batches however large the table, and leaving the loop
- * (break, return, throw) ends the dump and frees its socket.
+ * A streamed dump (flows, expectations): iterate it with `for await`. The dump starts when
+ * iteration starts; memory stays bounded by a few batches however large the table, and leaving
+ * the loop (break, return, throw), close() or disposal ends the dump and frees its socket.
  */
-export class RecordStream<T> implements AsyncIterable<T> {
-  private source: BatchSource | undefined;
+export abstract class RecordStream<T> implements AsyncIterable<T>, AsyncDisposable {
+  #source: BatchSource | undefined;
+  #closed = false;
+  readonly #owner: StreamOwner;
+  readonly #decode: (buffer: ArrayBuffer, strings: string, count: number) => T[];
+  readonly #start: () => BatchSource;
 
-  constructor(
-    private readonly owner: StreamOwner,
-    private readonly decode: (buffer: ArrayBuffer, strings: string, count: number) => T[],
-    private readonly start: () => BatchSource,
-  ) {}
+  /** @internal */
+  protected constructor(owner: StreamOwner, decode: (buffer: ArrayBuffer, strings: string, count: number) => T[], start: () => BatchSource) {
+    this.#owner = owner;
+    this.#decode = decode;
+    this.#start = start;
+  }
 
   /** Counters of the dump: messages the kernel sent, flows matched, malformed messages. */
   get stats(): ReaderStats {
-    return this.source?.stats ?? { received: 0, matched: 0, malformed: 0, overruns: 0, queuedRecords: 0, queuedBytes: 0, peakRecords: 0, peakBytes: 0, pooledBytes: 0, socketBuffer: 0 };
+    return this.#source?.stats ?? { received: 0, matched: 0, malformed: 0, overruns: 0, queuedRecords: 0, queuedBytes: 0, peakRecords: 0, peakBytes: 0, pooledBytes: 0, socketBuffer: 0 };
   }
 
-  private open(): BatchSource {
-    if (this.source) throw new Error('a stream can be iterated once; call list() again');
-    this.source = this.start();
-    return this.source;
+  #open(): BatchSource {
+    if (this.#source || this.#closed) throw new Error('a stream can be iterated once; call list() again');
+    this.#source = this.#start();
+    return this.#source;
+  }
+
+  #end(source: BatchSource): void {
+    source.close();
+    this.#owner.forget(source);
   }
 
   /** Starts the dump; a stream is iterated once. */
   [Symbol.asyncIterator](): AsyncIterator<T> {
-    const source = this.open();
-    const owner = this.owner;
+    const source = this.#open();
     let flows: T[] = [];
     let i = 0;
     const done: IteratorReturnResult<undefined> = { value: undefined, done: true };
-    const end = (): void => {
-      source.close();
-      owner.forget(source);
-    };
     const fill = async (): Promise<IteratorResult<T>> => {
       for (;;) {
         let batch;
         try {
           batch = await source.next();
         } catch (e) {
-          end();
+          this.#end(source);
           throw e;
         }
         if (batch === null) {
-          end();
+          this.#end(source);
           return done;
         }
-        flows = this.decode(batch.buffer, batch.strings, batch.count);
+        flows = this.#decode(batch.buffer, batch.strings, batch.count);
         source.release(batch);
         i = 0;
         if (flows.length > 0) return { value: flows[i++]!, done: false };
@@ -126,7 +131,7 @@ export class RecordStream<T> implements AsyncIterable<T> {
       next: () => (source.closed ? Promise.resolve(done) : i < flows.length ? Promise.resolve({ value: flows[i++]!, done: false }) : fill()),
       return: () => {
         flows = [];
-        end();
+        this.#end(source);
         return Promise.resolve(done);
       },
     };
@@ -134,18 +139,17 @@ export class RecordStream<T> implements AsyncIterable<T> {
 
   /** The same dump a batch at a time (an array of up to batchSize items per step). */
   async *batches(): AsyncGenerator<T[], void, undefined> {
-    const source = this.open();
+    const source = this.#open();
     try {
       for (;;) {
         const batch = await source.next();
         if (batch === null) return;
-        const flows = this.decode(batch.buffer, batch.strings, batch.count);
+        const flows = this.#decode(batch.buffer, batch.strings, batch.count);
         source.release(batch);
         if (flows.length > 0) yield flows;
       }
     } finally {
-      source.close();
-      this.owner.forget(source);
+      this.#end(source);
     }
   }
 
@@ -155,28 +159,49 @@ export class RecordStream<T> implements AsyncIterable<T> {
     for await (const batch of this.batches()) for (const f of batch) out.push(f);
     return out;
   }
+
+  /** Ends the dump (a loop over it ends) and frees its socket; one not started never starts. Idempotent. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#source) this.#end(this.#source);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
 }
 
+/** @internal A dump of records of any kind (listText(), expectations). */
+export class Dump<T> extends RecordStream<T> {
+  constructor(owner: StreamOwner, decode: (buffer: ArrayBuffer, strings: string, count: number) => T[], start: () => BatchSource) {
+    super(owner, decode, start);
+  }
+}
 
 /**
  * A live stream of decoded items over one batching reader (events, NFLOG packets): iterate it
- * once with `for await`. Items come a batch at a time; `break`, `return()`, `close()` and the
- * AbortSignal end it and free its sockets.
+ * once with `for await`. Items come a batch at a time; `break`, `return()`, `close()`, disposal
+ * and the AbortSignal end it and free its sockets.
  */
-export abstract class LiveStream<T> implements AsyncIterable<T>, AsyncIterator<T> {
-  private items: T[] = [];
-  private index = 0;
+export abstract class LiveStream<T> implements AsyncIterable<T>, AsyncIterator<T>, AsyncDisposable {
+  #items: T[] = [];
+  #index = 0;
+  /** @internal */
   protected done = false;
-  private readonly onAbort = (): void => this.close();
+  /** @internal */
+  protected readonly source: BatchSource;
+  readonly #signal: AbortSignal | undefined;
+  readonly #onClose: () => void;
+  readonly #onAbort = (): void => void this.close();
 
-  protected constructor(
-    protected readonly source: BatchSource,
-    private readonly signal: AbortSignal | undefined,
-    private readonly onClose: () => void,
-  ) {
-    signal?.addEventListener('abort', this.onAbort, { once: true });
+  /** @internal */
+  protected constructor(source: BatchSource, signal: AbortSignal | undefined, onClose: () => void) {
+    this.source = source;
+    this.#signal = signal;
+    this.#onClose = onClose;
+    signal?.addEventListener('abort', this.#onAbort, { once: true });
     // Already aborted: end it once the subclass is built.
-    if (signal?.aborted) queueMicrotask(this.onAbort);
+    if (signal?.aborted) queueMicrotask(this.#onAbort);
   }
 
   /**
@@ -187,20 +212,20 @@ export abstract class LiveStream<T> implements AsyncIterable<T>, AsyncIterator<T
     return { ...this.source.stats, lost: this.lost() };
   }
 
-  /** Items lost, counted exactly, where the kernel makes that knowable. */
+  /** @internal Items lost, counted exactly, where the kernel makes that knowable. */
   protected lost(): number | undefined {
     return undefined;
   }
 
-  /** The items of one batch, in order. */
+  /** @internal The items of one batch, in order. */
   protected abstract decode(batch: RawBatch): T[];
 
-  /** Items held back until the end of the stream (at most once, when the readers end). */
+  /** @internal Items held back until the end of the stream (at most once, when the readers end). */
   protected flush(): T[] {
     return [];
   }
 
-  /** Runs when a batch's items are used up, before the next is read; may give one item. */
+  /** @internal Runs when a batch's items are used up, before the next is read; may give one item. */
   protected async between(): Promise<T | undefined> {
     return undefined;
   }
@@ -219,10 +244,10 @@ export abstract class LiveStream<T> implements AsyncIterable<T>, AsyncIterator<T
   }
 
   /** A batch asked for and not yet come: kept across idle waits, never asked for twice. */
-  private pendingBatch: Promise<RawBatch | null> | undefined;
+  /** @internal */ private pendingBatch: Promise<RawBatch | null> | undefined;
 
   /** The next batch, or undefined when idleWait() passed first. */
-  private async nextBatch(): Promise<RawBatch | null | undefined> {
+  /** @internal */ private async nextBatch(): Promise<RawBatch | null | undefined> {
     const pending = (this.pendingBatch ??= this.source.next());
     const wait = this.idleWait();
     let timer: NodeJS.Timeout | undefined;
@@ -249,8 +274,8 @@ export abstract class LiveStream<T> implements AsyncIterable<T>, AsyncIterator<T
    */
   async next(): Promise<IteratorResult<T>> {
     for (;;) {
-      if (this.source.closed && !this.done) this.close(); // its handle was closed
-      if (this.index < this.items.length) return { value: this.items[this.index++]!, done: false };
+      if (this.source.closed && !this.done) void this.close(); // its handle was closed
+      if (this.#index < this.#items.length) return { value: this.#items[this.#index++]!, done: false };
       if (this.done) return { value: undefined, done: true };
       const extra = await this.between();
       if (this.done) return { value: undefined, done: true };
@@ -259,44 +284,48 @@ export abstract class LiveStream<T> implements AsyncIterable<T>, AsyncIterator<T
       try {
         batch = await this.nextBatch();
       } catch (e) {
-        this.close();
+        void this.close();
         throw e;
       }
       if (batch === undefined) {
         if (this.done) return { value: undefined, done: true };
-        this.items = this.idle();
-        this.index = 0;
+        this.#items = this.idle();
+        this.#index = 0;
         continue;
       }
       if (batch === null) {
         const rest = this.flush();
         if (rest.length > 0) {
-          this.items = rest;
-          this.index = 0;
+          this.#items = rest;
+          this.#index = 0;
           continue;
         }
-        this.close();
+        void this.close();
         return { value: undefined, done: true };
       }
-      this.items = this.decode(batch);
-      this.index = 0;
+      this.#items = this.decode(batch);
+      this.#index = 0;
       this.source.release(batch);
     }
   }
 
   /** Ends the stream (what `break` in a `for await` loop calls), as close() does. */
   async return(): Promise<IteratorResult<T>> {
-    this.close();
+    await this.close();
     return { value: undefined, done: true };
   }
 
-  /** Ends the stream and releases its sockets. Idempotent. */
-  close(): void {
+  /** Ends the stream and releases its sockets; resolves once they are released. Idempotent. */
+  async close(): Promise<void> {
     if (this.done) return;
     this.done = true;
-    this.items = [];
-    this.signal?.removeEventListener('abort', this.onAbort);
+    this.#items = [];
+    this.#signal?.removeEventListener('abort', this.#onAbort);
     this.source.close();
-    this.onClose();
+    this.#onClose();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
   }
 }

@@ -83,7 +83,7 @@ export interface ExporterOptions {
 }
 
 /** A running exporter: mount `handler`, or read `registry` in a service of your own. */
-export interface Exporter {
+export interface Exporter extends AsyncDisposable {
   /** Holds every nfct_* metric; its `metrics()` reads the kernel (one scrape). */
   readonly registry: Registry;
   /** A node:http request handler: GET /metrics (and /) answers the scrape, other paths 404. */
@@ -381,5 +381,5 @@ export async function createExporter(options: ExporterOptions = {}): Promise<Exp
     await flows?.close();
   };
 
-  return { registry, handler, metrics, close };
+  return { registry, handler, metrics, close, [Symbol.asyncDispose]: close };
 }

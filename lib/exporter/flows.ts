@@ -101,7 +101,7 @@ export async function startFlowExport(options: FlowExportOptions, registry: Regi
           const code = e instanceof NfctError ? e.code : 'unknown';
           errors.set(code, (errors.get(code) ?? 0) + 1);
         } finally {
-          await stream.closeAndRestore();
+          await stream.close();
           if (running.get(inode) === r) retire(inode);
         }
       })();
@@ -109,14 +109,14 @@ export async function startFlowExport(options: FlowExportOptions, registry: Regi
     stop(inode) {
       const r = running.get(inode);
       if (!r) return false;
-      r.stream.close();
+      void r.stream.close().catch(() => undefined); // the loop above awaits it too
       retire(inode);
       return true;
     },
     async close() {
       const streams = [...running.values()].map((r) => r.stream);
       for (const inode of [...running.keys()]) retire(inode);
-      await Promise.all(streams.map((s) => s.closeAndRestore()));
+      await Promise.all(streams.map((s) => s.close()));
       await ipfix.close(500);
     },
   };

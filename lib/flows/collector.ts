@@ -86,6 +86,7 @@ function templateMessage(d: Domain, domain: number, exportTime: number): Buffer 
   return msg;
 }
 
+/** @internal */
 export interface CollectorOptions {
   templateRefresh: number;
   maxQueueBytes: number;
@@ -99,6 +100,7 @@ function shapesOf(mask: number): number[] {
   return out;
 }
 
+/** @internal */
 export abstract class Collector {
   readonly name: string;
   protected readonly domains = new Map<number, Domain>();
@@ -169,6 +171,7 @@ async function resolve(spec: CollectorSpec, option: string): Promise<{ address: 
   }
 }
 
+/** @internal */
 export class UdpCollector extends Collector {
   private socket: UdpSocket | undefined;
   private pendingBytes = 0;
@@ -228,6 +231,7 @@ export class UdpCollector extends Collector {
   }
 }
 
+/** @internal */
 export class TcpCollector extends Collector {
   private socket: Socket | undefined;
   private queue: { msg: Buffer; records: number }[] = [];

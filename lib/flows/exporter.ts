@@ -35,17 +35,18 @@ export interface IpfixExporterStats {
  * Sends flow records (ct.flows()) as IPFIX (RFC 7011) to one or more collectors, over UDP or
  * TCP, with the templates they need.
  */
-export class IpfixExporter {
-  private readonly encoder: IpfixEncoder;
-  private records = 0;
-  private closed = false;
+export class IpfixExporter implements AsyncDisposable {
+  readonly #encoder: IpfixEncoder;
+  #records = 0;
+  #closed = false;
 
-  private constructor(
-    private readonly collectors: Collector[],
-    maxMessage: number,
-    private readonly defaultDomain: number,
-  ) {
-    this.encoder = new IpfixEncoder(maxMessage, 0);
+  readonly #collectors: Collector[];
+  readonly #defaultDomain: number;
+
+  private constructor(collectors: Collector[], maxMessage: number, defaultDomain: number) {
+    this.#collectors = collectors;
+    this.#defaultDomain = defaultDomain;
+    this.#encoder = new IpfixEncoder(maxMessage, 0);
   }
 
   /**
@@ -77,18 +78,18 @@ export class IpfixExporter {
 
   /** Encodes the records (a batch at a time) and sends them to every collector. Overrun items are skipped. */
   export(items: readonly (FlowRecord | FlowItem)[]): void {
-    if (this.closed) throw new Error('IpfixExporter: export() after close()');
+    if (this.#closed) throw new Error('IpfixExporter: export() after close()');
     let from = 0;
     // Runs of one namespace go as one observation domain.
     while (from < items.length) {
-      const domain = domainOf(items[from]!, this.defaultDomain);
+      const domain = domainOf(items[from]!, this.#defaultDomain);
       let to = from + 1;
-      while (to < items.length && domainOf(items[to]!, this.defaultDomain) === domain) to++;
+      while (to < items.length && domainOf(items[to]!, this.#defaultDomain) === domain) to++;
       const records = items.slice(from, to).filter((r): r is FlowRecord => r.type === 'flow');
       if (records.length > 0) {
-        this.records += records.length;
-        const chunks = this.encoder.encode(records);
-        for (const c of this.collectors) c.send(domain, chunks);
+        this.#records += records.length;
+        const chunks = this.#encoder.encode(records);
+        for (const c of this.#collectors) c.send(domain, chunks);
       }
       from = to;
     }
@@ -96,15 +97,19 @@ export class IpfixExporter {
 
   /** Records given so far, and per collector what was sent and lost. */
   get stats(): IpfixExporterStats {
-    return { records: this.records, collectors: this.collectors.map((c) => c.stats) };
+    return { records: this.#records, collectors: this.#collectors.map((c) => c.stats) };
   }
 
   /** Sends what waits (TCP: for up to `waitMs`, default 2000), then closes every socket. Idempotent. */
   async close(waitMs = 2000): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await Promise.all(this.collectors.map((c) => c.close(waitMs)));
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.all(this.#collectors.map((c) => c.close(waitMs)));
   }
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
 }
 
 function domainOf(item: FlowRecord | FlowItem, fallback: number): number {

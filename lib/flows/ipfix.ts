@@ -133,7 +133,7 @@ export function writeHeader(msg: Buffer, exportTime: number, sequence: number, d
   msg.writeUInt32BE(domain >>> 0, 12);
 }
 
-/** Data sets for one message: their bytes, how many records, which templates they use. */
+/** @internal Data sets for one message: their bytes, how many records, which templates they use. */
 export interface Chunk {
   body: Buffer;
   records: number;
@@ -141,6 +141,7 @@ export interface Chunk {
 }
 
 /**
+ * @internal
  * Encodes batches of records into chunks of data sets, each small enough to go in one message
  * of `maxMessage` bytes together with `reserve` bytes of templates.
  */

@@ -2,6 +2,8 @@
 // (the reader joins NFNLGRP_CONNTRACK_DESTROY and no other group, and the filter's kernel part
 // runs as the socket's BPF program), optionally with active-timeout records of long-lived
 // connections from a periodic dump. Records come a native batch at a time; overruns are items.
+import { deprecated } from '../core/deprecate.js';
+import type { CallSite } from '../core/errors.js';
 import { type FlowFilter, normalizeFilter } from '../conntrack/filter.js';
 import { decodeFlows, recordEventTime, recordPortId } from '../conntrack/flow.js';
 import type { Counters, Flow } from '../conntrack/types.js';
@@ -54,7 +56,7 @@ const BATCH = 1024;
 const { FLOW_WORDS, FLOW_KIND } = FlowWord;
 const { FLOW_KIND_TS_RECEIVED } = FlowKindFlags;
 
-/** What flows() needs of its handle. */
+/** @internal What flows() needs of its handle. */
 export interface FlowsOwner {
   readonly netnsPath: string | null;
   list(filter: FlowFilter): { batches(): AsyncGenerator<Flow[], void, undefined> };
@@ -119,22 +121,22 @@ async function describeNamespace(path: string | null): Promise<FlowNamespace> {
  * Flow records of one namespace; iterate once with `for await` (or `batches()`). `ready`
  * settles once the sysctls are read (and enabled, with `sysctls: 'enable'`).
  */
-export class FlowRecordStream implements AsyncIterableIterator<FlowItem> {
-  private readonly source: BatchSource;
-  private items: FlowItem[] = [];
-  private index = 0;
-  private done = false;
-  private overrunCount = 0;
-  private recordCount = 0;
-  private state: SysctlState | undefined;
-  private namespace: FlowNamespace | undefined;
-  private readonly seen = new Map<number, Seen>();
-  private round = 0;
-  private timer: NodeJS.Timeout | undefined;
-  private dumping: Promise<FlowRecord[]> | undefined;
-  private dumped: FlowRecord[] = [];
-  private wake: (() => void) | undefined;
-  private readonly onAbort = (): void => this.close();
+export class FlowRecordStream implements AsyncIterableIterator<FlowItem>, AsyncDisposable {
+  readonly #source: BatchSource;
+  #items: FlowItem[] = [];
+  #index = 0;
+  #done = false;
+  #overrunCount = 0;
+  #recordCount = 0;
+  #state: SysctlState | undefined;
+  #namespace: FlowNamespace | undefined;
+  readonly #seen = new Map<number, Seen>();
+  #round = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #dumping: Promise<FlowRecord[]> | undefined;
+  #dumped: FlowRecord[] = [];
+  #wake: (() => void) | undefined;
+  readonly #onAbort = (): void => this.#end();
   /** Resolves what the namespace lacks and what was turned on; rejects when enabling failed. */
   readonly ready: Promise<{
     /** The sysctls that are off (what the records will lack), after enabling. */
@@ -145,78 +147,82 @@ export class FlowRecordStream implements AsyncIterableIterator<FlowItem> {
     netns: FlowNamespace;
   }>;
 
-  /** @internal */
-  constructor(
-    native: NativeConntrack,
-    private readonly owner: FlowsOwner,
-    private readonly o: ReturnType<typeof normalizeFlowsOptions>,
-    site: { stack: string },
-  ) {
-    this.source = new BatchSource((onBatch) => native.events(o.nativeFilter, DESTROY_GROUP, onBatch, { ...o.tuning, maxQueueRecords: 0, maxBatch: BATCH }), site, 'conntrack flow records');
-    owner.track(this.source);
+  readonly #owner: FlowsOwner;
+  readonly #o: ReturnType<typeof normalizeFlowsOptions>;
+
+  private constructor(native: NativeConntrack, owner: FlowsOwner, o: ReturnType<typeof normalizeFlowsOptions>, site: CallSite) {
+    this.#owner = owner;
+    this.#o = o;
+    this.#source = new BatchSource((onBatch) => native.events(o.nativeFilter, DESTROY_GROUP, onBatch, { ...o.tuning, maxQueueRecords: 0, maxBatch: BATCH }), site, 'conntrack flow records');
+    owner.track(this.#source);
     this.ready = (async () => {
       const [state, netns] = await Promise.all([holdFlowSysctls(owner.netnsPath, o.sysctls === 'enable'), describeNamespace(owner.netnsPath)]);
-      this.namespace = netns;
-      if (this.done) await state.release();
-      else this.state = state;
+      this.#namespace = netns;
+      if (this.#done) await state.release();
+      else this.#state = state;
       return { missing: state.missing, enabled: state.enabled, netns };
     })();
     this.ready.catch(() => undefined); // surfaced by next()
-    o.signal?.addEventListener('abort', this.onAbort, { once: true });
-    if (o.signal?.aborted) queueMicrotask(this.onAbort);
+    o.signal?.addEventListener('abort', this.#onAbort, { once: true });
+    if (o.signal?.aborted) queueMicrotask(this.#onAbort);
     if (o.activeTimeout !== undefined) {
-      this.timer = setInterval(() => this.tick(), o.activeTimeout * 1000);
-      this.timer.unref();
+      this.#timer = setInterval(() => this.#tick(), o.activeTimeout * 1000);
+      this.#timer.unref();
     }
+  }
+
+  /** @internal ct.flows() */
+  static start(native: NativeConntrack, owner: FlowsOwner, options: FlowsOptions, site: CallSite): FlowRecordStream {
+    return new FlowRecordStream(native, owner, normalizeFlowsOptions(options), site);
   }
 
   /** Overruns so far: times the kernel dropped DESTROY events. */
   get overruns(): number {
-    return this.overrunCount;
+    return this.#overrunCount;
   }
 
   /** Records yielded so far. */
   get records(): number {
-    return this.recordCount;
+    return this.#recordCount;
   }
 
   /** The reader's counters (received, matched, overruns, queued, ...). */
   get stats(): StreamStats {
-    return { ...this.source.stats, lost: undefined };
+    return { ...this.#source.stats, lost: undefined };
   }
 
   /** The namespace's sysctls that are off: what its records lack (see FLOW_SYSCTLS). */
   get missing(): FlowSysctl[] {
-    return this.state?.missing ?? [];
+    return this.#state?.missing ?? [];
   }
 
   /** Starts a dump for active timeouts (at most one at a time). */
-  private tick(): void {
-    if (this.done || this.dumping) return;
-    const round = ++this.round;
-    this.dumping = this.activeRecords(round).finally(() => (this.dumping = undefined));
-    this.dumping.then((records) => {
-      this.dumped.push(...records);
-      this.wake?.();
+  #tick(): void {
+    if (this.#done || this.#dumping) return;
+    const round = ++this.#round;
+    this.#dumping = this.#activeRecords(round).finally(() => (this.#dumping = undefined));
+    this.#dumping.then((records) => {
+      this.#dumped.push(...records);
+      this.#wake?.();
     }, () => undefined);
   }
 
   /** Records of the connections open long enough, from one dump. */
-  private async activeRecords(round: number): Promise<FlowRecord[]> {
-    const period = BigInt(this.o.activeTimeout!) * 1_000_000_000n;
+  async #activeRecords(round: number): Promise<FlowRecord[]> {
+    const period = BigInt(this.#o.activeTimeout!) * 1_000_000_000n;
     const out: FlowRecord[] = [];
-    for await (const batch of this.owner.list(this.o.filter).batches()) {
+    for await (const batch of this.#owner.list(this.#o.filter).batches()) {
       const now = nowNs();
       for (const f of batch) {
         if (f.id === undefined) continue;
         const start = f.timestamp?.start;
-        let s = this.seen.get(f.id);
+        let s = this.#seen.get(f.id);
         if (!s) {
           // With a start time, a connection is remembered once it is reported; without one, it
           // is known to be a period old once a later dump sees it again.
           if (start !== undefined && now - start < period) continue;
           s = { base: zero(), reported: undefined, round, first: round };
-          this.seen.set(f.id, s);
+          this.#seen.set(f.id, s);
           if (start === undefined) continue;
         }
         s.round = round;
@@ -224,18 +230,18 @@ export class FlowRecordStream implements AsyncIterableIterator<FlowItem> {
         const counters = f.counters;
         const delta = counters ? minus(counters, s.base) : undefined;
         if (delta && s.reported !== undefined && delta.original.packets === 0 && delta.reply.packets === 0) continue;
-        out.push(makeRecord(f, 'active-timeout', { time: now, source: 'dump' }, this.namespace, delta, s.reported ?? start));
+        out.push(makeRecord(f, 'active-timeout', { time: now, source: 'dump' }, this.#namespace, delta, s.reported ?? start));
         if (counters) s.base = counters;
         s.reported = now;
       }
     }
     // Connections the dump no longer holds (their DESTROY was lost): forgotten.
-    for (const [id, s] of this.seen) if (s.round !== round) this.seen.delete(id);
+    for (const [id, s] of this.#seen) if (s.round !== round) this.#seen.delete(id);
     return out;
   }
 
   /** The records of one native batch of DESTROY events. */
-  private decode(buffer: ArrayBuffer, strings: string, count: number, overruns: number, rcvbuf: number): FlowItem[] {
+  #decode(buffer: ArrayBuffer, strings: string, count: number, overruns: number, rcvbuf: number): FlowItem[] {
     const out: FlowItem[] = [];
     const words = new Uint32Array(buffer);
     const flows = decodeFlows(buffer, strings, count);
@@ -243,19 +249,19 @@ export class FlowRecordStream implements AsyncIterableIterator<FlowItem> {
       const f = flows[i]!;
       const received = ((words[i * FLOW_WORDS + FLOW_KIND]! >>> 24) & FLOW_KIND_TS_RECEIVED) !== 0;
       const end = { time: recordEventTime(words, i), source: received ? ('received' as const) : ('kernel-event' as const) };
-      const s = f.id === undefined ? undefined : this.seen.get(f.id);
+      const s = f.id === undefined ? undefined : this.#seen.get(f.id);
       if (s && s.reported !== undefined) {
-        this.seen.delete(f.id!);
-        out.push(makeRecord(f, destroyReason(f, recordPortId(words, i)), end, this.namespace, f.counters ? minus(f.counters, s.base) : undefined, s.reported));
+        this.#seen.delete(f.id!);
+        out.push(makeRecord(f, destroyReason(f, recordPortId(words, i)), end, this.#namespace, f.counters ? minus(f.counters, s.base) : undefined, s.reported));
       } else {
-        if (s) this.seen.delete(f.id!);
-        out.push(makeRecord(f, destroyReason(f, recordPortId(words, i)), end, this.namespace));
+        if (s) this.#seen.delete(f.id!);
+        out.push(makeRecord(f, destroyReason(f, recordPortId(words, i)), end, this.#namespace));
       }
     }
-    this.recordCount += flows.length;
+    this.#recordCount += flows.length;
     if (overruns > 0) {
-      this.overrunCount += overruns;
-      out.push({ type: 'overrun', time: nowNs(), overruns: this.overrunCount, bufferSize: rcvbuf });
+      this.#overrunCount += overruns;
+      out.push({ type: 'overrun', time: nowNs(), overruns: this.#overrunCount, bufferSize: rcvbuf });
     }
     return out;
   }
@@ -265,62 +271,62 @@ export class FlowRecordStream implements AsyncIterableIterator<FlowItem> {
    * null at the end.
    */
   async nextBatch(): Promise<FlowItem[] | null> {
-    if (this.done) return null;
+    if (this.#done) return null;
     await this.ready;
     for (;;) {
-      if (this.source.closed && !this.done) this.close();
-      if (this.done) return null;
-      if (this.dumped.length > 0) {
-        const d = this.dumped;
-        this.dumped = [];
-        this.recordCount += d.length;
+      if (this.#source.closed && !this.#done) this.#end();
+      if (this.#done) return null;
+      if (this.#dumped.length > 0) {
+        const d = this.#dumped;
+        this.#dumped = [];
+        this.#recordCount += d.length;
         return d;
       }
       let batch;
       try {
-        batch = this.o.activeTimeout === undefined ? await this.source.next() : await this.raceDump();
+        batch = this.#o.activeTimeout === undefined ? await this.#source.next() : await this.#raceDump();
       } catch (e) {
-        this.close();
+        this.#end();
         throw e;
       }
       if (batch === undefined) continue; // a dump finished
       if (batch === null) {
-        this.close();
+        this.#end();
         return null;
       }
-      const items = this.decode(batch.buffer, batch.strings, batch.count, batch.overruns, batch.rcvbuf);
-      this.source.release(batch);
+      const items = this.#decode(batch.buffer, batch.strings, batch.count, batch.overruns, batch.rcvbuf);
+      this.#source.release(batch);
       if (items.length > 0) return items;
     }
   }
 
   /** The next native batch, or undefined when an active-timeout dump finished first. */
-  private pendingBatch: ReturnType<BatchSource['next']> | undefined;
-  private raceDump(): Promise<Awaited<ReturnType<BatchSource['next']>> | undefined> {
-    const p = (this.pendingBatch ??= this.source.next());
+  #pendingBatch: ReturnType<BatchSource['next']> | undefined;
+  #raceDump(): Promise<Awaited<ReturnType<BatchSource['next']>> | undefined> {
+    const p = (this.#pendingBatch ??= this.#source.next());
     return new Promise((resolve, reject) => {
       // Whichever comes first settles this call; a batch that comes after a dump stays
       // pending for the next call.
       let over = false;
-      this.wake = () => {
+      this.#wake = () => {
         if (over) return;
         over = true;
-        this.wake = undefined;
+        this.#wake = undefined;
         resolve(undefined);
       };
       p.then(
         (b) => {
           if (over) return;
           over = true;
-          this.wake = undefined;
-          this.pendingBatch = undefined;
+          this.#wake = undefined;
+          this.#pendingBatch = undefined;
           resolve(b);
         },
         (e: unknown) => {
           if (over) return;
           over = true;
-          this.wake = undefined;
-          this.pendingBatch = undefined;
+          this.#wake = undefined;
+          this.#pendingBatch = undefined;
           reject(e);
         },
       );
@@ -332,24 +338,24 @@ export class FlowRecordStream implements AsyncIterableIterator<FlowItem> {
     try {
       for (let b = await this.nextBatch(); b !== null; b = await this.nextBatch()) yield b;
     } finally {
-      this.close();
+      this.#end();
     }
   }
 
   /** The next item, waiting for the kernel's next batch when none is queued. */
   async next(): Promise<IteratorResult<FlowItem>> {
-    while (this.index >= this.items.length) {
+    while (this.#index >= this.#items.length) {
       const b = await this.nextBatch();
       if (b === null) return { value: undefined, done: true };
-      this.items = b;
-      this.index = 0;
+      this.#items = b;
+      this.#index = 0;
     }
-    return { value: this.items[this.index++]!, done: false };
+    return { value: this.#items[this.#index++]!, done: false };
   }
 
   /** Ends the stream (what `break` in a `for await` loop calls), as close() does. */
   async return(): Promise<IteratorResult<FlowItem>> {
-    this.close();
+    this.#end();
     return { value: undefined, done: true };
   }
 
@@ -358,23 +364,36 @@ export class FlowRecordStream implements AsyncIterableIterator<FlowItem> {
     return this;
   }
 
-  /** Ends the stream, frees its socket and lets go of the sysctls it enabled. Idempotent. */
-  close(): void {
-    if (this.done) return;
-    this.done = true;
-    this.items = [];
-    if (this.timer) clearInterval(this.timer);
-    this.o.signal?.removeEventListener('abort', this.onAbort);
-    this.source.close();
-    this.owner.forget(this.source);
-    this.wake?.();
-    void this.state?.release();
+  /**
+   * Ends the stream and frees its socket; resolves once the sysctls it enabled are put back
+   * (when it was their last holder). Idempotent.
+   */
+  async close(): Promise<void> {
+    this.#end();
+    await this.ready.catch(() => undefined);
+    await this.#state?.release();
   }
 
-  /** close(), then waits until the sysctls it enabled are put back. */
+  /** Ends the stream at once; the sysctls are let go of in the background. */
+  #end(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#items = [];
+    if (this.#timer) clearInterval(this.#timer);
+    this.#o.signal?.removeEventListener('abort', this.#onAbort);
+    this.#source.close();
+    this.#owner.forget(this.#source);
+    this.#wake?.();
+    void this.#state?.release();
+  }
+
+  /** @deprecated since 0.2.0: close() now waits until the sysctls are put back (NFCT_DEP006). */
   async closeAndRestore(): Promise<void> {
-    this.close();
-    await this.ready.catch(() => undefined);
-    await this.state?.release();
+    deprecated('NFCT_DEP006', 'flows.closeAndRestore() is deprecated: flows.close() resolves once the sysctls are put back');
+    await this.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
   }
 }

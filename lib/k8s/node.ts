@@ -55,19 +55,17 @@ export function podNameOption(value: unknown, option: string): { namespace: stri
   return { namespace: m[1]!, name: m[2]! };
 }
 
+/** Options of findPodNamespace(). */
+export interface FindPodOptions {
+  /** Where the kubelet keeps pod logs, whose directory names name the pods (default /var/log/pods). */
+  podLogDir?: string;
+}
+
 /**
  * The network namespace of a pod of this node, found by its name. NfctError ENOENT when no
  * namespace is that pod (with the pods there are, or why none are seen).
  */
-export async function findPodNamespace(
-  pod: string,
-  options: { podLogDir?: string } = {},
-): Promise<
-  NetworkNamespace & {
-    /** The pod whose namespace it is. */
-    pod: PodIdentity;
-  }
-> {
+export async function findPodNamespace(pod: string, options: FindPodOptions = {}): Promise<NetworkNamespace & { pod: PodIdentity }> {
   const want = podNameOption(pod, 'pod');
   const all = (await listNamespaces({ podLogDir: options.podLogDir })) as Array<NetworkNamespace & { pod?: PodIdentity }>;
   const hit = all.find((n) => n.pod?.namespace === want.namespace && n.pod.name === want.name);

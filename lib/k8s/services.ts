@@ -50,9 +50,9 @@ export interface Ruleset {
 
 /** The Service ports of a namespace's ruleset, looked up by destination. */
 export class Services {
-  private readonly index = new Map<string, ServicePort>();
-  private wildcards = false;
-  private readonly chains = new Map<string, string>();
+  readonly #index = new Map<string, ServicePort>();
+  #wildcards = false;
+  readonly #chains = new Map<string, string>();
 
   constructor(
     /** Every Service port found, in the order the rules hold them. */
@@ -61,24 +61,24 @@ export class Services {
   ) {
     for (const p of ports) {
       const key = `${p.protocol ?? '*'}|${p.address}|${p.port ?? '*'}`;
-      const prev = this.index.get(key);
+      const prev = this.#index.get(key);
       if (prev) {
         // The same port in two rulesets (nft and iptables both): one entry, endpoints joined.
         for (const e of p.endpoints) if (!prev.endpoints.some((x) => x.address === e.address && x.port === e.port)) prev.endpoints.push(e);
         continue;
       }
-      this.index.set(key, p);
-      if (p.protocol === undefined || p.port === undefined) this.wildcards = true;
+      this.#index.set(key, p);
+      if (p.protocol === undefined || p.port === undefined) this.#wildcards = true;
     }
-    for (const [k, names] of chainNames) if (names.size === 1) this.chains.set(k, [...names][0]!);
+    for (const [k, names] of chainNames) if (names.size === 1) this.#chains.set(k, [...names][0]!);
   }
 
   /** The Service port a packet or entry to this destination belongs to. */
   lookup(protocol: string | number, address: string, port: number | undefined): ServicePort | undefined {
     const proto = typeof protocol === 'number' ? (PROTONUM[protocol] ?? String(protocol)) : protocol;
-    const hit = this.index.get(`${proto}|${address}|${port ?? '*'}`);
-    if (hit || !this.wildcards) return hit;
-    return this.index.get(`*|${address}|${port ?? '*'}`) ?? this.index.get(`${proto}|${address}|*`) ?? this.index.get(`*|${address}|*`);
+    const hit = this.#index.get(`${proto}|${address}|${port ?? '*'}`);
+    if (hit || !this.#wildcards) return hit;
+    return this.#index.get(`*|${address}|${port ?? '*'}`) ?? this.#index.get(`${proto}|${address}|*`) ?? this.#index.get(`*|${address}|*`);
   }
 
   /** Whether an address (and port) is one of the port's current endpoints. */
@@ -91,29 +91,29 @@ export class Services {
    * service-..., endpoint-..., a plain rule's chain). `table` as in ServicePort.table.
    */
   chainService(table: string, chain: string): string | undefined {
-    return this.chains.get(`${table} ${chain}`);
+    return this.#chains.get(`${table} ${chain}`);
   }
 
   /** How many distinct (protocol, address, port) keys lookup() knows. */
   get size(): number {
-    return this.index.size;
+    return this.#index.size;
   }
 
-  private table: object | undefined;
+  #table: object | undefined;
 
   /** @internal The native lookup table formatFlows() appends ` service=...` from (made once). */
   nativeTable(): object {
-    if (this.table) return this.table;
+    if (this.#table) return this.#table;
     const lines: string[] = [];
-    for (const [key, p] of this.index) {
+    for (const [key, p] of this.#index) {
       const [proto, address, port] = key.split('|') as [string, string, string];
       const num = proto === 'tcp' ? '6' : proto === 'udp' ? '17' : proto === 'sctp' ? '132' : '*';
       // Names and endpoints hold no tab or newline (they come from rule comments: kept safe here).
       const name = p.name.replace(/[\t\n]/g, ' ');
       lines.push(`${num}\t${address}\t${port}\t${name}\t${p.endpoints.map(endpointText).join(' ')}`);
     }
-    this.table = addon.serviceTable(lines.join('\n'));
-    return this.table;
+    this.#table = addon.serviceTable(lines.join('\n'));
+    return this.#table;
   }
 }
 

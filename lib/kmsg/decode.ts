@@ -6,7 +6,7 @@ import { KlogFresh, KlogKind, KlogPresent, KlogPresent2, KlogWord } from '../cor
 import { readMessage } from '../nflog/logline-parse.js';
 import type { ParsedLogLine } from '../nflog/logline-types.js';
 import type { LogInterface } from '../nflog/types.js';
-import type { TraceEvent, TraceKind } from '../trace/types.js';
+import type { KernelLogTraceEvent, TraceKind } from '../trace/types.js';
 import type { KernelLogLine, KernelLogLoss, KernelLogPacket, KernelLogSource } from './types.js';
 
 const { KLOG_WORDS, KLOG_PRESENT, KLOG_PRESENT2, KLOG_KIND, KLOG_SEQ, KLOG_TIME, KLOG_KTIME, KLOG_LOST, KLOG_HOPID, KLOG_RULE, KLOG_LEN, KLOG_TOS, KLOG_PREC, KLOG_TTL, KLOG_IPID, KLOG_TC, KLOG_HOPLIMIT, KLOG_FLOWLBL, KLOG_FRAG, KLOG_IPFLAGS, KLOG_PROTO, KLOG_SPT, KLOG_DPT, KLOG_UDPLEN, KLOG_TCPSEQ, KLOG_TCPACK, KLOG_WINDOW, KLOG_RES, KLOG_TCPFLAGS, KLOG_URGP, KLOG_ICMPTYPE, KLOG_ICMPCODE, KLOG_ICMPID, KLOG_ICMPSEQ, KLOG_ICMPMTU, KLOG_MARK, KLOG_UID, KLOG_GID, KLOG_MACPROTO, KLOG_VPROTO, KLOG_VID, KLOG_MAC, KLOG_INCOMPLETE, KLOG_PREFIXID, KLOG_INID, KLOG_OUTID, KLOG_PHYSINID, KLOG_PHYSOUTID, KLOG_PROTOID, KLOG_HOSTID, KLOG_TABLEID, KLOG_CHAINID, KLOG_FRESH } = KlogWord;
@@ -218,7 +218,7 @@ export function parseMessage(message: string): ParsedLogLine {
 }
 
 /** A trace hop of a kernel log TRACE line. */
-export type KernelHop = Omit<TraceEvent, 'ruleText'> & { log: KernelPacketItem };
+export type KernelHop = Omit<KernelLogTraceEvent, 'ruleText' | 'log'> & { log: KernelPacketItem };
 
 export interface DecodedRecords {
   /** Items in order: packets, hops, losses, lines. */

@@ -115,19 +115,19 @@ function ownNamespaceOnly(): boolean {
  * AbortSignal end it (the reader thread stops at once, whatever it waits on).
  */
 export class KernelLogStream extends LiveStream<KernelLogItem> {
-  private readonly groups: HopGroups | undefined;
-  private readonly rules: TraceDescriber | undefined;
-  private recordsLost = 0;
-  private lossesUnknown = 0;
-  private losses = 0;
+  /** @internal */ private readonly groups: HopGroups | undefined;
+  /** @internal */ private readonly rules: TraceDescriber | undefined;
+  /** @internal */ private recordsLost = 0;
+  /** @internal */ private lossesUnknown = 0;
+  /** @internal */ private losses = 0;
   /** The strings the records refer to by number (KL_*ID), as the reader numbered them. */
-  private readonly names: string[] = [];
+  /** @internal */ private readonly names: string[] = [];
 
   /** @internal */
   constructor(
     source: BatchSource,
-    private readonly kind: KernelLogSource,
-    private readonly match: LineMatch,
+    /** @internal */ private readonly kind: KernelLogSource,
+    /** @internal */ private readonly match: LineMatch,
     o: Omit<Normalized, 'config'>,
   ) {
     super(source, o.signal, () => undefined);
@@ -223,7 +223,7 @@ export class KernelLogStream extends LiveStream<KernelLogItem> {
   }
 
   /** A trace item's hops in the ruleset's words (iptables-save form, the hook, the Service of a jump), as Trace's. */
-  private async withRules(r: IteratorResult<KernelLogItem>, rules: TraceDescriber): Promise<IteratorResult<KernelLogItem>> {
+  /** @internal */ private async withRules(r: IteratorResult<KernelLogItem>, rules: TraceDescriber): Promise<IteratorResult<KernelLogItem>> {
     if (!r.done && r.value.type === 'trace') {
       for (const h of r.value.hops) await rules.describe(h);
     }

@@ -25,21 +25,26 @@ function hopTime(h: KernelHop): number {
 
 export class HopGroups {
   /** By hop id, in the order of their last hop (a Map keeps insertion order: re-inserted on each hop). */
-  private readonly open = new Map<number, Group>();
+  /** @internal */ private readonly open = new Map<number, Group>();
 
-  constructor(private readonly idleMs: number) {}
+  /** @internal */
+  private readonly idleMs: number;
+
+  constructor(idleMs: number) {
+    this.idleMs = idleMs;
+  }
 
   get size(): number {
     return this.open.size;
   }
 
-  private end(id: number, g: Group, out: TracePacket[]): void {
+  /** @internal */ private end(id: number, g: Group, out: TracePacket[]): void {
     this.open.delete(id);
     out.push(g.pkt);
   }
 
   /** The packet idle longest (the first in the map), or undefined. */
-  private oldest(): Group | undefined {
+  /** @internal */ private oldest(): Group | undefined {
     return this.open.values().next().value;
   }
 

@@ -1,11 +1,12 @@
 // NFLOG: the packets that `-j NFLOG --nflog-group N` and nft `log group N` rules log, as an
 // async iterator of decoded packets, in any network namespace.
 import { isoTime, JsonItem } from '../core/json.js';
-import { ClosedError, callSite } from '../core/errors.js';
+import { type CallSite, ClosedError, callSite } from '../core/errors.js';
 import { decodeFlowAt, FLOW_WORDS, type StringCursor } from '../conntrack/flow.js';
 import { addon, type NativeGroupConfig, type NativeNflog, type NativeStream, type OnBatch } from '../core/native.js';
 import { PacketPresent, PacketWord } from '../core/layout.js';
 import { type NetnsOption, openInNamespace } from '../core/netns.js';
+import type { PacketFamily } from '../packet/types.js';
 import type { HookName, LogInterface, NflogPacket } from './types.js';
 import { BatchSource, type RawBatch } from '../core/reader.js';
 import { LIVE_STREAM_KEYS, type LiveStreamOptions, type LiveTuning, LiveStream, normalizeLiveOptions } from '../core/stream.js';
@@ -36,12 +37,13 @@ export interface NflogOverrun {
   /** The socket receive buffer now, in bytes (0 when it was not changed). */
   bufferSize: number;
   /**
-   * Packets lost, exactly, with sequence numbers on: the item then comes where the loss is,
-   * between the last packet before it and the first after it (after whatever the socket still
-   * held when the kernel reported it). Undefined without sequence numbers (the kernel does not
+   * Packets lost, exactly, with sequence numbers on (`sequence`): the item then comes where
+   * the loss is, between the last packet before it and the first after it (after whatever the
+   * socket still held when the kernel reported it), and `lost` is the jump in sequence numbers.
+   * Undefined, and said so, where it is not known: without sequence numbers (the kernel does not
    * say how many), or when no packet came after the loss.
    */
-  lost?: number;
+  lost: number | undefined;
 }
 
 /**
@@ -62,7 +64,13 @@ export interface NflogGap {
 /** An item of a subscription: a packet, or a notice that packets were lost (an overrun, a gap). */
 export type NflogEvent = NflogPacketEvent | NflogOverrun | NflogGap;
 
-/** What a subscription reads: the group, and how the kernel copies packets to it. */
+/** Options of Nflog.open(). */
+export interface NflogOpenOptions {
+  /** The network namespace to work in (default: the caller's). */
+  netns?: NetnsOption;
+}
+
+/** Options of subscribe(): the group and what the kernel copies, and the live stream options. */
 export interface SubscribeOptions extends LiveStreamOptions {
   /** The NFLOG group (0-65535), as in --nflog-group / log group. */
   group: number;
@@ -93,7 +101,7 @@ const BATCH = 1024;
 const { PACKET_WORDS, PACKET_CTINFO, PACKET_GID, PACKET_HWADDR, PACKET_HWHEADER, PACKET_HWPROTO, PACKET_HWTYPE, PACKET_INDEV, PACKET_KIND, PACKET_L2HDR, PACKET_MARK, PACKET_OUTDEV, PACKET_PAYLOAD, PACKET_PHYSINDEV, PACKET_PHYSOUTDEV, PACKET_PRESENT, PACKET_SEQ, PACKET_SEQ_GLOBAL, PACKET_TIME, PACKET_UID, PACKET_VLAN } = PacketWord;
 const { PACKET_HAS_CT, PACKET_HAS_CTINFO, PACKET_HAS_GID, PACKET_HAS_HOOK, PACKET_HAS_HWADDR, PACKET_HAS_HWHEADER, PACKET_HAS_HWTYPE, PACKET_HAS_INDEV, PACKET_HAS_L2HDR, PACKET_HAS_MARK, PACKET_HAS_OUTDEV, PACKET_HAS_PAYLOAD, PACKET_HAS_PHYSINDEV, PACKET_HAS_PHYSOUTDEV, PACKET_HAS_PREFIX, PACKET_HAS_SEQ, PACKET_HAS_SEQ_GLOBAL, PACKET_HAS_TIMESTAMP, PACKET_HAS_UID, PACKET_HAS_VLAN } = PacketPresent;
 
-const FAMILIES: Record<number, NflogPacket['family']> = { 1: 'inet', 2: 'ipv4', 3: 'arp', 5: 'netdev', 7: 'bridge', 10: 'ipv6' };
+const FAMILIES: Record<number, PacketFamily> = { 2: 'ipv4', 3: 'arp', 5: 'netdev', 7: 'bridge', 10: 'ipv6' };
 const HOOKS: readonly HookName[] = ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'];
 
 /** Packets are instances of one class: one shape, and `JSON.stringify` gives hex for binary fields. */
@@ -101,7 +109,7 @@ class PacketItem extends JsonItem implements NflogPacketEvent {
   readonly type = 'packet';
   readonly source = 'nflog';
   group: number = 0;
-  family: NflogPacket['family'] = 0;
+  family: NflogPacket['family'] = 'unknown';
   hook: NflogPacket['hook'] = undefined;
   hookName: NflogPacket['hookName'] = undefined;
   hwProtocol: NflogPacket['hwProtocol'] = undefined;
@@ -167,7 +175,7 @@ export function decodePackets(batch: Pick<RawBatch, 'buffer' | 'strings' | 'coun
     const hook = (kind >>> 8) & 0xff;
     const pkt = new PacketItem();
     pkt.group = kind >>> 16;
-    pkt.family = FAMILIES[familyNum] ?? familyNum;
+    pkt.family = FAMILIES[familyNum] ?? 'unknown';
     pkt.hook = p & PACKET_HAS_HOOK ? hook : undefined;
     pkt.hookName = p & PACKET_HAS_HOOK ? (familyNum === 5 ? 'INGRESS' : HOOKS[hook]) : undefined;
     pkt.hwProtocol = p & PACKET_HAS_HOOK ? w[b + PACKET_HWPROTO] : undefined;
@@ -217,91 +225,90 @@ export function decodePackets(batch: Pick<RawBatch, 'buffer' | 'strings' | 'coun
 
 /** A live stream of logged packets; iterate it once with `for await`. */
 export class PacketStream extends LiveStream<NflogEvent> {
-  private overrunCount = 0;
-  private gapCount = 0;
-  private lastSeq: number | undefined;
-  private readonly sequenced: boolean;
+  #overrunCount = 0;
+  #gapCount = 0;
+  #lastSeq: number | undefined;
+  readonly #sequenced: boolean;
   /**
    * With sequence numbers: the overrun waiting for the jump in sequence numbers that says where
    * and how many were lost (the socket first delivers what it held before the loss).
    */
-  private pending: OverrunItem | undefined;
+  #pending: OverrunItem | undefined;
   /** A gap item went out since the last overrun report. */
-  private gapUnreported = false;
+  #gapUnreported = false;
 
-  /** @internal */
-  constructor(
-    native: NativeNflog,
-    config: NativeGroupConfig,
-    tuning: LiveTuning,
-    owner: Nflog,
-    signal: AbortSignal | undefined,
-    site: { stack: string },
-  ) {
+  private constructor(native: NativeNflog, config: NativeGroupConfig, tuning: LiveTuning, owner: Nflog, signal: AbortSignal | undefined, site: CallSite) {
     const source = new BatchSource((onBatch) => native.subscribe(config, onBatch, { ...tuning, maxQueueRecords: 0, maxBatch: BATCH }), site, `NFLOG group ${config.group}`);
     super(source, signal, () => owner.forget(this));
-    this.sequenced = (config.flags & F_SEQ) !== 0;
+    this.#sequenced = (config.flags & F_SEQ) !== 0;
     owner.track(this);
+  }
+
+  /** @internal Nflog.subscribe() */
+  static of(native: NativeNflog, options: SubscribeOptions, owner: Nflog, site: CallSite): PacketStream {
+    const { config, tuning, signal } = normalizeSubscribe(options);
+    return new PacketStream(native, config, tuning, owner, signal, site);
   }
 
   /** Times the kernel reported lost packets on this stream. */
   get overruns(): number {
-    return this.overrunCount;
+    return this.#overrunCount;
   }
 
   /** Packets missing by their sequence numbers (with `sequence` on). */
   get gaps(): number {
-    return this.gapCount;
+    return this.#gapCount;
   }
 
-  /** With sequence numbers on: every packet lost so far, exactly. */
+  /** @internal With sequence numbers on: every packet lost so far, exactly. */
   protected override lost(): number | undefined {
-    return this.sequenced ? this.gapCount : undefined;
+    return this.#sequenced ? this.#gapCount : undefined;
   }
 
+  /** @internal */
   protected decode(batch: RawBatch): NflogEvent[] {
     const out: NflogEvent[] = [];
     for (const pkt of decodePackets(batch)) {
-      if (pkt.seq !== undefined && this.sequenced) {
-        const missing = this.lastSeq === undefined ? 0 : (pkt.seq - this.lastSeq - 1) >>> 0;
+      if (pkt.seq !== undefined && this.#sequenced) {
+        const missing = this.#lastSeq === undefined ? 0 : (pkt.seq - this.#lastSeq - 1) >>> 0;
         if (missing > 0) {
-          this.gapCount += missing;
-          if (this.pending) {
+          this.#gapCount += missing;
+          if (this.#pending) {
             // The loss the kernel reported: here, where the sequence numbers jump.
-            this.pending.lost = missing;
-            out.push(this.pending);
-            this.pending = undefined;
+            this.#pending.lost = missing;
+            out.push(this.#pending);
+            this.#pending = undefined;
           } else {
-            out.push(new GapItem(missing, this.lastSeq!, pkt.seq));
-            this.gapUnreported = true;
+            out.push(new GapItem(missing, this.#lastSeq!, pkt.seq));
+            this.#gapUnreported = true;
           }
         }
-        this.lastSeq = pkt.seq;
+        this.#lastSeq = pkt.seq;
       }
       out.push(pkt);
     }
     if (batch.overruns > 0) {
-      this.overrunCount += batch.overruns;
-      if (this.pending) {
+      this.#overrunCount += batch.overruns;
+      if (this.#pending) {
         // Several reports before the next packet: one item.
-        this.pending.overruns = this.overrunCount;
-        if (batch.rcvbuf > 0) this.pending.bufferSize = batch.rcvbuf;
+        this.#pending.overruns = this.#overrunCount;
+        if (batch.rcvbuf > 0) this.#pending.bufferSize = batch.rcvbuf;
       } else {
-        const item = new OverrunItem(this.overrunCount, batch.rcvbuf);
+        const item = new OverrunItem(this.#overrunCount, batch.rcvbuf);
         // A jump already shown as a gap item was this loss: the overrun comes now (its count is
         // in the gap item). Else it waits for the jump that says where and how many.
-        if (this.sequenced && !this.gapUnreported) this.pending = item;
+        if (this.#sequenced && !this.#gapUnreported) this.#pending = item;
         else out.push(item);
-        this.gapUnreported = false;
+        this.#gapUnreported = false;
       }
     }
     return out;
   }
 
-  /** An overrun no packet followed: reported at the end, its count unknown. */
+  /** @internal An overrun no packet followed: reported at the end, its count unknown. */
   protected override flush(): NflogEvent[] {
-    const p = this.pending;
-    this.pending = undefined;
+    const p = this.#pending;
+    this.#pending = undefined;
     return p ? [p] : [];
   }
 }
@@ -346,18 +353,15 @@ function normalizeSubscribe(options: SubscribeOptions) {
 
 /** A handle on NFLOG in one network namespace. */
 export class Nflog implements AsyncDisposable {
-  /** The namespace file the handle was opened in; null for this process's own namespace. */
-  readonly netnsPath: string | null;
-  private native: NativeNflog | undefined;
-  private readonly streams = new Set<PacketStream>();
+  #native: NativeNflog | undefined;
+  readonly #streams = new Set<PacketStream>();
 
-  private constructor(native: NativeNflog, netnsPath: string | null) {
-    this.native = native;
-    this.netnsPath = netnsPath;
+  private constructor(native: NativeNflog, readonly netnsPath: string | null) {
+    this.#native = native;
   }
 
   /** Opens a handle; with `netns`, groups are bound inside that namespace. */
-  static async open(options: { netns?: NetnsOption } = {}): Promise<Nflog> {
+  static async open(options: NflogOpenOptions = {}): Promise<Nflog> {
     const { native, path } = await openInNamespace(options, 'Nflog.open', 'NFLOG', callSite(Nflog.open), (p) => addon.openNflog(p));
     return new Nflog(native, path);
   }
@@ -368,9 +372,8 @@ export class Nflog implements AsyncDisposable {
    * one per group.
    */
   subscribe(options: SubscribeOptions): PacketStream {
-    if (!this.native) throw new ClosedError('Nflog handle (subscribe() after close())');
-    const { config, tuning, signal } = normalizeSubscribe(options);
-    return new PacketStream(this.native, config, tuning, this, signal, callSite(this.subscribe));
+    if (!this.#native) throw new ClosedError('Nflog handle (subscribe() after close())');
+    return PacketStream.of(this.#native, options, this, callSite(this.subscribe));
   }
 
   /**
@@ -378,36 +381,36 @@ export class Nflog implements AsyncDisposable {
    * configuration (groupConfig()) and buffers its caller has already checked.
    */
   startReader(config: NativeGroupConfig, tuning: LiveTuning, onBatch: OnBatch): NativeStream {
-    if (!this.native) throw new ClosedError('Nflog handle (subscribe() after close())');
-    return this.native.subscribe(config, onBatch, { ...tuning, maxQueueRecords: 0, maxBatch: BATCH });
+    if (!this.#native) throw new ClosedError('Nflog handle (subscribe() after close())');
+    return this.#native.subscribe(config, onBatch, { ...tuning, maxQueueRecords: 0, maxBatch: BATCH });
   }
 
   /** @internal */
   track(stream: PacketStream): void {
-    this.streams.add(stream);
+    this.#streams.add(stream);
   }
 
   /** @internal */
   forget(stream: PacketStream): void {
-    this.streams.delete(stream);
+    this.#streams.delete(stream);
   }
 
-  /** Ends every subscription and closes the handle. Idempotent. */
-  close(): void {
-    const native = this.native;
+  /** Ends every subscription and closes the handle; resolves once the sockets are closed. Idempotent. */
+  async close(): Promise<void> {
+    const native = this.#native;
     if (!native) return;
-    this.native = undefined;
-    for (const s of [...this.streams]) s.close();
+    this.#native = undefined;
+    await Promise.all([...this.#streams].map((s) => s.close()));
     native.close();
   }
 
   /** True once close() has run. */
   get closed(): boolean {
-    return this.native === undefined;
+    return this.#native === undefined;
   }
 
   /** Closes the handle at the end of an `await using` block. */
   async [Symbol.asyncDispose](): Promise<void> {
-    this.close();
+    await this.close();
   }
 }

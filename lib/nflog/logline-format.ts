@@ -58,7 +58,7 @@ type Kind = 'ipv4' | 'ipv6' | 'arp' | 'other';
 
 /** Which logger the kernel picks: by family, and for bridge/netdev by the link-layer protocol. */
 function kindOf(packet: NflogPacket, buf: Buffer): Kind {
-  const f = packet.family;
+  const f: unknown = packet.family; // numbers too: packets made by hand
   if (f === 'ipv4' || f === 2) return 'ipv4';
   if (f === 'ipv6' || f === 10) return 'ipv6';
   if (f === 'arp' || f === 3) return 'arp';
@@ -77,7 +77,8 @@ function kindOf(packet: NflogPacket, buf: Buffer): Kind {
 }
 
 function isBridge(packet: NflogPacket): boolean {
-  return packet.family === 'bridge' || packet.family === 7;
+  const f: unknown = packet.family;
+  return f === 'bridge' || f === 7;
 }
 
 function resolveFlags(options: LogLineOptions | undefined): Flags {

@@ -58,7 +58,8 @@ function socketElsewhere(packet: NflogPacket): boolean {
   const { hook, hookName } = packet;
   if (hookName === 'INGRESS' || hookName === 'PREROUTING' || hookName === 'FORWARD') return true;
   if (hookName !== undefined || hook === undefined) return false;
-  if (packet.family === 'netdev' || packet.family === 5) return hook === 0;
+  const family: unknown = packet.family; // numbers too: packets made by hand
+  if (family === 'netdev' || family === 5) return hook === 0;
   return hook === 0 || hook === 2;
 }
 

@@ -1,4 +1,5 @@
 import type { Flow } from '../conntrack/types.js';
+import type { PacketFamily } from '../packet/types.js';
 
 /**
  * A network interface as a log reports it. NFLOG gives its index, and its name when it could
@@ -21,15 +22,20 @@ export type HookName = 'PREROUTING' | 'INPUT' | 'FORWARD' | 'OUTPUT' | 'POSTROUT
 export interface NflogPacket {
   /** The group it was logged to. */
   group: number;
-  /** Protocol family of the hook: 'ipv4', 'ipv6', 'bridge', 'arp', 'netdev', or the number. */
-  family: 'ipv4' | 'ipv6' | 'bridge' | 'arp' | 'netdev' | 'inet' | number;
-  /** The netfilter hook number (NF_INET_*). */
+  /** Protocol family of the hook (NFPROTO_*): 'ipv4', 'ipv6', 'bridge', 'arp' or 'netdev'. */
+  family: PacketFamily;
+  /** The netfilter hook number and its name. */
   hook?: number;
   /** The hook's name, as the LOG target names its chain ('PREROUTING', ...). */
   hookName?: HookName;
   /** Link-layer protocol of the packet (EtherType, e.g. 0x0800). */
   hwProtocol?: number;
-  /** The rule's prefix (--nflog-prefix, log prefix "..."). */
+  /**
+   * The rule's prefix (--nflog-prefix, log prefix "..."), exactly as the rule set it, trailing
+   * space included: `log prefix "ssh: "` gives 'ssh: ' (LOG rules end prefixes with a space so
+   * that their lines read well, and formatLogLine() writes it back as is). Compare with
+   * `prefix?.trimEnd()` when the rule's words are what matters.
+   */
   prefix?: string;
   /** The interface the packet came in on (`IN=`). */
   indev?: LogInterface;

@@ -363,16 +363,40 @@ export type NoTransportReason =
   /** A protocol this decoder does not know (see `protocol`). */
   | 'unknown-protocol';
 
-/** A packet decoded from its network header on. */
-export interface DecodedPacket {
-  /** The network protocol it was decoded as. */
-  family: 'ipv4' | 'ipv6';
+/**
+ * A packet's family as netfilter names its hooks (NFPROTO_*): what NFLOG and TRACE report.
+ * 'unknown' stands for a number this library has no name for.
+ */
+export type PacketFamily = 'ipv4' | 'ipv6' | 'arp' | 'bridge' | 'netdev' | 'unknown';
+
+/**
+ * A packet decoded from its network header on: an IPv4 or an IPv6 packet, told apart by
+ * `family` (`switch (p.family)` narrows it: only an Ipv4Packet has `ipv4`, only an Ipv6Packet
+ * `ipv6`). Every other field is present when the bytes held that header (see `truncated`,
+ * `malformed`, `noTransport` for why one is missing).
+ */
+export type DecodedPacket = Ipv4Packet | Ipv6Packet;
+
+/** An IPv4 packet (decodePacket(buf, 'ipv4')). */
+export interface Ipv4Packet extends DecodedPacketBase {
+  family: 'ipv4';
+  /** The IPv4 header (when at least 20 bytes were given). */
+  ipv4?: Ipv4Header;
+  ipv6?: undefined;
+}
+
+/** An IPv6 packet (decodePacket(buf, 'ipv6')). */
+export interface Ipv6Packet extends DecodedPacketBase {
+  family: 'ipv6';
+  /** The IPv6 header and its extension headers (when at least 40 bytes were given). */
+  ipv6?: Ipv6Header;
+  ipv4?: undefined;
+}
+
+/** What a decoded packet of either family may hold, past its IP header. */
+export interface DecodedPacketBase {
   /** The number of bytes given. */
   length: number;
-  /** The IPv4 header (when `family` is 'ipv4' and at least 20 bytes were given). */
-  ipv4?: Ipv4Header;
-  /** The IPv6 header and its extension headers (when `family` is 'ipv6' and 40 bytes were given). */
-  ipv6?: Ipv6Header;
   /**
    * The upper-layer protocol number: IPv4's Protocol, or for IPv6 the Next Header that ends the
    * extension chain. After an AH, the protocol AH protects; after ESP, 50.

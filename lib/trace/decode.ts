@@ -7,10 +7,11 @@ import type { NflogPacketEvent } from '../nflog/handle.js';
 import { parseLogLine } from '../nflog/logline-parse.js';
 import { decodePacket } from '../packet/decode.js';
 import type { DecodedPacket } from '../packet/types.js';
-import type { TraceConntrack, TraceEvent, TraceKind } from './types.js';
+import type { LegacyTraceEvent, NftablesFamily, NftablesTraceEvent, TraceConntrack, TraceKind } from './types.js';
 
 const NFT_TYPES: Record<number, TraceKind> = { 1: 'policy', 2: 'return', 3: 'rule' };
-const NFT_FAMILY: Record<number, string> = { 1: 'inet', 2: 'ip', 3: 'arp', 5: 'netdev', 7: 'bridge', 10: 'ip6' };
+/** The families nf_tables has tables of (NFPROTO_*). */
+const NFT_FAMILY: Record<number, NftablesFamily> = { 1: 'inet', 2: 'ip', 3: 'arp', 5: 'netdev', 7: 'bridge', 10: 'ip6' };
 const VERDICTS: Record<number, string> = { 0: 'drop', 1: 'accept', 2: 'stolen', 3: 'queue', 4: 'repeat', 5: 'stop', [-1 >>> 0]: 'continue', [-2 >>> 0]: 'break', [-3 >>> 0]: 'jump', [-4 >>> 0]: 'goto', [-5 >>> 0]: 'return' };
 
 // The record layout of native/layout/layouts.h (lib/core/layout.ts is generated from it).
@@ -73,18 +74,18 @@ export function parseTraceLine(line: string):
 }
 
 /** Decodes nftables trace records (native/trace/nftrace.h). */
-export function decodeTraceBatch(batch: RawBatch): Omit<TraceEvent, 'ruleText'>[] {
+export function decodeTraceBatch(batch: RawBatch): NftablesTraceEvent[] {
   const w = new Uint32Array(batch.buffer);
   const s = batch.strings.split('\0');
   let si = 0;
   const bytes = batch.bytes;
   const slice = (at: number): Buffer => (bytes ? Buffer.from(bytes, w[at]!, w[at + 1]!) : Buffer.alloc(0));
-  const out: Omit<TraceEvent, 'ruleText'>[] = [];
+  const out: NftablesTraceEvent[] = [];
   for (let i = 0; i < batch.count; i++) {
     const b = i * TRACE_WORDS;
     const p = w[b + TRACE_PRESENT]!;
     const kind = w[b + TRACE_KIND]!;
-    const family = NFT_FAMILY[kind & 0xff] ?? String(kind & 0xff);
+    const family = NFT_FAMILY[kind & 0xff] ?? 'unknown';
     const table = p & TRACE_HAS_TABLE ? s[si++]! : '';
     const chain = p & TRACE_HAS_CHAIN ? s[si++]! : '';
     const target = p & TRACE_HAS_JUMP_TARGET ? s[si++] : undefined;
@@ -93,8 +94,10 @@ export function decodeTraceBatch(batch: RawBatch): Omit<TraceEvent, 'ruleText'>[
     // A 'rule' event without a rule is the end of a chain: the packet returns to the caller.
     const type = NFT_TYPES[(kind >>> 8) & 0xff] === 'rule' && !(p & TRACE_HAS_RULE_HANDLE) ? 'return' : (NFT_TYPES[(kind >>> 8) & 0xff] ?? 'rule');
     let packet: DecodedPacket | undefined;
-    if (p & TRACE_HAS_NETWORK) {
-      const nfproto = w[b + TRACE_NFPROTO]!;
+    // The network header is an IP header for IPv4 and IPv6 packets (an ARP or bridge hook's
+    // packet is decoded by nothing here).
+    const nfproto = w[b + TRACE_NFPROTO]!;
+    if (p & TRACE_HAS_NETWORK && (nfproto === 2 || nfproto === 10)) {
       const raw = Buffer.concat([slice(b + TRACE_NETWORK), p & TRACE_HAS_TRANSPORT ? slice(b + TRACE_TRANSPORT) : Buffer.alloc(0)]);
       packet = decodePacket(raw, nfproto === 10 ? 'ipv6' : 'ipv4');
     }
@@ -121,7 +124,7 @@ export function decodeTraceBatch(batch: RawBatch): Omit<TraceEvent, 'ruleText'>[
 }
 
 /** A legacy hop from an NFLOG packet of group 0, or undefined when it is not a TRACE. */
-export function legacyHop(pkt: NflogPacketEvent): Omit<TraceEvent, 'ruleText'> | undefined {
+export function legacyHop(pkt: NflogPacketEvent): LegacyTraceEvent | undefined {
   const hop = pkt.prefix !== undefined ? parseTracePrefix(pkt.prefix) : undefined;
   if (!hop) return undefined;
   const family = pkt.family === 'ipv6' ? 'ipv6' : 'ipv4';

@@ -2,7 +2,7 @@
 // from nftables / iptables-nft (NFT_MSG_TRACE), as one stream of "this packet hit this rule".
 import { closeSync, fstatSync } from 'node:fs';
 
-import { callSite, ClosedError, withCallSite } from '../core/errors.js';
+import { type CallSite, callSite, ClosedError, withCallSite } from '../core/errors.js';
 import { addon, type NativeStream, type OnBatch, type ReaderTuning } from '../core/native.js';
 import { netnsPath, openNamespaceSync } from '../core/netns.js';
 import { BatchSource } from '../core/reader.js';
@@ -14,25 +14,32 @@ import { matchExpression, matchSelects } from './rules.js';
 import { TraceDescriber } from './ruleset-words.js';
 import { holdLogger, newTableName, removeStaleTables } from './state.js';
 import { type StreamOptions, TracePacketStream, TraceStream } from './streams.js';
-import type { TraceEvent, TraceOpenOptions, TraceStreamOptions } from './types.js';
+import type { TraceEvent, TraceOpenOptions, TracePacketsOptions, TraceStreamOptions } from './types.js';
 
 /** A handle on packet tracing in one network namespace. */
 export class Trace implements AsyncDisposable {
-  private closed = false;
-  private readonly describer: TraceDescriber;
-  private releaseLogger: (() => Promise<void>) | undefined;
-  private readonly live = new Set<TraceStream>();
-  private readonly ending = new Set<Promise<void>>();
+  #closed = false;
+  readonly #describer: TraceDescriber;
+  #releaseLogger: (() => Promise<void>) | undefined;
+  readonly #live = new Set<TraceStream>();
+  readonly #ending = new Set<Promise<void>>();
+
+  readonly #nsfd: number | undefined;
+  readonly #nflog: Nflog | undefined;
+  readonly #nftables: boolean;
 
   private constructor(
-    /** The namespace file the handle traces in; null for the caller's own namespace. */
+    /** The namespace file this handle works in, or null for the caller's own. */
     readonly netnsPath: string | null,
-    private readonly nsfd: number | undefined,
-    private readonly nflog: Nflog | undefined,
-    private readonly nftables: boolean,
+    nsfd: number | undefined,
+    nflog: Nflog | undefined,
+    nftables: boolean,
   ) {
+    this.#nsfd = nsfd;
+    this.#nflog = nflog;
+    this.#nftables = nftables;
     const ns = this.namespaceFile;
-    this.describer = new TraceDescriber(ns === null ? undefined : ns);
+    this.#describer = new TraceDescriber(ns === null ? undefined : ns);
   }
 
   /**
@@ -40,7 +47,7 @@ export class Trace implements AsyncDisposable {
    * reachable after `ip netns delete` removes its name, as Conntrack and Nflog handles keep theirs.
    */
   get namespaceFile(): string | null {
-    return this.nsfd === undefined ? null : `/proc/${process.pid}/fd/${this.nsfd}`;
+    return this.#nsfd === undefined ? null : `/proc/${process.pid}/fd/${this.#nsfd}`;
   }
 
   /** @internal */
@@ -86,7 +93,7 @@ export class Trace implements AsyncDisposable {
     if (bind && ns !== null && nsfd !== undefined) {
       try {
         const st = fstatSync(nsfd);
-        trace.releaseLogger = await holdLogger(`${st.dev}:${st.ino}`, ns);
+        trace.#releaseLogger = await holdLogger(`${st.dev}:${st.ino}`, ns);
       } catch (e) {
         await trace.close();
         throw withCallSite(e, site, 'binding the nf_log backend to nfnetlink_log');
@@ -97,68 +104,68 @@ export class Trace implements AsyncDisposable {
 
   /** Every hop of every traced packet, as it happens. */
   events(options: TraceStreamOptions = {}): TraceStream {
-    if (this.closed) throw new ClosedError('Trace handle (events() after close())');
-    return this.stream(this.normalize(options), callSite(this.events));
+    if (this.#closed) throw new ClosedError('Trace handle (events() after close())');
+    return this.#stream(this.#normalize(options), callSite(this.events));
   }
 
   /** The same hops grouped per packet: all of one packet together, in order. */
-  packets(options: TraceStreamOptions & { idleMs?: number } = {}): TracePacketStream {
-    if (this.closed) throw new ClosedError('Trace handle (packets() after close())');
+  packets(options: TracePacketsOptions = {}): TracePacketStream {
+    if (this.#closed) throw new ClosedError('Trace handle (packets() after close())');
     assertObject(options, 'packets() options');
     const idle = optionalInteger(options.idleMs, 'packets() options.idleMs', 1, 600000) ?? 250;
     const { idleMs: _drop, ...rest } = options;
-    return new TracePacketStream(this.stream(this.normalize(rest), callSite(this.packets)), idle);
+    return TracePacketStream.of(this.#stream(this.#normalize(rest), callSite(this.packets)), idle);
   }
 
-  private normalize(options: TraceStreamOptions): StreamOptions {
+  #normalize(options: TraceStreamOptions): StreamOptions {
     assertObject(options, 'trace options');
-    assertKnownKeys(options, ['match', 'resolveRules', 'hideOwnHops', ...LIVE_STREAM_KEYS], 'trace options');
+    assertKnownKeys(options, ['match', 'resolveRules', 'ownHops', ...LIVE_STREAM_KEYS], 'trace options');
     const resolve = boolean(options.resolveRules, 'trace options.resolveRules') ?? true;
-    const hideOwn = boolean(options.hideOwnHops, 'trace options.hideOwnHops') ?? false;
+    const ownHops = boolean(options.ownHops, 'trace options.ownHops') ?? false;
     const { tuning, signal } = normalizeLiveOptions(options, 'trace options');
-    if (options.match === undefined) return { resolve, hideOwn, signal, tuning };
-    return { match: matchExpression(options.match), selects: matchSelects(options.match), resolve, hideOwn, signal, tuning };
+    if (options.match === undefined) return { resolve, ownHops, signal, tuning };
+    return { match: matchExpression(options.match), selects: matchSelects(options.match), resolve, ownHops, signal, tuning };
   }
 
-  private stream(opts: StreamOptions, site: { stack: string }): TraceStream {
+  #stream(opts: StreamOptions, site: CallSite): TraceStream {
     const ns = this.namespaceFile;
     if (opts.match && !opts.signal?.aborted) requireCommands(ns ? ['nft', 'nsenter'] : ['nft'], 'tracing with options.match');
     const kinds: ('nftables' | 'legacy')[] = [];
     const starts: ((onBatch: OnBatch) => NativeStream)[] = [];
     // An already aborted signal: nothing is started, bound or installed.
     if (!opts.signal?.aborted) {
-      if (this.nftables) {
+      if (this.#nftables) {
         const tuning: ReaderTuning = { ...opts.tuning, maxQueueRecords: 0, maxBatch: 1024 };
         kinds.push('nftables');
         starts.push((onBatch) => addon.traceEvents(ns, onBatch, tuning));
       }
-      if (this.nflog) {
-        const nflog = this.nflog;
+      if (this.#nflog) {
+        const nflog = this.#nflog;
         kinds.push('legacy');
         // Group 0, where nf_log sends legacy TRACE; a partial batch waits 50 ms at most.
         starts.push((onBatch) => nflog.startReader(groupConfig(0, 5), opts.tuning, onBatch));
       }
     }
     const source = new BatchSource(starts, site, kinds.includes('nftables') ? 'nftables trace' : 'TRACE (NFLOG group 0)');
-    return new TraceStream(this, kinds, source, opts);
+    return TraceStream.of(this, kinds, source, opts);
   }
 
   /** @internal */
   track(stream: TraceStream): void {
-    this.live.add(stream);
+    this.#live.add(stream);
   }
 
   /** @internal */
   forget(stream: TraceStream): void {
-    this.live.delete(stream);
+    this.#live.delete(stream);
     const done = stream.cleanedUp;
-    this.ending.add(done);
-    void done.finally(() => this.ending.delete(done));
+    this.#ending.add(done);
+    void done.finally(() => this.#ending.delete(done));
   }
 
   /** @internal The hop's rule in its ruleset's words, the Service of a jump, the hook. */
   async describe(e: TraceEvent): Promise<void> {
-    await this.describer.describe(e);
+    await this.#describer.describe(e);
   }
 
   /**
@@ -167,18 +174,18 @@ export class Trace implements AsyncDisposable {
    * process holds it any more). Idempotent.
    */
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    for (const s of [...this.live]) s.close();
-    this.nflog?.close();
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const s of [...this.#live]) void s.close();
+    await this.#nflog?.close();
     // Temporary rules go before the namespace is let go.
-    await Promise.all([...this.ending]);
-    const release = this.releaseLogger;
-    this.releaseLogger = undefined;
+    await Promise.all([...this.#ending]);
+    const release = this.#releaseLogger;
+    this.#releaseLogger = undefined;
     try {
       await release?.();
     } finally {
-      if (this.nsfd !== undefined) closeSync(this.nsfd);
+      if (this.#nsfd !== undefined) closeSync(this.#nsfd);
     }
   }
 

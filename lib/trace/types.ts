@@ -4,35 +4,32 @@ import type { NetnsOption } from '../core/netns.js';
 import type { LiveStreamOptions } from '../core/stream.js';
 import type { KernelLogPacket } from '../kmsg/types.js';
 import type { LogInterface } from '../nflog/types.js';
-import type { DecodedPacket } from '../packet/types.js';
+import type { DecodedPacket, PacketFamily } from '../packet/types.js';
 
 /** What a hop is: a rule the packet matched, the end of a chain it returned from, or a chain's policy. */
 export type TraceKind = 'rule' | 'return' | 'policy';
 
 /**
+ * The families of nftables tables, in nft's words: the family of the table a hop is in.
+ * 'unknown' stands for a number this library has no name for (nf_tables has no other today).
+ */
+export type NftablesFamily = 'ip' | 'ip6' | 'inet' | 'arp' | 'bridge' | 'netdev' | 'unknown';
+
+/**
  * Where a hop was read: nftables trace events, legacy TRACE through NFLOG group 0, or legacy
  * TRACE lines of the kernel log (/dev/kmsg or a file, see KernelLog).
  */
-export type TraceSource = 'legacy' | 'nftables' | 'kmsg' | 'file';
+export type TraceSource = TraceEvent['source'];
 
-/** One hop: the packet passed a rule (or a chain's return or policy). */
-export interface TraceEvent {
-  /** Where the hop came from: nftables' trace events, legacy iptables TRACE, or a kernel log. */
-  source: TraceSource;
+/** What every hop says, whichever path it came by. */
+interface TraceHopBase {
   /** Which packet: the kernel's trace id (nftables), or one derived from the packet (legacy). */
   id: number;
-  /** The table's family as nft names it ('ip', 'ip6', 'inet', 'bridge', ...). */
-  family: string;
-  /** The table the rule is in. */
   table: string;
   /** The chain the rule is in. */
   chain: string;
   /** A rule, the chain's return, or its policy. */
   kind: TraceKind;
-  /** Legacy: the rule's position in its chain (1 = first). */
-  rule?: number;
-  /** nftables: the rule's handle. */
-  handle?: number;
   /** accept, drop, continue, jump, goto, return, queue, stolen, repeat, break. */
   verdict?: string;
   /** The chain of a jump or goto. */
@@ -65,6 +62,38 @@ export interface TraceEvent {
   timestamp: bigint;
 }
 
+/** A hop of an nftables trace (nft's `meta nftrace set 1`, iptables-nft `-j TRACE`). */
+export interface NftablesTraceEvent extends TraceHopBase {
+  source: 'nftables';
+  /** The family of the table the hop is in ('inet' for a table of family inet). */
+  family: NftablesFamily;
+  /** The rule's handle (absent for a chain's policy or return). */
+  handle?: number;
+}
+
+/** A hop of legacy iptables TRACE (`TRACE: raw:OUTPUT:rule:2`), read through NFLOG group 0. */
+export interface LegacyTraceEvent extends TraceHopBase {
+  source: 'legacy';
+  /** iptables ('ipv4') or ip6tables ('ipv6'). */
+  family: 'ipv4' | 'ipv6';
+  /** The rule's position in its chain (1 = first; for a policy or return, where it ended). */
+  rule: number;
+}
+
+/** A hop of legacy iptables TRACE read from the kernel log (/dev/kmsg, or a file: see KernelLog). */
+export interface KernelLogTraceEvent extends TraceHopBase {
+  source: 'kmsg' | 'file';
+  /** iptables ('ipv4') or ip6tables ('ipv6'). */
+  family: 'ipv4' | 'ipv6';
+  /** The rule's position in its chain (1 = first; for a policy or return, where it ended). */
+  rule: number;
+  /** The TRACE line and its fields as the kernel wrote them (instead of `packet`). */
+  log: KernelLogPacket;
+}
+
+/** One hop: the packet passed a rule (or a chain's return or policy). `source` tells which kind. */
+export type TraceEvent = NftablesTraceEvent | LegacyTraceEvent | KernelLogTraceEvent;
+
 /** The conntrack part of an nftables trace event. */
 export interface TraceConntrack {
   /** new, established, related, invalid or untracked. */
@@ -85,9 +114,8 @@ export interface TracePacket {
   id: number;
   /** Where its hops came from. */
   source: TraceSource;
-  /** The family of the first hop's table. */
-  family: string;
-  /** Every rule it passed, in order. */
+  /** The packet's family (not that of a table it passed: an inet table sees 'ipv4' and 'ipv6' packets). */
+  family: PacketFamily;
   hops: TraceEvent[];
   /** The last verdict seen: 'drop' ends a packet; otherwise what the last hop said. */
   verdict?: string;
@@ -97,16 +125,18 @@ export interface TracePacket {
   dropped: boolean;
 }
 
-/** What to trace with a temporary `meta nftrace set 1` rule (see Trace.events). */
-export interface TraceMatch {
-  /** Only IPv4 or only IPv6 packets (default both). */
+/** What every match may hold: the family and addresses. */
+interface TraceMatchBase {
   family?: 'ipv4' | 'ipv6';
-  /** Only packets of this layer-4 protocol. */
-  protocol?: 'tcp' | 'udp' | 'icmp' | 'icmpv6' | 'sctp';
-  /** Only packets from this address, or from this CIDR ('10.0.0.0/8'). */
+  /** Source address or CIDR. */
   src?: string;
-  /** Only packets to this address or CIDR. */
+  /** Destination address or CIDR. */
   dst?: string;
+}
+
+/** A match on a protocol with ports: `port` (either side), `srcPort`, `dstPort`. */
+export interface TracePortMatch extends TraceMatchBase {
+  protocol: 'tcp' | 'udp' | 'sctp';
   /** Either port, source or destination. */
   port?: number;
   /** Only packets from this port (TCP, UDP, SCTP). */
@@ -114,6 +144,20 @@ export interface TraceMatch {
   /** Only packets to this port. */
   dstPort?: number;
 }
+
+/** A match without ports: any protocol, or one without ports (ICMP). */
+export interface TraceAddressMatch extends TraceMatchBase {
+  protocol?: 'icmp' | 'icmpv6';
+  port?: never;
+  srcPort?: never;
+  dstPort?: never;
+}
+
+/**
+ * What to trace with a temporary `meta nftrace set 1` rule (see Trace.events): a port needs a
+ * protocol that has ports, which the types say (`{ port: 53 }` alone does not compile).
+ */
+export type TraceMatch = TracePortMatch | TraceAddressMatch;
 
 /** Options of Trace.open(): where to trace, and which tracers to read. */
 export interface TraceOpenOptions {
@@ -141,8 +185,15 @@ export interface TraceStreamOptions extends LiveStreamOptions {
   /** Look up rule texts (default true). */
   resolveRules?: boolean;
   /**
-   * Leave out the hops of the library's own marking tables (`inet nfct_trace_*`, installed for
-   * `match`); default false: every hop the kernel reports.
+   * Also the hops of the library's own temporary trace tables (`inet nfct_trace_<pid>_<token>_<n>`,
+   * where `match` marks packets to trace). Default false: a trace shows the ruleset's own rules
+   * only.
    */
-  hideOwnHops?: boolean;
+  ownHops?: boolean;
+}
+
+/** Options of packets(): events()'s, and how long a packet may go quiet before it is given out. */
+export interface TracePacketsOptions extends TraceStreamOptions {
+  /** Milliseconds without a hop after which a packet's trip is taken as over (default 250). */
+  idleMs?: number;
 }

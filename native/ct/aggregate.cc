@@ -118,10 +118,10 @@ class AggregateDecoder : public Decoder {
       case AGG_BY_REPLY_SRC:
         if (flow_.has(FLOW_HAS_REPLY) && (reply[TUPLE_META] & TUPLE_HAS_ADDRS)) present(0), address(flow_.addr[1][0]);
         break;
-      case AGG_BY_SPORT:
+      case AGG_BY_SRC_PORT:
         if (ports) present(orig[TUPLE_PORTS] & 0xffffu);
         break;
-      case AGG_BY_DPORT:
+      case AGG_BY_DST_PORT:
         if (ports) present(orig[TUPLE_PORTS] >> 16);
         break;
       case AGG_BY_STATE:

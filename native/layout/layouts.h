@@ -254,8 +254,8 @@
   X(AGG_BY_PROTOCOL, 1)  /* value: l4 protocol number */ \
   X(AGG_BY_SRC, 2)  /* original source address */ \
   X(AGG_BY_DST, 3)  /* original destination address */ \
-  X(AGG_BY_SPORT, 4)  /* original source port (present for TCP, UDP, SCTP, DCCP, UDP-Lite) */ \
-  X(AGG_BY_DPORT, 5) \
+  X(AGG_BY_SRC_PORT, 4)  /* original source port (present for TCP, UDP, SCTP, DCCP, UDP-Lite) */ \
+  X(AGG_BY_DST_PORT, 5) \
   X(AGG_BY_STATE, 6)  /* value: l4 protocol | state << 8 (present for TCP, SCTP, DCCP) */ \
   X(AGG_BY_MARK, 7) \
   X(AGG_BY_ZONE, 8) \

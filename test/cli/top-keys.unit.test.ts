@@ -8,7 +8,7 @@ import { filterGroups, groupFilter, parsePrefixKey, pressKeys, splitKeys, type T
 import type { TopGroup, TopKey } from '../../lib/cli/commands/top-view.js';
 import { keyTexts } from '../../lib/conntrack/aggregate.js';
 
-const CYCLE: TopKey[] = ['src', 'dst', 'dport', 'protocol'];
+const CYCLE: TopKey[] = ['src', 'dst', 'dstPort', 'protocol'];
 const state = (): TopUiState => ({ mode: 'view', by: ['src'], sort: 'count', interval: 2, filter: '', draft: '', selected: 0, status: '' });
 const groups: TopGroup[] = [
   { key: { src: '10.1.0.0/16' }, count: 40 },
@@ -93,7 +93,7 @@ describe("a group's entries as a filter", () => {
     return r.filter;
   };
   test('addresses, prefixes, ports, protocol, state, mark, zone', () => {
-    expect(ok({ src: '10.1.0.0/16', dport: 80, protocol: 'tcp' })).toEqual({ src: '10.1.0.0/16', dstPort: 80, protocol: 'tcp' });
+    expect(ok({ src: '10.1.0.0/16', dstPort: 80, protocol: 'tcp' })).toEqual({ src: '10.1.0.0/16', dstPort: 80, protocol: 'tcp' });
     expect(ok({ state: 'ESTABLISHED', mark: 3, zone: 2 })).toEqual({ state: 'ESTABLISHED', mark: 3, zone: 2 });
   });
   test('a NAT target: the reply source (and port) of destination-NATed entries', () => {
@@ -104,7 +104,7 @@ describe("a group's entries as a filter", () => {
     expect(ok({ netns: 'x', dst: '10.2.0.7' }, { protocol: 'udp' })).toEqual({ protocol: 'udp', dst: '10.2.0.7' });
   });
   test.each([
-    [{ sport: null }, /its sport is empty/],
+    [{ srcPort: null }, /its srcPort is empty/],
     [{ status: ['ASSURED'] }, /a group by status is not one filter/],
   ] as Array<[TopGroup['key'], RegExp]>)('%j cannot be deleted exactly', (key, re) => {
     const r = groupFilter(key, {});

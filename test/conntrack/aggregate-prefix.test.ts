@@ -77,11 +77,11 @@ describe('aggregate by prefix', () => {
   });
 
   test('a family without a length keeps whole addresses; the prefix joins other keys', async () => {
-    const r = await ct.aggregate({ by: ['src', 'dport'], prefix: { src: { ipv4: 16 } }, top: 0 });
+    const r = await ct.aggregate({ by: ['src', 'dstPort'], prefix: { src: { ipv4: 16 } }, top: 0 });
     const keys = r.groups.map((g) => g.key.src);
     expect(keys).toContain('10.1.0.0/16');
     expect(keys).toContain('fd00:1:2:3::1');
-    expect(r.groups.every((g) => g.key.dport === 53)).toBe(true);
+    expect(r.groups.every((g) => g.key.dstPort === 53)).toBe(true);
   });
 
   test.each([

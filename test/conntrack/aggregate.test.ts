@@ -36,7 +36,7 @@ const oracleKey: Record<string, (e: CtEntry) => string> = {
   protocol: (e) => e.l4proto,
   src: (e) => e.orig.src,
   dst: (e) => e.orig.dst,
-  dport: (e) => (e.orig.dport === undefined ? '-' : String(e.orig.dport)),
+  dstPort: (e) => (e.orig.dport === undefined ? '-' : String(e.orig.dport)),
   state: (e) => e.state ?? '-',
   mark: (e) => String(e.mark ?? 0),
   zone: (e) => String(e.zone ?? 0),
@@ -64,13 +64,13 @@ describe('aggregate() counts what conntrack -L shows', () => {
     ['dst'],
     ['protocol'],
     ['family', 'protocol'],
-    ['dport'],
+    ['dstPort'],
     ['state'],
     ['mark'],
     ['zone'],
     ['dnat'],
     ['replySrc'],
-    ['protocol', 'dst', 'dport'],
+    ['protocol', 'dst', 'dstPort'],
   ];
   for (const by of cases) {
     test(`by ${by.join(', ')}`, async () => {
@@ -82,7 +82,7 @@ describe('aggregate() counts what conntrack -L shows', () => {
   }
 
   test('a filter narrows the entries first, as conntrack -L with the same filter', async () => {
-    const r = await ct.aggregate({ by: ['dst'], top: 0, filter: { protocol: 'tcp', dstPort: 443 } });
+    const r = await ct.aggregate({ by: ['dst'], top: 0, protocol: 'tcp', dstPort: 443 });
     const theirs = (await listEntries(ns, ['-p', 'tcp', '--dport', '443'])).entries;
     expect(theirs.length).toBeGreaterThan(0);
     expect(r.total.count).toBe(theirs.length);
@@ -133,8 +133,24 @@ describe('aggregate() counts what conntrack -L shows', () => {
       const r = await ct.aggregate({ by: 'snat', top: 0 });
       expect(ours(r)).toEqual(theirs);
       expect(r.groups.map((g) => g.key.snat)).toContain('[fd00::99]:5000');
-      const sport = await ct.aggregate({ by: 'sport', top: 1, filter: { src: '10.77.0.0/16' } });
-      expect(sport.groups).toEqual([{ key: { sport: 1111 }, count: 2 }]);
+      // The keys and the filter's fields have the same names.
+      const srcPort = await ct.aggregate({ by: 'srcPort', top: 1, src: '10.77.0.0/16' });
+      expect(srcPort.groups).toEqual([{ key: { srcPort: 1111 }, count: 2 }]);
+      // The deprecated form still works for one minor version: the old key name is given too,
+      // and each form warns once.
+      const warnings: Array<{ code?: string; message: string }> = [];
+      const onWarning = (w: Error & { code?: string }): void => void warnings.push({ code: w.code, message: w.message });
+      process.on('warning', onWarning);
+      try {
+        const old = await ct.aggregate({ by: 'sport', top: 1, filter: { src: '10.77.0.0/16' } });
+        expect(old.groups).toEqual([{ key: { srcPort: 1111, sport: 1111 }, count: 2 }]);
+        await ct.aggregate({ by: 'sport', top: 1, filter: { src: '10.77.0.0/16' } });
+        await new Promise((ok) => setImmediate(ok));
+      } finally {
+        process.off('warning', onWarning);
+      }
+      expect(warnings.map((w) => w.code).sort()).toEqual(['NFCT_DEP004', 'NFCT_DEP005']);
+      expect(warnings.find((w) => w.code === 'NFCT_DEP004')?.message).toMatch(/aggregate\(\{ by, \.\.\.filter \}\)/);
     } finally {
       await runConntrack(ns, ['-D', '-s', '10.77.0.0/16']);
       await runConntrack(ns, ['-D', '-f', 'ipv6', '-s', 'fd00::1']);
@@ -143,7 +159,7 @@ describe('aggregate() counts what conntrack -L shows', () => {
   });
 
   test('empty table: a total of zero and no groups', async () => {
-    const r = await ct.aggregate({ by: 'src', filter: { src: '192.0.2.99' } });
+    const r = await ct.aggregate({ by: 'src', src: '192.0.2.99' });
     expect(r).toEqual({ by: ['src'], sort: 'count', groups: [], total: { count: 0 }, groupCount: 0 });
   });
 });
@@ -157,7 +173,9 @@ describe('aggregate() refuses bad options before any syscall', () => {
     [{ by: 'src', top: -1 }, /options\.top/],
     [{ by: 'src', sort: 'size' }, /options\.sort must be one of/],
     [{ by: 'src', colour: 1 }, /colour/],
-    [{ by: 'src', filter: { src: 'x' } }, /options\.filter/],
+    [{ by: 'src', src: 'x' }, /aggregate\(\) options\.src is not an IPv4\/IPv6 address/],
+    [{ by: 'src', filter: { src: 'x' } }, /aggregate\(\) options\.filter\.src/],
+    [{ by: 'src', filter: { dryRun: true } }, /options\.filter: unknown option 'dryRun'/],
   ])('%o', async (opts, message) => {
     await expect(ct.aggregate(opts as never)).rejects.toThrow(message);
   });

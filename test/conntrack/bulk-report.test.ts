@@ -29,7 +29,7 @@ describe('deleteEach', () => {
   test('native path: reports each deleted entry once, and conntrack no longer lists them', async () => {
     await load(12);
     const reported: Flow[] = [];
-    const n = await ct.deleteEach({ protocol: 'udp' }, { onDeleted: (flows) => void reported.push(...flows), batchSize: 4 });
+    const n = await ct.deleteEach({ protocol: 'udp', onDeleted: (flows) => void reported.push(...flows), batchSize: 4 });
     expect(n).toBe(6);
     expect(reported.map(key).sort()).toEqual(['10.7.0.1', '10.7.0.11', '10.7.0.3', '10.7.0.5', '10.7.0.7', '10.7.0.9']);
     const left = (await listEntries(ns)).entries;
@@ -40,7 +40,7 @@ describe('deleteEach', () => {
   test('with match: only the entries the function accepts', async () => {
     await load(12);
     const reported: Flow[] = [];
-    const n = await ct.deleteEach({ protocol: 'tcp' }, { match: (f) => f.mark === 1, onDeleted: (flows) => void reported.push(...flows) });
+    const n = await ct.deleteEach({ protocol: 'tcp', match: (f) => f.mark === 1, onDeleted: (flows) => void reported.push(...flows) });
     expect(n).toBe(reported.length);
     expect(reported.every((f) => f.protocol === 'tcp' && f.mark === 1)).toBe(true);
     const left = (await listEntries(ns)).entries;
@@ -54,7 +54,8 @@ describe('deleteEach', () => {
       const before = new Map((await ct.list().toArray()).map((f) => [key(f), f]));
       const chunks: string[] = [];
       let counted = 0;
-      const n = await ct.deleteEach({ protocol: 'udp' }, {
+      const n = await ct.deleteEach({
+        protocol: 'udp',
         match,
         batchSize: 4,
         lineFormat: { extended: true, id: true },
@@ -81,16 +82,16 @@ describe('deleteEach', () => {
 
   test('onDeletedText: refused with onDeleted, or with a format option it does not know', async () => {
     await load(2);
-    await expect(ct.deleteEach({}, { onDeleted: () => undefined, onDeletedText: () => undefined })).rejects.toThrow(/deleteEach\(\) options: onDeleted and onDeletedText cannot both be given/);
-    await expect(ct.deleteEach({}, { onDeletedText: () => undefined, lineFormat: { labels: true } as never })).rejects.toThrow(/deleteEach\(\) options\.lineFormat.*labels/);
-    await expect(ct.deleteEach({}, { onDeletedText: 'x' as never })).rejects.toThrow(/deleteEach\(\) options\.onDeletedText must be a function/);
-    await expect(ct.deleteEach({}, { onDeletedText: () => undefined, lineFormat: null as never })).rejects.toThrow(/deleteEach\(\) options\.lineFormat must be an object/);
+    await expect(ct.deleteEach({ onDeleted: () => undefined, onDeletedText: () => undefined })).rejects.toThrow(/deleteEach\(\) options: onDeleted and onDeletedText cannot both be given/);
+    await expect(ct.deleteEach({ onDeletedText: () => undefined, lineFormat: { labels: true } as never })).rejects.toThrow(/deleteEach\(\) options\.lineFormat.*labels/);
+    await expect(ct.deleteEach({ onDeletedText: 'x' as never })).rejects.toThrow(/deleteEach\(\) options\.onDeletedText must be a function/);
+    await expect(ct.deleteEach({ onDeletedText: () => undefined, lineFormat: null as never })).rejects.toThrow(/deleteEach\(\) options\.lineFormat must be an object/);
     expect((await listEntries(ns)).entries).toHaveLength(2);
   });
 
   test('bad options: a TypeError naming the option, before any change', async () => {
     await load(2);
-    await expect(ct.deleteEach({}, { match: 5 as never })).rejects.toThrow(/deleteEach\(\) options\.match must be a function/);
+    await expect(ct.deleteEach({ match: 5 as never })).rejects.toThrow(/deleteEach\(\) options\.match must be a function/);
     expect((await listEntries(ns)).entries).toHaveLength(2);
   });
 });
@@ -99,7 +100,7 @@ describe('updateWhere', () => {
   test('the same changes for every match; onUpdated gets the entries as they are after', async () => {
     await load(8);
     const reported: Flow[] = [];
-    const n = await ct.updateWhere({ protocol: 'udp' }, { mark: 7 }, { onUpdated: (flows) => void reported.push(...flows) });
+    const n = await ct.updateWhere({ protocol: 'udp', onUpdated: (flows) => void reported.push(...flows) }, { mark: 7 });
     expect(n).toBe(4);
     expect(reported.every((f) => f.mark === 7)).toBe(true);
     const entries = (await listEntries(ns)).entries;
@@ -154,7 +155,8 @@ describe('signal: a bulk operation stops when it is aborted', () => {
     await many(20000);
     const ac = new AbortController();
     let reported = 0;
-    const n = await ct.deleteEach({ protocol: 'udp' }, {
+    const n = await ct.deleteEach({
+      protocol: 'udp',
       signal: ac.signal,
       onDeleted: (flows) => {
         reported += flows.length;
@@ -172,10 +174,10 @@ describe('signal: a bulk operation stops when it is aborted', () => {
     await many(500);
     const ac = new AbortController();
     ac.abort();
-    expect(await ct.deleteEach({ protocol: 'udp' }, { signal: ac.signal })).toBe(0);
-    expect(await ct.updateWhere({ protocol: 'udp' }, { mark: 7 }, { signal: ac.signal })).toBe(0);
+    expect(await ct.deleteEach({ protocol: 'udp', signal: ac.signal })).toBe(0);
+    expect(await ct.updateWhere({ protocol: 'udp', signal: ac.signal }, { mark: 7 })).toBe(0);
     expect((await runConntrack(ns, ['-C'])).stdout.trim()).toBe('500');
-    expect(await ct.deleteEach({ protocol: 'udp' }, { batchSize: 64 })).toBe(500);
+    expect(await ct.deleteEach({ protocol: 'udp', batchSize: 64 })).toBe(500);
     expect((await runConntrack(ns, ['-C'])).stdout.trim()).toBe('0');
   });
 
@@ -183,14 +185,15 @@ describe('signal: a bulk operation stops when it is aborted', () => {
     await many(3000);
     const ac = new AbortController();
     let reported = 0;
-    const n = await ct.updateWhere({ protocol: 'udp' }, { mark: 7 }, {
+    const n = await ct.updateWhere({
+      protocol: 'udp',
       batchSize: 100,
       signal: ac.signal,
       onUpdated: (flows) => {
         reported += flows.length;
         ac.abort();
       },
-    });
+    }, { mark: 7 });
     expect(n).toBe(reported);
     // The next batch, packed while the first was with the kernel, is not sent.
     expect(n).toBe(100);
@@ -199,8 +202,8 @@ describe('signal: a bulk operation stops when it is aborted', () => {
   });
 
   test('a signal that is not an AbortSignal: a TypeError naming the option', async () => {
-    await expect(ct.deleteEach({}, { signal: 'stop' as never })).rejects.toThrow(/deleteEach\(\) options\.signal must be an AbortSignal/);
-    await expect(ct.updateWhere({}, { mark: 1 }, { signal: {} as never })).rejects.toThrow(/updateWhere\(\) options\.signal must be an AbortSignal/);
+    await expect(ct.deleteEach({ signal: 'stop' as never })).rejects.toThrow(/deleteEach\(\) options\.signal must be an AbortSignal/);
+    await expect(ct.updateWhere({ signal: {} as never }, { mark: 1 })).rejects.toThrow(/updateWhere\(\) options\.signal must be an AbortSignal/);
   });
 });
 
@@ -268,5 +271,30 @@ describe('restore', () => {
     } finally {
       await other.remove();
     }
+  });
+});
+
+describe('the deprecated two-object forms', () => {
+  test('deleteWhere(filter, options), deleteEach(filter, options), updateWhere(filter, changes, options) still work and warn once each', async () => {
+    await runConntrack(ns, ['-F']);
+    const flows = Array.from({ length: 30 }, (_, i) => ({ protocol: 'udp' as const, src: `10.8.0.${i}`, dst: '10.9.0.1', srcPort: 1000, dstPort: 53, timeout: 300 }));
+    expect((await ct.createMany(flows)).created).toBe(30);
+    const warnings: Array<{ code?: string; message: string }> = [];
+    const onWarning = (w: Error & { code?: string }): void => void warnings.push({ code: w.code, message: w.message });
+    process.on('warning', onWarning);
+    try {
+      expect(await ct.deleteWhere({ protocol: 'udp' }, { dryRun: true })).toBe(30);
+      expect(await ct.deleteWhere({ protocol: 'udp' }, { dryRun: true })).toBe(30);
+      expect(await ct.updateWhere({ protocol: 'udp' }, { mark: 3 }, { batchSize: 7 })).toBe(30);
+      const seen: number[] = [];
+      expect(await ct.deleteEach({ protocol: 'udp', mark: 3 }, { onDeleted: (f) => void seen.push(f.length) })).toBe(30);
+      expect(seen.reduce((a, b) => a + b, 0)).toBe(30);
+      await new Promise((ok) => setImmediate(ok));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings.map((w) => w.code).sort()).toEqual(['NFCT_DEP001', 'NFCT_DEP002', 'NFCT_DEP003']);
+    expect(warnings.find((w) => w.code === 'NFCT_DEP001')?.message).toContain('deleteWhere({ ...filter, dryRun })');
+    expect((await runConntrack(ns, ['-C'])).stdout.trim()).toBe('0');
   });
 });

@@ -647,7 +647,8 @@ const dev = fc.record({ index: fc.nat(), name: fc.stringMatching(/^[a-z0-9.-]{1,
 const nflogPacket: fc.Arbitrary<NflogPacket> = fc.record(
   {
     group: fc.integer({ min: 0, max: 65535 }),
-    family: fc.oneof(fc.constantFrom<NflogPacket['family']>('ipv4', 'ipv6', 'bridge', 'arp', 'netdev', 'inet'), fc.nat(255)),
+    // Names, 'unknown', and (as a packet made by hand may hold) numbers and 'inet'.
+    family: fc.oneof(fc.constantFrom<NflogPacket['family']>('ipv4', 'ipv6', 'bridge', 'arp', 'netdev', 'unknown'), fc.constantFrom('inet' as unknown as NflogPacket['family']), fc.nat(255).map((n) => n as unknown as NflogPacket['family'])),
     hook: fc.nat(5),
     hookName: fc.constantFrom<NonNullable<NflogPacket['hookName']>>('PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING', 'INGRESS'),
     hwProtocol: fc.oneof(fc.constantFrom(0x0800, 0x86dd, 0x0806, 0x8100), fc.integer({ min: 0, max: 0xffff })),

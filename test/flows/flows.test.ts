@@ -75,7 +75,7 @@ describe('ct.flows() through DNAT and SNAT', () => {
   });
 
   afterAll(async () => {
-    await stream?.closeAndRestore();
+    await stream?.close();
     ct?.close();
   });
 
@@ -177,7 +177,7 @@ describe('sysctls', () => {
       await on.ready;
       expect(await sysctl(t.router, 'net.netfilter.nf_conntrack_acct')).toBe('1');
       expect(await sysctl(t.router, 'net.netfilter.nf_conntrack_timestamp')).toBe('1');
-      await on.closeAndRestore();
+      await on.close();
       expect(await sysctl(t.router, 'net.netfilter.nf_conntrack_acct')).toBe('0');
       expect(await sysctl(t.router, 'net.netfilter.nf_conntrack_timestamp')).toBe('0');
     } finally {
@@ -207,7 +207,7 @@ describe('active timeout', () => {
       for (let i = 1; i < all.length; i++) expect(all[i]!.start).toBe(all[i - 1]!.end);
       expect(end.reason).toBe('idle-timeout');
     } finally {
-      await stream.closeAndRestore();
+      await stream.close();
       ct.close();
     }
   }, 30_000);

@@ -38,7 +38,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await stream?.closeAndRestore();
+  await stream?.close();
   ct?.close();
   server?.stop();
   await t?.remove();

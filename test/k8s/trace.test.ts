@@ -42,7 +42,7 @@ async function until<T>(what: string | (() => string), fn: () => Promise<T | und
 /** Our block of the packet from this source port: its id and its lines. */
 function ourBlock(lines: readonly string[], sport: number): { id: string; lines: string[] } | undefined {
   for (let i = 0; i < lines.length; i++) {
-    const m = /^packet ([0-9a-f]{8}) nftables ip udp 10\.244\.1\.5:(\d+) -> 10\.96\.0\.10:53/.exec(lines[i]!);
+    const m = /^packet ([0-9a-f]{8}) nftables ipv4 udp 10\.244\.1\.5:(\d+) -> 10\.96\.0\.10:53/.exec(lines[i]!);
     if (!m || Number(m[2]) !== sport) continue;
     const out = [lines[i]!];
     for (let j = i + 1; j < lines.length && lines[j]!.startsWith('  '); j++) out.push(lines[j]!);
@@ -113,7 +113,7 @@ describe.each(['iptables-nft', 'nftables'] as ProxyMode[])('nfct trace, kube-pro
       // The oracle prints a packet's hops as the kernel reports them: wait until it has shown as
       // many as we did (more, or others, fail the comparison below).
       await until(() => `the oracle to show ${ourRules.length} rule hops of ${found.id}: ${theirRules().join(' | ')}`, () => (theirRules().length >= ourRules.length ? true : undefined));
-      expect(lines[0]).toMatch(new RegExp(`^packet ${found.id} nftables ip udp 10\\.244\\.1\\.5:${sport} -> 10\\.96\\.0\\.10:53 iif cali[0-9a-f]+ hook prerouting ct new$`));
+      expect(lines[0]).toMatch(new RegExp(`^packet ${found.id} nftables ipv4 udp 10\\.244\\.1\\.5:${sport} -> 10\\.96\\.0\\.10:53 iif cali[0-9a-f]+ hook prerouting ct new$`));
       // Our own marking table is not shown.
       expect(lines.some((l) => l.includes('nfct_trace_'))).toBe(false);
       // After the DNAT, the packet is shown going to the endpoint.

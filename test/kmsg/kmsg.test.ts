@@ -175,7 +175,7 @@ describe('legacy TRACE with the syslog logger', () => {
       expect(traces).toHaveLength(1);
       const t = traces[0]!;
       expect(t).toMatchObject({ type: 'trace', source: 'kmsg', family: 'ipv4' });
-      const where = t.hops.map((h) => `${h.table}:${h.chain}:${h.kind}:${h.rule}`);
+      const where = t.hops.map((h) => `${h.table}:${h.chain}:${h.kind}:${h.source === 'nftables' ? h.handle : h.rule}`);
       // The TRACE rule itself is not logged; the packet then leaves and comes back through lo.
       expect(where).toEqual(['raw:OUTPUT:policy:2', 'filter:OUTPUT:rule:2', `filter:${TAG}C:return:2`, 'filter:OUTPUT:policy:3', 'raw:PREROUTING:policy:1', 'filter:INPUT:policy:1']);
       expect(t.hops.map((h) => [h.oif?.name, h.iif?.name])).toEqual([...Array(4).fill(['lo', undefined]), ...Array(2).fill([undefined, 'lo'])]);
@@ -183,7 +183,7 @@ describe('legacy TRACE with the syslog logger', () => {
       // The oracle of the rule texts: iptables-legacy-save, the Nth -A line of the chain.
       for (const h of t.hops.filter((x) => x.kind === 'rule')) {
         const save = (await ns.execOk('iptables-legacy-save', ['-t', h.table])).stdout.split('\n').filter((l) => l.startsWith(`-A ${h.chain} `));
-        expect(h.ruleText).toBe(save[h.rule! - 1]);
+        expect(h.ruleText).toBe(save[(h.source === 'nftables' ? 0 : h.rule) - 1]);
       }
       const shown = await dmesg(`DPT=${dport} `);
       expect(t.hops.map((h) => h.log!.message)).toEqual(shown.filter((s) => s.text.startsWith('TRACE: ')).map((s) => s.text));

@@ -113,6 +113,9 @@ describe('subscribe()', () => {
         expect(p.family).toBe('ipv4');
         expect(p.hookName).toBe('OUTPUT');
         expect(p.outdev).toEqual({ index: 1, name: 'lo' });
+        // The prefix is the rule's, trailing space included, and survives a LOG line both ways.
+        expect(p.prefix).toBe('nft5: ');
+        expect(parseLogLine(formatLogLine(p)).prefix).toBe(p.prefix);
         // The headers decode, and the LOG line reads them back the same.
         const d = decodePacket(p.payload!, 'ipv4');
         expect(d.ipv4?.dst).toBe('127.0.0.1');

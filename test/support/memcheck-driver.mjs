@@ -442,10 +442,10 @@ async function kernelPart() {
     await rejects(ct.restore('-I -p udp -s 10.40.0.1\n'));
     // deleteEach() with its deletes printed as -L lines (natively; through match, in JS).
     let lines = 0;
-    await ct.deleteEach({ src: '10.40.0.32/30' }, { batchSize: 2, lineFormat: { id: true }, onDeletedText: (_, n) => void (lines += n) });
-    await ct.deleteEach({ src: '10.40.0.36/30' }, { match: () => true, onDeletedText: (_, n) => void (lines += n) });
+    await ct.deleteEach({ src: '10.40.0.32/30', batchSize: 2, lineFormat: { id: true }, onDeletedText: (_, n) => void (lines += n) });
+    await ct.deleteEach({ src: '10.40.0.36/30', match: () => true, onDeletedText: (_, n) => void (lines += n) });
     if (lines !== 8) throw new Error(`deleteEach onDeletedText: ${lines} lines`);
-    const dry = await ct.deleteWhere({ src: '10.40.0.0/24' }, { dryRun: true });
+    const dry = await ct.deleteWhere({ src: '10.40.0.0/24', dryRun: true });
     const del = await ct.deleteWhere({ src: '10.40.0.0/24' });
     await ct.deleteWhere({ protocol: 'tcp', src: '10.42.0.0/24', kernelFilter: false });
     await ct.deleteWhere({ src: '192.0.2.0/24' });

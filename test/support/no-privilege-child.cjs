@@ -63,7 +63,7 @@ async function main() {
   await attempt('delete by id', () => ct.delete({ id: 1 }));
   await attempt('deleteWhere (dump)', () => ct.deleteWhere({ protocol: 'udp', dstPort: 2 }));
   await attempt('deleteWhere (kernel flush)', () => ct.deleteWhere({ mark: 1 }));
-  await attempt('deleteWhere dryRun', () => ct.deleteWhere({ mark: 1 }, { dryRun: true }));
+  await attempt('deleteWhere dryRun', () => ct.deleteWhere({ mark: 1, dryRun: true }));
   await attempt('flush', () => ct.flush());
   // createMany never rejects for the entries it could not create: each one carries its error.
   await attempt('createMany', async () => {

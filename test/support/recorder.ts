@@ -76,10 +76,10 @@ export interface Recorder {
  * close() goes to the real socket.
  */
 export function instrument(ct: Conntrack): Recorder {
-  const holder = ct as unknown as { native: NativeConntrack | undefined };
-  const real = holder.native;
-  // If the field is renamed this test must be updated, not silently pass.
-  expect(typeof real?.close, 'Conntrack keeps its native handle in .native').toBe('function');
+  // The handle's seam for tests (@internal): the fake goes in below, the real one stays for close().
+  const holder = ct as unknown as { replaceNative(n: NativeConntrack): NativeConntrack | undefined };
+  expect(typeof holder.replaceNative, 'Conntrack has its test seam, replaceNative()').toBe('function');
+  let real: NativeConntrack | undefined;
   const rec: Recorder = { calls: [], filters: [], tuples: [], specs: [] };
   const fake: NativeConntrack = {
     dump(filter) {
@@ -171,7 +171,8 @@ export function instrument(ct: Conntrack): Recorder {
       throw new Error('test recorder: expectEvents() must not be reached');
     },
   };
-  holder.native = fake;
+  real = holder.replaceNative(fake);
+  expect(typeof real?.close, 'the handle was open').toBe('function');
   return rec;
 }
 

@@ -7,7 +7,7 @@ import { decodePacket } from '../../lib/packet/decode.js';
 import type { DecodedPacket } from '../../lib/packet/types.js';
 import { matchSelects } from '../../lib/trace/rules.js';
 import { TraceSelection } from '../../lib/trace/selection.js';
-import type { TraceEvent, TraceMatch } from '../../lib/trace/types.js';
+import type { NftablesTraceEvent, TraceEvent, TraceMatch } from '../../lib/trace/types.js';
 
 const OURS = 'nfct_trace_100_0123abcd_0';
 const THEIRS = 'nfct_trace_200_89abcdef_0';
@@ -27,7 +27,7 @@ function udp(src: string, dst: string, sport: number, dport: number): DecodedPac
   return decodePacket(b, 'ipv4');
 }
 
-const hop = (id: number, table: string, chain: string, kind: TraceEvent['kind'], extra: Partial<TraceEvent> = {}): TraceEvent => ({
+const hop = (id: number, table: string, chain: string, kind: TraceEvent['kind'], extra: Partial<NftablesTraceEvent> = {}): NftablesTraceEvent => ({
   source: 'nftables',
   id,
   family: table.startsWith('nfct_trace_') ? 'inet' : 'ip',

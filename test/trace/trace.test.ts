@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { Trace, type TraceEvent, type TracePacket, parseTraceLine, parseTracePrefix } from '../../lib/index.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
+import { spawnNfct } from '../helpers/nfct.js';
 import { BOUND_MS, until, WaitTimeout, watchersReady } from '../helpers/sentinel.js';
 
 let ns: Netns;
@@ -89,8 +90,8 @@ describe('nftables', () => {
       const ours = new Map<string, string[]>();
       for (const p of packets) {
         const hops = p.hops
-          .filter((h) => (h.kind === 'rule' && h.handle !== undefined) || h.kind === 'policy')
-          .map((h) => (h.kind === 'policy' ? `${h.table} ${h.chain} policy ${h.verdict}` : `${h.table} ${h.chain} #${h.handle} ${h.verdict}${h.target ? ` ${h.target}` : ''}`));
+          .filter((h) => h.source === 'nftables' && ((h.kind === 'rule' && h.handle !== undefined) || h.kind === 'policy'))
+          .map((h) => (h.kind === 'policy' || h.source !== 'nftables' ? `${h.table} ${h.chain} policy ${h.verdict}` : `${h.table} ${h.chain} #${h.handle} ${h.verdict}${h.target ? ` ${h.target}` : ''}`));
         ours.set(p.id.toString(16).padStart(8, '0'), hops);
       }
       expect(ours.size).toBe(4);
@@ -152,6 +153,11 @@ describe('nftables', () => {
       expect(packets.length).toBe(1);
       expect(packets[0]!.packet?.udp?.dstPort).toBe(7778);
       expect(packets[0]!.hops.some((h) => h.table === 'plain')).toBe(true);
+      // The library's own rule is not among the hops; the packet's family is its own, not the
+      // family of the table that marked it.
+      expect(packets[0]!.hops.filter((h) => h.table.startsWith('nfct_trace'))).toEqual([]);
+      expect(packets[0]!.family).toBe('ipv4');
+      expect(packets[0]!.hops.map((h) => h.family)).toEqual(packets[0]!.hops.map(() => 'ip'));
       await noTraceTable();
       // break
       const s2 = trace.events({ match: { protocol: 'icmp' } });
@@ -182,6 +188,55 @@ describe('nftables', () => {
   });
 });
 
+test('ownHops: true shows the hops of the temporary table too (inet, marking the packet)', async () => {
+  await ns.execOk('nft', ['-f', '-'], { input: 'table ip seen {\n chain output { type filter hook output priority 0; counter; }\n}\n' });
+  const trace = await Trace.open({ netns: ns.name, legacy: false });
+  try {
+    const send = () => ns.execOk('node', ['-e', "const s=require('dgram').createSocket('udp4');s.send('x',7779,'127.0.0.1',()=>s.close())"]);
+    const mine = await tracePackets(trace, send, 1, { match: { protocol: 'udp', dstPort: 7779 }, ownHops: true });
+    expect(mine).toHaveLength(1);
+    const own = mine[0]!.hops.filter((h) => h.table.startsWith('nfct_trace_'));
+    expect(own.length).toBeGreaterThan(0);
+    expect(own.every((h) => h.source === 'nftables' && h.family === 'inet')).toBe(true);
+    expect(mine[0]!.family).toBe('ipv4');
+    expect(mine[0]!.hops.some((h) => h.table === 'seen')).toBe(true);
+    expect(() => trace.events({ ownHops: 'yes' as never })).toThrow(/trace options\.ownHops must be a boolean/);
+  } finally {
+    await trace.close();
+    await ns.execOk('nft', ['delete', 'table', 'ip', 'seen']);
+  }
+});
+
+test('nfct trace hides the temporary table too; --show-own-hops shows it', async () => {
+  // A --json line (schema/trace.json) names each hop's rule in its `rules` list.
+  type Line = { family: string; rules: Array<{ table: string; family: string }>; hops: Array<{ rule: number }> };
+  const firstPacket = async (extra: string[]): Promise<{ family: string; hops: Array<{ table: string; family: string }> }> => {
+    const nfct = spawnNfct(['trace', '--netns', ns.name, '--nftables', '--json', '-p', 'udp', '--dport', '7781', ...extra]);
+    try {
+      for (let i = 0; i < 200 && nfct.out.lines.length === 0; i++) {
+        if (i % 10 === 0) await ns.execOk('node', ['-e', "const s=require('dgram').createSocket('udp4');s.send('x',7781,'127.0.0.1',()=>s.close())"]);
+        await new Promise((r) => setTimeout(r, 50)); // between datagrams; the first line ends the loop
+      }
+    } finally {
+      nfct.child.kill('SIGINT');
+    }
+    expect(await nfct.out.closed).toBe(0);
+    const line = JSON.parse(nfct.out.lines[0]!) as Line;
+    return { family: line.family, hops: line.hops.map((h) => line.rules[h.rule]!) };
+  };
+  await ns.execOk('nft', ['-f', '-'], { input: 'table ip cli {\n chain output { type filter hook output priority 0; counter; }\n}\n' });
+  try {
+    const plain = await firstPacket([]);
+    expect(plain.family).toBe('ipv4');
+    expect(plain.hops.map((h) => h.table)).toContain('cli');
+    expect(plain.hops.filter((h) => h.table.startsWith('nfct_trace_'))).toEqual([]);
+    const all = await firstPacket(['--show-own-hops']);
+    expect(all.hops.filter((h) => h.table.startsWith('nfct_trace_')).map((h) => h.family)).toContain('inet');
+  } finally {
+    await ns.execOk('nft', ['delete', 'table', 'ip', 'cli']);
+  }
+});
+
 describe('legacy iptables TRACE', () => {
   test('hops through NFLOG group 0 with rule numbers, policies and iptables-legacy-save texts', async () => {
     const ipt = (...args: string[]) => ns.execOk('iptables-legacy', ['-t', 'raw', ...args]);
@@ -201,7 +256,7 @@ describe('legacy iptables TRACE', () => {
       const packets = await tracePackets(trace, () => ns.exec('ping', ['-c', '1', '-W', '1', '127.0.0.1']), 2);
       const request = packets.find((p) => p.packet?.icmp?.type === 8)!;
       expect(request).toBeDefined();
-      const hops = request.hops.filter((h) => h.table === 'raw').map((h) => `${h.chain}:${h.kind}:${h.rule}`);
+      const hops = request.hops.filter((h) => h.table === 'raw').map((h) => `${h.chain}:${h.kind}:${h.source === 'legacy' ? h.rule : ''}`);
       // Out through raw OUTPUT, then in again over lo through raw PREROUTING (the same bytes:
       // legacy TRACE has no id, so the two trips of one packet are one).
       expect(hops).toEqual(['OUTPUT:rule:2', 'cali-OUTPUT:rule:1', 'cali-to-wl:rule:1', 'cali-OUTPUT:return:2', 'OUTPUT:policy:3', 'PREROUTING:policy:1']);

@@ -41,8 +41,11 @@ async function until<T>(what: () => string, fn: () => Promise<T | undefined> | T
 const send = (dst: string, port: number): Promise<unknown> =>
   ns.execOk('node', ['-e', `const s=require('dgram').createSocket('udp4');s.send('x',${port},'${dst}',()=>s.close())`]);
 
+/** A hop as both sides give it (a TraceEvent, or a --json line's hop with its rule). */
+type Hop = Pick<TraceEvent, 'table' | 'chain' | 'kind' | 'verdict' | 'target'> & { family: string; handle?: number };
+
 /** A hop as both sides can print it: rules by handle, policies by verdict. */
-function hopText(h: Pick<TraceEvent, 'family' | 'table' | 'chain' | 'kind' | 'handle' | 'verdict' | 'target'>): string | undefined {
+function hopText(h: Hop): string | undefined {
   if (h.kind === 'policy') return `${h.family} ${h.table} ${h.chain} policy ${h.verdict}`;
   if (h.kind === 'rule' && h.handle !== undefined) return `${h.family} ${h.table} ${h.chain} #${h.handle} ${h.verdict}${h.target ? ` ${h.target}` : ''}`;
   return undefined;
@@ -61,8 +64,6 @@ function monitorTraces(text: string): Map<string, string[]> {
   }
   return out;
 }
-
-type Hop = Parameters<typeof hopText>[0];
 
 function byId(packets: Array<{ id: string; hops: Hop[] }>): Map<string, string[]> {
   const out = new Map<string, string[]>();
@@ -85,9 +86,9 @@ const jsonHops = (l: TraceLine): { id: string; hops: Hop[] } => ({
 const traceTables = async (): Promise<string[]> => [...(await ns.execOk('nft', ['list', 'tables', 'inet'])).stdout.matchAll(/^table inet (nfct_trace_\S+)$/gm)].map((m) => m[1]!);
 
 test('each tracer shows only what its own rule selected; a packet both select, both; agreeing with nft monitor trace', async () => {
-  // A: UDP to port 7101, in this process.
+  // A: UDP to port 7101, in this process, every hop shown.
   const trace = await Trace.open({ netns: ns.name, legacy: false });
-  const a = trace.packets({ match: { protocol: 'udp', dstPort: 7101 }, idleMs: 300 });
+  const a = trace.packets({ match: { protocol: 'udp', dstPort: 7101 }, idleMs: 300, ownHops: true });
   const fromA: TracePacket[] = [];
   const readingA = (async () => {
     for await (const p of a) fromA.push(p);

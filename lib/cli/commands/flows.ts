@@ -281,7 +281,7 @@ export async function flows(argv: readonly string[], ctx: Context): Promise<numb
                 // NDJSON lines carry their namespace already: they go out unmarked.
                 await pump(stream, a, a.json ? ctx.out : c.out, exporter, tally);
               } finally {
-                await stream.closeAndRestore();
+                await stream.close();
               }
               return 0;
             },
@@ -309,7 +309,7 @@ export async function flows(argv: readonly string[], ctx: Context): Promise<numb
         ctx.err(`nfct flows: watching ${netns.label} (IPFIX observation domain ${netns.inode})${exporter ? `; exporting to ${a.collectors.length} collector${a.collectors.length === 1 ? '' : 's'}` : ''}`);
         await pump(stream, a, ctx.out, exporter, tally);
       } finally {
-        await stream.closeAndRestore();
+        await stream.close();
       }
     } catch (e) {
       if (e instanceof NfctError) throw new CliExit(1, `nfct flows: ${e.message}`);

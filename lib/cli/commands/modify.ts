@@ -67,14 +67,15 @@ export async function remove(ct: Conntrack, r: CtRequest, ctx: Context): Promise
   const match = sel.matchesAll ? undefined : sel.match;
   const options = { match, batchSize: 4096, signal: ctx.stop };
   // Nobody reads the deleted entries: the library only counts them (no entry is decoded).
-  if (ctx.out.discarded) return bulk(r, ctx, 'deleted', () => ct.deleteEach(sel.filter, options));
+  if (ctx.out.discarded) return bulk(r, ctx, 'deleted', () => ct.deleteEach({ ...sel.filter, ...options }));
   // Printed in the kernel's order, as conntrack prints them.
   const ordered = (): Promise<FlowFilter> => inKernelOrder(ct, sel.filter);
   // Plain lines: the library formats them in native code as it deletes.
   const native = flowPrinter(r, 'delete').native;
   if (native) {
     return bulk(r, ctx, 'deleted', async () =>
-      ct.deleteEach(await ordered(), {
+      ct.deleteEach({
+        ...(await ordered()),
         ...options,
         lineFormat: native,
         onDeletedText: (lines, count) => {
@@ -84,7 +85,7 @@ export async function remove(ct: Conntrack, r: CtRequest, ctx: Context): Promise
       }),
     );
   }
-  return bulk(r, ctx, 'deleted', async (onDeleted) => ct.deleteEach(await ordered(), { ...options, onDeleted }));
+  return bulk(r, ctx, 'deleted', async (onDeleted) => ct.deleteEach({ ...(await ordered()), ...options, onDeleted }));
 }
 
 function sameLabels(a: readonly number[] | undefined, b: readonly number[]): boolean {
@@ -138,7 +139,7 @@ export function update(ct: Conntrack, r: CtRequest, ctx: Context): Promise<numbe
   // finds none, and prints and counts none.
   const expire = r.timeout === 0;
   return bulk(r, ctx, 'updated', async (onUpdated) => {
-    const n = await ct.updateWhere(await inKernelOrder(ct, sel.filter), changesFor, { match: sel.matchesAll ? undefined : sel.match, onUpdated: expire ? undefined : onUpdated, signal: ctx.stop });
+    const n = await ct.updateWhere({ ...(await inKernelOrder(ct, sel.filter)), match: sel.matchesAll ? undefined : sel.match, onUpdated: expire ? undefined : onUpdated, signal: ctx.stop }, changesFor);
     return expire ? 0 : n;
   });
 }

@@ -173,10 +173,10 @@ export function groupFilter(key: TopGroup['key'], base: FlowFilter): { filter: F
       case 'replySrc':
         f[k] = v as string;
         break;
-      case 'sport':
+      case 'srcPort':
         f.srcPort = v as number;
         break;
-      case 'dport':
+      case 'dstPort':
         f.dstPort = v as number;
         break;
       case 'mark':

@@ -6,7 +6,7 @@ import { KEY_HELP, type TopUiState, groupFilter, pressKeys } from './top-keys.js
 import { GroupHistory, NamespaceSampler, snapshot, type TopOptions } from './top.js';
 import { describeGroup, renderFrame, topLine, type TopGroup, type TopKey, type TopSnapshot } from './top-view.js';
 
-const KEY_CYCLE = (all: boolean): TopKey[] => [...(all ? (['netns'] as TopKey[]) : []), 'src', 'dst', 'dport', 'protocol', 'state', 'dnat', 'service', 'snat', 'replySrc', 'sport', 'mark', 'zone', 'status', 'family'];
+const KEY_CYCLE = (all: boolean): TopKey[] => [...(all ? (['netns'] as TopKey[]) : []), 'src', 'dst', 'dstPort', 'protocol', 'state', 'dnat', 'service', 'snat', 'replySrc', 'srcPort', 'mark', 'zone', 'status', 'family'];
 
 const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
   new Promise((resolve) => {

@@ -22,7 +22,8 @@ Usage:
            [--netns NAME | --pid PID | --pod NS/NAME | --all-netns] [--pod-log-dir DIR]
            [-p PROTO] [--once] [--json]
 
-  --by KEYS       group by (default src): ${[...AGGREGATE_KEYS, 'netns', 'service'].join(', ')};
+  --by KEYS       group by (default src): ${[...AGGREGATE_KEYS, 'netns', 'service'].join(', ')}
+                  (sport, dport: srcPort, dstPort);
                   an address key by prefix: src/16 (IPv4 /16, IPv6 /64), src/16/48;
                   service: the Service of the destination, from the namespace's NAT rules
   --sort WHAT     rank groups by entries (default), or packets/bytes (nf_conntrack_acct=1)
@@ -68,7 +69,7 @@ export function parseBy(specs: readonly string[]): { keys: TopKey[]; prefix: Par
     if (p) {
       keys.push(p.key);
       prefix[p.key] = { ipv4: p.ipv4, ipv6: p.ipv6 };
-    } else keys.push(spec as TopKey);
+    } else keys.push((spec === 'sport' ? 'srcPort' : spec === 'dport' ? 'dstPort' : spec) as TopKey); // conntrack's words for the ports too
   }
   return { keys, prefix };
 }
@@ -76,7 +77,8 @@ export function parseBy(specs: readonly string[]): { keys: TopKey[]; prefix: Par
 function parseKeys(v: string | undefined): string[] {
   const specs = (v ?? '').split(',').filter((k) => k !== '');
   if (specs.length === 0) throw new CommandUsage('nfct top: --by needs a key');
-  for (const k of specs) {
+  for (const spec of specs) {
+    const k = spec === 'sport' ? 'srcPort' : spec === 'dport' ? 'dstPort' : spec;
     try {
       if (parsePrefixKey(k)) continue;
     } catch (e) {
@@ -274,7 +276,7 @@ export async function snapshot(samplers: readonly NamespaceSampler[], o: Snapsho
   const { keys, prefix } = parseBy(o.by);
   const withService = keys.includes('service');
   // A Service is found from the protocol, destination and port of each group.
-  const aggKeys = [...new Set<AggregateKey>([...keys.filter((k): k is AggregateKey => k !== 'netns' && k !== 'service'), ...(withService ? (['protocol', 'dst', 'dport'] as const) : [])])];
+  const aggKeys = [...new Set<AggregateKey>([...keys.filter((k): k is AggregateKey => k !== 'netns' && k !== 'service'), ...(withService ? (['protocol', 'dst', 'dstPort'] as const) : [])])];
   const withNs = keys.includes('netns');
   // Exact merging across namespaces needs every group of each, unless netns is a key; a text
   // filter needs every group too (it picks among them before the top ones are taken), and so
@@ -284,14 +286,14 @@ export async function snapshot(samplers: readonly NamespaceSampler[], o: Snapsho
     samplers.map(async (s) => {
       const [figures, result] = await Promise.all([
         s.figures(max),
-        s.ct.aggregate({ by: aggKeys.length > 0 ? aggKeys : ['family'], prefix, sort: o.sort, top: whole ? top : 0, filter: o.filter }),
+        s.ct.aggregate({ ...o.filter, by: aggKeys.length > 0 ? aggKeys : ['family'], prefix, sort: o.sort, top: whole ? top : 0 }),
       ]);
       figures.matched = result.total.count;
       if (withService) {
         const services = await s.servicesNow();
         for (const g of result.groups) {
-          const k = g.key as { protocol?: string | null; dst?: string | null; dport?: number | null; service?: string };
-          const sp = services && k.protocol && k.dst ? services.lookup(k.protocol, k.dst, k.dport ?? undefined) : undefined;
+          const k = g.key as { protocol?: string | null; dst?: string | null; dstPort?: number | null; service?: string };
+          const sp = services && k.protocol && k.dst ? services.lookup(k.protocol, k.dst, k.dstPort ?? undefined) : undefined;
           k.service = sp ? sp.name : '-';
         }
       }

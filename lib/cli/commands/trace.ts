@@ -112,7 +112,7 @@ async function traceOnce(opts: TraceOpenOptions, match: TraceMatch | undefined, 
   let failed = false;
   let stream: ReturnType<typeof t.packets> | undefined;
   try {
-    stream = t.packets({ match, signal: ctx.stop, hideOwnHops: !showOwn });
+    stream = t.packets({ match, signal: ctx.stop, ownHops: showOwn });
     // What it waits for, once the stream listens and its rule is in place (one that cannot
     // fails: EPERM alone is said); without a match, only packets something else marks.
     if (await stream.ready.then(() => true, () => false)) ctx.err(match
