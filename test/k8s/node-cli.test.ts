@@ -1,6 +1,8 @@
 // nfct on a node fixture, as an operator uses it: entries named by their Service, namespaces by
 // their pod. conntrack -L and the fixture's own traffic are the oracles.
 
+import { spawnSync } from 'node:child_process';
+
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { NODE_PODS, NODE_SERVICES, NodeFixture } from '../helpers/k8s-node.js';
@@ -96,6 +98,20 @@ describe('nfct on a node (kube-proxy in iptables-nft mode)', () => {
     const text = await execNfct(['doctor', '--interval', '0.1'], { ns: node.node });
     expect(text.stdout).toContain(`[${node.node.name}] `);
     expect(text.stdout).not.toContain('[host]');
+  });
+
+  test('doctor --pod: the fix commands enter the pod\'s namespace by its file name, and run', async () => {
+    const pod = node.pods.get(CLIENT)!;
+    const file = pod.netns.name;
+    const r = await execNfct(['doctor', '--pod', CLIENT, '--pod-log-dir', node.podLogDir, '--interval', '0.1', '--json']);
+    const findings = r.rows as Array<{ scope: string; netns?: { label: string }; fix?: string }>;
+    const fixes = findings.filter((f) => f.scope === 'namespace' && f.fix?.startsWith('ip netns exec ')).map((f) => f.fix!);
+    // nf_conntrack_acct is off in the pod, so at least that finding says what to run there.
+    expect(fixes.length).toBeGreaterThan(0);
+    for (const fix of fixes) expect(fix.startsWith(`ip netns exec ${file} `), fix).toBe(true);
+    // The command an operator would paste works: ip netns knows the name.
+    const probe = spawnSync('ip', ['netns', 'exec', file, 'true']);
+    expect(probe.status).toBe(0);
   });
 
   test('--services is refused where it has no meaning, before anything runs', async () => {

@@ -200,7 +200,8 @@ export async function examine(target: Target, interval: number, podLogDir?: stri
     const seconds = (performance.now() - t0) / 1000;
     const pod = POD_NAME.test(target.label);
     const nsFlag = target.path === null ? '' : pod ? ` --pod ${target.label}${podLogDir !== undefined ? ` --pod-log-dir ${podLogDir}` : ''}` : target.path.startsWith('/run/netns/') ? ` --netns ${target.label}` : ` --netns ${target.path}`;
-    const nsExec = target.path === null ? '' : target.path.startsWith('/run/netns/') ? `ip netns exec ${target.label} ` : `nsenter --net=${target.path} `;
+    // `ip netns exec` takes the file's name under /run/netns (a pod's label is the pod's name).
+    const nsExec = target.path === null ? '' : target.path.startsWith('/run/netns/') ? `ip netns exec ${target.path.slice('/run/netns/'.length)} ` : `nsenter --net=${target.path} `;
     if (sysctls.nf_log_all_netns === undefined && 'nf_log_all_netns' in host) sysctls.nf_log_all_netns = host.nf_log_all_netns!;
     const initial = isInitial(target.path);
     const report: NamespaceReport = { netns: target.label, nsFlag, nsExec, sysctls, entries, statsBefore, statsAfter, seconds, dnatBefore, dnatAfter, owners: new Map(), traceTables, nflogGroups: groups };
