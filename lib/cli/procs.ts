@@ -125,8 +125,9 @@ export function processName(pid: number, comm?: string): string | undefined {
   } catch {
     return comm;
   }
-  // nfct as installed (`nfct log`), or node running its entry point (`node .../cli/main.js log`).
-  const at = argv.findIndex((a, i) => (i === 0 && /(^|\/)nfct$/.test(a)) || (i > 0 && /(^|\/)(nfct|cli\/main\.js)$/.test(a)));
+  // nfct as installed (`nfct log`), or node running one of its entry points (`node
+  // .../cli/bin.js log`: the installed command's file; cli/main.js: the unbundled one).
+  const at = argv.findIndex((a, i) => (i === 0 && /(^|\/)nfct$/.test(a)) || (i > 0 && /(^|\/)(nfct|cli\/(bin|main|nfct)\.js)$/.test(a)));
   if (at >= 0) {
     const sub = argv[at + 1];
     return sub !== undefined && /^[a-z]+$/.test(sub) ? `nfct ${sub}` : 'nfct';
