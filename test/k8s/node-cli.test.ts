@@ -104,7 +104,7 @@ describe('nfct on a node (kube-proxy in iptables-nft mode)', () => {
     const pod = node.pods.get(CLIENT)!;
     const file = pod.netns.name;
     const r = await execNfct(['doctor', '--pod', CLIENT, '--pod-log-dir', node.podLogDir, '--interval', '0.1', '--json']);
-    const findings = r.rows as Array<{ scope: string; netns?: { label: string }; fix?: string }>;
+    const findings = r.rows as { scope: string; netns?: { label: string }; fix?: string }[];
     const fixes = findings.filter((f) => f.scope === 'namespace' && f.fix?.startsWith('ip netns exec ')).map((f) => f.fix!);
     // nf_conntrack_acct is off in the pod, so at least that finding says what to run there.
     expect(fixes.length).toBeGreaterThan(0);
