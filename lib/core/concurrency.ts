@@ -56,12 +56,12 @@ export async function mapSettled<T, R>(
  * stop the next): the changes of one piece of shared state, made in order.
  */
 export class Sequence {
-  private tail: Promise<unknown> = Promise.resolve();
+  #tail: Promise<unknown> = Promise.resolve();
 
   /** Runs `fn` after every operation queued before it; resolves or rejects as it does. */
   run<T>(fn: () => Promise<T>): Promise<T> {
-    const p = this.tail.then(fn);
-    this.tail = p.catch(() => undefined);
+    const p = this.#tail.then(fn);
+    this.#tail = p.catch(() => undefined);
     return p;
   }
 }

@@ -115,6 +115,9 @@ describe('tests run nfct only through the validating helpers', () => {
     'test/support/run-nfct.ts': 'the in-process helper: validates what nfct prints',
     'test/core/ndjson-contract.unit.test.ts': 'this test',
     'test/support/bundle.ts': 'builds the bundled CLI test/cli/no-privilege.test.ts runs, which checks its output',
+    'test/deploy/alerts-prometheus.test.ts': 'nfct exporter as a process of its own for Prometheus to scrape: it prints no NDJSON',
+    'test/exporter/loss.test.ts': 'nfct exporter stopped with SIGSTOP, so a process of its own: it prints no NDJSON',
+    'test/mutation/setup.ts': 'names the path in a comment only',
   };
   const PATTERNS = [/dist\/cli\/main\.js/, /'dist',\s*'cli',\s*'main\.js'/, /lib\/cli\/main\.js/];
 

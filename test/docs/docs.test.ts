@@ -57,6 +57,16 @@ const SKIPPED: Record<string, string> = {
   'bash scripts/undocumented.sh': 'rewrites scripts/lint-undocumented.txt',
   'ip netns add nfct-bench-x': 'the by-hand benchmark runs in this test\'s own namespace instead (nfct-bench-x is replaced by its name)',
   'ip netns del nfct-bench-x': 'the namespace is this test\'s, removed when it ends',
+  // The release and deployment commands: test/docs/shipping.test.ts holds each to a step CI runs
+  // (scripts/release/ci.sh), a test folder of the suite, or the reason it cannot run at all.
+  'npm run release:': 'a release step: CI runs it (scripts/release/ci.sh), held to it by test/docs/shipping.test.ts',
+  'npm publish': 'uploads to the registry; test/docs/shipping.test.ts says what CI proves instead',
+  'podman build -f deploy/Dockerfile': 'pulls node:20-bookworm-slim, which no registry serves here; CI builds the same Dockerfile (npm run release:image)',
+  'podman push ': 'pushes to the reader\'s own registry; there is none here',
+  'npx vitest run test/deploy/': 'the suite runs test/deploy itself',
+  'NFCT_IMAGE=localhost/nfct-exporter:ci npx vitest run --config vitest.release.config.mts': 'a release step: CI runs it after building the image (scripts/release/ci.sh)',
+  'npm install-scripts approve @x/nfct': 'changes the installing project\'s package.json; test/core/package-no-scripts.test.ts installs the package without its script and uses it',
+  'npm rebuild @x/nfct': 'compiles the addon in an installing project; CI builds it from this tree (scripts/setup.sh)',
 };
 
 /** The names blocks use freely: type for the type-check, value for the run. */
@@ -97,7 +107,7 @@ function prelude(code: string, mode: 'types' | 'run', ns: string): string {
 }
 
 const where = (b: Block & { file: string }): string => `${b.file}:${b.line} (${b.heading})`;
-const isStream = (code: string): boolean => /for await[^\n]*\.(events|subscribe|packets|follow)\(|\.flows\(|serveExporter\(|\.listen\(/.test(code);
+const isStream = (code: string): boolean => /for await[^\n]*\.(events|subscribe|packets|follow)\(|(using|const) \w+ = \w+\.events\(|\.flows\(|serveExporter\(|\.listen\(/.test(code);
 
 let ns: Netns;
 let dir = '';
