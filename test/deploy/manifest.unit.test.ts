@@ -194,6 +194,16 @@ describe('deploy/ (kubectl kustomize)', () => {
 });
 
 describe('deploy/Dockerfile', () => {
+  test('the build stage copies every script `npm run build` runs', () => {
+    const text = readFileSync(join(DEPLOY, 'Dockerfile'), 'utf8');
+    const build = text.slice(0, text.lastIndexOf('FROM '));
+    const copied = new Set([...build.matchAll(/^COPY ([^\n]+) \S+\/?$/gm)].flatMap((m) => m[1]!.split(/\s+/)));
+    const pkg = JSON.parse(readFileSync(join(DEPLOY, '..', 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    const runs = ['build', 'build:native', 'build:ts'].flatMap((k) => [...(pkg.scripts[k] ?? '').matchAll(/node (scripts\/\S+)/g)].map((m) => m[1]!));
+    expect(runs.length).toBeGreaterThan(0);
+    for (const script of runs) expect(copied.has(script) || copied.has('scripts/'), `${script} is not copied into the build stage`).toBe(true);
+  });
+
   test('the runtime libraries it installs exist in the Debian archive', () => {
     const text = readFileSync(join(DEPLOY, 'Dockerfile'), 'utf8');
     const runtime = /FROM node:20-bookworm-slim\nRUN apt-get update \\\n && apt-get install -y --no-install-recommends ([^\\\n]+)/.exec(text.slice(text.lastIndexOf('FROM ')))![1]!.trim().split(/\s+/);
