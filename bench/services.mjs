@@ -177,8 +177,10 @@ async function doctorCase() {
     await withNetns(async (node) => {
       nft(node, kubeProxyNft(100));
       spawnSync('ip', ['netns', 'exec', node, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
-      // Stale entries on the node: towards Service 0, DNATed to an endpoint that is gone.
-      const ct = spawnSync('ip', ['netns', 'exec', node, 'conntrack', '-I', '-p', 'udp', '-s', '10.244.0.1', '-d', clusterIp(0), '--sport', '40000', '--dport', '53', '--dst-nat', '10.246.0.1:53', '-t', '120', '-u', 'ASSURED,SEEN_REPLY'], { encoding: 'utf8' });
+      // Stale entries on the node: towards Service 0, DNATed to an endpoint that is gone. An hour
+      // of timeout: setting up the pods takes minutes on a loaded machine, and the entry must
+      // outlive them and every doctor run.
+      const ct = spawnSync('ip', ['netns', 'exec', node, 'conntrack', '-I', '-p', 'udp', '-s', '10.244.0.1', '-d', clusterIp(0), '--sport', '40000', '--dport', '53', '--dst-nat', '10.246.0.1:53', '-t', '3600', '-u', 'ASSURED,SEEN_REPLY'], { encoding: 'utf8' });
       if (ct.status !== 0) throw new Error(`conntrack -I: ${ct.stderr}`);
       for (let i = 0; i < nPods; i++) {
         const name = `nfct-bench-pod${i}-${process.pid}-${randomBytes(3).toString('hex')}`;
