@@ -153,7 +153,7 @@ describe('nfct log --all-netns', () => {
       try {
         // (A look lists every namespace of the node and opens the new ones: on a busy node, or
         // with the code instrumented for mutation testing, one may take a while.)
-        await until(`a later look at the node's namespaces (NFLOG group ${GROUP} bound in ${d.name})`, () => bound(d), 60_000);
+        await until(`a later look at the node's namespaces (NFLOG group ${GROUP} bound in ${d.name})`, () => bound(d), 120_000);
       } finally {
         await d.remove();
       }
@@ -171,7 +171,7 @@ describe('nfct log --all-netns', () => {
       holder.kill('SIGINT');
       if (!c.removed) await c.remove();
     }
-  }, 120_000);
+  }, 180_000);
 
   test('refused: --all-netns with --netns or --pid (exit 2); nfct trace --all-netns, saying why and what instead', async () => {
     const runs = [

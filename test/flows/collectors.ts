@@ -82,6 +82,13 @@ export async function startNfcapd(netns?: string): Promise<Nfcapd> {
     port,
     kill: () => child.kill('SIGKILL'),
     async stop() {
+      // What was sent is read first: SIGTERM while datagrams wait in nfcapd's socket loses them.
+      for (let i = 0; i < 250; i++) {
+        const ss = await run(netns ? 'ip' : 'ss', netns ? ['netns', 'exec', netns, 'ss', '-Huln', `sport = :${port}`] : ['-Huln', `sport = :${port}`]);
+        const recvQ = Number(ss.trim().split(/\s+/)[1] ?? '0');
+        if (!(recvQ > 0)) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
       child.kill('SIGTERM');
       await exited;
       try {
@@ -108,6 +115,8 @@ export interface TcpSink {
   up(): Promise<void>;
   /** Connections accepted so far. */
   readonly connections: number;
+  /** Whole IPFIX messages read so far, over every connection. */
+  readonly messages: number;
   /** Closes everything; the data records ipfixDump decodes from the stream, and the stream's stats. */
   finish(): Promise<{ records: Record<string, string>[]; templates: number; text: string }>;
 }
@@ -118,13 +127,25 @@ export async function startTcpSink(): Promise<TcpSink> {
   const out: WriteStream = createWriteStream(file);
   const sockets = new Set<Socket>();
   let connections = 0;
+  let messages = 0;
   let server: Server | undefined;
   let port = 0;
   const listen = async (): Promise<void> => {
     const s = createServer((sock) => {
       connections++;
       sockets.add(sock);
-      sock.on('data', (d) => out.write(d));
+      // Messages counted by their header's length field (RFC 7011 section 3.1).
+      let pending = Buffer.alloc(0);
+      sock.on('data', (d: Buffer) => {
+        out.write(d);
+        pending = Buffer.concat([pending, d]);
+        while (pending.length >= 4 && pending.length >= pending.readUInt16BE(2)) {
+          const len = pending.readUInt16BE(2);
+          if (len < 16) break;
+          pending = pending.subarray(len);
+          messages++;
+        }
+      });
       sock.on('close', () => sockets.delete(sock));
       sock.on('error', () => undefined);
     });
@@ -148,6 +169,9 @@ export async function startTcpSink(): Promise<TcpSink> {
     },
     get connections() {
       return connections;
+    },
+    get messages() {
+      return messages;
     },
     down,
     up: listen,

@@ -135,6 +135,8 @@ describe('TCP transport (collector: a TCP listener; decoder: libfixbuf ipfixDump
       await destroy('udp', first.sport);
       await recordOf(first.sport);
       await until(() => ex.stats.collectors[0]!.records >= 1, 'the first record to be sent');
+      // The collector has read it (and its template) before it goes away.
+      await until(() => sink.messages >= ex.stats.collectors[0]!.messages, 'the collector to read what was sent');
       await sink.down();
       await until(() => !ex.stats.collectors[0]!.connected, 'the exporter to see the collector gone');
       const second = await exchange(t, 'udp', 60, 2);
