@@ -397,8 +397,10 @@ Napi::Value KernelLog(const Napi::CallbackInfo& info) {
     int fd = -1;
     if (c.Get("path").IsString()) path = c.Get("path").As<Napi::String>().Utf8Value();
     if (c.Get("fd").IsNumber()) {
-      // Its own copy: the stream closes it, the process keeps its descriptor.
-      fd = fcntl(c.Get("fd").As<Napi::Number>().Int32Value(), F_DUPFD_CLOEXEC, 3);
+      // Its own copy: the stream closes it, the process keeps its descriptor. The system call
+      // itself: with large-file offsets, glibc 2.28+ headers turn fcntl() into fcntl64@GLIBC_2.28,
+      // newer than the prebuilt binaries may ask for (GLIBC_2.17).
+      fd = static_cast<int>(syscall(SYS_fcntl, c.Get("fd").As<Napi::Number>().Int32Value(), F_DUPFD_CLOEXEC, 3));
       if (fd < 0) {
         Failure f;
         f.set(errno, "fcntl", "standard input");
