@@ -1,7 +1,9 @@
 // -E / log --all-netns follow every namespace: with more than ten namespaces nothing warns of
-// listeners (one listener ends every stream), and past the bound on streams the namespaces
-// left out are named and started as soon as room frees, not at a later rescan.
+// listeners (one listener ends every stream), past the bound on streams the namespaces left
+// out are named and started as soon as room frees, not at a later rescan, and a namespace
+// given the inode number of one gone (the kernel reuses them) is followed as the new one it is.
 import { spawn } from 'node:child_process';
+import { closeSync, openSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 
@@ -11,6 +13,7 @@ import { followNamespaces, type NamespaceStream } from '../../lib/cli/commands/a
 import { type Context, makeContext } from '../../lib/cli/context.js';
 import type { NetworkNamespace } from '../../lib/core/netns-discovery.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
+import { until } from '../helpers/sentinel.js';
 import { CLI } from '../helpers/nfct.js';
 
 const N = 12;
@@ -94,6 +97,85 @@ describe('--all-netns with many namespaces', () => {
       stop.abort();
       await run;
       dispose();
+    }
+  });
+
+  test('a namespace made with the inode number of one gone (skipped or followed) is followed: the number alone is not its identity', async () => {
+    const { ctx, dispose } = makeContext(new PassThrough());
+    const stop = new AbortController();
+    const said: string[] = [];
+    const c: Context = { ...ctx, stop: stop.signal, err: (line) => void said.push(line) };
+    const opened = new Set<string>();
+    const started = new Set<string>();
+    const gone = new Set<string>();
+    const ours = (ns: NetworkNamespace): string | undefined => ns.names.find((n) => n.startsWith('nfct-reuse-'));
+    // As the real streams do, a stream holds its namespace (an open descriptor) until closed;
+    // the namespaces named nfct-reuse-skip-* are skipped, as when the group is held there.
+    const open = async (ns: NetworkNamespace): Promise<NamespaceStream | null> => {
+      const name = ours(ns);
+      if (!name) return null;
+      opened.add(name);
+      if (name.startsWith('nfct-reuse-skip-')) return null;
+      const fd = openSync(ns.path, 'r');
+      return {
+        run: (nc) =>
+          new Promise<number>((resolve) => {
+            started.add(name);
+            nc.stop.addEventListener('abort', () => resolve(0), { once: true });
+          }),
+        close: () => closeSync(fd),
+      };
+    };
+    const made: Netns[] = [];
+    const make = async (prefix: string): Promise<Netns> => {
+      const n = await createNetns(prefix);
+      made.push(n);
+      return n;
+    };
+    const inode = (ns: Netns): number => statSync(`/run/netns/${ns.name}`).ino;
+    /**
+     * New namespaces until one gets `freed` (the kernel hands out the lowest free number once the
+     * namespace is freed): one with a lower number is kept (other tests free numbers too), one
+     * with a higher number removed (the namespace may not be freed yet). Undefined when another
+     * test took the number.
+     */
+    const reuse = async (freed: number): Promise<Netns | undefined> => {
+      for (let i = 0; i < 50; i++) {
+        const n = await make('nfct-reuse-new');
+        if (inode(n) === freed) return n;
+        if (inode(n) > freed) await n.remove();
+      }
+      return undefined;
+    };
+    /** Makes a namespace, has it looked at, removes it and makes one with its number (a few tries). */
+    const replaced = async (prefix: string, looked: (n: Netns) => boolean, gone?: (n: Netns) => boolean): Promise<[Netns, Netns]> => {
+      for (let attempt = 1; ; attempt++) {
+        const first = await make(prefix);
+        await until(() => looked(first), `${first.name} looked at`, { ms: 10_000 });
+        const number = inode(first);
+        await first.remove();
+        if (gone) await until(() => gone(first), `${first.name} said gone`, { ms: 10_000 });
+        const second = await reuse(number);
+        if (second) return [first, second];
+        if (attempt === 3) throw new Error(`no new namespace got the inode number of ${first.name} back, 3 times (other tests took them)`);
+      }
+    };
+    // Looks 1.5 s apart: each namespace below is made with the number of one gone before the
+    // next look at the node's namespaces.
+    const run = followNamespaces(c, { json: false, open, gone: (ns) => void gone.add(ours(ns) ?? ''), rescanMs: 1500 });
+    try {
+      // A followed namespace goes away; its stream ends, and a new namespace gets its number.
+      const [followed, second] = await replaced('nfct-reuse-run', (n) => started.has(n.name), (n) => gone.has(n.name));
+      await until(() => started.has(second.name), `${second.name} (the inode number ${followed.name} had) followed`, { ms: 10_000 });
+      // A skipped namespace goes away and a new one gets its number before the next look.
+      const [skipped, third] = await replaced('nfct-reuse-skip', (n) => opened.has(n.name));
+      await until(() => started.has(third.name), `${third.name} (the inode number ${skipped.name} had) followed`, { ms: 10_000 });
+      expect(said).toEqual([]);
+    } finally {
+      stop.abort();
+      await run;
+      dispose();
+      await Promise.all(made.filter((m) => !m.removed).map((m) => m.remove()));
     }
   });
 });

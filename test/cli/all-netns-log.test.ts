@@ -43,8 +43,8 @@ async function bound(ns: Netns): Promise<boolean> {
   return text.split('\n').some((l) => l.trim().split(/\s+/)[0] === String(GROUP));
 }
 
-async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {
-  for (const end = Date.now() + ms; !(await ok()); await sleep(100)) if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 15_000, said?: () => string): Promise<void> {
+  for (const end = Date.now() + ms; !(await ok()); await sleep(100)) if (Date.now() > end) throw new Error(`timed out waiting for ${what}${said ? `; nfct said:\n${said()}` : ''}`);
 }
 
 interface Run {
@@ -153,7 +153,7 @@ describe('nfct log --all-netns', () => {
       try {
         // (A look lists every namespace of the node and opens the new ones: on a busy node, or
         // with the code instrumented for mutation testing, one may take a while.)
-        await until(`a later look at the node's namespaces (NFLOG group ${GROUP} bound in ${d.name})`, () => bound(d), 120_000);
+        await until(`a later look at the node's namespaces (NFLOG group ${GROUP} bound in ${d.name})`, () => bound(d), 120_000, run.stderr);
       } finally {
         await d.remove();
       }

@@ -144,6 +144,15 @@ export interface FollowOptions {
   rescanMs?: number;
 }
 
+/**
+ * Whether `now`, listed with the inode number `was` had, is still that namespace: they share a
+ * name or a process. The kernel gives a freed namespace's inode number to the next namespace
+ * made, so the number alone does not tell a namespace from a later one.
+ */
+function sameNamespace(was: NetworkNamespace, now: NetworkNamespace): boolean {
+  return now.names.some((n) => was.names.includes(n)) || now.processes.some((p) => was.processes.some((q) => q.pid === p.pid));
+}
+
 /** The labels of namespaces, for a message. */
 function labels(list: readonly NetworkNamespace[]): string {
   return list.map((n) => namespaceLabel(n)).join(', ');
@@ -171,10 +180,10 @@ export async function followNamespaces(ctx: Context, o: FollowOptions): Promise<
   const onStop = (): void => quit.abort();
   ctx.stop.addEventListener('abort', onStop, { once: true });
   if (ctx.stop.aborted) quit.abort();
-  /** Namespaces whose stream ended or was skipped, while they exist. */
-  const ended = new Set<number>();
+  /** Namespaces whose stream ended or was skipped, while they exist (by inode, as last listed). */
+  const ended = new Map<number, NetworkNamespace>();
   /** Namespaces left out for the bound (and already named in a warning), while they exist. */
-  const leftOut = new Set<number>();
+  const leftOut = new Map<number, NetworkNamespace>();
   let code = 0;
   let fatal: unknown;
   /** Ends the wait between rescans at once (a stream ended while namespaces wait for room). */
@@ -190,7 +199,7 @@ export async function followNamespaces(ctx: Context, o: FollowOptions): Promise<
   };
 
   const start = async (ns: NetworkNamespace): Promise<void> => {
-    ended.add(ns.inode);
+    ended.set(ns.inode, ns);
     leftOut.delete(ns.inode);
     const stream = await openIn(ctx, () => o.open(ns));
     if (!stream) return;
@@ -210,13 +219,10 @@ export async function followNamespaces(ctx: Context, o: FollowOptions): Promise<
 
   const rescan = async (): Promise<void> => {
     const all = await listNamespaces({ podLogDir: o.podLogDir });
-    const live = new Set(all.map((n) => n.inode));
-    // A namespace gone is forgotten: the kernel gives its inode number to the next namespace
-    // made once it is freed, and that one is new.
-    for (const inode of ended) if (!live.has(inode) && !running.has(inode)) ended.delete(inode);
-    for (const inode of leftOut) if (!live.has(inode)) leftOut.delete(inode);
+    const live = new Map(all.map((n) => [n.inode, n]));
     // A namespace gone: its stream ends (and closing the handle frees the namespace), and its
-    // room is free for this rescan.
+    // room is free for this rescan. (A stream holds its namespace: while it runs, no other
+    // namespace gets its inode number.)
     const ending: Promise<void>[] = [];
     for (const [inode, s] of running) {
       if (live.has(inode) || s.stop.signal.aborted) continue;
@@ -225,6 +231,17 @@ export async function followNamespaces(ctx: Context, o: FollowOptions): Promise<
       ending.push(s.done);
     }
     await Promise.all(ending);
+    // A namespace gone is forgotten, now that no stream holds it: the kernel gives its inode
+    // number to the next namespace made once it is freed (maybe before the next look), and
+    // that one is new.
+    for (const known of [ended, leftOut]) {
+      for (const [inode, was] of known) {
+        if (running.has(inode)) continue;
+        const now = live.get(inode);
+        if (now && sameNamespace(was, now)) known.set(inode, now);
+        else known.delete(inode);
+      }
+    }
     // Started while there is room: a namespace whose opener skips it takes none. This process's
     // own namespace is opened first and alone: a missing privilege is said before any other
     // namespace's fate (one gone meanwhile on a busy node).
@@ -245,7 +262,7 @@ export async function followNamespaces(ctx: Context, o: FollowOptions): Promise<
     }
     const newly = fresh.filter((n) => !leftOut.has(n.inode));
     if (newly.length > 0 && !quit.signal.aborted) {
-      for (const n of newly) leftOut.add(n.inode);
+      for (const n of newly) leftOut.set(n.inode, n);
       ctx.err(`WARNING: ${maxStreams} namespaces are followed at most; ${newly.length} more left out until others end: ${labels(newly)}`);
     }
   };
