@@ -11,13 +11,19 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    ignores: ['dist/', 'build/', 'build-memcheck/', 'prebuilds/', 'docs/api/', 'bench/c/out/', 'lib/core/layout.ts', 'test/fixtures/'],
+    ignores: ['dist/', 'build/', 'build-memcheck/', 'prebuilds/', 'docs/api/', 'bench/c/out/', 'lib/core/layout.ts',
+      'test/fixtures/'],
   },
   {
     files: ['**/*.ts', '**/*.mts'],
     extends: [...tseslint.configs.strictTypeChecked, ...tseslint.configs.stylisticTypeChecked],
     languageOptions: {
-      parserOptions: { projectService: { allowDefaultProject: ['vitest.config.mts', 'vitest.release.config.mts', 'test/types/consumer.mts'] }, tsconfigRootDir: import.meta.dirname },
+      parserOptions: {
+        projectService: {
+          allowDefaultProject: ['vitest.config.mts', 'vitest.release.config.mts', 'test/types/consumer.mts'],
+        },
+        tsconfigRootDir: import.meta.dirname,
+      },
     },
     rules: {
       // tsconfig has noUncheckedIndexedAccess: an index the code has proven in range (the words

@@ -36,7 +36,9 @@ export default {
   timeoutFactor: 2,
   dryRunTimeoutMinutes: 60,
   incremental: true,
-  incrementalFile: partial ? 'reports/mutation/stryker-incremental-partial.json' : 'test/mutation/stryker-incremental.json',
+  incrementalFile: partial
+    ? 'reports/mutation/stryker-incremental-partial.json'
+    : 'test/mutation/stryker-incremental.json',
   reporters: ['html', 'json', 'clear-text', 'progress'],
   htmlReporter: { fileName: 'reports/mutation/index.html' },
   jsonReporter: { fileName: 'reports/mutation/mutation.json' },
@@ -45,5 +47,6 @@ export default {
   thresholds: { high: 80, low: 70, break: null },
   tempDirName: '.stryker-tmp',
   cleanTempDir: 'always',
-  ignorePatterns: ['reports', 'docs/api', 'bench/c/out', 'build-memcheck', '.stryker-tmp', 'test/mutation/stryker-incremental.json'],
+  ignorePatterns: ['reports', 'docs/api', 'bench/c/out', 'build-memcheck', '.stryker-tmp',
+    'test/mutation/stryker-incremental.json'],
 };

@@ -13,26 +13,9 @@
 
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import {
-  BENCH_DIR,
-  REPO_DIR,
-  conntrackMax,
-  ensureBuilt,
-  ensureDist,
-  fill,
-  fmtFixed,
-  fmtInt,
-  idleNodeRssKb,
-  log,
-  median,
-  parseKeyValues,
-  raiseConntrackMax,
-  table,
-  timeCommand,
-  tool,
-  withNetns,
-  writeResults,
-} from './lib/harness.mjs';
+import { BENCH_DIR, conntrackMax, ensureBuilt, ensureDist, fill, fmtFixed, fmtInt, idleNodeRssKb, log, median,
+  parseKeyValues, raiseConntrackMax, REPO_DIR, table, timeCommand, tool, withNetns,
+  writeResults } from './lib/harness.mjs';
 
 const SECTION = 'Aggregation and nfct top';
 const AGG_WORKER = join(BENCH_DIR, 'workers', 'aggregate.mjs');
@@ -60,7 +43,8 @@ if (![size, repeat, frames].every((n) => Number.isInteger(n) && n > 0)) {
 }
 
 // The same grouping as ct.aggregate({ by: ['src'] }): count per original source address.
-const AWK = `conntrack -L 2>/dev/null | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^src=/) { n[substr($i, 5)]++; break } } END { for (k in n) print n[k], k }'`;
+const AWK =
+  `conntrack -L 2>/dev/null | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^src=/) { n[substr($i, 5)]++; break } } END { for (k in n) print n[k], k }'`;
 
 function lastJson(stdout, who) {
   const line = stdout.trim().split('\n').pop() ?? '';
@@ -87,7 +71,8 @@ const runners = [
     async run(ns) {
       const r = await timeCommand(ns, ['sh', '-c', AWK]);
       const entries = r.stdout.trim().split('\n').reduce((s, l) => s + Number(l.split(' ')[0]), 0);
-      return { entries, seconds: r.seconds, rssKb: r.rssKb, groups: r.stdout.trim().split('\n').length, wall: r.seconds };
+      return { entries, seconds: r.seconds, rssKb: r.rssKb, groups: r.stdout.trim().split('\n').length,
+        wall: r.seconds };
     },
   },
   {
@@ -129,7 +114,11 @@ async function main() {
         for (const runner of runners) {
           const s = await runner.run(ns);
           samples[runner.key].push(s);
-          log(`  [${rep}/${repeat}] ${runner.key}: ${fmtInt(s.entries)} entries, ${fmtFixed(s.seconds)} s, ${fmtInt(s.rssKb)} kB`);
+          log(
+            `  [${rep}/${repeat}] ${runner.key}: ${fmtInt(s.entries)} entries, ${fmtFixed(s.seconds)} s, ${
+              fmtInt(s.rssKb)
+            } kB`,
+          );
         }
       }
       rows = runners.map((runner) => {
@@ -172,26 +161,39 @@ async function main() {
   const top = rows.find((r) => r.runner.key === 'top');
   const verdict = [
     ['target', 'measured', 'met'],
-    [`ct.aggregate({ by: ['src'] }) ≤ ${TARGET}× the raw C walk`, `${fmtFixed(ratio, 2)}×`, ratio <= TARGET ? 'yes' : 'NO'],
+    [`ct.aggregate({ by: ['src'] }) ≤ ${TARGET}× the raw C walk`, `${fmtFixed(ratio, 2)}×`,
+      ratio <= TARGET ? 'yes' : 'NO'],
     ['against `conntrack -L | awk`', `${fmtFixed(awk.seconds / node.seconds, 1)}× faster`, ''],
     [
       `\`nfct top --once --interval 0.1 --by src\` faster than the pipeline, whole process ≤ ${TOP_TARGET}× the whole raw walk process`,
-      `${fmtFixed(top.wall, 3)} s: ${fmtFixed(awk.wall / top.wall, 2)}× faster than the pipeline (${fmtFixed(awk.wall, 3)} s), ${fmtFixed(top.wall / raw.wall, 2)}× the walk (${fmtFixed(raw.wall, 3)} s)`,
+      `${fmtFixed(top.wall, 3)} s: ${fmtFixed(awk.wall / top.wall, 2)}× faster than the pipeline (${
+        fmtFixed(awk.wall, 3)
+      } s), ${fmtFixed(top.wall / raw.wall, 2)}× the walk (${fmtFixed(raw.wall, 3)} s)`,
       top.wall < awk.wall && top.wall <= TOP_TARGET * raw.wall && top.entries === size ? 'yes' : 'NO',
     ],
-    ['`nfct top --once` peak RSS against idle `node -e 0`', `${fmtInt(top.rssKb)} kB (idle ${fmtInt(idleKb)} kB: +${fmtInt(top.rssKb - idleKb)} kB)`, ''],
+    ['`nfct top --once` peak RSS against idle `node -e 0`',
+      `${fmtInt(top.rssKb)} kB (idle ${fmtInt(idleKb)} kB: +${fmtInt(top.rssKb - idleKb)} kB)`, ''],
   ];
   const topRows = [
     ['what', 'value'],
     ['entries in the table', fmtInt(topRow.entries)],
-    [`one \`nfct top\` frame (median of ${frames}: count, CPU statistics, aggregate by src, render)`, `${fmtFixed(topRow.msPerFrame, 1)} ms`],
+    [`one \`nfct top\` frame (median of ${frames}: count, CPU statistics, aggregate by src, render)`,
+      `${fmtFixed(topRow.msPerFrame, 1)} ms`],
     ['  a bare ct.aggregate() by src in the same process', `${fmtFixed(topRow.aggregateMs, 1)} ms`],
     ['peak RSS of the process', `${fmtInt(topRow.rssKb)} kB (idle node: ${fmtInt(idleKb)} kB)`],
   ];
   const markdown = [
-    '### Against the target', '', table(verdict), '',
-    `### Grouping ${fmtInt(size)} entries by source address`, '', table(aggRows), '',
-    '### `nfct top` refresh', '', table(topRows),
+    '### Against the target',
+    '',
+    table(verdict),
+    '',
+    `### Grouping ${fmtInt(size)} entries by source address`,
+    '',
+    table(aggRows),
+    '',
+    '### `nfct top` refresh',
+    '',
+    table(topRows),
   ].join('\n');
   const notes = [
     `Median of ${repeat} runs per reader, readers interleaved, in one netns filled by \`bench/c/ct_fill\``,

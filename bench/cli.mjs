@@ -20,26 +20,9 @@ import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import {
-  REPO_DIR,
-  conntrackInsertLine,
-  countEntries,
-  ensureBuilt,
-  ensureDist,
-  fill,
-  fmtFixed,
-  fmtInt,
-  log,
-  median,
-  mixFlows,
-  raiseConntrackMax,
-  settleHash,
-  startCommand,
-  table,
-  timeCommand,
-  withNetns,
-  writeResults,
-} from './lib/harness.mjs';
+import { conntrackInsertLine, countEntries, ensureBuilt, ensureDist, fill, fmtFixed, fmtInt, log, median, mixFlows,
+  raiseConntrackMax, REPO_DIR, settleHash, startCommand, table, timeCommand, withNetns,
+  writeResults } from './lib/harness.mjs';
 
 const SECTION = 'nfct command line against conntrack';
 const START_SECTION = 'nfct start-up';
@@ -112,10 +95,15 @@ async function timeBoth(ns, label, ctArgs, nfArgs, { target, rss, runs = repeat,
     'nfct peak RSS MB': mb(nrss),
     'RSS target': rss ? `≤ ${rss} MB${nrss / 1024 <= rss ? '' : ' (NO)'}` : '',
   });
-  log(`${label}: conntrack ${fmtFixed(c, 3)} s, nfct ${fmtFixed(n, 3)} s (${fmtFixed(ratio, 2)}x), RSS ${mb(crss)} / ${mb(nrss)} MB`);
+  log(
+    `${label}: conntrack ${fmtFixed(c, 3)} s, nfct ${fmtFixed(n, 3)} s (${fmtFixed(ratio, 2)}x), RSS ${mb(crss)} / ${
+      mb(nrss)
+    } MB`,
+  );
   if (floor) {
     const f = median(fl.map((r) => r.seconds));
-    rows.push({ case: floor.label, 'conntrack s': fmtFixed(c, 3), 'nfct s': fmtFixed(f, 3), 'conntrack/nfct': `${fmtFixed(c / f, 2)}× at most` });
+    rows.push({ case: floor.label, 'conntrack s': fmtFixed(c, 3), 'nfct s': fmtFixed(f, 3),
+      'conntrack/nfct': `${fmtFixed(c / f, 2)}× at most` });
     log(`${floor.label}: ${fmtFixed(f, 3)} s (conntrack/floor ${fmtFixed(c / f, 2)}x)`);
   }
   return { ct, nf };
@@ -175,8 +163,12 @@ if (cases.has('list') || cases.has('first')) {
     if (cases.has('list')) {
       const runs = Math.min(repeat, 2);
       await timeBoth(ns, `-L > /dev/null, ${fmtInt(size)} entries`, ['-L'], ['-L'], { target: 1.0, rss: 120, runs });
-      await timeBoth(ns, `-L -o extended > /dev/null, ${fmtInt(size)} entries`, ['-L', '-o', 'extended'], ['-L', '-o', 'extended'], { target: 1.0, rss: 120, runs });
-      await timeBoth(ns, `conntrack -L vs nfct -L --json, ${fmtInt(size)} entries`, ['-L'], ['-L', '--json'], { target: 0.8, runs });
+      await timeBoth(ns, `-L -o extended > /dev/null, ${fmtInt(size)} entries`, ['-L', '-o', 'extended'], ['-L', '-o',
+        'extended'], { target: 1.0, rss: 120, runs });
+      await timeBoth(ns, `conntrack -L vs nfct -L --json, ${fmtInt(size)} entries`, ['-L'], ['-L', '--json'], {
+        target: 0.8,
+        runs,
+      });
     }
     if (cases.has('first')) {
       const c = [];
@@ -187,7 +179,8 @@ if (cases.has('list') || cases.has('first')) {
       }
       const cm = median(c);
       const nm = median(n);
-      rows.push({ case: `time to the first line of -L (a pipe), ${fmtInt(size)} entries`, 'conntrack s': fmtFixed(cm, 3), 'nfct s': fmtFixed(nm, 3), 'conntrack/nfct': `${fmtFixed(cm / nm, 2)}×` });
+      rows.push({ case: `time to the first line of -L (a pipe), ${fmtInt(size)} entries`,
+        'conntrack s': fmtFixed(cm, 3), 'nfct s': fmtFixed(nm, 3), 'conntrack/nfct': `${fmtFixed(cm / nm, 2)}×` });
       log(`first line: conntrack ${fmtFixed(cm, 3)} s, nfct ${fmtFixed(nm, 3)} s`);
     }
   });
@@ -195,31 +188,45 @@ if (cases.has('list') || cases.has('first')) {
 
 if (cases.has('delete')) {
   const left = [];
-  const setup = () => freshNamespace((ns) => fill(ns, delN, { proto: 'mix' }), async (ns) => left.push(await countEntries(ns)));
+  const setup = () =>
+    freshNamespace((ns) => fill(ns, delN, { proto: 'mix' }), async (ns) => left.push(await countEntries(ns)));
   // Printing every deleted entry into a file (what a user keeping the output runs), then to
   // /dev/null (nobody reads it: nfct then only counts what it deletes).
   const dir = mkdtempSync(join(tmpdir(), 'nfct-bench-cli-'));
   try {
-    await timeBoth(null, `-D -p udp > FILE, ${fmtInt(delN / 2)} of ${fmtInt(delN)} entries`, ['-D', '-p', 'udp'], ['-D', '-p', 'udp'], { target: 2.5, setup, toFile: join(dir, 'out'), runs: Math.max(repeat, 5) });
+    await timeBoth(null, `-D -p udp > FILE, ${fmtInt(delN / 2)} of ${fmtInt(delN)} entries`, ['-D', '-p', 'udp'], ['-D',
+      '-p', 'udp'], { target: 2.5, setup, toFile: join(dir, 'out'), runs: Math.max(repeat, 5) });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
   // The floor: node started, the library loaded, and the same kernel-filtered dump read to its
   // end with nothing deleted or printed (deleteWhere's dry run). nfct -D does that and more.
-  const dry = "require('./dist/index.js').Conntrack.open().then((c) => c.deleteWhere({ protocol: 'udp', dryRun: true }))";
-  const floor = { label: '-D floor: node and the same dump alone (deleteWhere dry run: nothing deleted or printed)', argv: [process.execPath, '-e', dry] };
+  const dry =
+    "require('./dist/index.js').Conntrack.open().then((c) => c.deleteWhere({ protocol: 'udp', dryRun: true }))";
+  const floor = { label: '-D floor: node and the same dump alone (deleteWhere dry run: nothing deleted or printed)',
+    argv: [process.execPath, '-e', dry] };
   const before = left.length;
-  await timeBoth(null, `-D -p udp > /dev/null, ${fmtInt(delN / 2)} of ${fmtInt(delN)} entries`, ['-D', '-p', 'udp'], ['-D', '-p', 'udp'], { target: 2.5, setup, floor, runs: Math.max(repeat, 5) });
+  await timeBoth(null, `-D -p udp > /dev/null, ${fmtInt(delN / 2)} of ${fmtInt(delN)} entries`, ['-D', '-p', 'udp'], [
+    '-D',
+    '-p',
+    'udp',
+  ], { target: 2.5, setup, floor, runs: Math.max(repeat, 5) });
   // Every third run of the second series is the floor, which deletes nothing.
   const deleting = left.filter((_, i) => i < before || (i - before) % 3 !== 2);
-  if (deleting.some((n) => n !== delN / 2)) notes.push(`- -D left ${deleting.join(', ')} entries (expected ${delN / 2} each time)`);
+  if (deleting.some((n) => n !== delN / 2)) {
+    notes.push(`- -D left ${deleting.join(', ')} entries (expected ${delN / 2} each time)`);
+  }
 }
 
 if (cases.has('update')) {
   const updated = [];
-  const setup = () => freshNamespace((ns) => fill(ns, updN, { proto: 'udp' }), async (ns) => updated.push(await shownWith(ns, ['-m', '5'])));
+  const setup = () =>
+    freshNamespace((ns) => fill(ns, updN, { proto: 'udp' }),
+      async (ns) => updated.push(await shownWith(ns, ['-m', '5'])));
   // No target on the whole-process row: the two do not do the same work (see below).
-  const { ct, nf } = await timeBoth(null, `-U -f ipv4 -p udp -m 5, ${fmtInt(updN)} entries (whole process; conntrack changes only some)`, ['-U', '-f', 'ipv4', '-p', 'udp', '-m', '5'], ['-U', '-f', 'ipv4', '-p', 'udp', '-m', '5'], { setup });
+  const { ct, nf } = await timeBoth(null,
+    `-U -f ipv4 -p udp -m 5, ${fmtInt(updN)} entries (whole process; conntrack changes only some)`, ['-U', '-f', 'ipv4',
+    '-p', 'udp', '-m', '5'], ['-U', '-f', 'ipv4', '-p', 'udp', '-m', '5'], { setup });
   notes.push(`- -U: entries with mark 5 afterwards, per run (conntrack, nfct alternating): ${updated.join(', ')}`);
   // conntrack 1.4.7 stops after a few hundred entries (ENOBUFS on its dump socket): compare
   // the time per entry it did change.
@@ -227,7 +234,9 @@ if (cases.has('update')) {
   const nfDone = median(updated.filter((_, i) => i % 2 === 1));
   const ctPer = (median(ct.map((r) => r.seconds)) / ctDone) * 1e6;
   const nfPer = (median(nf.map((r) => r.seconds)) / nfDone) * 1e6;
-  rows.push({ case: '-U: microseconds per entry changed (whole process)', 'conntrack s': fmtFixed(ctPer, 1), 'nfct s': fmtFixed(nfPer, 1), 'conntrack/nfct': `${fmtFixed(ctPer / nfPer, 2)}×`, target: '≥ 2.5×', met: ctPer / nfPer >= 2.5 ? 'yes' : 'NO' });
+  rows.push({ case: '-U: microseconds per entry changed (whole process)', 'conntrack s': fmtFixed(ctPer, 1),
+    'nfct s': fmtFixed(nfPer, 1), 'conntrack/nfct': `${fmtFixed(ctPer / nfPer, 2)}×`, target: '≥ 2.5×',
+    met: ctPer / nfPer >= 2.5 ? 'yes' : 'NO' });
 }
 
 if (cases.has('restore')) {
@@ -237,8 +246,11 @@ if (cases.has('restore')) {
     writeFileSync(file, `${mixFlows(resN).map(conntrackInsertLine).join('\n')}\n`);
     const counts = [];
     const setup = () => freshNamespace(async () => undefined, async (ns) => counts.push(await countEntries(ns)));
-    await timeBoth(null, `-R FILE, ${fmtInt(resN)} entries`, ['-R', file], ['-R', file], { target: 2, setup, runs: Math.max(repeat, 5) });
-    if (counts.some((n) => n !== resN)) notes.push(`- -R made ${counts.join(', ')} entries (expected ${resN} each time)`);
+    await timeBoth(null, `-R FILE, ${fmtInt(resN)} entries`, ['-R', file], ['-R', file], { target: 2, setup,
+      runs: Math.max(repeat, 5) });
+    if (counts.some((n) => n !== resN)) {
+      notes.push(`- -R made ${counts.join(', ')} entries (expected ${resN} each time)`);
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -261,13 +273,16 @@ if (cases.has('start')) {
       t.nfct.push(r.seconds);
       counts.push(r.stdout.trim());
     }
-    const wrong = counts.some((x) => x !== '0') ? ` **nfct -C printed ${[...new Set(counts)].join(', ')} on an empty table (expected 0).**` : '';
+    const wrong = counts.some((x) => x !== '0')
+      ? ` **nfct -C printed ${[...new Set(counts)].join(', ')} on an empty table (expected 0).**`
+      : '';
     const [c, nd, n] = [median(t.conntrack), median(t.node), median(t.nfct)];
     const startRows = [
       ['command (whole process, empty table)', 'median s', 'target', 'met'],
       ['`conntrack -C`', fmtFixed(c, 3), '', ''],
       ['`node -e 0`', fmtFixed(nd, 3), '', ''],
-      ['`nfct -C`', fmtFixed(n, 3), `≤ node -e 0 + ${START_TARGET} s: ${fmtFixed(n - nd, 3)} s above`, n - nd <= START_TARGET ? 'yes' : 'NO'],
+      ['`nfct -C`', fmtFixed(n, 3), `≤ node -e 0 + ${START_TARGET} s: ${fmtFixed(n - nd, 3)} s above`,
+        n - nd <= START_TARGET ? 'yes' : 'NO'],
     ];
     writeResults(
       START_SECTION,
@@ -278,12 +293,14 @@ if (cases.has('start')) {
   });
 }
 
-if (rows.length > 0) writeResults(
-  SECTION,
-  table(rows),
-  [
-    '`conntrack -U` runs with `-f ipv4`: without a family conntrack 1.4.7 sends its updates with AF_UNSPEC and the kernel refuses them (see README, deliberate differences).',
-    'The `--json` row compares against plain `conntrack -L` (conntrack has no JSON); its target is nfct at most 1.25× conntrack\'s time, a ratio of at least 0.8.',
-    ...notes,
-  ].join('\n'),
-);
+if (rows.length > 0) {
+  writeResults(
+    SECTION,
+    table(rows),
+    [
+      '`conntrack -U` runs with `-f ipv4`: without a family conntrack 1.4.7 sends its updates with AF_UNSPEC and the kernel refuses them (see README, deliberate differences).',
+      "The `--json` row compares against plain `conntrack -L` (conntrack has no JSON); its target is nfct at most 1.25× conntrack's time, a ratio of at least 0.8.",
+      ...notes,
+    ].join('\n'),
+  );
+}

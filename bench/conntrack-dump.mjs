@@ -10,7 +10,8 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { benchArgs, sampleRunners, BENCH_DIR, conntrackMax, ensureBuilt, fill, fmtFixed, fmtInt, idleNodeRssKb, log } from './lib/harness.mjs';
+import { BENCH_DIR, benchArgs, conntrackMax, ensureBuilt, fill, fmtFixed, fmtInt, idleNodeRssKb, log,
+  sampleRunners } from './lib/harness.mjs';
 import { median, parseKeyValues, raiseConntrackMax, table, timeCommand, tool, withNetns } from './lib/harness.mjs';
 import { writeResults } from './lib/harness.mjs';
 
@@ -97,7 +98,8 @@ async function measureSize(size, idleKb) {
 
     result.rows = (await sampleRunners(ns, runners, repeat)).map((row) => {
       const ss = row.samples;
-      return { ...row, wall: median(ss.map((s) => s.wall)), placeholder: ss.some((s) => s.extra?.placeholder), extra: ss[0].extra };
+      return { ...row, wall: median(ss.map((s) => s.wall)), placeholder: ss.some((s) => s.extra?.placeholder),
+        extra: ss[0].extra };
     });
   });
   const raw = result.rows.find((r) => r.runner.key === 'raw');
@@ -128,7 +130,8 @@ async function main() {
   }
 
   const dumpRows = [
-    ['entries', 'reader', 'entries/s', 'dump s', 'time vs raw walk', 'process wall s', 'peak RSS kB', 'RSS above idle node kB'],
+    ['entries', 'reader', 'entries/s', 'dump s', 'time vs raw walk', 'process wall s', 'peak RSS kB',
+      'RSS above idle node kB'],
   ];
   for (const res of results) {
     for (const row of res.rows) {
@@ -161,7 +164,9 @@ async function main() {
     'dump s is its process wall time. Peak RSS is the process maximum from wait4() (`bench/c/runstat`).',
     `Idle \`node -e 0\` peak RSS: ${fmtInt(idleKb)} kB. nf_conntrack_buckets:`,
     `${fmtInt(readSysctl('nf_conntrack_buckets'))}. Kernel dump chunks per recv() (1 MiB buffer):`,
-    `first ${fmtInt(rawExtra.recv_first)} B, largest ${fmtInt(rawExtra.recv_max)} B, average ${fmtInt(rawExtra.recv_avg)} B.`,
+    `first ${fmtInt(rawExtra.recv_first)} B, largest ${fmtInt(rawExtra.recv_max)} B, average ${
+      fmtInt(rawExtra.recv_avg)
+    } B.`,
     'A dump walks the global hash, entries of every other netns included (an empty netns dumps in',
     '~3 ms on an idle host, ~150 ms while another netns holds 1M entries): run on an idle host.',
   ].join('\n');

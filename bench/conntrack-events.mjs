@@ -47,52 +47,17 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import {
-  BENCH_DIR,
-  REPO_DIR,
-  checkBuffers,
-  checkQuietMs,
-  checkRepeat,
-  churn,
-  conntrackMax,
-  ensureBuilt,
-  ensureDist,
-  fmtFixed,
-  fmtInt,
-  listOption,
-  log,
-  median,
-  netfilterRmem,
-  probeUntilReady,
-  raiseConntrackMax,
-  sleep,
-  startCommand,
-  within,
-  table,
-  tool,
-  withNetns,
-} from './lib/harness.mjs';
-import {
-  cReceiver,
-  fileReceiver,
-  finishAfter,
-  loadEnded,
-  noReceiver,
-  processResult,
-  receiveCells,
-  drainCells,
-  summarizeCases,
-  summarizeRuns,
-  untilReady,
-  waitUntilIdle,
-  withReceiver,
-  workerReceiver,
-  writeReport,
-} from './lib/receivers.mjs';
 import { busyOption, startBusy } from './lib/busy.mjs';
+import { BENCH_DIR, checkBuffers, checkQuietMs, checkRepeat, churn, conntrackMax, ensureBuilt, ensureDist, fmtFixed,
+  fmtInt, listOption, log, median, netfilterRmem, probeUntilReady, raiseConntrackMax, REPO_DIR, sleep, startCommand,
+  table, tool, within, withNetns } from './lib/harness.mjs';
+import { cReceiver, drainCells, fileReceiver, finishAfter, loadEnded, noReceiver, processResult, receiveCells,
+  summarizeCases, summarizeRuns, untilReady, waitUntilIdle, withReceiver, workerReceiver,
+  writeReport } from './lib/receivers.mjs';
 
 const EVENTS_WORKER = join(BENCH_DIR, 'workers', 'events.mjs');
-const RECEIVERS = ['nfct', 'nfct-slow', 'nfct-cli', 'nfct-json', 'conntrack', 'conntrack-null', 'c-default', 'c-large', 'none'];
+const RECEIVERS = ['nfct', 'nfct-slow', 'nfct-cli', 'nfct-json', 'conntrack', 'conntrack-null', 'c-default', 'c-large',
+  'none'];
 const DRAINERS = ['nfct', 'nfct-socket', 'c'];
 // The installed command (the bundled CLI, see lib/cli/bin.ts).
 const CLI = join(REPO_DIR, 'dist', 'cli', 'bin.js');
@@ -107,7 +72,8 @@ const { values: opts } = parseArgs({
     entries: { type: 'string', default: '200000' },
     rate: { type: 'string', default: '200000' },
     'paced-batch': { type: 'string', default: '8192' },
-    receivers: { type: 'string', default: 'nfct,nfct-slow,nfct-cli,nfct-json,conntrack,conntrack-null,c-default,c-large,none' },
+    receivers: { type: 'string',
+      default: 'nfct,nfct-slow,nfct-cli,nfct-json,conntrack,conntrack-null,c-default,c-large,none' },
     drain: { type: 'string', default: 'nfct,nfct-socket,c' },
     'large-buffer': { type: 'string', default: String(64 * MiB) },
     'drain-buffer': { type: 'string', default: String(256 * MiB) },
@@ -125,9 +91,15 @@ const largeBuffer = Number(opts['large-buffer']);
 const drainBuffer = Number(opts['drain-buffer']);
 const quietMs = Number(opts['quiet-ms']);
 checkRepeat(repeat);
-if (!Number.isInteger(entries) || entries < 1 || entries > 2_000_000) throw new RangeError('--entries must be an integer in 1..2000000');
-if (!Number.isInteger(pacedRate) || pacedRate < 0) throw new RangeError('--rate must be a non-negative integer (0: no paced burst)');
-if (!Number.isInteger(pacedBatch) || pacedBatch < 1024 || pacedBatch > 4194304) throw new RangeError('--paced-batch must be an integer in 1024..4194304');
+if (!Number.isInteger(entries) || entries < 1 || entries > 2_000_000) {
+  throw new RangeError('--entries must be an integer in 1..2000000');
+}
+if (!Number.isInteger(pacedRate) || pacedRate < 0) {
+  throw new RangeError('--rate must be a non-negative integer (0: no paced burst)');
+}
+if (!Number.isInteger(pacedBatch) || pacedBatch < 1024 || pacedBatch > 4194304) {
+  throw new RangeError('--paced-batch must be an integer in 1024..4194304');
+}
 checkBuffers([['--large-buffer', largeBuffer], ['--drain-buffer', drainBuffer]]);
 checkQuietMs(quietMs);
 const receivers = listOption(opts.receivers, RECEIVERS, 'receiver');
@@ -274,7 +246,9 @@ function conntrackNullReceiver() {
           const r = await within(p, 10, 'conntrack -E > /dev/null');
           const shown = /(\d+) flow events have been shown/.exec(r.stderr);
           const enobufs = (r.stderr.match(/hit ENOBUFS/g) ?? []).length;
-          if (!shown) throw new Error(`conntrack -E > /dev/null printed no count (exit ${r.code}): ${r.stderr.slice(-300)}`);
+          if (!shown) {
+            throw new Error(`conntrack -E > /dev/null printed no count (exit ${r.code}): ${r.stderr.slice(-300)}`);
+          }
           return processResult(r, { received: Number(shown[1]), overruns: enobufs, sentinel: false, extra: {} });
         },
       };
@@ -356,7 +330,9 @@ const DRAIN_DEFS = {
   'nfct-socket': {
     label: '@x/nfct, the same with maxQueueBytes 64 KiB (the socket holds it)',
     buffer: `${mib(drainBuffer)} (bufferSize, maxBufferSize); maxQueueBytes 64 KiB`,
-    make: () => nfctReceiver({ options: { bufferSize: drainBuffer, maxBufferSize: drainBuffer, maxQueueBytes: 65536 }, pause: true }),
+    make: () =>
+      nfctReceiver({ options: { bufferSize: drainBuffer, maxBufferSize: drainBuffer, maxQueueBytes: 65536 },
+        pause: true }),
   },
   c: {
     label: 'C `nfct_catch` (ct_events), SIGSTOPped during the burst',
@@ -394,7 +370,7 @@ async function measureAlone(def, burst, drain) {
       // lag: how long after the burst ended the receiver had its last event.
       const { res, lag } = await finishAfter(rx, end);
       return { gen, res, probes, queuedBytes, lag };
-    }),
+    })
   );
 }
 
@@ -416,7 +392,9 @@ async function main() {
   ensureDist();
 
   const bursts = [{ key: 'full', label: 'full speed', rate: 0 }];
-  if (pacedRate > 0) bursts.push({ key: 'paced', label: `paced ${fmtInt(pacedRate)}/s`, rate: pacedRate, batch: pacedBatch });
+  if (pacedRate > 0) {
+    bursts.push({ key: 'paced', label: `paced ${fmtInt(pacedRate)}/s`, rate: pacedRate, batch: pacedBatch });
+  }
   const cases = [];
   for (const b of bursts) {
     for (const r of receivers) {
@@ -449,9 +427,13 @@ async function main() {
           `  ${tag}: generated ${fmtInt(gen.events)} in ${fmtFixed(gen.seconds)} s (${fmtInt(gen.rate)}/s), ` +
             (c.key === 'none'
               ? 'no listener'
-              : `received ${fmtInt(res.received)} (${fmtFixed((100 * res.received) / gen.events, 2)}%), overruns ${res.overruns}, ` +
+              : `received ${fmtInt(res.received)} (${
+                fmtFixed((100 * res.received) / gen.events, 2)
+              }%), overruns ${res.overruns}, ` +
                 `sentinel ${res.sentinel ? 'seen' : 'lost'}` +
-                (c.kind === 'drain' ? `, drain ${fmtFixed(res.drainSeconds)} s = ${fmtInt(res.received / res.drainSeconds)}/s` : '')),
+                (c.kind === 'drain'
+                  ? `, drain ${fmtFixed(res.drainSeconds)} s = ${fmtInt(res.received / res.drainSeconds)}/s`
+                  : '')),
         );
       }
     }
@@ -503,7 +485,8 @@ async function main() {
   }
 
   const cDrain = find('drain', 'full', 'c');
-  const drainRows = [['receiver', 'socket buffer', 'generated', 'in the socket at release', 'received', '% of generated', 'overruns', 'drain s', 'events/s', 'vs C', 'receiver CPU s', 'peak RSS kB']];
+  const drainRows = [['receiver', 'socket buffer', 'generated', 'in the socket at release', 'received',
+    '% of generated', 'overruns', 'drain s', 'events/s', 'vs C', 'receiver CPU s', 'peak RSS kB']];
   for (const c of cases.filter((x) => x.kind === 'drain')) {
     const s = sum.get(c);
     drainRows.push([
@@ -529,8 +512,12 @@ async function main() {
       const s = find('receive', b.key, key);
       if (!s) continue;
       targets.push([
-        `${what} receives all ${fmtInt(generated)} events of the burst${busy > 0 ? ` in every one of ${repeat} runs, ${busy} busy processes competing` : ''} (${b.label}: ${fmtInt(s.genRate)} events/s); peak RSS within 256 MiB + a fixed overhead`,
-        `${fmtInt(s.received)} (${fmtFixed(s.pct, 2)}%; lowest ${fmtFixed(s.pctMin, 2)}%), done ${fmtFixed(s.lag, 2)} s after the burst, peak RSS ${fmtInt(s.rssKb / 1024)} MiB`,
+        `${what} receives all ${fmtInt(generated)} events of the burst${
+          busy > 0 ? ` in every one of ${repeat} runs, ${busy} busy processes competing` : ''
+        } (${b.label}: ${fmtInt(s.genRate)} events/s); peak RSS within 256 MiB + a fixed overhead`,
+        `${fmtInt(s.received)} (${fmtFixed(s.pct, 2)}%; lowest ${fmtFixed(s.pctMin, 2)}%), done ${
+          fmtFixed(s.lag, 2)
+        } s after the burst, peak RSS ${fmtInt(s.rssKb / 1024)} MiB`,
         s.receivedMin === s.genEvents && s.rssKb < (256 + 200) * 1024 ? 'yes' : 'no',
       ]);
     }
@@ -540,7 +527,11 @@ async function main() {
     targets.push([
       'drains at least 1,100,000 events/s into JS objects (the figure before the byte-bounded queue)',
       `${fmtInt(nDrain.drainRate)} events/s`,
-      nDrain.drainRate >= 1100000 && nDrain.pctMin === 100 ? 'yes' : nDrain.drainRate >= 1100000 ? 'yes (rate), but events were lost' : 'no',
+      nDrain.drainRate >= 1100000 && nDrain.pctMin === 100
+        ? 'yes'
+        : nDrain.drainRate >= 1100000
+        ? 'yes (rate), but events were lost'
+        : 'no',
     ]);
   }
   const sDrain = find('drain', 'full', 'nfct-socket');
@@ -583,7 +574,9 @@ async function main() {
         );
       })
       .join('; ');
-    lossNotes.push(`- ${c.kind} ${c.burst.label}, ${c.def.label}: ${lossy.length}/${runs.length} runs lost events: ${detail}.`);
+    lossNotes.push(
+      `- ${c.kind} ${c.burst.label}, ${c.def.label}: ${lossy.length}/${runs.length} runs lost events: ${detail}.`,
+    );
   }
 
   // What the socket held at release, per event (C: everything but the probe is still queued).
@@ -592,7 +585,9 @@ async function main() {
   if (cDrain && Number.isFinite(cDrain.queuedBytes) && cDrain.received === cDrain.genEvents) {
     const perEvent = cDrain.queuedBytes / (cDrain.genEvents + 1); // + the sentinel
     drainNotes.push(
-      `The stopped C receiver's socket held ${fmtInt(cDrain.queuedBytes)} bytes for ${fmtInt(cDrain.genEvents + 1)} events`,
+      `The stopped C receiver's socket held ${fmtInt(cDrain.queuedBytes)} bytes for ${
+        fmtInt(cDrain.genEvents + 1)
+      } events`,
       `(burst + sentinel): ${fmtFixed(perEvent, 0)} bytes each.`,
     );
     if (nDrainS && Number.isFinite(nDrainS.queuedBytes)) {
@@ -609,7 +604,9 @@ async function main() {
   const elapsed = (performance.now() - t0) / 1000;
   const notes = [
     ...(busy > 0
-      ? [`Under contention: ${busy} busy processes (a node loop each, pinned to core 0, 1, ... in turn, nice 0) ran from before each receiver started until it finished.`]
+      ? [
+        `Under contention: ${busy} busy processes (a node loop each, pinned to core 0, 1, ... in turn, nice 0) ran from before each receiver started until it finished.`,
+      ]
       : []),
     `Median of ${repeat} runs, receivers interleaved, every burst in a fresh netns with one receiver`,
     `alone (nproc is small: receivers side by side would take each other's CPU). The burst is`,
@@ -631,7 +628,7 @@ async function main() {
     '(rmem_default) ~166; the @x/nfct reader thread drains the socket into decoded records that',
     'wait in memory for the consumer, up to maxQueueBytes (256 MiB: about a million events).',
     '`nfct -E > file` and `nfct -E --json > file` are the command, its stdout a file; their rows',
-    'count the lines of the file at the end, less the probes\' and the sentinel\'s; "last event',
+    "count the lines of the file at the end, less the probes' and the sentinel's; \"last event",
     'after burst end" is when the file last grew (or the sentinel reached it), from the end of',
     'the generator. `conntrack -E` writes one line per event; piped here, its lines are',
     'counted as they come (its own count at exit matched in every run unless listed below); with',
@@ -639,7 +636,9 @@ async function main() {
     'sentinel (subscribed once /proc/net/netlink shows its groups, over once its socket has stayed',
     'empty for 200 ms), and it does not share the CPU with this process reading a pipe.',
     '',
-    `Drain: buffer ${mib(drainBuffer)} (queues ~${fmtInt((2 * drainBuffer) / 1280)} events). The node worker blocks its JS`,
+    `Drain: buffer ${mib(drainBuffer)} (queues ~${
+      fmtInt((2 * drainBuffer) / 1280)
+    } events). The node worker blocks its JS`,
     'thread in a synchronous read of stdin from the moment it saw the probe until the burst is',
     'over; its native reader thread keeps reading into memory (maxQueueBytes 256 MiB: the whole',
     'burst), so at the release JS turns records already in memory into objects. With maxQueueBytes',
@@ -656,7 +655,8 @@ async function main() {
 
   // Memory of the slow consumer: what the stream held at most, and the process before, at the
   // peak and once it had caught up (after a GC).
-  const memRows = [['burst', 'consumer', 'received', 'peak queued', 'peak queued MiB', 'RSS at the first event MiB', 'RSS peak MiB', 'RSS after catching up MiB', 'of which JS heap MiB']];
+  const memRows = [['burst', 'consumer', 'received', 'peak queued', 'peak queued MiB', 'RSS at the first event MiB',
+    'RSS peak MiB', 'RSS after catching up MiB', 'of which JS heap MiB']];
   for (const c of cases.filter((x) => x.kind === 'receive' && x.key === 'nfct-slow')) {
     const runs = samples.get(c);
     const m = (f) => median(runs.map(f));
@@ -681,7 +681,9 @@ async function main() {
     receiveRows: recvRows,
     drainTitle: 'Drain rate (socket filled first, then timed until the last event)',
     drainRows,
-    more: memRows.length > 1 ? ['', '### Memory of a consumer that falls behind, and after it caught up', '', table(memRows)] : [],
+    more: memRows.length > 1
+      ? ['', '### Memory of a consumer that falls behind, and after it caught up', '', table(memRows)]
+      : [],
     notes,
     problems,
   });

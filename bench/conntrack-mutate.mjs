@@ -21,7 +21,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { benchArgs, BENCH_DIR, conntrackInsertLine, conntrackMax, countEntries, ensureBuilt } from './lib/harness.mjs';
+import { BENCH_DIR, benchArgs, conntrackInsertLine, conntrackMax, countEntries, ensureBuilt } from './lib/harness.mjs';
 import { ensureDist, fill, fmtFixed, fmtInt, log, median, mixFlows, parseKeyValues } from './lib/harness.mjs';
 import { raiseConntrackMax, settleHash, table, timeCommand, timeWorker, tool, withNetns } from './lib/harness.mjs';
 import { writeResults } from './lib/harness.mjs';
@@ -30,7 +30,8 @@ const SECTION = 'Conntrack changes';
 const DELETE_WORKER = join(BENCH_DIR, 'workers', 'delete-where.mjs');
 const CREATE_WORKER = join(BENCH_DIR, 'workers', 'create-many.mjs');
 
-const opts = benchArgs({ repeat: 3, size: 200000, create: 100000, cases: 'proto,mark,create' }, { diagnose: true, 'no-diagnose': false });
+const opts = benchArgs({ repeat: 3, size: 200000, create: 100000, cases: 'proto,mark,create' }, { diagnose: true,
+  'no-diagnose': false });
 const repeat = Number(opts.repeat);
 const size = Number(opts.size);
 const createN = Number(opts.create);
@@ -69,7 +70,10 @@ function conntrackDelete(args) {
 
 function nfctDelete(filter, { key = 'nfct', options, name } = {}) {
   const json = JSON.stringify(filter);
-  const shown = JSON.stringify({ ...filter, ...options }).replace(/"([a-z]+)":/gi, '$1: ').replace(/"/g, "'").replace(/,/g, ', ');
+  const shown = JSON.stringify({ ...filter, ...options }).replace(/"([a-z]+)":/gi, '$1: ').replace(/"/g, "'").replace(
+    /,/g,
+    ', ',
+  );
   return {
     name: name ?? `@x/nfct \`deleteWhere(${shown})\``,
     key,
@@ -108,7 +112,9 @@ function kernelFlush(args) {
 const deleteCases = {
   proto: {
     label: 'delete by protocol',
-    title: `Bulk delete by protocol: ${fmtInt(size)} entries (${fmtInt(half)} udp + ${fmtInt(half)} tcp), delete the udp ones`,
+    title: `Bulk delete by protocol: ${fmtInt(size)} entries (${fmtInt(half)} udp + ${
+      fmtInt(half)
+    } tcp), delete the udp ones`,
     target: 2.5,
     async fill(ns) {
       const f = await fill(ns, size, { proto: 'mix' });
@@ -121,15 +127,16 @@ const deleteCases = {
       nfctDelete({ protocol: 'udp', family: 'ipv4' }, { key: 'ipv4' }),
     ],
     leftArgs: ['-p', 'udp'],
-    note:
-      'needs a dump: the kernel cannot flush by protocol. `conntrack -D -p udp` dumps every family with no ' +
+    note: 'needs a dump: the kernel cannot flush by protocol. `conntrack -D -p udp` dumps every family with no ' +
       'kernel filter and deletes entry by entry, one request and one ACK each (strace); @x/nfct without a ' +
       'family makes one kernel-filtered dump per family (the kernel takes a tuple filter only within a ' +
       'family) and sends its deletes many to a sendmsg() without ACKs',
   },
   mark: {
     label: 'delete by mark',
-    title: `Bulk delete by mark: ${fmtInt(size)} entries (${fmtInt(half)} mark 1 + ${fmtInt(half)} mark 2), delete mark 1`,
+    title: `Bulk delete by mark: ${fmtInt(size)} entries (${fmtInt(half)} mark 1 + ${
+      fmtInt(half)
+    } mark 2), delete mark 1`,
     target: 10,
     async fill(ns) {
       let s = 0;
@@ -143,8 +150,7 @@ const deleteCases = {
     runners: [conntrackDelete(['-m', '1']), nfctDelete({ mark: 1 }), kernelFlush(['--mark', '1'])],
     diagnostics: [nfctDelete({ mark: 1 }, { key: 'dry', options: { dryRun: true } })],
     leftArgs: ['-m', '1'],
-    note:
-      'the kernel can flush by mark (IPCTNL_MSG_CT_DELETE with CTA_MARK/CTA_MARK_MASK), no dump needed. ' +
+    note: 'the kernel can flush by mark (IPCTNL_MSG_CT_DELETE with CTA_MARK/CTA_MARK_MASK), no dump needed. ' +
       '`conntrack -D -m 1` dumps with the kernel mark filter and deletes entry by entry with ACKs; ' +
       '@x/nfct sends one flush and counts by how much the table shrank (count() before and after); the ' +
       'kernel flush alone is the floor, so 10x over conntrack cannot be reached on this machine',
@@ -166,16 +172,18 @@ async function measureDelete(key) {
         // The floor: one bare dump of the full table (no parsing), also the check that it is full.
         const w = await timeCommand(ns, [tool('ct_rawwalk')]);
         const kv = parseKeyValues(w.stdout);
-        if (kv.entries !== size) problems.push(`${key}: table held ${kv.entries} entries before the delete, not ${size}`);
-        samples.floor.push({ count: kv.entries, seconds: kv.seconds, wall: w.seconds, rssKb: w.rssKb, ok: kv.entries === size });
+        if (kv.entries !== size) {
+          problems.push(`${key}: table held ${kv.entries} entries before the delete, not ${size}`);
+        }
+        samples.floor.push({ count: kv.entries, seconds: kv.seconds, wall: w.seconds, rssKb: w.rssKb,
+          ok: kv.entries === size });
 
         const s = await runner.run(ns);
         const left = await countEntries(ns);
         const matchingLeft = await shown(ns, c.leftArgs);
         const expectLeft = runner.dryRun ? size : half;
         if (Number.isNaN(s.count)) s.count = size - left;
-        s.ok =
-          s.count === half &&
+        s.ok = s.count === half &&
           left === expectLeft &&
           matchingLeft === (runner.dryRun ? half : 0) &&
           (s.extra?.remaining ?? expectLeft) === expectLeft;
@@ -186,7 +194,11 @@ async function measureDelete(key) {
           );
         }
         samples[runner.key].push(s);
-        log(`  ${key} [${rep}/${repeat}] ${runner.key}: ${fmtInt(s.count)} in ${fmtFixed(s.seconds)} s (process ${fmtFixed(s.wall)} s), ${fmtInt(left)} left; walk ${fmtFixed(kv.seconds)} s`);
+        log(
+          `  ${key} [${rep}/${repeat}] ${runner.key}: ${fmtInt(s.count)} in ${fmtFixed(s.seconds)} s (process ${
+            fmtFixed(s.wall)
+          } s), ${fmtInt(left)} left; walk ${fmtFixed(kv.seconds)} s`,
+        );
       });
     }
   }
@@ -221,7 +233,8 @@ async function measureCreate() {
         async run(ns) {
           const r = await timeCommand(ns, ['conntrack', '-R', rFile], { stdout: 'ignore' });
           // conntrack -R prints nothing on success: the count is checked with conntrack -C.
-          return { count: NaN, seconds: r.seconds, wall: r.seconds, rssKb: r.rssKb, extra: { stderr: r.stderr.trim() } };
+          return { count: NaN, seconds: r.seconds, wall: r.seconds, rssKb: r.rssKb,
+            extra: { stderr: r.stderr.trim() } };
         },
       },
       {
@@ -248,9 +261,15 @@ async function measureCreate() {
           const n = await countEntries(ns);
           if (Number.isNaN(s.count)) s.count = n;
           s.ok = s.count === createN && n === createN && (s.extra?.remaining ?? createN) === createN;
-          if (!s.ok) problems.push(`create ${runner.key} [${rep}]: said ${s.count}, conntrack -C ${n}, expected ${createN}`);
+          if (!s.ok) {
+            problems.push(`create ${runner.key} [${rep}]: said ${s.count}, conntrack -C ${n}, expected ${createN}`);
+          }
           samples[runner.key].push(s);
-          log(`  create [${rep}/${repeat}] ${runner.key}: ${fmtInt(n)} entries in ${fmtFixed(s.seconds)} s (process ${fmtFixed(s.wall)} s)`);
+          log(
+            `  create [${rep}/${repeat}] ${runner.key}: ${fmtInt(n)} entries in ${fmtFixed(s.seconds)} s (process ${
+              fmtFixed(s.wall)
+            } s)`,
+          );
         });
       }
     }
@@ -276,7 +295,8 @@ function summarize(ss) {
   };
 }
 
-const HEADER = ['case', 'tool', 'entries', 'seconds', 'entries/s', 'conntrack s / this s', 'process wall s', 'peak RSS kB'];
+const HEADER = ['case', 'tool', 'entries', 'seconds', 'entries/s', 'conntrack s / this s', 'process wall s',
+  'peak RSS kB'];
 
 function row(caseName, tool, entries, sum, conntrackSeconds, { ratio = true } = {}) {
   const valid = sum.ok && Number.isFinite(sum.seconds);
@@ -313,7 +333,8 @@ async function main() {
   }
 
   const rows = [HEADER];
-  const summary = [['case', 'conntrack s', '@x/nfct s', 'conntrack / @x/nfct', 'target', 'met', 'process walls: conntrack / node']];
+  const summary = [['case', 'conntrack s', '@x/nfct s', 'conntrack / @x/nfct', 'target', 'met',
+    'process walls: conntrack / node']];
   const problems = [];
   const extraNotes = [];
 
@@ -347,13 +368,17 @@ async function main() {
       for (const runner of c.diagnostics) {
         const sum = summarize(res.samples[runner.key]);
         const what = runner.dryRun
-          ? `${full}: the dump and matching alone take ${fmtFixed(sum.seconds)} s, the deleting ${fmtFixed(ours.seconds - sum.seconds)} s`
+          ? `${full}: the dump and matching alone take ${fmtFixed(sum.seconds)} s, the deleting ${
+            fmtFixed(ours.seconds - sum.seconds)
+          } s`
           : `${full}; ${fmtFixed(ct.seconds / sum.seconds, 2)}× faster than conntrack`;
         diag.push([c.label, sum.ok ? runner.name : `${runner.name} — FAILED CHECK`, fmtFixed(sum.seconds), what]);
       }
     }
     extraNotes.push(
-      `${c.label}: ${c.note}. Fill (ct_fill) ${fmtFixed(res.fillSeconds)} s; @x/nfct Conntrack.open() ${fmtFixed(ours.openSeconds, 4)} s (not in its seconds).`,
+      `${c.label}: ${c.note}. Fill (ct_fill) ${fmtFixed(res.fillSeconds)} s; @x/nfct Conntrack.open() ${
+        fmtFixed(ours.openSeconds, 4)
+      } s (not in its seconds).`,
     );
   }
 
@@ -379,7 +404,9 @@ async function main() {
       `${fmtFixed(ct.wall / ours.wall, 2)}×`,
     ]);
     extraNotes.push(
-      `create: @x/nfct reads the JSON file and builds its ${fmtInt(createN)} FlowInput objects in ${fmtFixed(ours.buildSeconds)} s before the timed createMany() (default batchSize 1000).`,
+      `create: @x/nfct reads the JSON file and builds its ${fmtInt(createN)} FlowInput objects in ${
+        fmtFixed(ours.buildSeconds)
+      } s before the timed createMany() (default batchSize 1000).`,
     );
   }
 
@@ -398,7 +425,9 @@ async function main() {
     '(ct_fill also sets ASSURED|SEEN_REPLY; `conntrack -I` and createMany() entries carry only the',
     'CONFIRMED bit the kernel needs). Before each run the empty netns is polled until an empty dump',
     `takes ≤ 6 ms (entries of the previous, deleted netns are freed asynchronously); median empty dump`,
-    `${fmtFixed(median([results.proto?.emptySeconds, results.mark?.emptySeconds, results.create?.emptySeconds]), 4)} s.`,
+    `${
+      fmtFixed(median([results.proto?.emptySeconds, results.mark?.emptySeconds, results.create?.emptySeconds]), 4)
+    } s.`,
     '',
     ...extraNotes.map((n) => `- ${n}`),
     ...(problems.length ? ['', '**Failed checks:**', ...problems.map((p) => `- ${p}`)] : []),

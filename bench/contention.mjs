@@ -10,8 +10,8 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { BENCH_DIR } from './lib/harness.mjs';
 import { busyOption } from './lib/busy.mjs';
+import { BENCH_DIR } from './lib/harness.mjs';
 
 const { values: opts } = parseArgs({
   options: {
@@ -27,7 +27,8 @@ if (busy < 1) throw new RangeError('--busy must be at least 1 here');
 const common = ['--repeat', String(runs), '--busy', String(busy), '--rate', '0', '--drain', ''];
 const jobs = [
   // 200,000 entries made and deleted: the 400,000-event burst; the C receiver with 512 MiB.
-  ['conntrack-events.mjs', ...common, '--entries', '200000', '--receivers', 'nfct-cli,nfct-json,c-large', '--large-buffer', String(512 << 20)],
+  ['conntrack-events.mjs', ...common, '--entries', '200000', '--receivers', 'nfct-cli,nfct-json,c-large',
+    '--large-buffer', String(512 << 20)],
   ['nflog.mjs', ...common, '--packets', '400000', '--receivers', 'nfct-log-json,c-tuned'],
 ];
 

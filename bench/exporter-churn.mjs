@@ -10,13 +10,13 @@
 //   node bench/exporter-churn.mjs --minutes 10 --events     # the long run
 import { execFile, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { createServer } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { promisify } from 'node:util';
 
-import { slope, REPO_DIR, ensureBuilt, ensureDist, log, table, writeResults } from './lib/harness.mjs';
+import { ensureBuilt, ensureDist, log, REPO_DIR, slope, table, writeResults } from './lib/harness.mjs';
 
 const run = promisify(execFile);
 const { values: opts } = parseArgs({
@@ -44,7 +44,10 @@ async function freePort() {
 }
 
 const port = await freePort();
-const exporter = spawn(process.execPath, [join(REPO_DIR, 'dist', 'cli', 'main.js'), 'exporter', '--listen', `127.0.0.1:${port}`, '--netns-regex', `^${PREFIX}`, ...(opts.events ? ['--events'] : [])], { stdio: ['ignore', 'ignore', 'pipe'] });
+const exporter = spawn(process.execPath, [join(REPO_DIR, 'dist', 'cli', 'main.js'), 'exporter', '--listen',
+  `127.0.0.1:${port}`, '--netns-regex', `^${PREFIX}`, ...(opts.events ? ['--events'] : [])], {
+  stdio: ['ignore', 'ignore', 'pipe'],
+});
 let stderr = '';
 exporter.stderr.on('data', (d) => (stderr += d));
 const live = [];
@@ -98,7 +101,8 @@ try {
     const rss = Number(/VmRSS:\s+(\d+)/.exec(status)[1]) / 1024;
     const heap = mib('nodejs_heap_size_total_bytes');
     const load = Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
-    samples.push({ t: (performance.now() - t0) / 1000, rss, heap, native: rss - heap, threads: Number(/Threads:\s+(\d+)/.exec(status)[1]), made, scrapes, load });
+    samples.push({ t: (performance.now() - t0) / 1000, rss, heap, native: rss - heap,
+      threads: Number(/Threads:\s+(\d+)/.exec(status)[1]), made, scrapes, load });
   }
   stop = true;
   await Promise.all([churn, scrape]);
@@ -111,10 +115,17 @@ try {
     ['V8 heap reserved (MiB)', `${fmt(warm[0].heap)} → ${fmt(warm.at(-1).heap)}`, fmt(per('heap')), 'flat'],
     ['native: RSS − V8 heap (MiB)', `${fmt(warm[0].native)} → ${fmt(warm.at(-1).native)}`, fmt(per('native')), 'flat'],
   ];
-  const curve = [['t (s)', 'RSS', 'V8 heap', 'native', 'threads', 'namespaces made', 'scrapes', 'load (1 min)'], ...samples.map((s) => [Math.round(s.t), fmt(s.rss), fmt(s.heap), fmt(s.native), s.threads, s.made, s.scrapes, fmt(s.load)])];
+  const curve = [['t (s)', 'RSS', 'V8 heap', 'native', 'threads', 'namespaces made', 'scrapes', 'load (1 min)'],
+    ...samples.map((
+      s,
+    ) => [Math.round(s.t), fmt(s.rss), fmt(s.heap), fmt(s.native), s.threads, s.made, s.scrapes, fmt(s.load)])];
   const loads = samples.map((s) => s.load);
   const md = [
-    `${seconds} s${opts.events ? ', --events (a reader thread per namespace)' : ''}: ${made} namespaces made and deleted (16 alive at once), ${scrapes} scrapes over HTTP every 100 ms; load average (1 min) ${fmt(Math.min(...loads))} to ${fmt(Math.max(...loads))} on ${availableParallelism()} cores.`,
+    `${seconds} s${
+      opts.events ? ', --events (a reader thread per namespace)' : ''
+    }: ${made} namespaces made and deleted (16 alive at once), ${scrapes} scrapes over HTTP every 100 ms; load average (1 min) ${
+      fmt(Math.min(...loads))
+    } to ${fmt(Math.max(...loads))} on ${availableParallelism()} cores.`,
     '',
     table(rows),
     '',
@@ -125,7 +136,8 @@ try {
     '</details>',
   ].join('\n');
   process.stdout.write(`${md}\n`);
-  writeResults(`${SECTION}${opts.events ? ' with --events' : ''}, ${opts.minutes} min`, md, 'Other sessions shared the machine during the run: the curve, not single samples, carries the figure.');
+  writeResults(`${SECTION}${opts.events ? ' with --events' : ''}, ${opts.minutes} min`, md,
+    'Other sessions shared the machine during the run: the curve, not single samples, carries the figure.');
 } finally {
   await cleanup();
 }

@@ -12,7 +12,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
-import { slope, REPO_DIR, RESULTS_FILE, ensureBuilt, ensureDist, fill, fmtFixed, fmtInt, log } from './lib/harness.mjs';
+import { ensureBuilt, ensureDist, fill, fmtFixed, fmtInt, log, REPO_DIR, RESULTS_FILE, slope } from './lib/harness.mjs';
 import { median, sleep, table, withNetns, writeResults } from './lib/harness.mjs';
 
 const run = promisify(execFile);
@@ -52,7 +52,11 @@ async function scrapeBench() {
       const first = await exporter.metrics();
       const cold = performance.now() - t0;
       for (const ns of names) {
-        if (sampleValue(first, 'nfct_conntrack_entries', ns) !== per) throw new Error(`scrape says ${sampleValue(first, 'nfct_conntrack_entries', ns)} entries in ${ns}, expected ${per}`);
+        if (sampleValue(first, 'nfct_conntrack_entries', ns) !== per) {
+          throw new Error(
+            `scrape says ${sampleValue(first, 'nfct_conntrack_entries', ns)} entries in ${ns}, expected ${per}`,
+          );
+        }
       }
       const times = [];
       for (let i = 0; i < SCRAPES; i++) {
@@ -86,14 +90,20 @@ function rssKb(pid) {
 async function soak() {
   return withNetns(async (ns) => {
     const port = 19000 + (process.pid % 20000);
-    const child = spawn(process.execPath, [join(REPO_DIR, 'dist', 'cli', 'main.js'), 'exporter', '--events', '--listen', `127.0.0.1:${port}`, '--netns-regex', `^${ns}$`], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const child = spawn(process.execPath, [join(REPO_DIR, 'dist', 'cli', 'main.js'), 'exporter', '--events', '--listen',
+      `127.0.0.1:${port}`, '--netns-regex', `^${ns}$`], { stdio: ['ignore', 'ignore', 'inherit'] });
     try {
       await sleep(1000);
       const scrape = async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       await scrape(); // opens the event stream
       const churnN = Math.ceil((SOAK_SECONDS * SOAK_RATE) / 2);
-      log(`soak: ${SOAK_SECONDS} s, ${fmtInt(SOAK_RATE)} events/s (${fmtInt(churnN)} entries created and deleted), a scrape every second`);
-      const churn = spawn('ip', ['netns', 'exec', ns, join(REPO_DIR, 'bench', 'c', 'out', 'ct_churn'), String(churnN), '--rate', String(SOAK_RATE), '--chunk', '10000', '--proto', 'udp'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      log(
+        `soak: ${SOAK_SECONDS} s, ${fmtInt(SOAK_RATE)} events/s (${
+          fmtInt(churnN)
+        } entries created and deleted), a scrape every second`,
+      );
+      const churn = spawn('ip', ['netns', 'exec', ns, join(REPO_DIR, 'bench', 'c', 'out', 'ct_churn'), String(churnN),
+        '--rate', String(SOAK_RATE), '--chunk', '10000', '--proto', 'udp'], { stdio: ['ignore', 'pipe', 'inherit'] });
       let churnOut = '';
       churn.stdout.on('data', (d) => (churnOut += d));
       const churned = new Promise((r) => churn.once('exit', r));
@@ -124,13 +134,22 @@ async function soak() {
       await churned;
       await sleep(1500);
       text = await scrape();
-      const counted = ['new', 'destroy'].reduce((s, t) => s + Number(new RegExp(`^nfct_conntrack_events_total\\{netns="${ns}",type="${t}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0), 0);
+      const counted = ['new', 'destroy'].reduce(
+        (s, t) =>
+          s +
+          Number(
+            new RegExp(`^nfct_conntrack_events_total\\{netns="${ns}",type="${t}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0,
+          ),
+        0,
+      );
       const events = Number(/^events (\d+)$/m.exec(churnOut)?.[1] ?? 0);
       const seconds = xs.at(-1);
       // The warm-up ends at the first full collection (none seen: the whole run).
       const warm = Math.max(0, heap.findIndex((h, i) => i > 0 && h < (2 / 3) * heap[i - 1]));
       const late = (v) => slope(xs.slice(warm), v.slice(warm)) * 60;
-      const perMinute = (v, f) => Array.from({ length: Math.floor(seconds / 60) }, (_, m) => f(v.filter((_, i) => xs[i] >= m * 60 && xs[i] < (m + 1) * 60)));
+      const perMinute = (v, f) =>
+        Array.from({ length: Math.floor(seconds / 60) },
+          (_, m) => f(v.filter((_, i) => xs[i] >= m * 60 && xs[i] < (m + 1) * 60)));
       return {
         seconds,
         samples: xs.length,
@@ -138,7 +157,9 @@ async function soak() {
         rate: events / Number(/^seconds (\S+)$/m.exec(churnOut)?.[1] ?? seconds),
         events,
         counted,
-        overruns: Number(new RegExp(`^nfct_conntrack_event_overruns_total\\{netns="${ns}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN),
+        overruns: Number(
+          new RegExp(`^nfct_conntrack_event_overruns_total\\{netns="${ns}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN,
+        ),
         first: ys[0],
         last: ys.at(-1),
         max: Math.max(...ys),
@@ -167,48 +188,84 @@ async function soak() {
 }
 
 const r = await scrapeBench();
-log(`scrape: cold ${fmtFixed(r.cold, 1)} ms, warm median ${fmtFixed(r.warm, 1)} ms; conntrack -C + -S loop ${fmtFixed(r.loop, 0)} ms`);
-let markdown = `${NAMESPACES} namespaces with ${fmtInt(r.per)} entries each (${fmtInt(r.per * NAMESPACES)} in all); one scrape reads each namespace's count, limit and per-CPU statistics (${fmtInt(r.bytes)} bytes of metrics). Median of ${SCRAPES} scrapes; the loop median of 3.
+log(
+  `scrape: cold ${fmtFixed(r.cold, 1)} ms, warm median ${fmtFixed(r.warm, 1)} ms; conntrack -C + -S loop ${
+    fmtFixed(r.loop, 0)
+  } ms`,
+);
+let markdown = `${NAMESPACES} namespaces with ${fmtInt(r.per)} entries each (${
+  fmtInt(r.per * NAMESPACES)
+} in all); one scrape reads each namespace's count, limit and per-CPU statistics (${
+  fmtInt(r.bytes)
+} bytes of metrics). Median of ${SCRAPES} scrapes; the loop median of 3.
 
-${table([
-  ['what', 'ms', 'vs the loop'],
-  ['`conntrack -C` + `conntrack -S` in each namespace (`ip netns exec`), one after another', fmtFixed(r.loop, 0), '1.0×'],
-  ['`exporter.metrics()`, first scrape (namespaces found, handles opened)', fmtFixed(r.cold, 1), `${fmtFixed(r.loop / r.cold, 1)}×`],
-  ['`exporter.metrics()`, later scrapes (handles kept)', fmtFixed(r.warm, 1), `${fmtFixed(r.loop / r.warm, 1)}×`],
-])}`;
+${
+  table([
+    ['what', 'ms', 'vs the loop'],
+    ['`conntrack -C` + `conntrack -S` in each namespace (`ip netns exec`), one after another', fmtFixed(r.loop, 0),
+      '1.0×'],
+    ['`exporter.metrics()`, first scrape (namespaces found, handles opened)', fmtFixed(r.cold, 1),
+      `${fmtFixed(r.loop / r.cold, 1)}×`],
+    ['`exporter.metrics()`, later scrapes (handles kept)', fmtFixed(r.warm, 1), `${fmtFixed(r.loop / r.warm, 1)}×`],
+  ])
+}`;
 
 if (SOAK) {
   const s = await soak();
   const AFTER_WARMUP = `after the warm-up (from ${fmtFixed(s.warmSeconds, 0)} s)`;
-  log(`soak: RSS ${fmtFixed(s.first, 1)} -> ${fmtFixed(s.last, 1)} MB, slope ${fmtFixed(s.slopeAll, 3)} MB/min (${AFTER_WARMUP} ${fmtFixed(s.slopeLate, 3)})`);
+  log(
+    `soak: RSS ${fmtFixed(s.first, 1)} -> ${fmtFixed(s.last, 1)} MB, slope ${
+      fmtFixed(s.slopeAll, 3)
+    } MB/min (${AFTER_WARMUP} ${fmtFixed(s.slopeLate, 3)})`,
+  );
   const mb = (v) => v.map((m) => fmtFixed(m, 1)).join(', ');
   markdown += `
 
-Soak: \`nfct exporter --events\` in a process of its own, scraped every second for ${fmtFixed(s.seconds / 60, 1)} minutes while bench/c/ct_churn made ${fmtInt(s.events)} events (${fmtInt(Math.round(s.rate))}/s) in its namespace; ${s.samples} samples, once a second, of its RSS (VmRSS) and of the memory it reports in its own metrics (\`nodejs_heap_size_used_bytes\`, \`_total_bytes\`, \`nodejs_external_memory_bytes\`, \`nodejs_array_buffers_bytes\`). The warm-up lasts until V8's first full collection of the JS heap (heap used falling by a third or more from one sample to the next), here at ${fmtFixed(s.warmSeconds, 0)} s: until then the old generation keeps what the scavenges promoted from each scrape, and the heap the process reserves grows to its working size; what survives a full collection does not grow. The trend is the least-squares slope.
+Soak: \`nfct exporter --events\` in a process of its own, scraped every second for ${
+  fmtFixed(s.seconds / 60, 1)
+} minutes while bench/c/ct_churn made ${fmtInt(s.events)} events (${
+  fmtInt(Math.round(s.rate))
+}/s) in its namespace; ${s.samples} samples, once a second, of its RSS (VmRSS) and of the memory it reports in its own metrics (\`nodejs_heap_size_used_bytes\`, \`_total_bytes\`, \`nodejs_external_memory_bytes\`, \`nodejs_array_buffers_bytes\`). The warm-up lasts until V8's first full collection of the JS heap (heap used falling by a third or more from one sample to the next), here at ${
+  fmtFixed(s.warmSeconds, 0)
+} s: until then the old generation keeps what the scavenges promoted from each scrape, and the heap the process reserves grows to its working size; what survives a full collection does not grow. The trend is the least-squares slope.
 
-${table([
-  ['', 'MB'],
-  ['RSS: first sample / last sample', `${fmtFixed(s.first, 1)} / ${fmtFixed(s.last, 1)}`],
-  ['RSS: min / max, whole run', `${fmtFixed(s.min, 1)} / ${fmtFixed(s.max, 1)}`],
-  [`RSS: min / max, ${AFTER_WARMUP}`, `${fmtFixed(s.warmMin, 1)} / ${fmtFixed(s.warmMax, 1)}`],
-  ['RSS slope, whole run', `${fmtFixed(s.slopeAll, 3)} MB/min`],
-  [`RSS slope, ${AFTER_WARMUP}`, `${fmtFixed(s.slopeLate, 3)} MB/min`],
-  ['RSS, median of each minute', mb(s.minutes)],
-  ['JS heap used after each full collection (what survives it), at', s.collections.map(([t, h]) => `${fmtFixed(h, 1)} (${fmtFixed(t, 0)} s)`).join(', ') || 'none seen'],
-  ['JS heap used, highest of each minute', mb(s.heapPeak)],
-  ['JS heap total (reserved by V8), median of each minute', mb(s.heapTotalMinutes)],
-  [`slopes ${AFTER_WARMUP}: heap used / heap total`, `${fmtFixed(s.heapLate, 3)} / ${fmtFixed(s.heapTotalLate, 3)} MB/min`],
-  [`external memory: min / max; slopes ${AFTER_WARMUP}: external / ArrayBuffers`, `${fmtFixed(s.externalRange[0], 1)} / ${fmtFixed(s.externalRange[1], 1)}; ${fmtFixed(s.externalLate, 3)} / ${fmtFixed(s.arrayBuffersLate, 3)} MB/min`],
-])}
+${
+  table([
+    ['', 'MB'],
+    ['RSS: first sample / last sample', `${fmtFixed(s.first, 1)} / ${fmtFixed(s.last, 1)}`],
+    ['RSS: min / max, whole run', `${fmtFixed(s.min, 1)} / ${fmtFixed(s.max, 1)}`],
+    [`RSS: min / max, ${AFTER_WARMUP}`, `${fmtFixed(s.warmMin, 1)} / ${fmtFixed(s.warmMax, 1)}`],
+    ['RSS slope, whole run', `${fmtFixed(s.slopeAll, 3)} MB/min`],
+    [`RSS slope, ${AFTER_WARMUP}`, `${fmtFixed(s.slopeLate, 3)} MB/min`],
+    ['RSS, median of each minute', mb(s.minutes)],
+    ['JS heap used after each full collection (what survives it), at',
+      s.collections.map(([t, h]) => `${fmtFixed(h, 1)} (${fmtFixed(t, 0)} s)`).join(', ') || 'none seen'],
+    ['JS heap used, highest of each minute', mb(s.heapPeak)],
+    ['JS heap total (reserved by V8), median of each minute', mb(s.heapTotalMinutes)],
+    [`slopes ${AFTER_WARMUP}: heap used / heap total`,
+      `${fmtFixed(s.heapLate, 3)} / ${fmtFixed(s.heapTotalLate, 3)} MB/min`],
+    [`external memory: min / max; slopes ${AFTER_WARMUP}: external / ArrayBuffers`,
+      `${fmtFixed(s.externalRange[0], 1)} / ${fmtFixed(s.externalRange[1], 1)}; ${fmtFixed(s.externalLate, 3)} / ${
+        fmtFixed(s.arrayBuffersLate, 3)
+      } MB/min`],
+  ])
+}
 
-Events counted by the exporter: ${fmtInt(s.counted)} of ${fmtInt(s.events)} (overruns reported: ${s.overruns}); scrape median during the soak ${fmtFixed(s.scrapeMedian, 1)} ms.`;
+Events counted by the exporter: ${fmtInt(s.counted)} of ${
+  fmtInt(s.events)
+} (overruns reported: ${s.overruns}); scrape median during the soak ${fmtFixed(s.scrapeMedian, 1)} ms.`;
 } else if (existsSync(RESULTS_FILE)) {
   // Keep the soak part of the last run that had one.
   const text = readFileSync(RESULTS_FILE, 'utf8');
   const at = text.indexOf(`## ${SECTION}\n`);
   const section = at === -1 ? '' : text.slice(at).split(/^(?=## )/m)[0];
   const soakAt = section.search(/^Soak: /m);
-  if (soakAt !== -1) markdown += `\n\n${section.slice(soakAt).replace(/\n*The RSS soak runs with[^\n]*\n*$/, '').trim()}`;
+  if (soakAt !== -1) {
+    markdown += `\n\n${section.slice(soakAt).replace(/\n*The RSS soak runs with[^\n]*\n*$/, '').trim()}`;
+  }
 }
 
-writeResults(SECTION, markdown, SOAK ? '' : 'The RSS soak runs with NFCT_BENCH_SOAK=1 (10 minutes); the soak part above is from the last run that had it.');
+writeResults(SECTION, markdown,
+  SOAK
+    ? ''
+    : 'The RSS soak runs with NFCT_BENCH_SOAK=1 (10 minutes); the soak part above is from the last run that had it.');

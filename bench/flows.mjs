@@ -12,7 +12,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { REPO_DIR, churn, ensureBuilt, ensureDist, fmtFixed, fmtInt, log, sleep, table, tool, withNetns, writeResults } from './lib/harness.mjs';
+import { churn, ensureBuilt, ensureDist, fmtFixed, fmtInt, log, REPO_DIR, sleep, table, tool, withNetns,
+  writeResults } from './lib/harness.mjs';
 
 const arg = (name, dflt) => {
   const i = process.argv.indexOf(name);
@@ -36,14 +37,18 @@ function launch(argv, ns) {
   const dir = mkdtempSync(join(tmpdir(), 'nfct-bench-flows-'));
   const stat = join(dir, 'stat');
   const full = [tool('runstat'), '-o', stat, '--', ...argv];
-  const child = ns ? spawn('ip', ['netns', 'exec', ns, ...full], { stdio: ['ignore', 'pipe', 'pipe'] }) : spawn(full[0], full.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = ns
+    ? spawn('ip', ['netns', 'exec', ns, ...full], { stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(full[0], full.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   child.stdout.resume();
   child.stderr.on('data', (d) => (err += d));
   const done = new Promise((resolve) => child.on('close', () => {
     let st = {};
     try {
-      st = Object.fromEntries(readFileSync(stat, 'utf8').trim().split('\n').map((l) => l.split(' ')).map(([k, v]) => [k, Number(v)]));
+      st = Object.fromEntries(
+        readFileSync(stat, 'utf8').trim().split('\n').map((l) => l.split(' ')).map(([k, v]) => [k, Number(v)]),
+      );
     } catch {
       // no figures
     }
@@ -60,7 +65,10 @@ function launch(argv, ns) {
     }
   };
   return {
-    child, done, inner, stderr: () => err,
+    child,
+    done,
+    inner,
+    stderr: () => err,
     async ready(re, seconds = 30) {
       for (let i = 0; i < seconds * 20 && !re.test(err); i++) await sleep(50);
       if (!re.test(err)) throw new Error(`${argv[0]} did not get ready: ${err}`);
@@ -96,7 +104,8 @@ async function untilIdle(pid, quietMs = 1000, maxSeconds = 120) {
 async function nfcapd(ns) {
   const dir = mkdtempSync(join(tmpdir(), 'nfct-bench-nfcapd-'));
   const port = ns ? 4739 : 20_000 + Math.floor(Math.random() * 20_000);
-  const p = launch(['nfcapd', '-w', dir, '-p', String(port), '-b', '127.0.0.1', '-t', '3600', '-B', String(64 << 20)], ns);
+  const p = launch(['nfcapd', '-w', dir, '-p', String(port), '-b', '127.0.0.1', '-t', '3600', '-B', String(64 << 20)],
+    ns);
   await p.ready(/Startup/);
   return {
     port,
@@ -111,7 +120,8 @@ async function nfcapd(ns) {
 }
 
 function setSysctls(ns) {
-  execFileSync('ip', ['netns', 'exec', ns, 'sysctl', '-qw', 'net.netfilter.nf_conntrack_acct=1', 'net.netfilter.nf_conntrack_timestamp=1']);
+  execFileSync('ip', ['netns', 'exec', ns, 'sysctl', '-qw', 'net.netfilter.nf_conntrack_acct=1',
+    'net.netfilter.nf_conntrack_timestamp=1']);
   execFileSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
 }
 
@@ -128,12 +138,25 @@ async function runOne(kind, flows, rate) {
     } else {
       dir = mkdtempSync(join(tmpdir(), 'nfct-bench-ulogd-'));
       writeFileSync(join(dir, 'ulogd.conf'), [
-        '[global]', `logfile="${dir}/ulogd.log"`, 'loglevel=3',
-        'plugin="/usr/lib/x86_64-linux-gnu/ulogd/ulogd_inpflow_NFCT.so"', 'plugin="/usr/lib/x86_64-linux-gnu/ulogd/ulogd_output_IPFIX.so"',
-        'stack=ct1:NFCT,ipfix1:IPFIX', '[ct1]', 'event_mask=0x00000004', 'hash_enable=0',
+        '[global]',
+        `logfile="${dir}/ulogd.log"`,
+        'loglevel=3',
+        'plugin="/usr/lib/x86_64-linux-gnu/ulogd/ulogd_inpflow_NFCT.so"',
+        'plugin="/usr/lib/x86_64-linux-gnu/ulogd/ulogd_output_IPFIX.so"',
+        'stack=ct1:NFCT,ipfix1:IPFIX',
+        '[ct1]',
+        'event_mask=0x00000004',
+        'hash_enable=0',
         // The same receive buffer nfct starts with (8 MiB), allowed to grow as nfct's may.
-        'netlink_socket_buffer_size=8388608', 'netlink_socket_buffer_maxsize=268435456',
-        '[ipfix1]', 'oid=1', 'host="127.0.0.1"', 'port=4739', 'proto="udp"', 'send_template="once"', '',
+        'netlink_socket_buffer_size=8388608',
+        'netlink_socket_buffer_maxsize=268435456',
+        '[ipfix1]',
+        'oid=1',
+        'host="127.0.0.1"',
+        'port=4739',
+        'proto="udp"',
+        'send_template="once"',
+        '',
       ].join('\n'));
       p = launch(['ulogd', '-c', join(dir, 'ulogd.conf'), '-p', join(dir, 'ulogd.pid')], ns);
       for (let i = 0; i < 200 && !/entering main loop/.test(safeRead(join(dir, 'ulogd.log'))); i++) await sleep(50);
@@ -157,7 +180,8 @@ async function runOne(kind, flows, rate) {
     let lost = 0;
     let overruns = 0;
     if (kind === 'nfct') {
-      const m = /(\d+) flow records; (?:no overruns|(\d+) overruns)[^;]*; udp:\/\/[^:]+:\d+: (\d+) sent, (\d+) lost/.exec(r.stderr);
+      const m = /(\d+) flow records; (?:no overruns|(\d+) overruns)[^;]*; udp:\/\/[^:]+:\d+: (\d+) sent, (\d+) lost/
+        .exec(r.stderr);
       exported = Number(m?.[3] ?? 0);
       lost = Number(m?.[4] ?? 0);
       overruns = Number(m?.[2] ?? 0);
@@ -167,7 +191,8 @@ async function runOne(kind, flows, rate) {
       exported = undefined;
       rmSync(dir, { recursive: true, force: true });
     }
-    return { kind, destroyed: c.deleted, genRate: c.deleted / c.seconds, exported, lost, overruns, received: got.flows, sequenceErrors: got.sequenceErrors, cpu: r.cpu, rssKb: Math.max(r.rssKb ?? 0, peak) };
+    return { kind, destroyed: c.deleted, genRate: c.deleted / c.seconds, exported, lost, overruns, received: got.flows,
+      sequenceErrors: got.sequenceErrors, cpu: r.cpu, rssKb: Math.max(r.rssKb ?? 0, peak) };
   });
 }
 
@@ -198,7 +223,9 @@ async function soak() {
     const got = await collector.stop();
     const half = samples.filter((s) => s.t >= samples.at(-1).t / 2);
     const firstHalf = samples.filter((s) => s.t < samples.at(-1).t / 2);
-    return { seconds: c.seconds, destroyed: c.deleted, received: got.flows, peakKb: Math.max(...samples.map((s) => s.kb)), firstHalfPeak: Math.max(...firstHalf.map((s) => s.kb)), secondHalfPeak: Math.max(...half.map((s) => s.kb)), cpu: r.cpu };
+    return { seconds: c.seconds, destroyed: c.deleted, received: got.flows,
+      peakKb: Math.max(...samples.map((s) => s.kb)), firstHalfPeak: Math.max(...firstHalf.map((s) => s.kb)),
+      secondHalfPeak: Math.max(...half.map((s) => s.kb)), cpu: r.cpu };
   });
 }
 
@@ -222,22 +249,46 @@ const s = await soak();
 const nfct = results[0];
 const ulogd = results[1];
 const per100k = (r) => (r.cpu * 100_000) / r.destroyed;
-const rows = [['exporter', 'flows destroyed', 'generator flows/s', 'exported (sent)', 'lost (counted by the exporter)', 'overruns', 'received by nfcapd', '% of destroyed', 'nfcapd sequence errors', 'CPU s', 'CPU s per 100k flows', 'peak RSS kB']];
+const rows = [['exporter', 'flows destroyed', 'generator flows/s', 'exported (sent)', 'lost (counted by the exporter)',
+  'overruns', 'received by nfcapd', '% of destroyed', 'nfcapd sequence errors', 'CPU s', 'CPU s per 100k flows',
+  'peak RSS kB']];
 for (const r of results) {
-  rows.push([r.kind === 'nfct' ? '`nfct flows --ipfix` (UDP)' : 'ulogd2 2.0.8 NFCT→IPFIX (UDP)', fmtInt(r.destroyed), fmtInt(Math.round(r.genRate)), r.exported === undefined ? 'n/a' : fmtInt(r.exported), r.kind === 'nfct' ? fmtInt(r.lost) : 'not counted', r.kind === 'nfct' ? fmtInt(r.overruns) : 'not counted', fmtInt(r.received), `${fmtFixed((100 * r.received) / r.destroyed, 2)}%`, fmtInt(r.sequenceErrors), fmtFixed(r.cpu, 2), fmtFixed(per100k(r), 2), fmtInt(r.rssKb)]);
+  rows.push([r.kind === 'nfct' ? '`nfct flows --ipfix` (UDP)' : 'ulogd2 2.0.8 NFCT→IPFIX (UDP)', fmtInt(r.destroyed),
+    fmtInt(Math.round(r.genRate)), r.exported === undefined ? 'n/a' : fmtInt(r.exported),
+    r.kind === 'nfct' ? fmtInt(r.lost) : 'not counted', r.kind === 'nfct' ? fmtInt(r.overruns) : 'not counted',
+    fmtInt(r.received), `${fmtFixed((100 * r.received) / r.destroyed, 2)}%`, fmtInt(r.sequenceErrors),
+    fmtFixed(r.cpu, 2), fmtFixed(per100k(r), 2), fmtInt(r.rssKb)]);
 }
 const targets = [
   ['target', 'measured', 'met'],
-  ['churn of at least 100,000 flows/s (created and destroyed)', `${fmtInt(Math.round(nfct.genRate))} flows/s with nfct exporting; ${fmtInt(Math.round(bareRate))} flows/s with no listener`, nfct.genRate >= 100_000 ? 'yes' : 'no'],
-  ['nfcapd receives every flow the kernel destroyed', `${fmtInt(nfct.received)} of ${fmtInt(nfct.destroyed)}`, nfct.received === nfct.destroyed ? 'yes' : 'no'],
-  ...(ulogd ? [['CPU per 100k flows against ulogd2 (same churn, same run)', `${fmtFixed(per100k(nfct), 2)} s vs ${fmtFixed(per100k(ulogd), 2)} s (${fmtFixed(per100k(nfct) / per100k(ulogd), 2)}×)`, '']] : []),
-  [`peak RSS flat over ${SOAK_SECONDS} s at ${fmtInt(SOAK_RATE)} flows/s`, `first half ${fmtInt(s.firstHalfPeak)} kB, second half ${fmtInt(s.secondHalfPeak)} kB (${fmtInt(s.received)} of ${fmtInt(s.destroyed)} flows received)`, s.secondHalfPeak <= s.firstHalfPeak * 1.1 ? 'yes' : 'no'],
+  ['churn of at least 100,000 flows/s (created and destroyed)',
+    `${fmtInt(Math.round(nfct.genRate))} flows/s with nfct exporting; ${
+      fmtInt(Math.round(bareRate))
+    } flows/s with no listener`, nfct.genRate >= 100_000 ? 'yes' : 'no'],
+  ['nfcapd receives every flow the kernel destroyed', `${fmtInt(nfct.received)} of ${fmtInt(nfct.destroyed)}`,
+    nfct.received === nfct.destroyed ? 'yes' : 'no'],
+  ...(ulogd
+    ? [['CPU per 100k flows against ulogd2 (same churn, same run)',
+      `${fmtFixed(per100k(nfct), 2)} s vs ${fmtFixed(per100k(ulogd), 2)} s (${
+        fmtFixed(per100k(nfct) / per100k(ulogd), 2)
+      }×)`, '']]
+    : []),
+  [`peak RSS flat over ${SOAK_SECONDS} s at ${fmtInt(SOAK_RATE)} flows/s`,
+    `first half ${fmtInt(s.firstHalfPeak)} kB, second half ${fmtInt(s.secondHalfPeak)} kB (${fmtInt(s.received)} of ${
+      fmtInt(s.destroyed)
+    } flows received)`, s.secondHalfPeak <= s.firstHalfPeak * 1.1 ? 'yes' : 'no'],
 ];
 const md = `${table(targets)}\n\n### Same churn, nfct against ulogd2\n\n${table(rows)}`;
 const notes = [
-  `The churn: \`ct_churn ${fmtInt(FLOWS)} --chunk ${CHUNK}\` ${RATE ? `paced to ${fmtInt(RATE)} flows/s` : 'at full speed'} in a throwaway netns with nf_conntrack_acct and nf_conntrack_timestamp on; each entry is created and deleted over ctnetlink (a DESTROY event each). Both exporters read DESTROY events only and send IPFIX over UDP to nfcapd (nfdump 1.7) on 127.0.0.1 (nfct: in the test's namespace; ulogd2: inside the churn's netns); "received by nfcapd" is its own count of flows at exit. CPU seconds are the exporter process's user+sys from start to exit (node's start-up included for nfct), divided by the flows destroyed.`,
-  'ulogd2 2.0.8 sends a message only when its 512-byte buffer is full (13 flows; its one-second send timer fires once), and the flows still in the buffer when it stops are lost (it says so); it sends one record per flow with both directions\' counters summed and no NAT fields (see docs/operations.md).',
-  `Soak: \`nfct flows --ipfix\` over ${SOAK_SECONDS} s of churn at ${fmtInt(SOAK_RATE)} flows/s, RSS of the node process every second (peak ${fmtInt(s.peakKb)} kB, CPU ${fmtFixed(s.cpu, 1)} s). Run with --long (10 minutes) under the heavy lock for the figure in docs.`,
+  `The churn: \`ct_churn ${fmtInt(FLOWS)} --chunk ${CHUNK}\` ${
+    RATE ? `paced to ${fmtInt(RATE)} flows/s` : 'at full speed'
+  } in a throwaway netns with nf_conntrack_acct and nf_conntrack_timestamp on; each entry is created and deleted over ctnetlink (a DESTROY event each). Both exporters read DESTROY events only and send IPFIX over UDP to nfcapd (nfdump 1.7) on 127.0.0.1 (nfct: in the test's namespace; ulogd2: inside the churn's netns); "received by nfcapd" is its own count of flows at exit. CPU seconds are the exporter process's user+sys from start to exit (node's start-up included for nfct), divided by the flows destroyed.`,
+  "ulogd2 2.0.8 sends a message only when its 512-byte buffer is full (13 flows; its one-second send timer fires once), and the flows still in the buffer when it stops are lost (it says so); it sends one record per flow with both directions' counters summed and no NAT fields (see docs/operations.md).",
+  `Soak: \`nfct flows --ipfix\` over ${SOAK_SECONDS} s of churn at ${
+    fmtInt(SOAK_RATE)
+  } flows/s, RSS of the node process every second (peak ${fmtInt(s.peakKb)} kB, CPU ${
+    fmtFixed(s.cpu, 1)
+  } s). Run with --long (10 minutes) under the heavy lock for the figure in docs.`,
   'Measured on a 2-core machine shared with other work: ratios against ulogd2 in the same run are the figure to read.',
 ].join('\n\n');
 writeResults(SECTION, md, notes);

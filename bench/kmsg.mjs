@@ -29,13 +29,14 @@
 // Needs root. net.netfilter.nf_log_all_netns is held at 1 for the follow runs (LOG lines of a
 // namespace other than the initial one are written only then) and put back after
 // (bench/lib/sysctl-hold.cjs); the netns is removed afterwards.
-import { createRequire } from 'node:module';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { BENCH_DIR, REPO_DIR, ensureBuilt, ensureDist, fmtFixed, fmtInt, log, median, nftLoad, sleep, startCommand, table, timeCommand, udpFlood, within, withNetns, writeResults } from './lib/harness.mjs';
+import { BENCH_DIR, ensureBuilt, ensureDist, fmtFixed, fmtInt, log, median, nftLoad, REPO_DIR, sleep, startCommand,
+  table, timeCommand, udpFlood, within, withNetns, writeResults } from './lib/harness.mjs';
 import { writeKernLog } from './lib/kern-log.mjs';
 
 const require = createRequire(import.meta.url);
@@ -46,7 +47,8 @@ const FILE_WORKER = join(BENCH_DIR, 'workers', 'kmsg-file.mjs');
 const FOLLOW_WORKER = join(BENCH_DIR, 'workers', 'kmsg-follow.mjs');
 const CLI = join(REPO_DIR, 'dist', 'cli', 'main.js');
 const TARGET = 1_000_000;
-const AWK = '/ IN=/ { for (i = 1; i <= NF; i++) { n = index($i, "="); if (n) v[substr($i, 1, n - 1)] = substr($i, n + 1) } c[v["DPT"]]++ } END { for (k in c) t += c[k]; print t }';
+const AWK =
+  '/ IN=/ { for (i = 1; i <= NF; i++) { n = index($i, "="); if (n) v[substr($i, 1, n - 1)] = substr($i, n + 1) } c[v["DPT"]]++ } END { for (k in c) t += c[k]; print t }';
 
 const { values: opts } = parseArgs({
   options: {
@@ -63,10 +65,18 @@ const lines = Number(opts.lines);
 const repeat = Number(opts.repeat);
 const flood = Number(opts.flood);
 const rate = Number(opts.rate);
-if (!Number.isInteger(lines) || lines < 1000 || lines > 20_000_000) throw new RangeError('--lines must be an integer in 1000..20000000');
-if (!Number.isInteger(repeat) || repeat < 1 || repeat > 20) throw new RangeError('--repeat must be an integer in 1..20');
-if (!Number.isInteger(flood) || flood < 1 || flood > 5_000_000) throw new RangeError('--flood must be an integer in 1..5000000');
-if (!Number.isInteger(rate) || rate < 0) throw new RangeError('--rate must be a non-negative integer (0: no paced flood)');
+if (!Number.isInteger(lines) || lines < 1000 || lines > 20_000_000) {
+  throw new RangeError('--lines must be an integer in 1000..20000000');
+}
+if (!Number.isInteger(repeat) || repeat < 1 || repeat > 20) {
+  throw new RangeError('--repeat must be an integer in 1..20');
+}
+if (!Number.isInteger(flood) || flood < 1 || flood > 5_000_000) {
+  throw new RangeError('--flood must be an integer in 1..5000000');
+}
+if (!Number.isInteger(rate) || rate < 0) {
+  throw new RangeError('--rate must be a non-negative integer (0: no paced flood)');
+}
 
 ensureDist();
 ensureBuilt();
@@ -77,51 +87,57 @@ const load = loadavg().map((x) => x.toFixed(2)).join(' ');
 let fileRows = [];
 let counts;
 if (parts.has('file')) {
-const dir = mkdtempSync(join(tmpdir(), 'nfct-bench-kmsg-'));
-process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-const file = join(dir, 'kern.log');
-const small = join(dir, 'kern-quarter.log');
-log(`writing ${fmtInt(lines)} lines to ${file}`);
-counts = writeKernLog(file, lines, { seed: 28 });
-writeKernLog(small, Math.floor(lines / 4), { seed: 28 });
+  const dir = mkdtempSync(join(tmpdir(), 'nfct-bench-kmsg-'));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'kern.log');
+  const small = join(dir, 'kern-quarter.log');
+  log(`writing ${fmtInt(lines)} lines to ${file}`);
+  counts = writeKernLog(file, lines, { seed: 28 });
+  writeKernLog(small, Math.floor(lines / 4), { seed: 28 });
 
-const readers = [
-  { name: "grep -c ' IN=' (the scan alone)", argv: ['grep', '-c', ' IN=', file] },
-  { name: 'awk: every KEY=VALUE of LOG lines (peer)', argv: ['awk', AWK, file], peer: true },
-  { name: '@x/nfct KernelLog.file(): packets and traces', argv: [process.execPath, FILE_WORKER, file] },
-  { name: '@x/nfct KernelLog.file(), traces: false', argv: [process.execPath, FILE_WORKER, file, '{"traces":false}'] },
-  { name: '`nfct log --file` > /dev/null', argv: [process.execPath, CLI, 'log', '--file', file], stdout: 'ignore' },
-  { name: '`nfct log --file --json` > /dev/null', argv: [process.execPath, CLI, 'log', '--file', file, '--json'], stdout: 'ignore' },
-  { name: '@x/nfct KernelLog.file(), a quarter of the lines', argv: [process.execPath, FILE_WORKER, small], lines: Math.floor(lines / 4) },
-  { name: 'parseLogLine() on the JS thread, a quarter of the lines (the alternative)', argv: [process.execPath, FILE_WORKER, small, '--ts-parser'], lines: Math.floor(lines / 4) },
-];
-const runs = readers.map(() => []);
-for (let r = 0; r < repeat; r++) {
-  for (const [i, reader] of readers.entries()) {
-    const res = await timeCommand(null, reader.argv, { stdout: reader.stdout ?? 'pipe' });
-    runs[i].push(res);
-    log(`${reader.name}: ${fmtFixed(res.seconds)} s, ${fmtInt(res.rssKb)} kB`);
+  const readers = [
+    { name: "grep -c ' IN=' (the scan alone)", argv: ['grep', '-c', ' IN=', file] },
+    { name: 'awk: every KEY=VALUE of LOG lines (peer)', argv: ['awk', AWK, file], peer: true },
+    { name: '@x/nfct KernelLog.file(): packets and traces', argv: [process.execPath, FILE_WORKER, file] },
+    { name: '@x/nfct KernelLog.file(), traces: false',
+      argv: [process.execPath, FILE_WORKER, file, '{"traces":false}'] },
+    { name: '`nfct log --file` > /dev/null', argv: [process.execPath, CLI, 'log', '--file', file], stdout: 'ignore' },
+    { name: '`nfct log --file --json` > /dev/null', argv: [process.execPath, CLI, 'log', '--file', file, '--json'],
+      stdout: 'ignore' },
+    { name: '@x/nfct KernelLog.file(), a quarter of the lines', argv: [process.execPath, FILE_WORKER, small],
+      lines: Math.floor(lines / 4) },
+    { name: 'parseLogLine() on the JS thread, a quarter of the lines (the alternative)',
+      argv: [process.execPath, FILE_WORKER, small, '--ts-parser'], lines: Math.floor(lines / 4) },
+  ];
+  const runs = readers.map(() => []);
+  for (let r = 0; r < repeat; r++) {
+    for (const [i, reader] of readers.entries()) {
+      const res = await timeCommand(null, reader.argv, { stdout: reader.stdout ?? 'pipe' });
+      runs[i].push(res);
+      log(`${reader.name}: ${fmtFixed(res.seconds)} s, ${fmtInt(res.rssKb)} kB`);
+    }
   }
-}
-const peerSeconds = median(runs[readers.findIndex((r) => r.peer)].map((x) => x.seconds));
-/** The reader's own time where it has one (a worker's, without node's start-up), else the process's. */
-const readSeconds = (x) => {
-  const last = x.stdout?.trim().split('\n').pop() ?? '';
-  try {
-    return last.startsWith('{') ? JSON.parse(last).seconds : x.seconds;
-  } catch {
-    return x.seconds;
-  }
-};
-fileRows = [['reader', 'lines/s', 'target', 'read s', 'process wall s', 'user+sys s', 'time vs awk', 'peak RSS kB']];
-readers.forEach((reader, i) => {
-  const read = median(runs[i].map(readSeconds));
-  const wall = median(runs[i].map((x) => x.seconds));
-  const cpu = median(runs[i].map((x) => x.userSeconds + x.sysSeconds));
-  const n = reader.lines ?? lines;
-  const ours = reader.name.includes('nfct') && !reader.name.includes('alternative');
-  fileRows.push([reader.name, fmtInt(n / read), ours ? `≥ ${fmtInt(TARGET)}` : '', fmtFixed(read), fmtFixed(wall), fmtFixed(cpu), reader.peer ? '1.00×' : `${fmtFixed(wall / peerSeconds, 2)}×`, fmtInt(median(runs[i].map((x) => x.rssKb)))]);
-});
+  const peerSeconds = median(runs[readers.findIndex((r) => r.peer)].map((x) => x.seconds));
+  /** The reader's own time where it has one (a worker's, without node's start-up), else the process's. */
+  const readSeconds = (x) => {
+    const last = x.stdout?.trim().split('\n').pop() ?? '';
+    try {
+      return last.startsWith('{') ? JSON.parse(last).seconds : x.seconds;
+    } catch {
+      return x.seconds;
+    }
+  };
+  fileRows = [['reader', 'lines/s', 'target', 'read s', 'process wall s', 'user+sys s', 'time vs awk', 'peak RSS kB']];
+  readers.forEach((reader, i) => {
+    const read = median(runs[i].map(readSeconds));
+    const wall = median(runs[i].map((x) => x.seconds));
+    const cpu = median(runs[i].map((x) => x.userSeconds + x.sysSeconds));
+    const n = reader.lines ?? lines;
+    const ours = reader.name.includes('nfct') && !reader.name.includes('alternative');
+    fileRows.push([reader.name, fmtInt(n / read), ours ? `≥ ${fmtInt(TARGET)}` : '', fmtFixed(read), fmtFixed(wall),
+      fmtFixed(cpu), reader.peer ? '1.00×' : `${fmtFixed(wall / peerSeconds, 2)}×`,
+      fmtInt(median(runs[i].map((x) => x.rssKb)))]);
+  });
 }
 
 // ---- following /dev/kmsg under a flood ---------------------------------------------------------
@@ -168,15 +184,25 @@ async function followRun(label, floodRate) {
     for (let i = 0; i < 300 && !dmesg.sentinel(); i++) await sleep(10);
     dmesg.p.kill('SIGTERM');
     await dmesg.p.done;
-    const counter = Number(/counter packets (\d+)/.exec((await timeCommand(null, ['ip', 'netns', 'exec', ns, 'nft', 'list', 'table', 'inet', 'kmsgbench'])).stdout)[1]);
+    const counter = Number(
+      /counter packets (\d+)/.exec(
+        (await timeCommand(null, ['ip', 'netns', 'exec', ns, 'nft', 'list', 'table', 'inet', 'kmsgbench'])).stdout,
+      )[1],
+    );
     const json = JSON.parse(result.stdout.trim().split('\n').pop());
-    log(`${label}: sent ${fmtInt(sent.sent)} at ${fmtInt(sent.rate)}/s, logged ${fmtInt(counter)}, nfct ${fmtInt(json.received)} (+${fmtInt(json.lost)} lost), dmesg -w ${fmtInt(dmesg.count())}`);
+    log(
+      `${label}: sent ${fmtInt(sent.sent)} at ${fmtInt(sent.rate)}/s, logged ${fmtInt(counter)}, nfct ${
+        fmtInt(json.received)
+      } (+${fmtInt(json.lost)} lost), dmesg -w ${fmtInt(dmesg.count())}`,
+    );
     return { label, sent, counter, json, result, dmesg: dmesg.count() };
   });
 }
 
 const pct = (a, b) => `${fmtFixed((100 * a) / b, 1)}%`;
-const followRows = [['flood', 'run', 'sent/s', 'lines the kernel wrote', '@x/nfct read', 'records @x/nfct says were lost', 'read + lost − written', '`dmesg -w` read', '@x/nfct user+sys s', '@x/nfct peak RSS kB']];
+const followRows = [['flood', 'run', 'sent/s', 'lines the kernel wrote', '@x/nfct read',
+  'records @x/nfct says were lost', 'read + lost − written', '`dmesg -w` read', '@x/nfct user+sys s',
+  '@x/nfct peak RSS kB']];
 if (parts.has('follow')) {
   const release = holdSysctl('net.netfilter.nf_log_all_netns', '1');
   try {
@@ -184,7 +210,10 @@ if (parts.has('follow')) {
     for (let r = 1; r <= repeat; r++) {
       for (const [label, floodRate] of cases) {
         const f = await followRun(label, floodRate);
-        followRows.push([f.label, String(r), fmtInt(f.sent.rate), fmtInt(f.counter), `${fmtInt(f.json.received)} (${pct(f.json.received, f.counter)})`, fmtInt(f.json.lost), fmtInt(f.json.received + f.json.lost - f.counter), `${fmtInt(f.dmesg)} (${pct(f.dmesg, f.counter)})`, fmtFixed(f.result.userSeconds + f.result.sysSeconds), fmtInt(f.result.rssKb)]);
+        followRows.push([f.label, String(r), fmtInt(f.sent.rate), fmtInt(f.counter),
+          `${fmtInt(f.json.received)} (${pct(f.json.received, f.counter)})`, fmtInt(f.json.lost),
+          fmtInt(f.json.received + f.json.lost - f.counter), `${fmtInt(f.dmesg)} (${pct(f.dmesg, f.counter)})`,
+          fmtFixed(f.result.userSeconds + f.result.sysSeconds), fmtInt(f.result.rssKb)]);
       }
     }
   } finally {
@@ -196,17 +225,21 @@ writeResults(
   SECTION,
   [
     ...(fileRows.length === 0 ? [] : [
-    `### Reading a kern.log of ${fmtInt(lines)} lines`,
-    '',
-    table(fileRows),
-    '',
-    `${fmtInt(counts.log)} LOG lines, ${fmtInt(counts.trace)} TRACE lines (${fmtInt(counts.tracePackets)} packets), ${fmtInt(counts.other)} other lines; median of ${repeat} runs, readers interleaved. "read s" is the worker's own timer (open to last item) where it has one, else the process's wall time, from which lines/s is computed; "time vs awk" compares process wall times. Load average at the start: ${load} (the machine is shared: compare the ratios, not the seconds).`,
-    '']),
+      `### Reading a kern.log of ${fmtInt(lines)} lines`,
+      '',
+      table(fileRows),
+      '',
+      `${fmtInt(counts.log)} LOG lines, ${fmtInt(counts.trace)} TRACE lines (${fmtInt(counts.tracePackets)} packets), ${
+        fmtInt(counts.other)
+      } other lines; median of ${repeat} runs, readers interleaved. "read s" is the worker's own timer (open to last item) where it has one, else the process's wall time, from which lines/s is computed; "time vs awk" compares process wall times. Load average at the start: ${load} (the machine is shared: compare the ratios, not the seconds).`,
+      '',
+    ]),
     ...(followRows.length === 1 ? [] : [
-    `### Following /dev/kmsg: ${fmtInt(flood)} LOG lines`,
-    '',
-    table(followRows),
-    '',
-    'The kernel writes a LOG line per packet into its ring buffer (log_buf_len) and overwrites the oldest when a reader is behind; `read + lost − written` is 0 when every line was either read or counted as lost (other messages written meanwhile make it positive). `dmesg -w` loses the same way without saying so. @x/nfct\'s reader thread raises its priority (nice -10) when it may.']),
+      `### Following /dev/kmsg: ${fmtInt(flood)} LOG lines`,
+      '',
+      table(followRows),
+      '',
+      "The kernel writes a LOG line per packet into its ring buffer (log_buf_len) and overwrites the oldest when a reader is behind; `read + lost − written` is 0 when every line was either read or counted as lost (other messages written meanwhile make it positive). `dmesg -w` loses the same way without saying so. @x/nfct's reader thread raises its priority (nice -10) when it may.",
+    ]),
   ].join('\n'),
 );

@@ -53,48 +53,13 @@ import { execFileSync } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import {
-  BENCH_DIR,
-  REPO_DIR,
-  checkBuffers,
-  checkQuietMs,
-  checkRepeat,
-  ensureBuilt,
-  ensureDist,
-  fmtFixed,
-  fmtInt,
-  listOption,
-  log,
-  median,
-  netlinkRmem,
-  nflogInstances,
-  nftLoad,
-  probeUntilReady,
-  sleep,
-  startCommand,
-  within,
-  tool,
-  udpFlood,
-  withNetns,
-} from './lib/harness.mjs';
-import {
-  cReceiver,
-  fileReceiver,
-  finishAfter,
-  loadEnded,
-  noReceiver,
-  processResult,
-  receiveCells,
-  drainCells,
-  summarizeCases,
-  summarizeRuns,
-  untilReady,
-  waitUntilIdle,
-  withReceiver,
-  workerReceiver,
-  writeReport,
-} from './lib/receivers.mjs';
 import { busyOption, startBusy } from './lib/busy.mjs';
+import { BENCH_DIR, checkBuffers, checkQuietMs, checkRepeat, ensureBuilt, ensureDist, fmtFixed, fmtInt, listOption, log,
+  median, netlinkRmem, nflogInstances, nftLoad, probeUntilReady, REPO_DIR, sleep, startCommand, tool, udpFlood, within,
+  withNetns } from './lib/harness.mjs';
+import { cReceiver, drainCells, fileReceiver, finishAfter, loadEnded, noReceiver, processResult, receiveCells,
+  summarizeCases, summarizeRuns, untilReady, waitUntilIdle, withReceiver, workerReceiver,
+  writeReport } from './lib/receivers.mjs';
 
 const WORKER = join(BENCH_DIR, 'workers', 'nflog.mjs');
 const RECEIVERS = ['none', 'nfct', 'nfct-range', 'nfct-log', 'nfct-log-json', 'tcpdump', 'c-default', 'c-tuned'];
@@ -132,10 +97,16 @@ const tunedBuffer = Number(opts['tuned-buffer']);
 const drainBuffer = Number(opts['drain-buffer']);
 const quietMs = Number(opts['quiet-ms']);
 checkRepeat(repeat);
-if (!Number.isInteger(packets) || packets < 1 || packets > 10_000_000) throw new RangeError('--packets must be an integer in 1..10000000');
-if (!Number.isInteger(pacedRate) || pacedRate < 0) throw new RangeError('--rate must be a non-negative integer (0: no paced flood)');
+if (!Number.isInteger(packets) || packets < 1 || packets > 10_000_000) {
+  throw new RangeError('--packets must be an integer in 1..10000000');
+}
+if (!Number.isInteger(pacedRate) || pacedRate < 0) {
+  throw new RangeError('--rate must be a non-negative integer (0: no paced flood)');
+}
 if (!Number.isInteger(size) || size < 4 || size > 1400) throw new RangeError('--size must be an integer in 4..1400');
-if (!Number.isInteger(group) || group < 0 || group > 65535) throw new RangeError('--group must be an integer in 0..65535');
+if (!Number.isInteger(group) || group < 0 || group > 65535) {
+  throw new RangeError('--group must be an integer in 0..65535');
+}
 checkBuffers([['--tuned-buffer', tunedBuffer], ['--drain-buffer', drainBuffer]]);
 checkQuietMs(quietMs);
 let receivers = listOption(opts.receivers, RECEIVERS, 'receiver');
@@ -243,7 +214,10 @@ const TUNED = { nlbufsiz: 128 << 10, qthresh: 100, timeout: 10 };
 function nflogRecvReceiver({ rcvbuf = 0, tuned = false, stop = false } = {}) {
   const argv = [tool('nflog_recv'), String(group), '--quiet-ms', String(quietMs), '--max-seconds', String(MAX_SECONDS)];
   if (rcvbuf) argv.push('--rcvbuf', String(rcvbuf));
-  if (tuned) argv.push('--nlbufsiz', String(TUNED.nlbufsiz), '--qthresh', String(TUNED.qthresh), '--timeout', String(TUNED.timeout));
+  if (tuned) {
+    argv.push('--nlbufsiz', String(TUNED.nlbufsiz), '--qthresh', String(TUNED.qthresh), '--timeout',
+      String(TUNED.timeout));
+  }
   return cReceiver({
     argv,
     name: 'nflog_recv',
@@ -255,7 +229,8 @@ function nflogRecvReceiver({ rcvbuf = 0, tuned = false, stop = false } = {}) {
 
 const KERNEL_DEFAULTS = 'kernel defaults: rmem_default, nlbufsiz ~4 KiB, qthreshold 100, timeout 1 s';
 const RECEIVER_DEFS = {
-  none: { label: 'none (no receiver bound: the flood alone)', settings: '', make: () => noReceiver({ noProbe: true, noSentinel: true }) },
+  none: { label: 'none (no receiver bound: the flood alone)', settings: '',
+    make: () => noReceiver({ noProbe: true, noSentinel: true }) },
   nfct: {
     label: '@x/nfct `subscribe({ group })` (defaults)',
     settings: 'defaults: 32 MiB buffer, nlbufsiz 128 KiB, qthreshold 100, timeout 0.1 s, copy packet',
@@ -268,12 +243,12 @@ const RECEIVER_DEFS = {
   },
   'nfct-log': {
     label: '`nfct log --group N > file` (LOG lines)',
-    settings: 'the command\'s defaults (sequence numbers on); maxQueueBytes 256 MiB',
+    settings: "the command's defaults (sequence numbers on); maxQueueBytes 256 MiB",
     make: () => cliReceiver(),
   },
   'nfct-log-json': {
     label: '`nfct log --group N --json > file` (NDJSON)',
-    settings: 'the command\'s defaults (sequence numbers on); maxQueueBytes 256 MiB',
+    settings: "the command's defaults (sequence numbers on); maxQueueBytes 256 MiB",
     make: () => cliReceiver({ json: true }),
   },
   tcpdump: {
@@ -302,7 +277,9 @@ const DRAIN_DEFS = {
   'nfct-socket': {
     label: '@x/nfct, the same with maxQueueBytes 64 KiB (the socket holds it)',
     settings: `bufferSize ${mib(drainBuffer)}, maxQueueBytes 64 KiB`,
-    make: () => nfctReceiver({ options: { bufferSize: drainBuffer, maxBufferSize: drainBuffer, maxQueueBytes: 65536 }, pause: true }),
+    make: () =>
+      nfctReceiver({ options: { bufferSize: drainBuffer, maxBufferSize: drainBuffer, maxQueueBytes: 65536 },
+        pause: true }),
   },
   c: {
     label: 'C libnetfilter_log (nflog_recv), SIGSTOPped during the flood',
@@ -428,7 +405,9 @@ async function main() {
               `overruns ${c.key === 'tcpdump' ? (res.overrunSeen ? '>=1' : 0) : res.overruns}, ` +
               `sentinel ${res.sentinel ? 'seen' : 'not seen'}` +
               (c.kind === 'drain'
-                ? `, ${fmtFixed(run.queuedBytes / MiB, 1)} MiB in the socket, drain ${fmtFixed(res.drainSeconds)} s = ${fmtInt(res.received / res.drainSeconds)}/s`
+                ? `, ${fmtFixed(run.queuedBytes / MiB, 1)} MiB in the socket, drain ${fmtFixed(res.drainSeconds)} s = ${
+                  fmtInt(res.received / res.drainSeconds)
+                }/s`
                 : '')),
       );
     }
@@ -501,7 +480,9 @@ async function main() {
   ]];
   for (const c of cases.filter((x) => x.kind === 'drain')) {
     const s = sum.get(c);
-    const inSocket = Number.isFinite(perPacket) ? `~${fmtInt(s.queuedBytes / perPacket)} (${fmtFixed(s.queuedBytes / MiB, 1)} MiB)` : `${fmtFixed(s.queuedBytes / MiB, 1)} MiB`;
+    const inSocket = Number.isFinite(perPacket)
+      ? `~${fmtInt(s.queuedBytes / perPacket)} (${fmtFixed(s.queuedBytes / MiB, 1)} MiB)`
+      : `${fmtFixed(s.queuedBytes / MiB, 1)} MiB`;
     drainRows.push([
       c.def.label,
       c.def.settings,
@@ -519,8 +500,12 @@ async function main() {
     const s = find('receive', f.key, 'nfct');
     if (!s) continue;
     targets.push([
-      `subscribe() with default options, counting only, loses nothing of a ${fmtInt(packets)}-packet flood (${f.label}: ${fmtInt(s.genRate)} pkt/s)`,
-      `loss ${pct(s.loss)}; ${pct(s.lossMax)} (${s.lossless}/${s.n} runs lossless), peak RSS ${fmtInt(s.rssKb / 1024)} MiB`,
+      `subscribe() with default options, counting only, loses nothing of a ${
+        fmtInt(packets)
+      }-packet flood (${f.label}: ${fmtInt(s.genRate)} pkt/s)`,
+      `loss ${pct(s.loss)}; ${pct(s.lossMax)} (${s.lossless}/${s.n} runs lossless), peak RSS ${
+        fmtInt(s.rssKb / 1024)
+      } MiB`,
       s.lossless === s.n ? 'yes' : 'NO',
     ]);
     for (const [key, what] of [['nfct-log', '`nfct log > file`'], ['nfct-log-json', '`nfct log --json > file`']]) {
@@ -529,8 +514,12 @@ async function main() {
       // Under contention every packet, in every run.
       const need = busy > 0 ? packets : Math.ceil(packets * 0.999);
       targets.push([
-        `${what} receives ${busy > 0 ? 'all' : 'at least'} ${fmtInt(need)} of the ${fmtInt(packets)}-packet flood${busy > 0 ? ` in every one of ${repeat} runs, ${busy} busy processes competing` : ''} (${f.label}: ${fmtInt(t.genRate)} pkt/s); peak RSS within 256 MiB + a fixed overhead`,
-        `${fmtInt(t.received)} (worst ${fmtInt(t.receivedMin)}), done ${fmtFixed(t.lag, 2)} s after the flood, peak RSS ${fmtInt(t.rssKb / 1024)} MiB`,
+        `${what} receives ${busy > 0 ? 'all' : 'at least'} ${fmtInt(need)} of the ${fmtInt(packets)}-packet flood${
+          busy > 0 ? ` in every one of ${repeat} runs, ${busy} busy processes competing` : ''
+        } (${f.label}: ${fmtInt(t.genRate)} pkt/s); peak RSS within 256 MiB + a fixed overhead`,
+        `${fmtInt(t.received)} (worst ${fmtInt(t.receivedMin)}), done ${
+          fmtFixed(t.lag, 2)
+        } s after the flood, peak RSS ${fmtInt(t.rssKb / 1024)} MiB`,
         t.receivedMin >= need && t.rssKb < (256 + 200) * 1024 ? 'yes' : 'NO',
       ]);
     }
@@ -540,12 +529,18 @@ async function main() {
     targets.push([
       `drains at least ${fmtInt(TARGET_DRAIN)} packets/s into JS objects (the figure before the byte-bounded queue)`,
       `${fmtInt(nDrain.drainRate)} packets/s (${fmtInt(nDrain.received)} in ${fmtFixed(nDrain.drainSeconds)} s)`,
-      nDrain.drainRate >= TARGET_DRAIN && nDrain.lossMax === 0 ? 'yes' : nDrain.drainRate >= TARGET_DRAIN ? 'yes (rate), but packets were lost' : 'NO',
+      nDrain.drainRate >= TARGET_DRAIN && nDrain.lossMax === 0
+        ? 'yes'
+        : nDrain.drainRate >= TARGET_DRAIN
+        ? 'yes (rate), but packets were lost'
+        : 'NO',
     ]);
   }
 
   const refs = [['peer (issue reference)', 'issue', ...floods.map((f) => `here, ${f.label}`)]];
-  const refRow = (label, issue, key, f = (s) => `loss ${pct(s.loss)} (worst ${pct(s.lossMax)}) at ${fmtInt(s.genRate)} pkt/s`) => {
+  const refRow = (label, issue, key,
+    f = (s) => `loss ${pct(s.loss)} (worst ${pct(s.lossMax)}) at ${fmtInt(s.genRate)} pkt/s`) =>
+  {
     const cells = floods.map((fl) => {
       const s = find('receive', fl.key, key);
       return s ? f(s) : '';
@@ -573,7 +568,9 @@ async function main() {
         );
       })
       .join('; ');
-    lossNotes.push(`- ${c.kind} ${c.flood.label}, ${c.def.label}: ${lossy.length}/${runs.length} runs lost packets: ${detail}.`);
+    lossNotes.push(
+      `- ${c.kind} ${c.flood.label}, ${c.def.label}: ${lossy.length}/${runs.length} runs lost packets: ${detail}.`,
+    );
   }
 
   // How many packets one recv() carried: the kernel's batching (nlbufsiz, qthreshold).
@@ -581,7 +578,8 @@ async function main() {
   for (const key of ['c-default', 'c-tuned']) {
     const per = floods
       .map((f) => {
-        const runs = samples.get(cases.find((x) => x.kind === 'receive' && x.flood.key === f.key && x.key === key)) ?? [];
+        const runs = samples.get(cases.find((x) => x.kind === 'receive' && x.flood.key === f.key && x.key === key)) ??
+          [];
         const v = median(runs.map((r) => r.res.received / r.res.extra.recvs));
         return Number.isFinite(v) ? `${fmtFixed(v, 1)} (${f.label})` : '';
       })
@@ -593,7 +591,9 @@ async function main() {
   if (Number.isFinite(perPacket)) {
     drainNotes.push(
       `The stopped C receiver's socket held ${fmtInt(cDrain.queuedBytes)} bytes for ${fmtInt(cDrain.sent + 1)} packets`,
-      `(flood + sentinel): ${fmtFixed(perPacket, 0)} bytes of receive buffer each (${size}-byte datagrams, copied whole).`,
+      `(flood + sentinel): ${
+        fmtFixed(perPacket, 0)
+      } bytes of receive buffer each (${size}-byte datagrams, copied whole).`,
     );
     for (const key of ['nfct', 'nfct-socket']) {
       const s = find('drain', 'full', key);
@@ -601,9 +601,13 @@ async function main() {
       const inSocket = s.queuedBytes / perPacket;
       const early = Math.max(0, s.sent + 1 - inSocket);
       drainNotes.push(
-        `${key === 'nfct' ? 'Default maxQueueBytes' : 'maxQueueBytes 64 KiB'}: when the worker was let go, ~${fmtInt(inSocket)} packets were in its socket`,
+        `${key === 'nfct' ? 'Default maxQueueBytes' : 'maxQueueBytes 64 KiB'}: when the worker was let go, ~${
+          fmtInt(inSocket)
+        } packets were in its socket`,
         `and ~${fmtInt(early)} had already been read and decoded in C++ by the reader thread (not yet JS objects)` +
-          (inSocket > 1000 ? `;\ncounting only those in the socket, ~${fmtInt(inSocket / s.drainSeconds)} packets/s.` : '.'),
+          (inSocket > 1000
+            ? `;\ncounting only those in the socket, ~${fmtInt(inSocket / s.drainSeconds)} packets/s.`
+            : '.'),
       );
     }
   }
@@ -611,13 +615,18 @@ async function main() {
   const elapsed = (performance.now() - t0) / 1000;
   const notes = [
     ...(busy > 0
-      ? [`Under contention: ${busy} busy processes (a node loop each, pinned to core 0, 1, ... in turn, nice 0) ran from before each receiver started until it finished.`]
+      ? [
+        `Under contention: ${busy} busy processes (a node loop each, pinned to core 0, 1, ... in turn, nice 0) ran from before each receiver started until it finished.`,
+      ]
       : []),
     `Median of ${repeat} runs, receivers interleaved, every flood in a fresh netns with one receiver alone`,
     `(nproc is small: receivers side by side would take each other's CPU). The flood is`,
-    `\`bench/c/udp_flood ${fmtInt(packets)}\`: ${size}-byte UDP datagrams to 127.0.0.1:${FLOOD_PORT}, 64 per sendmmsg(), logged by`,
+    `\`bench/c/udp_flood ${
+      fmtInt(packets)
+    }\`: ${size}-byte UDP datagrams to 127.0.0.1:${FLOOD_PORT}, 64 per sendmmsg(), logged by`,
     `\`udp dport ${FLOOD_PORT} log prefix "flood" group ${group}\` on the OUTPUT hook (nothing listens; the rule logs before`,
-    'delivery), so each logged packet is a 28 + ' + `${size}-byte IPv4 packet. "send rate" is the sender's own timer: the`,
+    'delivery), so each logged packet is a 28 + ' +
+    `${size}-byte IPv4 packet. "send rate" is the sender's own timer: the`,
     "kernel builds each NFLOG message in the sender's sendmmsg(), so a receiver bound to the group",
     'slows it (compare the row without one). Each receiver is started first and shown to be bound',
     `(it saw a packet to port ${PROBE_PORT}, logged with prefix "probe", not counted; with the kernel's 1 s flush`,
@@ -631,15 +640,15 @@ async function main() {
     'from `bench/c/runstat`.',
     ...(batchNotes.length
       ? [
-          '',
-          'Packets per recv() (the kernel\'s batches), median:',
-          ...batchNotes,
-          '',
-          "With the kernel's defaults a batch is one NLMSG_GOODSIZE skb (~3.7 KiB of messages), so",
-          'rmem_default (212,992 bytes) holds only a few milliseconds of a flood: a receiver that is off',
-          'the CPU longer than that loses packets. Their "receive span" also includes up to 1 s of the',
-          "kernel's flush timeout, which holds the last partial batch.",
-        ]
+        '',
+        "Packets per recv() (the kernel's batches), median:",
+        ...batchNotes,
+        '',
+        "With the kernel's defaults a batch is one NLMSG_GOODSIZE skb (~3.7 KiB of messages), so",
+        'rmem_default (212,992 bytes) holds only a few milliseconds of a flood: a receiver that is off',
+        'the CPU longer than that loses packets. Their "receive span" also includes up to 1 s of the',
+        "kernel's flush timeout, which holds the last partial batch.",
+      ]
       : []),
     '',
     `Drain: the node worker blocks its JS thread in a synchronous read of stdin from the moment it saw`,
@@ -650,7 +659,9 @@ async function main() {
     '(with its payload as a Buffer), the C figure a libnetfilter_log parse and a prefix compare.',
     ...drainNotes,
     '',
-    `Whole benchmark: ${fmtFixed(elapsed, 0)} s; 1-minute load average ${fmtFixed(loadBefore, 2)} before, ${fmtFixed(loadavg()[0], 2)} after`,
+    `Whole benchmark: ${fmtFixed(elapsed, 0)} s; 1-minute load average ${fmtFixed(loadBefore, 2)} before, ${
+      fmtFixed(loadavg()[0], 2)
+    } after`,
     '(the benchmark itself keeps about one CPU busy; more means something else ran, and losses at full',
     'speed depend on how soon a receiver gets a CPU).',
     ...(skipped.length ? ['', ...skipped] : []),

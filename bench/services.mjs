@@ -19,12 +19,13 @@
 
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { REPO_DIR, ensureBuilt, ensureDist, fmtFixed, fmtInt, log, median, raiseConntrackMax, settleHash, table, timeCommand, timeWorker, withNetns, writeResults } from './lib/harness.mjs';
+import { ensureBuilt, ensureDist, fmtFixed, fmtInt, log, median, raiseConntrackMax, REPO_DIR, settleHash, table,
+  timeCommand, timeWorker, withNetns, writeResults } from './lib/harness.mjs';
 
 const SECTION = 'Kubernetes view: -L --services and doctor over pods';
 const NFCT = [process.execPath, join(REPO_DIR, 'dist', 'cli', 'main.js')];
@@ -91,7 +92,8 @@ function kubeProxyNft(n) {
 }
 
 function nft(ns, script) {
-  const r = spawnSync('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], { input: script, encoding: 'utf8', maxBuffer: 1 << 26 });
+  const r = spawnSync('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], { input: script, encoding: 'utf8',
+    maxBuffer: 1 << 26 });
   if (r.status !== 0) throw new Error(`nft -f in ${ns}: ${r.stderr}`);
 }
 
@@ -142,7 +144,17 @@ async function listCase() {
     const p = median(plain.map((r) => r.seconds));
     const s = median(svc.map((r) => r.seconds));
     const ratio = s / p;
-    rows.push({ case: `-L --services, ${fmtInt(size)} entries, ${fmtInt(nServices)} Services`, 'nfct -L s': fmtFixed(p, 3), 'nfct -L --services s': fmtFixed(s, 3), ratio: `${fmtFixed(ratio, 2)}×`, target: '≤ 1.3×', met: ratio <= 1.3 ? 'yes' : 'NO', 'peak RSS MB (plain / services)': `${fmtFixed(Math.max(...plain.map((r) => r.rssKb)) / 1024, 1)} / ${fmtFixed(Math.max(...svc.map((r) => r.rssKb)) / 1024, 1)}` });
+    rows.push({
+      case: `-L --services, ${fmtInt(size)} entries, ${fmtInt(nServices)} Services`,
+      'nfct -L s': fmtFixed(p, 3),
+      'nfct -L --services s': fmtFixed(s, 3),
+      ratio: `${fmtFixed(ratio, 2)}×`,
+      target: '≤ 1.3×',
+      met: ratio <= 1.3 ? 'yes' : 'NO',
+      'peak RSS MB (plain / services)': `${fmtFixed(Math.max(...plain.map((r) => r.rssKb)) / 1024, 1)} / ${
+        fmtFixed(Math.max(...svc.map((r) => r.rssKb)) / 1024, 1)
+      }`,
+    });
     log(`-L ${fmtFixed(p, 3)} s, -L --services ${fmtFixed(s, 3)} s (${fmtFixed(ratio, 2)}x)`);
   });
 }
@@ -180,7 +192,9 @@ async function doctorCase() {
       // Stale entries on the node: towards Service 0, DNATed to an endpoint that is gone. An hour
       // of timeout: setting up the pods takes minutes on a loaded machine, and the entry must
       // outlive them and every doctor run.
-      const ct = spawnSync('ip', ['netns', 'exec', node, 'conntrack', '-I', '-p', 'udp', '-s', '10.244.0.1', '-d', clusterIp(0), '--sport', '40000', '--dport', '53', '--dst-nat', '10.246.0.1:53', '-t', '3600', '-u', 'ASSURED,SEEN_REPLY'], { encoding: 'utf8' });
+      const ct = spawnSync('ip', ['netns', 'exec', node, 'conntrack', '-I', '-p', 'udp', '-s', '10.244.0.1', '-d',
+        clusterIp(0), '--sport', '40000', '--dport', '53', '--dst-nat', '10.246.0.1:53', '-t', '3600', '-u',
+        'ASSURED,SEEN_REPLY'], { encoding: 'utf8' });
       if (ct.status !== 0) throw new Error(`conntrack -I: ${ct.stderr}`);
       for (let i = 0; i < nPods; i++) {
         const name = `nfct-bench-pod${i}-${process.pid}-${randomBytes(3).toString('hex')}`;
@@ -193,7 +207,8 @@ async function doctorCase() {
         pauses.push(pause);
         await new Promise((r) => pause.once('spawn', r));
         const uid = `${randomBytes(4).toString('hex')}-0000-4000-8000-${randomBytes(6).toString('hex')}`;
-        const scope = join(cg, `kubepods-besteffort-pod${uid.replaceAll('-', '_')}.slice`, `cri-containerd-${randomBytes(32).toString('hex')}.scope`);
+        const scope = join(cg, `kubepods-besteffort-pod${uid.replaceAll('-', '_')}.slice`,
+          `cri-containerd-${randomBytes(32).toString('hex')}.scope`);
         mkdirSync(scope, { recursive: true });
         for (let k = 0; k < 100; k++) {
           try {
@@ -212,7 +227,8 @@ async function doctorCase() {
       let examined = '';
       const load = [loadAvg()];
       for (let i = 0; i < repeat; i++) {
-        const r = await timeCommand(null, [...NFCT, 'doctor', '--all-netns', '--pod-log-dir', logs, '--interval', String(interval)], { stdout: 'pipe', check: false });
+        const r = await timeCommand(null, [...NFCT, 'doctor', '--all-netns', '--pod-log-dir', logs, '--interval',
+          String(interval)], { stdout: 'pipe', check: false });
         // Whether the node's stale entry was reported: a run that missed it did less than its work.
         if (r.stdout.includes('10.246.0.1')) staleSeen++;
         times.push(r);
@@ -228,8 +244,28 @@ async function doctorCase() {
       load.push(loadAvg());
       const t = median(times.map((r) => r.seconds));
       const peer = median(peers);
-      rows.push({ case: `doctor --all-netns, ${nPods} pod namespaces${examined ? ` (${examined} examined)` : ''}`, 'nfct -L s': '', 'nfct -L --services s': '', ratio: `${fmtFixed(t, 2)} s`, target: '< 5 s', met: t < 5 ? 'yes' : 'NO', 'peak RSS MB (plain / services)': fmtFixed(Math.max(...times.map((r) => r.rssKb)) / 1024, 1) });
-      notes.push(`Doctor: ${fmtFixed(t, 2)} s (median of ${repeat}), of which ${interval} s is its sampling interval, so ${fmtFixed(t - interval, 2)} s of work over ${examined || '?'} namespaces; against \`conntrack -C\` + \`conntrack -S\` run by \`ip netns exec\` in each of the ${nPods} pod namespaces alone, one after another, ${fmtFixed(peer, 2)} s in the same run (doctor ${fmtFixed(t / peer, 2)}× of it, sampling included). The node's stale entry was reported in ${staleSeen} of ${repeat} runs. Load average (1 min) ${load[0]} before the doctor runs, ${load[1]} after.`);
+      rows.push({
+        case: `doctor --all-netns, ${nPods} pod namespaces${examined ? ` (${examined} examined)` : ''}`,
+        'nfct -L s': '',
+        'nfct -L --services s': '',
+        ratio: `${fmtFixed(t, 2)} s`,
+        target: '< 5 s',
+        met: t < 5 ? 'yes' : 'NO',
+        'peak RSS MB (plain / services)': fmtFixed(Math.max(...times.map((r) => r.rssKb)) / 1024, 1),
+      });
+      notes.push(
+        `Doctor: ${fmtFixed(t, 2)} s (median of ${repeat}), of which ${interval} s is its sampling interval, so ${
+          fmtFixed(t - interval, 2)
+        } s of work over ${
+          examined || '?'
+        } namespaces; against \`conntrack -C\` + \`conntrack -S\` run by \`ip netns exec\` in each of the ${nPods} pod namespaces alone, one after another, ${
+          fmtFixed(peer, 2)
+        } s in the same run (doctor ${
+          fmtFixed(t / peer, 2)
+        }× of it, sampling included). The node's stale entry was reported in ${staleSeen} of ${repeat} runs. Load average (1 min) ${
+          load[0]
+        } before the doctor runs, ${load[1]} after.`,
+      );
       log(`doctor over ${nPods} pods: ${fmtFixed(t, 2)} s; conntrack -C + -S loop ${fmtFixed(peer, 2)} s`);
     });
   } finally {
@@ -248,5 +284,7 @@ if (cases.has('list')) {
   await listCase();
 }
 if (cases.has('doctor')) await doctorCase();
-notes.push('Ratios are from the same run on a shared 2-core machine; the doctor row counts every namespace of the machine at the time, not only the bench\'s.');
+notes.push(
+  "Ratios are from the same run on a shared 2-core machine; the doctor row counts every namespace of the machine at the time, not only the bench's.",
+);
 writeResults(SECTION, table(rows), notes.join('\n'));

@@ -10,16 +10,20 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 
-import { benchArgs, BENCH_DIR, REPO_DIR, churn, ensureBuilt, ensureDist, fill, fmtInt, log, table, withNetns, writeResults } from './lib/harness.mjs';
+import { BENCH_DIR, benchArgs, churn, ensureBuilt, ensureDist, fill, fmtInt, log, REPO_DIR, table, withNetns,
+  writeResults } from './lib/harness.mjs';
 
 const opts = benchArgs({ minutes: 10, rate: 100000, sample: 10 });
 const seconds = Math.round(Number(opts.minutes) * 60);
 const rate = Number(opts.rate);
 const sampleS = Number(opts.sample);
-if (!(seconds > 0) || !(rate > 0) || !(sampleS > 0)) throw new RangeError('--minutes, --rate and --sample must be positive');
+if (!(seconds > 0) || !(rate > 0) || !(sampleS > 0)) {
+  throw new RangeError('--minutes, --rate and --sample must be positive');
+}
 
 function worker(mode, ns) {
-  const child = spawn(process.execPath, [join(BENCH_DIR, 'workers', 'soak.mjs'), mode, ns, String(seconds), String(sampleS)], { cwd: REPO_DIR, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [join(BENCH_DIR, 'workers', 'soak.mjs'), mode, ns, String(seconds),
+    String(sampleS)], { cwd: REPO_DIR, stdio: ['ignore', 'pipe', 'inherit'] });
   const samples = [];
   let buf = '';
   child.stdout.on('data', (d) => {
@@ -53,7 +57,9 @@ function report(title, samples, unit) {
     '',
     table([['t s', unit, 'overruns', 'RSS kB', 'heap kB', 'fds'], ...rows]),
     '',
-    `RSS from ${v.warm.t} s (after warm-up) to ${v.last.t} s: ${fmtInt(v.warm.rssKb)} -> ${fmtInt(v.last.rssKb)} kB (${(v.growth * 100).toFixed(1)}%); open fds while running: ${v.fds.join(', ')} (${v.fdsFlat ? 'flat' : 'NOT flat'}).`,
+    `RSS from ${v.warm.t} s (after warm-up) to ${v.last.t} s: ${fmtInt(v.warm.rssKb)} -> ${fmtInt(v.last.rssKb)} kB (${
+      (v.growth * 100).toFixed(1)
+    }%); open fds while running: ${v.fds.join(', ')} (${v.fdsFlat ? 'flat' : 'NOT flat'}).`,
     '',
   ].join('\n');
 }
@@ -83,8 +89,11 @@ await withNetns(async (ns) => {
   await fill(ns, 100000, { proto: 'mix' });
   const w = worker('dumps', ns);
   await w.done;
-  sections.push(report(`Dumps: ct.list() of 100,000 entries again and again for ${seconds} s`, w.samples, 'flows read'));
+  sections.push(
+    report(`Dumps: ct.list() of 100,000 entries again and again for ${seconds} s`, w.samples, 'flows read'),
+  );
 });
 
-writeResults('Soak', sections.join('\n'), `node bench/soak.mjs --minutes ${opts.minutes} --rate ${opts.rate} --sample ${opts.sample}`);
+writeResults('Soak', sections.join('\n'),
+  `node bench/soak.mjs --minutes ${opts.minutes} --rate ${opts.rate} --sample ${opts.sample}`);
 log('soak: done');

@@ -60,5 +60,9 @@ const stop = () => {
 process.once('SIGINT', stop);
 process.once('SIGTERM', stop);
 
-for await (const change of table) if (change.type === 'snapshot' && change.reason === 'overrun') console.error('events were lost: the table was read again');
+for await (const change of table) {
+  if (change.type === 'snapshot' && change.reason === 'overrun') {
+    console.error('events were lost: the table was read again');
+  }
+}
 await ct.close();

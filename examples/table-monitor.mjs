@@ -28,7 +28,8 @@ const samples = opts.samples === undefined ? Infinity : Number(opts.samples);
 
 const DROPS = /** @type {const} */ (['drop', 'early_drop', 'insert_failed']);
 /** @param {string} kind @param {object} detail */
-const alert = (kind, detail) => console.log(JSON.stringify({ time: new Date().toISOString(), netns: opts.netns ?? null, alert: kind, ...detail }));
+const alert = (kind, detail) =>
+  console.log(JSON.stringify({ time: new Date().toISOString(), netns: opts.netns ?? null, alert: kind, ...detail }));
 
 const ac = new AbortController();
 process.once('SIGINT', () => ac.abort());
@@ -52,7 +53,11 @@ try {
     const now = await totals();
     const limit = max ?? Infinity;
     const fill = count / limit;
-    process.stderr.write(`${count}/${max ?? '?'} entries (${(fill * 100).toFixed(1)}%), ${DROPS.map((k) => `${k} ${now[k]}`).join(', ')}\n`);
+    process.stderr.write(
+      `${count}/${max ?? '?'} entries (${(fill * 100).toFixed(1)}%), ${
+        DROPS.map((k) => `${k} ${now[k]}`).join(', ')
+      }\n`,
+    );
     if (fill >= threshold && !near) alert('table-near-full', { count, max, fill: Number(fill.toFixed(4)), threshold });
     if (fill < threshold && near) alert('table-ok', { count, max });
     near = fill >= threshold;

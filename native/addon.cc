@@ -15,10 +15,10 @@ namespace nfct {
 
 AddonData* GetData(Napi::Env env) { return env.GetInstanceData<AddonData>(); }
 
-Napi::Value NfLogBackend(const Napi::CallbackInfo& info);  // nflog_backend.cc
+Napi::Value NfLogBackend(const Napi::CallbackInfo& info);     // nflog_backend.cc
 Napi::Value ReadInNamespace(const Napi::CallbackInfo& info);  // ns_files.cc
-Napi::Value OwnerLock(const Napi::CallbackInfo& info);     // owner_lock.cc
-Napi::Value DecodeForTest(const Napi::CallbackInfo& info);  // fuzz.cc
+Napi::Value OwnerLock(const Napi::CallbackInfo& info);        // owner_lock.cc
+Napi::Value DecodeForTest(const Napi::CallbackInfo& info);    // fuzz.cc
 
 namespace {
 
@@ -51,8 +51,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 }  // namespace
 }  // namespace nfct
 
-static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
-  return nfct::Init(env, exports);
-}
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) { return nfct::Init(env, exports); }
 
 NODE_API_MODULE(nfct, InitAddon)

@@ -138,7 +138,8 @@ template <typename F>
 bool ForEachInMessage(const nlmsghdr* nlh, size_t header, F&& fn) {
   const size_t payload = nlh->nlmsg_len - NLMSG_HDRLEN;
   if (payload < NLMSG_ALIGN(header)) return false;
-  return ForEach(reinterpret_cast<const char*>(nlh) + NLMSG_HDRLEN + NLMSG_ALIGN(header), payload - NLMSG_ALIGN(header), fn);
+  return ForEach(reinterpret_cast<const char*>(nlh) + NLMSG_HDRLEN + NLMSG_ALIGN(header), payload - NLMSG_ALIGN(header),
+                 fn);
 }
 
 }  // namespace attr

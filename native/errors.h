@@ -8,9 +8,9 @@ namespace nfct {
 
 // A failure captured off the JS thread, turned into a JS error later.
 struct Failure {
-  int err = 0;                // errno value, 0 when nothing failed
+  int err = 0;               // errno value, 0 when nothing failed
   const char* syscall = "";  // static string naming the call that failed
-  std::string detail;         // extra context (a path, a message type)
+  std::string detail;        // extra context (a path, a message type)
 
   bool failed() const { return err != 0; }
   void set(int e, const char* call, std::string more = std::string()) {

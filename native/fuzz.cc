@@ -19,7 +19,8 @@ std::unique_ptr<Decoder> MakeTraceDecoderForTest();   // trace/nftrace.cc
 
 Napi::Value DecodeForTest(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsBuffer()) return ThrowTypeError(env, "decodeForTest(kind, buffer)");
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsBuffer())
+    return ThrowTypeError(env, "decodeForTest(kind, buffer)");
   const std::string kind = info[0].As<Napi::String>().Utf8Value();
   auto buf = info[1].As<Napi::Buffer<uint8_t>>();
   std::unique_ptr<Decoder> decoder;

@@ -51,8 +51,7 @@ int NlSetRcvBuf(int fd, int bytes) {
   return NlGetRcvBuf(fd);
 }
 
-nlmsghdr* NlPutHeader(void* buf, uint8_t subsys, uint8_t type, uint16_t flags, uint8_t family,
-                      uint32_t seq) {
+nlmsghdr* NlPutHeader(void* buf, uint8_t subsys, uint8_t type, uint16_t flags, uint8_t family, uint32_t seq) {
   nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
   nlh->nlmsg_type = static_cast<uint16_t>((subsys << 8) | type);
   nlh->nlmsg_flags = static_cast<uint16_t>(NLM_F_REQUEST | flags);
@@ -63,16 +62,13 @@ nlmsghdr* NlPutHeader(void* buf, uint8_t subsys, uint8_t type, uint16_t flags, u
   return nlh;
 }
 
-NlRequest::NlRequest(uint8_t subsys, uint8_t type, uint16_t flags, uint8_t family,
-                     uint16_t res_id)
+NlRequest::NlRequest(uint8_t subsys, uint8_t type, uint16_t flags, uint8_t family, uint16_t res_id)
     : buf_(MNL_SOCKET_BUFFER_SIZE) {
   nlh_ = NlPutHeader(buf_.data(), subsys, type, flags, family, g_seq.fetch_add(1));
   static_cast<nfgenmsg*>(mnl_nlmsg_get_payload(nlh_))->res_id = htons(res_id);
 }
 
-void NlRequest::set_version(uint8_t v) {
-  static_cast<nfgenmsg*>(mnl_nlmsg_get_payload(nlh_))->version = v;
-}
+void NlRequest::set_version(uint8_t v) { static_cast<nfgenmsg*>(mnl_nlmsg_get_payload(nlh_))->version = v; }
 
 bool NlSend(int fd, const void* data, size_t len, Failure* f) {
   sockaddr_nl kernel;
@@ -144,7 +140,8 @@ bool NlSendMany(int fd, const std::vector<uint8_t>& msgs, size_t chunk,
         if (err == EPERM && m->nlmsg_seq == first_seq) {
           // nfnetlink refuses a whole send without CAP_NET_ADMIN, answering its first message
           // only: every message of the chunk failed.
-          for (size_t at = chunk_start; at < end; at += NLMSG_ALIGN(reinterpret_cast<const nlmsghdr*>(msgs.data() + at)->nlmsg_len)) {
+          for (size_t at = chunk_start; at < end;
+               at += NLMSG_ALIGN(reinterpret_cast<const nlmsghdr*>(msgs.data() + at)->nlmsg_len)) {
             on_error(reinterpret_cast<const nlmsghdr*>(msgs.data() + at)->nlmsg_seq, EPERM);
           }
           continue;
@@ -158,8 +155,7 @@ bool NlSendMany(int fd, const std::vector<uint8_t>& msgs, size_t chunk,
 
 uint32_t NlNextSeq(uint32_t count) { return g_seq.fetch_add(count); }
 
-bool NlTransact(int fd, NlRequest& req, const std::function<void(const nlmsghdr*)>& on_msg,
-                Failure* f) {
+bool NlTransact(int fd, NlRequest& req, const std::function<void(const nlmsghdr*)>& on_msg, Failure* f) {
   nlmsghdr* nlh = req.header();
   const bool dump = (nlh->nlmsg_flags & NLM_F_DUMP) == NLM_F_DUMP;
   if (!dump) nlh->nlmsg_flags |= NLM_F_ACK;

@@ -21,8 +21,7 @@ int NlGetRcvBuf(int fd);
 
 // Writes a netfilter request header (nlmsghdr + nfgenmsg) at buf, which must be zeroed and
 // large enough for the whole message; returns it for attributes to be appended.
-nlmsghdr* NlPutHeader(void* buf, uint8_t subsys, uint8_t type, uint16_t flags, uint8_t family,
-                      uint32_t seq);
+nlmsghdr* NlPutHeader(void* buf, uint8_t subsys, uint8_t type, uint16_t flags, uint8_t family, uint32_t seq);
 
 // A netfilter netlink request under construction.
 class NlRequest {
@@ -45,8 +44,7 @@ bool NlSend(int fd, const void* data, size_t len, Failure* f);
 // done: NLMSG_DONE for a dump, the ACK for anything else. on_msg sees every data message.
 // Stops at the first NLMSG_ERROR carrying an error and reports it in *f with the kernel's
 // extended-ack text when there is one.
-bool NlTransact(int fd, NlRequest& req, const std::function<void(const nlmsghdr*)>& on_msg,
-                Failure* f);
+bool NlTransact(int fd, NlRequest& req, const std::function<void(const nlmsghdr*)>& on_msg, Failure* f);
 
 // Calls fn(attr) for each top-level attribute after `offset` bytes of payload header.
 template <typename F>

@@ -47,15 +47,23 @@ void ListTables(std::vector<std::string>* out, Failure* f) {
   const int fd = NlOpen(NETLINK_NETFILTER, f);
   if (fd < 0) return;
   NlRequest req(NFNL_SUBSYS_NFTABLES, NFT_MSG_GETTABLE, NLM_F_DUMP, NFPROTO_UNSPEC);
-  NlTransact(fd, req, [&](const nlmsghdr* nlh) {
-    if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(nfgenmsg))) return;
-    const auto* nfg = static_cast<const nfgenmsg*>(mnl_nlmsg_get_payload(nlh));
-    const char* family = nfg->nfgen_family == NFPROTO_IPV4 ? "ip" : nfg->nfgen_family == NFPROTO_IPV6 ? "ip6" : nfg->nfgen_family == NFPROTO_INET ? "inet" : nfg->nfgen_family == NFPROTO_ARP ? "arp" : nfg->nfgen_family == NFPROTO_BRIDGE ? "bridge" : "netdev";
-    attr::ForEachInMessage(nlh, sizeof(nfgenmsg), [&](const nlattr* a) {
-      if (attr::Type(a) == NFTA_TABLE_NAME) out->push_back(std::string(family) + " " + attr::Str(a));
-      return true;
-    });
-  }, f);
+  NlTransact(
+      fd, req,
+      [&](const nlmsghdr* nlh) {
+        if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(nfgenmsg))) return;
+        const auto* nfg = static_cast<const nfgenmsg*>(mnl_nlmsg_get_payload(nlh));
+        const char* family = nfg->nfgen_family == NFPROTO_IPV4     ? "ip"
+                             : nfg->nfgen_family == NFPROTO_IPV6   ? "ip6"
+                             : nfg->nfgen_family == NFPROTO_INET   ? "inet"
+                             : nfg->nfgen_family == NFPROTO_ARP    ? "arp"
+                             : nfg->nfgen_family == NFPROTO_BRIDGE ? "bridge"
+                                                                   : "netdev";
+        attr::ForEachInMessage(nlh, sizeof(nfgenmsg), [&](const nlattr* a) {
+          if (attr::Type(a) == NFTA_TABLE_NAME) out->push_back(std::string(family) + " " + attr::Str(a));
+          return true;
+        });
+      },
+      f);
   close(fd);
 }
 
@@ -96,14 +104,16 @@ Napi::Value ReadInNamespace(const Napi::CallbackInfo& info) {
   auto done = [result, with_tables](Napi::Env e) -> Napi::Value {
     Napi::Array texts = Napi::Array::New(e, result->texts.size());
     for (size_t i = 0; i < result->texts.size(); i++) {
-      texts.Set(static_cast<uint32_t>(i), result->read[i] ? Napi::Value(Napi::String::New(e, result->texts[i])) : e.Null());
+      texts.Set(static_cast<uint32_t>(i),
+                result->read[i] ? Napi::Value(Napi::String::New(e, result->texts[i])) : e.Null());
     }
     Napi::Value tables = e.Null();
     if (with_tables && result->tables_failure.failed()) {
       tables = MakeError(e, result->tables_failure);
     } else if (with_tables) {
       Napi::Array t = Napi::Array::New(e, result->tables.size());
-      for (size_t i = 0; i < result->tables.size(); i++) t.Set(static_cast<uint32_t>(i), Napi::String::New(e, result->tables[i]));
+      for (size_t i = 0; i < result->tables.size(); i++)
+        t.Set(static_cast<uint32_t>(i), Napi::String::New(e, result->tables[i]));
       tables = t;
     }
     Napi::Array out = Napi::Array::New(e, 2);

@@ -27,14 +27,11 @@ constexpr int kStreamNice = -10;
 // Once a stream that held at least this much has drained, free heap pages go back to the
 // system (the decoded burst was spread over many allocations).
 constexpr uint64_t kTrimAfter = 16u << 20;
-}
+}  // namespace
 
-Reader::Reader(Napi::Env env, Napi::Function on_batch, std::unique_ptr<Decoder> decoder,
-               ReaderOptions options, uint32_t record_words)
-    : env_(env),
-      decoder_(std::move(decoder)),
-      opt_(std::move(options)),
-      record_words_(record_words) {
+Reader::Reader(Napi::Env env, Napi::Function on_batch, std::unique_ptr<Decoder> decoder, ReaderOptions options,
+               uint32_t record_words)
+    : env_(env), decoder_(std::move(decoder)), opt_(std::move(options)), record_words_(record_words) {
   wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   tsfn_ = Tsfn::New(env, on_batch, "nfct-reader", 0, 1, this);
   napi_add_env_cleanup_hook(env, &Reader::Cleanup, this);
@@ -219,9 +216,7 @@ bool Reader::Post(std::unique_ptr<Batch>& batch) {
   return true;
 }
 
-bool Reader::PostAndWait(std::unique_ptr<Batch>& batch) {
-  return Post(batch) && WaitCredit();
-}
+bool Reader::PostAndWait(std::unique_ptr<Batch>& batch) { return Post(batch) && WaitCredit(); }
 
 bool Reader::Setup(Failure* f) {
   // The reader owns its copy of the namespace fd; it is needed only to get in.
@@ -300,7 +295,8 @@ bool Reader::Handle(const nlmsghdr* m, std::unique_ptr<Batch>& batch) {
 
 bool Reader::Consume(const uint8_t* data, int n, Exchange* x, std::unique_ptr<Batch>& batch, Failure* fail) {
   int left = n;
-  for (const nlmsghdr* m = reinterpret_cast<const nlmsghdr*>(data); mnl_nlmsg_ok(m, left); m = mnl_nlmsg_next(m, &left)) {
+  for (const nlmsghdr* m = reinterpret_cast<const nlmsghdr*>(data); mnl_nlmsg_ok(m, left);
+       m = mnl_nlmsg_next(m, &left)) {
     const Msg kind = Control(m, x, fail);
     if (kind == Msg::kEnd) return false;
     if (kind == Msg::kData && !Handle(m, batch)) return false;
@@ -402,7 +398,8 @@ std::unique_ptr<Batch> Reader::RunStream(Exchange* x, Failure* fail) {
             batch->malformed++;
             continue;
           }
-          if (!Consume(static_cast<const uint8_t*>(iov[i].iov_base), static_cast<int>(msgs[i].msg_len), x, batch, fail)) {
+          if (!Consume(static_cast<const uint8_t*>(iov[i].iov_base), static_cast<int>(msgs[i].msg_len), x, batch,
+                       fail)) {
             x->done = true;
           }
         }
@@ -465,7 +462,8 @@ void Reader::CallJs(Napi::Env env, Napi::Function fn, Reader* /*self: may be gon
   // counters: the BatchCounter layout (layout/layouts.h).
   napi_value counters_buf;
   double* c = nullptr;
-  if (napi_create_arraybuffer(e, BATCH_COUNTERS * sizeof(double), reinterpret_cast<void**>(&c), &counters_buf) != napi_ok ||
+  if (napi_create_arraybuffer(e, BATCH_COUNTERS * sizeof(double), reinterpret_cast<void**>(&c), &counters_buf) !=
+          napi_ok ||
       napi_create_typedarray(e, napi_float64_array, BATCH_COUNTERS, counters_buf, 0, &args[3]) != napi_ok) {
     return;
   }

@@ -51,18 +51,18 @@ struct BatchPool {
 struct Batch {
   std::weak_ptr<BatchPool> pool;  // where the batch goes once JS has it (if still there)
 
-  std::vector<uint32_t> words;  // count records of the decoder's record size
-  std::string strings;          // NUL-terminated strings, in record order
-  std::vector<uint8_t> bytes;   // binary fields records point into (packet payloads)
-  uint32_t count = 0;           // records
-  uint32_t received = 0;        // data messages read from the kernel, matched or not
-  uint32_t malformed = 0;       // messages that could not be decoded (skipped)
-  uint32_t overruns = 0;        // ENOBUFS seen before the records of this batch
-  int rcvbuf = 0;               // receive buffer size after the last growth, 0 if unchanged
+  std::vector<uint32_t> words;                       // count records of the decoder's record size
+  std::string strings;                               // NUL-terminated strings, in record order
+  std::vector<uint8_t> bytes;                        // binary fields records point into (packet payloads)
+  uint32_t count = 0;                                // records
+  uint32_t received = 0;                             // data messages read from the kernel, matched or not
+  uint32_t malformed = 0;                            // messages that could not be decoded (skipped)
+  uint32_t overruns = 0;                             // ENOBUFS seen before the records of this batch
+  int rcvbuf = 0;                                    // receive buffer size after the last growth, 0 if unchanged
   uint32_t tally[BATCH_TALLY_WORDS] = {0, 0, 0, 0};  // the decoder's own totals, on the final batch
-  bool final = false;           // nothing follows
-  uint64_t cost = 0;            // bytes counted as queued while JS holds the batch
-  Failure failure;              // set on the final batch when the job failed
+  bool final = false;                                // nothing follows
+  uint64_t cost = 0;                                 // bytes counted as queued while JS holds the batch
+  Failure failure;                                   // set on the final batch when the job failed
 
   // Bytes the batch's buffers hold (what it costs while queued).
   size_t Size() const { return words.size() * sizeof(uint32_t) + strings.size() + bytes.size() + sizeof(Batch); }
@@ -101,25 +101,25 @@ class Decoder {
 constexpr size_t kCountKinds = STAT_COUNT_KINDS;
 
 struct ReaderOptions {
-  int nsfd = -1;                     // namespace to open the socket in (the reader closes it);
-                                     // -1: the process's own
-  int protocol = 0;                  // NETLINK_*
-  std::vector<uint32_t> groups;      // multicast groups to join (streams)
+  int nsfd = -1;                 // namespace to open the socket in (the reader closes it);
+                                 // -1: the process's own
+  int protocol = 0;              // NETLINK_*
+  std::vector<uint32_t> groups;  // multicast groups to join (streams)
   // Requests sent one after the other: the next when the kernel has finished the previous
   // (NLMSG_DONE). A request the kernel refuses (EINVAL, EOPNOTSUPP) before answering anything
   // is sent again as its fallback (empty: none).
   std::vector<std::vector<uint8_t>> requests;
   std::vector<std::vector<uint8_t>> fallbacks;
-  bool dump = false;                 // ends at the last request's NLMSG_DONE
+  bool dump = false;  // ends at the last request's NLMSG_DONE
   // The largest datagram the kernel sends this stream, when it sends one record per datagram
   // (conntrack and trace events): the socket is then drained with recvmmsg(), many datagrams a
   // call. 0: datagrams are read one at a time (dumps; NFLOG batches many packets into one).
   size_t datagram = 0;
-  int rcvbuf = 0;                    // initial receive buffer (0: kernel default)
-  int rcvbuf_max = 0;                // grow up to this on ENOBUFS (0: never grow)
-  uint32_t max_batch = 1024;         // records per batch
-  uint64_t max_queue_records = 4096; // records handed to JS and not yet released (0: no bound)
-  uint64_t max_queue_bytes = 0;      // their bytes (0: no bound)
+  int rcvbuf = 0;                     // initial receive buffer (0: kernel default)
+  int rcvbuf_max = 0;                 // grow up to this on ENOBUFS (0: never grow)
+  uint32_t max_batch = 1024;          // records per batch
+  uint64_t max_queue_records = 4096;  // records handed to JS and not yet released (0: no bound)
+  uint64_t max_queue_bytes = 0;       // their bytes (0: no bound)
   // A live stream that only counts: each decoded record adds to its Kind() counter and is
   // dropped on the reader thread; batches go to JS only for overruns and at the end, and the
   // counters are read with Stats(). Nothing per record crosses into JS.
@@ -146,14 +146,14 @@ struct QueueStats {
 class Reader {
  public:
   // on_batch(records, strings, bytes, counters, error): see CallJs.
-  Reader(Napi::Env env, Napi::Function on_batch, std::unique_ptr<Decoder> decoder,
-         ReaderOptions options, uint32_t record_words);
+  Reader(Napi::Env env, Napi::Function on_batch, std::unique_ptr<Decoder> decoder, ReaderOptions options,
+         uint32_t record_words);
   ~Reader();
 
   // A batch of `records` records and `bytes` cost was consumed: no longer queued.
   void Release(uint64_t records, uint64_t bytes);
   QueueStats Stats();
-  void Stop();     // idempotent: ends the thread and releases the socket
+  void Stop();  // idempotent: ends the thread and releases the socket
   // Stops reading, without dropping anything: the decoder finishes (a bulk delete sends the
   // deletes it has built) and the final batch, with what was read so far, goes to JS.
   void EndEarly();
@@ -223,8 +223,8 @@ class Reader {
   int wake_fd_ = -1;
   std::mutex mu_;
   std::condition_variable cv_;
-  QueueStats queue_;          // guarded by mu_
-  uint64_t trim_after_ = 0;   // bytes queued since the heap was last trimmed (mu_)
+  QueueStats queue_;         // guarded by mu_
+  uint64_t trim_after_ = 0;  // bytes queued since the heap was last trimmed (mu_)
   // The most one decoded record has added to a batch so far (reader thread): room for one more
   // is kept, so that the queue never passes max_queue_bytes.
   uint64_t record_cost_ = 0;
@@ -233,8 +233,8 @@ class Reader {
   std::atomic<uint64_t> received_{0};
   std::atomic<uint64_t> malformed_{0};
   std::atomic<int> socket_rcvbuf_{0};  // see QueueStats::socket_rcvbuf
-  bool set_up_ = false;  // Setup() has run (bound and subscribed, or failed): guarded by mu_
-  Failure setup_failure_;  // what Setup() reported: guarded by mu_
+  bool set_up_ = false;                // Setup() has run (bound and subscribed, or failed): guarded by mu_
+  Failure setup_failure_;              // what Setup() reported: guarded by mu_
   std::atomic<bool> stop_{false};
   std::atomic<bool> end_early_{false};
   bool Ending() const { return stop_.load() || end_early_.load(); }

@@ -15,32 +15,29 @@ struct Pending {
 }  // namespace
 
 void Stream::Init(Napi::Env env, Napi::Object exports) {
-  Napi::Function ctor = DefineClass(env, "Stream",
-                                    {InstanceMethod<&Stream::Release>("release"),
-                                     InstanceMethod<&Stream::Stats>("stats"),
-                                     InstanceMethod<&Stream::Close>("close"),
-                                     InstanceMethod<&Stream::EndEarly>("endEarly"),
-                                     InstanceMethod<&Stream::SetupError>("setupError")});
+  Napi::Function ctor =
+      DefineClass(env, "Stream",
+                  {InstanceMethod<&Stream::Release>("release"), InstanceMethod<&Stream::Stats>("stats"),
+                   InstanceMethod<&Stream::Close>("close"), InstanceMethod<&Stream::EndEarly>("endEarly"),
+                   InstanceMethod<&Stream::SetupError>("setupError")});
   GetData(env)->stream_ctor = Napi::Persistent(ctor);
   exports.Set("Stream", ctor);
 }
 
-Napi::Object Stream::Start(Napi::Env env, Napi::Function on_batch,
-                           std::unique_ptr<Decoder> decoder, ReaderOptions options,
-                           uint32_t record_words) {
+Napi::Object Stream::Start(Napi::Env env, Napi::Function on_batch, std::unique_ptr<Decoder> decoder,
+                           ReaderOptions options, uint32_t record_words) {
   Pending pending{on_batch, std::move(decoder), std::move(options), record_words};
   return GetData(env)->stream_ctor.New({Napi::External<Pending>::New(env, &pending)});
 }
 
 Stream::Stream(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Stream>(info) {
   if (info.Length() != 1 || !info[0].IsExternal()) {
-    Napi::TypeError::New(info.Env(), "Stream cannot be constructed from JS")
-        .ThrowAsJavaScriptException();
+    Napi::TypeError::New(info.Env(), "Stream cannot be constructed from JS").ThrowAsJavaScriptException();
     return;
   }
   Pending* p = info[0].As<Napi::External<Pending>>().Data();
-  reader_ = std::make_unique<Reader>(info.Env(), p->on_batch, std::move(p->decoder),
-                                     std::move(p->options), p->record_words);
+  reader_ =
+      std::make_unique<Reader>(info.Env(), p->on_batch, std::move(p->decoder), std::move(p->options), p->record_words);
 }
 
 // release(records, bytes): a batch was consumed
@@ -95,8 +92,7 @@ void ReadReaderOptions(const Napi::Value& v, ReaderOptions* out) {
   Napi::Object o = v.As<Napi::Object>();
   auto num = [&](const char* key, auto* field) {
     Napi::Value x = o.Get(key);
-    if (x.IsNumber()) *field = static_cast<std::remove_pointer_t<decltype(field)>>(
-                          x.As<Napi::Number>().Int64Value());
+    if (x.IsNumber()) *field = static_cast<std::remove_pointer_t<decltype(field)>>(x.As<Napi::Number>().Int64Value());
   };
   num("maxBatch", &out->max_batch);
   num("maxQueueRecords", &out->max_queue_records);

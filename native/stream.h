@@ -14,9 +14,8 @@ class Stream : public Napi::ObjectWrap<Stream> {
  public:
   static void Init(Napi::Env env, Napi::Object exports);
   // Starts a reader and wraps it in a new JS Stream object.
-  static Napi::Object Start(Napi::Env env, Napi::Function on_batch,
-                            std::unique_ptr<Decoder> decoder, ReaderOptions options,
-                            uint32_t record_words);
+  static Napi::Object Start(Napi::Env env, Napi::Function on_batch, std::unique_ptr<Decoder> decoder,
+                            ReaderOptions options, uint32_t record_words);
 
   explicit Stream(const Napi::CallbackInfo& info);
 

@@ -3,9 +3,9 @@
 // functions of the same file). dist/cli/bin.js, the installed `nfct`, runs it with V8's code
 // cache (see lib/cli/bin.ts). The package's dependencies stay outside (node_modules), as does
 // the addon, loaded as before. The library entries (dist/index.js, dist/index.mjs) are untouched.
+import { build } from 'esbuild';
 import { readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const pkg = JSON.parse(readFileSync(`${root}package.json`, 'utf8'));

@@ -1,6 +1,6 @@
 // Run by `npm pack` (prepack) after the build: refuses to pack a dist/ that is incomplete or
 // holds files no source in lib/ compiles to (left from an older layout).
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -8,7 +8,10 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const dist = join(root, 'dist');
 const problems = [];
 
-const walk = (dir) => readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? walk(join(dir, d.name)) : [join(dir, d.name)]));
+const walk = (dir) =>
+  readdirSync(dir, { withFileTypes: true }).flatMap((
+    d,
+  ) => (d.isDirectory() ? walk(join(dir, d.name)) : [join(dir, d.name)]));
 
 for (const f of ['index.js', 'index.mjs', 'index.d.ts', 'index.d.mts', 'cli/main.js', 'cli/bin.js', 'cli/nfct.js']) {
   if (!existsSync(join(dist, f))) problems.push(`dist/${f} is missing`);
@@ -24,7 +27,9 @@ for (const file of existsSync(dist) ? walk(dist) : []) {
   const rel = relative(dist, file);
   if (entries.has(rel)) continue;
   const source = join(root, 'lib', rel.replace(/\.d\.ts$|\.js$/, '.ts'));
-  if (!existsSync(source)) problems.push(`dist/${rel}: no lib/ source compiles to it (stale; remove dist/ and build again)`);
+  if (!existsSync(source)) {
+    problems.push(`dist/${rel}: no lib/ source compiles to it (stale; remove dist/ and build again)`);
+  }
 }
 if (existsSync(join(dist, 'index.js')) && existsSync(join(dist, 'index.mjs'))) {
   const { createRequire } = await import('node:module');

@@ -3,7 +3,7 @@
 // that a package published from a plain clone cannot ship without a binary and compile on every
 // install. NFCT_PACK_SOURCE_ONLY=1 packs whatever prebuilds/ holds (nothing, or one local
 // build): a package that compiles the addon where no binary fits.
-import { existsSync, openSync, readSync, closeSync, readdirSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -37,20 +37,31 @@ for (const [platform, want] of Object.entries(PLATFORMS)) {
       continue;
     }
     const got = machine(file);
-    if (got !== want) problems.push(`prebuilds/${platform}/${name}: ${typeof got === 'number' ? `ELF machine ${got}, not ${want}` : got}`);
+    if (got !== want) {
+      problems.push(
+        `prebuilds/${platform}/${name}: ${typeof got === 'number' ? `ELF machine ${got}, not ${want}` : got}`,
+      );
+    }
   }
 }
 const sources = join(prebuilds, 'sources');
-if (!existsSync(sources) || !readdirSync(sources).some((f) => f.endsWith('.dsc'))) problems.push('prebuilds/sources/ holds no .dsc (the bundled libraries\' sources)');
+if (!existsSync(sources) || !readdirSync(sources).some((f) => f.endsWith('.dsc'))) {
+  problems.push("prebuilds/sources/ holds no .dsc (the bundled libraries' sources)");
+}
 
 if (process.env.NFCT_PACK_SOURCE_ONLY === '1') {
-  if (problems.length) console.error(`check-prebuilds: NFCT_PACK_SOURCE_ONLY=1: packing without the release binaries (${problems.length} missing or wrong); installs compile the addon where no binary fits`);
-  else console.error('check-prebuilds: NFCT_PACK_SOURCE_ONLY=1, but both release binaries are there and are packed');
+  if (problems.length) {
+    console.error(
+      `check-prebuilds: NFCT_PACK_SOURCE_ONLY=1: packing without the release binaries (${problems.length} missing or wrong); installs compile the addon where no binary fits`,
+    );
+  } else console.error('check-prebuilds: NFCT_PACK_SOURCE_ONLY=1, but both release binaries are there and are packed');
   process.exit(0);
 }
 if (problems.length) {
   for (const p of problems) console.error(`check-prebuilds: ${p}`);
-  console.error('check-prebuilds: refusing to pack. Make the binaries first (as root): npm run release:prebuilds. To pack a package without them, which compiles the addon on install, set NFCT_PACK_SOURCE_ONLY=1.');
+  console.error(
+    'check-prebuilds: refusing to pack. Make the binaries first (as root): npm run release:prebuilds. To pack a package without them, which compiles the addon on install, set NFCT_PACK_SOURCE_ONLY=1.',
+  );
   process.exit(1);
 }
 console.error(`check-prebuilds: linux-x64 and linux-arm64 binaries, each with ${LIBRARIES.length} bundled libraries`);

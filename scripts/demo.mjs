@@ -26,7 +26,8 @@ try {
   sh('ip', 'link', 'set', 'lo', 'up');
   sh('sysctl', '-qw', 'net.netfilter.nf_conntrack_acct=1');
   // Connection tracking runs in a namespace once a rule there uses it.
-  sh('nft', 'add table inet demo; add chain inet demo out { type filter hook output priority 0; }; add rule inet demo out ct state new counter');
+  sh('nft',
+    'add table inet demo; add chain inet demo out { type filter hook output priority 0; }; add rule inet demo out ct state new counter');
   sh('node', '-e', traffic);
   sh('ping', '-c', '1', '-W', '1', '127.0.0.1');
 
@@ -35,10 +36,22 @@ try {
   for await (const f of ct.list()) {
     const o = f.original;
     const r = f.reply;
-    const ports = 'srcPort' in o ? ` sport=${o.srcPort} dport=${o.dstPort}` : 'type' in o ? ` type=${o.type} code=${o.code} id=${o.id}` : '';
+    const ports = 'srcPort' in o
+      ? ` sport=${o.srcPort} dport=${o.dstPort}`
+      : 'type' in o
+      ? ` type=${o.type} code=${o.code} id=${o.id}`
+      : '';
     const state = f.protocol === 'tcp' && f.tcp ? ` ${f.tcp.state}` : '';
-    const bytes = f.counters ? ` packets=${f.counters.original.packets}+${f.counters.reply.packets} bytes=${f.counters.original.bytes}+${f.counters.reply.bytes}` : '';
-    console.log(`  ${f.protocol.padEnd(6)} ${String(f.timeout ?? '').padStart(6)}s${state} src=${o.src} dst=${o.dst}${ports} -> reply src=${r.src} dst=${r.dst}${bytes} [${f.status.names().join(' ')}]`);
+    const bytes = f.counters
+      ? ` packets=${f.counters.original.packets}+${f.counters.reply.packets} bytes=${f.counters.original.bytes}+${f.counters.reply.bytes}`
+      : '';
+    console.log(
+      `  ${f.protocol.padEnd(6)} ${
+        String(f.timeout ?? '').padStart(6)
+      }s${state} src=${o.src} dst=${o.dst}${ports} -> reply src=${r.src} dst=${r.dst}${bytes} [${
+        f.status.names().join(' ')
+      }]`,
+    );
   }
   console.log(`${await ct.count()} flow entries`);
   ct.close();

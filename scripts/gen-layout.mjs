@@ -24,7 +24,9 @@ function evaluate(text, where) {
 export function readLayouts(text = readFileSync(HEADER, 'utf8')) {
   const joined = text.replace(/\\\n/g, ' ');
   const defines = new Map();
-  for (const m of joined.matchAll(/^#define (\w+)(\(X\))?\s*(.*)$/gm)) defines.set(m[1], { list: Boolean(m[2]), body: m[3] });
+  for (const m of joined.matchAll(/^#define (\w+)(\(X\))?\s*(.*)$/gm)) {
+    defines.set(m[1], { list: Boolean(m[2]), body: m[3] });
+  }
   const layouts = defines.get('NFCT_LAYOUTS');
   if (!layouts) throw new Error('layouts.h: no NFCT_LAYOUTS list');
   const out = {};
@@ -33,7 +35,9 @@ export function readLayouts(text = readFileSync(HEADER, 'utf8')) {
     if (!def?.list) throw new Error(`layouts.h: ${type} names ${macro}, which is not an X-macro list`);
     const fields = {};
     const body = def.body.replace(/\/\*.*?\*\//g, '');
-    for (const [, name, value] of body.matchAll(/X\((\w+),\s*([^)]*)\)/g)) fields[name] = evaluate(value, `${macro}.${name}`);
+    for (const [, name, value] of body.matchAll(/X\((\w+),\s*([^)]*)\)/g)) {
+      fields[name] = evaluate(value, `${macro}.${name}`);
+    }
     out[type] = fields;
   }
   return out;
@@ -63,7 +67,9 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       // missing: out of date
     }
     if (current !== text) {
-      process.stderr.write('lib/core/layout.ts is out of date with native/layout/layouts.h: run node scripts/gen-layout.mjs\n');
+      process.stderr.write(
+        'lib/core/layout.ts is out of date with native/layout/layouts.h: run node scripts/gen-layout.mjs\n',
+      );
       process.exit(1);
     }
   } else {

@@ -15,7 +15,8 @@ import { join, relative, resolve } from 'node:path';
 import { scores } from './mutation-scores.mjs';
 
 const ROOT = resolve(new URL('..', import.meta.url).pathname);
-const [resultsFile = 'test/mutation/stryker-incremental.json', equivalentFile = 'test/mutation/equivalent.json'] = process.argv.slice(2);
+const [resultsFile = 'test/mutation/stryker-incremental.json', equivalentFile = 'test/mutation/equivalent.json'] =
+  process.argv.slice(2);
 const strict = process.env.NFCT_MUTATION_STRICT === '1';
 
 /** The files Stryker mutates (stryker.config.mjs: lib/**\/*.ts but the generated layout). */
@@ -37,7 +38,10 @@ const done = (line, failed) => {
 
 const lib = mutated();
 if (!existsSync(resolve(ROOT, resultsFile))) {
-  done(`mutation testing: not measured: no committed results (${resultsFile}; npm run test:mutation:refresh makes them, hours on two cores)`, strict);
+  done(
+    `mutation testing: not measured: no committed results (${resultsFile}; npm run test:mutation:refresh makes them, hours on two cores)`,
+    strict,
+  );
 }
 const results = JSON.parse(readFileSync(resolve(ROOT, resultsFile), 'utf8'));
 const files = Object.fromEntries(Object.entries(results.files ?? {}).map(([f, d]) => [rel(f), d]));
@@ -49,16 +53,27 @@ const testsChanged = Object.entries(results.testFiles ?? {})
   .filter(([f, d]) => f !== '' && d.source !== undefined && d.source !== now(f))
   .map(([f]) => f);
 
-const equivalent = existsSync(resolve(ROOT, equivalentFile)) ? JSON.parse(readFileSync(resolve(ROOT, equivalentFile), 'utf8')) : [];
+const equivalent = existsSync(resolve(ROOT, equivalentFile))
+  ? JSON.parse(readFileSync(resolve(ROOT, equivalentFile), 'utf8'))
+  : [];
 const { table } = scores({ files: current }, equivalent);
 const pct = (x) => (Number.isNaN(x) ? '-' : `${x.toFixed(1)}%`);
-console.log(`mutation scores from ${resultsFile}, over the ${Object.keys(current).length} files of lib/ whose results are current:`);
+console.log(
+  `mutation scores from ${resultsFile}, over the ${
+    Object.keys(current).length
+  } files of lib/ whose results are current:`,
+);
 for (const r of table) {
   const valid = r.killed + r.timeout + r.survived + r.noCoverage;
   if (valid === 0 && r.target === undefined) continue;
-  console.log(`  ${(r.name === 'all' ? 'lib/ overall' : r.name).padEnd(20)} ${pct(r.score).padStart(6)}${r.target === undefined ? '' : ` (target ${r.target}%)`}${r.ok ? '' : '  BELOW TARGET'}`);
+  console.log(
+    `  ${(r.name === 'all' ? 'lib/ overall' : r.name).padEnd(20)} ${pct(r.score).padStart(6)}${
+      r.target === undefined ? '' : ` (target ${r.target}%)`
+    }${r.ok ? '' : '  BELOW TARGET'}`,
+  );
 }
-const list = (what, xs) => xs.length > 0 && console.log(`${what} (${xs.length}): ${xs.slice(0, 12).join(', ')}${xs.length > 12 ? ', ...' : ''}`);
+const list = (what, xs) =>
+  xs.length > 0 && console.log(`${what} (${xs.length}): ${xs.slice(0, 12).join(', ')}${xs.length > 12 ? ', ...' : ''}`);
 list('changed since their results were made (not counted)', stale);
 list('never measured', never);
 list('test files changed since (kills may differ)', testsChanged);
@@ -67,7 +82,11 @@ const missed = table.filter((r) => !r.ok).map((r) => (r.name === 'all' ? 'lib/ o
 const fresh = stale.length === 0 && never.length === 0 && testsChanged.length === 0;
 const summary = [
   `mutation testing: results current for ${Object.keys(current).length} of ${lib.length} files of lib/`,
-  fresh ? 'tests unchanged' : `${stale.length + never.length} not current, ${testsChanged.length} test files changed (npm run test:mutation:refresh)`,
+  fresh
+    ? 'tests unchanged'
+    : `${
+      stale.length + never.length
+    } not current, ${testsChanged.length} test files changed (npm run test:mutation:refresh)`,
   missed.length > 0 ? `below target: ${missed.join(', ')}` : 'targets met on current results',
 ].join('; ');
 done(summary, missed.length > 0 || (strict && !fresh));

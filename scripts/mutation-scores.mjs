@@ -11,7 +11,8 @@
 // Ignored (static: run only while modules load) count in neither.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 
-const [reportFile = 'reports/mutation/mutation.json', equivalentFile = 'test/mutation/equivalent.json', out] = process.argv.slice(2);
+const [reportFile = 'reports/mutation/mutation.json', equivalentFile = 'test/mutation/equivalent.json', out] = process
+  .argv.slice(2);
 
 /** Folders (or files) with a target, and the rest shown for information. Most specific first. */
 export const GROUPS = [
@@ -34,10 +35,10 @@ export const OVERALL_TARGET = 70;
 export function originalOf(source, location) {
   const lines = source.split('\n');
   const { start, end } = location;
-  const text =
-    start.line === end.line
-      ? lines[start.line - 1].slice(start.column - 1, end.column - 1)
-      : [lines[start.line - 1].slice(start.column - 1), ...lines.slice(start.line, end.line - 1), lines[end.line - 1].slice(0, end.column - 1)].join('\n');
+  const text = start.line === end.line
+    ? lines[start.line - 1].slice(start.column - 1, end.column - 1)
+    : [lines[start.line - 1].slice(start.column - 1), ...lines.slice(start.line, end.line - 1),
+      lines[end.line - 1].slice(0, end.column - 1)].join('\n');
   return { original: text, line: lines[start.line - 1].trim() };
 }
 
@@ -46,20 +47,33 @@ const key = (e) => JSON.stringify([e.file, e.mutator, e.line, e.original, e.repl
 export function scores(report, equivalent) {
   const triaged = new Map(equivalent.map((e) => [key(e), e]));
   const used = new Set();
-  const rows = new Map([...GROUPS.map((g) => [g.name, { killed: 0, timeout: 0, survived: 0, noCoverage: 0, equivalent: 0, excluded: 0 }]), ['all', { killed: 0, timeout: 0, survived: 0, noCoverage: 0, equivalent: 0, excluded: 0 }]]);
+  const rows = new Map([
+    ...GROUPS.map((g) => [g.name, { killed: 0, timeout: 0, survived: 0, noCoverage: 0, equivalent: 0, excluded: 0 }]),
+    ['all', { killed: 0, timeout: 0, survived: 0, noCoverage: 0, equivalent: 0, excluded: 0 }],
+  ]);
   const untriaged = [];
   for (const [file, data] of Object.entries(report.files)) {
     const rel = file.replace(/^.*?(?=lib\/)/, '');
     const group = GROUPS.find((g) => g.match(rel));
     for (const m of data.mutants) {
-      const id = { file: rel, mutator: m.mutatorName, replacement: m.replacement, ...originalOf(data.source, m.location) };
+      const id = { file: rel, mutator: m.mutatorName, replacement: m.replacement,
+        ...originalOf(data.source, m.location) };
       let kind;
       switch (m.status) {
-        case 'Killed': kind = 'killed'; break;
-        case 'Timeout': kind = 'timeout'; break;
-        case 'Survived': kind = 'survived'; break;
-        case 'NoCoverage': kind = 'noCoverage'; break;
-        default: kind = 'excluded';
+        case 'Killed':
+          kind = 'killed';
+          break;
+        case 'Timeout':
+          kind = 'timeout';
+          break;
+        case 'Survived':
+          kind = 'survived';
+          break;
+        case 'NoCoverage':
+          kind = 'noCoverage';
+          break;
+        default:
+          kind = 'excluded';
       }
       if (kind === 'survived' || kind === 'noCoverage') {
         if (triaged.has(key(id))) {
@@ -88,7 +102,11 @@ function markdown({ table }) {
   const lines = [
     '| folder | score | target | killed | timeout | survived | no coverage | equivalent | not counted |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
-    ...table.map((r) => `| ${r.name === 'all' ? '**lib/ overall**' : r.name} | ${pct(r.score)}${r.ok ? '' : ' ✗'} | ${r.target === undefined ? '' : `${r.target}%`} | ${r.killed} | ${r.timeout} | ${r.survived} | ${r.noCoverage} | ${r.equivalent} | ${r.excluded} |`),
+    ...table.map((r) =>
+      `| ${r.name === 'all' ? '**lib/ overall**' : r.name} | ${pct(r.score)}${r.ok ? '' : ' ✗'} | ${
+        r.target === undefined ? '' : `${r.target}%`
+      } | ${r.killed} | ${r.timeout} | ${r.survived} | ${r.noCoverage} | ${r.equivalent} | ${r.excluded} |`
+    ),
   ];
   return `${lines.join('\n')}\n`;
 }
@@ -101,14 +119,30 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   process.stdout.write(md);
   if (out) writeFileSync(out, md);
   if (result.untriaged.length > 0) {
-    console.log(`\n${result.untriaged.length} surviving mutants in the folders with a target are neither killed nor listed in ${equivalentFile}:`);
-    for (const u of result.untriaged) console.log(`  ${u.at} ${u.status} ${u.mutator}: ${JSON.stringify(u.original)} -> ${JSON.stringify(u.replacement)}`);
+    console.log(
+      `\n${result.untriaged.length} surviving mutants in the folders with a target are neither killed nor listed in ${equivalentFile}:`,
+    );
+    for (const u of result.untriaged) {
+      console.log(
+        `  ${u.at} ${u.status} ${u.mutator}: ${JSON.stringify(u.original)} -> ${JSON.stringify(u.replacement)}`,
+      );
+    }
   }
   if (result.stale.length > 0) {
-    console.log(`\n${result.stale.length} entries of ${equivalentFile} match no surviving mutant (killed now, or the code changed): remove or update them`);
-    for (const s of result.stale) console.log(`  ${s.file} ${s.mutator}: ${JSON.stringify(s.original)} -> ${JSON.stringify(s.replacement)}`);
+    console.log(
+      `\n${result.stale.length} entries of ${equivalentFile} match no surviving mutant (killed now, or the code changed): remove or update them`,
+    );
+    for (const s of result.stale) {
+      console.log(`  ${s.file} ${s.mutator}: ${JSON.stringify(s.original)} -> ${JSON.stringify(s.replacement)}`);
+    }
   }
   const missed = result.table.filter((r) => !r.ok);
-  for (const r of missed) console.error(`mutation score of ${r.name === 'all' ? 'lib/ overall' : r.name}: ${r.score.toFixed(1)}%, below its target of ${r.target}%`);
+  for (const r of missed) {
+    console.error(
+      `mutation score of ${r.name === 'all' ? 'lib/ overall' : r.name}: ${
+        r.score.toFixed(1)
+      }%, below its target of ${r.target}%`,
+    );
+  }
   process.exit(missed.length > 0 ? 1 : 0);
 }

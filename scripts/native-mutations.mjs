@@ -19,15 +19,20 @@ const wanted = process.argv.slice(2);
 const mutants = wanted.length > 0 ? list.filter((m) => wanted.includes(m.id)) : list;
 
 const work = mkdtempSync(join(tmpdir(), 'nfct-native-mutants-'));
-const run = (cmd, args, opts = {}) => spawnSync('nice', ['-n', '19', cmd, ...args], { cwd: work, encoding: 'utf8', maxBuffer: 64 << 20, ...opts });
+const run = (cmd, args, opts = {}) =>
+  spawnSync('nice', ['-n', '19', cmd, ...args], { cwd: work, encoding: 'utf8', maxBuffer: 64 << 20, ...opts });
 const results = [];
 try {
-  const files = spawnSync('git', ['ls-files', '-z'], { cwd: ROOT, encoding: 'utf8' }).stdout.split('\0').filter(Boolean);
+  const files = spawnSync('git', ['ls-files', '-z'], { cwd: ROOT, encoding: 'utf8' }).stdout.split('\0').filter(
+    Boolean,
+  );
   for (const f of files) {
     mkdirSync(dirname(join(work, f)), { recursive: true });
     cpSync(join(ROOT, f), join(work, f), { preserveTimestamps: true });
   }
-  for (const d of ['build', 'dist']) cpSync(join(ROOT, d), join(work, d), { recursive: true, preserveTimestamps: true });
+  for (const d of ['build', 'dist']) {
+    cpSync(join(ROOT, d), join(work, d), { recursive: true, preserveTimestamps: true });
+  }
   symlinkSync(join(ROOT, 'node_modules'), join(work, 'node_modules'), 'dir');
 
   for (const m of mutants) {
@@ -42,25 +47,34 @@ try {
     try {
       const build = run('npx', ['--no-install', 'node-gyp', 'build', '-j', '2', '--loglevel=error']);
       if (build.status !== 0) {
-        results.push({ ...m, result: 'no build', detail: build.stderr.split('\n').filter((l) => l.includes('error')).slice(0, 3).join(' ') });
+        results.push({ ...m, result: 'no build',
+          detail: build.stderr.split('\n').filter((l) => l.includes('error')).slice(0, 3).join(' ') });
         continue;
       }
       const out = join(work, 'vitest-report.json');
       rmSync(out, { force: true });
-      const t = run('npx', ['--no-install', 'vitest', 'run', '--reporter=json', `--outputFile.json=${out}`, ...m.tests], { env: { ...process.env, CI: '1' } });
+      const t = run('npx', ['--no-install', 'vitest', 'run', '--reporter=json', `--outputFile.json=${out}`, ...m.tests],
+        { env: { ...process.env, CI: '1' } });
       let failed = [];
       try {
         const report = JSON.parse(readFileSync(out, 'utf8'));
-        failed = report.testResults.flatMap((f) => f.assertionResults.filter((a) => a.status === 'failed').map((a) => `${f.name.replace(`${work}/`, '')} > ${a.title}`));
+        failed = report.testResults.flatMap((f) =>
+          f.assertionResults.filter((a) => a.status === 'failed').map((a) =>
+            `${f.name.replace(`${work}/`, '')} > ${a.title}`
+          )
+        );
         if (failed.length === 0 && report.numFailedTestSuites > 0) failed = ['a test file failed to run'];
       } catch {
         // No report: say why (a crash of the test process is a catch too, but it must be seen).
-        const why = `${t.stdout}\n${t.stderr}`.split('\n').filter((l) => /Error|error:|FAIL|Abort|Segmentation|signal/.test(l)).slice(0, 2).map((l) => l.trim()).join(' / ');
+        const why = `${t.stdout}\n${t.stderr}`.split('\n').filter((l) =>
+          /Error|error:|FAIL|Abort|Segmentation|signal/.test(l)
+        ).slice(0, 2).map((l) => l.trim()).join(' / ');
         failed = t.status === 0 ? [] : [`vitest exited with ${t.status ?? t.signal}${why ? `: ${why}` : ''}`];
       }
       const detail = failed.slice(0, 3).join('; ') + (failed.length > 3 ? `; and ${failed.length - 3} more` : '');
       // A mutation listed as equivalent (with the reason) is expected to survive.
-      results.push({ ...m, result: failed.length > 0 ? 'caught' : m.equivalent ? 'equivalent' : 'survived', detail: failed.length > 0 ? detail : (m.equivalent ?? '') });
+      results.push({ ...m, result: failed.length > 0 ? 'caught' : m.equivalent ? 'equivalent' : 'survived',
+        detail: failed.length > 0 ? detail : (m.equivalent ?? '') });
     } finally {
       writeFileSync(file, original);
     }
@@ -79,5 +93,9 @@ writeFileSync(join(ROOT, 'reports/mutation/native.md'), `${md}\n`);
 console.log(md);
 const missed = results.filter((r) => r.result !== 'caught' && r.result !== 'equivalent');
 const equivalent = results.filter((r) => r.result === 'equivalent').length;
-console.log(`\n${results.length - missed.length - equivalent} of ${results.length} native mutations caught${equivalent ? `, ${equivalent} equivalent` : ''}`);
+console.log(
+  `\n${results.length - missed.length - equivalent} of ${results.length} native mutations caught${
+    equivalent ? `, ${equivalent} equivalent` : ''
+  }`,
+);
 process.exit(missed.length > 0 ? 1 : 0);

@@ -2,8 +2,8 @@
 // so `import { Conntrack } from '@x/nfct'` and `require('@x/nfct')` load the same code; and
 // dist/index.d.mts, its declarations, so that TypeScript under node16/nodenext resolution sees
 // an ES module (named exports and a default) where the import condition leads.
-import { createRequire } from 'node:module';
 import { writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 const dist = fileURLToPath(new URL('../dist/', import.meta.url));

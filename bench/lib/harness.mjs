@@ -8,7 +8,8 @@
 
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync,
+  writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,7 +28,8 @@ const CT_MAX = '/proc/sys/net/netfilter/nf_conntrack_max';
 // says so.
 export const UNSET_ENV = ['NODE_EXTRA_CA_CERTS'].filter((name) => process.env[name] !== undefined);
 for (const name of UNSET_ENV) delete process.env[name];
-const C_TOOLS = ['ct_fill', 'ct_rawwalk', 'ct_lnfct_parse', 'ct_flush', 'ct_churn', 'ct_events', 'runstat', 'udp_flood', 'nflog_recv'];
+const C_TOOLS = ['ct_fill', 'ct_rawwalk', 'ct_lnfct_parse', 'ct_flush', 'ct_churn', 'ct_events', 'runstat', 'udp_flood',
+  'nflog_recv'];
 
 /** Absolute path of a bench C tool (see bench/c/). */
 /**
@@ -56,7 +58,9 @@ export function log(...args) {
 /** A comma-separated option: its trimmed names, each one of `allowed` (else a RangeError). */
 export function listOption(text, allowed, what) {
   const names = text.split(',').map((s) => s.trim()).filter(Boolean);
-  for (const n of names) if (!allowed.includes(n)) throw new RangeError(`unknown ${what} '${n}' (${allowed.join(', ')})`);
+  for (const n of names) {
+    if (!allowed.includes(n)) throw new RangeError(`unknown ${what} '${n}' (${allowed.join(', ')})`);
+  }
   return names;
 }
 
@@ -73,13 +77,17 @@ export function checkRepeat(repeat) {
 }
 
 export function checkQuietMs(quietMs) {
-  if (!Number.isFinite(quietMs) || quietMs < 100 || quietMs > 10000) throw new RangeError('--quiet-ms must be in 100..10000');
+  if (!Number.isFinite(quietMs) || quietMs < 100 || quietMs > 10000) {
+    throw new RangeError('--quiet-ms must be in 100..10000');
+  }
 }
 
 /** Socket buffer sizes given as [flag, bytes] pairs: integers in 4096..2^30. */
 export function checkBuffers(pairs) {
   for (const [name, v] of pairs) {
-    if (!Number.isInteger(v) || v < 4096 || v > 2 ** 30) throw new RangeError(`${name} must be an integer in 4096..2^30`);
+    if (!Number.isInteger(v) || v < 4096 || v > 2 ** 30) {
+      throw new RangeError(`${name} must be an integer in 4096..2^30`);
+    }
   }
 }
 
@@ -483,7 +491,7 @@ export function startToFile(argv, { ns = null } = {}) {
       let lines = 0;
       for (let i = buf.indexOf(10); i !== -1; i = buf.indexOf(10, i + 1)) lines++;
       let marked = 0;
-      for (let i = buf.indexOf(marker); i !== -1; ) {
+      for (let i = buf.indexOf(marker); i !== -1;) {
         marked++;
         const end = buf.indexOf(10, i);
         if (end === -1) break;
@@ -555,7 +563,8 @@ export async function udpFlood(ns, n, opts = {}) {
   const r = await runChild(cmd, args);
   const kv = parseKeyValues(r.stdout);
   if (r.code !== 0) throw new Error(`udp_flood ${n} in ${ns} failed (exit ${r.code}): ${r.stderr.trim()}`);
-  return { sent: kv.sent, seconds: kv.seconds, rate: kv.rate, calls: kv.calls, errors: kv.errors, sentinel: kv.sentinel === 1 };
+  return { sent: kv.sent, seconds: kv.seconds, rate: kv.rate, calls: kv.calls, errors: kv.errors,
+    sentinel: kv.sentinel === 1 };
 }
 
 /**
@@ -577,7 +586,9 @@ export function nflogInstances(ns) {
     .split('\n')
     .map((l) => l.trim().split(/\s+/).map(Number))
     .filter((f) => f.length >= 6 && f.every(Number.isFinite))
-    .map(([group, portid, qlen, copyMode, copyRange, flushTimeout]) => ({ group, portid, qlen, copyMode, copyRange, flushTimeout }));
+    .map(([group, portid, qlen, copyMode, copyRange, flushTimeout]) => ({ group, portid, qlen, copyMode, copyRange,
+      flushTimeout })
+    );
 }
 
 /**
@@ -603,9 +614,10 @@ export function netlinkRmem(ns, protocol = 12) {
  * entry (10.255.0.1 port 1024 + k), `what` naming them in the error. Returns the number of
  * probes sent.
  */
-export async function probeUntilReady(ns, isReady, { intervalMs = 100, maxProbes = 100, pollMs = 10, probe, what = 'probe entries' } = {}) {
-  const send =
-    probe ??
+export async function probeUntilReady(ns, isReady,
+  { intervalMs = 100, maxProbes = 100, pollMs = 10, probe, what = 'probe entries' } = {})
+{
+  const send = probe ??
     (async (k) => {
       const [cmd, args] = nsArgv(ns, [tool('ct_churn'), '--probe', String(k)]);
       const r = await runChild(cmd, args);
@@ -691,10 +703,9 @@ export function mixFlows(n, { base = '10.0.0.1', seed = 1, timeout = 3600 } = {}
       src = ip(b + block);
     }
     const srcPort = 1024 + (i % 60000);
-    flows[i] =
-      i & 1
-        ? { protocol: 'tcp', src, dst, srcPort, dstPort: 80, timeout, state: 'ESTABLISHED' }
-        : { protocol: 'udp', src, dst, srcPort, dstPort: 53, timeout };
+    flows[i] = i & 1
+      ? { protocol: 'tcp', src, dst, srcPort, dstPort: 80, timeout, state: 'ESTABLISHED' }
+      : { protocol: 'udp', src, dst, srcPort, dstPort: 53, timeout };
   }
   return flows;
 }
@@ -728,7 +739,11 @@ export async function sampleRunners(ns, runners, repeat) {
     for (const runner of runners) {
       const s = await runner.run(ns);
       samples[runner.key].push(s);
-      log(`  [${rep}/${repeat}] ${runner.key}: ${fmtInt(s.entries)} entries, ${fmtFixed(s.seconds)} s, ${fmtInt(s.rssKb)} kB`);
+      log(
+        `  [${rep}/${repeat}] ${runner.key}: ${fmtInt(s.entries)} entries, ${fmtFixed(s.seconds)} s, ${
+          fmtInt(s.rssKb)
+        } kB`,
+      );
     }
   }
   return runners.map((runner) => {
@@ -835,7 +850,13 @@ export function writeResults(sectionTitle, markdown, notes = '') {
     `- kernel: ${m.kernel} (\`uname -r\`)`,
     `- cpu: ${m.cpu}, nproc ${m.nproc}`,
     `- node: ${m.node}`,
-    ...(m.unset.length ? [`- environment: ${m.unset.join(', ')} unset for the measured commands (node reads it as it starts; see bench/lib/harness.mjs)`] : []),
+    ...(m.unset.length
+      ? [
+        `- environment: ${
+          m.unset.join(', ')
+        } unset for the measured commands (node reads it as it starts; see bench/lib/harness.mjs)`,
+      ]
+      : []),
     '',
     markdown.trim(),
     ...(notes.trim() ? ['', notes.trim()] : []),

@@ -28,7 +28,11 @@ const OTHER = [
   'IPv6: ADDRCONF(NETDEV_CHANGE): veth1f2e: link becomes ready',
 ];
 const CHAINS = [
-  ['raw', 'PREROUTING', 2], ['mangle', 'PREROUTING', 1], ['nat', 'PREROUTING', 3], ['mangle', 'INPUT', 1], ['filter', 'INPUT', 4],
+  ['raw', 'PREROUTING', 2],
+  ['mangle', 'PREROUTING', 1],
+  ['nat', 'PREROUTING', 3],
+  ['mangle', 'INPUT', 1],
+  ['filter', 'INPUT', 4],
 ];
 
 const v4 = (r) => `10.${(r() * 256) | 0}.${(r() * 256) | 0}.${1 + ((r() * 254) | 0)}`;
@@ -41,8 +45,12 @@ function packetFields(r) {
   const six = r() < 0.15;
   const id = (r() * 65536) | 0;
   const ip = six
-    ? `SRC=${v6(r)} DST=${v6(r)} LEN=${60 + ((r() * 1400) | 0)} TC=0 HOPLIMIT=${32 + ((r() * 32) | 0)} FLOWLBL=${(r() * 1048576) | 0}`
-    : `SRC=${v4(r)} DST=${v4(r)} LEN=${40 + ((r() * 1400) | 0)} TOS=0x00 PREC=0x00 TTL=${32 + ((r() * 32) | 0)} ID=${id}${r() < 0.6 ? ' DF' : ''}`;
+    ? `SRC=${v6(r)} DST=${v6(r)} LEN=${60 + ((r() * 1400) | 0)} TC=0 HOPLIMIT=${32 + ((r() * 32) | 0)} FLOWLBL=${
+      (r() * 1048576) | 0
+    }`
+    : `SRC=${v4(r)} DST=${v4(r)} LEN=${40 + ((r() * 1400) | 0)} TOS=0x00 PREC=0x00 TTL=${
+      32 + ((r() * 32) | 0)
+    } ID=${id}${r() < 0.6 ? ' DF' : ''}`;
   const k = r();
   const sport = 1024 + ((r() * 60000) | 0);
   const dport = [22, 53, 80, 443, 8080, 3306, 5432][(r() * 7) | 0];
@@ -54,7 +62,9 @@ function packetFields(r) {
   if (six) return `${ip} PROTO=ICMPv6 TYPE=128 CODE=0 ID=${id} SEQ=${1 + ((r() * 100) | 0)}`;
   if (k < 0.97) return `${ip} PROTO=ICMP TYPE=8 CODE=0 ID=${id} SEQ=${1 + ((r() * 100) | 0)}`;
   // An ICMP error quoting the packet it answers.
-  return `${ip} PROTO=ICMP TYPE=3 CODE=3 [SRC=${v4(r)} DST=${v4(r)} LEN=${28 + ((r() * 100) | 0)} TOS=0x00 PREC=0x00 TTL=64 ID=${id} PROTO=UDP SPT=${sport} DPT=${dport} LEN=${8 + ((r() * 100) | 0)} ]`;
+  return `${ip} PROTO=ICMP TYPE=3 CODE=3 [SRC=${v4(r)} DST=${v4(r)} LEN=${
+    28 + ((r() * 100) | 0)
+  } TOS=0x00 PREC=0x00 TTL=64 ID=${id} PROTO=UDP SPT=${sport} DPT=${dport} LEN=${8 + ((r() * 100) | 0)} ]`;
 }
 
 /**
@@ -70,7 +80,9 @@ export function writeKernLog(path, lines, { seed = 1, host = 'fw1', prefix = '[U
   let up = 4000;
   const head = () => {
     const d = new Date(t * 1000);
-    const stamp = `${MONTHS[d.getUTCMonth()]} ${String(d.getUTCDate()).padStart(2, ' ')} ${String(d.getUTCHours()).padStart(2, '0')}:${String(d.getUTCMinutes()).padStart(2, '0')}:${String(d.getUTCSeconds()).padStart(2, '0')}`;
+    const stamp = `${MONTHS[d.getUTCMonth()]} ${String(d.getUTCDate()).padStart(2, ' ')} ${
+      String(d.getUTCHours()).padStart(2, '0')
+    }:${String(d.getUTCMinutes()).padStart(2, '0')}:${String(d.getUTCSeconds()).padStart(2, '0')}`;
     return `${stamp} ${host} kernel: [${up.toFixed(6).padStart(12, ' ')}] `;
   };
   const push = (text) => {
@@ -87,7 +99,11 @@ export function writeKernLog(path, lines, { seed = 1, host = 'fw1', prefix = '[U
     const k = r();
     if (k < 0.636) {
       const inbound = r() < 0.8;
-      push(`${prefix}IN=${inbound ? 'eth0' : ''} OUT=${inbound ? '' : 'eth0'} ${inbound ? `MAC=${mac(r)}:${mac(r)}:08:00 ` : ''}${packetFields(r)} `);
+      push(
+        `${prefix}IN=${inbound ? 'eth0' : ''} OUT=${inbound ? '' : 'eth0'} ${
+          inbound ? `MAC=${mac(r)}:${mac(r)}:08:00 ` : ''
+        }${packetFields(r)} `,
+      );
       counts.log++;
     } else if (k < 0.745) {
       const hops = 2 + ((r() * 4) | 0);

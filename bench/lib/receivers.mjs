@@ -58,7 +58,9 @@ export function workerReceiver({ argv, pause = false, name, what, maxSeconds, ex
           try {
             j = JSON.parse(line);
           } catch {
-            throw new Error(`${name} printed no JSON (exit ${r.code}): ${JSON.stringify(r.stdout.slice(-200))} ${r.stderr.trim()}`);
+            throw new Error(
+              `${name} printed no JSON (exit ${r.code}): ${JSON.stringify(r.stdout.slice(-200))} ${r.stderr.trim()}`,
+            );
           }
           if (r.code !== 0) throw new Error(`${name} exited with ${r.code}: ${r.stderr.trim()}`);
           return processResult(r, {
@@ -171,7 +173,8 @@ export function noReceiver({ noProbe = false, noSentinel = false } = {}) {
         beforeLoad() {},
         afterLoad() {},
         async finish() {
-          return { received: NaN, overruns: NaN, sentinel: false, span: NaN, drainSeconds: NaN, cpuSeconds: NaN, rssKb: NaN };
+          return { received: NaN, overruns: NaN, sentinel: false, span: NaN, drainSeconds: NaN, cpuSeconds: NaN,
+            rssKb: NaN };
         },
       };
     },
@@ -236,8 +239,8 @@ export async function finishAfter(rx, end) {
   const lag = Number.isFinite(res.lastPerf)
     ? (res.lastPerf - end.perf) / 1000
     : Number.isFinite(res.lastEpochMs)
-      ? (res.lastEpochMs - end.epoch) / 1000
-      : NaN;
+    ? (res.lastEpochMs - end.epoch) / 1000
+    : NaN;
   return { res, lag };
 }
 
@@ -273,7 +276,11 @@ export function summarizeRuns(runs) {
 export function receiverCases(loads, name, receivers, receiverDefs, drainers, drainDefs) {
   const cases = [];
   for (const load of loads) {
-    for (const r of receivers) if (r !== 'none' || load === loads[0]) cases.push({ kind: 'receive', [name]: load, key: r, def: receiverDefs[r] });
+    for (const r of receivers) {
+      if (r !== 'none' || load === loads[0]) {
+        cases.push({ kind: 'receive', [name]: load, key: r, def: receiverDefs[r] });
+      }
+    }
   }
   for (const d of drainers) cases.push({ kind: 'drain', [name]: loads[0], key: d, def: drainDefs[d] });
   return cases;
@@ -326,7 +333,9 @@ export function drainCells(s, cDrain, isC) {
  * reference figures, then the receive and drain tables under their titles, then `more` (more
  * markdown lines), with `notes`; the exit status is 1 when there are `problems`.
  */
-export function writeReport({ section, targets, refs, receiveTitle, receiveRows, drainTitle, drainRows, more = [], notes, problems }) {
+export function writeReport(
+  { section, targets, refs, receiveTitle, receiveRows, drainTitle, drainRows, more = [], notes, problems },
+) {
   const markdown = [
     '### Against the targets',
     '',

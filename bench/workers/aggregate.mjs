@@ -22,4 +22,8 @@ const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
 ct.close();
 const hwm = /^VmHWM:\s+(\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'));
 const top = r.groups.map((g) => [g.key[key], g.count]);
-process.stdout.write(`${JSON.stringify({ entries: r.total.count, groups: r.groupCount, seconds, rssKb: hwm ? Number(hwm[1]) : 0, top })}\n`);
+process.stdout.write(
+  `${
+    JSON.stringify({ entries: r.total.count, groups: r.groupCount, seconds, rssKb: hwm ? Number(hwm[1]) : 0, top })
+  }\n`,
+);

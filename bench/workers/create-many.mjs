@@ -37,15 +37,17 @@ ct.close();
 
 const hwm = /^VmHWM:\s+(\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'));
 process.stdout.write(
-  `${JSON.stringify({
-    flows: flows.length,
-    created: result.created,
-    existed: result.existed,
-    failed: result.failed.length,
-    count,
-    firstError: result.failed[0] ? String(result.failed[0].error.message) : undefined,
-    seconds,
-    buildSeconds,
-    rssKb: hwm ? Number(hwm[1]) : 0,
-  })}\n`,
+  `${
+    JSON.stringify({
+      flows: flows.length,
+      created: result.created,
+      existed: result.existed,
+      failed: result.failed.length,
+      count,
+      firstError: result.failed[0] ? String(result.failed[0].error.message) : undefined,
+      seconds,
+      buildSeconds,
+      rssKb: hwm ? Number(hwm[1]) : 0,
+    })
+  }\n`,
 );

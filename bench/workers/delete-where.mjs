@@ -15,7 +15,7 @@ import { Conntrack } from '../../dist/index.mjs';
 
 const [ns, filterJson, optionsJson] = process.argv.slice(2);
 if (!ns || !filterJson) {
-  process.stderr.write("usage: node bench/workers/delete-where.mjs NSNAME FILTER_JSON [OPTIONS_JSON]\n");
+  process.stderr.write('usage: node bench/workers/delete-where.mjs NSNAME FILTER_JSON [OPTIONS_JSON]\n');
   process.exit(2);
 }
 const filter = JSON.parse(filterJson);
@@ -31,11 +31,13 @@ ct.close();
 
 const hwm = /^VmHWM:\s+(\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'));
 process.stdout.write(
-  `${JSON.stringify({
-    deleted,
-    remaining,
-    seconds: Number(t1 - t0) / 1e9,
-    openSeconds: Number(t0 - tOpen) / 1e9,
-    rssKb: hwm ? Number(hwm[1]) : 0,
-  })}\n`,
+  `${
+    JSON.stringify({
+      deleted,
+      remaining,
+      seconds: Number(t1 - t0) / 1e9,
+      openSeconds: Number(t0 - tOpen) / 1e9,
+      rssKb: hwm ? Number(hwm[1]) : 0,
+    })
+  }\n`,
 );

@@ -27,7 +27,7 @@ if (optionsJson === '--ts-parser') {
   let lines = 0;
   let packets = 0;
   let dptSum = 0;
-  for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0; ) {
+  for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0;) {
     const text = carry + buf.toString('latin1', 0, n);
     let at = 0;
     for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', at)) {
@@ -43,7 +43,8 @@ if (optionsJson === '--ts-parser') {
     carry = text.slice(at);
   }
   closeSync(fd);
-  printResult({ lines, packets, dptSum, seconds: Number(process.hrtime.bigint() - t0) / 1e9, rssKb: statusKb('VmHWM') });
+  printResult({ lines, packets, dptSum, seconds: Number(process.hrtime.bigint() - t0) / 1e9,
+    rssKb: statusKb('VmHWM') });
   process.exit(0);
 }
 const stream = KernelLog.file(file, optionsJson ? JSON.parse(optionsJson) : {});
@@ -61,4 +62,5 @@ for await (const item of stream) {
   }
 }
 const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-printResult({ lines: stream.stats.received, packets, traces, hops, dptSum, seconds, stats: { ...stream.stats }, rssKb: statusKb('VmHWM') });
+printResult({ lines: stream.stats.received, packets, traces, hops, dptSum, seconds, stats: { ...stream.stats },
+  rssKb: statusKb('VmHWM') });

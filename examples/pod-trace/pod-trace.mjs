@@ -22,7 +22,9 @@ const { values: opts } = parseArgs({
 });
 const USAGE = 'usage: pod-trace --netns NS [--protocol tcp|udp|icmp] [--port N] [--seconds N]\n';
 const { protocol } = opts;
-if (opts.help || !opts.netns || (protocol !== 'tcp' && protocol !== 'udp' && protocol !== 'icmp') || (protocol === 'icmp' && opts.port)) {
+if (opts.help || !opts.netns || (protocol !== 'tcp' && protocol !== 'udp' && protocol !== 'icmp') ||
+  (protocol === 'icmp' && opts.port))
+{
   // Written before exiting (a pipe's write is asynchronous).
   process.stdout.write(USAGE, () => process.exit(opts.help ? 0 : 2));
   await new Promise(() => {});

@@ -66,7 +66,8 @@ function load(): Cli {
     });
   }
   const module = { exports: {} as Cli };
-  (script.runInThisContext() as (...a: unknown[]) => void).call(module.exports, module.exports, createRequire(file), module, file, __dirname);
+  (script.runInThisContext() as (...a: unknown[]) => void).call(module.exports, module.exports, createRequire(file),
+    module, file, __dirname);
   return module.exports;
 }
 

@@ -45,7 +45,8 @@ Prometheus: nfct exporter --help
 Exit status: 0 done, 1 an operation failed, 2 a bad parameter.
 `;
 
-export const LOG_HELP = `Usage: nfct log --group N [--prefix-only] [--json] [--netns NAME|PATH | --pid PID | --all-netns]
+export const LOG_HELP =
+  `Usage: nfct log --group N [--prefix-only] [--json] [--netns NAME|PATH | --pid PID | --all-netns]
 
 Subscribes to NFLOG group N (as iptables -j NFLOG --nflog-group N, or nft log group N) and
 prints each packet as the kernel's LOG target would log it, after its time:
@@ -62,7 +63,8 @@ The lines existing -j LOG and nft log rules (without group) write to the kernel 
   nfct log --kmsg [--follow] | --file PATH [--follow]    (nfct log --kmsg --help)
 `;
 
-export const KERNEL_LOG_HELP = `Usage: nfct log --kmsg [--follow [--from-start]] [filters] [--json | --prefix-only] [--lines]
+export const KERNEL_LOG_HELP =
+  `Usage: nfct log --kmsg [--follow [--from-start]] [filters] [--json | --prefix-only] [--lines]
        nfct log --file PATH|- [--follow] [--from-end] [filters] [--json | --prefix-only] [--lines]
 
 Reads the lines the LOG target (iptables -j LOG, nft log without group) writes to the kernel
@@ -105,7 +107,8 @@ Legacy TRACE lines the syslog logger writes to the kernel log: nfct trace --kmsg
 (nfct trace --kmsg --help).
 `;
 
-export const KERNEL_TRACE_HELP = `Usage: nfct trace --kmsg [--follow [--from-start]] [filters] [--json] [--netns NAME|PATH | --pid PID] [--no-rules]
+export const KERNEL_TRACE_HELP =
+  `Usage: nfct trace --kmsg [--follow [--from-start]] [filters] [--json] [--netns NAME|PATH | --pid PID] [--no-rules]
        nfct trace --file PATH|- [--follow] [--from-end] [filters] [--json] [--netns NAME|PATH | --pid PID]
 
 Reads legacy iptables TRACE lines (-j TRACE with the nf_log backend nf_log_ipv4/nf_log_ipv6)
@@ -120,7 +123,8 @@ Filters: -p PROTO   -s ADDR[/P]   -d ADDR[/P]   --sport N   --dport N   --port N
 A packet's trace ends when no hop of it came for 250 ms.
 `;
 
-export const EXPORTER_HELP = `Usage: nfct exporter [--listen [HOST]:PORT] [--web-config FILE] [--events] [--nflog-group N]... [options]
+export const EXPORTER_HELP =
+  `Usage: nfct exporter [--listen [HOST]:PORT] [--web-config FILE] [--events] [--nflog-group N]... [options]
 
 Serves /metrics in the Prometheus text format: for every network namespace of the node, the
 conntrack entries, the table limit and the per-CPU statistics (as conntrack -S), read over

@@ -3,11 +3,11 @@
 // everything else is a conntrack command line, read with conntrack's rules (parse.ts) and run
 // by one module per command (commands/), all writing through one batching writer (output.ts).
 import { Conntrack } from '../conntrack/handle.js';
-import type { NetnsOption } from '../core/netns.js';
 import { NfctError } from '../core/errors.js';
 import { NativeLoadError } from '../core/load-error.js';
-import { type Context, makeContext, withWriter } from './context.js';
+import type { NetnsOption } from '../core/netns.js';
 import type { Command } from './commands/all-netns.js';
+import { type Context, makeContext, withWriter } from './context.js';
 import { BANNER, CliExit, errnoText, namespaceFailure, TRY_HELP } from './messages.js';
 import { netnsJsonOf, withNetns } from './ndjson.js';
 import { StdoutClosed } from './output.js';
@@ -50,7 +50,9 @@ async function commandOf(r: CtRequest): Promise<Command> {
   const c = r.command;
   if (c === 'list' || c === 'get') return (await import('./commands/list.js'))[c];
   if (c === 'create' || c === 'add') return (await import('./commands/create.js')).create;
-  if (c === 'delete' || c === 'update') return (await import('./commands/modify.js'))[c === 'delete' ? 'remove' : 'update'];
+  if (c === 'delete' || c === 'update') {
+    return (await import('./commands/modify.js'))[c === 'delete' ? 'remove' : 'update'];
+  }
   if (c === 'event') return (await import('./commands/events.js')).events;
   if (c === 'exp-event') return (await import('./commands/events.js')).expectEvents;
   // flush, count and stats of either table (exp-flush: the expectation table's)
@@ -83,7 +85,10 @@ export async function runRequest(r: CtRequest, ctx: Context): Promise<number> {
   }
   // NDJSON lines of a namespace named on the command line end with its netns object.
   const where = ns;
-  return withConntrack(where, async (ct) => command(ct, r, r.json && where !== undefined ? withWriter(ctx, ctx.out.marked(withNetns(await netnsJsonOf(where)))) : ctx));
+  return withConntrack(where,
+    async (ct) =>
+      command(ct, r,
+        r.json && where !== undefined ? withWriter(ctx, ctx.out.marked(withNetns(await netnsJsonOf(where)))) : ctx));
 }
 
 /** nfct's own commands: their messages start `nfct NAME: `, not with conntrack's signature. */

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 function version(): string {
   for (const up of ['..', '../..']) {
     try {
-      const pkg = JSON.parse(readFileSync(join(__dirname, up, 'package.json'), 'utf8')) as { name?: string; version?: string };
+      const pkg = JSON.parse(readFileSync(join(__dirname, up, 'package.json'), 'utf8')) as { name?: string;
+        version?: string };
       if (pkg.name === '@x/nfct' && pkg.version) return pkg.version;
     } catch {
       // try the next folder up
@@ -47,7 +48,9 @@ export function namespaceFailure(e: { code: string; syscall: string; detail: str
     if (pid) return `no process ${pid} (no ${path})`;
     return `no network namespace file ${path}`;
   }
-  if (e.code === 'EINVAL' && e.detail.endsWith('not a namespace file')) return `${path} is not a network namespace file (ip netns list, /proc/PID/ns/net)`;
+  if (e.code === 'EINVAL' && e.detail.endsWith('not a namespace file')) {
+    return `${path} is not a network namespace file (ip netns list, /proc/PID/ns/net)`;
+  }
   return undefined;
 }
 
@@ -57,19 +60,44 @@ export function operationFailed(errno: number, command: string): never {
 }
 
 const STRERROR: Record<number, string> = {
-  1: 'Operation not permitted', 2: 'No such file or directory', 3: 'No such process',
-  4: 'Interrupted system call', 5: 'Input/output error', 6: 'No such device or address',
-  7: 'Argument list too long', 9: 'Bad file descriptor', 11: 'Resource temporarily unavailable',
-  12: 'Cannot allocate memory', 13: 'Permission denied', 14: 'Bad address',
-  16: 'Device or resource busy', 17: 'File exists', 19: 'No such device', 22: 'Invalid argument',
-  24: 'Too many open files', 28: 'No space left on device', 34: 'Numerical result out of range',
-  61: 'No data available', 62: 'Timer expired', 71: 'Protocol error', 74: 'Bad message',
-  75: 'Value too large for defined data type', 90: 'Message too long', 92: 'Protocol not available',
-  93: 'Protocol not supported', 95: 'Operation not supported',
-  97: 'Address family not supported by protocol', 98: 'Address already in use',
-  99: 'Cannot assign requested address', 100: 'Network is down', 101: 'Network is unreachable',
-  105: 'No buffer space available', 110: 'Connection timed out', 111: 'Connection refused',
-  113: 'No route to host', 524: 'Unknown error 524',
+  1: 'Operation not permitted',
+  2: 'No such file or directory',
+  3: 'No such process',
+  4: 'Interrupted system call',
+  5: 'Input/output error',
+  6: 'No such device or address',
+  7: 'Argument list too long',
+  9: 'Bad file descriptor',
+  11: 'Resource temporarily unavailable',
+  12: 'Cannot allocate memory',
+  13: 'Permission denied',
+  14: 'Bad address',
+  16: 'Device or resource busy',
+  17: 'File exists',
+  19: 'No such device',
+  22: 'Invalid argument',
+  24: 'Too many open files',
+  28: 'No space left on device',
+  34: 'Numerical result out of range',
+  61: 'No data available',
+  62: 'Timer expired',
+  71: 'Protocol error',
+  74: 'Bad message',
+  75: 'Value too large for defined data type',
+  90: 'Message too long',
+  92: 'Protocol not available',
+  93: 'Protocol not supported',
+  95: 'Operation not supported',
+  97: 'Address family not supported by protocol',
+  98: 'Address already in use',
+  99: 'Cannot assign requested address',
+  100: 'Network is down',
+  101: 'Network is unreachable',
+  105: 'No buffer space available',
+  110: 'Connection timed out',
+  111: 'Connection refused',
+  113: 'No route to host',
+  524: 'Unknown error 524',
 };
 
 /** conntrack's wording of a kernel error for a command (its own table, then strerror). */

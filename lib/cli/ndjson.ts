@@ -15,10 +15,10 @@ import { NfctError } from '../core/errors.js';
 import { jsonSafe } from '../core/json.js';
 import { listNamespaces, namespaceLabel, type NetworkNamespace } from '../core/netns-discovery.js';
 import { type NetnsOption, netnsPath } from '../core/netns.js';
+import type { KernelLogLine, KernelLogLoss, KernelLogPacket } from '../kmsg/types.js';
+import type { NflogPacketEvent } from '../nflog/handle.js';
 import { decodePacket } from '../packet/decode.js';
 import type { DecodedPacket } from '../packet/types.js';
-import type { NflogPacketEvent } from '../nflog/handle.js';
-import type { KernelLogLine, KernelLogLoss, KernelLogPacket } from '../kmsg/types.js';
 import type { TracePacket } from '../trace/types.js';
 
 /** Where a line's `time` came from (`log`: the time a log file gives the line). */
@@ -64,7 +64,9 @@ export function entryLine(f: Flow): string {
 /** -E: an event; `time` the kernel's where it sent one (nf_conntrack_timestamp=1). */
 export function eventLine(ev: FlowEvent): string {
   const head = lineHead(ev.type, isoOfNs(ev.timestamp), ev.flow.eventTime !== undefined ? 'kernel' : 'received');
-  return `${head},"timestamp":"${ev.timestamp}"${ev.portid !== undefined ? `,"portid":${ev.portid}` : ''},"flow":${flowJson(ev.flow)}}`;
+  return `${head},"timestamp":"${ev.timestamp}"${ev.portid !== undefined ? `,"portid":${ev.portid}` : ''},"flow":${
+    flowJson(ev.flow)
+  }}`;
 }
 
 /** -L expect, -G expect: an expectation as read. */
@@ -81,7 +83,9 @@ export function expectationEventLine(ev: ExpectationEvent): string {
 export function netnsJson(ns: NetworkNamespace, label = namespaceLabel(ns)): Record<string, unknown> {
   const o: Record<string, unknown> = { label, inode: ns.inode, names: ns.names, path: ns.path };
   if (ns.podUid) o.podUid = ns.podUid;
-  if (ns.pod) o.pod = { namespace: ns.pod.namespace, name: ns.pod.name, uid: ns.pod.uid, containers: ns.pod.containers };
+  if (ns.pod) {
+    o.pod = { namespace: ns.pod.namespace, name: ns.pod.name, uid: ns.pod.uid, containers: ns.pod.containers };
+  }
   if (ns.containerIds.length > 0) o.containerIds = ns.containerIds;
   return o;
 }
@@ -172,7 +176,9 @@ export function packetLine(p: NflogPacketEvent): string {
 
 /** A kernel log item's JSON fields (what its toJSON gives) without `type` and `time`. */
 function kernelLogFields(item: KernelLogPacket | KernelLogLine | KernelLogLoss): Record<string, unknown> {
-  const { type: _type, time: _time, ...fields } = (typeof (item as { toJSON?: unknown }).toJSON === 'function' ? (item as unknown as { toJSON(): Record<string, unknown> }).toJSON() : jsonSafe(item)) as Record<string, unknown>;
+  const { type: _type, time: _time, ...fields } = (typeof (item as { toJSON?: unknown }).toJSON === 'function'
+    ? (item as unknown as { toJSON(): Record<string, unknown> }).toJSON()
+    : jsonSafe(item)) as Record<string, unknown>;
   return fields;
 }
 
@@ -183,7 +189,8 @@ function kernelLogFields(item: KernelLogPacket | KernelLogLine | KernelLogLoss):
 export function kernelLogLine(item: KernelLogPacket | KernelLogLine | KernelLogLoss): string {
   const ts = item.timestamp;
   const source: TimeSource = ts === undefined ? 'received' : item.source === 'file' ? 'log' : 'kernel';
-  return withHead(lineHead(item.type, ts === undefined ? receivedNow() : isoOfNs(ts), source), JSON.stringify(kernelLogFields(item)));
+  return withHead(lineHead(item.type, ts === undefined ? receivedNow() : isoOfNs(ts), source),
+    JSON.stringify(kernelLogFields(item)));
 }
 
 /** A trace id as the text output prints it. */
@@ -197,7 +204,7 @@ export function traceId(id: number): string {
  * naming its rule by index.
  */
 export function traceLine(p: TracePacket): string {
-  const rules: Array<Record<string, unknown>> = [];
+  const rules: Record<string, unknown>[] = [];
   const index = new Map<string, number>();
   const first = p.packet ? JSON.stringify(packetJson(p.packet)) : undefined;
   let seen = first;
@@ -247,7 +254,13 @@ export function traceLine(p: TracePacket): string {
   if (p.verdict !== undefined) body.verdict = p.verdict;
   body.dropped = p.dropped;
   // The kernel log's lines have a time of their own; trace events have none.
-  const source: TimeSource = t === undefined ? 'received' : p.source === 'file' ? 'log' : p.source === 'kmsg' ? 'kernel' : 'received';
+  const source: TimeSource = t === undefined
+    ? 'received'
+    : p.source === 'file'
+    ? 'log'
+    : p.source === 'kmsg'
+    ? 'kernel'
+    : 'received';
   return line('trace', t !== undefined ? isoOfNs(t) : receivedNow(), source, body);
 }
 

@@ -3,10 +3,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 
 import type { CpuStats } from '../conntrack/types.js';
+import { addon } from '../core/native.js';
 import { listNamespaces, namespaceLabel, type NetworkNamespace, ownNamespaceLabel } from '../core/netns-discovery.js';
 import { findPodNamespace } from '../k8s/node.js';
-import { addon } from '../core/native.js';
-
 
 /** A namespace to look at: a label for people and the path that opens it (null: our own). */
 export interface Target {
@@ -18,7 +17,9 @@ export interface Target {
  * The namespaces of `--netns NAME`, `--pid PID`, `--all-netns` (every network namespace of the
  * node, as listNamespaces() finds them, labelled as the rest of nfct labels them), or our own.
  */
-export async function resolveTargets(o: { netns?: string; pid?: number; pod?: string; podLogDir?: string; allNetns?: boolean }): Promise<Target[]> {
+export async function resolveTargets(
+  o: { netns?: string; pid?: number; pod?: string; podLogDir?: string; allNetns?: boolean },
+): Promise<Target[]> {
   if (o.allNetns) {
     const all = await listNamespaces({ podLogDir: o.podLogDir });
     // The host's first, then the rest by label.
@@ -28,7 +29,9 @@ export async function resolveTargets(o: { netns?: string; pid?: number; pod?: st
       .sort((a, b) => rank(a.ns) - rank(b.ns) || a.label.localeCompare(b.label) || a.ns.inode - b.ns.inode)
       .map(({ ns, label }) => ({ label, path: ns.current ? null : ns.path }));
   }
-  if (o.netns !== undefined) return [{ label: o.netns, path: o.netns.startsWith('/') ? o.netns : `/run/netns/${o.netns}` }];
+  if (o.netns !== undefined) {
+    return [{ label: o.netns, path: o.netns.startsWith('/') ? o.netns : `/run/netns/${o.netns}` }];
+  }
   if (o.pid !== undefined) return [{ label: `pid:${o.pid}`, path: `/proc/${o.pid}/ns/net` }];
   if (o.pod !== undefined) {
     const ns = await findPodNamespace(o.pod, { podLogDir: o.podLogDir });
@@ -51,7 +54,6 @@ export const SYSCTLS = [
 
 /** Netfilter sysctls of a namespace, by name (`nf_log/2` for the nf_log backend of family 2). */
 export type Sysctls = Record<string, string>;
-
 
 /** The files of the sysctls commands look at. */
 export function sysctlPaths(): string[] {
@@ -82,7 +84,7 @@ export async function readSysctls(path: string | null): Promise<Sysctls> {
 }
 
 /** The sysctls of the files sysctlPaths() named, from their texts (null: not there). */
-export function sysctlsOf(files: readonly string[], texts: ReadonlyArray<string | null | undefined>): Sysctls {
+export function sysctlsOf(files: readonly string[], texts: readonly (string | null | undefined)[]): Sysctls {
   const out: Sysctls = {};
   files.forEach((f, i) => {
     const t = texts[i];
@@ -118,9 +120,11 @@ export function sumStats(rows: readonly CpuStats[]): Record<WatchedStat, number>
 }
 
 /** Per-CPU increases between two samples, keeping only CPUs where something rose. */
-export function risingPerCpu(before: readonly CpuStats[], after: readonly CpuStats[]): Array<{ cpu: number } & Record<WatchedStat, number>> {
+export function risingPerCpu(before: readonly CpuStats[],
+  after: readonly CpuStats[]): ({ cpu: number } & Record<WatchedStat, number>)[]
+{
   const prev = new Map(before.map((r) => [r.cpu, r]));
-  const out: Array<{ cpu: number } & Record<WatchedStat, number>> = [];
+  const out: ({ cpu: number } & Record<WatchedStat, number>)[] = [];
   for (const r of after) {
     const p = prev.get(r.cpu);
     const d = { cpu: r.cpu, drop: 0, early_drop: 0, insert_failed: 0, clash_resolve: 0, chaintoolong: 0 };

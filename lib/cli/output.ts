@@ -7,8 +7,8 @@
 // not read.
 import * as fs from 'node:fs';
 
-import * as fmt from '../conntrack/text.js';
 import type { LineFormat } from '../conntrack/line-format.js';
+import * as fmt from '../conntrack/text.js';
 import type { Flow } from '../conntrack/types.js';
 import { entryLine } from './ndjson.js';
 import type { CtRequest } from './parse.js';
@@ -52,7 +52,9 @@ export class Output {
     private readonly sink: Sink = process.stdout,
     private readonly stop?: AbortSignal,
   ) {
-    if (!('fd' in sink && typeof sink.fd === 'number' && !('write' in sink))) (sink as NodeJS.WritableStream).on('error', this.onError);
+    if (!('fd' in sink && typeof sink.fd === 'number' && !('write' in sink))) {
+      (sink as NodeJS.WritableStream).on('error', this.onError);
+    }
   }
 
   /** A write is still waiting for the reader. */
@@ -73,7 +75,7 @@ export class Output {
   }
 
   private get stream(): NodeJS.WritableStream | undefined {
-    return 'write' in this.sink ? (this.sink as NodeJS.WritableStream) : undefined;
+    return 'write' in this.sink ? (this.sink) : undefined;
   }
 
   /** Stops listening to the stream (the writer is done). */
@@ -163,7 +165,8 @@ export class Output {
               if (err.code === 'EAGAIN') return void setTimeout(() => write(offset), 5);
               // EPIPE ends the command; another error loses the rest of this batch only.
               if (err.code === 'EPIPE') this.closed = true;
-              return resolve();
+              resolve();
+              return;
             }
             if (offset + n < data.length) write(offset + n);
             else resolve();
@@ -256,7 +259,7 @@ export class Output {
     if (stream) stream.write(Buffer.from(data));
     else {
       try {
-        for (let at = 0; at < data.length; ) at += fs.writeSync((this.sink as { fd: number }).fd, data, at);
+        for (let at = 0; at < data.length;) at += fs.writeSync((this.sink as { fd: number }).fd, data, at);
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'EPIPE') this.closed = true;
       }
@@ -304,10 +307,12 @@ export class Output {
 }
 
 /** What a command writes with: the Output itself, or a marked view of it. */
-export type Writer = Pick<Output, 'line' | 'raw' | 'bytes' | 'flush' | 'drain' | 'schedule' | 'ready' | 'flushSync' | 'close' | 'pending' | 'discarded' | 'broken' | 'marked'>;
+export type Writer = Pick<Output,
+  'line' | 'raw' | 'bytes' | 'flush' | 'drain' | 'schedule' | 'ready' | 'flushSync' | 'close' | 'pending' | 'discarded'
+    | 'broken' | 'marked'>;
 
 /** How the conntrack command prints one flow, for each -o mode (and --json). */
-export type FlowPrinter = {
+export interface FlowPrinter {
   /** Adds the flow's line(s) to the batch. */
   flow(out: Writer, flow: Flow): void;
   /** After the last flow (closes an XML document that was opened). */
@@ -318,7 +323,7 @@ export type FlowPrinter = {
    * save, xml, labels or ktimestamp.
    */
   native?: LineFormat;
-};
+}
 
 export function flowPrinter(r: CtRequest, kind: 'list' | 'delete' | 'update' | 'get'): FlowPrinter {
   if (r.json) {

@@ -3,18 +3,18 @@
 // the refusals, in the order conntrack makes them. The result describes what to do; the
 // command modules do it.
 import { Scanner } from './getopt.js';
-import {
-  BASE_LONGS, bit, type CommandName, DCCP_STATE_NAMES, EVENT_WORDS, KINDS, LEGAL, LETTER_OPT, LONG_OF, OPT, OUTPUT_WORDS,
-  type OptName, type OutputWord, type ProtoKind, SCTP_STATE_NAMES, SHORTS, TCP_STATE_NAMES,
-} from './options.js';
+import { BASE_LONGS, bit, type CommandName, DCCP_STATE_NAMES, EVENT_WORDS, KINDS, LEGAL, LETTER_OPT, LONG_OF, OPT,
+  type OptName, OUTPUT_WORDS, type OutputWord, type ProtoKind, SCTP_STATE_NAMES, SHORTS,
+  TCP_STATE_NAMES } from './options.js';
 import { type Address, type CtRequest, type NatTarget, otherProblem, problem } from './request.js';
-import { cAtoi, cNumber, findProtocol, parseAddress, parseStatus, parseWords, prefixMask, readLabelNames, splitNat } from './values.js';
 import { POD_NAME } from './subcommand.js';
+import { cAtoi, cNumber, findProtocol, parseAddress, parseStatus, parseWords, prefixMask, readLabelNames,
+  splitNat } from './values.js';
 
-export { cAtoi, cNumber, findProtocol, readLabelNames } from './values.js';
 export { COMMANDS, OPT, OUTPUT_WORDS, TCP_STATE_NAMES } from './options.js';
 export type { CommandName, OptName, OutputWord } from './options.js';
 export type { Address, CtRequest, NatTarget } from './request.js';
+export { cAtoi, cNumber, findProtocol, readLabelNames } from './values.js';
 
 function optCheck(given: number, legal: string, names: readonly string[], pairs?: readonly number[]): number | true {
   let special = false;
@@ -100,22 +100,42 @@ export function parseCommandLine(argv: readonly string[], warn: (line: string) =
         addCommand(t === 'expect' ? 'exp-list' : 'list');
         break;
       }
-      case 'I': case 'D': case 'G': case 'F': case 'E': case 'V': case 'h': case 'C': case 'S': case 'U': case 'A': {
+      case 'I':
+      case 'D':
+      case 'G':
+      case 'F':
+      case 'E':
+      case 'V':
+      case 'h':
+      case 'C':
+      case 'S':
+      case 'U':
+      case 'A': {
         const t = item.value === undefined ? checkType() : 'conntrack';
-        if (t === 'dying' || t === 'unconfirmed') problem("Can't do that command with tables `dying' and `unconfirmed'");
-        const ct: Record<string, CommandName> = { I: 'create', D: 'delete', G: 'get', F: 'flush', E: 'event', V: 'version', h: 'help', C: 'count', S: 'stats', U: 'update', A: 'add' };
-        const exp: Record<string, CommandName> = { I: 'exp-create', D: 'exp-delete', G: 'exp-get', F: 'exp-flush', E: 'exp-event', V: 'version', h: 'help', C: 'exp-count', S: 'exp-stats' };
+        if (t === 'dying' || t === 'unconfirmed') {
+          problem("Can't do that command with tables `dying' and `unconfirmed'");
+        }
+        const ct: Record<string, CommandName> = { I: 'create', D: 'delete', G: 'get', F: 'flush', E: 'event',
+          V: 'version', h: 'help', C: 'count', S: 'stats', U: 'update', A: 'add' };
+        const exp: Record<string, CommandName> = { I: 'exp-create', D: 'exp-delete', G: 'exp-get', F: 'exp-flush',
+          E: 'exp-event', V: 'version', h: 'help', C: 'exp-count', S: 'exp-stats' };
         const c = t === 'expect' ? exp[key] : ct[key];
         if (!c) problem(`Can't do --${key === 'U' ? 'update' : 'add'} on expectations`);
         table = t;
         addCommand(c!);
         break;
       }
-      case 's': case 'd': case 'r': case 'q': case '[': case ']': {
+      case 's':
+      case 'd':
+      case 'r':
+      case 'q':
+      case '[':
+      case ']': {
         const cidr = key === 's' || key === 'd' || key === '[' || key === ']';
         const a = address(key, v, cidr);
         options |= bit(LETTER_OPT[key]!);
-        const field = ({ s: 'src', d: 'dst', r: 'replySrc', q: 'replyDst', '[': 'tupleSrc', ']': 'tupleDst' } as const)[key];
+        const field =
+          ({ s: 'src', d: 'dst', r: 'replySrc', q: 'replyDst', '[': 'tupleSrc', ']': 'tupleDst' } as const)[key];
         r[field] = a;
         const full = a.family === 4 ? 32 : 128;
         if (a.prefix !== undefined && a.prefix !== full) {
@@ -126,7 +146,8 @@ export function parseCommandLine(argv: readonly string[], warn: (line: string) =
         }
         break;
       }
-      case '{': case '}': {
+      case '{':
+      case '}': {
         const a = address(key, v, false);
         options |= bit(LETTER_OPT[key]!);
         if (key === '{') r.maskSrc = a;
@@ -169,7 +190,9 @@ export function parseCommandLine(argv: readonly string[], warn: (line: string) =
       case 'z':
         options |= bit('zero');
         break;
-      case 'n': case 'g': case 'j': {
+      case 'n':
+      case 'g':
+      case 'j': {
         options |= bit(LETTER_OPT[key]!);
         // conntrack takes the address from the next word only: a value attached to the option
         // (`--src-nat=ADDR`, `-nADDR`) is ignored.
@@ -182,7 +205,9 @@ export function parseCommandLine(argv: readonly string[], warn: (line: string) =
         if (key === 'g' || key === 'j') r.dnat = target;
         break;
       }
-      case 'w': case '(': case ')': {
+      case 'w':
+      case '(':
+      case ')': {
         options |= bit(LETTER_OPT[key]!);
         const z = cNumber(v) & 0xffff;
         if (key === 'w') r.zone = z;
@@ -190,7 +215,8 @@ export function parseCommandLine(argv: readonly string[], warn: (line: string) =
         else r.replyZone = z;
         break;
       }
-      case 'i': case 'c':
+      case 'i':
+      case 'c':
         options |= bit(LETTER_OPT[key]!);
         if (key === 'i') r.id = cNumber(v) >>> 0;
         else r.secmark = cNumber(v) >>> 0;
@@ -203,10 +229,14 @@ export function parseCommandLine(argv: readonly string[], warn: (line: string) =
         r.mark = { value, mask };
         break;
       }
-      case 'l': case '<': case '>': {
+      case 'l':
+      case '<':
+      case '>': {
         options |= bit(LETTER_OPT[key]!);
         labelsInit();
-        if ((options & bit('label-add')) && (options & bit('label-del'))) otherProblem('cannot use --label-add and --label-del at the same time');
+        if ((options & bit('label-add')) && (options & bit('label-del'))) {
+          otherProblem('cannot use --label-add and --label-del at the same time');
+        }
         let text = item.value;
         if (key === '>' && text === undefined) {
           text = scanner.optionalNext();
@@ -268,13 +298,19 @@ export function parseCommandLine(argv: readonly string[], warn: (line: string) =
         if (name === 'state') {
           const states = k === 'tcp' ? TCP_STATE_NAMES : k === 'sctp' ? SCTP_STATE_NAMES : DCCP_STATE_NAMES;
           // conntrack's DCCP extension says `Unknown`, its TCP and SCTP ones `unknown`.
-          if (!(states.includes(v) || (k === 'tcp' && v === 'LISTEN'))) problem(`${k === 'dccp' ? 'Unknown' : 'unknown'} ${k.toUpperCase()} state \`${v}'`);
+          if (!(states.includes(v) || (k === 'tcp' && v === 'LISTEN'))) {
+            problem(`${k === 'dccp' ? 'Unknown' : 'unknown'} ${k.toUpperCase()} state \`${v}'`);
+          }
         }
         let value = v;
         if (name === 'role') {
           // As conntrack reads it: any case, and any beginning of the word.
           const lv = v.toLowerCase();
-          value = 'client'.startsWith(lv) ? 'client' : 'server'.startsWith(lv) ? 'server' : problem(`Unknown DCCP role \`${v}'`);
+          value = 'client'.startsWith(lv)
+            ? 'client'
+            : 'server'.startsWith(lv)
+            ? 'server'
+            : problem(`Unknown DCCP role \`${v}'`);
         }
         r.l4.set(index, value);
         l4flags |= 1 << index;
@@ -293,16 +329,24 @@ export function parseCommandLine(argv: readonly string[], warn: (line: string) =
   }
   const pairs = [bit('src') | bit('dst'), bit('reply-src') | bit('reply-dst')];
   const res = optCheck(options, LEGAL[command], OPT, pairs);
-  if (res !== true) problem(res === 1 ? "you have to specify `--reply-src' and `--reply-dst'" : "you have to specify `--src' and `--dst'");
-  if (command !== 'help' && kind && kind.legal) {
+  if (res !== true) {
+    problem(
+      res === 1 ? "you have to specify `--reply-src' and `--reply-dst'" : "you have to specify `--src' and `--dst'",
+    );
+  }
+  if (command !== 'help' && kind?.legal) {
     const legal = kind.legal[command] ?? '0'.repeat(kind.flags.length);
     const res2 = optCheck(l4flags, legal.padEnd(kind.flags.length, '0'), kind.flags, [3, 12]);
     if (res2 !== true && kind.pairs) problem(`you have to specify ${kind.pairs[res2 === 1 ? 1 : 0]}`);
   }
   if (r.allNetns) checkAllNetns(r, command);
-  if (r.pod !== undefined && (r.netns !== undefined || r.pid !== undefined)) problem("`--pod' cannot be combined with `--netns' or `--pid'");
+  if (r.pod !== undefined && (r.netns !== undefined || r.pid !== undefined)) {
+    problem("`--pod' cannot be combined with `--netns' or `--pid'");
+  }
   if (r.services && command !== 'list') problem("Illegal option `--services' with this command");
-  if (r.services && (r.output.has('xml') || r.output.has('save'))) problem("`--services' cannot be combined with `-o xml' or `-o save'");
+  if (r.services && (r.output.has('xml') || r.output.has('save'))) {
+    problem("`--services' cannot be combined with `-o xml' or `-o save'");
+  }
   r.command = command;
   r.table = table;
   r.options = options;
@@ -330,4 +374,3 @@ export function l4(r: CtRequest, name: string): string | undefined {
   const entry = KINDS[r.proto.kind]!.opts.find(([n]) => n === name);
   return entry ? r.l4.get(entry[1]) : undefined;
 }
-

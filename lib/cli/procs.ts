@@ -57,8 +57,8 @@ export function socketOwner(inode: string): { pid: number; comm?: string } | und
 }
 
 /** Netlink sockets of a /proc/net/netlink text: protocol, port id and inode of each. */
-export function netlinkSockets(text: string): Array<{ protocol: number; portid: number; inode: string }> {
-  const out: Array<{ protocol: number; portid: number; inode: string }> = [];
+export function netlinkSockets(text: string): { protocol: number; portid: number; inode: string }[] {
+  const out: { protocol: number; portid: number; inode: string }[] = [];
   for (const line of text.split('\n').slice(1)) {
     const f = line.trim().split(/\s+/);
     if (f.length >= 10) out.push({ protocol: Number(f[1]), portid: Number(f[2]), inode: f[9]! });
@@ -84,15 +84,19 @@ export function ownerOf(portid: number): string | undefined {
 export const NFLOG_FILES = ['/proc/net/netfilter/nfnetlink_log', '/proc/net/netlink'] as const;
 
 /** NFLOG groups bound in the namespace (/proc/net/netfilter/nfnetlink_log) and who holds each. */
-export async function nflogGroups(path: string | null): Promise<Array<{ group: number; portid: number; pid?: number; comm?: string }>> {
+export async function nflogGroups(
+  path: string | null,
+): Promise<{ group: number; portid: number; pid?: number; comm?: string }[]> {
   const [groups, sockets] = await readManyIn(path, NFLOG_FILES);
   return nflogGroupsOf(groups!, sockets!);
 }
 
 /** NFLOG groups and their holders from the texts of NFLOG_FILES. */
-export function nflogGroupsOf(groups: string, sockets: string): Array<{ group: number; portid: number; pid?: number; comm?: string }> {
+export function nflogGroupsOf(groups: string,
+  sockets: string): { group: number; portid: number; pid?: number; comm?: string }[]
+{
   const socks = netlinkSockets(sockets).filter((s) => s.protocol === 12);
-  const out: Array<{ group: number; portid: number; pid?: number; comm?: string }> = [];
+  const out: { group: number; portid: number; pid?: number; comm?: string }[] = [];
   for (const line of groups.split('\n')) {
     const f = line.trim().split(/\s+/).map(Number);
     if (f.length < 2 || !Number.isInteger(f[0]) || !Number.isInteger(f[1])) continue;
@@ -105,7 +109,9 @@ export function nflogGroupsOf(groups: string, sockets: string): Array<{ group: n
 }
 
 /** The process holding an abstract unix socket name (without its leading NUL) in the namespace, if it can be seen. */
-export async function abstractSocketOwner(path: string | null, name: string): Promise<{ pid: number; comm?: string } | undefined> {
+export async function abstractSocketOwner(path: string | null,
+  name: string): Promise<{ pid: number; comm?: string } | undefined>
+{
   const text = await readIn(path, '/proc/net/unix');
   for (const line of text.split('\n').slice(1)) {
     const f = line.trim().split(/\s+/);
@@ -127,7 +133,9 @@ export function processName(pid: number, comm?: string): string | undefined {
   }
   // nfct as installed (`nfct log`), or node running one of its entry points (`node
   // .../cli/bin.js log`: the installed command's file; cli/main.js: the unbundled one).
-  const at = argv.findIndex((a, i) => (i === 0 && /(^|\/)nfct$/.test(a)) || (i > 0 && /(^|\/)(nfct|cli\/(bin|main|nfct)\.js)$/.test(a)));
+  const at = argv.findIndex((a, i) =>
+    (i === 0 && /(^|\/)nfct$/.test(a)) || (i > 0 && /(^|\/)(nfct|cli\/(bin|main|nfct)\.js)$/.test(a))
+  );
   if (at >= 0) {
     const sub = argv[at + 1];
     return sub !== undefined && /^[a-z]+$/.test(sub) ? `nfct ${sub}` : 'nfct';

@@ -69,4 +69,3 @@ export const problem = (message: string): never => {
 export const otherProblem = (message: string): never => {
   throw new CliExit(1, message);
 };
-

@@ -1,16 +1,23 @@
 // Which entries a conntrack command line selects: what the library's filter (and through it
 // the kernel) can apply, and the rest, matched on each flow as conntrack matches it.
-import { parseAddress as addressBytes } from '../core/address.js';
 import type { FlowFilter } from '../conntrack/filter.js';
 import type { Conntrack } from '../conntrack/handle.js';
 import type { Flow, TcpState } from '../conntrack/types.js';
+import { parseAddress as addressBytes } from '../core/address.js';
 import { bswap32 } from './commands/create.js';
 import { DCCP_STATE_NAMES, OPT, SCTP_STATE_NAMES } from './options.js';
 import { cAtoi, cNumber, type CtRequest, l4 } from './parse.js';
 
-
 type Match = (f: Flow) => boolean;
-type Ports = { srcPort?: number; dstPort?: number; type?: number; code?: number; id?: number; srcKey?: number; dstKey?: number };
+interface Ports {
+  srcPort?: number;
+  dstPort?: number;
+  type?: number;
+  code?: number;
+  id?: number;
+  srcKey?: number;
+  dstKey?: number;
+}
 
 const port = (text: string | undefined): number | undefined => (text === undefined ? undefined : cAtoi(text) & 0xffff);
 
@@ -42,14 +49,15 @@ export interface Selection {
  */
 export function getHolds(f: Flow, filter: FlowFilter): boolean {
   const q = filter as FlowFilter & Record<string, unknown>;
-  const same = (address: string, text: unknown): boolean => typeof text !== 'string' || bytesOf(address).equals(bytesOf(text));
+  const same = (address: string, text: unknown): boolean =>
+    typeof text !== 'string' || bytesOf(address).equals(bytesOf(text));
   if (!same(f.reply.src, q.replySrc) || !same(f.reply.dst, q.replyDst)) return false;
   const reply = f.reply as { srcPort?: number; dstPort?: number };
   if (q.replySrcPort !== undefined && reply.srcPort !== q.replySrcPort) return false;
   if (q.replyDstPort !== undefined && reply.dstPort !== q.replyDstPort) return false;
   if (q.state !== undefined && !(f.protocol === 'tcp' && f.tcp?.state === q.state)) return false;
   if (q.mark !== undefined) {
-    const { value, mask } = typeof q.mark === 'number' ? { value: q.mark, mask: 0xffffffff } : (q.mark as { value: number; mask: number });
+    const { value, mask } = typeof q.mark === 'number' ? { value: q.mark, mask: 0xffffffff } : (q.mark);
     if ((((f.mark ?? 0) & mask) >>> 0) !== value >>> 0) return false;
   }
   return true;
@@ -59,7 +67,8 @@ export function getHolds(f: Flow, filter: FlowFilter): boolean {
  * The options conntrack compares each entry against (its CT_COMPARISON): -z is refused with
  * them, and -D compares the timeout (-t) only when one of them is given.
  */
-export const COMPARISON = ['protonum', 'src', 'dst', 'reply-src', 'reply-dst', 'mark', 'secmark', 'status', 'id', 'zone', 'label', 'orig-zone', 'reply-zone']
+export const COMPARISON = ['protonum', 'src', 'dst', 'reply-src', 'reply-dst', 'mark', 'secmark', 'status', 'id',
+  'zone', 'label', 'orig-zone', 'reply-zone']
   .reduce((m, n) => m | (1 << OPT.indexOf(n as (typeof OPT)[number])), 0);
 
 /**
@@ -96,11 +105,17 @@ export function selection(r: CtRequest, mode: 'list' | 'delete' | 'update'): Sel
     if (rsp !== undefined) filter.replySrcPort = rsp;
     if (rdp !== undefined) filter.replyDstPort = rdp;
     const state = l4(r, 'state');
-    if (state !== undefined && kind === 'tcp' && !forUpdate) filter.state = (state === 'LISTEN' ? 'SYN_SENT2' : state) as TcpState;
-    if (state !== undefined && kind === 'sctp') checks.push((f) => (f as { sctp?: { stateNum: number } }).sctp?.stateNum === SCTP_STATE_NAMES.indexOf(state));
-    if (state !== undefined && kind === 'dccp') checks.push((f) => (f as { dccp?: { stateNum: number } }).dccp?.stateNum === DCCP_STATE_NAMES.indexOf(state));
+    if (state !== undefined && kind === 'tcp' && !forUpdate) filter.state = state === 'LISTEN' ? 'SYN_SENT2' : state;
+    if (state !== undefined && kind === 'sctp') {
+      checks.push((f) => (f as { sctp?: { stateNum: number } }).sctp?.stateNum === SCTP_STATE_NAMES.indexOf(state));
+    }
+    if (state !== undefined && kind === 'dccp') {
+      checks.push((f) => (f as { dccp?: { stateNum: number } }).dccp?.stateNum === DCCP_STATE_NAMES.indexOf(state));
+    }
     const role = l4(r, 'role');
-    if (role !== undefined) checks.push((f) => (f as { dccp?: { role: number } }).dccp?.role === (role === 'client' ? 0 : 1));
+    if (role !== undefined) {
+      checks.push((f) => (f as { dccp?: { role: number } }).dccp?.role === (role === 'client' ? 0 : 1));
+    }
     for (const [name, which] of [['orig-vtag', 'vtagOriginal'], ['reply-vtag', 'vtagReply']] as const) {
       const v = l4(r, name);
       if (v === undefined) continue;
@@ -145,7 +160,9 @@ export function selection(r: CtRequest, mode: 'list' | 'delete' | 'update'): Sel
   if (r.secmark !== undefined) checks.push((f) => f.secmark === undefined || f.secmark === r.secmark);
   // -D -t N matches the entries whose timeout is N now (conntrack compares it exactly), when
   // the entries are compared at all: -t alone is no filter.
-  if (mode === 'delete' && r.timeout !== undefined && r.options & COMPARISON) checks.push((f) => f.timeout === r.timeout);
+  if (mode === 'delete' && r.timeout !== undefined && r.options & COMPARISON) {
+    checks.push((f) => f.timeout === r.timeout);
+  }
   if (r.labels) filter.labels = r.labels;
   if (!forUpdate) {
     if (r.mark) filter.mark = r.mark.mask === 0xffffffff ? r.mark.value : r.mark;
@@ -160,7 +177,7 @@ export function selection(r: CtRequest, mode: 'list' | 'delete' | 'update'): Sel
   const nat = natMatch(r);
   if (nat) checks.push(nat);
   const match: Match = checks.length === 0 ? () => true : (f) => checks.every((c) => c(f));
-  return { filter: filter as FlowFilter, match, matchesAll: checks.length === 0 };
+  return { filter: filter, match, matchesAll: checks.length === 0 };
 }
 
 function natMatch(r: CtRequest): Match | undefined {
@@ -176,9 +193,9 @@ function natMatch(r: CtRequest): Match | undefined {
     const checkAddr = target !== undefined && !target.address.includes(':');
     const checkPort = target?.port !== undefined;
     let has = false;
-    if (checkAddr && isNat && (src ? rep.dst : rep.src) === target!.address) has = true;
+    if (checkAddr && isNat && (src ? rep.dst : rep.src) === target.address) has = true;
     if (checkPort) {
-      const ok = isPat && (src ? rep.dstPort : rep.srcPort) === target!.port;
+      const ok = isPat && (src ? rep.dstPort : rep.srcPort) === target.port;
       if (checkAddr && has && !ok) has = false;
       if (!checkAddr && ok) has = true;
     }
@@ -200,7 +217,9 @@ function natMatch(r: CtRequest): Match | undefined {
  * family's filtered dump is the same list in the same order; where both do, one unfiltered
  * dump, matched in userspace, is.
  */
-export async function inKernelOrder(ct: Conntrack, filter: FlowFilter): Promise<FlowFilter & { kernelFilter?: boolean }> {
+export async function inKernelOrder(ct: Conntrack,
+  filter: FlowFilter): Promise<FlowFilter & { kernelFilter?: boolean }>
+{
   if (filter.family !== undefined || filter.protocol === undefined) return filter;
   const holds = async (family: 'ipv4' | 'ipv6'): Promise<boolean> => {
     for await (const _ of ct.list({ ...filter, family, batchSize: 1 })) return true;

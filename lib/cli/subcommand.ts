@@ -13,7 +13,9 @@ export const POD_NAME = /^[a-z0-9][a-z0-9-]*\/[a-z0-9][a-z0-9.-]*$/;
  */
 export function podFlag(flag: '--pod' | '--pod-log-dir', value: string | undefined, command: string): string {
   const ok = value !== undefined && (flag === '--pod' ? POD_NAME.test(value) : value.startsWith('/'));
-  if (!ok) throw new CommandUsage(`${command}: ${flag} needs ${flag === '--pod' ? 'NAMESPACE/NAME' : 'an absolute path'}`);
+  if (!ok) {
+    throw new CommandUsage(`${command}: ${flag} needs ${flag === '--pod' ? 'NAMESPACE/NAME' : 'an absolute path'}`);
+  }
   return value;
 }
 

@@ -18,7 +18,11 @@ export function cULong(text: string): bigint {
   const m = /^\s*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)/.exec(text);
   if (!m) return 0n;
   const body = m[2]!;
-  const v = body.startsWith('0x') || body.startsWith('0X') ? BigInt(body) : body.length > 1 && body.startsWith('0') ? BigInt(`0o${body.slice(1)}`) : BigInt(body);
+  const v = body.startsWith('0x') || body.startsWith('0X')
+    ? BigInt(body)
+    : body.length > 1 && body.startsWith('0')
+    ? BigInt(`0o${body.slice(1)}`)
+    : BigInt(body);
   if (v > ULONG_MAX) return ULONG_MAX;
   return m[1] === '-' ? BigInt.asUintN(64, -v) : v;
 }
@@ -84,11 +88,11 @@ export function parseAddress(text: string, cidr: boolean, flag: string): Address
   const hasMask = badMask || prefix !== undefined;
   if (hasMask && !cidr) return problem(`CIDR notation unavailable for \`--${flag}'`);
   if (badMask || (prefix !== undefined && prefix > (family === 4 ? 32 : 128))) return problem('Invalid netmask');
-  return { text: v4 ?? body, family: family as 4 | 6, prefix };
+  return { text: v4 ?? body, family: family, prefix };
 }
 
-let protocols: Array<{ names: string[]; num: number }> | undefined;
-function protocolsFile(): Array<{ names: string[]; num: number }> {
+let protocols: { names: string[]; num: number }[] | undefined;
+function protocolsFile(): { names: string[]; num: number }[] {
   if (protocols) return protocols;
   try {
     return (protocols = readFileSync('/etc/protocols', 'utf8')
@@ -134,12 +138,18 @@ export function readLabelNames(): Map<number, string> | undefined {
 }
 
 /** `named`: the text a bad last word is named by (parseStatus: the list from that word on). */
-export function parseWords(arg: string, words: ReadonlyArray<[string, number]>, warn: (l: string) => void, named?: string): number {
+export function parseWords(arg: string, words: readonly [string, number][], warn: (l: string) => void,
+  named?: string): number
+{
   let value = 0;
   const one = (w: string, whole: string): void => {
     const lw = w.toLowerCase();
-    if ('src_nat'.startsWith(lw) && w.length > 0 && words === STATUS_WORDS) return void warn('WARNING: ignoring SRC_NAT, use --src-nat instead');
-    if ('dst_nat'.startsWith(lw) && w.length > 0 && words === STATUS_WORDS) return void warn('WARNING: ignoring DST_NAT, use --dst-nat instead');
+    if ('src_nat'.startsWith(lw) && w.length > 0 && words === STATUS_WORDS) {
+      return void warn('WARNING: ignoring SRC_NAT, use --src-nat instead');
+    }
+    if ('dst_nat'.startsWith(lw) && w.length > 0 && words === STATUS_WORDS) {
+      return void warn('WARNING: ignoring DST_NAT, use --dst-nat instead');
+    }
     const hit = words.find(([name]) => w.length > 0 && name.toLowerCase().startsWith(lw));
     if (!hit) problem(`Bad parameter \`${whole}'`);
     value |= hit![1];
@@ -217,4 +227,3 @@ export function prefixMask(prefix: number, family: 4 | 6): string {
   }
   return groups.join(':');
 }
-

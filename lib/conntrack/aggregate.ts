@@ -1,10 +1,10 @@
 // Grouping the table: the options of ct.aggregate(), checked here, and the groups native code
 // computed (native/ct/aggregate.h), decoded into plain objects.
-import { AF_INET6, PROTOCOLS, protocolName } from '../core/protocols.js';
-import { DCCP_STATES, SCTP_STATES, TCP_STATES } from './constants.js';
-import { AggGroupFlags, AggGroupWord, AggKey, AggKeyWord, AggSort } from '../core/layout.js';
 import { deprecated } from '../core/deprecate.js';
+import { AggGroupFlags, AggGroupWord, AggKey, AggKeyWord, AggSort } from '../core/layout.js';
+import { AF_INET6, protocolName, PROTOCOLS } from '../core/protocols.js';
 import { assertKnownKeys, assertObject, describeValue, list, optionalInteger } from '../core/validate.js';
+import { DCCP_STATES, SCTP_STATES, TCP_STATES } from './constants.js';
 import { type FlowFilter, normalizeFilter } from './filter.js';
 import { STATUS_NAMES } from './status.js';
 import type { Counters, Family, StatusName } from './types.js';
@@ -188,12 +188,15 @@ function keyNumber(key: AggregateKey): number {
  * Checks aggregate()'s options (both forms); the filter part is checked by the caller
  * (normalizeFilter) with `kernelFilter` beside it.
  */
-export function normalizeAggregate(options: AggregateOptions | LegacyAggregateOptions, where: string): NormalizedAggregate {
+export function normalizeAggregate(options: AggregateOptions | LegacyAggregateOptions,
+  where: string): NormalizedAggregate
+{
   const raw: unknown = options;
   assertObject(raw, `${where} options`);
   let source: Record<string, unknown> = raw;
   if (Object.hasOwn(raw, 'filter')) {
-    deprecated('NFCT_DEP004', "aggregate({ filter }) is deprecated: put the filter's fields beside `by` (aggregate({ by, ...filter }))");
+    deprecated('NFCT_DEP004',
+      "aggregate({ filter }) is deprecated: put the filter's fields beside `by` (aggregate({ by, ...filter }))");
     const { filter, ...rest } = raw;
     // Checked where the caller wrote it, then merged into the one-object form.
     if (filter !== undefined) normalizeFilter(filter as FlowFilter, `${where} options.filter`);
@@ -201,41 +204,59 @@ export function normalizeAggregate(options: AggregateOptions | LegacyAggregateOp
     assertKnownKeys(rest, [...OWN_KEYS, 'kernelFilter'], `${where} options`);
     source = { ...inner, ...rest };
   }
-  if (source.by === undefined) throw new TypeError(`${where} options.by is required (one of ${AGGREGATE_KEYS.join(', ')})`);
+  if (source.by === undefined) {
+    throw new TypeError(`${where} options.by is required (one of ${AGGREGATE_KEYS.join(', ')})`);
+  }
   const asked = [...list(source.by as AggregateKey | readonly AggregateKey[], `${where} options.by`)] as string[];
-  if (asked.length === 0 || asked.length > AGG_MAX_KEYS) throw new RangeError(`${where} options.by must name 1 to ${AGG_MAX_KEYS} keys, got ${asked.length}`);
+  if (asked.length === 0 || asked.length > AGG_MAX_KEYS) {
+    throw new RangeError(`${where} options.by must name 1 to ${AGG_MAX_KEYS} keys, got ${asked.length}`);
+  }
   const aliases = new Map<AggregateKey, LegacyAggregateKey>();
   const by = asked.map((k, i): AggregateKey => {
     if (Object.hasOwn(LEGACY_KEYS, k)) {
-      deprecated('NFCT_DEP005', `aggregate() key '${k}' is deprecated: the port keys are named as the filter's fields, 'srcPort' and 'dstPort'`);
+      deprecated('NFCT_DEP005',
+        `aggregate() key '${k}' is deprecated: the port keys are named as the filter's fields, 'srcPort' and 'dstPort'`);
       const key = LEGACY_KEYS[k as LegacyAggregateKey];
       aliases.set(key, k as LegacyAggregateKey);
       return key;
     }
-    if (!(AGGREGATE_KEYS as readonly string[]).includes(k)) throw new TypeError(`${where} options.by[${i}] must be one of ${AGGREGATE_KEYS.join(', ')}, got ${describeValue(k)}`);
+    if (!(AGGREGATE_KEYS as readonly string[]).includes(k)) {
+      throw new TypeError(
+        `${where} options.by[${i}] must be one of ${AGGREGATE_KEYS.join(', ')}, got ${describeValue(k)}`,
+      );
+    }
     return k as AggregateKey;
   });
   if (new Set(by).size !== by.length) throw new TypeError(`${where} options.by names a key twice`);
   const top = optionalInteger(source.top, `${where} options.top`, 0, 0x7fffffff) ?? 10;
   const sort = (source.sort ?? 'count') as AggregateSort;
-  if (!AGGREGATE_SORTS.includes(sort)) throw new TypeError(`${where} options.sort must be one of ${AGGREGATE_SORTS.join(', ')}, got ${describeValue(sort)}`);
+  if (!AGGREGATE_SORTS.includes(sort)) {
+    throw new TypeError(
+      `${where} options.sort must be one of ${AGGREGATE_SORTS.join(', ')}, got ${describeValue(sort)}`,
+    );
+  }
   const filter: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(source)) if (!OWN_KEYS.includes(k)) filter[k] = v;
   const keys = by.map(keyNumber);
   const prefix = normalizePrefix(source.prefix, by, `${where} options.prefix`);
   for (const [i, k] of by.entries()) {
     const p = prefix[k as PrefixKey];
-    if (p) keys[i] = keys[i]! | (p.ipv4 !== undefined ? (p.ipv4 + 1) << AggKey.AGG_BY_PREFIX4 : 0) | (p.ipv6 !== undefined ? (p.ipv6 + 1) << AggKey.AGG_BY_PREFIX6 : 0);
+    if (p) {
+      keys[i] = keys[i]! | (p.ipv4 !== undefined ? (p.ipv4 + 1) << AggKey.AGG_BY_PREFIX4 : 0) |
+        (p.ipv6 !== undefined ? (p.ipv6 + 1) << AggKey.AGG_BY_PREFIX6 : 0);
+    }
   }
-  return { keys, by, sort, top, aliases, prefix, filter: filter as FlowFilter & { kernelFilter?: boolean } };
+  return { keys, by, sort, top, aliases, prefix, filter: filter };
 }
 
-function normalizePrefix(value: unknown, by: readonly AggregateKey[], where: string): Partial<Record<PrefixKey, AddressPrefix>> {
+function normalizePrefix(value: unknown, by: readonly AggregateKey[],
+  where: string): Partial<Record<PrefixKey, AddressPrefix>>
+{
   if (value === undefined) return {};
   assertObject(value, where);
   assertKnownKeys(value, PREFIX_KEYS, where);
   const out: Partial<Record<PrefixKey, AddressPrefix>> = {};
-  for (const [k, v] of Object.entries(value) as Array<[PrefixKey, unknown]>) {
+  for (const [k, v] of Object.entries(value) as [PrefixKey, unknown][]) {
     if (v === undefined) continue;
     if (!by.includes(k)) throw new TypeError(`${where}.${k} is given but ${k} is not a key of options.by`);
     assertObject(v, `${where}.${k}`);
@@ -258,7 +279,11 @@ function withPort(text: string, family: number, port: number | undefined): strin
 function stateName(value: number): string {
   const proto = value & 0xff;
   const state = value >>> 8;
-  const names: readonly string[] = proto === PROTOCOLS.tcp ? TCP_STATES : proto === PROTOCOLS.sctp ? SCTP_STATES : DCCP_STATES;
+  const names: readonly string[] = proto === PROTOCOLS.tcp
+    ? TCP_STATES
+    : proto === PROTOCOLS.sctp
+    ? SCTP_STATES
+    : DCCP_STATES;
   return names[state] ?? String(state);
 }
 
@@ -266,7 +291,9 @@ function statusNames(bits: number): StatusName[] {
   return STATUS_NAMES.filter((_, i) => (bits & (1 << i)) !== 0);
 }
 
-function keyValue(key: AggregateKey, w: Uint32Array, at: number, text: string, prefix?: AddressPrefix): AggregateKeyValues[AggregateKey] {
+function keyValue(key: AggregateKey, w: Uint32Array, at: number, text: string,
+  prefix?: AddressPrefix): AggregateKeyValues[AggregateKey]
+{
   const meta = w[at + AGG_KEY_META]!;
   const value = w[at + AGG_KEY_VALUE]!;
   const present = (meta & AGG_KEY_META_PRESENT) !== 0;
@@ -302,12 +329,15 @@ function keyValue(key: AggregateKey, w: Uint32Array, at: number, text: string, p
 
 function counters(w: Uint32Array, at: number): { original: Counters; reply: Counters } | undefined {
   if ((w[at + AGG_GROUP_FLAGS]! & AggGroupFlags.AGG_GROUP_HAS_COUNTERS) === 0) return undefined;
-  const u64 = (i: number): number => w[at + AGG_GROUP_COUNTERS + 2 * i]! + w[at + AGG_GROUP_COUNTERS + 1 + 2 * i]! * 2 ** 32;
+  const u64 = (i: number): number =>
+    w[at + AGG_GROUP_COUNTERS + 2 * i]! + w[at + AGG_GROUP_COUNTERS + 1 + 2 * i]! * 2 ** 32;
   return { original: { packets: u64(0), bytes: u64(1) }, reply: { packets: u64(2), bytes: u64(3) } };
 }
 
 /** Decodes the final batch of an aggregation: the total, then the groups. */
-export function decodeGroups(n: NormalizedAggregate, buffer: ArrayBuffer, strings: string, count: number, groupCount: number): AggregateResult {
+export function decodeGroups(n: NormalizedAggregate, buffer: ArrayBuffer, strings: string, count: number,
+  groupCount: number): AggregateResult
+{
   const w = new Uint32Array(buffer);
   const size = n.keys.length * AGG_KEY_WORDS + AGG_GROUP_TAIL;
   const texts = strings.split('\0');
@@ -327,7 +357,7 @@ export function decodeGroups(n: NormalizedAggregate, buffer: ArrayBuffer, string
       const alias = n.aliases.get(k);
       if (alias) key[alias] = key[k];
     });
-    const g: AggregateGroup = { key: key as AggregateKeyValues, count: w[tail + AGG_GROUP_COUNT]! };
+    const g: AggregateGroup = { key: key, count: w[tail + AGG_GROUP_COUNT]! };
     if (c) g.counters = c;
     groups.push(g);
   }

@@ -4,13 +4,13 @@
 import { Buffer } from 'node:buffer';
 import { constants } from 'node:os';
 
-import { TCP_STATES } from './constants.js';
-import { type CallSite, NfctError, settle, withCallSite } from '../core/errors.js';
 import { deprecated } from '../core/deprecate.js';
+import { type CallSite, NfctError, settle, withCallSite } from '../core/errors.js';
 import { addon, type NativeConntrack, type NativeFilter } from '../core/native.js';
 import { BatchSource, type RawBatch } from '../core/reader.js';
 import type { RecordStream } from '../core/stream.js';
 import { assertKnownKeys, assertObject, boolean, describeValue, optionalInteger } from '../core/validate.js';
+import { TCP_STATES } from './constants.js';
 import { type FlowFilter, normalizeFilter } from './filter.js';
 import { decodeFlows } from './flow.js';
 import { changesFor, type FlowChanges, type NativeFlowSpec, normalizeChanges, packFlowSpecs } from './flowspec.js';
@@ -107,7 +107,9 @@ export function legacyBulk<T extends object>(code: string, call: string, filter:
 }
 
 /** Splits one options object into the filter (with kernelFilter) and the operation's own options. */
-function splitOptions<T extends FlowFilter & { kernelFilter?: boolean }>(options: T, where: string, own: readonly string[]): { filter: FlowFilter & { kernelFilter?: boolean }; rest: Record<string, unknown> } {
+function splitOptions<T extends FlowFilter & { kernelFilter?: boolean }>(options: T, where: string,
+  own: readonly string[]): { filter: FlowFilter & { kernelFilter?: boolean }; rest: Record<string, unknown> }
+{
   assertObject(options, where);
   const filter: Record<string, unknown> = {};
   const rest: Record<string, unknown> = {};
@@ -116,29 +118,42 @@ function splitOptions<T extends FlowFilter & { kernelFilter?: boolean }>(options
 }
 
 function bulkOptions(
-  options: BulkOptions & { [key: string]: unknown },
+  options: BulkOptions & Record<string, unknown>,
   where: string,
   callbackKey: string,
   extraKeys: readonly string[] = [],
   defaultBatch = 2048,
-): { match?: (f: Flow) => boolean; batchSize: number; signal?: AbortSignal; callback?: (flows: Flow[]) => void | Promise<void> } {
+): { match?: (f: Flow) => boolean; batchSize: number; signal?: AbortSignal;
+  callback?: (flows: Flow[]) => void | Promise<void> }
+{
   const raw: unknown = options;
   assertObject(raw, where);
   assertKnownKeys(raw, ['match', 'batchSize', 'signal', callbackKey, ...extraKeys], where);
-  if (options.match !== undefined && typeof options.match !== 'function') throw new TypeError(`${where}.match must be a function, got ${describeValue(options.match)}`);
+  if (options.match !== undefined && typeof options.match !== 'function') {
+    throw new TypeError(`${where}.match must be a function, got ${describeValue(options.match)}`);
+  }
   const cb = options[callbackKey];
-  if (cb !== undefined && typeof cb !== 'function') throw new TypeError(`${where}.${callbackKey} must be a function, got ${describeValue(cb)}`);
-  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new TypeError(`${where}.signal must be an AbortSignal, got ${describeValue(options.signal)}`);
+  if (cb !== undefined && typeof cb !== 'function') {
+    throw new TypeError(`${where}.${callbackKey} must be a function, got ${describeValue(cb)}`);
+  }
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
+    throw new TypeError(`${where}.signal must be an AbortSignal, got ${describeValue(options.signal)}`);
+  }
   const batchSize = optionalInteger(options.batchSize, `${where}.batchSize`, 1, 65536) ?? defaultBatch;
-  return { match: options.match, batchSize, signal: options.signal, callback: cb as ((flows: Flow[]) => void | Promise<void>) | undefined };
+  return { match: options.match, batchSize, signal: options.signal,
+    callback: cb as ((flows: Flow[]) => void | Promise<void>) | undefined };
 }
 
 /** The flow as an update leaves it (what the kernel would report for it next); changed in place. */
 function changedFlow(f: Flow, spec: NativeFlowSpec, c: FlowChanges): Flow {
   if (spec.timeout !== undefined) f.timeout = spec.timeout;
-  if (spec.mark !== undefined) f.mark = spec.markMask === undefined ? spec.mark : (((f.mark ?? 0) & ~spec.markMask) ^ spec.mark) >>> 0;
+  if (spec.mark !== undefined) {
+    f.mark = spec.markMask === undefined ? spec.mark : (((f.mark ?? 0) & ~spec.markMask) ^ spec.mark) >>> 0;
+  }
   if (spec.status !== undefined) f.status = new Status(spec.status);
-  if (spec.tcpState !== undefined && f.protocol === 'tcp' && f.tcp) f.tcp = { ...f.tcp, state: TCP_STATES[spec.tcpState]!, stateNum: spec.tcpState };
+  if (spec.tcpState !== undefined && f.protocol === 'tcp' && f.tcp) {
+    f.tcp = { ...f.tcp, state: TCP_STATES[spec.tcpState]!, stateNum: spec.tcpState };
+  }
   if (c.labels) {
     const bits = new Set(f.labels ?? []);
     for (const b of [c.labels.add ?? []].flat()) bits.add(b);
@@ -167,11 +182,11 @@ export async function deleteWhere(h: BulkHandle, site: CallSite, options: Delete
   await drain(h, source);
   const [matched = 0, deleted = 0, , failed = 0] = source.tally ?? [];
   if (failed > 0) {
-    throw withCallSite(new NfctError(EIO, 'netlink', `${failed} of ${matched} deletes failed`), site, 'conntrack bulk delete');
+    throw withCallSite(new NfctError(EIO, 'netlink', `${failed} of ${matched} deletes failed`), site,
+      'conntrack bulk delete');
   }
   return dryRun ? matched : deleted;
 }
-
 
 /** @internal Runs a job whose result comes on its final batch to the end; resolves that batch. */
 export async function drain(h: BulkHandle, source: BatchSource): Promise<RawBatch | null> {
@@ -193,11 +208,14 @@ export async function drain(h: BulkHandle, source: BatchSource): Promise<RawBatc
 export async function deleteEach(h: BulkHandle, site: CallSite, all: DeleteEachOptions): Promise<number> {
   const native = h.native('deleteEach()');
   const where = 'deleteEach() options';
-  const { filter, rest } = splitOptions(all, where, ['match', 'batchSize', 'signal', 'onDeleted', 'onDeletedText', 'lineFormat']);
+  const { filter, rest } = splitOptions(all, where, ['match', 'batchSize', 'signal', 'onDeleted', 'onDeletedText',
+    'lineFormat']);
   const options = rest as DeleteEachOptions;
   const o = bulkOptions(rest, where, 'onDeleted', ['onDeletedText', 'lineFormat']);
   const onText = options.onDeletedText;
-  if (onText !== undefined && typeof onText !== 'function') throw new TypeError(`${where}.onDeletedText must be a function, got ${describeValue(onText)}`);
+  if (onText !== undefined && typeof onText !== 'function') {
+    throw new TypeError(`${where}.onDeletedText must be a function, got ${describeValue(onText)}`);
+  }
   if (onText && o.callback) throw new TypeError(`${where}: onDeleted and onDeletedText cannot both be given`);
   const rawFormat: unknown = options.lineFormat === undefined ? {} : options.lineFormat;
   assertObject(rawFormat, `${where}.lineFormat`);
@@ -205,7 +223,8 @@ export async function deleteEach(h: BulkHandle, site: CallSite, all: DeleteEachO
   const format = lineFormat(rawFormat, `${where}.lineFormat`);
   if (onText && o.match) {
     // The entries are Flow objects here (match needs them): formatted in JS, the same text.
-    o.callback = (flows) => onText(Buffer.from(flows.map((f) => `${formatFlow(f, format)}\n`).join(''), 'latin1'), flows.length);
+    o.callback = (flows) =>
+      onText(Buffer.from(flows.map((f) => `${formatFlow(f, format)}\n`).join(''), 'latin1'), flows.length);
   }
   if (!o.match) {
     // The whole filter is native: the reader deletes as it dumps and hands over what it
@@ -214,7 +233,8 @@ export async function deleteEach(h: BulkHandle, site: CallSite, all: DeleteEachO
     nf.kernel = boolean(filter.kernelFilter, `${where}.kernelFilter`) ?? true;
     if (o.signal?.aborted) return 0;
     // Without onDeleted, what was deleted is only counted: no Flow is made.
-    const source = new BatchSource((onBatch) => native.deleteWhere(nf, false, onBatch, true), site, 'conntrack bulk delete');
+    const source = new BatchSource((onBatch) => native.deleteWhere(nf, false, onBatch, true), site,
+      'conntrack bulk delete');
     h.track(source);
     // Aborted: the dump stops, and the deletes asked for so far are sent (each was already
     // in a batch, or is in the final one): what is reported and counted is what went.
@@ -233,7 +253,10 @@ export async function deleteEach(h: BulkHandle, site: CallSite, all: DeleteEachO
       h.forget(source);
     }
     const [matched = 0, deleted = 0, , failed = 0] = source.tally ?? [];
-    if (failed > 0) throw withCallSite(new NfctError(EIO, 'netlink', `${failed} of ${matched} deletes failed`), site, 'conntrack bulk delete');
+    if (failed > 0) {
+      throw withCallSite(new NfctError(EIO, 'netlink', `${failed} of ${matched} deletes failed`), site,
+        'conntrack bulk delete');
+    }
     return deleted;
   }
   if (o.signal?.aborted) return 0;
@@ -258,7 +281,10 @@ export async function deleteEach(h: BulkHandle, site: CallSite, all: DeleteEachO
     const done: Flow[] = [];
     for (let i = 0; i < errs.length; i++) {
       if (errs[i] === 0) done.push(flows[i]!);
-      else if (errs[i] !== 2) throw withCallSite(new NfctError(errs[i]!, 'netlink', '', 'conntrack bulk delete'), site, 'conntrack bulk delete');
+      else if (errs[i] !== 2) {
+        throw withCallSite(new NfctError(errs[i]!, 'netlink', '', 'conntrack bulk delete'), site,
+          'conntrack bulk delete');
+      }
     }
     deleted += done.length;
     if (done.length > 0 && o.callback) await o.callback(done);
@@ -267,26 +293,39 @@ export async function deleteEach(h: BulkHandle, site: CallSite, all: DeleteEachO
 }
 
 /** @internal Conntrack.updateWhere(): one run of updates per batch of the dump, one run in flight. */
-export async function updateWhere(h: BulkHandle, site: CallSite, all: UpdateWhereOptions, changes: FlowUpdate): Promise<number> {
+export async function updateWhere(h: BulkHandle, site: CallSite, all: UpdateWhereOptions,
+  changes: FlowUpdate): Promise<number>
+{
   const native = h.native('updateWhere()');
   const where = 'updateWhere() options';
   const { filter, rest } = splitOptions(all, where, ['match', 'batchSize', 'signal', 'onUpdated']);
   const o = bulkOptions(rest, where, 'onUpdated', [], 512);
   normalizeFilter(filter, where, ['kernelFilter']);
-  if (typeof changes !== 'function') normalizeChanges({ protocol: 'tcp', src: '0.0.0.0', dst: '0.0.0.0', srcPort: 0, dstPort: 0 }, changes, 'updateWhere()');
+  if (typeof changes !== 'function') {
+    normalizeChanges({ protocol: 'tcp', src: '0.0.0.0', dst: '0.0.0.0', srcPort: 0, dstPort: 0 }, changes,
+      'updateWhere()');
+  }
   if (o.signal?.aborted) return 0;
   const stream = h.list({ ...filter, batchSize: o.batchSize });
   let updated = 0;
   // One batch of updates is with the kernel while the next batch of the dump is matched and
   // packed; its result is taken (and handed to onUpdated) before the next one is sent.
-  type Sent = { errs: Promise<Int32Array>; flows: Flow[]; specs: NativeFlowSpec[]; applied: FlowChanges[] };
+  interface Sent {
+    errs: Promise<Int32Array>;
+    flows: Flow[];
+    specs: NativeFlowSpec[];
+    applied: FlowChanges[];
+  }
   let sent: Sent | undefined;
   const finish = async ({ errs: pending, flows, specs, applied }: Sent): Promise<void> => {
     const errs = await pending;
     const done: Flow[] = [];
     for (let i = 0; i < errs.length; i++) {
       if (errs[i] === 0) done.push(changedFlow(flows[i]!, specs[i]!, applied[i]!));
-      else if (errs[i] !== 2) throw withCallSite(new NfctError(errs[i]!, 'netlink', '', 'conntrack bulk update'), site, 'conntrack bulk update');
+      else if (errs[i] !== 2) {
+        throw withCallSite(new NfctError(errs[i]!, 'netlink', '', 'conntrack bulk update'), site,
+          'conntrack bulk update');
+      }
     }
     updated += done.length;
     if (done.length > 0 && o.callback) await o.callback(done);

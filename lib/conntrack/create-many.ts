@@ -22,14 +22,14 @@ export interface CreateManyResult {
   /** With `ifExists: 'skip'`: entries that were already there (left as they are). */
   existed: number;
   /** Entries the kernel refused, with their position in the input and the error. */
-  failed: Array<{
+  failed: {
     /** The entry's position in the input, from 0. */
     index: number;
     /** The entry, as given. */
     flow: FlowInput | Flow;
     /** Why the kernel refused it. */
     error: NfctError;
-  }>;
+  }[];
 }
 
 /**
@@ -50,14 +50,14 @@ export interface RestoreResult {
   /** Entries of `-A` lines that were already there (left as they are). */
   existed: number;
   /** Lines whose entry the kernel refused: the line number (from 1), its command, the error. */
-  failed: Array<{
+  failed: {
     /** The line number, from 1. */
     line: number;
     /** Its command: 'create' (`-I`) or 'add' (`-A`). */
     command: 'create' | 'add';
     /** Why the kernel refused the entry. */
     error: NfctError;
-  }>;
+  }[];
 }
 
 /** Options of restore(). */
@@ -75,22 +75,30 @@ export interface CreateManyOptions {
 }
 
 /** @internal Conntrack.createMany(): creates in batches, one in flight; failures per entry. */
-export async function createMany(h: BulkHandle, site: CallSite, flows: Iterable<FlowInput | Flow> | AsyncIterable<FlowInput | Flow>, options: CreateManyOptions = {}): Promise<CreateManyResult> {
+export async function createMany(h: BulkHandle, site: CallSite,
+  flows: Iterable<FlowInput | Flow> | AsyncIterable<FlowInput | Flow>,
+  options: CreateManyOptions = {}): Promise<CreateManyResult>
+{
   h.native('createMany()');
   const raw: unknown = options;
   assertObject(raw, 'createMany() options');
   assertKnownKeys(raw, ['batchSize', 'ifExists'], 'createMany() options');
   const batchSize = optionalInteger(options.batchSize, 'createMany() options.batchSize', 1, 100000) ?? 1000;
   const ifExists = options.ifExists === undefined ? 'fail' : options.ifExists;
-  if (ifExists !== 'fail' && ifExists !== 'skip') throw new TypeError(`createMany() options.ifExists must be 'fail' or 'skip', got ${describeValue(ifExists)}`);
-  if (flows === null || typeof flows !== 'object' || (!(Symbol.iterator in flows) && !(Symbol.asyncIterator in flows))) {
+  if (ifExists !== 'fail' && ifExists !== 'skip') {
+    throw new TypeError(`createMany() options.ifExists must be 'fail' or 'skip', got ${describeValue(ifExists)}`);
+  }
+  if (flows === null || typeof flows !== 'object' ||
+    (!(Symbol.iterator in flows) && !(Symbol.asyncIterator in flows)))
+  {
     throw new TypeError(`createMany() flows must be an iterable of flows, got ${describeValue(flows)}`);
   }
   const result: CreateManyResult = { created: 0, existed: 0, failed: [] };
   let inflight: Promise<void> | undefined;
   const send = (packed: ReturnType<typeof packFlowSpecs>, inputs: (FlowInput | Flow)[], first: number): Promise<void> =>
     sendCreates(h, 'createMany()', site, packed, ifExists === 'skip', result, (i, err) => {
-      result.failed.push({ index: first + i, flow: inputs[i]!, error: new NfctError(err, 'netlink', '', `createMany entry ${first + i}`) });
+      result.failed.push({ index: first + i, flow: inputs[i]!,
+        error: new NfctError(err, 'netlink', '', `createMany entry ${first + i}`) });
     });
   let specs: NativeFlowSpec[] = [];
   let inputs: (FlowInput | Flow)[] = [];
@@ -117,7 +125,8 @@ export async function createMany(h: BulkHandle, site: CallSite, flows: Iterable<
   const stop = async (e: unknown): Promise<never> => {
     await inflight;
     if (e !== null && typeof e === 'object' && Object.isExtensible(e)) {
-      const stopped: CreateManyStop = { index, created: result.created, existed: result.existed, failed: result.failed };
+      const stopped: CreateManyStop = { index, created: result.created, existed: result.existed,
+        failed: result.failed };
       Object.assign(e, stopped);
     }
     throw e;
@@ -130,7 +139,9 @@ export async function createMany(h: BulkHandle, site: CallSite, flows: Iterable<
       const packed: (ReturnType<typeof packFlowSpecs> | undefined)[] = [];
       for (let i = 0; i < list.length; i += batchSize) {
         const end = Math.min(i + batchSize, list.length);
-        for (index = i; index < end; index++) specs.push(normalizeFlowInput(list[index]!, `createMany() flows[${index}]`));
+        for (index = i; index < end; index++) {
+          specs.push(normalizeFlowInput(list[index]!, `createMany() flows[${index}]`));
+        }
         packed.push(packFlowSpecs(specs));
         specs = [];
       }
@@ -145,9 +156,9 @@ export async function createMany(h: BulkHandle, site: CallSite, flows: Iterable<
     } else if (Symbol.iterator in flows) {
       // A plain iterable is walked synchronously between batches: no promise per entry. Each
       // batch is checked whole before it is sent.
-      for (const flow of flows as Iterable<FlowInput | Flow>) if (take(flow)) await sendBatch();
+      for (const flow of flows) if (take(flow)) await sendBatch();
     } else {
-      for await (const flow of flows as AsyncIterable<FlowInput | Flow>) if (take(flow)) await sendBatch();
+      for await (const flow of flows) if (take(flow)) await sendBatch();
     }
   } catch (e) {
     return stop(e);
@@ -172,23 +183,31 @@ function sendCreates(
   failed: (i: number, errno: number) => void,
 ): Promise<void> {
   const native = h.native(call);
-  return settle(site, `conntrack ${call.slice(0, -2)}`, native.createBatch(packed.words, packed.helpers, add ? MODE.ADD : MODE.CREATE)).then((errs) => {
-    for (let i = 0; i < errs.length; i++) {
-      const err = errs[i]!;
-      if (err === 0) result.created++;
-      else if (err === EEXIST && add) result.existed++;
-      else failed(i, err);
-    }
-  });
+  return settle(site, `conntrack ${call.slice(0, -2)}`,
+    native.createBatch(packed.words, packed.helpers, add ? MODE.ADD : MODE.CREATE)).then((errs) => {
+      for (let i = 0; i < errs.length; i++) {
+        const err = errs[i]!;
+        if (err === 0) result.created++;
+        else if (err === EEXIST && add) result.existed++;
+        else failed(i, err);
+      }
+    });
 }
 
 /** @internal Conntrack.restore(): the lines of a save file packed natively, then created in batches. */
-export async function restore(h: BulkHandle, site: CallSite, text: string | Uint8Array, options: RestoreOptions = {}): Promise<RestoreResult> {
+export async function restore(h: BulkHandle, site: CallSite, text: string | Uint8Array,
+  options: RestoreOptions = {}): Promise<RestoreResult>
+{
   h.native('restore()');
   let input: string | Uint8Array;
   if (typeof text === 'string') input = text;
-  else if (text instanceof Uint8Array) input = isAscii(text) ? text : Buffer.from(text.buffer, text.byteOffset, text.byteLength).toString('utf8');
-  else throw new TypeError(`restore() text must be a string or a Uint8Array (the bytes of a save file), got ${describeValue(text)}`);
+  else if (text instanceof Uint8Array) {
+    input = isAscii(text) ? text : Buffer.from(text.buffer, text.byteOffset, text.byteLength).toString('utf8');
+  } else {
+    throw new TypeError(
+      `restore() text must be a string or a Uint8Array (the bytes of a save file), got ${describeValue(text)}`,
+    );
+  }
   const raw: unknown = options;
   assertObject(raw, 'restore() options');
   assertKnownKeys(raw, ['batchSize'], 'restore() options');
@@ -199,15 +218,18 @@ export async function restore(h: BulkHandle, site: CallSite, text: string | Uint
   const count = numbers.length;
   if (bad >= 0) {
     const [from, to] = [ranges[2 * bad]!, ranges[2 * bad + 1]!];
-    const line = typeof input === 'string' ? input.slice(from, to) : Buffer.from(input.buffer, input.byteOffset + from, to - from).toString('latin1');
+    const line = typeof input === 'string'
+      ? input.slice(from, to)
+      : Buffer.from(input.buffer, input.byteOffset + from, to - from).toString('latin1');
     throw unreadableLine(line, numbers[bad]!, 'restore()');
   }
   const batches: { words: Uint32Array; lines: Int32Array; add: boolean }[] = [];
-  for (let start = 0; start < count; ) {
+  for (let start = 0; start < count;) {
     const kind = kinds[start];
     let end = start + 1;
     while (end < count && end - start < batchSize && kinds[end] === kind) end++;
-    batches.push({ words: words.subarray(start * SPEC_WORDS, end * SPEC_WORDS), lines: numbers.subarray(start, end), add: kind === 2 });
+    batches.push({ words: words.subarray(start * SPEC_WORDS, end * SPEC_WORDS), lines: numbers.subarray(start, end),
+      add: kind === 2 });
     start = end;
   }
   const result: RestoreResult = { created: 0, existed: 0, failed: [] };
@@ -215,7 +237,8 @@ export async function restore(h: BulkHandle, site: CallSite, text: string | Uint
   for (const { words: packed, lines, add: isAdd } of batches) {
     await inflight;
     inflight = sendCreates(h, 'restore()', site, { words: packed, helpers: undefined }, isAdd, result, (i, err) => {
-      result.failed.push({ line: lines[i]!, command: isAdd ? 'add' : 'create', error: new NfctError(err, 'netlink', '', `restore line ${lines[i]}`) });
+      result.failed.push({ line: lines[i]!, command: isAdd ? 'add' : 'create',
+        error: new NfctError(err, 'netlink', '', `restore line ${lines[i]}`) });
     });
   }
   await inflight;

@@ -1,15 +1,16 @@
 // Conntrack events as an async iterator that survives load: overruns (ENOBUFS) are items in
 // the stream, the socket buffer grows after each, and with `resync` the current table follows.
-import { JsonItem } from '../core/json.js';
 import type { CallSite } from '../core/errors.js';
+import { JsonItem } from '../core/json.js';
+import type { NativeConntrack, NativeFilter, NativeStream, OnBatch, ReaderTuning } from '../core/native.js';
+import { BatchSource, type RawBatch } from '../core/reader.js';
+import { LIVE_STREAM_KEYS, LiveStream, type LiveStreamOptions, type LiveTuning, normalizeLiveOptions,
+  type StreamStats } from '../core/stream.js';
+import { assertObject, boolean, describeValue, list } from '../core/validate.js';
 import { decodeExpectations, type Expectation, expectationEventTime, expectationMsgType } from './expect.js';
 import { type FlowFilter, normalizeFilter } from './filter.js';
 import { decodeFlows, recordEventTime, recordEventType, recordPortId } from './flow.js';
-import type { NativeConntrack, NativeFilter, NativeStream, OnBatch, ReaderTuning } from '../core/native.js';
-import { BatchSource, type RawBatch } from '../core/reader.js';
-import { LIVE_STREAM_KEYS, type LiveStreamOptions, type LiveTuning, LiveStream, normalizeLiveOptions, type StreamStats } from '../core/stream.js';
 import type { Flow } from './types.js';
-import { assertObject, boolean, describeValue, list } from '../core/validate.js';
 
 /**
  * What happened to a conntrack entry: created ('new'), changed ('update') or removed ('destroy').
@@ -147,8 +148,11 @@ export interface EventOwner {
 }
 
 /** Starts one native reader per kind of event asked for (flows, expectations), tracked by the owner. */
-function startEventReaders(native: NativeConntrack, owner: EventOwner, nativeFilter: NativeFilter, types: readonly EventType[], reader: ReaderTuning, site: { stack: string }) {
-  const groups = (expect: boolean) => types.filter((t) => t.startsWith('expect') === expect).reduce((m, t) => m | (1 << GROUP[t]), 0);
+function startEventReaders(native: NativeConntrack, owner: EventOwner, nativeFilter: NativeFilter,
+  types: readonly EventType[], reader: ReaderTuning, site: { stack: string })
+{
+  const groups = (expect: boolean) =>
+    types.filter((t) => t.startsWith('expect') === expect).reduce((m, t) => m | (1 << GROUP[t]), 0);
   const flowGroups = groups(false);
   const expectGroups = groups(true);
   const starts: ((onBatch: OnBatch) => NativeStream)[] = [];
@@ -161,7 +165,8 @@ function startEventReaders(native: NativeConntrack, owner: EventOwner, nativeFil
 }
 
 /** What the native readers count, by kind (native/ct/events.cc Kind()). */
-const COUNTED: Record<'flow' | 'expect', readonly EventType[]> = { flow: ['new', 'update', 'destroy'], expect: ['expect-new', 'expect-destroy'] };
+const COUNTED: Record<'flow' | 'expect', readonly EventType[]> = { flow: ['new', 'update', 'destroy'],
+  expect: ['expect-new', 'expect-destroy'] };
 
 /**
  * Conntrack events counted by type, without an item per event: the reader thread decodes and
@@ -181,8 +186,11 @@ export class EventCounter implements AsyncDisposable {
    */
   readonly done: Promise<void>;
 
-  private constructor(native: NativeConntrack, owner: EventOwner, nativeFilter: NativeFilter, types: readonly EventType[], tuning: LiveTuning, signal: AbortSignal | undefined, site: CallSite) {
-    const started = startEventReaders(native, owner, nativeFilter, types, { ...tuning, maxQueueRecords: 0, maxBatch: BATCH, countOnly: 1 }, site);
+  private constructor(native: NativeConntrack, owner: EventOwner, nativeFilter: NativeFilter,
+    types: readonly EventType[], tuning: LiveTuning, signal: AbortSignal | undefined, site: CallSite)
+  {
+    const started = startEventReaders(native, owner, nativeFilter, types, { ...tuning, maxQueueRecords: 0,
+      maxBatch: BATCH, countOnly: 1 }, site);
     this.#source = started.source;
     this.#kinds = started.kinds;
     this.#types = types;
@@ -257,7 +265,8 @@ export class EventStream extends LiveStream<ConntrackEvent> {
     signal: AbortSignal | undefined,
     site: CallSite,
   ) {
-    const { source, kinds } = startEventReaders(native, owner, nativeFilter, types, { ...tuning, maxQueueRecords: 0, maxBatch: BATCH }, site);
+    const { source, kinds } = startEventReaders(native, owner, nativeFilter, types, { ...tuning, maxQueueRecords: 0,
+      maxBatch: BATCH }, site);
     super(source, signal, () => owner.forget(source));
     this.#kinds = kinds;
     this.#owner = owner;
@@ -275,8 +284,11 @@ export class EventStream extends LiveStream<ConntrackEvent> {
    * @internal A stream of flow events with a filter of its own for the resynchronisation's
    * dump (watch(): the socket's filter leaves out the fields an entry can change).
    */
-  static forWatch(native: NativeConntrack, owner: EventOwner, filter: FlowFilter, nativeFilter: NativeFilter, tuning: LiveTuning, signal: AbortSignal | undefined, site: CallSite): EventStream {
-    return new EventStream(native, owner, filter, nativeFilter, ['new', 'update', 'destroy'], tuning, true, signal, site);
+  static forWatch(native: NativeConntrack, owner: EventOwner, filter: FlowFilter, nativeFilter: NativeFilter,
+    tuning: LiveTuning, signal: AbortSignal | undefined, site: CallSite): EventStream
+  {
+    return new EventStream(native, owner, filter, nativeFilter, ['new', 'update', 'destroy'], tuning, true, signal,
+      site);
   }
 
   /** Times the kernel reported lost events on this stream. */
@@ -326,9 +338,13 @@ export function normalizeEventOptions(options: EventOptions, call: 'events()' | 
   assertObject(options, where);
   const keys = call === 'events()' ? EVENT_KEYS : COUNT_KEYS;
   const nf = normalizeFilter(options, where, keys);
-  const types = options.types === undefined ? (['new', 'update', 'destroy'] as const) : list(options.types, `${where}.types`);
+  const types = options.types === undefined
+    ? (['new', 'update', 'destroy'] as const)
+    : list(options.types, `${where}.types`);
   for (const t of types) {
-    if (!TYPES.includes(t)) throw new TypeError(`${where}.types: unknown event type ${describeValue(t)} (one of ${TYPES.join(', ')})`);
+    if (!TYPES.includes(t)) {
+      throw new TypeError(`${where}.types: unknown event type ${describeValue(t)} (one of ${TYPES.join(', ')})`);
+    }
   }
   const { tuning, signal } = normalizeLiveOptions(options, where);
   const kernel = boolean(options.kernelFilter, `${where}.kernelFilter`) ?? true;

@@ -1,16 +1,16 @@
 // The expectation table: connections a helper (ftp, sip, ...) expects, waiting to be related
 // to their master flow.
 import { parseAddress } from '../core/address.js';
-import { AF_INET, AF_INET6, protocolName } from '../core/protocols.js';
-import { NfctError, callSite, settle } from '../core/errors.js';
-import { makeTuple } from './flow.js';
+import { callSite, NfctError, settle } from '../core/errors.js';
 import { ExpectPresent, ExpectWord, TupleWord } from '../core/layout.js';
 import type { NativeConntrack, NativeTuple } from '../core/native.js';
+import { AF_INET, AF_INET6, protocolName } from '../core/protocols.js';
 import { BatchSource } from '../core/reader.js';
 import { Dump, type RecordStream, type StreamOwner } from '../core/stream.js';
-import { type TupleInput, normalizeTuple, tupleToInput } from './tuple.js';
-import type { Family, ProtocolName, Tuple } from './types.js';
 import { assertKnownKeys, assertObject, describeValue, integer, list, optionalInteger } from '../core/validate.js';
+import { makeTuple } from './flow.js';
+import { normalizeTuple, type TupleInput, tupleToInput } from './tuple.js';
+import type { Family, ProtocolName, Tuple } from './types.js';
 
 /** Expectation flags (NF_CT_EXPECT_*). */
 export type ExpectationFlag = 'PERMANENT' | 'INACTIVE' | 'USERSPACE';
@@ -121,9 +121,11 @@ export interface ExpectationFilter {
 
 // The record layout of native/layout/layouts.h (lib/core/layout.ts is generated from it).
 export const { EXPECT_WORDS } = ExpectWord;
-const { EXPECT_HAS_MASTER, EXPECT_HAS_TUPLE, EXPECT_HAS_MASK, EXPECT_HAS_NAT, EXPECT_HAS_ID, EXPECT_HAS_TIMEOUT, EXPECT_HAS_ZONE, EXPECT_HAS_FLAGS, EXPECT_HAS_CLASS, EXPECT_HAS_HELPER, EXPECT_HAS_FN } = ExpectPresent;
+const { EXPECT_HAS_MASTER, EXPECT_HAS_TUPLE, EXPECT_HAS_MASK, EXPECT_HAS_NAT, EXPECT_HAS_ID, EXPECT_HAS_TIMEOUT,
+  EXPECT_HAS_ZONE, EXPECT_HAS_FLAGS, EXPECT_HAS_CLASS, EXPECT_HAS_HELPER, EXPECT_HAS_FN } = ExpectPresent;
 const { TUPLE_META } = TupleWord;
-const { EXPECT_PRESENT, EXPECT_KIND, EXPECT_ID, EXPECT_TIMEOUT, EXPECT_ZONE, EXPECT_FLAGS, EXPECT_CLASS, EXPECT_NAT_DIR, EXPECT_MASTER, EXPECT_TUPLE, EXPECT_MASK, EXPECT_NAT, EXPECT_TIME } = ExpectWord;
+const { EXPECT_PRESENT, EXPECT_KIND, EXPECT_ID, EXPECT_TIMEOUT, EXPECT_ZONE, EXPECT_FLAGS, EXPECT_CLASS, EXPECT_NAT_DIR,
+  EXPECT_MASTER, EXPECT_TUPLE, EXPECT_MASK, EXPECT_NAT, EXPECT_TIME } = ExpectWord;
 
 const EMPTY_TUPLE: Tuple = { src: '', dst: '', protonum: 0 };
 
@@ -188,13 +190,16 @@ function maskTuple(tuple: NativeTuple, mask: ExpectationInput['mask'], where: st
   const addr = (value: string | undefined, key: string): Buffer => {
     if (value === undefined) return Buffer.alloc(len, 0xff);
     const a = typeof value === 'string' ? parseAddress(value) : undefined;
-    if (!a || a.bytes.length !== len) throw new TypeError(`${where}.${key} must be an address mask of the tuple's family, got ${describeValue(value)}`);
+    if (!a || a.bytes.length !== len) {
+      throw new TypeError(`${where}.${key} must be an address mask of the tuple's family, got ${describeValue(value)}`);
+    }
     return a.bytes;
   };
   const m = mask === undefined ? {} : mask;
   assertObject(m, where);
   assertKnownKeys(m, ['src', 'dst', 'srcPort', 'dstPort', 'type', 'code', 'id'], where);
-  const out: NativeTuple = { family: tuple.family, protocol: tuple.protocol, src: addr(m.src, 'src'), dst: addr(m.dst, 'dst') };
+  const out: NativeTuple = { family: tuple.family, protocol: tuple.protocol, src: addr(m.src, 'src'),
+    dst: addr(m.dst, 'dst') };
   if (tuple.srcPort !== undefined) {
     out.srcPort = optionalInteger(m.srcPort, `${where}.srcPort`, 0, 65535) ?? 0xffff;
     out.dstPort = optionalInteger(m.dstPort, `${where}.dstPort`, 0, 65535) ?? 0xffff;
@@ -224,8 +229,10 @@ function normalizeExpectation(input: ExpectationInput, where: string): Record<st
   if (input.flags !== undefined) {
     let bits = 0;
     for (const f of list(input.flags, `${where}.flags`)) {
-      const bit = typeof f === 'string' && Object.hasOwn(FLAG_BITS, f) ? FLAG_BITS[f as ExpectationFlag] : undefined;
-      if (bit === undefined) throw new TypeError(`${where}.flags: unknown flag ${describeValue(f)} (PERMANENT, INACTIVE, USERSPACE)`);
+      const bit = typeof f === 'string' && Object.hasOwn(FLAG_BITS, f) ? FLAG_BITS[f] : undefined;
+      if (bit === undefined) {
+        throw new TypeError(`${where}.flags: unknown flag ${describeValue(f)} (PERMANENT, INACTIVE, USERSPACE)`);
+      }
       bits |= bit;
     }
     spec.flags = bits;
@@ -233,13 +240,17 @@ function normalizeExpectation(input: ExpectationInput, where: string): Record<st
   const cls = optionalInteger(input.class, `${where}.class`, 0, 0xffffffff);
   if (cls !== undefined) spec.class = cls;
   if (input.helper !== undefined) {
-    if (typeof input.helper !== 'string' || !/^[A-Za-z0-9_.-]{1,15}$/.test(input.helper)) throw new TypeError(`${where}.helper must be a helper name, got ${describeValue(input.helper)}`);
+    if (typeof input.helper !== 'string' || !/^[A-Za-z0-9_.-]{1,15}$/.test(input.helper)) {
+      throw new TypeError(`${where}.helper must be a helper name, got ${describeValue(input.helper)}`);
+    }
     spec.helper = input.helper;
   }
   if (input.nat !== undefined) {
     assertObject(input.nat, `${where}.nat`);
     assertKnownKeys(input.nat, ['dir', 'tuple'], `${where}.nat`);
-    if (input.nat.dir !== 'original' && input.nat.dir !== 'reply') throw new TypeError(`${where}.nat.dir must be 'original' or 'reply', got ${describeValue(input.nat.dir)}`);
+    if (input.nat.dir !== 'original' && input.nat.dir !== 'reply') {
+      throw new TypeError(`${where}.nat.dir must be 'original' or 'reply', got ${describeValue(input.nat.dir)}`);
+    }
     spec.nat = { dir: input.nat.dir === 'reply' ? 1 : 0, tuple: normalizeTuple(input.nat.tuple, `${where}.nat.tuple`) };
   }
   return spec;
@@ -279,7 +290,9 @@ export class Expectations {
     assertObject(filter, 'expectations.list() filter');
     assertKnownKeys(filter, ['family'], 'expectations.list() filter');
     if (filter.family !== undefined && filter.family !== 'ipv4' && filter.family !== 'ipv6') {
-      throw new TypeError(`expectations.list() filter.family must be 'ipv4' or 'ipv6', got ${describeValue(filter.family)}`);
+      throw new TypeError(
+        `expectations.list() filter.family must be 'ipv4' or 'ipv6', got ${describeValue(filter.family)}`,
+      );
     }
     const family = filter.family === 'ipv4' ? AF_INET : filter.family === 'ipv6' ? AF_INET6 : 0;
     const site = callSite(this.list);
@@ -308,7 +321,9 @@ export class Expectations {
     const rows = await settle(site, 'expectation statistics', native.stats(true));
     return rows.map(([cpu, values]) => {
       const row: Record<string, number> = { cpu, expect_new: 0, expect_create: 0, expect_delete: 0 };
-      for (let i = 0; i + 1 < values.length; i += 2) row[EXP_STAT_NAMES[values[i]!] ?? `stat_${values[i]}`] = values[i + 1]!;
+      for (let i = 0; i + 1 < values.length; i += 2) {
+        row[EXP_STAT_NAMES[values[i]!] ?? `stat_${values[i]}`] = values[i + 1]!;
+      }
       return row as ExpectationCpuStats;
     });
   }
@@ -325,13 +340,16 @@ export class Expectations {
   async delete(target: TupleInput | Expectation): Promise<void> {
     const native = this.#native();
     const isExpectation = typeof target === 'object' && target !== null && 'mask' in target && 'master' in target;
-    if (isExpectation && ((target as Expectation).tuple === null || typeof (target as Expectation).tuple !== 'object')) {
-      throw new TypeError(`expectations.delete() target.tuple must be the expectation's tuple, got ${describeValue((target as Expectation).tuple)}`);
+    if (isExpectation && (target.tuple === null || typeof target.tuple !== 'object')) {
+      throw new TypeError(
+        `expectations.delete() target.tuple must be the expectation's tuple, got ${describeValue(target.tuple)}`,
+      );
     }
     const tuple = isExpectation
-      ? normalizeTuple({ ...tupleToInput((target as Expectation).tuple, (target as Expectation).protonum), zone: (target as Expectation).zone }, 'expectations.delete() target')
-      : normalizeTuple(target as TupleInput, 'expectations.delete() target');
-    const id = isExpectation && (target as Expectation).id !== undefined ? (target as Expectation).id! : -1;
+      ? normalizeTuple({ ...tupleToInput(target.tuple, target.protonum), zone: target.zone },
+        'expectations.delete() target')
+      : normalizeTuple(target, 'expectations.delete() target');
+    const id = isExpectation && target.id !== undefined ? target.id : -1;
     const site = callSite(this.delete);
     await settle(site, 'expectation delete', native.expectDelete(tuple, id));
   }
@@ -342,10 +360,16 @@ export class Expectations {
     assertObject(options, 'expectations.flush() options');
     assertKnownKeys(options, ['family', 'helper'], 'expectations.flush() options');
     if (options.family !== undefined && options.family !== 'ipv4' && options.family !== 'ipv6') {
-      throw new TypeError(`expectations.flush() options.family must be 'ipv4' or 'ipv6', got ${describeValue(options.family)}`);
+      throw new TypeError(
+        `expectations.flush() options.family must be 'ipv4' or 'ipv6', got ${describeValue(options.family)}`,
+      );
     }
-    if (options.helper !== undefined && (typeof options.helper !== 'string' || !/^[A-Za-z0-9_.-]{1,15}$/.test(options.helper))) {
-      throw new TypeError(`expectations.flush() options.helper must be a helper name such as 'ftp', got ${describeValue(options.helper)}`);
+    if (options.helper !== undefined &&
+      (typeof options.helper !== 'string' || !/^[A-Za-z0-9_.-]{1,15}$/.test(options.helper)))
+    {
+      throw new TypeError(
+        `expectations.flush() options.helper must be a helper name such as 'ftp', got ${describeValue(options.helper)}`,
+      );
     }
     const family = options.family === 'ipv4' ? AF_INET : options.family === 'ipv6' ? AF_INET6 : 0;
     const site = callSite(this.flush);

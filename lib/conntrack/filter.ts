@@ -1,12 +1,12 @@
 // The filter model: one description of "which flows", validated here and handed to native
 // code, which sends to the kernel what the kernel can apply and matches the rest itself.
 import { parseCidr } from '../core/address.js';
-import { AF_INET, AF_INET6, PROTOCOLS } from '../core/protocols.js';
-import { TCP_STATES } from './constants.js';
 import type { NativeFilter, NativeTupleFilter } from '../core/native.js';
+import { AF_INET, AF_INET6, PROTOCOLS } from '../core/protocols.js';
+import { assertKnownKeys, assertObject, describeValue, integer, list } from '../core/validate.js';
+import { TCP_STATES } from './constants.js';
 import { statusBit } from './status.js';
 import type { Family, ProtocolName, StatusName, TcpState } from './types.js';
-import { assertKnownKeys, assertObject, describeValue, integer, list } from '../core/validate.js';
 
 /** Which flows. Every field narrows; all must hold. */
 export interface FlowFilter {
@@ -78,7 +78,9 @@ const U32 = 0xffffffff;
 function protocolNumber(value: unknown, name: string): number {
   if (typeof value === 'number') return integer(value, name, 0, 255);
   if (typeof value === 'string' && Object.hasOwn(PROTOCOLS, value)) return PROTOCOLS[value as keyof typeof PROTOCOLS];
-  throw new TypeError(`${name} must be a protocol name (${Object.keys(PROTOCOLS).join(', ')}) or number, got ${describeValue(value)}`);
+  throw new TypeError(
+    `${name} must be a protocol name (${Object.keys(PROTOCOLS).join(', ')}) or number, got ${describeValue(value)}`,
+  );
 }
 
 /**
@@ -91,7 +93,7 @@ export function normalizeFilter(
   extraKeys: readonly string[] = [],
 ): NativeFilter {
   assertObject(filter, where);
-  assertKnownKeys(filter as Record<string, unknown>, [...FILTER_KEYS, ...extraKeys], where);
+  assertKnownKeys(filter, [...FILTER_KEYS, ...extraKeys], where);
   const out: NativeFilter = {};
   let family: number | undefined;
   if (filter.family !== undefined) {
@@ -104,7 +106,9 @@ export function normalizeFilter(
   const address = (key: 'src' | 'dst' | 'replySrc' | 'replyDst'): { bytes: Buffer; prefix: number } | undefined => {
     const value = filter[key];
     if (value === undefined) return undefined;
-    if (typeof value !== 'string') throw new TypeError(`${where}.${key} must be an address or CIDR string, got ${describeValue(value)}`);
+    if (typeof value !== 'string') {
+      throw new TypeError(`${where}.${key} must be an address or CIDR string, got ${describeValue(value)}`);
+    }
     const parsed = parseCidr(value);
     if (!parsed) throw new TypeError(`${where}.${key} is not an IPv4/IPv6 address or CIDR: ${describeValue(value)}`);
     if (family !== undefined && parsed.family !== family) {
@@ -160,7 +164,7 @@ export function normalizeFilter(
       out.markMask = U32;
     } else {
       assertObject(m, `${where}.mark`);
-      assertKnownKeys(m as Record<string, unknown>, ['value', 'mask'], `${where}.mark`);
+      assertKnownKeys(m, ['value', 'mask'], `${where}.mark`);
       out.mark = integer(m.value, `${where}.mark.value`, 0, U32);
       out.markMask = integer(m.mask, `${where}.mark.mask`, 0, U32);
     }
@@ -182,12 +186,16 @@ export function normalizeFilter(
     let states = 0;
     for (const s of list(filter.state, `${where}.state`)) {
       const idx = typeof s === 'string' ? TCP_STATES.indexOf(s.toUpperCase() as TcpState) : -1;
-      if (idx < 0) throw new TypeError(`${where}.state: unknown TCP state ${describeValue(s)} (one of ${TCP_STATES.join(', ')})`);
+      if (idx < 0) {
+        throw new TypeError(`${where}.state: unknown TCP state ${describeValue(s)} (one of ${TCP_STATES.join(', ')})`);
+      }
       states |= 1 << idx;
     }
     out.tcpStates = states;
     if (out.protocol === undefined) out.protocol = PROTOCOLS.tcp;
-    else if (out.protocol !== PROTOCOLS.tcp) throw new TypeError(`${where}.state applies to TCP only, but protocol is ${describeValue(filter.protocol)}`);
+    else if (out.protocol !== PROTOCOLS.tcp) {
+      throw new TypeError(`${where}.state applies to TCP only, but protocol is ${describeValue(filter.protocol)}`);
+    }
   }
   if (filter.labels !== undefined) {
     const words = new Uint32Array(4);

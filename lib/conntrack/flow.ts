@@ -1,28 +1,65 @@
 // Turns the native flow records (native/ct/flow.h) into Flow objects.
 import { jsonSafe } from '../core/json.js';
+import { FlowKindFlags, FlowPresent, FlowWord, TuplePresent, TupleWord } from '../core/layout.js';
 import { AF_INET6, protocolName } from '../core/protocols.js';
 import { DCCP_STATES, SCTP_STATES, TCP_STATES } from './constants.js';
-import { FlowKindFlags, FlowPresent, FlowWord, TuplePresent, TupleWord } from '../core/layout.js';
 import { Status } from './status.js';
-import type {
-  Counters,
-  DccpInfo,
-  Family,
-  Flow,
-  NatInfo,
-  ProtocolName,
-  SctpInfo,
-  SeqAdjust,
-  Synproxy,
-  TcpInfo,
-  Tuple,
-} from './types.js';
+import type { Counters, DccpInfo, Family, Flow, NatInfo, ProtocolName, SctpInfo, SeqAdjust, Synproxy, TcpInfo,
+  Tuple } from './types.js';
 
 // The record layout of native/layout/layouts.h (lib/core/layout.ts is generated from it).
 export const { FLOW_WORDS } = FlowWord;
-const { FLOW_HAS_ORIG, FLOW_HAS_REPLY, FLOW_HAS_MASTER, FLOW_HAS_ID, FLOW_HAS_STATUS, FLOW_HAS_TIMEOUT, FLOW_HAS_MARK, FLOW_HAS_SECMARK, FLOW_HAS_USE, FLOW_HAS_ZONE, FLOW_HAS_LABELS, FLOW_HAS_COUNTERS_ORIG, FLOW_HAS_COUNTERS_REPLY, FLOW_HAS_TS_START, FLOW_HAS_TS_STOP, FLOW_HAS_TCP, FLOW_HAS_SCTP, FLOW_HAS_DCCP, FLOW_HAS_HELPER, FLOW_HAS_SECCTX, FLOW_HAS_SEQADJ_ORIG, FLOW_HAS_SEQADJ_REPLY, FLOW_HAS_SYNPROXY, FLOW_HAS_TS_EVENT } = FlowPresent;
+const {
+  FLOW_HAS_ORIG,
+  FLOW_HAS_REPLY,
+  FLOW_HAS_MASTER,
+  FLOW_HAS_ID,
+  FLOW_HAS_STATUS,
+  FLOW_HAS_TIMEOUT,
+  FLOW_HAS_MARK,
+  FLOW_HAS_SECMARK,
+  FLOW_HAS_USE,
+  FLOW_HAS_ZONE,
+  FLOW_HAS_LABELS,
+  FLOW_HAS_COUNTERS_ORIG,
+  FLOW_HAS_COUNTERS_REPLY,
+  FLOW_HAS_TS_START,
+  FLOW_HAS_TS_STOP,
+  FLOW_HAS_TCP,
+  FLOW_HAS_SCTP,
+  FLOW_HAS_DCCP,
+  FLOW_HAS_HELPER,
+  FLOW_HAS_SECCTX,
+  FLOW_HAS_SEQADJ_ORIG,
+  FLOW_HAS_SEQADJ_REPLY,
+  FLOW_HAS_SYNPROXY,
+  FLOW_HAS_TS_EVENT,
+} = FlowPresent;
 const { TUPLE_HAS_PORTS, TUPLE_HAS_ICMP, TUPLE_HAS_ZONE } = TuplePresent;
-const { FLOW_PRESENT, FLOW_KIND, FLOW_ID, FLOW_STATUS, FLOW_TIMEOUT, FLOW_MARK, FLOW_SECMARK, FLOW_USE, FLOW_ZONE, FLOW_LABELS, FLOW_COUNTERS, FLOW_TS_START, FLOW_TS_STOP, FLOW_PROTO, FLOW_ORIG, FLOW_REPLY, FLOW_MASTER, FLOW_SEQADJ_ORIG, FLOW_SEQADJ_REPLY, FLOW_SYNPROXY, FLOW_TS_EVENT, FLOW_PORTID } = FlowWord;
+const {
+  FLOW_PRESENT,
+  FLOW_KIND,
+  FLOW_ID,
+  FLOW_STATUS,
+  FLOW_TIMEOUT,
+  FLOW_MARK,
+  FLOW_SECMARK,
+  FLOW_USE,
+  FLOW_ZONE,
+  FLOW_LABELS,
+  FLOW_COUNTERS,
+  FLOW_TS_START,
+  FLOW_TS_STOP,
+  FLOW_PROTO,
+  FLOW_ORIG,
+  FLOW_REPLY,
+  FLOW_MASTER,
+  FLOW_SEQADJ_ORIG,
+  FLOW_SEQADJ_REPLY,
+  FLOW_SYNPROXY,
+  FLOW_TS_EVENT,
+  FLOW_PORTID,
+} = FlowWord;
 const { FLOW_KIND_CREATE } = FlowKindFlags;
 const { TUPLE_META, TUPLE_PORTS, TUPLE_ICMP, TUPLE_ZONE } = TupleWord;
 
@@ -137,7 +174,8 @@ function statusJson(status: Status): string {
 
 /** JSON.stringify of a tuple as makeTuple() builds it (addresses need no escaping). */
 function tupleJson(t: Tuple): string {
-  const x = t as Tuple & { srcPort?: number; dstPort?: number; srcKey?: number; dstKey?: number; type?: number; code?: number; id?: number };
+  const x = t as Tuple & { srcPort?: number; dstPort?: number; srcKey?: number; dstKey?: number; type?: number;
+    code?: number; id?: number };
   let s = `{"src":"${t.src}","dst":"${t.dst}","protonum":${t.protonum}`;
   if (x.srcPort !== undefined) s += `,"srcPort":${x.srcPort},"dstPort":${x.dstPort}`;
   else if (x.srcKey !== undefined) s += `,"srcKey":${x.srcKey},"dstKey":${x.dstKey}`;
@@ -159,7 +197,9 @@ export function flowJson(f: Flow): string {
  * fields before the flow's own without building the text twice (nfct's NDJSON lines).
  */
 export function flowJsonAfter(open: string, f: Flow): string {
-  let s = `${open}"family":"${f.family}","protocol":"${f.protocol}","protonum":${f.protonum},"original":${tupleJson(f.original)},"reply":${tupleJson(f.reply)}`;
+  let s = `${open}"family":"${f.family}","protocol":"${f.protocol}","protonum":${f.protonum},"original":${
+    tupleJson(f.original)
+  },"reply":${tupleJson(f.reply)}`;
   if (f.master !== undefined) s += `,"master":${JSON.stringify(f.master)}`;
   if (f.id !== undefined) s += `,"id":${f.id}`;
   s += `,"status":${statusJson(f.status)}`;
@@ -171,7 +211,9 @@ export function flowJsonAfter(open: string, f: Flow): string {
   if (f.labels !== undefined) s += `,"labels":${JSON.stringify(f.labels)}`;
   if (f.counters !== undefined) s += `,"counters":${JSON.stringify(f.counters)}`;
   if (f.timestamp !== undefined) {
-    s += `,"timestamp":{"start":"${f.timestamp.start}"${f.timestamp.stop !== undefined ? `,"stop":"${f.timestamp.stop}"` : ''}}`;
+    s += `,"timestamp":{"start":"${f.timestamp.start}"${
+      f.timestamp.stop !== undefined ? `,"stop":"${f.timestamp.stop}"` : ''
+    }}`;
   }
   if (f.eventTime !== undefined) s += `,"eventTime":"${f.eventTime}"`;
   if (f.helper !== undefined) s += `,"helper":${JSON.stringify(f.helper)}`;
@@ -179,7 +221,8 @@ export function flowJsonAfter(open: string, f: Flow): string {
   const p = f as { tcp?: TcpInfo; sctp?: SctpInfo; dccp?: DccpInfo };
   const t = p.tcp;
   if (t !== undefined) {
-    s += `,"tcp":{"state":"${t.state}","stateNum":${t.stateNum},"wscaleOriginal":${t.wscaleOriginal},"wscaleReply":${t.wscaleReply},"flagsOriginal":${t.flagsOriginal},"maskOriginal":${t.maskOriginal},"flagsReply":${t.flagsReply},"maskReply":${t.maskReply}}`;
+    s +=
+      `,"tcp":{"state":"${t.state}","stateNum":${t.stateNum},"wscaleOriginal":${t.wscaleOriginal},"wscaleReply":${t.wscaleReply},"flagsOriginal":${t.flagsOriginal},"maskOriginal":${t.maskOriginal},"flagsReply":${t.flagsReply},"maskReply":${t.maskReply}}`;
   }
   if (p.sctp !== undefined) s += `,"sctp":${JSON.stringify(p.sctp)}`;
   if (p.dccp !== undefined) s += `,"dccp":${JSON.stringify(jsonSafe(p.dccp))}`;

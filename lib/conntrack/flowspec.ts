@@ -1,17 +1,20 @@
 // What create(), add(), createMany() and update() send, validated and normalised for native
 // code (native/ct/request.h FlowSpec).
-import { SpecFlags, SpecTupleFlags, SpecTupleWord, SpecWord } from '../core/layout.js';
 import { parseAddress } from '../core/address.js';
-import { AF_INET, PROTOCOLS } from '../core/protocols.js';
-import { SCTP_STATES, TCP_STATES } from './constants.js';
+import { SpecFlags, SpecTupleFlags, SpecTupleWord, SpecWord } from '../core/layout.js';
 import type { NativeTuple } from '../core/native.js';
+import { AF_INET, PROTOCOLS } from '../core/protocols.js';
+import { assertKnownKeys, assertObject, describeValue, int, integer, list, optionalInt,
+  optionalInteger } from '../core/validate.js';
+import { SCTP_STATES, TCP_STATES } from './constants.js';
 import { statusBit } from './status.js';
-import { type TupleInput, isFlow, normalizeTuple, tupleOf, tupleToInput } from './tuple.js';
+import { isFlow, normalizeTuple, type TupleInput, tupleOf, tupleToInput } from './tuple.js';
 import type { Flow, SctpState, StatusName, TcpState } from './types.js';
-import { assertKnownKeys, assertObject, describeValue, int, integer, list, optionalInt, optionalInteger } from '../core/validate.js';
 
 /** The reply direction, where it is not the original swapped: a tuple's addresses and layer-4 fields. */
-export type ReplyInput = Partial<Pick<TupleInput, 'src' | 'dst' | 'srcPort' | 'dstPort' | 'type' | 'code' | 'id' | 'srcKey' | 'dstKey'>>;
+export type ReplyInput = Partial<
+  Pick<TupleInput, 'src' | 'dst' | 'srcPort' | 'dstPort' | 'type' | 'code' | 'id' | 'srcKey' | 'dstKey'>
+>;
 
 /** Where NAT rewrote an address (and port): conntrack's --src-nat / --dst-nat. */
 export interface NatInput {
@@ -108,9 +111,28 @@ const U32 = 0xffffffff;
 
 // The packed layout of native/layout/layouts.h (lib/core/layout.ts is generated from it).
 export const { SPEC_WORDS } = SpecWord;
-const { SPEC_DNAT, SPEC_FLAGS, SPEC_KIND, SPEC_LABELS, SPEC_LABELS_MASK, SPEC_MARK, SPEC_MARK_MASK, SPEC_ORIG, SPEC_REPLY, SPEC_SNAT, SPEC_STATE, SPEC_STATUS, SPEC_TIMEOUT, SPEC_VTAG_ORIG, SPEC_VTAG_REPLY, SPEC_ZONE } = SpecWord;
-const { SPEC_HAS_DNAT, SPEC_HAS_DNAT_PORT, SPEC_HAS_HELPER, SPEC_HAS_LABELS, SPEC_HAS_LABELS_MASK, SPEC_HAS_MARK, SPEC_HAS_MARK_MASK, SPEC_HAS_REPLY, SPEC_HAS_SCTP_STATE, SPEC_HAS_SNAT, SPEC_HAS_SNAT_PORT, SPEC_HAS_STATUS, SPEC_HAS_TCP_STATE, SPEC_HAS_TIMEOUT, SPEC_HAS_VTAG, SPEC_HAS_ZONE } = SpecFlags;
-const { SPEC_TUPLE_DST, SPEC_TUPLE_FLAGS, SPEC_TUPLE_ICMP, SPEC_TUPLE_PORTS, SPEC_TUPLE_SRC, SPEC_TUPLE_ZONE } = SpecTupleWord;
+const { SPEC_DNAT, SPEC_FLAGS, SPEC_KIND, SPEC_LABELS, SPEC_LABELS_MASK, SPEC_MARK, SPEC_MARK_MASK, SPEC_ORIG,
+  SPEC_REPLY, SPEC_SNAT, SPEC_STATE, SPEC_STATUS, SPEC_TIMEOUT, SPEC_VTAG_ORIG, SPEC_VTAG_REPLY, SPEC_ZONE } = SpecWord;
+const {
+  SPEC_HAS_DNAT,
+  SPEC_HAS_DNAT_PORT,
+  SPEC_HAS_HELPER,
+  SPEC_HAS_LABELS,
+  SPEC_HAS_LABELS_MASK,
+  SPEC_HAS_MARK,
+  SPEC_HAS_MARK_MASK,
+  SPEC_HAS_REPLY,
+  SPEC_HAS_SCTP_STATE,
+  SPEC_HAS_SNAT,
+  SPEC_HAS_SNAT_PORT,
+  SPEC_HAS_STATUS,
+  SPEC_HAS_TCP_STATE,
+  SPEC_HAS_TIMEOUT,
+  SPEC_HAS_VTAG,
+  SPEC_HAS_ZONE,
+} = SpecFlags;
+const { SPEC_TUPLE_DST, SPEC_TUPLE_FLAGS, SPEC_TUPLE_ICMP, SPEC_TUPLE_PORTS, SPEC_TUPLE_SRC, SPEC_TUPLE_ZONE } =
+  SpecTupleWord;
 const { SPEC_TUPLE_HAS_ICMP, SPEC_TUPLE_HAS_PORTS, SPEC_TUPLE_HAS_ZONE } = SpecTupleFlags;
 
 function packTuple(w: Uint32Array, b: Uint8Array, at: number, t: NativeTuple): void {
@@ -141,7 +163,9 @@ function packNat(w: Uint32Array, b: Uint8Array, at: number, nat: { address: Buff
 }
 
 /** Packs normalised specs for native code: SPEC_WORDS words each, helper names aside. */
-export function packFlowSpecs(specs: readonly NativeFlowSpec[]): { words: Uint32Array; helpers: (string | undefined)[] | undefined } {
+export function packFlowSpecs(
+  specs: readonly NativeFlowSpec[],
+): { words: Uint32Array; helpers: (string | undefined)[] | undefined } {
   const words = new Uint32Array(specs.length * SPEC_WORDS);
   const bytes = new Uint8Array(words.buffer);
   let helpers: (string | undefined)[] | undefined;
@@ -179,8 +203,10 @@ export function packFlowSpecs(specs: readonly NativeFlowSpec[]): { words: Uint32
   }
   return { words, helpers };
 }
-const TUPLE_KEYS = ['protocol', 'src', 'dst', 'srcPort', 'dstPort', 'type', 'code', 'id', 'srcKey', 'dstKey', 'zone', 'origZone'];
-const FLOW_KEYS = [...TUPLE_KEYS, 'timeout', 'reply', 'snat', 'dnat', 'status', 'mark', 'replyZone', 'labels', 'state', 'vtag', 'helper'];
+const TUPLE_KEYS = ['protocol', 'src', 'dst', 'srcPort', 'dstPort', 'type', 'code', 'id', 'srcKey', 'dstKey', 'zone',
+  'origZone'];
+const FLOW_KEYS = [...TUPLE_KEYS, 'timeout', 'reply', 'snat', 'dnat', 'status', 'mark', 'replyZone', 'labels', 'state',
+  'vtag', 'helper'];
 const REPLY_KEYS = ['src', 'dst', 'srcPort', 'dstPort', 'type', 'code', 'id', 'srcKey', 'dstKey'];
 
 /** ICMP/ICMPv6 query types and their replies, both ways. */
@@ -208,12 +234,16 @@ function labelWords(value: number | readonly number[], where: string): Uint32Arr
   return words;
 }
 
-function nat(value: NatInput | undefined, family: number, where: string): { address: Buffer; port?: number } | undefined {
+function nat(value: NatInput | undefined, family: number, where: string): { address: Buffer; port?: number }
+  | undefined
+{
   if (value === undefined) return undefined;
   assertObject(value, where);
   assertKnownKeys(value, ['address', 'port'], where);
   const addr = typeof value.address === 'string' ? parseAddress(value.address) : undefined;
-  if (!addr) throw new TypeError(`${where}.address must be an IPv4 or IPv6 address, got ${describeValue(value.address)}`);
+  if (!addr) {
+    throw new TypeError(`${where}.address must be an IPv4 or IPv6 address, got ${describeValue(value.address)}`);
+  }
   if (addr.family !== family) throw new TypeError(`${where}.address must be of the same family as the tuple`);
   const port = optionalInteger(value.port, `${where}.port`, 0, 65535);
   return port === undefined ? { address: addr.bytes } : { address: addr.bytes, port };
@@ -244,7 +274,9 @@ function replyTuple(orig: NativeTuple, input: FlowInput, where: string): NativeT
   assertObject(r, `${where}.reply`);
   assertKnownKeys(r, REPLY_KEYS, `${where}.reply`);
   for (const k of REPLY_KEYS) {
-    if ((r as Record<string, unknown>)[k] === null) throw new TypeError(`${where}.reply.${k} must not be null (leave it out to take the swapped original)`);
+    if ((r as Record<string, unknown>)[k] === null) {
+      throw new TypeError(`${where}.reply.${k} must not be null (leave it out to take the swapped original)`);
+    }
   }
   const o = input as unknown as Record<string, unknown>;
   return normalizeTuple(
@@ -269,7 +301,11 @@ function setState(spec: NativeFlowSpec, input: FlowInput | FlowChanges, protocol
   if (input.state === undefined) return;
   if (protocol === PROTOCOLS.tcp) {
     const n = TCP_STATES.indexOf(input.state as TcpState);
-    if (n < 0) throw new TypeError(`${where}.state: unknown TCP state ${describeValue(input.state)} (one of ${TCP_STATES.join(', ')})`);
+    if (n < 0) {
+      throw new TypeError(
+        `${where}.state: unknown TCP state ${describeValue(input.state)} (one of ${TCP_STATES.join(', ')})`,
+      );
+    }
     spec.tcpState = n;
   } else if (protocol === PROTOCOLS.sctp) {
     const n = SCTP_STATES.indexOf(input.state as SctpState);
@@ -295,9 +331,15 @@ const COPIED_STATUS: readonly StatusName[] = ['SEEN_REPLY', 'ASSURED', 'FIXED_TI
 export function flowToInput(flow: Flow, where: string): FlowInput {
   const o: unknown = flow.original;
   const r: unknown = flow.reply;
-  if (o === null || typeof o !== 'object') throw new TypeError(`${where}.original must be a tuple object (a Flow's), got ${describeValue(o)}`);
-  if (r === null || typeof r !== 'object') throw new TypeError(`${where}.reply must be a tuple object (a Flow's), got ${describeValue(r)}`);
-  if (flow.timeout === undefined) throw new TypeError(`${where}: the Flow has no timeout (an entry being destroyed); give one`);
+  if (o === null || typeof o !== 'object') {
+    throw new TypeError(`${where}.original must be a tuple object (a Flow's), got ${describeValue(o)}`);
+  }
+  if (r === null || typeof r !== 'object') {
+    throw new TypeError(`${where}.reply must be a tuple object (a Flow's), got ${describeValue(r)}`);
+  }
+  if (flow.timeout === undefined) {
+    throw new TypeError(`${where}: the Flow has no timeout (an entry being destroyed); give one`);
+  }
   const input: FlowInput = { ...tupleToInput(flow.original, flow.protonum), timeout: flow.timeout };
   const set = (key: keyof FlowInput, value: unknown): void => {
     if (value !== undefined) (input as unknown as Record<string, unknown>)[key] = value;
@@ -344,7 +386,9 @@ export function normalizeFlowInput(input: FlowInput | Flow, where: string): Nati
   const reply = replyTuple(orig, input, where);
   const replyZone = optionalInt(input.replyZone, where, 'replyZone', 0, 65535);
   if (replyZone !== undefined) {
-    if (spec.zone !== undefined) throw new TypeError(`${where}: give zone (both directions) or origZone/replyZone, not both`);
+    if (spec.zone !== undefined) {
+      throw new TypeError(`${where}: give zone (both directions) or origZone/replyZone, not both`);
+    }
     if (orig.tupleZone !== undefined) throw new TypeError(`${where}: the kernel takes origZone or replyZone, not both`);
   }
   spec.reply = reply;
@@ -410,8 +454,12 @@ export function changesFor(orig: NativeTuple, changes: FlowChanges, where: strin
     if (changes.labels.add === undefined && changes.labels.remove === undefined) {
       throw new TypeError(`${w}.labels: give add or remove`);
     }
-    const add = changes.labels.add !== undefined ? labelWords(changes.labels.add, `${w}.labels.add`) : new Uint32Array(4);
-    const remove = changes.labels.remove !== undefined ? labelWords(changes.labels.remove, `${w}.labels.remove`) : new Uint32Array(4);
+    const add = changes.labels.add !== undefined
+      ? labelWords(changes.labels.add, `${w}.labels.add`)
+      : new Uint32Array(4);
+    const remove = changes.labels.remove !== undefined
+      ? labelWords(changes.labels.remove, `${w}.labels.remove`)
+      : new Uint32Array(4);
     const mask = new Uint32Array(4);
     for (let i = 0; i < 4; i++) {
       if (add[i]! & remove[i]!) throw new TypeError(`${w}.labels: a label cannot be both added and removed`);

@@ -2,24 +2,28 @@
 // bulk operations of bulk.ts.
 import { constants } from 'node:os';
 
-import { CPU_STAT_NAMES, CT_MSG } from './constants.js';
-import { type CallSite, ClosedError, NfctError, callSite, settle, withCallSite } from '../core/errors.js';
+import { type CallSite, callSite, ClosedError, NfctError, settle, withCallSite } from '../core/errors.js';
 import { addon, type NativeConntrack, type NativeFilter } from '../core/native.js';
 import { type NetnsOption, openInNamespace } from '../core/netns.js';
 import { BatchSource } from '../core/reader.js';
 import { Dump, RecordStream } from '../core/stream.js';
 import { assertKnownKeys, assertObject, boolean, describeValue, integer, optionalInteger } from '../core/validate.js';
-import { type AggregateOptions, type AggregateResult, decodeGroups, type LegacyAggregateOptions, normalizeAggregate, sortNumber } from './aggregate.js';
-import { type BulkHandle, type DeleteEachOptions, type DeleteWhereOptions, type FlowUpdate, type UpdateWhereOptions, deleteEach, deleteWhere, drain, legacyBulk, updateWhere } from './bulk.js';
-import { type CreateManyOptions, type CreateManyResult, MODE, type RestoreOptions, type RestoreResult, createMany, restore } from './create-many.js';
+import { FlowRecordStream, type FlowsOptions } from '../flows/stream.js';
+import { type AggregateOptions, type AggregateResult, decodeGroups, type LegacyAggregateOptions, normalizeAggregate,
+  sortNumber } from './aggregate.js';
+import { type BulkHandle, deleteEach, type DeleteEachOptions, deleteWhere, type DeleteWhereOptions, drain,
+  type FlowUpdate, legacyBulk, updateWhere, type UpdateWhereOptions } from './bulk.js';
+import { CPU_STAT_NAMES, CT_MSG } from './constants.js';
+import { createMany, type CreateManyOptions, type CreateManyResult, MODE, restore, type RestoreOptions,
+  type RestoreResult } from './create-many.js';
 import { type CountEventOptions, EventCounter, type EventOptions, EventStream } from './events.js';
 import { Expectations } from './expect.js';
 import { type FlowFilter, normalizeFilter } from './filter.js';
-import { FlowRecordStream, type FlowsOptions } from '../flows/stream.js';
 import { decodeFlows } from './flow.js';
-import { type FlowChanges, type FlowInput, type NativeFlowSpec, normalizeChanges, normalizeFlowInput, packFlowSpecs } from './flowspec.js';
+import { type FlowChanges, type FlowInput, type NativeFlowSpec, normalizeChanges, normalizeFlowInput,
+  packFlowSpecs } from './flowspec.js';
 import { LINE_FORMAT_KEYS, type LineFormat, lineFormat, textChunk } from './line-format.js';
-import { type TupleInput, normalizeTuple } from './tuple.js';
+import { normalizeTuple, type TupleInput } from './tuple.js';
 import type { CpuStats, Family, Flow } from './types.js';
 import { TableWatch, type WatchOptions } from './watch.js';
 
@@ -91,7 +95,8 @@ export class Conntrack {
 
   /** Opens a handle; with `netns`, every socket it uses is opened inside that namespace. */
   static async open(options: OpenOptions = {}): Promise<Conntrack> {
-    const { native, path } = await openInNamespace(options, 'Conntrack.open', 'conntrack', callSite(Conntrack.open), (p) => addon.openConntrack(p));
+    const { native, path } = await openInNamespace(options, 'Conntrack.open', 'conntrack', callSite(Conntrack.open),
+      (p) => addon.openConntrack(p));
     return new Conntrack(native, path);
   }
 
@@ -144,11 +149,14 @@ export class Conntrack {
    */
   listText(query: ListTextOptions = {}): RecordStream<Buffer> {
     // dump() checks the handle and the options first; the -o flags are read once they are known to be there.
-    return this.#dump(query, 'listText()', [...LIST_KEYS, ...LINE_FORMAT_KEYS], (start) => new Dump(this, textChunk(lineFormat(query, 'listText() options')), start), callSite(this.listText));
+    return this.#dump(query, 'listText()', [...LIST_KEYS, ...LINE_FORMAT_KEYS],
+      (start) => new Dump(this, textChunk(lineFormat(query, 'listText() options')), start), callSite(this.listText));
   }
 
   /** list() and listText(): checks the options, and makes the stream that dumps on iteration. */
-  #dump<S>(query: ListOptions, call: string, keys: readonly string[], make: (start: () => BatchSource) => S, site: CallSite): S {
+  #dump<S>(query: ListOptions, call: string, keys: readonly string[], make: (start: () => BatchSource) => S,
+    site: CallSite): S
+  {
     this.#handle(call);
     const where = `${call} options`;
     const raw: unknown = query;
@@ -159,12 +167,19 @@ export class Conntrack {
       throw new TypeError(`${where}.table must be 'conntrack', 'dying' or 'unconfirmed', got ${describeValue(table)}`);
     }
     const zero = boolean(query.zeroCounters, `${where}.zeroCounters`) ?? false;
-    if (zero && table !== 'conntrack') throw new TypeError(`${where}.zeroCounters applies to the 'conntrack' table only`);
+    if (zero && table !== 'conntrack') {
+      throw new TypeError(`${where}.zeroCounters applies to the 'conntrack' table only`);
+    }
     const kernel = boolean(query.kernelFilter, `${where}.kernelFilter`) ?? true;
     const maxBatch = optionalInteger(query.batchSize, `${where}.batchSize`, 1, 65536) ?? 2048;
     filter.kernel = kernel;
-    const msg =
-      table === 'dying' ? CT_MSG.GET_DYING : table === 'unconfirmed' ? CT_MSG.GET_UNCONFIRMED : zero ? CT_MSG.GET_CTRZERO : CT_MSG.GET;
+    const msg = table === 'dying'
+      ? CT_MSG.GET_DYING
+      : table === 'unconfirmed'
+      ? CT_MSG.GET_UNCONFIRMED
+      : zero
+      ? CT_MSG.GET_CTRZERO
+      : CT_MSG.GET;
     return make(() => {
       const live = this.#handle(`iterating ${call}`);
       const source = new BatchSource(
@@ -207,16 +222,18 @@ export class Conntrack {
     const native = this.#handle('stats()');
     const rows = await settle(callSite(this.stats), 'conntrack statistics', native.stats());
     return rows.map(([cpu, values]) => {
-        const row: Record<string, number> = { cpu };
-        for (const name of ['found', 'invalid', 'insert', 'insert_failed', 'drop', 'early_drop', 'error', 'search_restart', 'clash_resolve', 'chaintoolong']) {
-          row[name] = 0;
-        }
-        for (let i = 0; i + 1 < values.length; i += 2) {
-          const name = CPU_STAT_NAMES[values[i]!] ?? `stat_${values[i]}`;
-          row[name] = values[i + 1]!;
-        }
-        return row as CpuStats;
-      });
+      const row: Record<string, number> = { cpu };
+      for (const name of ['found', 'invalid', 'insert', 'insert_failed', 'drop', 'early_drop', 'error',
+        'search_restart', 'clash_resolve', 'chaintoolong'])
+      {
+        row[name] = 0;
+      }
+      for (let i = 0; i + 1 < values.length; i += 2) {
+        const name = CPU_STAT_NAMES[values[i]!] ?? `stat_${values[i]}`;
+        row[name] = values[i + 1]!;
+      }
+      return row as CpuStats;
+    });
   }
 
   /**
@@ -310,14 +327,15 @@ export class Conntrack {
           break;
         }
       }
-      if (!found) throw withCallSite(new NfctError(ENOENT, 'netlink', `no entry with id ${id}`), site, 'conntrack delete');
+      if (!found) {
+        throw withCallSite(new NfctError(ENOENT, 'netlink', `no entry with id ${id}`), site, 'conntrack delete');
+      }
       return settle(site, 'conntrack delete', native.delete(normalizeTuple(found, 'delete() target'), id));
     }
     const tuple = normalizeTuple(target as TupleInput | Flow, 'delete() target');
     const id = 'status' in target && typeof (target as Flow).id === 'number' ? (target as Flow).id! : -1;
     return settle(site, 'conntrack delete', native.delete(tuple, id));
   }
-
 
   /** What the bulk operations (bulk.ts) use of this handle. */
   readonly #bulk: BulkHandle = {
@@ -344,7 +362,9 @@ export class Conntrack {
   /** @deprecated since 0.2.0: one object, `deleteWhere({ ...filter, dryRun })` (NFCT_DEP001). */
   deleteWhere(filter: DeleteWhereOptions, options: DeleteWhereOptions): Promise<number>;
   async deleteWhere(options: DeleteWhereOptions, old?: DeleteWhereOptions): Promise<number> {
-    const merged = old === undefined ? options : legacyBulk('NFCT_DEP001', 'deleteWhere()', options, old, 'deleteWhere({ ...filter, dryRun })');
+    const merged = old === undefined
+      ? options
+      : legacyBulk('NFCT_DEP001', 'deleteWhere()', options, old, 'deleteWhere({ ...filter, dryRun })');
     return deleteWhere(this.#bulk, callSite(this.deleteWhere), merged);
   }
 
@@ -370,10 +390,13 @@ export class Conntrack {
     nf.kernel = boolean(n.filter.kernelFilter, 'aggregate() options.kernelFilter') ?? true;
     const site = callSite(this.aggregate);
     const sort = sortNumber(n.sort);
-    const source = new BatchSource((onBatch) => native.aggregate(nf, n.keys, sort, n.top, onBatch), site, 'conntrack aggregate');
+    const source = new BatchSource((onBatch) => native.aggregate(nf, n.keys, sort, n.top, onBatch), site,
+      'conntrack aggregate');
     const last = await drain(this.#bulk, source);
     const [, groups = 0] = source.tally ?? [];
-    return last ? decodeGroups(n, last.buffer, last.strings, last.count, groups) : decodeGroups(n, new ArrayBuffer(0), '', 0, 0);
+    return last
+      ? decodeGroups(n, last.buffer, last.strings, last.count, groups)
+      : decodeGroups(n, new ArrayBuffer(0), '', 0, 0);
   }
 
   /**
@@ -389,7 +412,9 @@ export class Conntrack {
   /** @deprecated since 0.2.0: one object, `deleteEach({ ...filter, ...options })` (NFCT_DEP002). */
   deleteEach(filter: DeleteEachOptions, options: DeleteEachOptions): Promise<number>;
   async deleteEach(options: DeleteEachOptions, old?: DeleteEachOptions): Promise<number> {
-    const merged = old === undefined ? options : legacyBulk('NFCT_DEP002', 'deleteEach()', options, old, 'deleteEach({ ...filter, ...options })');
+    const merged = old === undefined
+      ? options
+      : legacyBulk('NFCT_DEP002', 'deleteEach()', options, old, 'deleteEach({ ...filter, ...options })');
     return deleteEach(this.#bulk, callSite(this.deleteEach), merged);
   }
 
@@ -409,7 +434,9 @@ export class Conntrack {
   /** @deprecated since 0.2.0: `updateWhere({ ...filter, ...options }, changes)` (NFCT_DEP003). */
   updateWhere(filter: UpdateWhereOptions, changes: FlowUpdate, options: UpdateWhereOptions): Promise<number>;
   async updateWhere(options: UpdateWhereOptions, changes: FlowUpdate, old?: UpdateWhereOptions): Promise<number> {
-    const merged = old === undefined ? options : legacyBulk('NFCT_DEP003', 'updateWhere()', options, old, 'updateWhere({ ...filter, ...options }, changes)');
+    const merged = old === undefined
+      ? options
+      : legacyBulk('NFCT_DEP003', 'updateWhere()', options, old, 'updateWhere({ ...filter, ...options }, changes)');
     return updateWhere(this.#bulk, callSite(this.updateWhere), merged, changes);
   }
 
@@ -427,7 +454,9 @@ export class Conntrack {
    * Creates many entries, many requests to a system call. Failures are reported per entry and
    * do not stop the rest. Accepts any iterable or async iterable.
    */
-  async createMany(flows: Iterable<FlowInput | Flow> | AsyncIterable<FlowInput | Flow>, options: CreateManyOptions = {}): Promise<CreateManyResult> {
+  async createMany(flows: Iterable<FlowInput | Flow> | AsyncIterable<FlowInput | Flow>,
+    options: CreateManyOptions = {}): Promise<CreateManyResult>
+  {
     return createMany(this.#bulk, callSite(this.createMany), flows, options);
   }
 

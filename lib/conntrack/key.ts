@@ -3,7 +3,8 @@
 import { describeValue } from '../core/validate.js';
 import type { Flow } from './types.js';
 
-const hostPort = (address: string, port: number): string => (address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`);
+const hostPort = (address: string,
+  port: number): string => (address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`);
 
 /**
  * The key of a conntrack entry: the protocol, its original tuple and, when not 0, the zone of
@@ -19,7 +20,9 @@ const hostPort = (address: string, port: number): string => (address.includes(':
  */
 export function flowKey(flow: Flow): string {
   const raw: unknown = flow;
-  if (raw === null || typeof raw !== 'object' || typeof (raw as Flow).original !== 'object' || (raw as Flow).original === null) {
+  if (raw === null || typeof raw !== 'object' || typeof (raw as Flow).original !== 'object' ||
+    (raw as Flow).original === null)
+  {
     throw new TypeError(`flowKey() flow must be a Flow (with an original tuple), got ${describeValue(raw)}`);
   }
   const zone = flow.original.zone ?? flow.zone ?? 0;

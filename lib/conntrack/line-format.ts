@@ -27,9 +27,14 @@ export const LINE_FORMAT_KEYS = ['extended', 'id', 'services'] as const;
 
 /** Checks the -o flags of `o` (`where` names the option) and gives them as native code takes them. */
 export function lineFormat(o: LineFormat, where: string): NativeLineFormat {
-  const f: NativeLineFormat = { extended: boolean(o.extended, `${where}.extended`) ?? false, id: boolean(o.id, `${where}.id`) ?? false };
+  const f: NativeLineFormat = { extended: boolean(o.extended, `${where}.extended`) ?? false,
+    id: boolean(o.id, `${where}.id`) ?? false };
   if (o.services !== undefined) {
-    if (!(o.services instanceof Services)) throw new TypeError(`${where}.services must be a Services object (readServices()), got ${describeValue(o.services)}`);
+    if (!(o.services instanceof Services)) {
+      throw new TypeError(
+        `${where}.services must be a Services object (readServices()), got ${describeValue(o.services)}`,
+      );
+    }
     f.services = o.services.nativeTable();
   }
   return f;

@@ -1,13 +1,14 @@
 // conntrack-tools' save format (`conntrack -L -o save`, the input of `conntrack -R`) read into
 // entries for create()/createMany(), or packed straight for the kernel (restore()).
+import { SpecFlags, SpecTupleFlags, SpecTupleWord, SpecWord } from '../core/layout.js';
 import { addon } from '../core/native.js';
 import { TCP_STATES } from './constants.js';
-import { SpecFlags, SpecTupleFlags, SpecTupleWord, SpecWord } from '../core/layout.js';
-import { SPEC_WORDS, type FlowInput } from './flowspec.js';
+import { type FlowInput, SPEC_WORDS } from './flowspec.js';
 import { STATUS_NAMES } from './status.js';
 import type { StatusName } from './types.js';
 
-const { SPEC_FLAGS, SPEC_KIND, SPEC_MARK, SPEC_ORIG, SPEC_REPLY, SPEC_STATE, SPEC_STATUS, SPEC_TIMEOUT, SPEC_ZONE } = SpecWord;
+const { SPEC_FLAGS, SPEC_KIND, SPEC_MARK, SPEC_ORIG, SPEC_REPLY, SPEC_STATE, SPEC_STATUS, SPEC_TIMEOUT, SPEC_ZONE } =
+  SpecWord;
 const { SPEC_HAS_MARK, SPEC_HAS_STATUS, SPEC_HAS_TCP_STATE, SPEC_HAS_ZONE } = SpecFlags;
 const { SPEC_TUPLE_FLAGS, SPEC_TUPLE_ICMP, SPEC_TUPLE_PORTS } = SpecTupleWord;
 const { SPEC_TUPLE_HAS_PORTS } = SpecTupleFlags;
@@ -52,7 +53,8 @@ function entryAt(text: string, r: SaveRead, i: number): { command: 'create' | 'a
   const w = r.words.subarray(i * SPEC_WORDS, (i + 1) * SPEC_WORDS);
   const f = r.fields!.subarray(i * FIELD_WORDS, (i + 1) * FIELD_WORDS);
   const value = (k: number): string => text.slice(f[1 + 2 * k], f[2 + 2 * k]);
-  const flow: Record<string, unknown> = { protocol: w[SPEC_KIND]! >>> 8, src: value(0), dst: value(1), timeout: w[SPEC_TIMEOUT] };
+  const flow: Record<string, unknown> = { protocol: w[SPEC_KIND]! >>> 8, src: value(0), dst: value(1),
+    timeout: w[SPEC_TIMEOUT] };
   const word = w[SPEC_ORIG + SPEC_TUPLE_PORTS]!;
   if (w[SPEC_ORIG + SPEC_TUPLE_FLAGS]! & SPEC_TUPLE_HAS_PORTS) {
     flow.srcPort = word & 0xffff;
@@ -73,7 +75,9 @@ function entryAt(text: string, r: SaveRead, i: number): { command: 'create' | 'a
     flow.reply = reply;
   }
   const flags = w[SPEC_FLAGS]!;
-  if (flags & SPEC_HAS_STATUS) flow.status = STATUS_NAMES.filter((_, bit) => (w[SPEC_STATUS]! >>> bit) & 1) as StatusName[];
+  if (flags & SPEC_HAS_STATUS) {
+    flow.status = STATUS_NAMES.filter((_, bit) => (w[SPEC_STATUS]! >>> bit) & 1) as StatusName[];
+  }
   if (flags & SPEC_HAS_TCP_STATE) flow.state = TCP_STATES[w[SPEC_STATE]!];
   if (flags & SPEC_HAS_MARK) flow.mark = w[SPEC_MARK];
   if (flags & SPEC_HAS_ZONE) flow.zone = w[SPEC_ZONE];
@@ -96,7 +100,8 @@ export function parseSaveLine(text: string):
     /** The entry the line describes, as create() takes it. */
     flow: FlowInput;
   }
-  | undefined {
+  | undefined
+{
   if (text.includes('\n')) return undefined;
   const r = readSave(text, true);
   if (r.bad !== -1 || r.kinds.length !== 1) return undefined;
@@ -113,7 +118,9 @@ export function parseSave(text: string): FlowInput[] {
   if (typeof text !== 'string') throw new TypeError(`parseSave() text must be a string, got ${typeof text}`);
   // One pass of the native reader over the whole text; each entry is read from its words.
   const r = readSave(text, true);
-  if (r.bad >= 0) throw unreadableLine(text.slice(r.ranges[2 * r.bad], r.ranges[2 * r.bad + 1]), r.numbers[r.bad]!, 'parseSave()');
+  if (r.bad >= 0) {
+    throw unreadableLine(text.slice(r.ranges[2 * r.bad], r.ranges[2 * r.bad + 1]), r.numbers[r.bad]!, 'parseSave()');
+  }
   const out: FlowInput[] = new Array(r.numbers.length);
   for (let i = 0; i < out.length; i++) out[i] = entryAt(text, r, i).flow;
   return out;
@@ -121,5 +128,8 @@ export function parseSave(text: string): FlowInput[] {
 
 /** The TypeError, carrying the `line` number, for a save line the reader cannot read (`where` names the call). */
 export function unreadableLine(line: string, n: number, where: string): TypeError {
-  return Object.assign(new TypeError(`${where} line ${n} is not a -I/-A line it can read: ${JSON.stringify(line.slice(0, 200))}`), { line: n });
+  return Object.assign(
+    new TypeError(`${where} line ${n} is not a -I/-A line it can read: ${JSON.stringify(line.slice(0, 200))}`),
+    { line: n },
+  );
 }

@@ -10,7 +10,7 @@ import type { Tuple } from './types.js';
 export const XML_EXPECT_HEADER = '<?xml version="1.0" encoding="utf-8"?>\n<expect>\n';
 export const XML_EXPECT_FOOTER = '</expect>\n';
 
-const EXPECT_FLAG_NAMES: ReadonlyArray<[number, string]> = [
+const EXPECT_FLAG_NAMES: readonly [number, string][] = [
   [1, 'PERMANENT'],
   [2, 'INACTIVE'],
   [4, 'USERSPACE'],
@@ -63,7 +63,9 @@ export interface ExpectationXmlOptions {
 /** The layer-4 fields of one expectation tuple (`<sport>`/`<dport>`, GRE keys; none for ICMP). */
 function xmlExpectL4(t: Tuple): string {
   if (PORT_PROTOS.has(t.protonum)) return `<sport>${field(t, 'srcPort')}</sport><dport>${field(t, 'dstPort')}</dport>`;
-  if (t.protonum === 47) return `<srckey>0x${field(t, 'srcKey').toString(16)}</srckey><dstkey>0x${field(t, 'dstKey').toString(16)}</dstkey>`;
+  if (t.protonum === 47) {
+    return `<srckey>0x${field(t, 'srcKey').toString(16)}</srckey><dstkey>0x${field(t, 'dstKey').toString(16)}</dstkey>`;
+  }
   return '';
 }
 
@@ -111,7 +113,9 @@ export interface ExpectationEventFormatOptions {
  */
 export function formatExpectationEvent(event: ExpectationEvent, options: ExpectationEventFormatOptions = {}): string {
   const type = event.type === 'expect-destroy' ? 'destroy' : 'new';
-  if (options.xml) return formatExpectationXml(event.expectation, { type, when: options.timestamp ? event.timestamp : undefined });
+  if (options.xml) {
+    return formatExpectationXml(event.expectation, { type, when: options.timestamp ? event.timestamp : undefined });
+  }
   const prefix = options.timestamp ? expectationTimePrefix(event.timestamp) : '';
   return prefix + formatExpectation(event.expectation, { type });
 }

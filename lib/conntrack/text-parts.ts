@@ -2,7 +2,7 @@
 // tuples as `src=... dst=... sport=...`, protocol names padded as `%-8s %u `, the status bits
 // conntrack tests, and its time formats.
 import { AF_INET, AF_INET6, protocolName } from '../core/protocols.js';
-import { type StatusName, statusBit } from './status.js';
+import { statusBit, type StatusName } from './status.js';
 import type { DccpInfo, Flow, PortTuple, SctpInfo, TcpInfo, Tuple } from './types.js';
 
 export const NS_PER_S = 1_000_000_000n;

@@ -1,7 +1,8 @@
 // `conntrack -L -o xml` and `-E -o xml`: one `<flow>` line per entry, and the whole document.
-import { TCP_STATES } from './constants.js';
-import { field, IPS_ASSURED, IPS_SEEN_REPLY, l3num, l4name, labelNames, NS_PER_S, nowNs, PORT_PROTOS, protoInfo, u64, xmlWhen } from './text-parts.js';
 import { AF_INET } from '../core/protocols.js';
+import { TCP_STATES } from './constants.js';
+import { field, IPS_ASSURED, IPS_SEEN_REPLY, l3num, l4name, labelNames, nowNs, NS_PER_S, PORT_PROTOS, protoInfo, u64,
+  xmlWhen } from './text-parts.js';
 import type { Flow } from './types.js';
 
 /** What `conntrack -L -o xml` prints before the first flow (only when there is one). */
@@ -73,7 +74,9 @@ export function formatXml(flow: Flow, options: XmlFormatOptions = {}): string {
     s += '</timestamp>';
   }
   if (ts) {
-    const delta = ts.stop !== undefined ? BigInt.asUintN(64, ts.stop - ts.start) / NS_PER_S : nowNs(options.now) / NS_PER_S - ts.start / NS_PER_S;
+    const delta = ts.stop !== undefined
+      ? BigInt.asUintN(64, ts.stop - ts.start) / NS_PER_S
+      : nowNs(options.now) / NS_PER_S - ts.start / NS_PER_S;
     s += `<deltatime>${u64(delta)}</deltatime>`;
   }
   s += '</meta>';
@@ -86,7 +89,9 @@ export function formatXml(flow: Flow, options: XmlFormatOptions = {}): string {
  * All that `conntrack -L -o xml` prints on stdout for these flows: the header, one line per
  * flow, the footer, each with its newline. Nothing at all for an empty table.
  */
-export function formatXmlDocument(flows: Iterable<Flow>, options: Omit<XmlFormatOptions, 'type' | 'when'> = {}): string {
+export function formatXmlDocument(flows: Iterable<Flow>,
+  options: Omit<XmlFormatOptions, 'type' | 'when'> = {}): string
+{
   let body = '';
   for (const f of flows) body += `${formatXml(f, options)}\n`;
   return body === '' ? '' : XML_HEADER + body + XML_FOOTER;

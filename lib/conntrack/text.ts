@@ -35,12 +35,14 @@ import { protocolName } from '../core/protocols.js';
 import { DCCP_STATES, SCTP_STATES, TCP_STATES } from './constants.js';
 import type { FlowEvent } from './events.js';
 import { STATUS_NAMES } from './status.js';
-import { ctime, FAMILY_ITEMS, field, IPS_ASSURED, IPS_DST_NAT_DONE, IPS_HW_OFFLOAD, IPS_OFFLOAD, IPS_SEEN_REPLY, IPS_SRC_NAT_DONE, labelNames, l3num, NS_PER_S, nowNs, PORT_PROTOS, protoInfo, protoItems, tupleText, u64 } from './text-parts.js';
+import { ctime, FAMILY_ITEMS, field, IPS_ASSURED, IPS_DST_NAT_DONE, IPS_HW_OFFLOAD, IPS_OFFLOAD, IPS_SEEN_REPLY,
+  IPS_SRC_NAT_DONE, l3num, labelNames, nowNs, NS_PER_S, PORT_PROTOS, protoInfo, protoItems, tupleText,
+  u64 } from './text-parts.js';
 import { formatXml } from './text-xml.js';
 import type { CpuStats, Flow } from './types.js';
 
-export { ctime } from './text-parts.js';
 export * from './text-expect.js';
+export { ctime } from './text-parts.js';
 export * from './text-xml.js';
 
 /** The version this module reproduces. */
@@ -86,7 +88,6 @@ export interface EventFormatOptions extends FlowFormatOptions {
   /** Appends conntrack's `[USERSPACE]` suffix (the library's events do not carry the port id). */
   userspace?: UserspaceOrigin;
 }
-
 
 /** How an entry is written as a `conntrack -o save` command line. */
 export interface SaveFormatOptions {
@@ -243,8 +244,8 @@ export function formatSave(flow: Flow, options: SaveFormatOptions = {}): string 
   const o = flow.original;
   const r = flow.reply;
   if (PORT_PROTOS.has(p)) {
-    const generic =
-      p === 33 && !protoInfo(flow).dccp && [field(o, 'srcPort'), field(o, 'dstPort'), field(r, 'srcPort'), field(r, 'dstPort')].every((x) => x === 0);
+    const generic = p === 33 && !protoInfo(flow).dccp &&
+      [field(o, 'srcPort'), field(o, 'dstPort'), field(r, 'srcPort'), field(r, 'dstPort')].every((x) => x === 0);
     if (!generic) {
       opt('--sport', field(o, 'srcPort'));
       opt('--dport', field(o, 'dstPort'));
@@ -279,7 +280,7 @@ export function formatSave(flow: Flow, options: SaveFormatOptions = {}): string 
 // ---- -S, -C and the messages on stderr ---------------------------------------------------
 
 /** CTA_STATS_* numbers of the names CpuStats uses, in the order conntrack prints them. */
-const STAT_ORDER: ReadonlyArray<[string, string]> = [
+const STAT_ORDER: readonly [string, string][] = [
   ['searched', 'searched'],
   ['found', 'found'],
   ['new', 'new'],
@@ -316,7 +317,6 @@ export function formatCpuStatsLine(row: CpuStats): string {
 export function formatCpuStats(rows: readonly CpuStats[]): string {
   return rows.map((r) => `${formatCpuStatsLine(r)}\n`).join('');
 }
-
 
 /** What `conntrack -C` prints (without the newline). */
 export function formatCount(n: number): string {
@@ -359,5 +359,6 @@ export function formatSummary(command: SummaryCommand, count: number): string {
 
 /** What `conntrack -F` (`-F expect`) writes on stderr, without the newline. */
 export function formatFlushMessage(table: 'conntrack' | 'expect' = 'conntrack'): string {
-  return CONNTRACK_BANNER + (table === 'expect' ? 'expectation table has been emptied.' : 'connection tracking table has been emptied.');
+  return CONNTRACK_BANNER +
+    (table === 'expect' ? 'expectation table has been emptied.' : 'connection tracking table has been emptied.');
 }

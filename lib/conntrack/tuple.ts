@@ -1,8 +1,8 @@
 import { addressBytes } from '../core/address.js';
-import { AF_INET, AF_INET6, PROTOCOLS } from '../core/protocols.js';
 import type { NativeTuple } from '../core/native.js';
-import type { Flow, ProtocolName, Tuple } from './types.js';
+import { AF_INET, AF_INET6, PROTOCOLS } from '../core/protocols.js';
 import { assertKnownKeys, assertObject, describeValue, int, optionalInt } from '../core/validate.js';
+import type { Flow, ProtocolName, Tuple } from './types.js';
 
 /** Identifies one entry by its original tuple, as conntrack -G -s -d -p --sport --dport does. */
 export interface TupleInput {
@@ -32,8 +32,10 @@ export interface TupleInput {
   origZone?: number;
 }
 
-const TUPLE_KEYS = ['protocol', 'src', 'dst', 'srcPort', 'dstPort', 'type', 'code', 'id', 'srcKey', 'dstKey', 'zone', 'origZone'];
-const PORT_PROTOCOLS = new Set<number>([PROTOCOLS.tcp, PROTOCOLS.udp, PROTOCOLS.udplite, PROTOCOLS.sctp, PROTOCOLS.dccp]);
+const TUPLE_KEYS = ['protocol', 'src', 'dst', 'srcPort', 'dstPort', 'type', 'code', 'id', 'srcKey', 'dstKey', 'zone',
+  'origZone'];
+const PORT_PROTOCOLS = new Set<number>([PROTOCOLS.tcp, PROTOCOLS.udp, PROTOCOLS.udplite, PROTOCOLS.sctp,
+  PROTOCOLS.dccp]);
 const ICMP_PROTOCOLS = new Set<number>([PROTOCOLS.icmp, PROTOCOLS.icmpv6]);
 
 /** Whether an object is a Flow read from the table (list(), get(), events) rather than an input. */
@@ -63,10 +65,13 @@ export function normalizeTuple(input: TupleInput | Flow, where: string): NativeT
   assertObject(input, where);
   if (isFlow(input)) {
     const o: unknown = input.original;
-    if (o === null || typeof o !== 'object') throw new TypeError(`${where}.original must be a tuple object (a Flow's), got ${describeValue(o)}`);
-    return normalizeTuple({ ...tupleToInput(input.original, input.protonum), zone: input.zone, origZone: input.original.zone }, where);
+    if (o === null || typeof o !== 'object') {
+      throw new TypeError(`${where}.original must be a tuple object (a Flow's), got ${describeValue(o)}`);
+    }
+    return normalizeTuple({ ...tupleToInput(input.original, input.protonum), zone: input.zone,
+      origZone: input.original.zone }, where);
   }
-  assertKnownKeys(input as unknown as Record<string, unknown>, TUPLE_KEYS, where);
+  assertKnownKeys(input, TUPLE_KEYS, where);
   return tupleOf(input, where);
 }
 
@@ -75,9 +80,11 @@ export function normalizeTuple(input: TupleInput | Flow, where: string): NativeT
  * input from a user needs (bulk operations name thousands of dumped flows).
  */
 export function flowTuple(f: Flow): NativeTuple {
-  const o = f.original as Tuple & { srcPort?: number; dstPort?: number; type?: number; code?: number; id?: number; srcKey?: number; dstKey?: number };
+  const o = f.original as Tuple & { srcPort?: number; dstPort?: number; type?: number; code?: number; id?: number;
+    srcKey?: number; dstKey?: number };
   const src = addressBytes(o.src)!;
-  const out: NativeTuple = { family: src.length === 4 ? AF_INET : AF_INET6, protocol: f.protonum, src, dst: addressBytes(o.dst)! };
+  const out: NativeTuple = { family: src.length === 4 ? AF_INET : AF_INET6, protocol: f.protonum, src,
+    dst: addressBytes(o.dst)! };
   if (o.srcPort !== undefined) {
     out.srcPort = o.srcPort;
     out.dstPort = o.dstPort;
@@ -101,7 +108,9 @@ const ICMP_KEYS = ['type', 'code', 'id'] as const;
 /** Refuses fields of another protocol. */
 function misplaced(input: TupleInput, keys: readonly (keyof TupleInput)[], where: string): void {
   for (const k of keys) {
-    if (input[k] !== undefined) throw new TypeError(`${where}.${k} does not apply to protocol ${describeValue(input.protocol)}`);
+    if (input[k] !== undefined) {
+      throw new TypeError(`${where}.${k} does not apply to protocol ${describeValue(input.protocol)}`);
+    }
   }
 }
 
@@ -109,8 +118,11 @@ function misplaced(input: TupleInput, keys: readonly (keyof TupleInput)[], where
 export function tupleOf(input: TupleInput, where: string): NativeTuple {
   let protocol: number;
   if (typeof input.protocol === 'number') protocol = int(input.protocol, where, 'protocol', 0, 255);
-  else if (typeof input.protocol === 'string' && Object.hasOwn(PROTOCOLS, input.protocol)) protocol = PROTOCOLS[input.protocol];
-  else throw new TypeError(`${where}.protocol must be a protocol name or number, got ${describeValue(input.protocol)}`);
+  else if (typeof input.protocol === 'string' && Object.hasOwn(PROTOCOLS, input.protocol)) {
+    protocol = PROTOCOLS[input.protocol];
+  } else {
+    throw new TypeError(`${where}.protocol must be a protocol name or number, got ${describeValue(input.protocol)}`);
+  }
 
   const src = typeof input.src === 'string' ? addressBytes(input.src) : undefined;
   if (!src) throw new TypeError(`${where}.src must be an IPv4 or IPv6 address, got ${describeValue(input.src)}`);
@@ -118,8 +130,12 @@ export function tupleOf(input: TupleInput, where: string): NativeTuple {
   if (!dst) throw new TypeError(`${where}.dst must be an IPv4 or IPv6 address, got ${describeValue(input.dst)}`);
   if (src.length !== dst.length) throw new TypeError(`${where}: src and dst must be of the same family`);
   const family = src.length === 4 ? AF_INET : AF_INET6;
-  if (protocol === PROTOCOLS.icmp && family !== AF_INET) throw new TypeError(`${where}.protocol 'icmp' needs IPv4 addresses; use 'icmpv6'`);
-  if (protocol === PROTOCOLS.icmpv6 && family !== AF_INET6) throw new TypeError(`${where}.protocol 'icmpv6' needs IPv6 addresses; use 'icmp'`);
+  if (protocol === PROTOCOLS.icmp && family !== AF_INET) {
+    throw new TypeError(`${where}.protocol 'icmp' needs IPv4 addresses; use 'icmpv6'`);
+  }
+  if (protocol === PROTOCOLS.icmpv6 && family !== AF_INET6) {
+    throw new TypeError(`${where}.protocol 'icmpv6' needs IPv6 addresses; use 'icmp'`);
+  }
 
   const out: NativeTuple = { family, protocol, src, dst };
   const ports = PORT_PROTOCOLS.has(protocol);

@@ -4,10 +4,10 @@
 // nothing of since it read them (an entry the kernel gave no event extension, made while no
 // socket of the machine listened to conntrack events or while nf_conntrack_events was 0, never
 // sends one, not even when it goes).
-import { LIVE_STREAM_KEYS, type LiveStreamOptions, normalizeLiveOptions, type StreamStats } from '../core/stream.js';
-import { assertObject, boolean, describeValue, list } from '../core/validate.js';
 import type { CallSite } from '../core/errors.js';
 import type { NativeConntrack } from '../core/native.js';
+import { LIVE_STREAM_KEYS, type LiveStreamOptions, normalizeLiveOptions, type StreamStats } from '../core/stream.js';
+import { assertObject, boolean, describeValue, list } from '../core/validate.js';
 import { type ConntrackEvent, type EventOwner, EventStream } from './events.js';
 import { FILTER_KEYS, type FlowFilter, normalizeFilter } from './filter.js';
 import { flowKey } from './key.js';
@@ -80,7 +80,7 @@ function immutablePart(filter: FlowFilter): FlowFilter {
   const out: Record<string, unknown> = {};
   for (const k of FILTER_KEYS) if (filter[k] !== undefined && !MUTABLE.has(k)) out[k] = filter[k];
   if (filter.state !== undefined && out.protocol === undefined) out.protocol = 'tcp';
-  return out as FlowFilter;
+  return out;
 }
 
 /** A test of the mutable fields (mark, status, state, labels), or undefined when there are none. */
@@ -120,8 +120,12 @@ export function normalizeWatchOptions(options: WatchOptions) {
   const { tuning, signal } = normalizeLiveOptions(options, where);
   let refresh = 60;
   if (options.refresh !== undefined) {
-    if (typeof options.refresh !== 'number' || !Number.isFinite(options.refresh)) throw new TypeError(`${where}.refresh must be a number of seconds, got ${describeValue(options.refresh)}`);
-    if (options.refresh < 0 || options.refresh > 86_400) throw new RangeError(`${where}.refresh must be between 0 and 86400 seconds, got ${options.refresh}`);
+    if (typeof options.refresh !== 'number' || !Number.isFinite(options.refresh)) {
+      throw new TypeError(`${where}.refresh must be a number of seconds, got ${describeValue(options.refresh)}`);
+    }
+    if (options.refresh < 0 || options.refresh > 86_400) {
+      throw new RangeError(`${where}.refresh must be between 0 and 86400 seconds, got ${options.refresh}`);
+    }
     refresh = options.refresh;
   }
   return { filter, nativeFilter, matches: mutableMatcher(filter), tuning, signal, refreshMs: refresh * 1000 };
@@ -155,7 +159,9 @@ export class TableWatch implements AsyncIterableIterator<WatchItem>, AsyncDispos
   #nextRefresh = Infinity;
   #done = false;
 
-  private constructor(native: NativeConntrack, owner: WatchOwner, o: ReturnType<typeof normalizeWatchOptions>, site: CallSite) {
+  private constructor(native: NativeConntrack, owner: WatchOwner, o: ReturnType<typeof normalizeWatchOptions>,
+    site: CallSite)
+  {
     this.#owner = owner;
     this.#filter = o.filter;
     this.#matches = o.matches;
@@ -233,7 +239,10 @@ export class TableWatch implements AsyncIterableIterator<WatchItem>, AsyncDispos
       try {
         r = await (refreshAt === Infinity
           ? this.#pending
-          : Promise.race([this.#pending, new Promise<undefined>((ok) => (timer = setTimeout(() => ok(undefined), Math.max(0, refreshAt - Date.now()))))]));
+          : Promise.race([this.#pending,
+            new Promise<undefined>((
+              ok,
+            ) => (timer = setTimeout(() => ok(undefined), Math.max(0, refreshAt - Date.now()))))]));
       } catch (e) {
         this.#pending = undefined;
         await this.close();

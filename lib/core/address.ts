@@ -31,10 +31,9 @@ function ipv6Bytes(text: string): Buffer {
   const [head, rest] = s.split('::') as [string, string | undefined];
   const headGroups = head ? head.split(':') : [];
   const restGroups = rest ? rest.split(':') : [];
-  const groups =
-    rest === undefined
-      ? headGroups
-      : [...headGroups, ...new Array<string>(8 - headGroups.length - restGroups.length).fill('0'), ...restGroups];
+  const groups = rest === undefined
+    ? headGroups
+    : [...headGroups, ...new Array<string>(8 - headGroups.length - restGroups.length).fill('0'), ...restGroups];
   groups.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), i * 2));
   return out;
 }

@@ -1,6 +1,6 @@
 import { constants } from 'node:os';
 
-const errnoNames: Map<number, string> = new Map(
+const errnoNames = new Map<number, string>(
   Object.entries(constants.errno).map(([name, value]) => [value, name]),
 );
 
@@ -15,7 +15,8 @@ const hints: Record<string, string> = {
   EOPNOTSUPP: 'the running kernel does not support this operation',
   ENOMEM: 'the kernel is out of memory or the table is full (nf_conntrack_max)',
   EBADF: 'the handle was closed',
-  ENOSPC: 'no room for conntrack labels: the namespace needs an nftables `ct label set` rule (or iptables -m connlabel --set) before labels can be stored',
+  ENOSPC:
+    'no room for conntrack labels: the namespace needs an nftables `ct label set` rule (or iptables -m connlabel --set) before labels can be stored',
 };
 
 const MAX_DETAIL = 300;
@@ -36,8 +37,12 @@ function contextHint(syscall: string, code: string, detail: string): string | un
   if (syscall === 'open' && detail === '/dev/kmsg' && (code === 'EPERM' || code === 'EACCES')) {
     return 'reading /dev/kmsg needs CAP_SYSLOG (root) while kernel.dmesg_restrict is 1';
   }
-  if (syscall === 'open' && code === 'EACCES' && /^\/(var\/)?run\/netns\/|\/ns\/net$/.test(detail)) return 'permission denied opening the namespace file';
-  if (syscall === 'open' && (code === 'EACCES' || code === 'EPERM')) return 'permission denied: this user may not read it';
+  if (syscall === 'open' && code === 'EACCES' && /^\/(var\/)?run\/netns\/|\/ns\/net$/.test(detail)) {
+    return 'permission denied opening the namespace file';
+  }
+  if (syscall === 'open' && (code === 'EACCES' || code === 'EPERM')) {
+    return 'permission denied: this user may not read it';
+  }
   return undefined;
 }
 

@@ -2,7 +2,8 @@
 
 /** The runtime packages that provide each shared library the addon may need. */
 export const RUNTIME_PACKAGES: Record<string, { debian: string; fedora: string; alpine: string }> = {
-  'libnetfilter_conntrack.so.3': { debian: 'libnetfilter-conntrack3', fedora: 'libnetfilter_conntrack', alpine: 'libnetfilter_conntrack' },
+  'libnetfilter_conntrack.so.3': { debian: 'libnetfilter-conntrack3', fedora: 'libnetfilter_conntrack',
+    alpine: 'libnetfilter_conntrack' },
   'libnetfilter_log.so.1': { debian: 'libnetfilter-log1', fedora: 'libnetfilter_log', alpine: 'libnetfilter_log' },
   'libmnl.so.0': { debian: 'libmnl0', fedora: 'libmnl', alpine: 'libmnl' },
   'libnfnetlink.so.0': { debian: 'libnfnetlink0', fedora: 'libnfnetlink', alpine: 'libnfnetlink' },
@@ -11,8 +12,10 @@ export const RUNTIME_PACKAGES: Record<string, { debian: string; fedora: string; 
 
 /** What compiling the addon from source needs, per distribution family. */
 export const BUILD_PACKAGES = {
-  debian: 'apt-get install build-essential python3 pkg-config libnetfilter-conntrack-dev libnetfilter-log-dev libmnl-dev',
-  fedora: 'dnf install gcc-c++ make python3 pkgconf-pkg-config libnetfilter_conntrack-devel libnetfilter_log-devel libmnl-devel',
+  debian:
+    'apt-get install build-essential python3 pkg-config libnetfilter-conntrack-dev libnetfilter-log-dev libmnl-dev',
+  fedora:
+    'dnf install gcc-c++ make python3 pkgconf-pkg-config libnetfilter_conntrack-devel libnetfilter_log-devel libmnl-devel',
   alpine: 'apk add build-base python3 pkgconf linux-headers libnetfilter_conntrack-dev libnetfilter_log-dev libmnl-dev',
 } as const;
 
@@ -64,7 +67,7 @@ export function loadError(err: unknown): NativeLoadError {
     );
   }
 
-  if (/No native build was found/.test(text)) {
+  if (text.includes('No native build was found')) {
     return new NativeLoadError(
       `${head}: no prebuilt binary fits this system (prebuilt: linux-x64 and linux-arm64 with glibc 2.28 or newer), ` +
         "and none was compiled: the package's install script compiles one, and it did not run (installed with " +

@@ -2,8 +2,8 @@
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
-import { NfctError } from './errors.js';
 import type { NativeLogFilter } from '../kmsg/filter.js';
+import { NfctError } from './errors.js';
 import * as generated from './layout.js';
 import { loadError } from './load-error.js';
 import { packageRoot } from './package-info.js';
@@ -14,7 +14,8 @@ import { packageRoot } from './package-info.js';
  * none), the counters (the BatchCounter layout of lib/core/layout.ts), and on a final batch of a
  * failed job, the error.
  */
-export type OnBatch = (records: ArrayBuffer, strings: string, bytes: ArrayBuffer | undefined, counters: Float64Array, error: NfctError | undefined) => void;
+export type OnBatch = (records: ArrayBuffer, strings: string, bytes: ArrayBuffer | undefined, counters: Float64Array,
+  error: NfctError | undefined) => void;
 
 export interface NativeStream {
   /** A batch was consumed: its records and bytes are no longer queued. */
@@ -97,7 +98,7 @@ export interface NativeConntrack {
   get(tuple: NativeTuple): Promise<NativeRecords>;
   count(): Promise<[number, number]>;
   /** Per-CPU counters: (CTA_STATS_* type, value) pairs; with `expect`, the expectation table's (CTA_STATS_EXP_*). */
-  stats(expect?: boolean): Promise<Array<[number, Uint32Array]>>;
+  stats(expect?: boolean): Promise<[number, Uint32Array][]>;
   close(): void;
   /** One packed spec (flowspec.ts). mode 0: create, 1: add (false when it existed), 2: update. */
   create(specs: Uint32Array, helpers: (string | undefined)[] | undefined, mode: number): Promise<boolean>;
@@ -174,7 +175,9 @@ interface Addon {
    * packed: 1 when it gave the reply addresses, | 2 when it gave the reply ports; then where
    * its -s, -d, -r and -q values start and end in text.
    */
-  readSave(text: string | Uint8Array, withFields?: boolean): [words: ArrayBuffer, kinds: Uint8Array, numbers: Int32Array, ranges: Int32Array, bad: number, fields?: Int32Array];
+  readSave(text: string | Uint8Array,
+    withFields?: boolean
+  ): [words: ArrayBuffer, kinds: Uint8Array, numbers: Int32Array, ranges: Int32Array, bad: number, fields?: Int32Array];
   /** `conntrack -L` lines of `count` flow records (as a reader hands them over), each with its newline. */
   formatFlows(records: ArrayBuffer, strings: string, count: number, format: NativeLineFormat): Buffer;
   /** A lookup table for formatFlows() from lines `protonum|*\taddress\tport|*\tname\tendpoints` (native/ct/service_table.h). */
@@ -186,13 +189,16 @@ interface Addon {
    * nf_tables tables ("family name"), or the NfctError that kept them from being listed
    * (native/ns_files.cc).
    */
-  readInNamespace(nsPath: string | null, paths: string[], withTables: boolean): Promise<[Array<string | null>, string[] | Error | null]>;
+  readInNamespace(nsPath: string | null, paths: string[],
+    withTables: boolean): Promise<[(string | null)[], string[] | Error | null]>;
   /** For the fuzz tests: runs a message decoder ('flow', 'expect', 'packet', 'trace') on any bytes. */
   decodeForTest(kind: string, bytes: Buffer): [ArrayBuffer, string, number, number];
   /** Kernel log records (KLOG_WORDS each) of /dev/kmsg or a file, in batches. */
   kernelLog(config: NativeKernelLogConfig, onBatch: OnBatch, tuning: ReaderTuning): NativeStream;
   /** For the tests: the records of each line of text ('text': file lines, 'kmsg': /dev/kmsg records). */
-  decodeLogLines(text: string | Buffer, kind: 'text' | 'kmsg', filter?: NativeLogFilter): [words: ArrayBuffer, strings: string, count: number, bytes: ArrayBuffer, malformed: number];
+  decodeLogLines(text: string | Buffer, kind: 'text' | 'kmsg',
+    filter?: NativeLogFilter
+  ): [words: ArrayBuffer, strings: string, count: number, bytes: ArrayBuffer, malformed: number];
   /** Every layout of native/layout/layouts.h, by C++ enum name (see lib/core/layout.ts). */
   layouts: Record<string, Record<string, number>>;
 }
@@ -207,7 +213,11 @@ export function checkLayouts(native: Record<string, Record<string, number>>): vo
   for (const [type, fields] of Object.entries(generated as Record<string, Record<string, number>>)) {
     for (const [name, value] of Object.entries(fields)) {
       if (native[type]?.[name] !== value) {
-        throw new Error(`@x/nfct: the native addon's ${type}.${name} is ${native[type]?.[name]}, lib/ expects ${value}: rebuild the addon (npm run build)`);
+        throw new Error(
+          `@x/nfct: the native addon's ${type}.${name} is ${
+            native[type]?.[name]
+          }, lib/ expects ${value}: rebuild the addon (npm run build)`,
+        );
       }
     }
   }
@@ -230,7 +240,7 @@ function findAddon(root: string): unknown {
 }
 
 let loaded: Addon | undefined;
-const checks: Array<(a: Addon) => void> = [];
+const checks: ((a: Addon) => void)[] = [];
 
 /** Runs `check` on the addon when it loads (at once if it has): importing the package loads nothing native. */
 export function whenLoaded(check: (a: Addon) => void): void {
@@ -256,10 +266,8 @@ function loadAddon(): Addon {
 }
 
 /** Calls `name` of the loaded addon (loading it first). */
-const lazy =
-  <K extends keyof Addon>(name: K) =>
-  (...args: unknown[]): unknown =>
-    (loadAddon()[name] as (...a: unknown[]) => unknown)(...args);
+const lazy = <K extends keyof Addon>(name: K) => (...args: unknown[]): unknown =>
+  (loadAddon()[name] as (...a: unknown[]) => unknown)(...args);
 
 /**
  * The addon's functions, each loading it on first call: `import '@x/nfct'`, the CLI's --help and
@@ -285,4 +293,7 @@ export const addon = {
   get layouts(): Addon['layouts'] {
     return loadAddon().layouts;
   },
-} as Pick<Addon, 'setErrorFactory' | 'openConntrack' | 'openNflog' | 'traceEvents' | 'nfLogBackend' | 'ownerLock' | 'decodeForTest' | 'readSave' | 'formatFlows' | 'serviceTable' | 'nftRuleset' | 'readInNamespace' | 'kernelLog' | 'decodeLogLines' | 'layouts'>;
+} as Pick<Addon,
+  'setErrorFactory' | 'openConntrack' | 'openNflog' | 'traceEvents' | 'nfLogBackend' | 'ownerLock' | 'decodeForTest'
+    | 'readSave' | 'formatFlows' | 'serviceTable' | 'nftRuleset' | 'readInNamespace' | 'kernelLog' | 'decodeLogLines'
+    | 'layouts'>;

@@ -84,7 +84,8 @@ export function parseCgroup(text: string): {
 /** The error codes of something that vanished (or was never readable) while we looked. */
 function gone(e: unknown): boolean {
   const code = (e as NodeJS.ErrnoException).code;
-  return code === 'ENOENT' || code === 'ESRCH' || code === 'EACCES' || code === 'EPERM' || code === 'EINVAL' || code === 'ENOTDIR';
+  return code === 'ENOENT' || code === 'ESRCH' || code === 'EACCES' || code === 'EPERM' || code === 'EINVAL' ||
+    code === 'ENOTDIR';
 }
 
 function readOrUndefined(path: string): string | undefined {
@@ -116,7 +117,9 @@ export async function listNamespaces(options: ListNamespacesOptions = {}): Promi
   const withProcesses = boolean(options.processes, 'listNamespaces() options.processes') ?? true;
   const netnsDir = absolute(options.netnsDir, 'netnsDir') ?? '/run/netns';
   const procDir = absolute(options.procDir, 'procDir') ?? '/proc';
-  const podLogDir = options.podLogDir === false ? false : (podLogDirOption(options.podLogDir, 'listNamespaces() options.podLogDir') ?? '/var/log/pods');
+  const podLogDir = options.podLogDir === false
+    ? false
+    : (podLogDirOption(options.podLogDir, 'listNamespaces() options.podLogDir') ?? '/var/log/pods');
   const pods = podLogDir === false || !withProcesses ? new Map<string, PodIdentity>() : await readPodLogDirs(podLogDir);
 
   // The reads below are synchronous: give the event loop its turn first, so that a caller
@@ -125,7 +128,7 @@ export async function listNamespaces(options: ListNamespacesOptions = {}): Promi
   const found = new Map<number, Found>();
   const entry = (inode: number): Found => {
     let f = found.get(inode);
-    if (!f) found.set(inode, (f = { names: [], pids: [] }));
+    if (!f) found.set(inode, f = { names: [], pids: [] });
     return f;
   };
 
@@ -216,7 +219,9 @@ export async function listNamespaces(options: ListNamespacesOptions = {}): Promi
     if (pod) ns.pod = pod;
     result.push(ns);
   }
-  return result.sort((a, b) => Number(b.initial) - Number(a.initial) || Number(b.current) - Number(a.current) || a.inode - b.inode);
+  return result.sort((a, b) =>
+    Number(b.initial) - Number(a.initial) || Number(b.current) - Number(a.current) || a.inode - b.inode
+  );
 }
 
 function absolute(value: unknown, key: string): string | undefined {
@@ -258,7 +263,9 @@ export function isInitialNetns(inode: number): boolean {
  * for the initial one, its `ip netns` name (found by comparing inodes with /run/netns/*, so
  * that `ip netns exec NAME nfct ...` says NAME), its pod, else `inode:N`.
  */
-export async function ownNamespaceLabel(options: Pick<ListNamespacesOptions, 'podLogDir' | 'netnsDir' | 'procDir'> = {}): Promise<string> {
+export async function ownNamespaceLabel(
+  options: Pick<ListNamespacesOptions, 'podLogDir' | 'netnsDir' | 'procDir'> = {},
+): Promise<string> {
   const all = await listNamespaces({ ...options, processes: false });
   const own = all.find((n) => n.current);
   if (!own) return 'host';

@@ -59,7 +59,11 @@ export function netnsPath(value: NetnsOption | undefined, option = 'netns'): str
     if (value.includes('\0')) throw new TypeError(`${option} must not contain a NUL byte`);
     if (value.startsWith('/')) return value;
     if (!NAME.test(value) || value === '.' || value === '..') {
-      throw new TypeError(`${option} must be a namespace name (as in 'ip netns'), an absolute path or { pid }, got ${describeValue(value)}`);
+      throw new TypeError(
+        `${option} must be a namespace name (as in 'ip netns'), an absolute path or { pid }, got ${
+          describeValue(value)
+        }`,
+      );
     }
     return `/run/netns/${value}`;
   }

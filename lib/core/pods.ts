@@ -114,7 +114,7 @@ function shortIpv6(groups: string[]): string {
   // The longest run of zero groups (two or more) becomes '::'.
   let best = -1;
   let bestLen = 0;
-  for (let i = 0; i < groups.length; ) {
+  for (let i = 0; i < groups.length;) {
     if (groups[i] !== '0') {
       i++;
       continue;

@@ -28,7 +28,7 @@ export const IPPROTO = {
 export type ProtocolName = 'tcp' | 'udp' | 'udplite' | 'sctp' | 'dccp' | 'icmp' | 'icmpv6' | 'gre' | 'unknown';
 
 /** Each protocol's number, its conntrack name (when conntrack tracks it) and its short label. */
-const TABLE: ReadonlyArray<readonly [number, Exclude<ProtocolName, 'unknown'> | undefined, string | undefined]> = [
+const TABLE: readonly (readonly [number, Exclude<ProtocolName, 'unknown'> | undefined, string | undefined])[] = [
   [IPPROTO.ICMP, 'icmp', 'ICMP'],
   [2, undefined, 'IGMP'],
   [4, undefined, 'IPIP'],

@@ -56,8 +56,10 @@ export interface ReaderStats {
 
 type Start = (onBatch: OnBatch) => NativeStream;
 
-const { BATCH_COUNT, BATCH_COST, BATCH_FINAL, BATCH_MALFORMED, BATCH_OVERRUNS, BATCH_RCVBUF, BATCH_RECEIVED, BATCH_TALLY, BATCH_TALLY_WORDS } = BatchCounter;
-const { STAT_COUNT_KINDS, STAT_COUNTED, STAT_MALFORMED, STAT_PEAK_BYTES, STAT_PEAK_RECORDS, STAT_POOLED_BYTES, STAT_QUEUED_BYTES, STAT_QUEUED_RECORDS, STAT_RECEIVED, STAT_SOCKET_BUFFER } = StreamStat;
+const { BATCH_COUNT, BATCH_COST, BATCH_FINAL, BATCH_MALFORMED, BATCH_OVERRUNS, BATCH_RCVBUF, BATCH_RECEIVED,
+  BATCH_TALLY, BATCH_TALLY_WORDS } = BatchCounter;
+const { STAT_COUNT_KINDS, STAT_COUNTED, STAT_MALFORMED, STAT_PEAK_BYTES, STAT_PEAK_RECORDS, STAT_POOLED_BYTES,
+  STAT_QUEUED_BYTES, STAT_QUEUED_RECORDS, STAT_RECEIVED, STAT_SOCKET_BUFFER } = StreamStat;
 
 /** @internal */
 export class BatchSource {
@@ -119,7 +121,7 @@ export class BatchSource {
         this.retire(tag);
         if (error && this.error === undefined) this.error = withCallSite(error, this.site, this.context);
         // One stream failing ends them all.
-        if (error) for (let i = 0; i < this.natives.length; i++) this.retire(i);
+        if (error) { for (let i = 0; i < this.natives.length; i++) this.retire(i); }
       }
       if (count > 0 || overruns > 0 || rcvbuf > 0) {
         this.push({ tag, buffer, strings, count, overruns, rcvbuf, bytes, cost });

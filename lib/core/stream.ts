@@ -40,11 +40,15 @@ export interface LiveTuning {
 }
 
 /** Validates the LiveStreamOptions part of `options` (`where` names the call: 'events() options'). */
-export function normalizeLiveOptions(options: LiveStreamOptions, where: string): { tuning: LiveTuning; signal: AbortSignal | undefined } {
+export function normalizeLiveOptions(options: LiveStreamOptions,
+  where: string): { tuning: LiveTuning; signal: AbortSignal | undefined }
+{
   const rcvbuf = optionalInteger(options.bufferSize, `${where}.bufferSize`, 4096, 2 ** 31 - 1) ?? DEFAULT_BUFFER_SIZE;
-  const rcvbufMax = optionalInteger(options.maxBufferSize, `${where}.maxBufferSize`, 4096, 2 ** 31 - 1) ?? Math.max(rcvbuf, 256 * MiB);
+  const rcvbufMax = optionalInteger(options.maxBufferSize, `${where}.maxBufferSize`, 4096, 2 ** 31 - 1) ??
+    Math.max(rcvbuf, 256 * MiB);
   if (rcvbufMax < rcvbuf) throw new RangeError(`${where}.maxBufferSize must not be less than bufferSize`);
-  const maxQueueBytes = optionalInteger(options.maxQueueBytes, `${where}.maxQueueBytes`, 64 * 1024, Number.MAX_SAFE_INTEGER) ?? 256 * MiB;
+  const maxQueueBytes =
+    optionalInteger(options.maxQueueBytes, `${where}.maxQueueBytes`, 64 * 1024, Number.MAX_SAFE_INTEGER) ?? 256 * MiB;
   const signal = options.signal;
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     throw new TypeError(`${where}.signal must be an AbortSignal, got ${describeValue(signal)}`);
@@ -79,7 +83,9 @@ export abstract class RecordStream<T> implements AsyncIterable<T>, AsyncDisposab
   readonly #start: () => BatchSource;
 
   /** @internal */
-  protected constructor(owner: StreamOwner, decode: (buffer: ArrayBuffer, strings: string, count: number) => T[], start: () => BatchSource) {
+  protected constructor(owner: StreamOwner, decode: (buffer: ArrayBuffer, strings: string, count: number) => T[],
+    start: () => BatchSource)
+  {
     this.#owner = owner;
     this.#decode = decode;
     this.#start = start;
@@ -87,7 +93,9 @@ export abstract class RecordStream<T> implements AsyncIterable<T>, AsyncDisposab
 
   /** Counters of the dump: messages the kernel sent, flows matched, malformed messages. */
   get stats(): ReaderStats {
-    return this.#source?.stats ?? { received: 0, matched: 0, malformed: 0, overruns: 0, queuedRecords: 0, queuedBytes: 0, peakRecords: 0, peakBytes: 0, pooledBytes: 0, socketBuffer: 0 };
+    return this.#source?.stats ??
+      { received: 0, matched: 0, malformed: 0, overruns: 0, queuedRecords: 0, queuedBytes: 0, peakRecords: 0,
+        peakBytes: 0, pooledBytes: 0, socketBuffer: 0 };
   }
 
   #open(): BatchSource {
@@ -128,7 +136,11 @@ export abstract class RecordStream<T> implements AsyncIterable<T>, AsyncDisposab
     };
     return {
       // A handle closed in the middle of a batch ends the loop too, not after the batch.
-      next: () => (source.closed ? Promise.resolve(done) : i < flows.length ? Promise.resolve({ value: flows[i++]!, done: false }) : fill()),
+      next: () => (source.closed
+        ? Promise.resolve(done)
+        : i < flows.length
+        ? Promise.resolve({ value: flows[i++]!, done: false })
+        : fill()),
       return: () => {
         flows = [];
         this.#end(source);
@@ -173,7 +185,9 @@ export abstract class RecordStream<T> implements AsyncIterable<T>, AsyncDisposab
 
 /** @internal A dump of records of any kind (listText(), expectations). */
 export class Dump<T> extends RecordStream<T> {
-  constructor(owner: StreamOwner, decode: (buffer: ArrayBuffer, strings: string, count: number) => T[], start: () => BatchSource) {
+  constructor(owner: StreamOwner, decode: (buffer: ArrayBuffer, strings: string, count: number) => T[],
+    start: () => BatchSource)
+  {
     super(owner, decode, start);
   }
 }
@@ -252,7 +266,10 @@ export abstract class LiveStream<T> implements AsyncIterable<T>, AsyncIterator<T
     const wait = this.idleWait();
     let timer: NodeJS.Timeout | undefined;
     try {
-      const r = wait === undefined ? await pending : await Promise.race([pending, new Promise<undefined>((res) => (timer = setTimeout(() => res(undefined), Math.max(0, wait))))]);
+      const r = wait === undefined
+        ? await pending
+        : await Promise.race([pending,
+          new Promise<undefined>((res) => (timer = setTimeout(() => res(undefined), Math.max(0, wait))))]);
       if (r !== undefined) this.pendingBatch = undefined;
       return r;
     } catch (e) {

@@ -10,13 +10,13 @@ import { Conntrack } from '../conntrack/handle.js';
 import type { CpuStats } from '../conntrack/types.js';
 import { DEFAULT_CONCURRENCY, mapSettled } from '../core/concurrency.js';
 import { NfctError } from '../core/errors.js';
-import type { StreamStats } from '../core/stream.js';
 import { listNamespaces, namespaceLabel, type NetworkNamespace } from '../core/netns-discovery.js';
 import { podLogDirOption } from '../core/pods.js';
+import type { StreamStats } from '../core/stream.js';
 import { assertKnownKeys, assertObject, boolean, describeValue, integer, optionalInteger } from '../core/validate.js';
 import { Nflog } from '../nflog/handle.js';
-import { registerProcessMetrics } from './process.js';
 import { type FlowExportOptions, startFlowExport } from './flows.js';
+import { registerProcessMetrics } from './process.js';
 
 /**
  * prom-client, loaded on the first createExporter(): it takes longer to load than the rest of
@@ -28,19 +28,22 @@ function promClient(): typeof import('prom-client') {
 }
 
 /** The per-CPU counters exported, in `conntrack -S` order. */
-export const CPU_STAT_COUNTERS = ['found', 'invalid', 'insert', 'insert_failed', 'drop', 'early_drop', 'error', 'search_restart', 'clash_resolve', 'chaintoolong'] as const;
+export const CPU_STAT_COUNTERS = ['found', 'invalid', 'insert', 'insert_failed', 'drop', 'early_drop', 'error',
+  'search_restart', 'clash_resolve', 'chaintoolong'] as const;
 
 /** What each counter of `conntrack -S` counts (the HELP text of its metric). */
 const CPU_STAT_HELP: Record<(typeof CPU_STAT_COUNTERS)[number], string> = {
   found: 'Table lookups that found an existing entry',
   invalid: 'Packets conntrack could not track (malformed, out of the TCP window, unknown state)',
   insert: 'Entries added to the table',
-  insert_failed: 'Entries that could not be added: a clash with an entry made at the same time that could not be resolved; the packet is dropped',
+  insert_failed:
+    'Entries that could not be added: a clash with an entry made at the same time that could not be resolved; the packet is dropped',
   drop: 'Packets dropped because no entry could be made for them: the table full with nothing to evict, or no memory',
   early_drop: 'Entries not yet assured evicted to make room for new ones when the table was full',
   error: "Packets refused by a protocol tracker's error check (an ICMP error for no known connection, a bad checksum)",
   search_restart: 'Table lookups started again because the hash table changed meanwhile (a resize, an entry moved)',
-  clash_resolve: 'Clashes between two entries made at the same time for one connection that were resolved, the packet kept',
+  clash_resolve:
+    'Clashes between two entries made at the same time for one connection that were resolved, the packet kept',
   chaintoolong: 'Entries refused because their hash chain was too long (nf_conntrack_buckets too small for the table)',
 };
 
@@ -122,26 +125,35 @@ function errorCode(e: unknown): string {
 export async function createExporter(options: ExporterOptions = {}): Promise<Exporter> {
   const raw: unknown = options;
   assertObject(raw, 'createExporter() options');
-  assertKnownKeys(raw, ['namespaces', 'concurrency', 'maxNamespaces', 'perCpu', 'events', 'nflogGroups', 'maxPrefixes', 'maxStreams', 'registry', 'processMetrics', 'flows', 'podLogDir'], 'createExporter() options');
+  assertKnownKeys(raw, ['namespaces', 'concurrency', 'maxNamespaces', 'perCpu', 'events', 'nflogGroups', 'maxPrefixes',
+    'maxStreams', 'registry', 'processMetrics', 'flows', 'podLogDir'], 'createExporter() options');
   const podLogDir = podLogDirOption(options.podLogDir, 'createExporter() options.podLogDir');
   const select = options.namespaces ?? 'all';
   if (select !== 'all' && typeof select !== 'function') {
-    throw new TypeError(`createExporter() options.namespaces must be 'all' or a function, got ${describeValue(select)}`);
+    throw new TypeError(
+      `createExporter() options.namespaces must be 'all' or a function, got ${describeValue(select)}`,
+    );
   }
-  const concurrency = optionalInteger(options.concurrency, 'createExporter() options.concurrency', 1, 1024) ?? DEFAULT_CONCURRENCY;
-  const maxNamespaces = optionalInteger(options.maxNamespaces, 'createExporter() options.maxNamespaces', 1, 100_000) ?? 512;
+  const concurrency = optionalInteger(options.concurrency, 'createExporter() options.concurrency', 1, 1024) ??
+    DEFAULT_CONCURRENCY;
+  const maxNamespaces = optionalInteger(options.maxNamespaces, 'createExporter() options.maxNamespaces', 1, 100_000) ??
+    512;
   const perCpu = boolean(options.perCpu, 'createExporter() options.perCpu') ?? false;
   const events = boolean(options.events, 'createExporter() options.events') ?? false;
   const maxPrefixes = optionalInteger(options.maxPrefixes, 'createExporter() options.maxPrefixes', 1, 10_000) ?? 32;
   const maxStreams = optionalInteger(options.maxStreams, 'createExporter() options.maxStreams', 0, 100_000) ?? 256;
   const processMetrics = boolean(options.processMetrics, 'createExporter() options.processMetrics') ?? true;
   const groups = options.nflogGroups ?? [];
-  if (!Array.isArray(groups)) throw new TypeError(`createExporter() options.nflogGroups must be an array, got ${describeValue(groups)}`);
+  if (!Array.isArray(groups)) {
+    throw new TypeError(`createExporter() options.nflogGroups must be an array, got ${describeValue(groups)}`);
+  }
   groups.forEach((g, i) => integer(g, `createExporter() options.nflogGroups[${i}]`, 0, 65535));
   const client = promClient();
   const { Counter, Gauge, Registry } = client;
   const registry = options.registry ?? new Registry();
-  if (!(registry instanceof Registry)) throw new TypeError('createExporter() options.registry must be a prom-client Registry');
+  if (!(registry instanceof Registry)) {
+    throw new TypeError('createExporter() options.registry must be a prom-client Registry');
+  }
   if (processMetrics) registerProcessMetrics(registry, client);
   const flows = options.flows === undefined ? undefined : await startFlowExport(options.flows, registry, client);
 
@@ -168,7 +180,8 @@ export async function createExporter(options: ExporterOptions = {}): Promise<Exp
     }
     if (groups.length > 0 && !t.nflog && streams + groups.length <= maxStreams) {
       const nf = await Nflog.open({ netns: t.ns.path });
-      const state = { nf, subs: new Map<number, { close(): void; stats: StreamStats }>(), packets: new Map<string, number>() };
+      const state = { nf, subs: new Map<number, { close(): void; stats: StreamStats }>(),
+        packets: new Map<string, number>() };
       t.nflog = state;
       for (const group of groups) {
         const sub = nf.subscribe({ group, copy: 'meta', sequence: true });
@@ -233,7 +246,7 @@ export async function createExporter(options: ExporterOptions = {}): Promise<Exp
       t.label = namespaceLabel(ns);
       t.ct ??= await Conntrack.open({ netns: ns.path });
       await startStreams(t).catch((e: unknown) => {
-        t!.streamError = errorCode(e);
+        t.streamError = errorCode(e);
       });
       const [usage, stats] = await Promise.all([t.ct.usage(), t.ct.stats()]);
       return { t, count: usage.count, max: usage.max, stats };
@@ -258,7 +271,8 @@ export async function createExporter(options: ExporterOptions = {}): Promise<Exp
         }
       }
     }
-    return { rows, discovered: found.length, skipped: chosen.length - kept.length, errors, duration: (performance.now() - started) / 1000 };
+    return { rows, discovered: found.length, skipped: chosen.length - kept.length, errors,
+      duration: (performance.now() - started) / 1000 };
   };
 
   /** One refresh per scrape: every metric's collect() of one registry.metrics() call shares it. */
@@ -288,44 +302,69 @@ export async function createExporter(options: ExporterOptions = {}): Promise<Exp
       this.reset();
       if (s) fill(this, s);
     };
-  const gauge = (name: string, help: string, labelNames: readonly string[], fill: (g: Gauge<string>, s: Snapshot) => void): void =>
+  const gauge = (name: string, help: string, labelNames: readonly string[],
+    fill: (g: Gauge, s: Snapshot) => void): void =>
     void new Gauge({ name, help, labelNames, registers: [registry], collect: fromSnapshot(fill) });
-  const counter = (name: string, help: string, labelNames: readonly string[], fill: (c: Counter<string>, s: Snapshot) => void): void =>
+  const counter = (name: string, help: string, labelNames: readonly string[],
+    fill: (c: Counter, s: Snapshot) => void): void =>
     void new Counter({ name, help, labelNames, registers: [registry], collect: fromSnapshot(fill) });
 
-  gauge('nfct_netns_info', 'Always 1, one series per network namespace exported: its inode, its ip netns names (comma-separated) and the Kubernetes pod (name, namespace, UID) where the node tells it; join on netns.', ['netns', 'inode', 'names', 'pod', 'pod_namespace', 'pod_uid'], (g, s) => {
-    for (const { t } of s.rows) g.set({ netns: t.label, inode: String(t.ns.inode), names: t.ns.names.join(','), pod: t.ns.pod?.name ?? '', pod_namespace: t.ns.pod?.namespace ?? '', pod_uid: t.ns.podUid ?? '' }, 1);
+  gauge('nfct_netns_info',
+    'Always 1, one series per network namespace exported: its inode, its ip netns names (comma-separated) and the Kubernetes pod (name, namespace, UID) where the node tells it; join on netns.',
+    ['netns', 'inode', 'names', 'pod', 'pod_namespace', 'pod_uid'], (g, s) => {
+    for (const { t } of s.rows) {
+      g.set({ netns: t.label, inode: String(t.ns.inode), names: t.ns.names.join(','), pod: t.ns.pod?.name ?? '',
+        pod_namespace: t.ns.pod?.namespace ?? '', pod_uid: t.ns.podUid ?? '' }, 1);
+    }
   });
-  gauge('nfct_conntrack_entries', "Connections tracked in the namespace's conntrack table now (conntrack -C), in entries.", nsLabels, (g, s) => {
+  gauge('nfct_conntrack_entries',
+    "Connections tracked in the namespace's conntrack table now (conntrack -C), in entries.", nsLabels, (g, s) => {
     for (const r of s.rows) g.set({ netns: r.t.label }, r.count);
   });
-  gauge('nfct_conntrack_entries_limit', "The most entries the namespace's conntrack table may hold (nf_conntrack_max, counted per namespace), in entries; past it new connections are dropped.", nsLabels, (g, s) => {
+  gauge('nfct_conntrack_entries_limit',
+    "The most entries the namespace's conntrack table may hold (nf_conntrack_max, counted per namespace), in entries; past it new connections are dropped.",
+    nsLabels, (g, s) => {
     for (const r of s.rows) if (r.max !== null) g.set({ netns: r.t.label }, r.max);
   });
   for (const stat of CPU_STAT_COUNTERS) {
-    counter(`nfct_conntrack_stat_${stat}_total`, `${CPU_STAT_HELP[stat]} (conntrack -S ${stat}, ${perCpu ? 'per CPU' : 'summed over CPUs'}), a count.`, statLabels, (c, s) => {
-      for (const r of s.rows) {
-        if (perCpu) for (const row of r.stats) c.inc({ netns: r.t.label, cpu: String(row.cpu) }, row[stat]);
-        else c.inc({ netns: r.t.label }, r.stats.reduce((sum, row) => sum + row[stat], 0));
-      }
-    });
+    counter(`nfct_conntrack_stat_${stat}_total`,
+      `${CPU_STAT_HELP[stat]} (conntrack -S ${stat}, ${perCpu ? 'per CPU' : 'summed over CPUs'}), a count.`, statLabels,
+      (c, s) => {
+        for (const r of s.rows) {
+          if (perCpu) { for (const row of r.stats) c.inc({ netns: r.t.label, cpu: String(row.cpu) }, row[stat]); }
+          else c.inc({ netns: r.t.label }, r.stats.reduce((sum, row) => sum + row[stat], 0));
+        }
+      });
   }
   if (events) {
-    counter('nfct_conntrack_events_total', 'Conntrack events received from the kernel, by type (new, update, destroy), a count of events.', ['netns', 'type'], (c, s) => {
-      for (const { t } of s.rows) if (t.events) for (const [type, n] of Object.entries(t.events.counts)) c.inc({ netns: t.label, type }, n ?? 0);
+    counter('nfct_conntrack_events_total',
+      'Conntrack events received from the kernel, by type (new, update, destroy), a count of events.', ['netns',
+      'type'], (c, s) => {
+      for (const { t } of s.rows) {
+        if (t.events) {
+          for (const [type, n] of Object.entries(t.events.counts)) c.inc({ netns: t.label, type }, n ?? 0);
+        }
+      }
     });
-    counter('nfct_conntrack_event_overruns_total', 'Times conntrack events were lost (a full socket buffer or queue), a count of losses, not of events: the kernel does not say how many each time.', nsLabels, (c, s) => {
+    counter('nfct_conntrack_event_overruns_total',
+      'Times conntrack events were lost (a full socket buffer or queue), a count of losses, not of events: the kernel does not say how many each time.',
+      nsLabels, (c, s) => {
       for (const { t } of s.rows) if (t.events) c.inc({ netns: t.label }, t.events.stats.overruns);
     });
-    gauge('nfct_conntrack_events_queued', 'Conntrack events read from the kernel and waiting for the exporter to count them now, in events.', nsLabels, (g, s) => {
-      for (const { t } of s.rows) if (t.events) g.set({ netns: t.label }, t.events.stats.queuedRecords);
-    });
-    gauge('nfct_conntrack_events_queued_bytes', 'Memory the waiting conntrack events take now, in bytes.', nsLabels, (g, s) => {
-      for (const { t } of s.rows) if (t.events) g.set({ netns: t.label }, t.events.stats.queuedBytes);
-    });
+    gauge('nfct_conntrack_events_queued',
+      'Conntrack events read from the kernel and waiting for the exporter to count them now, in events.', nsLabels,
+      (g, s) => {
+        for (const { t } of s.rows) if (t.events) g.set({ netns: t.label }, t.events.stats.queuedRecords);
+      });
+    gauge('nfct_conntrack_events_queued_bytes', 'Memory the waiting conntrack events take now, in bytes.', nsLabels,
+      (g, s) => {
+        for (const { t } of s.rows) if (t.events) g.set({ netns: t.label }, t.events.stats.queuedBytes);
+      });
   }
   if (groups.length > 0) {
-    counter('nfct_nflog_packets_total', `NFLOG packets received, by group and log prefix (at most ${maxPrefixes} prefixes per namespace and group, the rest as "${OTHER_PREFIX}"), a count of packets.`, ['netns', 'group', 'prefix'], (c, s) => {
+    counter('nfct_nflog_packets_total',
+      `NFLOG packets received, by group and log prefix (at most ${maxPrefixes} prefixes per namespace and group, the rest as "${OTHER_PREFIX}"), a count of packets.`,
+      ['netns', 'group', 'prefix'], (c, s) => {
       for (const { t } of s.rows) {
         for (const [key, n] of t.nflog?.packets ?? []) {
           const [group, prefix] = key.split('\0') as [string, string];
@@ -333,21 +372,36 @@ export async function createExporter(options: ExporterOptions = {}): Promise<Exp
         }
       }
     });
-    counter('nfct_nflog_packets_lost_total', 'NFLOG packets the kernel dropped before the exporter read them, counted exactly from the sequence numbers, in packets.', ['netns', 'group'], (c, s) => {
-      for (const { t } of s.rows) for (const [g, sub] of t.nflog?.subs ?? []) c.inc({ netns: t.label, group: String(g) }, sub.stats.lost ?? 0);
+    counter('nfct_nflog_packets_lost_total',
+      'NFLOG packets the kernel dropped before the exporter read them, counted exactly from the sequence numbers, in packets.',
+      ['netns', 'group'], (c, s) => {
+      for (const { t } of s.rows) {
+        for (const [g, sub] of t.nflog?.subs ?? []) c.inc({ netns: t.label, group: String(g) }, sub.stats.lost ?? 0);
+      }
     });
-    counter('nfct_nflog_overruns_total', 'Times NFLOG packets were lost (a full socket buffer or queue), a count of losses; nfct_nflog_packets_lost_total has the packets.', ['netns', 'group'], (c, s) => {
-      for (const { t } of s.rows) for (const [g, sub] of t.nflog?.subs ?? []) c.inc({ netns: t.label, group: String(g) }, sub.stats.overruns);
+    counter('nfct_nflog_overruns_total',
+      'Times NFLOG packets were lost (a full socket buffer or queue), a count of losses; nfct_nflog_packets_lost_total has the packets.',
+      ['netns', 'group'], (c, s) => {
+      for (const { t } of s.rows) {
+        for (const [g, sub] of t.nflog?.subs ?? []) c.inc({ netns: t.label, group: String(g) }, sub.stats.overruns);
+      }
     });
   }
-  gauge('nfct_exporter_namespaces', 'Network namespaces found on the node at the last scrape, exported or not, a count.', [], (g, s) => g.set(s.discovered));
-  gauge('nfct_exporter_namespaces_skipped', `Namespaces found but not exported at the last scrape because of the maxNamespaces bound (${maxNamespaces}), a count.`, [], (g, s) => g.set(s.skipped));
-  counter('nfct_exporter_namespace_errors_total', 'Namespaces that could not be read at a scrape (most often gone since they were listed), by error code; an event or NFLOG stream that failed counts as stream:CODE; a count of namespaces.', ['code'], (c, s) => {
+  gauge('nfct_exporter_namespaces',
+    'Network namespaces found on the node at the last scrape, exported or not, a count.', [],
+    (g, s) => g.set(s.discovered));
+  gauge('nfct_exporter_namespaces_skipped',
+    `Namespaces found but not exported at the last scrape because of the maxNamespaces bound (${maxNamespaces}), a count.`,
+    [], (g, s) => g.set(s.skipped));
+  counter('nfct_exporter_namespace_errors_total',
+    'Namespaces that could not be read at a scrape (most often gone since they were listed), by error code; an event or NFLOG stream that failed counts as stream:CODE; a count of namespaces.',
+    ['code'], (c, s) => {
     for (const [code, n] of s.errors) errorTotals.set(code, (errorTotals.get(code) ?? 0) + n);
     s.errors.clear();
     for (const [code, n] of errorTotals) c.inc({ code }, n);
   });
-  gauge('nfct_exporter_scrape_duration_seconds', 'How long the last scrape took to read every namespace, in seconds.', [], (g, s) => g.set(s.duration));
+  gauge('nfct_exporter_scrape_duration_seconds', 'How long the last scrape took to read every namespace, in seconds.',
+    [], (g, s) => g.set(s.duration));
 
   const metrics = async (): Promise<string> => registry.metrics();
 
@@ -367,7 +421,9 @@ export async function createExporter(options: ExporterOptions = {}): Promise<Exp
         res.end(req.method === 'HEAD' ? undefined : text);
       },
       (e: unknown) => {
-        res.writeHead(500, { 'content-type': 'text/plain' }).end(`scrape failed: ${e instanceof Error ? e.message : String(e)}\n`);
+        res.writeHead(500, { 'content-type': 'text/plain' }).end(
+          `scrape failed: ${e instanceof Error ? e.message : String(e)}\n`,
+        );
       },
     );
   };

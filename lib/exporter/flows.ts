@@ -37,12 +37,16 @@ export interface FlowExport {
 }
 
 /** Validates the options, opens the collectors and registers the flow metrics. */
-export async function startFlowExport(options: FlowExportOptions, registry: Registry, prom: typeof import('prom-client')): Promise<FlowExport> {
+export async function startFlowExport(options: FlowExportOptions, registry: Registry,
+  prom: typeof import('prom-client')): Promise<FlowExport>
+{
   const where = 'createExporter() options.flows';
   assertObject(options, where);
   assertKnownKeys(options, ['collectors', 'sysctls', 'activeTimeout'], where);
   const sysctls = options.sysctls ?? 'keep';
-  if (sysctls !== 'enable' && sysctls !== 'keep') throw new TypeError(`${where}.sysctls must be 'enable' or 'keep', got ${describeValue(sysctls)}`);
+  if (sysctls !== 'enable' && sysctls !== 'keep') {
+    throw new TypeError(`${where}.sysctls must be 'enable' or 'keep', got ${describeValue(sysctls)}`);
+  }
   const activeTimeout = optionalInteger(options.activeTimeout, `${where}.activeTimeout`, 1, 86_400);
   const ipfix = await IpfixExporter.open({ collectors: options.collectors });
   const running = new Map<number, Running>();
@@ -51,28 +55,68 @@ export async function startFlowExport(options: FlowExportOptions, registry: Regi
   const errors = new Map<string, number>();
 
   const { Counter, Gauge } = prom;
-  const perNs = (fill: (c: { inc(l: Record<string, string>, n: number): void }, r: { records: number; overruns: number }, label: string) => void) =>
+  const perNs = (
+    fill: (c: { inc(l: Record<string, string>, n: number): void }, r: { records: number; overruns: number },
+      label: string) => void,
+  ) =>
     function collect(this: { reset(): void; inc(l: Record<string, string>, n: number): void }): void {
       this.reset();
       for (const [label, r] of ended) fill(this, r, label);
       for (const r of running.values()) fill(this, r, r.label);
     };
-  new Counter({ name: 'nfct_flow_records_total', help: 'Flow records (finished connections, and active-timeout records) read and exported as IPFIX, a count of records.', labelNames: ['netns'], registers: [registry], collect: perNs((c, r, netns) => c.inc({ netns }, r.records)) });
-  new Counter({ name: 'nfct_flow_overruns_total', help: 'Times the kernel dropped DESTROY events of a flow stream (a full socket buffer), a count of losses: those connections have no record; the kernel does not say how many.', labelNames: ['netns'], registers: [registry], collect: perNs((c, r, netns) => c.inc({ netns }, r.overruns)) });
+  new Counter({ name: 'nfct_flow_records_total',
+    help:
+      'Flow records (finished connections, and active-timeout records) read and exported as IPFIX, a count of records.',
+    labelNames: ['netns'], registers: [registry], collect: perNs((c, r, netns) => c.inc({ netns }, r.records)) });
+  new Counter({
+    name: 'nfct_flow_overruns_total',
+    help:
+      'Times the kernel dropped DESTROY events of a flow stream (a full socket buffer), a count of losses: those connections have no record; the kernel does not say how many.',
+    labelNames: ['netns'],
+    registers: [registry],
+    collect: perNs((c, r, netns) => c.inc({ netns }, r.overruns)),
+  });
   type CollectorStats = IpfixExporter['stats']['collectors'][number];
   const perCollector = <M extends { reset(): void }>(fill: (m: M, s: CollectorStats) => void) =>
     function collect(this: M): void {
       this.reset();
       for (const s of ipfix.stats.collectors) fill(this, s);
     };
-  new Counter({ name: 'nfct_ipfix_records_sent_total', help: 'IPFIX data records handed to the kernel for each collector, a count of records.', labelNames: ['collector'], registers: [registry], collect: perCollector<PromCounter<'collector'>>((c, s) => c.inc({ collector: s.collector }, s.records)) });
-  new Counter({ name: 'nfct_ipfix_records_lost_total', help: 'IPFIX data records dropped for each collector (a refused send, a full queue while a TCP collector is away), a count of records.', labelNames: ['collector'], registers: [registry], collect: perCollector<PromCounter<'collector'>>((c, s) => c.inc({ collector: s.collector }, s.lost)) });
-  new Counter({ name: 'nfct_ipfix_reconnects_total', help: 'TCP connections to a collector made again after one broke, a count.', labelNames: ['collector'], registers: [registry], collect: perCollector<PromCounter<'collector'>>((c, s) => c.inc({ collector: s.collector }, s.reconnects)) });
-  new Gauge({ name: 'nfct_ipfix_collector_up', help: 'Whether the collector socket is set up (TCP: connected): 1 when it is, 0 when not.', labelNames: ['collector'], registers: [registry], collect: perCollector<PromGauge<'collector'>>((c, s) => c.set({ collector: s.collector }, s.connected ? 1 : 0)) });
-  new Counter({ name: 'nfct_flow_stream_errors_total', help: 'Flow streams that failed, by error code, a count of streams.', labelNames: ['code'], registers: [registry], collect() {
-    this.reset();
-    for (const [code, n] of errors) this.inc({ code }, n);
-  } });
+  new Counter({
+    name: 'nfct_ipfix_records_sent_total',
+    help: 'IPFIX data records handed to the kernel for each collector, a count of records.',
+    labelNames: ['collector'],
+    registers: [registry],
+    collect: perCollector<PromCounter<'collector'>>((c, s) => c.inc({ collector: s.collector }, s.records)),
+  });
+  new Counter({
+    name: 'nfct_ipfix_records_lost_total',
+    help:
+      'IPFIX data records dropped for each collector (a refused send, a full queue while a TCP collector is away), a count of records.',
+    labelNames: ['collector'],
+    registers: [registry],
+    collect: perCollector<PromCounter<'collector'>>((c, s) => c.inc({ collector: s.collector }, s.lost)),
+  });
+  new Counter({
+    name: 'nfct_ipfix_reconnects_total',
+    help: 'TCP connections to a collector made again after one broke, a count.',
+    labelNames: ['collector'],
+    registers: [registry],
+    collect: perCollector<PromCounter<'collector'>>((c, s) => c.inc({ collector: s.collector }, s.reconnects)),
+  });
+  new Gauge({
+    name: 'nfct_ipfix_collector_up',
+    help: 'Whether the collector socket is set up (TCP: connected): 1 when it is, 0 when not.',
+    labelNames: ['collector'],
+    registers: [registry],
+    collect: perCollector<PromGauge<'collector'>>((c, s) => c.set({ collector: s.collector }, s.connected ? 1 : 0)),
+  });
+  new Counter({ name: 'nfct_flow_stream_errors_total',
+    help: 'Flow streams that failed, by error code, a count of streams.', labelNames: ['code'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const [code, n] of errors) this.inc({ code }, n);
+    } });
 
   const retire = (inode: number): void => {
     const r = running.get(inode);

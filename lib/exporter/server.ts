@@ -60,17 +60,31 @@ const AUTH_CACHE = 256;
 export async function serveExporter(exporter: Exporter, options: ServeOptions = {}): Promise<Server> {
   const raw: unknown = options;
   assertObject(raw, 'serveExporter() options');
-  assertKnownKeys(raw, ['host', 'port', 'webConfig', 'maxConnections', 'headersTimeout', 'requestTimeout', 'maxHeaderSize'], 'serveExporter() options');
+  assertKnownKeys(raw, ['host', 'port', 'webConfig', 'maxConnections', 'headersTimeout', 'requestTimeout',
+    'maxHeaderSize'], 'serveExporter() options');
   const port = integer(options.port ?? DEFAULT_EXPORTER_PORT, 'serveExporter() options.port', 0, 65535);
-  if (options.host !== undefined && typeof options.host !== 'string') throw new TypeError(`serveExporter() options.host must be a string, got ${describeValue(options.host)}`);
+  if (options.host !== undefined && typeof options.host !== 'string') {
+    throw new TypeError(`serveExporter() options.host must be a string, got ${describeValue(options.host)}`);
+  }
   const host = options.host ?? DEFAULT_EXPORTER_HOST;
-  const maxConnections = optionalInteger(options.maxConnections, 'serveExporter() options.maxConnections', 1, 65536) ?? 64;
-  const headersTimeout = optionalInteger(options.headersTimeout, 'serveExporter() options.headersTimeout', 100, 600_000) ?? 10_000;
-  const requestTimeout = optionalInteger(options.requestTimeout, 'serveExporter() options.requestTimeout', headersTimeout, 3_600_000) ?? Math.max(30_000, headersTimeout);
-  const maxHeaderSize = optionalInteger(options.maxHeaderSize, 'serveExporter() options.maxHeaderSize', 1024, 1 << 20) ?? 8192;
-  if (options.webConfig !== undefined && typeof options.webConfig !== 'string') throw new TypeError(`serveExporter() options.webConfig must be a file name, got ${describeValue(options.webConfig)}`);
+  const maxConnections = optionalInteger(options.maxConnections, 'serveExporter() options.maxConnections', 1, 65536) ??
+    64;
+  const headersTimeout =
+    optionalInteger(options.headersTimeout, 'serveExporter() options.headersTimeout', 100, 600_000) ?? 10_000;
+  const requestTimeout =
+    optionalInteger(options.requestTimeout, 'serveExporter() options.requestTimeout', headersTimeout, 3_600_000) ??
+      Math.max(30_000, headersTimeout);
+  const maxHeaderSize =
+    optionalInteger(options.maxHeaderSize, 'serveExporter() options.maxHeaderSize', 1024, 1 << 20) ?? 8192;
+  if (options.webConfig !== undefined && typeof options.webConfig !== 'string') {
+    throw new TypeError(
+      `serveExporter() options.webConfig must be a file name, got ${describeValue(options.webConfig)}`,
+    );
+  }
 
-  let config: WebConfig | undefined = options.webConfig === undefined ? undefined : await loadWebConfig(options.webConfig);
+  let config: WebConfig | undefined = options.webConfig === undefined
+    ? undefined
+    : await loadWebConfig(options.webConfig);
   const watch = config ? await ConfigWatch.start(config) : undefined;
   const limits: ServerOptions = {
     maxHeaderSize,
@@ -85,12 +99,12 @@ export async function serveExporter(exporter: Exporter, options: ServeOptions = 
   const handler = (req: IncomingMessage, res: ServerResponse): void => void handle(req, res);
   const server: Server = tls
     ? (builtin('node:https').createServer({
-        ...limits,
-        ...tls.context,
-        handshakeTimeout: headersTimeout,
-        requestCert: tls.clientAuth !== 'NoClientCert',
-        rejectUnauthorized: tls.clientAuth === 'RequireAndVerifyClientCert',
-      }, handler) as unknown as Server)
+      ...limits,
+      ...tls.context,
+      handshakeTimeout: headersTimeout,
+      requestCert: tls.clientAuth !== 'NoClientCert',
+      rejectUnauthorized: tls.clientAuth === 'RequireAndVerifyClientCert',
+    }, handler))
     : builtin('node:http').createServer(limits, handler);
   server.maxConnections = maxConnections;
   // A connection that sends nothing at all starts no request, so Node's header timeout never
@@ -112,26 +126,49 @@ export async function serveExporter(exporter: Exporter, options: ServeOptions = 
     // A request came: from now on Node's own timeouts (request, keep-alive) apply.
     req.socket.setTimeout(0);
     try {
-      if (watch) config = await watch.current((c) => {
-        verdicts.clear();
-        if (c.tls) (server as unknown as { setSecureContext(o: object): void }).setSecureContext(c.tls.context);
-      });
+      if (watch) {
+        config = await watch.current((c) => {
+          verdicts.clear();
+          if (c.tls) (server as unknown as { setSecureContext(o: object): void }).setSecureContext(c.tls.context);
+        });
+      }
       const c = config;
       for (const [name, value] of Object.entries(c?.headers ?? {})) res.setHeader(name, value);
-      if (c?.rateLimit && !take(bucket, c.rateLimit)) return void res.writeHead(429, { 'content-type': 'text/plain' }).end('too many requests\n');
+      if (c?.rateLimit && !take(bucket, c.rateLimit)) {
+        return void res.writeHead(429, { 'content-type': 'text/plain' }).end('too many requests\n');
+      }
       const path = (req.url ?? '/').split('?')[0];
       if (req.method !== 'GET' && req.method !== 'HEAD') return void res.writeHead(405, { allow: 'GET, HEAD' }).end();
-      if (path === '/healthz') return healthz(req, res);
+      if (path === '/healthz') {
+        healthz(req, res);
+        return;
+      }
       if (c && c.users.size > 0) {
         const verdict = await authorized(req.headers.authorization, c.users);
-        if (verdict === 'busy') return void res.writeHead(503, { 'retry-after': '1', 'content-type': 'text/plain' }).end('busy checking credentials\n');
-        if (!verdict) return void res.writeHead(401, { 'www-authenticate': 'Basic realm="nfct exporter", charset="UTF-8"', 'content-type': 'text/plain' }).end('unauthorized\n');
+        if (verdict === 'busy') {
+          return void res.writeHead(503, { 'retry-after': '1', 'content-type': 'text/plain' }).end(
+            'busy checking credentials\n',
+          );
+        }
+        if (!verdict) {
+          return void res.writeHead(401, { 'www-authenticate': 'Basic realm="nfct exporter", charset="UTF-8"',
+            'content-type': 'text/plain' }).end('unauthorized\n');
+        }
       }
-      if (path === '/') return void res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(req.method === 'HEAD' ? undefined : INDEX);
-      if (path === '/metrics') return exporter.handler(req, res);
+      if (path === '/') {
+        return void res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(
+          req.method === 'HEAD' ? undefined : INDEX,
+        );
+      }
+      if (path === '/metrics') {
+        exporter.handler(req, res);
+        return;
+      }
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: the metrics are at /metrics\n');
     } catch (e) {
-      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' }).end(`${e instanceof Error ? e.message : String(e)}\n`);
+      if (!res.headersSent) {
+        res.writeHead(500, { 'content-type': 'text/plain' }).end(`${e instanceof Error ? e.message : String(e)}\n`);
+      }
     }
   }
 
@@ -143,7 +180,9 @@ export async function serveExporter(exporter: Exporter, options: ServeOptions = 
     const colon = text.indexOf(':');
     if (colon < 0) return false;
     const user = text.slice(0, colon);
-    const key = `${user}\0${builtin('node:crypto').createHash('sha256').update(text.slice(colon + 1)).digest('base64')}`;
+    const key = `${user}\0${
+      builtin('node:crypto').createHash('sha256').update(text.slice(colon + 1)).digest('base64')
+    }`;
     const known = verdicts.get(key);
     if (known !== undefined) return known;
     if (bcryptRunning >= BCRYPT_AT_ONCE) {
@@ -252,7 +291,11 @@ class ConfigWatch {
   }
 
   private async sign(c: WebConfig): Promise<string> {
-    const stats = await Promise.all(this.files(c).map((f) => builtin('node:fs/promises').stat(f).then((s) => `${s.ino}:${s.size}:${s.mtimeMs}`, () => 'gone')));
+    const stats = await Promise.all(
+      this.files(c).map((f) =>
+        builtin('node:fs/promises').stat(f).then((s) => `${s.ino}:${s.size}:${s.mtimeMs}`, () => 'gone')
+      ),
+    );
     return stats.join('|');
   }
 
@@ -270,7 +313,13 @@ class ConfigWatch {
       onChange(next);
     } catch (e) {
       this.signature = now;
-      if (!this.complained) process.stderr.write(`nfct exporter: --web-config ${this.config.path} not reloaded, the one read before stays in force: ${e instanceof Error ? e.message : String(e)}\n`);
+      if (!this.complained) {
+        process.stderr.write(
+          `nfct exporter: --web-config ${this.config.path} not reloaded, the one read before stays in force: ${
+            e instanceof Error ? e.message : String(e)
+          }\n`,
+        );
+      }
       this.complained = true;
     }
     return this.config;

@@ -23,8 +23,10 @@ function parse(text: string): unknown {
 const MAX_FILE = 1 << 20;
 
 /** How the server asks clients for certificates (client_auth_type). */
-export type ClientAuth = 'NoClientCert' | 'RequestClientCert' | 'RequireAnyClientCert' | 'VerifyClientCertIfGiven' | 'RequireAndVerifyClientCert';
-const CLIENT_AUTH: readonly ClientAuth[] = ['NoClientCert', 'RequestClientCert', 'RequireAnyClientCert', 'VerifyClientCertIfGiven', 'RequireAndVerifyClientCert'];
+export type ClientAuth = 'NoClientCert' | 'RequestClientCert' | 'RequireAnyClientCert' | 'VerifyClientCertIfGiven'
+  | 'RequireAndVerifyClientCert';
+const CLIENT_AUTH: readonly ClientAuth[] = ['NoClientCert', 'RequestClientCert', 'RequireAnyClientCert',
+  'VerifyClientCertIfGiven', 'RequireAndVerifyClientCert'];
 
 const TLS_VERSIONS = { TLS10: 'TLSv1', TLS11: 'TLSv1.1', TLS12: 'TLSv1.2', TLS13: 'TLSv1.3' } as const;
 
@@ -87,8 +89,15 @@ function fault(path: string, key: string, what: string): TypeError {
 
 function section(value: unknown, path: string, key: string, known: readonly string[]): Obj {
   if (value === undefined || value === null) return {};
-  if (typeof value !== 'object' || Array.isArray(value)) throw fault(path, key, `must be a mapping, got ${describeValue(value)}`);
-  for (const k of Object.keys(value)) if (!known.includes(k)) throw fault(path, `${key ? `${key}.` : ''}${k}`, `is not a setting of the web configuration (known: ${known.join(', ')})`);
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw fault(path, key, `must be a mapping, got ${describeValue(value)}`);
+  }
+  for (const k of Object.keys(value)) {
+    if (!known.includes(k)) {
+      throw fault(path, `${key ? `${key}.` : ''}${k}`,
+        `is not a setting of the web configuration (known: ${known.join(', ')})`);
+    }
+  }
   return value as Obj;
 }
 
@@ -100,7 +109,9 @@ function str(value: unknown, path: string, key: string): string | undefined {
 
 function strings(value: unknown, path: string, key: string): string[] {
   if (value === undefined || value === null) return [];
-  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) throw fault(path, key, `must be a list of strings, got ${describeValue(value)}`);
+  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) {
+    throw fault(path, key, `must be a list of strings, got ${describeValue(value)}`);
+  }
   return value as string[];
 }
 
@@ -153,67 +164,97 @@ export async function loadWebConfig(file: string, stop?: AbortSignal): Promise<W
 
   if (top.tls_server_config !== undefined && top.tls_server_config !== null) {
     const key = 'tls_server_config';
-    const t = section(top.tls_server_config, path, key, ['cert', 'key', 'client_ca', 'cert_file', 'key_file', 'client_auth_type', 'client_ca_file', 'client_allowed_sans', 'min_version', 'max_version', 'cipher_suites', 'prefer_server_cipher_suites', 'curve_preferences']);
+    const t = section(top.tls_server_config, path, key, ['cert', 'key', 'client_ca', 'cert_file', 'key_file',
+      'client_auth_type', 'client_ca_file', 'client_allowed_sans', 'min_version', 'max_version', 'cipher_suites',
+      'prefer_server_cipher_suites', 'curve_preferences']);
     const pem = async (inline: string, fileKey: string): Promise<Buffer | undefined> => {
       const given = str(t[inline], path, `${key}.${inline}`);
       const named = str(t[fileKey], path, `${key}.${fileKey}`);
       if (given && named) throw fault(path, `${key}.${inline}`, `and ${key}.${fileKey} are both given: give one`);
       return given ? Buffer.from(given) : named ? read(named, `${key}.${fileKey}`) : undefined;
     };
-    const [cert, privateKey, ca] = await Promise.all([pem('cert', 'cert_file'), pem('key', 'key_file'), pem('client_ca', 'client_ca_file')]);
+    const [cert, privateKey, ca] = await Promise.all([pem('cert', 'cert_file'), pem('key', 'key_file'),
+      pem('client_ca', 'client_ca_file')]);
     if (!cert) throw fault(path, `${key}.cert_file`, 'is required (or cert inline)');
     if (!privateKey) throw fault(path, `${key}.key_file`, 'is required (or key inline)');
     const clientAuth = (str(t.client_auth_type, path, `${key}.client_auth_type`) ?? 'NoClientCert') as ClientAuth;
-    if (!CLIENT_AUTH.includes(clientAuth)) throw fault(path, `${key}.client_auth_type`, `must be one of ${CLIENT_AUTH.join(', ')}, got ${describeValue(clientAuth)}`);
+    if (!CLIENT_AUTH.includes(clientAuth)) {
+      throw fault(path, `${key}.client_auth_type`,
+        `must be one of ${CLIENT_AUTH.join(', ')}, got ${describeValue(clientAuth)}`);
+    }
     if ((clientAuth === 'VerifyClientCertIfGiven' || clientAuth === 'RequireAndVerifyClientCert') && !ca) {
       throw fault(path, `${key}.client_ca_file`, `is required with client_auth_type ${clientAuth}`);
     }
     const allowedSans = strings(t.client_allowed_sans, path, `${key}.client_allowed_sans`);
-    if (allowedSans.length > 0 && clientAuth !== 'RequireAnyClientCert' && clientAuth !== 'RequireAndVerifyClientCert') {
-      throw fault(path, `${key}.client_allowed_sans`, 'needs client_auth_type RequireAnyClientCert or RequireAndVerifyClientCert');
+    if (allowedSans.length > 0 && clientAuth !== 'RequireAnyClientCert' &&
+      clientAuth !== 'RequireAndVerifyClientCert')
+    {
+      throw fault(path, `${key}.client_allowed_sans`,
+        'needs client_auth_type RequireAnyClientCert or RequireAndVerifyClientCert');
     }
     const version = (k: 'min_version' | 'max_version', dflt: keyof typeof TLS_VERSIONS) => {
       const v = str(t[k], path, `${key}.${k}`) ?? dflt;
-      if (!(v in TLS_VERSIONS)) throw fault(path, `${key}.${k}`, `must be one of ${Object.keys(TLS_VERSIONS).join(', ')}, got ${describeValue(v)}`);
+      if (!(v in TLS_VERSIONS)) {
+        throw fault(path, `${key}.${k}`,
+          `must be one of ${Object.keys(TLS_VERSIONS).join(', ')}, got ${describeValue(v)}`);
+      }
       return TLS_VERSIONS[v as keyof typeof TLS_VERSIONS];
     };
-    const context: SecureContextOptions = { cert, key: privateKey, minVersion: version('min_version', 'TLS12'), maxVersion: version('max_version', 'TLS13') };
+    const context: SecureContextOptions = { cert, key: privateKey, minVersion: version('min_version', 'TLS12'),
+      maxVersion: version('max_version', 'TLS13') };
     if (ca) context.ca = ca;
     const suites = strings(t.cipher_suites, path, `${key}.cipher_suites`);
     if (suites.length > 0) {
       const unknown = suites.find((s) => !(s in CIPHERS));
-      if (unknown) throw fault(path, `${key}.cipher_suites`, `names ${describeValue(unknown)}, which is not one of ${Object.keys(CIPHERS).join(', ')}`);
+      if (unknown) {
+        throw fault(path, `${key}.cipher_suites`,
+          `names ${describeValue(unknown)}, which is not one of ${Object.keys(CIPHERS).join(', ')}`);
+      }
       context.ciphers = suites.map((s) => CIPHERS[s]).join(':');
     }
     const curves = strings(t.curve_preferences, path, `${key}.curve_preferences`);
     if (curves.length > 0) {
       const unknown = curves.find((c) => !(c in CURVES));
-      if (unknown) throw fault(path, `${key}.curve_preferences`, `names ${describeValue(unknown)}, which is not one of ${Object.keys(CURVES).join(', ')}`);
+      if (unknown) {
+        throw fault(path, `${key}.curve_preferences`,
+          `names ${describeValue(unknown)}, which is not one of ${Object.keys(CURVES).join(', ')}`);
+      }
       context.ecdhCurve = curves.map((c) => CURVES[c]).join(':');
     }
     const prefer = t.prefer_server_cipher_suites ?? true;
-    if (typeof prefer !== 'boolean') throw fault(path, `${key}.prefer_server_cipher_suites`, `must be true or false, got ${describeValue(prefer)}`);
+    if (typeof prefer !== 'boolean') {
+      throw fault(path, `${key}.prefer_server_cipher_suites`, `must be true or false, got ${describeValue(prefer)}`);
+    }
     context.honorCipherOrder = prefer;
     config.tls = { context, clientAuth, allowedSans };
   }
 
   const h = section(top.http_server_config, path, 'http_server_config', ['http2', 'headers']);
-  if (h.http2 !== undefined && typeof h.http2 !== 'boolean') throw fault(path, 'http_server_config.http2', `must be true or false, got ${describeValue(h.http2)}`);
+  if (h.http2 !== undefined && typeof h.http2 !== 'boolean') {
+    throw fault(path, 'http_server_config.http2', `must be true or false, got ${describeValue(h.http2)}`);
+  }
   const headers = section(h.headers, path, 'http_server_config.headers', Object.keys(HEADERS));
   for (const [name, value] of Object.entries(headers)) {
     const v = str(value, path, `http_server_config.headers.${name}`);
     if (v === undefined) continue;
     const allowed = HEADERS[name];
-    if (allowed && !allowed.includes(v.toLowerCase())) throw fault(path, `http_server_config.headers.${name}`, `must be one of ${allowed.join(', ')}, got ${describeValue(v)}`);
+    if (allowed && !allowed.includes(v.toLowerCase())) {
+      throw fault(path, `http_server_config.headers.${name}`,
+        `must be one of ${allowed.join(', ')}, got ${describeValue(v)}`);
+    }
     config.headers[name] = v;
   }
 
   const users = section(top.basic_auth_users, path, 'basic_auth_users', Object.keys(top.basic_auth_users ?? {}));
   for (const [user, hash] of Object.entries(users)) {
     if (typeof hash !== 'string' || !/^\$2[abxy]?\$\d\d\$[./A-Za-z0-9]{53}$/.test(hash)) {
-      throw fault(path, `basic_auth_users.${user}`, 'must be a bcrypt hash ($2y$10$..., as htpasswd -nBC 10 "" makes one)');
+      throw fault(path, `basic_auth_users.${user}`,
+        'must be a bcrypt hash ($2y$10$..., as htpasswd -nBC 10 "" makes one)');
     }
-    if (user.includes(':')) throw fault(path, `basic_auth_users.${user}`, 'is a user name with a colon, which basic authentication cannot carry');
+    if (user.includes(':')) {
+      throw fault(path, `basic_auth_users.${user}`,
+        'is a user name with a colon, which basic authentication cannot carry');
+    }
     config.users.set(user, hash);
   }
 
@@ -221,7 +262,9 @@ export async function loadWebConfig(file: string, stop?: AbortSignal): Promise<W
     const r = section(top.rate_limit, path, 'rate_limit', ['interval', 'burst']);
     const intervalMs = duration(r.interval ?? '0', path, 'rate_limit.interval');
     const burst = r.burst ?? 0;
-    if (typeof burst !== 'number' || !Number.isInteger(burst) || burst < 0) throw fault(path, 'rate_limit.burst', `must be a whole number, got ${describeValue(burst)}`);
+    if (typeof burst !== 'number' || !Number.isInteger(burst) || burst < 0) {
+      throw fault(path, 'rate_limit.burst', `must be a whole number, got ${describeValue(burst)}`);
+    }
     if (intervalMs > 0) config.rateLimit = { intervalMs, burst: Math.max(1, burst) };
   }
   return config;

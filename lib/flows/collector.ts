@@ -27,11 +27,21 @@ export interface CollectorSpec {
 
 /** `HOST:PORT`, `[IPV6]:PORT`, with `udp://` (the default) or `tcp://` before it. */
 export function parseCollector(text: unknown, option: string): CollectorSpec {
-  if (typeof text !== 'string') throw new TypeError(`${option} must be HOST:PORT (or udp://HOST:PORT, tcp://HOST:PORT), got ${describeValue(text)}`);
+  if (typeof text !== 'string') {
+    throw new TypeError(
+      `${option} must be HOST:PORT (or udp://HOST:PORT, tcp://HOST:PORT), got ${describeValue(text)}`,
+    );
+  }
   const m = /^(?:(udp|tcp):\/\/)?(?:\[([^\]]+)\]|([^:[\]/]+)):(\d{1,5})$/.exec(text);
-  if (!m) throw new TypeError(`${option} must be HOST:PORT (or udp://HOST:PORT, tcp://HOST:PORT), got ${describeValue(text)}`);
+  if (!m) {
+    throw new TypeError(
+      `${option} must be HOST:PORT (or udp://HOST:PORT, tcp://HOST:PORT), got ${describeValue(text)}`,
+    );
+  }
   const host = m[2] ?? m[3]!;
-  if (m[2] !== undefined && ipFamily(host) !== 6) throw new TypeError(`${option}: ${describeValue(host)} in brackets is not an IPv6 address`);
+  if (m[2] !== undefined && ipFamily(host) !== 6) {
+    throw new TypeError(`${option}: ${describeValue(host)} in brackets is not an IPv6 address`);
+  }
   const port = Number(m[4]);
   if (port < 1 || port > 65535) throw new RangeError(`${option} port must be between 1 and 65535, got ${port}`);
   return { host, port, transport: (m[1] as Transport | undefined) ?? 'udp' };
@@ -108,7 +118,8 @@ export abstract class Collector {
 
   constructor(readonly spec: CollectorSpec, protected readonly o: CollectorOptions) {
     this.name = collectorName(spec);
-    this.s = { collector: this.name, transport: spec.transport, connected: false, messages: 0, records: 0, lost: 0, reconnects: 0, queuedBytes: 0 };
+    this.s = { collector: this.name, transport: spec.transport, connected: false, messages: 0, records: 0, lost: 0,
+      reconnects: 0, queuedBytes: 0 };
   }
 
   get stats(): CollectorStats {
@@ -134,7 +145,7 @@ export abstract class Collector {
   /** Sends the chunks of one observation domain (templates first where needed). */
   send(domain: number, chunks: readonly Chunk[]): void {
     let d = this.domains.get(domain);
-    if (!d) this.domains.set(domain, (d = { sequence: 0, announced: 0, used: 0, templatesAt: 0 }));
+    if (!d) this.domains.set(domain, d = { sequence: 0, announced: 0, used: 0, templatesAt: 0 });
     const now = Date.now();
     const exportTime = Math.floor(now / 1000);
     for (const c of chunks) {
@@ -167,7 +178,8 @@ async function resolve(spec: CollectorSpec, option: string): Promise<{ address: 
     return { address: r.address, family: r.family === 6 ? 6 : 4 };
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    throw new NfctError(2, 'getaddrinfo', `${option}: cannot resolve ${describeValue(spec.host)} (${err.code ?? err.message})`, 'IPFIX collector');
+    throw new NfctError(2, 'getaddrinfo',
+      `${option}: cannot resolve ${describeValue(spec.host)} (${err.code ?? err.message})`, 'IPFIX collector');
   }
 }
 
@@ -189,7 +201,8 @@ export class UdpCollector extends Collector {
       });
     }).catch((e: NodeJS.ErrnoException) => {
       socket.close();
-      throw new NfctError(Math.abs(typeof e.errno === 'number' ? e.errno : 22), 'connect', `${this.name}: ${e.message}`, 'IPFIX collector');
+      throw new NfctError(Math.abs(typeof e.errno === 'number' ? e.errno : 22), 'connect', `${this.name}: ${e.message}`,
+        'IPFIX collector');
     });
     this.s.connected = true;
   }
@@ -258,7 +271,8 @@ export class TcpCollector extends Collector {
 
   private dial(): void {
     if (this.closing || !this.address) return;
-    const socket = builtin('node:net').connect({ host: this.address.address, port: this.spec.port, family: this.address.family });
+    const socket = builtin('node:net').connect({ host: this.address.address, port: this.spec.port,
+      family: this.address.family });
     socket.setNoDelay(true);
     this.socket = socket;
     socket.once('connect', () => {
@@ -334,7 +348,10 @@ export class TcpCollector extends Collector {
   async close(ms: number): Promise<void> {
     const socket = this.socket;
     const drained = new Promise<void>((ok) => {
-      if (!socket || !this.s.connected || this.inFlightBytes === 0) return ok();
+      if (!socket || !this.s.connected || this.inFlightBytes === 0) {
+        ok();
+        return;
+      }
       const t = setTimeout(ok, ms);
       socket.once('drain', () => {
         clearTimeout(t);

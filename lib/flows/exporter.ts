@@ -2,7 +2,8 @@
 // collectors, each with its own transport, sequence numbers and templates. The observation
 // domain of a record is its network namespace's inode.
 import { assertKnownKeys, assertObject, describeValue, optionalInteger } from '../core/validate.js';
-import { type Collector, type CollectorSpec, type CollectorStats, parseCollector, TcpCollector, UdpCollector } from './collector.js';
+import { type Collector, type CollectorSpec, type CollectorStats, parseCollector, TcpCollector,
+  UdpCollector } from './collector.js';
 import { IpfixEncoder } from './ipfix.js';
 import type { FlowRecord } from './record.js';
 import type { FlowItem } from './stream.js';
@@ -57,14 +58,23 @@ export class IpfixExporter implements AsyncDisposable {
   static async open(options: IpfixExporterOptions): Promise<IpfixExporter> {
     const where = 'IpfixExporter.open() options';
     assertObject(options, where);
-    assertKnownKeys(options, ['collectors', 'maxMessageSize', 'templateRefresh', 'maxQueueBytes', 'onError', 'defaultDomain'], where);
-    if (!Array.isArray(options.collectors) || options.collectors.length === 0) throw new TypeError(`${where}.collectors must be a non-empty array, got ${describeValue(options.collectors)}`);
-    const specs = options.collectors.map((c, i) => (typeof c === 'string' ? parseCollector(c, `${where}.collectors[${i}]`) : checkSpec(c, `${where}.collectors[${i}]`)));
+    assertKnownKeys(options, ['collectors', 'maxMessageSize', 'templateRefresh', 'maxQueueBytes', 'onError',
+      'defaultDomain'], where);
+    if (!Array.isArray(options.collectors) || options.collectors.length === 0) {
+      throw new TypeError(`${where}.collectors must be a non-empty array, got ${describeValue(options.collectors)}`);
+    }
+    const specs = options.collectors.map((c, i) => (typeof c === 'string'
+      ? parseCollector(c, `${where}.collectors[${i}]`)
+      : checkSpec(c, `${where}.collectors[${i}]`))
+    );
     const maxMessage = optionalInteger(options.maxMessageSize, `${where}.maxMessageSize`, 256, 65_507) ?? 1400;
     const templateRefresh = optionalInteger(options.templateRefresh, `${where}.templateRefresh`, 1, 86_400) ?? 60;
-    const maxQueueBytes = optionalInteger(options.maxQueueBytes, `${where}.maxQueueBytes`, 65_536, 2 ** 31 - 1) ?? 16 << 20;
+    const maxQueueBytes = optionalInteger(options.maxQueueBytes, `${where}.maxQueueBytes`, 65_536, 2 ** 31 - 1) ??
+      16 << 20;
     const defaultDomain = optionalInteger(options.defaultDomain, `${where}.defaultDomain`, 0, 0xffffffff) ?? 0;
-    if (options.onError !== undefined && typeof options.onError !== 'function') throw new TypeError(`${where}.onError must be a function, got ${describeValue(options.onError)}`);
+    if (options.onError !== undefined && typeof options.onError !== 'function') {
+      throw new TypeError(`${where}.onError must be a function, got ${describeValue(options.onError)}`);
+    }
     const o = { templateRefresh, maxQueueBytes, onError: options.onError };
     const collectors = specs.map((s) => (s.transport === 'tcp' ? new TcpCollector(s, o) : new UdpCollector(s, o)));
     try {
@@ -109,7 +119,6 @@ export class IpfixExporter implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
-
 }
 
 function domainOf(item: FlowRecord | FlowItem, fallback: number): number {
@@ -120,8 +129,12 @@ function checkSpec(c: unknown, where: string): CollectorSpec {
   assertObject(c, where);
   assertKnownKeys(c, ['host', 'port', 'transport'], where);
   const transport = c.transport ?? 'udp';
-  if (transport !== 'udp' && transport !== 'tcp') throw new TypeError(`${where}.transport must be 'udp' or 'tcp', got ${describeValue(transport)}`);
-  if (typeof c.host !== 'string' || c.host === '') throw new TypeError(`${where}.host must be a host name or address, got ${describeValue(c.host)}`);
+  if (transport !== 'udp' && transport !== 'tcp') {
+    throw new TypeError(`${where}.transport must be 'udp' or 'tcp', got ${describeValue(transport)}`);
+  }
+  if (typeof c.host !== 'string' || c.host === '') {
+    throw new TypeError(`${where}.host must be a host name or address, got ${describeValue(c.host)}`);
+  }
   const port = optionalInteger(c.port, `${where}.port`, 1, 65535);
   if (port === undefined) throw new TypeError(`${where}.port is required`);
   return { host: c.host, port, transport };

@@ -39,7 +39,8 @@ export const IE = {
 export const REVERSE_PEN = 29305;
 
 /** flowEndReason values (RFC 5102). */
-export const END_REASON: Record<FlowEndReason, number> = { 'idle-timeout': 1, 'active-timeout': 2, 'end-of-flow': 3, 'forced-end': 4 };
+export const END_REASON: Record<FlowEndReason, number> = { 'idle-timeout': 1, 'active-timeout': 2, 'end-of-flow': 3,
+  'forced-end': 4 };
 
 /** Shape bits: a template for each combination. */
 export const SHAPE = { V6: 1, COUNTERS: 2, START: 4 } as const;
@@ -81,7 +82,8 @@ export function templateFields(shape: number): Field[] {
     );
   }
   if (shape & SHAPE.START) f.push({ id: IE.flowStartMilliseconds, length: 8 });
-  f.push({ id: IE.flowEndMilliseconds, length: 8 }, { id: IE.flowEndReason, length: 1 }, { id: IE.biflowDirection, length: 1 });
+  f.push({ id: IE.flowEndMilliseconds, length: 8 }, { id: IE.flowEndReason, length: 1 }, { id: IE.biflowDirection,
+    length: 1 });
   return f;
 }
 
@@ -94,7 +96,8 @@ const LENGTHS = Array.from({ length: TEMPLATE_COUNT }, (_, s) => recordLength(s)
 
 /** The shape of a record: what it has. */
 export function shapeOf(r: FlowRecord): number {
-  return (r.flow.family === 'ipv6' ? SHAPE.V6 : 0) | (r.counters ? SHAPE.COUNTERS : 0) | (r.start !== undefined ? SHAPE.START : 0);
+  return (r.flow.family === 'ipv6' ? SHAPE.V6 : 0) | (r.counters ? SHAPE.COUNTERS : 0) |
+    (r.start !== undefined ? SHAPE.START : 0);
 }
 
 /** A template set holding the templates of these shapes. */

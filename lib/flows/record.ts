@@ -170,7 +170,9 @@ export function makeRecord(
   const replyPre = endpoints(flow.reply);
   const nat = { original: { pre, post: inverse(replyPre) }, reply: { pre: replyPre, post: inverse(pre) } };
   const stop = flow.timestamp?.stop;
-  const r = stop !== undefined && reason !== 'active-timeout' ? new FlowRecordItem(reason, flow, stop, 'kernel-stop', nat) : new FlowRecordItem(reason, flow, end.time, end.source, nat);
+  const r = stop !== undefined && reason !== 'active-timeout'
+    ? new FlowRecordItem(reason, flow, stop, 'kernel-stop', nat)
+    : new FlowRecordItem(reason, flow, end.time, end.source, nat);
   r.start = start;
   r.counters = counters;
   const tcp = (flow as { tcp?: { state: TcpState } }).tcp;
@@ -185,14 +187,20 @@ export function isoTime(ns: bigint): string {
 }
 
 function endpointsJson(e: Endpoints): string {
-  return e.srcPort === undefined ? `{"src":"${e.src}","dst":"${e.dst}"}` : `{"src":"${e.src}","srcPort":${e.srcPort},"dst":"${e.dst}","dstPort":${e.dstPort}}`;
+  return e.srcPort === undefined
+    ? `{"src":"${e.src}","dst":"${e.dst}"}`
+    : `{"src":"${e.src}","srcPort":${e.srcPort},"dst":"${e.dst}","dstPort":${e.dstPort}}`;
 }
 
 /** The `netns` object of NDJSON lines. */
 export function namespaceJson(n: FlowNamespace): string {
-  let s = `{"label":${JSON.stringify(n.label)},"inode":${n.inode},"names":${JSON.stringify(n.names)},"path":${JSON.stringify(n.path)}`;
+  let s = `{"label":${JSON.stringify(n.label)},"inode":${n.inode},"names":${JSON.stringify(n.names)},"path":${
+    JSON.stringify(n.path)
+  }`;
   if (n.podUid !== undefined) s += `,"podUid":"${n.podUid}"`;
-  if (n.containerIds !== undefined && n.containerIds.length > 0) s += `,"containerIds":${JSON.stringify(n.containerIds)}`;
+  if (n.containerIds !== undefined && n.containerIds.length > 0) {
+    s += `,"containerIds":${JSON.stringify(n.containerIds)}`;
+  }
   return `${s}}`;
 }
 
@@ -209,10 +217,13 @@ export function flowRecordJson(r: FlowRecord): string {
   if (r.start !== undefined) s += `,"durationMs":${Number((r.end - r.start) / 1000n) / 1000}`;
   if (r.counters) {
     const c = r.counters;
-    s += `,"packets":{"original":${c.original.packets},"reply":${c.reply.packets}},"bytes":{"original":${c.original.bytes},"reply":${c.reply.bytes}}`;
+    s +=
+      `,"packets":{"original":${c.original.packets},"reply":${c.reply.packets}},"bytes":{"original":${c.original.bytes},"reply":${c.reply.bytes}}`;
   }
   const n = r.nat;
-  s += `,"nat":{"original":{"pre":${endpointsJson(n.original.pre)},"post":${endpointsJson(n.original.post)}},"reply":{"pre":${endpointsJson(n.reply.pre)},"post":${endpointsJson(n.reply.post)}}}`;
+  s += `,"nat":{"original":{"pre":${endpointsJson(n.original.pre)},"post":${
+    endpointsJson(n.original.post)
+  }},"reply":{"pre":${endpointsJson(n.reply.pre)},"post":${endpointsJson(n.reply.post)}}}`;
   if (r.tcpState !== undefined) s += `,"tcpState":"${r.tcpState}"`;
   if (r.flow.mark !== undefined) s += `,"mark":${r.flow.mark}`;
   if (r.flow.zone !== undefined) s += `,"zone":${r.flow.zone}`;
@@ -234,10 +245,14 @@ function side(e: Endpoints): string {
  */
 export function formatFlowRecord(r: FlowRecord): string {
   const f = r.flow;
-  let s = `${isoTime(r.end)} ${r.reason} ${f.protocol === 'unknown' ? `proto-${f.protonum}` : f.protocol} ${side(r.nat.original.pre)}`;
+  let s = `${isoTime(r.end)} ${r.reason} ${f.protocol === 'unknown' ? `proto-${f.protonum}` : f.protocol} ${
+    side(r.nat.original.pre)
+  }`;
   const post = r.nat.original.post;
   const pre = r.nat.original.pre;
-  if (post.src !== pre.src || post.dst !== pre.dst || post.srcPort !== pre.srcPort || post.dstPort !== pre.dstPort) s += ` => ${side(post)}`;
+  if (post.src !== pre.src || post.dst !== pre.dst || post.srcPort !== pre.srcPort || post.dstPort !== pre.dstPort) {
+    s += ` => ${side(post)}`;
+  }
   if (f.protocol === 'icmp' || f.protocol === 'icmpv6') {
     const t = f.original;
     s += ` type=${t.type} code=${t.code} id=${t.id}`;

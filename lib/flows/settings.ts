@@ -5,10 +5,10 @@
 // last live process holding them (holder files under /run/nfct/flow-sysctls/).
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 
-import { NfctError } from '../core/errors.js';
-import { inNamespace, runCommand, runCommandSync } from '../trace/commands.js';
-import { processAlive, restoreAtExit } from '../core/exit.js';
 import { Sequence } from '../core/concurrency.js';
+import { NfctError } from '../core/errors.js';
+import { processAlive, restoreAtExit } from '../core/exit.js';
+import { inNamespace, runCommand, runCommandSync } from '../trace/commands.js';
 
 /** The sysctls flow records depend on, and what is missing without them. */
 export const FLOW_SYSCTLS = {

@@ -2,14 +2,14 @@
 // (the reader joins NFNLGRP_CONNTRACK_DESTROY and no other group, and the filter's kernel part
 // runs as the socket's BPF program), optionally with active-timeout records of long-lived
 // connections from a periodic dump. Records come a native batch at a time; overruns are items.
-import { deprecated } from '../core/deprecate.js';
-import type { CallSite } from '../core/errors.js';
 import { type FlowFilter, normalizeFilter } from '../conntrack/filter.js';
 import { decodeFlows, recordEventTime, recordPortId } from '../conntrack/flow.js';
 import type { Counters, Flow } from '../conntrack/types.js';
+import { deprecated } from '../core/deprecate.js';
+import type { CallSite } from '../core/errors.js';
 import { FlowKindFlags, FlowWord } from '../core/layout.js';
-import { listNamespaces, namespaceLabel } from '../core/netns-discovery.js';
 import type { NativeConntrack } from '../core/native.js';
+import { listNamespaces, namespaceLabel } from '../core/netns-discovery.js';
 import { BatchSource } from '../core/reader.js';
 import { LIVE_STREAM_KEYS, type LiveStreamOptions, normalizeLiveOptions, type StreamStats } from '../core/stream.js';
 import { assertObject, boolean, describeValue, optionalInteger } from '../core/validate.js';
@@ -72,7 +72,9 @@ export function normalizeFlowsOptions(options: FlowsOptions) {
   const { tuning, signal } = normalizeLiveOptions(options, where);
   nf.kernel = boolean(options.kernelFilter, `${where}.kernelFilter`) ?? true;
   const sysctls = options.sysctls ?? 'keep';
-  if (sysctls !== 'enable' && sysctls !== 'keep') throw new TypeError(`${where}.sysctls must be 'enable' or 'keep', got ${describeValue(sysctls)}`);
+  if (sysctls !== 'enable' && sysctls !== 'keep') {
+    throw new TypeError(`${where}.sysctls must be 'enable' or 'keep', got ${describeValue(sysctls)}`);
+  }
   const activeTimeout = optionalInteger(options.activeTimeout, `${where}.activeTimeout`, 1, 86_400);
   const filter: FlowFilter = {};
   for (const [k, v] of Object.entries(options)) if (!FLOWS_KEYS.includes(k)) (filter as Record<string, unknown>)[k] = v;
@@ -150,13 +152,21 @@ export class FlowRecordStream implements AsyncIterableIterator<FlowItem>, AsyncD
   readonly #owner: FlowsOwner;
   readonly #o: ReturnType<typeof normalizeFlowsOptions>;
 
-  private constructor(native: NativeConntrack, owner: FlowsOwner, o: ReturnType<typeof normalizeFlowsOptions>, site: CallSite) {
+  private constructor(native: NativeConntrack, owner: FlowsOwner, o: ReturnType<typeof normalizeFlowsOptions>,
+    site: CallSite)
+  {
     this.#owner = owner;
     this.#o = o;
-    this.#source = new BatchSource((onBatch) => native.events(o.nativeFilter, DESTROY_GROUP, onBatch, { ...o.tuning, maxQueueRecords: 0, maxBatch: BATCH }), site, 'conntrack flow records');
+    this.#source = new BatchSource(
+      (onBatch) =>
+        native.events(o.nativeFilter, DESTROY_GROUP, onBatch, { ...o.tuning, maxQueueRecords: 0, maxBatch: BATCH }),
+      site,
+      'conntrack flow records',
+    );
     owner.track(this.#source);
     this.ready = (async () => {
-      const [state, netns] = await Promise.all([holdFlowSysctls(owner.netnsPath, o.sysctls === 'enable'), describeNamespace(owner.netnsPath)]);
+      const [state, netns] = await Promise.all([holdFlowSysctls(owner.netnsPath, o.sysctls === 'enable'),
+        describeNamespace(owner.netnsPath)]);
       this.#namespace = netns;
       if (this.#done) await state.release();
       else this.#state = state;
@@ -230,7 +240,9 @@ export class FlowRecordStream implements AsyncIterableIterator<FlowItem>, AsyncD
         const counters = f.counters;
         const delta = counters ? minus(counters, s.base) : undefined;
         if (delta && s.reported !== undefined && delta.original.packets === 0 && delta.reply.packets === 0) continue;
-        out.push(makeRecord(f, 'active-timeout', { time: now, source: 'dump' }, this.#namespace, delta, s.reported ?? start));
+        out.push(
+          makeRecord(f, 'active-timeout', { time: now, source: 'dump' }, this.#namespace, delta, s.reported ?? start),
+        );
         if (counters) s.base = counters;
         s.reported = now;
       }
@@ -248,11 +260,15 @@ export class FlowRecordStream implements AsyncIterableIterator<FlowItem>, AsyncD
     for (let i = 0; i < flows.length; i++) {
       const f = flows[i]!;
       const received = ((words[i * FLOW_WORDS + FLOW_KIND]! >>> 24) & FLOW_KIND_TS_RECEIVED) !== 0;
-      const end = { time: recordEventTime(words, i), source: received ? ('received' as const) : ('kernel-event' as const) };
+      const end = { time: recordEventTime(words, i),
+        source: received ? ('received' as const) : ('kernel-event' as const) };
       const s = f.id === undefined ? undefined : this.#seen.get(f.id);
-      if (s && s.reported !== undefined) {
+      if (s?.reported !== undefined) {
         this.#seen.delete(f.id!);
-        out.push(makeRecord(f, destroyReason(f, recordPortId(words, i)), end, this.#namespace, f.counters ? minus(f.counters, s.base) : undefined, s.reported));
+        out.push(
+          makeRecord(f, destroyReason(f, recordPortId(words, i)), end, this.#namespace,
+            f.counters ? minus(f.counters, s.base) : undefined, s.reported),
+        );
       } else {
         if (s) this.#seen.delete(f.id!);
         out.push(makeRecord(f, destroyReason(f, recordPortId(words, i)), end, this.#namespace));
@@ -389,7 +405,8 @@ export class FlowRecordStream implements AsyncIterableIterator<FlowItem>, AsyncD
 
   /** @deprecated since 0.2.0: close() now waits until the sysctls are put back (NFCT_DEP006). */
   async closeAndRestore(): Promise<void> {
-    deprecated('NFCT_DEP006', 'flows.closeAndRestore() is deprecated: flows.close() resolves once the sysctls are put back');
+    deprecated('NFCT_DEP006',
+      'flows.closeAndRestore() is deprecated: flows.close() resolves once the sysctls are put back');
     await this.close();
   }
 

@@ -82,7 +82,7 @@ export function parseSaveTables(text: string): SavedTables {
     const m = /^-A (\S+)( |$)/.exec(line);
     if (!m) throw new RulesetSyntaxError(`line ${lineNo} is not a rule (-A CHAIN ...): ${line}`);
     let rules = current.get(m[1]!);
-    if (!rules) current.set(m[1]!, (rules = []));
+    if (!rules) current.set(m[1]!, rules = []);
     rules.push({ table: name, chain: m[1]!, position: rules.length + 1, line });
   }
   return tables;
@@ -95,7 +95,8 @@ const PROTO_NUMBERS: Record<string, L4> = { '6': 'tcp', '17': 'udp', '132': 'sct
 function singleAddress(text: string): string | undefined {
   const [addr, prefix] = text.split('/') as [string, string | undefined];
   if (prefix === undefined) return addr;
-  if ((addr.includes(':') && prefix === '128') || (!addr.includes(':') && (prefix === '32' || prefix === '255.255.255.255'))) return addr;
+  if ((addr.includes(':') && prefix === '128') ||
+    (!addr.includes(':') && (prefix === '32' || prefix === '255.255.255.255'))) return addr;
   return undefined;
 }
 
@@ -170,12 +171,17 @@ export function natRuleOfLine(chain: string, words: string[]): NatRule {
       default:
     }
   }
-  if (dst !== undefined && !anyProto) rule.dst = { address: dst, ...(dport !== undefined ? { port: dport } : {}), ...(protocol ? { protocol } : {}) };
+  if (dst !== undefined && !anyProto) {
+    rule.dst = { address: dst, ...(dport !== undefined ? { port: dport } : {}), ...(protocol ? { protocol } : {}) };
+  }
   return rule;
 }
 
 /** A table of an iptables-save text (nat, filter) in the neutral shape; undefined when absent. */
-export function natTableOfSave(tables: SavedTables, ruleset: RulesetKind, family: 'ipv4' | 'ipv6', name = 'nat'): NatTable | undefined {
+export function natTableOfSave(tables: SavedTables, ruleset: RulesetKind, family: 'ipv4' | 'ipv6', name = 'nat'):
+  | NatTable
+  | undefined
+{
   const table = tables.get(name);
   if (!table) return undefined;
   const rules: NatRule[] = [];

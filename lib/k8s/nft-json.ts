@@ -32,20 +32,22 @@ export function parseNftJson(text: string): NftRuleset {
   } catch (e) {
     throw new RulesetJsonError(`not JSON: ${(e as Error).message}`);
   }
-  if (!isObj(doc) || !Array.isArray(doc.nftables)) throw new RulesetJsonError('not an nft JSON listing: no "nftables" array at the top');
+  if (!isObj(doc) || !Array.isArray(doc.nftables)) {
+    throw new RulesetJsonError('not an nft JSON listing: no "nftables" array at the top');
+  }
   const tables = new Map<string, NatTable>();
   const xt = new Set<string>();
   const positions = new Map<string, number>();
   const counts = new Map<string, number>();
-  const maps = new Map<string, Array<{ key: Json; verdict: Json; comment?: string }>>();
-  const vmapRules: Array<{ table: string; rule: NatRule; map: string }> = [];
+  const maps = new Map<string, { key: Json; verdict: Json; comment?: string }[]>();
+  const vmapRules: { table: string; rule: NatRule; map: string }[] = [];
 
   const tableOf = (family: string, name: string): NatTable | undefined => {
     const fam = FAMILIES[family];
     if (!fam) return undefined; // arp, bridge, netdev: no NAT of IP destinations
     const key = `${family} ${name}`;
     let t = tables.get(key);
-    if (!t) tables.set(key, (t = { ruleset: 'nftables', table: key, family: fam, rules: [] }));
+    if (!t) tables.set(key, t = { ruleset: 'nftables', table: key, family: fam, rules: [] });
     return t;
   };
 
@@ -54,7 +56,7 @@ export function parseNftJson(text: string): NftRuleset {
     if (isObj(item.table)) tableOf(String(item.table.family), String(item.table.name));
     const map = item.map;
     if (isObj(map) && map.map === 'verdict') {
-      const list: Array<{ key: Json; verdict: Json; comment?: string }> = [];
+      const list: { key: Json; verdict: Json; comment?: string }[] = [];
       for (const el of Array.isArray(map.elem) ? map.elem : []) {
         if (!Array.isArray(el) || el.length !== 2) continue;
         let key = el[0] as Json;
@@ -69,7 +71,11 @@ export function parseNftJson(text: string): NftRuleset {
     }
     const rule = item.rule;
     if (!isObj(rule)) continue;
-    if (!Array.isArray(rule.expr)) throw new RulesetJsonError(`rule ${String(rule.handle)} of ${String(rule.table)} ${String(rule.chain)} has no expr array`);
+    if (!Array.isArray(rule.expr)) {
+      throw new RulesetJsonError(
+        `rule ${String(rule.handle)} of ${String(rule.table)} ${String(rule.chain)} has no expr array`,
+      );
+    }
     const tableKey = `${rule.family} ${rule.table}`;
     const chainKey = `${tableKey} ${rule.chain}`;
     const n = (counts.get(chainKey) ?? 0) + 1;
@@ -78,7 +84,8 @@ export function parseNftJson(text: string): NftRuleset {
     const t = tableOf(String(rule.family), String(rule.table));
     if (!t) continue;
     if ((rule.expr as Json[]).some((e) => isObj(e) && 'xt' in e)) xt.add(tableKey);
-    const { natRule, vmapName } = readRule(String(rule.chain), rule.expr as Json[], typeof rule.comment === 'string' ? rule.comment : undefined);
+    const { natRule, vmapName } = readRule(String(rule.chain), rule.expr as Json[],
+      typeof rule.comment === 'string' ? rule.comment : undefined);
     t.rules.push(natRule);
     if (vmapName) vmapRules.push({ table: tableKey, rule: natRule, map: vmapName });
   }
@@ -117,7 +124,9 @@ function destinationKey(key: Json): { address: string; protocol?: L4; port?: num
 }
 
 function payload(v: Json): { protocol: string; field: string } | undefined {
-  return isObj(v) && isObj(v.payload) ? { protocol: String(v.payload.protocol), field: String(v.payload.field) } : undefined;
+  return isObj(v) && isObj(v.payload)
+    ? { protocol: String(v.payload.protocol), field: String(v.payload.field) }
+    : undefined;
 }
 
 function readRule(chain: string, expr: Json[], comment: string | undefined): { natRule: NatRule; vmapName?: string } {
@@ -133,11 +142,13 @@ function readRule(chain: string, expr: Json[], comment: string | undefined): { n
       const m = e.match;
       if (m.op !== '==' && m.op !== 'in') continue;
       const left = payload(m.left);
-      if (left && (left.protocol === 'ip' || left.protocol === 'ip6') && left.field === 'daddr' && typeof m.right === 'string') address = m.right;
+      if (left && (left.protocol === 'ip' || left.protocol === 'ip6') && left.field === 'daddr' &&
+        typeof m.right === 'string') address = m.right;
       else if (left && left.field === 'dport' && typeof m.right === 'number') {
         port = m.right;
         if (L4S.has(left.protocol)) protocol = left.protocol as L4;
-      } else if (isObj(m.left) && isObj(m.left.meta) && m.left.meta.key === 'l4proto' && typeof m.right === 'string' && L4S.has(m.right)) protocol = m.right as L4;
+      } else if (isObj(m.left) && isObj(m.left.meta) && m.left.meta.key === 'l4proto' && typeof m.right === 'string' &&
+        L4S.has(m.right)) protocol = m.right as L4;
     } else if (isObj(e.jump) || isObj(e.goto)) {
       const target = verdictChain(e);
       if (target) r.jumps.push(target);
@@ -165,6 +176,8 @@ function readRule(chain: string, expr: Json[], comment: string | undefined): { n
       r.comment = e.comment;
     }
   }
-  if (address !== undefined) r.dst = { address, ...(port !== undefined ? { port } : {}), ...(protocol ? { protocol } : {}) };
+  if (address !== undefined) {
+    r.dst = { address, ...(port !== undefined ? { port } : {}), ...(protocol ? { protocol } : {}) };
+  }
   return vmapName ? { natRule: r, vmapName } : { natRule: r };
 }

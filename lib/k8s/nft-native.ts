@@ -93,7 +93,11 @@ export function parseNftNative(text: string): NativeRuleset {
       }
       return out;
     });
-    tables.push(t.xt ? { ruleset: 'iptables-nft', table: t.name, family, rules } : { ruleset: 'nftables', table: key, family, rules });
+    tables.push(
+      t.xt
+        ? { ruleset: 'iptables-nft', table: t.name, family, rules }
+        : { ruleset: 'nftables', table: key, family, rules },
+    );
   }
   const names = (s: string): string[] => s.split('\n').map((x) => x.trim()).filter(Boolean);
   return { tables, iptablesTables, positions, legacy: { ipv4: names(doc.legacy.ipv4), ipv6: names(doc.legacy.ipv6) } };

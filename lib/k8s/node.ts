@@ -2,8 +2,8 @@
 // address belongs to, and the namespace of `--pod NAMESPACE/NAME`.
 import { NfctError } from '../core/errors.js';
 import { listNamespaces, type NetworkNamespace } from '../core/netns-discovery.js';
-import { describeValue } from '../core/validate.js';
 import { type PodIdentity, podText, readNamespaceAddresses } from '../core/pods.js';
+import { describeValue } from '../core/validate.js';
 
 const ENOENT = 2;
 
@@ -30,7 +30,9 @@ export async function namespaceAddresses(ns: NetworkNamespace): Promise<string[]
 }
 
 /** Address -> who holds it, over the given namespaces (the pods of the node, by default all). */
-export async function addressOwners(namespaces: readonly (NetworkNamespace & { pod?: PodIdentity })[], label: (ns: NetworkNamespace) => string): Promise<Map<string, AddressOwner>> {
+export async function addressOwners(namespaces: readonly (NetworkNamespace & { pod?: PodIdentity })[],
+  label: (ns: NetworkNamespace) => string): Promise<Map<string, AddressOwner>>
+{
   const out = new Map<string, AddressOwner>();
   await Promise.all(namespaces.map(async (ns) => {
     if (ns.initial) return;
@@ -51,7 +53,9 @@ export async function addressOwners(namespaces: readonly (NetworkNamespace & { p
 /** Checks `--pod` / `options.pod`: `NAMESPACE/NAME`. */
 export function podNameOption(value: unknown, option: string): { namespace: string; name: string } {
   const m = typeof value === 'string' ? /^([a-z0-9][a-z0-9-]*)\/([a-z0-9][a-z0-9.-]*)$/.exec(value) : null;
-  if (!m) throw new TypeError(`${option} must be NAMESPACE/NAME (a pod as kubectl names it), got ${describeValue(value)}`);
+  if (!m) {
+    throw new TypeError(`${option} must be NAMESPACE/NAME (a pod as kubectl names it), got ${describeValue(value)}`);
+  }
   return { namespace: m[1]!, name: m[2]! };
 }
 
@@ -65,13 +69,17 @@ export interface FindPodOptions {
  * The network namespace of a pod of this node, found by its name. NfctError ENOENT when no
  * namespace is that pod (with the pods there are, or why none are seen).
  */
-export async function findPodNamespace(pod: string, options: FindPodOptions = {}): Promise<NetworkNamespace & { pod: PodIdentity }> {
+export async function findPodNamespace(pod: string,
+  options: FindPodOptions = {}): Promise<NetworkNamespace & { pod: PodIdentity }>
+{
   const want = podNameOption(pod, 'pod');
-  const all = (await listNamespaces({ podLogDir: options.podLogDir })) as Array<NetworkNamespace & { pod?: PodIdentity }>;
+  const all = (await listNamespaces({ podLogDir: options.podLogDir })) as (NetworkNamespace & { pod?: PodIdentity })[];
   const hit = all.find((n) => n.pod?.namespace === want.namespace && n.pod.name === want.name);
   if (hit) return hit as NetworkNamespace & { pod: PodIdentity };
   const known = all.filter((n) => n.pod).map((n) => podText(n.pod!)).sort();
   const dir = options.podLogDir ?? '/var/log/pods';
-  const why = known.length > 0 ? `pods on this node: ${known.slice(0, 10).join(', ')}${known.length > 10 ? ', ...' : ''}` : `no pod found under ${dir} whose UID a namespace's cgroup names (is ${dir} mounted here?)`;
+  const why = known.length > 0
+    ? `pods on this node: ${known.slice(0, 10).join(', ')}${known.length > 10 ? ', ...' : ''}`
+    : `no pod found under ${dir} whose UID a namespace's cgroup names (is ${dir} mounted here?)`;
   throw new NfctError(ENOENT, 'pod lookup', `no network namespace of pod ${pod}: ${why}`);
 }

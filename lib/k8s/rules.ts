@@ -28,7 +28,7 @@ export interface NatRule {
   /** Its DNAT targets. */
   dnat: Endpoint[];
   /** Destinations it maps to chains by a verdict map (`ip daddr . meta l4proto . th dport vmap`). */
-  vmap?: Array<{ address: string; protocol?: L4; port?: number; chain: string; comment?: string }>;
+  vmap?: { address: string; protocol?: L4; port?: number; chain: string; comment?: string }[];
 }
 
 /** The rules of one table (chains are looked up within it). */
@@ -72,8 +72,10 @@ export interface ServicePort {
   chain: string;
 }
 
-const KUBE_COMMENT = /^([a-z0-9][a-z0-9.-]*)\/([a-z0-9][a-z0-9.-]*)(?::([A-Za-z0-9-]+))?(?: (?:cluster IP|external IP|loadbalancer IP|health check node port))?$/;
-const KUBE_NFT_CHAIN = /^(?:service|external|local)-[A-Z2-7]{8}-([a-z0-9][a-z0-9.-]*)\/([a-z0-9][a-z0-9.-]*)\/(tcp|udp|sctp)\/([A-Za-z0-9-]*)$/;
+const KUBE_COMMENT =
+  /^([a-z0-9][a-z0-9.-]*)\/([a-z0-9][a-z0-9.-]*)(?::([A-Za-z0-9-]+))?(?: (?:cluster IP|external IP|loadbalancer IP|health check node port))?$/;
+const KUBE_NFT_CHAIN =
+  /^(?:service|external|local)-[A-Z2-7]{8}-([a-z0-9][a-z0-9.-]*)\/([a-z0-9][a-z0-9.-]*)\/(tcp|udp|sctp)\/([A-Za-z0-9-]*)$/;
 const KUBE_IPT_CHAIN = /^KUBE-(?:SVC|SVL|EXT|FW)-[A-Z2-7]{16}$/;
 
 /** The Kubernetes Service port a kube-proxy comment (`ns/svc:port cluster IP`) names. */
@@ -121,7 +123,7 @@ export function servicesOfTable(t: NatTable, chainNames?: Map<string, Set<string
   const byChain = new Map<string, NatRule[]>();
   for (const r of t.rules) {
     let list = byChain.get(r.chain);
-    if (!list) byChain.set(r.chain, (list = []));
+    if (!list) byChain.set(r.chain, list = []);
     list.push(r);
   }
   const memo = new Map<string, Reach>();
@@ -158,14 +160,16 @@ export function servicesOfTable(t: NatTable, chainNames?: Map<string, Set<string
     const key = `${sp.protocol ?? '*'} ${sp.address} ${sp.port ?? '*'}`;
     const prev = found.get(key);
     if (prev) {
-      for (const e of sp.endpoints) if (!prev.endpoints.some((p) => p.address === e.address && p.port === e.port)) prev.endpoints.push(e);
+      for (const e of sp.endpoints) {
+        if (!prev.endpoints.some((p) => p.address === e.address && p.port === e.port)) prev.endpoints.push(e);
+      }
     } else {
       found.set(key, sp);
     }
     if (chainNames) {
       for (const c of chains) {
         let s = chainNames.get(`${t.table} ${c}`);
-        if (!s) chainNames.set(`${t.table} ${c}`, (s = new Set()));
+        if (!s) chainNames.set(`${t.table} ${c}`, s = new Set());
         s.add(sp.name);
       }
     }
@@ -179,7 +183,8 @@ export function servicesOfTable(t: NatTable, chainNames?: Map<string, Set<string
         // A map element leading nowhere is not a Service (a no-endpoint map names only reject chains).
         if (reach.endpoints.length === 0 && !kube) continue;
         add(
-          port(t, el.chain, kube, el.comment ?? reach.dnatComment ?? el.chain, { address: el.address, port: el.port, protocol: el.protocol }, dedupe(reach.endpoints)),
+          port(t, el.chain, kube, el.comment ?? reach.dnatComment ?? el.chain, { address: el.address, port: el.port,
+            protocol: el.protocol }, dedupe(reach.endpoints)),
           reach.chains,
         );
       }
@@ -194,10 +199,11 @@ export function servicesOfTable(t: NatTable, chainNames?: Map<string, Set<string
       continue;
     }
     const target = r.jumps[0];
-    const kube =
-      (r.comment ? kubeNameOfComment(r.comment) : undefined) ??
+    const kube = (r.comment ? kubeNameOfComment(r.comment) : undefined) ??
       (target ? kubeNameOfNftChain(target) : undefined) ??
-      (reach.dnatComment && (KUBE_IPT_CHAIN.test(target ?? '') || t.table.endsWith('kube-proxy')) ? kubeNameOfComment(reach.dnatComment) : undefined);
+      (reach.dnatComment && (KUBE_IPT_CHAIN.test(target ?? '') || t.table.endsWith('kube-proxy'))
+        ? kubeNameOfComment(reach.dnatComment)
+        : undefined);
     const name = r.comment ?? reach.dnatComment ?? target ?? r.chain;
     const start = target && (KUBE_IPT_CHAIN.test(target) || KUBE_NFT_CHAIN.test(target)) ? target : r.chain;
     add(port(t, start, kube, name, r.dst, dedupe(reach.endpoints)), new Set([...reach.chains]));
@@ -205,7 +211,9 @@ export function servicesOfTable(t: NatTable, chainNames?: Map<string, Set<string
   return [...found.values()];
 }
 
-function port(t: NatTable, chain: string, kube: KubernetesServiceName | undefined, name: string, dst: { address: string; port?: number; protocol?: L4 }, endpoints: Endpoint[]): ServicePort {
+function port(t: NatTable, chain: string, kube: KubernetesServiceName | undefined, name: string,
+  dst: { address: string; port?: number; protocol?: L4 }, endpoints: Endpoint[]): ServicePort
+{
   const sp: ServicePort = {
     name: kube ? kubeServiceText(kube) : name,
     address: dst.address,

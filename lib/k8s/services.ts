@@ -2,14 +2,15 @@
 // by hash: `readServices()` runs `nft -j list ruleset` and the iptables-save tools in the
 // namespace (one process for all of them), `parseServices()` reads their texts.
 import { callSite, NfctError, withCallSite } from '../core/errors.js';
+import { addon } from '../core/native.js';
 import { type NetnsOption, netnsPath } from '../core/netns.js';
 import { assertKnownKeys, assertObject } from '../core/validate.js';
-import { addon } from '../core/native.js';
 import { inNamespace, onPath, runCommand } from '../trace/commands.js';
 import { natTableOfSave, parseSaveTables, RulesetSyntaxError, type SavedTables } from './iptables-save.js';
 import { type NftRuleset, parseNftJson, RulesetJsonError } from './nft-json.js';
 import { KUBE_PROXY_TABLES, type NativeRuleset, parseNftNative } from './nft-native.js';
-import { type Endpoint, endpointText, type NatTable, type RulesetKind, type ServicePort, servicesOfTable } from './rules.js';
+import { type Endpoint, endpointText, type NatTable, type RulesetKind, type ServicePort,
+  servicesOfTable } from './rules.js';
 
 export type { Endpoint, KubernetesServiceName, L4, RulesetKind, ServicePort } from './rules.js';
 export { endpointText } from './rules.js';
@@ -57,14 +58,16 @@ export class Services {
   constructor(
     /** Every Service port found, in the order the rules hold them. */
     readonly ports: readonly ServicePort[],
-    chainNames: Map<string, Set<string>> = new Map(),
+    chainNames = new Map<string, Set<string>>(),
   ) {
     for (const p of ports) {
       const key = `${p.protocol ?? '*'}|${p.address}|${p.port ?? '*'}`;
       const prev = this.#index.get(key);
       if (prev) {
         // The same port in two rulesets (nft and iptables both): one entry, endpoints joined.
-        for (const e of p.endpoints) if (!prev.endpoints.some((x) => x.address === e.address && x.port === e.port)) prev.endpoints.push(e);
+        for (const e of p.endpoints) {
+          if (!prev.endpoints.some((x) => x.address === e.address && x.port === e.port)) prev.endpoints.push(e);
+        }
         continue;
       }
       this.#index.set(key, p);
@@ -78,12 +81,15 @@ export class Services {
     const proto = typeof protocol === 'number' ? (PROTONUM[protocol] ?? String(protocol)) : protocol;
     const hit = this.#index.get(`${proto}|${address}|${port ?? '*'}`);
     if (hit || !this.#wildcards) return hit;
-    return this.#index.get(`*|${address}|${port ?? '*'}`) ?? this.#index.get(`${proto}|${address}|*`) ?? this.#index.get(`*|${address}|*`);
+    return this.#index.get(`*|${address}|${port ?? '*'}`) ?? this.#index.get(`${proto}|${address}|*`) ??
+      this.#index.get(`*|${address}|*`);
   }
 
   /** Whether an address (and port) is one of the port's current endpoints. */
   static isEndpoint(sp: ServicePort, address: string, port: number | undefined): boolean {
-    return sp.endpoints.some((e) => e.address === address && (e.port === undefined || port === undefined || e.port === port));
+    return sp.endpoints.some((e) =>
+      e.address === address && (e.port === undefined || port === undefined || e.port === port)
+    );
   }
 
   /**
@@ -126,21 +132,26 @@ export function parseRuleset(texts: RulesetTexts): Ruleset {
     try {
       nft = parseNftJson(texts.nftJson);
     } catch (e) {
-      if (e instanceof RulesetJsonError) throw new NfctError(EINVAL, 'nft -j list ruleset', e.message, 'reading Services from the ruleset');
+      if (e instanceof RulesetJsonError) {
+        throw new NfctError(EINVAL, 'nft -j list ruleset', e.message, 'reading Services from the ruleset');
+      }
       throw e;
     }
   }
   return buildRuleset(nft, texts.iptablesSave ?? [], texts.nftText, false);
 }
 
-const toolName = (s: SaveText): string => `${s.family === 'ipv6' ? 'ip6tables' : 'iptables'}-${s.ruleset === 'iptables-nft' ? 'nft' : 'legacy'}-save`;
+const toolName = (s: SaveText): string =>
+  `${s.family === 'ipv6' ? 'ip6tables' : 'iptables'}-${s.ruleset === 'iptables-nft' ? 'nft' : 'legacy'}-save`;
 
 /**
  * The Ruleset of an nf_tables reading and iptables-save texts. `nftHasIptables`: the nf_tables
  * reading already holds iptables-nft's rules (the native one decodes them), so their
  * iptables-save text is kept for printing only.
  */
-function buildRuleset(nft: NftRuleset | undefined, saves: readonly SaveText[], nftText: string | undefined, nftHasIptables: boolean): Ruleset {
+function buildRuleset(nft: NftRuleset | undefined, saves: readonly SaveText[], nftText: string | undefined,
+  nftHasIptables: boolean): Ruleset
+{
   const tables: NatTable[] = [...(nft?.tables ?? [])];
   const saved = new Map<string, SavedTables>();
   for (const s of saves) {
@@ -153,7 +164,9 @@ function buildRuleset(nft: NftRuleset | undefined, saves: readonly SaveText[], n
         if (t) tables.push(t);
       }
     } catch (e) {
-      if (e instanceof RulesetSyntaxError) throw new NfctError(EINVAL, toolName(s), e.message, 'reading Services from the ruleset');
+      if (e instanceof RulesetSyntaxError) {
+        throw new NfctError(EINVAL, toolName(s), e.message, 'reading Services from the ruleset');
+      }
       throw e;
     }
   }
@@ -209,7 +222,8 @@ async function runSections(path: string | null, sections: string[]): Promise<Map
   const wanted = sections.filter((s) => onPath(SECTION_TOOL[s]!));
   if (wanted.length === 0) return out;
   if (!onPath('sh') || (path !== null && !onPath('nsenter'))) {
-    throw new NfctError(ENOENT, 'spawn', path !== null ? 'sh and nsenter are needed on PATH' : 'sh is needed on PATH', 'reading the ruleset');
+    throw new NfctError(ENOENT, 'spawn', path !== null ? 'sh and nsenter are needed on PATH' : 'sh is needed on PATH',
+      'reading the ruleset');
   }
   const [cmd, args] = inNamespace(path, 'sh', ['-c', SCRIPT, 'sh', ...wanted]);
   const stdout = await runCommand(cmd, args, undefined, 'reading the ruleset');
@@ -219,7 +233,8 @@ async function runSections(path: string | null, sections: string[]): Promise<Map
     const body = nl < 0 ? '' : part.slice(nl + 1);
     if (rc !== '0') {
       const errno = /Operation not permitted|Permission denied/.test(body) ? 1 : EINVAL;
-      throw new NfctError(errno, SECTION_TOOL[name] ?? name, `exited with status ${rc}: ${body.trim().slice(0, 300)}`, 'reading the ruleset');
+      throw new NfctError(errno, SECTION_TOOL[name] ?? name, `exited with status ${rc}: ${body.trim().slice(0, 300)}`,
+        'reading the ruleset');
     }
     out.set(name, body);
   }
@@ -255,7 +270,10 @@ export async function readRuleset(options: ReadServicesOptions = {}): Promise<Ru
   const saves: SaveText[] = [];
   for (const [name, text] of texts) {
     const m = /^iptables-(nft|legacy)-(ipv4|ipv6)$/.exec(name);
-    if (m) saves.push({ ruleset: m[1] === 'nft' ? 'iptables-nft' : 'iptables-legacy', family: m[2] as 'ipv4' | 'ipv6', text });
+    if (m) {
+      saves.push({ ruleset: m[1] === 'nft' ? 'iptables-nft' : 'iptables-legacy', family: m[2] as 'ipv4' | 'ipv6',
+        text });
+    }
   }
   return buildRuleset(nft, saves, texts.get('nft-text'), true);
 }

@@ -38,7 +38,9 @@ export function serviceOfFlow(flow: Flow, services: Services): FlowService | und
   if (sp.protocol !== undefined) out.protocol = sp.protocol;
   const dnat = f.reply.src !== f.original.dst || f.reply.srcPort !== f.original.dstPort;
   if (dnat) {
-    out.endpoint = f.reply.srcPort === undefined ? { address: f.reply.src } : { address: f.reply.src, port: f.reply.srcPort };
+    out.endpoint = f.reply.srcPort === undefined
+      ? { address: f.reply.src }
+      : { address: f.reply.src, port: f.reply.srcPort };
     out.stale = !Services.isEndpoint(sp, f.reply.src, f.reply.srcPort);
   }
   return out;
@@ -90,16 +92,18 @@ function key(f: PortFlow): string {
  */
 export function findStaleEntries(before: readonly Flow[], after: readonly Flow[], services: Services): StaleGroup[] {
   const earlier = new Map<string, Flow>();
-  for (const f of before) earlier.set(f.id !== undefined ? `id ${f.id}` : key(f as unknown as PortFlow), f);
+  for (const f of before) earlier.set(f.id !== undefined ? `id ${f.id}` : key(f), f);
   const groups = new Map<string, StaleGroup>();
   for (const flow of after) {
     const s = serviceOfFlow(flow, services);
     if (!s || !s.stale || !s.endpoint) continue;
-    const sp = services.lookup(flow.protonum, (flow as unknown as PortFlow).original.dst, (flow as unknown as PortFlow).original.dstPort)!;
+    const sp = services.lookup(flow.protonum, (flow as unknown as PortFlow).original.dst,
+      (flow as unknown as PortFlow).original.dstPort)!;
     const k = `${sp.protocol ?? flow.protocol} ${sp.address} ${sp.port ?? ''} ${endpointText(s.endpoint)}`;
     let g = groups.get(k);
     if (!g) {
-      g = { service: sp, protocol: flow.protocol, oldEndpoint: s.endpoint, entries: 0, assured: 0, clients: new Map(), withCounters: 0, growing: 0, packetsInInterval: 0, seenTwice: 0 };
+      g = { service: sp, protocol: flow.protocol, oldEndpoint: s.endpoint, entries: 0, assured: 0, clients: new Map(),
+        withCounters: 0, growing: 0, packetsInInterval: 0, seenTwice: 0 };
       groups.set(k, g);
     }
     g.entries++;
@@ -108,7 +112,7 @@ export function findStaleEntries(before: readonly Flow[], after: readonly Flow[]
     g.clients.set(src, (g.clients.get(src) ?? 0) + 1);
     if (flow.counters) {
       g.withCounters++;
-      const prev = earlier.get(flow.id !== undefined ? `id ${flow.id}` : key(flow as unknown as PortFlow));
+      const prev = earlier.get(flow.id !== undefined ? `id ${flow.id}` : key(flow));
       if (prev) {
         g.seenTwice++;
         if (prev.counters) {
@@ -119,7 +123,7 @@ export function findStaleEntries(before: readonly Flow[], after: readonly Flow[]
           }
         }
       }
-    } else if (earlier.has(flow.id !== undefined ? `id ${flow.id}` : key(flow as unknown as PortFlow))) {
+    } else if (earlier.has(flow.id !== undefined ? `id ${flow.id}` : key(flow))) {
       g.seenTwice++;
     }
   }
@@ -151,16 +155,20 @@ export interface UnansweredGroup {
  * UDP entries DNATed to a target that never answered, grouped by target (stale ones left to
  * findStaleEntries()); counters compared per entry between the samples.
  */
-export function findUnanswered(before: readonly Flow[], after: readonly Flow[], services: Services | undefined): UnansweredGroup[] {
+export function findUnanswered(before: readonly Flow[], after: readonly Flow[],
+  services: Services | undefined): UnansweredGroup[]
+{
   const earlier = new Map<string, Flow>();
-  for (const f of before) earlier.set(f.id !== undefined ? `id ${f.id}` : key(f as unknown as PortFlow), f);
+  for (const f of before) earlier.set(f.id !== undefined ? `id ${f.id}` : key(f), f);
   const groups = new Map<string, UnansweredGroup>();
   for (const flow of after) {
     if (flow.protocol !== 'udp' || flow.status.seenReply || !flow.status.dstNat) continue;
     const f = flow as unknown as PortFlow;
     const s = services ? serviceOfFlow(flow, services) : undefined;
     if (s?.stale) continue;
-    const target: Endpoint = f.reply.srcPort === undefined ? { address: f.reply.src } : { address: f.reply.src, port: f.reply.srcPort };
+    const target: Endpoint = f.reply.srcPort === undefined
+      ? { address: f.reply.src }
+      : { address: f.reply.src, port: f.reply.srcPort };
     const k = endpointText(target);
     let g = groups.get(k);
     if (!g) {

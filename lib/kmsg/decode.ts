@@ -9,14 +9,124 @@ import type { LogInterface } from '../nflog/types.js';
 import type { KernelLogTraceEvent, TraceKind } from '../trace/types.js';
 import type { KernelLogLine, KernelLogLoss, KernelLogPacket, KernelLogSource } from './types.js';
 
-const { KLOG_WORDS, KLOG_PRESENT, KLOG_PRESENT2, KLOG_KIND, KLOG_SEQ, KLOG_TIME, KLOG_KTIME, KLOG_LOST, KLOG_HOPID, KLOG_RULE, KLOG_LEN, KLOG_TOS, KLOG_PREC, KLOG_TTL, KLOG_IPID, KLOG_TC, KLOG_HOPLIMIT, KLOG_FLOWLBL, KLOG_FRAG, KLOG_IPFLAGS, KLOG_PROTO, KLOG_SPT, KLOG_DPT, KLOG_UDPLEN, KLOG_TCPSEQ, KLOG_TCPACK, KLOG_WINDOW, KLOG_RES, KLOG_TCPFLAGS, KLOG_URGP, KLOG_ICMPTYPE, KLOG_ICMPCODE, KLOG_ICMPID, KLOG_ICMPSEQ, KLOG_ICMPMTU, KLOG_MARK, KLOG_UID, KLOG_GID, KLOG_MACPROTO, KLOG_VPROTO, KLOG_VID, KLOG_MAC, KLOG_INCOMPLETE, KLOG_PREFIXID, KLOG_INID, KLOG_OUTID, KLOG_PHYSINID, KLOG_PHYSOUTID, KLOG_PROTOID, KLOG_HOSTID, KLOG_TABLEID, KLOG_CHAINID, KLOG_FRESH } = KlogWord;
-const { KLOG_FRESH_PREFIX, KLOG_FRESH_IN, KLOG_FRESH_OUT, KLOG_FRESH_PHYSIN, KLOG_FRESH_PHYSOUT, KLOG_FRESH_PROTO, KLOG_FRESH_HOST, KLOG_FRESH_TABLE, KLOG_FRESH_CHAIN, KLOG_FRESH_RESET } = KlogFresh;
-const { KLOG_HAS_TIME, KLOG_HAS_KTIME, KLOG_HAS_SEQ, KLOG_HAS_LEVEL, KLOG_HAS_COMPLEX, KLOG_HAS_IN, KLOG_HAS_OUT, KLOG_HAS_PHYSIN, KLOG_HAS_PHYSOUT, KLOG_HAS_MAC, KLOG_HAS_MACSRC, KLOG_HAS_MACDST, KLOG_HAS_MACPROTO, KLOG_HAS_VPROTO, KLOG_HAS_VID, KLOG_HAS_SRC, KLOG_HAS_DST, KLOG_HAS_LEN, KLOG_HAS_TOS, KLOG_HAS_PREC, KLOG_HAS_TTL, KLOG_HAS_ID, KLOG_HAS_TC, KLOG_HAS_HOPLIMIT, KLOG_HAS_FLOWLBL, KLOG_HAS_FRAG, KLOG_HAS_IPOPT, KLOG_HAS_PROTO, KLOG_HAS_MARK, KLOG_HAS_UID, KLOG_HAS_GID } = KlogPresent;
-const { KLOG_HAS2_INNER, KLOG_HAS2_INCOMPLETE, KLOG_HAS2_PROTONUM, KLOG_HAS2_SPT, KLOG_HAS2_DPT, KLOG_HAS2_UDPLEN, KLOG_HAS2_TCP, KLOG_HAS2_TCPSEQ, KLOG_HAS2_TCPACK, KLOG_HAS2_WINDOW, KLOG_HAS2_RES, KLOG_HAS2_URGP, KLOG_HAS2_TCPOPT, KLOG_HAS2_ICMP, KLOG_HAS2_ICMPTYPE, KLOG_HAS2_ICMPCODE, KLOG_HAS2_ICMPID, KLOG_HAS2_ICMPSEQ, KLOG_HAS2_ICMPMTU, KLOG_HAS2_FACILITY, KLOG_HAS2_HOST } = KlogPresent2;
+const {
+  KLOG_WORDS,
+  KLOG_PRESENT,
+  KLOG_PRESENT2,
+  KLOG_KIND,
+  KLOG_SEQ,
+  KLOG_TIME,
+  KLOG_KTIME,
+  KLOG_LOST,
+  KLOG_HOPID,
+  KLOG_RULE,
+  KLOG_LEN,
+  KLOG_TOS,
+  KLOG_PREC,
+  KLOG_TTL,
+  KLOG_IPID,
+  KLOG_TC,
+  KLOG_HOPLIMIT,
+  KLOG_FLOWLBL,
+  KLOG_FRAG,
+  KLOG_IPFLAGS,
+  KLOG_PROTO,
+  KLOG_SPT,
+  KLOG_DPT,
+  KLOG_UDPLEN,
+  KLOG_TCPSEQ,
+  KLOG_TCPACK,
+  KLOG_WINDOW,
+  KLOG_RES,
+  KLOG_TCPFLAGS,
+  KLOG_URGP,
+  KLOG_ICMPTYPE,
+  KLOG_ICMPCODE,
+  KLOG_ICMPID,
+  KLOG_ICMPSEQ,
+  KLOG_ICMPMTU,
+  KLOG_MARK,
+  KLOG_UID,
+  KLOG_GID,
+  KLOG_MACPROTO,
+  KLOG_VPROTO,
+  KLOG_VID,
+  KLOG_MAC,
+  KLOG_INCOMPLETE,
+  KLOG_PREFIXID,
+  KLOG_INID,
+  KLOG_OUTID,
+  KLOG_PHYSINID,
+  KLOG_PHYSOUTID,
+  KLOG_PROTOID,
+  KLOG_HOSTID,
+  KLOG_TABLEID,
+  KLOG_CHAINID,
+  KLOG_FRESH,
+} = KlogWord;
+const { KLOG_FRESH_PREFIX, KLOG_FRESH_IN, KLOG_FRESH_OUT, KLOG_FRESH_PHYSIN, KLOG_FRESH_PHYSOUT, KLOG_FRESH_PROTO,
+  KLOG_FRESH_HOST, KLOG_FRESH_TABLE, KLOG_FRESH_CHAIN, KLOG_FRESH_RESET } = KlogFresh;
+const {
+  KLOG_HAS_TIME,
+  KLOG_HAS_KTIME,
+  KLOG_HAS_SEQ,
+  KLOG_HAS_LEVEL,
+  KLOG_HAS_COMPLEX,
+  KLOG_HAS_IN,
+  KLOG_HAS_OUT,
+  KLOG_HAS_PHYSIN,
+  KLOG_HAS_PHYSOUT,
+  KLOG_HAS_MAC,
+  KLOG_HAS_MACSRC,
+  KLOG_HAS_MACDST,
+  KLOG_HAS_MACPROTO,
+  KLOG_HAS_VPROTO,
+  KLOG_HAS_VID,
+  KLOG_HAS_SRC,
+  KLOG_HAS_DST,
+  KLOG_HAS_LEN,
+  KLOG_HAS_TOS,
+  KLOG_HAS_PREC,
+  KLOG_HAS_TTL,
+  KLOG_HAS_ID,
+  KLOG_HAS_TC,
+  KLOG_HAS_HOPLIMIT,
+  KLOG_HAS_FLOWLBL,
+  KLOG_HAS_FRAG,
+  KLOG_HAS_IPOPT,
+  KLOG_HAS_PROTO,
+  KLOG_HAS_MARK,
+  KLOG_HAS_UID,
+  KLOG_HAS_GID,
+} = KlogPresent;
+const {
+  KLOG_HAS2_INNER,
+  KLOG_HAS2_INCOMPLETE,
+  KLOG_HAS2_PROTONUM,
+  KLOG_HAS2_SPT,
+  KLOG_HAS2_DPT,
+  KLOG_HAS2_UDPLEN,
+  KLOG_HAS2_TCP,
+  KLOG_HAS2_TCPSEQ,
+  KLOG_HAS2_TCPACK,
+  KLOG_HAS2_WINDOW,
+  KLOG_HAS2_RES,
+  KLOG_HAS2_URGP,
+  KLOG_HAS2_TCPOPT,
+  KLOG_HAS2_ICMP,
+  KLOG_HAS2_ICMPTYPE,
+  KLOG_HAS2_ICMPCODE,
+  KLOG_HAS2_ICMPID,
+  KLOG_HAS2_ICMPSEQ,
+  KLOG_HAS2_ICMPMTU,
+  KLOG_HAS2_FACILITY,
+  KLOG_HAS2_HOST,
+} = KlogPresent2;
 const { KLOG_KIND_PACKET, KLOG_KIND_HOP, KLOG_KIND_LOSS, KLOG_HOP_RULE, KLOG_HOP_RETURN } = KlogKind;
 
 const IP_FLAGS = [[1, 'CE'], [2, 'DF'], [4, 'MF']] as const;
-const TCP_FLAGS = [[256, 'AE'], [128, 'CWR'], [64, 'ECE'], [32, 'URG'], [16, 'ACK'], [8, 'PSH'], [4, 'RST'], [2, 'SYN'], [1, 'FIN']] as const;
+const TCP_FLAGS = [[256, 'AE'], [128, 'CWR'], [64, 'ECE'], [32, 'URG'], [16, 'ACK'], [8, 'PSH'], [4, 'RST'], [2, 'SYN'],
+  [1, 'FIN']] as const;
 const UNKNOWN_LOSS = 2 ** 64 - 1;
 
 /**
@@ -24,9 +134,11 @@ const UNKNOWN_LOSS = 2 ** 64 - 1;
  * item that has it (a few hundred at most): no array is made per packet.
  */
 const NONE: readonly never[] = Object.freeze([]);
-const ipFlagLists: Array<ReadonlyArray<'CE' | 'DF' | 'MF'>> = [];
-const tcpFlagLists: Array<readonly string[]> = [];
-function flagList<T extends string>(cache: Array<readonly T[]>, names: ReadonlyArray<readonly [number, T]>, bits: number): readonly T[] {
+const ipFlagLists: (readonly ('CE' | 'DF' | 'MF')[])[] = [];
+const tcpFlagLists: (readonly string[])[] = [];
+function flagList<T extends string>(cache: (readonly T[])[], names: readonly (readonly [number, T])[],
+  bits: number): readonly T[]
+{
   let list = cache[bits];
   if (list === undefined) {
     list = Object.freeze(names.filter(([bit]) => bits & bit).map(([, name]) => name));
@@ -70,7 +182,7 @@ export class KernelPacketItem extends JsonItem implements KernelLogPacket {
   tc: number | undefined = undefined;
   hopLimit: number | undefined = undefined;
   flowLabel: number | undefined = undefined;
-  ipFlags: Array<'CE' | 'DF' | 'MF'> = NONE as never;
+  ipFlags: ('CE' | 'DF' | 'MF')[] = NONE as never;
   fragOffset: number | undefined = undefined;
   fragId: number | undefined = undefined;
   fragMore: boolean | undefined = undefined;
@@ -93,7 +205,7 @@ export class KernelPacketItem extends JsonItem implements KernelLogPacket {
   level: number | undefined = undefined;
   host: string | undefined = undefined;
   message = '';
-  extra: Array<{ key: string; value: string }> = NONE as never;
+  extra: { key: string; value: string }[] = NONE as never;
   unparsed: string[] = NONE as never;
 
   constructor(readonly source: KernelLogSource) {
@@ -222,7 +334,7 @@ export type KernelHop = Omit<KernelLogTraceEvent, 'ruleText' | 'log'> & { log: K
 
 export interface DecodedRecords {
   /** Items in order: packets, hops, losses, lines. */
-  items: Array<KernelPacketItem | KernelHop | LossItem | LineItem>;
+  items: (KernelPacketItem | KernelHop | LossItem | LineItem)[];
   /** Packets (and hops) that the TypeScript parser read, for the filter to be checked on. */
   parsed: Set<KernelPacketItem>;
 }
@@ -250,7 +362,9 @@ function name(c: Cursor, id: number, fresh: number, bit: number): string {
   return c.names[id] ?? '';
 }
 
-type Level = Pick<KernelLogPacket, 'src' | 'dst' | 'len' | 'tos' | 'prec' | 'ttl' | 'id' | 'tc' | 'hopLimit' | 'flowLabel' | 'ipFlags' | 'fragOffset' | 'ipOptions' | 'proto' | 'protocol' | 'spt' | 'dpt' | 'udpLen' | 'tcp' | 'icmp' | 'incomplete'>;
+type Level = Pick<KernelLogPacket,
+  'src' | 'dst' | 'len' | 'tos' | 'prec' | 'ttl' | 'id' | 'tc' | 'hopLimit' | 'flowLabel' | 'ipFlags' | 'fragOffset'
+    | 'ipOptions' | 'proto' | 'protocol' | 'spt' | 'dpt' | 'udpLen' | 'tcp' | 'icmp' | 'incomplete'>;
 
 /**
  * The IP and transport fields of a record's words at `b` (the line's packet, or the one an ICMP
@@ -275,7 +389,7 @@ function readLevel(t: Level, w: Uint32Array, b: number, c: Cursor): void {
   if (p & KLOG_HAS_HOPLIMIT) t.hopLimit = w[b + KLOG_HOPLIMIT];
   if (p & KLOG_HAS_FLOWLBL) t.flowLabel = w[b + KLOG_FLOWLBL];
   const ipf = w[b + KLOG_IPFLAGS]!;
-  if (ipf) t.ipFlags = flagList(ipFlagLists, IP_FLAGS, ipf) as Array<'CE' | 'DF' | 'MF'>;
+  if (ipf) t.ipFlags = flagList(ipFlagLists, IP_FLAGS, ipf) as ('CE' | 'DF' | 'MF')[];
   if (p & KLOG_HAS_FRAG) t.fragOffset = w[b + KLOG_FRAG];
   if (ipOptions !== undefined) t.ipOptions = ipOptions;
   if (q & KLOG_HAS2_PROTONUM) t.protocol = w[b + KLOG_PROTO];
@@ -283,7 +397,9 @@ function readLevel(t: Level, w: Uint32Array, b: number, c: Cursor): void {
   if (q & KLOG_HAS2_DPT) t.dpt = w[b + KLOG_DPT];
   if (q & KLOG_HAS2_UDPLEN) t.udpLen = w[b + KLOG_UDPLEN];
   if (q & KLOG_HAS2_TCP) {
-    const tcp: NonNullable<KernelLogPacket['tcp']> = { flags: flagList(tcpFlagLists, TCP_FLAGS, w[b + KLOG_TCPFLAGS]!) as string[] };
+    const tcp: NonNullable<KernelLogPacket['tcp']> = {
+      flags: flagList(tcpFlagLists, TCP_FLAGS, w[b + KLOG_TCPFLAGS]!) as string[],
+    };
     if (q & KLOG_HAS2_TCPSEQ) tcp.seq = w[b + KLOG_TCPSEQ];
     if (q & KLOG_HAS2_TCPACK) tcp.ack = w[b + KLOG_TCPACK];
     if (q & KLOG_HAS2_WINDOW) tcp.window = w[b + KLOG_WINDOW];
@@ -305,7 +421,11 @@ function readLevel(t: Level, w: Uint32Array, b: number, c: Cursor): void {
 }
 
 /** Decodes a batch of kernel log records. */
-export function decodeRecords(batch: { buffer: ArrayBuffer; strings: string; count: number; bytes: ArrayBuffer | undefined }, source: KernelLogSource, names: NameTable): DecodedRecords {
+export function decodeRecords(
+  batch: { buffer: ArrayBuffer; strings: string; count: number; bytes: ArrayBuffer | undefined },
+  source: KernelLogSource,
+  names: NameTable,
+): DecodedRecords {
   const w = new Uint32Array(batch.buffer);
   const c: Cursor = { s: batch.strings.split('\0'), i: 0, names };
   const s = c.s;
@@ -326,7 +446,10 @@ export function decodeRecords(batch: { buffer: ArrayBuffer; strings: string; cou
       const lost = u64(w, o + KLOG_LOST);
       const before = u64(w, o + KLOG_SEQ);
       const known = lost !== UNKNOWN_LOSS;
-      items.push(new LossItem(known ? lost : undefined, known ? before - lost - 1 : undefined, before, BigInt(Date.now()) * 1_000_000n));
+      items.push(
+        new LossItem(known ? lost : undefined, known ? before - lost - 1 : undefined, before,
+          BigInt(Date.now()) * 1_000_000n),
+      );
       continue;
     }
     const kernelTime = p & KLOG_HAS_KTIME ? u64(w, o + KLOG_KTIME) / 1e6 : undefined;
@@ -378,7 +501,9 @@ export function decodeRecords(batch: { buffer: ArrayBuffer; strings: string; cou
       item.outdev = dev(outName);
       item.physindev = dev(physin);
       item.physoutdev = dev(physout);
-      if (p & KLOG_HAS_MAC && bytes && w[o + KLOG_MAC + 1]! > 0) item.hwHeader = Buffer.from(bytes, w[o + KLOG_MAC]!, w[o + KLOG_MAC + 1]!);
+      if (p & KLOG_HAS_MAC && bytes && w[o + KLOG_MAC + 1]! > 0) {
+        item.hwHeader = Buffer.from(bytes, w[o + KLOG_MAC], w[o + KLOG_MAC + 1]);
+      }
       if (p & KLOG_HAS_MACPROTO) item.macProto = w[o + KLOG_MACPROTO];
       if (p & KLOG_HAS_VPROTO) item.vlanProto = w[o + KLOG_VPROTO];
       if (p & KLOG_HAS_VID) item.vlanId = w[o + KLOG_VID];
@@ -412,4 +537,4 @@ export function decodeRecords(batch: { buffer: ArrayBuffer; strings: string; cou
   return { items, parsed };
 }
 
-export type { LossItem, LineItem };
+export type { LineItem, LossItem };

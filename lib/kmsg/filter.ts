@@ -55,22 +55,35 @@ export interface LineMatch {
 }
 
 /** Validates the filter part of the options (`where` names the call); undefined keys are ignored. */
-export function normalizeFilter(o: KernelLogFilter, where: string): { native: Omit<NativeLogFilter, 'packets' | 'hops' | 'lines'>; match: LineMatch } {
+export function normalizeFilter(o: KernelLogFilter,
+  where: string): { native: Omit<NativeLogFilter, 'packets' | 'hops' | 'lines'>; match: LineMatch }
+{
   const native: Omit<NativeLogFilter, 'packets' | 'hops' | 'lines'> = {};
   const match: LineMatch = {};
   if (o.prefix !== undefined) {
-    if (typeof o.prefix !== 'string') throw new TypeError(`${where}.prefix must be a string, got ${describeValue(o.prefix)}`);
+    if (typeof o.prefix !== 'string') {
+      throw new TypeError(`${where}.prefix must be a string, got ${describeValue(o.prefix)}`);
+    }
     native.prefix = o.prefix;
   }
   if (o.family !== undefined) {
-    if (o.family !== 'ipv4' && o.family !== 'ipv6') throw new TypeError(`${where}.family must be 'ipv4' or 'ipv6', got ${describeValue(o.family)}`);
+    if (o.family !== 'ipv4' && o.family !== 'ipv6') {
+      throw new TypeError(`${where}.family must be 'ipv4' or 'ipv6', got ${describeValue(o.family)}`);
+    }
     native.family = match.family = o.family === 'ipv4' ? 4 : 6;
   }
   if (o.protocol !== undefined) {
     let n: number | undefined;
-    if (typeof o.protocol === 'string') n = Object.hasOwn(PROTOCOLS, o.protocol) ? PROTOCOLS[o.protocol as keyof typeof PROTOCOLS] : undefined;
-    else n = optionalInteger(o.protocol, `${where}.protocol`, 0, 255);
-    if (n === undefined) throw new TypeError(`${where}.protocol must be one of ${Object.keys(PROTOCOLS).join(', ')} or a number 0-255, got ${describeValue(o.protocol)}`);
+    if (typeof o.protocol === 'string') {
+      n = Object.hasOwn(PROTOCOLS, o.protocol) ? PROTOCOLS[o.protocol as keyof typeof PROTOCOLS] : undefined;
+    } else n = optionalInteger(o.protocol, `${where}.protocol`, 0, 255);
+    if (n === undefined) {
+      throw new TypeError(
+        `${where}.protocol must be one of ${Object.keys(PROTOCOLS).join(', ')} or a number 0-255, got ${
+          describeValue(o.protocol)
+        }`,
+      );
+    }
     native.protocol = match.protocol = n;
   }
   for (const key of ['src', 'dst'] as const) {
@@ -79,7 +92,9 @@ export function normalizeFilter(o: KernelLogFilter, where: string): { native: Om
     const c = typeof v === 'string' ? parseCidr(v) : undefined;
     if (!c) throw new TypeError(`${where}.${key} must be an address or CIDR, got ${describeValue(v)}`);
     const family = c.family === AF_INET ? 4 : 6;
-    if (match.family !== undefined && match.family !== family) throw new TypeError(`${where}.${key} ${describeValue(v)} is not of ${where}.family`);
+    if (match.family !== undefined && match.family !== family) {
+      throw new TypeError(`${where}.${key} ${describeValue(v)} is not of ${where}.family`);
+    }
     native[key] = { addr: c.bytes, bits: c.prefix };
     match[key] = { family, bytes: c.bytes, bits: c.prefix };
   }

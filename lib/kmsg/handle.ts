@@ -6,8 +6,8 @@
 import { readFileSync, statSync } from 'node:fs';
 
 import { callSite } from '../core/errors.js';
-import { isInitialNetns } from '../core/netns-discovery.js';
 import { addon, type NativeKernelLogConfig } from '../core/native.js';
+import { isInitialNetns } from '../core/netns-discovery.js';
 import { type NetnsOption, netnsPath } from '../core/netns.js';
 import { BatchSource, type RawBatch } from '../core/reader.js';
 import { LiveStream, normalizeLiveOptions } from '../core/stream.js';
@@ -86,7 +86,9 @@ interface Normalized {
   signal: AbortSignal | undefined;
 }
 
-function normalize(o: KernelLogOptions, where: string, extra: readonly string[]): Omit<Normalized, 'config'> & { filter: NativeKernelLogConfig['filter'] } {
+function normalize(o: KernelLogOptions, where: string, extra: readonly string[]): Omit<Normalized, 'config'> & {
+  filter: NativeKernelLogConfig['filter'];
+} {
   checkKeys(o, [...COMMON_KEYS, ...extra], where);
   const { native, match } = normalizeFilter(o, where);
   const packets = boolean(o.packets, `${where}.packets`) ?? true;
@@ -97,7 +99,8 @@ function normalize(o: KernelLogOptions, where: string, extra: readonly string[])
   const resolve = boolean(o.resolveRules, `${where}.resolveRules`);
   const netns = o.netns === undefined ? undefined : netnsPath(o.netns, `${where}.netns`);
   const { tuning, signal } = normalizeLiveOptions({ maxQueueBytes: o.maxQueueBytes, signal: o.signal }, where);
-  return { filter: { packets, hops: traces, lines, ...native }, match, idleMs, traces, resolve, netns, maxQueueBytes: tuning.maxQueueBytes, signal };
+  return { filter: { packets, hops: traces, lines, ...native }, match, idleMs, traces, resolve, netns,
+    maxQueueBytes: tuning.maxQueueBytes, signal };
 }
 
 /** Whether TRACE lines of /dev/kmsg can only come from this process's namespace. */
@@ -167,7 +170,8 @@ export class KernelLogStream extends LiveStream<KernelLogItem> {
       /** Times the file got shorter while followed (read again from its start). */
       truncations: number;
     }
-    | undefined {
+    | undefined
+  {
     const t = this.source.tally;
     return this.kind === 'file' && t ? { oversized: t[0]!, rotations: t[1]!, truncations: t[2]! } : undefined;
   }
@@ -223,7 +227,9 @@ export class KernelLogStream extends LiveStream<KernelLogItem> {
   }
 
   /** A trace item's hops in the ruleset's words (iptables-save form, the hook, the Service of a jump), as Trace's. */
-  /** @internal */ private async withRules(r: IteratorResult<KernelLogItem>, rules: TraceDescriber): Promise<IteratorResult<KernelLogItem>> {
+  /** @internal */ private async withRules(r: IteratorResult<KernelLogItem>,
+    rules: TraceDescriber): Promise<IteratorResult<KernelLogItem>>
+  {
     if (!r.done && r.value.type === 'trace') {
       for (const h of r.value.hops) await rules.describe(h);
     }
@@ -234,7 +240,9 @@ export class KernelLogStream extends LiveStream<KernelLogItem> {
 function tuning(live: boolean, maxQueueBytes: number) {
   // A file is read as fast as it is consumed (a few batches ahead, as a dump); /dev/kmsg is
   // drained into memory up to maxQueueBytes as the kernel writes it (its ring buffer overwrites).
-  return live ? { maxBatch: MAX_BATCH, maxQueueRecords: 0, maxQueueBytes } : { maxBatch: MAX_BATCH, maxQueueRecords: 4 * MAX_BATCH, maxQueueBytes: 0 };
+  return live
+    ? { maxBatch: MAX_BATCH, maxQueueRecords: 0, maxQueueBytes }
+    : { maxBatch: MAX_BATCH, maxQueueRecords: 4 * MAX_BATCH, maxQueueBytes: 0 };
 }
 
 /** The kernel log: netfilter's lines of /dev/kmsg and of log files, as streams of items. */
@@ -256,7 +264,9 @@ export class KernelLog {
     const o = normalize(options, where, ['follow', 'from']);
     const follow = boolean(options.follow, `${where}.follow`) ?? false;
     const from = options.from ?? (follow ? 'now' : 'start');
-    if (from !== 'start' && from !== 'now') throw new TypeError(`${where}.from must be 'start' or 'now', got ${describeValue(options.from)}`);
+    if (from !== 'start' && from !== 'now') {
+      throw new TypeError(`${where}.from must be 'start' or 'now', got ${describeValue(options.from)}`);
+    }
     const config: NativeKernelLogConfig = { kind: 'kmsg', follow, fromStart: from === 'start', filter: o.filter };
     return start(config, 'kmsg', o, true, callSite(KernelLog.kmsg), '/dev/kmsg');
   }
@@ -283,19 +293,29 @@ export class KernelLog {
     const o = normalize(options, where, ['follow', 'from', 'maxLineBytes']);
     const follow = boolean(options.follow, `${where}.follow`) ?? false;
     const from = options.from ?? 'start';
-    if (from !== 'start' && from !== 'end') throw new TypeError(`${where}.from must be 'start' or 'end', got ${describeValue(options.from)}`);
+    if (from !== 'start' && from !== 'end') {
+      throw new TypeError(`${where}.from must be 'start' or 'end', got ${describeValue(options.from)}`);
+    }
     const maxLine = optionalInteger(options.maxLineBytes, `${where}.maxLineBytes`, 256, 16 << 20) ?? 65536;
     const config: NativeKernelLogConfig = { kind: 'file', follow, fromEnd: from === 'end', maxLine, filter: o.filter };
     if (typeof path === 'number') config.fd = path;
     else config.path = path;
     // A file loses nothing when its reader waits (followed or not): read a few batches ahead.
-    return start(config, 'file', o, false, callSite(KernelLog.file), typeof path === 'number' ? `file descriptor ${path}` : path);
+    return start(config, 'file', o, false, callSite(KernelLog.file),
+      typeof path === 'number' ? `file descriptor ${path}` : path);
   }
 }
 
-function start(config: NativeKernelLogConfig, kind: KernelLogSource, o: Omit<Normalized, 'config'>, live: boolean, site: { stack: string }, what: string): KernelLogStream {
+function start(config: NativeKernelLogConfig, kind: KernelLogSource, o: Omit<Normalized, 'config'>, live: boolean,
+  site: { stack: string }, what: string): KernelLogStream
+{
   // An already aborted signal: nothing is opened.
-  const starts = o.signal?.aborted ? [] : [(onBatch: Parameters<typeof addon.kernelLog>[1]) => addon.kernelLog(config, onBatch, tuning(live, o.maxQueueBytes))];
+  const starts = o.signal?.aborted
+    ? []
+    : [
+      (onBatch: Parameters<typeof addon.kernelLog>[1]) =>
+        addon.kernelLog(config, onBatch, tuning(live, o.maxQueueBytes)),
+    ];
   const source = new BatchSource(starts, site, `reading ${what}`);
   return new KernelLogStream(source, kind, o.match, o);
 }

@@ -51,7 +51,9 @@ export class HopGroups {
   /** Adds a hop; packets it shows to have ended go to `out`. */
   add(hop: KernelHop, out: TracePacket[]): void {
     const t = hopTime(hop);
-    for (let g = this.oldest(); g !== undefined && t - g.last > this.idleMs; g = this.oldest()) this.end(g.pkt.id, g, out);
+    for (let g = this.oldest(); g !== undefined && t - g.last > this.idleMs; g = this.oldest()) {
+      this.end(g.pkt.id, g, out);
+    }
     let g = this.open.get(hop.id);
     if (g && g.pkt.hops.length >= MAX_HOPS) {
       // The same header again and again (a retransmission, a loop): a packet of its own.
@@ -59,7 +61,14 @@ export class HopGroups {
       g = undefined;
     }
     if (g) this.open.delete(hop.id);
-    else g = { pkt: { type: 'trace', id: hop.id, source: hop.source, family: hop.family, hops: [], packet: undefined, dropped: false }, last: t, wall: 0 };
+    else {
+      g = {
+        pkt: { type: 'trace', id: hop.id, source: hop.source, family: hop.family, hops: [], packet: undefined,
+          dropped: false },
+        last: t,
+        wall: 0,
+      };
+    }
     g.pkt.hops.push(hop);
     const v = hop.verdict;
     if (v && v !== 'continue' && v !== 'jump' && v !== 'goto' && v !== 'return') g.pkt.verdict = v;
@@ -78,7 +87,9 @@ export class HopGroups {
   /** Packets idle by the wall clock. */
   expire(out: TracePacket[]): void {
     const now = Date.now();
-    for (let g = this.oldest(); g !== undefined && now - g.wall >= this.idleMs; g = this.oldest()) this.end(g.pkt.id, g, out);
+    for (let g = this.oldest(); g !== undefined && now - g.wall >= this.idleMs; g = this.oldest()) {
+      this.end(g.pkt.id, g, out);
+    }
   }
 
   /** Every open packet (the stream ended). */

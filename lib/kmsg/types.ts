@@ -67,12 +67,12 @@ export interface KernelLogPacket extends ParsedLogPacket {
   /** The kernel's message: the prefix and every field, as the kernel wrote it. */
   message: string;
   /** KEY=VALUE pairs not understood, in order. */
-  extra: Array<{
+  extra: {
     /** The word before `=`. */
     key: string;
     /** The text after it, as written. */
     value: string;
-  }>;
+  }[];
   /** Words not understood, in order. */
   unparsed: string[];
 }

@@ -1,16 +1,17 @@
 // NFLOG: the packets that `-j NFLOG --nflog-group N` and nft `log group N` rules log, as an
 // async iterator of decoded packets, in any network namespace.
-import { isoTime, JsonItem } from '../core/json.js';
-import { type CallSite, ClosedError, callSite } from '../core/errors.js';
 import { decodeFlowAt, FLOW_WORDS, type StringCursor } from '../conntrack/flow.js';
-import { addon, type NativeGroupConfig, type NativeNflog, type NativeStream, type OnBatch } from '../core/native.js';
+import { type CallSite, callSite, ClosedError } from '../core/errors.js';
+import { isoTime, JsonItem } from '../core/json.js';
 import { PacketPresent, PacketWord } from '../core/layout.js';
+import { addon, type NativeGroupConfig, type NativeNflog, type NativeStream, type OnBatch } from '../core/native.js';
 import { type NetnsOption, openInNamespace } from '../core/netns.js';
+import { BatchSource, type RawBatch } from '../core/reader.js';
+import { LIVE_STREAM_KEYS, LiveStream, type LiveStreamOptions, type LiveTuning,
+  normalizeLiveOptions } from '../core/stream.js';
+import { assertKnownKeys, assertObject, boolean, describeValue, integer, optionalInteger } from '../core/validate.js';
 import type { PacketFamily } from '../packet/types.js';
 import type { HookName, LogInterface, NflogPacket } from './types.js';
-import { BatchSource, type RawBatch } from '../core/reader.js';
-import { LIVE_STREAM_KEYS, type LiveStreamOptions, type LiveTuning, LiveStream, normalizeLiveOptions } from '../core/stream.js';
-import { assertKnownKeys, assertObject, boolean, describeValue, integer, optionalInteger } from '../core/validate.js';
 
 export type { HookName, LogInterface, NflogPacket } from './types.js';
 
@@ -90,7 +91,8 @@ export interface SubscribeOptions extends LiveStreamOptions {
   conntrack?: boolean;
 }
 
-const SUBSCRIBE_KEYS = ['group', 'copy', 'range', 'nlbufsiz', 'qthreshold', 'timeout', 'sequence', 'conntrack', ...LIVE_STREAM_KEYS];
+const SUBSCRIBE_KEYS = ['group', 'copy', 'range', 'nlbufsiz', 'qthreshold', 'timeout', 'sequence', 'conntrack',
+  ...LIVE_STREAM_KEYS];
 const COPY = { none: 0, meta: 1, packet: 2 } as const;
 const F_SEQ = 1;
 const F_SEQ_GLOBAL = 2;
@@ -98,8 +100,51 @@ const F_CONNTRACK = 4;
 const BATCH = 1024;
 
 // The record layout of native/layout/layouts.h (lib/core/layout.ts is generated from it).
-const { PACKET_WORDS, PACKET_CTINFO, PACKET_GID, PACKET_HWADDR, PACKET_HWHEADER, PACKET_HWPROTO, PACKET_HWTYPE, PACKET_INDEV, PACKET_KIND, PACKET_L2HDR, PACKET_MARK, PACKET_OUTDEV, PACKET_PAYLOAD, PACKET_PHYSINDEV, PACKET_PHYSOUTDEV, PACKET_PRESENT, PACKET_SEQ, PACKET_SEQ_GLOBAL, PACKET_TIME, PACKET_UID, PACKET_VLAN } = PacketWord;
-const { PACKET_HAS_CT, PACKET_HAS_CTINFO, PACKET_HAS_GID, PACKET_HAS_HOOK, PACKET_HAS_HWADDR, PACKET_HAS_HWHEADER, PACKET_HAS_HWTYPE, PACKET_HAS_INDEV, PACKET_HAS_L2HDR, PACKET_HAS_MARK, PACKET_HAS_OUTDEV, PACKET_HAS_PAYLOAD, PACKET_HAS_PHYSINDEV, PACKET_HAS_PHYSOUTDEV, PACKET_HAS_PREFIX, PACKET_HAS_SEQ, PACKET_HAS_SEQ_GLOBAL, PACKET_HAS_TIMESTAMP, PACKET_HAS_UID, PACKET_HAS_VLAN } = PacketPresent;
+const {
+  PACKET_WORDS,
+  PACKET_CTINFO,
+  PACKET_GID,
+  PACKET_HWADDR,
+  PACKET_HWHEADER,
+  PACKET_HWPROTO,
+  PACKET_HWTYPE,
+  PACKET_INDEV,
+  PACKET_KIND,
+  PACKET_L2HDR,
+  PACKET_MARK,
+  PACKET_OUTDEV,
+  PACKET_PAYLOAD,
+  PACKET_PHYSINDEV,
+  PACKET_PHYSOUTDEV,
+  PACKET_PRESENT,
+  PACKET_SEQ,
+  PACKET_SEQ_GLOBAL,
+  PACKET_TIME,
+  PACKET_UID,
+  PACKET_VLAN,
+} = PacketWord;
+const {
+  PACKET_HAS_CT,
+  PACKET_HAS_CTINFO,
+  PACKET_HAS_GID,
+  PACKET_HAS_HOOK,
+  PACKET_HAS_HWADDR,
+  PACKET_HAS_HWHEADER,
+  PACKET_HAS_HWTYPE,
+  PACKET_HAS_INDEV,
+  PACKET_HAS_L2HDR,
+  PACKET_HAS_MARK,
+  PACKET_HAS_OUTDEV,
+  PACKET_HAS_PAYLOAD,
+  PACKET_HAS_PHYSINDEV,
+  PACKET_HAS_PHYSOUTDEV,
+  PACKET_HAS_PREFIX,
+  PACKET_HAS_SEQ,
+  PACKET_HAS_SEQ_GLOBAL,
+  PACKET_HAS_TIMESTAMP,
+  PACKET_HAS_UID,
+  PACKET_HAS_VLAN,
+} = PacketPresent;
 
 const FAMILIES: Record<number, PacketFamily> = { 2: 'ipv4', 3: 'arp', 5: 'netdev', 7: 'bridge', 10: 'ipv6' };
 const HOOKS: readonly HookName[] = ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'];
@@ -108,7 +153,7 @@ const HOOKS: readonly HookName[] = ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 
 class PacketItem extends JsonItem implements NflogPacketEvent {
   readonly type = 'packet';
   readonly source = 'nflog';
-  group: number = 0;
+  group = 0;
   family: NflogPacket['family'] = 'unknown';
   hook: NflogPacket['hook'] = undefined;
   hookName: NflogPacket['hookName'] = undefined;
@@ -165,7 +210,7 @@ export function decodePackets(batch: Pick<RawBatch, 'buffer' | 'strings' | 'coun
   const w = new Uint32Array(batch.buffer);
   const cursor: StringCursor = { s: batch.strings.split('\0'), i: 0 };
   const bytes = batch.bytes;
-  const slice = (at: number): Buffer | undefined => (bytes ? Buffer.from(bytes, w[at]!, w[at + 1]!) : undefined);
+  const slice = (at: number): Buffer | undefined => (bytes ? Buffer.from(bytes, w[at], w[at + 1]) : undefined);
   const out: NflogPacketEvent[] = [];
   let b = 0;
   for (let n = 0; n < batch.count; n++) {
@@ -187,7 +232,9 @@ export function decodePackets(batch: Pick<RawBatch, 'buffer' | 'strings' | 'coun
     pkt.mark = p & PACKET_HAS_MARK ? w[b + PACKET_MARK] : undefined;
     pkt.uid = p & PACKET_HAS_UID ? w[b + PACKET_UID] : undefined;
     pkt.gid = p & PACKET_HAS_GID ? w[b + PACKET_GID] : undefined;
-    pkt.timestamp = p & PACKET_HAS_TIMESTAMP ? (BigInt(w[b + PACKET_TIME + 1]!) << 32n) | BigInt(w[b + PACKET_TIME]!) : undefined;
+    pkt.timestamp = p & PACKET_HAS_TIMESTAMP
+      ? (BigInt(w[b + PACKET_TIME + 1]!) << 32n) | BigInt(w[b + PACKET_TIME]!)
+      : undefined;
     pkt.hwType = p & PACKET_HAS_HWTYPE ? w[b + PACKET_HWTYPE] : undefined;
     pkt.hwHeader = p & PACKET_HAS_HWHEADER ? slice(b + PACKET_HWHEADER) : undefined;
     pkt.hwAddress = p & PACKET_HAS_HWADDR ? slice(b + PACKET_HWADDR) : undefined;
@@ -237,8 +284,14 @@ export class PacketStream extends LiveStream<NflogEvent> {
   /** A gap item went out since the last overrun report. */
   #gapUnreported = false;
 
-  private constructor(native: NativeNflog, config: NativeGroupConfig, tuning: LiveTuning, owner: Nflog, signal: AbortSignal | undefined, site: CallSite) {
-    const source = new BatchSource((onBatch) => native.subscribe(config, onBatch, { ...tuning, maxQueueRecords: 0, maxBatch: BATCH }), site, `NFLOG group ${config.group}`);
+  private constructor(native: NativeNflog, config: NativeGroupConfig, tuning: LiveTuning, owner: Nflog,
+    signal: AbortSignal | undefined, site: CallSite)
+  {
+    const source = new BatchSource(
+      (onBatch) => native.subscribe(config, onBatch, { ...tuning, maxQueueRecords: 0, maxBatch: BATCH }),
+      site,
+      `NFLOG group ${config.group}`,
+    );
     super(source, signal, () => owner.forget(this));
     this.#sequenced = (config.flags & F_SEQ) !== 0;
     owner.track(this);
@@ -314,7 +367,8 @@ export class PacketStream extends LiveStream<NflogEvent> {
 }
 
 /** What subscribe() asks of the kernel when an option is not given (timeout in 1/100 s). */
-const DEFAULTS = { copyMode: COPY.packet, range: 0xffff, nlbufsiz: 128 << 10, qthreshold: 100, timeout: 10, flags: 0 } as const;
+const DEFAULTS = { copyMode: COPY.packet, range: 0xffff, nlbufsiz: 128 << 10, qthreshold: 100, timeout: 10,
+  flags: 0 } as const;
 
 /**
  * @internal A group's configuration with subscribe()'s defaults but the flush timeout (in
@@ -329,15 +383,27 @@ function normalizeSubscribe(options: SubscribeOptions) {
   assertKnownKeys(options, SUBSCRIBE_KEYS, 'subscribe() options');
   const group = integer(options.group, 'subscribe() options.group', 0, 65535);
   const copy = options.copy === undefined ? 'packet' : options.copy;
-  if (typeof copy !== 'string' || !Object.hasOwn(COPY, copy)) throw new TypeError(`subscribe() options.copy must be 'none', 'meta' or 'packet', got ${describeValue(copy)}`);
+  if (typeof copy !== 'string' || !Object.hasOwn(COPY, copy)) {
+    throw new TypeError(`subscribe() options.copy must be 'none', 'meta' or 'packet', got ${describeValue(copy)}`);
+  }
   const range = optionalInteger(options.range, 'subscribe() options.range', 0, 0xffff) ?? DEFAULTS.range;
   const { tuning, signal } = normalizeLiveOptions(options, 'subscribe() options');
-  const nlbufsiz = optionalInteger(options.nlbufsiz, 'subscribe() options.nlbufsiz', 4096, 1 << 22) ?? DEFAULTS.nlbufsiz;
-  const qthreshold = optionalInteger(options.qthreshold, 'subscribe() options.qthreshold', 1, 1 << 20) ?? DEFAULTS.qthreshold;
+  const nlbufsiz = optionalInteger(options.nlbufsiz, 'subscribe() options.nlbufsiz', 4096, 1 << 22) ??
+    DEFAULTS.nlbufsiz;
+  const qthreshold = optionalInteger(options.qthreshold, 'subscribe() options.qthreshold', 1, 1 << 20) ??
+    DEFAULTS.qthreshold;
   let timeout: number = DEFAULTS.timeout;
   if (options.timeout !== undefined) {
-    if (typeof options.timeout !== 'number' || !Number.isFinite(options.timeout)) throw new TypeError(`subscribe() options.timeout must be a number of seconds, got ${describeValue(options.timeout)}`);
-    if (options.timeout < 0 || options.timeout > 4e7) throw new RangeError(`subscribe() options.timeout must be between 0 and 40000000 seconds, got ${options.timeout}`);
+    if (typeof options.timeout !== 'number' || !Number.isFinite(options.timeout)) {
+      throw new TypeError(
+        `subscribe() options.timeout must be a number of seconds, got ${describeValue(options.timeout)}`,
+      );
+    }
+    if (options.timeout < 0 || options.timeout > 4e7) {
+      throw new RangeError(
+        `subscribe() options.timeout must be between 0 and 40000000 seconds, got ${options.timeout}`,
+      );
+    }
     timeout = Math.round(options.timeout * 100);
   }
   const seq = options.sequence === undefined ? false : options.sequence;
@@ -345,7 +411,11 @@ function normalizeSubscribe(options: SubscribeOptions) {
   if (seq === true || seq === 'local') flags |= F_SEQ;
   else if (seq === 'global') flags |= F_SEQ_GLOBAL;
   else if (seq === 'both') flags |= F_SEQ | F_SEQ_GLOBAL;
-  else if (seq !== false) throw new TypeError(`subscribe() options.sequence must be a boolean, 'local', 'global' or 'both', got ${describeValue(seq)}`);
+  else if (seq !== false) {
+    throw new TypeError(
+      `subscribe() options.sequence must be a boolean, 'local', 'global' or 'both', got ${describeValue(seq)}`,
+    );
+  }
   if (boolean(options.conntrack, 'subscribe() options.conntrack')) flags |= F_CONNTRACK;
   const config: NativeGroupConfig = { group, copyMode: COPY[copy], range, nlbufsiz, qthreshold, timeout, flags };
   return { config, tuning, signal };
@@ -362,7 +432,8 @@ export class Nflog implements AsyncDisposable {
 
   /** Opens a handle; with `netns`, groups are bound inside that namespace. */
   static async open(options: NflogOpenOptions = {}): Promise<Nflog> {
-    const { native, path } = await openInNamespace(options, 'Nflog.open', 'NFLOG', callSite(Nflog.open), (p) => addon.openNflog(p));
+    const { native, path } = await openInNamespace(options, 'Nflog.open', 'NFLOG', callSite(Nflog.open),
+      (p) => addon.openNflog(p));
     return new Nflog(native, path);
   }
 

@@ -15,8 +15,8 @@
  * interfaces, the text is the kernel's, byte for byte (test/nflog/logline.unit.test.ts checks it
  * against lines the kernel wrote for the same packets).
  */
-import { formatIpv4, u16 } from '../packet/headers.js';
 import { assertKnownKeys, assertObject, boolean, describeValue } from '../core/validate.js';
+import { formatIpv4, u16 } from '../packet/headers.js';
 import { dumpIpv4, dumpIpv6 } from './logline-ip.js';
 import { type Flags, hex2, hex4, Line, mac } from './logline-writer.js';
 import type { LogInterface, NflogPacket } from './types.js';
@@ -142,7 +142,9 @@ export function formatLogLine(packet: NflogPacket, options?: LogLineOptions): st
     inName = ifname(packet.indev);
     outName = ifname(packet.outdev);
   }
-  const hasIn = isBridge(packet) ? packet.physindev !== undefined || packet.indev !== undefined : packet.indev !== undefined;
+  const hasIn = isBridge(packet)
+    ? packet.physindev !== undefined || packet.indev !== undefined
+    : packet.indev !== undefined;
   m.add(`${packet.prefix ?? ''}IN=${inName} OUT=${outName} `);
   if (!isBridge(packet)) {
     if (packet.physindev && ifname(packet.physindev) !== inName) m.add(`PHYSIN=${ifname(packet.physindev)} `);

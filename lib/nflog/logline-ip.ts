@@ -1,9 +1,10 @@
 // The IPv4 and IPv6 parts of a LOG line, as the kernel's nf_log_syslog.c walks them: the IP
 // header (and IPv4 options or the IPv6 extension headers), TCP, UDP, ICMP, ICMPv6, AH, ESP, the
 // packet an ICMP error quotes, then UID/GID and MARK.
-import { decodeIpv4Header, decodeTcpHeader, formatIpv4, formatIpv6Full, ICMP_MIN_LENGTH, u16, u32 } from '../packet/headers.js';
-import type { NflogPacket } from './types.js';
+import { decodeIpv4Header, decodeTcpHeader, formatIpv4, formatIpv6Full, ICMP_MIN_LENGTH, u16,
+  u32 } from '../packet/headers.js';
 import { HEX2, hex2, hexUpper, type Line } from './logline-writer.js';
+import type { NflogPacket } from './types.js';
 
 /** nf_log_dump_tcp_header. True when the caller must stop (the kernel returns 1). */
 function dumpTcp(m: Line, fragment: boolean, off: number): boolean {

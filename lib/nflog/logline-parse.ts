@@ -329,13 +329,16 @@ class Walker {
     const ports = assign(p, PORT_FIELDS, key, value);
     if (ports !== undefined) return ports;
     if (p.tcp) return assign(p.tcp, TCP_FIELDS, key, value) ?? false;
-    if (key === 'TYPE' || key === 'CODE') return set(dec(value), (v) => ((p.icmp ??= {})[key === 'TYPE' ? 'type' : 'code'] = v));
+    if (key === 'TYPE' || key === 'CODE') {
+      return set(dec(value), (v) => ((p.icmp ??= {})[key === 'TYPE' ? 'type' : 'code'] = v));
+    }
     return p.icmp ? (assign(p.icmp, ICMP_FIELDS, key, value) ?? false) : false;
   }
 }
 
 /** How a field's value is read: d decimal, x 0x-hex, h bare hex, s text as it is. */
-const READERS: Readonly<Record<string, (v: string) => string | number | undefined>> = { d: dec, x: hex0x, h: hexBare, s: (v) => v };
+const READERS: Readonly<Record<string, (v: string) => string | number | undefined>> = { d: dec, x: hex0x, h: hexBare,
+  s: (v) => v };
 
 /** The KEY=VALUE fields of one part of a line: key to [property, how the value is read]. */
 type Fields = ReadonlyMap<string, readonly [string, (v: string) => string | number | undefined]>;
@@ -350,7 +353,9 @@ function fields(spec: string): Fields {
   );
 }
 
-const ARP_FIELDS = fields('HTYPE htype d, PTYPE ptype x, OPCODE opcode d, MACSRC macSrc s, IPSRC ipSrc s, MACDST macDst s, IPDST ipDst s');
+const ARP_FIELDS = fields(
+  'HTYPE htype d, PTYPE ptype x, OPCODE opcode d, MACSRC macSrc s, IPSRC ipSrc s, MACDST macDst s, IPDST ipDst s',
+);
 /** Written once per line, for the outer packet: the link layer, the socket, the mark. */
 const LINE_FIELDS = fields(
   'PHYSIN physin s, PHYSOUT physout s, MAC mac s, TUNNEL tunnel s, MACSRC macSrc s, MACDST macDst s, MACPROTO macProto h, VPROTO vlanProto h, VID vlanId d, UID uid d, GID gid d, MARK mark x',

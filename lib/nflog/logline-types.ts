@@ -91,7 +91,7 @@ export interface ParsedLogPacket {
   /** IPv6 `FLOWLBL=`. */
   flowLabel?: number;
   /** IPv4 flag words in order: `CE`, `DF`, `MF`. */
-  ipFlags: Array<'CE' | 'DF' | 'MF'>;
+  ipFlags: ('CE' | 'DF' | 'MF')[];
   /**
    * `FRAG:n` as written: for IPv4 the fragment offset field (units of 8 bytes), for IPv6 the
    * offset in bytes.
@@ -176,12 +176,12 @@ export interface ParsedLogLine extends ParsedLogPacket {
   /** `MARK=`: the packet's mark, when not zero. */
   mark?: number;
   /** KEY=VALUE pairs not understood (or whose value did not parse), in order. */
-  extra: Array<{
+  extra: {
     /** The word before `=`. */
     key: string;
     /** The text after it, as written. */
     value: string;
-  }>;
+  }[];
   /** Words not understood, in order. */
   unparsed: string[];
 }

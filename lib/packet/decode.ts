@@ -16,7 +16,7 @@ import { IPPROTO, protocolLabel } from '../core/protocols.js';
 import { describeValue } from '../core/validate.js';
 import { decodeAhHeader, decodeEspHeader, decodeGreHeader, decodeIcmpHeader, decodeIcmpv6Header } from './headers.js';
 import { decodeIpv4Header, decodeIpv6Header, decodeSctpHeader, decodeTcpHeader, decodeUdpHeader } from './headers.js';
-import { decodeUdpLiteHeader, copy, ICMP_MIN_LENGTH, u16, u32 } from './headers.js';
+import { copy, decodeUdpLiteHeader, ICMP_MIN_LENGTH, u16, u32 } from './headers.js';
 import type { DecodedPacket, Ipv4Header, Ipv6FragmentExtension, Ipv6Header, LayerName } from './types.js';
 
 // ---- the whole packet ----------------------------------------------------------------------
@@ -66,7 +66,9 @@ export function decodePacket(buffer: Buffer | Uint8Array, family: 'ipv4' | 'ipv6
   if (!buf) throw new TypeError(`buffer must be a Buffer or Uint8Array, got ${describeValue(buffer)}`);
   const fam = familyOf(family);
   if (!fam) {
-    throw new TypeError(`family must be 'ipv4', 'ipv6', 2 (NFPROTO_IPV4) or 10 (NFPROTO_IPV6), got ${describeValue(family)}`);
+    throw new TypeError(
+      `family must be 'ipv4', 'ipv6', 2 (NFPROTO_IPV4) or 10 (NFPROTO_IPV6), got ${describeValue(family)}`,
+    );
   }
   return decodeAt(buf, fam, true);
 }
@@ -89,7 +91,9 @@ function decodeAt(buf: Buffer, family: 'ipv4' | 'ipv6', nested: boolean): Decode
 
 function decodeIpv4(p: DecodedPacket, ip: Ipv4Header, buf: Buffer, nested: boolean): DecodedPacket {
   if (ip.ihl < 5) return malformed(p, `IPv4 header length ${ip.ihl * 4} is less than 20`);
-  if (ip.totalLength < ip.headerLength) return malformed(p, `IPv4 total length ${ip.totalLength} is less than the header length ${ip.headerLength}`);
+  if (ip.totalLength < ip.headerLength) {
+    return malformed(p, `IPv4 total length ${ip.totalLength} is less than the header length ${ip.headerLength}`);
+  }
   p.protocol = ip.protocol;
   const name = protocolLabel(ip.protocol);
   if (name) p.protocolName = name;
@@ -118,7 +122,9 @@ function decodeIpv6(p: DecodedPacket, ip: Ipv6Header, buf: Buffer, nested: boole
   // Bounded: every header is at least 8 bytes and the buffer is finite; the cap guards the rest.
   for (let hops = 0; hops < 64; hops++) {
     if (next === IPPROTO.HOPOPTS || next === IPPROTO.DSTOPTS || next === IPPROTO.ROUTING) {
-      if (next === IPPROTO.HOPOPTS && hops !== 0) return malformed(p, `hop-by-hop options header at offset ${off} is not the first extension header`);
+      if (next === IPPROTO.HOPOPTS && hops !== 0) {
+        return malformed(p, `hop-by-hop options header at offset ${off} is not the first extension header`);
+      }
       if (view.length - off < 2) return setProto(cut(p, 'ipv6-extension'), next);
       const len = (view[off + 1]! + 1) * 8;
       if (view.length - off < len) return setProto(cut(p, 'ipv6-extension'), next);
@@ -170,7 +176,8 @@ function decodeIpv6(p: DecodedPacket, ip: Ipv6Header, buf: Buffer, nested: boole
     } else if (next === IPPROTO.AH) {
       const ah = decodeAhHeader(view, off);
       if (!ah) return setProto(cut(p, 'ah'), next);
-      ip.extensions.push({ type: 'ah', protocol: next, offset: off, length: ah.headerLength, nextHeader: ah.nextHeader, ah });
+      ip.extensions.push({ type: 'ah', protocol: next, offset: off, length: ah.headerLength, nextHeader: ah.nextHeader,
+        ah });
       p.ah = ah;
       if (ah.headerLength < 12) {
         p.malformed = `AH length ${ah.headerLength} is less than 12`;

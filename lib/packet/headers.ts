@@ -2,20 +2,8 @@
 // SCTP, ICMP, ICMPv6, GRE, ESP, AH. Each returns undefined when the fixed part of its header does
 // not fit. decodePacket() walks a packet with them; the LOG line formatter
 // (lib/nflog/logline-format.ts) uses them to follow the kernel's own walk byte for byte.
-import type {
-  AhHeader,
-  EspHeader,
-  GreHeader,
-  IcmpHeader,
-  Icmpv6Header,
-  Ipv4Header,
-  Ipv6Header,
-  SctpHeader,
-  TcpFlagName,
-  TcpHeader,
-  UdpHeader,
-  UdpLiteHeader,
-} from './types.js';
+import type { AhHeader, EspHeader, GreHeader, IcmpHeader, Icmpv6Header, Ipv4Header, Ipv6Header, SctpHeader, TcpFlagName,
+  TcpHeader, UdpHeader, UdpLiteHeader } from './types.js';
 
 /**
  * The length an ICMP message of these types cannot be shorter than (RFC 792, 950): what the
@@ -35,7 +23,7 @@ export const ICMP_MIN_LENGTH: Readonly<Record<number, number>> = {
   18: 12,
 };
 
-const TCP_FLAG_BITS: ReadonlyArray<readonly [TcpFlagName, number]> = [
+const TCP_FLAG_BITS: readonly (readonly [TcpFlagName, number])[] = [
   ['AE', 0x100],
   ['CWR', 0x80],
   ['ECE', 0x40],
@@ -67,7 +55,7 @@ export function formatIpv6(buf: Uint8Array, offset: number): string {
   }
   let bestStart = -1;
   let bestLen = 0;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (g[i] !== 0) {
       i++;
       continue;

@@ -62,11 +62,18 @@ function shortText(text: string): string {
 export function runCommand(cmd: string, args: string[], input: string | undefined, context: string): Promise<string> {
   return new Promise<string>((resolve, reject) => {
     const child = builtin('node:child_process').execFile(cmd, args, { maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      if (!err) return resolve(stdout);
+      if (!err) {
+        resolve(stdout);
+        return;
+      }
       const e = err as Omit<NodeJS.ErrnoException, 'code'> & { code?: string | number };
       // Spawning failed (errno set), or the command ran and failed: then its own words say
       // why, and a refusal for want of privilege is EPERM as from the library itself.
-      const errno = typeof e.code === 'string' ? (typeof e.errno === 'number' ? Math.abs(e.errno) : ENOENT) : /Operation not permitted|Permission denied/i.test(stderr) ? EPERM : EIO;
+      const errno = typeof e.code === 'string'
+        ? (typeof e.errno === 'number' ? Math.abs(e.errno) : ENOENT)
+        : /Operation not permitted|Permission denied/i.test(stderr)
+        ? EPERM
+        : EIO;
       const what = typeof e.code === 'number' ? `${cmd} exited with status ${e.code}` : `${cmd}: ${e.message}`;
       reject(new NfctError(errno, 'spawn', [what, shortText(stderr)].filter(Boolean).join(': '), context));
     });

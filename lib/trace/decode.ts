@@ -11,12 +11,32 @@ import type { LegacyTraceEvent, NftablesFamily, NftablesTraceEvent, TraceConntra
 
 const NFT_TYPES: Record<number, TraceKind> = { 1: 'policy', 2: 'return', 3: 'rule' };
 /** The families nf_tables has tables of (NFPROTO_*). */
-const NFT_FAMILY: Record<number, NftablesFamily> = { 1: 'inet', 2: 'ip', 3: 'arp', 5: 'netdev', 7: 'bridge', 10: 'ip6' };
-const VERDICTS: Record<number, string> = { 0: 'drop', 1: 'accept', 2: 'stolen', 3: 'queue', 4: 'repeat', 5: 'stop', [-1 >>> 0]: 'continue', [-2 >>> 0]: 'break', [-3 >>> 0]: 'jump', [-4 >>> 0]: 'goto', [-5 >>> 0]: 'return' };
+const NFT_FAMILY: Record<number, NftablesFamily> = { 1: 'inet', 2: 'ip', 3: 'arp', 5: 'netdev', 7: 'bridge',
+  10: 'ip6' };
+const VERDICTS: Record<number, string> = { 0: 'drop', 1: 'accept', 2: 'stolen', 3: 'queue', 4: 'repeat', 5: 'stop',
+  [-1 >>> 0]: 'continue', [-2 >>> 0]: 'break', [-3 >>> 0]: 'jump', [-4 >>> 0]: 'goto', [-5 >>> 0]: 'return' };
 
 // The record layout of native/layout/layouts.h (lib/core/layout.ts is generated from it).
-const { TRACE_WORDS, TRACE_PRESENT, TRACE_KIND, TRACE_ID, TRACE_HANDLE, TRACE_VERDICT, TRACE_POLICY, TRACE_IIF, TRACE_OIF, TRACE_MARK, TRACE_NFPROTO, TRACE_NETWORK, TRACE_TRANSPORT, TRACE_TIME, TRACE_CT_ID, TRACE_CT_DIRECTION, TRACE_CT_STATUS, TRACE_CT_STATE } = TraceWord;
-const { TRACE_HAS_TABLE, TRACE_HAS_CHAIN, TRACE_HAS_RULE_HANDLE, TRACE_HAS_VERDICT, TRACE_HAS_JUMP_TARGET, TRACE_HAS_IIF, TRACE_HAS_OIF, TRACE_HAS_MARK, TRACE_HAS_POLICY, TRACE_HAS_NETWORK, TRACE_HAS_TRANSPORT, TRACE_HAS_CT_ID, TRACE_HAS_CT_DIRECTION, TRACE_HAS_CT_STATUS, TRACE_HAS_CT_STATE } = TracePresent;
+const { TRACE_WORDS, TRACE_PRESENT, TRACE_KIND, TRACE_ID, TRACE_HANDLE, TRACE_VERDICT, TRACE_POLICY, TRACE_IIF,
+  TRACE_OIF, TRACE_MARK, TRACE_NFPROTO, TRACE_NETWORK, TRACE_TRANSPORT, TRACE_TIME, TRACE_CT_ID, TRACE_CT_DIRECTION,
+  TRACE_CT_STATUS, TRACE_CT_STATE } = TraceWord;
+const {
+  TRACE_HAS_TABLE,
+  TRACE_HAS_CHAIN,
+  TRACE_HAS_RULE_HANDLE,
+  TRACE_HAS_VERDICT,
+  TRACE_HAS_JUMP_TARGET,
+  TRACE_HAS_IIF,
+  TRACE_HAS_OIF,
+  TRACE_HAS_MARK,
+  TRACE_HAS_POLICY,
+  TRACE_HAS_NETWORK,
+  TRACE_HAS_TRANSPORT,
+  TRACE_HAS_CT_ID,
+  TRACE_HAS_CT_DIRECTION,
+  TRACE_HAS_CT_STATUS,
+  TRACE_HAS_CT_STATE,
+} = TracePresent;
 
 /** nft's ct state bits (NF_CT_STATE_BIT of the ctinfo, untracked and invalid apart). */
 function ctStateName(bits: number): string {
@@ -54,8 +74,11 @@ export function parseTracePrefix(prefix: string):
     /** The rule's position in its chain (1 = first). */
     rule: number;
   }
-  | undefined {
-  if (typeof prefix !== 'string') throw new TypeError(`parseTracePrefix() prefix must be a string, got ${describeValue(prefix)}`);
+  | undefined
+{
+  if (typeof prefix !== 'string') {
+    throw new TypeError(`parseTracePrefix() prefix must be a string, got ${describeValue(prefix)}`);
+  }
   const m = /^TRACE: ([^:\s]+):(\S+):(rule|return|policy):(\d{1,10}) ?$/.exec(prefix.trimStart());
   if (!m) return undefined;
   return { table: m[1]!, chain: m[2]!, kind: m[3] as TraceKind, rule: Number(m[4]) };
@@ -67,7 +90,8 @@ export function parseTraceLine(line: string):
     /** The whole line taken apart, as parseLogLine() gives it. */
     log: ReturnType<typeof parseLogLine>;
   })
-  | undefined {
+  | undefined
+{
   const log = parseLogLine(line);
   const hop = log.prefix !== undefined ? parseTracePrefix(log.prefix) : undefined;
   return hop ? { ...hop, log } : undefined;
@@ -79,7 +103,7 @@ export function decodeTraceBatch(batch: RawBatch): NftablesTraceEvent[] {
   const s = batch.strings.split('\0');
   let si = 0;
   const bytes = batch.bytes;
-  const slice = (at: number): Buffer => (bytes ? Buffer.from(bytes, w[at]!, w[at + 1]!) : Buffer.alloc(0));
+  const slice = (at: number): Buffer => (bytes ? Buffer.from(bytes, w[at], w[at + 1]) : Buffer.alloc(0));
   const out: NftablesTraceEvent[] = [];
   for (let i = 0; i < batch.count; i++) {
     const b = i * TRACE_WORDS;
@@ -92,16 +116,23 @@ export function decodeTraceBatch(batch: RawBatch): NftablesTraceEvent[] {
     const iifName = p & TRACE_HAS_IIF ? s[si++] : undefined;
     const oifName = p & TRACE_HAS_OIF ? s[si++] : undefined;
     // A 'rule' event without a rule is the end of a chain: the packet returns to the caller.
-    const type = NFT_TYPES[(kind >>> 8) & 0xff] === 'rule' && !(p & TRACE_HAS_RULE_HANDLE) ? 'return' : (NFT_TYPES[(kind >>> 8) & 0xff] ?? 'rule');
+    const type = NFT_TYPES[(kind >>> 8) & 0xff] === 'rule' && !(p & TRACE_HAS_RULE_HANDLE)
+      ? 'return'
+      : (NFT_TYPES[(kind >>> 8) & 0xff] ?? 'rule');
     let packet: DecodedPacket | undefined;
     // The network header is an IP header for IPv4 and IPv6 packets (an ARP or bridge hook's
     // packet is decoded by nothing here).
     const nfproto = w[b + TRACE_NFPROTO]!;
     if (p & TRACE_HAS_NETWORK && (nfproto === 2 || nfproto === 10)) {
-      const raw = Buffer.concat([slice(b + TRACE_NETWORK), p & TRACE_HAS_TRANSPORT ? slice(b + TRACE_TRANSPORT) : Buffer.alloc(0)]);
+      const raw = Buffer.concat([slice(b + TRACE_NETWORK),
+        p & TRACE_HAS_TRANSPORT ? slice(b + TRACE_TRANSPORT) : Buffer.alloc(0)]);
       packet = decodePacket(raw, nfproto === 10 ? 'ipv6' : 'ipv4');
     }
-    const verdictCode = type === 'policy' && p & TRACE_HAS_POLICY ? w[b + TRACE_POLICY]! : p & TRACE_HAS_VERDICT ? w[b + TRACE_VERDICT]! : undefined;
+    const verdictCode = type === 'policy' && p & TRACE_HAS_POLICY
+      ? w[b + TRACE_POLICY]!
+      : p & TRACE_HAS_VERDICT
+      ? w[b + TRACE_VERDICT]!
+      : undefined;
     out.push({
       source: 'nftables',
       id: w[b + TRACE_ID]!,
@@ -112,8 +143,12 @@ export function decodeTraceBatch(batch: RawBatch): NftablesTraceEvent[] {
       handle: p & TRACE_HAS_RULE_HANDLE ? w[b + TRACE_HANDLE + 1]! * 0x100000000 + w[b + TRACE_HANDLE]! : undefined,
       verdict: verdictCode === undefined ? undefined : (VERDICTS[verdictCode] ?? String(verdictCode)),
       target,
-      iif: p & TRACE_HAS_IIF ? (iifName ? { index: w[b + TRACE_IIF]!, name: iifName } : { index: w[b + TRACE_IIF]! }) : undefined,
-      oif: p & TRACE_HAS_OIF ? (oifName ? { index: w[b + TRACE_OIF]!, name: oifName } : { index: w[b + TRACE_OIF]! }) : undefined,
+      iif: p & TRACE_HAS_IIF
+        ? (iifName ? { index: w[b + TRACE_IIF]!, name: iifName } : { index: w[b + TRACE_IIF]! })
+        : undefined,
+      oif: p & TRACE_HAS_OIF
+        ? (oifName ? { index: w[b + TRACE_OIF]!, name: oifName } : { index: w[b + TRACE_OIF]! })
+        : undefined,
       mark: p & TRACE_HAS_MARK ? w[b + TRACE_MARK] : undefined,
       packet,
       ct: traceConntrack(w, b, p),

@@ -69,7 +69,9 @@ export class Trace implements AsyncDisposable {
     const legacy = boolean(options.legacy, 'Trace.open options.legacy') ?? true;
     const bind = boolean(options.bindLogger, 'Trace.open options.bindLogger') ?? false;
     if (bind && path === null) {
-      throw new TypeError("Trace.open options.bindLogger needs options.netns: the nf_log backend of the caller's own namespace is never changed");
+      throw new TypeError(
+        "Trace.open options.bindLogger needs options.netns: the nf_log backend of the caller's own namespace is never changed",
+      );
     }
     if (!nft && !legacy) throw new TypeError('Trace.open options: nftables and legacy are both off');
     const site = callSite(Trace.open);
@@ -81,10 +83,12 @@ export class Trace implements AsyncDisposable {
     }
     // Opening NFLOG enters the namespace, so a missing privilege fails here, not later; without
     // legacy TRACE the handle is opened for that check alone.
-    const nflog = legacy || path ? await Nflog.open(path ? { netns: path } : {}).catch((e: unknown) => {
-      if (nsfd !== undefined) closeSync(nsfd);
-      throw withCallSite(e, site, 'opening TRACE');
-    }) : undefined;
+    const nflog = legacy || path ?
+      await Nflog.open(path ? { netns: path } : {}).catch((e: unknown) => {
+        if (nsfd !== undefined) closeSync(nsfd);
+        throw withCallSite(e, site, 'opening TRACE');
+      }) :
+      undefined;
     if (!legacy) nflog?.close();
     const trace = new Trace(path, nsfd, legacy ? nflog : undefined, nft);
     const ns = trace.namespaceFile;
@@ -124,12 +128,15 @@ export class Trace implements AsyncDisposable {
     const ownHops = boolean(options.ownHops, 'trace options.ownHops') ?? false;
     const { tuning, signal } = normalizeLiveOptions(options, 'trace options');
     if (options.match === undefined) return { resolve, ownHops, signal, tuning };
-    return { match: matchExpression(options.match), selects: matchSelects(options.match), resolve, ownHops, signal, tuning };
+    return { match: matchExpression(options.match), selects: matchSelects(options.match), resolve, ownHops, signal,
+      tuning };
   }
 
   #stream(opts: StreamOptions, site: CallSite): TraceStream {
     const ns = this.namespaceFile;
-    if (opts.match && !opts.signal?.aborted) requireCommands(ns ? ['nft', 'nsenter'] : ['nft'], 'tracing with options.match');
+    if (opts.match && !opts.signal?.aborted) {
+      requireCommands(ns ? ['nft', 'nsenter'] : ['nft'], 'tracing with options.match');
+    }
     const kinds: ('nftables' | 'legacy')[] = [];
     const starts: ((onBatch: OnBatch) => NativeStream)[] = [];
     // An already aborted signal: nothing is started, bound or installed.
@@ -146,7 +153,8 @@ export class Trace implements AsyncDisposable {
         starts.push((onBatch) => nflog.startReader(groupConfig(0, 5), opts.tuning, onBatch));
       }
     }
-    const source = new BatchSource(starts, site, kinds.includes('nftables') ? 'nftables trace' : 'TRACE (NFLOG group 0)');
+    const source = new BatchSource(starts, site,
+      kinds.includes('nftables') ? 'nftables trace' : 'TRACE (NFLOG group 0)');
     return TraceStream.of(this, kinds, source, opts);
   }
 

@@ -22,15 +22,23 @@ export function matchExpression(m: TraceMatch): string {
   assertObject(m, 'trace options.match');
   assertKnownKeys(m, ['family', 'protocol', 'src', 'dst', 'port', 'srcPort', 'dstPort'], 'trace options.match');
   const parts: string[] = [];
-  if (m.family !== undefined && m.family !== 'ipv4' && m.family !== 'ipv6') throw new TypeError(`trace options.match.family must be 'ipv4' or 'ipv6', got ${describeValue(m.family)}`);
+  if (m.family !== undefined && m.family !== 'ipv4' && m.family !== 'ipv6') {
+    throw new TypeError(`trace options.match.family must be 'ipv4' or 'ipv6', got ${describeValue(m.family)}`);
+  }
   let family: number | undefined = m.family === undefined ? undefined : m.family === 'ipv6' ? 10 : 2;
   const addrs: string[] = [];
   for (const key of ['src', 'dst'] as const) {
     const value = m[key];
     if (value === undefined) continue;
     const parsed = typeof value === 'string' ? parseCidr(value) : undefined;
-    if (!parsed) throw new TypeError(`trace options.match.${key} must be an address or CIDR, got ${describeValue(value)}`);
-    if (family !== undefined && parsed.family !== family) throw new TypeError(`trace options.match.${key} ${describeValue(value)} is not of the family of the rest of the match`);
+    if (!parsed) {
+      throw new TypeError(`trace options.match.${key} must be an address or CIDR, got ${describeValue(value)}`);
+    }
+    if (family !== undefined && parsed.family !== family) {
+      throw new TypeError(
+        `trace options.match.${key} ${describeValue(value)} is not of the family of the rest of the match`,
+      );
+    }
     family = parsed.family;
     addrs.push(`${parsed.family === 10 ? 'ip6' : 'ip'} ${key === 'src' ? 'saddr' : 'daddr'} ${value}`);
   }
@@ -38,20 +46,28 @@ export function matchExpression(m: TraceMatch): string {
   parts.push(...addrs);
   const protos = ['tcp', 'udp', 'icmp', 'icmpv6', 'sctp'];
   if (m.protocol !== undefined) {
-    if (!protos.includes(m.protocol)) throw new TypeError(`trace options.match.protocol must be one of ${protos.join(', ')}, got ${describeValue(m.protocol)}`);
+    if (!protos.includes(m.protocol)) {
+      throw new TypeError(
+        `trace options.match.protocol must be one of ${protos.join(', ')}, got ${describeValue(m.protocol)}`,
+      );
+    }
     parts.push(`meta l4proto ${m.protocol}`);
   }
   const port = (key: 'port' | 'srcPort' | 'dstPort', field: string): void => {
     const value = optionalInteger(m[key], `trace options.match.${key}`, 0, 65535);
     if (value === undefined) return;
-    if (m.protocol !== 'tcp' && m.protocol !== 'udp' && m.protocol !== 'sctp') throw new TypeError(`trace options.match.${key} needs protocol 'tcp', 'udp' or 'sctp'`);
+    if (m.protocol !== 'tcp' && m.protocol !== 'udp' && m.protocol !== 'sctp') {
+      throw new TypeError(`trace options.match.${key} needs protocol 'tcp', 'udp' or 'sctp'`);
+    }
     parts.push(`${m.protocol} ${field} ${value}`);
   };
   port('srcPort', 'sport');
   port('dstPort', 'dport');
   if (m.port !== undefined) {
     const value = optionalInteger(m.port, 'trace options.match.port', 0, 65535)!;
-    if (m.protocol !== 'tcp' && m.protocol !== 'udp' && m.protocol !== 'sctp') throw new TypeError(`trace options.match.port needs protocol 'tcp', 'udp' or 'sctp'`);
+    if (m.protocol !== 'tcp' && m.protocol !== 'udp' && m.protocol !== 'sctp') {
+      throw new TypeError(`trace options.match.port needs protocol 'tcp', 'udp' or 'sctp'`);
+    }
     parts.push(`${m.protocol} sport . ${m.protocol} dport { ${value} . 0-65535, 0-65535 . ${value} }`);
   }
   return parts.join(' ');
@@ -64,7 +80,9 @@ const PROTOCOLS: Record<string, number> = { tcp: 6, udp: 17, icmp: 1, icmpv6: 58
  * (matchExpression()) would judge them. For a match matchExpression() accepted.
  */
 export function matchSelects(m: TraceMatch): (p: DecodedPacket) => boolean {
-  const cidrs = (['src', 'dst'] as const).flatMap((key) => (m[key] === undefined ? [] : [{ key, cidr: parseCidr(m[key])! }]));
+  const cidrs = (['src', 'dst'] as const).flatMap((
+    key,
+  ) => (m[key] === undefined ? [] : [{ key, cidr: parseCidr(m[key])! }]));
   const proto = m.protocol === undefined ? undefined : PROTOCOLS[m.protocol];
   return (p) => {
     if (m.family !== undefined && p.family !== m.family) return false;

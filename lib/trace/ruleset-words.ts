@@ -2,8 +2,8 @@
 // whose nf_tables rules the nft tool cannot print with their matches and comments) as
 // iptables-save prints it, an nft rule as `nft list` prints it, the Service a jump leads to,
 // and the hook of a base chain. Read from one run of the ruleset tools (lib/k8s/services.ts).
-import { type Ruleset, readRuleset } from '../k8s/services.js';
 import type { NetnsOption } from '../core/netns.js';
+import { readRuleset, type Ruleset } from '../k8s/services.js';
 import type { TraceSource } from './types.js';
 
 /** What a hop's rule is, as its tool prints it. */
@@ -39,7 +39,7 @@ export function parseNftText(text: string): Map<string, NftChain> {
       out.set(`${table} ${unquote(c[1]!)}`, chain);
       continue;
     }
-    if (/^\t\}/.test(line)) {
+    if (line.startsWith('\t}')) {
       chain = undefined;
       continue;
     }
@@ -55,7 +55,8 @@ export function parseNftText(text: string): Map<string, NftChain> {
   return out;
 }
 
-const LEGACY_HOOKS: Record<string, string> = { PREROUTING: 'prerouting', INPUT: 'input', FORWARD: 'forward', OUTPUT: 'output', POSTROUTING: 'postrouting' };
+const LEGACY_HOOKS: Record<string, string> = { PREROUTING: 'prerouting', INPUT: 'input', FORWARD: 'forward',
+  OUTPUT: 'output', POSTROUTING: 'postrouting' };
 
 export class RulesetWords {
   private readonly chains: Map<string, NftChain>;
@@ -78,7 +79,9 @@ export class RulesetWords {
   nft(family: string, table: string, chain: string, handle: number | undefined, target?: string): HopWords {
     const out: HopWords = {};
     if (this.isIptablesTable(family, table)) {
-      const position = handle === undefined ? undefined : this.ruleset.nft?.positions.get(`${family} ${table} ${handle}`);
+      const position = handle === undefined
+        ? undefined
+        : this.ruleset.nft?.positions.get(`${family} ${table} ${handle}`);
       const saved = this.ruleset.saved.get(`iptables-nft ${family === 'ip6' ? 'ipv6' : 'ipv4'}`);
       const line = position === undefined ? undefined : saved?.get(table)?.get(chain)?.[position - 1]?.line;
       if (line) {
@@ -98,7 +101,9 @@ export class RulesetWords {
   }
 
   /** A legacy iptables hop (TRACE through nf_log), by its position in its chain. */
-  legacy(family: 'ipv4' | 'ipv6', table: string, chain: string, position: number | undefined, target?: string): HopWords {
+  legacy(family: 'ipv4' | 'ipv6', table: string, chain: string, position: number | undefined,
+    target?: string): HopWords
+  {
     const out: HopWords = {};
     const saved = this.ruleset.saved.get(`iptables-legacy ${family}`);
     const line = position === undefined ? undefined : saved?.get(table)?.get(chain)?.[position - 1]?.line;
@@ -164,7 +169,10 @@ export class TraceDescriber {
     const legacy = h.source !== 'nftables';
     const family = legacy ? (h.family === 'ipv6' ? 'ipv6' : 'ipv4') : h.family;
     const look = (w: RulesetWords | undefined): HopWords | undefined =>
-      w && (legacy ? w.legacy(family as 'ipv4' | 'ipv6', h.table, h.chain, h.rule, h.target) : w.nft(family, h.table, h.chain, h.handle, h.target));
+      w &&
+      (legacy
+        ? w.legacy(family as 'ipv4' | 'ipv6', h.table, h.chain, h.rule, h.target)
+        : w.nft(family, h.table, h.chain, h.handle, h.target));
     let found = h.kind === 'rule' ? look(words) : undefined;
     if (h.kind === 'rule' && !found?.text) {
       words = await this.read(true);

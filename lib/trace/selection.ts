@@ -55,7 +55,7 @@ export class TraceSelection {
     if (hop.family === 'inet' && hop.table.startsWith(TABLE_PREFIX)) {
       // A marking hop after hops past the marking tables starts another packet's trace: the
       // kernel reuses ids (they derive from the packet's buffer).
-      if (!st || !st.marking) {
+      if (!st?.marking) {
         st = { ours: undefined, marking: true, held: [] };
         this.remember(hop.id, st);
       }
@@ -90,7 +90,7 @@ export class TraceSelection {
     this.ids.set(id, st);
     if (this.ids.size <= MAX_IDS) return;
     // The oldest goes; one still undecided was another's (ours would have been told at once).
-    const [oldId, old] = this.ids.entries().next().value as [number, IdState];
+    const [oldId, old] = this.ids.entries().next().value!;
     this.ids.delete(oldId);
     if (old.ours === undefined) this.stats.others++;
   }

@@ -63,7 +63,7 @@ function namespaceKey(ns: string | null): string {
  * binds the name for an instant when we hold none: then we try again.
  */
 async function bindOwner(ns: string | null): Promise<number> {
-  for (let attempt = 0; ; attempt++) {
+  for (let attempt = 0;; attempt++) {
     try {
       return await addon.ownerLock(ns, lockName(ownToken()), true);
     } catch (e) {
@@ -132,7 +132,8 @@ function restoreAllSync(): void {
     const ns = [...b.holders.values()][0];
     if (!ns || !b.previous) continue;
     NF_LOG_FAMILIES.forEach((pf, i) => {
-      const [cmd, args] = inNamespace(ns, 'sh', ['-c', 'printf %s "$1" > "$2"', 'sh', b.previous![i]!, `/proc/sys/net/netfilter/nf_log/${pf}`]);
+      const [cmd, args] = inNamespace(ns, 'sh', ['-c', 'printf %s "$1" > "$2"', 'sh', b.previous![i]!,
+        `/proc/sys/net/netfilter/nf_log/${pf}`]);
       runCommandSync(cmd, args);
     });
   }
@@ -158,7 +159,9 @@ export interface TraceTable {
  * thrown.
  */
 export function traceTableNames(tables: readonly string[] | Error | null, ns: string | null): string[] {
-  if (tables instanceof Error) throw withCallSite(tables, callSite(traceTableNames), `listing trace tables${ns ? ` in ${ns}` : ''}`);
+  if (tables instanceof Error) {
+    throw withCallSite(tables, callSite(traceTableNames), `listing trace tables${ns ? ` in ${ns}` : ''}`);
+  }
   return (tables ?? []).filter((t) => t.startsWith(`inet ${TABLE_PREFIX}`)).map((t) => t.slice(5));
 }
 
@@ -266,4 +269,3 @@ export async function holdLogger(key: string, ns: string): Promise<() => Promise
     });
   };
 }
-

@@ -11,7 +11,7 @@ import { installTable, removeStaleTables, removeTable, TABLE_PREFIX } from './st
 import type { NftablesFamily, NftablesTraceEvent, TraceEvent, TracePacket } from './types.js';
 
 /** @internal What a stream's options become once checked (Trace.events() and packets()). */
-export type StreamOptions = {
+export interface StreamOptions {
   /** The nft expression of options.match (matchExpression()), when there is one. */
   match?: string;
   /** Whether headers are of a packet options.match selects (matchSelects()), with match. */
@@ -21,7 +21,7 @@ export type StreamOptions = {
   ownHops: boolean;
   signal?: AbortSignal;
   tuning: LiveTuning;
-};
+}
 
 /** @internal What a TraceStream needs of the Trace handle that made it. */
 export interface TraceStreamOwner {
@@ -40,7 +40,8 @@ function isOwnHop(h: TraceEvent): boolean {
 }
 
 /** Tables of these families see packets of one family only. */
-const TABLE_PACKETS: Partial<Record<NftablesFamily, PacketFamily>> = { ip: 'ipv4', ip6: 'ipv6', arp: 'arp', bridge: 'bridge', netdev: 'netdev' };
+const TABLE_PACKETS: Partial<Record<NftablesFamily, PacketFamily>> = { ip: 'ipv4', ip6: 'ipv6', arp: 'arp',
+  bridge: 'bridge', netdev: 'netdev' };
 
 /** A packet's family, from its headers or, without them, the hop's table. */
 function packetFamily(e: TraceEvent): PacketFamily {
@@ -74,7 +75,9 @@ export class TraceStream extends LiveStream<TraceEvent> {
   readonly #kinds: readonly ('nftables' | 'legacy')[];
   readonly #opts: StreamOptions;
 
-  private constructor(owner: TraceStreamOwner, kinds: readonly ('nftables' | 'legacy')[], source: BatchSource, opts: StreamOptions) {
+  private constructor(owner: TraceStreamOwner, kinds: readonly ('nftables' | 'legacy')[], source: BatchSource,
+    opts: StreamOptions)
+  {
     super(source, opts.signal, () => owner.forget(this));
     this.#owner = owner;
     this.#kinds = kinds;
@@ -83,12 +86,16 @@ export class TraceStream extends LiveStream<TraceEvent> {
     const match = opts.signal?.aborted ? undefined : opts.match;
     if (match && opts.selects) this.#selection = new TraceSelection(() => this.#table, opts.selects);
     // From a microtask: a stream closed at once installs nothing.
-    this.ready = match ? Promise.resolve().then(() => (this.done ? undefined : this.#install(match))) : Promise.resolve();
+    this.ready = match
+      ? Promise.resolve().then(() => (this.done ? undefined : this.#install(match)))
+      : Promise.resolve();
     this.ready.catch(() => undefined);
   }
 
   /** @internal Trace.events() */
-  static of(owner: TraceStreamOwner, kinds: readonly ('nftables' | 'legacy')[], source: BatchSource, opts: StreamOptions): TraceStream {
+  static of(owner: TraceStreamOwner, kinds: readonly ('nftables' | 'legacy')[], source: BatchSource,
+    opts: StreamOptions): TraceStream
+  {
     return new TraceStream(owner, kinds, source, opts);
   }
 
@@ -132,7 +139,7 @@ export class TraceStream extends LiveStream<TraceEvent> {
         this.#carried = sent;
         this.#carriedId = hop.id;
       } else if (this.#carriedId === hop.id) hop.packet = this.#carried;
-      if (this.#selection) for (const h of this.#selection.admit(hop, sent)) out.push(h);
+      if (this.#selection) { for (const h of this.#selection.admit(hop, sent)) out.push(h); }
     }
     // The selection needs the marking hops; the caller sees them only with ownHops.
     return this.#opts.ownHops ? out : out.filter((h) => !isOwnHop(h));
@@ -164,7 +171,9 @@ export class TraceStream extends LiveStream<TraceEvent> {
   override async close(): Promise<void> {
     if (!this.done) {
       // The temporary rule goes once its install is through (close() may come in the middle).
-      this.#removed = this.ready.catch(() => undefined).then(() => (this.#table ? removeTable(this.#table) : undefined));
+      this.#removed = this.ready.catch(() => undefined).then(
+        () => (this.#table ? removeTable(this.#table) : undefined),
+      );
       await super.close();
     }
     await this.cleanedUp;
@@ -229,12 +238,17 @@ export class TracePacketStream extends LiveStream<TracePacket> {
     const key = `${e.source} ${e.id}`;
     let g = this.#groups.get(key);
     if (!g) {
-      g = { pkt: { type: 'trace', id: e.id, source: e.source, family: packetFamily(e), hops: [], packet: e.packet, dropped: false }, last: Date.now() };
+      g = {
+        pkt: { type: 'trace', id: e.id, source: e.source, family: packetFamily(e), hops: [], packet: e.packet,
+          dropped: false },
+        last: Date.now(),
+      };
       this.#groups.set(key, g);
     }
     g.pkt.hops.push(e);
     g.last = Date.now();
-    if (e.verdict && e.verdict !== 'continue' && e.verdict !== 'jump' && e.verdict !== 'goto' && e.verdict !== 'return') g.pkt.verdict = e.verdict;
+    if (e.verdict && e.verdict !== 'continue' && e.verdict !== 'jump' && e.verdict !== 'goto' &&
+      e.verdict !== 'return') g.pkt.verdict = e.verdict;
     if (e.kind === 'policy' && e.verdict) g.pkt.verdict = e.verdict;
     if (e.verdict === 'drop') {
       g.pkt.dropped = true;
@@ -257,7 +271,10 @@ export class TracePacketStream extends LiveStream<TracePacket> {
       let r: IteratorResult<TraceEvent> | undefined;
       try {
         r = await (Number.isFinite(soonest)
-          ? Promise.race([this.#pending, new Promise<undefined>((res) => (timer = setTimeout(() => res(undefined), Math.max(0, soonest - Date.now()))))])
+          ? Promise.race([this.#pending,
+            new Promise<undefined>((
+              res,
+            ) => (timer = setTimeout(() => res(undefined), Math.max(0, soonest - Date.now()))))])
           : this.#pending);
       } catch (e) {
         this.#pending = undefined;

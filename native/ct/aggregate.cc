@@ -177,7 +177,8 @@ class AggregateDecoder : public Decoder {
       const uint32_t* kw = k + i * AGG_KEY_WORDS;
       const uint32_t family = (kw[AGG_KEY_META] >> 8) & 0xffu;
       const uint32_t id = keys_[i] & AGG_BY_KEY_MASK;
-      const bool addr = id == AGG_BY_SRC || id == AGG_BY_DST || id == AGG_BY_REPLY_SRC || id == AGG_BY_DNAT || id == AGG_BY_SNAT;
+      const bool addr =
+          id == AGG_BY_SRC || id == AGG_BY_DST || id == AGG_BY_REPLY_SRC || id == AGG_BY_DNAT || id == AGG_BY_SNAT;
       if (addr && (kw[AGG_KEY_META] & AGG_KEY_META_PRESENT) &&
           inet_ntop(family == AF_INET6 ? AF_INET6 : AF_INET, &kw[AGG_KEY_ADDR], text, sizeof(text)) != nullptr) {
         batch->strings.append(text);
@@ -202,8 +203,7 @@ class AggregateDecoder : public Decoder {
 // total and the top groups (native/ct/aggregate.h), and tallies [matched, groups]
 Napi::Value Conntrack::Aggregate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 5 || !info[1].IsArray() || !info[2].IsNumber() || !info[3].IsNumber() ||
-      !info[4].IsFunction()) {
+  if (info.Length() < 5 || !info[1].IsArray() || !info[2].IsNumber() || !info[3].IsNumber() || !info[4].IsFunction()) {
     ThrowTypeError(env, "aggregate(filter, keys, sort, top, onBatch)");
     return env.Undefined();
   }
@@ -213,7 +213,8 @@ Napi::Value Conntrack::Aggregate(const Napi::CallbackInfo& info) {
   std::vector<uint32_t> keys;
   for (uint32_t i = 0; i < arr.Length(); i++) {
     Napi::Value v = arr.Get(i);
-    if (!v.IsNumber() || (v.As<Napi::Number>().Uint32Value() & AGG_BY_KEY_MASK) >= AGG_KEYS) return ThrowTypeError(env, "aggregate(): a key is out of range");
+    if (!v.IsNumber() || (v.As<Napi::Number>().Uint32Value() & AGG_BY_KEY_MASK) >= AGG_KEYS)
+      return ThrowTypeError(env, "aggregate(): a key is out of range");
     keys.push_back(v.As<Napi::Number>().Uint32Value());
   }
   if (keys.empty() || keys.size() > AGG_MAX_KEYS) return ThrowTypeError(env, "aggregate(): 1 to 8 keys");
@@ -225,8 +226,7 @@ Napi::Value Conntrack::Aggregate(const Napi::CallbackInfo& info) {
   SetDumpRequests(filter, IPCTNL_MSG_CT_GET, &opt);
   const uint32_t words = GroupWords(static_cast<uint32_t>(keys.size()));
   return Stream::Start(env, info[4].As<Napi::Function>(),
-                       std::make_unique<AggregateDecoder>(filter, std::move(keys), sort, top),
-                       std::move(opt), words);
+                       std::make_unique<AggregateDecoder>(filter, std::move(keys), sort, top), std::move(opt), words);
 }
 
 }  // namespace ct

@@ -86,7 +86,8 @@ Napi::Value Conntrack::Open(const Napi::CallbackInfo& info) {
 // dump(filter, msgType, onBatch, readerOptions): Stream
 Napi::Value Conntrack::Dump(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 4 || !info[1].IsNumber() || !info[2].IsFunction()) return ThrowTypeError(env, "dump(filter, msgType, onBatch, options)");
+  if (info.Length() < 4 || !info[1].IsNumber() || !info[2].IsFunction())
+    return ThrowTypeError(env, "dump(filter, msgType, onBatch, options)");
   FlowFilter filter;
   if (!ParseFilter(info[0], &filter)) return env.Undefined();
   const uint8_t type = static_cast<uint8_t>(info[1].As<Napi::Number>().Uint32Value());
@@ -96,8 +97,8 @@ Napi::Value Conntrack::Dump(const Napi::CallbackInfo& info) {
   if (!ReaderOn(env, true, &opt)) return env.Undefined();
 
   SetDumpRequests(filter, type, &opt);
-  return Stream::Start(env, info[2].As<Napi::Function>(),
-                       std::make_unique<FlowDecoder>(filter), std::move(opt), FLOW_WORDS);
+  return Stream::Start(env, info[2].As<Napi::Function>(), std::make_unique<FlowDecoder>(filter), std::move(opt),
+                       FLOW_WORDS);
 }
 
 // get(tuple): Promise<[ArrayBuffer, strings, count]> (count 0: no such entry)
@@ -114,14 +115,17 @@ Napi::Value Conntrack::Count(const Napi::CallbackInfo& info) {
   auto result = std::make_shared<std::pair<double, double>>(-1, -1);
   auto exec = [result](int fd, Failure* f) {
     NlRequest req(NFNL_SUBSYS_CTNETLINK, CtMsg(IPCTNL_MSG_CT_GET_STATS), 0, AF_UNSPEC);
-    NlTransact(fd, req, [&](const nlmsghdr* m) {
-      NlForEachAttr(m, sizeof(nfgenmsg), [&](const nlattr* a) {
-        if (mnl_attr_get_payload_len(a) < 4) return;
-        uint32_t v = ntohl(mnl_attr_get_u32(a));
-        if (mnl_attr_get_type(a) == CTA_STATS_GLOBAL_ENTRIES) result->first = v;
-        if (mnl_attr_get_type(a) == CTA_STATS_GLOBAL_MAX_ENTRIES) result->second = v;
-      });
-    }, f);
+    NlTransact(
+        fd, req,
+        [&](const nlmsghdr* m) {
+          NlForEachAttr(m, sizeof(nfgenmsg), [&](const nlattr* a) {
+            if (mnl_attr_get_payload_len(a) < 4) return;
+            uint32_t v = ntohl(mnl_attr_get_u32(a));
+            if (mnl_attr_get_type(a) == CTA_STATS_GLOBAL_ENTRIES) result->first = v;
+            if (mnl_attr_get_type(a) == CTA_STATS_GLOBAL_MAX_ENTRIES) result->second = v;
+          });
+        },
+        f);
   };
   auto done = [result](Napi::Env e) {
     Napi::Array out = Napi::Array::New(e, 2);
@@ -142,18 +146,21 @@ Napi::Value Conntrack::Stats(const Napi::CallbackInfo& info) {
   auto rows = std::make_shared<std::vector<Row>>();
   auto exec = [rows, expect](int fd, Failure* f) {
     NlRequest req(expect ? NFNL_SUBSYS_CTNETLINK_EXP : NFNL_SUBSYS_CTNETLINK,
-                  expect ? CtMsg(IPCTNL_MSG_EXP_GET_STATS_CPU) : CtMsg(IPCTNL_MSG_CT_GET_STATS_CPU),
-                  NLM_F_DUMP, AF_UNSPEC);
-    NlTransact(fd, req, [&](const nlmsghdr* m) {
-      const auto* nfg = static_cast<const nfgenmsg*>(mnl_nlmsg_get_payload(m));
-      Row row{ntohs(nfg->res_id), {}};
-      NlForEachAttr(m, sizeof(nfgenmsg), [&](const nlattr* a) {
-        if (mnl_attr_get_payload_len(a) < 4) return;
-        row.second.push_back(mnl_attr_get_type(a));
-        row.second.push_back(ntohl(mnl_attr_get_u32(a)));
-      });
-      rows->push_back(std::move(row));
-    }, f);
+                  expect ? CtMsg(IPCTNL_MSG_EXP_GET_STATS_CPU) : CtMsg(IPCTNL_MSG_CT_GET_STATS_CPU), NLM_F_DUMP,
+                  AF_UNSPEC);
+    NlTransact(
+        fd, req,
+        [&](const nlmsghdr* m) {
+          const auto* nfg = static_cast<const nfgenmsg*>(mnl_nlmsg_get_payload(m));
+          Row row{ntohs(nfg->res_id), {}};
+          NlForEachAttr(m, sizeof(nfgenmsg), [&](const nlattr* a) {
+            if (mnl_attr_get_payload_len(a) < 4) return;
+            row.second.push_back(mnl_attr_get_type(a));
+            row.second.push_back(ntohl(mnl_attr_get_u32(a)));
+          });
+          rows->push_back(std::move(row));
+        },
+        f);
   };
   auto done = [rows](Napi::Env e) -> Napi::Value {
     Napi::Array out = Napi::Array::New(e, rows->size());

@@ -26,7 +26,6 @@ void AppendRecord(const Flow& flow, Batch* batch) {
   batch->count++;
 }
 
-
 Napi::Value RecordsToJs(Napi::Env env, const Batch& b) {
   Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, b.words.size() * sizeof(uint32_t));
   if (ab.IsEmpty()) return Napi::Value();  // the environment is going away (see async_op.h)
@@ -73,8 +72,7 @@ void FlowDecoder::OnMessage(const nlmsghdr* nlh, Batch* batch) {
   AppendRecord(flow_, batch);
 }
 
-Napi::Value QueueControl(Napi::Env env, std::shared_ptr<ControlSocket> sock, ControlExec exec,
-                         ControlDone done) {
+Napi::Value QueueControl(Napi::Env env, std::shared_ptr<ControlSocket> sock, ControlExec exec, ControlDone done) {
   auto run = [sock = std::move(sock), exec = std::move(exec)](Failure* f) {
     std::lock_guard<std::mutex> lock(sock->mu);
     if (sock->fd < 0) {
@@ -89,7 +87,8 @@ Napi::Value QueueControl(Napi::Env env, std::shared_ptr<ControlSocket> sock, Con
 Napi::Value QueueRequest(Napi::Env env, std::shared_ptr<ControlSocket> sock, std::function<NlRequest()> make) {
   auto exec = [make = std::move(make)](int fd, Failure* f) {
     NlRequest req = make();
-    NlTransact(fd, req, [](const nlmsghdr*) {}, f);
+    NlTransact(
+        fd, req, [](const nlmsghdr*) {}, f);
   };
   return QueueControl(env, std::move(sock), exec, [](Napi::Env e) { return e.Undefined(); });
 }
@@ -106,8 +105,8 @@ Napi::Value QueueDelete(const Napi::CallbackInfo& info, std::shared_ptr<ControlS
   });
 }
 
-Napi::Value QueueGet(const Napi::CallbackInfo& info, std::shared_ptr<ControlSocket> sock, uint8_t subsys,
-                     uint8_t msg, PutTarget put, std::function<void(const nlmsghdr*, Batch*)> append) {
+Napi::Value QueueGet(const Napi::CallbackInfo& info, std::shared_ptr<ControlSocket> sock, uint8_t subsys, uint8_t msg,
+                     PutTarget put, std::function<void(const nlmsghdr*, Batch*)> append) {
   TupleSpec t;
   if (info.Length() < 1 || !ParseTuple(info[0], &t)) return info.Env().Undefined();
   auto batch = std::make_shared<Batch>();
@@ -115,7 +114,8 @@ Napi::Value QueueGet(const Napi::CallbackInfo& info, std::shared_ptr<ControlSock
     NlRequest req(subsys, msg, 0, t.family);
     put(req.header(), t, -1);
     Failure local;
-    NlTransact(fd, req, [&](const nlmsghdr* m) { append(m, batch.get()); }, &local);
+    NlTransact(
+        fd, req, [&](const nlmsghdr* m) { append(m, batch.get()); }, &local);
     if (local.failed() && local.err != ENOENT) *f = local;
   };
   return QueueControl(info.Env(), std::move(sock), exec, [batch](Napi::Env e) { return RecordsToJs(e, *batch); });

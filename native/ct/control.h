@@ -32,8 +32,7 @@ using ControlDone = OpDone;
 
 // Runs exec on the control socket on libuv's pool (short exchanges only), one at a time, then
 // resolves the returned promise with done() or rejects it with the failure (see async_op.h).
-Napi::Value QueueControl(Napi::Env env, std::shared_ptr<ControlSocket> sock, ControlExec exec,
-                         ControlDone done);
+Napi::Value QueueControl(Napi::Env env, std::shared_ptr<ControlSocket> sock, ControlExec exec, ControlDone done);
 
 // Sends the one request make() builds (on the worker) and resolves undefined on its ACK:
 // creates, deletes and flushes.
@@ -49,8 +48,8 @@ Napi::Value QueueDelete(const Napi::CallbackInfo& info, std::shared_ptr<ControlS
 // get(tuple) and expectGet(tuple): one `msg` request of `subsys` naming the tuple (put, id -1),
 // answered by at most one record that `append` adds to the batch. Resolves the records as
 // RecordsToJs gives them; no such entry is an empty answer, not an error.
-Napi::Value QueueGet(const Napi::CallbackInfo& info, std::shared_ptr<ControlSocket> sock, uint8_t subsys,
-                     uint8_t msg, PutTarget put, std::function<void(const nlmsghdr*, Batch*)> append);
+Napi::Value QueueGet(const Napi::CallbackInfo& info, std::shared_ptr<ControlSocket> sock, uint8_t subsys, uint8_t msg,
+                     PutTarget put, std::function<void(const nlmsghdr*, Batch*)> append);
 
 // Sets the dump requests of a reader for a filter: the kernel-side part of the filter in each
 // request, with a plain fallback. A protocol filter without a family becomes one dump per

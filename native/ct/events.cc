@@ -148,7 +148,8 @@ uint32_t GroupsOf(const Napi::Value& v, std::vector<uint32_t>* out) {
 // NFNLGRP_CONNTRACK_NEW / _UPDATE / _DESTROY set for each wanted group
 Napi::Value Conntrack::Events(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 4 || !info[1].IsNumber() || !info[2].IsFunction()) return ThrowTypeError(env, "events(filter, groups, onBatch, tuning)");
+  if (info.Length() < 4 || !info[1].IsNumber() || !info[2].IsFunction())
+    return ThrowTypeError(env, "events(filter, groups, onBatch, tuning)");
   FlowFilter filter;
   if (!ParseFilter(info[0], &filter)) return env.Undefined();
   ReaderOptions opt;
@@ -156,21 +157,22 @@ Napi::Value Conntrack::Events(const Napi::CallbackInfo& info) {
   opt.datagram = kEventDatagram;
   GroupsOf(info[1], &opt.groups);
   if (!ReaderOn(env, false, &opt)) return env.Undefined();
-  return Stream::Start(env, info[2].As<Napi::Function>(), std::make_unique<FlowEventDecoder>(filter),
-                       std::move(opt), FLOW_WORDS);
+  return Stream::Start(env, info[2].As<Napi::Function>(), std::make_unique<FlowEventDecoder>(filter), std::move(opt),
+                       FLOW_WORDS);
 }
 
 // expectEvents(groupMask, onBatch, tuning): Stream of expectation event records
 Napi::Value Conntrack::ExpectEvents(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsFunction()) return ThrowTypeError(env, "expectEvents(groups, onBatch, tuning)");
+  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsFunction())
+    return ThrowTypeError(env, "expectEvents(groups, onBatch, tuning)");
   ReaderOptions opt;
   ReadReaderOptions(info[2], &opt);
   opt.datagram = kEventDatagram;
   GroupsOf(info[0], &opt.groups);
   if (!ReaderOn(env, false, &opt)) return env.Undefined();
-  return Stream::Start(env, info[1].As<Napi::Function>(), std::make_unique<ExpectEventDecoder>(),
-                       std::move(opt), EXPECT_WORDS);
+  return Stream::Start(env, info[1].As<Napi::Function>(), std::make_unique<ExpectEventDecoder>(), std::move(opt),
+                       EXPECT_WORDS);
 }
 
 }  // namespace ct

@@ -30,14 +30,9 @@ bool DecodeNat(const nlattr* nest, Expect* e) {
   bool ok = true;
   NlForEachNested(nest, [&](const nlattr* a) {
     switch (attr::Type(a)) {
-      case CTA_EXPECT_NAT_DIR:
-        attr::Get(a, 4, &e->w[EXPECT_NAT_DIR]);
-        break;
-      case CTA_EXPECT_NAT_TUPLE:
-        ok = ok && DecodeTupleInto(a, &e->w[EXPECT_NAT], e->addr[3]);
-        break;
-      default:
-        break;
+      case CTA_EXPECT_NAT_DIR: attr::Get(a, 4, &e->w[EXPECT_NAT_DIR]); break;
+      case CTA_EXPECT_NAT_TUPLE: ok = ok && DecodeTupleInto(a, &e->w[EXPECT_NAT], e->addr[3]); break;
+      default: break;
     }
   });
   e->w[EXPECT_PRESENT] |= EXPECT_HAS_NAT;
@@ -69,12 +64,8 @@ bool DecodeExpectMessage(const nlmsghdr* nlh, Expect* e) {
         present |= EXPECT_HAS_MASK;
         ok = ok && DecodeTupleInto(a, &e->w[EXPECT_MASK], e->addr[2]);
         break;
-      case CTA_EXPECT_NAT:
-        ok = ok && DecodeNat(a, e);
-        break;
-      case CTA_EXPECT_ZONE:
-        attr::GetField(a, 2, &e->w[EXPECT_ZONE], &present, EXPECT_HAS_ZONE);
-        break;
+      case CTA_EXPECT_NAT: ok = ok && DecodeNat(a, e); break;
+      case CTA_EXPECT_ZONE: attr::GetField(a, 2, &e->w[EXPECT_ZONE], &present, EXPECT_HAS_ZONE); break;
       case CTA_EXPECT_HELP_NAME:
         e->helper = Str(a);
         present |= EXPECT_HAS_HELPER;
@@ -83,9 +74,7 @@ bool DecodeExpectMessage(const nlmsghdr* nlh, Expect* e) {
         e->fn = Str(a);
         present |= EXPECT_HAS_FN;
         break;
-      default:
-        attr::GetScalar(a, kScalars, e->w, &present);
-        break;
+      default: attr::GetScalar(a, kScalars, e->w, &present); break;
     }
   });
   const uint32_t l4 = e->w[EXPECT_TUPLE + TUPLE_META] & 0xffu;

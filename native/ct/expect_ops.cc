@@ -31,8 +31,8 @@ Napi::Value Conntrack::ExpectDump(const Napi::CallbackInfo& info) {
   NlRequest req(NFNL_SUBSYS_CTNETLINK_EXP, IPCTNL_MSG_EXP_GET, NLM_F_DUMP, family);
   const auto* p = static_cast<const uint8_t*>(req.data());
   opt.requests.emplace_back(p, p + req.size());
-  return Stream::Start(env, info[1].As<Napi::Function>(), std::make_unique<ExpectDecoder>(),
-                       std::move(opt), EXPECT_WORDS);
+  return Stream::Start(env, info[1].As<Napi::Function>(), std::make_unique<ExpectDecoder>(), std::move(opt),
+                       EXPECT_WORDS);
 }
 
 // expectGet(tuple): Promise<[ArrayBuffer, strings, count]>

@@ -78,9 +78,7 @@ bool TupleMatches(const TupleMatch& m, const Flow& flow, uint32_t base, int whic
 // The kernel matches addresses exactly, so only a full-length prefix can go to it. IPv4 only:
 // the kernel's IPv6 comparison in ctnetlink_filter_match_tuple() is inverted (it drops the
 // entries whose address equals the filter's), so IPv6 addresses are matched here instead.
-bool KernelAddr(const AddrMatch& m, uint8_t family) {
-  return m.set && family == AF_INET && m.prefix == 32;
-}
+bool KernelAddr(const AddrMatch& m, uint8_t family) { return m.set && family == AF_INET && m.prefix == 32; }
 
 uint32_t KernelTupleFlags(const FlowFilter& f, const TupleMatch& t) {
   uint32_t flags = 0;
@@ -97,8 +95,7 @@ uint32_t KernelTupleFlags(const FlowFilter& f, const TupleMatch& t) {
   return flags;
 }
 
-void PutKernelTuple(const FlowFilter& f, const TupleMatch& t, uint32_t flags, uint16_t type,
-                    nlmsghdr* nlh) {
+void PutKernelTuple(const FlowFilter& f, const TupleMatch& t, uint32_t flags, uint16_t type, nlmsghdr* nlh) {
   nlattr* tuple = mnl_attr_nest_start(nlh, type);
   nlattr* ip = mnl_attr_nest_start(nlh, CTA_TUPLE_IP);
   const bool v6 = f.family == AF_INET6;
@@ -120,10 +117,9 @@ void PutKernelTuple(const FlowFilter& f, const TupleMatch& t, uint32_t flags, ui
 }  // namespace
 
 bool FlowFilter::empty() const {
-  return family == 0 && l4proto < 0 && !orig.src.set && !orig.dst.set && orig.sport < 0 &&
-         orig.dport < 0 && orig.zone < 0 && !reply.src.set && !reply.dst.set &&
-         reply.sport < 0 && reply.dport < 0 && reply.zone < 0 && !mark_set && !status_set &&
-         zone < 0 && tcp_states == 0 && !labels_set;
+  return family == 0 && l4proto < 0 && !orig.src.set && !orig.dst.set && orig.sport < 0 && orig.dport < 0 &&
+         orig.zone < 0 && !reply.src.set && !reply.dst.set && reply.sport < 0 && reply.dport < 0 && reply.zone < 0 &&
+         !mark_set && !status_set && zone < 0 && tcp_states == 0 && !labels_set;
 }
 
 bool ParseFilter(const Napi::Value& v, FlowFilter* out) {

@@ -27,8 +27,8 @@ struct TupleMatch {
 };
 
 struct FlowFilter {
-  uint8_t family = 0;      // 0: any; AF_INET / AF_INET6
-  int32_t l4proto = -1;    // -1: any
+  uint8_t family = 0;    // 0: any; AF_INET / AF_INET6
+  int32_t l4proto = -1;  // -1: any
   TupleMatch orig, reply;
   bool mark_set = false;
   uint32_t mark = 0, mark_mask = 0;

@@ -35,22 +35,18 @@ bool DecodeTupleIp(const nlattr* nest, uint8_t (*addr)[16], uint32_t* meta) {
 bool DecodeTupleProto(const nlattr* nest, uint32_t* t) {
   return ForEachNested(nest, [&](const nlattr* a) {
     switch (Type(a)) {
-      case CTA_PROTO_NUM:
-        return GetAt(a, 1, &t[TUPLE_META], 0) && Mark(&t[TUPLE_META], TUPLE_HAS_PROTO);
+      case CTA_PROTO_NUM: return GetAt(a, 1, &t[TUPLE_META], 0) && Mark(&t[TUPLE_META], TUPLE_HAS_PROTO);
       case CTA_PROTO_SRC_PORT:
       case CTA_PROTO_DST_PORT:
-        return GetAt(a, 2, &t[TUPLE_PORTS], Type(a) == CTA_PROTO_SRC_PORT ? 0 : 16) && Mark(&t[TUPLE_META], TUPLE_HAS_PORTS);
+        return GetAt(a, 2, &t[TUPLE_PORTS], Type(a) == CTA_PROTO_SRC_PORT ? 0 : 16) &&
+               Mark(&t[TUPLE_META], TUPLE_HAS_PORTS);
       case CTA_PROTO_ICMP_TYPE:
-      case CTA_PROTO_ICMPV6_TYPE:
-        return GetAt(a, 1, &t[TUPLE_ICMP], 0) && Mark(&t[TUPLE_META], TUPLE_HAS_ICMP);
+      case CTA_PROTO_ICMPV6_TYPE: return GetAt(a, 1, &t[TUPLE_ICMP], 0) && Mark(&t[TUPLE_META], TUPLE_HAS_ICMP);
       case CTA_PROTO_ICMP_CODE:
-      case CTA_PROTO_ICMPV6_CODE:
-        return GetAt(a, 1, &t[TUPLE_ICMP], 8) && Mark(&t[TUPLE_META], TUPLE_HAS_ICMP);
+      case CTA_PROTO_ICMPV6_CODE: return GetAt(a, 1, &t[TUPLE_ICMP], 8) && Mark(&t[TUPLE_META], TUPLE_HAS_ICMP);
       case CTA_PROTO_ICMP_ID:
-      case CTA_PROTO_ICMPV6_ID:
-        return GetAt(a, 2, &t[TUPLE_ICMP], 16) && Mark(&t[TUPLE_META], TUPLE_HAS_ICMP);
-      default:
-        return true;
+      case CTA_PROTO_ICMPV6_ID: return GetAt(a, 2, &t[TUPLE_ICMP], 16) && Mark(&t[TUPLE_META], TUPLE_HAS_ICMP);
+      default: return true;
     }
   });
 }
@@ -65,14 +61,10 @@ bool DecodeTuple(const nlattr* nest, Flow* f, int which) {
 bool DecodeTupleInto(const nlattr* nest, uint32_t* t, uint8_t (*addr)[16]) {
   return ForEachNested(nest, [&](const nlattr* a) {
     switch (Type(a)) {
-      case CTA_TUPLE_IP:
-        return DecodeTupleIp(a, addr, &t[TUPLE_META]);
-      case CTA_TUPLE_PROTO:
-        return DecodeTupleProto(a, t);
-      case CTA_TUPLE_ZONE:
-        return GetField(a, 2, &t[TUPLE_ZONE], &t[TUPLE_META], TUPLE_HAS_ZONE);
-      default:
-        return true;
+      case CTA_TUPLE_IP: return DecodeTupleIp(a, addr, &t[TUPLE_META]);
+      case CTA_TUPLE_PROTO: return DecodeTupleProto(a, t);
+      case CTA_TUPLE_ZONE: return GetField(a, 2, &t[TUPLE_ZONE], &t[TUPLE_META], TUPLE_HAS_ZONE);
+      default: return true;
     }
   });
 }
@@ -82,16 +74,11 @@ namespace {
 bool DecodeCounters(const nlattr* nest, uint32_t* w) {
   return ForEachNested(nest, [&](const nlattr* a) {
     switch (Type(a)) {
-      case CTA_COUNTERS_PACKETS:
-        return Get64(a, 8, &w[0]);
-      case CTA_COUNTERS_BYTES:
-        return Get64(a, 8, &w[2]);
-      case CTA_COUNTERS32_PACKETS:
-        return Get64(a, 4, &w[0]);
-      case CTA_COUNTERS32_BYTES:
-        return Get64(a, 4, &w[2]);
-      default:
-        return true;
+      case CTA_COUNTERS_PACKETS: return Get64(a, 8, &w[0]);
+      case CTA_COUNTERS_BYTES: return Get64(a, 8, &w[2]);
+      case CTA_COUNTERS32_PACKETS: return Get64(a, 4, &w[0]);
+      case CTA_COUNTERS32_BYTES: return Get64(a, 4, &w[2]);
+      default: return true;
     }
   });
 }
@@ -101,10 +88,8 @@ bool DecodeTimestamp(const nlattr* nest, Flow* f) {
     switch (Type(a)) {
       case CTA_TIMESTAMP_START:
         return Get64(a, 8, &f->w[FLOW_TS_START]) && Mark(&f->w[FLOW_PRESENT], FLOW_HAS_TS_START);
-      case CTA_TIMESTAMP_STOP:
-        return Get64(a, 8, &f->w[FLOW_TS_STOP]) && Mark(&f->w[FLOW_PRESENT], FLOW_HAS_TS_STOP);
-      default:
-        return true;
+      case CTA_TIMESTAMP_STOP: return Get64(a, 8, &f->w[FLOW_TS_STOP]) && Mark(&f->w[FLOW_PRESENT], FLOW_HAS_TS_STOP);
+      default: return true;
     }
   });
 }
@@ -134,8 +119,7 @@ bool DecodeProtoinfo(const nlattr* nest, Flow* f) {
         f->w[FLOW_PRESENT] |= FLOW_HAS_TCP;
         return ForEachNested(info, [&](const nlattr* a) {
           switch (Type(a)) {
-            case CTA_PROTOINFO_TCP_STATE:
-              return Get(a, 1, &p[0]);
+            case CTA_PROTOINFO_TCP_STATE: return Get(a, 1, &p[0]);
             case CTA_PROTOINFO_TCP_WSCALE_ORIGINAL:
             case CTA_PROTOINFO_TCP_WSCALE_REPLY:
               return GetAt(a, 1, &p[1], Type(a) == CTA_PROTOINFO_TCP_WSCALE_ORIGINAL ? 0 : 8);
@@ -147,16 +131,12 @@ bool DecodeProtoinfo(const nlattr* nest, Flow* f) {
               p[Type(a) == CTA_PROTOINFO_TCP_FLAGS_ORIGINAL ? 2 : 3] = b[0] | (static_cast<uint32_t>(b[1]) << 8);
               return true;
             }
-            default:
-              return true;
+            default: return true;
           }
         });
-      case CTA_PROTOINFO_SCTP:
-        return Mark(&f->w[FLOW_PRESENT], FLOW_HAS_SCTP) && DecodeTriple(info, p, kSctpBytes);
-      case CTA_PROTOINFO_DCCP:
-        return Mark(&f->w[FLOW_PRESENT], FLOW_HAS_DCCP) && DecodeTriple(info, p, kDccpBytes);
-      default:
-        return true;
+      case CTA_PROTOINFO_SCTP: return Mark(&f->w[FLOW_PRESENT], FLOW_HAS_SCTP) && DecodeTriple(info, p, kSctpBytes);
+      case CTA_PROTOINFO_DCCP: return Mark(&f->w[FLOW_PRESENT], FLOW_HAS_DCCP) && DecodeTriple(info, p, kDccpBytes);
+      default: return true;
     }
   });
 }
@@ -171,48 +151,34 @@ bool DecodeString(const nlattr* a, std::string* out) {
 // A nest whose attribute `type` is a name (the helper's, the security context's): into *out,
 // with `bit` in *present.
 bool DecodeName(const nlattr* nest, uint16_t type, std::string* out, uint32_t* present, uint32_t bit) {
-  return ForEachNested(nest, [&](const nlattr* a) { return Type(a) != type || (Mark(present, bit) && DecodeString(a, out)); });
+  return ForEachNested(
+      nest, [&](const nlattr* a) { return Type(a) != type || (Mark(present, bit) && DecodeString(a, out)); });
 }
 
 bool DecodeTop(const nlattr* a, Flow* f) {
   uint32_t& present = f->w[FLOW_PRESENT];
   switch (Type(a)) {
-    case CTA_TUPLE_ORIG:
-      return Mark(&present, FLOW_HAS_ORIG) && DecodeTuple(a, f, 0);
-    case CTA_TUPLE_REPLY:
-      return Mark(&present, FLOW_HAS_REPLY) && DecodeTuple(a, f, 1);
-    case CTA_TUPLE_MASTER:
-      return Mark(&present, FLOW_HAS_MASTER) && DecodeTuple(a, f, 2);
-    case CTA_STATUS:
-      return GetField(a, 4, &f->w[FLOW_STATUS], &present, FLOW_HAS_STATUS);
-    case CTA_PROTOINFO:
-      return DecodeProtoinfo(a, f);
-    case CTA_HELP:
-      return DecodeName(a, CTA_HELP_NAME, &f->helper, &present, FLOW_HAS_HELPER);
-    case CTA_TIMEOUT:
-      return GetField(a, 4, &f->w[FLOW_TIMEOUT], &present, FLOW_HAS_TIMEOUT);
-    case CTA_MARK:
-      return GetField(a, 4, &f->w[FLOW_MARK], &present, FLOW_HAS_MARK);
-    case CTA_COUNTERS_ORIG:
-      return Mark(&present, FLOW_HAS_COUNTERS_ORIG) && DecodeCounters(a, &f->w[FLOW_COUNTERS]);
+    case CTA_TUPLE_ORIG: return Mark(&present, FLOW_HAS_ORIG) && DecodeTuple(a, f, 0);
+    case CTA_TUPLE_REPLY: return Mark(&present, FLOW_HAS_REPLY) && DecodeTuple(a, f, 1);
+    case CTA_TUPLE_MASTER: return Mark(&present, FLOW_HAS_MASTER) && DecodeTuple(a, f, 2);
+    case CTA_STATUS: return GetField(a, 4, &f->w[FLOW_STATUS], &present, FLOW_HAS_STATUS);
+    case CTA_PROTOINFO: return DecodeProtoinfo(a, f);
+    case CTA_HELP: return DecodeName(a, CTA_HELP_NAME, &f->helper, &present, FLOW_HAS_HELPER);
+    case CTA_TIMEOUT: return GetField(a, 4, &f->w[FLOW_TIMEOUT], &present, FLOW_HAS_TIMEOUT);
+    case CTA_MARK: return GetField(a, 4, &f->w[FLOW_MARK], &present, FLOW_HAS_MARK);
+    case CTA_COUNTERS_ORIG: return Mark(&present, FLOW_HAS_COUNTERS_ORIG) && DecodeCounters(a, &f->w[FLOW_COUNTERS]);
     case CTA_COUNTERS_REPLY:
       return Mark(&present, FLOW_HAS_COUNTERS_REPLY) && DecodeCounters(a, &f->w[FLOW_COUNTERS + 4]);
-    case CTA_USE:
-      return GetField(a, 4, &f->w[FLOW_USE], &present, FLOW_HAS_USE);
-    case CTA_ID:
-      return GetField(a, 4, &f->w[FLOW_ID], &present, FLOW_HAS_ID);
+    case CTA_USE: return GetField(a, 4, &f->w[FLOW_USE], &present, FLOW_HAS_USE);
+    case CTA_ID: return GetField(a, 4, &f->w[FLOW_ID], &present, FLOW_HAS_ID);
     case CTA_SEQ_ADJ_ORIG:
       return Mark(&present, FLOW_HAS_SEQADJ_ORIG) && DecodeTriple(a, &f->w[FLOW_SEQADJ_ORIG], kU32Bytes);
     case CTA_SEQ_ADJ_REPLY:
       return Mark(&present, FLOW_HAS_SEQADJ_REPLY) && DecodeTriple(a, &f->w[FLOW_SEQADJ_REPLY], kU32Bytes);
-    case CTA_SECMARK:
-      return GetField(a, 4, &f->w[FLOW_SECMARK], &present, FLOW_HAS_SECMARK);
-    case CTA_ZONE:
-      return GetField(a, 2, &f->w[FLOW_ZONE], &present, FLOW_HAS_ZONE);
-    case CTA_SECCTX:
-      return DecodeName(a, CTA_SECCTX_NAME, &f->secctx, &present, FLOW_HAS_SECCTX);
-    case CTA_TIMESTAMP:
-      return DecodeTimestamp(a, f);
+    case CTA_SECMARK: return GetField(a, 4, &f->w[FLOW_SECMARK], &present, FLOW_HAS_SECMARK);
+    case CTA_ZONE: return GetField(a, 2, &f->w[FLOW_ZONE], &present, FLOW_HAS_ZONE);
+    case CTA_SECCTX: return DecodeName(a, CTA_SECCTX_NAME, &f->secctx, &present, FLOW_HAS_SECCTX);
+    case CTA_TIMESTAMP: return DecodeTimestamp(a, f);
     case CTA_LABELS: {
       size_t n = PayloadLen(a);
       if (n > 16) n = 16;
@@ -221,12 +187,9 @@ bool DecodeTop(const nlattr* a, Flow* f) {
       present |= FLOW_HAS_LABELS;
       return true;
     }
-    case CTA_SYNPROXY:
-      return Mark(&present, FLOW_HAS_SYNPROXY) && DecodeTriple(a, &f->w[FLOW_SYNPROXY], kU32Bytes);
-    case kCtaTimestampEvent:
-      return Get64(a, 8, &f->w[FLOW_TS_EVENT]) && Mark(&present, FLOW_HAS_TS_EVENT);
-    default:
-      return true;  // unknown to this version: skipped, never fatal
+    case CTA_SYNPROXY: return Mark(&present, FLOW_HAS_SYNPROXY) && DecodeTriple(a, &f->w[FLOW_SYNPROXY], kU32Bytes);
+    case kCtaTimestampEvent: return Get64(a, 8, &f->w[FLOW_TS_EVENT]) && Mark(&present, FLOW_HAS_TS_EVENT);
+    default: return true;  // unknown to this version: skipped, never fatal
   }
 }
 

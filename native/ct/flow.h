@@ -17,7 +17,6 @@
 namespace nfct {
 namespace ct {
 
-
 // A decoded flow: the record words, the raw addresses (for matching), and its strings.
 struct Flow {
   uint32_t w[FLOW_WORDS];

@@ -26,9 +26,7 @@ namespace {
 
 enum CreateMode : uint32_t { kCreate = 0, kAdd = 1, kUpdate = 2 };
 
-uint16_t CreateFlags(uint32_t mode) {
-  return mode == kUpdate ? 0 : static_cast<uint16_t>(NLM_F_CREATE | NLM_F_EXCL);
-}
+uint16_t CreateFlags(uint32_t mode) { return mode == kUpdate ? 0 : static_cast<uint16_t>(NLM_F_CREATE | NLM_F_EXCL); }
 
 // A new entry needs IPS_CONFIRMED or the kernel answers EBUSY.
 FlowSpec ForCreate(FlowSpec spec, uint32_t mode) {
@@ -45,8 +43,7 @@ void PutDelete(nlmsghdr* nlh, const TupleSpec& t, int64_t id) {
 // Appends one message to a run of requests (NlSendMany), built in place, with its own
 // sequence number. A ctnetlink create or delete stays well under kMaxMessage.
 template <typename Fill>
-void AppendMessage(std::vector<uint8_t>* out, uint8_t type, uint16_t flags, uint8_t family,
-                   uint32_t seq, Fill&& fill) {
+void AppendMessage(std::vector<uint8_t>* out, uint8_t type, uint16_t flags, uint8_t family, uint32_t seq, Fill&& fill) {
   constexpr size_t kMaxMessage = 1024;
   const size_t at = out->size();
   out->resize(at + kMaxMessage);
@@ -128,10 +125,13 @@ class DeleteSender {
       }
       cv_.notify_all();
       Failure f;
-      const bool ok = NlSendMany(fd_, run, run.size(), [&](uint32_t, int err) {
-        if (err == ENOENT) gone_++;
-        else failed_++;
-      }, &f);
+      const bool ok = NlSendMany(
+          fd_, run, run.size(),
+          [&](uint32_t, int err) {
+            if (err == ENOENT) gone_++;
+            else failed_++;
+          },
+          &f);
       if (!ok) {
         std::lock_guard<std::mutex> lock(mu_);
         failure_ = f;
@@ -267,9 +267,12 @@ Napi::Value QueueMany(Napi::Env env, std::shared_ptr<ControlSocket> sock, uint32
     msgs.reserve(static_cast<size_t>(n) * 200);
     const uint32_t first = NlNextSeq(n);
     for (uint32_t i = 0; i < n; i++) put(i, first + i, &msgs);
-    NlSendMany(fd, msgs, 32 * 1024, [&](uint32_t seq, int err) {
-      if (seq - first < n) (*errs)[seq - first] = err;
-    }, f);
+    NlSendMany(
+        fd, msgs, 32 * 1024,
+        [&](uint32_t seq, int err) {
+          if (seq - first < n) (*errs)[seq - first] = err;
+        },
+        f);
   };
   auto done = [errs](Napi::Env e) -> Napi::Value {
     Napi::Int32Array out = Napi::Int32Array::New(e, errs->size());
@@ -326,7 +329,8 @@ Napi::Value Conntrack::Create(const Napi::CallbackInfo& info) {
     NlRequest req(NFNL_SUBSYS_CTNETLINK, IPCTNL_MSG_CT_NEW, CreateFlags(mode), s.orig.family);
     PutFlowSpec(req.header(), s);
     Failure local;
-    NlTransact(fd, req, [](const nlmsghdr*) {}, &local);
+    NlTransact(
+        fd, req, [](const nlmsghdr*) {}, &local);
     if (mode == kAdd && local.err == EEXIST) *created = false;
     else if (local.failed()) *f = local;
   };
@@ -399,8 +403,7 @@ Napi::Value Conntrack::DeleteWhere(const Napi::CallbackInfo& info) {
   ReaderOptions opt;
   if (!ReaderOn(env, true, &opt)) return env.Undefined();
   SetDumpRequests(filter, IPCTNL_MSG_CT_GET, &opt);
-  return Stream::Start(env, info[2].As<Napi::Function>(),
-                       std::make_unique<DeleteDecoder>(filter, dry_run, report),
+  return Stream::Start(env, info[2].As<Napi::Function>(), std::make_unique<DeleteDecoder>(filter, dry_run, report),
                        std::move(opt), FLOW_WORDS);
 }
 

@@ -27,9 +27,6 @@ bool Addr(const Napi::Object& o, const char* key, uint8_t* out, size_t want) {
   return true;
 }
 
-
-
-
 void PutNat(nlmsghdr* nlh, uint16_t type, const NatSpec& n, bool v6) {
   nlattr* nest = mnl_attr_nest_start(nlh, type);
   mnl_attr_put(nlh, v6 ? CTA_NAT_V6_MINIP : CTA_NAT_V4_MINIP, v6 ? 16 : 4, n.addr);
@@ -93,16 +90,13 @@ void PutTuple(nlmsghdr* nlh, uint16_t type, const TupleSpec& t) {
   if (t.dport >= 0) mnl_attr_put_u16(nlh, CTA_PROTO_DST_PORT, htons(static_cast<uint16_t>(t.dport)));
   const bool icmp6 = t.protocol == IPPROTO_ICMPV6;
   if (t.icmp_id >= 0) {
-    mnl_attr_put_u16(nlh, icmp6 ? CTA_PROTO_ICMPV6_ID : CTA_PROTO_ICMP_ID,
-                     htons(static_cast<uint16_t>(t.icmp_id)));
+    mnl_attr_put_u16(nlh, icmp6 ? CTA_PROTO_ICMPV6_ID : CTA_PROTO_ICMP_ID, htons(static_cast<uint16_t>(t.icmp_id)));
   }
   if (t.icmp_type >= 0) {
-    mnl_attr_put_u8(nlh, icmp6 ? CTA_PROTO_ICMPV6_TYPE : CTA_PROTO_ICMP_TYPE,
-                    static_cast<uint8_t>(t.icmp_type));
+    mnl_attr_put_u8(nlh, icmp6 ? CTA_PROTO_ICMPV6_TYPE : CTA_PROTO_ICMP_TYPE, static_cast<uint8_t>(t.icmp_type));
   }
   if (t.icmp_code >= 0) {
-    mnl_attr_put_u8(nlh, icmp6 ? CTA_PROTO_ICMPV6_CODE : CTA_PROTO_ICMP_CODE,
-                    static_cast<uint8_t>(t.icmp_code));
+    mnl_attr_put_u8(nlh, icmp6 ? CTA_PROTO_ICMPV6_CODE : CTA_PROTO_ICMP_CODE, static_cast<uint8_t>(t.icmp_code));
   }
   mnl_attr_nest_end(nlh, proto);
   if (t.tuple_zone >= 0) {

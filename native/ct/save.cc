@@ -1,8 +1,8 @@
 // The save-file reader (`conntrack -L -o save` lines, what `conntrack -R` reads): the lines of
 // a file, each plain -I/-A line packed straight into a FlowSpec (layout/layouts.h), what
-// restore() sends and parseSave()/parseSaveLine() read their entries from. lib/conntrack/save.ts documents the lines it takes;
-// test/conntrack/save.unit.test.ts holds what it packs equal to normalizeFlowInput() +
-// packFlowSpecs() of that entry.
+// restore() sends and parseSave()/parseSaveLine() read their entries from. lib/conntrack/save.ts documents the lines it
+// takes; test/conntrack/save.unit.test.ts holds what it packs equal to normalizeFlowInput() + packFlowSpecs() of that
+// entry.
 #include <arpa/inet.h>
 #include <linux/netfilter/nf_conntrack_common.h>
 #include <napi.h>
@@ -41,8 +41,8 @@ struct Name {
 };
 
 const Name kLongOptions[] = {
-    {"--sport", SPORT}, {"--dport", DPORT}, {"--reply-port-src", RSPORT}, {"--reply-port-dst", RDPORT},
-    {"--state", STATE}, {"--icmp-type", ITYPE}, {"--icmp-code", ICODE}, {"--icmp-id", IID},
+    {"--sport", SPORT},        {"--dport", DPORT},        {"--reply-port-src", RSPORT}, {"--reply-port-dst", RDPORT},
+    {"--state", STATE},        {"--icmp-type", ITYPE},    {"--icmp-code", ICODE},       {"--icmp-id", IID},
     {"--icmpv6-type", I6TYPE}, {"--icmpv6-code", I6CODE}, {"--icmpv6-id", I6ID},
 };
 // Status bits a line may set by name (UNSET: none).
@@ -54,11 +54,14 @@ const Name kStatus[] = {{"UNSET", 0},
                         {"OFFLOAD", IPS_OFFLOAD},
                         {"HW_OFFLOAD", IPS_HW_OFFLOAD}};
 // TCP states as the kernel numbers them (enum tcp_conntrack); LISTEN is conntrack's name for SYN_SENT2.
-const Name kTcpStates[] = {{"NONE", 0},      {"SYN_SENT", 1},   {"SYN_RECV", 2},  {"ESTABLISHED", 3},
-                           {"FIN_WAIT", 4},  {"CLOSE_WAIT", 5}, {"LAST_ACK", 6},  {"TIME_WAIT", 7},
-                           {"CLOSE", 8},     {"SYN_SENT2", 9},  {"LISTEN", 9}};
-const Name kProtocols[] = {{"tcp", IPPROTO_TCP}, {"udp", IPPROTO_UDP}, {"udplite", IPPROTO_UDPLITE},
-                           {"icmp", IPPROTO_ICMP}, {"icmpv6", IPPROTO_ICMPV6}};
+const Name kTcpStates[] = {{"NONE", 0},     {"SYN_SENT", 1},   {"SYN_RECV", 2}, {"ESTABLISHED", 3},
+                           {"FIN_WAIT", 4}, {"CLOSE_WAIT", 5}, {"LAST_ACK", 6}, {"TIME_WAIT", 7},
+                           {"CLOSE", 8},    {"SYN_SENT2", 9},  {"LISTEN", 9}};
+const Name kProtocols[] = {{"tcp", IPPROTO_TCP},
+                           {"udp", IPPROTO_UDP},
+                           {"udplite", IPPROTO_UDPLITE},
+                           {"icmp", IPPROTO_ICMP},
+                           {"icmpv6", IPPROTO_ICMPV6}};
 
 // A line being read: the text and where each option's value is. The text is a JS string's
 // UTF-16 code units (char16_t) or the bytes of an ASCII file (uint8_t).
@@ -138,7 +141,8 @@ int AddressAt(const C* text, int32_t from, int32_t to, uint8_t* out) {
   for (i = 0; i < n; i++) {
     const uint32_t c = text[from + i];
     // Only what an address is written with: a NUL would end the string inet_pton() reads.
-    if (!((c >= u'0' && c <= u'9') || c == u'.' || c == u':' || (c >= u'a' && c <= u'f') || (c >= u'A' && c <= u'F'))) return 0;
+    if (!((c >= u'0' && c <= u'9') || c == u'.' || c == u':' || (c >= u'a' && c <= u'f') || (c >= u'A' && c <= u'F')))
+      return 0;
     ascii[i] = static_cast<char>(c);
   }
   ascii[n] = '\0';
@@ -313,8 +317,8 @@ int PackLine(Line<C>& l, int32_t from, int32_t to, uint32_t* words) {
 bool Blank(uint8_t c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
 bool Blank(char16_t c) {
   if (c < 0x80) return c == u' ' || (c >= u'\t' && c <= u'\r');
-  return c == 0xa0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 ||
-         c == 0x202f || c == 0x205f || c == 0x3000 || c == 0xfeff;
+  return c == 0xa0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 || c == 0x202f ||
+         c == 0x205f || c == 0x3000 || c == 0xfeff;
 }
 
 // The lines of t[0, length) read as readSave() describes (below).
@@ -407,7 +411,8 @@ Napi::Value ReadSave(const Napi::CallbackInfo& info) {
     const std::u16string text = info[0].As<Napi::String>().Utf16Value();
     return ReadLines(env, text.data(), static_cast<int32_t>(text.size()), with_fields);
   }
-  if (info.Length() >= 1 && info[0].IsTypedArray() && info[0].As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array) {
+  if (info.Length() >= 1 && info[0].IsTypedArray() &&
+      info[0].As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array) {
     auto bytes = info[0].As<Napi::Uint8Array>();
     if (bytes.ElementLength() > static_cast<size_t>(INT32_MAX)) {
       Napi::RangeError::New(env, "readSave(): text of 2 GiB or more").ThrowAsJavaScriptException();

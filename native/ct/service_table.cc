@@ -58,14 +58,16 @@ Napi::Value MakeServiceTable(const Napi::CallbackInfo& info) {
       } else {
         const size_t colon = ep.find(':');
         if (colon == std::string::npos) e.endpoints.emplace_back(ep, -1);
-        else e.endpoints.emplace_back(ep.substr(0, colon), static_cast<int>(strtol(ep.c_str() + colon + 1, nullptr, 10)));
+        else
+          e.endpoints.emplace_back(ep.substr(0, colon), static_cast<int>(strtol(ep.c_str() + colon + 1, nullptr, 10)));
       }
     }
     table->Add(std::move(e));
   }
   table->Seal();
   napi_value ext;
-  napi_create_external(env, table, [](napi_env, void* data, void*) { delete static_cast<ServiceTable*>(data); }, nullptr, &ext);
+  napi_create_external(
+      env, table, [](napi_env, void* data, void*) { delete static_cast<ServiceTable*>(data); }, nullptr, &ext);
   napi_type_tag_object(env, ext, &kTag);
   return Napi::Value(env, ext);
 }
@@ -104,7 +106,9 @@ const ServicePortEntry* ServiceTable::Probe(unsigned proto, const char* addr, si
     const int32_t i = slots_[s];
     if (i < 0) return nullptr;
     const ServicePortEntry& e = entries_[static_cast<size_t>(i)];
-    if (e.proto == proto && e.port == port && e.address.size() == addr_len && memcmp(e.address.data(), addr, addr_len) == 0) return &e;
+    if (e.proto == proto && e.port == port && e.address.size() == addr_len &&
+        memcmp(e.address.data(), addr, addr_len) == 0)
+      return &e;
   }
 }
 
@@ -118,7 +122,8 @@ const ServicePortEntry* ServiceTable::Find(unsigned proto, const char* addr, siz
 
 bool ServiceTable::IsEndpoint(const ServicePortEntry& e, const char* addr, size_t addr_len, unsigned port) {
   for (const auto& [a, p] : e.endpoints) {
-    if ((p < 0 || p == static_cast<int>(port)) && a.size() == addr_len && memcmp(a.data(), addr, addr_len) == 0) return true;
+    if ((p < 0 || p == static_cast<int>(port)) && a.size() == addr_len && memcmp(a.data(), addr, addr_len) == 0)
+      return true;
   }
   return false;
 }

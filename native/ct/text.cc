@@ -25,13 +25,13 @@ namespace {
 constexpr uint32_t kHwOffload = 1u << 15;
 
 // The state names of the kernel's enums, in order (lib/core/constants.ts has the same lists).
-const char* const kTcpStates[] = {"NONE",     "SYN_SENT",   "SYN_RECV", "ESTABLISHED", "FIN_WAIT",
-                                  "CLOSE_WAIT", "LAST_ACK", "TIME_WAIT", "CLOSE",     "SYN_SENT2"};
-const char* const kSctpStates[] = {"NONE",          "CLOSED",        "COOKIE_WAIT",       "COOKIE_ECHOED",
-                                   "ESTABLISHED",   "SHUTDOWN_SENT", "SHUTDOWN_RECD",     "SHUTDOWN_ACK_SENT",
+const char* const kTcpStates[] = {"NONE",       "SYN_SENT", "SYN_RECV",  "ESTABLISHED", "FIN_WAIT",
+                                  "CLOSE_WAIT", "LAST_ACK", "TIME_WAIT", "CLOSE",       "SYN_SENT2"};
+const char* const kSctpStates[] = {"NONE",           "CLOSED",         "COOKIE_WAIT",   "COOKIE_ECHOED",
+                                   "ESTABLISHED",    "SHUTDOWN_SENT",  "SHUTDOWN_RECD", "SHUTDOWN_ACK_SENT",
                                    "HEARTBEAT_SENT", "HEARTBEAT_ACKED"};
-const char* const kDccpStates[] = {"NONE", "REQUEST", "RESPOND",  "PARTOPEN", "OPEN",
-                                   "CLOSEREQ", "CLOSING", "TIMEWAIT", "IGNORE", "INVALID"};
+const char* const kDccpStates[] = {"NONE",     "REQUEST", "RESPOND",  "PARTOPEN", "OPEN",
+                                   "CLOSEREQ", "CLOSING", "TIMEWAIT", "IGNORE",   "INVALID"};
 
 template <size_t N>
 const char* StateName(const char* const (&names)[N], uint32_t state) {
@@ -158,13 +158,14 @@ void Tuple(Line* l, const uint32_t* t, const Text& src, const Text& dst) {
 }
 
 struct TextOptions {
-  bool extended = false;  // -o extended: the layer-3 name and number first
-  bool id = false;        // -o id: id= at the end
+  bool extended = false;                   // -o extended: the layer-3 name and number first
+  bool id = false;                         // -o id: id= at the end
   const ServiceTable* services = nullptr;  // --services: the Service of the original destination
 };
 
 // ` service=NAME endpoint=IP:PORT` (and ` stale` when that endpoint is no longer the Service's).
-void AppendService(const uint32_t* w, const Text addr[2][2], uint32_t l4proto, bool v6, const ServiceTable& st, Line* l) {
+void AppendService(const uint32_t* w, const Text addr[2][2], uint32_t l4proto, bool v6, const ServiceTable& st,
+                   Line* l) {
   const uint32_t* o = &w[FLOW_ORIG];
   const uint32_t* r = &w[FLOW_REPLY];
   const bool ports = HasPorts(l4proto);
@@ -178,7 +179,8 @@ void AppendService(const uint32_t* w, const Text addr[2][2], uint32_t l4proto, b
   l->Char(' ');
   const Text& rsrc = addr[1][0];
   const unsigned rsport = ports ? rports & 0xffff : 0;
-  const bool dnat = rsrc.size != addr[0][1].size || memcmp(rsrc.data, addr[0][1].data, rsrc.size) != 0 || rsport != dport;
+  const bool dnat =
+      rsrc.size != addr[0][1].size || memcmp(rsrc.data, addr[0][1].data, rsrc.size) != 0 || rsport != dport;
   if (!dnat) return;
   l->Cstr("endpoint=");
   if (v6) l->Char('[');
@@ -267,18 +269,23 @@ void AppendFlowLine(const uint32_t* w, RecordStrings* strings, const TextOptions
   }
   if (has(FLOW_HAS_USE)) l.Field("use=", w[FLOW_USE]);
   if (o.id && has(FLOW_HAS_ID)) l.Field("id=", w[FLOW_ID]);
-  if (o.services != nullptr && has(FLOW_HAS_ORIG) && has(FLOW_HAS_REPLY)) AppendService(w, addr, l4proto, v6, *o.services, &l);
+  if (o.services != nullptr && has(FLOW_HAS_ORIG) && has(FLOW_HAS_REPLY))
+    AppendService(w, addr, l4proto, v6, *o.services, &l);
   l.End();
 }
 
 Napi::Value FormatFlows(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 4 || !info[0].IsArrayBuffer() || !info[1].IsString() || !info[2].IsNumber() || !info[3].IsObject()) return ThrowTypeError(env, "formatFlows(records: ArrayBuffer, strings: string, count: number, options: object)");
+  if (info.Length() < 4 || !info[0].IsArrayBuffer() || !info[1].IsString() || !info[2].IsNumber() ||
+      !info[3].IsObject())
+    return ThrowTypeError(env, "formatFlows(records: ArrayBuffer, strings: string, count: number, options: object)");
   Napi::ArrayBuffer records = info[0].As<Napi::ArrayBuffer>();
   const double wanted = info[2].As<Napi::Number>().DoubleValue();
-  if (!(wanted >= 0 && wanted <= 4294967295.0 && wanted == static_cast<double>(static_cast<uint64_t>(wanted)))) return ThrowTypeError(env, "formatFlows: count must be a whole number from 0 to 2^32-1");
+  if (!(wanted >= 0 && wanted <= 4294967295.0 && wanted == static_cast<double>(static_cast<uint64_t>(wanted))))
+    return ThrowTypeError(env, "formatFlows: count must be a whole number from 0 to 2^32-1");
   const size_t count = static_cast<size_t>(wanted);
-  if (records.ByteLength() < count * FLOW_WORDS * sizeof(uint32_t)) return ThrowTypeError(env, "formatFlows: fewer records than count");
+  if (records.ByteLength() < count * FLOW_WORDS * sizeof(uint32_t))
+    return ThrowTypeError(env, "formatFlows: fewer records than count");
   // Plain N-API calls, each checked: a getter or Proxy trap that throws leaves its exception
   // pending, and node-addon-api's ToBoolean()/Value() of the empty result would abort.
   napi_value opts = info[3];

@@ -48,7 +48,9 @@ inline bool HexDigits(sv v, uint32_t* out) {
 }
 
 // /^0x[0-9a-fA-F]{1,8}$/
-inline bool Hex0x(sv v, uint32_t* out) { return v.size() > 2 && v[0] == '0' && v[1] == 'x' && HexDigits(v.substr(2), out); }
+inline bool Hex0x(sv v, uint32_t* out) {
+  return v.size() > 2 && v[0] == '0' && v[1] == 'x' && HexDigits(v.substr(2), out);
+}
 
 inline bool StartsWith(sv s, sv p) { return s.size() >= p.size() && s.compare(0, p.size(), p) == 0; }
 

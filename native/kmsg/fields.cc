@@ -7,11 +7,16 @@ namespace klog {
 
 namespace {
 
-const struct { const char* name; uint32_t number; } kProtoNames[] = {
-    {"TCP", 6}, {"UDP", 17}, {"UDPLITE", 136}, {"ICMP", 1}, {"ICMPv6", 58}, {"AH", 51}, {"ESP", 50}};
+const struct {
+  const char* name;
+  uint32_t number;
+} kProtoNames[] = {{"TCP", 6}, {"UDP", 17}, {"UDPLITE", 136}, {"ICMP", 1}, {"ICMPv6", 58}, {"AH", 51}, {"ESP", 50}};
 // The LOG target's order of the TCP flags; each is a bit of KLOG_TCPFLAGS.
-const struct { const char* name; uint32_t bit; } kTcpFlags[] = {
-    {"AE", 256}, {"CWR", 128}, {"ECE", 64}, {"URG", 32}, {"ACK", 16}, {"PSH", 8}, {"RST", 4}, {"SYN", 2}, {"FIN", 1}};
+const struct {
+  const char* name;
+  uint32_t bit;
+} kTcpFlags[] = {{"AE", 256}, {"CWR", 128}, {"ECE", 64}, {"URG", 32}, {"ACK", 16},
+                 {"PSH", 8},  {"RST", 4},   {"SYN", 2},  {"FIN", 1}};
 
 bool Num(sv v, Level* l, uint32_t word, uint32_t* present, uint32_t bit, bool (*parse)(sv, uint32_t*)) {
   if (!parse(v, &l->w[word])) return false;
@@ -55,7 +60,9 @@ bool Field(Level* l, sv key, sv value) {
   uint32_t& q = l->q;
   if (key == "SRC") return !l->l4 && (l->src = value, p |= KLOG_HAS_SRC, true);
   if (key == "DST") return !l->l4 && (l->dst = value, p |= KLOG_HAS_DST, true);
-  if (key == "LEN") return l->l4 ? Num(value, l, KLOG_UDPLEN, &q, KLOG_HAS2_UDPLEN, Dec) : Num(value, l, KLOG_LEN, &p, KLOG_HAS_LEN, Dec);
+  if (key == "LEN")
+    return l->l4 ? Num(value, l, KLOG_UDPLEN, &q, KLOG_HAS2_UDPLEN, Dec)
+                 : Num(value, l, KLOG_LEN, &p, KLOG_HAS_LEN, Dec);
   if (key == "TOS") return Num(value, l, KLOG_TOS, &p, KLOG_HAS_TOS, Hex0x);
   if (key == "PREC") return Num(value, l, KLOG_PREC, &p, KLOG_HAS_PREC, Hex0x);
   if (key == "TTL") return Num(value, l, KLOG_TTL, &p, KLOG_HAS_TTL, Dec);
@@ -97,7 +104,8 @@ bool Field(Level* l, sv key, sv value) {
   }
   if (key == "TYPE" || key == "CODE") {
     const bool type = key == "TYPE";
-    if (!Num(value, l, type ? KLOG_ICMPTYPE : KLOG_ICMPCODE, &q, type ? KLOG_HAS2_ICMPTYPE : KLOG_HAS2_ICMPCODE, Dec)) return false;
+    if (!Num(value, l, type ? KLOG_ICMPTYPE : KLOG_ICMPCODE, &q, type ? KLOG_HAS2_ICMPTYPE : KLOG_HAS2_ICMPCODE, Dec))
+      return false;
     l->icmp = true;
     q |= KLOG_HAS2_ICMP;
     return true;
@@ -145,7 +153,8 @@ void Walk(sv rest, Fields* f) {
       // `INCOMPLETE [n bytes]`: the header did not fit in what the packet held.
       sv a, b;
       const size_t save = i;
-      if (next(&a) && next(&b) && b == "bytes]" && a.size() > 1 && a[0] == '[' && Dec(a.substr(1), &l->w[KLOG_INCOMPLETE])) {
+      if (next(&a) && next(&b) && b == "bytes]" && a.size() > 1 && a[0] == '[' &&
+          Dec(a.substr(1), &l->w[KLOG_INCOMPLETE])) {
         l->q |= KLOG_HAS2_INCOMPLETE;
         continue;
       }
@@ -177,7 +186,8 @@ void Walk(sv rest, Fields* f) {
     }
     if (l->tcp) {
       uint32_t bit = 0;
-      for (const auto& fl : kTcpFlags) if (tok == fl.name) bit = fl.bit;
+      for (const auto& fl : kTcpFlags)
+        if (tok == fl.name) bit = fl.bit;
       if (bit != 0) {
         // Highest bit first, each once.
         if (l->tcp_flags_last != 0 && bit >= l->tcp_flags_last) f->complex = true;
@@ -261,7 +271,8 @@ bool Matches(const Filter& f, const Level& x) {
   const bool spt = x.q & KLOG_HAS2_SPT, dpt = x.q & KLOG_HAS2_DPT;
   if (f.sport >= 0 && (!spt || x.w[KLOG_SPT] != static_cast<uint32_t>(f.sport))) return false;
   if (f.dport >= 0 && (!dpt || x.w[KLOG_DPT] != static_cast<uint32_t>(f.dport))) return false;
-  if (f.port >= 0 && !((spt && x.w[KLOG_SPT] == static_cast<uint32_t>(f.port)) || (dpt && x.w[KLOG_DPT] == static_cast<uint32_t>(f.port)))) {
+  if (f.port >= 0 && !((spt && x.w[KLOG_SPT] == static_cast<uint32_t>(f.port)) ||
+                       (dpt && x.w[KLOG_DPT] == static_cast<uint32_t>(f.port)))) {
     return false;
   }
   return true;

@@ -14,7 +14,8 @@ namespace {
 const char* const kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
 int Month(sv s) {
-  for (int m = 0; m < 12; m++) if (s == kMonths[m]) return m;
+  for (int m = 0; m < 12; m++)
+    if (s == kMonths[m]) return m;
   return -1;
 }
 
@@ -25,7 +26,9 @@ uint64_t FractionNs(sv digits) {
   return ns;
 }
 
-bool ValidTime(uint32_t day, uint32_t h, uint32_t m, uint32_t s) { return day >= 1 && day <= 31 && h < 24 && m < 60 && s <= 60; }
+bool ValidTime(uint32_t day, uint32_t h, uint32_t m, uint32_t s) {
+  return day >= 1 && day <= 31 && h < 24 && m < 60 && s <= 60;
+}
 
 // `host tag[pid]: ` after a syslog time: /^ (\S+) ([^\s:[\]]+)(?:\[(\d+)\])?: /
 bool SyslogRest(sv t, size_t* i, sv* host, sv* tag) {
@@ -108,7 +111,8 @@ bool LineDecoder::TextLine(const char* line, size_t len, Batch* batch) {
     bool bsd = false, iso = false;
     int64_t offset = 0;
     bool zone = false;
-    if (k + 3 <= t.size() && t[k] >= 'A' && t[k] <= 'Z' && t[k + 1] >= 'a' && t[k + 1] <= 'z' && t[k + 2] >= 'a' && t[k + 2] <= 'z') {
+    if (k + 3 <= t.size() && t[k] >= 'A' && t[k] <= 'Z' && t[k + 1] >= 'a' && t[k + 1] <= 'z' && t[k + 2] >= 'a' &&
+        t[k + 2] <= 'z') {
       const sv name = t.substr(k, 3);
       k += 3;
       if (Lit(t, &k, ' ')) {
@@ -259,7 +263,8 @@ bool LineDecoder::TextLine(const char* line, size_t len, Batch* batch) {
   return Message(env, line + i, len - i, batch);
 }
 
-bool LineDecoder::KmsgRecord(const char* rec, size_t len, int64_t offset_ns, Batch* batch, uint64_t* seq, bool* malformed) {
+bool LineDecoder::KmsgRecord(const char* rec, size_t len, int64_t offset_ns, Batch* batch, uint64_t* seq,
+                             bool* malformed) {
   const sv t(rec, len);
   size_t i = 0;
   uint32_t prio = 0;
@@ -284,8 +289,8 @@ bool LineDecoder::KmsgRecord(const char* rec, size_t len, int64_t offset_ns, Bat
     scratch_.clear();
     for (size_t k = 0; k < text.size(); k++) {
       // (\x00 stays as it is: strings cross into JS NUL-separated.)
-      if (text[k] == '\\' && k + 3 < text.size() && text[k + 1] == 'x' && HexVal(text[k + 2]) >= 0 && HexVal(text[k + 3]) >= 0 &&
-          (HexVal(text[k + 2]) | HexVal(text[k + 3])) != 0) {
+      if (text[k] == '\\' && k + 3 < text.size() && text[k + 1] == 'x' && HexVal(text[k + 2]) >= 0 &&
+          HexVal(text[k + 3]) >= 0 && (HexVal(text[k + 2]) | HexVal(text[k + 3])) != 0) {
         scratch_.push_back(static_cast<char>(HexVal(text[k + 2]) << 4 | HexVal(text[k + 3])));
         k += 3;
       } else {

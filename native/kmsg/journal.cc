@@ -26,7 +26,9 @@ bool JsonString(sv t, size_t* i, std::string* out) {
     if (k >= t.size()) return false;
     const char e = t[k++];
     switch (e) {
-      case '"': case '\\': case '/': out->push_back(e); break;
+      case '"':
+      case '\\':
+      case '/': out->push_back(e); break;
       case 'b': out->push_back('\b'); break;
       case 'f': out->push_back('\f'); break;
       case 'n': out->push_back('\n'); break;
@@ -61,8 +63,7 @@ bool JsonString(sv t, size_t* i, std::string* out) {
         }
         break;
       }
-      default:
-        return false;
+      default: return false;
     }
   }
   return false;
@@ -145,10 +146,15 @@ bool LineDecoder::JsonLine(const char* line, size_t len, Batch* batch, bool* mal
     SkipSpace(t, &i);
     if (!Lit(t, &i, ':')) return false;
     SkipSpace(t, &i);
-    std::string* into = key == "MESSAGE" ? &message : key == "__REALTIME_TIMESTAMP" ? &realtime
-                      : key == "_SOURCE_MONOTONIC_TIMESTAMP" ? &monotonic : key == "PRIORITY" ? &priority
-                      : key == "SYSLOG_FACILITY" ? &facility : key == "_HOSTNAME" ? &host
-                      : key == "_TRANSPORT" ? &transport : key == "SYSLOG_IDENTIFIER" ? &ident : nullptr;
+    std::string* into = key == "MESSAGE"                       ? &message
+                        : key == "__REALTIME_TIMESTAMP"        ? &realtime
+                        : key == "_SOURCE_MONOTONIC_TIMESTAMP" ? &monotonic
+                        : key == "PRIORITY"                    ? &priority
+                        : key == "SYSLOG_FACILITY"             ? &facility
+                        : key == "_HOSTNAME"                   ? &host
+                        : key == "_TRANSPORT"                  ? &transport
+                        : key == "SYSLOG_IDENTIFIER"           ? &ident
+                                                               : nullptr;
     if (into != nullptr) into->clear();
     if (i < t.size() && t[i] == '"') {
       i++;

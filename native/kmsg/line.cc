@@ -12,7 +12,7 @@ namespace {
 struct InOut {
   bool found = false;
   bool has_out = false;
-  size_t at = 0;    // where IN= starts: the prefix is what comes before
+  size_t at = 0;  // where IN= starts: the prefix is what comes before
   sv in, out;
   size_t rest = 0;  // where the fields after them start
 };
@@ -71,7 +71,7 @@ bool ParseHop(sv prefix, Hop* hop) {
   if (digits == 0 || digits > 10 || d == 0 || s[d - 1] != ':') return false;
   uint32_t rule = 0;
   if (!Dec(s.substr(d), &rule)) return false;  // more than 32 bits: not a rule number
-  const size_t kind_end = d - 1;  // the colon before the number
+  const size_t kind_end = d - 1;               // the colon before the number
   if (kind_end == 0) return false;
   const size_t kind_start = s.rfind(':', kind_end - 1);
   if (kind_start == sv::npos) return false;
@@ -85,8 +85,10 @@ bool ParseHop(sv prefix, Hop* hop) {
   hop->table = s.substr(0, colon);
   hop->chain = s.substr(colon + 1, kind_start - colon - 1);
   if (hop->chain.empty()) return false;
-  for (unsigned char c : hop->table) if (JsSpace(c)) return false;
-  for (unsigned char c : hop->chain) if (JsSpace(c)) return false;
+  for (unsigned char c : hop->table)
+    if (JsSpace(c)) return false;
+  for (unsigned char c : hop->chain)
+    if (JsSpace(c)) return false;
   hop->rule = rule;
   return true;
 }
@@ -193,9 +195,15 @@ bool LineDecoder::Message(const Envelope& env, const char* msg, size_t len, Batc
       if (fresh & KLOG_FRESH_CHAIN) PutString(batch, hop.chain);
       w[KLOG_RULE] = hop.rule;
     }
-    const struct { uint32_t bit; const sv* s; uint32_t word; uint32_t fresh; } devs[] = {
-        {KLOG_HAS_IN, &x.in, KLOG_INID, KLOG_FRESH_IN}, {KLOG_HAS_OUT, &x.out, KLOG_OUTID, KLOG_FRESH_OUT},
-        {KLOG_HAS_PHYSIN, &x.physin, KLOG_PHYSINID, KLOG_FRESH_PHYSIN}, {KLOG_HAS_PHYSOUT, &x.physout, KLOG_PHYSOUTID, KLOG_FRESH_PHYSOUT}};
+    const struct {
+      uint32_t bit;
+      const sv* s;
+      uint32_t word;
+      uint32_t fresh;
+    } devs[] = {{KLOG_HAS_IN, &x.in, KLOG_INID, KLOG_FRESH_IN},
+                {KLOG_HAS_OUT, &x.out, KLOG_OUTID, KLOG_FRESH_OUT},
+                {KLOG_HAS_PHYSIN, &x.physin, KLOG_PHYSINID, KLOG_FRESH_PHYSIN},
+                {KLOG_HAS_PHYSOUT, &x.physout, KLOG_PHYSOUTID, KLOG_FRESH_PHYSOUT}};
     for (const auto& d : devs) {
       if (!(top.p & d.bit)) continue;
       name(*d.s, &w[d.word], d.fresh);

@@ -21,12 +21,12 @@ namespace klog {
 // packet's outer header; a line the record cannot carry (KLOG_HAS_COMPLEX) passes them here and is
 // matched by lib/ once parsed.
 struct Filter {
-  bool packets = true;   // LOG lines
-  bool hops = true;      // legacy TRACE lines as hops (else as packets)
-  bool lines = false;    // every other line, its message only
-  std::string prefix;    // the rule's prefix starts with it
+  bool packets = true;  // LOG lines
+  bool hops = true;     // legacy TRACE lines as hops (else as packets)
+  bool lines = false;   // every other line, its message only
+  std::string prefix;   // the rule's prefix starts with it
   bool has_prefix = false;
-  int family = 0;        // 4, 6, or 0: any
+  int family = 0;  // 4, 6, or 0: any
   int64_t protocol = -1;
   struct Net {
     bool set = false;

@@ -32,7 +32,7 @@ namespace {
 constexpr uint64_t kUnknownLoss = ~0ull;
 
 int64_t WallOffsetNs() {
-  timespec real {}, mono {};
+  timespec real{}, mono{};
   clock_gettime(CLOCK_REALTIME, &real);
   clock_gettime(CLOCK_MONOTONIC, &mono);
   return (static_cast<int64_t>(real.tv_sec) - mono.tv_sec) * 1000000000ll + (real.tv_nsec - mono.tv_nsec);
@@ -125,7 +125,12 @@ class KmsgSource : public Source {
 class FileSource : public Source {
  public:
   FileSource(Filter f, std::string path, int fd, bool follow, bool from_end, uint32_t max_line)
-      : dec_(std::move(f)), path_(std::move(path)), fd_(fd), follow_(follow), from_end_(from_end), max_line_(max_line) {}
+      : dec_(std::move(f)),
+        path_(std::move(path)),
+        fd_(fd),
+        follow_(follow),
+        from_end_(from_end),
+        max_line_(max_line) {}
   ~FileSource() override { Close(); }
 
   bool Open(Failure* f) override {
@@ -150,8 +155,9 @@ class FileSource : public Source {
       notify_ = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
       const size_t slash = path_.rfind('/');
       const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path_.substr(0, slash);
-      if (notify_ >= 0 && inotify_add_watch(notify_, dir.c_str(), IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM |
-                                                                   IN_DELETE | IN_ATTRIB | IN_CLOSE_WRITE) < 0) {
+      if (notify_ >= 0 && inotify_add_watch(notify_, dir.c_str(),
+                                            IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE |
+                                                IN_ATTRIB | IN_CLOSE_WRITE) < 0) {
         close(notify_);
         notify_ = -1;
       }
@@ -216,8 +222,10 @@ class FileSource : public Source {
         return Step::kEnd;
       }
       if (!path_.empty()) {
-        struct stat now {}, ours {};
-        if (stat(path_.c_str(), &now) == 0 && fstat(fd_, &ours) == 0 && (now.st_ino != ours.st_ino || now.st_dev != ours.st_dev)) {
+        struct stat now {
+        }, ours{};
+        if (stat(path_.c_str(), &now) == 0 && fstat(fd_, &ours) == 0 &&
+            (now.st_ino != ours.st_ino || now.st_dev != ours.st_dev)) {
           // Renamed away and a new file in its place: the old one is read to its end (done),
           // then the new one from its start.
           FlushPartial(batch);
@@ -409,7 +417,8 @@ Napi::Value KernelLog(const Napi::CallbackInfo& info) {
       }
     }
     const Napi::Value max_line = c.Get("maxLine");
-    source = std::make_unique<FileSource>(std::move(filter), std::move(path), fd, follow, c.Get("fromEnd").ToBoolean().Value(),
+    source = std::make_unique<FileSource>(std::move(filter), std::move(path), fd, follow,
+                                          c.Get("fromEnd").ToBoolean().Value(),
                                           max_line.IsNumber() ? max_line.As<Napi::Number>().Uint32Value() : 65536);
   }
   ReaderOptions opt;

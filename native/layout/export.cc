@@ -10,8 +10,7 @@ void ExportLayouts(Napi::Env env, Napi::Object exports) {
 #define LAYOUT(type, list)                   \
   {                                          \
     Napi::Object o = Napi::Object::New(env); \
-    list(FIELD)                              \
-    layouts.Set(#type, o);                   \
+    list(FIELD) layouts.Set(#type, o);       \
   }
   NFCT_LAYOUTS(LAYOUT)
 #undef LAYOUT

@@ -70,14 +70,13 @@ class IfNames {
   std::chrono::steady_clock::time_point fresh_{};
 };
 
-
 using attr::Be32;
 
 // Attributes newer than libnetfilter_log's copy of the kernel header.
-constexpr int kNfulaVlan = 20;       // NFULA_VLAN
-constexpr int kNfulaL2hdr = 21;      // NFULA_L2HDR
-constexpr int kNfulaVlanProto = 1;   // NFULA_VLAN_PROTO
-constexpr int kNfulaVlanTci = 2;     // NFULA_VLAN_TCI
+constexpr int kNfulaVlan = 20;      // NFULA_VLAN
+constexpr int kNfulaL2hdr = 21;     // NFULA_L2HDR
+constexpr int kNfulaVlanProto = 1;  // NFULA_VLAN_PROTO
+constexpr int kNfulaVlanTci = 2;    // NFULA_VLAN_TCI
 constexpr int kAttrs = 32;
 
 class PacketDecoder : public Decoder {
@@ -122,7 +121,8 @@ class PacketDecoder : public Decoder {
       // The kernel answers EPERM both without the capability and when another socket holds
       // the group; with the capability it is the latter.
       if (f->err == EPERM && HasNetAdmin()) {
-        f->set(EBUSY, "nfnetlink_log", group + " is bound by another socket (another process, or another subscription)");
+        f->set(EBUSY, "nfnetlink_log",
+               group + " is bound by another socket (another process, or another subscription)");
       }
       return false;
     }
@@ -234,7 +234,8 @@ class PacketDecoder : public Decoder {
       batch->strings.push_back('\0');
       p |= PACKET_HAS_PREFIX;
     }
-    static const uint32_t kDevBits[4] = {PACKET_HAS_INDEV, PACKET_HAS_OUTDEV, PACKET_HAS_PHYSINDEV, PACKET_HAS_PHYSOUTDEV};
+    static const uint32_t kDevBits[4] = {PACKET_HAS_INDEV, PACKET_HAS_OUTDEV, PACKET_HAS_PHYSINDEV,
+                                         PACKET_HAS_PHYSOUTDEV};
     static const uint32_t kDevWords[4] = {PACKET_INDEV, PACKET_OUTDEV, PACKET_PHYSINDEV, PACKET_PHYSOUTDEV};
     for (int i = 0; i < 4; i++) {
       if (!(p & kDevBits[i])) continue;
@@ -261,9 +262,8 @@ class PacketDecoder : public Decoder {
 std::unique_ptr<Decoder> MakePacketDecoderForTest() { return std::make_unique<PacketDecoder>(GroupConfig()); }
 
 void Nflog::Init(Napi::Env env, Napi::Object exports) {
-  Napi::Function ctor = DefineClass(env, "Nflog",
-                                    {InstanceMethod<&Nflog::Subscribe>("subscribe"),
-                                     InstanceMethod<&Nflog::Close>("close")});
+  Napi::Function ctor = DefineClass(
+      env, "Nflog", {InstanceMethod<&Nflog::Subscribe>("subscribe"), InstanceMethod<&Nflog::Close>("close")});
   GetData(env)->nflog_ctor = Napi::Persistent(ctor);
   exports.Set("openNflog", Napi::Function::New(env, &Nflog::Open, "openNflog"));
 }
@@ -302,7 +302,8 @@ Napi::Value Nflog::Open(const Napi::CallbackInfo& info) {
 // subscribe(config, onBatch, tuning): Stream of packet records
 Napi::Value Nflog::Subscribe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 3 || !info[0].IsObject() || !info[1].IsFunction()) return ThrowTypeError(env, "subscribe(config, onBatch, tuning)");
+  if (info.Length() < 3 || !info[0].IsObject() || !info[1].IsFunction())
+    return ThrowTypeError(env, "subscribe(config, onBatch, tuning)");
   if (closed_) {
     Failure f;
     f.set(EBADF, "nfnetlink_log", "the handle was closed");
@@ -326,8 +327,8 @@ Napi::Value Nflog::Subscribe(const Napi::CallbackInfo& info) {
   ReadReaderOptions(info[2], &opt);
   opt.protocol = NETLINK_NETFILTER;
   opt.nsfd = nsfd_ >= 0 ? dup(nsfd_) : -1;
-  return Stream::Start(env, info[1].As<Napi::Function>(), std::make_unique<PacketDecoder>(cfg),
-                       std::move(opt), PACKET_WORDS);
+  return Stream::Start(env, info[1].As<Napi::Function>(), std::make_unique<PacketDecoder>(cfg), std::move(opt),
+                       PACKET_WORDS);
 }
 
 Napi::Value Nflog::Close(const Napi::CallbackInfo& info) {

@@ -11,7 +11,6 @@
 namespace nfct {
 namespace log {
 
-
 class Nflog : public Napi::ObjectWrap<Nflog> {
  public:
   static void Init(Napi::Env env, Napi::Object exports);

@@ -80,36 +80,27 @@ class TraceDecoder : public Decoder {
         case NFTA_TRACE_RULE_HANDLE:
           if (attr::Get64(a, 8, &w[TRACE_HANDLE])) p |= TRACE_HAS_RULE_HANDLE;
           break;
-        case NFTA_TRACE_TYPE:
-          attr::Get(a, 4, &type);
-          break;
+        case NFTA_TRACE_TYPE: attr::Get(a, 4, &type); break;
         case NFTA_TRACE_VERDICT:
           NlForEachNested(a, [&](const nlattr* v) {
             if (attr::Type(v) == NFTA_VERDICT_CODE) attr::GetField(v, 4, &w[TRACE_VERDICT], &p, TRACE_HAS_VERDICT);
             if (attr::Type(v) == NFTA_VERDICT_CHAIN) jump = str(v);
           });
           break;
-        case NFTA_TRACE_ID:
-          attr::Get(a, 4, &w[TRACE_ID]);
-          break;
-        case NFTA_TRACE_LL_HEADER:
-          ll = a;
-          break;
-        case NFTA_TRACE_NETWORK_HEADER:
-          network = a;
-          break;
-        case NFTA_TRACE_TRANSPORT_HEADER:
-          transport = a;
-          break;
-        default:
-          attr::GetScalar(a, kScalars, w, &p);
-          break;
+        case NFTA_TRACE_ID: attr::Get(a, 4, &w[TRACE_ID]); break;
+        case NFTA_TRACE_LL_HEADER: ll = a; break;
+        case NFTA_TRACE_NETWORK_HEADER: network = a; break;
+        case NFTA_TRACE_TRANSPORT_HEADER: transport = a; break;
+        default: attr::GetScalar(a, kScalars, w, &p); break;
       }
     });
     w[TRACE_KIND] = nfg->nfgen_family | ((type & 0xff) << 8);
     if (ll) batch->AppendBytes(&w[TRACE_LL], attr::Payload(ll), attr::PayloadLen(ll)), p |= TRACE_HAS_LL;
-    if (network) batch->AppendBytes(&w[TRACE_NETWORK], attr::Payload(network), attr::PayloadLen(network)), p |= TRACE_HAS_NETWORK;
-    if (transport) batch->AppendBytes(&w[TRACE_TRANSPORT], attr::Payload(transport), attr::PayloadLen(transport)), p |= TRACE_HAS_TRANSPORT;
+    if (network)
+      batch->AppendBytes(&w[TRACE_NETWORK], attr::Payload(network), attr::PayloadLen(network)), p |= TRACE_HAS_NETWORK;
+    if (transport)
+      batch->AppendBytes(&w[TRACE_TRANSPORT], attr::Payload(transport), attr::PayloadLen(transport)),
+          p |= TRACE_HAS_TRANSPORT;
     timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     const uint64_t ns = static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
@@ -159,8 +150,8 @@ Napi::Value TraceEvents(const Napi::CallbackInfo& info) {
       return env.Undefined();
     }
   }
-  return Stream::Start(env, info[1].As<Napi::Function>(), std::make_unique<TraceDecoder>(),
-                       std::move(opt), TRACE_WORDS);
+  return Stream::Start(env, info[1].As<Napi::Function>(), std::make_unique<TraceDecoder>(), std::move(opt),
+                       TRACE_WORDS);
 }
 
 void Init(Napi::Env env, Napi::Object exports) {

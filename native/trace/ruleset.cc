@@ -69,7 +69,8 @@ std::string UdataComment(const nlattr* a, uint8_t type) {
     const uint8_t t = p[0];
     const uint8_t len = p[1];
     if (static_cast<size_t>(len) + 2 > left) break;
-    if (t == type && len > 0) return std::string(reinterpret_cast<const char*>(p + 2), strnlen(reinterpret_cast<const char*>(p + 2), len));
+    if (t == type && len > 0)
+      return std::string(reinterpret_cast<const char*>(p + 2), strnlen(reinterpret_cast<const char*>(p + 2), len));
     p += 2 + len;
     left -= 2 + len;
   }
@@ -96,7 +97,8 @@ struct Data {
 Data ReadData(const nlattr* a) {
   Data d;
   attr::ForEachNested(a, [&](const nlattr* x) {
-    if (attr::Type(x) == NFTA_DATA_VALUE) d.value.assign(static_cast<const char*>(attr::Payload(x)), attr::PayloadLen(x));
+    if (attr::Type(x) == NFTA_DATA_VALUE)
+      d.value.assign(static_cast<const char*>(attr::Payload(x)), attr::PayloadLen(x));
     if (attr::Type(x) == NFTA_DATA_VERDICT) {
       d.verdict = true;
       attr::ForEachNested(x, [&](const nlattr* v) {
@@ -142,7 +144,9 @@ void DecodeRule(const nlmsghdr* nlh, std::map<std::string, Table>* tables) {
     switch (attr::Type(a)) {
       case NFTA_RULE_TABLE: table = attr::Str(a); break;
       case NFTA_RULE_CHAIN: chain = attr::Str(a); break;
-      case NFTA_RULE_HANDLE: if (attr::Len(a, 8)) handle = attr::Be64(a); break;
+      case NFTA_RULE_HANDLE:
+        if (attr::Len(a, 8)) handle = attr::Be64(a);
+        break;
       case NFTA_RULE_EXPRESSIONS: exprs = a; break;
       case NFTA_RULE_USERDATA: comment = UdataComment(a, 0); break;
       default: break;
@@ -206,19 +210,24 @@ void DecodeRule(const nlmsghdr* nlh, std::map<std::string, Table>* tables) {
         const Data d = ReadData(f[NFTA_CMP_DATA]);
         const Reg& r = regs[Reg32(u(NFTA_CMP_SREG))];
         const auto* p = reinterpret_cast<const uint8_t*>(d.value.data());
-        if (r.kind == Reg::kPayload && r.base == NFT_PAYLOAD_NETWORK_HEADER && r.offset == 16 && r.len == 4 && d.value.size() == 4 && !v6family) {
+        if (r.kind == Reg::kPayload && r.base == NFT_PAYLOAD_NETWORK_HEADER && r.offset == 16 && r.len == 4 &&
+            d.value.size() == 4 && !v6family) {
           dst = AddrText(p, 4);
-        } else if (r.kind == Reg::kPayload && r.base == NFT_PAYLOAD_NETWORK_HEADER && r.offset == 24 && r.len == 16 && d.value.size() == 16 && nfg->nfgen_family != NFPROTO_IPV4) {
+        } else if (r.kind == Reg::kPayload && r.base == NFT_PAYLOAD_NETWORK_HEADER && r.offset == 24 && r.len == 16 &&
+                   d.value.size() == 16 && nfg->nfgen_family != NFPROTO_IPV4) {
           dst = AddrText(p, 16);
-        } else if (r.kind == Reg::kPayload && r.base == NFT_PAYLOAD_TRANSPORT_HEADER && r.offset == 2 && r.len == 2 && d.value.size() == 2) {
+        } else if (r.kind == Reg::kPayload && r.base == NFT_PAYLOAD_TRANSPORT_HEADER && r.offset == 2 && r.len == 2 &&
+                   d.value.size() == 2) {
           port = (p[0] << 8) | p[1];
         } else if (r.kind == Reg::kMeta && r.key == NFT_META_L4PROTO && d.value.size() == 1 && L4Name(p[0])) {
           proto = L4Name(p[0]);
         }
-      } else if (name == "lookup" && f.count(NFTA_LOOKUP_SET) && f.count(NFTA_LOOKUP_DREG) && u(NFTA_LOOKUP_DREG) == NFT_REG_VERDICT) {
+      } else if (name == "lookup" && f.count(NFTA_LOOKUP_SET) && f.count(NFTA_LOOKUP_DREG) &&
+                 u(NFTA_LOOKUP_DREG) == NFT_REG_VERDICT) {
         const std::string set = attr::Str(f[NFTA_LOOKUP_SET]);
         const Reg& r = regs[Reg32(u(NFTA_LOOKUP_SREG))];
-        if (r.kind == Reg::kPayload && r.base == NFT_PAYLOAD_NETWORK_HEADER && (r.offset == 16 || r.offset == 24)) vmap = set;
+        if (r.kind == Reg::kPayload && r.base == NFT_PAYLOAD_NETWORK_HEADER && (r.offset == 16 || r.offset == 24))
+          vmap = set;
         else anon = set;  // numgen or anything else: every chain of the map is a jump
         t.maps.push_back(set);
       } else if (name == "nat" && u(NFTA_NAT_TYPE) == NFT_NAT_DNAT) {
@@ -312,45 +321,50 @@ void DecodeRule(const nlmsghdr* nlh, std::map<std::string, Table>* tables) {
 
 // The elements of one verdict map: key bytes as (address, protocol, port) where the key is
 // kube-proxy's `daddr . l4proto . dport`, else only the chain.
-void ReadElements(int fd, uint8_t family, const std::string& table, const std::string& set, bool v6, std::string* out, Failure* f) {
+void ReadElements(int fd, uint8_t family, const std::string& table, const std::string& set, bool v6, std::string* out,
+                  Failure* f) {
   NlRequest req(NFNL_SUBSYS_NFTABLES, NFT_MSG_GETSETELEM, NLM_F_DUMP, family);
   mnl_attr_put_strz(req.header(), NFTA_SET_ELEM_LIST_TABLE, table.c_str());
   mnl_attr_put_strz(req.header(), NFTA_SET_ELEM_LIST_SET, set.c_str());
   std::string list;
-  NlTransact(fd, req, [&](const nlmsghdr* nlh) {
-    attr::ForEachInMessage(nlh, sizeof(nfgenmsg), [&](const nlattr* a) {
-      if (attr::Type(a) != NFTA_SET_ELEM_LIST_ELEMENTS) return true;
-      attr::ForEachNested(a, [&](const nlattr* el) {
-        Data key, data;
-        std::string comment;
-        attr::ForEachNested(el, [&](const nlattr* x) {
-          if (attr::Type(x) == NFTA_SET_ELEM_KEY) key = ReadData(x);
-          if (attr::Type(x) == NFTA_SET_ELEM_DATA) data = ReadData(x);
-          if (attr::Type(x) == NFTA_SET_ELEM_USERDATA) comment = UdataComment(x, 0);
+  NlTransact(
+      fd, req,
+      [&](const nlmsghdr* nlh) {
+        attr::ForEachInMessage(nlh, sizeof(nfgenmsg), [&](const nlattr* a) {
+          if (attr::Type(a) != NFTA_SET_ELEM_LIST_ELEMENTS) return true;
+          attr::ForEachNested(a, [&](const nlattr* el) {
+            Data key, data;
+            std::string comment;
+            attr::ForEachNested(el, [&](const nlattr* x) {
+              if (attr::Type(x) == NFTA_SET_ELEM_KEY) key = ReadData(x);
+              if (attr::Type(x) == NFTA_SET_ELEM_DATA) data = ReadData(x);
+              if (attr::Type(x) == NFTA_SET_ELEM_USERDATA) comment = UdataComment(x, 0);
+              return true;
+            });
+            if (!data.verdict) return true;
+            std::string o = "{\"chain\":";
+            JsonStr(&o, (data.code == NFT_JUMP || data.code == NFT_GOTO) ? data.chain : "");
+            const size_t alen = v6 ? 16 : 4;
+            const auto* k = reinterpret_cast<const uint8_t*>(key.value.data());
+            if (key.value.size() == alen + 8 && L4Name(k[alen])) {
+              o += ",\"address\":";
+              JsonStr(&o, AddrText(k, alen));
+              o += std::string(",\"protocol\":\"") + L4Name(k[alen]) +
+                   "\",\"port\":" + std::to_string((k[alen + 4] << 8) | k[alen + 5]);
+            }
+            if (!comment.empty()) {
+              o += ",\"comment\":";
+              JsonStr(&o, comment);
+            }
+            o += "}";
+            if (!list.empty()) list.push_back(',');
+            list += o;
+            return true;
+          });
           return true;
         });
-        if (!data.verdict) return true;
-        std::string o = "{\"chain\":";
-        JsonStr(&o, (data.code == NFT_JUMP || data.code == NFT_GOTO) ? data.chain : "");
-        const size_t alen = v6 ? 16 : 4;
-        const auto* k = reinterpret_cast<const uint8_t*>(key.value.data());
-        if (key.value.size() == alen + 8 && L4Name(k[alen])) {
-          o += ",\"address\":";
-          JsonStr(&o, AddrText(k, alen));
-          o += std::string(",\"protocol\":\"") + L4Name(k[alen]) + "\",\"port\":" + std::to_string((k[alen + 4] << 8) | k[alen + 5]);
-        }
-        if (!comment.empty()) {
-          o += ",\"comment\":";
-          JsonStr(&o, comment);
-        }
-        o += "}";
-        if (!list.empty()) list.push_back(',');
-        list += o;
-        return true;
-      });
-      return true;
-    });
-  }, f);
+      },
+      f);
   if (!out->empty()) out->push_back(',');
   JsonStr(out, set);
   *out += ":[" + list + "]";
@@ -359,9 +373,13 @@ void ReadElements(int fd, uint8_t family, const std::string& table, const std::s
 std::string ReadRuleset(int fd, const std::vector<std::string>& skip_anonymous, Failure* f) {
   std::map<std::string, Table> tables;
   NlRequest rules(NFNL_SUBSYS_NFTABLES, NFT_MSG_GETRULE, NLM_F_DUMP, NFPROTO_UNSPEC);
-  if (!NlTransact(fd, rules, [&](const nlmsghdr* nlh) {
-        if ((nlh->nlmsg_type & 0xff) == NFT_MSG_NEWRULE && nlh->nlmsg_len >= NLMSG_LENGTH(sizeof(nfgenmsg))) DecodeRule(nlh, &tables);
-      }, f)) {
+  if (!NlTransact(
+          fd, rules,
+          [&](const nlmsghdr* nlh) {
+            if ((nlh->nlmsg_type & 0xff) == NFT_MSG_NEWRULE && nlh->nlmsg_len >= NLMSG_LENGTH(sizeof(nfgenmsg)))
+              DecodeRule(nlh, &tables);
+          },
+          f)) {
     return "";
   }
   std::string out = "{\"tables\":[";
@@ -369,7 +387,12 @@ std::string ReadRuleset(int fd, const std::vector<std::string>& skip_anonymous, 
   for (auto& [key, t] : tables) {
     const size_t sp = key.find(' ');
     const std::string name = key.substr(sp + 1);
-    const uint8_t family = t.family == "ip" ? NFPROTO_IPV4 : t.family == "ip6" ? NFPROTO_IPV6 : t.family == "inet" ? NFPROTO_INET : t.family == "bridge" ? NFPROTO_BRIDGE : t.family == "arp" ? NFPROTO_ARP : NFPROTO_NETDEV;
+    const uint8_t family = t.family == "ip"       ? NFPROTO_IPV4
+                           : t.family == "ip6"    ? NFPROTO_IPV6
+                           : t.family == "inet"   ? NFPROTO_INET
+                           : t.family == "bridge" ? NFPROTO_BRIDGE
+                           : t.family == "arp"    ? NFPROTO_ARP
+                                                  : NFPROTO_NETDEV;
     std::string elements;
     std::vector<std::string> done;
     bool skip = false;
@@ -389,7 +412,8 @@ std::string ReadRuleset(int fd, const std::vector<std::string>& skip_anonymous, 
     first = false;
     out += "{\"family\":\"" + t.family + "\",\"name\":";
     JsonStr(&out, name);
-    out += std::string(",\"xt\":") + (t.xt ? "true" : "false") + ",\"rules\":[" + t.rules + "],\"maps\":{" + elements + "}}";
+    out += std::string(",\"xt\":") + (t.xt ? "true" : "false") + ",\"rules\":[" + t.rules + "],\"maps\":{" + elements +
+           "}}";
   }
   out += "]";
   return out;

@@ -13,8 +13,8 @@ import { followNamespaces, type NamespaceStream } from '../../lib/cli/commands/a
 import { type Context, makeContext } from '../../lib/cli/context.js';
 import type { NetworkNamespace } from '../../lib/core/netns-discovery.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
-import { until } from '../helpers/sentinel.js';
 import { CLI } from '../helpers/nfct.js';
+import { until } from '../helpers/sentinel.js';
 
 const N = 12;
 let spaces: Netns[] = [];
@@ -28,7 +28,9 @@ afterAll(async () => {
 
 describe('--all-netns with many namespaces', () => {
   test(`-E --all-netns across ${N} namespaces of ours: events of each, no listener warning, a clean end`, async () => {
-    const child = spawn(process.execPath, [CLI, '-E', '--all-netns', '-e', 'NEW'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, '-E', '--all-netns', '-e', 'NEW'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -39,7 +41,12 @@ describe('--all-netns with many namespaces', () => {
     // the namespaces are listed; a new entry each round until each is seen).
     for (let round = 1; !spaces.every(seen); round++) {
       if (round > 200) throw new Error(`not every namespace was followed:\n${stderr}`);
-      await Promise.all(spaces.filter((ns) => !seen(ns)).map((ns) => ns.execOk('conntrack', ['-I', '-p', 'udp', '-s', `10.61.${round & 255}.1`, '-d', '10.61.0.9', '--sport', '7', '--dport', '54', '-t', '60'])));
+      await Promise.all(
+        spaces.filter((ns) => !seen(ns)).map((ns) =>
+          ns.execOk('conntrack', ['-I', '-p', 'udp', '-s', `10.61.${round & 255}.1`, '-d', '10.61.0.9', '--sport', '7',
+            '--dport', '54', '-t', '60'])
+        ),
+      );
       await new Promise((r) => setTimeout(r, 50));
     }
     child.kill('SIGINT');
@@ -148,8 +155,10 @@ describe('--all-netns with many namespaces', () => {
       return undefined;
     };
     /** Makes a namespace, has it looked at, removes it and makes one with its number (a few tries). */
-    const replaced = async (prefix: string, looked: (n: Netns) => boolean, gone?: (n: Netns) => boolean): Promise<[Netns, Netns]> => {
-      for (let attempt = 1; ; attempt++) {
+    const replaced = async (prefix: string, looked: (n: Netns) => boolean,
+      gone?: (n: Netns) => boolean): Promise<[Netns, Netns]> =>
+    {
+      for (let attempt = 1;; attempt++) {
         const first = await make(prefix);
         await until(() => looked(first), `${first.name} looked at`, { ms: 10_000 });
         const number = inode(first);
@@ -157,7 +166,11 @@ describe('--all-netns with many namespaces', () => {
         if (gone) await until(() => gone(first), `${first.name} said gone`, { ms: 10_000 });
         const second = await reuse(number);
         if (second) return [first, second];
-        if (attempt === 3) throw new Error(`no new namespace got the inode number of ${first.name} back, 3 times (other tests took them)`);
+        if (attempt === 3) {
+          throw new Error(
+            `no new namespace got the inode number of ${first.name} back, 3 times (other tests took them)`,
+          );
+        }
       }
     };
     // Looks 1.5 s apart: each namespace below is made with the number of one gone before the
@@ -166,10 +179,14 @@ describe('--all-netns with many namespaces', () => {
     try {
       // A followed namespace goes away; its stream ends, and a new namespace gets its number.
       const [followed, second] = await replaced('nfct-reuse-run', (n) => started.has(n.name), (n) => gone.has(n.name));
-      await until(() => started.has(second.name), `${second.name} (the inode number ${followed.name} had) followed`, { ms: 10_000 });
+      await until(() => started.has(second.name), `${second.name} (the inode number ${followed.name} had) followed`, {
+        ms: 10_000,
+      });
       // A skipped namespace goes away and a new one gets its number before the next look.
       const [skipped, third] = await replaced('nfct-reuse-skip', (n) => opened.has(n.name));
-      await until(() => started.has(third.name), `${third.name} (the inode number ${skipped.name} had) followed`, { ms: 10_000 });
+      await until(() => started.has(third.name), `${third.name} (the inode number ${skipped.name} had) followed`, {
+        ms: 10_000,
+      });
       expect(said).toEqual([]);
     } finally {
       stop.abort();

@@ -5,8 +5,8 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
@@ -18,7 +18,9 @@ let a: Netns;
 let b: Netns;
 
 /** Runs nfct as a child; stdout lines of our two namespaces only (others run on this machine too). */
-async function nfct(args: string[], until?: (lines: string[]) => boolean): Promise<{ lines: string[]; stderr: string; code: number | null }> {
+async function nfct(args: string[],
+  until?: (lines: string[]) => boolean): Promise<{ lines: string[]; stderr: string; code: number | null }>
+{
   const { child, out } = spawnNfct(args);
   const ours = (l: string) => l.includes(a.name) || l.includes(b.name);
   if (until) {
@@ -34,7 +36,10 @@ async function nfct(args: string[], until?: (lines: string[]) => boolean): Promi
 beforeAll(async () => {
   [a, b] = await Promise.all([createNetns('nfct-alla'), createNetns('nfct-allb')]);
   for (const [ns, n] of [[a, 3], [b, 5]] as const) {
-    for (let i = 0; i < n; i++) await ns.execOk('conntrack', ['-I', '-p', 'udp', '-s', `10.50.0.${i + 1}`, '-d', '10.50.1.1', '--sport', '5', '--dport', '53', '-t', '600']);
+    for (let i = 0; i < n; i++) {
+      await ns.execOk('conntrack', ['-I', '-p', 'udp', '-s', `10.50.0.${i + 1}`, '-d', '10.50.1.1', '--sport', '5',
+        '--dport', '53', '-t', '600']);
+    }
   }
 });
 afterAll(async () => {
@@ -50,8 +55,11 @@ describe('nfct --all-netns', () => {
       expect(text.lines).toContain(`[${ns.name}] ${count}`);
     }
     const json = await nfct(['-C', '--all-netns', '--json']);
-    const rows = json.lines.map((l) => JSON.parse(l) as { count: number; netns: { label: string; names: string[]; inode: number; path: string } });
-    expect(rows.find((r) => r.netns.label === b.name)).toMatchObject({ count: 5, netns: { names: [b.name], path: `/run/netns/${b.name}` } });
+    const rows = json.lines.map((l) =>
+      JSON.parse(l) as { count: number; netns: { label: string; names: string[]; inode: number; path: string } }
+    );
+    expect(rows.find((r) => r.netns.label === b.name)).toMatchObject({ count: 5,
+      netns: { names: [b.name], path: `/run/netns/${b.name}` } });
   });
 
   test('-L: every line as conntrack -L prints it in its namespace, after [name]', async () => {
@@ -60,19 +68,24 @@ describe('nfct --all-netns', () => {
     // The timeout column counts down between the two reads: compared without it.
     const untimed = (l: string) => l.replace(/^(\[\S+\] \S+\s+\d+) \d+ /, '$1 T ');
     for (const ns of [a, b]) {
-      const want = (await ns.execOk('conntrack', ['-L', '-p', 'udp'])).stdout.trim().split('\n').map((l) => untimed(`[${ns.name}] ${l}`)).sort();
+      const want = (await ns.execOk('conntrack', ['-L', '-p', 'udp'])).stdout.trim().split('\n').map((l) =>
+        untimed(`[${ns.name}] ${l}`)
+      ).sort();
       expect(want).toHaveLength(ns === a ? 3 : 5);
       expect(got.lines.filter((l) => l.startsWith(`[${ns.name}] `)).map(untimed).sort()).toEqual(want);
     }
     const json = await nfct(['-L', '--all-netns', '--json']);
     const flows = json.lines.map((l) => JSON.parse(l) as { original: { src: string }; netns: { label: string } });
-    expect(flows.filter((f) => f.netns.label === a.name).map((f) => f.original.src).sort()).toEqual(['10.50.0.1', '10.50.0.2', '10.50.0.3']);
+    expect(flows.filter((f) => f.netns.label === a.name).map((f) => f.original.src).sort()).toEqual(['10.50.0.1',
+      '10.50.0.2', '10.50.0.3']);
   });
 
   test('-S: conntrack -S of each namespace, each line marked', async () => {
     const got = await nfct(['-S', '--all-netns']);
     for (const ns of [a, b]) {
-      const want = (await ns.execOk('conntrack', ['-S'])).stdout.replace(/\n$/, '').split('\n').map((l) => `[${ns.name}] ${l}`);
+      const want = (await ns.execOk('conntrack', ['-S'])).stdout.replace(/\n$/, '').split('\n').map((l) =>
+        `[${ns.name}] ${l}`
+      );
       expect(got.lines.filter((l) => l.startsWith(`[${ns.name}] `))).toEqual(want);
     }
   });
@@ -91,8 +104,10 @@ describe('nfct --all-netns', () => {
     oracle.stdout!.on('data', (d: Buffer) => (oracleOut += d.toString()));
     // New entries each round: the streams open once the namespaces are listed, conntrack -E when it starts.
     for (let i = 1; i < 60 && !paired(); i++) {
-      await a.execOk('conntrack', ['-I', '-p', 'udp', '-s', `10.51.${i}.1`, '-d', '10.51.0.9', '--sport', '7', '--dport', '54', '-t', '600']);
-      await b.execOk('conntrack', ['-I', '-p', 'udp', '-s', `10.51.${i}.2`, '-d', '10.51.0.9', '--sport', '7', '--dport', '55', '-t', '600']);
+      await a.execOk('conntrack', ['-I', '-p', 'udp', '-s', `10.51.${i}.1`, '-d', '10.51.0.9', '--sport', '7',
+        '--dport', '54', '-t', '600']);
+      await b.execOk('conntrack', ['-I', '-p', 'udp', '-s', `10.51.${i}.2`, '-d', '10.51.0.9', '--sport', '7',
+        '--dport', '55', '-t', '600']);
       await sleep(250);
     }
     const got = await run;
@@ -118,10 +133,13 @@ describe('nfct --all-netns', () => {
     const dir = await mkdtemp(join(tmpdir(), 'nfct-allc-'));
     try {
       const lines: string[] = [];
-      for (let i = 0; i < 20_000; i++) lines.push(`-I -p udp -s 10.52.${i >> 8}.${i & 255} -d 10.52.255.1 --sport 9 --dport 53 -t 600`);
+      for (let i = 0; i < 20_000; i++) {
+        lines.push(`-I -p udp -s 10.52.${i >> 8}.${i & 255} -d 10.52.255.1 --sport 9 --dport 53 -t 600`);
+      }
       await writeFile(join(dir, 'table'), `${lines.join('\n')}\n`);
       await big.execOk('conntrack', ['-R', join(dir, 'table')]);
-      const r = await promisify(execFile)('bash', ['-c', `${NFCT_SHELL} -L --all-netns | head -1; echo "status \${PIPESTATUS[0]}" >&2`]);
+      const r = await promisify(execFile)('bash', ['-c',
+        `${NFCT_SHELL} -L --all-netns | head -1; echo "status \${PIPESTATUS[0]}" >&2`]);
       expect(r.stdout.split('\n').filter(Boolean)).toHaveLength(1);
       expect(r.stdout).toMatch(/^\[\S+\] \S+ +\d+ /);
       expect(r.stderr).toBe('status 0\n');
@@ -131,9 +149,11 @@ describe('nfct --all-netns', () => {
     }
   }, 60_000);
 
-  test('refused: --all-netns with -D, or with --netns / --pid, in conntrack\'s words, exit 2', async () => {
+  test("refused: --all-netns with -D, or with --netns / --pid, in conntrack's words, exit 2", async () => {
     const err: string[] = [];
-    for (const argv of [['-D', '--all-netns'], ['-L', '--all-netns', '--netns', 'x'], ['-E', '--pid', '1', '--all-netns']]) {
+    for (const argv of [['-D', '--all-netns'], ['-L', '--all-netns', '--netns', 'x'], ['-E', '--pid', '1',
+      '--all-netns']])
+    {
       const r = await runNfct(argv);
       expect(r.code).toBe(2);
       err.push(r.stderr);

@@ -27,11 +27,14 @@ beforeAll(async () => {
   for (const f of ['bin.js', 'nfct.js']) cpSync(join(ROOT, 'dist', 'cli', f), join(pkg, 'dist', 'cli', f));
   cpSync(join(ROOT, 'build', 'Release', 'nfct.node'), join(pkg, 'build', 'Release', 'nfct.node'));
   writeFileSync(join(pkg, 'package.json'), JSON.stringify({ name: '@x/nfct', version: '0.0.0-test' }));
-  for (const d of [join(pkg, 'dist'), join(pkg, 'dist', 'cli'), join(pkg, 'build'), join(pkg, 'build', 'Release')]) chmodSync(d, 0o755);
+  for (const d of [join(pkg, 'dist'), join(pkg, 'dist', 'cli'), join(pkg, 'build'), join(pkg, 'build', 'Release')]) {
+    chmodSync(d, 0o755);
+  }
   bin = join(pkg, 'dist', 'cli', 'bin.js');
   cache = join(pkg, 'dist', 'cli', 'nfct.js.cache');
   for (let i = 1; i <= 3; i++) {
-    const r = await runConntrack(ns, ['-I', '-p', 'udp', '-s', `10.0.0.${i}`, '-d', '10.0.1.1', '--sport', '1000', '--dport', '53', '-t', '600']);
+    const r = await runConntrack(ns, ['-I', '-p', 'udp', '-s', `10.0.0.${i}`, '-d', '10.0.1.1', '--sport', '1000',
+      '--dport', '53', '-t', '600']);
     if (r.code !== 0) throw new Error(r.stderr);
   }
 }, 60_000);
@@ -54,7 +57,9 @@ describe('the nfct command: one bundled file and its code cache', () => {
     expect(listed.stdout.split('\n').filter(Boolean)).toHaveLength(3);
     expect(listed.stderr).toMatch(/3 flow entries have been shown/);
     const st = statSync(join(pkg, 'dist', 'cli', 'nfct.js'));
-    expect(readFileSync(cache).toString('latin1').split('\n')[0]).toBe(`nfct-v8-cache ${process.version} ${process.arch} ${st.size} ${st.mtimeMs}`);
+    expect(readFileSync(cache).toString('latin1').split('\n')[0]).toBe(
+      `nfct-v8-cache ${process.version} ${process.arch} ${st.size} ${st.mtimeMs}`,
+    );
   });
 
   test('a later run uses the cache and leaves it as it is', async () => {
@@ -78,7 +83,8 @@ describe('the nfct command: one bundled file and its code cache', () => {
 
   test("node's module loader reads no module of the package but bin.js and the addon (bin.js compiles the bundle)", async () => {
     const hook = join(pkg, 'list-modules.cjs');
-    writeFileSync(hook, "process.on('exit', () => process.stderr.write(Object.keys(require.cache).join('\\n') + '\\n'));");
+    writeFileSync(hook,
+      "process.on('exit', () => process.stderr.write(Object.keys(require.cache).join('\\n') + '\\n'));");
     const r = await nfct(['-C']).then(() => ns.exec('node', ['-r', hook, bin, '-C']));
     expect(r.stdout).toBe('3\n');
     const ours = r.stderr.split('\n').filter((f) => f.startsWith(pkg) && f !== hook);

@@ -4,18 +4,18 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 
-import { Conntrack } from '../../lib/conntrack/handle.js';
-import { Nflog } from '../../lib/nflog/handle.js';
-import { NfctError } from '../../lib/core/errors.js';
 import { BANNER, TRY_HELP } from '../../lib/cli/messages.js';
-import { runNfct, startNfct } from '../support/run-nfct.js';
-import { CLI } from '../helpers/nfct.js';
+import { Conntrack } from '../../lib/conntrack/handle.js';
+import { NfctError } from '../../lib/core/errors.js';
+import { Nflog } from '../../lib/nflog/handle.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
+import { CLI } from '../helpers/nfct.js';
 import { until, watchersReady } from '../helpers/sentinel.js';
 import { nftCounter } from '../helpers/streams.js';
 import { tcpFlow, udpFlow } from '../helpers/traffic.js';
 import { type EntrySpec, insertEntry, listEntries, runConntrack } from '../oracle/conntrack-cli.js';
 import { compareJson, parseConntrackXml } from '../oracle/conntrack-xml.js';
+import { runNfct, startNfct } from '../support/run-nfct.js';
 
 /** The built library, for a child process. */
 const LIB = join(__dirname, '..', '..', 'dist', 'index.js');
@@ -25,18 +25,22 @@ let ns: Netns;
 /** nfct in this process, its messages in conntrack's words (nfct signs them with its own name). */
 async function nfct(...argv: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
   const r = await runNfct(argv);
-  const stderr = r.stderr.replaceAll(BANNER, 'conntrack v1.4.7 (conntrack-tools): ').replaceAll(TRY_HELP, "Try `conntrack -h' or 'conntrack --help' for more information.");
+  const stderr = r.stderr.replaceAll(BANNER, 'conntrack v1.4.7 (conntrack-tools): ').replaceAll(TRY_HELP,
+    "Try `conntrack -h' or 'conntrack --help' for more information.");
   return { ...r, stderr };
 }
 
 const specs: EntrySpec[] = [
-  { proto: 'tcp', src: '10.1.0.1', dst: '10.1.0.2', sport: 40001, dport: 80, state: 'ESTABLISHED', status: ['ASSURED'], mark: 5, timeout: 500 },
+  { proto: 'tcp', src: '10.1.0.1', dst: '10.1.0.2', sport: 40001, dport: 80, state: 'ESTABLISHED', status: ['ASSURED'],
+    mark: 5, timeout: 500 },
   { proto: 'tcp', src: '2001:db8::1', dst: '2001:db8::2', sport: 40002, dport: 443, state: 'SYN_SENT', timeout: 400 },
   { proto: 'udp', src: '10.1.0.1', dst: '10.1.0.3', sport: 40003, dport: 53, timeout: 300, zone: 7 },
-  { proto: 'udp', src: '10.1.0.9', dst: '10.1.0.10', sport: 40006, dport: 5000, timeout: 300, dnat: '192.168.7.7:6000' },
+  { proto: 'udp', src: '10.1.0.9', dst: '10.1.0.10', sport: 40006, dport: 5000, timeout: 300,
+    dnat: '192.168.7.7:6000' },
   { proto: 'icmp', src: '10.1.0.1', dst: '10.1.0.2', icmpType: 8, icmpCode: 0, icmpId: 77, timeout: 30 },
   { proto: 'icmpv6', src: '2001:db8::1', dst: '2001:db8::2', icmpType: 128, icmpCode: 0, icmpId: 99, timeout: 30 },
-  { proto: 'sctp', src: '10.1.0.1', dst: '10.1.0.2', sport: 40008, dport: 3868, state: 'ESTABLISHED', sctpOrigVtag: 11, sctpReplyVtag: 22, timeout: 300 },
+  { proto: 'sctp', src: '10.1.0.1', dst: '10.1.0.2', sport: 40008, dport: 3868, state: 'ESTABLISHED', sctpOrigVtag: 11,
+    sctpReplyVtag: 22, timeout: 300 },
   { proto: 'gre', src: '10.1.0.1', dst: '10.1.0.2', greSrcKey: 0x1234, greDstKey: 0x5678, timeout: 300 },
   { proto: 99, src: '10.1.0.1', dst: '10.1.0.2', timeout: 300 },
 ];
@@ -56,7 +60,12 @@ function masked(text: string): string[] {
   return text
     .split('\n')
     .filter(Boolean)
-    .map((l) => l.replace(/^(\S+\s+\d+\s+\S+\s+\d+\s+)\d+ /, '$1T ').replace(/^(\S+\s+\d+\s+)\d+ /, '$1T ').replace(/delta-time=\d+/, 'delta-time=D').replace(/ -t \d+ /, ' -t T '))
+    .map((l) =>
+      l.replace(/^(\S+\s+\d+\s+\S+\s+\d+\s+)\d+ /, '$1T ').replace(/^(\S+\s+\d+\s+)\d+ /, '$1T ').replace(
+        /delta-time=\d+/,
+        'delta-time=D',
+      ).replace(/ -t \d+ /, ' -t T ')
+    )
     .sort();
 }
 
@@ -72,31 +81,37 @@ describe('nfct -L as conntrack -L', () => {
     });
   }
 
-  test('a protocol filter without -f over a table of both families: the kernel\'s order, as conntrack lists it', async () => {
+  test("a protocol filter without -f over a table of both families: the kernel's order, as conntrack lists it", async () => {
     // The timeout counts down between the two reads: masked (after -o extended's family too).
-    const inOrder = (text: string): string[] => text.split('\n').filter(Boolean).map((l) => l.replace(/^((?:ipv[46]\s+\d+\s+)?\S+\s+\d+\s+)\d+ /, '$1T '));
+    const inOrder = (text: string): string[] =>
+      text.split('\n').filter(Boolean).map((l) => l.replace(/^((?:ipv[46]\s+\d+\s+)?\S+\s+\d+\s+)\d+ /, '$1T '));
     const families = new Set<string>();
     for (const args of [['-p', 'tcp'], ['-p', 'udp'], ['-p', 'tcp', '-o', 'extended'], ['-p', 'udp', '-o', 'save']]) {
       const mine = await nfct('-L', ...args, '--netns', ns.name);
       const theirs = await runConntrack(ns, ['-L', ...args]);
-      expect(inOrder(mine.stdout).map((l) => l.replace(/ -t \d+ /, ' -t T ')), args.join(' ')).toEqual(inOrder(theirs.stdout).map((l) => l.replace(/ -t \d+ /, ' -t T ')));
+      expect(inOrder(mine.stdout).map((l) => l.replace(/ -t \d+ /, ' -t T ')), args.join(' ')).toEqual(
+        inOrder(theirs.stdout).map((l) => l.replace(/ -t \d+ /, ' -t T ')),
+      );
       for (const l of inOrder(theirs.stdout)) families.add(l.includes(':') ? '6' : '4');
     }
     // The table holds both families for these filters (or the test shows nothing).
     expect([...families].sort()).toEqual(['4', '6']);
   });
 
-  test('-u UNSET: the kernel refuses a status filter that tests no bit, as it refuses conntrack\'s', async () => {
+  test("-u UNSET: the kernel refuses a status filter that tests no bit, as it refuses conntrack's", async () => {
     for (const args of [['-u', 'UNSET'], ['-u', 'UNSET', '-p', 'tcp']]) {
       const mine = await nfct('-L', ...args, '--netns', ns.name);
       const theirs = await runConntrack(ns, ['-L', ...args]);
-      expect([mine.code, mine.stdout, mine.stderr], args.join(' ')).toEqual([theirs.code, theirs.stdout, theirs.stderr]);
+      expect([mine.code, mine.stdout, mine.stderr], args.join(' ')).toEqual([theirs.code, theirs.stdout,
+        theirs.stderr]);
       expect(mine.code).toBe(1);
     }
   });
 
   test('filters: the same entries', async () => {
-    for (const args of [['-p', 'udp'], ['-f', 'ipv6'], ['-s', '10.1.0.0/24'], ['-m', '5'], ['-w', '7'], ['-p', 'tcp', '--state', 'ESTABLISHED'], ['-u', 'ASSURED']]) {
+    for (const args of [['-p', 'udp'], ['-f', 'ipv6'], ['-s', '10.1.0.0/24'], ['-m', '5'], ['-w', '7'], ['-p', 'tcp',
+      '--state', 'ESTABLISHED'], ['-u', 'ASSURED']])
+    {
       const mine = await nfct('-L', ...args, '--netns', ns.name);
       const theirs = await runConntrack(ns, ['-L', ...args]);
       expect(masked(mine.stdout), args.join(' ')).toEqual(masked(theirs.stdout));
@@ -112,16 +127,22 @@ describe('nfct -L as conntrack -L', () => {
   test('--json: one object per entry, each with the values conntrack -L -o xml shows for it', async () => {
     const { stdout } = await nfct('-L', '--json', '--netns', ns.name);
     const rows = stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-    const xml = new Map(parseConntrackXml((await runConntrack(ns, ['-L', '-o', 'xml,id'])).stdout).map((f) => [f.id, f]));
+    const xml = new Map(
+      parseConntrackXml((await runConntrack(ns, ['-L', '-o', 'xml,id'])).stdout).map((f) => [f.id, f]),
+    );
     const text = new Map((await listEntries(ns)).entries.map((e) => [e.id, e]));
     expect(rows.length).toBe(xml.size);
     const nowNs = BigInt(Date.now()) * 1_000_000n;
     const problems = rows.flatMap((row) => {
       const x = xml.get(row.id as number);
-      return x ? compareJson(row, x, text.get(row.id as number), { nowNs }).map((p) => `${row.protocol} ${row.id}: ${p}`) : [`${row.id}: not listed by conntrack`];
+      return x
+        ? compareJson(row, x, text.get(row.id as number), { nowNs }).map((p) => `${row.protocol} ${row.id}: ${p}`)
+        : [`${row.id}: not listed by conntrack`];
     });
     expect(problems).toEqual([]);
-    expect(new Set(rows.map((r) => r.protocol))).toEqual(new Set(['tcp', 'udp', 'icmp', 'icmpv6', 'sctp', 'gre', 'unknown']));
+    expect(new Set(rows.map((r) => r.protocol))).toEqual(
+      new Set(['tcp', 'udp', 'icmp', 'icmpv6', 'sctp', 'gre', 'unknown']),
+    );
   });
 });
 
@@ -166,9 +187,11 @@ describe('changing the table: the same effects as conntrack', () => {
     ];
     try {
       const u = await nfct('-U', '-p', 'udp', '-m', '5', '--netns', ns.name);
-      expect([u.code, u.stderr]).toEqual([1, 'conntrack v1.4.7 (conntrack-tools): Operation failed: No buffer space available\n']);
+      expect([u.code, u.stderr]).toEqual([1,
+        'conntrack v1.4.7 (conntrack-tools): Operation failed: No buffer space available\n']);
       const d = await nfct('-D', '-p', 'udp', '--netns', ns.name);
-      expect([d.code, d.stderr]).toEqual([1, 'conntrack v1.4.7 (conntrack-tools): Operation failed: No buffer space available\n']);
+      expect([d.code, d.stderr]).toEqual([1,
+        'conntrack v1.4.7 (conntrack-tools): Operation failed: No buffer space available\n']);
     } finally {
       for (const s of spies) s.mockRestore();
     }
@@ -202,8 +225,13 @@ describe('nfct -E as conntrack -E', () => {
     const mine = nfctEvents();
     // Both watch once both print a marker entry made now (markers are left out of the comparison).
     const MARK = '10.30.9.9';
-    const marker = (k: number) => runConntrack(ns, ['-I', '-p', 'udp', '-s', MARK, '-d', '10.30.9.8', '--sport', String(1000 + k), '--dport', '9', '-t', '50']).then(() => undefined);
-    const printed = (k: number) => [watch.lines(), mine.lines].every((ls) => ls.some((l) => l.includes(`src=${MARK} `) && l.includes(` sport=${1000 + k} `)));
+    const marker = (k: number) =>
+      runConntrack(ns, ['-I', '-p', 'udp', '-s', MARK, '-d', '10.30.9.8', '--sport', String(1000 + k), '--dport', '9',
+        '-t', '50']).then(() => undefined);
+    const printed = (k: number) =>
+      [watch.lines(), mine.lines].every((ls) =>
+        ls.some((l) => l.includes(`src=${MARK} `) && l.includes(` sport=${1000 + k} `))
+      );
     await watchersReady(marker, printed, 'conntrack -E and nfct -E');
     await tcpFlow(ns, { family: 4 });
     await udpFlow(ns, { family: 4, count: 1 });
@@ -213,7 +241,9 @@ describe('nfct -E as conntrack -E', () => {
     await runConntrack(ns, ['-D', ...tuple]);
     // A change by a process that outlives the lookup of its name: a node process whose first
     // netlink socket in the namespace has its pid as port id, and that waits a second to exit.
-    const script = `const { Conntrack } = require(${JSON.stringify(LIB)}); (async () => { const ct = await Conntrack.open(); await ct.create({ protocol: 'udp', src: '10.30.0.3', dst: '10.30.0.4', srcPort: 3, dstPort: 4, timeout: 50 }); console.log(process.pid); await new Promise((r) => setTimeout(r, 1000)); ct.close(); })();`;
+    const script = `const { Conntrack } = require(${
+      JSON.stringify(LIB)
+    }); (async () => { const ct = await Conntrack.open(); await ct.create({ protocol: 'udp', src: '10.30.0.3', dst: '10.30.0.4', srcPort: 3, dstPort: 4, timeout: 50 }); console.log(process.pid); await new Promise((r) => setTimeout(r, 1000)); ct.close(); })();`;
     const child = await ns.exec(process.execPath, ['-e', script]);
     expect(child.code).toBe(0);
     const pid = child.stdout.trim();
@@ -228,7 +258,8 @@ describe('nfct -E as conntrack -E', () => {
     // without it; the long-lived process's change carries its name in both.
     const strip = (l: string) => l.replace(/ progname=.*$/, '');
     expect(ours.map(strip)).toEqual(theirs.map(strip));
-    const named = (lines: string[]) => lines.filter((l) => l.includes('src=10.30.0.3') && l.includes(`[USERSPACE] portid=${pid} progname=node`));
+    const named = (lines: string[]) =>
+      lines.filter((l) => l.includes('src=10.30.0.3') && l.includes(`[USERSPACE] portid=${pid} progname=node`));
     expect(named(ours)).toHaveLength(1);
     expect(named(theirs)).toHaveLength(1);
   });
@@ -237,7 +268,9 @@ describe('nfct -E as conntrack -E', () => {
 describe('nfct -E -b', () => {
   /** The NOTICE line a program prints for -E -b SIZE, once it is watching; then Ctrl-C. */
   async function notice(program: string[], size: string): Promise<string> {
-    const child = ns.spawn(program[0]!, [...program.slice(1), '-E', '-b', size], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = ns.spawn(program[0]!, [...program.slice(1), '-E', '-b', size], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let text = '';
     try {
       await new Promise<void>((resolve, reject) => {
@@ -257,11 +290,12 @@ describe('nfct -E -b', () => {
     return text.split('\n')[0]!;
   }
 
-  test.each(['2000000', '300000000', '1200000000'])('-b %s: the size the kernel set, as conntrack says it', async (size) => {
-    const theirs = await notice(['conntrack'], size);
-    expect(theirs).toMatch(/^NOTICE: Netlink socket buffer size has been set to \d+ bytes\.$/);
-    expect(await notice([process.execPath, CLI], size)).toBe(theirs);
-  });
+  test.each(['2000000', '300000000', '1200000000'])('-b %s: the size the kernel set, as conntrack says it',
+    async (size) => {
+      const theirs = await notice(['conntrack'], size);
+      expect(theirs).toMatch(/^NOTICE: Netlink socket buffer size has been set to \d+ bytes\.$/);
+      expect(await notice([process.execPath, CLI], size)).toBe(theirs);
+    });
 });
 
 function runConntrackEvents() {
@@ -296,7 +330,9 @@ function nfctEvents() {
  * Runs a streaming nfct command, then `act` (given the stdout lines so far: it waits for its
  * own sentinels, the command's readiness first), then Ctrl-C; returns its stdout lines.
  */
-async function streaming(argv: string[], act: (lines: string[]) => Promise<unknown>): Promise<{ lines: string[]; stderr: string; code: number }> {
+async function streaming(argv: string[],
+  act: (lines: string[]) => Promise<unknown>): Promise<{ lines: string[]; stderr: string; code: number }>
+{
   const run = startNfct(argv);
   try {
     await act(run.lines);
@@ -309,7 +345,10 @@ async function streaming(argv: string[], act: (lines: string[]) => Promise<unkno
 
 describe('nfct log and nfct trace', () => {
   test('nfct log prints the LOG line of each packet', async () => {
-    await ns.execOk('nft', ['-f', '-'], { input: 'table inet clilog {\n chain out { type filter hook output priority 0; icmp type echo-request counter log group 21 prefix "cli: "; }\n}\n' });
+    await ns.execOk('nft', ['-f', '-'], {
+      input:
+        'table inet clilog {\n chain out { type filter hook output priority 0; icmp type echo-request counter log group 21 prefix "cli: "; }\n}\n',
+    });
     // Ready once its subscription is made (subscribe() returns with the group bound).
     const subscribe = vi.spyOn(Nflog.prototype, 'subscribe');
     try {
@@ -321,7 +360,11 @@ describe('nfct log and nfct trace', () => {
       });
       expect(r.code).toBe(0);
       expect(r.lines.length).toBe(2);
-      for (const l of r.lines) expect(l).toMatch(/^\d{4}-\d\d-\d\dT\S+Z cli: IN= OUT=lo SRC=127\.0\.0\.1 DST=127\.0\.0\.1 LEN=84 .* PROTO=ICMP TYPE=8 CODE=0 ID=\d+ SEQ=[12] $/);
+      for (const l of r.lines) {
+        expect(l).toMatch(
+          /^\d{4}-\d\d-\d\dT\S+Z cli: IN= OUT=lo SRC=127\.0\.0\.1 DST=127\.0\.0\.1 LEN=84 .* PROTO=ICMP TYPE=8 CODE=0 ID=\d+ SEQ=[12] $/,
+        );
+      }
       expect(r.stderr).toContain('2 packets logged');
     } finally {
       subscribe.mockRestore();
@@ -331,13 +374,17 @@ describe('nfct log and nfct trace', () => {
 
   test('nfct trace prints the hops nft monitor trace prints, and removes its rule', async () => {
     await ns.execOk('nft', ['-f', '-'], {
-      input: 'table ip clitr {\n chain c1 { ip protocol icmp counter; return; }\n chain output { type filter hook output priority 0; policy accept; jump c1; icmp type echo-reply drop; }\n}\n',
+      input:
+        'table ip clitr {\n chain c1 { ip protocol icmp counter; return; }\n chain output { type filter hook output priority 0; policy accept; jump c1; icmp type echo-reply drop; }\n}\n',
     });
     const monitor = ns.spawn('nft', ['-a', 'monitor', 'trace'], { stdio: ['ignore', 'pipe', 'ignore'] });
     let text = '';
     monitor.stdout!.on('data', (d: Buffer) => (text += d.toString()));
     const hops = () => [...text.matchAll(/ip clitr (\S+) rule .* # handle (\d+) \(verdict (\w+)/g)];
-    const missing = (lines: string[]) => hops().filter(([, chain, handle, verdict]) => !lines.some((l) => l.includes(`ip clitr ${chain} rule handle ${handle}`) && l.includes(`(verdict ${verdict}`)));
+    const missing = (lines: string[]) =>
+      hops().filter(([, chain, handle, verdict]) =>
+        !lines.some((l) => l.includes(`ip clitr ${chain} rule handle ${handle}`) && l.includes(`(verdict ${verdict}`))
+      );
     try {
       const r = await streaming(['trace', '--nftables', '-p', 'icmp', '--netns', ns.name], async (lines) => {
         // nft monitor and nfct trace both listen (nfct's rule is installed) once both show a
@@ -347,7 +394,9 @@ describe('nfct log and nfct trace', () => {
           if (!both) await ns.exec('ping', ['-c', '1', '-W', '1', '127.0.0.1']);
           return both;
         }, 'nft monitor trace and nfct trace to show a ping', { every: 100 });
-        await until(() => missing(lines).length === 0, 'nfct trace to print every hop nft monitor trace printed', { detail: () => JSON.stringify(missing(lines)) });
+        await until(() => missing(lines).length === 0, 'nfct trace to print every hop nft monitor trace printed', {
+          detail: () => JSON.stringify(missing(lines)),
+        });
       });
       monitor.kill();
       expect(r.code).toBe(0);

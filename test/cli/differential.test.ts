@@ -13,10 +13,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { createNetns, type Netns } from '../helpers/netns.js';
-import { runConntrack } from '../oracle/conntrack-cli.js';
-import { runNfct } from '../support/run-nfct.js';
 import { NFCT_SHELL } from '../helpers/nfct.js';
 import { checkOutput } from '../helpers/schema.js';
+import { runConntrack } from '../oracle/conntrack-cli.js';
+import { runNfct } from '../support/run-nfct.js';
 import { CORPUS, type CorpusLine, FIXTURE } from './corpus.js';
 
 const NFCT = NFCT_SHELL;
@@ -38,9 +38,9 @@ interface Outcome {
 
 /** Lines whose difference from conntrack is deliberate, with why (docs/cli.md lists them). */
 export const DELIBERATE: Record<string, string> = {
-  '': 'usage text is nfct\'s own',
-  '-h': 'usage text is nfct\'s own',
-  '--help': 'usage text is nfct\'s own',
+  '': "usage text is nfct's own",
+  '-h': "usage text is nfct's own",
+  '--help': "usage text is nfct's own",
   // conntrack 1.4.7 sends an update without the entry's zone: for the entry in zone 5 (and
   // 7) the kernel answers ENOENT; nfct updates them.
   '-U -s 10.0.0.1 -m 7': 'nfct also updates the entries of non-zero zones',
@@ -76,7 +76,7 @@ function normaliseOut(text: string): string {
         .replace(/<id>\d+<\/id>/, '<id>ID</id>')
         .replace(/^(cpu=\d+\s+)(.*)$/, (_, cpu: string, rest: string) => cpu + rest.replace(/=\d+/g, '=N'))
         .replace(/^conntrack v1\.4\.7 \(conntrack-tools\)$/, 'VERSION')
-        .replace(/^nfct v\d+\.\d+\.\d+ \(conntrack-tools compatible\)$/, 'VERSION'),
+        .replace(/^nfct v\d+\.\d+\.\d+ \(conntrack-tools compatible\)$/, 'VERSION')
     )
     .sort()
     .join('\n');
@@ -88,14 +88,16 @@ function normaliseErr(text: string): string {
     .replace(/nfct v\d+\.\d+\.\d+ \(conntrack-tools compatible\): /g, 'SIGNED: ')
     .replace(/Try `(conntrack|nfct) -h' or '(conntrack|nfct) --help' for more information\./g, 'TRY-HELP')
     // conntrack names its own program (argv[0]) for an unknown letter starting the first word
-    .replace(/unknown option `(conntrack|nfct)'/g, 'unknown option `PROGRAM\'')
+    .replace(/unknown option `(conntrack|nfct)'/g, "unknown option `PROGRAM'")
     .replace(/nfct_labelmap_new: No such file or directory/g, 'NO-LABEL-FILE')
-    .replace(/nfct: cannot read label names: \/etc\/xtables\/connlabel\.conf: No such file or directory/g, 'NO-LABEL-FILE');
+    .replace(/nfct: cannot read label names: \/etc\/xtables\/connlabel\.conf: No such file or directory/g,
+      'NO-LABEL-FILE');
 }
 
 /** The table as conntrack saves it, and as it lists it (the listing has the marks and zones save leaves out). */
 async function table(ns: Netns): Promise<string> {
-  const [saved, listed] = await Promise.all([runConntrack(ns, ['-L', '-o', 'save']), runConntrack(ns, ['-L', '-o', 'extended'])]);
+  const [saved, listed] = await Promise.all([runConntrack(ns, ['-L', '-o', 'save']),
+    runConntrack(ns, ['-L', '-o', 'extended'])]);
   return `${normaliseOut(saved.stdout)}\n${normaliseOut(listed.stdout)}`;
 }
 
@@ -112,35 +114,45 @@ async function resetBoth(): Promise<void> {
   loadedAt = Date.now();
 }
 
-
 /** A program in `ns` under a private /etc holding a connlabel.conf (both programs alike). */
-async function withLabels(ns: Netns, program: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+async function withLabels(ns: Netns, program: string,
+  args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }>
+{
   if (program === 'conntrack') return runConntrack(ns, args, { labelMap: LABELS });
   const upper = await mkdtemp(join(dir, 'upper-'));
   const work = await mkdtemp(join(dir, 'work-'));
   await mkdir(join(upper, 'xtables'), { recursive: true });
-  await writeFile(join(upper, 'xtables', 'connlabel.conf'), Object.entries(LABELS).map(([b, n]) => `${b} ${n}\n`).join(''));
-  const script = 'mount -t overlay nfct-labels -o "lowerdir=/etc,upperdir=$1,workdir=$2" /etc || exit 97; shift 2; exec "$@"';
-  return ns.exec('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh', upper, work, ...NFCT.split(' '), ...args]);
+  await writeFile(join(upper, 'xtables', 'connlabel.conf'),
+    Object.entries(LABELS).map(([b, n]) => `${b} ${n}\n`).join(''));
+  const script =
+    'mount -t overlay nfct-labels -o "lowerdir=/etc,upperdir=$1,workdir=$2" /etc || exit 97; shift 2; exec "$@"';
+  return ns.exec('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh', upper, work,
+    ...NFCT.split(' '), ...args]);
 }
 
 async function runLine(line: CorpusLine): Promise<{ peer: Outcome; ours: Outcome }> {
   const run = async (ns: Netns, program: 'conntrack' | 'nfct'): Promise<Outcome> => {
     let r: { code: number | null; stdout: string; stderr: string };
     if (line.shell) r = await ns.sh(line.shell.replaceAll('CT', program === 'conntrack' ? 'conntrack' : NFCT));
-    else if (line.devnull && program === 'conntrack') r = await ns.exec('sh', ['-c', 'exec conntrack "$@" > /dev/null', 'sh', ...line.args!], { env: { TZ: 'UTC' } });
-    else if (line.devnull) r = await toDevNull((fd) => runNfct(['--netns', ns.name, ...line.args!], { stdoutFd: fd }));
-    else if (line.labels) r = await withLabels(ns, program, line.args!);
+    else if (line.devnull && program === 'conntrack') {
+      r = await ns.exec('sh', ['-c', 'exec conntrack "$@" > /dev/null', 'sh', ...line.args!], { env: { TZ: 'UTC' } });
+    } else if (line.devnull) {
+      r = await toDevNull((fd) => runNfct(['--netns', ns.name, ...line.args!], { stdoutFd: fd }));
+    } else if (line.labels) r = await withLabels(ns, program, line.args!);
     else if (program === 'conntrack') r = await runConntrack(ns, line.args!);
     else r = await runNfct(['--netns', ns.name, ...line.args!]);
     // What nfct printed through a shell is checked as runNfct checks its own.
-    if (program === 'nfct' && (line.shell || line.labels)) checkOutput(r.stdout, false, `nfct ${line.shell ?? line.args!.join(' ')}`);
-    const outcome: Outcome = { code: r.code, stdout: normaliseOut(r.stdout), stderr: normaliseErr(r.stderr), table: await table(ns) };
+    if (program === 'nfct' && (line.shell || line.labels)) {
+      checkOutput(r.stdout, false, `nfct ${line.shell ?? line.args!.join(' ')}`);
+    }
+    const outcome: Outcome = { code: r.code, stdout: normaliseOut(r.stdout), stderr: normaliseErr(r.stderr),
+      table: await table(ns) };
     if (isUpdate(line) && program === 'nfct') {
       const o = line.args!.indexOf('-o');
       // An update prints the labels it set whatever -o says; a listing, with -o labels.
       const output = [o >= 0 ? line.args![o + 1]! : '', line.labels ? 'labels' : ''].filter(Boolean).join(',');
-      const listed = await runConntrack(ns, ['-L', ...(output ? ['-o', output] : [])], line.labels ? { labelMap: LABELS } : {});
+      const listed = await runConntrack(ns, ['-L', ...(output ? ['-o', output] : [])],
+        line.labels ? { labelMap: LABELS } : {});
       outcome.listing = normaliseOut(listed.stdout);
     }
     return outcome;
@@ -167,13 +179,20 @@ function updateProblems(p: Outcome, o: Outcome, deliberate: boolean): string[] {
   const ours = entries(o.stdout);
   const problems: string[] = [];
   const count = /(\d+) flow entries have been updated\./.exec(o.stderr);
-  if (ours.length !== (count ? Number(count[1]) : 0)) problems.push(`${ours.length} entry lines for ${count ? count[0] : 'no count'}`);
+  if (ours.length !== (count ? Number(count[1]) : 0)) {
+    problems.push(`${ours.length} entry lines for ${count ? count[0] : 'no count'}`);
+  }
   if (new Set(ours).size !== ours.length) problems.push('an entry printed twice');
   const held = new Set(
-    entries(o.listing ?? '').map((l) => l.replace(/ use=(\d+)/, (_, n: string) => ` use=${Number(n) + 1}`).replace(/<use>(\d+)<\/use>/, (_, n: string) => `<use>${Number(n) + 1}</use>`)),
+    entries(o.listing ?? '').map((l) =>
+      l.replace(/ use=(\d+)/, (_, n: string) => ` use=${Number(n) + 1}`).replace(/<use>(\d+)<\/use>/,
+        (_, n: string) => `<use>${Number(n) + 1}</use>`)
+    ),
   );
   for (const l of ours) if (!held.has(l)) problems.push(`not in the table afterwards: ${l}`);
-  if (!deliberate) for (const l of entries(p.stdout)) if (!ours.includes(l)) problems.push(`printed by conntrack, not by nfct: ${l}`);
+  if (!deliberate) {
+    for (const l of entries(p.stdout)) if (!ours.includes(l)) problems.push(`printed by conntrack, not by nfct: ${l}`);
+  }
   return problems;
 }
 
@@ -233,24 +252,35 @@ describe('nfct against conntrack, line by line', () => {
         const deliberate = DELIBERATE[key];
         // -U: nfct's lines against the table it left (updateProblems); everything else as conntrack.
         const update = isUpdate(line) ? updateProblems(p, o, deliberate !== undefined) : [];
-        if (update.length > 0) differences.push([...update.map((x) => `  -U: ${x}`), `  stdout nfct:\n${o.stdout}`].join('\n'));
-        const same = p.code === o.code && (isUpdate(line) || p.stdout === o.stdout) && p.stderr === o.stderr && p.table === o.table;
+        if (update.length > 0) {
+          differences.push([...update.map((x) => `  -U: ${x}`), `  stdout nfct:\n${o.stdout}`].join('\n'));
+        }
+        const same = p.code === o.code && (isUpdate(line) || p.stdout === o.stdout) && p.stderr === o.stderr &&
+          p.table === o.table;
         if (deliberate === undefined && !same) {
           differences.push(
             [`  exit ${p.code} / ${o.code}`,
               p.stdout !== o.stdout ? `  stdout conntrack:\n${p.stdout}\n  stdout nfct:\n${o.stdout}` : '',
               p.stderr !== o.stderr ? `  stderr conntrack:\n${p.stderr}  stderr nfct:\n${o.stderr}` : '',
-              p.table !== o.table ? `  table conntrack:\n${p.table}\n  table nfct:\n${o.table}` : ''].filter(Boolean).join('\n'),
+              p.table !== o.table ? `  table conntrack:\n${p.table}\n  table nfct:\n${o.table}` : ''].filter(Boolean)
+              .join('\n'),
           );
         }
-        if (deliberate?.startsWith('nfct refuses -U with a NAT address') && (p.table !== fixtureTable || o.table !== fixtureTable || o.code !== 1 || !o.stderr.includes('Operation failed: Operation not supported'))) {
-          differences.push(`  -U with a NAT address: both tables must stay as they were, nfct exit 1 with the kernel's refusal (got ${o.code}: ${o.stderr})`);
+        if (deliberate?.startsWith('nfct refuses -U with a NAT address') &&
+          (p.table !== fixtureTable || o.table !== fixtureTable || o.code !== 1 ||
+            !o.stderr.includes('Operation failed: Operation not supported')))
+        {
+          differences.push(
+            `  -U with a NAT address: both tables must stay as they were, nfct exit 1 with the kernel's refusal (got ${o.code}: ${o.stderr})`,
+          );
         }
       } finally {
         // The next line starts from FIXTURE again.
         if (!outcome || outcome.peer.table !== fixtureTable || outcome.ours.table !== fixtureTable) await resetBoth();
       }
-      if (process.env.NFCT_DIFF_REPORT && differences.length > 0) await writeFile(process.env.NFCT_DIFF_REPORT, `$ ${key}\n${differences.join('\n')}\n\n`, { flag: 'a' });
+      if (process.env.NFCT_DIFF_REPORT && differences.length > 0) {
+        await writeFile(process.env.NFCT_DIFF_REPORT, `$ ${key}\n${differences.join('\n')}\n\n`, { flag: 'a' });
+      }
       expect(differences.join('\n')).toBe('');
     });
   }

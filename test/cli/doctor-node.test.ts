@@ -18,7 +18,12 @@ afterAll(async () => {
   await Promise.all(spaces.map((n) => n.remove()));
 });
 
-type Row = { severity: string; check: string; scope: string; netns?: { label: string; inode: number } };
+interface Row {
+  severity: string;
+  check: string;
+  scope: string;
+  netns?: { label: string; inode: number };
+}
 
 describe('nfct doctor --all-netns', () => {
   test('node-wide findings once; per-namespace ones with their netns', async () => {
@@ -40,9 +45,12 @@ describe('nfct doctor --all-netns', () => {
   }, 130000);
 
   test('--min-severity warning: no info finding, and the summary counts what it left out', async () => {
-    const r = await execNfct(['doctor', '--netns', spaces[0]!.name, '--json', '--interval', '0.1', '--min-severity', 'warning']);
+    const r = await execNfct(['doctor', '--netns', spaces[0]!.name, '--json', '--interval', '0.1', '--min-severity',
+      'warning']);
     expect((r.rows as unknown as Row[]).filter((f) => f.severity === 'info')).toEqual([]);
-    expect(r.stderr).toMatch(/^nfct doctor: 1 namespace examined; \d+ findings? \(\d+ below warning not shown\); 0 errors\.$/m);
+    expect(r.stderr).toMatch(
+      /^nfct doctor: 1 namespace examined; \d+ findings? \(\d+ below warning not shown\); 0 errors\.$/m,
+    );
     const all = await execNfct(['doctor', '--netns', spaces[0]!.name, '--json', '--interval', '0.1']);
     expect((all.rows as unknown as Row[]).some((f) => f.severity === 'info' && f.check === 'acct-off')).toBe(true);
   });

@@ -3,20 +3,32 @@
 // --min-severity; --help names every check a finding can carry.
 import { describe, expect, test } from 'vitest';
 
-import type { CpuStats } from '../../lib/conntrack/types.js';
-import { atLeast, CHECK_LIST, checkTableFull, diagnose, type NamespaceReport } from '../../lib/cli/commands/doctor-checks.js';
+import { atLeast, CHECK_LIST, checkTableFull, diagnose,
+  type NamespaceReport } from '../../lib/cli/commands/doctor-checks.js';
 import { DOCTOR_HELP } from '../../lib/cli/commands/doctor.js';
+import type { CpuStats } from '../../lib/conntrack/types.js';
 
-const cpu = (n: number, v: Partial<CpuStats> = {}): CpuStats =>
-  ({ cpu: n, found: 0, invalid: 0, insert: 0, insert_failed: 0, drop: 0, early_drop: 0, error: 0, search_restart: 0, clash_resolve: 0, chaintoolong: 0, ...v }) as CpuStats;
+const cpu = (n: number, v: Partial<CpuStats> = {}): CpuStats => ({ cpu: n, found: 0, invalid: 0, insert: 0,
+  insert_failed: 0, drop: 0, early_drop: 0, error: 0, search_restart: 0, clash_resolve: 0, chaintoolong: 0, ...v });
 
 function report(netns: string, over: Partial<NamespaceReport> = {}): NamespaceReport {
   const host = netns === 'host';
   return {
-    netns, nsFlag: host ? '' : ` --netns ${netns}`, nsExec: host ? '' : `ip netns exec ${netns} `,
-    sysctls: { nf_conntrack_max: '1000', nf_conntrack_buckets: '100', nf_conntrack_acct: '0', nf_conntrack_events: '1', nf_conntrack_timestamp: '1', nf_log_all_netns: '0' },
-    entries: 0, statsBefore: [cpu(0)], statsAfter: [cpu(0)], seconds: 2,
-    dnatBefore: [], dnatAfter: [], owners: new Map(), traceTables: [], nflogGroups: [{ group: 3, portid: 9, pid: 42, comm: 'ulogd' }], ...over,
+    netns,
+    nsFlag: host ? '' : ` --netns ${netns}`,
+    nsExec: host ? '' : `ip netns exec ${netns} `,
+    sysctls: { nf_conntrack_max: '1000', nf_conntrack_buckets: '100', nf_conntrack_acct: '0', nf_conntrack_events: '1',
+      nf_conntrack_timestamp: '1', nf_log_all_netns: '0' },
+    entries: 0,
+    statsBefore: [cpu(0)],
+    statsAfter: [cpu(0)],
+    seconds: 2,
+    dnatBefore: [],
+    dnatAfter: [],
+    owners: new Map(),
+    traceTables: [],
+    nflogGroups: [{ group: 3, portid: 9, pid: 42, comm: 'ulogd' }],
+    ...over,
   };
 }
 
@@ -30,8 +42,11 @@ describe('node-wide findings', () => {
       expect(byCheck(id)).toHaveLength(1);
       expect(byCheck(id)[0]).toMatchObject({ scope: 'node', netns: 'node' });
     }
-    expect(byCheck('nf-log-all-netns-off')[0]!.seen).toEqual({ nf_log_all_netns: 0, namespaces: ten.slice(1).map((r) => r.netns) });
-    expect(byCheck('nf-log-all-netns-off')[0]!.fix).toBe('nsenter --net=/proc/1/ns/net sysctl -w net.netfilter.nf_log_all_netns=1   # global: every namespace');
+    expect(byCheck('nf-log-all-netns-off')[0]!.seen).toEqual({ nf_log_all_netns: 0,
+      namespaces: ten.slice(1).map((r) => r.netns) });
+    expect(byCheck('nf-log-all-netns-off')[0]!.fix).toBe(
+      'nsenter --net=/proc/1/ns/net sysctl -w net.netfilter.nf_log_all_netns=1   # global: every namespace',
+    );
   });
 
   test('per-namespace settings stay per namespace', () => {
@@ -54,11 +69,17 @@ describe('node-wide findings', () => {
 describe('table-full', () => {
   test('in another namespace: the limit is global, raised from the initial namespace', () => {
     const [f] = checkTableFull(report('pods', { entries: 950 }));
-    expect(f!.why).toMatch(/one limit for the whole node, set in the initial network namespace \(read-only in the others\)/);
-    expect(f!.fix).toBe('nfct top --netns pods --by src   # who fills it; then raise the limit in the initial namespace (it is global): nsenter --net=/proc/1/ns/net sysctl -w net.netfilter.nf_conntrack_max=2000');
+    expect(f!.why).toMatch(
+      /one limit for the whole node, set in the initial network namespace \(read-only in the others\)/,
+    );
+    expect(f!.fix).toBe(
+      'nfct top --netns pods --by src   # who fills it; then raise the limit in the initial namespace (it is global): nsenter --net=/proc/1/ns/net sysctl -w net.netfilter.nf_conntrack_max=2000',
+    );
   });
   test('in the initial namespace: sysctl as it is', () => {
-    expect(checkTableFull(report('host', { entries: 950 }))[0]!.fix).toBe('nfct top --by src   # who fills it; then raise the limit: sysctl -w net.netfilter.nf_conntrack_max=2000');
+    expect(checkTableFull(report('host', { entries: 950 }))[0]!.fix).toBe(
+      'nfct top --by src   # who fills it; then raise the limit: sysctl -w net.netfilter.nf_conntrack_max=2000',
+    );
   });
 });
 
@@ -68,8 +89,12 @@ describe('--help', () => {
     for (const id of ids) expect(DOCTOR_HELP).toMatch(new RegExp(`^  ${id} `, 'm'));
     // Findings of every kind these inputs make: each one's check is in the list.
     const made = diagnose([
-      report('host', { entries: 990, sysctls: { nf_conntrack_max: '1000', nf_conntrack_buckets: '10', nf_conntrack_acct: '0', nf_conntrack_events: '0', nf_conntrack_timestamp: '0', 'nf_log/2': 'NONE' } }),
-      report('b', { traceTables: [{ name: 'nfct_trace_1_0', owner: 'dead', pid: 1 }], sysctls: { nf_conntrack_max: '1000', nf_log_all_netns: '0', 'nf_log/2': 'nfnetlink_log' }, statsAfter: [cpu(0, { drop: 5 })] }),
+      report('host', { entries: 990,
+        sysctls: { nf_conntrack_max: '1000', nf_conntrack_buckets: '10', nf_conntrack_acct: '0',
+          nf_conntrack_events: '0', nf_conntrack_timestamp: '0', 'nf_log/2': 'NONE' } }),
+      report('b', { traceTables: [{ name: 'nfct_trace_1_0', owner: 'dead', pid: 1 }],
+        sysctls: { nf_conntrack_max: '1000', nf_log_all_netns: '0', 'nf_log/2': 'nfnetlink_log' },
+        statsAfter: [cpu(0, { drop: 5 })] }),
     ]);
     const checks = new Set(made.map((f) => f.check));
     expect(checks.size).toBeGreaterThanOrEqual(10);

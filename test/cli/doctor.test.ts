@@ -2,17 +2,17 @@
 // (a table filled to the limit with new connections arriving, a DNAT to an address that never
 // answers with traffic going to it, a stale trace table, an nf_log binding nobody hears, an
 // NFLOG group held, events off, a hash table too small for the limit).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
-import { Conntrack, Nflog, Trace } from '../../lib/index.js';
 import type { Finding } from '../../lib/cli/commands/doctor-checks.js';
+import { Conntrack, Nflog, Trace } from '../../lib/index.js';
 import { createNetns, enableConntrack, type Netns, setSysctl } from '../helpers/netns.js';
+import { execNfct } from '../helpers/nfct.js';
 import { until } from '../helpers/sentinel.js';
 import { listEntries } from '../oracle/conntrack-cli.js';
-import { execNfct } from '../helpers/nfct.js';
 
 const CT_MAX = '/proc/sys/net/netfilter/nf_conntrack_max';
 
@@ -54,7 +54,8 @@ describe('table full: entries against nf_conntrack_max, early drops while connec
       function* flows() {
         for (let i = 0; i < max; i++) {
           // Unassured UDP entries: the kernel may evict them (early_drop) to make room.
-          yield { protocol: 'udp' as const, src: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, dst: '10.255.0.1', srcPort: 1000, dstPort: 53, timeout: 600 };
+          yield { protocol: 'udp' as const, src: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
+            dst: '10.255.0.1', srcPort: 1000, dstPort: 53, timeout: 600 };
         }
       }
       const r = await ct.createMany(flows(), { batchSize: 2000, ifExists: 'skip' });
@@ -63,7 +64,8 @@ describe('table full: entries against nf_conntrack_max, early drops while connec
       ct.close();
     }
     // New connections arriving while the doctor watches (bounded: at most 20,000 datagrams).
-    const gen = background(ns, 'for i in $(seq 1 20000); do echo x > /dev/udp/127.0.0.1/$((10000 + i % 50000)); done 2>/dev/null');
+    const gen = background(ns,
+      'for i in $(seq 1 20000); do echo x > /dev/udp/127.0.0.1/$((10000 + i % 50000)); done 2>/dev/null');
     let res;
     try {
       res = await doctor('--netns', ns.name, '--interval', '2');
@@ -108,7 +110,9 @@ describe('stale UDP: a DNAT to an address that never answers, with traffic going
   // One socket (one source port), as a resolver that keeps retrying: one entry, its packets growing.
   const client = 'exec 3>/dev/udp/10.96.0.10/53; for i in $(seq 1 400); do echo q >&3; sleep 0.02; done';
   // The sentinel: the client's entry is in the table (conntrack -L), so it is sending.
-  const clientEntry = () => until(async () => (await listEntries(ns, ['-p', 'udp', '-d', '10.96.0.10'])).entries.length > 0, "the client's entry towards 10.96.0.10", { every: 50 });
+  const clientEntry = () =>
+    until(async () => (await listEntries(ns, ['-p', 'udp', '-d', '10.96.0.10'])).entries.length > 0,
+      "the client's entry towards 10.96.0.10", { every: 50 });
 
   test('a warning naming the target, the packets sent to it, and the delete that clears it', async () => {
     const gen = background(ns, client);
@@ -122,7 +126,8 @@ describe('stale UDP: a DNAT to an address that never answers, with traffic going
     const stale = res.findings.find((f) => f.check === 'unanswered-udp-dnat');
     expect(stale, JSON.stringify(res.findings)).toBeDefined();
     // The plain DNAT rule names the target: it is the rule's current one, not a stale entry.
-    expect(stale!.seen).toMatchObject({ target: '10.98.0.99:53', service: 'out', entries: 1, entriesWithCounters: 1, entriesGrowing: 1 });
+    expect(stale!.seen).toMatchObject({ target: '10.98.0.99:53', service: 'out', entries: 1, entriesWithCounters: 1,
+      entriesGrowing: 1 });
     expect(res.findings.some((f) => f.check === 'stale-dnat')).toBe(false);
     expect(stale!.seen.packetsInInterval as number).toBeGreaterThan(5);
     expect(stale!.fix).toBe(`nfct -D --netns ${ns.name} -p udp -r 10.98.0.99 --reply-port-src 53`);
@@ -147,9 +152,13 @@ describe('stale UDP: a DNAT to an address that never answers, with traffic going
     }
     const stale = res.findings.find((f) => f.check === 'unanswered-udp-dnat');
     // Counters are judged per entry: this client's entry was made while accounting was off.
-    expect(stale?.title, JSON.stringify(res.findings)).toContain('packet growth unknown: these entries carry no counters');
+    expect(stale?.title, JSON.stringify(res.findings)).toContain(
+      'packet growth unknown: these entries carry no counters',
+    );
     expect(stale?.seen).toMatchObject({ target: '10.98.0.99:53', entriesWithCounters: 0, packetsInInterval: null });
-    expect(res.findings.find((f) => f.check === 'acct-off')?.fix).toBe(`ip netns exec ${ns.name} sysctl -w net.netfilter.nf_conntrack_acct=1`);
+    expect(res.findings.find((f) => f.check === 'acct-off')?.fix).toBe(
+      `ip netns exec ${ns.name} sysctl -w net.netfilter.nf_conntrack_acct=1`,
+    );
   });
 });
 
@@ -185,7 +194,14 @@ describe('leftovers of tracing and settings that hide things', () => {
     let res;
     try {
       // The sentinel: the kernel lists group 7 as bound (/proc/net/netfilter/nfnetlink_log).
-      await until(async () => (await ns.execOk('cat', ['/proc/net/netfilter/nfnetlink_log'])).stdout.split('\n').some((l) => /^\s*7\s/.test(l)), 'NFLOG group 7 bound', { every: 50 });
+      await until(
+        async () =>
+          (await ns.execOk('cat', ['/proc/net/netfilter/nfnetlink_log'])).stdout.split('\n').some((l) =>
+            /^\s*7\s/.test(l)
+          ),
+        'NFLOG group 7 bound',
+        { every: 50 },
+      );
       res = await doctor('--netns', ns.name, '--interval', '0.2');
     } finally {
       ac.abort();
@@ -195,15 +211,22 @@ describe('leftovers of tracing and settings that hide things', () => {
     }
     const by = (check: string) => res.findings.filter((f) => f.check === check);
     expect(by('stale-trace-table').map((f) => f.seen.table)).toEqual([`nfct_trace_${deadPid}_0123abcd_0`]);
-    expect(by('stale-trace-table')[0]!.fix).toContain(`ip netns exec ${ns.name} nft delete table inet nfct_trace_${deadPid}_0123abcd_0`);
+    expect(by('stale-trace-table')[0]!.fix).toContain(
+      `ip netns exec ${ns.name} nft delete table inet nfct_trace_${deadPid}_0123abcd_0`,
+    );
     // An older nfct's table: said, never with a delete to run blindly.
     expect(by('trace-table-owner-unknown').map((f) => f.seen.table)).toEqual([`nfct_trace_${deadPid}_0`]);
     expect(by('trace-table-owner-unknown')[0]!.fix).not.toMatch(/^\S*\s*nft delete/);
     // The running trace's table: in use, by this process; never called left behind.
-    expect(by('trace-running').map((f) => f.seen)).toEqual([{ table: expect.stringMatching(new RegExp(`^nfct_trace_${process.pid}_[0-9a-f]{8}_\\d+$`)), holder: process.pid }]);
+    expect(by('trace-running').map((f) => f.seen)).toEqual([{
+      table: expect.stringMatching(new RegExp(`^nfct_trace_${process.pid}_[0-9a-f]{8}_\\d+$`)),
+      holder: process.pid,
+    }]);
     expect(by('trace-running')[0]!.severity).toBe('info');
     expect(by('nf-log-unheard')[0]?.seen).toEqual({ 'nf_log/2': 'nfnetlink_log' });
-    expect(by('nflog-group-held').map((f) => f.seen)).toEqual([expect.objectContaining({ group: 7, pid: process.pid })]);
+    expect(by('nflog-group-held').map((f) => f.seen)).toEqual([
+      expect.objectContaining({ group: 7, pid: process.pid }),
+    ]);
     expect(by('events-off')[0]?.severity).toBe('warning');
     expect(res.code).toBe(0);
 

@@ -5,10 +5,10 @@ import { readFileSync } from 'node:fs';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
-import { Conntrack } from '../../lib/index.js';
 import { groupHolder } from '../../lib/cli/procs.js';
+import { Conntrack } from '../../lib/index.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
-import { execNfct, spawnNfct, type SpawnedNfct } from '../helpers/nfct.js';
+import { execNfct, type SpawnedNfct, spawnNfct } from '../helpers/nfct.js';
 import { countEntries } from '../oracle/conntrack-cli.js';
 
 const SIGNED = /^nfct v\d+\.\d+\.\d+ \(conntrack-tools compatible\): /;
@@ -50,7 +50,9 @@ describe('a namespace that does not exist', () => {
   test('--pid of a process that is gone: no such process', async () => {
     const r = await execNfct(['-L', '--pid', GONE_PID]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(new RegExp(`${SIGNED.source}no process ${GONE_PID} \\(no /proc/${GONE_PID}/ns/net\\)\\n$`));
+    expect(r.stderr).toMatch(
+      new RegExp(`${SIGNED.source}no process ${GONE_PID} \\(no /proc/${GONE_PID}/ns/net\\)\\n$`),
+    );
   });
 
   test('nfct doctor --netns NOPE: exit 1 with the error alone (nothing examined, no summary of nothing)', async () => {
@@ -62,7 +64,9 @@ describe('a namespace that does not exist', () => {
   test('nfct doctor --pid of a process that is gone: no such process, exit 1', async () => {
     const r = await execNfct(['doctor', '--pid', GONE_PID, '--interval', '0.1']);
     expect(r.code).toBe(1);
-    expect(lines(r.stderr)).toEqual([`nfct doctor: [pid:${GONE_PID}] no process ${GONE_PID} (no /proc/${GONE_PID}/ns/net)`]);
+    expect(lines(r.stderr)).toEqual([
+      `nfct doctor: [pid:${GONE_PID}] no process ${GONE_PID} (no /proc/${GONE_PID}/ns/net)`,
+    ]);
   });
 });
 
@@ -87,7 +91,9 @@ describe('an NFLOG group someone else holds', () => {
       await heldBy(5, holder.child.pid);
       const r = await execNfct(['log', '--group', '5', '--netns', ns.name]);
       expect(r.code).toBe(1);
-      expect(lines(r.stderr)).toEqual([`nfct log: NFLOG group 5 is held by pid ${holder.child.pid} (nfct log): stop it, or log to another --group`]);
+      expect(lines(r.stderr)).toEqual([
+        `nfct log: NFLOG group 5 is held by pid ${holder.child.pid} (nfct log): stop it, or log to another --group`,
+      ]);
     } finally {
       await stop(holder);
     }
@@ -99,7 +105,9 @@ describe('an NFLOG group someone else holds', () => {
       await heldBy(6, dump.pid);
       const r = await execNfct(['log', '--group', '6', '--netns', ns.name]);
       expect(r.code).toBe(1);
-      expect(r.stderr).toBe(`nfct log: NFLOG group 6 is held by pid ${dump.pid} (tcpdump): stop it, or log to another --group\n`);
+      expect(r.stderr).toBe(
+        `nfct log: NFLOG group 6 is held by pid ${dump.pid} (tcpdump): stop it, or log to another --group\n`,
+      );
     } finally {
       dump.kill('SIGTERM');
       await new Promise((r) => dump.once('exit', r));
@@ -112,7 +120,9 @@ describe('an NFLOG group someone else holds', () => {
       await heldBy(0, holder.child.pid);
       const r = await execNfct(['trace', '--legacy', '--netns', ns.name, '-p', 'udp', '--dport', '9']);
       expect(r.code).toBe(1);
-      expect(lines(r.stderr).at(-1)).toBe(`nfct trace: NFLOG group 0, where legacy TRACE goes, is held in this namespace by pid ${holder.child.pid} (nfct trace): stop it, or trace nftables alone (--nftables)`);
+      expect(lines(r.stderr).at(-1)).toBe(
+        `nfct trace: NFLOG group 0, where legacy TRACE goes, is held in this namespace by pid ${holder.child.pid} (nfct trace): stop it, or trace nftables alone (--nftables)`,
+      );
     } finally {
       await stop(holder);
     }
@@ -130,7 +140,9 @@ describe('a full table', () => {
     try {
       function* fill() {
         for (let i = 0; i < max - 10; i++) {
-          yield { protocol: 'tcp' as const, src: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, dst: '10.255.0.1', srcPort: 1000, dstPort: 80, timeout: 600, status: ['ASSURED' as const], state: 'ESTABLISHED' as const };
+          yield { protocol: 'tcp' as const, src: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
+            dst: '10.255.0.1', srcPort: 1000, dstPort: 80, timeout: 600, status: ['ASSURED' as const],
+            state: 'ESTABLISHED' as const };
         }
       }
       await ct.createMany(fill(), { batchSize: 4000 });
@@ -143,10 +155,18 @@ describe('a full table', () => {
   });
 
   test('-R of 25 lines into room for 10: table full, 10 of 25 applied, exit 1', async () => {
-    const file = Array.from({ length: 25 }, (_, i) => `-I -p tcp -s 192.0.2.${i + 1} -d 192.0.2.200 --sport 1 --dport 2 -t 600 --state ESTABLISHED -u ASSURED`).join('\n');
+    const file = Array.from({ length: 25 },
+      (_, i) =>
+        `-I -p tcp -s 192.0.2.${i + 1} -d 192.0.2.200 --sport 1 --dport 2 -t 600 --state ESTABLISHED -u ASSURED`).join(
+        '\n',
+      );
     const r = await execNfct(['-R', '-', '--netns', full.name], { input: `${file}\n` });
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(new RegExp(`${SIGNED.source}-R: the conntrack table is full \\(nf_conntrack_max ${max}, global, counted per namespace\\): 10 of 25 lines applied\\n$`));
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `${SIGNED.source}-R: the conntrack table is full \\(nf_conntrack_max ${max}, global, counted per namespace\\): 10 of 25 lines applied\\n$`,
+      ),
+    );
     expect(await countEntries(full)).toBe(max);
   });
 });

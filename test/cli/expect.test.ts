@@ -9,8 +9,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Conntrack, type ExpectationInput, formatExpectationCpuStats } from '../../lib/index.js';
 import { createNetns, type Netns, setSysctl } from '../helpers/netns.js';
 import { CLI, execNfct } from '../helpers/nfct.js';
-import { until } from '../helpers/sentinel.js';
 import { type CollectedOutput, collectOutput } from '../helpers/output.js';
+import { until } from '../helpers/sentinel.js';
 import { runConntrack } from '../oracle/conntrack-cli.js';
 
 const SENTINEL = '10.77.7.7';
@@ -18,18 +18,22 @@ const SENTINEL = '10.77.7.7';
 let ns: Netns;
 let ct: Conntrack;
 
-const master = (src: string, srcPort: number) => ({ protocol: 'tcp' as const, src, dst: '10.70.0.2', srcPort, dstPort: 21 });
-const expected = (m: ReturnType<typeof master>, dport: number, extra: Partial<ExpectationInput> = {}): ExpectationInput => ({
-  master: m,
-  tuple: { protocol: 'tcp', src: m.dst, dst: m.src, srcPort: 0, dstPort: dport },
-  mask: { srcPort: 0 },
-  timeout: 300,
-  ...extra,
-});
+const master = (src: string, srcPort: number) => ({ protocol: 'tcp' as const, src, dst: '10.70.0.2', srcPort,
+  dstPort: 21 });
+const expected = (m: ReturnType<typeof master>, dport: number,
+  extra: Partial<ExpectationInput> = {}): ExpectationInput => ({
+    master: m,
+    tuple: { protocol: 'tcp', src: m.dst, dst: m.src, srcPort: 0, dstPort: dport },
+    mask: { srcPort: 0 },
+    timeout: 300,
+    ...extra,
+  });
 
 const V6_MASTER = { protocol: 'tcp' as const, src: '2001:db8::1', dst: '2001:db8::2', srcPort: 40003, dstPort: 21 };
 
-async function nfct(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; signal: NodeJS.Signals | null; timedOut: boolean }> {
+async function nfct(
+  args: string[],
+): Promise<{ code: number | null; stdout: string; stderr: string; signal: NodeJS.Signals | null; timedOut: boolean }> {
   const { code, stdout, stderr, signal } = await execNfct(args, { ns });
   return { code, stdout, stderr, signal, timedOut: false };
 }
@@ -50,7 +54,9 @@ beforeAll(async () => {
   // Every master gets the event extension, whoever listened when it was made.
   await setSysctl(ns, 'net.netfilter.nf_conntrack_events', 1);
   ct = await Conntrack.open({ netns: ns.name });
-  for (const m of [master(SENTINEL, 9), master('10.70.0.1', 40000), master('10.70.0.3', 40001), master('10.70.0.4', 40002), V6_MASTER]) {
+  for (const m of [master(SENTINEL, 9), master('10.70.0.1', 40000), master('10.70.0.3', 40001),
+    master('10.70.0.4', 40002), V6_MASTER])
+  {
     await ct.create({ ...m, timeout: 600, state: 'ESTABLISHED', helper: 'ftp' });
   }
 }, 60_000);
@@ -62,23 +68,35 @@ afterAll(async () => {
 
 describe('-L expect', () => {
   const MODES = ['', 'xml', 'xml,id', 'xml,timestamp', 'timestamp', 'id', 'extended'];
-  test.each(MODES.flatMap((o) => [[o, ''], [o, 'ipv6']]))('-o %s (-f %s): same stdout, stderr and exit status as conntrack', async (o, family) => {
-    await ct.expectations.flush();
-    await ct.expectations.create(expected(master('10.70.0.1', 40000), 50000));
-    await ct.expectations.create(expected(master('10.70.0.3', 40001), 50001, { flags: ['PERMANENT'] }));
-    await ct.expectations.create({ ...expected(V6_MASTER, 50002), mask: { srcPort: 0, src: 'ffff:ffff::' } });
-    const args = ['-L', 'expect', ...(o ? ['-o', o] : []), ...(family ? ['-f', family] : [])];
-    const [theirs, mine] = [await runConntrack(ns, args, { env: { ...process.env, TZ: 'UTC' } }), await nfct(args)];
-    expect(mine.code).toBe(theirs.code);
-    const sorted = (s: string) => mask(s).split('\n').sort().join('\n');
-    expect(sorted(mine.stdout)).toBe(sorted(theirs.stdout));
-    expect(mask(mine.stderr)).toBe(mask(theirs.stderr));
-    // IPv4 by default (conntrack's -L expect asks for AF_INET), IPv6 with -f ipv6.
-    if (family) expect(theirs.stdout).toMatch(o.includes('xml') ? /<layer3 protonum="10" protoname="ipv6"><expected><src>2001:db8::2<\/src>/ : /src=2001:db8::2 /);
-    else expect(theirs.stdout).not.toContain('2001:db8::');
-    if (o.includes('xml')) expect(mine.stdout).toMatch(/^<\?xml version="1.0" encoding="utf-8"\?>\n<expect>\n<flow>.*<meta><helper-name>ftp<\/helper-name>/);
-    if (o.includes('timestamp')) expect(theirs.stdout).toMatch(o.includes('xml') ? /<when>/ : /^\[\d+\.[\d ]+\]\t/);
-  });
+  test.each(MODES.flatMap((o) => [[o, ''], [o, 'ipv6']]))(
+    '-o %s (-f %s): same stdout, stderr and exit status as conntrack',
+    async (o, family) => {
+      await ct.expectations.flush();
+      await ct.expectations.create(expected(master('10.70.0.1', 40000), 50000));
+      await ct.expectations.create(expected(master('10.70.0.3', 40001), 50001, { flags: ['PERMANENT'] }));
+      await ct.expectations.create({ ...expected(V6_MASTER, 50002), mask: { srcPort: 0, src: 'ffff:ffff::' } });
+      const args = ['-L', 'expect', ...(o ? ['-o', o] : []), ...(family ? ['-f', family] : [])];
+      const [theirs, mine] = [await runConntrack(ns, args, { env: { ...process.env, TZ: 'UTC' } }), await nfct(args)];
+      expect(mine.code).toBe(theirs.code);
+      const sorted = (s: string) => mask(s).split('\n').sort().join('\n');
+      expect(sorted(mine.stdout)).toBe(sorted(theirs.stdout));
+      expect(mask(mine.stderr)).toBe(mask(theirs.stderr));
+      // IPv4 by default (conntrack's -L expect asks for AF_INET), IPv6 with -f ipv6.
+      if (family) {
+        expect(theirs.stdout).toMatch(o.includes('xml')
+          ? /<layer3 protonum="10" protoname="ipv6"><expected><src>2001:db8::2<\/src>/
+          : /src=2001:db8::2 /);
+      } else expect(theirs.stdout).not.toContain('2001:db8::');
+      if (o.includes('xml')) {
+        expect(mine.stdout).toMatch(
+          /^<\?xml version="1.0" encoding="utf-8"\?>\n<expect>\n<flow>.*<meta><helper-name>ftp<\/helper-name>/,
+        );
+      }
+      if (o.includes('timestamp')) {
+        expect(theirs.stdout).toMatch(o.includes('xml') ? /<when>/ : /^\[\d+\.[\d ]+\]\t/);
+      }
+    },
+  );
 });
 
 describe('-S expect', () => {
@@ -100,7 +118,8 @@ describe('-S expect', () => {
 describe('-G, -D and -I expect: the options conntrack takes and needs', () => {
   const E = '-s 10.70.0.2 -d 10.70.0.1';
   const M = '-s 10.70.0.1 -d 10.70.0.2 -r 10.70.0.2 -q 10.70.0.1';
-  const I = `-I expect ${M} -t 100 --tuple-src 10.70.0.2 --tuple-dst 10.70.0.1 --mask-src 255.255.255.255 --mask-dst 255.255.255.255`;
+  const I =
+    `-I expect ${M} -t 100 --tuple-src 10.70.0.2 --tuple-dst 10.70.0.1 --mask-src 255.255.255.255 --mask-dst 255.255.255.255`;
   const LINES = [
     `-G expect ${E} -p tcp`,
     `-G expect ${E} -p tcp --sport 0 --dport 50000`,
@@ -136,7 +155,9 @@ describe('-G, -D and -I expect: the options conntrack takes and needs', () => {
       await ct.expectations.flush();
       await ct.expectations.create(expected(master('10.70.0.1', 40000), 50000));
       const r = await run();
-      return { code: r.code, stdout: mask(r.stdout), stderr: mask(r.stderr).replace(/Try `(conntrack|nfct) -h' or '(conntrack|nfct) --help'/, 'TRY'), table: await table() };
+      return { code: r.code, stdout: mask(r.stdout),
+        stderr: mask(r.stderr).replace(/Try `(conntrack|nfct) -h' or '(conntrack|nfct) --help'/, 'TRY'),
+        table: await table() };
     };
     const theirs = await outcome(() => runConntrack(ns, args));
     const mine = await outcome(() => nfct(args));
@@ -147,12 +168,15 @@ describe('-G, -D and -I expect: the options conntrack takes and needs', () => {
   // and with a protocol number from uninitialised memory (195, 199, ...), so what it makes never
   // matches; nfct makes the expectation the line describes.
   test(`${I} -p tcp ... (all options): the same exit status and output; nfct's expectation is the one described`, async () => {
-    const args = `${I} -p tcp --sport 40000 --dport 21 --mask-port-src 0 --mask-port-dst 65535 --tuple-port-src 0 --tuple-port-dst 50001`.split(' ');
+    const args =
+      `${I} -p tcp --sport 40000 --dport 21 --mask-port-src 0 --mask-port-dst 65535 --tuple-port-src 0 --tuple-port-dst 50001`
+        .split(' ');
     const outcome = async (run: () => Promise<{ code: number | null; stdout: string; stderr: string }>) => {
       await ct.expectations.flush();
       const r = await run();
       const again = await run();
-      return { code: r.code, stdout: r.stdout, stderr: mask(r.stderr), again: { code: again.code, stderr: mask(again.stderr) }, table: await table() };
+      return { code: r.code, stdout: r.stdout, stderr: mask(r.stderr),
+        again: { code: again.code, stderr: mask(again.stderr) }, table: await table() };
     };
     const theirs = await outcome(() => runConntrack(ns, args));
     const mine = await outcome(() => nfct(args));
@@ -174,7 +198,9 @@ interface Watch extends CollectedOutput {
 function watch(program: 'conntrack' | 'nfct', output: string): Watch {
   const args = ['-E', 'expect', ...(output ? ['-o', output] : [])];
   const options: SpawnOptions = { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TZ: 'UTC' } };
-  const child = program === 'conntrack' ? ns.spawn('conntrack', args, options) : ns.spawn(process.execPath, [CLI, ...args], options);
+  const child = program === 'conntrack'
+    ? ns.spawn('conntrack', args, options)
+    : ns.spawn(process.execPath, [CLI, ...args], options);
   const w: Watch = Object.assign(collectOutput(child, SENTINEL), { stop: async (): Promise<number | null> => null });
   w.stop = async () => {
     child.kill('SIGTERM');
@@ -186,46 +212,55 @@ function watch(program: 'conntrack' | 'nfct', output: string): Watch {
 /** Pokes (a sentinel expectation each) until every watcher has shown one: they listen. Resolves its port. */
 async function ready(watches: Watch[], from: number): Promise<number> {
   const deadline = Date.now() + 10_000;
-  for (let port = from; ; port++) {
+  for (let port = from;; port++) {
     if (Date.now() > deadline) throw new Error(`no sentinel event within 10 s: ${watches.map((w) => w.err).join(' ')}`);
     await ct.expectations.create(expected(master(SENTINEL, 9), port));
     // How long to wait for this sentinel before making the next: not a pass/fail criterion.
     const next = Date.now() + 200;
-    while (Date.now() < next && !watches.every((w) => w.all.some((l) => l.includes(SENTINEL) && l.includes(String(port))))) await sleep(10);
+    while (Date.now() < next &&
+      !watches.every((w) => w.all.some((l) => l.includes(SENTINEL) && l.includes(String(port))))) await sleep(10);
     if (watches.every((w) => w.all.some((l) => l.includes(SENTINEL) && l.includes(String(port))))) return port;
   }
 }
 
 describe('-E expect', () => {
-  test.each(['', 'xml', 'timestamp', 'xml,timestamp', 'id'])('-o %s: the same events, the same summary on SIGTERM', async (o) => {
-    await ct.expectations.flush();
-    const watches = [watch('conntrack', o), watch('nfct', o)];
-    let codes: Array<number | null> = [];
-    try {
-      const last = await ready(watches, 1000);
-      await ct.expectations.create(expected(master('10.70.0.1', 40000), 50000));
-      await ct.expectations.create(expected(master('10.70.0.3', 40001), 50001, { flags: ['PERMANENT'] }));
-      await ct.expectations.delete({ protocol: 'tcp', src: '10.70.0.2', dst: '10.70.0.1', srcPort: 0, dstPort: 50000 });
-      await ct.expectations.create(expected(master('10.70.0.4', 40002), 50002));
-      await until(() => watches.every((w) => w.lines.some((l) => l.includes('50002'))), 'both watchers to show the last expectation');
-      // The end: the table is emptied, and each watcher shows every expectation go, the
-      // sentinels' too (then nothing more comes while they stop).
+  test.each(['', 'xml', 'timestamp', 'xml,timestamp', 'id'])('-o %s: the same events, the same summary on SIGTERM',
+    async (o) => {
       await ct.expectations.flush();
-      // (A master has room for one expectation: each sentinel replaced the one before, so the
-      // last is the only one left.)
-      const destroy = (l: string) => /DESTROY|destroy/.test(l);
-      const settled = (w: Watch) => w.lines.filter(destroy).length >= 3 && w.all.some((l) => destroy(l) && l.includes(SENTINEL) && new RegExp(`\\b${last}\\b`).test(l));
-      await until(() => watches.every(settled), 'both watchers to show the flush', { detail: () => JSON.stringify(watches.map((w) => w.all)) });
-    } finally {
-      codes = await Promise.all(watches.map((w) => w.stop()));
-    }
-    const [theirs, mine] = watches as [Watch, Watch];
-    expect(codes).toEqual([0, 0]);
-    expect(theirs.lines.filter((l) => l.includes('10.70.0.')).length).toBe(6);
-    expect(mask(mine.lines.join('\n'))).toBe(mask(theirs.lines.join('\n')));
-    const shown = (w: Watch) => w.all.filter((l) => !l.startsWith('<?xml') && l !== '<expect>' && l !== '</expect>').length;
-    expect(mask(mine.err)).toBe(`SIGNED: ${shown(mine)} expectation events have been shown.\n`);
-    expect(mask(theirs.err)).toBe(`SIGNED: ${shown(theirs)} expectation events have been shown.\n`);
-    if (o.includes('xml')) expect(mine.out.endsWith('</expect>\n')).toBe(theirs.out.endsWith('</expect>\n'));
-  }, 60_000);
+      const watches = [watch('conntrack', o), watch('nfct', o)];
+      let codes: (number | null)[] = [];
+      try {
+        const last = await ready(watches, 1000);
+        await ct.expectations.create(expected(master('10.70.0.1', 40000), 50000));
+        await ct.expectations.create(expected(master('10.70.0.3', 40001), 50001, { flags: ['PERMANENT'] }));
+        await ct.expectations.delete({ protocol: 'tcp', src: '10.70.0.2', dst: '10.70.0.1', srcPort: 0,
+          dstPort: 50000 });
+        await ct.expectations.create(expected(master('10.70.0.4', 40002), 50002));
+        await until(() => watches.every((w) => w.lines.some((l) => l.includes('50002'))),
+          'both watchers to show the last expectation');
+        // The end: the table is emptied, and each watcher shows every expectation go, the
+        // sentinels' too (then nothing more comes while they stop).
+        await ct.expectations.flush();
+        // (A master has room for one expectation: each sentinel replaced the one before, so the
+        // last is the only one left.)
+        const destroy = (l: string) => /DESTROY|destroy/.test(l);
+        const settled = (w: Watch) =>
+          w.lines.filter(destroy).length >= 3 &&
+          w.all.some((l) => destroy(l) && l.includes(SENTINEL) && new RegExp(`\\b${last}\\b`).test(l));
+        await until(() => watches.every(settled), 'both watchers to show the flush', {
+          detail: () => JSON.stringify(watches.map((w) => w.all)),
+        });
+      } finally {
+        codes = await Promise.all(watches.map((w) => w.stop()));
+      }
+      const [theirs, mine] = watches as [Watch, Watch];
+      expect(codes).toEqual([0, 0]);
+      expect(theirs.lines.filter((l) => l.includes('10.70.0.')).length).toBe(6);
+      expect(mask(mine.lines.join('\n'))).toBe(mask(theirs.lines.join('\n')));
+      const shown = (w: Watch) =>
+        w.all.filter((l) => !l.startsWith('<?xml') && l !== '<expect>' && l !== '</expect>').length;
+      expect(mask(mine.err)).toBe(`SIGNED: ${shown(mine)} expectation events have been shown.\n`);
+      expect(mask(theirs.err)).toBe(`SIGNED: ${shown(theirs)} expectation events have been shown.\n`);
+      if (o.includes('xml')) expect(mine.out.endsWith('</expect>\n')).toBe(theirs.out.endsWith('</expect>\n'));
+    }, 60_000);
 });

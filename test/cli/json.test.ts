@@ -2,13 +2,13 @@
 // for that command. Checked against the real kernel in a namespace of its own.
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 
-import { Conntrack } from '../../lib/conntrack/handle.js';
 import { flowJson } from '../../lib/conntrack/flow.js';
+import { Conntrack } from '../../lib/conntrack/handle.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { until } from '../helpers/sentinel.js';
+import { ping, tcpFlow, udpFlow } from '../helpers/traffic.js';
 import { listEntries, runConntrack, runConntrackOk } from '../oracle/conntrack-cli.js';
 import { compareJson, parseConntrackXml, type XmlFlow } from '../oracle/conntrack-xml.js';
-import { ping, tcpFlow, udpFlow } from '../helpers/traffic.js';
 import { runNfct } from '../support/run-nfct.js';
 
 let ns: Netns;
@@ -17,7 +17,9 @@ async function nfct(...argv: string[]): Promise<{ code: number; rows: Record<str
   return nfctWatching(() => undefined, ...argv);
 }
 
-async function nfctWatching(onStdout: (text: string) => void, ...argv: string[]): Promise<{ code: number; rows: Record<string, unknown>[]; stderr: string }> {
+async function nfctWatching(onStdout: (text: string) => void,
+  ...argv: string[]): Promise<{ code: number; rows: Record<string, unknown>[]; stderr: string }>
+{
   const r = await runNfct(['--netns', ns.name, ...argv], { onStdout });
   const rows = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
   return { code: r.code, rows, stderr: r.stderr };
@@ -36,9 +38,13 @@ const tuple: Check = (v) => {
 const obj: Check = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /** Required fields with their checks; optional ones checked when present; nothing else. */
-function conforms(row: Record<string, unknown>, required: Record<string, Check>, optional: Record<string, Check> = {}): string[] {
+function conforms(row: Record<string, unknown>, required: Record<string, Check>,
+  optional: Record<string, Check> = {}): string[]
+{
   const problems: string[] = [];
-  for (const [k, check] of Object.entries(required)) if (!(k in row) || !check(row[k])) problems.push(`${k}: ${JSON.stringify(row[k])}`);
+  for (const [k, check] of Object.entries(required)) {
+    if (!(k in row) || !check(row[k])) problems.push(`${k}: ${JSON.stringify(row[k])}`);
+  }
   for (const [k, v] of Object.entries(row)) {
     if (k in required) continue;
     if (!(k in optional)) problems.push(`unexpected field ${k}`);
@@ -60,21 +66,41 @@ const FLOW_REQUIRED = {
   id: num,
 };
 const FLOW_OPTIONAL = {
-  zone: num, secmark: num, labels: (v: unknown) => Array.isArray(v) && v.every(num), counters: obj,
-  timestamp: (v: unknown) => obj(v) && decimal((v as { start: unknown }).start), helper: str, secctx: str,
-  tcp: obj, sctp: obj, dccp: obj, nat: obj, master: tuple, synproxy: obj, seqAdjOriginal: obj, seqAdjReply: obj,
+  zone: num,
+  secmark: num,
+  labels: (v: unknown) => Array.isArray(v) && v.every(num),
+  counters: obj,
+  timestamp: (v: unknown) => obj(v) && decimal((v as { start: unknown }).start),
+  helper: str,
+  secctx: str,
+  tcp: obj,
+  sctp: obj,
+  dccp: obj,
+  nat: obj,
+  master: tuple,
+  synproxy: obj,
+  seqAdjOriginal: obj,
+  seqAdjReply: obj,
 };
 /** What every line has (schema/common.json), and the netns object of a namespace named with --netns. */
-const HEAD = (type: string) => ({ type: (v: unknown) => v === type, time: (v: unknown) => typeof v === 'string' && !Number.isNaN(Date.parse(v)), timeSource: (v: unknown) => v === 'received' || v === 'kernel' });
-const NETNS = { netns: (v: unknown) => obj(v) && str((v as { label: unknown }).label) && num((v as { inode: unknown }).inode) };
-const flowProblems = (row: Record<string, unknown>): string[] => conforms(row, { ...HEAD('entry'), ...FLOW_REQUIRED }, { ...FLOW_OPTIONAL, ...NETNS });
+const HEAD = (type: string) => ({ type: (v: unknown) => v === type,
+  time: (v: unknown) => typeof v === 'string' && !Number.isNaN(Date.parse(v)),
+  timeSource: (v: unknown) => v === 'received' || v === 'kernel' });
+const NETNS = {
+  netns: (v: unknown) => obj(v) && str((v as { label: unknown }).label) && num((v as { inode: unknown }).inode),
+};
+const flowProblems = (row: Record<string, unknown>): string[] =>
+  conforms(row, { ...HEAD('entry'), ...FLOW_REQUIRED }, { ...FLOW_OPTIONAL, ...NETNS });
 
 beforeAll(async () => {
   ns = await createNetns('nfct-json');
   for (const line of [
-    ['-I', '-p', 'tcp', '-s', '10.5.0.1', '-d', '10.5.0.2', '--sport', '1', '--dport', '2', '-t', '100', '--state', 'ESTABLISHED', '-u', 'ASSURED', '-m', '4'],
-    ['-I', '-p', 'udp', '-s', '2001:db8::1', '-d', '2001:db8::2', '--sport', '3', '--dport', '4', '-t', '100', '-w', '3', '--dst-nat', '[2001:db8::9]:53'],
-    ['-I', '-p', 'icmp', '-s', '10.5.0.1', '-d', '10.5.0.3', '--icmp-type', '8', '--icmp-code', '0', '--icmp-id', '1', '-t', '30'],
+    ['-I', '-p', 'tcp', '-s', '10.5.0.1', '-d', '10.5.0.2', '--sport', '1', '--dport', '2', '-t', '100', '--state',
+      'ESTABLISHED', '-u', 'ASSURED', '-m', '4'],
+    ['-I', '-p', 'udp', '-s', '2001:db8::1', '-d', '2001:db8::2', '--sport', '3', '--dport', '4', '-t', '100', '-w',
+      '3', '--dst-nat', '[2001:db8::9]:53'],
+    ['-I', '-p', 'icmp', '-s', '10.5.0.1', '-d', '10.5.0.3', '--icmp-type', '8', '--icmp-code', '0', '--icmp-id', '1',
+      '-t', '30'],
     ['-I', '-p', 'udp', '-s', '10.5.0.1', '-d', '10.5.0.4', '--sport', '5', '--dport', '6', '-t', '100'],
   ]) {
     const r = await runConntrack(ns, line);
@@ -98,7 +124,8 @@ describe('nfct --json: one object per line, one schema per command', () => {
   });
 
   test('-G: the entry', async () => {
-    const r = await nfct('-G', '-p', 'tcp', '-s', '10.5.0.1', '-d', '10.5.0.2', '--sport', '1', '--dport', '2', '--json');
+    const r = await nfct('-G', '-p', 'tcp', '-s', '10.5.0.1', '-d', '10.5.0.2', '--sport', '1', '--dport', '2',
+      '--json');
     expect(r.rows).toHaveLength(1);
     expect(flowProblems(r.rows[0]!)).toEqual([]);
     expect(r.rows[0]!.status).toEqual(expect.arrayContaining(['ASSURED']));
@@ -121,7 +148,8 @@ describe('nfct --json: one object per line, one schema per command', () => {
     try {
       done = nfctWatching((t) => (out += t), '-E', '--json', '-p', 'udp');
       await until(() => events.mock.results.some((x) => x.type === 'return'), 'nfct -E to subscribe');
-      await runConntrack(ns, ['-I', '-p', 'udp', '-s', '10.5.0.7', '-d', '10.5.0.8', '--sport', '7', '--dport', '8', '-t', '50']);
+      await runConntrack(ns, ['-I', '-p', 'udp', '-s', '10.5.0.7', '-d', '10.5.0.8', '--sport', '7', '--dport', '8',
+        '-t', '50']);
       await until(() => out.includes('10.5.0.7'), 'nfct -E to write the event');
     } finally {
       events.mockRestore();
@@ -132,7 +160,10 @@ describe('nfct --json: one object per line, one schema per command', () => {
     expect(r.rows.length).toBeGreaterThanOrEqual(1);
     const ev = r.rows[0]!;
     expect(conforms(ev, { ...HEAD('new'), flow: obj, timestamp: decimal }, { portid: num, ...NETNS })).toEqual([]);
-    expect(conforms(ev.flow as Record<string, unknown>, { family: str, protocol: str, protonum: num, original: tuple, reply: tuple, status: names, timeout: num }, { ...FLOW_OPTIONAL, mark: num, use: num, id: num })).toEqual([]);
+    expect(
+      conforms(ev.flow as Record<string, unknown>, { family: str, protocol: str, protonum: num, original: tuple,
+        reply: tuple, status: names, timeout: num }, { ...FLOW_OPTIONAL, mark: num, use: num, id: num }),
+    ).toEqual([]);
     expect(r.stderr).toMatch(/1 flow events have been shown\.\n/);
   });
 
@@ -156,13 +187,22 @@ describe('nfct --json: one object per line, one schema per command', () => {
 
   test('-C, -S, -V', async () => {
     const c = await nfct('-C', '--json');
-    expect(c.rows).toEqual([{ type: 'count', time: expect.any(String), timeSource: 'received', table: 'conntrack', count: 4, netns: expect.objectContaining({ label: ns.name }) }]);
+    expect(c.rows).toEqual([{ type: 'count', time: expect.any(String), timeSource: 'received', table: 'conntrack',
+      count: 4, netns: expect.objectContaining({ label: ns.name }) }]);
     const s = await nfct('-S', '--json');
     expect(s.rows.length).toBeGreaterThan(0);
-    const counters = ['found', 'invalid', 'insert', 'insert_failed', 'drop', 'early_drop', 'error', 'search_restart', 'clash_resolve', 'chaintoolong'];
-    for (const row of s.rows) expect(conforms(row, { ...HEAD('stats'), table: (v) => v === 'conntrack', ...Object.fromEntries([['cpu', num], ...counters.map((k) => [k, num])]) }, NETNS)).toEqual([]);
+    const counters = ['found', 'invalid', 'insert', 'insert_failed', 'drop', 'early_drop', 'error', 'search_restart',
+      'clash_resolve', 'chaintoolong'];
+    for (const row of s.rows) {
+      expect(
+        conforms(row, { ...HEAD('stats'), table: (v) => v === 'conntrack',
+          ...Object.fromEntries([['cpu', num], ...counters.map((k) => [k, num])]) }, NETNS),
+      ).toEqual([]);
+    }
     const v = await nfct('-V', '--json');
-    expect(v.rows).toEqual([{ type: 'version', time: expect.any(String), timeSource: 'received', program: 'nfct', version: expect.stringMatching(/^\d+\.\d+\.\d+$/), compatible: 'conntrack-tools 1.4.7', schemas: expect.objectContaining({ entry: 1 }) }]);
+    expect(v.rows).toEqual([{ type: 'version', time: expect.any(String), timeSource: 'received', program: 'nfct',
+      version: expect.stringMatching(/^\d+\.\d+\.\d+$/), compatible: 'conntrack-tools 1.4.7',
+      schemas: expect.objectContaining({ entry: 1 }) }]);
   });
 
   test('-L expect: none here, so no line', async () => {
@@ -178,7 +218,9 @@ describe('nfct --json: one object per line, one schema per command', () => {
 describe('nfct --json: the values conntrack -L -o xml shows for the same entries', () => {
   let vns: Netns;
   beforeAll(async () => {
-    vns = await createNetns('nfct-jsonval', { sysctls: { 'net.netfilter.nf_conntrack_acct': 1, 'net.netfilter.nf_conntrack_timestamp': 1 } });
+    vns = await createNetns('nfct-jsonval', {
+      sysctls: { 'net.netfilter.nf_conntrack_acct': 1, 'net.netfilter.nf_conntrack_timestamp': 1 },
+    });
     for (const line of [
       '-p tcp -s 10.6.0.1 -d 10.6.0.2 --sport 11 --dport 22 -t 100 --state ESTABLISHED -u ASSURED -m 4',
       '-p tcp -s 10.6.0.1 -d 10.6.0.3 --sport 12 --dport 443 -t 100 --state SYN_SENT -m 0x7fffffff',
@@ -198,7 +240,11 @@ describe('nfct --json: the values conntrack -L -o xml shows for the same entries
   });
 
   /** conntrack's XML (and text, for ICMP fields) of the table now, by entry id. */
-  async function theirs(args: string[] = []): Promise<{ xml: Map<number, XmlFlow>; text: Map<number, Awaited<ReturnType<typeof listEntries>>['entries'][number]> }> {
+  async function theirs(
+    args: string[] = [],
+  ): Promise<
+    { xml: Map<number, XmlFlow>; text: Map<number, Awaited<ReturnType<typeof listEntries>>['entries'][number]> }
+  > {
     const x = await runConntrackOk(vns, ['-L', '-o', 'xml,id', ...args]);
     const xml = new Map(parseConntrackXml(x.stdout).map((f) => [f.id!, f]));
     const text = new Map((await listEntries(vns, args)).entries.map((e) => [e.id!, e]));
@@ -211,12 +257,16 @@ describe('nfct --json: the values conntrack -L -o xml shows for the same entries
     return r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
   }
 
-  function differences(got: Record<string, unknown>[], ref: Awaited<ReturnType<typeof theirs>>, extraUse = 0): string[] {
+  function differences(got: Record<string, unknown>[], ref: Awaited<ReturnType<typeof theirs>>,
+    extraUse = 0): string[]
+  {
     const nowNs = BigInt(Date.now()) * 1_000_000n;
     return got.flatMap((row) => {
       const x = ref.xml.get(row.id as number);
       if (!x) return [`id ${row.id}: not in conntrack's listing`];
-      return compareJson(row, x, ref.text.get(row.id as number), { nowNs, extraUse }).map((p) => `id ${row.id} (${(row.original as { src: string }).src} ${row.protocol}): ${p}`);
+      return compareJson(row, x, ref.text.get(row.id as number), { nowNs, extraUse }).map((p) =>
+        `id ${row.id} (${(row.original as { src: string }).src} ${row.protocol}): ${p}`
+      );
     });
   }
 
@@ -233,7 +283,8 @@ describe('nfct --json: the values conntrack -L -o xml shows for the same entries
 
   test('-L with a filter, and -G: the same values', async () => {
     expect(differences(await rows('-L', '-p', 'udp'), await theirs(['-p', 'udp']))).toEqual([]);
-    const g = await rows('-G', '-p', 'icmp', '-s', '10.6.0.1', '-d', '10.6.0.5', '--icmp-type', '8', '--icmp-code', '0', '--icmp-id', '77');
+    const g = await rows('-G', '-p', 'icmp', '-s', '10.6.0.1', '-d', '10.6.0.5', '--icmp-type', '8', '--icmp-code', '0',
+      '--icmp-id', '77');
     expect(g).toHaveLength(1);
     // As conntrack -G prints it: the get holds one more reference.
     expect(differences(g, await theirs(), 1)).toEqual([]);

@@ -13,8 +13,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { checkLogSuppressed, type NamespaceReport } from '../../lib/cli/commands/doctor-checks.js';
 import { countLogRules } from '../../lib/cli/commands/doctor-logrules.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
-import { collectOutput } from '../helpers/output.js';
 import { NFCT_SHELL, spawnNfct } from '../helpers/nfct.js';
+import { collectOutput } from '../helpers/output.js';
 import { holdSysctl } from '../helpers/sysctl-hold.js';
 import { runNfct } from '../support/run-nfct.js';
 
@@ -75,14 +75,18 @@ describe('nfct log --file', () => {
     const r = await runNfct(['log', '--file', file, '--json', '--prefix', 'fw']);
     const objs = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(objs).toHaveLength(2);
-    expect(objs[0]).toMatchObject({ type: 'packet', time: '2024-06-13T19:58:21.000Z', source: 'file', prefix: 'fw: ', indev: { name: 'eth0' }, hwHeader: '525400123456525400654321' + '0800', src: '10.0.0.1', dpt: 1, tcp: { flags: ['SYN'] }, host: 'gw', timestamp: '1718308701000001000' });
+    expect(objs[0]).toMatchObject({ type: 'packet', time: '2024-06-13T19:58:21.000Z', source: 'file', prefix: 'fw: ',
+      indev: { name: 'eth0' }, hwHeader: '525400123456525400654321' + '0800', src: '10.0.0.1', dpt: 1,
+      tcp: { flags: ['SYN'] }, host: 'gw', timestamp: '1718308701000001000' });
     expect(Object.keys(objs[0]!).slice(0, 3)).toEqual(['type', 'time', 'timeSource']);
     expect(objs[0]!.timeSource).toBe('log');
   });
 
   test('- reads standard input', async () => {
     const { file, lines } = kernLog();
-    const child = spawn('sh', ['-c', `cat ${file} | ${NFCT_SHELL} log --file - --prefix other`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('sh', ['-c', `cat ${file} | ${NFCT_SHELL} log --file - --prefix other`], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const out = collectOutput(child, '\0');
     expect(await out.closed).toBe(0);
     expect(out.all).toEqual([`2024-06-13T19:58:21.000Z ${lines[5]!.slice(lines[5]!.indexOf('other: '))}`]);
@@ -114,12 +118,16 @@ describe('nfct trace --file', () => {
     const r = await runNfct(['trace', '--file', file]);
     expect(r.code).toBe(0);
     const id = r.stdout.split('\n')[0]!.split(' ')[1];
-    expect(r.stdout).toBe([`packet ${id} file ipv4 tcp 10.0.0.1:40000 -> 10.0.0.2:3 iif eth0`, '  ipv4 raw PREROUTING rule 1', '  ipv4 filter INPUT policy 2', '  => unknown', ''].join('\n'));
+    expect(r.stdout).toBe(
+      [`packet ${id} file ipv4 tcp 10.0.0.1:40000 -> 10.0.0.2:3 iif eth0`, '  ipv4 raw PREROUTING rule 1',
+        '  ipv4 filter INPUT policy 2', '  => unknown', ''].join('\n'),
+    );
     expect(r.stderr).toBe(`nfct: 1 packet traced from ${file}; none lost.\n`);
     const j = await runNfct(['trace', '--file', file, '--json']);
-    const obj = JSON.parse(j.stdout) as { type: string; time: string; hops: Array<{ log: { message: string } }> };
+    const obj = JSON.parse(j.stdout) as { type: string; time: string; hops: { log: { message: string } }[] };
     expect(obj).toMatchObject({ type: 'trace', time: '2024-06-13T19:58:21.000Z', source: 'file' });
-    expect(obj.hops.map((h) => h.log.message)).toEqual([body(3, 'TRACE: raw:PREROUTING:rule:1 '), body(3, 'TRACE: filter:INPUT:policy:2 ')]);
+    expect(obj.hops.map((h) => h.log.message)).toEqual([body(3, 'TRACE: raw:PREROUTING:rule:1 '),
+      body(3, 'TRACE: filter:INPUT:policy:2 ')]);
   });
 });
 
@@ -149,10 +157,13 @@ describe('nfct log --kmsg', () => {
     await ns.execOk('iptables-legacy', ['-A', 'OUTPUT', '-p', 'icmp', '-j', 'LOG', '--log-prefix', P]);
     const run = nfct(['log', '--kmsg', '--follow', '--prefix', P]);
     // Ready once it reads: a first packet logged after it started comes out.
-    await until('the first line', () => ns.exec('ping', ['-c', '1', '-W', '1', '127.0.0.1']), () => run.out.all.length >= 2);
+    await until('the first line', () => ns.exec('ping', ['-c', '1', '-W', '1', '127.0.0.1']),
+      () => run.out.all.length >= 2);
     run.child.kill('SIGTERM');
     expect(await run.out.closed).toBe(0);
-    const shown = (await ns.execOk('dmesg')).stdout.split('\n').filter((l) => l.includes(P)).map((l) => l.slice(l.indexOf('] ') + 2));
+    const shown = (await ns.execOk('dmesg')).stdout.split('\n').filter((l) => l.includes(P)).map((l) =>
+      l.slice(l.indexOf('] ') + 2)
+    );
     const printed = run.out.all.map((l) => l.slice(l.indexOf(' ') + 1));
     for (const l of printed) expect(shown).toContain(l);
     expect(run.out.all.every((l) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z /.test(l))).toBe(true);
@@ -162,7 +173,8 @@ describe('nfct log --kmsg', () => {
   test('without --follow: what the ring buffer holds, then it ends', async () => {
     const P = `${TAG}b `;
     await ns.execOk('iptables-legacy', ['-A', 'OUTPUT', '-p', 'udp', '--dport', '9', '-j', 'LOG', '--log-prefix', P]);
-    await ns.execOk('node', ['-e', "const s=require('dgram').createSocket('udp4');s.send('x',9,'127.0.0.1',()=>s.close())"]);
+    await ns.execOk('node', ['-e',
+      "const s=require('dgram').createSocket('udp4');s.send('x',9,'127.0.0.1',()=>s.close())"]);
     const run = nfct(['log', '--kmsg', '--prefix', P, '--json']);
     expect(await run.out.closed).toBe(0);
     expect(run.out.all).toHaveLength(1);
@@ -174,15 +186,28 @@ describe('nfct log --kmsg', () => {
 describe('nfct trace --kmsg', () => {
   test('--follow --netns: blocks with the rules as iptables-legacy-save prints them, and the hook', async () => {
     const dport = 35000 + (process.pid % 1000);
-    await ns.execOk('iptables-legacy', ['-t', 'raw', '-A', 'OUTPUT', '-p', 'udp', '--dport', String(dport), '-j', 'TRACE']);
-    await ns.execOk('iptables-legacy', ['-t', 'raw', '-A', 'OUTPUT', '-p', 'udp', '--dport', String(dport), '-j', 'ACCEPT']);
+    await ns.execOk('iptables-legacy', ['-t', 'raw', '-A', 'OUTPUT', '-p', 'udp', '--dport', String(dport), '-j',
+      'TRACE']);
+    await ns.execOk('iptables-legacy', ['-t', 'raw', '-A', 'OUTPUT', '-p', 'udp', '--dport', String(dport), '-j',
+      'ACCEPT']);
     const run = nfct(['trace', '--kmsg', '--follow', '--dport', String(dport), '--netns', ns.name]);
-    await until('a packet', () => ns.exec('node', ['-e', `const s=require('dgram').createSocket('udp4');s.send('x',${dport},'127.0.0.1',()=>s.close())`]), () => run.out.all.some((l) => l.startsWith('  => ')));
+    await until('a packet',
+      () =>
+        ns.exec('node', ['-e',
+          `const s=require('dgram').createSocket('udp4');s.send('x',${dport},'127.0.0.1',()=>s.close())`]),
+      () => run.out.all.some((l) => l.startsWith('  => ')));
     run.child.kill('SIGTERM');
     expect(await run.out.closed).toBe(0);
-    const rule = (await ns.execOk('iptables-legacy-save', ['-t', 'raw'])).stdout.split('\n').filter((l) => l.startsWith('-A OUTPUT '))[1];
+    const rule =
+      (await ns.execOk('iptables-legacy-save', ['-t', 'raw'])).stdout.split('\n').filter((l) =>
+        l.startsWith('-A OUTPUT ')
+      )[1];
     const block = run.out.all.slice(0, run.out.all.indexOf('  => unknown') + 1);
-    expect(block[0]).toMatch(new RegExp(`^packet [0-9a-f]{8} kmsg ipv4 udp 127\\.0\\.0\\.1:\\d+ -> 127\\.0\\.0\\.1:${dport} oif lo hook output$`));
+    expect(block[0]).toMatch(
+      new RegExp(
+        `^packet [0-9a-f]{8} kmsg ipv4 udp 127\\.0\\.0\\.1:\\d+ -> 127\\.0\\.0\\.1:${dport} oif lo hook output$`,
+      ),
+    );
     expect(block[1]).toBe(`  ipv4 raw OUTPUT rule 2: ${rule}`);
     expect(run.out.err).toMatch(/^nfct: \d+ packets? traced; none lost\.\n$/);
   });
@@ -192,7 +217,10 @@ describe('nfct doctor: rules that write to the kernel log', () => {
   test('counted in the namespace: nft log without group, -j LOG, -j TRACE', async () => {
     const d = await createNetns('nfct-kmsgdoc', { conntrack: false });
     try {
-      await d.execOk('nft', ['-f', '-'], { input: 'table inet t {\n chain c {\n  type filter hook input priority 0;\n  log prefix "a log group 1 " level debug\n  log prefix "b" group 3\n  counter\n }\n}\n' });
+      await d.execOk('nft', ['-f', '-'], {
+        input:
+          'table inet t {\n chain c {\n  type filter hook input priority 0;\n  log prefix "a log group 1 " level debug\n  log prefix "b" group 3\n  counter\n }\n}\n',
+      });
       await d.execOk('iptables-nft', ['-A', 'OUTPUT', '-j', 'LOG']);
       await d.execOk('iptables-legacy', ['-A', 'INPUT', '-j', 'LOG']);
       await d.execOk('ip6tables-legacy', ['-A', 'INPUT', '-j', 'LOG']);
@@ -205,16 +233,37 @@ describe('nfct doctor: rules that write to the kernel log', () => {
 
   test('said for a namespace other than the host one while nf_log_all_netns=0, and only then', () => {
     const report = (over: Partial<NamespaceReport>): NamespaceReport => ({
-      netns: 'ns1', nsFlag: ' --netns ns1', nsExec: 'ip netns exec ns1 ', sysctls: { nf_log_all_netns: '0', 'nf_log/2': 'nf_log_ipv4', 'nf_log/10': 'nf_log_ipv6' },
-      entries: 0, statsBefore: [], statsAfter: [], seconds: 1, dnatBefore: [], dnatAfter: [], owners: new Map(),
-      traceTables: [], nflogGroups: [], initial: false, logRules: { nft: 1, legacy: 2, trace: 1 }, ...over,
+      netns: 'ns1',
+      nsFlag: ' --netns ns1',
+      nsExec: 'ip netns exec ns1 ',
+      sysctls: { nf_log_all_netns: '0', 'nf_log/2': 'nf_log_ipv4', 'nf_log/10': 'nf_log_ipv6' },
+      entries: 0,
+      statsBefore: [],
+      statsAfter: [],
+      seconds: 1,
+      dnatBefore: [],
+      dnatAfter: [],
+      owners: new Map(),
+      traceTables: [],
+      nflogGroups: [],
+      initial: false,
+      logRules: { nft: 1, legacy: 2, trace: 1 },
+      ...over,
     });
-    expect(checkLogSuppressed(report({}))).toEqual([expect.objectContaining({ severity: 'warning', check: 'log-lines-suppressed', seen: { nftLog: 1, iptablesLegacyLog: 2, legacyTrace: 1, nf_log_all_netns: 0 } })]);
+    expect(checkLogSuppressed(report({}))).toEqual([
+      expect.objectContaining({ severity: 'warning', check: 'log-lines-suppressed',
+        seen: { nftLog: 1, iptablesLegacyLog: 2, legacyTrace: 1, nf_log_all_netns: 0 } }),
+    ]);
     expect(checkLogSuppressed(report({}))[0]!.title).toMatch(/^4 rules here log to the kernel log/);
     expect(checkLogSuppressed(report({ sysctls: { nf_log_all_netns: '1' } }))).toEqual([]);
     expect(checkLogSuppressed(report({ initial: true }))).toEqual([]);
     expect(checkLogSuppressed(report({ logRules: { nft: 0, legacy: 0, trace: 0 } }))).toEqual([]);
     // TRACE lines go to NFLOG when the backend is nfnetlink_log: not counted then.
-    expect(checkLogSuppressed(report({ logRules: { nft: 0, legacy: 0, trace: 2 }, sysctls: { nf_log_all_netns: '0', 'nf_log/2': 'nfnetlink_log' } }))).toEqual([]);
+    expect(
+      checkLogSuppressed(
+        report({ logRules: { nft: 0, legacy: 0, trace: 2 },
+          sysctls: { nf_log_all_netns: '0', 'nf_log/2': 'nfnetlink_log' } }),
+      ),
+    ).toEqual([]);
   });
 });

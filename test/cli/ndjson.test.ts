@@ -10,7 +10,7 @@ import { statSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { createNetns, type Netns } from '../helpers/netns.js';
-import { execNfct, spawnNfct, type SpawnedNfct } from '../helpers/nfct.js';
+import { execNfct, type SpawnedNfct, spawnNfct } from '../helpers/nfct.js';
 import { runConntrackOk } from '../oracle/conntrack-cli.js';
 
 let ns: Netns;
@@ -41,7 +41,8 @@ async function stop(h: SpawnedNfct): Promise<number | null> {
 
 describe('conntrack command lines', () => {
   test('-L --netns: type entry, the time it was read, the netns object of the namespace', async () => {
-    await runConntrackOk(ns, ['-I', '-p', 'udp', '-s', '10.9.0.1', '-d', '10.9.0.2', '--sport', '1', '--dport', '2', '-t', '100']);
+    await runConntrackOk(ns, ['-I', '-p', 'udp', '-s', '10.9.0.1', '-d', '10.9.0.2', '--sport', '1', '--dport', '2',
+      '-t', '100']);
     const before = Date.now();
     const r = await execNfct(['-L', '--json', '--netns', ns.name]);
     const after = Date.now();
@@ -63,15 +64,19 @@ describe('conntrack command lines', () => {
   });
 
   test('-C, -S, -V: types count, stats, version', async () => {
-    expect((await execNfct(['-C', '--json', '--netns', ns.name])).rows).toEqual([expect.objectContaining({ type: 'count', table: 'conntrack', count: 1 })]);
+    expect((await execNfct(['-C', '--json', '--netns', ns.name])).rows).toEqual([
+      expect.objectContaining({ type: 'count', table: 'conntrack', count: 1 }),
+    ]);
     const stats = (await execNfct(['-S', '--json', '--netns', ns.name])).rows;
     expect(stats.length).toBeGreaterThan(0);
     for (const s of stats) expect(s).toMatchObject({ type: 'stats', table: 'conntrack', cpu: expect.any(Number) });
-    expect((await execNfct(['-V', '--json'])).rows).toEqual([expect.objectContaining({ type: 'version', program: 'nfct' })]);
+    expect((await execNfct(['-V', '--json'])).rows).toEqual([
+      expect.objectContaining({ type: 'version', program: 'nfct' }),
+    ]);
   });
 
   describe('-E: the kernel time of the event with nf_conntrack_timestamp=1, the receive time without', () => {
-    const cases: Array<[number, 'kernel' | 'received']> = [[1, 'kernel'], [0, 'received']];
+    const cases: [number, 'kernel' | 'received'][] = [[1, 'kernel'], [0, 'received']];
     test.each(cases)('nf_conntrack_timestamp=%i: timeSource %s', async (value, source) => {
       await ns.execOk('sysctl', ['-qw', `net.netfilter.nf_conntrack_timestamp=${value}`]);
       const w = spawnNfct(['-E', '--json', '--netns', ns.name, '-p', 'udp'], { hidden: '10.99.' });
@@ -79,11 +84,13 @@ describe('conntrack command lines', () => {
         // Subscribed once a sentinel entry's event comes through.
         let n = 0;
         await until(async () => {
-          await runConntrackOk(ns, ['-I', '-p', 'udp', '-s', `10.99.${value}.${++n}`, '-d', '10.9.9.9', '--sport', '1', '--dport', '2', '-t', '30']);
+          await runConntrackOk(ns, ['-I', '-p', 'udp', '-s', `10.99.${value}.${++n}`, '-d', '10.9.9.9', '--sport', '1',
+            '--dport', '2', '-t', '30']);
           return w.out.all.some((l) => l.includes('"10.99.'));
         }, 'nfct -E subscribed');
         const before = Date.now();
-        await runConntrackOk(ns, ['-I', '-p', 'udp', '-s', `10.8.${value}.1`, '-d', '10.9.9.9', '--sport', '1', '--dport', '2', '-t', '30']);
+        await runConntrackOk(ns, ['-I', '-p', 'udp', '-s', `10.8.${value}.1`, '-d', '10.9.9.9', '--sport', '1',
+          '--dport', '2', '-t', '30']);
         await until(() => w.out.lines.length > 0, 'the event');
         const after = Date.now();
         expect(await stop(w)).toBe(0);
@@ -115,7 +122,14 @@ describe('nfct log --json', () => {
   });
 
   /** Waits until the group is bound in the namespace (nfct log is then listening). */
-  const bound = () => until(async () => (await ns.execOk('cat', ['/proc/net/netfilter/nfnetlink_log'])).stdout.split('\n').some((l) => Number(l.trim().split(/\s+/)[0]) === GROUP), `group ${GROUP} bound`);
+  const bound = () =>
+    until(
+      async () =>
+        (await ns.execOk('cat', ['/proc/net/netfilter/nfnetlink_log'])).stdout.split('\n').some((l) =>
+          Number(l.trim().split(/\s+/)[0]) === GROUP
+        ),
+      `group ${GROUP} bound`,
+    );
 
   test('a datagram sent and received: OUTPUT has the receive time, INPUT the kernel time; ip and udp decoded beside the hex', async () => {
     const w = spawnNfct(['log', '--group', String(GROUP), '--netns', ns.name, '--json']);
@@ -123,7 +137,8 @@ describe('nfct log --json', () => {
       await bound();
       const before = Date.now();
       // A datagram from a port of our choosing, so the decoded header can be checked against it.
-      await ns.execOk(process.execPath, ['-e', "const s=require('dgram').createSocket('udp4');s.bind(40123,'127.0.0.1',()=>s.send('hello nfct',9999,'127.0.0.1',()=>s.close()))"]);
+      await ns.execOk(process.execPath, ['-e',
+        "const s=require('dgram').createSocket('udp4');s.bind(40123,'127.0.0.1',()=>s.send('hello nfct',9999,'127.0.0.1',()=>s.close()))"]);
       await until(() => w.out.lines.length >= 2, 'both packets');
       const after = Date.now();
       expect(await stop(w)).toBe(0);
@@ -162,7 +177,8 @@ describe('nfct log --json', () => {
       await until(() => w.out.lines.length >= 1, 'the echo request');
       await stop(w);
       const p = parsed(w.out.lines)[0]!;
-      expect(p).toMatchObject({ ip: { version: 4, protocol: 1 }, protocolName: 'ICMP', icmp: { type: 8, code: 0, seq: 1 } });
+      expect(p).toMatchObject({ ip: { version: 4, protocol: 1 }, protocolName: 'ICMP',
+        icmp: { type: 8, code: 0, seq: 1 } });
       expect((p.icmp as Row).id).toBe(Buffer.from(p.payload as string, 'hex').readUInt16BE(24));
     } finally {
       if (w.child.exitCode === null) await stop(w);
@@ -186,26 +202,38 @@ describe('nfct trace --json', () => {
     let monitored = '';
     monitor.stdout!.on('data', (d: Buffer) => (monitored += d.toString()));
     const tables = async (): Promise<string> => (await ns.execOk('nft', ['list', 'tables'])).stdout;
-    const send = () => ns.execOk(process.execPath, ['-e', "const s=require('dgram').createSocket('udp4');s.send('x',9412,'127.0.0.1',()=>s.close())"]);
+    const send = () =>
+      ns.execOk(process.execPath, ['-e',
+        "const s=require('dgram').createSocket('udp4');s.send('x',9412,'127.0.0.1',()=>s.close())"]);
     try {
       const ids: Record<'json' | 'text', string[]> = { json: [], text: [] };
       let packet: Row | undefined;
       for (const mode of ['json', 'text'] as const) {
-        const w = spawnNfct(['trace', '--nftables', '--netns', ns.name, '-p', 'udp', '--dport', '9412', ...(mode === 'json' ? ['--json'] : [])]);
+        const w = spawnNfct(['trace', '--nftables', '--netns', ns.name, '-p', 'udp', '--dport', '9412',
+          ...(mode === 'json' ? ['--json'] : [])]);
         await until(async () => (await tables()).includes('nfct_trace'), 'the trace table');
         await send();
-        await until(() => (mode === 'json' ? w.out.lines.length >= 1 : w.out.lines.some((l) => l.startsWith('  => '))), 'a traced packet');
+        await until(() => (mode === 'json' ? w.out.lines.length >= 1 : w.out.lines.some((l) => l.startsWith('  => '))),
+          'a traced packet');
         await stop(w);
         if (mode === 'json') {
           packet = parsed(w.out.lines)[0]!;
           ids.json.push(packet.id as string);
-        } else ids.text.push(...w.out.lines.map((l) => /^packet ([0-9a-f]{8}) /.exec(l)?.[1]).filter((x): x is string => x !== undefined));
+        } else {
+          ids.text.push(
+            ...w.out.lines.map((l) => /^packet ([0-9a-f]{8}) /.exec(l)?.[1]).filter((x): x is string =>
+              x !== undefined
+            ),
+          );
+        }
       }
-      await until(() => ids.json.concat(ids.text).every((id) => monitored.includes(`trace id ${id} `)), 'nft monitor trace printed both ids');
+      await until(() => ids.json.concat(ids.text).every((id) => monitored.includes(`trace id ${id} `)),
+        'nft monitor trace printed both ids');
       expect(ids.json[0]).toMatch(/^[0-9a-f]{8}$/);
       expect(ids.text.length).toBeGreaterThan(0);
       const p = packet!;
-      expect(p).toMatchObject({ type: 'trace', timeSource: 'received', source: 'nftables', packet: { ip: { version: 4, dst: '127.0.0.1' }, udp: { dstPort: 9412 } }, netns: { label: ns.name } });
+      expect(p).toMatchObject({ type: 'trace', timeSource: 'received', source: 'nftables',
+        packet: { ip: { version: 4, dst: '127.0.0.1' }, udp: { dstPort: 9412 } }, netns: { label: ns.name } });
       const rules = p.rules as Row[];
       const hops = p.hops as Row[];
       for (const h of hops) {

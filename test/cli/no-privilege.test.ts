@@ -4,9 +4,9 @@
 // every namespace lacks alike. The CLI runs bundled from a world-readable directory.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
-import { bundleLibrary, type LibraryBundle } from '../support/bundle.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { checkOutput } from '../helpers/schema.js';
+import { bundleLibrary, type LibraryBundle } from '../support/bundle.js';
 
 let ns: Netns;
 let bundle: LibraryBundle;
@@ -20,18 +20,19 @@ afterAll(async () => {
 });
 
 const unprivileged = async (args: string[]) => {
-  const r = await ns.exec('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', process.execPath, bundle.cli!, ...args], { timeoutMs: 20_000 });
+  const r = await ns.exec('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all',
+    process.execPath, bundle.cli!, ...args], { timeoutMs: 20_000 });
   checkOutput(r.stdout, false, `nfct ${args.join(' ')}`);
   return r;
 };
 
-const CAP = "Operation failed: sorry, you must be root or get CAP_NET_ADMIN capability to do this\n";
+const CAP = 'Operation failed: sorry, you must be root or get CAP_NET_ADMIN capability to do this\n';
 
 describe('nfct as a user without privilege', () => {
   test.each([
     [['-L', '--all-netns']],
     [['-E', '--all-netns']],
-  ])('%j: the CAP_NET_ADMIN message alone, in conntrack\'s words, exit 1', async (args) => {
+  ])("%j: the CAP_NET_ADMIN message alone, in conntrack's words, exit 1", async (args) => {
     const r = await unprivileged(args);
     expect(r.stderr).toMatch(/^nfct v\S+ \(conntrack-tools compatible\): /);
     expect(r.stderr.replace(/^nfct v\S+ \(conntrack-tools compatible\): /, '')).toBe(CAP);
@@ -43,7 +44,7 @@ describe('nfct as a user without privilege', () => {
     [['trace', '--nftables']],
     [['log', '--group', '3']],
     [['log', '--group', '3', '--all-netns']],
-  ])('%j: what failed and the capability it needs, in the command\'s own name, exit 1', async (args) => {
+  ])("%j: what failed and the capability it needs, in the command's own name, exit 1", async (args) => {
     const r = await unprivileged(args);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     // The capability it lacks: CAP_NET_ADMIN for netlink, CAP_SYS_ADMIN to enter other namespaces.

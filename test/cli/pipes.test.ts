@@ -20,7 +20,11 @@ beforeAll(async () => {
   ns = await createNetns('nfct-pipes');
   dir = await mkdtemp(join(tmpdir(), 'nfct-pipes-'));
   const lines: string[] = [];
-  for (let i = 0; i < N; i++) lines.push(`-I -p udp -s 10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255} -d 10.200.0.1 --sport 1000 --dport 53 -t 600`);
+  for (let i = 0; i < N; i++) {
+    lines.push(
+      `-I -p udp -s 10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255} -d 10.200.0.1 --sport 1000 --dport 53 -t 600`,
+    );
+  }
   await writeFile(join(dir, 'table'), `${lines.join('\n')}\n`);
   const r = await runConntrack(ns, ['-R', join(dir, 'table')]);
   if (r.code !== 0) throw new Error(r.stderr);
@@ -55,7 +59,9 @@ describe('pipes and signals', () => {
       // Its last write still waits for the reader: having said how far it got, nfct ends by the
       // signal, as conntrack (which has no handler for it) ends.
       expect([code, how]).toEqual([null, signal]);
-      const m = /^nfct v\d+\.\d+\.\d+ \(conntrack-tools compatible\): (\d+) flow entries have been shown\.\n$/.exec(stderr);
+      const m = /^nfct v\d+\.\d+\.\d+ \(conntrack-tools compatible\): (\d+) flow entries have been shown\.\n$/.exec(
+        stderr,
+      );
       expect(m, stderr).not.toBeNull();
       expect(Number(m![1])).toBeGreaterThan(0);
       expect(Number(m![1])).toBeLessThan(N);

@@ -5,7 +5,7 @@
 // its end. conntrack, in a twin namespace, is the reference where it ends by itself.
 import { type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, readFile, readlink, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -56,7 +56,9 @@ describe('nfct -R: endless and hostile input', () => {
     ['-R - </dev/zero', ['-c', `exec ${NFCT_SHELL} -R - </dev/zero`], 'SIGINT'],
   ] as const) {
     test(`${how}: a GiB read with flat memory, then ${signal} ends it by the signal`, async () => {
-      const child = how.startsWith('-R -') ? ns.spawn('sh', args, { stdio: ['ignore', 'ignore', 'pipe'] }) : ns.spawn('node', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = how.startsWith('-R -')
+        ? ns.spawn('sh', args, { stdio: ['ignore', 'ignore', 'pipe'] })
+        : ns.spawn('node', args, { stdio: ['ignore', 'ignore', 'pipe'] });
       const { stderr, exit } = collect(child);
       const pid = child.pid!;
       // `ip netns exec` and `sh -c exec` exec: the pid is nfct's. A GiB of NUL bytes is about
@@ -71,7 +73,8 @@ describe('nfct -R: endless and hostile input', () => {
   }
 
   test('-R /dev/urandom: ends at its first line with exit 2 and the table unchanged, as conntrack', async () => {
-    const [ours, theirs] = await Promise.all([ns.exec(process.execPath, [CLI, '-R', '/dev/urandom']), runConntrack(peer, ['-R', '/dev/urandom'])]);
+    const [ours, theirs] = await Promise.all([ns.exec(process.execPath, [CLI, '-R', '/dev/urandom']),
+      runConntrack(peer, ['-R', '/dev/urandom'])]);
     expect(theirs.code).toBe(2);
     expect(ours.code, ours.stderr).toBe(2);
     expect(ours.stderr).toMatch(/^nfct v[\d.]+ \(conntrack-tools compatible\): /);
@@ -101,18 +104,23 @@ describe('nfct -R FIFO', () => {
   }
 
   test('a writer that writes in two parts: every line is read, the same entries as conntrack -R of the same', async () => {
-    const lines = ['-I -p udp -s 10.9.0.1 -d 10.9.0.2 --sport 1 --dport 2 -t 300', '-I -p udp -s 10.9.0.3 -d 10.9.0.2 --sport 1 --dport 2 -t 300'];
+    const lines = ['-I -p udp -s 10.9.0.1 -d 10.9.0.2 --sport 1 --dport 2 -t 300',
+      '-I -p udp -s 10.9.0.3 -d 10.9.0.2 --sport 1 --dport 2 -t 300'];
     const run = async (n: Netns, cmd: string, name: string): Promise<number | null> => {
       const fifo = join(dir, name);
       await n.execOk('mkfifo', [fifo]);
       const reader = n.spawn('sh', ['-c', `exec ${cmd} -R ${fifo}`], { stdio: ['ignore', 'ignore', 'inherit'] });
       const exit = once(reader, 'exit');
-      const writer = n.spawn('sh', ['-c', `exec 3>${fifo}; echo '${lines[0]}' >&3; sleep 0.2; echo '${lines[1]}' >&3`], { stdio: 'ignore' });
+      const writer = n.spawn('sh', ['-c', `exec 3>${fifo}; echo '${lines[0]}' >&3; sleep 0.2; echo '${lines[1]}' >&3`],
+        { stdio: 'ignore' });
       await once(writer, 'exit');
       return ((await exit) as [number | null])[0];
     };
     expect(await Promise.all([run(ns, NFCT_SHELL, 'fifo-ours'), run(peer, 'conntrack', 'fifo-peer')])).toEqual([0, 0]);
-    const table = async (n: Netns): Promise<string[]> => (await n.execOk('conntrack', ['-L', '-s', '10.9.0.0/24'])).stdout.split('\n').filter(Boolean).map((l) => l.replace(/ \d+ src=/, ' T src=')).sort();
+    const table = async (n: Netns): Promise<string[]> =>
+      (await n.execOk('conntrack', ['-L', '-s', '10.9.0.0/24'])).stdout.split('\n').filter(Boolean).map((l) =>
+        l.replace(/ \d+ src=/, ' T src=')
+      ).sort();
     const [a, b] = await Promise.all([table(ns), table(peer)]);
     expect(a).toHaveLength(2);
     expect(a).toEqual(b);

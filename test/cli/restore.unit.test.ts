@@ -5,8 +5,8 @@ import { describe, expect, test } from 'vitest';
 import { flowInputOf } from '../../lib/cli/commands/create.js';
 import { LoadFileReader } from '../../lib/cli/commands/load-file.js';
 import { splitWords } from '../../lib/cli/commands/restore.js';
-import { parseSave, parseSaveLine as fastCreateLine } from '../../lib/conntrack/save.js';
 import { parseCommandLine } from '../../lib/cli/parse.js';
+import { parseSave, parseSaveLine as fastCreateLine } from '../../lib/conntrack/save.js';
 
 const SAME = [
   '-I -p tcp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 --state ESTABLISHED -t 3600',
@@ -50,7 +50,10 @@ describe('-R fast path', () => {
     expect(fastCreateLine(line)).toBeUndefined();
   });
   test('a mark or zone with a leading zero: the full parser reads it as conntrack does (octal)', () => {
-    const full = flowInputOf(parseCommandLine(splitWords('-I -p udp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 -t 10 -m 010 -w 010'), () => undefined));
+    const full = flowInputOf(
+      parseCommandLine(splitWords('-I -p udp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 -t 10 -m 010 -w 010'),
+        () => undefined),
+    );
     expect([full.mark, full.zone]).toEqual([8, 8]);
   });
   test('parseSave: the entries of the -I/-A lines; another line is a TypeError with its number', () => {
@@ -65,7 +68,9 @@ describe('-R fast path', () => {
 });
 
 /** What conntrack's line reader hands on for this input fed in chunks of `chunk` bytes. */
-function read(input: string | Buffer, chunk = 1 << 20): { lines: string[]; broken?: { line: number; message: string } } {
+function read(input: string | Buffer,
+  chunk = 1 << 20): { lines: string[]; broken?: { line: number; message: string } }
+{
   const bytes = Buffer.isBuffer(input) ? input : Buffer.from(input);
   const out: { lines: string[]; broken?: { line: number; message: string } } = { lines: [] };
   const reader = new LoadFileReader({
@@ -83,7 +88,8 @@ describe("-R: conntrack's line reader", () => {
   test('253 words a line, 1023 bytes a word; the first line past either is found (numbered from 1), with its message', () => {
     expect(read(`${line(253)}\n-m ${'1'.repeat(1023)}\n`).broken).toBeUndefined();
     expect(read(`-F\n${line(253)}\n${line(254)}\n`).broken).toEqual({ line: 3, message: 'too many arguments' });
-    expect(read(`-F\n-m ${'1'.repeat(1024)}\n${line(300)}`).broken).toEqual({ line: 2, message: 'Parameter too long!' });
+    expect(read(`-F\n-m ${'1'.repeat(1024)}\n${line(300)}`).broken).toEqual({ line: 2,
+      message: 'Parameter too long!' });
     // in the line, whichever conntrack meets first
     expect(read(`${line(253)} ${'1'.repeat(1024)}\n`).broken?.message).toBe('Parameter too long!');
   });
@@ -95,7 +101,8 @@ describe("-R: conntrack's line reader", () => {
   test('a line longer than 10239 bytes is read as several pieces, whatever the chunks', () => {
     const text = `-F${' '.repeat(10237)}-F\n-F\n`;
     for (const chunk of [1 << 20, 10239, 4096, 7, 1]) {
-      expect(read(text, chunk).lines.map((l) => l.replace(/^run:/, ''))).toEqual([`-F${' '.repeat(10237)}`, '-F', '-F']);
+      expect(read(text, chunk).lines.map((l) => l.replace(/^run:/, ''))).toEqual([`-F${' '.repeat(10237)}`, '-F',
+        '-F']);
     }
     expect(read(`${' '.repeat(10238)}\n`).lines).toEqual([`run:${' '.repeat(10238)}`]);
     // the line count goes on from the pieces
@@ -113,7 +120,8 @@ describe("-R: conntrack's line reader", () => {
   });
   test('an endless input without newlines is read in pieces of 10239 bytes, nothing kept in between', () => {
     const lengths: number[] = [];
-    const reader = new LoadFileReader({ run: () => undefined, piece: (t) => void lengths.push(t.length), broken: () => undefined });
+    const reader = new LoadFileReader({ run: () => undefined, piece: (t) => void lengths.push(t.length),
+      broken: () => undefined });
     const zeros = Buffer.alloc(1 << 16);
     for (let i = 0; i < 64; i++) reader.push(zeros);
     // every piece was a NUL at once: an empty text each

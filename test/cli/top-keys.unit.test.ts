@@ -3,13 +3,15 @@
 // filter it would refuse fails here).
 import { describe, expect, test } from 'vitest';
 
-import { normalizeFilter } from '../../lib/conntrack/filter.js';
-import { filterGroups, groupFilter, parsePrefixKey, pressKeys, splitKeys, type TopUiState } from '../../lib/cli/commands/top-keys.js';
+import { filterGroups, groupFilter, parsePrefixKey, pressKeys, splitKeys,
+  type TopUiState } from '../../lib/cli/commands/top-keys.js';
 import type { TopGroup, TopKey } from '../../lib/cli/commands/top-view.js';
 import { keyTexts } from '../../lib/conntrack/aggregate.js';
+import { normalizeFilter } from '../../lib/conntrack/filter.js';
 
 const CYCLE: TopKey[] = ['src', 'dst', 'dstPort', 'protocol'];
-const state = (): TopUiState => ({ mode: 'view', by: ['src'], sort: 'count', interval: 2, filter: '', draft: '', selected: 0, status: '' });
+const state = (): TopUiState => ({ mode: 'view', by: ['src'], sort: 'count', interval: 2, filter: '', draft: '',
+  selected: 0, status: '' });
 const groups: TopGroup[] = [
   { key: { src: '10.1.0.0/16' }, count: 40 },
   { key: { src: '10.2.0.0/16' }, count: 25 },
@@ -51,7 +53,9 @@ describe('keys', () => {
     expect(s.mode).toBe('confirm');
     expect(pressKeys(s, 'n', groups, CYCLE)).toEqual([{ kind: 'redraw' }]);
     expect(s.status).toBe('nothing deleted');
-    expect(pressKeys(s, 'dy', groups, CYCLE)).toEqual([{ kind: 'redraw' }, { kind: 'delete', group: groups[1] }, { kind: 'redraw' }]);
+    expect(pressKeys(s, 'dy', groups, CYCLE)).toEqual([{ kind: 'redraw' }, { kind: 'delete', group: groups[1] }, {
+      kind: 'redraw',
+    }]);
   });
 
   test('d with nothing to select says so', () => {
@@ -80,9 +84,10 @@ describe('prefix keys', () => {
     expect(parsePrefixKey(text)).toEqual(expected);
   });
   test('a key without a prefix is not one', () => expect(parsePrefixKey('src')).toBeUndefined());
-  test.each([['dport/16', /goes with src, dst or replySrc/], ['src/33', /IPv4 prefix must be 0 to 32/], ['src/8/129', /IPv6 prefix must be 0 to 128/]])('%s is refused', (text, re) => {
-    expect(() => parsePrefixKey(text)).toThrow(re);
-  });
+  test.each([['dport/16', /goes with src, dst or replySrc/], ['src/33', /IPv4 prefix must be 0 to 32/], ['src/8/129',
+    /IPv6 prefix must be 0 to 128/]])('%s is refused', (text, re) => {
+      expect(() => parsePrefixKey(text)).toThrow(re);
+    });
 });
 
 describe("a group's entries as a filter", () => {
@@ -93,11 +98,13 @@ describe("a group's entries as a filter", () => {
     return r.filter;
   };
   test('addresses, prefixes, ports, protocol, state, mark, zone', () => {
-    expect(ok({ src: '10.1.0.0/16', dstPort: 80, protocol: 'tcp' })).toEqual({ src: '10.1.0.0/16', dstPort: 80, protocol: 'tcp' });
+    expect(ok({ src: '10.1.0.0/16', dstPort: 80, protocol: 'tcp' })).toEqual({ src: '10.1.0.0/16', dstPort: 80,
+      protocol: 'tcp' });
     expect(ok({ state: 'ESTABLISHED', mark: 3, zone: 2 })).toEqual({ state: 'ESTABLISHED', mark: 3, zone: 2 });
   });
   test('a NAT target: the reply source (and port) of destination-NATed entries', () => {
-    expect(ok({ dnat: '[fd00::5]:53' }, { protocol: 'udp' })).toEqual({ protocol: 'udp', status: ['DST_NAT'], replySrc: 'fd00::5', replySrcPort: 53 });
+    expect(ok({ dnat: '[fd00::5]:53' }, { protocol: 'udp' })).toEqual({ protocol: 'udp', status: ['DST_NAT'],
+      replySrc: 'fd00::5', replySrcPort: 53 });
     expect(ok({ snat: '192.0.2.1' })).toEqual({ status: ['SRC_NAT'], replyDst: '192.0.2.1' });
   });
   test('the namespace key is left to the caller; the base filter (-p) is kept', () => {
@@ -106,7 +113,7 @@ describe("a group's entries as a filter", () => {
   test.each([
     [{ srcPort: null }, /its srcPort is empty/],
     [{ status: ['ASSURED'] }, /a group by status is not one filter/],
-  ] as Array<[TopGroup['key'], RegExp]>)('%j cannot be deleted exactly', (key, re) => {
+  ] as [TopGroup['key'], RegExp][])('%j cannot be deleted exactly', (key, re) => {
     const r = groupFilter(key, {});
     expect('reason' in r && r.reason).toMatch(re);
   });

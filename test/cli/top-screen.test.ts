@@ -18,7 +18,8 @@ const tmux = (...args: string[]) => run('tmux', ['-L', SOCKET, ...args]);
 
 let ns: Netns;
 
-const udp = (src: string, dst: string, sport: number): EntrySpec => ({ proto: 'udp', src, dst, sport, dport: 53, timeout: 600 });
+const udp = (src: string, dst: string, sport: number): EntrySpec => ({ proto: 'udp', src, dst, sport, dport: 53,
+  timeout: 600 });
 /** 10.1.0.0/16: 65 entries (40 + 25); 10.2.0.0/16: 10; fd00:1::/64: 8; fd00:2::/64: 2. */
 function distribution(): EntrySpec[] {
   const out: EntrySpec[] = [];
@@ -74,13 +75,13 @@ describe('--by src/16 (IPv6 /64)', () => {
     expect(r.code).toBe(0);
     const s = r.rows[0]!;
     expect(s.by).toEqual(['src/16']);
-    expect((s.groups as Array<{ key: unknown; count: number }>).map((g) => [g.key, g.count])).toEqual([
+    expect((s.groups as { key: unknown; count: number }[]).map((g) => [g.key, g.count])).toEqual([
       [{ src: '10.1.0.0/16' }, 65],
       [{ src: '10.2.0.0/16' }, 10],
       [{ src: 'fd00:1::/64' }, 8],
       [{ src: 'fd00:2::/64' }, 2],
     ]);
-    const spaces = s.namespaces as Array<{ entries: number; matched: number }>;
+    const spaces = s.namespaces as { entries: number; matched: number }[];
     expect(s.entries).toBe(spaces.reduce((n, x) => n + x.entries, 0));
     expect(s.matched).toBe(85);
     expect(s.entries).toBe(85);
@@ -88,14 +89,19 @@ describe('--by src/16 (IPv6 /64)', () => {
 
   test('--by src/8/16 cuts IPv4 at /8 and IPv6 at /16: one group each', async () => {
     const r = await execNfct(['top', '--netns', ns.name, '--once', '--json', '--interval', '0.2', '--by', 'src/8/16']);
-    const groups = r.rows[0]!.groups as Array<{ key: { src: string }; count: number }>;
+    const groups = r.rows[0]!.groups as { key: { src: string }; count: number }[];
     expect(groups.map((g) => [g.key.src, g.count])).toEqual([['10.0.0.0/8', 75], ['fd00::/16', 10]]);
   });
 
   test('--json frames: a group that grew by 5 shows change 5 and a positive rate', async () => {
     const w = spawnNfct(['top', '--netns', ns.name, '--json', '--interval', '0.3', '--by', 'src/16']);
     try {
-      const frames = () => w.out.lines.map((l) => JSON.parse(l) as { groups: Array<{ key: { src: string }; count: number; change: number | null; rate: number | null }> });
+      const frames = () =>
+        w.out.lines.map((l) =>
+          JSON.parse(l) as {
+            groups: { key: { src: string }; count: number; change: number | null; rate: number | null }[];
+          }
+        );
       for (let i = 0; i < 100 && frames().length < 2; i++) await new Promise((r) => setTimeout(r, 50));
       expect(frames()[0]!.groups.every((g) => g.change === null && g.rate === null)).toBe(true);
       await loadEntries(ns, [0, 1, 2, 3, 4].map((i) => udp('10.2.7.7', '10.3.0.9', 30000 + i)));
@@ -118,9 +124,11 @@ describe('--by src/16 (IPv6 /64)', () => {
 
 describe('the keys, in a terminal (tmux)', () => {
   test('? lists the keys; / filters; the arrows select; d asks, n keeps, y deletes the group through deleteWhere', async () => {
-    await tmux('new-session', '-d', '-s', 'top', '-x', '132', '-y', '30', `${process.execPath} ${CLI} top --netns ${ns.name} --by src/16 --interval 0.5; sleep 30`);
+    await tmux('new-session', '-d', '-s', 'top', '-x', '132', '-y', '30',
+      `${process.execPath} ${CLI} top --netns ${ns.name} --by src/16 --interval 0.5; sleep 30`);
     let text = await paneWhen((t) => rows(t).length === 4);
-    expect(rows(text).map((r) => [r[0], r[2]])).toEqual([['65', '10.1.0.0/16'], ['10', '10.2.0.0/16'], ['8', 'fd00:1::/64'], ['2', 'fd00:2::/64']]);
+    expect(rows(text).map((r) => [r[0], r[2]])).toEqual([['65', '10.1.0.0/16'], ['10', '10.2.0.0/16'], ['8',
+      'fd00:1::/64'], ['2', 'fd00:2::/64']]);
     expect(text).toContain('?: keys');
 
     await tmux('send-keys', '-t', 'top', '?');

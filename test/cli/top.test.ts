@@ -22,11 +22,12 @@ let ns: Netns;
 /** 40 entries from 10.1.0.1, 25 from 10.1.0.2, 10 from 10.1.0.3; 50 to 10.2.0.7, 25 to 10.2.0.8. */
 function distribution(): EntrySpec[] {
   const out: EntrySpec[] = [];
-  const srcs: Array<[string, number]> = [['10.1.0.1', 40], ['10.1.0.2', 25], ['10.1.0.3', 10]];
+  const srcs: [string, number][] = [['10.1.0.1', 40], ['10.1.0.2', 25], ['10.1.0.3', 10]];
   let i = 0;
   for (const [src, n] of srcs) {
     for (let k = 0; k < n; k++, i++) {
-      out.push({ proto: i % 2 ? 'udp' : 'tcp', src, dst: i < 50 ? '10.2.0.7' : '10.2.0.8', sport: 20000 + i, dport: 80, timeout: 600, ...(i % 2 ? {} : { state: 'ESTABLISHED' }) });
+      out.push({ proto: i % 2 ? 'udp' : 'tcp', src, dst: i < 50 ? '10.2.0.7' : '10.2.0.8', sport: 20000 + i, dport: 80,
+        timeout: 600, ...(i % 2 ? {} : { state: 'ESTABLISHED' }) });
     }
   }
   return out;
@@ -70,7 +71,8 @@ afterAll(async () => {
 
 describe('nfct top in a terminal (tmux)', () => {
   test('shows the biggest source first, g switches to destinations, q quits', async () => {
-    await tmux('new-session', '-d', '-s', 'top', '-x', '120', '-y', '30', `${process.execPath} ${CLI} top --netns ${ns.name} --interval 0.5; sleep 30`);
+    await tmux('new-session', '-d', '-s', 'top', '-x', '120', '-y', '30',
+      `${process.execPath} ${CLI} top --netns ${ns.name} --interval 0.5; sleep 30`);
     let text = await paneWhen((t) => /COUNT\s+%\s+CHANGE\s+RATE\s+SRC/.test(t));
     expect(firstRow(text, 'SRC')).toEqual(['40', '53.3', '10.1.0.1']);
     expect(text).toMatch(/entries 75 \/ [\d,]+ \(0\.\d% full\)/);
@@ -107,7 +109,8 @@ describe('nfct top off a terminal', () => {
       { key: { dst: '10.2.0.8' }, count: 25, change: 0, rate: 0 },
     ]);
     expect(s.namespaces).toHaveLength(1);
-    expect(s.namespaces[0]).toMatchObject({ netns: { label: ns.name, names: [ns.name] }, entries: 75, matched: 75, drop: 0, early_drop: 0, insert_failed: 0 });
+    expect(s.namespaces[0]).toMatchObject({ netns: { label: ns.name, names: [ns.name] }, entries: 75, matched: 75,
+      drop: 0, early_drop: 0, insert_failed: 0 });
     expect(s.namespaces[0].max).toBeGreaterThan(0);
     expect(typeof s.namespaces[0].newPerSec).toBe('number');
   });
@@ -126,7 +129,10 @@ describe('nfct top off a terminal', () => {
 
   for (const json of [false, true]) {
     test(`live${json ? ' --json' : ''} into | head -1: one line, then a quiet end with exit 0 at the next frame`, async () => {
-      const r = await run('bash', ['-c', `${NFCT_SHELL} top --netns ${ns.name} --interval 0.2${json ? ' --json' : ''} | head -1; echo "status \${PIPESTATUS[0]}" >&2`], { timeout: 20000 });
+      const r = await run('bash', ['-c',
+        `${NFCT_SHELL} top --netns ${ns.name} --interval 0.2${
+          json ? ' --json' : ''
+        } | head -1; echo "status \${PIPESTATUS[0]}" >&2`], { timeout: 20000 });
       expect(r.stdout.split('\n').filter(Boolean)).toHaveLength(1);
       checkOutput(r.stdout, json, 'nfct top | head -1');
       expect(r.stdout).toMatch(json ? /^\{"type":"top","time":/ : /^nfct top - /);
@@ -135,7 +141,8 @@ describe('nfct top off a terminal', () => {
   }
 
   test('--all-netns: the namespace is a group-by key', async () => {
-    const r = await nfct('top', '--all-netns', '--once', '--json', '--interval', '0.2', '--by', 'netns,src', '--top', '1000');
+    const r = await nfct('top', '--all-netns', '--once', '--json', '--interval', '0.2', '--by', 'netns,src', '--top',
+      '1000');
     expect(r.code).toBe(0);
     const s = JSON.parse(r.stdout.trim());
     const mine = s.groups.filter((g: { key: { netns: string } }) => g.key.netns === ns.name);

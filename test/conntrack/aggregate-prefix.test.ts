@@ -9,12 +9,15 @@ import { type EntrySpec, listEntries, loadEntries } from '../oracle/conntrack-cl
 let ns: Netns;
 let ct: Conntrack;
 
-const SOURCES = ['10.1.2.3', '10.1.200.9', '10.1.255.255', '10.2.0.1', '192.168.7.1', 'fd00:1:2:3::1', 'fd00:1:2:3:ffff::9', 'fd00:1:2:4::1', '2001:db8::1'];
+const SOURCES = ['10.1.2.3', '10.1.200.9', '10.1.255.255', '10.2.0.1', '192.168.7.1', 'fd00:1:2:3::1',
+  'fd00:1:2:3:ffff::9', 'fd00:1:2:4::1', '2001:db8::1'];
 
 beforeAll(async () => {
   ns = await createNetns('nfct-agg-prefix');
   const specs: EntrySpec[] = SOURCES.flatMap((src, i) =>
-    Array.from({ length: i + 1 }, (_, k) => ({ proto: 'udp' as const, src, dst: src.includes(':') ? 'fd00:ff::1' : '10.255.0.1', sport: 1000 + k, dport: 53, timeout: 600 })),
+    Array.from({ length: i + 1 },
+      (_, k) => ({ proto: 'udp' as const, src, dst: src.includes(':') ? 'fd00:ff::1' : '10.255.0.1', sport: 1000 + k,
+        dport: 53, timeout: 600 }))
   );
   await loadEntries(ns, specs);
   ct = await Conntrack.open({ netns: ns.name });
@@ -71,7 +74,7 @@ describe('aggregate by prefix', () => {
     [0, 0],
   ])('IPv4 /%i, IPv6 /%i: the counts conntrack -L gives, cut the same way', async (v4, v6) => {
     const r = await ct.aggregate({ by: 'src', prefix: { src: { ipv4: v4, ipv6: v6 } }, top: 0 });
-    const ours = new Map(r.groups.map((g) => [g.key.src as string, g.count]));
+    const ours = new Map(r.groups.map((g) => [g.key.src!, g.count]));
     expect(ours).toEqual(await expected(v4, v6));
     expect(r.total.count).toBe(SOURCES.reduce((n, _, i) => n + i + 1, 0));
   });

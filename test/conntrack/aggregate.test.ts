@@ -3,8 +3,8 @@
 // and one grouping matches a literal `conntrack -L | awk` pipeline.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
-import { Conntrack, type AggregateKey, type AggregateResult } from '../../lib/index.js';
 import { keyTexts } from '../../lib/conntrack/aggregate.js';
+import { type AggregateKey, type AggregateResult, Conntrack } from '../../lib/index.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { type CtEntry, listEntries, loadEntries, runConntrack } from '../oracle/conntrack-cli.js';
 import { mixedEntries } from '../support/tables.js';
@@ -107,7 +107,8 @@ describe('aggregate() counts what conntrack -L shows', () => {
   });
 
   test('by src matches `conntrack -L | awk` grouping', async () => {
-    const script = `conntrack -L 2>/dev/null | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^src=/) { n[substr($i, 5)]++; break } } END { for (k in n) print n[k], k }'`;
+    const script =
+      `conntrack -L 2>/dev/null | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^src=/) { n[substr($i, 5)]++; break } } END { for (k in n) print n[k], k }'`;
     const r = await ns.shOk(script);
     const theirs = new Map<string, number>();
     for (const line of r.stdout.trim().split('\n')) {
@@ -120,9 +121,12 @@ describe('aggregate() counts what conntrack -L shows', () => {
 
   test('by snat and by sport: source-NATed entries name what the source became', async () => {
     const extra = [
-      { proto: 'tcp' as const, src: '10.77.0.1', dst: '10.78.0.1', sport: 1111, dport: 80, state: 'ESTABLISHED', timeout: 600, snat: '192.0.2.7:40000' },
-      { proto: 'tcp' as const, src: '10.77.0.2', dst: '10.78.0.1', sport: 1111, dport: 80, state: 'ESTABLISHED', timeout: 600, snat: '192.0.2.7:40001' },
-      { proto: 'udp' as const, src: 'fd00::1', dst: 'fd00::2', sport: 1111, dport: 53, timeout: 600, snat: '[fd00::99]:5000' },
+      { proto: 'tcp' as const, src: '10.77.0.1', dst: '10.78.0.1', sport: 1111, dport: 80, state: 'ESTABLISHED',
+        timeout: 600, snat: '192.0.2.7:40000' },
+      { proto: 'tcp' as const, src: '10.77.0.2', dst: '10.78.0.1', sport: 1111, dport: 80, state: 'ESTABLISHED',
+        timeout: 600, snat: '192.0.2.7:40001' },
+      { proto: 'udp' as const, src: 'fd00::1', dst: 'fd00::2', sport: 1111, dport: 53, timeout: 600,
+        snat: '[fd00::99]:5000' },
     ];
     await loadEntries(ns, extra);
     try {
@@ -138,8 +142,9 @@ describe('aggregate() counts what conntrack -L shows', () => {
       expect(srcPort.groups).toEqual([{ key: { srcPort: 1111 }, count: 2 }]);
       // The deprecated form still works for one minor version: the old key name is given too,
       // and each form warns once.
-      const warnings: Array<{ code?: string; message: string }> = [];
-      const onWarning = (w: Error & { code?: string }): void => void warnings.push({ code: w.code, message: w.message });
+      const warnings: { code?: string; message: string }[] = [];
+      const onWarning = (w: Error & { code?: string }): void =>
+        void warnings.push({ code: w.code, message: w.message });
       process.on('warning', onWarning);
       try {
         const old = await ct.aggregate({ by: 'sport', top: 1, filter: { src: '10.77.0.0/16' } });

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
-import { type ConntrackEvent, Conntrack } from '../../lib/index.js';
+import { Conntrack, type ConntrackEvent } from '../../lib/index.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { BOUND_MS, until, WaitTimeout } from '../helpers/sentinel.js';
 import { eventDrops, timedReader, udpEntries } from '../helpers/streams.js';
@@ -49,7 +49,9 @@ describe('a consumer that waits 1 ms per event loses nothing of a burst, with de
     await ct.flush();
     // The whole burst is out of the kernel long before the consumer is through it: it waits in
     // the stream's queue.
-    await until(() => stream.stats.received >= 2 * entries, 'the reader to take the whole burst from the kernel', { detail: () => JSON.stringify(stream.stats) });
+    await until(() => stream.stats.received >= 2 * entries, 'the reader to take the whole burst from the kernel', {
+      detail: () => JSON.stringify(stream.stats),
+    });
     const during = stream.stats;
     expect(during.queuedRecords).toBeGreaterThan(10_000);
     expect(during.queuedBytes).toBeGreaterThan(during.queuedRecords * 100);
@@ -67,73 +69,78 @@ describe('a consumer that waits 1 ms per event loses nothing of a burst, with de
     expect(after.pooledBytes).toBeLessThanOrEqual(4 * MiB);
     stream.close();
   }, 200_000);
-
 });
 
 describe('the default socket buffer holds a burst while the reader thread cannot read', () => {
-  test('conntrack events: 40,000 events queued in the kernel (the reader at its bound) all arrive, no overrun', async () => {
-    // With 64 KiB of decoded events the reader stops at once: the kernel's socket buffer holds
-    // the rest, as it does while the reader waits for a core. 40,000 events take ~51 MB there
-    // (~1,280 bytes each): within the default (32 MiB, charged against 64 MiB), past what
-    // 8 MiB (charged against 16 MiB) holds.
-    const entries = 40_000;
-    const stream = ct.events({ types: 'new', maxQueueBytes: 64 << 10 });
-    const next = timedReader(stream[Symbol.asyncIterator]());
-    const made = await ct.createMany(udpEntries(entries, 50_000), { batchSize: 5000 });
-    expect(made.created).toBe(entries);
-    let news = 0;
-    const other: ConntrackEvent[] = [];
-    for (let e = await next(2000); e !== null; e = await next(2000)) {
-      if (e.type === 'new') news++;
-      else other.push(e);
-      if (news === entries) break;
-    }
-    stream.close();
-    expect(other).toEqual([]);
-    expect(news).toBe(entries);
-    expect(stream.stats.overruns).toBe(0);
-    await ct.flush();
-  }, 120_000);
+  test('conntrack events: 40,000 events queued in the kernel (the reader at its bound) all arrive, no overrun',
+    async () => {
+      // With 64 KiB of decoded events the reader stops at once: the kernel's socket buffer holds
+      // the rest, as it does while the reader waits for a core. 40,000 events take ~51 MB there
+      // (~1,280 bytes each): within the default (32 MiB, charged against 64 MiB), past what
+      // 8 MiB (charged against 16 MiB) holds.
+      const entries = 40_000;
+      const stream = ct.events({ types: 'new', maxQueueBytes: 64 << 10 });
+      const next = timedReader(stream[Symbol.asyncIterator]());
+      const made = await ct.createMany(udpEntries(entries, 50_000), { batchSize: 5000 });
+      expect(made.created).toBe(entries);
+      let news = 0;
+      const other: ConntrackEvent[] = [];
+      for (let e = await next(2000); e !== null; e = await next(2000)) {
+        if (e.type === 'new') news++;
+        else other.push(e);
+        if (news === entries) break;
+      }
+      stream.close();
+      expect(other).toEqual([]);
+      expect(news).toBe(entries);
+      expect(stream.stats.overruns).toBe(0);
+      await ct.flush();
+    }, 120_000);
 });
 
 describe('past maxQueueBytes the kernel drops; the stream reports it in order and goes on', () => {
-  test('conntrack events: with the reader at its bound the kernel drops; the overrun item comes, later events still arrive', async () => {
-    // 64 KiB of decoded events and an 8 MiB socket buffer hold ~7,000 events; nobody reads
-    // while 20,000 entries are created.
-    const stream = ct.events({ types: 'new', maxQueueBytes: 64 << 10, bufferSize: 8 << 20 });
-    const next = timedReader(stream[Symbol.asyncIterator]());
-    const made = await ct.createMany(udpEntries(20_000, 30_000), { batchSize: 5000 });
-    expect(made.created).toBe(20_000);
-    // At its bound: full to within a few records, never past it.
-    await until(() => stream.stats.queuedBytes > (64 << 10) - 4096, 'the reader to fill its queue to maxQueueBytes');
-    expect(stream.stats.peakBytes).toBeLessThanOrEqual(64 << 10);
-    // What the kernel could not queue it dropped, and counted: the events to read are the rest.
-    const dropped = await eventDrops(ns);
-    expect(dropped).toBeGreaterThan(0);
-    const items: ConntrackEvent[] = [];
-    const news = () => items.filter((e) => e.type === 'new').length;
-    const read = async (done: () => boolean, what: string) => {
-      while (!done()) {
-        const e = await next(BOUND_MS);
-        if (e === null) throw new WaitTimeout(what, BOUND_MS, `${news()} events read`);
-        items.push(e);
-      }
-    };
-    // Read what was held and what the socket kept; then a marker entry.
-    await read(() => news() === 20_000 - dropped, `the ${20_000 - dropped} events the kernel did not drop`);
-    await ct.create({ protocol: 'udp', src: '10.97.0.1', dst: '10.98.0.1', srcPort: 5, dstPort: 53, timeout: 300 });
-    const last = items.length;
-    await read(() => items.slice(last).some((e) => e.type === 'new' && e.flow.original.src === '10.97.0.1'), 'the marker entry\'s event');
-    expect(await eventDrops(ns)).toBe(dropped);
-    stream.close();
-    const overrunAt = items.findIndex((e) => e.type === 'overrun');
-    expect(overrunAt).toBeGreaterThan(0);
-    expect(items.at(-1)).toMatchObject({ type: 'new', flow: { original: { src: '10.97.0.1' } } });
-    expect(news()).toBe(20_001 - dropped);
-    expect(stream.stats.overruns).toBeGreaterThan(0);
-    expect(stream.stats.peakBytes).toBeLessThanOrEqual(64 << 10);
-    await ct.flush();
-  }, 120_000);
+  test(
+    'conntrack events: with the reader at its bound the kernel drops; the overrun item comes, later events still arrive',
+    async () => {
+      // 64 KiB of decoded events and an 8 MiB socket buffer hold ~7,000 events; nobody reads
+      // while 20,000 entries are created.
+      const stream = ct.events({ types: 'new', maxQueueBytes: 64 << 10, bufferSize: 8 << 20 });
+      const next = timedReader(stream[Symbol.asyncIterator]());
+      const made = await ct.createMany(udpEntries(20_000, 30_000), { batchSize: 5000 });
+      expect(made.created).toBe(20_000);
+      // At its bound: full to within a few records, never past it.
+      await until(() => stream.stats.queuedBytes > (64 << 10) - 4096, 'the reader to fill its queue to maxQueueBytes');
+      expect(stream.stats.peakBytes).toBeLessThanOrEqual(64 << 10);
+      // What the kernel could not queue it dropped, and counted: the events to read are the rest.
+      const dropped = await eventDrops(ns);
+      expect(dropped).toBeGreaterThan(0);
+      const items: ConntrackEvent[] = [];
+      const news = () => items.filter((e) => e.type === 'new').length;
+      const read = async (done: () => boolean, what: string) => {
+        while (!done()) {
+          const e = await next(BOUND_MS);
+          if (e === null) throw new WaitTimeout(what, BOUND_MS, `${news()} events read`);
+          items.push(e);
+        }
+      };
+      // Read what was held and what the socket kept; then a marker entry.
+      await read(() => news() === 20_000 - dropped, `the ${20_000 - dropped} events the kernel did not drop`);
+      await ct.create({ protocol: 'udp', src: '10.97.0.1', dst: '10.98.0.1', srcPort: 5, dstPort: 53, timeout: 300 });
+      const last = items.length;
+      await read(() => items.slice(last).some((e) => e.type === 'new' && e.flow.original.src === '10.97.0.1'),
+        "the marker entry's event");
+      expect(await eventDrops(ns)).toBe(dropped);
+      stream.close();
+      const overrunAt = items.findIndex((e) => e.type === 'overrun');
+      expect(overrunAt).toBeGreaterThan(0);
+      expect(items.at(-1)).toMatchObject({ type: 'new', flow: { original: { src: '10.97.0.1' } } });
+      expect(news()).toBe(20_001 - dropped);
+      expect(stream.stats.overruns).toBeGreaterThan(0);
+      expect(stream.stats.peakBytes).toBeLessThanOrEqual(64 << 10);
+      await ct.flush();
+    },
+    120_000,
+  );
 });
 
 describe('JSON of event items', () => {
@@ -141,11 +148,13 @@ describe('JSON of event items', () => {
     const events = ct.events();
     const it = events[Symbol.asyncIterator]();
     const next = it.next();
-    await ct.create({ protocol: 'tcp', src: '10.96.0.1', dst: '10.96.0.2', srcPort: 1, dstPort: 2, timeout: 60, state: 'ESTABLISHED' });
+    await ct.create({ protocol: 'tcp', src: '10.96.0.1', dst: '10.96.0.2', srcPort: 1, dstPort: 2, timeout: 60,
+      state: 'ESTABLISHED' });
     const ev = (await next).value as ConntrackEvent;
     events.close();
     expect(ev.type).toBe('new');
-    const j = JSON.parse(JSON.stringify(ev)) as { type: string; timestamp: string; flow: { status: string[]; original: { src: string } } };
+    const j = JSON.parse(JSON.stringify(ev)) as { type: string; timestamp: string;
+      flow: { status: string[]; original: { src: string } } };
     expect(j.type).toBe('new');
     if (ev.type === 'new') expect(j.timestamp).toBe(ev.timestamp.toString());
     expect(j.flow.original.src).toBe('10.96.0.1');

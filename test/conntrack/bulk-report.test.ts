@@ -16,7 +16,8 @@ async function load(n: number): Promise<void> {
   await runConntrack(ns, ['-F']);
   for (let i = 0; i < n; i++) {
     const proto = i % 2 ? ['-p', 'tcp', '--state', 'ESTABLISHED'] : ['-p', 'udp'];
-    const r = await runConntrack(ns, ['-I', ...proto, '-s', `10.7.0.${i + 1}`, '-d', '10.7.1.1', '--sport', String(1000 + i), '--dport', '53', '-t', '300', '-m', String(i % 3)]);
+    const r = await runConntrack(ns, ['-I', ...proto, '-s', `10.7.0.${i + 1}`, '-d', '10.7.1.1', '--sport',
+      String(1000 + i), '--dport', '53', '-t', '300', '-m', String(i % 3)]);
     if (r.code !== 0) throw new Error(r.stderr);
   }
 }
@@ -29,7 +30,8 @@ describe('deleteEach', () => {
   test('native path: reports each deleted entry once, and conntrack no longer lists them', async () => {
     await load(12);
     const reported: Flow[] = [];
-    const n = await ct.deleteEach({ protocol: 'udp', onDeleted: (flows) => void reported.push(...flows), batchSize: 4 });
+    const n = await ct.deleteEach({ protocol: 'udp', onDeleted: (flows) => void reported.push(...flows),
+      batchSize: 4 });
     expect(n).toBe(6);
     expect(reported.map(key).sort()).toEqual(['10.7.0.1', '10.7.0.11', '10.7.0.3', '10.7.0.5', '10.7.0.7', '10.7.0.9']);
     const left = (await listEntries(ns)).entries;
@@ -40,7 +42,8 @@ describe('deleteEach', () => {
   test('with match: only the entries the function accepts', async () => {
     await load(12);
     const reported: Flow[] = [];
-    const n = await ct.deleteEach({ protocol: 'tcp', match: (f) => f.mark === 1, onDeleted: (flows) => void reported.push(...flows) });
+    const n = await ct.deleteEach({ protocol: 'tcp', match: (f) => f.mark === 1,
+      onDeleted: (flows) => void reported.push(...flows) });
     expect(n).toBe(reported.length);
     expect(reported.every((f) => f.protocol === 'tcp' && f.mark === 1)).toBe(true);
     const left = (await listEntries(ns)).entries;
@@ -82,16 +85,25 @@ describe('deleteEach', () => {
 
   test('onDeletedText: refused with onDeleted, or with a format option it does not know', async () => {
     await load(2);
-    await expect(ct.deleteEach({ onDeleted: () => undefined, onDeletedText: () => undefined })).rejects.toThrow(/deleteEach\(\) options: onDeleted and onDeletedText cannot both be given/);
-    await expect(ct.deleteEach({ onDeletedText: () => undefined, lineFormat: { labels: true } as never })).rejects.toThrow(/deleteEach\(\) options\.lineFormat.*labels/);
-    await expect(ct.deleteEach({ onDeletedText: 'x' as never })).rejects.toThrow(/deleteEach\(\) options\.onDeletedText must be a function/);
-    await expect(ct.deleteEach({ onDeletedText: () => undefined, lineFormat: null as never })).rejects.toThrow(/deleteEach\(\) options\.lineFormat must be an object/);
+    await expect(ct.deleteEach({ onDeleted: () => undefined, onDeletedText: () => undefined })).rejects.toThrow(
+      /deleteEach\(\) options: onDeleted and onDeletedText cannot both be given/,
+    );
+    await expect(ct.deleteEach({ onDeletedText: () => undefined, lineFormat: { labels: true } as never })).rejects
+      .toThrow(/deleteEach\(\) options\.lineFormat.*labels/);
+    await expect(ct.deleteEach({ onDeletedText: 'x' as never })).rejects.toThrow(
+      /deleteEach\(\) options\.onDeletedText must be a function/,
+    );
+    await expect(ct.deleteEach({ onDeletedText: () => undefined, lineFormat: null as never })).rejects.toThrow(
+      /deleteEach\(\) options\.lineFormat must be an object/,
+    );
     expect((await listEntries(ns)).entries).toHaveLength(2);
   });
 
   test('bad options: a TypeError naming the option, before any change', async () => {
     await load(2);
-    await expect(ct.deleteEach({ match: 5 as never })).rejects.toThrow(/deleteEach\(\) options\.match must be a function/);
+    await expect(ct.deleteEach({ match: 5 as never })).rejects.toThrow(
+      /deleteEach\(\) options\.match must be a function/,
+    );
     expect((await listEntries(ns)).entries).toHaveLength(2);
   });
 });
@@ -100,7 +112,9 @@ describe('updateWhere', () => {
   test('the same changes for every match; onUpdated gets the entries as they are after', async () => {
     await load(8);
     const reported: Flow[] = [];
-    const n = await ct.updateWhere({ protocol: 'udp', onUpdated: (flows) => void reported.push(...flows) }, { mark: 7 });
+    const n = await ct.updateWhere({ protocol: 'udp', onUpdated: (flows) => void reported.push(...flows) }, {
+      mark: 7,
+    });
     expect(n).toBe(4);
     expect(reported.every((f) => f.mark === 7)).toBe(true);
     const entries = (await listEntries(ns)).entries;
@@ -110,7 +124,8 @@ describe('updateWhere', () => {
 
   test('a function of each entry: null leaves it as it is; status bits are added to its own', async () => {
     await load(8);
-    const n = await ct.updateWhere({}, (f) => (f.mark === 2 ? { mark: { value: 0x100, mask: 0xf00 }, status: 'ASSURED' } : null));
+    const n = await ct.updateWhere({},
+      (f) => (f.mark === 2 ? { mark: { value: 0x100, mask: 0xf00 }, status: 'ASSURED' } : null));
     const entries = (await listEntries(ns)).entries;
     const changed = entries.filter((e) => e.mark === 0x102);
     expect(changed).toHaveLength(n);
@@ -134,7 +149,8 @@ describe('parseSave', () => {
       } finally {
         ct2.close();
       }
-      const mask = (t: string): string[] => t.split('\n').filter(Boolean).map((l) => l.replace(/ -t \d+/, ' -t T')).sort();
+      const mask = (t: string): string[] =>
+        t.split('\n').filter(Boolean).map((l) => l.replace(/ -t \d+/, ' -t T')).sort();
       expect(mask((await runConntrack(other, ['-L', '-o', 'save'])).stdout)).toEqual(mask(saved));
     } finally {
       await other.remove();
@@ -146,7 +162,9 @@ describe('signal: a bulk operation stops when it is aborted', () => {
   /** n UDP entries (mark 0) made with createMany, checked with conntrack -C. */
   async function many(n: number): Promise<void> {
     await runConntrack(ns, ['-F']);
-    const flows = Array.from({ length: n }, (_, i) => ({ protocol: 'udp' as const, src: `10.8.${i >> 8}.${i & 255}`, dst: '10.9.0.1', srcPort: 1000, dstPort: 53, timeout: 300 }));
+    const flows = Array.from({ length: n },
+      (_, i) => ({ protocol: 'udp' as const, src: `10.8.${i >> 8}.${i & 255}`, dst: '10.9.0.1', srcPort: 1000,
+        dstPort: 53, timeout: 300 }));
     expect((await ct.createMany(flows)).created).toBe(n);
     expect((await runConntrack(ns, ['-C'])).stdout.trim()).toBe(String(n));
   }
@@ -185,15 +203,11 @@ describe('signal: a bulk operation stops when it is aborted', () => {
     await many(3000);
     const ac = new AbortController();
     let reported = 0;
-    const n = await ct.updateWhere({
-      protocol: 'udp',
-      batchSize: 100,
-      signal: ac.signal,
+    const n = await ct.updateWhere({ protocol: 'udp', batchSize: 100, signal: ac.signal,
       onUpdated: (flows) => {
         reported += flows.length;
         ac.abort();
-      },
-    }, { mark: 7 });
+      } }, { mark: 7 });
     expect(n).toBe(reported);
     // The next batch, packed while the first was with the kernel, is not sent.
     expect(n).toBe(100);
@@ -202,8 +216,12 @@ describe('signal: a bulk operation stops when it is aborted', () => {
   });
 
   test('a signal that is not an AbortSignal: a TypeError naming the option', async () => {
-    await expect(ct.deleteEach({ signal: 'stop' as never })).rejects.toThrow(/deleteEach\(\) options\.signal must be an AbortSignal/);
-    await expect(ct.updateWhere({ signal: {} as never }, { mark: 1 })).rejects.toThrow(/updateWhere\(\) options\.signal must be an AbortSignal/);
+    await expect(ct.deleteEach({ signal: 'stop' as never })).rejects.toThrow(
+      /deleteEach\(\) options\.signal must be an AbortSignal/,
+    );
+    await expect(ct.updateWhere({ signal: {} as never }, { mark: 1 })).rejects.toThrow(
+      /updateWhere\(\) options\.signal must be an AbortSignal/,
+    );
   });
 });
 
@@ -217,7 +235,8 @@ describe('restore', () => {
       try {
         const first = await ct2.restore(`# a comment\n\n${saved}`);
         expect(first).toEqual({ created: 10, existed: 0, failed: [] });
-        const mask = (t: string): string[] => t.split('\n').filter(Boolean).map((l) => l.replace(/ -t \d+/, ' -t T')).sort();
+        const mask = (t: string): string[] =>
+          t.split('\n').filter(Boolean).map((l) => l.replace(/ -t \d+/, ' -t T')).sort();
         expect(mask((await runConntrack(other, ['-L', '-o', 'save'])).stdout)).toEqual(mask(saved));
         // Again (-o save writes -A lines): the first two as they are (there already: existed),
         // the rest as -I (EEXIST, by line).
@@ -227,9 +246,13 @@ describe('restore', () => {
         const second = await ct2.restore(again, { batchSize: 3 });
         expect(second.created).toBe(0);
         expect(second.existed).toBe(2);
-        expect(second.failed.map((f) => [f.line, f.command, f.error.code])).toEqual(lines.slice(2).map((_, i) => [i + 3, 'create', 'EEXIST']));
+        expect(second.failed.map((f) => [f.line, f.command, f.error.code])).toEqual(
+          lines.slice(2).map((_, i) => [i + 3, 'create', 'EEXIST']),
+        );
         // From the file's bytes: ASCII ones read where they are, others (UTF-8) as their text.
-        for (const bytes of [Buffer.from(`# ascii\n${saved}`), new TextEncoder().encode(`# caf\u00e9\n${saved.replace('\n', '\u00a0\n')}`)]) {
+        for (const bytes of [Buffer.from(`# ascii\n${saved}`),
+          new TextEncoder().encode(`# caf\u00e9\n${saved.replace('\n', '\u00a0\n')}`)])
+        {
           await ct2.flush();
           expect(await ct2.restore(bytes)).toEqual({ created: 10, existed: 0, failed: [] });
           expect(mask((await runConntrack(other, ['-L', '-o', 'save'])).stdout)).toEqual(mask(saved));
@@ -253,7 +276,8 @@ describe('restore', () => {
         expect((e as TypeError & { line: number }).line).toBe(3);
         expect(String((e as Error).message)).toContain('line 3');
         // An ICMP type with no reply type (3): the reply tuple cannot be derived, so the line is not one it reads.
-        const e2 = await ct2.restore('-I -p icmp -s 10.9.0.1 -d 10.9.0.2 --icmp-type 3 --icmp-code 0 --icmp-id 1 -t 60').catch((x: unknown) => x);
+        const e2 = await ct2.restore('-I -p icmp -s 10.9.0.1 -d 10.9.0.2 --icmp-type 3 --icmp-code 0 --icmp-id 1 -t 60')
+          .catch((x: unknown) => x);
         expect(e2).toBeInstanceOf(TypeError);
         expect((e2 as TypeError & { line: number }).line).toBe(1);
         expect(await ct2.count()).toBe(0);
@@ -262,7 +286,9 @@ describe('restore', () => {
         expect((e3 as TypeError & { line: number }).line).toBe(3);
         expect((e3 as Error).message).toBe((e as Error).message);
         expect((e as Error).message).toContain('-D -p udp');
-        await expect(ct2.restore(42 as unknown as string)).rejects.toThrow('restore() text must be a string or a Uint8Array (the bytes of a save file), got 42');
+        await expect(ct2.restore(42 as unknown as string)).rejects.toThrow(
+          'restore() text must be a string or a Uint8Array (the bytes of a save file), got 42',
+        );
         await expect(ct2.restore('', { batchSize: 0 })).rejects.toThrow('restore() options.batchSize');
       } finally {
         ct2.close();
@@ -277,9 +303,11 @@ describe('restore', () => {
 describe('the deprecated two-object forms', () => {
   test('deleteWhere(filter, options), deleteEach(filter, options), updateWhere(filter, changes, options) still work and warn once each', async () => {
     await runConntrack(ns, ['-F']);
-    const flows = Array.from({ length: 30 }, (_, i) => ({ protocol: 'udp' as const, src: `10.8.0.${i}`, dst: '10.9.0.1', srcPort: 1000, dstPort: 53, timeout: 300 }));
+    const flows = Array.from({ length: 30 },
+      (_, i) => ({ protocol: 'udp' as const, src: `10.8.0.${i}`, dst: '10.9.0.1', srcPort: 1000, dstPort: 53,
+        timeout: 300 }));
     expect((await ct.createMany(flows)).created).toBe(30);
-    const warnings: Array<{ code?: string; message: string }> = [];
+    const warnings: { code?: string; message: string }[] = [];
     const onWarning = (w: Error & { code?: string }): void => void warnings.push({ code: w.code, message: w.message });
     process.on('warning', onWarning);
     try {
@@ -287,7 +315,9 @@ describe('the deprecated two-object forms', () => {
       expect(await ct.deleteWhere({ protocol: 'udp' }, { dryRun: true })).toBe(30);
       expect(await ct.updateWhere({ protocol: 'udp' }, { mark: 3 }, { batchSize: 7 })).toBe(30);
       const seen: number[] = [];
-      expect(await ct.deleteEach({ protocol: 'udp', mark: 3 }, { onDeleted: (f) => void seen.push(f.length) })).toBe(30);
+      expect(await ct.deleteEach({ protocol: 'udp', mark: 3 }, { onDeleted: (f) => void seen.push(f.length) })).toBe(
+        30,
+      );
       expect(seen.reduce((a, b) => a + b, 0)).toBe(30);
       await new Promise((ok) => setImmediate(ok));
     } finally {

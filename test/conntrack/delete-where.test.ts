@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Conntrack } from '../../lib/index.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { type CtEntry, insertEntry, listEntries, loadEntries, runConntrack } from '../oracle/conntrack-cli.js';
-import { filterCases, labelMap, labeledEntries, mixedEntries } from '../support/tables.js';
+import { filterCases, labeledEntries, labelMap, mixedEntries } from '../support/tables.js';
 
 let theirs: Netns;
 let ours: Netns;

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
-import { type ConntrackEvent, Conntrack, type EventStream, type FlowEvent, NfctError } from '../../lib/index.js';
+import { Conntrack, type ConntrackEvent, type EventStream, type FlowEvent, NfctError } from '../../lib/index.js';
 import { createNetns, type Netns, setSysctl } from '../helpers/netns.js';
 import { until } from '../helpers/sentinel.js';
 import { eventDrops } from '../helpers/streams.js';
@@ -68,12 +68,15 @@ function collect(stream: EventStream, until: (e: ConntrackEvent) => boolean, tim
 }
 
 const isMarker = (src: string) => (e: ConntrackEvent) => e.type === 'new' && e.flow.original.src === src;
-const notSentinel = (e: ConntrackEvent) => !(e.type !== 'overrun' && e.type !== 'resync' && 'flow' in e && e.flow.original.src === '127.0.0.254');
+const notSentinel = (e: ConntrackEvent) =>
+  !(e.type !== 'overrun' && e.type !== 'resync' && 'flow' in e && e.flow.original.src === '127.0.0.254');
 
-function key(type: string, proto: string, t: { src: string; dst: string; srcPort?: number; dstPort?: number; sport?: number; dport?: number }): string {
+function key(type: string, proto: string,
+  t: { src: string; dst: string; srcPort?: number; dstPort?: number; sport?: number; dport?: number }): string
+{
   return `${type} ${proto} ${t.src} ${t.dst} ${t.srcPort ?? t.sport ?? ''} ${t.dstPort ?? t.dport ?? ''}`;
 }
-const ours = (e: FlowEvent) => key(e.type, e.flow.protocol, e.flow.original as never);
+const ours = (e: FlowEvent) => key(e.type, e.flow.protocol, e.flow.original);
 const theirs = (e: CtEntry) => key(e.event!.toLowerCase(), e.l4proto, e.orig);
 
 describe('events()', () => {
@@ -89,9 +92,11 @@ describe('events()', () => {
       await udpFlow(ns, { family: 4, count: 2 });
       await tcpFlow(ns, { family: 6 });
       await runConntrackOk(ns, ['-D', ...udp]);
-      await ct.create({ protocol: 'tcp', src: '10.20.0.5', dst: '10.20.0.6', srcPort: 1, dstPort: 2, timeout: 60, state: 'ESTABLISHED' });
+      await ct.create({ protocol: 'tcp', src: '10.20.0.5', dst: '10.20.0.6', srcPort: 1, dstPort: 2, timeout: 60,
+        state: 'ESTABLISHED' });
       await ct.delete({ protocol: 'tcp', src: '10.20.0.5', dst: '10.20.0.6', srcPort: 1, dstPort: 2 });
-      await runConntrackOk(ns, ['-I', '-p', 'udp', '-s', '10.20.9.9', '-d', '10.20.9.8', '--sport', '1', '--dport', '2', '-t', '60']);
+      await runConntrackOk(ns, ['-I', '-p', 'udp', '-s', '10.20.9.9', '-d', '10.20.9.8', '--sport', '1', '--dport', '2',
+        '-t', '60']);
       await watch.waitFor((e) => e.orig.src === '10.20.9.9');
       const got = (await mine.done).filter(notSentinel) as FlowEvent[];
       const want = watch.events.map(theirs);
@@ -114,11 +119,23 @@ describe('events()', () => {
     const b = collect(unfiltered, isMarker('10.21.9.9'));
     // events() returns subscribed (tested below): no wait before the changes.
     const flows = [];
-    for (let i = 0; i < 50; i++) flows.push({ protocol: 'tcp' as const, src: `10.21.1.${i}`, dst: '10.21.0.1', srcPort: 1, dstPort: 2, timeout: 60, state: 'ESTABLISHED' as const });
-    for (let i = 0; i < 50; i++) flows.push({ protocol: 'udp' as const, src: `10.22.1.${i}`, dst: '10.21.0.1', srcPort: 1, dstPort: 2, timeout: 60 });
-    for (let i = 0; i < 5; i++) flows.push({ protocol: 'udp' as const, src: `10.21.2.${i}`, dst: '10.21.0.1', srcPort: 1, dstPort: 2, timeout: 60 });
+    for (let i = 0; i < 50; i++) {
+      flows.push({ protocol: 'tcp' as const, src: `10.21.1.${i}`, dst: '10.21.0.1', srcPort: 1, dstPort: 2, timeout: 60,
+        state: 'ESTABLISHED' as const });
+    }
+    for (let i = 0; i < 50; i++) {
+      flows.push({ protocol: 'udp' as const, src: `10.22.1.${i}`, dst: '10.21.0.1', srcPort: 1, dstPort: 2,
+        timeout: 60 });
+    }
+    for (let i = 0; i < 5; i++) {
+      flows.push({ protocol: 'udp' as const, src: `10.21.2.${i}`, dst: '10.21.0.1', srcPort: 1, dstPort: 2,
+        timeout: 60 });
+    }
     // One bit outside the prefix (10.20.0.0/15 holds them): the program's mask has every bit.
-    for (let i = 0; i < 5; i++) flows.push({ protocol: 'udp' as const, src: `10.20.1.${i}`, dst: '10.21.0.1', srcPort: 1, dstPort: 2, timeout: 60 });
+    for (let i = 0; i < 5; i++) {
+      flows.push({ protocol: 'udp' as const, src: `10.20.1.${i}`, dst: '10.21.0.1', srcPort: 1, dstPort: 2,
+        timeout: 60 });
+    }
     await ct.createMany(flows);
     await ct.create({ protocol: 'udp', src: '10.21.9.9', dst: '10.21.0.1', srcPort: 1, dstPort: 2, timeout: 60 });
     const [fa, fb] = await Promise.all([a.done, b.done]);
@@ -134,7 +151,8 @@ describe('events()', () => {
     const stream = ct.events({ protocol: 'udp', src: '10.24.0.0/16', mark: 0 });
     const got = collect(stream, isMarker('10.24.9.9'));
     await ct.create({ protocol: 'udp', src: '10.24.0.1', dst: '10.24.0.9', srcPort: 1, dstPort: 2, timeout: 60 });
-    await ct.create({ protocol: 'udp', src: '10.24.0.2', dst: '10.24.0.9', srcPort: 1, dstPort: 2, timeout: 60, mark: 5 });
+    await ct.create({ protocol: 'udp', src: '10.24.0.2', dst: '10.24.0.9', srcPort: 1, dstPort: 2, timeout: 60,
+      mark: 5 });
     await ct.create({ protocol: 'udp', src: '10.24.9.9', dst: '10.24.0.9', srcPort: 1, dstPort: 2, timeout: 60 });
     const events = await got.done;
     expect(events.map((e) => (e as FlowEvent).flow.original.src)).toEqual(['10.24.0.1', '10.24.9.9']);
@@ -145,11 +163,14 @@ describe('events()', () => {
     const got = collect(stream, (e) => e.type === 'expect-destroy');
     const master = { protocol: 'tcp' as const, src: '10.23.0.1', dst: '10.23.0.2', srcPort: 40000, dstPort: 21 };
     await ct.create({ ...master, timeout: 60, state: 'ESTABLISHED', helper: 'ftp' });
-    await ct.expectations.create({ master, tuple: { protocol: 'tcp', src: '10.23.0.2', dst: '10.23.0.1', srcPort: 0, dstPort: 50000 }, mask: { srcPort: 0 }, timeout: 60 });
+    await ct.expectations.create({ master,
+      tuple: { protocol: 'tcp', src: '10.23.0.2', dst: '10.23.0.1', srcPort: 0, dstPort: 50000 }, mask: { srcPort: 0 },
+      timeout: 60 });
     await ct.expectations.flush();
     const events = await got.done;
     expect(events.map((e) => e.type)).toEqual(['expect-new', 'expect-destroy']);
-    expect(events[0]!.type === 'expect-new' && events[0]!.expectation.master).toMatchObject({ srcPort: 40000, dstPort: 21 });
+    expect(events[0]!.type === 'expect-new' && events[0]!.expectation.master).toMatchObject({ srcPort: 40000,
+      dstPort: 21 });
   });
 });
 
@@ -163,25 +184,36 @@ describe('countEvents()', () => {
     try {
       // In steps conntrack -E keeps up with (its socket buffer holds ~160 events).
       const srcs = Array.from({ length: 64 }, (_, i) => `10.41.0.${i}`);
-      const seen = (type: string, chunk: string[]) => Promise.all(chunk.map((src) => watch.waitFor((e) => e.event === type && e.orig.src === src)));
+      const seen = (type: string, chunk: string[]) =>
+        Promise.all(chunk.map((src) => watch.waitFor((e) => e.event === type && e.orig.src === src)));
       for (let i = 0; i < 64; i += 16) {
         const chunk = srcs.slice(i, i + 16);
-        await ct.createMany(chunk.map((src) => ({ protocol: 'udp' as const, src, dst: '10.41.200.1', srcPort: 1, dstPort: 2, timeout: 60 })));
+        await ct.createMany(
+          chunk.map((src) => ({ protocol: 'udp' as const, src, dst: '10.41.200.1', srcPort: 1, dstPort: 2,
+            timeout: 60 })
+          ),
+        );
         await seen('NEW', chunk);
       }
       // Outside the filter: not counted.
       await ct.create({ protocol: 'udp', src: '10.42.0.1', dst: '10.41.200.1', srcPort: 1, dstPort: 2, timeout: 60 });
-      for (let i = 0; i < 7; i++) await runConntrackOk(ns, ['-U', '-p', 'udp', '-s', srcs[i]!, '-d', '10.41.200.1', '--sport', '1', '--dport', '2', '-m', '9']);
+      for (let i = 0; i < 7; i++) {
+        await runConntrackOk(ns, ['-U', '-p', 'udp', '-s', srcs[i]!, '-d', '10.41.200.1', '--sport', '1', '--dport',
+          '2', '-m', '9']);
+      }
       for (let i = 0; i < 48; i += 16) {
         await ct.deleteWhere({ src: `10.41.0.${i}/28` });
         await seen('DESTROY', srcs.slice(i, i + 16));
       }
-      await runConntrackOk(ns, ['-I', '-p', 'udp', '-s', '10.41.9.9', '-d', '10.41.200.1', '--sport', '1', '--dport', '2', '-t', '60']);
+      await runConntrackOk(ns, ['-I', '-p', 'udp', '-s', '10.41.9.9', '-d', '10.41.200.1', '--sport', '1', '--dport',
+        '2', '-t', '60']);
       await watch.waitFor((e) => e.orig.src === '10.41.9.9');
       const want: Record<string, number> = { new: 0, update: 0, destroy: 0 };
       for (const e of watch.events) if (e.orig.src.startsWith('10.41.')) want[e.event!.toLowerCase()]!++;
       expect(want).toEqual({ new: 65, update: 7, destroy: 48 });
-      await until(() => counter.stats.matched >= 120, 'the counter to count the 120 events', { detail: () => JSON.stringify(counter.stats) });
+      await until(() => counter.stats.matched >= 120, 'the counter to count the 120 events', {
+        detail: () => JSON.stringify(counter.stats),
+      });
       expect(counter.counts).toEqual(want);
       expect(counter.stats).toMatchObject({ matched: 120, malformed: 0, overruns: 0, queuedRecords: 0 });
       counter.close();
@@ -201,14 +233,20 @@ describe('countEvents()', () => {
     try {
       const counter = c.countEvents({ types: 'new', bufferSize: 4096, maxBufferSize: 4096 });
       const flows = [];
-      for (let i = 0; i < 20000; i++) flows.push({ protocol: 'udp' as const, src: `10.30.${i >> 8}.${i & 255}`, dst: '10.31.0.1', srcPort: 1, dstPort: 2, timeout: 120 });
+      for (let i = 0; i < 20000; i++) {
+        flows.push({ protocol: 'udp' as const, src: `10.30.${i >> 8}.${i & 255}`, dst: '10.31.0.1', srcPort: 1,
+          dstPort: 2, timeout: 120 });
+      }
       await c.createMany(flows);
       // The kernel counts what it dropped on the counter's socket (the only one in the
       // namespace subscribed to events): every event is either counted or dropped.
       const dropped = await eventDrops(own);
       expect(dropped).toBeGreaterThan(0);
       const n = 20000 - dropped;
-      await until(() => counter.counts.new === n && counter.stats.overruns > 0, `the counter to count ${n} events and an overrun`, { detail: () => JSON.stringify({ counts: counter.counts, stats: counter.stats }) });
+      await until(() => counter.counts.new === n && counter.stats.overruns > 0,
+        `the counter to count ${n} events and an overrun`, {
+        detail: () => JSON.stringify({ counts: counter.counts, stats: counter.stats }),
+      });
       await c.create({ protocol: 'udp', src: '10.39.9.9', dst: '10.31.0.1', srcPort: 1, dstPort: 2, timeout: 60 });
       await until(() => counter.counts.new === n + 1, 'the counter to count one more event');
       expect(counter.counts).toEqual({ new: n + 1 });
@@ -223,7 +261,9 @@ describe('countEvents()', () => {
 
   test('bad options are refused naming countEvents()', () => {
     expect(() => ct.countEvents({ resync: true } as never)).toThrow(/countEvents\(\) options.*resync/);
-    expect(() => ct.countEvents({ types: 'bogus' as never })).toThrow(/countEvents\(\) options\.types: unknown event type/);
+    expect(() => ct.countEvents({ types: 'bogus' as never })).toThrow(
+      /countEvents\(\) options\.types: unknown event type/,
+    );
   });
 });
 
@@ -248,7 +288,8 @@ describe('the reader thread', () => {
       readdirSync('/proc/self/task').map((tid) => {
         const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
         const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        return { tid: Number(tid), name: readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim(), nice: Number(fields[16]) };
+        return { tid: Number(tid), name: readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim(),
+          nice: Number(fields[16]) };
       });
     const before = threads().filter((t) => t.name === 'nfct-stream').length;
     const stream = ct.events();
@@ -290,7 +331,10 @@ describe('overruns', () => {
       const it = stream[Symbol.asyncIterator]();
       const first = it.next(); // the consumer then stays away
       const flows = [];
-      for (let i = 0; i < 20000; i++) flows.push({ protocol: 'udp' as const, src: `10.30.${i >> 8}.${i & 255}`, dst: '10.31.0.1', srcPort: 1, dstPort: 2, timeout: 120 });
+      for (let i = 0; i < 20000; i++) {
+        flows.push({ protocol: 'udp' as const, src: `10.30.${i >> 8}.${i & 255}`, dst: '10.31.0.1', srcPort: 1,
+          dstPort: 2, timeout: 120 });
+      }
       await c.createMany(flows);
       await c.deleteWhere({ src: '10.30.0.0/24' });
       let overrun = false;
@@ -307,7 +351,9 @@ describe('overruns', () => {
       expect(stream.overruns).toBeGreaterThan(0);
       // The snapshot is the table as conntrack sees it (quiet since the burst).
       const table = (await listEntries(own)).entries.map((e) => `${e.orig.src}|${e.orig.dst}`).sort();
-      expect(resync.type === 'resync' && resync.flows.map((f) => `${f.original.src}|${f.original.dst}`).sort()).toEqual(table);
+      expect(resync.type === 'resync' && resync.flows.map((f) => `${f.original.src}|${f.original.dst}`).sort()).toEqual(
+        table,
+      );
       // Events after the overrun still arrive: as an event, or, when the tail of the burst
       // overruns the tiny buffer again, in the resync that follows that overrun.
       await c.create({ protocol: 'udp', src: '10.39.9.9', dst: '10.31.0.1', srcPort: 1, dstPort: 2, timeout: 60 });
@@ -316,7 +362,8 @@ describe('overruns', () => {
         next = it.next();
         expect(r.done).toBe(false);
         if (isMarker('10.39.9.9')(r.value)) break;
-        if (r.value.type === 'resync' && r.value.flows.some((f: { original: { src: string } }) => f.original.src === '10.39.9.9')) break;
+        if (r.value.type === 'resync' &&
+          r.value.flows.some((f: { original: { src: string } }) => f.original.src === '10.39.9.9')) break;
       }
       await it.return!();
     } finally {
@@ -329,7 +376,9 @@ describe('overruns', () => {
 describe('ending a stream', () => {
   test('break, return(), close() and an AbortSignal each end it and release the socket', async () => {
     const before = socketFds();
-    const trigger = () => ct.create({ protocol: 'udp', src: '10.40.0.1', dst: '10.40.0.2', srcPort: Math.floor(Math.random() * 60000) + 1, dstPort: 2, timeout: 5 });
+    const trigger = () =>
+      ct.create({ protocol: 'udp', src: '10.40.0.1', dst: '10.40.0.2', srcPort: Math.floor(Math.random() * 60000) + 1,
+        dstPort: 2, timeout: 5 });
     // break
     const s1 = ct.events();
     const loop = (async () => {

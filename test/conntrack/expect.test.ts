@@ -18,7 +18,7 @@ const expected = (dport: number): ExpectationInput => ({
 });
 
 /** `conntrack -L expect` lines as key/value lists (keys repeat: sport/dport per tuple). */
-async function oracle(): Promise<Array<{ timeout: number; kv: Array<[string, string]> }>> {
+async function oracle(): Promise<{ timeout: number; kv: [string, string][] }[]> {
   const r = await runConntrackOk(ns, ['-L', 'expect']);
   return r.stdout
     .trim()
@@ -26,20 +26,31 @@ async function oracle(): Promise<Array<{ timeout: number; kv: Array<[string, str
     .filter(Boolean)
     .map((line) => {
       const [timeout, ...rest] = line.trim().split(/\s+/);
-      return { timeout: Number(timeout), kv: rest.filter((t) => t.includes('=')).map((t) => t.split('=') as [string, string]) };
+      return { timeout: Number(timeout),
+        kv: rest.filter((t) => t.includes('=')).map((t) => t.split('=') as [string, string]) };
     });
 }
 
-function asOracle(e: Expectation): Array<[string, string]> {
+function asOracle(e: Expectation): [string, string][] {
   const t = e.tuple as { srcPort: number; dstPort: number };
   const m = e.mask as { srcPort: number; dstPort: number };
   const ma = e.master as { srcPort: number; dstPort: number };
   return [
     ['proto', String(e.protonum)],
-    ['src', e.tuple.src], ['dst', e.tuple.dst], ['sport', String(t.srcPort)], ['dport', String(t.dstPort)],
-    ['mask-src', e.mask.src], ['mask-dst', e.mask.dst], ['sport', String(m.srcPort)], ['dport', String(m.dstPort)],
-    ['master-src', e.master.src], ['master-dst', e.master.dst], ['sport', String(ma.srcPort)], ['dport', String(ma.dstPort)],
-    ['class', String(e.class)], ['helper', e.helper ?? ''],
+    ['src', e.tuple.src],
+    ['dst', e.tuple.dst],
+    ['sport', String(t.srcPort)],
+    ['dport', String(t.dstPort)],
+    ['mask-src', e.mask.src],
+    ['mask-dst', e.mask.dst],
+    ['sport', String(m.srcPort)],
+    ['dport', String(m.dstPort)],
+    ['master-src', e.master.src],
+    ['master-dst', e.master.dst],
+    ['sport', String(ma.srcPort)],
+    ['dport', String(ma.dstPort)],
+    ['class', String(e.class)],
+    ['helper', e.helper ?? ''],
   ];
 }
 
@@ -68,9 +79,11 @@ describe('expectations', () => {
   });
 
   test('get() finds it by its tuple; a missing one is null', async () => {
-    const e = await ct.expectations.get({ protocol: 'tcp', src: '10.0.0.2', dst: '10.0.0.1', srcPort: 0, dstPort: 50000 });
+    const e = await ct.expectations.get({ protocol: 'tcp', src: '10.0.0.2', dst: '10.0.0.1', srcPort: 0,
+      dstPort: 50000 });
     expect(e?.master).toMatchObject({ srcPort: 40000, dstPort: 21 });
-    expect(await ct.expectations.get({ protocol: 'tcp', src: '10.0.0.2', dst: '10.0.0.1', srcPort: 0, dstPort: 1 })).toBeNull();
+    expect(await ct.expectations.get({ protocol: 'tcp', src: '10.0.0.2', dst: '10.0.0.1', srcPort: 0, dstPort: 1 }))
+      .toBeNull();
   });
 
   test('create() of an existing one is EEXIST; without a master flow ENOENT', async () => {
@@ -103,7 +116,9 @@ describe('expectations', () => {
       text
         .trim()
         .split('\n')
-        .map((line) => Object.fromEntries(line.trim().split(/\s+/).map((kv) => kv.split('=')).map(([k, v]) => [k, Number(v)])));
+        .map((line) =>
+          Object.fromEntries(line.trim().split(/\s+/).map((kv) => kv.split('=')).map(([k, v]) => [k, Number(v)]))
+        );
     const before = await ct.expectations.stats();
     expect(parse((await runConntrackOk(ns, ['-S', 'expect'])).stdout)).toEqual(before.map((r) => ({ ...r })));
     await ct.expectations.create(expected(50010));

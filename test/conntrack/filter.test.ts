@@ -5,12 +5,11 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Conntrack, type ListOptions } from '../../lib/index.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { insertEntry, listEntries, loadEntries } from '../oracle/conntrack-cli.js';
-import { filterCases, labelMap, labeledEntries, mixedEntries } from '../support/tables.js';
+import { filterCases, labeledEntries, labelMap, mixedEntries } from '../support/tables.js';
 
 let ns: Netns;
 let ct: Conntrack;
 let total = 0;
-
 
 beforeAll(async () => {
   ns = await createNetns('nfct-filter', { labels: true });
@@ -25,7 +24,6 @@ afterAll(async () => {
   ct?.close();
   await ns?.remove();
 });
-
 
 describe('list(filter) equals conntrack -L with the same filter', () => {
   test('the table is as big as made', async () => {
@@ -50,7 +48,7 @@ describe('list(filter) equals conntrack -L with the same filter', () => {
 
 describe('the kernel applies what it can', () => {
   // What the kernel filtered never reaches userspace: fewer messages received than the table.
-  const kernelSide: Array<[string, ListOptions]> = [
+  const kernelSide: [string, ListOptions][] = [
     ['mark', { mark: 5 }],
     ['family', { family: 'ipv6' }],
     ['status', { status: 'ASSURED' }],

@@ -8,17 +8,41 @@ const flow = (f: object): Flow => ({ ...base, ...f }) as unknown as Flow;
 
 describe('flowKey()', () => {
   test('ports, ICMP, GRE and other protocols, IPv6 in brackets', () => {
-    expect(flowKey(flow({ protocol: 'tcp', protonum: 6, original: { src: '10.0.0.1', dst: '10.0.0.2', srcPort: 40000, dstPort: 80, protonum: 6 } }))).toBe(
+    expect(
+      flowKey(
+        flow({ protocol: 'tcp', protonum: 6,
+          original: { src: '10.0.0.1', dst: '10.0.0.2', srcPort: 40000, dstPort: 80, protonum: 6 } }),
+      ),
+    ).toBe(
       'tcp 10.0.0.1:40000 -> 10.0.0.2:80',
     );
-    expect(flowKey(flow({ family: 'ipv6', protocol: 'udp', protonum: 17, original: { src: 'fd00::1', dst: 'fd00::2', srcPort: 5353, dstPort: 53, protonum: 17 } }))).toBe(
+    expect(
+      flowKey(
+        flow({ family: 'ipv6', protocol: 'udp', protonum: 17,
+          original: { src: 'fd00::1', dst: 'fd00::2', srcPort: 5353, dstPort: 53, protonum: 17 } }),
+      ),
+    ).toBe(
       'udp [fd00::1]:5353 -> [fd00::2]:53',
     );
-    expect(flowKey(flow({ protocol: 'icmp', protonum: 1, original: { src: '10.0.0.1', dst: '10.0.0.2', type: 8, code: 0, id: 42, protonum: 1 } }))).toBe(
+    expect(
+      flowKey(
+        flow({ protocol: 'icmp', protonum: 1,
+          original: { src: '10.0.0.1', dst: '10.0.0.2', type: 8, code: 0, id: 42, protonum: 1 } }),
+      ),
+    ).toBe(
       'icmp 10.0.0.1 -> 10.0.0.2 type 8 code 0 id 42',
     );
-    expect(flowKey(flow({ protocol: 'gre', protonum: 47, original: { src: '10.0.0.1', dst: '10.0.0.2', srcKey: 1, dstKey: 2, protonum: 47 } }))).toBe('gre 10.0.0.1 -> 10.0.0.2 key 1 2');
-    expect(flowKey(flow({ protocol: 'unknown', protonum: 99, original: { src: '10.0.0.1', dst: '10.0.0.2', protonum: 99 } }))).toBe('proto 99 10.0.0.1 -> 10.0.0.2');
+    expect(
+      flowKey(
+        flow({ protocol: 'gre', protonum: 47,
+          original: { src: '10.0.0.1', dst: '10.0.0.2', srcKey: 1, dstKey: 2, protonum: 47 } }),
+      ),
+    ).toBe('gre 10.0.0.1 -> 10.0.0.2 key 1 2');
+    expect(
+      flowKey(
+        flow({ protocol: 'unknown', protonum: 99, original: { src: '10.0.0.1', dst: '10.0.0.2', protonum: 99 } }),
+      ),
+    ).toBe('proto 99 10.0.0.1 -> 10.0.0.2');
   });
 
   test('the zone of the original direction, when not 0; the id plays no part', () => {

@@ -3,7 +3,7 @@
 import { describe, expect, test } from 'vitest';
 
 import { Conntrack } from '../../lib/index.js';
-import { type BadCase, type Recorder, expectRefused, failure, useRecorded } from '../support/recorder.js';
+import { type BadCase, expectRefused, failure, type Recorder, useRecorded } from '../support/recorder.js';
 
 let ct: Conntrack;
 let rec: Recorder;
@@ -23,16 +23,22 @@ const createCases: BadCase[] = [
   { name: 'unknown status', input: { ...ok, status: 'FAST' }, error: TypeError, names: 'flow.status' },
   { name: 'mark too big', input: { ...ok, mark: 2 ** 32 }, error: RangeError, names: 'flow.mark' },
   { name: 'label out of range', input: { ...ok, labels: [128] }, error: RangeError, names: 'flow.labels' },
-  { name: 'TCP state on UDP', input: { ...ok, protocol: 'udp', state: 'ESTABLISHED' }, error: TypeError, names: 'flow.state' },
+  { name: 'TCP state on UDP', input: { ...ok, protocol: 'udp', state: 'ESTABLISHED' }, error: TypeError,
+    names: 'flow.state' },
   { name: 'unknown TCP state', input: { ...ok, state: 'OPEN' }, error: TypeError, names: 'flow.state' },
   { name: 'vtag on TCP', input: { ...ok, vtag: { original: 1, reply: 2 } }, error: TypeError, names: 'flow.vtag' },
-  { name: 'NAT address of another family', input: { ...ok, dnat: { address: '::1' } }, error: TypeError, names: 'flow.dnat.address' },
-  { name: 'NAT port out of range', input: { ...ok, snat: { address: '10.9.9.9', port: 65536 } }, error: RangeError, names: 'flow.snat.port' },
-  { name: 'reply with NAT', input: { ...ok, dnat: { address: '10.9.9.9' }, reply: { src: '10.9.9.9' } }, error: TypeError, names: 'reply or snat/dnat' },
+  { name: 'NAT address of another family', input: { ...ok, dnat: { address: '::1' } }, error: TypeError,
+    names: 'flow.dnat.address' },
+  { name: 'NAT port out of range', input: { ...ok, snat: { address: '10.9.9.9', port: 65536 } }, error: RangeError,
+    names: 'flow.snat.port' },
+  { name: 'reply with NAT', input: { ...ok, dnat: { address: '10.9.9.9' }, reply: { src: '10.9.9.9' } },
+    error: TypeError, names: 'reply or snat/dnat' },
   { name: 'bad reply address', input: { ...ok, reply: { src: 'x' } }, error: TypeError, names: 'flow.reply.src' },
   { name: 'unknown reply key', input: { ...ok, reply: { sport: 1 } }, error: TypeError, names: "'sport'" },
   { name: 'zone and replyZone', input: { ...ok, zone: 1, replyZone: 2 }, error: TypeError, names: 'replyZone' },
-  { name: 'ICMP error type without reply', input: { protocol: 'icmp', src: '10.0.0.1', dst: '10.0.0.2', type: 3, code: 1, id: 0, timeout: 5 }, error: TypeError, names: 'reply.type' },
+  { name: 'ICMP error type without reply',
+    input: { protocol: 'icmp', src: '10.0.0.1', dst: '10.0.0.2', type: 3, code: 1, id: 0, timeout: 5 },
+    error: TypeError, names: 'reply.type' },
   { name: 'helper name', input: { ...ok, helper: 'no such/helper' }, error: TypeError, names: 'flow.helper' },
 ];
 
@@ -61,10 +67,13 @@ describe('create(), add() and createMany()', () => {
 
   test('createMany() takes only iterables', async () => {
     for (const bad of [null, 5, { length: 1 }]) {
-      expectRefused(await failure(() => ct.createMany(bad as never)), { name: 'iterable', input: bad, error: TypeError, names: 'createMany() flows' });
+      expectRefused(await failure(() => ct.createMany(bad as never)), { name: 'iterable', input: bad, error: TypeError,
+        names: 'createMany() flows' });
     }
-    expectRefused(await failure(() => ct.createMany([], { batchSize: 0 })), { name: 'batchSize', input: 0, error: RangeError, names: 'batchSize' });
-    expectRefused(await failure(() => ct.createMany([], { ifExists: 'replace' as never })), { name: 'ifExists', input: 0, error: TypeError, names: 'ifExists' });
+    expectRefused(await failure(() => ct.createMany([], { batchSize: 0 })), { name: 'batchSize', input: 0,
+      error: RangeError, names: 'batchSize' });
+    expectRefused(await failure(() => ct.createMany([], { ifExists: 'replace' as never })), { name: 'ifExists',
+      input: 0, error: TypeError, names: 'ifExists' });
   });
 });
 
@@ -74,7 +83,8 @@ describe('update()', () => {
     { name: 'nothing to change', input: {}, error: TypeError, names: 'nothing to change' },
     { name: 'unknown change', input: { zone: 3 }, error: TypeError, names: "'zone'" },
     { name: 'mark mask missing', input: { mark: { value: 1 } }, error: TypeError, names: 'mark.mask' },
-    { name: 'label both added and removed', input: { labels: { add: [1], remove: [1] } }, error: TypeError, names: 'both added and removed' },
+    { name: 'label both added and removed', input: { labels: { add: [1], remove: [1] } }, error: TypeError,
+      names: 'both added and removed' },
     { name: 'label out of range', input: { labels: { add: 200 } }, error: RangeError, names: 'labels.add' },
     { name: 'bad timeout', input: { timeout: 1.5 }, error: TypeError, names: 'changes.timeout' },
   ];
@@ -86,24 +96,32 @@ describe('update()', () => {
     });
   }
   test('a bad target is refused too', async () => {
-    expectRefused(await failure(() => ct.update({ ...target, srcPort: -1 }, { mark: 1 })), { name: 't', input: 0, error: RangeError, names: 'update() target.srcPort' });
+    expectRefused(await failure(() => ct.update({ ...target, srcPort: -1 }, { mark: 1 })), { name: 't', input: 0,
+      error: RangeError, names: 'update() target.srcPort' });
   });
 });
 
 describe('delete(), deleteWhere(), flush() and expectations', () => {
   test('each names what is wrong', async () => {
     rec.calls.length = 0;
-    const cases: Array<[() => unknown, BadCase]> = [
+    const cases: [() => unknown, BadCase][] = [
       [() => ct.delete({ id: -1 }), { name: 'id', input: 0, error: RangeError, names: 'delete() target.id' }],
-      [() => ct.delete({ protocol: 'udp', src: '1.2.3.4' } as never), { name: 'dst', input: 0, error: TypeError, names: 'delete() target.dst' }],
-      [() => ct.deleteWhere({ srcport: 1 } as never), { name: 'key', input: 0, error: TypeError, names: "did you mean 'srcPort'" }],
-      [() => ct.deleteWhere({}, { dryrun: true } as never), { name: 'opt', input: 0, error: TypeError, names: "'dryrun'" }],
-      [() => ct.deleteWhere({}, { dryRun: 1 } as never), { name: 'dryRun', input: 0, error: TypeError, names: 'options.dryRun' }],
+      [() => ct.delete({ protocol: 'udp', src: '1.2.3.4' } as never), { name: 'dst', input: 0, error: TypeError,
+        names: 'delete() target.dst' }],
+      [() => ct.deleteWhere({ srcport: 1 } as never), { name: 'key', input: 0, error: TypeError,
+        names: "did you mean 'srcPort'" }],
+      [() => ct.deleteWhere({}, { dryrun: true } as never), { name: 'opt', input: 0, error: TypeError,
+        names: "'dryrun'" }],
+      [() => ct.deleteWhere({}, { dryRun: 1 } as never), { name: 'dryRun', input: 0, error: TypeError,
+        names: 'options.dryRun' }],
       [() => ct.flush({ family: 'ipx' } as never), { name: 'family', input: 0, error: TypeError, names: 'family' }],
       [() => ct.flush({ mark: 1 } as never), { name: 'key', input: 0, error: TypeError, names: "'mark'" }],
-      [() => ct.expectations.create({ master: {}, tuple: {}, timeout: 1 } as never), { name: 'master', input: 0, error: TypeError, names: 'expectations.create().master' }],
-      [() => ct.expectations.flush({ helper: '' }), { name: 'helper', input: 0, error: TypeError, names: 'options.helper' }],
-      [() => ct.expectations.list({ family: 'x' } as never), { name: 'family', input: 0, error: TypeError, names: 'filter.family' }],
+      [() => ct.expectations.create({ master: {}, tuple: {}, timeout: 1 } as never), { name: 'master', input: 0,
+        error: TypeError, names: 'expectations.create().master' }],
+      [() => ct.expectations.flush({ helper: '' }), { name: 'helper', input: 0, error: TypeError,
+        names: 'options.helper' }],
+      [() => ct.expectations.list({ family: 'x' } as never), { name: 'family', input: 0, error: TypeError,
+        names: 'filter.family' }],
     ];
     for (const [fn, c] of cases) expectRefused(await failure(fn), c);
     expect(rec.calls).toEqual([]);
@@ -115,7 +133,8 @@ describe('events() options', () => {
     { name: 'unknown type', input: { types: ['create'] }, error: TypeError, names: 'options.types' },
     { name: 'empty types', input: { types: [] }, error: TypeError, names: 'options.types' },
     { name: 'tiny buffer', input: { bufferSize: 100 }, error: RangeError, names: 'options.bufferSize' },
-    { name: 'max below start', input: { bufferSize: 1 << 20, maxBufferSize: 1 << 16 }, error: RangeError, names: 'maxBufferSize' },
+    { name: 'max below start', input: { bufferSize: 1 << 20, maxBufferSize: 1 << 16 }, error: RangeError,
+      names: 'maxBufferSize' },
     { name: 'queue bound', input: { maxQueueBytes: 1000 }, error: RangeError, names: 'options.maxQueueBytes' },
     { name: 'resync', input: { resync: 'yes' }, error: TypeError, names: 'options.resync' },
     { name: 'signal', input: { signal: {} }, error: TypeError, names: 'options.signal' },

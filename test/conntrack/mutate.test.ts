@@ -14,45 +14,57 @@ useNetnsWith('nfct-mutate', async (n) => ((ns = n), (ct = await Conntrack.open({
 
 async function get(args: string[]) {
   const r = await runConntrack(ns, ['-G', '-o', 'extended,id,labels', ...args], { labelMap });
-  return r.code === 0 ? (await import('../oracle/conntrack-parse.js')).parseConntrackLine(r.stdout.trim().split('\n')[0]!) : null;
+  return r.code === 0
+    ? (await import('../oracle/conntrack-parse.js')).parseConntrackLine(r.stdout.trim().split('\n')[0]!)
+    : null;
 }
 
 describe('create() and add()', () => {
   test('entries of each kind appear in conntrack -G as given', async () => {
-    await ct.create({ protocol: 'tcp', src: '10.0.0.1', dst: '10.0.0.2', srcPort: 1000, dstPort: 80, timeout: 300, state: 'ESTABLISHED', status: 'ASSURED', mark: 42 });
+    await ct.create({ protocol: 'tcp', src: '10.0.0.1', dst: '10.0.0.2', srcPort: 1000, dstPort: 80, timeout: 300,
+      state: 'ESTABLISHED', status: 'ASSURED', mark: 42 });
     const tcp = await get(['-p', 'tcp', '-s', '10.0.0.1', '-d', '10.0.0.2', '--sport', '1000', '--dport', '80']);
     expect(tcp).toMatchObject({ l4proto: 'tcp', state: 'ESTABLISHED', assured: true, mark: 42, seenReply: false });
     expect(tcp!.reply).toMatchObject({ src: '10.0.0.2', dst: '10.0.0.1', sport: 80, dport: 1000 });
     expect(tcp!.timeout).toBeGreaterThan(295);
 
     await ct.create({ protocol: 'icmp', src: '10.0.0.1', dst: '10.0.0.2', type: 8, code: 0, id: 9, timeout: 60 });
-    const icmp = await get(['-p', 'icmp', '-s', '10.0.0.1', '-d', '10.0.0.2', '--icmp-type', '8', '--icmp-code', '0', '--icmp-id', '9']);
+    const icmp = await get(['-p', 'icmp', '-s', '10.0.0.1', '-d', '10.0.0.2', '--icmp-type', '8', '--icmp-code', '0',
+      '--icmp-id', '9']);
     expect(icmp!.reply).toMatchObject({ icmpType: 0, icmpCode: 0, icmpId: 9 });
 
-    await ct.create({ protocol: 'udp', src: 'fd00::1', dst: 'fd00::2', srcPort: 5000, dstPort: 53, timeout: 60, zone: 4 });
+    await ct.create({ protocol: 'udp', src: 'fd00::1', dst: 'fd00::2', srcPort: 5000, dstPort: 53, timeout: 60,
+      zone: 4 });
     const udp6 = (await listEntries(ns, ['-f', 'ipv6', '-p', 'udp', '-s', 'fd00::1', '-w', '4'])).entries;
     expect(udp6.length).toBe(1);
     expect(udp6[0]).toMatchObject({ family: 6, zone: 4 });
 
-    await ct.create({ protocol: 'udp', src: '10.0.0.5', dst: '10.0.0.6', srcPort: 7, dstPort: 8, timeout: 60, origZone: 2 });
+    await ct.create({ protocol: 'udp', src: '10.0.0.5', dst: '10.0.0.6', srcPort: 7, dstPort: 8, timeout: 60,
+      origZone: 2 });
     const oz = (await listEntries(ns, ['-s', '10.0.0.5', '--orig-zone', '2'])).entries;
     expect(oz.length).toBe(1);
     expect(oz[0]!.orig.zone).toBe(2);
 
-    await ct.create({ protocol: 'sctp', src: '10.0.0.1', dst: '10.0.0.2', srcPort: 9, dstPort: 10, timeout: 60, state: 'ESTABLISHED', vtag: { original: 1, reply: 2 } });
+    await ct.create({ protocol: 'sctp', src: '10.0.0.1', dst: '10.0.0.2', srcPort: 9, dstPort: 10, timeout: 60,
+      state: 'ESTABLISHED', vtag: { original: 1, reply: 2 } });
     const sctp = await get(['-p', 'sctp', '-s', '10.0.0.1', '-d', '10.0.0.2', '--sport', '9', '--dport', '10']);
     expect(sctp).toMatchObject({ l4proto: 'sctp', state: 'ESTABLISHED' });
 
-    await ct.create({ protocol: 'udp', src: '10.0.0.7', dst: '10.0.0.8', srcPort: 11, dstPort: 12, timeout: 60, labels: [3, 7] });
+    await ct.create({ protocol: 'udp', src: '10.0.0.7', dst: '10.0.0.8', srcPort: 11, dstPort: 12, timeout: 60,
+      labels: [3, 7] });
     const labeled = await get(['-p', 'udp', '-s', '10.0.0.7', '-d', '10.0.0.8', '--sport', '11', '--dport', '12']);
     expect(labeled!.labels).toEqual(['red', 'blue']);
   });
 
   test('snat/dnat rewrite the reply tuple as conntrack --src-nat/--dst-nat does', async () => {
-    await ct.create({ protocol: 'udp', src: '10.1.0.1', dst: '10.1.0.2', srcPort: 100, dstPort: 53, timeout: 60, dnat: { address: '10.1.9.9', port: 5353 } });
-    await insertEntry(ns, { proto: 'udp', src: '10.1.0.1', dst: '10.1.0.3', sport: 100, dport: 53, timeout: 60, dnat: '10.1.9.9:5353' });
-    await ct.create({ protocol: 'tcp', src: '10.1.0.1', dst: '10.1.0.2', srcPort: 101, dstPort: 80, timeout: 60, state: 'ESTABLISHED', snat: { address: '192.0.2.1', port: 40000 } });
-    await insertEntry(ns, { proto: 'tcp', src: '10.1.0.1', dst: '10.1.0.3', sport: 101, dport: 80, timeout: 60, snat: '192.0.2.1:40000' });
+    await ct.create({ protocol: 'udp', src: '10.1.0.1', dst: '10.1.0.2', srcPort: 100, dstPort: 53, timeout: 60,
+      dnat: { address: '10.1.9.9', port: 5353 } });
+    await insertEntry(ns, { proto: 'udp', src: '10.1.0.1', dst: '10.1.0.3', sport: 100, dport: 53, timeout: 60,
+      dnat: '10.1.9.9:5353' });
+    await ct.create({ protocol: 'tcp', src: '10.1.0.1', dst: '10.1.0.2', srcPort: 101, dstPort: 80, timeout: 60,
+      state: 'ESTABLISHED', snat: { address: '192.0.2.1', port: 40000 } });
+    await insertEntry(ns, { proto: 'tcp', src: '10.1.0.1', dst: '10.1.0.3', sport: 101, dport: 80, timeout: 60,
+      snat: '192.0.2.1:40000' });
     const { entries } = await listEntries(ns, ['-s', '10.1.0.1']);
     const find = (proto: string, dst: string) => entries.find((e) => e.l4proto === proto && e.orig.dst === dst)!;
     // Ours, as conntrack -L shows them.
@@ -68,13 +80,16 @@ describe('create() and add()', () => {
   });
 
   test('create() of an existing entry fails with EEXIST; add() leaves it and says so', async () => {
-    const flow: FlowInput = { protocol: 'udp', src: '10.2.0.1', dst: '10.2.0.2', srcPort: 1, dstPort: 2, timeout: 60, mark: 1 };
+    const flow: FlowInput = { protocol: 'udp', src: '10.2.0.1', dst: '10.2.0.2', srcPort: 1, dstPort: 2, timeout: 60,
+      mark: 1 };
     expect(await ct.add(flow)).toBe(true);
     const err = await ct.create(flow).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(NfctError);
     expect((err as NfctError).code).toBe('EEXIST');
     expect(await ct.add({ ...flow, mark: 2 })).toBe(false);
-    expect((await get(['-p', 'udp', '-s', '10.2.0.1', '-d', '10.2.0.2', '--sport', '1', '--dport', '2']))!.mark).toBe(1);
+    expect((await get(['-p', 'udp', '-s', '10.2.0.1', '-d', '10.2.0.2', '--sport', '1', '--dport', '2']))!.mark).toBe(
+      1,
+    );
   });
 });
 
@@ -127,7 +142,8 @@ describe('update()', () => {
 
 describe('delete()', () => {
   test('by tuple, by Flow and by id, each gone from conntrack -L', async () => {
-    const base = { protocol: 'tcp' as const, dst: '10.4.0.9', srcPort: 1, dstPort: 2, timeout: 60, state: 'ESTABLISHED' as const };
+    const base = { protocol: 'tcp' as const, dst: '10.4.0.9', srcPort: 1, dstPort: 2, timeout: 60,
+      state: 'ESTABLISHED' as const };
     for (const src of ['10.4.0.1', '10.4.0.2', '10.4.0.3']) await ct.create({ ...base, src });
     await ct.delete({ protocol: 'tcp', src: '10.4.0.1', dst: '10.4.0.9', srcPort: 1, dstPort: 2 });
     const flow = (await ct.get({ protocol: 'tcp', src: '10.4.0.2', dst: '10.4.0.9', srcPort: 1, dstPort: 2 }))!;
@@ -138,7 +154,9 @@ describe('delete()', () => {
   });
 
   test('a missing entry fails with ENOENT; a Flow whose id no longer matches too', async () => {
-    const err = await ct.delete({ protocol: 'udp', src: '10.4.1.1', dst: '10.4.1.2', srcPort: 1, dstPort: 2 }).catch((e: unknown) => e);
+    const err = await ct.delete({ protocol: 'udp', src: '10.4.1.1', dst: '10.4.1.2', srcPort: 1, dstPort: 2 }).catch((
+      e: unknown,
+    ) => e);
     expect((err as NfctError).code).toBe('ENOENT');
     await ct.create({ protocol: 'udp', src: '10.4.1.1', dst: '10.4.1.2', srcPort: 1, dstPort: 2, timeout: 60 });
     const current = (await ct.get({ protocol: 'udp', src: '10.4.1.1', dst: '10.4.1.2', srcPort: 1, dstPort: 2 }))!;
@@ -162,9 +180,13 @@ describe('createMany()', () => {
     const c = await Conntrack.open({ netns: own.name });
     try {
       const flows: FlowInput[] = [];
-      for (let i = 0; i < 5000; i++) flows.push({ protocol: 'udp', src: `10.5.${i >> 8}.${i & 255}`, dst: '10.6.0.1', srcPort: 1, dstPort: 2, timeout: 300 });
+      for (let i = 0; i < 5000; i++) {
+        flows.push({ protocol: 'udp', src: `10.5.${i >> 8}.${i & 255}`, dst: '10.6.0.1', srcPort: 1, dstPort: 2,
+          timeout: 300 });
+      }
       flows.splice(1234, 0, { ...flows[10]! }); // a duplicate: EEXIST
-      flows.splice(4000, 0, { protocol: 'icmp', src: '10.7.0.1', dst: '10.7.0.2', type: 3, code: 1, id: 0, reply: { type: 3, code: 1, id: 0 }, timeout: 30 }); // ICMP errors are not tracked: refused
+      flows.splice(4000, 0, { protocol: 'icmp', src: '10.7.0.1', dst: '10.7.0.2', type: 3, code: 1, id: 0,
+        reply: { type: 3, code: 1, id: 0 }, timeout: 30 }); // ICMP errors are not tracked: refused
       const r = await c.createMany(flows, { batchSize: 700 });
       expect(r.created).toBe(5000);
       expect(r.failed.map((f) => [f.index, f.error.code])).toEqual([[1234, 'EEXIST'], [4000, expect.any(String)]]);
@@ -180,7 +202,10 @@ describe('createMany()', () => {
 
   test('takes an async iterable', async () => {
     async function* gen() {
-      for (let i = 0; i < 50; i++) yield { protocol: 'udp' as const, src: '10.8.0.1', dst: '10.8.0.2', srcPort: 1000 + i, dstPort: 53, timeout: 60 };
+      for (let i = 0; i < 50; i++) {
+        yield { protocol: 'udp' as const, src: '10.8.0.1', dst: '10.8.0.2', srcPort: 1000 + i, dstPort: 53,
+          timeout: 60 };
+      }
     }
     const r = await ct.createMany(gen(), { batchSize: 16 });
     expect(r.created).toBe(50);
@@ -190,7 +215,8 @@ describe('createMany()', () => {
 
 // Issue 13: createMany applied part of its input and then only threw, without saying how much.
 describe('createMany() with bad input', () => {
-  const flow = (i: number): FlowInput => ({ protocol: 'udp', src: `10.40.${i >> 8}.${i & 255}`, dst: '10.41.0.1', srcPort: 1, dstPort: 2, timeout: 300 });
+  const flow = (i: number): FlowInput => ({ protocol: 'udp', src: `10.40.${i >> 8}.${i & 255}`, dst: '10.41.0.1',
+    srcPort: 1, dstPort: 2, timeout: 300 });
   const many = (n: number): FlowInput[] => Array.from({ length: n }, (_, i) => flow(i));
 
   async function stopped(p: Promise<unknown>): Promise<Error & CreateManyStop> {

@@ -11,20 +11,24 @@ import { diffFlow, pairById } from '../support/compare.js';
 const labelMap = { 1: 'web', 5: 'db', 100: 'far' };
 
 const specs: EntrySpec[] = [
-  { proto: 'tcp', src: '10.1.0.1', dst: '10.1.0.2', sport: 40001, dport: 80, state: 'ESTABLISHED', status: ['ASSURED'], mark: 5, timeout: 500 },
+  { proto: 'tcp', src: '10.1.0.1', dst: '10.1.0.2', sport: 40001, dport: 80, state: 'ESTABLISHED', status: ['ASSURED'],
+    mark: 5, timeout: 500 },
   { proto: 'tcp', src: '2001:db8::1', dst: '2001:db8::2', sport: 40002, dport: 443, state: 'SYN_SENT', timeout: 400 },
   { proto: 'udp', src: '10.1.0.1', dst: '10.1.0.3', sport: 40003, dport: 53, timeout: 300, zone: 7 },
   { proto: 'udp', src: '10.1.0.1', dst: '10.1.0.4', sport: 40004, dport: 53, timeout: 300, origZone: 3 },
   { proto: 'udp', src: '10.1.0.1', dst: '10.1.0.5', sport: 40005, dport: 123, timeout: 300, replyZone: 4 },
-  { proto: 'udp', src: '10.1.0.9', dst: '10.1.0.10', sport: 40006, dport: 5000, timeout: 300, dnat: '192.168.7.7:6000' },
+  { proto: 'udp', src: '10.1.0.9', dst: '10.1.0.10', sport: 40006, dport: 5000, timeout: 300,
+    dnat: '192.168.7.7:6000' },
   { proto: 'udp', src: '10.1.0.9', dst: '10.1.0.11', sport: 40007, dport: 5000, timeout: 300, labels: ['web', 'far'] },
   { proto: 'icmp', src: '10.1.0.1', dst: '10.1.0.2', icmpType: 8, icmpCode: 0, icmpId: 77, timeout: 30 },
   { proto: 'icmpv6', src: '2001:db8::1', dst: '2001:db8::2', icmpType: 128, icmpCode: 0, icmpId: 99, timeout: 30 },
-  { proto: 'sctp', src: '10.1.0.1', dst: '10.1.0.2', sport: 40008, dport: 3868, state: 'ESTABLISHED', sctpOrigVtag: 11, sctpReplyVtag: 22, timeout: 300 },
+  { proto: 'sctp', src: '10.1.0.1', dst: '10.1.0.2', sport: 40008, dport: 3868, state: 'ESTABLISHED', sctpOrigVtag: 11,
+    sctpReplyVtag: 22, timeout: 300 },
   { proto: 'dccp', src: '10.1.0.1', dst: '10.1.0.2', sport: 40009, dport: 5001, state: 'OPEN', timeout: 300 },
   { proto: 'gre', src: '10.1.0.1', dst: '10.1.0.2', greSrcKey: 0x1234, greDstKey: 0x5678, timeout: 300 },
   { proto: 'udplite', src: '10.1.0.1', dst: '10.1.0.2', sport: 40010, dport: 5002, timeout: 300 },
-  { proto: 'udp', src: '10.1.0.1', dst: '10.1.0.2', sport: 40011, dport: 5003, timeout: 300, status: ['SEEN_REPLY', 'ASSURED'], mark: 0xffffffff },
+  { proto: 'udp', src: '10.1.0.1', dst: '10.1.0.2', sport: 40011, dport: 5003, timeout: 300,
+    status: ['SEEN_REPLY', 'ASSURED'], mark: 0xffffffff },
 ];
 
 let ns: Netns;
@@ -56,7 +60,9 @@ function expectSame(flows: Flow[], listing: Awaited<ReturnType<typeof oracle>>, 
   const { pairs, onlyLibrary, onlyConntrack } = pairById(flows, listing.entries);
   expect(onlyLibrary.map((f) => f.id)).toEqual([]);
   expect(onlyConntrack.map((e) => e.line)).toEqual([]);
-  const diffs = pairs.flatMap(([f, e]) => diffFlow(f, e, { labelNames: labelMap, oracleTime: listing.oracleTime, ignore }).map((d) => `${e.line}\n    ${d}`));
+  const diffs = pairs.flatMap(([f, e]) =>
+    diffFlow(f, e, { labelNames: labelMap, oracleTime: listing.oracleTime, ignore }).map((d) => `${e.line}\n    ${d}`)
+  );
   expect(diffs).toEqual([]);
 }
 
@@ -131,7 +137,8 @@ describe('get()', () => {
     const f = await ct.get({ protocol: 'udp', src: '10.1.0.1', dst: '10.1.0.3', srcPort: 40003, dstPort: 53, zone: 7 });
     expect(f?.zone).toBe(7);
     expect(await ct.get({ protocol: 'udp', src: '10.1.0.1', dst: '10.1.0.3', srcPort: 40003, dstPort: 53 })).toBeNull();
-    const z = await ct.get({ protocol: 'udp', src: '10.1.0.1', dst: '10.1.0.4', srcPort: 40004, dstPort: 53, origZone: 3 });
+    const z = await ct.get({ protocol: 'udp', src: '10.1.0.1', dst: '10.1.0.4', srcPort: 40004, dstPort: 53,
+      origZone: 3 });
     expect(z?.original.zone).toBe(3);
     const g = await ct.get({ protocol: 'icmp', src: '10.1.0.1', dst: '10.1.0.2', type: 8, code: 0, id: 77 });
     expect(g?.protocol).toBe('icmp');
@@ -142,7 +149,8 @@ describe('get()', () => {
   test('resolves null when there is no such entry (conntrack -G fails the same way)', async () => {
     const spec = { protocol: 'udp' as const, src: '10.9.9.9', dst: '10.9.9.8', srcPort: 1, dstPort: 2 };
     expect(await ct.get(spec)).toBeNull();
-    const r = await ns.exec('conntrack', ['-G', '-p', 'udp', '-s', spec.src, '-d', spec.dst, '--sport', '1', '--dport', '2']);
+    const r = await ns.exec('conntrack', ['-G', '-p', 'udp', '-s', spec.src, '-d', spec.dst, '--sport', '1', '--dport',
+      '2']);
     expect(r.code).not.toBe(0);
   });
 });
@@ -155,7 +163,9 @@ describe('count() and stats()', () => {
 
   test('stats() has one row per CPU with the counters conntrack -S prints', async () => {
     const r = await runConntrackOk(ns, ['-S']);
-    const rows = r.stdout.trim().split('\n').map((line) => Object.fromEntries(line.trim().split(/\s+/).map((kv) => kv.split('=') as [string, string])));
+    const rows = r.stdout.trim().split('\n').map((line) =>
+      Object.fromEntries(line.trim().split(/\s+/).map((kv) => kv.split('=') as [string, string]))
+    );
     const stats = await ct.stats();
     expect(stats.length).toBe(rows.length);
     for (const row of rows) {

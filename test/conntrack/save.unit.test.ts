@@ -3,7 +3,7 @@
 // packed the general way, gives the same words. Whatever the text, the reader does not crash.
 import { describe, expect, test } from 'vitest';
 
-import { ICMP_REPLY, SPEC_WORDS, normalizeFlowInput, packFlowSpecs } from '../../lib/conntrack/flowspec.js';
+import { ICMP_REPLY, normalizeFlowInput, packFlowSpecs, SPEC_WORDS } from '../../lib/conntrack/flowspec.js';
 import { parseSave, parseSaveLine, readSave } from '../../lib/conntrack/save.js';
 
 /** Lines of every shape the reader takes: each protocol and family, given and derived reply tuples, status, state, mark, zone. */
@@ -58,8 +58,10 @@ const NOT_READ = [
 /** Whether two readSave() results hold the same lines, packed the same. */
 function sameRead(a: ReturnType<typeof readSave>, b: ReturnType<typeof readSave>): boolean {
   const same = (x: ArrayLike<number> | undefined, y: ArrayLike<number> | undefined): boolean =>
-    x === y || (x !== undefined && y !== undefined && x.length === y.length && Array.from(x).every((v, i) => v === y[i]));
-  return a.bad === b.bad && same(a.words, b.words) && same(a.kinds, b.kinds) && same(a.numbers, b.numbers) && same(a.ranges, b.ranges) && same(a.fields, b.fields);
+    x === y ||
+    (x !== undefined && y !== undefined && x.length === y.length && Array.from(x).every((v, i) => v === y[i]));
+  return a.bad === b.bad && same(a.words, b.words) && same(a.kinds, b.kinds) && same(a.numbers, b.numbers) &&
+    same(a.ranges, b.ranges) && same(a.fields, b.fields);
 }
 
 /** The packed spec readSave gives for a one-line file, or 0 for a line it does not read. */
@@ -70,13 +72,14 @@ function direct(line: string): Uint32Array | 0 {
 }
 
 describe('save reader', () => {
-  test.each(READ)('%s: packed in one pass as normalizeFlowInput() + packFlowSpecs() pack the entry it reads', (line) => {
-    const parsed = parseSaveLine(line);
-    expect(parsed).toBeDefined();
-    expect(parsed!.command).toBe(line.startsWith('-A') ? 'add' : 'create');
-    const general = packFlowSpecs([normalizeFlowInput(parsed!.flow, 'line')]).words;
-    expect(Array.from(direct(line) as Uint32Array)).toEqual(Array.from(general));
-  });
+  test.each(READ)('%s: packed in one pass as normalizeFlowInput() + packFlowSpecs() pack the entry it reads',
+    (line) => {
+      const parsed = parseSaveLine(line);
+      expect(parsed).toBeDefined();
+      expect(parsed!.command).toBe(line.startsWith('-A') ? 'add' : 'create');
+      const general = packFlowSpecs([normalizeFlowInput(parsed!.flow, 'line')]).words;
+      expect(Array.from(direct(line) as Uint32Array)).toEqual(Array.from(general));
+    });
 
   test.each(NOT_READ)('%s: not read', (line) => {
     expect(direct(line)).toBe(0);
@@ -91,14 +94,18 @@ describe('save reader', () => {
     expect(Array.from(r.kinds)).toEqual([1, 2, 1]);
     [READ[0]!, READ[1]!, READ[6]!].forEach((line, i) => {
       expect(text.slice(r.ranges[2 * i], r.ranges[2 * i + 1])).toBe(line.trim());
-      expect(Array.from(r.words.subarray(i * SPEC_WORDS, (i + 1) * SPEC_WORDS))).toEqual(Array.from(direct(line) as Uint32Array));
+      expect(Array.from(r.words.subarray(i * SPEC_WORDS, (i + 1) * SPEC_WORDS))).toEqual(
+        Array.from(direct(line) as Uint32Array),
+      );
     });
     expect(readSave('').numbers).toHaveLength(0);
     expect(readSave('\n# only a comment\n').words).toHaveLength(0);
   });
 
   test('an ASCII file read from its bytes (restore() of a Buffer) reads as its text does, wherever the bytes sit in their buffer', () => {
-    const text = `# saved\n\n  ${READ[0]}  \n${READ[1]}\r\n\t${READ[6]}\v\n${READ.join('\n')}\n${NOT_READ[0]}\n${READ[2]}`;
+    const text = `# saved\n\n  ${READ[0]}  \n${READ[1]}\r\n\t${READ[6]}\v\n${READ.join('\n')}\n${NOT_READ[0]}\n${
+      READ[2]
+    }`;
     const fromText = readSave(text, true);
     expect(fromText.bad).toBe(READ.length + 3);
     const padded = Buffer.from(`xyz${text}xyz`, 'latin1').subarray(3, 3 + text.length);
@@ -126,19 +133,23 @@ describe('save reader', () => {
   });
 
   test('every ICMP and ICMPv6 type: read exactly when it has a reply type, and packed with it as the general way packs it', () => {
-    for (const [proto, name, pre, src, dst] of [[1, 'icmp', 'icmp', '10.0.0.1', '10.0.0.2'], [58, 'icmpv6', 'icmpv6', '::1', '::2']] as const) {
+    for (const [proto, name, pre, src, dst] of [[1, 'icmp', 'icmp', '10.0.0.1', '10.0.0.2'], [58, 'icmpv6', 'icmpv6',
+      '::1', '::2']] as const)
+    {
       for (let type = 0; type < 256; type++) {
         const line = `-I -p ${name} -s ${src} -d ${dst} --${pre}-type ${type} --${pre}-code 0 --${pre}-id 1 -t 30`;
         const words = direct(line);
         expect(words !== 0, line).toBe(ICMP_REPLY[proto]![type] !== undefined);
         if (words === 0) continue;
-        const general = packFlowSpecs([normalizeFlowInput({ protocol: proto, src, dst, type, code: 0, id: 1, timeout: 30 }, 'entry')]).words;
+        const general =
+          packFlowSpecs([normalizeFlowInput({ protocol: proto, src, dst, type, code: 0, id: 1, timeout: 30 }, 'entry')])
+            .words;
         expect(Array.from(words), line).toEqual(Array.from(general));
       }
     }
   });
 
-  test('parseSave() of a whole file (one pass) gives each line\'s parseSaveLine() entry, in order; with blanks, comments and indents', () => {
+  test("parseSave() of a whole file (one pass) gives each line's parseSaveLine() entry, in order; with blanks, comments and indents", () => {
     let seed = 99;
     const random = (n: number): number => {
       seed = (seed * 1103515245 + 12345) >>> 0;
@@ -148,10 +159,14 @@ describe('save reader', () => {
       const lines: string[] = [];
       for (let i = random(40); i >= 0; i--) {
         const pick = random(10);
-        lines.push(pick === 0 ? '' : pick === 1 ? '# a comment' : `${' '.repeat(random(3))}${READ[random(READ.length)]!}\t`);
+        lines.push(
+          pick === 0 ? '' : pick === 1 ? '# a comment' : `${' '.repeat(random(3))}${READ[random(READ.length)]!}\t`,
+        );
       }
       const text = lines.join('\n');
-      const expected = lines.map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#')).map((l) => parseSaveLine(l)!.flow);
+      const expected = lines.map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#')).map((l) =>
+        parseSaveLine(l)!.flow
+      );
       expect(parseSave(text)).toEqual(expected);
     }
   });
@@ -174,7 +189,11 @@ describe('save reader', () => {
         else line = line.slice(0, at) + line.slice(random(line.length));
       }
       // The bytes of an ASCII line read as the line does.
-      if (/^[\x00-\x7f]*$/.test(line)) expect(sameRead(readSave(Buffer.from(line, 'latin1'), true), readSave(line, true)), JSON.stringify(line)).toBe(true);
+      if (/^[\x00-\x7f]*$/.test(line)) {
+        expect(sameRead(readSave(Buffer.from(line, 'latin1'), true), readSave(line, true)), JSON.stringify(line)).toBe(
+          true,
+        );
+      }
       const parsed = parseSaveLine(line);
       if (!parsed) continue;
       read++;

@@ -5,16 +5,16 @@
  */
 import { describe, expect, test } from 'vitest';
 
-import { STATUS_NAMES, Status, jsonSafe } from '../../lib/index.js';
-import { FlowPresent, FlowWord, TuplePresent } from '../../lib/core/layout.js';
-import { FLOW_WORDS, decodeFlows, recordDumpInterrupted, recordMsgType } from '../../lib/conntrack/flow.js';
+import { decodeFlows, FLOW_WORDS, recordDumpInterrupted, recordMsgType } from '../../lib/conntrack/flow.js';
 import type { Flow, StatusName } from '../../lib/conntrack/types.js';
+import { FlowPresent, FlowWord, TuplePresent } from '../../lib/core/layout.js';
+import { jsonSafe, Status, STATUS_NAMES } from '../../lib/index.js';
 
 // ---------------------------------------------------------------------------------------------
 // Status
 
 /** IPS_*_BIT from linux/netfilter/nf_conntrack_common.h, with the predicate for each. */
-const BITS: Array<[StatusName, number, keyof Status]> = [
+const BITS: [StatusName, number, keyof Status][] = [
   ['EXPECTED', 0, 'expected'],
   ['SEEN_REPLY', 1, 'seenReply'],
   ['ASSURED', 2, 'assured'],
@@ -89,9 +89,55 @@ describe('Status', () => {
 // Flow records (native/layout/layouts.h)
 
 // The layout as native/layout/layouts.h defines it (lib/core/layout.ts, generated).
-const { FLOW_HAS_COUNTERS_ORIG, FLOW_HAS_COUNTERS_REPLY, FLOW_HAS_DCCP, FLOW_HAS_HELPER, FLOW_HAS_ID, FLOW_HAS_LABELS, FLOW_HAS_MARK, FLOW_HAS_MASTER, FLOW_HAS_ORIG, FLOW_HAS_REPLY, FLOW_HAS_SECCTX, FLOW_HAS_SECMARK, FLOW_HAS_SEQADJ_ORIG, FLOW_HAS_SEQADJ_REPLY, FLOW_HAS_STATUS, FLOW_HAS_SYNPROXY, FLOW_HAS_TCP, FLOW_HAS_TIMEOUT, FLOW_HAS_TS_EVENT, FLOW_HAS_TS_START, FLOW_HAS_TS_STOP, FLOW_HAS_USE, FLOW_HAS_ZONE } = FlowPresent;
+const {
+  FLOW_HAS_COUNTERS_ORIG,
+  FLOW_HAS_COUNTERS_REPLY,
+  FLOW_HAS_DCCP,
+  FLOW_HAS_HELPER,
+  FLOW_HAS_ID,
+  FLOW_HAS_LABELS,
+  FLOW_HAS_MARK,
+  FLOW_HAS_MASTER,
+  FLOW_HAS_ORIG,
+  FLOW_HAS_REPLY,
+  FLOW_HAS_SECCTX,
+  FLOW_HAS_SECMARK,
+  FLOW_HAS_SEQADJ_ORIG,
+  FLOW_HAS_SEQADJ_REPLY,
+  FLOW_HAS_STATUS,
+  FLOW_HAS_SYNPROXY,
+  FLOW_HAS_TCP,
+  FLOW_HAS_TIMEOUT,
+  FLOW_HAS_TS_EVENT,
+  FLOW_HAS_TS_START,
+  FLOW_HAS_TS_STOP,
+  FLOW_HAS_USE,
+  FLOW_HAS_ZONE,
+} = FlowPresent;
 const { TUPLE_HAS_ADDRS, TUPLE_HAS_ICMP, TUPLE_HAS_PORTS, TUPLE_HAS_PROTO, TUPLE_HAS_ZONE } = TuplePresent;
-const { FLOW_COUNTERS, FLOW_ID, FLOW_KIND, FLOW_LABELS, FLOW_MARK, FLOW_MASTER, FLOW_ORIG, FLOW_PRESENT, FLOW_PROTO, FLOW_REPLY, FLOW_SECMARK, FLOW_SEQADJ_ORIG, FLOW_SEQADJ_REPLY, FLOW_STATUS, FLOW_SYNPROXY, FLOW_TIMEOUT, FLOW_TS_EVENT, FLOW_TS_START, FLOW_TS_STOP, FLOW_USE, FLOW_ZONE } = FlowWord;
+const {
+  FLOW_COUNTERS,
+  FLOW_ID,
+  FLOW_KIND,
+  FLOW_LABELS,
+  FLOW_MARK,
+  FLOW_MASTER,
+  FLOW_ORIG,
+  FLOW_PRESENT,
+  FLOW_PROTO,
+  FLOW_REPLY,
+  FLOW_SECMARK,
+  FLOW_SEQADJ_ORIG,
+  FLOW_SEQADJ_REPLY,
+  FLOW_STATUS,
+  FLOW_SYNPROXY,
+  FLOW_TIMEOUT,
+  FLOW_TS_EVENT,
+  FLOW_TS_START,
+  FLOW_TS_STOP,
+  FLOW_USE,
+  FLOW_ZONE,
+} = FlowWord;
 
 interface TupleSpec {
   proto: number;
@@ -207,9 +253,10 @@ const tcpRecord = (): RecordSpec => {
     orig: { proto: 6, src: '10.0.0.1', dst: '10.0.0.2', ports: [40000, 80], zone: 7 },
     reply: { proto: 6, src: '10.0.0.2', dst: '10.0.0.1', ports: [80, 40000] },
     words,
-    present:
-      FLOW_HAS_ID | FLOW_HAS_STATUS | FLOW_HAS_TIMEOUT | FLOW_HAS_MARK | FLOW_HAS_SECMARK | FLOW_HAS_USE | FLOW_HAS_ZONE | FLOW_HAS_LABELS | FLOW_HAS_COUNTERS_ORIG | FLOW_HAS_COUNTERS_REPLY |
-      FLOW_HAS_TS_START | FLOW_HAS_TS_STOP | FLOW_HAS_TS_EVENT | FLOW_HAS_TCP | FLOW_HAS_SEQADJ_ORIG | FLOW_HAS_SEQADJ_REPLY | FLOW_HAS_SYNPROXY,
+    present: FLOW_HAS_ID | FLOW_HAS_STATUS | FLOW_HAS_TIMEOUT | FLOW_HAS_MARK | FLOW_HAS_SECMARK | FLOW_HAS_USE |
+      FLOW_HAS_ZONE | FLOW_HAS_LABELS | FLOW_HAS_COUNTERS_ORIG | FLOW_HAS_COUNTERS_REPLY |
+      FLOW_HAS_TS_START | FLOW_HAS_TS_STOP | FLOW_HAS_TS_EVENT | FLOW_HAS_TCP | FLOW_HAS_SEQADJ_ORIG |
+      FLOW_HAS_SEQADJ_REPLY | FLOW_HAS_SYNPROXY,
     helper: 'ftp',
   };
 };
@@ -296,8 +343,10 @@ describe('decodeFlows', () => {
   test('decodes every record of the batch, strings consumed in order', () => {
     const flows = decodeAll();
     expect(flows).toHaveLength(6);
-    expect(flows.map((f) => f.original.src)).toEqual(['10.0.0.1', '192.0.2.1', '2001:db8::1', '192.168.1.10', '10.1.1.1', '::1']);
-    expect(flows.map((f) => f.reply.dst)).toEqual(['10.0.0.1', '192.0.2.1', '2001:db8::1', '203.0.113.5', '10.1.1.1', '::1']);
+    expect(flows.map((f) => f.original.src)).toEqual(['10.0.0.1', '192.0.2.1', '2001:db8::1', '192.168.1.10',
+      '10.1.1.1', '::1']);
+    expect(flows.map((f) => f.reply.dst)).toEqual(['10.0.0.1', '192.0.2.1', '2001:db8::1', '203.0.113.5', '10.1.1.1',
+      '::1']);
   });
 
   test('every flow has the same shape (one class, same keys in the same order)', () => {
@@ -450,7 +499,7 @@ describe('flows as JSON', () => {
 
   test('nested bigints and a whole batch serialise', () => {
     const flows = decodeAll();
-    const parsed = JSON.parse(JSON.stringify(flows)) as Array<Record<string, any>>;
+    const parsed = JSON.parse(JSON.stringify(flows)) as Record<string, any>[];
     expect(parsed).toHaveLength(6);
     expect(parsed[5]!.dccp.handshakeSeq).toBe('1099511627779');
     expect(parsed[5]!.timestamp).toEqual({ start: '1700000000123456789' });
@@ -460,7 +509,8 @@ describe('flows as JSON', () => {
 
   test('jsonSafe of plain values', () => {
     expect(jsonSafe(2n ** 64n)).toBe('18446744073709551616');
-    expect(jsonSafe({ a: 1n, b: undefined, c: [new Status(0x8), -5n], d: null })).toEqual({ a: '1', c: [['CONFIRMED'], '-5'], d: null });
+    expect(jsonSafe({ a: 1n, b: undefined, c: [new Status(0x8), -5n], d: null })).toEqual({ a: '1',
+      c: [['CONFIRMED'], '-5'], d: null });
     expect(() => JSON.stringify(jsonSafe({ t: 1n }))).not.toThrow();
   });
 });

@@ -17,7 +17,8 @@ beforeAll(async () => {
   ns = await createNetns('nfct-stream');
   const specs: EntrySpec[] = [];
   for (let i = 0; i < N; i++) {
-    specs.push({ proto: 'udp', src: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, dst: '10.255.0.1', sport: 1024 + (i % 60000), dport: 53, timeout: 900 });
+    specs.push({ proto: 'udp', src: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, dst: '10.255.0.1',
+      sport: 1024 + (i % 60000), dport: 53, timeout: 900 });
   }
   await loadEntries(ns, specs);
   ct = await Conntrack.open({ netns: ns.name });

@@ -5,18 +5,19 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 
-import { FLOW_WORDS, decodeFlows } from '../../lib/conntrack/flow.js';
+import { decodeFlows, FLOW_WORDS } from '../../lib/conntrack/flow.js';
 import { formatFlow } from '../../lib/conntrack/text.js';
 import { FlowPresent, FlowWord } from '../../lib/core/layout.js';
 import { addon } from '../../lib/core/native.js';
-import { type Attr, MSG_TYPES, SCHEMAS, encodeMessage, message, params } from '../support/arbitraries.js';
+import { type Attr, encodeMessage, message, MSG_TYPES, params, SCHEMAS } from '../support/arbitraries.js';
 
 const { FLOW_HAS_ORIG, FLOW_HAS_REPLY } = FlowPresent;
 const { FLOW_PRESENT, FLOW_COUNTERS } = FlowWord;
 
 // ---- well-formed ctnetlink flow messages (linux/netfilter/nfnetlink_conntrack.h) -------------
 
-const A = (type: number, body: Uint8Array | Attr[]): Attr => ({ type, flags: type === 1 || type === 2 ? 0x8000 : 0, body, lenDelta: 0, noPad: false });
+const A = (type: number, body: Uint8Array | Attr[]): Attr => ({ type, flags: type === 1 || type === 2 ? 0x8000 : 0,
+  body, lenDelta: 0, noPad: false });
 const u8 = (v: number): Uint8Array => Uint8Array.of(v);
 const be16 = (v: number): Uint8Array => {
   const b = Buffer.alloc(2);
@@ -41,21 +42,24 @@ const opt = <T>(a: fc.Arbitrary<T>): fc.Arbitrary<T | undefined> => fc.option(a,
 /** One tuple nest: addresses, the layer-4 part for its protocol (sometimes missing), a zone. */
 function tuple(v6: boolean, proto: number): fc.Arbitrary<Attr[]> {
   const addr = fc.uint8Array({ minLength: v6 ? 16 : 4, maxLength: v6 ? 16 : 4 });
-  return fc.record({ src: addr, dst: addr, a: fc.nat(0xffff), b: fc.nat(0xffff), t: fc.nat(255), c: fc.nat(255), l4: fc.nat(5), zone: opt(fc.nat(0xffff)) }).map((x) => {
-    const l4: Attr[] = [A(1, u8(proto))];
-    if (x.l4 > 0) {
-      if (proto === 1) l4.push(A(4, be16(x.a)), A(5, u8(x.t)), A(6, u8(x.c)));
-      else if (proto === 58) l4.push(A(7, be16(x.a)), A(8, u8(x.t)), A(9, u8(x.c)));
-      else l4.push(A(2, be16(x.a)), A(3, be16(x.b)));
-    }
-    const out = [A(1, [A(v6 ? 3 : 1, x.src), A(v6 ? 4 : 2, x.dst)]), A(2, l4)];
-    if (x.zone !== undefined) out.push(A(3, be16(x.zone)));
-    return out;
-  });
+  return fc.record({ src: addr, dst: addr, a: fc.nat(0xffff), b: fc.nat(0xffff), t: fc.nat(255), c: fc.nat(255),
+    l4: fc.nat(5), zone: opt(fc.nat(0xffff)) }).map((x) => {
+      const l4: Attr[] = [A(1, u8(proto))];
+      if (x.l4 > 0) {
+        if (proto === 1) l4.push(A(4, be16(x.a)), A(5, u8(x.t)), A(6, u8(x.c)));
+        else if (proto === 58) l4.push(A(7, be16(x.a)), A(8, u8(x.t)), A(9, u8(x.c)));
+        else l4.push(A(2, be16(x.a)), A(3, be16(x.b)));
+      }
+      const out = [A(1, [A(v6 ? 3 : 1, x.src), A(v6 ? 4 : 2, x.dst)]), A(2, l4)];
+      if (x.zone !== undefined) out.push(A(3, be16(x.zone)));
+      return out;
+    });
 }
 
-const counters = fc.record({ p: fc.bigInt({ min: 0n, max: 2n ** 53n - 1n }), b: fc.bigInt({ min: 0n, max: 2n ** 53n - 1n }) }).map((c) => [A(1, be64(c.p)), A(2, be64(c.b))]);
-const text = fc.string({ minLength: 1, maxLength: 12, unit: fc.integer({ min: 0x21, max: 0xff }).map((n) => String.fromCharCode(n)) });
+const counters = fc.record({ p: fc.bigInt({ min: 0n, max: 2n ** 53n - 1n }),
+  b: fc.bigInt({ min: 0n, max: 2n ** 53n - 1n }) }).map((c) => [A(1, be64(c.p)), A(2, be64(c.b))]);
+const text = fc.string({ minLength: 1, maxLength: 12,
+  unit: fc.integer({ min: 0x21, max: 0xff }).map((n) => String.fromCharCode(n)) });
 
 /** A flow as a dump sends it: both tuples, and any of the optional attributes. */
 const flowMessage: fc.Arbitrary<Buffer> = fc
@@ -74,7 +78,10 @@ const flowMessage: fc.Arbitrary<Buffer> = fc
         zone: opt(fc.nat(0xffff)),
         co: opt(counters),
         cr: opt(counters),
-        ts: opt(fc.record({ start: fc.bigInt({ min: 0n, max: 2n ** 62n }), stop: opt(fc.bigInt({ min: 0n, max: 2n ** 62n })) })),
+        ts: opt(
+          fc.record({ start: fc.bigInt({ min: 0n, max: 2n ** 62n }),
+            stop: opt(fc.bigInt({ min: 0n, max: 2n ** 62n })) }),
+        ),
         helper: opt(text),
         secctx: opt(text),
       })
@@ -95,9 +102,14 @@ const flowMessage: fc.Arbitrary<Buffer> = fc
         if (f.secmark !== undefined) attrs.push(A(17, be32(f.secmark)));
         if (f.zone !== undefined) attrs.push(A(18, be16(f.zone)));
         if (f.secctx !== undefined) attrs.push(A(19, [A(1, cstr(f.secctx))]));
-        if (f.ts) attrs.push(A(20, f.ts.stop === undefined ? [A(1, be64(f.ts.start))] : [A(1, be64(f.ts.start)), A(2, be64(f.ts.stop))]));
-        return encodeMessage({ type: (1 << 8) | 0, flags: 0, family: v6 ? 10 : 2, resId: 0, attrs, lenDelta: 0, trailer: new Uint8Array(0), cut: undefined, fit: false });
-      }),
+        if (f.ts) {
+          attrs.push(
+            A(20, f.ts.stop === undefined ? [A(1, be64(f.ts.start))] : [A(1, be64(f.ts.start)), A(2, be64(f.ts.stop))]),
+          );
+        }
+        return encodeMessage({ type: (1 << 8) | 0, flags: 0, family: v6 ? 10 : 2, resId: 0, attrs, lenDelta: 0,
+          trailer: new Uint8Array(0), cut: undefined, fit: false });
+      })
   );
 
 const FORMATS = [
@@ -111,7 +123,8 @@ describe('formatFlows() (native) equals formatFlow() of the decoded Flow', () =>
   test('one record at a time, each -o mode, over generated flow messages', () => {
     let compared = 0;
     fc.assert(
-      fc.property(fc.oneof(flowMessage, message(MSG_TYPES.flow, SCHEMAS.flow).map(encodeMessage)), fc.constantFrom(...FORMATS), (bytes, format) => {
+      fc.property(fc.oneof(flowMessage, message(MSG_TYPES.flow, SCHEMAS.flow).map(encodeMessage)),
+        fc.constantFrom(...FORMATS), (bytes, format) => {
         const [buffer, strings, count] = addon.decodeForTest('flow', bytes);
         if (count !== 1) return;
         const w = new Uint32Array(buffer);
@@ -160,7 +173,11 @@ describe('formatFlows() (native) equals formatFlow() of the decoded Flow', () =>
     expect(() => addon.formatFlows(new ArrayBuffer(4), '', 1, fmt)).toThrow(TypeError);
     expect(() => addon.formatFlows(new ArrayBuffer(0), '', 0, undefined as never)).toThrow(TypeError);
     expect(() => addon.formatFlows('x' as never, '', 0, fmt)).toThrow(TypeError);
-    for (const count of [2 ** 32 + 1, -1, 1.5, NaN, Infinity]) expect(() => addon.formatFlows(new ArrayBuffer(0), '', count, fmt), String(count)).toThrow(/count must be a whole number/);
+    for (const count of [2 ** 32 + 1, -1, 1.5, NaN, Infinity]) {
+      expect(() => addon.formatFlows(new ArrayBuffer(0), '', count, fmt), String(count)).toThrow(
+        /count must be a whole number/,
+      );
+    }
     // Strings shorter than the records need: empty addresses, not a read past the end.
     const [buffer, strings] = addon.decodeForTest('flow', fc.sample(flowMessage, { seed: 1, numRuns: 1 })[0]!);
     expect(addon.formatFlows(buffer, '', 1, fmt).toString()).toMatch(/src= dst= /);
@@ -176,7 +193,9 @@ describe('formatFlows() (native) equals formatFlow() of the decoded Flow', () =>
       },
     };
     expect(() => addon.formatFlows(buffer, strings, 1, getter as never)).toThrow('extended getter');
-    const trap = new Proxy({}, { get: () => { throw new RangeError('trap'); } });
+    const trap = new Proxy({}, { get: () => {
+      throw new RangeError('trap');
+    } });
     expect(() => addon.formatFlows(buffer, strings, 1, trap as never)).toThrow(RangeError);
     // The formatter still works after them.
     expect(addon.formatFlows(buffer, strings, 1, { extended: true, id: false })).toBeInstanceOf(Buffer);

@@ -4,23 +4,25 @@
 // events is compared with what several `conntrack -E` processes print. Only what changes by
 // itself between two reads is masked: the timeout countdown and delta-time (within 2 s), and
 // the `[sec.usec]` stamp conntrack -E takes from its own clock (within 1 s).
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
-import { Conntrack, type ConntrackEvent, type Expectation, type ExpectationEvent, type Flow, type FlowEvent, Status } from '../../lib/index.js';
-import { XML_FOOTER, XML_HEADER, formatCount, formatCpuStats, formatEvent } from '../../lib/conntrack/text.js';
+import { formatCount, formatCpuStats, formatEvent, XML_FOOTER, XML_HEADER } from '../../lib/conntrack/text.js';
 import { formatExpectation, formatExpectationEvent, formatFlow } from '../../lib/conntrack/text.js';
 import { formatFlushMessage, formatSave, formatSummary, formatXml } from '../../lib/conntrack/text.js';
 import { formatXmlDocument } from '../../lib/conntrack/text.js';
+import { Conntrack, type ConntrackEvent, type Expectation, type ExpectationEvent, type Flow, type FlowEvent,
+  Status } from '../../lib/index.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
-import { until } from '../helpers/sentinel.js';
 import { collectOutput } from '../helpers/output.js';
+import { until } from '../helpers/sentinel.js';
 import { dnatFlow, everyKindOfFlow, ping, tcpFlow, udpFlow } from '../helpers/traffic.js';
-import { type EntrySpec, type LabelMap, buildEntryArgs, insertEntry, runConntrack, runConntrackOk } from '../oracle/conntrack-cli.js';
+import { buildEntryArgs, type EntrySpec, insertEntry, type LabelMap, runConntrack,
+  runConntrackOk } from '../oracle/conntrack-cli.js';
 
 // conntrack prints [start=...] in local time; both sides use UTC here.
 process.env.TZ = 'UTC';
@@ -41,28 +43,36 @@ const SYSCTLS = {
 };
 
 const specs: EntrySpec[] = [
-  { proto: 'tcp', src: '10.1.0.1', dst: '10.1.0.2', sport: 40001, dport: 80, state: 'ESTABLISHED', status: ['ASSURED'], mark: 5, timeout: 500 },
+  { proto: 'tcp', src: '10.1.0.1', dst: '10.1.0.2', sport: 40001, dport: 80, state: 'ESTABLISHED', status: ['ASSURED'],
+    mark: 5, timeout: 500 },
   { proto: 'tcp', src: '2001:db8::1', dst: '2001:db8::2', sport: 40002, dport: 443, state: 'SYN_SENT', timeout: 400 },
-  { proto: 'tcp', src: '10.1.0.1', dst: '10.1.0.2', sport: 40012, dport: 81, state: 'TIME_WAIT', status: ['SEEN_REPLY', 'FIXED_TIMEOUT'], timeout: 450 },
+  { proto: 'tcp', src: '10.1.0.1', dst: '10.1.0.2', sport: 40012, dport: 81, state: 'TIME_WAIT',
+    status: ['SEEN_REPLY', 'FIXED_TIMEOUT'], timeout: 450 },
   { proto: 'tcp', src: '10.1.0.1', dst: '10.1.0.2', sport: 40013, dport: 82, state: 'SYN_SENT2', timeout: 450 },
   { proto: 'udp', src: '10.1.0.1', dst: '10.1.0.3', sport: 40003, dport: 53, timeout: 300, zone: 7 },
   { proto: 'udp', src: '10.1.0.1', dst: '10.1.0.4', sport: 40004, dport: 53, timeout: 300, origZone: 3 },
   { proto: 'udp', src: '10.1.0.1', dst: '10.1.0.5', sport: 40005, dport: 123, timeout: 300, replyZone: 4 },
-  { proto: 'udp', src: '10.1.0.9', dst: '10.1.0.10', sport: 40006, dport: 5000, timeout: 300, dnat: '192.168.7.7:6000' },
-  { proto: 'udp', src: '10.1.0.9', dst: '10.1.0.12', sport: 40014, dport: 5000, timeout: 300, snat: '192.168.8.8:7000' },
-  { proto: 'udp', src: '2001:db8::9', dst: '2001:db8::10', sport: 40015, dport: 5000, timeout: 300, dnat: '[2001:db8::77]:6000' },
+  { proto: 'udp', src: '10.1.0.9', dst: '10.1.0.10', sport: 40006, dport: 5000, timeout: 300,
+    dnat: '192.168.7.7:6000' },
+  { proto: 'udp', src: '10.1.0.9', dst: '10.1.0.12', sport: 40014, dport: 5000, timeout: 300,
+    snat: '192.168.8.8:7000' },
+  { proto: 'udp', src: '2001:db8::9', dst: '2001:db8::10', sport: 40015, dport: 5000, timeout: 300,
+    dnat: '[2001:db8::77]:6000' },
   { proto: 'udp', src: '10.1.0.9', dst: '10.1.0.11', sport: 40007, dport: 5000, timeout: 300, labels: ['web', 'far'] },
   { proto: 'udp', src: '10.1.0.9', dst: '10.1.0.13', sport: 40016, dport: 5000, timeout: 300, labels: ['seven'] },
   { proto: 'icmp', src: '10.1.0.1', dst: '10.1.0.2', icmpType: 8, icmpCode: 0, icmpId: 77, timeout: 30 },
   { proto: 'icmpv6', src: '2001:db8::1', dst: '2001:db8::2', icmpType: 128, icmpCode: 0, icmpId: 99, timeout: 30 },
-  { proto: 'sctp', src: '10.1.0.1', dst: '10.1.0.2', sport: 40008, dport: 3868, state: 'ESTABLISHED', sctpOrigVtag: 11, sctpReplyVtag: 0x01020304, timeout: 300 },
-  { proto: 'sctp', src: '2001:db8::1', dst: '2001:db8::2', sport: 40017, dport: 3868, state: 'SHUTDOWN_ACK_SENT', timeout: 300 },
+  { proto: 'sctp', src: '10.1.0.1', dst: '10.1.0.2', sport: 40008, dport: 3868, state: 'ESTABLISHED', sctpOrigVtag: 11,
+    sctpReplyVtag: 0x01020304, timeout: 300 },
+  { proto: 'sctp', src: '2001:db8::1', dst: '2001:db8::2', sport: 40017, dport: 3868, state: 'SHUTDOWN_ACK_SENT',
+    timeout: 300 },
   { proto: 'dccp', src: '10.1.0.1', dst: '10.1.0.2', sport: 40009, dport: 5001, state: 'OPEN', timeout: 300 },
   { proto: 'gre', src: '10.1.0.1', dst: '10.1.0.2', greSrcKey: 0x1234, greDstKey: 0xabcd, timeout: 300 },
   { proto: 'udplite', src: '10.1.0.1', dst: '10.1.0.2', sport: 40010, dport: 5002, timeout: 300 },
   { proto: 99, src: '10.1.0.1', dst: '10.1.0.2', timeout: 300 },
   { proto: 253, src: '2001:db8::1', dst: '2001:db8::2', timeout: 300, mark: 3 },
-  { proto: 'udp', src: '10.1.0.1', dst: '10.1.0.2', sport: 40011, dport: 5003, timeout: 300, status: ['SEEN_REPLY', 'ASSURED'], mark: 0xffffffff },
+  { proto: 'udp', src: '10.1.0.1', dst: '10.1.0.2', sport: 40011, dport: 5003, timeout: 300,
+    status: ['SEEN_REPLY', 'ASSURED'], mark: 0xffffffff },
 ];
 
 // ---- comparing -------------------------------------------------------------------------
@@ -115,7 +125,8 @@ function matchLines(mine: readonly string[], theirs: readonly string[], moving: 
     const tk = splitMoving(t, moving);
     const i = left.findIndex((m) => {
       const mk = splitMoving(m, moving);
-      return mk.key === tk.key && mk.values.length === tk.values.length && mk.values.every((v, k) => Math.abs(v - tk.values[k]!) <= tolerance);
+      return mk.key === tk.key && mk.values.length === tk.values.length &&
+        mk.values.every((v, k) => Math.abs(v - tk.values[k]!) <= tolerance);
     });
     if (i >= 0) {
       left.splice(i, 1);
@@ -154,7 +165,8 @@ beforeAll(async () => {
   await ct.create({ ...ftpMaster4, timeout: 600, state: 'ESTABLISHED', helper: 'ftp' });
   await ct.create({ ...ftpMaster6, timeout: 600, state: 'ESTABLISHED', helper: 'ftp' });
   // A state conntrack -I cannot set (its -o save table has no name for it).
-  await ct.create({ protocol: 'sctp', src: '10.2.0.1', dst: '10.2.0.2', srcPort: 7, dstPort: 8, timeout: 600, state: 'HEARTBEAT_SENT', vtag: { original: 5, reply: 0xdeadbeef } });
+  await ct.create({ protocol: 'sctp', src: '10.2.0.1', dst: '10.2.0.2', srcPort: 7, dstPort: 8, timeout: 600,
+    state: 'HEARTBEAT_SENT', vtag: { original: 5, reply: 0xdeadbeef } });
   await ct.expectations.create({
     master: ftpMaster4,
     tuple: { protocol: 'tcp', src: '10.0.0.2', dst: '10.0.0.1', srcPort: 0, dstPort: 50000 },
@@ -183,14 +195,15 @@ async function both(args: string[], opts: { labelMap?: LabelMap } = {}) {
 }
 
 describe('conntrack -L', () => {
-  const modes: Array<{ o: string | null; opts: Parameters<typeof formatFlow>[1]; labelMap?: LabelMap }> = [
+  const modes: { o: string | null; opts: Parameters<typeof formatFlow>[1]; labelMap?: LabelMap }[] = [
     { o: null, opts: {} },
     { o: 'extended', opts: { extended: true } },
     { o: 'id', opts: { id: true } },
     { o: 'extended,id', opts: { extended: true, id: true } },
     { o: 'ktimestamp', opts: { ktimestamp: true } },
     { o: 'labels', opts: { labels: LIST_LABELS }, labelMap: LIST_LABELS },
-    { o: 'extended,id,ktimestamp,labels', opts: { extended: true, id: true, ktimestamp: true, labels: LIST_LABELS }, labelMap: LIST_LABELS },
+    { o: 'extended,id,ktimestamp,labels', opts: { extended: true, id: true, ktimestamp: true, labels: LIST_LABELS },
+      labelMap: LIST_LABELS },
     // `-o timestamp` changes nothing in a listing.
     { o: 'timestamp', opts: { timestamp: true } },
   ];
@@ -227,7 +240,7 @@ describe('conntrack -L', () => {
     });
   }
 
-  test('listText() takes list()\'s filter, and refuses what is not an option', async () => {
+  test("listText() takes list()'s filter, and refuses what is not an option", async () => {
     const text = Buffer.concat(await ct.listText({ protocol: 'udp', family: 'ipv4' }).toArray()).toString('latin1');
     const r = await runConntrackOk(ns, ['-L', '-p', 'udp', '-f', 'ipv4']);
     expectMatched(matchLines(lines(text), lines(r.stdout), TEXT_MOVING), lines(r.stdout).length);
@@ -240,10 +253,29 @@ describe('conntrack -L', () => {
   test('the table has what the modes must show', async () => {
     const { stdout } = await both(['-o', 'extended,id,ktimestamp,labels'], { labelMap: LIST_LABELS });
     for (const needle of [
-      '[UNREPLIED]', '[ASSURED]', 'zone=7', 'zone-orig=3', 'zone-reply=4', 'mark=4294967295', 'helper=ftp',
-      'labels=web,far', ' labels\n', 'srckey=0x1234 dstkey=0xabcd', 'type=128 code=0 id=99', 'unknown  99 ',
-      'unknown  253 ', 'sctp     132 ', 'SHUTDOWN_ACK_SENT', 'SYN_SENT2', 'ipv6     10 ', 'delta-time=', '[start=',
-      'src=192.168.7.7', 'dst=192.168.8.8', 'src=2001:db8::77', 'HEARTBEAT_SENT',
+      '[UNREPLIED]',
+      '[ASSURED]',
+      'zone=7',
+      'zone-orig=3',
+      'zone-reply=4',
+      'mark=4294967295',
+      'helper=ftp',
+      'labels=web,far',
+      ' labels\n',
+      'srckey=0x1234 dstkey=0xabcd',
+      'type=128 code=0 id=99',
+      'unknown  99 ',
+      'unknown  253 ',
+      'sctp     132 ',
+      'SHUTDOWN_ACK_SENT',
+      'SYN_SENT2',
+      'ipv6     10 ',
+      'delta-time=',
+      '[start=',
+      'src=192.168.7.7',
+      'dst=192.168.8.8',
+      'src=2001:db8::77',
+      'HEARTBEAT_SENT',
     ]) {
       expect(stdout, needle).toContain(needle);
     }
@@ -337,13 +369,12 @@ interface WatchOptions {
 async function watchRaw(ns: Netns, output: string | null, opts: WatchOptions = {}): Promise<RawWatch> {
   const { labelMap } = opts;
   const args = ['-E', ...(opts.expect ? ['expect'] : []), ...(output ? ['-o', output] : [])];
-  const poke =
-    opts.poke ??
+  const poke = opts.poke ??
     (async (port: number) => {
-      await runConntrack(ns, ['-I', ...buildEntryArgs({ proto: 'udp', src: SENTINEL, dst: SENTINEL, sport: 9, dport: port, timeout: 30 })]);
+      await runConntrack(ns, ['-I',
+        ...buildEntryArgs({ proto: 'udp', src: SENTINEL, dst: SENTINEL, sport: 9, dport: port, timeout: 30 })]);
     });
-  const cleanup =
-    opts.cleanup ??
+  const cleanup = opts.cleanup ??
     (async (ports: number[]) => {
       for (const port of ports) await runConntrack(ns, ['-D', '-p', 'udp', '-s', SENTINEL, '--dport', String(port)]);
     });
@@ -353,9 +384,12 @@ async function watchRaw(ns: Netns, output: string | null, opts: WatchOptions = {
     dir = await mkdtemp(join(tmpdir(), 'nfct-fmt-labels-'));
     await mkdir(join(dir, 'upper', 'xtables'), { recursive: true });
     await mkdir(join(dir, 'work'));
-    await writeFile(join(dir, 'upper', 'xtables', 'connlabel.conf'), Object.entries(labelMap).map(([b, n]) => `${b} ${n}\n`).join(''));
-    const script = 'mount -t overlay nfct-labels -o "lowerdir=/etc,upperdir=$1,workdir=$2" /etc || exit 97; shift 2; exec conntrack "$@"';
-    child = ns.spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh', join(dir, 'upper'), join(dir, 'work'), ...args], {
+    await writeFile(join(dir, 'upper', 'xtables', 'connlabel.conf'),
+      Object.entries(labelMap).map(([b, n]) => `${b} ${n}\n`).join(''));
+    const script =
+      'mount -t overlay nfct-labels -o "lowerdir=/etc,upperdir=$1,workdir=$2" /etc || exit 97; shift 2; exec conntrack "$@"';
+    child = ns.spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh', join(dir, 'upper'),
+      join(dir, 'work'), ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, TZ: 'UTC' },
     });
@@ -372,8 +406,10 @@ async function watchRaw(ns: Netns, output: string | null, opts: WatchOptions = {
   const ports: number[] = [];
   const deadline = Date.now() + 5000;
   try {
-    for (let k = 0; ; k++) {
-      if (Date.now() > deadline) throw new Error(`conntrack ${args.join(' ')}: no sentinel event within 5 s: ${w.err} ${JSON.stringify(w.all)}`);
+    for (let k = 0;; k++) {
+      if (Date.now() > deadline) {
+        throw new Error(`conntrack ${args.join(' ')}: no sentinel event within 5 s: ${w.err} ${JSON.stringify(w.all)}`);
+      }
       const port = base + k;
       ports.push(port);
       await poke(port);
@@ -395,7 +431,8 @@ describe('conntrack -E', () => {
   let ens: Netns;
   let ect: Conntrack;
   beforeAll(async () => {
-    ens = await createNetns('nfct-format-ev', { labels: true, sysctls: { ...SYSCTLS, 'net.netfilter.nf_conntrack_udp_timeout': 1 } });
+    ens = await createNetns('nfct-format-ev', { labels: true,
+      sysctls: { ...SYSCTLS, 'net.netfilter.nf_conntrack_udp_timeout': 1 } });
     ect = await Conntrack.open({ netns: ens.name });
   });
   afterAll(async () => {
@@ -420,7 +457,7 @@ describe('conntrack -E', () => {
         clearTimeout(timer);
       }
     })();
-    const modes: Array<{ o: string | null; opts: Parameters<typeof formatEvent>[1]; labelMap?: LabelMap }> = [
+    const modes: { o: string | null; opts: Parameters<typeof formatEvent>[1]; labelMap?: LabelMap }[] = [
       { o: null, opts: {} },
       { o: 'extended,id', opts: { extended: true, id: true } },
       { o: 'timestamp', opts: { timestamp: true } },
@@ -441,28 +478,39 @@ describe('conntrack -E', () => {
       // An unreplied UDP flow expires after 1 s; the next packet of the same tuple finds it
       // expired and the kernel destroys it then (or the GC did before): a DESTROY from the
       // kernel alone, with counters and start/stop timestamps.
-      const ports = { localPort: 30_000 + Math.floor(Math.random() * 10_000), listenPort: 41_000 + Math.floor(Math.random() * 10_000) };
+      const ports = { localPort: 30_000 + Math.floor(Math.random() * 10_000),
+        listenPort: 41_000 + Math.floor(Math.random() * 10_000) };
       const lone = await udpFlow(ens, { family: 4, count: 1, reply: false, ...ports });
       // Expired once a lookup no longer finds it (a lookup does not refresh it).
-      const loneTuple = { protocol: 'udp' as const, src: lone.orig.src, dst: lone.orig.dst, srcPort: lone.orig.sport, dstPort: lone.orig.dport };
-      await until(async () => (await ect.get(loneTuple)) === null, 'the lone UDP entry to expire (1 s)', { every: 100 });
+      const loneTuple = { protocol: 'udp' as const, src: lone.orig.src, dst: lone.orig.dst, srcPort: lone.orig.sport,
+        dstPort: lone.orig.dport };
+      await until(async () => (await ect.get(loneTuple)) === null, 'the lone UDP entry to expire (1 s)', {
+        every: 100,
+      });
       await udpFlow(ens, { family: 4, count: 1, reply: false, ...ports });
-      const expired = (e: FlowEvent) => e.type === 'destroy' && e.flow.protocol === 'udp' && e.flow.original.srcPort === lone.orig.sport;
+      const expired = (e: FlowEvent) =>
+        e.type === 'destroy' && e.flow.protocol === 'udp' && e.flow.original.srcPort === lone.orig.sport;
       await until(() => got.some(expired), 'the DESTROY of the expired entry');
       // Changes over netlink (conntrack, the library): with the suffix.
       const udp = ['-p', 'udp', '-s', '10.30.0.1', '-d', '10.30.0.2', '--sport', '1000', '--dport', '53'];
-      const ins = await runConntrackOk(ens, ['-I', ...udp, '-t', '60', '--label-add', 'db'], { labelMap: INSERT_LABELS });
+      const ins = await runConntrackOk(ens, ['-I', ...udp, '-t', '60', '--label-add', 'db'], {
+        labelMap: INSERT_LABELS,
+      });
       expect(ins.stderr).toBe(`${formatSummary('create', 1)}\n`);
       const upd = await runConntrackOk(ens, ['-U', ...udp, '-m', '7']);
       expect(upd.stderr).toBe(`${formatSummary('update', 1)}\n`);
       const del = await runConntrackOk(ens, ['-D', ...udp]);
       expect(del.stderr).toBe(`${formatSummary('delete', 1)}\n`);
-      await ect.create({ protocol: 'tcp', src: '10.30.0.5', dst: '10.30.0.6', srcPort: 1, dstPort: 2, timeout: 60, state: 'ESTABLISHED' });
-      await runConntrackOk(ens, ['-I', '-p', 'gre', '-s', '10.30.0.7', '-d', '10.30.0.8', '--srckey', '17', '--dstkey', '4660', '-t', '60']);
+      await ect.create({ protocol: 'tcp', src: '10.30.0.5', dst: '10.30.0.6', srcPort: 1, dstPort: 2, timeout: 60,
+        state: 'ESTABLISHED' });
+      await runConntrackOk(ens, ['-I', '-p', 'gre', '-s', '10.30.0.7', '-d', '10.30.0.8', '--srckey', '17', '--dstkey',
+        '4660', '-t', '60']);
       await runConntrackOk(ens, ['-D', '-p', 'tcp']);
-      await runConntrackOk(ens, ['-I', '-p', 'udp', '-s', '10.39.9.9', '-d', '10.39.9.8', '--sport', '1', '--dport', '2', '-t', '60']);
+      await runConntrackOk(ens, ['-I', '-p', 'udp', '-s', '10.39.9.9', '-d', '10.39.9.8', '--sport', '1', '--dport',
+        '2', '-t', '60']);
       await collecting;
-      await until(() => watches.every((w) => w.all.some((l) => l.includes('10.39.9.9'))), 'every watcher to print the marker 10.39.9.9');
+      await until(() => watches.every((w) => w.all.some((l) => l.includes('10.39.9.9'))),
+        'every watcher to print the marker 10.39.9.9');
       // conntrack's SIGTERM handler prints its summary with stdio and exits from inside the
       // handler: an event that arrives as it is stopped can be printed but not counted, or
       // printed twice. Entries with 1 s timeouts expire at any moment, so the table is emptied
@@ -471,8 +519,12 @@ describe('conntrack -E', () => {
       // Every watcher has printed the flush's events once it prints an entry made after it (a
       // sentinel, left in the table so that nothing changes while the watchers stop).
       const quiet = 60_000 + Math.floor(Math.random() * 5_000);
-      await runConntrackOk(ens, ['-I', ...buildEntryArgs({ proto: 'udp', src: SENTINEL, dst: SENTINEL, sport: 9, dport: quiet, timeout: 600 })]);
-      await until(() => watches.every((w) => w.all.some((l) => l.includes(SENTINEL) && new RegExp(`\\b${quiet}\\b`).test(l))), 'every watcher to print the entry made after the flush');
+      await runConntrackOk(ens, ['-I',
+        ...buildEntryArgs({ proto: 'udp', src: SENTINEL, dst: SENTINEL, sport: 9, dport: quiet, timeout: 600 })]);
+      await until(
+        () => watches.every((w) => w.all.some((l) => l.includes(SENTINEL) && new RegExp(`\\b${quiet}\\b`).test(l))),
+        'every watcher to print the entry made after the flush',
+      );
     } finally {
       for (const w of watches) await w.stop();
       stream.close();
@@ -482,7 +534,9 @@ describe('conntrack -E', () => {
     expect(got.some((e) => e.type === 'destroy' && e.flow.timestamp?.stop !== undefined)).toBe(true);
     for (const [k, m] of modes.entries()) {
       const w = watches[k]!;
-      let theirs = w.lines.filter((l) => !(m.o === 'xml' && (l.startsWith('<?xml') || l === '<conntrack>' || l === '</conntrack>')));
+      let theirs = w.lines.filter((l) =>
+        !(m.o === 'xml' && (l.startsWith('<?xml') || l === '<conntrack>' || l === '</conntrack>'))
+      );
       // Up to the marker: conntrack may have printed more before it was stopped.
       const end = theirs.findIndex((l) => l.includes('10.39.9.9'));
       expect(end, `${m.o}: marker`).toBeGreaterThan(0);
@@ -505,10 +559,19 @@ describe('conntrack -E', () => {
       // The suffix is there exactly for the changes made over netlink, and formatEvent() writes
       // it when given the port id.
       // (-D -p tcp deleted every TCP entry; the UDP ones from traffic expired by themselves.)
-      const fromUser = got.map((e) => e.flow.original.src.startsWith('10.3') || (e.type === 'destroy' && e.flow.protocol === 'tcp'));
+      const fromUser = got.map((e) =>
+        e.flow.original.src.startsWith('10.3') || (e.type === 'destroy' && e.flow.protocol === 'tcp')
+      );
       expect(suffixes.map((x) => x !== null)).toEqual(fromUser);
       for (const [i, s] of suffixes.entries()) {
-        if (s) expect(formatEvent(got[i]!, { ...m.opts, userspace: { portid: Number(s[1]), progname: s[2] } }).replace(/^\[\d+\.\d+\]/, '')).toBe(theirs[i]!.replace(/^\[\d+\.\d+\]/, ''));
+        if (s) {
+          expect(
+            formatEvent(got[i]!, { ...m.opts, userspace: { portid: Number(s[1]), progname: s[2] } }).replace(
+              /^\[\d+\.\d+\]/,
+              '',
+            ),
+          ).toBe(theirs[i]!.replace(/^\[\d+\.\d+\]/, ''));
+        }
       }
       // The summary conntrack writes when it is stopped counts every event it printed.
       const printed = w.all.filter((l) => !(m.o === 'xml' && !l.startsWith('<flow'))).length;
@@ -522,7 +585,8 @@ describe('conntrack -E', () => {
   }, 120_000);
 
   test('formatExpectationEvent() equals what conntrack -E expect prints', async () => {
-    const master = (src: string, srcPort: number) => ({ protocol: 'tcp' as const, src, dst: '10.40.0.2', srcPort, dstPort: 21 });
+    const master = (src: string, srcPort: number) => ({ protocol: 'tcp' as const, src, dst: '10.40.0.2', srcPort,
+      dstPort: 21 });
     const sentinelMaster = { protocol: 'tcp' as const, src: SENTINEL, dst: SENTINEL, srcPort: 9, dstPort: 21 };
     const expected = (m: ReturnType<typeof master>, dport: number, extra: object = {}) => ({
       master: m,
@@ -534,7 +598,9 @@ describe('conntrack -E', () => {
     const stream = ect.events({ types: ['expect-new', 'expect-destroy'] });
     // The kernel reports a master's expectations only if someone listened when the master was
     // made (nf_conntrack_events=2, the default): make them now that the stream listens.
-    for (const m of [sentinelMaster, master('10.40.0.1', 40000), master('10.40.0.3', 40001), master('10.49.9.9', 40002)]) {
+    for (const m of [sentinelMaster, master('10.40.0.1', 40000), master('10.40.0.3', 40001),
+      master('10.49.9.9', 40002)])
+    {
       await ect.create({ ...m, timeout: 600, state: 'ESTABLISHED', helper: 'ftp' });
     }
     const got: ExpectationEvent[] = [];
@@ -563,15 +629,18 @@ describe('conntrack -E', () => {
       await ect.expectations.create(expected(master('10.40.0.1', 40000), 50000));
       await ect.expectations.create(expected(master('10.40.0.3', 40001), 50001, { flags: ['PERMANENT'] }));
       await ect.expectations.create(expected(master('10.40.0.1', 40000), 50002));
-      await ect.expectations.delete({ protocol: 'tcp', src: '10.40.0.2', dst: '10.40.0.3', srcPort: 0, dstPort: 50001 });
+      await ect.expectations.delete({ protocol: 'tcp', src: '10.40.0.2', dst: '10.40.0.3', srcPort: 0,
+        dstPort: 50001 });
       await ect.expectations.create(expected(master('10.49.9.9', 40002), 50003));
       await collecting;
-      await until(() => watches.every((w) => w.all.some((l) => l.includes('10.49.9.9'))), 'every watcher to print the marker 10.49.9.9');
+      await until(() => watches.every((w) => w.all.some((l) => l.includes('10.49.9.9'))),
+        'every watcher to print the marker 10.49.9.9');
     } finally {
       for (const w of watches) await w.stop();
       stream.close();
     }
-    expect(got.map((e) => e.type)).toEqual(['expect-new', 'expect-new', 'expect-destroy', 'expect-new', 'expect-destroy', 'expect-new']);
+    expect(got.map((e) => e.type)).toEqual(['expect-new', 'expect-new', 'expect-destroy', 'expect-new',
+      'expect-destroy', 'expect-new']);
     for (const [k, o] of modes.entries()) {
       const w = watches[k]!;
       const theirs = w.lines.slice(0, w.lines.findIndex((l) => l.includes('10.49.9.9')) + 1);
@@ -624,7 +693,7 @@ describe('hand-made flows (offload flags, secctx, a listed [stop=], labels witho
 
   test('match the lines conntrack-tools prints for them (test/fixtures/conntrack-synthetic.txt)', () => {
     const ext = { extended: true, id: true };
-    expect(formatFlow({ ...base, status: new Status(0x8000 | 0x4000 | 0x0e) } as Flow, ext)).toBe(
+    expect(formatFlow({ ...base, status: new Status(0x8000 | 0x4000 | 0x0e) }, ext)).toBe(
       'ipv4     2 udp      17 29 src=10.0.0.1 dst=10.0.0.2 sport=5353 dport=53 src=10.0.0.2 dst=10.0.0.1 sport=53 dport=5353 [HW_OFFLOAD] mark=0 use=2 id=2',
     );
     const v6: Flow = {
@@ -636,7 +705,8 @@ describe('hand-made flows (offload flags, secctx, a listed [stop=], labels witho
       reply: { src: 'fe80::2', dst: 'fe80::1', protonum: 6, srcPort: 2, dstPort: 1 },
       status: new Status(0x08),
       timeout: 10,
-      tcp: { state: 'CLOSE', stateNum: 8, wscaleOriginal: 0, wscaleReply: 0, flagsOriginal: 0, flagsReply: 0, maskOriginal: 0, maskReply: 0 },
+      tcp: { state: 'CLOSE', stateNum: 8, wscaleOriginal: 0, wscaleReply: 0, flagsOriginal: 0, flagsReply: 0,
+        maskOriginal: 0, maskReply: 0 },
       mark: 3,
       secmark: 12,
       secctx: 'system_u:object_r:ssh_packet_t:s0',

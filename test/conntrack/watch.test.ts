@@ -24,14 +24,16 @@ afterAll(async () => {
 });
 
 /** conntrack's view of an entry, in flowKey()'s words (the tests use TCP and UDP only). */
-const keyOfEntry = (e: CtEntry): string => `${e.l4proto} ${e.orig.src}:${e.orig.sport} -> ${e.orig.dst}:${e.orig.dport}${e.zone ? ` zone ${e.zone}` : ''}`;
-const oracleKeys = async (n: Netns, args: string[] = []): Promise<string[]> => (await listEntries(n, args)).entries.map(keyOfEntry).sort();
+const keyOfEntry = (e: CtEntry): string =>
+  `${e.l4proto} ${e.orig.src}:${e.orig.sport} -> ${e.orig.dst}:${e.orig.dport}${e.zone ? ` zone ${e.zone}` : ''}`;
+const oracleKeys = async (n: Netns, args: string[] = []): Promise<string[]> =>
+  (await listEntries(n, args)).entries.map(keyOfEntry).sort();
 const heldKeys = (w: TableWatch): string[] => [...w.flows.keys()].sort();
 
 /** Takes items in the background; `until(pred)` waits (bounded) for one that matches. */
 function follow(w: TableWatch) {
   const items: WatchItem[] = [];
-  let waiters: Array<() => void> = [];
+  let waiters: (() => void)[] = [];
   const done = (async () => {
     for await (const item of w) {
       items.push(item);
@@ -44,19 +46,32 @@ function follow(w: TableWatch) {
     for (;;) {
       const hit = items.find(pred);
       if (hit) return hit;
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}; items: ${JSON.stringify(items.map((i) => (i.type === 'snapshot' ? `snapshot ${i.reason} ${i.flows.length}` : `${i.type} ${i.key}`)))}`);
+      if (Date.now() > end) {
+        throw new Error(
+          `timed out waiting for ${what}; items: ${
+            JSON.stringify(
+              items.map((
+                i,
+              ) => (i.type === 'snapshot' ? `snapshot ${i.reason} ${i.flows.length}` : `${i.type} ${i.key}`)),
+            )
+          }`,
+        );
+      }
       await Promise.race([new Promise<void>((ok) => waiters.push(ok)), sleep(100)]);
     }
   };
   return { items, done, until };
 }
 
-const udp = (src: string, dport = 53) => ['-I', '-p', 'udp', '-s', src, '-d', '10.61.0.1', '--sport', '1000', '--dport', String(dport), '-t', '300'];
+const udp = (src: string,
+  dport = 53) => ['-I', '-p', 'udp', '-s', src, '-d', '10.61.0.1', '--sport', '1000', '--dport', String(dport), '-t',
+  '300'];
 
 describe('watch()', () => {
   test('a snapshot of the table, then each change; flows equals conntrack -L at each step', async () => {
     await runConntrackOk(ns, udp('10.60.0.1'));
-    await runConntrackOk(ns, ['-I', '-p', 'tcp', '-s', '10.60.0.2', '-d', '10.61.0.1', '--sport', '1000', '--dport', '80', '--state', 'ESTABLISHED', '-t', '300']);
+    await runConntrackOk(ns, ['-I', '-p', 'tcp', '-s', '10.60.0.2', '-d', '10.61.0.1', '--sport', '1000', '--dport',
+      '80', '--state', 'ESTABLISHED', '-t', '300']);
     await using w = ct.watch({ refresh: 0 });
     await w.ready;
     expect(heldKeys(w)).toEqual(await oracleKeys(ns));
@@ -108,7 +123,8 @@ describe('watch()', () => {
       await fb.until((i) => i.type === 'new', 'the new entry');
       await runConntrackOk(own, ['-D', '-p', 'udp', '-s', '10.62.0.3']);
       await fb.until((i) => i.type === 'destroy', 'its destroy event');
-      expect(fb.items.filter((i) => i.type === 'destroy').map((i) => i.type !== 'snapshot' && [i.key, i.origin])).toEqual([['udp 10.62.0.3:1000 -> 10.61.0.1:53', 'event']]);
+      expect(fb.items.filter((i) => i.type === 'destroy').map((i) => i.type !== 'snapshot' && [i.key, i.origin]))
+        .toEqual([['udp 10.62.0.3:1000 -> 10.61.0.1:53', 'event']]);
       expect(blind.flows.has('udp 10.62.0.1:1000 -> 10.61.0.1:53')).toBe(true);
       await Promise.all([w.close(), blind.close()]);
       await Promise.all([fw.done, fb.done]);
@@ -129,7 +145,10 @@ describe('watch()', () => {
       const pending = it.next(); // reading; the consumer then stays away
       await sleep(100);
       const flows = [];
-      for (let i = 0; i < 20000; i++) flows.push({ protocol: 'udp' as const, src: `10.63.${i >> 8}.${i & 255}`, dst: '10.61.0.1', srcPort: 1000, dstPort: 53, timeout: 120 });
+      for (let i = 0; i < 20000; i++) {
+        flows.push({ protocol: 'udp' as const, src: `10.63.${i >> 8}.${i & 255}`, dst: '10.61.0.1', srcPort: 1000,
+          dstPort: 53, timeout: 120 });
+      }
       await c.createMany(flows);
       await c.deleteWhere({ src: '10.63.0.0/24' });
       let snapshot: WatchItem | undefined;
@@ -148,7 +167,7 @@ describe('watch()', () => {
         if (w.flows.has('udp 10.64.9.9:1000 -> 10.61.0.1:53')) break;
       }
       expect(heldKeys(w)).toEqual(await oracleKeys(own));
-      await it.return!();
+      await it.return();
     } finally {
       await c.close();
       await own.remove();
@@ -182,13 +201,14 @@ describe('watch()', () => {
   });
 
   test('close(), break, the signal and the handle ending each release the socket', async () => {
-    const sockets = (): number => readdirSync('/proc/self/fd').filter((fd) => {
-      try {
-        return readlinkSync(`/proc/self/fd/${fd}`).startsWith('socket:');
-      } catch {
-        return false;
-      }
-    }).length;
+    const sockets = (): number =>
+      readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`).startsWith('socket:');
+        } catch {
+          return false;
+        }
+      }).length;
     const before = sockets();
     const a = ct.watch();
     await a.ready;

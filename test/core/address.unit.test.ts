@@ -14,7 +14,6 @@ const AF_INET6 = 10;
 
 const hex = (b: Uint8Array | undefined): string | undefined => (b ? Buffer.from(b).toString('hex') : undefined);
 
-
 /** The eight groups of 16 bytes, each as four hex digits. */
 function fullForm(bytes: Uint8Array): string {
   const groups: string[] = [];
@@ -36,7 +35,7 @@ function dottedTailForm(bytes: Uint8Array): string {
 }
 
 describe('parseAddress: IPv4', () => {
-  const cases: Array<[string, string]> = [
+  const cases: [string, string][] = [
     ['0.0.0.0', '00000000'],
     ['255.255.255.255', 'ffffffff'],
     ['10.0.0.1', '0a000001'],
@@ -64,7 +63,7 @@ describe('parseAddress: IPv4', () => {
 });
 
 describe('parseAddress: IPv6', () => {
-  const cases: Array<[string, string]> = [
+  const cases: [string, string][] = [
     ['::', '00000000000000000000000000000000'],
     ['::1', '00000000000000000000000000000001'],
     ['1::', '00010000000000000000000000000000'],
@@ -167,7 +166,7 @@ describe('parseAddress: refusals', () => {
 });
 
 describe('parseCidr', () => {
-  const good: Array<[string, number, string, number]> = [
+  const good: [string, number, string, number][] = [
     ['10.0.0.0/8', AF_INET, '0a000000', 8],
     ['10.0.0.1', AF_INET, '0a000001', 32],
     ['0.0.0.0/0', AF_INET, '00000000', 0],

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, expect, test } from 'vitest';
 
 const SCRIPT = join(__dirname, '..', '..', 'scripts', 'check-prebuilds.mjs');
-const FILES = ['@x+nfct.glibc.node', 'libnetfilter_conntrack.so.3', 'libnetfilter_log.so.1', 'libnfnetlink.so.0', 'libmnl.so.0'];
+const FILES = ['@x+nfct.glibc.node', 'libnetfilter_conntrack.so.3', 'libnetfilter_log.so.1', 'libnfnetlink.so.0',
+  'libmnl.so.0'];
 let dir = '';
 
 /** The first 20 bytes of a 64-bit little-endian ELF shared object for `machine`. */
@@ -33,7 +34,8 @@ function release(machines: Record<string, number> = { 'linux-x64': 62, 'linux-ar
 }
 
 const check = (env: Record<string, string> = {}) => {
-  const r = spawnSync(process.execPath, [join(dir, 'scripts', 'check-prebuilds.mjs')], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', ...env } });
+  const r = spawnSync(process.execPath, [join(dir, 'scripts', 'check-prebuilds.mjs')], { encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '', ...env } });
   return { status: r.status, stderr: r.stderr };
 };
 
@@ -47,7 +49,9 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 test('refuses an empty prebuilds/, naming each missing file and both ways out', () => {
   const r = check();
   expect(r.status).toBe(1);
-  for (const platform of ['linux-x64', 'linux-arm64']) for (const f of FILES) expect(r.stderr).toContain(`prebuilds/${platform}/${f} is missing`);
+  for (const platform of ['linux-x64', 'linux-arm64']) {
+    for (const f of FILES) expect(r.stderr).toContain(`prebuilds/${platform}/${f} is missing`);
+  }
   expect(r.stderr).toContain('npm run release:prebuilds');
   expect(r.stderr).toContain('NFCT_PACK_SOURCE_ONLY=1');
 });
@@ -76,5 +80,5 @@ test('refuses a file built for the other machine, a missing library, a file that
   expect(r.status).toBe(1);
   expect(r.stderr).toContain('prebuilds/linux-x64/libmnl.so.0 is missing');
   expect(r.stderr).toContain('prebuilds/linux-arm64/libmnl.so.0: not an ELF file');
-  expect(r.stderr).toContain("prebuilds/sources/ holds no .dsc");
+  expect(r.stderr).toContain('prebuilds/sources/ holds no .dsc');
 });

@@ -32,10 +32,11 @@ describe('namespaces', () => {
     expect((err as NfctError).syscall).toBe('setns');
   });
 
-  test('a namespace by pid reads that process\'s table', async () => {
+  test("a namespace by pid reads that process's table", async () => {
     const child = ns.spawn('sleep', ['30']);
     try {
-      await ns.execOk('conntrack', ['-I', '-p', 'udp', '-s', '10.3.3.3', '-d', '10.3.3.4', '--sport', '1', '--dport', '2', '-t', '60']);
+      await ns.execOk('conntrack', ['-I', '-p', 'udp', '-s', '10.3.3.3', '-d', '10.3.3.4', '--sport', '1', '--dport',
+        '2', '-t', '60']);
       // `ip netns exec` makes the child; its pid is in our namespace's process list.
       const { stdout } = await run('ip', ['netns', 'pids', ns.name]);
       const pid = Number(stdout.trim().split('\n')[0]);
@@ -53,7 +54,8 @@ describe('privileges', () => {
   test('without CAP_NET_ADMIN every operation fails with EPERM naming the capability', async () => {
     const viteNode = join(__dirname, '..', '..', 'node_modules', '.bin', 'vite-node');
     const child = join(__dirname, '..', 'support', 'no-cap-child.ts');
-    const r = await ns.execOk('capsh', ['--drop=cap_net_admin,cap_sys_admin', '--', '-c', `exec "${viteNode}" "${child}" "${ns.path}"`], { timeoutMs: 60_000 });
+    const r = await ns.execOk('capsh', ['--drop=cap_net_admin,cap_sys_admin', '--', '-c',
+      `exec "${viteNode}" "${child}" "${ns.path}"`], { timeoutMs: 60_000 });
     const results = r.stdout.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
     expect(results.map((x) => x.name)).toEqual(['list', 'get', 'count', 'stats', 'open in another netns']);
     for (const x of results) {

@@ -22,30 +22,19 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import fc from 'fast-check';
-import { type MockInstance, afterEach, describe, expect, test, vi } from 'vitest';
+import { afterEach, describe, expect, type MockInstance, test, vi } from 'vitest';
 
-import { parseLogLine } from '../../lib/nflog/logline-parse.js';
 import { decodeExpectations } from '../../lib/conntrack/expect.js';
-import { FLOW_WORDS, decodeFlows, jsonSafe } from '../../lib/conntrack/flow.js';
+import { decodeFlows, FLOW_WORDS, jsonSafe } from '../../lib/conntrack/flow.js';
 import { BatchCounter, ExpectWord, PacketPresent, PacketWord, TraceWord } from '../../lib/core/layout.js';
+import { addon, type NativeConntrack, type NativeStream, type OnBatch } from '../../lib/core/native.js';
+import { Conntrack, decodePacket, decodePackets, Nflog, parseTraceLine, parseTracePrefix,
+  Trace } from '../../lib/index.js';
 import { formatLogLine } from '../../lib/nflog/logline-format.js';
-import { Conntrack, Nflog, Trace, decodePacket, decodePackets, parseTraceLine, parseTracePrefix } from '../../lib/index.js';
-import { type NativeConntrack, type NativeStream, type OnBatch, addon } from '../../lib/core/native.js';
+import { parseLogLine } from '../../lib/nflog/logline-parse.js';
 import type { NflogPacket } from '../../lib/nflog/types.js';
-import {
-  MSG_TYPES,
-  SCHEMAS,
-  type NlMessage,
-  encodeMessage,
-  hugeString,
-  junk,
-  message,
-  mutated,
-  packetBytes,
-  params,
-  plain,
-  traceMessage,
-} from '../support/arbitraries.js';
+import { encodeMessage, hugeString, junk, message, MSG_TYPES, mutated, type NlMessage, packetBytes, params, plain,
+  SCHEMAS, traceMessage } from '../support/arbitraries.js';
 
 const { PACKET_WORDS, PACKET_PAYLOAD, PACKET_HWHEADER, PACKET_HWADDR, PACKET_L2HDR } = PacketWord;
 const { PACKET_HAS_PAYLOAD, PACKET_HAS_HWHEADER, PACKET_HAS_HWADDR, PACKET_HAS_L2HDR, PACKET_HAS_CT } = PacketPresent;
@@ -57,13 +46,18 @@ const WORDS = { flow: FLOW_WORDS, expect: EXPECT_WORDS, trace: TRACE_WORDS } as 
 
 interface FixturePacket {
   nflog: Record<string, unknown> & { payload: string; hwHeader?: string };
-  lines: Array<{ text: string; stamp: string }>;
+  lines: { text: string; stamp: string }[];
 }
 const fixtures = ['loopback', 'bridge'].map(
-  (n) => JSON.parse(readFileSync(join(__dirname, '..', 'fixtures', 'log', `${n}.json`), 'utf8')) as { packets: FixturePacket[] },
+  (n) =>
+    JSON.parse(readFileSync(join(__dirname, '..', 'fixtures', 'log', `${n}.json`), 'utf8')) as {
+      packets: FixturePacket[];
+    },
 );
 const fixturePackets = fixtures.flatMap((f) => f.packets);
-const payloads = fixturePackets.map((p) => new Uint8Array(Buffer.from(p.nflog.payload, 'hex'))).filter((b) => b.length > 0);
+const payloads = fixturePackets.map((p) => new Uint8Array(Buffer.from(p.nflog.payload, 'hex'))).filter((b) =>
+  b.length > 0
+);
 const lines = fixturePackets.flatMap((p) => p.lines.flatMap((l) => [l.text, `${l.stamp} ${l.text}`]));
 const packets = packetBytes(payloads);
 
@@ -89,7 +83,7 @@ function decode(kind: Kind, bytes: Buffer): Records {
 }
 
 /** Where the byte fields of packet records point, and how far the batch's bytes must reach. */
-const PACKET_BYTES: Array<[bit: number, word: number]> = [
+const PACKET_BYTES: [bit: number, word: number][] = [
   [PACKET_HAS_PAYLOAD, PACKET_PAYLOAD],
   [PACKET_HAS_HWHEADER, PACKET_HWHEADER],
   [PACKET_HAS_HWADDR, PACKET_HWADDR],
@@ -143,7 +137,9 @@ describe('native message decoders on hostile netlink messages', () => {
             consume(out);
           } else {
             expect(r.buffer.byteLength).toBe(r.count * WORDS[kind] * 4);
-            const out = kind === 'flow' ? decodeFlows(r.buffer, r.strings, r.count) : decodeExpectations(r.buffer, r.strings, r.count);
+            const out = kind === 'flow'
+              ? decodeFlows(r.buffer, r.strings, r.count)
+              : decodeExpectations(r.buffer, r.strings, r.count);
             expect(out).toHaveLength(r.count);
             for (const x of out) consume(x);
           }
@@ -181,7 +177,9 @@ describe('native message decoders on hostile netlink messages', () => {
     // rather than killing this test worker.
     const sample = fc.sample(message(MSG_TYPES.trace, SCHEMAS.trace), { seed: 3, numRuns: 200 }).map(encodeMessage);
     const child = traceInChild(sample);
-    expect(child.output, 'the trace decoder ended a child process on malformed messages').toContain(`decoded ${sample.length}`);
+    expect(child.output, 'the trace decoder ended a child process on malformed messages').toContain(
+      `decoded ${sample.length}`,
+    );
     expect(child.status).toBe(0);
     let records = 0;
     let malformed = 0;
@@ -199,16 +197,19 @@ describe('native message decoders on hostile netlink messages', () => {
 
   test('every kind: random bytes, and messages of the other kinds', () => {
     const anyMessage = fc.oneof(
-      ...(['flow', 'expect', 'packet', 'trace'] as const).map((k) => message(MSG_TYPES[k], SCHEMAS[k]).map((m) => encodeMessage(m))),
+      ...(['flow', 'expect', 'packet', 'trace'] as const).map((k) =>
+        message(MSG_TYPES[k], SCHEMAS[k]).map((m) => encodeMessage(m))
+      ),
       traceMessage(packets).map((m) => m.bytes),
       fc.uint8Array({ maxLength: 400 }).map((b) => Buffer.from(b)),
       // a plausible header over random bytes
-      fc.tuple(fc.uint8Array({ minLength: 16, maxLength: 400 }), fc.constantFrom(0x100, 0x102, 0x200, 0x202, 0x400, 0xa11, 0x0)).map(([b, type]) => {
-        const buf = Buffer.from(b);
-        buf.writeUInt32LE(buf.length, 0);
-        buf.writeUInt16LE(type, 4);
-        return buf;
-      }),
+      fc.tuple(fc.uint8Array({ minLength: 16, maxLength: 400 }),
+        fc.constantFrom(0x100, 0x102, 0x200, 0x202, 0x400, 0xa11, 0x0)).map(([b, type]) => {
+          const buf = Buffer.from(b);
+          buf.writeUInt32LE(buf.length, 0);
+          buf.writeUInt16LE(type, 4);
+          return buf;
+        }),
     );
     fc.assert(
       fc.property(anyMessage, fc.constantFrom<Kind>('flow', 'expect', 'packet', 'trace'), (bytes, kind) => {
@@ -251,12 +252,16 @@ describe('native message decoders on hostile netlink messages', () => {
 
 describe('JS record decoders on random records', () => {
   const words = (n: number): fc.Arbitrary<Uint32Array> =>
-    fc.array(fc.oneof(fc.constant(0), fc.constant(0xffffffff), fc.integer({ min: 0, max: 0xffffffff })), { minLength: n, maxLength: n }).map((a) => Uint32Array.from(a));
-  const strings = fc.array(fc.oneof(fc.string({ maxLength: 12 }), fc.constantFrom('', '10.0.0.1', '::1')), { maxLength: 12 }).map((s) => s.join('\0'));
+    fc.array(fc.oneof(fc.constant(0), fc.constant(0xffffffff), fc.integer({ min: 0, max: 0xffffffff })), { minLength: n,
+      maxLength: n }).map((a) => Uint32Array.from(a));
+  const strings = fc.array(fc.oneof(fc.string({ maxLength: 12 }), fc.constantFrom('', '10.0.0.1', '::1')), {
+    maxLength: 12,
+  }).map((s) => s.join('\0'));
 
   test('decodeFlows and decodeExpectations: any words, too few or too many strings', () => {
     fc.assert(
-      fc.property(fc.nat(3).chain((c) => fc.tuple(fc.constant(c), words(c * FLOW_WORDS), words(c * EXPECT_WORDS))), strings, ([count, fw, ew], s) => {
+      fc.property(fc.nat(3).chain((c) => fc.tuple(fc.constant(c), words(c * FLOW_WORDS), words(c * EXPECT_WORDS))),
+        strings, ([count, fw, ew], s) => {
         consume(decodeFlows(fw.buffer as ArrayBuffer, s, count));
         consume(decodeExpectations(ew.buffer as ArrayBuffer, s, count));
       }),
@@ -265,15 +270,17 @@ describe('JS record decoders on random records', () => {
   });
 
   test('decodePackets: records laid out as native code lays them out, any contents', () => {
-    const record = fc.tuple(words(PACKET_WORDS), words(FLOW_WORDS), fc.integer({ min: 0, max: 2000 })).map(([p, f, len]) => {
-      for (const [, word] of PACKET_BYTES) p[word + 1] = len % (word + 50);
-      return p[0]! & PACKET_HAS_CT ? [...p, ...f] : [...p];
-    });
+    const record = fc.tuple(words(PACKET_WORDS), words(FLOW_WORDS), fc.integer({ min: 0, max: 2000 })).map(
+      ([p, f, len]) => {
+        for (const [, word] of PACKET_BYTES) p[word + 1] = len % (word + 50);
+        return p[0]! & PACKET_HAS_CT ? [...p, ...f] : [...p];
+      },
+    );
     fc.assert(
       fc.property(fc.array(record, { maxLength: 5 }), strings, fc.uint8Array({ maxLength: 300 }), (recs, s, fill) => {
         const w = Uint32Array.from(recs.flat());
         const bytes = packetBytesFor(w, recs.length, fill);
-        const out = decodePackets({ buffer: w.buffer as ArrayBuffer, strings: s, count: recs.length, bytes });
+        const out = decodePackets({ buffer: w.buffer, strings: s, count: recs.length, bytes });
         expect(out).toHaveLength(recs.length);
         for (const p of out) {
           if (p.payload) expect(p.payload.length).toBeLessThanOrEqual(bytes.byteLength);
@@ -322,7 +329,7 @@ describe('streams decode hostile batches without throwing', () => {
   }
 
   /** Joins the records of single messages into one batch, moving their byte fields. */
-  function join1(recs: Array<{ r: Records; bytes: Uint8Array }>, fields: Array<[number, number]>): Batch {
+  function join1(recs: { r: Records; bytes: Uint8Array }[], fields: [number, number][]): Batch {
     const words: number[] = [];
     const parts: Uint8Array[] = [];
     let at = 0;
@@ -339,18 +346,23 @@ describe('streams decode hostile batches without throwing', () => {
       count += r.count;
     }
     const all = Buffer.concat(parts);
-    return { buffer: Uint32Array.from(words).buffer, strings, count, bytes: all.buffer.slice(all.byteOffset, all.byteOffset + all.length) as ArrayBuffer };
+    return { buffer: Uint32Array.from(words).buffer, strings, count,
+      bytes: all.buffer.slice(all.byteOffset, all.byteOffset + all.length) };
   }
 
   /** An NFLOG message as legacy TRACE logs it: a TRACE prefix (mutated), a packet, devices. */
   const nflogMessage = fc
     .record({
       prefix: fc.oneof(
-        fc.tuple(fc.constantFrom('raw', 'filter', 'mangle', 'nat'), fc.constantFrom('PREROUTING', 'OUTPUT', 'cali-fw:x', 'a-b:c'), fc.constantFrom('rule', 'return', 'policy'), fc.nat(99)).map(
-          ([t, c, k, n]) => `TRACE: ${t}:${c}:${k}:${n} `,
-        ),
+        fc.tuple(fc.constantFrom('raw', 'filter', 'mangle', 'nat'),
+          fc.constantFrom('PREROUTING', 'OUTPUT', 'cali-fw:x', 'a-b:c'), fc.constantFrom('rule', 'return', 'policy'),
+          fc.nat(99)).map(
+            ([t, c, k, n]) => `TRACE: ${t}:${c}:${k}:${n} `,
+          ),
         fc.string({ maxLength: 40 }),
-        mutated(fc.constant(new Uint8Array(Buffer.from('TRACE: raw:OUTPUT:rule:2 ')))).map((b) => Buffer.from(b).toString('latin1')),
+        mutated(fc.constant(new Uint8Array(Buffer.from('TRACE: raw:OUTPUT:rule:2 ')))).map((b) =>
+          Buffer.from(b).toString('latin1')
+        ),
       ),
       payload: packets,
       hook: fc.nat(6),
@@ -366,9 +378,11 @@ describe('streams decode hostile batches without throwing', () => {
         b.writeUInt32BE(n, 0);
         return new Uint8Array(b);
       };
-      const attrs = [plain(1, new Uint8Array(hdr)), plain(10, new Uint8Array(Buffer.from(`${prefix}\0`, 'latin1'))), plain(9, payload), plain(4, u32(1)), plain(5, u32(2))];
+      const attrs = [plain(1, new Uint8Array(hdr)), plain(10, new Uint8Array(Buffer.from(`${prefix}\0`, 'latin1'))),
+        plain(9, payload), plain(4, u32(1)), plain(5, u32(2))];
       if (seq !== undefined) attrs.push(plain(12, u32(seq)));
-      const m: NlMessage = { type: 0x400, flags: 0, family, resId: 0, attrs, lenDelta: 0, trailer: new Uint8Array(0), cut: undefined, fit: false };
+      const m: NlMessage = { type: 0x400, flags: 0, family, resId: 0, attrs, lenDelta: 0, trailer: new Uint8Array(0),
+        cut: undefined, fit: false };
       return { bytes: encodeMessage(m), payload };
     });
 
@@ -413,7 +427,7 @@ describe('streams decode hostile batches without throwing', () => {
       fc.asyncProperty(fc.array(traceMessage(packets), { maxLength: 6 }), fc.boolean(), async (msgs, grouped) => {
         const recs = msgs.map((m) => ({ r: decode('trace', m.bytes), bytes: new Uint8Array(m.headers) }));
         const batch = join1(recs, [[1 << 10, 13], [1 << 11, 15], [1 << 12, 17]]);
-        spies.push(vi.spyOn(addon, 'traceEvents').mockImplementation((_ns, onBatch) => feeding([batch], onBatch) as never));
+        spies.push(vi.spyOn(addon, 'traceEvents').mockImplementation((_ns, onBatch) => feeding([batch], onBatch)));
         const t = await Trace.open({ legacy: false });
         const items: unknown[] = [];
         try {
@@ -446,9 +460,11 @@ describe('streams decode hostile batches without throwing', () => {
           } as unknown as NativeConntrack;
           spies.push(vi.spyOn(addon, 'openConntrack').mockImplementation(async () => fake));
           const ct = await Conntrack.open();
-          const items: Array<{ type: string }> = [];
+          const items: { type: string }[] = [];
           try {
-            for await (const e of ct.events({ types: ['new', 'update', 'destroy', 'expect-new', 'expect-destroy'] })) items.push(e);
+            for await (const e of ct.events({ types: ['new', 'update', 'destroy', 'expect-new', 'expect-destroy'] })) {
+              items.push(e);
+            }
           } finally {
             ct.close();
           }
@@ -483,11 +499,12 @@ describe('decodePacket', () => {
 
   test('a view into a larger buffer decodes as its own bytes do', () => {
     fc.assert(
-      fc.property(packets, fc.uint8Array({ maxLength: 9 }), fc.uint8Array({ maxLength: 9 }), family, (bytes, before, after, fam) => {
-        const all = Buffer.concat([before, bytes, after]);
-        const view = new Uint8Array(all.buffer, all.byteOffset + before.length, bytes.length);
-        expect(jsonSafe(decodePacket(view, fam))).toEqual(jsonSafe(decodePacket(Buffer.from(bytes), fam)));
-      }),
+      fc.property(packets, fc.uint8Array({ maxLength: 9 }), fc.uint8Array({ maxLength: 9 }), family,
+        (bytes, before, after, fam) => {
+          const all = Buffer.concat([before, bytes, after]);
+          const view = new Uint8Array(all.buffer, all.byteOffset + before.length, bytes.length);
+          expect(jsonSafe(decodePacket(view, fam))).toEqual(jsonSafe(decodePacket(Buffer.from(bytes), fam)));
+        }),
       params(1000),
     );
   });
@@ -509,10 +526,13 @@ describe('decodePacket', () => {
 /** Random edits of a line: characters, tokens, numbers, brackets. */
 function mutateLine(base: fc.Arbitrary<string>): fc.Arbitrary<string> {
   const edit = fc.tuple(
-    fc.constantFrom('insert', 'delete', 'replace', 'dupToken', 'dropToken', 'swapTokens', 'bigNumber', 'bracket', 'cut', 'spaces'),
+    fc.constantFrom('insert', 'delete', 'replace', 'dupToken', 'dropToken', 'swapTokens', 'bigNumber', 'bracket', 'cut',
+      'spaces'),
     fc.nat(),
     fc.nat(),
-    fc.oneof(fc.string({ maxLength: 6 }), fc.constantFrom('[', ']', '(', ')', '=', ' ', 'IN=', 'OUT=', 'OPT', 'SRC=', '[SRC=', 'INCOMPLETE', 'bytes]', 'FRAG:', '\n', '\r', '\0', 'ÿ')),
+    fc.oneof(fc.string({ maxLength: 6 }),
+      fc.constantFrom('[', ']', '(', ')', '=', ' ', 'IN=', 'OUT=', 'OPT', 'SRC=', '[SRC=', 'INCOMPLETE', 'bytes]',
+        'FRAG:', '\n', '\r', '\0', 'ÿ')),
   );
   return fc.tuple(base, fc.array(edit, { minLength: 1, maxLength: 5 })).map(([line, edits]) => {
     let s = line;
@@ -562,12 +582,14 @@ function mutateLine(base: fc.Arbitrary<string>): fc.Arbitrary<string> {
 }
 
 const realLine = fc.constantFrom(...lines);
-const syslogHead = fc.constantFrom('', '<4>', 'Jan  2 03:04:05 host kernel: ', '2024-01-02T03:04:05.123456+00:00 host kernel: ', '[ 1234.567890] ', '[Tue Jan  2 03:04:05 2024] ', 'host kernel: ');
+const syslogHead = fc.constantFrom('', '<4>', 'Jan  2 03:04:05 host kernel: ',
+  '2024-01-02T03:04:05.123456+00:00 host kernel: ', '[ 1234.567890] ', '[Tue Jan  2 03:04:05 2024] ', 'host kernel: ');
 
 /** Long repetitions of tokens parsers loop or recurse over. */
 const hostileLine = fc
   .tuple(
-    fc.constantFrom('OPT ( ', 'OPT ( OPT ( ) ', '[SRC=1 ', 'IN= OUT= ', 'OPT (x) ', 'INCOMPLETE [1 bytes] ', '] ', 'FRAG:1 ', 'MAC=00:00 ', '= ', 'A=B ', '[ ', '<1>', '[ 1.1] ', 'PROTO=TCP SYN ', 'OPT ( ) '),
+    fc.constantFrom('OPT ( ', 'OPT ( OPT ( ) ', '[SRC=1 ', 'IN= OUT= ', 'OPT (x) ', 'INCOMPLETE [1 bytes] ', '] ',
+      'FRAG:1 ', 'MAC=00:00 ', '= ', 'A=B ', '[ ', '<1>', '[ 1.1] ', 'PROTO=TCP SYN ', 'OPT ( ) '),
     fc.integer({ min: 1000, max: 100000 }),
     syslogHead,
   )
@@ -587,8 +609,11 @@ describe('parseLogLine', () => {
 
   test('random text', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.string({ maxLength: 200 }), fc.string({ maxLength: 100, unit: 'binary' }), fc.string({ maxLength: 200, unit: fc.constantFrom(' ', '=', '[', ']', '(', ')', 'I', 'N', 'O', 'U', 'T', 'P', '0', '1', ':', '.') })), (s) =>
-        check(s),
+      fc.property(
+        fc.oneof(fc.string({ maxLength: 200 }), fc.string({ maxLength: 100, unit: 'binary' }),
+          fc.string({ maxLength: 200,
+            unit: fc.constantFrom(' ', '=', '[', ']', '(', ')', 'I', 'N', 'O', 'U', 'T', 'P', '0', '1', ':', '.') })),
+        (s) => check(s),
       ),
       params(3000),
     );
@@ -648,9 +673,12 @@ const nflogPacket: fc.Arbitrary<NflogPacket> = fc.record(
   {
     group: fc.integer({ min: 0, max: 65535 }),
     // Names, 'unknown', and (as a packet made by hand may hold) numbers and 'inet'.
-    family: fc.oneof(fc.constantFrom<NflogPacket['family']>('ipv4', 'ipv6', 'bridge', 'arp', 'netdev', 'unknown'), fc.constantFrom('inet' as unknown as NflogPacket['family']), fc.nat(255).map((n) => n as unknown as NflogPacket['family'])),
+    family: fc.oneof(fc.constantFrom<NflogPacket['family']>('ipv4', 'ipv6', 'bridge', 'arp', 'netdev', 'unknown'),
+      fc.constantFrom('inet' as unknown as NflogPacket['family']),
+      fc.nat(255).map((n) => n as unknown as NflogPacket['family'])),
     hook: fc.nat(5),
-    hookName: fc.constantFrom<NonNullable<NflogPacket['hookName']>>('PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING', 'INGRESS'),
+    hookName: fc.constantFrom<NonNullable<NflogPacket['hookName']>>('PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT',
+      'POSTROUTING', 'INGRESS'),
     hwProtocol: fc.oneof(fc.constantFrom(0x0800, 0x86dd, 0x0806, 0x8100), fc.integer({ min: 0, max: 0xffff })),
     prefix: fc.string({ maxLength: 40 }),
     indev: dev,
@@ -664,7 +692,8 @@ const nflogPacket: fc.Arbitrary<NflogPacket> = fc.record(
     hwType: fc.oneof(fc.constantFrom(1, 772, 776, 0), fc.integer({ min: 0, max: 0xffff })),
     hwHeader: fc.uint8Array({ maxLength: 40 }).map((b) => Buffer.from(b)),
     hwAddress: fc.uint8Array({ maxLength: 8 }).map((b) => Buffer.from(b)),
-    vlan: fc.record({ protocol: fc.integer({ min: 0, max: 0xffff }), tci: fc.integer({ min: 0, max: 0xffff }), id: fc.nat(4095), priority: fc.nat(7) }),
+    vlan: fc.record({ protocol: fc.integer({ min: 0, max: 0xffff }), tci: fc.integer({ min: 0, max: 0xffff }),
+      id: fc.nat(4095), priority: fc.nat(7) }),
     l2Header: fc.uint8Array({ maxLength: 30 }).map((b) => Buffer.from(b)),
     seq: fc.nat(),
     seqGlobal: fc.nat(),
@@ -673,7 +702,8 @@ const nflogPacket: fc.Arbitrary<NflogPacket> = fc.record(
   },
   { requiredKeys: ['group', 'family'] },
 );
-const logOptions = fc.record({ tcpSequence: fc.boolean(), tcpOptions: fc.boolean(), ipOptions: fc.boolean(), uid: fc.boolean(), macDecode: fc.boolean(), all: fc.boolean() }, { requiredKeys: [] });
+const logOptions = fc.record({ tcpSequence: fc.boolean(), tcpOptions: fc.boolean(), ipOptions: fc.boolean(),
+  uid: fc.boolean(), macDecode: fc.boolean(), all: fc.boolean() }, { requiredKeys: [] });
 
 describe('formatLogLine', () => {
   test('any NflogPacket, any options: a line, which parseLogLine reads back (prefix and devices)', () => {
@@ -685,7 +715,9 @@ describe('formatLogLine', () => {
         // the prefix comes back unless it holds what the parser looks for: IN=, a line end, or
         // a syslog/dmesg head at its start (<level>, [time], a date)
         const prefix = pkt.prefix ?? '';
-        if (!/IN=|[\r\n]/.test(prefix) && !/^(<|\[|[A-Z][a-z]{2} |\d{4}-)/.test(prefix)) expect(parsed.prefix).toBe(prefix);
+        if (!/IN=|[\r\n]/.test(prefix) && !/^(<|\[|[A-Z][a-z]{2} |\d{4}-)/.test(prefix)) {
+          expect(parsed.prefix).toBe(prefix);
+        }
       }),
       params(3000),
     );
@@ -695,8 +727,9 @@ describe('formatLogLine', () => {
     const real = fc.constantFrom(...fixturePackets).chain((p) =>
       mutated(fc.constant(new Uint8Array(Buffer.from(p.nflog.payload, 'hex')))).map((payload): NflogPacket => {
         const n = p.nflog;
-        return { ...(n as unknown as NflogPacket), payload: Buffer.from(payload), hwHeader: n.hwHeader ? Buffer.from(n.hwHeader, 'hex') : undefined };
-      }),
+        return { ...(n as unknown as NflogPacket), payload: Buffer.from(payload),
+          hwHeader: n.hwHeader ? Buffer.from(n.hwHeader, 'hex') : undefined };
+      })
     );
     fc.assert(
       fc.property(real, fc.option(logOptions, { nil: undefined }), (pkt, opts) => {
@@ -709,11 +742,12 @@ describe('formatLogLine', () => {
   // Fields are not validated (only the packet, its payload and the options are): a wrong type
   // gives a line, a TypeError, or whatever the value's own toString()/valueOf() threw.
   test('fields of the wrong type: a line or a TypeError, nothing else', () => {
-    const keys = ['family', 'hook', 'hwProtocol', 'prefix', 'indev', 'outdev', 'physindev', 'physoutdev', 'mark', 'uid', 'gid', 'hwType', 'hwHeader', 'hwAddress', 'vlan', 'l2Header'];
+    const keys = ['family', 'hook', 'hwProtocol', 'prefix', 'indev', 'outdev', 'physindev', 'physoutdev', 'mark', 'uid',
+      'gid', 'hwType', 'hwHeader', 'hwAddress', 'vlan', 'l2Header'];
     fc.assert(
       fc.property(nflogPacket, fc.constantFrom(...keys), junk, (pkt, key, value) => {
         try {
-          expect(typeof formatLogLine({ ...pkt, [key]: value } as never, { all: true })).toBe('string');
+          expect(typeof formatLogLine({ ...pkt, [key]: value }, { all: true })).toBe('string');
         } catch (e) {
           if (!(e instanceof TypeError) && !(e instanceof Error && e.message.startsWith('junk: '))) throw e;
         }
@@ -732,11 +766,14 @@ describe('formatLogLine', () => {
 function traceInChild(messages: Buffer[]): { status: number | null; output: string } {
   const root = join(__dirname, '..', '..');
   const script = `
-    const addon = process.env.NFCT_ADDON ? require(process.env.NFCT_ADDON) : require(${JSON.stringify(join(root, 'node_modules', 'node-gyp-build'))})(${JSON.stringify(root)});
+    const addon = process.env.NFCT_ADDON ? require(process.env.NFCT_ADDON) : require(${
+      JSON.stringify(join(root, 'node_modules', 'node-gyp-build'))
+    })(${JSON.stringify(root)});
     const lines = require('fs').readFileSync(0, 'utf8').split('\\n').filter(Boolean);
     for (const hex of lines) addon.decodeForTest('trace', Buffer.from(hex, 'hex'));
     console.log('decoded ' + lines.length);`;
-  const r = spawnSync(process.execPath, ['-e', script], { input: messages.map((m) => m.toString('hex')).join('\n'), encoding: 'utf8', timeout: 30_000 });
+  const r = spawnSync(process.execPath, ['-e', script], { input: messages.map((m) => m.toString('hex')).join('\n'),
+    encoding: 'utf8', timeout: 30_000 });
   return { status: r.status, output: `${r.stdout}${r.stderr}` };
 }
 
@@ -756,9 +793,11 @@ describe('regressions: bugs this fuzzing found', () => {
   });
 
   test('a malformed nftables trace message does not end the process (was: libnftnl\'s nftnl_trace_nlmsg_parse called exit(1), "nf_tables kernel ABI is broken")', () => {
-    const u32 = (n: number): Uint8Array => new Uint8Array(Buffer.from([n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff]));
+    const u32 = (n: number): Uint8Array =>
+      new Uint8Array(Buffer.from([n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff]));
     const msg = (attrs: ReturnType<typeof plain>[]): Buffer =>
-      encodeMessage({ type: (10 << 8) | 17, flags: 0, family: 2, resId: 0, attrs, lenDelta: 0, trailer: new Uint8Array(0), cut: undefined, fit: false });
+      encodeMessage({ type: (10 << 8) | 17, flags: 0, family: 2, resId: 0, attrs, lenDelta: 0,
+        trailer: new Uint8Array(0), cut: undefined, fit: false });
     const messages = [
       msg([plain(4, u32(3)), plain(6, u32(7))]), // a good one first: the child works at all
       msg([]),

@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { describe, expect, test } from 'vitest';
 
-import { type ConntrackEvent, Conntrack, type FlowInput, Nflog, NfctError, Trace } from '../../lib/index.js';
+import { Conntrack, type ConntrackEvent, type FlowInput, NfctError, Nflog, Trace } from '../../lib/index.js';
 import { createNetns, type Netns, useNetnsWith } from '../helpers/netns.js';
 
 let ns: Netns;
@@ -51,7 +51,8 @@ function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   });
   return Promise.race([p, limit]).finally(() => clearTimeout(timer));
 }
-const udp = (src: string, srcPort = 1): FlowInput => ({ protocol: 'udp', src, dst: '10.9.9.9', srcPort, dstPort: 53, timeout: 120 });
+const udp = (src: string, srcPort = 1): FlowInput => ({ protocol: 'udp', src, dst: '10.9.9.9', srcPort, dstPort: 53,
+  timeout: 120 });
 
 describe('ENOMEM: the table is full', () => {
   // Global, read-only inside a namespace, enforced against each namespace's own count. Read,
@@ -70,7 +71,8 @@ describe('ENOMEM: the table is full', () => {
         const extra = 100;
         function* entries(): Generator<FlowInput> {
           for (let i = 0; i < max + extra; i++) {
-            yield { protocol: 'udp', src: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, dst: '10.255.0.1', srcPort: 1000, dstPort: 53, timeout: 600, status: 'ASSURED' };
+            yield { protocol: 'udp', src: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, dst: '10.255.0.1',
+              srcPort: 1000, dstPort: 53, timeout: 600, status: 'ASSURED' };
           }
         }
         const r = await c.createMany(entries());
@@ -84,7 +86,8 @@ describe('ENOMEM: the table is full', () => {
         expect(r.failed[0]!.error.message).toContain('nf_conntrack_max');
         expect(r.failed[0]!.error.message).toContain(`createMany entry ${max}`);
 
-        const flow: FlowInput = { protocol: 'tcp', src: '10.250.0.1', dst: '10.250.0.2', srcPort: 1, dstPort: 2, timeout: 60, state: 'ESTABLISHED', status: 'ASSURED' };
+        const flow: FlowInput = { protocol: 'tcp', src: '10.250.0.1', dst: '10.250.0.2', srcPort: 1, dstPort: 2,
+          timeout: 60, state: 'ESTABLISHED', status: 'ASSURED' };
         const err = await failure(c.create(flow));
         expect(err).toMatchObject({ code: 'ENOMEM', errno: 12, syscall: 'netlink' });
         expect(err.message).toContain('conntrack create');
@@ -94,7 +97,8 @@ describe('ENOMEM: the table is full', () => {
         // Nothing is stuck: one entry out, one entry in.
         await c.delete({ protocol: 'udp', src: '10.0.0.0', dst: '10.255.0.1', srcPort: 1000, dstPort: 53 });
         await c.create(flow);
-        expect(await c.get({ protocol: 'tcp', src: '10.250.0.1', dst: '10.250.0.2', srcPort: 1, dstPort: 2 })).not.toBeNull();
+        expect(await c.get({ protocol: 'tcp', src: '10.250.0.1', dst: '10.250.0.2', srcPort: 1, dstPort: 2 })).not
+          .toBeNull();
         expect(await c.count()).toBe(max);
       } finally {
         await c.flush().catch(() => undefined);
@@ -115,7 +119,9 @@ describe('EEXIST', () => {
     expect(err.message).toBe('conntrack create: netlink failed with EEXIST: the entry already exists');
     expect(err.stack).toContain(HERE);
     expect(await ct.add(flow)).toBe(false);
-    expect((await ct.get({ protocol: 'udp', src: '10.1.0.1', dst: '10.9.9.9', srcPort: 1, dstPort: 53 }))!.mark).toBe(0);
+    expect((await ct.get({ protocol: 'udp', src: '10.1.0.1', dst: '10.9.9.9', srcPort: 1, dstPort: 53 }))!.mark).toBe(
+      0,
+    );
 
     const batch = [udp('10.1.0.2'), flow, udp('10.1.0.3')];
     const r = await ct.createMany(batch);
@@ -129,7 +135,9 @@ describe('EEXIST', () => {
   test('expectations.create() of one that exists', async () => {
     const master = { protocol: 'tcp' as const, src: '10.1.1.1', dst: '10.1.1.2', srcPort: 40000, dstPort: 21 };
     await ct.create({ ...master, timeout: 120, state: 'ESTABLISHED', helper: 'ftp' });
-    const exp = { master, tuple: { protocol: 'tcp' as const, src: '10.1.1.2', dst: '10.1.1.1', srcPort: 0, dstPort: 50000 }, mask: { srcPort: 0 }, timeout: 60 };
+    const exp = { master,
+      tuple: { protocol: 'tcp' as const, src: '10.1.1.2', dst: '10.1.1.1', srcPort: 0, dstPort: 50000 },
+      mask: { srcPort: 0 }, timeout: 60 };
     await ct.expectations.create(exp);
     const err = await failure(ct.expectations.create(exp));
     expect(err).toMatchObject({ code: 'EEXIST', errno: 17 });
@@ -183,7 +191,9 @@ describe('ENOENT', () => {
   });
 
   test('a namespace name that does not exist, for each kind of handle', async () => {
-    for (const open of [() => Conntrack.open({ netns: 'nfct-kerr-none' }), () => Nflog.open({ netns: 'nfct-kerr-none' }), () => Trace.open({ netns: 'nfct-kerr-none' })]) {
+    for (const open of [() => Conntrack.open({ netns: 'nfct-kerr-none' }),
+      () => Nflog.open({ netns: 'nfct-kerr-none' }), () => Trace.open({ netns: 'nfct-kerr-none' })])
+    {
       const err = await failure(open());
       expect(err).toMatchObject({ code: 'ENOENT', syscall: 'open' });
       expect(err.message).toContain('/run/netns/nfct-kerr-none');
@@ -204,7 +214,9 @@ describe('EINVAL: a namespace path that is not a namespace file', () => {
       const file = join(dir, 'file');
       writeFileSync(file, 'x');
       for (const path of [fifo, file, dir]) {
-        for (const [kind, open] of [['Conntrack', () => Conntrack.open({ netns: path })], ['Nflog', () => Nflog.open({ netns: path })], ['Trace', () => Trace.open({ netns: path })]] as const) {
+        for (const [kind, open] of [['Conntrack', () => Conntrack.open({ netns: path })], ['Nflog',
+          () => Nflog.open({ netns: path })], ['Trace', () => Trace.open({ netns: path })]] as const)
+        {
           const err = await failure(within(open() as Promise<unknown>, 5000, `${kind}.open(${path})`));
           expect(err, `${kind} ${path}`).toMatchObject({ code: 'EINVAL', syscall: 'open' });
           expect(err.message).toContain(`${path}: not a namespace file`);
@@ -242,7 +254,8 @@ describe('ENOSPC and long input', () => {
 describe('EBUSY', () => {
   test('an NFLOG group held by another subscription, on the same handle or another; the holder keeps receiving', async () => {
     await ns.execOk('nft', ['-f', '-'], {
-      input: 'table inet kerr_log {\n chain out { type filter hook output priority 0; udp dport 9911 log group 41; }\n}\n',
+      input:
+        'table inet kerr_log {\n chain out { type filter hook output priority 0; udp dport 9911 log group 41; }\n}\n',
     });
     const a = await Nflog.open({ netns: ns.name });
     const b = await Nflog.open({ netns: ns.name });
@@ -259,7 +272,8 @@ describe('EBUSY', () => {
         expect(err.stack).toContain(HERE);
       }
       // The holder was not disturbed: a packet still reaches it.
-      await ns.execOk('node', ['-e', "const s=require('dgram').createSocket('udp4');s.send('x',9911,'127.0.0.1',()=>s.close())"]);
+      await ns.execOk('node', ['-e',
+        "const s=require('dgram').createSocket('udp4');s.send('x',9911,'127.0.0.1',()=>s.close())"]);
       const r = await Promise.race([firstPacket, sleep(5000).then(() => 'timeout' as const)]);
       expect(r).not.toBe('timeout');
       expect(r !== 'timeout' && !r.done && r.value.type).toBe('packet');
@@ -267,9 +281,11 @@ describe('EBUSY', () => {
       // Released, the group binds again, and what is logged to it comes to the new holder.
       const again = b.subscribe({ group: 41 });
       const pending = again[Symbol.asyncIterator]().next();
-      await ns.execOk('node', ['-e', "const s=require('dgram').createSocket('udp4');s.send('y',9911,'127.0.0.1',()=>s.close())"]);
+      await ns.execOk('node', ['-e',
+        "const s=require('dgram').createSocket('udp4');s.send('y',9911,'127.0.0.1',()=>s.close())"]);
       const r2 = await Promise.race([pending, sleep(5000).then(() => 'timeout' as const)]);
-      expect(r2 !== 'timeout' && !r2.done && r2.value.type === 'packet' && r2.value.payload?.subarray(-1).toString()).toBe('y');
+      expect(r2 !== 'timeout' && !r2.done && r2.value.type === 'packet' && r2.value.payload?.subarray(-1).toString())
+        .toBe('y');
       again.close();
     } finally {
       a.close();

@@ -14,7 +14,9 @@ const ROOT = join(__dirname, '..', '..');
 
 describe('layouts', () => {
   test('lib/core/layout.ts is what scripts/gen-layout.mjs makes of native/layout/layouts.h', () => {
-    expect(() => execFileSync(process.execPath, [join(ROOT, 'scripts', 'gen-layout.mjs'), '--check'], { stdio: 'pipe' })).not.toThrow();
+    expect(() =>
+      execFileSync(process.execPath, [join(ROOT, 'scripts', 'gen-layout.mjs'), '--check'], { stdio: 'pipe' })
+    ).not.toThrow();
   });
 
   test('the loaded addon exports exactly the generated layouts', () => {
@@ -23,7 +25,7 @@ describe('layouts', () => {
   });
 
   test('records: every word offset lies inside its record', () => {
-    const records: Array<[Record<string, number>, string, string]> = [
+    const records: [Record<string, number>, string, string][] = [
       [generated.FlowWord, 'W_', 'FLOW_WORDS'],
       [generated.ExpectWord, 'X_', 'EXPECT_WORDS'],
       [generated.PacketWord, 'L_', 'PACKET_WORDS'],
@@ -34,12 +36,16 @@ describe('layouts', () => {
     ];
     for (const [fields, prefix, size] of records) {
       const words = fields[size]!;
-      for (const [name, at] of Object.entries(fields)) if (name.startsWith(prefix)) expect(at, name).toBeLessThan(words);
+      for (const [name, at] of Object.entries(fields)) {
+        if (name.startsWith(prefix)) expect(at, name).toBeLessThan(words);
+      }
     }
   });
 
   test('presence bits are distinct single bits', () => {
-    for (const bits of [generated.FlowPresent, generated.TuplePresent, generated.ExpectPresent, generated.PacketPresent, generated.SpecFlags, generated.SpecTupleFlags, generated.TracePresent]) {
+    for (const bits of [generated.FlowPresent, generated.TuplePresent, generated.ExpectPresent, generated.PacketPresent,
+      generated.SpecFlags, generated.SpecTupleFlags, generated.TracePresent])
+    {
       const values = Object.values(bits) as number[];
       expect(new Set(values).size).toBe(values.length);
       for (const v of values) expect(v & (v - 1)).toBe(0);

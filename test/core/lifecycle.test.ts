@@ -9,7 +9,7 @@ import { Worker } from 'node:worker_threads';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
-import { ClosedError, Conntrack, type FlowInput, Nflog, NfctError, Trace } from '../../lib/index.js';
+import { ClosedError, Conntrack, type FlowInput, NfctError, Nflog, Trace } from '../../lib/index.js';
 import { shellInside } from '../helpers/inside.js';
 import { createNetns, listNetnsSync, type Netns, run } from '../helpers/netns.js';
 import { until } from '../helpers/sentinel.js';
@@ -38,14 +38,19 @@ beforeAll(async () => {
   ns = await createNetns('nfct-life');
   ct = await Conntrack.open({ netns: ns.name });
   const flows: FlowInput[] = [];
-  for (let i = 0; i < N; i++) flows.push({ protocol: 'udp', src: `10.1.${i >> 8}.${i & 255}`, dst: '10.255.0.1', srcPort: 1000, dstPort: 53, timeout: 3600 });
+  for (let i = 0; i < N; i++) {
+    flows.push({ protocol: 'udp', src: `10.1.${i >> 8}.${i & 255}`, dst: '10.255.0.1', srcPort: 1000, dstPort: 53,
+      timeout: 3600 });
+  }
   expect((await ct.createMany(flows)).created).toBe(N);
   await ns.execOk('nft', ['-f', '-'], { input: RULES });
   // Expectations to dump: FTP masters with one expectation each.
   for (let i = 0; i < 3; i++) {
     const master = { protocol: 'tcp' as const, src: '10.2.0.1', dst: '10.2.0.2', srcPort: 40000 + i, dstPort: 21 };
     await ct.create({ ...master, timeout: 3600, state: 'ESTABLISHED', helper: 'ftp' });
-    await ct.expectations.create({ master, tuple: { protocol: 'tcp', src: '10.2.0.2', dst: '10.2.0.1', srcPort: 0, dstPort: 50000 + i }, mask: { srcPort: 0 }, timeout: 3600 });
+    await ct.expectations.create({ master,
+      tuple: { protocol: 'tcp', src: '10.2.0.2', dst: '10.2.0.1', srcPort: 0, dstPort: 50000 + i },
+      mask: { srcPort: 0 }, timeout: 3600 });
   }
 }, 60_000);
 
@@ -66,7 +71,8 @@ async function sendUdp(where: Netns, port: number, count = 1): Promise<void> {
   await new Promise((r) => child.once('exit', r));
 }
 
-const tuple = (i: number) => ({ protocol: 'udp' as const, src: `10.1.${i >> 8}.${i & 255}`, dst: '10.255.0.1', srcPort: 1000, dstPort: 53 });
+const tuple = (i: number) => ({ protocol: 'udp' as const, src: `10.1.${i >> 8}.${i & 255}`, dst: '10.255.0.1',
+  srcPort: 1000, dstPort: 53 });
 
 /** Sockets and eventfds: what a running stream adds, released as soon as it ends. */
 const streamFds = () => {
@@ -75,7 +81,7 @@ const streamFds = () => {
 };
 
 /** Every way a handle can be used, each expected to throw ClosedError once it is closed. */
-function closedCalls(c: Conntrack): Array<[string, () => unknown]> {
+function closedCalls(c: Conntrack): [string, () => unknown][] {
   const t = tuple(0);
   return [
     ['list', () => c.list()],
@@ -163,7 +169,11 @@ describe('close()', () => {
     const loop = (async () => {
       for await (const _ of busy) if (++seen === 1) own.close();
     })();
-    await ct.createMany(Array.from({ length: 50 }, (_, i) => ({ protocol: 'udp' as const, src: `10.3.0.${i}`, dst: '10.255.0.1', srcPort: 1, dstPort: 2, timeout: 30 })));
+    await ct.createMany(
+      Array.from({ length: 50 },
+        (_, i) => ({ protocol: 'udp' as const, src: `10.3.0.${i}`, dst: '10.255.0.1', srcPort: 1, dstPort: 2,
+          timeout: 30 })),
+    );
     await loop;
     expect(seen).toBeGreaterThanOrEqual(1);
     expect(seen).toBeLessThanOrEqual(50);
@@ -180,7 +190,11 @@ describe('close()', () => {
     const loop = (async () => {
       for await (const _ of events) if (++seen === 1) own.close();
     })();
-    await ct.createMany(Array.from({ length: 50 }, (_, i) => ({ protocol: 'udp' as const, src: `10.3.1.${i}`, dst: '10.255.0.1', srcPort: 1, dstPort: 2, timeout: 30 })));
+    await ct.createMany(
+      Array.from({ length: 50 },
+        (_, i) => ({ protocol: 'udp' as const, src: `10.3.1.${i}`, dst: '10.255.0.1', srcPort: 1, dstPort: 2,
+          timeout: 30 })),
+    );
     await loop;
     await ct.deleteWhere({ src: '10.3.1.0/24' });
     const own2 = await Conntrack.open({ netns: ns.name });
@@ -288,12 +302,12 @@ describe('close()', () => {
   });
 });
 
-type Kind = {
+interface Kind {
   name: string;
   /** A new stream; `trigger` makes something for it to yield. */
   stream: () => AsyncIterable<unknown>;
   trigger: () => Promise<unknown>;
-};
+}
 
 let triggerSeq = 0;
 const KINDS: Kind[] = [
@@ -303,11 +317,15 @@ const KINDS: Kind[] = [
   {
     name: 'events()',
     stream: () => ct.events({ src: '10.4.0.0/16' }),
-    trigger: () => ct.create({ protocol: 'udp', src: `10.4.${(triggerSeq >> 8) & 255}.${triggerSeq++ & 255}`, dst: '10.255.0.1', srcPort: 1, dstPort: 2, timeout: 5 }),
+    trigger: () =>
+      ct.create({ protocol: 'udp', src: `10.4.${(triggerSeq >> 8) & 255}.${triggerSeq++ & 255}`, dst: '10.255.0.1',
+        srcPort: 1, dstPort: 2, timeout: 5 }),
   },
-  { name: 'Nflog subscribe()', stream: () => nflog.subscribe({ group: 32, timeout: 0.01 }), trigger: () => sendUdp(ns, 9932) },
+  { name: 'Nflog subscribe()', stream: () => nflog.subscribe({ group: 32, timeout: 0.01 }),
+    trigger: () => sendUdp(ns, 9932) },
   { name: 'Trace events()', stream: () => trace.events({ resolveRules: false }), trigger: () => sendUdp(ns, 9933) },
-  { name: 'Trace packets()', stream: () => trace.packets({ resolveRules: false, idleMs: 20 }), trigger: () => sendUdp(ns, 9933) },
+  { name: 'Trace packets()', stream: () => trace.packets({ resolveRules: false, idleMs: 20 }),
+    trigger: () => sendUdp(ns, 9933) },
 ];
 let nflog: Nflog;
 let trace: Trace;
@@ -346,24 +364,28 @@ describe('leaving a for await loop', () => {
     return Promise.race([loop, sleep(5000).then(() => 'still waiting for an item after leaving the loop')]);
   }
 
-  test.each(KINDS.map((k) => [k.name, k] as const))('%s: break and an exception each end the stream and release it; the handle keeps working', async (_name, kind) => {
-    await collectGarbage();
-    const before = streamFds();
-    const all = fdCounts();
-    const threads = threadCount();
-    expect(await leave(kind, 'break')).toBe('ended');
-    // The stream's socket and its reader's eventfd go at once, without a garbage collection.
-    expect(await settleTo(streamFds, before)).toEqual(before);
-    const thrown = new Error('consumer failed');
-    expect(await leave(kind, 'throw', thrown)).toBe(thrown);
-    expect(await settleTo(streamFds, before)).toEqual(before);
-    // Once collected, nothing is left: no fd of any kind, no thread.
-    await collectGarbage();
-    expect(await settleTo(fdCounts, all)).toEqual(all);
-    expect(await settleTo(threadCount, threads)).toBe(threads);
-    // The same kind of stream works again on the same handle.
-    expect(await leave(kind, 'break')).toBe('ended');
-  }, 30_000);
+  test.each(KINDS.map((k) => [k.name, k] as const))(
+    '%s: break and an exception each end the stream and release it; the handle keeps working',
+    async (_name, kind) => {
+      await collectGarbage();
+      const before = streamFds();
+      const all = fdCounts();
+      const threads = threadCount();
+      expect(await leave(kind, 'break')).toBe('ended');
+      // The stream's socket and its reader's eventfd go at once, without a garbage collection.
+      expect(await settleTo(streamFds, before)).toEqual(before);
+      const thrown = new Error('consumer failed');
+      expect(await leave(kind, 'throw', thrown)).toBe(thrown);
+      expect(await settleTo(streamFds, before)).toEqual(before);
+      // Once collected, nothing is left: no fd of any kind, no thread.
+      await collectGarbage();
+      expect(await settleTo(fdCounts, all)).toEqual(all);
+      expect(await settleTo(threadCount, threads)).toBe(threads);
+      // The same kind of stream works again on the same handle.
+      expect(await leave(kind, 'break')).toBe('ended');
+    },
+    30_000,
+  );
 });
 
 describe('many handles, opened and closed in a loop', () => {
@@ -373,7 +395,8 @@ describe('many handles, opened and closed in a loop', () => {
   async function measure(body: (i: number) => Promise<void>, loops = LOOPS, warmUp = 50) {
     for (let i = 0; i < warmUp; i++) await body(i); // warm-up: libuv's pool, malloc arenas, JIT
     await collectGarbage();
-    const before = { fds: fdCounts(), threads: threadCount(), heap: process.memoryUsage().heapUsed, rss: process.memoryUsage().rss, vm: vmSize() };
+    const before = { fds: fdCounts(), threads: threadCount(), heap: process.memoryUsage().heapUsed,
+      rss: process.memoryUsage().rss, vm: vmSize() };
     for (let i = 0; i < loops; i++) await body(i);
     await collectGarbage();
     const fds = await settleTo(fdCounts, before.fds);
@@ -392,23 +415,24 @@ describe('many handles, opened and closed in a loop', () => {
     expect(after.vm - before.vm).toBeLessThan(256 * MiB);
   }
 
-  test.runIf(hasGc)(`${LOOPS} Conntrack handles, each used (count, get, a small dump, an event stream) and closed`, async () => {
-    const m = await measure(async (i) => {
-      const c = await Conntrack.open({ netns: ns.name });
-      expect(await c.count()).toBeGreaterThanOrEqual(N);
-      if (i % 5 === 0) expect(await c.get(tuple(i))).not.toBeNull();
-      if (i % 5 === 1) expect((await c.list({ src: '10.1.0.1' }).toArray()).length).toBe(1);
-      if (i % 5 === 2) {
-        const s = c.events();
-        const p = s[Symbol.asyncIterator]().next();
-        await sleep(0);
+  test.runIf(hasGc)(`${LOOPS} Conntrack handles, each used (count, get, a small dump, an event stream) and closed`,
+    async () => {
+      const m = await measure(async (i) => {
+        const c = await Conntrack.open({ netns: ns.name });
+        expect(await c.count()).toBeGreaterThanOrEqual(N);
+        if (i % 5 === 0) expect(await c.get(tuple(i))).not.toBeNull();
+        if (i % 5 === 1) expect((await c.list({ src: '10.1.0.1' }).toArray()).length).toBe(1);
+        if (i % 5 === 2) {
+          const s = c.events();
+          const p = s[Symbol.asyncIterator]().next();
+          await sleep(0);
+          c.close();
+          expect((await p).done).toBe(true);
+        }
         c.close();
-        expect((await p).done).toBe(true);
-      }
-      c.close();
-    });
-    expectNothingKept(m);
-  }, 60_000);
+      });
+      expectNothingKept(m);
+    }, 60_000);
 
   test.runIf(hasGc)(`${LOOPS} Nflog handles, each with a subscription bound and closed`, async () => {
     const m = await measure(async (i) => {
@@ -486,7 +510,11 @@ describe('concurrency', () => {
     const counting = (async () => {
       for await (const e of events) if (e.type === 'new' && ++created === 500) break;
     })();
-    const churn = ct.createMany(Array.from({ length: 500 }, (_, i) => ({ protocol: 'udp' as const, src: `10.5.${i >> 8}.${i & 255}`, dst: '10.255.0.1', srcPort: 1, dstPort: 2, timeout: 30 })));
+    const churn = ct.createMany(
+      Array.from({ length: 500 },
+        (_, i) => ({ protocol: 'udp' as const, src: `10.5.${i >> 8}.${i & 255}`, dst: '10.255.0.1', srcPort: 1,
+          dstPort: 2, timeout: 30 })),
+    );
     const sets = await Promise.all(handles.map(dumpKeys));
     expect((await churn).created).toBe(500);
     await counting;
@@ -509,78 +537,96 @@ describe('worker threads', () => {
 
   function startWorker(job: string) {
     const w = new Worker(WORKER, { workerData: { lib: bundle.entry, ns: ns.name, job } });
-    const messages: Array<Record<string, unknown>> = [];
+    const messages: Record<string, unknown>[] = [];
     w.on('message', (m: Record<string, unknown>) => messages.push(m));
     w.on('error', (e) => messages.push({ error: String(e) }));
     const exited = new Promise<number>((r) => w.once('exit', r));
     return { w, messages, exited };
   }
 
-  test.runIf(hasGc)('several workers at once each open a handle and dump the whole table; the main thread keeps working; nothing is left', async () => {
-    const warm = startWorker('dump');
-    expect(await warm.exited).toBe(0);
-    await collectGarbage();
-    const fds = fdCounts();
-    const threads = threadCount();
-    const workers = [0, 1, 2, 3].map(() => startWorker('dump'));
-    // Meanwhile on the main thread:
-    let main = 0;
-    for await (const _ of ct.list({ src: '10.1.0.0/16' })) main++;
-    expect(await ct.count()).toBeGreaterThanOrEqual(N);
-    const codes = await Promise.all(workers.map((w) => w.exited));
-    expect(codes).toEqual([0, 0, 0, 0]);
-    for (const w of workers) expect(w.messages).toEqual([{ count: expect.any(Number), distinct: expect.any(Number) }]);
-    for (const w of workers) expect(w.messages[0]!.distinct).toBe(w.messages[0]!.count);
-    for (const w of workers) expect(w.messages[0]!.count).toBeGreaterThanOrEqual(N);
-    expect(main).toBe(N);
-    await collectGarbage();
-    expect(await settleTo(fdCounts, fds)).toEqual(fds);
-    expect(await settleTo(threadCount, threads)).toBe(threads);
-  }, 30_000);
+  test.runIf(hasGc)(
+    'several workers at once each open a handle and dump the whole table; the main thread keeps working; nothing is left',
+    async () => {
+      const warm = startWorker('dump');
+      expect(await warm.exited).toBe(0);
+      await collectGarbage();
+      const fds = fdCounts();
+      const threads = threadCount();
+      const workers = [0, 1, 2, 3].map(() => startWorker('dump'));
+      // Meanwhile on the main thread:
+      let main = 0;
+      for await (const _ of ct.list({ src: '10.1.0.0/16' })) main++;
+      expect(await ct.count()).toBeGreaterThanOrEqual(N);
+      const codes = await Promise.all(workers.map((w) => w.exited));
+      expect(codes).toEqual([0, 0, 0, 0]);
+      for (const w of workers) {
+        expect(w.messages).toEqual([{ count: expect.any(Number), distinct: expect.any(Number) }]);
+      }
+      for (const w of workers) expect(w.messages[0]!.distinct).toBe(w.messages[0]!.count);
+      for (const w of workers) expect(w.messages[0]!.count).toBeGreaterThanOrEqual(N);
+      expect(main).toBe(N);
+      await collectGarbage();
+      expect(await settleTo(fdCounts, fds)).toEqual(fds);
+      expect(await settleTo(threadCount, threads)).toBe(threads);
+    },
+    30_000,
+  );
 
   /** Runs support/worker-terminate.cjs in a child process (a crash there cannot end this run). */
   async function harness(scenario: 'paused' | 'inflight' | 'control', rounds: number) {
-    const r = await run(process.execPath, ['--expose-gc', HARNESS, bundle.entry, ns.name, scenario, String(rounds)], { timeoutMs: 30_000 });
-    const lines = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const r = await run(process.execPath, ['--expose-gc', HARNESS, bundle.entry, ns.name, scenario, String(rounds)], {
+      timeoutMs: 30_000,
+    });
+    const lines = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) =>
+      JSON.parse(l) as Record<string, unknown>
+    );
     return { ...r, lines, last: lines.at(-1) };
   }
 
-  test('a worker terminated in the middle of a dump (paused), of an idle event stream and of an NFLOG subscription: the process goes on, nothing leaks', async () => {
-    const r = await harness('paused', 3);
-    expect(r.stderr).not.toContain('FATAL');
-    expect(r.timedOut).toBe(false);
-    expect(r.code).toBe(0);
-    expect(r.lines.filter((l) => l.label).map((l) => [l.label, l.code])).toEqual(
-      [0, 1, 2].flatMap(() => [['paused dump', 1], ['idle event stream', 1], ['idle NFLOG subscription', 1]]),
-    );
-    expect(r.last).toMatchObject({ done: true, dump: N });
-    const last = r.last as { fds: [number, number]; threads: [number, number] };
-    expect(last.fds[1]).toBe(last.fds[0]);
-    expect(last.threads[1]).toBe(last.threads[0]);
-  }, 60_000);
+  test(
+    'a worker terminated in the middle of a dump (paused), of an idle event stream and of an NFLOG subscription: the process goes on, nothing leaks',
+    async () => {
+      const r = await harness('paused', 3);
+      expect(r.stderr).not.toContain('FATAL');
+      expect(r.timedOut).toBe(false);
+      expect(r.code).toBe(0);
+      expect(r.lines.filter((l) => l.label).map((l) => [l.label, l.code])).toEqual(
+        [0, 1, 2].flatMap(() => [['paused dump', 1], ['idle event stream', 1], ['idle NFLOG subscription', 1]]),
+      );
+      expect(r.last).toMatchObject({ done: true, dump: N });
+      const last = r.last as { fds: [number, number]; threads: [number, number] };
+      expect(last.fds[1]).toBe(last.fds[0]);
+      expect(last.threads[1]).toBe(last.threads[0]);
+    },
+    60_000,
+  );
 
   // A regression test: this once failed (see the CHANGELOG).
-  test('a worker terminated while batches are in flight (a dump, an event burst) does not take the process down', async () => {
-    const r = await harness('inflight', 10);
-    expect(r.stderr).not.toContain('FATAL');
-    expect(r.code).toBe(0);
-    expect(r.last).toMatchObject({ done: true });
-  }, 60_000);
+  test('a worker terminated while batches are in flight (a dump, an event burst) does not take the process down',
+    async () => {
+      const r = await harness('inflight', 10);
+      expect(r.stderr).not.toContain('FATAL');
+      expect(r.code).toBe(0);
+      expect(r.last).toMatchObject({ done: true });
+    }, 60_000);
 
   // Regression test for two crashes as promises of count() and co. settle while the worker goes
   // away: an abort (FATAL ERROR: Error::ThrowAsJavaScriptException napi_throw), then a SIGSEGV
   // where their completion wrote through typed arrays the terminating environment had failed to
   // make (in about 1 run of 3 at 20 rounds; 60 rounds make a miss unlikely).
-  test('a worker terminated while it loops count(), stats(), get() and createMany() does not take the process down', async () => {
-    const r = await harness('control', 60);
-    expect(r.stderr).not.toContain('FATAL');
-    expect(r.signal).toBeNull();
-    expect(r.code).toBe(0);
-    expect(r.lines.filter((l) => l.label).map((l) => [l.label, l.code])).toEqual(Array.from({ length: 60 }, () => ['control loop', 1]));
-    expect(r.last).toMatchObject({ done: true, dump: N });
-    const last = r.last as { fds: [number, number]; threads: [number, number] };
-    expect(last.fds[1]).toBe(last.fds[0]);
-  }, 60_000);
+  test('a worker terminated while it loops count(), stats(), get() and createMany() does not take the process down',
+    async () => {
+      const r = await harness('control', 60);
+      expect(r.stderr).not.toContain('FATAL');
+      expect(r.signal).toBeNull();
+      expect(r.code).toBe(0);
+      expect(r.lines.filter((l) => l.label).map((l) => [l.label, l.code])).toEqual(
+        Array.from({ length: 60 }, () => ['control loop', 1]),
+      );
+      expect(r.last).toMatchObject({ done: true, dump: N });
+      const last = r.last as { fds: [number, number]; threads: [number, number] };
+      expect(last.fds[1]).toBe(last.fds[0]);
+    }, 60_000);
 });
 
 describe('process exit with open handles and running streams', () => {
@@ -589,7 +635,9 @@ describe('process exit with open handles and running streams', () => {
    * the milliseconds from its last step to its exit as seen from here.
    */
   async function child(mode: 'exit' | 'close' | 'throw') {
-    const r = await run(VITE_NODE, [join(__dirname, '..', 'support', 'exit-child.ts'), ns.name, mode], { timeoutMs: 30_000 });
+    const r = await run(VITE_NODE, [join(__dirname, '..', 'support', 'exit-child.ts'), ns.name, mode], {
+      timeoutMs: 30_000,
+    });
     const exitedAt = Date.now();
     const steps = r.stdout.trim().split('\n').map((l) => /^(.*) at=(\d+)$/.exec(l));
     const last = steps.at(-1);
@@ -600,15 +648,19 @@ describe('process exit with open handles and running streams', () => {
   // few seconds of its last step, where vite-node's own shutdown takes a fraction of one.
   const PROMPT_MS = 5000;
 
-  test('process.exit() in the middle of a dump, with an event stream, an NFLOG subscription and a TRACE stream running: exits with its code, no hang', async () => {
-    const r = await child('exit');
-    expect(r.timedOut).toBe(false);
-    expect(r.stderr).toBe('');
-    expect(r.signal).toBeNull();
-    expect(r.code).toBe(7);
-    expect(r.lines).toEqual(['running', 'exiting']);
-    expect(r.lingered).toBeLessThan(PROMPT_MS);
-  }, 40_000);
+  test(
+    'process.exit() in the middle of a dump, with an event stream, an NFLOG subscription and a TRACE stream running: exits with its code, no hang',
+    async () => {
+      const r = await child('exit');
+      expect(r.timedOut).toBe(false);
+      expect(r.stderr).toBe('');
+      expect(r.signal).toBeNull();
+      expect(r.code).toBe(7);
+      expect(r.lines).toEqual(['running', 'exiting']);
+      expect(r.lingered).toBeLessThan(PROMPT_MS);
+    },
+    40_000,
+  );
 
   test('closing the handles ends every loop, and the event loop ends by itself', async () => {
     const r = await child('close');
@@ -619,15 +671,16 @@ describe('process exit with open handles and running streams', () => {
     expect(r.lingered).toBeLessThan(PROMPT_MS);
   }, 40_000);
 
-  test('an exception thrown inside for await and left unhandled, with streams running: exits with code 1, no hang', async () => {
-    const r = await child('throw');
-    expect(r.timedOut).toBe(false);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toContain('thrown inside for await');
-    expect(r.stderr).not.toContain('FATAL');
-    expect(r.lines).toEqual(['running', 'throwing']);
-    expect(r.lingered).toBeLessThan(PROMPT_MS);
-  }, 40_000);
+  test('an exception thrown inside for await and left unhandled, with streams running: exits with code 1, no hang',
+    async () => {
+      const r = await child('throw');
+      expect(r.timedOut).toBe(false);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('thrown inside for await');
+      expect(r.stderr).not.toContain('FATAL');
+      expect(r.lines).toEqual(['running', 'throwing']);
+      expect(r.lingered).toBeLessThan(PROMPT_MS);
+    }, 40_000);
 });
 
 describe('the namespace deleted by name (ip netns delete) while a handle and streams are open', () => {
@@ -646,7 +699,10 @@ describe('the namespace deleted by name (ip netns delete) while a handle and str
     const ino = statSync(gone.path).ino;
     // Packets to UDP port 9 are logged to group 5 and traced; a shell kept inside sends them
     // once the name is gone.
-    await gone.execOk('nft', ['-f', '-'], { input: 'table inet gone {\n chain out { type filter hook output priority 0; udp dport 9 meta nftrace set 1 log group 5; }\n}\n' });
+    await gone.execOk('nft', ['-f', '-'], {
+      input:
+        'table inet gone {\n chain out { type filter hook output priority 0; udp dport 9 meta nftrace set 1 log group 5; }\n}\n',
+    });
     const inside = await shellInside(gone);
     const before = fdCounts();
     const c = await Conntrack.open({ netns: gone.name });
@@ -684,7 +740,9 @@ describe('the namespace deleted by name (ip netns delete) while a handle and str
       expect((await c.list().toArray()).map((f) => f.original.src).sort()).toEqual(['10.8.0.1', '10.8.0.2']);
       expect(await c.get({ protocol: 'udp', src: '10.8.0.1', dst: '10.8.0.9', srcPort: 1, dstPort: 2 })).not.toBeNull();
       // The running event stream sees the change made after the deletion.
-      await until(() => seen.length >= 2, 'the event of the entry made after the deletion', { detail: () => JSON.stringify(seen) });
+      await until(() => seen.length >= 2, 'the event of the entry made after the deletion', {
+        detail: () => JSON.stringify(seen),
+      });
       expect(seen).toEqual(['10.8.0.1', '10.8.0.2']);
       // A new event stream starts and works.
       const later = c.events();
@@ -710,10 +768,14 @@ describe('the namespace deleted by name (ip netns delete) while a handle and str
       // The streams opened before the deletion still deliver: a packet sent inside now is
       // logged to the NFLOG subscription and traced to the TRACE stream.
       await inside.run('echo x > /dev/udp/127.0.0.1/9');
-      await until(() => logged > 0 && hops > 0, 'the packet sent after the deletion to be logged and traced', { detail: () => `${logged} logged, ${hops} hops` });
+      await until(() => logged > 0 && hops > 0, 'the packet sent after the deletion to be logged and traced', {
+        detail: () => `${logged} logged, ${hops} hops`,
+      });
 
       // Opening by the name fails, saying which file is missing.
-      for (const open of [() => Conntrack.open({ netns: gone.name }), () => Nflog.open({ netns: gone.name }), () => Trace.open({ netns: gone.name })]) {
+      for (const open of [() => Conntrack.open({ netns: gone.name }), () => Nflog.open({ netns: gone.name }),
+        () => Trace.open({ netns: gone.name })])
+      {
         const err = await open().catch((e: unknown) => e);
         expect(err).toBeInstanceOf(NfctError);
         expect((err as NfctError).code).toBe('ENOENT');
@@ -740,7 +802,10 @@ describe('the namespace deleted by name (ip netns delete) while a handle and str
   // A regression test: this once failed (see the CHANGELOG).
   test('a Trace handle opened before the deletion starts new streams too, and they deliver', async () => {
     const gone = await createNetns('nfct-gone');
-    await gone.execOk('nft', ['-f', '-'], { input: 'table inet gone {\n chain out { type filter hook output priority 0; udp dport 9 meta nftrace set 1; }\n}\n' });
+    await gone.execOk('nft', ['-f', '-'], {
+      input:
+        'table inet gone {\n chain out { type filter hook output priority 0; udp dport 9 meta nftrace set 1; }\n}\n',
+    });
     const inside = await shellInside(gone);
     const trace = await Trace.open({ netns: gone.name, legacy: false });
     try {

@@ -19,7 +19,8 @@ beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'nfct-load-'));
   writeFileSync(join(dir, 'gone.c'), 'int nfct_gone(void) { return 1; }\n');
   writeFileSync(join(dir, 'addon.c'), 'int nfct_gone(void);\nint call(void) { return nfct_gone(); }\n');
-  execFileSync('cc', ['-shared', '-fPIC', '-o', join(dir, 'libnfctgone.so.7'), '-Wl,-soname,libnfctgone.so.7', join(dir, 'gone.c')]);
+  execFileSync('cc', ['-shared', '-fPIC', '-o', join(dir, 'libnfctgone.so.7'), '-Wl,-soname,libnfctgone.so.7',
+    join(dir, 'gone.c')]);
   broken = join(dir, 'broken.node');
   execFileSync('cc', ['-shared', '-fPIC', '-o', broken, join(dir, 'addon.c'), join(dir, 'libnfctgone.so.7')]);
   rmSync(join(dir, 'libnfctgone.so.7'));
@@ -48,7 +49,9 @@ describe('an addon that cannot load', () => {
     expect(help.stdout).toContain('-L');
     const list = await cli(['-L']);
     expect(list.code).toBe(1);
-    expect(list.stderr).toContain('the native addon could not be loaded: the shared library libnfctgone.so.7 is missing');
+    expect(list.stderr).toContain(
+      'the native addon could not be loaded: the shared library libnfctgone.so.7 is missing',
+    );
   });
 
   test('import works, the pure helpers work, Conntrack.open() rejects with NativeLoadError', () => {
@@ -64,7 +67,13 @@ describe('an addon that cannot load', () => {
     `);
     expect(r.stderr).toBe('');
     expect(JSON.parse(r.stdout)).toEqual({
-      src: '10.0.0.1', dport: 53, parsed: '10.0.0.1', format: 'function', isLoadError: true, code: 'ERR_NFCT_NATIVE_LOAD', library: 'libnfctgone.so.7',
+      src: '10.0.0.1',
+      dport: 53,
+      parsed: '10.0.0.1',
+      format: 'function',
+      isLoadError: true,
+      code: 'ERR_NFCT_NATIVE_LOAD',
+      library: 'libnfctgone.so.7',
     });
   });
 });
@@ -88,10 +97,16 @@ describe('loadError() names the package for each library the addon links', () =>
   });
 
   test('a C library too old, and no prebuilt binary for the platform: how to compile it', () => {
-    const old = loadError(new Error("/lib/x86_64-linux-gnu/libc.so.6: version `GLIBC_2.33' not found (required by nfct.node)"));
+    const old = loadError(
+      new Error("/lib/x86_64-linux-gnu/libc.so.6: version `GLIBC_2.33' not found (required by nfct.node)"),
+    );
     expect(old.message).toContain('it needs GLIBC_2.33');
     expect(old.message).toContain('libnetfilter-conntrack-dev');
-    const musl = loadError(new Error('No native build was found for platform=linux arch=x64 runtime=node abi=115 uv=1 libc=musl node=20.20.2'));
+    const musl = loadError(
+      new Error(
+        'No native build was found for platform=linux arch=x64 runtime=node abi=115 uv=1 libc=musl node=20.20.2',
+      ),
+    );
     expect(musl.message).toContain('no prebuilt binary fits this system');
     expect(musl.message).toContain('apk add build-base');
     expect(musl.message).toContain('npm rebuild @x/nfct');

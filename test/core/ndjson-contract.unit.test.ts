@@ -39,12 +39,16 @@ describe('schema/*.json', () => {
   test('nfct.json sends every type to the schema that has it, and knows no other', () => {
     const any = files.get('nfct')!;
     const dispatched = new Map<string, string>();
-    for (const arm of any.allOf as Array<{ if: { properties: { type: { const?: string; enum?: string[] } } }; then: { $ref: string } }>) {
+    for (const arm of any.allOf as { if: { properties: { type: { const?: string; enum?: string[] } } };
+      then: { $ref: string } }[])
+    {
       const t = arm.if.properties.type;
       for (const type of t.const !== undefined ? [t.const] : t.enum!) dispatched.set(type, ID.exec(arm.then.$ref)![2]!);
     }
     const declared = new Map<string, string>();
-    for (const [name, s] of files) if (name !== 'nfct' && name !== 'common') for (const type of typesOf(s)) declared.set(type, name);
+    for (const [name, s] of files) {
+      if (name !== 'nfct' && name !== 'common') { for (const type of typesOf(s)) declared.set(type, name); }
+    }
     expect(Object.fromEntries(dispatched)).toEqual(Object.fromEntries(declared));
     expect((any.properties as { type: { enum: string[] } }).type.enum.sort()).toEqual([...declared.keys()].sort());
   });
@@ -61,18 +65,21 @@ describe('schema/*.json', () => {
   });
 
   test('the package ships the schemas and exports them', () => {
-    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { files: string[]; exports: Record<string, unknown> };
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { files: string[];
+      exports: Record<string, unknown> };
     expect(pkg.files).toContain('schema/');
     expect(pkg.exports['./schema/*.json']).toBe('./schema/*.json');
   });
 });
 
 /** Recorded lines, test/fixtures/ndjson/NAME-vN.ndjson: lines nfct wrote under version N of schema NAME. */
-function fixtures(): Array<{ name: string; version: number; file: string; lines: string[] }> {
+function fixtures(): { name: string; version: number; file: string; lines: string[] }[] {
   return readdirSync(FIXTURES)
     .map((f) => /^([a-z-]+)-v(\d+)\.ndjson$/.exec(f))
     .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => ({ name: m[1]!, version: Number(m[2]), file: m[0], lines: readFileSync(join(FIXTURES, m[0]), 'utf8').split('\n').filter(Boolean) }));
+    .map((m) => ({ name: m[1]!, version: Number(m[2]), file: m[0],
+      lines: readFileSync(join(FIXTURES, m[0]), 'utf8').split('\n').filter(Boolean) })
+    );
 }
 
 describe('recorded lines (test/fixtures/ndjson)', () => {
@@ -81,7 +88,8 @@ describe('recorded lines (test/fixtures/ndjson)', () => {
 
   test('every schema has recorded lines of its current version', () => {
     for (const name of Object.keys(versions).filter((n) => n !== 'nfct' && n !== 'common')) {
-      expect(all.some((f) => f.name === name && f.version === versions[name]), `${name}-v${versions[name]}.ndjson`).toBe(true);
+      expect(all.some((f) => f.name === name && f.version === versions[name]), `${name}-v${versions[name]}.ndjson`)
+        .toBe(true);
     }
   });
 
@@ -115,7 +123,8 @@ describe('tests run nfct only through the validating helpers', () => {
     'test/support/run-nfct.ts': 'the in-process helper: validates what nfct prints',
     'test/core/ndjson-contract.unit.test.ts': 'this test',
     'test/support/bundle.ts': 'builds the bundled CLI test/cli/no-privilege.test.ts runs, which checks its output',
-    'test/deploy/alerts-prometheus.test.ts': 'nfct exporter as a process of its own for Prometheus to scrape: it prints no NDJSON',
+    'test/deploy/alerts-prometheus.test.ts':
+      'nfct exporter as a process of its own for Prometheus to scrape: it prints no NDJSON',
     'test/exporter/loss.test.ts': 'nfct exporter stopped with SIGSTOP, so a process of its own: it prints no NDJSON',
     'test/mutation/setup.ts': 'names the path in a comment only',
   };

@@ -78,10 +78,15 @@ beforeAll(async () => {
   try {
     mkdirSync(join(root, `nfct-nslist-${process.pid}`));
   } catch (e) {
-    throw new Error(`cannot make a cgroup v2 directory in ${root} (${(e as Error).message}): the container and pod ids cannot be checked`);
+    throw new Error(
+      `cannot make a cgroup v2 directory in ${root} (${
+        (e as Error).message
+      }): the container and pod ids cannot be checked`,
+    );
   }
   cgroupDir = join(root, `nfct-nslist-${process.pid}`);
-  intoCgroup(namedPid, `kubepods-besteffort-pod${POD_UID.replaceAll('-', '_')}.slice/cri-containerd-${CONTAINER_A}.scope`);
+  intoCgroup(namedPid,
+    `kubepods-besteffort-pod${POD_UID.replaceAll('-', '_')}.slice/cri-containerd-${CONTAINER_A}.scope`);
   intoCgroup(unnamedPid, `docker-${CONTAINER_B}.scope`);
 });
 
@@ -108,8 +113,10 @@ describe('listNamespaces()', () => {
   test('one entry per namespace: names, processes, container and pod, as ip netns and lsns see them', async () => {
     // Other test files add and remove namespaces meanwhile: the names checked against `ip netns
     // list` are those it shows both before and after the listing.
-    const ipNetnsNames = async () => (await runOk('ip', ['netns', 'list'])).stdout.split('\n').map((l) => l.split(' ')[0]!).filter(Boolean);
-    const lsnsPairs = async () => (await runOk('lsns', ['-t', 'net', '-n', '-r', '-o', 'NS,PID'])).stdout.trim().split('\n');
+    const ipNetnsNames = async () =>
+      (await runOk('ip', ['netns', 'list'])).stdout.split('\n').map((l) => l.split(' ')[0]!).filter(Boolean);
+    const lsnsPairs = async () =>
+      (await runOk('lsns', ['-t', 'net', '-n', '-r', '-o', 'NS,PID'])).stdout.trim().split('\n');
     const ipBefore = await ipNetnsNames();
     const lsnsBefore = await lsnsPairs();
     const all = await listNamespaces();
@@ -176,7 +183,8 @@ describe('listNamespaces()', () => {
   test('namespaces and processes vanishing while being read are skipped, not errors', async () => {
     // A bounded churn: processes with namespaces of their own start and exit, names come and go.
     const tag = `${process.pid}`;
-    const script = `for i in $(seq 1 150); do unshare --net true & n=nfct-nschurn-${tag}-$(printf %06x $i); ip netns add $n; ip netns delete $n; done; wait`;
+    const script =
+      `for i in $(seq 1 150); do unshare --net true & n=nfct-nschurn-${tag}-$(printf %06x $i); ip netns add $n; ip netns delete $n; done; wait`;
     const churn = spawn('sh', ['-c', script], { stdio: 'ignore' });
     const done = new Promise((r) => churn.once('exit', r));
     let rounds = 0;
@@ -206,10 +214,13 @@ describe('listNamespaces()', () => {
       symlinkSync('/proc/self', join(root, 'proc', 'self'));
       const all = await listNamespaces({ netnsDir: join(root, 'netns'), procDir: join(root, 'proc') });
       expect(all).toEqual([
-        { inode: 77, path: join(root, 'proc', '4242', 'ns', 'net'), names: [], processes: [{ pid: 4242, comm: 'pause', containerId: CONTAINER_A }], containerIds: [CONTAINER_A], podUid: POD_UID, initial: false, current: false },
+        { inode: 77, path: join(root, 'proc', '4242', 'ns', 'net'), names: [],
+          processes: [{ pid: 4242, comm: 'pause', containerId: CONTAINER_A }], containerIds: [CONTAINER_A],
+          podUid: POD_UID, initial: false, current: false },
         expect.objectContaining({ inode: statSync(named.path).ino, names: ['live'], processes: [] }),
       ].sort((a, b) => (a.inode as number) - (b.inode as number)));
-      expect(await listNamespaces({ processes: false, netnsDir: join(root, 'netns'), procDir: join(root, 'proc') })).toHaveLength(1);
+      expect(await listNamespaces({ processes: false, netnsDir: join(root, 'netns'), procDir: join(root, 'proc') }))
+        .toHaveLength(1);
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
@@ -224,9 +235,16 @@ describe('listNamespaces()', () => {
 
 describe('parseCgroup()', () => {
   test.each([
-    [`0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${POD_UID.replaceAll('-', '_')}.slice/cri-containerd-${CONTAINER_A}.scope`, CONTAINER_A, POD_UID],
+    [
+      `0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${
+        POD_UID.replaceAll('-', '_')
+      }.slice/cri-containerd-${CONTAINER_A}.scope`,
+      CONTAINER_A,
+      POD_UID,
+    ],
     [`12:memory:/kubepods/burstable/pod${POD_UID}/${CONTAINER_B}\n0::/`, CONTAINER_B, POD_UID],
-    [`0::/kubepods.slice/kubepods-pod${POD_UID.replaceAll('-', '_')}.slice/crio-${CONTAINER_A}.scope`, CONTAINER_A, POD_UID],
+    [`0::/kubepods.slice/kubepods-pod${POD_UID.replaceAll('-', '_')}.slice/crio-${CONTAINER_A}.scope`, CONTAINER_A,
+      POD_UID],
     [`0::/system.slice/docker-${CONTAINER_B}.scope`, CONTAINER_B, undefined],
     [`0::/machine.slice/libpod-${CONTAINER_A}.scope/container`, CONTAINER_A, undefined],
     [`0::/docker/${CONTAINER_B}`, CONTAINER_B, undefined],

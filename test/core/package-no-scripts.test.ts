@@ -11,7 +11,8 @@
  * runs (a second full compile would add minutes to every run).
  */
 import { spawn } from 'node:child_process';
-import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, symlinkSync,
+  writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -42,8 +43,13 @@ function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = 
     child.on('close', (status) => {
       clearTimeout(timer);
       const r = { status, stdout, stderr };
-      if (ok && status !== 0) fail(new Error(`${cmd} ${args.join(' ')} (in ${cwd}): exit ${status}\n${stdout.slice(-3000)}\n${stderr.slice(-3000)}`));
-      else done(r);
+      if (ok && status !== 0) {
+        fail(
+          new Error(
+            `${cmd} ${args.join(' ')} (in ${cwd}): exit ${status}\n${stdout.slice(-3000)}\n${stderr.slice(-3000)}`,
+          ),
+        );
+      } else done(r);
     });
   });
 }
@@ -74,13 +80,17 @@ beforeAll(async () => {
   copyFileSync(addon, join(stage, 'prebuilds', PLATFORM, '@x+nfct.glibc.node'));
   const packDir = join(tmp, 'pack');
   mkdirSync(packDir);
-  const pack = await run('npm', ['pack', '--json', '--pack-destination', packDir], stage, { NFCT_PACK_SOURCE_ONLY: '1' });
-  const tarball = join(packDir, (JSON.parse(pack.stdout.slice(pack.stdout.indexOf('['))) as Array<{ filename: string }>)[0]!.filename);
+  const pack = await run('npm', ['pack', '--json', '--pack-destination', packDir], stage, {
+    NFCT_PACK_SOURCE_ONLY: '1',
+  });
+  const tarball = join(packDir,
+    (JSON.parse(pack.stdout.slice(pack.stdout.indexOf('['))) as { filename: string }[])[0]!.filename);
 
   consumer = join(tmp, 'consumer');
   mkdirSync(consumer);
   await run('npm', ['init', '-y'], consumer);
-  install = await run('npm', ['install', '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund', '--foreground-scripts', tarball], consumer);
+  install = await run('npm', ['install', '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund',
+    '--foreground-scripts', tarball], consumer);
   pkgDir = join(consumer, 'node_modules', '@x', 'nfct');
   ns = await createNetns('nfct-noscripts');
 }, 5 * MINUTES);

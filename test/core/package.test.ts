@@ -11,7 +11,8 @@
  * packed is decided by package.json's "files" exactly as it would be in the tree.
  */
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync,
+  writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,21 +47,29 @@ function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = 
     child.stderr.on('data', (d: Buffer) => err.push(d));
     const timer = setTimeout(() => child.kill('SIGKILL'), 4 * MINUTES);
     const fail = (why: string, r: Run): void =>
-      reject(new Error(`${r.cmd} (in ${cwd}) failed: ${why}\n--- stdout\n${r.stdout.slice(-4000)}\n--- stderr\n${r.stderr.slice(-4000)}`));
+      reject(
+        new Error(
+          `${r.cmd} (in ${cwd}) failed: ${why}\n--- stdout\n${r.stdout.slice(-4000)}\n--- stderr\n${
+            r.stderr.slice(-4000)
+          }`,
+        ),
+      );
     child.on('error', (e) => {
       clearTimeout(timer);
       fail(e.message, { cmd: `${cmd} ${args.join(' ')}`, status: null, stdout: '', stderr: '' });
     });
     child.on('close', (status, signal) => {
       clearTimeout(timer);
-      const r: Run = { cmd: `${cmd} ${args.join(' ')}`, status, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
+      const r: Run = { cmd: `${cmd} ${args.join(' ')}`, status, stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8') };
       if (status !== 0) fail(`exit ${status}, signal ${signal}`, r);
       else resolvePromise(r);
     });
   });
 }
 
-const files = (dir: string, ext: string): string[] => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(ext)) : []);
+const files = (dir: string,
+  ext: string): string[] => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(ext)) : []);
 
 describe('package', () => {
   let tmp = '';
@@ -101,8 +110,10 @@ describe('package', () => {
       () => 'packed',
       (e: Error) => e.message,
     );
-    const pack = await run('npm', ['pack', '--json', '--pack-destination', packDir], stage, { NFCT_PACK_SOURCE_ONLY: '1' });
-    const json = JSON.parse(pack.stdout.slice(pack.stdout.indexOf('['))) as Array<{ filename: string }>;
+    const pack = await run('npm', ['pack', '--json', '--pack-destination', packDir], stage, {
+      NFCT_PACK_SOURCE_ONLY: '1',
+    });
+    const json = JSON.parse(pack.stdout.slice(pack.stdout.indexOf('['))) as { filename: string }[];
     tarball = join(packDir, json[0]!.filename);
     entries = (await run('tar', ['-tzf', tarball], tmp))
       .stdout.split('\n')
@@ -112,7 +123,8 @@ describe('package', () => {
     // 4. A fresh project that installs the tarball.
     mkdirSync(consumer);
     await run('npm', ['init', '-y'], consumer);
-    install = await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--foreground-scripts', tarball], consumer);
+    install = await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--foreground-scripts',
+      tarball], consumer);
 
     // 5. Load it both ways, in child processes, from the project's directory.
     writeFileSync(
@@ -167,13 +179,19 @@ console.log(JSON.stringify({
 
   test('npm pack (prepack) refuses without both release binaries unless NFCT_PACK_SOURCE_ONLY=1', () => {
     expect(refused).toMatch(/check-prebuilds: prebuilds\/linux-arm64\/@x\+nfct\.glibc\.node is missing/);
-    expect(refused).toMatch(/refusing to pack\. Make the binaries first \(as root\): npm run release:prebuilds\. .*NFCT_PACK_SOURCE_ONLY=1/);
+    expect(refused).toMatch(
+      /refusing to pack\. Make the binaries first \(as root\): npm run release:prebuilds\. .*NFCT_PACK_SOURCE_ONLY=1/,
+    );
     // The source-only tarball was packed (beforeAll), with the one local binary it had.
-    expect(entries.filter((e) => e.startsWith('prebuilds/'))).toEqual([`prebuilds/${PLATFORM}/${PKG.name.replace('/', '+')}.glibc.node`]);
+    expect(entries.filter((e) => e.startsWith('prebuilds/'))).toEqual([
+      `prebuilds/${PLATFORM}/${PKG.name.replace('/', '+')}.glibc.node`,
+    ]);
   });
 
   test('npm pack (prepack) builds the CommonJS, ES module and declaration entries', () => {
-    for (const f of ['index.js', 'index.mjs', 'index.d.ts', 'index.d.mts']) expect(existsSync(join(stage, 'dist', f)), f).toBe(true);
+    for (const f of ['index.js', 'index.mjs', 'index.d.ts', 'index.d.mts']) {
+      expect(existsSync(join(stage, 'dist', f)), f).toBe(true);
+    }
   });
 
   test('the licence files and NOTICE are in the tarball', () => {
@@ -181,14 +199,17 @@ console.log(JSON.stringify({
   });
 
   test('arethetypeswrong finds no problem for node16 (CJS and ESM) and bundlers', async () => {
-    const r = await run(process.execPath, [join(ROOT, 'node_modules', '@arethetypeswrong', 'cli', 'dist', 'index.js'), tarball, '--profile', 'node16', '--format', 'json'], tmp);
+    const r = await run(process.execPath, [join(ROOT, 'node_modules', '@arethetypeswrong', 'cli', 'dist', 'index.js'),
+      tarball, '--profile', 'node16', '--format', 'json'], tmp);
     const report = JSON.parse(r.stdout) as { analysis: { problems: unknown[] } };
     expect(report.analysis.problems).toEqual([]);
   });
 
   test('the tarball holds the entries, the prebuild and what a fallback compile needs', () => {
     expect(tarball).toMatch(/\.tgz$/);
-    for (const f of ['package.json', 'dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'dist/index.d.mts', 'binding.gyp']) {
+    for (const f of ['package.json', 'dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'dist/index.d.mts',
+      'binding.gyp'])
+    {
       expect(entries, f).toContain(f);
     }
     expect(entries.filter((e) => new RegExp(`^prebuilds/${PLATFORM}/[^/]+\\.node$`).test(e))).toHaveLength(1);
@@ -199,16 +220,18 @@ console.log(JSON.stringify({
     for (const src of gyp.match(/"native\/[^"]+\.cc"/g) ?? []) expect(entries, src).toContain(src.slice(1, -1));
     const headers = (dir: string): string[] =>
       readdirSync(join(stage, dir), { withFileTypes: true }).flatMap((d) =>
-        d.isDirectory() ? headers(`${dir}/${d.name}`) : d.name.endsWith('.h') ? [`${dir}/${d.name}`] : [],
+        d.isDirectory() ? headers(`${dir}/${d.name}`) : d.name.endsWith('.h') ? [`${dir}/${d.name}`] : []
       );
     for (const h of headers('native')) expect(entries, h).toContain(h);
     // Every file dist/ declares or compiles to.
-    for (const f of readdirSync(join(stage, 'dist')).filter((f) => /\.(js|mjs|d\.ts|d\.mts)$/.test(f))) expect(entries, f).toContain(`dist/${f}`);
+    for (const f of readdirSync(join(stage, 'dist')).filter((f) => /\.(js|mjs|d\.ts|d\.mts)$/.test(f))) {
+      expect(entries, f).toContain(`dist/${f}`);
+    }
   });
 
   test('the tarball leaves out tests, benchmarks and the build tree', () => {
     expect(existsSync(join(stage, 'test')), 'the staging copy has a test/ to leave out').toBe(true);
-    const bad = entries.filter((e) => /^(test|bench|build|node_modules|\.git)\//.test(e) || /\.tgz$/.test(e));
+    const bad = entries.filter((e) => /^(test|bench|build|node_modules|\.git)\//.test(e) || e.endsWith('.tgz'));
     expect(bad).toEqual([]);
   });
 
@@ -217,7 +240,9 @@ console.log(JSON.stringify({
     expect(existsSync(join(pkgDir, 'package.json'))).toBe(true);
     expect(existsSync(join(pkgDir, 'build')), 'node-gyp-build compiled the addon at install time').toBe(false);
     expect(`${install?.stdout}\n${install?.stderr}`).not.toMatch(/gyp info (spawn|ok)|\bg\+\+ |\bc\+\+ /);
-    expect(cjs.binary).toBe(join(pkgDir, 'prebuilds', PLATFORM, files(join(pkgDir, 'prebuilds', PLATFORM), '.node')[0]!));
+    expect(cjs.binary).toBe(
+      join(pkgDir, 'prebuilds', PLATFORM, files(join(pkgDir, 'prebuilds', PLATFORM), '.node')[0]!),
+    );
   });
 
   test('import and require both work and export the same names', () => {
@@ -272,12 +297,18 @@ export async function main(): Promise<Flow | null> {
         join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
         '--noEmit',
         '--strict',
-        '--module', 'node16',
-        '--moduleResolution', 'node16',
-        '--target', 'es2022',
-        '--lib', 'es2022,esnext.disposable',
-        '--typeRoots', join(ROOT, 'node_modules', '@types'),
-        '--types', 'node',
+        '--module',
+        'node16',
+        '--moduleResolution',
+        'node16',
+        '--target',
+        'es2022',
+        '--lib',
+        'es2022,esnext.disposable',
+        '--typeRoots',
+        join(ROOT, 'node_modules', '@types'),
+        '--types',
+        'node',
         'check.mts',
         'check.cts',
       ],

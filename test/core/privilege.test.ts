@@ -7,8 +7,8 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
-import { bundleLibrary, type LibraryBundle } from '../support/bundle.js';
 import { createNetns, type ExecResult, type Netns } from '../helpers/netns.js';
+import { bundleLibrary, type LibraryBundle } from '../support/bundle.js';
 
 interface Outcome {
   name: string;
@@ -32,19 +32,41 @@ let run: ExecResult;
 let outcomes: Outcome[];
 
 const NET_ADMIN = [
-  'list', 'list().batches()', 'get', 'count', 'stats', 'create', 'add', 'update', 'delete', 'delete by id',
-  'deleteWhere (dump)', 'deleteWhere (kernel flush)', 'deleteWhere dryRun', 'flush',
-  'events', 'events (expectations)',
-  'expectations.list', 'expectations.get', 'expectations.create', 'expectations.delete', 'expectations.flush',
-  'Nflog subscribe', 'Trace events', 'Trace packets', 'Trace events (nftables only)', 'Trace events (legacy only)',
+  'list',
+  'list().batches()',
+  'get',
+  'count',
+  'stats',
+  'create',
+  'add',
+  'update',
+  'delete',
+  'delete by id',
+  'deleteWhere (dump)',
+  'deleteWhere (kernel flush)',
+  'deleteWhere dryRun',
+  'flush',
+  'events',
+  'events (expectations)',
+  'expectations.list',
+  'expectations.get',
+  'expectations.create',
+  'expectations.delete',
+  'expectations.flush',
+  'Nflog subscribe',
+  'Trace events',
+  'Trace packets',
+  'Trace events (nftables only)',
+  'Trace events (legacy only)',
 ];
-const SYS_ADMIN = ['Conntrack.open(netns)', 'Nflog subscribe in netns', 'Nflog.open(netns)', 'Trace.open(netns)', 'Trace.open(netns, bindLogger)'];
+const SYS_ADMIN = ['Conntrack.open(netns)', 'Nflog subscribe in netns', 'Nflog.open(netns)', 'Trace.open(netns)',
+  'Trace.open(netns, bindLogger)'];
 /** Failures whose stack misses the caller (see the test marked as failing below). */
 const NO_CALLER = ['events', 'events (expectations)', 'Trace packets'];
 
 interface CreateManyOutcome {
   created: number;
-  failed: Array<{ index: number; isNfct: boolean; code: string; message: string }>;
+  failed: { index: number; isNfct: boolean; code: string; message: string }[];
 }
 
 beforeAll(async () => {
@@ -54,10 +76,12 @@ beforeAll(async () => {
   copyFileSync(join(__dirname, '..', 'support', 'no-privilege-child.cjs'), child);
   chmodSync(child, 0o644);
   // An entry the child must not be able to read, change or delete.
-  await ns.execOk('conntrack', ['-I', '-p', 'udp', '-s', '10.0.0.1', '-d', '10.0.0.2', '--sport', '1', '--dport', '2', '-t', '600', '-m', '5']);
+  await ns.execOk('conntrack', ['-I', '-p', 'udp', '-s', '10.0.0.1', '-d', '10.0.0.2', '--sport', '1', '--dport', '2',
+    '-t', '600', '-m', '5']);
   run = await ns.exec(
     'setpriv',
-    ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', process.execPath, child, bundle.entry, ns.path],
+    ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', process.execPath, child, bundle.entry,
+      ns.path],
     { timeoutMs: 30_000 },
   );
   outcomes = run.stdout
@@ -85,8 +109,10 @@ describe('the library bundle the child loads', () => {
       const st = lstatSync(p);
       const problems: string[] = [];
       if (st.isSymbolicLink()) return [`${p} is a link`];
-      if ((st.mode & 0o004) === 0 || (st.isDirectory() && (st.mode & 0o001) === 0)) problems.push(`${p} is not readable by others`);
-      if (st.isDirectory()) for (const name of readdirSync(p)) problems.push(...walk(join(p, name)));
+      if ((st.mode & 0o004) === 0 || (st.isDirectory() && (st.mode & 0o001) === 0)) {
+        problems.push(`${p} is not readable by others`);
+      }
+      if (st.isDirectory()) { for (const name of readdirSync(p)) problems.push(...walk(join(p, name))); }
       return problems;
     };
     expect(walk(bundle.dir)).toEqual([]);
@@ -102,12 +128,20 @@ describe('without CAP_NET_ADMIN', () => {
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     const none = '0000000000000000';
-    expect(outcomes[0]).toEqual({ identity: { uid: 65534, gid: 65534, groups: expect.any(Array), capEff: none, capPrm: none, capInh: none } });
+    expect(outcomes[0]).toEqual({
+      identity: { uid: 65534, gid: 65534, groups: expect.any(Array), capEff: none, capPrm: none, capInh: none },
+    });
     expect(outcomes[0]!.identity!.groups.filter((g) => g !== 65534)).toEqual([]); // getgroups() lists the egid
     expect(outcomes.at(-1)).toEqual({ done: true });
     expect(outcomes.filter((o) => o.name).map((o) => o.name)).toEqual([
-      ...NET_ADMIN.slice(0, 14), 'createMany', ...NET_ADMIN.slice(14), ...SYS_ADMIN.slice(0, 4), 'Conntrack.open({ pid: 1 })', ...SYS_ADMIN.slice(4),
-      'KernelLog.kmsg()', 'KernelLog.file(unreadable)',
+      ...NET_ADMIN.slice(0, 14),
+      'createMany',
+      ...NET_ADMIN.slice(14),
+      ...SYS_ADMIN.slice(0, 4),
+      'Conntrack.open({ pid: 1 })',
+      ...SYS_ADMIN.slice(4),
+      'KernelLog.kmsg()',
+      'KernelLog.file(unreadable)',
     ]);
   });
 
@@ -141,7 +175,9 @@ describe('without CAP_NET_ADMIN', () => {
 
   // Issue 13: Nflog.open and Trace.open in another namespace succeeded and failed later.
   test('Nflog.open and Trace.open in another namespace fail at open, not at the first subscription', () => {
-    for (const name of ['Nflog.open(netns)', 'Trace.open(netns)']) expect(outcome(name), name).toMatchObject({ ok: false, code: 'EPERM', syscall: 'setns' });
+    for (const name of ['Nflog.open(netns)', 'Trace.open(netns)']) {
+      expect(outcome(name), name).toMatchObject({ ok: false, code: 'EPERM', syscall: 'setns' });
+    }
   });
 
   // Issue 13: this said "needs CAP_NET_ADMIN".

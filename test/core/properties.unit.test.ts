@@ -13,37 +13,18 @@
  * wrong. A new bug found here gets a failing test first, then the fix.
  */
 import fc from 'fast-check';
-import { type MockInstance, afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, type MockInstance, test, vi } from 'vitest';
 
 import { SCTP_STATES } from '../../lib/conntrack/constants.js';
 import { FILTER_KEYS } from '../../lib/conntrack/filter.js';
-import { Conntrack, Nflog, PROTOCOLS, STATUS_NAMES, TCP_STATES, Trace, decodePacket } from '../../lib/index.js';
+import { addon, type NativeConntrack, type NativeFilter, type NativeGroupConfig,
+  type NativeNflog } from '../../lib/core/native.js';
+import { Conntrack, decodePacket, Nflog, PROTOCOLS, STATUS_NAMES, TCP_STATES, Trace } from '../../lib/index.js';
 import { formatLogLine, parseLogLine, parseTraceLine, parseTracePrefix } from '../../lib/index.js';
-import { type NativeConntrack, type NativeFilter, type NativeGroupConfig, type NativeNflog, addon } from '../../lib/core/native.js';
-import {
-  type Bad,
-  type ErrorClass,
-  MB,
-  PROTO_KEYS,
-  address,
-  badAddress,
-  badBoolean,
-  badEnum,
-  badInteger,
-  badObject,
-  badSignal,
-  hugeString,
-  ipv4,
-  ipv6,
-  junk,
-  nonInteger,
-  outOfRange,
-  params,
-  rangeErr,
-  typeErr,
-  withOwnKey,
-} from '../support/arbitraries.js';
-import { type Recorder, failure, instrument } from '../support/recorder.js';
+import { address, type Bad, badAddress, badBoolean, badEnum, badInteger, badObject, badSignal, type ErrorClass,
+  hugeString, ipv4, ipv6, junk, MB, nonInteger, outOfRange, params, PROTO_KEYS, rangeErr, typeErr,
+  withOwnKey } from '../support/arbitraries.js';
+import { failure, instrument, type Recorder } from '../support/recorder.js';
 
 type Input = Record<string, unknown>;
 const U32 = 0xffffffff;
@@ -75,10 +56,16 @@ async function refused(fn: () => unknown, where: string, key: string | undefined
   const err = await failure(fn);
   const what = key === undefined ? where : `${where}.${key}`;
   if (!(err instanceof Error) || (err.constructor !== TypeError && err.constructor !== RangeError)) {
-    const got = err === undefined ? 'nothing was thrown' : err instanceof Error ? `${err.constructor.name}: ${short(err.message)}` : short(String(err));
+    const got = err === undefined
+      ? 'nothing was thrown'
+      : err instanceof Error
+      ? `${err.constructor.name}: ${short(err.message)}`
+      : short(String(err));
     throw new Error(`expected a TypeError or RangeError naming ${what}; ${got}`);
   }
-  if (cls && err.constructor !== cls) throw new Error(`expected a ${cls.name} naming ${what}; got ${err.constructor.name}: ${short(err.message)}`);
+  if (cls && err.constructor !== cls) {
+    throw new Error(`expected a ${cls.name} naming ${what}; got ${err.constructor.name}: ${short(err.message)}`);
+  }
   if (!names(err.message, where, key)) throw new Error(`the message does not name ${what}: ${short(err.message)}`);
   return err;
 }
@@ -90,7 +77,7 @@ let rec: Recorder;
 let nf: Nflog;
 let trace: Trace;
 const nflogCalls: string[] = [];
-const subscribed: Array<{ config: NativeGroupConfig; tuning: unknown }> = [];
+const subscribed: { config: NativeGroupConfig; tuning: unknown }[] = [];
 let spies: MockInstance[] = [];
 const protoBefore = Object.getOwnPropertyNames(Object.prototype).sort();
 
@@ -111,9 +98,24 @@ const fakeConntrack = (): NativeConntrack => {
     throw new Error('test: a handle from Conntrack.open is only closed here');
   };
   return {
-    dump: unused, get: unused, count: unused, stats: unused, create: unused, delete: unused, flush: unused,
-    createBatch: unused, deleteBatch: unused, deleteWhere: unused, aggregate: unused, expectDump: unused, expectGet: unused, expectCreate: unused,
-    expectDelete: unused, expectFlush: unused, events: unused, expectEvents: unused,
+    dump: unused,
+    get: unused,
+    count: unused,
+    stats: unused,
+    create: unused,
+    delete: unused,
+    flush: unused,
+    createBatch: unused,
+    deleteBatch: unused,
+    deleteWhere: unused,
+    aggregate: unused,
+    expectDump: unused,
+    expectGet: unused,
+    expectCreate: unused,
+    expectDelete: unused,
+    expectFlush: unused,
+    events: unused,
+    expectEvents: unused,
     close() {},
   };
 };
@@ -187,12 +189,16 @@ interface Entry {
 const put = (o: Opt, base: Input, v: unknown): Input => (o.put ? o.put(base, v) : withOwnKey(base, o.key, v));
 
 /** A value, or a list of values, that `valid` accepts; wrong ones and empty lists refused. */
-function badList(valid: (v: unknown) => boolean, one: fc.Arbitrary<Bad>, sample: readonly unknown[]): fc.Arbitrary<Bad> {
+function badList(valid: (v: unknown) => boolean, one: fc.Arbitrary<Bad>,
+  sample: readonly unknown[]): fc.Arbitrary<Bad>
+{
   const allValid = (v: unknown): boolean => Array.isArray(v) && v.length > 0 && v.every(valid);
   return fc.oneof(
     one.filter(([v]) => !allValid(v)),
     fc.constant([[], TypeError] as const),
-    fc.tuple(fc.constantFrom(...sample), one.filter(([v]) => !Array.isArray(v))).map(([good, [v, cls]]): Bad => [[good, v], cls]),
+    fc.tuple(fc.constantFrom(...sample), one.filter(([v]) => !Array.isArray(v))).map((
+      [good, [v, cls]],
+    ): Bad => [[good, v], cls]),
   );
 }
 
@@ -211,7 +217,11 @@ const badLabels: fc.Arbitrary<Bad> = badList(
 );
 
 const badProtocol: fc.Arbitrary<Bad> = fc.oneof(
-  typeErr(junk.filter((v) => v !== undefined && typeof v !== 'number' && !(typeof v === 'string' && Object.hasOwn(PROTOCOLS, v)))),
+  typeErr(
+    junk.filter((v) =>
+      v !== undefined && typeof v !== 'number' && !(typeof v === 'string' && Object.hasOwn(PROTOCOLS, v))
+    ),
+  ),
   typeErr(nonInteger),
   rangeErr(outOfRange(0, 255)),
 );
@@ -226,7 +236,8 @@ const badMark: fc.Arbitrary<Bad> = fc.oneof(
 const HELPER = /^[A-Za-z0-9_.-]{1,15}$/;
 const badHelper: fc.Arbitrary<Bad> = typeErr(
   fc
-    .oneof(junk, fc.string({ minLength: 16, maxLength: 40 }), fc.constantFrom('', 'ftp ', 'a/b', 'sip\0', 'x'.repeat(16), 'naïve'))
+    .oneof(junk, fc.string({ minLength: 16, maxLength: 40 }),
+      fc.constantFrom('', 'ftp ', 'a/b', 'sip\0', 'x'.repeat(16), 'naïve'))
     .filter((v) => v !== undefined && !(typeof v === 'string' && HELPER.test(v))),
 );
 
@@ -258,7 +269,8 @@ function tupleOpts(kind: 'tcp' | 'udp6' | 'icmp' | 'icmp6' | 'gre' | 'esp'): Opt
     { key: 'src', bad: typeErr(other.map((a) => a.text)) },
     { key: 'zone', bad: badInteger(0, 65535) },
     { key: 'origZone', bad: badInteger(0, 65535) },
-    { key: 'origZone', bad: typeErr(fc.integer({ min: 0, max: 65535 })), put: (i, v) => ({ ...i, zone: 1, origZone: v }) },
+    { key: 'origZone', bad: typeErr(fc.integer({ min: 0, max: 65535 })),
+      put: (i, v) => ({ ...i, zone: 1, origZone: v }) },
   ];
   const port = (key: string): Opt => ({ key, bad: badInteger(0, 65535, { required: true }) });
   switch (kind) {
@@ -277,7 +289,8 @@ function tupleOpts(kind: 'tcp' | 'udp6' | 'icmp' | 'icmp6' | 'gre' | 'esp'): Opt
         { key: 'protocol', bad: typeErr(fc.constant(v6 ? 'icmp' : 'icmpv6')) },
       ];
     case 'gre':
-      return [...common, { key: 'srcKey', bad: badInteger(0, 65535) }, { key: 'dstKey', bad: badInteger(0, 65535) }, ...misplaced([...PORT_KEYS, ...ICMP_KEYS])];
+      return [...common, { key: 'srcKey', bad: badInteger(0, 65535) }, { key: 'dstKey', bad: badInteger(0, 65535) },
+        ...misplaced([...PORT_KEYS, ...ICMP_KEYS])];
     case 'esp':
       return [...common, ...misplaced([...PORT_KEYS, ...ICMP_KEYS, ...GRE_KEYS])];
   }
@@ -291,13 +304,18 @@ function filterOpts(): Opt[] {
     ...['src', 'dst', 'replySrc', 'replyDst'].map((key): Opt => ({ key, bad: badAddress({ cidr: true }) })),
     { key: 'src', bad: typeErr(ipv6.map((a) => a.text)), put: (i, v) => ({ ...i, family: 'ipv4', src: v }) },
     { key: 'replyDst', bad: typeErr(ipv4.map((a) => a.text)), put: (i, v) => ({ ...i, src: '::1', replyDst: v }) },
-    ...['srcPort', 'dstPort', 'replySrcPort', 'replyDstPort', 'zone', 'origZone', 'replyZone'].map((key): Opt => ({ key, bad: badInteger(0, 65535) })),
+    ...['srcPort', 'dstPort', 'replySrcPort', 'replyDstPort', 'zone', 'origZone', 'replyZone'].map((key): Opt => ({ key,
+      bad: badInteger(0, 65535) })
+    ),
     { key: 'mark', bad: badMark },
-    { key: 'mark.value', bad: badInteger(0, U32, { required: true }), put: (i, v) => ({ ...i, mark: { value: v, mask: 1 } }) },
-    { key: 'mark.mask', bad: badInteger(0, U32, { required: true }), put: (i, v) => ({ ...i, mark: { value: 1, mask: v } }) },
+    { key: 'mark.value', bad: badInteger(0, U32, { required: true }),
+      put: (i, v) => ({ ...i, mark: { value: v, mask: 1 } }) },
+    { key: 'mark.mask', bad: badInteger(0, U32, { required: true }),
+      put: (i, v) => ({ ...i, mark: { value: 1, mask: v } }) },
     { key: 'status', bad: nameList(STATUS_NAMES, true) },
     { key: 'state', bad: nameList(TCP_STATES, true) },
-    { key: 'state', bad: typeErr(fc.constantFrom(...TCP_STATES)), put: (i, v) => ({ ...i, protocol: 'udp', state: v }) },
+    { key: 'state', bad: typeErr(fc.constantFrom(...TCP_STATES)),
+      put: (i, v) => ({ ...i, protocol: 'udp', state: v }) },
     { key: 'labels', bad: badLabels },
   ];
 }
@@ -323,20 +341,29 @@ const netnsOpts: Opt[] = [
           fc.string({ maxLength: 20 }),
           hugeString,
         )
-        .filter((v) => !(typeof v === 'string' && (v.startsWith('/') || (/^[A-Za-z0-9_.-]+$/.test(v) && v !== '.' && v !== '..')))),
+        .filter((v) =>
+          !(typeof v === 'string' && (v.startsWith('/') || (/^[A-Za-z0-9_.-]+$/.test(v) && v !== '.' && v !== '..')))
+        ),
     ),
   },
-  { key: 'netns.pid', where: 'netns.pid', bad: badInteger(1, 2 ** 31 - 1, { required: true }), put: (i, v) => ({ ...i, netns: { pid: v } }) },
+  { key: 'netns.pid', where: 'netns.pid', bad: badInteger(1, 2 ** 31 - 1, { required: true }),
+    put: (i, v) => ({ ...i, netns: { pid: v } }) },
   {
     key: 'netns.path',
     where: 'netns.path',
-    bad: typeErr(fc.oneof(anyDefined, fc.string({ maxLength: 12 })).filter((v) => !(typeof v === 'string' && v.startsWith('/')))),
+    bad: typeErr(
+      fc.oneof(anyDefined, fc.string({ maxLength: 12 })).filter((v) => !(typeof v === 'string' && v.startsWith('/'))),
+    ),
     put: (i, v) => ({ ...i, netns: { path: v } }),
   },
   {
     key: 'netns.name',
     where: 'netns.name',
-    bad: typeErr(fc.oneof(anyDefined, fc.constantFrom('.', '..', 'a/b', '/abs', '', 'a b')).filter((v) => !(typeof v === 'string' && /^[A-Za-z0-9_.-]+$/.test(v) && v !== '.' && v !== '..'))),
+    bad: typeErr(
+      fc.oneof(anyDefined, fc.constantFrom('.', '..', 'a/b', '/abs', '', 'a b')).filter((v) =>
+        !(typeof v === 'string' && /^[A-Za-z0-9_.-]+$/.test(v) && v !== '.' && v !== '..')
+      ),
+    ),
     put: (i, v) => ({ ...i, netns: { name: v } }),
   },
   { key: 'netns', where: 'netns', bad: typeErr(fc.constantFrom({}, { pid: 1, name: 'x' }, { path: '/x', name: 'x' })) },
@@ -347,20 +374,26 @@ const flowOpts = (): Opt[] => [
   ...tupleOpts('tcp'),
   { key: 'timeout', bad: badInteger(0, U32, { required: true }) },
   { key: 'reply', bad: badObject() },
-  ...['src', 'dst'].map((k): Opt => ({ key: `reply.${k}`, bad: badAddress(), put: (i, v) => ({ ...i, reply: { [k]: v } }) })),
+  ...['src', 'dst'].map((k): Opt => ({ key: `reply.${k}`, bad: badAddress(),
+    put: (i, v) => ({ ...i, reply: { [k]: v } }) })
+  ),
   { key: 'reply.src', bad: typeErr(ipv6.map((a) => a.text)), put: (i, v) => ({ ...i, reply: { src: v } }) },
-  ...PORT_KEYS.map((k): Opt => ({ key: `reply.${k}`, bad: badInteger(0, 65535), put: (i, v) => ({ ...i, reply: { [k]: v } }) })),
+  ...PORT_KEYS.map((k): Opt => ({ key: `reply.${k}`, bad: badInteger(0, 65535),
+    put: (i, v) => ({ ...i, reply: { [k]: v } }) })
+  ),
   ...['snat', 'dnat'].flatMap((n): Opt[] => [
     { key: n, bad: badObject() },
     { key: `${n}.address`, bad: badAddress({ required: true }), put: (i, v) => ({ ...i, [n]: { address: v } }) },
     { key: `${n}.address`, bad: typeErr(ipv6.map((a) => a.text)), put: (i, v) => ({ ...i, [n]: { address: v } }) },
     { key: `${n}.port`, bad: badInteger(0, 65535), put: (i, v) => ({ ...i, [n]: { address: '10.9.9.9', port: v } }) },
-    { key: 'reply', bad: typeErr(fc.constant({ src: '10.0.0.9' })), put: (i, v) => ({ ...i, reply: v, [n]: { address: '10.9.9.9' } }) },
+    { key: 'reply', bad: typeErr(fc.constant({ src: '10.0.0.9' })),
+      put: (i, v) => ({ ...i, reply: v, [n]: { address: '10.9.9.9' } }) },
   ]),
   { key: 'status', bad: nameList(STATUS_NAMES, true) },
   { key: 'mark', bad: badInteger(0, U32) },
   { key: 'replyZone', bad: badInteger(0, 65535) },
-  { key: 'replyZone', bad: typeErr(fc.integer({ min: 0, max: 65535 })), put: (i, v) => ({ ...i, zone: 1, replyZone: v }) },
+  { key: 'replyZone', bad: typeErr(fc.integer({ min: 0, max: 65535 })),
+    put: (i, v) => ({ ...i, zone: 1, replyZone: v }) },
   { key: 'labels', bad: badLabels },
   { key: 'state', bad: badEnum(TCP_STATES) },
   { key: 'vtag', bad: typeErr(anyDefined) }, // SCTP only
@@ -369,27 +402,34 @@ const flowOpts = (): Opt[] => [
 const okSctp = { ...sctp, timeout: 60, vtag: { original: 1, reply: 2 }, state: 'ESTABLISHED' };
 const sctpOpts: Opt[] = [
   { key: 'vtag', bad: badObject() },
-  { key: 'vtag.original', bad: badInteger(0, U32, { required: true }), put: (i, v) => ({ ...i, vtag: { original: v, reply: 1 } }) },
-  { key: 'vtag.reply', bad: badInteger(0, U32, { required: true }), put: (i, v) => ({ ...i, vtag: { original: 1, reply: v } }) },
+  { key: 'vtag.original', bad: badInteger(0, U32, { required: true }),
+    put: (i, v) => ({ ...i, vtag: { original: v, reply: 1 } }) },
+  { key: 'vtag.reply', bad: badInteger(0, U32, { required: true }),
+    put: (i, v) => ({ ...i, vtag: { original: 1, reply: v } }) },
   { key: 'state', bad: badEnum(SCTP_STATES) },
 ];
 const okIcmpFlow = { ...icmp, timeout: 30 };
 const icmpFlowOpts: Opt[] = [
   // an ICMP type that has no reply type, without a reply
-  { key: 'reply.type', bad: typeErr(fc.integer({ min: 0, max: 255 }).filter((t) => ![0, 8, 13, 14, 15, 16, 17, 18].includes(t))), put: (i, v) => ({ ...i, type: v }) },
+  { key: 'reply.type',
+    bad: typeErr(fc.integer({ min: 0, max: 255 }).filter((t) => ![0, 8, 13, 14, 15, 16, 17, 18].includes(t))),
+    put: (i, v) => ({ ...i, type: v }) },
   { key: 'reply.type', bad: badInteger(0, 255), put: (i, v) => ({ ...i, reply: { type: v } }) },
 ];
 
 const changesOpts: Opt[] = [
   { key: 'mark', bad: badMark },
-  { key: 'mark.value', bad: badInteger(0, U32, { required: true }), put: (i, v) => ({ ...i, mark: { value: v, mask: 1 } }) },
-  { key: 'mark.mask', bad: badInteger(0, U32, { required: true }), put: (i, v) => ({ ...i, mark: { value: 1, mask: v } }) },
+  { key: 'mark.value', bad: badInteger(0, U32, { required: true }),
+    put: (i, v) => ({ ...i, mark: { value: v, mask: 1 } }) },
+  { key: 'mark.mask', bad: badInteger(0, U32, { required: true }),
+    put: (i, v) => ({ ...i, mark: { value: 1, mask: v } }) },
   { key: 'timeout', bad: badInteger(0, U32) },
   { key: 'status', bad: nameList(STATUS_NAMES, true) },
   { key: 'labels', bad: badObject() },
   { key: 'labels.add', bad: badLabels, put: (i, v) => ({ ...i, labels: { add: v } }) },
   { key: 'labels.remove', bad: badLabels, put: (i, v) => ({ ...i, labels: { remove: v } }) },
-  { key: 'labels', bad: typeErr(fc.integer({ min: 0, max: 127 })), put: (i, v) => ({ ...i, labels: { add: [v], remove: v } }) },
+  { key: 'labels', bad: typeErr(fc.integer({ min: 0, max: 127 })),
+    put: (i, v) => ({ ...i, labels: { add: [v], remove: v } }) },
   { key: 'state', bad: badEnum(TCP_STATES) },
 ];
 
@@ -411,12 +451,17 @@ const expOpts: Opt[] = [
   { key: 'class', bad: badInteger(0, U32) },
   { key: 'helper', bad: badHelper },
   { key: 'nat', bad: badObject() },
-  { key: 'nat.dir', bad: badEnum(['original', 'reply'], { required: true }), put: (i, v) => ({ ...i, nat: { dir: v, tuple: tcp } }) },
+  { key: 'nat.dir', bad: badEnum(['original', 'reply'], { required: true }),
+    put: (i, v) => ({ ...i, nat: { dir: v, tuple: tcp } }) },
   { key: 'nat.tuple', bad: badObject({ required: true }), put: (i, v) => ({ ...i, nat: { dir: 'reply', tuple: v } }) },
   { key: 'mask', bad: badObject() },
-  ...['src', 'dst'].map((k): Opt => ({ key: `mask.${k}`, bad: badAddress(), put: (i, v) => ({ ...i, mask: { [k]: v } }) })),
+  ...['src', 'dst'].map((k): Opt => ({ key: `mask.${k}`, bad: badAddress(),
+    put: (i, v) => ({ ...i, mask: { [k]: v } }) })
+  ),
   { key: 'mask.src', bad: typeErr(ipv6.map((a) => a.text)), put: (i, v) => ({ ...i, mask: { src: v } }) },
-  ...PORT_KEYS.map((k): Opt => ({ key: `mask.${k}`, bad: badInteger(0, 65535), put: (i, v) => ({ ...i, mask: { [k]: v } }) })),
+  ...PORT_KEYS.map((k): Opt => ({ key: `mask.${k}`, bad: badInteger(0, 65535),
+    put: (i, v) => ({ ...i, mask: { [k]: v } }) })
+  ),
 ];
 
 const subscribeOpts: Opt[] = [
@@ -431,19 +476,25 @@ const subscribeOpts: Opt[] = [
     key: 'timeout',
     bad: fc.oneof(
       typeErr(junk.filter((v) => v !== undefined && (typeof v !== 'number' || !Number.isFinite(v)))),
-      rangeErr(fc.oneof(fc.double({ min: -1e300, max: -Number.MIN_VALUE, noNaN: true }), fc.double({ min: 4.0000001e7, max: 1e300, noNaN: true }))),
+      rangeErr(
+        fc.oneof(fc.double({ min: -1e300, max: -Number.MIN_VALUE, noNaN: true }),
+          fc.double({ min: 4.0000001e7, max: 1e300, noNaN: true })),
+      ),
     ),
   },
   {
     key: 'sequence',
-    bad: typeErr(junk.filter((v) => v !== undefined && typeof v !== 'boolean' && v !== 'local' && v !== 'global' && v !== 'both')),
+    bad: typeErr(
+      junk.filter((v) => v !== undefined && typeof v !== 'boolean' && v !== 'local' && v !== 'global' && v !== 'both'),
+    ),
   },
   { key: 'conntrack', bad: badBoolean() },
 ];
 
 const ENTRIES: Entry[] = [
   // opening
-  { name: 'Conntrack.open', where: 'Conntrack.open options', base: () => ({}), call: (i) => Conntrack.open(i), opts: netnsOpts },
+  { name: 'Conntrack.open', where: 'Conntrack.open options', base: () => ({}), call: (i) => Conntrack.open(i),
+    opts: netnsOpts },
   { name: 'Nflog.open', where: 'Nflog.open options', base: () => ({}), call: (i) => Nflog.open(i), opts: netnsOpts },
   {
     name: 'Trace.open',
@@ -467,7 +518,8 @@ const ENTRIES: Entry[] = [
       ...filterOpts(),
       { key: 'table', bad: badEnum(['conntrack', 'dying', 'unconfirmed']) },
       { key: 'zeroCounters', bad: badBoolean() },
-      { key: 'zeroCounters', bad: typeErr(fc.constant(true)), put: (i, v) => ({ ...i, table: 'dying', zeroCounters: v }) },
+      { key: 'zeroCounters', bad: typeErr(fc.constant(true)),
+        put: (i, v) => ({ ...i, table: 'dying', zeroCounters: v }) },
       { key: 'kernelFilter', bad: badBoolean() },
       { key: 'batchSize', bad: badInteger(1, 65536) },
     ],
@@ -492,22 +544,35 @@ const ENTRIES: Entry[] = [
       { key: 'kernelFilter', bad: badBoolean() },
     ],
   },
-  { name: 'flush()', where: 'flush() options', base: () => ({}), call: (i) => ct.flush(i), opts: [{ key: 'family', bad: badEnum(['ipv4', 'ipv6']) }] },
+  { name: 'flush()', where: 'flush() options', base: () => ({}), call: (i) => ct.flush(i),
+    opts: [{ key: 'family', bad: badEnum(['ipv4', 'ipv6']) }] },
   // one entry by its tuple
   ...(Object.keys(TUPLES) as (keyof typeof TUPLES)[]).map(
-    (k): Entry => ({ name: `get() ${k} tuple`, where: 'get() tuple', base: () => ({ ...TUPLES[k] }), call: (i) => ct.get(i as never), opts: tupleOpts(k) }),
+    (k): Entry => ({ name: `get() ${k} tuple`, where: 'get() tuple', base: () => ({ ...TUPLES[k] }),
+      call: (i) => ct.get(i as never), opts: tupleOpts(k) }),
   ),
-  { name: 'delete() target', where: 'delete() target', base: () => ({ ...tcp }), call: (i) => ct.delete(i as never), opts: tupleOpts('tcp') },
-  { name: 'delete() { id }', where: 'delete() target', base: () => ({}), call: (i) => ct.delete(i as never), opts: [{ key: 'id', bad: badInteger(0, U32) }] },
-  { name: 'update() target', where: 'update() target', base: () => ({ ...icmp }), call: (i) => ct.update(i as never, { mark: 1 }), opts: tupleOpts('icmp') },
-  { name: 'update() changes', where: 'update() changes', base: () => ({ timeout: 5 }), call: (i) => ct.update(tcp as never, i), opts: changesOpts },
-  { name: 'expectations.get()', where: 'expectations.get() tuple', base: () => ({ ...udp6 }), call: (i) => ct.expectations.get(i as never), opts: tupleOpts('udp6') },
-  { name: 'expectations.delete()', where: 'expectations.delete() target', base: () => ({ ...gre }), call: (i) => ct.expectations.delete(i as never), opts: tupleOpts('gre') },
+  { name: 'delete() target', where: 'delete() target', base: () => ({ ...tcp }), call: (i) => ct.delete(i as never),
+    opts: tupleOpts('tcp') },
+  { name: 'delete() { id }', where: 'delete() target', base: () => ({}), call: (i) => ct.delete(i as never),
+    opts: [{ key: 'id', bad: badInteger(0, U32) }] },
+  { name: 'update() target', where: 'update() target', base: () => ({ ...icmp }),
+    call: (i) => ct.update(i as never, { mark: 1 }), opts: tupleOpts('icmp') },
+  { name: 'update() changes', where: 'update() changes', base: () => ({ timeout: 5 }),
+    call: (i) => ct.update(tcp as never, i), opts: changesOpts },
+  { name: 'expectations.get()', where: 'expectations.get() tuple', base: () => ({ ...udp6 }),
+    call: (i) => ct.expectations.get(i as never), opts: tupleOpts('udp6') },
+  { name: 'expectations.delete()', where: 'expectations.delete() target', base: () => ({ ...gre }),
+    call: (i) => ct.expectations.delete(i as never), opts: tupleOpts('gre') },
   // changing the table
-  ...(['create', 'add'] as const).map((m): Entry => ({ name: `${m}()`, where: `${m}() flow`, base: () => ({ ...okFlow }), call: (i) => ct[m](i as never), opts: flowOpts(), runs: 12 })),
-  { name: 'createMany() flows[1]', where: 'createMany() flows[1]', base: () => ({ ...okFlow }), call: (i) => ct.createMany([okFlow, i] as never), opts: flowOpts(), runs: 8 },
-  { name: 'create() SCTP', where: 'create() flow', base: () => ({ ...okSctp }), call: (i) => ct.create(i as never), opts: sctpOpts },
-  { name: 'create() ICMP', where: 'create() flow', base: () => ({ ...okIcmpFlow }), call: (i) => ct.create(i as never), opts: [...tupleOpts('icmp'), ...icmpFlowOpts] },
+  ...(['create', 'add'] as const).map((m): Entry => ({ name: `${m}()`, where: `${m}() flow`,
+    base: () => ({ ...okFlow }), call: (i) => ct[m](i as never), opts: flowOpts(), runs: 12 })
+  ),
+  { name: 'createMany() flows[1]', where: 'createMany() flows[1]', base: () => ({ ...okFlow }),
+    call: (i) => ct.createMany([okFlow, i] as never), opts: flowOpts(), runs: 8 },
+  { name: 'create() SCTP', where: 'create() flow', base: () => ({ ...okSctp }), call: (i) => ct.create(i as never),
+    opts: sctpOpts },
+  { name: 'create() ICMP', where: 'create() flow', base: () => ({ ...okIcmpFlow }), call: (i) => ct.create(i as never),
+    opts: [...tupleOpts('icmp'), ...icmpFlowOpts] },
   {
     name: 'createMany() options',
     where: 'createMany() options',
@@ -518,35 +583,40 @@ const ENTRIES: Entry[] = [
       { key: 'ifExists', bad: badEnum(['fail', 'skip']) },
     ],
   },
-  { name: 'expectations.create()', where: 'expectations.create()', base: () => ({ ...okExp }), call: (i) => ct.expectations.create(i as never), opts: expOpts },
-  { name: 'expectations.list()', where: 'expectations.list() filter', base: () => ({}), call: (i) => ct.expectations.list(i as never), opts: [{ key: 'family', bad: badEnum(['ipv4', 'ipv6']) }] },
+  { name: 'expectations.create()', where: 'expectations.create()', base: () => ({ ...okExp }),
+    call: (i) => ct.expectations.create(i as never), opts: expOpts },
+  { name: 'expectations.list()', where: 'expectations.list() filter', base: () => ({}),
+    call: (i) => ct.expectations.list(i), opts: [{ key: 'family', bad: badEnum(['ipv4', 'ipv6']) }] },
   {
     name: 'expectations.flush()',
     where: 'expectations.flush() options',
     base: () => ({}),
-    call: (i) => ct.expectations.flush(i as never),
+    call: (i) => ct.expectations.flush(i),
     opts: [
       { key: 'family', bad: badEnum(['ipv4', 'ipv6']) },
       { key: 'helper', bad: typeErr(junk.filter((v) => v !== undefined && (typeof v !== 'string' || v === ''))) },
     ],
   },
   // NFLOG and TRACE
-  { name: 'subscribe()', where: 'subscribe() options', base: () => ({ group: 1 }), call: (i) => nf.subscribe(i as never), opts: subscribeOpts },
+  { name: 'subscribe()', where: 'subscribe() options', base: () => ({ group: 1 }),
+    call: (i) => nf.subscribe(i as never), opts: subscribeOpts },
   {
     name: 'trace events()',
     where: 'trace options',
     base: () => ({}),
-    call: (i) => trace.events(i as never),
+    call: (i) => trace.events(i),
     opts: [
       { key: 'resolveRules', bad: badBoolean() },
       { key: 'signal', bad: badSignal },
       { key: 'match', bad: badObject() },
       { key: 'match.family', bad: badEnum(['ipv4', 'ipv6']), put: (i, v) => ({ ...i, match: { family: v } }) },
-      { key: 'match.protocol', bad: badEnum(['tcp', 'udp', 'icmp', 'icmpv6', 'sctp']), put: (i, v) => ({ ...i, match: { protocol: v } }) },
+      { key: 'match.protocol', bad: badEnum(['tcp', 'udp', 'icmp', 'icmpv6', 'sctp']),
+        put: (i, v) => ({ ...i, match: { protocol: v } }) },
       ...['port', 'srcPort', 'dstPort'].flatMap((k): Opt[] => [
         { key: `match.${k}`, bad: badInteger(0, 65535), put: (i, v) => ({ ...i, match: { protocol: 'udp', [k]: v } }) },
         // a port without a protocol that has ports
-        { key: `match.${k}`, bad: typeErr(fc.integer({ min: 0, max: 65535 })), put: (i, v) => ({ ...i, match: { protocol: 'icmp', [k]: v } }) },
+        { key: `match.${k}`, bad: typeErr(fc.integer({ min: 0, max: 65535 })),
+          put: (i, v) => ({ ...i, match: { protocol: 'icmp', [k]: v } }) },
       ]),
     ],
   },
@@ -554,7 +624,7 @@ const ENTRIES: Entry[] = [
     name: 'trace packets()',
     where: 'packets() options',
     base: () => ({}),
-    call: (i) => trace.packets(i as never),
+    call: (i) => trace.packets(i),
     opts: [{ key: 'idleMs', bad: badInteger(1, 600000) }],
   },
 ];
@@ -563,7 +633,9 @@ describe('every option refuses wrong values with a TypeError/RangeError naming i
   for (const e of ENTRIES) {
     test(e.name, async () => {
       // the option by its index, so a failure prints the key and the value, not the arbitrary
-      const pick = fc.oneof(...e.opts.map((o, i) => o.bad.map(([value, cls]) => ({ option: `${i}: ${o.key}`, value, error: cls.name }))));
+      const pick = fc.oneof(
+        ...e.opts.map((o, i) => o.bad.map(([value, cls]) => ({ option: `${i}: ${o.key}`, value, error: cls.name }))),
+      );
       await fc.assert(
         fc.asyncProperty(pick, async ({ option, value: v, error }) => {
           const o = e.opts[Number.parseInt(option, 10)]!;
@@ -580,11 +652,15 @@ describe('every option refuses wrong values with a TypeError/RangeError naming i
 });
 
 /** Values that throw or fail when coerced to a string or number (as property keys are). */
-const UNCOERCIBLE: Array<[string, () => unknown]> = [
+const UNCOERCIBLE: [string, () => unknown][] = [
   ['Object.create(null)', () => Object.create(null)],
   ['{ toString: 0 }', () => ({ toString: 0 })],
-  ['{ toString() { throw } }', () => ({ toString: () => { throw new Error('junk: toString() called'); } })],
-  ['{ [Symbol.toPrimitive]() { throw } }', () => ({ [Symbol.toPrimitive]: () => { throw new Error('junk: Symbol.toPrimitive called'); } })],
+  ['{ toString() { throw } }', () => ({ toString: () => {
+    throw new Error('junk: toString() called');
+  } })],
+  ['{ [Symbol.toPrimitive]() { throw } }', () => ({ [Symbol.toPrimitive]: () => {
+    throw new Error('junk: Symbol.toPrimitive called');
+  } })],
   ['[Object.create(null)]', () => [Object.create(null)]],
   ['a symbol', () => Symbol('s')],
 ];
@@ -605,7 +681,8 @@ describe('values that cannot be turned into a string are refused, naming the opt
         for (const [label, make] of UNCOERCIBLE) {
           clear();
           try {
-            await refused(() => e.call(withOwnKey(e.base(), o.key, make())), o.where ?? e.where, o.where ? undefined : o.key);
+            await refused(() => e.call(withOwnKey(e.base(), o.key, make())), o.where ?? e.where,
+              o.where ? undefined : o.key);
             if (nativeCalls().length > 0) failures.push(`${o.key} = ${label}: reached native code`);
           } catch (err) {
             failures.push(`${o.key} = ${label}: ${(err as Error).message}`);
@@ -630,46 +707,79 @@ interface Place {
 
 const LIST_KEYS = ['table', 'zeroCounters', 'kernelFilter', 'batchSize'];
 const EVENT_KEYS = ['types', 'bufferSize', 'maxBufferSize', 'maxQueueBytes', 'resync', 'signal', 'kernelFilter'];
-const TUPLE_KEYS = ['protocol', 'src', 'dst', 'srcPort', 'dstPort', 'type', 'code', 'id', 'srcKey', 'dstKey', 'zone', 'origZone'];
-const FLOW_KEYS = [...TUPLE_KEYS, 'timeout', 'reply', 'snat', 'dnat', 'status', 'mark', 'replyZone', 'labels', 'state', 'vtag', 'helper'];
-const SUBSCRIBE_KEYS = ['group', 'copy', 'range', 'bufferSize', 'maxBufferSize', 'nlbufsiz', 'qthreshold', 'timeout', 'sequence', 'conntrack', 'maxQueueBytes', 'signal'];
+const TUPLE_KEYS = ['protocol', 'src', 'dst', 'srcPort', 'dstPort', 'type', 'code', 'id', 'srcKey', 'dstKey', 'zone',
+  'origZone'];
+const FLOW_KEYS = [...TUPLE_KEYS, 'timeout', 'reply', 'snat', 'dnat', 'status', 'mark', 'replyZone', 'labels', 'state',
+  'vtag', 'helper'];
+const SUBSCRIBE_KEYS = ['group', 'copy', 'range', 'bufferSize', 'maxBufferSize', 'nlbufsiz', 'qthreshold', 'timeout',
+  'sequence', 'conntrack', 'maxQueueBytes', 'signal'];
 
 const PLACES: Place[] = [
-  { where: 'Conntrack.open options', known: ['netns'], base: {}, call: (o) => Conntrack.open(o as never), optional: true },
+  { where: 'Conntrack.open options', known: ['netns'], base: {}, call: (o) => Conntrack.open(o as never),
+    optional: true },
   { where: 'Nflog.open options', known: ['netns'], base: {}, call: (o) => Nflog.open(o as never), optional: true },
-  { where: 'Trace.open options', known: ['netns', 'nftables', 'legacy', 'bindLogger'], base: {}, call: (o) => Trace.open(o as never), optional: true },
-  { where: 'netns', known: ['pid', 'path', 'name'], base: { pid: 1 }, call: (o) => Conntrack.open({ netns: o as never }), optional: true },
-  { where: 'list() options', known: [...FILTER_KEYS, ...LIST_KEYS], base: {}, call: (o) => ct.list(o as never), optional: true },
-  { where: 'list() options.mark', known: ['value', 'mask'], base: { value: 1, mask: 1 }, call: (o) => ct.list({ mark: o as never }), optional: true },
-  { where: 'deleteWhere() options', known: [...FILTER_KEYS, 'kernelFilter', 'dryRun'], base: {}, call: (o) => ct.deleteWhere(o as never), optional: false },
-  { where: 'events() options', known: [...FILTER_KEYS, ...EVENT_KEYS], base: {}, call: (o) => ct.events(o as never), optional: true },
+  { where: 'Trace.open options', known: ['netns', 'nftables', 'legacy', 'bindLogger'], base: {},
+    call: (o) => Trace.open(o as never), optional: true },
+  { where: 'netns', known: ['pid', 'path', 'name'], base: { pid: 1 },
+    call: (o) => Conntrack.open({ netns: o as never }), optional: true },
+  { where: 'list() options', known: [...FILTER_KEYS, ...LIST_KEYS], base: {}, call: (o) => ct.list(o as never),
+    optional: true },
+  { where: 'list() options.mark', known: ['value', 'mask'], base: { value: 1, mask: 1 },
+    call: (o) => ct.list({ mark: o as never }), optional: true },
+  { where: 'deleteWhere() options', known: [...FILTER_KEYS, 'kernelFilter', 'dryRun'], base: {},
+    call: (o) => ct.deleteWhere(o as never), optional: false },
+  { where: 'events() options', known: [...FILTER_KEYS, ...EVENT_KEYS], base: {}, call: (o) => ct.events(o as never),
+    optional: true },
   { where: 'flush() options', known: ['family'], base: {}, call: (o) => ct.flush(o as never), optional: true },
   { where: 'get() tuple', known: TUPLE_KEYS, base: tcp, call: (o) => ct.get(o as never), optional: false },
   { where: 'delete() target', known: TUPLE_KEYS, base: tcp, call: (o) => ct.delete(o as never), optional: false },
-  { where: 'update() target', known: TUPLE_KEYS, base: tcp, call: (o) => ct.update(o as never, { mark: 1 }), optional: false },
-  { where: 'update() changes', known: ['mark', 'timeout', 'status', 'labels', 'state'], base: { mark: 1 }, call: (o) => ct.update(tcp as never, o as never), optional: false },
-  { where: 'update() changes.mark', known: ['value', 'mask'], base: { value: 1, mask: 1 }, call: (o) => ct.update(tcp as never, { mark: o as never }), optional: true },
-  { where: 'update() changes.labels', known: ['add', 'remove'], base: { add: 1 }, call: (o) => ct.update(tcp as never, { labels: o as never }), optional: true },
+  { where: 'update() target', known: TUPLE_KEYS, base: tcp, call: (o) => ct.update(o as never, { mark: 1 }),
+    optional: false },
+  { where: 'update() changes', known: ['mark', 'timeout', 'status', 'labels', 'state'], base: { mark: 1 },
+    call: (o) => ct.update(tcp as never, o as never), optional: false },
+  { where: 'update() changes.mark', known: ['value', 'mask'], base: { value: 1, mask: 1 },
+    call: (o) => ct.update(tcp as never, { mark: o as never }), optional: true },
+  { where: 'update() changes.labels', known: ['add', 'remove'], base: { add: 1 },
+    call: (o) => ct.update(tcp as never, { labels: o as never }), optional: true },
   { where: 'create() flow', known: FLOW_KEYS, base: okFlow, call: (o) => ct.create(o as never), optional: false },
   { where: 'add() flow', known: FLOW_KEYS, base: okFlow, call: (o) => ct.add(o as never), optional: false },
-  { where: 'createMany() flows[1]', known: FLOW_KEYS, base: okFlow, call: (o) => ct.createMany([okFlow, o] as never), optional: false },
-  { where: 'create() flow.reply', known: ['src', 'dst', 'srcPort', 'dstPort', 'type', 'code', 'id', 'srcKey', 'dstKey'], base: {}, call: (o) => ct.create({ ...okFlow, reply: o } as never), optional: true },
-  { where: 'create() flow.snat', known: ['address', 'port'], base: { address: '10.9.9.9' }, call: (o) => ct.create({ ...okFlow, snat: o } as never), optional: true },
-  { where: 'create() flow.dnat', known: ['address', 'port'], base: { address: '10.9.9.9' }, call: (o) => ct.create({ ...okFlow, dnat: o } as never), optional: true },
-  { where: 'create() flow.vtag', known: ['original', 'reply'], base: { original: 1, reply: 2 }, call: (o) => ct.create({ ...okSctp, vtag: o } as never), optional: true },
-  { where: 'createMany() options', known: ['batchSize', 'ifExists'], base: {}, call: (o) => ct.createMany([okFlow] as never, o as never), optional: true },
-  { where: 'expectations.create()', known: ['master', 'tuple', 'mask', 'timeout', 'zone', 'flags', 'class', 'helper', 'nat'], base: okExp, call: (o) => ct.expectations.create(o as never), optional: false },
-  { where: 'expectations.create().mask', known: ['src', 'dst', 'srcPort', 'dstPort', 'type', 'code', 'id'], base: {}, call: (o) => ct.expectations.create({ ...okExp, mask: o } as never), optional: true },
-  { where: 'expectations.create().nat', known: ['dir', 'tuple'], base: { dir: 'reply', tuple: tcp }, call: (o) => ct.expectations.create({ ...okExp, nat: o } as never), optional: true },
-  { where: 'expectations.create().master', known: TUPLE_KEYS, base: tcp, call: (o) => ct.expectations.create({ ...okExp, master: o } as never), optional: false },
-  { where: 'expectations.get() tuple', known: TUPLE_KEYS, base: tcp, call: (o) => ct.expectations.get(o as never), optional: false },
-  { where: 'expectations.delete() target', known: TUPLE_KEYS, base: tcp, call: (o) => ct.expectations.delete(o as never), optional: false },
-  { where: 'expectations.list() filter', known: ['family'], base: {}, call: (o) => ct.expectations.list(o as never), optional: true },
-  { where: 'expectations.flush() options', known: ['family', 'helper'], base: {}, call: (o) => ct.expectations.flush(o as never), optional: true },
-  { where: 'subscribe() options', known: SUBSCRIBE_KEYS, base: { group: 1 }, call: (o) => nf.subscribe(o as never), optional: false },
-  { where: 'trace options', known: ['match', 'resolveRules', 'signal'], base: {}, call: (o) => trace.events(o as never), optional: true },
-  { where: 'trace options.match', known: ['family', 'protocol', 'src', 'dst', 'port', 'srcPort', 'dstPort'], base: {}, call: (o) => trace.events({ match: o as never }), optional: true },
-  { where: 'formatLogLine options', known: ['tcpSequence', 'tcpOptions', 'ipOptions', 'uid', 'macDecode', 'all'], base: {}, call: (o) => formatLogLine({ group: 1, family: 'ipv4' }, o as never), optional: true },
+  { where: 'createMany() flows[1]', known: FLOW_KEYS, base: okFlow, call: (o) => ct.createMany([okFlow, o] as never),
+    optional: false },
+  { where: 'create() flow.reply', known: ['src', 'dst', 'srcPort', 'dstPort', 'type', 'code', 'id', 'srcKey', 'dstKey'],
+    base: {}, call: (o) => ct.create({ ...okFlow, reply: o } as never), optional: true },
+  { where: 'create() flow.snat', known: ['address', 'port'], base: { address: '10.9.9.9' },
+    call: (o) => ct.create({ ...okFlow, snat: o } as never), optional: true },
+  { where: 'create() flow.dnat', known: ['address', 'port'], base: { address: '10.9.9.9' },
+    call: (o) => ct.create({ ...okFlow, dnat: o } as never), optional: true },
+  { where: 'create() flow.vtag', known: ['original', 'reply'], base: { original: 1, reply: 2 },
+    call: (o) => ct.create({ ...okSctp, vtag: o } as never), optional: true },
+  { where: 'createMany() options', known: ['batchSize', 'ifExists'], base: {},
+    call: (o) => ct.createMany([okFlow] as never, o as never), optional: true },
+  { where: 'expectations.create()',
+    known: ['master', 'tuple', 'mask', 'timeout', 'zone', 'flags', 'class', 'helper', 'nat'], base: okExp,
+    call: (o) => ct.expectations.create(o as never), optional: false },
+  { where: 'expectations.create().mask', known: ['src', 'dst', 'srcPort', 'dstPort', 'type', 'code', 'id'], base: {},
+    call: (o) => ct.expectations.create({ ...okExp, mask: o } as never), optional: true },
+  { where: 'expectations.create().nat', known: ['dir', 'tuple'], base: { dir: 'reply', tuple: tcp },
+    call: (o) => ct.expectations.create({ ...okExp, nat: o } as never), optional: true },
+  { where: 'expectations.create().master', known: TUPLE_KEYS, base: tcp,
+    call: (o) => ct.expectations.create({ ...okExp, master: o } as never), optional: false },
+  { where: 'expectations.get() tuple', known: TUPLE_KEYS, base: tcp, call: (o) => ct.expectations.get(o as never),
+    optional: false },
+  { where: 'expectations.delete() target', known: TUPLE_KEYS, base: tcp,
+    call: (o) => ct.expectations.delete(o as never), optional: false },
+  { where: 'expectations.list() filter', known: ['family'], base: {}, call: (o) => ct.expectations.list(o as never),
+    optional: true },
+  { where: 'expectations.flush() options', known: ['family', 'helper'], base: {},
+    call: (o) => ct.expectations.flush(o as never), optional: true },
+  { where: 'subscribe() options', known: SUBSCRIBE_KEYS, base: { group: 1 }, call: (o) => nf.subscribe(o as never),
+    optional: false },
+  { where: 'trace options', known: ['match', 'resolveRules', 'signal'], base: {}, call: (o) => trace.events(o as never),
+    optional: true },
+  { where: 'trace options.match', known: ['family', 'protocol', 'src', 'dst', 'port', 'srcPort', 'dstPort'], base: {},
+    call: (o) => trace.events({ match: o as never }), optional: true },
+  { where: 'formatLogLine options', known: ['tcpSequence', 'tcpOptions', 'ipOptions', 'uid', 'macDecode', 'all'],
+    base: {}, call: (o) => formatLogLine({ group: 1, family: 'ipv4' }, o as never), optional: true },
 ];
 
 /** Keys an object does not know: random, prototype-ish, near misses of known ones, 1 MiB long. */
@@ -678,7 +788,9 @@ function unknownKey(known: readonly string[]): fc.Arbitrary<string> {
     .oneof(
       fc.string({ maxLength: 12 }),
       fc.constantFrom(...PROTO_KEYS),
-      fc.constantFrom(...known).chain((k) => fc.constantFrom(k.toLowerCase(), k.toUpperCase(), `${k} `, `${k}s`, `_${k}`)),
+      fc.constantFrom(...known).chain((k) =>
+        fc.constantFrom(k.toLowerCase(), k.toUpperCase(), `${k} `, `${k}s`, `_${k}`)
+      ),
       fc.constant('k'.repeat(MB)),
     )
     .filter((k) => !known.includes(k));
@@ -714,7 +826,11 @@ describe('values that are not objects are refused where an object is expected, n
           const err = await failure(() => p.call(v));
           // createMany() flows[1] and other elements: the error names the element
           if (!(err instanceof TypeError) || !err.message.includes(p.where)) {
-            throw new Error(`expected a TypeError naming ${p.where}; got ${err instanceof Error ? `${err.constructor.name}: ${short(err.message)}` : String(err)}`);
+            throw new Error(
+              `expected a TypeError naming ${p.where}; got ${
+                err instanceof Error ? `${err.constructor.name}: ${short(err.message)}` : String(err)
+              }`,
+            );
           }
           expect(nativeCalls()).toEqual([]);
         }),
@@ -725,11 +841,14 @@ describe('values that are not objects are refused where an object is expected, n
 
   test('createMany() flows must be an iterable', async () => {
     await fc.assert(
-      fc.asyncProperty(junk.filter((v) => v === null || typeof v !== 'object' || !(Symbol.iterator in v || Symbol.asyncIterator in v)), async (v) => {
-        clear();
-        await refused(() => ct.createMany(v as never), 'createMany() flows', undefined, TypeError);
-        expect(nativeCalls()).toEqual([]);
-      }),
+      fc.asyncProperty(
+        junk.filter((v) => v === null || typeof v !== 'object' || !(Symbol.iterator in v || Symbol.asyncIterator in v)),
+        async (v) => {
+          clear();
+          await refused(() => ct.createMany(v as never), 'createMany() flows', undefined, TypeError);
+          expect(nativeCalls()).toEqual([]);
+        },
+      ),
       params(60),
     );
   });
@@ -774,7 +893,8 @@ describe('decodePacket, formatLogLine, parseLogLine, parseTracePrefix, parseTrac
     );
     await fc.assert(
       fc.asyncProperty(junk.filter((v) => v !== undefined && !(v instanceof Uint8Array)), async (payload) => {
-        await refused(() => formatLogLine({ group: 1, family: 'ipv4', payload } as never), 'packet.payload', undefined, TypeError);
+        await refused(() => formatLogLine({ group: 1, family: 'ipv4', payload } as never), 'packet.payload', undefined,
+          TypeError);
       }),
       params(60),
     );
@@ -785,7 +905,8 @@ describe('decodePacket, formatLogLine, parseLogLine, parseTracePrefix, parseTrac
       params(60),
     );
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom('tcpSequence', 'tcpOptions', 'ipOptions', 'uid', 'macDecode', 'all'), badBoolean(), async (k, [v]) => {
+      fc.asyncProperty(fc.constantFrom('tcpSequence', 'tcpOptions', 'ipOptions', 'uid', 'macDecode', 'all'),
+        badBoolean(), async (k, [v]) => {
         await refused(() => formatLogLine({ group: 1, family: 'ipv4' }, { [k]: v }), 'options', k, TypeError);
       }),
       params(80),
@@ -815,17 +936,19 @@ describe('valid input is accepted, and what reaches native code is what it says'
         fc.integer({ min: 0, max: 65535 }),
         async ([a, b, v6], sp, dp) => {
           clear();
-          await expect(ct.get({ protocol: 'udp', src: a.text, dst: b.text, srcPort: sp, dstPort: dp })).resolves.toBeNull();
+          await expect(ct.get({ protocol: 'udp', src: a.text, dst: b.text, srcPort: sp, dstPort: dp })).resolves
+            .toBeNull();
           expect(rec.tuples).toHaveLength(1);
           const t = rec.tuples[0]!;
-          expect({ family: t.family, protocol: t.protocol, src: [...t.src], dst: [...t.dst], srcPort: t.srcPort, dstPort: t.dstPort }).toEqual({
-            family: v6 ? 10 : 2,
-            protocol: 17,
-            src: a.bytes,
-            dst: b.bytes,
-            srcPort: sp,
-            dstPort: dp,
-          });
+          expect({ family: t.family, protocol: t.protocol, src: [...t.src], dst: [...t.dst], srcPort: t.srcPort,
+            dstPort: t.dstPort }).toEqual({
+              family: v6 ? 10 : 2,
+              protocol: 17,
+              src: a.bytes,
+              dst: b.bytes,
+              srcPort: sp,
+              dstPort: dp,
+            });
         },
       ),
       params(300),
@@ -834,7 +957,8 @@ describe('valid input is accepted, and what reaches native code is what it says'
 
   test('CIDRs: the address bytes and prefix reach the filter; no prefix means the whole address', async () => {
     await fc.assert(
-      fc.asyncProperty(address, fc.option(fc.nat(128), { nil: undefined }), fc.constantFrom('src', 'dst', 'replySrc', 'replyDst'), async (a, p, key) => {
+      fc.asyncProperty(address, fc.option(fc.nat(128), { nil: undefined }),
+        fc.constantFrom('src', 'dst', 'replySrc', 'replyDst'), async (a, p, key) => {
         clear();
         const prefix = p === undefined ? undefined : p % ((a.v6 ? 128 : 32) + 1);
         const text = prefix === undefined ? a.text : `${a.text}/${prefix}`;
@@ -858,12 +982,15 @@ describe('valid input is accepted, and what reaches native code is what it says'
         srcPort: fc.integer({ min: 0, max: 65535 }),
         replyDstPort: fc.integer({ min: 0, max: 65535 }),
         zone: fc.integer({ min: 0, max: 65535 }),
-        mark: fc.oneof(fc.integer({ min: 0, max: U32 }), fc.record({ value: fc.integer({ min: 0, max: U32 }), mask: fc.integer({ min: 0, max: U32 }) })),
-        status: fc.oneof(fc.constantFrom(...STATUS_NAMES), fc.uniqueArray(fc.constantFrom(...STATUS_NAMES), { minLength: 1 })).map((s) =>
-          Array.isArray(s) ? s.map((x, i) => (i % 2 ? x.toLowerCase() : x)) : s,
-        ),
+        mark: fc.oneof(fc.integer({ min: 0, max: U32 }),
+          fc.record({ value: fc.integer({ min: 0, max: U32 }), mask: fc.integer({ min: 0, max: U32 }) })),
+        status: fc.oneof(fc.constantFrom(...STATUS_NAMES),
+          fc.uniqueArray(fc.constantFrom(...STATUS_NAMES), { minLength: 1 })).map((s) =>
+            Array.isArray(s) ? s.map((x, i) => (i % 2 ? x.toLowerCase() : x)) : s
+          ),
         state: fc.uniqueArray(fc.constantFrom(...TCP_STATES), { minLength: 1, maxLength: 4 }),
-        labels: fc.oneof(fc.integer({ min: 0, max: 127 }), fc.array(fc.integer({ min: 0, max: 127 }), { minLength: 1, maxLength: 6 })),
+        labels: fc.oneof(fc.integer({ min: 0, max: 127 }),
+          fc.array(fc.integer({ min: 0, max: 127 }), { minLength: 1, maxLength: 6 })),
       },
       { requiredKeys: [] },
     );
@@ -872,7 +999,7 @@ describe('valid input is accepted, and what reaches native code is what it says'
         clear();
         await failure(() => ct.list(f as never)[Symbol.asyncIterator]());
         expect(rec.calls).toEqual(['dump']);
-        const n = rec.filters[0]! as NativeFilter;
+        const n = rec.filters[0]!;
         const want: Record<string, unknown> = { kernel: true };
         if (f.protocol !== undefined || f.state !== undefined) want.protocol = 6;
         if (f.srcPort !== undefined) want.orig = { srcPort: f.srcPort };
@@ -881,7 +1008,8 @@ describe('valid input is accepted, and what reaches native code is what it says'
         if (typeof f.mark === 'number') Object.assign(want, { mark: f.mark, markMask: U32 });
         else if (f.mark) Object.assign(want, { mark: f.mark.value, markMask: f.mark.mask });
         if (f.status !== undefined) {
-          const bits = [f.status].flat().reduce((m, s) => m | (1 << STATUS_NAMES.indexOf(s.toUpperCase() as never)), 0) >>> 0;
+          const bits =
+            [f.status].flat().reduce((m, s) => m | (1 << STATUS_NAMES.indexOf(s.toUpperCase() as never)), 0) >>> 0;
           Object.assign(want, { status: bits, statusMask: bits });
         }
         if (f.state !== undefined) want.tcpStates = f.state.reduce((m, s) => m | (1 << TCP_STATES.indexOf(s)), 0);
@@ -944,7 +1072,8 @@ describe('valid input is accepted, and what reaches native code is what it says'
         s.close();
         expect(subscribed).toHaveLength(1);
         const seq = o.sequence ?? false;
-        const flags = (seq === true || seq === 'local' || seq === 'both' ? 1 : 0) | (seq === 'global' || seq === 'both' ? 2 : 0) | (o.conntrack ? 4 : 0);
+        const flags = (seq === true || seq === 'local' || seq === 'both' ? 1 : 0) |
+          (seq === 'global' || seq === 'both' ? 2 : 0) | (o.conntrack ? 4 : 0);
         expect(subscribed[0]!.config).toEqual({
           group: o.group,
           copyMode: { none: 0, meta: 1, packet: 2 }[o.copy ?? 'packet'],
@@ -967,8 +1096,11 @@ describe('valid input is accepted, and what reaches native code is what it says'
     const realEvents = holder.native.events;
     const realExpect = holder.native.expectEvents;
     const joined: number[][] = [];
-    holder.native.events = (_f, groups) => ((joined.at(-1)![0] = groups), { release() {}, stats: () => new Float64Array(5), close() {} });
-    holder.native.expectEvents = (groups) => ((joined.at(-1)![1] = groups), { release() {}, stats: () => new Float64Array(5), close() {} });
+    holder.native.events = (_f,
+      groups) => ((joined.at(-1)![0] = groups), { release() {}, stats: () => new Float64Array(5), close() {} });
+    holder.native.expectEvents = (
+      groups,
+    ) => ((joined.at(-1)![1] = groups), { release() {}, stats: () => new Float64Array(5), close() {} });
     try {
       const TYPES = ['new', 'update', 'destroy', 'expect-new', 'expect-destroy'] as const;
       const GROUP = { new: 1, update: 2, destroy: 3, 'expect-new': 4, 'expect-destroy': 6 };
@@ -976,8 +1108,10 @@ describe('valid input is accepted, and what reaches native code is what it says'
         fc.asyncProperty(fc.uniqueArray(fc.constantFrom(...TYPES), { minLength: 1 }), async (types) => {
           joined.push([0, 0]);
           void ct.events({ types }).close();
-          const bits = (ts: readonly string[]): number => ts.reduce((m, t) => m | (1 << GROUP[t as keyof typeof GROUP]), 0);
-          expect(joined.at(-1)).toEqual([bits(types.filter((t) => !t.startsWith('expect'))), bits(types.filter((t) => t.startsWith('expect')))]);
+          const bits = (ts: readonly string[]): number =>
+            ts.reduce((m, t) => m | (1 << GROUP[t as keyof typeof GROUP]), 0);
+          expect(joined.at(-1)).toEqual([bits(types.filter((t) => !t.startsWith('expect'))),
+            bits(types.filter((t) => t.startsWith('expect')))]);
         }),
         params(60),
       );
@@ -989,7 +1123,9 @@ describe('valid input is accepted, and what reaches native code is what it says'
 
   test('netns: names, paths and pids designate the namespace file', async () => {
     const netns = fc.oneof(
-      fc.stringMatching(/^[A-Za-z0-9_.-]{1,30}$/).filter((s) => s !== '.' && s !== '..').map((n) => [n, `/run/netns/${n}`] as const),
+      fc.stringMatching(/^[A-Za-z0-9_.-]{1,30}$/).filter((s) => s !== '.' && s !== '..').map((n) =>
+        [n, `/run/netns/${n}`] as const
+      ),
       fc.stringMatching(/^\/[ -~]{0,40}$/).map((p) => [p, p] as const),
       fc.integer({ min: 1, max: 2 ** 31 - 1 }).map((pid) => [{ pid }, `/proc/${pid}/ns/net`] as const),
       fc.stringMatching(/^[A-Za-z0-9_-]{1,20}$/).map((name) => [{ name }, `/run/netns/${name}`] as const),
@@ -1085,13 +1221,14 @@ describe('regressions: bugs these properties found', () => {
   test('expectations.delete() of an Expectation-like object without a tuple is refused naming the target (was: "Cannot read properties of undefined")', async () => {
     for (const tuple of [undefined, null, 5]) {
       clear();
-      await refused(() => ct.expectations.delete({ mask: {}, master: {}, tuple } as never), 'expectations.delete() target', undefined, TypeError);
+      await refused(() => ct.expectations.delete({ mask: {}, master: {}, tuple } as never),
+        'expectations.delete() target', undefined, TypeError);
       expect(nativeCalls()).toEqual([]);
     }
   });
 
   test('null is refused like any other wrong type (was: taken for "not given" by ??)', async () => {
-    const cases: Array<[() => unknown, string]> = [
+    const cases: [() => unknown, string][] = [
       [() => ct.list({ table: null } as never), 'list() options.table'],
       [() => ct.createMany([], { ifExists: null } as never), 'createMany() options.ifExists'],
       [() => nf.subscribe({ group: 1, copy: null } as never), 'subscribe() options.copy'],
@@ -1118,7 +1255,8 @@ describe('regressions found by these properties', () => {
 
   test('expectations.flush({ helper }) refuses a name longer than a helper name (lib/conntrack/expect.ts flush() only checks it is a non-empty string; native/ct/expect_ops.cc:104 copies it into a fixed MNL_SOCKET_BUFFER_SIZE request with mnl_attr_put_strz: a heap overflow)', async () => {
     clear();
-    await refused(() => ct.expectations.flush({ helper: 'x'.repeat(64 * 1024) }), 'expectations.flush() options.helper', undefined, TypeError);
+    await refused(() => ct.expectations.flush({ helper: 'x'.repeat(64 * 1024) }), 'expectations.flush() options.helper',
+      undefined, TypeError);
     expect(nativeCalls()).toEqual([]);
   });
 
@@ -1132,7 +1270,9 @@ describe('regressions found by these properties', () => {
   });
 
   test('trace options.match.src/dst must be addresses of one family (lib/trace/rules.ts matchExpression only checks /^[0-9a-fA-F:.]+(\\/\\d{1,3})?$/: "999.1.1.1", "::::", "1.2.3.4/99" and mixed families are accepted, and nft fails later with a plain Error)', async () => {
-    for (const match of [{ src: '999.1.1.1' }, { dst: '::::' }, { src: '1.2.3.4/99' }, { src: '10.0.0.1', dst: '::1' }, { family: 'ipv4', src: '::1' }]) {
+    for (const match of [{ src: '999.1.1.1' }, { dst: '::::' }, { src: '1.2.3.4/99' }, { src: '10.0.0.1', dst: '::1' },
+      { family: 'ipv4', src: '::1' }])
+    {
       await refused(() => trace.events({ match } as never), 'trace options.match', undefined, TypeError);
     }
   });

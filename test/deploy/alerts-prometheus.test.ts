@@ -46,30 +46,37 @@ async function freePort(): Promise<number> {
 function start(cmd: string, args: string[]): ChildProcess {
   const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   logs.set(child, '');
-  child.stderr!.on('data', (d: Buffer) => logs.set(child, (logs.get(child)! + d.toString()).slice(-4000)));
+  child.stderr.on('data', (d: Buffer) => logs.set(child, (logs.get(child)! + d.toString()).slice(-4000)));
   return child;
 }
-const running = (c: ChildProcess | undefined): boolean => c !== undefined && c.exitCode === null && c.signalCode === null;
+const running = (c: ChildProcess | undefined): boolean =>
+  c !== undefined && c.exitCode === null && c.signalCode === null;
 const why = (): string => `prometheus: ${logs.get(prom) ?? ''}\nexporter: ${logs.get(exporter) ?? ''}`;
 
 async function fill(ns: Netns, n: number, net: number): Promise<void> {
   const ct = await Conntrack.open({ netns: ns.name });
   try {
-    const flows = Array.from({ length: n }, (_, i) => ({ protocol: 'udp' as const, src: `10.${net + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`, dst: '10.203.0.1', srcPort: 1000, dstPort: 53, timeout: 60 }));
+    const flows = Array.from({ length: n },
+      (_, i) => ({ protocol: 'udp' as const, src: `10.${net + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`,
+        dst: '10.203.0.1', srcPort: 1000, dstPort: 53, timeout: 60 }));
     expect((await ct.createMany(flows, { batchSize: 5000 })).failed).toEqual([]);
   } finally {
     ct.close();
   }
 }
 
-interface Sample { metric: Record<string, string>; value: [number, string] }
+interface Sample {
+  metric: Record<string, string>;
+  value: [number, string];
+}
 async function api<T>(path: string): Promise<T> {
   const res = await fetch(`http://127.0.0.1:${promPort}/api/v1/${path}`);
   const body = (await res.json()) as { status: string; data: T; error?: string };
   if (body.status !== 'success') throw new Error(`${path}: ${body.error ?? body.status}`);
   return body.data;
 }
-const query = async (q: string): Promise<Sample[]> => (await api<{ result: Sample[] }>(`query?query=${encodeURIComponent(q)}`)).result;
+const query = async (q: string): Promise<Sample[]> =>
+  (await api<{ result: Sample[] }>(`query?query=${encodeURIComponent(q)}`)).result;
 const firing = async (alert: string): Promise<Record<string, string>[]> =>
   (await query(`ALERTS{alertname="${alert}",alertstate="firing"}`)).map((s) => s.metric);
 
@@ -85,18 +92,29 @@ async function until<T>(seconds: number, check: () => Promise<T | undefined>): P
 
 /** The shipped rule groups with every `for` at 0s. */
 function rulesNow(): string {
-  const spec = (parse(readFileSync(join(ROOT, 'deploy', 'prometheusrule.yaml'), 'utf8')) as { spec: { groups: { rules: { for?: string }[] }[] } }).spec;
+  const spec = (parse(readFileSync(join(ROOT, 'deploy', 'prometheusrule.yaml'), 'utf8')) as {
+    spec: { groups: { rules: { for?: string }[] }[] };
+  }).spec;
   for (const g of spec.groups) for (const r of g.rules) if (r.for) r.for = '0s';
   return stringify(spec);
 }
 
-interface Panel { title: string; targets?: { expr: string }[] }
-const dashboard = JSON.parse(readFileSync(join(ROOT, 'deploy', 'grafana-dashboard.json'), 'utf8')) as { panels: Panel[] };
+interface Panel {
+  title: string;
+  targets?: { expr: string }[];
+}
+const dashboard = JSON.parse(readFileSync(join(ROOT, 'deploy', 'grafana-dashboard.json'), 'utf8')) as {
+  panels: Panel[];
+};
 const grafanaToProm = (expr: string): string => expr.replaceAll('$instance', '.*').replaceAll('$__rate_interval', '1m');
-const metricNames = (expr: string): string[] => [...expr.matchAll(/\b((?:nfct|process|nodejs)_[a-z_]+)\b/g)].map((m) => m[1]!).concat(/\bup\{/.test(expr) ? ['up'] : []);
+const metricNames = (expr: string): string[] =>
+  [...expr.matchAll(/\b((?:nfct|process|nodejs)_[a-z_]+)\b/g)].map((m) => m[1]!).concat(
+    /\bup\{/.test(expr) ? ['up'] : [],
+  );
 
 beforeAll(async () => {
-  [full, calm] = await Promise.all([createNetns('nfct-alfull', { conntrack: false }), createNetns('nfct-alcalm', { conntrack: false })]);
+  [full, calm] = await Promise.all([createNetns('nfct-alfull', { conntrack: false }),
+    createNetns('nfct-alcalm', { conntrack: false })]);
   await fill(full, FULL, 60);
   await fill(calm, 25, 90);
   dir = mkdtempSync(join(tmpdir(), 'nfct-alerts-prometheus-'));
@@ -104,7 +122,9 @@ beforeAll(async () => {
   promPort = await freePort();
   // Every kind of stream, so that every metric the rules and the dashboard name is served: events,
   // an NFLOG group, and flow records sent as IPFIX to a UDP port of this machine (no flow ends).
-  exporter = start(process.execPath, [CLI, 'exporter', '--listen', `127.0.0.1:${exporterPort}`, '--netns-regex', `^(${full.name}|${calm.name})$`, '--events', '--nflog-group', String(GROUP), '--ipfix', `127.0.0.1:${await freePort()}`]);
+  exporter = start(process.execPath, [CLI, 'exporter', '--listen', `127.0.0.1:${exporterPort}`, '--netns-regex',
+    `^(${full.name}|${calm.name})$`, '--events', '--nflog-group', String(GROUP), '--ipfix',
+    `127.0.0.1:${await freePort()}`]);
   writeFileSync(join(dir, 'rules.yml'), rulesNow());
   writeFileSync(join(dir, 'prometheus.yml'), stringify({
     global: { scrape_interval: '1s', scrape_timeout: '1s', evaluation_interval: '1s' },
@@ -112,7 +132,8 @@ beforeAll(async () => {
     scrape_configs: [{ job_name: 'nfct-exporter', static_configs: [{ targets: [`127.0.0.1:${exporterPort}`] }] }],
   }));
   execFileSync('promtool', ['check', 'config', join(dir, 'prometheus.yml')]);
-  prom = start('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`]);
+  prom = start('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`,
+    `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`]);
 }, 180_000);
 
 afterAll(async () => {
@@ -122,30 +143,37 @@ afterAll(async () => {
   await Promise.all([full?.remove(), calm?.remove()]);
 }, 60_000);
 
-test(`NfctConntrackTableNearlyFull fires for the namespace filled past 90% (${FULL} of ${MAX}), not for the other`, async () => {
-  const alerts = await until(90, async () => {
-    const a = await firing('NfctConntrackTableNearlyFull');
-    return a.length > 0 ? a : undefined;
-  });
-  expect(alerts, why()).toBeDefined();
-  expect(alerts!.map((a) => a.netns)).toEqual([full.name]);
-  expect(alerts![0]).toMatchObject({ job: 'nfct-exporter', severity: 'warning', instance: `127.0.0.1:${exporterPort}` });
-  // What Prometheus stored is what conntrack -C says in each namespace.
-  for (const [ns, n] of [[full, FULL], [calm, 25]] as const) {
-    const count = Number((await ns.execOk('conntrack', ['-C'])).stdout.trim());
-    expect(count).toBe(n);
-    expect((await query(`nfct_conntrack_entries{netns="${ns.name}"}`)).map((s) => Number(s.value[1]))).toEqual([count]);
-  }
-  expect(await firing('NfctExporterDown')).toEqual([]);
-  expect(await firing('NfctConntrackDropping')).toEqual([]);
-  expect(await firing('NfctEventsLost')).toEqual([]);
-  // The dashboard's fill panel shows it.
-  const fill = await query(grafanaToProm(dashboard.panels.find((p) => p.title === 'Table fill, fullest namespaces')!.targets![0]!.expr));
-  expect(Number(fill.find((s) => s.metric.netns === full.name)?.value[1])).toBeCloseTo(FULL / MAX, 6);
-}, 120_000);
+test(`NfctConntrackTableNearlyFull fires for the namespace filled past 90% (${FULL} of ${MAX}), not for the other`,
+  async () => {
+    const alerts = await until(90, async () => {
+      const a = await firing('NfctConntrackTableNearlyFull');
+      return a.length > 0 ? a : undefined;
+    });
+    expect(alerts, why()).toBeDefined();
+    expect(alerts!.map((a) => a.netns)).toEqual([full.name]);
+    expect(alerts![0]).toMatchObject({ job: 'nfct-exporter', severity: 'warning',
+      instance: `127.0.0.1:${exporterPort}` });
+    // What Prometheus stored is what conntrack -C says in each namespace.
+    for (const [ns, n] of [[full, FULL], [calm, 25]] as const) {
+      const count = Number((await ns.execOk('conntrack', ['-C'])).stdout.trim());
+      expect(count).toBe(n);
+      expect((await query(`nfct_conntrack_entries{netns="${ns.name}"}`)).map((s) => Number(s.value[1]))).toEqual([
+        count,
+      ]);
+    }
+    expect(await firing('NfctExporterDown')).toEqual([]);
+    expect(await firing('NfctConntrackDropping')).toEqual([]);
+    expect(await firing('NfctEventsLost')).toEqual([]);
+    // The dashboard's fill panel shows it.
+    const fill = await query(
+      grafanaToProm(dashboard.panels.find((p) => p.title === 'Table fill, fullest namespaces')!.targets![0]!.expr),
+    );
+    expect(Number(fill.find((s) => s.metric.netns === full.name)?.value[1])).toBeCloseTo(FULL / MAX, 6);
+  }, 120_000);
 
 test('every dashboard query runs; those of the tables and the exporter return series', async () => {
-  const wantData = new Set(['Table fill, fullest namespaces', 'Entries, largest tables', 'Collectors up', 'Namespaces', 'Scrape duration', 'CPU and memory', 'Versions']);
+  const wantData = new Set(['Table fill, fullest namespaces', 'Entries, largest tables', 'Collectors up', 'Namespaces',
+    'Scrape duration', 'CPU and memory', 'Versions']);
   for (const panel of dashboard.panels) {
     for (const t of panel.targets ?? []) {
       const result = await query(grafanaToProm(t.expr));
@@ -156,13 +184,23 @@ test('every dashboard query runs; those of the tables and the exporter return se
     }
   }
   const info = await query('nfct_build_info');
-  expect(info[0]?.metric).toMatchObject({ version: (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version, nodejs: process.version, napi: process.versions.napi });
+  expect(info[0]?.metric).toMatchObject({
+    version: (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version,
+    nodejs: process.version,
+    napi: process.versions.napi,
+  });
 }, 60_000);
 
 test('every metric the rules and the dashboard name is one the exporter serves', async () => {
   const served = new Set(await api<string[]>('label/__name__/values'));
-  const rules = (parse(readFileSync(join(ROOT, 'deploy', 'prometheusrule.yaml'), 'utf8')) as { spec: { groups: { rules: { expr: string }[] }[] } }).spec.groups.flatMap((g) => g.rules);
-  const named = new Set([...rules.map((r) => r.expr), ...dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr))].flatMap(metricNames));
+  const rules = (parse(readFileSync(join(ROOT, 'deploy', 'prometheusrule.yaml'), 'utf8')) as {
+    spec: { groups: { rules: { expr: string }[] }[] };
+  }).spec.groups.flatMap((g) => g.rules);
+  const named = new Set(
+    [...rules.map((r) => r.expr), ...dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr))].flatMap(
+      metricNames,
+    ),
+  );
   expect(named.size).toBeGreaterThan(15);
   // Counters of no sample yet (nothing dropped) are not in Prometheus: those the exporter's own
   // text names (# HELP) count as served.
@@ -180,5 +218,6 @@ test('NfctExporterDown fires once the exporter is gone', async () => {
     const a = await firing('NfctExporterDown');
     return a.length > 0 ? a : undefined;
   });
-  expect(down, why()).toEqual([{ __name__: 'ALERTS', alertname: 'NfctExporterDown', alertstate: 'firing', job: 'nfct-exporter', instance: `127.0.0.1:${exporterPort}`, severity: 'warning' }]);
+  expect(down, why()).toEqual([{ __name__: 'ALERTS', alertname: 'NfctExporterDown', alertstate: 'firing',
+    job: 'nfct-exporter', instance: `127.0.0.1:${exporterPort}`, severity: 'warning' }]);
 }, 90_000);

@@ -11,9 +11,17 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { parse, stringify } from 'yaml';
 
 const ROOT = join(__dirname, '..', '..');
-interface Rule { alert: string; expr: string; for?: string; labels?: Record<string, string> }
-interface Groups { groups: { name: string; rules: Rule[] }[] }
-const spec = (): Groups => (parse(readFileSync(join(ROOT, 'deploy', 'prometheusrule.yaml'), 'utf8')) as { spec: Groups }).spec;
+interface Rule {
+  alert: string;
+  expr: string;
+  for?: string;
+  labels?: Record<string, string>;
+}
+interface Groups {
+  groups: { name: string; rules: Rule[] }[];
+}
+const spec = (): Groups =>
+  (parse(readFileSync(join(ROOT, 'deploy', 'prometheusrule.yaml'), 'utf8')) as { spec: Groups }).spec;
 const cases = parse(readFileSync(join(__dirname, 'alerts.promtool.yaml'), 'utf8')) as {
   tests: { alert_rule_test: { alertname: string; exp_alerts: unknown[] }[] }[];
 };
@@ -37,15 +45,22 @@ afterAll(() => {
 test('the alerts asked for exist, each with a severity', () => {
   const rules = spec().groups.flatMap((g) => g.rules);
   expect(rules.map((r) => r.alert).sort()).toEqual([
-    'NfctConntrackDropping', 'NfctConntrackInsertFailing', 'NfctConntrackTableNearlyFull',
-    'NfctEventsLost', 'NfctExporterDown', 'NfctExporterNamespacesSkipped', 'NfctIpfixRecordsLost',
+    'NfctConntrackDropping',
+    'NfctConntrackInsertFailing',
+    'NfctConntrackTableNearlyFull',
+    'NfctEventsLost',
+    'NfctExporterDown',
+    'NfctExporterNamespacesSkipped',
+    'NfctIpfixRecordsLost',
   ]);
   for (const r of rules) expect(['warning', 'info'], r.alert).toContain(r.labels?.severity);
 });
 
 test('promtool check rules accepts them', () => {
   writeFileSync(join(dir, 'rules.yml'), stringify(spec()));
-  expect(execFileSync('promtool', ['check', 'rules', join(dir, 'rules.yml')], { encoding: 'utf8' })).toContain('SUCCESS: 7 rules found');
+  expect(execFileSync('promtool', ['check', 'rules', join(dir, 'rules.yml')], { encoding: 'utf8' })).toContain(
+    'SUCCESS: 7 rules found',
+  );
 });
 
 test('promtool test rules: every alert has a case where it fires and one where it does not, and all pass', () => {
@@ -66,7 +81,9 @@ test('the cases catch a changed threshold or duration', () => {
     change(g.groups.flatMap((x) => x.rules).find((r) => r.alert === alert)!);
     return g;
   };
-  const fill = promtoolTest(mutate('NfctConntrackTableNearlyFull', (r) => (r.expr = r.expr.replace('> 0.9', '>= 0.9'))));
+  const fill = promtoolTest(
+    mutate('NfctConntrackTableNearlyFull', (r) => (r.expr = r.expr.replace('> 0.9', '>= 0.9'))),
+  );
   expect(fill.status).toBe(1);
   expect(fill.out).toMatch(/alertname: NfctConntrackTableNearlyFull, time: 10m/);
   const early = promtoolTest(mutate('NfctExporterDown', (r) => (r.for = '2m')));

@@ -13,31 +13,50 @@ import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 
-import { DEFAULT_EXPORTER_PORT } from '../../lib/index.js';
 import { parseListen } from '../../lib/exporter/server.js';
+import { DEFAULT_EXPORTER_PORT } from '../../lib/index.js';
 
 const ROOT = join(__dirname, '..', '..');
 const DEPLOY = join(ROOT, 'deploy');
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
-interface Probe { httpGet?: { path: string; port: string | number }; exec?: unknown; tcpSocket?: unknown; periodSeconds?: number }
+interface Probe {
+  httpGet?: { path: string; port: string | number };
+  exec?: unknown;
+  tcpSocket?: unknown;
+  periodSeconds?: number;
+}
 interface Container {
   image: string;
   args: string[];
   ports: { containerPort: number; name: string }[];
-  securityContext: { privileged: boolean; allowPrivilegeEscalation: boolean; readOnlyRootFilesystem: boolean; runAsUser: number; capabilities: { add: string[]; drop: string[] } };
+  securityContext: { privileged: boolean; allowPrivilegeEscalation: boolean; readOnlyRootFilesystem: boolean;
+    runAsUser: number; capabilities: { add: string[]; drop: string[] } };
   resources: { requests: Record<string, string>; limits: Record<string, string> };
   volumeMounts: { name: string; mountPath: string; readOnly?: boolean; mountPropagation?: string }[];
   livenessProbe?: Probe;
   readinessProbe?: Probe;
   startupProbe?: Probe;
 }
-interface Resource { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> }; [k: string]: unknown }
-interface DaemonSet extends Resource {
-  spec: { selector: { matchLabels: Record<string, string> }; template: { metadata: { labels: Record<string, string>; annotations: Record<string, string> }; spec: { hostPID: boolean; hostNetwork: boolean; serviceAccountName: string; automountServiceAccountToken: boolean; containers: Container[]; volumes: { name: string; hostPath?: { path: string } }[] } } };
+interface Resource {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+  [k: string]: unknown;
 }
-interface Service extends Resource { spec: { clusterIP: string; selector: Record<string, string>; ports: { name: string; port: number; targetPort: string | number }[] } }
-interface ServiceMonitor extends Resource { spec: { selector: { matchLabels: Record<string, string> }; endpoints: { port: string; path: string }[] } }
+interface DaemonSet extends Resource {
+  spec: { selector: { matchLabels: Record<string, string> };
+    template: { metadata: { labels: Record<string, string>; annotations: Record<string, string> };
+      spec: { hostPID: boolean; hostNetwork: boolean; serviceAccountName: string; automountServiceAccountToken: boolean;
+        containers: Container[]; volumes: { name: string; hostPath?: { path: string } }[] } } };
+}
+interface Service extends Resource {
+  spec: { clusterIP: string; selector: Record<string, string>;
+    ports: { name: string; port: number; targetPort: string | number }[] };
+}
+interface ServiceMonitor extends Resource {
+  spec: { selector: { matchLabels: Record<string, string> }; endpoints: { port: string; path: string }[] };
+}
 
 /** `kubectl kustomize DIR`: the resources it renders. */
 function kustomize(dir: string): Resource[] {
@@ -68,10 +87,14 @@ function typeErrors(resources: Resource[]): string {
   try {
     const lines = resources.map((r, i) => {
       const [type, from] = types[r.kind] ?? ['never', 'kubernetes-models/v1'];
-      return `import type { ${type} as T${i} } from '${from}';\nexport const r${i}: T${i} = ${JSON.stringify(r, null, 1)};`;
+      return `import type { ${type} as T${i} } from '${from}';\nexport const r${i}: T${i} = ${
+        JSON.stringify(r, null, 1)
+      };`;
     });
     writeFileSync(join(dir, 'check.mts'), `${lines.join('\n')}\n`);
-    const r = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '--strict', '--module', 'node16', '--moduleResolution', 'node16', '--skipLibCheck', '--types', 'node', join(dir, 'check.mts')], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit',
+      '--strict', '--module', 'node16', '--moduleResolution', 'node16', '--skipLibCheck', '--types', 'node',
+      join(dir, 'check.mts')], { encoding: 'utf8' });
     return r.status === 0 ? '' : r.stdout + r.stderr;
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -82,9 +105,13 @@ async function validate(r: Resource): Promise<void> {
   const core = await import('kubernetes-models/v1');
   const apps = await import('kubernetes-models/apps/v1');
   const po = await import('@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1');
-  const classes: Record<string, new (x: never) => { validate(): void }> = {
-    DaemonSet: apps.DaemonSet, Service: core.Service, ServiceAccount: core.ServiceAccount, ConfigMap: core.ConfigMap,
-    ServiceMonitor: po.ServiceMonitor, PrometheusRule: po.PrometheusRule,
+  const classes: Record<string, new(x: never) => { validate(): void }> = {
+    DaemonSet: apps.DaemonSet,
+    Service: core.Service,
+    ServiceAccount: core.ServiceAccount,
+    ConfigMap: core.ConfigMap,
+    ServiceMonitor: po.ServiceMonitor,
+    PrometheusRule: po.PrometheusRule,
   };
   const Model = classes[r.kind];
   if (!Model) throw new Error(`no schema for ${r.kind}`);
@@ -102,8 +129,12 @@ afterAll(() => {
 describe('deploy/ (kubectl kustomize)', () => {
   test('renders a ServiceAccount, DaemonSet, headless Service, ServiceMonitor, PrometheusRule and the dashboard ConfigMap, in kube-system', () => {
     expect(rendered.map((r) => `${r.kind}/${r.metadata.name}`).sort()).toEqual([
-      'ConfigMap/nfct-exporter-dashboard', 'DaemonSet/nfct-exporter', 'PrometheusRule/nfct-exporter',
-      'Service/nfct-exporter', 'ServiceAccount/nfct-exporter', 'ServiceMonitor/nfct-exporter',
+      'ConfigMap/nfct-exporter-dashboard',
+      'DaemonSet/nfct-exporter',
+      'PrometheusRule/nfct-exporter',
+      'Service/nfct-exporter',
+      'ServiceAccount/nfct-exporter',
+      'ServiceMonitor/nfct-exporter',
     ]);
     for (const r of rendered) expect(r.metadata.namespace, r.kind).toBe('kube-system');
   });
@@ -118,24 +149,33 @@ describe('deploy/ (kubectl kustomize)', () => {
     await expect(validate(sm)).rejects.toThrow(/interval must be string/);
   });
 
-  test('no unknown fields (the models\' TypeScript types, strict), and a misspelt one is caught', () => {
+  test("no unknown fields (the models' TypeScript types, strict), and a misspelt one is caught", () => {
     expect(typeErrors(rendered)).toBe('');
-    const ds = clone(one<DaemonSet>('DaemonSet')) as unknown as { spec: { template: { spec: Record<string, unknown> } } };
+    const ds = clone(one<DaemonSet>('DaemonSet')) as unknown as {
+      spec: { template: { spec: Record<string, unknown> } };
+    };
     ds.spec.template.spec.hostPid = true;
     expect(typeErrors([ds as unknown as Resource])).toMatch(/'"?hostPid"?' does not exist in type 'IPodSpec'/);
-    const rule = clone(one('PrometheusRule')) as unknown as { spec: { groups: { rules: Record<string, unknown>[] }[] } };
+    const rule = clone(one('PrometheusRule')) as unknown as {
+      spec: { groups: { rules: Record<string, unknown>[] }[] };
+    };
     rule.spec.groups[0]!.rules[0]!.fro = '5m';
     expect(typeErrors([rule as unknown as Resource])).toMatch(/'"?fro"?' does not exist/);
   }, 120_000);
 
-  test('the image is a kustomize parameter: this version by default, an overlay\'s reference otherwise', () => {
+  test("the image is a kustomize parameter: this version by default, an overlay's reference otherwise", () => {
     expect(one<DaemonSet>('DaemonSet').spec.template.spec.containers[0]!.image).toBe(`nfct-exporter:${VERSION}`);
     const overlay = join(tmp, 'overlay');
     mkdirSync(overlay, { recursive: true });
     writeFileSync(join(overlay, 'kustomization.yaml'), [
       // `bases:`, which kustomize 5 still takes, for the kustomize 2 in Debian's kubectl 1.20.
-      'bases:', `  - ${relative(overlay, DEPLOY)}`,
-      'images:', '  - name: nfct-exporter', '    newName: registry.example.net/infra/nfct-exporter', '    newTag: 0.1.0-rc1', '',
+      'bases:',
+      `  - ${relative(overlay, DEPLOY)}`,
+      'images:',
+      '  - name: nfct-exporter',
+      '    newName: registry.example.net/infra/nfct-exporter',
+      '    newTag: 0.1.0-rc1',
+      '',
     ].join('\n'));
     const ds = kustomize(overlay).find((r) => r.kind === 'DaemonSet') as DaemonSet;
     expect(ds.spec.template.spec.containers[0]!.image).toBe('registry.example.net/infra/nfct-exporter:0.1.0-rc1');
@@ -143,8 +183,12 @@ describe('deploy/ (kubectl kustomize)', () => {
 
   test('liveness and readiness probes ask /healthz, never a scrape', () => {
     const c = one<DaemonSet>('DaemonSet').spec.template.spec.containers[0]!;
-    for (const probe of [c.livenessProbe, c.readinessProbe]) expect(probe?.httpGet).toEqual({ path: '/healthz', port: 'metrics' });
-    for (const probe of [c.livenessProbe, c.readinessProbe, c.startupProbe]) expect(probe?.httpGet?.path).not.toBe('/metrics');
+    for (const probe of [c.livenessProbe, c.readinessProbe]) {
+      expect(probe?.httpGet).toEqual({ path: '/healthz', port: 'metrics' });
+    }
+    for (const probe of [c.livenessProbe, c.readinessProbe, c.startupProbe]) {
+      expect(probe?.httpGet?.path).not.toBe('/metrics');
+    }
   });
 
   test('the pieces fit: Service selects the pods by their labels and port name, the ServiceMonitor the Service, the pods the ServiceAccount', () => {
@@ -164,10 +208,12 @@ describe('deploy/ (kubectl kustomize)', () => {
     expect([sa.automountServiceAccountToken, pod.spec.automountServiceAccountToken]).toEqual([false, false]);
   });
 
-  test('the dashboard ConfigMap holds deploy/grafana-dashboard.json, labelled for Grafana\'s sidecar', () => {
+  test("the dashboard ConfigMap holds deploy/grafana-dashboard.json, labelled for Grafana's sidecar", () => {
     const cm = one('ConfigMap') as Resource & { data: Record<string, string> };
     expect(cm.metadata.labels).toMatchObject({ grafana_dashboard: '1' });
-    expect(JSON.parse(cm.data['nfct-exporter.json']!)).toEqual(JSON.parse(readFileSync(join(DEPLOY, 'grafana-dashboard.json'), 'utf8')));
+    expect(JSON.parse(cm.data['nfct-exporter.json']!)).toEqual(
+      JSON.parse(readFileSync(join(DEPLOY, 'grafana-dashboard.json'), 'utf8')),
+    );
   });
 
   test('host PID namespace, only NET_ADMIN, SYS_ADMIN and SYS_PTRACE, /run/netns read-only, scrape annotations, limits', () => {
@@ -188,8 +234,11 @@ describe('deploy/ (kubectl kustomize)', () => {
     expect(port).toBe(DEFAULT_EXPORTER_PORT);
     expect(parseListen(c.args[c.args.indexOf('--listen') + 1]!).port).toBe(port);
     const ann = one<DaemonSet>('DaemonSet').spec.template.metadata.annotations;
-    expect(ann).toMatchObject({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(port), 'prometheus.io/path': '/metrics' });
-    for (const kind of ['requests', 'limits'] as const) expect(Object.keys(c.resources[kind]).sort()).toEqual(['cpu', 'memory']);
+    expect(ann).toMatchObject({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(port),
+      'prometheus.io/path': '/metrics' });
+    for (const kind of ['requests', 'limits'] as const) {
+      expect(Object.keys(c.resources[kind]).sort()).toEqual(['cpu', 'memory']);
+    }
   });
 });
 
@@ -198,15 +247,23 @@ describe('deploy/Dockerfile', () => {
     const text = readFileSync(join(DEPLOY, 'Dockerfile'), 'utf8');
     const build = text.slice(0, text.lastIndexOf('FROM '));
     const copied = new Set([...build.matchAll(/^COPY ([^\n]+) \S+\/?$/gm)].flatMap((m) => m[1]!.split(/\s+/)));
-    const pkg = JSON.parse(readFileSync(join(DEPLOY, '..', 'package.json'), 'utf8')) as { scripts: Record<string, string> };
-    const runs = ['build', 'build:native', 'build:ts'].flatMap((k) => [...(pkg.scripts[k] ?? '').matchAll(/node (scripts\/\S+)/g)].map((m) => m[1]!));
+    const pkg = JSON.parse(readFileSync(join(DEPLOY, '..', 'package.json'), 'utf8')) as {
+      scripts: Record<string, string>;
+    };
+    const runs = ['build', 'build:native', 'build:ts'].flatMap((k) =>
+      [...(pkg.scripts[k] ?? '').matchAll(/node (scripts\/\S+)/g)].map((m) => m[1]!)
+    );
     expect(runs.length).toBeGreaterThan(0);
-    for (const script of runs) expect(copied.has(script) || copied.has('scripts/'), `${script} is not copied into the build stage`).toBe(true);
+    for (const script of runs) {
+      expect(copied.has(script) || copied.has('scripts/'), `${script} is not copied into the build stage`).toBe(true);
+    }
   });
 
   test('the runtime libraries it installs exist in the Debian archive', () => {
     const text = readFileSync(join(DEPLOY, 'Dockerfile'), 'utf8');
-    const runtime = /FROM node:20-bookworm-slim\nRUN apt-get update \\\n && apt-get install -y --no-install-recommends ([^\\\n]+)/.exec(text.slice(text.lastIndexOf('FROM ')))![1]!.trim().split(/\s+/);
+    const runtime =
+      /FROM node:20-bookworm-slim\nRUN apt-get update \\\n && apt-get install -y --no-install-recommends ([^\\\n]+)/
+        .exec(text.slice(text.lastIndexOf('FROM ')))![1]!.trim().split(/\s+/);
     expect(runtime).toEqual(['libnetfilter-conntrack3', 'libnetfilter-log1', 'libmnl0']);
     const shown = execFileSync('apt-cache', ['show', '--no-all-versions', ...runtime], { encoding: 'utf8' });
     for (const p of runtime) expect(shown).toContain(`Package: ${p}\n`);

@@ -29,7 +29,9 @@ export function codeBlocks(markdown: string): Block[] {
 
 /** Whether a block declares `name` itself (const/let/var/using, a for-of binding, a function). */
 export function declares(code: string, name: string): boolean {
-  return new RegExp(`\\b(?:const|let|var|using|function)\\s+(?:\\{[^}]*\\b${name}\\b[^}]*\\}|\\[[^\\]]*\\b${name}\\b[^\\]]*\\]|${name}\\b)`).test(code);
+  return new RegExp(
+    `\\b(?:const|let|var|using|function)\\s+(?:\\{[^}]*\\b${name}\\b[^}]*\\}|\\[[^\\]]*\\b${name}\\b[^\\]]*\\]|${name}\\b)`,
+  ).test(code);
 }
 
 /** Whether a block mentions `name` as an identifier (not as a property or an object key). */
@@ -51,8 +53,8 @@ function withoutBlocks(markdown: string): string {
 }
 
 /** The links of a document to other files of the tree (or to itself): `[text](path#anchor)`. */
-export function localLinks(markdown: string): Array<{ path: string; anchor: string }> {
-  const out: Array<{ path: string; anchor: string }> = [];
+export function localLinks(markdown: string): { path: string; anchor: string }[] {
+  const out: { path: string; anchor: string }[] = [];
   for (const m of withoutBlocks(markdown).replace(/`[^`\n]*`/g, '').matchAll(/\]\(([^)\s]+)\)/g)) {
     const target = m[1]!;
     if (/^[a-z][a-z0-9+.-]*:/i.test(target)) continue;

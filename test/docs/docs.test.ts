@@ -18,12 +18,13 @@
  * the docs/ sections they point to) are held to what CI runs by test/docs/shipping.test.ts.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync,
+  writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import ts from 'typescript';
-import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { NFCT_SHELL } from '../helpers/nfct.js';
@@ -32,7 +33,8 @@ import { type Block, codeBlocks, declares, headingAnchors, localLinks, shellComm
 
 const ROOT = resolve(__dirname, '..', '..');
 /** The documents whose blocks run, in this order. */
-const DOCS = ['README.md', 'docs/api.md', 'docs/cli.md', 'docs/operations.md', 'docs/development.md', 'docs/architecture.md', 'docs/reliability.md', 'docs/release-check.md', 'bench/README.md'];
+const DOCS = ['README.md', 'docs/api.md', 'docs/cli.md', 'docs/operations.md', 'docs/development.md',
+  'docs/architecture.md', 'docs/reliability.md', 'docs/release-check.md', 'bench/README.md'];
 const blocks = DOCS.flatMap((file) => codeBlocks(readFileSync(join(ROOT, file), 'utf8')).map((b) => ({ ...b, file })));
 const tsBlocks = blocks.filter((b) => b.lang === 'ts');
 const shBlocks = blocks.filter((b) => b.lang === 'sh');
@@ -49,35 +51,43 @@ const SKIPPED: Record<string, string> = {
   'npm install @x/nfct': 'installs from the registry; test/core/package.test.ts installs the packed tarball',
   'apt-get install': 'installs system packages; scripts/setup.sh does that in CI',
   'kill %1': 'the block runs its commands one by one, the service bounded by this test',
-  'nfct log --group 5 --all-netns': 'binds group 5 in every namespace of the machine, where other tests bind theirs; test/cli/all-netns-log.test.ts runs it with a group of its own',
+  'nfct log --group 5 --all-netns':
+    'binds group 5 in every namespace of the machine, where other tests bind theirs; test/cli/all-netns-log.test.ts runs it with a group of its own',
   'npm run lint': 'minutes of type-checked linting over the whole tree; it is a step of its own, not a test',
   'npm run format': 'rewrites the files of this tree in place',
   'bash scripts/tidy.sh': 'rewrites the files of this tree in place',
-  'npm run test:mutation': 'mutation testing: hours over lib/, minutes for one file; CI scores the committed results (.ci/run)',
+  'npm run test:mutation':
+    'mutation testing: hours over lib/, minutes for one file; CI scores the committed results (.ci/run)',
   'bash scripts/undocumented.sh': 'rewrites scripts/lint-undocumented.txt',
-  'ip netns add nfct-bench-x': 'the by-hand benchmark runs in this test\'s own namespace instead (nfct-bench-x is replaced by its name)',
-  'ip netns del nfct-bench-x': 'the namespace is this test\'s, removed when it ends',
+  'ip netns add nfct-bench-x':
+    "the by-hand benchmark runs in this test's own namespace instead (nfct-bench-x is replaced by its name)",
+  'ip netns del nfct-bench-x': "the namespace is this test's, removed when it ends",
   // The release and deployment commands: test/docs/shipping.test.ts holds each to a step CI runs
   // (scripts/release/ci.sh), a test folder of the suite, or the reason it cannot run at all.
   'npm run release:': 'a release step: CI runs it (scripts/release/ci.sh), held to it by test/docs/shipping.test.ts',
   'npm publish': 'uploads to the registry; test/docs/shipping.test.ts says what CI proves instead',
-  'podman build -f deploy/Dockerfile': 'pulls node:20-bookworm-slim, which no registry serves here; CI builds the same Dockerfile (npm run release:image)',
-  'podman push ': 'pushes to the reader\'s own registry; there is none here',
+  'podman build -f deploy/Dockerfile':
+    'pulls node:20-bookworm-slim, which no registry serves here; CI builds the same Dockerfile (npm run release:image)',
+  'podman push ': "pushes to the reader's own registry; there is none here",
   'npx vitest run test/deploy/': 'the suite runs test/deploy itself',
-  'NFCT_IMAGE=localhost/nfct-exporter:ci npx vitest run --config vitest.release.config.mts': 'a release step: CI runs it after building the image (scripts/release/ci.sh)',
-  'npm install-scripts approve @x/nfct': 'changes the installing project\'s package.json; test/core/package-no-scripts.test.ts installs the package without its script and uses it',
+  'NFCT_IMAGE=localhost/nfct-exporter:ci npx vitest run --config vitest.release.config.mts':
+    'a release step: CI runs it after building the image (scripts/release/ci.sh)',
+  'npm install-scripts approve @x/nfct':
+    "changes the installing project's package.json; test/core/package-no-scripts.test.ts installs the package without its script and uses it",
   'npm rebuild @x/nfct': 'compiles the addon in an installing project; CI builds it from this tree (scripts/setup.sh)',
 };
 
 /** The names blocks use freely: type for the type-check, value for the run. */
-const FREE: Array<{ name: string; type: string; value: string }> = [
+const FREE: { name: string; type: string; value: string }[] = [
   { name: 'ct', type: '__nfct.Conntrack', value: '__ct' },
   { name: 'flow', type: '__nfct.Flow', value: '(await __ct.list({ mark: 100 }).toArray())[0]!' },
-  { name: 'tuple', type: '__nfct.TupleInput', value: "{ protocol: 'tcp', src: '10.2.0.1', dst: '10.2.0.2', srcPort: 1, dstPort: 2 }" },
+  { name: 'tuple', type: '__nfct.TupleInput',
+    value: "{ protocol: 'tcp', src: '10.2.0.1', dst: '10.2.0.2', srcPort: 1, dstPort: 2 }" },
   {
     name: 'flows',
     type: '__nfct.FlowInput[]',
-    value: "[1, 2, 3].map((n) => ({ protocol: 'udp', src: '10.5.0.1', dst: '10.5.0.2', srcPort: n, dstPort: 53, timeout: 60 }) as const)",
+    value:
+      "[1, 2, 3].map((n) => ({ protocol: 'udp', src: '10.5.0.1', dst: '10.5.0.2', srcPort: n, dstPort: 53, timeout: 60 }) as const)",
   },
   { name: 'src', type: 'string', value: "'10.4.0.1'" },
   { name: 'dst', type: 'string', value: "'10.4.0.2'" },
@@ -107,7 +117,9 @@ function prelude(code: string, mode: 'types' | 'run', ns: string): string {
 }
 
 const where = (b: Block & { file: string }): string => `${b.file}:${b.line} (${b.heading})`;
-const isStream = (code: string): boolean => /for await[^\n]*\.(events|subscribe|packets|follow)\(|(using|const) \w+ = \w+\.events\(|\.flows\(|serveExporter\(|\.listen\(/.test(code);
+const isStream = (code: string): boolean =>
+  /for await[^\n]*\.(events|subscribe|packets|follow)\(|(using|const) \w+ = \w+\.events\(|\.flows\(|serveExporter\(|\.listen\(/
+    .test(code);
 
 let ns: Netns;
 let dir = '';
@@ -123,7 +135,8 @@ beforeAll(async () => {
   mkdirSync(bin);
   // nfct as the README's commands call it; a copy of what it prints goes to CAPTURE, whose JSON
   // lines each shell block's test checks against schema/*.json.
-  writeFileSync(join(bin, 'nfct'), `#!/bin/bash\nset -o pipefail\n${NFCT_SHELL} "$@" | tee -p -a ${join(dir, 'capture')}\n`);
+  writeFileSync(join(bin, 'nfct'),
+    `#!/bin/bash\nset -o pipefail\n${NFCT_SHELL} "$@" | tee -p -a ${join(dir, 'capture')}\n`);
   chmodSync(join(bin, 'nfct'), 0o755);
 });
 afterAll(async () => {
@@ -161,7 +174,9 @@ function runFor(cmd: string, args: string[], cwd: string, ms: number, stream: bo
     child.on('error', fail);
     child.on('close', (code) => {
       clearTimeout(timer);
-      if (running && !stream) fail(new Error(`${cmd} ${args.join(' ')}: still running after ${ms} ms\n${stdout}\n${stderr}`));
+      if (running && !stream) {
+        fail(new Error(`${cmd} ${args.join(' ')}: still running after ${ms} ms\n${stdout}\n${stderr}`));
+      }
       done({ code, stdout, stderr, running });
     });
   });
@@ -185,7 +200,9 @@ describe('the documentation', () => {
         count++;
         const target = path ? join(dirname(join(ROOT, file)), path) : join(ROOT, file);
         if (!existsSync(target)) broken.push(`${file}: ${path}: no such file`);
-        else if (anchor && target.endsWith('.md') && !headingAnchors(readFileSync(target, 'utf8')).has(anchor)) broken.push(`${file}: ${path}#${anchor}: no such heading`);
+        else if (anchor && target.endsWith('.md') && !headingAnchors(readFileSync(target, 'utf8')).has(anchor)) {
+          broken.push(`${file}: ${path}#${anchor}: no such heading`);
+        }
       }
     }
     expect(broken).toEqual([]);
@@ -208,7 +225,8 @@ describe('the documentation', () => {
       [
         join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
         ...['--noEmit', '--strict', '--module', 'node16', '--moduleResolution', 'node16', '--target', 'es2022'],
-        ...['--lib', 'es2022,esnext.disposable', '--typeRoots', join(ROOT, 'node_modules', '@types'), '--types', 'node'],
+        ...['--lib', 'es2022,esnext.disposable', '--typeRoots', join(ROOT, 'node_modules', '@types'), '--types',
+          'node'],
         ...files.map((f) => f.file),
       ],
       { cwd: dir, encoding: 'utf8' },
@@ -245,10 +263,13 @@ describe('the documentation', () => {
       try {
         for (const line of shellCommands(b.code)) {
           if (Object.keys(SKIPPED).some((s) => line.startsWith(s))) continue;
-          const cmd = line.replaceAll('my-pod-ns', ns.name).replaceAll('nfct-bench-x', ns.name).replaceAll('--pid 4242', `--pid ${sleeper.pid}`);
-          await ns.execOk('conntrack', ['-I', '-p', 'udp', '-s', '10.244.1.5', '-d', '10.0.0.2', '--sport', '53', '--dport', '53', '-t', '60']).catch(() => undefined);
+          const cmd = line.replaceAll('my-pod-ns', ns.name).replaceAll('nfct-bench-x', ns.name).replaceAll('--pid 4242',
+            `--pid ${sleeper.pid}`);
+          await ns.execOk('conntrack', ['-I', '-p', 'udp', '-s', '10.244.1.5', '-d', '10.0.0.2', '--sport', '53',
+            '--dport', '53', '-t', '60']).catch(() => undefined);
           const stream = /\bnfct (-E|log|trace|top|exporter)\b|&$/.test(cmd);
-          const out = await runFor('ip', ['netns', 'exec', ns.name, 'sh', '-c', cmd], ROOT, stream ? STREAM_MS : 90_000, stream);
+          const out = await runFor('ip', ['netns', 'exec', ns.name, 'sh', '-c', cmd], ROOT, stream ? STREAM_MS : 90_000,
+            stream);
           if (stream) expect(out.running, `${cmd} ended: ${out.stderr}`).toBe(true);
           else if (/\bnfct doctor\b.*--all-netns/.test(cmd)) {
             // Every namespace of the node, other tests' among them: exit status 1 is an error

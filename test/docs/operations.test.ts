@@ -43,7 +43,10 @@ function otherTestsLeftOut(text: string): string {
     removed++;
     return '';
   });
-  return removed === 0 ? kept : kept.replace(/; (\d+) findings?;/, (_m, n: string) => `; ${Number(n) - removed} finding${Number(n) - removed === 1 ? '' : 's'};`);
+  return removed === 0
+    ? kept
+    : kept.replace(/; (\d+) findings?;/,
+      (_m, n: string) => `; ${Number(n) - removed} finding${Number(n) - removed === 1 ? '' : 's'};`);
 }
 
 /** What changes from run to run, masked. */
@@ -70,12 +73,16 @@ describe('docs/operations.md: Debugging a node', () => {
   let node: NodeFixture;
   const made = new Map<string, string>();
   /** A transcript: each command as typed, then what it printed (stdout, then stderr). */
-  const record = async (name: string, steps: Array<[string, () => Promise<{ stdout: string; stderr: string }>]>): Promise<void> => {
+  const record = async (name: string,
+    steps: [string, () => Promise<{ stdout: string; stderr: string }>][]): Promise<void> =>
+  {
     const out: string[] = [];
     for (const [typed, run] of steps) {
       const r = await run();
       out.push(`$ ${typed}`);
-      const text = otherTestsLeftOut(`${r.stdout}${r.stderr}`.replaceAll(node.node.name, 'node').replaceAll(node.podLogDir, '/var/log/pods'));
+      const text = otherTestsLeftOut(
+        `${r.stdout}${r.stderr}`.replaceAll(node.node.name, 'node').replaceAll(node.podLogDir, '/var/log/pods'),
+      );
       out.push(...text.split('\n').filter((l, i, a) => l !== '' || i < a.length - 1));
     }
     made.set(name, `${out.join('\n')}\n`);
@@ -84,7 +91,9 @@ describe('docs/operations.md: Debugging a node', () => {
 
   beforeAll(async () => {
     node = await NodeFixture.create('iptables-nft', NODE_PODS, NODE_SERVICES);
-    for (const [k, v] of [['nf_conntrack_acct', 1], ['nf_conntrack_timestamp', 1]] as const) await node.node.execOk('sysctl', ['-q', '-w', `net.netfilter.${k}=${v}`]);
+    for (const [k, v] of [['nf_conntrack_acct', 1], ['nf_conntrack_timestamp', 1]] as const) {
+      await node.node.execOk('sysctl', ['-q', '-w', `net.netfilter.${k}=${v}`]);
+    }
   }, 60000);
   afterAll(async () => {
     await node?.remove();
@@ -92,9 +101,11 @@ describe('docs/operations.md: Debugging a node', () => {
 
   test('stale DNS after CoreDNS moved', async () => {
     // The client resolves through kube-dns from one port until its entry is [ASSURED].
-    for (let i = 0; ; i++) {
+    for (let i = 0;; i++) {
       expect(await node.ask(CLIENT, '10.96.0.10', 53, 40053)).toBe(OLD.split('/')[1]);
-      if (/ASSURED/.test((await node.node.execOk('conntrack', ['-L', '-p', 'udp', '--sport', '40053'])).stdout)) break;
+      if ((await node.node.execOk('conntrack', ['-L', '-p', 'udp', '--sport', '40053'])).stdout.includes('ASSURED')) {
+        break;
+      }
       if (i > 40) throw new Error('no [ASSURED] entry');
       await new Promise((r) => setTimeout(r, 300));
     }
@@ -105,13 +116,15 @@ describe('docs/operations.md: Debugging a node', () => {
     const asking = (async () => {
       for (let i = 0; i < 6; i++) await node.ask(CLIENT, '10.96.0.10', 53, 40053);
     })();
-    await record('stale-doctor', [['nfct doctor --netns node', nfct(['doctor', '--netns', 'node', '--pod-log-dir', node.podLogDir])]]);
+    await record('stale-doctor', [['nfct doctor --netns node',
+      nfct(['doctor', '--netns', 'node', '--pod-log-dir', node.podLogDir])]]);
     await asking;
-    await record('stale-list', [['nfct -L --services -p udp --netns node', nfct(['-L', '--services', '-p', 'udp', '--netns', 'node'])]]);
+    await record('stale-list', [['nfct -L --services -p udp --netns node',
+      nfct(['-L', '--services', '-p', 'udp', '--netns', 'node'])]]);
     const fix = /run: (nfct -D .*)$/m.exec(made.get('stale-doctor')!)![1]!;
     await record('stale-fix', [
       [fix, nfct(fix.split(' ').slice(1))],
-      ['nfct -L --services -p udp --netns node   # after the client\'s next query', async () => {
+      ["nfct -L --services -p udp --netns node   # after the client's next query", async () => {
         expect(await node.ask(CLIENT, '10.96.0.10', 53, 40053)).toBe(NEW.split('/')[1]);
         return runNfct(['-L', '--services', '-p', 'udp', '--netns', node.node.name]);
       }],
@@ -120,17 +133,23 @@ describe('docs/operations.md: Debugging a node', () => {
 
   test('a packet dropped by a policy rule', async () => {
     // A NetworkPolicy-like rule of the node: the client may not reach the web pods.
-    await node.node.execOk('iptables-nft', ['-I', 'FORWARD', '-s', '10.244.1.5', '-d', '10.244.1.9', '-p', 'tcp', '--dport', '8080', '-m', 'comment', '--comment', 'default/deny-client-to-web', '-j', 'DROP']);
+    await node.node.execOk('iptables-nft', ['-I', 'FORWARD', '-s', '10.244.1.5', '-d', '10.244.1.9', '-p', 'tcp',
+      '--dport', '8080', '-m', 'comment', '--comment', 'default/deny-client-to-web', '-j', 'DROP']);
     let lines: string[] = [];
     await record('drop-trace', [['nfct trace -p tcp --dport 80 --netns node', async () => {
       const run = startNfct(['trace', '-p', 'tcp', '--dport', '80', '--netns', node.node.name]);
       lines = run.lines;
       try {
-        for (let i = 0; i < 200 && !(await node.node.exec('nft', ['list', 'tables'])).stdout.includes('nfct_trace_'); i++) await new Promise((r) => setTimeout(r, 25));
+        for (let i = 0; i < 200 && !(await node.node.exec('nft', ['list', 'tables'])).stdout.includes('nfct_trace_');
+          i++) await new Promise((r) => setTimeout(r, 25));
         // One SYN, from a fixed port: it is dropped (the connection attempt is given up at once).
-        const c = node.pod(CLIENT).netns.spawn('node', ['-e', "const s=require('net').connect({host:'10.96.0.20',port:80,localPort:45080});s.on('error',()=>{});setTimeout(()=>process.exit(0),1500)"], { stdio: 'ignore' });
+        const c = node.pod(CLIENT).netns.spawn('node', ['-e',
+          "const s=require('net').connect({host:'10.96.0.20',port:80,localPort:45080});s.on('error',()=>{});setTimeout(()=>process.exit(0),1500)"],
+          { stdio: 'ignore' });
         await new Promise((r) => c.once('exit', r));
-        for (let i = 0; i < 100 && !lines.some((l) => l.startsWith('  => drop')); i++) await new Promise((r) => setTimeout(r, 25));
+        for (let i = 0; i < 100 && !lines.some((l) => l.startsWith('  => drop')); i++) {
+          await new Promise((r) => setTimeout(r, 25));
+        }
       } finally {
         process.emit('SIGINT');
       }
@@ -151,13 +170,17 @@ describe('docs/operations.md: Debugging a node', () => {
     try {
       await ct.flush();
       const n = Math.floor(max * 0.92);
-      const flows = Array.from({ length: n }, (_, i) => ({ protocol: 'tcp' as const, src: '10.244.1.5', dst: `10.244.${2 + (i >> 16)}.${(i >> 8) & 255}`, srcPort: 1024 + (i & 255), dstPort: 8080, timeout: 600, state: 'SYN_SENT' as const }));
+      const flows = Array.from({ length: n },
+        (_, i) => ({ protocol: 'tcp' as const, src: '10.244.1.5', dst: `10.244.${2 + (i >> 16)}.${(i >> 8) & 255}`,
+          srcPort: 1024 + (i & 255), dstPort: 8080, timeout: 600, state: 'SYN_SENT' as const }));
       await ct.createMany(flows);
     } finally {
       ct.close();
     }
-    await record('full-doctor', [['nfct doctor --netns node', nfct(['doctor', '--netns', 'node', '--pod-log-dir', node.podLogDir])]]);
-    await record('full-top', [['nfct top --netns node --by src --once --top 3', nfct(['top', '--netns', 'node', '--by', 'src', '--once', '--top', '3'])]]);
+    await record('full-doctor', [['nfct doctor --netns node',
+      nfct(['doctor', '--netns', 'node', '--pod-log-dir', node.podLogDir])]]);
+    await record('full-top', [['nfct top --netns node --by src --once --top 3',
+      nfct(['top', '--netns', 'node', '--by', 'src', '--once', '--top', '3'])]]);
   }, 120000);
 
   test('the document shows what these commands print', () => {

@@ -12,7 +12,8 @@
  * `kubectl kustomize`, as written, and must point the DaemonSet at the image it names.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync,
+  writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -28,7 +29,8 @@ const TAG = 'localhost/nfct-exporter:ci';
 
 /** Commands CI cannot run, and why (each must start a command of the sections below). */
 const NOT_RUN: Record<string, string> = {
-  'npm publish': 'uploads to the npm registry; CI packs the same tarball, through the same prepack, in npm run release:check',
+  'npm publish':
+    'uploads to the npm registry; CI packs the same tarball, through the same prepack, in npm run release:check',
   'podman build -f deploy/Dockerfile -t registry.example.net/':
     'pulls node:20-bookworm-slim, which no registry serves here; npm run release:image (a CI step) builds the same Dockerfile on that base made locally',
   'podman push ': "pushes to the reader's own registry; there is none here",
@@ -45,7 +47,7 @@ function section(file: string, heading: string): { file: string; heading: string
   // A heading is a line outside code blocks (where `# ` starts a comment).
   let fenced = false;
   const isHeading = lines.map((l) => {
-    if (/^```/.test(l)) fenced = !fenced;
+    if (l.startsWith('```')) fenced = !fenced;
     return !fenced && /^#{1,6} /.test(l);
   });
   const start = lines.findIndex((l, i) => isHeading[i] && l.replace(/^#+ /, '') === heading);
@@ -63,7 +65,9 @@ const SECTIONS = [
   section('docs/operations.md', 'Running it across a cluster'),
 ];
 const blocks = SECTIONS.flatMap((s) => codeBlocks(s.text).map((b) => ({ ...b, where: `${s.file} (${s.heading})` })));
-const commands = blocks.filter((b) => b.lang === 'sh').flatMap((b) => shellCommands(b.code).map((c) => ({ c, where: b.where })));
+const commands = blocks.filter((b) => b.lang === 'sh').flatMap((b) =>
+  shellCommands(b.code).map((c) => ({ c, where: b.where }))
+);
 
 /** The commands scripts/release/ci.sh runs as steps, as the documents would write them. */
 function ciSteps(): string[] {
@@ -91,7 +95,9 @@ describe('release and deployment commands in the documents', () => {
 
   test('every block of these sections is commands (sh) or a file (yaml), none only shown', () => {
     expect(blocks.length).toBeGreaterThan(3);
-    expect(blocks.filter((b) => !['sh', 'yaml'].includes(b.lang)).map((b) => `${b.where}: \`\`\`${b.lang}`)).toEqual([]);
+    expect(blocks.filter((b) => !['sh', 'yaml'].includes(b.lang)).map((b) => `${b.where}: \`\`\`${b.lang}`)).toEqual(
+      [],
+    );
   });
 
   test('each command runs in CI, word for word, or in the suite, or says why it cannot', () => {

@@ -7,8 +7,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
-import { Conntrack, createExporter, type Exporter, serveExporter } from '../../lib/index.js';
 import { parseListen } from '../../lib/exporter/server.js';
+import { Conntrack, createExporter, type Exporter, serveExporter } from '../../lib/index.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
 
 let a: Netns;
@@ -29,7 +29,9 @@ function sample(text: string, name: string, labels: Record<string, string>): num
 async function fill(ns: Netns, n: number, net: number): Promise<void> {
   const ct = await Conntrack.open({ netns: ns.name });
   try {
-    const flows = Array.from({ length: n }, (_, i) => ({ protocol: 'udp' as const, src: `10.${net}.${i >> 8}.${i & 255}`, dst: '10.200.0.1', srcPort: 1000, dstPort: 53, timeout: 600 }));
+    const flows = Array.from({ length: n },
+      (_, i) => ({ protocol: 'udp' as const, src: `10.${net}.${i >> 8}.${i & 255}`, dst: '10.200.0.1', srcPort: 1000,
+        dstPort: 53, timeout: 600 }));
     const r = await ct.createMany(flows);
     expect(r.failed).toEqual([]);
   } finally {
@@ -58,9 +60,13 @@ describe('createExporter()', () => {
         // conntrack -S: one line per CPU, `cpu=N found=.. invalid=.. insert=..`; the sum over CPUs.
         const sums = new Map<string, number>();
         for (const line of (await ns.execOk('conntrack', ['-S'])).stdout.trim().split('\n')) {
-          for (const m of line.matchAll(/(\w+)=(\d+)/g)) if (m[1] !== 'cpu') sums.set(m[1]!, (sums.get(m[1]!) ?? 0) + Number(m[2]));
+          for (const m of line.matchAll(/(\w+)=(\d+)/g)) {
+            if (m[1] !== 'cpu') sums.set(m[1]!, (sums.get(m[1]!) ?? 0) + Number(m[2]));
+          }
         }
-        for (const stat of ['found', 'invalid', 'insert', 'insert_failed', 'drop', 'early_drop', 'error', 'search_restart']) {
+        for (const stat of ['found', 'invalid', 'insert', 'insert_failed', 'drop', 'early_drop', 'error',
+          'search_restart'])
+        {
           expect(sample(text, `nfct_conntrack_stat_${stat}_total`, { netns: ns.name }), stat).toBe(sums.get(stat));
         }
         const inode = String(execFileSync('stat', ['-L', '-c', '%i', ns.path], { encoding: 'utf8' }).trim());
@@ -72,10 +78,14 @@ describe('createExporter()', () => {
 
       // perCpu: one series per CPU, summing to the total.
       const perCpu = await createExporter({ namespaces: (ns) => mine(ns.names), perCpu: true });
-      const rows = (await perCpu.metrics()).split('\n').filter((l) => l.startsWith(`nfct_conntrack_stat_insert_total{netns="${b.name}"`));
+      const rows = (await perCpu.metrics()).split('\n').filter((l) =>
+        l.startsWith(`nfct_conntrack_stat_insert_total{netns="${b.name}"`)
+      );
       await perCpu.close();
       expect(rows.length).toBe(Number(execFileSync('nproc', { encoding: 'utf8' })));
-      expect(rows.reduce((s, l) => s + Number(l.split(' ')[1]), 0)).toBe(sample(text, 'nfct_conntrack_stat_insert_total', { netns: b.name }));
+      expect(rows.reduce((s, l) => s + Number(l.split(' ')[1]), 0)).toBe(
+        sample(text, 'nfct_conntrack_stat_insert_total', { netns: b.name }),
+      );
     } finally {
       await exporter.close();
     }
@@ -83,13 +93,16 @@ describe('createExporter()', () => {
 
   test('event counters by type and NFLOG packets by prefix, capped, equal what happened', async () => {
     await a.execOk('nft', ['-f', '-'], {
-      input: 'table inet logx {\n chain out { type filter hook output priority 0; udp dport 9 log group 7 prefix "drop-a: "; udp dport 10 log group 7 prefix "drop-b: "; }\n}\n',
+      input:
+        'table inet logx {\n chain out { type filter hook output priority 0; udp dport 9 log group 7 prefix "drop-a: "; udp dport 10 log group 7 prefix "drop-b: "; }\n}\n',
     });
-    const exporter = await createExporter({ namespaces: (ns) => ns.names.includes(a.name), events: true, nflogGroups: [7], maxPrefixes: 1 });
+    const exporter = await createExporter({ namespaces: (ns) => ns.names.includes(a.name), events: true,
+      nflogGroups: [7], maxPrefixes: 1 });
     try {
       expect(sample(await exporter.metrics(), 'nfct_conntrack_events_total', { netns: a.name, type: 'new' })).toBe(0);
       // The logged packets come first (they make conntrack entries too), then the entries counted.
-      await a.execOk('bash', ['-c', 'for i in $(seq 20); do echo x > /dev/udp/127.0.0.1/9; done; for i in $(seq 6); do echo y > /dev/udp/127.0.0.1/10; done']);
+      await a.execOk('bash', ['-c',
+        'for i in $(seq 20); do echo x > /dev/udp/127.0.0.1/9; done; for i in $(seq 6); do echo y > /dev/udp/127.0.0.1/10; done']);
       let text = '';
       const until = async (done: () => boolean) => {
         for (let i = 0; i < 100; i++) {
@@ -98,21 +111,28 @@ describe('createExporter()', () => {
           await sleep(100);
         }
       };
-      await until(() => (sample(text, 'nfct_nflog_packets_total', { netns: a.name, group: '7', prefix: 'other' }) ?? 0) >= 6);
+      await until(() =>
+        (sample(text, 'nfct_nflog_packets_total', { netns: a.name, group: '7', prefix: 'other' }) ?? 0) >= 6
+      );
       const before = (type: string) => sample(text, 'nfct_conntrack_events_total', { netns: a.name, type })!;
       const [new0, destroy0] = [before('new'), before('destroy')];
       const ct = await Conntrack.open({ netns: a.name });
-      const flows = Array.from({ length: 12 }, (_, i) => ({ protocol: 'tcp' as const, src: '10.33.0.1', dst: '10.33.0.2', srcPort: 2000 + i, dstPort: 80, timeout: 60, state: 'ESTABLISHED' as const }));
+      const flows = Array.from({ length: 12 },
+        (_, i) => ({ protocol: 'tcp' as const, src: '10.33.0.1', dst: '10.33.0.2', srcPort: 2000 + i, dstPort: 80,
+          timeout: 60, state: 'ESTABLISHED' as const }));
       await ct.createMany(flows);
       for (const { timeout: _t, state: _s, ...tuple } of flows.slice(0, 5)) await ct.delete(tuple);
       ct.close();
-      await until(() => sample(text, 'nfct_conntrack_events_total', { netns: a.name, type: 'destroy' }) === destroy0 + 5);
+      await until(() =>
+        sample(text, 'nfct_conntrack_events_total', { netns: a.name, type: 'destroy' }) === destroy0 + 5
+      );
       expect(sample(text, 'nfct_conntrack_events_total', { netns: a.name, type: 'new' })).toBe(new0 + 12);
       expect(sample(text, 'nfct_conntrack_events_total', { netns: a.name, type: 'destroy' })).toBe(destroy0 + 5);
       // Only the first prefix seen gets a series; the second is counted as "other".
       expect(sample(text, 'nfct_nflog_packets_total', { netns: a.name, group: '7', prefix: 'drop-a:' })).toBe(20);
       expect(sample(text, 'nfct_nflog_packets_total', { netns: a.name, group: '7', prefix: 'other' })).toBe(6);
-      expect(sample(text, 'nfct_nflog_packets_total', { netns: a.name, group: '7', prefix: 'drop-b:' })).toBeUndefined();
+      expect(sample(text, 'nfct_nflog_packets_total', { netns: a.name, group: '7', prefix: 'drop-b:' }))
+        .toBeUndefined();
       expect(sample(text, 'nfct_nflog_packets_lost_total', { netns: a.name, group: '7' })).toBe(0);
       expect(sample(text, 'nfct_conntrack_event_overruns_total', { netns: a.name })).toBe(0);
       execFileSync('promtool', ['check', 'metrics'], { input: text });
@@ -151,7 +171,9 @@ describe('createExporter()', () => {
   test('bad options are refused naming the option', async () => {
     await expect(createExporter({ concurrency: 0 })).rejects.toThrow(/options\.concurrency must be between 1/);
     await expect(createExporter({ nflogGroups: [70000] })).rejects.toThrow(/options\.nflogGroups\[0\]/);
-    await expect(createExporter({ namespaces: 'some' as never })).rejects.toThrow(/options\.namespaces must be 'all' or a function/);
+    await expect(createExporter({ namespaces: 'some' as never })).rejects.toThrow(
+      /options\.namespaces must be 'all' or a function/,
+    );
     await expect(createExporter({ port: 1 } as never)).rejects.toThrow(/unknown option 'port'/);
   });
 

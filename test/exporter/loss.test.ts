@@ -14,9 +14,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { Conntrack } from '../../lib/index.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
-import { countEntries } from '../oracle/conntrack-cli.js';
 import { stderrLine, until } from '../helpers/sentinel.js';
 import { flood, netlinkSockets, nftCounter, udpEntries } from '../helpers/streams.js';
+import { countEntries } from '../oracle/conntrack-cli.js';
 
 const NFCT = resolve(__dirname, '../../dist/cli/main.js');
 const GROUP = 17;
@@ -32,7 +32,10 @@ let ns: Netns;
 
 beforeAll(async () => {
   ns = await createNetns('nfct-exploss');
-  await ns.execOk('nft', ['-f', '-'], { input: `table inet loss {\n chain out { type filter hook output priority 0; udp dport ${PORT} counter log group ${GROUP}; }\n}\n` });
+  await ns.execOk('nft', ['-f', '-'], {
+    input:
+      `table inet loss {\n chain out { type filter hook output priority 0; udp dport ${PORT} counter log group ${GROUP}; }\n}\n`,
+  });
 });
 afterAll(async () => {
   await ns?.remove();
@@ -57,14 +60,16 @@ function total(text: string, name: string, labels: Record<string, string>): numb
   for (const line of text.split('\n')) {
     if (!line.startsWith(`${name}{`)) continue;
     const inner = line.slice(name.length + 1, line.lastIndexOf('}'));
-    if (want.every((w) => inner.split(',').includes(w))) sum = (sum ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (want.every((w) => inner.split(',').includes(w))) {
+      sum = (sum ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1));
+    }
   }
   return sum;
 }
 
 const NETLINK_NETFILTER = 12;
 
-describe('nfct exporter, stopped while the kernel produces: the loss metrics equal the kernel\'s counts', () => {
+describe("nfct exporter, stopped while the kernel produces: the loss metrics equal the kernel's counts", () => {
   let exporter: ChildProcess | undefined;
   afterAll(() => {
     if (exporter && exporter.exitCode === null) {
@@ -74,10 +79,12 @@ describe('nfct exporter, stopped while the kernel produces: the loss metrics equ
   });
 
   test('event overruns and NFLOG packets lost', async () => {
-    exporter = spawn(process.execPath, [NFCT, 'exporter', '--listen', '127.0.0.1:0', '--events', '--nflog-group', String(GROUP), '--netns-regex', `^${ns.name}$`], {
+    exporter = spawn(process.execPath, [NFCT, 'exporter', '--listen', '127.0.0.1:0', '--events', '--nflog-group',
+      String(GROUP), '--netns-regex', `^${ns.name}$`], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
-    const ready = await stderrLine(exporter, /serving https? \/metrics on 127\.0\.0\.1:(\d+)/, 'the exporter to listen');
+    const ready = await stderrLine(exporter, /serving https? \/metrics on 127\.0\.0\.1:(\d+)/,
+      'the exporter to listen');
     const port = Number(/:(\d+)$/.exec(ready)![1]);
     const lost = (t: string) => total(t, 'nfct_nflog_packets_lost_total', { netns: ns.name, group: String(GROUP) });
     const overruns = (t: string) => total(t, 'nfct_conntrack_event_overruns_total', { netns: ns.name });
@@ -85,8 +92,11 @@ describe('nfct exporter, stopped while the kernel produces: the loss metrics equ
     await until(async () => {
       const t = await scrape(port);
       return lost(t) === 0 && overruns(t) === 0;
-    }, 'the exporter to report the namespace\'s streams');
-    const events = await until(async () => (await netlinkSockets(ns)).find((s) => s.protocol === NETLINK_NETFILTER && s.groups !== 0), 'the exporter\'s event socket');
+    }, "the exporter to report the namespace's streams");
+    const events = await until(
+      async () => (await netlinkSockets(ns)).find((s) => s.protocol === NETLINK_NETFILTER && s.groups !== 0),
+      "the exporter's event socket",
+    );
 
     exporter.kill('SIGSTOP');
     try {
@@ -108,7 +118,8 @@ describe('nfct exporter, stopped while the kernel produces: the loss metrics equ
     const sockets = await netlinkSockets(ns);
     const dropped = sockets.find((s) => s.portid === events.portid)!.drops;
     expect(dropped).toBeGreaterThan(0);
-    expect(sockets.filter((s) => s.protocol === NETLINK_NETFILTER && s.groups === 0).reduce((n, s) => n + s.drops, 0)).toBeGreaterThan(0);
+    expect(sockets.filter((s) => s.protocol === NETLINK_NETFILTER && s.groups === 0).reduce((n, s) => n + s.drops, 0))
+      .toBeGreaterThan(0);
 
     // Conntrack events: every NEW event is either counted or one the kernel dropped, exactly.
     let last = '';
@@ -116,7 +127,9 @@ describe('nfct exporter, stopped while the kernel produces: the loss metrics equ
     let text = await until(async () => {
       last = await scrape(port);
       return newEvents(last) === made - dropped && last;
-    }, `the exporter to count ${made} - ${dropped} new events`, { detail: () => last.split('\n').filter((l) => l.includes(ns.name) && /events|overrun/.test(l)).join('; ') });
+    }, `the exporter to count ${made} - ${dropped} new events`, {
+      detail: () => last.split('\n').filter((l) => l.includes(ns.name) && /events|overrun/.test(l)).join('; '),
+    });
     expect(overruns(text)).toBeGreaterThan(0);
     expect(total(text, 'nfct_conntrack_events_total', { netns: ns.name, type: 'destroy' })).toBe(0);
 
@@ -130,10 +143,12 @@ describe('nfct exporter, stopped while the kernel produces: the loss metrics equ
       if (counted + (lost(t) ?? 0) === logged) return t;
       await ns.execOk('bash', ['-c', `echo m > /dev/udp/127.0.0.1/${PORT}`]);
       return false;
-    }, 'the NFLOG packets counted and lost to add up to the rule\'s counter', { every: 200 });
+    }, "the NFLOG packets counted and lost to add up to the rule's counter", { every: 200 });
     expect(logged).toBeGreaterThan(PACKETS * 0.99); // the sender's own socket may refuse a few
     expect(lost(text)).toBeGreaterThan(0);
-    expect(lost(text)).toBe(logged - total(text, 'nfct_nflog_packets_total', { netns: ns.name, group: String(GROUP) })!);
+    expect(lost(text)).toBe(
+      logged - total(text, 'nfct_nflog_packets_total', { netns: ns.name, group: String(GROUP) })!,
+    );
     expect(total(text, 'nfct_nflog_overruns_total', { netns: ns.name, group: String(GROUP) })).toBeGreaterThan(0);
 
     exporter.kill('SIGTERM');

@@ -13,7 +13,6 @@ import { Conntrack } from '../../lib/index.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { CLI } from '../helpers/nfct.js';
 
-
 let a: Netns;
 let b: Netns;
 let dir: string;
@@ -30,7 +29,7 @@ async function freePort(): Promise<number> {
 function start(cmd: string, args: string[]): ChildProcess {
   const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
-  child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
+  child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
   Object.defineProperty(child, 'log', { get: () => err });
   children.push(child);
   return child;
@@ -39,7 +38,9 @@ function start(cmd: string, args: string[]): ChildProcess {
 async function fill(ns: Netns, n: number, net: number): Promise<void> {
   const ct = await Conntrack.open({ netns: ns.name });
   try {
-    const flows = Array.from({ length: n }, (_, i) => ({ protocol: 'udp' as const, src: `10.${net}.${i >> 8}.${i & 255}`, dst: '10.201.0.1', srcPort: 1000, dstPort: 53, timeout: 900 }));
+    const flows = Array.from({ length: n },
+      (_, i) => ({ protocol: 'udp' as const, src: `10.${net}.${i >> 8}.${i & 255}`, dst: '10.201.0.1', srcPort: 1000,
+        dstPort: 53, timeout: 900 }));
     expect((await ct.createMany(flows)).failed).toEqual([]);
   } finally {
     ct.close();
@@ -54,21 +55,30 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const c of children) c.kill('SIGKILL');
-  await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : undefined)));
+  await Promise.all(
+    children.map((
+      c,
+    ) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : undefined)),
+  );
   if (dir) rmSync(dir, { recursive: true, force: true });
   await Promise.all([a?.remove(), b?.remove()]);
 });
 
 /** Prometheus with these scrape jobs (YAML lines under scrape_configs); its query API. */
-async function prometheus(jobs: string[], name: string): Promise<{ query: (q: string) => Promise<{ metric: Record<string, string>; value: [number, string] }[]>; log: () => string }> {
+async function prometheus(jobs: string[], name: string): Promise<
+  { query: (q: string) => Promise<{ metric: Record<string, string>; value: [number, string] }[]>; log: () => string }
+> {
   const promPort = await freePort();
   const config = join(dir, `${name}.yml`);
-  writeFileSync(config, ['global:', '  scrape_interval: 1s', '  scrape_timeout: 1s', 'scrape_configs:', ...jobs, ''].join('\n'));
+  writeFileSync(config,
+    ['global:', '  scrape_interval: 1s', '  scrape_timeout: 1s', 'scrape_configs:', ...jobs, ''].join('\n'));
   execFileSync('promtool', ['check', 'config', config]);
-  const prom = start('prometheus', [`--config.file=${config}`, `--storage.tsdb.path=${join(dir, `${name}-data`)}`, `--web.listen-address=127.0.0.1:${promPort}`]);
+  const prom = start('prometheus', [`--config.file=${config}`, `--storage.tsdb.path=${join(dir, `${name}-data`)}`,
+    `--web.listen-address=127.0.0.1:${promPort}`]);
   const query = async (q: string): Promise<{ metric: Record<string, string>; value: [number, string] }[]> => {
     const res = await fetch(`http://127.0.0.1:${promPort}/api/v1/query?query=${encodeURIComponent(q)}`);
-    const body = (await res.json()) as { status: string; data: { result: { metric: Record<string, string>; value: [number, string] }[] } };
+    const body = (await res.json()) as { status: string;
+      data: { result: { metric: Record<string, string>; value: [number, string] }[] } };
     expect(body.status).toBe('success');
     return body.data.result;
   };
@@ -76,7 +86,9 @@ async function prometheus(jobs: string[], name: string): Promise<{ query: (q: st
 }
 
 /** Polls a query until it gives `n` series (Prometheus starting, then scraping every second; bounded). */
-async function until(query: (q: string) => Promise<unknown[]>, q: string, n: number, alive: () => boolean): Promise<Awaited<ReturnType<typeof query>>> {
+async function until(query: (q: string) => Promise<unknown[]>, q: string, n: number,
+  alive: () => boolean): Promise<Awaited<ReturnType<typeof query>>>
+{
   let result: unknown[] = [];
   for (let i = 0; i < 120 && result.length < n; i++) {
     await sleep(500);
@@ -92,10 +104,15 @@ async function until(query: (q: string) => Promise<unknown[]>, q: string, n: num
 
 test('Prometheus scrapes nfct exporter: per-namespace entries equal conntrack -C in each', async () => {
   const exporterPort = await freePort();
-  const exporter = start(process.execPath, [CLI, 'exporter', '--listen', `127.0.0.1:${exporterPort}`, '--netns-regex', `^(${a.name}|${b.name})$`]);
-  const prom = await prometheus(['  - job_name: nfct', '    static_configs:', `      - targets: ['127.0.0.1:${exporterPort}']`], 'plain');
+  const exporter = start(process.execPath, [CLI, 'exporter', '--listen', `127.0.0.1:${exporterPort}`, '--netns-regex',
+    `^(${a.name}|${b.name})$`]);
+  const prom = await prometheus(['  - job_name: nfct', '    static_configs:',
+    `      - targets: ['127.0.0.1:${exporterPort}']`], 'plain');
   const { query } = prom;
-  const result = (await until(query, 'nfct_conntrack_entries{job="nfct"}', 2, () => exporter.exitCode === null)) as Awaited<ReturnType<typeof query>>;
+  const result =
+    (await until(query, 'nfct_conntrack_entries{job="nfct"}', 2, () => exporter.exitCode === null)) as Awaited<
+      ReturnType<typeof query>
+    >;
   const logs = () => `prometheus: ${prom.log()}\nexporter: ${(exporter as unknown as { log: string }).log}`;
   expect(result.length, logs()).toBe(2);
   const byNs = new Map(result.map((r) => [r.metric.netns, Number(r.value[1])]));
@@ -122,27 +139,47 @@ test('Prometheus scrapes nfct exporter: per-namespace entries equal conntrack -C
 test('Prometheus scrapes over TLS with basic auth (--web-config): the right password is up with the figures, a wrong one is refused', async () => {
   // A CA and a certificate for 127.0.0.1 (openssl), a bcrypt hash (htpasswd), the exporter toolkit's web configuration.
   const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
-  ssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=nfct test CA');
-  ssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=nfct exporter');
+  ssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out',
+    'ca.crt', '-days', '2', '-subj', '/CN=nfct test CA');
+  ssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'server.key', '-out',
+    'server.csr', '-subj', '/CN=nfct exporter');
   writeFileSync(join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1\n');
-  ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '2', '-extfile', 'server.ext');
-  const hash = execFileSync('htpasswd', ['-nbBC', '10', 'prometheus', 'scrape-pass'], { encoding: 'utf8' }).trim().split(':')[1]!;
-  writeFileSync(join(dir, 'web.yml'), ['tls_server_config:', '  cert_file: server.crt', '  key_file: server.key', 'basic_auth_users:', `  prometheus: '${hash}'`, ''].join('\n'));
+  ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt',
+    '-days', '2', '-extfile', 'server.ext');
+  const hash = execFileSync('htpasswd', ['-nbBC', '10', 'prometheus', 'scrape-pass'], { encoding: 'utf8' }).trim()
+    .split(':')[1]!;
+  writeFileSync(join(dir, 'web.yml'),
+    ['tls_server_config:', '  cert_file: server.crt', '  key_file: server.key', 'basic_auth_users:',
+      `  prometheus: '${hash}'`, ''].join('\n'));
 
   const exporterPort = await freePort();
-  const exporter = start(process.execPath, [CLI, 'exporter', '--listen', `127.0.0.1:${exporterPort}`, '--web-config', join(dir, 'web.yml'), '--netns-regex', `^(${a.name}|${b.name})$`]);
+  const exporter = start(process.execPath, [CLI, 'exporter', '--listen', `127.0.0.1:${exporterPort}`, '--web-config',
+    join(dir, 'web.yml'), '--netns-regex', `^(${a.name}|${b.name})$`]);
   const job = (name: string, password: string) => [
-    `  - job_name: ${name}`, '    scheme: https', '    tls_config:', `      ca_file: ${join(dir, 'ca.crt')}`,
-    '    basic_auth:', '      username: prometheus', `      password: ${password}`,
-    '    static_configs:', `      - targets: ['127.0.0.1:${exporterPort}']`,
+    `  - job_name: ${name}`,
+    '    scheme: https',
+    '    tls_config:',
+    `      ca_file: ${join(dir, 'ca.crt')}`,
+    '    basic_auth:',
+    '      username: prometheus',
+    `      password: ${password}`,
+    '    static_configs:',
+    `      - targets: ['127.0.0.1:${exporterPort}']`,
   ];
   const prom = await prometheus([...job('nfct-tls', 'scrape-pass'), ...job('nfct-tls-wrong', 'not-it')], 'tls');
-  const result = (await until(prom.query, 'nfct_conntrack_entries{job="nfct-tls"}', 2, () => exporter.exitCode === null)) as Awaited<ReturnType<typeof prom.query>>;
+  const result =
+    (await until(prom.query, 'nfct_conntrack_entries{job="nfct-tls"}', 2, () => exporter.exitCode === null)) as Awaited<
+      ReturnType<typeof prom.query>
+    >;
   expect(result.length, `prometheus: ${prom.log()}\nexporter: ${(exporter as unknown as { log: string }).log}`).toBe(2);
-  expect(new Map(result.map((r) => [r.metric.netns, Number(r.value[1])]))).toEqual(new Map([[a.name, 1234], [b.name, 321]]));
+  expect(new Map(result.map((r) => [r.metric.netns, Number(r.value[1])]))).toEqual(
+    new Map([[a.name, 1234], [b.name, 321]]),
+  );
   expect((await prom.query('up{job="nfct-tls"}')).map((r) => r.value[1])).toEqual(['1']);
   // The wrong password: scraped (up is there) and refused (0), with nothing of ours.
-  const wrong = (await until(prom.query, 'up{job="nfct-tls-wrong"}', 1, () => true)) as Awaited<ReturnType<typeof prom.query>>;
+  const wrong = (await until(prom.query, 'up{job="nfct-tls-wrong"}', 1, () => true)) as Awaited<
+    ReturnType<typeof prom.query>
+  >;
   expect(wrong.map((r) => r.value[1])).toEqual(['0']);
   expect(await prom.query('nfct_conntrack_entries{job="nfct-tls-wrong"}')).toEqual([]);
 });

@@ -7,15 +7,15 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { connect, createServer as netServer, type AddressInfo, type Socket } from 'node:net';
+import { type AddressInfo, connect, createServer as netServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
-import { createExporter, serveExporter } from '../../lib/index.js';
 import { parseListen } from '../../lib/exporter/server.js';
+import { createExporter, serveExporter } from '../../lib/index.js';
 import { CLI } from '../helpers/nfct.js';
 
 let dir: string;
@@ -34,16 +34,23 @@ beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'nfct-server-'));
   hash = execFileSync('htpasswd', ['-nbBC', '6', USER, PASSWORD], { encoding: 'utf8' }).trim().split(':')[1]!;
   // A CA, a server certificate for 127.0.0.1, and a client certificate signed by the CA.
-  openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=nfct test CA');
+  openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out',
+    'ca.crt', '-days', '2', '-subj', '/CN=nfct test CA');
   for (const [name, san] of [['server', 'DNS:localhost,IP:127.0.0.1'], ['client', 'DNS:scraper.example']] as const) {
-    openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`);
+    openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`, '-out',
+      `${name}.csr`, '-subj', `/CN=${name}`);
     writeFileSync(join(dir, `${name}.ext`), `subjectAltName=${san}\n`);
-    openssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.crt`, '-days', '2', '-extfile', `${name}.ext`);
+    openssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out',
+      `${name}.crt`, '-days', '2', '-extfile', `${name}.ext`);
   }
 });
 afterAll(async () => {
   for (const c of children) c.kill('SIGKILL');
-  await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : undefined)));
+  await Promise.all(
+    children.map((
+      c,
+    ) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : undefined)),
+  );
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -58,11 +65,12 @@ async function freePort(): Promise<number> {
 /** `nfct exporter` exporting no namespace (only the HTTP layer matters here); resolves once it listens. */
 async function exporter(args: string[]): Promise<{ child: ChildProcess; port: number; stderr: () => string }> {
   const port = await freePort();
-  const child = spawn(process.execPath, [CLI, 'exporter', '--listen', `127.0.0.1:${port}`, '--netns-regex', '^nfct-none$', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'exporter', '--listen', `127.0.0.1:${port}`, '--netns-regex',
+    '^nfct-none$', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   children.push(child);
   let err = '';
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  for (let i = 0; i < 500 && !/serving/.test(err); i++) {
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  for (let i = 0; i < 500 && !err.includes('serving'); i++) {
     if (child.exitCode !== null) throw new Error(`exporter exited: ${err}`);
     await sleep(20);
   }
@@ -75,12 +83,21 @@ interface Reply {
   body: string;
 }
 
-function get(port: number, path: string, o: { tls?: boolean; auth?: string; headers?: Record<string, string>; cert?: boolean; method?: string } = {}): Promise<Reply> {
+function get(port: number, path: string,
+  o: { tls?: boolean; auth?: string; headers?: Record<string, string>; cert?: boolean; method?: string } = {}
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const opts = {
-      host: '127.0.0.1', port, path, method: o.method ?? 'GET', agent: false,
-      headers: { ...(o.auth ? { authorization: `Basic ${Buffer.from(o.auth).toString('base64')}` } : {}), ...o.headers },
-      ...(o.tls ? { ca: readPem('ca.crt'), ...(o.cert ? { cert: readPem('client.crt'), key: readPem('client.key') } : {}) } : {}),
+      host: '127.0.0.1',
+      port,
+      path,
+      method: o.method ?? 'GET',
+      agent: false,
+      headers: { ...(o.auth ? { authorization: `Basic ${Buffer.from(o.auth).toString('base64')}` } : {}),
+        ...o.headers },
+      ...(o.tls
+        ? { ca: readPem('ca.crt'), ...(o.cert ? { cert: readPem('client.crt'), key: readPem('client.key') } : {}) }
+        : {}),
     };
     const req = (o.tls ? httpsRequest : httpRequest)(opts, (res) => {
       let body = '';
@@ -155,9 +172,15 @@ describe('nfct exporter over HTTP', () => {
 
   test('--web-config: TLS and basic auth; /healthz needs no credentials; the configured headers on every answer', async () => {
     const file = webConfig('web-basic.yml', [
-      'tls_server_config:', '  cert_file: server.crt', '  key_file: server.key',
-      'http_server_config:', '  headers:', '    X-Content-Type-Options: nosniff',
-      'basic_auth_users:', `  ${USER}: '${hash}'`, '',
+      'tls_server_config:',
+      '  cert_file: server.crt',
+      '  key_file: server.key',
+      'http_server_config:',
+      '  headers:',
+      '    X-Content-Type-Options: nosniff',
+      'basic_auth_users:',
+      `  ${USER}: '${hash}'`,
+      '',
     ].join('\n'));
     const { port, stderr } = await exporter(['--web-config', file]);
     expect(stderr()).toContain(`serving https /metrics on 127.0.0.1:${port}`);
@@ -178,8 +201,13 @@ describe('nfct exporter over HTTP', () => {
 
   test('--web-config: RequireAndVerifyClientCert with client_allowed_sans: a client without a certificate is refused, one with it served', async () => {
     const file = webConfig('web-mtls.yml', [
-      'tls_server_config:', '  cert_file: server.crt', '  key_file: server.key', '  client_ca_file: ca.crt',
-      '  client_auth_type: RequireAndVerifyClientCert', '  client_allowed_sans: [scraper.example]', '',
+      'tls_server_config:',
+      '  cert_file: server.crt',
+      '  key_file: server.key',
+      '  client_ca_file: ca.crt',
+      '  client_auth_type: RequireAndVerifyClientCert',
+      '  client_allowed_sans: [scraper.example]',
+      '',
     ].join('\n'));
     const { port } = await exporter(['--web-config', file]);
     await expect(get(port, '/healthz', { tls: true })).rejects.toThrow();
@@ -211,18 +239,27 @@ describe('nfct exporter over HTTP', () => {
   });
 
   test.each([
-    ['unknown key', 'tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  min_versoin: TLS12\n', /tls_server_config\.min_versoin is not a setting/],
-    ['bad TLS version', 'tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  min_version: TLS14\n', /tls_server_config\.min_version must be one of TLS10, TLS11, TLS12, TLS13, got "TLS14"/],
+    ['unknown key', 'tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  min_versoin: TLS12\n',
+      /tls_server_config\.min_versoin is not a setting/],
+    ['bad TLS version', 'tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  min_version: TLS14\n',
+      /tls_server_config\.min_version must be one of TLS10, TLS11, TLS12, TLS13, got "TLS14"/],
     ['missing key file', 'tls_server_config:\n  cert_file: server.crt\n', /tls_server_config\.key_file is required/],
-    ['unreadable certificate', 'tls_server_config:\n  cert_file: nope.crt\n  key_file: server.key\n', /tls_server_config\.cert_file names nope\.crt, which cannot be read \(ENOENT\)/],
+    ['unreadable certificate', 'tls_server_config:\n  cert_file: nope.crt\n  key_file: server.key\n',
+      /tls_server_config\.cert_file names nope\.crt, which cannot be read \(ENOENT\)/],
     ['a password, not a hash', 'basic_auth_users:\n  prom: s3cret\n', /basic_auth_users\.prom must be a bcrypt hash/],
-    ['verify without a CA', 'tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: RequireAndVerifyClientCert\n', /client_ca_file is required with client_auth_type RequireAndVerifyClientCert/],
+    ['verify without a CA',
+      'tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: RequireAndVerifyClientCert\n',
+      /client_ca_file is required with client_auth_type RequireAndVerifyClientCert/],
     ['not YAML', 'basic_auth_users: [\n', /not YAML/],
   ])('--web-config with %s: exit 2, the key named', (name, text, message) => {
     const file = webConfig(`bad-${name.replaceAll(' ', '-')}.yml`, text);
     let r: { status: number | null; stderr: string };
     try {
-      execFileSync(process.execPath, [CLI, 'exporter', '--listen', '127.0.0.1:0', '--web-config', file], { encoding: 'utf8', stdio: 'pipe', timeout: 20000 });
+      execFileSync(process.execPath, [CLI, 'exporter', '--listen', '127.0.0.1:0', '--web-config', file], {
+        encoding: 'utf8',
+        stdio: 'pipe',
+        timeout: 20000,
+      });
       r = { status: 0, stderr: '' };
     } catch (e) {
       r = e as { status: number | null; stderr: string };

@@ -39,7 +39,7 @@ describe('nfct flows', () => {
   test('--json: a record per connection, then a summary line; sysctls enabled and put back', async () => {
     expect(await sysctl(t.router, 'net.netfilter.nf_conntrack_acct')).toBe('0');
     const c = nfct(['flows', '--json', '--enable-sysctls']);
-    await until(() => /watching/.test(c.out.err), 'the readiness line');
+    await until(() => c.out.err.includes('watching'), 'the readiness line');
     expect(await sysctl(t.router, 'net.netfilter.nf_conntrack_acct')).toBe('1');
     const { sport } = await exchange(t, 'udp', 100, 2);
     await t.router.execOk('conntrack', ['-D', '-p', 'udp', '--orig-port-src', String(sport)]);
@@ -52,7 +52,10 @@ describe('nfct flows', () => {
       reason: 'forced-end',
       packets: { original: 2, reply: 2 },
       bytes: { original: 256, reply: 256 },
-      nat: { original: { pre: { src: ADDR.client, srcPort: sport, dst: ADDR.vip, dstPort: 5353 }, post: { src: ADDR.routerOut, dst: ADDR.server, dstPort: 53 } } },
+      nat: {
+        original: { pre: { src: ADDR.client, srcPort: sport, dst: ADDR.vip, dstPort: 5353 },
+          post: { src: ADDR.routerOut, dst: ADDR.server, dstPort: 53 } },
+      },
       netns: { names: [t.router.name] },
     });
     expect(rec.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
@@ -66,23 +69,31 @@ describe('nfct flows', () => {
 
   test('text lines say what a person needs; without counters it says why', async () => {
     const c = nfct(['flows', '-p', 'udp']);
-    await until(() => /watching/.test(c.out.err), 'the readiness line');
+    await until(() => c.out.err.includes('watching'), 'the readiness line');
     expect(c.out.err).toMatch(/nf_conntrack_acct is 0: records have no packet and byte counters; --enable-sysctls/);
     const { sport } = await exchange(t, 'udp', 20, 1);
     await t.router.execOk('conntrack', ['-D', '-p', 'udp', '--orig-port-src', String(sport)]);
     await until(() => c.out.lines.length > 0, 'a line');
     expect(await term(c)).toBe(0);
-    expect(c.out.lines[0]).toMatch(new RegExp(`^\\S+Z forced-end udp ${ADDR.client}:${sport} > ${ADDR.vip}:5353 => ${ADDR.routerOut}:\\d+ > ${ADDR.server}:53 \\(no counters: nf_conntrack_acct off\\)$`));
+    expect(c.out.lines[0]).toMatch(
+      new RegExp(
+        `^\\S+Z forced-end udp ${ADDR.client}:${sport} > ${ADDR.vip}:5353 => ${ADDR.routerOut}:\\d+ > ${ADDR.server}:53 \\(no counters: nf_conntrack_acct off\\)$`,
+      ),
+    );
   });
 
   test('--ipfix with --all-netns: nfcapd gets the router namespace as its own observation domain', async () => {
     const nfcapd = await startNfcapd();
     // From the test's own namespace (where nfcapd listens), watching only this file's namespaces.
     const only = `^(${t.router.name}|${t.client.name})$`;
-    const c = spawnNfct(['flows', '--all-netns', '--netns-regex', only, '--ipfix', `127.0.0.1:${nfcapd.port}`, '--enable-sysctls', '-p', 'udp']);
+    const c = spawnNfct(['flows', '--all-netns', '--netns-regex', only, '--ipfix', `127.0.0.1:${nfcapd.port}`,
+      '--enable-sysctls', '-p', 'udp']);
     try {
-      await until(() => c.out.err.includes(`[${t.router.name}] watching`), 'the router namespace to be watched', 30_000);
-      const inode = Number(new RegExp(`\\[${t.router.name}\\] watching \\(IPFIX observation domain (\\d+)\\)`).exec(c.out.err)![1]);
+      await until(() => c.out.err.includes(`[${t.router.name}] watching`), 'the router namespace to be watched',
+        30_000);
+      const inode = Number(
+        new RegExp(`\\[${t.router.name}\\] watching \\(IPFIX observation domain (\\d+)\\)`).exec(c.out.err)![1],
+      );
       const { sport } = await exchange(t, 'udp', 100, 3);
       await t.router.execOk('conntrack', ['-D', '-p', 'udp', '--orig-port-src', String(sport)]);
       // Nothing on stdout when exporting; the summary says what was sent.
@@ -90,10 +101,13 @@ describe('nfct flows', () => {
       expect(await term(c)).toBe(0);
       expect(c.out.out).toBe('');
       expect(c.out.err).toContain(`[${t.client.name}] watching`);
-      expect(c.out.err).toMatch(/flow records from 2 namespaces; no overruns; udp:\/\/127\.0\.0\.1:\d+: [1-9]\d* sent, 0 lost/);
+      expect(c.out.err).toMatch(
+        /flow records from 2 namespaces; no overruns; udp:\/\/127\.0\.0\.1:\d+: [1-9]\d* sent, 0 lost/,
+      );
       const { flows, log } = await nfcapd.stop();
       expect(log).toContain(`Observation domain ${inode} from: 127.0.0.1`);
-      expect(flows.find((f) => f.src_port === sport)).toMatchObject({ src4_addr: ADDR.client, dst4_xlt_ip: ADDR.server, in_packets: 3, in_bytes: 384, out_packets: 3, out_bytes: 384 });
+      expect(flows.find((f) => f.src_port === sport)).toMatchObject({ src4_addr: ADDR.client, dst4_xlt_ip: ADDR.server,
+        in_packets: 3, in_bytes: 384, out_packets: 3, out_bytes: 384 });
     } finally {
       if (c.child.exitCode === null) c.child.kill('SIGKILL');
       nfcapd.kill();

@@ -21,11 +21,14 @@ function value(text: string, metric: string, labels: string): number | undefined
 
 test('the exporter forwards flow records as IPFIX and counts them in its metrics', async () => {
   const nfcapd = await startNfcapd();
-  const exporter = await createExporter({ namespaces: (ns) => ns.names.includes(t.router.name), flows: { collectors: [`127.0.0.1:${nfcapd.port}`], sysctls: 'enable' } });
+  const exporter = await createExporter({ namespaces: (ns) => ns.names.includes(t.router.name),
+    flows: { collectors: [`127.0.0.1:${nfcapd.port}`], sysctls: 'enable' } });
   try {
     // The first scrape starts the namespace's flow stream, which turns the sysctls on.
     await exporter.metrics();
-    for (let i = 0; i < 100 && (await sysctl(t.router, 'net.netfilter.nf_conntrack_acct')) !== '1'; i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 100 && (await sysctl(t.router, 'net.netfilter.nf_conntrack_acct')) !== '1'; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
     const { sport } = await exchange(t, 'udp', 100, 2);
     await t.router.execOk('conntrack', ['-D', '-p', 'udp', '--orig-port-src', String(sport)]);
     let text = '';
@@ -44,7 +47,8 @@ test('the exporter forwards flow records as IPFIX and counts them in its metrics
     // Closing puts the sysctls back.
     expect(await sysctl(t.router, 'net.netfilter.nf_conntrack_acct')).toBe('0');
     const { flows } = await nfcapd.stop();
-    expect(flows.find((f) => f.src_port === sport)).toMatchObject({ src4_addr: ADDR.client, src4_xlt_ip: ADDR.routerOut, dst4_xlt_ip: ADDR.server, in_packets: 2, in_bytes: 256, out_packets: 2, out_bytes: 256 });
+    expect(flows.find((f) => f.src_port === sport)).toMatchObject({ src4_addr: ADDR.client, src4_xlt_ip: ADDR.routerOut,
+      dst4_xlt_ip: ADDR.server, in_packets: 2, in_bytes: 256, out_packets: 2, out_bytes: 256 });
   } finally {
     await exporter.close();
     nfcapd.kill();
@@ -53,7 +57,8 @@ test('the exporter forwards flow records as IPFIX and counts them in its metrics
 
 test('bad flow options are refused by createExporter() and nfct exporter', async () => {
   await expect(createExporter({ flows: { collectors: ['x'] } })).rejects.toThrow(/collectors\[0\] must be HOST:PORT/);
-  await expect(createExporter({ flows: { collectors: ['127.0.0.1:4739'], sysctls: 'yes' as 'enable' } })).rejects.toThrow(/options\.flows\.sysctls must be 'enable' or 'keep'/);
+  await expect(createExporter({ flows: { collectors: ['127.0.0.1:4739'], sysctls: 'yes' as 'enable' } })).rejects
+    .toThrow(/options\.flows\.sysctls must be 'enable' or 'keep'/);
   const r = await runNfct(['exporter', '--ipfix', 'nohost']);
   expect(r.code).toBe(2);
   expect(r.stderr).toMatch(/--ipfix must be HOST:PORT/);

@@ -5,10 +5,10 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { Conntrack } from '../../lib/conntrack/handle.js';
-import type { FlowItem, FlowRecordStream } from '../../lib/flows/stream.js';
 import type { FlowRecord } from '../../lib/flows/record.js';
-import { parseConntrackOutput, type CtEntry } from '../oracle/conntrack-parse.js';
+import type { FlowItem, FlowRecordStream } from '../../lib/flows/stream.js';
 import { sysctl } from '../helpers/netns-core.js';
+import { type CtEntry, parseConntrackOutput } from '../oracle/conntrack-parse.js';
 import { ADDR, exchange, type Topology, useTopology } from './topology.js';
 
 let t: Topology;
@@ -45,7 +45,8 @@ function collect(stream: FlowRecordStream) {
 
 /** The router's entry of the client's connection from `sport`, read with conntrack -L -o extended. */
 async function oracle(proto: 'tcp' | 'udp', sport: number, family: 4 | 6 = 4): Promise<CtEntry> {
-  const r = await t.router.execOk('conntrack', ['-L', '-o', 'extended', '-f', family === 6 ? 'ipv6' : 'ipv4', '-p', proto, '--orig-port-src', String(sport)]);
+  const r = await t.router.execOk('conntrack', ['-L', '-o', 'extended', '-f', family === 6 ? 'ipv6' : 'ipv4', '-p',
+    proto, '--orig-port-src', String(sport)]);
   const { entries } = parseConntrackOutput(r.stdout);
   expect(entries).toHaveLength(1);
   return entries[0]!;
@@ -53,11 +54,13 @@ async function oracle(proto: 'tcp' | 'udp', sport: number, family: 4 | 6 = 4): P
 
 /** Lets the entry expire on its own, a second from now (the kernel destroys it: portid 0). */
 async function expireSoon(proto: 'tcp' | 'udp', sport: number, family: 4 | 6 = 4): Promise<void> {
-  await t.router.execOk('conntrack', ['-U', '-f', family === 6 ? 'ipv6' : 'ipv4', '-p', proto, '--orig-port-src', String(sport), '-t', '1']);
+  await t.router.execOk('conntrack', ['-U', '-f', family === 6 ? 'ipv6' : 'ipv4', '-p', proto, '--orig-port-src',
+    String(sport), '-t', '1']);
 }
 
 function expectCounters(r: FlowRecord, e: CtEntry): void {
-  expect(r.counters).toEqual({ original: { packets: e.orig.packets, bytes: e.orig.bytes }, reply: { packets: e.reply.packets, bytes: e.reply.bytes } });
+  expect(r.counters).toEqual({ original: { packets: e.orig.packets, bytes: e.orig.bytes },
+    reply: { packets: e.reply.packets, bytes: e.reply.bytes } });
 }
 
 describe('ct.flows() through DNAT and SNAT', () => {
@@ -88,7 +91,8 @@ describe('ct.flows() through DNAT and SNAT', () => {
     await expireSoon('udp', sport);
     const r = await c.waitFor((x) => x.flow.protocol === 'udp' && x.nat.original.pre.srcPort === sport);
     // Known sizes: each datagram is 100 bytes of payload + 8 (UDP) + 20 (IPv4).
-    expect(r.counters).toEqual({ original: { packets: count, bytes: count * (size + 28) }, reply: { packets: count, bytes: count * (size + 28) } });
+    expect(r.counters).toEqual({ original: { packets: count, bytes: count * (size + 28) },
+      reply: { packets: count, bytes: count * (size + 28) } });
     expectCounters(r, e);
     expect(r.nat.original.pre).toEqual({ src: ADDR.client, srcPort: sport, dst: ADDR.vip, dstPort: 5353 });
     expect(r.nat.original.post).toEqual({ src: ADDR.routerOut, srcPort: e.reply.dport, dst: ADDR.server, dstPort: 53 });
@@ -202,7 +206,9 @@ describe('active timeout', () => {
       const active = all.filter((x) => x.reason === 'active-timeout');
       expect(active.length).toBeGreaterThanOrEqual(1);
       const sum = (k: 'original' | 'reply', f: 'packets' | 'bytes') => all.reduce((n, x) => n + x.counters![k][f], 0);
-      expect({ op: sum('original', 'packets'), ob: sum('original', 'bytes'), rp: sum('reply', 'packets'), rb: sum('reply', 'bytes') }).toEqual({ op: e.orig.packets, ob: e.orig.bytes, rp: e.reply.packets, rb: e.reply.bytes });
+      expect({ op: sum('original', 'packets'), ob: sum('original', 'bytes'), rp: sum('reply', 'packets'),
+        rb: sum('reply', 'bytes') }).toEqual({ op: e.orig.packets, ob: e.orig.bytes, rp: e.reply.packets,
+          rb: e.reply.bytes });
       // Each record starts where the one before ended.
       for (let i = 1; i < all.length; i++) expect(all[i]!.start).toBe(all[i - 1]!.end);
       expect(end.reason).toBe('idle-timeout');
@@ -237,8 +243,12 @@ describe('bad options', () => {
   test('refused before any syscall, naming the option', async () => {
     const ct = await Conntrack.open({ netns: t.router.path });
     try {
-      expect(() => ct.flows({ activeTimeout: 0 })).toThrow(/flows\(\) options\.activeTimeout must be between 1 and 86400/);
-      expect(() => ct.flows({ sysctls: 'on' as 'enable' })).toThrow(/flows\(\) options\.sysctls must be 'enable' or 'keep'/);
+      expect(() => ct.flows({ activeTimeout: 0 })).toThrow(
+        /flows\(\) options\.activeTimeout must be between 1 and 86400/,
+      );
+      expect(() => ct.flows({ sysctls: 'on' as 'enable' })).toThrow(
+        /flows\(\) options\.sysctls must be 'enable' or 'keep'/,
+      );
       expect(() => ct.flows({ protocl: 'tcp' } as object)).toThrow(/unknown option 'protocl'/);
       expect(() => ct.flows({ src: '10.0.0.300' })).toThrow(TypeError);
     } finally {

@@ -5,11 +5,11 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { Conntrack } from '../../lib/conntrack/handle.js';
+import type { Flow } from '../../lib/conntrack/types.js';
 import { NfctError } from '../../lib/core/errors.js';
 import { IpfixExporter } from '../../lib/flows/exporter.js';
-import { makeRecord, type FlowRecord } from '../../lib/flows/record.js';
+import { type FlowRecord, makeRecord } from '../../lib/flows/record.js';
 import type { FlowRecordStream } from '../../lib/flows/stream.js';
-import type { Flow } from '../../lib/conntrack/types.js';
 import { startNfcapd, startTcpSink } from './collectors.js';
 import { ADDR, createTopology, exchange, startServer, type Topology } from './topology.js';
 
@@ -74,7 +74,9 @@ async function until(cond: () => boolean, what: string, ms = 10_000): Promise<vo
 function localMs(ms: number): string {
   const d = new Date(ms);
   const p = (n: number, w = 2) => String(n).padStart(w, '0');
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}`;
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${
+    p(d.getSeconds())
+  }.${p(d.getMilliseconds(), 3)}`;
 }
 
 describe('UDP to nfcapd', () => {
@@ -114,7 +116,8 @@ describe('UDP to nfcapd', () => {
         });
       }
       // The UDP flow's sizes are known: 4 datagrams of 300 bytes + 28 each way.
-      expect(flows.find((x) => x.src_port === udp.sport)).toMatchObject({ in_packets: 4, in_bytes: 4 * 328, out_packets: 4, out_bytes: 4 * 328 });
+      expect(flows.find((x) => x.src_port === udp.sport)).toMatchObject({ in_packets: 4, in_bytes: 4 * 328,
+        out_packets: 4, out_bytes: 4 * 328 });
     } finally {
       exporters = [];
       await ex.close();
@@ -127,7 +130,8 @@ describe('TCP transport (collector: a TCP listener; decoder: libfixbuf ipfixDump
   test('a collector that goes away and comes back: reconnects, templates again, nothing lost', async () => {
     const sink = await startTcpSink();
     const errors: string[] = [];
-    const ex = await IpfixExporter.open({ collectors: [`tcp://127.0.0.1:${sink.port}`], onError: (_c, e) => errors.push(e.message) });
+    const ex = await IpfixExporter.open({ collectors: [`tcp://127.0.0.1:${sink.port}`],
+      onError: (_c, e) => errors.push(e.message) });
     exporters = [ex];
     try {
       await until(() => ex.stats.collectors[0]!.connected, 'the connection');
@@ -156,7 +160,19 @@ describe('TCP transport (collector: a TCP listener; decoder: libfixbuf ipfixDump
       const ports = dump.records.map((r) => Number(r.sourceTransportPort));
       expect(ports).toEqual([first.sport, second.sport]);
       const r2 = dump.records[1]!;
-      expect(r2).toMatchObject({ sourceIPv4Address: ADDR.client, destinationIPv4Address: ADDR.vip, postNATSourceIPv4Address: ADDR.routerOut, postNATDestinationIPv4Address: ADDR.server, postNAPTDestinationTransportPort: '53', packetDeltaCount: '2', octetDeltaCount: String(2 * 88), reversePacketDeltaCount: '2', reverseOctetDeltaCount: String(2 * 88), flowEndReason: '4', biflowDirection: '1' });
+      expect(r2).toMatchObject({
+        sourceIPv4Address: ADDR.client,
+        destinationIPv4Address: ADDR.vip,
+        postNATSourceIPv4Address: ADDR.routerOut,
+        postNATDestinationIPv4Address: ADDR.server,
+        postNAPTDestinationTransportPort: '53',
+        packetDeltaCount: '2',
+        octetDeltaCount: String(2 * 88),
+        reversePacketDeltaCount: '2',
+        reverseOctetDeltaCount: String(2 * 88),
+        flowEndReason: '4',
+        biflowDirection: '1',
+      });
     } finally {
       exporters = [];
       await ex.close();
@@ -171,8 +187,12 @@ describe('TCP transport (collector: a TCP listener; decoder: libfixbuf ipfixDump
     await sink.finish();
     const ex = await IpfixExporter.open({ collectors: [`tcp://127.0.0.1:${port}`], maxQueueBytes: 65_536 });
     try {
-      const flow = { family: 'ipv4', protocol: 'udp', protonum: 17, original: { src: '10.0.0.1', dst: '10.0.0.2', protonum: 17, srcPort: 1, dstPort: 2 }, reply: { src: '10.0.0.2', dst: '10.0.0.1', protonum: 17, srcPort: 2, dstPort: 1 }, status: undefined } as unknown as Flow;
-      const batch = Array.from({ length: 2000 }, () => makeRecord(flow, 'idle-timeout', { time: 1_700_000_000_000_000_000n, source: 'received' }, undefined));
+      const flow = { family: 'ipv4', protocol: 'udp', protonum: 17,
+        original: { src: '10.0.0.1', dst: '10.0.0.2', protonum: 17, srcPort: 1, dstPort: 2 },
+        reply: { src: '10.0.0.2', dst: '10.0.0.1', protonum: 17, srcPort: 2, dstPort: 1 },
+        status: undefined } as unknown as Flow;
+      const batch = Array.from({ length: 2000 },
+        () => makeRecord(flow, 'idle-timeout', { time: 1_700_000_000_000_000_000n, source: 'received' }, undefined));
       ex.export(batch);
       const s = ex.stats.collectors[0]!;
       expect(s.connected).toBe(false);
@@ -192,14 +212,22 @@ describe('TCP transport (collector: a TCP listener; decoder: libfixbuf ipfixDump
 describe('bad collectors and options', () => {
   test('clear errors before anything is sent', async () => {
     await expect(IpfixExporter.open({ collectors: ['no-such-host.invalid:4739'] })).rejects.toThrow(NfctError);
-    await expect(IpfixExporter.open({ collectors: ['no-such-host.invalid:4739'] })).rejects.toThrow(/cannot resolve "no-such-host.invalid"/);
-    await expect(IpfixExporter.open({ collectors: ['127.0.0.1'] })).rejects.toThrow(/collectors\[0\] must be HOST:PORT/);
+    await expect(IpfixExporter.open({ collectors: ['no-such-host.invalid:4739'] })).rejects.toThrow(
+      /cannot resolve "no-such-host.invalid"/,
+    );
+    await expect(IpfixExporter.open({ collectors: ['127.0.0.1'] })).rejects.toThrow(
+      /collectors\[0\] must be HOST:PORT/,
+    );
     await expect(IpfixExporter.open({ collectors: ['127.0.0.1:0'] })).rejects.toThrow(RangeError);
     await expect(IpfixExporter.open({ collectors: ['sctp://127.0.0.1:4739'] })).rejects.toThrow(TypeError);
     await expect(IpfixExporter.open({ collectors: ['[10.0.0.1]:4739'] })).rejects.toThrow(/not an IPv6 address/);
     await expect(IpfixExporter.open({ collectors: [] })).rejects.toThrow(/non-empty array/);
-    await expect(IpfixExporter.open({ collectors: ['127.0.0.1:4739'], maxMessageSize: 100 })).rejects.toThrow(/maxMessageSize must be between 256 and 65507/);
-    await expect(IpfixExporter.open({ collectors: ['127.0.0.1:4739'], colectors: [] } as object as { collectors: string[] })).rejects.toThrow(/unknown option 'colectors'/);
+    await expect(IpfixExporter.open({ collectors: ['127.0.0.1:4739'], maxMessageSize: 100 })).rejects.toThrow(
+      /maxMessageSize must be between 256 and 65507/,
+    );
+    await expect(
+      IpfixExporter.open({ collectors: ['127.0.0.1:4739'], colectors: [] } as object as { collectors: string[] }),
+    ).rejects.toThrow(/unknown option 'colectors'/);
   });
 
   test('UDP to a port nobody listens on: the refused sends are counted and said', async () => {
@@ -207,11 +235,16 @@ describe('bad collectors and options', () => {
     const sink = await startTcpSink(); // a free port number, for UDP nobody listens on it either
     const port = sink.port;
     await sink.finish();
-    const ex = await IpfixExporter.open({ collectors: [`127.0.0.1:${port}`], onError: (_c, e) => errors.push((e as NodeJS.ErrnoException).code ?? '') });
+    const ex = await IpfixExporter.open({ collectors: [`127.0.0.1:${port}`],
+      onError: (_c, e) => errors.push((e as NodeJS.ErrnoException).code ?? '') });
     try {
-      const flow = { family: 'ipv4', protocol: 'udp', protonum: 17, original: { src: '10.0.0.1', dst: '10.0.0.2', protonum: 17, srcPort: 1, dstPort: 2 }, reply: { src: '10.0.0.2', dst: '10.0.0.1', protonum: 17, srcPort: 2, dstPort: 1 } } as unknown as Flow;
+      const flow = { family: 'ipv4', protocol: 'udp', protonum: 17,
+        original: { src: '10.0.0.1', dst: '10.0.0.2', protonum: 17, srcPort: 1, dstPort: 2 },
+        reply: { src: '10.0.0.2', dst: '10.0.0.1', protonum: 17, srcPort: 2, dstPort: 1 } } as unknown as Flow;
       for (let i = 0; i < 20 && ex.stats.collectors[0]!.lost === 0; i++) {
-        ex.export([makeRecord(flow, 'idle-timeout', { time: 1_700_000_000_000_000_000n, source: 'received' }, undefined)]);
+        ex.export([
+          makeRecord(flow, 'idle-timeout', { time: 1_700_000_000_000_000_000n, source: 'received' }, undefined),
+        ]);
         await new Promise((r) => setTimeout(r, 20));
       }
       expect(ex.stats.collectors[0]!.lost).toBeGreaterThan(0);

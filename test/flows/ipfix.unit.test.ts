@@ -4,23 +4,31 @@ import { describe, expect, test } from 'vitest';
 
 import type { Flow } from '../../lib/conntrack/types.js';
 import { parseCollector } from '../../lib/flows/collector.js';
-import { FIRST_TEMPLATE, IpfixEncoder, MESSAGE_HEADER, REVERSE_PEN, recordLength, SHAPE, templateFields, templateSet } from '../../lib/flows/ipfix.js';
+import { FIRST_TEMPLATE, IpfixEncoder, MESSAGE_HEADER, recordLength, REVERSE_PEN, SHAPE, templateFields,
+  templateSet } from '../../lib/flows/ipfix.js';
 import { makeRecord } from '../../lib/flows/record.js';
 
 function flow(i: number, v6 = false): Flow {
   const [a, b] = v6 ? [`fd00::${i + 1}`, 'fd00::ffff'] : [`10.0.${i >> 8}.${i & 255}`, '10.1.0.1'];
   return {
-    family: v6 ? 'ipv6' : 'ipv4', protocol: 'tcp', protonum: 6,
+    family: v6 ? 'ipv6' : 'ipv4',
+    protocol: 'tcp',
+    protonum: 6,
     original: { src: a, dst: b, protonum: 6, srcPort: 1000 + i, dstPort: 80 },
     reply: { src: b, dst: a, protonum: 6, srcPort: 80, dstPort: 1000 + i },
-    counters: i % 3 === 0 ? undefined : { original: { packets: i, bytes: 100 * i }, reply: { packets: 2 * i, bytes: 2 ** 40 + i } },
+    counters: i % 3 === 0
+      ? undefined
+      : { original: { packets: i, bytes: 100 * i }, reply: { packets: 2 * i, bytes: 2 ** 40 + i } },
     timestamp: i % 2 === 0 ? { start: 1_700_000_000_000_000_000n, stop: 1_700_000_001_000_000_000n } : undefined,
   } as unknown as Flow;
 }
 
 describe('IpfixEncoder', () => {
   test('chunks fit the message size; sets add up; each record once, in order', () => {
-    const records = Array.from({ length: 500 }, (_, i) => makeRecord(flow(i, i % 5 === 0), 'idle-timeout', { time: 1_700_000_002_000_000_000n, source: 'kernel-event' }, undefined));
+    const records = Array.from({ length: 500 },
+      (_, i) =>
+        makeRecord(flow(i, i % 5 === 0), 'idle-timeout', { time: 1_700_000_002_000_000_000n, source: 'kernel-event' },
+          undefined));
     const chunks = new IpfixEncoder(512, 0).encode(records);
     let total = 0;
     const ports: number[] = [];
@@ -85,7 +93,10 @@ describe('parseCollector', () => {
     ['udp://[::1]:2055', { host: '::1', port: 2055, transport: 'udp' }],
   ])('%s', (text, spec) => expect(parseCollector(text, '--ipfix')).toEqual(spec));
 
-  test.each(['4739', 'host', 'host:', ':4739', 'http://h:1', '[h]:1', 'h:99999', '::1:4739'])('%s is refused naming the flag', (text) => {
-    expect(() => parseCollector(text, '--ipfix')).toThrow(/--ipfix/);
-  });
+  test.each(['4739', 'host', 'host:', ':4739', 'http://h:1', '[h]:1', 'h:99999', '::1:4739'])(
+    '%s is refused naming the flag',
+    (text) => {
+      expect(() => parseCollector(text, '--ipfix')).toThrow(/--ipfix/);
+    },
+  );
 });

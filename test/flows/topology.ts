@@ -58,17 +58,24 @@ export async function createTopology(): Promise<Topology> {
     const server = await createNetns('nfct-flows', { conntrack: false });
     made.push(server);
     const sh = (ns: Netns, script: string) => ns.shOk(script);
-    await sh(router, `ip link add r0 type veth peer name c0 netns ${client.name} && ip link add r1 type veth peer name s0 netns ${server.name}`);
+    await sh(router,
+      `ip link add r0 type veth peer name c0 netns ${client.name} && ip link add r1 type veth peer name s0 netns ${server.name}`);
     await sh(router, [
-      `ip addr add ${ADDR.vip}/24 dev r0`, `ip addr add ${ADDR.routerOut}/24 dev r1`,
-      `ip -6 addr add ${ADDR.vip6}/64 dev r0 nodad`, `ip -6 addr add ${ADDR.routerOut6}/64 dev r1 nodad`,
-      'ip link set r0 up', 'ip link set r1 up',
+      `ip addr add ${ADDR.vip}/24 dev r0`,
+      `ip addr add ${ADDR.routerOut}/24 dev r1`,
+      `ip -6 addr add ${ADDR.vip6}/64 dev r0 nodad`,
+      `ip -6 addr add ${ADDR.routerOut6}/64 dev r1 nodad`,
+      'ip link set r0 up',
+      'ip link set r1 up',
       'sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1',
     ].join(' && '));
-    await sh(client, `ip addr add ${ADDR.client}/24 dev c0 && ip -6 addr add ${ADDR.client6}/64 dev c0 nodad && ip link set c0 up && ip route add default via ${ADDR.vip} && ip -6 route add default via ${ADDR.vip6}`);
-    await sh(server, `ip addr add ${ADDR.server}/24 dev s0 && ip -6 addr add ${ADDR.server6}/64 dev s0 nodad && ip link set s0 up && ip route add default via ${ADDR.routerOut} && ip -6 route add default via ${ADDR.routerOut6}`);
+    await sh(client,
+      `ip addr add ${ADDR.client}/24 dev c0 && ip -6 addr add ${ADDR.client6}/64 dev c0 nodad && ip link set c0 up && ip route add default via ${ADDR.vip} && ip -6 route add default via ${ADDR.vip6}`);
+    await sh(server,
+      `ip addr add ${ADDR.server}/24 dev s0 && ip -6 addr add ${ADDR.server6}/64 dev s0 nodad && ip link set s0 up && ip route add default via ${ADDR.routerOut} && ip -6 route add default via ${ADDR.routerOut6}`);
     await router.execOk('nft', ['-f', '-'], { input: NAT });
-    return { client, router, server, remove: async () => void (await Promise.all(made.map((n) => n.remove().catch(() => undefined)))) };
+    return { client, router, server,
+      remove: async () => void (await Promise.all(made.map((n) => n.remove().catch(() => undefined)))) };
   } catch (e) {
     await Promise.all(made.map((n) => n.remove().catch(() => undefined)));
     throw e;
@@ -121,7 +128,9 @@ if (mode === 'tcp') {
 
 /** Starts the server in the server namespace; resolves once it listens. `stop()` ends it. */
 export async function startServer(t: Topology, replyBytes: number): Promise<{ stop(): void }> {
-  const child = t.server.spawn(process.execPath, ['-e', SERVER, String(replyBytes), '120000'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = t.server.spawn(process.execPath, ['-e', SERVER, String(replyBytes), '120000'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   await new Promise<void>((resolve, reject) => {
     let out = '';
     let err = '';
@@ -136,8 +145,11 @@ export async function startServer(t: Topology, replyBytes: number): Promise<{ st
 }
 
 /** One exchange from the client to the service address; resolves the client's source port. */
-export async function exchange(t: Topology, mode: 'tcp' | 'udp' | 'udp-many', size: number, count = 1, family: 4 | 6 = 4, gapMs = 0): Promise<{ sport: number; received: number; sports?: number[] }> {
-  const r = await t.client.execOk(process.execPath, ['-e', CLIENT, mode, family === 6 ? ADDR.vip6 : ADDR.vip, mode === 'tcp' ? '8080' : '5353', String(size), String(count), String(gapMs)], { timeoutMs: 25_000 });
+export async function exchange(t: Topology, mode: 'tcp' | 'udp' | 'udp-many', size: number, count = 1,
+  family: 4 | 6 = 4, gapMs = 0): Promise<{ sport: number; received: number; sports?: number[] }>
+{
+  const r = await t.client.execOk(process.execPath, ['-e', CLIENT, mode, family === 6 ? ADDR.vip6 : ADDR.vip,
+    mode === 'tcp' ? '8080' : '5353', String(size), String(count), String(gapMs)], { timeoutMs: 25_000 });
   return JSON.parse(r.stdout.trim()) as { sport: number; received: number; sports?: number[] };
 }
 

@@ -53,11 +53,15 @@ test('the same flows reach nfcapd from ulogd2 and from nfct; the differences are
   const stream = ct.flows({ sysctls: 'enable' });
   await stream.ready;
   writeFileSync(join(dir, 'ulogd.conf'), ulogdConfig());
-  const ulogd = t.router.spawn('ulogd', ['-c', join(dir, 'ulogd.conf'), '-p', join(dir, 'ulogd.pid')], { stdio: 'ignore' });
+  const ulogd = t.router.spawn('ulogd', ['-c', join(dir, 'ulogd.conf'), '-p', join(dir, 'ulogd.pid')], {
+    stdio: 'ignore',
+  });
   const ex = await IpfixExporter.open({ collectors: [`127.0.0.1:${ctN.port}`] });
   try {
     // ulogd2 logs once its IPFIX output has started.
-    for (let i = 0; i < 100 && !/entering main loop/.test(safeRead(join(dir, 'ulogd.log'))); i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 100 && !safeRead(join(dir, 'ulogd.log')).includes('entering main loop'); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
     expect(safeRead(join(dir, 'ulogd.log'))).toMatch(/entering main loop/);
     const mine: FlowRecord[] = [];
     const pump = (async () => {
@@ -69,7 +73,9 @@ test('the same flows reach nfcapd from ulogd2 and from nfct; the differences are
     // 26 flows of one datagram each (100 + i bytes): two whole ulogd2 messages.
     const { sports } = await exchange(t, 'udp-many', 100, 26);
     await t.router.execOk('conntrack', ['-D', '-p', 'udp']);
-    for (let i = 0; i < 200 && (mine.length < 26 || ex.stats.collectors[0]!.records < 26); i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 200 && (mine.length < 26 || ex.stats.collectors[0]!.records < 26); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
     expect(mine).toHaveLength(26);
     // ulogd2's flows are in its collector once it says it sent them; stop it (SIGTERM) and read both.
     await new Promise((r) => setTimeout(r, 500));
@@ -90,7 +96,8 @@ test('the same flows reach nfcapd from ulogd2 and from nfct; the differences are
       const n = ours.find((f) => f.src_port === u.src_port)!;
       const r = mine.find((x) => x.nat.original.pre.srcPort === u.src_port)!;
       // The same connection: the original direction's addresses and ports before NAT.
-      expect({ src: u.src4_addr, dst: u.dst4_addr, dport: u.dst_port, proto: u.proto }).toEqual({ src: n.src4_addr, dst: n.dst4_addr, dport: n.dst_port, proto: n.proto });
+      expect({ src: u.src4_addr, dst: u.dst4_addr, dport: u.dst_port, proto: u.proto }).toEqual({ src: n.src4_addr,
+        dst: n.dst4_addr, dport: n.dst_port, proto: n.proto });
       expect(u.src4_addr).toBe(ADDR.client);
       // ulogd2: both directions summed in one counter; nfct: each direction.
       expect(u.in_packets).toBe(n.in_packets + n.out_packets!);

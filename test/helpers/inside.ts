@@ -42,7 +42,9 @@ export async function shellInside(ns: Netns): Promise<InsideShell> {
         if (m[1] !== '0') throw new Error(`inside ${ns.name}: ${command} exited with ${m[1]}: ${err.trim()}`);
         return text;
       }
-      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`inside ${ns.name}: the shell ended (${err.trim()})`);
+      if (child.exitCode !== null || child.signalCode !== null) {
+        throw new Error(`inside ${ns.name}: the shell ended (${err.trim()})`);
+      }
       if (Date.now() > deadline) throw new WaitTimeout(`${command} inside ${ns.name}`, BOUND_MS, err);
       await new Promise<void>((r) => {
         wake = r;

@@ -28,7 +28,8 @@ if (spec.mode === 'serve') {
   const waits = [];
   for (const port of spec.udp ?? []) {
     const s = dgram.createSocket('udp4');
-    s.on('message', (msg, from) => s.send(JSON.stringify({ pod: spec.name, got: msg.toString() }), from.port, from.address));
+    s.on('message',
+      (msg, from) => s.send(JSON.stringify({ pod: spec.name, got: msg.toString() }), from.port, from.address));
     waits.push(new Promise((res, rej) => {
       s.once('error', rej);
       s.bind(port, '0.0.0.0', res);

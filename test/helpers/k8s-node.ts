@@ -17,8 +17,8 @@ import { join, resolve } from 'node:path';
 
 import { afterAll, beforeAll } from 'vitest';
 
-import { createNetns, enteredNamespace, type Netns, runOk } from './netns-core.js';
 import { type FixtureServicePort, kubeProxyIptables, kubeProxyNft } from './k8s-rules.js';
+import { createNetns, enteredNamespace, type Netns, runOk } from './netns-core.js';
 
 const HERE = typeof __dirname === 'string' ? __dirname : resolve('test', 'helpers');
 const AGENT = join(HERE, 'k8s-agent.mjs');
@@ -88,7 +88,9 @@ function podUid(): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
-async function waitLine(child: ChildProcess, pred: (o: Record<string, unknown>) => boolean, what: string, ms = 10000): Promise<Record<string, unknown>> {
+async function waitLine(child: ChildProcess, pred: (o: Record<string, unknown>) => boolean, what: string,
+  ms = 10000): Promise<Record<string, unknown>>
+{
   return new Promise((res, rej) => {
     let buf = '';
     const t = setTimeout(() => rej(new Error(`${what}: no readiness line in ${ms} ms`)), ms);
@@ -132,7 +134,9 @@ export class NodeFixture {
 
   static async create(mode: ProxyMode, pods: PodSpec[], services: ServiceSpec[]): Promise<NodeFixture> {
     const root = cgroup2Root();
-    if (!root) throw new Error('the node fixture needs a writable cgroup v2 mount (pods are named by their cgroup path)');
+    if (!root) {
+      throw new Error('the node fixture needs a writable cgroup v2 mount (pods are named by their cgroup path)');
+    }
     const node = await createNetns('nfct-k8s-node', { conntrack: false });
     const logs = mkdtempSync(join(tmpdir(), 'nfct-pods-'));
     const cg = join(root, `nfct-k8s-${process.pid}-${randomBytes(3).toString('hex')}`);
@@ -161,7 +165,8 @@ export class NodeFixture {
     const index = this.pods.size + this.pauses.length;
     // As Calico names it: a hash of the pod's name, the same in every run.
     const hostIf = `cali${createHash('sha1').update(`${spec.namespace}.${spec.name}`).digest('hex').slice(0, 11)}`;
-    await runOk('ip', ['-n', this.node.name, 'link', 'add', hostIf, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', netns.name]);
+    await runOk('ip', ['-n', this.node.name, 'link', 'add', hostIf, 'type', 'veth', 'peer', 'name', 'eth0', 'netns',
+      netns.name]);
     await runOk('ip', ['-n', this.node.name, 'link', 'set', hostIf, 'up']);
     await runOk('ip', ['-n', this.node.name, 'addr', 'add', '169.254.1.1/32', 'dev', hostIf]);
     await runOk('ip', ['-n', this.node.name, 'route', 'add', `${spec.ip}/32`, 'dev', hostIf]);
@@ -173,7 +178,8 @@ export class NodeFixture {
     const pause = netns.spawn('sleep', ['600'], { stdio: 'ignore' });
     this.pauses.push(pause);
     const pid = await enteredNamespace(pause);
-    const slice = join(this.cgroupDir, 'kubepods.slice', 'kubepods-besteffort.slice', `kubepods-besteffort-pod${uid.replaceAll('-', '_')}.slice`);
+    const slice = join(this.cgroupDir, 'kubepods.slice', 'kubepods-besteffort.slice',
+      `kubepods-besteffort-pod${uid.replaceAll('-', '_')}.slice`);
     const scope = join(slice, `cri-containerd-${randomBytes(32).toString('hex')}.scope`);
     mkdirSync(scope, { recursive: true });
     writeFileSync(join(scope, 'cgroup.procs'), String(pid));
@@ -181,13 +187,17 @@ export class NodeFixture {
     if (!spec.noLogDir) {
       for (const c of containers) {
         mkdirSync(join(this.podLogDir, `${spec.namespace}_${spec.name}_${uid}`, c), { recursive: true });
-        writeFileSync(join(this.podLogDir, `${spec.namespace}_${spec.name}_${uid}`, c, '0.log'), '2024-01-01T00:00:00.000000000Z stdout F started\n');
+        writeFileSync(join(this.podLogDir, `${spec.namespace}_${spec.name}_${uid}`, c, '0.log'),
+          '2024-01-01T00:00:00.000000000Z stdout F started\n');
       }
     }
     const pod: FixturePod = { spec, uid, netns, pid, hostIf };
     void index;
     if ((spec.udp?.length ?? 0) + (spec.tcp?.length ?? 0) > 0) {
-      const server = netns.spawn('node', [AGENT, JSON.stringify({ mode: 'serve', name: spec.name, udp: spec.udp ?? [], tcp: spec.tcp ?? [], maxMs: 300000 })], { stdio: ['pipe', 'pipe', 'inherit'] });
+      const server = netns.spawn('node', [AGENT,
+        JSON.stringify({ mode: 'serve', name: spec.name, udp: spec.udp ?? [], tcp: spec.tcp ?? [], maxMs: 300000 })], {
+        stdio: ['pipe', 'pipe', 'inherit'],
+      });
       await waitLine(server, (o) => o.event === 'ready', `the server of ${spec.namespace}/${spec.name}`);
       pod.server = server;
     }
@@ -221,25 +231,36 @@ export class NodeFixture {
   async setServices(services: ServiceSpec[]): Promise<void> {
     this.services = services;
     const ports = this.servicePorts(services);
-    if (this.mode === 'nftables') await this.node.execOk('nft', ['-f', '-'], { input: kubeProxyNft(ports, CLUSTER_CIDR) });
-    else await this.node.execOk(this.mode === 'iptables-nft' ? 'iptables-nft-restore' : 'iptables-legacy-restore', [], { input: kubeProxyIptables(ports, CLUSTER_CIDR) });
+    if (this.mode === 'nftables') {
+      await this.node.execOk('nft', ['-f', '-'], { input: kubeProxyNft(ports, CLUSTER_CIDR) });
+    } else {
+      await this.node.execOk(this.mode === 'iptables-nft' ? 'iptables-nft-restore' : 'iptables-legacy-restore', [], {
+        input: kubeProxyIptables(ports, CLUSTER_CIDR),
+      });
+    }
   }
 
   /** Moves a Service's endpoints (as kube-proxy does when the endpoint pods change). */
   async setEndpoints(service: string, endpoints: string[]): Promise<void> {
-    await this.setServices(this.services.map((s) => (`${s.namespace}/${s.name}` === service ? { ...s, endpoints } : s)));
+    await this.setServices(
+      this.services.map((s) => (`${s.namespace}/${s.name}` === service ? { ...s, endpoints } : s)),
+    );
   }
 
   /** One UDP datagram from a pod (from `localPort`) to an address; the answering pod, or undefined. */
   async ask(from: string, host: string, port: number, localPort: number, text = 'q'): Promise<string | undefined> {
-    const r = await this.pod(from).netns.execOk('node', [AGENT, JSON.stringify({ mode: 'ask', host, port, localPort, text, timeoutMs: 1500 })]);
+    const r = await this.pod(from).netns.execOk('node', [AGENT,
+      JSON.stringify({ mode: 'ask', host, port, localPort, text, timeoutMs: 1500 })]);
     const o = JSON.parse(r.stdout.trim().split('\n').pop()!) as { event: string; reply?: { pod: string } };
     return o.event === 'reply' ? o.reply!.pod : undefined;
   }
 
   /** A TCP connection from a pod, held until close(); resolves once the first answer came. */
-  async hold(from: string, host: string, port: number, localPort?: number): Promise<{ answeredBy: string; close(): void }> {
-    const child = this.pod(from).netns.spawn('node', [AGENT, JSON.stringify({ mode: 'hold', host, port, localPort, maxMs: 120000 })], { stdio: ['pipe', 'pipe', 'inherit'] });
+  async hold(from: string, host: string, port: number,
+    localPort?: number): Promise<{ answeredBy: string; close(): void }>
+  {
+    const child = this.pod(from).netns.spawn('node', [AGENT,
+      JSON.stringify({ mode: 'hold', host, port, localPort, maxMs: 120000 })], { stdio: ['pipe', 'pipe', 'inherit'] });
     const o = await waitLine(child, (x) => x.event === 'ready', `a TCP connection from ${from}`);
     return { answeredBy: (o.reply as { pod: string }).pod, close: () => child.kill('SIGKILL') };
   }
@@ -267,22 +288,29 @@ export class NodeFixture {
 /** The fixture's usual cluster: a client pod, two CoreDNS pods and a web pod; kube-dns and web. */
 export const NODE_PODS: PodSpec[] = [
   { namespace: 'default', name: 'client-7c9d8-abcde', ip: '10.244.1.5', containers: ['client'] },
-  { namespace: 'kube-system', name: 'coredns-5d78c9869d-x2v7q', ip: '10.244.1.7', containers: ['coredns'], udp: [53], tcp: [53] },
-  { namespace: 'kube-system', name: 'coredns-5d78c9869d-h8k2p', ip: '10.244.1.8', containers: ['coredns'], udp: [53], tcp: [53] },
+  { namespace: 'kube-system', name: 'coredns-5d78c9869d-x2v7q', ip: '10.244.1.7', containers: ['coredns'], udp: [53],
+    tcp: [53] },
+  { namespace: 'kube-system', name: 'coredns-5d78c9869d-h8k2p', ip: '10.244.1.8', containers: ['coredns'], udp: [53],
+    tcp: [53] },
   { namespace: 'default', name: 'web-6b7f9c-q4z8m', ip: '10.244.1.9', containers: ['nginx'], tcp: [8080] },
 ];
 
 export const NODE_SERVICES: ServiceSpec[] = [
-  { namespace: 'kube-system', name: 'kube-dns', portName: 'dns', protocol: 'udp', clusterIP: '10.96.0.10', port: 53, targetPort: 53, endpoints: ['kube-system/coredns-5d78c9869d-x2v7q'] },
-  { namespace: 'kube-system', name: 'kube-dns', portName: 'dns-tcp', protocol: 'tcp', clusterIP: '10.96.0.10', port: 53, targetPort: 53, endpoints: ['kube-system/coredns-5d78c9869d-x2v7q'] },
-  { namespace: 'default', name: 'web', portName: 'http', protocol: 'tcp', clusterIP: '10.96.0.20', port: 80, targetPort: 8080, endpoints: ['default/web-6b7f9c-q4z8m'] },
+  { namespace: 'kube-system', name: 'kube-dns', portName: 'dns', protocol: 'udp', clusterIP: '10.96.0.10', port: 53,
+    targetPort: 53, endpoints: ['kube-system/coredns-5d78c9869d-x2v7q'] },
+  { namespace: 'kube-system', name: 'kube-dns', portName: 'dns-tcp', protocol: 'tcp', clusterIP: '10.96.0.10', port: 53,
+    targetPort: 53, endpoints: ['kube-system/coredns-5d78c9869d-x2v7q'] },
+  { namespace: 'default', name: 'web', portName: 'http', protocol: 'tcp', clusterIP: '10.96.0.20', port: 80,
+    targetPort: 8080, endpoints: ['default/web-6b7f9c-q4z8m'] },
 ];
 
 /**
  * A node made before the tests of the enclosing describe (or file) and removed after them, also
  * when they fail: the function returned is the node, inside tests and hooks.
  */
-export function useNodeFixture(mode: ProxyMode, pods: PodSpec[] = NODE_PODS, services: ServiceSpec[] = NODE_SERVICES): () => NodeFixture {
+export function useNodeFixture(mode: ProxyMode, pods: PodSpec[] = NODE_PODS,
+  services: ServiceSpec[] = NODE_SERVICES): () => NodeFixture
+{
   let node: NodeFixture | undefined;
   beforeAll(async () => {
     node = await NodeFixture.create(mode, pods, services);

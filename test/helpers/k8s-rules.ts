@@ -25,7 +25,7 @@ export interface FixtureServicePort {
   clusterIP: string;
   port: number;
   /** Endpoint addresses with their target port. */
-  endpoints: Array<{ ip: string; port: number }>;
+  endpoints: { ip: string; port: number }[];
 }
 
 const B32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
@@ -86,13 +86,25 @@ export function kubeProxyIptables(services: readonly FixtureServicePort[], clust
     const name = servicePortName(s);
     const p = s.protocol;
     if (s.endpoints.length === 0) {
-      filter.push(`-A KUBE-SERVICES -m comment --comment ${q(`${name} has no endpoints`)} -m ${p} -p ${p} -d ${s.clusterIP} --dport ${s.port} -j REJECT`);
+      filter.push(
+        `-A KUBE-SERVICES -m comment --comment ${
+          q(`${name} has no endpoints`)
+        } -m ${p} -p ${p} -d ${s.clusterIP} --dport ${s.port} -j REJECT`,
+      );
       continue;
     }
     const svc = svcChain(s);
     chains.push(svc);
-    rules.push(`-A KUBE-SERVICES -m comment --comment ${q(`${name} cluster IP`)} -m ${p} -p ${p} -d ${s.clusterIP} --dport ${s.port} -j ${svc}`);
-    rules.push(`-A ${svc} -m comment --comment ${q(`${name} cluster IP`)} -m ${p} -p ${p} -d ${s.clusterIP} --dport ${s.port} ! -s ${clusterCidr} -j KUBE-MARK-MASQ`);
+    rules.push(
+      `-A KUBE-SERVICES -m comment --comment ${
+        q(`${name} cluster IP`)
+      } -m ${p} -p ${p} -d ${s.clusterIP} --dport ${s.port} -j ${svc}`,
+    );
+    rules.push(
+      `-A ${svc} -m comment --comment ${
+        q(`${name} cluster IP`)
+      } -m ${p} -p ${p} -d ${s.clusterIP} --dport ${s.port} ! -s ${clusterCidr} -j KUBE-MARK-MASQ`,
+    );
     s.endpoints.forEach((e, i) => {
       const sep = sepChain(s, e);
       chains.push(sep);
@@ -100,7 +112,9 @@ export function kubeProxyIptables(services: readonly FixtureServicePort[], clust
       const pick = n > 1 ? ` -m statistic --mode random --probability ${(1 / n).toFixed(10)}` : '';
       rules.push(`-A ${svc} -m comment --comment ${q(`${name} -> ${e.ip}:${e.port}`)}${pick} -j ${sep}`);
       rules.push(`-A ${sep} -m comment --comment ${q(name)} -s ${e.ip} -j KUBE-MARK-MASQ`);
-      rules.push(`-A ${sep} -m comment --comment ${q(name)} -m ${p} -p ${p} -j DNAT --to-destination ${e.ip}:${e.port}`);
+      rules.push(
+        `-A ${sep} -m comment --comment ${q(name)} -m ${p} -p ${p} -j DNAT --to-destination ${e.ip}:${e.port}`,
+      );
     });
   }
   return [
@@ -177,13 +191,17 @@ export function kubeProxyNft(services: readonly FixtureServicePort[], clusterCid
     const p = s.protocol;
     out.push(`# ${name}`);
     if (s.endpoints.length === 0) {
-      out.push(`add element ip kube-proxy no-endpoint-services { ${s.clusterIP} . ${p} . ${s.port} comment "${name}" : goto reject-chain }`);
+      out.push(
+        `add element ip kube-proxy no-endpoint-services { ${s.clusterIP} . ${p} . ${s.port} comment "${name}" : goto reject-chain }`,
+      );
       continue;
     }
     const svc = nftServiceChain(s);
     out.push(`add chain ip kube-proxy ${svc}`);
     for (const e of s.endpoints) out.push(`add chain ip kube-proxy ${nftEndpointChain(s, e)}`);
-    out.push(`add rule ip kube-proxy ${svc} ip daddr ${s.clusterIP} ${p} dport ${s.port} ip saddr != ${clusterCidr} jump mark-for-masquerade`);
+    out.push(
+      `add rule ip kube-proxy ${svc} ip daddr ${s.clusterIP} ${p} dport ${s.port} ip saddr != ${clusterCidr} jump mark-for-masquerade`,
+    );
     const picks = s.endpoints.map((e, i) => `${i} : goto ${nftEndpointChain(s, e)}`).join(' , ');
     out.push(`add rule ip kube-proxy ${svc} numgen random mod ${s.endpoints.length} vmap { ${picks} }`);
     for (const e of s.endpoints) {

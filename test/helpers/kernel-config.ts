@@ -12,7 +12,11 @@ function configText(): string {
   const boot = `/boot/config-${release()}`;
   if (existsSync('/proc/config.gz')) text = gunzipSync(readFileSync('/proc/config.gz')).toString('latin1');
   else if (existsSync(boot)) text = readFileSync(boot, 'latin1');
-  else throw new Error(`the kernel's configuration is in neither /proc/config.gz nor ${boot}: load the configs module (modprobe configs) so the test knows what this kernel supports`);
+  else {
+    throw new Error(
+      `the kernel's configuration is in neither /proc/config.gz nor ${boot}: load the configs module (modprobe configs) so the test knows what this kernel supports`,
+    );
+  }
   return text;
 }
 

@@ -13,7 +13,7 @@
  * pid is the process that created it. One whose pid is no longer alive is a leftover that
  * anyone may remove.
  */
-import { execFileSync, spawn as spawnChild, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn as spawnChild, type SpawnOptions, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
 
@@ -116,8 +116,8 @@ export class ExecError extends Error {
     const how = result.timedOut
       ? 'timed out'
       : result.signal
-        ? `was killed by ${result.signal}`
-        : `exited with code ${result.code}`;
+      ? `was killed by ${result.signal}`
+      : `exited with code ${result.code}`;
     const stderr = result.stderr.trim();
     super(`${command.join(' ')} ${how}${stderr ? `: ${stderr}` : ''}`);
     this.name = 'ExecError';
@@ -186,7 +186,9 @@ export async function enteredNamespace(child: ChildProcess): Promise<number> {
   });
   const pid = child.pid!;
   const own = statSync('/proc/self/ns/net').ino;
-  for (let i = 0; i < 200 && statSync(`/proc/${pid}/ns/net`).ino === own; i++) await new Promise((r) => setTimeout(r, 10));
+  for (let i = 0; i < 200 && statSync(`/proc/${pid}/ns/net`).ino === own; i++) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
   return pid;
 }
 
@@ -259,7 +261,7 @@ export async function createNetns(prefix = 'nfct-test', opts: CreateNetnsOptions
   installExitHook();
 
   let name = '';
-  for (let attempt = 0; ; attempt++) {
+  for (let attempt = 0;; attempt++) {
     name = makeName(prefix);
     const r = await run('ip', ['netns', 'add', name]);
     if (r.code === 0) break;

@@ -62,7 +62,9 @@ export function useNetns(prefix = 'nfct-test', opts: CreateNetnsOptions = {}): N
  *   let ct: Conntrack;
  *   useNetnsWith('nfct-x', async (n) => (ns = n, ct = await Conntrack.open({ netns: n.name })));
  */
-export function useNetnsWith(prefix: string, open: (ns: Netns) => Promise<{ close(): unknown }>, opts: CreateNetnsOptions = {}): void {
+export function useNetnsWith(prefix: string, open: (ns: Netns) => Promise<{ close(): unknown }>,
+  opts: CreateNetnsOptions = {}): void
+{
   let ns: Netns | undefined;
   let handle: { close(): unknown } | undefined;
   beforeAll(async () => {

@@ -3,7 +3,7 @@
 // schema/*.json (./schema.ts) before the test sees it; test/support/run-nfct.ts does the same
 // for nfct run in the test's own process. Tests run nfct only through these (a unit test,
 // test/core/ndjson-contract.unit.test.ts, finds any that does not).
-import { type ChildProcess, execFile, type SpawnOptions, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn, type SpawnOptions } from 'node:child_process';
 import { join } from 'node:path';
 
 import type { Netns } from './netns-core.js';
@@ -44,16 +44,23 @@ export interface ExecNfctOptions {
 
 /** Runs nfct to its end; resolves what it printed and its exit status (a failure status is not an error). */
 export function execNfct(args: readonly string[], o: ExecNfctOptions = {}): Promise<NfctResult> {
-  const [cmd, argv] = o.ns ? ['ip', ['netns', 'exec', o.ns.name, process.execPath, CLI, ...args]] : [process.execPath, [CLI, ...args]];
+  const [cmd, argv] = o.ns
+    ? ['ip', ['netns', 'exec', o.ns.name, process.execPath, CLI, ...args]]
+    : [process.execPath, [CLI, ...args]];
   return new Promise((resolve, reject) => {
-    const child = execFile(cmd, argv, { timeout: o.timeout ?? 60000, maxBuffer: 256 << 20, env: o.env, cwd: o.cwd, encoding: 'utf8' }, (err, stdout, stderr) => {
+    const child = execFile(cmd, argv, { timeout: o.timeout ?? 60000, maxBuffer: 256 << 20, env: o.env, cwd: o.cwd,
+      encoding: 'utf8' }, (err, stdout, stderr) => {
       const e = err as (Error & { code?: number | string; signal?: NodeJS.Signals | null }) | null;
-      if (e && typeof e.code === 'string') return reject(e);
+      if (e && typeof e.code === 'string') {
+        reject(e);
+        return;
+      }
       try {
         const rows = checkOutput(stdout, wantsJson(args), `nfct ${args.join(' ')}`);
-        resolve({ stdout, stderr, code: e ? ((e.code as number | undefined) ?? null) : 0, signal: e?.signal ?? null, rows });
+        resolve({ stdout, stderr, code: e ? ((e.code as number | undefined) ?? null) : 0, signal: e?.signal ?? null,
+          rows });
       } catch (v) {
-        reject(v as Error);
+        reject(v);
       }
     });
     if (o.input !== undefined) child.stdin!.end(o.input);
@@ -71,8 +78,13 @@ export interface SpawnedNfct {
  * Starts nfct in the background (in `ns` when given), its output collected as it comes; lines
  * holding `hidden` (a sentinel's address) are kept out of `out.lines`.
  */
-export function spawnNfct(args: readonly string[], o: { ns?: Netns; hidden?: string; env?: NodeJS.ProcessEnv } = {}): SpawnedNfct {
+export function spawnNfct(args: readonly string[],
+  o: { ns?: Netns; hidden?: string; env?: NodeJS.ProcessEnv } = {}): SpawnedNfct
+{
   const options: SpawnOptions = { stdio: ['ignore', 'pipe', 'pipe'], env: o.env };
-  const child = o.ns ? o.ns.spawn(process.execPath, [CLI, ...args], options) : spawn(process.execPath, [CLI, ...args], options);
-  return { child, out: collectOutput(child, o.hidden ?? '\0', { json: wantsJson(args), where: `nfct ${args.join(' ')}` }) };
+  const child = o.ns
+    ? o.ns.spawn(process.execPath, [CLI, ...args], options)
+    : spawn(process.execPath, [CLI, ...args], options);
+  return { child,
+    out: collectOutput(child, o.hidden ?? '\0', { json: wantsJson(args), where: `nfct ${args.join(' ')}` }) };
 }

@@ -5,8 +5,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import Ajv2020, { type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
+import Ajv2020, { type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 
 export const SCHEMA_DIR = join(__dirname, '..', '..', 'schema');
 
@@ -37,7 +37,11 @@ export function schemaValidator(): { any: ValidateFunction; ajv: Ajv2020 } {
 function describe(errors: ErrorObject[] | null | undefined): string {
   // The reasons that point inside the line; ajv's "must match then schema" wrappers add nothing.
   const useful = (errors ?? []).filter((e) => e.keyword !== 'if');
-  return useful.map((e) => `  ${e.instancePath || '/'} ${e.message}${e.params && Object.keys(e.params).length ? ` ${JSON.stringify(e.params)}` : ''}`).join('\n');
+  return useful.map((e) =>
+    `  ${e.instancePath || '/'} ${e.message}${
+      e.params && Object.keys(e.params).length ? ` ${JSON.stringify(e.params)}` : ''
+    }`
+  ).join('\n');
 }
 
 /** Thrown for a line that breaks the contract. */
@@ -52,7 +56,11 @@ export function checkLine(line: string, where = 'nfct'): Record<string, unknown>
     throw new SchemaViolation(`${where}: a line that is not JSON: ${line.slice(0, 300)} (${(e as Error).message})`);
   }
   const { any } = schemaValidator();
-  if (!any(value)) throw new SchemaViolation(`${where}: a line that breaks schema/*.json:\n${line.slice(0, 2000)}\n${describe(any.errors)}`);
+  if (!any(value)) {
+    throw new SchemaViolation(
+      `${where}: a line that breaks schema/*.json:\n${line.slice(0, 2000)}\n${describe(any.errors)}`,
+    );
+  }
   return value as Record<string, unknown>;
 }
 

@@ -41,8 +41,11 @@ export async function until<T>(
  * Resolves once a child's output holds a line `match` accepts (also one already there):
  * a readiness line (`listening on`, `serving /metrics on`), an event a watcher printed.
  */
-export function lineIn(c: CollectedOutput, match: (line: string) => boolean, what: string, ms = BOUND_MS): Promise<string> {
-  return until(() => c.all.find(match), what, { ms, detail: () => `stdout ${JSON.stringify(c.all.slice(-5))} stderr ${JSON.stringify(c.err.slice(-500))}` });
+export function lineIn(c: CollectedOutput, match: (line: string) => boolean, what: string,
+  ms = BOUND_MS): Promise<string>
+{
+  return until(() => c.all.find(match), what, { ms,
+    detail: () => `stdout ${JSON.stringify(c.all.slice(-5))} stderr ${JSON.stringify(c.err.slice(-500))}` });
 }
 
 /** Resolves with the first stderr text of `child` that `match` accepts (tcpdump's `listening on ...`). */
@@ -54,7 +57,8 @@ export function stderrLine(child: ChildProcess, match: RegExp, what: string, ms 
       const m = match.exec(text);
       if (m) done(() => resolve(m[0]));
     };
-    const onExit = (code: number | null): void => done(() => reject(new Error(`${what}: the process exited (${code}) first: ${text}`)));
+    const onExit = (code: number | null): void =>
+      done(() => reject(new Error(`${what}: the process exited (${code}) first: ${text}`)));
     const timer = setTimeout(() => done(() => reject(new WaitTimeout(what, ms, text))), ms);
     const done = (f: () => void): void => {
       clearTimeout(timer);
@@ -82,7 +86,7 @@ export async function watchersReady(
 ): Promise<number[]> {
   const deadline = Date.now() + ms;
   const made: number[] = [];
-  for (let k = 0; ; k++) {
+  for (let k = 0;; k++) {
     if (Date.now() > deadline) throw new WaitTimeout(`${what} to see a sentinel`, ms);
     made.push(k);
     await poke(k);

@@ -8,7 +8,8 @@ import type { Netns } from './netns.js';
 /** `n` UDP entries 10.99.x.y:port -> 10.98.0.1:53 (one NEW event each, one DESTROY when flushed). */
 export function* udpEntries(n: number, base = 0): Generator<FlowInput> {
   for (let i = base; i < base + n; i++) {
-    yield { protocol: 'udp', src: `10.99.${(i >> 8) & 0xff}.${i & 0xff}`, dst: '10.98.0.1', srcPort: 1024 + (i >> 16), dstPort: 53, timeout: 300 };
+    yield { protocol: 'udp', src: `10.99.${(i >> 8) & 0xff}.${i & 0xff}`, dst: '10.98.0.1', srcPort: 1024 + (i >> 16),
+      dstPort: 53, timeout: 300 };
   }
 }
 
@@ -22,7 +23,8 @@ export async function flood(ns: Netns, port: number, count: number): Promise<voi
 /** Packets the counter of the one rule in `table` (inet) has counted. */
 export async function nftCounter(ns: Netns, table: string): Promise<number> {
   const r = await ns.execOk('nft', ['-j', 'list', 'table', 'inet', table]);
-  const rules = (JSON.parse(r.stdout) as { nftables: { rule?: { expr: { counter?: { packets: number } }[] } }[] }).nftables;
+  const rules =
+    (JSON.parse(r.stdout) as { nftables: { rule?: { expr: { counter?: { packets: number } }[] } }[] }).nftables;
   for (const item of rules) for (const e of item.rule?.expr ?? []) if (e.counter) return e.counter.packets;
   throw new Error(`no counter in table ${table}`);
 }
@@ -43,7 +45,10 @@ export function timedReader<T>(it: AsyncIterator<T>, first?: Promise<IteratorRes
 }
 
 export async function logRule(ns: Netns, table: string, port: number, group: number): Promise<void> {
-  await ns.execOk('nft', ['-f', '-'], { input: `table inet ${table} {\n chain out { type filter hook output priority 0; udp dport ${port} counter log group ${group}; }\n}\n` });
+  await ns.execOk('nft', ['-f', '-'], {
+    input:
+      `table inet ${table} {\n chain out { type filter hook output priority 0; udp dport ${port} counter log group ${group}; }\n}\n`,
+  });
 }
 
 export interface NetlinkSocket {

@@ -254,7 +254,7 @@ let pingPath: string | null | undefined;
 /** Absolute path of `ping`, or null when it is not installed. */
 export function findPing(): string | null {
   if (pingPath !== undefined) return pingPath;
-  const dirs = (process.env['PATH'] ?? '').split(delimiter).concat(['/usr/bin', '/bin', '/usr/sbin', '/sbin']);
+  const dirs = (process.env.PATH ?? '').split(delimiter).concat(['/usr/bin', '/bin', '/usr/sbin', '/sbin']);
   pingPath = dirs.map((d) => join(d, 'ping')).find((p) => existsSync(p)) ?? null;
   return pingPath;
 }
@@ -334,10 +334,9 @@ export async function dnatFlow(ns: Netns, opts: DnatOptions = {}): Promise<DnatF
   await ns.execOk('nft', ['-f', '-'], { input: rules });
   try {
     const common = { listenHost: target, listenPort: tport, connectHost: vip, connectPort: vport, maxMs: opts.maxMs };
-    const run =
-      proto === 'tcp'
-        ? startAgent(ns, { op: 'tcp', ...common, bytes: opts.bytes ?? 64, hold: false })
-        : startAgent(ns, { op: 'udp', family, ...common, count: Math.min(opts.count ?? 1, 10_000), reply: true });
+    const run = proto === 'tcp'
+      ? startAgent(ns, { op: 'tcp', ...common, bytes: opts.bytes ?? 64, hold: false })
+      : startAgent(ns, { op: 'udp', family, ...common, count: Math.min(opts.count ?? 1, 10_000), reply: true });
     const r = await run.done;
     return { ...toFlow(proto, family, r, target, tport), table: `${nftFamily} ${table}` };
   } finally {

@@ -6,8 +6,8 @@ import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { NODE_PODS, NODE_SERVICES, NodeFixture } from '../helpers/k8s-node.js';
-import { runNfct } from '../support/run-nfct.js';
 import { execNfct } from '../helpers/nfct.js';
+import { runNfct } from '../support/run-nfct.js';
 
 const CLIENT = 'default/client-7c9d8-abcde';
 
@@ -41,9 +41,12 @@ describe('nfct on a node (kube-proxy in iptables-nft mode)', () => {
     expect(ct.map((l) => l.replace(/ +$/, ''))).toContain(base);
 
     const j = await runNfct(['-L', '--services', '--json', '--netns', node.node.name]);
-    const objs = j.stdout.trim().split('\n').map((l) => JSON.parse(l) as { original: { srcPort?: number }; service?: Record<string, unknown> });
+    const objs = j.stdout.trim().split('\n').map((l) =>
+      JSON.parse(l) as { original: { srcPort?: number }; service?: Record<string, unknown> }
+    );
     const s1 = objs.find((o) => o.original.srcPort === 42001)!;
-    expect(s1.service).toEqual({ name: 'kube-system/kube-dns:dns', address: '10.96.0.10', port: 53, protocol: 'udp', endpoint: '10.244.1.7:53', endpoints: ['10.244.1.8:53'], stale: true });
+    expect(s1.service).toEqual({ name: 'kube-system/kube-dns:dns', address: '10.96.0.10', port: 53, protocol: 'udp',
+      endpoint: '10.244.1.7:53', endpoints: ['10.244.1.8:53'], stale: true });
   });
 
   test('top --by service: entries counted per Service, the rest as -', async () => {
@@ -52,12 +55,17 @@ describe('nfct on a node (kube-proxy in iptables-nft mode)', () => {
     try {
       const r = await runNfct(['top', '--netns', node.node.name, '--by', 'service', '--once', '--json']);
       expect(r.code).toBe(0);
-      const snap = JSON.parse(r.stdout.trim().split('\n').pop()!) as { by: string[]; groups: Array<{ key: { service: string }; count: number }> };
+      const snap = JSON.parse(r.stdout.trim().split('\n').pop()!) as { by: string[];
+        groups: { key: { service: string }; count: number }[] };
       expect(snap.by).toEqual(['service']);
       const count = (name: string): number | undefined => snap.groups.find((g) => g.key.service === name)?.count;
       // The oracle: conntrack -L counted by original destination.
       const ct = (await node.node.execOk('conntrack', ['-L'])).stdout;
-      const towards = (dst: string, proto: string): number => ct.split('\n').filter((l) => l.startsWith(proto) && l.includes(` dst=${dst} `) && l.indexOf(` dst=${dst} `) < l.indexOf(' src=', l.indexOf(' dst='))).length;
+      const towards = (dst: string, proto: string): number =>
+        ct.split('\n').filter((l) =>
+          l.startsWith(proto) && l.includes(` dst=${dst} `) &&
+          l.indexOf(` dst=${dst} `) < l.indexOf(' src=', l.indexOf(' dst='))
+        ).length;
       expect(count('kube-system/kube-dns:dns')).toBe(towards('10.96.0.10', 'udp'));
       expect(count('kube-system/kube-dns:dns')).toBe(2);
       expect(count('-')).toBeGreaterThanOrEqual(1);
@@ -67,9 +75,10 @@ describe('nfct on a node (kube-proxy in iptables-nft mode)', () => {
     }
   });
 
-  test('--pod NAMESPACE/NAME selects that pod\'s namespace; an unknown pod says which there are', async () => {
+  test("--pod NAMESPACE/NAME selects that pod's namespace; an unknown pod says which there are", async () => {
     const web = node.pod('default/web-6b7f9c-q4z8m');
-    await web.netns.execOk('conntrack', ['-I', '-p', 'tcp', '-s', '10.9.9.1', '-d', '10.9.9.2', '--sport', '1', '--dport', '2', '--state', 'ESTABLISHED', '-t', '60']);
+    await web.netns.execOk('conntrack', ['-I', '-p', 'tcp', '-s', '10.9.9.1', '-d', '10.9.9.2', '--sport', '1',
+      '--dport', '2', '--state', 'ESTABLISHED', '-t', '60']);
     const r = await runNfct(['-L', '--pod', 'default/web-6b7f9c-q4z8m', '--pod-log-dir', node.podLogDir]);
     expect(r.code).toBe(0);
     // The oracle: conntrack -L inside that namespace.
@@ -80,11 +89,16 @@ describe('nfct on a node (kube-proxy in iptables-nft mode)', () => {
     const all = await runNfct(['-L', '--all-netns', '--pod-log-dir', node.podLogDir, '-s', '10.9.9.1']);
     expect(all.stdout).toMatch(/^\[default\/web-6b7f9c-q4z8m\] tcp +6 \d+ ESTABLISHED src=10\.9\.9\.1 /m);
     const allJson = await runNfct(['-L', '--all-netns', '--json', '--pod-log-dir', node.podLogDir, '-s', '10.9.9.1']);
-    const line = allJson.stdout.trim().split('\n').map((l) => JSON.parse(l) as { netns: { label: string; pod?: unknown } }).find((o) => o.netns.label === 'default/web-6b7f9c-q4z8m');
-    expect(line?.netns.pod).toEqual({ namespace: 'default', name: 'web-6b7f9c-q4z8m', uid: web.uid, containers: ['nginx'] });
+    const line = allJson.stdout.trim().split('\n').map((l) =>
+      JSON.parse(l) as { netns: { label: string; pod?: unknown } }
+    ).find((o) => o.netns.label === 'default/web-6b7f9c-q4z8m');
+    expect(line?.netns.pod).toEqual({ namespace: 'default', name: 'web-6b7f9c-q4z8m', uid: web.uid,
+      containers: ['nginx'] });
     const none = await runNfct(['-L', '--pod', 'default/nosuch-1', '--pod-log-dir', node.podLogDir]);
     expect(none.code).toBe(1);
-    expect(none.stderr).toMatch(/--pod default\/nosuch-1: no network namespace of pod default\/nosuch-1: pods on this node: .*default\/web-6b7f9c-q4z8m/);
+    expect(none.stderr).toMatch(
+      /--pod default\/nosuch-1: no network namespace of pod default\/nosuch-1: pods on this node: .*default\/web-6b7f9c-q4z8m/,
+    );
     const bad = await runNfct(['-L', '--pod', 'web-6b7f9c-q4z8m']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/Bad parameter `--pod web-6b7f9c-q4z8m' \(NAMESPACE\/NAME\)/);
@@ -92,7 +106,7 @@ describe('nfct on a node (kube-proxy in iptables-nft mode)', () => {
 
   test('under ip netns exec NAME, doctor calls the namespace NAME, not host', async () => {
     const r = await execNfct(['doctor', '--interval', '0.1', '--json'], { ns: node.node });
-    const findings = r.rows as Array<{ scope: string; netns?: { label: string } }>;
+    const findings = r.rows as { scope: string; netns?: { label: string } }[];
     expect(findings.filter((f) => f.scope === 'namespace').length).toBeGreaterThan(0);
     for (const f of findings) if (f.scope === 'namespace') expect(f.netns?.label).toBe(node.node.name);
     const text = await execNfct(['doctor', '--interval', '0.1'], { ns: node.node });
@@ -100,12 +114,15 @@ describe('nfct on a node (kube-proxy in iptables-nft mode)', () => {
     expect(text.stdout).not.toContain('[host]');
   });
 
-  test('doctor --pod: the fix commands enter the pod\'s namespace by its file name, and run', async () => {
+  test("doctor --pod: the fix commands enter the pod's namespace by its file name, and run", async () => {
     const pod = node.pods.get(CLIENT)!;
     const file = pod.netns.name;
-    const r = await execNfct(['doctor', '--pod', CLIENT, '--pod-log-dir', node.podLogDir, '--interval', '0.1', '--json']);
+    const r = await execNfct(['doctor', '--pod', CLIENT, '--pod-log-dir', node.podLogDir, '--interval', '0.1',
+      '--json']);
     const findings = r.rows as { scope: string; netns?: { label: string }; fix?: string }[];
-    const fixes = findings.filter((f) => f.scope === 'namespace' && f.fix?.startsWith('ip netns exec ')).map((f) => f.fix!);
+    const fixes = findings.filter((f) => f.scope === 'namespace' && f.fix?.startsWith('ip netns exec ')).map((f) =>
+      f.fix!
+    );
     // nf_conntrack_acct is off in the pod, so at least that finding says what to run there.
     expect(fixes.length).toBeGreaterThan(0);
     for (const fix of fixes) expect(fix.startsWith(`ip netns exec ${file} `), fix).toBe(true);

@@ -14,7 +14,9 @@ describe.each(MODES)('readServices() with kube-proxy in %s mode', (mode) => {
   test('each Service port with its cluster IP and endpoints; the client reaches the endpoint named', async () => {
     const services = await readServices({ netns: node().node.path });
     const dns = services.lookup('udp', '10.96.0.10', 53)!;
-    expect(dns).toMatchObject({ name: 'kube-system/kube-dns:dns', kubernetes: { namespace: 'kube-system', service: 'kube-dns', port: 'dns' }, protocol: 'udp', address: '10.96.0.10', port: 53 });
+    expect(dns).toMatchObject({ name: 'kube-system/kube-dns:dns',
+      kubernetes: { namespace: 'kube-system', service: 'kube-dns', port: 'dns' }, protocol: 'udp',
+      address: '10.96.0.10', port: 53 });
     expect(dns.endpoints).toEqual([{ address: '10.244.1.7', port: 53 }]);
     expect(dns.ruleset).toBe(mode);
     expect(services.lookup(6, '10.96.0.10', 53)?.name).toBe('kube-system/kube-dns:dns-tcp');
@@ -38,18 +40,29 @@ describe.each(MODES)('readServices() with kube-proxy in %s mode', (mode) => {
     expect(web.name).toBe('default/web:http');
     expect(web.endpoints).toEqual([]);
     expect(await node().ask('default/client-7c9d8-abcde', '10.96.0.10', 53, 41001)).toBe('coredns-5d78c9869d-h8k2p');
-    await node().setEndpoints('kube-system/kube-dns', ['kube-system/coredns-5d78c9869d-x2v7q', 'kube-system/coredns-5d78c9869d-h8k2p']);
+    await node().setEndpoints('kube-system/kube-dns', ['kube-system/coredns-5d78c9869d-x2v7q',
+      'kube-system/coredns-5d78c9869d-h8k2p']);
     const both = await readServices({ netns: node().node.path });
-    expect(both.lookup('udp', '10.96.0.10', 53)!.endpoints.map((e) => e.address).sort()).toEqual(['10.244.1.7', '10.244.1.8']);
+    expect(both.lookup('udp', '10.96.0.10', 53)!.endpoints.map((e) => e.address).sort()).toEqual(['10.244.1.7',
+      '10.244.1.8']);
     // The tools' own listings read the same Services as the netlink reading (nft -j for nf_tables,
     // iptables-save for iptables-nft's and legacy tables).
     const tool = async (cmd: string, args: string[]): Promise<string> => (await node().node.exec(cmd, args)).stdout;
     const nftJson = await tool('nft', ['-j', 'list', 'ruleset']);
-    const saves = mode === 'nftables' ? [] : [{ ruleset: mode, family: 'ipv4' as const, text: await tool(mode === 'iptables-nft' ? 'iptables-nft-save' : 'iptables-legacy-save', []) }];
+    const saves = mode === 'nftables'
+      ? []
+      : [{ ruleset: mode, family: 'ipv4' as const,
+        text: await tool(mode === 'iptables-nft' ? 'iptables-nft-save' : 'iptables-legacy-save', []) }];
     const byTools = parseServices({ nftJson, iptablesSave: saves });
-    const key = (p: { protocol?: string; address: string; port?: number }): string => `${p.protocol} ${p.address} ${p.port}`;
-    const norm = (ports: readonly { protocol?: string; address: string; port?: number; name: string; endpoints: unknown[]; ruleset: string }[]) =>
-      [...ports].sort((a, b) => key(a).localeCompare(key(b))).map((p) => ({ key: key(p), name: p.name, endpoints: [...p.endpoints].map((e) => JSON.stringify(e)).sort(), ruleset: p.ruleset }));
+    const key = (p: { protocol?: string; address: string; port?: number }): string =>
+      `${p.protocol} ${p.address} ${p.port}`;
+    const norm = (
+      ports: readonly { protocol?: string; address: string; port?: number; name: string; endpoints: unknown[];
+        ruleset: string }[],
+    ) =>
+      [...ports].sort((a, b) => key(a).localeCompare(key(b))).map((p) => ({ key: key(p), name: p.name,
+        endpoints: [...p.endpoints].map((e) => JSON.stringify(e)).sort(), ruleset: p.ruleset })
+      );
     expect(norm(both.ports)).toEqual(norm(byTools.ports));
     expect(both.ports.length).toBe(3);
     // Chains name their Service (what trace prints beside a jump).
@@ -70,10 +83,14 @@ describe('plain DNAT rules and bad rulesets', () => {
         { dnat: { addr: '192.168.7.7', port: 5353 } },
       ] } },
     ] });
-    const text = ['*nat', ':PREROUTING ACCEPT [0:0]', ':WEB-FRONT - [0:0]', '-A PREROUTING -d 10.0.0.80/32 -p tcp -m tcp --dport 80 -j WEB-FRONT', '-A WEB-FRONT -p tcp -j DNAT --to-destination 192.168.7.8:8080', 'COMMIT', ''].join('\n');
+    const text = ['*nat', ':PREROUTING ACCEPT [0:0]', ':WEB-FRONT - [0:0]',
+      '-A PREROUTING -d 10.0.0.80/32 -p tcp -m tcp --dport 80 -j WEB-FRONT',
+      '-A WEB-FRONT -p tcp -j DNAT --to-destination 192.168.7.8:8080', 'COMMIT', ''].join('\n');
     const s = parseServices({ nftJson, iptablesSave: [{ ruleset: 'iptables-legacy', family: 'ipv4', text }] });
-    expect(s.lookup('udp', '10.0.0.53', 53)).toMatchObject({ name: 'legacy dns', endpoints: [{ address: '192.168.7.7', port: 5353 }], ruleset: 'nftables' });
-    expect(s.lookup('tcp', '10.0.0.80', 80)).toMatchObject({ name: 'WEB-FRONT', endpoints: [{ address: '192.168.7.8', port: 8080 }], ruleset: 'iptables-legacy' });
+    expect(s.lookup('udp', '10.0.0.53', 53)).toMatchObject({ name: 'legacy dns',
+      endpoints: [{ address: '192.168.7.7', port: 5353 }], ruleset: 'nftables' });
+    expect(s.lookup('tcp', '10.0.0.80', 80)).toMatchObject({ name: 'WEB-FRONT',
+      endpoints: [{ address: '192.168.7.8', port: 8080 }], ruleset: 'iptables-legacy' });
     expect(s.lookup('tcp', '10.0.0.80', 80)!.kubernetes).toBeUndefined();
   });
 
@@ -90,7 +107,10 @@ describe('plain DNAT rules and bad rulesets', () => {
     expect(e1).toBeInstanceOf(NfctError);
     expect(e1.code).toBe('EINVAL');
     expect(e1.message).toMatch(/nft -j list ruleset failed with EINVAL \(not JSON/);
-    const e2 = bad({ iptablesSave: [{ ruleset: 'iptables-nft', family: 'ipv4', text: '*nat\n-A PREROUTING -m comment --comment "unterminated -j X\nCOMMIT\n' }] });
+    const e2 = bad({
+      iptablesSave: [{ ruleset: 'iptables-nft', family: 'ipv4',
+        text: '*nat\n-A PREROUTING -m comment --comment "unterminated -j X\nCOMMIT\n' }],
+    });
     expect(e2.code).toBe('EINVAL');
     expect(e2.message).toMatch(/iptables-nft-save failed with EINVAL \(unterminated quote/);
     const e3 = bad({ iptablesSave: [{ ruleset: 'iptables-legacy', family: 'ipv6', text: '-A PREROUTING -j X\n' }] });

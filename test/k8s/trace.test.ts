@@ -29,7 +29,9 @@ function collect(child: ChildProcess): () => string {
   return () => text;
 }
 
-async function until<T>(what: string | (() => string), fn: () => Promise<T | undefined> | T | undefined, ms = 15000): Promise<T> {
+async function until<T>(what: string | (() => string), fn: () => Promise<T | undefined> | T | undefined,
+  ms = 15000): Promise<T>
+{
   const end = Date.now() + ms;
   for (;;) {
     const v = await fn();
@@ -60,11 +62,17 @@ function ourBlock(lines: readonly string[], sport: number): { id: string; lines:
  */
 function oracleRules(mode: ProxyMode, text: string, id: string): string[] {
   if (mode === 'iptables-nft') {
-    return [...text.matchAll(new RegExp(`TRACE: \\d+ ${id} (\\w+):(\\S+?):rule:0x([0-9a-f]+):\\S+ +-4 -t \\w+ (.*)$`, 'gm'))]
+    return [
+      ...text.matchAll(new RegExp(`TRACE: \\d+ ${id} (\\w+):(\\S+?):rule:0x([0-9a-f]+):\\S+ +-4 -t \\w+ (.*)$`, 'gm')),
+    ]
       .filter((m) => !m[1]!.startsWith('nfct_trace_'))
       .map((m) => `${m[1]} ${m[2]} ${parseInt(m[3]!, 16)}: ${m[4]!.trim()}`);
   }
-  return [...text.matchAll(new RegExp(`^trace id ${id} (ip6?) (\\S+) (\\S+) rule (.*) # handle (\\d+) \\(verdict ([^)]*)\\)`, 'gm'))]
+  return [
+    ...text.matchAll(
+      new RegExp(`^trace id ${id} (ip6?) (\\S+) (\\S+) rule (.*) # handle (\\d+) \\(verdict ([^)]*)\\)`, 'gm'),
+    ),
+  ]
     .filter((m) => !m[2]!.startsWith('nfct_trace_'))
     .map((m) => `${m[1]} ${m[2]} ${m[3]} ${m[5]}: ${m[4]!.trim()} (${m[6]})`);
 }
@@ -72,7 +80,7 @@ function oracleRules(mode: ProxyMode, text: string, id: string): string[] {
 describe.each(['iptables-nft', 'nftables'] as ProxyMode[])('nfct trace, kube-proxy in %s mode', (mode) => {
   const node = useNodeFixture(mode);
 
-  test('every hop as its tool prints it, the Service named on the jump, the packet rewritten by DNAT; the kernel\'s tracer agrees hop for hop', async () => {
+  test("every hop as its tool prints it, the Service named on the jump, the packet rewritten by DNAT; the kernel's tracer agrees hop for hop", async () => {
     const oracle = mode === 'nftables'
       ? node().node.spawn('nft', ['-a', 'monitor', 'trace'], { stdio: ['ignore', 'pipe', 'ignore'] })
       : node().node.spawn('xtables-monitor', ['--trace'], { stdio: ['ignore', 'pipe', 'ignore'] });
@@ -81,21 +89,30 @@ describe.each(['iptables-nft', 'nftables'] as ProxyMode[])('nfct trace, kube-pro
     let code: number | undefined;
     try {
       // The notice comes once the stream listens and its rule is in place.
-      await until('the notice of what is traced', () => (trace.stderr().includes(`nfct: tracing protocol=udp dstPort=53 in ${node().node.name}; Ctrl-C ends it.`) ? true : undefined));
+      await until('the notice of what is traced',
+        () => (trace.stderr().includes(`nfct: tracing protocol=udp dstPort=53 in ${node().node.name}; Ctrl-C ends it.`)
+          ? true
+          : undefined));
       expect((await node().node.exec('nft', ['list', 'tables'])).stdout).toContain('nfct_trace_');
       // Ask until both tracers have shown one packet whole (each from a port of its own).
       let sport = 43000;
-      const found = await until(() => `a packet both tracers saw; ours: ${trace.lines.slice(-30).join('\n')}; theirs: ${oracleText().slice(-1500)}; stderr ${trace.stderr()}`, async () => {
-        sport++;
-        await node().ask(CLIENT, '10.96.0.10', 53, sport);
-        const deadline = Date.now() + 2000;
-        while (Date.now() < deadline) {
-          const ours = ourBlock(trace.lines, sport);
-          if (ours && oracleText().includes(ours.id)) return ours;
-          await new Promise((r) => setTimeout(r, 50));
-        }
-        return undefined;
-      });
+      const found = await until(
+        () =>
+          `a packet both tracers saw; ours: ${trace.lines.slice(-30).join('\n')}; theirs: ${
+            oracleText().slice(-1500)
+          }; stderr ${trace.stderr()}`,
+        async () => {
+          sport++;
+          await node().ask(CLIENT, '10.96.0.10', 53, sport);
+          const deadline = Date.now() + 2000;
+          while (Date.now() < deadline) {
+            const ours = ourBlock(trace.lines, sport);
+            if (ours && oracleText().includes(ours.id)) return ours;
+            await new Promise((r) => setTimeout(r, 50));
+          }
+          return undefined;
+        },
+      );
       const lines = found.lines;
       const hops = lines.filter((l) => /^ {2}ip6? /.test(l));
       // The rule hops of that packet, ours and the oracle's, in one form to compare (the
@@ -112,24 +129,47 @@ describe.each(['iptables-nft', 'nftables'] as ProxyMode[])('nfct trace, kube-pro
         });
       // The oracle prints a packet's hops as the kernel reports them: wait until it has shown as
       // many as we did (more, or others, fail the comparison below).
-      await until(() => `the oracle to show ${ourRules.length} rule hops of ${found.id}: ${theirRules().join(' | ')}`, () => (theirRules().length >= ourRules.length ? true : undefined));
-      expect(lines[0]).toMatch(new RegExp(`^packet ${found.id} nftables ipv4 udp 10\\.244\\.1\\.5:${sport} -> 10\\.96\\.0\\.10:53 iif cali[0-9a-f]+ hook prerouting ct new$`));
+      await until(() => `the oracle to show ${ourRules.length} rule hops of ${found.id}: ${theirRules().join(' | ')}`,
+        () => (theirRules().length >= ourRules.length ? true : undefined));
+      expect(lines[0]).toMatch(
+        new RegExp(
+          `^packet ${found.id} nftables ipv4 udp 10\\.244\\.1\\.5:${sport} -> 10\\.96\\.0\\.10:53 iif cali[0-9a-f]+ hook prerouting ct new$`,
+        ),
+      );
       // Our own marking table is not shown.
       expect(lines.some((l) => l.includes('nfct_trace_'))).toBe(false);
       // After the DNAT, the packet is shown going to the endpoint.
-      expect(lines).toContainEqual(expect.stringMatching(/^ {2}now udp 10\.244\.1\.5:\d+ -> 10\.244\.1\.7:53 iif cali[0-9a-f]+ oif cali[0-9a-f]+ hook forward/));
+      expect(lines).toContainEqual(
+        expect.stringMatching(
+          /^ {2}now udp 10\.244\.1\.5:\d+ -> 10\.244\.1\.7:53 iif cali[0-9a-f]+ oif cali[0-9a-f]+ hook forward/,
+        ),
+      );
       expect(lines[lines.length - 1]).toBe('  => accept');
 
       if (mode === 'iptables-nft') {
         // iptables-save form, comments and all; the jump to the Service chain names the Service.
-        expect(hops).toContainEqual(expect.stringMatching(/^ {2}ip nat KUBE-SERVICES rule handle \d+: -A KUBE-SERVICES -d 10\.96\.0\.10\/32 -p udp -m comment --comment "kube-system\/kube-dns:dns cluster IP" -m udp --dport 53 -j KUBE-SVC-TCOU7JCQXEZGVUNU \(verdict jump KUBE-SVC-TCOU7JCQXEZGVUNU\) \[service kube-system\/kube-dns:dns\]$/));
-        expect(hops).toContainEqual(expect.stringMatching(/-A KUBE-SEP-[A-Z2-7]{16} -p udp -m comment --comment "kube-system\/kube-dns:dns" -m udp -j DNAT --to-destination 10\.244\.1\.7:53 \(verdict accept\)$/));
+        expect(hops).toContainEqual(
+          expect.stringMatching(
+            /^ {2}ip nat KUBE-SERVICES rule handle \d+: -A KUBE-SERVICES -d 10\.96\.0\.10\/32 -p udp -m comment --comment "kube-system\/kube-dns:dns cluster IP" -m udp --dport 53 -j KUBE-SVC-TCOU7JCQXEZGVUNU \(verdict jump KUBE-SVC-TCOU7JCQXEZGVUNU\) \[service kube-system\/kube-dns:dns\]$/,
+          ),
+        );
+        expect(hops).toContainEqual(
+          expect.stringMatching(
+            /-A KUBE-SEP-[A-Z2-7]{16} -p udp -m comment --comment "kube-system\/kube-dns:dns" -m udp -j DNAT --to-destination 10\.244\.1\.7:53 \(verdict accept\)$/,
+          ),
+        );
         const theirs = theirRules();
         expect(theirs.length).toBeGreaterThan(4);
         expect(ourRules).toEqual(theirs);
       } else {
-        expect(hops).toContainEqual(expect.stringMatching(/^ {2}ip kube-proxy services rule handle \d+: ip daddr \. meta l4proto \. th dport vmap @service-ips \(verdict goto service-[A-Z2-7]{8}-kube-system\/kube-dns\/udp\/dns\) \[service kube-system\/kube-dns:dns\]$/));
-        expect(hops).toContainEqual(expect.stringMatching(/: meta l4proto udp dnat to 10\.244\.1\.7:53 \(verdict accept\)$/));
+        expect(hops).toContainEqual(
+          expect.stringMatching(
+            /^ {2}ip kube-proxy services rule handle \d+: ip daddr \. meta l4proto \. th dport vmap @service-ips \(verdict goto service-[A-Z2-7]{8}-kube-system\/kube-dns\/udp\/dns\) \[service kube-system\/kube-dns:dns\]$/,
+          ),
+        );
+        expect(hops).toContainEqual(
+          expect.stringMatching(/: meta l4proto udp dnat to 10\.244\.1\.7:53 \(verdict accept\)$/),
+        );
         const theirs = theirRules();
         expect(theirs.length).toBeGreaterThan(3);
         expect(ourRules).toEqual(theirs);
@@ -142,33 +182,65 @@ describe.each(['iptables-nft', 'nftables'] as ProxyMode[])('nfct trace, kube-pro
     expect((await node().node.execOk('nft', ['list', 'tables'])).stdout).not.toContain('nfct_trace');
   });
 
-  test('--json: the packet once, rules in the ruleset\'s words with their Service, hooks and ct state, the packet again after the DNAT; the kernel\'s tracer agrees', async () => {
+  test("--json: the packet once, rules in the ruleset's words with their Service, hooks and ct state, the packet again after the DNAT; the kernel's tracer agrees", async () => {
     const oracle = mode === 'nftables'
       ? node().node.spawn('nft', ['-a', 'monitor', 'trace'], { stdio: ['ignore', 'pipe', 'ignore'] })
       : node().node.spawn('xtables-monitor', ['--trace'], { stdio: ['ignore', 'pipe', 'ignore'] });
     const oracleText = collect(oracle);
     // Every line it prints is checked against schema/trace.json when it ends (startNfct).
     const trace = startTrace(['trace', '--json', '-p', 'udp', '--dport', '53', '--netns', node().node.name]);
-    type Rule = { family: string; table: string; chain: string; handle?: number; text?: string; syntax?: string; service?: string };
-    type Hop = { kind: string; rule: number; verdict?: string; target?: string; hook?: string; ct?: { state?: string }; packet?: { ip: { dst: string }; udp: { dstPort: number } } };
-    type Line = { id: string; packet: { ip: { src: string; dst: string }; udp: { srcPort: number; dstPort: number } }; rules: Rule[]; hops: Hop[]; verdict?: string; netns: { label: string } };
+    interface Rule {
+      family: string;
+      table: string;
+      chain: string;
+      handle?: number;
+      text?: string;
+      syntax?: string;
+      service?: string;
+    }
+    interface Hop {
+      kind: string;
+      rule: number;
+      verdict?: string;
+      target?: string;
+      hook?: string;
+      ct?: { state?: string };
+      packet?: { ip: { dst: string }; udp: { dstPort: number } };
+    }
+    interface Line {
+      id: string;
+      packet: { ip: { src: string; dst: string }; udp: { srcPort: number; dstPort: number } };
+      rules: Rule[];
+      hops: Hop[];
+      verdict?: string;
+      netns: { label: string };
+    }
     let found: Line | undefined;
     let code: number | undefined;
     try {
       // The notice comes once the stream listens and its rule is in place.
-      await until('the notice of what is traced', () => (trace.stderr().includes(`nfct: tracing protocol=udp dstPort=53 in ${node().node.name}; Ctrl-C ends it.`) ? true : undefined));
+      await until('the notice of what is traced',
+        () => (trace.stderr().includes(`nfct: tracing protocol=udp dstPort=53 in ${node().node.name}; Ctrl-C ends it.`)
+          ? true
+          : undefined));
       let sport = 44000;
-      found = await until(() => `a packet both tracers saw; ours: ${trace.lines.slice(-5).join('\n')}; theirs: ${oracleText().slice(-1500)}`, async () => {
-        sport++;
-        await node().ask(CLIENT, '10.96.0.10', 53, sport);
-        const deadline = Date.now() + 2000;
-        while (Date.now() < deadline) {
-          const ours = trace.lines.map((l) => JSON.parse(l) as Line).find((o) => o.packet?.udp?.srcPort === sport && o.packet.ip.dst === '10.96.0.10');
-          if (ours && oracleText().includes(ours.id)) return ours;
-          await new Promise((r) => setTimeout(r, 50));
-        }
-        return undefined;
-      });
+      found = await until(
+        () =>
+          `a packet both tracers saw; ours: ${trace.lines.slice(-5).join('\n')}; theirs: ${oracleText().slice(-1500)}`,
+        async () => {
+          sport++;
+          await node().ask(CLIENT, '10.96.0.10', 53, sport);
+          const deadline = Date.now() + 2000;
+          while (Date.now() < deadline) {
+            const ours = trace.lines.map((l) => JSON.parse(l) as Line).find((o) =>
+              o.packet?.udp?.srcPort === sport && o.packet.ip.dst === '10.96.0.10'
+            );
+            if (ours && oracleText().includes(ours.id)) return ours;
+            await new Promise((r) => setTimeout(r, 50));
+          }
+          return undefined;
+        },
+      );
       const { rules, hops } = found;
       expect(found.netns.label).toBe(node().node.name);
       expect(found.packet.ip.src).toBe('10.244.1.5');
@@ -196,7 +268,8 @@ describe.each(['iptables-nft', 'nftables'] as ProxyMode[])('nfct trace, kube-pro
       // The oracle prints a packet's hops as the kernel reports them: wait until it has shown as
       // many as we did (more, or others, fail the comparison below).
       const theirRules = (): string[] => oracleRules(mode, oracleText().replace(/[^\n]*$/, ''), found!.id);
-      await until(() => `the oracle to show ${ours.length} rule hops of ${found!.id}: ${theirRules().join(' | ')}`, () => (theirRules().length >= ours.length ? true : undefined));
+      await until(() => `the oracle to show ${ours.length} rule hops of ${found!.id}: ${theirRules().join(' | ')}`,
+        () => (theirRules().length >= ours.length ? true : undefined));
       const theirs = theirRules();
       expect(theirs.length).toBeGreaterThan(3);
       expect(ours).toEqual(theirs);
@@ -216,6 +289,8 @@ describe('nfct trace without a match', () => {
     await until('the message', () => (trace.stderr().includes('waiting for') ? true : undefined));
     const code = await trace.stop();
     expect(code).toBe(0);
-    expect(trace.stderr()).toContain(`nfct: no -p/-s/-d/--sport/--dport/--port given: waiting for packets already marked for tracing in ${node().node.name} (nft 'meta nftrace set 1', iptables -j TRACE); give a match to trace packets of your choice.`);
+    expect(trace.stderr()).toContain(
+      `nfct: no -p/-s/-d/--sport/--dport/--port given: waiting for packets already marked for tracing in ${node().node.name} (nft 'meta nftrace set 1', iptables -j TRACE); give a match to trace packets of your choice.`,
+    );
   });
 });

@@ -18,59 +18,71 @@ import { writeKernLog } from '../../bench/lib/kern-log.mjs';
 const dir = mkdtempSync(join(tmpdir(), 'nfct-kmsg-file-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const sh = (script: string): string => execFileSync('sh', ['-c', script], { encoding: 'utf8', maxBuffer: 1 << 20 }).trim();
+const sh = (script: string): string =>
+  execFileSync('sh', ['-c', script], { encoding: 'utf8', maxBuffer: 1 << 20 }).trim();
 
 /** A LOG line as rsyslog writes it, its destination port telling it apart. */
 const line = (port: number, prefix = 'ft: '): string =>
   `Jun 13 19:58:21 gw kernel: [ 1234.567890] ${prefix}IN=eth0 OUT= MAC=52:54:00:12:34:56:52:54:00:65:43:21:08:00 SRC=10.0.0.1 DST=10.0.0.2 LEN=60 TOS=0x00 PREC=0x00 TTL=64 ID=${port} DF PROTO=TCP SPT=40000 DPT=${port} WINDOW=64240 RES=0x00 SYN URGP=0 \n`;
 
 describe('a 2M-line kern.log', () => {
-  test('every LOG and TRACE line read, its text and fields as grep, awk and sha256sum read them, memory bounded', async () => {
-    const file = join(dir, 'kern.log');
-    const counts = writeKernLog(file, 2_000_000, { seed: 28 }) as { lines: number; log: number; trace: number; tracePackets: number; other: number };
-    expect(counts.lines).toBe(2_000_000);
-    // The oracles, over the same file: LOG lines (IN= but not TRACE), their messages hashed,
-    // their destination ports summed (not those of a packet an ICMP error quotes).
-    const logLines = Number(sh(`grep ' IN=' ${file} | grep -vc 'kernel: \\[[ 0-9.]*\\] TRACE: '`));
-    const traceLines = Number(sh(`grep -c 'kernel: \\[[ 0-9.]*\\] TRACE: ' ${file}`));
-    const digest = sh(`grep ' IN=' ${file} | grep -v 'kernel: \\[[ 0-9.]*\\] TRACE: ' | sed 's/^[^]]*\\] //' | sha256sum`).split(' ')[0];
-    const dptSum = Number(sh(`grep ' IN=' ${file} | grep -v 'kernel: \\[[ 0-9.]*\\] TRACE: ' | awk '{ for (i = 1; i <= NF; i++) { if (substr($i, 1, 5) == "[SRC=") break; if (substr($i, 1, 4) == "DPT=") { s += substr($i, 5); break } } } END { printf "%.0f", s }'`));
-    expect([logLines, traceLines]).toEqual([counts.log, counts.trace]);
+  test('every LOG and TRACE line read, its text and fields as grep, awk and sha256sum read them, memory bounded',
+    async () => {
+      const file = join(dir, 'kern.log');
+      const counts = writeKernLog(file, 2_000_000, { seed: 28 }) as { lines: number; log: number; trace: number;
+        tracePackets: number; other: number };
+      expect(counts.lines).toBe(2_000_000);
+      // The oracles, over the same file: LOG lines (IN= but not TRACE), their messages hashed,
+      // their destination ports summed (not those of a packet an ICMP error quotes).
+      const logLines = Number(sh(`grep ' IN=' ${file} | grep -vc 'kernel: \\[[ 0-9.]*\\] TRACE: '`));
+      const traceLines = Number(sh(`grep -c 'kernel: \\[[ 0-9.]*\\] TRACE: ' ${file}`));
+      const digest =
+        sh(`grep ' IN=' ${file} | grep -v 'kernel: \\[[ 0-9.]*\\] TRACE: ' | sed 's/^[^]]*\\] //' | sha256sum`).split(
+          ' ',
+        )[0];
+      const dptSum = Number(
+        sh(
+          `grep ' IN=' ${file} | grep -v 'kernel: \\[[ 0-9.]*\\] TRACE: ' | awk '{ for (i = 1; i <= NF; i++) { if (substr($i, 1, 5) == "[SRC=") break; if (substr($i, 1, 4) == "DPT=") { s += substr($i, 5); break } } } END { printf "%.0f", s }'`,
+        ),
+      );
+      expect([logLines, traceLines]).toEqual([counts.log, counts.trace]);
 
-    const stream = KernelLog.file(file);
-    const hash = createHash('sha256');
-    let packets = 0;
-    let dpt = 0;
-    let traces = 0;
-    let hops = 0;
-    const kinds = new Map<string, number>();
-    for await (const item of stream) {
-      kinds.set(item.type, (kinds.get(item.type) ?? 0) + 1);
-      if (item.type === 'packet') {
-        packets++;
-        hash.update(`${item.message}\n`, 'latin1');
-        dpt += item.dpt ?? 0;
-      } else if (item.type === 'trace') {
-        traces++;
-        hops += item.hops.length;
+      const stream = KernelLog.file(file);
+      const hash = createHash('sha256');
+      let packets = 0;
+      let dpt = 0;
+      let traces = 0;
+      let hops = 0;
+      const kinds = new Map<string, number>();
+      for await (const item of stream) {
+        kinds.set(item.type, (kinds.get(item.type) ?? 0) + 1);
+        if (item.type === 'packet') {
+          packets++;
+          hash.update(`${item.message}\n`, 'latin1');
+          dpt += item.dpt ?? 0;
+        } else if (item.type === 'trace') {
+          traces++;
+          hops += item.hops.length;
+        }
       }
-    }
-    expect(stream.stats).toMatchObject({ received: 2_000_000, malformed: 0 });
-    expect([packets, hops, traces]).toEqual([counts.log, counts.trace, counts.tracePackets]);
-    expect(hash.digest('hex')).toBe(digest);
-    expect(dpt).toBe(dptSum);
-    expect([...kinds.keys()].sort()).toEqual(['packet', 'trace']);
-    // The reader keeps a few batches ahead of the consumer, whatever the file's size.
-    expect(stream.stats.peakBytes).toBeLessThan(4 << 20);
-    rmSync(file);
-  }, 300_000);
+      expect(stream.stats).toMatchObject({ received: 2_000_000, malformed: 0 });
+      expect([packets, hops, traces]).toEqual([counts.log, counts.trace, counts.tracePackets]);
+      expect(hash.digest('hex')).toBe(digest);
+      expect(dpt).toBe(dptSum);
+      expect([...kinds.keys()].sort()).toEqual(['packet', 'trace']);
+      // The reader keeps a few batches ahead of the consumer, whatever the file's size.
+      expect(stream.stats.peakBytes).toBeLessThan(4 << 20);
+      rmSync(file);
+    }, 300_000);
 });
 
 /** Ports the `collect` of the test running now has read. */
 let seen: number[] = [];
 
 /** Items of a followed file until `done` says stop; fails after `ms`. */
-async function collect(stream: KernelLogStream, done: (items: KernelLogItem[]) => boolean, act: () => Promise<void> | void, ms = 10_000): Promise<KernelLogItem[]> {
+async function collect(stream: KernelLogStream, done: (items: KernelLogItem[]) => boolean,
+  act: () => Promise<void> | void, ms = 10_000): Promise<KernelLogItem[]>
+{
   const items: KernelLogItem[] = [];
   seen = [];
   const timer = setTimeout(() => stream.close(), ms);

@@ -14,7 +14,8 @@ import { closeSync, constants, openSync, readSync, writeSync } from 'node:fs';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
-import { KernelLog, type KernelLogItem, type KernelLogPacket, type KernelLogStream, type TracePacket } from '../../lib/index.js';
+import { KernelLog, type KernelLogItem, type KernelLogPacket, type KernelLogStream,
+  type TracePacket } from '../../lib/index.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { holdSysctl } from '../helpers/sysctl-hold.js';
 
@@ -32,7 +33,9 @@ afterAll(async () => {
 });
 
 /** Items until `done`, reading while `act` runs; a timeout only bounds a failure. */
-async function collect(stream: KernelLogStream, done: (items: KernelLogItem[]) => boolean, act: () => Promise<unknown>, ms = 15_000): Promise<KernelLogItem[]> {
+async function collect(stream: KernelLogStream, done: (items: KernelLogItem[]) => boolean, act: () => Promise<unknown>,
+  ms = 15_000): Promise<KernelLogItem[]>
+{
   const items: KernelLogItem[] = [];
   const timer = setTimeout(() => stream.close(), ms);
   const reading = (async () => {
@@ -51,7 +54,8 @@ async function collect(stream: KernelLogStream, done: (items: KernelLogItem[]) =
 /** One UDP datagram from inside the namespace: `size` bytes from sport to host:dport. */
 function sendUdp(host: string, sport: number, dport: number, size: number): Promise<unknown> {
   const family = host.includes(':') ? 'udp6' : 'udp4';
-  return ns.execOk('node', ['-e', `const s=require('dgram').createSocket('${family}');s.bind(${sport},'${host}',()=>s.send(Buffer.alloc(${size},120),${dport},'${host}',()=>s.close()))`]);
+  return ns.execOk('node', ['-e',
+    `const s=require('dgram').createSocket('${family}');s.bind(${sport},'${host}',()=>s.send(Buffer.alloc(${size},120),${dport},'${host}',()=>s.close()))`]);
 }
 
 /** The records /dev/kmsg holds now, read raw (header split by hand, text unescaped), by sequence number. */
@@ -73,7 +77,8 @@ function rawRecords(): Map<number, { level: number; usec: number; text: string }
       const rec = buf.toString('latin1', 0, n);
       const semi = rec.indexOf(';');
       const [prio, seq, usec] = rec.slice(0, semi).split(',');
-      const text = rec.slice(semi + 1, rec.indexOf('\n')).replace(/\\x([0-9a-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
+      const text = rec.slice(semi + 1, rec.indexOf('\n')).replace(/\\x([0-9a-f]{2})/g,
+        (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
       out.set(Number(seq), { level: Number(prio) & 7, usec: Number(usec), text });
     }
   } finally {
@@ -83,7 +88,7 @@ function rawRecords(): Map<number, { level: number; usec: number; text: string }
 }
 
 /** `dmesg -r` lines holding `tag`: level, the time as printed, the text. */
-async function dmesg(tag: string): Promise<Array<{ level: number; time: string; text: string }>> {
+async function dmesg(tag: string): Promise<{ level: number; time: string; text: string }[]> {
   const r = await ns.execOk('dmesg', ['-r']);
   return r.stdout
     .split('\n')
@@ -94,21 +99,29 @@ async function dmesg(tag: string): Promise<Array<{ level: number; time: string; 
     });
 }
 
-const packets = (items: KernelLogItem[]): KernelLogPacket[] => items.filter((i): i is KernelLogPacket => i.type === 'packet');
+const packets = (items: KernelLogItem[]): KernelLogPacket[] =>
+  items.filter((i): i is KernelLogPacket => i.type === 'packet');
 
 describe('LOG lines of iptables-legacy, iptables-nft and nft log', () => {
   test('the datagram sent, field for field; the text, level and time dmesg -r shows and the raw record holds', async () => {
     const P = `${TAG}u`;
     const dport = 31000 + (process.pid % 1000);
-    await ns.execOk('iptables-legacy', ['-A', 'OUTPUT', '-p', 'udp', '--dport', String(dport), '-j', 'LOG', '--log-prefix', `${P}L `, '--log-level', '6', '--log-uid']);
-    await ns.execOk('iptables-nft', ['-A', 'OUTPUT', '-p', 'udp', '--dport', String(dport), '-j', 'LOG', '--log-prefix', `${P}N `]);
-    await ns.execOk('nft', ['-f', '-'], { input: `table inet ${P} {\n chain out {\n  type filter hook output priority 10;\n  udp dport ${dport} log prefix "${P}F " level info\n }\n}\n` });
+    await ns.execOk('iptables-legacy', ['-A', 'OUTPUT', '-p', 'udp', '--dport', String(dport), '-j', 'LOG',
+      '--log-prefix', `${P}L `, '--log-level', '6', '--log-uid']);
+    await ns.execOk('iptables-nft', ['-A', 'OUTPUT', '-p', 'udp', '--dport', String(dport), '-j', 'LOG', '--log-prefix',
+      `${P}N `]);
+    await ns.execOk('nft', ['-f', '-'], {
+      input:
+        `table inet ${P} {\n chain out {\n  type filter hook output priority 10;\n  udp dport ${dport} log prefix "${P}F " level info\n }\n}\n`,
+    });
     const stream = KernelLog.follow({ prefix: P });
     const sent = Date.now();
     const items = packets(await collect(stream, (got) => got.length >= 3, () => sendUdp('127.0.0.1', 4242, dport, 11)));
     expect(items.map((p) => p.prefix).sort()).toEqual([`${P}F `, `${P}L `, `${P}N `]);
     for (const p of items) {
-      expect(p).toMatchObject({ source: 'kmsg', family: 'ipv4', src: '127.0.0.1', dst: '127.0.0.1', proto: 'UDP', protocol: 17, spt: 4242, dpt: dport, len: 28 + 11, udpLen: 8 + 11, ttl: 64, outdev: { name: 'lo' }, extra: [], unparsed: [] });
+      expect(p).toMatchObject({ source: 'kmsg', family: 'ipv4', src: '127.0.0.1', dst: '127.0.0.1', proto: 'UDP',
+        protocol: 17, spt: 4242, dpt: dport, len: 28 + 11, udpLen: 8 + 11, ttl: 64, outdev: { name: 'lo' }, extra: [],
+        unparsed: [] });
       expect(p.indev).toBeUndefined();
       expect(Math.abs(Number(p.timestamp! / 1_000_000n) - sent)).toBeLessThan(5000);
     }
@@ -129,9 +142,12 @@ describe('LOG lines of iptables-legacy, iptables-nft and nft log', () => {
     const P = `${TAG}t`;
     const tport = 32000 + (process.pid % 1000);
     const uport = tport + 1;
-    await ns.execOk('iptables-legacy', ['-A', 'OUTPUT', '-p', 'tcp', '--dport', String(tport), '--syn', '-j', 'LOG', '--log-prefix', `${P}S `, '--log-tcp-sequence', '--log-tcp-options']);
-    await ns.execOk('iptables-legacy', ['-A', 'OUTPUT', '-p', 'icmp', '--icmp-type', 'port-unreachable', '-j', 'LOG', '--log-prefix', `${P}I `]);
-    await ns.execOk('ip6tables-legacy', ['-A', 'OUTPUT', '-p', 'udp', '--dport', String(uport), '-j', 'LOG', '--log-prefix', `${P}6 `]);
+    await ns.execOk('iptables-legacy', ['-A', 'OUTPUT', '-p', 'tcp', '--dport', String(tport), '--syn', '-j', 'LOG',
+      '--log-prefix', `${P}S `, '--log-tcp-sequence', '--log-tcp-options']);
+    await ns.execOk('iptables-legacy', ['-A', 'OUTPUT', '-p', 'icmp', '--icmp-type', 'port-unreachable', '-j', 'LOG',
+      '--log-prefix', `${P}I `]);
+    await ns.execOk('ip6tables-legacy', ['-A', 'OUTPUT', '-p', 'udp', '--dport', String(uport), '-j', 'LOG',
+      '--log-prefix', `${P}6 `]);
     const stream = KernelLog.follow({ prefix: P });
     const items = packets(
       await collect(stream, (got) => got.length >= 3, async () => {
@@ -145,9 +161,11 @@ describe('LOG lines of iptables-legacy, iptables-nft and nft log', () => {
     expect(syn.tcp!.seq).toEqual(expect.any(Number));
     expect(syn.tcp!.options).toMatch(/^[0-9A-F]+$/);
     const icmp = items.find((p) => p.prefix === `${P}I `)!;
-    expect(icmp).toMatchObject({ proto: 'ICMP', icmp: { type: 3, code: 3 }, inner: { src: '127.0.0.1', dst: '127.0.0.1', proto: 'UDP', spt: 4343, dpt: uport, udpLen: 8 + 5 } });
+    expect(icmp).toMatchObject({ proto: 'ICMP', icmp: { type: 3, code: 3 },
+      inner: { src: '127.0.0.1', dst: '127.0.0.1', proto: 'UDP', spt: 4343, dpt: uport, udpLen: 8 + 5 } });
     const v6 = items.find((p) => p.prefix === `${P}6 `)!;
-    expect(v6).toMatchObject({ family: 'ipv6', src: '0000:0000:0000:0000:0000:0000:0000:0001', spt: 4444, dpt: uport, udpLen: 8 + 7, len: 40 + 8 + 7 });
+    expect(v6).toMatchObject({ family: 'ipv6', src: '0000:0000:0000:0000:0000:0000:0000:0001', spt: 4444, dpt: uport,
+      udpLen: 8 + 7, len: 40 + 8 + 7 });
     const shown = await dmesg(P);
     for (const p of items) expect(shown.map((s) => s.text)).toContain(p.message);
   });
@@ -169,7 +187,8 @@ describe('legacy TRACE with the syslog logger', () => {
       await ipt('-A', 'OUTPUT', '-p', 'tcp', '-j', 'ACCEPT');
       await ipt('-A', 'OUTPUT', '-p', 'udp', '--dport', String(dport), '-j', `${TAG}C`);
       const stream = KernelLog.follow({ dstPort: dport, packets: false, netns: ns.path, idleMs: 500 });
-      const items = await collect(stream, (got) => got.some((i) => i.type === 'trace'), () => sendUdp('127.0.0.1', 4545, dport, 3));
+      const items = await collect(stream, (got) => got.some((i) => i.type === 'trace'),
+        () => sendUdp('127.0.0.1', 4545, dport, 3));
       const traces = items.filter((i): i is TracePacket => i.type === 'trace');
       // Out through lo and back in: one packet, one trace (legacy TRACE has no id).
       expect(traces).toHaveLength(1);
@@ -177,16 +196,22 @@ describe('legacy TRACE with the syslog logger', () => {
       expect(t).toMatchObject({ type: 'trace', source: 'kmsg', family: 'ipv4' });
       const where = t.hops.map((h) => `${h.table}:${h.chain}:${h.kind}:${h.source === 'nftables' ? h.handle : h.rule}`);
       // The TRACE rule itself is not logged; the packet then leaves and comes back through lo.
-      expect(where).toEqual(['raw:OUTPUT:policy:2', 'filter:OUTPUT:rule:2', `filter:${TAG}C:return:2`, 'filter:OUTPUT:policy:3', 'raw:PREROUTING:policy:1', 'filter:INPUT:policy:1']);
-      expect(t.hops.map((h) => [h.oif?.name, h.iif?.name])).toEqual([...Array(4).fill(['lo', undefined]), ...Array(2).fill([undefined, 'lo'])]);
+      expect(where).toEqual(['raw:OUTPUT:policy:2', 'filter:OUTPUT:rule:2', `filter:${TAG}C:return:2`,
+        'filter:OUTPUT:policy:3', 'raw:PREROUTING:policy:1', 'filter:INPUT:policy:1']);
+      expect(t.hops.map((h) => [h.oif?.name, h.iif?.name])).toEqual([...Array(4).fill(['lo', undefined]),
+        ...Array(2).fill([undefined, 'lo'])]);
       expect(t.hops.every((h) => h.log?.dpt === dport && h.log.message.startsWith('TRACE: '))).toBe(true);
       // The oracle of the rule texts: iptables-legacy-save, the Nth -A line of the chain.
       for (const h of t.hops.filter((x) => x.kind === 'rule')) {
-        const save = (await ns.execOk('iptables-legacy-save', ['-t', h.table])).stdout.split('\n').filter((l) => l.startsWith(`-A ${h.chain} `));
+        const save = (await ns.execOk('iptables-legacy-save', ['-t', h.table])).stdout.split('\n').filter((l) =>
+          l.startsWith(`-A ${h.chain} `)
+        );
         expect(h.ruleText).toBe(save[(h.source === 'nftables' ? 0 : h.rule) - 1]);
       }
       const shown = await dmesg(`DPT=${dport} `);
-      expect(t.hops.map((h) => h.log!.message)).toEqual(shown.filter((s) => s.text.startsWith('TRACE: ')).map((s) => s.text));
+      expect(t.hops.map((h) => h.log!.message)).toEqual(
+        shown.filter((s) => s.text.startsWith('TRACE: ')).map((s) => s.text),
+      );
     } finally {
       await ns.shOk(`echo ${before} > /proc/sys/net/netfilter/nf_log/2`);
     }
@@ -214,7 +239,8 @@ describe('the ring buffer', () => {
     const stream = KernelLog.follow({ lines: true, maxQueueBytes: 64 * 1024 });
     const n = 4000;
     writeKmsg(Array.from({ length: n }, (_, i) => `${mark} ${i} ${'x'.repeat(150)}`));
-    const items = await collect(stream, (got) => got.some((i) => i.type === 'line' && i.message.startsWith(`${mark} ${n - 1} `)), async () => undefined);
+    const items = await collect(stream,
+      (got) => got.some((i) => i.type === 'line' && i.message.startsWith(`${mark} ${n - 1} `)), async () => undefined);
     const losses = items.filter((i) => i.type === 'loss');
     expect(losses.length).toBeGreaterThan(0);
     // Every record is an item (lines: true): the sequence numbers go up by one, except where a
@@ -239,7 +265,9 @@ describe('the ring buffer', () => {
     expect(stream.lostRecords).toBe(lost);
     expect(stream.stats.lost).toBe(lost);
     // Our own lines: in order, and those missing are what was lost.
-    const mine = items.flatMap((i) => (i.type === 'line' && i.message.startsWith(`${mark} `) ? [Number(i.message.split(' ')[1])] : []));
+    const mine = items.flatMap((
+      i,
+    ) => (i.type === 'line' && i.message.startsWith(`${mark} `) ? [Number(i.message.split(' ')[1])] : []));
     expect(mine).toEqual([...mine].sort((a, b) => a - b));
     expect(n - mine.length).toBeGreaterThan(0);
     expect(n - mine.length).toBeLessThanOrEqual(lost);
@@ -249,9 +277,14 @@ describe('the ring buffer', () => {
     const mark = `${TAG}keep`;
     const stream = KernelLog.kmsg({ follow: true, from: 'start', lines: true });
     const n = 200;
-    const items = await collect(stream, (got) => got.some((i) => i.type === 'line' && i.message === `${mark} ${n - 1}`), async () => writeKmsg(Array.from({ length: n }, (_, i) => `${mark} ${i}`)));
+    const items = await collect(stream, (got) => got.some((i) => i.type === 'line' && i.message === `${mark} ${n - 1}`),
+      async () => writeKmsg(Array.from({ length: n }, (_, i) => `${mark} ${i}`)));
     expect(items.filter((i) => i.type === 'loss')).toEqual([]);
-    const ours = new Set(items.flatMap((i) => (i.type === 'line' || i.type === 'packet' ? [`${(i.kernelTime ?? 0).toFixed(6)} ${i.message}`] : [])));
+    const ours = new Set(
+      items.flatMap((
+        i,
+      ) => (i.type === 'line' || i.type === 'packet' ? [`${(i.kernelTime ?? 0).toFixed(6)} ${i.message}`] : [])),
+    );
     const first = Math.min(...items.flatMap((i) => (i.type === 'line' || i.type === 'packet' ? [i.kernelTime!] : [])));
     // dmesg -r: every record the ring buffer holds, from the first our stream read up to our last line.
     const all = (await ns.execOk('dmesg', ['-r'])).stdout.split('\n').flatMap((l) => {

@@ -16,12 +16,19 @@ const FILE = 'lib/nflog/types.ts';
 const source = readFileSync(join(ROOT, FILE), 'utf8');
 
 /** A mutant of line 1 of FILE with this status. */
-const mutant = (id: number, status: string) => ({ id: String(id), mutatorName: 'StringLiteral', replacement: `"m${id}"`, location: { start: { line: 1, column: 1 }, end: { line: 1, column: 3 } }, status });
+const mutant = (id: number, status: string) => ({ id: String(id), mutatorName: 'StringLiteral', replacement: `"m${id}"`,
+  location: { start: { line: 1, column: 1 }, end: { line: 1, column: 3 } }, status });
 
-function check(results: object | undefined, env: Record<string, string> = {}): { code: number | null; out: string; last: string } {
+function check(results: object | undefined,
+  env: Record<string, string> = {}): { code: number | null; out: string; last: string }
+{
   const file = join(dir, `results-${Math.random().toString(16).slice(2)}.json`);
   if (results) writeFileSync(file, JSON.stringify(results));
-  const r = spawnSync(process.execPath, [join(ROOT, 'scripts', 'mutation-check.mjs'), file, join(dir, 'none.json')], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ...env } });
+  const r = spawnSync(process.execPath, [join(ROOT, 'scripts', 'mutation-check.mjs'), file, join(dir, 'none.json')], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+  });
   const lines = r.stdout.trim().split('\n');
   return { code: r.status, out: r.stdout, last: lines[lines.length - 1]! };
 }
@@ -35,17 +42,24 @@ describe('mutation results in CI', () => {
   });
 
   test('results for a file whose source is unchanged are scored; other files are named as not current', () => {
-    const r = check({ files: { [FILE]: { source, mutants: [1, 2, 3, 4].map((i) => mutant(i, 'Killed')).concat(mutant(5, 'Survived')) } } });
+    const r = check({
+      files: {
+        [FILE]: { source, mutants: [1, 2, 3, 4].map((i) => mutant(i, 'Killed')).concat(mutant(5, 'Survived')) },
+      },
+    });
     expect(r.out).toMatch(/lib\/nflog +80\.0% \(target 80%\)\n/);
     expect(r.out).toContain('never measured');
     expect(r.last).toMatch(/^mutation testing: results current for 1 of \d+ files of lib\/; \d+ not current/);
     expect(r.last).toContain('targets met on current results');
     expect(r.code).toBe(0);
-    expect(check({ files: { [FILE]: { source, mutants: [mutant(1, 'Killed')] } } }, { NFCT_MUTATION_STRICT: '1' }).code).toBe(1);
+    expect(check({ files: { [FILE]: { source, mutants: [mutant(1, 'Killed')] } } }, { NFCT_MUTATION_STRICT: '1' }).code)
+      .toBe(1);
   });
 
   test('below a target on current results: named, exit status 1', () => {
-    const r = check({ files: { [FILE]: { source, mutants: [mutant(1, 'Killed'), mutant(2, 'Survived'), mutant(3, 'NoCoverage')] } } });
+    const r = check({
+      files: { [FILE]: { source, mutants: [mutant(1, 'Killed'), mutant(2, 'Survived'), mutant(3, 'NoCoverage')] } },
+    });
     expect(r.out).toMatch(/lib\/nflog +33\.3% \(target 80%\) +BELOW TARGET/);
     expect(r.last).toContain('below target: lib/nflog, lib/ overall');
     expect(r.code).toBe(1);

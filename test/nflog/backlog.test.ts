@@ -97,20 +97,25 @@ describe('past maxQueueBytes the kernel drops; the stream reports it in order an
     try {
       // 64 KiB of decoded packets and a 256 KiB socket buffer hold a few thousand packets at
       // most; nobody reads while 20,000 are logged.
-      const stream = nf.subscribe({ group: 22, sequence: true, maxQueueBytes: 64 << 10, bufferSize: 256 << 10, maxBufferSize: 256 << 10 });
+      const stream = nf.subscribe({ group: 22, sequence: true, maxQueueBytes: 64 << 10, bufferSize: 256 << 10,
+        maxBufferSize: 256 << 10 });
       const it = stream[Symbol.asyncIterator]();
       const next = timedReader(it, it.next());
       await flood(ns, 9902, 20_000);
       const items: NflogEvent[] = [];
       const packets = () => items.filter((e) => e.type === 'packet').length;
-      const reported = () => items.reduce((n, e) => n + (e.type === 'overrun' ? (e.lost ?? 0) : e.type === 'gap' ? e.missing : 0), 0);
+      const reported = () =>
+        items.reduce((n, e) => n + (e.type === 'overrun' ? (e.lost ?? 0) : e.type === 'gap' ? e.missing : 0), 0);
       // Read until every packet the rule logged has arrived or been reported lost. A loss at the
       // end of the flood is known only from the next packet's sequence number: one more datagram
       // whenever nothing has come for a while (the pause decides nothing; the count does).
       let total = await nftCounter(ns, 'bound');
       const deadline = Date.now() + BOUND_MS;
       while (packets() + reported() !== total) {
-        if (Date.now() > deadline) throw new WaitTimeout('every logged packet to arrive or be reported lost', BOUND_MS, JSON.stringify({ total, packets: packets(), reported: reported(), stats: stream.stats }));
+        if (Date.now() > deadline) {
+          throw new WaitTimeout('every logged packet to arrive or be reported lost', BOUND_MS,
+            JSON.stringify({ total, packets: packets(), reported: reported(), stats: stream.stats }));
+        }
         const e = await next(300);
         if (e !== null) items.push(e);
         else {
@@ -142,7 +147,6 @@ describe('past maxQueueBytes the kernel drops; the stream reports it in order an
       await ns.execOk('nft', ['delete', 'table', 'inet', 'bound']);
     }
   }, 120_000);
-
 });
 
 describe('JSON of packet items', () => {

@@ -12,11 +12,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 
+import { formatLogLine, type LogLineOptions } from '../../lib/nflog/logline-format.js';
 import { parseLogLine } from '../../lib/nflog/logline-parse.js';
+import type { NflogPacket } from '../../lib/nflog/types.js';
 import { decodePacket } from '../../lib/packet/decode.js';
 import { formatIpv6Full } from '../../lib/packet/headers.js';
-import { formatLogLine, type LogLineOptions } from '../../lib/nflog/logline-format.js';
-import type { NflogPacket } from '../../lib/nflog/types.js';
 import { prng } from '../support/prng.js';
 
 // ---- fixtures --------------------------------------------------------------------------------
@@ -49,12 +49,12 @@ interface FixturePacket {
     hwAddress?: string;
     payload: string;
   };
-  lines: Array<{ variant: string; stamp: string; text: string }>;
+  lines: { variant: string; stamp: string; text: string }[];
 }
 interface Fixture {
   scenario: string;
   kernel: string;
-  variants: Record<string, Array<{ name: string; prefix: string; options: LogLineOptions }>>;
+  variants: Record<string, { name: string; prefix: string; options: LogLineOptions }[]>;
   packets: FixturePacket[];
 }
 
@@ -82,9 +82,11 @@ function toPacket(p: FixturePacket, prefix: string | undefined): NflogPacket {
   if (n.hookName !== undefined) pkt.hookName = n.hookName;
   if (n.hwProtocol !== undefined) pkt.hwProtocol = n.hwProtocol;
   if (prefix !== undefined) pkt.prefix = prefix;
-  for (const k of ['indev', 'outdev', 'physindev', 'physoutdev'] as const) if (n[k]) pkt[k] = { ...n[k]! };
+  for (const k of ['indev', 'outdev', 'physindev', 'physoutdev'] as const) if (n[k]) pkt[k] = { ...n[k] };
   for (const k of ['mark', 'uid', 'gid', 'hwType'] as const) if (n[k] !== undefined) pkt[k] = n[k];
-  for (const k of ['hwHeader', 'l2Header', 'hwAddress'] as const) if (n[k] !== undefined) pkt[k] = Buffer.from(n[k]!, 'hex');
+  for (const k of ['hwHeader', 'l2Header', 'hwAddress'] as const) {
+    if (n[k] !== undefined) pkt[k] = Buffer.from(n[k], 'hex');
+  }
   return pkt;
 }
 
@@ -194,7 +196,9 @@ describe('parseLogLine reads every token of the kernel lines', () => {
       const n = c.packet.nflog;
       if (r.mark !== undefined) expect(r.mark).toBe(n.mark);
       if (r.uid !== undefined) expect([r.uid, r.gid]).toEqual([n.uid, n.gid]);
-      if (n.physindev && n.family !== 'bridge') expect([r.physin, r.physout]).toEqual([n.physindev.name, n.physoutdev?.name]);
+      if (n.physindev && n.family !== 'bridge') {
+        expect([r.physin, r.physout]).toEqual([n.physindev.name, n.physoutdev?.name]);
+      }
       if (r.mac !== undefined) expect(r.mac.replaceAll(':', '')).toBe(n.hwHeader);
       if (r.macSrc !== undefined) expect(r.macSrc.replaceAll(':', '')).toBe(n.hwHeader?.slice(12, 24));
       const d = decodePacket(buf, v === 4 ? 'ipv4' : 'ipv6');
@@ -216,7 +220,8 @@ describe('parseLogLine reads every token of the kernel lines', () => {
         expect(r.syslog?.host).toBe('testhost');
         expect(r.syslog?.tag).toBe('kernel');
         expect(r.message).toBe(text);
-        expect({ ...r, line: '', syslog: undefined, kernelTime: undefined }).toEqual({ ...plain, line: '', syslog: undefined, kernelTime: undefined });
+        expect({ ...r, line: '', syslog: undefined, kernelTime: undefined }).toEqual({ ...plain, line: '',
+          syslog: undefined, kernelTime: undefined });
       }
       expect(a.kernelTime).toBe(1234.56789);
       expect(b.kernelTime).toBeUndefined();
@@ -268,7 +273,9 @@ describe('parseLogLine: other shapes of line', () => {
   });
 
   test('no OUT= at all (older and third-party writers)', () => {
-    const r = parseLogLine('[   12.345678] fw: IN=eth1 SRC=10.1.1.1 DST=10.1.1.2 LEN=40 TOS=0x00 PREC=0x00 TTL=64 ID=0 PROTO=UDP SPT=1 DPT=2 LEN=20 ');
+    const r = parseLogLine(
+      '[   12.345678] fw: IN=eth1 SRC=10.1.1.1 DST=10.1.1.2 LEN=40 TOS=0x00 PREC=0x00 TTL=64 ID=0 PROTO=UDP SPT=1 DPT=2 LEN=20 ',
+    );
     expect(r.prefix).toBe('fw: ');
     expect(r.in).toBe('eth1');
     expect(r.out).toBeUndefined();
@@ -277,7 +284,11 @@ describe('parseLogLine: other shapes of line', () => {
   });
 
   test('a prefix without a trailing space, and one that contains "IN="', () => {
-    expect(parseLogLine('nfct:all:IN=lo OUT= MAC= SRC=127.0.0.1 DST=127.0.0.1 LEN=20 TOS=0x00 PREC=0x00 TTL=64 ID=1 PROTO=253 ')).toMatchObject({
+    expect(
+      parseLogLine(
+        'nfct:all:IN=lo OUT= MAC= SRC=127.0.0.1 DST=127.0.0.1 LEN=20 TOS=0x00 PREC=0x00 TTL=64 ID=1 PROTO=253 ',
+      ),
+    ).toMatchObject({
       prefix: 'nfct:all:',
       in: 'lo',
       mac: '',
@@ -300,14 +311,18 @@ describe('parseLogLine: other shapes of line', () => {
   });
 
   test('IPv4 fragments: MF, FRAG in 8-byte units, no ports', () => {
-    const r = parseLogLine('IN=eth0 OUT= SRC=10.0.0.1 DST=10.0.0.2 LEN=1500 TOS=0x00 PREC=0x00 TTL=64 ID=7 MF FRAG:185 PROTO=ICMP ');
+    const r = parseLogLine(
+      'IN=eth0 OUT= SRC=10.0.0.1 DST=10.0.0.2 LEN=1500 TOS=0x00 PREC=0x00 TTL=64 ID=7 MF FRAG:185 PROTO=ICMP ',
+    );
     expect(r.ipFlags).toEqual(['MF']);
     expect(r.fragOffset).toBe(185);
     expect(r.icmp).toBeUndefined();
   });
 
   test('an ICMP error quoting a packet that could not be read, and INCOMPLETE inside the quote', () => {
-    const r = parseLogLine('IN= OUT=eth0 SRC=10.0.0.1 DST=10.0.0.2 LEN=48 TOS=0x00 PREC=0xC0 TTL=64 ID=1 PROTO=ICMP TYPE=3 CODE=1 [TRUNCATED] MARK=0x1 ');
+    const r = parseLogLine(
+      'IN= OUT=eth0 SRC=10.0.0.1 DST=10.0.0.2 LEN=48 TOS=0x00 PREC=0xC0 TTL=64 ID=1 PROTO=ICMP TYPE=3 CODE=1 [TRUNCATED] MARK=0x1 ',
+    );
     expect(r.inner?.truncated).toBe(true);
     expect(r.mark).toBe(1);
     const s = parseLogLine(
@@ -326,14 +341,21 @@ describe('parseLogLine: other shapes of line', () => {
   });
 
   test('macdecode with a VLAN tag, SIT tunnel', () => {
-    const r = parseLogLine('x IN=eth0.10 OUT= MACSRC=02:00:00:00:00:01 MACDST=02:00:00:00:00:02 VPROTO=8100 VID=10 MACPROTO=0800 SRC=1.1.1.1 DST=2.2.2.2 LEN=20 TOS=0x00 PREC=0x00 TTL=1 ID=0 PROTO=0 ');
-    expect([r.macSrc, r.macDst, r.vlanProto, r.vlanId, r.macProto]).toEqual(['02:00:00:00:00:01', '02:00:00:00:00:02', 0x8100, 10, 0x800]);
-    const t = parseLogLine('IN=sit1 OUT= MAC=00:00:00:00:00:00:00:00:00:00:00:00:86:dd TUNNEL=192.0.2.1->192.0.2.2 SRC=2001:0db8:0000:0000:0000:0000:0000:0001 DST=2001:0db8:0000:0000:0000:0000:0000:0002 LEN=40 TC=0 HOPLIMIT=64 FLOWLBL=0 PROTO=59 ');
+    const r = parseLogLine(
+      'x IN=eth0.10 OUT= MACSRC=02:00:00:00:00:01 MACDST=02:00:00:00:00:02 VPROTO=8100 VID=10 MACPROTO=0800 SRC=1.1.1.1 DST=2.2.2.2 LEN=20 TOS=0x00 PREC=0x00 TTL=1 ID=0 PROTO=0 ',
+    );
+    expect([r.macSrc, r.macDst, r.vlanProto, r.vlanId, r.macProto]).toEqual(['02:00:00:00:00:01', '02:00:00:00:00:02',
+      0x8100, 10, 0x800]);
+    const t = parseLogLine(
+      'IN=sit1 OUT= MAC=00:00:00:00:00:00:00:00:00:00:00:00:86:dd TUNNEL=192.0.2.1->192.0.2.2 SRC=2001:0db8:0000:0000:0000:0000:0000:0001 DST=2001:0db8:0000:0000:0000:0000:0000:0002 LEN=40 TC=0 HOPLIMIT=64 FLOWLBL=0 PROTO=59 ',
+    );
     expect(t.tunnel).toBe('192.0.2.1->192.0.2.2');
   });
 
   test('unknown KEY=VALUE pairs, values that do not parse, and bare words are kept in order', () => {
-    const r = parseLogLine('p IN=a OUT=b FOO=bar SRC=1.2.3.4 TTL=abc wibble PROTO=TCP SPT=1 DPT=2 WINDOW=3 RES=0x00 SYN URGP=0 NEW=1 Unknown Ext Hdr 255');
+    const r = parseLogLine(
+      'p IN=a OUT=b FOO=bar SRC=1.2.3.4 TTL=abc wibble PROTO=TCP SPT=1 DPT=2 WINDOW=3 RES=0x00 SYN URGP=0 NEW=1 Unknown Ext Hdr 255',
+    );
     expect(r.extra).toEqual([
       { key: 'FOO', value: 'bar' },
       { key: 'TTL', value: 'abc' },
@@ -345,8 +367,10 @@ describe('parseLogLine: other shapes of line', () => {
 
   test('time stamp forms: dmesg -r, dmesg -T, RFC 3339 syslog, journalctl -o short-monotonic', () => {
     const body = 'P: IN=lo OUT= SRC=127.0.0.1 DST=127.0.0.1 LEN=20 TOS=0x00 PREC=0x00 TTL=64 ID=1 PROTO=253 ';
-    expect(parseLogLine(`<4>[  100.000001] ${body}`)).toMatchObject({ level: 4, kernelTime: 100.000001, prefix: 'P: ' });
-    expect(parseLogLine(`[Thu Jun 13 19:58:21 2024] ${body}`)).toMatchObject({ dmesgTime: 'Thu Jun 13 19:58:21 2024', prefix: 'P: ' });
+    expect(parseLogLine(`<4>[  100.000001] ${body}`)).toMatchObject({ level: 4, kernelTime: 100.000001,
+      prefix: 'P: ' });
+    expect(parseLogLine(`[Thu Jun 13 19:58:21 2024] ${body}`)).toMatchObject({ dmesgTime: 'Thu Jun 13 19:58:21 2024',
+      prefix: 'P: ' });
     expect(parseLogLine(`2024-06-13T19:58:21.123456+02:00 host kernel: ${body}`)).toMatchObject({
       syslog: { time: '2024-06-13T19:58:21.123456+02:00', host: 'host', tag: 'kernel' },
       prefix: 'P: ',
@@ -356,7 +380,8 @@ describe('parseLogLine: other shapes of line', () => {
       syslog: { host: 'host', tag: 'kernel' },
       prefix: 'P: ',
     });
-    expect(parseLogLine(`Jun 13 19:58:21 host kernel[0]: ${body}\r\n`)).toMatchObject({ syslog: { pid: 0 }, message: body });
+    expect(parseLogLine(`Jun 13 19:58:21 host kernel[0]: ${body}\r\n`)).toMatchObject({ syslog: { pid: 0 },
+      message: body });
   });
 
   test('not a LOG line: no prefix, the words kept', () => {
@@ -367,10 +392,11 @@ describe('parseLogLine: other shapes of line', () => {
     expect(parseLogLine('')).toMatchObject({ line: '', message: '', extra: [], unparsed: [] });
   });
 
-  test.each([[undefined], [null], [42], [Buffer.from('IN=')], [{}]])('%p is refused with a TypeError naming the line', (v) => {
-    expect(() => parseLogLine(v as never)).toThrow(TypeError);
-    expect(() => parseLogLine(v as never)).toThrow(/line/);
-  });
+  test.each([[undefined], [null], [42], [Buffer.from('IN=')], [{}]])('%p is refused with a TypeError naming the line',
+    (v) => {
+      expect(() => parseLogLine(v as never)).toThrow(TypeError);
+      expect(() => parseLogLine(v as never)).toThrow(/line/);
+    });
 });
 
 // ---- formatLogLine: arguments and paths the fixtures do not reach ------------------------------
@@ -424,7 +450,9 @@ describe('formatLogLine: cases the kernel capture does not reach', () => {
 
   test('macdecode with a VLAN tag (netdev/bridge) writes VPROTO/VID before MACPROTO', () => {
     const p = { ...toPacket(fwd, ''), vlan: { protocol: 0x8100, tci: 10, id: 10, priority: 0 } };
-    expect(formatLogLine(p, { macDecode: true })).toMatch(/ MACSRC=02:00:00:00:77:01 MACDST=02:00:00:00:77:02 VPROTO=8100 VID=10 MACPROTO=0800 SRC=/);
+    expect(formatLogLine(p, { macDecode: true })).toMatch(
+      / MACSRC=02:00:00:00:77:01 MACDST=02:00:00:00:77:02 VPROTO=8100 VID=10 MACPROTO=0800 SRC=/,
+    );
   });
 
   test('macdecode on Ethernet without a usable link header writes nothing for it', () => {
@@ -463,7 +491,6 @@ describe('formatLogLine: cases the kernel capture does not reach', () => {
 
 // ---- never throws ----------------------------------------------------------------------------
 
-
 /** format -> parse: every token the formatter writes, the parser must understand. */
 function roundTrip(p: NflogPacket, options: LogLineOptions): void {
   const text = formatLogLine(p, options);
@@ -498,13 +525,15 @@ describe('format and parse never throw, and agree, on cut, mutated and random pa
       const p = toPacket(c.packet, 'mut ');
       const b = Buffer.from(p.payload!);
       for (let k = 0; k < 1 + Math.floor(rnd() * 4); k++) b[Math.floor(rnd() * b.length)] = Math.floor(rnd() * 256);
-      roundTrip({ ...p, payload: b.subarray(0, rnd() < 0.3 ? Math.floor(rnd() * b.length) : b.length) }, { all: rnd() < 0.5 });
+      roundTrip({ ...p, payload: b.subarray(0, rnd() < 0.3 ? Math.floor(rnd() * b.length) : b.length) }, {
+        all: rnd() < 0.5,
+      });
     }
   });
 
   test('random buffers under every family (seeded)', () => {
     const rnd = prng(7);
-    const families: Array<Pick<NflogPacket, 'family' | 'hwProtocol'>> = [
+    const families: Pick<NflogPacket, 'family' | 'hwProtocol'>[] = [
       { family: 'ipv4' },
       { family: 'ipv6' },
       { family: 'bridge', hwProtocol: 0x0806 },
@@ -520,7 +549,8 @@ describe('format and parse never throw, and agree, on cut, mutated and random pa
       const f = families[Math.floor(rnd() * families.length)]!;
       if (b.length > 0 && rnd() < 0.5) b[0] = f.family === 'ipv6' ? 0x60 : 0x45;
       if (f.family === 'arp' && b.length >= 6) b.writeUInt32BE(0x00010800, 0), (b[4] = 6), (b[5] = 4);
-      const p: NflogPacket = { group: 0, ...f, prefix: 'r ', payload: b, indev: { index: 1, name: 'eth0' }, hwType: 1, hwHeader: Buffer.alloc(14), mark: n };
+      const p: NflogPacket = { group: 0, ...f, prefix: 'r ', payload: b, indev: { index: 1, name: 'eth0' }, hwType: 1,
+        hwHeader: Buffer.alloc(14), mark: n };
       roundTrip(p, { all: rnd() < 0.5 });
     }
   });

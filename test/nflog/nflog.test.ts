@@ -7,7 +7,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
-import { decodePacket, formatLogLine, Nflog, type NflogEvent, type NflogPacketEvent, NfctError, type PacketStream, parseLogLine } from '../../lib/index.js';
+import { decodePacket, formatLogLine, NfctError, Nflog, type NflogEvent, type NflogPacketEvent, type PacketStream,
+  parseLogLine } from '../../lib/index.js';
 import { kernelConfig } from '../helpers/kernel-config.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { BOUND_MS, stderrLine, until, WaitTimeout } from '../helpers/sentinel.js';
@@ -64,13 +65,17 @@ async function iptablesPackets(chain: string): Promise<number[]> {
  */
 async function tcpdump(group: number) {
   const file = join(dir, `g${group}.pcap`);
-  const child = ns.spawn('tcpdump', ['-i', `nflog:${group}`, '-Z', 'root', '-w', file, '-U'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = ns.spawn('tcpdump', ['-i', `nflog:${group}`, '-Z', 'root', '-w', file, '-U'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   await stderrLine(child, /listening on/, `tcpdump -i nflog:${group} to listen`);
   const captured = () => (existsSync(file) ? readNflogPcap(file) : []);
   return {
     async stop(count: number) {
       try {
-        await until(() => captured().length >= count, `tcpdump to capture ${count} packets`, { detail: () => `${captured().length} captured` });
+        await until(() => captured().length >= count, `tcpdump to capture ${count} packets`, {
+          detail: () => `${captured().length} captured`,
+        });
       } finally {
         child.kill('SIGINT');
         if (child.exitCode === null) await new Promise((r) => child.once('exit', r));
@@ -80,7 +85,9 @@ async function tcpdump(group: number) {
   };
 }
 
-function comparable(p: { prefix?: string; payload?: Buffer; indev?: number | { index?: number }; outdev?: number | { index?: number } }) {
+function comparable(
+  p: { prefix?: string; payload?: Buffer; indev?: number | { index?: number }; outdev?: number | { index?: number } },
+) {
   const idx = (d: number | { index?: number } | undefined) => (typeof d === 'object' ? d.index : d);
   return { prefix: p.prefix, payload: p.payload?.toString('hex'), indev: idx(p.indev), outdev: idx(p.outdev) };
 }
@@ -89,7 +96,8 @@ describe('subscribe()', () => {
   test('nft log group: the same packets tcpdump -i nflog captures, prefix, devices and bytes', async () => {
     // Every packet of the test traffic is logged to two groups: 5 for us, 6 for tcpdump.
     await ns.execOk('nft', ['-f', '-'], {
-      input: 'table inet logt {\n chain out { type filter hook output priority 0; ip daddr 127.0.0.0/8 meta l4proto { tcp, udp, icmp } counter log group 5 prefix "nft5: " log group 6 prefix "nft5: "; }\n}\n',
+      input:
+        'table inet logt {\n chain out { type filter hook output priority 0; ip daddr 127.0.0.0/8 meta l4proto { tcp, udp, icmp } counter log group 5 prefix "nft5: " log group 6 prefix "nft5: "; }\n}\n',
     });
     try {
       // subscribe() returns with the group bound: what is logged from now on is queued for us.
@@ -133,7 +141,9 @@ describe('subscribe()', () => {
   });
 
   test('iptables -j NFLOG --nflog-group --nflog-prefix: the same as tcpdump sees', async () => {
-    const rule = (g: number) => ['-p', 'udp', '-d', '127.0.0.1', '-j', 'NFLOG', '--nflog-group', String(g), '--nflog-prefix', 'ipt: '];
+    const rule = (
+      g: number,
+    ) => ['-p', 'udp', '-d', '127.0.0.1', '-j', 'NFLOG', '--nflog-group', String(g), '--nflog-prefix', 'ipt: '];
     await ns.execOk('iptables', ['-A', 'OUTPUT', ...rule(7)]);
     await ns.execOk('iptables', ['-A', 'OUTPUT', ...rule(8)]);
     try {
@@ -160,7 +170,8 @@ describe('subscribe()', () => {
 
   test('copy meta and range: no payload, or a cut one', async () => {
     await ns.execOk('nft', ['-f', '-'], {
-      input: 'table inet logm {\n chain out { type filter hook output priority 0; ip daddr 127.0.0.1 icmp type echo-request log group 9 log group 10; }\n}\n',
+      input:
+        'table inet logm {\n chain out { type filter hook output priority 0; ip daddr 127.0.0.1 icmp type echo-request log group 9 log group 10; }\n}\n',
     });
     try {
       const meta = nf.subscribe({ group: 9, copy: 'meta' });
@@ -205,7 +216,10 @@ describe('errors and lifecycle', () => {
   // kernel's own configuration says which of the two must happen here.
   test('conntrack: true attaches the entry on a kernel built with the glue, and is refused at subscribe() on one without', async () => {
     const glue = kernelConfig('CONFIG_NETFILTER_NETLINK_GLUE_CT');
-    await ns.execOk('nft', ['-f', '-'], { input: 'table inet logc {\n chain out { type filter hook output priority 0; ip daddr 127.0.0.1 icmp type echo-request log group 12; }\n}\n' });
+    await ns.execOk('nft', ['-f', '-'], {
+      input:
+        'table inet logc {\n chain out { type filter hook output priority 0; ip daddr 127.0.0.1 icmp type echo-request log group 12; }\n}\n',
+    });
     try {
       if (glue === 'y') {
         const s = nf.subscribe({ group: 12, conntrack: true });
@@ -243,9 +257,13 @@ describe('errors and lifecycle', () => {
 
   test('a burst into a tiny buffer: overrun items and sequence gaps, the stream goes on; packets received + lost = packets the kernel logged', async () => {
     // One rule with a counter logs the burst (port 9999) and the markers (port 9998) that follow it.
-    await ns.execOk('nft', ['-f', '-'], { input: 'table inet logb {\n chain out { type filter hook output priority 0; udp dport { 9998, 9999 } counter log group 13; }\n}\n' });
+    await ns.execOk('nft', ['-f', '-'], {
+      input:
+        'table inet logb {\n chain out { type filter hook output priority 0; udp dport { 9998, 9999 } counter log group 13; }\n}\n',
+    });
     try {
-      const s = nf.subscribe({ group: 13, bufferSize: 4096, maxBufferSize: 4096, maxQueueBytes: 64 << 10, qthreshold: 1, sequence: true });
+      const s = nf.subscribe({ group: 13, bufferSize: 4096, maxBufferSize: 4096, maxQueueBytes: 64 << 10, qthreshold: 1,
+        sequence: true });
       const it = s[Symbol.asyncIterator]();
       // 3000 datagrams as fast as a loop sends them, nobody reading meanwhile.
       await flood(ns, 9999, 3000);
@@ -256,15 +274,19 @@ describe('errors and lifecycle', () => {
       // (that pause decides nothing: only the count ends the loop).
       const seen: NflogEvent[] = [];
       const packets = () => seen.filter((e) => e.type === 'packet').length;
-      const reported = () => seen.reduce((n, e) => n + (e.type === 'overrun' ? (e.lost ?? 0) : e.type === 'gap' ? e.missing : 0), 0);
+      const reported = () =>
+        seen.reduce((n, e) => n + (e.type === 'overrun' ? (e.lost ?? 0) : e.type === 'gap' ? e.missing : 0), 0);
       const marker = () => ns.execOk('bash', ['-c', 'echo m > /dev/udp/127.0.0.1/9998']);
       const deadline = Date.now() + BOUND_MS;
       let pending = it.next();
       let logged = await nftCounter(ns, 'logb');
       let markers = 0;
       while (packets() + reported() !== logged) {
-        const state = () => JSON.stringify({ logged, packets: packets(), reported: reported(), markers, stats: s.stats });
-        if (Date.now() > deadline) throw new WaitTimeout('every logged packet to arrive or be reported lost', BOUND_MS, state());
+        const state = () =>
+          JSON.stringify({ logged, packets: packets(), reported: reported(), markers, stats: s.stats });
+        if (Date.now() > deadline) {
+          throw new WaitTimeout('every logged packet to arrive or be reported lost', BOUND_MS, state());
+        }
         const r = await Promise.race([pending, sleep(300).then(() => undefined)]);
         if (r === undefined) {
           await marker();

@@ -1,8 +1,8 @@
 // NFLOG options are refused with a TypeError/RangeError naming the option, before any socket.
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 
-import { Nflog } from '../../lib/index.js';
 import { addon } from '../../lib/core/native.js';
+import { Nflog } from '../../lib/index.js';
 import { type BadCase, expectRefused, failure } from '../support/recorder.js';
 
 let nf: Nflog;
@@ -32,7 +32,8 @@ const cases: BadCase[] = [
   { name: 'copy as Object property', input: { group: 1, copy: 'toString' }, error: TypeError, names: 'options.copy' },
   { name: 'range', input: { group: 1, range: 70000 }, error: RangeError, names: 'options.range' },
   { name: 'bufferSize', input: { group: 1, bufferSize: 10 }, error: RangeError, names: 'options.bufferSize' },
-  { name: 'maxBufferSize below bufferSize', input: { group: 1, bufferSize: 1 << 20, maxBufferSize: 8192 }, error: RangeError, names: 'maxBufferSize' },
+  { name: 'maxBufferSize below bufferSize', input: { group: 1, bufferSize: 1 << 20, maxBufferSize: 8192 },
+    error: RangeError, names: 'maxBufferSize' },
   { name: 'nlbufsiz', input: { group: 1, nlbufsiz: 1 }, error: RangeError, names: 'options.nlbufsiz' },
   { name: 'qthreshold', input: { group: 1, qthreshold: 0 }, error: RangeError, names: 'options.qthreshold' },
   { name: 'timeout type', input: { group: 1, timeout: '1s' }, error: TypeError, names: 'options.timeout' },
@@ -54,8 +55,10 @@ describe('subscribe() options', () => {
   }
 
   test('Nflog.open refuses bad options before opening anything', async () => {
-    expectRefused(await failure(() => Nflog.open({ netns: '../x' })), { name: 'netns', input: 0, error: TypeError, names: 'netns' });
-    expectRefused(await failure(() => Nflog.open({ ns: 'x' } as never)), { name: 'key', input: 0, error: TypeError, names: "'ns'" });
+    expectRefused(await failure(() => Nflog.open({ netns: '../x' })), { name: 'netns', input: 0, error: TypeError,
+      names: 'netns' });
+    expectRefused(await failure(() => Nflog.open({ ns: 'x' } as never)), { name: 'key', input: 0, error: TypeError,
+      names: "'ns'" });
   });
 
   test('after close() subscribe() throws ClosedError; close() is idempotent', async () => {

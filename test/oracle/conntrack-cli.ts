@@ -5,12 +5,12 @@
  * Facts measured with conntrack 1.4.7 / libnetfilter_conntrack 1.0.9 on kernel 6.18 are in
  * test/oracle/README.md.
  */
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { ExecError, type ExecOptions, type ExecResult, type Netns } from '../helpers/netns-core.js';
-import { parseConntrackLine, parseConntrackOutput, parseSummaryCount, type CtEntry } from './conntrack-parse.js';
+import { type CtEntry, parseConntrackLine, parseConntrackOutput, parseSummaryCount } from './conntrack-parse.js';
 
 export * from './conntrack-parse.js';
 
@@ -54,13 +54,13 @@ export async function runConntrack(
     await writeFile(join(upper, 'xtables', 'connlabel.conf'), conf);
     // `ip netns exec` already gives the command its own mount namespace; unshare makes a
     // private one again so nothing can propagate back to the host.
-    const script =
-      'mount -t overlay nfct-labels -o "lowerdir=/etc,upperdir=$1,workdir=$2" /etc || exit 97; ' +
+    const script = 'mount -t overlay nfct-labels -o "lowerdir=/etc,upperdir=$1,workdir=$2" /etc || exit 97; ' +
       'shift 2; exec conntrack "$@"';
-    return await ns.exec('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh', upper, work, ...args], {
-      ...execOpts,
-      env,
-    });
+    return await ns.exec('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh', upper, work, ...args],
+      {
+        ...execOpts,
+        env,
+      });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -96,7 +96,9 @@ export interface Listing {
  * `conntrack -L -o extended,id ...args` in the namespace, parsed.
  * e.g. `listEntries(ns, ['-p', 'tcp', '--dport', '80'])`, `listEntries(ns, ['-w', '7'])`.
  */
-export async function listEntries(ns: NetnsLike, args: readonly string[] = [], opts: ListOptions = {}): Promise<Listing> {
+export async function listEntries(ns: NetnsLike, args: readonly string[] = [],
+  opts: ListOptions = {}): Promise<Listing>
+{
   const { output, ...runOpts } = opts;
   const o = output ?? (opts.labelMap ? 'extended,id,labels' : 'extended,id');
   const r = await runConntrackOk(ns, ['-L', ...(o ? ['-o', o] : []), ...args], runOpts);
@@ -363,7 +365,9 @@ const SENTINEL_SRC = '127.0.0.254';
  * `conntrack -I` until its NEW event shows up. The sentinel's events are not in `events`, but
  * another listener started earlier (e.g. the library under test) will see them.
  */
-export async function watchEvents(ns: Netns, args: readonly string[] = [], opts: WatchOptions = {}): Promise<EventWatch> {
+export async function watchEvents(ns: Netns, args: readonly string[] = [],
+  opts: WatchOptions = {}): Promise<EventWatch>
+{
   const child = ns.spawn('conntrack', ['-E', '-o', opts.output ?? 'extended,id', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, TZ: 'UTC' },
@@ -380,7 +384,7 @@ export async function watchEvents(ns: Netns, args: readonly string[] = [], opts:
     child.on('exit', () => {
       exited = true;
       res();
-    }),
+    })
   );
   const killer = setTimeout(() => child.kill('SIGKILL'), opts.maxMs ?? 120_000);
   child.stderr!.setEncoding('utf8');
@@ -430,7 +434,8 @@ export async function watchEvents(ns: Netns, args: readonly string[] = [], opts:
       if (Date.now() > deadline) throw new Error('conntrack -E: no event seen for the sentinel entry');
       const port = base + k;
       sentinelPorts.add(port);
-      const spec: EntrySpec = { proto: 'udp', src: SENTINEL_SRC, dst: SENTINEL_SRC, sport: 9, dport: port, timeout: 30 };
+      const spec: EntrySpec = { proto: 'udp', src: SENTINEL_SRC, dst: SENTINEL_SRC, sport: 9, dport: port,
+        timeout: 30 };
       await runConntrack(ns, ['-I', ...buildEntryArgs(spec)]);
       const until = Date.now() + 100;
       while (!sentinelSeen && Date.now() < until) await new Promise((r) => setTimeout(r, 5));

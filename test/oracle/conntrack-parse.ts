@@ -331,8 +331,7 @@ export function parseConntrackLine(input: string): CtEntry {
   if (orig.src === undefined || orig.dst === undefined || reply.src === undefined || reply.dst === undefined) {
     throw new SyntaxError(`conntrack line: expected an original and a reply tuple: ${line}`);
   }
-  const family: 4 | 6 =
-    l3proto === 'ipv6' ? 6 : l3proto === 'ipv4' ? 4 : orig.src.includes(':') ? 6 : 4;
+  const family: 4 | 6 = l3proto === 'ipv6' ? 6 : l3proto === 'ipv4' ? 4 : orig.src.includes(':') ? 6 : 4;
 
   const result: CtEntry = {
     line,

@@ -56,7 +56,8 @@ function direction(xml: string): XmlDirection {
   const l3 = /<layer3 protonum="(\d+)" protoname="([^"]*)">(.*?)<\/layer3>/.exec(xml);
   const l4 = /<layer4 protonum="(\d+)" protoname="([^"]*)">(.*?)<\/layer4>/.exec(xml);
   if (!l3 || !l4) throw new Error(`not a conntrack XML direction: ${xml}`);
-  const d: XmlDirection = { l3protonum: Number(l3[1]), l3protoname: l3[2]!, src: tag(l3[3]!, 'src')!, dst: tag(l3[3]!, 'dst')!, l4protonum: Number(l4[1]), l4protoname: l4[2]! };
+  const d: XmlDirection = { l3protonum: Number(l3[1]), l3protoname: l3[2]!, src: tag(l3[3]!, 'src')!,
+    dst: tag(l3[3]!, 'dst')!, l4protonum: Number(l4[1]), l4protoname: l4[2]! };
   const sport = num(l4[3]!, 'sport');
   const dport = num(l4[3]!, 'dport');
   if (sport !== undefined) d.sport = sport;
@@ -79,7 +80,8 @@ export function parseConntrackXml(text: string): XmlFlow[] {
     const reply = meta('reply');
     const independent = meta('independent') ?? '';
     if (original === undefined || reply === undefined) throw new Error(`a flow without both directions: ${body}`);
-    const flow: XmlFlow = { original: direction(original), reply: direction(reply), assured: independent.includes('<assured/>'), unreplied: independent.includes('<unreplied/>') };
+    const flow: XmlFlow = { original: direction(original), reply: direction(reply),
+      assured: independent.includes('<assured/>'), unreplied: independent.includes('<unreplied/>') };
     const state = tag(independent, 'state');
     if (state !== undefined) flow.state = state;
     for (const k of ['timeout', 'mark', 'zone', 'use', 'id', 'deltatime'] as const) {
@@ -99,7 +101,9 @@ type Json = Record<string, unknown>;
  * passed between the two listings (timeouts count down, delta times count up); `extraUse`, the
  * references nfct's row holds beyond the listing's (-U prints an entry as a get returns it).
  */
-export function compareJson(row: Json, xml: XmlFlow, text: CtEntry | undefined, opts: { nowNs: bigint; elapsed?: number; extraUse?: number }): string[] {
+export function compareJson(row: Json, xml: XmlFlow, text: CtEntry | undefined,
+  opts: { nowNs: bigint; elapsed?: number; extraUse?: number }): string[]
+{
   const elapsed = opts.elapsed ?? 2;
   const problems: string[] = [];
   const same = (what: string, ours: unknown, theirs: unknown) => {
@@ -133,7 +137,9 @@ export function compareJson(row: Json, xml: XmlFlow, text: CtEntry | undefined, 
     // Per-direction zones are in the text line (zone-orig=, zone-reply=).
     if (text) same(`${dir}.zone`, t.zone, (dir === 'original' ? text.orig : text.reply).zone);
   }
-  const state = (['tcp', 'sctp', 'dccp'] as const).map((p) => (row[p] as Json | undefined)?.state).find((x) => x !== undefined);
+  const state = (['tcp', 'sctp', 'dccp'] as const).map((p) => (row[p] as Json | undefined)?.state).find((x) =>
+    x !== undefined
+  );
   // conntrack 1.4.7's XML names every state with TCP's names (SCTP's ESTABLISHED, 4, comes out
   // as FIN_WAIT): for other protocols the text line is the reference.
   same('state', state, xml.original.l4protoname === 'tcp' || !text ? xml.state : text.state);
@@ -146,13 +152,17 @@ export function compareJson(row: Json, xml: XmlFlow, text: CtEntry | undefined, 
   same('status SEEN_REPLY', status.includes('SEEN_REPLY'), !xml.unreplied);
   // Read at different moments: the kernel's countdown and the entry's age move meanwhile.
   if (typeof row.timeout !== 'number' || xml.timeout === undefined || Math.abs(row.timeout - xml.timeout) > elapsed) {
-    problems.push(`timeout: nfct ${JSON.stringify(row.timeout)}, conntrack ${xml.timeout} (at most ${elapsed} s apart)`);
+    problems.push(
+      `timeout: nfct ${JSON.stringify(row.timeout)}, conntrack ${xml.timeout} (at most ${elapsed} s apart)`,
+    );
   }
   const start = (row.timestamp as { start?: string } | undefined)?.start;
   if (xml.deltatime === undefined) same('timestamp', start, undefined);
   else {
     const age = start === undefined ? NaN : Number((opts.nowNs - BigInt(start)) / 1_000_000_000n);
-    if (!(Math.abs(age - xml.deltatime) <= elapsed)) problems.push(`timestamp.start: ${start} is ${age} s ago, conntrack says delta-time ${xml.deltatime}`);
+    if (!(Math.abs(age - xml.deltatime) <= elapsed)) {
+      problems.push(`timestamp.start: ${start} is ${age} s ago, conntrack says delta-time ${xml.deltatime}`);
+    }
   }
   return problems;
 }

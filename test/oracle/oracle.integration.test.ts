@@ -7,16 +7,8 @@ import { describe, expect, test } from 'vitest';
 
 import { createNetns, listNetnsSync, sysctl, useNetns } from '../helpers/netns.js';
 import { dnatFlow, openTcpFlow, ping, tcpFlow, udpFlow } from '../helpers/traffic.js';
-import {
-  countEntries,
-  flushEntries,
-  insertEntry,
-  listEntries,
-  loadEntries,
-  watchEvents,
-  type CtEntry,
-  type EntrySpec,
-} from './conntrack-cli.js';
+import { countEntries, type CtEntry, type EntrySpec, flushEntries, insertEntry, listEntries, loadEntries,
+  watchEvents } from './conntrack-cli.js';
 
 const ns = useNetns('nfct-test', {
   labels: true,
@@ -78,12 +70,14 @@ describe('traffic generators make the entries they describe', () => {
   test('TCP held open is ESTABLISHED, then TIME_WAIT after close()', async () => {
     const f = await openTcpFlow(ns, { holdMs: 10_000 });
     try {
-      const e = byOrig((await listEntries(ns, ['-p', 'tcp', '--dport', String(f.orig.dport)])).entries, 'tcp', f.orig.sport, f.orig.dport);
+      const e = byOrig((await listEntries(ns, ['-p', 'tcp', '--dport', String(f.orig.dport)])).entries, 'tcp',
+        f.orig.sport, f.orig.dport);
       expect(e.state).toBe('ESTABLISHED');
     } finally {
       await f.close();
     }
-    const e = byOrig((await listEntries(ns, ['-p', 'tcp', '--dport', String(f.orig.dport)])).entries, 'tcp', f.orig.sport, f.orig.dport);
+    const e = byOrig((await listEntries(ns, ['-p', 'tcp', '--dport', String(f.orig.dport)])).entries, 'tcp',
+      f.orig.sport, f.orig.dport);
     expect(e.state).toBe('TIME_WAIT');
   });
 
@@ -140,15 +134,18 @@ describe('conntrack -I / -R / -E', () => {
   test('inserted entries read back as specified', async () => {
     const cases: [EntrySpec, (e: CtEntry) => void][] = [
       [
-        { proto: 'tcp', src: '192.0.2.1', dst: '198.51.100.1', sport: 1, dport: 2, mark: 7, status: ['ASSURED', 'SEEN_REPLY'], timeout: 500 },
+        { proto: 'tcp', src: '192.0.2.1', dst: '198.51.100.1', sport: 1, dport: 2, mark: 7,
+          status: ['ASSURED', 'SEEN_REPLY'], timeout: 500 },
         (e) => expect(e).toMatchObject({ state: 'ESTABLISHED', mark: 7, assured: true, seenReply: true }),
       ],
       [
         { proto: 'udp', src: '2001:db8::1', dst: '2001:db8::2', sport: 1, dport: 2, zone: 12 },
         (e) => expect(e).toMatchObject({ family: 6, zone: 12, seenReply: false }),
       ],
-      [{ proto: 'udp', src: '192.0.2.1', dst: '198.51.100.1', sport: 1, dport: 3, origZone: 5 }, (e) => expect(e.orig.zone).toBe(5)],
-      [{ proto: 'udp', src: '192.0.2.1', dst: '198.51.100.1', sport: 1, dport: 4, replyZone: 6 }, (e) => expect(e.reply.zone).toBe(6)],
+      [{ proto: 'udp', src: '192.0.2.1', dst: '198.51.100.1', sport: 1, dport: 3, origZone: 5 },
+        (e) => expect(e.orig.zone).toBe(5)],
+      [{ proto: 'udp', src: '192.0.2.1', dst: '198.51.100.1', sport: 1, dport: 4, replyZone: 6 },
+        (e) => expect(e.reply.zone).toBe(6)],
       [
         { proto: 'icmp', src: '192.0.2.1', dst: '198.51.100.1', icmpId: 9 },
         (e) => expect(e.reply).toMatchObject({ icmpType: 0, icmpId: 9 }),

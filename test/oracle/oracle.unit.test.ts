@@ -8,16 +8,8 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 
 import { NETNS_NAME_RE, parseNetnsName } from '../helpers/netns-core.js';
-import {
-  buildEntryArgs,
-  buildLoadFile,
-  parseConntrackLine,
-  parseConntrackOutput,
-  parseCtime,
-  parseSummaryCount,
-  tokenize,
-  type CtEntry,
-} from './conntrack-cli.js';
+import { buildEntryArgs, buildLoadFile, type CtEntry, parseConntrackLine, parseConntrackOutput, parseCtime,
+  parseSummaryCount, tokenize } from './conntrack-cli.js';
 
 function fixture(name: string): string[] {
   return readFileSync(join(__dirname, '..', 'fixtures', name), 'utf8')
@@ -84,14 +76,16 @@ describe.each(captured)('every captured line of %s', (file) => {
       expect(e.assured, line).toBe(line.includes('[ASSURED]'));
       // every key=value token of the line was consumed into some field
       const kv = tokenize(line).filter((t) => !t.startsWith('[') && t.includes('='));
-      const consumed =
-        2 * 2 + // src/dst x2
+      const consumed = 2 * 2 + // src/dst x2
         ['sport', 'dport', 'icmpType', 'icmpCode', 'icmpId', 'greSrcKey', 'greDstKey', 'zone', 'packets', 'bytes']
-          .map((f) => [e.orig, e.reply].filter((t) => (t as unknown as Record<string, unknown>)[f] !== undefined).length)
+          .map((f) =>
+            [e.orig, e.reply].filter((t) => (t as unknown as Record<string, unknown>)[f] !== undefined).length
+          )
           .reduce((a, b) => a + b, 0) +
-        ['mark', 'secmark', 'secctx', 'zone', 'use', 'id', 'helper', 'labels', 'deltaTime', 'portid', 'progname'].filter(
-          (f) => (e as unknown as Record<string, unknown>)[f] !== undefined,
-        ).length;
+        ['mark', 'secmark', 'secctx', 'zone', 'use', 'id', 'helper', 'labels', 'deltaTime', 'portid', 'progname']
+          .filter(
+            (f) => (e as unknown as Record<string, unknown>)[f] !== undefined,
+          ).length;
       expect(consumed, line).toBe(kv.length);
     }
   });
@@ -158,8 +152,10 @@ describe('conntrack -L -o extended,id (captured)', () => {
 
   test('ICMP echo: the tuple id and the entry id are told apart', () => {
     const e = pick(entries, 'id=4242');
-    expect(e.orig).toEqual({ src: '127.0.0.1', dst: '127.0.0.1', icmpType: 8, icmpCode: 0, icmpId: 4242, packets: 1, bytes: 84 });
-    expect(e.reply).toEqual({ src: '127.0.0.1', dst: '127.0.0.1', icmpType: 0, icmpCode: 0, icmpId: 4242, packets: 1, bytes: 84 });
+    expect(e.orig).toEqual({ src: '127.0.0.1', dst: '127.0.0.1', icmpType: 8, icmpCode: 0, icmpId: 4242, packets: 1,
+      bytes: 84 });
+    expect(e.reply).toEqual({ src: '127.0.0.1', dst: '127.0.0.1', icmpType: 0, icmpCode: 0, icmpId: 4242, packets: 1,
+      bytes: 84 });
     expect(e.id).toBe(4096605074);
     expect(e.orig.sport).toBeUndefined();
   });
@@ -340,7 +336,8 @@ describe('hand-written lines (formats this kernel cannot produce)', () => {
 
   test('secmark, secctx, zone', () => {
     const e = entries.find((x) => x.id === 3)!;
-    expect(e).toMatchObject({ secmark: 12, secctx: 'system_u:object_r:ssh_packet_t:s0', zone: 5, mark: 3, state: 'CLOSE' });
+    expect(e).toMatchObject({ secmark: 12, secctx: 'system_u:object_r:ssh_packet_t:s0', zone: 5, mark: 3,
+      state: 'CLOSE' });
   });
 
   test('start and stop of a dead entry, day padded with a blank', () => {
@@ -394,8 +391,20 @@ describe('parser errors and summaries', () => {
 describe('buildEntryArgs', () => {
   test('tcp defaults: ESTABLISHED, 120 s', () => {
     expect(buildEntryArgs({ proto: 'tcp', src: '127.0.0.1', dst: '127.0.0.2', sport: 1, dport: 2 })).toEqual([
-      '-p', 'tcp', '-s', '127.0.0.1', '-d', '127.0.0.2',
-      '--orig-port-src', '1', '--orig-port-dst', '2', '--state', 'ESTABLISHED', '-t', '120',
+      '-p',
+      'tcp',
+      '-s',
+      '127.0.0.1',
+      '-d',
+      '127.0.0.2',
+      '--orig-port-src',
+      '1',
+      '--orig-port-dst',
+      '2',
+      '--state',
+      'ESTABLISHED',
+      '-t',
+      '120',
     ]); // prettier-ignore
   });
 
@@ -419,10 +428,38 @@ describe('buildEntryArgs', () => {
         dnat: '[::9]:99',
       }),
     ).toEqual([
-      '-p', 'udp', '-s', '::1', '-d', '::2', '-r', '::3', '-q', '::1',
-      '--orig-port-src', '1', '--orig-port-dst', '2', '--reply-port-src', '3', '--reply-port-dst', '1',
-      '-t', '5', '-u', 'ASSURED,SEEN_REPLY', '-m', '4294967295', '--orig-zone', '4',
-      '--label-add', 'a', '--label-add', 'b', '--dst-nat', '[::9]:99',
+      '-p',
+      'udp',
+      '-s',
+      '::1',
+      '-d',
+      '::2',
+      '-r',
+      '::3',
+      '-q',
+      '::1',
+      '--orig-port-src',
+      '1',
+      '--orig-port-dst',
+      '2',
+      '--reply-port-src',
+      '3',
+      '--reply-port-dst',
+      '1',
+      '-t',
+      '5',
+      '-u',
+      'ASSURED,SEEN_REPLY',
+      '-m',
+      '4294967295',
+      '--orig-zone',
+      '4',
+      '--label-add',
+      'a',
+      '--label-add',
+      'b',
+      '--dst-nat',
+      '[::9]:99',
     ]); // prettier-ignore
   });
 
@@ -431,11 +468,15 @@ describe('buildEntryArgs', () => {
     expect(buildEntryArgs({ proto: 'icmpv6', src: '::1', dst: '::2' }).join(' ')).toContain(
       '--icmpv6-type 128 --icmpv6-code 0',
     );
-    expect(buildEntryArgs({ proto: 'gre', src: '1.1.1.1', dst: '2.2.2.2' }).join(' ')).toContain('--srckey 1 --dstkey 2');
+    expect(buildEntryArgs({ proto: 'gre', src: '1.1.1.1', dst: '2.2.2.2' }).join(' ')).toContain(
+      '--srckey 1 --dstkey 2',
+    );
     expect(buildEntryArgs({ proto: 132, src: '1.1.1.1', dst: '2.2.2.2' }).join(' ')).toBe(
       '-p sctp -s 1.1.1.1 -d 2.2.2.2 --state ESTABLISHED --orig-vtag 1 --reply-vtag 2 -t 120',
     );
-    expect(buildEntryArgs({ proto: 'dccp', src: '1.1.1.1', dst: '2.2.2.2' }).join(' ')).toContain('--state OPEN --role client');
+    expect(buildEntryArgs({ proto: 'dccp', src: '1.1.1.1', dst: '2.2.2.2' }).join(' ')).toContain(
+      '--state OPEN --role client',
+    );
     expect(buildEntryArgs({ proto: 99, src: '1.1.1.1', dst: '2.2.2.2' }).join(' ')).toBe(
       '-p 99 -s 1.1.1.1 -d 2.2.2.2 -t 120',
     );

@@ -20,7 +20,9 @@ import { prng } from '../support/prng.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 
-function ipv4(proto: number, payload: Buffer, o: { id?: number; frag?: number; tos?: number; ttl?: number; opts?: Buffer; total?: number } = {}): Buffer {
+function ipv4(proto: number, payload: Buffer,
+  o: { id?: number; frag?: number; tos?: number; ttl?: number; opts?: Buffer; total?: number } = {}): Buffer
+{
   const opts = o.opts ?? Buffer.alloc(0);
   const h = Buffer.alloc(20);
   h[0] = 0x40 | (5 + opts.length / 4);
@@ -39,7 +41,9 @@ function ipv4(proto: number, payload: Buffer, o: { id?: number; frag?: number; t
 const SRC6 = hex('20010db8000000000000000000000001');
 const DST6 = hex('20010db8000000010000000000000002');
 
-function ipv6(next: number, payload: Buffer, o: { tc?: number; flow?: number; hlim?: number; plen?: number } = {}): Buffer {
+function ipv6(next: number, payload: Buffer,
+  o: { tc?: number; flow?: number; hlim?: number; plen?: number } = {}): Buffer
+{
   const h = Buffer.alloc(40);
   h.writeUInt32BE(((6 << 28) | ((o.tc ?? 0) << 20) | (o.flow ?? 0)) >>> 0, 0);
   h.writeUInt16BE(o.plen ?? payload.length, 4);
@@ -50,7 +54,10 @@ function ipv6(next: number, payload: Buffer, o: { tc?: number; flow?: number; hl
   return Buffer.concat([h, payload]);
 }
 
-function tcp(o: { sport?: number; dport?: number; seq?: number; ack?: number; flags?: number; doff?: number; res?: number; win?: number; urg?: number; opts?: Buffer } = {}): Buffer {
+function tcp(
+  o: { sport?: number; dport?: number; seq?: number; ack?: number; flags?: number; doff?: number; res?: number;
+    win?: number; urg?: number; opts?: Buffer } = {},
+): Buffer {
   const opts = o.opts ?? Buffer.alloc(0);
   const t = Buffer.alloc(20);
   t.writeUInt16BE(o.sport ?? 40000, 0);
@@ -78,19 +85,20 @@ function ext8(next: number): Buffer {
   return Buffer.from([next, 0, 1, 4, 0, 0, 0, 0]);
 }
 
-
 // ---- arguments -------------------------------------------------------------------------------
 
 describe('decodePacket: arguments', () => {
-  test.each([[undefined], [null], ['4500'], [[0x45]], [new ArrayBuffer(20)], [42]])('buffer %p is refused, naming it', (b) => {
-    expect(() => decodePacket(b as never, 'ipv4')).toThrow(TypeError);
-    expect(() => decodePacket(b as never, 'ipv4')).toThrow(/buffer/);
-  });
+  test.each([[undefined], [null], ['4500'], [[0x45]], [new ArrayBuffer(20)], [42]])('buffer %p is refused, naming it',
+    (b) => {
+      expect(() => decodePacket(b as never, 'ipv4')).toThrow(TypeError);
+      expect(() => decodePacket(b as never, 'ipv4')).toThrow(/buffer/);
+    });
 
-  test.each([['ip'], [4], [6], [0], [7], [undefined], [null], ['IPV4'], [2.5]])('family %p is refused, naming it', (f) => {
-    expect(() => decodePacket(Buffer.alloc(40), f as never)).toThrow(TypeError);
-    expect(() => decodePacket(Buffer.alloc(40), f as never)).toThrow(/family/);
-  });
+  test.each([['ip'], [4], [6], [0], [7], [undefined], [null], ['IPV4'], [2.5]])('family %p is refused, naming it',
+    (f) => {
+      expect(() => decodePacket(Buffer.alloc(40), f as never)).toThrow(TypeError);
+      expect(() => decodePacket(Buffer.alloc(40), f as never)).toThrow(/family/);
+    });
 
   test('NFPROTO numbers: 2 is IPv4, 10 is IPv6', () => {
     const p4 = ipv4(17, udp(1, 2, Buffer.alloc(0)));
@@ -114,7 +122,11 @@ describe('decodePacket: arguments', () => {
 describe('decodePacket: IPv4', () => {
   test('TCP SYN with options: every header field', () => {
     const opts = hex('020405b4 0402080a 00000001 00000000 01030307');
-    const p = decodePacket(ipv4(6, tcp({ sport: 51000, dport: 22, seq: 0xdeadbeef, flags: 0x0c2, opts, win: 29200 }), { id: 777, tos: 0xb9, ttl: 63, frag: 0x4000 }), 'ipv4');
+    const p = decodePacket(
+      ipv4(6, tcp({ sport: 51000, dport: 22, seq: 0xdeadbeef, flags: 0x0c2, opts, win: 29200 }), { id: 777, tos: 0xb9,
+        ttl: 63, frag: 0x4000 }),
+      'ipv4',
+    );
     expect(p.ipv4).toEqual({
       version: 4,
       ihl: 5,
@@ -205,7 +217,7 @@ describe('decodePacket: IPv4', () => {
     const p = decodePacket(ipv4(1, Buffer.concat([hex('03030000 00000000'), quoted])), 'ipv4');
     expect(p.icmp?.type).toBe(3);
     expect(p.icmp?.code).toBe(3);
-    const o = p.icmp?.original as DecodedPacket;
+    const o = p.icmp?.original!;
     expect(o.ipv4?.id).toBe(0x0102);
     expect(o.udp).toEqual({ srcPort: 40001, dstPort: 53, length: 12, checksum: 0x2222 });
     expect(o.truncated).toBeUndefined();
@@ -261,7 +273,10 @@ describe('decodePacket: IPv4', () => {
     expect(e.esp).toEqual({ spi: 0x1234abcd, seq: 1 });
     expect(e.noTransport).toBe('esp');
     expect(e.protocol).toBe(50);
-    const a = decodePacket(ipv4(51, Buffer.concat([hex('06040000 deadbeef 00000001'), Buffer.alloc(12), tcp({ dport: 8080 })])), 'ipv4');
+    const a = decodePacket(
+      ipv4(51, Buffer.concat([hex('06040000 deadbeef 00000001'), Buffer.alloc(12), tcp({ dport: 8080 })])),
+      'ipv4',
+    );
     expect(a.ah).toEqual({ nextHeader: 6, headerLength: 24, spi: 0xdeadbeef, seq: 1 });
     expect(a.ipv4?.protocol).toBe(51);
     expect(a.protocol).toBe(6);
@@ -290,12 +305,15 @@ describe('decodePacket: IPv4', () => {
     const full = ipv4(6, tcp({ opts: hex('020405b4') }));
     expect(decodePacket(full.subarray(0, 19), 'ipv4')).toMatchObject({ truncated: true, truncatedLayer: 'ipv4' });
     expect(decodePacket(full.subarray(0, 19), 'ipv4').ipv4).toBeUndefined();
-    expect(decodePacket(full.subarray(0, 30), 'ipv4')).toMatchObject({ truncated: true, truncatedLayer: 'tcp', ipv4: { src: '192.0.2.1' } });
+    expect(decodePacket(full.subarray(0, 30), 'ipv4')).toMatchObject({ truncated: true, truncatedLayer: 'tcp',
+      ipv4: { src: '192.0.2.1' } });
     expect(decodePacket(full.subarray(0, 42), 'ipv4')).toMatchObject({ truncated: true, truncatedLayer: 'tcp' });
     // headers whole, data promised by the total length missing: a capture cut by its snap length
     const data = ipv4(17, udp(1, 2, Buffer.alloc(100)));
-    expect(decodePacket(data.subarray(0, 40), 'ipv4')).toMatchObject({ truncated: true, truncatedLayer: 'payload', udp: { length: 108 } });
-    expect(decodePacket(Buffer.alloc(0), 'ipv4')).toEqual({ family: 'ipv4', length: 0, truncated: true, truncatedLayer: 'ipv4' });
+    expect(decodePacket(data.subarray(0, 40), 'ipv4')).toMatchObject({ truncated: true, truncatedLayer: 'payload',
+      udp: { length: 108 } });
+    expect(decodePacket(Buffer.alloc(0), 'ipv4')).toEqual({ family: 'ipv4', length: 0, truncated: true,
+      truncatedLayer: 'ipv4' });
   });
 
   test('malformed headers are reported, not thrown', () => {
@@ -356,7 +374,8 @@ describe('decodePacket: IPv6', () => {
     const echo = hex('80000000 0099 0001 66726167');
     const p = decodePacket(ipv6(44, Buffer.concat([hex('3a000001 1234abcd'), echo])), 'ipv6');
     expect(p.fragment).toEqual({ offset: 0, more: true, id: 0x1234abcd, first: true });
-    expect(p.ipv6?.extensions[0]).toEqual({ type: 'fragment', protocol: 44, offset: 40, length: 8, nextHeader: 58, fragmentOffset: 0, more: true, id: 0x1234abcd });
+    expect(p.ipv6?.extensions[0]).toEqual({ type: 'fragment', protocol: 44, offset: 40, length: 8, nextHeader: 58,
+      fragmentOffset: 0, more: true, id: 0x1234abcd });
     expect(p.icmpv6).toEqual({ type: 128, code: 0, checksum: 0, id: 0x99, seq: 1 });
   });
 
@@ -370,7 +389,8 @@ describe('decodePacket: IPv6', () => {
   });
 
   test('AH is an extension header; ESP ends the walk', () => {
-    const ah = decodePacket(ipv6(51, Buffer.concat([hex('06040000 feedface 00000001'), Buffer.alloc(12), tcp()])), 'ipv6');
+    const ah = decodePacket(ipv6(51, Buffer.concat([hex('06040000 feedface 00000001'), Buffer.alloc(12), tcp()])),
+      'ipv6');
     expect(ah.ipv6?.extensions.map((e) => e.type)).toEqual(['ah']);
     expect(ah.ah?.spi).toBe(0xfeedface);
     expect(ah.tcp?.dstPort).toBe(443);
@@ -404,8 +424,10 @@ describe('decodePacket: IPv6', () => {
   test('truncation in the fixed header, an extension header and the transport header', () => {
     const p = ipv6(0, Buffer.concat([ext8(6), tcp()]));
     expect(decodePacket(p.subarray(0, 39), 'ipv6')).toMatchObject({ truncated: true, truncatedLayer: 'ipv6' });
-    expect(decodePacket(p.subarray(0, 41), 'ipv6')).toMatchObject({ truncated: true, truncatedLayer: 'ipv6-extension', protocol: 0 });
-    expect(decodePacket(p.subarray(0, 60), 'ipv6')).toMatchObject({ truncated: true, truncatedLayer: 'tcp', protocol: 6 });
+    expect(decodePacket(p.subarray(0, 41), 'ipv6')).toMatchObject({ truncated: true, truncatedLayer: 'ipv6-extension',
+      protocol: 0 });
+    expect(decodePacket(p.subarray(0, 60), 'ipv6')).toMatchObject({ truncated: true, truncatedLayer: 'tcp',
+      protocol: 6 });
   });
 
   test('payload length 0 with more bytes (jumbogram, BIG TCP): the buffer bounds the packet', () => {
@@ -416,7 +438,7 @@ describe('decodePacket: IPv6', () => {
 });
 
 describe('IPv6 text', () => {
-  const cases: Array<[string, string]> = [
+  const cases: [string, string][] = [
     ['00000000000000000000000000000000', '::'],
     ['00000000000000000000000000000001', '::1'],
     ['00010000000000000000000000000000', '1::'],
@@ -441,7 +463,9 @@ describe('IPv6 text', () => {
     const rnd = prng(5952);
     for (let n = 0; n < 2000; n++) {
       const b = Buffer.alloc(16);
-      for (let g = 0; g < 8; g++) if (rnd() < 0.5) b.writeUInt16BE(Math.floor(rnd() * 65536) >> (rnd() < 0.5 ? 12 : 0), g * 2);
+      for (let g = 0; g < 8; g++) {
+        if (rnd() < 0.5) b.writeUInt16BE(Math.floor(rnd() * 65536) >> (rnd() < 0.5 ? 12 : 0), g * 2);
+      }
       // Node writes ::a.b.c.d for the deprecated IPv4-compatible range; RFC 5952 does not.
       if (b.subarray(0, 12).every((x) => x === 0)) continue;
       const node = new SocketAddress({ address: formatIpv6Full(b, 0), family: 'ipv6' }).address;
@@ -453,11 +477,14 @@ describe('IPv6 text', () => {
 // ---- against the kernel's own account of the fixture packets --------------------------------
 
 interface Fixture {
-  variants: Record<string, Array<{ name: string; prefix: string; options: Record<string, boolean> }>>;
-  packets: Array<{ name: string; hook: string; nflog: { family: string | number; payload: string; hwProtocol?: number }; lines: Array<{ variant: string; stamp: string; text: string }> }>;
+  variants: Record<string, { name: string; prefix: string; options: Record<string, boolean> }[]>;
+  packets: { name: string; hook: string; nflog: { family: string | number; payload: string; hwProtocol?: number };
+    lines: { variant: string; stamp: string; text: string }[] }[];
 }
 
-const fixtures: Fixture[] = ['loopback', 'bridge'].map((n) => JSON.parse(readFileSync(join(__dirname, '..', 'fixtures', 'log', `${n}.json`), 'utf8')) as Fixture);
+const fixtures: Fixture[] = ['loopback', 'bridge'].map((n) =>
+  JSON.parse(readFileSync(join(__dirname, '..', 'fixtures', 'log', `${n}.json`), 'utf8')) as Fixture
+);
 const allPackets = fixtures.flatMap((f) => f.packets);
 
 /** The fixture's payload and the family to decode it as (bridge/netdev packets by EtherType). */
@@ -499,7 +526,8 @@ describe('decodePacket agrees with the kernel LOG line of each fixture packet', 
       expect(d.ipv6?.flowLabel).toBe(line.flowLabel);
       const frag = d.ipv6?.extensions.find((e) => e.type === 'fragment');
       if (line.fragOffset !== undefined) {
-        expect(frag?.type === 'fragment' && [frag.fragmentOffset, frag.id, frag.more]).toEqual([line.fragOffset, line.fragId, line.fragMore ?? false]);
+        expect(frag?.type === 'fragment' && [frag.fragmentOffset, frag.id, frag.more]).toEqual([line.fragOffset,
+          line.fragId, line.fragMore ?? false]);
       } else {
         expect(frag).toBeUndefined();
       }
@@ -510,8 +538,8 @@ describe('decodePacket agrees with the kernel LOG line of each fixture packet', 
     // stops at the fragment, or reports the AH as cut, and names that protocol.
     const kernelProto = family === 'ipv4' ? d.ipv4?.protocol : d.protocol;
     const extHeaders = [0, 43, 44, 50, 51, 60];
-    const walkedGarbage =
-      family === 'ipv6' && ((d.noTransport === 'fragment' && extHeaders.includes(d.protocol!)) || d.truncatedLayer === 'ah');
+    const walkedGarbage = family === 'ipv6' &&
+      ((d.noTransport === 'fragment' && extHeaders.includes(d.protocol!)) || d.truncatedLayer === 'ah');
     if (line.protocol !== undefined && !walkedGarbage) expect(kernelProto).toBe(line.protocol);
     // Non-first fragments: the kernel prints no ports, and decodePacket says why.
     if (line.fragOffset) expect(d.noTransport).toBe('fragment');

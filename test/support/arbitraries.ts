@@ -1,7 +1,7 @@
 // fast-check arbitraries shared by test/core/properties.unit.test.ts and test/core/fuzz.unit.test.ts:
 // wrong values of every kind, addresses in all their spellings, and netlink messages built
 // attribute by attribute.
-import { SocketAddress, isIPv4, isIPv6 } from 'node:net';
+import { isIPv4, isIPv6, SocketAddress } from 'node:net';
 
 import fc from 'fast-check';
 
@@ -78,23 +78,31 @@ export const junk: fc.Arbitrary<unknown> = fc.oneof(
   fc.bigInt(),
   fc.string({ maxLength: 24 }),
   fc.string({ maxLength: 12, unit: 'binary' }),
-  fc.constantFrom<unknown>(...PROTO_KEYS, '', ' ', '0', '1', '-1', '1.5', '0x10', 'true', 'null', 'undefined', '[object Object]'),
+  fc.constantFrom<unknown>(...PROTO_KEYS, '', ' ', '0', '1', '-1', '1.5', '0x10', 'true', 'null', 'undefined',
+    '[object Object]'),
   hugeString,
   fc.constant(Symbol('junk')),
   fc.constant(() => 1),
   fc.constant(class Junk {}),
   fc.array(fc.anything({ maxDepth: 1 }), { maxLength: 3 }),
   fc.anything({ maxDepth: 2 }),
-  fc.constantFrom<unknown>(new Date(0), new Map([[1, 2]]), new Set([1]), /re/, Buffer.from([1, 2]), new Uint8Array(4), Object.create(null), new Error('x'), Promise.resolve(1), new AbortController()),
+  fc.constantFrom<unknown>(new Date(0), new Map([[1, 2]]), new Set([1]), /re/, Buffer.from([1, 2]), new Uint8Array(4),
+    Object.create(null), new Error('x'), Promise.resolve(1), new AbortController()),
   protoObject,
   // objects that break coercion: a validator must never turn input into a string or number
   fc.constantFrom<unknown>(
     Object.create(null),
     { toString: false },
     { toString: () => ({}) },
-    { toString() { throw new Error('junk: toString() called'); } },
-    { valueOf() { throw new Error('junk: valueOf() called'); } },
-    { [Symbol.toPrimitive]() { throw new Error('junk: Symbol.toPrimitive called'); } },
+    { toString() {
+      throw new Error('junk: toString() called');
+    } },
+    { valueOf() {
+      throw new Error('junk: valueOf() called');
+    } },
+    { [Symbol.toPrimitive]() {
+      throw new Error('junk: Symbol.toPrimitive called');
+    } },
     [Object.create(null)],
   ),
 );
@@ -142,10 +150,15 @@ export function badBoolean(o: BadOptions = {}): fc.Arbitrary<Bad> {
 }
 
 /** Wrong values for a string option of a fixed set. */
-export function badEnum(valid: readonly string[], o: BadOptions & { caseInsensitive?: boolean; numbersOk?: boolean } = {}): fc.Arbitrary<Bad> {
+export function badEnum(valid: readonly string[],
+  o: BadOptions & { caseInsensitive?: boolean; numbersOk?: boolean } = {}): fc.Arbitrary<Bad>
+{
   const ok = (v: unknown): boolean =>
-    typeof v === 'string' && (o.caseInsensitive ? valid.some((x) => x.toUpperCase() === v.toUpperCase()) : valid.includes(v));
-  const variants = valid.flatMap((v) => [v.toUpperCase(), v.toLowerCase(), `${v} `, ` ${v}`, `${v}\0`, `${v}s`, v.slice(1), `${v}${v}`]);
+    typeof v === 'string' &&
+    (o.caseInsensitive ? valid.some((x) => x.toUpperCase() === v.toUpperCase()) : valid.includes(v));
+  const variants = valid.flatMap((
+    v,
+  ) => [v.toUpperCase(), v.toLowerCase(), `${v} `, ` ${v}`, `${v}\0`, `${v}s`, v.slice(1), `${v}${v}`]);
   return typeErr(
     fc
       .oneof(junk, fc.constantFrom(...variants), fc.string({ maxLength: 10 }))
@@ -155,7 +168,9 @@ export function badEnum(valid: readonly string[], o: BadOptions & { caseInsensit
 
 /** Wrong values for an AbortSignal option. */
 export const badSignal: fc.Arbitrary<Bad> = typeErr(
-  fc.oneof(junk, fc.constant({ aborted: false, addEventListener() {} }), fc.constant(new EventTarget())).filter((v) => v !== undefined && !(v instanceof AbortSignal)),
+  fc.oneof(junk, fc.constant({ aborted: false, addEventListener() {} }), fc.constant(new EventTarget())).filter((v) =>
+    v !== undefined && !(v instanceof AbortSignal)
+  ),
 );
 
 /** Values that are not plain objects (arrays and null included). */
@@ -195,7 +210,9 @@ export const malformedAddress: fc.Arbitrary<string> = fc.oneof(
   fc.array(octet, { minLength: 1, maxLength: 3 }).map((p) => p.join('.')),
   fc.array(octet, { minLength: 5, maxLength: 6 }).map((p) => p.join('.')),
   fc.tuple(octet, octet, octet, octet).map(([a, b, c, d]) => `0${a}.${b}.${c}.${d}`),
-  fc.tuple(octet, octet, octet, octet, fc.constantFrom(' ', '\n', '\t', '.', '+', 'x', '/')).map(([a, b, c, d, s]) => `${a}.${b}.${c}.${d}${s}`),
+  fc.tuple(octet, octet, octet, octet, fc.constantFrom(' ', '\n', '\t', '.', '+', 'x', '/')).map(([a, b, c, d, s]) =>
+    `${a}.${b}.${c}.${d}${s}`
+  ),
   fc.tuple(octet, octet, octet, octet).map(([a, b, c, d]) => `${a}.${b}.${c}.-${d}`),
   fc.tuple(octet, octet, octet).map(([a, b, c]) => `${a}.${b}..${c}`),
   // IPv6 with too many groups, two '::', a group of 5 digits, a bad character, a zone id
@@ -207,7 +224,8 @@ export const malformedAddress: fc.Arbitrary<string> = fc.oneof(
   fc.tuple(group, fc.constantFrom('%lo', '%eth0', '%1')).map(([a, z]) => `fe80::${a}${z}`),
   fc.tuple(group, octet, octet, octet, bigOctet).map(([a, b, c, d, e]) => `::${a}:${b}.${c}.${d}.${e}`),
   fc.tuple(octet, octet, octet, octet).map(([a, b, c, d]) => `${a}.${b}.${c}.${d}::1`),
-  fc.constantFrom('', ' ', ':', ':::', '::g', '[::1]', 'localhost', '0x7f.0.0.1', '1e1.0.0.1', '127.1', '::ffff:1.2.3', '1::2::', '1.2.3.4/', 'ÿ.0.0.1', '١.٢.٣.٤'),
+  fc.constantFrom('', ' ', ':', ':::', '::g', '[::1]', 'localhost', '0x7f.0.0.1', '1e1.0.0.1', '127.1', '::ffff:1.2.3',
+    '1::2::', '1.2.3.4/', 'ÿ.0.0.1', '١.٢.٣.٤'),
   fc.string({ maxLength: 16 }),
   hugeString,
 ).filter((s) => !isAddress(s));
@@ -215,10 +233,15 @@ export const malformedAddress: fc.Arbitrary<string> = fc.oneof(
 /** Strings that are not an address/prefix. */
 export const malformedCidr: fc.Arbitrary<string> = fc.oneof(
   malformedAddress,
-  fc.tuple(octet, octet, octet, octet, fc.oneof(fc.integer({ min: 33, max: 99999 }).map(String), fc.constantFrom('', '-1', '01', '1.5', ' 8', '8 ', '0x8', '+8', '8/8', 'a'))).map(
-    ([a, b, c, d, p]) => `${a}.${b}.${c}.${d}/${p}`,
-  ),
-  fc.tuple(group, fc.oneof(fc.integer({ min: 129, max: 99999 }).map(String), fc.constantFrom('', '-1', '064', '1e2', '64 '))).map(([a, p]) => `${a}::/${p}`),
+  fc.tuple(octet, octet, octet, octet,
+    fc.oneof(fc.integer({ min: 33, max: 99999 }).map(String),
+      fc.constantFrom('', '-1', '01', '1.5', ' 8', '8 ', '0x8', '+8', '8/8', 'a'))).map(
+      ([a, b, c, d, p]) => `${a}.${b}.${c}.${d}/${p}`,
+    ),
+  fc.tuple(group,
+    fc.oneof(fc.integer({ min: 129, max: 99999 }).map(String), fc.constantFrom('', '-1', '064', '1e2', '64 '))).map((
+      [a, p],
+    ) => `${a}::/${p}`),
 ).filter((s) => !isCidr(s));
 
 /** Wrong values for an address option: non-strings and malformed strings. */
@@ -241,7 +264,8 @@ export const ipv4: fc.Arbitrary<{ bytes: number[]; text: string }> = fc
  */
 export const ipv6: fc.Arbitrary<{ bytes: number[]; text: string }> = fc
   .tuple(
-    fc.array(fc.oneof(fc.constant(0), fc.constant(0xffff), fc.integer({ min: 0, max: 0xffff })), { minLength: 8, maxLength: 8 }),
+    fc.array(fc.oneof(fc.constant(0), fc.constant(0xffff), fc.integer({ min: 0, max: 0xffff })), { minLength: 8,
+      maxLength: 8 }),
     fc.constantFrom('full', 'padded', 'canonical', 'upper', 'dotted', 'dotted-canonical'),
   )
   .map(([groups, form]) => {
@@ -268,7 +292,9 @@ export const ipv6: fc.Arbitrary<{ bytes: number[]; text: string }> = fc
         break;
       default: {
         // compress the first six groups as node would, then the dotted tail
-        const head = new SocketAddress({ address: `${groups.slice(0, 6).map((g) => g.toString(16)).join(':')}:0:0`, family: 'ipv6' }).address;
+        const head =
+          new SocketAddress({ address: `${groups.slice(0, 6).map((g) => g.toString(16)).join(':')}:0:0`,
+            family: 'ipv6' }).address;
         const h = head.endsWith('::') ? head : head.replace(/:0:0$/, ':');
         text = dotted(h.endsWith(':') ? h : `${h}:`);
       }
@@ -301,7 +327,7 @@ export function encodeAttrs(attrs: readonly Attr[]): Buffer {
 }
 
 export function encodeAttr(a: Attr): Buffer {
-  const payload = Array.isArray(a.body) ? encodeAttrs(a.body) : Buffer.from(a.body as Uint8Array);
+  const payload = Array.isArray(a.body) ? encodeAttrs(a.body) : Buffer.from(a.body);
   const len = 4 + payload.length;
   const h = Buffer.alloc(4);
   h.writeUInt16LE(Math.max(0, Math.min(0xffff, len + a.lenDelta)), 0);
@@ -319,7 +345,8 @@ const scalarLengths = [0, 1, 2, 3, 4, 5, 7, 8, 12, 15, 16, 17, 20, 40];
 
 /** Scalar payloads: typical lengths (u8, be16, be32, be64, 16-byte addresses, strings) and random ones. */
 export const scalar: fc.Arbitrary<Uint8Array> = fc.oneof(
-  { weight: 4, arbitrary: fc.constantFrom(...scalarLengths).chain((n) => fc.uint8Array({ minLength: n, maxLength: n })) },
+  { weight: 4,
+    arbitrary: fc.constantFrom(...scalarLengths).chain((n) => fc.uint8Array({ minLength: n, maxLength: n })) },
   { weight: 1, arbitrary: fc.uint8Array({ maxLength: 300 }) },
   { weight: 1, arbitrary: fc.string({ maxLength: 20 }).map((s) => new Uint8Array(Buffer.from(`${s}\0`))) },
   { weight: 1, arbitrary: fc.string({ minLength: 1, maxLength: 20 }).map((s) => new Uint8Array(Buffer.from(s))) }, // no NUL
@@ -342,8 +369,10 @@ export function attrsOf(schema: Schema, depth = 0, maxAttrs = 8): fc.Arbitrary<A
   const known: fc.Arbitrary<number> = types.length > 0 ? fc.constantFrom(...types) : fc.integer({ min: 0, max: 31 });
   const one: fc.Arbitrary<Attr> = fc
     .tuple(
-      fc.oneof({ weight: 6, arbitrary: known }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 40 }) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 0x3fff }) }),
-      fc.oneof({ weight: 8, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.constantFrom(0x8000, 0x4000, 0xc000) }),
+      fc.oneof({ weight: 6, arbitrary: known }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 40 }) }, { weight: 1,
+        arbitrary: fc.integer({ min: 0, max: 0x3fff }) }),
+      fc.oneof({ weight: 8, arbitrary: fc.constant(0) }, { weight: 1,
+        arbitrary: fc.constantFrom(0x8000, 0x4000, 0xc000) }),
       damage,
       fc.nat(9),
     )
@@ -353,7 +382,7 @@ export function attrsOf(schema: Schema, depth = 0, maxAttrs = 8): fc.Arbitrary<A
       // mostly the shape the schema expects; sometimes the other one
       const asNest = nested ? roll !== 0 : roll === 0 && depth < 3;
       const body: fc.Arbitrary<Uint8Array | Attr[]> = asNest
-        ? attrsOf(nested ? (sub as Schema) : {}, depth + 1, Math.max(2, maxAttrs - 2))
+        ? attrsOf(nested ? sub : {}, depth + 1, Math.max(2, maxAttrs - 2))
         : scalar;
       return body.map((b): Attr => ({ type, flags, body: b, ...d }));
     });
@@ -401,13 +430,17 @@ export function encodeMessage(m: NlMessage): Buffer {
 /** Netlink messages of the given nlmsg_type(s), attributes shaped by the schema. */
 export function message(types: readonly number[], schema: Schema): fc.Arbitrary<NlMessage> {
   return fc.record({
-    type: fc.oneof({ weight: 10, arbitrary: fc.constantFrom(...types) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 0xffff }) }),
-    flags: fc.oneof(fc.constant(0), fc.constantFrom(0x2, 0x10, 0x200, 0x400, 0x600), fc.integer({ min: 0, max: 0xffff })),
+    type: fc.oneof({ weight: 10, arbitrary: fc.constantFrom(...types) }, { weight: 1,
+      arbitrary: fc.integer({ min: 0, max: 0xffff }) }),
+    flags: fc.oneof(fc.constant(0), fc.constantFrom(0x2, 0x10, 0x200, 0x400, 0x600),
+      fc.integer({ min: 0, max: 0xffff })),
     family: fc.oneof(fc.constantFrom(0, 1, 2, 3, 5, 7, 10), fc.integer({ min: 0, max: 255 })),
     resId: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 0xffff })),
     attrs: attrsOf(schema),
-    lenDelta: fc.oneof({ weight: 10, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: -24, max: 16 }) }),
-    trailer: fc.oneof({ weight: 6, arbitrary: fc.constant(new Uint8Array(0)) }, { weight: 1, arbitrary: fc.uint8Array({ maxLength: 40 }) }),
+    lenDelta: fc.oneof({ weight: 10, arbitrary: fc.constant(0) }, { weight: 1,
+      arbitrary: fc.integer({ min: -24, max: 16 }) }),
+    trailer: fc.oneof({ weight: 6, arbitrary: fc.constant(new Uint8Array(0)) }, { weight: 1,
+      arbitrary: fc.uint8Array({ maxLength: 40 }) }),
     cut: fc.oneof({ weight: 8, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.nat(64) }),
     fit: fc.boolean(),
   });
@@ -592,9 +625,11 @@ export function traceMessage(packet: fc.Arbitrary<Uint8Array>): fc.Arbitrary<Tra
     .map(({ type, id, rest, at, family }) => {
       const attrs = [...rest];
       attrs.splice(at % (attrs.length + 1), 0, plain(4, be32(type)), plain(6, be32(id)));
-      const bytes = encodeMessage({ type: (10 << 8) | 17, flags: 0, family, resId: 0, attrs, lenDelta: 0, trailer: new Uint8Array(0), cut: undefined, fit: false });
+      const bytes = encodeMessage({ type: (10 << 8) | 17, flags: 0, family, resId: 0, attrs, lenDelta: 0,
+        trailer: new Uint8Array(0), cut: undefined, fit: false });
       // libnftnl keeps the last attribute of each type; the decoder copies LL, network, transport.
-      const last = (t: number): Uint8Array | undefined => [...attrs].reverse().find((a) => a.type === t)?.body as Uint8Array | undefined;
+      const last = (t: number): Uint8Array | undefined =>
+        [...attrs].reverse().find((a) => a.type === t)?.body as Uint8Array | undefined;
       const headers = Buffer.concat([7, 8, 9].map((t) => Buffer.from(last(t) ?? new Uint8Array(0))));
       return { bytes, headers };
     });
@@ -623,14 +658,20 @@ export const ipv4Packet: fc.Arbitrary<Uint8Array> = fc
     h[9] = proto;
     h.set([10, 0, 0, 1], 12);
     h.set([10, 0, 0, 2], 16);
-    return new Uint8Array(Buffer.concat([h, Buffer.from(opts.subarray(0, Math.max(0, ihl * 4 - 20))), Buffer.from(rest)]));
+    return new Uint8Array(
+      Buffer.concat([h, Buffer.from(opts.subarray(0, Math.max(0, ihl * 4 - 20))), Buffer.from(rest)]),
+    );
   });
 
 /** An IPv6 header, a chain of extension headers, and what follows. */
 export const ipv6Packet: fc.Arbitrary<Uint8Array> = fc
   .record({
     plen: fc.option(fc.integer({ min: 0, max: 0xffff }), { nil: undefined }),
-    chain: fc.array(fc.tuple(fc.constantFrom(0, 43, 44, 60, 51, 50, 135, 139, 140, 253), fc.integer({ min: 0, max: 4 }), fc.uint8Array({ minLength: 6, maxLength: 38 })), { maxLength: 4 }),
+    chain: fc.array(
+      fc.tuple(fc.constantFrom(0, 43, 44, 60, 51, 50, 135, 139, 140, 253), fc.integer({ min: 0, max: 4 }),
+        fc.uint8Array({ minLength: 6, maxLength: 38 })),
+      { maxLength: 4 },
+    ),
     last: fc.oneof(fc.constantFrom(...L4), fc.integer({ min: 0, max: 255 })),
     rest: fc.uint8Array({ maxLength: 100 }),
   })
@@ -660,7 +701,11 @@ export const ipv6Packet: fc.Arbitrary<Uint8Array> = fc
 /** Random bytes, one byte changed, a run zeroed or set to 0xff, or cut short. */
 export function mutated(base: fc.Arbitrary<Uint8Array>): fc.Arbitrary<Uint8Array> {
   return fc
-    .tuple(base, fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 }), fc.constantFrom('set', 'zero', 'ones', 'cut')), { minLength: 1, maxLength: 4 }))
+    .tuple(base,
+      fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 }), fc.constantFrom('set', 'zero', 'ones', 'cut')), {
+        minLength: 1,
+        maxLength: 4,
+      }))
     .map(([b, edits]) => {
       let out = Buffer.from(b);
       for (const [at, v, op] of edits) {

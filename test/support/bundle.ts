@@ -40,7 +40,8 @@ export async function bundleLibrary(options: { cli?: boolean } = {}): Promise<Li
     mkdirSync(join(pkg, 'dist'), { recursive: true });
     mkdirSync(join(pkg, 'build', 'Release'), { recursive: true });
     cpSync(join(ROOT, 'build', 'Release', 'nfct.node'), join(pkg, 'build', 'Release', 'nfct.node'));
-    cpSync(join(ROOT, 'node_modules', 'node-gyp-build'), join(pkg, 'node_modules', 'node-gyp-build'), { recursive: true, dereference: true });
+    cpSync(join(ROOT, 'node_modules', 'node-gyp-build'), join(pkg, 'node_modules', 'node-gyp-build'), { recursive: true,
+      dereference: true });
     const entry = join(pkg, 'dist', 'index.js');
     writeFileSync(join(pkg, 'package.json'), JSON.stringify({ name: '@x/nfct-bundle', private: true }));
     chmodSync(join(pkg, 'package.json'), 0o644);
@@ -55,7 +56,8 @@ export async function bundleLibrary(options: { cli?: boolean } = {}): Promise<Li
     });
     const cli = options.cli ? join(pkg, 'dist', 'cli', 'main.js') : undefined;
     if (cli) {
-      await build({ entryPoints: [join(ROOT, 'lib', 'cli', 'main.ts')], bundle: true, platform: 'node', format: 'cjs', target: 'node20', outfile: cli, logLevel: 'silent' });
+      await build({ entryPoints: [join(ROOT, 'lib', 'cli', 'main.ts')], bundle: true, platform: 'node', format: 'cjs',
+        target: 'node20', outfile: cli, logLevel: 'silent' });
     }
     worldReadable(dir);
     return { dir, entry, cli, remove: () => rmSync(dir, { recursive: true, force: true }) };

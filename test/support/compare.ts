@@ -54,7 +54,13 @@ export function diffFlow(flow: Flow, e: CtEntry, opts: CompareOptions = {}): str
       out.push(`timeout: library ${flow.timeout}, conntrack ${e.timeout}`);
     }
   }
-  const state = flow.protocol === 'tcp' ? flow.tcp?.state : flow.protocol === 'sctp' ? flow.sctp?.state : flow.protocol === 'dccp' ? flow.dccp?.state : undefined;
+  const state = flow.protocol === 'tcp'
+    ? flow.tcp?.state
+    : flow.protocol === 'sctp'
+    ? flow.sctp?.state
+    : flow.protocol === 'dccp'
+    ? flow.dccp?.state
+    : undefined;
   check('state', state, e.state);
   tupleDiffs('original', flow.original, e.orig, out);
   tupleDiffs('reply', flow.reply, e.reply, out);
@@ -78,7 +84,11 @@ export function diffFlow(flow: Flow, e: CtEntry, opts: CompareOptions = {}): str
   }
   if (e.deltaTime !== undefined || flow.timestamp) {
     if (!flow.timestamp || e.deltaTime === undefined) {
-      out.push(`timestamp: library ${flow.timestamp ? 'has' : 'has no'} start, conntrack ${e.deltaTime === undefined ? 'no' : ''} delta-time`);
+      out.push(
+        `timestamp: library ${flow.timestamp ? 'has' : 'has no'} start, conntrack ${
+          e.deltaTime === undefined ? 'no' : ''
+        } delta-time`,
+      );
     } else if (opts.oracleTime !== undefined) {
       const start = Number(flow.timestamp.start / 1_000_000_000n);
       if (Math.abs(opts.oracleTime - e.deltaTime - start) > 2) {
@@ -90,7 +100,9 @@ export function diffFlow(flow: Flow, e: CtEntry, opts: CompareOptions = {}): str
 }
 
 /** Pairs flows with conntrack entries by id; returns the unpaired on each side too. */
-export function pairById(flows: Flow[], entries: CtEntry[]): { pairs: [Flow, CtEntry][]; onlyLibrary: Flow[]; onlyConntrack: CtEntry[] } {
+export function pairById(flows: Flow[],
+  entries: CtEntry[]): { pairs: [Flow, CtEntry][]; onlyLibrary: Flow[]; onlyConntrack: CtEntry[] }
+{
   const byId = new Map(entries.map((e) => [e.id, e]));
   const pairs: [Flow, CtEntry][] = [];
   const onlyLibrary: Flow[] = [];

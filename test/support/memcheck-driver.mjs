@@ -117,9 +117,9 @@ const inNs = (cmd, args = [], input) => runSync('ip', ['netns', 'exec', NS, cmd,
 /** Runs a command in the namespace without blocking the event loop (readers keep draining). */
 function inNsAsync(cmd, args = []) {
   return new Promise((resolve, reject) => {
-    execFile('ip', ['netns', 'exec', NS, cmd, ...args], { timeout: 60000 }, (err, stdout, stderr) =>
-      err ? reject(new Error(`${cmd} ${args.join(' ')}: ${stderr || err.message}`)) : resolve(stdout),
-    );
+    execFile('ip', ['netns', 'exec', NS, cmd, ...args], { timeout: 60000 },
+      (err, stdout, stderr) =>
+        err ? reject(new Error(`${cmd} ${args.join(' ')}: ${stderr || err.message}`)) : resolve(stdout));
   });
 }
 
@@ -170,7 +170,8 @@ function makeNs() {
 
 const udpTo = (port, count = 1) =>
   inNsAsync('bash', ['-c', `for i in $(seq ${count}); do echo memcheck > /dev/udp/127.0.0.1/${port}; done`]);
-const ping = (count = 2) => inNsAsync('ping', ['-c', String(count), '-i', '0.2', '-W', '1', '127.0.0.1']).catch(() => '');
+const ping = (count = 2) =>
+  inNsAsync('ping', ['-c', String(count), '-i', '0.2', '-W', '1', '127.0.0.1']).catch(() => '');
 
 // ---- the kernel part -------------------------------------------------------------------------
 
@@ -202,12 +203,18 @@ async function kernelPart() {
   await step('create, add (existing), create (EEXIST)', async () => {
     await ct.create({ ...base, state: 'ESTABLISHED', status: 'ASSURED', mark: 42 });
     await ct.create({ protocol: 'icmp', src: '10.0.0.1', dst: '10.0.0.2', type: 8, code: 0, id: 9, timeout: 3600 });
-    await ct.create({ protocol: 'udp', src: 'fd00::1', dst: 'fd00::2', srcPort: 5000, dstPort: 53, timeout: 3600, zone: 4 });
-    await ct.create({ protocol: 'udp', src: '10.0.0.5', dst: '10.0.0.6', srcPort: 7, dstPort: 8, timeout: 3600, origZone: 2 });
-    await ct.create({ protocol: 'sctp', src: '10.0.0.1', dst: '10.0.0.2', srcPort: 9, dstPort: 10, timeout: 3600, state: 'ESTABLISHED', vtag: { original: 1, reply: 2 } });
-    await ct.create({ protocol: 'udp', src: '10.0.0.7', dst: '10.0.0.8', srcPort: 11, dstPort: 12, timeout: 3600, labels: [3, 7, 127] });
-    await ct.create({ protocol: 'udp', src: '10.1.0.1', dst: '10.1.0.2', srcPort: 100, dstPort: 53, timeout: 3600, dnat: { address: '10.1.9.9', port: 5353 } });
-    await ct.create({ protocol: 'tcp', src: '10.1.0.1', dst: '10.1.0.2', srcPort: 101, dstPort: 80, timeout: 3600, state: 'ESTABLISHED', snat: { address: '192.0.2.1', port: 40000 } });
+    await ct.create({ protocol: 'udp', src: 'fd00::1', dst: 'fd00::2', srcPort: 5000, dstPort: 53, timeout: 3600,
+      zone: 4 });
+    await ct.create({ protocol: 'udp', src: '10.0.0.5', dst: '10.0.0.6', srcPort: 7, dstPort: 8, timeout: 3600,
+      origZone: 2 });
+    await ct.create({ protocol: 'sctp', src: '10.0.0.1', dst: '10.0.0.2', srcPort: 9, dstPort: 10, timeout: 3600,
+      state: 'ESTABLISHED', vtag: { original: 1, reply: 2 } });
+    await ct.create({ protocol: 'udp', src: '10.0.0.7', dst: '10.0.0.8', srcPort: 11, dstPort: 12, timeout: 3600,
+      labels: [3, 7, 127] });
+    await ct.create({ protocol: 'udp', src: '10.1.0.1', dst: '10.1.0.2', srcPort: 100, dstPort: 53, timeout: 3600,
+      dnat: { address: '10.1.9.9', port: 5353 } });
+    await ct.create({ protocol: 'tcp', src: '10.1.0.1', dst: '10.1.0.2', srcPort: 101, dstPort: 80, timeout: 3600,
+      state: 'ESTABLISHED', snat: { address: '192.0.2.1', port: 40000 } });
     await ct.create({ protocol: 'icmpv6', src: 'fd00::1', dst: 'fd00::2', type: 128, code: 0, id: 3, timeout: 3600 });
     const flow = { protocol: 'udp', src: '10.0.0.9', dst: '10.0.0.10', srcPort: 1, dstPort: 2, timeout: 3600 };
     if ((await ct.add(flow)) !== true) throw new Error('add() of a new entry');
@@ -294,7 +301,9 @@ async function kernelPart() {
     const a = { protocol: 'tcp', src: '10.0.0.1', dst: '10.0.0.2', srcPort: 1000, dstPort: 80 };
     await ct.update(a, { mark: { value: 0x50, mask: 0xf0 } });
     await ct.update(a, { timeout: 1000, status: 'ASSURED', mark: 7 });
-    await ct.update({ protocol: 'udp', src: '10.0.0.7', dst: '10.0.0.8', srcPort: 11, dstPort: 12 }, { labels: { add: [4, 100], remove: 3 } });
+    await ct.update({ protocol: 'udp', src: '10.0.0.7', dst: '10.0.0.8', srcPort: 11, dstPort: 12 }, {
+      labels: { add: [4, 100], remove: 3 },
+    });
     await ct.update(a, { state: 'FIN_WAIT' });
     await rejects(ct.update({ ...a, dst: '10.3.9.9' }, { mark: 1 }), 'ENOENT');
   });
@@ -343,14 +352,25 @@ async function kernelPart() {
       ct.events({ mark: 5, types: ['new', 'destroy'] }),
       ct.events({ types: 'update' }),
     ];
-    const done = streams.map((s) => collect(s, (e) => e.type === 'new' && e.flow?.original?.src === '10.21.9.9', 120000));
+    const done = streams.map((s) =>
+      collect(s, (e) => e.type === 'new' && e.flow?.original?.src === '10.21.9.9', 120000)
+    );
     // The counting reader (countEvents()): decoded, counted and dropped on the reader thread.
-    const counters = [ct.countEvents(), ct.countEvents({ protocol: 'udp', src: '10.21.0.0/16', types: ['new', 'update'] })];
+    const counters = [ct.countEvents(),
+      ct.countEvents({ protocol: 'udp', src: '10.21.0.0/16', types: ['new', 'update'] })];
     await sleep(200);
     const flows = [];
-    for (let i = 0; i < 20; i++) flows.push({ protocol: 'udp', src: `10.21.1.${i}`, dst: '10.21.0.1', srcPort: 1, dstPort: 2, timeout: 3600, mark: i % 2 ? 5 : 0 });
-    for (let i = 0; i < 5; i++) flows.push({ protocol: 'udp', src: `fd21::${i + 2}`, dst: 'fd21::1', srcPort: 1, dstPort: 2, timeout: 3600 });
-    for (let i = 0; i < 5; i++) flows.push({ protocol: 'tcp', src: `10.22.1.${i}`, dst: '10.21.0.1', srcPort: 1, dstPort: 2, timeout: 3600, state: 'ESTABLISHED' });
+    for (let i = 0; i < 20; i++) {
+      flows.push({ protocol: 'udp', src: `10.21.1.${i}`, dst: '10.21.0.1', srcPort: 1, dstPort: 2, timeout: 3600,
+        mark: i % 2 ? 5 : 0 });
+    }
+    for (let i = 0; i < 5; i++) {
+      flows.push({ protocol: 'udp', src: `fd21::${i + 2}`, dst: 'fd21::1', srcPort: 1, dstPort: 2, timeout: 3600 });
+    }
+    for (let i = 0; i < 5; i++) {
+      flows.push({ protocol: 'tcp', src: `10.22.1.${i}`, dst: '10.21.0.1', srcPort: 1, dstPort: 2, timeout: 3600,
+        state: 'ESTABLISHED' });
+    }
     await ct.createMany(flows);
     await ct.update({ protocol: 'udp', src: '10.21.1.0', dst: '10.21.0.1', srcPort: 1, dstPort: 2 }, { mark: 9 });
     await ct.create({ protocol: 'udp', src: '10.21.9.9', dst: '10.21.0.1', srcPort: 1, dstPort: 2, timeout: 3600 });
@@ -370,7 +390,10 @@ async function kernelPart() {
     const it = stream[Symbol.asyncIterator]();
     let timer;
     const stalled = new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`stalled for 60 s: ${overruns} overrun items, resync ${resync ? 'seen' : 'not seen'}`)), 60000);
+      timer = setTimeout(
+        () => reject(new Error(`stalled for 60 s: ${overruns} overrun items, resync ${resync ? 'seen' : 'not seen'}`)),
+        60000,
+      );
     });
     stalled.catch(() => {});
     let overruns = 0;
@@ -379,7 +402,10 @@ async function kernelPart() {
       let next = it.next(); // starts reading; the consumer then stays away
       await sleep(200);
       const flows = [];
-      for (let i = 0; i < 400; i++) flows.push({ protocol: 'udp', src: `10.30.${i >> 8}.${i & 255}`, dst: '10.31.0.1', srcPort: 1, dstPort: 2, timeout: 3600 });
+      for (let i = 0; i < 400; i++) {
+        flows.push({ protocol: 'udp', src: `10.30.${i >> 8}.${i & 255}`, dst: '10.31.0.1', srcPort: 1, dstPort: 2,
+          timeout: 3600 });
+      }
       await ct.createMany(flows, { batchSize: 100 });
       while (!resync) {
         const r = await Promise.race([next, stalled]);
@@ -402,7 +428,8 @@ async function kernelPart() {
           next = it.next();
           if (r.value.type === 'overrun') overruns++;
         }
-        await ct.create({ protocol: 'udp', src: `10.39.9.${attempt}`, dst: '10.31.0.1', srcPort: 1, dstPort: 2, timeout: 3600 });
+        await ct.create({ protocol: 'udp', src: `10.39.9.${attempt}`, dst: '10.31.0.1', srcPort: 1, dstPort: 2,
+          timeout: 3600 });
         for (;;) {
           const r = await Promise.race([next, sleep(3000).then(() => null), stalled]);
           if (r === null) break;
@@ -426,23 +453,30 @@ async function kernelPart() {
 
   await step('createMany, deleteWhere (dry run and real), delete, flush', async () => {
     const flows = [];
-    for (let i = 0; i < 40; i++) flows.push({ protocol: 'udp', src: `10.40.0.${i}`, dst: '10.41.0.1', srcPort: 1, dstPort: 2, timeout: 3600 });
+    for (let i = 0; i < 40; i++) {
+      flows.push({ protocol: 'udp', src: `10.40.0.${i}`, dst: '10.41.0.1', srcPort: 1, dstPort: 2, timeout: 3600 });
+    }
     const r1 = await ct.createMany(flows, { batchSize: 16 });
     const r2 = await ct.createMany(flows.slice(0, 10), { ifExists: 'skip' });
     const r3 = await ct.createMany(flows.slice(0, 3));
     async function* gen() {
-      for (let i = 0; i < 10; i++) yield { protocol: 'tcp', src: `10.42.0.${i}`, dst: '10.41.0.1', srcPort: 1, dstPort: 2, timeout: 3600, state: 'ESTABLISHED' };
+      for (let i = 0; i < 10; i++) {
+        yield { protocol: 'tcp', src: `10.42.0.${i}`, dst: '10.41.0.1', srcPort: 1, dstPort: 2, timeout: 3600,
+          state: 'ESTABLISHED' };
+      }
     }
     await ct.createMany(gen(), { batchSize: 4 });
     // restore(): the native save reader, then batched creates and adds (some already there).
     const saved = flows.slice(0, 5).map((f) => `-A -p udp -s ${f.src} -d ${f.dst} --sport 1 --dport 2 -t 3600`);
-    saved.push('', '# comment', '-I -p tcp -s 2001:db8::1 -d 2001:db8::2 --sport 3 --dport 4 --state ESTABLISHED -t 60 -u SEEN_REPLY,ASSURED');
+    saved.push('', '# comment',
+      '-I -p tcp -s 2001:db8::1 -d 2001:db8::2 --sport 3 --dport 4 --state ESTABLISHED -t 60 -u SEEN_REPLY,ASSURED');
     const restored = await ct.restore(saved.join('\n'), { batchSize: 2 });
     if (restored.existed !== 5 || restored.created !== 1) throw new Error(`restore: ${JSON.stringify(restored)}`);
     await rejects(ct.restore('-I -p udp -s 10.40.0.1\n'));
     // deleteEach() with its deletes printed as -L lines (natively; through match, in JS).
     let lines = 0;
-    await ct.deleteEach({ src: '10.40.0.32/30', batchSize: 2, lineFormat: { id: true }, onDeletedText: (_, n) => void (lines += n) });
+    await ct.deleteEach({ src: '10.40.0.32/30', batchSize: 2, lineFormat: { id: true },
+      onDeletedText: (_, n) => void (lines += n) });
     await ct.deleteEach({ src: '10.40.0.36/30', match: () => true, onDeletedText: (_, n) => void (lines += n) });
     if (lines !== 8) throw new Error(`deleteEach onDeletedText: ${lines} lines`);
     const dry = await ct.deleteWhere({ src: '10.40.0.0/24', dryRun: true });
@@ -459,7 +493,8 @@ async function kernelPart() {
     await rejects(ct.delete({ protocol: 'udp', src: '10.4.1.1', dst: '10.4.1.2', srcPort: 1, dstPort: 2 }), 'ENOENT');
     await ct.flush({ family: 'ipv6' });
     await ct.flush();
-    return `created ${r1.created}, skipped ${r2.existed}, failed ${r3.failed.length}, dry run ${dry}, deleted ${del}, left ${await ct.count()}`;
+    return `created ${r1.created}, skipped ${r2.existed}, failed ${r3.failed.length}, dry run ${dry}, deleted ${del}, left ${await ct
+      .count()}`;
   });
 
   await step('NFLOG: packets with payload, sequence numbers and conntrack', async () => {
@@ -502,7 +537,9 @@ async function kernelPart() {
       const packets = p5.filter((x) => x.type === 'packet');
       if (packets.length === 0) throw new Error('no NFLOG packets');
       for (const p of packets) if (p.payload) lib.decodePacket(p.payload, p.family === 'ipv6' ? 'ipv6' : 'ipv4');
-      return `group 5: ${packets.length} packets${withCt ? ' with conntrack' : ' (kernel without NFLOG conntrack)'}, group 6: ${p6.length}, second bind: ${busyErr?.code ?? 'no error'}`;
+      return `group 5: ${packets.length} packets${
+        withCt ? ' with conntrack' : ' (kernel without NFLOG conntrack)'
+      }, group 6: ${p6.length}, second bind: ${busyErr?.code ?? 'no error'}`;
     } finally {
       nf.close();
     }
@@ -531,45 +568,56 @@ async function kernelPart() {
     }
   });
 
-  await step('kernel log: /dev/kmsg read whole, followed, a loss into a bounded queue; files followed through rotation', async () => {
-    const { KernelLog } = lib;
-    const { appendFileSync, closeSync, mkdtempSync, openSync, renameSync, rmSync, writeFileSync, writeSync } = require('node:fs');
-    const { tmpdir } = require('node:os');
-    const { join } = require('node:path');
-    const mark = `nfct-memcheck-${process.pid}`;
-    const writeKmsg = (n, text) => {
-      for (let i = 0; i < n; i += 10) {
-        const fd = openSync('/dev/kmsg', 'w');
-        for (let k = i; k < Math.min(n, i + 10); k++) writeSync(fd, `${text} ${k} IN=lo OUT= SRC=127.0.0.1 DST=127.0.0.1 LEN=20 PROTO=UDP SPT=1 DPT=2 LEN=8\n`);
-        closeSync(fd);
+  await step('kernel log: /dev/kmsg read whole, followed, a loss into a bounded queue; files followed through rotation',
+    async () => {
+      const { KernelLog } = lib;
+      const { appendFileSync, closeSync, mkdtempSync, openSync, renameSync, rmSync, writeFileSync, writeSync } =
+        require('node:fs');
+      const { tmpdir } = require('node:os');
+      const { join } = require('node:path');
+      const mark = `nfct-memcheck-${process.pid}`;
+      const writeKmsg = (n, text) => {
+        for (let i = 0; i < n; i += 10) {
+          const fd = openSync('/dev/kmsg', 'w');
+          for (let k = i; k < Math.min(n, i + 10); k++) {
+            writeSync(fd, `${text} ${k} IN=lo OUT= SRC=127.0.0.1 DST=127.0.0.1 LEN=20 PROTO=UDP SPT=1 DPT=2 LEN=8\n`);
+          }
+          closeSync(fd);
+        }
+      };
+      let whole = 0;
+      for await (const _ of KernelLog.kmsg({ lines: true })) whole++;
+      const follow = KernelLog.follow({ lines: true, maxQueueBytes: 64 * 1024 });
+      writeKmsg(1500, `${mark} ${'x'.repeat(120)}`);
+      const items = await collect(follow,
+        (i) => i.type === 'line' && i.message.startsWith(`${mark} `) && i.message.includes(' 1499 '), 10000);
+      const losses = items.filter((i) => i.type === 'loss').length;
+      const dir = mkdtempSync(join(tmpdir(), 'nfct-memcheck-'));
+      try {
+        const file = join(dir, 'kern.log');
+        const log = (port) =>
+          `Jun 13 19:58:21 gw kernel: [ 1.000001] mc: IN=eth0 OUT= MAC=52:54:00:12:34:56:52:54:00:65:43:21:08:00 SRC=10.0.0.1 DST=10.0.0.2 LEN=56 TOS=0x00 PREC=0xC0 TTL=64 ID=${port} PROTO=ICMP TYPE=3 CODE=3 [SRC=10.0.0.2 DST=10.0.0.1 LEN=28 TOS=0x00 PREC=0x00 TTL=64 ID=1 PROTO=UDP SPT=1 DPT=${port} LEN=8 ] \n`;
+        const trace = (port) =>
+          `TRACE: raw:PREROUTING:rule:1 IN=eth0 OUT= SRC=10.0.0.1 DST=10.0.0.2 LEN=60 TOS=0x00 PREC=0x00 TTL=64 ID=1 PROTO=TCP SPT=1 DPT=${port} WINDOW=1 RES=0x00 SYN URGP=0 OPT (020405B4) \n`;
+        writeFileSync(file,
+          log(1) + trace(2) +
+            JSON.stringify({ __REALTIME_TIMESTAMP: '1718308701000001', _TRANSPORT: 'kernel',
+              MESSAGE: log(3).slice(log(3).indexOf('mc: '), -1) }) +
+            '\n' + 'x'.repeat(70000) + '\n');
+        const followed = KernelLog.file(file, { follow: true, maxLineBytes: 65536 });
+        const got = collect(followed, (i) => i.type === 'packet' && i.inner?.dpt === 6, 10000);
+        await sleep(200);
+        renameSync(file, `${file}.1`);
+        appendFileSync(`${file}.1`, log(4));
+        writeFileSync(file, trace(5) + log(6));
+        const fileItems = await got;
+        const ports = fileItems.flatMap((i) => (i.type === 'packet' ? [i.inner?.dpt] : []));
+        if (ports.join() !== '1,3,4,6') throw new Error(`file: packets ${ports.join()}`);
+        return `${whole} records of the ring buffer, ${items.length} followed with ${losses} losses, ${fileItems.length} items of a rotated file`;
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
       }
-    };
-    let whole = 0;
-    for await (const _ of KernelLog.kmsg({ lines: true })) whole++;
-    const follow = KernelLog.follow({ lines: true, maxQueueBytes: 64 * 1024 });
-    writeKmsg(1500, `${mark} ${'x'.repeat(120)}`);
-    const items = await collect(follow, (i) => i.type === 'line' && i.message.startsWith(`${mark} `) && i.message.includes(' 1499 '), 10000);
-    const losses = items.filter((i) => i.type === 'loss').length;
-    const dir = mkdtempSync(join(tmpdir(), 'nfct-memcheck-'));
-    try {
-      const file = join(dir, 'kern.log');
-      const log = (port) => `Jun 13 19:58:21 gw kernel: [ 1.000001] mc: IN=eth0 OUT= MAC=52:54:00:12:34:56:52:54:00:65:43:21:08:00 SRC=10.0.0.1 DST=10.0.0.2 LEN=56 TOS=0x00 PREC=0xC0 TTL=64 ID=${port} PROTO=ICMP TYPE=3 CODE=3 [SRC=10.0.0.2 DST=10.0.0.1 LEN=28 TOS=0x00 PREC=0x00 TTL=64 ID=1 PROTO=UDP SPT=1 DPT=${port} LEN=8 ] \n`;
-      const trace = (port) => `TRACE: raw:PREROUTING:rule:1 IN=eth0 OUT= SRC=10.0.0.1 DST=10.0.0.2 LEN=60 TOS=0x00 PREC=0x00 TTL=64 ID=1 PROTO=TCP SPT=1 DPT=${port} WINDOW=1 RES=0x00 SYN URGP=0 OPT (020405B4) \n`;
-      writeFileSync(file, log(1) + trace(2) + JSON.stringify({ __REALTIME_TIMESTAMP: '1718308701000001', _TRANSPORT: 'kernel', MESSAGE: log(3).slice(log(3).indexOf('mc: '), -1) }) + '\n' + 'x'.repeat(70000) + '\n');
-      const followed = KernelLog.file(file, { follow: true, maxLineBytes: 65536 });
-      const got = collect(followed, (i) => i.type === 'packet' && i.inner?.dpt === 6, 10000);
-      await sleep(200);
-      renameSync(file, `${file}.1`);
-      appendFileSync(`${file}.1`, log(4));
-      writeFileSync(file, trace(5) + log(6));
-      const fileItems = await got;
-      const ports = fileItems.flatMap((i) => (i.type === 'packet' ? [i.inner?.dpt] : []));
-      if (ports.join() !== '1,3,4,6') throw new Error(`file: packets ${ports.join()}`);
-      return `${whole} records of the ring buffer, ${items.length} followed with ${losses} losses, ${fileItems.length} items of a rotated file`;
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+    });
 
   await step('handles and ended streams left to the garbage collector', async () => {
     for (let i = 0; i < 3; i++) {
@@ -697,7 +745,9 @@ async function fuzzPart() {
       }
       // The edge cases by hand: a bare header, and each length up to a whole nfgenmsg.
       for (const type of types) for (let extra = 0; extra <= 4; extra++) run(message(type, Buffer.alloc(extra, 2)));
-      return `${iterations * 5} inputs, ${records} records, ${malformed} malformed${kind === 'flow' ? `, ${lines} formatted` : ''}`;
+      return `${iterations * 5} inputs, ${records} records, ${malformed} malformed${
+        kind === 'flow' ? `, ${lines} formatted` : ''
+      }`;
     });
   }
   await step('decodeLogLines(): LOG, TRACE, journal JSON and /dev/kmsg lines, random and mangled', async () => {
@@ -710,18 +760,22 @@ async function fuzzPart() {
     ];
     let records = 0;
     let bad = 0;
-    const filters = [undefined, { packets: true, hops: true, lines: true }, { packets: true, hops: false, lines: false, prefix: 'fw', protocol: 6, port: 2, src: { addr: Buffer.from([10, 0, 0, 0]), bits: 8 } }];
+    const filters = [undefined, { packets: true, hops: true, lines: true }, { packets: true, hops: false, lines: false,
+      prefix: 'fw', protocol: 6, port: 2, src: { addr: Buffer.from([10, 0, 0, 0]), bits: 8 } }];
     for (let i = 0; i < iterations; i++) {
       let line = base[i % base.length];
       for (let k = 0; k < 1 + (i % 4); k++) {
         const at = Math.floor(Math.random() * (line.length + 1));
         const junk = randomBytes(Math.floor(Math.random() * 6)).toString('latin1');
-        line = Math.random() < 0.5 ? line.slice(0, at) + junk + line.slice(at) : line.slice(0, at) + line.slice(at + 1 + Math.floor(Math.random() * 8));
+        line = Math.random() < 0.5
+          ? line.slice(0, at) + junk + line.slice(at)
+          : line.slice(0, at) + line.slice(at + 1 + Math.floor(Math.random() * 8));
       }
       const text = i % 3 === 0 ? randomBytes(Math.floor(Math.random() * 200)).toString('latin1') : line;
       for (const kind of ['text', 'kmsg']) {
         const input = kind === 'kmsg' ? `4,${i},${i * 1000},-;${text}` : text;
-        const [, , count, , malformed] = addon.decodeLogLines(i % 2 ? Buffer.from(input, 'latin1') : input, kind, filters[i % filters.length]);
+        const [, , count, , malformed] = addon.decodeLogLines(i % 2 ? Buffer.from(input, 'latin1') : input, kind,
+          filters[i % filters.length]);
         records += count;
         bad += malformed;
       }
@@ -739,10 +793,12 @@ async function fuzzPart() {
     }
     let files = 0;
     for (let i = 0; i + 50 <= lines.length; i += 50) {
-      const text = lines.slice(i, i + 50).join("\n");
+      const text = lines.slice(i, i + 50).join('\n');
       for (const input of [text, bytesOf(text)]) {
         const [words, kinds, numbers, ranges, bad] = addon.readSave(input, i % 100 === 0);
-        if (words.byteLength < kinds.length * 52 * 4 || ranges.length !== 2 * numbers.length || bad >= kinds.length) throw new Error('readSave: arrays of the wrong length');
+        if (words.byteLength < kinds.length * 52 * 4 || ranges.length !== 2 * numbers.length || bad >= kinds.length) {
+          throw new Error('readSave: arrays of the wrong length');
+        }
       }
       files++;
     }

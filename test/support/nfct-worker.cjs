@@ -34,7 +34,7 @@ async function main() {
       }
     }
   } else if (job === 'dumps') {
-    for (let dumps = 1; ; dumps++) {
+    for (let dumps = 1;; dumps++) {
       for await (const _ of ct.list()) {
         // consume
       }
@@ -52,7 +52,7 @@ async function main() {
   } else if (job === 'control') {
     const tuple = { protocol: 'udp', src: '10.1.0.1', dst: '10.2.0.1', srcPort: 1, dstPort: 2 };
     const flows = [{ ...tuple, src: '10.98.0.1', timeout: 30 }];
-    for (let i = 0; ; i++) {
+    for (let i = 0;; i++) {
       await Promise.all([ct.count(), ct.stats(), ct.get(tuple), ct.createMany(flows, { ifExists: 'skip' })]);
       if (i === 0) parentPort.postMessage({ looping: true });
     }

@@ -10,7 +10,10 @@ async function attempt(name: string, fn: () => Promise<unknown>): Promise<void> 
     console.log(JSON.stringify({ name, ok: true }));
   } catch (e) {
     const err = e as NfctError;
-    console.log(JSON.stringify({ name, ok: false, isNfct: e instanceof NfctError, code: err.code, errno: err.errno, message: err.message }));
+    console.log(
+      JSON.stringify({ name, ok: false, isNfct: e instanceof NfctError, code: err.code, errno: err.errno,
+        message: err.message }),
+    );
   }
 }
 

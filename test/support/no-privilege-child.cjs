@@ -47,7 +47,8 @@ const expTuple = { protocol: 'tcp', src: '10.0.0.2', dst: '10.0.0.1', srcPort: 0
 async function main() {
   const status = readFileSync('/proc/self/status', 'utf8');
   const cap = (set) => new RegExp(`^Cap${set}:\\s+([0-9a-f]+)$`, 'm').exec(status)?.[1];
-  const identity = { uid: process.getuid(), gid: process.getgid(), groups: process.getgroups(), capEff: cap('Eff'), capPrm: cap('Prm'), capInh: cap('Inh') };
+  const identity = { uid: process.getuid(), gid: process.getgid(), groups: process.getgroups(), capEff: cap('Eff'),
+    capPrm: cap('Prm'), capInh: cap('Inh') };
   console.log(JSON.stringify({ identity }));
   // Opening a handle in one's own namespace takes no privilege: it only makes a socket.
   const ct = await Conntrack.open();
@@ -70,14 +71,17 @@ async function main() {
     const r = await ct.createMany([1, 2, 3].map((srcPort) => ({ ...tuple, srcPort, timeout: 60 })));
     return {
       created: r.created,
-      failed: r.failed.map((f) => ({ index: f.index, isNfct: f.error instanceof NfctError, code: f.error.code, message: f.error.message })),
+      failed: r.failed.map((f) => ({ index: f.index, isNfct: f.error instanceof NfctError, code: f.error.code,
+        message: f.error.message })
+      ),
     };
   });
   await attempt('events', () => first(ct.events()));
   await attempt('events (expectations)', () => first(ct.events({ types: ['expect-new', 'expect-destroy'] })));
   await attempt('expectations.list', () => ct.expectations.list().toArray());
   await attempt('expectations.get', () => ct.expectations.get(expTuple));
-  await attempt('expectations.create', () => ct.expectations.create({ master, tuple: expTuple, mask: { srcPort: 0 }, timeout: 60 }));
+  await attempt('expectations.create',
+    () => ct.expectations.create({ master, tuple: expTuple, mask: { srcPort: 0 }, timeout: 60 }));
   await attempt('expectations.delete', () => ct.expectations.delete(expTuple));
   await attempt('expectations.flush', () => ct.expectations.flush());
   ct.close();

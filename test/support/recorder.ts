@@ -2,10 +2,10 @@
 // native half is swapped for a recorder that never forwards a query (only close()).
 import { afterAll, beforeAll, expect } from 'vitest';
 
-import { Conntrack } from '../../lib/index.js';
 import { SPEC_WORDS } from '../../lib/conntrack/flowspec.js';
 import { SpecFlags, SpecTupleWord, SpecWord } from '../../lib/core/layout.js';
 import type { NativeConntrack, NativeFilter, NativeRecords, NativeTuple } from '../../lib/core/native.js';
+import { Conntrack } from '../../lib/index.js';
 
 export type ErrorClass = typeof TypeError | typeof RangeError;
 
@@ -43,11 +43,11 @@ function unpack(words: Uint32Array): PackedSpec[] {
       tcpState: f & SPEC_HAS_TCP_STATE ? words[b + SPEC_STATE] : undefined,
       reply: f & SPEC_HAS_REPLY
         ? {
-            src: [...bytes.subarray((r + SPEC_TUPLE_SRC) * 4, (r + SPEC_TUPLE_SRC) * 4 + len)],
-            dst: [...bytes.subarray((r + SPEC_TUPLE_DST) * 4, (r + SPEC_TUPLE_DST) * 4 + len)],
-            srcPort: words[r + SPEC_TUPLE_PORTS]! & 0xffff,
-            dstPort: words[r + SPEC_TUPLE_PORTS]! >>> 16,
-          }
+          src: [...bytes.subarray((r + SPEC_TUPLE_SRC) * 4, (r + SPEC_TUPLE_SRC) * 4 + len)],
+          dst: [...bytes.subarray((r + SPEC_TUPLE_DST) * 4, (r + SPEC_TUPLE_DST) * 4 + len)],
+          srcPort: words[r + SPEC_TUPLE_PORTS]! & 0xffff,
+          dstPort: words[r + SPEC_TUPLE_PORTS]! >>> 16,
+        }
         : undefined,
     });
   }

@@ -43,7 +43,7 @@ export function startNfct(argv: string[], options: NfctOptions = {}): RunningNfc
   let partial = '';
   const ow = process.stdout.write.bind(process.stdout);
   const ew = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: string | Uint8Array) => {
+  process.stdout.write = (s: string | Uint8Array) => {
     const text = String(s);
     r.stdout += text;
     const parts = (partial + text).split('\n');
@@ -51,8 +51,8 @@ export function startNfct(argv: string[], options: NfctOptions = {}): RunningNfc
     r.lines.push(...parts);
     onStdout?.(text);
     return true;
-  }) as typeof process.stdout.write;
-  process.stderr.write = ((s: string | Uint8Array) => ((r.stderr += String(s)), true)) as typeof process.stderr.write;
+  };
+  process.stderr.write = (s: string | Uint8Array) => ((r.stderr += String(s)), true);
   const done = (async (): Promise<NfctRun> => {
     let code: number;
     try {

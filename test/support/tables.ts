@@ -23,12 +23,12 @@ export function mixedEntries(): EntrySpec[] {
     const src = v6 ? `2001:db8:${net}::${host.toString(16)}` : `10.0.${net}.${host}`;
     const dst = v6 ? `2001:db8:ff::${(i % 3) + 1}` : `10.9.0.${(i % 3) + 1}`;
     const kind = i % 3;
-    const spec: EntrySpec =
-      kind === 0
-        ? { proto: 'tcp', src, dst, sport: 10000 + i, dport: [80, 443, 8080][Math.floor(i / 3) % 3]!, state: states[Math.floor(i / 9) % 3]!, timeout: 600 }
-        : kind === 1
-          ? { proto: 'udp', src, dst, sport: 20000 + i, dport: [53, 123][Math.floor(i / 3) % 2]!, timeout: 600 }
-          : { proto: v6 ? 'icmpv6' : 'icmp', src, dst, icmpType: v6 ? 128 : 8, icmpCode: 0, icmpId: i, timeout: 600 };
+    const spec: EntrySpec = kind === 0
+      ? { proto: 'tcp', src, dst, sport: 10000 + i, dport: [80, 443, 8080][Math.floor(i / 3) % 3]!,
+        state: states[Math.floor(i / 9) % 3]!, timeout: 600 }
+      : kind === 1
+      ? { proto: 'udp', src, dst, sport: 20000 + i, dport: [53, 123][Math.floor(i / 3) % 2]!, timeout: 600 }
+      : { proto: v6 ? 'icmpv6' : 'icmp', src, dst, icmpType: v6 ? 128 : 8, icmpCode: 0, icmpId: i, timeout: 600 };
     if (i % 4 === 1) spec.mark = i % 8;
     if (i % 11 === 0) spec.zone = 5;
     else if (i % 13 === 0) spec.origZone = 3;
@@ -40,7 +40,7 @@ export function mixedEntries(): EntrySpec[] {
 }
 
 /** Each filter kind with the conntrack arguments that select the same entries. */
-export const filterCases: Array<[string, FlowFilter, string[]]> = [
+export const filterCases: [string, FlowFilter, string[]][] = [
   ['protocol', { protocol: 'tcp' }, ['-p', 'tcp']],
   ['protocol by number', { protocol: 17 }, ['-p', 'udp']],
   ['family', { family: 'ipv6' }, ['-f', 'ipv6']],
@@ -65,5 +65,6 @@ export const filterCases: Array<[string, FlowFilter, string[]]> = [
   ['status', { status: 'ASSURED' }, ['-u', 'ASSURED']],
   ['TCP state', { state: 'SYN_SENT' }, ['-p', 'tcp', '--state', 'SYN_SENT']],
   ['labels', { labels: [2, 9] }, ['-l', 'blue,green']],
-  ['combined', { protocol: 'udp', src: '10.0.0.0/16', dstPort: 53, mark: { value: 1, mask: 1 } }, ['-p', 'udp', '-s', '10.0.0.0/16', '--dport', '53', '-m', '1/1']],
+  ['combined', { protocol: 'udp', src: '10.0.0.0/16', dstPort: 53, mark: { value: 1, mask: 1 } }, ['-p', 'udp', '-s',
+    '10.0.0.0/16', '--dport', '53', '-m', '1/1']],
 ];

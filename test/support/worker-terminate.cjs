@@ -87,7 +87,8 @@ async function main() {
       await sleep(50);
       const flows = [];
       for (let i = 0; i < 5000; i++) {
-        flows.push({ protocol: 'udp', src: `10.${100 + (burst % 100)}.${i >> 8}.${i & 255}`, dst: '10.99.0.1', srcPort: 1, dstPort: 2, timeout: 30 });
+        flows.push({ protocol: 'udp', src: `10.${100 + (burst % 100)}.${i >> 8}.${i & 255}`, dst: '10.99.0.1',
+          srcPort: 1, dstPort: 2, timeout: 30 });
       }
       burst++;
       const creating = ct.createMany(flows);

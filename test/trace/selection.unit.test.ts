@@ -27,23 +27,25 @@ function udp(src: string, dst: string, sport: number, dport: number): DecodedPac
   return decodePacket(b, 'ipv4');
 }
 
-const hop = (id: number, table: string, chain: string, kind: TraceEvent['kind'], extra: Partial<NftablesTraceEvent> = {}): NftablesTraceEvent => ({
-  source: 'nftables',
-  id,
-  family: table.startsWith('nfct_trace_') ? 'inet' : 'ip',
-  table,
-  chain,
-  kind,
-  timestamp: 0n,
-  ...extra,
-});
+const hop = (id: number, table: string, chain: string, kind: TraceEvent['kind'],
+  extra: Partial<NftablesTraceEvent> = {}): NftablesTraceEvent => ({
+    source: 'nftables',
+    id,
+    family: table.startsWith('nfct_trace_') ? 'inet' : 'ip',
+    table,
+    chain,
+    kind,
+    timestamp: 0n,
+    ...extra,
+  });
 
-const mark = (id: number, table: string): TraceEvent => hop(id, table, 'out', 'rule', { handle: 2, verdict: 'continue' });
+const mark = (id: number, table: string): TraceEvent =>
+  hop(id, table, 'out', 'rule', { handle: 2, verdict: 'continue' });
 const policy = (id: number, table: string): TraceEvent => hop(id, table, 'out', 'policy', { verdict: 'accept' });
 const filter = (id: number): TraceEvent => hop(id, 'filt', 'output', 'rule', { handle: 3, verdict: 'continue' });
 
 /** Feeds hops (with the headers each was sent with) and collects what comes out. */
-function run(sel: TraceSelection, hops: Array<[TraceEvent, DecodedPacket?]>): TraceEvent[] {
+function run(sel: TraceSelection, hops: [TraceEvent, DecodedPacket?][]): TraceEvent[] {
   return hops.flatMap(([h, headers]) => sel.admit(h, headers));
 }
 
@@ -95,7 +97,7 @@ describe('TraceSelection', () => {
     expect(run(sel, [[mark(9, OURS)]])).toHaveLength(1);
   });
 
-  test('ids are remembered in a bounded number; an undecided one forgotten counts as another\'s', () => {
+  test("ids are remembered in a bounded number; an undecided one forgotten counts as another's", () => {
     const sel = ours();
     for (let id = 0; id < 10000; id++) sel.admit(mark(1000 + id, THEIRS), undefined);
     expect(sel.stats.others).toBe(10000 - 8192);

@@ -14,12 +14,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
-import { Nflog, NfctError, Trace } from '../../lib/index.js';
 import { addon } from '../../lib/core/native.js';
-import { until } from '../helpers/sentinel.js';
-import { startNfct } from '../support/run-nfct.js';
+import { NfctError, Nflog, Trace } from '../../lib/index.js';
 import { createNetns, type Netns, run } from '../helpers/netns.js';
 import { CLI } from '../helpers/nfct.js';
+import { until } from '../helpers/sentinel.js';
+import { startNfct } from '../support/run-nfct.js';
 
 let ns: Netns;
 const VITE_NODE = join(__dirname, '..', '..', 'node_modules', '.bin', 'vite-node');
@@ -36,8 +36,8 @@ afterAll(async () => {
 });
 
 const tables = async (): Promise<string> => (await ns.execOk('nft', ['list', 'tables'])).stdout;
-const backend = async (pf = 2): Promise<string> => (await ns.execOk('cat', [`/proc/sys/net/netfilter/nf_log/${pf}`])).stdout.trim();
-
+const backend = async (pf = 2): Promise<string> =>
+  (await ns.execOk('cat', [`/proc/sys/net/netfilter/nf_log/${pf}`])).stdout.trim();
 
 interface Tracer {
   /** Its temporary table (in place once startTracer resolved). */
@@ -52,16 +52,22 @@ interface Tracer {
  * `nfct trace --netns NS -p udp --dport PORT`; with pidns, in a PID namespace of its own under
  * a pid no process on the host has (so its pid means nothing here). Resolves once its table is in place.
  */
-async function startTracer(port: number, o: { pidns?: boolean; nftablesOnly?: boolean; said?: RegExp } = {}): Promise<Tracer> {
+async function startTracer(port: number,
+  o: { pidns?: boolean; nftablesOnly?: boolean; said?: RegExp } = {}): Promise<Tracer>
+{
   const before = new Set((await tables()).match(/nfct_trace_\S+/g) ?? []);
   // --show-own-hops: the hop of its own marking rule is the sentinel.
-  const args = [CLI, 'trace', '--show-own-hops', '--netns', ns.name, ...(o.nftablesOnly ? ['--nftables'] : []), '-p', 'udp', '--dport', String(port)];
+  const args = [CLI, 'trace', '--show-own-hops', '--netns', ns.name, ...(o.nftablesOnly ? ['--nftables'] : []), '-p',
+    'udp', '--dport', String(port)];
   let child: ChildProcess;
   if (o.pidns) {
     let pid = 20000 + Math.floor(Math.random() * 10000);
     while (existsSync(`/proc/${pid}`)) pid++;
     // sh is the namespace's pid 1; nfct its child, under `pid`. --kill-child: killing unshare kills them all.
-    child = spawn('unshare', ['--pid', '--fork', '--kill-child', '--mount-proc', 'sh', '-c', `echo ${pid - 1} > /proc/sys/kernel/ns_last_pid; "$0" "$@"`, process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn('unshare', ['--pid', '--fork', '--kill-child', '--mount-proc', 'sh', '-c',
+      `echo ${pid - 1} > /proc/sys/kernel/ns_last_pid; "$0" "$@"`, process.execPath, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
   } else child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   started.push(child);
   let out = '';
@@ -72,7 +78,9 @@ async function startTracer(port: number, o: { pidns?: boolean; nftablesOnly?: bo
   let table: string | undefined;
   // With `said`, once stderr says it (a first attempt's table may come and go before).
   for (let i = 0; i < 500 && !table; i++) {
-    if (!o.said || o.said.test(err)) table = ((await tables()).match(/nfct_trace_\S+/g) ?? []).find((t) => !before.has(t));
+    if (!o.said || o.said.test(err)) {
+      table = ((await tables()).match(/nfct_trace_\S+/g) ?? []).find((t) => !before.has(t));
+    }
     if (!table) await sleep(20);
   }
   if (!table) {
@@ -89,7 +97,8 @@ async function startTracer(port: number, o: { pidns?: boolean; nftablesOnly?: bo
     }
     return pid;
   };
-  return { table, out: () => out, err: () => err, end: (signal) => (process.kill(signal === 'SIGKILL' ? child.pid! : target(), signal), exit) };
+  return { table, out: () => out, err: () => err,
+    end: (signal) => (process.kill(signal === 'SIGKILL' ? child.pid! : target(), signal), exit) };
 }
 
 /** UDP datagrams to 127.0.0.1:port in the namespace until `seen` holds (bounded). */
@@ -102,7 +111,8 @@ async function sendUntil(port: number, seen: () => boolean): Promise<void> {
 }
 
 /** Resolves as `p` does, or to 'pending' once `ms` have passed. */
-const settledWithin = <T>(p: Promise<T>, ms: number): Promise<T | 'pending'> => Promise.race([p, sleep(ms).then(() => 'pending' as const)]);
+const settledWithin = <T>(p: Promise<T>, ms: number): Promise<T | 'pending'> =>
+  Promise.race([p, sleep(ms).then(() => 'pending' as const)]);
 
 describe('temporary trace tables', () => {
   test('close() right after packets({ match }), with the install still running: when close() resolves the table is gone (8 rounds)', async () => {
@@ -121,7 +131,9 @@ describe('temporary trace tables', () => {
     const before = await backend();
     const before6 = await backend(10);
     expect(before).not.toBe('nfnetlink_log');
-    const r = await run(VITE_NODE, [join(__dirname, '..', 'support', 'trace-exit-child.ts'), ns.name], { timeoutMs: 30_000 });
+    const r = await run(VITE_NODE, [join(__dirname, '..', 'support', 'trace-exit-child.ts'), ns.name], {
+      timeoutMs: 30_000,
+    });
     expect(r.stdout).toBe('installed\n');
     expect(r.code).toBe(3);
     expect(await tables()).not.toContain('nfct_trace');
@@ -173,7 +185,8 @@ describe('temporary trace tables', () => {
 
   test('two tracers in one namespace, the first in a PID namespace of its own (its pid unknown here): the second leaves its table, says who holds NFLOG group 0, and both trace', async () => {
     const first = await startTracer(9422, { pidns: true });
-    const said = /nfct trace: NFLOG group 0 \(legacy TRACE\) is held in this namespace by pid \d+ \(nfct trace\): tracing nftables alone\n/;
+    const said =
+      /nfct trace: NFLOG group 0 \(legacy TRACE\) is held in this namespace by pid \d+ \(nfct trace\): tracing nftables alone\n/;
     const second = await startTracer(9423, { said });
     try {
       expect(await tables()).toContain(first.table);
@@ -197,7 +210,9 @@ describe('temporary trace tables', () => {
     const held = await addon.ownerLock(ns.path, 'nfct_trace/test_lock', true);
     try {
       expect(await addon.ownerLock(ns.path, 'nfct_trace/test_lock', false)).toBe(1);
-      await expect(addon.ownerLock(ns.path, 'nfct_trace/test_lock', true)).rejects.toMatchObject({ code: 'EADDRINUSE' });
+      await expect(addon.ownerLock(ns.path, 'nfct_trace/test_lock', true)).rejects.toMatchObject({
+        code: 'EADDRINUSE',
+      });
       // another namespace has its own names
       expect(await addon.ownerLock(null, 'nfct_trace/test_lock', false)).toBe(0);
     } finally {
@@ -222,7 +237,9 @@ describe('the nf_log binding, shared by several handles', () => {
     expect(await backend()).toBe(before);
     expect(await backend(10)).toBe(before6);
     // And in the other order, opened at once.
-    const [c, d] = await Promise.all([0, 1].map(() => Trace.open({ netns: ns.name, nftables: false, bindLogger: true })));
+    const [c, d] = await Promise.all(
+      [0, 1].map(() => Trace.open({ netns: ns.name, nftables: false, bindLogger: true })),
+    );
     await d!.close();
     expect(await backend()).toBe('nfnetlink_log');
     await c!.close();
@@ -236,7 +253,8 @@ describe('an already aborted signal', () => {
     const nf = await Nflog.open({ netns: ns.name });
     try {
       const signal = AbortSignal.abort();
-      const streams = [trace.events({ signal, match: { protocol: 'icmp' } }), trace.packets({ signal, match: { protocol: 'icmp' } })];
+      const streams = [trace.events({ signal, match: { protocol: 'icmp' } }),
+        trace.packets({ signal, match: { protocol: 'icmp' } })];
       for (const stream of streams) {
         expect(await settledWithin<unknown>(stream.next(), 2000)).toEqual({ value: undefined, done: true });
         // ready resolves once a rule would be in place.
@@ -246,7 +264,9 @@ describe('an already aborted signal', () => {
       // Group 0 is free: a subscription binds it (no EBUSY) and gets what is logged to it.
       const sub = nf.subscribe({ group: 0 });
       const pending = sub.next();
-      await ns.execOk('nft', ['-f', '-'], { input: 'table inet g0 {\n chain out { type filter hook output priority 0; udp dport 9415 log group 0; }\n}\n' });
+      await ns.execOk('nft', ['-f', '-'], {
+        input: 'table inet g0 {\n chain out { type filter hook output priority 0; udp dport 9415 log group 0; }\n}\n',
+      });
       try {
         await ns.execOk('bash', ['-c', 'echo x > /dev/udp/127.0.0.1/9415']);
         const r = await settledWithin(pending, 5000);
@@ -277,7 +297,8 @@ describe('external commands', () => {
   test('an nsenter that exits without reading its input: the stream fails with an NfctError naming it, nothing is thrown elsewhere (6 rounds)', async () => {
     const fake = join(dir, 'closing-bin');
     await run('mkdir', ['-p', fake]);
-    writeFileSync(join(fake, 'nsenter'), '#!/bin/sh\nexec 0<&-\nsleep 0.2\necho "nsenter: reassociate to namespace: Operation not permitted" >&2\nexit 1\n');
+    writeFileSync(join(fake, 'nsenter'),
+      '#!/bin/sh\nexec 0<&-\nsleep 0.2\necho "nsenter: reassociate to namespace: Operation not permitted" >&2\nexit 1\n');
     chmodSync(join(fake, 'nsenter'), 0o755);
     const uncaught: unknown[] = [];
     const onUncaught = (e: unknown): void => void uncaught.push(e);

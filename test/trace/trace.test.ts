@@ -3,7 +3,7 @@
 // arrives through the nftables path; the temporary trace rule never outlives its stream.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
-import { Trace, type TraceEvent, type TracePacket, parseTraceLine, parseTracePrefix } from '../../lib/index.js';
+import { parseTraceLine, parseTracePrefix, Trace, type TraceEvent, type TracePacket } from '../../lib/index.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { spawnNfct } from '../helpers/nfct.js';
 import { BOUND_MS, until, WaitTimeout, watchersReady } from '../helpers/sentinel.js';
@@ -21,7 +21,9 @@ afterAll(async () => {
  * Collects grouped packets while `act` runs, until `want` packets: `act` starts once the
  * stream traces (its temporary rule, with `match`, is in place). Fails after the bound.
  */
-async function tracePackets(trace: Trace, act: () => Promise<unknown>, want: number, options = {}): Promise<TracePacket[]> {
+async function tracePackets(trace: Trace, act: () => Promise<unknown>, want: number,
+  options = {}): Promise<TracePacket[]>
+{
   const stream = trace.packets({ idleMs: 300, ...options });
   const got: TracePacket[] = [];
   const done = (async () => {
@@ -41,7 +43,8 @@ async function tracePackets(trace: Trace, act: () => Promise<unknown>, want: num
 
 /** The temporary trace tables are gone (removed a moment after the stream ends). */
 async function noTraceTable(): Promise<void> {
-  await until(async () => !(await ns.execOk('nft', ['list', 'tables'])).stdout.includes('nfct_trace'), 'the temporary trace table to be removed');
+  await until(async () => !(await ns.execOk('nft', ['list', 'tables'])).stdout.includes('nfct_trace'),
+    'the temporary trace table to be removed');
 }
 
 describe('nftables', () => {
@@ -63,13 +66,17 @@ describe('nftables', () => {
       // nft monitor prints nothing when it starts: it listens once it prints the trace of a
       // marker datagram (to port 7799, dropped so that nothing answers it; its traces are left
       // out of the comparison).
-      await ns.execOk('nft', ['-f', '-'], { input: 'table ip marker {\n chain output { type filter hook output priority 10; udp dport 7799 drop; }\n}\n' });
-      await watchersReady(() => ns.exec('bash', ['-c', 'echo m > /dev/udp/127.0.0.1/7799']).then(() => undefined), () => text.includes('dport 7799'), 'nft monitor trace');
+      await ns.execOk('nft', ['-f', '-'], {
+        input: 'table ip marker {\n chain output { type filter hook output priority 10; udp dport 7799 drop; }\n}\n',
+      });
+      await watchersReady(() => ns.exec('bash', ['-c', 'echo m > /dev/udp/127.0.0.1/7799']).then(() => undefined),
+        () => text.includes('dport 7799'), 'nft monitor trace');
       const packets = await tracePackets(
         trace,
         async () => {
           await ns.exec('ping', ['-c', '1', '-W', '1', '127.0.0.1']);
-          await ns.execOk('node', ['-e', "const s=require('dgram').createSocket('udp4');s.send('x',7777,'127.0.0.1',()=>s.close())"]);
+          await ns.execOk('node', ['-e',
+            "const s=require('dgram').createSocket('udp4');s.send('x',7777,'127.0.0.1',()=>s.close())"]);
         },
         4, // the echo request and reply, the datagram and the port-unreachable answering it
         // The reader's buffers are those of every live stream, tuned the same way.
@@ -80,9 +87,14 @@ describe('nftables', () => {
         const byId = new Map<string, string[]>();
         const markers = new Set([...text.matchAll(/^trace id (\w+) .*dport 7799/gm)].map((m) => m[1]!));
         for (const line of text.split('\n')) {
-          const m = /^trace id (\w+) ip (\S+) (\S+) (?:rule .* # handle (\d+) \(verdict (\w+)(?: (\S+))?\)|policy (\w+))/.exec(line.trim());
+          const m =
+            /^trace id (\w+) ip (\S+) (\S+) (?:rule .* # handle (\d+) \(verdict (\w+)(?: (\S+))?\)|policy (\w+))/.exec(
+              line.trim(),
+            );
           if (!m || markers.has(m[1]!)) continue;
-          const hop = m[7] ? `${m[2]} ${m[3]} policy ${m[7]}` : `${m[2]} ${m[3]} #${m[4]} ${m[5]}${m[6] ? ` ${m[6]}` : ''}`;
+          const hop = m[7]
+            ? `${m[2]} ${m[3]} policy ${m[7]}`
+            : `${m[2]} ${m[3]} #${m[4]} ${m[5]}${m[6] ? ` ${m[6]}` : ''}`;
           byId.set(m[1]!, [...(byId.get(m[1]!) ?? []), hop]);
         }
         return byId;
@@ -90,8 +102,15 @@ describe('nftables', () => {
       const ours = new Map<string, string[]>();
       for (const p of packets) {
         const hops = p.hops
-          .filter((h) => h.source === 'nftables' && ((h.kind === 'rule' && h.handle !== undefined) || h.kind === 'policy'))
-          .map((h) => (h.kind === 'policy' || h.source !== 'nftables' ? `${h.table} ${h.chain} policy ${h.verdict}` : `${h.table} ${h.chain} #${h.handle} ${h.verdict}${h.target ? ` ${h.target}` : ''}`));
+          .filter((h) =>
+            h.source === 'nftables' && ((h.kind === 'rule' && h.handle !== undefined) || h.kind === 'policy')
+          )
+          .map((
+            h,
+          ) => (h.kind === 'policy' || h.source !== 'nftables'
+            ? `${h.table} ${h.chain} policy ${h.verdict}`
+            : `${h.table} ${h.chain} #${h.handle} ${h.verdict}${h.target ? ` ${h.target}` : ''}`)
+          );
         ours.set(p.id.toString(16).padStart(8, '0'), hops);
       }
       expect(ours.size).toBe(4);
@@ -136,7 +155,9 @@ describe('nftables', () => {
   });
 
   test('the temporary trace rule traces only the match and is gone after end, break and an exception', async () => {
-    await ns.execOk('nft', ['-f', '-'], { input: 'table ip plain {\n chain output { type filter hook output priority 0; counter; }\n}\n' });
+    await ns.execOk('nft', ['-f', '-'], {
+      input: 'table ip plain {\n chain output { type filter hook output priority 0; counter; }\n}\n',
+    });
     const trace = await Trace.open({ netns: ns.name, legacy: false });
     const tables = async () => (await ns.execOk('nft', ['list', 'tables'])).stdout;
     try {
@@ -145,7 +166,8 @@ describe('nftables', () => {
         trace,
         async () => {
           await ns.exec('ping', ['-c', '1', '-W', '1', '127.0.0.1']);
-          await ns.execOk('node', ['-e', "const s=require('dgram').createSocket('udp4');s.send('x',7778,'127.0.0.1',()=>s.close())"]);
+          await ns.execOk('node', ['-e',
+            "const s=require('dgram').createSocket('udp4');s.send('x',7778,'127.0.0.1',()=>s.close())"]);
         },
         1,
         { match: { protocol: 'udp', dstPort: 7778 } },
@@ -189,10 +211,14 @@ describe('nftables', () => {
 });
 
 test('ownHops: true shows the hops of the temporary table too (inet, marking the packet)', async () => {
-  await ns.execOk('nft', ['-f', '-'], { input: 'table ip seen {\n chain output { type filter hook output priority 0; counter; }\n}\n' });
+  await ns.execOk('nft', ['-f', '-'], {
+    input: 'table ip seen {\n chain output { type filter hook output priority 0; counter; }\n}\n',
+  });
   const trace = await Trace.open({ netns: ns.name, legacy: false });
   try {
-    const send = () => ns.execOk('node', ['-e', "const s=require('dgram').createSocket('udp4');s.send('x',7779,'127.0.0.1',()=>s.close())"]);
+    const send = () =>
+      ns.execOk('node', ['-e',
+        "const s=require('dgram').createSocket('udp4');s.send('x',7779,'127.0.0.1',()=>s.close())"]);
     const mine = await tracePackets(trace, send, 1, { match: { protocol: 'udp', dstPort: 7779 }, ownHops: true });
     expect(mine).toHaveLength(1);
     const own = mine[0]!.hops.filter((h) => h.table.startsWith('nfct_trace_'));
@@ -209,12 +235,22 @@ test('ownHops: true shows the hops of the temporary table too (inet, marking the
 
 test('nfct trace hides the temporary table too; --show-own-hops shows it', async () => {
   // A --json line (schema/trace.json) names each hop's rule in its `rules` list.
-  type Line = { family: string; rules: Array<{ table: string; family: string }>; hops: Array<{ rule: number }> };
-  const firstPacket = async (extra: string[]): Promise<{ family: string; hops: Array<{ table: string; family: string }> }> => {
-    const nfct = spawnNfct(['trace', '--netns', ns.name, '--nftables', '--json', '-p', 'udp', '--dport', '7781', ...extra]);
+  interface Line {
+    family: string;
+    rules: { table: string; family: string }[];
+    hops: { rule: number }[];
+  }
+  const firstPacket = async (
+    extra: string[],
+  ): Promise<{ family: string; hops: { table: string; family: string }[] }> => {
+    const nfct = spawnNfct(['trace', '--netns', ns.name, '--nftables', '--json', '-p', 'udp', '--dport', '7781',
+      ...extra]);
     try {
       for (let i = 0; i < 200 && nfct.out.lines.length === 0; i++) {
-        if (i % 10 === 0) await ns.execOk('node', ['-e', "const s=require('dgram').createSocket('udp4');s.send('x',7781,'127.0.0.1',()=>s.close())"]);
+        if (i % 10 === 0) {
+          await ns.execOk('node', ['-e',
+            "const s=require('dgram').createSocket('udp4');s.send('x',7781,'127.0.0.1',()=>s.close())"]);
+        }
         await new Promise((r) => setTimeout(r, 50)); // between datagrams; the first line ends the loop
       }
     } finally {
@@ -224,7 +260,9 @@ test('nfct trace hides the temporary table too; --show-own-hops shows it', async
     const line = JSON.parse(nfct.out.lines[0]!) as Line;
     return { family: line.family, hops: line.hops.map((h) => line.rules[h.rule]!) };
   };
-  await ns.execOk('nft', ['-f', '-'], { input: 'table ip cli {\n chain output { type filter hook output priority 0; counter; }\n}\n' });
+  await ns.execOk('nft', ['-f', '-'], {
+    input: 'table ip cli {\n chain output { type filter hook output priority 0; counter; }\n}\n',
+  });
   try {
     const plain = await firstPacket([]);
     expect(plain.family).toBe('ipv4');
@@ -246,7 +284,9 @@ describe('legacy iptables TRACE', () => {
     await ipt('-A', 'OUTPUT', '-p', 'icmp', '-j', 'cali-OUTPUT');
     await ipt('-A', 'cali-OUTPUT', '-p', 'icmp', '--icmp-type', 'echo-request', '-j', 'cali-to-wl');
     await ipt('-A', 'cali-to-wl', '-p', 'icmp', '-j', 'RETURN');
-    const save = (await ns.execOk('iptables-legacy-save', ['-t', 'raw'])).stdout.split('\n').filter((l) => l.startsWith('-A '));
+    const save = (await ns.execOk('iptables-legacy-save', ['-t', 'raw'])).stdout.split('\n').filter((l) =>
+      l.startsWith('-A ')
+    );
     const backend = async () => (await ns.execOk('cat', ['/proc/sys/net/netfilter/nf_log/2'])).stdout.trim();
     const before = await backend();
     expect(before).not.toBe('nfnetlink_log');
@@ -256,10 +296,13 @@ describe('legacy iptables TRACE', () => {
       const packets = await tracePackets(trace, () => ns.exec('ping', ['-c', '1', '-W', '1', '127.0.0.1']), 2);
       const request = packets.find((p) => p.packet?.icmp?.type === 8)!;
       expect(request).toBeDefined();
-      const hops = request.hops.filter((h) => h.table === 'raw').map((h) => `${h.chain}:${h.kind}:${h.source === 'legacy' ? h.rule : ''}`);
+      const hops = request.hops.filter((h) => h.table === 'raw').map((h) =>
+        `${h.chain}:${h.kind}:${h.source === 'legacy' ? h.rule : ''}`
+      );
       // Out through raw OUTPUT, then in again over lo through raw PREROUTING (the same bytes:
       // legacy TRACE has no id, so the two trips of one packet are one).
-      expect(hops).toEqual(['OUTPUT:rule:2', 'cali-OUTPUT:rule:1', 'cali-to-wl:rule:1', 'cali-OUTPUT:return:2', 'OUTPUT:policy:3', 'PREROUTING:policy:1']);
+      expect(hops).toEqual(['OUTPUT:rule:2', 'cali-OUTPUT:rule:1', 'cali-to-wl:rule:1', 'cali-OUTPUT:return:2',
+        'OUTPUT:policy:3', 'PREROUTING:policy:1']);
       const texts = request.hops.filter((h) => h.table === 'raw' && h.kind === 'rule').map((h) => h.ruleText);
       expect(texts).toEqual([save[1], save[2], save[3]]);
       expect(request.hops.every((h: TraceEvent) => h.source === 'legacy')).toBe(true);
@@ -290,15 +333,20 @@ describe('legacy iptables TRACE', () => {
 
 describe('parsing TRACE text', () => {
   test('prefixes, chain names with dashes and colons', () => {
-    expect(parseTracePrefix('TRACE: raw:PREROUTING:rule:2 ')).toEqual({ table: 'raw', chain: 'PREROUTING', kind: 'rule', rule: 2 });
-    expect(parseTracePrefix('TRACE: raw:cali-PREROUTING:rule:1 ')).toEqual({ table: 'raw', chain: 'cali-PREROUTING', kind: 'rule', rule: 1 });
-    expect(parseTracePrefix('TRACE: filter:KUBE-SVC-X:Y:return:3 ')).toEqual({ table: 'filter', chain: 'KUBE-SVC-X:Y', kind: 'return', rule: 3 });
-    expect(parseTracePrefix('TRACE: raw:OUTPUT:policy:3 ')).toEqual({ table: 'raw', chain: 'OUTPUT', kind: 'policy', rule: 3 });
+    expect(parseTracePrefix('TRACE: raw:PREROUTING:rule:2 ')).toEqual({ table: 'raw', chain: 'PREROUTING', kind: 'rule',
+      rule: 2 });
+    expect(parseTracePrefix('TRACE: raw:cali-PREROUTING:rule:1 ')).toEqual({ table: 'raw', chain: 'cali-PREROUTING',
+      kind: 'rule', rule: 1 });
+    expect(parseTracePrefix('TRACE: filter:KUBE-SVC-X:Y:return:3 ')).toEqual({ table: 'filter', chain: 'KUBE-SVC-X:Y',
+      kind: 'return', rule: 3 });
+    expect(parseTracePrefix('TRACE: raw:OUTPUT:policy:3 ')).toEqual({ table: 'raw', chain: 'OUTPUT', kind: 'policy',
+      rule: 3 });
     expect(parseTracePrefix('[UFW BLOCK] ')).toBeUndefined();
   });
 
   test('a line pasted from dmesg', () => {
-    const line = '[ 1234.567890] TRACE: raw:cali-PREROUTING:rule:1 IN=eth0 OUT= MAC=00:11:22:33:44:55:66:77:88:99:aa:bb:08:00 SRC=10.0.0.1 DST=10.0.0.2 LEN=84 TOS=0x00 PREC=0x00 TTL=64 ID=1 DF PROTO=ICMP TYPE=8 CODE=0 ID=5 SEQ=1';
+    const line =
+      '[ 1234.567890] TRACE: raw:cali-PREROUTING:rule:1 IN=eth0 OUT= MAC=00:11:22:33:44:55:66:77:88:99:aa:bb:08:00 SRC=10.0.0.1 DST=10.0.0.2 LEN=84 TOS=0x00 PREC=0x00 TTL=64 ID=1 DF PROTO=ICMP TYPE=8 CODE=0 ID=5 SEQ=1';
     const t = parseTraceLine(line)!;
     expect(t).toMatchObject({ table: 'raw', chain: 'cali-PREROUTING', kind: 'rule', rule: 1 });
     expect(t.log).toMatchObject({ src: '10.0.0.1', dst: '10.0.0.2' });

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 
 import { Trace, type TraceEvent, type TracePacket } from '../../lib/index.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
-import { spawnNfct, type SpawnedNfct } from '../helpers/nfct.js';
+import { type SpawnedNfct, spawnNfct } from '../helpers/nfct.js';
 /** Traced by a rule of neither tracer (a plain `meta nftrace set 1`): the sentinel of the monitor. */
 const PROBE_PORT = 7199;
 
@@ -47,7 +47,9 @@ type Hop = Pick<TraceEvent, 'table' | 'chain' | 'kind' | 'verdict' | 'target'> &
 /** A hop as both sides can print it: rules by handle, policies by verdict. */
 function hopText(h: Hop): string | undefined {
   if (h.kind === 'policy') return `${h.family} ${h.table} ${h.chain} policy ${h.verdict}`;
-  if (h.kind === 'rule' && h.handle !== undefined) return `${h.family} ${h.table} ${h.chain} #${h.handle} ${h.verdict}${h.target ? ` ${h.target}` : ''}`;
+  if (h.kind === 'rule' && h.handle !== undefined) {
+    return `${h.family} ${h.table} ${h.chain} #${h.handle} ${h.verdict}${h.target ? ` ${h.target}` : ''}`;
+  }
   return undefined;
 }
 
@@ -57,17 +59,22 @@ const idText = (id: number): string => id.toString(16).padStart(8, '0');
 function monitorTraces(text: string): Map<string, string[]> {
   const out = new Map<string, string[]>();
   for (const line of text.split('\n')) {
-    const m = /^trace id (\w+) (\S+) (\S+) (\S+) (?:rule .* # handle (\d+) \(verdict (\w+)(?: (\S+))?\)|policy (\w+))/.exec(line.trim());
+    const m = /^trace id (\w+) (\S+) (\S+) (\S+) (?:rule .* # handle (\d+) \(verdict (\w+)(?: (\S+))?\)|policy (\w+))/
+      .exec(line.trim());
     if (!m) continue;
-    const hop = m[8] ? `${m[2]} ${m[3]} ${m[4]} policy ${m[8]}` : `${m[2]} ${m[3]} ${m[4]} #${m[5]} ${m[6]}${m[7] ? ` ${m[7]}` : ''}`;
+    const hop = m[8]
+      ? `${m[2]} ${m[3]} ${m[4]} policy ${m[8]}`
+      : `${m[2]} ${m[3]} ${m[4]} #${m[5]} ${m[6]}${m[7] ? ` ${m[7]}` : ''}`;
     out.set(m[1]!, [...(out.get(m[1]!) ?? []), hop]);
   }
   return out;
 }
 
-function byId(packets: Array<{ id: string; hops: Hop[] }>): Map<string, string[]> {
+function byId(packets: { id: string; hops: Hop[] }[]): Map<string, string[]> {
   const out = new Map<string, string[]>();
-  for (const p of packets) out.set(p.id, [...(out.get(p.id) ?? []), ...p.hops.map(hopText).filter((h): h is string => h !== undefined)]);
+  for (const p of packets) {
+    out.set(p.id, [...(out.get(p.id) ?? []), ...p.hops.map(hopText).filter((h): h is string => h !== undefined)]);
+  }
   return out;
 }
 
@@ -75,15 +82,18 @@ function byId(packets: Array<{ id: string; hops: Hop[] }>): Map<string, string[]
 interface TraceLine {
   id: string;
   packet?: { udp?: { dstPort: number } };
-  rules: Array<{ family: string; table: string; chain: string; handle?: number }>;
-  hops: Array<{ kind: TraceEvent['kind']; rule: number; verdict?: string; target?: string }>;
+  rules: { family: string; table: string; chain: string; handle?: number }[];
+  hops: { kind: TraceEvent['kind']; rule: number; verdict?: string; target?: string }[];
 }
 const jsonHops = (l: TraceLine): { id: string; hops: Hop[] } => ({
   id: l.id,
-  hops: l.hops.map((h) => ({ ...l.rules[h.rule]!, kind: h.kind, verdict: h.verdict, target: h.target }) as Hop),
+  hops: l.hops.map((h) => ({ ...l.rules[h.rule]!, kind: h.kind, verdict: h.verdict, target: h.target })),
 });
 
-const traceTables = async (): Promise<string[]> => [...(await ns.execOk('nft', ['list', 'tables', 'inet'])).stdout.matchAll(/^table inet (nfct_trace_\S+)$/gm)].map((m) => m[1]!);
+const traceTables = async (): Promise<string[]> =>
+  [...(await ns.execOk('nft', ['list', 'tables', 'inet'])).stdout.matchAll(/^table inet (nfct_trace_\S+)$/gm)].map((
+    m,
+  ) => m[1]!);
 
 test('each tracer shows only what its own rule selected; a packet both select, both; agreeing with nft monitor trace', async () => {
   // A: UDP to port 7101, in this process, every hop shown.
@@ -100,14 +110,19 @@ test('each tracer shows only what its own rule selected; a packet both select, b
     const [tableA] = await traceTables();
     // B: UDP to 127.0.0.2, `nfct trace` in a process of its own, every hop shown.
     // Its lines are checked against schema/trace.json as they come.
-    const bb = spawnNfct(['trace', '--netns', ns.name, '--nftables', '--json', '--show-own-hops', '-p', 'udp', '-d', '127.0.0.2']);
+    const bb = spawnNfct(['trace', '--netns', ns.name, '--nftables', '--json', '--show-own-hops', '-p', 'udp', '-d',
+      '127.0.0.2']);
     b = bb;
-    const tableB = await until(() => `nfct trace's table (stderr: ${bb.out.err})`, async () => (await traceTables()).find((t) => t !== tableA));
+    const tableB = await until(() => `nfct trace's table (stderr: ${bb.out.err})`,
+      async () => (await traceTables()).find((t) => t !== tableA));
 
     monitor = ns.spawn('nft', ['-a', 'monitor', 'trace'], { stdio: ['ignore', 'pipe', 'ignore'] });
     let monText = '';
     monitor.stdout!.on('data', (d: Buffer) => (monText += d.toString()));
-    const probes = (): number => [...monitorTraces(monText).values()].filter((hops) => hops.some((h) => h.startsWith('ip filt output #') && !hops.some((x) => x.includes('nfct_trace_')))).length;
+    const probes = (): number =>
+      [...monitorTraces(monText).values()].filter((hops) =>
+        hops.some((h) => h.startsWith('ip filt output #') && !hops.some((x) => x.includes('nfct_trace_')))
+      ).length;
     // The monitor listens once a probe's trace reaches it.
     await until(() => 'nft monitor trace to print a probe', async () => {
       await send('127.0.0.1', PROBE_PORT);
@@ -124,7 +139,8 @@ test('each tracer shows only what its own rule selected; a packet both select, b
     await until(() => 'the closing probe', () => (probes() > before ? true : undefined));
 
     const kernel = monitorTraces(monText);
-    const markedBy = (table: string): Map<string, string[]> => new Map([...kernel].filter(([, hops]) => hops.some((h) => h.startsWith(`inet ${table} `) && h.includes(' #'))));
+    const markedBy = (table: string): Map<string, string[]> =>
+      new Map([...kernel].filter(([, hops]) => hops.some((h) => h.startsWith(`inet ${table} `) && h.includes(' #'))));
     const wantA = markedBy(tableA!);
     const wantB = markedBy(tableB);
     // Each datagram is two traces (out, then in again over lo): A's two datagrams, B's two.
@@ -132,7 +148,8 @@ test('each tracer shows only what its own rule selected; a packet both select, b
     expect(wantB.size).toBe(4);
     expect([...wantA.keys()].filter((id) => wantB.has(id))).toHaveLength(2);
 
-    await until(() => `A's ${wantA.size} traces (has ${fromA.length})`, () => (byId(fromA.map((p) => ({ ...p, id: idText(p.id) }))).size >= wantA.size ? true : undefined));
+    await until(() => `A's ${wantA.size} traces (has ${fromA.length})`,
+      () => (byId(fromA.map((p) => ({ ...p, id: idText(p.id) }))).size >= wantA.size ? true : undefined));
     bb.child.kill('SIGINT');
     expect(await bb.out.closed).toBe(0);
     const fromB = bb.out.lines.map((l) => JSON.parse(l) as TraceLine);
@@ -140,7 +157,8 @@ test('each tracer shows only what its own rule selected; a packet both select, b
     // Hop for hop what the kernel reported for the traces each one's table marked, nothing more.
     expect(byId(fromA.map((p) => ({ ...p, id: idText(p.id) })))).toEqual(wantA);
     expect(byId(fromB.map(jsonHops))).toEqual(wantB);
-    const dports = (ps: Array<{ packet?: { udp?: { dstPort: number } } }>): number[] => [...new Set(ps.map((p) => p.packet?.udp?.dstPort).filter((x) => x !== undefined))].sort();
+    const dports = (ps: { packet?: { udp?: { dstPort: number } } }[]): number[] =>
+      [...new Set(ps.map((p) => p.packet?.udp?.dstPort).filter((x) => x !== undefined))].sort();
     expect(dports(fromA)).toEqual([7101]);
     expect(dports(fromB)).toEqual([7101, 7102]);
     // What A left out was another's: B's datagram and the probes (none lost).

@@ -3,44 +3,13 @@
 // '@x/nfct' resolves from a project that installed it. Every line under `// @ts-expect-error`
 // must be an error: tsc reports a directive whose line compiles, so each is a claim the types
 // make. Never run: the functions are only declared.
-import {
-  type AggregateOptions,
-  Conntrack,
-  type ConntrackEvent,
-  type CountEventOptions,
-  type DecodedPacket,
-  type DeleteEachOptions,
-  type DeleteWhereOptions,
-  type EventOptions,
-  type ExpectationFlushOptions,
-  type Flow,
-  type FlowFilter,
-  type FlushOptions,
-  type FlowsOptions,
-  type Ipv4Header,
-  type Ipv6Header,
-  type ListOptions,
-  type LiveStreamOptions,
-  Nflog,
-  type NflogEvent,
-  type NflogOpenOptions,
-  type NflogOverrun,
-  type NftablesFamily,
-  type PacketFamily,
-  type SubscribeOptions,
-  Trace,
-  type TraceEvent,
-  type TraceMatch,
-  type TracePacket,
-  type TracePacketsOptions,
-  type TraceStreamOptions,
-  type UpdateWhereOptions,
-  type WatchChange,
-  type WatchItem,
-  type WatchOptions,
-  decodePacket,
-  flowKey,
-} from '@x/nfct';
+import { type AggregateOptions, Conntrack, type ConntrackEvent, type CountEventOptions, type DecodedPacket,
+  decodePacket, type DeleteEachOptions, type DeleteWhereOptions, type EventOptions, type ExpectationFlushOptions,
+  type Flow, type FlowFilter, flowKey, type FlowsOptions, type FlushOptions, type Ipv4Header, type Ipv6Header,
+  type ListOptions, type LiveStreamOptions, Nflog, type NflogEvent, type NflogOpenOptions, type NflogOverrun,
+  type NftablesFamily, type PacketFamily, type SubscribeOptions, Trace, type TraceEvent, type TraceMatch,
+  type TracePacket, type TracePacketsOptions, type TraceStreamOptions, type UpdateWhereOptions, type WatchChange,
+  type WatchItem, type WatchOptions } from '@x/nfct';
 
 // ---- Identity and the live table ---------------------------------------------------------
 

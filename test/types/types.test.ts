@@ -11,7 +11,8 @@
  *   no inline object type a user cannot name.
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync,
+  symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import ts from 'typescript';
@@ -22,14 +23,18 @@ const DIST = join(ROOT, 'dist');
 const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
 
 const walk = (dir: string): string[] =>
-  readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? walk(join(dir, d.name)) : [join(dir, d.name)]));
+  readdirSync(dir, { withFileTypes: true }).flatMap((
+    d,
+  ) => (d.isDirectory() ? walk(join(dir, d.name)) : [join(dir, d.name)]));
 
 /** dist/ must be what lib/ compiles to now: a stale build would test old types. */
 function assertBuilt(): void {
   const built = join(DIST, 'index.d.ts');
   if (!existsSync(built)) throw new Error('dist/ is missing: run `npm run build:ts` (scripts/setup.sh does)');
   const newest = Math.max(...walk(join(ROOT, 'lib')).map((f) => statSync(f).mtimeMs));
-  if (statSync(built).mtimeMs < newest) throw new Error('dist/ is older than lib/: run `npm run build:ts` (scripts/setup.sh does)');
+  if (statSync(built).mtimeMs < newest) {
+    throw new Error('dist/ is older than lib/: run `npm run build:ts` (scripts/setup.sh does)');
+  }
 }
 
 function tsc(files: string[], cwd: string, extra: string[] = []): string {
@@ -37,7 +42,8 @@ function tsc(files: string[], cwd: string, extra: string[] = []): string {
     process.execPath,
     [
       TSC,
-      ...['--noEmit', '--strict', '--noUncheckedIndexedAccess', '--module', 'node16', '--moduleResolution', 'node16', '--target', 'es2022'],
+      ...['--noEmit', '--strict', '--noUncheckedIndexedAccess', '--module', 'node16', '--moduleResolution', 'node16',
+        '--target', 'es2022'],
       ...['--lib', 'es2022,esnext.disposable', '--typeRoots', join(ROOT, 'node_modules', '@types'), '--types', 'node'],
       ...extra,
       ...files,
@@ -83,21 +89,25 @@ describe('the published types', () => {
   }, 120_000);
 
   test('no @internal member and no private field in the declarations a user can reach', () => {
-    const program = ts.createProgram([join(DIST, 'index.d.ts')], { strict: true, module: ts.ModuleKind.Node16, moduleResolution: ts.ModuleResolutionKind.Node16, types: [] });
+    const program = ts.createProgram([join(DIST, 'index.d.ts')], { strict: true, module: ts.ModuleKind.Node16,
+      moduleResolution: ts.ModuleResolutionKind.Node16, types: [] });
     const reachable = program.getSourceFiles().filter((f) => f.fileName.startsWith(`${DIST}/`));
     expect(reachable.length).toBeGreaterThan(10);
     const problems: string[] = [];
     for (const file of reachable) {
       file.text.split('\n').forEach((line, i) => {
         if (/@internal\b/.test(line)) problems.push(`${relative(ROOT, file.fileName)}:${i + 1}: ${line.trim()}`);
-        if (/^\s*private\s+(?!constructor\b)/.test(line)) problems.push(`${relative(ROOT, file.fileName)}:${i + 1}: ${line.trim()}`);
+        if (/^\s*private\s+(?!constructor\b)/.test(line)) {
+          problems.push(`${relative(ROOT, file.fileName)}:${i + 1}: ${line.trim()}`);
+        }
       });
     }
     expect(problems).toEqual([]);
   });
 
   test('every parameter of a public function or method is a named type the package exports', () => {
-    const program = ts.createProgram([join(DIST, 'index.d.ts')], { strict: true, module: ts.ModuleKind.Node16, moduleResolution: ts.ModuleResolutionKind.Node16, types: [] });
+    const program = ts.createProgram([join(DIST, 'index.d.ts')], { strict: true, module: ts.ModuleKind.Node16,
+      moduleResolution: ts.ModuleResolutionKind.Node16, types: [] });
     const checker = program.getTypeChecker();
     const index = program.getSourceFile(join(DIST, 'index.d.ts'))!;
     const moduleSymbol = checker.getSymbolAtLocation(index)!;
@@ -111,7 +121,9 @@ describe('the published types', () => {
         problems.push(`${where}: an inline object type (${node.getText()})`);
       } else if (ts.isTypeReferenceNode(node)) {
         const name = node.typeName.getText();
-        const global = ['Promise', 'Array', 'ReadonlyArray', 'Iterable', 'AsyncIterable', 'AbortSignal', 'Buffer', 'Uint8Array', 'Record', 'Partial', 'Readonly', 'Pick', 'Omit', 'Lowercase', 'Map', 'Set', 'ReadonlyMap', 'ReadonlySet', 'NodeJS.Signals'].includes(name);
+        const global = ['Promise', 'Array', 'ReadonlyArray', 'Iterable', 'AsyncIterable', 'AbortSignal', 'Buffer',
+          'Uint8Array', 'Record', 'Partial', 'Readonly', 'Pick', 'Omit', 'Lowercase', 'Map', 'Set', 'ReadonlyMap',
+          'ReadonlySet', 'NodeJS.Signals'].includes(name);
         if (!global && !exported.has(name) && !typeParams.has(name)) problems.push(`${where}: ${name} is not exported`);
         node.typeArguments?.forEach((a) => check(where, a));
       } else if (ts.isUnionTypeNode(node) || ts.isIntersectionTypeNode(node)) {
@@ -135,7 +147,9 @@ describe('the published types', () => {
         const mods = ts.getCombinedModifierFlags(member);
         if (mods & (ts.ModifierFlags.Private | ts.ModifierFlags.Protected)) continue;
         const name = ts.isConstructorDeclaration(member) ? 'constructor' : member.name.getText();
-        typeParams = new Set([...(decl.typeParameters ?? []), ...(member.typeParameters ?? [])].map((t) => t.name.text));
+        typeParams = new Set(
+          [...(decl.typeParameters ?? []), ...(member.typeParameters ?? [])].map((t) => t.name.text),
+        );
         for (const p of member.parameters) check(`${sym.name}.${name}(${p.name.getText()})`, p.type);
       }
     }

@@ -150,7 +150,8 @@ export interface FollowOptions {
  * made, so the number alone does not tell a namespace from a later one.
  */
 function sameNamespace(was: NetworkNamespace, now: NetworkNamespace): boolean {
-  return now.names.some((n) => was.names.includes(n)) || now.processes.some((p) => was.processes.some((q) => q.pid === p.pid));
+  return now.names.some((n) => was.names.includes(n)) ||
+    now.processes.some((p) => was.processes.some((q) => q.pid === p.pid));
 }
 
 /** The labels of namespaces, for a message. */
@@ -255,7 +256,9 @@ export async function followNamespaces(ctx: Context, o: FollowOptions): Promise<
       }
       fresh = fresh.filter((n) => n !== own);
     }
-    for (let room = maxStreams - running.size; fresh.length > 0 && room > 0 && !quit.signal.aborted; room = maxStreams - running.size) {
+    for (let room = maxStreams - running.size; fresh.length > 0 && room > 0 && !quit.signal.aborted;
+      room = maxStreams - running.size)
+    {
       const results = await mapSettled(fresh.slice(0, room), start, DEFAULT_CONCURRENCY);
       for (const s of results) if (!s.ok) settle(s.item, s.error);
       fresh = fresh.slice(room);
@@ -263,7 +266,11 @@ export async function followNamespaces(ctx: Context, o: FollowOptions): Promise<
     const newly = fresh.filter((n) => !leftOut.has(n.inode));
     if (newly.length > 0 && !quit.signal.aborted) {
       for (const n of newly) leftOut.set(n.inode, n);
-      ctx.err(`WARNING: ${maxStreams} namespaces are followed at most; ${newly.length} more left out until others end: ${labels(newly)}`);
+      ctx.err(
+        `WARNING: ${maxStreams} namespaces are followed at most; ${newly.length} more left out until others end: ${
+          labels(newly)
+        }`,
+      );
     }
   };
 

@@ -1,7 +1,7 @@
 // -I and -A: the entry a command line describes, created through the library. Also what -G
 // looks up and what -R restores (through createMany).
-import type { Conntrack } from '../../conntrack/handle.js';
 import type { FlowInput } from '../../conntrack/flowspec.js';
+import type { Conntrack } from '../../conntrack/handle.js';
 import { STATUS_NAMES } from '../../conntrack/status.js';
 import type { TupleInput } from '../../conntrack/tuple.js';
 import type { StatusName } from '../../conntrack/types.js';
@@ -20,7 +20,8 @@ function layer4(r: CtRequest): { orig: Record<string, number | undefined>; reply
     const type = l4(r, `${p}-type`);
     const code = l4(r, `${p}-code`);
     const id = l4(r, `${p}-id`);
-    const t = { type: type === undefined ? undefined : cAtoi(type) & 0xff, code: code === undefined ? undefined : cAtoi(code) & 0xff, id: id === undefined ? 0 : cAtoi(id) & 0xffff }; // no --icmp-id: 0, as conntrack sends it
+    const t = { type: type === undefined ? undefined : cAtoi(type) & 0xff,
+      code: code === undefined ? undefined : cAtoi(code) & 0xff, id: id === undefined ? 0 : cAtoi(id) & 0xffff }; // no --icmp-id: 0, as conntrack sends it
     return { orig: t, reply: {} };
   }
   if (kind === 'gre') {
@@ -30,19 +31,24 @@ function layer4(r: CtRequest): { orig: Record<string, number | undefined>; reply
     };
     const orig = { srcKey: k('srckey'), dstKey: k('dstkey') };
     const reply = { srcKey: k('reply-key-src'), dstKey: k('reply-key-dst') };
-    if (orig.srcKey === undefined && reply.srcKey !== undefined) return { orig: { srcKey: reply.dstKey, dstKey: reply.srcKey }, reply };
+    if (orig.srcKey === undefined && reply.srcKey !== undefined) {
+      return { orig: { srcKey: reply.dstKey, dstKey: reply.srcKey }, reply };
+    }
     return { orig, reply };
   }
   if (kind === 'tcp' || kind === 'udp' || kind === 'sctp' || kind === 'dccp') {
     const orig = { srcPort: port(l4(r, 'sport')), dstPort: port(l4(r, 'dport')) };
     const reply = { srcPort: port(l4(r, 'reply-port-src')), dstPort: port(l4(r, 'reply-port-dst')) };
-    if (orig.srcPort === undefined && orig.dstPort === undefined) return { orig: { srcPort: reply.dstPort, dstPort: reply.srcPort }, reply };
+    if (orig.srcPort === undefined && orig.dstPort === undefined) {
+      return { orig: { srcPort: reply.dstPort, dstPort: reply.srcPort }, reply };
+    }
     return { orig, reply };
   }
   return { orig: {}, reply: {} };
 }
 
-const defined = <T extends Record<string, unknown>>(o: T): T => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+const defined = <T extends Record<string, unknown>>(o: T): T =>
+  Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 
 /** The original tuple a -G/-I/-A command line names (from the reply tuple when only it is given). */
 export function tupleOf(r: CtRequest): TupleInput {
@@ -50,7 +56,7 @@ export function tupleOf(r: CtRequest): TupleInput {
   const onlyReply = !r.src && !r.dst;
   const src = onlyReply ? r.replyDst?.text : r.src?.text;
   const dst = onlyReply ? r.replySrc?.text : r.dst?.text;
-  return defined({ protocol: r.proto!.num, src: src!, dst: dst!, ...orig, zone: r.zone, origZone: r.origZone }) as TupleInput;
+  return defined({ protocol: r.proto!.num, src: src!, dst: dst!, ...orig, zone: r.zone, origZone: r.origZone });
 }
 
 /** Both tuples given (-s/-d and -r/-q, no NAT): conntrack sends each as it was given. */
@@ -59,14 +65,21 @@ function bothTuples(r: CtRequest): boolean {
 }
 
 /** The layer-4 options of each tuple of a port (or GRE) entry, the FlowInput keys, and how the values read. */
-type Fields = { orig: [string, string]; reply: [string, string]; keys: [string, string]; read: (v: string) => number };
-const PORT_FIELDS: Fields = { orig: ['sport', 'dport'], reply: ['reply-port-src', 'reply-port-dst'], keys: ['srcPort', 'dstPort'], read: (v) => cAtoi(v) & 0xffff };
+interface Fields {
+  orig: [string, string];
+  reply: [string, string];
+  keys: [string, string];
+  read: (v: string) => number;
+}
+const PORT_FIELDS: Fields = { orig: ['sport', 'dport'], reply: ['reply-port-src', 'reply-port-dst'],
+  keys: ['srcPort', 'dstPort'], read: (v) => cAtoi(v) & 0xffff };
 const BOTH: Record<string, Fields> = {
   tcp: PORT_FIELDS,
   udp: PORT_FIELDS,
   sctp: PORT_FIELDS,
   dccp: PORT_FIELDS,
-  gre: { orig: ['srckey', 'dstkey'], reply: ['reply-key-src', 'reply-key-dst'], keys: ['srcKey', 'dstKey'], read: (v) => cNumber(v) & 0xffff },
+  gre: { orig: ['srckey', 'dstkey'], reply: ['reply-key-src', 'reply-key-dst'], keys: ['srcKey', 'dstKey'],
+    read: (v) => cNumber(v) & 0xffff },
 };
 
 /**
@@ -111,18 +124,22 @@ export function flowInputOf(r: CtRequest): FlowInput {
   if (r.replyZone !== undefined) input.replyZone = r.replyZone;
   if (r.labelAdd) input.labels = r.labelAdd;
   const state = l4(r, 'state');
-  if (state !== undefined && r.proto?.kind === 'tcp') input.state = (state === 'LISTEN' ? 'SYN_SENT2' : state) as FlowInput['state'];
+  if (state !== undefined && r.proto?.kind === 'tcp') {
+    input.state = (state === 'LISTEN' ? 'SYN_SENT2' : state) as FlowInput['state'];
+  }
   if (state !== undefined && r.proto?.kind === 'sctp') input.state = state as FlowInput['state'];
   const ov = l4(r, 'orig-vtag');
   const rv = l4(r, 'reply-vtag');
   // conntrack hands the kernel these tags byte-swapped (and reads them back the same way):
   // swap them too, so the entry is the one conntrack would make.
-  if (ov !== undefined || rv !== undefined) input.vtag = { original: ov === undefined ? 0 : bswap32(cAtoi(ov)), reply: rv === undefined ? 0 : bswap32(cAtoi(rv)) };
+  if (ov !== undefined || rv !== undefined) {
+    input.vtag = { original: ov === undefined ? 0 : bswap32(cAtoi(ov)),
+      reply: rv === undefined ? 0 : bswap32(cAtoi(rv)) };
+  }
   if (r.snat) input.snat = defined({ address: r.snat.address, port: r.snat.port });
   if (r.dnat) input.dnat = defined({ address: r.dnat.address, port: r.dnat.port });
   return input;
 }
-
 
 export function bswap32(v: number): number {
   return (((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | ((v >>> 24) & 0xff)) >>> 0;

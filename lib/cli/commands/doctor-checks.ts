@@ -6,10 +6,10 @@ import type { AddressOwner } from '../../k8s/node.js';
 import { endpointText } from '../../k8s/rules.js';
 import type { Services } from '../../k8s/services.js';
 import { findStaleEntries, findUnanswered } from '../../k8s/stale.js';
+import type { TraceTable } from '../../trace/state.js';
+import { risingPerCpu, sysctlNumber, type Sysctls, WATCHED_STATS, type WatchedStat } from '../node-state.js';
 import type { Finding, Severity } from './doctor-finding.js';
 import { clientText, staleFindings } from './doctor-stale.js';
-import { risingPerCpu, type Sysctls, sysctlNumber, WATCHED_STATS, type WatchedStat } from '../node-state.js';
-import type { TraceTable } from '../../trace/state.js';
 
 export type { Finding, Severity } from './doctor-finding.js';
 
@@ -36,9 +36,9 @@ export interface NamespaceReport {
   /** Which pod each address of the node belongs to (for naming clients). */
   owners: ReadonlyMap<string, AddressOwner>;
   /** The temporary trace tables in the namespace, each judged (lib/trace/state.ts), with who holds a live one. */
-  traceTables: Array<TraceTable & { holder?: { pid: number; comm?: string } }>;
+  traceTables: (TraceTable & { holder?: { pid: number; comm?: string } })[];
   /** NFLOG groups bound in the namespace, with who holds them. */
-  nflogGroups: Array<{ group: number; portid: number; pid?: number; comm?: string }>;
+  nflogGroups: { group: number; portid: number; pid?: number; comm?: string }[];
   /** Whether it is the initial (host) namespace; undefined when that could not be told. */
   initial?: boolean;
   /**
@@ -51,7 +51,7 @@ export interface NamespaceReport {
 const int = (n: number): string => Math.round(n).toLocaleString('en-US');
 
 /** Every check, by id, as `nfct doctor --help` lists them. */
-export const CHECK_LIST: ReadonlyArray<readonly [id: string, severity: string, what: string]> = [
+export const CHECK_LIST: readonly (readonly [id: string, severity: string, what: string])[] = [
   ['table-full', 'error/warning', "a namespace's table at 90% / 75% of nf_conntrack_max"],
   ['hash-too-small', 'warning', 'more than 8 entries per hash bucket at the limit (node-wide)'],
   ['stats-rising', 'by counter', 'drop, early_drop, insert_failed, clash_resolve, chaintoolong rising'],
@@ -62,7 +62,8 @@ export const CHECK_LIST: ReadonlyArray<readonly [id: string, severity: string, w
   ['acct-off', 'info', 'nf_conntrack_acct=0: no packet and byte counters'],
   ['timestamp-off', 'info', 'nf_conntrack_timestamp=0: no start times'],
   ['nf-log-none', 'info', 'no nf_log backend: LOG and legacy TRACE rules log nothing'],
-  ['nf-log-all-netns-off', 'info', "nf_log_all_netns=0: other namespaces' LOG lines never reach the kernel log (node-wide)"],
+  ['nf-log-all-netns-off', 'info',
+    "nf_log_all_netns=0: other namespaces' LOG lines never reach the kernel log (node-wide)"],
   ['log-lines-suppressed', 'warning', 'LOG rules in a namespace other than the initial one while nf_log_all_netns=0'],
   ['stale-trace-table', 'warning', 'a trace table left by a tracer that has ended'],
   ['trace-table-owner-unknown', 'warning', 'a trace table whose tracer cannot be told alive or gone'],
@@ -87,10 +88,13 @@ export function checkTableFull(r: NamespaceReport): Finding[] {
     netns: r.netns,
     title: `conntrack table ${percent.toFixed(1)}% full: ${int(r.entries)} of ${int(max)} entries`,
     seen: { entries: r.entries, max, percent: Number(percent.toFixed(2)) },
-    why: 'When the table is full the kernel drops the first packet of every new connection ("nf_conntrack: table full, dropping packet"), or evicts unassured entries (early_drop). nf_conntrack_max is one limit for the whole node, set in the initial network namespace (read-only in the others), and each namespace\'s entries count against it on their own: raising it raises it for every namespace.',
+    why:
+      'When the table is full the kernel drops the first packet of every new connection ("nf_conntrack: table full, dropping packet"), or evicts unassured entries (early_drop). nf_conntrack_max is one limit for the whole node, set in the initial network namespace (read-only in the others), and each namespace\'s entries count against it on their own: raising it raises it for every namespace.',
     fix: r.nsExec === ''
       ? `nfct top --by src   # who fills it; then raise the limit: ${raise}`
-      : `nfct top${r.nsFlag} --by src   # who fills it; then raise the limit in the initial namespace (it is global): ${INITIAL(raise)}`,
+      : `nfct top${r.nsFlag} --by src   # who fills it; then raise the limit in the initial namespace (it is global): ${
+        INITIAL(raise)
+      }`,
   }];
 }
 
@@ -105,19 +109,32 @@ export function checkHashSize(r: NamespaceReport): Finding[] {
     check: 'hash-too-small',
     scope: 'node',
     netns: 'node',
-    title: `hash table too small for the limit: ${int(buckets)} buckets for up to ${int(max)} entries (${chain.toFixed(1)} per bucket when full)`,
+    title: `hash table too small for the limit: ${int(buckets)} buckets for up to ${int(max)} entries (${
+      chain.toFixed(1)
+    } per bucket when full)`,
     seen: { buckets, max, entriesPerBucket: Number(chain.toFixed(2)) },
-    why: 'Every lookup walks a bucket\'s chain: long chains cost CPU on every packet, and the kernel gives up on chains that grow too long (chaintoolong), dropping the packet.',
-    fix: `${r.nsExec === '' ? '' : 'nsenter --net=/proc/1/ns/net '}sysctl -w net.netfilter.nf_conntrack_buckets=${Math.ceil(max / 4)}   # global; or hashsize=N on the nf_conntrack module`,
+    why:
+      "Every lookup walks a bucket's chain: long chains cost CPU on every packet, and the kernel gives up on chains that grow too long (chaintoolong), dropping the packet.",
+    fix: `${r.nsExec === '' ? '' : 'nsenter --net=/proc/1/ns/net '}sysctl -w net.netfilter.nf_conntrack_buckets=${
+      Math.ceil(max / 4)
+    }   # global; or hashsize=N on the nf_conntrack module`,
   }];
 }
 
 const STAT_WHY: Record<WatchedStat, [Severity, string, string]> = {
-  drop: ['error', 'packets were dropped because no entry could be made for them (table full and nothing to evict)', 'nfct top NS   # who fills the table'],
-  early_drop: ['warning', 'unassured entries were evicted to make room: the table is full; short-lived flows are being cut', 'nfct top NS   # who fills the table'],
-  insert_failed: ['warning', 'a new entry lost a race with another for the same tuple (the DNAT race behind 5-second DNS delays when two UDP packets of one socket leave at once)', 'nfct -S NS   # per CPU; consider single-request-reopen for resolvers or a local DNS cache'],
-  clash_resolve: ['info', 'races between entries for the same tuple happened and the kernel resolved them (no packet lost)', 'nfct -S NS'],
-  chaintoolong: ['warning', 'hash chains grew past the kernel\'s bound and packets were dropped: too few buckets for the table, or an attack on the hash', 'sysctl net.netfilter.nf_conntrack_buckets   # compare with nf_conntrack_max'],
+  drop: ['error', 'packets were dropped because no entry could be made for them (table full and nothing to evict)',
+    'nfct top NS   # who fills the table'],
+  early_drop: ['warning',
+    'unassured entries were evicted to make room: the table is full; short-lived flows are being cut',
+    'nfct top NS   # who fills the table'],
+  insert_failed: ['warning',
+    'a new entry lost a race with another for the same tuple (the DNAT race behind 5-second DNS delays when two UDP packets of one socket leave at once)',
+    'nfct -S NS   # per CPU; consider single-request-reopen for resolvers or a local DNS cache'],
+  clash_resolve: ['info',
+    'races between entries for the same tuple happened and the kernel resolved them (no packet lost)', 'nfct -S NS'],
+  chaintoolong: ['warning',
+    "hash chains grew past the kernel's bound and packets were dropped: too few buckets for the table, or an attack on the hash",
+    'sysctl net.netfilter.nf_conntrack_buckets   # compare with nf_conntrack_max'],
 };
 
 export function checkStatsRising(r: NamespaceReport): Finding[] {
@@ -134,7 +151,8 @@ export function checkStatsRising(r: NamespaceReport): Finding[] {
       scope: 'namespace',
       netns: r.netns,
       title: `${k} rose by ${int(total)} in ${r.seconds.toFixed(1)} s (${(total / r.seconds).toFixed(1)}/s)`,
-      seen: { counter: k, increase: total, seconds: r.seconds, perCpu: Object.fromEntries(cpus.map((c) => [c.cpu, c[k]])) },
+      seen: { counter: k, increase: total, seconds: r.seconds,
+        perCpu: Object.fromEntries(cpus.map((c) => [c.cpu, c[k]])) },
       why: `The per-CPU counter ${k} rises: ${why}.`,
       fix: fix.replace(' NS', r.nsFlag),
     });
@@ -161,16 +179,25 @@ export function checkUnansweredUdp(r: NamespaceReport): Finding[] {
     const clients = [...g.clients.keys()].slice(0, 5).map((a) => clientText(a, r.owners));
     const counters = g.withCounters === 0
       ? 'packet growth unknown: these entries carry no counters (made while nf_conntrack_acct was 0)'
-      : `${int(g.packetsInInterval)} more packets sent to it in ${r.seconds.toFixed(1)} s by ${int(g.growing)} of ${int(g.withCounters)} entries with counters`;
+      : `${int(g.packetsInInterval)} more packets sent to it in ${r.seconds.toFixed(1)} s by ${int(g.growing)} of ${
+        int(g.withCounters)
+      } entries with counters`;
     out.push({
       severity: 'warning',
       check: 'unanswered-udp-dnat',
       scope: 'namespace',
       netns: r.netns,
-      title: `UDP to ${target}${g.service ? ` (an endpoint of ${g.service.name})` : ''} never answered: ${int(g.entries)} [UNREPLIED] ${g.entries === 1 ? 'entry' : 'entries'} from ${clients.join(', ')}; ${counters}`,
-      seen: { target, service: g.service?.name ?? null, entries: g.entries, entriesWithCounters: g.withCounters, entriesGrowing: g.growing, packetsInInterval: g.withCounters > 0 ? g.packetsInInterval : null, seconds: r.seconds },
-      why: 'Packets keep going to a NAT target that does not answer, and each one refreshes the entry, so it never times out: the target is down or unreachable. Once it is back (or the rules name another), deleting the entries lets the next packet go through the current rules.',
-      fix: `nfct -D${r.nsFlag} -p udp -r ${g.target.address}${g.target.port !== undefined ? ` --reply-port-src ${g.target.port}` : ''}`,
+      title: `UDP to ${target}${g.service ? ` (an endpoint of ${g.service.name})` : ''} never answered: ${
+        int(g.entries)
+      } [UNREPLIED] ${g.entries === 1 ? 'entry' : 'entries'} from ${clients.join(', ')}; ${counters}`,
+      seen: { target, service: g.service?.name ?? null, entries: g.entries, entriesWithCounters: g.withCounters,
+        entriesGrowing: g.growing, packetsInInterval: g.withCounters > 0 ? g.packetsInInterval : null,
+        seconds: r.seconds },
+      why:
+        'Packets keep going to a NAT target that does not answer, and each one refreshes the entry, so it never times out: the target is down or unreachable. Once it is back (or the rules name another), deleting the entries lets the next packet go through the current rules.',
+      fix: `nfct -D${r.nsFlag} -p udp -r ${g.target.address}${
+        g.target.port !== undefined ? ` --reply-port-src ${g.target.port}` : ''
+      }`,
     });
   }
   if (r.servicesError && r.dnatAfter.length > 0) {
@@ -191,26 +218,35 @@ export function checkUnansweredUdp(r: NamespaceReport): Finding[] {
 export function checkSettings(r: NamespaceReport): Finding[] {
   const out: Finding[] = [];
   const s = r.sysctls;
-  const set = (name: string, value: number | string): string => `${r.nsExec}sysctl -w net.netfilter.${name.replace('/', '.')}=${value}`;
-  const add = (severity: Severity, check: string, title: string, seen: Record<string, unknown>, why: string, fix: string): void => {
+  const set = (name: string, value: number | string): string =>
+    `${r.nsExec}sysctl -w net.netfilter.${name.replace('/', '.')}=${value}`;
+  const add = (severity: Severity, check: string, title: string, seen: Record<string, unknown>, why: string,
+    fix: string): void =>
+  {
     out.push({ severity, check, scope: 'namespace', netns: r.netns, title, seen, why, fix });
   };
   if (sysctlNumber(s, 'nf_conntrack_events') === 0) {
     add('warning', 'events-off', 'conntrack events are off (nf_conntrack_events=0)', { nf_conntrack_events: 0 },
-      'No event is sent: nfct -E, conntrack -E, the new/destroy rates of nfct top and every event listener see nothing.', set('nf_conntrack_events', 1));
+      'No event is sent: nfct -E, conntrack -E, the new/destroy rates of nfct top and every event listener see nothing.',
+      set('nf_conntrack_events', 1));
   }
   if (sysctlNumber(s, 'nf_conntrack_acct') === 0) {
     add('info', 'acct-off', 'packet and byte counters are off (nf_conntrack_acct=0)', { nf_conntrack_acct: 0 },
-      'Entries carry no counters: nfct top cannot rank by packets or bytes, and a UDP flow that never gets an answer cannot be told from an idle one.', set('nf_conntrack_acct', 1));
+      'Entries carry no counters: nfct top cannot rank by packets or bytes, and a UDP flow that never gets an answer cannot be told from an idle one.',
+      set('nf_conntrack_acct', 1));
   }
   if (sysctlNumber(s, 'nf_conntrack_timestamp') === 0) {
     add('info', 'timestamp-off', 'entry timestamps are off (nf_conntrack_timestamp=0)', { nf_conntrack_timestamp: 0 },
-      'Entries carry no start time: how long a connection has lived cannot be seen (conntrack -o ktimestamp, Flow.timestamp).', set('nf_conntrack_timestamp', 1));
+      'Entries carry no start time: how long a connection has lived cannot be seen (conntrack -o ktimestamp, Flow.timestamp).',
+      set('nf_conntrack_timestamp', 1));
   }
   const none = ['2', '10'].filter((pf) => s[`nf_log/${pf}`] === 'NONE');
   if (none.length > 0) {
-    add('info', 'nf-log-none', `no nf_log backend for ${none.map((pf) => (pf === '2' ? 'IPv4' : 'IPv6')).join(' and ')}`, Object.fromEntries(none.map((pf) => [`nf_log/${pf}`, 'NONE'])),
-      'LOG rules and legacy iptables TRACE rules log nothing in this namespace until a backend is bound (nfct trace --bind-logger binds nfnetlink_log for its run).', `${r.nsExec}sh -c 'echo nf_log_ipv4 > /proc/sys/net/netfilter/nf_log/2'   # or nfct trace --bind-logger`);
+    add('info', 'nf-log-none',
+      `no nf_log backend for ${none.map((pf) => (pf === '2' ? 'IPv4' : 'IPv6')).join(' and ')}`,
+      Object.fromEntries(none.map((pf) => [`nf_log/${pf}`, 'NONE'])),
+      'LOG rules and legacy iptables TRACE rules log nothing in this namespace until a backend is bound (nfct trace --bind-logger binds nfnetlink_log for its run).',
+      `${r.nsExec}sh -c 'echo nf_log_ipv4 > /proc/sys/net/netfilter/nf_log/2'   # or nfct trace --bind-logger`);
   }
   return out;
 }
@@ -227,7 +263,8 @@ export function checkTraceLeftovers(r: NamespaceReport): Finding[] {
         netns: r.netns,
         title: `trace table ${table} left behind by a process that has ended`,
         seen: { table, pid: t.pid ?? null },
-        why: 'A tracer killed before it could clean up left its table: every matching packet is still marked for tracing (nftrace), which costs on each packet and floods any trace listener.',
+        why:
+          'A tracer killed before it could clean up left its table: every matching packet is still marked for tracing (nftrace), which costs on each packet and floods any trace listener.',
         fix: `${r.nsExec}nft delete table inet ${table}   # nfct trace also removes such tables when it next runs here`,
       });
     } else if (t.owner === 'unknown') {
@@ -238,11 +275,15 @@ export function checkTraceLeftovers(r: NamespaceReport): Finding[] {
         netns: r.netns,
         title: `trace table ${table}: whether its tracer still runs cannot be told`,
         seen: { table, pid: t.pid ?? null },
-        why: 'It is named after a pid alone (an older nfct), and a pid says nothing from another PID namespace or once it is reused, so no one removes it automatically. While it is in place every matching packet is marked for tracing.',
-        fix: `${r.nsExec}nft list table inet ${table}   # made by an older nfct trace; remove it only once no such trace runs here`,
+        why:
+          'It is named after a pid alone (an older nfct), and a pid says nothing from another PID namespace or once it is reused, so no one removes it automatically. While it is in place every matching packet is marked for tracing.',
+        fix:
+          `${r.nsExec}nft list table inet ${table}   # made by an older nfct trace; remove it only once no such trace runs here`,
       });
     } else {
-      const who = t.holder ? `pid ${t.holder.pid}${t.holder.comm ? ` (${t.holder.comm})` : ''}` : 'a process not visible from here (another PID namespace)';
+      const who = t.holder
+        ? `pid ${t.holder.pid}${t.holder.comm ? ` (${t.holder.comm})` : ''}`
+        : 'a process not visible from here (another PID namespace)';
       out.push({
         severity: 'info',
         check: 'trace-running',
@@ -250,7 +291,8 @@ export function checkTraceLeftovers(r: NamespaceReport): Finding[] {
         netns: r.netns,
         title: `trace table ${table} is in use by ${who}`,
         seen: { table, ...(t.holder ? { holder: t.holder.pid } : {}) },
-        why: 'A running nfct trace marks the packets it traces with its own table; the table goes when that trace ends, however it ends.',
+        why:
+          'A running nfct trace marks the packets it traces with its own table; the table goes when that trace ends, however it ends.',
         fix: t.holder ? `ps -o pid,args -p ${t.holder.pid}` : `${r.nsExec}nft list table inet ${table}`,
       });
     }
@@ -263,10 +305,15 @@ export function checkTraceLeftovers(r: NamespaceReport): Finding[] {
       check: 'nf-log-unheard',
       scope: 'namespace',
       netns: r.netns,
-      title: `nf_log bound to nfnetlink_log for ${bound.map((pf) => (pf === '2' ? 'IPv4' : 'IPv6')).join(' and ')} with nobody on NFLOG group 0`,
+      title: `nf_log bound to nfnetlink_log for ${
+        bound.map((pf) => (pf === '2' ? 'IPv4' : 'IPv6')).join(' and ')
+      } with nobody on NFLOG group 0`,
       seen: Object.fromEntries(bound.map((pf) => [`nf_log/${pf}`, 'nfnetlink_log'])),
-      why: 'LOG and legacy TRACE messages go to NFLOG group 0, where nothing listens: they are lost instead of reaching the kernel log. A tracer that died while bound leaves this behind.',
-      fix: bound.map((pf) => `${r.nsExec}sh -c 'echo ${pf === '2' ? 'nf_log_ipv4' : 'nf_log_ipv6'} > /proc/sys/net/netfilter/nf_log/${pf}'`).join('; '),
+      why:
+        'LOG and legacy TRACE messages go to NFLOG group 0, where nothing listens: they are lost instead of reaching the kernel log. A tracer that died while bound leaves this behind.',
+      fix: bound.map((pf) =>
+        `${r.nsExec}sh -c 'echo ${pf === '2' ? 'nf_log_ipv4' : 'nf_log_ipv6'} > /proc/sys/net/netfilter/nf_log/${pf}'`
+      ).join('; '),
     });
   }
   for (const g of r.nflogGroups) {
@@ -278,8 +325,11 @@ export function checkTraceLeftovers(r: NamespaceReport): Finding[] {
       netns: r.netns,
       title: `NFLOG group ${g.group} is held by ${who}`,
       seen: { ...g },
-      why: 'One listener per group and namespace: another nfct log --group, ulogd or tcpdump -i nflog on it fails with EBUSY (group 0 is where legacy TRACE goes).',
-      fix: g.pid !== undefined ? `ps -o pid,args -p ${g.pid}   # stop it, or use another group` : 'cat /proc/net/netfilter/nfnetlink_log',
+      why:
+        'One listener per group and namespace: another nfct log --group, ulogd or tcpdump -i nflog on it fails with EBUSY (group 0 is where legacy TRACE goes).',
+      fix: g.pid !== undefined
+        ? `ps -o pid,args -p ${g.pid}   # stop it, or use another group`
+        : 'cat /proc/net/netfilter/nfnetlink_log',
     });
   }
   return out;
@@ -306,32 +356,43 @@ export function checkLogSuppressed(r: NamespaceReport): Finding[] {
     check: 'log-lines-suppressed',
     scope: 'namespace',
     netns: r.netns,
-    title: `${n} rule${n === 1 ? '' : 's'} here log${n === 1 ? 's' : ''} to the kernel log, which writes none of ${n === 1 ? 'its' : 'their'} lines (nf_log_all_netns=0)`,
+    title: `${n} rule${n === 1 ? '' : 's'} here log${n === 1 ? 's' : ''} to the kernel log, which writes none of ${
+      n === 1 ? 'its' : 'their'
+    } lines (nf_log_all_netns=0)`,
     seen: { nftLog: l.nft, iptablesLegacyLog: l.legacy, legacyTrace: n - l.nft - l.legacy, nf_log_all_netns: 0 },
-    why: 'The kernel writes LOG and TRACE lines of a namespace other than the initial one only when net.netfilter.nf_log_all_netns=1 (global). These rules match packets and log nothing: dmesg, the journal and nfct log --kmsg see none of their lines. NFLOG (-j NFLOG, log group N) is not affected.',
-    fix: `${INITIAL('sysctl -w net.netfilter.nf_log_all_netns=1')}   # global: every namespace; or log to NFLOG and read it with nfct log${r.nsFlag} --group N`,
+    why:
+      'The kernel writes LOG and TRACE lines of a namespace other than the initial one only when net.netfilter.nf_log_all_netns=1 (global). These rules match packets and log nothing: dmesg, the journal and nfct log --kmsg see none of their lines. NFLOG (-j NFLOG, log group N) is not affected.',
+    fix: `${
+      INITIAL('sysctl -w net.netfilter.nf_log_all_netns=1')
+    }   # global: every namespace; or log to NFLOG and read it with nfct log${r.nsFlag} --group N`,
   }];
 }
 
 /** nf_log_all_netns=0 with namespaces other than the initial one examined: said once for the node. */
 export function checkLogAllNetns(reports: readonly NamespaceReport[]): Finding[] {
   // A namespace with rules that log there is told so by log-lines-suppressed, a warning of its own.
-  const hidden = reports.filter((r) => r.nsExec !== '' && sysctlNumber(r.sysctls, 'nf_log_all_netns') === 0 && logRuleCount(r) === 0);
+  const hidden = reports.filter((r) =>
+    r.nsExec !== '' && sysctlNumber(r.sysctls, 'nf_log_all_netns') === 0 && logRuleCount(r) === 0
+  );
   if (hidden.length === 0) return [];
   return [{
     severity: 'info',
     check: 'nf-log-all-netns-off',
     scope: 'node',
     netns: 'node',
-    title: `LOG messages of ${hidden.length === 1 ? 'a namespace' : `${hidden.length} namespaces`} other than the initial one do not reach the kernel log (nf_log_all_netns=0)`,
+    title: `LOG messages of ${
+      hidden.length === 1 ? 'a namespace' : `${hidden.length} namespaces`
+    } other than the initial one do not reach the kernel log (nf_log_all_netns=0)`,
     seen: { nf_log_all_netns: 0, namespaces: hidden.map((r) => r.netns) },
-    why: 'Outside the initial namespace, LOG rules write to the kernel log only when nf_log_all_netns=1, one setting for the whole node: dmesg shows nothing of them. NFLOG (nfct log) is not affected.',
+    why:
+      'Outside the initial namespace, LOG rules write to the kernel log only when nf_log_all_netns=1, one setting for the whole node: dmesg shows nothing of them. NFLOG (nfct log) is not affected.',
     fix: INITIAL('sysctl -w net.netfilter.nf_log_all_netns=1   # global: every namespace'),
   }];
 }
 
 /** The checks of one namespace. */
-export const CHECKS = [checkTableFull, checkStatsRising, checkStaleDnat, checkUnansweredUdp, checkSettings, checkLogSuppressed, checkTraceLeftovers];
+export const CHECKS = [checkTableFull, checkStatsRising, checkStaleDnat, checkUnansweredUdp, checkSettings,
+  checkLogSuppressed, checkTraceLeftovers];
 
 const ORDER: Record<Severity, number> = { error: 0, warning: 1, info: 2 };
 
@@ -354,5 +415,7 @@ export function diagnose(reports: readonly NamespaceReport[]): Finding[] {
       seen.add(f.check);
     }
   }
-  return [...reports.flatMap((r) => CHECKS.flatMap((c) => c(r))), ...node].sort((a, b) => ORDER[a.severity] - ORDER[b.severity]);
+  return [...reports.flatMap((r) => CHECKS.flatMap((c) => c(r))), ...node].sort((a, b) =>
+    ORDER[a.severity] - ORDER[b.severity]
+  );
 }

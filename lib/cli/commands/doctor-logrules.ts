@@ -29,7 +29,7 @@ async function runIn(path: string | null, cmd: string, args: string[]): Promise<
  */
 export async function countLogRules(
   path: string | null,
-  seen: { nftTables?: readonly string[] | Error | null; legacyTables?: ReadonlyArray<string | null> } = {},
+  seen: { nftTables?: readonly string[] | Error | null; legacyTables?: readonly (string | null)[] } = {},
 ): Promise<NonNullable<NamespaceReport['logRules']>> {
   const noNft = Array.isArray(seen.nftTables) && seen.nftTables.length === 0;
   const legacy = seen.legacyTables;

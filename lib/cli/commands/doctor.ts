@@ -6,19 +6,19 @@
 import { statSync } from 'node:fs';
 
 import { Conntrack } from '../../conntrack/handle.js';
-import { NfctError } from '../../core/errors.js';
-import { atLeast, CHECK_LIST, diagnose, type Finding, type NamespaceReport, type Severity } from './doctor-checks.js';
-import { namespaceFailure } from '../messages.js';
-import { line, netnsJsonOf, receivedNow } from '../ndjson.js';
-import { readSysctls, resolveTargets, type Sysctls, sysctlPaths, sysctlsOf, type Target } from '../node-state.js';
-import { abstractSocketOwner, NFLOG_FILES, nflogGroupsOf, processName, threadNet } from '../procs.js';
-import { CommandUsage, runSubcommand, podFlag, POD_NAME } from '../subcommand.js';
-import { judgeTables, tableOwnerName, traceTableNames, traceTables } from '../../trace/state.js';
-import { addon } from '../../core/native.js';
 import type { Flow } from '../../conntrack/types.js';
+import { NfctError } from '../../core/errors.js';
+import { addon } from '../../core/native.js';
 import { isInitialNetns, listNamespaces, namespaceLabel } from '../../core/netns-discovery.js';
 import { addressOwners } from '../../k8s/node.js';
 import { readServices, type Services } from '../../k8s/services.js';
+import { judgeTables, tableOwnerName, traceTableNames, traceTables } from '../../trace/state.js';
+import { namespaceFailure } from '../messages.js';
+import { line, netnsJsonOf, receivedNow } from '../ndjson.js';
+import { readSysctls, resolveTargets, sysctlPaths, type Sysctls, sysctlsOf, type Target } from '../node-state.js';
+import { abstractSocketOwner, NFLOG_FILES, nflogGroupsOf, processName, threadNet } from '../procs.js';
+import { CommandUsage, POD_NAME, podFlag, runSubcommand } from '../subcommand.js';
+import { atLeast, CHECK_LIST, diagnose, type Finding, type NamespaceReport, type Severity } from './doctor-checks.js';
 import { countLogRules, LEGACY_TABLE_FILES } from './doctor-logrules.js';
 
 const ID_WIDTH = Math.max(...CHECK_LIST.map(([id]) => id.length)) + 2;
@@ -77,10 +77,18 @@ export async function parseDoctorArgs(argv: readonly string[]): Promise<DoctorOp
     } else if (a === '--all-netns') allNetns = true;
     else if (a === '--interval') {
       interval = Number(argv[++i]);
-      if (!Number.isFinite(interval) || interval < 0.1 || interval > 3600) throw new CommandUsage('nfct doctor: --interval needs seconds between 0.1 and 3600');
+      if (!Number.isFinite(interval) || interval < 0.1 || interval > 3600) {
+        throw new CommandUsage('nfct doctor: --interval needs seconds between 0.1 and 3600');
+      }
     } else if (a === '--min-severity') {
       const v = argv[++i];
-      if (!SEVERITIES.includes(v as Severity)) throw new CommandUsage(`nfct doctor: --min-severity must be one of ${SEVERITIES.join(', ')}, got ${v === undefined ? 'nothing' : `'${v}'`}`);
+      if (!SEVERITIES.includes(v as Severity)) {
+        throw new CommandUsage(
+          `nfct doctor: --min-severity must be one of ${SEVERITIES.join(', ')}, got ${
+            v === undefined ? 'nothing' : `'${v}'`
+          }`,
+        );
+      }
       minSeverity = v as Severity;
     } else if (a === '--json') json = true;
     else if (a === '--help' || a === '-h') return 'help';
@@ -100,7 +108,9 @@ export async function parseDoctorArgs(argv: readonly string[]): Promise<DoctorOp
 }
 
 /** The temporary trace tables in the namespace, each judged, with who holds a live one. */
-export async function traceTablesIn(path: string | null, names?: readonly string[]): Promise<NamespaceReport['traceTables']> {
+export async function traceTablesIn(path: string | null,
+  names?: readonly string[]): Promise<NamespaceReport['traceTables']>
+{
   let found;
   try {
     found = names === undefined ? await traceTables(path) : await judgeTables(path, names);
@@ -128,7 +138,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 type Inside = Pick<NamespaceReport, 'sysctls' | 'traceTables' | 'nflogGroups'> & {
   /** What tells which tables exist (for counting the rules that log): nf_tables, legacy iptables. */
   nftTables: string[] | Error | null;
-  legacyTables: Array<string | null>;
+  legacyTables: (string | null)[];
 };
 
 /**
@@ -138,10 +148,11 @@ type Inside = Pick<NamespaceReport, 'sysctls' | 'traceTables' | 'nflogGroups'> &
  */
 async function readInside(path: string | null): Promise<Inside> {
   const files = sysctlPaths();
-  let texts: Array<string | null>;
+  let texts: (string | null)[];
   let tables: string[] | Error | null;
   try {
-    [texts, tables] = await addon.readInNamespace(path, [...files, ...NFLOG_FILES.map(threadNet), ...LEGACY_TABLE_FILES.map(threadNet)], true);
+    [texts, tables] = await addon.readInNamespace(path, [...files, ...NFLOG_FILES.map(threadNet),
+      ...LEGACY_TABLE_FILES.map(threadNet)], true);
   } catch {
     return { sysctls: {}, traceTables: [], nflogGroups: [], nftTables: null, legacyTables: [] };
   }
@@ -156,7 +167,9 @@ async function readInside(path: string | null): Promise<Inside> {
     sysctls: sysctlsOf(files, texts),
     traceTables: await traceTablesIn(path, names),
     // Holders named as an operator knows them (`nfct log`, not node).
-    nflogGroups: nflogGroupsOf(texts[n] ?? '', texts[n + 1] ?? '').map((g) => (g.pid !== undefined ? { ...g, comm: processName(g.pid, g.comm) } : g)),
+    nflogGroups: nflogGroupsOf(texts[n] ?? '', texts[n + 1] ?? '').map((
+      g,
+    ) => (g.pid !== undefined ? { ...g, comm: processName(g.pid, g.comm) } : g)),
     nftTables: tables,
     legacyTables: texts.slice(n + NFLOG_FILES.length),
   };
@@ -186,28 +199,44 @@ export async function examine(target: Target, interval: number, podLogDir?: stri
       for await (const batch of ct.list({ status: 'DST_NAT' }).batches()) for (const f of batch) out.push(f);
       return out;
     };
-    const [{ sysctls, traceTables, nflogGroups: groups, nftTables, legacyTables }, host, entries, statsBefore, dnatBefore] = await Promise.all([
-      readInside(target.path),
-      // nf_log_all_netns exists only in the initial namespace (it is global).
-      target.path === null ? Promise.resolve<Record<string, string>>({}) : hostSysctls(),
-      ct.count(),
-      ct.stats(),
-      dnat(),
-    ]);
+    const [{ sysctls, traceTables, nflogGroups: groups, nftTables, legacyTables }, host, entries, statsBefore,
+      dnatBefore] = await Promise.all([
+        readInside(target.path),
+        // nf_log_all_netns exists only in the initial namespace (it is global).
+        target.path === null ? Promise.resolve<Record<string, string>>({}) : hostSysctls(),
+        ct.count(),
+        ct.stats(),
+        dnat(),
+      ]);
     const t0 = performance.now();
     await sleep(interval * 1000);
     const [statsAfter, dnatAfter] = await Promise.all([ct.stats(), dnat()]);
     const seconds = (performance.now() - t0) / 1000;
     const pod = POD_NAME.test(target.label);
-    const nsFlag = target.path === null ? '' : pod ? ` --pod ${target.label}${podLogDir !== undefined ? ` --pod-log-dir ${podLogDir}` : ''}` : target.path.startsWith('/run/netns/') ? ` --netns ${target.label}` : ` --netns ${target.path}`;
+    const nsFlag = target.path === null
+      ? ''
+      : pod
+      ? ` --pod ${target.label}${podLogDir !== undefined ? ` --pod-log-dir ${podLogDir}` : ''}`
+      : target.path.startsWith('/run/netns/')
+      ? ` --netns ${target.label}`
+      : ` --netns ${target.path}`;
     // `ip netns exec` takes the file's name under /run/netns (a pod's label is the pod's name).
-    const nsExec = target.path === null ? '' : target.path.startsWith('/run/netns/') ? `ip netns exec ${target.path.slice('/run/netns/'.length)} ` : `nsenter --net=${target.path} `;
-    if (sysctls.nf_log_all_netns === undefined && 'nf_log_all_netns' in host) sysctls.nf_log_all_netns = host.nf_log_all_netns!;
+    const nsExec = target.path === null
+      ? ''
+      : target.path.startsWith('/run/netns/')
+      ? `ip netns exec ${target.path.slice('/run/netns/'.length)} `
+      : `nsenter --net=${target.path} `;
+    if (sysctls.nf_log_all_netns === undefined && 'nf_log_all_netns' in host) {
+      sysctls.nf_log_all_netns = host.nf_log_all_netns!;
+    }
     const initial = isInitial(target.path);
-    const report: NamespaceReport = { netns: target.label, nsFlag, nsExec, sysctls, entries, statsBefore, statsAfter, seconds, dnatBefore, dnatAfter, owners: new Map(), traceTables, nflogGroups: groups };
+    const report: NamespaceReport = { netns: target.label, nsFlag, nsExec, sysctls, entries, statsBefore, statsAfter,
+      seconds, dnatBefore, dnatAfter, owners: new Map(), traceTables, nflogGroups: groups };
     if (initial !== undefined) report.initial = initial;
     // The rules that log matter only where the kernel mutes them (checkLogSuppressed).
-    if (initial === false && Number(sysctls.nf_log_all_netns) === 0 && sysctls.nf_log_all_netns !== undefined) report.logRules = await countLogRules(target.path, { nftTables, legacyTables });
+    if (initial === false && Number(sysctls.nf_log_all_netns) === 0 && sysctls.nf_log_all_netns !== undefined) {
+      report.logRules = await countLogRules(target.path, { nftTables, legacyTables });
+    }
     if (services) report.services = services;
     if (servicesError !== undefined) report.servicesError = servicesError;
     return report;
@@ -241,7 +270,11 @@ async function runDoctor(opts: DoctorOptions): Promise<number> {
       // Among several, a namespace gone since it was listed is only mentioned.
       const gone = opts.targets.length > 1 && e instanceof NfctError && (e.code === 'ENOENT' || e.code === 'EINVAL');
       if (!gone) failed++;
-      const why = e instanceof NfctError ? (namespaceFailure(e) ?? e.message) : e instanceof Error ? e.message : String(e);
+      const why = e instanceof NfctError
+        ? (namespaceFailure(e) ?? e.message)
+        : e instanceof Error
+        ? e.message
+        : String(e);
       process.stderr.write(`nfct doctor: [${t.label}] ${gone ? 'left out: ' : ''}${why}\n`);
       return undefined;
     }
@@ -249,29 +282,39 @@ async function runDoctor(opts: DoctorOptions): Promise<number> {
   const done = examined.filter((x) => x !== undefined);
   // Clients of DNATed entries are named by the pod holding their address.
   if (done.some((x) => x.report.dnatAfter.length > 0)) {
-    const owners = await addressOwners(await listNamespaces(opts.podLogDir !== undefined ? { podLogDir: opts.podLogDir } : {}), namespaceLabel).catch(() => new Map());
+    const owners = await addressOwners(
+      await listNamespaces(opts.podLogDir !== undefined ? { podLogDir: opts.podLogDir } : {}),
+      namespaceLabel,
+    ).catch(() => new Map());
     for (const x of done) x.report.owners = owners;
   }
   const netnsOf = new Map(done.map((x) => [x.report.netns, x.netns]));
   const findings = diagnose(done.map((x) => x.report));
   const shown = findings.filter((f) => atLeast(f, opts.minSeverity));
   const colour = process.stdout.isTTY === true && !opts.json;
-  for (const f of shown) process.stdout.write(`${opts.json ? findingLine(f, netnsOf.get(f.netns)) : formatFinding(f, colour)}\n`);
+  for (const f of shown) {
+    process.stdout.write(`${opts.json ? findingLine(f, netnsOf.get(f.netns)) : formatFinding(f, colour)}\n`);
+  }
   // A namespace that could not be examined is an error as much as an error found in one.
   const errors = findings.filter((f) => f.severity === 'error').length + failed;
   const hidden = findings.length - shown.length;
   const n = (count: number, word: string): string => `${count} ${word}${count === 1 ? '' : 's'}`;
   // Nothing could be examined (no privilege: EPERM; no such namespace): the error said it all,
   // no summary of nothing.
-  if (done.length > 0 || failed === 0) process.stderr.write(
-    `nfct doctor: ${n(done.length, 'namespace')} examined${failed > 0 ? `, ${failed} could not be` : ''}; ` +
-      `${n(shown.length, 'finding')}${hidden > 0 ? ` (${hidden} below ${opts.minSeverity} not shown)` : ''}; ${n(errors, 'error')}.\n`,
-  );
+  if (done.length > 0 || failed === 0) {
+    process.stderr.write(
+      `nfct doctor: ${n(done.length, 'namespace')} examined${failed > 0 ? `, ${failed} could not be` : ''}; ` +
+        `${n(shown.length, 'finding')}${hidden > 0 ? ` (${hidden} below ${opts.minSeverity} not shown)` : ''}; ${
+          n(errors, 'error')
+        }.\n`,
+    );
+  }
   return errors > 0 ? 1 : 0;
 }
 
 /** A finding as an NDJSON line (schema/finding.json). */
 function findingLine(f: Finding, netns: Record<string, unknown> | undefined): string {
   const { severity, check, scope, title, seen, why, fix } = f;
-  return line('finding', receivedNow(), 'received', { severity, check, scope, ...(scope === 'namespace' && netns ? { netns } : {}), title, seen, why, fix });
+  return line('finding', receivedNow(), 'received', { severity, check, scope,
+    ...(scope === 'namespace' && netns ? { netns } : {}), title, seen, why, fix });
 }

@@ -2,14 +2,14 @@
 // batch of events, waiting while stdout is full); on SIGINT/SIGTERM/SIGHUP it says how many
 // events it showed and how many the kernel dropped.
 
-import type { Conntrack } from '../../conntrack/handle.js';
 import type { ConntrackEvent, EventType } from '../../conntrack/events.js';
+import type { Conntrack } from '../../conntrack/handle.js';
 import * as fmt from '../../conntrack/text.js';
 import type { Context } from '../context.js';
-import { comm, ownerOf } from '../procs.js';
-import { selection } from '../selection.js';
 import { eventLine, expectationEventLine } from '../ndjson.js';
 import type { CtRequest } from '../parse.js';
+import { comm, ownerOf } from '../procs.js';
+import { selection } from '../selection.js';
 
 const origins = new Map<number, string | undefined>();
 function origin(portid: number | undefined): fmt.UserspaceOrigin | undefined {
@@ -64,7 +64,11 @@ async function writeEvents(
 
 /** After the summary: that events were lost, when the kernel reported overruns. */
 function reportLoss(ctx: Context, stream: { stats: { peakRecords: number } }, overruns: number): void {
-  if (overruns > 0) ctx.err(`nfct: events were lost: the kernel reported ${overruns} overruns (the number of events it dropped is not known); at most ${stream.stats.peakRecords} events waited in memory`);
+  if (overruns > 0) {
+    ctx.err(
+      `nfct: events were lost: the kernel reported ${overruns} overruns (the number of events it dropped is not known); at most ${stream.stats.peakRecords} events waited in memory`,
+    );
+  }
 }
 
 export async function events(ct: Conntrack, r: CtRequest, ctx: Context): Promise<number> {
@@ -74,13 +78,16 @@ export async function events(ct: Conntrack, r: CtRequest, ctx: Context): Promise
   const sel = selection(r, 'list');
   const o = r.output;
   const labels = r.labelNames ? Object.fromEntries(r.labelNames) : undefined;
-  const options: fmt.EventFormatOptions = { extended: o.has('extended'), id: o.has('id'), timestamp: o.has('timestamp'), ktimestamp: o.has('ktimestamp'), labels, xml: o.has('xml'), save: o.has('save') };
+  const options: fmt.EventFormatOptions = { extended: o.has('extended'), id: o.has('id'), timestamp: o.has('timestamp'),
+    ktimestamp: o.has('ktimestamp'), labels, xml: o.has('xml'), save: o.has('save') };
   // -b: the size asked, within what the library takes (4096 bytes to 2 GiB); the notice says
   // what the kernel then reports for the socket (SO_RCVBUF, twice the size asked), as
   // conntrack's says.
   const bufferSize = r.bufferSize === undefined ? undefined : Math.min(Math.max(r.bufferSize, 4096), 2 ** 31 - 1);
   const stream = ct.events({ ...sel.filter, types, signal: ctx.stop, bufferSize });
-  if (bufferSize !== undefined) ctx.err(`NOTICE: Netlink socket buffer size has been set to ${stream.stats.socketBuffer} bytes.`);
+  if (bufferSize !== undefined) {
+    ctx.err(`NOTICE: Netlink socket buffer size has been set to ${stream.stats.socketBuffer} bytes.`);
+  }
   const { shown, overruns } = await writeEvents(stream, ctx, (ev) => {
     if (ev.type !== 'new' && ev.type !== 'update' && ev.type !== 'destroy') return undefined;
     if (!sel.match(ev.flow)) return undefined;

@@ -47,7 +47,9 @@ export async function expectations(ct: Conntrack, r: CtRequest, ctx: Context): P
       let n = 0;
       const xml = r.output.has('xml');
       const timestamp = r.output.has('timestamp');
-      for await (const batch of ct.expectations.list(r.family ? { family: r.family === 4 ? 'ipv4' : 'ipv6' } : {}).batches()) {
+      for await (const batch of ct.expectations.list(r.family ? { family: r.family === 4 ? 'ipv4' : 'ipv6' } : {})
+        .batches())
+      {
         for (const e of batch) {
           if (r.json) out.line(expectationLine(e));
           else if (xml) {
@@ -70,7 +72,7 @@ export async function expectations(ct: Conntrack, r: CtRequest, ctx: Context): P
     if (r.command === 'exp-get') {
       const e = await ct.expectations.get(tupleOf(r));
       if (!e) operationFailed(2, 'exp-get');
-      out.line(r.json ? expectationLine(e) : fmt.formatExpectation(e!));
+      out.line(r.json ? expectationLine(e) : fmt.formatExpectation(e));
       await out.drain();
       return 0;
     }

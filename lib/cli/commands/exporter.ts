@@ -6,7 +6,9 @@ import { EXPORTER_HELP } from '../help.js';
 
 function count(text: string | undefined, flag: string, min: number, max: number): number {
   const n = Number(text);
-  if (text === undefined || !/^\d+$/.test(text) || n < min || n > max) throw new RangeError(`${flag} must be a whole number from ${min} to ${max}, got ${JSON.stringify(text ?? '')}`);
+  if (text === undefined || !/^\d+$/.test(text) || n < min || n > max) {
+    throw new RangeError(`${flag} must be a whole number from ${min} to ${max}, got ${JSON.stringify(text ?? '')}`);
+  }
   return n;
 }
 
@@ -44,9 +46,10 @@ export async function exporterCommand(argv: string[]): Promise<void> {
     else if (a === '--max-prefixes') maxPrefixes = count(argv[++i], '--max-prefixes', 1, 10_000);
     else if (a === '--pod-log-dir') {
       podLogDir = argv[++i] ?? '';
-      if (!podLogDir.startsWith('/')) throw new TypeError(`--pod-log-dir must be an absolute path, got ${JSON.stringify(podLogDir)}`);
-    }
-    else if (a === '--netns-regex') {
+      if (!podLogDir.startsWith('/')) {
+        throw new TypeError(`--pod-log-dir must be an absolute path, got ${JSON.stringify(podLogDir)}`);
+      }
+    } else if (a === '--netns-regex') {
       const text = argv[++i] ?? '';
       try {
         pattern = new RegExp(text);
@@ -66,7 +69,9 @@ export async function exporterCommand(argv: string[]): Promise<void> {
     ...(podLogDir !== undefined ? { podLogDir } : {}),
     flows: ipfix.length > 0 ? { collectors: ipfix, sysctls: enableSysctls ? 'enable' : 'keep' } : undefined,
     namespaces: pattern
-      ? (ns) => ns.names.some((n) => pattern.test(n)) || (ns.podUid !== undefined && pattern.test(ns.podUid)) || (ns.pod !== undefined && pattern.test(`${ns.pod.namespace}/${ns.pod.name}`))
+      ? (ns) =>
+        ns.names.some((n) => pattern.test(n)) || (ns.podUid !== undefined && pattern.test(ns.podUid)) ||
+        (ns.pod !== undefined && pattern.test(`${ns.pod.namespace}/${ns.pod.name}`))
       : 'all',
   });
   let server;
@@ -78,7 +83,11 @@ export async function exporterCommand(argv: string[]): Promise<void> {
   }
   const where = server.address();
   const scheme = 'setSecureContext' in server ? 'https' : 'http';
-  process.stderr.write(`nfct exporter: serving ${scheme} /metrics on ${typeof where === 'object' && where ? `${where.address}:${where.port}` : String(where)}\n`);
+  process.stderr.write(
+    `nfct exporter: serving ${scheme} /metrics on ${
+      typeof where === 'object' && where ? `${where.address}:${where.port}` : String(where)
+    }\n`,
+  );
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);

@@ -3,22 +3,22 @@
 // observation domain. On exit (Ctrl-C, SIGTERM) it says how many records it wrote and
 // exported, the overruns (DESTROY events the kernel dropped) and what each collector lost; with
 // --json the same as a last NDJSON line of type "summary".
-import { Conntrack } from '../../conntrack/handle.js';
 import type { FlowFilter } from '../../conntrack/filter.js';
+import { Conntrack } from '../../conntrack/handle.js';
 import { NfctError } from '../../core/errors.js';
 import { namespaceLabel, type NetworkNamespace } from '../../core/netns-discovery.js';
 import type { NetnsOption } from '../../core/netns.js';
-import { IpfixExporter } from '../../flows/exporter.js';
 import { type CollectorSpec, parseCollector } from '../../flows/collector.js';
-import { flowRecordJson, formatFlowRecord, type FlowNamespace, namespaceJson } from '../../flows/record.js';
+import { IpfixExporter } from '../../flows/exporter.js';
+import { type FlowNamespace, flowRecordJson, formatFlowRecord, namespaceJson } from '../../flows/record.js';
 import { FLOW_SYSCTLS } from '../../flows/settings.js';
 import type { FlowRecordStream, FlowsOptions } from '../../flows/stream.js';
 import type { Context } from '../context.js';
 import { FLOWS_HELP } from '../help.js';
 import { CliExit, namespaceFailure } from '../messages.js';
 import { lineHead, receivedNow } from '../ndjson.js';
-import { followNamespaces } from './all-netns.js';
 import { POD_NAME } from '../subcommand.js';
+import { followNamespaces } from './all-netns.js';
 
 interface FlowsArgs {
   json: boolean;
@@ -44,7 +44,9 @@ function bad(message: string): never {
 }
 
 function whole(text: string | undefined, flag: string, min: number, max: number): number {
-  if (text === undefined || !/^\d+$/.test(text) || Number(text) < min || Number(text) > max) bad(`${flag} must be a whole number from ${min} to ${max}, got ${JSON.stringify(text ?? '')}`);
+  if (text === undefined || !/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
+    bad(`${flag} must be a whole number from ${min} to ${max}, got ${JSON.stringify(text ?? '')}`);
+  }
   return Number(text);
 }
 
@@ -120,7 +122,9 @@ export function parseFlowsArgs(argv: readonly string[]): FlowsArgs | 'help' {
       case '-p':
       case '--proto': {
         const p = value();
-        if (!(PROTOCOLS as readonly string[]).includes(p)) bad(`${arg} must be one of ${PROTOCOLS.join(', ')}, got ${JSON.stringify(p)}`);
+        if (!(PROTOCOLS as readonly string[]).includes(p)) {
+          bad(`${arg} must be one of ${PROTOCOLS.join(', ')}, got ${JSON.stringify(p)}`);
+        }
         a.filter.protocol = p as (typeof PROTOCOLS)[number];
         break;
       }
@@ -174,7 +178,9 @@ class Tally {
 }
 
 /** Writes and exports one stream's records until it ends. */
-async function pump(stream: FlowRecordStream, a: FlowsArgs, out: Context['out'], exporter: IpfixExporter | undefined, tally: Tally): Promise<void> {
+async function pump(stream: FlowRecordStream, a: FlowsArgs, out: Context['out'], exporter: IpfixExporter | undefined,
+  tally: Tally): Promise<void>
+{
   let overruns = 0;
   for await (const batch of stream.batches()) {
     exporter?.export(batch);
@@ -197,7 +203,13 @@ async function pump(stream: FlowRecordStream, a: FlowsArgs, out: Context['out'],
 
 /** Says once what a namespace's records lack, and how to have it. */
 function warnMissing(ctx: Context, where: string, missing: readonly (keyof typeof FLOW_SYSCTLS)[]): void {
-  for (const name of missing) ctx.err(`nfct flows: ${where}net.netfilter.${name} is 0: records have no ${FLOW_SYSCTLS[name]}; --enable-sysctls turns it on until nfct exits`);
+  for (const name of missing) {
+    ctx.err(
+      `nfct flows: ${where}net.netfilter.${name} is 0: records have no ${
+        FLOW_SYSCTLS[name]
+      }; --enable-sysctls turns it on until nfct exits`,
+    );
+  }
 }
 
 function options(a: FlowsArgs, signal: AbortSignal): FlowsOptions {
@@ -226,15 +238,27 @@ async function openExporter(a: FlowsArgs, ctx: Context): Promise<IpfixExporter |
   }
 }
 
-function summary(a: FlowsArgs, ctx: Context, tally: Tally, exporter: IpfixExporter | undefined, netns: FlowNamespace | undefined): void {
+function summary(a: FlowsArgs, ctx: Context, tally: Tally, exporter: IpfixExporter | undefined,
+  netns: FlowNamespace | undefined): void
+{
   const stats = exporter?.stats;
   const lost = stats?.collectors.reduce((n, c) => n + c.lost, 0) ?? 0;
   const where = a.allNetns ? ` from ${tally.namespaces} namespace${tally.namespaces === 1 ? '' : 's'}` : '';
-  const overruns = tally.overruns > 0 ? `; ${tally.overruns} overruns (DESTROY events the kernel dropped, count unknown)` : '; no overruns';
-  const exported = stats ? `; ${stats.collectors.map((c) => `${c.collector}: ${c.records} sent, ${c.lost} lost${c.reconnects ? `, ${c.reconnects} reconnects` : ''}`).join('; ')}` : '';
+  const overruns = tally.overruns > 0
+    ? `; ${tally.overruns} overruns (DESTROY events the kernel dropped, count unknown)`
+    : '; no overruns';
+  const exported = stats
+    ? `; ${
+      stats.collectors.map((c) =>
+        `${c.collector}: ${c.records} sent, ${c.lost} lost${c.reconnects ? `, ${c.reconnects} reconnects` : ''}`
+      ).join('; ')
+    }`
+    : '';
   ctx.err(`nfct flows: ${tally.records} flow records${where}${overruns}${exported}.`);
   if (!a.json || !a.print) return;
-  let line = `${lineHead('summary', receivedNow(), 'received')},"records":${tally.records},"overruns":${tally.overruns}`;
+  let line = `${
+    lineHead('summary', receivedNow(), 'received')
+  },"records":${tally.records},"overruns":${tally.overruns}`;
   if (netns) line += `,"netns":${namespaceJson(netns)}`;
   if (a.allNetns) line += `,"namespaces":${tally.namespaces}`;
   if (stats) line += `,"exported":${JSON.stringify(stats.collectors)},"lost":${lost}`;
@@ -257,7 +281,8 @@ export async function flows(argv: readonly string[], ctx: Context): Promise<numb
     if (a.allNetns) {
       return await followNamespaces(ctx, {
         json: a.json,
-        gone: (ns: NetworkNamespace) => ctx.err(`nfct: [${namespaceLabel(ns)}] the namespace is gone: no longer followed`),
+        gone: (ns: NetworkNamespace) =>
+          ctx.err(`nfct: [${namespaceLabel(ns)}] the namespace is gone: no longer followed`),
         open: async (ns) => {
           const re = a.pattern;
           if (re && !ns.names.some((n) => re.test(n)) && !(ns.podUid !== undefined && re.test(ns.podUid))) return null;
@@ -292,7 +317,11 @@ export async function flows(argv: readonly string[], ctx: Context): Promise<numb
     }
     let ct: Conntrack;
     try {
-      if (a.pod !== undefined) a.netns = { path: (await (await import('../../k8s/node.js')).findPodNamespace(a.pod, { podLogDir: a.podLogDir })).path };
+      if (a.pod !== undefined) {
+        a.netns = {
+          path: (await (await import('../../k8s/node.js')).findPodNamespace(a.pod, { podLogDir: a.podLogDir })).path,
+        };
+      }
       ct = await Conntrack.open({ netns: a.netns });
     } catch (e) {
       // Nothing was watched: the error alone is said, no summary of nothing.
@@ -306,7 +335,11 @@ export async function flows(argv: readonly string[], ctx: Context): Promise<numb
         const ready = await stream.ready;
         netns = ready.netns;
         warnMissing(ctx, '', ready.missing);
-        ctx.err(`nfct flows: watching ${netns.label} (IPFIX observation domain ${netns.inode})${exporter ? `; exporting to ${a.collectors.length} collector${a.collectors.length === 1 ? '' : 's'}` : ''}`);
+        ctx.err(
+          `nfct flows: watching ${netns.label} (IPFIX observation domain ${netns.inode})${
+            exporter ? `; exporting to ${a.collectors.length} collector${a.collectors.length === 1 ? '' : 's'}` : ''
+          }`,
+        );
         await pump(stream, a, ctx.out, exporter, tally);
       } finally {
         await stream.close();

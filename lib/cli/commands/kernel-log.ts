@@ -5,14 +5,14 @@
 // overwrote before they were read) are said on stderr as they happen, and are NDJSON lines of
 // their own with --json.
 import { parseCidr } from '../../core/address.js';
-import { PROTOCOLS } from '../../core/protocols.js';
 import { isoTime } from '../../core/json.js';
-import { kernelLogLine } from '../ndjson.js';
 import type { NetnsOption } from '../../core/netns.js';
+import { PROTOCOLS } from '../../core/protocols.js';
 import { KernelLog, type KernelLogOptions, type KernelLogStream } from '../../kmsg/handle.js';
 import type { Context } from '../context.js';
 import { KERNEL_LOG_HELP, KERNEL_TRACE_HELP } from '../help.js';
 import { CliExit } from '../messages.js';
+import { kernelLogLine } from '../ndjson.js';
 import { writeTracePacket } from './trace.js';
 
 type Mode = 'log' | 'trace';
@@ -30,7 +30,8 @@ interface Parsed {
 }
 
 function bad(mode: Mode, flag: string, value: string | undefined, what: string): never {
-  throw new CliExit(2, `nfct ${mode}: ${flag} ${value === undefined ? 'needs a value' : `${JSON.stringify(value)} is not ${what}`}`, true);
+  throw new CliExit(2,
+    `nfct ${mode}: ${flag} ${value === undefined ? 'needs a value' : `${JSON.stringify(value)} is not ${what}`}`, true);
 }
 
 function value(mode: Mode, argv: readonly string[], i: number): string {
@@ -45,7 +46,8 @@ function port(mode: Mode, flag: string, v: string): number {
 }
 
 function parse(mode: Mode, argv: readonly string[]): Parsed | 'help' {
-  const o: Parsed = { kmsg: false, follow: false, fromStart: false, fromEnd: false, json: false, prefixOnly: false, lines: false, options: {} };
+  const o: Parsed = { kmsg: false, follow: false, fromStart: false, fromEnd: false, json: false, prefixOnly: false,
+    lines: false, options: {} };
   const f = o.options;
   let ns: NetnsOption | undefined;
   for (let i = 0; i < argv.length; i++) {
@@ -77,7 +79,9 @@ function parse(mode: Mode, argv: readonly string[]): Parsed | 'help' {
       case '--proto': {
         const v = value(mode, argv, i++);
         const n = /^\d{1,3}$/.test(v) ? Number(v) : Object.hasOwn(PROTOCOLS, v) ? v : undefined;
-        if (n === undefined || (typeof n === 'number' && n > 255)) bad(mode, a, v, `a protocol (${Object.keys(PROTOCOLS).join(', ')} or 0-255)`);
+        if (n === undefined || (typeof n === 'number' && n > 255)) {
+          bad(mode, a, v, `a protocol (${Object.keys(PROTOCOLS).join(', ')} or 0-255)`);
+        }
         f.protocol = n;
         break;
       }
@@ -117,11 +121,18 @@ function parse(mode: Mode, argv: readonly string[]): Parsed | 'help' {
           if (!/^\d{1,10}$/.test(v)) bad(mode, a, v, 'a process id');
           ns = { pid: Number(v) };
         } else if (mode === 'trace' && a === '--no-rules') f.resolveRules = false;
-        else throw new CliExit(2, `nfct ${mode}: unknown option \`${a}'${a === '--group' || a === '--all-netns' ? ' with --kmsg or --file' : ''}`, true);
+        else {
+          throw new CliExit(2,
+            `nfct ${mode}: unknown option \`${a}'${
+              a === '--group' || a === '--all-netns' ? ' with --kmsg or --file' : ''
+            }`, true);
+        }
     }
   }
   if (o.kmsg === (o.file !== undefined)) throw new CliExit(2, `nfct ${mode}: use one of --kmsg and --file`, true);
-  if (o.fromStart && !o.kmsg) throw new CliExit(2, `nfct ${mode}: --from-start is for --kmsg --follow (a file is read from its start)`, true);
+  if (o.fromStart && !o.kmsg) {
+    throw new CliExit(2, `nfct ${mode}: --from-start is for --kmsg --follow (a file is read from its start)`, true);
+  }
   if (o.fromEnd && o.kmsg) throw new CliExit(2, `nfct ${mode}: --from-end is for --file`, true);
   if (ns !== undefined) f.netns = ns;
   if (mode === 'log') {
@@ -137,7 +148,8 @@ function open(o: Parsed, ctx: Context): KernelLogStream {
   const options = { ...o.options, signal: ctx.stop };
   if (o.kmsg) return KernelLog.kmsg({ ...options, follow: o.follow, from: o.follow && !o.fromStart ? 'now' : 'start' });
   // A file may come from another host: its TRACE rules are looked up only in a namespace named.
-  return KernelLog.file(o.file === '-' ? 0 : o.file!, { ...options, follow: o.follow, from: o.fromEnd ? 'end' : 'start', resolveRules: options.resolveRules ?? options.netns !== undefined });
+  return KernelLog.file(o.file === '-' ? 0 : o.file!, { ...options, follow: o.follow, from: o.fromEnd ? 'end' : 'start',
+    resolveRules: options.resolveRules ?? options.netns !== undefined });
 }
 
 /** `nfct log|trace --kmsg|--file ...`: resolves the exit status. */
@@ -172,7 +184,11 @@ export async function kernelLogCommand(mode: Mode, argv: readonly string[], ctx:
           break;
         case 'loss':
           if (o.json) out.line(kernelLogLine(item));
-          ctx.err(`nfct: ${item.lost ?? 'an unknown number of'} kernel log records lost: the ring buffer overwrote them before they were read`);
+          ctx.err(
+            `nfct: ${
+              item.lost ?? 'an unknown number of'
+            } kernel log records lost: the ring buffer overwrote them before they were read`,
+          );
           break;
       }
       out.schedule();

@@ -3,21 +3,23 @@
 import type { Conntrack, ListOptions } from '../../conntrack/handle.js';
 import type { Flow } from '../../conntrack/types.js';
 import { NfctError } from '../../core/errors.js';
+import { readServices, type Services } from '../../k8s/services.js';
+import { flowServiceJson, flowServiceText, serviceOfFlow } from '../../k8s/stale.js';
 import type { Context } from '../context.js';
-import { COMPARISON, getHolds, inKernelOrder, selection } from '../selection.js';
 import { CliExit, operationFailed } from '../messages.js';
 import { entryLine } from '../ndjson.js';
 import { type FlowPrinter, flowPrinter, type Writer } from '../output.js';
 import { type CtRequest, l4 } from '../parse.js';
+import { COMPARISON, getHolds, inKernelOrder, selection } from '../selection.js';
 import { tupleOf } from './create.js';
-import { readServices, type Services } from '../../k8s/services.js';
-import { flowServiceJson, flowServiceText, serviceOfFlow } from '../../k8s/stale.js';
 
 /**
  * With --services: the namespace's Services, read once, and a printer that adds each entry's
  * Service (native lines get it from native code; JSON a `service` object).
  */
-async function servicePrinter(pending: Promise<Services> | undefined, r: CtRequest, printer: FlowPrinter): Promise<FlowPrinter> {
+async function servicePrinter(pending: Promise<Services> | undefined, r: CtRequest,
+  printer: FlowPrinter): Promise<FlowPrinter>
+{
   if (!pending) return printer;
   let services: Services;
   try {
@@ -28,7 +30,10 @@ async function servicePrinter(pending: Promise<Services> | undefined, r: CtReque
   const out: FlowPrinter = {
     flow: (w, f) => {
       const s = serviceOfFlow(f, services);
-      if (!s) return printer.flow(w, f);
+      if (!s) {
+        printer.flow(w, f);
+        return;
+      }
       if (r.json) {
         const json = entryLine(f);
         w.line(`${json.slice(0, -1)},"service":${JSON.stringify(flowServiceJson(s))}}`);
@@ -41,7 +46,6 @@ async function servicePrinter(pending: Promise<Services> | undefined, r: CtReque
   if (printer.native) out.native = { ...printer.native, services };
   return out;
 }
-
 
 /** conntrack's checks of --mask-src / --mask-dst before a -L, -D or -U. */
 export function checkMasks(r: CtRequest): void {
@@ -116,7 +120,8 @@ export async function get(ct: Conntrack, r: CtRequest, ctx: Context): Promise<nu
   // conntrack's request for an entry by its reply tuple alone is one the kernel refuses; reply
   // ports without the reply addresses make a reply tuple the kernel cannot read (ENODATA).
   if (!r.src && !r.dst) operationFailed(22, 'get');
-  if ((r.l4.size > 0 && !r.replySrc && !r.replyDst) && ['reply-port-src', 'reply-port-dst'].some((n) => l4(r, n) !== undefined)) operationFailed(61, 'get');
+  if ((r.l4.size > 0 && !r.replySrc && !r.replyDst) &&
+    ['reply-port-src', 'reply-port-dst'].some((n) => l4(r, n) !== undefined)) operationFailed(61, 'get');
   let flow;
   try {
     flow = await ct.get(tupleOf(r));

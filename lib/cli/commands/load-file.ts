@@ -172,7 +172,8 @@ export class LoadFileReader {
         this.carry = Buffer.from(buf.subarray(pos));
         return;
       }
-      const plain = (ascii || isAscii(buf.subarray(pos, end))) && (!nul || buf.subarray(pos, end).indexOf(0) < 0) && (end - pos <= SURELY_FINE || brokenLimit(buf, pos, end) === undefined);
+      const plain = (ascii || isAscii(buf.subarray(pos, end))) && (!nul || buf.subarray(pos, end).indexOf(0) < 0) &&
+        (end - pos <= SURELY_FINE || brokenLimit(buf, pos, end) === undefined);
       if (plain) {
         this.pieces++;
         if (runStart < 0) runStart = pos;
@@ -192,7 +193,10 @@ export class LoadFileReader {
     const end = z < 0 ? piece.length : z;
     if (skipped(piece, 0, end)) return;
     const message = brokenLimit(piece, 0, end);
-    if (message) return this.sink.broken(line, message);
+    if (message) {
+      this.sink.broken(line, message);
+      return;
+    }
     const text = piece.toString('utf8', 0, end);
     this.sink.piece(text.endsWith('\n') ? text.slice(0, -1) : text);
   }

@@ -13,11 +13,13 @@ import { LOG_HELP } from '../help.js';
 import { CliExit } from '../messages.js';
 import { netnsJsonOf, packetLine, withNetns } from '../ndjson.js';
 import { groupHolder } from '../procs.js';
-import { followNamespaces } from './all-netns.js';
 import { POD_NAME } from '../subcommand.js';
+import { followNamespaces } from './all-netns.js';
 
 function count(text: string | undefined, flag: string): number {
-  if (text === undefined || !/^\d+$/.test(text)) throw new CliExit(2, `Bad parameter \`${flag} ${text ?? ''}'`.trimEnd(), true);
+  if (text === undefined || !/^\d+$/.test(text)) {
+    throw new CliExit(2, `Bad parameter \`${flag} ${text ?? ''}'`.trimEnd(), true);
+  }
   return Number(text);
 }
 
@@ -39,7 +41,9 @@ class Tally {
   summary(allNetns: boolean): string {
     // With sequence numbers the kernel's losses are counted exactly; an overrun after the last
     // packet cannot be (nothing came after it to compare with).
-    const loss = this.lost > 0 || this.overruns > 0 ? `; ${this.lost}${this.unknownLoss ? '+' : ''} lost (${this.overruns} overruns)` : '; none lost';
+    const loss = this.lost > 0 || this.overruns > 0
+      ? `; ${this.lost}${this.unknownLoss ? '+' : ''} lost (${this.overruns} overruns)`
+      : '; none lost';
     const where = allNetns ? ` from ${this.namespaces} namespace${this.namespaces === 1 ? '' : 's'}` : '';
     return `nfct: ${this.packets} packets logged${where}${loss}.`;
   }
@@ -109,7 +113,9 @@ async function logEveryNamespace(o: LogOptions, ctx: Context, tally: Tally): Pro
 }
 
 export async function log(argv: readonly string[], ctx: Context): Promise<number> {
-  if (argv.includes('--kmsg') || argv.includes('--file')) return (await import('./kernel-log.js')).kernelLogCommand('log', argv, ctx);
+  if (argv.includes('--kmsg') || argv.includes('--file')) {
+    return (await import('./kernel-log.js')).kernelLogCommand('log', argv, ctx);
+  }
   let group: number | undefined;
   let prefixOnly = false;
   let json = false;
@@ -161,7 +167,11 @@ export async function log(argv: readonly string[], ctx: Context): Promise<number
   } catch (e) {
     nf.close();
     // One socket per group and namespace: who has it, so that the operator can act.
-    if (e instanceof NfctError && e.code === 'EBUSY') throw new CliExit(1, `NFLOG group ${group} is held by ${await groupHolder(netnsPath(ns), group)}: stop it, or log to another --group`);
+    if (e instanceof NfctError && e.code === 'EBUSY') {
+      throw new CliExit(1,
+        `NFLOG group ${group} is held by ${await groupHolder(netnsPath(ns),
+          group)}: stop it, or log to another --group`);
+    }
     throw e;
   }
   let failed = false;

@@ -1,16 +1,16 @@
 // -D and -U as the library's bulk operations: the dump is matched batch by batch, each batch
 // of matches becomes one run of requests, and what was deleted or changed is printed as
 // conntrack prints it, one write per batch.
-import type { Conntrack } from '../../conntrack/handle.js';
-import type { FlowChanges } from '../../conntrack/flowspec.js';
 import type { FlowFilter } from '../../conntrack/filter.js';
+import type { FlowChanges } from '../../conntrack/flowspec.js';
+import type { Conntrack } from '../../conntrack/handle.js';
 import type { Flow, TcpState } from '../../conntrack/types.js';
 import { NfctError } from '../../core/errors.js';
 import type { Context } from '../context.js';
-import { inKernelOrder, selection } from '../selection.js';
 import { CliExit, operationFailed } from '../messages.js';
 import { flowPrinter } from '../output.js';
 import { type CtRequest, l4 } from '../parse.js';
+import { inKernelOrder, selection } from '../selection.js';
 import { checkMasks } from './list.js';
 
 /**
@@ -18,7 +18,9 @@ import { checkMasks } from './list.js';
  * a signal (ctx.stop, which `run` hands to the library) ends it after the batch in hand, and
  * what was done so far is counted.
  */
-async function bulk(r: CtRequest, ctx: Context, what: 'deleted' | 'updated', run: (print: (flows: Flow[]) => Promise<void>) => Promise<number>): Promise<number> {
+async function bulk(r: CtRequest, ctx: Context, what: 'deleted' | 'updated',
+  run: (print: (flows: Flow[]) => Promise<void>) => Promise<number>): Promise<number>
+{
   const printer = flowPrinter(r, what === 'deleted' ? 'delete' : 'update');
   let n = 0;
   const print = async (flows: Flow[]): Promise<void> => {
@@ -82,8 +84,7 @@ export async function remove(ct: Conntrack, r: CtRequest, ctx: Context): Promise
           ctx.out.bytes(lines, count);
           return ctx.out.flush();
         },
-      }),
-    );
+      }));
   }
   return bulk(r, ctx, 'deleted', async (onDeleted) => ct.deleteEach({ ...(await ordered()), ...options, onDeleted }));
 }
@@ -111,7 +112,9 @@ export function update(ct: Conntrack, r: CtRequest, ctx: Context): Promise<numbe
     if (r.has('status') && r.status.value) {
       const bits = (f.status.bits | r.status.value) >>> 0;
       if (bits !== f.status.bits) differs = true;
-      c.status = (Object.keys(STATUS_BITS) as Array<keyof typeof STATUS_BITS>).filter((n) => r.status.value & STATUS_BITS[n]);
+      c.status = (Object.keys(STATUS_BITS) as (keyof typeof STATUS_BITS)[]).filter((n) =>
+        r.status.value & STATUS_BITS[n]
+      );
     }
     if (r.timeout !== undefined) {
       c.timeout = r.timeout;
@@ -125,12 +128,14 @@ export function update(ct: Conntrack, r: CtRequest, ctx: Context): Promise<numbe
     }
     if (r.labelAdd || r.labelDel !== undefined) {
       const now = new Set(f.labels ?? []);
-      if (r.labelAdd) for (const b of r.labelAdd) now.add(b);
+      if (r.labelAdd) { for (const b of r.labelAdd) now.add(b); }
       else if (r.labelDel === null) now.clear();
       else for (const b of r.labelDel!) now.delete(b);
       const next = [...now].sort((a, b) => a - b);
       const remove = (f.labels ?? []).filter((b) => !now.has(b));
-      if (next.length > 0 || remove.length > 0) c.labels = { ...(next.length > 0 ? { add: next } : {}), ...(remove.length > 0 ? { remove } : {}) };
+      if (next.length > 0 || remove.length > 0) {
+        c.labels = { ...(next.length > 0 ? { add: next } : {}), ...(remove.length > 0 ? { remove } : {}) };
+      }
       if (!sameLabels(f.labels, next)) differs = true;
     }
     return differs && Object.keys(c).length > 0 ? c : null;
@@ -139,11 +144,14 @@ export function update(ct: Conntrack, r: CtRequest, ctx: Context): Promise<numbe
   // finds none, and prints and counts none.
   const expire = r.timeout === 0;
   return bulk(r, ctx, 'updated', async (onUpdated) => {
-    const n = await ct.updateWhere({ ...(await inKernelOrder(ct, sel.filter)), match: sel.matchesAll ? undefined : sel.match, onUpdated: expire ? undefined : onUpdated, signal: ctx.stop }, changesFor);
+    const n = await ct.updateWhere({ ...(await inKernelOrder(ct, sel.filter)),
+      match: sel.matchesAll ? undefined : sel.match, onUpdated: expire ? undefined : onUpdated, signal: ctx.stop },
+      changesFor);
     return expire ? 0 : n;
   });
 }
 
-const STATUS_BITS = { EXPECTED: 1, SEEN_REPLY: 2, ASSURED: 4, FIXED_TIMEOUT: 1 << 10, OFFLOAD: 1 << 14, HW_OFFLOAD: 1 << 15 } as const;
+const STATUS_BITS = { EXPECTED: 1, SEEN_REPLY: 2, ASSURED: 4, FIXED_TIMEOUT: 1 << 10, OFFLOAD: 1 << 14,
+  HW_OFFLOAD: 1 << 15 } as const;
 
 export { CliExit };

@@ -9,9 +9,9 @@
 // that is refused, blank or garbage keeps nothing, so memory stays flat on endless input.
 import { readFileSync } from 'node:fs';
 
-import { parseSaveLine, readSave } from '../../conntrack/save.js';
-import type { Conntrack } from '../../conntrack/handle.js';
 import type { FlowInput } from '../../conntrack/flowspec.js';
+import type { Conntrack } from '../../conntrack/handle.js';
+import { parseSaveLine, readSave } from '../../conntrack/save.js';
 import { NfctError } from '../../core/errors.js';
 import { InputOpenError, openInput } from '../../core/input.js';
 import type { Context } from '../context.js';
@@ -23,9 +23,21 @@ export { splitWords } from './load-file.js';
 
 const ALLOWED = new Set(['create', 'add', 'update', 'delete', 'flush']);
 const NAMES: Record<string, string> = {
-  list: '-L', get: '-G', event: '-E', version: '-V', help: '-h', 'exp-list': '-L expect', 'exp-create': '-C expect',
-  'exp-delete': '-D expect', 'exp-get': '-G expect', 'exp-flush': '-F expect', 'exp-event': '-E expect', count: '-C',
-  'exp-count': '-C expect', stats: '-S', 'exp-stats': '-S expect',
+  list: '-L',
+  get: '-G',
+  event: '-E',
+  version: '-V',
+  help: '-h',
+  'exp-list': '-L expect',
+  'exp-create': '-C expect',
+  'exp-delete': '-D expect',
+  'exp-get': '-G expect',
+  'exp-flush': '-F expect',
+  'exp-event': '-E expect',
+  count: '-C',
+  'exp-count': '-C expect',
+  stats: '-S',
+  'exp-stats': '-S expect',
 };
 
 /**
@@ -75,15 +87,24 @@ class LoadPlan {
   async piece(raw: string): Promise<void> {
     const line = raw.charCodeAt(0) === 32 || raw.charCodeAt(0) === 9 ? raw.replace(/^[ \t]+/, '') : raw;
     const fast = parseSaveLine(line);
-    if (fast) return this.keep(fast);
+    if (fast) {
+      this.keep(fast);
+      return;
+    }
     const words = splitWords(line);
     // No words (a piece that was only blanks, or ended at a NUL at once): no command.
-    if (words.length === 0) return this.refuse('unknown');
-    this.modules ??= Promise.all([import('../parse.js'), import('./create.js')]).then(([{ parseCommandLine }, create]) => ({ parseCommandLine, create }));
+    if (words.length === 0) {
+      this.refuse('unknown');
+      return;
+    }
+    this.modules ??= Promise.all([import('../parse.js'), import('./create.js')]).then((
+      [{ parseCommandLine }, create],
+    ) => ({ parseCommandLine, create }));
     const { parseCommandLine, create } = await this.modules;
     const r = parseCommandLine(words, this.ctx.err);
-    if (r.command === 'create' || r.command === 'add') this.keep({ command: r.command, flow: create.flowInputOf(r), refused: create.replyWithoutPorts(r) });
-    else if (ALLOWED.has(r.command)) this.keep({ command: 'other', request: r });
+    if (r.command === 'create' || r.command === 'add') {
+      this.keep({ command: r.command, flow: create.flowInputOf(r), refused: create.replyWithoutPorts(r) });
+    } else if (ALLOWED.has(r.command)) this.keep({ command: 'other', request: r });
     else this.refuse(NAMES[r.command] ?? 'unknown');
   }
 
@@ -103,7 +124,9 @@ async function readPlan(file: string, ctx: Context): Promise<LoadPlan | undefine
   try {
     input = openInput(file);
   } catch (e) {
-    if (e instanceof InputOpenError) throw new CliExit(2, `Failed to open file ${file === '-' ? '/dev/stdin' : file} for reading`, true);
+    if (e instanceof InputOpenError) {
+      throw new CliExit(2, `Failed to open file ${file === '-' ? '/dev/stdin' : file} for reading`, true);
+    }
     throw e;
   }
   const plan = new LoadPlan(ctx);
@@ -147,8 +170,9 @@ export async function restore(ct: Conntrack, file: string, ctx: Context): Promis
   if (plan.refused !== undefined) throw new CliExit(2, `Cannot use command \`${plan.refused}' with --load-file`, true);
   const { steps } = plan;
   plan.steps = [];
-  if (steps.some((s) => s.command === 'other')) await runSteps(ct, steps, ctx, await import('./modify.js'), await import('./table.js'));
-  else await runSteps(ct, steps, ctx);
+  if (steps.some((s) => s.command === 'other')) {
+    await runSteps(ct, steps, ctx, await import('./modify.js'), await import('./table.js'));
+  } else await runSteps(ct, steps, ctx);
   return 0;
 }
 
@@ -160,7 +184,9 @@ function refusedCreate(errno: number, command: string, applied: number, total: n
   if (errno === ENOMEM) {
     let max = '';
     try {
-      max = ` (nf_conntrack_max ${readFileSync('/proc/sys/net/netfilter/nf_conntrack_max', 'utf8').trim()}, global, counted per namespace)`;
+      max = ` (nf_conntrack_max ${
+        readFileSync('/proc/sys/net/netfilter/nf_conntrack_max', 'utf8').trim()
+      }, global, counted per namespace)`;
     } catch {
       // not readable: said without the figure
     }
@@ -171,12 +197,14 @@ function refusedCreate(errno: number, command: string, applied: number, total: n
 
 const ENOMEM = 12;
 
-async function runSteps(ct: Conntrack, steps: Step[], ctx: Context, modify?: typeof import('./modify.js'), table?: typeof import('./table.js')): Promise<void> {
+async function runSteps(ct: Conntrack, steps: Step[], ctx: Context, modify?: typeof import('./modify.js'),
+  table?: typeof import('./table.js')): Promise<void>
+{
   const quiet: Context = { ...ctx, say: (line) => (line.endsWith('emptied.') ? ctx.say(line) : undefined) };
   // Lines of the file that do something, and those done so far (for a table that fills up).
   const total = steps.reduce((n, s) => n + (s.command === 'restore' ? s.lines : 1), 0);
   let applied = 0;
-  for (let i = 0; i < steps.length; ) {
+  for (let i = 0; i < steps.length;) {
     if (ctx.stop.aborted) {
       ctx.dieBySignal = true;
       return;

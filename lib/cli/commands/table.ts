@@ -27,7 +27,12 @@ export async function count(ct: Conntrack, r: CtRequest, ctx: Context): Promise<
   if (r.command === 'exp-count') {
     for await (const batch of ct.expectations.list().batches()) n += batch.length;
   } else n = await ct.count();
-  ctx.out.line(r.json ? line('count', receivedNow(), 'received', { table: r.command === 'exp-count' ? 'expect' : 'conntrack', count: n }) : String(n));
+  ctx.out.line(
+    r.json
+      ? line('count', receivedNow(), 'received', { table: r.command === 'exp-count' ? 'expect' : 'conntrack',
+        count: n })
+      : String(n),
+  );
   await ctx.out.drain();
   return 0;
 }
@@ -35,20 +40,27 @@ export async function count(ct: Conntrack, r: CtRequest, ctx: Context): Promise<
 export async function stats(ct: Conntrack, r: CtRequest, ctx: Context): Promise<number> {
   if (r.command === 'exp-stats') {
     const rows = await ct.expectations.stats();
-    if (r.json) for (const row of rows) ctx.out.line(line('stats', receivedNow(), 'received', { table: 'expect', ...row }));
-    else ctx.out.raw(fmt.formatExpectationCpuStats(rows));
+    if (r.json) {
+      for (const row of rows) ctx.out.line(line('stats', receivedNow(), 'received', { table: 'expect', ...row }));
+    } else ctx.out.raw(fmt.formatExpectationCpuStats(rows));
     await ctx.out.drain();
     return 0;
   }
   const rows = await ct.stats();
-  if (r.json) for (const row of rows) ctx.out.line(line('stats', receivedNow(), 'received', { table: 'conntrack', ...row }));
-  else ctx.out.raw(fmt.formatCpuStats(rows));
+  if (r.json) {
+    for (const row of rows) ctx.out.line(line('stats', receivedNow(), 'received', { table: 'conntrack', ...row }));
+  } else ctx.out.raw(fmt.formatCpuStats(rows));
   await ctx.out.drain();
   return 0;
 }
 
 export async function version(r: CtRequest, ctx: Context): Promise<number> {
-  ctx.out.line(r.json ? line('version', receivedNow(), 'received', { program: 'nfct', version: VERSION, compatible: `conntrack-tools ${fmt.CONNTRACK_VERSION}`, schemas: schemaVersions() }) : `nfct v${VERSION} (conntrack-tools compatible)`);
+  ctx.out.line(
+    r.json
+      ? line('version', receivedNow(), 'received', { program: 'nfct', version: VERSION,
+        compatible: `conntrack-tools ${fmt.CONNTRACK_VERSION}`, schemas: schemaVersions() })
+      : `nfct v${VERSION} (conntrack-tools compatible)`,
+  );
   await ctx.out.drain();
   return 0;
 }

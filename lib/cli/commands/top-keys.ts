@@ -30,7 +30,7 @@ export interface TopUiState {
 export type TopAction = { kind: 'redraw' } | { kind: 'quit' } | { kind: 'delete'; group: TopGroup };
 
 /** The keys, as `?` shows them. */
-export const KEY_HELP: ReadonlyArray<[string, string]> = [
+export const KEY_HELP: readonly [string, string][] = [
   ['?', 'show or hide this help'],
   ['g / G', 'group by the next / previous key'],
   ['s', 'sort by entries, packets, bytes'],
@@ -47,7 +47,7 @@ const SORTS: readonly TopSort[] = ['count', 'packets', 'bytes'];
 /** Splits raw input into keys: escape sequences (arrows) stay whole. */
 export function splitKeys(data: string): string[] {
   const keys: string[] = [];
-  for (let i = 0; i < data.length; ) {
+  for (let i = 0; i < data.length;) {
     if (data[i] === '\x1b' && (data[i + 1] === '[' || data[i + 1] === 'O') && i + 2 < data.length) {
       keys.push(data.slice(i, i + 3));
       i += 3;
@@ -68,7 +68,9 @@ const DOWN = new Set(['\x1b[B', '\x1bOB', 'j']);
  * Applies the keys to the state; `shown` are the groups on screen now, `cycle` the group-by
  * keys g/G go through. Returns what the command must do (in order).
  */
-export function pressKeys(s: TopUiState, data: string, shown: readonly TopGroup[], cycle: readonly string[]): TopAction[] {
+export function pressKeys(s: TopUiState, data: string, shown: readonly TopGroup[],
+  cycle: readonly string[]): TopAction[]
+{
   const actions: TopAction[] = [];
   for (const key of splitKeys(data)) {
     if (key === '\x03') {
@@ -147,10 +149,16 @@ export interface PrefixKey {
 export function parsePrefixKey(text: string): PrefixKey | undefined {
   if (!text.includes('/')) return undefined;
   const m = /^(src|dst|replySrc)\/(\d{1,3})(?:\/(\d{1,3}))?$/.exec(text);
-  if (!m) throw new RangeError(`--by ${text}: a prefix goes with src, dst or replySrc, as src/16 (IPv4 /16, IPv6 /64) or src/16/48`);
+  if (!m) {
+    throw new RangeError(
+      `--by ${text}: a prefix goes with src, dst or replySrc, as src/16 (IPv4 /16, IPv6 /64) or src/16/48`,
+    );
+  }
   const ipv4 = Number(m[2]);
   const ipv6 = m[3] === undefined ? 64 : Number(m[3]);
-  if (ipv4 > 32) throw new RangeError(`--by ${text}: the IPv4 prefix must be 0 to 32 (an IPv6 one goes second: ${m[1]}/24/${ipv4})`);
+  if (ipv4 > 32) {
+    throw new RangeError(`--by ${text}: the IPv4 prefix must be 0 to 32 (an IPv6 one goes second: ${m[1]}/24/${ipv4})`);
+  }
   if (ipv6 > 128) throw new RangeError(`--by ${text}: the IPv6 prefix must be 0 to 128`);
   return { key: m[1] as PrefixKey['key'], ipv4, ipv6 };
 }
@@ -158,7 +166,7 @@ export function parsePrefixKey(text: string): PrefixKey | undefined {
 /** A group's key as the filter of exactly its entries, or why there is none. */
 export function groupFilter(key: TopGroup['key'], base: FlowFilter): { filter: FlowFilter } | { reason: string } {
   const f: FlowFilter = { ...base };
-  for (const [k, v] of Object.entries(key) as Array<[string, unknown]>) {
+  for (const [k, v] of Object.entries(key) as [string, unknown][]) {
     if (k === 'netns') continue; // the namespace is chosen by the caller
     if (v === null || v === undefined) return { reason: `its ${k} is empty, which no filter selects` };
     switch (k) {
@@ -186,7 +194,9 @@ export function groupFilter(key: TopGroup['key'], base: FlowFilter): { filter: F
         f.zone = v as number;
         break;
       case 'state':
-        if (base.protocol !== undefined && base.protocol !== 'tcp' && base.protocol !== 6) return { reason: 'only TCP states can be selected' };
+        if (base.protocol !== undefined && base.protocol !== 'tcp' && base.protocol !== 6) {
+          return { reason: 'only TCP states can be selected' };
+        }
         f.state = v as NonNullable<FlowFilter['state']>;
         break;
       case 'dnat':
@@ -203,7 +213,10 @@ export function groupFilter(key: TopGroup['key'], base: FlowFilter): { filter: F
         break;
       }
       default:
-        return { reason: `a group by ${k} is not one filter (nfct -D selects entries by address, port, protocol, mark, zone, state, NAT target)` };
+        return {
+          reason:
+            `a group by ${k} is not one filter (nfct -D selects entries by address, port, protocol, mark, zone, state, NAT target)`,
+        };
     }
   }
   return { filter: f };
@@ -222,7 +235,9 @@ function splitTarget(t: string): { address: string; port?: number } {
 }
 
 /** The groups the text filter lets through (any key's text holds it, case-insensitive). */
-export function filterGroups(groups: readonly TopGroup[], by: readonly string[], text: string, keyTexts: (key: object, by: readonly string[]) => string[]): TopGroup[] {
+export function filterGroups(groups: readonly TopGroup[], by: readonly string[], text: string,
+  keyTexts: (key: object, by: readonly string[]) => string[]): TopGroup[]
+{
   if (!text) return [...groups];
   const t = text.toLowerCase();
   return groups.filter((g) => keyTexts(g.key, by).some((v) => v.toLowerCase().includes(t)));

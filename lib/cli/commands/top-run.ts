@@ -2,11 +2,14 @@
 // terminal, as plain lines or NDJSON otherwise; in a terminal the keys of top-keys.ts act on
 // it, and a confirmed `d` deletes the selected group's entries through deleteWhere in each
 // namespace the group covers.
-import { KEY_HELP, type TopUiState, groupFilter, pressKeys } from './top-keys.js';
+import { groupFilter, KEY_HELP, pressKeys, type TopUiState } from './top-keys.js';
+import { describeGroup, renderFrame, type TopGroup, type TopKey, topLine, type TopSnapshot } from './top-view.js';
 import { GroupHistory, NamespaceSampler, snapshot, type TopOptions } from './top.js';
-import { describeGroup, renderFrame, topLine, type TopGroup, type TopKey, type TopSnapshot } from './top-view.js';
 
-const KEY_CYCLE = (all: boolean): TopKey[] => [...(all ? (['netns'] as TopKey[]) : []), 'src', 'dst', 'dstPort', 'protocol', 'state', 'dnat', 'service', 'snat', 'replySrc', 'srcPort', 'mark', 'zone', 'status', 'family'];
+const KEY_CYCLE = (
+  all: boolean,
+): TopKey[] => [...(all ? (['netns'] as TopKey[]) : []), 'src', 'dst', 'dstPort', 'protocol', 'state', 'dnat',
+  'service', 'snat', 'replySrc', 'srcPort', 'mark', 'zone', 'status', 'family'];
 
 const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
   new Promise((resolve) => {
@@ -18,8 +21,12 @@ const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
   });
 
 /** Deletes a group's entries in each namespace it covers; resolves what to tell the operator. */
-async function deleteGroup(samplers: readonly NamespaceSampler[], o: TopOptions, snap: TopSnapshot, g: TopGroup): Promise<string> {
-  const what = `${describeGroup(g, snap.keys)}${o.filter.protocol !== undefined ? ` (protocol ${o.filter.protocol})` : ''}`;
+async function deleteGroup(samplers: readonly NamespaceSampler[], o: TopOptions, snap: TopSnapshot,
+  g: TopGroup): Promise<string>
+{
+  const what = `${describeGroup(g, snap.keys)}${
+    o.filter.protocol !== undefined ? ` (protocol ${o.filter.protocol})` : ''
+  }`;
   const f = groupFilter(g.key, o.filter);
   if (!('filter' in f)) return `cannot delete ${what}: ${f.reason}`;
   const where = g.key.netns !== undefined ? samplers.filter((s) => s.target.label === g.key.netns) : samplers;
@@ -32,7 +39,9 @@ async function deleteGroup(samplers: readonly NamespaceSampler[], o: TopOptions,
       failed.push(`[${s.target.label}] ${(e as Error).message}`);
     }
   }
-  return `deleted ${deleted.toLocaleString('en-US')} entries of ${what}${failed.length > 0 ? `; failed: ${failed.join('; ')}` : ''}`;
+  return `deleted ${deleted.toLocaleString('en-US')} entries of ${what}${
+    failed.length > 0 ? `; failed: ${failed.join('; ')}` : ''
+  }`;
 }
 
 /** Runs `nfct top`; resolves when the user quits (or after one snapshot with --once). */
@@ -55,7 +64,8 @@ export async function runTop(o: TopOptions): Promise<void> {
   out.on('error', onError);
   const stdin = process.stdin;
   const cycle = KEY_CYCLE(o.targets.length > 1);
-  const ui: TopUiState = { mode: 'view', by: [...o.by], sort: o.sort, interval: o.interval, filter: '', draft: '', selected: 0, status: '' };
+  const ui: TopUiState = { mode: 'view', by: [...o.by], sort: o.sort, interval: o.interval, filter: '', draft: '',
+    selected: 0, status: '' };
   const history = new GroupHistory();
   const filterText = o.filter.protocol !== undefined ? `protocol ${o.filter.protocol}` : undefined;
   let last: TopSnapshot | undefined;
@@ -76,7 +86,9 @@ export async function runTop(o: TopOptions): Promise<void> {
     }
     // Redraw the last frame at once (help, prompt, selection); a new one when what it shows changed.
     draw();
-    if (last && (ui.by.join() !== last.by.join() || ui.sort !== last.sort || (ui.filter || undefined) !== last.text)) wake.abort();
+    if (last && (ui.by.join() !== last.by.join() || ui.sort !== last.sort || (ui.filter || undefined) !== last.text)) {
+      wake.abort();
+    }
   };
   try {
     for (const t of o.targets) {
@@ -96,7 +108,8 @@ export async function runTop(o: TopOptions): Promise<void> {
         stdin.resume();
       }
     }
-    const options = () => ({ by: ui.by, sort: ui.sort, filter: o.filter, interval: ui.interval, ...(ui.filter ? { text: ui.filter } : {}) });
+    const options = () => ({ by: ui.by, sort: ui.sort, filter: o.filter, interval: ui.interval,
+      ...(ui.filter ? { text: ui.filter } : {}) });
     if (o.once) {
       // Rates and changes need two samples one interval apart.
       history.apply(await snapshot(samplers, options(), o.top ?? 20));
@@ -115,8 +128,16 @@ export async function runTop(o: TopOptions): Promise<void> {
       else if (screen) {
         draw = () => {
           if (closed) return;
-          const prompt = ui.mode === 'filter' ? `/${ui.draft}_` : ui.mode === 'confirm' && ui.pending ? `delete the ${ui.pending.count.toLocaleString('en-US')} entries of ${describeGroup(ui.pending, snap.keys)}? y/N` : undefined;
-          const lines = renderFrame(snap, { colour: true, columns: out.columns, rows, help: true, title: o.title, screen: { selected: ui.selected, help: ui.mode === 'help', prompt, status: ui.status || undefined, keys: KEY_HELP } });
+          const prompt = ui.mode === 'filter'
+            ? `/${ui.draft}_`
+            : ui.mode === 'confirm' && ui.pending
+            ? `delete the ${ui.pending.count.toLocaleString('en-US')} entries of ${
+              describeGroup(ui.pending, snap.keys)
+            }? y/N`
+            : undefined;
+          const lines = renderFrame(snap, { colour: true, columns: out.columns, rows, help: true, title: o.title,
+            screen: { selected: ui.selected, help: ui.mode === 'help', prompt, status: ui.status || undefined,
+              keys: KEY_HELP } });
           out.write(`\x1b[H\x1b[2J${lines.join('\n')}`);
         };
         draw();

@@ -66,7 +66,9 @@ const int = (n: number): string => Math.round(n).toLocaleString('en-US');
 const rate = (n: number | null): string => (n === null ? '-' : n >= 100 ? int(n) : n.toFixed(1).replace(/\.0$/, ''));
 const signed = (n: number | null | undefined, unit = ''): string => {
   if (n === null || n === undefined) return '-';
-  const text = Math.abs(n) >= 100 || Number.isInteger(n) ? int(Math.abs(n)) : Math.abs(n).toFixed(1).replace(/\.0$/, '');
+  const text = Math.abs(n) >= 100 || Number.isInteger(n)
+    ? int(Math.abs(n))
+    : Math.abs(n).toFixed(1).replace(/\.0$/, '');
   return `${n > 0 ? '+' : n < 0 ? '-' : ''}${text}${unit}`;
 };
 
@@ -82,7 +84,8 @@ function human(n: number): string {
   return `${v.toFixed(v < 10 ? 1 : 0)}${units[u]}`;
 }
 
-const COLOUR = { red: '\x1b[1;31m', yellow: '\x1b[1;33m', green: '\x1b[32m', dim: '\x1b[2m', bold: '\x1b[1m', reverse: '\x1b[7m', off: '\x1b[0m' };
+const COLOUR = { red: '\x1b[1;31m', yellow: '\x1b[1;33m', green: '\x1b[32m', dim: '\x1b[2m', bold: '\x1b[1m',
+  reverse: '\x1b[7m', off: '\x1b[0m' };
 
 /** Percent full with the colour of its severity: red from 90%, yellow from 75%. */
 function fullness(percent: number, colour: boolean): string {
@@ -94,7 +97,9 @@ function fullness(percent: number, colour: boolean): string {
 
 function namespaceLine(n: NamespaceFigures, colour: boolean, named: boolean): string {
   const who = named ? `[${n.netns}] ` : '';
-  const events = `new ${rate(n.newPerSec)}/s  destroy ${rate(n.destroyPerSec)}/s${n.eventOverruns > 0 ? ` (events lost: ${n.eventOverruns} overruns)` : ''}`;
+  const events = `new ${rate(n.newPerSec)}/s  destroy ${rate(n.destroyPerSec)}/s${
+    n.eventOverruns > 0 ? ` (events lost: ${n.eventOverruns} overruns)` : ''
+  }`;
   const stats = `drop ${rate(n.drop)}/s  early_drop ${rate(n.early_drop)}/s  insert_failed ${rate(n.insert_failed)}/s`;
   return `${who}entries ${int(n.entries)} / ${int(n.max)} (${fullness(n.percent, colour)})  ${events}  ${stats}`;
 }
@@ -109,7 +114,7 @@ export interface ScreenState {
   prompt?: string;
   status?: string;
   /** The key help, as [keys, what] pairs. */
-  keys: ReadonlyArray<readonly [string, string]>;
+  keys: readonly (readonly [string, string])[];
 }
 
 export interface FrameOptions {
@@ -136,12 +141,14 @@ function tableLines(s: TopSnapshot, o: FrameOptions): string[] {
   const lines: string[] = [];
   const acct = s.groups.some((g) => g.counters);
   const marker = o.screen !== undefined;
-  const head = ['COUNT', '%', 'CHANGE', 'RATE', ...(acct ? ['PACKETS', 'BYTES'] : []), ...s.by.map((k) => k.toUpperCase())];
+  const head = ['COUNT', '%', 'CHANGE', 'RATE', ...(acct ? ['PACKETS', 'BYTES'] : []),
+    ...s.by.map((k) => k.toUpperCase())];
   const rows = s.groups.map((g) => {
     const pk = g.counters ? g.counters.original.packets + g.counters.reply.packets : 0;
     const by = g.counters ? g.counters.original.bytes + g.counters.reply.bytes : 0;
     const share = s.matched > 0 ? (100 * g.count) / s.matched : 0;
-    return [int(g.count), share.toFixed(1), signed(g.change), signed(g.rate, '/s'), ...(acct ? [g.counters ? human(pk) : '-', g.counters ? human(by) : '-'] : []), ...keyTexts(g.key, s.keys)];
+    return [int(g.count), share.toFixed(1), signed(g.change), signed(g.rate, '/s'),
+      ...(acct ? [g.counters ? human(pk) : '-', g.counters ? human(by) : '-'] : []), ...keyTexts(g.key, s.keys)];
   });
   const numeric = acct ? 6 : 4;
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
@@ -153,7 +160,13 @@ function tableLines(s: TopSnapshot, o: FrameOptions): string[] {
     const text = `${mark(i)}${fmt(r)}`;
     lines.push(c && marker && i === o.screen!.selected ? `${COLOUR.bold}${text}${COLOUR.off}` : text);
   });
-  if (s.groups.length === 0) lines.push(c ? `${COLOUR.dim}(no entries${s.text ? ' match the filter' : ''})${COLOUR.off}` : `(no entries${s.text ? ' match the filter' : ''})`);
+  if (s.groups.length === 0) {
+    lines.push(
+      c
+        ? `${COLOUR.dim}(no entries${s.text ? ' match the filter' : ''})${COLOUR.off}`
+        : `(no entries${s.text ? ' match the filter' : ''})`,
+    );
+  }
   if (s.groupCount > s.groups.length) lines.push(`... ${int(s.groupCount - s.groups.length)} more groups`);
   return lines;
 }
@@ -164,15 +177,25 @@ export function renderFrame(s: TopSnapshot, o: FrameOptions): string[] {
   const b = (t: string): string => (c ? `${COLOUR.bold}${t}${COLOUR.off}` : t);
   const lines: string[] = [];
   const clock = s.time.slice(11, 19);
-  lines.push(`${b('nfct top')} - ${o.title}  every ${s.interval}s  by ${s.by.join(',')}  sort ${s.sort}${s.text ? `  filter ${s.text}` : ''}  ${clock} UTC`);
+  lines.push(
+    `${b('nfct top')} - ${o.title}  every ${s.interval}s  by ${s.by.join(',')}  sort ${s.sort}${
+      s.text ? `  filter ${s.text}` : ''
+    }  ${clock} UTC`,
+  );
   const many = s.namespaces.length > 1;
   if (many) {
     const fullest = [...s.namespaces].sort((x, y) => y.percent - x.percent)[0]!;
-    lines.push(`namespaces ${s.namespaces.length}  entries ${int(s.entries)}  fullest [${fullest.netns}] ${int(fullest.entries)} / ${int(fullest.max)} (${fullness(fullest.percent, c)})`);
+    lines.push(
+      `namespaces ${s.namespaces.length}  entries ${int(s.entries)}  fullest [${fullest.netns}] ${
+        int(fullest.entries)
+      } / ${int(fullest.max)} (${fullness(fullest.percent, c)})`,
+    );
   }
   const shown = many ? [...s.namespaces].sort((x, y) => y.entries - x.entries).slice(0, 5) : s.namespaces;
   for (const n of shown) lines.push(namespaceLine(n, c, many));
-  if (many && s.namespaces.length > shown.length) lines.push(`  ... ${s.namespaces.length - shown.length} more namespaces`);
+  if (many && s.namespaces.length > shown.length) {
+    lines.push(`  ... ${s.namespaces.length - shown.length} more namespaces`);
+  }
   lines.push('');
   if (o.screen?.help) {
     lines.push(b('Keys'));
@@ -186,7 +209,9 @@ export function renderFrame(s: TopSnapshot, o: FrameOptions): string[] {
     while (lines.length < room - 1 && o.rows !== undefined) lines.push('');
     lines.push(c && !bottom ? `${COLOUR.dim}${helpLine}${COLOUR.off}` : helpLine);
   }
-  let out = o.rows !== undefined && lines.length > o.rows ? [...lines.slice(0, o.rows - 1), lines[lines.length - 1]!] : lines;
+  let out = o.rows !== undefined && lines.length > o.rows
+    ? [...lines.slice(0, o.rows - 1), lines[lines.length - 1]!]
+    : lines;
   if (o.columns !== undefined) out = out.map((l) => cut(l, o.columns!));
   return out;
 }
@@ -219,7 +244,9 @@ export function topLine(s: TopSnapshot, filter: string | undefined): string {
     matched: s.matched,
     namespaces: s.namespaces.map(({ netns, netnsObject, ...n }) => ({ netns: netnsObject ?? { label: netns }, ...n })),
     groupCount: s.groupCount,
-    groups: s.groups.map((g) => ({ key: g.key, count: g.count, change: g.change ?? null, rate: g.rate ?? null, ...(g.counters ? { counters: g.counters } : {}) })),
+    groups: s.groups.map((g) => ({ key: g.key, count: g.count, change: g.change ?? null, rate: g.rate ?? null,
+      ...(g.counters ? { counters: g.counters } : {}) })
+    ),
   };
   return withHead(lineHead('top', s.time, 'received'), JSON.stringify(body));
 }

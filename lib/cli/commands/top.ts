@@ -3,16 +3,17 @@
 // them between frames), the per-second increases of the per-CPU drop counters, and the table
 // grouped natively by the chosen key (ct.aggregate()); then draws it full-screen, as plain
 // lines when stdout is not a terminal, or as NDJSON.
-import { Conntrack } from '../../conntrack/handle.js';
-import type { EventCounter } from '../../conntrack/events.js';
-import { AGGREGATE_KEYS, type AddressPrefix, type AggregateKey, type AggregateResult, type PrefixKey } from '../../conntrack/aggregate.js';
-import { type FlowFilter, normalizeFilter } from '../../conntrack/filter.js';
-import { netnsJsonOf } from '../ndjson.js';
-import { CommandUsage, runSubcommand, podFlag } from '../subcommand.js';
-import { readSysctls, resolveTargets, sumStats, sysctlNumber, type Target } from '../node-state.js';
-import { readServices, type Services } from '../../k8s/services.js';
-import { filterGroups, KEY_HELP, parsePrefixKey } from './top-keys.js';
+import { type AddressPrefix, AGGREGATE_KEYS, type AggregateKey, type AggregateResult,
+  type PrefixKey } from '../../conntrack/aggregate.js';
 import { keyTexts } from '../../conntrack/aggregate.js';
+import type { EventCounter } from '../../conntrack/events.js';
+import { type FlowFilter, normalizeFilter } from '../../conntrack/filter.js';
+import { Conntrack } from '../../conntrack/handle.js';
+import { readServices, type Services } from '../../k8s/services.js';
+import { netnsJsonOf } from '../ndjson.js';
+import { readSysctls, resolveTargets, sumStats, sysctlNumber, type Target } from '../node-state.js';
+import { CommandUsage, podFlag, runSubcommand } from '../subcommand.js';
+import { filterGroups, KEY_HELP, parsePrefixKey } from './top-keys.js';
 import { type NamespaceFigures, type TopGroup, type TopKey, type TopSnapshot, type TopSort } from './top-view.js';
 
 export const TOP_HELP = `nfct top: what fills the conntrack table, live.
@@ -56,12 +57,18 @@ export interface TopOptions {
 
 function numberArg(v: string | undefined, flag: string, min: number): number {
   const n = Number(v);
-  if (v === undefined || !Number.isFinite(n) || n < min) throw new CommandUsage(`nfct top: ${flag} needs a number of at least ${min}, got ${v === undefined ? 'nothing' : `'${v}'`}`);
+  if (v === undefined || !Number.isFinite(n) || n < min) {
+    throw new CommandUsage(
+      `nfct top: ${flag} needs a number of at least ${min}, got ${v === undefined ? 'nothing' : `'${v}'`}`,
+    );
+  }
   return n;
 }
 
 /** The key names of --by keys (`src/16` is src) and the prefixes address keys are cut at. */
-export function parseBy(specs: readonly string[]): { keys: TopKey[]; prefix: Partial<Record<PrefixKey, AddressPrefix>> } {
+export function parseBy(
+  specs: readonly string[],
+): { keys: TopKey[]; prefix: Partial<Record<PrefixKey, AddressPrefix>> } {
   const keys: TopKey[] = [];
   const prefix: Partial<Record<PrefixKey, AddressPrefix>> = {};
   for (const spec of specs) {
@@ -85,7 +92,11 @@ function parseKeys(v: string | undefined): string[] {
       throw new CommandUsage(`nfct top: ${(e as Error).message}`);
     }
     if (k !== 'netns' && k !== 'service' && !(AGGREGATE_KEYS as readonly string[]).includes(k)) {
-      throw new CommandUsage(`nfct top: --by: unknown key '${k}' (one of ${[...AGGREGATE_KEYS, 'netns', 'service'].join(', ')}; src, dst, replySrc also as KEY/LEN)`);
+      throw new CommandUsage(
+        `nfct top: --by: unknown key '${k}' (one of ${
+          [...AGGREGATE_KEYS, 'netns', 'service'].join(', ')
+        }; src, dst, replySrc also as KEY/LEN)`,
+      );
     }
   }
   if (new Set(parseBy(specs).keys).size !== specs.length) throw new CommandUsage('nfct top: --by names a key twice');
@@ -143,7 +154,8 @@ export async function parseTopArgs(argv: readonly string[]): Promise<TopOptions 
 
 /** One namespace followed from frame to frame: its handle, event counts and last statistics. */
 export class NamespaceSampler {
-  private last: { time: number; events: { new: number; destroy: number }; stats: ReturnType<typeof sumStats> } | undefined;
+  private last: { time: number; events: { new: number; destroy: number }; stats: ReturnType<typeof sumStats> }
+    | undefined;
   private readonly abort = new AbortController();
   private counter: EventCounter | undefined;
   /** The namespace could not be read (gone): left out from now on. */
@@ -153,7 +165,8 @@ export class NamespaceSampler {
   /** The namespace's Services (--by service), read again every 10 s; undefined where unreadable. */
   servicesNow(): Promise<Services | undefined> {
     if (!this.services || performance.now() - this.services.at > 10_000) {
-      this.services = { at: performance.now(), value: readServices(this.target.path === null ? {} : { netns: this.target.path }).catch(() => undefined) };
+      this.services = { at: performance.now(),
+        value: readServices(this.target.path === null ? {} : { netns: this.target.path }).catch(() => undefined) };
     }
     return this.services.value;
   }
@@ -229,13 +242,17 @@ export class NamespaceSampler {
 }
 
 /** Merges per-namespace aggregations into one ranking (netns as a key when asked). */
-export function mergeGroups(parts: Array<{ netns: string; result: AggregateResult }>, by: readonly TopKey[], sort: TopSort, top: number): { groups: TopGroup[]; groupCount: number } {
+export function mergeGroups(parts: { netns: string; result: AggregateResult }[], by: readonly TopKey[], sort: TopSort,
+  top: number): { groups: TopGroup[]; groupCount: number }
+{
   const withNs = by.includes('netns');
   const merged = new Map<string, TopGroup>();
   for (const { netns, result } of parts) {
     for (const g of result.groups) {
       const key: TopGroup['key'] = {};
-      for (const k of by) (key as Record<string, unknown>)[k] = k === 'netns' ? netns : (g.key as Record<string, unknown>)[k];
+      for (const k of by) {
+        (key as Record<string, unknown>)[k] = k === 'netns' ? netns : (g.key as Record<string, unknown>)[k];
+      }
       const id = JSON.stringify(by.map((k) => (key as Record<string, unknown>)[k]));
       const m = merged.get(id);
       if (!m) {
@@ -253,10 +270,20 @@ export function mergeGroups(parts: Array<{ netns: string; result: AggregateResul
     }
   }
   const metric = (g: TopGroup): number =>
-    sort === 'count' || !g.counters ? (sort === 'count' ? g.count : 0) : sort === 'packets' ? g.counters.original.packets + g.counters.reply.packets : g.counters.original.bytes + g.counters.reply.bytes;
+    sort === 'count' || !g.counters
+      ? (sort === 'count' ? g.count : 0)
+      : sort === 'packets'
+      ? g.counters.original.packets + g.counters.reply.packets
+      : g.counters.original.bytes + g.counters.reply.bytes;
   const all = [...merged.values()].sort((a, b) => metric(b) - metric(a) || b.count - a.count);
   // With one namespace, or netns a key, every group is whole; otherwise groupCount counts the merged ones.
-  const groupCount = by.includes('service') ? all.length : parts.length === 1 && !withNs ? parts[0]!.result.groupCount : withNs ? parts.reduce((s, p) => s + p.result.groupCount, 0) : all.length;
+  const groupCount = by.includes('service')
+    ? all.length
+    : parts.length === 1 && !withNs
+    ? parts[0]!.result.groupCount
+    : withNs
+    ? parts.reduce((s, p) => s + p.result.groupCount, 0)
+    : all.length;
   return { groups: all.slice(0, top), groupCount };
 }
 
@@ -271,12 +298,17 @@ export interface SnapshotOptions {
 }
 
 /** One snapshot of every sampled namespace. */
-export async function snapshot(samplers: readonly NamespaceSampler[], o: SnapshotOptions, top: number): Promise<TopSnapshot> {
+export async function snapshot(samplers: readonly NamespaceSampler[], o: SnapshotOptions,
+  top: number): Promise<TopSnapshot>
+{
   const max = sysctlNumber(await readSysctls(null), 'nf_conntrack_max') ?? 0;
   const { keys, prefix } = parseBy(o.by);
   const withService = keys.includes('service');
   // A Service is found from the protocol, destination and port of each group.
-  const aggKeys = [...new Set<AggregateKey>([...keys.filter((k): k is AggregateKey => k !== 'netns' && k !== 'service'), ...(withService ? (['protocol', 'dst', 'dstPort'] as const) : [])])];
+  const aggKeys = [
+    ...new Set<AggregateKey>([...keys.filter((k): k is AggregateKey => k !== 'netns' && k !== 'service'),
+      ...(withService ? (['protocol', 'dst', 'dstPort'] as const) : [])]),
+  ];
   const withNs = keys.includes('netns');
   // Exact merging across namespaces needs every group of each, unless netns is a key; a text
   // filter needs every group too (it picks among them before the top ones are taken), and so
@@ -286,20 +318,27 @@ export async function snapshot(samplers: readonly NamespaceSampler[], o: Snapsho
     samplers.map(async (s) => {
       const [figures, result] = await Promise.all([
         s.figures(max),
-        s.ct.aggregate({ ...o.filter, by: aggKeys.length > 0 ? aggKeys : ['family'], prefix, sort: o.sort, top: whole ? top : 0 }),
+        s.ct.aggregate({ ...o.filter, by: aggKeys.length > 0 ? aggKeys : ['family'], prefix, sort: o.sort,
+          top: whole ? top : 0 }),
       ]);
       figures.matched = result.total.count;
       if (withService) {
         const services = await s.servicesNow();
         for (const g of result.groups) {
-          const k = g.key as { protocol?: string | null; dst?: string | null; dstPort?: number | null; service?: string };
-          const sp = services && k.protocol && k.dst ? services.lookup(k.protocol, k.dst, k.dstPort ?? undefined) : undefined;
+          const k = g.key as { protocol?: string | null; dst?: string | null; dstPort?: number | null;
+            service?: string };
+          const sp = services && k.protocol && k.dst
+            ? services.lookup(k.protocol, k.dst, k.dstPort ?? undefined)
+            : undefined;
           k.service = sp ? sp.name : '-';
         }
       }
       if (aggKeys.length === 0) {
         // netns alone: one group per namespace holding all its entries.
-        const all = { ...result, groups: result.total.count > 0 ? [{ key: {}, count: result.total.count, ...(result.total.counters ? { counters: result.total.counters } : {}) }] : [], groupCount: result.total.count > 0 ? 1 : 0 };
+        const all = { ...result, groups: result.total.count > 0
+          ? [{ key: {}, count: result.total.count,
+            ...(result.total.counters ? { counters: result.total.counters } : {}) }]
+          : [], groupCount: result.total.count > 0 ? 1 : 0 };
         return { figures, netns: s.target.label, result: all };
       }
       return { figures, netns: s.target.label, result };
@@ -358,7 +397,8 @@ export class GroupHistory {
       g.change = before === undefined ? null : g.count - before;
       g.rate = g.change === null || secs <= 0 ? null : g.change / secs;
     }
-    this.prev = { at: now, what, counts: new Map(snap.groups.map((g) => [groupId(g.key, snap.keys), g.count])), complete: snap.groupCount <= snap.groups.length };
+    this.prev = { at: now, what, counts: new Map(snap.groups.map((g) => [groupId(g.key, snap.keys), g.count])),
+      complete: snap.groupCount <= snap.groups.length };
   }
 }
 

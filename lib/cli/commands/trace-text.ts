@@ -25,13 +25,17 @@ export function packetText(d: DecodedPacket): string {
   const { sport, dport } = ports(d);
   const icmp = d.icmp ?? d.icmpv6;
   const extra = icmp ? ` type ${icmp.type} code ${icmp.code}` : '';
-  return `${(d.protocolName ?? String(d.protocol ?? '?')).toLowerCase()} ${hostPort(src, sport)} -> ${hostPort(dst, dport)}${extra}`;
+  return `${(d.protocolName ?? String(d.protocol ?? '?')).toLowerCase()} ${hostPort(src, sport)} -> ${
+    hostPort(dst, dport)
+  }${extra}`;
 }
 
 /** The same from a kernel log TRACE line's fields (`--kmsg`, `--file`). */
 export function logPacketText(l: KernelLogPacket): string {
   const extra = l.icmp?.type !== undefined ? ` type ${l.icmp.type} code ${l.icmp.code ?? '?'}` : '';
-  return `${(l.proto ?? String(l.protocol ?? '?')).toLowerCase()} ${hostPort(l.src ?? '?', l.spt)} -> ${hostPort(l.dst ?? '?', l.dpt)}${extra}`;
+  return `${(l.proto ?? String(l.protocol ?? '?')).toLowerCase()} ${hostPort(l.src ?? '?', l.spt)} -> ${
+    hostPort(l.dst ?? '?', l.dpt)
+  }${extra}`;
 }
 
 /** ` iif cali1 oif cali2 hook prerouting ct new` (the parts known). */
@@ -46,7 +50,9 @@ function whereText(h: Hop): string {
 
 /** One hop, as `  ip nat KUBE-SERVICES rule handle 21: -A KUBE-SERVICES ... (verdict jump KUBE-SVC-...) [service ns/svc:port]`. */
 export function hopText(h: Hop): string {
-  const where = h.source !== 'nftables' ? `${h.family} ${h.table} ${h.chain} ${h.kind}${h.rule !== undefined ? ` ${h.rule}` : ''}` : `${h.family} ${h.table} ${h.chain} ${h.kind}${h.handle !== undefined ? ` handle ${h.handle}` : ''}`;
+  const where = h.source !== 'nftables'
+    ? `${h.family} ${h.table} ${h.chain} ${h.kind}${h.rule !== undefined ? ` ${h.rule}` : ''}`
+    : `${h.family} ${h.table} ${h.chain} ${h.kind}${h.handle !== undefined ? ` handle ${h.handle}` : ''}`;
   const verdict = h.verdict ? ` (verdict ${h.verdict}${h.target ? ` ${h.target}` : ''})` : '';
   const service = h.service ? ` [service ${h.service}]` : '';
   return `  ${where}${h.ruleText ? `: ${h.ruleText}` : ''}${verdict}${service}`;
@@ -54,7 +60,7 @@ export function hopText(h: Hop): string {
 
 /** The lines of one packet (without colour; `colour` wraps the fate). */
 export function tracePacketLines(pkt: TracePacket, colour?: (fate: string) => string): string[] {
-  const hops = pkt.hops as Hop[];
+  const hops = pkt.hops;
   const first = hops[0];
   const d = pkt.packet;
   const what = d ? ` ${packetText(d)}` : first?.log ? ` ${logPacketText(first.log)}` : '';

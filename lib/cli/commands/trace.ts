@@ -6,16 +6,18 @@ import { type NetnsOption, netnsPath } from '../../core/netns.js';
 import { Trace } from '../../trace/handle.js';
 import type { TraceMatch, TraceOpenOptions, TracePacket } from '../../trace/types.js';
 import { type Context, withWriter } from '../context.js';
-import type { Writer } from '../output.js';
 import { TRACE_HELP } from '../help.js';
 import { CliExit } from '../messages.js';
 import { netnsJsonOf, traceLine, withNetns } from '../ndjson.js';
+import type { Writer } from '../output.js';
 import { groupHolder } from '../procs.js';
-import { tracePacketLines } from './trace-text.js';
 import { POD_NAME } from '../subcommand.js';
+import { tracePacketLines } from './trace-text.js';
 
 function count(text: string | undefined, flag: string): number {
-  if (text === undefined || !/^\d+$/.test(text)) throw new CliExit(2, `Bad parameter \`${flag} ${text ?? ''}'`.trimEnd(), true);
+  if (text === undefined || !/^\d+$/.test(text)) {
+    throw new CliExit(2, `Bad parameter \`${flag} ${text ?? ''}'`.trimEnd(), true);
+  }
   return Number(text);
 }
 
@@ -35,12 +37,16 @@ export function writeTracePacket(out: Writer, pkt: TracePacket, json: boolean, t
     out.line(traceLine(pkt));
     return;
   }
-  const colour = (fate: string): string => (tty ? `${fate === 'drop' ? '\x1b[1;31m' : '\x1b[1;32m'}${fate}\x1b[0m` : fate);
+  const colour = (
+    fate: string,
+  ): string => (tty ? `${fate === 'drop' ? '\x1b[1;31m' : '\x1b[1;32m'}${fate}\x1b[0m` : fate);
   for (const line of tracePacketLines(pkt, colour)) out.line(line);
 }
 
 export async function trace(argv: readonly string[], ctx: Context): Promise<number> {
-  if (argv.includes('--kmsg') || argv.includes('--file')) return (await import('./kernel-log.js')).kernelLogCommand('trace', argv, ctx);
+  if (argv.includes('--kmsg') || argv.includes('--file')) {
+    return (await import('./kernel-log.js')).kernelLogCommand('trace', argv, ctx);
+  }
   let legacy = true;
   let nftables = true;
   let json = false;
@@ -59,12 +65,15 @@ export async function trace(argv: readonly string[], ctx: Context): Promise<numb
     else if (a === '--show-own-hops') showOwn = true;
     else if (a === '--pod') {
       pod = argv[++i];
-      if (!pod || !POD_NAME.test(pod)) throw new CliExit(2, `Bad parameter \`--pod ${pod ?? ''}' (NAMESPACE/NAME)`, true);
+      if (!pod || !POD_NAME.test(pod)) {
+        throw new CliExit(2, `Bad parameter \`--pod ${pod ?? ''}' (NAMESPACE/NAME)`, true);
+      }
     } else if (a === '--pod-log-dir') {
       podLogDir = argv[++i];
-      if (!podLogDir || !podLogDir.startsWith('/')) throw new CliExit(2, `Bad parameter \`--pod-log-dir ${podLogDir ?? ''}' (an absolute path)`, true);
-    }
-    else if (a === '--all-netns') throw new CliExit(2, ALL_NETNS_REFUSED);
+      if (!podLogDir?.startsWith('/')) {
+        throw new CliExit(2, `Bad parameter \`--pod-log-dir ${podLogDir ?? ''}' (an absolute path)`, true);
+      }
+    } else if (a === '--all-netns') throw new CliExit(2, ALL_NETNS_REFUSED);
     else if (a === '--netns') ns = argv[++i];
     else if (a === '--pid') ns = { pid: count(argv[++i], '--pid') };
     else if (a === '-p' || a === '--protonum') match.protocol = argv[++i];
@@ -85,7 +94,14 @@ export async function trace(argv: readonly string[], ctx: Context): Promise<numb
     const { findPodNamespace } = await import('../../k8s/node.js');
     ns = { path: (await findPodNamespace(pod, { podLogDir })).path };
   }
-  const where = pod ?? (typeof ns === 'string' ? ns : ns && 'pid' in ns ? `pid ${ns.pid}` : ns && 'path' in ns ? ns.path : 'this namespace');
+  const where = pod ??
+    (typeof ns === 'string'
+      ? ns
+      : ns && 'pid' in ns
+      ? `pid ${ns.pid}`
+      : ns && 'path' in ns
+      ? ns.path
+      : 'this namespace');
   const opts = { netns: ns, legacy, nftables, bindLogger: bind };
   const m = Object.keys(match).length > 0 ? (match as TraceMatch) : undefined;
   // Lines of a namespace named here end with its netns object (read before tracing starts).
@@ -97,14 +113,19 @@ export async function trace(argv: readonly string[], ctx: Context): Promise<numb
     // NFLOG group 0 is held (another tracer, ulogd, tcpdump -i nflog): who holds it is said;
     // without --legacy the trace goes on with nftables alone, beside the other one.
     const who = await groupHolder(netnsPath(ns), 0);
-    if (!nftables) throw new CliExit(1, `NFLOG group 0, where legacy TRACE goes, is held in this namespace by ${who}: stop it, or trace nftables alone (--nftables)`);
+    if (!nftables) {
+      throw new CliExit(1,
+        `NFLOG group 0, where legacy TRACE goes, is held in this namespace by ${who}: stop it, or trace nftables alone (--nftables)`);
+    }
     ctx.err(`nfct trace: NFLOG group 0 (legacy TRACE) is held in this namespace by ${who}: tracing nftables alone`);
     return traceOnce({ ...opts, legacy: false, bindLogger: false }, m, json, c, showOwn, where);
   }
 }
 
 /** One trace run: opens the handle, writes every packet until the stream ends, says the count. */
-async function traceOnce(opts: TraceOpenOptions, match: TraceMatch | undefined, json: boolean, ctx: Context, showOwn: boolean, where: string): Promise<number> {
+async function traceOnce(opts: TraceOpenOptions, match: TraceMatch | undefined, json: boolean, ctx: Context,
+  showOwn: boolean, where: string): Promise<number>
+{
   const t = await Trace.open(opts);
   const tty = process.stdout.isTTY === true;
   const { out } = ctx;
@@ -115,9 +136,15 @@ async function traceOnce(opts: TraceOpenOptions, match: TraceMatch | undefined, 
     stream = t.packets({ match, signal: ctx.stop, ownHops: showOwn });
     // What it waits for, once the stream listens and its rule is in place (one that cannot
     // fails: EPERM alone is said); without a match, only packets something else marks.
-    if (await stream.ready.then(() => true, () => false)) ctx.err(match
-      ? `nfct: tracing ${Object.entries(match).map(([k, v]) => `${k}=${String(v)}`).join(' ')} in ${where}; Ctrl-C ends it.`
-      : `nfct: no -p/-s/-d/--sport/--dport/--port given: waiting for packets already marked for tracing in ${where} (nft 'meta nftrace set 1', iptables -j TRACE${opts.legacy ? ', legacy TRACE through NFLOG group 0' : ''}); give a match to trace packets of your choice.`);
+    if (await stream.ready.then(() => true, () => false)) {
+      ctx.err(match
+        ? `nfct: tracing ${
+          Object.entries(match).map(([k, v]) => `${k}=${String(v)}`).join(' ')
+        } in ${where}; Ctrl-C ends it.`
+        : `nfct: no -p/-s/-d/--sport/--dport/--port given: waiting for packets already marked for tracing in ${where} (nft 'meta nftrace set 1', iptables -j TRACE${
+          opts.legacy ? ', legacy TRACE through NFLOG group 0' : ''
+        }); give a match to trace packets of your choice.`);
+    }
     for await (const pkt of stream) {
       packets++;
       writeTracePacket(out, pkt, json, tty);
@@ -137,7 +164,11 @@ async function traceOnce(opts: TraceOpenOptions, match: TraceMatch | undefined, 
       // Traces whose marking hop was lost cannot be told ours: left out, and said.
       const unattributed = stream?.leftOut.unattributed ?? 0;
       const untold = unattributed > 0 ? `, ${unattributed} traces left out whose first hops were among them` : '';
-      ctx.err(`nfct: ${packets} packets traced${overruns > 0 ? `; the kernel reported ${overruns} overruns (trace events lost${untold})` : '; none lost'}.`);
+      ctx.err(
+        `nfct: ${packets} packets traced${
+          overruns > 0 ? `; the kernel reported ${overruns} overruns (trace events lost${untold})` : '; none lost'
+        }.`,
+      );
     }
   }
   return 0;

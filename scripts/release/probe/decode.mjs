@@ -12,11 +12,15 @@ console.log(`binary: ${require('node-gyp-build').path(root).slice(root.length + 
 const { addon } = require(`${root}/dist/core/native.js`);
 for (const file of process.argv.slice(2)) {
   const data = readFileSync(file);
-  for (let off = 0; off + 16 <= data.length; ) {
+  for (let off = 0; off + 16 <= data.length;) {
     const len = data.readUInt32LE(off);
     const [buffer, strings, count, malformed] = addon.decodeForTest('flow', data.subarray(off, off + len));
     if (malformed) throw new Error(`${file}: a malformed message at byte ${off}`);
-    if (count) process.stdout.write(addon.formatFlows(buffer, strings, count, { extended: false, id: false }).toString('latin1'));
+    if (count) {
+      process.stdout.write(
+        addon.formatFlows(buffer, strings, count, { extended: false, id: false }).toString('latin1'),
+      );
+    }
     off += (len + 3) & ~3;
   }
 }

@@ -2,13 +2,16 @@
 // node-gyp-build picked, then the library used as a user would: open, list(), count(), and one
 // event. After "events: subscribed" the caller adds an entry with the host's `conntrack -I`;
 // the NEW event for it is printed, then the count again.
-import { createRequire } from 'node:module';
 import { Conntrack } from '@x/nfct';
+import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 const root = require.resolve('@x/nfct/package.json').replace(/\/package\.json$/, '');
 console.log(`binary: ${require('node-gyp-build').path(root).slice(root.length + 1)}`);
-const line = (f) => `${f.protocol} ${f.original.src}:${f.original.srcPort ?? ''} -> ${f.original.dst}:${f.original.dstPort ?? ''} ${f.status.names().join(',')} mark=${f.mark}`;
+const line = (f) =>
+  `${f.protocol} ${f.original.src}:${f.original.srcPort ?? ''} -> ${f.original.dst}:${f.original.dstPort ?? ''} ${
+    f.status.names().join(',')
+  } mark=${f.mark}`;
 
 const ct = await Conntrack.open();
 try {
