@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import type { LineFormat } from '../conntrack/line-format.js';
 import * as fmt from '../conntrack/text.js';
 import type { Flow } from '../conntrack/types.js';
+import { withLiveFields } from '../core/view.js';
 import { entryLine } from './ndjson.js';
 import type { CtRequest } from './parse.js';
 
@@ -277,8 +278,7 @@ export class Output {
   marked(mark: (line: string) => string): Writer {
     // Lines end at '\n' only (a '\r' inside a line is part of it).
     const each = (text: string): string => text.split('\n').map((line) => (line === '' ? line : mark(line))).join('\n');
-    const base = this;
-    return {
+    const view: Omit<Writer, 'pending' | 'discarded' | 'broken'> = {
       line: (text) => this.line(mark(text)),
       raw: (text) => this.raw(each(text)),
       bytes: (data, count) => {
@@ -292,17 +292,10 @@ export class Output {
       ready: () => this.ready(),
       flushSync: () => this.flushSync(),
       close: () => undefined,
-      marked: (inner) => base.marked((text) => mark(inner(text))),
-      get pending() {
-        return base.pending;
-      },
-      get discarded() {
-        return base.discarded;
-      },
-      get broken() {
-        return base.broken;
-      },
+      marked: (inner) => this.marked((text) => mark(inner(text))),
     };
+    // What the shared writer knows now (queued bytes, a closed pipe), read at each access.
+    return withLiveFields(view, this, ['pending', 'discarded', 'broken']);
   }
 }
 

@@ -2,6 +2,7 @@
 // stdout and stderr, and its exit status. Its JSON lines are validated against schema/*.json
 // (test/helpers/schema.ts) before the test sees them.
 import { main } from '../../lib/cli/main.js';
+import { withLiveFields } from '../../lib/core/view.js';
 import { checkOutput, wantsJson } from '../helpers/schema.js';
 
 export interface NfctRun {
@@ -65,18 +66,7 @@ export function startNfct(argv: string[], options: NfctOptions = {}): RunningNfc
     checkOutput(r.stdout, wantsJson(argv), `nfct ${argv.join(' ')}`);
     return { code, stdout: r.stdout, stderr: r.stderr };
   })();
-  return {
-    get lines() {
-      return r.lines;
-    },
-    get stdout() {
-      return r.stdout;
-    },
-    get stderr() {
-      return r.stderr;
-    },
-    done,
-  };
+  return withLiveFields({ done }, r, ['lines', 'stdout', 'stderr']);
 }
 
 /** Runs nfct with these arguments in this process to its end. */
