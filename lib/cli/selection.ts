@@ -2,22 +2,15 @@
 // the kernel) can apply, and the rest, matched on each flow as conntrack matches it.
 import type { FlowFilter } from '../conntrack/filter.js';
 import type { Conntrack } from '../conntrack/handle.js';
-import type { Flow, TcpState } from '../conntrack/types.js';
+import type { Layer4Key } from '../conntrack/tuple.js';
+import type { Flow } from '../conntrack/types.js';
 import { parseAddress as addressBytes } from '../core/address.js';
 import { bswap32 } from './commands/create.js';
 import { DCCP_STATE_NAMES, OPT, SCTP_STATE_NAMES } from './options.js';
 import { cAtoi, cNumber, type CtRequest, l4 } from './parse.js';
 
 type Match = (f: Flow) => boolean;
-interface Ports {
-  srcPort?: number;
-  dstPort?: number;
-  type?: number;
-  code?: number;
-  id?: number;
-  srcKey?: number;
-  dstKey?: number;
-}
+type Ports = Partial<Record<Layer4Key, number>>;
 
 const port = (text: string | undefined): number | undefined => (text === undefined ? undefined : cAtoi(text) & 0xffff);
 
@@ -28,7 +21,7 @@ function bytesOf(text: string): Buffer {
 /** (address & mask) == (network & mask), on the address bytes. */
 function masked(address: string, network: Buffer, mask: Buffer): boolean {
   const a = addressBytes(address);
-  if (!a || a.bytes.length !== mask.length) return false;
+  if (a?.bytes.length !== mask.length) return false;
   for (let i = 0; i < mask.length; i++) if ((a.bytes[i]! & mask[i]!) !== (network[i]! & mask[i]!)) return false;
   return true;
 }

@@ -365,9 +365,9 @@ export function decodeGroups(n: NormalizedAggregate, buffer: ArrayBuffer, string
 }
 
 /** A group's key values as short text, one per key ('10.0.0.1', 'tcp', 'ASSURED,CONFIRMED'; '-' where a key does not apply). */
-export function keyTexts(key: object, by: readonly string[]): string[] {
+export function keyTexts(key: AggregateKeyValues, by: readonly string[]): string[] {
   return by.map((k) => {
-    const v = (key as Record<string, unknown>)[k];
+    const v = (key as Record<string, AggregateKeyValues[keyof AggregateKeyValues]>)[k];
     if (v === null || v === undefined) return '-';
     if (Array.isArray(v)) return v.length > 0 ? v.join(',') : '-';
     return String(v);

@@ -96,10 +96,14 @@ export interface BulkOptions {
 
 /**
  * @internal
- * The deprecated two-object forms (filter, options): checked as objects and merged into the
- * one-object form, with a warning once per process.
+ * The one options object of a bulk operation, from either form it was called with: the
+ * current one (`options` undefined) as it is; the deprecated two-object form (filter,
+ * options) checked as objects and merged, with a warning once per process.
  */
-export function legacyBulk<T extends object>(code: string, call: string, filter: T, options: T, instead: string): T {
+export function legacyBulk<T extends object>(code: string, call: string, filter: T, options: T | undefined,
+  instead: string): T
+{
+  if (options === undefined) return filter;
   deprecated(code, `${call} with the filter and the options as separate arguments is deprecated: ${instead}`);
   assertObject(filter, `${call} filter`);
   assertObject(options, `${call} options`);
@@ -107,7 +111,7 @@ export function legacyBulk<T extends object>(code: string, call: string, filter:
 }
 
 /** Splits one options object into the filter (with kernelFilter) and the operation's own options. */
-function splitOptions<T extends FlowFilter & { kernelFilter?: boolean }>(options: T, where: string,
+function splitOptions(options: FlowFilter & { kernelFilter?: boolean }, where: string,
   own: readonly string[]): { filter: FlowFilter & { kernelFilter?: boolean }; rest: Record<string, unknown> }
 {
   assertObject(options, where);
@@ -217,7 +221,9 @@ export async function deleteEach(h: BulkHandle, site: CallSite, all: DeleteEachO
     throw new TypeError(`${where}.onDeletedText must be a function, got ${describeValue(onText)}`);
   }
   if (onText && o.callback) throw new TypeError(`${where}: onDeleted and onDeletedText cannot both be given`);
-  const rawFormat: unknown = options.lineFormat === undefined ? {} : options.lineFormat;
+  // null is refused, not taken for the default: only a missing lineFormat is.
+  const given: unknown = options.lineFormat;
+  const rawFormat = given === undefined ? {} : given;
   assertObject(rawFormat, `${where}.lineFormat`);
   assertKnownKeys(rawFormat, LINE_FORMAT_KEYS, `${where}.lineFormat`);
   const format = lineFormat(rawFormat, `${where}.lineFormat`);
@@ -275,7 +281,7 @@ export async function deleteEach(h: BulkHandle, site: CallSite, all: DeleteEachO
       }
       return spec;
     });
-    const ids = new Float64Array(flows.map((f) => (f.id === undefined ? -1 : f.id)));
+    const ids = new Float64Array(flows.map((f) => f.id ?? -1));
     const { words } = packFlowSpecs(specs);
     const errs = await settle(site, 'conntrack bulk delete', native.deleteBatch(words, undefined, 0, ids));
     const done: Flow[] = [];

@@ -84,7 +84,8 @@ export async function createMany(h: BulkHandle, site: CallSite,
   assertObject(raw, 'createMany() options');
   assertKnownKeys(raw, ['batchSize', 'ifExists'], 'createMany() options');
   const batchSize = optionalInteger(options.batchSize, 'createMany() options.batchSize', 1, 100000) ?? 1000;
-  const ifExists = options.ifExists === undefined ? 'fail' : options.ifExists;
+  const given: unknown = options.ifExists; // null is refused below, not taken for the default
+  const ifExists = given === undefined ? 'fail' : given;
   if (ifExists !== 'fail' && ifExists !== 'skip') {
     throw new TypeError(`createMany() options.ifExists must be 'fail' or 'skip', got ${describeValue(ifExists)}`);
   }

@@ -187,15 +187,16 @@ export function decodeExpectations(buffer: ArrayBuffer, strings: string, count: 
 
 function maskTuple(tuple: NativeTuple, mask: ExpectationInput['mask'], where: string): NativeTuple {
   const len = tuple.family === AF_INET ? 4 : 16;
-  const addr = (value: string | undefined, key: string): Buffer => {
+  const addr = (value: unknown, key: string): Buffer => {
     if (value === undefined) return Buffer.alloc(len, 0xff);
     const a = typeof value === 'string' ? parseAddress(value) : undefined;
-    if (!a || a.bytes.length !== len) {
+    if (a?.bytes.length !== len) {
       throw new TypeError(`${where}.${key} must be an address mask of the tuple's family, got ${describeValue(value)}`);
     }
     return a.bytes;
   };
-  const m = mask === undefined ? {} : mask;
+  const given: unknown = mask; // null is refused by assertObject, not taken for no mask
+  const m = given === undefined ? {} : given;
   assertObject(m, where);
   assertKnownKeys(m, ['src', 'dst', 'srcPort', 'dstPort', 'type', 'code', 'id'], where);
   const out: NativeTuple = { family: tuple.family, protocol: tuple.protocol, src: addr(m.src, 'src'),

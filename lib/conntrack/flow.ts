@@ -284,7 +284,7 @@ class FlowObject {
 export function decodeFlows(buffer: ArrayBuffer, strings: string, count: number): Flow[] {
   const w = new Uint32Array(buffer);
   const cursor: StringCursor = { s: strings.split('\0'), i: 0 };
-  const out: Flow[] = new Array(count);
+  const out = new Array<Flow>(count);
   for (let i = 0; i < count; i++) out[i] = decodeFlowAt(w, i * FLOW_WORDS, cursor);
   return out;
 }

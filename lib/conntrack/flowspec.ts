@@ -162,6 +162,21 @@ function packNat(w: Uint32Array, b: Uint8Array, at: number, nat: { address: Buff
   return true;
 }
 
+/** The one-word fields of a spec: where each goes, and the flag that says it is there. */
+const SCALARS: readonly (readonly [
+  keyof NativeFlowSpec & ('timeout' | 'status' | 'mark' | 'markMask' | 'zone' | 'tcpState' | 'sctpState'),
+  number,
+  number,
+])[] = [
+  ['timeout', SPEC_TIMEOUT, SPEC_HAS_TIMEOUT],
+  ['status', SPEC_STATUS, SPEC_HAS_STATUS],
+  ['mark', SPEC_MARK, SPEC_HAS_MARK],
+  ['markMask', SPEC_MARK_MASK, SPEC_HAS_MARK_MASK],
+  ['zone', SPEC_ZONE, SPEC_HAS_ZONE],
+  ['tcpState', SPEC_STATE, SPEC_HAS_TCP_STATE],
+  ['sctpState', SPEC_STATE, SPEC_HAS_SCTP_STATE],
+];
+
 /** Packs normalised specs for native code: SPEC_WORDS words each, helper names aside. */
 export function packFlowSpecs(
   specs: readonly NativeFlowSpec[],
@@ -179,20 +194,25 @@ export function packFlowSpecs(
       packTuple(words, bytes, b + SPEC_REPLY, s.reply);
       f |= SPEC_HAS_REPLY;
     }
-    if (s.timeout !== undefined) (words[b + SPEC_TIMEOUT] = s.timeout), (f |= SPEC_HAS_TIMEOUT);
-    if (s.status !== undefined) (words[b + SPEC_STATUS] = s.status), (f |= SPEC_HAS_STATUS);
-    if (s.mark !== undefined) (words[b + SPEC_MARK] = s.mark), (f |= SPEC_HAS_MARK);
-    if (s.markMask !== undefined) (words[b + SPEC_MARK_MASK] = s.markMask), (f |= SPEC_HAS_MARK_MASK);
-    if (s.zone !== undefined) (words[b + SPEC_ZONE] = s.zone), (f |= SPEC_HAS_ZONE);
-    if (s.tcpState !== undefined) (words[b + SPEC_STATE] = s.tcpState), (f |= SPEC_HAS_TCP_STATE);
-    if (s.sctpState !== undefined) (words[b + SPEC_STATE] = s.sctpState), (f |= SPEC_HAS_SCTP_STATE);
+    for (const [key, word, flag] of SCALARS) {
+      const v = s[key];
+      if (v === undefined) continue;
+      words[b + word] = v;
+      f |= flag;
+    }
     if (s.vtagOriginal !== undefined) {
       words[b + SPEC_VTAG_ORIG] = s.vtagOriginal;
       words[b + SPEC_VTAG_REPLY] = s.vtagReply!;
       f |= SPEC_HAS_VTAG;
     }
-    if (s.labels) (words.set(s.labels, b + SPEC_LABELS), (f |= SPEC_HAS_LABELS));
-    if (s.labelsMask) (words.set(s.labelsMask, b + SPEC_LABELS_MASK), (f |= SPEC_HAS_LABELS_MASK));
+    if (s.labels) {
+      words.set(s.labels, b + SPEC_LABELS);
+      f |= SPEC_HAS_LABELS;
+    }
+    if (s.labelsMask) {
+      words.set(s.labelsMask, b + SPEC_LABELS_MASK);
+      f |= SPEC_HAS_LABELS_MASK;
+    }
     if (s.snat) f |= packNat(words, bytes, b + SPEC_SNAT, s.snat) ? SPEC_HAS_SNAT | SPEC_HAS_SNAT_PORT : SPEC_HAS_SNAT;
     if (s.dnat) f |= packNat(words, bytes, b + SPEC_DNAT, s.dnat) ? SPEC_HAS_DNAT | SPEC_HAS_DNAT_PORT : SPEC_HAS_DNAT;
     if (s.helper !== undefined) {
@@ -344,7 +364,6 @@ export function flowToInput(flow: Flow, where: string): FlowInput {
   const set = (key: keyof FlowInput, value: unknown): void => {
     if (value !== undefined) (input as unknown as Record<string, unknown>)[key] = value;
   };
-  for (const k of Object.keys(input) as (keyof FlowInput)[]) if (input[k] === undefined) delete input[k];
   if (flow.zone !== undefined) set('zone', flow.zone);
   else {
     set('origZone', flow.original.zone);
@@ -355,7 +374,6 @@ export function flowToInput(flow: Flow, where: string): FlowInput {
     set('dnat', flow.nat.dst);
   } else {
     const { protocol: _protocol, ...reply } = tupleToInput(flow.reply, flow.protonum);
-    for (const k of Object.keys(reply) as (keyof typeof reply)[]) if (reply[k] === undefined) delete reply[k];
     input.reply = reply;
   }
   const status = COPIED_STATUS.filter((n) => flow.status.has(n));

@@ -162,7 +162,8 @@ export class Conntrack {
     const raw: unknown = query;
     assertObject(raw, where);
     const filter: NativeFilter = normalizeFilter(query, where, keys);
-    const table = query.table === undefined ? 'conntrack' : query.table;
+    const given: unknown = query.table; // null is refused below, not taken for the default
+    const table = given === undefined ? 'conntrack' : given;
     if (table !== 'conntrack' && table !== 'dying' && table !== 'unconfirmed') {
       throw new TypeError(`${where}.table must be 'conntrack', 'dying' or 'unconfirmed', got ${describeValue(table)}`);
     }
@@ -362,9 +363,7 @@ export class Conntrack {
   /** @deprecated since 0.2.0: one object, `deleteWhere({ ...filter, dryRun })` (NFCT_DEP001). */
   deleteWhere(filter: DeleteWhereOptions, options: DeleteWhereOptions): Promise<number>;
   async deleteWhere(options: DeleteWhereOptions, old?: DeleteWhereOptions): Promise<number> {
-    const merged = old === undefined
-      ? options
-      : legacyBulk('NFCT_DEP001', 'deleteWhere()', options, old, 'deleteWhere({ ...filter, dryRun })');
+    const merged = legacyBulk('NFCT_DEP001', 'deleteWhere()', options, old, 'deleteWhere({ ...filter, dryRun })');
     return deleteWhere(this.#bulk, callSite(this.deleteWhere), merged);
   }
 
@@ -412,9 +411,7 @@ export class Conntrack {
   /** @deprecated since 0.2.0: one object, `deleteEach({ ...filter, ...options })` (NFCT_DEP002). */
   deleteEach(filter: DeleteEachOptions, options: DeleteEachOptions): Promise<number>;
   async deleteEach(options: DeleteEachOptions, old?: DeleteEachOptions): Promise<number> {
-    const merged = old === undefined
-      ? options
-      : legacyBulk('NFCT_DEP002', 'deleteEach()', options, old, 'deleteEach({ ...filter, ...options })');
+    const merged = legacyBulk('NFCT_DEP002', 'deleteEach()', options, old, 'deleteEach({ ...filter, ...options })');
     return deleteEach(this.#bulk, callSite(this.deleteEach), merged);
   }
 
@@ -434,9 +431,8 @@ export class Conntrack {
   /** @deprecated since 0.2.0: `updateWhere({ ...filter, ...options }, changes)` (NFCT_DEP003). */
   updateWhere(filter: UpdateWhereOptions, changes: FlowUpdate, options: UpdateWhereOptions): Promise<number>;
   async updateWhere(options: UpdateWhereOptions, changes: FlowUpdate, old?: UpdateWhereOptions): Promise<number> {
-    const merged = old === undefined
-      ? options
-      : legacyBulk('NFCT_DEP003', 'updateWhere()', options, old, 'updateWhere({ ...filter, ...options }, changes)');
+    const merged = legacyBulk('NFCT_DEP003', 'updateWhere()', options, old,
+      'updateWhere({ ...filter, ...options }, changes)');
     return updateWhere(this.#bulk, callSite(this.updateWhere), merged, changes);
   }
 

@@ -5,7 +5,6 @@ import { addon } from '../core/native.js';
 import { TCP_STATES } from './constants.js';
 import { type FlowInput, SPEC_WORDS } from './flowspec.js';
 import { STATUS_NAMES } from './status.js';
-import type { StatusName } from './types.js';
 
 const { SPEC_FLAGS, SPEC_KIND, SPEC_MARK, SPEC_ORIG, SPEC_REPLY, SPEC_STATE, SPEC_STATUS, SPEC_TIMEOUT, SPEC_ZONE } =
   SpecWord;
@@ -76,7 +75,7 @@ function entryAt(text: string, r: SaveRead, i: number): { command: 'create' | 'a
   }
   const flags = w[SPEC_FLAGS]!;
   if (flags & SPEC_HAS_STATUS) {
-    flow.status = STATUS_NAMES.filter((_, bit) => (w[SPEC_STATUS]! >>> bit) & 1) as StatusName[];
+    flow.status = STATUS_NAMES.filter((_, bit) => (w[SPEC_STATUS]! >>> bit) & 1);
   }
   if (flags & SPEC_HAS_TCP_STATE) flow.state = TCP_STATES[w[SPEC_STATE]!];
   if (flags & SPEC_HAS_MARK) flow.mark = w[SPEC_MARK];
@@ -121,7 +120,7 @@ export function parseSave(text: string): FlowInput[] {
   if (r.bad >= 0) {
     throw unreadableLine(text.slice(r.ranges[2 * r.bad], r.ranges[2 * r.bad + 1]), r.numbers[r.bad]!, 'parseSave()');
   }
-  const out: FlowInput[] = new Array(r.numbers.length);
+  const out = new Array<FlowInput>(r.numbers.length);
   for (let i = 0; i < out.length; i++) out[i] = entryAt(text, r, i).flow;
   return out;
 }

@@ -37,8 +37,8 @@ export function l4name(num: number): string {
   return protocolName(num);
 }
 
-export function field<K extends string>(t: Tuple | undefined, key: K): number {
-  const v = t === undefined ? undefined : (t as unknown as Partial<Record<K, number>>)[key];
+export function field(t: Tuple | undefined, key: string): number {
+  const v = t === undefined ? undefined : (t as unknown as Partial<Record<string, number>>)[key];
   return v ?? 0;
 }
 

@@ -32,8 +32,11 @@ export interface TupleInput {
   origZone?: number;
 }
 
-const TUPLE_KEYS = ['protocol', 'src', 'dst', 'srcPort', 'dstPort', 'type', 'code', 'id', 'srcKey', 'dstKey', 'zone',
-  'origZone'];
+/** The fields of a tuple that name its layer-4 part: ports, ICMP type/code/id, GRE keys. */
+export const LAYER4_KEYS = ['srcPort', 'dstPort', 'type', 'code', 'id', 'srcKey', 'dstKey'] as const;
+/** One of LAYER4_KEYS. */
+export type Layer4Key = (typeof LAYER4_KEYS)[number];
+const TUPLE_KEYS = ['protocol', 'src', 'dst', ...LAYER4_KEYS, 'zone', 'origZone'];
 const PORT_PROTOCOLS = new Set<number>([PROTOCOLS.tcp, PROTOCOLS.udp, PROTOCOLS.udplite, PROTOCOLS.sctp,
   PROTOCOLS.dccp]);
 const ICMP_PROTOCOLS = new Set<number>([PROTOCOLS.icmp, PROTOCOLS.icmpv6]);
@@ -43,21 +46,12 @@ export function isFlow(value: object): value is Flow {
   return 'original' in value && 'status' in value;
 }
 
-/** The TupleInput that names a decoded tuple again. */
+/** The TupleInput that names a decoded tuple again (with only the layer-4 fields it has). */
 export function tupleToInput(t: Tuple, protonum: number): TupleInput {
-  const o = t as unknown as Record<string, number | undefined>;
-  return {
-    protocol: protonum,
-    src: t.src,
-    dst: t.dst,
-    srcPort: o.srcPort,
-    dstPort: o.dstPort,
-    type: o.type,
-    code: o.code,
-    id: o.id,
-    srcKey: o.srcKey,
-    dstKey: o.dstKey,
-  };
+  const o = t as unknown as Partial<Record<Layer4Key, number>>;
+  const input: TupleInput = { protocol: protonum, src: t.src, dst: t.dst };
+  for (const k of LAYER4_KEYS) if (o[k] !== undefined) input[k] = o[k];
+  return input;
 }
 
 /** Validates a tuple (or takes a Flow's original tuple) and normalises it for native code. */

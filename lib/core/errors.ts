@@ -99,7 +99,7 @@ export interface CallSite {
  * Captures the caller's stack before an asynchronous hop, so that an error produced later
  * by native code points at the user's call, not at the event loop.
  */
-export function callSite(fn: Function): CallSite {
+export function callSite(fn: (...args: never[]) => unknown): CallSite {
   const holder = { stack: '' };
   Error.captureStackTrace(holder, fn);
   return holder;
@@ -118,6 +118,8 @@ export function keptSite(site: CallSite): CallSite {
 }
 
 /** Grafts a captured call site onto an error and adds context to an NfctError's message. */
+export function withCallSite(err: NfctError, site: CallSite, context?: string): NfctError;
+export function withCallSite(err: unknown, site: CallSite, context?: string): unknown;
 export function withCallSite(err: unknown, site: CallSite, context?: string): unknown {
   if (err instanceof NfctError) {
     const e = context ? new NfctError(err.errno, err.syscall, err.detail, context) : err;

@@ -266,7 +266,7 @@ function loadAddon(): Addon {
 }
 
 /** Calls `name` of the loaded addon (loading it first). */
-const lazy = <K extends keyof Addon>(name: K) => (...args: unknown[]): unknown =>
+const lazy = (name: keyof Addon) => (...args: unknown[]): unknown =>
   (loadAddon()[name] as (...a: unknown[]) => unknown)(...args);
 
 /**

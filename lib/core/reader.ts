@@ -2,7 +2,7 @@
 // hand over, releases each once consumed (so that the native reader counts it no longer), and
 // ends with a stream's error. One source can merge several native streams (events of flows and
 // of expectations); each batch carries the index of the stream it came from.
-import { keptSite, withCallSite } from './errors.js';
+import { keptSite, type NfctError, withCallSite } from './errors.js';
 import { BatchCounter, StreamStat } from './layout.js';
 import type { NativeStream, OnBatch } from './native.js';
 
@@ -74,7 +74,7 @@ export class BatchSource {
   private readonly retired: (Float64Array | undefined)[] = [];
   private running = 0;
   private closedFlag = false;
-  private error: unknown;
+  private error: NfctError | undefined;
   /** The decoder's totals: once the reader has ended (bulk deletes), or so far (file sources). */
   tally: number[] | undefined;
 
@@ -86,7 +86,7 @@ export class BatchSource {
     private readonly context: string,
   ) {
     this.site = keptSite(site);
-    const starts = Array.isArray(start) ? start : [start as Start];
+    const starts: readonly Start[] = typeof start === 'function' ? [start] : start;
     this.running = starts.length;
     starts.forEach((s, tag) => {
       this.natives[tag] = s(this.onBatchOf(tag));

@@ -185,7 +185,8 @@ export abstract class RecordStream<T> implements AsyncIterable<T>, AsyncDisposab
 
 /** @internal A dump of records of any kind (listText(), expectations). */
 export class Dump<T> extends RecordStream<T> {
-  constructor(owner: StreamOwner, decode: (buffer: ArrayBuffer, strings: string, count: number) => T[],
+  /** Public, where RecordStream's own is protected: the handle makes its dumps. */
+  public constructor(owner: StreamOwner, decode: (buffer: ArrayBuffer, strings: string, count: number) => T[],
     start: () => BatchSource)
   {
     super(owner, decode, start);

@@ -7,7 +7,8 @@ export function describeValue(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'object') return 'an object';
-  return String(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'symbol') return String(value);
+  return typeof value === 'function' ? 'a function' : 'undefined';
 }
 
 export function assertObject<T>(value: T, name: string): asserts value is T & Record<string, unknown> {
