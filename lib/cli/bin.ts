@@ -35,6 +35,8 @@ function load(): Cli {
       closeSync(fd);
     }
   } catch {
+    // Loaded only when the bundle is missing, and at once: an import() would make start async.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- a lazy, synchronous load
     return require('./main.js') as Cli;
   }
   const cacheFile = `${file}.cache`;

@@ -38,7 +38,7 @@ async function withConntrack(ns: NetnsOption | undefined, run: (ct: Conntrack) =
   try {
     return await run(ct);
   } finally {
-    ct.close();
+    await ct.close();
   }
 }
 

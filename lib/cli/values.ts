@@ -145,10 +145,12 @@ export function parseWords(arg: string, words: readonly [string, number][], warn
   const one = (w: string, whole: string): void => {
     const lw = w.toLowerCase();
     if ('src_nat'.startsWith(lw) && w.length > 0 && words === STATUS_WORDS) {
-      return void warn('WARNING: ignoring SRC_NAT, use --src-nat instead');
+      warn('WARNING: ignoring SRC_NAT, use --src-nat instead');
+      return;
     }
     if ('dst_nat'.startsWith(lw) && w.length > 0 && words === STATUS_WORDS) {
-      return void warn('WARNING: ignoring DST_NAT, use --dst-nat instead');
+      warn('WARNING: ignoring DST_NAT, use --dst-nat instead');
+      return;
     }
     const hit = words.find(([name]) => w.length > 0 && name.toLowerCase().startsWith(lw));
     if (!hit) problem(`Bad parameter \`${whole}'`);

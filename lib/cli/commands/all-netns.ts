@@ -46,7 +46,9 @@ function namespaceContext(ns: NetworkNamespace, json: boolean, ctx: Context, sho
   return {
     out: ctx.out.marked(mark),
     err: (line) => ctx.err(tag + line),
-    say: (line) => void (shown.add(line) || ctx.say(tag + line)),
+    say: (line) => {
+      if (!shown.add(line)) ctx.say(tag + line);
+    },
     stop,
     get signal() {
       return ctx.signal;
@@ -94,7 +96,7 @@ export async function inEveryNamespace(r: CtRequest, ctx: Context, command: Comm
       ...(r.podLogDir !== undefined ? { podLogDir: r.podLogDir } : {}),
       open: async (ns) => {
         const ct = await Conntrack.open({ netns: ns.path });
-        return { run: (c) => command(ct, r, c), close: () => ct.close() };
+        return { run: (c) => command(ct, r, c), close: () => void ct.close() };
       },
     });
   }
@@ -105,7 +107,7 @@ export async function inEveryNamespace(r: CtRequest, ctx: Context, command: Comm
     try {
       return await command(ct, r, namespaceContext(ns, r.json, ctx, shown, ctx.stop));
     } finally {
-      ct.close();
+      await ct.close();
     }
   }, DEFAULT_CONCURRENCY);
   let code = 0;
@@ -186,7 +188,8 @@ export async function followNamespaces(ctx: Context, o: FollowOptions): Promise<
   /** Namespaces left out for the bound (and already named in a warning), while they exist. */
   const leftOut = new Map<number, NetworkNamespace>();
   let code = 0;
-  let fatal: unknown;
+  /** What ends the command (held in a box: a thrown value may be anything, even undefined). */
+  let fatal: { error: unknown } | undefined;
   /** Ends the wait between rescans at once (a stream ended while namespaces wait for room). */
   let woken = false;
   let wake = (): void => void (woken = true);
@@ -194,7 +197,7 @@ export async function followNamespaces(ctx: Context, o: FollowOptions): Promise<
     try {
       code = Math.max(code, failure(ns, e, ctx, o.gone));
     } catch (thrown) {
-      fatal ??= thrown;
+      fatal ??= { error: thrown };
       quit.abort();
     }
   };
@@ -289,7 +292,7 @@ export async function followNamespaces(ctx: Context, o: FollowOptions): Promise<
       }
       woken = false;
       wake = () => void (woken = true);
-      if (ctx.out.broken) fatal ??= new StdoutClosed(); // the reader left while the streams were quiet
+      if (ctx.out.broken) fatal ??= { error: new StdoutClosed() }; // the reader left while the streams were quiet
       if (fatal) break;
       if (!quit.signal.aborted) await rescan();
     }
@@ -298,7 +301,7 @@ export async function followNamespaces(ctx: Context, o: FollowOptions): Promise<
     ctx.stop.removeEventListener('abort', onStop);
     await Promise.all([...running.values()].map((s) => s.done));
   }
-  if (fatal) throw fatal;
+  if (fatal) throw fatal.error;
   shown.report(ctx);
   return code;
 }

@@ -61,7 +61,7 @@ export function tupleOf(r: CtRequest): TupleInput {
 
 /** Both tuples given (-s/-d and -r/-q, no NAT): conntrack sends each as it was given. */
 function bothTuples(r: CtRequest): boolean {
-  return Boolean((r.src || r.dst) && (r.replySrc || r.replyDst) && !r.snat && !r.dnat);
+  return Boolean((r.src ?? r.dst) && (r.replySrc ?? r.replyDst) && !r.snat && !r.dnat);
 }
 
 /** The layer-4 options of each tuple of a port (or GRE) entry, the FlowInput keys, and how the values read. */

@@ -241,7 +241,7 @@ export async function examine(target: Target, interval: number, podLogDir?: stri
     if (servicesError !== undefined) report.servicesError = servicesError;
     return report;
   } finally {
-    ct.close();
+    await ct.close();
   }
 }
 

@@ -295,7 +295,7 @@ export async function flows(argv: readonly string[], ctx: Context): Promise<numb
             warnMissing(ctx, `[${namespaceLabel(ns)}] `, ready.missing);
             ctx.err(`nfct flows: [${namespaceLabel(ns)}] watching (IPFIX observation domain ${ready.netns.inode})`);
           } catch (e) {
-            ct.close();
+            await ct.close();
             throw e;
           }
           tally.namespaces++;
@@ -310,7 +310,7 @@ export async function flows(argv: readonly string[], ctx: Context): Promise<numb
               }
               return 0;
             },
-            close: () => ct.close(),
+            close: () => void ct.close(),
           };
         },
       });
@@ -348,7 +348,7 @@ export async function flows(argv: readonly string[], ctx: Context): Promise<numb
       if (e instanceof NfctError) throw new CliExit(1, `nfct flows: ${e.message}`);
       throw e;
     } finally {
-      ct.close();
+      await ct.close();
     }
     return 0;
   } finally {

@@ -199,7 +199,7 @@ export async function kernelLogCommand(mode: Mode, argv: readonly string[], ctx:
     }
     await out.drain();
   } finally {
-    stream.close();
+    await stream.close();
     ctx.err(summary(mode, n, where, stream));
   }
   return 0;

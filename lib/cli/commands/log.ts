@@ -94,19 +94,19 @@ async function logEveryNamespace(o: LogOptions, ctx: Context, tally: Tally): Pro
       try {
         stream = nf.subscribe({ group: o.group, sequence: true });
       } catch (e) {
-        nf.close();
+        await nf.close();
         if (!(e instanceof NfctError && e.code === 'EBUSY')) throw e;
         say(ns, `NFLOG group ${o.group} is held by ${await groupHolder(ns.path, o.group)}: skipped`);
         return null;
       }
       tally.namespaces++;
       return {
-        end: () => stream.close(),
+        end: () => void stream.close(),
         run: async (c) => {
           await write(stream, o, c, tally);
           return 0;
         },
-        close: () => nf.close(),
+        close: () => void nf.close(),
       };
     },
   });
@@ -130,10 +130,12 @@ export async function log(argv: readonly string[], ctx: Context): Promise<number
     else if (a === '--prefix-only') prefixOnly = true;
     else if (a === '--json') json = true;
     else if (a === '--all-netns') allNetns = true;
-    else if (a === '--netns') (ns = argv[++i]), (nsFlag = a);
-    else if (a === '--pid') (ns = { pid: count(argv[++i], '--pid') }), (nsFlag = a);
-    else if (a === '--pod') (pod = argv[++i]), (nsFlag = a);
-    else if (a === '--pod-log-dir') podLogDir = argv[++i];
+    else if (a === '--netns' || a === '--pid' || a === '--pod') {
+      nsFlag = a;
+      if (a === '--netns') ns = argv[++i];
+      else if (a === '--pid') ns = { pid: count(argv[++i], '--pid') };
+      else pod = argv[++i];
+    } else if (a === '--pod-log-dir') podLogDir = argv[++i];
     else if (a === '--help' || a === '-h') {
       ctx.out.raw(LOG_HELP);
       await ctx.out.drain();
@@ -165,7 +167,7 @@ export async function log(argv: readonly string[], ctx: Context): Promise<number
   try {
     stream = nf.subscribe({ group, sequence: true, signal: ctx.stop });
   } catch (e) {
-    nf.close();
+    await nf.close();
     // One socket per group and namespace: who has it, so that the operator can act.
     if (e instanceof NfctError && e.code === 'EBUSY') {
       throw new CliExit(1,
@@ -182,7 +184,7 @@ export async function log(argv: readonly string[], ctx: Context): Promise<number
     failed = true;
     throw e;
   } finally {
-    nf.close();
+    await nf.close();
     // A subscription that failed before its first packet (no privilege: EPERM; the group held
     // by another socket: EBUSY) logged nothing: its error alone is said.
     if (!failed || tally.packets > 0) ctx.err(tally.summary(false));

@@ -228,7 +228,7 @@ async function runSteps(ct: Conntrack, steps: Step[], ctx: Context, modify?: typ
       const run: FlowInput[] = [];
       const kind = step.command;
       let refused = false;
-      for (let s = steps[i]; s && s.command === kind; s = steps[++i]) {
+      for (let s = steps[i]; s?.command === kind; s = steps[++i]) {
         if (s.refused) {
           refused = true;
           break;

@@ -204,7 +204,7 @@ export function renderFrame(s: TopSnapshot, o: FrameOptions): string[] {
   } else lines.push(...tableLines(s, o));
   const bottom = o.screen?.prompt ?? o.screen?.status;
   if (o.help || bottom) {
-    const helpLine = bottom || 'g/G: group by  s: sort  +/-: interval  /: filter  d: delete  ?: keys  q: quit';
+    const helpLine = bottom ?? 'g/G: group by  s: sort  +/-: interval  /: filter  d: delete  ?: keys  q: quit';
     const room = o.rows ?? Infinity;
     while (lines.length < room - 1 && o.rows !== undefined) lines.push('');
     lines.push(c && !bottom ? `${COLOUR.dim}${helpLine}${COLOUR.off}` : helpLine);

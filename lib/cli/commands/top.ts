@@ -184,7 +184,7 @@ export class NamespaceSampler {
     try {
       netns = await netnsJsonOf({ path: target.path ?? '/proc/self/ns/net' }, target.label);
     } catch (e) {
-      ct.close();
+      await ct.close();
       throw e;
     }
     const s = new NamespaceSampler(target, ct, netns);
@@ -237,7 +237,7 @@ export class NamespaceSampler {
   async close(): Promise<void> {
     this.abort.abort();
     await this.counter?.done.catch(() => undefined);
-    this.ct.close();
+    await this.ct.close();
   }
 }
 

@@ -41,8 +41,8 @@ export function logPacketText(l: KernelLogPacket): string {
 /** ` iif cali1 oif cali2 hook prerouting ct new` (the parts known). */
 function whereText(h: Hop): string {
   const parts: string[] = [];
-  if (h.iif) parts.push(`iif ${h.iif.name || h.iif.index}`);
-  if (h.oif) parts.push(`oif ${h.oif.name || h.oif.index}`);
+  if (h.iif) parts.push(`iif ${h.iif.name ?? h.iif.index}`);
+  if (h.oif) parts.push(`oif ${h.oif.name ?? h.oif.index}`);
   if (h.hook) parts.push(`hook ${h.hook}`);
   if (h.ct?.state) parts.push(`ct ${h.ct.state}`);
   return parts.length > 0 ? ` ${parts.join(' ')}` : '';
