@@ -143,11 +143,11 @@ export async function createExporter(options: ExporterOptions = {}): Promise<Exp
   const maxPrefixes = optionalInteger(options.maxPrefixes, 'createExporter() options.maxPrefixes', 1, 10_000) ?? 32;
   const maxStreams = optionalInteger(options.maxStreams, 'createExporter() options.maxStreams', 0, 100_000) ?? 256;
   const processMetrics = boolean(options.processMetrics, 'createExporter() options.processMetrics') ?? true;
-  const groups = options.nflogGroups ?? [];
-  if (!Array.isArray(groups)) {
-    throw new TypeError(`createExporter() options.nflogGroups must be an array, got ${describeValue(groups)}`);
+  const givenGroups: unknown = options.nflogGroups ?? [];
+  if (!Array.isArray(givenGroups)) {
+    throw new TypeError(`createExporter() options.nflogGroups must be an array, got ${describeValue(givenGroups)}`);
   }
-  groups.forEach((g, i) => integer(g, `createExporter() options.nflogGroups[${i}]`, 0, 65535));
+  const groups = givenGroups.map((g: unknown, i) => integer(g, `createExporter() options.nflogGroups[${i}]`, 0, 65535));
   const client = promClient();
   const { Counter, Gauge, Registry } = client;
   const registry = options.registry ?? new Registry();
@@ -211,16 +211,17 @@ export async function createExporter(options: ExporterOptions = {}): Promise<Exp
 
   const forget = (t: Tracked): void => {
     if (flows?.stop(t.ns.inode)) streams--;
+    // Each close() releases its socket at once; what it resolves is not waited for here.
     if (t.events) {
-      t.events.close();
+      void t.events.close();
       streams--;
     }
     if (t.nflog) {
       for (const sub of t.nflog.subs.values()) sub.close();
       streams -= t.nflog.subs.size;
-      t.nflog.nf.close();
+      void t.nflog.nf.close();
     }
-    t.ct?.close();
+    void t.ct?.close();
   };
 
   const refresh = async (): Promise<Snapshot> => {

@@ -199,8 +199,9 @@ export class UdpCollector extends Collector {
         socket.off('error', bad);
         ok();
       });
-    }).catch((e: NodeJS.ErrnoException) => {
+    }).catch((thrown: unknown) => {
       socket.close();
+      const e = thrown as NodeJS.ErrnoException; // what socket's 'error' event gives
       throw new NfctError(Math.abs(typeof e.errno === 'number' ? e.errno : 22), 'connect', `${this.name}: ${e.message}`,
         'IPFIX collector');
     });

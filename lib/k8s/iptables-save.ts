@@ -33,7 +33,7 @@ export function splitSaveWords(line: string): string[] {
           if (i >= n) throw new RulesetSyntaxError(`unterminated quote in: ${line}`);
           const q = line[i]!;
           if (q === '\\' && i + 1 < n) {
-            word += line[i + 1];
+            word += line[i + 1]!;
             i += 2;
           } else if (q === '"') {
             i++;

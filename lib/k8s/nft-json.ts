@@ -67,7 +67,7 @@ export function parseNftJson(text: string): NftRuleset {
         }
         list.push({ key, verdict: el[1], comment });
       }
-      maps.set(`${map.family} ${map.table} ${map.name}`, list);
+      maps.set(`${String(map.family)} ${String(map.table)} ${String(map.name)}`, list);
     }
     const rule = item.rule;
     if (!isObj(rule)) continue;
@@ -76,11 +76,11 @@ export function parseNftJson(text: string): NftRuleset {
         `rule ${String(rule.handle)} of ${String(rule.table)} ${String(rule.chain)} has no expr array`,
       );
     }
-    const tableKey = `${rule.family} ${rule.table}`;
-    const chainKey = `${tableKey} ${rule.chain}`;
+    const tableKey = `${String(rule.family)} ${String(rule.table)}`;
+    const chainKey = `${tableKey} ${String(rule.chain)}`;
     const n = (counts.get(chainKey) ?? 0) + 1;
     counts.set(chainKey, n);
-    positions.set(`${tableKey} ${rule.handle}`, n);
+    positions.set(`${tableKey} ${String(rule.handle)}`, n);
     const t = tableOf(String(rule.family), String(rule.table));
     if (!t) continue;
     if ((rule.expr as Json[]).some((e) => isObj(e) && 'xt' in e)) xt.add(tableKey);
@@ -144,7 +144,7 @@ function readRule(chain: string, expr: Json[], comment: string | undefined): { n
       const left = payload(m.left);
       if (left && (left.protocol === 'ip' || left.protocol === 'ip6') && left.field === 'daddr' &&
         typeof m.right === 'string') address = m.right;
-      else if (left && left.field === 'dport' && typeof m.right === 'number') {
+      else if (left?.field === 'dport' && typeof m.right === 'number') {
         port = m.right;
         if (L4S.has(left.protocol)) protocol = left.protocol as L4;
       } else if (isObj(m.left) && isObj(m.left.meta) && m.left.meta.key === 'l4proto' && typeof m.right === 'string' &&
@@ -158,7 +158,7 @@ function readRule(chain: string, expr: Json[], comment: string | undefined): { n
         const key = e.vmap.key;
         const parts = isObj(key) && Array.isArray(key.concat) ? (key.concat as Json[]) : [];
         const d = payload(parts[0]);
-        if (d && d.field === 'daddr') vmapName = data.slice(1);
+        if (d?.field === 'daddr') vmapName = data.slice(1);
       } else if (isObj(data) && Array.isArray(data.set)) {
         for (const el of data.set as Json[]) {
           const target = Array.isArray(el) ? verdictChain(el[1]) : undefined;

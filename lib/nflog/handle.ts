@@ -382,7 +382,8 @@ function normalizeSubscribe(options: SubscribeOptions) {
   assertObject(options, 'subscribe() options');
   assertKnownKeys(options, SUBSCRIBE_KEYS, 'subscribe() options');
   const group = integer(options.group, 'subscribe() options.group', 0, 65535);
-  const copy = options.copy === undefined ? 'packet' : options.copy;
+  const givenCopy: unknown = options.copy; // null is refused below, not taken for the default
+  const copy = givenCopy === undefined ? 'packet' : givenCopy;
   if (typeof copy !== 'string' || !Object.hasOwn(COPY, copy)) {
     throw new TypeError(`subscribe() options.copy must be 'none', 'meta' or 'packet', got ${describeValue(copy)}`);
   }
@@ -406,7 +407,8 @@ function normalizeSubscribe(options: SubscribeOptions) {
     }
     timeout = Math.round(options.timeout * 100);
   }
-  const seq = options.sequence === undefined ? false : options.sequence;
+  const givenSeq: unknown = options.sequence; // null is refused below, not taken for false
+  const seq = givenSeq === undefined ? false : givenSeq;
   let flags = 0;
   if (seq === true || seq === 'local') flags |= F_SEQ;
   else if (seq === 'global') flags |= F_SEQ_GLOBAL;
@@ -417,7 +419,8 @@ function normalizeSubscribe(options: SubscribeOptions) {
     );
   }
   if (boolean(options.conntrack, 'subscribe() options.conntrack')) flags |= F_CONNTRACK;
-  const config: NativeGroupConfig = { group, copyMode: COPY[copy], range, nlbufsiz, qthreshold, timeout, flags };
+  const config: NativeGroupConfig = { group, copyMode: COPY[copy as keyof typeof COPY], range, nlbufsiz, qthreshold,
+    timeout, flags };
   return { config, tuning, signal };
 }
 

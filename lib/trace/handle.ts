@@ -39,7 +39,7 @@ export class Trace implements AsyncDisposable {
     this.#nflog = nflog;
     this.#nftables = nftables;
     const ns = this.namespaceFile;
-    this.#describer = new TraceDescriber(ns === null ? undefined : ns);
+    this.#describer = new TraceDescriber(ns ?? undefined);
   }
 
   /**
@@ -89,7 +89,7 @@ export class Trace implements AsyncDisposable {
         throw withCallSite(e, site, 'opening TRACE');
       }) :
       undefined;
-    if (!legacy) nflog?.close();
+    if (!legacy) await nflog?.close();
     const trace = new Trace(path, nsfd, legacy ? nflog : undefined, nft);
     const ns = trace.namespaceFile;
     // Tables left by processes that died without removing them would trace packets for no one.

@@ -89,7 +89,7 @@ export function matchSelects(m: TraceMatch): (p: DecodedPacket) => boolean {
     const ip = p.ipv4 ?? p.ipv6;
     for (const { key, cidr } of cidrs) {
       const a = ip ? parseAddress(ip[key]) : undefined;
-      if (!a || a.family !== cidr.family || !samePrefix(a.bytes, cidr.bytes, cidr.prefix)) return false;
+      if (a?.family !== cidr.family || !samePrefix(a.bytes, cidr.bytes, cidr.prefix)) return false;
     }
     if (proto !== undefined && p.protocol !== proto) return false;
     const l4 = p.tcp ?? p.udp ?? p.sctp;

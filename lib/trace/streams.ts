@@ -8,7 +8,7 @@ import { decodeTraceBatch, legacyHop } from './decode.js';
 import { ruleScript } from './rules.js';
 import { TraceSelection, type TraceSelectionStats } from './selection.js';
 import { installTable, removeStaleTables, removeTable, TABLE_PREFIX } from './state.js';
-import type { NftablesFamily, NftablesTraceEvent, TraceEvent, TracePacket } from './types.js';
+import type { NftablesFamily, TraceEvent, TracePacket } from './types.js';
 
 /** @internal What a stream's options become once checked (Trace.events() and packets()). */
 export interface StreamOptions {
@@ -64,7 +64,8 @@ export class TraceStream extends LiveStream<TraceEvent> {
   readonly ready: Promise<void>;
   /** Resolves when whatever the stream put in the kernel is gone again (after it ends). */
   #removed: Promise<void> | undefined;
-  #failure: unknown;
+  /** Why installing the table failed, for next() to throw once (boxed: a thrown value may be anything). */
+  #failure: { error: unknown } | undefined;
   #table: string | undefined;
   #carried: DecodedPacket | undefined;
   #carriedId: number | undefined;
@@ -113,7 +114,7 @@ export class TraceStream extends LiveStream<TraceEvent> {
       await installTable(ns, this.#table, ruleScript(this.#table, expression));
     } catch (e) {
       this.#table = undefined;
-      this.#failure = e;
+      this.#failure = { error: e };
       void this.close();
       throw e;
     }
@@ -158,9 +159,9 @@ export class TraceStream extends LiveStream<TraceEvent> {
   override async next(): Promise<IteratorResult<TraceEvent>> {
     await this.ready.catch(() => undefined);
     if (this.#failure !== undefined) {
-      const e = this.#failure;
+      const { error } = this.#failure;
       this.#failure = undefined;
-      throw e;
+      throw error;
     }
     const r = await super.next();
     if (!r.done && this.#opts.resolve) await this.#owner.describe(r.value);
