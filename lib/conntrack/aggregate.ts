@@ -153,11 +153,15 @@ export interface AddressPrefix {
  * `filter`, and the port keys are 'srcPort' and 'dstPort'. See AggregateOptions.
  */
 export interface LegacyAggregateOptions {
+  /** The key or keys to group by, as AggregateOptions.by (with the old port names allowed). */
   by: AggregateKey | LegacyAggregateKey | readonly (AggregateKey | LegacyAggregateKey)[];
+  /** How many groups to give, the largest first, as AggregateOptions.top. */
   top?: number;
+  /** What ranks the groups, as AggregateOptions.sort. */
   sort?: AggregateSort;
   /** Only the entries matching this filter. */
   filter?: FlowFilter;
+  /** Whether the kernel applies the filter's fields it can, as AggregateOptions.kernelFilter. */
   kernelFilter?: boolean;
 }
 

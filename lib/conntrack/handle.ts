@@ -29,6 +29,7 @@ import { TableWatch, type WatchOptions } from './watch.js';
 
 const { ENOENT } = constants.errno;
 
+/** Options of Conntrack.open(): which network namespace's table the handle works on. */
 export interface OpenOptions {
   /** The network namespace to work in (default: the caller's). */
   netns?: NetnsOption;
@@ -59,6 +60,7 @@ export interface ListTextOptions extends ListOptions, LineFormat {}
  * id. Ids are 32-bit hashes and two entries can share one (see Flow.id); the first found goes.
  */
 export interface DeleteById {
+  /** The entry's id, as a Flow read from the table gives it (Flow.id). */
   id: number;
 }
 
@@ -212,7 +214,12 @@ export class Conntrack {
    * The entry count and the table's limit in one request: `max` is `nf_conntrack_max` as the
    * kernel applies it to this namespace (null on kernels that do not report it).
    */
-  async usage(): Promise<{ count: number; max: number | null }> {
+  async usage(): Promise<{
+    /** How many entries the table holds now (conntrack -C). */
+    count: number;
+    /** How many it may hold before new connections are dropped; null where the kernel does not say. */
+    max: number | null;
+  }> {
     const native = this.#handle('usage()');
     const [count, max] = await settle(callSite(this.usage), 'conntrack count', native.count());
     return { count, max: max < 0 ? null : max };
@@ -485,10 +492,12 @@ export class Conntrack {
     native.close();
   }
 
+  /** True once close() has run: every call but close() then throws a ClosedError. */
   get closed(): boolean {
     return this.#native === undefined;
   }
 
+  /** Closes the handle when an `await using` block that holds it ends: close(), for `using`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }

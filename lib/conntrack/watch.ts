@@ -35,8 +35,11 @@ export interface WatchOptions extends FlowFilter, LiveStreamOptions {
  * once the loss was seen, so nothing is missing from it).
  */
 export interface WatchSnapshot {
+  /** Tells a snapshot from a change. */
   type: 'snapshot';
+  /** 'start': the first table read; 'overrun': read again after the kernel dropped events. */
   reason: 'start' | 'overrun';
+  /** Every entry the watch now holds (those matching its filter). */
   flows: Flow[];
   /** Overruns so far on this watch. */
   overruns: number;
@@ -49,6 +52,7 @@ export interface WatchSnapshot {
  * already held is an 'update', and a destroy of an entry it never held is not given at all.
  */
 export interface WatchChange {
+  /** What happened to the entry in the table the watch holds: added, changed, or gone. */
   type: 'new' | 'update' | 'destroy';
   /** flowKey(flow). */
   key: string;
@@ -64,6 +68,7 @@ export interface WatchChange {
   origin: 'event' | 'refresh';
 }
 
+/** What a watch() gives: a whole table to hold (snapshot), or one change to the table held. */
 export type WatchItem = WatchSnapshot | WatchChange;
 
 /** @internal What watch() needs of its handle. */
@@ -207,10 +212,12 @@ export class TableWatch implements AsyncIterableIterator<WatchItem>, AsyncDispos
     return this.#events.stats;
   }
 
+  /** The watch itself: `for await (const item of watch)` reads it (once). */
   [Symbol.asyncIterator](): this {
     return this;
   }
 
+  /** The next snapshot or change, waiting for one; done once the watch is closed. */
   async next(): Promise<IteratorResult<WatchItem>> {
     try {
       await this.ready;
@@ -308,6 +315,7 @@ export class TableWatch implements AsyncIterableIterator<WatchItem>, AsyncDispos
     this.#nextRefresh = Date.now() + this.#refreshMs;
   }
 
+  /** Ends the watch (what `break` in a `for await` loop calls), as close() does. */
   async return(): Promise<IteratorResult<WatchItem>> {
     await this.close();
     return DONE;
@@ -322,6 +330,7 @@ export class TableWatch implements AsyncIterableIterator<WatchItem>, AsyncDispos
     await this.#events.close();
   }
 
+  /** Ends the watch when an `await using` block that holds it ends: close(), for `using`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }

@@ -6,13 +6,22 @@ import { keptSite, type NfctError, withCallSite } from './errors.js';
 import { BatchCounter, StreamStat } from './layout.js';
 import type { NativeStream, OnBatch } from './native.js';
 
+/**
+ * One batch of records as the native reader hands it over, before decoding: fixed-size
+ * records in `buffer`, their text fields in `strings`. What decodePackets() reads.
+ */
 export interface RawBatch {
   /** Index of the native stream, in the order they were started. */
   tag: number;
+  /** The records, one after another, in the layout of their kind (native/layout/layouts.h). */
   buffer: ArrayBuffer;
+  /** The records' text fields (prefixes, names), NUL-separated, in record order. */
   strings: string;
+  /** How many records `buffer` holds. */
   count: number;
+  /** How many times the socket overran (ENOBUFS: the kernel dropped messages) before this batch. */
   overruns: number;
+  /** The receive buffer in bytes after the reader grew it on an overrun; 0 when unchanged. */
   rcvbuf: number;
   /** Binary fields the records point into (packet payloads), when there are any. */
   bytes: ArrayBuffer | undefined;

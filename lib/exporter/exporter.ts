@@ -47,6 +47,10 @@ const CPU_STAT_HELP: Record<(typeof CPU_STAT_COUNTERS)[number], string> = {
   chaintoolong: 'Entries refused because their hash chain was too long (nf_conntrack_buckets too small for the table)',
 };
 
+/**
+ * Options of createExporter(): which namespaces the Prometheus figures cover, what else is
+ * counted (NFLOG groups, flow records sent as IPFIX), and the bounds that keep a scrape cheap.
+ */
 export interface ExporterOptions {
   /**
    * Which namespaces: `'all'` (default: every namespace listNamespaces() finds, found again at

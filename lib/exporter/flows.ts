@@ -10,6 +10,10 @@ import { assertKnownKeys, assertObject, describeValue, optionalInteger } from '.
 import { IpfixExporter } from '../flows/exporter.js';
 import type { FlowRecordStream } from '../flows/stream.js';
 
+/**
+ * ExporterOptions.flows: where the exporter sends every namespace's finished connections as
+ * IPFIX flow records (`nfct exporter --ipfix`), and whether it turns accounting on for them.
+ */
 export interface FlowExportOptions {
   /** IPFIX collectors: `HOST:PORT` (UDP), `udp://HOST:PORT`, `tcp://HOST:PORT`. */
   collectors: readonly string[];

@@ -31,6 +31,7 @@ export function parseListen(text: string, option = '--listen'): { host: string |
   return { host, port };
 }
 
+/** Options of serveExporter(): where the metrics endpoint listens, and who may read it. */
 export interface ServeOptions {
   /** Address to listen on (default 127.0.0.1); '' for every address. */
   host?: string;

@@ -116,6 +116,8 @@ export class IpfixExporter implements AsyncDisposable {
     this.#closed = true;
     await Promise.all(this.#collectors.map((c) => c.close(waitMs)));
   }
+
+  /** Closes the exporter when an `await using` block that holds it ends: close(), for `using`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }

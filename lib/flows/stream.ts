@@ -410,6 +410,7 @@ export class FlowRecordStream implements AsyncIterableIterator<FlowItem>, AsyncD
     await this.close();
   }
 
+  /** Ends the stream when an `await using` block that holds it ends: close(), for `using`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }

@@ -69,9 +69,10 @@ export interface FindPodOptions {
  * The network namespace of a pod of this node, found by its name. NfctError ENOENT when no
  * namespace is that pod (with the pods there are, or why none are seen).
  */
-export async function findPodNamespace(pod: string,
-  options: FindPodOptions = {}): Promise<NetworkNamespace & { pod: PodIdentity }>
-{
+export async function findPodNamespace(pod: string, options: FindPodOptions = {}): Promise<NetworkNamespace & {
+  /** Which pod the namespace is (its Kubernetes namespace, name and UID). */
+  pod: PodIdentity;
+}> {
   const want = podNameOption(pod, 'pod');
   const all = (await listNamespaces({ podLogDir: options.podLogDir })) as (NetworkNamespace & { pod?: PodIdentity })[];
   const hit = all.find((n) => n.pod?.namespace === want.namespace && n.pod.name === want.name);

@@ -11,8 +11,11 @@ import { Services } from './services.js';
 export interface FlowService {
   /** The Service port its original destination is. */
   name: string;
+  /** The Service's cluster IP (or the address its rule matches). */
   address: string;
+  /** The Service port number; absent when its rule matches any port. */
   port?: number;
+  /** The Service port's protocol ('tcp', 'udp', 'sctp'); absent when its rule matches any. */
   protocol?: string;
   /** The endpoint it was DNATed to (undefined when not DNATed). */
   endpoint?: Endpoint;
@@ -64,18 +67,23 @@ export function flowServiceJson(s: FlowService): Record<string, unknown> {
 
 /** Stale entries of one Service port towards one old endpoint. */
 export interface StaleGroup {
+  /** The Service port the entries' original destination is. */
   service: ServicePort;
+  /** The entries' layer-4 protocol ('udp', 'tcp', ...). */
   protocol: string;
   /** The endpoint the entries still DNAT to. */
   oldEndpoint: Endpoint;
+  /** How many entries still send this Service's traffic to the old endpoint. */
   entries: number;
+  /** Of those, how many are ASSURED (they would outlive a short timeout). */
   assured: number;
   /** The original source addresses (the clients), each with its entry count. */
   clients: Map<string, number>;
   /** Entries that carry counters (accounting was on when they were made). */
   withCounters: number;
-  /** Of those seen in both samples, how many sent more packets in between, and how many packets. */
+  /** Of those seen in both samples, how many sent more packets in between: still in use. */
   growing: number;
+  /** How many packets those entries sent between the two samples (original direction). */
   packetsInInterval: number;
   /** Entries seen in both samples. */
   seenTwice: number;
@@ -141,13 +149,19 @@ export function staleDeleteArgs(g: StaleGroup): string[] {
 
 /** UDP entries towards one DNAT target that never answered ([UNREPLIED]). */
 export interface UnansweredGroup {
+  /** The address (and port) the entries were DNATed to, which never answered. */
   target: Endpoint;
   /** The Service whose endpoint it is (still), when the ruleset names one. */
   service?: ServicePort;
+  /** How many unanswered UDP entries go to the target. */
   entries: number;
+  /** The original source addresses (the clients), each with its entry count. */
   clients: Map<string, number>;
+  /** Entries that carry counters (accounting was on when they were made). */
   withCounters: number;
+  /** Of those, how many sent more packets between the two samples: clients still trying. */
   growing: number;
+  /** How many packets those entries sent between the two samples. */
   packetsInInterval: number;
 }
 

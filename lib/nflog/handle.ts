@@ -429,7 +429,11 @@ export class Nflog implements AsyncDisposable {
   #native: NativeNflog | undefined;
   readonly #streams = new Set<PacketStream>();
 
-  private constructor(native: NativeNflog, readonly netnsPath: string | null) {
+  private constructor(
+    native: NativeNflog,
+    /** The namespace file this handle's groups are bound in, or null for the caller's own. */
+    readonly netnsPath: string | null,
+  ) {
     this.#native = native;
   }
 

@@ -379,17 +379,21 @@ export type DecodedPacket = Ipv4Packet | Ipv6Packet;
 
 /** An IPv4 packet (decodePacket(buf, 'ipv4')). */
 export interface Ipv4Packet extends DecodedPacketBase {
+  /** The family it was decoded as: tells an IPv4 packet from an IPv6 one. */
   family: 'ipv4';
   /** The IPv4 header (when at least 20 bytes were given). */
   ipv4?: Ipv4Header;
+  /** Never set on an IPv4 packet: `p.ipv4 ?? p.ipv6` reads the IP header of either. */
   ipv6?: undefined;
 }
 
 /** An IPv6 packet (decodePacket(buf, 'ipv6')). */
 export interface Ipv6Packet extends DecodedPacketBase {
+  /** The family it was decoded as: tells an IPv6 packet from an IPv4 one. */
   family: 'ipv6';
   /** The IPv6 header and its extension headers (when at least 40 bytes were given). */
   ipv6?: Ipv6Header;
+  /** Never set on an IPv6 packet: `p.ipv4 ?? p.ipv6` reads the IP header of either. */
   ipv4?: undefined;
 }
 

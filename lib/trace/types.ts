@@ -25,6 +25,7 @@ export type TraceSource = TraceEvent['source'];
 interface TraceHopBase {
   /** Which packet: the kernel's trace id (nftables), or one derived from the packet (legacy). */
   id: number;
+  /** The table the rule is in ('filter', 'nat', or an nft table's name). */
   table: string;
   /** The chain the rule is in. */
   chain: string;
@@ -64,6 +65,7 @@ interface TraceHopBase {
 
 /** A hop of an nftables trace (nft's `meta nftrace set 1`, iptables-nft `-j TRACE`). */
 export interface NftablesTraceEvent extends TraceHopBase {
+  /** Tells an nftables hop (read from nfnetlink_trace) from the other kinds. */
   source: 'nftables';
   /** The family of the table the hop is in ('inet' for a table of family inet). */
   family: NftablesFamily;
@@ -73,6 +75,7 @@ export interface NftablesTraceEvent extends TraceHopBase {
 
 /** A hop of legacy iptables TRACE (`TRACE: raw:OUTPUT:rule:2`), read through NFLOG group 0. */
 export interface LegacyTraceEvent extends TraceHopBase {
+  /** Tells a legacy iptables TRACE hop (read through NFLOG) from the other kinds. */
   source: 'legacy';
   /** iptables ('ipv4') or ip6tables ('ipv6'). */
   family: 'ipv4' | 'ipv6';
@@ -82,6 +85,7 @@ export interface LegacyTraceEvent extends TraceHopBase {
 
 /** A hop of legacy iptables TRACE read from the kernel log (/dev/kmsg, or a file: see KernelLog). */
 export interface KernelLogTraceEvent extends TraceHopBase {
+  /** Where the TRACE line was read: /dev/kmsg, or a log file. */
   source: 'kmsg' | 'file';
   /** iptables ('ipv4') or ip6tables ('ipv6'). */
   family: 'ipv4' | 'ipv6';
@@ -116,6 +120,7 @@ export interface TracePacket {
   source: TraceSource;
   /** The packet's family (not that of a table it passed: an inet table sees 'ipv4' and 'ipv6' packets). */
   family: PacketFamily;
+  /** Every hop of the packet through the rules, in the order it passed them. */
   hops: TraceEvent[];
   /** The last verdict seen: 'drop' ends a packet; otherwise what the last hop said. */
   verdict?: string;
@@ -127,6 +132,7 @@ export interface TracePacket {
 
 /** What every match may hold: the family and addresses. */
 interface TraceMatchBase {
+  /** Only packets of this family (default: both, or that of the addresses given). */
   family?: 'ipv4' | 'ipv6';
   /** Source address or CIDR. */
   src?: string;
@@ -136,6 +142,7 @@ interface TraceMatchBase {
 
 /** A match on a protocol with ports: `port` (either side), `srcPort`, `dstPort`. */
 export interface TracePortMatch extends TraceMatchBase {
+  /** Only packets of this protocol: one with ports, which the port fields need. */
   protocol: 'tcp' | 'udp' | 'sctp';
   /** Either port, source or destination. */
   port?: number;
@@ -147,9 +154,13 @@ export interface TracePortMatch extends TraceMatchBase {
 
 /** A match without ports: any protocol, or one without ports (ICMP). */
 export interface TraceAddressMatch extends TraceMatchBase {
+  /** Only ICMP or ICMPv6 packets (default: any protocol). */
   protocol?: 'icmp' | 'icmpv6';
+  /** No port without a protocol that has ports: see TracePortMatch. */
   port?: never;
+  /** No port without a protocol that has ports: see TracePortMatch. */
   srcPort?: never;
+  /** No port without a protocol that has ports: see TracePortMatch. */
   dstPort?: never;
 }
 
