@@ -240,7 +240,7 @@ export class EventCounter implements AsyncDisposable {
     this.#owner.forget(this.#source);
   }
 
-  /** Stops counting when an `await using` block that holds the counter ends: close(), for `using`. */
+  /** Stops counting when the `await using` block that declared the counter ends, as close() does. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }

@@ -497,7 +497,7 @@ export class Conntrack {
     return this.#native === undefined;
   }
 
-  /** Closes the handle when an `await using` block that holds it ends: close(), for `using`. */
+  /** Closes the handle when the `await using` block that declared it ends, as close() does. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }

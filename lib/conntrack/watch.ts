@@ -330,7 +330,7 @@ export class TableWatch implements AsyncIterableIterator<WatchItem>, AsyncDispos
     await this.#events.close();
   }
 
-  /** Ends the watch when an `await using` block that holds it ends: close(), for `using`. */
+  /** Ends the watch when the `await using` block that declared it ends, as close() does. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }

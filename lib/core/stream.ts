@@ -178,7 +178,7 @@ export abstract class RecordStream<T> implements AsyncIterable<T>, AsyncDisposab
     if (this.#source) this.#end(this.#source);
   }
 
-  /** Closes the dump when an `await using` block that holds it ends: close(), for `using`. */
+  /** Closes the dump when the `await using` block that declared it ends, as close() does. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
@@ -344,7 +344,7 @@ export abstract class LiveStream<T> implements AsyncIterable<T>, AsyncIterator<T
     this.#onClose();
   }
 
-  /** Closes the stream when an `await using` block that holds it ends: close(), for `using`. */
+  /** Closes the stream when the `await using` block that declared it ends, as close() does. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }

@@ -117,7 +117,7 @@ export class IpfixExporter implements AsyncDisposable {
     await Promise.all(this.#collectors.map((c) => c.close(waitMs)));
   }
 
-  /** Closes the exporter when an `await using` block that holds it ends: close(), for `using`. */
+  /** Closes the exporter when the `await using` block that declared it ends, as close() does. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }

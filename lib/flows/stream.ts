@@ -410,7 +410,7 @@ export class FlowRecordStream implements AsyncIterableIterator<FlowItem>, AsyncD
     await this.close();
   }
 
-  /** Ends the stream when an `await using` block that holds it ends: close(), for `using`. */
+  /** Ends the stream when the `await using` block that declared it ends, as close() does. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
