@@ -4,6 +4,7 @@
 // nothing of since it read them (an entry the kernel gave no event extension, made while no
 // socket of the machine listened to conntrack events or while nf_conntrack_events was 0, never
 // sends one, not even when it goes).
+import { untilDeadline } from '../core/concurrency.js';
 import type { CallSite } from '../core/errors.js';
 import type { NativeConntrack } from '../core/native.js';
 import { LIVE_STREAM_KEYS, type LiveStreamOptions, normalizeLiveOptions, type StreamStats } from '../core/stream.js';
@@ -241,22 +242,12 @@ export class TableWatch implements AsyncIterableIterator<WatchItem>, AsyncDispos
         continue;
       }
       this.#pending ??= this.#events.next();
-      let timer: NodeJS.Timeout | undefined;
-      let r: IteratorResult<ConntrackEvent> | undefined;
-      try {
-        r = await (refreshAt === Infinity
-          ? this.#pending
-          : Promise.race([this.#pending,
-            new Promise<undefined>((
-              ok,
-            ) => (timer = setTimeout(() => ok(undefined), Math.max(0, refreshAt - Date.now()))))]));
-      } catch (e) {
+      // A failed stream ends the watch: it is closed before the error is thrown.
+      const r = await untilDeadline(this.#pending, refreshAt).catch(async (e: unknown) => {
         this.#pending = undefined;
         await this.close();
         throw e;
-      } finally {
-        clearTimeout(timer);
-      }
+      });
       if (r === undefined) continue; // time to refresh
       this.#pending = undefined;
       if (r.done) {

@@ -1,5 +1,23 @@
-// Running one operation over many namespaces at once, with a bound on how many run together.
+// Running one operation over many namespaces at once, with a bound on how many run together;
+// and waiting for one thing at most until a deadline.
 import { integer } from './validate.js';
+
+/**
+ * @internal What `pending` resolves, or undefined if it has not settled by `deadline` (a
+ * Date.now() time; not finite: no deadline). A rejection of `pending` is thrown.
+ */
+export async function untilDeadline<T>(pending: Promise<T>, deadline: number): Promise<T | undefined> {
+  if (!Number.isFinite(deadline)) return pending;
+  let timer: NodeJS.Timeout | undefined;
+  const expiry = new Promise<undefined>((
+    ok,
+  ) => (timer = setTimeout(() => ok(undefined), Math.max(0, deadline - Date.now()))));
+  try {
+    return await Promise.race([pending, expiry]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** Operations in flight at once by default: enough to overlap the kernel's work, few enough for a busy node. */
 export const DEFAULT_CONCURRENCY = 8;

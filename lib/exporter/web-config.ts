@@ -203,24 +203,20 @@ export async function loadWebConfig(file: string, stop?: AbortSignal): Promise<W
     const context: SecureContextOptions = { cert, key: privateKey, minVersion: version('min_version', 'TLS12'),
       maxVersion: version('max_version', 'TLS13') };
     if (ca) context.ca = ca;
-    const suites = strings(t.cipher_suites, path, `${key}.cipher_suites`);
-    if (suites.length > 0) {
-      const unknown = suites.find((s) => !(s in CIPHERS));
-      if (unknown) {
-        throw fault(path, `${key}.cipher_suites`,
-          `names ${describeValue(unknown)}, which is not one of ${Object.keys(CIPHERS).join(', ')}`);
+    /** A list of Go names (cipher_suites, curve_preferences) as OpenSSL's ':'-joined names; none: undefined. */
+    const openssl = (field: 'cipher_suites' | 'curve_preferences', names: Record<string, string>) => {
+      const given = strings(t[field], path, `${key}.${field}`);
+      const unknown = given.find((n) => !(n in names));
+      if (unknown !== undefined) {
+        throw fault(path, `${key}.${field}`,
+          `names ${describeValue(unknown)}, which is not one of ${Object.keys(names).join(', ')}`);
       }
-      context.ciphers = suites.map((s) => CIPHERS[s]).join(':');
-    }
-    const curves = strings(t.curve_preferences, path, `${key}.curve_preferences`);
-    if (curves.length > 0) {
-      const unknown = curves.find((c) => !(c in CURVES));
-      if (unknown) {
-        throw fault(path, `${key}.curve_preferences`,
-          `names ${describeValue(unknown)}, which is not one of ${Object.keys(CURVES).join(', ')}`);
-      }
-      context.ecdhCurve = curves.map((c) => CURVES[c]).join(':');
-    }
+      return given.length > 0 ? given.map((n) => names[n]).join(':') : undefined;
+    };
+    const ciphers = openssl('cipher_suites', CIPHERS);
+    if (ciphers !== undefined) context.ciphers = ciphers;
+    const curves = openssl('curve_preferences', CURVES);
+    if (curves !== undefined) context.ecdhCurve = curves;
     const prefer = t.prefer_server_cipher_suites ?? true;
     if (typeof prefer !== 'boolean') {
       throw fault(path, `${key}.prefer_server_cipher_suites`, `must be true or false, got ${describeValue(prefer)}`);

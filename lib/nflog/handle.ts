@@ -426,14 +426,13 @@ function normalizeSubscribe(options: SubscribeOptions) {
 
 /** A handle on NFLOG in one network namespace. */
 export class Nflog implements AsyncDisposable {
+  /** The namespace file this handle's groups are bound in, or null for the caller's own. */
+  readonly netnsPath: string | null;
   #native: NativeNflog | undefined;
   readonly #streams = new Set<PacketStream>();
 
-  private constructor(
-    native: NativeNflog,
-    /** The namespace file this handle's groups are bound in, or null for the caller's own. */
-    readonly netnsPath: string | null,
-  ) {
+  private constructor(native: NativeNflog, netnsPath: string | null) {
+    this.netnsPath = netnsPath;
     this.#native = native;
   }
 

@@ -1,5 +1,6 @@
 // The streams of TRACE: every hop as it happens (TraceStream, one LiveStream over the nftables
 // trace reader and NFLOG group 0), and the same hops grouped per packet (TracePacketStream).
+import { untilDeadline } from '../core/concurrency.js';
 import type { BatchSource, RawBatch } from '../core/reader.js';
 import { LiveStream, type LiveTuning } from '../core/stream.js';
 import { decodePackets } from '../nflog/handle.js';
@@ -268,22 +269,11 @@ export class TracePacketStream extends LiveStream<TracePacket> {
       }
       const soonest = Math.min(...[...this.#groups.values()].map((g) => g.last + this.#idleMs));
       this.#pending ??= this.#hops.next();
-      let timer: NodeJS.Timeout | undefined;
-      let r: IteratorResult<TraceEvent> | undefined;
-      try {
-        r = await (Number.isFinite(soonest)
-          ? Promise.race([this.#pending,
-            new Promise<undefined>((
-              res,
-            ) => (timer = setTimeout(() => res(undefined), Math.max(0, soonest - Date.now()))))])
-          : this.#pending);
-      } catch (e) {
+      const r = await untilDeadline(this.#pending, soonest).catch((e: unknown) => {
         this.#pending = undefined;
-        void this.close();
+        void this.close(); // the error is thrown at once, as the stream closes
         throw e;
-      } finally {
-        clearTimeout(timer);
-      }
+      });
       if (r === undefined) {
         for (const [k, g] of this.#groups) if (Date.now() - g.last >= this.#idleMs) this.#finish(k);
         continue;

@@ -163,36 +163,21 @@ export function parsePrefixKey(text: string): PrefixKey | undefined {
   return { key: m[1] as PrefixKey['key'], ipv4, ipv6 };
 }
 
+/** Group keys that are the filter field of the same name, with the value the key has. */
+const SAME_AS_FILTER = new Set<string>(['family', 'protocol', 'src', 'dst', 'replySrc', 'srcPort', 'dstPort', 'mark',
+  'zone']);
+
 /** A group's key as the filter of exactly its entries, or why there is none. */
 export function groupFilter(key: TopGroup['key'], base: FlowFilter): { filter: FlowFilter } | { reason: string } {
   const f: FlowFilter = { ...base };
   for (const [k, v] of Object.entries(key) as [string, unknown][]) {
     if (k === 'netns') continue; // the namespace is chosen by the caller
     if (v === null || v === undefined) return { reason: `its ${k} is empty, which no filter selects` };
+    if (SAME_AS_FILTER.has(k)) {
+      (f as Record<string, unknown>)[k] = v;
+      continue;
+    }
     switch (k) {
-      case 'family':
-        f.family = v as FlowFilter['family'];
-        break;
-      case 'protocol':
-        f.protocol = v as FlowFilter['protocol'];
-        break;
-      case 'src':
-      case 'dst':
-      case 'replySrc':
-        f[k] = v as string;
-        break;
-      case 'srcPort':
-        f.srcPort = v as number;
-        break;
-      case 'dstPort':
-        f.dstPort = v as number;
-        break;
-      case 'mark':
-        f.mark = v as number;
-        break;
-      case 'zone':
-        f.zone = v as number;
-        break;
       case 'state':
         if (base.protocol !== undefined && base.protocol !== 'tcp' && base.protocol !== 6) {
           return { reason: 'only TCP states can be selected' };
