@@ -85,20 +85,25 @@ Napi::Value Conntrack::Open(const Napi::CallbackInfo& info) {
 
 // dump(filter, msgType, onBatch, readerOptions): Stream
 Napi::Value Conntrack::Dump(const Napi::CallbackInfo& info) {
+  return StartFlowStream(info, "dump(filter, msgType, onBatch, options)", true,
+                         [&info](const FlowFilter& filter, ReaderOptions* opt) -> std::unique_ptr<Decoder> {
+                           const auto type = static_cast<uint8_t>(info[1].As<Napi::Number>().Uint32Value());
+                           SetDumpRequests(filter, type, opt);
+                           return std::make_unique<FlowDecoder>(filter);
+                         });
+}
+
+Napi::Value Conntrack::StartFlowStream(const Napi::CallbackInfo& info, const char* usage, bool dump,
+                                       const FlowStreamSetup& setup) {
   Napi::Env env = info.Env();
-  if (info.Length() < 4 || !info[1].IsNumber() || !info[2].IsFunction())
-    return ThrowTypeError(env, "dump(filter, msgType, onBatch, options)");
+  if (info.Length() < 4 || !info[1].IsNumber() || !info[2].IsFunction()) return ThrowTypeError(env, usage);
   FlowFilter filter;
   if (!ParseFilter(info[0], &filter)) return env.Undefined();
-  const uint8_t type = static_cast<uint8_t>(info[1].As<Napi::Number>().Uint32Value());
-
   ReaderOptions opt;
   ReadReaderOptions(info[3], &opt);
-  if (!ReaderOn(env, true, &opt)) return env.Undefined();
-
-  SetDumpRequests(filter, type, &opt);
-  return Stream::Start(env, info[2].As<Napi::Function>(), std::make_unique<FlowDecoder>(filter), std::move(opt),
-                       FLOW_WORDS);
+  std::unique_ptr<Decoder> decoder = setup(filter, &opt);
+  if (!ReaderOn(env, dump, &opt)) return env.Undefined();
+  return Stream::Start(env, info[2].As<Napi::Function>(), std::move(decoder), std::move(opt), FLOW_WORDS);
 }
 
 // get(tuple): Promise<[ArrayBuffer, strings, count]> (count 0: no such entry)

@@ -4,6 +4,7 @@
 
 #include <napi.h>
 
+#include <functional>
 #include <memory>
 #include <mutex>
 
@@ -53,6 +54,15 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
   // A new reader's options on this handle: netfilter netlink, a dump or a stream, in the
   // handle's namespace (a copy of its fd); false with a JS error when the handle was closed.
   bool ReaderOn(Napi::Env env, bool dump, ReaderOptions* opt);
+
+  // What differs between the flow streams: it sets the reader's requests or groups for the
+  // parsed filter, and makes the decoder.
+  using FlowStreamSetup = std::function<std::unique_ptr<Decoder>(const FlowFilter& filter, ReaderOptions* opt)>;
+
+  // A stream of flow records from the arguments dump() and events() share, (filter, number,
+  // onBatch, options): `usage` is the TypeError's text when they are wrong.
+  Napi::Value StartFlowStream(const Napi::CallbackInfo& info, const char* usage, bool dump,
+                              const FlowStreamSetup& setup);
 
   std::shared_ptr<ControlSocket> sock_;
 };

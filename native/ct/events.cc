@@ -147,18 +147,12 @@ uint32_t GroupsOf(const Napi::Value& v, std::vector<uint32_t>* out) {
 // events(filter, groupMask, onBatch, tuning): Stream of flow event records; groupMask has bit
 // NFNLGRP_CONNTRACK_NEW / _UPDATE / _DESTROY set for each wanted group
 Napi::Value Conntrack::Events(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 4 || !info[1].IsNumber() || !info[2].IsFunction())
-    return ThrowTypeError(env, "events(filter, groups, onBatch, tuning)");
-  FlowFilter filter;
-  if (!ParseFilter(info[0], &filter)) return env.Undefined();
-  ReaderOptions opt;
-  ReadReaderOptions(info[3], &opt);
-  opt.datagram = kEventDatagram;
-  GroupsOf(info[1], &opt.groups);
-  if (!ReaderOn(env, false, &opt)) return env.Undefined();
-  return Stream::Start(env, info[2].As<Napi::Function>(), std::make_unique<FlowEventDecoder>(filter), std::move(opt),
-                       FLOW_WORDS);
+  return StartFlowStream(info, "events(filter, groups, onBatch, tuning)", false,
+                         [&info](const FlowFilter& filter, ReaderOptions* opt) -> std::unique_ptr<Decoder> {
+                           opt->datagram = kEventDatagram;
+                           GroupsOf(info[1], &opt->groups);
+                           return std::make_unique<FlowEventDecoder>(filter);
+                         });
 }
 
 // expectEvents(groupMask, onBatch, tuning): Stream of expectation event records
