@@ -7,7 +7,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { type AddressInfo, connect, createServer as netServer, type Socket } from 'node:net';
+import { type AddressInfo, connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { parseListen } from '../../lib/exporter/server.js';
 import { createExporter, serveExporter } from '../../lib/index.js';
+import { freePort, killAll } from '../helpers/children.js';
 import { CLI } from '../helpers/nfct.js';
 
 let dir: string;
@@ -45,22 +46,9 @@ beforeAll(() => {
   }
 });
 afterAll(async () => {
-  for (const c of children) c.kill('SIGKILL');
-  await Promise.all(
-    children.map((
-      c,
-    ) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : undefined)),
-  );
+  await killAll(children);
   rmSync(dir, { recursive: true, force: true });
 });
-
-async function freePort(): Promise<number> {
-  const s = netServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /** `nfct exporter` exporting no namespace (only the HTTP layer matters here); resolves once it listens. */
 async function exporter(args: string[]): Promise<{ child: ChildProcess; port: number; stderr: () => string }> {

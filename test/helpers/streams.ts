@@ -1,8 +1,11 @@
 // Shared by the tests of live streams under load (test/conntrack/backlog.test.ts,
-// test/nflog/backlog.test.ts): bounded generators inside a test namespace and the oracles.
+// test/nflog/backlog.test.ts) and of the exporter: bounded generators inside a test namespace
+// and the oracles.
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import type { FlowInput } from '../../lib/index.js';
+import { expect } from 'vitest';
+
+import { Conntrack, type FlowInput } from '../../lib/index.js';
 import type { Netns } from './netns.js';
 
 /** `n` UDP entries 10.99.x.y:port -> 10.98.0.1:53 (one NEW event each, one DESTROY when flushed). */
@@ -10,6 +13,25 @@ export function* udpEntries(n: number, base = 0): Generator<FlowInput> {
   for (let i = base; i < base + n; i++) {
     yield { protocol: 'udp', src: `10.99.${(i >> 8) & 0xff}.${i & 0xff}`, dst: '10.98.0.1', srcPort: 1024 + (i >> 16),
       dstPort: 53, timeout: 300 };
+  }
+}
+
+/**
+ * Fills the table of `ns` with `n` UDP entries 10.<net>.x.y:1000 -> dst:53 (the second octet
+ * goes up every 65,536 entries), created in one createMany(), none refused.
+ */
+export async function fillUdp(ns: Netns, n: number, net: number,
+  opts: { dst: string; timeout: number; batchSize?: number }): Promise<void>
+{
+  const ct = await Conntrack.open({ netns: ns.name });
+  try {
+    const flows = Array.from({ length: n },
+      (_, i) => ({ protocol: 'udp' as const, src: `10.${net + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`, dst: opts.dst,
+        srcPort: 1000, dstPort: 53, timeout: opts.timeout }));
+    const batch = opts.batchSize === undefined ? {} : { batchSize: opts.batchSize };
+    expect((await ct.createMany(flows, batch)).failed).toEqual([]);
+  } finally {
+    await ct.close();
   }
 }
 
