@@ -5,23 +5,16 @@
 import { readdirSync, readlinkSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 
 import { Conntrack, type Flow, flowKey, type TableWatch, type WatchItem } from '../../lib/index.js';
-import { createNetns, type Netns, setSysctl } from '../helpers/netns.js';
+import { createNetns, type Netns, setSysctl, useNetnsWith } from '../helpers/netns.js';
 import { type CtEntry, listEntries, runConntrackOk } from '../oracle/conntrack-cli.js';
 
 let ns: Netns;
 let ct: Conntrack;
 
-beforeAll(async () => {
-  ns = await createNetns('nfct-watch');
-  ct = await Conntrack.open({ netns: ns.name });
-});
-afterAll(async () => {
-  await ct?.close();
-  await ns?.remove();
-});
+useNetnsWith('nfct-watch', async (n) => ((ns = n), (ct = await Conntrack.open({ netns: n.name }))));
 
 /** conntrack's view of an entry, in flowKey()'s words (the tests use TCP and UDP only). */
 const keyOfEntry = (e: CtEntry): string =>

@@ -4,24 +4,17 @@
 // counter on the logging rule (the packets the kernel logged).
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 
 import { Nflog, type NflogEvent } from '../../lib/index.js';
-import { createNetns, type Netns } from '../helpers/netns.js';
+import { type Netns, useNetnsWith } from '../helpers/netns.js';
 import { BOUND_MS, WaitTimeout } from '../helpers/sentinel.js';
 import { flood, logRule, nftCounter, timedReader } from '../helpers/streams.js';
 
 let ns: Netns;
 let nf: Nflog;
 
-beforeAll(async () => {
-  ns = await createNetns('nfct-nfbacklog');
-  nf = await Nflog.open({ netns: ns.name });
-});
-afterAll(async () => {
-  nf?.close();
-  await ns?.remove();
-});
+useNetnsWith('nfct-nfbacklog', async (n) => ((ns = n), (nf = await Nflog.open({ netns: n.name }))));
 
 describe('a consumer that waits 1 ms per packet loses nothing of a flood, with default options', () => {
   test('NFLOG: a 20,000-packet flood; every packet the kernel logged arrives', async () => {
@@ -46,14 +39,14 @@ describe('a consumer that waits 1 ms per packet loses nothing of a flood, with d
       logged = await nftCounter(ns, 'backlog');
       expect(logged).toBeGreaterThan(sent * 0.99); // the sender's own socket may refuse a few
       expect(stream.stats.queuedRecords).toBeGreaterThan(5_000);
-      const timer = setTimeout(() => stream.close(), 150_000);
+      const timer = setTimeout(() => void stream.close(), 150_000);
       await consumer;
       clearTimeout(timer);
       expect(other).toEqual([]);
       expect(packets).toBe(logged);
       expect(stream.stats.queuedRecords).toBe(0);
       expect(stream.stats.peakRecords).toBeGreaterThan(5_000);
-      stream.close();
+      await stream.close();
     } finally {
       await ns.execOk('nft', ['delete', 'table', 'inet', 'backlog']);
     }
@@ -80,7 +73,7 @@ describe('the default socket buffer holds a flood while the reader thread cannot
         else other.push(e);
         if (packets === logged) break;
       }
-      stream.close();
+      await stream.close();
       expect(logged).toBeGreaterThan(99_000); // the sender's own socket may refuse a few
       expect(other).toEqual([]);
       expect(packets).toBe(logged);
@@ -123,7 +116,7 @@ describe('past maxQueueBytes the kernel drops; the stream reports it in order an
           total = await nftCounter(ns, 'bound');
         }
       }
-      stream.close();
+      await stream.close();
       const seqs = items.flatMap((e) => (e.type === 'packet' ? [e.seq!] : []));
       const overrunAt = items.findIndex((e) => e.type === 'overrun');
       expect(overrunAt).toBeGreaterThan(0);
@@ -158,7 +151,7 @@ describe('JSON of packet items', () => {
       const first = it.next();
       await flood(ns, 9903, 1);
       const pkt = (await first).value as NflogEvent;
-      stream.close();
+      await stream.close();
       expect(pkt.type).toBe('packet');
       const json = JSON.parse(JSON.stringify(pkt)) as Record<string, unknown>;
       if (pkt.type !== 'packet') return;
