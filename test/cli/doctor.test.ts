@@ -61,7 +61,7 @@ describe('table full: entries against nf_conntrack_max, early drops while connec
       const r = await ct.createMany(flows(), { batchSize: 2000, ifExists: 'skip' });
       expect(r.created).toBeGreaterThan(max * 0.9);
     } finally {
-      ct.close();
+      await ct.close();
     }
     // New connections arriving while the doctor watches (bounded: at most 20,000 datagrams).
     const gen = background(ns,
@@ -206,7 +206,7 @@ describe('leftovers of tracing and settings that hide things', () => {
     } finally {
       ac.abort();
       await held.catch(() => undefined);
-      nf.close();
+      await nf.close();
       await trace.close();
     }
     const by = (check: string) => res.findings.filter((f) => f.check === check);

@@ -147,7 +147,7 @@ describe('parseSave', () => {
         expect(result.failed).toEqual([]);
         expect(result.created).toBe(10);
       } finally {
-        ct2.close();
+        await ct2.close();
       }
       const mask = (t: string): string[] =>
         t.split('\n').filter(Boolean).map((l) => l.replace(/ -t \d+/, ' -t T')).sort();
@@ -258,7 +258,7 @@ describe('restore', () => {
           expect(mask((await runConntrack(other, ['-L', '-o', 'save'])).stdout)).toEqual(mask(saved));
         }
       } finally {
-        ct2.close();
+        await ct2.close();
       }
     } finally {
       await other.remove();
@@ -274,7 +274,7 @@ describe('restore', () => {
         const e = await ct2.restore(text).catch((x: unknown) => x);
         expect(e).toBeInstanceOf(TypeError);
         expect((e as TypeError & { line: number }).line).toBe(3);
-        expect(String((e as Error).message)).toContain('line 3');
+        expect((e as Error).message).toContain('line 3');
         // An ICMP type with no reply type (3): the reply tuple cannot be derived, so the line is not one it reads.
         const e2 = await ct2.restore('-I -p icmp -s 10.9.0.1 -d 10.9.0.2 --icmp-type 3 --icmp-code 0 --icmp-id 1 -t 60')
           .catch((x: unknown) => x);
@@ -291,7 +291,7 @@ describe('restore', () => {
         );
         await expect(ct2.restore('', { batchSize: 0 })).rejects.toThrow('restore() options.batchSize');
       } finally {
-        ct2.close();
+        await ct2.close();
       }
       expect((await runConntrack(other, ['-C'])).stdout.trim()).toBe('0');
     } finally {
@@ -311,6 +311,7 @@ describe('the deprecated two-object forms', () => {
     const onWarning = (w: Error & { code?: string }): void => void warnings.push({ code: w.code, message: w.message });
     process.on('warning', onWarning);
     try {
+      /* eslint-disable @typescript-eslint/no-deprecated -- the old forms are what is tested */
       expect(await ct.deleteWhere({ protocol: 'udp' }, { dryRun: true })).toBe(30);
       expect(await ct.deleteWhere({ protocol: 'udp' }, { dryRun: true })).toBe(30);
       expect(await ct.updateWhere({ protocol: 'udp' }, { mark: 3 }, { batchSize: 7 })).toBe(30);
@@ -318,6 +319,7 @@ describe('the deprecated two-object forms', () => {
       expect(await ct.deleteEach({ protocol: 'udp', mark: 3 }, { onDeleted: (f) => void seen.push(f.length) })).toBe(
         30,
       );
+      /* eslint-enable @typescript-eslint/no-deprecated */
       expect(seen.reduce((a, b) => a + b, 0)).toBe(30);
       await new Promise((ok) => setImmediate(ok));
     } finally {

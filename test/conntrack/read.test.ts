@@ -45,7 +45,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  ct?.close();
+  await ct?.close();
   await ns?.remove();
 });
 

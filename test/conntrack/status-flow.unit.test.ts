@@ -499,7 +499,8 @@ describe('flows as JSON', () => {
 
   test('nested bigints and a whole batch serialise', () => {
     const flows = decodeAll();
-    const parsed = JSON.parse(JSON.stringify(flows)) as Record<string, any>[];
+    const parsed = JSON.parse(JSON.stringify(flows)) as { dccp: { handshakeSeq: unknown }; timestamp: unknown;
+      nat: unknown; status: unknown }[];
     expect(parsed).toHaveLength(6);
     expect(parsed[5]!.dccp.handshakeSeq).toBe('1099511627779');
     expect(parsed[5]!.timestamp).toEqual({ start: '1700000000123456789' });

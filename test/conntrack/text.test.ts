@@ -183,7 +183,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  ct?.close();
+  await ct?.close();
   await ns?.remove();
 });
 
@@ -436,7 +436,7 @@ describe('conntrack -E', () => {
     ect = await Conntrack.open({ netns: ens.name });
   });
   afterAll(async () => {
-    ect?.close();
+    await ect?.close();
     await ens?.remove();
   });
 
@@ -445,7 +445,7 @@ describe('conntrack -E', () => {
     const got: FlowEvent[] = [];
     const marker = (e: ConntrackEvent) => e.type === 'new' && e.flow.original.src === '10.39.9.9';
     const collecting = (async () => {
-      const timer = setTimeout(() => stream.close(), 60_000);
+      const timer = setTimeout(() => void stream.close(), 60_000);
       try {
         for await (const e of stream) {
           if (e.type === 'new' || e.type === 'update' || e.type === 'destroy') {
@@ -527,7 +527,7 @@ describe('conntrack -E', () => {
       );
     } finally {
       for (const w of watches) await w.stop();
-      stream.close();
+      await stream.close();
     }
 
     expect(got.length).toBeGreaterThanOrEqual(20);
@@ -605,7 +605,7 @@ describe('conntrack -E', () => {
     }
     const got: ExpectationEvent[] = [];
     const collecting = (async () => {
-      const timer = setTimeout(() => stream.close(), 30_000);
+      const timer = setTimeout(() => void stream.close(), 30_000);
       try {
         for await (const e of stream) {
           if (e.type !== 'expect-new' && e.type !== 'expect-destroy') continue;
@@ -637,7 +637,7 @@ describe('conntrack -E', () => {
         'every watcher to print the marker 10.49.9.9');
     } finally {
       for (const w of watches) await w.stop();
-      stream.close();
+      await stream.close();
     }
     expect(got.map((e) => e.type)).toEqual(['expect-new', 'expect-new', 'expect-destroy', 'expect-new',
       'expect-destroy', 'expect-new']);
@@ -651,7 +651,7 @@ describe('conntrack -E', () => {
         const stamp = /^\[(\d{10})\.(\d{1,6} *)\]\t/;
         const secs = (l: string) => {
           const x = stamp.exec(l);
-          return x && x[2]!.length === 6 ? Number(x[1]) + Number(x[2]!.trim()) / 1e6 : NaN;
+          return x?.[2]?.length === 6 ? Number(x[1]) + Number(x[2].trim()) / 1e6 : NaN;
         };
         expect(theirs.every((l, i) => Math.abs(secs(l) - secs(mine[i] ?? '')) < 1)).toBe(true);
         mine = mine.map((l) => l.replace(stamp, '[#]\t'));

@@ -10,7 +10,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, type MockInstance, test, vi } from 'vitest';
 
-import { addon, type NativeConntrack, type NativeRecords, type NativeTuple } from '../../lib/core/native.js';
+import { addon, type NativeConntrack, type NativeTuple } from '../../lib/core/native.js';
 import { ClosedError, Conntrack, FlowStream } from '../../lib/index.js';
 import { type BadCase, expectRefused, failure, type Recorder, useRecorded } from '../support/recorder.js';
 
@@ -119,7 +119,7 @@ describe('Conntrack.open options', () => {
       expect(spy).toHaveBeenCalledWith(path);
       expect(ct.netnsPath).toBe(path);
     } finally {
-      ct.close();
+      await ct.close();
     }
   });
 });
@@ -309,9 +309,8 @@ describe('get() tuple', () => {
   const tcp = { protocol: 'tcp', src: '10.0.0.1', dst: '10.0.0.2', srcPort: 1000, dstPort: 80 };
   const icmp = { protocol: 'icmp', src: '10.0.0.1', dst: '10.0.0.2', type: 8, code: 0, id: 7 };
   const without = (o: Record<string, unknown>, k: string): Record<string, unknown> => {
-    const c = { ...o };
-    delete c[k];
-    return c;
+    const { [k]: _, ...rest } = o;
+    return rest;
   };
   const bad: BadCase[] = [
     { name: 'null', input: null, error: TypeError, names: t },
@@ -429,7 +428,7 @@ describe('a closed handle', () => {
     const early = ct.list(); // made before close, iterated after
     const earlyBatches = ct.list();
     expect(ct.closed).toBe(false);
-    ct.close();
+    await ct.close();
     expect(ct.closed).toBe(true);
     expect(() => ct.close()).not.toThrow();
     expect(() => ct.close()).not.toThrow();
@@ -459,7 +458,7 @@ describe('a closed handle', () => {
 
   test('asynchronous methods reject rather than throw synchronously', async () => {
     const ct = await Conntrack.open();
-    ct.close();
+    await ct.close();
     for (const call of [() => ct.get({ protocol: 'udp', src: '::1', dst: '::1', srcPort: 1, dstPort: 2 }),
       () => ct.count(), () => ct.stats()])
     {

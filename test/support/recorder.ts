@@ -79,7 +79,7 @@ export function instrument(ct: Conntrack): Recorder {
   // The handle's seam for tests (@internal): the fake goes in below, the real one stays for close().
   const holder = ct as unknown as { replaceNative(n: NativeConntrack): NativeConntrack | undefined };
   expect(typeof holder.replaceNative, 'Conntrack has its test seam, replaceNative()').toBe('function');
-  let real: NativeConntrack | undefined;
+  let real: NativeConntrack | undefined = undefined;
   const rec: Recorder = { calls: [], filters: [], tuples: [], specs: [] };
   const fake: NativeConntrack = {
     dump(filter) {

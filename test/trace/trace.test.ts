@@ -34,7 +34,7 @@ async function tracePackets(trace: Trace, act: () => Promise<unknown>, want: num
   })();
   await stream.ready;
   await act();
-  const timer = setTimeout(() => stream.close(), BOUND_MS);
+  const timer = setTimeout(() => void stream.close(), BOUND_MS);
   await done;
   clearTimeout(timer);
   if (got.length < want) throw new WaitTimeout(`${want} traced packets`, BOUND_MS, `${got.length} came`);
@@ -326,7 +326,7 @@ describe('legacy iptables TRACE', () => {
       expect(() => trace.packets({ bufferSize: 'big' as unknown as number })).toThrow(/trace options\.bufferSize/);
       expect(() => trace.events({ queueSize: 10 } as never)).toThrow(/queueSize/);
     } finally {
-      trace.close();
+      await trace.close();
     }
   });
 });
