@@ -78,7 +78,7 @@ describe('list()', () => {
     const sctp = find(40008);
     expect(sctp.protocol === 'sctp' && sctp.sctp?.state).toBe('ESTABLISHED');
     const gre = flows.find((f) => f.protocol === 'gre')!;
-    expect(gre.original).toMatchObject({ srcKey: 0x1234, dstKey: 0x5678 });
+    expect(gre.original).toMatchObject({ srcKey: 0x1234, dstKey: 0xabcd });
     const icmp6 = flows.find((f) => f.protocol === 'icmpv6' && f.original.src === '2001:db8::1')!;
     expect(icmp6.original).toMatchObject({ type: 128, code: 0, id: 99 });
     expect(icmp6.reply).toMatchObject({ type: 129, code: 0, id: 99 });

@@ -257,6 +257,9 @@ const PORT_KEYS = ['srcPort', 'dstPort'];
 const ICMP_KEYS = ['type', 'code', 'id'];
 const GRE_KEYS = ['srcKey', 'dstKey'];
 const misplaced = (keys: string[]): Opt[] => keys.map((key) => ({ key, bad: typeErr(anyDefined) }));
+/** The options `parent.key` for each of `keys`, each put alone into an object `parent`. */
+const inside = (parent: string, keys: readonly string[], bad: () => fc.Arbitrary<Bad>): Opt[] =>
+  keys.map((k) => ({ key: `${parent}.${k}`, bad: bad(), put: (i, v) => ({ ...i, [parent]: { [k]: v } }) }));
 
 /** The options of a tuple of each protocol. */
 function tupleOpts(kind: 'tcp' | 'udp6' | 'icmp' | 'icmp6' | 'gre' | 'esp'): Opt[] {
@@ -375,13 +378,9 @@ const flowOpts = (): Opt[] => [
   ...tupleOpts('tcp'),
   { key: 'timeout', bad: badInteger(0, U32, { required: true }) },
   { key: 'reply', bad: badObject() },
-  ...['src', 'dst'].map((k): Opt => ({ key: `reply.${k}`, bad: badAddress(),
-    put: (i, v) => ({ ...i, reply: { [k]: v } }) })
-  ),
-  { key: 'reply.src', bad: typeErr(ipv6.map((a) => a.text)), put: (i, v) => ({ ...i, reply: { src: v } }) },
-  ...PORT_KEYS.map((k): Opt => ({ key: `reply.${k}`, bad: badInteger(0, 65535),
-    put: (i, v) => ({ ...i, reply: { [k]: v } }) })
-  ),
+  ...inside('reply', ['src', 'dst'], () => badAddress()),
+  ...inside('reply', ['src'], () => typeErr(ipv6.map((a) => a.text))),
+  ...inside('reply', PORT_KEYS, () => badInteger(0, 65535)),
   ...['snat', 'dnat'].flatMap((n): Opt[] => [
     { key: n, bad: badObject() },
     { key: `${n}.address`, bad: badAddress({ required: true }), put: (i, v) => ({ ...i, [n]: { address: v } }) },
@@ -456,13 +455,9 @@ const expOpts: Opt[] = [
     put: (i, v) => ({ ...i, nat: { dir: v, tuple: tcp } }) },
   { key: 'nat.tuple', bad: badObject({ required: true }), put: (i, v) => ({ ...i, nat: { dir: 'reply', tuple: v } }) },
   { key: 'mask', bad: badObject() },
-  ...['src', 'dst'].map((k): Opt => ({ key: `mask.${k}`, bad: badAddress(),
-    put: (i, v) => ({ ...i, mask: { [k]: v } }) })
-  ),
-  { key: 'mask.src', bad: typeErr(ipv6.map((a) => a.text)), put: (i, v) => ({ ...i, mask: { src: v } }) },
-  ...PORT_KEYS.map((k): Opt => ({ key: `mask.${k}`, bad: badInteger(0, 65535),
-    put: (i, v) => ({ ...i, mask: { [k]: v } }) })
-  ),
+  ...inside('mask', ['src', 'dst'], () => badAddress()),
+  ...inside('mask', ['src'], () => typeErr(ipv6.map((a) => a.text))),
+  ...inside('mask', PORT_KEYS, () => badInteger(0, 65535)),
 ];
 
 const subscribeOpts: Opt[] = [

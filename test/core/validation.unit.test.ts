@@ -16,38 +16,31 @@ import { type BadCase, expectRefused, failure, type Recorder, useRecorded } from
 
 // ---------------------------------------------------------------------------------------------
 describe('Conntrack.open options', () => {
+  // A native handle none of whose queries these tests reach.
+  const throws = (): never => {
+    throw new Error('unused');
+  };
+  const rejects = (): Promise<never> => Promise.reject(new Error('unused'));
   const fakeNative = (): NativeConntrack => ({
-    dump: () => {
-      throw new Error('unused');
-    },
-    get: () => Promise.reject(new Error('unused')),
-    count: () => Promise.reject(new Error('unused')),
-    stats: () => Promise.reject(new Error('unused')),
+    dump: throws,
+    get: rejects,
+    count: rejects,
+    stats: rejects,
     close: () => {},
-    create: () => Promise.reject(new Error('unused')),
-    delete: () => Promise.reject(new Error('unused')),
-    flush: () => Promise.reject(new Error('unused')),
-    createBatch: () => Promise.reject(new Error('unused')),
-    deleteBatch: () => Promise.reject(new Error('unused')),
-    deleteWhere: () => {
-      throw new Error('unused');
-    },
-    aggregate: () => {
-      throw new Error('unused');
-    },
-    expectDump: () => {
-      throw new Error('unused');
-    },
-    expectGet: () => Promise.reject(new Error('unused')),
-    expectCreate: () => Promise.reject(new Error('unused')),
-    expectDelete: () => Promise.reject(new Error('unused')),
-    expectFlush: () => Promise.reject(new Error('unused')),
-    events: () => {
-      throw new Error('unused');
-    },
-    expectEvents: () => {
-      throw new Error('unused');
-    },
+    create: rejects,
+    delete: rejects,
+    flush: rejects,
+    createBatch: rejects,
+    deleteBatch: rejects,
+    deleteWhere: throws,
+    aggregate: throws,
+    expectDump: throws,
+    expectGet: rejects,
+    expectCreate: rejects,
+    expectDelete: rejects,
+    expectFlush: rejects,
+    events: throws,
+    expectEvents: throws,
   });
   let spy: MockInstance<typeof addon.openConntrack>;
 
