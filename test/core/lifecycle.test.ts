@@ -158,6 +158,24 @@ describe('close()', () => {
     });
   });
 
+  /**
+   * Iterates `events` (a stream of `own`), closing `own` at the first event, while 50 entries
+   * 10.3.<net>.x are made; resolves how many events the loop saw.
+   */
+  async function closeAtFirstEvent(own: Conntrack, events: AsyncIterable<unknown>, net: number): Promise<number> {
+    let seen = 0;
+    const loop = (async () => {
+      for await (const _ of events) if (++seen === 1) void own.close();
+    })();
+    await ct.createMany(
+      Array.from({ length: 50 },
+        (_, i) => ({ protocol: 'udp' as const, src: `10.3.${net}.${i}`, dst: '10.255.0.1', srcPort: 1, dstPort: 2,
+          timeout: 30 })),
+    );
+    await loop;
+    return seen;
+  }
+
   test('during an event iteration: a waiting next() resolves done, a running loop ends, the socket is given back', async () => {
     const before = streamFds();
     const own = await Conntrack.open({ netns: ns.name });
@@ -165,16 +183,7 @@ describe('close()', () => {
     const waiting = idle[Symbol.asyncIterator]().next();
     // events() returns subscribed: the entries made next are its events.
     const busy = own.events();
-    let seen = 0;
-    const loop = (async () => {
-      for await (const _ of busy) if (++seen === 1) void own.close();
-    })();
-    await ct.createMany(
-      Array.from({ length: 50 },
-        (_, i) => ({ protocol: 'udp' as const, src: `10.3.0.${i}`, dst: '10.255.0.1', srcPort: 1, dstPort: 2,
-          timeout: 30 })),
-    );
-    await loop;
+    const seen = await closeAtFirstEvent(own, busy, 0);
     expect(seen).toBeGreaterThanOrEqual(1);
     expect(seen).toBeLessThanOrEqual(50);
     expect(await waiting).toEqual({ value: undefined, done: true });
@@ -186,16 +195,7 @@ describe('close()', () => {
   test('ct.close() inside a loop: no item is yielded after it (as stream.close() and Nflog.close() do)', async () => {
     const own = await Conntrack.open({ netns: ns.name });
     const events = own.events();
-    let seen = 0;
-    const loop = (async () => {
-      for await (const _ of events) if (++seen === 1) void own.close();
-    })();
-    await ct.createMany(
-      Array.from({ length: 50 },
-        (_, i) => ({ protocol: 'udp' as const, src: `10.3.1.${i}`, dst: '10.255.0.1', srcPort: 1, dstPort: 2,
-          timeout: 30 })),
-    );
-    await loop;
+    const seen = await closeAtFirstEvent(own, events, 1);
     await ct.deleteWhere({ src: '10.3.1.0/24' });
     const own2 = await Conntrack.open({ netns: ns.name });
     let flows = 0;

@@ -17,6 +17,18 @@ afterAll(async () => {
   await ns?.remove();
 });
 
+/** Runs `use` while table ip `name` counts the namespace's output packets; the table deleted after. */
+async function withOutputTable(name: string, use: () => Promise<void>): Promise<void> {
+  await ns.execOk('nft', ['-f', '-'], {
+    input: `table ip ${name} {\n chain output { type filter hook output priority 0; counter; }\n}\n`,
+  });
+  try {
+    await use();
+  } finally {
+    await ns.execOk('nft', ['delete', 'table', 'ip', name]);
+  }
+}
+
 /**
  * Collects grouped packets while `act` runs, until `want` packets: `act` starts once the
  * stream traces (its temporary rule, with `match`, is in place). Fails after the bound.
@@ -155,82 +167,78 @@ describe('nftables', () => {
   });
 
   test('the temporary trace rule traces only the match and is gone after end, break and an exception', async () => {
-    await ns.execOk('nft', ['-f', '-'], {
-      input: 'table ip plain {\n chain output { type filter hook output priority 0; counter; }\n}\n',
+    await withOutputTable('plain', async () => {
+      const trace = await Trace.open({ netns: ns.name, legacy: false });
+      const tables = async () => (await ns.execOk('nft', ['list', 'tables'])).stdout;
+      try {
+        // Normal end (close), with only UDP to 7778 traced.
+        const packets = await tracePackets(
+          trace,
+          async () => {
+            await ns.exec('ping', ['-c', '1', '-W', '1', '127.0.0.1']);
+            await ns.execOk('node', ['-e',
+              "const s=require('dgram').createSocket('udp4');s.send('x',7778,'127.0.0.1',()=>s.close())"]);
+          },
+          1,
+          { match: { protocol: 'udp', dstPort: 7778 } },
+        );
+        expect(packets.length).toBe(1);
+        expect(packets[0]!.packet?.udp?.dstPort).toBe(7778);
+        expect(packets[0]!.hops.some((h) => h.table === 'plain')).toBe(true);
+        // The library's own rule is not among the hops; the packet's family is its own, not the
+        // family of the table that marked it.
+        expect(packets[0]!.hops.filter((h) => h.table.startsWith('nfct_trace'))).toEqual([]);
+        expect(packets[0]!.family).toBe('ipv4');
+        expect(packets[0]!.hops.map((h) => h.family)).toEqual(packets[0]!.hops.map(() => 'ip'));
+        await noTraceTable();
+        // break
+        const s2 = trace.events({ match: { protocol: 'icmp' } });
+        const loop = (async () => {
+          for await (const _ of s2) break;
+        })();
+        await s2.ready;
+        expect(await tables()).toContain('nfct_trace');
+        await ns.exec('ping', ['-c', '1', '-W', '1', '127.0.0.1']);
+        await loop;
+        await noTraceTable();
+        // an exception inside the loop
+        const s3 = trace.events({ match: { protocol: 'icmp' } });
+        const failing = (async () => {
+          for await (const _ of s3) throw new Error('consumer failed');
+        })();
+        // A packet may come before the ping below: handled from the start, checked after it.
+        failing.catch(() => undefined);
+        await s3.ready;
+        expect(await tables()).toContain('nfct_trace');
+        await ns.exec('ping', ['-c', '1', '-W', '1', '127.0.0.1']);
+        await expect(failing).rejects.toThrow('consumer failed');
+        await noTraceTable();
+      } finally {
+        await trace.close();
+      }
     });
-    const trace = await Trace.open({ netns: ns.name, legacy: false });
-    const tables = async () => (await ns.execOk('nft', ['list', 'tables'])).stdout;
-    try {
-      // Normal end (close), with only UDP to 7778 traced.
-      const packets = await tracePackets(
-        trace,
-        async () => {
-          await ns.exec('ping', ['-c', '1', '-W', '1', '127.0.0.1']);
-          await ns.execOk('node', ['-e',
-            "const s=require('dgram').createSocket('udp4');s.send('x',7778,'127.0.0.1',()=>s.close())"]);
-        },
-        1,
-        { match: { protocol: 'udp', dstPort: 7778 } },
-      );
-      expect(packets.length).toBe(1);
-      expect(packets[0]!.packet?.udp?.dstPort).toBe(7778);
-      expect(packets[0]!.hops.some((h) => h.table === 'plain')).toBe(true);
-      // The library's own rule is not among the hops; the packet's family is its own, not the
-      // family of the table that marked it.
-      expect(packets[0]!.hops.filter((h) => h.table.startsWith('nfct_trace'))).toEqual([]);
-      expect(packets[0]!.family).toBe('ipv4');
-      expect(packets[0]!.hops.map((h) => h.family)).toEqual(packets[0]!.hops.map(() => 'ip'));
-      await noTraceTable();
-      // break
-      const s2 = trace.events({ match: { protocol: 'icmp' } });
-      const loop = (async () => {
-        for await (const _ of s2) break;
-      })();
-      await s2.ready;
-      expect(await tables()).toContain('nfct_trace');
-      await ns.exec('ping', ['-c', '1', '-W', '1', '127.0.0.1']);
-      await loop;
-      await noTraceTable();
-      // an exception inside the loop
-      const s3 = trace.events({ match: { protocol: 'icmp' } });
-      const failing = (async () => {
-        for await (const _ of s3) throw new Error('consumer failed');
-      })();
-      // A packet may come before the ping below: handled from the start, checked after it.
-      failing.catch(() => undefined);
-      await s3.ready;
-      expect(await tables()).toContain('nfct_trace');
-      await ns.exec('ping', ['-c', '1', '-W', '1', '127.0.0.1']);
-      await expect(failing).rejects.toThrow('consumer failed');
-      await noTraceTable();
-    } finally {
-      await trace.close();
-      await ns.execOk('nft', ['delete', 'table', 'ip', 'plain']);
-    }
   });
 });
 
 test('ownHops: true shows the hops of the temporary table too (inet, marking the packet)', async () => {
-  await ns.execOk('nft', ['-f', '-'], {
-    input: 'table ip seen {\n chain output { type filter hook output priority 0; counter; }\n}\n',
+  await withOutputTable('seen', async () => {
+    const trace = await Trace.open({ netns: ns.name, legacy: false });
+    try {
+      const send = () =>
+        ns.execOk('node', ['-e',
+          "const s=require('dgram').createSocket('udp4');s.send('x',7779,'127.0.0.1',()=>s.close())"]);
+      const mine = await tracePackets(trace, send, 1, { match: { protocol: 'udp', dstPort: 7779 }, ownHops: true });
+      expect(mine).toHaveLength(1);
+      const own = mine[0]!.hops.filter((h) => h.table.startsWith('nfct_trace_'));
+      expect(own.length).toBeGreaterThan(0);
+      expect(own.every((h) => h.source === 'nftables' && h.family === 'inet')).toBe(true);
+      expect(mine[0]!.family).toBe('ipv4');
+      expect(mine[0]!.hops.some((h) => h.table === 'seen')).toBe(true);
+      expect(() => trace.events({ ownHops: 'yes' as never })).toThrow(/trace options\.ownHops must be a boolean/);
+    } finally {
+      await trace.close();
+    }
   });
-  const trace = await Trace.open({ netns: ns.name, legacy: false });
-  try {
-    const send = () =>
-      ns.execOk('node', ['-e',
-        "const s=require('dgram').createSocket('udp4');s.send('x',7779,'127.0.0.1',()=>s.close())"]);
-    const mine = await tracePackets(trace, send, 1, { match: { protocol: 'udp', dstPort: 7779 }, ownHops: true });
-    expect(mine).toHaveLength(1);
-    const own = mine[0]!.hops.filter((h) => h.table.startsWith('nfct_trace_'));
-    expect(own.length).toBeGreaterThan(0);
-    expect(own.every((h) => h.source === 'nftables' && h.family === 'inet')).toBe(true);
-    expect(mine[0]!.family).toBe('ipv4');
-    expect(mine[0]!.hops.some((h) => h.table === 'seen')).toBe(true);
-    expect(() => trace.events({ ownHops: 'yes' as never })).toThrow(/trace options\.ownHops must be a boolean/);
-  } finally {
-    await trace.close();
-    await ns.execOk('nft', ['delete', 'table', 'ip', 'seen']);
-  }
 });
 
 test('nfct trace hides the temporary table too; --show-own-hops shows it', async () => {
@@ -260,19 +268,14 @@ test('nfct trace hides the temporary table too; --show-own-hops shows it', async
     const line = JSON.parse(nfct.out.lines[0]!) as Line;
     return { family: line.family, hops: line.hops.map((h) => line.rules[h.rule]!) };
   };
-  await ns.execOk('nft', ['-f', '-'], {
-    input: 'table ip cli {\n chain output { type filter hook output priority 0; counter; }\n}\n',
-  });
-  try {
+  await withOutputTable('cli', async () => {
     const plain = await firstPacket([]);
     expect(plain.family).toBe('ipv4');
     expect(plain.hops.map((h) => h.table)).toContain('cli');
     expect(plain.hops.filter((h) => h.table.startsWith('nfct_trace_'))).toEqual([]);
     const all = await firstPacket(['--show-own-hops']);
     expect(all.hops.filter((h) => h.table.startsWith('nfct_trace_')).map((h) => h.family)).toContain('inet');
-  } finally {
-    await ns.execOk('nft', ['delete', 'table', 'ip', 'cli']);
-  }
+  });
 });
 
 describe('legacy iptables TRACE', () => {
