@@ -10,7 +10,7 @@ import { describe, expect, test } from 'vitest';
 import { Conntrack, type ConntrackEvent } from '../../lib/index.js';
 import { type Netns, useNetnsWith } from '../helpers/netns.js';
 import { BOUND_MS, until, WaitTimeout } from '../helpers/sentinel.js';
-import { eventDrops, timedReader, udpEntries } from '../helpers/streams.js';
+import { eventDrops, readCounting, timedReader, udpEntries } from '../helpers/streams.js';
 
 const MiB = 1 << 20;
 
@@ -76,13 +76,7 @@ describe('the default socket buffer holds a burst while the reader thread cannot
       const next = timedReader(stream[Symbol.asyncIterator]());
       const made = await ct.createMany(udpEntries(entries, 50_000), { batchSize: 5000 });
       expect(made.created).toBe(entries);
-      let news = 0;
-      const other: ConntrackEvent[] = [];
-      for (let e = await next(2000); e !== null; e = await next(2000)) {
-        if (e.type === 'new') news++;
-        else other.push(e);
-        if (news === entries) break;
-      }
+      const { n: news, other } = await readCounting(next, (e) => e.type === 'new', entries);
       await stream.close();
       expect(other).toEqual([]);
       expect(news).toBe(entries);

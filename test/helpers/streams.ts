@@ -99,3 +99,32 @@ export async function netlinkSockets(ns: Pick<Netns, 'execOk'>): Promise<Netlink
 export async function eventDrops(ns: Pick<Netns, 'execOk'>): Promise<number> {
   return (await netlinkSockets(ns)).filter((s) => s.protocol === 12 && s.groups !== 0).reduce((n, s) => n + s.drops, 0);
 }
+
+/** Runs `use` while logRule()'s table logs the datagrams to `port`; the table deleted after. */
+export async function withLogRule(ns: Netns, table: string, port: number, group: number,
+  use: () => Promise<void>): Promise<void>
+{
+  await logRule(ns, table, port, group);
+  try {
+    await use();
+  } finally {
+    await ns.execOk('nft', ['delete', 'table', 'inet', table]);
+  }
+}
+
+/**
+ * Reads with a timedReader() (2 s at most per item) until `want` items pass `counts` or the
+ * stream is quiet; how many passed, and the items that did not.
+ */
+export async function readCounting<T>(next: (ms: number) => Promise<T | null>, counts: (item: T) => boolean,
+  want: number): Promise<{ n: number; other: T[] }>
+{
+  let n = 0;
+  const other: T[] = [];
+  for (let e = await next(2000); e !== null; e = await next(2000)) {
+    if (counts(e)) n++;
+    else other.push(e);
+    if (n === want) break;
+  }
+  return { n, other };
+}
