@@ -405,6 +405,14 @@ describe('many handles, opened and closed in a loop', () => {
     return { before, after };
   }
 
+  /** Closes `handle` while a next() of its `stream` waits: that next() resolves done. */
+  async function closeWhileWaiting(handle: { close(): Promise<void> }, stream: AsyncIterable<unknown>): Promise<void> {
+    const p = stream[Symbol.asyncIterator]().next();
+    await sleep(0);
+    await handle.close();
+    expect((await p).done).toBe(true);
+  }
+
   function expectNothingKept({ before, after }: Awaited<ReturnType<typeof measure>>): void {
     expect(after.fds).toEqual(before.fds);
     expect(after.threads).toBe(before.threads);
@@ -422,13 +430,7 @@ describe('many handles, opened and closed in a loop', () => {
         expect(await c.count()).toBeGreaterThanOrEqual(N);
         if (i % 5 === 0) expect(await c.get(tuple(i))).not.toBeNull();
         if (i % 5 === 1) expect((await c.list({ src: '10.1.0.1' }).toArray()).length).toBe(1);
-        if (i % 5 === 2) {
-          const s = c.events();
-          const p = s[Symbol.asyncIterator]().next();
-          await sleep(0);
-          await c.close();
-          expect((await p).done).toBe(true);
-        }
+        if (i % 5 === 2) await closeWhileWaiting(c, c.events());
         await c.close();
       });
       expectNothingKept(m);
@@ -437,11 +439,7 @@ describe('many handles, opened and closed in a loop', () => {
   test.runIf(hasGc)(`${LOOPS} Nflog handles, each with a subscription bound and closed`, async () => {
     const m = await measure(async (i) => {
       const nf = await Nflog.open({ netns: ns.name });
-      const s = nf.subscribe({ group: 100 + (i % 50) });
-      const p = s[Symbol.asyncIterator]().next();
-      await sleep(0);
-      await nf.close();
-      expect((await p).done).toBe(true);
+      await closeWhileWaiting(nf, nf.subscribe({ group: 100 + (i % 50) }));
     });
     expectNothingKept(m);
   }, 60_000);
@@ -449,11 +447,7 @@ describe('many handles, opened and closed in a loop', () => {
   test.runIf(hasGc)(`${LOOPS} Trace handles, each with a stream started and closed`, async () => {
     const m = await measure(async () => {
       const t = await Trace.open({ netns: ns.name });
-      const s = t.events({ resolveRules: false });
-      const p = s[Symbol.asyncIterator]().next();
-      await sleep(0);
-      await t.close();
-      expect((await p).done).toBe(true);
+      await closeWhileWaiting(t, t.events({ resolveRules: false }));
     });
     expectNothingKept(m);
   }, 60_000);
