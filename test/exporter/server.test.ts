@@ -22,6 +22,9 @@ import { CLI } from '../helpers/nfct.js';
 let dir: string;
 const children: ChildProcess[] = [];
 
+/** The start of a --web-config serving TLS with the server certificate made in beforeAll. */
+const TLS = ['tls_server_config:', '  cert_file: server.crt', '  key_file: server.key'];
+
 /** A user and its password, the hash made by htpasswd (as the toolkit's docs say to). */
 const USER = 'prom';
 const PASSWORD = 's3cret-pass';
@@ -160,9 +163,7 @@ describe('nfct exporter over HTTP', () => {
 
   test('--web-config: TLS and basic auth; /healthz needs no credentials; the configured headers on every answer', async () => {
     const file = webConfig('web-basic.yml', [
-      'tls_server_config:',
-      '  cert_file: server.crt',
-      '  key_file: server.key',
+      ...TLS,
       'http_server_config:',
       '  headers:',
       '    X-Content-Type-Options: nosniff',
@@ -189,9 +190,7 @@ describe('nfct exporter over HTTP', () => {
 
   test('--web-config: RequireAndVerifyClientCert with client_allowed_sans: a client without a certificate is refused, one with it served', async () => {
     const file = webConfig('web-mtls.yml', [
-      'tls_server_config:',
-      '  cert_file: server.crt',
-      '  key_file: server.key',
+      ...TLS,
       '  client_ca_file: ca.crt',
       '  client_auth_type: RequireAndVerifyClientCert',
       '  client_allowed_sans: [scraper.example]',

@@ -132,11 +132,24 @@ describe.each(['iptables-nft', 'nftables'] as ProxyMode[])('nfct trace, kube-pro
     return theirRules;
   }
 
+  /** Runs `body`, then stops nfct trace and the oracle, also on failure: nfct exits 0. */
+  async function tracing(trace: { stop: () => Promise<number> }, oracle: ChildProcess,
+    body: () => Promise<void>): Promise<void>
+  {
+    let code: number | undefined;
+    try {
+      await body();
+    } finally {
+      code = await trace.stop();
+      oracle.kill();
+    }
+    expect(code).toBe(0);
+  }
+
   test("every hop as its tool prints it, the Service named on the jump, the packet rewritten by DNAT; the kernel's tracer agrees hop for hop", async () => {
     const { oracle, oracleText } = startOracle();
     const trace = startTrace(['trace', '-p', 'udp', '--dport', '53', '--netns', node().node.name]);
-    let code: number | undefined;
-    try {
+    await tracing(trace, oracle, async () => {
       await noticed(trace);
       expect((await node().node.exec('nft', ['list', 'tables'])).stdout).toContain('nfct_trace_');
       // Ask until both tracers have shown one packet whole (each from a port of its own).
@@ -198,11 +211,7 @@ describe.each(['iptables-nft', 'nftables'] as ProxyMode[])('nfct trace, kube-pro
         expect(theirs.length).toBeGreaterThan(3);
         expect(ourRules).toEqual(theirs);
       }
-    } finally {
-      code = await trace.stop();
-      oracle.kill();
-    }
-    expect(code).toBe(0);
+    });
     expect((await node().node.execOk('nft', ['list', 'tables'])).stdout).not.toContain('nfct_trace');
   });
 
@@ -236,8 +245,7 @@ describe.each(['iptables-nft', 'nftables'] as ProxyMode[])('nfct trace, kube-pro
       verdict?: string;
       netns: { label: string };
     }
-    let code: number | undefined;
-    try {
+    await tracing(trace, oracle, async () => {
       await noticed(trace);
       const { found } = await askUntilBothSaw(44000, oracleText,
         (sport) =>
@@ -271,11 +279,7 @@ describe.each(['iptables-nft', 'nftables'] as ProxyMode[])('nfct trace, kube-pro
       const theirs = (await theirRulesOnce(oracleText, found.id, ours.length))();
       expect(theirs.length).toBeGreaterThan(3);
       expect(ours).toEqual(theirs);
-    } finally {
-      code = await trace.stop();
-      oracle.kill();
-    }
-    expect(code).toBe(0);
+    });
   });
 });
 

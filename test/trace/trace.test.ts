@@ -17,6 +17,13 @@ afterAll(async () => {
   await ns?.remove();
 });
 
+/** One echo request to 127.0.0.1 from inside the namespace. */
+const pingOnce = () => ns.exec('ping', ['-c', '1', '-W', '1', '127.0.0.1']);
+/** One UDP datagram to 127.0.0.1:`port` from inside the namespace. */
+const sendUdp = (port: number) =>
+  ns.execOk('node', ['-e',
+    `const s=require('dgram').createSocket('udp4');s.send('x',${port},'127.0.0.1',()=>s.close())`]);
+
 /** Runs `use` while table ip `name` counts the namespace's output packets; the table deleted after. */
 async function withOutputTable(name: string, use: () => Promise<void>): Promise<void> {
   await ns.execOk('nft', ['-f', '-'], {
@@ -86,9 +93,8 @@ describe('nftables', () => {
       const packets = await tracePackets(
         trace,
         async () => {
-          await ns.exec('ping', ['-c', '1', '-W', '1', '127.0.0.1']);
-          await ns.execOk('node', ['-e',
-            "const s=require('dgram').createSocket('udp4');s.send('x',7777,'127.0.0.1',()=>s.close())"]);
+          await pingOnce();
+          await sendUdp(7777);
         },
         4, // the echo request and reply, the datagram and the port-unreachable answering it
         // The reader's buffers are those of every live stream, tuned the same way.
@@ -155,7 +161,7 @@ describe('nftables', () => {
     await ns.execOk('iptables', ['-t', 'raw', '-A', 'OUTPUT', '-p', 'icmp', '-j', 'TRACE']);
     const trace = await Trace.open({ netns: ns.name, legacy: false });
     try {
-      const packets = await tracePackets(trace, () => ns.exec('ping', ['-c', '1', '-W', '1', '127.0.0.1']), 1);
+      const packets = await tracePackets(trace, () => pingOnce(), 1);
       expect(packets.length).toBeGreaterThan(0);
       const hops = packets.flatMap((p) => p.hops);
       expect(hops.every((h) => h.source === 'nftables')).toBe(true);
@@ -175,9 +181,8 @@ describe('nftables', () => {
         const packets = await tracePackets(
           trace,
           async () => {
-            await ns.exec('ping', ['-c', '1', '-W', '1', '127.0.0.1']);
-            await ns.execOk('node', ['-e',
-              "const s=require('dgram').createSocket('udp4');s.send('x',7778,'127.0.0.1',()=>s.close())"]);
+            await pingOnce();
+            await sendUdp(7778);
           },
           1,
           { match: { protocol: 'udp', dstPort: 7778 } },
@@ -198,7 +203,7 @@ describe('nftables', () => {
         })();
         await s2.ready;
         expect(await tables()).toContain('nfct_trace');
-        await ns.exec('ping', ['-c', '1', '-W', '1', '127.0.0.1']);
+        await pingOnce();
         await loop;
         await noTraceTable();
         // an exception inside the loop
@@ -210,7 +215,7 @@ describe('nftables', () => {
         failing.catch(() => undefined);
         await s3.ready;
         expect(await tables()).toContain('nfct_trace');
-        await ns.exec('ping', ['-c', '1', '-W', '1', '127.0.0.1']);
+        await pingOnce();
         await expect(failing).rejects.toThrow('consumer failed');
         await noTraceTable();
       } finally {
@@ -224,9 +229,7 @@ test('ownHops: true shows the hops of the temporary table too (inet, marking the
   await withOutputTable('seen', async () => {
     const trace = await Trace.open({ netns: ns.name, legacy: false });
     try {
-      const send = () =>
-        ns.execOk('node', ['-e',
-          "const s=require('dgram').createSocket('udp4');s.send('x',7779,'127.0.0.1',()=>s.close())"]);
+      const send = () => sendUdp(7779);
       const mine = await tracePackets(trace, send, 1, { match: { protocol: 'udp', dstPort: 7779 }, ownHops: true });
       expect(mine).toHaveLength(1);
       const own = mine[0]!.hops.filter((h) => h.table.startsWith('nfct_trace_'));
@@ -256,8 +259,7 @@ test('nfct trace hides the temporary table too; --show-own-hops shows it', async
     try {
       for (let i = 0; i < 200 && nfct.out.lines.length === 0; i++) {
         if (i % 10 === 0) {
-          await ns.execOk('node', ['-e',
-            "const s=require('dgram').createSocket('udp4');s.send('x',7781,'127.0.0.1',()=>s.close())"]);
+          await sendUdp(7781);
         }
         await new Promise((r) => setTimeout(r, 50)); // between datagrams; the first line ends the loop
       }
@@ -296,7 +298,7 @@ describe('legacy iptables TRACE', () => {
     const trace = await Trace.open({ netns: ns.name, nftables: false, bindLogger: true });
     try {
       expect(await backend()).toBe('nfnetlink_log');
-      const packets = await tracePackets(trace, () => ns.exec('ping', ['-c', '1', '-W', '1', '127.0.0.1']), 2);
+      const packets = await tracePackets(trace, () => pingOnce(), 2);
       const request = packets.find((p) => p.packet?.icmp?.type === 8)!;
       expect(request).toBeDefined();
       const hops = request.hops.filter((h) => h.table === 'raw').map((h) =>
