@@ -7,7 +7,7 @@ import { describe, expect, test } from 'vitest';
 import { Conntrack, type ConntrackEvent, type EventStream, type FlowEvent, NfctError } from '../../lib/index.js';
 import { createNetns, type Netns, setSysctl, useNetnsWith } from '../helpers/netns.js';
 import { until } from '../helpers/sentinel.js';
-import { eventDrops } from '../helpers/streams.js';
+import { eventBurst, eventDrops } from '../helpers/streams.js';
 import { tcpFlow, udpFlow } from '../helpers/traffic.js';
 import { type CtEntry, listEntries, runConntrackOk, watchEvents } from '../oracle/conntrack-cli.js';
 
@@ -322,13 +322,7 @@ describe('overruns', () => {
       const stream = c.events({ bufferSize: 4096, maxBufferSize: 4096, maxQueueBytes: 256 << 10, resync: true });
       const it = stream[Symbol.asyncIterator]();
       const first = it.next(); // the consumer then stays away
-      const flows = [];
-      for (let i = 0; i < 20000; i++) {
-        flows.push({ protocol: 'udp' as const, src: `10.30.${i >> 8}.${i & 255}`, dst: '10.31.0.1', srcPort: 1,
-          dstPort: 2, timeout: 120 });
-      }
-      await c.createMany(flows);
-      await c.deleteWhere({ src: '10.30.0.0/24' });
+      await eventBurst(c, { net: 30, dst: '10.31.0.1', srcPort: 1, dstPort: 2 });
       let overrun = false;
       let resync: ConntrackEvent | undefined;
       let next = first;

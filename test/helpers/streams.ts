@@ -128,3 +128,17 @@ export async function readCounting<T>(next: (ms: number) => Promise<T | null>, c
   }
   return { n, other };
 }
+
+/**
+ * A burst of events for a small socket buffer: 20,000 UDP entries 10.<net>.x.y -> dst made
+ * (NEW), then the 256 of 10.<net>.0.0/24 deleted (DESTROY).
+ */
+export async function eventBurst(c: Conntrack,
+  o: { net: number; dst: string; srcPort: number; dstPort: number }): Promise<void>
+{
+  const flows = Array.from({ length: 20000 },
+    (_, i) => ({ protocol: 'udp' as const, src: `10.${o.net}.${i >> 8}.${i & 255}`, dst: o.dst, srcPort: o.srcPort,
+      dstPort: o.dstPort, timeout: 120 }));
+  await c.createMany(flows);
+  await c.deleteWhere({ src: `10.${o.net}.0.0/24` });
+}
