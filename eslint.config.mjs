@@ -84,11 +84,18 @@ export default tseslint.config(
       '@typescript-eslint/no-unsafe-return': 'off',
       // A callback that does nothing is what many tests pass.
       '@typescript-eslint/no-empty-function': 'off',
+      // `for await (const _ of stream)` drains a stream; `{ time: _t, ...rest }` drops a field.
+      '@typescript-eslint/no-unused-vars': ['error', { varsIgnorePattern: '^_', ignoreRestSiblings: true }],
     },
   },
   {
     files: ['**/*.mjs', '**/*.cjs', '**/*.js'],
     extends: [js.configs.recommended],
     languageOptions: { globals: { ...globals.node } },
+  },
+  {
+    // As for the tests in TypeScript: `for await (const _ of stream)` drains a stream.
+    files: ['test/**/*.mjs', 'test/**/*.cjs'],
+    rules: { 'no-unused-vars': ['error', { varsIgnorePattern: '^_' }] },
   },
 );

@@ -4,7 +4,6 @@
 // given the inode number of one gone (the kernel reuses them) is followed as the new one it is.
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -66,7 +65,10 @@ describe('--all-netns with many namespaces', () => {
       const w = warnings.find((l) => l.startsWith('WARNING: 2 namespaces are followed at most'));
       if (w) resolve(w);
     }));
-    const c: Context = { ...ctx, stop: stop.signal, err: (line) => void (warnings.push(line), warned()) };
+    const c: Context = { ...ctx, stop: stop.signal, err: (line) => {
+      warnings.push(line);
+      warned();
+    } };
     const started: string[] = [];
     const finish = new Map<string, () => void>();
     let onStart = (): void => undefined;

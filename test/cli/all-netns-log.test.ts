@@ -46,8 +46,10 @@ async function bound(ns: Netns): Promise<boolean> {
 async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 15_000,
   said?: () => string): Promise<void>
 {
-  for (const end = Date.now() + ms; !(await ok()); await sleep(100)) {
+  const end = Date.now() + ms;
+  while (!(await ok())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}${said ? `; nfct said:\n${said()}` : ''}`);
+    await sleep(100);
   }
 }
 

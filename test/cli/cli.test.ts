@@ -134,10 +134,11 @@ describe('nfct -L as conntrack -L', () => {
     expect(rows.length).toBe(xml.size);
     const nowNs = BigInt(Date.now()) * 1_000_000n;
     const problems = rows.flatMap((row) => {
-      const x = xml.get(row.id as number);
+      const id = row.id as number;
+      const x = xml.get(id);
       return x
-        ? compareJson(row, x, text.get(row.id as number), { nowNs }).map((p) => `${row.protocol} ${row.id}: ${p}`)
-        : [`${row.id}: not listed by conntrack`];
+        ? compareJson(row, x, text.get(id), { nowNs }).map((p) => `${row.protocol as string} ${id}: ${p}`)
+        : [`${id}: not listed by conntrack`];
     });
     expect(problems).toEqual([]);
     expect(new Set(rows.map((r) => r.protocol))).toEqual(

@@ -276,7 +276,7 @@ describe('nfct against conntrack, line by line', () => {
         }
       } finally {
         // The next line starts from FIXTURE again.
-        if (!outcome || outcome.peer.table !== fixtureTable || outcome.ours.table !== fixtureTable) await resetBoth();
+        if (outcome?.peer.table !== fixtureTable || outcome.ours.table !== fixtureTable) await resetBoth();
       }
       if (process.env.NFCT_DIFF_REPORT && differences.length > 0) {
         await writeFile(process.env.NFCT_DIFF_REPORT, `$ ${key}\n${differences.join('\n')}\n\n`, { flag: 'a' });

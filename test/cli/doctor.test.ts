@@ -61,7 +61,7 @@ describe('table full: entries against nf_conntrack_max, early drops while connec
       const r = await ct.createMany(flows(), { batchSize: 2000, ifExists: 'skip' });
       expect(r.created).toBeGreaterThan(max * 0.9);
     } finally {
-      ct.close();
+      await ct.close();
     }
     // New connections arriving while the doctor watches (bounded: at most 20,000 datagrams).
     const gen = background(ns,
@@ -113,16 +113,19 @@ describe('stale UDP: a DNAT to an address that never answers, with traffic going
   const clientEntry = () =>
     until(async () => (await listEntries(ns, ['-p', 'udp', '-d', '10.96.0.10'])).entries.length > 0,
       "the client's entry towards 10.96.0.10", { every: 50 });
-
-  test('a warning naming the target, the packets sent to it, and the delete that clears it', async () => {
+  /** `nfct doctor` over `interval` seconds while the client sends; the client stopped after. */
+  const doctorWhileSending = async (interval: string) => {
     const gen = background(ns, client);
-    let res;
     try {
       await clientEntry();
-      res = await doctor('--netns', ns.name, '--interval', '1.5');
+      return await doctor('--netns', ns.name, '--interval', interval);
     } finally {
       await stop(gen);
     }
+  };
+
+  test('a warning naming the target, the packets sent to it, and the delete that clears it', async () => {
+    const res = await doctorWhileSending('1.5');
     const stale = res.findings.find((f) => f.check === 'unanswered-udp-dnat');
     expect(stale, JSON.stringify(res.findings)).toBeDefined();
     // The plain DNAT rule names the target: it is the rule's current one, not a stale entry.
@@ -142,14 +145,7 @@ describe('stale UDP: a DNAT to an address that never answers, with traffic going
 
   test('with nf_conntrack_acct=0 it says that packet growth cannot be seen', async () => {
     await setSysctl(ns, 'net.netfilter.nf_conntrack_acct', 0);
-    const gen = background(ns, client);
-    let res;
-    try {
-      await clientEntry();
-      res = await doctor('--netns', ns.name, '--interval', '0.5');
-    } finally {
-      await stop(gen);
-    }
+    const res = await doctorWhileSending('0.5');
     const stale = res.findings.find((f) => f.check === 'unanswered-udp-dnat');
     // Counters are judged per entry: this client's entry was made while accounting was off.
     expect(stale?.title, JSON.stringify(res.findings)).toContain(
@@ -206,7 +202,7 @@ describe('leftovers of tracing and settings that hide things', () => {
     } finally {
       ac.abort();
       await held.catch(() => undefined);
-      nf.close();
+      await nf.close();
       await trace.close();
     }
     const by = (check: string) => res.findings.filter((f) => f.check === check);

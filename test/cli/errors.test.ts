@@ -147,7 +147,7 @@ describe('a full table', () => {
       }
       await ct.createMany(fill(), { batchSize: 4000 });
     } finally {
-      ct.close();
+      await ct.close();
     }
   }, 120000);
   afterAll(async () => {

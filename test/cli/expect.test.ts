@@ -62,7 +62,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  ct?.close();
+  await ct?.close();
   await ns?.remove();
 });
 

@@ -181,7 +181,7 @@ describe('nfct --json: one object per line, one schema per command', () => {
       expect(flows.length).toBeGreaterThan(2);
       for (const f of flows) expect(flowJson(f)).toBe(JSON.stringify(f));
     } finally {
-      ct.close();
+      await ct.close();
     }
   });
 
@@ -262,10 +262,11 @@ describe('nfct --json: the values conntrack -L -o xml shows for the same entries
   {
     const nowNs = BigInt(Date.now()) * 1_000_000n;
     return got.flatMap((row) => {
-      const x = ref.xml.get(row.id as number);
-      if (!x) return [`id ${row.id}: not in conntrack's listing`];
-      return compareJson(row, x, ref.text.get(row.id as number), { nowNs, extraUse }).map((p) =>
-        `id ${row.id} (${(row.original as { src: string }).src} ${row.protocol}): ${p}`
+      const id = row.id as number;
+      const x = ref.xml.get(id);
+      if (!x) return [`id ${id}: not in conntrack's listing`];
+      return compareJson(row, x, ref.text.get(id), { nowNs, extraUse }).map((p) =>
+        `id ${id} (${(row.original as { src: string }).src} ${row.protocol as string}): ${p}`
       );
     });
   }

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { checkLogSuppressed, type NamespaceReport } from '../../lib/cli/commands/doctor-checks.js';
 import { countLogRules } from '../../lib/cli/commands/doctor-logrules.js';
-import { createNetns, type Netns } from '../helpers/netns.js';
+import { createNetns, useNetns } from '../helpers/netns.js';
 import { NFCT_SHELL, spawnNfct } from '../helpers/nfct.js';
 import { collectOutput } from '../helpers/output.js';
 import { holdSysctl } from '../helpers/sysctl-hold.js';
@@ -20,18 +20,17 @@ import { runNfct } from '../support/run-nfct.js';
 
 const TAG = `nc${process.pid.toString(36)}${randomBytes(2).toString('hex')}`;
 const dir = mkdtempSync(join(tmpdir(), 'nfct-kmsg-cli-'));
-let ns: Netns;
+// Every namespace's LOG lines reach the kernel log while the tests run; the namespace is removed
+// before the setting is let go (hooks after all run last-registered first).
 let release: (() => void) | undefined;
-
-beforeAll(async () => {
-  ns = await createNetns('nfct-kmsgcli', { conntrack: false });
+beforeAll(() => {
   release = holdSysctl('net.netfilter.nf_log_all_netns', '1');
 });
-afterAll(async () => {
-  await ns?.remove();
+afterAll(() => {
   release?.();
   rmSync(dir, { recursive: true, force: true });
 });
+const ns = useNetns('nfct-kmsgcli', { conntrack: false });
 
 const body = (port: number, prefix: string): string =>
   `${prefix}IN=eth0 OUT= MAC=52:54:00:12:34:56:52:54:00:65:43:21:08:00 SRC=10.0.0.1 DST=10.0.0.2 LEN=60 TOS=0x00 PREC=0x00 TTL=64 ID=${port} DF PROTO=TCP SPT=40000 DPT=${port} WINDOW=64240 RES=0x00 SYN URGP=0 `;

@@ -2,21 +2,15 @@
 // the arrows select one and d deletes its entries after y (conntrack -L is the judge), each
 // group's change since the previous frame is shown; --by src/16 (and /64 for IPv6) groups by
 // prefix; --json snapshots agree with themselves (entries, change).
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
+import { beforeAll, describe, expect, test } from 'vitest';
 
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-
-import { createNetns, type Netns } from '../helpers/netns.js';
+import { useNetns } from '../helpers/netns.js';
 import { CLI, execNfct, spawnNfct } from '../helpers/nfct.js';
+import { useTmux } from '../helpers/tmux.js';
 import { type EntrySpec, listEntries, loadEntries } from '../oracle/conntrack-cli.js';
 
-const run = promisify(execFile);
-// A private tmux server: nothing of anyone else's is touched, and killing it ends everything.
-const SOCKET = `nfct-top-keys-${process.pid}`;
-const tmux = (...args: string[]) => run('tmux', ['-L', SOCKET, ...args]);
-
-let ns: Netns;
+const ns = useNetns('nfct-top-keys');
+const { tmux, paneWhen } = useTmux('nfct-top-keys');
 
 const udp = (src: string, dst: string, sport: number): EntrySpec => ({ proto: 'udp', src, dst, sport, dport: 53,
   timeout: 600 });
@@ -35,17 +29,6 @@ function distribution(): EntrySpec[] {
   return out;
 }
 
-/** The pane's text once `ready` holds for it (polled, bounded). */
-async function paneWhen(ready: (text: string) => boolean): Promise<string> {
-  let text = '';
-  for (let i = 0; i < 150; i++) {
-    text = (await tmux('capture-pane', '-p', '-t', 'top')).stdout;
-    if (ready(text)) return text;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`the pane never showed what was expected:\n${text}`);
-}
-
 /** The data rows under the header line: [count, change, source prefix]. */
 function rows(text: string): string[][] {
   const lines = text.split('\n');
@@ -61,12 +44,7 @@ function rows(text: string): string[][] {
 }
 
 beforeAll(async () => {
-  ns = await createNetns('nfct-top-keys');
   await loadEntries(ns, distribution());
-});
-afterAll(async () => {
-  await tmux('kill-server').catch(() => {});
-  await ns?.remove();
 });
 
 describe('--by src/16 (IPv6 /64)', () => {

@@ -2,22 +2,19 @@
 // distribution, capture-pane shows the expected top line, send-keys switches the grouping and
 // quits. Off a terminal it prints plain lines; --once --json one NDJSON snapshot.
 import { execFile } from 'node:child_process';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { beforeAll, describe, expect, test } from 'vitest';
 
-import { createNetns, type Netns } from '../helpers/netns.js';
+import { useNetns } from '../helpers/netns.js';
 import { CLI, execNfct, NFCT_SHELL } from '../helpers/nfct.js';
 import { checkOutput } from '../helpers/schema.js';
+import { useTmux } from '../helpers/tmux.js';
 import { type EntrySpec, loadEntries } from '../oracle/conntrack-cli.js';
 
 const run = promisify(execFile);
-// A private tmux server: nothing of anyone else's is touched, and killing it ends everything.
-const SOCKET = `nfct-top-${process.pid}`;
-const tmux = (...args: string[]) => run('tmux', ['-L', SOCKET, ...args]);
-
-let ns: Netns;
+const ns = useNetns('nfct-top');
+const { tmux, paneWhen } = useTmux('nfct-top');
 
 /** 40 entries from 10.1.0.1, 25 from 10.1.0.2, 10 from 10.1.0.3; 50 to 10.2.0.7, 25 to 10.2.0.8. */
 function distribution(): EntrySpec[] {
@@ -38,17 +35,6 @@ async function nfct(...args: string[]): Promise<{ stdout: string; stderr: string
   return { stdout: r.stdout, stderr: r.stderr, code: r.code ?? -1 };
 }
 
-/** The pane's text once `ready` holds for it (polled, bounded). */
-async function paneWhen(ready: (text: string) => boolean): Promise<string> {
-  let text = '';
-  for (let i = 0; i < 100; i++) {
-    text = (await tmux('capture-pane', '-p', '-t', 'top')).stdout;
-    if (ready(text)) return text;
-    await sleep(100);
-  }
-  throw new Error(`the pane never showed what was expected:\n${text}`);
-}
-
 /** The first data row under the header that names `column`. */
 function firstRow(text: string, column: string): string[] {
   const lines = text.split('\n');
@@ -61,12 +47,7 @@ function firstRow(text: string, column: string): string[] {
 }
 
 beforeAll(async () => {
-  ns = await createNetns('nfct-top');
   await loadEntries(ns, distribution());
-});
-afterAll(async () => {
-  await tmux('kill-server').catch(() => {});
-  await ns?.remove();
 });
 
 describe('nfct top in a terminal (tmux)', () => {

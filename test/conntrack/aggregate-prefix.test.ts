@@ -23,7 +23,7 @@ beforeAll(async () => {
   ct = await Conntrack.open({ netns: ns.name });
 });
 afterAll(async () => {
-  ct?.close();
+  await ct?.close();
   await ns?.remove();
 });
 

@@ -5,26 +5,19 @@
 // one NEW and one DESTROY event).
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 
 import { Conntrack, type ConntrackEvent } from '../../lib/index.js';
-import { createNetns, type Netns } from '../helpers/netns.js';
+import { type Netns, useNetnsWith } from '../helpers/netns.js';
 import { BOUND_MS, until, WaitTimeout } from '../helpers/sentinel.js';
-import { eventDrops, timedReader, udpEntries } from '../helpers/streams.js';
+import { eventDrops, readCounting, timedReader, udpEntries } from '../helpers/streams.js';
 
 const MiB = 1 << 20;
 
 let ns: Netns;
 let ct: Conntrack;
 
-beforeAll(async () => {
-  ns = await createNetns('nfct-ctbacklog');
-  ct = await Conntrack.open({ netns: ns.name });
-});
-afterAll(async () => {
-  ct?.close();
-  await ns?.remove();
-});
+useNetnsWith('nfct-ctbacklog', async (n) => ((ns = n), (ct = await Conntrack.open({ netns: n.name }))));
 
 describe('a consumer that waits 1 ms per event loses nothing of a burst, with default options', () => {
   test('conntrack events: 20,000 events (10,000 entries created, then flushed)', async () => {
@@ -55,7 +48,7 @@ describe('a consumer that waits 1 ms per event loses nothing of a burst, with de
     const during = stream.stats;
     expect(during.queuedRecords).toBeGreaterThan(10_000);
     expect(during.queuedBytes).toBeGreaterThan(during.queuedRecords * 100);
-    const timer = setTimeout(() => stream.close(), 150_000);
+    const timer = setTimeout(() => void stream.close(), 150_000);
     await consumer;
     clearTimeout(timer);
     expect({ news, destroys, overruns }).toEqual({ news: entries, destroys: entries, overruns: 0 });
@@ -67,7 +60,7 @@ describe('a consumer that waits 1 ms per event loses nothing of a burst, with de
     expect(after.queuedBytes).toBe(0);
     expect(after.peakBytes).toBeGreaterThan(4 * MiB);
     expect(after.pooledBytes).toBeLessThanOrEqual(4 * MiB);
-    stream.close();
+    await stream.close();
   }, 200_000);
 });
 
@@ -83,14 +76,8 @@ describe('the default socket buffer holds a burst while the reader thread cannot
       const next = timedReader(stream[Symbol.asyncIterator]());
       const made = await ct.createMany(udpEntries(entries, 50_000), { batchSize: 5000 });
       expect(made.created).toBe(entries);
-      let news = 0;
-      const other: ConntrackEvent[] = [];
-      for (let e = await next(2000); e !== null; e = await next(2000)) {
-        if (e.type === 'new') news++;
-        else other.push(e);
-        if (news === entries) break;
-      }
-      stream.close();
+      const { n: news, other } = await readCounting(next, (e) => e.type === 'new', entries);
+      await stream.close();
       expect(other).toEqual([]);
       expect(news).toBe(entries);
       expect(stream.stats.overruns).toBe(0);
@@ -130,7 +117,7 @@ describe('past maxQueueBytes the kernel drops; the stream reports it in order an
       await read(() => items.slice(last).some((e) => e.type === 'new' && e.flow.original.src === '10.97.0.1'),
         "the marker entry's event");
       expect(await eventDrops(ns)).toBe(dropped);
-      stream.close();
+      await stream.close();
       const overrunAt = items.findIndex((e) => e.type === 'overrun');
       expect(overrunAt).toBeGreaterThan(0);
       expect(items.at(-1)).toMatchObject({ type: 'new', flow: { original: { src: '10.97.0.1' } } });
@@ -151,7 +138,7 @@ describe('JSON of event items', () => {
     await ct.create({ protocol: 'tcp', src: '10.96.0.1', dst: '10.96.0.2', srcPort: 1, dstPort: 2, timeout: 60,
       state: 'ESTABLISHED' });
     const ev = (await next).value as ConntrackEvent;
-    events.close();
+    await events.close();
     expect(ev.type).toBe('new');
     const j = JSON.parse(JSON.stringify(ev)) as { type: string; timestamp: string;
       flow: { status: string[]; original: { src: string } } };

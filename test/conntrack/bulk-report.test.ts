@@ -135,26 +135,35 @@ describe('updateWhere', () => {
   });
 });
 
+/** Runs `use` with a handle on a namespace of its own; both closed and removed after, also on failure. */
+async function inAnotherNetns(prefix: string, use: (ct2: Conntrack, other: Netns) => Promise<void>): Promise<void> {
+  const other = await createNetns(prefix);
+  try {
+    const ct2 = await Conntrack.open({ netns: other.name });
+    try {
+      await use(ct2, other);
+    } finally {
+      await ct2.close();
+    }
+  } finally {
+    await other.remove();
+  }
+}
+
+/** A save listing's lines, sorted, their timeouts (which count down) masked. */
+const maskTimeouts = (t: string): string[] =>
+  t.split('\n').filter(Boolean).map((l) => l.replace(/ -t \d+/, ' -t T')).sort();
+
 describe('parseSave', () => {
   test('conntrack -L -o save, parsed and created in another namespace, lists the same table', async () => {
     await load(10);
     const saved = (await runConntrack(ns, ['-L', '-o', 'save'])).stdout;
-    const other = await createNetns('nfct-bulkrep2');
-    try {
-      const ct2 = await Conntrack.open({ netns: other.name });
-      try {
-        const result = await ct2.createMany(parseSave(saved));
-        expect(result.failed).toEqual([]);
-        expect(result.created).toBe(10);
-      } finally {
-        ct2.close();
-      }
-      const mask = (t: string): string[] =>
-        t.split('\n').filter(Boolean).map((l) => l.replace(/ -t \d+/, ' -t T')).sort();
-      expect(mask((await runConntrack(other, ['-L', '-o', 'save'])).stdout)).toEqual(mask(saved));
-    } finally {
-      await other.remove();
-    }
+    await inAnotherNetns('nfct-bulkrep2', async (ct2, other) => {
+      const result = await ct2.createMany(parseSave(saved));
+      expect(result.failed).toEqual([]);
+      expect(result.created).toBe(10);
+      expect(maskTimeouts((await runConntrack(other, ['-L', '-o', 'save'])).stdout)).toEqual(maskTimeouts(saved));
+    });
   });
 });
 
@@ -229,74 +238,56 @@ describe('restore', () => {
   test('conntrack -L -o save restored into another namespace lists the same table; -A lines of entries already there are counted, -I lines fail with their line number', async () => {
     await load(10);
     const saved = (await runConntrack(ns, ['-L', '-o', 'save'])).stdout;
-    const other = await createNetns('nfct-bulkrep3');
-    try {
-      const ct2 = await Conntrack.open({ netns: other.name });
-      try {
-        const first = await ct2.restore(`# a comment\n\n${saved}`);
-        expect(first).toEqual({ created: 10, existed: 0, failed: [] });
-        const mask = (t: string): string[] =>
-          t.split('\n').filter(Boolean).map((l) => l.replace(/ -t \d+/, ' -t T')).sort();
-        expect(mask((await runConntrack(other, ['-L', '-o', 'save'])).stdout)).toEqual(mask(saved));
-        // Again (-o save writes -A lines): the first two as they are (there already: existed),
-        // the rest as -I (EEXIST, by line).
-        const lines = saved.trim().split('\n');
-        expect(lines.every((l) => l.startsWith('-A '))).toBe(true);
-        const again = [...lines.slice(0, 2), ...lines.slice(2).map((l) => l.replace(/^-A /, '-I '))].join('\n');
-        const second = await ct2.restore(again, { batchSize: 3 });
-        expect(second.created).toBe(0);
-        expect(second.existed).toBe(2);
-        expect(second.failed.map((f) => [f.line, f.command, f.error.code])).toEqual(
-          lines.slice(2).map((_, i) => [i + 3, 'create', 'EEXIST']),
-        );
-        // From the file's bytes: ASCII ones read where they are, others (UTF-8) as their text.
-        for (const bytes of [Buffer.from(`# ascii\n${saved}`),
-          new TextEncoder().encode(`# caf\u00e9\n${saved.replace('\n', '\u00a0\n')}`)])
-        {
-          await ct2.flush();
-          expect(await ct2.restore(bytes)).toEqual({ created: 10, existed: 0, failed: [] });
-          expect(mask((await runConntrack(other, ['-L', '-o', 'save'])).stdout)).toEqual(mask(saved));
-        }
-      } finally {
-        ct2.close();
+    await inAnotherNetns('nfct-bulkrep3', async (ct2, other) => {
+      const first = await ct2.restore(`# a comment\n\n${saved}`);
+      expect(first).toEqual({ created: 10, existed: 0, failed: [] });
+      expect(maskTimeouts((await runConntrack(other, ['-L', '-o', 'save'])).stdout)).toEqual(maskTimeouts(saved));
+      // Again (-o save writes -A lines): the first two as they are (there already: existed),
+      // the rest as -I (EEXIST, by line).
+      const lines = saved.trim().split('\n');
+      expect(lines.every((l) => l.startsWith('-A '))).toBe(true);
+      const again = [...lines.slice(0, 2), ...lines.slice(2).map((l) => l.replace(/^-A /, '-I '))].join('\n');
+      const second = await ct2.restore(again, { batchSize: 3 });
+      expect(second.created).toBe(0);
+      expect(second.existed).toBe(2);
+      expect(second.failed.map((f) => [f.line, f.command, f.error.code])).toEqual(
+        lines.slice(2).map((_, i) => [i + 3, 'create', 'EEXIST']),
+      );
+      // From the file's bytes: ASCII ones read where they are, others (UTF-8) as their text.
+      for (const bytes of [Buffer.from(`# ascii\n${saved}`),
+        new TextEncoder().encode(`# caf\u00e9\n${saved.replace('\n', '\u00a0\n')}`)])
+      {
+        await ct2.flush();
+        expect(await ct2.restore(bytes)).toEqual({ created: 10, existed: 0, failed: [] });
+        expect(maskTimeouts((await runConntrack(other, ['-L', '-o', 'save'])).stdout)).toEqual(maskTimeouts(saved));
       }
-    } finally {
-      await other.remove();
-    }
+    });
   });
 
   test('a line it cannot read: a TypeError with its line number, before anything is created', async () => {
-    const other = await createNetns('nfct-bulkrep4');
-    try {
-      const ct2 = await Conntrack.open({ netns: other.name });
-      try {
-        const text = ['-I -p udp -s 10.9.0.1 -d 10.9.0.2 --sport 1 --dport 2 -t 60', '', '-D -p udp'].join('\n');
-        const e = await ct2.restore(text).catch((x: unknown) => x);
-        expect(e).toBeInstanceOf(TypeError);
-        expect((e as TypeError & { line: number }).line).toBe(3);
-        expect(String((e as Error).message)).toContain('line 3');
-        // An ICMP type with no reply type (3): the reply tuple cannot be derived, so the line is not one it reads.
-        const e2 = await ct2.restore('-I -p icmp -s 10.9.0.1 -d 10.9.0.2 --icmp-type 3 --icmp-code 0 --icmp-id 1 -t 60')
-          .catch((x: unknown) => x);
-        expect(e2).toBeInstanceOf(TypeError);
-        expect((e2 as TypeError & { line: number }).line).toBe(1);
-        expect(await ct2.count()).toBe(0);
-        const e3 = await ct2.restore(Buffer.from(`  ${text}`)).catch((x: unknown) => x);
-        expect(e3).toBeInstanceOf(TypeError);
-        expect((e3 as TypeError & { line: number }).line).toBe(3);
-        expect((e3 as Error).message).toBe((e as Error).message);
-        expect((e as Error).message).toContain('-D -p udp');
-        await expect(ct2.restore(42 as unknown as string)).rejects.toThrow(
-          'restore() text must be a string or a Uint8Array (the bytes of a save file), got 42',
-        );
-        await expect(ct2.restore('', { batchSize: 0 })).rejects.toThrow('restore() options.batchSize');
-      } finally {
-        ct2.close();
-      }
+    await inAnotherNetns('nfct-bulkrep4', async (ct2, other) => {
+      const text = ['-I -p udp -s 10.9.0.1 -d 10.9.0.2 --sport 1 --dport 2 -t 60', '', '-D -p udp'].join('\n');
+      const e = await ct2.restore(text).catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(TypeError);
+      expect((e as TypeError & { line: number }).line).toBe(3);
+      expect((e as Error).message).toContain('line 3');
+      // An ICMP type with no reply type (3): the reply tuple cannot be derived, so the line is not one it reads.
+      const e2 = await ct2.restore('-I -p icmp -s 10.9.0.1 -d 10.9.0.2 --icmp-type 3 --icmp-code 0 --icmp-id 1 -t 60')
+        .catch((x: unknown) => x);
+      expect(e2).toBeInstanceOf(TypeError);
+      expect((e2 as TypeError & { line: number }).line).toBe(1);
+      expect(await ct2.count()).toBe(0);
+      const e3 = await ct2.restore(Buffer.from(`  ${text}`)).catch((x: unknown) => x);
+      expect(e3).toBeInstanceOf(TypeError);
+      expect((e3 as TypeError & { line: number }).line).toBe(3);
+      expect((e3 as Error).message).toBe((e as Error).message);
+      expect((e as Error).message).toContain('-D -p udp');
+      await expect(ct2.restore(42 as unknown as string)).rejects.toThrow(
+        'restore() text must be a string or a Uint8Array (the bytes of a save file), got 42',
+      );
+      await expect(ct2.restore('', { batchSize: 0 })).rejects.toThrow('restore() options.batchSize');
       expect((await runConntrack(other, ['-C'])).stdout.trim()).toBe('0');
-    } finally {
-      await other.remove();
-    }
+    });
   });
 });
 
@@ -311,6 +302,7 @@ describe('the deprecated two-object forms', () => {
     const onWarning = (w: Error & { code?: string }): void => void warnings.push({ code: w.code, message: w.message });
     process.on('warning', onWarning);
     try {
+      /* eslint-disable @typescript-eslint/no-deprecated -- the old forms are what is tested */
       expect(await ct.deleteWhere({ protocol: 'udp' }, { dryRun: true })).toBe(30);
       expect(await ct.deleteWhere({ protocol: 'udp' }, { dryRun: true })).toBe(30);
       expect(await ct.updateWhere({ protocol: 'udp' }, { mark: 3 }, { batchSize: 7 })).toBe(30);
@@ -318,6 +310,7 @@ describe('the deprecated two-object forms', () => {
       expect(await ct.deleteEach({ protocol: 'udp', mark: 3 }, { onDeleted: (f) => void seen.push(f.length) })).toBe(
         30,
       );
+      /* eslint-enable @typescript-eslint/no-deprecated */
       expect(seen.reduce((a, b) => a + b, 0)).toBe(30);
       await new Promise((ok) => setImmediate(ok));
     } finally {

@@ -49,8 +49,8 @@ beforeAll(async () => {
   b = await Conntrack.open({ netns: to.name });
 });
 afterAll(async () => {
-  a?.close();
-  b?.close();
+  await a?.close();
+  await b?.close();
   await from?.remove();
   await to?.remove();
 });

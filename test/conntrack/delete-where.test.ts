@@ -34,7 +34,7 @@ beforeAll(async () => {
   ct = await Conntrack.open({ netns: ours.name });
 });
 afterAll(async () => {
-  ct?.close();
+  await ct?.close();
   await theirs?.remove();
   await ours?.remove();
 });
@@ -50,7 +50,7 @@ describe('deleteWhere(filter) removes what conntrack -D removes', () => {
       const n = Number(shown![1]);
       expect(n).toBeGreaterThan(0);
 
-      expect(await ct.deleteWhere(filter, { dryRun: true })).toBe(n);
+      expect(await ct.deleteWhere({ ...filter, dryRun: true })).toBe(n);
       expect(await ct.count()).toBe(total);
       expect(await ct.deleteWhere(filter)).toBe(n);
       expect(await ct.count()).toBe(total - n);

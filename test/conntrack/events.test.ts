@@ -1,28 +1,20 @@
 // Conntrack events: the same events in the same order as `conntrack -E` prints; the kernel-side
 // filter; overruns that do not end the stream; resync; the socket released on every way out.
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
 
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 
 import { Conntrack, type ConntrackEvent, type EventStream, type FlowEvent, NfctError } from '../../lib/index.js';
-import { createNetns, type Netns, setSysctl } from '../helpers/netns.js';
+import { createNetns, type Netns, setSysctl, useNetnsWith } from '../helpers/netns.js';
 import { until } from '../helpers/sentinel.js';
-import { eventDrops } from '../helpers/streams.js';
+import { eventBurst, eventDrops } from '../helpers/streams.js';
 import { tcpFlow, udpFlow } from '../helpers/traffic.js';
 import { type CtEntry, listEntries, runConntrackOk, watchEvents } from '../oracle/conntrack-cli.js';
 
 let ns: Netns;
 let ct: Conntrack;
 
-beforeAll(async () => {
-  ns = await createNetns('nfct-events');
-  ct = await Conntrack.open({ netns: ns.name });
-});
-afterAll(async () => {
-  ct?.close();
-  await ns?.remove();
-});
+useNetnsWith('nfct-events', async (n) => ((ns = n), (ct = await Conntrack.open({ netns: n.name }))));
 
 function socketInodes(): Set<string> {
   const out = new Set<string>();
@@ -53,7 +45,7 @@ function socketFds(): number {
 function collect(stream: EventStream, until: (e: ConntrackEvent) => boolean, timeoutMs = 20_000) {
   const events: ConntrackEvent[] = [];
   const done = (async () => {
-    const timer = setTimeout(() => stream.close(), timeoutMs);
+    const timer = setTimeout(() => void stream.close(), timeoutMs);
     try {
       for await (const e of stream) {
         events.push(e);
@@ -108,7 +100,7 @@ describe('events()', () => {
       expect(got.every((e) => typeof e.timestamp === 'bigint' && e.timestamp > 1_600_000_000_000_000_000n)).toBe(true);
     } finally {
       await watch.stop();
-      stream.close();
+      await stream.close();
     }
   });
 
@@ -216,11 +208,11 @@ describe('countEvents()', () => {
       });
       expect(counter.counts).toEqual(want);
       expect(counter.stats).toMatchObject({ matched: 120, malformed: 0, overruns: 0, queuedRecords: 0 });
-      counter.close();
+      await counter.close();
       await counter.done;
       expect(socketInodes().has(mine[0]!), 'its socket is closed').toBe(false);
     } finally {
-      counter.close();
+      await counter.close();
       await watch.stop();
     }
     // The totals stay readable after close().
@@ -251,10 +243,10 @@ describe('countEvents()', () => {
       await until(() => counter.counts.new === n + 1, 'the counter to count one more event');
       expect(counter.counts).toEqual({ new: n + 1 });
       expect(await eventDrops(own)).toBe(dropped);
-      c.close();
+      await c.close();
       await counter.done;
     } finally {
-      c.close();
+      await c.close();
       await own.remove();
     }
   });
@@ -300,7 +292,7 @@ describe('the reader thread', () => {
       // The process's other threads keep their own.
       expect(threads().find((t) => t.tid === process.pid)?.nice).toBe(0);
     } finally {
-      stream.close();
+      await stream.close();
     }
     expect(threads().filter((t) => t.name === 'nfct-stream')).toHaveLength(before);
   });
@@ -315,8 +307,8 @@ describe('stats.socketBuffer', () => {
       expect(asked.stats.socketBuffer).toBe(2_000_000);
       expect(byDefault.stats.socketBuffer).toBe(64 << 20);
     } finally {
-      asked.close();
-      byDefault.close();
+      await asked.close();
+      await byDefault.close();
     }
     expect(asked.stats.socketBuffer).toBe(2_000_000);
   });
@@ -330,13 +322,7 @@ describe('overruns', () => {
       const stream = c.events({ bufferSize: 4096, maxBufferSize: 4096, maxQueueBytes: 256 << 10, resync: true });
       const it = stream[Symbol.asyncIterator]();
       const first = it.next(); // the consumer then stays away
-      const flows = [];
-      for (let i = 0; i < 20000; i++) {
-        flows.push({ protocol: 'udp' as const, src: `10.30.${i >> 8}.${i & 255}`, dst: '10.31.0.1', srcPort: 1,
-          dstPort: 2, timeout: 120 });
-      }
-      await c.createMany(flows);
-      await c.deleteWhere({ src: '10.30.0.0/24' });
+      await eventBurst(c, { net: 30, dst: '10.31.0.1', srcPort: 1, dstPort: 2 });
       let overrun = false;
       let resync: ConntrackEvent | undefined;
       let next = first;
@@ -367,7 +353,7 @@ describe('overruns', () => {
       }
       await it.return!();
     } finally {
-      c.close();
+      await c.close();
       await own.remove();
     }
   });
@@ -390,7 +376,7 @@ describe('ending a stream', () => {
     // close() while waiting
     const s2 = ct.events();
     const waiting = s2[Symbol.asyncIterator]().next();
-    s2.close();
+    await s2.close();
     expect((await waiting).done).toBe(true);
     // AbortSignal
     const ac = new AbortController();
@@ -403,7 +389,7 @@ describe('ending a stream', () => {
     const own = await Conntrack.open({ netns: ns.name });
     const s4 = own.events();
     const w4 = s4[Symbol.asyncIterator]().next();
-    own.close();
+    await own.close();
     expect((await w4).done).toBe(true);
     expect(socketFds()).toBe(before);
   });
@@ -417,7 +403,7 @@ describe('ending a stream', () => {
         for await (const _ of c.events()) return undefined;
         return undefined;
       })().catch((e: unknown) => e);
-      c.close();
+      await c.close();
       expect(err).toBeInstanceOf(NfctError);
       expect((err as NfctError).message).toContain('nf_conntrack_events');
       // Issue 13: it also said "the running kernel does not support this operation".

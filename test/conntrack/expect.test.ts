@@ -61,7 +61,7 @@ beforeAll(async () => {
   await ct.create({ ...master, timeout: 600, state: 'ESTABLISHED', helper: 'ftp' });
 });
 afterAll(async () => {
-  ct?.close();
+  await ct?.close();
   await ns?.remove();
 });
 

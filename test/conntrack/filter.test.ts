@@ -1,9 +1,9 @@
 // Filters: each filter gives exactly the entries the same `conntrack -L` filter gives, whether
 // the kernel applies it (kernelFilter: true, the default) or userspace does (false).
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 
 import { Conntrack, type ListOptions } from '../../lib/index.js';
-import { createNetns, type Netns } from '../helpers/netns.js';
+import { type Netns, useNetnsWith } from '../helpers/netns.js';
 import { insertEntry, listEntries, loadEntries } from '../oracle/conntrack-cli.js';
 import { filterCases, labeledEntries, labelMap, mixedEntries } from '../support/tables.js';
 
@@ -11,19 +11,14 @@ let ns: Netns;
 let ct: Conntrack;
 let total = 0;
 
-beforeAll(async () => {
-  ns = await createNetns('nfct-filter', { labels: true });
+useNetnsWith('nfct-filter', async (n) => {
+  ns = n;
   const specs = mixedEntries();
   await loadEntries(ns, specs);
   for (const spec of labeledEntries) await insertEntry(ns, spec, { labelMap });
   total = specs.length + labeledEntries.length;
-  ct = await Conntrack.open({ netns: ns.name });
-});
-
-afterAll(async () => {
-  ct?.close();
-  await ns?.remove();
-});
+  return (ct = await Conntrack.open({ netns: ns.name }));
+}, { labels: true });
 
 describe('list(filter) equals conntrack -L with the same filter', () => {
   test('the table is as big as made', async () => {

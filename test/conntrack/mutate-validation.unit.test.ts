@@ -110,8 +110,10 @@ describe('delete(), deleteWhere(), flush() and expectations', () => {
         names: 'delete() target.dst' }],
       [() => ct.deleteWhere({ srcport: 1 } as never), { name: 'key', input: 0, error: TypeError,
         names: "did you mean 'srcPort'" }],
+      // eslint-disable-next-line @typescript-eslint/no-deprecated -- the old form's options are what is checked
       [() => ct.deleteWhere({}, { dryrun: true } as never), { name: 'opt', input: 0, error: TypeError,
         names: "'dryrun'" }],
+      // eslint-disable-next-line @typescript-eslint/no-deprecated -- the old form's options are what is checked
       [() => ct.deleteWhere({}, { dryRun: 1 } as never), { name: 'dryRun', input: 0, error: TypeError,
         names: 'options.dryRun' }],
       [() => ct.flush({ family: 'ipx' } as never), { name: 'family', input: 0, error: TypeError, names: 'family' }],

@@ -195,7 +195,7 @@ describe('createMany()', () => {
       const again = await c.createMany(flows.slice(0, 100), { ifExists: 'skip' });
       expect(again).toMatchObject({ created: 0, existed: 100, failed: [] });
     } finally {
-      c.close();
+      await c.close();
       await own.remove();
     }
   });
@@ -231,7 +231,7 @@ describe('createMany() with bad input', () => {
     try {
       await fn(c, async () => Number((await runConntrackOk(own, ['-C'])).stdout.trim()));
     } finally {
-      c.close();
+      await c.close();
       await own.remove();
     }
   }
@@ -301,7 +301,7 @@ describe('flush()', () => {
       await c.flush();
       expect((await listEntries(own)).entries).toEqual([]);
     } finally {
-      c.close();
+      await c.close();
       await own.remove();
     }
   });
@@ -326,7 +326,7 @@ describe('the other tables and zeroing counters', () => {
       expect(first!.counters!.original.packets).toBe(2);
       const [after] = await c.list({ protocol: 'icmp' }).toArray();
       expect(after!.counters!.original.packets).toBe(0);
-      c.close();
+      await c.close();
       const { entries } = await listEntries(own, ['-p', 'icmp']);
       expect(entries[0]!.orig.packets).toBe(0);
     } finally {

@@ -59,7 +59,7 @@ const NOT_READ = [
 function sameRead(a: ReturnType<typeof readSave>, b: ReturnType<typeof readSave>): boolean {
   const same = (x: ArrayLike<number> | undefined, y: ArrayLike<number> | undefined): boolean =>
     x === y ||
-    (x !== undefined && y !== undefined && x.length === y.length && Array.from(x).every((v, i) => v === y[i]));
+    (x !== undefined && y?.length === x.length && Array.from(x).every((v, i) => v === y[i]));
   return a.bad === b.bad && same(a.words, b.words) && same(a.kinds, b.kinds) && same(a.numbers, b.numbers) &&
     same(a.ranges, b.ranges) && same(a.fields, b.fields);
 }
@@ -184,7 +184,7 @@ describe('save reader', () => {
       for (let k = random(4); k >= 0; k--) {
         const at = random(line.length + 1);
         const op = random(3);
-        if (op === 0) line = line.slice(0, at) + alphabet[random(alphabet.length)] + line.slice(at + 1);
+        if (op === 0) line = line.slice(0, at) + alphabet.charAt(random(alphabet.length)) + line.slice(at + 1);
         else if (op === 1) line = line.slice(0, at);
         else line = line.slice(0, at) + line.slice(random(line.length));
       }

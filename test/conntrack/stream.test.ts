@@ -25,7 +25,7 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  ct?.close();
+  await ct?.close();
   await ns?.remove();
 });
 
@@ -112,12 +112,12 @@ describe('list() of 100k entries', () => {
     const before = fdCounts().socket;
     let n = 0;
     for await (const _ of own.list({ batchSize: 500 })) {
-      if (++n === 1000) own.close();
+      if (++n === 1000) void own.close();
     }
     expect(n).toBeGreaterThanOrEqual(1000);
     expect(n).toBeLessThan(N);
     expect(fdCounts().socket).toBe(before - 1); // the dump's socket and the control socket are gone
-    own.close();
+    await own.close();
   });
 
   test('batches() yields arrays of at most batchSize flows', async () => {

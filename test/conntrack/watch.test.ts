@@ -5,23 +5,17 @@
 import { readdirSync, readlinkSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 
 import { Conntrack, type Flow, flowKey, type TableWatch, type WatchItem } from '../../lib/index.js';
-import { createNetns, type Netns, setSysctl } from '../helpers/netns.js';
+import { createNetns, type Netns, setSysctl, useNetnsWith } from '../helpers/netns.js';
+import { eventBurst } from '../helpers/streams.js';
 import { type CtEntry, listEntries, runConntrackOk } from '../oracle/conntrack-cli.js';
 
 let ns: Netns;
 let ct: Conntrack;
 
-beforeAll(async () => {
-  ns = await createNetns('nfct-watch');
-  ct = await Conntrack.open({ netns: ns.name });
-});
-afterAll(async () => {
-  await ct?.close();
-  await ns?.remove();
-});
+useNetnsWith('nfct-watch', async (n) => ((ns = n), (ct = await Conntrack.open({ netns: n.name }))));
 
 /** conntrack's view of an entry, in flowKey()'s words (the tests use TCP and UDP only). */
 const keyOfEntry = (e: CtEntry): string =>
@@ -144,13 +138,7 @@ describe('watch()', () => {
       expect((await it.next()).value).toMatchObject({ type: 'snapshot', reason: 'start', flows: [] });
       const pending = it.next(); // reading; the consumer then stays away
       await sleep(100);
-      const flows = [];
-      for (let i = 0; i < 20000; i++) {
-        flows.push({ protocol: 'udp' as const, src: `10.63.${i >> 8}.${i & 255}`, dst: '10.61.0.1', srcPort: 1000,
-          dstPort: 53, timeout: 120 });
-      }
-      await c.createMany(flows);
-      await c.deleteWhere({ src: '10.63.0.0/24' });
+      await eventBurst(c, { net: 63, dst: '10.61.0.1', srcPort: 1000, dstPort: 53 });
       let snapshot: WatchItem | undefined;
       for (let next = pending; !snapshot; next = it.next()) {
         const r = await next;

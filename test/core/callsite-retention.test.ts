@@ -6,24 +6,16 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 
 import { Conntrack } from '../../lib/index.js';
-import { createNetns, type Netns } from '../helpers/netns.js';
+import { useNetnsWith } from '../helpers/netns.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
-let ns: Netns;
 let ct: Conntrack;
-beforeAll(async () => {
-  ns = await createNetns('nfct-callsite');
-  ct = await Conntrack.open({ netns: ns.name });
-});
-afterAll(async () => {
-  ct?.close();
-  await ns?.remove();
-});
+useNetnsWith('nfct-callsite', async (n) => (ct = await Conntrack.open({ netns: n.name })));
 
 test('what the code that started a running stream held is collected once that code is done', async () => {
   let weak: WeakRef<object> | undefined;
@@ -44,7 +36,7 @@ test('what the code that started a running stream held is collected once that co
     }
     expect(weak!.deref()).toBeUndefined();
   } finally {
-    counter.close();
-    stream.close();
+    await counter.close();
+    await stream.close();
   }
 });

@@ -42,7 +42,7 @@ describe('namespaces', () => {
       const pid = Number(stdout.trim().split('\n')[0]);
       const ct = await Conntrack.open({ netns: { pid } });
       const flows = await ct.list({ src: '10.3.3.3' }).toArray();
-      ct.close();
+      await ct.close();
       expect(flows.length).toBe(1);
     } finally {
       child.kill('SIGKILL');

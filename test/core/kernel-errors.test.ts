@@ -102,7 +102,7 @@ describe('ENOMEM: the table is full', () => {
         expect(await c.count()).toBe(max);
       } finally {
         await c.flush().catch(() => undefined);
-        c.close();
+        await c.close();
         await full.remove();
       }
     },
@@ -277,7 +277,7 @@ describe('EBUSY', () => {
       const r = await Promise.race([firstPacket, sleep(5000).then(() => 'timeout' as const)]);
       expect(r).not.toBe('timeout');
       expect(r !== 'timeout' && !r.done && r.value.type).toBe('packet');
-      holder.close();
+      await holder.close();
       // Released, the group binds again, and what is logged to it comes to the new holder.
       const again = b.subscribe({ group: 41 });
       const pending = again[Symbol.asyncIterator]().next();
@@ -286,10 +286,10 @@ describe('EBUSY', () => {
       const r2 = await Promise.race([pending, sleep(5000).then(() => 'timeout' as const)]);
       expect(r2 !== 'timeout' && !r2.done && r2.value.type === 'packet' && r2.value.payload?.subarray(-1).toString())
         .toBe('y');
-      again.close();
+      await again.close();
     } finally {
-      a.close();
-      b.close();
+      await a.close();
+      await b.close();
       await ns.execOk('nft', ['delete', 'table', 'inet', 'kerr_log']);
     }
   });
@@ -303,10 +303,10 @@ describe('EBUSY', () => {
       const err = thrown(() => nf.subscribe({ group: 0 }));
       expect(err.code).toBe('EBUSY');
       expect(err.message).toContain('NFLOG group 0');
-      stream.close();
+      await stream.close();
       expect((await pending).done).toBe(true);
     } finally {
-      nf.close();
+      await nf.close();
       await trace.close();
     }
   });
@@ -367,7 +367,7 @@ describe('ENOBUFS', () => {
       expect(dump.stats.overruns).toBe(0);
       expect(dump.stats.matched).toBe(kept.length);
     } finally {
-      c.close();
+      await c.close();
       await own.remove();
     }
   });

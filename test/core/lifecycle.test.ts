@@ -55,7 +55,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  ct?.close();
+  await ct?.close();
   await ns?.remove();
 });
 
@@ -121,14 +121,14 @@ describe('close()', () => {
     const own = await Conntrack.open({ netns: ns.name });
     let n = 0;
     for await (const _ of own.list({ batchSize: 500 })) {
-      if (++n === 1000) own.close();
+      if (++n === 1000) void own.close();
     }
     expect(n).toBeGreaterThanOrEqual(1000);
     expect(n).toBeLessThan(N);
     // The same with batches().
     const own2 = await Conntrack.open({ netns: ns.name });
     let batches = 0;
-    for await (const _ of own2.list({ batchSize: 100 }).batches()) if (++batches === 3) own2.close();
+    for await (const _ of own2.list({ batchSize: 100 }).batches()) if (++batches === 3) void own2.close();
     expect(batches).toBeGreaterThanOrEqual(3);
     expect(batches).toBeLessThan(N / 100);
     // Everything opened since `before` is closed again: control sockets, namespace fds,
@@ -142,7 +142,7 @@ describe('close()', () => {
   test('a dump made before close() and iterated after it throws ClosedError', async () => {
     const own = await Conntrack.open({ netns: ns.name });
     const stream = own.list();
-    own.close();
+    await own.close();
     await expectClosedError('list()', async () => {
       for await (const _ of stream) break;
     });
@@ -152,11 +152,29 @@ describe('close()', () => {
   test('an expectation dump made before close() and iterated after it throws ClosedError too', async () => {
     const own = await Conntrack.open({ netns: ns.name });
     const exps = own.expectations.list();
-    own.close();
+    await own.close();
     await expectClosedError('expectations.list()', async () => {
       for await (const _ of exps) break;
     });
   });
+
+  /**
+   * Iterates `events` (a stream of `own`), closing `own` at the first event, while 50 entries
+   * 10.3.<net>.x are made; resolves how many events the loop saw.
+   */
+  async function closeAtFirstEvent(own: Conntrack, events: AsyncIterable<unknown>, net: number): Promise<number> {
+    let seen = 0;
+    const loop = (async () => {
+      for await (const _ of events) if (++seen === 1) void own.close();
+    })();
+    await ct.createMany(
+      Array.from({ length: 50 },
+        (_, i) => ({ protocol: 'udp' as const, src: `10.3.${net}.${i}`, dst: '10.255.0.1', srcPort: 1, dstPort: 2,
+          timeout: 30 })),
+    );
+    await loop;
+    return seen;
+  }
 
   test('during an event iteration: a waiting next() resolves done, a running loop ends, the socket is given back', async () => {
     const before = streamFds();
@@ -165,16 +183,7 @@ describe('close()', () => {
     const waiting = idle[Symbol.asyncIterator]().next();
     // events() returns subscribed: the entries made next are its events.
     const busy = own.events();
-    let seen = 0;
-    const loop = (async () => {
-      for await (const _ of busy) if (++seen === 1) own.close();
-    })();
-    await ct.createMany(
-      Array.from({ length: 50 },
-        (_, i) => ({ protocol: 'udp' as const, src: `10.3.0.${i}`, dst: '10.255.0.1', srcPort: 1, dstPort: 2,
-          timeout: 30 })),
-    );
-    await loop;
+    const seen = await closeAtFirstEvent(own, busy, 0);
     expect(seen).toBeGreaterThanOrEqual(1);
     expect(seen).toBeLessThanOrEqual(50);
     expect(await waiting).toEqual({ value: undefined, done: true });
@@ -186,20 +195,11 @@ describe('close()', () => {
   test('ct.close() inside a loop: no item is yielded after it (as stream.close() and Nflog.close() do)', async () => {
     const own = await Conntrack.open({ netns: ns.name });
     const events = own.events();
-    let seen = 0;
-    const loop = (async () => {
-      for await (const _ of events) if (++seen === 1) own.close();
-    })();
-    await ct.createMany(
-      Array.from({ length: 50 },
-        (_, i) => ({ protocol: 'udp' as const, src: `10.3.1.${i}`, dst: '10.255.0.1', srcPort: 1, dstPort: 2,
-          timeout: 30 })),
-    );
-    await loop;
+    const seen = await closeAtFirstEvent(own, events, 1);
     await ct.deleteWhere({ src: '10.3.1.0/24' });
     const own2 = await Conntrack.open({ netns: ns.name });
     let flows = 0;
-    for await (const _ of own2.list({ batchSize: 500 })) if (++flows === 10) own2.close();
+    for await (const _ of own2.list({ batchSize: 500 })) if (++flows === 10) void own2.close();
     expect({ events: seen, flows }).toEqual({ events: 1, flows: 10 });
   });
 
@@ -211,7 +211,7 @@ describe('close()', () => {
     const sender = udpSender(ns, 9932, 2000, 1);
     try {
       for await (const e of stream) {
-        if (e.type === 'packet' && ++packets === 5) nf.close();
+        if (e.type === 'packet' && ++packets === 5) void nf.close();
       }
       expect(packets).toBe(5);
       expect(nf.closed).toBe(true);
@@ -221,7 +221,7 @@ describe('close()', () => {
       const s = other.subscribe({ group: 32 });
       const first = await s[Symbol.asyncIterator]().next();
       expect(first.done === false && first.value.type).toBe('packet');
-      other.close();
+      await other.close();
     } finally {
       sender.kill();
     }
@@ -261,21 +261,21 @@ describe('close()', () => {
     const s = c.events();
     const d = c.list()[Symbol.asyncIterator]();
     await d.next();
-    s.close();
-    s.close();
-    c.close();
-    c.close();
-    s.close();
+    await s.close();
+    await s.close();
+    await c.close();
+    await c.close();
+    await s.close();
     await d.return!();
     await c[Symbol.asyncDispose]();
     expect(c.closed).toBe(true);
 
     const nf = await Nflog.open({ netns: ns.name });
     const p = nf.subscribe({ group: 32 });
-    p.close();
-    nf.close();
-    p.close();
-    nf.close();
+    await p.close();
+    await nf.close();
+    await p.close();
+    await nf.close();
     await nf[Symbol.asyncDispose]();
     expect(nf.closed).toBe(true);
     expect(() => nf.subscribe({ group: 32 })).toThrow(ClosedError);
@@ -285,10 +285,10 @@ describe('close()', () => {
     const trace = await Trace.open({ netns: ns.name, bindLogger: true });
     expect(await logger()).toBe('nfnetlink_log');
     const t = trace.events();
-    t.close();
+    await t.close();
     await trace.close();
     await trace.close();
-    t.close();
+    await t.close();
     await trace[Symbol.asyncDispose]();
     expect(() => trace.events()).toThrow(ClosedError);
     // The nf_log backend was put back, to what it was.
@@ -297,7 +297,7 @@ describe('close()', () => {
     // `await using` closes what is still open and tolerates what is not.
     {
       await using scoped = await Conntrack.open({ netns: ns.name });
-      scoped.close();
+      await scoped.close();
     }
   });
 });
@@ -336,7 +336,7 @@ describe('leaving a for await loop', () => {
     trace = await Trace.open({ netns: ns.name });
   });
   afterAll(async () => {
-    nflog?.close();
+    await nflog?.close();
     await trace?.close();
   });
 
@@ -351,7 +351,7 @@ describe('leaving a for await loop', () => {
       for await (const _ of stream) {
         seen = true;
         if (how === 'break') break;
-        throw thrown;
+        throw thrown ?? new Error('leave(): no error to throw');
       }
       return 'ended';
     })().catch((e: unknown) => e);
@@ -405,6 +405,14 @@ describe('many handles, opened and closed in a loop', () => {
     return { before, after };
   }
 
+  /** Closes `handle` while a next() of its `stream` waits: that next() resolves done. */
+  async function closeWhileWaiting(handle: { close(): Promise<void> }, stream: AsyncIterable<unknown>): Promise<void> {
+    const p = stream[Symbol.asyncIterator]().next();
+    await sleep(0);
+    await handle.close();
+    expect((await p).done).toBe(true);
+  }
+
   function expectNothingKept({ before, after }: Awaited<ReturnType<typeof measure>>): void {
     expect(after.fds).toEqual(before.fds);
     expect(after.threads).toBe(before.threads);
@@ -422,14 +430,8 @@ describe('many handles, opened and closed in a loop', () => {
         expect(await c.count()).toBeGreaterThanOrEqual(N);
         if (i % 5 === 0) expect(await c.get(tuple(i))).not.toBeNull();
         if (i % 5 === 1) expect((await c.list({ src: '10.1.0.1' }).toArray()).length).toBe(1);
-        if (i % 5 === 2) {
-          const s = c.events();
-          const p = s[Symbol.asyncIterator]().next();
-          await sleep(0);
-          c.close();
-          expect((await p).done).toBe(true);
-        }
-        c.close();
+        if (i % 5 === 2) await closeWhileWaiting(c, c.events());
+        await c.close();
       });
       expectNothingKept(m);
     }, 60_000);
@@ -437,11 +439,7 @@ describe('many handles, opened and closed in a loop', () => {
   test.runIf(hasGc)(`${LOOPS} Nflog handles, each with a subscription bound and closed`, async () => {
     const m = await measure(async (i) => {
       const nf = await Nflog.open({ netns: ns.name });
-      const s = nf.subscribe({ group: 100 + (i % 50) });
-      const p = s[Symbol.asyncIterator]().next();
-      await sleep(0);
-      nf.close();
-      expect((await p).done).toBe(true);
+      await closeWhileWaiting(nf, nf.subscribe({ group: 100 + (i % 50) }));
     });
     expectNothingKept(m);
   }, 60_000);
@@ -449,11 +447,7 @@ describe('many handles, opened and closed in a loop', () => {
   test.runIf(hasGc)(`${LOOPS} Trace handles, each with a stream started and closed`, async () => {
     const m = await measure(async () => {
       const t = await Trace.open({ netns: ns.name });
-      const s = t.events({ resolveRules: false });
-      const p = s[Symbol.asyncIterator]().next();
-      await sleep(0);
-      await t.close();
-      expect((await p).done).toBe(true);
+      await closeWhileWaiting(t, t.events({ resolveRules: false }));
     });
     expectNothingKept(m);
   }, 60_000);
@@ -520,7 +514,7 @@ describe('concurrency', () => {
     await counting;
     for (const s of sets) expect(s.size).toBe(N);
     expect(created).toBe(500);
-    for (const h of handles) h.close();
+    for (const h of handles) await h.close();
     expect(await ct.deleteWhere({ src: '10.5.0.0/16' })).toBe(500);
   });
 });
@@ -750,7 +744,7 @@ describe('the namespace deleted by name (ip netns delete) while a handle and str
       await c.delete({ protocol: 'udp', src: '10.8.0.1', dst: '10.8.0.9', srcPort: 1, dstPort: 2 });
       const r = await next;
       expect(r.done === false && r.value.type === 'destroy' && r.value.flow.original.src).toBe('10.8.0.1');
-      later.close();
+      await later.close();
       // The Nflog handle binds new groups there: a second subscription to one is refused as busy.
       const s6 = nf.subscribe({ group: 6 });
       const pending6 = s6[Symbol.asyncIterator]().next();
@@ -763,7 +757,7 @@ describe('the namespace deleted by name (ip netns delete) while a handle and str
         return undefined;
       })();
       expect((busy as NfctError).code).toBe('EBUSY');
-      s6.close();
+      await s6.close();
       expect((await pending6).done).toBe(true);
       // The streams opened before the deletion still deliver: a packet sent inside now is
       // logged to the NFLOG subscription and traced to the TRACE stream.
@@ -783,16 +777,16 @@ describe('the namespace deleted by name (ip netns delete) while a handle and str
       }
 
       // Closing ends the streams cleanly and lets go of the namespace.
-      c.close();
-      nf.close();
+      await c.close();
+      await nf.close();
       await trace.close();
       expect(await Promise.all([eventsDone, subDone, traceDone])).toEqual(['ended', 'ended', 'ended']);
       await collectGarbage();
       expect(fdsOnInode(ino)).toEqual([]);
       expect(await settleTo(fdCounts, before)).toEqual(before);
     } finally {
-      c.close();
-      nf.close();
+      await c.close();
+      await nf.close();
       await trace.close();
       await inside.close();
       await gone.remove(); // already gone by name: a no-op unless a step above failed first
@@ -821,7 +815,7 @@ describe('the namespace deleted by name (ip netns delete) while a handle and str
         return settled;
       }, 'the new stream to deliver a trace of a packet sent after the deletion', { every: 100 });
       const r = await first;
-      s.close();
+      await s.close();
       expect(r.done).toBe(false);
       expect(r.value).toMatchObject({ source: 'nftables', table: 'gone', chain: 'out' });
     } finally {

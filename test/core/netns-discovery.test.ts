@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { listNamespaces, mapSettled, namespaceLabel, parseCgroup } from '../../lib/index.js';
+import { killAll } from '../helpers/children.js';
 import { createNetns, deleteNetnsSync, isPidAlive, type Netns, runOk } from '../helpers/netns.js';
 import { until } from '../helpers/sentinel.js';
 
@@ -92,14 +93,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   // A cgroup can be removed once its processes are gone.
-  await Promise.all(
-    [namedProc, unnamedProc].map((c) => {
-      if (!c || c.exitCode !== null || c.signalCode !== null) return undefined;
-      const exited = new Promise((r) => c.once('exit', r));
-      c.kill('SIGKILL');
-      return exited;
-    }),
-  );
+  await killAll([namedProc, unnamedProc]);
   if (alias) deleteNetnsSync(alias);
   await named?.remove();
   if (cgroupDir) removeCgroups(cgroupDir);

@@ -108,7 +108,7 @@ describe('package', () => {
     // refuses; this one holds only the local build, so it is packed as source-only.
     refused = await run('npm', ['pack', '--dry-run'], stage).then(
       () => 'packed',
-      (e: Error) => e.message,
+      (e: unknown) => (e as Error).message,
     );
     const pack = await run('npm', ['pack', '--json', '--pack-destination', packDir], stage, {
       NFCT_PACK_SOURCE_ONLY: '1',

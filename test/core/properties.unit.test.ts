@@ -12,13 +12,14 @@
  * Bugs these properties found are kept at the end as regression tests, each naming what was
  * wrong. A new bug found here gets a failing test first, then the fix.
  */
+import { inspect } from 'node:util';
+
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, type MockInstance, test, vi } from 'vitest';
 
 import { SCTP_STATES } from '../../lib/conntrack/constants.js';
 import { FILTER_KEYS } from '../../lib/conntrack/filter.js';
-import { addon, type NativeConntrack, type NativeFilter, type NativeGroupConfig,
-  type NativeNflog } from '../../lib/core/native.js';
+import { addon, type NativeConntrack, type NativeGroupConfig, type NativeNflog } from '../../lib/core/native.js';
 import { Conntrack, decodePacket, Nflog, PROTOCOLS, STATUS_NAMES, TCP_STATES, Trace } from '../../lib/index.js';
 import { formatLogLine, parseLogLine, parseTraceLine, parseTracePrefix } from '../../lib/index.js';
 import { address, type Bad, badAddress, badBoolean, badEnum, badInteger, badObject, badSignal, type ErrorClass,
@@ -60,7 +61,7 @@ async function refused(fn: () => unknown, where: string, key: string | undefined
       ? 'nothing was thrown'
       : err instanceof Error
       ? `${err.constructor.name}: ${short(err.message)}`
-      : short(String(err));
+      : short(inspect(err));
     throw new Error(`expected a TypeError or RangeError naming ${what}; ${got}`);
   }
   if (cls && err.constructor !== cls) {
@@ -136,8 +137,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  ct?.close();
-  nf?.close();
+  await ct?.close();
+  await nf?.close();
   await trace?.close();
   for (const s of spies) s.mockRestore();
 });
@@ -256,6 +257,9 @@ const PORT_KEYS = ['srcPort', 'dstPort'];
 const ICMP_KEYS = ['type', 'code', 'id'];
 const GRE_KEYS = ['srcKey', 'dstKey'];
 const misplaced = (keys: string[]): Opt[] => keys.map((key) => ({ key, bad: typeErr(anyDefined) }));
+/** The options `parent.key` for each of `keys`, each put alone into an object `parent`. */
+const inside = (parent: string, keys: readonly string[], bad: () => fc.Arbitrary<Bad>): Opt[] =>
+  keys.map((k) => ({ key: `${parent}.${k}`, bad: bad(), put: (i, v) => ({ ...i, [parent]: { [k]: v } }) }));
 
 /** The options of a tuple of each protocol. */
 function tupleOpts(kind: 'tcp' | 'udp6' | 'icmp' | 'icmp6' | 'gre' | 'esp'): Opt[] {
@@ -374,13 +378,9 @@ const flowOpts = (): Opt[] => [
   ...tupleOpts('tcp'),
   { key: 'timeout', bad: badInteger(0, U32, { required: true }) },
   { key: 'reply', bad: badObject() },
-  ...['src', 'dst'].map((k): Opt => ({ key: `reply.${k}`, bad: badAddress(),
-    put: (i, v) => ({ ...i, reply: { [k]: v } }) })
-  ),
-  { key: 'reply.src', bad: typeErr(ipv6.map((a) => a.text)), put: (i, v) => ({ ...i, reply: { src: v } }) },
-  ...PORT_KEYS.map((k): Opt => ({ key: `reply.${k}`, bad: badInteger(0, 65535),
-    put: (i, v) => ({ ...i, reply: { [k]: v } }) })
-  ),
+  ...inside('reply', ['src', 'dst'], () => badAddress()),
+  ...inside('reply', ['src'], () => typeErr(ipv6.map((a) => a.text))),
+  ...inside('reply', PORT_KEYS, () => badInteger(0, 65535)),
   ...['snat', 'dnat'].flatMap((n): Opt[] => [
     { key: n, bad: badObject() },
     { key: `${n}.address`, bad: badAddress({ required: true }), put: (i, v) => ({ ...i, [n]: { address: v } }) },
@@ -455,13 +455,9 @@ const expOpts: Opt[] = [
     put: (i, v) => ({ ...i, nat: { dir: v, tuple: tcp } }) },
   { key: 'nat.tuple', bad: badObject({ required: true }), put: (i, v) => ({ ...i, nat: { dir: 'reply', tuple: v } }) },
   { key: 'mask', bad: badObject() },
-  ...['src', 'dst'].map((k): Opt => ({ key: `mask.${k}`, bad: badAddress(),
-    put: (i, v) => ({ ...i, mask: { [k]: v } }) })
-  ),
-  { key: 'mask.src', bad: typeErr(ipv6.map((a) => a.text)), put: (i, v) => ({ ...i, mask: { src: v } }) },
-  ...PORT_KEYS.map((k): Opt => ({ key: `mask.${k}`, bad: badInteger(0, 65535),
-    put: (i, v) => ({ ...i, mask: { [k]: v } }) })
-  ),
+  ...inside('mask', ['src', 'dst'], () => badAddress()),
+  ...inside('mask', ['src'], () => typeErr(ipv6.map((a) => a.text))),
+  ...inside('mask', PORT_KEYS, () => badInteger(0, 65535)),
 ];
 
 const subscribeOpts: Opt[] = [
@@ -1069,7 +1065,7 @@ describe('valid input is accepted, and what reaches native code is what it says'
       fc.asyncProperty(opts, async (o) => {
         clear();
         const s = nf.subscribe(o as never);
-        s.close();
+        await s.close();
         expect(subscribed).toHaveLength(1);
         const seq = o.sequence ?? false;
         const flags = (seq === true || seq === 'local' || seq === 'both' ? 1 : 0) |
@@ -1135,7 +1131,7 @@ describe('valid input is accepted, and what reaches native code is what it says'
       fc.asyncProperty(netns, async ([value, path]) => {
         clear();
         const h = await Conntrack.open({ netns: value as never });
-        h.close();
+        await h.close();
         expect(open).toHaveBeenCalledTimes(1);
         expect(open).toHaveBeenLastCalledWith(path);
       }),
@@ -1176,7 +1172,7 @@ describe('valid input is accepted, and what reaches native code is what it says'
     fc.assert(
       fc.property(match, (m) => {
         clear();
-        trace.events({ match: m as never }).close();
+        void trace.events({ match: m as never }).close();
         expect(nativeCalls()).toEqual([`${traceEvents.getMockName()} x1`]);
       }),
       params(100),

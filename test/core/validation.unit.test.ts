@@ -10,44 +10,37 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, type MockInstance, test, vi } from 'vitest';
 
-import { addon, type NativeConntrack, type NativeRecords, type NativeTuple } from '../../lib/core/native.js';
+import { addon, type NativeConntrack, type NativeTuple } from '../../lib/core/native.js';
 import { ClosedError, Conntrack, FlowStream } from '../../lib/index.js';
 import { type BadCase, expectRefused, failure, type Recorder, useRecorded } from '../support/recorder.js';
 
 // ---------------------------------------------------------------------------------------------
 describe('Conntrack.open options', () => {
+  // A native handle none of whose queries these tests reach.
+  const throws = (): never => {
+    throw new Error('unused');
+  };
+  const rejects = (): Promise<never> => Promise.reject(new Error('unused'));
   const fakeNative = (): NativeConntrack => ({
-    dump: () => {
-      throw new Error('unused');
-    },
-    get: () => Promise.reject(new Error('unused')),
-    count: () => Promise.reject(new Error('unused')),
-    stats: () => Promise.reject(new Error('unused')),
+    dump: throws,
+    get: rejects,
+    count: rejects,
+    stats: rejects,
     close: () => {},
-    create: () => Promise.reject(new Error('unused')),
-    delete: () => Promise.reject(new Error('unused')),
-    flush: () => Promise.reject(new Error('unused')),
-    createBatch: () => Promise.reject(new Error('unused')),
-    deleteBatch: () => Promise.reject(new Error('unused')),
-    deleteWhere: () => {
-      throw new Error('unused');
-    },
-    aggregate: () => {
-      throw new Error('unused');
-    },
-    expectDump: () => {
-      throw new Error('unused');
-    },
-    expectGet: () => Promise.reject(new Error('unused')),
-    expectCreate: () => Promise.reject(new Error('unused')),
-    expectDelete: () => Promise.reject(new Error('unused')),
-    expectFlush: () => Promise.reject(new Error('unused')),
-    events: () => {
-      throw new Error('unused');
-    },
-    expectEvents: () => {
-      throw new Error('unused');
-    },
+    create: rejects,
+    delete: rejects,
+    flush: rejects,
+    createBatch: rejects,
+    deleteBatch: rejects,
+    deleteWhere: throws,
+    aggregate: throws,
+    expectDump: throws,
+    expectGet: rejects,
+    expectCreate: rejects,
+    expectDelete: rejects,
+    expectFlush: rejects,
+    events: throws,
+    expectEvents: throws,
   });
   let spy: MockInstance<typeof addon.openConntrack>;
 
@@ -119,7 +112,7 @@ describe('Conntrack.open options', () => {
       expect(spy).toHaveBeenCalledWith(path);
       expect(ct.netnsPath).toBe(path);
     } finally {
-      ct.close();
+      await ct.close();
     }
   });
 });
@@ -309,9 +302,8 @@ describe('get() tuple', () => {
   const tcp = { protocol: 'tcp', src: '10.0.0.1', dst: '10.0.0.2', srcPort: 1000, dstPort: 80 };
   const icmp = { protocol: 'icmp', src: '10.0.0.1', dst: '10.0.0.2', type: 8, code: 0, id: 7 };
   const without = (o: Record<string, unknown>, k: string): Record<string, unknown> => {
-    const c = { ...o };
-    delete c[k];
-    return c;
+    const { [k]: _, ...rest } = o;
+    return rest;
   };
   const bad: BadCase[] = [
     { name: 'null', input: null, error: TypeError, names: t },
@@ -429,7 +421,7 @@ describe('a closed handle', () => {
     const early = ct.list(); // made before close, iterated after
     const earlyBatches = ct.list();
     expect(ct.closed).toBe(false);
-    ct.close();
+    await ct.close();
     expect(ct.closed).toBe(true);
     expect(() => ct.close()).not.toThrow();
     expect(() => ct.close()).not.toThrow();
@@ -459,7 +451,7 @@ describe('a closed handle', () => {
 
   test('asynchronous methods reject rather than throw synchronously', async () => {
     const ct = await Conntrack.open();
-    ct.close();
+    await ct.close();
     for (const call of [() => ct.get({ protocol: 'udp', src: '::1', dst: '::1', srcPort: 1, dstPort: 2 }),
       () => ct.count(), () => ct.stats()])
     {

@@ -7,9 +7,9 @@
 // The rules' `for` durations are set to 0s here (promtool test rules checks them, alerts.test.ts):
 // their expressions and labels are the shipped ones.
 // The full table's entries live 60 s at most and are flushed once the exporter is done with them.
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -17,8 +17,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { parse, stringify } from 'yaml';
 
-import { Conntrack } from '../../lib/index.js';
+import { freePort, killAll, type LoggedChild, running, spawnLogged } from '../helpers/children.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
+import { fillUdp } from '../helpers/streams.js';
 
 const ROOT = join(__dirname, '..', '..');
 const CLI = join(ROOT, 'dist', 'cli', 'main.js');
@@ -31,39 +32,12 @@ let calm: Netns;
 let dir = '';
 let promPort = 0;
 let exporterPort = 0;
-let prom: ChildProcess;
-let exporter: ChildProcess;
-const logs = new Map<ChildProcess, string>();
+let prom: LoggedChild | undefined;
+let exporter: LoggedChild | undefined;
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((r) => server.close(r));
-  return port;
-}
-
-function start(cmd: string, args: string[]): ChildProcess {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  logs.set(child, '');
-  child.stderr.on('data', (d: Buffer) => logs.set(child, (logs.get(child)! + d.toString()).slice(-4000)));
-  return child;
-}
-const running = (c: ChildProcess | undefined): boolean =>
-  c !== undefined && c.exitCode === null && c.signalCode === null;
-const why = (): string => `prometheus: ${logs.get(prom) ?? ''}\nexporter: ${logs.get(exporter) ?? ''}`;
-
-async function fill(ns: Netns, n: number, net: number): Promise<void> {
-  const ct = await Conntrack.open({ netns: ns.name });
-  try {
-    const flows = Array.from({ length: n },
-      (_, i) => ({ protocol: 'udp' as const, src: `10.${net + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`,
-        dst: '10.203.0.1', srcPort: 1000, dstPort: 53, timeout: 60 }));
-    expect((await ct.createMany(flows, { batchSize: 5000 })).failed).toEqual([]);
-  } finally {
-    ct.close();
-  }
-}
+const why = (): string => `prometheus: ${prom?.log() ?? ''}\nexporter: ${exporter?.log() ?? ''}`;
+const fill = (ns: Netns, n: number, net: number) =>
+  fillUdp(ns, n, net, { dst: '10.203.0.1', timeout: 60, batchSize: 5000 });
 
 interface Sample {
   metric: Record<string, string>;
@@ -82,10 +56,10 @@ const firing = async (alert: string): Promise<Record<string, string>[]> =>
 
 /** Polls `check` every 250 ms until it returns a value, for at most `seconds`. */
 async function until<T>(seconds: number, check: () => Promise<T | undefined>): Promise<T | undefined> {
-  for (const end = Date.now() + seconds * 1000; Date.now() < end; await sleep(250)) {
-    if (!running(prom)) break;
+  for (const end = Date.now() + seconds * 1000; Date.now() < end && running(prom?.child);) {
     const v = await check().catch(() => undefined);
     if (v !== undefined) return v;
+    await sleep(250);
   }
   return undefined;
 }
@@ -122,7 +96,7 @@ beforeAll(async () => {
   promPort = await freePort();
   // Every kind of stream, so that every metric the rules and the dashboard name is served: events,
   // an NFLOG group, and flow records sent as IPFIX to a UDP port of this machine (no flow ends).
-  exporter = start(process.execPath, [CLI, 'exporter', '--listen', `127.0.0.1:${exporterPort}`, '--netns-regex',
+  exporter = spawnLogged(process.execPath, [CLI, 'exporter', '--listen', `127.0.0.1:${exporterPort}`, '--netns-regex',
     `^(${full.name}|${calm.name})$`, '--events', '--nflog-group', String(GROUP), '--ipfix',
     `127.0.0.1:${await freePort()}`]);
   writeFileSync(join(dir, 'rules.yml'), rulesNow());
@@ -132,13 +106,12 @@ beforeAll(async () => {
     scrape_configs: [{ job_name: 'nfct-exporter', static_configs: [{ targets: [`127.0.0.1:${exporterPort}`] }] }],
   }));
   execFileSync('promtool', ['check', 'config', join(dir, 'prometheus.yml')]);
-  prom = start('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`,
+  prom = spawnLogged('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`,
     `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`]);
 }, 180_000);
 
 afterAll(async () => {
-  for (const c of [exporter, prom]) if (running(c)) c.kill('SIGKILL');
-  await Promise.all([exporter, prom].map((c) => (c && running(c) ? new Promise((r) => c.once('exit', r)) : undefined)));
+  await killAll([exporter?.child, prom?.child]);
   if (dir) rmSync(dir, { recursive: true, force: true });
   await Promise.all([full?.remove(), calm?.remove()]);
 }, 60_000);
@@ -210,8 +183,10 @@ test('every metric the rules and the dashboard name is one the exporter serves',
 }, 60_000);
 
 test('NfctExporterDown fires once the exporter is gone', async () => {
-  exporter.kill('SIGTERM');
-  await new Promise((r) => (running(exporter) ? exporter.once('exit', r) : r(undefined)));
+  const child = exporter!.child;
+  const exited = running(child) ? once(child, 'exit') : undefined;
+  child.kill('SIGTERM');
+  await exited;
   // Done with the full table (nothing counts its DESTROY events any more).
   await full.execOk('conntrack', ['-F']);
   const down = await until(60, async () => {

@@ -66,10 +66,10 @@ function kustomize(dir: string): Resource[] {
 
 let rendered: Resource[] = [];
 let tmp = '';
-const one = <T extends Resource>(kind: string): T => {
+const one = (kind: string): Resource => {
   const found = rendered.filter((r) => r.kind === kind);
   expect(found, kind).toHaveLength(1);
-  return found[0] as T;
+  return found[0]!;
 };
 const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
 
@@ -141,17 +141,17 @@ describe('deploy/ (kubectl kustomize)', () => {
 
   test('each resource is valid against its schema, and a broken copy is not', async () => {
     for (const r of rendered) await validate(r);
-    const ds = clone(one<DaemonSet>('DaemonSet'));
+    const ds = clone(one('DaemonSet') as DaemonSet);
     (ds.spec.template.spec.containers[0]!.ports[0] as { containerPort: unknown }).containerPort = 'nine';
     await expect(validate(ds)).rejects.toThrow(/containerPort must be integer/);
-    const sm = clone(one<ServiceMonitor>('ServiceMonitor'));
+    const sm = clone(one('ServiceMonitor') as ServiceMonitor);
     (sm.spec.endpoints[0] as unknown as { interval: unknown }).interval = 30;
     await expect(validate(sm)).rejects.toThrow(/interval must be string/);
   });
 
   test("no unknown fields (the models' TypeScript types, strict), and a misspelt one is caught", () => {
     expect(typeErrors(rendered)).toBe('');
-    const ds = clone(one<DaemonSet>('DaemonSet')) as unknown as {
+    const ds = clone(one('DaemonSet') as DaemonSet) as unknown as {
       spec: { template: { spec: Record<string, unknown> } };
     };
     ds.spec.template.spec.hostPid = true;
@@ -164,7 +164,7 @@ describe('deploy/ (kubectl kustomize)', () => {
   }, 120_000);
 
   test("the image is a kustomize parameter: this version by default, an overlay's reference otherwise", () => {
-    expect(one<DaemonSet>('DaemonSet').spec.template.spec.containers[0]!.image).toBe(`nfct-exporter:${VERSION}`);
+    expect((one('DaemonSet') as DaemonSet).spec.template.spec.containers[0]!.image).toBe(`nfct-exporter:${VERSION}`);
     const overlay = join(tmp, 'overlay');
     mkdirSync(overlay, { recursive: true });
     writeFileSync(join(overlay, 'kustomization.yaml'), [
@@ -182,7 +182,7 @@ describe('deploy/ (kubectl kustomize)', () => {
   });
 
   test('liveness and readiness probes ask /healthz, never a scrape', () => {
-    const c = one<DaemonSet>('DaemonSet').spec.template.spec.containers[0]!;
+    const c = (one('DaemonSet') as DaemonSet).spec.template.spec.containers[0]!;
     for (const probe of [c.livenessProbe, c.readinessProbe]) {
       expect(probe?.httpGet).toEqual({ path: '/healthz', port: 'metrics' });
     }
@@ -192,10 +192,10 @@ describe('deploy/ (kubectl kustomize)', () => {
   });
 
   test('the pieces fit: Service selects the pods by their labels and port name, the ServiceMonitor the Service, the pods the ServiceAccount', () => {
-    const ds = one<DaemonSet>('DaemonSet');
+    const ds = one('DaemonSet') as DaemonSet;
     const pod = ds.spec.template;
-    const svc = one<Service>('Service');
-    const sm = one<ServiceMonitor>('ServiceMonitor');
+    const svc = one('Service') as Service;
+    const sm = one('ServiceMonitor') as ServiceMonitor;
     expect(svc.spec.clusterIP).toBe('None');
     expect(pod.metadata.labels).toMatchObject(svc.spec.selector);
     expect(pod.metadata.labels).toMatchObject(ds.spec.selector.matchLabels);
@@ -217,7 +217,7 @@ describe('deploy/ (kubectl kustomize)', () => {
   });
 
   test('host PID namespace, only NET_ADMIN, SYS_ADMIN and SYS_PTRACE, /run/netns read-only, scrape annotations, limits', () => {
-    const pod = one<DaemonSet>('DaemonSet').spec.template.spec;
+    const pod = (one('DaemonSet') as DaemonSet).spec.template.spec;
     expect(pod.hostPID).toBe(true);
     expect(pod.hostNetwork).toBe(false);
     expect(pod.containers).toHaveLength(1);
@@ -233,7 +233,7 @@ describe('deploy/ (kubectl kustomize)', () => {
     const port = c.ports.find((p) => p.name === 'metrics')!.containerPort;
     expect(port).toBe(DEFAULT_EXPORTER_PORT);
     expect(parseListen(c.args[c.args.indexOf('--listen') + 1]!).port).toBe(port);
-    const ann = one<DaemonSet>('DaemonSet').spec.template.metadata.annotations;
+    const ann = (one('DaemonSet') as DaemonSet).spec.template.metadata.annotations;
     expect(ann).toMatchObject({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(port),
       'prometheus.io/path': '/metrics' });
     for (const kind of ['requests', 'limits'] as const) {

@@ -175,7 +175,7 @@ describe('docs/operations.md: Debugging a node', () => {
           srcPort: 1024 + (i & 255), dstPort: 8080, timeout: 600, state: 'SYN_SENT' as const }));
       await ct.createMany(flows);
     } finally {
-      ct.close();
+      await ct.close();
     }
     await record('full-doctor', [['nfct doctor --netns node',
       nfct(['doctor', '--netns', 'node', '--pod-log-dir', node.podLogDir])]]);

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parseListen } from '../../lib/exporter/server.js';
 import { Conntrack, createExporter, type Exporter, serveExporter } from '../../lib/index.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
+import { fillUdp } from '../helpers/streams.js';
 
 let a: Netns;
 let b: Netns;
@@ -26,18 +27,7 @@ function sample(text: string, name: string, labels: Record<string, string>): num
   return undefined;
 }
 
-async function fill(ns: Netns, n: number, net: number): Promise<void> {
-  const ct = await Conntrack.open({ netns: ns.name });
-  try {
-    const flows = Array.from({ length: n },
-      (_, i) => ({ protocol: 'udp' as const, src: `10.${net}.${i >> 8}.${i & 255}`, dst: '10.200.0.1', srcPort: 1000,
-        dstPort: 53, timeout: 600 }));
-    const r = await ct.createMany(flows);
-    expect(r.failed).toEqual([]);
-  } finally {
-    ct.close();
-  }
-}
+const fill = (ns: Netns, n: number, net: number) => fillUdp(ns, n, net, { dst: '10.200.0.1', timeout: 600 });
 
 beforeAll(async () => {
   [a, b] = await Promise.all([createNetns('nfct-expa'), createNetns('nfct-expb')]);
@@ -69,7 +59,7 @@ describe('createExporter()', () => {
         {
           expect(sample(text, `nfct_conntrack_stat_${stat}_total`, { netns: ns.name }), stat).toBe(sums.get(stat));
         }
-        const inode = String(execFileSync('stat', ['-L', '-c', '%i', ns.path], { encoding: 'utf8' }).trim());
+        const inode = execFileSync('stat', ['-L', '-c', '%i', ns.path], { encoding: 'utf8' }).trim();
         expect(sample(text, 'nfct_netns_info', { netns: ns.name, inode, names: ns.name })).toBe(1);
       }
       expect(sample(text, 'nfct_conntrack_entries', { netns: a.name })).toBe(700);
@@ -122,7 +112,7 @@ describe('createExporter()', () => {
           timeout: 60, state: 'ESTABLISHED' as const }));
       await ct.createMany(flows);
       for (const { timeout: _t, state: _s, ...tuple } of flows.slice(0, 5)) await ct.delete(tuple);
-      ct.close();
+      await ct.close();
       await until(() =>
         sample(text, 'nfct_conntrack_events_total', { netns: a.name, type: 'destroy' }) === destroy0 + 5
       );
@@ -149,7 +139,7 @@ describe('createExporter()', () => {
       new Promise<{ status: number; type: string; body: string }>((resolve, reject) => {
         request({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, path }, (res) => {
           let body = '';
-          res.on('data', (d: Buffer) => (body += d));
+          res.on('data', (d: Buffer) => (body += d.toString()));
           res.on('end', () => resolve({ status: res.statusCode!, type: String(res.headers['content-type']), body }));
         }).on('error', reject).end();
       });

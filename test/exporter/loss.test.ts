@@ -45,7 +45,7 @@ function scrape(port: number): Promise<string> {
   return new Promise((res, rej) => {
     request({ host: '127.0.0.1', port, path: '/metrics' }, (r) => {
       let body = '';
-      r.on('data', (d: Buffer) => (body += d));
+      r.on('data', (d: Buffer) => (body += d.toString()));
       r.on('end', () => res(body));
     })
       .on('error', rej)
@@ -72,7 +72,7 @@ const NETLINK_NETFILTER = 12;
 describe("nfct exporter, stopped while the kernel produces: the loss metrics equal the kernel's counts", () => {
   let exporter: ChildProcess | undefined;
   afterAll(() => {
-    if (exporter && exporter.exitCode === null) {
+    if (exporter?.exitCode === null) {
       exporter.kill('SIGCONT');
       exporter.kill('SIGKILL');
     }
@@ -105,7 +105,7 @@ describe("nfct exporter, stopped while the kernel produces: the loss metrics equ
         const r = await ct.createMany(udpEntries(ENTRIES));
         expect(r.failed).toEqual([]);
       } finally {
-        ct.close();
+        await ct.close();
       }
       await flood(ns, PORT, PACKETS);
     } finally {

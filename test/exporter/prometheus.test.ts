@@ -1,50 +1,28 @@
 // A real Prometheus server (Debian's) scrapes `nfct exporter` while two namespaces hold known
 // numbers of entries; its query API must give, per namespace, what `conntrack -C` there says.
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { afterAll, beforeAll, expect, test } from 'vitest';
 
-import { Conntrack } from '../../lib/index.js';
+import { freePort, killAll, type LoggedChild, spawnLogged } from '../helpers/children.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { CLI } from '../helpers/nfct.js';
+import { fillUdp } from '../helpers/streams.js';
 
 let a: Netns;
 let b: Netns;
 let dir: string;
 const children: ChildProcess[] = [];
+const fill = (ns: Netns, n: number, net: number) => fillUdp(ns, n, net, { dst: '10.201.0.1', timeout: 900 });
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((r) => server.close(r));
-  return port;
-}
-
-function start(cmd: string, args: string[]): ChildProcess {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
-  Object.defineProperty(child, 'log', { get: () => err });
-  children.push(child);
-  return child;
-}
-
-async function fill(ns: Netns, n: number, net: number): Promise<void> {
-  const ct = await Conntrack.open({ netns: ns.name });
-  try {
-    const flows = Array.from({ length: n },
-      (_, i) => ({ protocol: 'udp' as const, src: `10.${net}.${i >> 8}.${i & 255}`, dst: '10.201.0.1', srcPort: 1000,
-        dstPort: 53, timeout: 900 }));
-    expect((await ct.createMany(flows)).failed).toEqual([]);
-  } finally {
-    ct.close();
-  }
+function start(cmd: string, args: string[]): LoggedChild {
+  const started = spawnLogged(cmd, args);
+  children.push(started.child);
+  return started;
 }
 
 beforeAll(async () => {
@@ -54,12 +32,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const c of children) c.kill('SIGKILL');
-  await Promise.all(
-    children.map((
-      c,
-    ) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : undefined)),
-  );
+  await killAll(children);
   if (dir) rmSync(dir, { recursive: true, force: true });
   await Promise.all([a?.remove(), b?.remove()]);
 });
@@ -82,7 +55,7 @@ async function prometheus(jobs: string[], name: string): Promise<
     expect(body.status).toBe('success');
     return body.data.result;
   };
-  return { query, log: () => (prom as unknown as { log: string }).log };
+  return { query, log: prom.log };
 }
 
 /** Polls a query until it gives `n` series (Prometheus starting, then scraping every second; bounded). */
@@ -110,10 +83,10 @@ test('Prometheus scrapes nfct exporter: per-namespace entries equal conntrack -C
     `      - targets: ['127.0.0.1:${exporterPort}']`], 'plain');
   const { query } = prom;
   const result =
-    (await until(query, 'nfct_conntrack_entries{job="nfct"}', 2, () => exporter.exitCode === null)) as Awaited<
+    (await until(query, 'nfct_conntrack_entries{job="nfct"}', 2, () => exporter.child.exitCode === null)) as Awaited<
       ReturnType<typeof query>
     >;
-  const logs = () => `prometheus: ${prom.log()}\nexporter: ${(exporter as unknown as { log: string }).log}`;
+  const logs = () => `prometheus: ${prom.log()}\nexporter: ${exporter.log()}`;
   expect(result.length, logs()).toBe(2);
   const byNs = new Map(result.map((r) => [r.metric.netns, Number(r.value[1])]));
   for (const ns of [a, b]) {
@@ -168,10 +141,11 @@ test('Prometheus scrapes over TLS with basic auth (--web-config): the right pass
   ];
   const prom = await prometheus([...job('nfct-tls', 'scrape-pass'), ...job('nfct-tls-wrong', 'not-it')], 'tls');
   const result =
-    (await until(prom.query, 'nfct_conntrack_entries{job="nfct-tls"}', 2, () => exporter.exitCode === null)) as Awaited<
-      ReturnType<typeof prom.query>
-    >;
-  expect(result.length, `prometheus: ${prom.log()}\nexporter: ${(exporter as unknown as { log: string }).log}`).toBe(2);
+    (await until(prom.query, 'nfct_conntrack_entries{job="nfct-tls"}', 2,
+      () => exporter.child.exitCode === null)) as Awaited<
+        ReturnType<typeof prom.query>
+      >;
+  expect(result.length, `prometheus: ${prom.log()}\nexporter: ${exporter.log()}`).toBe(2);
   expect(new Map(result.map((r) => [r.metric.netns, Number(r.value[1])]))).toEqual(
     new Map([[a.name, 1234], [b.name, 321]]),
   );

@@ -7,7 +7,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { type AddressInfo, connect, createServer as netServer, type Socket } from 'node:net';
+import { type AddressInfo, connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -16,10 +16,14 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { parseListen } from '../../lib/exporter/server.js';
 import { createExporter, serveExporter } from '../../lib/index.js';
+import { freePort, killAll } from '../helpers/children.js';
 import { CLI } from '../helpers/nfct.js';
 
 let dir: string;
 const children: ChildProcess[] = [];
+
+/** The start of a --web-config serving TLS with the server certificate made in beforeAll. */
+const TLS = ['tls_server_config:', '  cert_file: server.crt', '  key_file: server.key'];
 
 /** A user and its password, the hash made by htpasswd (as the toolkit's docs say to). */
 const USER = 'prom';
@@ -45,22 +49,9 @@ beforeAll(() => {
   }
 });
 afterAll(async () => {
-  for (const c of children) c.kill('SIGKILL');
-  await Promise.all(
-    children.map((
-      c,
-    ) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : undefined)),
-  );
+  await killAll(children);
   rmSync(dir, { recursive: true, force: true });
 });
-
-async function freePort(): Promise<number> {
-  const s = netServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /** `nfct exporter` exporting no namespace (only the HTTP layer matters here); resolves once it listens. */
 async function exporter(args: string[]): Promise<{ child: ChildProcess; port: number; stderr: () => string }> {
@@ -172,9 +163,7 @@ describe('nfct exporter over HTTP', () => {
 
   test('--web-config: TLS and basic auth; /healthz needs no credentials; the configured headers on every answer', async () => {
     const file = webConfig('web-basic.yml', [
-      'tls_server_config:',
-      '  cert_file: server.crt',
-      '  key_file: server.key',
+      ...TLS,
       'http_server_config:',
       '  headers:',
       '    X-Content-Type-Options: nosniff',
@@ -201,9 +190,7 @@ describe('nfct exporter over HTTP', () => {
 
   test('--web-config: RequireAndVerifyClientCert with client_allowed_sans: a client without a certificate is refused, one with it served', async () => {
     const file = webConfig('web-mtls.yml', [
-      'tls_server_config:',
-      '  cert_file: server.crt',
-      '  key_file: server.key',
+      ...TLS,
       '  client_ca_file: ca.crt',
       '  client_auth_type: RequireAndVerifyClientCert',
       '  client_allowed_sans: [scraper.example]',

@@ -22,7 +22,11 @@ function collect(stream: FlowRecordStream) {
     for await (const item of stream) {
       items.push(item);
       if (item.type !== 'flow') continue;
-      for (const w of [...waiters]) if (w.pred(item)) (waiters.splice(waiters.indexOf(w), 1), w.resolve(item));
+      for (const w of [...waiters]) {
+        if (!w.pred(item)) continue;
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(item);
+      }
     }
   })();
   return {
@@ -36,8 +40,15 @@ function collect(stream: FlowRecordStream) {
         // a machine with large tables elsewhere can take longer than the bound; a dump of the
         // table destroys the expired entries it walks past, so one is asked for while we wait.
         const nudge = setInterval(() => void t.router.exec('conntrack', ['-L']).catch(() => undefined), 500);
-        const timer = setTimeout(() => (clearInterval(nudge), reject(new Error('no such flow record in time'))), ms);
-        waiters.push({ pred, resolve: (r) => (clearTimeout(timer), clearInterval(nudge), resolve(r)) });
+        const timer = setTimeout(() => {
+          clearInterval(nudge);
+          reject(new Error('no such flow record in time'));
+        }, ms);
+        waiters.push({ pred, resolve: (r) => {
+          clearTimeout(timer);
+          clearInterval(nudge);
+          resolve(r);
+        } });
       });
     },
   };
@@ -79,7 +90,7 @@ describe('ct.flows() through DNAT and SNAT', () => {
 
   afterAll(async () => {
     await stream?.close();
-    ct?.close();
+    await ct?.close();
   });
 
   test('UDP of known sizes: exact counters, addresses before and after NAT both ways, idle timeout', async () => {
@@ -175,7 +186,7 @@ describe('sysctls', () => {
       // Without timestamps this kernel sends no event time either: the time it was read.
       expect(['kernel-event', 'received']).toContain(r.timeSource);
       expect(Number(r.end / 1_000_000n)).toBeGreaterThan(Date.now() - 60_000);
-      keep.close();
+      await keep.close();
 
       const on = ct.flows({ sysctls: 'enable' });
       await on.ready;
@@ -185,7 +196,7 @@ describe('sysctls', () => {
       expect(await sysctl(t.router, 'net.netfilter.nf_conntrack_acct')).toBe('0');
       expect(await sysctl(t.router, 'net.netfilter.nf_conntrack_timestamp')).toBe('0');
     } finally {
-      ct.close();
+      await ct.close();
     }
   });
 });
@@ -214,7 +225,7 @@ describe('active timeout', () => {
       expect(end.reason).toBe('idle-timeout');
     } finally {
       await stream.close();
-      ct.close();
+      await ct.close();
     }
   }, 30_000);
 
@@ -233,8 +244,8 @@ describe('active timeout', () => {
       // The kernel sent only the UDP destroy to the socket.
       expect(stream.stats.received).toBe(stream.stats.matched);
     } finally {
-      stream.close();
-      ct.close();
+      await stream.close();
+      await ct.close();
     }
   });
 });
@@ -252,7 +263,7 @@ describe('bad options', () => {
       expect(() => ct.flows({ protocl: 'tcp' } as object)).toThrow(/unknown option 'protocl'/);
       expect(() => ct.flows({ src: '10.0.0.300' })).toThrow(TypeError);
     } finally {
-      ct.close();
+      await ct.close();
     }
   });
 });

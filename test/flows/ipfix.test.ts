@@ -39,7 +39,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await stream?.close();
-  ct?.close();
+  await ct?.close();
   server?.stop();
   await t?.remove();
 });

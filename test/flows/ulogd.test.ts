@@ -81,7 +81,7 @@ test('the same flows reach nfcapd from ulogd2 and from nfct; the differences are
     await new Promise((r) => setTimeout(r, 500));
     ulogd.kill('SIGTERM');
     await new Promise<void>((resolve) => (ulogd.exitCode !== null ? resolve() : ulogd.once('exit', () => resolve())));
-    stream.close();
+    await stream.close();
     await pump;
     await ex.close();
     const ours = (await ctN.stop()).flows;
@@ -110,9 +110,9 @@ test('the same flows reach nfcapd from ulogd2 and from nfct; the differences are
     }
   } finally {
     if (ulogd.exitCode === null) ulogd.kill('SIGKILL');
-    stream.close();
+    await stream.close();
     await ex.close();
-    ct.close();
+    await ct.close();
     ctU.kill();
     ctN.kill();
   }

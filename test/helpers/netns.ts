@@ -72,7 +72,7 @@ export function useNetnsWith(prefix: string, open: (ns: Netns) => Promise<{ clos
     handle = await open(ns);
   });
   afterAll(async () => {
-    handle?.close();
+    await handle?.close();
     await ns?.remove();
   });
 }

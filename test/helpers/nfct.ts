@@ -60,7 +60,7 @@ export function execNfct(args: readonly string[], o: ExecNfctOptions = {}): Prom
         resolve({ stdout, stderr, code: e ? ((e.code as number | undefined) ?? null) : 0, signal: e?.signal ?? null,
           rows });
       } catch (v) {
-        reject(v);
+        reject(v instanceof Error ? v : new Error(String(v)));
       }
     });
     if (o.input !== undefined) child.stdin!.end(o.input);

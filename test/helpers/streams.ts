@@ -1,8 +1,11 @@
 // Shared by the tests of live streams under load (test/conntrack/backlog.test.ts,
-// test/nflog/backlog.test.ts): bounded generators inside a test namespace and the oracles.
+// test/nflog/backlog.test.ts) and of the exporter: bounded generators inside a test namespace
+// and the oracles.
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import type { FlowInput } from '../../lib/index.js';
+import { expect } from 'vitest';
+
+import { Conntrack, type FlowInput } from '../../lib/index.js';
 import type { Netns } from './netns.js';
 
 /** `n` UDP entries 10.99.x.y:port -> 10.98.0.1:53 (one NEW event each, one DESTROY when flushed). */
@@ -10,6 +13,25 @@ export function* udpEntries(n: number, base = 0): Generator<FlowInput> {
   for (let i = base; i < base + n; i++) {
     yield { protocol: 'udp', src: `10.99.${(i >> 8) & 0xff}.${i & 0xff}`, dst: '10.98.0.1', srcPort: 1024 + (i >> 16),
       dstPort: 53, timeout: 300 };
+  }
+}
+
+/**
+ * Fills the table of `ns` with `n` UDP entries 10.<net>.x.y:1000 -> dst:53 (the second octet
+ * goes up every 65,536 entries), created in one createMany(), none refused.
+ */
+export async function fillUdp(ns: Netns, n: number, net: number,
+  opts: { dst: string; timeout: number; batchSize?: number }): Promise<void>
+{
+  const ct = await Conntrack.open({ netns: ns.name });
+  try {
+    const flows = Array.from({ length: n },
+      (_, i) => ({ protocol: 'udp' as const, src: `10.${net + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`, dst: opts.dst,
+        srcPort: 1000, dstPort: 53, timeout: opts.timeout }));
+    const batch = opts.batchSize === undefined ? {} : { batchSize: opts.batchSize };
+    expect((await ct.createMany(flows, batch)).failed).toEqual([]);
+  } finally {
+    await ct.close();
   }
 }
 
@@ -76,4 +98,47 @@ export async function netlinkSockets(ns: Pick<Netns, 'execOk'>): Promise<Netlink
 /** Conntrack events the kernel dropped on the namespace's sockets subscribed to them. */
 export async function eventDrops(ns: Pick<Netns, 'execOk'>): Promise<number> {
   return (await netlinkSockets(ns)).filter((s) => s.protocol === 12 && s.groups !== 0).reduce((n, s) => n + s.drops, 0);
+}
+
+/** Runs `use` while logRule()'s table logs the datagrams to `port`; the table deleted after. */
+export async function withLogRule(ns: Netns, table: string, port: number, group: number,
+  use: () => Promise<void>): Promise<void>
+{
+  await logRule(ns, table, port, group);
+  try {
+    await use();
+  } finally {
+    await ns.execOk('nft', ['delete', 'table', 'inet', table]);
+  }
+}
+
+/**
+ * Reads with a timedReader() (2 s at most per item) until `want` items pass `counts` or the
+ * stream is quiet; how many passed, and the items that did not.
+ */
+export async function readCounting<T>(next: (ms: number) => Promise<T | null>, counts: (item: T) => boolean,
+  want: number): Promise<{ n: number; other: T[] }>
+{
+  let n = 0;
+  const other: T[] = [];
+  for (let e = await next(2000); e !== null; e = await next(2000)) {
+    if (counts(e)) n++;
+    else other.push(e);
+    if (n === want) break;
+  }
+  return { n, other };
+}
+
+/**
+ * A burst of events for a small socket buffer: 20,000 UDP entries 10.<net>.x.y -> dst made
+ * (NEW), then the 256 of 10.<net>.0.0/24 deleted (DESTROY).
+ */
+export async function eventBurst(c: Conntrack,
+  o: { net: number; dst: string; srcPort: number; dstPort: number }): Promise<void>
+{
+  const flows = Array.from({ length: 20000 },
+    (_, i) => ({ protocol: 'udp' as const, src: `10.${o.net}.${i >> 8}.${i & 255}`, dst: o.dst, srcPort: o.srcPort,
+      dstPort: o.dstPort, timeout: 120 }));
+  await c.createMany(flows);
+  await c.deleteWhere({ src: `10.${o.net}.0.0/24` });
 }

@@ -21,7 +21,7 @@ async function dnatEntries(path: string): Promise<Flow[]> {
     for await (const f of ct.list({ status: 'DST_NAT' })) out.push(f);
     return out;
   } finally {
-    ct.close();
+    await ct.close();
   }
 }
 

@@ -80,44 +80,84 @@ function oracleRules(mode: ProxyMode, text: string, id: string): string[] {
 describe.each(['iptables-nft', 'nftables'] as ProxyMode[])('nfct trace, kube-proxy in %s mode', (mode) => {
   const node = useNodeFixture(mode);
 
-  test("every hop as its tool prints it, the Service named on the jump, the packet rewritten by DNAT; the kernel's tracer agrees hop for hop", async () => {
+  /** The kernel's own tracer for this mode, in the node; the text it printed so far. */
+  function startOracle(): { oracle: ChildProcess; oracleText: () => string } {
     const oracle = mode === 'nftables'
       ? node().node.spawn('nft', ['-a', 'monitor', 'trace'], { stdio: ['ignore', 'pipe', 'ignore'] })
       : node().node.spawn('xtables-monitor', ['--trace'], { stdio: ['ignore', 'pipe', 'ignore'] });
-    const oracleText = collect(oracle);
-    const trace = startTrace(['trace', '-p', 'udp', '--dport', '53', '--netns', node().node.name]);
+    return { oracle, oracleText: collect(oracle) };
+  }
+
+  /** Waits for nfct trace's notice: its stream listens and its rule is in place. */
+  const noticed = (trace: { stderr: () => string }) =>
+    until('the notice of what is traced',
+      () => (trace.stderr().includes(`nfct: tracing protocol=udp dstPort=53 in ${node().node.name}; Ctrl-C ends it.`)
+        ? true
+        : undefined));
+
+  /**
+   * Asks the DNS Service from new source ports (after `port`) until `ours(sport)` finds our
+   * packet from that port and the oracle has printed its trace id too.
+   */
+  async function askUntilBothSaw<T extends { id: string }>(port: number, oracleText: () => string,
+    ours: (sport: number) => T | undefined, said: () => string): Promise<{ found: T; sport: number }>
+  {
+    let sport = port;
+    const found = await until(
+      () => `a packet both tracers saw; ours: ${said()}; theirs: ${oracleText().slice(-1500)}`,
+      async () => {
+        sport++;
+        await node().ask(CLIENT, '10.96.0.10', 53, sport);
+        const deadline = Date.now() + 2000;
+        while (Date.now() < deadline) {
+          const o = ours(sport);
+          if (o && oracleText().includes(o.id)) return o;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        return undefined;
+      },
+    );
+    return { found, sport };
+  }
+
+  /**
+   * The rule hops of packet `id` the oracle printed (whole lines only: one still being written
+   * waits), once it has shown `count` of them: it prints a packet's hops as the kernel reports
+   * them, and more, or others, fail the comparison.
+   */
+  async function theirRulesOnce(oracleText: () => string, id: string, count: number): Promise<() => string[]> {
+    const theirRules = (): string[] => oracleRules(mode, oracleText().replace(/[^\n]*$/, ''), id);
+    await until(() => `the oracle to show ${count} rule hops of ${id}: ${theirRules().join(' | ')}`,
+      () => (theirRules().length >= count ? true : undefined));
+    return theirRules;
+  }
+
+  /** Runs `body`, then stops nfct trace and the oracle, also on failure: nfct exits 0. */
+  async function tracing(trace: { stop: () => Promise<number> }, oracle: ChildProcess,
+    body: () => Promise<void>): Promise<void>
+  {
     let code: number | undefined;
     try {
-      // The notice comes once the stream listens and its rule is in place.
-      await until('the notice of what is traced',
-        () => (trace.stderr().includes(`nfct: tracing protocol=udp dstPort=53 in ${node().node.name}; Ctrl-C ends it.`)
-          ? true
-          : undefined));
+      await body();
+    } finally {
+      code = await trace.stop();
+      oracle.kill();
+    }
+    expect(code).toBe(0);
+  }
+
+  test("every hop as its tool prints it, the Service named on the jump, the packet rewritten by DNAT; the kernel's tracer agrees hop for hop", async () => {
+    const { oracle, oracleText } = startOracle();
+    const trace = startTrace(['trace', '-p', 'udp', '--dport', '53', '--netns', node().node.name]);
+    await tracing(trace, oracle, async () => {
+      await noticed(trace);
       expect((await node().node.exec('nft', ['list', 'tables'])).stdout).toContain('nfct_trace_');
       // Ask until both tracers have shown one packet whole (each from a port of its own).
-      let sport = 43000;
-      const found = await until(
-        () =>
-          `a packet both tracers saw; ours: ${trace.lines.slice(-30).join('\n')}; theirs: ${
-            oracleText().slice(-1500)
-          }; stderr ${trace.stderr()}`,
-        async () => {
-          sport++;
-          await node().ask(CLIENT, '10.96.0.10', 53, sport);
-          const deadline = Date.now() + 2000;
-          while (Date.now() < deadline) {
-            const ours = ourBlock(trace.lines, sport);
-            if (ours && oracleText().includes(ours.id)) return ours;
-            await new Promise((r) => setTimeout(r, 50));
-          }
-          return undefined;
-        },
-      );
+      const { found, sport } = await askUntilBothSaw(43000, oracleText, (p) => ourBlock(trace.lines, p),
+        () => `${trace.lines.slice(-30).join('\n')}; stderr ${trace.stderr()}`);
       const lines = found.lines;
       const hops = lines.filter((l) => /^ {2}ip6? /.test(l));
-      // The rule hops of that packet, ours and the oracle's, in one form to compare (the
-      // oracle's whole lines only: one still being written waits).
-      const theirRules = (): string[] => oracleRules(mode, oracleText().replace(/[^\n]*$/, ''), found.id);
+      // The rule hops of that packet, ours and the oracle's, in one form to compare.
       const ourRules = mode === 'iptables-nft'
         ? hops.filter((l) => / rule handle \d+: -A /.test(l)).map((l) => {
           const m = /^ {2}ip (\S+) (\S+) rule handle (\d+): (.*?) \(verdict/.exec(l)!;
@@ -127,10 +167,7 @@ describe.each(['iptables-nft', 'nftables'] as ProxyMode[])('nfct trace, kube-pro
           const m = /^ {2}(ip6?) (\S+) (\S+) rule handle (\d+): (.*) \(verdict ([^)]*)\)/.exec(l)!;
           return `${m[1]} ${m[2]} ${m[3]} ${m[4]}: ${m[5]} (${m[6]})`;
         });
-      // The oracle prints a packet's hops as the kernel reports them: wait until it has shown as
-      // many as we did (more, or others, fail the comparison below).
-      await until(() => `the oracle to show ${ourRules.length} rule hops of ${found.id}: ${theirRules().join(' | ')}`,
-        () => (theirRules().length >= ourRules.length ? true : undefined));
+      const theirRules = await theirRulesOnce(oracleText, found.id, ourRules.length);
       expect(lines[0]).toMatch(
         new RegExp(
           `^packet ${found.id} nftables ipv4 udp 10\\.244\\.1\\.5:${sport} -> 10\\.96\\.0\\.10:53 iif cali[0-9a-f]+ hook prerouting ct new$`,
@@ -174,19 +211,12 @@ describe.each(['iptables-nft', 'nftables'] as ProxyMode[])('nfct trace, kube-pro
         expect(theirs.length).toBeGreaterThan(3);
         expect(ourRules).toEqual(theirs);
       }
-    } finally {
-      code = await trace.stop();
-      oracle.kill();
-    }
-    expect(code).toBe(0);
+    });
     expect((await node().node.execOk('nft', ['list', 'tables'])).stdout).not.toContain('nfct_trace');
   });
 
   test("--json: the packet once, rules in the ruleset's words with their Service, hooks and ct state, the packet again after the DNAT; the kernel's tracer agrees", async () => {
-    const oracle = mode === 'nftables'
-      ? node().node.spawn('nft', ['-a', 'monitor', 'trace'], { stdio: ['ignore', 'pipe', 'ignore'] })
-      : node().node.spawn('xtables-monitor', ['--trace'], { stdio: ['ignore', 'pipe', 'ignore'] });
-    const oracleText = collect(oracle);
+    const { oracle, oracleText } = startOracle();
     // Every line it prints is checked against schema/trace.json when it ends (startNfct).
     const trace = startTrace(['trace', '--json', '-p', 'udp', '--dport', '53', '--netns', node().node.name]);
     interface Rule {
@@ -215,32 +245,13 @@ describe.each(['iptables-nft', 'nftables'] as ProxyMode[])('nfct trace, kube-pro
       verdict?: string;
       netns: { label: string };
     }
-    let found: Line | undefined;
-    let code: number | undefined;
-    try {
-      // The notice comes once the stream listens and its rule is in place.
-      await until('the notice of what is traced',
-        () => (trace.stderr().includes(`nfct: tracing protocol=udp dstPort=53 in ${node().node.name}; Ctrl-C ends it.`)
-          ? true
-          : undefined));
-      let sport = 44000;
-      found = await until(
-        () =>
-          `a packet both tracers saw; ours: ${trace.lines.slice(-5).join('\n')}; theirs: ${oracleText().slice(-1500)}`,
-        async () => {
-          sport++;
-          await node().ask(CLIENT, '10.96.0.10', 53, sport);
-          const deadline = Date.now() + 2000;
-          while (Date.now() < deadline) {
-            const ours = trace.lines.map((l) => JSON.parse(l) as Line).find((o) =>
-              o.packet?.udp?.srcPort === sport && o.packet.ip.dst === '10.96.0.10'
-            );
-            if (ours && oracleText().includes(ours.id)) return ours;
-            await new Promise((r) => setTimeout(r, 50));
-          }
-          return undefined;
-        },
-      );
+    await tracing(trace, oracle, async () => {
+      await noticed(trace);
+      const { found } = await askUntilBothSaw(44000, oracleText,
+        (sport) =>
+          trace.lines.map((l) => JSON.parse(l) as Line).find((o) =>
+            o.packet?.udp?.srcPort === sport && o.packet.ip.dst === '10.96.0.10'
+          ), () => trace.lines.slice(-5).join('\n'));
       const { rules, hops } = found;
       expect(found.netns.label).toBe(node().node.name);
       expect(found.packet.ip.src).toBe('10.244.1.5');
@@ -265,19 +276,10 @@ describe.each(['iptables-nft', 'nftables'] as ProxyMode[])('nfct trace, kube-pro
           ? `${r.table} ${r.chain} ${r.handle}: ${r.text}`
           : `${r.family} ${r.table} ${r.chain} ${r.handle}: ${r.text} (${h.verdict}${h.target ? ` ${h.target}` : ''})`;
       });
-      // The oracle prints a packet's hops as the kernel reports them: wait until it has shown as
-      // many as we did (more, or others, fail the comparison below).
-      const theirRules = (): string[] => oracleRules(mode, oracleText().replace(/[^\n]*$/, ''), found!.id);
-      await until(() => `the oracle to show ${ours.length} rule hops of ${found!.id}: ${theirRules().join(' | ')}`,
-        () => (theirRules().length >= ours.length ? true : undefined));
-      const theirs = theirRules();
+      const theirs = (await theirRulesOnce(oracleText, found.id, ours.length))();
       expect(theirs.length).toBeGreaterThan(3);
       expect(ours).toEqual(theirs);
-    } finally {
-      code = await trace.stop();
-      oracle.kill();
-    }
-    expect(code).toBe(0);
+    });
   });
 });
 

@@ -51,7 +51,7 @@ function mergeChildren(): void {
 }
 
 beforeAll(() => {
-  if (ns.activeMutant !== undefined) process.env.__STRYKER_ACTIVE_MUTANT__ = String(ns.activeMutant);
+  if (ns.activeMutant !== undefined) process.env.__STRYKER_ACTIVE_MUTANT__ = ns.activeMutant;
   else delete process.env.__STRYKER_ACTIVE_MUTANT__;
 });
 beforeEach(() => {

@@ -4,29 +4,21 @@
 // counter on the logging rule (the packets the kernel logged).
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 
 import { Nflog, type NflogEvent } from '../../lib/index.js';
-import { createNetns, type Netns } from '../helpers/netns.js';
+import { type Netns, useNetnsWith } from '../helpers/netns.js';
 import { BOUND_MS, WaitTimeout } from '../helpers/sentinel.js';
-import { flood, logRule, nftCounter, timedReader } from '../helpers/streams.js';
+import { flood, nftCounter, readCounting, timedReader, withLogRule } from '../helpers/streams.js';
 
 let ns: Netns;
 let nf: Nflog;
 
-beforeAll(async () => {
-  ns = await createNetns('nfct-nfbacklog');
-  nf = await Nflog.open({ netns: ns.name });
-});
-afterAll(async () => {
-  nf?.close();
-  await ns?.remove();
-});
+useNetnsWith('nfct-nfbacklog', async (n) => ((ns = n), (nf = await Nflog.open({ netns: n.name }))));
 
 describe('a consumer that waits 1 ms per packet loses nothing of a flood, with default options', () => {
   test('NFLOG: a 20,000-packet flood; every packet the kernel logged arrives', async () => {
-    await logRule(ns, 'backlog', 9901, 21);
-    try {
+    await withLogRule(ns, 'backlog', 9901, 21, async () => {
       const stream = nf.subscribe({ group: 21 });
       // 20,000 packets: several times what the socket buffer holds, and at 1 ms each the test
       // stays well under vitest's 60 s limit for one test's messages to its runner.
@@ -46,24 +38,21 @@ describe('a consumer that waits 1 ms per packet loses nothing of a flood, with d
       logged = await nftCounter(ns, 'backlog');
       expect(logged).toBeGreaterThan(sent * 0.99); // the sender's own socket may refuse a few
       expect(stream.stats.queuedRecords).toBeGreaterThan(5_000);
-      const timer = setTimeout(() => stream.close(), 150_000);
+      const timer = setTimeout(() => void stream.close(), 150_000);
       await consumer;
       clearTimeout(timer);
       expect(other).toEqual([]);
       expect(packets).toBe(logged);
       expect(stream.stats.queuedRecords).toBe(0);
       expect(stream.stats.peakRecords).toBeGreaterThan(5_000);
-      stream.close();
-    } finally {
-      await ns.execOk('nft', ['delete', 'table', 'inet', 'backlog']);
-    }
+      await stream.close();
+    });
   }, 200_000);
 });
 
 describe('the default socket buffer holds a flood while the reader thread cannot read', () => {
   test('NFLOG: 100,000 packets queued in the kernel (the reader at its bound) all arrive, no loss', async () => {
-    await logRule(ns, 'held', 9904, 24);
-    try {
+    await withLogRule(ns, 'held', 9904, 24, async () => {
       // With 64 KiB of decoded packets the reader stops at once: the kernel's socket buffer
       // holds the rest, as it does while the reader waits for a core. A logged 64-byte datagram
       // takes ~330 bytes there (measured: 9.8 MB for 30,000): ~33 MB for 100,000, within the
@@ -73,28 +62,19 @@ describe('the default socket buffer holds a flood while the reader thread cannot
       const next = timedReader(it, it.next());
       await flood(ns, 9904, 100_000);
       const logged = await nftCounter(ns, 'held');
-      let packets = 0;
-      const other: NflogEvent[] = [];
-      for (let e = await next(2000); e !== null; e = await next(2000)) {
-        if (e.type === 'packet') packets++;
-        else other.push(e);
-        if (packets === logged) break;
-      }
-      stream.close();
+      const { n: packets, other } = await readCounting(next, (e) => e.type === 'packet', logged);
+      await stream.close();
       expect(logged).toBeGreaterThan(99_000); // the sender's own socket may refuse a few
       expect(other).toEqual([]);
       expect(packets).toBe(logged);
       expect(stream.stats.lost).toBe(0);
-    } finally {
-      await ns.execOk('nft', ['delete', 'table', 'inet', 'held']);
-    }
+    });
   }, 120_000);
 });
 
 describe('past maxQueueBytes the kernel drops; the stream reports it in order and goes on', () => {
   test('NFLOG with sequence numbers: the overrun comes in order and says exactly how many were lost', async () => {
-    await logRule(ns, 'bound', 9902, 22);
-    try {
+    await withLogRule(ns, 'bound', 9902, 22, async () => {
       // 64 KiB of decoded packets and a 256 KiB socket buffer hold a few thousand packets at
       // most; nobody reads while 20,000 are logged.
       const stream = nf.subscribe({ group: 22, sequence: true, maxQueueBytes: 64 << 10, bufferSize: 256 << 10,
@@ -123,7 +103,7 @@ describe('past maxQueueBytes the kernel drops; the stream reports it in order an
           total = await nftCounter(ns, 'bound');
         }
       }
-      stream.close();
+      await stream.close();
       const seqs = items.flatMap((e) => (e.type === 'packet' ? [e.seq!] : []));
       const overrunAt = items.findIndex((e) => e.type === 'overrun');
       expect(overrunAt).toBeGreaterThan(0);
@@ -143,22 +123,19 @@ describe('past maxQueueBytes the kernel drops; the stream reports it in order an
       // The bound held: the queue filled to within a packet of it, never past it.
       expect(stream.stats.peakBytes).toBeGreaterThan((64 << 10) - 4096);
       expect(stream.stats.peakBytes).toBeLessThanOrEqual(64 << 10);
-    } finally {
-      await ns.execOk('nft', ['delete', 'table', 'inet', 'bound']);
-    }
+    });
   }, 120_000);
 });
 
 describe('JSON of packet items', () => {
   test('every item type stringifies: bigints as decimal strings, binary fields as hex', async () => {
-    await logRule(ns, 'json', 9903, 23);
-    try {
+    await withLogRule(ns, 'json', 9903, 23, async () => {
       const stream = nf.subscribe({ group: 23, sequence: true });
       const it = stream[Symbol.asyncIterator]();
       const first = it.next();
       await flood(ns, 9903, 1);
       const pkt = (await first).value as NflogEvent;
-      stream.close();
+      await stream.close();
       expect(pkt.type).toBe('packet');
       const json = JSON.parse(JSON.stringify(pkt)) as Record<string, unknown>;
       if (pkt.type !== 'packet') return;
@@ -167,8 +144,6 @@ describe('JSON of packet items', () => {
       expect(json.seq).toBe(pkt.seq);
       expect(json.type).toBe('packet');
       expect(json).not.toHaveProperty('conntrack');
-    } finally {
-      await ns.execOk('nft', ['delete', 'table', 'inet', 'json']);
-    }
+    });
   });
 });

@@ -548,7 +548,11 @@ describe('format and parse never throw, and agree, on cut, mutated and random pa
       for (let i = 0; i < b.length; i++) b[i] = Math.floor(rnd() * 256);
       const f = families[Math.floor(rnd() * families.length)]!;
       if (b.length > 0 && rnd() < 0.5) b[0] = f.family === 'ipv6' ? 0x60 : 0x45;
-      if (f.family === 'arp' && b.length >= 6) b.writeUInt32BE(0x00010800, 0), (b[4] = 6), (b[5] = 4);
+      if (f.family === 'arp' && b.length >= 6) {
+        b.writeUInt32BE(0x00010800, 0);
+        b[4] = 6;
+        b[5] = 4;
+      }
       const p: NflogPacket = { group: 0, ...f, prefix: 'r ', payload: b, indev: { index: 1, name: 'eth0' }, hwType: 1,
         hwHeader: Buffer.alloc(14), mark: n };
       roundTrip(p, { all: rnd() < 0.5 });
@@ -566,7 +570,7 @@ describe('format and parse never throw, and agree, on cut, mutated and random pa
         s = Array.from({ length: k }, () => words[Math.floor(rnd() * words.length)]).join(rnd() < 0.8 ? ' ' : '');
       } else {
         const k = Math.floor(rnd() * 80);
-        for (let i = 0; i < k; i++) s += chars[Math.floor(rnd() * chars.length)];
+        for (let i = 0; i < k; i++) s += chars.charAt(Math.floor(rnd() * chars.length));
       }
       const r = parseLogLine(s);
       expect(r.line).toBe(s.replace(/\r?\n$/, ''));

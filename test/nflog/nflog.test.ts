@@ -26,7 +26,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'nfct-nflog-'));
 });
 afterAll(async () => {
-  nf?.close();
+  await nf?.close();
   await ns?.remove();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -38,7 +38,7 @@ afterAll(async () => {
 async function take(stream: PacketStream, count: number, what: string): Promise<NflogEvent[]> {
   const out: NflogEvent[] = [];
   const packets = () => out.filter((x) => x.type === 'packet').length;
-  const timer = setTimeout(() => stream.close(), BOUND_MS);
+  const timer = setTimeout(() => void stream.close(), BOUND_MS);
   try {
     for await (const e of stream) {
       out.push(e);
@@ -110,7 +110,7 @@ describe('subscribe()', () => {
       const logged = await nftCounter(ns, 'logt');
       const theirs = await cap.stop(logged);
       const mine = await take(stream, logged, 'logged to group 5');
-      stream.close();
+      await stream.close();
       const got = mine.filter((e): e is NflogPacketEvent => e.type === 'packet');
       expect(mine.length).toBe(logged);
       expect(theirs.length).toBeGreaterThanOrEqual(12);
@@ -155,7 +155,7 @@ describe('subscribe()', () => {
       expect(logged).toEqual([8, 8]);
       const theirs = await cap.stop(8);
       const mine = await take(stream, 8, 'logged to group 7');
-      stream.close();
+      await stream.close();
       const got = mine.filter((e): e is NflogPacketEvent => e.type === 'packet');
       expect(mine.length).toBe(8);
       expect(theirs.length).toBe(8);
@@ -203,12 +203,12 @@ describe('errors and lifecycle', () => {
     expect(err).toBeInstanceOf(NfctError);
     expect((err as NfctError).code).toBe('EBUSY');
     expect((err as NfctError).message).toContain('NFLOG group 11');
-    first.close();
+    await first.close();
     expect((await pending).done).toBe(true);
     // Once released, the group can be bound again.
     const third = nf.subscribe({ group: 11 });
     const p3 = third[Symbol.asyncIterator]().next();
-    third.close();
+    await third.close();
     expect((await p3).done).toBe(true);
   });
 
@@ -226,7 +226,7 @@ describe('errors and lifecycle', () => {
         const got = take(s, 1, 'logged to group 12');
         await ns.execOk('ping', ['-c', '1', '127.0.0.1']);
         const [p] = await got;
-        s.close();
+        await s.close();
         expect(p?.type).toBe('packet');
         if (p?.type !== 'packet') return;
         expect(p.conntrack?.protocol).toBe('icmp');
@@ -235,7 +235,7 @@ describe('errors and lifecycle', () => {
       } else {
         let err: unknown;
         try {
-          nf.subscribe({ group: 12, conntrack: true }).close();
+          await nf.subscribe({ group: 12, conntrack: true }).close();
         } catch (e) {
           err = e;
         }
@@ -247,7 +247,7 @@ describe('errors and lifecycle', () => {
         const got = take(s, 1, 'logged to group 12');
         await ns.execOk('ping', ['-c', '1', '127.0.0.1']);
         const [p] = await got;
-        s.close();
+        await s.close();
         expect(p?.type === 'packet' && p.conntrack).toBeUndefined();
       }
     } finally {
@@ -298,7 +298,7 @@ describe('errors and lifecycle', () => {
           pending = it.next();
         }
       }
-      s.close();
+      await s.close();
       const kinds: Record<string, number> = {};
       for (const e of seen) kinds[e.type] = (kinds[e.type] ?? 0) + 1;
       const state = JSON.stringify({ kinds, logged, overruns: s.overruns, gaps: s.gaps, stats: s.stats });

@@ -19,8 +19,8 @@ beforeAll(async () => {
   }));
   nf = await Nflog.open();
 });
-afterAll(() => {
-  nf?.close();
+afterAll(async () => {
+  await nf?.close();
   vi.restoreAllMocks();
 });
 
@@ -63,8 +63,8 @@ describe('subscribe() options', () => {
 
   test('after close() subscribe() throws ClosedError; close() is idempotent', async () => {
     const h = await Nflog.open();
-    h.close();
-    h.close();
+    await h.close();
+    await h.close();
     expect(() => h.subscribe({ group: 1 })).toThrow(expect.objectContaining({ code: 'ERR_NFCT_CLOSED' }));
   });
 });

@@ -96,6 +96,23 @@ export interface CtEntry {
 }
 
 const EVENTS = new Set(['NEW', 'UPDATE', 'DESTROY']);
+
+/** Numbers of a tuple, by the key conntrack prints (the GRE keys in hex). */
+const TUPLE_NUMBERS: Partial<
+  Record<string, 'sport' | 'dport' | 'icmpType' | 'icmpCode' | 'greSrcKey' | 'greDstKey' | 'packets' | 'bytes'>
+> = { sport: 'sport', dport: 'dport', type: 'icmpType', code: 'icmpCode', srckey: 'greSrcKey', dstkey: 'greDstKey',
+  packets: 'packets', bytes: 'bytes' };
+
+/** Numbers of an entry, by the key conntrack prints. */
+const ENTRY_NUMBERS: Partial<Record<string, 'mark' | 'secmark' | 'zone' | 'use' | 'id' | 'deltaTime' | 'portid'>> = {
+  mark: 'mark',
+  secmark: 'secmark',
+  zone: 'zone',
+  use: 'use',
+  id: 'id',
+  'delta-time': 'deltaTime',
+  portid: 'portid',
+};
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
 /** Split on blanks, but keep `[...]` (which may hold blanks, e.g. `[start=Sun Nov  2 ...]`) whole. */
@@ -246,18 +263,6 @@ export function parseConntrackLine(input: string): CtEntry {
         case 'dst':
           cur.dst = value;
           continue;
-        case 'sport':
-          cur.sport = num(key, value, line);
-          continue;
-        case 'dport':
-          cur.dport = num(key, value, line);
-          continue;
-        case 'type':
-          cur.icmpType = num(key, value, line);
-          continue;
-        case 'code':
-          cur.icmpCode = num(key, value, line);
-          continue;
         case 'id':
           // ICMP id belongs to the tuple (right after type/code); otherwise it is the entry id.
           if (cur.icmpType !== undefined && cur.icmpId === undefined) {
@@ -265,67 +270,28 @@ export function parseConntrackLine(input: string): CtEntry {
             continue;
           }
           break;
-        case 'srckey':
-          cur.greSrcKey = hex(key, value, line);
-          continue;
-        case 'dstkey':
-          cur.greDstKey = hex(key, value, line);
-          continue;
         case 'zone-orig':
           orig.zone = num(key, value, line);
           continue;
         case 'zone-reply':
           reply.zone = num(key, value, line);
           continue;
-        case 'packets':
-          cur.packets = num(key, value, line);
-          continue;
-        case 'bytes':
-          cur.bytes = num(key, value, line);
-          continue;
-        default:
-          break;
+        default: {
+          const field = TUPLE_NUMBERS[key];
+          if (field) {
+            cur[field] = (field === 'greSrcKey' || field === 'greDstKey' ? hex : num)(key, value, line);
+            continue;
+          }
+        }
       }
       if (reply.src !== undefined) inTuples = false;
     }
 
-    switch (key) {
-      case 'mark':
-        entry.mark = num(key, value, line);
-        break;
-      case 'secmark':
-        entry.secmark = num(key, value, line);
-        break;
-      case 'secctx':
-        entry.secctx = value;
-        break;
-      case 'zone':
-        entry.zone = num(key, value, line);
-        break;
-      case 'use':
-        entry.use = num(key, value, line);
-        break;
-      case 'id':
-        entry.id = num(key, value, line);
-        break;
-      case 'helper':
-        entry.helper = value;
-        break;
-      case 'labels':
-        entry.labels = value === '' ? [] : value.split(',');
-        break;
-      case 'delta-time':
-        entry.deltaTime = num(key, value, line);
-        break;
-      case 'portid':
-        entry.portid = num(key, value, line);
-        break;
-      case 'progname':
-        entry.progname = value;
-        break;
-      default:
-        extra[key] = value;
-    }
+    const field = ENTRY_NUMBERS[key];
+    if (field) entry[field] = num(key, value, line);
+    else if (key === 'secctx' || key === 'helper' || key === 'progname') entry[key] = value;
+    else if (key === 'labels') entry.labels = value === '' ? [] : value.split(',');
+    else extra[key] = value;
   }
 
   if (orig.src === undefined || orig.dst === undefined || reply.src === undefined || reply.dst === undefined) {

@@ -217,7 +217,7 @@ describe('decodePacket: IPv4', () => {
     const p = decodePacket(ipv4(1, Buffer.concat([hex('03030000 00000000'), quoted])), 'ipv4');
     expect(p.icmp?.type).toBe(3);
     expect(p.icmp?.code).toBe(3);
-    const o = p.icmp?.original!;
+    const o = p.icmp!.original!;
     expect(o.ipv4?.id).toBe(0x0102);
     expect(o.udp).toEqual({ srcPort: 40001, dstPort: 53, length: 12, checksum: 0x2222 });
     expect(o.truncated).toBeUndefined();
@@ -513,10 +513,12 @@ describe('decodePacket agrees with the kernel LOG line of each fixture packet', 
       expect(d.ipv4?.totalLength).toBe(line.len);
       expect(d.ipv4?.ttl).toBe(line.ttl);
       expect(d.ipv4?.id).toBe(line.id);
-      expect(d.ipv4?.tos! & 0x1e).toBe(line.tos);
+      expect(d.ipv4!.tos & 0x1e).toBe(line.tos);
       const flags = (['ce', 'df', 'mf'] as const).filter((k) => d.ipv4?.flags[k]).map((k) => k.toUpperCase());
       expect(flags).toEqual(line.ipFlags);
-      expect(d.ipv4?.fragmentOffset || undefined).toBe(line.fragOffset);
+      // A fragment offset of 0 is what the kernel's log line leaves out.
+      const offset = d.ipv4?.fragmentOffset;
+      expect(offset === 0 ? undefined : offset).toBe(line.fragOffset);
     } else {
       expect(formatIpv6Full(buf, 8)).toBe(line.src);
       expect(d.ipv6?.src).toBe(new SocketAddress({ address: line.src!, family: 'ipv6' }).address);
@@ -598,7 +600,7 @@ describe('decodePacket never throws', () => {
         const d = decodePacket(cut, dd.family);
         checkShape(d, cut, dd.family);
         if (!full.truncated && !full.malformed) {
-          expect(d.truncated || d.malformed !== undefined, `${fx.name} cut to ${len}`).toBe(true);
+          expect(d.truncated === true || d.malformed !== undefined, `${fx.name} cut to ${len}`).toBe(true);
         }
         n++;
       }

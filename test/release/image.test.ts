@@ -131,7 +131,7 @@ beforeAll(async () => {
         dstPort: 443, state: 'ESTABLISHED' as const, timeout: 900 }));
     expect((await ct.createMany(flows)).failed).toEqual([]);
   } finally {
-    ct.close();
+    await ct.close();
   }
   podman('rm', '--force', '--ignore', name);
   podman('run', '--detach', '--name', name, ...podmanFlags(pod, container, podNs.path), IMAGE, ...container.args);

@@ -15,7 +15,8 @@ export const SEED = Number(process.env.FC_SEED ?? 0x6e6663);
 const SCALE = Number(process.env.FC_RUNS ?? 1);
 
 export function params(numRuns: number): fc.Parameters<unknown> {
-  return { seed: SEED, numRuns: Math.max(1, Math.round(numRuns * SCALE)), reporter: report };
+  return { seed: SEED, numRuns: Math.max(1, Math.round(numRuns * SCALE)),
+    plugins: [() => ({ onAllRunsComplete: report })] };
 }
 
 /** fast-check's report, with the 1 MiB values it may hold cut down to a readable size. */
@@ -83,7 +84,9 @@ export const junk: fc.Arbitrary<unknown> = fc.oneof(
   hugeString,
   fc.constant(Symbol('junk')),
   fc.constant(() => 1),
-  fc.constant(class Junk {}),
+  fc.constant(class Junk {
+    readonly junk = true;
+  }),
   fc.array(fc.anything({ maxDepth: 1 }), { maxLength: 3 }),
   fc.anything({ maxDepth: 2 }),
   fc.constantFrom<unknown>(new Date(0), new Map([[1, 2]]), new Set([1]), /re/, Buffer.from([1, 2]), new Uint8Array(4),

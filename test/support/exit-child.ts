@@ -33,8 +33,8 @@ async function main(): Promise<void> {
         say('exiting');
         process.exit(7);
       } else if (mode === 'close') {
-        ct.close();
-        nf.close();
+        await ct.close();
+        await nf.close();
         await trace.close();
         say('closed');
       } else {

@@ -67,7 +67,7 @@ async function rejects(p, code) {
   try {
     await p;
   } catch (err) {
-    if (code && err.code !== code) throw new Error(`expected ${code}, got ${err.code}: ${err.message}`);
+    if (code && err.code !== code) throw new Error(`expected ${code}, got ${err.code}: ${err.message}`, { cause: err });
     return err;
   }
   throw new Error(`expected a rejection${code ? ` with ${code}` : ''}`);

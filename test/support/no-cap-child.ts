@@ -23,7 +23,7 @@ async function main(): Promise<void> {
   await attempt('get', () => ct.get({ protocol: 'udp', src: '10.0.0.1', dst: '10.0.0.2', srcPort: 1, dstPort: 2 }));
   await attempt('count', () => ct.count());
   await attempt('stats', () => ct.stats());
-  ct.close();
+  await ct.close();
   await attempt('open in another netns', () => Conntrack.open({ netns: nsPath }));
 }
 

@@ -79,27 +79,32 @@ export function instrument(ct: Conntrack): Recorder {
   // The handle's seam for tests (@internal): the fake goes in below, the real one stays for close().
   const holder = ct as unknown as { replaceNative(n: NativeConntrack): NativeConntrack | undefined };
   expect(typeof holder.replaceNative, 'Conntrack has its test seam, replaceNative()').toBe('function');
-  let real: NativeConntrack | undefined;
+  let real: NativeConntrack | undefined = undefined;
   const rec: Recorder = { calls: [], filters: [], tuples: [], specs: [] };
+  /** A method that records its call (and its argument in `into`) and must not be reached. */
+  const unreached = <A>(name: string, into?: A[]) => (arg?: A): never => {
+    rec.calls.push(name);
+    if (into) into.push(arg as A);
+    throw new Error(`test recorder: ${name}() must not be reached`);
+  };
+  /** A query that records its call and rejects: it must not be reached. */
+  const rejects = (name: string) => (): Promise<never> => {
+    rec.calls.push(name);
+    return Promise.reject(new Error(`test recorder: ${name}() must not be reached`));
+  };
+  /** A method that records its call (and its argument in `into`) and resolves `value()`. */
+  const resolves = <A, T>(name: string, into: A[] | undefined, value: () => T) => (arg?: A): Promise<T> => {
+    rec.calls.push(name);
+    if (into) into.push(arg as A);
+    return Promise.resolve(value());
+  };
+  const noEntry = (): NativeRecords => [new ArrayBuffer(0), '', 0];
+  const done = (): void => undefined;
   const fake: NativeConntrack = {
-    dump(filter) {
-      rec.calls.push('dump');
-      rec.filters.push(filter);
-      throw new Error('test recorder: dump() must not be reached');
-    },
-    get(tuple): Promise<NativeRecords> {
-      rec.calls.push('get');
-      rec.tuples.push(tuple);
-      return Promise.resolve([new ArrayBuffer(0), '', 0]);
-    },
-    count() {
-      rec.calls.push('count');
-      return Promise.reject(new Error('test recorder: count() must not be reached'));
-    },
-    stats() {
-      rec.calls.push('stats');
-      return Promise.reject(new Error('test recorder: stats() must not be reached'));
-    },
+    dump: unreached('dump', rec.filters),
+    get: resolves('get', rec.tuples, noEntry),
+    count: rejects('count'),
+    stats: rejects('stats'),
     close() {
       rec.calls.push('close');
       real!.close();
@@ -109,67 +114,24 @@ export function instrument(ct: Conntrack): Recorder {
       rec.specs.push(...unpack(words));
       return Promise.resolve(true);
     },
-    delete(tuple) {
-      rec.calls.push('delete');
-      rec.tuples.push(tuple);
-      return Promise.resolve();
-    },
-    flush(filter) {
-      rec.calls.push('flush');
-      rec.filters.push(filter);
-      return Promise.resolve();
-    },
+    delete: resolves('delete', rec.tuples, done),
+    flush: resolves('flush', rec.filters, done),
     createBatch(words) {
       rec.calls.push('createBatch');
       const specs = unpack(words);
       rec.specs.push(...specs);
       return Promise.resolve(new Int32Array(specs.length));
     },
-    deleteBatch() {
-      rec.calls.push('deleteBatch');
-      throw new Error('test recorder: deleteBatch() must not be reached');
-    },
-    deleteWhere(filter) {
-      rec.calls.push('deleteWhere');
-      rec.filters.push(filter);
-      throw new Error('test recorder: deleteWhere() must not be reached');
-    },
-    aggregate(filter) {
-      rec.calls.push('aggregate');
-      rec.filters.push(filter);
-      throw new Error('test recorder: aggregate() must not be reached');
-    },
-    expectDump() {
-      rec.calls.push('expectDump');
-      throw new Error('test recorder: expectDump() must not be reached');
-    },
-    expectGet(tuple) {
-      rec.calls.push('expectGet');
-      rec.tuples.push(tuple);
-      return Promise.resolve([new ArrayBuffer(0), '', 0]);
-    },
-    expectCreate() {
-      rec.calls.push('expectCreate');
-      return Promise.resolve();
-    },
-    expectDelete(tuple) {
-      rec.calls.push('expectDelete');
-      rec.tuples.push(tuple);
-      return Promise.resolve();
-    },
-    expectFlush() {
-      rec.calls.push('expectFlush');
-      return Promise.resolve();
-    },
-    events(filter) {
-      rec.calls.push('events');
-      rec.filters.push(filter);
-      throw new Error('test recorder: events() must not be reached');
-    },
-    expectEvents() {
-      rec.calls.push('expectEvents');
-      throw new Error('test recorder: expectEvents() must not be reached');
-    },
+    deleteBatch: unreached('deleteBatch'),
+    deleteWhere: unreached('deleteWhere', rec.filters),
+    aggregate: unreached('aggregate', rec.filters),
+    expectDump: unreached('expectDump'),
+    expectGet: resolves('expectGet', rec.tuples, noEntry),
+    expectCreate: resolves('expectCreate', undefined, done),
+    expectDelete: resolves('expectDelete', rec.tuples, done),
+    expectFlush: resolves('expectFlush', undefined, done),
+    events: unreached('events', rec.filters),
+    expectEvents: unreached('expectEvents'),
   };
   real = holder.replaceNative(fake);
   expect(typeof real?.close, 'the handle was open').toBe('function');

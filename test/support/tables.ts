@@ -1,10 +1,36 @@
-// Tables shared by the filter and bulk-delete tests: mixed entries and the filter cases that
-// select from them, each with the conntrack arguments that select the same.
+// Tables shared by the reading, text, filter and bulk-delete tests: one entry of each kind,
+// mixed entries and the filter cases that select from them, each with the conntrack arguments
+// that select the same.
 import type { FlowFilter } from '../../lib/index.js';
 import type { EntrySpec } from '../oracle/conntrack-cli.js';
 
 /** Label names the tables use (bits 2 and 9), for conntrack -l. */
 export const labelMap = { 2: 'blue', 9: 'green' };
+
+/**
+ * One entry of each protocol and of each field a listing shows (zones, NAT, labels `web` and
+ * `far`, marks, states, SCTP tags, GRE keys), for conntrack -I.
+ */
+export const everyKind: readonly EntrySpec[] = [
+  { proto: 'tcp', src: '10.1.0.1', dst: '10.1.0.2', sport: 40001, dport: 80, state: 'ESTABLISHED', status: ['ASSURED'],
+    mark: 5, timeout: 500 },
+  { proto: 'tcp', src: '2001:db8::1', dst: '2001:db8::2', sport: 40002, dport: 443, state: 'SYN_SENT', timeout: 400 },
+  { proto: 'udp', src: '10.1.0.1', dst: '10.1.0.3', sport: 40003, dport: 53, timeout: 300, zone: 7 },
+  { proto: 'udp', src: '10.1.0.1', dst: '10.1.0.4', sport: 40004, dport: 53, timeout: 300, origZone: 3 },
+  { proto: 'udp', src: '10.1.0.1', dst: '10.1.0.5', sport: 40005, dport: 123, timeout: 300, replyZone: 4 },
+  { proto: 'udp', src: '10.1.0.9', dst: '10.1.0.10', sport: 40006, dport: 5000, timeout: 300,
+    dnat: '192.168.7.7:6000' },
+  { proto: 'udp', src: '10.1.0.9', dst: '10.1.0.11', sport: 40007, dport: 5000, timeout: 300, labels: ['web', 'far'] },
+  { proto: 'icmp', src: '10.1.0.1', dst: '10.1.0.2', icmpType: 8, icmpCode: 0, icmpId: 77, timeout: 30 },
+  { proto: 'icmpv6', src: '2001:db8::1', dst: '2001:db8::2', icmpType: 128, icmpCode: 0, icmpId: 99, timeout: 30 },
+  { proto: 'sctp', src: '10.1.0.1', dst: '10.1.0.2', sport: 40008, dport: 3868, state: 'ESTABLISHED', sctpOrigVtag: 11,
+    sctpReplyVtag: 0x01020304, timeout: 300 },
+  { proto: 'dccp', src: '10.1.0.1', dst: '10.1.0.2', sport: 40009, dport: 5001, state: 'OPEN', timeout: 300 },
+  { proto: 'gre', src: '10.1.0.1', dst: '10.1.0.2', greSrcKey: 0x1234, greDstKey: 0xabcd, timeout: 300 },
+  { proto: 'udplite', src: '10.1.0.1', dst: '10.1.0.2', sport: 40010, dport: 5002, timeout: 300 },
+  { proto: 'udp', src: '10.1.0.1', dst: '10.1.0.2', sport: 40011, dport: 5003, timeout: 300,
+    status: ['SEEN_REPLY', 'ASSURED'], mark: 0xffffffff },
+];
 
 /** Entries with labels (made with conntrack -I --label-add, which needs labelMap). */
 export const labeledEntries: EntrySpec[] = [

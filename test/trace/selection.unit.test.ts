@@ -90,7 +90,7 @@ describe('TraceSelection', () => {
   });
 
   test('before the stream has its table nothing is ours', () => {
-    let table: string | undefined;
+    let table: string | undefined = undefined;
     const sel = new TraceSelection(() => table, () => true);
     expect(run(sel, [[mark(8, OURS)], [filter(8), udp('10.0.0.1', '10.0.0.2', 1, 53)]])).toEqual([]);
     table = OURS;

@@ -272,11 +272,11 @@ describe('an already aborted signal', () => {
         const r = await settledWithin(pending, 5000);
         expect(r !== 'pending' && !r.done && r.value.type).toBe('packet');
       } finally {
-        sub.close();
+        await sub.close();
         await ns.execOk('nft', ['delete', 'table', 'inet', 'g0']);
       }
     } finally {
-      nf.close();
+      await nf.close();
       await trace.close();
     }
   });
@@ -345,7 +345,7 @@ describe('external commands', () => {
       expect((err as Error).message).toContain('nft is not on PATH: install the nftables package');
       // Without a match nothing external is needed: the stream runs.
       const s = trace.events({ resolveRules: false });
-      s.close();
+      await s.close();
     } finally {
       process.env.PATH = path;
       await trace.close();

@@ -17,6 +17,25 @@ afterAll(async () => {
   await ns?.remove();
 });
 
+/** One echo request to 127.0.0.1 from inside the namespace. */
+const pingOnce = () => ns.exec('ping', ['-c', '1', '-W', '1', '127.0.0.1']);
+/** One UDP datagram to 127.0.0.1:`port` from inside the namespace. */
+const sendUdp = (port: number) =>
+  ns.execOk('node', ['-e',
+    `const s=require('dgram').createSocket('udp4');s.send('x',${port},'127.0.0.1',()=>s.close())`]);
+
+/** Runs `use` while table ip `name` counts the namespace's output packets; the table deleted after. */
+async function withOutputTable(name: string, use: () => Promise<void>): Promise<void> {
+  await ns.execOk('nft', ['-f', '-'], {
+    input: `table ip ${name} {\n chain output { type filter hook output priority 0; counter; }\n}\n`,
+  });
+  try {
+    await use();
+  } finally {
+    await ns.execOk('nft', ['delete', 'table', 'ip', name]);
+  }
+}
+
 /**
  * Collects grouped packets while `act` runs, until `want` packets: `act` starts once the
  * stream traces (its temporary rule, with `match`, is in place). Fails after the bound.
@@ -34,7 +53,7 @@ async function tracePackets(trace: Trace, act: () => Promise<unknown>, want: num
   })();
   await stream.ready;
   await act();
-  const timer = setTimeout(() => stream.close(), BOUND_MS);
+  const timer = setTimeout(() => void stream.close(), BOUND_MS);
   await done;
   clearTimeout(timer);
   if (got.length < want) throw new WaitTimeout(`${want} traced packets`, BOUND_MS, `${got.length} came`);
@@ -74,9 +93,8 @@ describe('nftables', () => {
       const packets = await tracePackets(
         trace,
         async () => {
-          await ns.exec('ping', ['-c', '1', '-W', '1', '127.0.0.1']);
-          await ns.execOk('node', ['-e',
-            "const s=require('dgram').createSocket('udp4');s.send('x',7777,'127.0.0.1',()=>s.close())"]);
+          await pingOnce();
+          await sendUdp(7777);
         },
         4, // the echo request and reply, the datagram and the port-unreachable answering it
         // The reader's buffers are those of every live stream, tuned the same way.
@@ -143,7 +161,7 @@ describe('nftables', () => {
     await ns.execOk('iptables', ['-t', 'raw', '-A', 'OUTPUT', '-p', 'icmp', '-j', 'TRACE']);
     const trace = await Trace.open({ netns: ns.name, legacy: false });
     try {
-      const packets = await tracePackets(trace, () => ns.exec('ping', ['-c', '1', '-W', '1', '127.0.0.1']), 1);
+      const packets = await tracePackets(trace, () => pingOnce(), 1);
       expect(packets.length).toBeGreaterThan(0);
       const hops = packets.flatMap((p) => p.hops);
       expect(hops.every((h) => h.source === 'nftables')).toBe(true);
@@ -155,82 +173,75 @@ describe('nftables', () => {
   });
 
   test('the temporary trace rule traces only the match and is gone after end, break and an exception', async () => {
-    await ns.execOk('nft', ['-f', '-'], {
-      input: 'table ip plain {\n chain output { type filter hook output priority 0; counter; }\n}\n',
+    await withOutputTable('plain', async () => {
+      const trace = await Trace.open({ netns: ns.name, legacy: false });
+      const tables = async () => (await ns.execOk('nft', ['list', 'tables'])).stdout;
+      try {
+        // Normal end (close), with only UDP to 7778 traced.
+        const packets = await tracePackets(
+          trace,
+          async () => {
+            await pingOnce();
+            await sendUdp(7778);
+          },
+          1,
+          { match: { protocol: 'udp', dstPort: 7778 } },
+        );
+        expect(packets.length).toBe(1);
+        expect(packets[0]!.packet?.udp?.dstPort).toBe(7778);
+        expect(packets[0]!.hops.some((h) => h.table === 'plain')).toBe(true);
+        // The library's own rule is not among the hops; the packet's family is its own, not the
+        // family of the table that marked it.
+        expect(packets[0]!.hops.filter((h) => h.table.startsWith('nfct_trace'))).toEqual([]);
+        expect(packets[0]!.family).toBe('ipv4');
+        expect(packets[0]!.hops.map((h) => h.family)).toEqual(packets[0]!.hops.map(() => 'ip'));
+        await noTraceTable();
+        // break
+        const s2 = trace.events({ match: { protocol: 'icmp' } });
+        const loop = (async () => {
+          for await (const _ of s2) break;
+        })();
+        await s2.ready;
+        expect(await tables()).toContain('nfct_trace');
+        await pingOnce();
+        await loop;
+        await noTraceTable();
+        // an exception inside the loop
+        const s3 = trace.events({ match: { protocol: 'icmp' } });
+        const failing = (async () => {
+          for await (const _ of s3) throw new Error('consumer failed');
+        })();
+        // A packet may come before the ping below: handled from the start, checked after it.
+        failing.catch(() => undefined);
+        await s3.ready;
+        expect(await tables()).toContain('nfct_trace');
+        await pingOnce();
+        await expect(failing).rejects.toThrow('consumer failed');
+        await noTraceTable();
+      } finally {
+        await trace.close();
+      }
     });
-    const trace = await Trace.open({ netns: ns.name, legacy: false });
-    const tables = async () => (await ns.execOk('nft', ['list', 'tables'])).stdout;
-    try {
-      // Normal end (close), with only UDP to 7778 traced.
-      const packets = await tracePackets(
-        trace,
-        async () => {
-          await ns.exec('ping', ['-c', '1', '-W', '1', '127.0.0.1']);
-          await ns.execOk('node', ['-e',
-            "const s=require('dgram').createSocket('udp4');s.send('x',7778,'127.0.0.1',()=>s.close())"]);
-        },
-        1,
-        { match: { protocol: 'udp', dstPort: 7778 } },
-      );
-      expect(packets.length).toBe(1);
-      expect(packets[0]!.packet?.udp?.dstPort).toBe(7778);
-      expect(packets[0]!.hops.some((h) => h.table === 'plain')).toBe(true);
-      // The library's own rule is not among the hops; the packet's family is its own, not the
-      // family of the table that marked it.
-      expect(packets[0]!.hops.filter((h) => h.table.startsWith('nfct_trace'))).toEqual([]);
-      expect(packets[0]!.family).toBe('ipv4');
-      expect(packets[0]!.hops.map((h) => h.family)).toEqual(packets[0]!.hops.map(() => 'ip'));
-      await noTraceTable();
-      // break
-      const s2 = trace.events({ match: { protocol: 'icmp' } });
-      const loop = (async () => {
-        for await (const _ of s2) break;
-      })();
-      await s2.ready;
-      expect(await tables()).toContain('nfct_trace');
-      await ns.exec('ping', ['-c', '1', '-W', '1', '127.0.0.1']);
-      await loop;
-      await noTraceTable();
-      // an exception inside the loop
-      const s3 = trace.events({ match: { protocol: 'icmp' } });
-      const failing = (async () => {
-        for await (const _ of s3) throw new Error('consumer failed');
-      })();
-      // A packet may come before the ping below: handled from the start, checked after it.
-      failing.catch(() => undefined);
-      await s3.ready;
-      expect(await tables()).toContain('nfct_trace');
-      await ns.exec('ping', ['-c', '1', '-W', '1', '127.0.0.1']);
-      await expect(failing).rejects.toThrow('consumer failed');
-      await noTraceTable();
-    } finally {
-      await trace.close();
-      await ns.execOk('nft', ['delete', 'table', 'ip', 'plain']);
-    }
   });
 });
 
 test('ownHops: true shows the hops of the temporary table too (inet, marking the packet)', async () => {
-  await ns.execOk('nft', ['-f', '-'], {
-    input: 'table ip seen {\n chain output { type filter hook output priority 0; counter; }\n}\n',
+  await withOutputTable('seen', async () => {
+    const trace = await Trace.open({ netns: ns.name, legacy: false });
+    try {
+      const send = () => sendUdp(7779);
+      const mine = await tracePackets(trace, send, 1, { match: { protocol: 'udp', dstPort: 7779 }, ownHops: true });
+      expect(mine).toHaveLength(1);
+      const own = mine[0]!.hops.filter((h) => h.table.startsWith('nfct_trace_'));
+      expect(own.length).toBeGreaterThan(0);
+      expect(own.every((h) => h.source === 'nftables' && h.family === 'inet')).toBe(true);
+      expect(mine[0]!.family).toBe('ipv4');
+      expect(mine[0]!.hops.some((h) => h.table === 'seen')).toBe(true);
+      expect(() => trace.events({ ownHops: 'yes' as never })).toThrow(/trace options\.ownHops must be a boolean/);
+    } finally {
+      await trace.close();
+    }
   });
-  const trace = await Trace.open({ netns: ns.name, legacy: false });
-  try {
-    const send = () =>
-      ns.execOk('node', ['-e',
-        "const s=require('dgram').createSocket('udp4');s.send('x',7779,'127.0.0.1',()=>s.close())"]);
-    const mine = await tracePackets(trace, send, 1, { match: { protocol: 'udp', dstPort: 7779 }, ownHops: true });
-    expect(mine).toHaveLength(1);
-    const own = mine[0]!.hops.filter((h) => h.table.startsWith('nfct_trace_'));
-    expect(own.length).toBeGreaterThan(0);
-    expect(own.every((h) => h.source === 'nftables' && h.family === 'inet')).toBe(true);
-    expect(mine[0]!.family).toBe('ipv4');
-    expect(mine[0]!.hops.some((h) => h.table === 'seen')).toBe(true);
-    expect(() => trace.events({ ownHops: 'yes' as never })).toThrow(/trace options\.ownHops must be a boolean/);
-  } finally {
-    await trace.close();
-    await ns.execOk('nft', ['delete', 'table', 'ip', 'seen']);
-  }
 });
 
 test('nfct trace hides the temporary table too; --show-own-hops shows it', async () => {
@@ -248,8 +259,7 @@ test('nfct trace hides the temporary table too; --show-own-hops shows it', async
     try {
       for (let i = 0; i < 200 && nfct.out.lines.length === 0; i++) {
         if (i % 10 === 0) {
-          await ns.execOk('node', ['-e',
-            "const s=require('dgram').createSocket('udp4');s.send('x',7781,'127.0.0.1',()=>s.close())"]);
+          await sendUdp(7781);
         }
         await new Promise((r) => setTimeout(r, 50)); // between datagrams; the first line ends the loop
       }
@@ -260,19 +270,14 @@ test('nfct trace hides the temporary table too; --show-own-hops shows it', async
     const line = JSON.parse(nfct.out.lines[0]!) as Line;
     return { family: line.family, hops: line.hops.map((h) => line.rules[h.rule]!) };
   };
-  await ns.execOk('nft', ['-f', '-'], {
-    input: 'table ip cli {\n chain output { type filter hook output priority 0; counter; }\n}\n',
-  });
-  try {
+  await withOutputTable('cli', async () => {
     const plain = await firstPacket([]);
     expect(plain.family).toBe('ipv4');
     expect(plain.hops.map((h) => h.table)).toContain('cli');
     expect(plain.hops.filter((h) => h.table.startsWith('nfct_trace_'))).toEqual([]);
     const all = await firstPacket(['--show-own-hops']);
     expect(all.hops.filter((h) => h.table.startsWith('nfct_trace_')).map((h) => h.family)).toContain('inet');
-  } finally {
-    await ns.execOk('nft', ['delete', 'table', 'ip', 'cli']);
-  }
+  });
 });
 
 describe('legacy iptables TRACE', () => {
@@ -293,7 +298,7 @@ describe('legacy iptables TRACE', () => {
     const trace = await Trace.open({ netns: ns.name, nftables: false, bindLogger: true });
     try {
       expect(await backend()).toBe('nfnetlink_log');
-      const packets = await tracePackets(trace, () => ns.exec('ping', ['-c', '1', '-W', '1', '127.0.0.1']), 2);
+      const packets = await tracePackets(trace, () => pingOnce(), 2);
       const request = packets.find((p) => p.packet?.icmp?.type === 8)!;
       expect(request).toBeDefined();
       const hops = request.hops.filter((h) => h.table === 'raw').map((h) =>
@@ -326,7 +331,7 @@ describe('legacy iptables TRACE', () => {
       expect(() => trace.packets({ bufferSize: 'big' as unknown as number })).toThrow(/trace options\.bufferSize/);
       expect(() => trace.events({ queueSize: 10 } as never)).toThrow(/queueSize/);
     } finally {
-      trace.close();
+      await trace.close();
     }
   });
 });

@@ -166,7 +166,7 @@ test('each tracer shows only what its own rule selected; a packet both select, b
     expect(a.leftOut.unattributed).toBe(0);
   } finally {
     monitor?.kill();
-    if (b && b.child.exitCode === null && b.child.signalCode === null) b.child.kill('SIGKILL');
+    if (b?.child.exitCode === null && b.child.signalCode === null) b.child.kill('SIGKILL');
     await trace.close();
     await readingA;
   }

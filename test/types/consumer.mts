@@ -225,11 +225,11 @@ export function refused(ct: Conntrack, nf: Nflog, ev: TraceEvent, ipv6: Ipv6Head
   // @ts-expect-error 'sport' is a deprecated spelling only in the old form; the new keys are the filter's
   const old: AggregateOptions = { by: 'sport', protocol: 'tcp' };
   // @ts-expect-error the library's bookkeeping is not part of its types
-  ct.track;
+  void ct.track;
   // @ts-expect-error nor are a handle's private fields
-  ct.native;
+  void ct.native;
   // @ts-expect-error nor the streams of an NFLOG handle
-  nf.streams;
+  void nf.streams;
   // @ts-expect-error legacy hops have no rule handle
   if (ev.source === 'legacy') void ev.handle.toString();
   void [portOnly, icmpPort, family, mixed, overrun, old];
