@@ -52,6 +52,15 @@ inline bool Hex0x(sv v, uint32_t* out) {
   return v.size() > 2 && v[0] == '0' && v[1] == 'x' && HexDigits(v.substr(2), out);
 }
 
+// A word of up to 8 bytes as a number (its bytes in order from the lowest), 0 for a longer one:
+// words are told apart by a switch on it rather than compared one by one.
+constexpr uint64_t Code(sv s) {
+  if (s.size() > 8) return 0;
+  uint64_t c = 0;
+  for (size_t i = 0; i < s.size(); i++) c |= static_cast<uint64_t>(static_cast<unsigned char>(s[i])) << (8 * i);
+  return c;
+}
+
 inline bool StartsWith(sv s, sv p) { return s.size() >= p.size() && s.compare(0, p.size(), p) == 0; }
 
 // Parses `digits` (at most `max`) at s[*i]; false when there are none.
