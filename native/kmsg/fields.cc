@@ -142,10 +142,12 @@ struct Words {
     while (i < n && t[i] == ' ') i++;
     if (i >= n) return false;
     const size_t start = i;
-    while (i < n && t[i] != ' ') i++;
+    i = SpaceFrom(t, i, n);
     *word = sv(t + start, i - start);
     return true;
   }
+  // Bytes that may be read from a word's start.
+  size_t Readable(sv word) const { return static_cast<size_t>(rest.data() + rest.size() - word.data()); }
 };
 
 // The words after `IN= OUT=`, read as lib/nflog/logline-parse.ts's Walker does: the line's
@@ -172,11 +174,11 @@ void Walk(sv rest, Fields* f) {
       f->complex = true;
       break;
     }
-    const size_t eq = tok.find('=');
+    uint64_t key = 0;
+    const size_t eq = KeyOf(tok, words.Readable(tok), &key);
     if (eq != sv::npos && eq != 0) {
       // KEY=VALUE, by far the most words.
       const sv value = tok.substr(eq + 1);
-      const uint64_t key = Code(tok.substr(0, eq));
       bool handled = false;
       if (!nested && LineField(f, key, value, &handled)) continue;
       if (handled || !Field(l, key, value)) f->complex = true;
@@ -249,9 +251,9 @@ uint32_t HopId(sv rest) {
   Words words{rest, src};
   sv tok;
   while (words.Next(&tok)) {
-    const size_t eq = tok.find('=');
-    if (eq != sv::npos) {
-      switch (Code(tok.substr(0, eq))) {
+    uint64_t key = 0;
+    if (KeyOf(tok, words.Readable(tok), &key) != sv::npos) {
+      switch (key) {
         case Code("TTL"):
         case Code("HOPLIMIT"):
         case Code("MARK"):
