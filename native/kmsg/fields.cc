@@ -43,6 +43,47 @@ bool Num(sv v, Level* l, uint32_t word, uint32_t* present, uint32_t bit, bool (*
   return true;
 }
 
+// A KEY=number the record carries as it is: its word, its presence bit (in KLOG_PRESENT, or
+// with `second` in KLOG_PRESENT2) and how its digits are read.
+struct NumberKey {
+  uint64_t key;
+  uint32_t word;
+  bool second;
+  uint32_t bit;
+  bool (*parse)(sv, uint32_t*);
+};
+
+// Of the line itself (outside a quoted packet), of an IP header, of a TCP header.
+constexpr NumberKey kLineNumbers[] = {{Code("MACPROTO"), KLOG_MACPROTO, false, KLOG_HAS_MACPROTO, HexDigits},
+                                      {Code("VPROTO"), KLOG_VPROTO, false, KLOG_HAS_VPROTO, HexDigits},
+                                      {Code("VID"), KLOG_VID, false, KLOG_HAS_VID, Dec},
+                                      {Code("UID"), KLOG_UID, false, KLOG_HAS_UID, Dec},
+                                      {Code("GID"), KLOG_GID, false, KLOG_HAS_GID, Dec},
+                                      {Code("MARK"), KLOG_MARK, false, KLOG_HAS_MARK, Hex0x}};
+constexpr NumberKey kIpNumbers[] = {{Code("TOS"), KLOG_TOS, false, KLOG_HAS_TOS, Hex0x},
+                                    {Code("PREC"), KLOG_PREC, false, KLOG_HAS_PREC, Hex0x},
+                                    {Code("TTL"), KLOG_TTL, false, KLOG_HAS_TTL, Dec},
+                                    {Code("TC"), KLOG_TC, false, KLOG_HAS_TC, Dec},
+                                    {Code("HOPLIMIT"), KLOG_HOPLIMIT, false, KLOG_HAS_HOPLIMIT, Dec},
+                                    {Code("FLOWLBL"), KLOG_FLOWLBL, false, KLOG_HAS_FLOWLBL, Dec}};
+constexpr NumberKey kTcpNumbers[] = {{Code("SEQ"), KLOG_TCPSEQ, true, KLOG_HAS2_TCPSEQ, Dec},
+                                     {Code("ACK"), KLOG_TCPACK, true, KLOG_HAS2_TCPACK, Dec},
+                                     {Code("WINDOW"), KLOG_WINDOW, true, KLOG_HAS2_WINDOW, Dec},
+                                     {Code("RES"), KLOG_RES, true, KLOG_HAS2_RES, Hex0x},
+                                     {Code("URGP"), KLOG_URGP, true, KLOG_HAS2_URGP, Dec}};
+
+// The key among `keys`: *found, and whether its value was read into the record.
+template <size_t N>
+bool NumberOf(const NumberKey (&keys)[N], Level* l, uint64_t key, sv value, bool* found) {
+  for (const NumberKey& k : keys) {
+    if (k.key != key) continue;
+    *found = true;
+    return Num(value, l, k.word, k.second ? &l->q : &l->p, k.bit, k.parse);
+  }
+  *found = false;
+  return false;
+}
+
 // The keys only the line itself has (lib/nflog/logline-parse.ts reads them outside a quote).
 bool LineField(Fields* f, uint64_t key, sv value, bool* handled) {
   Level* l = &f->top;
@@ -63,13 +104,7 @@ bool LineField(Fields* f, uint64_t key, sv value, bool* handled) {
       return true;
     case Code("MACSRC"): return f->macsrc = value, p |= KLOG_HAS_MACSRC, true;
     case Code("MACDST"): return f->macdst = value, p |= KLOG_HAS_MACDST, true;
-    case Code("MACPROTO"): return Num(value, l, KLOG_MACPROTO, &p, KLOG_HAS_MACPROTO, HexDigits);
-    case Code("VPROTO"): return Num(value, l, KLOG_VPROTO, &p, KLOG_HAS_VPROTO, HexDigits);
-    case Code("VID"): return Num(value, l, KLOG_VID, &p, KLOG_HAS_VID, Dec);
-    case Code("UID"): return Num(value, l, KLOG_UID, &p, KLOG_HAS_UID, Dec);
-    case Code("GID"): return Num(value, l, KLOG_GID, &p, KLOG_HAS_GID, Dec);
-    case Code("MARK"): return Num(value, l, KLOG_MARK, &p, KLOG_HAS_MARK, Hex0x);
-    default: *handled = false; return false;
+    default: return NumberOf(kLineNumbers, l, key, value, handled);
   }
 }
 
@@ -83,12 +118,6 @@ bool Field(Level* l, uint64_t key, sv value) {
     case Code("LEN"):
       return l->l4 ? Num(value, l, KLOG_UDPLEN, &q, KLOG_HAS2_UDPLEN, Dec)
                    : Num(value, l, KLOG_LEN, &p, KLOG_HAS_LEN, Dec);
-    case Code("TOS"): return Num(value, l, KLOG_TOS, &p, KLOG_HAS_TOS, Hex0x);
-    case Code("PREC"): return Num(value, l, KLOG_PREC, &p, KLOG_HAS_PREC, Hex0x);
-    case Code("TTL"): return Num(value, l, KLOG_TTL, &p, KLOG_HAS_TTL, Dec);
-    case Code("TC"): return Num(value, l, KLOG_TC, &p, KLOG_HAS_TC, Dec);
-    case Code("HOPLIMIT"): return Num(value, l, KLOG_HOPLIMIT, &p, KLOG_HAS_HOPLIMIT, Dec);
-    case Code("FLOWLBL"): return Num(value, l, KLOG_FLOWLBL, &p, KLOG_HAS_FLOWLBL, Dec);
     case Code("ID"):
       if (!l->l4) return Num(value, l, KLOG_IPID, &p, KLOG_HAS_ID, Dec);
       return l->icmp && Num(value, l, KLOG_ICMPID, &q, KLOG_HAS2_ICMPID, Dec);
@@ -103,20 +132,19 @@ bool Field(Level* l, uint64_t key, sv value) {
         q |= KLOG_HAS2_TCP;
       }
       return true;
-    default: break;
+    default: {
+      bool found = false;
+      const bool read = NumberOf(kIpNumbers, l, key, value, &found);
+      if (found) return read;
+      break;
+    }
   }
   if (!l->l4) return false;
   if (key == Code("SPT")) return Num(value, l, KLOG_SPT, &q, KLOG_HAS2_SPT, Dec);
   if (key == Code("DPT")) return Num(value, l, KLOG_DPT, &q, KLOG_HAS2_DPT, Dec);
   if (l->tcp) {
-    switch (key) {
-      case Code("SEQ"): return Num(value, l, KLOG_TCPSEQ, &q, KLOG_HAS2_TCPSEQ, Dec);
-      case Code("ACK"): return Num(value, l, KLOG_TCPACK, &q, KLOG_HAS2_TCPACK, Dec);
-      case Code("WINDOW"): return Num(value, l, KLOG_WINDOW, &q, KLOG_HAS2_WINDOW, Dec);
-      case Code("RES"): return Num(value, l, KLOG_RES, &q, KLOG_HAS2_RES, Hex0x);
-      case Code("URGP"): return Num(value, l, KLOG_URGP, &q, KLOG_HAS2_URGP, Dec);
-      default: return false;
-    }
+    bool found = false;
+    return NumberOf(kTcpNumbers, l, key, value, &found);
   }
   if (key == Code("TYPE") || key == Code("CODE")) {
     const bool type = key == Code("TYPE");
