@@ -12,9 +12,8 @@
 // nf_conntrack_max raises it for the run and restores it.
 
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { BENCH_DIR, conntrackMax, ensureBuilt, ensureDist, fill, fmtFixed, fmtInt, idleNodeRssKb, log, median,
-  parseKeyValues, raiseConntrackMax, REPO_DIR, table, timeCommand, tool, withNetns,
+import { BENCH_DIR, benchArgs, conntrackMax, ensureBuilt, ensureDist, fill, fmtFixed, fmtInt, idleNodeRssKb, log,
+  parseKeyValues, raiseConntrackMax, REPO_DIR, sampleRunners, table, timeCommand, tool, withNetns,
   writeResults } from './lib/harness.mjs';
 
 const SECTION = 'Aggregation and nfct top';
@@ -28,16 +27,7 @@ const TOP_TARGET = 1.2;
 const NFCT = [process.execPath, join(REPO_DIR, 'dist', 'cli', 'bin.js')];
 const TOP_ARGS = ['top', '--once', '--interval', '0.1', '--by', 'src'];
 
-const { values: opts } = parseArgs({
-  options: {
-    size: { type: 'string', default: '250000' },
-    repeat: { type: 'string', default: '3' },
-    frames: { type: 'string', default: '5' },
-  },
-});
-const size = Number(opts.size);
-const repeat = Number(opts.repeat);
-const frames = Number(opts.frames);
+const { size, repeat, frames } = benchArgs({ size: 250000, repeat: 3, frames: 5 });
 if (![size, repeat, frames].every((n) => Number.isInteger(n) && n > 0)) {
   throw new RangeError('--size, --repeat and --frames must be positive integers');
 }
@@ -109,29 +99,10 @@ async function main() {
       log(`${fmtInt(size)} entries: netns ${ns}`);
       const f = await fill(ns, size, { proto: 'mix', mark: 1 });
       if (f.created !== size) throw new Error(`ct_fill created ${f.created} of ${size}`);
-      const samples = Object.fromEntries(runners.map((r) => [r.key, []]));
-      for (let rep = 1; rep <= repeat; rep++) {
-        for (const runner of runners) {
-          const s = await runner.run(ns);
-          samples[runner.key].push(s);
-          log(
-            `  [${rep}/${repeat}] ${runner.key}: ${fmtInt(s.entries)} entries, ${fmtFixed(s.seconds)} s, ${
-              fmtInt(s.rssKb)
-            } kB`,
-          );
-        }
-      }
-      rows = runners.map((runner) => {
-        const ss = samples[runner.key];
-        return {
-          runner,
-          entries: median(ss.map((s) => s.entries)),
-          seconds: median(ss.map((s) => s.seconds)),
-          rssKb: median(ss.map((s) => s.rssKb)),
-          wall: median(ss.map((s) => s.wall)),
-          groups: ss[0].groups,
-        };
-      });
+      rows = (await sampleRunners(ns, runners, repeat, ['wall'])).map((row) => ({
+        ...row,
+        groups: row.samples[0].groups,
+      }));
       const r = await timeCommand(null, [process.execPath, TOP_WORKER, ns, String(frames)], { stdout: 'pipe' });
       topRow = { ...lastJson(r.stdout, 'bench/workers/top-frame.mjs'), rssKb: r.rssKb };
       log(`  top: ${fmtFixed(topRow.msPerFrame, 1)} ms per frame, ${fmtInt(r.rssKb)} kB`);

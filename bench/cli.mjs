@@ -19,9 +19,8 @@
 import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { conntrackInsertLine, countEntries, ensureBuilt, ensureDist, fill, fmtFixed, fmtInt, log, median, mixFlows,
-  raiseConntrackMax, REPO_DIR, settleHash, startCommand, table, timeCommand, withNetns,
+import { benchArgs, conntrackInsertLine, countEntries, ensureBuilt, ensureDist, fill, fmtFixed, fmtInt, log, median,
+  mixFlows, raiseConntrackMax, REPO_DIR, settleHash, startCommand, table, timeCommand, withNetns,
   writeResults } from './lib/harness.mjs';
 
 const SECTION = 'nfct command line against conntrack';
@@ -29,21 +28,15 @@ const START_SECTION = 'nfct start-up';
 // The installed command (the bundled CLI, see lib/cli/bin.ts).
 const NFCT = [process.execPath, join(REPO_DIR, 'dist', 'cli', 'bin.js')];
 
-const { values: opts } = parseArgs({
-  options: {
-    size: { type: 'string', default: '1000000' },
-    delete: { type: 'string', default: '200000' },
-    update: { type: 'string', default: '100000' },
-    restore: { type: 'string', default: '100000' },
-    repeat: { type: 'string', default: '3' },
-    cases: { type: 'string', default: 'list,first,delete,update,restore,start' },
-  },
+const opts = benchArgs({
+  size: 1000000,
+  delete: 200000,
+  update: 100000,
+  restore: 100000,
+  repeat: 3,
+  cases: 'list,first,delete,update,restore,start',
 });
-const size = Number(opts.size);
-const delN = Number(opts.delete);
-const updN = Number(opts.update);
-const resN = Number(opts.restore);
-const repeat = Number(opts.repeat);
+const { size, delete: delN, update: updN, restore: resN, repeat } = opts;
 const cases = new Set(opts.cases.split(','));
 
 ensureBuilt();

@@ -46,14 +46,13 @@
 
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { busyOption, startBusy } from './lib/busy.mjs';
-import { BENCH_DIR, checkBuffers, checkQuietMs, checkRepeat, churn, conntrackMax, ensureBuilt, ensureDist, fmtFixed,
-  fmtInt, listOption, log, median, netfilterRmem, probeUntilReady, raiseConntrackMax, REPO_DIR, sleep, startCommand,
-  table, tool, within, withNetns } from './lib/harness.mjs';
-import { cReceiver, drainCells, fileReceiver, finishAfter, loadEnded, noReceiver, processResult, receiveCells,
-  summarizeCases, summarizeRuns, untilReady, waitUntilIdle, withReceiver, workerReceiver,
-  writeReport } from './lib/receivers.mjs';
+import { busyNotes, busyOption, whileBusy } from './lib/busy.mjs';
+import { BENCH_DIR, benchArgs, checkBuffers, checkQuietMs, checkRange, checkRepeat, churn, conntrackMax, ensureBuilt,
+  ensureDist, fmtFixed, fmtInt, fmtMiB as mib, listOption, log, median, netfilterRmem, probeUntilReady,
+  raiseConntrackMax, REPO_DIR, sleep, startCommand, table, within, withNetns } from './lib/harness.mjs';
+import { cReceiver, drainTable, fileReceiver, finishAfter, loadEnded, lossNotes, noReceiver, processResult,
+  receiverCases, receiveTable, runCases, summarizeCases, summarizeRuns, untilReady, waitUntilIdle, withReceiver,
+  workerReceiver, writeReport } from './lib/receivers.mjs';
 
 const EVENTS_WORKER = join(BENCH_DIR, 'workers', 'events.mjs');
 const RECEIVERS = ['nfct', 'nfct-slow', 'nfct-cli', 'nfct-json', 'conntrack', 'conntrack-null', 'c-default', 'c-large',
@@ -66,40 +65,26 @@ const MiB = 1 << 20;
 // by the C drain row: socket bytes at release / events queued).
 const EVENT_BYTES = 1280;
 
-const { values: opts } = parseArgs({
-  options: {
-    repeat: { type: 'string', default: '3' },
-    entries: { type: 'string', default: '200000' },
-    rate: { type: 'string', default: '200000' },
-    'paced-batch': { type: 'string', default: '8192' },
-    receivers: { type: 'string',
-      default: 'nfct,nfct-slow,nfct-cli,nfct-json,conntrack,conntrack-null,c-default,c-large,none' },
-    drain: { type: 'string', default: 'nfct,nfct-socket,c' },
-    'large-buffer': { type: 'string', default: String(64 * MiB) },
-    'drain-buffer': { type: 'string', default: String(256 * MiB) },
-    'quiet-ms': { type: 'string', default: '1000' },
-    busy: { type: 'string', default: '0' },
-  },
+const opts = benchArgs({
+  repeat: 3,
+  entries: 200000,
+  rate: 200000,
+  'paced-batch': 8192,
+  receivers: RECEIVERS.join(','),
+  drain: DRAINERS.join(','),
+  'large-buffer': 64 * MiB,
+  'drain-buffer': 256 * MiB,
+  'quiet-ms': 1000,
+  busy: '0',
 });
 const busy = busyOption(opts.busy);
 const SECTION = busy > 0 ? 'Conntrack events under CPU contention' : 'Conntrack events';
-const repeat = Number(opts.repeat);
-const entries = Number(opts.entries);
-const pacedRate = Number(opts.rate);
-const pacedBatch = Number(opts['paced-batch']);
-const largeBuffer = Number(opts['large-buffer']);
-const drainBuffer = Number(opts['drain-buffer']);
-const quietMs = Number(opts['quiet-ms']);
+const { repeat, entries, rate: pacedRate, 'paced-batch': pacedBatch, 'large-buffer': largeBuffer,
+  'drain-buffer': drainBuffer, 'quiet-ms': quietMs } = opts;
 checkRepeat(repeat);
-if (!Number.isInteger(entries) || entries < 1 || entries > 2_000_000) {
-  throw new RangeError('--entries must be an integer in 1..2000000');
-}
-if (!Number.isInteger(pacedRate) || pacedRate < 0) {
-  throw new RangeError('--rate must be a non-negative integer (0: no paced burst)');
-}
-if (!Number.isInteger(pacedBatch) || pacedBatch < 1024 || pacedBatch > 4194304) {
-  throw new RangeError('--paced-batch must be an integer in 1024..4194304');
-}
+checkRange('--entries', entries, 1, 2_000_000);
+checkRange('--rate', pacedRate, 0, undefined, '0: no paced burst');
+checkRange('--paced-batch', pacedBatch, 1024, 4194304);
 checkBuffers([['--large-buffer', largeBuffer], ['--drain-buffer', drainBuffer]]);
 checkQuietMs(quietMs);
 const receivers = listOption(opts.receivers, RECEIVERS, 'receiver');
@@ -107,8 +92,6 @@ const drainers = listOption(opts.drain, DRAINERS, 'drain receiver');
 const generated = 2 * entries;
 // A receiver gives up this long after the burst (it also bounds itself).
 const MAX_SECONDS = 60;
-
-const mib = (b) => `${fmtFixed(b / MiB, b % MiB ? 2 : 0)} MiB`;
 
 // ---------------------------------------------------------------------------
 // Receivers (bench/lib/receivers.mjs): start(ns) launches one and returns hooks: isReady() (it
@@ -118,13 +101,12 @@ const mib = (b) => `${fmtFixed(b / MiB, b % MiB ? 2 : 0)} MiB`;
 
 function nfctReceiver({ options, pause = false, workUs = 0 } = {}) {
   return workerReceiver({
-    argv(ns) {
-      const args = [EVENTS_WORKER, ns, ...(options ? [JSON.stringify(options)] : [])];
-      args.push('--quiet-ms', String(quietMs), '--max-seconds', String(MAX_SECONDS));
-      if (pause) args.push('--pause');
-      if (workUs) args.push('--work-us', String(workUs));
-      return [process.execPath, '--expose-gc', ...args];
-    },
+    script: EVENTS_WORKER,
+    args: (ns) => [ns],
+    options,
+    nodeFlags: ['--expose-gc'],
+    more: workUs ? ['--work-us', String(workUs)] : [],
+    quietMs,
     pause,
     name: 'events worker',
     what: 'the @x/nfct events worker',
@@ -261,11 +243,10 @@ function netlinkTable(ns) {
 }
 
 function ctEventsReceiver({ rcvbuf = 0, stop = false } = {}) {
-  const argv = [tool('ct_events'), '--quiet-ms', String(quietMs), '--max-seconds', String(MAX_SECONDS)];
-  if (rcvbuf) argv.push('--rcvbuf', String(rcvbuf));
   return cReceiver({
-    argv,
     name: 'ct_events',
+    quietMs,
+    rcvbuf,
     stop,
     maxSeconds: MAX_SECONDS,
     extra: (kv) => ({ rcvbuf: kv.rcvbuf, byType: { new: kv.new, update: kv.update, destroy: kv.destroy } }),
@@ -346,16 +327,11 @@ const DRAIN_DEFS = {
 
 let seed = 0;
 
-async function measure(def, burst, drain) {
-  const stopBusy = startBusy(busy);
-  try {
-    return await measureAlone(def, burst, drain);
-  } finally {
-    await stopBusy();
-  }
+function measure(def, burst, drain) {
+  return whileBusy(busy, () => measureAlone(def, burst, drain));
 }
 
-async function measureAlone(def, burst, drain) {
+function measureAlone(def, burst, drain) {
   return withNetns((ns) =>
     withReceiver(def, ns, async (rx) => {
       const probes = await untilReady(rx, ns, probeUntilReady, 'subscribe');
@@ -395,48 +371,36 @@ async function main() {
   if (pacedRate > 0) {
     bursts.push({ key: 'paced', label: `paced ${fmtInt(pacedRate)}/s`, rate: pacedRate, batch: pacedBatch });
   }
-  const cases = [];
-  for (const b of bursts) {
-    for (const r of receivers) {
-      if (r === 'none' && b.key !== 'full') continue;
-      cases.push({ kind: 'receive', burst: b, key: r, def: RECEIVER_DEFS[r] });
-    }
-  }
-  for (const d of drainers) cases.push({ kind: 'drain', burst: bursts[0], key: d, def: DRAIN_DEFS[d] });
+  const cases = receiverCases(bursts, receivers, RECEIVER_DEFS, drainers, DRAIN_DEFS);
 
-  const samples = new Map(cases.map((c) => [c, []]));
   const problems = [];
+  const check = (c, { gen, res }, tag) => {
+    if (res.received > gen.events) problems.push(`${tag}: received ${res.received} of ${gen.events} generated`);
+    if (c.key === 'conntrack' && Number.isFinite(res.extra?.shown) && res.extra.shown !== res.received) {
+      problems.push(`${tag}: ${res.received} lines counted, conntrack says ${res.extra.shown}`);
+    }
+    if ((c.key === 'nfct' || c.key === 'nfct-slow') && res.extra?.overrunCount !== res.overruns) {
+      problems.push(`${tag}: ${res.overruns} overrun items, stream.overruns ${res.extra?.overrunCount}`);
+    }
+    log(
+      `  ${tag}: generated ${fmtInt(gen.events)} in ${fmtFixed(gen.seconds)} s (${fmtInt(gen.rate)}/s), ` +
+        (c.key === 'none'
+          ? 'no listener'
+          : `received ${fmtInt(res.received)} (${
+            fmtFixed((100 * res.received) / gen.events, 2)
+          }%), overruns ${res.overruns}, ` +
+            `sentinel ${res.sentinel ? 'seen' : 'lost'}` +
+            (c.kind === 'drain'
+              ? `, drain ${fmtFixed(res.drainSeconds)} s = ${fmtInt(res.received / res.drainSeconds)}/s`
+              : '')),
+    );
+  };
   // The table holds all entries at the peak of a burst (created first, then deleted).
   const need = entries + 1000;
   const restore = need > conntrackMax() ? raiseConntrackMax(Math.ceil((need * 1.2) / 1000) * 1000) : () => {};
+  let samples;
   try {
-    for (let rep = 1; rep <= repeat; rep++) {
-      for (const c of cases) {
-        const run = await measure(c.def, c.burst, c.kind === 'drain');
-        samples.get(c).push(run);
-        const { gen, res } = run;
-        const tag = `${c.kind} ${c.burst.key} ${c.key} [${rep}/${repeat}]`;
-        if (res.received > gen.events) problems.push(`${tag}: received ${res.received} of ${gen.events} generated`);
-        if (c.key === 'conntrack' && Number.isFinite(res.extra?.shown) && res.extra.shown !== res.received) {
-          problems.push(`${tag}: ${res.received} lines counted, conntrack says ${res.extra.shown}`);
-        }
-        if ((c.key === 'nfct' || c.key === 'nfct-slow') && res.extra?.overrunCount !== res.overruns) {
-          problems.push(`${tag}: ${res.overruns} overrun items, stream.overruns ${res.extra?.overrunCount}`);
-        }
-        log(
-          `  ${tag}: generated ${fmtInt(gen.events)} in ${fmtFixed(gen.seconds)} s (${fmtInt(gen.rate)}/s), ` +
-            (c.key === 'none'
-              ? 'no listener'
-              : `received ${fmtInt(res.received)} (${
-                fmtFixed((100 * res.received) / gen.events, 2)
-              }%), overruns ${res.overruns}, ` +
-                `sentinel ${res.sentinel ? 'seen' : 'lost'}` +
-                (c.kind === 'drain'
-                  ? `, drain ${fmtFixed(res.drainSeconds)} s = ${fmtInt(res.received / res.drainSeconds)}/s`
-                  : '')),
-        );
-      }
-    }
+    samples = await runCases(cases, repeat, (c) => measure(c.def, c.load, c.kind === 'drain'), check);
   } finally {
     restore();
   }
@@ -444,61 +408,34 @@ async function main() {
   // -------------------------------------------------------------------------
   // Tables
 
-  const sum = summarizeCases(samples, summarize);
-  const find = (kind, burst, key) => {
-    const c = cases.find((x) => x.kind === kind && x.burst.key === burst && x.key === key);
-    return c ? sum.get(c) : undefined;
-  };
+  const { sum, find } = summarizeCases(samples, summarize);
 
-  const recvRows = [[
-    'burst',
-    'receiver',
-    'socket buffer',
-    'generated',
-    'generator events/s',
-    'received',
-    '% of generated',
-    'lowest %',
-    'overruns',
-    'sentinel seen',
-    'receive span s',
-    'last event after burst end s',
-    'receiver CPU s',
-    'peak RSS kB',
-  ]];
-  for (const c of cases.filter((x) => x.kind === 'receive')) {
-    const s = sum.get(c);
-    const none = c.key === 'none';
-    recvRows.push([
-      c.burst.label,
-      c.def.label,
+  const recvRows = receiveTable(sum, {
+    load: 'burst',
+    item: 'event',
+    columns: ['socket buffer', 'generated', 'generator events/s', 'received', '% of generated', 'lowest %', 'overruns'],
+    cells: (c, s, none) => [
       c.def.buffer,
       fmtInt(s.genEvents),
       fmtInt(s.genRate),
-      none ? '' : fmtInt(s.received),
-      none ? '' : `${fmtFixed(s.pct, 2)}%`,
-      none ? '' : `${fmtFixed(s.pctMin, 2)}%`,
-      none ? '' : fmtInt(s.overruns),
-      none ? '' : c.def.noSentinel ? 'none sent' : `${s.sentinels}/${s.n}`,
-      ...receiveCells(s, none),
-    ]);
-  }
+      ...(none
+        ? ['', '', '', '']
+        : [fmtInt(s.received), `${fmtFixed(s.pct, 2)}%`, `${fmtFixed(s.pctMin, 2)}%`, fmtInt(s.overruns)]),
+    ],
+  });
 
   const cDrain = find('drain', 'full', 'c');
-  const drainRows = [['receiver', 'socket buffer', 'generated', 'in the socket at release', 'received',
-    '% of generated', 'overruns', 'drain s', 'events/s', 'vs C', 'receiver CPU s', 'peak RSS kB']];
-  for (const c of cases.filter((x) => x.kind === 'drain')) {
-    const s = sum.get(c);
-    drainRows.push([
-      c.def.label,
+  const drainRows = drainTable(sum, {
+    rate: 'events/s',
+    columns: ['socket buffer', 'generated', 'in the socket at release', 'received', '% of generated'],
+    cells: (c, s) => [
       c.def.buffer,
       fmtInt(s.genEvents),
       `~${fmtInt(s.queuedBytes / EVENT_BYTES)} (${fmtFixed(s.queuedBytes / MiB, 1)} MiB)`,
       fmtInt(s.received),
       `${fmtFixed(s.pct, 2)}%`,
-      ...drainCells(s, cDrain, c.key === 'c'),
-    ]);
-  }
+    ],
+  });
 
   const targets = [['target (issue)', 'measured (median; lowest)', 'met']];
   const consumers = [
@@ -557,27 +494,17 @@ async function main() {
   refRow(`C receiver, large buffer (${mib(largeBuffer)}), % of burst`, '100%', 'c-large');
   refRow('C receiver drain rate', '~600,000/s', 'c', 'drain', (s) => `${fmtInt(s.drainRate)}/s`);
 
-  // Where events were lost, for the rows that lost any.
-  const lossNotes = [];
-  for (const c of cases.filter((x) => x.key !== 'none')) {
-    const runs = samples.get(c);
-    const lossy = runs.filter((r) => r.res.received < r.gen.events);
-    if (lossy.length === 0 || c.key !== 'nfct') continue;
-    const detail = lossy
-      .map((r) => {
-        const st = r.res.extra?.stats ?? {};
-        return (
-          `lost ${fmtInt(r.gen.events - r.res.received)} in ${r.res.overruns} overrun(s); the kernel delivered ` +
-          `${fmtInt(st.received)} messages (burst + probe + sentinel), all decoded (${fmtInt(st.matched)} matched, ` +
-          `${st.malformed} malformed); generator ${fmtInt(r.gen.rate)}/s over ${fmtFixed(r.gen.seconds)} s, ` +
-          `receiver ${fmtInt(r.res.received / r.res.span)}/s over ${fmtFixed(r.res.span)} s`
-        );
-      })
-      .join('; ');
-    lossNotes.push(
-      `- ${c.kind} ${c.burst.label}, ${c.def.label}: ${lossy.length}/${runs.length} runs lost events: ${detail}.`,
-    );
-  }
+  // Where events were lost, for the library's row with default options.
+  const losses = lossNotes(samples, {
+    include: (c) => c.key === 'nfct',
+    generated: (r) => r.gen.events,
+    items: 'events',
+    detail: (r, st) =>
+      `lost ${fmtInt(r.gen.events - r.res.received)} in ${r.res.overruns} overrun(s); the kernel delivered ` +
+      `${fmtInt(st.received)} messages (burst + probe + sentinel), all decoded (${fmtInt(st.matched)} matched, ` +
+      `${st.malformed} malformed); generator ${fmtInt(r.gen.rate)}/s over ${fmtFixed(r.gen.seconds)} s, ` +
+      `receiver ${fmtInt(r.res.received / r.res.span)}/s over ${fmtFixed(r.res.span)} s`,
+  });
 
   // What the socket held at release, per event (C: everything but the probe is still queued).
   const drainNotes = [];
@@ -603,11 +530,7 @@ async function main() {
 
   const elapsed = (performance.now() - t0) / 1000;
   const notes = [
-    ...(busy > 0
-      ? [
-        `Under contention: ${busy} busy processes (a node loop each, pinned to core 0, 1, ... in turn, nice 0) ran from before each receiver started until it finished.`,
-      ]
-      : []),
+    ...busyNotes(busy),
     `Median of ${repeat} runs, receivers interleaved, every burst in a fresh netns with one receiver`,
     `alone (nproc is small: receivers side by side would take each other's CPU). The burst is`,
     `\`bench/c/ct_churn ${fmtInt(entries)}\`: ${fmtInt(entries)} udp entries created, then deleted, by tuple, 64 KiB`,
@@ -649,9 +572,7 @@ async function main() {
     ...drainNotes,
     '',
     `Whole benchmark: ${fmtFixed(elapsed, 0)} s.`,
-    ...(lossNotes.length ? ['', "Where @x/nfct's losses happened:", ...lossNotes] : []),
-    ...(problems.length ? ['', '**Failed checks:**', ...problems.map((p) => `- ${p}`)] : []),
-  ].join('\n');
+  ];
 
   // Memory of the slow consumer: what the stream held at most, and the process before, at the
   // peak and once it had caught up (after a GC).
@@ -661,7 +582,7 @@ async function main() {
     const runs = samples.get(c);
     const m = (f) => median(runs.map(f));
     memRows.push([
-      c.burst.label,
+      c.load.label,
       c.def.label,
       fmtInt(m((r) => r.res.received)),
       fmtInt(m((r) => r.res.extra.stats.peakRecords)),
@@ -685,6 +606,7 @@ async function main() {
       ? ['', '### Memory of a consumer that falls behind, and after it caught up', '', table(memRows)]
       : [],
     notes,
+    losses,
     problems,
   });
 }

@@ -8,7 +8,7 @@
 //
 //   node bench/flows.mjs [--flows N] [--rate FLOWS_PER_S] [--long] [--seconds S] [--no-ulogd]
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -119,6 +119,37 @@ async function nfcapd(ns) {
   };
 }
 
+const ULOGD_PLUGINS = '/usr/lib/x86_64-linux-gnu/ulogd';
+
+/**
+ * ulogd2's configuration for the run in `dir`: NFCT (DESTROY events only, no hash) stacked onto
+ * IPFIX towards nfcapd on 127.0.0.1:4739, its log in `dir`. Each section is [name, [key, value]
+ * pairs]; a value is written as it is (quoted where ulogd wants a string).
+ */
+function ulogdConf(dir) {
+  const q = (text) => `"${text}"`;
+  const sections = [
+    ['global', [
+      ['logfile', q(`${dir}/ulogd.log`)],
+      ['loglevel', 3],
+      ['plugin', q(`${ULOGD_PLUGINS}/ulogd_inpflow_NFCT.so`)],
+      ['plugin', q(`${ULOGD_PLUGINS}/ulogd_output_IPFIX.so`)],
+      ['stack', 'ct1:NFCT,ipfix1:IPFIX'],
+    ]],
+    ['ct1', [
+      ['event_mask', '0x00000004'],
+      ['hash_enable', 0],
+      // The same receive buffer nfct starts with (8 MiB), allowed to grow as nfct's may.
+      ['netlink_socket_buffer_size', 8 << 20],
+      ['netlink_socket_buffer_maxsize', 256 << 20],
+    ]],
+    ['ipfix1', [['oid', 1], ['host', q('127.0.0.1')], ['port', 4739], ['proto', q('udp')], ['send_template',
+      q('once')]]],
+  ];
+  return sections.map(([name, pairs]) => [`[${name}]`, ...pairs.map(([k, v]) => `${k}=${v}`)].join('\n')).join('\n')
+    + '\n';
+}
+
 function setSysctls(ns) {
   execFileSync('ip', ['netns', 'exec', ns, 'sysctl', '-qw', 'net.netfilter.nf_conntrack_acct=1',
     'net.netfilter.nf_conntrack_timestamp=1']);
@@ -137,27 +168,7 @@ async function runOne(kind, flows, rate) {
       await p.ready(/watching/);
     } else {
       dir = mkdtempSync(join(tmpdir(), 'nfct-bench-ulogd-'));
-      writeFileSync(join(dir, 'ulogd.conf'), [
-        '[global]',
-        `logfile="${dir}/ulogd.log"`,
-        'loglevel=3',
-        'plugin="/usr/lib/x86_64-linux-gnu/ulogd/ulogd_inpflow_NFCT.so"',
-        'plugin="/usr/lib/x86_64-linux-gnu/ulogd/ulogd_output_IPFIX.so"',
-        'stack=ct1:NFCT,ipfix1:IPFIX',
-        '[ct1]',
-        'event_mask=0x00000004',
-        'hash_enable=0',
-        // The same receive buffer nfct starts with (8 MiB), allowed to grow as nfct's may.
-        'netlink_socket_buffer_size=8388608',
-        'netlink_socket_buffer_maxsize=268435456',
-        '[ipfix1]',
-        'oid=1',
-        'host="127.0.0.1"',
-        'port=4739',
-        'proto="udp"',
-        'send_template="once"',
-        '',
-      ].join('\n'));
+      writeFileSync(join(dir, 'ulogd.conf'), ulogdConf(dir));
       p = launch(['ulogd', '-c', join(dir, 'ulogd.conf'), '-p', join(dir, 'ulogd.pid')], ns);
       for (let i = 0; i < 200 && !/entering main loop/.test(safeRead(join(dir, 'ulogd.log'))); i++) await sleep(50);
     }
@@ -177,7 +188,7 @@ async function runOne(kind, flows, rate) {
     const r = await p.done;
     const got = await collector.stop();
     let exported;
-    let lost = 0;
+    let lost;
     let overruns = 0;
     if (kind === 'nfct') {
       const m = /(\d+) flow records; (?:no overruns|(\d+) overruns)[^;]*; udp:\/\/[^:]+:\d+: (\d+) sent, (\d+) lost/

@@ -52,14 +52,13 @@
 import { execFileSync } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { busyOption, startBusy } from './lib/busy.mjs';
-import { BENCH_DIR, checkBuffers, checkQuietMs, checkRepeat, ensureBuilt, ensureDist, fmtFixed, fmtInt, listOption, log,
-  median, netlinkRmem, nflogInstances, nftLoad, probeUntilReady, REPO_DIR, sleep, startCommand, tool, udpFlood, within,
-  withNetns } from './lib/harness.mjs';
-import { cReceiver, drainCells, fileReceiver, finishAfter, loadEnded, noReceiver, processResult, receiveCells,
-  summarizeCases, summarizeRuns, untilReady, waitUntilIdle, withReceiver, workerReceiver,
-  writeReport } from './lib/receivers.mjs';
+import { busyNotes, busyOption, whileBusy } from './lib/busy.mjs';
+import { BENCH_DIR, benchArgs, checkBuffers, checkQuietMs, checkRange, checkRepeat, ensureBuilt, ensureDist, fmtFixed,
+  fmtInt, fmtMiB as mib, listOption, log, median, netlinkRmem, nflogInstances, nftLoad, probeUntilReady, REPO_DIR,
+  sleep, startCommand, udpFlood, within, withNetns } from './lib/harness.mjs';
+import { cReceiver, drainTable, fileReceiver, finishAfter, loadEnded, lossNotes, noReceiver, processResult,
+  receiverCases, receiveTable, runCases, summarizeCases, summarizeRuns, untilReady, waitUntilIdle, withReceiver,
+  workerReceiver, writeReport } from './lib/receivers.mjs';
 
 const WORKER = join(BENCH_DIR, 'workers', 'nflog.mjs');
 const RECEIVERS = ['none', 'nfct', 'nfct-range', 'nfct-log', 'nfct-log-json', 'tcpdump', 'c-default', 'c-tuned'];
@@ -71,42 +70,28 @@ const FLOOD_PORT = 9999;
 const PROBE_PORT = 9998;
 const SENTINEL_PORT = 9997;
 
-const { values: opts } = parseArgs({
-  options: {
-    repeat: { type: 'string', default: '3' },
-    packets: { type: 'string', default: '1000000' },
-    rate: { type: 'string', default: '250000' },
-    size: { type: 'string', default: '64' },
-    group: { type: 'string', default: '7' },
-    receivers: { type: 'string', default: RECEIVERS.join(',') },
-    drain: { type: 'string', default: DRAINERS.join(',') },
-    'tuned-buffer': { type: 'string', default: String(64 * MiB) },
-    'drain-buffer': { type: 'string', default: String(512 * MiB) },
-    'quiet-ms': { type: 'string', default: '1500' },
-    busy: { type: 'string', default: '0' },
-  },
+const opts = benchArgs({
+  repeat: 3,
+  packets: 1000000,
+  rate: 250000,
+  size: 64,
+  group: 7,
+  receivers: RECEIVERS.join(','),
+  drain: DRAINERS.join(','),
+  'tuned-buffer': 64 * MiB,
+  'drain-buffer': 512 * MiB,
+  'quiet-ms': 1500,
+  busy: '0',
 });
 const busy = busyOption(opts.busy);
 const SECTION = busy > 0 ? 'NFLOG under CPU contention' : 'NFLOG';
-const repeat = Number(opts.repeat);
-const packets = Number(opts.packets);
-const pacedRate = Number(opts.rate);
-const size = Number(opts.size);
-const group = Number(opts.group);
-const tunedBuffer = Number(opts['tuned-buffer']);
-const drainBuffer = Number(opts['drain-buffer']);
-const quietMs = Number(opts['quiet-ms']);
+const { repeat, packets, rate: pacedRate, size, group, 'tuned-buffer': tunedBuffer, 'drain-buffer': drainBuffer,
+  'quiet-ms': quietMs } = opts;
 checkRepeat(repeat);
-if (!Number.isInteger(packets) || packets < 1 || packets > 10_000_000) {
-  throw new RangeError('--packets must be an integer in 1..10000000');
-}
-if (!Number.isInteger(pacedRate) || pacedRate < 0) {
-  throw new RangeError('--rate must be a non-negative integer (0: no paced flood)');
-}
-if (!Number.isInteger(size) || size < 4 || size > 1400) throw new RangeError('--size must be an integer in 4..1400');
-if (!Number.isInteger(group) || group < 0 || group > 65535) {
-  throw new RangeError('--group must be an integer in 0..65535');
-}
+checkRange('--packets', packets, 1, 10_000_000);
+checkRange('--rate', pacedRate, 0, undefined, '0: no paced flood');
+checkRange('--size', size, 4, 1400);
+checkRange('--group', group, 0, 65535);
 checkBuffers([['--tuned-buffer', tunedBuffer], ['--drain-buffer', drainBuffer]]);
 checkQuietMs(quietMs);
 let receivers = listOption(opts.receivers, RECEIVERS, 'receiver');
@@ -114,8 +99,6 @@ const drainers = listOption(opts.drain, DRAINERS, 'drain receiver');
 // A receiver gives up this long after it started (it also bounds itself); so does the flood.
 const MAX_SECONDS = 60;
 const FLOOD_MAX_SECONDS = 30;
-
-const mib = (b) => `${fmtFixed(b / MiB, b % MiB ? 2 : 0)} MiB`;
 const pct = (x) => `${fmtFixed(x, x !== 0 && Math.abs(x) < 0.1 ? 4 : 2)}%`;
 
 const RULESET = `table inet nfctbench {
@@ -135,12 +118,10 @@ const RULESET = `table inet nfctbench {
 
 function nfctReceiver({ options, pause = false } = {}) {
   return workerReceiver({
-    argv(ns) {
-      const args = [WORKER, ns, String(group), ...(options ? [JSON.stringify(options)] : [])];
-      args.push('--quiet-ms', String(quietMs), '--max-seconds', String(MAX_SECONDS));
-      if (pause) args.push('--pause');
-      return [process.execPath, ...args];
-    },
+    script: WORKER,
+    args: (ns) => [ns, String(group)],
+    options,
+    quietMs,
     pause,
     name: 'nflog worker',
     what: 'the @x/nfct NFLOG worker',
@@ -212,15 +193,14 @@ function tcpdumpReceiver() {
 const TUNED = { nlbufsiz: 128 << 10, qthresh: 100, timeout: 10 };
 
 function nflogRecvReceiver({ rcvbuf = 0, tuned = false, stop = false } = {}) {
-  const argv = [tool('nflog_recv'), String(group), '--quiet-ms', String(quietMs), '--max-seconds', String(MAX_SECONDS)];
-  if (rcvbuf) argv.push('--rcvbuf', String(rcvbuf));
-  if (tuned) {
-    argv.push('--nlbufsiz', String(TUNED.nlbufsiz), '--qthresh', String(TUNED.qthresh), '--timeout',
-      String(TUNED.timeout));
-  }
   return cReceiver({
-    argv,
     name: 'nflog_recv',
+    args: [String(group)],
+    quietMs,
+    rcvbuf,
+    more: tuned
+      ? ['--nlbufsiz', String(TUNED.nlbufsiz), '--qthresh', String(TUNED.qthresh), '--timeout', String(TUNED.timeout)]
+      : [],
     stop,
     maxSeconds: MAX_SECONDS,
     extra: (kv) => ({ rcvbuf: kv.rcvbuf, recvs: kv.recvs, bytes: kv.bytes }),
@@ -254,6 +234,7 @@ const RECEIVER_DEFS = {
   tcpdump: {
     label: '`tcpdump -i nflog:N -w /dev/null` (its own count)',
     settings: `${KERNEL_DEFAULTS} (libpcap sets only the copy range)`,
+    noSentinel: true,
     make: () => tcpdumpReceiver(),
   },
   'c-default': {
@@ -301,16 +282,11 @@ function probe(ns, isReady) {
   });
 }
 
-async function measure(def, flood, drain) {
-  const stopBusy = startBusy(busy);
-  try {
-    return await measureAlone(def, flood, drain);
-  } finally {
-    await stopBusy();
-  }
+function measure(def, flood, drain) {
+  return whileBusy(busy, () => measureAlone(def, flood, drain));
 }
 
-async function measureAlone(def, flood, drain) {
+function measureAlone(def, flood, drain) {
   return withNetns(async (ns) => {
     nftLoad(ns, RULESET);
     return withReceiver(def, ns, async (rx) => {
@@ -376,123 +352,69 @@ async function main() {
 
   const floods = [{ key: 'full', label: 'full speed', rate: 0 }];
   if (pacedRate > 0) floods.push({ key: 'paced', label: `paced ${fmtInt(pacedRate)}/s`, rate: pacedRate });
-  const cases = [];
-  for (const f of floods) {
-    for (const r of receivers) {
-      if (r === 'none' && f.key !== 'full') continue;
-      cases.push({ kind: 'receive', flood: f, key: r, def: RECEIVER_DEFS[r] });
-    }
-  }
-  for (const d of drainers) cases.push({ kind: 'drain', flood: floods[0], key: d, def: DRAIN_DEFS[d] });
+  const cases = receiverCases(floods, receivers, RECEIVER_DEFS, drainers, DRAIN_DEFS);
 
-  const samples = new Map(cases.map((c) => [c, []]));
   const problems = [];
-  for (let rep = 1; rep <= repeat; rep++) {
-    for (const c of cases) {
-      const run = await measure(c.def, c.flood, c.kind === 'drain');
-      samples.get(c).push(run);
-      const { gen, res } = run;
-      const tag = `${c.kind} ${c.flood.key} ${c.key} [${rep}/${repeat}]`;
-      if (res.received > gen.sent) problems.push(`${tag}: received ${res.received} of ${gen.sent} sent`);
-      if (c.key.startsWith('nfct') && !c.key.startsWith('nfct-log') && res.extra?.overrunCount !== res.overruns) {
-        problems.push(`${tag}: ${res.overruns} overrun items, stream.overruns ${res.extra?.overrunCount}`);
-      }
-      log(
-        `  ${tag}: sent ${fmtInt(gen.sent)} in ${fmtFixed(gen.seconds)} s (${fmtInt(gen.rate)}/s), ` +
-          (c.key === 'none'
-            ? 'no receiver'
-            : `received ${fmtInt(res.received)} (loss ${pct((100 * (gen.sent - res.received)) / gen.sent)}), ` +
-              `overruns ${c.key === 'tcpdump' ? (res.overrunSeen ? '>=1' : 0) : res.overruns}, ` +
-              `sentinel ${res.sentinel ? 'seen' : 'not seen'}` +
-              (c.kind === 'drain'
-                ? `, ${fmtFixed(run.queuedBytes / MiB, 1)} MiB in the socket, drain ${fmtFixed(res.drainSeconds)} s = ${
-                  fmtInt(res.received / res.drainSeconds)
-                }/s`
-                : '')),
-      );
+  const check = (c, run, tag) => {
+    const { gen, res } = run;
+    if (res.received > gen.sent) problems.push(`${tag}: received ${res.received} of ${gen.sent} sent`);
+    if (c.key.startsWith('nfct') && !c.key.startsWith('nfct-log') && res.extra?.overrunCount !== res.overruns) {
+      problems.push(`${tag}: ${res.overruns} overrun items, stream.overruns ${res.extra?.overrunCount}`);
     }
-  }
+    log(
+      `  ${tag}: sent ${fmtInt(gen.sent)} in ${fmtFixed(gen.seconds)} s (${fmtInt(gen.rate)}/s), ` +
+        (c.key === 'none'
+          ? 'no receiver'
+          : `received ${fmtInt(res.received)} (loss ${pct((100 * (gen.sent - res.received)) / gen.sent)}), ` +
+            `overruns ${c.key === 'tcpdump' ? (res.overrunSeen ? '>=1' : 0) : res.overruns}, ` +
+            `sentinel ${res.sentinel ? 'seen' : 'not seen'}` +
+            (c.kind === 'drain'
+              ? `, ${fmtFixed(run.queuedBytes / MiB, 1)} MiB in the socket, drain ${fmtFixed(res.drainSeconds)} s = ${
+                fmtInt(res.received / res.drainSeconds)
+              }/s`
+              : '')),
+    );
+  };
+  const samples = await runCases(cases, repeat, (c) => measure(c.def, c.load, c.kind === 'drain'), check);
 
   // -------------------------------------------------------------------------
   // Tables
 
-  const sum = summarizeCases(samples, summarize);
-  const find = (kind, flood, key) => {
-    const c = cases.find((x) => x.kind === kind && x.flood.key === flood && x.key === key);
-    return c ? sum.get(c) : undefined;
-  };
+  const { sum, find } = summarizeCases(samples, summarize);
   const overrunCell = (c, s) =>
     c.key === 'tcpdump' ? (s.overrunRuns ? `≥1 in ${s.overrunRuns}/${s.n} runs` : '0') : fmtInt(s.overruns);
 
-  const recvRows = [[
-    'flood',
-    'receiver',
-    'settings',
-    'sent',
-    'send rate pkt/s',
-    'received',
-    'loss',
-    'worst loss',
-    'lossless runs',
-    'overruns',
-    'sentinel seen',
-    'receive span s',
-    'last packet after flood end s',
-    'receiver CPU s',
-    'peak RSS kB',
-  ]];
-  for (const c of cases.filter((x) => x.kind === 'receive')) {
-    const s = sum.get(c);
-    const none = c.key === 'none';
-    recvRows.push([
-      c.flood.label,
-      c.def.label,
+  const recvRows = receiveTable(sum, {
+    load: 'flood',
+    item: 'packet',
+    columns: ['settings', 'sent', 'send rate pkt/s', 'received', 'loss', 'worst loss', 'lossless runs', 'overruns'],
+    cells: (c, s, none) => [
       c.def.settings,
       fmtInt(s.sent),
       fmtInt(s.genRate),
-      none ? '' : fmtInt(s.received),
-      none ? '' : pct(s.loss),
-      none ? '' : pct(s.lossMax),
-      none ? '' : `${s.lossless}/${s.n}`,
-      none ? '' : overrunCell(c, s),
-      none ? '' : c.key === 'tcpdump' ? 'none sent' : `${s.sentinels}/${s.n}`,
-      ...receiveCells(s, none),
-    ]);
-  }
+      ...(none
+        ? ['', '', '', '', '']
+        : [fmtInt(s.received), pct(s.loss), pct(s.lossMax), `${s.lossless}/${s.n}`, overrunCell(c, s)]),
+    ],
+  });
 
   const cDrain = find('drain', 'full', 'c');
   // Socket bytes per queued packet: the stopped C receiver's socket holds the whole flood and
   // the sentinel (the probes were read before it stopped).
   const perPacket = cDrain && cDrain.received === cDrain.sent ? cDrain.queuedBytes / (cDrain.sent + 1) : NaN;
-  const drainRows = [[
-    'receiver',
-    'settings',
-    'sent',
-    'in the socket at release',
-    'received',
-    'loss',
-    'overruns',
-    'drain s',
-    'packets/s',
-    'vs C',
-    'receiver CPU s',
-    'peak RSS kB',
-  ]];
-  for (const c of cases.filter((x) => x.kind === 'drain')) {
-    const s = sum.get(c);
-    const inSocket = Number.isFinite(perPacket)
-      ? `~${fmtInt(s.queuedBytes / perPacket)} (${fmtFixed(s.queuedBytes / MiB, 1)} MiB)`
-      : `${fmtFixed(s.queuedBytes / MiB, 1)} MiB`;
-    drainRows.push([
-      c.def.label,
+  const drainRows = drainTable(sum, {
+    rate: 'packets/s',
+    columns: ['settings', 'sent', 'in the socket at release', 'received', 'loss'],
+    cells: (c, s) => [
       c.def.settings,
       fmtInt(s.sent),
-      inSocket,
+      Number.isFinite(perPacket)
+        ? `~${fmtInt(s.queuedBytes / perPacket)} (${fmtFixed(s.queuedBytes / MiB, 1)} MiB)`
+        : `${fmtFixed(s.queuedBytes / MiB, 1)} MiB`,
       fmtInt(s.received),
       pct(s.loss),
-      ...drainCells(s, cDrain, c.key === 'c'),
-    ]);
-  }
+    ],
+  });
 
   const TARGET_DRAIN = 3_800_000;
   const targets = [['target (issue)', 'measured (median; worst)', 'met']];
@@ -552,33 +474,23 @@ async function main() {
   refRow("C receiver, the kernel's default NFLOG settings", 'loses ~0.01%', 'c-default');
 
   // Where packets were lost, for the @x/nfct rows that lost any.
-  const lossNotes = [];
-  for (const c of cases.filter((x) => x.key.startsWith('nfct'))) {
-    const runs = samples.get(c);
-    const lossy = runs.filter((r) => r.res.received < r.gen.sent);
-    if (lossy.length === 0) continue;
-    const detail = lossy
-      .map((r) => {
-        const st = r.res.extra?.stats ?? {};
-        return (
-          `lost ${fmtInt(r.gen.sent - r.res.received)} in ${r.res.overruns} overrun(s); the kernel delivered ` +
-          `${fmtInt(st.received)} messages (flood + probes + sentinel), ${st.malformed} malformed; ` +
-          `sender ${fmtInt(r.gen.rate)} pkt/s over ${fmtFixed(r.gen.seconds)} s, ` +
-          `receiver ${fmtInt(r.res.received / r.res.span)} pkt/s over ${fmtFixed(r.res.span)} s`
-        );
-      })
-      .join('; ');
-    lossNotes.push(
-      `- ${c.kind} ${c.flood.label}, ${c.def.label}: ${lossy.length}/${runs.length} runs lost packets: ${detail}.`,
-    );
-  }
+  const losses = lossNotes(samples, {
+    include: (c) => c.key.startsWith('nfct'),
+    generated: (r) => r.gen.sent,
+    items: 'packets',
+    detail: (r, st) =>
+      `lost ${fmtInt(r.gen.sent - r.res.received)} in ${r.res.overruns} overrun(s); the kernel delivered ` +
+      `${fmtInt(st.received)} messages (flood + probes + sentinel), ${st.malformed} malformed; ` +
+      `sender ${fmtInt(r.gen.rate)} pkt/s over ${fmtFixed(r.gen.seconds)} s, ` +
+      `receiver ${fmtInt(r.res.received / r.res.span)} pkt/s over ${fmtFixed(r.res.span)} s`,
+  });
 
   // How many packets one recv() carried: the kernel's batching (nlbufsiz, qthreshold).
   const batchNotes = [];
   for (const key of ['c-default', 'c-tuned']) {
     const per = floods
       .map((f) => {
-        const runs = samples.get(cases.find((x) => x.kind === 'receive' && x.flood.key === f.key && x.key === key)) ??
+        const runs = samples.get(cases.find((x) => x.kind === 'receive' && x.load.key === f.key && x.key === key)) ??
           [];
         const v = median(runs.map((r) => r.res.received / r.res.extra.recvs));
         return Number.isFinite(v) ? `${fmtFixed(v, 1)} (${f.label})` : '';
@@ -614,11 +526,7 @@ async function main() {
 
   const elapsed = (performance.now() - t0) / 1000;
   const notes = [
-    ...(busy > 0
-      ? [
-        `Under contention: ${busy} busy processes (a node loop each, pinned to core 0, 1, ... in turn, nice 0) ran from before each receiver started until it finished.`,
-      ]
-      : []),
+    ...busyNotes(busy),
     `Median of ${repeat} runs, receivers interleaved, every flood in a fresh netns with one receiver alone`,
     `(nproc is small: receivers side by side would take each other's CPU). The flood is`,
     `\`bench/c/udp_flood ${
@@ -665,9 +573,7 @@ async function main() {
     '(the benchmark itself keeps about one CPU busy; more means something else ran, and losses at full',
     'speed depend on how soon a receiver gets a CPU).',
     ...(skipped.length ? ['', ...skipped] : []),
-    ...(lossNotes.length ? ['', "Where @x/nfct's losses happened:", ...lossNotes] : []),
-    ...(problems.length ? ['', '**Failed checks:**', ...problems.map((p) => `- ${p}`)] : []),
-  ].join('\n');
+  ];
 
   writeReport({
     section: SECTION,
@@ -678,6 +584,7 @@ async function main() {
     drainTitle: 'Drain rate (socket filled first, then timed until the last packet)',
     drainRows,
     notes,
+    losses,
     problems,
   });
 }

@@ -22,27 +22,15 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 
-import { ensureBuilt, ensureDist, fmtFixed, fmtInt, log, median, raiseConntrackMax, REPO_DIR, settleHash, table,
-  timeCommand, timeWorker, withNetns, writeResults } from './lib/harness.mjs';
+import { benchArgs, ensureBuilt, ensureDist, fmtFixed, fmtInt, log, median, raiseConntrackMax, REPO_DIR, settleHash,
+  table, timeCommand, timeWorker, withNetns, writeResults } from './lib/harness.mjs';
 
 const SECTION = 'Kubernetes view: -L --services and doctor over pods';
 const NFCT = [process.execPath, join(REPO_DIR, 'dist', 'cli', 'main.js')];
 
-const { values: opts } = parseArgs({
-  options: {
-    size: { type: 'string', default: '1000000' },
-    services: { type: 'string', default: '5000' },
-    pods: { type: 'string', default: '100' },
-    repeat: { type: 'string', default: '3' },
-    cases: { type: 'string', default: 'list,doctor' },
-  },
-});
-const size = Number(opts.size);
-const nServices = Number(opts.services);
-const nPods = Number(opts.pods);
-const repeat = Number(opts.repeat);
+const opts = benchArgs({ size: 1000000, services: 5000, pods: 100, repeat: 3, cases: 'list,doctor' });
+const { size, services: nServices, pods: nPods, repeat } = opts;
 const cases = new Set(opts.cases.split(','));
 
 const clusterIp = (i) => `10.96.${(i >> 8) & 255}.${i & 255}`;

@@ -176,6 +176,25 @@ struct dump_stats {
 
 typedef void (*ct_msg_cb)(const struct nlmsghdr *nlh, void *data);
 
+/* recv() on a netlink socket, again after EINTR; an ENOBUFS (the kernel dropped messages for
+ * this socket) is counted in *enobufs and read past. Returns the bytes read, or -1 when nothing
+ * is queued (EAGAIN, with MSG_DONTWAIT); any other error ends the tool. */
+static inline ssize_t nl_recv(int fd, void *buf, size_t len, int flags, unsigned long *enobufs)
+{
+	for (;;) {
+		ssize_t n = recv(fd, buf, len, flags);
+
+		if (n >= 0)
+			return n;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return -1;
+		if (errno == ENOBUFS)
+			++*enobufs;
+		else if (errno != EINTR)
+			die("recv: %s", strerror(errno));
+	}
+}
+
 /* Sends one dump request and receives until NLMSG_DONE. cb (may be NULL)
  * sees every conntrack message. Returns 0, or the errno of an
  * NLMSG_ERROR that ended the dump. */
@@ -191,19 +210,12 @@ static inline int ct_dump(struct mnl_socket *nl, uint8_t family, char *buf, size
 	t0 = now_s();
 	ct_send_dump(nl, family, seq);
 	for (;;) {
-		ssize_t n = recv(mnl_socket_get_fd(nl), buf, bufsz, 0);
+		ssize_t n = nl_recv(mnl_socket_get_fd(nl), buf, bufsz, 0, &st->enobufs);
 		const struct nlmsghdr *nlh;
 		int len;
 
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == ENOBUFS) {
-				st->enobufs++;
-				continue;
-			}
+		if (n < 0)
 			die("recv: %s", strerror(errno));
-		}
 		if (n == 0)
 			die("recv: unexpected end of stream");
 		if (st->recvs++ == 0)
@@ -505,6 +517,24 @@ static inline void burst_check(const struct burst_opts *b)
 		die("--batch must be between 1024 and 4194304");
 }
 
+/* A tool's own option: takes argv[*i] (`arg`, its value `val` or NULL) into `ctx` and returns 1,
+ * stepping *i past a value it took; returns 0 when it is not one of the tool's. */
+typedef int (*burst_own_arg)(const char *arg, const char *val, int *i, void *ctx);
+
+/* The command line of a writer: burst_defaults(), then every argument taken by burst_arg() (N
+ * and the options every writer has) or `own` (the tool's); usage() on anything else. */
+static inline void burst_parse(int argc, char **argv, struct burst_opts *b, burst_own_arg own, void *ctx,
+			       void (*usage)(void))
+{
+	burst_defaults(b);
+	for (int i = 1; i < argc; i++) {
+		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (!burst_arg(argc, argv, &i, b) && !own(argv[i], val, &i, ctx))
+			usage();
+	}
+}
+
 struct ct_tuple {
 	uint32_t src, dst; /* host order */
 	uint16_t sport, dport;
@@ -611,21 +641,12 @@ static inline void ct_drain_reports(struct ct_writer *w, struct ct_reports *c, i
 	const int fd = mnl_socket_get_fd(w->nl);
 
 	for (;;) {
-		ssize_t n = recv(fd, w->rbuf, w->rbufsz, wait ? 0 : MSG_DONTWAIT);
+		ssize_t n = nl_recv(fd, w->rbuf, w->rbufsz, wait ? 0 : MSG_DONTWAIT, &c->lost_reports);
 		const struct nlmsghdr *nlh;
 		int len;
 
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return;
-			if (errno == EINTR)
-				continue;
-			if (errno == ENOBUFS) {
-				c->lost_reports++;
-				continue;
-			}
-			die("recv: %s", strerror(errno));
-		}
+		if (n < 0)
+			return;
 		len = (int)n;
 		for (nlh = (const struct nlmsghdr *)w->rbuf; mnl_nlmsg_ok(nlh, len);
 		     nlh = mnl_nlmsg_next(nlh, &len)) {

@@ -57,34 +57,35 @@ static void usage(void)
 	exit(2);
 }
 
+/* ct_churn's own options (burst_own_arg). */
+static int churn_arg(const char *arg, const char *val, int *i, void *ctx)
+{
+	struct opts *o = ctx;
+
+	if (strcmp(arg, "--chunk") == 0 && val) {
+		o->chunk = parse_ul(val, "chunk");
+		(*i)++;
+	} else if (strcmp(arg, "--probe") == 0 && val) {
+		o->probe = (long)parse_ul(val, "probe");
+		if (o->probe > 60000)
+			die("--probe must be at most 60000");
+		(*i)++;
+	} else if (strcmp(arg, "--rate") == 0 && val) {
+		o->rate = (double)parse_ul(val, "rate");
+		(*i)++;
+	} else if (strcmp(arg, "--sentinel") == 0) {
+		o->sentinel = 1;
+	} else {
+		return 0;
+	}
+	return 1;
+}
+
 static void parse_args(int argc, char **argv, struct opts *o)
 {
 	memset(o, 0, sizeof(*o));
-	burst_defaults(&o->b);
 	o->probe = -1;
-	for (int i = 1; i < argc; i++) {
-		const char *arg = argv[i];
-		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-
-		if (burst_arg(argc, argv, &i, &o->b)) {
-			/* N, --proto, --seed, --base, --batch, --allow-init-netns */
-		} else if (strcmp(arg, "--chunk") == 0 && val) {
-			o->chunk = parse_ul(val, "chunk");
-			i++;
-		} else if (strcmp(arg, "--probe") == 0 && val) {
-			o->probe = (long)parse_ul(val, "probe");
-			if (o->probe > 60000)
-				die("--probe must be at most 60000");
-			i++;
-		} else if (strcmp(arg, "--rate") == 0 && val) {
-			o->rate = (double)parse_ul(val, "rate");
-			i++;
-		} else if (strcmp(arg, "--sentinel") == 0) {
-			o->sentinel = 1;
-		} else {
-			usage();
-		}
-	}
+	burst_parse(argc, argv, &o->b, churn_arg, o, usage);
 	if (!o->b.have_n && o->probe < 0)
 		usage();
 	burst_check(&o->b);

@@ -45,33 +45,33 @@ static void usage(void)
 	exit(2);
 }
 
+/* ct_fill's own options (burst_own_arg). */
+static int fill_arg(const char *arg, const char *val, int *i, void *ctx)
+{
+	struct fill_opts *o = ctx;
+
+	if (strcmp(arg, "--mark") == 0 && val) {
+		o->has_mark = 1;
+		o->mark = (uint32_t)parse_ul(val, "mark");
+		(*i)++;
+	} else if (strcmp(arg, "--timeout") == 0 && val) {
+		o->timeout = (uint32_t)parse_ul(val, "timeout");
+		(*i)++;
+	} else if (strcmp(arg, "--unassured") == 0) {
+		o->unassured = 1;
+	} else if (strcmp(arg, "--quiet") == 0) {
+		o->quiet = 1;
+	} else {
+		return 0;
+	}
+	return 1;
+}
+
 static void parse_args(int argc, char **argv, struct fill_opts *o)
 {
 	memset(o, 0, sizeof(*o));
-	burst_defaults(&o->b);
 	o->timeout = 3600;
-
-	for (int i = 1; i < argc; i++) {
-		const char *arg = argv[i];
-		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-
-		if (burst_arg(argc, argv, &i, &o->b)) {
-			/* N, --proto, --seed, --base, --batch, --allow-init-netns */
-		} else if (strcmp(arg, "--mark") == 0 && val) {
-			o->has_mark = 1;
-			o->mark = (uint32_t)parse_ul(val, "mark");
-			i++;
-		} else if (strcmp(arg, "--timeout") == 0 && val) {
-			o->timeout = (uint32_t)parse_ul(val, "timeout");
-			i++;
-		} else if (strcmp(arg, "--unassured") == 0) {
-			o->unassured = 1;
-		} else if (strcmp(arg, "--quiet") == 0) {
-			o->quiet = 1;
-		} else {
-			usage();
-		}
-	}
+	burst_parse(argc, argv, &o->b, fill_arg, o, usage);
 	if (!o->b.have_n)
 		usage();
 	burst_check(&o->b);

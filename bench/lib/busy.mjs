@@ -37,3 +37,22 @@ export function startBusy(n, maxSeconds = 120) {
     await Promise.all(children.map((x) => x.gone));
   };
 }
+
+/** `fn()` with `n` busy loops running (startBusy) until it has ended, however it ends. */
+export async function whileBusy(n, fn) {
+  const stop = startBusy(n);
+  try {
+    return await fn();
+  } finally {
+    await stop();
+  }
+}
+
+/** The note a section under contention starts with (none without busy loops). */
+export function busyNotes(n) {
+  return n > 0
+    ? [
+      `Under contention: ${n} busy processes (a node loop each, pinned to core 0, 1, ... in turn, nice 0) ran from before each receiver started until it finished.`,
+    ]
+    : [];
+}

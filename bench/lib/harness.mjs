@@ -31,19 +31,24 @@ for (const name of UNSET_ENV) delete process.env[name];
 const C_TOOLS = ['ct_fill', 'ct_rawwalk', 'ct_lnfct_parse', 'ct_flush', 'ct_churn', 'ct_events', 'runstat', 'udp_flood',
   'nflog_recv'];
 
-/** Absolute path of a bench C tool (see bench/c/). */
 /**
- * The command line of a benchmark: `--NAME VALUE` for each key of `values` (a string, its
- * default the value given), and `--NAME` for each key of `flags` (a boolean, its default the
- * value given). Anything else is refused, naming the option.
+ * The command line of a benchmark: `--NAME VALUE` for each key of `values`, its default the
+ * value given (read as a number where the default is one, else kept as text), and `--NAME` for
+ * each key of `flags` (a boolean, its default the value given). Anything else is refused,
+ * naming the option.
  */
 export function benchArgs(values, flags = {}) {
   const options = {};
   for (const [name, value] of Object.entries(values)) options[name] = { type: 'string', default: String(value) };
   for (const [name, value] of Object.entries(flags)) options[name] = { type: 'boolean', default: value };
-  return parseArgs({ options }).values;
+  const parsed = parseArgs({ options }).values;
+  for (const [name, value] of Object.entries(values)) {
+    if (typeof value === 'number') parsed[name] = Number(parsed[name]);
+  }
+  return parsed;
 }
 
+/** Absolute path of a bench C tool (see bench/c/). */
 export function tool(name) {
   return join(C_OUT, name);
 }
@@ -64,7 +69,6 @@ export function listOption(text, allowed, what) {
   return names;
 }
 
-/** The option checks every receiver benchmark has: --repeat, --quiet-ms. */
 /** Refuses `n`, the value of `flag`, unless it is an integer in min..max (`note` says what a value means). */
 export function checkRange(flag, n, min, max = Number.MAX_SAFE_INTEGER, note = '') {
   if (Number.isInteger(n) && n >= min && n <= max) return;
@@ -72,6 +76,7 @@ export function checkRange(flag, n, min, max = Number.MAX_SAFE_INTEGER, note = '
   throw new RangeError(`${flag} must be an integer ${range}${note ? ` (${note})` : ''}`);
 }
 
+/** The option checks every receiver benchmark has: --repeat, --quiet-ms. */
 export function checkRepeat(repeat) {
   if (!Number.isInteger(repeat) || repeat < 1) throw new RangeError('--repeat must be a positive integer');
 }
@@ -573,7 +578,7 @@ export async function udpFlood(ns, n, opts = {}) {
  * flushTimeout (1/100 s) }]. Empty when nfnetlink_log is not loaded or nothing is bound.
  */
 export function nflogInstances(ns) {
-  let text = '';
+  let text;
   try {
     text = execFileSync('ip', ['netns', 'exec', ns, 'cat', '/proc/net/netfilter/nfnetlink_log'], {
       encoding: 'utf8',
@@ -731,9 +736,10 @@ export async function idleNodeRssKb() {
 /**
  * Runs every runner `repeat` times in turn on namespace `ns` (`runner.run(ns)` gives a sample
  * with entries, seconds and rssKb), logging each; resolves a row per runner: the runner, the
- * medians of entries, seconds and rssKb, and its `samples`.
+ * medians of entries, seconds, rssKb and of each of `more` (more fields of a sample), and its
+ * `samples`.
  */
-export async function sampleRunners(ns, runners, repeat) {
+export async function sampleRunners(ns, runners, repeat, more = []) {
   const samples = Object.fromEntries(runners.map((r) => [r.key, []]));
   for (let rep = 1; rep <= repeat; rep++) {
     for (const runner of runners) {
@@ -749,7 +755,8 @@ export async function sampleRunners(ns, runners, repeat) {
   return runners.map((runner) => {
     const ss = samples[runner.key];
     const m = (field) => median(ss.map((s) => s[field]));
-    return { runner, entries: m('entries'), seconds: m('seconds'), rssKb: m('rssKb'), samples: ss };
+    const medians = Object.fromEntries(['entries', 'seconds', 'rssKb', ...more].map((f) => [f, m(f)]));
+    return { runner, ...medians, samples: ss };
   });
 }
 
@@ -781,6 +788,12 @@ export function fmtInt(n) {
 
 export function fmtFixed(n, digits = 3) {
   return Number.isFinite(n) ? n.toFixed(digits) : 'n/a';
+}
+
+/** Bytes as MiB: 67108864 -> "64 MiB", 1572864 -> "1.50 MiB". */
+export function fmtMiB(bytes) {
+  const MiB = 1 << 20;
+  return `${fmtFixed(bytes / MiB, bytes % MiB ? 2 : 0)} MiB`;
 }
 
 /**

@@ -13,8 +13,8 @@
 //                  drainSeconds, cpuSeconds, rssKb, lastPerf or lastEpochMs, extra }
 
 import { readFileSync } from 'node:fs';
-import { fmtFixed, fmtInt, median, parseKeyValues, sleep, startCommand, startToFile, table } from './harness.mjs';
-import { waitForFileEnd, within, writeResults } from './harness.mjs';
+import { fmtFixed, fmtInt, median, parseKeyValues, sleep, startCommand, startToFile, table, tool, waitForFileEnd,
+  within, writeResults } from './harness.mjs';
 
 /** The state letter of process `pid` (/proc/PID/stat: R, S, T...), '?' when it is gone. */
 export function processState(pid) {
@@ -34,12 +34,25 @@ export function processResult(r, fields) {
 }
 
 /**
- * A node worker (bench/workers/*.mjs) run as `argv(ns)`: ready once it prints "ready"; with
- * `pause` it blocks its JS thread from then on until afterLoad() writes "go" on its stdin. Its
- * last stdout line is its JSON result; `extra(json)` picks the benchmark's own figures. `name`
- * and `what` name it in errors.
+ * A node worker (bench/workers/*.mjs): `node ...nodeFlags script ...args(ns) [OPTIONS_JSON]
+ * --quiet-ms Q --max-seconds S [--pause] ...more`, with `options` (the stream's) as JSON when
+ * given. Ready once it prints "ready"; with `pause` it blocks its JS thread from then on until
+ * afterLoad() writes "go" on its stdin. Its last stdout line is its JSON result; `extra(json)`
+ * picks the benchmark's own figures. `name` and `what` name it in errors.
  */
-export function workerReceiver({ argv, pause = false, name, what, maxSeconds, extra }) {
+export function workerReceiver(
+  { script, args, options, nodeFlags = [], more = [], quietMs, pause = false, name, what, maxSeconds, extra },
+) {
+  const argv = (ns) => [
+    process.execPath,
+    ...nodeFlags,
+    script,
+    ...args(ns),
+    ...(options ? [JSON.stringify(options)] : []),
+    ...boundArgs(quietMs, maxSeconds),
+    ...(pause ? ['--pause'] : []),
+    ...more,
+  ];
   return {
     async start(ns) {
       const p = startCommand(null, argv(ns), { stdin: pause ? 'pipe' : 'ignore' });
@@ -79,12 +92,15 @@ export function workerReceiver({ argv, pause = false, name, what, maxSeconds, ex
 }
 
 /**
- * A C receiver (bench/c/ct_events, bench/c/nflog_recv) run as `argv` in the netns: ready once
- * it prints "ready PID"; with `stop` it is SIGSTOPped for the load and SIGCONTed after. It
- * prints "key value" lines (received, enobufs, sentinel, seconds, drain_seconds...); `extra(kv)`
- * picks the benchmark's own.
+ * A C receiver (bench/c/ct_events, bench/c/nflog_recv), the tool `name` run in the netns as
+ * `name ...args --quiet-ms Q --max-seconds S [--rcvbuf B] ...more`: ready once it prints
+ * "ready PID"; with `stop` it is SIGSTOPped for the load and SIGCONTed after. It prints "key
+ * value" lines (received, enobufs, sentinel, seconds, drain_seconds...); `extra(kv)` picks the
+ * benchmark's own.
  */
-export function cReceiver({ argv, name, stop = false, maxSeconds, extra }) {
+export function cReceiver({ name, args = [], quietMs, rcvbuf = 0, more = [], stop = false, maxSeconds, extra }) {
+  const argv = [tool(name), ...args, ...boundArgs(quietMs, maxSeconds), ...(rcvbuf ? ['--rcvbuf', String(rcvbuf)] : []),
+    ...more];
   return {
     async start(ns) {
       const p = startCommand(ns, argv);
@@ -158,6 +174,11 @@ export function fileReceiver({ argv, readyMark, endMark, count, what, settleMs =
       };
     },
   };
+}
+
+/** The bounds every receiver process takes: its quiet period and its longest run. */
+function boundArgs(quietMs, maxSeconds) {
+  return ['--quiet-ms', String(quietMs), '--max-seconds', String(maxSeconds)];
 }
 
 /** No receiver: what the load costs alone. */
@@ -269,35 +290,107 @@ export function summarizeRuns(runs) {
 }
 
 /**
- * The cases of a receiver benchmark: each receiver under each load (the row without a receiver,
- * `none`, under the first load only), then each drainer under the first load. `name` is what a
- * case calls its load ('burst', 'flood').
+ * The cases of a receiver benchmark, { kind: 'receive' | 'drain', load, key, def }: each
+ * receiver under each load (a burst, a flood; the row without a receiver, `none`, under the
+ * first load only), then each drainer under the first load.
  */
-export function receiverCases(loads, name, receivers, receiverDefs, drainers, drainDefs) {
+export function receiverCases(loads, receivers, receiverDefs, drainers, drainDefs) {
   const cases = [];
   for (const load of loads) {
     for (const r of receivers) {
-      if (r !== 'none' || load === loads[0]) {
-        cases.push({ kind: 'receive', [name]: load, key: r, def: receiverDefs[r] });
-      }
+      if (r !== 'none' || load === loads[0]) cases.push({ kind: 'receive', load, key: r, def: receiverDefs[r] });
     }
   }
-  for (const d of drainers) cases.push({ kind: 'drain', [name]: loads[0], key: d, def: drainDefs[d] });
+  for (const d of drainers) cases.push({ kind: 'drain', load: loads[0], key: d, def: drainDefs[d] });
   return cases;
 }
 
-/** The medians of every case's runs (`samples`: case -> runs) by `summarize`: case -> summary. */
+/**
+ * Runs every case `repeat` times, the cases interleaved: `measure(c)` gives a run, then
+ * `check(c, run, tag)` logs it and notes what is wrong (`tag` names the case and the round).
+ * Returns case -> runs.
+ */
+export async function runCases(cases, repeat, measure, check) {
+  const samples = new Map(cases.map((c) => [c, []]));
+  for (let rep = 1; rep <= repeat; rep++) {
+    for (const c of cases) {
+      const run = await measure(c);
+      samples.get(c).push(run);
+      check(c, run, `${c.kind} ${c.load.key} ${c.key} [${rep}/${repeat}]`);
+    }
+  }
+  return samples;
+}
+
+/**
+ * The medians of every case's runs (`samples`: case -> runs) by `summarize`, and find(kind,
+ * loadKey, key): the summary of that case, or undefined when it was not run.
+ */
 export function summarizeCases(samples, summarize) {
-  return new Map([...samples].map(([c, runs]) => [c, summarize(runs)]));
+  const sum = new Map([...samples].map(([c, runs]) => [c, summarize(runs)]));
+  const find = (kind, load, key) => {
+    const c = [...sum.keys()].find((x) => x.kind === kind && x.load.key === load && x.key === key);
+    return c ? sum.get(c) : undefined;
+  };
+  return { sum, find };
+}
+
+/**
+ * One line per case that `include(c)` names and that lost `items` in any run: how many runs,
+ * and `detail(run, stats)` for each (stats: the stream's, from the worker). `generated(run)` is
+ * what the load made.
+ */
+export function lossNotes(samples, { include, generated, items, detail }) {
+  const notes = [];
+  for (const [c, runs] of samples) {
+    if (!include(c)) continue;
+    const lossy = runs.filter((r) => r.res.received < generated(r));
+    if (lossy.length === 0) continue;
+    const text = lossy.map((r) => detail(r, r.res.extra?.stats ?? {})).join('; ');
+    notes.push(
+      `- ${c.kind} ${c.load.label}, ${c.def.label}: ${lossy.length}/${runs.length} runs lost ${items}: ${text}.`,
+    );
+  }
+  return notes;
+}
+
+/**
+ * The receive table of summaries `sum` (summarizeCases()): a row per receive case, the load
+ * (its column titled `load`), the receiver, the benchmark's own `columns` with `cells(c, s,
+ * none)` (s: the case's summary; none: the row without a receiver), then the sentinels, spans,
+ * CPU and RSS (`item`: what is received).
+ */
+export function receiveTable(sum, { load, item, columns, cells }) {
+  const rows = [[load, 'receiver', ...columns, ...receiveColumns(item, load)]];
+  for (const [c, s] of sum) {
+    if (c.kind !== 'receive') continue;
+    const none = c.key === 'none';
+    rows.push([c.load.label, c.def.label, ...cells(c, s, none), ...receiveCells(s, none, c.def.noSentinel)]);
+  }
+  return rows;
+}
+
+/**
+ * The drain table of summaries `sum`: a row per drain case, the receiver, the benchmark's own
+ * `columns` with `cells(c, s)`, then overruns, drain time and rate (`rate`: its title), the
+ * ratio to the C receiver's (the case keyed `c`), CPU and RSS.
+ */
+export function drainTable(sum, { rate, columns, cells }) {
+  const cDrain = [...sum].find(([c]) => c.kind === 'drain' && c.key === 'c')?.[1];
+  const rows = [['receiver', ...columns, ...drainColumns(rate)]];
+  for (const [c, s] of sum) {
+    if (c.kind === 'drain') rows.push([c.def.label, ...cells(c, s), ...drainCells(s, cDrain, c.key === 'c')]);
+  }
+  return rows;
 }
 
 /** The titles of receiveCells()'s columns: `item` is what is received, `load` what sends it. */
-export function receiveColumns(item, load) {
+function receiveColumns(item, load) {
   return ['sentinel seen', 'receive span s', `last ${item} after ${load} end s`, 'receiver CPU s', 'peak RSS kB'];
 }
 
 /** `cells` as they are, or as many empty cells for the row without a receiver (`none`). */
-export function unlessNone(none, cells) {
+function unlessNone(none, cells) {
   return none ? cells.map(() => '') : cells;
 }
 
@@ -306,10 +399,15 @@ export function unlessNone(none, cells) {
  * is sent none), receive span, last item after the load's end, receiver CPU and peak RSS, from
  * summary `s`; empty for the row without a receiver (`none`).
  */
-export function receiveCells(s, none, noSentinel) {
+function receiveCells(s, none, noSentinel) {
   const lag = Number.isFinite(s.lag) ? fmtFixed(s.lag, 2) : '';
   const sentinels = noSentinel ? 'none sent' : `${s.sentinels}/${s.n}`;
   return unlessNone(none, [sentinels, fmtFixed(s.span), lag, fmtFixed(s.cpuSeconds), fmtInt(s.rssKb)]);
+}
+
+/** The titles of drainCells()'s columns: `rate` is the rate's (items/s). */
+function drainColumns(rate) {
+  return ['overruns', 'drain s', rate, 'vs C', 'receiver CPU s', 'peak RSS kB'];
 }
 
 /**
@@ -317,7 +415,7 @@ export function receiveCells(s, none, noSentinel) {
  * the C receiver's rate (`cDrain`, its summary; empty on its own row, `isC`), receiver CPU and
  * peak RSS.
  */
-export function drainCells(s, cDrain, isC) {
+function drainCells(s, cDrain, isC) {
   return [
     fmtInt(s.overruns),
     fmtFixed(s.drainSeconds),
@@ -331,10 +429,11 @@ export function drainCells(s, cDrain, isC) {
 /**
  * Writes a receiver benchmark's section of bench/RESULTS.md and prints it: the targets and the
  * reference figures, then the receive and drain tables under their titles, then `more` (more
- * markdown lines), with `notes`; the exit status is 1 when there are `problems`.
+ * markdown lines), with `notes` (lines), then where @x/nfct lost items (`losses`, lossNotes())
+ * and the failed checks; the exit status is 1 when there are `problems`.
  */
 export function writeReport(
-  { section, targets, refs, receiveTitle, receiveRows, drainTitle, drainRows, more = [], notes, problems },
+  { section, targets, refs, receiveTitle, receiveRows, drainTitle, drainRows, more = [], notes, losses, problems },
 ) {
   const markdown = [
     '### Against the targets',
@@ -354,7 +453,12 @@ export function writeReport(
     table(drainRows),
     ...more,
   ].join('\n');
-  writeResults(section, markdown, notes);
-  process.stdout.write(`${markdown}\n\n${notes}\n`);
+  const text = [
+    ...notes,
+    ...(losses.length ? ['', "Where @x/nfct's losses happened:", ...losses] : []),
+    ...(problems.length ? ['', '**Failed checks:**', ...problems.map((p) => `- ${p}`)] : []),
+  ].join('\n');
+  writeResults(section, markdown, text);
+  process.stdout.write(`${markdown}\n\n${text}\n`);
   if (problems.length) process.exitCode = 1;
 }

@@ -1,6 +1,7 @@
-// Pieces shared by the receiving workers (bench/workers/events.mjs, bench/workers/nflog.mjs):
-// their command line, the clock of a run (first and last counted item, the end of a --pause),
-// the quiet-period timer that ends it, and the JSON line they print.
+// Pieces shared by the workers: the receiving workers' (bench/workers/events.mjs,
+// bench/workers/nflog.mjs) command line, the clock of a run (first and last counted item, the
+// end of a --pause) and the quiet-period timer that ends it; every worker's positional
+// arguments, its memory figures (/proc/self/status) and the JSON line it prints.
 import { readFileSync, readSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -26,6 +27,19 @@ export function workerArgs({ usage, required = 1, quietMs, options = {} }) {
     process.exit(2);
   }
   return { opt, positionals, quietMs: Number(opt['quiet-ms']), maxMs: Number(opt['max-seconds']) * 1000 };
+}
+
+/**
+ * A worker's positional arguments (process.argv after the script): prints "usage: USAGE" and
+ * exits with 2 unless the first `required` are there and not empty.
+ */
+export function positionalArgs(usage, required) {
+  const args = process.argv.slice(2);
+  if (args.length < required || args.slice(0, required).some((a) => !a)) {
+    process.stderr.write(`usage: ${usage}\n`);
+    process.exit(2);
+  }
+  return args;
 }
 
 /**

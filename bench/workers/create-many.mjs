@@ -16,12 +16,10 @@ import { readFileSync } from 'node:fs';
 
 import { Conntrack } from '../../dist/index.mjs';
 import { mixFlows } from '../lib/harness.mjs';
+import { positionalArgs, printResult, statusKb } from '../lib/worker.mjs';
 
-const [ns, source, optionsJson] = process.argv.slice(2);
-if (!ns || !source) {
-  process.stderr.write('usage: node bench/workers/create-many.mjs NSNAME FILE.json|N [OPTIONS_JSON]\n');
-  process.exit(2);
-}
+const [ns, source, optionsJson] = positionalArgs('node bench/workers/create-many.mjs NSNAME FILE.json|N [OPTIONS_JSON]',
+  2);
 const options = optionsJson ? JSON.parse(optionsJson) : {};
 
 const tBuild = process.hrtime.bigint();
@@ -35,19 +33,14 @@ const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
 const count = await ct.count(); // after the timed part: a cross-check for the caller
 ct.close();
 
-const hwm = /^VmHWM:\s+(\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'));
-process.stdout.write(
-  `${
-    JSON.stringify({
-      flows: flows.length,
-      created: result.created,
-      existed: result.existed,
-      failed: result.failed.length,
-      count,
-      firstError: result.failed[0] ? String(result.failed[0].error.message) : undefined,
-      seconds,
-      buildSeconds,
-      rssKb: hwm ? Number(hwm[1]) : 0,
-    })
-  }\n`,
-);
+printResult({
+  flows: flows.length,
+  created: result.created,
+  existed: result.existed,
+  failed: result.failed.length,
+  count,
+  firstError: result.failed[0] ? String(result.failed[0].error.message) : undefined,
+  seconds,
+  buildSeconds,
+  rssKb: statusKb('VmHWM'),
+});

@@ -9,15 +9,13 @@
 // Prints one JSON line: {"deleted":N,"remaining":R,"seconds":S,"openSeconds":O,"rssKb":K};
 // seconds covers the deleteWhere() call only, openSeconds Conntrack.open(), remaining is
 // ct.count() afterwards (not timed), rssKb the peak RSS (VmHWM).
-import { readFileSync } from 'node:fs';
-
 import { Conntrack } from '../../dist/index.mjs';
+import { positionalArgs, printResult, statusKb } from '../lib/worker.mjs';
 
-const [ns, filterJson, optionsJson] = process.argv.slice(2);
-if (!ns || !filterJson) {
-  process.stderr.write('usage: node bench/workers/delete-where.mjs NSNAME FILTER_JSON [OPTIONS_JSON]\n');
-  process.exit(2);
-}
+const [ns, filterJson, optionsJson] = positionalArgs(
+  'node bench/workers/delete-where.mjs NSNAME FILTER_JSON [OPTIONS_JSON]',
+  2,
+);
 const filter = JSON.parse(filterJson);
 const options = optionsJson ? JSON.parse(optionsJson) : {};
 
@@ -29,15 +27,10 @@ const t1 = process.hrtime.bigint();
 const remaining = await ct.count(); // after the timed part: a cross-check for the caller
 ct.close();
 
-const hwm = /^VmHWM:\s+(\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'));
-process.stdout.write(
-  `${
-    JSON.stringify({
-      deleted,
-      remaining,
-      seconds: Number(t1 - t0) / 1e9,
-      openSeconds: Number(t0 - tOpen) / 1e9,
-      rssKb: hwm ? Number(hwm[1]) : 0,
-    })
-  }\n`,
-);
+printResult({
+  deleted,
+  remaining,
+  seconds: Number(t1 - t0) / 1e9,
+  openSeconds: Number(t0 - tOpen) / 1e9,
+  rssKb: statusKb('VmHWM'),
+});
