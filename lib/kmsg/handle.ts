@@ -184,6 +184,7 @@ export class KernelLogStream extends LiveStream<KernelLogItem> {
     const { items, parsed } = decodeRecords(batch, this.kind, this.names);
     const out: KernelLogItem[] = [];
     const check = Object.keys(this.match).length > 0;
+    const now = Date.now(); // (the hops of a batch were read together)
     for (const it of items) {
       if (it instanceof KernelPacketItem) {
         if (!check || !parsed.has(it) || matchesLine(this.match, it)) out.push(it);
@@ -191,7 +192,7 @@ export class KernelLogStream extends LiveStream<KernelLogItem> {
       }
       if ('log' in it) {
         if (check && parsed.has(it.log) && !matchesLine(this.match, it.log)) continue;
-        this.groups?.add(it, out as TracePacket[]);
+        this.groups?.add(it, out as TracePacket[], now);
         continue;
       }
       if (it.type === 'loss') {

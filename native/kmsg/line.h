@@ -121,6 +121,11 @@ class LineDecoder {
   // line's packet and of the one an ICMP error quotes.
   enum { kPrefix, kTable, kChain, kIn, kOut, kPhysIn, kPhysOut, kHost, kProto, kInnerProto, kRecent };
   Interner::Recent recent_[kRecent];
+  // The syslog head (time, host, tag) of the last line that had one, and what it said (its
+  // host `head_host_at_` bytes into it).
+  std::string head_;
+  Envelope head_env_;
+  size_t head_host_at_ = 0;
   std::string scratch_;  // a message unescaped or unquoted
 };
 
