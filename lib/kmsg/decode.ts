@@ -1,7 +1,7 @@
 // Kernel log records (native/kmsg/line.h, KLOG_WORDS each) to items: LOG packets of one class
 // (one shape, whichever path built them), TRACE hops, losses, other lines. A record the native
 // reader could not carry whole (KLOG_HAS_COMPLEX) is read from its message by parseLogLine's walker.
-import { isoTime, JsonItem, plainJson } from '../core/json.js';
+import { isoTime, JsonItem, jsonSafe, plainJson } from '../core/json.js';
 import { KlogFresh, KlogKind, KlogPresent, KlogPresent2, KlogWord } from '../core/layout.js';
 import { readMessage } from '../nflog/logline-parse.js';
 import type { ParsedLogLine } from '../nflog/logline-types.js';
@@ -230,23 +230,39 @@ export class KernelPacketItem extends JsonItem implements KernelLogPacket {
    * million lines).
    */
   override toJSON(): Record<string, unknown> {
-    const o: Record<string, unknown> = { type: this.type, time: isoTime(this.timestamp) };
-    // The own fields in their order (a for-in loop over one hidden class is fast); a rare
-    // field set makes the item's order differ from the documented one: then key by key.
-    let n = 0;
-    for (const k in this) {
-      n++;
-      jsonField(o, k, this[k]);
-    }
-    if (n > COMMON_FIELDS) {
-      const ordered: Record<string, unknown> = { type: this.type, time: o.time };
-      for (const k of PACKET_KEYS) jsonField(ordered, k, this[k]);
-      return ordered;
-    }
-    o.extra = this.extra;
-    o.unparsed = this.unparsed;
+    return packetFieldsInto(this, { type: this.type, time: isoTime(this.timestamp) });
+  }
+}
+
+/**
+ * A packet item's fields added to `o` after what it holds (`type` and `time`, or an NDJSON
+ * line's head), in the documented order. The own fields in their order (a for-in loop over one
+ * hidden class is fast); a rare field set makes the item's order differ from the documented
+ * one: then key by key.
+ */
+function packetFieldsInto(item: KernelPacketItem, o: Record<string, unknown>): Record<string, unknown> {
+  let n = 0;
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars -- the keys counted, without an array per line
+  for (const _ in item) n++;
+  if (n > COMMON_FIELDS) {
+    for (const k of PACKET_KEYS) jsonField(o, k, item[k]);
     return o;
   }
+  for (const k in item) jsonField(o, k, item[k as keyof KernelPacketItem]);
+  o.extra = item.extra;
+  o.unparsed = item.unparsed;
+  return o;
+}
+
+/**
+ * An item's JSON with `head` first: `nfct log --kmsg|--file --json` puts the line's `type`,
+ * `time` and `timeSource` there, then the item's fields as toJSON() gives them.
+ */
+export function kernelLogJson(item: KernelLogPacket | KernelLogLine | KernelLogLoss, head: Record<string, unknown>): Record<string, unknown> {
+  if (item instanceof KernelPacketItem) return packetFieldsInto(item, head);
+  const fields = (item instanceof JsonItem ? item.toJSON() : jsonSafe(item)) as Record<string, unknown>;
+  for (const k in fields) if (k !== 'time') head[k] = fields[k];
+  return head;
 }
 
 /** A field into a JSON object: left out when undefined, a bigint as decimal, bytes as hex. */
