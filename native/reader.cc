@@ -203,7 +203,7 @@ bool Reader::Post(std::unique_ptr<Batch>& batch) {
     std::lock_guard<std::mutex> lock(mu_);
     queue_.records += batch->count;
     queue_.bytes += batch->cost;
-    trim_after_ += batch->cost;
+    if (queue_.bytes > trim_after_) trim_after_ = queue_.bytes;
     if (queue_.records > queue_.peak_records) queue_.peak_records = queue_.records;
     if (queue_.bytes > queue_.peak_bytes) queue_.peak_bytes = queue_.bytes;
   }

@@ -12,9 +12,10 @@ import { flowJson, flowJsonAfter } from '../conntrack/flow.js';
 import { Status } from '../conntrack/status.js';
 import type { Flow } from '../conntrack/types.js';
 import { NfctError } from '../core/errors.js';
-import { jsonSafe } from '../core/json.js';
+import { isoTime, jsonSafe } from '../core/json.js';
 import { listNamespaces, namespaceLabel, type NetworkNamespace } from '../core/netns-discovery.js';
 import { type NetnsOption, netnsPath } from '../core/netns.js';
+import { kernelLogJson } from '../kmsg/decode.js';
 import type { KernelLogLine, KernelLogLoss, KernelLogPacket } from '../kmsg/types.js';
 import type { NflogPacketEvent } from '../nflog/handle.js';
 import { decodePacket } from '../packet/decode.js';
@@ -175,22 +176,21 @@ export function packetLine(p: NflogPacketEvent): string {
 }
 
 /** A kernel log item's JSON fields (what its toJSON gives) without `type` and `time`. */
-function kernelLogFields(item: KernelLogPacket | KernelLogLine | KernelLogLoss): Record<string, unknown> {
-  const { type: _type, time: _time, ...fields } = (typeof (item as { toJSON?: unknown }).toJSON === 'function'
-    ? (item as unknown as { toJSON(): Record<string, unknown> }).toJSON()
-    : jsonSafe(item)) as Record<string, unknown>;
-  return fields;
-}
-
 /**
  * `nfct log --kmsg|--file --json`: a LOG line as a packet, another line of the log, a loss;
  * `time` the kernel's (kmsg) or the log file's (file) time of the line.
  */
 export function kernelLogLine(item: KernelLogPacket | KernelLogLine | KernelLogLoss): string {
   const ts = item.timestamp;
-  const source: TimeSource = ts === undefined ? 'received' : item.source === 'file' ? 'log' : 'kernel';
-  return withHead(lineHead(item.type, ts === undefined ? receivedNow() : isoOfNs(ts), source),
-    JSON.stringify(kernelLogFields(item)));
+  const timeSource: TimeSource = ts === undefined ? 'received' : item.source === 'file' ? 'log' : 'kernel';
+  return JSON.stringify(kernelLogJson(item, { type: item.type, time: isoTime(ts), timeSource }));
+}
+
+/** A trace hop's LOG line: the item's fields, without its `type` (the hop has its own time). */
+function logFields(item: KernelLogPacket | KernelLogLine): Record<string, unknown> {
+  const o = kernelLogJson(item, {});
+  delete o.type;
+  return o;
 }
 
 /** A trace id as the text output prints it. */
@@ -233,7 +233,7 @@ export function traceLine(p: TracePacket): string {
     if (h.iif !== undefined) hop.iif = h.iif;
     if (h.oif !== undefined) hop.oif = h.oif;
     if (h.mark !== undefined) hop.mark = h.mark;
-    if (h.log !== undefined) hop.log = kernelLogFields(h.log);
+    if (h.log !== undefined) hop.log = logFields(h.log);
     if (h.ct !== undefined) {
       const { status, ...ct } = h.ct;
       hop.ct = status === undefined ? ct : { ...ct, status: new Status(status).names() };

@@ -1,7 +1,7 @@
 // Kernel log records (native/kmsg/line.h, KLOG_WORDS each) to items: LOG packets of one class
 // (one shape, whichever path built them), TRACE hops, losses, other lines. A record the native
 // reader could not carry whole (KLOG_HAS_COMPLEX) is read from its message by parseLogLine's walker.
-import { isoTime, JsonItem, plainJson } from '../core/json.js';
+import { isoTime, JsonItem, jsonSafe, plainJson } from '../core/json.js';
 import { KlogFresh, KlogKind, KlogPresent, KlogPresent2, KlogWord } from '../core/layout.js';
 import { readMessage } from '../nflog/logline-parse.js';
 import type { ParsedLogLine } from '../nflog/logline-types.js';
@@ -152,26 +152,26 @@ function jsonWithTime(item: { type: string; timestamp?: bigint }): Record<string
   return { type: item.type, time: isoTime(item.timestamp), ...(plainJson(item) as Record<string, unknown>) };
 }
 
-/** LOG packets are instances of one class: one shape, whether built from words or parsed. */
+/** The fields of a packet item in the order its JSON gives them (after `type` and `time`). */
+const PACKET_KEYS = ['source', 'family', 'prefix', 'indev', 'outdev', 'physindev', 'physoutdev', 'hwHeader', 'macSrc',
+  'macDst', 'macProto', 'vlanProto', 'vlanId', 'tunnel', 'arp', 'mark', 'uid', 'gid', 'src', 'dst', 'len', 'tos',
+  'prec', 'ttl', 'id', 'tc', 'hopLimit', 'flowLabel', 'ipFlags', 'fragOffset', 'fragId', 'fragMore', 'ipOptions',
+  'ipv6Options', 'proto', 'protocol', 'spt', 'dpt', 'udpLen', 'tcp', 'icmp', 'spi', 'incomplete', 'truncated', 'inner',
+  'timestamp', 'kernelTime', 'seq', 'level', 'host', 'message', 'extra', 'unparsed'] as const;
+
+/**
+ * LOG packets are instances of one class: one shape, whether built from words or parsed. The
+ * fields most lines have are the instance's own from the start (one hidden class for them all);
+ * the rare ones (bridge ports, MAC fields, mark, uid, fragments, a quoted packet...) are
+ * undefined on the prototype until a line has them, so that an item takes half the memory.
+ */
 export class KernelPacketItem extends JsonItem implements KernelLogPacket {
   readonly type = 'packet';
   family: KernelLogPacket['family'] = undefined;
   prefix = '';
   indev: LogInterface | undefined = undefined;
   outdev: LogInterface | undefined = undefined;
-  physindev: LogInterface | undefined = undefined;
-  physoutdev: LogInterface | undefined = undefined;
   hwHeader: Buffer | undefined = undefined;
-  macSrc: string | undefined = undefined;
-  macDst: string | undefined = undefined;
-  macProto: number | undefined = undefined;
-  vlanProto: number | undefined = undefined;
-  vlanId: number | undefined = undefined;
-  tunnel: string | undefined = undefined;
-  arp: KernelLogPacket['arp'] = undefined;
-  mark: number | undefined = undefined;
-  uid: number | undefined = undefined;
-  gid: number | undefined = undefined;
   src: string | undefined = undefined;
   dst: string | undefined = undefined;
   len: number | undefined = undefined;
@@ -183,11 +183,6 @@ export class KernelPacketItem extends JsonItem implements KernelLogPacket {
   hopLimit: number | undefined = undefined;
   flowLabel: number | undefined = undefined;
   ipFlags: ('CE' | 'DF' | 'MF')[] = NONE as never;
-  fragOffset: number | undefined = undefined;
-  fragId: number | undefined = undefined;
-  fragMore: boolean | undefined = undefined;
-  ipOptions: string | undefined = undefined;
-  ipv6Options: string[] | undefined = undefined;
   proto: string | undefined = undefined;
   protocol: number | undefined = undefined;
   spt: number | undefined = undefined;
@@ -195,18 +190,35 @@ export class KernelPacketItem extends JsonItem implements KernelLogPacket {
   udpLen: number | undefined = undefined;
   tcp: KernelLogPacket['tcp'] = undefined;
   icmp: KernelLogPacket['icmp'] = undefined;
-  spi: number | undefined = undefined;
-  incomplete: number | undefined = undefined;
-  truncated: boolean | undefined = undefined;
-  inner: KernelLogPacket['inner'] = undefined;
   timestamp: bigint | undefined = undefined;
   kernelTime: number | undefined = undefined;
   seq: number | undefined = undefined;
   level: number | undefined = undefined;
   host: string | undefined = undefined;
   message = '';
-  extra: { key: string; value: string }[] = NONE as never;
-  unparsed: string[] = NONE as never;
+  declare physindev: LogInterface | undefined;
+  declare physoutdev: LogInterface | undefined;
+  declare macSrc: string | undefined;
+  declare macDst: string | undefined;
+  declare macProto: number | undefined;
+  declare vlanProto: number | undefined;
+  declare vlanId: number | undefined;
+  declare tunnel: string | undefined;
+  declare arp: KernelLogPacket['arp'];
+  declare mark: number | undefined;
+  declare uid: number | undefined;
+  declare gid: number | undefined;
+  declare fragOffset: number | undefined;
+  declare fragId: number | undefined;
+  declare fragMore: boolean | undefined;
+  declare ipOptions: string | undefined;
+  declare ipv6Options: string[] | undefined;
+  declare spi: number | undefined;
+  declare incomplete: number | undefined;
+  declare truncated: boolean | undefined;
+  declare inner: KernelLogPacket['inner'];
+  declare extra: { key: string; value: string }[];
+  declare unparsed: string[];
 
   constructor(readonly source: KernelLogSource) {
     super();
@@ -218,16 +230,55 @@ export class KernelPacketItem extends JsonItem implements KernelLogPacket {
    * million lines).
    */
   override toJSON(): Record<string, unknown> {
-    const o: Record<string, unknown> = { type: this.type, time: isoTime(this.timestamp) };
-    for (const k in this) {
-      const v = this[k];
-      if (v === undefined) continue;
-      if (typeof v === 'bigint') o[k] = v.toString();
-      else if (v instanceof Uint8Array) o[k] = Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex');
-      else o[k] = v;
-    }
+    return packetFieldsInto(this, { type: this.type, time: isoTime(this.timestamp) });
+  }
+}
+
+/**
+ * A packet item's fields added to `o` after what it holds (`type` and `time`, or an NDJSON
+ * line's head), in the documented order. The own fields in their order (a for-in loop over one
+ * hidden class is fast); a rare field set makes the item's order differ from the documented
+ * one: then key by key.
+ */
+function packetFieldsInto(item: KernelPacketItem, o: Record<string, unknown>): Record<string, unknown> {
+  let n = 0;
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars -- the keys counted, without an array per line
+  for (const _ in item) n++;
+  if (n > COMMON_FIELDS) {
+    for (const k of PACKET_KEYS) jsonField(o, k, item[k]);
     return o;
   }
+  for (const k in item) jsonField(o, k, item[k as keyof KernelPacketItem]);
+  o.extra = item.extra;
+  o.unparsed = item.unparsed;
+  return o;
+}
+
+/**
+ * An item's JSON with `head` first: `nfct log --kmsg|--file --json` puts the line's `type`,
+ * `time` and `timeSource` there, then the item's fields as toJSON() gives them.
+ */
+export function kernelLogJson(item: KernelLogPacket | KernelLogLine | KernelLogLoss, head: Record<string, unknown>): Record<string, unknown> {
+  if (item instanceof KernelPacketItem) return packetFieldsInto(item, head);
+  const fields = (item instanceof JsonItem ? item.toJSON() : jsonSafe(item)) as Record<string, unknown>;
+  for (const k in fields) if (k !== 'time') head[k] = fields[k];
+  return head;
+}
+
+/** A field into a JSON object: left out when undefined, a bigint as decimal, bytes as hex. */
+function jsonField(o: Record<string, unknown>, k: string, v: unknown): void {
+  if (v === undefined) return;
+  if (typeof v === 'bigint') o[k] = v.toString();
+  else if (v instanceof Uint8Array) o[k] = Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex');
+  else o[k] = v;
+}
+const ownKeys = new Set(Object.keys(new KernelPacketItem('file')));
+/** The fields every packet item has as its own. */
+const COMMON_FIELDS = ownKeys.size;
+for (const k of PACKET_KEYS) {
+  if (ownKeys.has(k)) continue;
+  const value = k === 'extra' || k === 'unparsed' ? NONE : undefined;
+  Object.defineProperty(KernelPacketItem.prototype, k, { value, writable: true, configurable: true });
 }
 
 class LossItem extends JsonItem implements KernelLogLoss {
@@ -268,6 +319,22 @@ class LineItem extends JsonItem implements KernelLogLine {
 }
 
 const dev = (name: string | undefined): LogInterface | undefined => (name ? { name } : undefined);
+
+/**
+ * The interfaces of the records by name, one frozen object each, shared by every item that
+ * names it (a host has a few): no object is made per packet.
+ */
+const interfaces = new Map<string, LogInterface>();
+function sharedDev(name: string | undefined): LogInterface | undefined {
+  if (!name) return undefined;
+  let d = interfaces.get(name);
+  if (d === undefined) {
+    if (interfaces.size >= 4096) interfaces.clear();
+    d = Object.freeze({ name });
+    interfaces.set(name, d);
+  }
+  return d;
+}
 
 /** The fields the TypeScript parser read from a message, into an item (a record KLOG_HAS_COMPLEX). */
 export function fillFromParsed(item: KernelPacketItem, r: ParsedLogLine): void {
@@ -339,8 +406,33 @@ export interface DecodedRecords {
   parsed: Set<KernelPacketItem>;
 }
 
+/**
+ * The numbers only some LOG lines have (--log-macdecode, a mark, --log-uid): [presence bit,
+ * word, field]. Read through this table once a line has any (the fields most lines have are
+ * written one by one: a store to a field named at run time costs many times more).
+ */
+const RARE_NUMBERS = [[KLOG_HAS_MACPROTO, KLOG_MACPROTO, 'macProto'], [KLOG_HAS_VPROTO, KLOG_VPROTO, 'vlanProto'], [
+  KLOG_HAS_VID,
+  KLOG_VID,
+  'vlanId',
+], [KLOG_HAS_MARK, KLOG_MARK, 'mark'], [KLOG_HAS_UID, KLOG_UID, 'uid'], [KLOG_HAS_GID, KLOG_GID, 'gid']] as const;
+const RARE_MASK = RARE_NUMBERS.reduce((m, [bit]) => m | bit, 0);
+
 const u64 = (w: Uint32Array, at: number): number => w[at + 1]! * 0x100000000 + w[at]!;
-const u64n = (w: Uint32Array, at: number): bigint => (BigInt(w[at + 1]!) << 32n) | BigInt(w[at]!);
+/** The last wall-clock time made a bigint: the lines of a syslog file share their second. */
+let lastHi = -1;
+let lastLo = -1;
+let lastTime = 0n;
+function u64n(w: Uint32Array, at: number): bigint {
+  const lo = w[at]!;
+  const hi = w[at + 1]!;
+  if (lo !== lastLo || hi !== lastHi) {
+    lastLo = lo;
+    lastHi = hi;
+    lastTime = (BigInt(hi) << 32n) | BigInt(lo);
+  }
+  return lastTime;
+}
 
 /** Where the strings of a batch are read, and the strings lines repeat, by number (KL_*ID). */
 interface Cursor {
@@ -479,8 +571,8 @@ export function decodeRecords(
     const outName = p & KLOG_HAS_OUT ? name(c, w[o + KLOG_OUTID]!, fresh, KLOG_FRESH_OUT) : undefined;
     const physin = p & KLOG_HAS_PHYSIN ? name(c, w[o + KLOG_PHYSINID]!, fresh, KLOG_FRESH_PHYSIN) : undefined;
     const physout = p & KLOG_HAS_PHYSOUT ? name(c, w[o + KLOG_PHYSOUTID]!, fresh, KLOG_FRESH_PHYSOUT) : undefined;
-    item.macSrc = p & KLOG_HAS_MACSRC ? s[c.i++] : undefined;
-    item.macDst = p & KLOG_HAS_MACDST ? s[c.i++] : undefined;
+    if (p & KLOG_HAS_MACSRC) item.macSrc = s[c.i++];
+    if (p & KLOG_HAS_MACDST) item.macDst = s[c.i++];
     readLevel(item, w, o, c);
     if (q & KLOG_HAS2_INNER) {
       b += KLOG_WORDS;
@@ -497,19 +589,16 @@ export function decodeRecords(
       fillFromParsed(item, parseMessage(message));
       parsed.add(item);
     } else {
-      item.indev = dev(inName);
-      item.outdev = dev(outName);
-      item.physindev = dev(physin);
-      item.physoutdev = dev(physout);
+      item.indev = sharedDev(inName);
+      item.outdev = sharedDev(outName);
+      if (physin) item.physindev = sharedDev(physin);
+      if (physout) item.physoutdev = sharedDev(physout);
       if (p & KLOG_HAS_MAC && bytes && w[o + KLOG_MAC + 1]! > 0) {
         item.hwHeader = Buffer.from(bytes, w[o + KLOG_MAC], w[o + KLOG_MAC + 1]);
       }
-      if (p & KLOG_HAS_MACPROTO) item.macProto = w[o + KLOG_MACPROTO];
-      if (p & KLOG_HAS_VPROTO) item.vlanProto = w[o + KLOG_VPROTO];
-      if (p & KLOG_HAS_VID) item.vlanId = w[o + KLOG_VID];
-      if (p & KLOG_HAS_MARK) item.mark = w[o + KLOG_MARK];
-      if (p & KLOG_HAS_UID) item.uid = w[o + KLOG_UID];
-      if (p & KLOG_HAS_GID) item.gid = w[o + KLOG_GID];
+      if (p & RARE_MASK) {
+        for (const [bit, word, key] of RARE_NUMBERS) if (p & bit) item[key] = w[o + word];
+      }
       item.family = item.src === undefined ? undefined : item.src.includes(':') ? 'ipv6' : 'ipv4';
     }
     if (kind === KLOG_KIND_PACKET) {

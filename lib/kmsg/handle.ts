@@ -184,6 +184,7 @@ export class KernelLogStream extends LiveStream<KernelLogItem> {
     const { items, parsed } = decodeRecords(batch, this.kind, this.names);
     const out: KernelLogItem[] = [];
     const check = Object.keys(this.match).length > 0;
+    const now = Date.now(); // (the hops of a batch were read together)
     for (const it of items) {
       if (it instanceof KernelPacketItem) {
         if (!check || !parsed.has(it) || matchesLine(this.match, it)) out.push(it);
@@ -191,7 +192,7 @@ export class KernelLogStream extends LiveStream<KernelLogItem> {
       }
       if ('log' in it) {
         if (check && parsed.has(it.log) && !matchesLine(this.match, it.log)) continue;
-        this.groups?.add(it, out as TracePacket[]);
+        this.groups?.add(it, out as TracePacket[], now);
         continue;
       }
       if (it.type === 'loss') {
@@ -220,6 +221,11 @@ export class KernelLogStream extends LiveStream<KernelLogItem> {
     return out;
   }
 
+  /** Ends the stream as close() does, for `await using stream = KernelLog.file(...)`. */
+  override async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
   override next(): Promise<IteratorResult<KernelLogItem>> {
     const rules = this.rules;
     // (No promise more per item unless rule texts are looked up.)
@@ -245,10 +251,12 @@ function tuning(live: boolean, maxQueueBytes: number) {
     : { maxBatch: MAX_BATCH, maxQueueRecords: 4 * MAX_BATCH, maxQueueBytes: 0 };
 }
 
-/** The kernel log: netfilter's lines of /dev/kmsg and of log files, as streams of items. */
-export class KernelLog {
-  private constructor() {}
-
+/**
+ * The kernel log: netfilter's lines of /dev/kmsg and of log files, as streams of items.
+ *
+ * @namespace
+ */
+export const KernelLog = {
   /**
    * /dev/kmsg: what its ring buffer holds (from the oldest record, or with `from: 'now'` from
    * now), and with `follow` what comes next. LOG lines come as `packet` items, TRACE lines as
@@ -259,7 +267,7 @@ export class KernelLog {
    *
    * @throws NfctError when /dev/kmsg cannot be opened (EACCES/EPERM, ENOENT).
    */
-  static kmsg(options: KmsgOptions = {}): KernelLogStream {
+  kmsg(options: KmsgOptions = {}): KernelLogStream {
     const where = 'KernelLog.kmsg() options';
     const o = normalize(options, where, ['follow', 'from']);
     const follow = boolean(options.follow, `${where}.follow`) ?? false;
@@ -269,13 +277,13 @@ export class KernelLog {
     }
     const config: NativeKernelLogConfig = { kind: 'kmsg', follow, fromStart: from === 'start', filter: o.filter };
     return start(config, 'kmsg', o, true, callSite(KernelLog.kmsg), '/dev/kmsg');
-  }
+  },
 
   /** /dev/kmsg from now on, as records come: `kmsg({ ...options, follow: true })`. */
-  static follow(options: Omit<KmsgOptions, 'follow'> = {}): KernelLogStream {
+  follow(options: Omit<KmsgOptions, 'follow'> = {}): KernelLogStream {
     checkKeys(options, [...COMMON_KEYS, 'from'], 'KernelLog.follow() options');
     return KernelLog.kmsg({ ...options, follow: true });
-  }
+  },
 
   /**
    * A file of kernel log lines: a syslog file (`kern.log`), `dmesg` output, `journalctl -k`
@@ -284,7 +292,7 @@ export class KernelLog {
    *
    * @throws NfctError when the file cannot be opened.
    */
-  static file(path: string | number, options: KernelLogFileOptions = {}): KernelLogStream {
+  file(path: string | number, options: KernelLogFileOptions = {}): KernelLogStream {
     const where = 'KernelLog.file() options';
     if (typeof path !== 'string' && !(typeof path === 'number' && Number.isInteger(path) && path >= 0)) {
       throw new TypeError(`KernelLog.file() path must be a path or a file descriptor, got ${describeValue(path)}`);
@@ -303,8 +311,8 @@ export class KernelLog {
     // A file loses nothing when its reader waits (followed or not): read a few batches ahead.
     return start(config, 'file', o, false, callSite(KernelLog.file),
       typeof path === 'number' ? `file descriptor ${path}` : path);
-  }
-}
+  },
+};
 
 function start(config: NativeKernelLogConfig, kind: KernelLogSource, o: Omit<Normalized, 'config'>, live: boolean,
   site: { stack: string }, what: string): KernelLogStream

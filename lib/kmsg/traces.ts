@@ -48,8 +48,8 @@ export class HopGroups {
     return this.open.values().next().value;
   }
 
-  /** Adds a hop; packets it shows to have ended go to `out`. */
-  add(hop: KernelHop, out: TracePacket[]): void {
+  /** Adds a hop, read at `now` (ms since the epoch); packets it shows to have ended go to `out`. */
+  add(hop: KernelHop, out: TracePacket[], now = Date.now()): void {
     const t = hopTime(hop);
     for (let g = this.oldest(); g !== undefined && t - g.last > this.idleMs; g = this.oldest()) {
       this.end(g.pkt.id, g, out);
@@ -73,7 +73,7 @@ export class HopGroups {
     const v = hop.verdict;
     if (v && v !== 'continue' && v !== 'jump' && v !== 'goto' && v !== 'return') g.pkt.verdict = v;
     g.last = t;
-    g.wall = Date.now();
+    g.wall = now;
     this.open.set(hop.id, g);
     if (this.open.size > MAX_OPEN) this.end(this.oldest()!.pkt.id, this.oldest()!, out);
   }

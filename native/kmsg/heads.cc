@@ -1,6 +1,7 @@
 // The heads a kernel log line comes with: a syslog or journalctl -o short* head, dmesg's
 // (`<4>`, `[ 1234.567890]`, `[Thu Jun 13 19:58:21 2024]`), a /dev/kmsg record's; read as
 // lib/nflog/logline-parse.ts reads them, with the wall-clock time they give.
+#include <cstring>
 #include <ctime>
 
 #include "kmsg/chars.h"
@@ -103,7 +104,18 @@ bool LineDecoder::TextLine(const char* line, size_t len, Batch* batch) {
   level();
   bool syslog = false;
   sv tag;
-  {
+  // The lines of a syslog file mostly repeat the head of the line before (the same second,
+  // host and tag): the same bytes say the same, read once.
+  const bool same_head =
+      i == 0 && !head_.empty() && len > head_.size() && memcmp(line, head_.data(), head_.size()) == 0;
+  if (same_head) {
+    syslog = true;
+    env.kernel = head_env_.kernel;
+    env.has_time = head_env_.has_time;
+    env.time_ns = head_env_.time_ns;
+    env.host = t.substr(head_host_at_, head_env_.host.size());
+    i = head_.size();
+  } else {
     // /^[A-Z][a-z]{2} {1,2}\d{1,2} \d{2}:\d{2}:\d{2}(?:\.\d+)?/ or the RFC 3339 form.
     size_t k = i;
     uint32_t day = 0, h = 0, m = 0, s = 0, year = 0, mon = 0;
@@ -177,6 +189,12 @@ bool LineDecoder::TextLine(const char* line, size_t len, Batch* batch) {
           env.has_time = true;
           env.time_ns = static_cast<uint64_t>(secs) * 1000000000ull + FractionNs(frac);
         }
+      }
+      if (env.level < 0) {
+        // (A head after a `<n>` is not kept: the next line's level may differ.)
+        head_.assign(line, i);
+        head_env_ = env;
+        head_host_at_ = static_cast<size_t>(env.host.data() - line);
       }
     }
   }

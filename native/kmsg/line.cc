@@ -136,11 +136,24 @@ uint32_t Interner::Id(sv s, bool* fresh) {
   return id;
 }
 
+uint32_t Interner::Id(sv s, bool* fresh, Recent* recent) {
+  if (recent->generation == generation_ && sv(recent->text) == s) {
+    *fresh = false;
+    return recent->id;
+  }
+  const uint32_t id = Id(s, fresh);
+  recent->text.assign(s.data(), s.size());
+  recent->id = id;
+  recent->generation = generation_;
+  return id;
+}
+
 bool Interner::ResetIfFull() {
   if (ids_.size() < kMaxStrings && bytes_ < kMaxBytes) return false;
   ids_.clear();
   store_.clear();
   bytes_ = 0;
+  generation_++;
   return true;
 }
 
@@ -179,45 +192,36 @@ bool LineDecoder::Message(const Envelope& env, const char* msg, size_t len, Batc
   else if (x.has_inner) top.q |= KLOG_HAS2_INNER;
   // Numbers for the strings lines repeat; a new one is sent with this record.
   uint32_t fresh = names_.ResetIfFull() ? static_cast<uint32_t>(KLOG_FRESH_RESET) : 0u;
-  auto name = [&](sv s, uint32_t* word, uint32_t bit) {
+  // A repeated string's number into *word; the string itself too when it is new.
+  auto name = [&](sv s, uint32_t* word, uint32_t bit, int slot) {
     bool is_new = false;
-    *word = names_.Id(s, &is_new);
-    if (is_new) fresh |= bit;
+    *word = names_.Id(s, &is_new, &recent_[slot]);
+    if (is_new) {
+      fresh |= bit;
+      PutString(batch, s);
+    }
   };
   PutString(batch, text);
   if (kind != KLOG_KIND_LINE) {
-    name(prefix, &w[KLOG_PREFIXID], KLOG_FRESH_PREFIX);
-    if (fresh & KLOG_FRESH_PREFIX) PutString(batch, prefix);
+    name(prefix, &w[KLOG_PREFIXID], KLOG_FRESH_PREFIX, kPrefix);
     if (kind == KLOG_KIND_HOP) {
-      name(hop.table, &w[KLOG_TABLEID], KLOG_FRESH_TABLE);
-      if (fresh & KLOG_FRESH_TABLE) PutString(batch, hop.table);
-      name(hop.chain, &w[KLOG_CHAINID], KLOG_FRESH_CHAIN);
-      if (fresh & KLOG_FRESH_CHAIN) PutString(batch, hop.chain);
+      name(hop.table, &w[KLOG_TABLEID], KLOG_FRESH_TABLE, kTable);
+      name(hop.chain, &w[KLOG_CHAINID], KLOG_FRESH_CHAIN, kChain);
       w[KLOG_RULE] = hop.rule;
     }
-    const struct {
-      uint32_t bit;
-      const sv* s;
-      uint32_t word;
-      uint32_t fresh;
-    } devs[] = {{KLOG_HAS_IN, &x.in, KLOG_INID, KLOG_FRESH_IN},
-                {KLOG_HAS_OUT, &x.out, KLOG_OUTID, KLOG_FRESH_OUT},
-                {KLOG_HAS_PHYSIN, &x.physin, KLOG_PHYSINID, KLOG_FRESH_PHYSIN},
-                {KLOG_HAS_PHYSOUT, &x.physout, KLOG_PHYSOUTID, KLOG_FRESH_PHYSOUT}};
-    for (const auto& d : devs) {
-      if (!(top.p & d.bit)) continue;
-      name(*d.s, &w[d.word], d.fresh);
-      if (fresh & d.fresh) PutString(batch, *d.s);
-    }
+    if (top.p & KLOG_HAS_IN) name(x.in, &w[KLOG_INID], KLOG_FRESH_IN, kIn);
+    if (top.p & KLOG_HAS_OUT) name(x.out, &w[KLOG_OUTID], KLOG_FRESH_OUT, kOut);
+    if (top.p & KLOG_HAS_PHYSIN) name(x.physin, &w[KLOG_PHYSINID], KLOG_FRESH_PHYSIN, kPhysIn);
+    if (top.p & KLOG_HAS_PHYSOUT) name(x.physout, &w[KLOG_PHYSOUTID], KLOG_FRESH_PHYSOUT, kPhysOut);
     if (top.p & KLOG_HAS_MACSRC) PutString(batch, x.macsrc);
     if (top.p & KLOG_HAS_MACDST) PutString(batch, x.macdst);
-    auto level = [&](Level& l) {
+    auto level = [&](Level& l, int slot) {
       if (l.p & KLOG_HAS_SRC) PutString(batch, l.src);
       if (l.p & KLOG_HAS_DST) PutString(batch, l.dst);
       if (l.p & KLOG_HAS_IPOPT) PutString(batch, l.ipopt);
       if (l.p & KLOG_HAS_PROTO) {
         bool is_new = false;
-        l.w[KLOG_PROTOID] = names_.Id(l.proto, &is_new);
+        l.w[KLOG_PROTOID] = names_.Id(l.proto, &is_new, &recent_[slot]);
         if (is_new) {
           l.w[KLOG_FRESH] |= KLOG_FRESH_PROTO;
           PutString(batch, l.proto);
@@ -225,8 +229,8 @@ bool LineDecoder::Message(const Envelope& env, const char* msg, size_t len, Batc
       }
       if (l.q & KLOG_HAS2_TCPOPT) PutString(batch, l.tcpopt);
     };
-    level(top);
-    if (top.q & KLOG_HAS2_INNER) level(x.inner);
+    level(top, kProto);
+    if (top.q & KLOG_HAS2_INNER) level(x.inner, kInnerProto);
     if (top.p & KLOG_HAS_MAC) {
       w[KLOG_MAC] = static_cast<uint32_t>(batch->bytes.size());
       for (size_t i = 0; i + 1 < x.mac.size(); i += 3) {
@@ -235,10 +239,7 @@ bool LineDecoder::Message(const Envelope& env, const char* msg, size_t len, Batc
       w[KLOG_MAC + 1] = static_cast<uint32_t>(batch->bytes.size()) - w[KLOG_MAC];
     }
   }
-  if (top.q & KLOG_HAS2_HOST) {
-    name(env.host, &w[KLOG_HOSTID], KLOG_FRESH_HOST);
-    if (fresh & KLOG_FRESH_HOST) PutString(batch, env.host);
-  }
+  if (top.q & KLOG_HAS2_HOST) name(env.host, &w[KLOG_HOSTID], KLOG_FRESH_HOST, kHost);
   w[KLOG_FRESH] |= fresh;
   w[KLOG_PRESENT] = top.p;
   w[KLOG_PRESENT2] = top.q;

@@ -73,8 +73,18 @@ class Clock {
 // The strings a stream's lines repeat, numbered in the order they first came (KL_*ID words).
 class Interner {
  public:
+  // The last string one field of the lines had, and its number: a line mostly repeats the
+  // line before it (its prefix, interfaces, protocol, host), which then costs no hash lookup.
+  struct Recent {
+    std::string text;
+    uint32_t id = 0;
+    uint64_t generation = ~0ull;
+  };
+
   // Its number; *fresh when it is new (the record that uses it first carries it).
   uint32_t Id(std::string_view s, bool* fresh);
+  // The same, asking `recent` first (and remembering s there).
+  uint32_t Id(std::string_view s, bool* fresh, Recent* recent);
   // Starts over when full; true when it did (the next record says so: KLOG_FRESH_RESET).
   bool ResetIfFull();
 
@@ -84,6 +94,7 @@ class Interner {
   std::deque<std::string> store_;
   std::unordered_map<std::string_view, uint32_t> ids_;
   size_t bytes_ = 0;
+  uint64_t generation_ = 0;  // one more at each start over: what Recent remembered is void
 };
 
 class LineDecoder {
@@ -106,6 +117,15 @@ class LineDecoder {
   Filter f_;
   Clock clock_;
   Interner names_;
+  // By field: prefix, table, chain, IN, OUT, PHYSIN, PHYSOUT, host, and the protocol of the
+  // line's packet and of the one an ICMP error quotes.
+  enum { kPrefix, kTable, kChain, kIn, kOut, kPhysIn, kPhysOut, kHost, kProto, kInnerProto, kRecent };
+  Interner::Recent recent_[kRecent];
+  // The syslog head (time, host, tag) of the last line that had one, and what it said (its
+  // host `head_host_at_` bytes into it).
+  std::string head_;
+  Envelope head_env_;
+  size_t head_host_at_ = 0;
   std::string scratch_;  // a message unescaped or unquoted
 };
 

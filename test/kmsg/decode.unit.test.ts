@@ -77,8 +77,10 @@ const edited = (base: fc.Arbitrary<string>): fc.Arbitrary<string> =>
         else if (op === 'delete') s = s.slice(0, i) + s.slice(i + (b % 8) + 1);
         else if (op === 'drop') s = [...t.slice(0, k), ...t.slice(k + 1)].join(' ');
         else if (op === 'dup') s = [...t.slice(0, k + 1), ...t.slice(k)].join(' ');
-        else if (op === 'swap') [t[k], t[b % t.length]] = [t[b % t.length]!, t[k]!], (s = t.join(' '));
-        else if (op === 'bracket') s = s.slice(0, i) + (b % 2 ? '[SRC=1.2.3.4 ' : ' ]') + s.slice(i);
+        else if (op === 'swap') {
+          [t[k], t[b % t.length]] = [t[b % t.length]!, t[k]!];
+          s = t.join(' ');
+        } else if (op === 'bracket') s = s.slice(0, i) + (b % 2 ? '[SRC=1.2.3.4 ' : ' ]') + s.slice(i);
         else s = s.slice(0, i);
       }
       return s;
@@ -193,8 +195,8 @@ describe('TRACE lines', () => {
     });
     expect(new Set(hops.map((h) => h.id)).size).toBe(1);
     // TTL, TOS and MARK may change from hop to hop; the addresses may not.
-    const other = decode([prefixes[0] + body.replace('TTL=64', 'TTL=63').replace(/ $/, ' MARK=0x5 '),
-      prefixes[0] + body.replace('SRC=127.0.0.1', 'SRC=127.0.0.2')], 'text', { packets: true, hops: true,
+    const other = decode([prefixes[0]! + body.replace('TTL=64', 'TTL=63').replace(/ $/, ' MARK=0x5 '),
+      prefixes[0]! + body.replace('SRC=127.0.0.1', 'SRC=127.0.0.2')], 'text', { packets: true, hops: true,
       lines: false }).items as KernelHop[];
     expect(other[0]!.id).toBe(hops[0]!.id);
     expect(other[1]!.id).not.toBe(hops[0]!.id);

@@ -14,6 +14,7 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { KernelLog, type KernelLogItem, type KernelLogStream, NfctError } from '../../lib/index.js';
 // @ts-expect-error: a JavaScript module of the benchmarks, without types
 import { writeKernLog } from '../../bench/lib/kern-log.mjs';
+import { collect } from './collect.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'nfct-kmsg-file-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -79,25 +80,14 @@ describe('a 2M-line kern.log', () => {
 /** Ports the `collect` of the test running now has read. */
 let seen: number[] = [];
 
-/** Items of a followed file until `done` says stop; fails after `ms`. */
-async function collect(stream: KernelLogStream, done: (items: KernelLogItem[]) => boolean,
+/** Items of a followed file until `done` says stop (the ports of its packets in `seen`); fails after `ms`. */
+function collectFile(stream: KernelLogStream, done: (items: KernelLogItem[]) => boolean,
   act: () => Promise<void> | void, ms = 10_000): Promise<KernelLogItem[]>
 {
-  const items: KernelLogItem[] = [];
   seen = [];
-  const timer = setTimeout(() => stream.close(), ms);
-  const reading = (async () => {
-    for await (const item of stream) {
-      items.push(item);
-      if (item.type === 'packet') seen.push(item.dpt!);
-      if (done(items)) break;
-    }
-  })();
-  await act();
-  await reading;
-  clearTimeout(timer);
-  stream.close();
-  return items;
+  return collect(stream, done, act, ms, (item) => {
+    if (item.type === 'packet') seen.push(item.dpt!);
+  });
 }
 
 const ports = (items: KernelLogItem[]): number[] => items.flatMap((i) => (i.type === 'packet' ? [i.dpt!] : []));
@@ -107,7 +97,7 @@ describe('following a file (tail -F)', () => {
     const file = join(dir, 'rotated.log');
     writeFileSync(file, line(1) + line(2));
     const stream = KernelLog.file(file, { follow: true });
-    const items = await collect(
+    const items = await collectFile(
       stream,
       (got) => ports(got).includes(7),
       async () => {
@@ -132,7 +122,7 @@ describe('following a file (tail -F)', () => {
     const file = join(dir, 'truncated.log');
     writeFileSync(file, line(1) + line(2) + line(3));
     const stream = KernelLog.file(file, { follow: true });
-    const items = await collect(
+    const items = await collectFile(
       stream,
       (got) => ports(got).includes(9),
       async () => {
@@ -149,7 +139,7 @@ describe('following a file (tail -F)', () => {
     const file = join(dir, 'end.log');
     writeFileSync(file, line(1));
     const stream = KernelLog.file(file, { follow: true, from: 'end' });
-    const items = await collect(
+    const items = await collectFile(
       stream,
       (got) => ports(got).includes(3),
       async () => {

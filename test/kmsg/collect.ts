@@ -1,0 +1,26 @@
+// What the kernel log tests read from a stream: its items until a condition holds, while an
+// action (writing to a followed file, sending packets) runs.
+import type { KernelLogItem, KernelLogStream } from '../../lib/index.js';
+
+/**
+ * Items of `stream` until `done` says stop, reading while `act` runs; `onItem` sees each as it
+ * comes. A timeout (`ms`) only bounds a failure: the stream is closed then.
+ */
+export async function collect(stream: KernelLogStream, done: (items: KernelLogItem[]) => boolean, act: () => unknown,
+  ms: number, onItem?: (item: KernelLogItem) => void): Promise<KernelLogItem[]>
+{
+  const items: KernelLogItem[] = [];
+  const timer = setTimeout(() => void stream.close(), ms);
+  const reading = (async () => {
+    for await (const item of stream) {
+      items.push(item);
+      onItem?.(item);
+      if (done(items)) break;
+    }
+  })();
+  await act();
+  await reading;
+  clearTimeout(timer);
+  await stream.close();
+  return items;
+}
