@@ -55,10 +55,8 @@ int BindName(const std::string& ns, const std::string& name, Failure* f) {
 //     bound and let go at once).
 Napi::Value OwnerLock(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 3 || !info[1].IsString() || !info[2].IsBoolean()) {
-    ThrowTypeError(env, "ownerLock(nsPath, name, hold)");
-    return env.Undefined();
-  }
+  if (info.Length() < 3 || !info[1].IsString() || !info[2].IsBoolean())
+    return ThrowTypeError(env, "ownerLock(nsPath, name, hold)");
   const std::string ns = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
   const std::string name = info[1].As<Napi::String>().Utf8Value();
   const bool hold = info[2].As<Napi::Boolean>().Value();
