@@ -258,7 +258,9 @@ function packetFieldsInto(item: KernelPacketItem, o: Record<string, unknown>): R
  * An item's JSON with `head` first: `nfct log --kmsg|--file --json` puts the line's `type`,
  * `time` and `timeSource` there, then the item's fields as toJSON() gives them.
  */
-export function kernelLogJson(item: KernelLogPacket | KernelLogLine | KernelLogLoss, head: Record<string, unknown>): Record<string, unknown> {
+export function kernelLogJson(item: KernelLogPacket | KernelLogLine | KernelLogLoss,
+  head: Record<string, unknown>): Record<string, unknown>
+{
   if (item instanceof KernelPacketItem) return packetFieldsInto(item, head);
   const fields = (item instanceof JsonItem ? item.toJSON() : jsonSafe(item)) as Record<string, unknown>;
   for (const k in fields) if (k !== 'time') head[k] = fields[k];
