@@ -267,7 +267,7 @@ describe('the ring buffer', () => {
     const n = 200;
     const items = await collect(stream, (got) => got.some((i) => i.type === 'line' && i.message === `${mark} ${n - 1}`),
       async () => writeKmsg(Array.from({ length: n }, (_, i) => `${mark} ${i}`)));
-    expect(items.filter((i) => i.type === 'loss')).toEqual([]);
+    const losses = items.filter((i) => i.type === 'loss');
     const ours = new Set(
       items.flatMap((
         i,
@@ -279,6 +279,10 @@ describe('the ring buffer', () => {
       const m = /^<\d+>\[\s*([\d.]+)\] (.*)$/.exec(l);
       return m ? [{ time: m[1]!, text: m[2]! }] : [];
     });
+    // No loss, unless the ring buffer overwrote records this stream had not read yet (other
+    // tests on the machine may flood the log meanwhile): then records newer than the first it
+    // read are gone from dmesg too.
+    if (losses.length > 0) expect(Number(all[0]!.time), JSON.stringify(losses)).toBeGreaterThan(first);
     const last = all.findIndex((d) => d.text === `${mark} ${n - 1}`);
     const window = all.slice(0, last + 1).filter((d) => Number(d.time) >= first && !/[^\x20-\x7e]/.test(d.text));
     expect(window.length).toBeGreaterThanOrEqual(n);
