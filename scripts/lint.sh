@@ -34,9 +34,18 @@ found[eslint]=$(grep -c . <<<"$eslint_out" || true)
 [ -n "$eslint_out" ] && printf '%s\n' "$eslint_out"
 
 if [ "$FORMAT_CHECKED" = 1 ]; then
-  dprint_out=$(npx --yes dprint@0.57.4 check --list-different 2>&1)
+  # The files it lists on stdout; stderr has its progress ("Compiling ... plugin.wasm" on a first
+  # run), shown only when dprint failed without listing a file.
+  dprint_err=$(mktemp)
+  dprint_status=0
+  dprint_out=$(npx --yes dprint@0.57.4 check --list-different 2>"$dprint_err") || dprint_status=$?
   found[dprint]=$(grep -c . <<<"$dprint_out" || true)
-  [ -n "$dprint_out" ] && printf 'not formatted (dprint): %s\n' $dprint_out
+  [ -n "$dprint_out" ] && sed 's/^/not formatted (dprint): /' <<<"$dprint_out"
+  if [ "$dprint_status" != 0 ] && [ -z "$dprint_out" ]; then
+    echo "dprint failed (exit status $dprint_status): $(cat "$dprint_err")"
+    found[dprint]=1
+  fi
+  rm -f "$dprint_err"
 
   clang=0
   while IFS= read -r -d '' f; do
