@@ -103,7 +103,9 @@ export async function startNfcapd(netns?: string): Promise<Nfcapd> {
         const flows: NfdumpFlow[] = [];
         for (const f of files) {
           const text = await run('nfdump', ['-r', join(dir, f), '-o', 'json']);
-          if (text.trim()) flows.push(...(JSON.parse(text) as NfdumpFlow[]));
+          // A file with no flow (nfcapd starts a new one at each full hour of the clock) is
+          // `[`, "No matching flows", `]`: not JSON.
+          if (text.trim() && !/^No matching flows$/m.test(text)) flows.push(...(JSON.parse(text) as NfdumpFlow[]));
         }
         return { flows, log };
       } finally {
