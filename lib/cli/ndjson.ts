@@ -25,21 +25,14 @@ import type { TracePacket } from '../trace/types.js';
 /** Where a line's `time` came from (`log`: the time a log file gives the line). */
 export type TimeSource = 'kernel' | 'log' | 'received';
 
-/** ISO 8601 (milliseconds) of nanoseconds since the epoch. */
+/** ISO 8601 (milliseconds) of nanoseconds since the epoch (see isoTime()). */
 export function isoOfNs(ns: bigint): string {
-  return new Date(Number(ns / 1_000_000n)).toISOString();
+  return isoTime(ns);
 }
 
-let lastMs = -1;
-let lastIso = '';
 /** Now, as ISO 8601; made once per millisecond (the lines of one batch share it). */
 export function receivedNow(): string {
-  const ms = Date.now();
-  if (ms !== lastMs) {
-    lastMs = ms;
-    lastIso = new Date(ms).toISOString();
-  }
-  return lastIso;
+  return isoTime(undefined);
 }
 
 /** The start of a line, `{"type":"T","time":"...","timeSource":"..."`: append `,...}` or `}`. */
