@@ -238,17 +238,31 @@ export class BatchSource {
     this.natives[batch.tag]?.release(batch.count, batch.cost);
   }
 
-  /** Ends the readers and frees their sockets; pending and later next() calls resolve to null. */
   /** Stops the native readers reading; what they read and their final batches still come. */
   endEarly(): void {
     for (const n of this.natives) n?.endEarly?.();
   }
 
+  /** Records read and never consumed: what was queued when close() came. */
+  dropped = 0;
+
+  /** Ends the readers and frees their sockets; pending and later next() calls resolve to null. */
   close(): void {
     if (this.closedFlag) return;
     this.closedFlag = true;
-    this.queue.length = 0;
+    const live = this.natives.map((n) => n !== undefined);
     for (let i = 0; i < this.natives.length; i++) this.retire(i);
+    // The threads are joined: nothing more is read. Dropped: the batches waiting here, and
+    // those a reader had handed over that had not reached JS yet (counted by it as queued).
+    const here = live.map(() => 0);
+    for (const b of this.queue) here[b.tag] = (here[b.tag] ?? 0) + b.count;
+    let dropped = here.reduce((a, b) => a + b, 0);
+    live.forEach((was, tag) => {
+      const q = this.retired[tag];
+      if (was && q) dropped += Math.max(0, q[STAT_QUEUED_RECORDS]! - here[tag]!);
+    });
+    this.dropped = dropped;
+    this.queue.length = 0;
     this.settle();
   }
 

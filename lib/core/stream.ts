@@ -202,6 +202,8 @@ export class Dump<T> extends RecordStream<T> {
 export abstract class LiveStream<T> implements AsyncIterable<T>, AsyncIterator<T>, AsyncDisposable {
   #items: T[] = [];
   #index = 0;
+  #dropped = 0;
+  #ending = false;
   /** @internal */
   protected done = false;
   /** @internal */
@@ -226,6 +228,15 @@ export abstract class LiveStream<T> implements AsyncIterable<T>, AsyncIterator<T
    */
   get stats(): StreamStats {
     return { ...this.source.stats, lost: this.lost() };
+  }
+
+  /**
+   * Items read from the kernel that the consumer never took: still waiting when the stream was
+   * closed (close(), `break`, the signal). 0 while the stream runs and after one that end()
+   * let finish. Nothing the kernel handed over goes without being counted here or consumed.
+   */
+  get dropped(): number {
+    return this.#dropped + this.source.dropped;
   }
 
   /** @internal Items lost, counted exactly, where the kernel makes that knowable. */
@@ -328,6 +339,18 @@ export abstract class LiveStream<T> implements AsyncIterable<T>, AsyncIterator<T
     }
   }
 
+  /**
+   * Stops reading from the kernel and keeps what was read: the items already received still
+   * come, then the iteration ends and the sockets are released. What the kernel had not yet
+   * handed to the reader stays unread (unseen, not counted as dropped). For a consumer told to
+   * stop (a signal) that should first write out what it holds; close() ends the stream at once.
+   */
+  end(): void {
+    if (this.done || this.#ending) return;
+    this.#ending = true;
+    this.source.endEarly();
+  }
+
   /** Ends the stream (what `break` in a `for await` loop calls), as close() does. */
   async return(): Promise<IteratorResult<T>> {
     await this.close();
@@ -338,6 +361,8 @@ export abstract class LiveStream<T> implements AsyncIterable<T>, AsyncIterator<T
   async close(): Promise<void> {
     if (this.done) return;
     this.done = true;
+    // What was read and not consumed: the rest of the batch at hand (the source counts its own).
+    this.#dropped += this.#items.length - this.#index;
     this.#items = [];
     this.#signal?.removeEventListener('abort', this.#onAbort);
     this.source.close();

@@ -1,8 +1,9 @@
 // -E: the event stream, matched as -L matches, written a batch at a time (one write per
-// batch of events, waiting while stdout is full); on SIGINT/SIGTERM/SIGHUP it says how many
-// events it showed and how many the kernel dropped.
+// batch of events, waiting while stdout is full); on SIGINT/SIGTERM/SIGHUP it stops reading,
+// writes the events it had received (./stop-gently.ts), and says how many events it showed,
+// how many the kernel dropped and how many it received but could not write in time.
 
-import type { ConntrackEvent, EventType } from '../../conntrack/events.js';
+import type { ConntrackEvent, EventStream, EventType } from '../../conntrack/events.js';
 import type { Conntrack } from '../../conntrack/handle.js';
 import * as fmt from '../../conntrack/text.js';
 import type { Context } from '../context.js';
@@ -10,6 +11,7 @@ import { eventLine, expectationEventLine } from '../ndjson.js';
 import type { CtRequest } from '../parse.js';
 import { comm, ownerOf } from '../procs.js';
 import { selection } from '../selection.js';
+import { StopGently, unwrittenLine } from './stop-gently.js';
 
 const origins = new Map<number, string | undefined>();
 function origin(portid: number | undefined): fmt.UserspaceOrigin | undefined {
@@ -23,10 +25,11 @@ function origin(portid: number | undefined): fmt.UserspaceOrigin | undefined {
  * Writes the events of a stream as -E does: each one `show` turns into a line (undefined: not
  * shown), the XML header before the first when `xml` is given and its footer at the end, a batch
  * per write; overruns are warned of as they come. Resolves how many events it showed and the
- * kernel's last overrun count, once the stream has ended (ctx.stop ends it).
+ * kernel's last overrun count, once the stream has ended: ctx.stop ends its reading, and the
+ * events it had received are still written (for up to FLUSH_MS; the rest is counted).
  */
 async function writeEvents(
-  stream: AsyncIterable<ConntrackEvent> & { stats: { peakRecords: number } },
+  stream: EventStream,
   ctx: Context,
   show: (ev: ConntrackEvent) => string | undefined,
   xml: { header: string; footer: string } | undefined,
@@ -37,14 +40,42 @@ async function writeEvents(
   let xmlOpen = false;
   // Items arrive a batch at a time; the writer sends them once the loop waits for the next.
   let pending = 0;
-  for await (const ev of stream) {
+  const stopping = new StopGently(stream, ctx.stop);
+  try {
+    await writeUntil();
+  } finally {
+    stopping.dispose();
+  }
+  if (xml && xmlOpen) out.raw(xml.footer);
+  await out.drain();
+  return { shown, overruns };
+
+  async function writeUntil(): Promise<void> {
+    try {
+      // Not `for await`: an item taken after the time ran out would be neither written nor
+      // counted as dropped.
+      while (!stopping.expired) {
+        const r = await stream.next();
+        if (r.done) break;
+        write(r.value);
+        if (++pending >= 4096) {
+          pending = 0;
+          await out.ready();
+        }
+      }
+    } finally {
+      await stream.close();
+    }
+  }
+
+  function write(ev: ConntrackEvent): void {
     if (ev.type === 'overrun') {
       overruns = ev.overruns;
       ctx.err(`WARNING: the kernel dropped events (${ev.overruns} overruns so far); raise --buffer-size`);
-      continue;
+      return;
     }
     const line = show(ev);
-    if (line === undefined) continue;
+    if (line === undefined) return;
     if (xml && !xmlOpen) {
       out.raw(xml.header);
       xmlOpen = true;
@@ -52,23 +83,21 @@ async function writeEvents(
     out.line(line);
     shown++;
     out.schedule();
-    if (++pending >= 4096) {
-      pending = 0;
-      await out.ready();
-    }
   }
-  if (xml && xmlOpen) out.raw(xml.footer);
-  await out.drain();
-  return { shown, overruns };
 }
 
-/** After the summary: that events were lost, when the kernel reported overruns. */
-function reportLoss(ctx: Context, stream: { stats: { peakRecords: number } }, overruns: number): void {
+/**
+ * After the summary: that events were lost, when the kernel reported overruns; that events
+ * received were not written, when the signal's time ran out first.
+ */
+function reportLoss(ctx: Context, stream: EventStream, overruns: number): void {
   if (overruns > 0) {
     ctx.err(
       `nfct: events were lost: the kernel reported ${overruns} overruns (the number of events it dropped is not known); at most ${stream.stats.peakRecords} events waited in memory`,
     );
   }
+  const unwritten = unwrittenLine(stream.dropped, 'events', ctx.signal);
+  if (unwritten) ctx.err(unwritten);
 }
 
 export async function events(ct: Conntrack, r: CtRequest, ctx: Context): Promise<number> {
@@ -84,7 +113,7 @@ export async function events(ct: Conntrack, r: CtRequest, ctx: Context): Promise
   // what the kernel then reports for the socket (SO_RCVBUF, twice the size asked), as
   // conntrack's says.
   const bufferSize = r.bufferSize === undefined ? undefined : Math.min(Math.max(r.bufferSize, 4096), 2 ** 31 - 1);
-  const stream = ct.events({ ...sel.filter, types, signal: ctx.stop, bufferSize });
+  const stream = ct.events({ ...sel.filter, types, bufferSize });
   if (bufferSize !== undefined) {
     ctx.err(`NOTICE: Netlink socket buffer size has been set to ${stream.stats.socketBuffer} bytes.`);
   }
@@ -105,7 +134,7 @@ export async function events(ct: Conntrack, r: CtRequest, ctx: Context): Promise
 export async function expectEvents(ct: Conntrack, r: CtRequest, ctx: Context): Promise<number> {
   const o = r.output;
   const options = { timestamp: o.has('timestamp'), xml: o.has('xml') };
-  const stream = ct.events({ types: ['expect-new', 'expect-destroy'], signal: ctx.stop });
+  const stream = ct.events({ types: ['expect-new', 'expect-destroy'] });
   const { shown, overruns } = await writeEvents(stream, ctx, (ev) => {
     if (ev.type !== 'expect-new' && ev.type !== 'expect-destroy') return undefined;
     return r.json ? expectationEventLine(ev) : fmt.formatExpectationEvent(ev, options);

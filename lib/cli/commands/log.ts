@@ -1,6 +1,7 @@
 // `nfct log --group N`: NFLOG packets as LOG lines (or NDJSON), written a batch at a time,
-// with kernel sequence numbers on so that losses are counted exactly; on exit it says how many
-// packets it logged and how many were lost. With --all-netns: the group in every namespace of
+// with kernel sequence numbers on so that losses are counted exactly; a signal stops its
+// reading and the packets it had received are still written (./stop-gently.ts); on exit it says
+// how many packets it logged and how many were lost. With --all-netns: the group in every namespace of
 // the node, each line marked with its namespace, one summary for them all. `--kmsg` / `--file`
 // read the kernel log's LOG lines instead (./kernel-log.ts).
 import { NfctError } from '../../core/errors.js';
@@ -15,6 +16,7 @@ import { netnsJsonOf, packetLine, withNetns } from '../ndjson.js';
 import { groupHolder } from '../procs.js';
 import { POD_NAME } from '../subcommand.js';
 import { followNamespaces } from './all-netns.js';
+import { StopGently, unwrittenLine } from './stop-gently.js';
 
 function count(text: string | undefined, flag: string): number {
   if (text === undefined || !/^\d+$/.test(text)) {
@@ -37,6 +39,8 @@ class Tally {
   unknownLoss = false;
   /** Namespaces subscribed (with --all-netns). */
   namespaces = 0;
+  /** Packets received and not written: the signal's time ran out first. */
+  unwritten = 0;
 
   summary(allNetns: boolean): string {
     // With sequence numbers the kernel's losses are counted exactly; an overrun after the last
@@ -49,32 +53,49 @@ class Tally {
   }
 }
 
-/** Writes one subscription's packets until it ends, a batch per write; counts them into `tally`. */
+/**
+ * Writes one subscription's packets until it ends, a batch per write; counts them into `tally`.
+ * ctx.stop ends its reading; the packets it had received are still written (for up to FLUSH_MS,
+ * the rest counted as unwritten).
+ */
 async function write(stream: PacketStream, o: LogOptions, ctx: Context, tally: Tally): Promise<void> {
   const { out } = ctx;
   let n = 0;
   let overruns = 0;
-  for await (const item of stream) {
-    if (item.type === 'gap') {
-      tally.lost += item.missing;
-      continue;
+  const stopping = new StopGently(stream, ctx.stop);
+  try {
+    // Not `for await`: an item taken after the time ran out would be neither written nor
+    // counted as dropped.
+    while (!stopping.expired) {
+      const r = await stream.next();
+      if (r.done) break;
+      const item = r.value;
+      if (item.type === 'gap') {
+        tally.lost += item.missing;
+        continue;
+      }
+      if (item.type === 'overrun') {
+        tally.overruns += item.overruns - overruns;
+        overruns = item.overruns;
+        if (item.lost !== undefined) tally.lost += item.lost;
+        else tally.unknownLoss = true;
+        continue;
+      }
+      n++;
+      tally.packets++;
+      if (o.json) out.line(packetLine(item));
+      else {
+        const time = new Date(Number((item.timestamp ?? BigInt(Date.now()) * 1_000_000n) / 1_000_000n))
+          .toISOString();
+        out.line(o.prefixOnly ? `${time} ${item.prefix ?? ''}` : `${time} ${formatLogLine(item)}`);
+      }
+      out.schedule();
+      if ((n & 4095) === 0) await out.ready();
     }
-    if (item.type === 'overrun') {
-      tally.overruns += item.overruns - overruns;
-      overruns = item.overruns;
-      if (item.lost !== undefined) tally.lost += item.lost;
-      else tally.unknownLoss = true;
-      continue;
-    }
-    n++;
-    tally.packets++;
-    if (o.json) out.line(packetLine(item));
-    else {
-      const time = new Date(Number((item.timestamp ?? BigInt(Date.now()) * 1_000_000n) / 1_000_000n)).toISOString();
-      out.line(o.prefixOnly ? `${time} ${item.prefix ?? ''}` : `${time} ${formatLogLine(item)}`);
-    }
-    out.schedule();
-    if ((n & 4095) === 0) await out.ready();
+  } finally {
+    stopping.dispose();
+    await stream.close();
+    tally.unwritten += stream.dropped;
   }
   await out.drain();
 }
@@ -101,7 +122,6 @@ async function logEveryNamespace(o: LogOptions, ctx: Context, tally: Tally): Pro
       }
       tally.namespaces++;
       return {
-        end: () => void stream.close(),
         run: async (c) => {
           await write(stream, o, c, tally);
           return 0;
@@ -155,6 +175,8 @@ export async function log(argv: readonly string[], ctx: Context): Promise<number
       throw e;
     } finally {
       if (!failed || tally.namespaces > 0) ctx.err(tally.summary(true));
+      const unwritten = unwrittenLine(tally.unwritten, 'packets', ctx.signal);
+      if (unwritten) ctx.err(unwritten);
     }
   }
   if (pod !== undefined) {
@@ -165,7 +187,7 @@ export async function log(argv: readonly string[], ctx: Context): Promise<number
   const nf = await Nflog.open({ netns: ns });
   let stream: PacketStream;
   try {
-    stream = nf.subscribe({ group, sequence: true, signal: ctx.stop });
+    stream = nf.subscribe({ group, sequence: true });
   } catch (e) {
     await nf.close();
     // One socket per group and namespace: who has it, so that the operator can act.
@@ -188,6 +210,8 @@ export async function log(argv: readonly string[], ctx: Context): Promise<number
     // A subscription that failed before its first packet (no privilege: EPERM; the group held
     // by another socket: EBUSY) logged nothing: its error alone is said.
     if (!failed || tally.packets > 0) ctx.err(tally.summary(false));
+    const unwritten = unwrittenLine(tally.unwritten, 'packets', ctx.signal);
+    if (unwritten) ctx.err(unwritten);
   }
   return 0;
 }
