@@ -185,8 +185,9 @@ function conntrackReceiver() {
 
 /**
  * `nfct -E [--json] --netns NS > file`: the command a user runs. Ready once the probe's line is
- * in the file; over once the sentinel's line is (or the file stopped growing for --quiet-ms);
- * then SIGINT, and the file's lines less the probes' and the sentinel's are what it received.
+ * in the file; over once the sentinel's line is (or, when that was lost, once nfct is idle:
+ * nothing in its socket, every thread asleep); then SIGINT, and the file's lines less the
+ * probes' and the sentinel's are what it received.
  */
 function cliReceiver({ json = false } = {}) {
   const marker = json ? '"src":"10.255.' : 'src=10.255.';
@@ -200,7 +201,6 @@ function cliReceiver({ json = false } = {}) {
     },
     what: `nfct -E${json ? ' --json' : ''}`,
     settleMs: 200,
-    quietMs,
     maxSeconds: MAX_SECONDS,
   });
 }
@@ -376,6 +376,8 @@ async function main() {
   const problems = [];
   const check = (c, { gen, res }, tag) => {
     if (res.received > gen.events) problems.push(`${tag}: received ${res.received} of ${gen.events} generated`);
+    if (res.unwritten) problems.push(`${tag}: ${res.unwritten} events received and not written (said at exit)`);
+    if (res.timedOut) problems.push(`${tag}: still busy ${MAX_SECONDS} s after the burst`);
     if (c.key === 'conntrack' && Number.isFinite(res.extra?.shown) && res.extra.shown !== res.received) {
       problems.push(`${tag}: ${res.received} lines counted, conntrack says ${res.extra.shown}`);
     }
@@ -541,7 +543,9 @@ async function main() {
     "and queues each event in the generator's sendmsg. Each receiver is started first and shown",
     'to be subscribed (it saw a probe entry from 10.255.0.0/16, not counted); the burst ends with',
     'a sentinel entry whose NEW event ends the receiver (when it was lost: a',
-    `${fmtInt(quietMs)} ms quiet period). "received" counts burst events only; "overruns" are overrun`,
+    `${fmtInt(quietMs)} ms quiet period; for \`nfct -E > file\`, once nfct is idle: its socket empty, every`,
+    'thread asleep and the file not growing for 200 ms, so that a receiver starved of CPU is not',
+    'stopped while it still holds events). "received" counts burst events only; "overruns" are overrun',
     'items in the @x/nfct stream, failed `nfct_catch()` calls with ENOBUFS in C, ENOBUFS warnings of',
     '`conntrack -E` (each overrun loses an unknown number of events). "receive span" is first to',
     'last burst event at the receiver; "receiver CPU s" is user+sys of the whole receiver process',

@@ -132,8 +132,9 @@ function nfctReceiver({ options, pause = false } = {}) {
 
 /**
  * `nfct log --group N [--json] --netns NS > file`, the command a user runs: ready once a probe's
- * line is in the file, over once the sentinel's is (or the file stopped growing); then SIGINT.
- * Its flood lines (prefix "flood") are what it received.
+ * line is in the file, over once the sentinel's is (or, when that was lost, once nfct is idle:
+ * nothing in its socket, every thread asleep); then SIGINT. Its flood lines (prefix "flood") are
+ * what it received.
  */
 function cliReceiver({ json = false } = {}) {
   const mark = (prefix) => (json ? `"prefix":"${prefix}"` : `${prefix}IN=`);
@@ -143,7 +144,6 @@ function cliReceiver({ json = false } = {}) {
     endMark: mark('end'),
     count: (out) => out.lines(mark('flood')).marked,
     what: `nfct log${json ? ' --json' : ''}`,
-    quietMs,
     maxSeconds: MAX_SECONDS,
   });
 }
@@ -358,6 +358,8 @@ async function main() {
   const check = (c, run, tag) => {
     const { gen, res } = run;
     if (res.received > gen.sent) problems.push(`${tag}: received ${res.received} of ${gen.sent} sent`);
+    if (res.unwritten) problems.push(`${tag}: ${res.unwritten} packets received and not written (said at exit)`);
+    if (res.timedOut) problems.push(`${tag}: still busy ${MAX_SECONDS} s after the flood`);
     if (c.key.startsWith('nfct') && !c.key.startsWith('nfct-log') && res.extra?.overrunCount !== res.overruns) {
       problems.push(`${tag}: ${res.overruns} overrun items, stream.overruns ${res.extra?.overrunCount}`);
     }
@@ -539,7 +541,8 @@ async function main() {
     'slows it (compare the row without one). Each receiver is started first and shown to be bound',
     `(it saw a packet to port ${PROBE_PORT}, logged with prefix "probe", not counted; with the kernel's 1 s flush`,
     `timeout that takes up to a second); the flood ends with a packet to port ${SENTINEL_PORT} (prefix "end")`,
-    `that ends the receiver (when it was lost: a ${fmtInt(quietMs)} ms quiet period). "received" counts flood packets`,
+    `that ends the receiver (when it was lost: a ${fmtInt(quietMs)} ms quiet period; for \`nfct log > file\`, once`,
+    'nfct is idle: its socket empty, every thread asleep and the file not growing for 200 ms). "received" counts flood packets',
     'only; "overruns" are overrun items in the @x/nfct stream and recv() calls failing with ENOBUFS in C',
     '(each loses an unknown number of packets). tcpdump is counted by its own "packets captured"; its',
     '"dropped by kernel" is libpcap\'s ENOBUFS counter, which tests a stale errno after every recv(), so it',

@@ -331,6 +331,11 @@ void Reader::Run() {
     if (!fail.failed()) decoder_->Finish(batch.get(), &fail);
     batch->failure = fail;
     Post(batch);
+  } else {
+    // Stopped: what was decoded and not handed over counts as queued, never consumed (what a
+    // closed stream reports as dropped).
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.records += batch->count;
   }
   if (fd_ >= 0) close(fd_);
   fd_ = -1;

@@ -435,23 +435,65 @@ export async function within(p, seconds, what) {
 }
 
 /**
- * Waits until the file of a startToFile() command shows `sentinelText` in its tail, or has not
- * grown for `quietMs`, or `maxSeconds` pass. Returns { sentinel, lastGrowth (performance.now()) }.
+ * Waits until the file of a startToFile() command shows `sentinelText` in its tail, or, when
+ * that never comes, until the command is done: with `idle` (a function), once the file has not
+ * grown while idle() held for IDLE_MS (the command has nothing left to write; a command starved
+ * of CPU is not idle, however long it stays quiet); without it, once the file has not grown for
+ * `quietMs`. `maxSeconds` bounds the wait either way. Returns { sentinel, lastGrowth
+ * (performance.now()), idle (it ended idle) }.
  */
-export async function waitForFileEnd(out, sentinelText, { quietMs, maxSeconds }) {
+export async function waitForFileEnd(out, sentinelText, { quietMs, maxSeconds, idle }) {
   const deadline = performance.now() + maxSeconds * 1000;
   let size = out.size();
   let grew = performance.now();
+  let idleSince = NaN;
   while (performance.now() < deadline) {
     await sleep(20);
     const now = out.size();
     if (now !== size) {
       size = now;
       grew = performance.now();
-      if (out.tailHas(sentinelText)) return { sentinel: true, lastGrowth: grew };
+      idleSince = NaN;
+      if (out.tailHas(sentinelText)) return { sentinel: true, lastGrowth: grew, idle: false };
+    } else if (idle) {
+      if (!idle()) idleSince = NaN;
+      else if (!Number.isFinite(idleSince)) idleSince = performance.now();
+      else if (performance.now() - idleSince >= IDLE_MS) return { sentinel: false, lastGrowth: grew, idle: true };
     } else if (performance.now() - grew >= quietMs) break;
   }
-  return { sentinel: false, lastGrowth: grew };
+  return { sentinel: false, lastGrowth: grew, idle: false };
+}
+
+/** How long a receiver must stay idle (processIdle(), its socket empty) to be done. */
+export const IDLE_MS = 200;
+
+/**
+ * Whether process `pid` and every process under it have every thread asleep (state S, or
+ * stopped): none running or waiting for a CPU (R) or for the disk (D). A receiver that still
+ * has events to write is never all asleep: its threads are running or runnable.
+ */
+export function processIdle(pid) {
+  const pids = [pid];
+  for (let i = 0; i < pids.length; i++) {
+    let tasks;
+    try {
+      tasks = readdirSync(`/proc/${pids[i]}/task`);
+    } catch {
+      continue; // gone
+    }
+    for (const tid of tasks) {
+      try {
+        const stat = readFileSync(`/proc/${pids[i]}/task/${tid}/stat`, 'utf8');
+        const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+        if (state === 'R' || state === 'D') return false;
+        const children = readFileSync(`/proc/${pids[i]}/task/${tid}/children`, 'utf8').trim();
+        if (children) pids.push(...children.split(/\s+/).map(Number));
+      } catch {
+        // The thread ended meanwhile.
+      }
+    }
+  }
+  return true;
 }
 
 /**
@@ -649,13 +691,13 @@ export function sleep(ms) {
  * subscribed to a multicast group (the Rmem column of /proc/net/netlink, which shows the
  * sockets of the netns it is read in).
  */
-export function netfilterRmem(ns) {
+export function netfilterRmem(ns, { subscribed = true } = {}) {
   const text = execFileSync('ip', ['netns', 'exec', ns, 'cat', '/proc/net/netlink'], { encoding: 'utf8' });
   let bytes = 0;
   for (const line of text.split('\n').slice(1)) {
     const f = line.trim().split(/\s+/);
-    // sk Eth Pid Groups Rmem ...
-    if (f.length >= 5 && f[1] === '12' && !/^0+$/.test(f[3])) bytes += Number(f[4]);
+    // sk Eth Pid Groups Rmem ... (subscribed: false counts sockets bound otherwise too: NFLOG)
+    if (f.length >= 5 && f[1] === '12' && (!subscribed || !/^0+$/.test(f[3]))) bytes += Number(f[4]);
   }
   return bytes;
 }

@@ -13,8 +13,8 @@
 //                  drainSeconds, cpuSeconds, rssKb, lastPerf or lastEpochMs, extra }
 
 import { readFileSync } from 'node:fs';
-import { fmtFixed, fmtInt, median, parseKeyValues, sleep, startCommand, startToFile, table, tool, waitForFileEnd,
-  within, writeResults } from './harness.mjs';
+import { fmtFixed, fmtInt, median, netfilterRmem, parseKeyValues, processIdle, sleep, startCommand, startToFile, table,
+  tool, waitForFileEnd, within, writeResults } from './harness.mjs';
 
 /** The state letter of process `pid` (/proc/PID/stat: R, S, T...), '?' when it is gone. */
 export function processState(pid) {
@@ -143,11 +143,13 @@ export function cReceiver({ name, args = [], quietMs, rcvbuf = 0, more = [], sto
 
 /**
  * The `nfct` command `argv(ns)` with its stdout in a file (startToFile): ready once the file has
- * `readyMark`, over once its tail has `endMark` (or it stopped growing for `quietMs`); then
- * SIGINT. `count(out)` gives what it received; `settleMs` is waited after ready (probes sent
- * after the first one it saw land in the file by then).
+ * `readyMark`, over once its tail has `endMark` (or, when that was lost, once the command is
+ * idle: its sockets in `ns` empty, its threads asleep, its file not growing); then SIGINT.
+ * `count(out)` gives what it received; `settleMs` is waited after ready (probes sent after the
+ * first one it saw land in the file by then). The result's `unwritten` is what the command said
+ * it received and did not write; `timedOut`, that it was still busy after `maxSeconds`.
  */
-export function fileReceiver({ argv, readyMark, endMark, count, what, settleMs = 0, quietMs, maxSeconds }) {
+export function fileReceiver({ argv, readyMark, endMark, count, what, settleMs = 0, maxSeconds }) {
   return {
     async start(ns) {
       const out = startToFile(argv(ns));
@@ -158,16 +160,24 @@ export function fileReceiver({ argv, readyMark, endMark, count, what, settleMs =
         beforeLoad() {},
         afterLoad() {},
         async finish() {
-          const end = await waitForFileEnd(out, endMark, { quietMs, maxSeconds });
+          // Without the sentinel, the run is over once the command has nothing left: its
+          // socket empty and every thread asleep (a quiet period would end a receiver that
+          // waits for a CPU with events still in memory).
+          const idle = () => processIdle(out.p.pid) && netfilterRmem(ns, { subscribed: false }) === 0;
+          const end = await waitForFileEnd(out, endMark, { quietMs, maxSeconds, idle });
           out.p.kill('SIGINT');
           const r = await within(out.p, 10, what);
           const received = count(out);
           out.remove();
+          // What it had received and could not write before it ended (said on stderr).
+          const unwritten = /(\d+) \w+ received from the kernel were not written/.exec(r.stderr);
           return processResult(r, {
             received,
             overruns: (r.stderr.match(/overrun/gi) ?? []).length,
             sentinel: end.sentinel,
             lastPerf: end.lastGrowth,
+            unwritten: unwritten ? Number(unwritten[1]) : 0,
+            timedOut: !end.sentinel && !end.idle,
             extra: { stderr: r.stderr.trim().split('\n').slice(-3).join(' | ') },
           });
         },

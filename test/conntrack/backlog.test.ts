@@ -3,6 +3,10 @@
 // kernel drops and the stream says so, in order; once the consumer has caught up the stream's
 // memory is back to a small steady state. The oracle: the entries the burst made (each makes
 // one NEW and one DESTROY event).
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { describe, expect, test } from 'vitest';
@@ -10,7 +14,7 @@ import { describe, expect, test } from 'vitest';
 import { Conntrack, type ConntrackEvent } from '../../lib/index.js';
 import { type Netns, useNetnsWith } from '../helpers/netns.js';
 import { BOUND_MS, until, WaitTimeout } from '../helpers/sentinel.js';
-import { eventDrops, readCounting, timedReader, udpEntries } from '../helpers/streams.js';
+import { eventDrops, netfilterDrained, readCounting, timedReader, udpEntries } from '../helpers/streams.js';
 
 const MiB = 1 << 20;
 
@@ -128,6 +132,64 @@ describe('past maxQueueBytes the kernel drops; the stream reports it in order an
     },
     120_000,
   );
+});
+
+/**
+ * Makes `n` UDP entries 10.<net>.x.y -> 10.98.0.1:53 with `conntrack -R`, run synchronously: this
+ * process's JS thread is blocked until the whole burst is made (a stall of the consumer).
+ */
+function burstWhileBlocked(n: number, net: number): void {
+  const dir = mkdtempSync(join(tmpdir(), 'nfct-stall-'));
+  try {
+    const lines: string[] = [];
+    for (let i = 0; i < n; i++) {
+      lines.push(`-I -p udp -s 10.${net}.${(i >> 8) & 255}.${i & 255} -d 10.98.0.1 --sport 1024 --dport 53 -t 300`);
+    }
+    writeFileSync(join(dir, 'table'), `${lines.join('\n')}\n`);
+    execFileSync('ip', ['netns', 'exec', ns.name, 'conntrack', '-R', join(dir, 'table')], { stdio: 'ignore',
+      timeout: 60_000 });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe('a stall of the JS thread loses nothing; end() lets what was read come, close() counts it', () => {
+  test('conntrack events: 20,000 made while the JS thread is blocked all arrive; after end() the stream ends by itself',
+    async () => {
+      const entries = 20_000;
+      const stream = ct.events({ types: 'new' });
+      burstWhileBlocked(entries, 95);
+      // The reader thread took it all from the kernel meanwhile (or takes the rest now).
+      await until(() => netfilterDrained(ns), 'the reader to take the whole burst from the kernel');
+      stream.end();
+      const bound = setTimeout(() => void stream.close(), 60_000);
+      let news = 0;
+      const other: ConntrackEvent[] = [];
+      for await (const e of stream) {
+        if (e.type === 'new') news++;
+        else other.push(e);
+      }
+      clearTimeout(bound);
+      expect(other).toEqual([]);
+      expect(news).toBe(entries);
+      expect(stream.stats.overruns).toBe(0);
+      expect(await eventDrops(ns)).toBe(0);
+      expect(stream.dropped).toBe(0);
+      await ct.flush();
+    }, 120_000);
+
+  test('conntrack events: close() after 100 of 5,000 read events counts the other 4,900 as dropped', async () => {
+    const entries = 5_000;
+    const stream = ct.events({ types: 'new' });
+    burstWhileBlocked(entries, 94);
+    await until(() => netfilterDrained(ns), 'the reader to take the whole burst from the kernel');
+    const it = stream[Symbol.asyncIterator]();
+    for (let i = 0; i < 100; i++) expect((await it.next()).value).toMatchObject({ type: 'new' });
+    expect(stream.dropped).toBe(0);
+    await stream.close();
+    expect(stream.dropped).toBe(entries - 100);
+    await ct.flush();
+  }, 120_000);
 });
 
 describe('JSON of event items', () => {

@@ -81,6 +81,8 @@ export interface NetlinkSocket {
   groups: number;
   /** Messages the kernel dropped because the socket's buffer was full. */
   drops: number;
+  /** Bytes queued in the socket, not yet read. */
+  rmem: number;
 }
 
 /** The namespace's netlink sockets as the kernel lists them (/proc/net/netlink read inside it). */
@@ -92,7 +94,21 @@ export async function netlinkSockets(ns: Pick<Netns, 'execOk'>): Promise<Netlink
     .split('\n')
     .slice(1)
     .map((l) => l.trim().split(/\s+/))
-    .map((f) => ({ protocol: Number(f[1]), portid: Number(f[2]), groups: parseInt(f[3]!, 16), drops: Number(f[8]) }));
+    .map((f) => ({ protocol: Number(f[1]), portid: Number(f[2]), groups: parseInt(f[3]!, 16), drops: Number(f[8]),
+      rmem: Number(f[4]) })
+    );
+}
+
+/**
+ * Whether everything the kernel has for the namespace's netfilter sockets was handed over: none
+ * holds unread bytes, and no NFLOG instance holds packets not yet sent (qlen in
+ * /proc/net/netfilter/nfnetlink_log). A reader for which this holds has read all there was.
+ */
+export async function netfilterDrained(ns: Pick<Netns, 'execOk'>): Promise<boolean> {
+  if ((await netlinkSockets(ns)).some((s) => s.protocol === 12 && s.rmem > 0)) return false;
+  const r = await ns.execOk('sh', ['-c', 'cat /proc/net/netfilter/nfnetlink_log 2>/dev/null || true']);
+  // group portid qlen copy_mode copy_range flushtimeout use
+  return r.stdout.trim().split('\n').filter(Boolean).every((l) => Number(l.trim().split(/\s+/)[2]) === 0);
 }
 
 /** Conntrack events the kernel dropped on the namespace's sockets subscribed to them. */
