@@ -164,7 +164,7 @@ export function fileReceiver({ argv, readyMark, endMark, count, what, settleMs =
           // socket empty and every thread asleep (a quiet period would end a receiver that
           // waits for a CPU with events still in memory).
           const idle = () => processIdle(out.p.pid) && netfilterRmem(ns, { subscribed: false }) === 0;
-          const end = await waitForFileEnd(out, endMark, { quietMs, maxSeconds, idle });
+          const end = await waitForFileEnd(out, endMark, { maxSeconds, idle });
           out.p.kill('SIGINT');
           const r = await within(out.p, 10, what);
           const received = count(out);
