@@ -5,6 +5,7 @@
 // signal, and the test reads again. The oracles: the entries made, the nft rule's counter.
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { describe, expect, test } from 'vitest';
 
@@ -32,6 +33,10 @@ function held(args: string[]) {
     text,
     lines: (mark: string): number => text().split('\n').filter((l) => l.includes(mark)).length,
     hold: (): void => void child.stdout!.pause(),
+    /** Bytes read so far. */
+    size: (): number => chunks.reduce((a, c) => a + c.length, 0),
+    /** SIGSTOP (true) or SIGCONT (false): nfct held off the CPU, or let go. */
+    pause: (on: boolean): void => void child.kill(on ? 'SIGSTOP' : 'SIGCONT'),
     /** The signal, then reading again until nfct has ended and its stdout is closed. */
     async stop(signal: NodeJS.Signals): Promise<{ code: number | null; stderr: string }> {
       child.kill(signal);
@@ -76,6 +81,42 @@ describe('a signal while stdout is held up: every event or packet received is wr
       }
     }, 120_000);
   }
+
+  test('nfct -E --json, SIGTERM, then held off the CPU past its 750 ms: what it did not write it counts', async () => {
+    const n = 150_000;
+    const run = held(['-E', '--json']);
+    try {
+      await watchersReady(async (k) => {
+        await ct.create({ protocol: 'udp', src: `10.97.3.${k + 1}`, dst: '10.98.0.1', srcPort: 7, dstPort: 53,
+          timeout: 300 });
+      }, (k) => run.text().includes(`"src":"10.97.3.${k + 1}"`), 'nfct -E');
+      run.hold();
+      expect((await ct.createMany(udpEntries(n, 60_000), { batchSize: 5000 })).created).toBe(n);
+      await until(() => netfilterDrained(ns), 'nfct to take every event from the kernel', { ms: 60_000 });
+      // Once it writes again it has seen the signal: then it is stopped for longer than the
+      // time a signal leaves it (a stall), and let go.
+      const before = run.size();
+      const stopped = run.stop('SIGTERM');
+      await until(() => run.size() > before, 'nfct to write after the signal');
+      run.pause(true);
+      await sleep(1000);
+      run.pause(false);
+      const { stderr } = await stopped;
+      const written = run.lines('"src":"10.99.');
+      const said = /: (\d+) events received from the kernel were not written: stopped by SIGTERM/.exec(stderr);
+      const unwritten = said ? Number(said[1]) : 0;
+      // Written and said add up to every event it received; the summary counts what it wrote.
+      expect(written + unwritten).toBe(n);
+      expect(written).toBeGreaterThan(0);
+      if (written < n) expect(said, stderr).not.toBeNull();
+      expect(stderr).toMatch(
+        new RegExp(`: ${written + run.lines('"src":"10.97.3.')} flow events have been shown\\.\\n`),
+      );
+      expect(stderr).not.toMatch(/lost|overrun/);
+    } finally {
+      await ct.flush();
+    }
+  }, 180_000);
 
   test('nfct log --json, SIGTERM: the packets it holds in memory are written', async () => {
     await withLogRule(ns, 'stopflush', 9911, 31, async () => {
