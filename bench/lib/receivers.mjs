@@ -168,13 +168,15 @@ export function fileReceiver({ argv, readyMark, endMark, count, what, settleMs =
           out.p.kill('SIGINT');
           const r = await within(out.p, 10, what);
           const received = count(out);
+          // Seen anywhere in the file (the wait looks only at its last 64 KiB as it grows).
+          const sentinel = end.sentinel || out.has(endMark);
           out.remove();
           // What it had received and could not write before it ended (said on stderr).
           const unwritten = /(\d+) \w+ received from the kernel were not written/.exec(r.stderr);
           return processResult(r, {
             received,
             overruns: (r.stderr.match(/overrun/gi) ?? []).length,
-            sentinel: end.sentinel,
+            sentinel,
             lastPerf: end.lastGrowth,
             unwritten: unwritten ? Number(unwritten[1]) : 0,
             timedOut: !end.sentinel && !end.idle,
