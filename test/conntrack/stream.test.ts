@@ -120,6 +120,36 @@ describe('list() of 100k entries', () => {
     await own.close();
   });
 
+  test('a loop takes the dump in small native batches, made into flows one at a time', async () => {
+    // No batchSize: a loop reads native batches of 256 (at most three waiting), batches() of 2048.
+    const loop = ct.list();
+    const looped = [];
+    for await (const f of loop) looped.push(f);
+    expect(looped.length).toBe(N);
+    expect(loop.stats.peakRecords).toBeGreaterThan(0);
+    expect(loop.stats.peakRecords).toBeLessThanOrEqual(3 * 256);
+    const whole = ct.list();
+    const batched = [];
+    let max = 0;
+    for await (const batch of whole.batches()) {
+      max = Math.max(max, batch.length);
+      batched.push(...batch);
+    }
+    expect(max).toBe(2048);
+    expect(whole.stats.peakRecords).toBeGreaterThan(3 * 256);
+    // Flow by flow, the same objects either way (the table does not change meanwhile; the
+    // timeouts tick down between the two dumps).
+    const key = (f: (typeof looped)[number]) => `${f.original.src} ${f.original.srcPort ?? ''}`;
+    const byKey = new Map(batched.map((f) => [key(f), f]));
+    expect(byKey.size).toBe(N);
+    for (const f of looped) {
+      const g = byKey.get(key(f))!;
+      expect(Math.abs(f.timeout! - g.timeout!)).toBeLessThanOrEqual(60);
+      f.timeout = g.timeout;
+      expect(f).toStrictEqual(g);
+    }
+  });
+
   test('batches() yields arrays of at most batchSize flows', async () => {
     let total = 0;
     let max = 0;
