@@ -160,6 +160,21 @@ function natOf(orig: Tuple, reply: Tuple): NatInfo | undefined {
   return nat;
 }
 
+/**
+ * One Status for each value seen so far (a table holds a handful of them), shared by the flows
+ * that have it: a Status is immutable (frozen), and a dump makes one object less per flow.
+ */
+const STATUSES = new Map<number, Status>();
+
+function statusOf(bits: number): Status {
+  let s = STATUSES.get(bits);
+  if (s === undefined) {
+    s = Object.freeze(new Status(bits));
+    if (STATUSES.size < 1024) STATUSES.set(bits, s);
+  }
+  return s;
+}
+
 /** The JSON of each status seen so far, by its bits (a table holds a handful of them). */
 const STATUS_JSON = new Map<number, string>();
 
@@ -353,7 +368,7 @@ function decodeFlowRecord(w: Uint32Array, b: number, text: { take(): string }): 
     const mproto = protocolName(w[b + FLOW_MASTER]! & 0xff);
     f.master = makeTuple(w, b + FLOW_MASTER, mproto, text.take(), text.take());
   }
-  f.status = new Status(present & FLOW_HAS_STATUS ? w[b + FLOW_STATUS]! : 0);
+  f.status = statusOf(present & FLOW_HAS_STATUS ? w[b + FLOW_STATUS]! : 0);
   if (present & FLOW_HAS_ID) f.id = w[b + FLOW_ID];
   if (present & FLOW_HAS_TIMEOUT) f.timeout = w[b + FLOW_TIMEOUT];
   if (present & FLOW_HAS_MARK) f.mark = w[b + FLOW_MARK];
