@@ -100,8 +100,8 @@ const runners = [
   aggRunner("@x/nfct ct.aggregate({ by: ['src'] })", 'node', AGG_WORKER),
   ...(baseline
     ? [aggRunner(`baseline ct.aggregate() (${baseline})`, 'base', join(baseline, 'bench', 'workers', 'aggregate.mjs')),
-      topRunner(`baseline \`nfct top --once\` (${baseline})`, 'topbase',
-        [process.execPath, join(baseline, 'dist', 'cli', 'bin.js')])]
+      topRunner(`baseline \`nfct top --once\` (${baseline})`, 'topbase', [process.execPath,
+        join(baseline, 'dist', 'cli', 'bin.js')])]
     : []),
 ];
 
