@@ -296,28 +296,32 @@ class FlowObject {
  * Decodes `count` records. `strings` holds their text fields, NUL-separated, in record order.
  */
 export function decodeFlows(buffer: ArrayBuffer, strings: string, count: number): Flow[] {
-  const next = flowReader(buffer, strings, count);
+  const flows = flowReader(buffer, strings, count);
   const out = new Array<Flow>(count);
-  for (let i = 0; i < count; i++) out[i] = next();
+  for (let i = 0; i < count; i++) out[i] = flows.take();
   return out;
 }
 
 /**
- * The records of a batch one at a time, in order: each call of the function returned decodes
- * the next. A dump's loop makes each Flow only when it is asked for, so that a young-generation
+ * The `count` records of a batch one at a time, in order: each take() decodes the next. A dump's loop makes each Flow only when it is asked for, so that a young-generation
  * GC finds the one flow in use alive, not a whole batch of them: V8 grows its young generation
  * (and the process's memory) with what survives its collections.
  */
-export function flowReader(buffer: ArrayBuffer, strings: string, count: number): () => Flow {
+export function flowReader(buffer: ArrayBuffer, strings: string,
+  count: number): { readonly length: number; take: () => Flow }
+{
   const w = new Uint32Array(buffer);
   const text = new TextCursor(strings);
   const end = count * FLOW_WORDS;
   let b = 0;
-  return () => {
-    if (b >= end) throw new RangeError('no more records in the batch');
-    const f = decodeFlowRecord(w, b, text);
-    b += FLOW_WORDS;
-    return f;
+  return {
+    length: count,
+    take: () => {
+      if (b >= end) throw new RangeError('no more records in the batch');
+      const f = decodeFlowRecord(w, b, text);
+      b += FLOW_WORDS;
+      return f;
+    },
   };
 }
 

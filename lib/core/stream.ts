@@ -68,8 +68,9 @@ export interface StreamStats extends ReaderStats {
 /** @internal The items of a batch of records, all at once. */
 export type BatchDecoder<T> = (buffer: ArrayBuffer, strings: string, count: number) => T[];
 
-/** @internal The items of a batch of `count` records, one a call, in order. */
-export type RecordReader<T> = (buffer: ArrayBuffer, strings: string, count: number) => () => T;
+/** @internal The items of a batch of `count` records: `length` of them, one a take(), in order. */
+export type RecordReader<T> = (buffer: ArrayBuffer, strings: string,
+  count: number) => { readonly length: number; take: () => T };
 
 /**
  * @internal Starts a dump's readers; `itemwise` when its items are taken one at a time (a
@@ -103,9 +104,10 @@ export abstract class RecordStream<T> implements AsyncIterable<T>, AsyncDisposab
     this.#owner = owner;
     this.#decode = decode;
     this.#reader = reader ?? ((buffer, strings, count) => {
+      // As many items as decode() makes of the batch (listText(): one Buffer of all its lines).
       const items = decode(buffer, strings, count);
       let i = 0;
-      return () => items[i++]!;
+      return { length: items.length, take: () => items[i++]! };
     });
     this.#start = start;
   }
@@ -149,8 +151,9 @@ export abstract class RecordStream<T> implements AsyncIterable<T>, AsyncDisposab
           this.#end(source);
           return done;
         }
-        take = this.#reader(batch.buffer, batch.strings, batch.count);
-        left = batch.count;
+        const items = this.#reader(batch.buffer, batch.strings, batch.count);
+        take = items.take;
+        left = items.length;
         // Released now: the native reader goes on with the dump while this batch is read.
         source.release(batch);
         if (left > 0) {
