@@ -150,6 +150,19 @@ describe('list() of 100k entries', () => {
     }
   });
 
+  test('a loop over listText() yields Buffers of whole lines, every entry once', async () => {
+    let lines = 0;
+    let chunks = 0;
+    for await (const chunk of ct.listText()) {
+      expect(Buffer.isBuffer(chunk)).toBe(true);
+      expect(chunk.at(-1)).toBe(0x0a);
+      chunks++;
+      for (let at = chunk.indexOf(10); at !== -1; at = chunk.indexOf(10, at + 1)) lines++;
+    }
+    expect(lines).toBe(N);
+    expect(chunks).toBeGreaterThan(1);
+  });
+
   test('batches() yields arrays of at most batchSize flows', async () => {
     let total = 0;
     let max = 0;
