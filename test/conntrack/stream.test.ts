@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
-import { Conntrack } from '../../lib/index.js';
+import { Conntrack, type Flow } from '../../lib/index.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { type EntrySpec, loadEntries } from '../oracle/conntrack-cli.js';
 import { fdCounts } from '../support/fds.js';
@@ -123,13 +123,13 @@ describe('list() of 100k entries', () => {
   test('a loop takes the dump in small native batches, made into flows one at a time', async () => {
     // No batchSize: a loop reads native batches of 256 (at most three waiting), batches() of 2048.
     const loop = ct.list();
-    const looped = [];
+    const looped: Flow[] = [];
     for await (const f of loop) looped.push(f);
     expect(looped.length).toBe(N);
     expect(loop.stats.peakRecords).toBeGreaterThan(0);
     expect(loop.stats.peakRecords).toBeLessThanOrEqual(3 * 256);
     const whole = ct.list();
-    const batched = [];
+    const batched: Flow[] = [];
     let max = 0;
     for await (const batch of whole.batches()) {
       max = Math.max(max, batch.length);
@@ -139,7 +139,7 @@ describe('list() of 100k entries', () => {
     expect(whole.stats.peakRecords).toBeGreaterThan(3 * 256);
     // Flow by flow, the same objects either way (the table does not change meanwhile; the
     // timeouts tick down between the two dumps).
-    const key = (f: (typeof looped)[number]) => `${f.original.src} ${f.original.srcPort ?? ''}`;
+    const key = (f: Flow) => `${f.original.src} ${'srcPort' in f.original ? f.original.srcPort : ''}`;
     const byKey = new Map(batched.map((f) => [key(f), f]));
     expect(byKey.size).toBe(N);
     for (const f of looped) {
