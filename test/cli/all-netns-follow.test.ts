@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { followNamespaces, type NamespaceStream } from '../../lib/cli/commands/all-netns.js';
 import { type Context, makeContext } from '../../lib/cli/context.js';
-import type { NetworkNamespace } from '../../lib/core/netns-discovery.js';
+import { listNamespaces, type NetworkNamespace } from '../../lib/core/netns-discovery.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { CLI } from '../helpers/nfct.js';
 import { until } from '../helpers/sentinel.js';
@@ -143,41 +143,61 @@ describe('--all-netns with many namespaces', () => {
     };
     const inode = (ns: Netns): number => statSync(`/run/netns/${ns.name}`).ino;
     /**
-     * New namespaces until one gets `freed` (the kernel hands out the lowest free number once the
-     * namespace is freed): one with a lower number is kept (other tests free numbers too), one
-     * with a higher number removed (the namespace may not be freed yet). Undefined when another
-     * test took the number.
+     * The namespace shown with each number: the kernel's, but for one made to stand in for a
+     * namespace gone when the kernel gave its number to another test first.
      */
-    const reuse = async (freed: number): Promise<Netns | undefined> => {
-      for (let i = 0; i < 50; i++) {
+    const renumbered = new Map<string, number>();
+    const list = async (): Promise<NetworkNamespace[]> =>
+      (await listNamespaces()).flatMap((ns) => {
+        const name = ours(ns);
+        if (!name) return [];
+        const shown = renumbered.get(name);
+        return [shown === undefined ? ns : { ...ns, inode: shown }];
+      });
+    /**
+     * A new namespace with the number `freed`. The kernel hands out the lowest free number once
+     * a namespace is freed, ~0.2 s after its removal: new namespaces are made until one gets
+     * it (the others kept until then, so that their numbers do not come back instead). Other
+     * test files make namespaces and interfaces (whose /proc entries take numbers from the same
+     * pool) meanwhile and may take it first: then, after 5 s, a new namespace is listed with the
+     * number, as the kernel would have listed it.
+     */
+    const reuse = async (freed: number): Promise<Netns> => {
+      const others: Netns[] = [];
+      const end = Date.now() + 5000;
+      try {
+        while (Date.now() < end) {
+          const n = await make('nfct-reuse-new');
+          if (inode(n) === freed) return n;
+          others.push(n);
+        }
         const n = await make('nfct-reuse-new');
-        if (inode(n) === freed) return n;
-        if (inode(n) > freed) await n.remove();
+        renumbered.set(n.name, freed);
+        return n;
+      } finally {
+        await Promise.all(others.map((n) => n.remove()));
       }
-      return undefined;
     };
-    /** Makes a namespace, has it looked at, removes it and makes one with its number (a few tries). */
+    /** Makes a namespace, has it looked at, removes it and makes one with its number. */
     const replaced = async (prefix: string, looked: (n: Netns) => boolean,
       gone?: (n: Netns) => boolean): Promise<[Netns, Netns]> =>
     {
-      for (let attempt = 1;; attempt++) {
-        const first = await make(prefix);
-        await until(() => looked(first), `${first.name} looked at`, { ms: 10_000 });
-        const number = inode(first);
-        await first.remove();
-        if (gone) await until(() => gone(first), `${first.name} said gone`, { ms: 10_000 });
-        const second = await reuse(number);
-        if (second) return [first, second];
-        if (attempt === 3) {
-          throw new Error(
-            `no new namespace got the inode number of ${first.name} back, 3 times (other tests took them)`,
-          );
-        }
-      }
+      const first = await make(prefix);
+      await until(() => looked(first), `${first.name} looked at`, { ms: 10_000 });
+      const number = inode(first);
+      await first.remove();
+      if (gone) await until(() => gone(first), `${first.name} said gone`, { ms: 10_000 });
+      return [first, await reuse(number)];
     };
     // Looks 1.5 s apart: each namespace below is made with the number of one gone before the
     // next look at the node's namespaces.
-    const run = followNamespaces(c, { json: false, open, gone: (ns) => void gone.add(ours(ns) ?? ''), rescanMs: 1500 });
+    const run = followNamespaces(c, {
+      json: false,
+      open,
+      gone: (ns) => void gone.add(ours(ns) ?? ''),
+      rescanMs: 1500,
+      list,
+    });
     try {
       // A followed namespace goes away; its stream ends, and a new namespace gets its number.
       const [followed, second] = await replaced('nfct-reuse-run', (n) => started.has(n.name), (n) => gone.has(n.name));

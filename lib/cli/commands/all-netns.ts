@@ -144,6 +144,8 @@ export interface FollowOptions {
   maxStreams?: number;
   /** How often namespaces are looked for (ms, default 5000). */
   rescanMs?: number;
+  /** Lists the node's namespaces (default: listNamespaces() with `podLogDir`). */
+  list?(): Promise<NetworkNamespace[]>;
 }
 
 /**
@@ -222,7 +224,7 @@ export async function followNamespaces(ctx: Context, o: FollowOptions): Promise<
   };
 
   const rescan = async (): Promise<void> => {
-    const all = await listNamespaces({ podLogDir: o.podLogDir });
+    const all = await (o.list ? o.list() : listNamespaces({ podLogDir: o.podLogDir }));
     const live = new Map(all.map((n) => [n.inode, n]));
     // A namespace gone: its stream ends (and closing the handle frees the namespace), and its
     // room is free for this rescan. (A stream holds its namespace: while it runs, no other
