@@ -6,7 +6,10 @@
 // whole C walk (processes timed from start to exit). Then the cost of one `nfct top` frame
 // over the same table (bench/workers/top-frame.mjs) and its RSS.
 //
-//   node bench/aggregate.mjs [--size 250000] [--repeat 3] [--frames 5]
+//   node bench/aggregate.mjs [--size 250000] [--repeat 3] [--frames 5] [--baseline DIR]
+//
+// --baseline DIR adds a row: ct.aggregate() through another built checkout of @x/nfct
+// (DIR/bench/workers/aggregate.mjs with its own dist/ and addon), in the same rounds.
 //
 // Needs root. The table lives in a fresh netns (removed afterwards); a size above
 // nf_conntrack_max raises it for the run and restores it.
@@ -27,7 +30,7 @@ const TOP_TARGET = 1.2;
 const NFCT = [process.execPath, join(REPO_DIR, 'dist', 'cli', 'bin.js')];
 const TOP_ARGS = ['top', '--once', '--interval', '0.1', '--by', 'src'];
 
-const { size, repeat, frames } = benchArgs({ size: 250000, repeat: 3, frames: 5 });
+const { size, repeat, frames, baseline } = benchArgs({ size: 250000, repeat: 3, frames: 5, baseline: '' });
 if (![size, repeat, frames].every((n) => Number.isInteger(n) && n > 0)) {
   throw new RangeError('--size, --repeat and --frames must be positive integers');
 }
@@ -43,6 +46,34 @@ function lastJson(stdout, who) {
   } catch {
     throw new Error(`${who} printed no JSON line: ${JSON.stringify(stdout.slice(-200))}`);
   }
+}
+
+/** `nfct top --once` of a checkout, the whole process in the namespace. */
+function topRunner(name, key, nfct) {
+  return {
+    name,
+    key,
+    async run(ns) {
+      const r = await timeCommand(ns, [...nfct, ...TOP_ARGS]);
+      // The header names the entries of the table; a frame without it was no frame.
+      const m = /^entries ([0-9][0-9,]*) \//m.exec(r.stdout);
+      const entries = m ? Number(m[1].replace(/,/g, '')) : NaN;
+      return { entries, seconds: r.seconds, rssKb: r.rssKb, wall: r.seconds };
+    },
+  };
+}
+
+/** bench/workers/aggregate.mjs of a checkout: the aggregate() call's own timer. */
+function aggRunner(name, key, worker) {
+  return {
+    name,
+    key,
+    async run(ns) {
+      const r = await timeCommand(null, [process.execPath, worker, ns, 'src'], { stdout: 'pipe' });
+      const j = lastJson(r.stdout, worker);
+      return { entries: j.entries, seconds: j.seconds, rssKb: r.rssKb, groups: j.groups, wall: r.seconds };
+    },
+  };
 }
 
 const runners = [
@@ -65,26 +96,13 @@ const runners = [
         wall: r.seconds };
     },
   },
-  {
-    name: '`nfct top --once --interval 0.1 --by src` (whole process)',
-    key: 'top',
-    async run(ns) {
-      const r = await timeCommand(ns, [...NFCT, ...TOP_ARGS]);
-      // The header names the entries of the table; a frame without it was no frame.
-      const m = /^entries ([0-9][0-9,]*) \//m.exec(r.stdout);
-      const entries = m ? Number(m[1].replace(/,/g, '')) : NaN;
-      return { entries, seconds: r.seconds, rssKb: r.rssKb, wall: r.seconds };
-    },
-  },
-  {
-    name: "@x/nfct ct.aggregate({ by: ['src'] })",
-    key: 'node',
-    async run(ns) {
-      const r = await timeCommand(null, [process.execPath, AGG_WORKER, ns, 'src'], { stdout: 'pipe' });
-      const j = lastJson(r.stdout, 'bench/workers/aggregate.mjs');
-      return { entries: j.entries, seconds: j.seconds, rssKb: r.rssKb, groups: j.groups, wall: r.seconds };
-    },
-  },
+  topRunner('`nfct top --once --interval 0.1 --by src` (whole process)', 'top', NFCT),
+  aggRunner("@x/nfct ct.aggregate({ by: ['src'] })", 'node', AGG_WORKER),
+  ...(baseline
+    ? [aggRunner(`baseline ct.aggregate() (${baseline})`, 'base', join(baseline, 'bench', 'workers', 'aggregate.mjs')),
+      topRunner(`baseline \`nfct top --once\` (${baseline})`, 'topbase', [process.execPath,
+        join(baseline, 'dist', 'cli', 'bin.js')])]
+    : []),
 ];
 
 async function main() {
@@ -122,17 +140,20 @@ async function main() {
       fmtInt(row.entries),
       row.groups === undefined ? '' : fmtInt(row.groups),
       fmtFixed(row.seconds),
-      row.runner.key === 'top' ? '' : `${fmtFixed(row.seconds / raw.seconds, 2)}×`,
+      row.runner.key === 'top' || row.runner.key === 'topbase' ? '' : `${fmtFixed(row.seconds / raw.seconds, 2)}×`,
       fmtFixed(row.wall),
       fmtInt(row.rssKb),
     ]);
   }
   const ratio = node.seconds / raw.seconds;
+  const base = rows.find((r) => r.runner.key === 'base');
+  const topBase = rows.find((r) => r.runner.key === 'topbase');
   const awk = rows.find((r) => r.runner.key === 'awk');
   const top = rows.find((r) => r.runner.key === 'top');
   const verdict = [
     ['target', 'measured', 'met'],
-    [`ct.aggregate({ by: ['src'] }) ≤ ${TARGET}× the raw C walk`, `${fmtFixed(ratio, 2)}×`,
+    [`ct.aggregate({ by: ['src'] }) ≤ ${TARGET}× the raw C walk`,
+      `${fmtFixed(ratio, 2)}×${base ? ` (baseline ${fmtFixed(base.seconds / raw.seconds, 2)}×)` : ''}`,
       ratio <= TARGET ? 'yes' : 'NO'],
     ['against `conntrack -L | awk`', `${fmtFixed(awk.seconds / node.seconds, 1)}× faster`, ''],
     [
@@ -143,7 +164,9 @@ async function main() {
       top.wall < awk.wall && top.wall <= TOP_TARGET * raw.wall && top.entries === size ? 'yes' : 'NO',
     ],
     ['`nfct top --once` peak RSS against idle `node -e 0`',
-      `${fmtInt(top.rssKb)} kB (idle ${fmtInt(idleKb)} kB: +${fmtInt(top.rssKb - idleKb)} kB)`, ''],
+      `${fmtInt(top.rssKb)} kB (idle ${fmtInt(idleKb)} kB: +${fmtInt(top.rssKb - idleKb)} kB)${
+        topBase ? `; baseline +${fmtInt(topBase.rssKb - idleKb)} kB` : ''
+      }`, ''],
   ];
   const topRows = [
     ['what', 'value'],

@@ -3,7 +3,11 @@
 // `conntrack -L`, and by @x/nfct (bench/workers/list.mjs), side by side in
 // the same run, each repeated and reported as the median.
 //
-//   node bench/conntrack-dump.mjs [--sizes 100000,1000000] [--repeat 3]
+//   node bench/conntrack-dump.mjs [--sizes 100000,1000000] [--repeat 3] [--baseline DIR]
+//
+// --baseline DIR adds a row: the same worker run from another built checkout of @x/nfct
+// (DIR/bench/workers/list.mjs with its own dist/ and addon), to compare a change with what it
+// changes in the same run.
 //
 // Needs root. Every size gets a fresh netns (removed afterwards); sizes above
 // nf_conntrack_max raise it for the run and restore it.
@@ -22,7 +26,7 @@ const TARGET_RATIO = 1.05;
 const TARGET_ABOVE_IDLE_MIB = 30;
 const WORKER = join(BENCH_DIR, 'workers', 'list.mjs');
 
-const opts = benchArgs({ sizes: '100000,1000000', repeat: 3 });
+const opts = benchArgs({ sizes: '100000,1000000', repeat: 3, baseline: '' });
 const sizes = opts.sizes.split(',').map((s) => Number(s.trim()));
 const repeat = Number(opts.repeat);
 if (sizes.some((n) => !Number.isInteger(n) || n <= 0) || !Number.isInteger(repeat) || repeat < 1) {
@@ -42,6 +46,32 @@ function cDumpRunner(name, key, toolName) {
   };
 }
 
+/** bench/workers/list.mjs of a checkout: its own timer and peak RSS. */
+function nodeRunner(name, key, worker) {
+  return {
+    name,
+    key,
+    async run(ns) {
+      // The worker opens its socket inside the named netns itself.
+      const r = await timeCommand(null, [process.execPath, worker, ns], { stdout: 'pipe' });
+      const line = r.stdout.trim().split('\n').pop() ?? '';
+      let j;
+      try {
+        j = JSON.parse(line);
+      } catch {
+        throw new Error(`${worker} printed no JSON line: ${JSON.stringify(r.stdout.slice(-200))}`);
+      }
+      return {
+        entries: j.entries,
+        seconds: j.seconds,
+        wall: r.seconds,
+        rssKb: r.rssKb,
+        extra: { selfRssKb: j.rssKb, placeholder: j.placeholder === true },
+      };
+    },
+  };
+}
+
 // Each runner measures one dump and returns
 // { entries, seconds (the dump itself), wall (the whole process), rssKb, extra }.
 const runners = [
@@ -57,28 +87,10 @@ const runners = [
       return { entries: m ? Number(m[1]) : NaN, seconds: r.seconds, wall: r.seconds, rssKb: r.rssKb };
     },
   },
-  {
-    name: '@x/nfct (node bench/workers/list.mjs)',
-    key: 'node',
-    async run(ns) {
-      // The worker opens its socket inside the named netns itself.
-      const r = await timeCommand(null, [process.execPath, WORKER, ns], { stdout: 'pipe' });
-      const line = r.stdout.trim().split('\n').pop() ?? '';
-      let j;
-      try {
-        j = JSON.parse(line);
-      } catch {
-        throw new Error(`bench/workers/list.mjs printed no JSON line: ${JSON.stringify(r.stdout.slice(-200))}`);
-      }
-      return {
-        entries: j.entries,
-        seconds: j.seconds,
-        wall: r.seconds,
-        rssKb: r.rssKb,
-        extra: { selfRssKb: j.rssKb, placeholder: j.placeholder === true },
-      };
-    },
-  },
+  nodeRunner('@x/nfct (node bench/workers/list.mjs)', 'node', WORKER),
+  ...(opts.baseline
+    ? [nodeRunner(`@x/nfct baseline (${opts.baseline})`, 'base', join(opts.baseline, 'bench', 'workers', 'list.mjs'))]
+    : []),
 ];
 
 async function measureSize(size, idleKb) {
@@ -107,7 +119,8 @@ async function measureSize(size, idleKb) {
     row.valid = !row.placeholder && row.entries === size;
     row.rate = row.valid ? row.entries / row.seconds : NaN;
     row.vsRaw = row.valid ? row.seconds / raw.seconds : NaN;
-    row.aboveIdle = row.runner.key === 'node' ? row.rssKb - idleKb : NaN;
+    row.wallVsRaw = row.valid ? row.wall / raw.wall : NaN;
+    row.aboveIdle = row.runner.key === 'node' || row.runner.key === 'base' ? row.rssKb - idleKb : NaN;
   }
   return result;
 }
@@ -130,8 +143,8 @@ async function main() {
   }
 
   const dumpRows = [
-    ['entries', 'reader', 'entries/s', 'dump s', 'time vs raw walk', 'process wall s', 'peak RSS kB',
-      'RSS above idle node kB'],
+    ['entries', 'reader', 'entries/s', 'dump s', 'time vs raw walk', 'process wall s', 'wall vs raw walk',
+      'peak RSS kB', 'RSS above idle node kB'],
   ];
   for (const res of results) {
     for (const row of res.rows) {
@@ -145,8 +158,9 @@ async function main() {
         row.valid ? fmtFixed(row.seconds) : 'n/a',
         row.valid ? `${fmtFixed(row.vsRaw, 2)}×` : 'n/a',
         fmtFixed(row.wall),
+        row.valid ? `${fmtFixed(row.wallVsRaw, 2)}×` : 'n/a',
         fmtInt(row.rssKb),
-        row.runner.key === 'node' ? fmtInt(row.aboveIdle) : '',
+        Number.isNaN(row.aboveIdle) ? '' : fmtInt(row.aboveIdle),
       ]);
     }
   }
@@ -161,7 +175,8 @@ async function main() {
     `Median of ${repeat} runs per reader, readers interleaved, one fresh netns per size filled by`,
     '`bench/c/ct_fill` (IPv4, alternating udp/tcp ESTABLISHED, mark 1). "dump s" is the',
     "reader's own timer (request to NLMSG_DONE) where it has one; `conntrack -L` has none, so its",
-    'dump s is its process wall time. Peak RSS is the process maximum from wait4() (`bench/c/runstat`).',
+    'dump s is its process wall time. "wall vs raw walk": the whole process (start to exit) against',
+    "the raw walk's whole process. Peak RSS is the process maximum from wait4() (`bench/c/runstat`).",
     `Idle \`node -e 0\` peak RSS: ${fmtInt(idleKb)} kB. nf_conntrack_buckets:`,
     `${fmtInt(readSysctl('nf_conntrack_buckets'))}. Kernel dump chunks per recv() (1 MiB buffer):`,
     `first ${fmtInt(rawExtra.recv_first)} B, largest ${fmtInt(rawExtra.recv_max)} B, average ${
@@ -174,18 +189,21 @@ async function main() {
   const big = results[results.length - 1];
   const bigNode = big.rows.find((r) => r.runner.key === 'node');
   const bigCt = big.rows.find((r) => r.runner.key === 'conntrack');
+  const bigBase = big.rows.find((r) => r.runner.key === 'base');
+  const ratios = (r) => (r.valid ? `${fmtFixed(r.wallVsRaw, 2)}× (dump alone ${fmtFixed(r.vsRaw, 2)}×)` : 'n/a');
+  const above = (r) => `+${fmtFixed(r.aboveIdle / 1024, 1)} MiB (${fmtFixed(r.rssKb / 1024, 1)} MiB)`;
   const targets = [
     ['target', 'measured', 'peer in the same run', 'met'],
     [
-      `list() of ${fmtInt(big.size)} entries ≤ ${TARGET_RATIO}× the raw C walk`,
-      bigNode.valid ? `${fmtFixed(bigNode.vsRaw, 2)}×` : 'n/a',
-      `\`conntrack -L\` ${bigCt.valid ? `${fmtFixed(bigCt.vsRaw, 2)}×` : 'n/a'}`,
-      bigNode.valid && bigNode.vsRaw <= TARGET_RATIO ? 'yes' : 'NO',
+      `list() of ${fmtInt(big.size)} entries, whole process, ≤ ${TARGET_RATIO}× the raw C walk's`,
+      ratios(bigNode),
+      `\`conntrack -L\` ${ratios(bigCt)}${bigBase ? `; baseline ${ratios(bigBase)}` : ''}`,
+      bigNode.valid && bigNode.wallVsRaw <= TARGET_RATIO ? 'yes' : 'NO',
     ],
     [
       `peak RSS ≤ ${TARGET_ABOVE_IDLE_MIB} MiB above idle node`,
-      `+${fmtFixed(bigNode.aboveIdle / 1024, 1)} MiB (${fmtFixed(bigNode.rssKb / 1024, 1)} MiB)`,
-      `\`conntrack -L\` ${fmtFixed(bigCt.rssKb / 1024, 1)} MiB`,
+      above(bigNode),
+      `\`conntrack -L\` ${fmtFixed(bigCt.rssKb / 1024, 1)} MiB${bigBase ? `; baseline ${above(bigBase)}` : ''}`,
       bigNode.aboveIdle / 1024 <= TARGET_ABOVE_IDLE_MIB ? 'yes' : 'NO',
     ],
   ];

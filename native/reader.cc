@@ -53,8 +53,10 @@ void Reader::Cleanup(void* arg) {
 
 void Reader::Release(uint64_t records, uint64_t bytes) {
   bool trim = false;
+  bool wake = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    wake = credit_waiters_ > 0;
     queue_.records -= records < queue_.records ? records : queue_.records;
     queue_.bytes -= bytes < queue_.bytes ? bytes : queue_.bytes;
     if (queue_.bytes == 0 && trim_after_ >= kTrimAfter) {
@@ -62,8 +64,9 @@ void Reader::Release(uint64_t records, uint64_t bytes) {
       trim = true;
     }
   }
-  // Every waiter: the reading thread waits for credit, a dump's reading thread for a spent chunk.
-  cv_.notify_all();
+  // Only a reader waiting for credit or room needs waking: a wake-up nobody waits for costs a
+  // futex call, and often a switch to the woken thread, for every batch a dump hands over.
+  if (wake) cv_.notify_all();
   // The consumer has caught up after a burst: give the freed pages back.
   if (trim) malloc_trim(0);
 }
@@ -187,13 +190,17 @@ bool Reader::Fits(uint64_t extra) {
 
 bool Reader::WaitRoom(uint64_t extra) {
   std::unique_lock<std::mutex> lock(mu_);
+  credit_waiters_++;
   cv_.wait(lock, [&]() { return queue_.bytes + extra <= opt_.max_queue_bytes || queue_.bytes == 0 || Ending(); });
+  credit_waiters_--;
   return !Ending();
 }
 
 bool Reader::WaitCredit() {
   std::unique_lock<std::mutex> lock(mu_);
+  credit_waiters_++;
   cv_.wait(lock, [this]() { return !Full() || Ending(); });
+  credit_waiters_--;
   return !Ending();
 }
 

@@ -224,6 +224,7 @@ class Reader {
   std::mutex mu_;
   std::condition_variable cv_;
   QueueStats queue_;         // guarded by mu_
+  int credit_waiters_ = 0;   // threads in WaitCredit() or WaitRoom(), which Release() wakes (mu_)
   uint64_t trim_after_ = 0;  // the most bytes queued at once since the heap was last trimmed (mu_)
   // The most one decoded record has added to a batch so far (reader thread): room for one more
   // is kept, so that the queue never passes max_queue_bytes.

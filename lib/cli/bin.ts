@@ -10,15 +10,12 @@
 //
 // Without the bundle (a tree built by tsc alone) it runs dist/cli/main.js.
 import { closeSync, fstatSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Script } from 'node:vm';
 
 interface Cli {
   run(): void;
 }
-
-const WRAPPER = '(function (exports, require, module, __filename, __dirname) { ';
 
 function load(): Cli {
   const file = join(__dirname, 'nfct.js');
@@ -28,7 +25,8 @@ function load(): Cli {
     const fd = openSync(file, 'r');
     try {
       const st = fstatSync(fd);
-      source = readFileSync(fd, 'utf8');
+      // ASCII, wrapped as a function already (scripts/bundle-cli.mjs): V8 gets the file as it is.
+      source = readFileSync(fd, 'latin1');
       // What the cache was made from: this node (V8 refuses another's cache anyway), this file.
       key = `nfct-v8-cache ${process.version} ${process.arch} ${st.size} ${st.mtimeMs}\n`;
     } finally {
@@ -47,9 +45,7 @@ function load(): Cli {
   } catch {
     // no cache yet
   }
-  // The first line keeps its length, so positions in stack traces stay right.
-  const body = source.startsWith('#!') ? `//${source.slice(2)}` : source;
-  const script = new Script(`${WRAPPER}${body}\n})`, { filename: file, cachedData });
+  const script = new Script(source, { filename: file, cachedData });
   if (cachedData === undefined || script.cachedDataRejected === true) {
     // At exit the cache holds every function this run compiled, not only the top level.
     process.once('exit', () => {
@@ -68,8 +64,10 @@ function load(): Cli {
     });
   }
   const module = { exports: {} as Cli };
-  (script.runInThisContext() as (...a: unknown[]) => void).call(module.exports, module.exports, createRequire(file),
-    module, file, __dirname);
+  // This module's own require: it resolves from this folder, the bundle's (createRequire would
+  // load node:module, and with it the ES module loader).
+  (script.runInThisContext() as (...a: unknown[]) => void).call(module.exports, module.exports, require, module, file,
+    __dirname);
   return module.exports;
 }
 

@@ -2,7 +2,7 @@
 // nfct: a dispatcher. `nfct log` and `nfct trace` are nfct's own commands; `-R FILE` restores;
 // everything else is a conntrack command line, read with conntrack's rules (parse.ts) and run
 // by one module per command (commands/), all writing through one batching writer (output.ts).
-import { Conntrack } from '../conntrack/handle.js';
+import type { Conntrack } from '../conntrack/handle.js';
 import { NfctError } from '../core/errors.js';
 import { NativeLoadError } from '../core/load-error.js';
 import type { NetnsOption } from '../core/netns.js';
@@ -28,6 +28,8 @@ function restoreNetns(argv: readonly string[]): { netns?: string; pid?: number }
 }
 
 async function withConntrack(ns: NetnsOption | undefined, run: (ct: Conntrack) => Promise<number>): Promise<number> {
+  // Loaded here: nfct's own commands (log, trace, ...) start without the conntrack handle.
+  const { Conntrack } = await import('../conntrack/handle.js');
   let ct: Conntrack;
   try {
     ct = await Conntrack.open({ netns: ns });

@@ -5,7 +5,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 function version(): string {
-  for (const up of ['..', '../..']) {
+  // lib/cli/ and dist/cli/ (the bundle too) are two folders down; one up is tried after.
+  for (const up of ['../..', '..']) {
     try {
       const pkg = JSON.parse(readFileSync(join(__dirname, up, 'package.json'), 'utf8')) as { name?: string;
         version?: string };

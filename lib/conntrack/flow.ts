@@ -160,6 +160,21 @@ function natOf(orig: Tuple, reply: Tuple): NatInfo | undefined {
   return nat;
 }
 
+/**
+ * One Status for each value seen so far (a table holds a handful of them), shared by the flows
+ * that have it: a Status is immutable (frozen), and a dump makes one object less per flow.
+ */
+const STATUSES = new Map<number, Status>();
+
+function statusOf(bits: number): Status {
+  let s = STATUSES.get(bits);
+  if (s === undefined) {
+    s = Object.freeze(new Status(bits));
+    if (STATUSES.size < 1024) STATUSES.set(bits, s);
+  }
+  return s;
+}
+
 /** The JSON of each status seen so far, by its bits (a table holds a handful of them). */
 const STATUS_JSON = new Map<number, string>();
 
@@ -278,15 +293,36 @@ class FlowObject {
 }
 
 /**
- * Decodes `count` records. `strings` is consumed in record order; `next` is the index of
- * the first string of the first record.
+ * Decodes `count` records. `strings` holds their text fields, NUL-separated, in record order.
  */
 export function decodeFlows(buffer: ArrayBuffer, strings: string, count: number): Flow[] {
-  const w = new Uint32Array(buffer);
-  const cursor: StringCursor = { s: strings.split('\0'), i: 0 };
+  const flows = flowReader(buffer, strings, count);
   const out = new Array<Flow>(count);
-  for (let i = 0; i < count; i++) out[i] = decodeFlowAt(w, i * FLOW_WORDS, cursor);
+  for (let i = 0; i < count; i++) out[i] = flows.take();
   return out;
+}
+
+/**
+ * The `count` records of a batch one at a time, in order: each take() decodes the next. A dump's loop makes each Flow only when it is asked for, so that a young-generation
+ * GC finds the one flow in use alive, not a whole batch of them: V8 grows its young generation
+ * (and the process's memory) with what survives its collections.
+ */
+export function flowReader(buffer: ArrayBuffer, strings: string,
+  count: number): { readonly length: number; take: () => Flow }
+{
+  const w = new Uint32Array(buffer);
+  const text = new TextCursor(strings);
+  const end = count * FLOW_WORDS;
+  let b = 0;
+  return {
+    length: count,
+    take: () => {
+      if (b >= end) throw new RangeError('no more records in the batch');
+      const f = decodeFlowRecord(w, b, text);
+      b += FLOW_WORDS;
+      return f;
+    },
+  };
 }
 
 /** The strings of a batch and the index of the next one to take. */
@@ -295,10 +331,29 @@ export interface StringCursor {
   i: number;
 }
 
+/** Reads a batch's NUL-separated strings in order, one at a time (no array of them all). */
+class TextCursor {
+  #pos = 0;
+  constructor(private readonly text: string) {}
+  take(): string {
+    const t = this.text;
+    let end = t.indexOf('\0', this.#pos);
+    if (end < 0) end = t.length;
+    const s = t.slice(this.#pos, end);
+    this.#pos = end + 1;
+    return s;
+  }
+}
+
 /** Decodes the flow record at word `b`, taking its strings from the cursor. */
 export function decodeFlowAt(w: Uint32Array, b: number, cursor: StringCursor): Flow {
   const s = cursor.s;
-  let si = cursor.i;
+  const text = { take: () => s[cursor.i++]! };
+  return decodeFlowRecord(w, b, text);
+}
+
+/** Decodes the flow record at word `b`, taking its strings from `text`, in order. */
+function decodeFlowRecord(w: Uint32Array, b: number, text: { take(): string }): Flow {
   const present = w[b + FLOW_PRESENT]!;
   const kind = w[b + FLOW_KIND]!;
   const f = new FlowObject();
@@ -308,19 +363,16 @@ export function decodeFlowAt(w: Uint32Array, b: number, cursor: StringCursor): F
   f.protocol = proto;
   f.protonum = protonum;
   if (present & FLOW_HAS_ORIG) {
-    f.original = makeTuple(w, b + FLOW_ORIG, proto, s[si]!, s[si + 1]!);
-    si += 2;
+    f.original = makeTuple(w, b + FLOW_ORIG, proto, text.take(), text.take());
   }
   if (present & FLOW_HAS_REPLY) {
-    f.reply = makeTuple(w, b + FLOW_REPLY, proto, s[si]!, s[si + 1]!);
-    si += 2;
+    f.reply = makeTuple(w, b + FLOW_REPLY, proto, text.take(), text.take());
   }
   if (present & FLOW_HAS_MASTER) {
     const mproto = protocolName(w[b + FLOW_MASTER]! & 0xff);
-    f.master = makeTuple(w, b + FLOW_MASTER, mproto, s[si]!, s[si + 1]!);
-    si += 2;
+    f.master = makeTuple(w, b + FLOW_MASTER, mproto, text.take(), text.take());
   }
-  f.status = new Status(present & FLOW_HAS_STATUS ? w[b + FLOW_STATUS]! : 0);
+  f.status = statusOf(present & FLOW_HAS_STATUS ? w[b + FLOW_STATUS]! : 0);
   if (present & FLOW_HAS_ID) f.id = w[b + FLOW_ID];
   if (present & FLOW_HAS_TIMEOUT) f.timeout = w[b + FLOW_TIMEOUT];
   if (present & FLOW_HAS_MARK) f.mark = w[b + FLOW_MARK];
@@ -355,8 +407,8 @@ export function decodeFlowAt(w: Uint32Array, b: number, cursor: StringCursor): F
   } else if (present & FLOW_HAS_DCCP) {
     f.dccp = { state: DCCP_STATES[state] ?? 'NONE', stateNum: state, role: w[p + 1]!, handshakeSeq: big64(w, p + 2) };
   }
-  if (present & FLOW_HAS_HELPER) f.helper = s[si++];
-  if (present & FLOW_HAS_SECCTX) f.secctx = s[si++];
+  if (present & FLOW_HAS_HELPER) f.helper = text.take();
+  if (present & FLOW_HAS_SECCTX) f.secctx = text.take();
   if (present & FLOW_HAS_SEQADJ_ORIG) f.seqAdjOriginal = seqAdj(w, b + FLOW_SEQADJ_ORIG);
   if (present & FLOW_HAS_SEQADJ_REPLY) f.seqAdjReply = seqAdj(w, b + FLOW_SEQADJ_REPLY);
   if (present & FLOW_HAS_SYNPROXY) {
@@ -366,7 +418,6 @@ export function decodeFlowAt(w: Uint32Array, b: number, cursor: StringCursor): F
   if ((present & (FLOW_HAS_ORIG | FLOW_HAS_REPLY)) === (FLOW_HAS_ORIG | FLOW_HAS_REPLY) && f.status.bits & 0x30) {
     f.nat = natOf(f.original, f.reply);
   }
-  cursor.i = si;
   return f as unknown as Flow;
 }
 

@@ -3,9 +3,11 @@
 // the name, Kubernetes namespace and containers of each pod UID, and the cgroup path of a
 // namespace's processes gives the UID (lib/core/netns-discovery.ts). The addresses of a namespace
 // (from /proc/PID/net) tell which pod an entry's address belongs to.
-import { readdir, readFile } from 'node:fs/promises';
-
+import { builtin } from './builtins.js';
 import { describeValue } from './validate.js';
+
+/** node:fs/promises, loaded on first use (every nfct command loads this module, few read pods). */
+const fsp = () => builtin('node:fs/promises');
 
 /** A pod as the node knows it. */
 export interface PodIdentity {
@@ -49,7 +51,7 @@ export async function readPodLogDirs(dir = DEFAULT_POD_LOG_DIR): Promise<Map<str
   const out = new Map<string, PodIdentity>();
   let entries: string[];
   try {
-    entries = await readdir(dir);
+    entries = await fsp().readdir(dir);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EACCES') return out;
@@ -60,7 +62,7 @@ export async function readPodLogDirs(dir = DEFAULT_POD_LOG_DIR): Promise<Map<str
     if (!m || !UID.test(m[3]!)) return;
     let containers: string[] = [];
     try {
-      const list = await readdir(`${dir}/${entry}`, { withFileTypes: true });
+      const list = await fsp().readdir(`${dir}/${entry}`, { withFileTypes: true });
       containers = list.filter((d) => d.isDirectory()).map((d) => d.name).sort();
     } catch {
       // gone meanwhile, or unreadable: the names still stand
@@ -77,8 +79,8 @@ export async function readPodLogDirs(dir = DEFAULT_POD_LOG_DIR): Promise<Map<str
  */
 export async function readNamespaceAddresses(procNetDir: string): Promise<string[]> {
   const [trie, inet6] = await Promise.all([
-    readFile(`${procNetDir}/fib_trie`, 'utf8').catch(() => ''),
-    readFile(`${procNetDir}/if_inet6`, 'utf8').catch(() => ''),
+    fsp().readFile(`${procNetDir}/fib_trie`, 'utf8').catch(() => ''),
+    fsp().readFile(`${procNetDir}/if_inet6`, 'utf8').catch(() => ''),
   ]);
   return [...parseFibTrie(trie), ...parseIfInet6(inet6)];
 }

@@ -65,6 +65,19 @@ export interface StreamStats extends ReaderStats {
   lost: number | undefined;
 }
 
+/** @internal The items of a batch of records, all at once. */
+export type BatchDecoder<T> = (buffer: ArrayBuffer, strings: string, count: number) => T[];
+
+/** @internal The items of a batch of `count` records: `length` of them, one a take(), in order. */
+export type RecordReader<T> = (buffer: ArrayBuffer, strings: string,
+  count: number) => { readonly length: number; take: () => T };
+
+/**
+ * @internal Starts a dump's readers; `itemwise` when its items are taken one at a time (a
+ * `for await` loop), so that the size of a native batch is not seen.
+ */
+export type DumpStart = (itemwise: boolean) => BatchSource;
+
 /** @internal Whoever started the stream and tracks its running readers (a handle). */
 export interface StreamOwner {
   forget(source: BatchSource): void;
@@ -79,15 +92,23 @@ export abstract class RecordStream<T> implements AsyncIterable<T>, AsyncDisposab
   #source: BatchSource | undefined;
   #closed = false;
   readonly #owner: StreamOwner;
-  readonly #decode: (buffer: ArrayBuffer, strings: string, count: number) => T[];
-  readonly #start: () => BatchSource;
+  readonly #decode: BatchDecoder<T>;
+  readonly #reader: RecordReader<T>;
+  readonly #start: DumpStart;
 
-  /** @internal */
-  protected constructor(owner: StreamOwner, decode: (buffer: ArrayBuffer, strings: string, count: number) => T[],
-    start: () => BatchSource)
-  {
+  /**
+   * @internal `decode` makes a whole batch's items (batches(), toArray()); `reader`, when
+   * given, makes them one at a time as a loop asks for them.
+   */
+  protected constructor(owner: StreamOwner, decode: BatchDecoder<T>, start: DumpStart, reader?: RecordReader<T>) {
     this.#owner = owner;
     this.#decode = decode;
+    this.#reader = reader ?? ((buffer, strings, count) => {
+      // As many items as decode() makes of the batch (listText(): one Buffer of all its lines).
+      const items = decode(buffer, strings, count);
+      let i = 0;
+      return { length: items.length, take: () => items[i++]! };
+    });
     this.#start = start;
   }
 
@@ -98,9 +119,9 @@ export abstract class RecordStream<T> implements AsyncIterable<T>, AsyncDisposab
         peakBytes: 0, pooledBytes: 0, socketBuffer: 0 };
   }
 
-  #open(): BatchSource {
+  #open(itemwise: boolean): BatchSource {
     if (this.#source || this.#closed) throw new Error('a stream can be iterated once; call list() again');
-    this.#source = this.#start();
+    this.#source = this.#start(itemwise);
     return this.#source;
   }
 
@@ -111,9 +132,11 @@ export abstract class RecordStream<T> implements AsyncIterable<T>, AsyncDisposab
 
   /** Starts the dump; a stream is iterated once. */
   [Symbol.asyncIterator](): AsyncIterator<T> {
-    const source = this.#open();
-    let flows: T[] = [];
-    let i = 0;
+    const source = this.#open(true);
+    // The batch being read: its items are made one at a time, as the loop asks for them, so
+    // that only the item in use is alive, not the batch's worth (see flowReader()).
+    let take: () => T = () => undefined as T;
+    let left = 0;
     const done: IteratorReturnResult<undefined> = { value: undefined, done: true };
     const fill = async (): Promise<IteratorResult<T>> => {
       for (;;) {
@@ -128,21 +151,29 @@ export abstract class RecordStream<T> implements AsyncIterable<T>, AsyncDisposab
           this.#end(source);
           return done;
         }
-        flows = this.#decode(batch.buffer, batch.strings, batch.count);
+        const items = this.#reader(batch.buffer, batch.strings, batch.count);
+        take = items.take;
+        left = items.length;
+        // Released now: the native reader goes on with the dump while this batch is read.
         source.release(batch);
-        i = 0;
-        if (flows.length > 0) return { value: flows[i++]!, done: false };
+        if (left > 0) {
+          left--;
+          return { value: take(), done: false };
+        }
       }
     };
     return {
       // A handle closed in the middle of a batch ends the loop too, not after the batch.
-      next: () => (source.closed
-        ? Promise.resolve(done)
-        : i < flows.length
-        ? Promise.resolve({ value: flows[i++]!, done: false })
-        : fill()),
+      next: () => {
+        if (source.closed) return Promise.resolve(done);
+        if (left > 0) {
+          left--;
+          return Promise.resolve({ value: take(), done: false });
+        }
+        return fill();
+      },
       return: () => {
-        flows = [];
+        left = 0;
         this.#end(source);
         return Promise.resolve(done);
       },
@@ -151,7 +182,7 @@ export abstract class RecordStream<T> implements AsyncIterable<T>, AsyncDisposab
 
   /** The same dump a batch at a time (an array of up to batchSize items per step). */
   async *batches(): AsyncGenerator<T[], void, undefined> {
-    const source = this.#open();
+    const source = this.#open(false);
     try {
       for (;;) {
         const batch = await source.next();
@@ -187,9 +218,7 @@ export abstract class RecordStream<T> implements AsyncIterable<T>, AsyncDisposab
 /** @internal A dump of records of any kind (listText(), expectations). */
 export class Dump<T> extends RecordStream<T> {
   /** Public, where RecordStream's own is protected: the handle makes its dumps. */
-  public constructor(owner: StreamOwner, decode: (buffer: ArrayBuffer, strings: string, count: number) => T[],
-    start: () => BatchSource)
-  {
+  public constructor(owner: StreamOwner, decode: BatchDecoder<T>, start: DumpStart) {
     super(owner, decode, start);
   }
 }

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
-import { Conntrack } from '../../lib/index.js';
+import { Conntrack, type Flow } from '../../lib/index.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { type EntrySpec, loadEntries } from '../oracle/conntrack-cli.js';
 import { fdCounts } from '../support/fds.js';
@@ -118,6 +118,49 @@ describe('list() of 100k entries', () => {
     expect(n).toBeLessThan(N);
     expect(fdCounts().socket).toBe(before - 1); // the dump's socket and the control socket are gone
     await own.close();
+  });
+
+  test('a loop takes the dump in small native batches, made into flows one at a time', async () => {
+    // No batchSize: a loop reads native batches of 256 (at most three waiting), batches() of 2048.
+    const loop = ct.list();
+    const looped: Flow[] = [];
+    for await (const f of loop) looped.push(f);
+    expect(looped.length).toBe(N);
+    expect(loop.stats.peakRecords).toBeGreaterThan(0);
+    expect(loop.stats.peakRecords).toBeLessThanOrEqual(3 * 256);
+    const whole = ct.list();
+    const batched: Flow[] = [];
+    let max = 0;
+    for await (const batch of whole.batches()) {
+      max = Math.max(max, batch.length);
+      batched.push(...batch);
+    }
+    expect(max).toBe(2048);
+    expect(whole.stats.peakRecords).toBeGreaterThan(3 * 256);
+    // Flow by flow, the same objects either way (the table does not change meanwhile; the
+    // timeouts tick down between the two dumps).
+    const key = (f: Flow) => `${f.original.src} ${'srcPort' in f.original ? f.original.srcPort : ''}`;
+    const byKey = new Map(batched.map((f) => [key(f), f]));
+    expect(byKey.size).toBe(N);
+    for (const f of looped) {
+      const g = byKey.get(key(f))!;
+      expect(Math.abs(f.timeout! - g.timeout!)).toBeLessThanOrEqual(60);
+      f.timeout = g.timeout;
+      expect(f).toStrictEqual(g);
+    }
+  });
+
+  test('a loop over listText() yields Buffers of whole lines, every entry once', async () => {
+    let lines = 0;
+    let chunks = 0;
+    for await (const chunk of ct.listText()) {
+      expect(Buffer.isBuffer(chunk)).toBe(true);
+      expect(chunk.at(-1)).toBe(0x0a);
+      chunks++;
+      for (let at = chunk.indexOf(10); at !== -1; at = chunk.indexOf(10, at + 1)) lines++;
+    }
+    expect(lines).toBe(N);
+    expect(chunks).toBeGreaterThan(1);
   });
 
   test('batches() yields arrays of at most batchSize flows', async () => {

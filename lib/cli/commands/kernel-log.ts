@@ -12,7 +12,7 @@ import { KernelLog, type KernelLogOptions, type KernelLogStream } from '../../km
 import type { Context } from '../context.js';
 import { KERNEL_LOG_HELP, KERNEL_TRACE_HELP } from '../help.js';
 import { CliExit } from '../messages.js';
-import { kernelLogLine } from '../ndjson.js';
+import { kernelLogLine } from '../ndjson-packets.js';
 import { writeTracePacket } from './trace.js';
 
 type Mode = 'log' | 'trace';

@@ -2,6 +2,7 @@
 // terminal, as plain lines or NDJSON otherwise; in a terminal the keys of top-keys.ts act on
 // it, and a confirmed `d` deletes the selected group's entries through deleteWhere in each
 // namespace the group covers.
+import { grouped } from '../numbers.js';
 import { groupFilter, KEY_HELP, pressKeys, type TopUiState } from './top-keys.js';
 import { describeGroup, renderFrame, type TopGroup, type TopKey, topLine, type TopSnapshot } from './top-view.js';
 import { GroupHistory, NamespaceSampler, snapshot, type TopOptions } from './top.js';
@@ -39,9 +40,7 @@ async function deleteGroup(samplers: readonly NamespaceSampler[], o: TopOptions,
       failed.push(`[${s.target.label}] ${(e as Error).message}`);
     }
   }
-  return `deleted ${deleted.toLocaleString('en-US')} entries of ${what}${
-    failed.length > 0 ? `; failed: ${failed.join('; ')}` : ''
-  }`;
+  return `deleted ${grouped(deleted)} entries of ${what}${failed.length > 0 ? `; failed: ${failed.join('; ')}` : ''}`;
 }
 
 /** Runs `nfct top`; resolves when the user quits (or after one snapshot with --once). */
@@ -131,9 +130,7 @@ export async function runTop(o: TopOptions): Promise<void> {
           const prompt = ui.mode === 'filter'
             ? `/${ui.draft}_`
             : ui.mode === 'confirm' && ui.pending
-            ? `delete the ${ui.pending.count.toLocaleString('en-US')} entries of ${
-              describeGroup(ui.pending, snap.keys)
-            }? y/N`
+            ? `delete the ${grouped(ui.pending.count)} entries of ${describeGroup(ui.pending, snap.keys)}? y/N`
             : undefined;
           const lines = renderFrame(snap, { colour: true, columns: out.columns, rows, help: true, title: o.title,
             screen: { selected: ui.selected, help: ui.mode === 'help', prompt, status: ui.status || undefined,

@@ -4,6 +4,7 @@
 import { type AggregateKey, type AggregateKeyValues, keyTexts } from '../../conntrack/aggregate.js';
 import type { Counters } from '../../conntrack/types.js';
 import { lineHead, withHead } from '../ndjson.js';
+import { grouped } from '../numbers.js';
 
 /** A group-by key of `nfct top`: any of ct.aggregate()'s, or the namespace. */
 export type TopKey = AggregateKey | 'netns' | 'service';
@@ -62,7 +63,7 @@ export interface TopSnapshot {
   groupCount: number;
 }
 
-const int = (n: number): string => Math.round(n).toLocaleString('en-US');
+const int = grouped;
 const rate = (n: number | null): string => (n === null ? '-' : n >= 100 ? int(n) : n.toFixed(1).replace(/\.0$/, ''));
 const signed = (n: number | null | undefined, unit = ''): string => {
   if (n === null || n === undefined) return '-';

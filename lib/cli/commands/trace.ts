@@ -8,7 +8,8 @@ import type { TraceMatch, TraceOpenOptions, TracePacket } from '../../trace/type
 import { type Context, withWriter } from '../context.js';
 import { TRACE_HELP } from '../help.js';
 import { CliExit } from '../messages.js';
-import { netnsJsonOf, traceLine, withNetns } from '../ndjson.js';
+import { traceLine } from '../ndjson-packets.js';
+import { netnsJsonOf, withNetns } from '../ndjson.js';
 import type { Writer } from '../output.js';
 import { groupHolder } from '../procs.js';
 import { POD_NAME } from '../subcommand.js';
