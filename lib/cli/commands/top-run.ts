@@ -109,15 +109,16 @@ export async function runTop(o: TopOptions): Promise<void> {
     }
     const options = () => ({ by: ui.by, sort: ui.sort, filter: o.filter, interval: ui.interval,
       ...(ui.filter ? { text: ui.filter } : {}) });
-    if (o.once) {
-      // Rates and changes need two samples one interval apart.
-      history.apply(await snapshot(samplers, options(), o.top ?? 20));
-      await sleep(o.interval * 1000, quit.signal);
-    }
+    // --once reads the table once: the header's rates need two samples of the counters one
+    // interval apart (cheap), and the table is read during that interval. A group's change
+    // would need a second read of the table, so it stays unknown, as in a first frame.
+    const figuresAfter = o.once
+      ? Promise.allSettled(samplers.map((s) => s.figures(0))).then(() => sleep(o.interval * 1000, quit.signal))
+      : undefined;
     for (;;) {
       rows = screen ? (out.rows ?? 24) : 0;
       const top = o.top ?? (screen ? Math.max(1, rows - 7 - Math.min(5, samplers.length)) : 20);
-      const snap = await snapshot(samplers, options(), top);
+      const snap = await snapshot(samplers, { ...options(), ...(figuresAfter ? { figuresAfter } : {}) }, top);
       history.apply(snap);
       last = snap;
       ui.selected = Math.min(ui.selected, Math.max(0, snap.groups.length - 1));

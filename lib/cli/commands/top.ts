@@ -32,7 +32,8 @@ Usage:
   --top N         groups shown (default: as many as fit, 20 when not a terminal)
   --all-netns     every network namespace of the node; netns becomes a group-by key
   -p PROTO        only entries of this protocol
-  --once          one snapshot (rates measured over one interval), then exit
+  --once          one snapshot, one read of the table (the header's rates measured over one
+                  interval, the groups' change unknown), then exit
   --json          NDJSON: one object per snapshot (schema/top.json)
 
 Each group shows its change since the previous frame and that change per second.
@@ -295,6 +296,11 @@ export interface SnapshotOptions {
   interval: number;
   /** Only groups whose key text holds this (the screen's / filter). */
   text?: string;
+  /**
+   * The header figures are read once this settles, while the table is read meanwhile (--once:
+   * the rates cover at least the interval, and the one dump runs during it).
+   */
+  figuresAfter?: Promise<void>;
 }
 
 /** One snapshot of every sampled namespace. */
@@ -317,7 +323,7 @@ export async function snapshot(samplers: readonly NamespaceSampler[], o: Snapsho
   const settled = await Promise.allSettled(
     samplers.map(async (s) => {
       const [figures, result] = await Promise.all([
-        s.figures(max),
+        (o.figuresAfter ?? Promise.resolve()).then(() => s.figures(max)),
         s.ct.aggregate({ ...o.filter, by: aggKeys.length > 0 ? aggKeys : ['family'], prefix, sort: o.sort,
           top: whole ? top : 0 }),
       ]);
