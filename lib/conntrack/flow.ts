@@ -303,9 +303,10 @@ export function decodeFlows(buffer: ArrayBuffer, strings: string, count: number)
 }
 
 /**
- * The `count` records of a batch one at a time, in order: each take() decodes the next. A dump's loop makes each Flow only when it is asked for, so that a young-generation
- * GC finds the one flow in use alive, not a whole batch of them: V8 grows its young generation
- * (and the process's memory) with what survives its collections.
+ * The `count` records of a batch one at a time, in order: each take() decodes the next. A
+ * dump's loop makes each Flow only when it is asked for, so that a young-generation GC finds
+ * the one flow in use alive, not a whole batch of them: V8 grows its young generation (and the
+ * process's memory) with what survives its collections.
  */
 export function flowReader(buffer: ArrayBuffer, strings: string,
   count: number): { readonly length: number; take: () => Flow }
@@ -318,23 +319,18 @@ export function flowReader(buffer: ArrayBuffer, strings: string,
     length: count,
     take: () => {
       if (b >= end) throw new RangeError('no more records in the batch');
-      const f = decodeFlowRecord(w, b, text);
+      const f = decodeFlowAt(w, b, text);
       b += FLOW_WORDS;
       return f;
     },
   };
 }
 
-/** The strings of a batch and the index of the next one to take. */
-export interface StringCursor {
-  s: string[];
-  i: number;
-}
-
 /** Reads a batch's NUL-separated strings in order, one at a time (no array of them all). */
-class TextCursor {
+export class TextCursor {
   #pos = 0;
   constructor(private readonly text: string) {}
+  /** The next string (empty past the last one). */
   take(): string {
     const t = this.text;
     let end = t.indexOf('\0', this.#pos);
@@ -345,15 +341,8 @@ class TextCursor {
   }
 }
 
-/** Decodes the flow record at word `b`, taking its strings from the cursor. */
-export function decodeFlowAt(w: Uint32Array, b: number, cursor: StringCursor): Flow {
-  const s = cursor.s;
-  const text = { take: () => s[cursor.i++]! };
-  return decodeFlowRecord(w, b, text);
-}
-
 /** Decodes the flow record at word `b`, taking its strings from `text`, in order. */
-function decodeFlowRecord(w: Uint32Array, b: number, text: { take(): string }): Flow {
+export function decodeFlowAt(w: Uint32Array, b: number, text: TextCursor): Flow {
   const present = w[b + FLOW_PRESENT]!;
   const kind = w[b + FLOW_KIND]!;
   const f = new FlowObject();

@@ -1,6 +1,6 @@
 // NFLOG: the packets that `-j NFLOG --nflog-group N` and nft `log group N` rules log, as an
 // async iterator of decoded packets, in any network namespace.
-import { decodeFlowAt, FLOW_WORDS, type StringCursor } from '../conntrack/flow.js';
+import { decodeFlowAt, FLOW_WORDS, TextCursor } from '../conntrack/flow.js';
 import { type CallSite, callSite, ClosedError } from '../core/errors.js';
 import { isoTime, JsonItem } from '../core/json.js';
 import { PacketPresent, PacketWord } from '../core/layout.js';
@@ -208,7 +208,7 @@ class GapItem extends JsonItem implements NflogGap {
 /** Decodes a batch of packet records (native/log/nflog.h). */
 export function decodePackets(batch: Pick<RawBatch, 'buffer' | 'strings' | 'count' | 'bytes'>): NflogPacketEvent[] {
   const w = new Uint32Array(batch.buffer);
-  const cursor: StringCursor = { s: batch.strings.split('\0'), i: 0 };
+  const text = new TextCursor(batch.strings);
   const bytes = batch.bytes;
   const slice = (at: number): Buffer | undefined => (bytes ? Buffer.from(bytes, w[at], w[at + 1]) : undefined);
   const out: NflogPacketEvent[] = [];
@@ -250,10 +250,10 @@ export function decodePackets(batch: Pick<RawBatch, 'buffer' | 'strings' | 'coun
       const tci = v >>> 16;
       pkt.vlan = { protocol: v & 0xffff, tci, id: tci & 0xfff, priority: tci >>> 13 };
     }
-    if (p & PACKET_HAS_PREFIX) pkt.prefix = cursor.s[cursor.i++];
+    if (p & PACKET_HAS_PREFIX) pkt.prefix = text.take();
     const dev = (bit: number, word: number): LogInterface | undefined => {
       if (!(p & bit)) return undefined;
-      const name = cursor.s[cursor.i++];
+      const name = text.take();
       return name ? { index: w[b + word]!, name } : { index: w[b + word]! };
     };
     pkt.indev = dev(PACKET_HAS_INDEV, PACKET_INDEV);
@@ -262,7 +262,7 @@ export function decodePackets(batch: Pick<RawBatch, 'buffer' | 'strings' | 'coun
     pkt.physoutdev = dev(PACKET_HAS_PHYSOUTDEV, PACKET_PHYSOUTDEV);
     b += PACKET_WORDS;
     if (p & PACKET_HAS_CT) {
-      pkt.conntrack = decodeFlowAt(w, b, cursor);
+      pkt.conntrack = decodeFlowAt(w, b, text);
       b += FLOW_WORDS;
     }
     out.push(pkt);
