@@ -11,7 +11,7 @@ import { eventLine, expectationEventLine } from '../ndjson.js';
 import type { CtRequest } from '../parse.js';
 import { comm, ownerOf } from '../procs.js';
 import { selection } from '../selection.js';
-import { StopGently, unwrittenLine } from './stop-gently.js';
+import { eachUntilStopped, unwrittenLine } from './stop-gently.js';
 
 const origins = new Map<number, string | undefined>();
 function origin(portid: number | undefined): fmt.UserspaceOrigin | undefined {
@@ -38,35 +38,10 @@ async function writeEvents(
   let shown = 0;
   let overruns = 0;
   let xmlOpen = false;
-  // Items arrive a batch at a time; the writer sends them once the loop waits for the next.
-  let pending = 0;
-  const stopping = new StopGently(stream, ctx.stop);
-  try {
-    await writeUntil();
-  } finally {
-    stopping.dispose();
-  }
+  await eachUntilStopped(stream, ctx.stop, out, write);
   if (xml && xmlOpen) out.raw(xml.footer);
   await out.drain();
   return { shown, overruns };
-
-  async function writeUntil(): Promise<void> {
-    try {
-      // Not `for await`: an item taken after the time ran out would be neither written nor
-      // counted as dropped.
-      while (!stopping.expired) {
-        const r = await stream.next();
-        if (r.done) break;
-        write(r.value);
-        if (++pending >= 4096) {
-          pending = 0;
-          await out.ready();
-        }
-      }
-    } finally {
-      await stream.close();
-    }
-  }
 
   function write(ev: ConntrackEvent): void {
     if (ev.type === 'overrun') {

@@ -17,7 +17,7 @@ import { netnsJsonOf, withNetns } from '../ndjson.js';
 import { groupHolder } from '../procs.js';
 import { POD_NAME } from '../subcommand.js';
 import { followNamespaces } from './all-netns.js';
-import { StopGently, unwrittenLine } from './stop-gently.js';
+import { eachUntilStopped, unwrittenLine } from './stop-gently.js';
 
 function count(text: string | undefined, flag: string): number {
   if (text === undefined || !/^\d+$/.test(text)) {
@@ -61,41 +61,28 @@ class Tally {
  */
 async function write(stream: PacketStream, o: LogOptions, ctx: Context, tally: Tally): Promise<void> {
   const { out } = ctx;
-  let n = 0;
   let overruns = 0;
-  const stopping = new StopGently(stream, ctx.stop);
   try {
-    // Not `for await`: an item taken after the time ran out would be neither written nor
-    // counted as dropped.
-    while (!stopping.expired) {
-      const r = await stream.next();
-      if (r.done) break;
-      const item = r.value;
+    await eachUntilStopped(stream, ctx.stop, out, (item) => {
       if (item.type === 'gap') {
         tally.lost += item.missing;
-        continue;
-      }
-      if (item.type === 'overrun') {
+      } else if (item.type === 'overrun') {
         tally.overruns += item.overruns - overruns;
         overruns = item.overruns;
         if (item.lost !== undefined) tally.lost += item.lost;
         else tally.unknownLoss = true;
-        continue;
+      } else {
+        tally.packets++;
+        if (o.json) out.line(packetLine(item));
+        else {
+          const time = new Date(Number((item.timestamp ?? BigInt(Date.now()) * 1_000_000n) / 1_000_000n))
+            .toISOString();
+          out.line(o.prefixOnly ? `${time} ${item.prefix ?? ''}` : `${time} ${formatLogLine(item)}`);
+        }
+        out.schedule();
       }
-      n++;
-      tally.packets++;
-      if (o.json) out.line(packetLine(item));
-      else {
-        const time = new Date(Number((item.timestamp ?? BigInt(Date.now()) * 1_000_000n) / 1_000_000n))
-          .toISOString();
-        out.line(o.prefixOnly ? `${time} ${item.prefix ?? ''}` : `${time} ${formatLogLine(item)}`);
-      }
-      out.schedule();
-      if ((n & 4095) === 0) await out.ready();
-    }
+    });
   } finally {
-    stopping.dispose();
-    await stream.close();
     tally.unwritten += stream.dropped;
   }
   await out.drain();
