@@ -58,10 +58,11 @@ function payloadFamily(p: NflogPacketEvent): 'ipv4' | 'ipv6' | undefined {
  */
 export function packetLine(p: NflogPacketEvent): string {
   const kernel = p.timestamp !== undefined;
-  const { type: _type, ...fields } = jsonSafe(p) as Record<string, unknown>;
+  // The head carries the packet's type, time and source: not again from its own JSON.
+  const { type: _type, time: _time, source: _source, ...fields } = jsonSafe(p) as Record<string, unknown>;
   const family = payloadFamily(p);
   const decoded = family && p.payload ? packetJson(decodePacket(p.payload, family)) : {};
-  const head = lineHead('packet', kernel ? isoOfNs(p.timestamp!) : receivedNow(), kernel ? 'kernel' : 'received');
+  const head = lineHead('packet', isoTime(p.timestamp), kernel ? 'kernel' : 'received');
   return withHead(`${head},"source":"nflog"`, JSON.stringify({ ...fields, ...decoded }));
 }
 

@@ -34,6 +34,7 @@ export class Output {
   /** The other buffer: the one the write in flight sends, free again once that write is done. */
   private spare = Buffer.allocUnsafeSlow(CHUNK_BYTES);
   private closed = false;
+  private readonly goneController = new AbortController();
   /** The write in flight: at most one, so memory holds at most one batch being written. */
   private waiting: Promise<void> | undefined;
   /** Lines written so far. */
@@ -41,7 +42,7 @@ export class Output {
 
   private readonly onError = (e: NodeJS.ErrnoException): void => {
     // Another write error: what the write held is lost, and the command goes on.
-    if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') this.closed = true;
+    if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') this.markClosed();
   };
 
   /**
@@ -165,7 +166,7 @@ export class Output {
             if (err) {
               if (err.code === 'EAGAIN') return void setTimeout(() => write(offset), 5);
               // EPIPE ends the command; another error loses the rest of this batch only.
-              if (err.code === 'EPIPE') this.closed = true;
+              if (err.code === 'EPIPE') this.markClosed();
               resolve();
               return;
             }
@@ -262,13 +263,26 @@ export class Output {
       try {
         for (let at = 0; at < data.length;) at += fs.writeSync((this.sink as { fd: number }).fd, data, at);
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'EPIPE') this.closed = true;
+        if ((e as NodeJS.ErrnoException).code === 'EPIPE') this.markClosed();
       }
     }
   }
 
   get broken(): boolean {
     return this.closed;
+  }
+
+  /**
+   * Aborted once stdout is found closed (EPIPE: `nfct -E | head -1`), so that a command waiting
+   * for its next event ends then, not at the write after it.
+   */
+  get gone(): AbortSignal {
+    return this.goneController.signal;
+  }
+
+  private markClosed(): void {
+    this.closed = true;
+    this.goneController.abort();
   }
 
   /**
@@ -292,6 +306,7 @@ export class Output {
       ready: () => this.ready(),
       flushSync: () => this.flushSync(),
       close: () => undefined,
+      gone: this.gone,
       marked: (inner) => this.marked((text) => mark(inner(text))),
     };
     // What the shared writer knows now (queued bytes, a closed pipe), read at each access.
@@ -302,7 +317,7 @@ export class Output {
 /** What a command writes with: the Output itself, or a marked view of it. */
 export type Writer = Pick<Output,
   'line' | 'raw' | 'bytes' | 'flush' | 'drain' | 'schedule' | 'ready' | 'flushSync' | 'close' | 'pending' | 'discarded'
-    | 'broken' | 'marked'>;
+    | 'broken' | 'gone' | 'marked'>;
 
 /** How the conntrack command prints one flow, for each -o mode (and --json). */
 export interface FlowPrinter {

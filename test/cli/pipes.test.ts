@@ -42,6 +42,33 @@ describe('pipes and signals', () => {
     expect(b.stderr).toBe('status 0\n');
   });
 
+  test('nfct -E | head -1 ends at the first event after the reader left, not 4096 events later', async () => {
+    const child = ns.spawn('bash', ['-c', `${NFCT_SHELL} -E -p tcp | head -1; echo "status \${PIPESTATUS[0]}" >&2`],
+      { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = once(child, 'exit');
+    let over = false;
+    void exited.then(() => (over = true));
+    // One event at a time, each written on its own: head takes the first line and leaves; the
+    // write of a later event finds the pipe closed, and nfct must end then (a bound of 100
+    // events, well below the 4096 between the writer's checks).
+    let made = 0;
+    for (; made < 100 && !over; made++) {
+      await runConntrack(ns, ['-I', '-p', 'tcp', '-s', '10.9.0.1', '-d', '10.9.0.2', '--sport', `${2000 + made}`,
+        '--dport', '80', '--state', 'ESTABLISHED', '-t', '60']);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // A failure bound only; the namespace's removal kills what is left.
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+    expect(over, 'nfct -E still running after the reader left').toBe(true);
+    expect(stdout.split('\n').filter(Boolean)).toHaveLength(1);
+    expect(stderr).toBe('status 0\n');
+    expect(made).toBeLessThan(100);
+  });
+
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
     test(`a reader that stops: nfct waits (memory flat); ${signal} ends it after the count so far`, async () => {
       const child = ns.spawn(process.execPath, [CLI, '-L'], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -55,6 +55,10 @@ export function checkLine(line: string, where = 'nfct'): Record<string, unknown>
   } catch (e) {
     throw new SchemaViolation(`${where}: a line that is not JSON: ${line.slice(0, 300)} (${(e as Error).message})`);
   }
+  const twice = repeatedKey(line);
+  if (twice !== undefined) {
+    throw new SchemaViolation(`${where}: a line with the key "${twice}" twice in one object: ${line.slice(0, 300)}`);
+  }
   const { any } = schemaValidator();
   if (!any(value)) {
     throw new SchemaViolation(
@@ -62,6 +66,34 @@ export function checkLine(line: string, where = 'nfct'): Record<string, unknown>
     );
   }
   return value as Record<string, unknown>;
+}
+
+/**
+ * A key that one object of a JSON text has twice (JSON.parse keeps the last and says nothing),
+ * or undefined. The text is valid JSON.
+ */
+function repeatedKey(text: string): string | undefined {
+  const objects: (Set<string> | undefined)[] = [];
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '{') objects.push(new Set());
+    else if (c === '[') objects.push(undefined);
+    else if (c === '}' || c === ']') objects.pop();
+    else if (c === '"') {
+      let end = i + 1;
+      while (text[end] !== '"') end += text[end] === '\\' ? 2 : 1;
+      const keys = objects.at(-1);
+      let next = end + 1;
+      while (text[next] === ' ') next++;
+      if (keys && text[next] === ':') {
+        const key = text.slice(i + 1, end);
+        if (keys.has(key)) return key;
+        keys.add(key);
+      }
+      i = end;
+    }
+  }
+  return undefined;
 }
 
 /**
