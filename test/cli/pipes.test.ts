@@ -43,8 +43,9 @@ describe('pipes and signals', () => {
   });
 
   test('nfct -E | head -1 ends at the first event after the reader left, not 4096 events later', async () => {
-    const child = ns.spawn('bash', ['-c', `${NFCT_SHELL} -E -p tcp | head -1; echo "status \${PIPESTATUS[0]}" >&2`],
-      { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = ns.spawn('bash', ['-c', `${NFCT_SHELL} -E -p tcp | head -1; echo "status \${PIPESTATUS[0]}" >&2`], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
