@@ -5,6 +5,7 @@
 // command quietly; any other write error (ENOSPC on /dev/full, EIO) loses that batch and the
 // command carries on, as conntrack's stdio does; a signal ends the wait for a reader that does
 // not read.
+import { setMaxListeners } from 'node:events';
 import * as fs from 'node:fs';
 
 import type { LineFormat } from '../conntrack/line-format.js';
@@ -54,6 +55,8 @@ export class Output {
     private readonly sink: Sink = process.stdout,
     private readonly stop?: AbortSignal,
   ) {
+    // Each stream of --all-netns listens on it: as many as there are namespaces.
+    setMaxListeners(0, this.goneController.signal);
     if (!('fd' in sink && typeof sink.fd === 'number' && !('write' in sink))) {
       (sink as NodeJS.WritableStream).on('error', this.onError);
     }

@@ -329,10 +329,13 @@ export function flowReader(buffer: ArrayBuffer, strings: string,
 /** Reads a batch's NUL-separated strings in order, one at a time (no array of them all). */
 export class TextCursor {
   #pos = 0;
-  constructor(private readonly text: string) {}
+  readonly #text: string;
+  constructor(text: string) {
+    this.#text = text;
+  }
   /** The next string (empty past the last one). */
   take(): string {
-    const t = this.text;
+    const t = this.#text;
     let end = t.indexOf('\0', this.#pos);
     if (end < 0) end = t.length;
     const s = t.slice(this.#pos, end);
