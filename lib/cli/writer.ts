@@ -6,7 +6,7 @@
 // command carries on, as conntrack's stdio does; a signal ends the wait for a reader that does
 // not read. How flows become lines is output.ts's (this module loads no formatter).
 import { setMaxListeners } from 'node:events';
-import * as fs from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, statSync, write as writeFd, writeSync } from 'node:fs';
 
 import { withLiveFields } from '../core/view.js';
 
@@ -34,11 +34,11 @@ const AT_ONCE_BYTES = 64 * 1024;
  */
 function neverWaits(fd: number): number {
   try {
-    const st = fs.fstatSync(fd);
+    const st = fstatSync(fd);
     if (st.isFile()) return fd;
     if (!st.isFIFO() && !st.isCharacterDevice()) return -1;
-    const { O_WRONLY, O_NONBLOCK, O_NOCTTY } = fs.constants;
-    return fs.openSync(`/proc/self/fd/${fd}`, O_WRONLY | O_NONBLOCK | O_NOCTTY);
+    const { O_WRONLY, O_NONBLOCK, O_NOCTTY } = constants;
+    return openSync(`/proc/self/fd/${fd}`, O_WRONLY | O_NONBLOCK | O_NOCTTY);
   } catch {
     return -1;
   }
@@ -87,8 +87,8 @@ export class Output {
   get discarded(): boolean {
     if (this.stream) return false;
     try {
-      const out = fs.fstatSync((this.sink as { fd: number }).fd);
-      const nul = fs.statSync('/dev/null');
+      const out = fstatSync((this.sink as { fd: number }).fd);
+      const nul = statSync('/dev/null');
       return out.isCharacterDevice() && out.rdev === nul.rdev;
     } catch {
       return false;
@@ -103,7 +103,7 @@ export class Output {
   close(): void {
     this.stream?.off('error', this.onError);
     if (this.atOnceFd !== undefined && this.atOnceFd !== (this.sink as { fd?: number }).fd && this.atOnceFd >= 0) {
-      fs.closeSync(this.atOnceFd);
+      closeSync(this.atOnceFd);
     }
     this.atOnceFd = undefined;
   }
@@ -118,7 +118,7 @@ export class Output {
     if (this.atOnceFd < 0) return;
     let at = 0;
     try {
-      while (at < this.used) at += fs.writeSync(this.atOnceFd, this.chunk, at, this.used - at);
+      while (at < this.used) at += writeSync(this.atOnceFd, this.chunk, at, this.used - at);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'EPIPE') {
         this.used = 0;
@@ -209,7 +209,7 @@ export class Output {
       const fd = (this.sink as { fd: number }).fd;
       return new Promise<void>((resolve) => {
         const write = (offset: number): void => {
-          fs.write(fd, data, offset, data.length - offset, null, (err, n) => {
+          writeFd(fd, data, offset, data.length - offset, null, (err, n) => {
             if (err) {
               if (err.code === 'EAGAIN') return void setTimeout(() => write(offset), 5);
               // EPIPE ends the command; another error loses the rest of this batch only.
@@ -313,7 +313,7 @@ export class Output {
     if (stream) stream.write(Buffer.from(data));
     else {
       try {
-        for (let at = 0; at < data.length;) at += fs.writeSync((this.sink as { fd: number }).fd, data, at);
+        for (let at = 0; at < data.length;) at += writeSync((this.sink as { fd: number }).fd, data, at);
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'EPIPE') this.markClosed();
       }
