@@ -18,11 +18,11 @@ import { join } from 'node:path';
 import { Script } from 'node:vm';
 
 interface Cli {
-  /** Runs the process's command line; false (the count bundle) when it leaves it to the whole CLI. */
-  run(): boolean | void;
+  /** Runs the process's command line; the count bundle's returns true, or false when it leaves it to the whole CLI. */
+  run(): unknown;
 }
 
-/** A word that may be -C, alone, among bundled short options, or --count abbreviated: parse.ts decides. */
+/** A word that may be -C: alone, among bundled short options, or --counter (or a beginning of it). parse.ts decides. */
 const MAY_COUNT = /^-[^-]*C|^--c/;
 
 /** The bundle `name` of this folder, compiled with its code cache; undefined when it is not there. */

@@ -71,8 +71,6 @@ export class Output {
     private readonly sink: Sink = process.stdout,
     private readonly stop?: AbortSignal,
   ) {
-    // Each stream of --all-netns listens on it: as many as there are namespaces.
-    setMaxListeners(0, this.goneController.signal);
     if (!('fd' in sink && typeof sink.fd === 'number' && !('write' in sink))) {
       (sink as NodeJS.WritableStream).on('error', this.onError);
     }
@@ -329,8 +327,16 @@ export class Output {
    * for its next event ends then, not at the write after it.
    */
   get gone(): AbortSignal {
+    if (!this.goneShared) {
+      // Each stream of --all-netns listens on it: as many as there are namespaces. Set when a
+      // command first asks for it (setMaxListeners loads more of node than -C otherwise does).
+      setMaxListeners(0, this.goneController.signal);
+      this.goneShared = true;
+    }
     return this.goneController.signal;
   }
+
+  private goneShared = false;
 
   private markClosed(): void {
     this.closed = true;
