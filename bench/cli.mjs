@@ -6,7 +6,8 @@
 //   update:  `-U -f ipv4 -p udp -m 5` over UPD udp entries (default 100k)
 //   restore: `-R FILE` of RES saved entries (default 100k) into an empty table
 //   start:   `-C` on an empty table, the whole process, beside `node -e 0` (node's own start) and
-//            the floor: node with the addon alone opening a handle and counting
+//            the floor: node with the addon alone opening a handle and counting on its thread
+//            (as nfct -C does), and the same through the asynchronous calls
 //
 //   node bench/cli.mjs [--size 1000000] [--delete 200000] [--update 100000] [--restore 100000]
 //                      [--repeat 3] [--cases list,first,delete,update,restore,start]
@@ -18,7 +19,7 @@
 // time over nfct's (above 1: nfct is faster).
 
 import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { benchArgs, conntrackInsertLine, countEntries, ensureBuilt, ensureDist, fill, fmtFixed, fmtInt, log, median,
   mixFlows, raiseConntrackMax, REPO_DIR, settleHash, startCommand, table, timeCommand, withNetns,
@@ -254,46 +255,61 @@ if (cases.has('start')) {
   // The start of the command: node, the CLI, the addon, a handle and one request. Interleaved,
   // at least 15 runs each; one nfct run first, which writes the code cache a user's first run
   // writes (lib/cli/bin.ts). Beside them the floor: node with the addon alone doing the same
-  // requests (what no CLI on this addon can go below).
+  // requests on its thread, as nfct -C does (what no CLI on this addon can go below), and the
+  // same with the asynchronous calls, whose trips to libuv's pool nfct -C no longer makes.
   const START_TARGET = 0.01;
-  const ADDON_COUNT = `const m = { exports: {} }; process.dlopen(m, ${
+  const ADDON = `const m = { exports: {} }; process.dlopen(m, ${
     JSON.stringify(join(REPO_DIR, 'build', 'Release', 'nfct.node'))
-  }); m.exports.setErrorFactory((n, s, d) => new Error(s + ' ' + d)); m.exports.openConntrack(null).then(async (ct) => { process.stdout.write((await ct.count())[0] + '\\n'); ct.close(); });`;
+  }); m.exports.setErrorFactory((n, s, d) => new Error(s + ' ' + d));`;
+  const ADDON_COUNT_NOW =
+    `${ADDON} const ct = m.exports.openConntrackNow(null); require('fs').writeSync(1, ct.countNow()[0] + '\\n'); ct.close();`;
+  const ADDON_COUNT =
+    `${ADDON} m.exports.openConntrack(null).then(async (ct) => { process.stdout.write((await ct.count())[0] + '\\n'); ct.close(); });`;
   await withNetns(async (ns) => {
     await timeCommand(ns, [...NFCT, '-C'], { stdout: 'ignore' });
     const runs = Math.max(repeat, 15);
-    const t = { conntrack: [], node: [], floor: [], nfct: [] };
+    const t = { conntrack: [], node: [], floor: [], pooled: [], nfct: [] };
     const counts = [];
+    const loadBefore = loadavg();
     for (let i = 0; i < runs; i++) {
       t.conntrack.push((await timeCommand(ns, ['conntrack', '-C'], { stdout: 'ignore' })).seconds);
       t.node.push((await timeCommand(ns, [process.execPath, '-e', '0'], { stdout: 'ignore' })).seconds);
-      t.floor.push((await timeCommand(ns, [process.execPath, '-e', ADDON_COUNT], { stdout: 'pipe' })).seconds);
+      t.floor.push((await timeCommand(ns, [process.execPath, '-e', ADDON_COUNT_NOW], { stdout: 'pipe' })).seconds);
+      t.pooled.push((await timeCommand(ns, [process.execPath, '-e', ADDON_COUNT], { stdout: 'pipe' })).seconds);
       const r = await timeCommand(ns, [...NFCT, '-C'], { stdout: 'pipe' });
       t.nfct.push(r.seconds);
       counts.push(r.stdout.trim());
     }
+    const loadAfter = loadavg();
     const wrong = counts.some((x) => x !== '0')
       ? ` **nfct -C printed ${[...new Set(counts)].join(', ')} on an empty table (expected 0).**`
       : '';
-    const [c, nd, fl, n] = [median(t.conntrack), median(t.node), median(t.floor), median(t.nfct)];
+    const [c, nd, fl, pl, n] = [t.conntrack, t.node, t.floor, t.pooled, t.nfct].map(median);
     const startRows = [
       ['command (whole process, empty table)', 'median s', 'target', 'met'],
       ['`conntrack -C`', fmtFixed(c, 3), '', ''],
       ['`node -e 0`', fmtFixed(nd, 3), '', ''],
-      ['floor: node, the addon dlopen()ed, a handle opened, count(), printed (no CLI)', fmtFixed(fl, 3),
-        `${fmtFixed(fl - nd, 3)} s above node -e 0`, ''],
+      ['floor: node, the addon dlopen()ed, a handle opened and count() asked on its thread, printed (no CLI)',
+        fmtFixed(fl, 3), `${fmtFixed(fl - nd, 3)} s above node -e 0`, ''],
+      ["the same with the asynchronous open and count (two trips to libuv's pool)", fmtFixed(pl, 3),
+        `${fmtFixed(pl - nd, 3)} s above node -e 0`, ''],
       ['`nfct -C`', fmtFixed(n, 3), `≤ node -e 0 + ${START_TARGET} s: ${fmtFixed(n - nd, 3)} s above`,
         n - nd <= START_TARGET ? 'yes' : 'NO'],
     ];
+    const load = (l) => l.map((x) => x.toFixed(2)).join(' ');
     writeResults(
       START_SECTION,
       table(startRows),
-      `Median of ${runs} runs each, interleaved, in one empty netns, each under \`ip netns exec\` and bench/c/runstat (wall time from exec to exit). \`nfct\` is the installed command, dist/cli/bin.js, its code cache written by one run before. The floor does what nfct -C must do with no CLI at all: its two requests each go to a libuv pool thread and back, which on a loaded machine costs a wait for a core each way.${wrong}`,
+      `Median of ${runs} runs each, interleaved, in one empty netns, each under \`ip netns exec\` and bench/c/runstat (wall time from exec to exit); load average ${
+        load(loadBefore)
+      } before, ${
+        load(loadAfter)
+      } after. \`nfct\` is the installed command, dist/cli/bin.js, which starts -C with its count bundle (dist/cli/nfct-count.js), its code cache written by one run before; it opens the handle and counts on its thread, as the floor does. On a loaded machine each trip to libuv's pool (the asynchronous row) costs a wait for a core each way, and the first one starts the pool's threads.${wrong}`,
     );
     log(
-      `-C: conntrack ${fmtFixed(c, 3)} s, node -e 0 ${fmtFixed(nd, 3)} s, floor ${fmtFixed(fl, 3)} s, nfct ${
-        fmtFixed(n, 3)
-      } s`,
+      `-C: conntrack ${fmtFixed(c, 3)} s, node -e 0 ${fmtFixed(nd, 3)} s, floor ${fmtFixed(fl, 3)} s, pooled ${
+        fmtFixed(pl, 3)
+      } s, nfct ${fmtFixed(n, 3)} s`,
     );
   });
 }

@@ -79,6 +79,17 @@ Napi::Value QueueOp(Napi::Env env, const char* name, OpExec exec, OpDone done) {
   return Napi::Value(env, promise);
 }
 
+Napi::Value RunOp(Napi::Env env, OpMode mode, const char* name, OpExec exec, OpDone done) {
+  if (mode == OpMode::kQueued) return QueueOp(env, name, std::move(exec), std::move(done));
+  Failure failure;
+  exec(&failure);
+  if (failure.failed()) {
+    napi_throw(env, MakeError(env, failure));
+    return Napi::Value();
+  }
+  return done(env);
+}
+
 OwnedFd::~OwnedFd() {
   if (fd_ >= 0) close(fd_);
 }

@@ -13,7 +13,10 @@ const walk = (dir) =>
     d,
   ) => (d.isDirectory() ? walk(join(dir, d.name)) : [join(dir, d.name)]));
 
-for (const f of ['index.js', 'index.mjs', 'index.d.ts', 'index.d.mts', 'cli/main.js', 'cli/bin.js', 'cli/nfct.js']) {
+for (
+  const f of ['index.js', 'index.mjs', 'index.d.ts', 'index.d.mts', 'cli/main.js', 'cli/bin.js', 'cli/nfct.js',
+    'cli/nfct-count.js']
+) {
   if (!existsSync(join(dist, f))) problems.push(`dist/${f} is missing`);
 }
 for (const f of ['cli/main.js', 'cli/bin.js']) {
@@ -21,8 +24,9 @@ for (const f of ['cli/main.js', 'cli/bin.js']) {
     problems.push(`dist/${f} has no #!/usr/bin/env node line`);
   }
 }
-// Made by scripts/write-esm-entry.mjs and scripts/bundle-cli.mjs (the CLI bundle, its V8 code cache).
-const entries = new Set(['index.mjs', 'index.d.mts', 'cli/nfct.js', 'cli/nfct.js.cache']);
+// Made by scripts/write-esm-entry.mjs and scripts/bundle-cli.mjs (the CLI bundles, their V8 code caches).
+const entries = new Set(['index.mjs', 'index.d.mts', 'cli/nfct.js', 'cli/nfct.js.cache', 'cli/nfct-count.js',
+  'cli/nfct-count.js.cache']);
 for (const file of existsSync(dist) ? walk(dist) : []) {
   const rel = relative(dist, file);
   if (entries.has(rel)) continue;

@@ -8,17 +8,26 @@
 // stale, by a run that may write there (as Python writes __pycache__); it is as trusted as
 // nfct.js next to it, since whoever can write one can write the other.
 //
-// Without the bundle (a tree built by tsc alone) it runs dist/cli/main.js.
+// A command line that may count (-C) starts with a second, small bundle, nfct-count.js
+// (lib/cli/quick-count.ts: the parser, the writer and the count, an eighth of the whole), which
+// runs it, or hands it back untouched when it is another command; then nfct.js runs it.
+//
+// Without the bundles (a tree built by tsc alone) it runs dist/cli/main.js.
 import { closeSync, fstatSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Script } from 'node:vm';
 
 interface Cli {
-  run(): void;
+  /** Runs the process's command line; the count bundle's returns true, or false when it leaves it to the whole CLI. */
+  run(): unknown;
 }
 
-function load(): Cli {
-  const file = join(__dirname, 'nfct.js');
+/** A word that may be -C: alone, among bundled short options, or --counter (or a beginning of it). parse.ts decides. */
+const MAY_COUNT = /^-[^-]*C|^--c/;
+
+/** The bundle `name` of this folder, compiled with its code cache; undefined when it is not there. */
+function load(name: string): Cli | undefined {
+  const file = join(__dirname, name);
   let source: string;
   let key: string;
   try {
@@ -33,9 +42,7 @@ function load(): Cli {
       closeSync(fd);
     }
   } catch {
-    // Loaded only when the bundle is missing, and at once: an import() would make start async.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports -- a lazy, synchronous load
-    return require('./main.js') as Cli;
+    return undefined;
   }
   const cacheFile = `${file}.cache`;
   let cachedData: Buffer | undefined;
@@ -71,4 +78,8 @@ function load(): Cli {
   return module.exports;
 }
 
-load().run();
+if (!(process.argv.slice(2).some((word) => MAY_COUNT.test(word)) && load('nfct-count.js')?.run() === true)) {
+  // Loaded only when the bundle is missing, and at once: an import() would make start async.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a lazy, synchronous load
+  (load('nfct.js') ?? (require('./main.js') as Cli)).run();
+}

@@ -2,7 +2,7 @@
 // SIGINT, SIGTERM and SIGHUP raise (commands end cleanly at the next batch and say how far
 // they got).
 import { BANNER } from './messages.js';
-import { Output, type Sink, type Writer } from './output.js';
+import { Output, type Sink, type Writer } from './writer.js';
 
 export interface Context {
   out: Writer;

@@ -55,6 +55,14 @@ export function namespaceFailure(e: { code: string; syscall: string; detail: str
   return undefined;
 }
 
+/**
+ * What ends a command whose table could not be opened: the namespace named on the command line
+ * that is not there (namespaceFailure()), else conntrack's "Can't open handler".
+ */
+export function cannotOpen(e: { code: string; syscall: string; detail: string }): CliExit {
+  return new CliExit(1, namespaceFailure(e) ?? "Can't open handler");
+}
+
 /** Throws conntrack's "Operation failed" with its wording for this errno and command. */
 export function operationFailed(errno: number, command: string): never {
   throw new CliExit(1, `Operation failed: ${errnoText(errno, command)}`);

@@ -97,6 +97,8 @@ export interface NativeConntrack {
   dump(filter: NativeFilter, msgType: number, onBatch: OnBatch, tuning: ReaderTuning): NativeStream;
   get(tuple: NativeTuple): Promise<NativeRecords>;
   count(): Promise<[number, number]>;
+  /** count() made on the calling thread (no trip to libuv's pool); throws NfctError. */
+  countNow(): [number, number];
   /** Per-CPU counters: (CTA_STATS_* type, value) pairs; with `expect`, the expectation table's (CTA_STATS_EXP_*). */
   stats(expect?: boolean): Promise<[number, Uint32Array][]>;
   close(): void;
@@ -157,6 +159,8 @@ export interface NativeKernelLogConfig {
 interface Addon {
   setErrorFactory(fn: (errno: number, syscall: string, detail: string) => Error): void;
   openConntrack(nsPath: string | null): Promise<NativeConntrack>;
+  /** openConntrack() on the calling thread (no trip to libuv's pool); throws NfctError. */
+  openConntrackNow(nsPath: string | null): NativeConntrack;
   openNflog(nsPath: string | null): Promise<NativeNflog>;
   traceEvents(nsPath: string | null, onBatch: OnBatch, tuning: ReaderTuning): NativeStream;
   /** Reads (and with a value, sets) the nf_log backend of a family; resolves the previous one. */
@@ -285,6 +289,7 @@ const lazy = (name: keyof Addon) => (...args: unknown[]): unknown =>
 export const addon = {
   setErrorFactory: lazy('setErrorFactory'),
   openConntrack: lazy('openConntrack'),
+  openConntrackNow: lazy('openConntrackNow'),
   openNflog: lazy('openNflog'),
   traceEvents: lazy('traceEvents'),
   nfLogBackend: lazy('nfLogBackend'),
@@ -302,6 +307,6 @@ export const addon = {
     return loadAddon().layouts;
   },
 } as Pick<Addon,
-  'setErrorFactory' | 'openConntrack' | 'openNflog' | 'traceEvents' | 'nfLogBackend' | 'ownerLock' | 'decodeForTest'
-    | 'readSave' | 'formatFlows' | 'serviceTable' | 'nftRuleset' | 'readInNamespace' | 'kernelLog' | 'decodeLogLines'
-    | 'layouts'>;
+  'setErrorFactory' | 'openConntrack' | 'openConntrackNow' | 'openNflog' | 'traceEvents' | 'nfLogBackend' |
+    'ownerLock' | 'decodeForTest' | 'readSave' | 'formatFlows' | 'serviceTable' | 'nftRuleset' | 'readInNamespace' |
+    'kernelLog' | 'decodeLogLines' | 'layouts'>;

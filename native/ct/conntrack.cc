@@ -37,21 +37,31 @@ void PutGet(nlmsghdr* nlh, const TupleSpec& t, int64_t /*id*/) {
 }  // namespace
 
 void Conntrack::Init(Napi::Env env, Napi::Object exports) {
-  Napi::Function ctor = DefineClass(
-      env, "Conntrack",
-      {InstanceMethod<&Conntrack::Dump>("dump"), InstanceMethod<&Conntrack::Get>("get"),
-       InstanceMethod<&Conntrack::Count>("count"), InstanceMethod<&Conntrack::Stats>("stats"),
-       InstanceMethod<&Conntrack::Close>("close"), InstanceMethod<&Conntrack::Create>("create"),
-       InstanceMethod<&Conntrack::Delete>("delete"), InstanceMethod<&Conntrack::Flush>("flush"),
-       InstanceMethod<&Conntrack::CreateBatch>("createBatch"), InstanceMethod<&Conntrack::DeleteBatch>("deleteBatch"),
-       InstanceMethod<&Conntrack::DeleteWhere>("deleteWhere"), InstanceMethod<&Conntrack::Aggregate>("aggregate"),
-       InstanceMethod<&Conntrack::ExpectDump>("expectDump"), InstanceMethod<&Conntrack::ExpectGet>("expectGet"),
-       InstanceMethod<&Conntrack::ExpectCreate>("expectCreate"),
-       InstanceMethod<&Conntrack::ExpectDelete>("expectDelete"), InstanceMethod<&Conntrack::ExpectFlush>("expectFlush"),
-       InstanceMethod<&Conntrack::Events>("events"), InstanceMethod<&Conntrack::ExpectEvents>("expectEvents")});
+  Napi::Function ctor = DefineClass(env, "Conntrack",
+                                    {InstanceMethod<&Conntrack::Dump>("dump"),
+                                     InstanceMethod<&Conntrack::Get>("get"),
+                                     InstanceMethod<&Conntrack::Count>("count"),
+                                     InstanceMethod<&Conntrack::CountNow>("countNow"),
+                                     InstanceMethod<&Conntrack::Stats>("stats"),
+                                     InstanceMethod<&Conntrack::Close>("close"),
+                                     InstanceMethod<&Conntrack::Create>("create"),
+                                     InstanceMethod<&Conntrack::Delete>("delete"),
+                                     InstanceMethod<&Conntrack::Flush>("flush"),
+                                     InstanceMethod<&Conntrack::CreateBatch>("createBatch"),
+                                     InstanceMethod<&Conntrack::DeleteBatch>("deleteBatch"),
+                                     InstanceMethod<&Conntrack::DeleteWhere>("deleteWhere"),
+                                     InstanceMethod<&Conntrack::Aggregate>("aggregate"),
+                                     InstanceMethod<&Conntrack::ExpectDump>("expectDump"),
+                                     InstanceMethod<&Conntrack::ExpectGet>("expectGet"),
+                                     InstanceMethod<&Conntrack::ExpectCreate>("expectCreate"),
+                                     InstanceMethod<&Conntrack::ExpectDelete>("expectDelete"),
+                                     InstanceMethod<&Conntrack::ExpectFlush>("expectFlush"),
+                                     InstanceMethod<&Conntrack::Events>("events"),
+                                     InstanceMethod<&Conntrack::ExpectEvents>("expectEvents")});
   GetData(env)->conntrack_ctor = Napi::Persistent(ctor);
   exports.Set("Conntrack", ctor);
   exports.Set("openConntrack", Napi::Function::New(env, &Conntrack::Open, "openConntrack"));
+  exports.Set("openConntrackNow", Napi::Function::New(env, &Conntrack::OpenNow, "openConntrackNow"));
 }
 
 Conntrack::Conntrack(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Conntrack>(info) {
@@ -63,7 +73,12 @@ Conntrack::Conntrack(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Conntrac
 }
 
 // openConntrack(nsPath: string | null): Promise<Conntrack>
-Napi::Value Conntrack::Open(const Napi::CallbackInfo& info) {
+Napi::Value Conntrack::Open(const Napi::CallbackInfo& info) { return OpenIn(info, OpMode::kQueued); }
+
+// openConntrackNow(nsPath: string | null): Conntrack, opened on this thread (see async_op.h)
+Napi::Value Conntrack::OpenNow(const Napi::CallbackInfo& info) { return OpenIn(info, OpMode::kNow); }
+
+Napi::Value Conntrack::OpenIn(const Napi::CallbackInfo& info, OpMode mode) {
   Napi::Env env = info.Env();
   std::string path;
   if (info.Length() > 0 && info[0].IsString()) path = info[0].As<Napi::String>().Utf8Value();
@@ -80,7 +95,7 @@ Napi::Value Conntrack::Open(const Napi::CallbackInfo& info) {
     std::shared_ptr<ControlSocket> held = sock;
     return GetData(e)->conntrack_ctor.New({Napi::External<std::shared_ptr<ControlSocket>>::New(e, &held)});
   };
-  return QueueOp(env, "nfct-open", std::move(exec), std::move(done));
+  return RunOp(env, mode, "nfct-open", std::move(exec), std::move(done));
 }
 
 // dump(filter, msgType, onBatch, readerOptions): Stream
@@ -115,8 +130,12 @@ Napi::Value Conntrack::Get(const Napi::CallbackInfo& info) {
 }
 
 // count(): Promise<[entries, maxEntries]> (maxEntries -1 when the kernel does not say)
-Napi::Value Conntrack::Count(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
+Napi::Value Conntrack::Count(const Napi::CallbackInfo& info) { return CountIn(info.Env(), OpMode::kQueued); }
+
+// countNow(): [entries, maxEntries], asked on this thread (see async_op.h)
+Napi::Value Conntrack::CountNow(const Napi::CallbackInfo& info) { return CountIn(info.Env(), OpMode::kNow); }
+
+Napi::Value Conntrack::CountIn(Napi::Env env, OpMode mode) {
   auto result = std::make_shared<std::pair<double, double>>(-1, -1);
   auto exec = [result](int fd, Failure* f) {
     NlRequest req(NFNL_SUBSYS_CTNETLINK, CtMsg(IPCTNL_MSG_CT_GET_STATS), 0, AF_UNSPEC);
@@ -138,7 +157,7 @@ Napi::Value Conntrack::Count(const Napi::CallbackInfo& info) {
     out.Set(1u, Napi::Number::New(e, result->second));
     return out;
   };
-  return QueueControl(env, sock_, exec, done);
+  return QueueControl(env, sock_, exec, done, mode);
 }
 
 // stats(expect?): Promise<Array<[cpu, Uint32Array of (type, value) pairs]>>: the connection

@@ -22,10 +22,16 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
   explicit Conntrack(const Napi::CallbackInfo& info);
 
  private:
+  // openConntrack() resolves the handle; openConntrackNow() opens it on this thread.
   static Napi::Value Open(const Napi::CallbackInfo& info);
+  static Napi::Value OpenNow(const Napi::CallbackInfo& info);
+  static Napi::Value OpenIn(const Napi::CallbackInfo& info, OpMode mode);
   Napi::Value Dump(const Napi::CallbackInfo& info);
   Napi::Value Get(const Napi::CallbackInfo& info);
+  // count() resolves [entries, max]; countNow() returns it, asked on this thread.
   Napi::Value Count(const Napi::CallbackInfo& info);
+  Napi::Value CountNow(const Napi::CallbackInfo& info);
+  Napi::Value CountIn(Napi::Env env, OpMode mode);
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
 

@@ -72,7 +72,8 @@ void FlowDecoder::OnMessage(const nlmsghdr* nlh, Batch* batch) {
   AppendRecord(flow_, batch);
 }
 
-Napi::Value QueueControl(Napi::Env env, std::shared_ptr<ControlSocket> sock, ControlExec exec, ControlDone done) {
+Napi::Value QueueControl(Napi::Env env, std::shared_ptr<ControlSocket> sock, ControlExec exec, ControlDone done,
+                         OpMode mode) {
   auto run = [sock = std::move(sock), exec = std::move(exec)](Failure* f) {
     std::lock_guard<std::mutex> lock(sock->mu);
     if (sock->fd < 0) {
@@ -81,7 +82,7 @@ Napi::Value QueueControl(Napi::Env env, std::shared_ptr<ControlSocket> sock, Con
     }
     exec(sock->fd, f);
   };
-  return QueueOp(env, "nfct-control", std::move(run), std::move(done));
+  return RunOp(env, mode, "nfct-control", std::move(run), std::move(done));
 }
 
 Napi::Value QueueRequest(Napi::Env env, std::shared_ptr<ControlSocket> sock, std::function<NlRequest()> make) {

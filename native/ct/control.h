@@ -32,7 +32,9 @@ using ControlDone = OpDone;
 
 // Runs exec on the control socket on libuv's pool (short exchanges only), one at a time, then
 // resolves the returned promise with done() or rejects it with the failure (see async_op.h).
-Napi::Value QueueControl(Napi::Env env, std::shared_ptr<ControlSocket> sock, ControlExec exec, ControlDone done);
+// With OpMode::kNow, on this thread: returns done()'s value or throws the failure.
+Napi::Value QueueControl(Napi::Env env, std::shared_ptr<ControlSocket> sock, ControlExec exec, ControlDone done,
+                         OpMode mode = OpMode::kQueued);
 
 // Sends the one request make() builds (on the worker) and resolves undefined on its ACK:
 // creates, deletes and flushes.

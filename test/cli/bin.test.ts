@@ -102,7 +102,92 @@ describe('the nfct command: one bundled file and its code cache', () => {
     expect(() => statSync(cache)).toThrow(/ENOENT/);
   });
 
-  test('the bundle needs no ES module loader (it runs in vm.Script): no import() is left in it', () => {
-    expect(readFileSync(join(pkg, 'dist', 'cli', 'nfct.js'), 'utf8')).not.toMatch(/(?<![\w$.])import\(/);
+  test('the bundles need no ES module loader (they run in vm.Script): no import() is left in them', () => {
+    for (const f of ['nfct.js', 'nfct-count.js']) {
+      expect(readFileSync(join(ROOT, 'dist', 'cli', f), 'utf8')).not.toMatch(/(?<![\w$.])import\(/);
+    }
+  });
+});
+
+// The command lines that count start with the small bundle, nfct-count.js (lib/cli/quick-count.ts):
+// checked on a copy that has it and bin.js, and not the whole CLI (no nfct.js, no main.js),
+// so a count that went to the whole CLI would fail here.
+describe('nfct -C: the count bundle alone', () => {
+  let countPkg: string;
+  let countBin: string;
+
+  beforeAll(() => {
+    countPkg = mkdtempSync(join(tmpdir(), 'nfct-bin-count-'));
+    mkdirSync(join(countPkg, 'dist', 'cli'), { recursive: true });
+    mkdirSync(join(countPkg, 'build', 'Release'), { recursive: true });
+    for (const f of ['bin.js', 'nfct-count.js']) cpSync(join(ROOT, 'dist', 'cli', f), join(countPkg, 'dist', 'cli', f));
+    cpSync(join(ROOT, 'build', 'Release', 'nfct.node'), join(countPkg, 'build', 'Release', 'nfct.node'));
+    writeFileSync(join(countPkg, 'package.json'), JSON.stringify({ name: '@x/nfct', version: '0.0.0-test' }));
+    countBin = join(countPkg, 'dist', 'cli', 'bin.js');
+  });
+
+  afterAll(() => {
+    if (countPkg) rmSync(countPkg, { recursive: true, force: true });
+  });
+
+  const counting = (args: string[]) => ns.exec('node', [countBin, ...args]);
+  const signed = (text: string) =>
+    text.replace(/^(conntrack v1\.4\.7 \(conntrack-tools\)|nfct v0\.0\.0-test \(conntrack-tools compatible\)): /gm,
+      'SIGNED: ').replace(/Try `(conntrack|nfct) -h' or '(conntrack|nfct) --help'/g, 'TRY-HELP');
+
+  test('counts as conntrack does, and writes the count bundle its own code cache', async () => {
+    for (const args of [['-C'], ['--counter'], ['--co'], ['-C', 'conntrack'], ['-C', '-a', 'x']]) {
+      const [mine, theirs] = [await counting(args), await runConntrack(ns, args)];
+      expect({ args, code: mine.code, stdout: mine.stdout, stderr: signed(mine.stderr) }).toEqual({ args,
+        code: theirs.code, stdout: theirs.stdout, stderr: signed(theirs.stderr) });
+      expect(mine.stdout).toBe('3\n');
+    }
+    expect(readFileSync(join(countPkg, 'dist', 'cli', 'nfct-count.js.cache')).toString('latin1')).toMatch(
+      /^nfct-v8-cache /,
+    );
+  });
+
+  test('refuses what conntrack refuses with -C, in its words and with its status', async () => {
+    for (const args of [['-C', '-p', 'tcp'], ['-C', '-f', 'ipv6'], ['-C', '-C'], ['-C', 'dying'], ['--c'], ['-C',
+      '-a']])
+    {
+      const [mine, theirs] = [await counting(args), await runConntrack(ns, args)];
+      expect({ args, code: mine.code, stdout: mine.stdout, stderr: signed(mine.stderr) }).toEqual({ args,
+        code: theirs.code, stdout: theirs.stdout, stderr: signed(theirs.stderr) });
+      expect(mine.code).toBe(2);
+      expect(mine.stderr).toMatch(/^nfct v0\.0\.0-test/);
+    }
+  });
+
+  test('counts in a namespace named with --netns, and says which one does not exist', async () => {
+    const r = await run('node', [countBin, '-C', '--netns', ns.name]);
+    expect(r).toMatchObject({ code: 0, stdout: '3\n', stderr: '' });
+    const json = await run('node', [countBin, '-C', '--json']);
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.stdout)).toMatchObject({ type: 'count', table: 'conntrack' });
+    const missing = await run('node', [countBin, '-C', '--netns', 'nfct-no-such-netns']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/network namespace "nfct-no-such-netns" does not exist/);
+  });
+
+  test("starts no thread beyond node's own: no libuv pool for the open, the count or the write", async () => {
+    const hook = join(countPkg, 'threads.cjs');
+    writeFileSync(hook,
+      "process.on('exit', () => process.stderr.write('threads ' + require('fs').readdirSync('/proc/self/task').length + '\\n'));");
+    const idle = await ns.exec('node', ['-r', hook, '-e', '0']);
+    const counted = await ns.exec('sh', ['-c', 'node -r "$1" "$2" -C | cat', 'sh', hook, countBin]);
+    expect(counted.stdout).toBe('3\n');
+    expect(counted.stderr).toBe(idle.stderr);
+    expect(idle.stderr).toMatch(/^threads \d+\n$/);
+  });
+
+  test('leaves any other line to the whole CLI, which this copy lacks (so -C above ran without it)', async () => {
+    for (const args of [['-L', '-m', '-C'], ['-C', 'expect'], ['-C', '--all-netns'], ['-C', '--json', '--netns',
+      'x']])
+    {
+      const r = await counting(args);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/Cannot find module '\.\/main\.js'/);
+    }
   });
 });

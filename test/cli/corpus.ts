@@ -412,6 +412,13 @@ function build(): CorpusLine[] {
     L('-C'),
     L('-C expect'),
     L('-C -p tcp'),
+    // -C: nfct's own process counts on its calling thread (commands/count.ts); the installed
+    // command (CT in a shell line: bin.js) starts these with its count bundle (nfct-count.js).
+    ...['-C -f ipv6', '-C -f ipv4', '--counter', '--co', '-C conntrack', '-C dying', '-C -C', '-C -a x', '-C -a',
+      '-C -z', '-C -m 1', '-C -s 10.0.0.1', '-C bogus', '-C --sport 1'].map((c) => L(c)),
+    ...['-C', '-C expect', '-C -p tcp', '-C -f ipv6', '--counter', '--co', '-C dying', '-C -C', '-C -a x', '-C -a',
+      '-C -m 1', '-C bogus', '-C -L', '-C > /dev/null', '-C | cat'].map((c) => ({ shell: `CT ${c}` })),
+    L('-C', { devnull: true }),
     L('-S'),
     L('-S -p tcp'),
     L('-V'),

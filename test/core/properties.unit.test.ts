@@ -102,6 +102,7 @@ const fakeConntrack = (): NativeConntrack => {
     dump: unused,
     get: unused,
     count: unused,
+    countNow: unused,
     stats: unused,
     create: unused,
     delete: unused,

@@ -25,6 +25,7 @@ describe('Conntrack.open options', () => {
     dump: throws,
     get: rejects,
     count: rejects,
+    countNow: throws,
     stats: rejects,
     close: () => {},
     create: rejects,

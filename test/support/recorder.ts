@@ -104,6 +104,7 @@ export function instrument(ct: Conntrack): Recorder {
     dump: unreached('dump', rec.filters),
     get: resolves('get', rec.tuples, noEntry),
     count: rejects('count'),
+    countNow: unreached('countNow'),
     stats: rejects('stats'),
     close() {
       rec.calls.push('close');

@@ -7,6 +7,7 @@ import { HELP } from '../help.js';
 import { operationFailed, VERSION } from '../messages.js';
 import { line, receivedNow, schemaVersions } from '../ndjson.js';
 import type { CtRequest } from '../parse.js';
+import { printCount } from './count.js';
 
 export async function flush(ct: Conntrack, r: CtRequest, ctx: Context): Promise<number> {
   let failure: NfctError | undefined;
@@ -27,14 +28,7 @@ export async function count(ct: Conntrack, r: CtRequest, ctx: Context): Promise<
   if (r.command === 'exp-count') {
     for await (const batch of ct.expectations.list().batches()) n += batch.length;
   } else n = await ct.count();
-  ctx.out.line(
-    r.json
-      ? line('count', receivedNow(), 'received', { table: r.command === 'exp-count' ? 'expect' : 'conntrack',
-        count: n })
-      : String(n),
-  );
-  await ctx.out.drain();
-  return 0;
+  return printCount(n, r, ctx);
 }
 
 export async function stats(ct: Conntrack, r: CtRequest, ctx: Context): Promise<number> {
