@@ -36,9 +36,12 @@ export default {
   timeoutFactor: 2,
   dryRunTimeoutMinutes: 60,
   incremental: true,
+  // scripts/mutation.sh hands Stryker a copy of the committed results
+  // (test/mutation/stryker-incremental.json) and merges what the run wrote back into them:
+  // Stryker's own file would hold the files of the last run only.
   incrementalFile: partial
     ? 'reports/mutation/stryker-incremental-partial.json'
-    : 'test/mutation/stryker-incremental.json',
+    : 'reports/mutation/stryker-incremental-run.json',
   reporters: ['html', 'json', 'clear-text', 'progress'],
   htmlReporter: { fileName: 'reports/mutation/index.html' },
   jsonReporter: { fileName: 'reports/mutation/mutation.json' },

@@ -7,7 +7,7 @@
 #                                                 mutants whose code or covering tests changed
 #                                                 since test/mutation/stryker-incremental.json
 #   bash scripts/mutation.sh lib/a.ts lib/b/      the same for those files only (the results of
-#                                                 the others are kept in the incremental file)
+#                                                 the others are kept: scripts/mutation-merge.mjs)
 #   bash scripts/mutation.sh --tests 'test/nflog/*.test.ts' lib/nflog/logline-format.ts
 #                                                 a quick look: those test files only (a lower
 #                                                 bound of the score), results kept apart in
@@ -65,6 +65,13 @@ lock=()
 [ -e /work/wt/heavy.lock ] && lock=(flock /work/wt/heavy.lock)
 [ "$mode" = full ] && args+=(--force)
 
+committed=test/mutation/stryker-incremental.json
+ran=reports/mutation/stryker-incremental-run.json
+if [ -z "$tests" ]; then
+  mkdir -p reports/mutation
+  if [ -e "$committed" ]; then cp "$committed" "$ran"; else rm -f "$ran"; fi
+fi
+
 run() { nice -n 19 "$@"; }
 status=0
 case "$mode" in
@@ -72,6 +79,8 @@ case "$mode" in
   *) run npx --no-install stryker "${args[@]}" || status=$? ;;
 esac
 [ "$status" -eq 0 ] || { echo "stryker failed (exit status $status)" >&2; exit "$status"; }
+# The run's files into the committed results, the other files' kept (scripts/mutation-merge.mjs).
+if [ -z "$tests" ]; then node scripts/mutation-merge.mjs "$committed" "$ran" || exit 1; fi
 
 [ -n "$tests" ] && echo "mutation scores with $tests only: a lower bound of what the whole suite kills"
 node scripts/mutation-scores.mjs reports/mutation/mutation.json test/mutation/equivalent.json reports/mutation/scores.md
