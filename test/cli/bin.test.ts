@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { createNetns, type Netns, run } from '../helpers/netns.js';
-import { runConntrack } from '../oracle/conntrack-cli.js';
+import { loadEntries, runConntrack } from '../oracle/conntrack-cli.js';
 
 const ROOT = resolve(__dirname, '..', '..');
 let ns: Netns;
@@ -32,11 +32,9 @@ beforeAll(async () => {
   }
   bin = join(pkg, 'dist', 'cli', 'bin.js');
   cache = join(pkg, 'dist', 'cli', 'nfct.js.cache');
-  for (let i = 1; i <= 3; i++) {
-    const r = await runConntrack(ns, ['-I', '-p', 'udp', '-s', `10.0.0.${i}`, '-d', '10.0.1.1', '--sport', '1000',
-      '--dport', '53', '-t', '600']);
-    if (r.code !== 0) throw new Error(r.stderr);
-  }
+  await loadEntries(ns,
+    Array.from({ length: 3 },
+      (_, i) => ({ proto: 'udp', src: `10.0.0.${i + 1}`, dst: '10.0.1.1', sport: 1000, dport: 53, timeout: 600 })));
 }, 60_000);
 
 afterAll(async () => {

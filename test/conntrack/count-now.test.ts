@@ -8,17 +8,15 @@ import { NfctError } from '../../lib/core/errors.js';
 import { addon } from '../../lib/core/native.js';
 import { Conntrack } from '../../lib/index.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
-import { runConntrack } from '../oracle/conntrack-cli.js';
+import { loadEntries, runConntrack } from '../oracle/conntrack-cli.js';
 
 let ns: Netns;
 
 beforeAll(async () => {
   ns = await createNetns('nfct-countnow');
-  for (let i = 1; i <= 4; i++) {
-    const r = await runConntrack(ns, ['-I', '-p', 'udp', '-s', `10.0.0.${i}`, '-d', '10.0.1.1', '--sport', '1000',
-      '--dport', '53', '-t', '600']);
-    if (r.code !== 0) throw new Error(r.stderr);
-  }
+  await loadEntries(ns,
+    Array.from({ length: 4 },
+      (_, i) => ({ proto: 'udp', src: `10.0.0.${i + 1}`, dst: '10.0.1.1', sport: 1000, dport: 53, timeout: 600 })));
 }, 60_000);
 
 afterAll(async () => {
