@@ -42,7 +42,9 @@ export default {
   incrementalFile: partial
     ? 'reports/mutation/stryker-incremental-partial.json'
     : 'reports/mutation/stryker-incremental-run.json',
-  reporters: ['html', 'json', 'clear-text', 'progress'],
+  // 'checkpoint' (scripts/mutation-checkpoint.mjs) keeps the results of a run stopped early.
+  plugins: ['@stryker-mutator/*', './scripts/mutation-checkpoint.mjs'],
+  reporters: ['html', 'json', 'clear-text', 'progress', 'checkpoint'],
   htmlReporter: { fileName: 'reports/mutation/index.html' },
   jsonReporter: { fileName: 'reports/mutation/mutation.json' },
   clearTextReporter: { allowColor: false, logTests: false, reportScoreTable: true, reportMutants: false },

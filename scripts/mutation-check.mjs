@@ -45,8 +45,13 @@ if (!existsSync(resolve(ROOT, resultsFile))) {
 }
 const results = JSON.parse(readFileSync(resolve(ROOT, resultsFile), 'utf8'));
 const files = Object.fromEntries(Object.entries(results.files ?? {}).map(([f, d]) => [rel(f), d]));
-const current = Object.fromEntries(Object.entries(files).filter(([f, d]) => d.source === now(f)));
-const stale = Object.keys(files).filter((f) => !(f in current));
+// A run stopped before its end leaves files with mutants not yet tested (`pending`,
+// scripts/mutation-checkpoint.mjs): not scored until a run finishes them.
+const unfinished = Object.keys(files).filter((f) => files[f].pending > 0 && files[f].source === now(f));
+const current = Object.fromEntries(
+  Object.entries(files).filter(([f, d]) => d.source === now(f) && !(d.pending > 0)),
+);
+const stale = Object.keys(files).filter((f) => !(f in current) && !unfinished.includes(f));
 const never = lib.filter((f) => !(f in files));
 const testsChanged = Object.entries(results.testFiles ?? {})
   .map(([f, d]) => [rel(f), d])
@@ -75,17 +80,21 @@ for (const r of table) {
 const list = (what, xs) =>
   xs.length > 0 && console.log(`${what} (${xs.length}): ${xs.slice(0, 12).join(', ')}${xs.length > 12 ? ', ...' : ''}`);
 list('changed since their results were made (not counted)', stale);
+list(
+  'partly measured, a run stopped before their end (not counted)',
+  unfinished.map((f) => `${f} (${files[f].pending} of ${files[f].pending + files[f].mutants.length} left)`),
+);
 list('never measured', never);
 list('test files changed since (kills may differ)', testsChanged);
 
 const missed = table.filter((r) => !r.ok).map((r) => (r.name === 'all' ? 'lib/ overall' : r.name));
-const fresh = stale.length === 0 && never.length === 0 && testsChanged.length === 0;
+const fresh = stale.length === 0 && never.length === 0 && unfinished.length === 0 && testsChanged.length === 0;
 const summary = [
   `mutation testing: results current for ${Object.keys(current).length} of ${lib.length} files of lib/`,
   fresh
     ? 'tests unchanged'
     : `${
-      stale.length + never.length
+      stale.length + never.length + unfinished.length
     } not current, ${testsChanged.length} test files changed (npm run test:mutation:refresh)`,
   missed.length > 0 ? `below target: ${missed.join(', ')}` : 'targets met on current results',
 ].join('; ');

@@ -21,8 +21,13 @@
 #                                                 now and scored where current
 #                                                 (scripts/mutation-check.mjs)
 #
+# A run stopped before its end (SIGINT, SIGTERM, a failure) keeps what it measured: the results
+# so far go into the committed file (scripts/mutation-checkpoint.mjs), and the next run over the
+# same files tests only the mutants left.
+#
 # Niced: it runs beside other work on the machine. NFCT_MUTATION_CONCURRENCY sets the number
-# of test runners (default 2, one per core).
+# of Stryker's workers (default 2, one per core): half are type checkers until every mutant has
+# been checked, then all run tests.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -67,18 +72,44 @@ lock=()
 
 committed=test/mutation/stryker-incremental.json
 ran=reports/mutation/stryker-incremental-run.json
+# What the run has measured so far (scripts/mutation-checkpoint.mjs): kept if it stops early.
+checkpoint=reports/mutation/checkpoint.json
 if [ -z "$tests" ]; then
   mkdir -p reports/mutation
   if [ -e "$committed" ]; then cp "$committed" "$ran"; else rm -f "$ran"; fi
 fi
+rm -f "$checkpoint"
 
-run() { nice -n 19 "$@"; }
+# Stryker runs in a process group of its own; SIGINT or SIGTERM to this script stops it (its
+# test runners too) and lets the script go on to keep what the run measured.
+child=
+stop() { [ -n "$child" ] && kill -INT -- "-$child" 2>/dev/null; }
+trap stop INT TERM
+run() {
+  setsid nice -n 19 "$@" &
+  child=$!
+  local s=0
+  wait "$child" || s=$?
+  while kill -0 "$child" 2>/dev/null; do
+    s=0
+    wait "$child" || s=$?
+  done
+  child=
+  return "$s"
+}
 status=0
 case "$mode" in
   refresh | full) run "${lock[@]}" npx --no-install stryker "${args[@]}" || status=$? ;;
   *) run npx --no-install stryker "${args[@]}" || status=$? ;;
 esac
-[ "$status" -eq 0 ] || { echo "stryker failed (exit status $status)" >&2; exit "$status"; }
+trap - INT TERM
+if [ "$status" -ne 0 ]; then
+  echo "stryker failed or was stopped (exit status $status)" >&2
+  # A run stopped before its end: what it measured goes into the committed results, each file
+  # not finished marked with the mutants left (the next run over it tests those only).
+  if [ -z "$tests" ] && [ -s "$checkpoint" ]; then node scripts/mutation-merge.mjs "$committed" "$checkpoint"; fi
+  exit "$status"
+fi
 # The run's files into the committed results, the other files' kept (scripts/mutation-merge.mjs).
 if [ -z "$tests" ]; then node scripts/mutation-merge.mjs "$committed" "$ran" || exit 1; fi
 

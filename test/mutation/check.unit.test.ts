@@ -75,4 +75,21 @@ describe('mutation results in CI', () => {
     expect(r.out).toMatch(/lib\/nflog +- \(target 80%\)/);
     expect(r.last).toMatch(/^mutation testing: results current for 0 of \d+ files/);
   });
+  test('a file a stopped run did not finish is not scored, however its tested mutants went; said with what is left', () => {
+    const r = check({
+      files: { [FILE]: { source, pending: 7, mutants: [mutant(1, 'Survived'), mutant(2, 'Survived')] } },
+    });
+    expect(r.out).toMatch(
+      /partly measured, a run stopped before their end \(not counted\) \(1\): lib\/nflog\/types\.ts \(7 of 9 left\)/,
+    );
+    expect(r.out).toMatch(/lib\/nflog +- \(target 80%\)/);
+    expect(r.last).toMatch(/^mutation testing: results current for 0 of \d+ files/);
+    expect(r.code).toBe(0);
+    expect(
+      check({ files: { [FILE]: { source, pending: 1, mutants: [mutant(1, 'Killed')] } } }, {
+        NFCT_MUTATION_STRICT: '1',
+      }).code,
+    )
+      .toBe(1);
+  });
 });
