@@ -316,3 +316,60 @@ describe('errors and lifecycle', () => {
     }
   });
 });
+
+describe('packet fields', () => {
+  // tcpdump -i nflog reads the same NFLOG messages with libpcap's own parser: the oracle for every
+  // field the kernel sends without a group flag. The rules say what mark and hooks must be seen,
+  // setpriv which user sent the datagram.
+  test('mark, uid/gid, hook, link layer and time as tcpdump reads them; sequence numbers and conntrack as asked', async () => {
+    const glue = kernelConfig('CONFIG_NETFILTER_NETLINK_GLUE_CT') === 'y';
+    await ns.execOk('nft', ['-f', '-'], {
+      input: 'table inet logf {\n'
+        + ' chain out { type filter hook output priority 0; udp dport 9 meta mark set 0x2a log group 21 log group 22; }\n'
+        + ' chain in { type filter hook input priority 0; udp dport 9 log group 21 log group 22; }\n}\n',
+    });
+    try {
+      const stream = nf.subscribe({ group: 21, sequence: 'both', conntrack: glue });
+      const cap = await tcpdump(22);
+      await ns.execOk('setpriv', ['--reuid=1234', '--regid=1234', '--clear-groups', 'bash', '-c',
+        'echo x > /dev/udp/127.0.0.1/9']);
+      const got = (await take(stream, 2, 'logged at output and input')).filter(
+        (e): e is NflogPacketEvent => e.type === 'packet',
+      );
+      await stream.close();
+      const ref = await cap.stop(2);
+      expect(got.map((p) => p.hookName)).toEqual(['OUTPUT', 'INPUT']);
+      for (const [i, p] of got.entries()) {
+        const r = ref[i]!;
+        expect({ hook: p.hook, hwProtocol: p.hwProtocol, mark: p.mark, uid: p.uid, gid: p.gid, hwType: p.hwType,
+          hwHeader: p.hwHeader?.toString('hex') }).toEqual({ hook: r.hook, hwProtocol: r.hwProtocol, mark: r.mark,
+            uid: r.uid, gid: r.gid, hwType: r.hwType, hwHeader: r.hwHeader?.toString('hex') });
+        // The kernel stamps a packet without a time of its own when it builds each group's message:
+        // the two copies may be a microsecond apart.
+        expect(p.timestamp === undefined).toBe(r.time === undefined);
+        if (p.timestamp !== undefined && r.time) {
+          const theirs = r.time.sec * 1_000_000_000n + r.time.usec * 1000n;
+          expect(p.timestamp % 1000n).toBe(0n);
+          expect(Number(p.timestamp - theirs)).toBeGreaterThanOrEqual(-1_000_000);
+          expect(Number(p.timestamp - theirs)).toBeLessThanOrEqual(1_000_000);
+        }
+      }
+      const [out, inp] = got as [NflogPacketEvent, NflogPacketEvent];
+      expect(out).toMatchObject({ hook: 3, hwProtocol: 0x0800, mark: 0x2a, uid: 1234, gid: 1234 });
+      expect(inp).toMatchObject({ hook: 1, indev: { index: 1, name: 'lo' }, hwType: 772 });
+      expect(inp.timestamp).toBeTypeOf('bigint');
+      // One group, both packets: its own numbers and the global ones each go up by one.
+      expect(inp.seq).toBe(out.seq! + 1);
+      expect(inp.seqGlobal).toBe(out.seqGlobal! + 1);
+      if (glue) {
+        // IP_CT_NEW: the datagram has no reply yet, at either hook.
+        expect([out.ctinfo, inp.ctinfo]).toEqual([2, 2]);
+        expect(out.conntrack).toMatchObject({ protocol: 'udp', original: { dst: '127.0.0.1', dport: 9 } });
+      } else {
+        expect(out.ctinfo).toBeUndefined();
+      }
+    } finally {
+      await ns.execOk('nft', ['delete', 'table', 'inet', 'logf']);
+    }
+  });
+});

@@ -11,6 +11,13 @@ export interface PcapNflogPacket {
   outdev?: number;
   hwProtocol?: number;
   hook?: number;
+  mark?: number;
+  /** NFULA_TIMESTAMP: seconds and microseconds. */
+  time?: { sec: bigint; usec: bigint };
+  uid?: number;
+  gid?: number;
+  hwType?: number;
+  hwHeader?: Buffer;
 }
 
 export function readNflogPcap(file: string): PcapNflogPacket[] {
@@ -38,10 +45,16 @@ export function readNflogPcap(file: string): PcapNflogPacket[] {
       if (type === 1) {
         pkt.hwProtocol = value.readUInt16BE(0);
         pkt.hook = value[2];
-      } else if (type === 4) pkt.indev = value.readUInt32BE(0);
+      } else if (type === 2) pkt.mark = value.readUInt32BE(0);
+      else if (type === 3) pkt.time = { sec: value.readBigUInt64BE(0), usec: value.readBigUInt64BE(8) };
+      else if (type === 4) pkt.indev = value.readUInt32BE(0);
       else if (type === 5) pkt.outdev = value.readUInt32BE(0);
       else if (type === 9) pkt.payload = Buffer.from(value);
       else if (type === 10) pkt.prefix = value.toString('latin1').replace(/\0+$/, '');
+      else if (type === 11) pkt.uid = value.readUInt32BE(0);
+      else if (type === 14) pkt.gid = value.readUInt32BE(0);
+      else if (type === 15) pkt.hwType = value.readUInt16BE(0);
+      else if (type === 16) pkt.hwHeader = Buffer.from(value);
       t += (len + 3) & ~3;
     }
     out.push(pkt);
