@@ -45,13 +45,17 @@ if (!existsSync(resolve(ROOT, resultsFile))) {
 }
 const results = JSON.parse(readFileSync(resolve(ROOT, resultsFile), 'utf8'));
 const files = Object.fromEntries(Object.entries(results.files ?? {}).map(([f, d]) => [rel(f), d]));
-// A run stopped before its end leaves files with mutants not yet tested (`pending`,
-// scripts/mutation-checkpoint.mjs): not scored until a run finishes them.
-const unfinished = Object.keys(files).filter((f) => files[f].pending > 0 && files[f].source === now(f));
-const current = Object.fromEntries(
-  Object.entries(files).filter(([f, d]) => d.source === now(f) && !(d.pending > 0)),
-);
-const stale = Object.keys(files).filter((f) => !(f in current) && !unfinished.includes(f));
+// Results measured on the source lib/ has now are current, unless a run stopped before their
+// end left mutants not yet tested (`pending`, scripts/mutation-checkpoint.mjs): those files are
+// not scored until a run finishes them.
+const current = {};
+const unfinished = [];
+const stale = [];
+for (const [f, d] of Object.entries(files)) {
+  if (d.source !== now(f)) stale.push(f);
+  else if (d.pending > 0) unfinished.push(f);
+  else current[f] = d;
+}
 const never = lib.filter((f) => !(f in files));
 const testsChanged = Object.entries(results.testFiles ?? {})
   .map(([f, d]) => [rel(f), d])

@@ -30,18 +30,17 @@ export function checkpointReport({ root, tests, planned, results, read }) {
   const ids = new Map(tests.map((t, i) => [t.id, String(i)]));
   const remap = (list) => list?.map((id) => ids.get(id) ?? id);
   const files = {};
-  for (const [file, total] of planned) {
-    files[file] = { language: 'typescript', source: read(file), mutants: [], pending: total };
-  }
+  const entryOf = (file) => (files[file] ??= { language: 'typescript', source: read(file), mutants: [] });
+  for (const file of planned.keys()) entryOf(file);
   for (const r of results) {
-    const file = reportPath(root, r.fileName);
-    const entry = (files[file] ??= { language: 'typescript', source: read(file), mutants: [], pending: 0 });
     const mutant = { ...r, killedBy: remap(r.killedBy), coveredBy: remap(r.coveredBy) };
     delete mutant.fileName;
-    entry.mutants.push(mutant);
-    if (entry.pending > 0) entry.pending--;
+    entryOf(reportPath(root, r.fileName)).mutants.push(mutant);
   }
-  for (const entry of Object.values(files)) if (entry.pending === 0) delete entry.pending;
+  for (const [file, entry] of Object.entries(files)) {
+    const left = (planned.get(file) ?? 0) - entry.mutants.length;
+    if (left > 0) entry.pending = left;
+  }
   const testFiles = {};
   for (const t of tests) {
     const file = t.fileName ? reportPath(root, t.fileName) : '';
