@@ -3,8 +3,9 @@
 // a mutant no test fails on is a place where the suite would not notice a bug.
 //
 // The suite talks to the kernel: a mutant runs only the tests that executed its line in the
-// first (coverage) run, and mutants executed only while modules load are left out
-// (`ignoreStatic`: every test would have to run for each). Results are kept in the committed
+// first (coverage) run. A mutant executed while a module loads (a table, a Set of names) runs the
+// tests that used that module (test/mutation/static-coverage.ts); one no test used is left out
+// (`ignoreStatic`: every test would have to run for it). Results are kept in the committed
 // incremental file, so a run re-tests only the mutants whose code or covering tests changed.
 const scope = process.env.NFCT_MUTATE;
 // Some test files only (scripts/mutation.sh --tests): results kept apart from the committed ones,

@@ -5,14 +5,17 @@
 // - the active mutant goes to them in __STRYKER_ACTIVE_MUTANT__, which instrumented code reads;
 // - what they executed during the coverage run (written at exit by child-coverage.cjs, loaded
 //   through NODE_OPTIONS) is added to the coverage of the test that started them, so Stryker
-//   runs that test for those mutants.
+//   runs that test for those mutants;
+// - what this file's modules executed while they loaded is added to the coverage of the tests
+//   that used those modules (test/mutation/static-coverage.ts).
 import { chmodSync, copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
 
-type Hits = Record<string, number>;
+import { attributeStatic, type Hits, mutantFiles } from './static-coverage.js';
+
 interface StrykerNs {
   activeMutant?: string;
   currentTestId?: string;
@@ -61,7 +64,23 @@ afterEach(() => {
   mergeChildren();
   delete process.env.NFCT_MUTATION_TEST;
 });
+
+/** The instrumented files of lib/ in the sandbox (the files being mutated), by path. */
+function instrumentedSources(): Map<string, string> {
+  const sources = new Map<string, string>();
+  const lib = join(__dirname, '..', '..', 'lib');
+  for (const name of readdirSync(lib, { recursive: true, encoding: 'utf8' })) {
+    if (!name.endsWith('.ts')) continue;
+    const text = readFileSync(join(lib, name), 'utf8');
+    if (text.includes('stryMutAct_9fa48(')) sources.set(name, text);
+  }
+  return sources;
+}
+
 afterAll(() => {
   mergeChildren();
+  if (ns.activeMutant === undefined && ns.mutantCoverage) {
+    attributeStatic(ns.mutantCoverage, mutantFiles(instrumentedSources()));
+  }
   rmSync(dir, { recursive: true, force: true });
 });
