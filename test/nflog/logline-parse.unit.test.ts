@@ -1,0 +1,89 @@
+// parseLogLine on the edges of each field: where a head (printk level, syslog header, time
+// stamp) may and may not be, the names the kernel writes for flags and protocols, and values that
+// look like numbers but are not whole ones (kept in `extra`, never read in part).
+import { describe, expect, test } from 'vitest';
+
+import { parseLogLine } from '../../lib/nflog/logline-parse.js';
+
+const BODY = 'IN=eth0 OUT= SRC=10.0.0.1 DST=10.0.0.2 LEN=40 TOS=0x00 PREC=0x00 TTL=64 ID=1 PROTO=47 ';
+
+describe('heads before the message', () => {
+  test('a printk level after the syslog header is read, with the kernel time after it', () => {
+    const r = parseLogLine(`Jun 13 19:58:21 node1 kernel: <6>[ 12.500000] fw: ${BODY}`);
+    expect([r.level, r.kernelTime, r.prefix, r.in]).toEqual([6, 12.5, 'fw: ', 'eth0']);
+  });
+
+  test('a level before the syslog header wins; a second one after it is text of the prefix', () => {
+    const r = parseLogLine(`<4>Jun 13 19:58:21 node1 kernel: <6>fw: ${BODY}`);
+    expect([r.level, r.prefix]).toEqual([4, '<6>fw: ']);
+  });
+
+  test('the level keeps only its priority: <14> (facility user, info) is 6, <131> is 3', () => {
+    expect(parseLogLine(`<14>${BODY}`).level).toBe(6);
+    expect(parseLogLine(`<131>${BODY}`).level).toBe(3);
+    // Four digits are no printk level: the text stays in the prefix.
+    const four = parseLogLine(`<1311>${BODY}`);
+    expect([four.level, four.prefix]).toEqual([undefined, '<1311>']);
+  });
+
+  test('a level in the middle of the text is no level', () => {
+    const r = parseLogLine(`fw <4> ${BODY}`);
+    expect([r.level, r.prefix]).toEqual([undefined, 'fw <4> ']);
+  });
+
+  test('journalctl -o short-monotonic: the host and the tag after the time, and the kernel time again after them', () => {
+    const r = parseLogLine(`[ 1234.567890] node1 kernel: [ 1234.567890] fw: ${BODY}`);
+    expect(r.syslog).toEqual({ time: '1234.567890', host: 'node1', tag: 'kernel' });
+    expect([r.kernelTime, r.prefix]).toEqual([1234.56789, 'fw: ']);
+    const pid = parseLogLine(`[ 1234.567890] node1 kernel[7]: fw: ${BODY}`);
+    expect([pid.syslog?.pid, pid.prefix]).toEqual([7, 'fw: ']);
+  });
+});
+
+describe('names the kernel writes', () => {
+  test('every TCP flag, in the order written', () => {
+    const flags = ['AE', 'CWR', 'ECE', 'URG', 'ACK', 'PSH', 'RST', 'SYN', 'FIN'];
+    const r = parseLogLine(
+      `IN=eth0 OUT= SRC=10.0.0.1 DST=10.0.0.2 LEN=40 TOS=0x00 PREC=0x00 TTL=64 ID=1 PROTO=TCP SPT=1 DPT=2 WINDOW=3 RES=0x00 ${
+        flags.join(' ')
+      } URGP=0 `,
+    );
+    expect(r.tcp?.flags).toEqual(flags);
+    expect(r.unparsed).toEqual([]);
+  });
+
+  test('every IP flag, before the protocol; after it the same words are not flags', () => {
+    const r = parseLogLine(
+      'IN=eth0 OUT= SRC=10.0.0.1 DST=10.0.0.2 LEN=40 TOS=0x00 PREC=0x00 TTL=64 ID=1 CE DF MF FRAG:2 PROTO=47 DF ',
+    );
+    expect(r.ipFlags).toEqual(['CE', 'DF', 'MF']);
+    expect(r.unparsed).toEqual(['DF']);
+  });
+
+  test.each([['TCP', 6], ['UDP', 17], ['UDPLITE', 136], ['ICMP', 1], ['ICMPv6', 58], ['AH', 51], ['ESP', 50], ['47', 47],
+    ['SCTP', undefined], ['constructor', undefined]] as const)('PROTO=%s: protocol number %s', (name, number) => {
+    const r = parseLogLine(`IN=eth0 OUT= SRC=10.0.0.1 DST=10.0.0.2 LEN=40 TTL=64 ID=1 PROTO=${name} `);
+    expect([r.proto, r.protocol]).toEqual([name, number]);
+  });
+});
+
+describe('values that are not whole numbers of their kind are kept as text', () => {
+  test.each([
+    ['MARK', '0x1f', 31],
+    ['MARK', 'zz0x1f', undefined],
+    ['MARK', '0x1fzz', undefined],
+    ['MARK', '0x123456789', undefined],
+    ['MACPROTO', '0800', 0x800],
+    ['MACPROTO', 'zz0800', undefined],
+    ['MACPROTO', '0800zz', undefined],
+    ['UID', '1000', 1000],
+    ['UID', 'x1000', undefined],
+    ['UID', '1000x', undefined],
+    ['UID', '12345678901', undefined],
+  ] as const)('%s=%s', (key, value, expected) => {
+    const r = parseLogLine(`${BODY}${key}=${value} `);
+    const property = { MARK: 'mark', MACPROTO: 'macProto', UID: 'uid' }[key];
+    expect((r as unknown as Record<string, unknown>)[property]).toBe(expected);
+    expect(r.extra).toEqual(expected === undefined ? [{ key, value }] : []);
+  });
+});
