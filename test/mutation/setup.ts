@@ -12,7 +12,7 @@ import { chmodSync, copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, inject } from 'vitest';
 
 import { attributeStatic, type Hits, mutantFiles } from './static-coverage.js';
 
@@ -23,6 +23,14 @@ interface StrykerNs {
 }
 const g = globalThis as { __stryker__?: StrykerNs };
 const ns = (g.__stryker__ ??= {});
+
+// A mutant runs with the test file from its start: active before the file imports lib/, so that
+// a mutant in code that runs while a module loads takes effect. Stryker makes a mutant active
+// only in a beforeAll hook when it runs some tests only (as it does for every mutant here), which
+// is after the imports: such a mutant would survive every test in this process. Each test file
+// runs in a fresh worker (vitest's isolation), so its modules load with the mutant active.
+const provided = inject as unknown as (key: string) => unknown;
+if (provided('mode') === 'mutant') ns.activeMutant = provided('activeMutant') as string;
 
 // World-readable (unprivileged children load the preload from here), writable by all.
 const dir = mkdtempSync(join(tmpdir(), 'nfct-mutation-'));
