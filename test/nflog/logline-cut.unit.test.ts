@@ -66,3 +66,39 @@ describe('a transport header cut short ends the line', () => {
       );
     });
 });
+
+/**
+ * UID= and GID= follow the kernel's test of the socket's namespace, which NFLOG does not report:
+ * a packet that still has its socket at prerouting, forward or netdev ingress came through a
+ * veth from another namespace (test/nflog/logline-kinds.unit.test.ts has INPUT and FORWARD).
+ * Without a hook name, the hook number says the same, by family: netdev numbers only ingress 0.
+ */
+describe('UID and GID by hook', () => {
+  const udp = captured('tcp-header-cut');
+  const base = { ...sent(recut(udp.payload, 20, 9, 17, 8), 'ipv4', 7, 8), mark: 0 };
+  const line = (p: Partial<NflogPacket>): string => formatLogLine({ ...base, ...p }, { uid: true });
+
+  test.each([['PREROUTING', 0], ['FORWARD', 2], ['INGRESS', 0]] as const)('%s (hook %i): left out',
+    (hookName, hook) => {
+      expect(line({ hookName, hook })).toMatch(/ LEN=0 $/);
+    });
+
+  test.each([['INPUT', 1], ['OUTPUT', 3], ['POSTROUTING', 4]] as const)('%s (hook %i): written', (hookName, hook) => {
+    expect(line({ hookName, hook })).toMatch(/ LEN=0 UID=7 GID=8 $/);
+  });
+
+  test.each(
+    [['ipv4', 0, false], ['ipv4', 2, false], ['ipv4', 1, true], ['netdev', 0, false], ['netdev', 2, true], [5, 0,
+      false], [5, 2, true], ['bridge', 2, false]] as const,
+  )(
+    'no hook name, family %p, hook %i: written %s',
+    (family, hook, written) => {
+      const text = line({ family: family as NflogPacket['family'], hook, hookName: undefined, hwProtocol: 0x0800 });
+      expect(text.endsWith(' UID=7 GID=8 ')).toBe(written);
+    },
+  );
+
+  test('no hook at all: written', () => {
+    expect(line({ hook: undefined, hookName: undefined })).toMatch(/ UID=7 GID=8 $/);
+  });
+});
