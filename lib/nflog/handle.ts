@@ -148,6 +148,7 @@ const {
 
 const FAMILIES: Record<number, PacketFamily> = { 2: 'ipv4', 3: 'arp', 5: 'netdev', 7: 'bridge', 10: 'ipv6' };
 const HOOKS: readonly HookName[] = ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'];
+const NETDEV_HOOKS: readonly HookName[] = ['INGRESS', 'EGRESS'];
 
 /** Packets are instances of one class: one shape, and `JSON.stringify` gives hex for binary fields. */
 class PacketItem extends JsonItem implements NflogPacketEvent {
@@ -205,6 +206,12 @@ class GapItem extends JsonItem implements NflogGap {
   }
 }
 
+/** `payload` without the link-layer header in front of it (when it starts with `l2Header`). */
+function afterLinkHeader(payload: Buffer | undefined, l2Header: Buffer | undefined): Buffer | undefined {
+  if (!payload || !l2Header?.length || payload.length < l2Header.length) return payload;
+  return payload.subarray(0, l2Header.length).equals(l2Header) ? payload.subarray(l2Header.length) : payload;
+}
+
 /** Decodes a batch of packet records (native/log/nflog.h). */
 export function decodePackets(batch: Pick<RawBatch, 'buffer' | 'strings' | 'count' | 'bytes'>): NflogPacketEvent[] {
   const w = new Uint32Array(batch.buffer);
@@ -222,7 +229,7 @@ export function decodePackets(batch: Pick<RawBatch, 'buffer' | 'strings' | 'coun
     pkt.group = kind >>> 16;
     pkt.family = FAMILIES[familyNum] ?? 'unknown';
     pkt.hook = p & PACKET_HAS_HOOK ? hook : undefined;
-    pkt.hookName = p & PACKET_HAS_HOOK ? (familyNum === 5 ? 'INGRESS' : HOOKS[hook]) : undefined;
+    pkt.hookName = p & PACKET_HAS_HOOK ? (familyNum === 5 ? NETDEV_HOOKS : HOOKS)[hook] : undefined;
     pkt.hwProtocol = p & PACKET_HAS_HOOK ? w[b + PACKET_HWPROTO] : undefined;
     pkt.prefix = undefined;
     pkt.indev = undefined;
@@ -243,6 +250,9 @@ export function decodePackets(batch: Pick<RawBatch, 'buffer' | 'strings' | 'coun
     pkt.seq = p & PACKET_HAS_SEQ ? w[b + PACKET_SEQ] : undefined;
     pkt.seqGlobal = p & PACKET_HAS_SEQ_GLOBAL ? w[b + PACKET_SEQ_GLOBAL] : undefined;
     pkt.payload = p & PACKET_HAS_PAYLOAD ? slice(b + PACKET_PAYLOAD) : undefined;
+    // At netdev egress the kernel copies from skb->data, which is still the link-layer header
+    // (the NFULA_L2HDR bytes): the payload starts at the network header, as at every other hook.
+    if (familyNum === 5 && hook === 1) pkt.payload = afterLinkHeader(pkt.payload, pkt.l2Header);
     pkt.conntrack = undefined;
     pkt.ctinfo = p & PACKET_HAS_CTINFO ? w[b + PACKET_CTINFO] : undefined;
     if (p & PACKET_HAS_VLAN) {

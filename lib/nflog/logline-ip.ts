@@ -64,6 +64,19 @@ function socketElsewhere(packet: NflogPacket): boolean {
   return hook === 0 || hook === 2;
 }
 
+/**
+ * Whether the packet was logged at netdev egress. There the kernel's IPv4 logger finds the IP
+ * header after the link-layer header (its offset is not 0), which is how it tells the packet
+ * an ICMP error quotes: it writes neither that quote nor UID, GID and MARK. The IPv6 logger
+ * writes all of them.
+ */
+function atNetdevEgress(packet: NflogPacket): boolean {
+  const { hook, hookName } = packet;
+  if (hookName !== undefined) return hookName === 'EGRESS';
+  const family: unknown = packet.family; // numbers too: packets made by hand
+  return (family === 'netdev' || family === 5) && hook === 1;
+}
+
 /** TCP, UDP and UDP-Lite, as both IP versions write them. True when the caller must stop. */
 function dumpPorts(m: Line, proto: number, fragment: boolean, off: number): boolean {
   return proto === 6 ? dumpTcp(m, fragment, off) : dumpUdp(m, proto, fragment, off);
@@ -120,6 +133,8 @@ function dumpTail(m: Line): void {
 /** dump_ipv4_packet. `iphoff` 0 is the packet itself; else the packet an ICMP error quotes. */
 export function dumpIpv4(m: Line, iphoff: number): void {
   const buf = m.buf;
+  // The kernel's test of the packet itself (iphoff 0 there), for the quote and the tail.
+  const own = iphoff === 0 && !atNetdevEgress(m.packet);
   const ih = decodeIpv4Header(buf, iphoff);
   if (!ih) {
     m.add('TRUNCATED');
@@ -174,7 +189,7 @@ export function dumpIpv4(m: Line, iphoff: number): void {
         case 4:
         case 11:
           if (type === 5) m.add(`GATEWAY=${formatIpv4(buf, l4 + 4)} `);
-          if (iphoff === 0) quote(m, () => dumpIpv4(m, l4 + 8));
+          if (own) quote(m, () => dumpIpv4(m, l4 + 8));
           if (type === 3 && code === 4) m.add(`MTU=${u16(buf, l4 + 6)} `);
           break;
       }
@@ -201,10 +216,8 @@ export function dumpIpv4(m: Line, iphoff: number): void {
     default:
       m.add(`PROTO=${ih.protocol} `);
   }
-  if (iphoff === 0) dumpTail(m);
+  if (own) dumpTail(m);
 }
-
-/** dump_ipv6_packet. `recurse`: the packet itself, whose ICMPv6 error quote may be dumped. */
 
 /** dump_ipv6_packet. `recurse`: the packet itself, whose ICMPv6 error quote may be dumped. */
 export function dumpIpv6(m: Line, ip6hoff: number, recurse: boolean): void {

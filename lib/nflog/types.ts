@@ -12,8 +12,11 @@ export interface LogInterface {
   name?: string;
 }
 
-/** Netfilter hooks (NF_INET_*), as the LOG target names the chains. */
-export type HookName = 'PREROUTING' | 'INPUT' | 'FORWARD' | 'OUTPUT' | 'POSTROUTING' | 'INGRESS';
+/**
+ * Netfilter hooks (NF_INET_*), as the LOG target names the chains; the netdev family's two
+ * (NF_NETDEV_INGRESS, NF_NETDEV_EGRESS) are INGRESS and EGRESS.
+ */
+export type HookName = 'PREROUTING' | 'INPUT' | 'FORWARD' | 'OUTPUT' | 'POSTROUTING' | 'INGRESS' | 'EGRESS';
 
 /**
  * One packet logged to an NFLOG group. Every attribute is optional: present only when the
@@ -76,7 +79,11 @@ export interface NflogPacket {
   seq?: number;
   /** The global sequence number across groups (with `sequence: 'global'` or 'both'). */
   seqGlobal?: number;
-  /** The packet from its network header, up to the group's copy range. */
+  /**
+   * The packet from its network header, up to the group's copy range. At netdev egress the
+   * kernel copies it from its link-layer header on: those bytes (`l2Header`) are left out here,
+   * so that the payload starts at the network header at every hook.
+   */
   payload?: Buffer;
   /** The conntrack entry of the packet (with `conntrack: true`). */
   conntrack?: Flow;

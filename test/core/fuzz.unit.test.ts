@@ -676,7 +676,7 @@ const nflogPacket: fc.Arbitrary<NflogPacket> = fc.record(
       fc.nat(255).map((n) => n as unknown as NflogPacket['family'])),
     hook: fc.nat(5),
     hookName: fc.constantFrom<NonNullable<NflogPacket['hookName']>>('PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT',
-      'POSTROUTING', 'INGRESS'),
+      'POSTROUTING', 'INGRESS', 'EGRESS'),
     hwProtocol: fc.oneof(fc.constantFrom(0x0800, 0x86dd, 0x0806, 0x8100), fc.integer({ min: 0, max: 0xffff })),
     prefix: fc.string({ maxLength: 40 }),
     indev: dev,

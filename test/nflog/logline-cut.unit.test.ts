@@ -102,3 +102,29 @@ describe('UID and GID by hook', () => {
     expect(line({ hook: undefined, hookName: undefined })).toMatch(/ UID=7 GID=8 $/);
   });
 });
+
+/**
+ * At netdev egress the kernel's IPv4 logger finds the IP header after the link-layer header, which
+ * is how it tells a quoted packet: the ICMP error's quote, UID, GID and MARK are left out (as
+ * test/nflog/egress.test.ts shows on the kernel for a datagram). The kernel's line for the
+ * captured "fragmentation needed" error from this host, quote and UID taken out, is the oracle.
+ */
+describe('IPv4 at netdev egress', () => {
+  const frag = captured('icmp-frag-needed');
+  const atEgress = (p: Partial<NflogPacket>): string =>
+    formatLogLine({ ...sent(frag.payload, 'ipv4', frag.uid, frag.gid), family: 'netdev', hwProtocol: 0x0800,
+      outdev: { index: 1, name: 'lo' }, ...p }, { uid: true });
+
+  test.each(
+    [[{ hook: 1, hookName: 'EGRESS' }], [{ hook: 1, hookName: undefined }], [{ hook: 1, hookName: undefined,
+      family: 5 }]] as const,
+  )('%o: no quote, UID or MARK', (p) => {
+    expect(frag.text).toMatch(/ CODE=4 \[SRC=.*\] MTU=1400 UID=0 GID=0 $/);
+    expect(atEgress(p as Partial<NflogPacket>)).toBe(frag.text.replace(/\[SRC=.*\] /, '').replace('UID=0 GID=0 ', ''));
+  });
+
+  test('the same packet under another hook name, and in the ipv4 family at hook 1: quote, UID and MARK', () => {
+    expect(atEgress({ hook: 0, hookName: 'POSTROUTING' })).toBe(`${frag.text}MARK=0x5 `);
+    expect(atEgress({ family: 'ipv4', hook: 1, hookName: undefined })).toBe(`${frag.text}MARK=0x5 `);
+  });
+});
