@@ -98,6 +98,11 @@ describe('UID and GID by hook', () => {
     },
   );
 
+  test("the hook's name decides over its number (a packet made by hand may hold both)", () => {
+    expect(line({ hookName: 'INPUT', hook: 2 })).toMatch(/ UID=7 GID=8 $/);
+    expect(line({ hookName: 'FORWARD', hook: 1 })).toMatch(/ LEN=0 $/);
+  });
+
   test('no hook at all: written', () => {
     expect(line({ hook: undefined, hookName: undefined })).toMatch(/ UID=7 GID=8 $/);
   });
