@@ -45,26 +45,26 @@ function recut(payload: Buffer, header: number, protocolAt: number, protocol: nu
   return cut;
 }
 
-describe('a transport header cut short ends the line', () => {
-  test.each([[17, 'UDP'], [136, 'UDPLITE'], [6, 'TCP']] as const)('IPv4, protocol %i: PROTO=%s INCOMPLETE [4 bytes]',
-    (protocol, name) => {
-      const tcp = captured('tcp-header-cut');
-      expect(tcp.text).toMatch(/ PROTO=TCP INCOMPLETE \[10 bytes\] $/);
-      const packet = sent(recut(tcp.payload, 20, 9, protocol, 4), 'ipv4', tcp.uid, tcp.gid);
-      expect(formatLogLine(packet, { uid: true })).toBe(
-        tcp.text.replace('PROTO=TCP', `PROTO=${name}`).replace('[10 bytes]', '[4 bytes]'),
-      );
-    });
+/** Where each captured cut packet keeps its transport header and its protocol number. */
+const CUT = { ipv4: { crafted: 'tcp-header-cut', header: 20, protocolAt: 9 },
+  ipv6: { crafted: 'ipv6-tcp-cut', header: 40, protocolAt: 6 } } as const;
 
-  test.each([[17, 'UDP'], [136, 'UDPLITE'], [6, 'TCP']] as const)('IPv6, next header %i: PROTO=%s INCOMPLETE [4 bytes]',
-    (protocol, name) => {
-      const tcp = captured('ipv6-tcp-cut');
-      expect(tcp.text).toMatch(/ PROTO=TCP INCOMPLETE \[10 bytes\] $/);
-      const packet = sent(recut(tcp.payload, 40, 6, protocol, 4), 'ipv6', tcp.uid, tcp.gid);
-      expect(formatLogLine(packet, { uid: true })).toBe(
-        tcp.text.replace('PROTO=TCP', `PROTO=${name}`).replace('[10 bytes]', '[4 bytes]'),
-      );
-    });
+describe('a transport header cut short ends the line', () => {
+  test.each(
+    [['ipv4', 17, 'UDP'], ['ipv4', 136, 'UDPLITE'], ['ipv4', 6, 'TCP'], ['ipv6', 17, 'UDP'], ['ipv6', 136, 'UDPLITE'], [
+      'ipv6',
+      6,
+      'TCP',
+    ]] as const,
+  )('%s, protocol %i: PROTO=%s INCOMPLETE [4 bytes]', (family, protocol, name) => {
+    const { crafted, header, protocolAt } = CUT[family];
+    const tcp = captured(crafted);
+    expect(tcp.text).toMatch(/ PROTO=TCP INCOMPLETE \[10 bytes\] $/);
+    const packet = sent(recut(tcp.payload, header, protocolAt, protocol, 4), family, tcp.uid, tcp.gid);
+    expect(formatLogLine(packet, { uid: true })).toBe(
+      tcp.text.replace('PROTO=TCP', `PROTO=${name}`).replace('[10 bytes]', '[4 bytes]'),
+    );
+  });
 });
 
 /**
