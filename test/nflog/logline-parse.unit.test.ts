@@ -60,8 +60,11 @@ describe('names the kernel writes', () => {
     expect(r.unparsed).toEqual(['DF']);
   });
 
-  test.each([['TCP', 6], ['UDP', 17], ['UDPLITE', 136], ['ICMP', 1], ['ICMPv6', 58], ['AH', 51], ['ESP', 50], ['47', 47],
-    ['SCTP', undefined], ['constructor', undefined]] as const)('PROTO=%s: protocol number %s', (name, number) => {
+  const protocols = [['TCP', 6], ['UDP', 17], ['UDPLITE', 136], ['ICMP', 1], ['ICMPv6', 58], ['AH', 51], ['ESP', 50], [
+    '47',
+    47,
+  ], ['SCTP', undefined], ['constructor', undefined]] as const;
+  test.each(protocols)('PROTO=%s: protocol number %s', (name, number) => {
     const r = parseLogLine(`IN=eth0 OUT= SRC=10.0.0.1 DST=10.0.0.2 LEN=40 TTL=64 ID=1 PROTO=${name} `);
     expect([r.proto, r.protocol]).toEqual([name, number]);
   });
