@@ -185,6 +185,10 @@ export async function startTcpSink(): Promise<TcpSink> {
     down,
     up: listen,
     async finish() {
+      // An exporter that has closed ends its connection: what it sent is read to the end first.
+      for (const deadline = Date.now() + 2000; sockets.size > 0 && Date.now() < deadline;) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
       await down();
       await new Promise<void>((resolve) => out.end(() => resolve()));
       try {
