@@ -206,10 +206,14 @@ class GapItem extends JsonItem implements NflogGap {
   }
 }
 
-/** `payload` without the link-layer header in front of it (when it starts with `l2Header`). */
+/**
+ * `payload` without the link-layer header in front of it (when it starts with `l2Header`). A
+ * copy range that ends inside that header copied nothing of the network header: empty.
+ */
 function afterLinkHeader(payload: Buffer | undefined, l2Header: Buffer | undefined): Buffer | undefined {
-  if (!payload || !l2Header?.length || payload.length < l2Header.length) return payload;
-  return payload.subarray(0, l2Header.length).equals(l2Header) ? payload.subarray(l2Header.length) : payload;
+  if (!payload || !l2Header?.length) return payload;
+  const n = Math.min(payload.length, l2Header.length);
+  return payload.subarray(0, n).equals(l2Header.subarray(0, n)) ? payload.subarray(n) : payload;
 }
 
 /** Decodes a batch of packet records (native/log/nflog.h). */

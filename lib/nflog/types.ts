@@ -82,7 +82,8 @@ export interface NflogPacket {
   /**
    * The packet from its network header, up to the group's copy range. At netdev egress the
    * kernel copies it from its link-layer header on: those bytes (`l2Header`) are left out here,
-   * so that the payload starts at the network header at every hook.
+   * so that the payload starts at the network header at every hook (empty when the copy range
+   * ends inside the link-layer header).
    */
   payload?: Buffer;
   /** The conntrack entry of the packet (with `conntrack: true`). */

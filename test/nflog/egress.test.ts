@@ -4,8 +4,9 @@
  * `dmesg -r`; nf_log_all_netns is held for the run and put back after). At egress the kernel
  * copies the packet from its link-layer header on, and its IPv4 logger, finding the IP header
  * after that header, writes no UID, GID or MARK (the IPv6 logger writes them): the packet must
- * come out named EGRESS, with a payload that starts at the network header, and formatLogLine and
- * `nfct log` must give the kernel's line.
+ * come out named EGRESS, with a payload that starts at the network header (empty when the copy
+ * range ends inside the link-layer header), and formatLogLine and `nfct log` must give the
+ * kernel's line.
  */
 import { randomBytes } from 'node:crypto';
 
@@ -22,6 +23,8 @@ const TAG = `ne${process.pid.toString(36)}${randomBytes(2).toString('hex')}`;
 /** The library reads the first group, `nfct log` the second (a group has one reader). */
 const GROUP = 41;
 const CLI_GROUP = 42;
+/** Groups whose copy range ends inside the link-layer header, or at its end. */
+const SHORT = [{ group: 43, range: 10 }, { group: 44, range: 14 }];
 let ns: Netns;
 let release: (() => void) | undefined;
 
@@ -46,7 +49,8 @@ beforeAll(async () => {
   await ns.execOk('nft', ['-f', '-'], {
     input: `table netdev ${TAG} {\n chain out {\n  type filter hook egress device va priority 0;\n`
       + `  udp dport 9 meta mark set 0x7 log prefix "${TAG} " flags skuid log group ${GROUP} prefix "${TAG} "`
-      + ` log group ${CLI_GROUP} prefix "${TAG} "\n }\n}\n`,
+      + ` log group ${CLI_GROUP} prefix "${TAG} "`
+      + SHORT.map(({ group }) => ` log group ${group} prefix "${TAG} "`).join('') + '\n }\n}\n',
   });
 });
 afterAll(async () => {
@@ -73,6 +77,7 @@ test('IPv4 and IPv6 datagrams at netdev egress: EGRESS, the payload from the IP 
   const { child, out } = spawnNfct(['log', '--group', String(CLI_GROUP), '--netns', ns.name]);
   try {
     const stream = nf.subscribe({ group: GROUP });
+    const short = SHORT.map((o) => nf.subscribe(o));
     // nfct log is ready once it has a packet of its own group: one marker datagram until then.
     await until(async () => {
       if (out.all.length > 0) return true;
@@ -111,6 +116,21 @@ test('IPv4 and IPv6 datagrams at netdev egress: EGRESS, the payload from the IP 
     expect(ours.slice(-2)).toEqual(kernel.slice(-2));
     expect(ours.at(-2)).toMatch(/ SRC=10\.78\.0\.1 .* PROTO=UDP SPT=\d+ DPT=9 LEN=10 $/);
     expect(ours.at(-1)).toMatch(/ SRC=fd00:0078:.* UID=1234 GID=1234 MARK=0x7 $/);
+
+    // A copy range that ends inside the link-layer header, or at its end, copies nothing of the
+    // packet from its network header on: an empty payload, the link-layer header in l2Header.
+    for (const [i, s] of short.entries()) {
+      let n = 0;
+      const bound = setTimeout(() => void s.close(), BOUND_MS);
+      for await (const e of s) {
+        if (e.type !== 'packet') continue;
+        expect({ range: SHORT[i]!.range, l2Header: e.l2Header?.length, payload: e.payload?.length })
+          .toEqual({ range: SHORT[i]!.range, l2Header: 14, payload: 0 });
+        if (++n === sent) break;
+      }
+      clearTimeout(bound);
+      if (n < sent) throw new WaitTimeout(`${sent} packets of group ${SHORT[i]!.group}`, BOUND_MS, `${n} came`);
+    }
 
     // nfct log prints the same lines after its time, as a rule without `flags skuid` writes them.
     await until(() => out.all.some((l) => l.includes('SRC=fd00:')), 'nfct log to print the IPv6 datagram');
