@@ -38,6 +38,21 @@ describe('heads before the message', () => {
     const pid = parseLogLine(`[ 1234.567890] node1 kernel[7]: fw: ${BODY}`);
     expect([pid.syslog?.pid, pid.prefix]).toEqual([7, 'fw: ']);
   });
+
+  test('syslog headers with a process id of several digits, and ISO times with each form of zone', () => {
+    const bsd = parseLogLine(`Dec  7 02:19:25 node1 kernel[4123]: fw: ${BODY}`);
+    expect([bsd.syslog, bsd.prefix]).toEqual([{ time: 'Dec  7 02:19:25', host: 'node1', tag: 'kernel', pid: 4123 },
+      'fw: ']);
+    for (const time of ['2026-12-07T02:19:25.123456+01:00', '2026-12-07T02:19:25+0100', '2026-12-07 02:19:25,5Z']) {
+      const iso = parseLogLine(`${time} node1 kernel[4123]: fw: ${BODY}`);
+      expect([iso.syslog, iso.prefix]).toEqual([{ time, host: 'node1', tag: 'kernel', pid: 4123 }, 'fw: ']);
+    }
+  });
+
+  test('a prefix that looks like a syslog header, after the kernel time, is the prefix', () => {
+    const r = parseLogLine(`[    5.100000] 2026-12-07 02:19:25 gw fw: ${BODY}`);
+    expect([r.syslog, r.kernelTime, r.prefix]).toEqual([undefined, 5.1, '2026-12-07 02:19:25 gw fw: ']);
+  });
 });
 
 describe('names the kernel writes', () => {
