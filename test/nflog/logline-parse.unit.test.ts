@@ -49,6 +49,24 @@ describe('heads before the message', () => {
     }
   });
 
+  test('dmesg times: -T with a one-digit day, and either time without the space after it', () => {
+    const t = parseLogLine(`[Mon Dec  7 02:19:25 2026] fw: ${BODY}`);
+    expect([t.dmesgTime, t.prefix]).toEqual(['Mon Dec  7 02:19:25 2026', 'fw: ']);
+    const tight = parseLogLine(`[Mon Dec 17 02:19:25 2026]fw: ${BODY}`);
+    expect([tight.dmesgTime, tight.prefix]).toEqual(['Mon Dec 17 02:19:25 2026', 'fw: ']);
+    const k = parseLogLine(`[    5.100000]fw: ${BODY}`);
+    expect([k.kernelTime, k.prefix]).toEqual([5.1, 'fw: ']);
+  });
+
+  test('a time or a host and tag inside the prefix are the prefix', () => {
+    for (const prefix of ['fw [    5.100000] ', 'fw [Mon Dec  7 02:19:25 2026] ']) {
+      const r = parseLogLine(`${prefix}${BODY}`);
+      expect([r.kernelTime, r.dmesgTime, r.prefix]).toEqual([undefined, undefined, prefix]);
+    }
+    const r = parseLogLine(`[    5.100000] my fw kernel: ${BODY}`);
+    expect([r.syslog, r.kernelTime, r.prefix]).toEqual([undefined, 5.1, 'my fw kernel: ']);
+  });
+
   test('a prefix that looks like a syslog header, after the kernel time, is the prefix', () => {
     const r = parseLogLine(`[    5.100000] 2026-12-07 02:19:25 gw fw: ${BODY}`);
     expect([r.syslog, r.kernelTime, r.prefix]).toEqual([undefined, 5.1, '2026-12-07 02:19:25 gw fw: ']);

@@ -8,7 +8,7 @@
 //   the order a flood gives).
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 
-import { BatchCounter } from '../../lib/core/layout.js';
+import { BatchCounter, PacketPresent, PacketWord } from '../../lib/core/layout.js';
 import { addon, type OnBatch } from '../../lib/core/native.js';
 import { decodePackets, Nflog } from '../../lib/nflog/handle.js';
 import type { NflogPacket } from '../../lib/nflog/types.js';
@@ -20,14 +20,19 @@ const NFULA_MARK = 2;
 const NFULA_IFINDEX_INDEV = 4;
 const NFULA_IFINDEX_OUTDEV = 5;
 const NFULA_PREFIX = 10;
+const NFULA_PAYLOAD = 9;
 const NFULA_SEQ = 12;
 const NFULA_CT_INFO = 19;
 const NFULA_VLAN = 20;
+const NFULA_L2HDR = 21;
 const NFULA_VLAN_PROTO = 1;
 const NFULA_VLAN_TCI = 2;
 const NLA_F_NESTED = 0x8000;
 /** NFNL_SUBSYS_ULOG << 8 | NFULNL_MSG_PACKET */
 const MSG_PACKET = 0x400;
+/** The attributes whose bytes the native decoder appends, in its order: type, present bit, word. */
+const BYTE_FIELDS = [[NFULA_PAYLOAD, PacketPresent.PACKET_HAS_PAYLOAD, PacketWord.PACKET_PAYLOAD], [NFULA_L2HDR,
+  PacketPresent.PACKET_HAS_L2HDR, PacketWord.PACKET_L2HDR]] as const;
 /** An interface index no namespace here has: its name cannot be looked up. */
 const NO_SUCH_IFINDEX = 0x7ffffff0;
 
@@ -52,23 +57,43 @@ function vlan(proto: number, tci: number): Attr {
     flags: NLA_F_NESTED };
 }
 
-/** The records of the messages as one batch, as the reader delivers several at once. */
-function batchOf(messages: Attr[][]): { buffer: ArrayBuffer; strings: string; count: number } {
+/** A message's attributes, and its nfgenmsg family when not IPv4. */
+type Message = Attr[] | { family: number; attrs: Attr[] };
+
+/**
+ * The records of the messages as one batch, as the reader delivers several at once: the words,
+ * the strings, and the bytes of each payload and link-layer header (appended in that order by the
+ * native decoder, its offsets moved to where they are in the batch).
+ */
+function batchOf(messages: Message[]): { buffer: ArrayBuffer; strings: string; count: number; bytes: ArrayBuffer } {
   const words: number[] = [];
+  const parts: Uint8Array[] = [];
+  let at = 0;
   let strings = '';
-  for (const attrs of messages) {
-    const bytes = encodeMessage({ type: MSG_PACKET, flags: 0, family: 2, resId: 3, attrs, lenDelta: 0,
+  for (const m of messages) {
+    const { family, attrs } = Array.isArray(m) ? { family: 2, attrs: m } : m;
+    const bytes = encodeMessage({ type: MSG_PACKET, flags: 0, family, resId: 3, attrs, lenDelta: 0,
       trailer: new Uint8Array(0), cut: undefined, fit: false });
     const [buffer, text, count, malformed] = addon.decodeForTest('packet', bytes);
     expect([count, malformed]).toEqual([1, 0]);
-    words.push(...new Uint32Array(buffer));
+    const w = new Uint32Array(buffer);
+    for (const [type, bit, word] of BYTE_FIELDS) {
+      const a = attrs.find((x) => x.type === type);
+      if (!a || !(w[PacketWord.PACKET_PRESENT]! & bit)) continue;
+      w[word] = at;
+      parts.push(a.body as Uint8Array);
+      at += (a.body as Uint8Array).length;
+    }
+    words.push(...w);
     strings += text;
   }
-  return { buffer: Uint32Array.from(words).buffer, strings, count: messages.length };
+  const all = Buffer.concat(parts);
+  return { buffer: Uint32Array.from(words).buffer, strings, count: messages.length,
+    bytes: all.buffer.slice(all.byteOffset, all.byteOffset + all.length) };
 }
 
-function decodeAll(messages: Attr[][]): NflogPacket[] {
-  return decodePackets({ ...batchOf(messages), bytes: undefined });
+function decodeAll(messages: Message[]): NflogPacket[] {
+  return decodePackets(batchOf(messages));
 }
 
 const tagged = [packetHdr(0x0800, 1), vlan(0x8100, (5 << 13) | 100), plain(NFULA_CT_INFO, be32(2)),
@@ -101,6 +126,24 @@ describe('NFLOG attributes decoded', () => {
     expect(a!.vlan).toEqual(c!.vlan);
     expect(a!.vlan?.id).toBe(100);
     expect([a!.ctinfo, c!.ctinfo]).toEqual([2, 2]);
+  });
+
+  test('the link-layer header comes off the front of the payload at netdev egress only', () => {
+    const l2 = new Uint8Array(Buffer.from('0200000000020200000000010800', 'hex'));
+    const ip = new Uint8Array(Buffer.from('4500001c', 'hex'));
+    const framed = new Uint8Array([...l2, ...ip]);
+    const at = (family: number, hook: number): Message => ({ family,
+      attrs: [packetHdr(0x0800, hook), plain(NFULA_PAYLOAD, framed), plain(NFULA_L2HDR, l2)] });
+    // netdev egress; netdev ingress, bridge prerouting and IPv4 input (whose payloads never
+    // start with the link-layer header: these are left as the kernel sent them).
+    const [egress, ingress, bridge, input] = decodeAll([at(5, 1), at(5, 0), at(7, 0), at(2, 1)]);
+    expect([egress!.hookName, egress!.payload?.toString('hex')]).toEqual(['EGRESS', '4500001c']);
+    for (const p of [ingress, bridge, input]) {
+      expect([p!.family, p!.hookName, p!.payload?.toString('hex'), p!.l2Header?.toString('hex')]).toEqual(
+        [p!.family, p!.hookName, Buffer.from(framed).toString('hex'), Buffer.from(l2).toString('hex')],
+      );
+    }
+    expect([ingress!.hookName, bridge!.family, input!.hookName]).toEqual(['INGRESS', 'bridge', 'INPUT']);
   });
 
   test('interface names follow the prefix; no prefix takes nothing of theirs', () => {
