@@ -143,7 +143,6 @@ export function readMessage(r: ParsedLogLine, text: string): void {
 /** Reads the tokens after `IN= OUT=` into the result, packet by packet. */
 class Walker {
   private i = 0;
-  private arpMode = false;
 
   constructor(
     private readonly tokens: string[],
@@ -212,7 +211,6 @@ class Walker {
         p.truncated = true;
         return;
       case 'ARP':
-        this.arpMode = true;
         r.arp ??= {};
         return;
       case 'OPT': {
@@ -298,7 +296,8 @@ class Walker {
   /** One KEY=VALUE; false when not understood. */
   private field(p: ParsedLogPacket, key: string, value: string, nested: boolean): boolean {
     const r = this.r;
-    const arp = this.arpMode && r.arp ? assign(r.arp, ARP_FIELDS, key, value) : undefined;
+    // After the ARP token, its fields (r.arp is made there).
+    const arp = r.arp ? assign(r.arp, ARP_FIELDS, key, value) : undefined;
     if (arp !== undefined) return arp;
     const line = nested ? undefined : assign(r, LINE_FIELDS, key, value);
     if (line !== undefined) return line;

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 
 import { describe, expect, test } from 'vitest';
 
-import { Conntrack, NfctError } from '../../lib/index.js';
+import { Conntrack, NfctError, Nflog } from '../../lib/index.js';
 import { useNetns } from '../helpers/netns.js';
 
 const run = promisify(execFile);
@@ -25,11 +25,18 @@ describe('namespaces', () => {
     expect(e.stack).toContain('errors.test.ts');
   });
 
-  test('a file that is not a network namespace is refused by setns', async () => {
-    const err = await Conntrack.open({ netns: '/proc/self/ns/uts' }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(NfctError);
-    expect((err as NfctError).code).toBe('EINVAL');
-    expect((err as NfctError).syscall).toBe('setns');
+  test('a file that is not a network namespace is refused by setns, naming what was being opened where', async () => {
+    for (
+      const [what, open] of [['conntrack', Conntrack.open], ['NFLOG', Nflog.open]] as const
+    ) {
+      const err = await open({ netns: '/proc/self/ns/uts' }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(NfctError);
+      expect((err as NfctError).code).toBe('EINVAL');
+      expect((err as NfctError).syscall).toBe('setns');
+      expect((err as NfctError).message).toMatch(
+        new RegExp(`^opening ${what} in network namespace /proc/self/ns/uts: setns failed with EINVAL`),
+      );
+    }
   });
 
   test("a namespace by pid reads that process's table", async () => {

@@ -130,3 +130,43 @@ describe('IPv4 at netdev egress', () => {
     expect(atEgress({ family: 'ipv4', hook: 1, hookName: undefined })).toBe(`${frag.text}MARK=0x5 `);
   });
 });
+
+describe('the hook name decides egress', () => {
+  const frag = captured('icmp-frag-needed');
+  const at = (hook: number, hookName: 'INGRESS' | 'EGRESS'): string =>
+    formatLogLine({ ...sent(frag.payload, 'ipv4', frag.uid, frag.gid), family: 'netdev', hwProtocol: 0x0800, hook,
+      hookName }, { uid: true });
+
+  test("INGRESS at hook number 1: the quote and MARK (no UID: the socket is not this namespace's)", () => {
+    expect(at(1, 'INGRESS')).toBe(`${frag.text.replace('UID=0 GID=0 ', '')}MARK=0x5 `);
+  });
+
+  test('EGRESS at hook number 0: neither', () => {
+    expect(at(0, 'EGRESS')).toBe(frag.text.replace(/\[SRC=.*\] /, '').replace('UID=0 GID=0 ', ''));
+  });
+});
+
+/**
+ * A zero IPv4 total length is a BIG TCP packet: the kernel writes the length of the skb from the
+ * network header (iph_totlen). Only an outer TCP header counts; a quoted one keeps its zero (an
+ * ICMP error is no BIG TCP packet). The kernel's line for the captured TCP packet is the oracle:
+ * the same bytes with a zero total length give the same LEN.
+ */
+describe('BIG TCP', () => {
+  test('an outer TCP packet with total length 0: LEN is its length', () => {
+    const tcp = captured('tcp-every-flag');
+    const big = Buffer.from(tcp.payload);
+    big.writeUInt16BE(0, 2);
+    expect(tcp.text).toMatch(new RegExp(` LEN=${tcp.payload.length} `));
+    expect(formatLogLine(sent(big, 'ipv4', tcp.uid, tcp.gid), { uid: true })).toBe(`${tcp.text}MARK=0x5 `);
+  });
+
+  test('a quoted TCP header with total length 0: LEN=0', () => {
+    const frag = captured('icmp-frag-needed');
+    const quoted = Buffer.from(frag.payload);
+    quoted.writeUInt16BE(0, 28 + 2);
+    quoted[28 + 9] = 6;
+    const line = formatLogLine(sent(quoted, 'ipv4', frag.uid, frag.gid));
+    expect(line).toMatch(/ \[SRC=\S+ DST=\S+ LEN=0 /);
+  });
+});

@@ -43,6 +43,9 @@ describe('heads before the message', () => {
     const bsd = parseLogLine(`Dec  7 02:19:25 node1 kernel[4123]: fw: ${BODY}`);
     expect([bsd.syslog, bsd.prefix]).toEqual([{ time: 'Dec  7 02:19:25', host: 'node1', tag: 'kernel', pid: 4123 },
       'fw: ']);
+    // Without one, no pid at all (not NaN, not undefined as a key).
+    const none = parseLogLine(`Dec 17 02:19:25 node1 kernel: fw: ${BODY}`);
+    expect(Object.entries(none.syslog!)).toEqual([['time', 'Dec 17 02:19:25'], ['host', 'node1'], ['tag', 'kernel']]);
     for (const time of ['2026-12-07T02:19:25.123456+01:00', '2026-12-07T02:19:25+0100', '2026-12-07 02:19:25,5Z']) {
       const iso = parseLogLine(`${time} node1 kernel[4123]: fw: ${BODY}`);
       expect([iso.syslog, iso.prefix]).toEqual([{ time, host: 'node1', tag: 'kernel', pid: 4123 }, 'fw: ']);
@@ -121,5 +124,21 @@ describe('values that are not whole numbers of their kind are kept as text', () 
     const property = { MARK: 'mark', MACPROTO: 'macProto', UID: 'uid' }[key];
     expect((r as unknown as Record<string, unknown>)[property]).toBe(expected);
     expect(r.extra).toEqual(expected === undefined ? [{ key, value }] : []);
+  });
+});
+
+describe('the quoted packet of an ICMP error', () => {
+  test('one quote, one level: brackets inside it or after it are text, not packets', () => {
+    const r = parseLogLine(
+      'IN=eth0 OUT= SRC=10.0.0.1 DST=10.0.0.2 LEN=56 TOS=0x00 PREC=0x00 TTL=64 ID=1 PROTO=ICMP TYPE=3 CODE=4 '
+        + '[SRC=10.0.0.2 DST=10.0.0.1 LEN=28 TOS=0x00 PREC=0x00 TTL=64 ID=2 PROTO=UDP SPT=1 DPT=2 LEN=8 '
+        + '[SRC=9.9.9.9 DST=8.8.8.8 ] ] [SRC=7.7.7.7 DST=6.6.6.6 ] MTU=1400 ',
+    );
+    expect(r.inner).toEqual({ ipFlags: [], src: '10.0.0.2', dst: '10.0.0.1', len: 28, tos: 0, prec: 0, ttl: 64, id: 2,
+      proto: 'UDP', protocol: 17, spt: 1, dpt: 2, udpLen: 8 });
+    expect([r.src, r.icmp]).toEqual(['10.0.0.1', { type: 3, code: 4, mtu: 1400 }]);
+    expect(r.extra).toEqual([{ key: '[SRC', value: '9.9.9.9' }, { key: 'DST', value: '8.8.8.8' }, { key: '[SRC',
+      value: '7.7.7.7' }, { key: 'DST', value: '6.6.6.6' }]);
+    expect(r.unparsed).toEqual([']', ']']);
   });
 });
