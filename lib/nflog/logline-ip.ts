@@ -141,9 +141,10 @@ export function dumpIpv4(m: Line, iphoff: number): void {
     return;
   }
   m.add(`SRC=${ih.src} DST=${ih.dst} `);
-  // iph_totlen: a zero total length is a BIG TCP packet, whose length is the skb's.
-  const len = ih.totalLength === 0 && ih.protocol === 6 && iphoff === 0 ? m.rest(iphoff) : ih.totalLength;
-  m.add(`LEN=${len} TOS=0x${HEX2(ih.tos & 0x1e)} PREC=0x${HEX2(ih.tos & 0xe0)} TTL=${ih.ttl} ID=${ih.id} `);
+  // The total length field, as the kernel writes it (iph_totlen) for every packet but a BIG TCP
+  // one: for that (a GSO packet over 64 KiB, its field 0) it writes the skb's length, which an
+  // NFLOG copy (at most 65531 bytes) cannot tell; 0 is written.
+  m.add(`LEN=${ih.totalLength} TOS=0x${HEX2(ih.tos & 0x1e)} PREC=0x${HEX2(ih.tos & 0xe0)} TTL=${ih.ttl} ID=${ih.id} `);
   if (ih.flags.ce) m.add('CE ');
   if (ih.flags.df) m.add('DF ');
   if (ih.flags.mf) m.add('MF ');

@@ -25,10 +25,9 @@ describe('namespaces', () => {
     expect(e.stack).toContain('errors.test.ts');
   });
 
-  test('a file that is not a network namespace is refused by setns, naming what was being opened where', async () => {
-    for (
-      const [what, open] of [['conntrack', Conntrack.open], ['NFLOG', Nflog.open]] as const
-    ) {
+  test.each([['conntrack', Conntrack.open], ['NFLOG', Nflog.open]] as const)(
+    'a file that is not a network namespace is refused by setns, naming what was being opened where: %s',
+    async (what, open) => {
       const err = await open({ netns: '/proc/self/ns/uts' }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(NfctError);
       expect((err as NfctError).code).toBe('EINVAL');
@@ -36,8 +35,8 @@ describe('namespaces', () => {
       expect((err as NfctError).message).toMatch(
         new RegExp(`^opening ${what} in network namespace /proc/self/ns/uts: setns failed with EINVAL`),
       );
-    }
-  });
+    },
+  );
 
   test("a namespace by pid reads that process's table", async () => {
     const child = ns.spawn('sleep', ['30']);

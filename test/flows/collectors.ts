@@ -11,6 +11,8 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import { until } from '../helpers/sentinel.js';
+
 /** A UDP port free on 127.0.0.1 now. */
 export async function freeUdpPort(): Promise<number> {
   const s = createSocket('udp4');
@@ -185,13 +187,14 @@ export async function startTcpSink(): Promise<TcpSink> {
     down,
     up: listen,
     async finish() {
-      // An exporter that has closed ends its connection: what it sent is read to the end first.
-      for (const deadline = Date.now() + 2000; sockets.size > 0 && Date.now() < deadline;) {
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      await down();
-      await new Promise<void>((resolve) => out.end(() => resolve()));
       try {
+        try {
+          // An exporter that has closed ends its connection: what it sent is read to the end first.
+          await until(() => sockets.size === 0, "the exporter's connections to end", { every: 20 });
+        } finally {
+          await down();
+          await new Promise<void>((resolve) => out.end(() => resolve()));
+        }
         const text = await run('ipfixDump', ['-i', file]);
         return { ...parseIpfixDump(text), text };
       } finally {

@@ -202,7 +202,7 @@ describe('errors and lifecycle', () => {
     }
     expect(err).toBeInstanceOf(NfctError);
     expect((err as NfctError).code).toBe('EBUSY');
-    // Said first (the stream's own words), and again in the kernel's answer.
+    // Said first (the stream's context), and again in the reason the bind failed.
     expect((err as NfctError).message).toMatch(/^NFLOG group 11: nfnetlink_log failed with EBUSY\b.*NFLOG group 11/);
     await first.close();
     expect((await pending).done).toBe(true);

@@ -19,9 +19,11 @@ const NFULA_PACKET_HDR = 1;
 const NFULA_MARK = 2;
 const NFULA_IFINDEX_INDEV = 4;
 const NFULA_IFINDEX_OUTDEV = 5;
-const NFULA_PREFIX = 10;
+const NFULA_HWADDR = 8;
 const NFULA_PAYLOAD = 9;
+const NFULA_PREFIX = 10;
 const NFULA_SEQ = 12;
+const NFULA_HWHEADER = 16;
 const NFULA_CT_INFO = 19;
 const NFULA_VLAN = 20;
 const NFULA_L2HDR = 21;
@@ -30,9 +32,13 @@ const NFULA_VLAN_TCI = 2;
 const NLA_F_NESTED = 0x8000;
 /** NFNL_SUBSYS_ULOG << 8 | NFULNL_MSG_PACKET */
 const MSG_PACKET = 0x400;
-/** The attributes whose bytes the native decoder appends, in its order: type, present bit, word. */
-const BYTE_FIELDS = [[NFULA_PAYLOAD, PacketPresent.PACKET_HAS_PAYLOAD, PacketWord.PACKET_PAYLOAD], [NFULA_L2HDR,
-  PacketPresent.PACKET_HAS_L2HDR, PacketWord.PACKET_L2HDR]] as const;
+/**
+ * The attributes whose bytes the native decoder appends whole, in its order (native/log/nflog.cc):
+ * type, present bit, word. It appends NFULA_HWADDR's address after them; the messages here have none.
+ */
+const BYTE_FIELDS = [[NFULA_PAYLOAD, PacketPresent.PACKET_HAS_PAYLOAD, PacketWord.PACKET_PAYLOAD], [NFULA_HWHEADER,
+  PacketPresent.PACKET_HAS_HWHEADER, PacketWord.PACKET_HWHEADER], [NFULA_L2HDR, PacketPresent.PACKET_HAS_L2HDR,
+  PacketWord.PACKET_L2HDR]] as const;
 /** An interface index no namespace here has: its name cannot be looked up. */
 const NO_SUCH_IFINDEX = 0x7ffffff0;
 
@@ -72,6 +78,7 @@ function batchOf(messages: Message[]): { buffer: ArrayBuffer; strings: string; c
   let strings = '';
   for (const m of messages) {
     const { family, attrs } = Array.isArray(m) ? { family: 2, attrs: m } : m;
+    expect(attrs.some((a) => a.type === NFULA_HWADDR), 'a message of this helper has no NFULA_HWADDR').toBe(false);
     const bytes = encodeMessage({ type: MSG_PACKET, flags: 0, family, resId: 3, attrs, lenDelta: 0,
       trailer: new Uint8Array(0), cut: undefined, fit: false });
     const [buffer, text, count, malformed] = addon.decodeForTest('packet', bytes);
@@ -99,7 +106,7 @@ function decodeAll(messages: Message[]): NflogPacket[] {
 const tagged = [packetHdr(0x0800, 1), vlan(0x8100, (5 << 13) | 100), plain(NFULA_CT_INFO, be32(2)),
   plain(NFULA_MARK, be32(0x42)), plain(NFULA_IFINDEX_INDEV, be32(NO_SUCH_IFINDEX))];
 const outerTag = [packetHdr(0x0800, 1), vlan(0x88a8, 0x1fff), plain(NFULA_CT_INFO, be32(3))];
-const untagged = [packetHdr(0x86dd, 3), plain(NFULA_IFINDEX_OUTDEV, be32(1))];
+const untagged = [packetHdr(0x0800, 3), plain(NFULA_IFINDEX_OUTDEV, be32(1))];
 const prefixed = [packetHdr(0x0800, 0), plain(NFULA_PREFIX, new Uint8Array(Buffer.from('drop: \0'))),
   plain(NFULA_IFINDEX_INDEV, be32(1)), plain(NFULA_IFINDEX_OUTDEV, be32(NO_SUCH_IFINDEX))];
 
@@ -112,7 +119,7 @@ describe('NFLOG attributes decoded', () => {
     expect(q!.indev).toEqual({ index: NO_SUCH_IFINDEX });
     expect(q!.outdev).toBeUndefined();
     // The packet before it in the batch has none of these.
-    expect(p).toMatchObject({ family: 'ipv4', hook: 3, hookName: 'OUTPUT', hwProtocol: 0x86dd });
+    expect(p).toMatchObject({ family: 'ipv4', hook: 3, hookName: 'OUTPUT', hwProtocol: 0x0800 });
     expect(p!.vlan).toBeUndefined();
     expect(p!.ctinfo).toBeUndefined();
     expect(p!.mark).toBeUndefined();
@@ -139,10 +146,16 @@ describe('NFLOG attributes decoded', () => {
     const [egress, ingress, bridge, input] = decodeAll([at(5, 1), at(5, 0), at(7, 0), at(2, 1)]);
     expect([egress!.hookName, egress!.payload?.toString('hex')]).toEqual(['EGRESS', '4500001c']);
     for (const p of [ingress, bridge, input]) {
-      expect([p!.family, p!.hookName, p!.payload?.toString('hex'), p!.l2Header?.toString('hex')]).toEqual(
-        [p!.family, p!.hookName, Buffer.from(framed).toString('hex'), Buffer.from(l2).toString('hex')],
+      expect([p!.payload?.toString('hex'), p!.l2Header?.toString('hex')], `${p!.family} ${p!.hookName}`).toEqual(
+        [Buffer.from(framed).toString('hex'), Buffer.from(l2).toString('hex')],
       );
     }
+    // Cut inside the link-layer header: nothing of the network header (a payload that is no
+    // prefix of the header is left whole).
+    const cut = (payload: Uint8Array): Message => ({ family: 5,
+      attrs: [packetHdr(0x0800, 1), plain(NFULA_PAYLOAD, payload), plain(NFULA_L2HDR, l2)] });
+    const [inside, other] = decodeAll([cut(l2.subarray(0, 10)), cut(ip)]);
+    expect([inside!.payload?.length, other!.payload?.toString('hex')]).toEqual([0, '4500001c']);
     expect([ingress!.hookName, bridge!.family, input!.hookName]).toEqual(['INGRESS', 'bridge', 'INPUT']);
   });
 
