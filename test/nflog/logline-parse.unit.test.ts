@@ -142,3 +142,22 @@ describe('the quoted packet of an ICMP error', () => {
     expect(r.unparsed).toEqual([']', ']']);
   });
 });
+
+describe('INCOMPLETE [n bytes]', () => {
+  const TCP = 'IN=eth0 OUT= SRC=10.0.0.1 DST=10.0.0.2 LEN=40 TOS=0x00 PREC=0x00 TTL=64 ID=1 PROTO=TCP ';
+
+  test('as the kernel writes it, at the end of the text or before a space', () => {
+    for (const tail of ['INCOMPLETE [4 bytes] ', 'INCOMPLETE [4 bytes]']) {
+      const r = parseLogLine(`${TCP}${tail}`);
+      expect([r.incomplete, r.unparsed]).toEqual([4, []]);
+    }
+  });
+
+  test.each(['INCOMPLETE [4 foo ', 'INCOMPLETE x[4 bytes] ', 'INCOMPLETE [4x bytes] '])(
+    'any other words after it are not read as a count: %s',
+    (tail) => {
+      const r = parseLogLine(`${TCP}${tail}`);
+      expect([r.incomplete, r.unparsed]).toEqual([undefined, tail.trim().split(' ')]);
+    },
+  );
+});
