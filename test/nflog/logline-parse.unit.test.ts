@@ -37,6 +37,8 @@ describe('heads before the message', () => {
     expect([r.kernelTime, r.prefix]).toEqual([1234.56789, 'fw: ']);
     const pid = parseLogLine(`[ 1234.567890] node1 kernel[7]: fw: ${BODY}`);
     expect([pid.syslog?.pid, pid.prefix]).toEqual([7, 'fw: ']);
+    const pid4 = parseLogLine(`[ 1234.567890] node1 kernel[4123]: fw: ${BODY}`);
+    expect([pid4.syslog?.pid, pid4.prefix]).toEqual([4123, 'fw: ']);
   });
 
   test('syslog headers with a process id of several digits, and ISO times with each form of zone', () => {
@@ -150,6 +152,16 @@ describe('INCOMPLETE [n bytes]', () => {
     for (const tail of ['INCOMPLETE [4 bytes] ', 'INCOMPLETE [4 bytes]']) {
       const r = parseLogLine(`${TCP}${tail}`);
       expect([r.incomplete, r.unparsed]).toEqual([4, []]);
+    }
+  });
+
+  test('alone after an IPv6 fragment header with no protocol yet: more fragments follow; anywhere else, text', () => {
+    const v6 = 'IN=eth0 OUT= SRC=fd00::1 DST=fd00::2 LEN=1280 TC=0 HOPLIMIT=64 FLOWLBL=0 ';
+    const frag = parseLogLine(`${v6}FRAG:1232 INCOMPLETE ID:00000001 `);
+    expect([frag.fragOffset, frag.fragMore]).toEqual([1232, true]);
+    for (const text of [`${v6}INCOMPLETE `, `${TCP.replace('PROTO=TCP ', '')}INCOMPLETE `]) {
+      const r = parseLogLine(text);
+      expect([r.fragMore, r.unparsed]).toEqual([undefined, ['INCOMPLETE']]);
     }
   });
 
