@@ -173,3 +173,34 @@ describe('a total length of 0', () => {
     expect(formatLogLine(sent(quoted, 'ipv4', frag.uid, frag.gid))).toMatch(/ \[SRC=\S+ DST=\S+ LEN=0 /);
   });
 });
+
+/** Cut or odd IPv4 headers, against the kernel's lines for the captured packets they come from. */
+describe('IPv4 options and ICMP codes', () => {
+  /** The kernel's line for a captured packet in one of its variants (OUTPUT, out of lo), from IN=. */
+  const line = (crafted: string, variant: string): string => {
+    const p = loopback.packets.find((x) => x.crafted === crafted && x.name.startsWith('out-'))!;
+    const l = p.lines.find((x) => x.variant === variant)!.text;
+    return l.slice(l.indexOf('IN='));
+  };
+
+  test('options cut short: TRUNCATED after the fixed header, and nothing after it', () => {
+    const full = captured('ip-reserved-bit-options');
+    const withOptions = line('ip-reserved-bit-options', 'ipopt');
+    expect(withOptions).toContain(' CE OPT (01010100) PROTO=UDP ');
+    const cut = full.payload.subarray(0, 22);
+    expect(formatLogLine({ ...sent(cut, 'ipv4', 0, 0), mark: 0 }, { ipOptions: true })).toBe(
+      `${withOptions.slice(0, withOptions.indexOf(' OPT ('))} TRUNCATED`,
+    );
+  });
+
+  test('code 4 of another type than destination unreachable: no MTU', () => {
+    const exceeded = captured('icmp-time-exceeded');
+    const odd = Buffer.from(exceeded.payload);
+    odd[20 + 1] = 4;
+    const kernel = line('icmp-time-exceeded', 'default');
+    expect(kernel).toContain(' TYPE=11 CODE=0 [');
+    expect(formatLogLine({ ...sent(odd, 'ipv4', 0, 0), mark: 0 })).toBe(
+      kernel.replace(' TYPE=11 CODE=0 [', ' TYPE=11 CODE=4 ['),
+    );
+  });
+});

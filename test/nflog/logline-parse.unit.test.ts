@@ -173,3 +173,37 @@ describe('INCOMPLETE [n bytes]', () => {
     },
   );
 });
+
+describe('OPT groups', () => {
+  const V6 = 'IN=eth0 OUT= SRC=fd00::1 DST=fd00::2 LEN=1280 TC=0 HOPLIMIT=64 FLOWLBL=0 ';
+  const V4 = 'IN=eth0 OUT= SRC=10.0.0.1 DST=10.0.0.2 LEN=40 TOS=0x00 PREC=0x00 TTL=64 ID=1 ';
+
+  test("the kernel's line for an IPv6 AH header cut short: the group's words, and the count", () => {
+    const r = parseLogLine(`${V6.replace('LEN=1280', 'LEN=46')}OPT ( AH INCOMPLETE [6 bytes] )`);
+    expect([r.ipv6Options, r.incomplete, r.unparsed]).toEqual([['AH INCOMPLETE [6 bytes]'], 6, []]);
+  });
+
+  test("the kernel's line for TCP options cut short: truncated, no options", () => {
+    const r = parseLogLine(
+      `${V4}PROTO=TCP SPT=40000 DPT=9 SEQ=1 ACK=0 WINDOW=512 RES=0x00 SYN URGP=0 OPT (TRUNCATED)`,
+    );
+    expect([r.truncated, r.tcp, r.ipOptions]).toEqual([true, { flags: ['SYN'], seq: 1, ack: 0, window: 512, res: 0,
+      urgp: 0 }, undefined]);
+  });
+
+  test('a group cut by the end of a quote: the quote ends there, what follows is the outer packet', () => {
+    const r = parseLogLine(
+      `${V6}PROTO=ICMPv6 TYPE=2 CODE=0 MTU=1280 [SRC=fd00::2 DST=fd00::3 LEN=1240 TC=0 HOPLIMIT=63 FLOWLBL=0 `
+        + 'OPT ( TRUNCATED] MARK=0x5 ',
+    );
+    expect([r.inner?.truncated, r.inner?.ipv6Options, r.mark, r.icmp?.mtu]).toEqual([true, ['TRUNCATED'], 5, 1280]);
+  });
+
+  test('IPv4 options only in parentheses that make the whole word', () => {
+    expect(parseLogLine(`${V4}OPT (0101) PROTO=47 `).ipOptions).toBe('0101');
+    for (const word of ['x(0101)', '(0101)x']) {
+      const r = parseLogLine(`${V4}OPT ${word} PROTO=47 `);
+      expect([r.ipOptions, r.unparsed, r.protocol]).toEqual([undefined, ['OPT', word], 47]);
+    }
+  });
+});
