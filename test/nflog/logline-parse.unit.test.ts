@@ -207,3 +207,41 @@ describe('OPT groups', () => {
     }
   });
 });
+
+describe('words the kernel does not write there, kept as text', () => {
+  const V4 = 'IN=eth0 OUT= SRC=10.0.0.1 DST=10.0.0.2 LEN=40 TOS=0x00 PREC=0x00 TTL=64 ID=1 ';
+
+  test('a field before PROTO= that belongs after it, or an unknown one in hex: extra', () => {
+    const r = parseLogLine(`${V4}SPT=5 FOO=0x1 PROTO=47 `);
+    expect([r.spt, r.spi, r.extra]).toEqual([undefined, undefined, [{ key: 'SPT', value: '5' }, { key: 'FOO',
+      value: '0x1' }]]);
+    // SPI= before PROTO= is an IPv6 AH or ESP header's, in its OPT group
+    expect(parseLogLine(`${V4}SPI=0x10 PROTO=47 `).spi).toBe(16);
+  });
+
+  test('ID= after a protocol that has none, a value that is no number, an empty key: text', () => {
+    const r = parseLogLine(`${V4.replace('LEN=40', 'LEN=4x')}PROTO=47 ID=5 =7 `);
+    expect([r.len, r.extra, r.unparsed]).toEqual([undefined, [{ key: 'LEN', value: '4x' }, { key: 'ID', value: '5' }], [
+      '=7',
+    ]]);
+  });
+
+  test('a protocol name this parser does not know: its text, no number', () => {
+    const r = parseLogLine(`${V4}PROTO=FOO `);
+    expect(r.proto).toBe('FOO');
+    expect('protocol' in r).toBe(false);
+  });
+
+  test('FRAG: and ID: with no number: text; FRAG:TRUNCATED: a fragment header cut short', () => {
+    const r = parseLogLine(`${V4}FRAG:abc ID:zz PROTO=47 `);
+    expect(['fragOffset' in r, 'fragId' in r, r.unparsed]).toEqual([false, false, ['FRAG:abc', 'ID:zz']]);
+    const cut = parseLogLine('IN=eth0 OUT= SRC=fd00::1 DST=fd00::2 LEN=1280 TC=0 HOPLIMIT=64 FLOWLBL=0 FRAG:TRUNCATED');
+    expect([cut.truncated, cut.unparsed]).toEqual([true, []]);
+  });
+
+  test('a second PROTO= decides what follows: no TCP flags or options after PROTO=UDP', () => {
+    const r = parseLogLine(`${V4}PROTO=TCP SPT=1 DPT=2 PROTO=UDP SYN OPT (0101) `);
+    expect([r.proto, r.tcp?.flags, r.unparsed, r.ipOptions, r.tcp?.options]).toEqual(['UDP', [], ['SYN'], '0101',
+      undefined]);
+  });
+});
