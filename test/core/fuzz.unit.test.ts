@@ -26,7 +26,7 @@ import { afterEach, describe, expect, type MockInstance, test, vi } from 'vitest
 
 import { decodeExpectations } from '../../lib/conntrack/expect.js';
 import { decodeFlows, FLOW_WORDS, jsonSafe } from '../../lib/conntrack/flow.js';
-import { BatchCounter, ExpectWord, PacketPresent, PacketWord, TraceWord } from '../../lib/core/layout.js';
+import { ExpectWord, PacketPresent, PacketWord, TraceWord } from '../../lib/core/layout.js';
 import { addon, type NativeConntrack, type NativeStream, type OnBatch } from '../../lib/core/native.js';
 import { Conntrack, decodePacket, decodePackets, Nflog, parseTraceLine, parseTracePrefix,
   Trace } from '../../lib/index.js';
@@ -35,6 +35,7 @@ import { parseLogLine } from '../../lib/nflog/logline-parse.js';
 import type { NflogPacket } from '../../lib/nflog/types.js';
 import { encodeMessage, hugeString, junk, message, MSG_TYPES, mutated, type NlMessage, packetBytes, params, plain,
   SCHEMAS, traceMessage } from '../support/arbitraries.js';
+import { batchCounters } from '../support/batches.js';
 
 const { PACKET_WORDS, PACKET_PAYLOAD, PACKET_HWHEADER, PACKET_HWADDR, PACKET_L2HDR } = PacketWord;
 const { PACKET_HAS_PAYLOAD, PACKET_HAS_HWHEADER, PACKET_HAS_HWADDR, PACKET_HAS_L2HDR, PACKET_HAS_CT } = PacketPresent;
@@ -314,20 +315,9 @@ describe('streams decode hostile batches without throwing', () => {
 
   /** A native stream that hands over these batches, then ends. */
   function feeding(batches: Batch[], onBatch: OnBatch): NativeStream {
-    // counters: the BatchCounter layout
-    const counters = (count: number, overruns: number, final: boolean, malformed: number, rcvbuf: number) => {
-      const c = new Float64Array(BatchCounter.BATCH_COUNTERS);
-      c[BatchCounter.BATCH_COUNT] = count;
-      c[BatchCounter.BATCH_RECEIVED] = count;
-      c[BatchCounter.BATCH_OVERRUNS] = overruns;
-      c[BatchCounter.BATCH_FINAL] = final ? 1 : 0;
-      c[BatchCounter.BATCH_MALFORMED] = malformed;
-      c[BatchCounter.BATCH_RCVBUF] = rcvbuf;
-      return c;
-    };
     setImmediate(() => {
-      for (const b of batches) onBatch(b.buffer, b.strings, b.bytes, counters(b.count, 0, false, 0, 0), undefined);
-      onBatch(new ArrayBuffer(0), '', undefined, counters(0, 1, true, 1, 4096), undefined);
+      for (const b of batches) onBatch(b.buffer, b.strings, b.bytes, batchCounters(b.count, 0, false), undefined);
+      onBatch(new ArrayBuffer(0), '', undefined, batchCounters(0, 1, true, 1, 4096), undefined);
     });
     return { release() {}, stats: () => new Float64Array(5), close() {} };
   }

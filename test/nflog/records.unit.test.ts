@@ -8,11 +8,12 @@
 //   the order a flood gives).
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 
-import { BatchCounter, PacketPresent, PacketWord } from '../../lib/core/layout.js';
+import { PacketPresent, PacketWord } from '../../lib/core/layout.js';
 import { addon, type OnBatch } from '../../lib/core/native.js';
 import { decodePackets, Nflog } from '../../lib/nflog/handle.js';
 import type { NflogPacket } from '../../lib/nflog/types.js';
 import { type Attr, encodeMessage, plain } from '../support/arbitraries.js';
+import { batchCounters } from '../support/batches.js';
 
 // enum nfulnl_attr_type and enum nfulnl_vlan_attr
 const NFULA_PACKET_HDR = 1;
@@ -181,26 +182,17 @@ let script: Delivery[] = [];
 beforeAll(() => {
   vi.spyOn(addon, 'openNflog').mockImplementation(async () => ({
     subscribe: (_config: unknown, onBatch: OnBatch) => {
-      const counters = (count: number, overruns: number, final: boolean, rcvbuf: number): Float64Array => {
-        const c = new Float64Array(BatchCounter.BATCH_COUNTERS);
-        c[BatchCounter.BATCH_COUNT] = count;
-        c[BatchCounter.BATCH_RECEIVED] = count;
-        c[BatchCounter.BATCH_OVERRUNS] = overruns;
-        c[BatchCounter.BATCH_FINAL] = final ? 1 : 0;
-        c[BatchCounter.BATCH_RCVBUF] = rcvbuf;
-        return c;
-      };
       const deliveries = script;
       setImmediate(() => {
         for (const d of deliveries) {
           if ('overrun' in d) {
-            onBatch(new ArrayBuffer(0), '', undefined, counters(0, 1, false, d.rcvbuf), undefined);
+            onBatch(new ArrayBuffer(0), '', undefined, batchCounters(0, 1, false, 0, d.rcvbuf), undefined);
           } else {
             const b = batchOf(d.seq.map((n) => [packetHdr(0x0800, 0), plain(NFULA_SEQ, be32(n))]));
-            onBatch(b.buffer, b.strings, undefined, counters(b.count, 0, false, 0), undefined);
+            onBatch(b.buffer, b.strings, undefined, batchCounters(b.count, 0, false), undefined);
           }
         }
-        onBatch(new ArrayBuffer(0), '', undefined, counters(0, 0, true, 0), undefined);
+        onBatch(new ArrayBuffer(0), '', undefined, batchCounters(0, 0, true), undefined);
       });
       return { release() {}, stats: () => new Float64Array(32), close() {} };
     },
