@@ -230,10 +230,10 @@ export function dumpIpv6(m: Line, ip6hoff: number, recurse: boolean): void {
   }
   m.add(`SRC=${formatIpv6Full(buf, ip6hoff + 8)} DST=${formatIpv6Full(buf, ip6hoff + 24)} `);
   const w = u32(buf, ip6hoff);
-  let payloadLen = u16(buf, ip6hoff + 4);
-  // ipv6_payload_len: BIG TCP packets carry 0; the kernel uses the skb's length then.
-  if (payloadLen === 0 && recurse && buf[ip6hoff + 6] === 6) payloadLen = Math.max(0, m.rest(ip6hoff) - 40);
-  m.add(`LEN=${payloadLen + 40} TC=${(w & 0x0ff00000) >>> 20} HOPLIMIT=${buf[ip6hoff + 7]} FLOWLBL=${w & 0xfffff} `);
+  // The payload length field plus the header, as the kernel writes it, 0 included: a BIG TCP
+  // packet (field 0, over 64 KiB) is longer than any NFLOG copy, so its length cannot be told.
+  const len = u16(buf, ip6hoff + 4) + 40;
+  m.add(`LEN=${len} TC=${(w & 0x0ff00000) >>> 20} HOPLIMIT=${buf[ip6hoff + 7]} FLOWLBL=${w & 0xfffff} `);
 
   let fragment = false;
   let ptr = ip6hoff + 40;

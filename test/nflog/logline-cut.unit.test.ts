@@ -147,7 +147,7 @@ describe('the hook name decides egress', () => {
 });
 
 /**
- * A zero IPv4 total length is written as it is, as the kernel writes it for every packet that is
+ * A zero IPv4 total length (or IPv6 payload length) is written as it is, as the kernel writes it for every packet that is
  * not BIG TCP (a packet with that field 0 reaches the netdev ingress and bridge hooks before IP
  * checks it). A BIG TCP packet's length (over 64 KiB, the skb's) is more than NFLOG copies, so
  * it cannot be told: 0 is written too. The kernel's line for the captured TCP packet is the
@@ -162,6 +162,18 @@ describe('a total length of 0', () => {
     expect(tcp.text).toContain(len);
     expect(formatLogLine(sent(zero, 'ipv4', tcp.uid, tcp.gid), { uid: true })).toBe(
       `${tcp.text.replace(len, ' LEN=0 ')}MARK=0x5 `,
+    );
+  });
+
+  test('IPv6, a payload length of 0 with TCP next: LEN=40 (the header alone), the rest as the kernel wrote it', () => {
+    const tcp = captured('ipv6-tcp-cut');
+    const zero = Buffer.from(tcp.payload);
+    zero.writeUInt16BE(0, 4);
+    const len = ` LEN=${tcp.payload.length} `;
+    expect(tcp.text).toContain(len);
+    expect(zero[6]).toBe(6);
+    expect(formatLogLine(sent(zero, 'ipv6', tcp.uid, tcp.gid), { uid: true })).toBe(
+      tcp.text.replace(len, ' LEN=40 '),
     );
   });
 
