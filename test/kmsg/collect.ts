@@ -4,13 +4,18 @@ import type { KernelLogItem, KernelLogStream } from '../../lib/index.js';
 
 /**
  * Items of `stream` until `done` says stop, reading while `act` runs; `onItem` sees each as it
- * comes. A timeout (`ms`) only bounds a failure: the stream is closed then.
+ * comes. A timeout (`ms`) only bounds a failure: the stream is closed then and the call fails,
+ * even if what closing flushed (a trace group still open) would satisfy `done`.
  */
 export async function collect(stream: KernelLogStream, done: (items: KernelLogItem[]) => boolean, act: () => unknown,
   ms: number, onItem?: (item: KernelLogItem) => void): Promise<KernelLogItem[]>
 {
   const items: KernelLogItem[] = [];
-  const timer = setTimeout(() => void stream.close(), ms);
+  let bounded = false;
+  const timer = setTimeout(() => {
+    bounded = true;
+    void stream.close();
+  }, ms);
   const reading = (async () => {
     for await (const item of stream) {
       items.push(item);
@@ -22,5 +27,6 @@ export async function collect(stream: KernelLogStream, done: (items: KernelLogIt
   await reading;
   clearTimeout(timer);
   await stream.close();
+  if (bounded) throw new Error(`collect: not done after ${ms} ms (${items.length} items read)`);
   return items;
 }
