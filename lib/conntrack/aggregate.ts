@@ -212,8 +212,9 @@ export function normalizeAggregate(options: AggregateOptions | LegacyAggregateOp
     throw new TypeError(`${where} options.by is required (one of ${AGGREGATE_KEYS.join(', ')})`);
   }
   const asked = [...list(source.by as AggregateKey | readonly AggregateKey[], `${where} options.by`)] as string[];
-  if (asked.length === 0 || asked.length > AGG_MAX_KEYS) {
-    throw new RangeError(`${where} options.by must name 1 to ${AGG_MAX_KEYS} keys, got ${asked.length}`);
+  // list() has refused an empty array.
+  if (asked.length > AGG_MAX_KEYS) {
+    throw new RangeError(`${where} options.by must name at most ${AGG_MAX_KEYS} keys, got ${asked.length}`);
   }
   const aliases = new Map<AggregateKey, LegacyAggregateKey>();
   const by = asked.map((k, i): AggregateKey => {

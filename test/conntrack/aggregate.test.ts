@@ -4,11 +4,13 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { keyTexts } from '../../lib/conntrack/aggregate.js';
+import { AggGroupWord } from '../../lib/core/layout.js';
 import { type AggregateKey, type AggregateResult, Conntrack } from '../../lib/index.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
-import { type CtEntry, listEntries, loadEntries, runConntrack } from '../oracle/conntrack-cli.js';
+import { type CtEntry, insertEntry, listEntries, loadEntries, runConntrack } from '../oracle/conntrack-cli.js';
 import { mixedEntries } from '../support/tables.js';
 
+const { AGG_MAX_KEYS } = AggGroupWord;
 let ns: Netns;
 let ct: Conntrack;
 let entries: CtEntry[];
@@ -171,12 +173,35 @@ describe('aggregate() counts what conntrack -L shows', () => {
   });
 });
 
+/**
+ * SCTP states by their SCTP names (this table has only TCP ones). Recent kernels no longer track
+ * DCCP (on 6.18 a DCCP entry is generic, without a state), so its names cannot be shown here. Its entries are deleted at its end: the tests above count the table beforeAll loaded.
+ */
+describe('SCTP states', () => {
+  const mark = 0x5c7;
+  test('by state: the names conntrack -L prints', async () => {
+    for (const [state, sport] of [['ESTABLISHED', 1], ['COOKIE_WAIT', 2], ['ESTABLISHED', 3]] as const) {
+      await insertEntry(ns, { proto: 'sctp', src: '10.88.0.1', dst: '10.88.0.2', sport, dport: 9, state, mark });
+    }
+    try {
+      const shown = (await listEntries(ns, ['-m', String(mark)])).entries;
+      expect(shown.map((e) => e.state).sort()).toEqual(['COOKIE_WAIT', 'ESTABLISHED', 'ESTABLISHED']);
+      const r = await ct.aggregate({ by: 'state', top: 0, mark });
+      expect(ours(r)).toEqual(oracleCounts(['state'], shown));
+    } finally {
+      await runConntrack(ns, ['-D', '-m', String(mark)]);
+    }
+  });
+});
+
 describe('aggregate() refuses bad options before any syscall', () => {
   test.each([
     [{}, /options\.by is required/],
     [{ by: 'nope' }, /options\.by\[0\] must be one of/],
     [{ by: [] }, /options\.by must not be an empty array/],
     [{ by: ['src', 'src'] }, /names a key twice/],
+    [{ by: Array<string>(AGG_MAX_KEYS + 1).fill('src') },
+      new RegExp(`options\\.by must name at most ${AGG_MAX_KEYS} keys, got ${AGG_MAX_KEYS + 1}`)],
     [{ by: 'src', top: -1 }, /options\.top/],
     [{ by: 'src', sort: 'size' }, /options\.sort must be one of/],
     [{ by: 'src', colour: 1 }, /colour/],
