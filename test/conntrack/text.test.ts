@@ -231,6 +231,10 @@ describe('conntrack -L', () => {
     expectMatched(matchLines(lines(text), lines(r.stdout), TEXT_MOVING), lines(r.stdout).length);
     expect(() => ct.listText({ extended: 'yes' as never })).toThrow(/listText\(\) options\.extended must be a boolean/);
     expect(() => ct.listText({ labels: true } as never)).toThrow(/listText\(\) options.*labels/);
+    // Services come from readServices(): a plain object of the same look is not one.
+    expect(() => ct.listText({ services: { services: [] } as never })).toThrow(
+      /^listText\(\) options\.services must be a Services object \(readServices\(\)\), got an object$/,
+    );
     // Not an object: said as list() says it (was "Cannot read properties of null").
     expect(() => ct.listText(null as never)).toThrow(/^listText\(\) options must be an object, got null$/);
   });
