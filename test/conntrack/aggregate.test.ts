@@ -106,6 +106,11 @@ describe('aggregate() counts what conntrack -L shows', () => {
     const r = await ct.aggregate({ by: 'status', top: 0 });
     const assured = r.groups.filter((g) => g.key.status!.includes('ASSURED')).reduce((s, g) => s + g.count, 0);
     expect(assured).toBe(entries.filter((e) => e.assured).length);
+    // As text (nfct top's columns): the names joined by commas; a key with no name is '-'.
+    const texts = r.groups.map((g) => keyTexts(g.key, ['status'])[0]!);
+    expect(texts).toContain('ASSURED,CONFIRMED');
+    expect(texts).toEqual(r.groups.map((g) => g.key.status!.join(',')));
+    expect(keyTexts({ status: [] }, ['status'])).toEqual(['-']);
   });
 
   test('by src matches `conntrack -L | awk` grouping', async () => {

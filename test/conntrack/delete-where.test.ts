@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Conntrack } from '../../lib/index.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { type CtEntry, insertEntry, listEntries, loadEntries, runConntrack } from '../oracle/conntrack-cli.js';
-import { filterCases, labeledEntries, labelMap, mixedEntries } from '../support/tables.js';
+import { everyKind, filterCases, labeledEntries, labelMap, mixedEntries } from '../support/tables.js';
 
 let theirs: Netns;
 let ours: Netns;
@@ -63,6 +63,24 @@ describe('deleteWhere(filter) removes what conntrack -D removes', () => {
     expect(await ct.deleteWhere({ src: '192.0.2.0/24' })).toBe(0);
     expect(await ct.deleteWhere({ mark: 0xdead })).toBe(0);
   });
+
+  // A match function deletes entry by entry, each named by its tuple: GRE by its keys, ICMP by
+  // type, code and id, SCTP by ports.
+  test.each(['gre', 'icmp', 'sctp'] as const)(
+    'deleteEach() with a match function on protocol %s deletes what conntrack -D -p deletes',
+    async (protocol) => {
+      const kinds = everyKind.filter((e) => e.labels === undefined);
+      await Promise.all([theirs, ours].map(async (ns) => {
+        await fill(ns);
+        for (const spec of kinds) await insertEntry(ns, spec);
+      }));
+      const r = await runConntrack(theirs, ['-D', '-p', protocol]);
+      const n = Number(/(\d+) flow entries have been deleted/.exec(r.stderr)?.[1]);
+      expect(n, r.stderr).toBeGreaterThan(0);
+      expect(await ct.deleteEach({ match: (f) => f.protocol === protocol })).toBe(n);
+      expect(await remaining(ours)).toEqual(await remaining(theirs));
+    },
+  );
 
   test('the userspace path deletes the same as the kernel path', async () => {
     await fill(ours);

@@ -40,6 +40,11 @@ const createCases: BadCase[] = [
     input: { protocol: 'icmp', src: '10.0.0.1', dst: '10.0.0.2', type: 3, code: 1, id: 0, timeout: 5 },
     error: TypeError, names: 'reply.type' },
   { name: 'helper name', input: { ...ok, helper: 'no such/helper' }, error: TypeError, names: 'flow.helper' },
+  // A Flow read from the table (original and status) whose tuples are not objects.
+  { name: "a Flow's original that is no tuple", input: { original: null, reply: {}, status: {}, timeout: 5 },
+    error: TypeError, names: 'flow.original must be a tuple object' },
+  { name: "a Flow's reply that is no tuple", input: { original: { src: '10.0.0.1' }, reply: 7, status: {}, timeout: 5 },
+    error: TypeError, names: 'flow.reply must be a tuple object' },
 ];
 
 describe('create(), add() and createMany()', () => {
