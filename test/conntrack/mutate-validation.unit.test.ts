@@ -36,6 +36,9 @@ const createCases: BadCase[] = [
   { name: 'bad reply address', input: { ...ok, reply: { src: 'x' } }, error: TypeError, names: 'flow.reply.src' },
   { name: 'unknown reply key', input: { ...ok, reply: { sport: 1 } }, error: TypeError, names: "'sport'" },
   { name: 'zone and replyZone', input: { ...ok, zone: 1, replyZone: 2 }, error: TypeError, names: 'replyZone' },
+  // The kernel refuses both (EINVAL): said before the request.
+  { name: 'origZone and replyZone', input: { ...ok, origZone: 1, replyZone: 2 }, error: TypeError,
+    names: 'the kernel takes origZone or replyZone, not both' },
   { name: 'ICMP error type without reply',
     input: { protocol: 'icmp', src: '10.0.0.1', dst: '10.0.0.2', type: 3, code: 1, id: 0, timeout: 5 },
     error: TypeError, names: 'reply.type' },
