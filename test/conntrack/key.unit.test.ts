@@ -60,7 +60,12 @@ describe('flowKey()', () => {
   });
 
   test('a value that is not a flow is a TypeError', () => {
-    expect(() => flowKey(null as never)).toThrow(TypeError);
+    expect(() => flowKey(null as never)).toThrow(
+      /^flowKey\(\) flow must be a Flow \(with an original tuple\), got null$/,
+    );
+    expect(() => flowKey('tcp' as never)).toThrow(
+      /^flowKey\(\) flow must be a Flow \(with an original tuple\), got "tcp"$/,
+    );
     expect(() => flowKey({ protocol: 'tcp' } as never)).toThrow(/flowKey\(\) flow must be a Flow/);
   });
 });
