@@ -2,6 +2,7 @@
 // entries for create()/createMany(), or packed straight for the kernel (restore()).
 import { SpecFlags, SpecTupleFlags, SpecTupleWord, SpecWord } from '../core/layout.js';
 import { addon } from '../core/native.js';
+import { describeValue } from '../core/validate.js';
 import { TCP_STATES } from './constants.js';
 import { type FlowInput, SPEC_WORDS } from './flowspec.js';
 import { STATUS_NAMES } from './status.js';
@@ -114,7 +115,7 @@ export function parseSaveLine(text: string):
  * createMany() (`ifExists: 'skip'` for `-A` semantics).
  */
 export function parseSave(text: string): FlowInput[] {
-  if (typeof text !== 'string') throw new TypeError(`parseSave() text must be a string, got ${typeof text}`);
+  if (typeof text !== 'string') throw new TypeError(`parseSave() text must be a string, got ${describeValue(text)}`);
   // One pass of the native reader over the whole text; each entry is read from its words.
   const r = readSave(text, true);
   if (r.bad >= 0) {

@@ -201,6 +201,7 @@ describe('SCTP states', () => {
 
 describe('aggregate() refuses bad options before any syscall', () => {
   test.each([
+    [null, /^aggregate\(\) options must be an object, got null$/],
     [{}, /options\.by is required/],
     [{ by: 'nope' }, /options\.by\[0\] must be one of/],
     [{ by: [] }, /options\.by must not be an empty array/],

@@ -67,5 +67,8 @@ describe('flowKey()', () => {
       /^flowKey\(\) flow must be a Flow \(with an original tuple\), got "tcp"$/,
     );
     expect(() => flowKey({ protocol: 'tcp' } as never)).toThrow(/flowKey\(\) flow must be a Flow/);
+    expect(() => flowKey({ protocol: 'tcp', original: null } as never)).toThrow(
+      /^flowKey\(\) flow must be a Flow \(with an original tuple\), got an object$/,
+    );
   });
 });

@@ -121,6 +121,7 @@ describe('save reader', () => {
     expect(Array.from(r.numbers)).toEqual([1, 3]);
     expect(Array.from(r.words.subarray(0, SPEC_WORDS))).toEqual(Array.from(direct(READ[0]!) as Uint32Array));
     expect(() => parseSave(bad)).toThrow(/line 3 /);
+    expect(() => parseSave(5 as never)).toThrow(/^parseSave\(\) text must be a string, got 5$/);
     expect(parseSaveLine(`${READ[0]}\n${READ[1]}`)).toBeUndefined();
   });
 
