@@ -199,10 +199,18 @@ describe('SCTP states', () => {
   });
 });
 
+describe('the deprecated form, aggregate({ filter })', () => {
+  test('takes no filter at all, and kernelFilter beside it', async () => {
+    const r = await ct.aggregate({ by: 'protocol', top: 0, filter: undefined, kernelFilter: false } as never);
+    expect(r.total.count).toBe(entries.length);
+  });
+});
+
 describe('aggregate() refuses bad options before any syscall', () => {
   test.each([
     [null, /^aggregate\(\) options must be an object, got null$/],
-    [{}, /options\.by is required/],
+    [{}, /options\.by is required \(one of family, protocol, src, dst, /],
+    [{ by: 'src', filter: {}, colour: 1 }, /^aggregate\(\) options: unknown option 'colour'/],
     [{ by: 'nope' }, /options\.by\[0\] must be one of/],
     [{ by: [] }, /options\.by must not be an empty array/],
     [{ by: ['src', 'src'] }, /names a key twice/],
