@@ -165,6 +165,9 @@ describe('aggregate() counts what conntrack -L shows', () => {
       }
       expect(warnings.map((w) => w.code).sort()).toEqual(['NFCT_DEP004', 'NFCT_DEP005']);
       expect(warnings.find((w) => w.code === 'NFCT_DEP004')?.message).toMatch(/aggregate\(\{ by, \.\.\.filter \}\)/);
+      expect(warnings.find((w) => w.code === 'NFCT_DEP005')?.message).toBe(
+        "aggregate() key 'sport' is deprecated: the port keys are named as the filter's fields, 'srcPort' and 'dstPort'",
+      );
     } finally {
       await runConntrack(ns, ['-D', '-s', '10.77.0.0/16']);
       await runConntrack(ns, ['-D', '-f', 'ipv6', '-s', 'fd00::1']);
