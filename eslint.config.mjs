@@ -11,8 +11,8 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    ignores: ['dist/', 'build/', 'build-memcheck/', 'prebuilds/', 'docs/api/', 'bench/c/out/', 'lib/core/layout.ts',
-      'test/fixtures/'],
+    ignores: ['dist/', 'build/', '.stryker-tmp/', 'reports/', 'build-memcheck/', 'prebuilds/', 'docs/api/',
+      'bench/c/out/', 'lib/core/layout.ts', 'test/fixtures/'],
   },
   {
     files: ['**/*.ts', '**/*.mts'],
