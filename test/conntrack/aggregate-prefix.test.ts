@@ -92,7 +92,14 @@ describe('aggregate by prefix', () => {
     [{ src: { ipv6: -1 } }, /options\.prefix\.src\.ipv6 must be/],
     [{ dst: { ipv4: 8 } }, /dst is not a key of options\.by/],
     [{ dport: { ipv4: 8 } }, /options\.prefix/],
+    [{ src: 24 }, /^aggregate\(\) options\.prefix\.src must be an object, got 24$/],
+    [{ src: { ipv5: 8 } }, /^aggregate\(\) options\.prefix\.src: unknown option 'ipv5'/],
   ])('%j is refused before any syscall', async (prefix, re) => {
     await expect(ct.aggregate({ by: 'src', prefix: prefix as never })).rejects.toThrow(re);
+  });
+
+  test('a key given as undefined is no key (a spread of optional settings)', async () => {
+    const r = await ct.aggregate({ by: 'src', prefix: { src: { ipv4: 16 }, dst: undefined }, top: 0 });
+    expect(r.groups.map((g) => g.key.src)).toContain('10.1.0.0/16');
   });
 });

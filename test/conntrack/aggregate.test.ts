@@ -7,7 +7,8 @@ import { keyTexts } from '../../lib/conntrack/aggregate.js';
 import { AggGroupWord } from '../../lib/core/layout.js';
 import { type AggregateKey, type AggregateResult, Conntrack } from '../../lib/index.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
-import { type CtEntry, insertEntry, listEntries, loadEntries, runConntrack } from '../oracle/conntrack-cli.js';
+import { type CtEntry, type EntrySpec, insertEntry, listEntries, loadEntries,
+  runConntrack } from '../oracle/conntrack-cli.js';
 import { mixedEntries } from '../support/tables.js';
 
 const { AGG_MAX_KEYS } = AggGroupWord;
@@ -182,23 +183,57 @@ describe('aggregate() counts what conntrack -L shows', () => {
 });
 
 /**
- * SCTP states by their SCTP names (this table has only TCP ones). Recent kernels no longer track
- * DCCP (on 6.18 a DCCP entry is generic, without a state), so its names cannot be shown here. Its entries are deleted at its end: the tests above count the table beforeAll loaded.
+ * Entries the mixed table has none of: SCTP states by their SCTP names (recent kernels no longer
+ * track DCCP: on 6.18 a DCCP entry is generic, without a state, so its names cannot be shown
+ * here), a protocol the kernel tracks generically (its number is the key), a DNAT of an ICMP
+ * entry (an address without a port). Its entries are deleted at its end: the tests above count
+ * the table beforeAll loaded.
  */
-describe('SCTP states', () => {
+describe('SCTP, a generic protocol, DNAT without a port', () => {
   const mark = 0x5c7;
-  test('by state: the names conntrack -L prints', async () => {
-    for (const [state, sport] of [['ESTABLISHED', 1], ['COOKIE_WAIT', 2], ['ESTABLISHED', 3]] as const) {
-      await insertEntry(ns, { proto: 'sctp', src: '10.88.0.1', dst: '10.88.0.2', sport, dport: 9, state, mark });
+  const specs: EntrySpec[] = [
+    ...([['ESTABLISHED', 1], ['COOKIE_WAIT', 2], ['ESTABLISHED', 3]] as const).map(([state, sport]): EntrySpec => ({
+      proto: 'sctp',
+      src: '10.88.0.1',
+      dst: '10.88.0.2',
+      sport,
+      dport: 9,
+      state,
+      mark,
+    })),
+    { proto: 99, src: '10.88.0.1', dst: '10.88.0.2', mark },
+    { proto: 'icmp', src: '10.88.0.3', dst: '10.88.0.4', icmpType: 8, icmpCode: 0, icmpId: 5, dnat: '10.88.0.9', mark },
+  ];
+  let shown: CtEntry[];
+  beforeAll(async () => {
+    for (const spec of specs) await insertEntry(ns, spec);
+    shown = (await listEntries(ns, ['-m', String(mark)])).entries;
+    expect(shown).toHaveLength(specs.length);
+  });
+  afterAll(async () => {
+    await runConntrack(ns, ['-D', '-m', String(mark)]);
+  });
+
+  test.each([['state'], ['dnat']] as const)('by %s: as conntrack -L shows them', async (by) => {
+    const r = await ct.aggregate({ by, top: 0, mark });
+    expect(ours(r)).toEqual(oracleCounts([by], shown));
+  });
+
+  test('the states are the SCTP names, the DNAT an address alone', () => {
+    expect(shown.flatMap((e) => (e.state ? [e.state] : [])).sort()).toEqual(['COOKIE_WAIT', 'ESTABLISHED',
+      'ESTABLISHED']);
+    expect(shown.filter((e) => e.reply.src === '10.88.0.9')).toHaveLength(1);
+  });
+
+  test('by protocol: a protocol tracked generically is its number', async () => {
+    const r = await ct.aggregate({ by: 'protocol', top: 0, mark });
+    const theirs = new Map<string | number, number>();
+    for (const e of shown) {
+      const p = e.l4proto === 'unknown' ? e.l4protonum : e.l4proto;
+      theirs.set(p, (theirs.get(p) ?? 0) + 1);
     }
-    try {
-      const shown = (await listEntries(ns, ['-m', String(mark)])).entries;
-      expect(shown.map((e) => e.state).sort()).toEqual(['COOKIE_WAIT', 'ESTABLISHED', 'ESTABLISHED']);
-      const r = await ct.aggregate({ by: 'state', top: 0, mark });
-      expect(ours(r)).toEqual(oracleCounts(['state'], shown));
-    } finally {
-      await runConntrack(ns, ['-D', '-m', String(mark)]);
-    }
+    expect(new Map(r.groups.map((g) => [g.key.protocol!, g.count]))).toEqual(theirs);
+    expect(theirs.get(99)).toBe(1);
   });
 });
 
