@@ -183,6 +183,11 @@ describe('OPT groups', () => {
     expect([r.ipv6Options, r.incomplete, r.unparsed]).toEqual([['AH INCOMPLETE [6 bytes]'], 6, []]);
   });
 
+  test('a count in the group after another word than INCOMPLETE is not the count', () => {
+    const r = parseLogLine(`${V6.replace('LEN=1280', 'LEN=46')}OPT ( AH [6 bytes] )`);
+    expect([r.ipv6Options, r.incomplete, r.unparsed]).toEqual([['AH [6 bytes]'], undefined, ['[6', 'bytes]']]);
+  });
+
   test("the kernel's line for TCP options cut short: truncated, no options", () => {
     const r = parseLogLine(
       `${V4}PROTO=TCP SPT=40000 DPT=9 SEQ=1 ACK=0 WINDOW=512 RES=0x00 SYN URGP=0 OPT (TRUNCATED)`,
