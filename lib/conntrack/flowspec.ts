@@ -299,18 +299,20 @@ function replyTuple(orig: NativeTuple, input: FlowInput, where: string): NativeT
     }
   }
   const o = input as unknown as Record<string, unknown>;
+  // A native tuple holds GRE keys where the ports go: the reply's keys, not its ports.
+  const gre = orig.protocol === PROTOCOLS.gre;
   return normalizeTuple(
     {
       protocol: orig.protocol,
       src: r.src ?? (o.dst as string),
       dst: r.dst ?? (o.src as string),
-      srcPort: r.srcPort ?? swapped.srcPort,
-      dstPort: r.dstPort ?? swapped.dstPort,
+      srcPort: r.srcPort ?? (gre ? undefined : swapped.srcPort),
+      dstPort: r.dstPort ?? (gre ? undefined : swapped.dstPort),
       type: r.type ?? swapped.icmpType,
       code: r.code ?? swapped.icmpCode,
       id: r.id ?? swapped.icmpId,
-      srcKey: r.srcKey ?? (orig.protocol === PROTOCOLS.gre ? swapped.srcPort : undefined),
-      dstKey: r.dstKey ?? (orig.protocol === PROTOCOLS.gre ? swapped.dstPort : undefined),
+      srcKey: r.srcKey ?? (gre ? swapped.srcPort : undefined),
+      dstKey: r.dstKey ?? (gre ? swapped.dstPort : undefined),
     },
     `${where}.reply`,
   );

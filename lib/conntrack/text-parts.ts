@@ -37,9 +37,8 @@ export function l4name(num: number): string {
   return protocolName(num);
 }
 
-export function field(t: Tuple | undefined, key: string): number {
-  const v = t === undefined ? undefined : (t as unknown as Partial<Record<string, number>>)[key];
-  return v ?? 0;
+export function field(t: Tuple, key: string): number {
+  return (t as unknown as Partial<Record<string, number>>)[key] ?? 0;
 }
 
 /** `src=... dst=... ` and the layer-4 part of one tuple, as __snprintf_address/__snprintf_proto. */

@@ -79,6 +79,21 @@ describe('create() and add()', () => {
     expect(lib?.nat).toEqual({ dst: { address: '10.1.9.9', port: 5353 } });
   });
 
+  test('a reply given only in part takes the rest from the original, swapped: ports, ICMP reply type, GRE keys', async () => {
+    await ct.create({ protocol: 'gre', src: '10.2.0.1', dst: '10.2.0.2', srcKey: 0x11, dstKey: 0x22, timeout: 60,
+      reply: { src: '10.2.0.9' } });
+    await ct.create({ protocol: 'udp', src: '10.2.0.1', dst: '10.2.0.2', srcPort: 300, dstPort: 53, timeout: 60,
+      reply: { src: '10.2.0.9' } });
+    await ct.create({ protocol: 'icmp', src: '10.2.0.1', dst: '10.2.0.2', type: 8, code: 0, id: 77, timeout: 60,
+      reply: { src: '10.2.0.9' } });
+    const { entries } = await listEntries(ns, ['-s', '10.2.0.1']);
+    const find = (proto: string) => entries.find((e) => e.l4proto === proto)!;
+    expect(find('gre').reply).toMatchObject({ src: '10.2.0.9', dst: '10.2.0.1', greSrcKey: 0x22, greDstKey: 0x11 });
+    expect(find('udp').reply).toMatchObject({ src: '10.2.0.9', dst: '10.2.0.1', sport: 53, dport: 300 });
+    expect(find('icmp').reply).toMatchObject({ src: '10.2.0.9', dst: '10.2.0.1', icmpType: 0, icmpCode: 0,
+      icmpId: 77 });
+  });
+
   test('create() of an existing entry fails with EEXIST; add() leaves it and says so', async () => {
     const flow: FlowInput = { protocol: 'udp', src: '10.2.0.1', dst: '10.2.0.2', srcPort: 1, dstPort: 2, timeout: 60,
       mark: 1 };
