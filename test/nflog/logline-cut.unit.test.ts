@@ -216,3 +216,30 @@ describe('IPv4 options and ICMP codes', () => {
     );
   });
 });
+
+/**
+ * The IPv6 fragment header, from the kernel's line for the captured first fragment (ID
+ * 1234abcd): an ID with leading zero digits keeps all eight, and a header cut short ends the
+ * line at `FRAG:TRUNCATED `, as dump_ipv6_packet returns there.
+ */
+describe('IPv6 fragment header', () => {
+  const frag = captured('ipv6-fragment-first');
+
+  test('an ID below 0x10000000: eight digits', () => {
+    expect(frag.text).toContain(' FRAG:0 INCOMPLETE ID:1234abcd ');
+    const low = Buffer.from(frag.payload);
+    low.writeUInt32BE(0xabcd, 44);
+    expect(formatLogLine(sent(low, 'ipv6', frag.uid, frag.gid), { uid: true })).toBe(
+      `${frag.text.replace('ID:1234abcd', 'ID:0000abcd')}MARK=0x5 `,
+    );
+  });
+
+  test('cut inside it: FRAG:TRUNCATED and nothing after', () => {
+    const cut = frag.payload.subarray(0, 40 + 5);
+    const head = frag.text.slice(0, frag.text.indexOf('FRAG:'));
+    expect(formatLogLine(sent(cut, 'ipv6', frag.uid, frag.gid), { uid: true })).toBe(`${head}FRAG:TRUNCATED `);
+    expect(formatLogLine(sent(cut, 'ipv6', frag.uid, frag.gid), { ipOptions: true })).toBe(
+      `${head}OPT ( FRAG:TRUNCATED `,
+    );
+  });
+});
