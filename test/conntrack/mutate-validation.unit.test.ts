@@ -73,6 +73,13 @@ describe('create(), add() and createMany()', () => {
     expect(spec).toMatchObject({ timeout: 60, mark: 7, status: 4, tcpState: 3 });
   });
 
+  test('the first state of each list is a state too: TCP and SCTP NONE are state 0', async () => {
+    rec.specs.length = 0;
+    await ct.create({ ...ok, protocol: 'tcp', state: 'NONE' });
+    await ct.create({ ...ok, protocol: 'sctp', state: 'NONE', vtag: { original: 1, reply: 2 } });
+    expect(rec.specs.map((s) => [s.tcpState, s.sctpState])).toEqual([[0, undefined], [undefined, 0]]);
+  });
+
   test('createMany() takes only iterables', async () => {
     for (const bad of [null, 5, { length: 1 }]) {
       expectRefused(await failure(() => ct.createMany(bad as never)), { name: 'iterable', input: bad, error: TypeError,

@@ -18,11 +18,13 @@ export interface PackedSpec {
   mark?: number;
   status?: number;
   tcpState?: number;
+  sctpState?: number;
   reply?: { src: number[]; dst: number[]; srcPort: number; dstPort: number };
 }
 
 const { SPEC_FLAGS, SPEC_KIND, SPEC_MARK, SPEC_REPLY, SPEC_STATE, SPEC_STATUS, SPEC_TIMEOUT } = SpecWord;
-const { SPEC_HAS_MARK, SPEC_HAS_REPLY, SPEC_HAS_STATUS, SPEC_HAS_TCP_STATE, SPEC_HAS_TIMEOUT } = SpecFlags;
+const { SPEC_HAS_MARK, SPEC_HAS_REPLY, SPEC_HAS_SCTP_STATE, SPEC_HAS_STATUS, SPEC_HAS_TCP_STATE, SPEC_HAS_TIMEOUT } =
+  SpecFlags;
 const { SPEC_TUPLE_DST, SPEC_TUPLE_PORTS, SPEC_TUPLE_SRC } = SpecTupleWord;
 
 function unpack(words: Uint32Array): PackedSpec[] {
@@ -41,6 +43,7 @@ function unpack(words: Uint32Array): PackedSpec[] {
       mark: f & SPEC_HAS_MARK ? words[b + SPEC_MARK] : undefined,
       status: f & SPEC_HAS_STATUS ? words[b + SPEC_STATUS] : undefined,
       tcpState: f & SPEC_HAS_TCP_STATE ? words[b + SPEC_STATE] : undefined,
+      sctpState: f & SPEC_HAS_SCTP_STATE ? words[b + SPEC_STATE] : undefined,
       reply: f & SPEC_HAS_REPLY
         ? {
           src: [...bytes.subarray((r + SPEC_TUPLE_SRC) * 4, (r + SPEC_TUPLE_SRC) * 4 + len)],
