@@ -79,7 +79,8 @@ class CheckpointReporter {
       const file = reportPath(this.#root, mutant.fileName);
       this.#planned.set(file, (this.#planned.get(file) ?? 0) + 1);
     }
-    // The sources as they were when the run began: a file edited meanwhile is not what was measured.
+    // The sources as they were when the run began (scripts/mutation.sh copies them then): a file
+    // edited since is not what was measured.
     for (const file of this.#planned.keys()) this.#read(file);
     for (const t of this.#tests) if (t.fileName) this.#read(reportPath(this.#root, t.fileName));
     this.#write();
@@ -98,7 +99,7 @@ class CheckpointReporter {
     let source = this.#sources.get(file);
     if (source === undefined) {
       try {
-        source = readFileSync(resolve(this.#root, file), 'utf8');
+        source = readFileSync(resolve(this.#root, process.env.NFCT_MUTATION_SOURCES ?? '.', file), 'utf8');
       } catch {
         source = '';
       }

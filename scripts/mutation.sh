@@ -97,6 +97,12 @@ run() {
   child=
   return "$s"
 }
+# The sources as Stryker reads them as it starts: the checkpoint reporter records these, not a
+# file edited while the run goes on (which would pass for measured).
+if [ -z "$tests" ]; then
+  rm -rf reports/mutation/sources && mkdir -p reports/mutation/sources && cp -r lib test reports/mutation/sources/
+  export NFCT_MUTATION_SOURCES=reports/mutation/sources
+fi
 status=0
 case "$mode" in
   refresh | full) run "${lock[@]}" npx --no-install stryker "${args[@]}" || status=$? ;;
