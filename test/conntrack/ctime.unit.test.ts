@@ -13,8 +13,9 @@ const date = (seconds: number, tz: string): string =>
   execFileSync('date', ['-d', `@${seconds}`, '+%a %b %e %H:%M:%S %Y'], { env: { ...process.env, TZ: tz } })
     .toString().trim();
 
-// 2026-12-07 05:30:09 UTC, 2026-12-10, 2026-12-31 23:59:59, 2027-01-01 00:00:00, 2000-02-29.
-const TIMES = [1796621409, 1796880000, 1798761599, 1798761600, 951782400];
+// 2026-12-07 05:30:09 UTC, 2026-12-10, 2026-12-31 23:59:59, 2027-01-01 00:00:00, 2000-02-29,
+// 2026-11-10 10:10:10 (two digits of 10 in each field).
+const TIMES = [1796621409, 1796880000, 1798761599, 1798761600, 951782400, 1794305410];
 
 describe.each(['UTC', 'America/New_York'])('in %s', (tz) => {
   test.each(TIMES)('%i as date writes it', (seconds) => {

@@ -234,12 +234,40 @@ describe('IPv6 fragment header', () => {
     );
   });
 
+  test('ICMPv6 in a fragment after the first: its name, then UID and GID (nothing of its header)', () => {
+    const last = captured('ipv6-fragment-last');
+    expect(last.text).toMatch(/ FRAG:1448 ID:1234abcd PROTO=UDP UID=0 GID=0 $/);
+    const icmp = Buffer.from(last.payload);
+    icmp[40] = 58;
+    expect(formatLogLine(sent(icmp, 'ipv6', last.uid, last.gid), { uid: true })).toBe(
+      `${last.text.replace('PROTO=UDP', 'PROTO=ICMPv6')}MARK=0x5 `,
+    );
+  });
+
   test('cut inside it: FRAG:TRUNCATED and nothing after', () => {
     const cut = frag.payload.subarray(0, 40 + 5);
     const head = frag.text.slice(0, frag.text.indexOf('FRAG:'));
     expect(formatLogLine(sent(cut, 'ipv6', frag.uid, frag.gid), { uid: true })).toBe(`${head}FRAG:TRUNCATED `);
     expect(formatLogLine(sent(cut, 'ipv6', frag.uid, frag.gid), { ipOptions: true })).toBe(
       `${head}OPT ( FRAG:TRUNCATED `,
+    );
+  });
+});
+
+/**
+ * ICMPv6 types: only 1 to 4 (errors) quote the packet they answer. The kernel's line for the
+ * captured "packet too big" (type 2) is the oracle: as type 0 (reserved) or 5, the same bytes
+ * give its line without the quote and the MTU.
+ */
+describe('ICMPv6 types', () => {
+  const big = captured('ipv6-too-big');
+
+  test.each([0, 5])('type %i: no quote', (type) => {
+    expect(big.text).toMatch(/ TYPE=2 CODE=0 \[SRC=.*\] MTU=1280 UID=0 GID=0 $/);
+    const other = Buffer.from(big.payload);
+    other[40] = type;
+    expect(formatLogLine(sent(other, 'ipv6', big.uid, big.gid), { uid: true })).toBe(
+      `${big.text.replace('TYPE=2', `TYPE=${type}`).replace(/\[SRC=.*\] MTU=1280 /, '')}MARK=0x5 `,
     );
   });
 });
