@@ -95,26 +95,18 @@ describe('items that end by time', () => {
 });
 
 describe('a reader that fails', () => {
-  test('next() rejects with its error and the stream is closed; the reader is not asked again', async () => {
-    const s = new Timed(new HandSource(), undefined);
-    const first = s.next();
-    await vi.waitFor(() => expect(s.hand.asked).toBe(1));
-    const boom = new Error('the reader failed');
-    s.hand.answer(boom);
-    await expect(first).rejects.toBe(boom);
-    expect(s.hand.closed).toBe(true);
-    expect(s.hand.asked).toBe(1);
-    expect(await s.next()).toEqual({ value: undefined, done: true });
-  });
-
-  test('also while idleWait() is set', async () => {
-    const s = new Timed(new HandSource(), 60_000);
-    const first = s.next();
-    await vi.waitFor(() => expect(s.hand.asked).toBe(1));
-    const boom = new Error('the reader failed');
-    s.hand.answer(boom);
-    await expect(first).rejects.toBe(boom);
-    expect(s.hand.closed).toBe(true);
-    expect([s.hand.asked, s.idleCalls]).toEqual([1, 0]);
-  });
+  test.each([['no idle wait', undefined], ['an idle wait set', 60_000]] as const)(
+    'next() rejects with its error and the stream is closed; the reader is not asked again (%s)',
+    async (_, wait) => {
+      const s = new Timed(new HandSource(), wait);
+      const first = s.next();
+      await vi.waitFor(() => expect(s.hand.asked).toBe(1));
+      const boom = new Error('the reader failed');
+      s.hand.answer(boom);
+      await expect(first).rejects.toBe(boom);
+      expect(s.hand.closed).toBe(true);
+      expect([s.hand.asked, s.idleCalls]).toEqual([1, 0]);
+      expect(await s.next()).toEqual({ value: undefined, done: true });
+    },
+  );
 });
