@@ -132,6 +132,9 @@ describe('delete(), deleteWhere(), flush() and expectations', () => {
       // eslint-disable-next-line @typescript-eslint/no-deprecated -- the old form's options are what is checked
       [() => ct.deleteWhere({}, { dryRun: 1 } as never), { name: 'dryRun', input: 0, error: TypeError,
         names: 'options.dryRun' }],
+      // A Flow (original and status) whose original tuple is no object.
+      [() => ct.delete({ original: 'x', status: {} } as never), { name: 'original', input: 0, error: TypeError,
+        names: /^delete\(\) target\.original must be a tuple object \(a Flow's\), got "x"$/ }],
       [() => ct.flush({ family: 'ipx' } as never), { name: 'family', input: 0, error: TypeError, names: 'family' }],
       [() => ct.flush({ mark: 1 } as never), { name: 'key', input: 0, error: TypeError, names: "'mark'" }],
       [() => ct.expectations.create({ master: {}, tuple: {}, timeout: 1 } as never), { name: 'master', input: 0,
