@@ -97,16 +97,19 @@ run() {
   child=
   return "$s"
 }
-# The sources as Stryker reads them as it starts: the checkpoint reporter records these, not a
-# file edited while the run goes on (which would pass for measured).
-if [ -z "$tests" ]; then
-  rm -rf reports/mutation/sources && mkdir -p reports/mutation/sources && cp -r lib test reports/mutation/sources/
-  export NFCT_MUTATION_SOURCES=reports/mutation/sources
-fi
+# Stryker, the sources it reads copied just before it starts (after the heavy lock, where one is
+# taken): the checkpoint reporter records those, not a file edited while the run goes on (which
+# would pass for measured).
+[ -z "$tests" ] && export NFCT_MUTATION_SOURCES=reports/mutation/sources
+stryker=(bash -c 'if [ -n "${NFCT_MUTATION_SOURCES:-}" ]; then
+    rm -rf "$NFCT_MUTATION_SOURCES" && mkdir -p "$NFCT_MUTATION_SOURCES" && cp -r lib test "$NFCT_MUTATION_SOURCES"/ ||
+      exit 1
+  fi
+  exec npx --no-install stryker "$@"' stryker "${args[@]}")
 status=0
 case "$mode" in
-  refresh | full) run "${lock[@]}" npx --no-install stryker "${args[@]}" || status=$? ;;
-  *) run npx --no-install stryker "${args[@]}" || status=$? ;;
+  refresh | full) run "${lock[@]}" "${stryker[@]}" || status=$? ;;
+  *) run "${stryker[@]}" || status=$? ;;
 esac
 trap - INT TERM
 if [ "$status" -ne 0 ]; then

@@ -147,35 +147,30 @@ describe('the hook name decides egress', () => {
 });
 
 /**
- * A zero IPv4 total length (or IPv6 payload length) is written as it is, as the kernel writes it for every packet that is
- * not BIG TCP (a packet with that field 0 reaches the netdev ingress and bridge hooks before IP
- * checks it). A BIG TCP packet's length (over 64 KiB, the skb's) is more than NFLOG copies, so
- * it cannot be told: 0 is written too. The kernel's line for the captured TCP packet is the
- * oracle: the same bytes with a zero total length give its line with LEN=0.
+ * A zero IPv4 total length (or IPv6 payload length) is written as it is, as the kernel writes it
+ * for every packet that is not BIG TCP (a packet with that field 0 reaches the netdev ingress
+ * and bridge hooks before IP checks it). A BIG TCP packet's length (over 64 KiB, the skb's) is
+ * more than NFLOG copies, so it cannot be told: the field is written too. The kernel's line for
+ * the captured TCP packet is the oracle: the same bytes with a zero length field give its line
+ * with LEN=0 (IPv6: 40, the header alone). The IPv6 packet's TCP header is cut, which ends its
+ * line before MARK.
  */
 describe('a total length of 0', () => {
-  test('outer: LEN=0, the rest of the line as the kernel wrote it', () => {
-    const tcp = captured('tcp-every-flag');
-    const zero = Buffer.from(tcp.payload);
-    zero.writeUInt16BE(0, 2);
-    const len = ` LEN=${tcp.payload.length} `;
-    expect(tcp.text).toContain(len);
-    expect(formatLogLine(sent(zero, 'ipv4', tcp.uid, tcp.gid), { uid: true })).toBe(
-      `${tcp.text.replace(len, ' LEN=0 ')}MARK=0x5 `,
-    );
-  });
-
-  test('IPv6, a payload length of 0 with TCP next: LEN=40 (the header alone), the rest as the kernel wrote it', () => {
-    const tcp = captured('ipv6-tcp-cut');
-    const zero = Buffer.from(tcp.payload);
-    zero.writeUInt16BE(0, 4);
-    const len = ` LEN=${tcp.payload.length} `;
-    expect(tcp.text).toContain(len);
-    expect(zero[6]).toBe(6);
-    expect(formatLogLine(sent(zero, 'ipv6', tcp.uid, tcp.gid), { uid: true })).toBe(
-      tcp.text.replace(len, ' LEN=40 '),
-    );
-  });
+  test.each([
+    ['IPv4', 'tcp-every-flag', 'ipv4', 2, 9, ' LEN=0 ', 'MARK=0x5 '],
+    ['IPv6, TCP next', 'ipv6-tcp-cut', 'ipv6', 4, 6, ' LEN=40 ', ''],
+  ] as const)('%s: the field as it is, the rest of the line as the kernel wrote it',
+    (_, crafted, family, at, protocolAt, written, tail) => {
+      const tcp = captured(crafted);
+      const zero = Buffer.from(tcp.payload);
+      zero.writeUInt16BE(0, at);
+      expect(zero[protocolAt]).toBe(6);
+      const len = ` LEN=${tcp.payload.length} `;
+      expect(tcp.text).toContain(len);
+      expect(formatLogLine(sent(zero, family, tcp.uid, tcp.gid), { uid: true })).toBe(
+        `${tcp.text.replace(len, written)}${tail}`,
+      );
+    });
 
   test('quoted, with TCP as its protocol: LEN=0', () => {
     const frag = captured('icmp-frag-needed');
