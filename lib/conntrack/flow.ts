@@ -2,9 +2,9 @@
 import { jsonSafe } from '../core/json.js';
 import { FlowKindFlags, FlowPresent, FlowWord, TuplePresent, TupleWord } from '../core/layout.js';
 import { AF_INET6, protocolName } from '../core/protocols.js';
-import { DCCP_STATES, SCTP_STATES, TCP_STATES } from './constants.js';
+import { CPU_STAT_NAMES, DCCP_STATES, SCTP_STATES, TCP_STATES } from './constants.js';
 import { Status } from './status.js';
-import type { Counters, DccpInfo, Family, Flow, NatInfo, ProtocolName, SctpInfo, SeqAdjust, Synproxy, TcpInfo,
+import type { Counters, CpuStats, DccpInfo, Family, Flow, NatInfo, ProtocolName, SctpInfo, SeqAdjust, Synproxy, TcpInfo,
   Tuple } from './types.js';
 
 // The record layout of native/layout/layouts.h (lib/core/layout.ts is generated from it).
@@ -414,3 +414,22 @@ export function decodeFlowAt(w: Uint32Array, b: number, text: TextCursor): Flow 
 }
 
 export { jsonSafe };
+
+// The counters a CpuStats always has: current kernels send each of them; one absent reads 0.
+const CPU_STATS_ALWAYS = ['found', 'invalid', 'insert', 'insert_failed', 'drop', 'early_drop', 'error',
+  'search_restart', 'clash_resolve', 'chaintoolong'] as const;
+
+/**
+ * One CPU's statistics from the native record: `values` holds (CTA_STATS_* number, value) pairs
+ * as the kernel sent them. Counters older kernels send (searched, new, ignore, delete,
+ * delete_list) are kept under their names; numbers newer than this library as stat_N.
+ */
+export function decodeCpuStats(cpu: number, values: ArrayLike<number>): CpuStats {
+  const row: Record<string, number> = { cpu };
+  for (const name of CPU_STATS_ALWAYS) row[name] = 0;
+  for (let i = 0; i + 1 < values.length; i += 2) {
+    const name = CPU_STAT_NAMES[values[i]!] ?? `stat_${values[i]}`;
+    row[name] = values[i + 1]!;
+  }
+  return row as CpuStats;
+}

@@ -13,13 +13,13 @@ import { type AggregateOptions, type AggregateResult, decodeGroups, type LegacyA
   sortNumber } from './aggregate.js';
 import { type BulkHandle, deleteEach, type DeleteEachOptions, deleteWhere, type DeleteWhereOptions, drain,
   type FlowUpdate, legacyBulk, updateWhere, type UpdateWhereOptions } from './bulk.js';
-import { CPU_STAT_NAMES, CT_MSG } from './constants.js';
+import { CT_MSG } from './constants.js';
 import { createMany, type CreateManyOptions, type CreateManyResult, MODE, restore, type RestoreOptions,
   type RestoreResult } from './create-many.js';
 import { type CountEventOptions, EventCounter, type EventOptions, EventStream } from './events.js';
 import { Expectations } from './expect.js';
 import { type FlowFilter, normalizeFilter } from './filter.js';
-import { decodeFlows, flowReader } from './flow.js';
+import { decodeCpuStats, decodeFlows, flowReader } from './flow.js';
 import { type FlowChanges, type FlowInput, type NativeFlowSpec, normalizeChanges, normalizeFlowInput,
   packFlowSpecs } from './flowspec.js';
 import { LINE_FORMAT_KEYS, type LineFormat, lineFormat, textChunk } from './line-format.js';
@@ -241,19 +241,7 @@ export class Conntrack {
   async stats(): Promise<CpuStats[]> {
     const native = this.#handle('stats()');
     const rows = await settle(callSite(this.stats), 'conntrack statistics', native.stats());
-    return rows.map(([cpu, values]) => {
-      const row: Record<string, number> = { cpu };
-      for (const name of ['found', 'invalid', 'insert', 'insert_failed', 'drop', 'early_drop', 'error',
-        'search_restart', 'clash_resolve', 'chaintoolong'])
-      {
-        row[name] = 0;
-      }
-      for (let i = 0; i + 1 < values.length; i += 2) {
-        const name = CPU_STAT_NAMES[values[i]!] ?? `stat_${values[i]}`;
-        row[name] = values[i + 1]!;
-      }
-      return row as CpuStats;
-    });
+    return rows.map(([cpu, values]) => decodeCpuStats(cpu, values));
   }
 
   /**

@@ -279,7 +279,7 @@ export function formatSave(flow: Flow, options: SaveFormatOptions = {}): string 
 
 // ---- -S, -C and the messages on stderr ---------------------------------------------------
 
-/** CTA_STATS_* numbers of the names CpuStats uses, in the order conntrack prints them. */
+/** The keys of CpuStats and the names conntrack prints them under, in its order (CTA_STATS_*). */
 const STAT_ORDER: readonly [string, string][] = [
   ['searched', 'searched'],
   ['found', 'found'],

@@ -1,7 +1,8 @@
 /**
  * formatXml() on fields this kernel cannot give a test entry: a security mark and context
  * (they need an LSM that labels packets; this machine has none) and a state number beyond the
- * names (no kernel has one yet). test/conntrack/text.test.ts compares every other element with
+ * names (no kernel has one yet), and labels out of bit order (a Flow made by hand; the decoder's
+ * are ascending). test/conntrack/text.test.ts compares every other element with
  * `conntrack -L -o xml`; here each case adds one field to an entry whose line has the order
  * shown there (mark, then labels, secmark, secctx, zone, use, id).
  */
@@ -9,6 +10,7 @@ import { describe, expect, test } from 'vitest';
 
 import { Status } from '../../lib/conntrack/status.js';
 import { formatXml } from '../../lib/conntrack/text-xml.js';
+import { formatFlow } from '../../lib/conntrack/text.js';
 import type { TcpFlow } from '../../lib/conntrack/types.js';
 
 const base: TcpFlow = {
@@ -46,5 +48,15 @@ describe('formatXml()', () => {
     expect(formatXml({ ...base, tcp: { ...base.tcp!, stateNum: 99 } })).toContain(
       META.replace('ESTABLISHED', 'NONE'),
     );
+  });
+
+  test('labels given out of order: in bit order, as conntrack walks the bitmask; unnamed bits left out', () => {
+    const map = { 1: 'one', 5: 'five', 40: 'forty' };
+    const flow = { ...base, labels: [40, 5, 2, 1] };
+    expect(formatXml(flow, { labels: map })).toContain(
+      '<mark>5</mark><labels><label>one</label><label>five</label><label>forty</label></labels>',
+    );
+    expect(formatFlow(flow, { labels: map })).toMatch(/ labels=one,five,forty$/);
+    expect(flow.labels).toEqual([40, 5, 2, 1]);
   });
 });
