@@ -16,7 +16,10 @@ export default {
   $schema: './node_modules/@stryker-mutator/core/schema/stryker-schema.json',
   packageManager: 'npm',
   testRunner: 'vitest',
-  vitest: { configFile: 'vitest.config.mts', related: true },
+  // Every test file in the first run, not only those that import the mutated files: most CLI
+  // tests reach lib/ only through the `nfct` processes they start (test/cli/expect.test.ts
+  // imports no command module, yet is the one that checks `-S expect`).
+  vitest: { configFile: 'vitest.config.mts', related: false },
   checkers: ['typescript'],
   tsconfigFile: 'tsconfig.json',
   typescriptChecker: { prioritizePerformanceOverAccuracy: true },

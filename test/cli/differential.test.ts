@@ -101,6 +101,17 @@ async function table(ns: Netns): Promise<string> {
   return `${normaliseOut(saved.stdout)}\n${normaliseOut(listed.stdout)}`;
 }
 
+/**
+ * A table() text without the entries of one family: the `-o extended` lines start with their
+ * family, the `-o save` lines name theirs by their addresses (IPv6 ones hold a colon). The
+ * fixture has entries of both families in both parts, so neither part is left empty.
+ */
+function withoutFamily(text: string, family: 'ipv4' | 'ipv6'): string {
+  const familyOf = (l: string): string =>
+    /^ipv[46] /.test(l) ? l.slice(0, 4) : / -s [0-9a-f.]*:/.test(l) ? 'ipv6' : 'ipv4';
+  return text.split('\n').filter((l) => familyOf(l) !== family).join('\n');
+}
+
 async function reset(ns: Netns): Promise<void> {
   await runConntrack(ns, ['-F']);
   await runConntrack(ns, ['-R', fixtureFile]);
@@ -265,6 +276,17 @@ describe('nfct against conntrack, line by line', () => {
               p.table !== o.table ? `  table conntrack:\n${p.table}\n  table nfct:\n${o.table}` : ''].filter(Boolean)
               .join('\n'),
           );
+        }
+        // -F -f FAMILY: nfct leaves the other family's entries exactly as they were (and says
+        // and exits what conntrack does).
+        const flushed = /^-F -f (ipv[46])$/.exec(key)?.[1] as 'ipv4' | 'ipv6' | undefined;
+        if (flushed !== undefined) {
+          const expected = withoutFamily(fixtureTable, flushed);
+          if (o.table !== expected || expected === fixtureTable || o.code !== p.code || o.stderr !== p.stderr) {
+            differences.push(
+              `  -F -f ${flushed}: nfct must leave the fixture without its ${flushed} entries (exit ${o.code}, ${o.stderr})\n  table nfct:\n${o.table}`,
+            );
+          }
         }
         if (deliberate?.startsWith('nfct refuses -U with a NAT address') &&
           (p.table !== fixtureTable || o.table !== fixtureTable || o.code !== 1 ||

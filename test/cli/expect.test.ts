@@ -115,6 +115,39 @@ describe('-S expect', () => {
   });
 });
 
+describe('-C expect, and -C/-S expect with --json', () => {
+  beforeAll(async () => {
+    await ct.expectations.flush();
+    await ct.expectations.create(expected(master('10.70.0.1', 40000), 50000));
+    await ct.expectations.create(expected(master('10.70.0.3', 40001), 50001));
+    await ct.expectations.create({ ...expected(V6_MASTER, 50002), mask: { srcPort: 0, src: 'ffff:ffff::' } });
+  });
+
+  test('-C expect counts what conntrack -C expect counts: the IPv4 expectations', async () => {
+    const theirs = await runConntrack(ns, ['-C', 'expect']);
+    expect(theirs.stdout).toBe('2\n');
+    expect(await nfct(['-C', 'expect'])).toEqual({ ...theirs, stderr: '' });
+  });
+
+  test("--json: the count of the expectation table, and each CPU's counters as conntrack -S expect prints them", async () => {
+    const json = (text: string) => text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const count = await nfct(['-C', 'expect', '--json']);
+    expect(count.code).toBe(0);
+    expect(json(count.stdout)).toEqual([expect.objectContaining({ type: 'count', table: 'expect', count: 2 })]);
+    const theirs = (await runConntrack(ns, ['-S', 'expect'])).stdout;
+    const stats = await nfct(['-S', 'expect', '--json']);
+    expect(stats.code).toBe(0);
+    // cpu=0   \texpect_new=0 expect_create=3 expect_delete=0
+    const rows: Record<string, number>[] = theirs.trim().split('\n').map((l) =>
+      Object.fromEntries(l.trim().split(/\s+/).map((kv) => kv.split('=')).map(([k, v]) => [k, Number(v)]))
+    );
+    expect(rows.reduce((n, r) => n + (r.expect_create ?? 0), 0)).toBeGreaterThanOrEqual(3);
+    expect(json(stats.stdout)).toEqual(
+      rows.map((r) => expect.objectContaining({ type: 'stats', table: 'expect', ...r })),
+    );
+  });
+});
+
 describe('-G, -D and -I expect: the options conntrack takes and needs', () => {
   const E = '-s 10.70.0.2 -d 10.70.0.1';
   const M = '-s 10.70.0.1 -d 10.70.0.2 -r 10.70.0.2 -q 10.70.0.1';

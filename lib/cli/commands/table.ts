@@ -26,7 +26,9 @@ export async function flush(ct: Conntrack, r: CtRequest, ctx: Context): Promise<
 export async function count(ct: Conntrack, r: CtRequest, ctx: Context): Promise<number> {
   let n = 0;
   if (r.command === 'exp-count') {
-    for await (const batch of ct.expectations.list().batches()) n += batch.length;
+    // The IPv4 expectations, as conntrack counts them: its dump asks for AF_INET, and -C expect
+    // takes no -f.
+    for await (const batch of ct.expectations.list({ family: 'ipv4' }).batches()) n += batch.length;
   } else n = await ct.count();
   return printCount(n, r, ctx);
 }
