@@ -515,6 +515,33 @@ function build(): CorpusLine[] {
       shell:
         "printf '%s%s%s\\n' '-I -p udp -s 7.3.3.9 -d 7.2.2.2 --sport 1 --dport 2 -t 40' \"$(head -c 10300 /dev/zero | tr '\\0' ' ')\" '-I -p udp -s 7.3.3.10 -d 7.2.2.2 --sport 1 --dport 2 -t 40' | CT -R -",
     },
+    // Quotes and escapes past the limits: an escaped quote keeps its word open, a word quoted
+    // whole may hold blanks, a closing quote ends its word, tabs separate words (241 words
+    // after the 12 of the entry make 253), and an escape applies to one byte only.
+    {
+      shell:
+        "{ printf '%s' '-I -p udp -s 7.3.5.1 -d 7.2.2.2 --sport 1 --dport 2 -t 40 -m \"\\\"'; for i in $(seq 300); do printf ' x'; done; echo '\"'; } | CT -R -",
+    },
+    {
+      shell:
+        "{ printf '%s' '-I -p udp -s 7.3.5.2 -d 7.2.2.2 --sport 1 --dport 2 -t 40 -m \"'; for i in $(seq 300); do printf ' x'; done; echo '\"'; } | CT -R -",
+    },
+    {
+      shell:
+        "{ printf '%s' '-I -p udp -s 7.3.5.3 -d 7.2.2.2 --sport 1 --dport 2 -t 40 -m \"1\"'; for i in $(seq 300); do printf ' x'; done; echo; } | CT -R -",
+    },
+    {
+      shell:
+        "{ printf '%s' '-I -p udp -s 7.3.5.4 -d 7.2.2.2 --sport 1 --dport 2 -t 40'; for i in $(seq 241); do printf '\\t-z'; done; echo; } | CT -R -",
+    },
+    {
+      shell:
+        "{ printf '%s' '-I -p udp -s 7.3.5.5 -d 7.2.2.2 --sport 1 --dport 2 -t 40'; for i in $(seq 242); do printf '\\t-z'; done; echo; } | CT -R -",
+    },
+    {
+      shell:
+        "{ printf '%s' '-I -p udp -s 7.3.5.6 -d 7.2.2.2 --sport 1 --dport 2 -t 40 -m \"\\\"'; head -c 600 /dev/zero | tr '\\0' x; printf '\" -z '; head -c 600 /dev/zero | tr '\\0' y; echo; } | CT -R -",
+    },
     // A closing quote ends its word: `"1"2` is mark 1 and a stray 2, `""5` an empty mark.
     {
       shell:

@@ -64,6 +64,8 @@ describe('-R fast path', () => {
     expect(splitWords('-L  -p\ttcp "a b" "x\\"y"\n')).toEqual(['-L', '-p', 'tcp', 'a b', 'x"y']);
     // a closing quote ends the word; an opening quote inside a word goes on with it
     expect(splitWords('-m "1"2 ""5 3"4" ""')).toEqual(['-m', '1', '2', '', '5', '34', '']);
+    // an escape as the first byte of a quoted word, and blanks before the first word
+    expect(splitWords(' \t"\\"a b" c')).toEqual(['"a b', 'c']);
   });
 });
 
@@ -96,7 +98,18 @@ describe("-R: conntrack's line reader", () => {
   test('quotes make one word (a closing quote ends it); comments and blank lines are not split', () => {
     expect(read(`-m "${' '.repeat(600)}"\n`).broken).toBeUndefined();
     expect(read(`${'""'.repeat(254)}\n`).broken?.message).toBe('too many arguments');
-    expect(read(`  # ${'x '.repeat(400)}\n${' '.repeat(2000)}\n`).broken).toBeUndefined();
+    // (past 506 bytes a line is checked against the limits: a long comment still goes on in its run)
+    expect(read(`  # ${'x '.repeat(400)}\n${' '.repeat(2000)}\n`)).toEqual({
+      lines: [`run:  # ${'x '.repeat(400)}`, `run:${' '.repeat(2000)}`],
+    });
+  });
+  test('a blank or comment line cut by the chunks is skipped, not handed on alone', () => {
+    for (const chunk of [1, 2, 3, 5, 7]) {
+      // (a run hands its lines on as they are, blank and comment lines too)
+      expect(read('-F\n   \n\t# c\n-F\n', chunk).lines.filter((l) => !l.startsWith('run:'))).toEqual(
+        chunk < 3 ? ['-F', '-F'] : chunk === 7 ? ['-F'] : [],
+      );
+    }
   });
   test('a line longer than 10239 bytes is read as several pieces, whatever the chunks', () => {
     const text = `-F${' '.repeat(10237)}-F\n-F\n`;

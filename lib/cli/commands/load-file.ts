@@ -28,7 +28,6 @@ export function splitWords(line: string): string[] {
   let word = '';
   let inQuote = false;
   let escaped = false;
-  let started = false;
   for (const ch of line) {
     if (inQuote) {
       if (escaped) {
@@ -39,17 +38,13 @@ export function splitWords(line: string): string[] {
         inQuote = false;
         words.push(word);
         word = '';
-        started = false;
       } else word += ch;
       continue;
     }
-    if (ch === '"') {
-      inQuote = true;
-      started = true;
-    } else if (ch === ' ' || ch === '\t' || ch === '\n') {
-      if (word.length > 0 || started) words.push(word);
+    if (ch === '"') inQuote = true;
+    else if (ch === ' ' || ch === '\t' || ch === '\n') {
+      if (word.length > 0) words.push(word);
       word = '';
-      started = false;
     } else word += ch;
   }
   if (word.length > 0) words.push(word);
