@@ -480,6 +480,19 @@ function build(): CorpusLine[] {
       shell:
         "printf '%s\\n' '-I -p udp -s 7.1.1.6 -d 7.2.2.2 --sport 1 --dport 2 -t 40' '-I -p udp -s 7.1.1.7 -d 7.2.2.2 -r 7.2.2.2 -q 7.1.1.7 --sport 1 --dport 2 -t 40' '-I -p udp -s 7.1.1.8 -d 7.2.2.2 --sport 1 --dport 2 -t 40' | CT -R -",
     },
+    // Tuples given in part: each starts as zeros (address 0.0.0.0 or ::, port or key 0) and
+    // takes what the line gives; the original alone makes the reply its inverse (reply ports
+    // without -r/-q are dropped), the reply alone the original.
+    L('-I -p gre -s 7.4.1.1 -d 7.2.2.2 -r 7.2.2.2 -q 7.4.1.1 --srckey 5 --dstkey 6 --reply-key-src 6 --reply-key-dst 5 -t 50'),
+    L('-I -p gre -r 7.2.2.2 -q 7.4.1.2 --reply-key-src 3 --reply-key-dst 4 -t 50'),
+    L('-I -p gre -s 7.4.1.3 -d 7.2.2.2 --reply-key-src 3 --reply-key-dst 4 -t 50'),
+    L('-I -p udp -d 7.2.2.2 -r 7.2.2.2 -q 7.4.1.7 --sport 1 --dport 2 --reply-port-src 2 --reply-port-dst 1 -t 50'),
+    L('-I -p udp -s 7.4.1.8 -d 7.2.2.2 -r 7.2.2.2 --sport 1 --dport 2 --reply-port-src 2 --reply-port-dst 1 -t 50'),
+    L('-I -p udp -s 7.4.1.9 -d 7.2.2.2 -q 7.4.1.9 --sport 1 --dport 2 --reply-port-src 2 -t 50'),
+    L('-I -p udp -s 7.4.1.10 -d 7.2.2.2 --dport 2 --reply-port-src 2 --reply-port-dst 9 -t 50'),
+    L('-I -p udp -s 7.4.1.11 -d 7.2.2.2 --reply-port-src 2 --reply-port-dst 9 -t 50'),
+    L('-I -p tcp -s 2001:db8::4:1:12 -d 2001:db8::2 -q 2001:db8::4:1:12 --sport 1 --dport 2 --reply-port-src 2 --reply-port-dst 1 --state ESTABLISHED -t 50'),
+    L('-I -p udp -r 7.2.2.2 -q 7.4.1.13 --reply-port-src 2 --reply-port-dst 9 -t 50 --src-nat 7.9.9.9'),
     // -R's line reader: at most 253 words a line (a longer line refuses the whole file before
     // anything is done), at most 1023 bytes a word, and a line longer than 10239 bytes read as
     // several lines; a comment line is not split at all.

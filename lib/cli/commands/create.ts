@@ -91,29 +91,45 @@ export function replyWithoutPorts(r: CtRequest): boolean {
   return Boolean(both && bothTuples(r) && l4(r, both.reply[0]) === undefined && l4(r, both.reply[1]) === undefined);
 }
 
+/**
+ * The tuples of a -I/-A line for a port (or GRE) entry, as conntrack sends them: each tuple
+ * starts as zeros (address 0.0.0.0 or ::, port 0) and takes what the line gives. With the
+ * original alone, the reply is its inverse (made by the kernel here); with the reply alone, the
+ * original is the reply's inverse; with both, each goes as given. Undefined for another
+ * protocol, or a line that names no address (tupleOf() and the library then decide).
+ */
+function portTuples(r: CtRequest): { orig: TupleInput; reply?: Record<string, unknown> } | undefined {
+  const fields = r.proto && BOTH[r.proto.kind];
+  const origGiven = Boolean(r.src ?? r.dst);
+  const replyGiven = Boolean(r.replySrc ?? r.replyDst);
+  if (!fields || (!origGiven && !replyGiven)) return undefined;
+  const zero = r.family === 6 ? '::' : '0.0.0.0';
+  const value = (n: string): number => {
+    const v = l4(r, n);
+    return v === undefined ? 0 : fields.read(v);
+  };
+  const [a, b] = fields.keys;
+  const reply = { src: r.replySrc?.text ?? zero, dst: r.replyDst?.text ?? zero, [a]: value(fields.reply[0]),
+    [b]: value(fields.reply[1]) };
+  const orig = origGiven
+    ? { src: r.src?.text ?? zero, dst: r.dst?.text ?? zero, [a]: value(fields.orig[0]), [b]: value(fields.orig[1]) }
+    : { src: reply.dst, dst: reply.src, [a]: reply[b], [b]: reply[a] };
+  return { orig: { protocol: r.proto!.num, ...orig } as TupleInput, ...(replyGiven ? { reply } : {}) };
+}
+
 /** The entry a -I/-A command line describes. */
 export function flowInputOf(r: CtRequest): FlowInput {
-  const tuple = tupleOf(r) as TupleInput & Record<string, unknown>;
+  const ports = portTuples(r);
+  const tuple = ports
+    ? defined({ ...ports.orig, zone: r.zone, origZone: r.origZone }) as TupleInput & Record<string, unknown>
+    : tupleOf(r) as TupleInput & Record<string, unknown>;
   const input = tuple as unknown as FlowInput & Record<string, unknown>;
   input.timeout = r.timeout ?? 0;
-  const { reply } = layer4(r);
   // With NAT the kernel derives the reply tuple from the NAT target (what -o save prints
   // beside -n/-g is that derived tuple).
-  if (bothTuples(r)) {
-    input.reply = defined({ src: r.replySrc?.text, dst: r.replyDst?.text, ...reply });
-    // Each tuple as given: a port (key) it does not give is 0, as conntrack sends it.
-    const both = r.proto && BOTH[r.proto.kind];
-    if (both) {
-      const [a, b] = both.keys;
-      const value = (n: string): number => {
-        const v = l4(r, n);
-        return v === undefined ? 0 : both.read(v);
-      };
-      input[a] = value(both.orig[0]);
-      input[b] = value(both.orig[1]);
-      (input.reply as Record<string, unknown>)[a] = value(both.reply[0]);
-      (input.reply as Record<string, unknown>)[b] = value(both.reply[1]);
-    }
+  if (ports?.reply && !r.snat && !r.dnat) input.reply = ports.reply;
+  else if (!ports && bothTuples(r)) {
+    input.reply = defined({ src: r.replySrc?.text, dst: r.replyDst?.text, ...layer4(r).reply });
   }
   if (r.status.value) {
     const names: StatusName[] = [];
