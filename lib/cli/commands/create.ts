@@ -12,7 +12,7 @@ import { cAtoi, cNumber, type CtRequest, l4 } from '../parse.js';
 
 const port = (t: string | undefined): number | undefined => (t === undefined ? undefined : cAtoi(t) & 0xffff);
 
-/** The layer-4 part of the original and reply tuples, as given (reply fields swapped in when only they are). */
+/** The layer-4 part of the original and reply tuples, as given. */
 function layer4(r: CtRequest): { orig: Record<string, number | undefined>; reply: Record<string, number | undefined> } {
   const kind = r.proto?.kind;
   if (kind === 'icmp' || kind === 'icmpv6') {
@@ -29,20 +29,12 @@ function layer4(r: CtRequest): { orig: Record<string, number | undefined>; reply
       const v = l4(r, n);
       return v === undefined ? undefined : cNumber(v) & 0xffff;
     };
-    const orig = { srcKey: k('srckey'), dstKey: k('dstkey') };
-    const reply = { srcKey: k('reply-key-src'), dstKey: k('reply-key-dst') };
-    if (orig.srcKey === undefined && reply.srcKey !== undefined) {
-      return { orig: { srcKey: reply.dstKey, dstKey: reply.srcKey }, reply };
-    }
-    return { orig, reply };
+    return { orig: { srcKey: k('srckey'), dstKey: k('dstkey') },
+      reply: { srcKey: k('reply-key-src'), dstKey: k('reply-key-dst') } };
   }
   if (kind === 'tcp' || kind === 'udp' || kind === 'sctp' || kind === 'dccp') {
-    const orig = { srcPort: port(l4(r, 'sport')), dstPort: port(l4(r, 'dport')) };
-    const reply = { srcPort: port(l4(r, 'reply-port-src')), dstPort: port(l4(r, 'reply-port-dst')) };
-    if (orig.srcPort === undefined && orig.dstPort === undefined) {
-      return { orig: { srcPort: reply.dstPort, dstPort: reply.srcPort }, reply };
-    }
-    return { orig, reply };
+    return { orig: { srcPort: port(l4(r, 'sport')), dstPort: port(l4(r, 'dport')) },
+      reply: { srcPort: port(l4(r, 'reply-port-src')), dstPort: port(l4(r, 'reply-port-dst')) } };
   }
   return { orig: {}, reply: {} };
 }
@@ -114,7 +106,7 @@ function portTuples(r: CtRequest): { orig: TupleInput; reply?: Record<string, un
   const orig = origGiven
     ? { src: r.src?.text ?? zero, dst: r.dst?.text ?? zero, [a]: value(fields.orig[0]), [b]: value(fields.orig[1]) }
     : { src: reply.dst, dst: reply.src, [a]: reply[b], [b]: reply[a] };
-  return { orig: { protocol: r.proto!.num, ...orig } as TupleInput, ...(replyGiven ? { reply } : {}) };
+  return { orig: { protocol: r.proto!.num, ...orig }, ...(replyGiven ? { reply } : {}) };
 }
 
 /** The entry a -I/-A command line describes. */
