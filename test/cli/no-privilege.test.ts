@@ -52,6 +52,20 @@ describe('nfct as a user without privilege', () => {
     expect(r.code).toBe(1);
   });
 
+  test.each([[['-F']], [['-F', 'expect']]])('%j: what conntrack says without privilege, word for word, exit 1',
+    async (args) => {
+      const theirs = await ns.exec('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all',
+        'conntrack', ...args], { timeoutMs: 20_000 });
+      const r = await unprivileged(args);
+      const unsigned = (text: string) =>
+        text.replace(/^(conntrack|nfct) v\S+ \(conntrack-tools(?: compatible)?\): /gm, '');
+      // (conntrack says the table was emptied before it reports the refusal)
+      expect(unsigned(theirs.stderr)).toMatch(/table has been emptied\.\nOperation failed: sorry/);
+      expect(unsigned(r.stderr)).toBe(unsigned(theirs.stderr));
+      expect([r.code, r.stdout]).toEqual([theirs.code, theirs.stdout]);
+      expect(r.code).toBe(1);
+    });
+
   test('doctor: the EPERM error alone, no summary of nothing examined, exit 1', async () => {
     const r = await unprivileged(['doctor', '--interval', '0.1']);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
