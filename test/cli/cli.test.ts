@@ -242,9 +242,10 @@ describe('nfct -E as conntrack -E', () => {
     await runConntrack(ns, ['-D', ...tuple]);
     // A change by a process that outlives the lookup of its name: a node process whose first
     // netlink socket in the namespace has its pid as port id, and that waits a second to exit.
+    // Its second socket's port id is no pid: the name is that of the process holding it.
     const script = `const { Conntrack } = require(${
       JSON.stringify(LIB)
-    }); (async () => { const ct = await Conntrack.open(); await ct.create({ protocol: 'udp', src: '10.30.0.3', dst: '10.30.0.4', srcPort: 3, dstPort: 4, timeout: 50 }); console.log(process.pid); await new Promise((r) => setTimeout(r, 1000)); ct.close(); })();`;
+    }); (async () => { const ct = await Conntrack.open(); await ct.create({ protocol: 'udp', src: '10.30.0.3', dst: '10.30.0.4', srcPort: 3, dstPort: 4, timeout: 50 }); const second = await Conntrack.open(); await second.create({ protocol: 'udp', src: '10.30.0.5', dst: '10.30.0.4', srcPort: 3, dstPort: 4, timeout: 50 }); console.log(process.pid); await new Promise((r) => setTimeout(r, 1000)); ct.close(); second.close(); })();`;
     const child = await ns.exec(process.execPath, ['-e', script]);
     expect(child.code).toBe(0);
     const pid = child.stdout.trim();
@@ -263,6 +264,41 @@ describe('nfct -E as conntrack -E', () => {
       lines.filter((l) => l.includes('src=10.30.0.3') && l.includes(`[USERSPACE] portid=${pid} progname=node`));
     expect(named(ours)).toHaveLength(1);
     expect(named(theirs)).toHaveLength(1);
+    const second = (lines: string[]) =>
+      lines.filter((l) => l.includes('src=10.30.0.5') && / \[USERSPACE\] portid=\d+ progname=node$/.test(l));
+    expect(second(ours)).toEqual(second(theirs));
+    expect(second(ours)).toHaveLength(1);
+    expect(second(ours)[0]).not.toContain(`portid=${pid} `);
+  });
+});
+
+describe('nfct -E -o xml as conntrack -E -o xml', () => {
+  test('the same document: its header before the first event, each event, its footer at the end', async () => {
+    const watch = runConntrackEvents(['-o', 'xml']);
+    const mine = nfctEvents(['-o', 'xml']);
+    const MARK = '10.31.9.9';
+    const marker = (k: number) =>
+      runConntrack(ns, ['-I', '-p', 'udp', '-s', MARK, '-d', '10.31.9.8', '--sport', String(1000 + k), '--dport', '9',
+        '-t', '50']).then(() => undefined);
+    const printed = (k: number) =>
+      [watch.lines(), mine.lines].every((ls) =>
+        ls.some((l) => l.includes(`<src>${MARK}</src>`) && l.includes(`<sport>${1000 + k}</sport>`))
+      );
+    await watchersReady(marker, printed, 'conntrack -E -o xml and nfct -E -o xml');
+    const tuple = ['-p', 'udp', '-s', '10.31.0.1', '-d', '10.31.0.2', '--sport', '1', '--dport', '2'];
+    await runConntrack(ns, ['-I', ...tuple, '-t', '50']);
+    await runConntrack(ns, ['-U', ...tuple, '-m', '4']);
+    await runConntrack(ns, ['-D', ...tuple]);
+    await marker(999);
+    await until(() => printed(999), 'both to print the last marker');
+    const unmarked = (lines: string[]) => lines.filter((l) => !l.includes(`<src>${MARK}</src>`));
+    const [theirs, ours] = (await Promise.all([watch.stop(), mine.stop()])).map(unmarked) as [string[], string[]];
+    expect(theirs[0]).toBe('<?xml version="1.0" encoding="utf-8"?>');
+    expect(theirs.at(-1)).toBe('</conntrack>');
+    expect(theirs.filter((l) => l.startsWith('<flow type='))).toHaveLength(3);
+    // (the name of the short-lived conntrack process may be looked up too late, as above)
+    const strip = (l: string) => l.replace(/ progname=.*$/, '');
+    expect(ours.map(strip)).toEqual(theirs.map(strip));
   });
 });
 
@@ -299,8 +335,8 @@ describe('nfct -E -b', () => {
     });
 });
 
-function runConntrackEvents() {
-  const child = ns.spawn('conntrack', ['-E'], { stdio: ['ignore', 'pipe', 'ignore'] });
+function runConntrackEvents(args: string[] = []) {
+  const child = ns.spawn('conntrack', ['-E', ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
   let text = '';
   child.stdout!.on('data', (d: Buffer) => (text += d.toString()));
   return {
@@ -313,8 +349,8 @@ function runConntrackEvents() {
   };
 }
 
-function nfctEvents() {
-  const run = startNfct(['-E', '--netns', ns.name]);
+function nfctEvents(args: string[] = []) {
+  const run = startNfct(['-E', '--netns', ns.name, ...args]);
   return {
     get lines() {
       return run.lines.filter(Boolean);
