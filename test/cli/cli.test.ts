@@ -292,13 +292,71 @@ describe('nfct -E -o xml as conntrack -E -o xml', () => {
     await marker(999);
     await until(() => printed(999), 'both to print the last marker');
     const unmarked = (lines: string[]) => lines.filter((l) => !l.includes(`<src>${MARK}</src>`));
-    const [theirs, ours] = (await Promise.all([watch.stop(), mine.stop()])).map(unmarked) as [string[], string[]];
+    const [allTheirs, allOurs] = await Promise.all([watch.stop(), mine.stop()]);
+    const [theirs, ours] = [unmarked(allTheirs), unmarked(allOurs)];
     expect(theirs[0]).toBe('<?xml version="1.0" encoding="utf-8"?>');
     expect(theirs.at(-1)).toBe('</conntrack>');
     expect(theirs.filter((l) => l.startsWith('<flow type='))).toHaveLength(3);
     // (the name of the short-lived conntrack process may be looked up too late, as above)
     const strip = (l: string) => l.replace(/ progname=.*$/, '');
     expect(ours.map(strip)).toEqual(theirs.map(strip));
+    // The summary counts the events printed, markers too (each program may have seen a different
+    // number of them), as conntrack's does; nothing else (no events were lost).
+    const unsigned = (text: string) =>
+      text.replace(/^(conntrack|nfct) v\S+ \(conntrack-tools(?: compatible)?\): /gm, '');
+    const summary = (all: string[]) =>
+      `${all.filter((l) => l.startsWith('<flow ')).length} flow events have been shown.\n`;
+    expect(unsigned(watch.stderr)).toBe(summary(allTheirs));
+    expect(unsigned(mine.stderr)).toBe(summary(allOurs));
+  });
+});
+
+describe('nfct -E when the kernel drops events', () => {
+  test('a warning as the overrun comes, and at the end that events were lost; fewer lines than entries made', async () => {
+    const child = ns.spawn(process.execPath, [CLI, '-E', '-b', '4096', '-p', 'udp'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      const MARK = '10.32.9.9';
+      const marker = (k: number) =>
+        runConntrack(ns, ['-I', '-p', 'udp', '-s', MARK, '-d', '10.32.9.8', '--sport', String(1000 + k), '--dport', '9',
+          '-t', '50']).then(() => undefined);
+      await watchersReady(marker, (k) => out.includes(` sport=${1000 + k} `), 'nfct -E -b 4096');
+      // Stopped, it reads nothing: 300 creates fill its 8 KiB socket buffer many times over.
+      child.kill('SIGSTOP');
+      const file = Array.from({ length: 300 },
+        (_, i) => `-I -p udp -s 10.32.${i >> 8}.${i & 255} -d 10.32.8.8 --sport 1 --dport 2 -t 50`).join('\n');
+      // (through sh: conntrack cannot open a socket as /dev/stdin, and node hands children sockets)
+      const made = await ns.exec('sh', ['-c', 'cat | conntrack -R -'], { input: `${file}\n` });
+      expect(made.stderr).toBe('');
+      expect(made.code).toBe(0);
+      child.kill('SIGCONT');
+      await until(() => err.includes('WARNING: the kernel dropped events'), 'nfct -E to report the overrun');
+      await marker(999);
+      await until(() => out.includes(' sport=1999 '), 'nfct -E to print the last marker');
+    } finally {
+      child.kill('SIGCONT');
+      child.kill('SIGINT');
+    }
+    expect(await exited).toBe(0);
+    const lines = out.split('\n').filter(Boolean);
+    const made = lines.filter((l) => l.includes(' dst=10.32.8.8 '));
+    expect(made.length).toBeLessThan(300);
+    expect(err).toMatch(/^WARNING: the kernel dropped events \(\d+ overruns so far\); raise --buffer-size$/m);
+    const summary = new RegExp(
+      `^nfct v\\S+ \\(conntrack-tools compatible\\): ${lines.length} flow events have been shown\\.$`,
+      'm',
+    );
+    expect(err).toMatch(summary);
+    const lost =
+      /^nfct: events were lost: the kernel reported (\d+) overruns \(the number of events it dropped is not known\); at most \d+ events waited in memory$/m
+        .exec(err);
+    expect(Number(lost?.[1])).toBeGreaterThanOrEqual(1);
   });
 });
 
@@ -335,12 +393,18 @@ describe('nfct -E -b', () => {
     });
 });
 
+/** conntrack -E: its stdout lines so far; stop() (Ctrl-C) resolves them, `stderr` is then its summary. */
 function runConntrackEvents(args: string[] = []) {
-  const child = ns.spawn('conntrack', ['-E', ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const child = ns.spawn('conntrack', ['-E', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let text = '';
+  let stderr = '';
   child.stdout!.on('data', (d: Buffer) => (text += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   return {
     lines: () => text.split('\n').filter(Boolean),
+    get stderr() {
+      return stderr;
+    },
     async stop() {
       child.kill('SIGINT');
       await new Promise((r) => child.once('exit', r));
@@ -349,15 +413,20 @@ function runConntrackEvents(args: string[] = []) {
   };
 }
 
+/** nfct -E, run in this process, as runConntrackEvents() runs conntrack -E. */
 function nfctEvents(args: string[] = []) {
   const run = startNfct(['-E', '--netns', ns.name, ...args]);
+  let stderr = '';
   return {
     get lines() {
       return run.lines.filter(Boolean);
     },
+    get stderr() {
+      return stderr;
+    },
     async stop() {
       process.emit('SIGINT');
-      await run.done;
+      stderr = (await run.done).stderr;
       return run.lines.filter(Boolean);
     },
   };
