@@ -76,7 +76,10 @@ describe('-L expect', () => {
       await ct.expectations.create(expected(master('10.70.0.3', 40001), 50001, { flags: ['PERMANENT'] }));
       await ct.expectations.create({ ...expected(V6_MASTER, 50002), mask: { srcPort: 0, src: 'ffff:ffff::' } });
       const args = ['-L', 'expect', ...(o ? ['-o', o] : []), ...(family ? ['-f', family] : [])];
-      const [theirs, mine] = [await runConntrack(ns, args, { env: { ...process.env, TZ: 'UTC' } }), await nfct(args)];
+      const theirs = await runConntrack(ns, args, { env: { ...process.env, TZ: 'UTC' } });
+      const before = Date.now();
+      const mine = await nfct(args);
+      const after = Date.now();
       expect(mine.code).toBe(theirs.code);
       const sorted = (s: string) => mask(s).split('\n').sort().join('\n');
       expect(sorted(mine.stdout)).toBe(sorted(theirs.stdout));
@@ -94,6 +97,21 @@ describe('-L expect', () => {
       }
       if (o.includes('timestamp')) {
         expect(theirs.stdout).toMatch(o.includes('xml') ? /<when>/ : /^\[\d+\.[\d ]+\]\t/);
+        // nfct's times are the wall clock's while it ran (to the microsecond in text).
+        const stamps = o.includes('xml')
+          ? [...mine.stdout.matchAll(/<when><hour>(\d+)<\/hour><min>(\d+)<\/min><sec>(\d+)<\/sec>/g)].map((m) => {
+            const d = new Date(before);
+            d.setHours(Number(m[1]), Number(m[2]), Number(m[3]), 0);
+            return d.getTime() + (d.getTime() < before - 43_200_000 ? 86_400_000 : 0); // past midnight
+          })
+          : [...mine.stdout.matchAll(/^\[(\d{10})\.([\d ]{6})\]\t/gm)].map((m) =>
+            Number(m[1]) * 1000 + Number(m[2]!.trim()) / 1000
+          );
+        expect(stamps.length).toBeGreaterThan(0);
+        for (const t of stamps) {
+          expect(t).toBeGreaterThanOrEqual(o.includes('xml') ? Math.floor(before / 1000) * 1000 : before - 1);
+          expect(t).toBeLessThanOrEqual(after + 1);
+        }
       }
     },
   );
