@@ -40,6 +40,18 @@ describe('nfct on a node (kube-proxy in iptables-nft mode)', () => {
     const base = fresh.replace(/ service=.*$/, '');
     expect(ct.map((l) => l.replace(/ +$/, ''))).toContain(base);
 
+    // -o ktimestamp (no start times here: timestamps are off): the lines are made in JavaScript,
+    // where the native formatter makes the plain ones; the annotation is the same.
+    const kt = (await runNfct(['-L', '-p', 'udp', '--services', '-o', 'ktimestamp', '--netns', node.node.name])).stdout
+      .trim().split('\n');
+    expect(kt.length).toBe(plainLines.length);
+    expect(kt.find((l) => l.includes('sport=42001 '))).toMatch(
+      / service=kube-system\/kube-dns:dns endpoint=10\.244\.1\.7:53 stale$/,
+    );
+    expect(kt.find((l) => l.includes('sport=42002 '))).toMatch(
+      / service=kube-system\/kube-dns:dns endpoint=10\.244\.1\.8:53$/,
+    );
+
     const j = await runNfct(['-L', '--services', '--json', '--netns', node.node.name]);
     const objs = j.stdout.trim().split('\n').map((l) =>
       JSON.parse(l) as { original: { srcPort?: number }; service?: Record<string, unknown> }
