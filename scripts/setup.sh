@@ -35,9 +35,17 @@ if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split("."
   log "Node.js 20 or newer is required"; exit 1
 fi
 
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+# The npm dependencies, installed again when package-lock.json differs from the one they were
+# installed from (its hash is kept beside them: a copied or cloned tree has new times, not new
+# contents). A node_modules that is a link belongs to another tree (the mutation runs' sandbox
+# links the checkout's): npm ci would empty that tree's, so it is left alone.
+lock_sum=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ -L node_modules ]; then
+  :
+elif [ ! -d node_modules ] || [ "$(cat node_modules/.nfct-package-lock.sha256 2>/dev/null)" != "$lock_sum" ]; then
   log "npm ci"
   npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+  echo "$lock_sum" > node_modules/.nfct-package-lock.sha256
 fi
 
 stale() { # stale TARGET SOURCES...: true when TARGET is missing or older than any source
