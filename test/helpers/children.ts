@@ -4,8 +4,9 @@
  * cleanup that kills children and waits until they have exited.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { createServer } from 'node:net';
+
+import { endChildren } from './end-children.js';
 
 /** A TCP port on 127.0.0.1 free when asked (the kernel picks it). */
 export async function freePort(): Promise<number> {
@@ -34,12 +35,7 @@ export function spawnLogged(cmd: string, args: string[]): LoggedChild {
 export const running = (c: ChildProcess | undefined): c is ChildProcess =>
   c?.exitCode === null && c.signalCode === null;
 
-/** Kills every child still running with SIGKILL; resolves once each has exited. */
+/** Ends every child still running (SIGKILL; see end-children.ts); resolves once each has exited. */
 export async function killAll(children: readonly (ChildProcess | undefined)[]): Promise<void> {
-  await Promise.all(children.map(async (c) => {
-    if (!running(c)) return;
-    const exited = once(c, 'exit');
-    c.kill('SIGKILL');
-    await exited;
-  }));
+  await endChildren(children.filter((c): c is ChildProcess => c !== undefined));
 }

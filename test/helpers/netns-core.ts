@@ -17,6 +17,8 @@ import { type ChildProcess, execFileSync, spawn as spawnChild, type SpawnOptions
 import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
 
+import { endChildren } from './end-children.js';
+
 // ---- names and synchronous clean-up ------------------------------------------------
 
 /** `<prefix>-<pid>-<suffix>`; prefix starts with `nfct-`. */
@@ -209,7 +211,7 @@ export interface Netns {
   shOk(script: string, opts?: ExecOptions): Promise<ExecResult>;
   /**
    * Start a long-running process inside the namespace (e.g. `conntrack -E`). The caller owns
-   * it; remove() SIGKILLs any such process still running.
+   * it; remove() ends any such process still running (end-children.ts).
    */
   spawn(cmd: string, args?: readonly string[], opts?: SpawnOptions): ChildProcess;
   /** Delete the namespace (idempotent). Kills processes started with spawn() first. */
@@ -300,9 +302,7 @@ export async function createNetns(prefix = 'nfct-test', opts: CreateNetnsOptions
     async remove() {
       if (removed) return;
       removed = true;
-      for (const c of children) {
-        if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-      }
+      await endChildren(children);
       const r = await run('ip', ['netns', 'delete', nsName]);
       if (r.code !== 0 && listNetnsSync().includes(nsName)) {
         // Leave it in `live` so the exit hook / global teardown try again.
