@@ -10,33 +10,23 @@ import type { Context } from '../context.js';
 import { operationFailed } from '../messages.js';
 import { cAtoi, cNumber, type CtRequest, l4 } from '../parse.js';
 
-const port = (t: string | undefined): number | undefined => (t === undefined ? undefined : cAtoi(t) & 0xffff);
-
-/** The layer-4 part of the original and reply tuples, as given. */
-function layer4(r: CtRequest): { orig: Record<string, number | undefined>; reply: Record<string, number | undefined> } {
+/** The layer-4 part of the original tuple, as given: ICMP type, code and id, ports or GRE keys. */
+function layer4(r: CtRequest): Record<string, number | undefined> {
   const kind = r.proto?.kind;
   if (kind === 'icmp' || kind === 'icmpv6') {
-    const p = kind;
-    const type = l4(r, `${p}-type`);
-    const code = l4(r, `${p}-code`);
-    const id = l4(r, `${p}-id`);
-    const t = { type: type === undefined ? undefined : cAtoi(type) & 0xff,
+    const type = l4(r, `${kind}-type`);
+    const code = l4(r, `${kind}-code`);
+    const id = l4(r, `${kind}-id`);
+    return { type: type === undefined ? undefined : cAtoi(type) & 0xff,
       code: code === undefined ? undefined : cAtoi(code) & 0xff, id: id === undefined ? 0 : cAtoi(id) & 0xffff }; // no --icmp-id: 0, as conntrack sends it
-    return { orig: t, reply: {} };
   }
-  if (kind === 'gre') {
-    const k = (n: string): number | undefined => {
-      const v = l4(r, n);
-      return v === undefined ? undefined : cNumber(v) & 0xffff;
-    };
-    return { orig: { srcKey: k('srckey'), dstKey: k('dstkey') },
-      reply: { srcKey: k('reply-key-src'), dstKey: k('reply-key-dst') } };
-  }
-  if (kind === 'tcp' || kind === 'udp' || kind === 'sctp' || kind === 'dccp') {
-    return { orig: { srcPort: port(l4(r, 'sport')), dstPort: port(l4(r, 'dport')) },
-      reply: { srcPort: port(l4(r, 'reply-port-src')), dstPort: port(l4(r, 'reply-port-dst')) } };
-  }
-  return { orig: {}, reply: {} };
+  const fields = kind === undefined ? undefined : BOTH[kind];
+  if (!fields) return {};
+  const value = (n: string): number | undefined => {
+    const v = l4(r, n);
+    return v === undefined ? undefined : fields.read(v);
+  };
+  return { [fields.keys[0]]: value(fields.orig[0]), [fields.keys[1]]: value(fields.orig[1]) };
 }
 
 const defined = <T extends Record<string, unknown>>(o: T): T =>
@@ -44,7 +34,7 @@ const defined = <T extends Record<string, unknown>>(o: T): T =>
 
 /** The original tuple a -G/-I/-A command line names (from the reply tuple when only it is given). */
 export function tupleOf(r: CtRequest): TupleInput {
-  const { orig } = layer4(r);
+  const orig = layer4(r);
   const onlyReply = !r.src && !r.dst;
   const src = onlyReply ? r.replyDst?.text : r.src?.text;
   const dst = onlyReply ? r.replySrc?.text : r.dst?.text;
@@ -121,7 +111,7 @@ export function flowInputOf(r: CtRequest): FlowInput {
   // beside -n/-g is that derived tuple).
   if (ports?.reply && !r.snat && !r.dnat) input.reply = ports.reply;
   else if (!ports && bothTuples(r)) {
-    input.reply = defined({ src: r.replySrc?.text, dst: r.replyDst?.text, ...layer4(r).reply });
+    input.reply = defined({ src: r.replySrc?.text, dst: r.replyDst?.text });
   }
   if (r.status.value) {
     const names: StatusName[] = [];
