@@ -99,5 +99,13 @@ describe('--help', () => {
     const checks = new Set(made.map((f) => f.check));
     expect(checks.size).toBeGreaterThanOrEqual(10);
     for (const c of checks) expect(ids).toContain(c);
+    // The severity the list gives a check is the one its findings carry ('by counter': any),
+    // and each check says what it looks at.
+    for (const f of made) {
+      const [, severity, what] = CHECK_LIST.find(([id]) => id === f.check)!;
+      if (severity !== 'by counter') expect(severity.split('/')).toContain(f.severity);
+      expect(what.length).toBeGreaterThan(20);
+    }
+    for (const [, severity, what] of CHECK_LIST) expect(DOCTOR_HELP).toContain(`${severity.padEnd(14)}${what}\n`);
   });
 });
