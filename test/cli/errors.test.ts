@@ -171,6 +171,21 @@ describe('a full table', () => {
   });
 });
 
+describe('nfct exporter: a count out of its range is refused before anything runs, exit 2', () => {
+  test.each([
+    [['--max-connections'], '--max-connections must be a whole number from 1 to 65536, got ""'],
+    [['--max-connections', '0'], '--max-connections must be a whole number from 1 to 65536, got "0"'],
+    [['--max-connections', '65537'], '--max-connections must be a whole number from 1 to 65536, got "65537"'],
+    [['--header-timeout', '1.5'], '--header-timeout must be a whole number from 1 to 600, got "1.5"'],
+    [['--nflog-group', '-1'], '--nflog-group must be a whole number from 0 to 65535, got "-1"'],
+    // 1e3 is a number, and 1000 within the range, but not written as a whole number
+    [['--concurrency', '1e3'], '--concurrency must be a whole number from 1 to 1024, got "1e3"'],
+  ])('nfct exporter %j', async (args, message) => {
+    const r = await execNfct(['exporter', '--listen', '127.0.0.1:0', ...args]);
+    expect(r).toMatchObject({ code: 2, stdout: '', stderr: `nfct exporter: ${message}\n` });
+  });
+});
+
 describe("conntrack-tools' signature only on conntrack command lines", () => {
   test.each([
     [['-L', '--bogus'], true, 2],
