@@ -105,6 +105,10 @@ describe('nfct log --file', () => {
     ] as const) {
       const r = await runNfct([...args]);
       expect([r.code, r.stderr]).toEqual([2, expect.stringMatching(text)]);
+      // one line, then where to look
+      expect(r.stderr).toMatch(
+        new RegExp(`^nfct ${args[0]}: [^\\n]+\\nTry \`nfct ${args[0]} --help' for more information\\.\\n$`),
+      );
     }
     const missing = await runNfct(['log', '--file', join(dir, 'missing')]);
     expect(missing.code).toBe(1);
