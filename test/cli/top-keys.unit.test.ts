@@ -3,7 +3,7 @@
 // filter it would refuse fails here).
 import { describe, expect, test } from 'vitest';
 
-import { filterGroups, groupFilter, parsePrefixKey, pressKeys, splitKeys,
+import { filterGroups, groupFilter, KEY_HELP, parsePrefixKey, pressKeys, splitKeys,
   type TopUiState } from '../../lib/cli/commands/top-keys.js';
 import type { TopGroup, TopKey } from '../../lib/cli/commands/top-view.js';
 import { keyTexts } from '../../lib/conntrack/aggregate.js';
@@ -21,6 +21,23 @@ const groups: TopGroup[] = [
 describe('keys', () => {
   test('arrows arrive whole, other keys one by one', () => {
     expect(splitKeys('a\x1b[Bq\x1bOA')).toEqual(['a', '\x1b[B', 'q', '\x1bOA']);
+  });
+
+  test('every key the help lists does something, from the main view', () => {
+    const NAMED: Record<string, string> = { up: '\x1b[A', down: '\x1b[B', Esc: '\x1b', 'Ctrl-C': '\x03' };
+    let keys = 0;
+    for (const [names, what] of KEY_HELP) {
+      expect(what.length).toBeGreaterThan(3);
+      for (const name of names.split(/ \/ |, /)) {
+        const s = { ...state(), filter: 'x', selected: 1 };
+        const before = JSON.stringify(s);
+        const actions = pressKeys(s, NAMED[name] ?? name, groups, CYCLE);
+        // a quit, a redraw of a changed state, or the question a delete asks first
+        expect(actions.some((a) => a.kind === 'quit') || JSON.stringify(s) !== before, `the key ${name}`).toBe(true);
+        keys++;
+      }
+    }
+    expect(keys).toBe(15);
   });
 
   test('? shows the help, any key hides it; q quits; Ctrl-C quits from any mode', () => {
