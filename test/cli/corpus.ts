@@ -493,6 +493,12 @@ function build(): CorpusLine[] {
     L('-I -p udp -s 7.4.1.11 -d 7.2.2.2 --reply-port-src 2 --reply-port-dst 9 -t 50'),
     L('-I -p tcp -s 2001:db8::4:1:12 -d 2001:db8::2 -q 2001:db8::4:1:12 --sport 1 --dport 2 --reply-port-src 2 --reply-port-dst 1 --state ESTABLISHED -t 50'),
     L('-I -p udp -r 7.2.2.2 -q 7.4.1.13 --reply-port-src 2 --reply-port-dst 9 -t 50 --src-nat 7.9.9.9'),
+    // A reply tuple given in part and no reply port: refused by the kernel, as conntrack's is.
+    L('-I -p udp -d 7.2.2.2 -r 7.2.2.2 -q 7.4.1.20 --sport 1 --dport 2 -t 50'),
+    L('-I -p udp -s 7.4.1.21 -d 7.2.2.2 -q 7.4.1.21 --sport 1 --dport 2 -t 50'),
+    L('-G -p udp -r 7.2.2.2 -q 7.4.1.22 --reply-port-src 2 --reply-port-dst 9'),
+    // A protocol without ports given by its reply tuple alone: the original is its inverse.
+    L('-I -p 99 -r 7.2.2.2 -q 7.4.1.24 -t 50'),
     // -R's line reader: at most 253 words a line (a longer line refuses the whole file before
     // anything is done), at most 1023 bytes a word, and a line longer than 10239 bytes read as
     // several lines; a comment line is not split at all.
