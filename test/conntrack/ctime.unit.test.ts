@@ -19,8 +19,9 @@ function ctimeIn(tz: string, times: number[]): string[] {
   const lib = join(__dirname, '../../dist/conntrack/text-parts.js');
   const script = `const { ctime } = require(${JSON.stringify(lib)});
 process.stdout.write(JSON.stringify(${JSON.stringify(times)}.map((s) => ctime(BigInt(s)))));`;
-  return JSON.parse(execFileSync(process.execPath, ['-e', script], { env: { ...process.env, TZ: tz } }).toString()) as
-    string[];
+  return JSON.parse(
+    execFileSync(process.execPath, ['-e', script], { env: { ...process.env, TZ: tz } }).toString(),
+  ) as string[];
 }
 
 // 2026-12-07 05:30:09 UTC, 2026-12-10, 2026-12-31 23:59:59, 2027-01-01 00:00:00, 2000-02-29,
