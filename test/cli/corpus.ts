@@ -499,6 +499,20 @@ function build(): CorpusLine[] {
     L('-G -p udp -r 7.2.2.2 -q 7.4.1.22 --reply-port-src 2 --reply-port-dst 9'),
     // A protocol without ports given by its reply tuple alone: the original is its inverse.
     L('-I -p 99 -r 7.2.2.2 -q 7.4.1.24 -t 50'),
+    // ICMP and protocols without ports, tuples given in part: zeros as for ports; the reply
+    // gets its ICMP type (8 answers 0, 13 answers 14) whichever addresses it has; an ICMP
+    // entry by its reply alone is refused by the kernel, as conntrack's is (-R refuses it too).
+    L('-I -p icmp -s 7.4.1.25 -r 7.2.2.2 -q 7.4.1.25 --icmp-type 8 --icmp-code 0 --icmp-id 5 -t 50'),
+    L('-I -p icmp -s 7.4.1.26 -d 7.2.2.2 -r 7.2.2.2 --icmp-type 13 --icmp-code 0 --icmp-id 6 -t 50'),
+    L('-I -p icmp -r 7.2.2.2 -q 7.4.1.27 --icmp-type 8 --icmp-code 0 --icmp-id 2048 -t 50'),
+    L('-I -p icmpv6 -s 2001:db8::4:1:28 -d 2001:db8::2 -q 2001:db8::4:1:28 --icmpv6-type 128 --icmpv6-code 0 --icmpv6-id 7 -t 50'),
+    L('-I -p icmpv6 -r 2001:db8::2 -q 2001:db8::4:1:29 --icmpv6-type 128 --icmpv6-code 0 --icmpv6-id 7 -t 50'),
+    L('-I -p 99 -s 7.4.1.30 -r 7.2.2.2 -q 7.4.1.30 -t 50'),
+    L('-I -p 99 -s 7.4.1.31 -d 7.2.2.2 -r 7.2.2.3 -t 50'),
+    {
+      shell:
+        "printf '%s\\n' '-I -p icmp -s 7.4.1.32 -d 7.2.2.2 --icmp-type 8 --icmp-code 0 --icmp-id 1 -t 40' '-I -p icmp -r 7.2.2.2 -q 7.4.1.33 --icmp-type 8 --icmp-code 0 --icmp-id 1 -t 40' | CT -R -",
+    },
     // -R's line reader: at most 253 words a line (a longer line refuses the whole file before
     // anything is done), at most 1023 bytes a word, and a line longer than 10239 bytes read as
     // several lines; a comment line is not split at all.

@@ -21,12 +21,16 @@ function layer4(r: CtRequest): Record<string, number | undefined> {
       code: code === undefined ? undefined : cAtoi(code) & 0xff, id: id === undefined ? 0 : cAtoi(id) & 0xffff }; // no --icmp-id: 0, as conntrack sends it
   }
   const fields = kind === undefined ? undefined : BOTH[kind];
-  if (!fields) return {};
+  return fields ? portsOf(r, fields, fields.orig) : {};
+}
+
+/** A tuple's two ports (or GRE keys) as FlowInput keys: undefined where the line gives none. */
+function portsOf(r: CtRequest, fields: Fields, options: [string, string]): Record<string, number | undefined> {
   const value = (n: string): number | undefined => {
     const v = l4(r, n);
     return v === undefined ? undefined : fields.read(v);
   };
-  return { [fields.keys[0]]: value(fields.orig[0]), [fields.keys[1]]: value(fields.orig[1]) };
+  return { [fields.keys[0]]: value(options[0]), [fields.keys[1]]: value(options[1]) };
 }
 
 const defined = <T extends Record<string, unknown>>(o: T): T =>
@@ -64,55 +68,60 @@ const BOTH: Record<string, Fields> = {
     read: (v) => cNumber(v) & 0xffff },
 };
 
+const isIcmp = (r: CtRequest): boolean => r.proto?.kind === 'icmp' || r.proto?.kind === 'icmpv6';
+
 /**
- * A -I/-A line giving both tuples of a port (or GRE) entry but no reply port (key): conntrack
- * sends that reply tuple without its protocol, and the kernel refuses it (invalid parameters).
+ * A -I/-A line the kernel refuses (invalid parameters) for what conntrack sends it: both tuples
+ * of a port (or GRE) entry but no reply port (key), which goes as a reply tuple without its
+ * protocol; or an ICMP entry with the reply tuple alone, whose original conntrack makes by
+ * swapping the reply's ICMP fields as if they were ports.
  */
-export function replyWithoutPorts(r: CtRequest): boolean {
+export function refusedByKernel(r: CtRequest): boolean {
   const both = r.proto && BOTH[r.proto.kind];
-  return Boolean(both && bothTuples(r) && l4(r, both.reply[0]) === undefined && l4(r, both.reply[1]) === undefined);
+  if (both && bothTuples(r)) return l4(r, both.reply[0]) === undefined && l4(r, both.reply[1]) === undefined;
+  return isIcmp(r) && !r.src && !r.dst && Boolean(r.replySrc ?? r.replyDst);
 }
 
 /**
- * The tuples of a -I/-A line for a port (or GRE) entry, as conntrack sends them: each tuple
- * starts as zeros (address 0.0.0.0 or ::, port 0) and takes what the line gives. With the
- * original alone, the reply is its inverse (made by the kernel here); with the reply alone, the
- * original is the reply's inverse; with both, each goes as given. Undefined for another
- * protocol, or a line that names no address (tupleOf() and the library then decide).
+ * The tuples of a -I/-A line, as conntrack sends them: each tuple starts as zeros (address
+ * 0.0.0.0 or ::, port 0) and takes what the line gives. With the original alone, the reply is
+ * its inverse (made by the kernel here, ICMP types too); with the reply alone, the original is
+ * the reply's inverse; with both, each goes as given. Undefined for a line that names no address
+ * (tupleOf() and the library then decide).
  */
-function portTuples(r: CtRequest): { orig: TupleInput; reply?: Record<string, unknown> } | undefined {
-  const fields = r.proto && BOTH[r.proto.kind];
+function tuples(r: CtRequest): { orig: TupleInput; reply?: Record<string, unknown> } | undefined {
   const origGiven = Boolean(r.src ?? r.dst);
   const replyGiven = Boolean(r.replySrc ?? r.replyDst);
-  if (!fields || (!origGiven && !replyGiven)) return undefined;
+  if (!r.proto || (!origGiven && !replyGiven)) return undefined;
+  const fields = BOTH[r.proto.kind];
   const zero = r.family === 6 ? '::' : '0.0.0.0';
-  const value = (n: string): number => {
-    const v = l4(r, n);
-    return v === undefined ? 0 : fields.read(v);
-  };
-  const [a, b] = fields.keys;
-  const reply = { src: r.replySrc?.text ?? zero, dst: r.replyDst?.text ?? zero, [a]: value(fields.reply[0]),
-    [b]: value(fields.reply[1]) };
+  const zeroFilled = (ports: Record<string, number | undefined>) =>
+    Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, v ?? 0]));
+  const reply = { src: r.replySrc?.text ?? zero, dst: r.replyDst?.text ?? zero,
+    ...(fields ? zeroFilled(portsOf(r, fields, fields.reply)) : {}) };
   const orig = origGiven
-    ? { src: r.src?.text ?? zero, dst: r.dst?.text ?? zero, [a]: value(fields.orig[0]), [b]: value(fields.orig[1]) }
-    : { src: reply.dst, dst: reply.src, [a]: reply[b], [b]: reply[a] };
-  return { orig: { protocol: r.proto!.num, ...orig }, ...(replyGiven ? { reply } : {}) };
+    ? { src: r.src?.text ?? zero, dst: r.dst?.text ?? zero,
+      ...(fields ? zeroFilled(portsOf(r, fields, fields.orig)) : layer4(r)) }
+    : { src: reply.dst, dst: reply.src, ...(fields ? swapped(reply, fields.keys) : layer4(r)) };
+  return { orig: { protocol: r.proto.num, ...orig }, ...(replyGiven ? { reply } : {}) };
+}
+
+/** A tuple's two ports (or keys) the other way round, as the inverse tuple has them. */
+function swapped(t: Record<string, unknown>, [a, b]: [string, string]): Record<string, unknown> {
+  return { [a]: t[b], [b]: t[a] };
 }
 
 /** The entry a -I/-A command line describes. */
 export function flowInputOf(r: CtRequest): FlowInput {
-  const ports = portTuples(r);
-  const tuple = ports
-    ? defined({ ...ports.orig, zone: r.zone, origZone: r.origZone }) as TupleInput & Record<string, unknown>
+  const given = tuples(r);
+  const tuple = given
+    ? defined({ ...given.orig, zone: r.zone, origZone: r.origZone }) as TupleInput & Record<string, unknown>
     : tupleOf(r) as TupleInput & Record<string, unknown>;
   const input = tuple as unknown as FlowInput & Record<string, unknown>;
   input.timeout = r.timeout ?? 0;
   // With NAT the kernel derives the reply tuple from the NAT target (what -o save prints
   // beside -n/-g is that derived tuple).
-  if (ports?.reply && !r.snat && !r.dnat) input.reply = ports.reply;
-  else if (!ports && bothTuples(r)) {
-    input.reply = defined({ src: r.replySrc?.text, dst: r.replyDst?.text });
-  }
+  if (given?.reply && !r.snat && !r.dnat) input.reply = given.reply;
   if (r.status.value) {
     const names: StatusName[] = [];
     for (let b = 0; b < 32; b++) if (r.status.value & (1 << b)) names.push(STATUS_NAMES[b]!);
@@ -148,9 +157,9 @@ export async function create(ct: Conntrack, r: CtRequest, ctx: Context): Promise
   let made = 0;
   try {
     // The kernel refuses a zone for each direction at once (EINVAL), as conntrack reports it,
-    // and a reply tuple without its ports.
+    // and the tuples of refusedByKernel().
     if (r.origZone !== undefined && r.replyZone !== undefined) operationFailed(22, r.command);
-    if (replyWithoutPorts(r)) operationFailed(22, r.command);
+    if (refusedByKernel(r)) operationFailed(22, r.command);
     const input = flowInputOf(r);
     if (add) made = (await ct.add(input)) ? 1 : 0;
     else {

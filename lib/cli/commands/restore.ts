@@ -103,7 +103,7 @@ class LoadPlan {
     const { parseCommandLine, create } = await this.modules;
     const r = parseCommandLine(words, this.ctx.err);
     if (r.command === 'create' || r.command === 'add') {
-      this.keep({ command: r.command, flow: create.flowInputOf(r), refused: create.replyWithoutPorts(r) });
+      this.keep({ command: r.command, flow: create.flowInputOf(r), refused: create.refusedByKernel(r) });
     } else if (ALLOWED.has(r.command)) this.keep({ command: 'other', request: r });
     else this.refuse(NAMES[r.command] ?? 'unknown');
   }
