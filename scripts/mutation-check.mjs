@@ -12,6 +12,9 @@
 // and fail only with NFCT_MUTATION_STRICT=1.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
+
+import { Instrumenter } from '@stryker-mutator/instrumenter';
+
 import { scores } from './mutation-scores.mjs';
 
 const ROOT = resolve(new URL('..', import.meta.url).pathname);
@@ -27,6 +30,25 @@ function mutated(dir = join(ROOT, 'lib')) {
     const rel = relative(ROOT, p);
     return rel.endsWith('.ts') && !rel.endsWith('.d.ts') && rel !== 'lib/core/layout.ts' ? [rel] : [];
   });
+}
+
+const instrumenter = new Instrumenter({
+  debug() {},
+  info() {},
+  trace() {},
+  warn: (...a) => console.warn(...a),
+  error: (...a) => console.error(...a),
+  isDebugEnabled: () => false,
+  isTraceEnabled: () => false,
+});
+/** How many mutants Stryker makes of a source (its defaults: every mutator, nothing excluded). */
+async function mutantCount(name, content) {
+  const { mutants } = await instrumenter.instrument([{ name, mutate: true, content }], {
+    plugins: null,
+    excludedMutations: [],
+    ignorers: [],
+  });
+  return mutants.length;
 }
 
 const rel = (f) => (f.startsWith('/') ? relative(ROOT, f) : f);
@@ -48,13 +70,22 @@ const files = Object.fromEntries(Object.entries(results.files ?? {}).map(([f, d]
 // Results measured on the source lib/ has now are current, unless a run stopped before their
 // end left mutants not yet tested (`pending`, scripts/mutation-checkpoint.mjs): those files are
 // not scored until a run finishes them.
+// A file's results are complete only if they hold every mutant Stryker makes of its source: the
+// count comes from Stryker's own instrumenter (what a run plans), not from the results, which a
+// run stopped early may have left short without saying so.
 const current = {};
 const unfinished = [];
 const stale = [];
 for (const [f, d] of Object.entries(files)) {
-  if (d.source !== now(f)) stale.push(f);
-  else if (d.pending > 0) unfinished.push(f);
-  else current[f] = d;
+  if (d.source !== now(f)) {
+    stale.push(f);
+    continue;
+  }
+  const left = Math.max(d.pending ?? 0, (await mutantCount(f, d.source)) - d.mutants.length);
+  if (left > 0) {
+    d.pending = left;
+    unfinished.push(f);
+  } else current[f] = d;
 }
 const never = lib.filter((f) => !(f in files));
 const testsChanged = Object.entries(results.testFiles ?? {})

@@ -92,4 +92,27 @@ describe('mutation results in CI', () => {
     )
       .toBe(1);
   });
+
+  test('results short of the mutants Stryker makes of the source are partly measured, whatever `pending` says', async () => {
+    // Counted by Stryker's own instrumenter, as a run plans them.
+    const file = 'lib/nflog/logline-format.ts';
+    const text = readFileSync(join(ROOT, file), 'utf8');
+    const quiet = () => undefined;
+    const { Instrumenter } = await import('@stryker-mutator/instrumenter');
+    const { mutants } = await new Instrumenter(
+      { debug: quiet, info: quiet, trace: quiet, warn: quiet, error: quiet, isDebugEnabled: () => false,
+        isTraceEnabled: () => false } as never,
+    ).instrument(
+      [{ name: file, mutate: true, content: text }],
+      { plugins: null, excludedMutations: [], ignorers: [] },
+    );
+    expect(mutants.length).toBeGreaterThan(10);
+    const all = mutants.map((_, i) => mutant(i, 'Killed'));
+    const short = check({ files: { [file]: { source: text, mutants: all.slice(3) } } });
+    expect(short.out).toContain(`${file} (3 of ${mutants.length} left)`);
+    expect(short.out).toMatch(/lib\/nflog +- \(target 80%\)/);
+    const whole = check({ files: { [file]: { source: text, mutants: all } } });
+    expect(whole.out).toMatch(/lib\/nflog +100\.0% \(target 80%\)/);
+    expect(whole.out).not.toContain('partly measured');
+  });
 });

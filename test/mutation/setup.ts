@@ -54,10 +54,21 @@ function mergeChildren(): void {
       continue; // still being written: the next merge takes it
     }
     rmSync(file, { force: true });
-    // A child started outside any test (a beforeAll) cannot be given to one: left out.
-    if (!data.test) continue;
-    const into = (cov.perTest[data.test] ??= {});
+    // A child started outside any test (a server a beforeAll starts for the whole file): every
+    // test of the file may depend on it, so what it ran goes to all of them (in afterAll).
+    const into = data.test ? (cov.perTest[data.test] ??= {}) : fileWide;
     for (const [id, n] of Object.entries(data.hits)) into[id] = (into[id] ?? 0) + n;
+  }
+}
+
+/** What children started outside any test executed, and the tests of this file so far. */
+const fileWide: Hits = {};
+const fileTests = new Set<string>();
+
+function attributeFileWide(cov: { perTest: Record<string, Hits> }): void {
+  for (const test of fileTests) {
+    const into = (cov.perTest[test] ??= {});
+    for (const [id, n] of Object.entries(fileWide)) into[id] = (into[id] ?? 0) + n;
   }
 }
 
@@ -66,7 +77,9 @@ beforeAll(() => {
   else delete process.env.__STRYKER_ACTIVE_MUTANT__;
 });
 beforeEach(() => {
-  if (ns.currentTestId) process.env.NFCT_MUTATION_TEST = ns.currentTestId;
+  if (!ns.currentTestId) return;
+  process.env.NFCT_MUTATION_TEST = ns.currentTestId;
+  fileTests.add(ns.currentTestId);
 });
 afterEach(() => {
   mergeChildren();
@@ -88,6 +101,7 @@ function instrumentedSources(): Map<string, string> {
 afterAll(() => {
   mergeChildren();
   if (ns.activeMutant === undefined && ns.mutantCoverage) {
+    attributeFileWide(ns.mutantCoverage);
     attributeStatic(ns.mutantCoverage, mutantFiles(instrumentedSources()));
   }
   rmSync(dir, { recursive: true, force: true });
