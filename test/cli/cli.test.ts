@@ -272,6 +272,37 @@ describe('nfct -E as conntrack -E', () => {
   });
 });
 
+describe('nfct -E -e as conntrack -E -e', () => {
+  test('-e NEW,DESTROY: the new and destroyed entries only, as conntrack prints them; no update', async () => {
+    const only = ['-e', 'NEW,DESTROY'];
+    const watch = runConntrackEvents(only);
+    const mine = nfctEvents(only);
+    const MARK = '10.33.9.9';
+    const marker = (k: number) =>
+      runConntrack(ns, ['-I', '-p', 'udp', '-s', MARK, '-d', '10.33.9.8', '--sport', String(1000 + k), '--dport', '9',
+        '-t', '50']).then(() => undefined);
+    const printed = (k: number) =>
+      [watch.lines(), mine.lines].every((ls) =>
+        ls.some((l) => l.includes(`src=${MARK} `) && l.includes(` sport=${1000 + k} `))
+      );
+    await watchersReady(marker, printed, 'conntrack -E -e NEW,DESTROY and nfct -E -e NEW,DESTROY');
+    const tuple = ['-p', 'udp', '-s', '10.33.0.1', '-d', '10.33.0.2', '--sport', '1', '--dport', '2'];
+    await runConntrack(ns, ['-I', ...tuple, '-t', '50']);
+    await runConntrack(ns, ['-U', ...tuple, '-m', '4']);
+    await runConntrack(ns, ['-D', ...tuple]);
+    await marker(999);
+    await until(() => printed(999), 'both to print the last marker');
+    const unmarked = (lines: string[]) => lines.filter((l) => !l.includes(`src=${MARK} `));
+    const strip = (l: string) => l.replace(/ progname=.*$/, '');
+    const [theirs, ours] = (await Promise.all([watch.stop(), mine.stop()])).map((ls) => unmarked(ls).map(strip)) as [
+      string[],
+      string[],
+    ];
+    expect(theirs.map((l) => l.trim().split(' ')[0])).toEqual(['[NEW]', '[DESTROY]']);
+    expect(ours).toEqual(theirs);
+  });
+});
+
 describe('nfct -E -o xml as conntrack -E -o xml', () => {
   test('the same document: its header before the first event, each event, its footer at the end', async () => {
     const watch = runConntrackEvents(['-o', 'xml']);

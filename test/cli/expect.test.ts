@@ -240,6 +240,39 @@ describe('-G, -D and -I expect: the options conntrack takes and needs', () => {
         'master-src=10.70.0.1 master-dst=10.70.0.2 sport=40000 dport=21 class=0 helper=ftp\n',
     );
   });
+
+  test('-I expect with a source mask narrower than a whole address or port: the kernel holds it as given (conntrack -L expect reads it)', async () => {
+    await ct.expectations.flush();
+    const r = await nfct([...M.split(' '), '-I', 'expect', '-t', '100', '-p', 'tcp', '--sport', '40000', '--dport',
+      '21', '--tuple-src', '10.70.0.2', '--tuple-dst', '10.70.0.1', '--tuple-port-src', '0', '--tuple-port-dst',
+      '50001', '--mask-src', '255.255.255.0', '--mask-dst', '255.255.0.0', '--mask-port-src', '65280',
+      '--mask-port-dst', '65280']);
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    // The kernel keeps a mask for the source only: the destination is always matched whole.
+    expect(await table()).toContain(
+      'proto=6 src=10.70.0.2 dst=10.70.0.1 sport=0 dport=50001 mask-src=255.255.255.0 mask-dst=255.255.255.255 sport=65280 dport=65535 ',
+    );
+  });
+
+  test('-I expect -p gre with every key given, on a GRE master without a helper: refused as conntrack is', async () => {
+    // A GRE master has no helper (the kernel's PPTP helper is on the TCP control connection), so
+    // the kernel refuses the expectation, after reading its tuple: with the keys it is complete.
+    const gre = { protocol: 'gre' as const, src: '10.70.0.1', dst: '10.70.0.2', srcKey: 1, dstKey: 2 };
+    await ct.create({ ...gre, timeout: 100 });
+    try {
+      const args = [...M.split(' '), '-I', 'expect', '-t', '100', '-p', 'gre', '--srckey', '1', '--dstkey', '2',
+        '--reply-key-src', '2', '--reply-key-dst', '1', '--tuple-src', '10.70.0.2', '--tuple-dst', '10.70.0.1',
+        '--tuple-key-src', '5', '--tuple-key-dst', '6', '--mask-src', '255.255.255.255', '--mask-dst',
+        '255.255.255.255', '--mask-key-src', '0', '--mask-key-dst', '65535'];
+      const theirs = await runConntrack(ns, args);
+      const mine = await nfct(args);
+      expect(theirs.stderr).toBe('conntrack v1.4.7 (conntrack-tools): Operation failed: Operation not supported\n');
+      expect({ code: mine.code, stdout: mine.stdout, stderr: mask(mine.stderr) })
+        .toEqual({ code: theirs.code, stdout: theirs.stdout, stderr: mask(theirs.stderr) });
+    } finally {
+      await ct.delete(gre);
+    }
+  });
 });
 
 interface Watch extends CollectedOutput {
