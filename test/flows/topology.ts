@@ -109,12 +109,19 @@ if (mode === 'tcp') {
   let got = 0; s.on('data', (d) => (got += d.length));
   s.on('close', () => console.log(JSON.stringify({ sport, received: got })));
 } else if (mode === 'udp-many') {
-  // count flows of one datagram each, size + i bytes for the i-th, one after the other.
+  // count flows of one datagram each, size + i bytes for the i-th, one after the other. Every
+  // socket stays open to the end: a port closed could be the next socket's, and two datagrams
+  // from one port are one flow.
   const sports = [];
+  const open = [];
   const one = (i) => {
-    if (i === count) return console.log(JSON.stringify({ sport: sports[0], sports, received: count }));
+    if (i === count) {
+      for (const s of open) s.close();
+      return console.log(JSON.stringify({ sport: sports[0], sports, received: count }));
+    }
     const u = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
-    u.on('message', () => { u.close(); one(i + 1); });
+    open.push(u);
+    u.on('message', () => one(i + 1));
     u.bind(0, () => { sports.push(u.address().port); u.send(Buffer.alloc(size + i, 0x61), port, host); });
   };
   one(0);
