@@ -520,6 +520,15 @@ function build(): CorpusLine[] {
       shell:
         "{ printf '%s' '-I -p udp -s 7.3.3.1 -d 7.2.2.2 --sport 1 --dport 2 -t 40'; for i in $(seq 120); do printf ' -m 1'; done; echo; } | CT -R -",
     },
+    // The same at the end of the input, without a newline: the last word counts as well.
+    {
+      shell:
+        "{ printf '%s' '-I -p udp -s 7.3.3.7 -d 7.2.2.2 --sport 1 --dport 2 -t 40'; for i in $(seq 120); do printf ' -m 1'; done; } | CT -R -",
+    },
+    {
+      shell:
+        "{ printf '%s' '-I -p udp -s 7.3.3.8 -d 7.2.2.2 --sport 1 --dport 2 -t 40'; for i in $(seq 120); do printf ' -m 1'; done; printf ' -z'; } | CT -R -",
+    },
     {
       shell:
         "{ echo '-I -p udp -s 7.3.3.2 -d 7.2.2.2 --sport 1 --dport 2 -t 40'; printf '%s' '-I -p udp -s 7.3.3.3 -d 7.2.2.2 --sport 1 --dport 2 -t 40'; for i in $(seq 120); do printf ' -m 1'; done; echo ' -z'; } | CT -R -",
