@@ -499,6 +499,9 @@ function build(): CorpusLine[] {
     L('-G -p udp -r 7.2.2.2 -q 7.4.1.22 --reply-port-src 2 --reply-port-dst 9'),
     // A protocol without ports given by its reply tuple alone: the original is its inverse.
     L('-I -p 99 -r 7.2.2.2 -q 7.4.1.24 -t 50'),
+    // A status the kernel refuses on a new entry (EXPECTED: Device or resource busy).
+    L('-I -p udp -s 7.4.1.34 -d 7.2.2.2 --sport 1 --dport 2 -t 50 -u EXPECTED'),
+    L('-I -p udp -s 7.4.1.35 -d 7.2.2.2 --sport 1 --dport 2 -t 50 -u EXPECTED,ASSURED'),
     // ICMP and protocols without ports, tuples given in part: zeros as for ports; the reply
     // gets its ICMP type (8 answers 0, 13 answers 14) whichever addresses it has; an ICMP
     // entry by its reply alone is refused by the kernel, as conntrack's is (-R refuses it too).
