@@ -66,6 +66,28 @@ describe('nfct as a user without privilege', () => {
       expect(r.code).toBe(1);
     });
 
+  // The kernel's refusal of each request, after the handle opened: list, get, delete (the dump
+  // and, with stdout /dev/null and a family filter, the kernel's flush), update, -L expect.
+  test.each([
+    ['-L'],
+    ['-G -p udp -s 10.9.0.1 -d 10.9.0.2 --sport 1 --dport 2'],
+    ['-D -p udp'],
+    ['-D -f ipv4 >/dev/null'],
+    ['-U -p udp -m 1'],
+    ['-L expect'],
+  ])('%s: what conntrack says without privilege, word for word, exit 1', async (line) => {
+    const run = (program: string) =>
+      ns.exec('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', 'sh', '-c',
+        `exec ${program} ${line}`], { timeoutMs: 20_000 });
+    const theirs = await run('conntrack');
+    const r = await run(`${process.execPath} ${bundle.cli!}`);
+    const unsigned = (text: string) =>
+      text.replace(/^(conntrack|nfct) v\S+ \(conntrack-tools(?: compatible)?\): /gm, '');
+    expect(unsigned(theirs.stderr)).toBe(CAP);
+    expect(unsigned(r.stderr)).toBe(CAP);
+    expect([r.code, r.stdout]).toEqual([theirs.code, theirs.stdout]);
+  });
+
   test('doctor: the EPERM error alone, no summary of nothing examined, exit 1', async () => {
     const r = await unprivileged(['doctor', '--interval', '0.1']);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
