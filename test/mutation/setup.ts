@@ -76,6 +76,21 @@ beforeAll(() => {
   if (ns.activeMutant !== undefined) process.env.__STRYKER_ACTIVE_MUTANT__ = ns.activeMutant;
   else delete process.env.__STRYKER_ACTIVE_MUTANT__;
 });
+
+// The coverage run loads the files being mutated before any test: what runs while a module
+// loads is then counted as loading (static), given to every test of this file that uses the
+// module (attributeStatic, in afterAll). A module a test loads lazily (nfct's commands, run in
+// this process by test/support/run-nfct.ts) would otherwise count its tables for that one test
+// only, and a mutant in them would run against it alone. lib/cli/bin.ts runs the CLI as it loads.
+if (ns.activeMutant === undefined) {
+  beforeAll(async () => {
+    const lib = join(__dirname, '..', '..', 'lib');
+    for (const name of instrumentedSources().keys()) {
+      if (name === join('cli', 'bin.ts')) continue;
+      await import(join(lib, name));
+    }
+  });
+}
 beforeEach(() => {
   if (!ns.currentTestId) return;
   process.env.NFCT_MUTATION_TEST = ns.currentTestId;
