@@ -257,6 +257,8 @@ function build(): CorpusLine[] {
     L('-I -p udp -s 1.1.1.1 -d 2.2.2.2 --sport 10 --dport 20 -t 50 -u SEEN_REPLY,ASSURED'),
     L('-I -p udp -s 1.1.1.1 -d 2.2.2.2 --sport 10 --dport 20 -t 50 -w 9'),
     L('-I -p udp -s 1.1.1.1 -d 2.2.2.2 --sport 10 --dport 20 -t 50 --orig-zone 4 --reply-zone 5'),
+    L('-I -p udp -s 1.1.1.1 -d 2.2.2.3 --sport 10 --dport 20 -t 50 --reply-zone 5'),
+    L('-I -p udp -s 1.1.1.1 -d 2.2.2.4 --sport 10 --dport 20 -t 50 -w 3 --reply-zone 6'),
     L('-I -p udp -s 1.1.1.1 -d 2.2.2.2 --sport 10 --dport 20 -t 50 --src-nat 3.3.3.3'),
     L('-I -p udp -s 1.1.1.1 -d 2.2.2.2 --sport 10 --dport 20 -t 50 --dst-nat 3.3.3.3:99'),
     L('-I -p udp -s 1.1.1.1 -d 2.2.2.2 --sport 10 --dport 20 -t 50 --src-nat 3.3.3.3 --dst-nat 4.4.4.4'),
@@ -524,6 +526,15 @@ function build(): CorpusLine[] {
     {
       shell:
         "{ printf '%s' '-I -p udp -s 7.3.3.1 -d 7.2.2.2 --sport 1 --dport 2 -t 40'; for i in $(seq 120); do printf ' -m 1'; done; echo; } | CT -R -",
+    },
+    // An input that starts with an empty line: each line after it read as its own.
+    {
+      shell:
+        "{ echo; echo '-I -p udp -s 7.3.6.1 -d 7.2.2.2 --sport 1 --dport 2 -t 40'; echo '-I -p udp -s 7.3.6.2 -d 7.2.2.2 --sport 1 --dport 2 -t 40'; } | CT -R -",
+    },
+    {
+      shell:
+        "{ echo; printf '%s' '-I -p udp -s 7.3.6.3 -d 7.2.2.2 --sport 1 --dport 2 -t 40'; for i in $(seq 121); do printf ' -m 1'; done; echo; } | CT -R -",
     },
     // The same at the end of the input, without a newline: the last word counts as well.
     {

@@ -3,7 +3,7 @@
 'use strict';
 const dir = process.env.NFCT_MUTATION_COVERAGE_DIR;
 if (dir && process.env.__STRYKER_ACTIVE_MUTANT__ === undefined) {
-  process.on('exit', () => {
+  const write = () => {
     const cov = globalThis.__stryker__ && globalThis.__stryker__.mutantCoverage;
     if (!cov) return;
     const hits = { ...cov.static };
@@ -17,5 +17,14 @@ if (dir && process.env.__STRYKER_ACTIVE_MUTANT__ === undefined) {
     } catch {
       // another user's child, or the directory is gone: its coverage is left out
     }
-  });
+  };
+  process.on('exit', write);
+  // A process that ends by its own signal (nfct dies by the SIGTERM it was sent, as conntrack
+  // does) never reaches 'exit': what it ran is written just before.
+  const kill = process.kill.bind(process);
+  process.kill = (pid, signal) => {
+    // (one that survives its signal writes again at exit: hits add up, only their presence counts)
+    if (pid === process.pid || pid === 0) write();
+    return kill(pid, signal);
+  };
 }
