@@ -448,6 +448,22 @@ function build(): CorpusLine[] {
     L('-U -s 10.0.0.1 -p udp --label-add lbl2', { labels: true }),
     L('-U -s 10.0.0.1 -p udp --label-del lbl2', { labels: true }),
     L('-U -s 10.0.0.1 --label-add lbl1 --label-del lbl2', { labels: true }),
+    // -U on entries that have labels already: only a change of their set is an update.
+    {
+      shell:
+        'CT -I -p udp -s 7.5.0.1 -d 7.2.2.2 --sport 1 --dport 2 -t 50 --label-add lbl1,lbl2 && CT -U -s 7.5.0.1 --label-add lbl2,lbl1 > /dev/null',
+      labels: true,
+    },
+    {
+      shell:
+        'CT -I -p udp -s 7.5.0.2 -d 7.2.2.2 --sport 1 --dport 2 -t 50 --label-add lbl1,lbl3 && CT -U -s 7.5.0.2 --label-add lbl0 > /dev/null',
+      labels: true,
+    },
+    {
+      shell:
+        'CT -I -p udp -s 7.5.0.3 -d 7.2.2.2 --sport 1 --dport 2 -t 50 --label-add lbl1,lbl3 && CT -U -s 7.5.0.3 --label-del lbl2 > /dev/null && CT -U -s 7.5.0.3 --label-del lbl3 > /dev/null && CT -L -s 7.5.0.3 -o labels',
+      labels: true,
+    },
     // -R, pipes
     { shell: 'CT -L -o save | CT -R -' },
     { shell: "CT -L -w 7 -o save | sed 's/-w 7/-w 8/' | CT -R -" },
@@ -503,6 +519,12 @@ function build(): CorpusLine[] {
     L('-G -p udp -r 7.2.2.2 -q 7.4.1.22 --reply-port-src 2 --reply-port-dst 9'),
     // A protocol without ports given by its reply tuple alone: the original is its inverse.
     L('-I -p 99 -r 7.2.2.2 -q 7.4.1.24 -t 50'),
+    // -G with an original given in part: zeros for the address not given, as conntrack sends it.
+    L('-G -p tcp -s 10.0.0.1 -r 10.0.0.2 -q 10.0.0.1 --sport 1001 --dport 80'),
+    {
+      shell:
+        'CT -I -p icmp -s 7.4.1.36 -r 7.2.2.2 -q 7.4.1.36 --icmp-type 8 --icmp-code 0 --icmp-id 4 -t 50 > /dev/null && CT -G -p icmp -s 7.4.1.36 -r 7.2.2.2 -q 7.4.1.36 --icmp-type 8 --icmp-code 0 --icmp-id 4 -o id | sed "s/ id=.*//"',
+    },
     // A status the kernel refuses on a new entry (EXPECTED: Device or resource busy).
     L('-I -p udp -s 7.4.1.34 -d 7.2.2.2 --sport 1 --dport 2 -t 50 -u EXPECTED'),
     L('-I -p udp -s 7.4.1.35 -d 7.2.2.2 --sport 1 --dport 2 -t 50 -u EXPECTED,ASSURED'),

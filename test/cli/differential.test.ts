@@ -130,6 +130,13 @@ async function withLabels(ns: Netns, program: string,
   args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }>
 {
   if (program === 'conntrack') return runConntrack(ns, args, { labelMap: LABELS });
+  return underLabels(ns, [...NFCT.split(' '), ...args]);
+}
+
+/** A command in `ns` under a private /etc holding the connlabel.conf of LABELS. */
+async function underLabels(ns: Netns,
+  command: string[]): Promise<{ code: number | null; stdout: string; stderr: string }>
+{
   const upper = await mkdtemp(join(dir, 'upper-'));
   const work = await mkdtemp(join(dir, 'work-'));
   await mkdir(join(upper, 'xtables'), { recursive: true });
@@ -137,14 +144,15 @@ async function withLabels(ns: Netns, program: string,
     Object.entries(LABELS).map(([b, n]) => `${b} ${n}\n`).join(''));
   const script =
     'mount -t overlay nfct-labels -o "lowerdir=/etc,upperdir=$1,workdir=$2" /etc || exit 97; shift 2; exec "$@"';
-  return ns.exec('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh', upper, work,
-    ...NFCT.split(' '), ...args]);
+  return ns.exec('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh', upper, work, ...command]);
 }
 
 async function runLine(line: CorpusLine): Promise<{ peer: Outcome; ours: Outcome }> {
   const run = async (ns: Netns, program: 'conntrack' | 'nfct'): Promise<Outcome> => {
     let r: { code: number | null; stdout: string; stderr: string };
-    if (line.shell) r = await ns.sh(line.shell.replaceAll('CT', program === 'conntrack' ? 'conntrack' : NFCT));
+    const shell = line.shell?.replaceAll('CT', program === 'conntrack' ? 'conntrack' : NFCT);
+    if (shell && line.labels) r = await underLabels(ns, ['sh', '-c', shell]);
+    else if (shell) r = await ns.sh(shell);
     else if (line.devnull && program === 'conntrack') {
       r = await ns.exec('sh', ['-c', 'exec conntrack "$@" > /dev/null', 'sh', ...line.args!], { env: { TZ: 'UTC' } });
     } else if (line.devnull) {

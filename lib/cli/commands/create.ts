@@ -36,13 +36,16 @@ function portsOf(r: CtRequest, fields: Fields, options: [string, string]): Recor
 const defined = <T extends Record<string, unknown>>(o: T): T =>
   Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 
-/** The original tuple a -G/-I/-A command line names (from the reply tuple when only it is given). */
+/**
+ * The original tuple a -G line or an expectation command names. An address not given is zeros
+ * (0.0.0.0 or ::), as conntrack sends it: -G with -s, -r and -q looks up an original whose
+ * destination is 0.0.0.0. (-G by its reply tuple alone is refused before this; the expectation
+ * commands require -s and -d.)
+ */
 export function tupleOf(r: CtRequest): TupleInput {
-  const orig = layer4(r);
-  const onlyReply = !r.src && !r.dst;
-  const src = onlyReply ? r.replyDst?.text : r.src?.text;
-  const dst = onlyReply ? r.replySrc?.text : r.dst?.text;
-  return defined({ protocol: r.proto!.num, src: src!, dst: dst!, ...orig, zone: r.zone, origZone: r.origZone });
+  const zero = r.family === 6 ? '::' : '0.0.0.0';
+  return defined({ protocol: r.proto!.num, src: r.src?.text ?? zero, dst: r.dst?.text ?? zero, ...layer4(r),
+    zone: r.zone, origZone: r.origZone });
 }
 
 /** Both tuples given (-s/-d and -r/-q, no NAT): conntrack sends each as it was given. */
@@ -86,14 +89,14 @@ export function refusedByKernel(r: CtRequest): boolean {
  * The tuples of a -I/-A line, as conntrack sends them: each tuple starts as zeros (address
  * 0.0.0.0 or ::, port 0) and takes what the line gives. With the original alone, the reply is
  * its inverse (made by the kernel here, ICMP types too); with the reply alone, the original is
- * the reply's inverse; with both, each goes as given. Undefined for a line that names no address
- * (tupleOf() and the library then decide).
+ * the reply's inverse; with both, each goes as given. (The parser requires -p and an address of
+ * either tuple for -I and -A.)
  */
-function tuples(r: CtRequest): { orig: TupleInput; reply?: Record<string, unknown> } | undefined {
+function tuples(r: CtRequest): { orig: TupleInput; reply?: Record<string, unknown> } {
   const origGiven = Boolean(r.src ?? r.dst);
   const replyGiven = Boolean(r.replySrc ?? r.replyDst);
-  if (!r.proto || (!origGiven && !replyGiven)) return undefined;
-  const fields = BOTH[r.proto.kind];
+  const proto = r.proto!;
+  const fields = BOTH[proto.kind];
   const zero = r.family === 6 ? '::' : '0.0.0.0';
   const zeroFilled = (ports: Record<string, number | undefined>) =>
     Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, v ?? 0]));
@@ -103,7 +106,7 @@ function tuples(r: CtRequest): { orig: TupleInput; reply?: Record<string, unknow
     ? { src: r.src?.text ?? zero, dst: r.dst?.text ?? zero,
       ...(fields ? zeroFilled(portsOf(r, fields, fields.orig)) : layer4(r)) }
     : { src: reply.dst, dst: reply.src, ...(fields ? swapped(reply, fields.keys) : layer4(r)) };
-  return { orig: { protocol: r.proto.num, ...orig }, ...(replyGiven ? { reply } : {}) };
+  return { orig: { protocol: proto.num, ...orig }, ...(replyGiven ? { reply } : {}) };
 }
 
 /** A tuple's two ports (or keys) the other way round, as the inverse tuple has them. */
@@ -114,14 +117,13 @@ function swapped(t: Record<string, unknown>, [a, b]: [string, string]): Record<s
 /** The entry a -I/-A command line describes. */
 export function flowInputOf(r: CtRequest): FlowInput {
   const given = tuples(r);
-  const tuple = given
-    ? defined({ ...given.orig, zone: r.zone, origZone: r.origZone }) as TupleInput & Record<string, unknown>
-    : tupleOf(r) as TupleInput & Record<string, unknown>;
-  const input = tuple as unknown as FlowInput & Record<string, unknown>;
+  const input = defined({ ...given.orig, zone: r.zone, origZone: r.origZone }) as unknown as
+    & FlowInput
+    & Record<string, unknown>;
   input.timeout = r.timeout ?? 0;
   // With NAT the kernel derives the reply tuple from the NAT target (what -o save prints
   // beside -n/-g is that derived tuple).
-  if (given?.reply && !r.snat && !r.dnat) input.reply = given.reply;
+  if (given.reply && !r.snat && !r.dnat) input.reply = given.reply;
   if (r.status.value) {
     const names: StatusName[] = [];
     for (let b = 0; b < 32; b++) if (r.status.value & (1 << b)) names.push(STATUS_NAMES[b]!);
@@ -156,9 +158,8 @@ export async function create(ct: Conntrack, r: CtRequest, ctx: Context): Promise
   const add = r.command === 'add';
   let made = 0;
   try {
-    // The kernel refuses a zone for each direction at once (EINVAL), as conntrack reports it,
-    // and the tuples of refusedByKernel().
-    if (r.origZone !== undefined && r.replyZone !== undefined) operationFailed(22, r.command);
+    // The tuples of refusedByKernel() (a zone for each direction at once the library refuses
+    // as the kernel does, below).
     if (refusedByKernel(r)) operationFailed(22, r.command);
     const input = flowInputOf(r);
     if (add) made = (await ct.add(input)) ? 1 : 0;
@@ -168,7 +169,7 @@ export async function create(ct: Conntrack, r: CtRequest, ctx: Context): Promise
     }
   } catch (e) {
     if (e instanceof NfctError) operationFailed(e.errno, r.command);
-    // What the library refuses before the kernel (an ICMP entry without --icmp-id...) is what
+    // What the library refuses before the kernel (a zone for each direction at once) is what
     // the kernel refuses conntrack with: invalid parameters.
     if (e instanceof TypeError || e instanceof RangeError) operationFailed(22, r.command);
     throw e;

@@ -139,7 +139,7 @@ export class LoadFileReader {
   end(): void {
     const carry = this.carry;
     this.carry = undefined;
-    if (carry && carry.length > 0) this.one(carry);
+    if (carry) this.one(carry); // (never empty: it holds the bytes after a chunk's last newline)
   }
 
   private scan(buf: Buffer): void {

@@ -89,11 +89,6 @@ export async function remove(ct: Conntrack, r: CtRequest, ctx: Context): Promise
   return bulk(r, ctx, 'deleted', async (onDeleted) => ct.deleteEach({ ...(await ordered()), ...options, onDeleted }));
 }
 
-function sameLabels(a: readonly number[] | undefined, b: readonly number[]): boolean {
-  const x = [...(a ?? [])].sort((p, q) => p - q);
-  return x.length === b.length && x.every((v, i) => v === b[i]);
-}
-
 export function update(ct: Conntrack, r: CtRequest, ctx: Context): Promise<number> {
   checkMasks(r);
   // A NAT address on -U goes into each update, and the kernel changes no NAT of an existing
@@ -136,7 +131,9 @@ export function update(ct: Conntrack, r: CtRequest, ctx: Context): Promise<numbe
       if (next.length > 0 || remove.length > 0) {
         c.labels = { ...(next.length > 0 ? { add: next } : {}), ...(remove.length > 0 ? { remove } : {}) };
       }
-      if (!sameLabels(f.labels, next)) differs = true;
+      // As conntrack: an entry that has labels is updated whatever the line does to them (its
+      // comparison never finds a label set unchanged); one without, when it gets some.
+      if ((f.labels ?? []).length > 0 || next.length > 0) differs = true;
     }
     return differs && Object.keys(c).length > 0 ? c : null;
   };
