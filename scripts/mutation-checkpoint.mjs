@@ -33,9 +33,13 @@ export function checkpointReport({ root, tests, planned, results, read }) {
   const entryOf = (file) => (files[file] ??= { language: 'typescript', source: read(file), mutants: [] });
   for (const file of planned.keys()) entryOf(file);
   for (const r of results) {
+    const file = reportPath(root, r.fileName);
+    // Only the files the run mutates: Stryker also reports the earlier results of the others
+    // (from the incremental file), and a stop may come before all of them are reported.
+    if (!planned.has(file)) continue;
     const mutant = { ...r, killedBy: remap(r.killedBy), coveredBy: remap(r.coveredBy) };
     delete mutant.fileName;
-    entryOf(reportPath(root, r.fileName)).mutants.push(mutant);
+    entryOf(file).mutants.push(mutant);
   }
   for (const [file, entry] of Object.entries(files)) {
     const left = (planned.get(file) ?? 0) - entry.mutants.length;

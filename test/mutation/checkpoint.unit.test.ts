@@ -28,6 +28,17 @@ const sources: Record<string, string> = { 'lib/a.ts': 'a source', 'lib/b.ts': 'b
   'test/b.test.ts': 'test b' };
 
 describe('mutation checkpoint', () => {
+  test('only the files the run mutates: earlier results Stryker reports for other files are left out', () => {
+    const report = checkpointReport({
+      root: ROOT,
+      tests,
+      planned: new Map([['lib/a.ts', 1]]),
+      results: [result('0', 'lib/a.ts', 'Killed'), result('1', 'lib/b.ts', 'Survived')],
+      read: (f: string) => sources[f],
+    });
+    expect(Object.keys(report.files)).toEqual(['lib/a.ts']);
+  });
+
   test("paths are the project's, outside the sandbox", () => {
     expect(reportPath(ROOT, `${ROOT}/.stryker-tmp/sandbox-AbC123/test/a.test.ts`)).toBe('test/a.test.ts');
     expect(reportPath(ROOT, `${ROOT}/lib/a.ts`)).toBe('lib/a.ts');
