@@ -521,6 +521,7 @@ function build(): CorpusLine[] {
     L('-I -p 99 -r 7.2.2.2 -q 7.4.1.24 -t 50'),
     // -G with an original given in part: zeros for the address not given, as conntrack sends it.
     L('-G -p tcp -s 10.0.0.1 -r 10.0.0.2 -q 10.0.0.1 --sport 1001 --dport 80'),
+    L('-G -p udp -s 2001:db8::1 -r 2001:db8::2 -q 2001:db8::1 --sport 1 --dport 2'),
     {
       shell:
         'CT -I -p icmp -s 7.4.1.36 -r 7.2.2.2 -q 7.4.1.36 --icmp-type 8 --icmp-code 0 --icmp-id 4 -t 50 > /dev/null && CT -G -p icmp -s 7.4.1.36 -r 7.2.2.2 -q 7.4.1.36 --icmp-type 8 --icmp-code 0 --icmp-id 4 -o id | sed "s/ id=.*//"',
@@ -548,6 +549,12 @@ function build(): CorpusLine[] {
     {
       shell:
         "{ printf '%s' '-I -p udp -s 7.3.3.1 -d 7.2.2.2 --sport 1 --dport 2 -t 40'; for i in $(seq 120); do printf ' -m 1'; done; echo; } | CT -R -",
+    },
+    // A line the library refuses before the kernel (a zone for each direction): what the kernel
+    // answers conntrack, after the lines before it are done.
+    {
+      shell:
+        "printf '%s\\n' '-I -p udp -s 7.6.0.1 -d 7.2.2.2 --sport 1 --dport 2 -t 50' '-I -p udp -s 7.6.0.2 -d 7.2.2.2 --sport 1 --dport 2 -t 50 --orig-zone 4 --reply-zone 5' | CT -R -",
     },
     // An input that starts with an empty line: each line after it read as its own.
     {

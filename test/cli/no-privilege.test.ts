@@ -75,10 +75,13 @@ describe('nfct as a user without privilege', () => {
     ['-D -f ipv4 >/dev/null'],
     ['-U -p udp -m 1'],
     ['-L expect'],
+    // -R of a save file's lines: the library's restore, and the parser's create
+    ['-R - <<EOF\n-A -t 50 -s 10.9.0.3 -d 10.9.0.2 -p udp --sport 1 --dport 2\nEOF'],
+    ['-R - <<EOF\n-I -p udp -s 10.9.0.4 -d 10.9.0.2 --sport 1 --dport 2 -t 50 --orig-zone 4\nEOF'],
   ])('%s: what conntrack says without privilege, word for word, exit 1', async (line) => {
     const run = (program: string) =>
       ns.exec('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', 'sh', '-c',
-        `exec ${program} ${line}`], { timeoutMs: 20_000 });
+        `${program} ${line}`], { timeoutMs: 20_000 });
     const theirs = await run('conntrack');
     const r = await run(`${process.execPath} ${bundle.cli!}`);
     const unsigned = (text: string) =>
