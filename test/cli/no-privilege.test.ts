@@ -91,6 +91,15 @@ describe('nfct as a user without privilege', () => {
     expect([r.code, r.stdout]).toEqual([theirs.code, theirs.stdout]);
   });
 
+  test('-L --services: the ruleset it could not read, and the capability it needs, exit 1', async () => {
+    const r = await unprivileged(['-L', '--services']);
+    expect(r.stderr).toMatch(/^nfct v\S+ \(conntrack-tools compatible\): /);
+    expect(r.stderr.replace(/^nfct v\S+ \(conntrack-tools compatible\): /, '')).toBe(
+      '--services: reading the nf_tables ruleset: netlink failed with EPERM: this needs CAP_NET_ADMIN (run as root, or grant the capability)\n',
+    );
+    expect([r.code, r.stdout]).toEqual([1, '']);
+  });
+
   test('doctor: the EPERM error alone, no summary of nothing examined, exit 1', async () => {
     const r = await unprivileged(['doctor', '--interval', '0.1']);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
