@@ -495,6 +495,7 @@ function build(): CorpusLine[] {
     L('-I -p tcp -s 7.1.1.1 -d 7.2.2.2 -r 7.2.2.2 -q 7.1.1.1 --sport 1 --dport 2 --state ESTABLISHED -t 50'),
     L('-I -p udp -s 7.1.1.3 -d 7.2.2.2 -r 7.2.2.2 -q 7.1.1.3 --sport 1 --dport 2 --reply-port-src 2 -t 50'),
     L('-I -p udp -s 7.1.1.4 -d 7.2.2.2 -r 7.2.2.2 -q 7.1.1.4 --reply-port-src 2 --reply-port-dst 1 -t 50'),
+    L('-I -p udp -s 7.1.1.5 -d 7.2.2.2 -r 7.2.2.2 -q 7.1.1.5 --sport 1 --dport 2 --reply-port-dst 1 -t 50'),
     L('-I -p gre -s 7.1.1.5 -d 7.2.2.2 -r 7.2.2.2 -q 7.1.1.5 --srckey 1 --dstkey 2 -t 50'),
     {
       shell:
