@@ -5,7 +5,7 @@
 // its end. conntrack, in a twin namespace, is the reference where it ends by itself.
 import { type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -130,4 +130,36 @@ describe('nfct -R FIFO', () => {
     expect(a).toEqual(b);
     await Promise.all([ns.execOk('conntrack', ['-F']), peer.execOk('conntrack', ['-F'])]);
   });
+});
+
+describe('nfct -R while it applies the lines', () => {
+  test('SIGTERM between two lines ends it by the signal, the lines before it done, within a second', async () => {
+    // 2,000 entries, then a file of 2,000 -U lines: each is a dump of the whole table, so the
+    // file takes seconds to apply and the signal comes in the middle.
+    const N = 2000;
+    const at = (i: number) => `10.8.${i >> 8}.${i & 255}`;
+    const file = join(dir, 'updates');
+    const creates = Array.from({ length: N },
+      (_, i) => `-I -p udp -s ${at(i)} -d 10.8.99.1 --sport 1 --dport 2 -t 300`);
+    await writeFile(file, `${creates.join('\n')}\n`);
+    await ns.execOk('conntrack', ['-R', file]);
+    await writeFile(file, `${Array.from({ length: N }, (_, i) => `-U -s ${at(i)} -m 1`).join('\n')}\n`);
+    const marked = async () =>
+      (await ns.execOk('conntrack', ['-L', '-m', '1'])).stdout.split('\n').filter(Boolean).length;
+    try {
+      const child = ns.spawn(process.execPath, [CLI, '-R', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const { stderr, exit } = collect(child);
+      // The sentinel: some lines applied (entries marked), not all.
+      await until(async () => (await marked()) > 0);
+      const sent = Date.now();
+      child.kill('SIGTERM');
+      expect(await exit, stderr()).toEqual([null, 'SIGTERM']);
+      expect(Date.now() - sent).toBeLessThan(1000);
+      const done = await marked();
+      expect(done).toBeGreaterThan(0);
+      expect(done).toBeLessThan(N);
+    } finally {
+      await ns.execOk('conntrack', ['-F']);
+    }
+  }, 60_000);
 });
