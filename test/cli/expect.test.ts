@@ -117,6 +117,43 @@ describe('-L expect', () => {
   );
 });
 
+describe('-L expect --json', () => {
+  test("each expectation's values are those conntrack -L expect prints for it", async () => {
+    await ct.expectations.flush();
+    await ct.expectations.create(expected(master('10.70.0.1', 40000), 50000));
+    await ct.expectations.create(expected(master('10.70.0.3', 40001), 50001, { flags: ['PERMANENT'] }));
+    const theirs = (await runConntrack(ns, ['-L', 'expect'])).stdout.trim().split('\n');
+    const r = await nfct(['-L', 'expect', '--json']);
+    expect(r.code).toBe(0);
+    interface Tuple {
+      src: string;
+      dst: string;
+      srcPort: number;
+      dstPort: number;
+    }
+    interface Row {
+      type: string;
+      protonum: number;
+      tuple: Tuple;
+      mask: Tuple;
+      master: Tuple;
+      flags: string[];
+      class: number;
+      helper: string;
+    }
+    const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Row);
+    // 300 proto=6 src=10.70.0.2 dst=10.70.0.1 sport=0 dport=50000 mask-src=... sport=0 dport=65535
+    // master-src=10.70.0.1 master-dst=10.70.0.2 sport=40000 dport=21 [PERMANENT] class=0 helper=ftp
+    const asText = (e: Row) =>
+      `proto=${e.protonum} src=${e.tuple.src} dst=${e.tuple.dst} sport=${e.tuple.srcPort} dport=${e.tuple.dstPort} ` +
+      `mask-src=${e.mask.src} mask-dst=${e.mask.dst} sport=${e.mask.srcPort} dport=${e.mask.dstPort} ` +
+      `master-src=${e.master.src} master-dst=${e.master.dst} sport=${e.master.srcPort} dport=${e.master.dstPort} ` +
+      `${e.flags.map((f) => `${f} `).join('')}class=${e.class} helper=${e.helper}`;
+    expect(rows.map((e) => e.type)).toEqual(['expectation', 'expectation']);
+    expect(rows.map(asText).sort()).toEqual(theirs.map((l) => l.replace(/^\d+ /, '')).sort());
+  });
+});
+
 describe('-S expect', () => {
   test('the per-CPU expectation counters, as conntrack prints them; the library reads the same', async () => {
     await ct.expectations.flush();
