@@ -220,19 +220,38 @@ describe('errors as conntrack gives them', () => {
   });
 });
 
+/**
+ * Marker entries for two -E watchers (source NET.9.9, source port 1000 + k): `marker(k)` makes
+ * one, `printed(k)` says whether every watcher printed it (in text or XML lines), `marked(l)`
+ * whether a line is one. Markers are left out of comparisons.
+ */
+function eventMarkers(net: string, lines: () => string[][], form: 'text' | 'xml' = 'text') {
+  const MARK = `${net}.9.9`;
+  const marker = (k: number) =>
+    runConntrack(ns, ['-I', '-p', 'udp', '-s', MARK, '-d', `${net}.9.8`, '--sport', String(1000 + k), '--dport', '9',
+      '-t', '50']).then(() => undefined);
+  const marked = (l: string) => l.includes(form === 'xml' ? `<src>${MARK}</src>` : `src=${MARK} `);
+  const ofPort = (l: string, k: number) =>
+    l.includes(form === 'xml' ? `<sport>${1000 + k}</sport>` : ` sport=${1000 + k} `);
+  const printed = (k: number) => lines().every((ls) => ls.some((l) => marked(l) && ofPort(l, k)));
+  /** conntrack -I, -U and -D of one entry (source NET.0.1), then the last marker, printed by both. */
+  const changeOne = async () => {
+    const tuple = ['-p', 'udp', '-s', `${net}.0.1`, '-d', `${net}.0.2`, '--sport', '1', '--dport', '2'];
+    await runConntrack(ns, ['-I', ...tuple, '-t', '50']);
+    await runConntrack(ns, ['-U', ...tuple, '-m', '4']);
+    await runConntrack(ns, ['-D', ...tuple]);
+    await marker(999);
+    await until(() => printed(999), 'both to print the last marker');
+  };
+  return { MARK, marker, printed, marked, changeOne };
+}
+
 describe('nfct -E as conntrack -E', () => {
   test('the same lines for the same traffic and the same conntrack -I/-U/-D', async () => {
     const watch = runConntrackEvents();
     const mine = nfctEvents();
     // Both watch once both print a marker entry made now (markers are left out of the comparison).
-    const MARK = '10.30.9.9';
-    const marker = (k: number) =>
-      runConntrack(ns, ['-I', '-p', 'udp', '-s', MARK, '-d', '10.30.9.8', '--sport', String(1000 + k), '--dport', '9',
-        '-t', '50']).then(() => undefined);
-    const printed = (k: number) =>
-      [watch.lines(), mine.lines].every((ls) =>
-        ls.some((l) => l.includes(`src=${MARK} `) && l.includes(` sport=${1000 + k} `))
-      );
+    const { MARK, marker, printed } = eventMarkers('10.30', () => [watch.lines(), mine.lines]);
     await watchersReady(marker, printed, 'conntrack -E and nfct -E');
     await tcpFlow(ns, { family: 4 });
     await udpFlow(ns, { family: 4, count: 1 });
@@ -277,22 +296,10 @@ describe('nfct -E -e as conntrack -E -e', () => {
     const only = ['-e', 'NEW,DESTROY'];
     const watch = runConntrackEvents(only);
     const mine = nfctEvents(only);
-    const MARK = '10.33.9.9';
-    const marker = (k: number) =>
-      runConntrack(ns, ['-I', '-p', 'udp', '-s', MARK, '-d', '10.33.9.8', '--sport', String(1000 + k), '--dport', '9',
-        '-t', '50']).then(() => undefined);
-    const printed = (k: number) =>
-      [watch.lines(), mine.lines].every((ls) =>
-        ls.some((l) => l.includes(`src=${MARK} `) && l.includes(` sport=${1000 + k} `))
-      );
+    const { marker, printed, marked, changeOne } = eventMarkers('10.33', () => [watch.lines(), mine.lines]);
     await watchersReady(marker, printed, 'conntrack -E -e NEW,DESTROY and nfct -E -e NEW,DESTROY');
-    const tuple = ['-p', 'udp', '-s', '10.33.0.1', '-d', '10.33.0.2', '--sport', '1', '--dport', '2'];
-    await runConntrack(ns, ['-I', ...tuple, '-t', '50']);
-    await runConntrack(ns, ['-U', ...tuple, '-m', '4']);
-    await runConntrack(ns, ['-D', ...tuple]);
-    await marker(999);
-    await until(() => printed(999), 'both to print the last marker');
-    const unmarked = (lines: string[]) => lines.filter((l) => !l.includes(`src=${MARK} `));
+    await changeOne();
+    const unmarked = (lines: string[]) => lines.filter((l) => !marked(l));
     const strip = (l: string) => l.replace(/ progname=.*$/, '');
     const [theirs, ours] = (await Promise.all([watch.stop(), mine.stop()])).map((ls) => unmarked(ls).map(strip)) as [
       string[],
@@ -307,22 +314,10 @@ describe('nfct -E -o xml as conntrack -E -o xml', () => {
   test('the same document: its header before the first event, each event, its footer at the end', async () => {
     const watch = runConntrackEvents(['-o', 'xml']);
     const mine = nfctEvents(['-o', 'xml']);
-    const MARK = '10.31.9.9';
-    const marker = (k: number) =>
-      runConntrack(ns, ['-I', '-p', 'udp', '-s', MARK, '-d', '10.31.9.8', '--sport', String(1000 + k), '--dport', '9',
-        '-t', '50']).then(() => undefined);
-    const printed = (k: number) =>
-      [watch.lines(), mine.lines].every((ls) =>
-        ls.some((l) => l.includes(`<src>${MARK}</src>`) && l.includes(`<sport>${1000 + k}</sport>`))
-      );
+    const { marker, printed, marked, changeOne } = eventMarkers('10.31', () => [watch.lines(), mine.lines], 'xml');
     await watchersReady(marker, printed, 'conntrack -E -o xml and nfct -E -o xml');
-    const tuple = ['-p', 'udp', '-s', '10.31.0.1', '-d', '10.31.0.2', '--sport', '1', '--dport', '2'];
-    await runConntrack(ns, ['-I', ...tuple, '-t', '50']);
-    await runConntrack(ns, ['-U', ...tuple, '-m', '4']);
-    await runConntrack(ns, ['-D', ...tuple]);
-    await marker(999);
-    await until(() => printed(999), 'both to print the last marker');
-    const unmarked = (lines: string[]) => lines.filter((l) => !l.includes(`<src>${MARK}</src>`));
+    await changeOne();
+    const unmarked = (lines: string[]) => lines.filter((l) => !marked(l));
     const [allTheirs, allOurs] = await Promise.all([watch.stop(), mine.stop()]);
     const [theirs, ours] = [unmarked(allTheirs), unmarked(allOurs)];
     expect(theirs[0]).toBe('<?xml version="1.0" encoding="utf-8"?>');
