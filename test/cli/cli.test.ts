@@ -310,6 +310,26 @@ describe('nfct -E -e as conntrack -E -e', () => {
   });
 });
 
+describe('nfct -E -s NET/LEN as conntrack', () => {
+  test('only the entries from that network, the same lines as conntrack -E -s', async () => {
+    const only = ['-s', '10.34.0.0/16'];
+    const watch = runConntrackEvents(only);
+    const mine = nfctEvents(only);
+    const { marker, printed, marked, changeOne } = eventMarkers('10.34', () => [watch.lines(), mine.lines]);
+    await watchersReady(marker, printed, 'conntrack -E -s 10.34.0.0/16 and nfct -E -s 10.34.0.0/16');
+    // An entry from another network, before those of this one: neither prints it.
+    await runConntrack(ns, ['-I', '-p', 'udp', '-s', '10.35.0.1', '-d', '10.34.0.2', '--sport', '1', '--dport', '2',
+      '-t', '50']);
+    await changeOne();
+    const strip = (l: string) => l.replace(/ progname=.*$/, '');
+    const [theirs, ours] = (await Promise.all([watch.stop(), mine.stop()])).map((ls) =>
+      ls.filter((l) => !marked(l)).map(strip)
+    ) as [string[], string[]];
+    expect(theirs.map((l) => l.trim().split(' ')[0])).toEqual(['[NEW]', '[UPDATE]', '[DESTROY]']);
+    expect(ours).toEqual(theirs);
+  });
+});
+
 describe('nfct -E -o xml as conntrack -E -o xml', () => {
   test('the same document: its header before the first event, each event, its footer at the end', async () => {
     const watch = runConntrackEvents(['-o', 'xml']);
