@@ -69,6 +69,7 @@ export function operationFailed(errno: number, command: string): never {
 }
 
 const STRERROR: Record<number, string> = {
+  0: 'Success',
   1: 'Operation not permitted',
   2: 'No such file or directory',
   3: 'No such process',

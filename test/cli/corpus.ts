@@ -523,6 +523,13 @@ function build(): CorpusLine[] {
     // -G with an original given in part: zeros for the address not given, as conntrack sends it.
     L('-G -p tcp -s 10.0.0.1 -r 10.0.0.2 -q 10.0.0.1 --sport 1001 --dport 80'),
     L('-G -p udp -s 2001:db8::1 -r 2001:db8::2 -q 2001:db8::1 --sport 1 --dport 2'),
+    // Reply ports without the reply addresses: conntrack says the failure with errno 0 (with
+    // ENODATA for TCP).
+    L('-G -p udp -s 10.0.0.1 -d 10.0.0.4 --sport 1003 --dport 53 --reply-port-dst 1003'),
+    L('-G -p udp -s 10.0.0.1 -d 10.0.0.4 --sport 1003 --dport 53 --reply-port-src 53'),
+    L('-G -p sctp -s 10.0.0.1 -d 10.0.0.4 --sport 1 --dport 2 --reply-port-src 2'),
+    L('-G -p gre -s 10.0.0.1 -d 10.0.0.4 --srckey 1 --dstkey 2 --reply-key-src 2'),
+    L('-L expect -o xml'),
     {
       shell:
         'CT -I -p icmp -s 7.4.1.36 -r 7.2.2.2 -q 7.4.1.36 --icmp-type 8 --icmp-code 0 --icmp-id 4 -t 50 > /dev/null && CT -G -p icmp -s 7.4.1.36 -r 7.2.2.2 -q 7.4.1.36 --icmp-type 8 --icmp-code 0 --icmp-id 4 -o id | sed "s/ id=.*//"',

@@ -118,10 +118,15 @@ export async function list(ct: Conntrack, r: CtRequest, ctx: Context): Promise<n
 
 export async function get(ct: Conntrack, r: CtRequest, ctx: Context): Promise<number> {
   // conntrack's request for an entry by its reply tuple alone is one the kernel refuses; reply
-  // ports without the reply addresses make a reply tuple the kernel cannot read (ENODATA).
+  // ports (or GRE keys) without the reply addresses make a reply tuple the kernel cannot read,
+  // and conntrack reports that failure with the errno its last call left: ENODATA after TCP's
+  // options, 0 after the others' ("Operation failed: Success").
   if (!r.src && !r.dst) operationFailed(22, 'get');
-  if ((r.l4.size > 0 && !r.replySrc && !r.replyDst) &&
-    ['reply-port-src', 'reply-port-dst'].some((n) => l4(r, n) !== undefined)) operationFailed(61, 'get');
+  if (!r.replySrc && !r.replyDst &&
+    ['reply-port-src', 'reply-port-dst', 'reply-key-src', 'reply-key-dst'].some((n) => l4(r, n) !== undefined))
+  {
+    operationFailed(r.proto?.kind === 'tcp' ? 61 : 0, 'get');
+  }
   let flow;
   try {
     flow = await ct.get(tupleOf(r));
