@@ -67,12 +67,10 @@ if (!existsSync(resolve(ROOT, resultsFile))) {
 }
 const results = JSON.parse(readFileSync(resolve(ROOT, resultsFile), 'utf8'));
 const files = Object.fromEntries(Object.entries(results.files ?? {}).map(([f, d]) => [rel(f), d]));
-// Results measured on the source lib/ has now are current, unless a run stopped before their
-// end left mutants not yet tested (`pending`, scripts/mutation-checkpoint.mjs): those files are
-// not scored until a run finishes them.
-// A file's results are complete only if they hold every mutant Stryker makes of its source: the
-// count comes from Stryker's own instrumenter (what a run plans), not from the results, which a
-// run stopped early may have left short without saying so.
+// Results measured on the source lib/ has now are current once they hold every mutant Stryker
+// makes of that source: counted by Stryker's own instrumenter (what a run plans), as a run
+// stopped early may have left them short without saying so (`pending`,
+// scripts/mutation-checkpoint.mjs). Other files are not scored until a run finishes them.
 const current = {};
 const unfinished = [];
 const stale = [];

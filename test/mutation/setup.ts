@@ -56,9 +56,12 @@ function mergeChildren(): void {
     rmSync(file, { force: true });
     // A child started outside any test (a server a beforeAll starts for the whole file): every
     // test of the file may depend on it, so what it ran goes to all of them (in afterAll).
-    const into = data.test ? (cov.perTest[data.test] ??= {}) : fileWide;
-    for (const [id, n] of Object.entries(data.hits)) into[id] = (into[id] ?? 0) + n;
+    addHits(data.test ? (cov.perTest[data.test] ??= {}) : fileWide, data.hits);
   }
+}
+
+function addHits(into: Hits, hits: Hits): void {
+  for (const [id, n] of Object.entries(hits)) into[id] = (into[id] ?? 0) + n;
 }
 
 /** What children started outside any test executed, and the tests of this file so far. */
@@ -66,10 +69,7 @@ const fileWide: Hits = {};
 const fileTests = new Set<string>();
 
 function attributeFileWide(cov: { perTest: Record<string, Hits> }): void {
-  for (const test of fileTests) {
-    const into = (cov.perTest[test] ??= {});
-    for (const [id, n] of Object.entries(fileWide)) into[id] = (into[id] ?? 0) + n;
-  }
+  for (const test of fileTests) addHits(cov.perTest[test] ??= {}, fileWide);
 }
 
 beforeAll(() => {
@@ -101,9 +101,12 @@ afterEach(() => {
   delete process.env.NFCT_MUTATION_TEST;
 });
 
-/** The instrumented files of lib/ in the sandbox (the files being mutated), by path. */
+let instrumented: Map<string, string> | undefined;
+
+/** The instrumented files of lib/ in the sandbox (the files being mutated), by path; read once. */
 function instrumentedSources(): Map<string, string> {
-  const sources = new Map<string, string>();
+  if (instrumented) return instrumented;
+  const sources = (instrumented = new Map<string, string>());
   const lib = join(__dirname, '..', '..', 'lib');
   for (const name of readdirSync(lib, { recursive: true, encoding: 'utf8' })) {
     if (!name.endsWith('.ts')) continue;
