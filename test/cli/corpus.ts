@@ -529,6 +529,10 @@ function build(): CorpusLine[] {
     L('-G -p udp -s 10.0.0.1 -d 10.0.0.4 --sport 1003 --dport 53 --reply-port-src 53'),
     L('-G -p sctp -s 10.0.0.1 -d 10.0.0.4 --sport 1 --dport 2 --reply-port-src 2'),
     L('-G -p gre -s 10.0.0.1 -d 10.0.0.4 --srckey 1 --dstkey 2 --reply-key-src 2'),
+    L('-G -p gre -s 10.0.0.1 -d 10.0.0.4 --srckey 1 --dstkey 2 --reply-key-dst 1'),
+    // One reply address is enough for reply ports: the entry is found.
+    L('-G -p udp -s 10.0.0.1 -d 10.0.0.4 --sport 1003 --dport 53 -r 10.0.0.4 --reply-port-src 53'),
+    L('-G -p udp -s 10.0.0.1 -d 10.0.0.4 --sport 1003 --dport 53 -q 10.0.0.1 --reply-port-dst 1003'),
     L('-L expect -o xml'),
     {
       shell:

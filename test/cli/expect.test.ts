@@ -203,6 +203,30 @@ describe('-C expect, and -C/-S expect with --json', () => {
   });
 });
 
+describe('-F expect, with and without -f', () => {
+  // conntrack refuses -f with -F expect, and flushes both families without it. Both families' expectations, read back with conntrack (its -L expect lists one family).
+  const left = async () => {
+    const v4 = await runConntrack(ns, ['-L', 'expect']);
+    const v6 = await runConntrack(ns, ['-L', 'expect', '-f', 'ipv6']);
+    return mask(v4.stdout + v6.stdout);
+  };
+  test.each(['', '-f ipv4', '-f ipv6'])('-F expect %s: the same output, and the same expectations left', async (f) => {
+    const args = ['-F', 'expect', ...f.split(' ').filter(Boolean)];
+    const outcome = async (run: () => Promise<{ code: number | null; stdout: string; stderr: string }>) => {
+      await ct.expectations.flush();
+      await ct.expectations.create(expected(master('10.70.0.1', 40000), 50000));
+      await ct.expectations.create({ ...expected(V6_MASTER, 50002), mask: { srcPort: 0, src: 'ffff:ffff::' } });
+      expect((await left()).trim().split('\n')).toHaveLength(2);
+      const r = await run();
+      return { code: r.code, stdout: r.stdout,
+        stderr: mask(r.stderr).replace(/Try `(conntrack|nfct) -h' or '(conntrack|nfct) --help'/, 'TRY'),
+        left: await left() };
+    };
+    const theirs = await outcome(() => runConntrack(ns, args));
+    expect(await outcome(() => nfct(args))).toEqual(theirs);
+  });
+});
+
 describe('-G, -D and -I expect: the options conntrack takes and needs', () => {
   const E = '-s 10.70.0.2 -d 10.70.0.1';
   const M = '-s 10.70.0.1 -d 10.70.0.2 -r 10.70.0.2 -q 10.70.0.1';

@@ -3,7 +3,7 @@
 // closed. And when stdout was already gone: closed at once, nothing handed over.
 import { describe, expect, test } from 'vitest';
 
-import { eachUntilStopped, type Endable } from '../../lib/cli/commands/stop-gently.js';
+import { eachUntilStopped, type Endable, unwrittenLine } from '../../lib/cli/commands/stop-gently.js';
 
 /** A stream holding `items`, that goes on (never done) until end() or close(). */
 function stream(items: number[]): Endable<number> & { ended: boolean; closed: boolean } {
@@ -62,5 +62,23 @@ describe('eachUntilStopped()', () => {
     await eachUntilStopped(s, new AbortController().signal, out(AbortSignal.abort()), (v) => void got.push(v));
     expect(got).toEqual([]);
     expect([s.closed, s.dropped]).toEqual([true, 3]);
+  });
+});
+
+// The line nfct says when it dropped items: named by the signal that stopped it, or without one
+// when the stop was nfct's own (a namespace of --all-netns gone while its stream was busy).
+describe('unwrittenLine()', () => {
+  test('none dropped: no line', () => {
+    expect(unwrittenLine(0, 'events', 'SIGTERM')).toBeUndefined();
+  });
+  test('dropped after a signal: the line names it', () => {
+    expect(unwrittenLine(3, 'events', 'SIGTERM')).toBe(
+      'nfct: 3 events received from the kernel were not written: stopped by SIGTERM, nfct wrote for 750 ms and ended',
+    );
+  });
+  test('dropped after a stop of its own: no signal named', () => {
+    expect(unwrittenLine(2, 'packets', undefined)).toBe(
+      'nfct: 2 packets received from the kernel were not written: stopped, nfct wrote for 750 ms and ended',
+    );
   });
 });

@@ -12,7 +12,8 @@ import { printCount } from './count.js';
 export async function flush(ct: Conntrack, r: CtRequest, ctx: Context): Promise<number> {
   let failure: NfctError | undefined;
   try {
-    if (r.table === 'expect') await ct.expectations.flush(r.family ? { family: r.family === 4 ? 'ipv4' : 'ipv6' } : {});
+    // -F expect takes no -f (refused as conntrack refuses it): the whole expectation table.
+    if (r.table === 'expect') await ct.expectations.flush();
     else await ct.flush(r.family ? { family: r.family === 4 ? 'ipv4' : 'ipv6' } : {});
   } catch (e) {
     if (!(e instanceof NfctError)) throw e;
