@@ -36,6 +36,16 @@ interface Outcome {
   listing?: string;
 }
 
+const MARK_THEN_STATUS = "nfct keeps -m's mark when -u comes after it";
+
+/** The line with its -u and the status after it moved before its -m. */
+function statusFirst(args: readonly string[]): string[] {
+  const u = args.indexOf('-u');
+  const rest = [...args.slice(0, u), ...args.slice(u + 2)];
+  const m = rest.indexOf('-m');
+  return [...rest.slice(0, m), ...args.slice(u, u + 2), ...rest.slice(m)];
+}
+
 /** Lines whose difference from conntrack is deliberate, with why (docs/cli.md lists them). */
 export const DELIBERATE: Record<string, string> = {
   '': "usage text is nfct's own",
@@ -61,6 +71,13 @@ export const DELIBERATE: Record<string, string> = {
   // (EOPNOTSUPP) and conntrack's count and lines then vary. nfct refuses the command as the
   // kernel refuses each update; both leave the table as it was (checked below).
   '-U -s 10.0.0.5 --dst-nat 192.168.1.1 -m 7': 'nfct refuses -U with a NAT address at once',
+  // conntrack 1.4.7 takes the bits of a -u as the value of a -m given before it (later
+  // conntrack keeps them apart): it lists, deletes and sets marks by the status. nfct reads
+  // them apart in either order; conntrack with -u first is the reference (checked below).
+  '-L -m 1 -u ASSURED': MARK_THEN_STATUS,
+  '-D -m 1 -u ASSURED': MARK_THEN_STATUS,
+  '-U -d 10.0.0.2 -m 7 -u SEEN_REPLY': MARK_THEN_STATUS,
+  '-U -d 10.0.0.4 -m 7 -u UNSET': MARK_THEN_STATUS,
 };
 
 function normaliseOut(text: string): string {
@@ -262,6 +279,7 @@ describe('nfct against conntrack, line by line', () => {
     test(`$ ${key}${n > 1 ? ` (#${n})` : ''}`, async () => {
       const differences: string[] = [];
       let outcome: { peer: Outcome; ours: Outcome } | undefined;
+      let reset = false;
       // The entries' timeouts count down from 300 s: reloaded long before they could expire
       // between the two programs' listings (a slow machine takes minutes over the corpus).
       if (Date.now() - loadedAt > 120_000) await resetBoth();
@@ -304,9 +322,24 @@ describe('nfct against conntrack, line by line', () => {
             `  -U with a NAT address: both tables must stay as they were, nfct exit 1 with the kernel's refusal (got ${o.code}: ${o.stderr})`,
           );
         }
+        if (deliberate === MARK_THEN_STATUS) {
+          const swapped = statusFirst(line.args!);
+          await resetBoth();
+          const ref = (await runLine({ args: swapped })).peer;
+          reset = true;
+          if (ref.code !== o.code || ref.stderr !== o.stderr || ref.table !== o.table ||
+            (!isUpdate(line) && ref.stdout !== o.stdout))
+          {
+            differences.push(
+              `  -u after -m: nfct must do what conntrack ${
+                swapped.join(' ')
+              } does\n  exit ${ref.code} / ${o.code}\n  stdout conntrack:\n${ref.stdout}\n  stdout nfct:\n${o.stdout}\n  stderr conntrack:\n${ref.stderr}  stderr nfct:\n${o.stderr}  table conntrack:\n${ref.table}\n  table nfct:\n${o.table}`,
+            );
+          }
+        }
       } finally {
         // The next line starts from FIXTURE again.
-        if (outcome?.peer.table !== fixtureTable || outcome.ours.table !== fixtureTable) await resetBoth();
+        if (reset || outcome?.peer.table !== fixtureTable || outcome.ours.table !== fixtureTable) await resetBoth();
       }
       if (process.env.NFCT_DIFF_REPORT && differences.length > 0) {
         await writeFile(process.env.NFCT_DIFF_REPORT, `$ ${key}\n${differences.join('\n')}\n\n`, { flag: 'a' });
