@@ -320,6 +320,8 @@ function build(): CorpusLine[] {
     L('-U -s 10.0.0.1 -i 1 -m 6'),
     L('-U -s 10.0.0.1 --label-add foo'),
     L('-U -s 10.0.0.1 --label-del'),
+    L('-U -d 10.0.0.2 -m 7 --label-del'),
+    L('-U -d 10.0.0.2 -m 1 --label-del'),
     // -U --state sets the TCP state; -D -t alone is no filter; -c is not compared on entries
     // without a secmark; options without a command are illegal.
     // (Entries of zone 0: -U of one in another zone is a deliberate difference, see docs/cli.md.)
@@ -471,6 +473,17 @@ function build(): CorpusLine[] {
     {
       shell:
         'CT -I -p udp -s 7.5.0.3 -d 7.2.2.2 --sport 1 --dport 2 -t 50 --label-add lbl1,lbl3 && CT -U -s 7.5.0.3 --label-del lbl2 > /dev/null && CT -U -s 7.5.0.3 --label-del lbl3 > /dev/null && CT -L -s 7.5.0.3 -o labels',
+      labels: true,
+    },
+    // ...and that lose every label: by name, and all of them (--label-del without a name).
+    {
+      shell:
+        'CT -I -p udp -s 7.5.0.4 -d 7.2.2.2 --sport 1 --dport 2 -t 50 --label-add lbl2 && CT -U -s 7.5.0.4 --label-del lbl2 > /dev/null && CT -L -s 7.5.0.4 -o labels',
+      labels: true,
+    },
+    {
+      shell:
+        'CT -I -p udp -s 7.5.0.5 -d 7.2.2.2 --sport 1 --dport 2 -t 50 --label-add lbl1,lbl3 && CT -U -s 7.5.0.5 --label-del > /dev/null && CT -L -s 7.5.0.5 -o labels',
       labels: true,
     },
     // -R, pipes

@@ -22,14 +22,13 @@ async function bulk(r: CtRequest, ctx: Context, what: 'deleted' | 'updated',
   run: (print: (flows: Flow[]) => Promise<void>) => Promise<number>): Promise<number>
 {
   const printer = flowPrinter(r, what === 'deleted' ? 'delete' : 'update');
-  let n = 0;
+  let n: number;
   const print = async (flows: Flow[]): Promise<void> => {
     for (const f of flows) {
       // -U prints the entry as a get returns it, while the get holds one more reference.
       if (what === 'updated' && f.use !== undefined) f.use += 1;
       printer.flow(ctx.out, f);
     }
-    n += flows.length;
     await ctx.out.flush();
   };
   try {
@@ -135,7 +134,9 @@ export function update(ct: Conntrack, r: CtRequest, ctx: Context): Promise<numbe
       // comparison never finds a label set unchanged); one without, when it gets some.
       if ((f.labels ?? []).length > 0 || next.length > 0) differs = true;
     }
-    return differs && Object.keys(c).length > 0 ? c : null;
+    // (differs is never set without a change in c: an entry that has labels gets some to add
+    // or to remove.)
+    return differs ? c : null;
   };
   // -t 0: the entries expire as they are changed. conntrack reads each back after its update,
   // finds none, and prints and counts none.
