@@ -74,6 +74,8 @@ describe('aggregate() counts what conntrack -L shows', () => {
     ['dnat'],
     ['replySrc'],
     ['protocol', 'dst', 'dstPort'],
+    // As many keys as it takes (AGG_MAX_KEYS).
+    ['family', 'protocol', 'src', 'dst', 'dstPort', 'state', 'mark', 'zone'],
   ];
   for (const by of cases) {
     test(`by ${by.join(', ')}`, async () => {
