@@ -72,9 +72,8 @@ describe('pipes and signals', () => {
 
   // Plain lines come from the library's native formatter; -o save lines are made in JavaScript,
   // one batch of entries at a time: each way of listing must stop at the signal.
-  for (const [signal, args] of [['SIGTERM', []], ['SIGINT', []], ['SIGHUP', []], ['SIGTERM', ['-o',
-    'save']]] as const)
-  {
+  const STOPS = [['SIGTERM', []], ['SIGINT', []], ['SIGHUP', []], ['SIGTERM', ['-o', 'save']]] as const;
+  for (const [signal, args] of STOPS) {
     test(`a reader that stops: nfct ${['-L', ...args].join(' ')} waits (memory flat); ${signal} ends it after the count so far`, async () => {
       const child = ns.spawn(process.execPath, [CLI, '-L', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
       let stderr = '';
