@@ -120,9 +120,30 @@ describe('save reader', () => {
     expect(r.bad).toBe(1);
     expect(Array.from(r.numbers)).toEqual([1, 3]);
     expect(Array.from(r.words.subarray(0, SPEC_WORDS))).toEqual(Array.from(direct(READ[0]!) as Uint32Array));
-    expect(() => parseSave(bad)).toThrow(/line 3 /);
+    // The error names the line by its number and quotes it (white space cut), wherever it is.
+    const refused = (text: string, n: number, line: string): void => {
+      let error: unknown;
+      try {
+        parseSave(text);
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(TypeError);
+      expect((error as TypeError).message).toBe(
+        `parseSave() line ${n} is not a -I/-A line it can read: ${JSON.stringify(line)}`,
+      );
+      expect((error as { line?: number }).line).toBe(n);
+    };
+    refused(bad, 3, NOT_READ[0]!);
+    refused(`  ${NOT_READ[1]}\t\n${READ[0]}`, 1, NOT_READ[1]!);
+    refused(`# saved\n${READ[0]}\n${READ[1]}\n\n${NOT_READ[2]}\n${READ[2]}`, 5, NOT_READ[2]!);
     expect(() => parseSave(5 as never)).toThrow(/^parseSave\(\) text must be a string, got 5$/);
     expect(parseSaveLine(`${READ[0]}\n${READ[1]}`)).toBeUndefined();
+    // One line: a text with a line break is none, even when it holds only one entry.
+    expect(parseSaveLine(READ[0]!)).toBeDefined();
+    for (const text of [`${READ[0]}\n`, `# saved\n${READ[0]}`, `\n${READ[0]}`]) {
+      expect(parseSaveLine(text), JSON.stringify(text)).toBeUndefined();
+    }
   });
 
   test('a text that is no save file: refused at its first line, with no words made for the lines after it', () => {

@@ -120,7 +120,7 @@ afterAll(() => {
   mergeChildren();
   if (ns.activeMutant === undefined && ns.mutantCoverage) {
     attributeFileWide(ns.mutantCoverage);
-    attributeStatic(ns.mutantCoverage, mutantFiles(instrumentedSources()));
+    attributeStatic(ns.mutantCoverage, mutantFiles(instrumentedSources()), fileTests);
   }
   rmSync(dir, { recursive: true, force: true });
 });

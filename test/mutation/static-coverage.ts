@@ -9,6 +9,10 @@
 // mutant executed while this file's modules loaded is counted as covered by every test of the
 // file that executed code of the same source file. Stryker then runs those tests for it, with
 // the mutant active from the module's load.
+// A module of tables only (lib/conntrack/constants.ts: every mutant of it runs while it loads)
+// has no code a test executes; the tests that use its tables run the code of the modules that
+// import it, which in a run over some files only are not instrumented. Its mutants are counted
+// as covered by every test of the file (each test file loads every module being mutated).
 
 /** Coverage as Stryker's instrumented code counts it: mutant id to hits. */
 export type Hits = Record<string, number>;
@@ -36,9 +40,12 @@ export function mutantFiles(sources: ReadonlyMap<string, string>): Map<string, s
 
 /**
  * Adds each mutant executed while modules loaded (`cov.static`) to every test that executed
- * code of its file (in place). Returns how many test-mutant pairs were added.
+ * code of its file (in place), and those of a file whose mutants all ran while it loaded to
+ * every test in `tests` (this test file's). Returns how many test-mutant pairs were added.
  */
-export function attributeStatic(cov: MutantCoverage, fileOf: ReadonlyMap<string, string>): number {
+export function attributeStatic(cov: MutantCoverage, fileOf: ReadonlyMap<string, string>,
+  tests: Iterable<string> = []): number
+{
   const staticByFile = new Map<string, string[]>();
   for (const id of Object.keys(cov.static)) {
     const file = fileOf.get(id);
@@ -49,6 +56,19 @@ export function attributeStatic(cov: MutantCoverage, fileOf: ReadonlyMap<string,
   }
   let added = 0;
   if (staticByFile.size === 0) return added;
+  const mutants = new Map<string, number>();
+  for (const file of fileOf.values()) mutants.set(file, (mutants.get(file) ?? 0) + 1);
+  const tablesOnly = [...staticByFile].filter(([file, ids]) => ids.length === mutants.get(file));
+  for (const test of tablesOnly.length > 0 ? tests : []) {
+    const hits = (cov.perTest[test] ??= {});
+    for (const [, ids] of tablesOnly) {
+      for (const id of ids) {
+        if (hits[id] !== undefined) continue;
+        hits[id] = 1;
+        added++;
+      }
+    }
+  }
   for (const hits of Object.values(cov.perTest)) {
     const touched = new Set<string>();
     for (const id of Object.keys(hits)) {

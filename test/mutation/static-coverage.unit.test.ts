@@ -47,7 +47,17 @@ describe('attributeStatic', () => {
 
   test('a load-time mutant of a file no test ran stays static only', () => {
     const cov = { static: { 6: 1 }, perTest: { t: { 5: 1 } } };
-    expect(attributeStatic(cov, fileOf)).toBe(0);
+    expect(attributeStatic(cov, fileOf, ['t'])).toBe(0);
     expect(cov.perTest.t).toEqual({ 5: 1 });
+  });
+
+  test('a file of tables only (all its mutants ran while it loaded) goes to every test of the file, those that ran no mutated code too', () => {
+    const cov = { static: { 3: 1, 6: 1, 7: 1 }, perTest: { 'parses flags': { 5: 2 }, 'reads N': { 7: 1 } } };
+    expect(attributeStatic(cov, fileOf, ['parses flags', 'reads N', 'formats'])).toBe(6);
+    expect(cov.perTest).toEqual({
+      'parses flags': { 5: 2, 3: 1, 6: 1, 7: 1 },
+      'reads N': { 7: 1, 6: 1 },
+      formats: { 6: 1, 7: 1 },
+    });
   });
 });
