@@ -70,5 +70,8 @@ describe('flowKey()', () => {
     expect(() => flowKey({ protocol: 'tcp', original: null } as never)).toThrow(
       /^flowKey\(\) flow must be a Flow \(with an original tuple\), got an object$/,
     );
+    // Not an object, though it carries an original tuple.
+    const fn = Object.assign(() => undefined, { protocol: 'tcp', original: { src: '10.0.0.1', dst: '10.0.0.2' } });
+    expect(() => flowKey(fn as never)).toThrow(/^flowKey\(\) flow must be a Flow \(with an original tuple\), got /);
   });
 });

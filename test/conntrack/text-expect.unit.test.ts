@@ -80,6 +80,20 @@ describe('text', () => {
         + '<master><srckey>0x10</srckey><dstkey>0x20</dstkey></master></layer4>',
     );
   });
+
+  test('a protocol with neither ports nor keys: the layer 4 elements empty, as in the text line', () => {
+    const bare = ({ src, dst }: { src: string; dst: string }) => ({ src, dst, protonum: 133 });
+    const other: Expectation = { ...base, protonum: 133, master: bare(base.master), tuple: bare(base.tuple),
+      mask: bare(base.mask) };
+    expect(formatExpectationXml(other)).toContain(
+      '<layer4 protonum="133" protoname="unknown"><expected></expected><mask></mask><master></master></layer4>',
+    );
+    expect(formatExpectation(other)).toBe(
+      '300 proto=133 src=2001:db8::22 dst=2001:db8::21 mask-src=ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff '
+        + 'mask-dst=ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff master-src=2001:db8::21 master-dst=2001:db8::22 '
+        + 'PERMANENT,INACTIVE class=0 helper=ftp',
+    );
+  });
 });
 
 describe('XML', () => {
