@@ -96,6 +96,10 @@ describe('deleteEach', () => {
     await expect(ct.deleteEach({ onDeletedText: () => undefined, lineFormat: null as never })).rejects.toThrow(
       /deleteEach\(\) options\.lineFormat must be an object/,
     );
+    for (const key of ['extended', 'id'] as const) {
+      await expect(ct.deleteEach({ onDeletedText: () => undefined, lineFormat: { [key]: 'yes' } })).rejects
+        .toThrow(new RegExp(`^deleteEach\\(\\) options\\.lineFormat\\.${key} must be a boolean, got "yes"$`));
+    }
     expect((await listEntries(ns)).entries).toHaveLength(2);
   });
 

@@ -137,6 +137,9 @@ describe('save reader', () => {
     refused(bad, 3, NOT_READ[0]!);
     refused(`  ${NOT_READ[1]}\t\n${READ[0]}`, 1, NOT_READ[1]!);
     refused(`# saved\n${READ[0]}\n${READ[1]}\n\n${NOT_READ[2]}\n${READ[2]}`, 5, NOT_READ[2]!);
+    // A long line is quoted by its first 200 characters.
+    const long = `-D ${'x'.repeat(300)}`;
+    refused(`${READ[0]}\n${long}`, 2, long.slice(0, 200));
     expect(() => parseSave(5 as never)).toThrow(/^parseSave\(\) text must be a string, got 5$/);
     expect(parseSaveLine(`${READ[0]}\n${READ[1]}`)).toBeUndefined();
     // One line: a text with a line break is none, even when it holds only one entry.

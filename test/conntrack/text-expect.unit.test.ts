@@ -12,7 +12,7 @@
 import { describe, expect, test } from 'vitest';
 
 import type { Expectation } from '../../lib/conntrack/expect.js';
-import { formatExpectation, formatExpectationXml } from '../../lib/conntrack/text-expect.js';
+import { formatExpectation, formatExpectationCpuStats, formatExpectationXml } from '../../lib/conntrack/text-expect.js';
 
 const base: Expectation = {
   family: 'ipv6',
@@ -93,6 +93,18 @@ describe('text', () => {
         + 'mask-dst=ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff master-src=2001:db8::21 master-dst=2001:db8::22 '
         + 'PERMANENT,INACTIVE class=0 helper=ftp',
     );
+  });
+});
+
+describe('fields the kernel left out', () => {
+  const { timeout: _t, helper: _h, class: _c, ...bare } = base;
+  test('no timeout, helper or class: neither written, in the line nor in XML', () => {
+    expect(formatExpectation(bare)).toBe(LINE.replace(/^300 /, '').replace(' class=0 helper=ftp', ''));
+    expect(formatExpectationXml(bare)).toMatch(/<meta><permanent\/><inactive\/><\/meta><\/flow>$/);
+  });
+
+  test('-S expect: a counter a row lacks is not written', () => {
+    expect(formatExpectationCpuStats([{ cpu: 1, expect_create: 3 } as never])).toBe('cpu=1   \texpect_create=3 \n');
   });
 });
 

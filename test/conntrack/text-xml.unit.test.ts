@@ -37,6 +37,10 @@ describe('formatXml()', () => {
     expect(formatXml(base)).toContain(META);
   });
 
+  test('an entry without an id (an event of a kernel that sends none): no <id> element', () => {
+    expect(formatXml({ ...base, id: undefined })).toContain(META.replace('<id>9</id>', ''));
+  });
+
   test('a security mark and context, after the mark and before the zone', () => {
     expect(formatXml({ ...base, secmark: 42 })).toContain(META.replace('<zone>', '<secmark>42</secmark><zone>'));
     expect(formatXml({ ...base, secctx: 'system_u:object_r:unlabeled_t:s0' })).toContain(
