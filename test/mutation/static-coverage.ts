@@ -56,18 +56,19 @@ export function attributeStatic(cov: MutantCoverage, fileOf: ReadonlyMap<string,
   }
   let added = 0;
   if (staticByFile.size === 0) return added;
+  /** Counts `ids` as run by the test of `hits`, those it has not run already. */
+  const give = (hits: Hits, ids: readonly string[]): void => {
+    for (const id of ids) {
+      if (hits[id] !== undefined) continue;
+      hits[id] = 1;
+      added++;
+    }
+  };
   const mutants = new Map<string, number>();
   for (const file of fileOf.values()) mutants.set(file, (mutants.get(file) ?? 0) + 1);
   const tablesOnly = [...staticByFile].filter(([file, ids]) => ids.length === mutants.get(file));
   for (const test of tablesOnly.length > 0 ? tests : []) {
-    const hits = (cov.perTest[test] ??= {});
-    for (const [, ids] of tablesOnly) {
-      for (const id of ids) {
-        if (hits[id] !== undefined) continue;
-        hits[id] = 1;
-        added++;
-      }
-    }
+    for (const [, ids] of tablesOnly) give(cov.perTest[test] ??= {}, ids);
   }
   for (const hits of Object.values(cov.perTest)) {
     const touched = new Set<string>();
@@ -75,13 +76,7 @@ export function attributeStatic(cov: MutantCoverage, fileOf: ReadonlyMap<string,
       const file = fileOf.get(id);
       if (file !== undefined) touched.add(file);
     }
-    for (const file of touched) {
-      for (const id of staticByFile.get(file) ?? []) {
-        if (hits[id] !== undefined) continue;
-        hits[id] = 1;
-        added++;
-      }
-    }
+    for (const file of touched) give(hits, staticByFile.get(file) ?? []);
   }
   return added;
 }
