@@ -47,6 +47,8 @@ const createCases: BadCase[] = [
   // A Flow read from the table (original and status) whose tuples are not objects.
   { name: "a Flow's original that is no tuple", input: { original: null, reply: {}, status: {}, timeout: 5 },
     error: TypeError, names: 'flow.original must be a tuple object' },
+  { name: "a Flow's original that is a number", input: { original: 5, reply: {}, status: {}, timeout: 5 },
+    error: TypeError, names: "flow.original must be a tuple object (a Flow's), got 5" },
   { name: "a Flow's reply that is no tuple", input: { original: { src: '10.0.0.1' }, reply: 7, status: {}, timeout: 5 },
     error: TypeError, names: 'flow.reply must be a tuple object' },
 ];
