@@ -371,12 +371,11 @@ export function flowToInput(flow: Flow, where: string): FlowInput {
     set('origZone', flow.original.zone);
     set('replyZone', flow.reply.zone);
   }
+  // Without NAT the reply is the original turned round (lib/conntrack/flow.ts natOf()), as the
+  // kernel makes it from the original alone; with NAT, snat/dnat make the same reply.
   if (flow.nat) {
     set('snat', flow.nat.src);
     set('dnat', flow.nat.dst);
-  } else {
-    const { protocol: _protocol, ...reply } = tupleToInput(flow.reply, flow.protonum);
-    input.reply = reply;
   }
   const status = COPIED_STATUS.filter((n) => flow.status.has(n));
   if (status.length > 0) input.status = status;

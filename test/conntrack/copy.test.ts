@@ -25,6 +25,8 @@ const ENTRIES = [
   '-p icmpv6 -s fd00::1 -d fd00::2 --icmpv6-type 128 --icmpv6-code 0 --icmpv6-id 3 -t 60',
   '-p sctp -s 10.0.0.1 -d 10.0.0.2 --sport 9 --dport 10 --state ESTABLISHED --orig-vtag 1 --reply-vtag 2 -t 60',
   '-p tcp -s 10.0.0.9 -d 10.0.0.10 --sport 1 --dport 2 --state ESTABLISHED --label-add red,blue -t 200',
+  // GRE keys (conntrack sends the reply keys, the kernel makes them of the original's).
+  '-p gre -s 10.0.0.11 -d 10.0.0.12 --srckey 1 --dstkey 2 --reply-key-src 3 --reply-key-dst 4 -t 60',
 ];
 
 /** The table as conntrack -L -o extended,labels prints it, sorted, remaining timeouts left out. */

@@ -51,6 +51,8 @@ const createCases: BadCase[] = [
     error: TypeError, names: "flow.original must be a tuple object (a Flow's), got 5" },
   { name: "a Flow's reply that is no tuple", input: { original: { src: '10.0.0.1' }, reply: 7, status: {}, timeout: 5 },
     error: TypeError, names: 'flow.reply must be a tuple object' },
+  { name: "a Flow's reply that is null", input: { original: { src: '10.0.0.1' }, reply: null, status: {}, timeout: 5 },
+    error: TypeError, names: "flow.reply must be a tuple object (a Flow's), got null" },
 ];
 
 describe('create(), add() and createMany()', () => {
