@@ -2,7 +2,9 @@
  * formatSave() (`-o save`) on entries this kernel cannot make: DCCP with its tracker's state
  * and role (Linux 6.16 and later track DCCP generically, without either), and state or role
  * numbers beyond the names, which conntrack prints as `(null)` (glibc's printf of a null
- * string). test/conntrack/text.test.ts compares every other entry with `conntrack -L -o save`.
+ * string), and a security mark. Also the choice between `-r`/`-q` and `-g`/`-n`, which the
+ * NAT bits make, on a hand-made Flow where the fixtures of test/conntrack/text.test.ts have no
+ * reply moved without NAT. That file compares every other entry with `conntrack -L -o save`.
  */
 import { describe, expect, test } from 'vitest';
 
@@ -45,5 +47,25 @@ describe('formatSave()', () => {
       tcp: { state: 'ESTABLISHED', stateNum: 99, wscaleOriginal: 0, wscaleReply: 0, flagsOriginal: 0, flagsReply: 0,
         maskOriginal: 0, maskReply: 0 } };
     expect(formatSave(tcp)).toBe(`-A ${COMMON} -p tcp ${PORTS} --state (null)`);
+  });
+
+  test('a security mark (it needs an LSM that labels packets): -c after the status', () => {
+    expect(formatSave({ ...dccp, secmark: 7, dccp: undefined })).toBe(
+      `-A -t 100 -u SEEN_REPLY,ASSURED -c 7 -s 10.0.0.1 -d 10.0.0.2 -r 10.0.0.2 -q 10.0.0.1 -p dccp ${PORTS}`,
+    );
+  });
+
+  test('a reply address that is not the original turned round, without NAT: -r and -q, not -g and -n', () => {
+    // As `conntrack -I -p udp -s 10.0.0.1 -d 10.0.0.2 -r 10.0.0.9 -q 10.0.0.1 ...` leaves it:
+    // the kernel keeps the reply given and sets no NAT bit, and `conntrack -L -o save` prints
+    // `-r 10.0.0.9 -q 10.0.0.1`. With DST_NAT_DONE/SRC_NAT_DONE the same addresses are -g and -n.
+    const t = tuples(33);
+    const moved = { ...dccp, dccp: undefined, original: t.original,
+      reply: { ...t.reply, src: '10.0.0.9', dst: '10.0.0.8' } };
+    const addresses = '-s 10.0.0.1 -d 10.0.0.2';
+    expect(formatSave(moved)).toContain(`${addresses} -r 10.0.0.9 -q 10.0.0.8 -p dccp`);
+    expect(formatSave({ ...moved, status: new Status(0x0e | 0x80 | 0x100) })).toContain(
+      `${addresses} -g 10.0.0.9 -n 10.0.0.8 -p dccp`,
+    );
   });
 });
