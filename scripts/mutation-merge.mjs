@@ -8,7 +8,9 @@
 //
 // Tests are named by numbers that each report assigns afresh (mutants list the tests that
 // covered and killed them by those numbers), so the merged file numbers them again, a test being
-// its file and its name. A test file the run saw replaces the earlier copy of that file.
+// its file and its name. A test file the run saw replaces the earlier copy of that file; a file
+// of lib/ the run did not measure keeps, in `testsChanged`, the test files covering its mutants
+// that changed since it was measured.
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 
 /** The merged report: `run`'s files and test files over `committed`'s. */
@@ -55,9 +57,33 @@ export function merge(committed, run) {
       ...(m.killedBy && { killedBy: m.killedBy.map((t) => map.get(t)).filter((t) => t !== undefined) }),
     })),
   });
+  // A kept file was measured against the earlier copy of each test file the run saw changed:
+  // the test files among those that cover or killed its mutants are named on it (the check says
+  // so) until a run measures the file again.
+  const fileOfTest = new Map();
+  for (const [file, data] of Object.entries(committed.testFiles ?? {})) {
+    for (const t of data.tests) fileOfTest.set(t.id, file);
+  }
+  const changedTests = new Set(
+    Object.entries(runTestFiles)
+      .filter(([f, data]) => committed.testFiles?.[f] !== undefined && committed.testFiles[f].source !== data.source)
+      .map(([f]) => f),
+  );
+  const testsChangedOf = (data) => {
+    const names = new Set(data.testsChanged ?? []);
+    for (const m of data.mutants) {
+      for (const t of [...(m.coveredBy ?? []), ...(m.killedBy ?? [])]) {
+        const file = fileOfTest.get(t);
+        if (changedTests.has(file)) names.add(file);
+      }
+    }
+    return [...names].sort();
+  };
   const files = {};
   for (const [f, data] of Object.entries(committed.files ?? {})) {
-    if (!(f in run.files)) files[f] = mutantsWith(data, fromCommitted);
+    if (f in run.files) continue;
+    const testsChanged = testsChangedOf(data);
+    files[f] = mutantsWith(testsChanged.length > 0 ? { ...data, testsChanged } : data, fromCommitted);
   }
   for (const [f, data] of Object.entries(run.files)) files[f] = mutantsWith(data, fromRun);
   const testFiles = {};

@@ -75,6 +75,26 @@ describe('mutation results in CI', () => {
     expect(r.out).toMatch(/lib\/nflog +- \(target 80%\)/);
     expect(r.last).toMatch(/^mutation testing: results current for 0 of \d+ files/);
   });
+  test('results measured before test files covering them changed: scored, and named with those test files', () => {
+    const r = check({
+      files: {
+        [FILE]: { source, testsChanged: ['test/nflog/nflog.test.ts'],
+          mutants: [1, 2, 3, 4].map((i) => mutant(i, 'Killed')).concat(mutant(5, 'Survived')) },
+      },
+    });
+    expect(r.out).toMatch(/lib\/nflog +80\.0% \(target 80%\)\n/);
+    expect(r.out).toMatch(
+      /scored, measured before test files covering them changed \(a run over them refreshes\) \(1\): lib\/nflog\/types\.ts \(test\/nflog\/nflog\.test\.ts\)/,
+    );
+    expect(r.last).toMatch(/, 1 measured before their tests changed /);
+    expect(r.code).toBe(0);
+    expect(
+      check({ files: { [FILE]: { source, testsChanged: ['test/x.test.ts'], mutants: [mutant(1, 'Killed')] } } }, {
+        NFCT_MUTATION_STRICT: '1',
+      }).code,
+    ).toBe(1);
+  });
+
   test('a file a stopped run did not finish is not scored, however its tested mutants went; said with what is left', () => {
     const r = check({
       files: { [FILE]: { source, pending: 7, mutants: [mutant(1, 'Survived'), mutant(2, 'Survived')] } },

@@ -13,7 +13,7 @@ interface Mutant {
   killedBy?: string[];
 }
 interface Report {
-  files: Record<string, { source: string; mutants: Mutant[] }>;
+  files: Record<string, { source: string; mutants: Mutant[]; testsChanged?: string[] }>;
   testFiles?: Record<string, { source: string; tests: { id: string; name: string }[] }>;
 }
 const mergeReports = merge as (committed: Report, run: Report) => Report;
@@ -75,6 +75,23 @@ describe('mutation results merged', () => {
     expect(m.testFiles!['test/b.test.ts']!.tests.map((t) => t.name)).toEqual(['b renamed']);
     const ids = Object.values(m.testFiles!).flatMap((f) => f.tests.map((t) => t.id));
     expect(new Set(ids).size).toBe(ids.length);
+  });
+
+  test('a kept file names the changed test files that covered or killed its mutants, until a run measures it', () => {
+    const m = mergeReports(committed, run);
+    // lib/a.ts: covered by test/a.test.ts, which changed; lib/c.ts: by both, both changed.
+    expect(Object.fromEntries(Object.entries(m.files).map(([f, d]) => [f, d.testsChanged])))
+      .toEqual({ 'lib/a.ts': ['test/a.test.ts'], 'lib/b.ts': undefined,
+        'lib/c.ts': ['test/a.test.ts', 'test/b.test.ts'] });
+    // A later run that changes no test keeps the names; one that measures the file clears them.
+    const again = mergeReports(m, { files: {}, testFiles: m.testFiles });
+    expect(again.files['lib/c.ts']!.testsChanged).toEqual(['test/a.test.ts', 'test/b.test.ts']);
+    const measured = mergeReports(m, { files: { 'lib/c.ts': { source: 'c1', mutants: [] } }, testFiles: m.testFiles });
+    expect(measured.files['lib/c.ts']!.testsChanged).toBeUndefined();
+    // A test file the run saw unchanged names nothing.
+    const same = mergeReports(committed, { files: { 'lib/b.ts': run.files['lib/b.ts']! },
+      testFiles: committed.testFiles });
+    expect(same.files['lib/a.ts']!.testsChanged).toBeUndefined();
   });
 
   test('written with one line per mutant and per test, read back as it was', () => {
