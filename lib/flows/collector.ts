@@ -61,11 +61,12 @@ export interface CollectorStats {
   connected: boolean;
   /** Messages handed to the kernel (templates included). */
   messages: number;
-  /** Data records in them. */
+  /** Data records in them, less those in messages the collector's host refused. */
   records: number;
   /**
-   * Data records dropped here: a send that failed (UDP: ECONNREFUSED after the collector's
-   * host said nothing listens), a queue past its bound (TCP down or too slow).
+   * Data records dropped: a send that failed, a message the collector's host refused (UDP: its
+   * ICMP port unreachable, which the socket reports as ECONNREFUSED), a queue past its bound
+   * (TCP down or too slow).
    */
   lost: number;
   /** TCP: connections made after the first. */
@@ -183,16 +184,33 @@ async function resolve(spec: CollectorSpec, option: string): Promise<{ address: 
   }
 }
 
+/**
+ * How long a UDP message sent may still be refused: a host's ICMP port unreachable comes back
+ * within a round trip. A refusal is put on the oldest message sent within it.
+ */
+const REFUSAL_WINDOW_MS = 2000;
+/** At most this many messages sent are remembered for refusals (the oldest go first). */
+const REFUSAL_MEMORY = 4096;
+
 /** @internal */
 export class UdpCollector extends Collector {
   private socket: UdpSocket | undefined;
   private pendingBytes = 0;
+  /**
+   * The messages sent within REFUSAL_WINDOW_MS, oldest first: their records and when. The
+   * kernel reports each refused datagram of a connected socket once, in the order they were
+   * sent (with no word of which it was): a refusal is the oldest of these.
+   */
+  private sent: { records: number; at: number }[] = [];
 
   async start(): Promise<void> {
     const { address, family } = await resolve(this.spec, this.name);
     const socket = builtin('node:dgram').createSocket(family === 6 ? 'udp6' : 'udp4');
     this.socket = socket;
-    socket.on('error', (e) => this.fail(e));
+    socket.on('error', (e) => {
+      if ((e as NodeJS.ErrnoException).code === 'ECONNREFUSED') this.refused();
+      this.fail(e);
+    });
     await new Promise<void>((ok, bad) => {
       socket.once('error', bad);
       socket.connect(this.spec.port, address, () => {
@@ -226,13 +244,27 @@ export class UdpCollector extends Collector {
     socket.send(msg, (err) => {
       this.pendingBytes -= msg.length;
       if (err) {
+        // Not sent. ECONNREFUSED here is the refusal of a message sent before, said at this send.
+        if ((err as NodeJS.ErrnoException).code === 'ECONNREFUSED') this.refused();
         this.s.lost += records;
         this.fail(err);
       } else {
         this.s.messages++;
         this.s.records += records;
+        this.sent.push({ records, at: Date.now() });
+        if (this.sent.length > REFUSAL_MEMORY) this.sent.shift();
       }
     });
+  }
+
+  /** The collector's host refused a message: the oldest sent within the window. */
+  private refused(): void {
+    const since = Date.now() - REFUSAL_WINDOW_MS;
+    while (this.sent.length > 0 && this.sent[0]!.at < since) this.sent.shift();
+    const m = this.sent.shift();
+    if (m === undefined) return;
+    this.s.records -= m.records;
+    this.s.lost += m.records;
   }
 
   async close(): Promise<void> {

@@ -115,6 +115,55 @@ describe('nfct flows', () => {
   }, 60_000);
 });
 
+/** The router namespace's count of ICMP destination unreachables sent (/proc/net/snmp). */
+async function icmpOutDestUnreachs(): Promise<number> {
+  const lines = (await t.router.execOk('cat', ['/proc/net/snmp'])).stdout.split('\n')
+    .filter((l) => l.startsWith('Icmp: '));
+  const names = lines[0]!.split(' ');
+  return Number(lines[1]!.split(' ')[names.indexOf('OutDestUnreachs')]);
+}
+
+describe('nfct flows: collectors nobody listens on', () => {
+  test('--json with two: records printed, the refusal said once per collector, every record counted as lost',
+    async () => {
+      const dead = ['udp://127.0.0.1:9', 'udp://127.0.0.1:10'];
+      const n = 12;
+      const unreachables = await icmpOutDestUnreachs();
+      const c = nfct(['flows', '--json', '-p', 'udp', '--ipfix', '127.0.0.1:9', '--ipfix', dead[1]!]);
+      try {
+        await until(() => c.out.err.includes('watching'), 'the readiness line');
+        expect(c.out.err).toMatch(/; exporting to 2 collectors\n/);
+        // Each record ends its own export: a message of its own, which the host refuses.
+        for (let i = 0; i < n; i++) {
+          const { sport } = await exchange(t, 'udp', 50, 1);
+          await t.router.execOk('conntrack', ['-D', '-p', 'udp', '--orig-port-src', String(sport)]);
+          await until(() => c.out.lines.some((l) => l.includes(`"srcPort":${sport}`)), `record ${i + 1}`);
+        }
+        expect(await term(c)).toBe(0);
+      } finally {
+        if (c.child.exitCode === null) c.child.kill('SIGKILL');
+      }
+      const lines = c.out.lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(lines.filter((l) => l.type === 'flow')).toHaveLength(n);
+      const summary = lines.at(-1) as { type: string; records: number; lost: number;
+        exported: { collector: string; messages: number; records: number; lost: number }[] };
+      expect(summary).toMatchObject({ type: 'summary', records: n });
+      expect(summary.exported.map((e) => e.collector)).toEqual(dead);
+      // The oracle: every message went out and was answered with an ICMP port unreachable, as the
+      // namespace's own counter says; so every record was lost, none sent.
+      expect(await icmpOutDestUnreachs() - unreachables).toBe(summary.exported[0]!.messages +
+        summary.exported[1]!.messages);
+      for (const e of summary.exported) {
+        expect([e.records, e.lost]).toEqual([0, n]);
+        expect(c.out.err.split('\n').filter((l) => l.startsWith(`nfct flows: ${e.collector}: `))).toEqual([
+          `nfct flows: ${e.collector}: send ECONNREFUSED (counted in the summary; said once)`,
+        ]);
+        expect(c.out.err).toContain(`${e.collector}: 0 sent, ${n} lost`);
+      }
+      expect(summary.lost).toBe(2 * n);
+    }, 60_000);
+});
+
 describe('nfct flows: bad input', () => {
   test.each([
     [['flows', '--ipfix', 'nohost'], 2, /--ipfix must be HOST:PORT/],
