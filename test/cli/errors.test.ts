@@ -180,9 +180,22 @@ describe('nfct exporter: a count out of its range is refused before anything run
     [['--nflog-group', '-1'], '--nflog-group must be a whole number from 0 to 65535, got "-1"'],
     // 1e3 is a number, and 1000 within the range, but not written as a whole number
     [['--concurrency', '1e3'], '--concurrency must be a whole number from 1 to 1024, got "1e3"'],
+    [['--max-namespaces', '0'], '--max-namespaces must be a whole number from 1 to 100000, got "0"'],
+    [['--max-prefixes', '10001'], '--max-prefixes must be a whole number from 1 to 10000, got "10001"'],
+    [['--per-cpu', '--events', '--web-config'], '--web-config needs a file name'],
+    [['--pod-log-dir', 'pods'], '--pod-log-dir must be an absolute path, got "pods"'],
+    [['--netns-regex', '('], '--netns-regex must be a regular expression, got "("'],
+    [['--enable-sysctls', '--bogus'], "unknown option `--bogus'"],
   ])('nfct exporter %j', async (args, message) => {
     const r = await execNfct(['exporter', '--listen', '127.0.0.1:0', ...args]);
     expect(r).toMatchObject({ code: 2, stdout: '', stderr: `nfct exporter: ${message}\n` });
+  });
+
+  test('-h and --help: the usage, exit 0, nothing served', async () => {
+    const help = await execNfct(['exporter', '--help']);
+    expect(help).toMatchObject({ code: 0, stderr: '' });
+    expect(help.stdout).toMatch(/^Usage: nfct exporter \[--listen \[HOST\]:PORT\]/);
+    expect(await execNfct(['exporter', '--listen', '127.0.0.1:0', '-h'])).toEqual(help);
   });
 });
 
