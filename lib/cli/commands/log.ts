@@ -21,7 +21,7 @@ import { eachUntilStopped, unwrittenLine } from './stop-gently.js';
 
 function count(text: string | undefined, flag: string): number {
   if (text === undefined || !/^\d+$/.test(text)) {
-    throw new CliExit(2, `Bad parameter \`${flag} ${text ?? ''}'`.trimEnd(), true);
+    throw new CliExit(2, `Bad parameter \`${text === undefined ? flag : `${flag} ${text}`}'`, true);
   }
   return Number(text);
 }
@@ -47,10 +47,10 @@ class Tally {
     // With sequence numbers the kernel's losses are counted exactly; an overrun after the last
     // packet cannot be (nothing came after it to compare with).
     const loss = this.lost > 0 || this.overruns > 0
-      ? `; ${this.lost}${this.unknownLoss ? '+' : ''} lost (${this.overruns} overruns)`
+      ? `; ${this.lost}${this.unknownLoss ? '+' : ''} lost (${this.overruns} overrun${this.overruns === 1 ? '' : 's'})`
       : '; none lost';
     const where = allNetns ? ` from ${this.namespaces} namespace${this.namespaces === 1 ? '' : 's'}` : '';
-    return `nfct: ${this.packets} packets logged${where}${loss}.`;
+    return `nfct: ${this.packets} packet${this.packets === 1 ? '' : 's'} logged${where}${loss}.`;
   }
 }
 
