@@ -1,6 +1,9 @@
 // nfct doctor's findings on fixed inputs: a global setting found once for the node however many
 // namespaces show it; the table-full advice says the limit is global and where to raise it;
-// --min-severity; --help names every check a finding can carry.
+// --min-severity; --help names every check a finding can carry, as docs/cli.md's table does.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
 import { describe, expect, test } from 'vitest';
 
 import { atLeast, CHECK_LIST, checkTableFull, diagnose,
@@ -107,5 +110,15 @@ describe('--help', () => {
       expect(what.length).toBeGreaterThan(20);
     }
     for (const [, severity, what] of CHECK_LIST) expect(DOCTOR_HELP).toContain(`${severity.padEnd(14)}${what}\n`);
+  });
+
+  test("docs/cli.md's table of checks is the list --help prints, row for row", () => {
+    const docs = readFileSync(join(__dirname, '..', '..', 'docs', 'cli.md'), 'utf8');
+    const section = docs.slice(docs.indexOf('\n## nfct doctor\n'),
+      docs.indexOf('\n## ', docs.indexOf('\n## nfct doctor\n') + 1));
+    const rows = [...section.matchAll(/^\| `([a-z-]+)` \| ([^|]+) \| (.+) \|$/gm)].map((
+      m,
+    ) => [m[1], m[2]!.trim(), m[3]]);
+    expect(rows).toEqual(CHECK_LIST.map((c) => [...c]));
   });
 });
