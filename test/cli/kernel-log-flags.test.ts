@@ -5,12 +5,13 @@
 // around the loss); and a TRACE line's rule as iptables-legacy-save prints it in the namespace
 // named by --netns or --pid, which --no-rules leaves out.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { afterAll, describe, expect, test } from 'vitest';
 
+import { enteredNamespace } from '../helpers/netns-core.js';
 import { useNetns } from '../helpers/netns.js';
 import { spawnNfct } from '../helpers/nfct.js';
 import { runNfct } from '../support/run-nfct.js';
@@ -179,18 +180,8 @@ describe('nfct trace --file: the rules of a namespace', () => {
     expect(hops((await runNfct(['trace', '--file', file])).stdout)).toEqual(bare);
     const sleeper = ns.spawn('sleep', ['30']);
     try {
-      // In the namespace once `ip netns exec` has entered it (the same process, then sleep).
-      const inside = () => {
-        try {
-          return statSync(`/proc/${sleeper.pid}/ns/net`).ino === statSync(ns.path).ino;
-        } catch {
-          return false;
-        }
-      };
-      for (let end = Date.now() + 10_000; !inside(); await new Promise((r) => setTimeout(r, 10))) {
-        if (Date.now() > end) throw new Error('sleep never entered the namespace');
-      }
-      const byPid = await runNfct(['trace', '--file', file, '--pid', String(sleeper.pid)]);
+      const pid = await enteredNamespace(sleeper);
+      const byPid = await runNfct(['trace', '--file', file, '--pid', String(pid)]);
       expect(byPid.stdout).toBe(named.stdout);
     } finally {
       sleeper.kill();

@@ -2,10 +2,9 @@
 // --netns or --pid, the refusals of its parameters, and the summary's count of packets lost when
 // nfct could not read (stopped while a flood was logged): exactly what the kernel logged and
 // nfct did not print, the kernel's own nft counter being the oracle.
-import { statSync } from 'node:fs';
-
 import { describe, expect, test } from 'vitest';
 
+import { enteredNamespace } from '../helpers/netns-core.js';
 import { useNetns } from '../helpers/netns.js';
 import { spawnNfct } from '../helpers/nfct.js';
 import { flood, nftCounter } from '../helpers/streams.js';
@@ -42,14 +41,8 @@ describe('nfct log --group', () => {
     await logRule('lgflags', 9921, 'p1: ');
     const sleeper = ns.spawn('sleep', ['60']);
     try {
-      for (
-        let end = Date.now() + 10_000;
-        statSync(`/proc/${sleeper.pid}/ns/net`, { throwIfNoEntry: false })?.ino !== statSync(ns.path).ino;
-        await new Promise((r) => setTimeout(r, 10))
-      ) {
-        if (Date.now() > end) throw new Error('sleep never entered the namespace');
-      }
-      for (const where of [['--netns', ns.name], ['--pid', String(sleeper.pid)]]) {
+      const pid = await enteredNamespace(sleeper);
+      for (const where of [['--netns', ns.name], ['--pid', String(pid)]]) {
         const run = spawnNfct(['log', '-g', String(GROUP), ...where, '--prefix-only']);
         await untilLines(run, 9921, 1);
         run.child.kill('SIGTERM');
