@@ -11,7 +11,7 @@ import { normalizeFilter } from '../../lib/conntrack/filter.js';
 
 const CYCLE: TopKey[] = ['src', 'dst', 'dstPort', 'protocol'];
 const state = (): TopUiState => ({ mode: 'view', by: ['src'], sort: 'count', interval: 2, filter: '', draft: '',
-  selected: 0, status: '' });
+  selected: 0, status: '', base: {} });
 const groups: TopGroup[] = [
   { key: { src: '10.1.0.0/16' }, count: 40 },
   { key: { src: '10.2.0.0/16' }, count: 25 },
@@ -70,9 +70,29 @@ describe('keys', () => {
     expect(s.mode).toBe('confirm');
     expect(pressKeys(s, 'n', groups, CYCLE)).toEqual([{ kind: 'redraw' }]);
     expect(s.status).toBe('nothing deleted');
-    expect(pressKeys(s, 'dy', groups, CYCLE)).toEqual([{ kind: 'redraw' }, { kind: 'delete', group: groups[1] }, {
-      kind: 'redraw',
-    }]);
+    expect(pressKeys(s, 'dy', groups, CYCLE)).toEqual([{ kind: 'redraw' }, { kind: 'delete', group: groups[1],
+      filter: { src: '10.2.0.0/16' } }, { kind: 'redraw' }]);
+    // The command line's protocol is kept.
+    const udp = { ...state(), base: { protocol: 'udp' as const } };
+    expect(pressKeys(udp, 'dY', groups, CYCLE)[1]).toEqual({ kind: 'delete', group: groups[0],
+      filter: { protocol: 'udp', src: '10.1.0.0/16' } });
+  });
+
+  test('d on a group no filter selects exactly: refused with the reason, before asking', () => {
+    const states: TopGroup[] = [{ key: { state: 'ESTABLISHED' }, count: 3 }, { key: { state: null }, count: 2 }];
+    const sctp = { ...state(), by: ['state'], base: { protocol: 'sctp' as const } };
+    expect(pressKeys(sctp, 'd', states, CYCLE)).toEqual([{ kind: 'redraw' }]);
+    expect(sctp).toMatchObject({ mode: 'view',
+      status: 'cannot delete the selected group: only TCP states can be selected' });
+    expect(sctp.pending).toBeUndefined();
+    const any = { ...state(), by: ['state'], selected: 1 };
+    pressKeys(any, 'd', states, CYCLE);
+    expect(any).toMatchObject({ mode: 'view',
+      status: 'cannot delete the selected group: its state is empty, which no filter selects' });
+    // A state under no protocol filter is selected (a state filter is TCP's).
+    const tcp = { ...state(), by: ['state'] };
+    expect(pressKeys(tcp, 'dy', states, CYCLE)[1]).toEqual({ kind: 'delete', group: states[0],
+      filter: { state: 'ESTABLISHED' } });
   });
 
   test('d with nothing to select says so', () => {

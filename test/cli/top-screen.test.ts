@@ -146,4 +146,35 @@ describe('the keys, in a terminal (tmux)', () => {
     await tmux('send-keys', '-t', 'top', 'q');
     text = await paneWhen((t) => !t.includes('COUNT'));
   });
+
+  test('-p keeps its protocol in a delete; a group no filter selects exactly is refused before the question', async () => {
+    await loadEntries(ns, [
+      ...[1, 2, 3].map((i): EntrySpec => ({ proto: 'sctp', src: `10.7.0.${i}`, dst: '10.8.0.1', sport: 5000 + i,
+        dport: 80, timeout: 600 })
+      ),
+      { proto: 'tcp', src: '10.7.0.9', dst: '10.8.0.9', sport: 6000, dport: 443, timeout: 600 },
+    ]);
+    await tmux('new-session', '-d', '-s', 'sctp', '-x', '132', '-y', '30',
+      `${process.execPath} ${CLI} top --netns ${ns.name} -p sctp --by state --interval 0.5; sleep 30`);
+    let text = await paneWhen((t) => rows(t).length === 1, 'sctp');
+    expect([rows(text)[0]![0], rows(text)[0]![2]]).toEqual(['3', 'ESTABLISHED']);
+    await tmux('send-keys', '-t', 'sctp', 'd');
+    text = await paneWhen((t) => t.includes('cannot delete'), 'sctp');
+    expect(text).toContain('cannot delete the selected group: only TCP states can be selected');
+    expect(text).not.toContain('y/N');
+    expect((await listEntries(ns, ['-p', 'sctp'])).entries).toHaveLength(3);
+    await tmux('send-keys', '-t', 'sctp', 'q');
+
+    await tmux('new-session', '-d', '-s', 'tcp', '-x', '132', '-y', '30',
+      `${process.execPath} ${CLI} top --netns ${ns.name} -p tcp --by state --interval 0.5; sleep 30`);
+    text = await paneWhen((t) => rows(t).length === 1, 'tcp');
+    await tmux('send-keys', '-t', 'tcp', 'd');
+    await paneWhen((t) => t.includes('delete the 1 entry of state ESTABLISHED (protocol tcp)? y/N'), 'tcp');
+    await tmux('send-keys', '-t', 'tcp', 'y');
+    await paneWhen((t) => t.includes('deleted 1 entry of state ESTABLISHED (protocol tcp)'), 'tcp');
+    // conntrack is the judge: the TCP entry went, the SCTP entries in the same state stayed.
+    expect((await listEntries(ns, ['-p', 'tcp'])).entries).toHaveLength(0);
+    expect((await listEntries(ns, ['-p', 'sctp'])).entries).toHaveLength(3);
+    await tmux('send-keys', '-t', 'tcp', 'q');
+  });
 });

@@ -22,12 +22,18 @@ export interface TopUiState {
   selected: number;
   /** A line for the operator: what a key did, or why it did nothing. */
   status: string;
-  /** The group a delete waits to be confirmed for. */
-  pending?: TopGroup;
+  /** The command line's filter (-p), which a delete keeps. */
+  base: FlowFilter;
+  /** The group a delete waits to be confirmed for, and the filter that selects its entries. */
+  pending?: { group: TopGroup; filter: FlowFilter };
 }
 
 /** What the command must do after the keys. */
-export type TopAction = { kind: 'redraw' } | { kind: 'quit' } | { kind: 'delete'; group: TopGroup };
+export type TopAction = { kind: 'redraw' } | { kind: 'quit' } | {
+  kind: 'delete';
+  group: TopGroup;
+  filter: FlowFilter;
+};
 
 /** The keys, as `?` shows them. */
 export const KEY_HELP: readonly [string, string][] = [
@@ -95,10 +101,10 @@ export function pressKeys(s: TopUiState, data: string, shown: readonly TopGroup[
         else if (key >= ' ' && key.length === 1) s.draft += key;
         break;
       case 'confirm': {
-        const g = s.pending;
+        const p = s.pending;
         s.mode = 'view';
         s.pending = undefined;
-        if ((key === 'y' || key === 'Y') && g) actions.push({ kind: 'delete', group: g });
+        if ((key === 'y' || key === 'Y') && p) actions.push({ kind: 'delete', ...p });
         else s.status = 'nothing deleted';
         break;
       }
@@ -126,9 +132,12 @@ export function pressKeys(s: TopUiState, data: string, shown: readonly TopGroup[
           s.status = '';
         } else if (key === 'd') {
           const g = shown[s.selected];
-          if (!g) s.status = 'no group selected';
+          const f = g && groupFilter(g.key, s.base);
+          if (!g || !f) s.status = 'no group selected';
+          // Refused before asking: no filter selects exactly this group's entries.
+          else if ('reason' in f) s.status = `cannot delete the selected group: ${f.reason}`;
           else {
-            s.pending = g;
+            s.pending = { group: g, filter: f.filter };
             s.mode = 'confirm';
           }
         } else continue;

@@ -2,8 +2,9 @@
 // terminal, as plain lines or NDJSON otherwise; in a terminal the keys of top-keys.ts act on
 // it, and a confirmed `d` deletes the selected group's entries through deleteWhere in each
 // namespace the group covers.
+import type { FlowFilter } from '../../conntrack/filter.js';
 import { grouped } from '../numbers.js';
-import { groupFilter, KEY_HELP, pressKeys, type TopUiState } from './top-keys.js';
+import { KEY_HELP, pressKeys, type TopUiState } from './top-keys.js';
 import { describeGroup, renderFrame, type TopGroup, type TopKey, topLine, type TopSnapshot } from './top-view.js';
 import { GroupHistory, NamespaceSampler, snapshot, type TopOptions } from './top.js';
 
@@ -21,26 +22,32 @@ const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
     }, { once: true });
   });
 
-/** Deletes a group's entries in each namespace it covers; resolves what to tell the operator. */
-async function deleteGroup(samplers: readonly NamespaceSampler[], o: TopOptions, snap: TopSnapshot,
-  g: TopGroup): Promise<string>
+/** `N entries`, `1 entry`. */
+const entries = (n: number): string => `${grouped(n)} entr${n === 1 ? 'y' : 'ies'}`;
+
+/** The entries a delete of group `g` takes: the group, and the protocol -p keeps. */
+const deleteTarget = (g: TopGroup, o: TopOptions, snap: TopSnapshot): string =>
+  `${describeGroup(g, snap.keys)}${o.filter.protocol !== undefined ? ` (protocol ${o.filter.protocol})` : ''}`;
+
+/**
+ * Deletes a group's entries (those `filter` selects) in each namespace it covers; resolves what
+ * to tell the operator.
+ */
+async function deleteGroup(samplers: readonly NamespaceSampler[], o: TopOptions, snap: TopSnapshot, g: TopGroup,
+  filter: FlowFilter): Promise<string>
 {
-  const what = `${describeGroup(g, snap.keys)}${
-    o.filter.protocol !== undefined ? ` (protocol ${o.filter.protocol})` : ''
-  }`;
-  const f = groupFilter(g.key, o.filter);
-  if (!('filter' in f)) return `cannot delete ${what}: ${f.reason}`;
+  const what = deleteTarget(g, o, snap);
   const where = g.key.netns !== undefined ? samplers.filter((s) => s.target.label === g.key.netns) : samplers;
   let deleted = 0;
   const failed: string[] = [];
   for (const s of where) {
     try {
-      deleted += await s.ct.deleteWhere(f.filter);
+      deleted += await s.ct.deleteWhere(filter);
     } catch (e) {
       failed.push(`[${s.target.label}] ${(e as Error).message}`);
     }
   }
-  return `deleted ${grouped(deleted)} entries of ${what}${failed.length > 0 ? `; failed: ${failed.join('; ')}` : ''}`;
+  return `deleted ${entries(deleted)} of ${what}${failed.length > 0 ? `; failed: ${failed.join('; ')}` : ''}`;
 }
 
 /** Runs `nfct top`; resolves when the user quits (or after one snapshot with --once). */
@@ -64,7 +71,7 @@ export async function runTop(o: TopOptions): Promise<void> {
   const stdin = process.stdin;
   const cycle = KEY_CYCLE(o.targets.length > 1);
   const ui: TopUiState = { mode: 'view', by: [...o.by], sort: o.sort, interval: o.interval, filter: '', draft: '',
-    selected: 0, status: '' };
+    selected: 0, status: '', base: o.filter };
   const history = new GroupHistory();
   const filterText = o.filter.protocol !== undefined ? `protocol ${o.filter.protocol}` : undefined;
   let last: TopSnapshot | undefined;
@@ -78,7 +85,7 @@ export async function runTop(o: TopOptions): Promise<void> {
         const snap = last;
         ui.status = `deleting ${describeGroup(a.group, snap.keys)}...`;
         busy = busy.then(async () => {
-          ui.status = await deleteGroup(samplers, o, snap, a.group);
+          ui.status = await deleteGroup(samplers, o, snap, a.group, a.filter);
           wake.abort();
         });
       }
@@ -131,7 +138,7 @@ export async function runTop(o: TopOptions): Promise<void> {
           const prompt = ui.mode === 'filter'
             ? `/${ui.draft}_`
             : ui.mode === 'confirm' && ui.pending
-            ? `delete the ${grouped(ui.pending.count)} entries of ${describeGroup(ui.pending, snap.keys)}? y/N`
+            ? `delete the ${entries(ui.pending.group.count)} of ${deleteTarget(ui.pending.group, o, snap)}? y/N`
             : undefined;
           const lines = renderFrame(snap, { colour: true, columns: out.columns, rows, help: true, title: o.title,
             screen: { selected: ui.selected, help: ui.mode === 'help', prompt, status: ui.status || undefined,
