@@ -137,6 +137,13 @@ describe('close()', () => {
     expect(await settleTo(threadCount, threads)).toBe(threads);
     expect(own.closed).toBe(true);
     for (const [what, call] of closedCalls(own)) await expectClosedError(what, call);
+    // The error names the call (the expectations, by their object).
+    for (const [what, call] of closedCalls(own)) {
+      const named = what.startsWith('expectations.') ? 'expectations' : `${what}()`;
+      await expect(Promise.resolve().then(call), what).rejects.toThrow(
+        `Conntrack handle (${named} after close()) is closed`,
+      );
+    }
   });
 
   test('a dump made before close() and iterated after it throws ClosedError', async () => {
