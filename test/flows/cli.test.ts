@@ -5,7 +5,7 @@ import type { ChildProcess } from 'node:child_process';
 
 import { describe, expect, test } from 'vitest';
 
-import { sysctl } from '../helpers/netns-core.js';
+import { createNetns, sysctl } from '../helpers/netns-core.js';
 import { spawnNfct } from '../helpers/nfct.js';
 import type { CollectedOutput } from '../helpers/output.js';
 import { startNfcapd } from './collectors.js';
@@ -122,6 +122,35 @@ async function icmpOutDestUnreachs(): Promise<number> {
   const names = lines[0]!.split(' ');
   return Number(lines[1]!.split(' ')[names.indexOf('OutDestUnreachs')]);
 }
+
+describe('nfct flows --all-netns', () => {
+  test('a namespace deleted while followed is said once; --json ends with the count of namespaces watched',
+    async () => {
+      const gone = await createNetns('nfct-flowgone');
+      const c = spawnNfct(['flows', '--all-netns', '--json', '--netns-regex', `^(${t.router.name}|${gone.name})$`]);
+      try {
+        await until(
+          () => c.out.err.includes(`[${gone.name}] watching`) && c.out.err.includes(`[${t.router.name}] watching`),
+          'both namespaces to be watched',
+          30_000,
+        );
+        await gone.remove();
+        const said = `nfct: [${gone.name}] the namespace is gone: no longer followed`;
+        // The next look at the node's namespaces finds it gone.
+        await until(() => c.out.err.includes(said), 'the namespace gone', 120_000);
+        expect(await term(c)).toBe(0);
+        expect(c.out.err.split('\n').filter((l) => l === said)).toHaveLength(1);
+        expect(c.out.err).toMatch(/^nfct flows: 0 flow records from 2 namespaces; no overruns\.$/m);
+        const summary = JSON.parse(c.out.lines.at(-1)!) as Record<string, unknown>;
+        expect(summary).toMatchObject({ type: 'summary', records: 0, overruns: 0, namespaces: 2 });
+        expect(summary).not.toHaveProperty('netns');
+        expect(summary).not.toHaveProperty('exported');
+      } finally {
+        if (c.child.exitCode === null) c.child.kill('SIGKILL');
+        if (!gone.removed) await gone.remove();
+      }
+    }, 180_000);
+});
 
 describe('nfct flows: collectors nobody listens on', () => {
   test('--json with two: records printed, the refusal said once per collector, every record counted as lost',
