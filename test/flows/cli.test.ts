@@ -8,6 +8,7 @@ import { describe, expect, test } from 'vitest';
 import { createNetns, sysctl } from '../helpers/netns-core.js';
 import { spawnNfct } from '../helpers/nfct.js';
 import type { CollectedOutput } from '../helpers/output.js';
+import { fillUdp } from '../helpers/streams.js';
 import { startNfcapd } from './collectors.js';
 import { ADDR, exchange, type Topology, useTopology } from './topology.js';
 
@@ -150,6 +151,51 @@ describe('nfct flows --all-netns', () => {
         if (!gone.removed) await gone.remove();
       }
     }, 180_000);
+});
+
+describe('nfct flows: a consumer that could not read', () => {
+  test('stopped while 120,000 entries were flushed: the overrun said, every record it printed counted', async () => {
+    const ns = await createNetns('nfct-flowover');
+    // Text lines: 50,000 NDJSON lines checked against the schema would take this test longer.
+    const c = spawnNfct(['flows', '--netns', ns.name]);
+    try {
+      await until(() => c.out.err.includes('watching'), 'the readiness line');
+      // Made after nfct listens: the kernel gives events only to entries made while a listener is there.
+      const n = 120_000;
+      await fillUdp(ns, n, 40, { dst: '10.1.1.1', timeout: 600 });
+      // Nothing reads while the table is flushed: more DESTROY events than the socket holds.
+      c.child.kill('SIGSTOP');
+      await ns.execOk('conntrack', ['-F']);
+      c.child.kill('SIGCONT');
+      // An entry ended after the flush: once its record is printed, every event before it was
+      // printed or dropped. Each try has its own source port (one ended while the socket was
+      // still full is dropped too).
+      for (let port = 2000, end = Date.now() + 60_000;; port++) {
+        if (Date.now() > end) throw new Error('no record after the flush came');
+        const entry = ['-p', 'udp', '-s', '10.250.0.1', '-d', '10.250.0.2', '--sport', String(port), '--dport', '53'];
+        await ns.execOk('conntrack', ['-I', ...entry, '-t', '60']);
+        await ns.execOk('conntrack', ['-D', ...entry]);
+        const mark = `10.250.0.1:${port} > 10.250.0.2:53`;
+        const seen = () => c.out.lines.some((l) => l.includes(mark));
+        for (let wait = Date.now() + 3000; !seen() && Date.now() < wait;) await new Promise((r) => setTimeout(r, 50));
+        if (seen()) break;
+      }
+      expect(await term(c)).toBe(0);
+      const records = c.out.lines.length;
+      expect(records).toBeGreaterThan(1);
+      expect(records).toBeLessThan(n);
+      const said =
+        /^nfct flows: (\d+) flow records; (\d+) overruns? \(DESTROY events the kernel dropped, count unknown\)\.$/m
+          .exec(c.out.err);
+      expect(said, c.out.err).not.toBeNull();
+      expect(Number(said![1])).toBe(records);
+      expect(Number(said![2])).toBeGreaterThan(0);
+      expect(said![0]).toContain(Number(said![2]) === 1 ? '1 overrun (' : 'overruns (');
+    } finally {
+      if (c.child.exitCode === null) c.child.kill('SIGKILL');
+      await ns.remove();
+    }
+  }, 120_000);
 });
 
 describe('nfct flows: collectors nobody listens on', () => {

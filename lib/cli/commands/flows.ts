@@ -245,7 +245,7 @@ function summary(a: FlowsArgs, ctx: Context, tally: Tally, exporter: IpfixExport
   const lost = stats?.collectors.reduce((n, c) => n + c.lost, 0) ?? 0;
   const where = a.allNetns ? ` from ${tally.namespaces} namespace${tally.namespaces === 1 ? '' : 's'}` : '';
   const overruns = tally.overruns > 0
-    ? `; ${tally.overruns} overruns (DESTROY events the kernel dropped, count unknown)`
+    ? `; ${tally.overruns} overrun${tally.overruns === 1 ? '' : 's'} (DESTROY events the kernel dropped, count unknown)`
     : '; no overruns';
   const exported = stats
     ? `; ${
