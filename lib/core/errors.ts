@@ -70,7 +70,8 @@ export class NfctError extends Error {
     const hint = contextHint(syscall, code, detail) ?? hints[code];
     const parts = [context ? `${clip(context)}: ` : '', `${syscall} failed with ${code}`];
     if (detail) parts.push(` (${clip(detail)})`);
-    if (hint) parts.push(`: ${hint}`);
+    // A hint that the detail already gives is not said twice.
+    if (hint && hint !== detail) parts.push(`: ${hint}`);
     super(parts.join(''));
     this.name = 'NfctError';
     this.code = code;

@@ -146,6 +146,23 @@ describe('close()', () => {
     }
   });
 
+  test('close() while createMany() runs: the batch in flight fails with EBADF, said once, named by the call', async () => {
+    const own = await Conntrack.open({ netns: ns.name });
+    function* flows(): Generator<FlowInput> {
+      for (let i = 0; i < 5000; i++) {
+        if (i === 1000) void own.close();
+        yield { protocol: 'udp', src: `10.77.${i >> 8}.${i & 255}`, dst: '10.78.0.1', srcPort: 1, dstPort: 2,
+          timeout: 30 };
+      }
+    }
+    const err = await own.createMany(flows(), { batchSize: 100 }).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(NfctError);
+    expect((err as NfctError).code).toBe('EBADF');
+    expect((err as NfctError).message).toBe('conntrack createMany: netlink failed with EBADF (the handle was closed)');
+    // What was created before is left; deleted again for the other tests.
+    await ct.deleteWhere({ src: '10.77.0.0/16' });
+  });
+
   test('a dump made before close() and iterated after it throws ClosedError', async () => {
     const own = await Conntrack.open({ netns: ns.name });
     const stream = own.list();
