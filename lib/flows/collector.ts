@@ -202,6 +202,8 @@ export class UdpCollector extends Collector {
    * sent (with no word of which it was): a refusal is the oldest of these.
    */
   private sent: { records: number; at: number }[] = [];
+  /** Where the remembered ones start in `sent` (a queue: the array is cut now and then). */
+  private first = 0;
 
   async start(): Promise<void> {
     const { address, family } = await resolve(this.spec, this.name);
@@ -252,7 +254,11 @@ export class UdpCollector extends Collector {
         this.s.messages++;
         this.s.records += records;
         this.sent.push({ records, at: Date.now() });
-        if (this.sent.length > REFUSAL_MEMORY) this.sent.shift();
+        if (this.sent.length - this.first > REFUSAL_MEMORY) this.first++;
+        if (this.first >= 1024 && this.first * 2 >= this.sent.length) {
+          this.sent = this.sent.slice(this.first);
+          this.first = 0;
+        }
       }
     });
   }
@@ -260,9 +266,10 @@ export class UdpCollector extends Collector {
   /** The collector's host refused a message: the oldest sent within the window. */
   private refused(): void {
     const since = Date.now() - REFUSAL_WINDOW_MS;
-    while (this.sent.length > 0 && this.sent[0]!.at < since) this.sent.shift();
-    const m = this.sent.shift();
+    while (this.first < this.sent.length && this.sent[this.first]!.at < since) this.first++;
+    const m = this.sent[this.first];
     if (m === undefined) return;
+    this.first++;
     this.s.records -= m.records;
     this.s.lost += m.records;
   }
