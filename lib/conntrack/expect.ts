@@ -272,22 +272,23 @@ export interface ExpectationsOwner extends StreamOwner {
 
 /** The expectation table of a Conntrack handle (`ct.expectations`). */
 export class Expectations {
-  readonly #native: () => NativeConntrack;
+  /** The handle's native object; a ClosedError naming the call once the handle is closed. */
+  readonly #native: (call: string) => NativeConntrack;
   readonly #owner: ExpectationsOwner;
 
-  private constructor(native: () => NativeConntrack, owner: ExpectationsOwner) {
+  private constructor(native: (call: string) => NativeConntrack, owner: ExpectationsOwner) {
     this.#native = native;
     this.#owner = owner;
   }
 
   /** @internal */
-  static of(native: () => NativeConntrack, owner: ExpectationsOwner): Expectations {
+  static of(native: (call: string) => NativeConntrack, owner: ExpectationsOwner): Expectations {
     return new Expectations(native, owner);
   }
 
   /** Streams the expectations (conntrack -L expect). */
   list(filter: ExpectationFilter = {}): RecordStream<Expectation> {
-    const native = this.#native();
+    const native = this.#native('expectations.list()');
     assertObject(filter, 'expectations.list() filter');
     assertKnownKeys(filter, ['family'], 'expectations.list() filter');
     if (filter.family !== undefined && filter.family !== 'ipv4' && filter.family !== 'ipv6') {
@@ -299,7 +300,7 @@ export class Expectations {
     const site = callSite(this.list);
     void native;
     return new Dump(this.#owner, decodeExpectations, () => {
-      const live = this.#native(); // the handle may have been closed since list()
+      const live = this.#native('expectations.list()'); // the handle may have been closed since list()
       const source = new BatchSource((onBatch) => live.expectDump(family, onBatch), site, 'expectation dump');
       this.#owner.track(source);
       return source;
@@ -308,7 +309,7 @@ export class Expectations {
 
   /** The expectation with this expected tuple, or null. */
   async get(tuple: TupleInput): Promise<Expectation | null> {
-    const native = this.#native();
+    const native = this.#native('expectations.get()');
     const t = normalizeTuple(tuple, 'expectations.get() tuple');
     const site = callSite(this.get);
     const [buffer, strings, count] = await settle(site, 'expectation get', native.expectGet(t));
@@ -317,7 +318,7 @@ export class Expectations {
 
   /** Per-CPU counters of the expectation table (conntrack -S expect), one object per CPU. */
   async stats(): Promise<ExpectationCpuStats[]> {
-    const native = this.#native();
+    const native = this.#native('expectations.stats()');
     const site = callSite(this.stats);
     const rows = await settle(site, 'expectation statistics', native.stats(true));
     return rows.map(([cpu, values]) => {
@@ -331,7 +332,7 @@ export class Expectations {
 
   /** Creates an expectation (conntrack -I expect); EEXIST when it exists. */
   async create(input: ExpectationInput): Promise<void> {
-    const native = this.#native();
+    const native = this.#native('expectations.create()');
     const spec = normalizeExpectation(input, 'expectations.create()');
     const site = callSite(this.create);
     await settle(site, 'expectation create', native.expectCreate(spec));
@@ -339,7 +340,7 @@ export class Expectations {
 
   /** Deletes the expectation with this expected tuple (or this Expectation, id checked). */
   async delete(target: TupleInput | Expectation): Promise<void> {
-    const native = this.#native();
+    const native = this.#native('expectations.delete()');
     const isExpectation = typeof target === 'object' && target !== null && 'mask' in target && 'master' in target;
     if (isExpectation && (target.tuple === null || typeof target.tuple !== 'object')) {
       throw new TypeError(
@@ -357,7 +358,7 @@ export class Expectations {
 
   /** Deletes every expectation, or those of one family or helper (conntrack -F expect). */
   async flush(options: ExpectationFlushOptions = {}): Promise<void> {
-    const native = this.#native();
+    const native = this.#native('expectations.flush()');
     assertObject(options, 'expectations.flush() options');
     assertKnownKeys(options, ['family', 'helper'], 'expectations.flush() options');
     if (options.family !== undefined && options.family !== 'ipv4' && options.family !== 'ipv6') {

@@ -119,7 +119,7 @@ export class Conntrack {
   }
 
   /** The expectation table of this namespace. */
-  readonly expectations: Expectations = Expectations.of(() => this.#handle('expectations'), this);
+  readonly expectations: Expectations = Expectations.of((call) => this.#handle(call), this);
 
   #createOne(native: NativeConntrack, spec: NativeFlowSpec, mode: number): Promise<boolean> {
     const { words, helpers } = packFlowSpecs([spec]);

@@ -99,6 +99,9 @@ function closedCalls(c: Conntrack): [string, () => unknown][] {
     ['expectations.list', () => c.expectations.list()],
     ['expectations.get', () => c.expectations.get(t)],
     ['expectations.flush', () => c.expectations.flush()],
+    ['expectations.stats', () => c.expectations.stats()],
+    ['expectations.create', () => c.expectations.create({} as never)],
+    ['expectations.delete', () => c.expectations.delete(t)],
   ];
 }
 
@@ -137,11 +140,10 @@ describe('close()', () => {
     expect(await settleTo(threadCount, threads)).toBe(threads);
     expect(own.closed).toBe(true);
     for (const [what, call] of closedCalls(own)) await expectClosedError(what, call);
-    // The error names the call (the expectations, by their object).
+    // The error names the call.
     for (const [what, call] of closedCalls(own)) {
-      const named = what.startsWith('expectations.') ? 'expectations' : `${what}()`;
       await expect(Promise.resolve().then(call), what).rejects.toThrow(
-        `Conntrack handle (${named} after close()) is closed`,
+        `Conntrack handle (${what}() after close()) is closed`,
       );
     }
   });
