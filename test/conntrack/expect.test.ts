@@ -96,6 +96,22 @@ describe('expectations', () => {
     expect((orphan as NfctError).code).toBe('ENOENT');
   });
 
+  test('an ICMP expected tuple: its mask fields are checked by name before anything is sent; the kernel takes none', async () => {
+    const icmp = { ...expected(50002),
+      tuple: { protocol: 'icmp' as const, src: master.dst, dst: master.src, type: 8, code: 0, id: 7 } };
+    for (const [mask, message] of [
+      [{ type: 256 }, 'expectations.create().mask.type must be between 0 and 255, got 256'],
+      [{ code: -1 }, 'expectations.create().mask.code must be between 0 and 255, got -1'],
+      [{ id: 65536 }, 'expectations.create().mask.id must be between 0 and 65535, got 65536'],
+    ] as const) {
+      await expect(ct.expectations.create({ ...icmp, mask })).rejects.toThrow(new RangeError(message));
+    }
+    // Well formed, it reaches the kernel, which makes no ICMP expectation.
+    const refused = await ct.expectations.create({ ...icmp, mask: { type: 255, code: 255, id: 65535 } })
+      .catch((e: unknown) => e);
+    expect((refused as NfctError).code).toBe('EINVAL');
+  });
+
   test('delete() removes it from conntrack -L expect', async () => {
     // The ftp helper keeps one expectation per master: a new one replaces the old.
     await ct.expectations.create(expected(50002));

@@ -206,6 +206,12 @@ describe('createMany()', () => {
       expect(r.created).toBe(5000);
       expect(r.failed.map((f) => [f.index, f.error.code])).toEqual([[1234, 'EEXIST'], [4000, expect.any(String)]]);
       expect(r.failed[0]!.flow).toBe(flows[1234]);
+      // Each failure says which entry, as an NfctError of the kernel's reply.
+      expect(r.failed[0]!.error).toBeInstanceOf(NfctError);
+      expect(r.failed[0]!.error.message).toBe(
+        'createMany entry 1234: netlink failed with EEXIST: the entry already exists',
+      );
+      expect([r.failed[0]!.error.syscall, r.failed[0]!.error.detail]).toEqual(['netlink', '']);
       expect(Number((await runConntrackOk(own, ['-C'])).stdout.trim())).toBe(5000);
       const again = await c.createMany(flows.slice(0, 100), { ifExists: 'skip' });
       expect(again).toMatchObject({ created: 0, existed: 100, failed: [] });
