@@ -63,6 +63,15 @@ describe('--by src/16 (IPv6 /64)', () => {
     expect(s.entries).toBe(spaces.reduce((n, x) => n + x.entries, 0));
     expect(s.matched).toBe(85);
     expect(s.entries).toBe(85);
+    expect(s).not.toHaveProperty('filter');
+    // -p: said as the frame's filter; every entry here is UDP.
+    const udp =
+      (await execNfct(['top', '--netns', ns.name, '--once', '--json', '--interval', '0.2', '--by', 'src/16', '-p',
+        'udp'])).rows[0]!;
+    expect(udp).toMatchObject({ filter: 'protocol udp', matched: 85 });
+    const tcp = (await execNfct(['top', '--netns', ns.name, '--once', '--json', '--interval', '0.2', '-p', 'tcp']))
+      .rows[0]!;
+    expect(tcp).toMatchObject({ filter: 'protocol tcp', matched: 0, groups: [] });
   });
 
   test('--by src/8/16 cuts IPv4 at /8 and IPv6 at /16: one group each', async () => {
@@ -115,7 +124,10 @@ describe('the keys, in a terminal (tmux)', () => {
     await tmux('send-keys', '-t', 'top', 'x');
     text = await paneWhen((t) => rows(t).length === 4);
 
-    await tmux('send-keys', '-t', 'top', '/', 'f', 'd', '0', '0', ':', '1', 'Enter');
+    // What is typed shows as it is typed, before Enter applies it.
+    await tmux('send-keys', '-t', 'top', '/', 'f', 'd');
+    await paneWhen((t) => /^\/fd_$/m.test(t));
+    await tmux('send-keys', '-t', 'top', '0', '0', ':', '1', 'Enter');
     text = await paneWhen((t) => rows(t).length === 1);
     expect(rows(text)[0]![2]).toBe('fd00:1::/64');
     expect(text).toContain('filter: fd00:1');
