@@ -96,7 +96,7 @@ export async function startFlowExport(options: FlowExportOptions, registry: Regi
   new Counter({
     name: 'nfct_ipfix_records_lost_total',
     help:
-      'IPFIX data records dropped for each collector (a refused send, a full queue while a TCP collector is away), a count of records.',
+      'IPFIX data records dropped for each collector (a failed send, a UDP message the collector host refused, a full queue while a TCP collector is away), a count of records.',
     labelNames: ['collector'],
     registers: [registry],
     collect: perCollector<PromCounter<'collector'>>((c, s) => c.inc({ collector: s.collector }, s.lost)),

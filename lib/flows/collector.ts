@@ -61,12 +61,17 @@ export interface CollectorStats {
   connected: boolean;
   /** Messages handed to the kernel (templates included). */
   messages: number;
-  /** Data records in them, less those in messages the collector's host refused. */
+  /** Data records in them. */
   records: number;
   /**
-   * Data records dropped: a send that failed, a message the collector's host refused (UDP: its
-   * ICMP port unreachable, which the socket reports as ECONNREFUSED), a queue past its bound
-   * (TCP down or too slow).
+   * UDP: data records of those messages that the collector's host refused (its ICMP port
+   * unreachable, which the socket reports as ECONNREFUSED); counted in `lost` too. A lower
+   * bound: refusals that come together are reported as one.
+   */
+  refused: number;
+  /**
+   * Data records dropped: a send that failed, a message refused (`refused`), a queue past its
+   * bound (TCP down or too slow).
    */
   lost: number;
   /** TCP: connections made after the first. */
@@ -119,8 +124,8 @@ export abstract class Collector {
 
   constructor(readonly spec: CollectorSpec, protected readonly o: CollectorOptions) {
     this.name = collectorName(spec);
-    this.s = { collector: this.name, transport: spec.transport, connected: false, messages: 0, records: 0, lost: 0,
-      reconnects: 0, queuedBytes: 0 };
+    this.s = { collector: this.name, transport: spec.transport, connected: false, messages: 0, records: 0, refused: 0,
+      lost: 0, reconnects: 0, queuedBytes: 0 };
   }
 
   get stats(): CollectorStats {
@@ -186,7 +191,7 @@ async function resolve(spec: CollectorSpec, option: string): Promise<{ address: 
 
 /**
  * How long a UDP message sent may still be refused: a host's ICMP port unreachable comes back
- * within a round trip. A refusal is put on the oldest message sent within it.
+ * within a round trip.
  */
 const REFUSAL_WINDOW_MS = 2000;
 /** At most this many messages sent are remembered for refusals (the oldest go first). */
@@ -197,12 +202,14 @@ export class UdpCollector extends Collector {
   private socket: UdpSocket | undefined;
   private pendingBytes = 0;
   /**
-   * The messages sent within REFUSAL_WINDOW_MS, oldest first: their records and when. The
-   * kernel reports each refused datagram of a connected socket once, in the order they were
-   * sent (with no word of which it was): a refusal is the oldest of these.
+   * The messages sent within REFUSAL_WINDOW_MS and not yet refused, oldest first: their records
+   * and when. The kernel says a connected socket's datagram was refused, not which one (that
+   * would take its error queue, IP_RECVERR, which Node does not read): a refusal comes within a
+   * round trip of its message, so it is put on the one sent last. Refusals that come before
+   * the socket is read again are reported as one, so the count is a lower bound.
    */
   private sent: { records: number; at: number }[] = [];
-  /** Where the remembered ones start in `sent` (a queue: the array is cut now and then). */
+  /** Where the remembered ones start in `sent` (the array is cut now and then). */
   private first = 0;
 
   async start(): Promise<void> {
@@ -263,14 +270,13 @@ export class UdpCollector extends Collector {
     });
   }
 
-  /** The collector's host refused a message: the oldest sent within the window. */
+  /** The collector's host refused a message: the last one sent within the window. */
   private refused(): void {
     const since = Date.now() - REFUSAL_WINDOW_MS;
     while (this.first < this.sent.length && this.sent[this.first]!.at < since) this.first++;
-    const m = this.sent[this.first];
-    if (m === undefined) return;
-    this.first++;
-    this.s.records -= m.records;
+    if (this.first >= this.sent.length) return;
+    const m = this.sent.pop()!;
+    this.s.refused += m.records;
     this.s.lost += m.records;
   }
 

@@ -250,7 +250,9 @@ function summary(a: FlowsArgs, ctx: Context, tally: Tally, exporter: IpfixExport
   const exported = stats
     ? `; ${
       stats.collectors.map((c) =>
-        `${c.collector}: ${c.records} sent, ${c.lost} lost${c.reconnects ? `, ${c.reconnects} reconnects` : ''}`
+        `${c.collector}: ${c.records - c.refused} sent, ${c.lost} lost${
+          c.reconnects ? `, ${c.reconnects} reconnects` : ''
+        }`
       ).join('; ')
     }`
     : '';
