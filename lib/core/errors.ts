@@ -71,7 +71,7 @@ export class NfctError extends Error {
     const parts = [context ? `${clip(context)}: ` : '', `${syscall} failed with ${code}`];
     if (detail) parts.push(` (${clip(detail)})`);
     // A hint that the detail already gives is not said twice.
-    if (hint && hint !== detail) parts.push(`: ${hint}`);
+    if (hint && !detail.includes(hint)) parts.push(`: ${hint}`);
     super(parts.join(''));
     this.name = 'NfctError';
     this.code = code;

@@ -164,7 +164,9 @@ describe('the keys, in a terminal (tmux)', () => {
       ...[1, 2, 3].map((i): EntrySpec => ({ proto: 'sctp', src: `10.7.0.${i}`, dst: '10.8.0.1', sport: 5000 + i,
         dport: 80, timeout: 600 })
       ),
+      // To one destination: a TCP entry, and a UDP one that a delete under -p tcp must leave.
       { proto: 'tcp', src: '10.7.0.9', dst: '10.8.0.9', sport: 6000, dport: 443, timeout: 600 },
+      { proto: 'udp', src: '10.7.0.10', dst: '10.8.0.9', sport: 6001, dport: 443, timeout: 600 },
     ]);
     await tmux('new-session', '-d', '-s', 'sctp', '-x', '132', '-y', '30',
       `${process.execPath} ${CLI} top --netns ${ns.name} -p sctp --by state --interval 0.5; sleep 30`);
@@ -178,14 +180,16 @@ describe('the keys, in a terminal (tmux)', () => {
     await tmux('send-keys', '-t', 'sctp', 'q');
 
     await tmux('new-session', '-d', '-s', 'tcp', '-x', '132', '-y', '30',
-      `${process.execPath} ${CLI} top --netns ${ns.name} -p tcp --by state --interval 0.5; sleep 30`);
+      `${process.execPath} ${CLI} top --netns ${ns.name} -p tcp --by dst --interval 0.5; sleep 30`);
     text = await paneWhen((t) => rows(t).length === 1, 'tcp');
+    expect([rows(text)[0]![0], rows(text)[0]![2]]).toEqual(['1', '10.8.0.9']);
     await tmux('send-keys', '-t', 'tcp', 'd');
-    await paneWhen((t) => t.includes('delete the 1 entry of state ESTABLISHED (protocol tcp)? y/N'), 'tcp');
+    await paneWhen((t) => t.includes('delete the 1 entry of dst 10.8.0.9 (protocol tcp)? y/N'), 'tcp');
     await tmux('send-keys', '-t', 'tcp', 'y');
-    await paneWhen((t) => t.includes('deleted 1 entry of state ESTABLISHED (protocol tcp)'), 'tcp');
-    // conntrack is the judge: the TCP entry went, the SCTP entries in the same state stayed.
-    expect((await listEntries(ns, ['-p', 'tcp'])).entries).toHaveLength(0);
+    await paneWhen((t) => t.includes('deleted 1 entry of dst 10.8.0.9 (protocol tcp)'), 'tcp');
+    // conntrack is the judge: the TCP entry went; the UDP entry to the same destination, and
+    // the SCTP entries, stayed.
+    expect((await listEntries(ns, ['-d', '10.8.0.9'])).entries.map((e) => e.l4proto)).toEqual(['udp']);
     expect((await listEntries(ns, ['-p', 'sctp'])).entries).toHaveLength(3);
     await tmux('send-keys', '-t', 'tcp', 'q');
   });

@@ -83,7 +83,7 @@ export async function runTop(o: TopOptions): Promise<void> {
       if (a.kind === 'quit') quit.abort();
       else if (a.kind === 'delete' && last) {
         const snap = last;
-        ui.status = `deleting ${describeGroup(a.group, snap.keys)}...`;
+        ui.status = `deleting ${deleteTarget(a.group, o, snap)}...`;
         busy = busy.then(async () => {
           ui.status = await deleteGroup(samplers, o, snap, a.group, a.filter);
           wake.abort();
