@@ -148,7 +148,7 @@ describe('close()', () => {
     }
   });
 
-  test('close() while createMany() runs: the batch in flight fails with EBADF, said once, named by the call', async () => {
+  test('close() while createMany() runs: it fails naming the call, whichever batch the close meets', async () => {
     const own = await Conntrack.open({ netns: ns.name });
     function* flows(): Generator<FlowInput> {
       for (let i = 0; i < 5000; i++) {
@@ -158,9 +158,15 @@ describe('close()', () => {
       }
     }
     const err = await own.createMany(flows(), { batchSize: 100 }).then(() => undefined, (e: unknown) => e);
-    expect(err).toBeInstanceOf(NfctError);
-    expect((err as NfctError).code).toBe('EBADF');
-    expect((err as NfctError).message).toBe('conntrack createMany: netlink failed with EBADF (the handle was closed)');
+    // A batch in flight when the socket closes fails with EBADF; if it was sent just before,
+    // the next batch finds the handle closed.
+    if (err instanceof NfctError) {
+      expect(err.code).toBe('EBADF');
+      expect(err.message).toBe('conntrack createMany: netlink failed with EBADF (the handle was closed)');
+    } else {
+      expect(err).toBeInstanceOf(ClosedError);
+      expect((err as ClosedError).message).toBe('Conntrack handle (createMany() after close()) is closed');
+    }
     // What was created before is left; deleted again for the other tests.
     await ct.deleteWhere({ src: '10.77.0.0/16' });
   });
