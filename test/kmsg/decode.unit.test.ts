@@ -266,7 +266,7 @@ describe('filters: native code and matchesLine() keep the same lines', () => {
 
   test('a prefix keeps the lines whose prefix starts with it', () => {
     // The capture's default-variant prefix of the output hook, as `[nfct-<tag> out]`.
-    const prefix = /^\[nfct-[0-9a-f]+ out\]/.exec(texts.find((t) => / out\] /.test(t))!)![0];
+    const prefix = /^\[nfct-[0-9a-f]+ out\]/.exec(texts.find((t) => t.includes(' out] '))!)![0];
     const { native } = normalizeFilter({ prefix }, 'f');
     const kept = decode(texts, 'text', { packets: true, hops: false, lines: false, ...native }).items;
     expect(kept.length).toBeGreaterThan(10);
